@@ -1,0 +1,50 @@
+// buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
+// background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { GatewayConfig } from '../../config/load.ts'
+import { Gateway } from '../../gateway.ts'
+import { GatewayError } from '../../errors.ts'
+import { mapError } from '../errors.ts'
+import { registerInfoRoutes } from './info.ts'
+import { registerPredictRoutes } from './predict.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: Gateway
+  }
+}
+
+export interface BuildOptions {
+  /** Serve an existing gateway (shared with gRPC); otherwise one is made and closed with the app. */
+  readonly gateway?: Gateway
+  readonly logger?: FastifyServerOptions['logger']
+}
+
+export function buildServer(config: GatewayConfig, options: BuildOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: config.server.body_limit_bytes,
+    // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
+    requestIdHeader: 'x-request-id',
+    disableRequestLogging: true,
+    return503OnClosing: true,
+  })
+  const owned = !options.gateway
+  const gateway = options.gateway ?? new Gateway(config)
+  app.decorate('gateway', gateway)
+  if (owned) app.addHook('onClose', async () => gateway.close())
+
+  app.setErrorHandler((err, request, reply) => {
+    const mapped = mapError(err)
+    if (mapped.code === 'INTERNAL') request.log.error({ err }, 'unexpected error')
+    void reply.status(mapped.http).send({ code: mapped.code, message: mapped.message, ...mapped.details })
+  })
+  app.setNotFoundHandler((request, reply) => {
+    const err = new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url}`)
+    void reply.status(err.statusCode).send({ code: err.code, message: err.message })
+  })
+
+  registerInfoRoutes(app, gateway)
+  registerPredictRoutes(app, gateway)
+  return app
+}

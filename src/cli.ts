@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// specserve serve | validate
+import { parseArgs } from 'node:util'
+import { buildServer } from './api/rest/server.ts'
+import { loadConfigFile, type GatewayConfig } from './config/load.ts'
+import { ConfigError, formatIssue } from './config/yaml.ts'
+import { Gateway } from './gateway.ts'
+
+const usage = `usage:
+  specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
+  specserve validate <config.yaml>     check a config, models included; print each error with its line`
+
+function report(err: unknown): never {
+  if (err instanceof ConfigError) {
+    const file = err.message.slice(0, err.message.indexOf(':'))
+    for (const issue of err.issues) console.error(formatIssue(file, issue))
+  } else {
+    console.error((err as Error).stack ?? err)
+  }
+  process.exit(1)
+}
+
+async function validate(file: string): Promise<void> {
+  let config: GatewayConfig
+  try {
+    config = loadConfigFile(file)
+  } catch (err) {
+    report(err)
+  }
+  // One worker is enough to read every model's metadata.
+  const gateway = new Gateway({ ...config, executors: { ...config.executors, onnx_workers: 1 } })
+  try {
+    await gateway.load()
+  } catch (err) {
+    report(err)
+  } finally {
+    await gateway.close()
+  }
+  console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
+}
+
+async function serve(file: string): Promise<void> {
+  let config: GatewayConfig
+  try {
+    config = loadConfigFile(file)
+  } catch (err) {
+    report(err)
+  }
+  const gateway = new Gateway(config)
+  const app = buildServer(config, { gateway, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+  const shutdown = async (signal: string): Promise<void> => {
+    app.log.info({ signal }, 'draining')
+    gateway.drain()
+    await app.close()
+    await gateway.close()
+    process.exit(0)
+  }
+  process.once('SIGTERM', (s) => void shutdown(s))
+  process.once('SIGINT', (s) => void shutdown(s))
+  await app.listen({ host: config.server.host, port: config.server.rest_port })
+  try {
+    await gateway.load()
+  } catch (err) {
+    await app.close()
+    report(err)
+  }
+  app.log.info({ ensembles: [...gateway.ensembles.keys()] }, 'ready')
+}
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+})
+const [command, arg] = positionals
+if (values.help || !command) {
+  console.log(usage)
+  process.exit(command || values.help ? 0 : 2)
+}
+switch (command) {
+  case 'serve':
+    await serve(values.config ?? arg ?? 'examples/demo.yaml')
+    break
+  case 'validate':
+    await validate(arg ?? values.config ?? 'examples/demo.yaml')
+    break
+  default:
+    console.error(`unknown command "${command}"\n${usage}`)
+    process.exit(2)
+}

@@ -1,0 +1,44 @@
+import type { TObject } from 'typebox'
+import type { Decision, Outcome, TensorSpec } from '../types.ts'
+
+/** What a strategy knows about the ensemble it serves, fixed at config load. */
+export interface EnsembleShape {
+  readonly name: string
+  /** Model names in configured order: preference order and tie-break order. */
+  readonly models: readonly string[]
+  /** Outputs common to every model of the ensemble. */
+  readonly outputs: readonly TensorSpec[]
+  /** Static `quality` per model from config (best-quality), undefined where not set. */
+  readonly staticQuality: readonly (number | undefined)[]
+}
+
+/**
+ * One request's collector. The starter calls `onOutcome` as each model finishes (in
+ * arrival order) and `onDeadline` once if nothing was decided by then. Returning a
+ * Decision from `onOutcome` decides early: the rest are cancelled.
+ */
+export interface Collector {
+  onOutcome(outcome: Outcome): Decision | undefined
+  onDeadline(): Decision
+}
+
+/** A strategy configured for one ensemble: creates a fresh collector per request. */
+export interface Strategy {
+  readonly name: string
+  /**
+   * Delay in ms before starting each model (same order as the ensemble's models).
+   * Undefined means all start at once. A delayed model starts early if a started one fails.
+   */
+  readonly startDelaysMs?: readonly number[]
+  collector(): Collector
+}
+
+/** Registry entry: validates options once at config load and builds the strategy. */
+export interface StrategyFactory<Options = unknown> {
+  readonly name: string
+  /** TypeBox schema of the options (everything but `name`); validated with paths and lines. */
+  readonly options: TObject
+  /** Check options against the ensemble (e.g. quorum <= model count). Return messages; empty = fine. */
+  check?(options: Options, ensemble: EnsembleShape): string[]
+  create(options: Options, ensemble: EnsembleShape): Strategy
+}

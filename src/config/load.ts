@@ -1,0 +1,157 @@
+// Loads a YAML config, validates all of it (collecting every error, not the first), and
+// returns a frozen GatewayConfig. Checks that need loaded models (inputs that disagree
+// between siblings) run in the gateway's load step and report through ConfigError too.
+import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { dirname, resolve } from 'node:path'
+import '../collectors/index.ts'
+import '../executors/index.ts'
+import { getStrategy, strategyNames } from '../collectors/registry.ts'
+import type { EnsembleShape } from '../collectors/types.ts'
+import { executorKinds, getExecutorKind } from '../executors/registry.ts'
+import type { CommonModelConfig } from '../executors/common.ts'
+import type { ExecutorEnv } from '../executors/types.ts'
+import { RootSchema, type RawConfig } from './schema.ts'
+import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
+
+export interface ModelConfig {
+  readonly name: string
+  readonly kind: string
+  readonly version: string
+  readonly quality: number | undefined
+  /** The entry as validated against its kind's schema. */
+  readonly spec: CommonModelConfig
+}
+
+export interface EnsembleConfig {
+  readonly name: string
+  readonly models: readonly string[]
+  readonly strategy: { readonly name: string; readonly options: Readonly<Record<string, unknown>> }
+  readonly budget: { readonly default: number; readonly max: number }
+  readonly description: string | undefined
+}
+
+export interface GatewayConfig {
+  readonly file: string
+  readonly baseDir: string
+  readonly models: ReadonlyMap<string, ModelConfig>
+  readonly ensembles: ReadonlyMap<string, EnsembleConfig>
+  readonly server: {
+    readonly host: string
+    readonly rest_port: number
+    readonly grpc_port: number | null
+    readonly body_limit_bytes: number
+    readonly max_in_flight: number
+    readonly instance: string
+  }
+  readonly executors: { readonly onnx_workers: number; readonly onnx_queue: number }
+  readonly output: Readonly<Record<string, unknown>>
+  readonly telemetry: { readonly otlp_endpoint: string | null; readonly prometheus: boolean }
+  /** Positions of config paths in the source, for errors found after load. */
+  readonly source: SourceMap
+}
+
+export const DEFAULT_BUDGET = { default: 100, max: 1000 } as const
+
+export function loadConfigFile(file: string): GatewayConfig {
+  const path = resolve(file)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read config: ${(err as Error).message}` }])
+  }
+  return parseConfig(text, path)
+}
+
+export function parseConfig(text: string, file: string): GatewayConfig {
+  const { value, source, issues } = parseYaml(text)
+  if (issues.length) throw new ConfigError(file, issues)
+  const rootIssues = schemaIssues(RootSchema, value, [], source)
+  if (rootIssues.length) throw new ConfigError(file, rootIssues)
+  const raw = value as RawConfig
+  const baseDir = dirname(file)
+  const env: Pick<ExecutorEnv, 'baseDir'> = { baseDir }
+  const problems: ConfigIssue[] = []
+  const at = (path: (string | number)[], message: string): void => {
+    problems.push({ path: path.join('.'), ...(source.locate(path) ?? {}), message })
+  }
+
+  const models = new Map<string, ModelConfig>()
+  for (const [name, entry] of Object.entries(raw.models)) {
+    const kind = getExecutorKind(entry.kind)
+    if (!kind) {
+      at(['models', name, 'kind'], `unknown kind "${entry.kind}" (known: ${executorKinds().join(', ')})`)
+      continue
+    }
+    const issues = schemaIssues(kind.schema, entry, ['models', name], source)
+    problems.push(...issues)
+    if (issues.length) continue
+    for (const p of kind.check?.(entry, env as ExecutorEnv) ?? []) at(['models', name, p.field], p.message)
+    const spec = entry as CommonModelConfig
+    models.set(name, { name, kind: entry.kind, version: String(spec.version ?? '1'), quality: spec.quality, spec })
+  }
+
+  const ensembles = new Map<string, EnsembleConfig>()
+  for (const [name, e] of Object.entries(raw.ensembles)) {
+    const base = ['ensembles', name]
+    e.models.forEach((m, i) => {
+      if (!(m in raw.models)) at([...base, 'models', i], `unknown model "${m}"`)
+    })
+    if (new Set(e.models).size !== e.models.length) at([...base, 'models'], 'a model is listed twice')
+    const budget = e.budget_ms ?? DEFAULT_BUDGET
+    if (budget.default > budget.max) at([...base, 'budget_ms', 'default'], `default ${budget.default} is over max ${budget.max}`)
+    const { name: strategyName, ...options } = typeof e.strategy === 'string' ? { name: e.strategy } : e.strategy
+    const factory = getStrategy(strategyName)
+    const strategyPath = typeof e.strategy === 'string' ? [...base, 'strategy'] : [...base, 'strategy', 'name']
+    if (!factory) {
+      at(strategyPath, `unknown strategy "${strategyName}" (known: ${strategyNames().join(', ')})`)
+      continue
+    }
+    const optionIssues = schemaIssues(factory.options, options, [...base, 'strategy'], source)
+    problems.push(...optionIssues)
+    if (!optionIssues.length && factory.check) {
+      const shape: EnsembleShape = {
+        name,
+        models: e.models,
+        outputs: [],
+        staticQuality: e.models.map((m) => models.get(m)?.quality),
+      }
+      for (const message of factory.check(options, shape)) at([...base, 'strategy'], message)
+    }
+    ensembles.set(name, {
+      name,
+      models: e.models,
+      strategy: { name: strategyName, options },
+      budget: { default: budget.default, max: budget.max },
+      description: e.description,
+    })
+  }
+  if (problems.length) throw new ConfigError(file, problems)
+
+  const server = raw.server ?? {}
+  const executors = raw.executors ?? {}
+  const workers = executors.onnx_workers
+  const config: GatewayConfig = {
+    file,
+    baseDir,
+    models,
+    ensembles,
+    server: {
+      host: server.host ?? '0.0.0.0',
+      rest_port: server.rest_port ?? 8080,
+      grpc_port: server.grpc_port === undefined ? 8081 : server.grpc_port,
+      body_limit_bytes: server.body_limit_bytes ?? 4 * 1024 * 1024,
+      max_in_flight: server.max_in_flight ?? 1024,
+      instance: server.instance ?? `specserve-${process.pid}`,
+    },
+    executors: {
+      onnx_workers: workers === undefined || workers === 'auto' ? availableParallelism() : workers,
+      onnx_queue: executors.onnx_queue ?? 1024,
+    },
+    output: raw.output ?? {},
+    telemetry: { otlp_endpoint: raw.telemetry?.otlp_endpoint ?? null, prometheus: raw.telemetry?.prometheus ?? true },
+    source,
+  }
+  return Object.freeze(config)
+}

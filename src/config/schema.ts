@@ -1,0 +1,67 @@
+// The YAML file's shape. Model entries and strategy options are checked a second time
+// against their own kind's or strategy's schema, so the errors can name the right path.
+import Type, { type Static } from 'typebox'
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 })
+
+export const BudgetSchema = Type.Object(
+  {
+    default: Type.Number({ exclusiveMinimum: 0 }),
+    max: Type.Number({ exclusiveMinimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+
+export const EnsembleSchema = Type.Object(
+  {
+    strategy: Type.Union([Type.String({ minLength: 1 }), Type.Object({ name: Type.String({ minLength: 1 }) })]),
+    models: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    budget_ms: Type.Optional(BudgetSchema),
+    description: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+)
+
+export const ServerSchema = Type.Object(
+  {
+    host: Type.Optional(Type.String()),
+    rest_port: Type.Optional(Port),
+    grpc_port: Type.Optional(Type.Union([Port, Type.Null()])),
+    body_limit_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    max_in_flight: Type.Optional(Type.Integer({ minimum: 1 })),
+    instance: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+)
+
+export const ExecutorsSchema = Type.Object(
+  {
+    onnx_workers: Type.Optional(Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })])),
+    onnx_queue: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+)
+
+export const TelemetrySchema = Type.Object(
+  {
+    otlp_endpoint: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    prometheus: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+export const RootSchema = Type.Object(
+  {
+    models: Type.Record(Type.String(), Type.Object({ kind: Type.String() })),
+    ensembles: Type.Record(Type.String(), EnsembleSchema),
+    server: Type.Optional(ServerSchema),
+    executors: Type.Optional(ExecutorsSchema),
+    // Output sinks validate their own sections (see src/output); unknown keys there are theirs to reject.
+    output: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    telemetry: Type.Optional(TelemetrySchema),
+  },
+  { additionalProperties: false },
+)
+
+export type RawConfig = Static<typeof RootSchema>
+export type RawEnsemble = Static<typeof EnsembleSchema>

@@ -1,0 +1,70 @@
+import { accessSync, constants } from 'node:fs'
+import { resolve } from 'node:path'
+import Type from 'typebox'
+import { toTypedArray, elementCount } from '../../tensor.ts'
+import type { ModelMetadata, Tensor, TensorMap } from '../../types.ts'
+import { commonModelFields, type CommonModelConfig } from '../common.ts'
+import type { Executor, ExecutorEnv, ExecutorFactory } from '../types.ts'
+
+export interface OnnxModelConfig extends CommonModelConfig {
+  readonly kind: 'onnx'
+  readonly path: string
+  /** Most workers this model may hold at once (default: all): keeps a slow model from starving the rest. */
+  readonly max_concurrency?: number
+}
+
+const schema = Type.Object(
+  {
+    kind: Type.Literal('onnx'),
+    path: Type.String({ minLength: 1 }),
+    max_concurrency: Type.Optional(Type.Integer({ minimum: 1 })),
+    ...commonModelFields,
+  },
+  { additionalProperties: false },
+)
+
+/** A zero tensor of the declared shape (dynamic dims as 1), to warm the session. */
+function zeros(spec: ModelMetadata['inputs'][number]): Tensor {
+  const shape = spec.shape.map((d) => (d < 0 ? 1 : d))
+  return { datatype: spec.datatype, shape, data: toTypedArray(new Array<number>(elementCount(shape)).fill(0), spec.datatype, spec.name) }
+}
+
+export const onnxExecutorKind: ExecutorFactory<OnnxModelConfig> = {
+  kind: 'onnx',
+  schema,
+  check(config, env) {
+    try {
+      accessSync(resolve(env.baseDir, config.path), constants.R_OK)
+      return []
+    } catch {
+      return [{ field: 'path', message: `cannot read model file ${resolve(env.baseDir, config.path)}` }]
+    }
+  },
+  create(name: string, config: OnnxModelConfig, env: ExecutorEnv): Executor {
+    const path = resolve(env.baseDir, config.path)
+    let meta: ModelMetadata | undefined
+    return {
+      name,
+      kind: 'onnx',
+      metadata() {
+        if (!meta) throw new Error(`model ${name} is not loaded`)
+        return meta
+      },
+      async load() {
+        const pool = env.onnxPool()
+        const loaded = await pool.register(name, path, config.max_concurrency)
+        meta = { name, version: String(config.version ?? '1'), kind: 'onnx', ...loaded }
+        const warm: Record<string, Tensor> = {}
+        for (const spec of loaded.inputs) warm[spec.name] = zeros(spec)
+        await pool.run(name, warm, new AbortController().signal, performance.now() + 60_000)
+      },
+      infer(inputs: TensorMap, ctx) {
+        return env.onnxPool().run(name, inputs, ctx.signal, ctx.deadline)
+      },
+      close() {
+        env.onnxPool().unregister(name)
+        return Promise.resolve()
+      },
+    }
+  },
+}

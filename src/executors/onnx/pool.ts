@@ -1,0 +1,224 @@
+// A pool of inference workers shared by every embedded model. All queueing happens
+// here on the main thread, so a job whose request was decided or cancelled is dropped
+// before it starts: a running inference cannot be interrupted, a queued one is free to skip.
+import { Worker } from 'node:worker_threads'
+import { ModelError, ModelErrorCode } from '../../errors.ts'
+import type { TensorMap, TensorSpec } from '../../types.ts'
+import type { FromWorker, ToWorker } from './protocol.ts'
+
+export interface PoolOptions {
+  readonly workers: number
+  /** Jobs waiting for a worker, all models together; past it a job fails OVERLOADED. */
+  readonly queueLimit: number
+}
+
+export interface LoadedModel {
+  readonly inputs: readonly TensorSpec[]
+  readonly outputs: readonly TensorSpec[]
+}
+
+interface Job {
+  readonly id: number
+  readonly lane: Lane
+  readonly inputs: TensorMap
+  readonly deadline: number
+  readonly signal: AbortSignal
+  readonly resolve: (outputs: TensorMap) => void
+  readonly reject: (err: Error) => void
+  queued: boolean
+}
+
+interface Lane {
+  readonly key: string
+  readonly path: string
+  /** At most this many workers run this model at once, so one slow model cannot take them all. */
+  readonly cap: number
+  readonly queue: Job[]
+  inflight: number
+  /** Fastest inference seen: a job with less time left than this cannot finish, so never starts. */
+  minRunMs: number
+}
+
+interface Slot {
+  worker: Worker
+  job: Job | null
+  /** Loads still to confirm before this worker takes jobs (after a crash and respawn). */
+  loading: number
+  readonly loads: Map<string, { resolve: (m: LoadedModel) => void; reject: (e: Error) => void }>
+}
+
+const workerUrl = new URL('./worker.ts', import.meta.url)
+
+export class OnnxPool {
+  readonly size: number
+  private readonly queueLimit: number
+  private readonly slots: Slot[] = []
+  private readonly lanes = new Map<string, Lane>()
+  private queued = 0
+  private nextId = 1
+  private closed = false
+
+  constructor(options: PoolOptions) {
+    this.size = Math.max(1, options.workers)
+    this.queueLimit = options.queueLimit
+    for (let i = 0; i < this.size; i++) this.slots.push(this.spawn())
+  }
+
+  /** Loads a model into every worker; resolves with its metadata. */
+  async register(key: string, path: string, cap = this.size): Promise<LoadedModel> {
+    const lane: Lane = { key, path, cap: Math.max(1, cap), queue: [], inflight: 0, minRunMs: 0 }
+    const loaded = await Promise.all(this.slots.map((slot) => this.loadInto(slot, key, path)))
+    this.lanes.set(key, lane)
+    return loaded[0] as LoadedModel
+  }
+
+  unregister(key: string): void {
+    const lane = this.lanes.get(key)
+    if (!lane) return
+    this.lanes.delete(key)
+    for (const job of lane.queue.splice(0)) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded'))
+    for (const slot of this.slots) this.post(slot, { type: 'unload', key })
+  }
+
+  run(key: string, inputs: TensorMap, signal: AbortSignal, deadline: number): Promise<TensorMap> {
+    const lane = this.lanes.get(key)
+    if (!lane) return Promise.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `model ${key} is not loaded`))
+    if (signal.aborted) return Promise.reject(signal.reason as Error)
+    if (this.queued >= this.queueLimit) {
+      return Promise.reject(new ModelError(ModelErrorCode.OVERLOADED, `inference queue full (${this.queueLimit} jobs)`, true))
+    }
+    return new Promise<TensorMap>((resolve, reject) => {
+      const job: Job = { id: this.nextId++, lane, inputs, deadline, signal, resolve, reject, queued: true }
+      lane.queue.push(job)
+      this.queued++
+      signal.addEventListener('abort', () => this.drop(job), { once: true })
+      this.dispatch()
+    })
+  }
+
+  /** Queue depth and busy workers, for metrics and readiness. */
+  stats(): { workers: number; busy: number; queued: number } {
+    let busy = 0
+    for (const slot of this.slots) if (slot.job) busy++
+    return { workers: this.size, busy, queued: this.queued }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    for (const lane of this.lanes.values()) {
+      for (const job of lane.queue.splice(0)) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, 'gateway closing'))
+    }
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()))
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(workerUrl)
+    const slot: Slot = { worker, job: null, loading: 0, loads: new Map() }
+    worker.on('message', (msg: FromWorker) => this.onMessage(slot, msg))
+    worker.on('error', (err) => this.onCrash(slot, err))
+    worker.on('exit', (code) => this.onCrash(slot, new Error(`inference worker exited with code ${code}`)))
+    // Only a worker with work in hand keeps the process alive (tests, CLI validate).
+    worker.unref()
+    return slot
+  }
+
+  private loadInto(slot: Slot, key: string, path: string): Promise<LoadedModel> {
+    return new Promise((resolve, reject) => {
+      slot.loads.set(key, { resolve, reject })
+      slot.worker.ref()
+      this.post(slot, { type: 'load', key, path })
+    })
+  }
+
+  private onMessage(slot: Slot, msg: FromWorker): void {
+    if (msg.type === 'loaded' || msg.type === 'load-failed') {
+      const waiter = slot.loads.get(msg.key)
+      slot.loads.delete(msg.key)
+      if (msg.type === 'loaded') waiter?.resolve(msg.metadata)
+      else waiter?.reject(new Error(msg.message))
+      if (slot.loads.size === 0 && !slot.job) slot.worker.unref()
+      if (slot.loading > 0 && --slot.loading === 0) this.dispatch()
+      return
+    }
+    const job = slot.job
+    if (!job || job.id !== msg.id) return
+    slot.job = null
+    slot.worker.unref()
+    job.lane.inflight--
+    if (msg.type === 'result') {
+      const lane = job.lane
+      lane.minRunMs = lane.minRunMs === 0 ? msg.runMs : Math.min(lane.minRunMs, msg.runMs)
+      job.resolve(msg.outputs)
+    } else {
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, msg.message))
+    }
+    this.dispatch()
+  }
+
+  private onCrash(slot: Slot, err: Error): void {
+    const index = this.slots.indexOf(slot)
+    if (index < 0) return // already replaced ('error' is followed by 'exit')
+    const job = slot.job
+    if (job) {
+      job.lane.inflight--
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `inference worker crashed: ${err.message}`))
+    }
+    for (const waiter of slot.loads.values()) waiter.reject(err)
+    if (this.closed) return
+    const fresh = this.spawn()
+    this.slots[index] = fresh
+    for (const lane of this.lanes.values()) {
+      fresh.loading++
+      this.loadInto(fresh, lane.key, lane.path).catch(() => undefined)
+    }
+    this.dispatch()
+  }
+
+  /** Earliest-deadline-first over the lanes that may take another worker. */
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.job || slot.loading > 0) continue
+      const job = this.next()
+      if (!job) return
+      slot.job = job
+      slot.worker.ref()
+      job.lane.inflight++
+      this.post(slot, { type: 'run', id: job.id, key: job.lane.key, inputs: job.inputs })
+    }
+  }
+
+  private next(): Job | undefined {
+    const now = performance.now()
+    for (;;) {
+      let best: Lane | undefined
+      for (const lane of this.lanes.values()) {
+        const head = lane.queue[0]
+        if (head && lane.inflight < lane.cap && (!best || head.deadline < (best.queue[0] as Job).deadline)) best = lane
+      }
+      if (!best) return undefined
+      const job = best.queue.shift() as Job
+      job.queued = false
+      this.queued--
+      const left = job.deadline - now
+      if (left >= best.minRunMs) return job
+      job.reject(new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${best.minRunMs.toFixed(1)} ms, ${left.toFixed(1)} ms left`, true))
+    }
+  }
+
+  private drop(job: Job): void {
+    if (!job.queued) return // running: it finishes and its result is ignored upstream
+    const index = job.lane.queue.indexOf(job)
+    if (index >= 0) job.lane.queue.splice(index, 1)
+    this.settle(job, job.signal.reason as Error)
+  }
+
+  private settle(job: Job, err: Error): void {
+    if (job.queued) this.queued--
+    job.queued = false
+    job.reject(err)
+  }
+
+  private post(slot: Slot, msg: ToWorker): void {
+    slot.worker.postMessage(msg)
+  }
+}

@@ -1,0 +1,16 @@
+// Messages between the pool (main thread) and an inference worker. Tensors travel as
+// plain {datatype, shape, data}; typed arrays are copied in and transferred back out.
+import type { ModelMetadata, Tensor } from '../../types.ts'
+
+export type WireTensors = Record<string, Tensor>
+
+export type ToWorker =
+  | { readonly type: 'load'; readonly key: string; readonly path: string }
+  | { readonly type: 'unload'; readonly key: string }
+  | { readonly type: 'run'; readonly id: number; readonly key: string; readonly inputs: WireTensors }
+
+export type FromWorker =
+  | { readonly type: 'loaded'; readonly key: string; readonly metadata: Omit<ModelMetadata, 'name' | 'version' | 'kind'> }
+  | { readonly type: 'load-failed'; readonly key: string; readonly message: string }
+  | { readonly type: 'result'; readonly id: number; readonly outputs: WireTensors; readonly runMs: number }
+  | { readonly type: 'failed'; readonly id: number; readonly message: string }

@@ -1,0 +1,96 @@
+// One inference worker: holds one onnxruntime session per model and runs one job at a
+// time. session.run blocks this thread for the whole inference, which is why it lives
+// here and not on the event loop. The pool never sends a second job before a reply.
+import { parentPort } from 'node:worker_threads'
+import ort from 'onnxruntime-node'
+import { isDataType } from '../../tensor.ts'
+import type { DataType, Tensor, TensorSpec } from '../../types.ts'
+import type { FromWorker, ToWorker, WireTensors } from './protocol.ts'
+
+const port = parentPort
+if (!port) throw new Error('worker.ts must run in a worker thread')
+
+const toOrt: Readonly<Record<DataType, ort.Tensor.Type>> = {
+  BOOL: 'bool',
+  UINT8: 'uint8',
+  INT8: 'int8',
+  INT16: 'int16',
+  INT32: 'int32',
+  INT64: 'int64',
+  FP32: 'float32',
+  FP64: 'float64',
+  BYTES: 'string',
+}
+const fromOrt = new Map<string, DataType>(Object.entries(toOrt).map(([k, v]) => [v, k as DataType]))
+
+const sessions = new Map<string, ort.InferenceSession>()
+const options: ort.InferenceSession.SessionOptions = {
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+}
+
+function specs(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorSpec[] {
+  return meta.map((m) => {
+    if (!m.isTensor) throw new Error(`"${m.name}" is not a tensor (sklearn models need zipmap=False)`)
+    const datatype = fromOrt.get(m.type)
+    if (!datatype) throw new Error(`"${m.name}" has unsupported type ${m.type}`)
+    return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) }
+  })
+}
+
+async function load(key: string, path: string): Promise<FromWorker> {
+  try {
+    const session = await ort.InferenceSession.create(path, options)
+    const metadata = { inputs: specs(session.inputMetadata), outputs: specs(session.outputMetadata) }
+    await sessions.get(key)?.release()
+    sessions.set(key, session)
+    return { type: 'loaded', key, metadata }
+  } catch (err) {
+    return { type: 'load-failed', key, message: (err as Error).message }
+  }
+}
+
+async function run(id: number, key: string, inputs: WireTensors): Promise<{ reply: FromWorker; transfer: ArrayBuffer[] }> {
+  const session = sessions.get(key)
+  if (!session) return { reply: { type: 'failed', id, message: `model ${key} is not loaded` }, transfer: [] }
+  try {
+    const feeds: Record<string, ort.Tensor> = {}
+    for (const [name, t] of Object.entries(inputs)) {
+      feeds[name] = new ort.Tensor(toOrt[t.datatype], t.data as ort.Tensor.DataType, t.shape as number[])
+    }
+    const started = performance.now()
+    const results = await session.run(feeds)
+    const runMs = performance.now() - started
+    const outputs: Record<string, Tensor> = {}
+    const transfer: ArrayBuffer[] = []
+    for (const [name, t] of Object.entries(results)) {
+      const datatype = fromOrt.get(t.type)
+      if (!datatype || !isDataType(datatype)) throw new Error(`output "${name}" has unsupported type ${t.type}`)
+      const data = t.data as Tensor['data']
+      if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer)
+      outputs[name] = { datatype, shape: t.dims.slice(), data }
+    }
+    return { reply: { type: 'result', id, outputs, runMs }, transfer }
+  } catch (err) {
+    return { reply: { type: 'failed', id, message: (err as Error).message }, transfer: [] }
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  void handle(msg)
+})
+
+async function handle(msg: ToWorker): Promise<void> {
+  if (msg.type === 'load') {
+    port?.postMessage(await load(msg.key, msg.path))
+  } else if (msg.type === 'unload') {
+    const session = sessions.get(msg.key)
+    sessions.delete(msg.key)
+    await session?.release()
+  } else {
+    const { reply, transfer } = await run(msg.id, msg.key, msg.inputs)
+    port?.postMessage(reply, transfer)
+  }
+}

@@ -1,0 +1,24 @@
+import { GatewayError } from '../errors.ts'
+import type { PredictRequest } from '../types.ts'
+
+/**
+ * Effective budget = min(explicit budget, transport deadline, ensemble max); neither given →
+ * ensemble default. An explicit budget over the cap is the caller's mistake (400); a
+ * transport deadline longer than the cap is normal and is clamped.
+ */
+export function effectiveBudget(req: PredictRequest, cap: { readonly default: number; readonly max: number }): number {
+  let budget: number | undefined
+  if (req.budgetMs !== undefined) {
+    const b = req.budgetMs
+    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0) {
+      throw new GatewayError('BAD_BUDGET', `budget_ms must be a positive number of milliseconds, got ${JSON.stringify(b)}`)
+    }
+    if (b > cap.max) throw new GatewayError('BAD_BUDGET', `budget_ms ${b} is over this ensemble's cap of ${cap.max} ms`)
+    budget = b
+  }
+  if (req.transportBudgetMs !== undefined) {
+    if (req.transportBudgetMs <= 0) throw new GatewayError('DEADLINE_EXCEEDED', 'the deadline had passed before the request arrived')
+    budget = Math.min(budget ?? cap.max, req.transportBudgetMs)
+  }
+  return budget ?? cap.default
+}

@@ -1,0 +1,76 @@
+import { getStrategy } from '../collectors/registry.ts'
+import type { Strategy } from '../collectors/types.ts'
+import type { EnsembleConfig, ModelConfig } from '../config/load.ts'
+import type { ConfigIssue } from '../config/yaml.ts'
+import type { Executor } from '../executors/types.ts'
+import type { TensorSpec } from '../types.ts'
+import type { ModelStats } from './stats.ts'
+
+/** An ensemble ready to serve: its executors loaded, its inputs agreed, its strategy built. */
+export interface EnsembleRuntime {
+  readonly name: string
+  readonly strategyName: string
+  readonly config: EnsembleConfig
+  readonly strategy: Strategy
+  readonly executors: readonly Executor[]
+  readonly models: readonly ModelConfig[]
+  readonly stats: readonly ModelStats[]
+  /** Inputs every model accepts (the first model's declaration, checked against the rest). */
+  readonly inputs: readonly TensorSpec[]
+  /** Outputs every model produces (by name, the first model's declaration). */
+  readonly outputs: readonly TensorSpec[]
+}
+
+const sameDims = (a: readonly number[], b: readonly number[]): boolean =>
+  a.length === b.length && a.every((d, i) => d < 0 || (b[i] as number) < 0 || d === b[i])
+
+/** Checks the loaded models agree on inputs; returns issues instead of throwing so all are reported. */
+export function buildEnsemble(
+  config: EnsembleConfig,
+  lookup: (name: string) => { model: ModelConfig; executor: Executor; stats: ModelStats },
+): { ensemble?: EnsembleRuntime; issues: Omit<ConfigIssue, 'line' | 'col'>[] } {
+  const members = config.models.map(lookup)
+  const first = members[0]!
+  const inputs = first.executor.metadata().inputs
+  const issues: Omit<ConfigIssue, 'line' | 'col'>[] = []
+  members.slice(1).forEach((m, i) => {
+    const theirs = m.executor.metadata().inputs
+    const describe = (specs: readonly TensorSpec[]): string => specs.map((s) => `${s.name}:${s.datatype}[${s.shape.join(',')}]`).join(' ')
+    const agree =
+      theirs.length === inputs.length &&
+      inputs.every((spec) => {
+        const other = theirs.find((t) => t.name === spec.name)
+        return other !== undefined && other.datatype === spec.datatype && sameDims(other.shape, spec.shape)
+      })
+    if (!agree) {
+      issues.push({
+        path: `ensembles.${config.name}.models.${i + 1}`,
+        message: `inputs of "${m.model.name}" (${describe(theirs)}) differ from "${first.model.name}" (${describe(inputs)})`,
+      })
+    }
+  })
+  const outputs = first.executor
+    .metadata()
+    .outputs.filter((o) => members.every((m) => m.executor.metadata().outputs.some((x) => x.name === o.name && x.datatype === o.datatype)))
+  if (outputs.length === 0) issues.push({ path: `ensembles.${config.name}.models`, message: 'the models share no output (same name and datatype)' })
+  if (issues.length) return { issues }
+  const factory = getStrategy(config.strategy.name)
+  if (!factory) return { issues: [{ path: `ensembles.${config.name}.strategy`, message: `unknown strategy ${config.strategy.name}` }] }
+  const shape = { name: config.name, models: config.models, outputs, staticQuality: members.map((m) => m.model.quality) }
+  const problems = factory.check?.(config.strategy.options, shape) ?? []
+  if (problems.length) return { issues: problems.map((message) => ({ path: `ensembles.${config.name}.strategy`, message })) }
+  return {
+    issues,
+    ensemble: {
+      name: config.name,
+      strategyName: config.strategy.name,
+      config,
+      strategy: factory.create(config.strategy.options, shape),
+      executors: members.map((m) => m.executor),
+      models: members.map((m) => m.model),
+      stats: members.map((m) => m.stats),
+      inputs,
+      outputs,
+    },
+  }
+}

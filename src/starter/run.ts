@@ -1,0 +1,163 @@
+// One predict, from fan-out to decision. The deadline is one timer and one AbortSignal:
+// whichever comes first of decision, deadline or client cancel settles the run, aborts
+// every executor still working, and annotates each model. Late results are counted, never used.
+import { ModelError, ModelErrorCode } from '../errors.ts'
+import type { Collector } from '../collectors/types.ts'
+import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult, TensorMap } from '../types.ts'
+import type { EnsembleRuntime } from './ensemble.ts'
+
+export interface RunHooks {
+  /** Called once per predict with its final result (serving records). */
+  onResult?(result: PredictResult, req: PredictRequest, ens: EnsembleRuntime): void
+  /** Called when a model answers after the decision (published as "late" if configured). */
+  onLate?(result: PredictResult, model: number, outcome: Outcome): void
+}
+
+const CANCELLED_BY_CLIENT: Decision = { kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'client-cancelled', votes: null }
+
+export class Run {
+  private readonly started = performance.now()
+  private readonly deadline: number
+  private readonly controller = new AbortController()
+  private readonly collector: Collector
+  private readonly outcomes: (Outcome | undefined)[]
+  /** performance.now() when each model was started; 0 = not started (delayed). */
+  private readonly startedAt: number[]
+  private deadlineTimer: NodeJS.Timeout | undefined
+  private delayTimers: NodeJS.Timeout[] | undefined
+  private result: PredictResult | undefined
+  private readonly ens: EnsembleRuntime
+  private readonly req: PredictRequest
+  private readonly budgetMs: number
+  private readonly hooks: RunHooks
+  private readonly resolve: (result: PredictResult) => void
+
+  constructor(ens: EnsembleRuntime, req: PredictRequest, budgetMs: number, hooks: RunHooks, resolve: (result: PredictResult) => void) {
+    this.ens = ens
+    this.req = req
+    this.budgetMs = budgetMs
+    this.hooks = hooks
+    this.resolve = resolve
+    const n = ens.executors.length
+    this.deadline = this.started + budgetMs
+    this.collector = ens.strategy.collector()
+    this.outcomes = new Array<Outcome | undefined>(n)
+    this.startedAt = new Array<number>(n).fill(0)
+  }
+
+  start(): void {
+    const { signal } = this.req
+    if (signal) {
+      if (signal.aborted) return this.finish(CANCELLED_BY_CLIENT, false)
+      signal.addEventListener('abort', () => this.finish(CANCELLED_BY_CLIENT, false), { once: true })
+    }
+    this.deadlineTimer = setTimeout(() => this.finish(this.collector.onDeadline(), true), this.budgetMs)
+    const delays = this.ens.strategy.startDelaysMs
+    for (let i = 0; i < this.ens.executors.length; i++) {
+      const delay = delays?.[i] ?? 0
+      if (delay <= 0) this.launch(i)
+      else (this.delayTimers ??= []).push(setTimeout(() => this.launch(i), delay))
+    }
+  }
+
+  private launch(index: number): void {
+    if (this.result || this.startedAt[index] !== 0) return
+    const at = performance.now()
+    this.startedAt[index] = at
+    const executor = this.ens.executors[index]
+    if (!executor) return
+    let pending: Promise<TensorMap>
+    try {
+      pending = executor.infer(this.req.inputs, { signal: this.controller.signal, deadline: this.deadline })
+    } catch (err) {
+      pending = Promise.reject(err as Error)
+    }
+    pending.then(
+      (outputs) => this.onOutcome({ status: 'ok', index, outputs, latencyMs: performance.now() - at }),
+      (err: unknown) => this.onOutcome(failure(index, err, performance.now() - at)),
+    )
+  }
+
+  private onOutcome(outcome: Outcome): void {
+    if (this.result) {
+      // Decided already: a cancelled or late model. Its answer is never used.
+      if (outcome.status === 'ok') {
+        this.ens.stats[outcome.index]!.late++
+        this.hooks.onLate?.(this.result, outcome.index, outcome)
+      }
+      return
+    }
+    this.outcomes[outcome.index] = outcome
+    // A failure starts any model held back by a hedge delay at once: fall through now.
+    if (outcome.status !== 'ok' && this.delayTimers) for (let i = 0; i < this.startedAt.length; i++) this.launch(i)
+    const decision = this.collector.onOutcome(outcome)
+    if (decision) this.finish(decision, false)
+  }
+
+  private finish(decision: Decision, atDeadline: boolean): void {
+    if (this.result) return
+    const now = performance.now()
+    clearTimeout(this.deadlineTimer)
+    if (this.delayTimers) for (const t of this.delayTimers) clearTimeout(t)
+    // Every executor still working stops here: queued jobs are dropped, remote calls aborted.
+    this.controller.abort(new ModelError(ModelErrorCode.MODEL_FAILED, 'decided'))
+    const { ens } = this
+    const chosen = decision.kind === 'answer' ? decision.chosen : null
+    const models = new Array<ModelAnnotation>(ens.executors.length)
+    let allOverloaded = true
+    for (let i = 0; i < models.length; i++) {
+      const o = this.outcomes[i]
+      const meta = ens.models[i]!
+      let a: ModelAnnotation
+      if (o) {
+        a = o.status === 'ok'
+          ? { name: meta.name, version: meta.version, status: 'ok', latency_ms: round(o.latencyMs), used: chosen === i }
+          : { name: meta.name, version: meta.version, status: o.status, latency_ms: round(o.latencyMs), used: false, error: o.error }
+        if (o.status === 'ok' || o.error.code !== ModelErrorCode.OVERLOADED) allOverloaded = false
+      } else {
+        allOverloaded = false
+        const startedAt = this.startedAt[i]!
+        const status = startedAt === 0 ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
+        a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === 0 ? 0 : round(now - startedAt), used: false }
+      }
+      models[i] = a
+      ens.stats[i]!.record(a.status, a.latency_ms, a.used)
+    }
+    this.result = {
+      id: this.req.id,
+      ensemble: ens.name,
+      strategy: ens.strategyName,
+      outputs: decision.kind === 'answer' ? decision.outputs : null,
+      decision: { chosen: chosen === null ? null : ens.models[chosen]!.name, reason: decision.reason, votes: decision.votes },
+      budget_ms: this.budgetMs,
+      elapsed_ms: round(now - this.started),
+      models,
+      error: decision.kind === 'fail' ? failError(decision, allOverloaded, this.req.signal?.aborted === true) : null,
+    }
+    this.resolve(this.result)
+    this.hooks.onResult?.(this.result, this.req, ens)
+  }
+}
+
+function failure(index: number, err: unknown, latencyMs: number): Outcome {
+  if (err instanceof ModelError) {
+    const error = { code: err.code, message: err.message }
+    return err.skipped ? { status: 'skipped', index, error, latencyMs } : { status: 'error', index, error, latencyMs }
+  }
+  return { status: 'error', index, error: { code: ModelErrorCode.MODEL_FAILED, message: String((err as Error)?.message ?? err) }, latencyMs }
+}
+
+function failError(decision: Extract<Decision, { kind: 'fail' }>, allOverloaded: boolean, cancelled: boolean): ErrorInfo {
+  if (cancelled) return { code: 'CANCELLED', message: 'the client cancelled the request' }
+  if (decision.code === 'ALL_MODELS_FAILED' && allOverloaded) return { code: 'OVERLOADED', message: 'every model queue is full' }
+  switch (decision.code) {
+    case 'ALL_MODELS_FAILED':
+      return { code: decision.code, message: 'every model of the ensemble failed' }
+    case 'DEADLINE_EXCEEDED':
+      return { code: decision.code, message: 'no usable result by the deadline' }
+    case 'NO_CONSENSUS':
+      return { code: decision.code, message: 'the models did not reach a majority' }
+  }
+}
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000

@@ -1,0 +1,132 @@
+// The internal contract every layer speaks. Frontends translate wire formats to a
+// PredictRequest and a PredictResult back; nothing here knows about HTTP or gRPC.
+
+/** Tensor element types, named as the Open Inference Protocol V2 names them. */
+export const DataType = {
+  BOOL: 'BOOL',
+  UINT8: 'UINT8',
+  INT8: 'INT8',
+  INT16: 'INT16',
+  INT32: 'INT32',
+  INT64: 'INT64',
+  FP32: 'FP32',
+  FP64: 'FP64',
+  BYTES: 'BYTES',
+} as const
+export type DataType = (typeof DataType)[keyof typeof DataType]
+
+export type TensorData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | string[]
+
+export interface Tensor {
+  readonly datatype: DataType
+  readonly shape: readonly number[]
+  readonly data: TensorData
+}
+
+export type TensorMap = Readonly<Record<string, Tensor>>
+
+/** A declared input or output. `-1` in a shape is a dynamic dimension (e.g. the batch). */
+export interface TensorSpec {
+  readonly name: string
+  readonly datatype: DataType
+  readonly shape: readonly number[]
+}
+
+export interface ModelMetadata {
+  readonly name: string
+  readonly version: string
+  readonly kind: string
+  readonly inputs: readonly TensorSpec[]
+  readonly outputs: readonly TensorSpec[]
+}
+
+export interface PredictRequest {
+  readonly id: string
+  readonly ensemble: string
+  readonly inputs: TensorMap
+  /** Budget asked for explicitly (body field or header). Over the ensemble cap is an error. */
+  readonly budgetMs?: number | undefined
+  /** Budget implied by the transport (a gRPC deadline): clamped to the cap, never an error. */
+  readonly transportBudgetMs?: number | undefined
+  /** Fires when the client goes away: the whole request is cancelled. */
+  readonly signal?: AbortSignal | undefined
+}
+
+export const ModelStatus = {
+  ok: 'ok',
+  error: 'error',
+  timeout: 'timeout',
+  cancelled: 'cancelled',
+  skipped: 'skipped',
+} as const
+export type ModelStatus = (typeof ModelStatus)[keyof typeof ModelStatus]
+
+export interface ErrorInfo {
+  readonly code: string
+  readonly message: string
+}
+
+/**
+ * What a collector is shown as each model finishes. `index` is the model's position in
+ * the ensemble's `models` list, which is also its preference and tie-break order.
+ */
+export type Outcome =
+  | { readonly status: 'ok'; readonly index: number; readonly outputs: TensorMap; readonly latencyMs: number }
+  | { readonly status: 'error'; readonly index: number; readonly error: ErrorInfo; readonly latencyMs: number }
+  | { readonly status: 'skipped'; readonly index: number; readonly error: ErrorInfo; readonly latencyMs: number }
+
+export type Votes = Readonly<Record<string, number>>
+
+/** A collector's verdict: an answer taken from one model (or aggregated), or a failure. */
+export type Decision =
+  | {
+      readonly kind: 'answer'
+      /** Index of the model whose outputs are returned; null when outputs are aggregated or abstained. */
+      readonly chosen: number | null
+      readonly reason: string
+      readonly outputs: TensorMap | null
+      readonly votes: Votes | null
+    }
+  | {
+      readonly kind: 'fail'
+      readonly code: 'ALL_MODELS_FAILED' | 'DEADLINE_EXCEEDED' | 'NO_CONSENSUS'
+      readonly reason: string
+      readonly votes: Votes | null
+    }
+
+export interface ModelAnnotation {
+  readonly name: string
+  readonly version: string
+  readonly status: ModelStatus
+  readonly latency_ms: number
+  readonly used: boolean
+  readonly error?: ErrorInfo
+}
+
+export interface DecisionInfo {
+  readonly chosen: string | null
+  readonly reason: string
+  readonly votes: Votes | null
+}
+
+/** Everything a frontend needs to answer, and everything output/ needs to record. */
+export interface PredictResult {
+  readonly id: string
+  readonly ensemble: string
+  readonly strategy: string
+  readonly outputs: TensorMap | null
+  readonly decision: DecisionInfo
+  readonly budget_ms: number
+  readonly elapsed_ms: number
+  readonly models: readonly ModelAnnotation[]
+  /** Set when the request failed as a whole (502/504/422): the frontends map it to a status. */
+  readonly error: ErrorInfo | null
+}
