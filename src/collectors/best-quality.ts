@@ -1,0 +1,97 @@
+// best-quality: score each answer (max class probability, a declared quality output, or a
+// static quality from config) and return the best one; `good_enough` returns the first
+// answer that clears the bar without waiting for the rest.
+import Type from 'typebox'
+import type { Static } from 'typebox'
+import type { Decision, Outcome, TensorMap } from '../types.ts'
+import { ALL_FAILED, DEADLINE, quality, resolveQualitySource } from './outputs.ts'
+import type { QualitySource } from './outputs.ts'
+import type { Collector, EnsembleShape, Strategy, StrategyFactory } from './types.ts'
+
+export const BestQualityOptions = Type.Object(
+  {
+    good_enough: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+    quality_output: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+)
+export type BestQualityOptions = Static<typeof BestQualityOptions>
+
+interface Plan {
+  readonly n: number
+  readonly source: QualitySource
+  /** Infinity when unset, so the early-exit test needs no branch. */
+  readonly goodEnough: number
+  readonly staticQuality: readonly (number | undefined)[]
+}
+
+class BestQualityCollector implements Collector {
+  private readonly plan: Plan
+  private readonly seen: Uint8Array
+  // Only the running best is kept: a model that is beaten can never win later.
+  private best = -1
+  private bestQuality = Number.NEGATIVE_INFINITY
+  private bestOutputs: TensorMap | null = null
+  private arrived = 0
+  private failed = 0
+  private done = false
+
+  constructor(plan: Plan) {
+    this.plan = plan
+    this.seen = new Uint8Array(plan.n)
+  }
+
+  onOutcome(outcome: Outcome): Decision | undefined {
+    const i = outcome.index
+    const { n } = this.plan
+    if (this.done || i < 0 || i >= n || this.seen[i] === 1) return undefined
+    this.seen[i] = 1
+    this.arrived++
+    if (outcome.status !== 'ok') {
+      if (++this.failed === n) return this.finish(ALL_FAILED)
+    } else {
+      const q = quality(outcome.outputs, this.plan.source, this.plan.staticQuality[i])
+      if (q >= this.plan.goodEnough) return this.finish(answer(i, 'good-enough', outcome.outputs))
+      if (this.best < 0 || q > this.bestQuality || (q === this.bestQuality && i < this.best)) {
+        this.best = i
+        this.bestQuality = q
+        this.bestOutputs = outcome.outputs
+      }
+    }
+    return this.arrived === n ? this.finish(answer(this.best, 'best-quality', this.bestOutputs)) : undefined
+  }
+
+  onDeadline(): Decision {
+    if (this.best >= 0) return this.finish(answer(this.best, 'best-quality', this.bestOutputs))
+    return this.finish(this.failed === this.plan.n ? ALL_FAILED : DEADLINE)
+  }
+
+  private finish(decision: Decision): Decision {
+    this.done = true
+    return decision
+  }
+}
+
+function answer(chosen: number, reason: string, outputs: TensorMap | null): Decision {
+  return { kind: 'answer', chosen, reason, outputs, votes: null }
+}
+
+export const bestQuality: StrategyFactory<BestQualityOptions> = {
+  name: 'best-quality',
+  options: BestQualityOptions,
+  check(options: BestQualityOptions, ensemble: EnsembleShape): string[] {
+    const source = resolveQualitySource(ensemble.outputs, options.quality_output)
+    return source.kind === 'invalid' ? [source.message] : []
+  },
+  create(options: BestQualityOptions, ensemble: EnsembleShape): Strategy {
+    const source = resolveQualitySource(ensemble.outputs, options.quality_output)
+    if (source.kind === 'invalid') throw new Error(`best-quality for ensemble "${ensemble.name}": ${source.message}`)
+    const plan: Plan = Object.freeze({
+      n: ensemble.models.length,
+      source,
+      goodEnough: options.good_enough ?? Number.POSITIVE_INFINITY,
+      staticQuality: ensemble.staticQuality,
+    })
+    return { name: 'best-quality', collector: () => new BestQualityCollector(plan) }
+  },
+}

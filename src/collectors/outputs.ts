@@ -1,0 +1,182 @@
+// Helpers shared by the built-in strategies: which output a strategy reads (resolved once
+// per ensemble at config load), and the per-outcome reads on the hot path (a vote's key,
+// a quality score). Nothing here allocates per element; callers keep per-request state.
+import { elementCount, numberAt } from '../tensor.ts'
+import type { DataType, Decision, Tensor, TensorMap, TensorSpec, Votes } from '../types.ts'
+
+export const isFloat = (datatype: DataType): boolean => datatype === 'FP32' || datatype === 'FP64'
+
+/** Integer, bool and string outputs carry labels; floats carry scores or values. */
+export const isLabelType = (datatype: DataType): boolean => !isFloat(datatype)
+
+/**
+ * A float output of rank >= 2 whose last (class) dimension is > 1. A dynamic last
+ * dimension only counts when the name says so, since a regression output may be [-1, -1].
+ */
+export function isProbabilitiesLike(spec: TensorSpec): boolean {
+  if (!isFloat(spec.datatype) || spec.shape.length < 2) return false
+  const last = spec.shape[spec.shape.length - 1] ?? 1
+  return last > 1 || (last < 0 && /prob/i.test(spec.name))
+}
+
+/** The output named `label`, else the first label-typed one. */
+export function findLabelOutput(outputs: readonly TensorSpec[]): TensorSpec | undefined {
+  return outputs.find((o) => o.name === 'label') ?? outputs.find((o) => isLabelType(o.datatype))
+}
+
+/** The output named `probabilities` if it qualifies, else the first probabilities-like one. */
+export function findProbabilitiesOutput(outputs: readonly TensorSpec[]): TensorSpec | undefined {
+  const named = outputs.find((o) => o.name === 'probabilities' && isProbabilitiesLike(o))
+  return named ?? outputs.find(isProbabilitiesLike)
+}
+
+/** What majority-vote votes on: a label output, argmax of a probabilities output, or a value. */
+export type VoteSource =
+  | { readonly kind: 'label'; readonly name: string }
+  | { readonly kind: 'argmax'; readonly name: string }
+  | { readonly kind: 'regression'; readonly name: string }
+
+export type Invalid = { readonly kind: 'invalid'; readonly message: string }
+
+function sourceFor(spec: TensorSpec): VoteSource {
+  if (isLabelType(spec.datatype)) return { kind: 'label', name: spec.name }
+  if (isProbabilitiesLike(spec)) return { kind: 'argmax', name: spec.name }
+  return { kind: 'regression', name: spec.name }
+}
+
+/** Resolves the vote source for an ensemble; `output` (the strategy option) wins when set. */
+export function resolveVoteSource(outputs: readonly TensorSpec[], output?: string): VoteSource | Invalid {
+  if (output !== undefined) {
+    const spec = outputs.find((o) => o.name === output)
+    if (spec === undefined) {
+      return { kind: 'invalid', message: `output "${output}" is not an output of every model (${names(outputs)})` }
+    }
+    return sourceFor(spec)
+  }
+  const label = findLabelOutput(outputs)
+  if (label !== undefined) return { kind: 'label', name: label.name }
+  const probs = findProbabilitiesOutput(outputs)
+  if (probs !== undefined) return { kind: 'argmax', name: probs.name }
+  const value = outputs.find((o) => isFloat(o.datatype))
+  if (value !== undefined) return { kind: 'regression', name: value.name }
+  return { kind: 'invalid', message: `no output to vote on: need a label, probabilities or float output (${names(outputs)})` }
+}
+
+/** Where best-quality reads a model's quality from. */
+export type QualitySource =
+  | { readonly kind: 'output'; readonly name: string }
+  | { readonly kind: 'maxprob'; readonly name: string }
+  | { readonly kind: 'static' }
+
+export function resolveQualitySource(outputs: readonly TensorSpec[], qualityOutput?: string): QualitySource | Invalid {
+  if (qualityOutput !== undefined) {
+    const spec = outputs.find((o) => o.name === qualityOutput)
+    if (spec === undefined) {
+      return { kind: 'invalid', message: `quality_output "${qualityOutput}" is not an output of every model (${names(outputs)})` }
+    }
+    if (spec.datatype === 'BYTES') return { kind: 'invalid', message: `quality_output "${qualityOutput}" is BYTES, not numeric` }
+    return { kind: 'output', name: spec.name }
+  }
+  const probs = findProbabilitiesOutput(outputs)
+  return probs === undefined ? { kind: 'static' } : { kind: 'maxprob', name: probs.name }
+}
+
+const names = (outputs: readonly TensorSpec[]): string =>
+  outputs.length === 0 ? 'none declared' : `declared: ${outputs.map((o) => o.name).join(', ')}`
+
+/** Size of the last dimension (the class axis) as the tensor actually came back. */
+function classCount(tensor: Tensor): number {
+  return tensor.shape.length === 0 ? 1 : (tensor.shape[tensor.shape.length - 1] ?? 1)
+}
+
+/** Index of the largest value in row `row` (first one wins a tie, like numpy's argmax). */
+function argmaxAt(tensor: Tensor, row: number, classes: number): number {
+  const base = row * classes
+  let best = 0
+  let bestValue = numberAt(tensor, base)
+  for (let c = 1; c < classes; c++) {
+    const v = numberAt(tensor, base + c)
+    if (v > bestValue) {
+      best = c
+      bestValue = v
+    }
+  }
+  return best
+}
+
+/** Argmax per row of a [..., classes] tensor. */
+export function argmaxRows(tensor: Tensor): Int32Array {
+  const classes = classCount(tensor)
+  const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
+  const out = new Int32Array(rows)
+  for (let r = 0; r < rows; r++) out[r] = argmaxAt(tensor, r, classes)
+  return out
+}
+
+/**
+ * A model's vote as a string key: its whole label vector for the request, joined with ','
+ * (a single-row request's key is just its label). Undefined when the output is missing,
+ * so the caller can count the model as not voting.
+ */
+export function labelKey(outputs: TensorMap, source: VoteSource): string | undefined {
+  const tensor = outputs[source.name]
+  if (tensor === undefined) return undefined
+  if (source.kind === 'argmax') {
+    const classes = classCount(tensor)
+    const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
+    if (rows === 1) return String(argmaxAt(tensor, 0, classes))
+    let key = ''
+    for (let r = 0; r < rows; r++) key += (r === 0 ? '' : ',') + String(argmaxAt(tensor, r, classes))
+    return key
+  }
+  const data = tensor.data
+  if (data.length === 1) return String(data[0])
+  let key = ''
+  for (let i = 0; i < data.length; i++) key += (i === 0 ? '' : ',') + String(data[i])
+  return key
+}
+
+/** Mean of all values; NaN for an empty or missing tensor. */
+export function meanOf(tensor: Tensor | undefined): number {
+  if (tensor === undefined || tensor.data.length === 0) return Number.NaN
+  let sum = 0
+  for (let i = 0; i < tensor.data.length; i++) sum += numberAt(tensor, i)
+  return sum / tensor.data.length
+}
+
+/** Mean over rows of each row's largest probability; NaN for an empty or missing tensor. */
+export function meanRowMax(tensor: Tensor | undefined): number {
+  if (tensor === undefined) return Number.NaN
+  const classes = classCount(tensor)
+  const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
+  if (rows === 0) return Number.NaN
+  let sum = 0
+  for (let r = 0; r < rows; r++) {
+    const base = r * classes
+    let max = numberAt(tensor, base)
+    for (let c = 1; c < classes; c++) max = Math.max(max, numberAt(tensor, base + c))
+    sum += max
+  }
+  return sum / rows
+}
+
+/**
+ * Quality of an ok outcome. A missing or empty output scores -Infinity rather than NaN, so
+ * comparisons stay total: such a model wins only when nothing else answered.
+ */
+export function quality(outputs: TensorMap, source: QualitySource, staticQuality: number | undefined): number {
+  let q: number
+  if (source.kind === 'output') q = meanOf(outputs[source.name])
+  else if (source.kind === 'maxprob') q = meanRowMax(outputs[source.name])
+  else q = staticQuality ?? 0
+  return Number.isNaN(q) ? Number.NEGATIVE_INFINITY : q
+}
+
+// Shared, frozen failure decisions: returning them allocates nothing.
+const EMPTY_VOTES: Votes = Object.freeze({})
+
+export const ALL_FAILED: Decision = Object.freeze({ kind: 'fail', code: 'ALL_MODELS_FAILED', reason: 'all-failed', votes: null })
+export const DEADLINE: Decision = Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'deadline', votes: null })
+/** Classification decisions always carry votes, even when there were none. */
+export const ALL_FAILED_VOTED: Decision = Object.freeze({ ...ALL_FAILED, votes: EMPTY_VOTES })
+export const DEADLINE_VOTED: Decision = Object.freeze({ ...DEADLINE, votes: EMPTY_VOTES })

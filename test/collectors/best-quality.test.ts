@@ -1,0 +1,116 @@
+// Scripted timelines for best-quality. `at` is the step (0-based, in arrival order) whose
+// outcome produced the decision.
+import { describe, expect, it } from 'vitest'
+import { bestQuality } from '../../src/collectors/best-quality.ts'
+import type { BestQualityOptions } from '../../src/collectors/best-quality.ts'
+import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
+import type { Decision, Outcome, TensorMap, TensorSpec } from '../../src/types.ts'
+
+type Step = Outcome | 'deadline'
+
+function run(collector: Collector, steps: readonly Step[]): { decision: Decision | undefined; at: number | undefined } {
+  for (let at = 0; at < steps.length; at++) {
+    const step = steps[at]!
+    const decision = step === 'deadline' ? collector.onDeadline() : collector.onOutcome(step)
+    if (decision !== undefined) return { decision, at }
+  }
+  return { decision: undefined, at: undefined }
+}
+
+const probSpec: TensorSpec = { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }
+const labelSpec: TensorSpec = { name: 'label', datatype: 'INT64', shape: [-1] }
+const confSpec: TensorSpec = { name: 'confidence', datatype: 'FP64', shape: [-1] }
+
+/** One row per argument: [p, 1 - p]. */
+const probs = (...p: number[]): TensorMap => ({
+  probabilities: { datatype: 'FP32', shape: [p.length, 2], data: Float32Array.from(p.flatMap((x) => [x, 1 - x])) },
+})
+const label = (v: number): TensorMap => ({ label: { datatype: 'INT64', shape: [1], data: BigInt64Array.of(BigInt(v)) } })
+const confidence = (...c: number[]): TensorMap => ({ ...label(0), confidence: { datatype: 'FP64', shape: [c.length], data: Float64Array.from(c) } })
+
+const ok = (index: number, outputs: TensorMap): Outcome => ({ status: 'ok', index, outputs, latencyMs: 5 })
+const err = (index: number): Outcome => ({ status: 'error', index, error: { code: 'MODEL_ERROR', message: 'boom' }, latencyMs: 5 })
+
+const ensemble = (n: number, outputs: TensorSpec[] = [probSpec], staticQuality: (number | undefined)[] = []): EnsembleShape => ({
+  name: 'e',
+  models: Array.from({ length: n }, (_, i) => `m${i}`),
+  outputs,
+  staticQuality,
+})
+const collector = (n: number, options: BestQualityOptions = {}, outputs?: TensorSpec[], staticQuality?: (number | undefined)[]): Collector =>
+  bestQuality.create(options, ensemble(n, outputs, staticQuality)).collector()
+
+describe('best-quality', () => {
+  it('good_enough: the first answer over the bar returns at once', () => {
+    const { decision, at } = run(collector(3, { good_enough: 0.9 }), [ok(1, probs(0.8)), ok(2, probs(0.05)), ok(0, probs(0.99))])
+    // model 2's [0.05, 0.95] has max probability 0.95.
+    expect(at).toBe(1)
+    expect(decision).toEqual({ kind: 'answer', chosen: 2, reason: 'good-enough', outputs: probs(0.05), votes: null })
+  })
+
+  it('without good_enough, waits for all and takes the highest quality', () => {
+    const { decision, at } = run(collector(3), [ok(0, probs(0.7)), ok(1, probs(0.8)), ok(2, probs(0.6))])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ chosen: 1, reason: 'best-quality', outputs: probs(0.8), votes: null })
+  })
+
+  it('none good enough: best quality once all have arrived', () => {
+    const { decision, at } = run(collector(2, { good_enough: 0.95 }), [ok(1, probs(0.9)), ok(0, probs(0.6))])
+    expect(at).toBe(1)
+    expect(decision).toMatchObject({ chosen: 1, reason: 'best-quality' })
+  })
+
+  it('ties break by model order, whatever the arrival order', () => {
+    const { decision } = run(collector(3), [ok(2, probs(0.75)), ok(1, probs(0.5)), ok(0, probs(0.25))])
+    // 0.75 and 0.25 both have max probability 0.75.
+    expect(decision).toMatchObject({ chosen: 0, reason: 'best-quality' })
+  })
+
+  it('quality of a batch is the mean of each row\'s max probability', () => {
+    // m0: (0.9 + 0.5) / 2 = 0.7; m1: (0.6 + 0.85) / 2 = 0.725, though m0 has the best single row.
+    const { decision } = run(collector(2), [ok(1, probs(0.6, 0.85)), ok(0, probs(0.9, 0.5))])
+    expect(decision).toMatchObject({ chosen: 1 })
+  })
+
+  it('quality_output: the mean of that output', () => {
+    const outputs = [labelSpec, confSpec]
+    const { decision, at } = run(collector(3, { quality_output: 'confidence', good_enough: 0.8 }, outputs), [
+      ok(0, confidence(0.9, 0.6)),
+      ok(1, confidence(0.7)),
+      ok(2, confidence(0.85, 0.8)),
+    ])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ chosen: 2, reason: 'good-enough' })
+  })
+
+  it('static quality from config when the outputs carry none; unset counts as 0', () => {
+    const c = (options: BestQualityOptions = {}): Collector => collector(3, options, [labelSpec], [0.5, 0.9, undefined])
+    expect(run(c(), [ok(2, label(1)), ok(0, label(2)), ok(1, label(3))]).decision).toMatchObject({ chosen: 1, reason: 'best-quality' })
+    const early = run(c({ good_enough: 0.85 }), [ok(0, label(2)), ok(1, label(3)), ok(2, label(1))])
+    expect(early.at).toBe(1)
+    expect(early.decision).toMatchObject({ chosen: 1, reason: 'good-enough', outputs: label(3) })
+  })
+
+  it('at the deadline, the best of what arrived', () => {
+    // m3 is late; m1's [0.2, 0.8] scores 0.8 against m2's 0.7.
+    const { decision, at } = run(collector(4, { good_enough: 0.99 }), [ok(2, probs(0.7)), err(0), ok(1, probs(0.2)), 'deadline'])
+    expect(at).toBe(3)
+    expect(decision).toMatchObject({ chosen: 1, reason: 'best-quality' })
+  })
+
+  it('failures are skipped; all fail → ALL_MODELS_FAILED on the last one', () => {
+    expect(run(collector(2), [err(0), ok(1, probs(0.5))]).decision).toMatchObject({ chosen: 1, reason: 'best-quality' })
+    const { decision, at } = run(collector(2), [err(1), err(0)])
+    expect(at).toBe(1)
+    expect(decision).toEqual({ kind: 'fail', code: 'ALL_MODELS_FAILED', reason: 'all-failed', votes: null })
+  })
+
+  it('everything after the deadline: DEADLINE_EXCEEDED', () => {
+    expect(run(collector(2), ['deadline']).decision).toEqual({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'deadline', votes: null })
+  })
+
+  it('check() rejects an unknown quality_output', () => {
+    expect(bestQuality.check!({ quality_output: 'confidence' }, ensemble(2, [labelSpec, confSpec]))).toEqual([])
+    expect(bestQuality.check!({ quality_output: 'nope' }, ensemble(2))[0]).toMatch(/quality_output "nope"/)
+  })
+})

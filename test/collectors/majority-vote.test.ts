@@ -1,0 +1,211 @@
+// Scripted timelines for majority-vote. `at` is the step (0-based, in arrival order) whose
+// outcome produced the decision: an early exit shows as a step before the last model.
+import { describe, expect, it } from 'vitest'
+import { majorityVote } from '../../src/collectors/majority-vote.ts'
+import type { MajorityVoteOptions } from '../../src/collectors/majority-vote.ts'
+import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
+import type { Decision, Outcome, TensorMap, TensorSpec } from '../../src/types.ts'
+
+type Step = Outcome | 'deadline'
+
+function run(collector: Collector, steps: readonly Step[]): { decision: Decision | undefined; at: number | undefined } {
+  for (let at = 0; at < steps.length; at++) {
+    const step = steps[at]!
+    const decision = step === 'deadline' ? collector.onDeadline() : collector.onOutcome(step)
+    if (decision !== undefined) return { decision, at }
+  }
+  return { decision: undefined, at: undefined }
+}
+
+const labelSpec: TensorSpec = { name: 'label', datatype: 'INT64', shape: [-1] }
+const probSpec: TensorSpec = { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] }
+const valueSpec: TensorSpec = { name: 'value', datatype: 'FP32', shape: [-1, 1] }
+
+const labels = (...v: number[]): TensorMap => ({ label: { datatype: 'INT64', shape: [v.length], data: BigInt64Array.from(v, BigInt) } })
+const probs = (...row: number[]): TensorMap => ({ probabilities: { datatype: 'FP32', shape: [1, row.length], data: Float32Array.from(row) } })
+const values = (...v: number[]): TensorMap => ({ value: { datatype: 'FP32', shape: [v.length, 1], data: Float32Array.from(v) } })
+
+const ok = (index: number, outputs: TensorMap): Outcome => ({ status: 'ok', index, outputs, latencyMs: 5 })
+const vote = (index: number, label: number): Outcome => ok(index, labels(label))
+const err = (index: number): Outcome => ({ status: 'error', index, error: { code: 'MODEL_ERROR', message: 'boom' }, latencyMs: 5 })
+
+const ensemble = (n: number, outputs: TensorSpec[] = [labelSpec]): EnsembleShape => ({
+  name: 'e',
+  models: Array.from({ length: n }, (_, i) => `m${i}`),
+  outputs,
+  staticQuality: [],
+})
+const collector = (n: number, options: MajorityVoteOptions = {}, outputs?: TensorSpec[]): Collector =>
+  majorityVote.create(options, ensemble(n, outputs)).collector()
+
+describe('majority-vote: classification', () => {
+  it('decides on the 2nd outcome when 2 of 3 agree, before the 3rd arrives', () => {
+    const { decision, at } = run(collector(3), [vote(2, 7), vote(1, 7), vote(0, 3)])
+    expect(at).toBe(1)
+    expect(decision).toEqual({ kind: 'answer', chosen: 1, reason: 'majority', outputs: labels(7), votes: { 7: 2 } })
+  })
+
+  it('votes by argmax of a probabilities output', () => {
+    const { decision, at } = run(collector(3, {}, [probSpec]), [ok(0, probs(0.1, 0.7, 0.2)), ok(1, probs(0.2, 0.3, 0.5)), ok(2, probs(0.1, 0.6, 0.3))])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ chosen: 0, reason: 'majority', votes: { 1: 2, 2: 1 } })
+  })
+
+  it('a vote is the whole label vector of a batch', () => {
+    const { decision, at } = run(collector(3), [ok(0, labels(1, 2)), ok(1, labels(1, 3)), ok(2, labels(1, 2))])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ chosen: 0, reason: 'majority', votes: { '1,2': 2, '1,3': 1 } })
+  })
+
+  it('1-1-1 split, plurality: the lowest-index model\'s label wins once all have voted', () => {
+    const { decision, at } = run(collector(3), [vote(1, 5), vote(2, 6), vote(0, 4)])
+    expect(at).toBe(2)
+    expect(decision).toEqual({ kind: 'answer', chosen: 0, reason: 'plurality', outputs: labels(4), votes: { 4: 1, 5: 1, 6: 1 } })
+  })
+
+  it('1-1-1 split, abstain: an answer with no outputs', () => {
+    const { decision, at } = run(collector(3, { on_no_majority: 'abstain' }), [vote(0, 4), vote(1, 5), vote(2, 6)])
+    expect(at).toBe(2)
+    expect(decision).toEqual({ kind: 'answer', chosen: null, reason: 'no-majority', outputs: null, votes: { 4: 1, 5: 1, 6: 1 } })
+  })
+
+  it('1-1-1 split, error: NO_CONSENSUS with the votes', () => {
+    const { decision } = run(collector(3, { on_no_majority: 'error' }), [vote(0, 4), vote(1, 5), vote(2, 6)])
+    expect(decision).toEqual({ kind: 'fail', code: 'NO_CONSENSUS', reason: 'no-majority', votes: { 4: 1, 5: 1, 6: 1 } })
+  })
+
+  it('a 2-2 tie is broken by model order', () => {
+    const { decision, at } = run(collector(4), [vote(3, 1), vote(1, 1), vote(2, 0), vote(0, 0)])
+    expect(at).toBe(3)
+    expect(decision).toMatchObject({ chosen: 0, reason: 'plurality', votes: { 1: 2, 0: 2 } })
+  })
+
+  it('plurality waits while the quorum is reachable, and decides early once it is settled', () => {
+    // 5 models need 3. After 4 votes (2-1-1) the last one could still make label 1 a
+    // majority, so it waits; the 5th errors and label 1 wins the plurality.
+    const { decision, at } = run(collector(5), [vote(4, 1), vote(3, 1), vote(2, 2), vote(1, 3), err(0)])
+    expect(at).toBe(4)
+    expect(decision).toMatchObject({ chosen: 3, reason: 'plurality', votes: { 1: 2, 2: 1, 3: 1 } })
+    // quorum 'all': the dissent at step 3 makes 5 votes impossible, and label 1 (3 votes)
+    // cannot be caught by label 2 (1 vote + 1 to come): plurality before the 5th arrives.
+    const early = run(collector(5, { quorum: 'all' }), [vote(4, 1), vote(3, 1), vote(2, 1), vote(1, 2)])
+    expect(early.at).toBe(3)
+    expect(early.decision).toMatchObject({ chosen: 2, reason: 'plurality', votes: { 1: 3, 2: 1 } })
+  })
+
+  it('quorum all: unanimous on the last vote', () => {
+    const { decision, at } = run(collector(3, { quorum: 'all' }), [vote(2, 9), vote(0, 9), vote(1, 9)])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ chosen: 0, reason: 'unanimous', votes: { 9: 3 } })
+  })
+
+  it('quorum all: the first dissent (or error) decides no-majority at once', () => {
+    const dissent = run(collector(3, { quorum: 'all', on_no_majority: 'error' }), [vote(0, 9), vote(1, 8), vote(2, 9)])
+    expect(dissent.at).toBe(1)
+    expect(dissent.decision).toEqual({ kind: 'fail', code: 'NO_CONSENSUS', reason: 'no-majority', votes: { 9: 1, 8: 1 } })
+    const failed = run(collector(3, { quorum: 'all', on_no_majority: 'abstain' }), [err(1)])
+    expect(failed.at).toBe(0)
+    expect(failed.decision).toMatchObject({ chosen: null, reason: 'no-majority', votes: {} })
+  })
+
+  it('quorum N: decides once N agree and nothing can overtake', () => {
+    const { decision, at } = run(collector(5, { quorum: 3 }), [vote(4, 1), vote(0, 2), vote(3, 1), vote(2, 1), vote(1, 2)])
+    expect(at).toBe(3)
+    expect(decision).toMatchObject({ chosen: 2, reason: 'quorum', votes: { 1: 3, 2: 1 } })
+  })
+
+  it('quorum N: two labels both at N tie-break by model order', () => {
+    const { decision, at } = run(collector(4, { quorum: 2 }), [vote(3, 1), vote(1, 1), vote(2, 0), vote(0, 0)])
+    expect(at).toBe(3)
+    expect(decision).toMatchObject({ chosen: 0, reason: 'quorum', votes: { 0: 2, 1: 2 } })
+  })
+
+  it('quorum N unreachable: abstains as soon as it is certain', () => {
+    const { decision, at } = run(collector(5, { quorum: 3, on_no_majority: 'abstain' }), [vote(0, 1), vote(1, 2), vote(2, 3), vote(3, 4)])
+    expect(at).toBe(3)
+    expect(decision).toMatchObject({ chosen: null, reason: 'no-majority' })
+  })
+
+  it('at the deadline, a label with the quorum among arrived votes wins', () => {
+    const { decision, at } = run(collector(5, { quorum: 2 }), [vote(3, 1), vote(4, 1), vote(0, 2), 'deadline'])
+    expect(at).toBe(3)
+    expect(decision).toMatchObject({ chosen: 3, reason: 'quorum', votes: { 1: 2, 2: 1 } })
+  })
+
+  it('at the deadline without a quorum, on_no_majority applies to the arrived votes', () => {
+    expect(run(collector(5), [vote(3, 1), vote(4, 1), vote(0, 2), 'deadline']).decision).toMatchObject({ chosen: 3, reason: 'plurality' })
+    expect(run(collector(5, { on_no_majority: 'error' }), [vote(3, 1), 'deadline']).decision).toMatchObject({ code: 'NO_CONSENSUS', votes: { 1: 1 } })
+  })
+
+  it('everything after the deadline: DEADLINE_EXCEEDED with empty votes', () => {
+    expect(run(collector(3), ['deadline']).decision).toEqual({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'deadline', votes: {} })
+  })
+
+  it('all models fail: ALL_MODELS_FAILED on the last failure', () => {
+    const { decision, at } = run(collector(3), [err(0), err(2), err(1)])
+    expect(at).toBe(2)
+    expect(decision).toEqual({ kind: 'fail', code: 'ALL_MODELS_FAILED', reason: 'all-failed', votes: {} })
+  })
+
+  it('an ok model missing the voted output does not vote', () => {
+    const { decision, at } = run(collector(3), [ok(0, values(1)), vote(1, 4), vote(2, 4)])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ chosen: 1, reason: 'majority', votes: { 4: 2 } })
+  })
+})
+
+describe('majority-vote: regression', () => {
+  const reg = (n: number, options: MajorityVoteOptions = {}): Collector => collector(n, options, [valueSpec])
+
+  it('median of an odd count names the model that holds it, on the last arrival', () => {
+    const { decision, at } = run(reg(3), [ok(2, values(5)), ok(0, values(1)), ok(1, values(2))])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ kind: 'answer', chosen: 1, reason: 'median', votes: null })
+    expect(decision).toHaveProperty('outputs.value', { datatype: 'FP32', shape: [1, 1], data: Float32Array.of(2) })
+  })
+
+  it('median of an even count is the mean of the middle two, with no chosen model', () => {
+    const { decision } = run(reg(4), [ok(0, values(1)), ok(1, values(2)), ok(2, values(3)), ok(3, values(10))])
+    expect(decision).toMatchObject({ chosen: null, reason: 'median' })
+    expect(decision).toHaveProperty('outputs.value.data', Float32Array.of(2.5))
+  })
+
+  it('mean, element-wise over a batch', () => {
+    const { decision } = run(reg(3, { regression: 'mean' }), [ok(0, values(1, 10)), ok(1, values(2, 20)), err(2)])
+    expect(decision).toMatchObject({ chosen: null, reason: 'mean', votes: null })
+    expect(decision).toHaveProperty('outputs.value', { datatype: 'FP32', shape: [2, 1], data: Float32Array.of(1.5, 15) })
+  })
+
+  it('median over a batch is element-wise and names no model', () => {
+    const { decision } = run(reg(3), [ok(0, values(1, 30)), ok(1, values(2, 10)), ok(2, values(3, 20))])
+    expect(decision).toMatchObject({ chosen: null, reason: 'median' })
+    expect(decision).toHaveProperty('outputs.value.data', Float32Array.of(2, 20))
+  })
+
+  it('at the deadline, aggregates the values that arrived', () => {
+    const { decision, at } = run(reg(3), [ok(1, values(4)), err(0), 'deadline'])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ chosen: 1, reason: 'median' })
+  })
+
+  it('all fail / nothing by the deadline', () => {
+    expect(run(reg(2), [err(0), err(1)]).decision).toMatchObject({ code: 'ALL_MODELS_FAILED', votes: null })
+    expect(run(reg(2), ['deadline']).decision).toMatchObject({ code: 'DEADLINE_EXCEEDED', votes: null })
+  })
+})
+
+describe('majority-vote: options', () => {
+  it('check() rejects a quorum above the model count and an unknown output', () => {
+    expect(majorityVote.check!({ quorum: 3 }, ensemble(3))).toEqual([])
+    expect(majorityVote.check!({ quorum: 4 }, ensemble(3))).toEqual(['quorum 4 is more than the 3 models of ensemble "e"'])
+    expect(majorityVote.check!({ output: 'nope' }, ensemble(3))[0]).toMatch(/output "nope" is not an output/)
+  })
+
+  it('picks label over probabilities, and `output` overrides', () => {
+    const both = [probSpec, labelSpec]
+    const byLabel = run(collector(2, {}, both), [ok(0, { ...labels(1), ...probs(0.9, 0.1, 0) }), ok(1, { ...labels(1), ...probs(0, 0.1, 0.9) })])
+    expect(byLabel.decision).toMatchObject({ votes: { 1: 2 } })
+    const byProbs = run(collector(2, { output: 'probabilities' }, both), [ok(0, { ...labels(1), ...probs(0.9, 0.1, 0) }), ok(1, { ...labels(1), ...probs(0, 0.1, 0.9) })])
+    expect(byProbs.decision).toMatchObject({ reason: 'plurality', chosen: 0, votes: { 0: 1, 2: 1 } })
+  })
+})
