@@ -7,7 +7,6 @@ import { dirname, resolve } from 'node:path'
 import '../collectors/index.ts'
 import '../executors/index.ts'
 import { getStrategy, strategyNames } from '../collectors/registry.ts'
-import type { EnsembleShape } from '../collectors/types.ts'
 import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ExecutorEnv } from '../executors/types.ts'
@@ -108,17 +107,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       at(strategyPath, `unknown strategy "${strategyName}" (known: ${strategyNames().join(', ')})`)
       continue
     }
-    const optionIssues = schemaIssues(factory.options, options, [...base, 'strategy'], source)
-    problems.push(...optionIssues)
-    if (!optionIssues.length && factory.check) {
-      const shape: EnsembleShape = {
-        name,
-        models: e.models,
-        outputs: [],
-        staticQuality: e.models.map((m) => models.get(m)?.quality),
-      }
-      for (const message of factory.check(options, shape)) at([...base, 'strategy'], message)
-    }
+    // Checks that need the models' outputs (e.g. what to vote on) run after load, in buildEnsemble.
+    problems.push(...schemaIssues(factory.options, options, [...base, 'strategy'], source))
     ensembles.set(name, {
       name,
       models: e.models,

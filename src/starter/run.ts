@@ -104,7 +104,8 @@ export class Run {
     const { ens } = this
     const chosen = decision.kind === 'answer' ? decision.chosen : null
     const models = new Array<ModelAnnotation>(ens.executors.length)
-    let allOverloaded = true
+    // When every failure has one cause, the request fails for that cause (overload → 503, no time → 504).
+    let commonCause: string | null | undefined
     for (let i = 0; i < models.length; i++) {
       const o = this.outcomes[i]
       const meta = ens.models[i]!
@@ -113,9 +114,10 @@ export class Run {
         a = o.status === 'ok'
           ? { name: meta.name, version: meta.version, status: 'ok', latency_ms: round(o.latencyMs), used: chosen === i }
           : { name: meta.name, version: meta.version, status: o.status, latency_ms: round(o.latencyMs), used: false, error: o.error }
-        if (o.status === 'ok' || o.error.code !== ModelErrorCode.OVERLOADED) allOverloaded = false
+        const cause = o.status === 'ok' ? null : o.error.code
+        commonCause = commonCause === undefined || commonCause === cause ? cause : null
       } else {
-        allOverloaded = false
+        commonCause = null
         const startedAt = this.startedAt[i]!
         const status = startedAt === 0 ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
         a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === 0 ? 0 : round(now - startedAt), used: false }
@@ -132,7 +134,7 @@ export class Run {
       budget_ms: this.budgetMs,
       elapsed_ms: round(now - this.started),
       models,
-      error: decision.kind === 'fail' ? failError(decision, allOverloaded, this.req.signal?.aborted === true) : null,
+      error: decision.kind === 'fail' ? failError(decision, commonCause ?? null, this.req.signal?.aborted === true) : null,
     }
     this.resolve(this.result)
     this.hooks.onResult?.(this.result, this.req, ens)
@@ -147,9 +149,14 @@ function failure(index: number, err: unknown, latencyMs: number): Outcome {
   return { status: 'error', index, error: { code: ModelErrorCode.MODEL_FAILED, message: String((err as Error)?.message ?? err) }, latencyMs }
 }
 
-function failError(decision: Extract<Decision, { kind: 'fail' }>, allOverloaded: boolean, cancelled: boolean): ErrorInfo {
+function failError(decision: Extract<Decision, { kind: 'fail' }>, commonCause: string | null, cancelled: boolean): ErrorInfo {
   if (cancelled) return { code: 'CANCELLED', message: 'the client cancelled the request' }
-  if (decision.code === 'ALL_MODELS_FAILED' && allOverloaded) return { code: 'OVERLOADED', message: 'every model queue is full' }
+  if (decision.code === 'ALL_MODELS_FAILED' && commonCause === ModelErrorCode.OVERLOADED) {
+    return { code: 'OVERLOADED', message: 'every model queue is full' }
+  }
+  if (decision.code === 'ALL_MODELS_FAILED' && commonCause === ModelErrorCode.WOULD_MISS_DEADLINE) {
+    return { code: 'DEADLINE_EXCEEDED', message: 'the budget is too small for any model of the ensemble' }
+  }
   switch (decision.code) {
     case 'ALL_MODELS_FAILED':
       return { code: decision.code, message: 'every model of the ensemble failed' }

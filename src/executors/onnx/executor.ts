@@ -1,8 +1,7 @@
 import { accessSync, constants } from 'node:fs'
 import { resolve } from 'node:path'
 import Type from 'typebox'
-import { toTypedArray, elementCount } from '../../tensor.ts'
-import type { ModelMetadata, Tensor, TensorMap } from '../../types.ts'
+import type { ModelMetadata, TensorMap } from '../../types.ts'
 import { commonModelFields, type CommonModelConfig } from '../common.ts'
 import type { Executor, ExecutorEnv, ExecutorFactory } from '../types.ts'
 
@@ -22,12 +21,6 @@ const schema = Type.Object(
   },
   { additionalProperties: false },
 )
-
-/** A zero tensor of the declared shape (dynamic dims as 1), to warm the session. */
-function zeros(spec: ModelMetadata['inputs'][number]): Tensor {
-  const shape = spec.shape.map((d) => (d < 0 ? 1 : d))
-  return { datatype: spec.datatype, shape, data: toTypedArray(new Array<number>(elementCount(shape)).fill(0), spec.datatype, spec.name) }
-}
 
 export const onnxExecutorKind: ExecutorFactory<OnnxModelConfig> = {
   kind: 'onnx',
@@ -54,9 +47,6 @@ export const onnxExecutorKind: ExecutorFactory<OnnxModelConfig> = {
         const pool = env.onnxPool()
         const loaded = await pool.register(name, path, config.max_concurrency)
         meta = { name, version: String(config.version ?? '1'), kind: 'onnx', ...loaded }
-        const warm: Record<string, Tensor> = {}
-        for (const spec of loaded.inputs) warm[spec.name] = zeros(spec)
-        await pool.run(name, warm, new AbortController().signal, performance.now() + 60_000)
       },
       infer(inputs: TensorMap, ctx) {
         return env.onnxPool().run(name, inputs, ctx.signal, ctx.deadline)

@@ -35,7 +35,10 @@ interface Lane {
   readonly cap: number
   readonly queue: Job[]
   inflight: number
-  /** Fastest inference seen: a job with less time left than this cannot finish, so never starts. */
+  /**
+   * Fastest real inference seen (0 = none yet): a job with less time left than this cannot
+   * finish, so it never starts. Warm-up runs on zeros are not counted: their cost is not the data's.
+   */
   minRunMs: number
 }
 
@@ -69,7 +72,8 @@ export class OnnxPool {
     const lane: Lane = { key, path, cap: Math.max(1, cap), queue: [], inflight: 0, minRunMs: 0 }
     const loaded = await Promise.all(this.slots.map((slot) => this.loadInto(slot, key, path)))
     this.lanes.set(key, lane)
-    return loaded[0] as LoadedModel
+    const { inputs, outputs } = loaded[0]!
+    return { inputs, outputs }
   }
 
   unregister(key: string): void {

@@ -40,10 +40,33 @@ function specs(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorSpec[
   })
 }
 
+/** Zeros in the declared shape (dynamic dims as 1): the warm-up input. */
+function zeros(spec: TensorSpec): ort.Tensor {
+  const shape = spec.shape.map((d) => (d < 0 ? 1 : d))
+  const n = shape.reduce((a, b) => a * b, 1)
+  const type = toOrt[spec.datatype]
+  const data = type === 'int64' ? new BigInt64Array(n) : type === 'string' ? new Array<string>(n).fill('') : new Float64Array(n)
+  return type === 'int64' || type === 'string' || type === 'float64' ? new ort.Tensor(type, data, shape) : new ort.Tensor(type, toTyped(type, n), shape)
+}
+
+function toTyped(type: ort.Tensor.Type, n: number): ort.Tensor.DataType {
+  switch (type) {
+    case 'float32': return new Float32Array(n)
+    case 'int32': return new Int32Array(n)
+    case 'int16': return new Int16Array(n)
+    case 'int8': return new Int8Array(n)
+    default: return new Uint8Array(n)
+  }
+}
+
 async function load(key: string, path: string): Promise<FromWorker> {
   try {
     const session = await ort.InferenceSession.create(path, options)
     const metadata = { inputs: specs(session.inputMetadata), outputs: specs(session.outputMetadata) }
+    // Warm every worker's session: the first run allocates, and would land on a real request.
+    const warm: Record<string, ort.Tensor> = {}
+    for (const spec of metadata.inputs) warm[spec.name] = zeros(spec)
+    await session.run(warm)
     await sessions.get(key)?.release()
     sessions.set(key, session)
     return { type: 'loaded', key, metadata }
@@ -78,8 +101,10 @@ async function run(id: number, key: string, inputs: WireTensors): Promise<{ repl
   }
 }
 
+// One message at a time: loads must not interleave, or their warm-up timings include each other.
+let chain: Promise<void> = Promise.resolve()
 port.on('message', (msg: ToWorker) => {
-  void handle(msg)
+  chain = chain.then(() => handle(msg)).catch((err: unknown) => console.error('inference worker:', err))
 })
 
 async function handle(msg: ToWorker): Promise<void> {
