@@ -1,0 +1,106 @@
+// Shared test plumbing: the provisioning cache, free ports, real child processes that
+// are always stopped, the demo models' sample rows, and a gateway on the demo config.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createServer, connect } from 'node:net'
+import { homedir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { once } from 'node:events'
+import { parseConfig, type GatewayConfig } from '../src/config/load.ts'
+
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** Where provisioning scripts put brokers, venvs and tools; outside the clone so CI reuses it. */
+export const cacheDir = (): string => process.env.SPECSERVE_CACHE ?? join(homedir(), '.cache', 'specserve')
+
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** Resolves once something accepts TCP connections on the port (polls; a peer has no event to await). */
+export async function waitForPort(port: number, timeoutMs = 60_000, host = '127.0.0.1'): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>((res) => {
+      const socket = connect(port, host)
+      socket.once('connect', () => {
+        socket.destroy()
+        res(true)
+      })
+      socket.once('error', () => res(false))
+    })
+    if (ok) return
+    if (Date.now() > until) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+export interface Proc {
+  readonly child: ChildProcess
+  readonly output: () => string
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Spawns a real process, keeps its output for failure messages, stops it (and its group) on request. */
+export function startProcess(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Proc {
+  const child = spawn(command, args, { cwd: options.cwd ?? root, env: { ...process.env, ...options.env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  let log = ''
+  const keep = (b: Buffer): void => {
+    log = (log + b.toString()).slice(-20_000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  return {
+    child,
+    output: () => log,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+      try {
+        process.kill(-(child.pid as number), signal)
+      } catch {
+        // already gone
+      }
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-(child.pid as number), 'SIGKILL')
+        } catch {
+          // already gone
+        }
+      }, 10_000)
+      const code = await exited
+      clearTimeout(timer)
+      return code
+    },
+  }
+}
+
+interface Manifest {
+  tasks: Record<string, { features: number; samples: number[][]; expected: Record<string, number[]> }>
+}
+const manifest = JSON.parse(readFileSync(join(root, 'models', 'manifest.json'), 'utf8')) as Manifest
+
+/** Real held-out rows of a task (cancer, wine, digits, diabetes) and each model's expected answers. */
+export function samples(task: string): { rows: number[][]; expected: Record<string, number[]> } {
+  const t = manifest.tasks[task]
+  if (!t) throw new Error(`no task ${task} in models/manifest.json`)
+  return { rows: t.samples, expected: t.expected }
+}
+
+/** The demo config, optionally with YAML text appended or a different worker count. */
+export function demoConfig(overrides = ''): GatewayConfig {
+  const file = join(root, 'examples', 'demo.yaml')
+  return parseConfig(readFileSync(file, 'utf8') + overrides, file)
+}
+
+/** A config from YAML text whose relative paths resolve against examples/. */
+export function configFrom(yaml: string): GatewayConfig {
+  return parseConfig(yaml, join(root, 'examples', 'test.yaml'))
+}
