@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, type ConfigIssue } from '../../src/config/yaml.ts'
+import { Gateway } from '../../src/gateway.ts'
+import { configFrom, demoConfig } from '../helpers.ts'
+
+/** The issues a config raises at parse time (throws if it parses cleanly). */
+function issuesOf(yaml: string): ConfigIssue[] {
+  try {
+    configFrom(yaml)
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues]
+    throw err
+  }
+  throw new Error('config was accepted')
+}
+
+const models = `models:
+  a: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  b: { kind: onnx, path: ../models/cancer_mlp.onnx }
+`
+
+describe('config loading', () => {
+  it('accepts the demo config and applies documented defaults', () => {
+    const config = demoConfig()
+    expect([...config.ensembles.keys()]).toEqual(['cancer', 'cancer-straggler', 'wine', 'digits', 'diabetes'])
+    expect(config.server.body_limit_bytes).toBe(4 * 1024 * 1024)
+    expect(config.server.max_in_flight).toBe(1024)
+    expect(config.ensembles.get('wine')?.strategy).toEqual({ name: 'majority-vote', options: { quorum: 'majority', on_no_majority: 'plurality' } })
+    expect(config.executors.onnx_workers).toBeGreaterThan(0)
+    expect(Object.isFrozen(config)).toBe(true)
+  })
+
+  it('gives a missing budget the default 100 ms with a 1000 ms cap', () => {
+    const config = configFrom(`${models}ensembles:\n  e: { strategy: deadline-fallback, models: [a, b] }\n`)
+    expect(config.ensembles.get('e')?.budget).toEqual({ default: 100, max: 1000 })
+  })
+
+  it('reports an unknown key with its path and line', () => {
+    const issues = issuesOf(`${models}ensembles:\n  e:\n    strategy: deadline-fallback\n    models: [a]\n    budgt_ms: 5\n`)
+    expect(issues).toContainEqual(expect.objectContaining({ path: 'ensembles.e.budgt_ms', line: 8, message: 'unknown key' }))
+  })
+
+  it('reports a reference to a missing model at the list item', () => {
+    const issues = issuesOf(`${models}ensembles:\n  e:\n    strategy: deadline-fallback\n    models: [a, zz]\n`)
+    expect(issues).toEqual([expect.objectContaining({ path: 'ensembles.e.models.1', line: 7, message: 'unknown model "zz"' })])
+  })
+
+  it('reports an unreadable model file', () => {
+    const issues = issuesOf(`models:\n  a: { kind: onnx, path: nowhere.onnx }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n`)
+    expect(issues).toEqual([expect.objectContaining({ path: 'models.a.path', line: 2 })])
+    expect(issues[0]?.message).toMatch(/cannot read model file .*nowhere\.onnx/)
+  })
+
+  it('reports unknown kinds, unknown strategies and invalid strategy options, all at once', () => {
+    const issues = issuesOf(`models:
+  a: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  r: { kind: carrier-pigeon }
+ensembles:
+  e: { strategy: fastest-wins, models: [a] }
+  v:
+    strategy: { name: majority-vote, quorum: most }
+    models: [a]
+  w:
+    strategy: { name: best-quality, good_enough: 2 }
+    models: [a]
+    budget_ms: { default: 500, max: 100 }
+`)
+    const where = issues.map((i) => `${i.line} ${i.path}`)
+    expect(where).toEqual(
+      expect.arrayContaining(['3 models.r.kind', '5 ensembles.e.strategy', '7 ensembles.v.strategy.quorum', '10 ensembles.w.strategy.good_enough', '12 ensembles.w.budget_ms.default']),
+    )
+    expect(issues.find((i) => i.path === 'models.r.kind')?.message).toMatch(/unknown kind "carrier-pigeon"/)
+    expect(issues.find((i) => i.path === 'ensembles.e.strategy')?.message).toMatch(/unknown strategy "fastest-wins"/)
+  })
+
+  it('reports YAML syntax errors with their line', () => {
+    const issues = issuesOf('models:\n  a: { kind: onnx\nensembles: {}\n')
+    expect(issues[0]?.line).toBeGreaterThanOrEqual(2)
+  })
+
+  it('rejects, after loading, an ensemble whose models take different inputs', async () => {
+    const config = configFrom(`models:
+  cancer: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  wine: { kind: onnx, path: ../models/wine_logreg.onnx }
+ensembles:
+  mixed: { strategy: deadline-fallback, models: [cancer, wine] }
+executors: { onnx_workers: 1 }
+`)
+    const gateway = new Gateway(config)
+    try {
+      const err = await gateway.load().then(() => undefined, (e: unknown) => e)
+      expect(err).toBeInstanceOf(ConfigError)
+      const [issue] = (err as ConfigError).issues
+      expect(issue).toMatchObject({ path: 'ensembles.mixed.models.1', line: 5 })
+      expect(issue?.message).toMatch(/inputs of "wine" \(input:FP32\[-1,13\]\) differ from "cancer" \(input:FP32\[-1,30\]\)/)
+      expect(gateway.ready).toBe(false)
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it('rejects, after loading, strategy options that do not fit the models (quorum over the model count)', async () => {
+    const config = configFrom(`${models}ensembles:
+  e:
+    strategy: { name: majority-vote, quorum: 3 }
+    models: [a, b]
+executors: { onnx_workers: 1 }
+`)
+    const gateway = new Gateway(config)
+    try {
+      const err = (await gateway.load().then(() => undefined, (e: unknown) => e)) as ConfigError
+      expect(err.issues).toEqual([expect.objectContaining({ path: 'ensembles.e.strategy', line: 6 })])
+    } finally {
+      await gateway.close()
+    }
+  })
+})

@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Gateway } from '../../src/gateway.ts'
+import type { PredictResult } from '../../src/types.ts'
+import { configFrom } from '../helpers.ts'
+import { signals, x } from './scripted.ts'
+
+let gateway: Gateway | undefined
+afterEach(async () => {
+  await gateway?.close()
+  gateway = undefined
+  signals.clear()
+})
+
+async function serve(models: string, ensemble: string): Promise<Gateway> {
+  gateway = new Gateway(configFrom(`models:\n${models}\nensembles:\n  e:\n${ensemble}\n`))
+  await gateway.load()
+  return gateway
+}
+
+const statuses = (r: PredictResult): string[] => r.models.map((m) => `${m.name}:${m.status}${m.used ? '*' : ''}`)
+
+describe('starter: request lifecycle', () => {
+  it('answers with the preferred model as soon as it finishes, and aborts the rest', async () => {
+    const g = await serve(
+      '  smart: { kind: scripted, delay_ms: 5, label: 1, version: "7" }\n  simple: { kind: scripted, delay_ms: 200, label: 0 }',
+      '    strategy: deadline-fallback\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }',
+    )
+    const r = await g.predict({ id: 'r1', ensemble: 'e', inputs: x })
+    expect(r.error).toBeNull()
+    expect(r.decision).toEqual({ chosen: 'smart', reason: 'preferred-finished', votes: null })
+    expect(statuses(r)).toEqual(['smart:ok*', 'simple:cancelled'])
+    expect(r.models[0]?.version).toBe('7')
+    expect(r.elapsed_ms).toBeLessThan(150)
+    expect(signals.get('simple')?.[0]?.aborted).toBe(true)
+  })
+
+  it('answers by the deadline with the fallback when the preferred model is late', async () => {
+    const g = await serve(
+      '  smart: { kind: scripted, delay_ms: 400 }\n  simple: { kind: scripted, delay_ms: 2, label: 0 }',
+      '    strategy: deadline-fallback\n    models: [smart, simple]\n    budget_ms: { default: 60, max: 1000 }',
+    )
+    const r = await g.predict({ id: 'r2', ensemble: 'e', inputs: x })
+    expect(r.decision).toMatchObject({ chosen: 'simple', reason: 'fallback-at-deadline' })
+    expect(statuses(r)).toEqual(['smart:timeout', 'simple:ok*'])
+    expect(r.elapsed_ms).toBeGreaterThanOrEqual(59)
+    expect(r.elapsed_ms).toBeLessThan(60 + 30)
+    expect(r.models[0]?.latency_ms).toBeGreaterThanOrEqual(59)
+  })
+
+  it('answers by the deadline even when a model hangs and ignores abort', async () => {
+    const g = await serve('  stuck: { kind: scripted, hang: true }\n  ok: { kind: scripted, delay_ms: 1 }', '    strategy: best-quality\n    models: [stuck, ok]\n    budget_ms: { default: 40, max: 100 }')
+    const started = performance.now()
+    const r = await g.predict({ id: 'r3', ensemble: 'e', inputs: x })
+    expect(performance.now() - started).toBeLessThan(40 + 30)
+    expect(r.decision.chosen).toBe('ok')
+    expect(statuses(r)).toEqual(['stuck:timeout', 'ok:ok*'])
+  })
+
+  it('fails with DEADLINE_EXCEEDED and annotations when nothing finishes in time', async () => {
+    const g = await serve('  a: { kind: scripted, delay_ms: 300 }\n  b: { kind: scripted, hang: true }', '    strategy: deadline-fallback\n    models: [a, b]\n    budget_ms: { default: 20, max: 100 }')
+    const r = await g.predict({ id: 'r4', ensemble: 'e', inputs: x })
+    expect(r.error?.code).toBe('DEADLINE_EXCEEDED')
+    expect(r.outputs).toBeNull()
+    expect(statuses(r)).toEqual(['a:timeout', 'b:timeout'])
+  })
+
+  it('fails with ALL_MODELS_FAILED as soon as the last model fails, each error annotated', async () => {
+    const g = await serve('  a: { kind: scripted, fail: "boom" }\n  b: { kind: scripted, delay_ms: 3, fail: "bust" }', '    strategy: deadline-fallback\n    models: [a, b]\n    budget_ms: { default: 500, max: 1000 }')
+    const r = await g.predict({ id: 'r5', ensemble: 'e', inputs: x })
+    expect(r.error?.code).toBe('ALL_MODELS_FAILED')
+    expect(r.elapsed_ms).toBeLessThan(200)
+    expect(r.models.map((m) => m.error?.message)).toEqual(['boom', 'bust'])
+  })
+
+  it('falls through at once when the preferred model fails', async () => {
+    const g = await serve('  smart: { kind: scripted, fail: "down" }\n  simple: { kind: scripted, delay_ms: 2 }', '    strategy: deadline-fallback\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
+    const r = await g.predict({ id: 'r6', ensemble: 'e', inputs: x })
+    expect(r.decision).toMatchObject({ chosen: 'simple', reason: 'fallback-after-error' })
+    expect(r.elapsed_ms).toBeLessThan(200)
+  })
+
+  it('with hedge_after_ms, never starts the fallback when the preferred model answers first', async () => {
+    const g = await serve('  smart: { kind: scripted, delay_ms: 2 }\n  simple: { kind: scripted }', '    strategy: { name: deadline-fallback, hedge_after_ms: 100 }\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
+    const r = await g.predict({ id: 'r7', ensemble: 'e', inputs: x })
+    expect(statuses(r)).toEqual(['smart:ok*', 'simple:skipped'])
+    expect(signals.get('simple')).toBeUndefined()
+  })
+
+  it('with hedge_after_ms, starts the fallback at once when the preferred model fails', async () => {
+    const g = await serve('  smart: { kind: scripted, delay_ms: 1, fail: "x" }\n  simple: { kind: scripted }', '    strategy: { name: deadline-fallback, hedge_after_ms: 300 }\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
+    const r = await g.predict({ id: 'r8', ensemble: 'e', inputs: x })
+    expect(r.decision.chosen).toBe('simple')
+    expect(r.elapsed_ms).toBeLessThan(150)
+  })
+
+  it('counts a model that answers after the decision as late and tells the hook', async () => {
+    const g = await serve('  fast: { kind: scripted, delay_ms: 1 }\n  slow: { kind: scripted, delay_ms: 30 }', '    strategy: { name: best-quality, good_enough: 0.5 }\n    models: [fast, slow]\n    budget_ms: { default: 500, max: 1000 }')
+    const late = new Promise<number>((resolve) => {
+      g.hooks.onLate = (_result, model) => resolve(model)
+    })
+    const r = await g.predict({ id: 'r9', ensemble: 'e', inputs: x })
+    expect(r.decision.reason).toBe('good-enough')
+    expect(await late).toBe(1)
+    expect(g.model('slow').stats.toJSON()).toMatchObject({ count: 1, cancelled: 1, late: 1 })
+    expect(g.model('fast').stats.toJSON()).toMatchObject({ count: 1, ok: 1, wins: 1 })
+  })
+
+  it('stops every model when the client cancels', async () => {
+    const g = await serve('  a: { kind: scripted, delay_ms: 300 }', '    strategy: deadline-fallback\n    models: [a]\n    budget_ms: { default: 500, max: 1000 }')
+    const client = new AbortController()
+    const pending = g.predict({ id: 'r10', ensemble: 'e', inputs: x, signal: client.signal })
+    client.abort()
+    const r = await pending
+    expect(r.error?.code).toBe('CANCELLED')
+    expect(signals.get('a')?.[0]?.aborted).toBe(true)
+  })
+
+  it('hands every finished predict to the onResult hook once', async () => {
+    const g = await serve('  a: { kind: scripted }', '    strategy: deadline-fallback\n    models: [a]')
+    const seen: string[] = []
+    g.hooks.onResult = (result) => seen.push(result.id)
+    await g.predict({ id: 'one', ensemble: 'e', inputs: x })
+    await g.predict({ id: 'two', ensemble: 'e', inputs: x })
+    expect(seen).toEqual(['one', 'two'])
+  })
+
+  it('sheds load past max_in_flight with OVERLOADED', async () => {
+    gateway = new Gateway(configFrom('server: { max_in_flight: 1 }\nmodels:\n  a: { kind: scripted, delay_ms: 20 }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n'))
+    await gateway.load()
+    const first = gateway.predict({ id: 'a', ensemble: 'e', inputs: x })
+    expect(() => gateway?.predict({ id: 'b', ensemble: 'e', inputs: x })).toThrow(expect.objectContaining({ code: 'OVERLOADED' }))
+    expect((await first).error).toBeNull()
+  })
+})

@@ -1,0 +1,75 @@
+// A test executor kind whose timing and failures are scripted in YAML, to drive the
+// starter through every lifecycle path with real collectors and the real Gateway.
+import Type from 'typebox'
+import { ModelError } from '../../src/errors.ts'
+import { registerExecutorKind, getExecutorKind } from '../../src/executors/registry.ts'
+import type { Executor } from '../../src/executors/types.ts'
+import type { ModelMetadata, TensorMap } from '../../src/types.ts'
+
+export interface ScriptedConfig {
+  kind: 'scripted'
+  delay_ms?: number
+  label?: number
+  fail?: string
+  /** Never settles and ignores abort: the worst upstream there is. */
+  hang?: boolean
+  version?: string
+}
+
+/** Every abort signal a scripted model saw, by model name, in call order. */
+export const signals = new Map<string, AbortSignal[]>()
+
+const metadata = (name: string, version: string): ModelMetadata => ({
+  name,
+  version,
+  kind: 'scripted',
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+  outputs: [
+    { name: 'label', datatype: 'INT64', shape: [-1] },
+    { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
+  ],
+})
+
+function scripted(name: string, config: ScriptedConfig): Executor {
+  const meta = metadata(name, config.version ?? '1')
+  return {
+    name,
+    kind: 'scripted',
+    metadata: () => meta,
+    load: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+    infer(_inputs, ctx): Promise<TensorMap> {
+      const seen = signals.get(name) ?? []
+      seen.push(ctx.signal)
+      signals.set(name, seen)
+      if (config.hang) return new Promise<TensorMap>(() => undefined)
+      return new Promise<TensorMap>((resolve, reject) => {
+        setTimeout(() => {
+          if (config.fail) return reject(new ModelError('MODEL_FAILED', config.fail))
+          const label = config.label ?? 1
+          resolve({
+            label: { datatype: 'INT64', shape: [1], data: BigInt64Array.of(BigInt(label)) },
+            probabilities: { datatype: 'FP32', shape: [1, 2], data: Float32Array.of(1 - label, label) },
+          })
+        }, config.delay_ms ?? 0)
+      })
+    },
+  }
+}
+
+if (!getExecutorKind('scripted')) {
+  registerExecutorKind<ScriptedConfig>({
+    kind: 'scripted',
+    schema: Type.Object({
+      kind: Type.Literal('scripted'),
+      delay_ms: Type.Optional(Type.Number()),
+      label: Type.Optional(Type.Integer()),
+      fail: Type.Optional(Type.String()),
+      hang: Type.Optional(Type.Boolean()),
+      version: Type.Optional(Type.String()),
+    }),
+    create: (name, config) => scripted(name, config),
+  })
+}
+
+export const x = { x: { datatype: 'FP32', shape: [1, 2], data: Float32Array.of(0.5, 0.5) } } as const
