@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka 4.x broker (KRaft, broker+controller in one JVM) for
+# tests, benchmarks and local development. Jars come from Maven Central into the cache,
+# once; each broker lives in its own run directory (config, data, log, pid), so several
+# can run side by side and a stopped broker restarts with its data on the same ports.
+#
+#   scripts/kafka.sh provision                     download the jars (idempotent)
+#   scripts/kafka.sh start [--dir D] [--port P]    start (P=0: a free port; default 9092); prints host:port
+#   scripts/kafka.sh stop  [--dir D] [--kill]      stop (SIGTERM, or SIGKILL for a crash); keeps the data
+#   scripts/kafka.sh status [--dir D]              prints host:port and exits 0 when running
+#   scripts/kafka.sh clean [--dir D]               stop and delete the run directory
+#
+# Environment: SPECSERVE_CACHE (default ~/.cache/specserve), KAFKA_VERSION, JAVA (default java).
+set -euo pipefail
+
+CACHE="${SPECSERVE_CACHE:-$HOME/.cache/specserve}"
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+LOG4J_VERSION="2.24.3"
+HOME_DIR="$CACHE/kafka"
+LIB="$HOME_DIR/lib-$KAFKA_VERSION"
+JAVA="${JAVA:-java}"
+HOST=127.0.0.1
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+
+provision() {
+  [[ -f "$LIB/.complete" ]] && return 0
+  command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
+  local pom_dir="$HOME_DIR/pom-$KAFKA_VERSION"
+  mkdir -p "$pom_dir"
+  # kafka_2.13 logs through slf4j 1.x; log4j-slf4j-impl binds it to log4j2.
+  cat >"$pom_dir/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>specserve</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+  rm -rf "$LIB.tmp"
+  echo "kafka.sh: fetching Kafka $KAFKA_VERSION from Maven Central into $LIB" >&2
+  (cd "$pom_dir" && mvn -q -B -Dmaven.repo.local="$HOME_DIR/m2" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$LIB.tmp") >&2 || die "mvn dependency:copy-dependencies failed"
+  ls "$LIB.tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka_2.13 jar missing after download"
+  touch "$LIB.tmp/.complete"
+  rm -rf "$LIB" && mv "$LIB.tmp" "$LIB"
+}
+
+free_port() {
+  # Ask the kernel: bind port 0 and read back what it gave.
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
+    || node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+listening() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+running() {
+  [[ -f "$DIR/pid" ]] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null
+}
+
+write_config() {
+  local port="$1" controller="$2"
+  mkdir -p "$DIR/data"
+  cat >"$DIR/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$controller
+advertised.listeners=PLAINTEXT://$HOST:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+controller.quorum.bootstrap.servers=$HOST:$controller
+log.dirs=$DIR/data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.consumer.session.timeout.ms=45000
+group.consumer.min.session.timeout.ms=6000
+EOF
+  cat >"$DIR/log4j2.properties" <<EOF
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$DIR/server.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+logger.kafka.name=kafka
+logger.kafka.level=INFO
+logger.apache.name=org.apache.kafka
+logger.apache.level=INFO
+EOF
+}
+
+bootstrap() { sed -n 's/^advertised.listeners=PLAINTEXT:\/\///p' "$DIR/server.properties"; }
+
+start() {
+  provision
+  mkdir -p "$DIR"
+  if running; then bootstrap; return 0; fi
+  local cp="$LIB/*"
+  if [[ ! -f "$DIR/data/meta.properties" ]]; then
+    [[ "$PORT" == 0 ]] && PORT="$(free_port)"
+    local controller
+    controller="$(free_port)"
+    while [[ "$controller" == "$PORT" ]]; do controller="$(free_port)"; done
+    write_config "$PORT" "$controller"
+    local cluster
+    cluster="$("$JAVA" -cp "$cp" -Dlog4j2.configurationFile="$DIR/log4j2.properties" kafka.tools.StorageTool random-uuid)"
+    "$JAVA" -cp "$cp" -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
+      kafka.tools.StorageTool format --standalone -t "$cluster" -c "$DIR/server.properties" >"$DIR/format.log" 2>&1 \
+      || { cat "$DIR/format.log" >&2; die "StorageTool format failed"; }
+  fi
+  # A restart reuses the formatted data and the ports recorded in server.properties.
+  local port
+  port="$(bootstrap)"; port="${port##*:}"
+  listening "$port" && die "port $port is already in use (by something other than this broker)"
+  nohup "$JAVA" -Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$DIR/log4j2.properties" -cp "$cp" \
+    kafka.Kafka "$DIR/server.properties" >"$DIR/stdout.log" 2>&1 </dev/null &
+  echo $! >"$DIR/pid"
+  local until=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
+  until listening "$port"; do
+    running || { tail -n 40 "$DIR/stdout.log" "$DIR/server.log" >&2 2>/dev/null; die "broker exited during start"; }
+    (( SECONDS < until )) || die "broker not listening on $port after ${KAFKA_START_TIMEOUT:-90}s (see $DIR/server.log)"
+    sleep 0.2
+  done
+  bootstrap
+}
+
+stop() {
+  running || { rm -f "$DIR/pid"; return 0; }
+  local pid
+  pid="$(cat "$DIR/pid")"
+  kill "-$SIGNAL" "$pid" 2>/dev/null || true
+  local until=$((SECONDS + 60))
+  while kill -0 "$pid" 2>/dev/null; do
+    (( SECONDS < until )) || { kill -KILL "$pid" 2>/dev/null || true; }
+    sleep 0.1
+  done
+  rm -f "$DIR/pid"
+}
+
+cmd="${1:-}"; shift || true
+DIR="$HOME_DIR/run/default"
+PORT="${KAFKA_PORT:-9092}"
+SIGNAL=TERM
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dir) DIR="$2"; shift 2 ;;
+    --port) PORT="$2"; shift 2 ;;
+    --kill) SIGNAL=KILL; shift ;;
+    *) die "unknown argument $1" ;;
+  esac
+done
+mkdir -p "$HOME_DIR"
+DIR="$(mkdir -p "$DIR" && cd "$DIR" && pwd)"
+
+case "$cmd" in
+  provision) provision ;;
+  start) start ;;
+  stop) stop ;;
+  status) running && bootstrap ;;
+  clean) stop; rm -rf "$DIR" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
