@@ -7,6 +7,7 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
+import { parse, stringify } from 'yaml'
 import { parseConfig, type GatewayConfig } from '../src/config/load.ts'
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -94,10 +95,21 @@ export function samples(task: string): { rows: number[][]; expected: Record<stri
   return { rows: t.samples, expected: t.expected }
 }
 
-/** The demo config, optionally with YAML text appended or a different worker count. */
-export function demoConfig(overrides = ''): GatewayConfig {
+type Patch = { [key: string]: unknown }
+const merge = (base: Patch, patch: Patch): Patch => {
+  const out: Patch = { ...base }
+  for (const [k, v] of Object.entries(patch)) {
+    const b = out[k]
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b as Patch, v as Patch) : v
+  }
+  return out
+}
+
+/** The demo config, optionally deep-merged with a patch (e.g. `{ server: { max_in_flight: 2 } }`). */
+export function demoConfig(patch: Patch = {}): GatewayConfig {
   const file = join(root, 'examples', 'demo.yaml')
-  return parseConfig(readFileSync(file, 'utf8') + overrides, file)
+  const text = readFileSync(file, 'utf8')
+  return parseConfig(Object.keys(patch).length ? stringify(merge(parse(text) as Patch, patch)) : text, file)
 }
 
 /** A config from YAML text whose relative paths resolve against examples/. */

@@ -1,6 +1,6 @@
 // buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
@@ -26,7 +26,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
     requestIdHeader: 'x-request-id',
-    disableRequestLogging: true,
+    // No log line per request by default: the predict path is hot (LOG_REQUESTS=1 turns it on).
+    logController: new LogController({ disableRequestLogging: process.env.LOG_REQUESTS !== '1' }),
     return503OnClosing: true,
   })
   const owned = !options.gateway

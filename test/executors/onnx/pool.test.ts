@@ -1,0 +1,107 @@
+import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { afterEach, describe, expect, it } from 'vitest'
+import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
+import type { Tensor, TensorMap } from '../../../src/types.ts'
+import { root, samples } from '../../helpers.ts'
+
+const model = (file: string): string => join(root, 'models', file)
+const rows = (task: string, n = 1): TensorMap => {
+  const picked = samples(task).rows.slice(0, n)
+  return { input: { datatype: 'FP32', shape: [picked.length, picked[0]!.length], data: Float32Array.from(picked.flat()) } }
+}
+const labels = (out: TensorMap): number[] => Array.from((out.label as Tensor).data as BigInt64Array, Number)
+const later = (ms = 60_000): number => performance.now() + ms
+
+let pool: OnnxPool | undefined
+afterEach(async () => {
+  await pool?.close()
+  pool = undefined
+})
+
+describe('ONNX worker pool', () => {
+  it('loads a real model, reads its metadata and reproduces the labels scikit-learn gave', async () => {
+    pool = new OnnxPool({ workers: 2, queueLimit: 16 })
+    const meta = await pool.register('wine', model('wine_rf.onnx'))
+    expect(meta.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [-1, 13] }])
+    expect(meta.outputs.map((o) => `${o.name}:${o.datatype}`)).toEqual(['label:INT64', 'probabilities:FP32'])
+    const out = await pool.run('wine', rows('wine', 3), new AbortController().signal, later())
+    expect(labels(out)).toEqual(samples('wine').expected.wine_rf)
+    expect((out.probabilities as Tensor).shape).toEqual([3, 3])
+  })
+
+  it('keeps the event loop responsive while a slow model runs', async () => {
+    pool = new OnnxPool({ workers: 2, queueLimit: 16 })
+    await pool.register('slow', model('cancer_slow.onnx'))
+    const histogram = monitorEventLoopDelay({ resolution: 1 })
+    histogram.enable()
+    const started = performance.now()
+    const runs = [0, 1, 2, 3].map(() => pool!.run('slow', rows('cancer'), new AbortController().signal, later()))
+    // While ~4 × 100 ms of inference runs on two workers, timers on the main thread fire on time.
+    const ticks: number[] = []
+    for (let i = 0; i < 10; i++) {
+      const t = performance.now()
+      await new Promise((r) => setTimeout(r, 10))
+      ticks.push(performance.now() - t)
+    }
+    await Promise.all(runs)
+    histogram.disable()
+    expect(performance.now() - started).toBeGreaterThan(150) // the slow model really was slow
+    expect(Math.max(...ticks)).toBeLessThan(10 + 25)
+    expect(histogram.max / 1e6).toBeLessThan(50)
+  })
+
+  it('never starts a queued job whose request was aborted', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 16 })
+    await pool.register('slow', model('cancer_slow.onnx'))
+    await pool.register('fast', model('cancer_logreg.onnx'))
+    const busy = pool.run('slow', rows('cancer'), new AbortController().signal, later())
+    const cancelled = new AbortController()
+    const queued = pool.run('slow', rows('cancer'), cancelled.signal, later())
+    expect(pool.stats()).toMatchObject({ busy: 1, queued: 1 })
+    cancelled.abort(new Error('decided'))
+    await expect(queued).rejects.toThrow('decided')
+    expect(pool.stats().queued).toBe(0)
+    await busy
+    // The only worker is free again at once: the aborted job did not run after the first.
+    const t = performance.now()
+    await pool.run('fast', rows('cancer'), new AbortController().signal, later())
+    expect(performance.now() - t).toBeLessThan(60)
+  })
+
+  it('rejects with OVERLOADED once the queue is full', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 2 })
+    await pool.register('slow', model('cancer_slow.onnx'))
+    const signal = new AbortController().signal
+    const accepted = [pool.run('slow', rows('cancer'), signal, later()), pool.run('slow', rows('cancer'), signal, later()), pool.run('slow', rows('cancer'), signal, later())]
+    await expect(pool.run('slow', rows('cancer'), signal, later())).rejects.toMatchObject({ code: 'OVERLOADED', skipped: true })
+    await Promise.all(accepted)
+  })
+
+  it('skips a job that cannot finish in the time left, once the model has been timed', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 8 })
+    await pool.register('slow', model('cancer_slow.onnx'))
+    await pool.run('slow', rows('cancer'), new AbortController().signal, later())
+    const t = performance.now()
+    await expect(pool.run('slow', rows('cancer'), new AbortController().signal, later(20))).rejects.toMatchObject({ code: 'WOULD_MISS_DEADLINE', skipped: true })
+    expect(performance.now() - t).toBeLessThan(15)
+  })
+
+  it('never gives one model more workers than its max_concurrency', async () => {
+    pool = new OnnxPool({ workers: 2, queueLimit: 8 })
+    await pool.register('slow', model('cancer_slow.onnx'), 1)
+    await pool.register('fast', model('cancer_logreg.onnx'))
+    const slow = [1, 2, 3].map(() => pool!.run('slow', rows('cancer'), new AbortController().signal, later()))
+    // The second worker stays free for other models while three slow jobs wait their turn.
+    const t = performance.now()
+    const out = await pool.run('fast', rows('cancer'), new AbortController().signal, later())
+    expect(performance.now() - t).toBeLessThan(60)
+    expect(labels(out)).toEqual([samples('cancer').expected.cancer_logreg![0]])
+    await Promise.all(slow)
+  })
+
+  it('reports a model that fails to load with the runtime message', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 8 })
+    await expect(pool.register('bad', join(root, 'package.json'))).rejects.toThrow(/protobuf|parse|load|Load/i)
+  })
+})
