@@ -52,6 +52,19 @@ export interface GatewayConfig {
 
 export const DEFAULT_BUDGET = { default: 100, max: 1000 } as const
 
+/** Deployments override ports without editing the file: SPECSERVE_REST_PORT=9000, SPECSERVE_GRPC_PORT=off. */
+/** First defined of: environment, file, default (null is a value: "off"). */
+const pick = <T>(...values: (T | undefined)[]): T => values.find((v) => v !== undefined) as T
+
+function envPort(name: string): number | null | undefined {
+  const value = process.env[name]
+  if (value === undefined || value === '') return undefined
+  if (value === 'off') return null
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(name, [{ path: '', message: `${name}=${value} is not a port` }])
+  return port
+}
+
 export function loadConfigFile(file: string): GatewayConfig {
   const path = resolve(file)
   let text: string
@@ -128,9 +141,9 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     models,
     ensembles,
     server: {
-      host: server.host ?? '0.0.0.0',
-      rest_port: server.rest_port ?? 8080,
-      grpc_port: server.grpc_port === undefined ? 8081 : server.grpc_port,
+      host: process.env.SPECSERVE_HOST || server.host || '0.0.0.0',
+      rest_port: envPort('SPECSERVE_REST_PORT') ?? server.rest_port ?? 8080,
+      grpc_port: pick(envPort('SPECSERVE_GRPC_PORT'), server.grpc_port, 8081),
       body_limit_bytes: server.body_limit_bytes ?? 4 * 1024 * 1024,
       max_in_flight: server.max_in_flight ?? 1024,
       instance: server.instance ?? `specserve-${process.pid}`,

@@ -1,0 +1,54 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { freePort, root, samples, startProcess, waitForPort } from './helpers.ts'
+
+const cli = join(root, 'src', 'cli.ts')
+
+async function run(args: string[]): Promise<{ code: number | null; output: string }> {
+  const proc = startProcess(process.execPath, [cli, ...args])
+  const code = await new Promise<number | null>((resolve) => proc.child.once('exit', (c) => resolve(c)))
+  return { code, output: proc.output() }
+}
+
+describe('specserve CLI', () => {
+  it('validate accepts the demo config', async () => {
+    const { code, output } = await run(['validate', 'examples/demo.yaml'])
+    expect(output).toContain('examples/demo.yaml: ok (14 models, 5 ensembles)')
+    expect(code).toBe(0)
+  })
+
+  it('validate prints every error with file, line and YAML path, and exits 1', async () => {
+    const { code, output } = await run(['validate', 'test/fixtures/bad.yaml'])
+    expect(code).toBe(1)
+    const lines = output.trim().split('\n')
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/bad\.yaml:3:\d+ models\.gone\.path: cannot read model file .*missing\.onnx$/),
+        expect.stringMatching(/bad\.yaml:7:\d+ ensembles\.fraud\.models\.1: unknown model "fraud-smrt"$/),
+        expect.stringMatching(/bad\.yaml:8:\d+ ensembles\.fraud\.budget_ms\.default: default 50 is over max 20$/),
+      ]),
+    )
+  })
+
+  it('serve answers predicts on the configured port and exits 0 on SIGTERM', async () => {
+    const port = await freePort()
+    const proc = startProcess(process.execPath, [cli, 'serve', '-c', 'examples/demo.yaml'], { env: { SPECSERVE_REST_PORT: String(port) } })
+    try {
+      await waitForPort(port, 30_000)
+      let ready = await fetch(`http://127.0.0.1:${port}/readyz`)
+      for (let i = 0; i < 100 && ready.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100)) // readiness has no event to await from outside
+        ready = await fetch(`http://127.0.0.1:${port}/readyz`)
+      }
+      expect(ready.status).toBe(200)
+      const res = await fetch(`http://127.0.0.1:${port}/v1/ensembles/cancer/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: { input: [samples('cancer').rows[0]] } }),
+      })
+      expect(res.status).toBe(200)
+    } finally {
+      expect(await proc.stop('SIGTERM')).toBe(0)
+    }
+  })
+})
