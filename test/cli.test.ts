@@ -32,7 +32,7 @@ describe('specserve CLI', () => {
 
   it('serve answers predicts on the configured port and exits 0 on SIGTERM', async () => {
     const port = await freePort()
-    const proc = startProcess(process.execPath, [cli, 'serve', '-c', 'examples/demo.yaml'], { env: { SPECSERVE_REST_PORT: String(port) } })
+    const proc = startProcess(process.execPath, [cli, 'serve', '-c', 'examples/demo.yaml'], { env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off' } })
     try {
       await waitForPort(port, 30_000)
       let ready = await fetch(`http://127.0.0.1:${port}/readyz`)

@@ -10,6 +10,7 @@ import { getStrategy, strategyNames } from '../collectors/registry.ts'
 import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ExecutorEnv } from '../executors/types.ts'
+import { outputIssues } from '../output/config.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -130,6 +131,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       description: e.description,
     })
   }
+  problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
   if (problems.length) throw new ConfigError(file, problems)
 
   const server = raw.server ?? {}
@@ -149,7 +151,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       instance: server.instance ?? `specserve-${process.pid}`,
     },
     executors: {
-      onnx_workers: workers === undefined || workers === 'auto' ? availableParallelism() : workers,
+      // auto leaves one core to the event loop: it must be free to fire deadlines on time.
+      onnx_workers: workers === undefined || workers === 'auto' ? Math.max(1, availableParallelism() - 1) : workers,
       onnx_queue: executors.onnx_queue ?? 1024,
     },
     output: raw.output ?? {},

@@ -88,6 +88,8 @@ export class OnnxPool {
     const lane = this.lanes.get(key)
     if (!lane) return Promise.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `model ${key} is not loaded`))
     if (signal.aborted) return Promise.reject(signal.reason as Error)
+    const left = deadline - performance.now()
+    if (left < lane.minRunMs) return Promise.reject(wouldMiss(lane, left))
     if (this.queued >= this.queueLimit) {
       return Promise.reject(new ModelError(ModelErrorCode.OVERLOADED, `inference queue full (${this.queueLimit} jobs)`, true))
     }
@@ -205,7 +207,7 @@ export class OnnxPool {
       this.queued--
       const left = job.deadline - now
       if (left >= best.minRunMs) return job
-      job.reject(new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${best.minRunMs.toFixed(1)} ms, ${left.toFixed(1)} ms left`, true))
+      job.reject(wouldMiss(best, left))
     }
   }
 
@@ -225,4 +227,8 @@ export class OnnxPool {
   private post(slot: Slot, msg: ToWorker): void {
     slot.worker.postMessage(msg)
   }
+}
+
+function wouldMiss(lane: Lane, left: number): ModelError {
+  return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${lane.minRunMs.toFixed(1)} ms, ${left.toFixed(1)} ms left`, true)
 }
