@@ -13,10 +13,12 @@ export interface ConfigIssue {
 }
 
 export class ConfigError extends Error {
+  readonly file: string
   readonly issues: readonly ConfigIssue[]
   constructor(file: string, issues: readonly ConfigIssue[]) {
     super(`${file}: ${issues.length} error(s)\n${issues.map((i) => `  ${formatIssue(file, i)}`).join('\n')}`)
     this.name = 'ConfigError'
+    this.file = file
     this.issues = issues
   }
 }
