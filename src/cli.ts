@@ -1,18 +1,22 @@
 #!/usr/bin/env node
 // specserve serve | validate
+import { relative } from 'node:path'
 import { parseArgs } from 'node:util'
+import { buildGrpcServer } from './api/grpc/server.ts'
 import { buildServer } from './api/rest/server.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
+import { startOutput, type Output } from './output/index.ts'
 
 const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
+    --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line`
 
 function report(err: unknown): never {
   if (err instanceof ConfigError) {
-    const file = err.message.slice(0, err.message.indexOf(':'))
+    const file = relative(process.cwd(), err.file) || err.file
     for (const issue of err.issues) console.error(formatIssue(file, issue))
   } else {
     console.error((err as Error).stack ?? err)
@@ -39,7 +43,7 @@ async function validate(file: string): Promise<void> {
   console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
 }
 
-async function serve(file: string): Promise<void> {
+async function serve(file: string, stream: boolean): Promise<void> {
   let config: GatewayConfig
   try {
     config = loadConfigFile(file)
@@ -48,28 +52,45 @@ async function serve(file: string): Promise<void> {
   }
   const gateway = new Gateway(config)
   const app = buildServer(config, { gateway, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+  // grpc_port: null turns the gRPC frontend off.
+  const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config)
+  let output: Output | undefined
   const shutdown = async (signal: string): Promise<void> => {
     app.log.info({ signal }, 'draining')
     gateway.drain()
-    await app.close()
+    grpc?.setServing(false)
+    await Promise.all([app.close(), grpc?.close()])
+    // In-flight predicts are done: stop stream intake, flush serving records (spool what the grace period cannot send).
+    await output?.close()
     await gateway.close()
     process.exit(0)
   }
   process.once('SIGTERM', (s) => void shutdown(s))
   process.once('SIGINT', (s) => void shutdown(s))
   await app.listen({ host: config.server.host, port: config.server.rest_port })
+  if (grpc) {
+    const port = await grpc.listen(config.server.host, config.server.grpc_port as number)
+    app.log.info({ port }, 'gRPC listening')
+  }
   try {
     await gateway.load()
   } catch (err) {
-    await app.close()
+    await Promise.all([app.close(), grpc?.close(0)])
     report(err)
   }
+  try {
+    output = await startOutput(gateway, { log: app.log, stream })
+  } catch (err) {
+    await Promise.all([app.close(), grpc?.close(0)])
+    report(err)
+  }
+  grpc?.setServing(true)
   app.log.info({ ensembles: [...gateway.ensembles.keys()] }, 'ready')
 }
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, stream: { type: 'boolean' } },
 })
 const [command, arg] = positionals
 if (values.help || !command) {
@@ -78,7 +99,7 @@ if (values.help || !command) {
 }
 switch (command) {
   case 'serve':
-    await serve(values.config ?? arg ?? 'examples/demo.yaml')
+    await serve(values.config ?? arg ?? 'examples/demo.yaml', values.stream === true)
     break
   case 'validate':
     await validate(arg ?? values.config ?? 'examples/demo.yaml')

@@ -41,6 +41,9 @@ export interface GatewayConfig {
     readonly rest_port: number
     readonly grpc_port: number | null
     readonly body_limit_bytes: number
+    /** Largest gRPC message accepted / sent; over it is RESOURCE_EXHAUSTED. */
+    readonly grpc_max_receive_bytes: number
+    readonly grpc_max_send_bytes: number
     readonly max_in_flight: number
     readonly instance: string
   }
@@ -147,6 +150,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       rest_port: envPort('SPECSERVE_REST_PORT') ?? server.rest_port ?? 8080,
       grpc_port: pick(envPort('SPECSERVE_GRPC_PORT'), server.grpc_port, 8081),
       body_limit_bytes: server.body_limit_bytes ?? 4 * 1024 * 1024,
+      grpc_max_receive_bytes: server.grpc_max_receive_bytes ?? 4 * 1024 * 1024,
+      grpc_max_send_bytes: server.grpc_max_send_bytes ?? 4 * 1024 * 1024,
       max_in_flight: server.max_in_flight ?? 1024,
       instance: server.instance ?? `specserve-${process.pid}`,
     },

@@ -28,6 +28,8 @@ export const ServerSchema = Type.Object(
     rest_port: Type.Optional(Port),
     grpc_port: Type.Optional(Type.Union([Port, Type.Null()])),
     body_limit_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    grpc_max_receive_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    grpc_max_send_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
     max_in_flight: Type.Optional(Type.Integer({ minimum: 1 })),
     instance: Type.Optional(Type.String()),
   },

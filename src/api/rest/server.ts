@@ -6,6 +6,7 @@ import { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
 import { mapError } from '../errors.ts'
 import { registerInfoRoutes } from './info.ts'
+import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
 
 declare module 'fastify' {
@@ -47,5 +48,6 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
 
   registerInfoRoutes(app, gateway)
   registerPredictRoutes(app, gateway)
+  registerOipRoutes(app, gateway)
   return app
 }

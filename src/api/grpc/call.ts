@@ -1,0 +1,59 @@
+// Per-call plumbing shared by both services: requests that failed to decode, the
+// deadline as a budget, and client cancellation as an AbortSignal.
+import type { ServerUnaryCall } from '@grpc/grpc-js'
+import type { ServiceDefinition } from '@grpc/proto-loader'
+import { GatewayError } from '../../errors.ts'
+
+/** Marks a request whose bytes did not decode (set instead of throwing inside grpc-js). */
+export const MALFORMED = Symbol('malformed')
+
+/**
+ * The same service, but a request that fails to decode reaches the handler as
+ * `{[MALFORMED]: reason}`, so it is answered INVALID_ARGUMENT (BAD_REQUEST) like a bad
+ * REST body, rather than grpc-js's generic INTERNAL.
+ */
+export function tolerantService(service: ServiceDefinition): ServiceDefinition {
+  const out: Record<string, ServiceDefinition[string]> = {}
+  for (const [name, method] of Object.entries(service)) {
+    const decode = method.requestDeserialize
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decode(bytes)
+        } catch (err) {
+          return { [MALFORMED]: (err as Error).message }
+        }
+      },
+    }
+  }
+  return out as ServiceDefinition
+}
+
+/** Throws BAD_REQUEST for a request that did not decode. */
+export function checkDecoded(request: object): void {
+  if (MALFORMED in request) throw new GatewayError('BAD_REQUEST', `request message does not decode: ${String(request[MALFORMED])}`)
+}
+
+/**
+ * A little of the deadline is kept back for the trip home: an answer decided exactly at
+ * the client's deadline would arrive after it. Measured: a localhost unary reply takes
+ * well under 1 ms, so 2 ms (or half of a tiny deadline) leaves room on a loaded box.
+ */
+const REPLY_MARGIN_MS = 2
+
+/** Remaining ms of the call's deadline, minus the reply margin; undefined without a deadline. */
+export function deadlineBudget(call: ServerUnaryCall<unknown, unknown>): number | undefined {
+  const deadline = call.getDeadline()
+  const at = deadline instanceof Date ? deadline.getTime() : deadline
+  if (!Number.isFinite(at)) return undefined
+  const remaining = at - Date.now()
+  return remaining > 2 * REPLY_MARGIN_MS ? remaining - REPLY_MARGIN_MS : remaining / 2
+}
+
+/** An AbortSignal that fires when the client cancels the call (or it is cut off). */
+export function cancelSignal(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
+  const controller = new AbortController()
+  call.once('cancelled', () => controller.abort())
+  return controller.signal
+}

@@ -1,0 +1,102 @@
+// specserve.v1.Gateway: the native API over gRPC. Same request, same response shape
+// and same error codes as POST /v1/ensembles/{name}/predict and the GET routes.
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
+import { newRequestId, type Gateway } from '../../gateway.ts'
+import type { PredictResult } from '../../types.ts'
+import { describeEnsemble, describeModel } from '../rest/info.ts'
+import { cancelSignal, checkDecoded, deadlineBudget } from './call.ts'
+import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
+import { errorStatus, resultStatus } from './status.ts'
+import { readInputs, writeTensor } from './tensors.ts'
+
+type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
+
+export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
+  const Predict: Unary<PredictRequestMsg> = (call, callback) => {
+    let pending: Promise<PredictResult>
+    try {
+      const req = call.request
+      checkDecoded(req)
+      const ens = gateway.ensemble(req.ensemble)
+      pending = gateway.predict({
+        id: req.id || newRequestId(),
+        ensemble: ens.name,
+        inputs: readInputs(ens, req.inputs),
+        budgetMs: req.budget_ms,
+        transportBudgetMs: deadlineBudget(call as ServerUnaryCall<unknown, unknown>),
+        signal: cancelSignal(call as ServerUnaryCall<unknown, unknown>),
+      })
+    } catch (err) {
+      return callback(errorStatus(err))
+    }
+    pending.then(
+      (result) => (result.error ? callback(resultStatus(result)) : callback(null, predictResponse(result))),
+      (err: unknown) => callback(errorStatus(err)),
+    )
+  }
+
+  const ListEnsembles: Unary<object> = (call, callback) => {
+    callback(null, {
+      ensembles: [...gateway.ensembles.values()].map((e) => ({
+        name: e.name,
+        strategy: e.strategyName,
+        models: e.models.map((m) => m.name),
+        budget_ms: e.config.budget,
+      })),
+    })
+  }
+
+  const GetEnsemble: Unary<NameRequestMsg> = (call, callback) => {
+    try {
+      checkDecoded(call.request)
+      const ens = gateway.ensemble(call.request.name)
+      const info = describeEnsemble(ens)
+      callback(null, { ...info, description: ens.config.description ?? '', strategy: ens.strategyName, strategy_options: optionValues(ens.config.strategy.options) })
+    } catch (err) {
+      callback(errorStatus(err))
+    }
+  }
+
+  const GetModel: Unary<NameRequestMsg> = (call, callback) => {
+    try {
+      checkDecoded(call.request)
+      const info = describeModel(gateway, call.request.name)
+      const stats = info.stats as { duration_ms: { mean: number | null } }
+      callback(null, {
+        ...info,
+        inputs: info.inputs ?? [],
+        outputs: info.outputs ?? [],
+        stats: { ...stats, duration_ms: stats.duration_ms.mean === null ? null : stats.duration_ms },
+      })
+    } catch (err) {
+      callback(errorStatus(err))
+    }
+  }
+
+  return { Predict, ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
+}
+
+function predictResponse(result: PredictResult): object {
+  const outputs: Record<string, object> = {}
+  if (result.outputs) for (const name in result.outputs) outputs[name] = writeTensor(result.outputs[name]!)
+  return {
+    id: result.id,
+    ensemble: result.ensemble,
+    strategy: result.strategy,
+    outputs,
+    decision: { chosen: result.decision.chosen ?? undefined, reason: result.decision.reason, votes: result.decision.votes ?? {} },
+    budget_ms: result.budget_ms,
+    elapsed_ms: result.elapsed_ms,
+    models: result.models,
+  }
+}
+
+/** Strategy options as specserve.v1.OptionValue: scalars as themselves, anything else as JSON text. */
+function optionValues(options: Readonly<Record<string, unknown>>): Record<string, object> {
+  const out: Record<string, object> = {}
+  for (const key in options) {
+    const v = options[key]
+    out[key] = typeof v === 'number' ? { number_value: v } : typeof v === 'boolean' ? { bool_value: v } : { string_value: typeof v === 'string' ? v : JSON.stringify(v) }
+  }
+  return out
+}

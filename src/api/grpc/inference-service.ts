@@ -1,0 +1,128 @@
+// inference.GRPCInferenceService: the Open Inference Protocol V2 over gRPC. Each
+// ensemble is a V2 model; conversions and the parameters carrying the decision and
+// annotations are shared with the REST V2 routes (src/api/oip/).
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
+import { GatewayError } from '../../errors.ts'
+import { newRequestId, type Gateway } from '../../gateway.ts'
+import type { EnsembleRuntime } from '../../starter/ensemble.ts'
+import type { PredictResult, Tensor, TensorMap } from '../../types.ts'
+import { budgetParameter, ENSEMBLE_VERSION, inputSpec, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
+import { checkHeader, tensorFromContents, tensorFromRaw, tensorToContents, tensorToRaw } from '../oip/tensors.ts'
+import { cancelSignal, checkDecoded, deadlineBudget } from './call.ts'
+import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
+import { errorStatus, resultStatus } from './status.ts'
+
+type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
+
+export function inferenceService(gateway: Gateway): UntypedServiceImplementation {
+  const ServerLive: Unary<object> = (_call, callback) => callback(null, { live: true })
+  const ServerReady: Unary<object> = (_call, callback) => callback(null, { ready: gateway.ready })
+  const ServerMetadata: Unary<object> = (_call, callback) => callback(null, serverMetadata())
+
+  const ModelReady: Unary<NameRequestMsg> = (call, callback) => {
+    try {
+      checkDecoded(call.request)
+      callback(null, { ready: modelReady(gateway, call.request.name, call.request.version) })
+    } catch (err) {
+      callback(errorStatus(err))
+    }
+  }
+
+  const ModelMetadata: Unary<NameRequestMsg> = (call, callback) => {
+    try {
+      checkDecoded(call.request)
+      const meta = modelMetadata(v2Model(gateway, call.request.name, call.request.version))
+      callback(null, { ...meta, parameters: toParameters(meta.parameters) })
+    } catch (err) {
+      callback(errorStatus(err))
+    }
+  }
+
+  const ModelInfer: Unary<ModelInferRequestMsg> = (call, callback) => {
+    const req = call.request
+    let pending: Promise<PredictResult>
+    let outputs: readonly string[]
+    let raw: boolean
+    try {
+      checkDecoded(req)
+      const ens = v2Model(gateway, req.model_name, req.model_version)
+      raw = req.raw_input_contents.length > 0
+      outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
+      pending = gateway.predict({
+        id: req.id || newRequestId(),
+        ensemble: ens.name,
+        inputs: readInputs(ens, req),
+        budgetMs: budgetParameter(fromParameters(req.parameters)),
+        transportBudgetMs: deadlineBudget(call as ServerUnaryCall<unknown, unknown>),
+        signal: cancelSignal(call as ServerUnaryCall<unknown, unknown>),
+      })
+    } catch (err) {
+      return callback(errorStatus(err))
+    }
+    pending.then(
+      (result) => (result.error ? callback(resultStatus(result)) : callback(null, inferResponse(result, outputs, raw))),
+      (err: unknown) => callback(errorStatus(err)),
+    )
+  }
+
+  return { ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer } as UntypedServiceImplementation
+}
+
+function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap {
+  const raw = req.raw_input_contents
+  if (raw.length > 0 && raw.length !== req.inputs.length) {
+    throw new GatewayError('BAD_INPUT', `raw_input_contents has ${raw.length} entries for ${req.inputs.length} inputs (all inputs raw, or none)`)
+  }
+  const out: Record<string, Tensor> = {}
+  for (let i = 0; i < req.inputs.length; i++) {
+    const input = req.inputs[i]!
+    const spec = inputSpec(ens, input.name)
+    if (spec.name in out) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
+    const shape = checkHeader(spec, input.datatype, input.shape)
+    out[spec.name] = raw.length > 0 ? tensorFromRaw(raw[i]!, spec, shape) : tensorFromContents(input.contents ?? {}, spec, shape)
+  }
+  return out
+}
+
+/** Outputs as raw bytes when the request used raw contents (what V2 client libraries do), else typed. */
+function inferResponse(result: PredictResult, names: readonly string[], raw: boolean): object {
+  const outputs: object[] = []
+  const rawOutputs: Buffer[] = []
+  if (result.outputs) {
+    for (const name of names) {
+      const tensor = result.outputs[name]
+      if (!tensor) continue
+      if (raw) rawOutputs.push(tensorToRaw(tensor))
+      outputs.push({ name, datatype: tensor.datatype, shape: tensor.shape, contents: raw ? null : tensorToContents(tensor) })
+    }
+  }
+  return {
+    model_name: result.ensemble,
+    model_version: ENSEMBLE_VERSION,
+    id: result.id,
+    parameters: toParameters(resultParameters(result)),
+    outputs,
+    raw_output_contents: rawOutputs,
+  }
+}
+
+function toParameters(params: Readonly<Record<string, ParameterValue>>): Record<string, InferParameterMsg> {
+  const out: Record<string, InferParameterMsg> = {}
+  for (const key in params) {
+    const v = params[key]
+    out[key] = typeof v === 'string' ? { string_param: v } : typeof v === 'boolean' ? { bool_param: v } : { double_param: v }
+  }
+  return out
+}
+
+function fromParameters(params: Readonly<Record<string, InferParameterMsg>>): Record<string, ParameterValue> {
+  const out: Record<string, ParameterValue> = {}
+  for (const key in params) {
+    const p = params[key]!
+    const choice = p.parameter_choice
+    if (!choice) continue
+    const v = p[choice]!
+    out[key] = choice === 'int64_param' || choice === 'uint64_param' ? Number(v) : (v as ParameterValue)
+  }
+  return out
+}

@@ -1,0 +1,60 @@
+// One gRPC server for both services (specserve.v1.Gateway and the V2
+// inference.GRPCInferenceService), plus server reflection and grpc.health.v1, so
+// `grpcurl -plaintext host:8081 list` works without proto files.
+import { Server, ServerCredentials } from '@grpc/grpc-js'
+import { ReflectionService } from '@grpc/reflection'
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
+import type { GatewayConfig } from '../../config/load.ts'
+import type { Gateway } from '../../gateway.ts'
+import { tolerantService } from './call.ts'
+import { gatewayService } from './gateway-service.ts'
+import { inferenceService } from './inference-service.ts'
+import { withMapEntryNames } from './reflection.ts'
+import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, serviceDefinition } from './protos.ts'
+
+export interface GrpcFrontend {
+  readonly server: Server
+  /** Binds and starts serving; resolves with the bound port (useful with port 0). */
+  listen(host: string, port: number): Promise<number>
+  /** Health service status for "" and both services: SERVING once the gateway is ready, NOT_SERVING when draining. */
+  setServing(serving: boolean): void
+  /** Lets in-flight calls finish for up to `graceMs`, then cuts the rest off. */
+  close(graceMs?: number): Promise<void>
+}
+
+const HEALTH_NAMES = ['', GATEWAY_SERVICE, INFERENCE_SERVICE] as const
+
+export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFrontend {
+  const server = new Server({
+    // Oversize messages are refused by grpc-js with RESOURCE_EXHAUSTED before any handler runs.
+    'grpc.max_receive_message_length': config.server.grpc_max_receive_bytes,
+    'grpc.max_send_message_length': config.server.grpc_max_send_bytes,
+  })
+  server.addService(tolerantService(serviceDefinition(GATEWAY_SERVICE)), gatewayService(gateway))
+  server.addService(tolerantService(serviceDefinition(INFERENCE_SERVICE)), inferenceService(gateway))
+  new ReflectionService(withMapEntryNames(reflectedDefinition)).addToServer(server)
+  const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
+  const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
+  health.addToServer(server)
+
+  return {
+    server,
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)))
+      })
+    },
+    setServing(serving) {
+      for (const name of HEALTH_NAMES) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING')
+    },
+    close(graceMs = 10_000) {
+      return new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), graceMs)
+        server.tryShutdown(() => {
+          clearTimeout(force)
+          resolve()
+        })
+      })
+    },
+  }
+}

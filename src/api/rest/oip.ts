@@ -1,0 +1,177 @@
+// Open Inference Protocol V2 over REST, on the same fastify app as the native API:
+// health, server and model metadata, readiness, and infer (JSON tensors, plus the
+// binary tensor data extension that tritonclient uses by default). Lives in its own
+// encapsulated context so its body parser and `{"error": "..."}` errors stay here.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { GatewayError } from '../../errors.ts'
+import { newRequestId, type Gateway } from '../../gateway.ts'
+import type { EnsembleRuntime } from '../../starter/ensemble.ts'
+import type { Tensor, TensorMap } from '../../types.ts'
+import { mapError, mapResultError } from '../errors.ts'
+import { budgetParameter, ENSEMBLE_VERSION, inputSpec, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model } from '../oip/model.ts'
+import { tensorFromOipJson, tensorFromRaw, tensorToOipJson, tensorToRaw, checkHeader } from '../oip/tensors.ts'
+import { parseBudget } from './predict.ts'
+
+/** Header of the binary tensor data extension: length of the JSON part of the body. */
+const HEADER_LENGTH = 'inference-header-content-length'
+
+interface ModelParams {
+  name: string
+  version?: string
+}
+
+interface V2Tensor {
+  name?: unknown
+  shape?: unknown
+  datatype?: unknown
+  data?: unknown
+  parameters?: { binary_data_size?: unknown; binary_data?: unknown } | null
+}
+
+interface V2InferBody {
+  id?: unknown
+  parameters?: Record<string, unknown> | null
+  inputs?: unknown
+  outputs?: unknown
+}
+
+export function registerOipRoutes(app: FastifyInstance, gateway: Gateway): void {
+  void app.register(
+    async (v2) => {
+      // Bodies are JSON, or JSON followed by raw tensors: parse them here, whatever the content type says.
+      v2.removeAllContentTypeParsers()
+      v2.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+      v2.setErrorHandler((err, request, reply) => {
+        const mapped = mapError(err)
+        if (mapped.code === 'INTERNAL') request.log.error({ err }, 'unexpected error')
+        void reply.status(mapped.http).send({ error: mapped.message, code: mapped.code })
+      })
+      v2.setNotFoundHandler((request, reply) => {
+        void reply.status(404).send({ error: `no route ${request.method} ${request.url}`, code: 'NOT_FOUND' })
+      })
+
+      v2.get('/', async () => serverMetadata())
+      v2.get('/health/live', async () => ({ live: true }))
+      // The spec reads health from the status code: 200 is true, 4xx is false.
+      v2.get('/health/ready', async (_request, reply) => reply.status(gateway.ready ? 200 : 400).send({ ready: gateway.ready }))
+
+      for (const base of ['/models/:name', '/models/:name/versions/:version']) {
+        v2.get<{ Params: ModelParams }>(base, async (request) => modelMetadata(v2Model(gateway, request.params.name, request.params.version)))
+        v2.get<{ Params: ModelParams }>(`${base}/ready`, async (request, reply) => {
+          const ready = modelReady(gateway, request.params.name, request.params.version)
+          return reply.status(ready ? 200 : 400).send({ name: request.params.name, ready })
+        })
+        v2.post<{ Params: ModelParams }>(`${base}/infer`, (request, reply) => infer(gateway, request, reply))
+      }
+    },
+    { prefix: '/v2' },
+  )
+}
+
+async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply): Promise<unknown> {
+  const { name, version } = request.params
+  const ens = v2Model(gateway, name, version)
+  const { body, binary } = parseBody(request)
+  const inputs = readInputs(ens, body.inputs, binary)
+  const wanted = outputRequests(body)
+  const names = requestedOutputs(ens, wanted.names)
+  const id = typeof body.id === 'string' && body.id !== '' ? body.id : newRequestId()
+  const budgetMs = parseBudget(budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'])
+  const result = await gateway.predict({ id, ensemble: name, inputs, budgetMs })
+  if (result.error) {
+    const mapped = mapResultError(result)
+    return reply.status(mapped.http).send({ error: mapped.message, code: mapped.code, parameters: resultParameters(result) })
+  }
+
+  const outputs: unknown[] = []
+  const chunks: Buffer[] = []
+  if (result.outputs) {
+    for (const out of names) {
+      const tensor = result.outputs[out]
+      if (!tensor) continue
+      if (wanted.binary(out)) {
+        const raw = tensorToRaw(tensor)
+        outputs.push({ name: out, datatype: tensor.datatype, shape: tensor.shape, parameters: { binary_data_size: raw.length } })
+        chunks.push(raw)
+      } else {
+        outputs.push(tensorToOipJson(out, tensor))
+      }
+    }
+  }
+  const response = { model_name: name, model_version: ENSEMBLE_VERSION, id, parameters: resultParameters(result), outputs }
+  if (chunks.length === 0) return response
+  const header = Buffer.from(JSON.stringify(response), 'utf8')
+  return reply
+    .header(HEADER_LENGTH, header.length)
+    .type('application/octet-stream')
+    .send(Buffer.concat([header, ...chunks]))
+}
+
+/** Splits a body into its JSON part and (binary extension) the raw tensor bytes after it. */
+function parseBody(request: FastifyRequest): { body: V2InferBody; binary: Buffer | undefined } {
+  const raw = request.body
+  if (!Buffer.isBuffer(raw) || raw.length === 0) throw new GatewayError('BAD_REQUEST', 'empty body: expected a JSON inference request')
+  let json = raw
+  let binary: Buffer | undefined
+  const declared = request.headers[HEADER_LENGTH]
+  if (declared !== undefined) {
+    const n = Number(declared)
+    if (!Number.isSafeInteger(n) || n < 0 || n > raw.length) {
+      throw new GatewayError('BAD_REQUEST', `${HEADER_LENGTH} ${String(declared)} does not fit a ${raw.length}-byte body`)
+    }
+    json = raw.subarray(0, n)
+    binary = raw.subarray(n)
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(json.toString('utf8'))
+  } catch (err) {
+    throw new GatewayError('BAD_REQUEST', `body is not valid JSON: ${(err as Error).message}`)
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new GatewayError('BAD_REQUEST', 'body must be a JSON object: {"inputs": [...], "outputs"?: [...], "parameters"?: {...}}')
+  }
+  return { body: body as V2InferBody, binary }
+}
+
+function readInputs(ens: EnsembleRuntime, inputs: unknown, binary: Buffer | undefined): TensorMap {
+  if (!Array.isArray(inputs)) throw new GatewayError('BAD_INPUT', 'inputs must be an array of tensors')
+  const out: Record<string, Tensor> = {}
+  let offset = 0
+  for (const item of inputs as V2Tensor[]) {
+    if (item === null || typeof item !== 'object' || typeof item.name !== 'string') {
+      throw new GatewayError('BAD_INPUT', 'each input must be an object with a string "name"')
+    }
+    const spec = inputSpec(ens, item.name)
+    if (spec.name in out) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
+    const size = item.parameters?.binary_data_size
+    if (size === undefined) {
+      out[spec.name] = tensorFromOipJson(item, spec)
+      continue
+    }
+    if (!Number.isSafeInteger(size) || (size as number) < 0) throw new GatewayError('BAD_INPUT', `input "${spec.name}": binary_data_size must be a non-negative integer`)
+    if (!binary || offset + (size as number) > binary.length) {
+      throw new GatewayError('BAD_INPUT', `input "${spec.name}": binary_data_size ${String(size)} runs past the body's binary data`)
+    }
+    if (!Array.isArray(item.shape)) throw new GatewayError('BAD_INPUT', `input "${spec.name}": shape must be an array`)
+    const shape = checkHeader(spec, item.datatype, item.shape)
+    out[spec.name] = tensorFromRaw(binary.subarray(offset, offset + (size as number)), spec, shape)
+    offset += size as number
+  }
+  if (binary && offset !== binary.length) throw new GatewayError('BAD_INPUT', `${binary.length - offset} bytes of binary data belong to no input`)
+  return out
+}
+
+/** Which outputs to return, and which of them as binary (per-output flag, else `binary_data_output`). */
+function outputRequests(body: V2InferBody): { names: string[]; binary: (name: string) => boolean } {
+  const all = body.parameters?.binary_data_output === true
+  if (body.outputs === undefined || body.outputs === null) return { names: [], binary: () => all }
+  if (!Array.isArray(body.outputs)) throw new GatewayError('BAD_INPUT', 'outputs must be an array of {"name": ...}')
+  const flags = new Map<string, boolean>()
+  for (const o of body.outputs as V2Tensor[]) {
+    if (o === null || typeof o !== 'object' || typeof o.name !== 'string') throw new GatewayError('BAD_INPUT', 'each output must be an object with a string "name"')
+    const flag = o.parameters?.binary_data
+    flags.set(o.name, typeof flag === 'boolean' ? flag : all)
+  }
+  return { names: [...flags.keys()], binary: (name) => flags.get(name) ?? all }
+}
