@@ -25,6 +25,8 @@ export class Gateway {
   readonly models = new Map<string, ModelRuntime>()
   readonly ensembles = new Map<string, EnsembleRuntime>()
   readonly hooks: RunHooks = {}
+  /** Extra /readyz detail from attached components (e.g. output sinks); never affects readiness. */
+  readonly statusDetails = new Map<string, () => unknown>()
   private pool: OnnxPool | undefined
   private loading: Promise<void> | undefined
   private inFlight = 0

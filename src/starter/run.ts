@@ -10,7 +10,7 @@ export interface RunHooks {
   /** Called once per predict with its final result (serving records). */
   onResult?(result: PredictResult, req: PredictRequest, ens: EnsembleRuntime): void
   /** Called when a model answers after the decision (published as "late" if configured). */
-  onLate?(result: PredictResult, model: number, outcome: Outcome): void
+  onLate?(result: PredictResult, model: number, outcome: Outcome, req: PredictRequest): void
 }
 
 const CANCELLED_BY_CLIENT: Decision = { kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'client-cancelled', votes: null }
@@ -83,7 +83,7 @@ export class Run {
       // Decided already: a cancelled or late model. Its answer is never used.
       if (outcome.status === 'ok') {
         this.ens.stats[outcome.index]!.late++
-        this.hooks.onLate?.(this.result, outcome.index, outcome)
+        this.hooks.onLate?.(this.result, outcome.index, outcome, this.req)
       }
       return
     }

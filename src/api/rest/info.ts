@@ -30,7 +30,9 @@ export function describeModel(gateway: Gateway, name: string): Record<string, un
 export function registerInfoRoutes(app: FastifyInstance, gateway: Gateway): void {
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (_request, reply) => {
-    const body = { ready: gateway.ready, status: gateway.status }
+    const body: Record<string, unknown> = { ready: gateway.ready, status: gateway.status }
+    // Detail only: an output that is down (Kafka spooling to disk) does not make the gateway unready.
+    for (const [name, detail] of gateway.statusDetails) body[name] = detail()
     return gateway.ready ? body : reply.status(503).send(body)
   })
   app.get('/v1/ensembles', async () => ({

@@ -1,0 +1,171 @@
+// The `output.kafka` section: its schema, its checks (with YAML lines, at config load), and
+// the normalised settings the sink and stream mode run on. The root schema leaves
+// `output` open so each sink validates its own section here.
+import { isAbsolute, join, resolve } from 'node:path'
+import Type, { type Static } from 'typebox'
+import { schemaIssues, type ConfigIssue, type SourceMap } from '../config/yaml.ts'
+
+const Rate = Type.Number({ minimum: 0, maximum: 1 })
+const Positive = Type.Integer({ minimum: 1 })
+
+const StreamSchema = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean()),
+    input_topic: Type.Optional(Type.String({ minLength: 1 })),
+    output_topic: Type.Optional(Type.String({ minLength: 1 })),
+    dead_letter_topic: Type.Optional(Type.String({ minLength: 1 })),
+    group_id: Type.Optional(Type.String({ minLength: 1 })),
+    max_in_flight_per_partition: Type.Optional(Positive),
+  },
+  { additionalProperties: false },
+)
+
+const SaslSchema = Type.Object(
+  {
+    mechanism: Type.Union([Type.Literal('PLAIN'), Type.Literal('SCRAM-SHA-256'), Type.Literal('SCRAM-SHA-512'), Type.Literal('OAUTHBEARER')]),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    token: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+)
+
+export const KafkaSchema = Type.Object(
+  {
+    brokers: Type.Array(Type.String({ pattern: '^[^:\\s]+:[0-9]+$' }), { minItems: 1 }),
+    topic: Type.Optional(Type.String({ minLength: 1 })),
+    client_id: Type.Optional(Type.String({ minLength: 1 })),
+    key: Type.Optional(Type.Union([Type.Literal('ensemble'), Type.Literal('id'), Type.Literal('none')])),
+    acks: Type.Optional(Type.Union([Type.Literal('all'), Type.Literal('leader'), Type.Literal('none')])),
+    compression: Type.Optional(
+      Type.Union([Type.Literal('none'), Type.Literal('gzip'), Type.Literal('snappy'), Type.Literal('lz4'), Type.Literal('zstd')]),
+    ),
+    linger_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+    batch_size: Type.Optional(Positive),
+    idempotent: Type.Optional(Type.Boolean()),
+    // Passed through to node:tls connect options (ca, cert, key, servername, rejectUnauthorized...).
+    tls: Type.Optional(Type.Union([Type.Boolean(), Type.Record(Type.String(), Type.Unknown())])),
+    sasl: Type.Optional(SaslSchema),
+    sample_rate: Type.Optional(Rate),
+    sample_rates: Type.Optional(Type.Record(Type.String(), Rate)),
+    include_inputs: Type.Optional(Type.Boolean()),
+    publish_late: Type.Optional(Type.Boolean()),
+    buffer_records: Type.Optional(Positive),
+    spool_dir: Type.Optional(Type.String({ minLength: 1 })),
+    spool_max_bytes: Type.Optional(Positive),
+    request_timeout_ms: Type.Optional(Positive),
+    retry_backoff_ms: Type.Optional(Positive),
+    shutdown_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+    stream: Type.Optional(StreamSchema),
+  },
+  { additionalProperties: false },
+)
+
+export type RawKafka = Static<typeof KafkaSchema>
+
+export interface StreamSettings {
+  readonly enabled: boolean
+  readonly inputTopic: string
+  readonly outputTopic: string
+  readonly deadLetterTopic: string
+  readonly groupId: string
+  readonly maxInFlightPerPartition: number
+}
+
+export interface KafkaSettings {
+  readonly brokers: readonly string[]
+  readonly topic: string
+  readonly clientId: string
+  readonly key: 'ensemble' | 'id' | 'none'
+  /** Kafka's wire values: -1 all in-sync replicas, 1 the leader, 0 no answer. */
+  readonly acks: -1 | 0 | 1
+  readonly compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+  readonly lingerMs: number
+  readonly batchSize: number
+  readonly idempotent: boolean
+  readonly tls: boolean | Readonly<Record<string, unknown>> | undefined
+  readonly sasl: Static<typeof SaslSchema> | undefined
+  readonly sampleRate: number
+  readonly sampleRates: Readonly<Record<string, number>>
+  readonly includeInputs: boolean
+  readonly publishLate: boolean
+  readonly bufferRecords: number
+  readonly spoolDir: string
+  readonly spoolMaxBytes: number
+  readonly requestTimeoutMs: number
+  readonly retryBackoffMs: number
+  readonly shutdownGraceMs: number
+  readonly stream: StreamSettings
+}
+
+const ACKS = { all: -1, leader: 1, none: 0 } as const
+
+/** Every problem in `output` (unknown sinks, the kafka section), with paths and lines. */
+export function outputIssues(output: Readonly<Record<string, unknown>> | undefined, ensembles: readonly string[], source: SourceMap): ConfigIssue[] {
+  if (!output) return []
+  const issues: ConfigIssue[] = []
+  const at = (path: (string | number)[], message: string): void => {
+    issues.push({ path: path.join('.'), ...(source.locate(path) ?? {}), message })
+  }
+  for (const name of Object.keys(output)) if (name !== 'kafka') at(['output', name], `unknown output "${name}" (known: kafka)`)
+  const raw = output.kafka
+  if (raw === undefined || raw === null) return issues
+  const schema = schemaIssues(KafkaSchema, raw, ['output', 'kafka'], source)
+  if (schema.length) return [...issues, ...schema]
+  const kafka = raw as RawKafka
+  for (const name of Object.keys(kafka.sample_rates ?? {})) {
+    if (!ensembles.includes(name)) at(['output', 'kafka', 'sample_rates', name], `unknown ensemble "${name}"`)
+  }
+  if (kafka.idempotent && kafka.acks !== undefined && kafka.acks !== 'all') at(['output', 'kafka', 'acks'], 'an idempotent producer needs acks: all')
+  if (kafka.sasl && kafka.sasl.mechanism !== 'OAUTHBEARER' && (kafka.sasl.username === undefined || kafka.sasl.password === undefined)) {
+    at(['output', 'kafka', 'sasl'], `${kafka.sasl.mechanism} needs username and password`)
+  }
+  const stream = kafka.stream
+  if (stream?.enabled && !stream.input_topic) at(['output', 'kafka', 'stream'], 'stream mode needs input_topic')
+  return issues
+}
+
+/** Normalised settings of a section outputIssues() accepted; null when no kafka output is configured. */
+export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir: string): KafkaSettings | null {
+  const raw = output.kafka as RawKafka | undefined | null
+  if (!raw) return null
+  const topic = raw.topic ?? 'specserve.results'
+  const spoolDir = raw.spool_dir ?? '.specserve-spool'
+  const stream = raw.stream ?? {}
+  const input = stream.input_topic ?? 'specserve.requests'
+  return {
+    brokers: raw.brokers,
+    topic,
+    clientId: raw.client_id ?? 'specserve',
+    key: raw.key ?? 'ensemble',
+    acks: ACKS[raw.acks ?? 'all'],
+    compression: raw.compression ?? 'none',
+    lingerMs: raw.linger_ms ?? 5,
+    batchSize: raw.batch_size ?? 500,
+    idempotent: raw.idempotent ?? false,
+    tls: raw.tls,
+    sasl: raw.sasl,
+    sampleRate: raw.sample_rate ?? 1,
+    sampleRates: raw.sample_rates ?? {},
+    includeInputs: raw.include_inputs ?? false,
+    publishLate: raw.publish_late ?? false,
+    bufferRecords: raw.buffer_records ?? 10_000,
+    spoolDir: isAbsolute(spoolDir) ? spoolDir : resolve(baseDir, spoolDir),
+    spoolMaxBytes: raw.spool_max_bytes ?? 1024 * 1024 * 1024,
+    requestTimeoutMs: raw.request_timeout_ms ?? 5000,
+    retryBackoffMs: raw.retry_backoff_ms ?? 1000,
+    shutdownGraceMs: raw.shutdown_grace_ms ?? 10_000,
+    stream: {
+      enabled: stream.enabled ?? false,
+      inputTopic: input,
+      outputTopic: stream.output_topic ?? `${input}.results`,
+      deadLetterTopic: stream.dead_letter_topic ?? `${input}.dlq`,
+      groupId: stream.group_id ?? 'specserve',
+      maxInFlightPerPartition: stream.max_in_flight_per_partition ?? 16,
+    },
+  }
+}
+
+/** The spool file of a topic: one per topic, so two sinks never interleave. */
+export const spoolFile = (settings: Pick<KafkaSettings, 'spoolDir' | 'topic'>): string =>
+  join(settings.spoolDir, `${settings.topic.replace(/[^\w.-]/g, '_')}.spool`)

@@ -1,0 +1,254 @@
+// Publishes serving records to Kafka without slowing or failing a predict, and without
+// losing a record. write() only appends to an in-memory buffer; one background pump sends
+// batches, one at a time, so order is kept. When a send fails (broker down) the batch and
+// everything after it go to the spool file, and from then on records flow through the
+// spool until it is replayed in order from its head; only then does direct publishing
+// resume. A full buffer overflows to the spool too. If even the spool cannot take a
+// record, it is counted and logged as dropped, never silently lost.
+import type { Producer } from '@platformatic/kafka'
+import { spoolFile, type KafkaSettings } from './config.ts'
+import { createProducer, errorMessage } from './client.ts'
+import type { PendingRecord } from './record.ts'
+import type { RecordSink, SinkLogger, SinkStatus } from './sink.ts'
+import { Spool, type SpoolEntry } from './spool.ts'
+
+const DROP_LOG_INTERVAL_MS = 10_000
+
+interface Inflight {
+  readonly entries: SpoolEntry[]
+  /** Set when an overflow spooled this batch while it was being sent: where it ends in the spool. */
+  spooledEnd: number | null
+}
+
+interface Retry {
+  readonly done: Promise<void>
+  wake(): void
+}
+
+const toEntry = (r: PendingRecord): SpoolEntry => ({ key: r.key, value: r.encode() })
+
+export class KafkaSink implements RecordSink {
+  readonly kind = 'kafka'
+  readonly settings: KafkaSettings
+  private readonly log: SinkLogger
+  private readonly producer: Producer<string, string, string, string>
+  private readonly spool: Spool
+  private buffer: PendingRecord[] = []
+  private state: SinkStatus['state'] = 'connecting'
+  private pumping: Promise<void> | null = null
+  private inflight: Inflight | null = null
+  private timer: NodeJS.Timeout | null = null
+  private retry: Retry | null = null
+  private closing = false
+  /** The shutdown grace ran out: memory has gone to the spool, nothing more is sent. */
+  private abandoned = false
+  private closed = false
+  private published = 0
+  private dropped = 0
+  private lastError: string | null = null
+  private lastDropLog = 0
+  private readonly flushNow = (): void => {
+    this.timer = null
+    this.flush()
+  }
+
+  constructor(settings: KafkaSettings, log: SinkLogger) {
+    this.settings = settings
+    this.log = log
+    this.producer = createProducer(settings, `${settings.clientId}-records`)
+    this.spool = new Spool(spoolFile(settings), settings.spoolMaxBytes)
+  }
+
+  /** Takes the spool (throws if another process holds it) and probes the brokers in the background. */
+  start(): void {
+    const waiting = this.spool.open()
+    if (waiting) this.log.info({ spool: this.spool.file, records: waiting }, 'replaying serving records spooled by a previous run')
+    void this.probe()
+  }
+
+  write(record: PendingRecord): void {
+    if (this.closed) {
+      this.drop(1, 'the record sink is closed')
+      return
+    }
+    this.buffer.push(record)
+    if (this.timer === null) this.timer = setTimeout(this.flushNow, this.buffer.length >= this.settings.batchSize ? 0 : this.settings.lingerMs)
+  }
+
+  status(): SinkStatus {
+    return {
+      kind: this.kind,
+      state: this.state,
+      brokers: this.settings.brokers,
+      topic: this.settings.topic,
+      buffered: this.buffer.length + (this.inflight?.entries.length ?? 0),
+      spooled_records: this.spool.records,
+      spool_bytes: this.spool.bytes,
+      spool_file: this.spool.file,
+      published: this.published,
+      dropped: this.dropped,
+      last_error: this.lastError,
+    }
+  }
+
+  async close(graceMs: number): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    const giveUp = setTimeout(() => this.abandon(), graceMs)
+    try {
+      while (!this.abandoned) {
+        if (this.pumping) await this.pumping
+        else if (this.retry) await this.retry.done
+        else if (this.buffer.length || this.spool.pending) this.flush()
+        else break
+      }
+    } finally {
+      clearTimeout(giveUp)
+    }
+    const left = this.buffer.length + (this.inflight?.entries.length ?? 0)
+    this.abandon()
+    this.closed = true
+    this.state = 'closed'
+    this.spool.close()
+    if (this.spool.records) this.log.warn({ spool: this.spool.file, records: this.spool.records, unsent_in_memory: left }, 'shutdown grace over: serving records left in the spool for the next start')
+    else this.log.info({ published: this.published }, 'serving records flushed')
+    // A send still hanging on a dead broker is abandoned: its records are on disk already.
+    if (this.pumping) void this.producer.close(true).catch(() => {})
+    else await this.producer.close(true).catch(() => {})
+  }
+
+  private async probe(): Promise<void> {
+    try {
+      await this.producer.metadata({ topics: [this.settings.topic], autocreateTopics: true })
+      if (this.state === 'connecting') this.state = 'connected'
+    } catch (err) {
+      this.failed(err)
+    }
+    this.flush()
+  }
+
+  /** Starts the pump when idle; while it cannot send, moves the buffer to disk so memory stays bounded. */
+  private flush(): void {
+    if (this.closed || this.abandoned) return
+    const idle = this.pumping === null && this.retry === null
+    const sendingBlocked = this.spool.pending || this.state === 'spooling'
+    if (this.buffer.length && (this.buffer.length >= this.settings.bufferRecords || (!idle && sendingBlocked))) this.spoolBuffered()
+    if (!idle) return
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null
+      if (this.buffer.length && this.timer === null && this.retry === null) this.timer = setTimeout(this.flushNow, this.settings.lingerMs)
+    })
+  }
+
+  /** The one sender: replays the spool from its head, or sends the buffer once the spool is empty. */
+  private async pump(): Promise<void> {
+    while (!this.abandoned) {
+      if (this.spool.pending) {
+        this.spoolBuffered() // the buffer is newer than anything on disk: it queues behind it
+        const { entries, end } = this.spool.read(this.settings.batchSize)
+        if (!(await this.send(entries))) return this.retryLater()
+        if (this.abandoned) return
+        this.spool.commit(end, entries.length)
+        if (!this.spool.pending) this.log.info({ published: this.published }, 'spool replayed: publishing directly again')
+        continue
+      }
+      if (this.buffer.length === 0) return
+      const batch = this.buffer.length <= this.settings.batchSize ? this.buffer : this.buffer.slice(0, this.settings.batchSize)
+      this.buffer = batch === this.buffer ? [] : this.buffer.slice(batch.length)
+      const inflight: Inflight = { entries: batch.map(toEntry), spooledEnd: null }
+      this.inflight = inflight
+      const ok = await this.send(inflight.entries)
+      this.inflight = null
+      if (this.abandoned) return
+      if (ok) {
+        // An overflow spooled this batch while it was on the wire: skip it on replay.
+        if (inflight.spooledEnd !== null) this.spool.commit(inflight.spooledEnd, inflight.entries.length)
+        continue
+      }
+      if (inflight.spooledEnd === null) this.toSpool(inflight.entries)
+      return this.retryLater()
+    }
+  }
+
+  private async send(entries: readonly SpoolEntry[]): Promise<boolean> {
+    const topic = this.settings.topic
+    try {
+      await this.producer.send({
+        messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
+      })
+    } catch (err) {
+      this.failed(err)
+      return false
+    }
+    this.published += entries.length
+    if (this.state !== 'connected') {
+      if (this.state === 'spooling') this.log.info({ brokers: this.settings.brokers }, 'kafka reachable again: replaying the spool')
+      this.state = 'connected'
+      this.lastError = null
+    }
+    return true
+  }
+
+  private failed(err: unknown): void {
+    this.lastError = errorMessage(err)
+    if (this.state !== 'spooling') {
+      this.log.warn({ brokers: this.settings.brokers, error: this.lastError, spool: this.spool.file }, 'kafka unreachable: spooling serving records to disk')
+    }
+    this.state = 'spooling'
+  }
+
+  private retryLater(): void {
+    let wake!: () => void
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => wake(), this.settings.retryBackoffMs)
+      wake = () => {
+        clearTimeout(timer)
+        if (this.retry?.done === done) this.retry = null
+        resolve()
+        this.flush()
+      }
+    })
+    this.retry = { done, wake }
+  }
+
+  /** Moves the in-memory records to the spool, the batch on the wire first so order holds. */
+  private spoolBuffered(): void {
+    const inflight = this.inflight
+    if (inflight && inflight.spooledEnd === null && !this.spool.pending) {
+      if (this.toSpool(inflight.entries)) inflight.spooledEnd = this.spool.end
+    }
+    if (this.buffer.length === 0) return
+    const records = this.buffer
+    this.buffer = []
+    this.toSpool(records.map(toEntry))
+  }
+
+  private toSpool(entries: SpoolEntry[]): boolean {
+    try {
+      this.spool.append(entries)
+      return true
+    } catch (err) {
+      this.drop(entries.length, errorMessage(err))
+      return false
+    }
+  }
+
+  private drop(count: number, reason: string): void {
+    this.dropped += count
+    const now = Date.now()
+    if (now - this.lastDropLog >= DROP_LOG_INTERVAL_MS) {
+      this.lastDropLog = now
+      this.log.error({ dropped: this.dropped, reason }, 'serving records dropped')
+    }
+  }
+
+  /** The grace period is over: everything in memory goes to disk and nothing more is sent. */
+  private abandon(): void {
+    if (this.abandoned) return
+    this.spoolBuffered()
+    this.abandoned = true
+    this.retry?.wake()
+  }
+}

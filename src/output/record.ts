@@ -1,0 +1,108 @@
+// Serving records: what the starter hands to output/ for every predict (and, if asked,
+// for every model that answered after the decision). The hook only captures references
+// and a timestamp; digesting and JSON encoding happen later, off the predict's path.
+// docs/serving-record.schema.json describes the JSON this produces.
+import { createHash } from 'node:crypto'
+import { toNested } from '../tensor.ts'
+import type { ErrorInfo, ModelAnnotation, PredictResult, Tensor, TensorMap, Votes } from '../types.ts'
+
+export const RECORD_SCHEMA_VERSION = 1
+
+export interface LateAnswer {
+  readonly model: string
+  readonly version: string
+  readonly latency_ms: number
+  readonly outputs: TensorMap
+}
+
+export interface ServingRecord {
+  readonly schema_version: typeof RECORD_SCHEMA_VERSION
+  readonly type: 'result' | 'late'
+  readonly id: string
+  readonly time: string
+  readonly ensemble: string
+  readonly strategy: string
+  readonly inputs_digest: string
+  readonly inputs: Record<string, unknown> | null
+  readonly outputs: Record<string, unknown> | null
+  readonly decision: { readonly chosen: string | null; readonly reason: string; readonly votes: Votes | null }
+  readonly error: ErrorInfo | null
+  readonly budget_ms: number
+  readonly elapsed_ms: number
+  readonly models: readonly ModelAnnotation[]
+  readonly late: { readonly model: string; readonly version: string; readonly latency_ms: number; readonly outputs: Record<string, unknown> } | null
+  /** Filled in once tracing lands (telemetry/); null until then. */
+  readonly trace_id: string | null
+  readonly instance: string
+}
+
+/** One record waiting to be published: references only, encoded on demand. */
+export class PendingRecord {
+  readonly key: string | null
+  readonly result: PredictResult
+  readonly inputs: TensorMap
+  readonly at: number
+  readonly late: LateAnswer | null
+  readonly includeInputs: boolean
+  readonly instance: string
+
+  constructor(key: string | null, result: PredictResult, inputs: TensorMap, at: number, late: LateAnswer | null, includeInputs: boolean, instance: string) {
+    this.key = key
+    this.result = result
+    this.inputs = inputs
+    this.at = at
+    this.late = late
+    this.includeInputs = includeInputs
+    this.instance = instance
+  }
+
+  toRecord(): ServingRecord {
+    const r = this.result
+    const late = this.late
+    return {
+      schema_version: RECORD_SCHEMA_VERSION,
+      type: late ? 'late' : 'result',
+      id: r.id,
+      time: new Date(this.at).toISOString(),
+      ensemble: r.ensemble,
+      strategy: r.strategy,
+      inputs_digest: inputsDigest(this.inputs),
+      inputs: this.includeInputs ? nestedMap(this.inputs) : null,
+      outputs: r.outputs ? nestedMap(r.outputs) : null,
+      decision: r.decision,
+      error: r.error,
+      budget_ms: r.budget_ms,
+      elapsed_ms: r.elapsed_ms,
+      models: r.models,
+      late: late ? { model: late.model, version: late.version, latency_ms: late.latency_ms, outputs: nestedMap(late.outputs) } : null,
+      trace_id: null,
+      instance: this.instance,
+    }
+  }
+
+  encode(): string {
+    return JSON.stringify(this.toRecord())
+  }
+}
+
+function nestedMap(tensors: TensorMap): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const name in tensors) out[name] = toNested(tensors[name] as Tensor)
+  return out
+}
+
+/**
+ * "sha256:<hex>" over every input in name order: name, datatype and shape, then the raw
+ * element bytes (little-endian, as the typed array holds them; BYTES elements as UTF-8,
+ * each followed by a NUL). Equal inputs give equal digests across instances and restarts.
+ */
+export function inputsDigest(inputs: TensorMap): string {
+  const hash = createHash('sha256')
+  for (const name of Object.keys(inputs).sort()) {
+    const t = inputs[name] as Tensor
+    hash.update(`${name}\0${t.datatype}\0${t.shape.join(',')}\0`)
+    if (Array.isArray(t.data)) for (const s of t.data) hash.update(`${s}\0`)
+    else hash.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+  }
+  return `sha256:${hash.digest('hex')}`
+}

@@ -1,0 +1,217 @@
+// Stream mode: predict requests come from an input topic (a consumer group, so gateway
+// instances share its partitions), run through the same gateway as REST, and the answers
+// go to an output topic. At-least-once: a partition's offset is committed only up to the
+// last message whose result (or dead letter) the broker acknowledged, in offset order.
+// A message that can never succeed (not JSON, unknown ensemble, bad input) goes to the
+// dead-letter topic with its error and does not stall its partition. Each partition has
+// a bounded number of predicts in flight; when one falls behind, intake pauses.
+import { Consumer, stringDeserializers, type Message, type MessagesStream, type Producer } from '@platformatic/kafka'
+import { mapResultError } from '../api/errors.ts'
+import { parseBudget, readInputs, resultBody } from '../api/rest/predict.ts'
+import { GatewayError } from '../errors.ts'
+import { newRequestId, type Gateway } from '../gateway.ts'
+import type { PredictResult } from '../types.ts'
+import { connectionOptions, createProducer, errorMessage } from './client.ts'
+import type { KafkaSettings } from './config.ts'
+import type { SinkLogger } from './sink.ts'
+
+type Msg = Message<string, string, string, string>
+
+/** Errors that depend on the gateway's state, not the message: retried, never dead-lettered. */
+const TRANSIENT = new Set(['OVERLOADED', 'NOT_READY'])
+
+interface PartitionState {
+  running: number
+  readonly queue: Msg[]
+  /** Started messages in offset order, and which of them are finished. */
+  readonly started: Msg[]
+  readonly finished: Set<Msg>
+}
+
+export class StreamScorer {
+  private readonly gateway: Gateway
+  private readonly settings: KafkaSettings
+  private readonly log: SinkLogger
+  private readonly producer: Producer<string, string, string, string>
+  private readonly consumer: Consumer<string, string, string, string>
+  private messages: MessagesStream<string, string, string, string> | null = null
+  private readonly partitions = new Map<string, PartitionState>()
+  private readonly commits = new Set<Promise<void>>()
+  private paused = false
+  private closing = false
+  private running = 0
+  private idle: (() => void) | null = null
+  private consumed = 0
+  private answered = 0
+  private deadLettered = 0
+
+  constructor(gateway: Gateway, settings: KafkaSettings, log: SinkLogger) {
+    this.gateway = gateway
+    this.settings = settings
+    this.log = log
+    this.producer = createProducer(settings, `${settings.clientId}-stream`)
+    this.consumer = new Consumer({
+      ...connectionOptions(settings, `${settings.clientId}-stream`),
+      groupId: settings.stream.groupId,
+      deserializers: stringDeserializers,
+      autocommit: false,
+      // Few messages wait inside the client: backpressure is ours (per partition).
+      highWaterMark: settings.stream.maxInFlightPerPartition * 2,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+    })
+  }
+
+  async start(): Promise<void> {
+    const { stream } = this.settings
+    this.messages = await this.consumer.consume({ topics: [stream.inputTopic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    this.messages.on('data', (message: Msg) => this.accept(message))
+    this.messages.on('error', (err: Error) => this.log.error({ error: errorMessage(err) }, 'stream consumer error'))
+    this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
+  }
+
+  status(): Record<string, unknown> {
+    const { stream } = this.settings
+    return {
+      input_topic: stream.inputTopic,
+      output_topic: stream.outputTopic,
+      dead_letter_topic: stream.deadLetterTopic,
+      group_id: stream.groupId,
+      assignments: this.consumer.assignments?.map((a) => ({ topic: a.topic, partitions: a.partitions })) ?? [],
+      consumed: this.consumed,
+      answered: this.answered,
+      dead_lettered: this.deadLettered,
+      in_flight: this.running,
+      paused: this.paused,
+    }
+  }
+
+  /** Stops intake, lets started requests finish and commit; queued ones are redelivered later. */
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    this.messages?.pause()
+    if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve))
+    await Promise.allSettled(this.commits)
+    await this.messages?.close().catch(() => {})
+    await this.consumer.close(true).catch(() => {})
+    await this.producer.close(true).catch(() => {})
+  }
+
+  private accept(message: Msg): void {
+    this.consumed++
+    const id = `${message.topic}:${message.partition}`
+    let p = this.partitions.get(id)
+    if (!p) this.partitions.set(id, (p = { running: 0, queue: [], started: [], finished: new Set() }))
+    if (this.closing) return
+    if (p.running < this.settings.stream.maxInFlightPerPartition) this.begin(p, message)
+    else {
+      p.queue.push(message)
+      if (p.queue.length >= this.settings.stream.maxInFlightPerPartition && !this.paused) {
+        this.paused = true
+        this.messages?.pause()
+      }
+    }
+  }
+
+  private begin(p: PartitionState, message: Msg): void {
+    p.running++
+    this.running++
+    p.started.push(message)
+    void this.process(message).then((done) => this.end(p, message, done))
+  }
+
+  private end(p: PartitionState, message: Msg, done: boolean): void {
+    p.running--
+    this.running--
+    // Unfinished (given up at shutdown): neither it nor anything after it is committed.
+    if (done) p.finished.add(message)
+    let last: Msg | undefined
+    while (p.started.length && p.finished.has(p.started[0]!)) {
+      last = p.started.shift()!
+      p.finished.delete(last)
+    }
+    if (last) this.commit(last)
+    const next = this.closing ? undefined : p.queue.shift()
+    if (next) this.begin(p, next)
+    if (this.paused && !this.closing && [...this.partitions.values()].every((s) => s.queue.length < this.settings.stream.maxInFlightPerPartition)) {
+      this.paused = false
+      this.messages?.resume()
+    }
+    if (this.running === 0 && this.idle) this.idle()
+  }
+
+  private commit(message: Msg): void {
+    const done = Promise.resolve(message.commit())
+      .catch((err: unknown) => this.log.warn({ error: errorMessage(err), partition: message.partition, offset: String(message.offset) }, 'offset commit failed (the messages will be redelivered)'))
+      .finally(() => this.commits.delete(done))
+    this.commits.add(done)
+  }
+
+  /** Never rejects. True once answered or dead-lettered; false when given up at shutdown (left uncommitted). */
+  private async process(message: Msg): Promise<boolean> {
+    for (let attempt = 0; !this.closing; attempt++) {
+      let result: PredictResult
+      try {
+        result = await this.predict(message)
+      } catch (err) {
+        const code = err instanceof GatewayError ? err.code : 'BAD_REQUEST'
+        if (TRANSIENT.has(code)) {
+          await delay(Math.min(1000, 50 * 2 ** attempt))
+          continue
+        }
+        return this.deliver(message, this.settings.stream.deadLetterTopic, deadLetter(message, code, (err as Error).message), () => this.deadLettered++)
+      }
+      const body = result.error ? { code: mapResultError(result).code, message: result.error.message, ...resultBody(result) } : resultBody(result)
+      return this.deliver(message, this.settings.stream.outputTopic, JSON.stringify(body), () => this.answered++)
+    }
+    return false
+  }
+
+  private predict(message: Msg): Promise<PredictResult> {
+    let body: unknown
+    try {
+      body = JSON.parse(message.value)
+    } catch (err) {
+      throw new GatewayError('BAD_REQUEST', `message value is not JSON: ${(err as Error).message}`)
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new GatewayError('BAD_REQUEST', 'message value must be a JSON object: {"ensemble": s, "inputs": {...}, "budget_ms"?: n, "id"?: s}')
+    }
+    const { ensemble, inputs, budget_ms: budget, id } = body as Record<string, unknown>
+    if (typeof ensemble !== 'string') throw new GatewayError('BAD_REQUEST', 'message needs "ensemble" (a string)')
+    if (id !== undefined && typeof id !== 'string') throw new GatewayError('BAD_REQUEST', 'id must be a string')
+    return this.gateway.predict({
+      id: id ?? newRequestId(),
+      ensemble,
+      inputs: readInputs(this.gateway, ensemble, inputs),
+      budgetMs: parseBudget(budget, undefined),
+    })
+  }
+
+  /** Produces until acknowledged (the broker may be restarting); gives up only when closing. */
+  private async deliver(message: Msg, topic: string, value: string, count: () => void): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.producer.send({ messages: [{ topic, key: message.key || undefined, value }] })
+        count()
+        return true
+      } catch (err) {
+        if (attempt === 0) this.log.warn({ topic, error: errorMessage(err) }, 'stream result not acknowledged yet; retrying')
+        if (this.closing) return false
+        await delay(Math.min(this.settings.retryBackoffMs, 100 * 2 ** attempt))
+      }
+    }
+  }
+}
+
+function deadLetter(message: Msg, code: string, error: string): string {
+  return JSON.stringify({
+    error: { code, message: error },
+    source: { topic: message.topic, partition: message.partition, offset: String(message.offset), key: message.key ?? null },
+    value: message.value ?? null,
+    time: new Date().toISOString(),
+  })
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,0 +1,111 @@
+// A real Kafka broker for tests and benchmarks: scripts/kafka.sh provisions Apache Kafka
+// from Maven Central (once, into the cache) and runs a KRaft single node in its own
+// temporary directory on free ports. stop()/start() keep the data and the ports, so an
+// outage can be staged; destroy() removes everything.
+import { execFile } from 'node:child_process'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Admin, Consumer, stringDeserializers, type Message } from '@platformatic/kafka'
+import { freePort, root } from '../helpers.ts'
+
+const run = promisify(execFile)
+const script = join(root, 'scripts', 'kafka.sh')
+
+export interface Broker {
+  readonly bootstrap: string
+  readonly dir: string
+  /** Stops the broker (SIGTERM, or SIGKILL with `kill`); the data stays for start(). */
+  stop(options?: { kill?: boolean }): Promise<void>
+  /** Starts it again on the same port with the same data. */
+  start(): Promise<void>
+  /** Stops it and deletes its directory. */
+  destroy(): Promise<void>
+}
+
+async function kafkaSh(args: readonly string[]): Promise<string> {
+  try {
+    const { stdout } = await run('bash', [script, ...args], { maxBuffer: 16 * 1024 * 1024 })
+    return stdout.trim()
+  } catch (err) {
+    const e = err as { stderr?: string; message: string }
+    throw new Error(`scripts/kafka.sh ${args.join(' ')} failed: ${e.stderr ?? e.message}`)
+  }
+}
+
+export async function startBroker(): Promise<Broker> {
+  const dir = await mkdtemp(join(tmpdir(), 'specserve-kafka-'))
+  const bootstrap = await kafkaSh(['start', '--dir', dir, '--port', String(await freePort())])
+  return {
+    bootstrap,
+    dir,
+    stop: async (options = {}) => void (await kafkaSh(['stop', '--dir', dir, ...(options.kill ? ['--kill'] : [])])),
+    start: async () => void (await kafkaSh(['start', '--dir', dir])),
+    destroy: async () => void (await kafkaSh(['clean', '--dir', dir])),
+  }
+}
+
+export async function createTopic(bootstrap: string, topic: string, partitions = 1): Promise<void> {
+  const admin = new Admin({ clientId: 'specserve-test-admin', bootstrapBrokers: [bootstrap] })
+  try {
+    await admin.createTopics({ topics: [topic], partitions, replicas: 1 })
+  } finally {
+    await admin.close()
+  }
+}
+
+export type TextMessage = Message<string, string, string, string>
+
+/**
+ * Reads a topic from the beginning with a real consumer (its own group) until `until`
+ * says the messages are all there, or fails after `timeoutMs` saying how many came.
+ */
+export async function consumeUntil(
+  bootstrap: string,
+  topic: string,
+  until: (messages: readonly TextMessage[]) => boolean,
+  timeoutMs = 60_000,
+): Promise<TextMessage[]> {
+  const consumer = new Consumer({
+    clientId: 'specserve-test-reader',
+    groupId: `specserve-test-${topic}-${process.hrtime.bigint()}`,
+    bootstrapBrokers: [bootstrap],
+    deserializers: stringDeserializers,
+    maxWaitTime: 200,
+  })
+  const got: TextMessage[] = []
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${topic}: ${got.length} messages after ${timeoutMs} ms`)), timeoutMs)
+      const check = (): void => {
+        if (until(got)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+      stream.on('data', (m: TextMessage) => {
+        got.push(m)
+        check()
+      })
+      stream.on('error', reject)
+      check()
+    })
+  } finally {
+    await stream.close().catch(() => {})
+    await consumer.close(true).catch(() => {})
+  }
+  return got
+}
+
+/** The committed offsets of a consumer group for a topic's partitions (-1 = nothing committed). */
+export async function committedOffsets(bootstrap: string, groupId: string, topic: string, partitions: number): Promise<bigint[]> {
+  const consumer = new Consumer({ clientId: 'specserve-test-offsets', groupId, bootstrapBrokers: [bootstrap] })
+  try {
+    const offsets = await consumer.listCommittedOffsets({ topics: [{ topic, partitions: [...Array(partitions).keys()] }] })
+    return offsets.get(topic) ?? []
+  } finally {
+    await consumer.close(true)
+  }
+}
