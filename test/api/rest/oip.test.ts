@@ -1,0 +1,112 @@
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../../src/api/rest/server.ts'
+import { configFrom, samples } from '../../helpers.ts'
+import { TEST_CONFIG } from '../grpc/harness.ts'
+
+let app: FastifyInstance
+const cancer = samples('cancer')
+const tensor = (row: readonly number[]) => ({ name: 'input', datatype: 'FP32', shape: [1, 30], data: row })
+const infer = (model: string, body: unknown, headers: Record<string, string | number> = {}) =>
+  app.inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } })
+
+beforeAll(async () => {
+  app = buildServer(configFrom(TEST_CONFIG.replace('server: {', 'server: { body_limit_bytes: 32768,')))
+})
+afterAll(async () => app.close())
+
+describe('Open Inference Protocol V2 over REST', () => {
+  it('is live at once and ready once loaded, by status code as the spec says', async () => {
+    expect((await app.inject('/v2/health/live')).statusCode).toBe(200)
+    expect((await app.inject('/v2/health/ready')).statusCode).toBe(400)
+    await app.gateway.load()
+    expect((await app.inject('/v2/health/ready')).statusCode).toBe(200)
+    const meta = await app.inject('/v2')
+    expect(meta.json()).toMatchObject({ name: 'specserve', extensions: ['binary_tensor_data'] })
+  })
+
+  it('serves model metadata and readiness, with and without a version', async () => {
+    for (const base of ['/v2/models/cancer', '/v2/models/cancer/versions/1']) {
+      const meta = await app.inject(base)
+      expect(meta.statusCode).toBe(200)
+      expect(meta.json()).toMatchObject({ name: 'cancer', versions: ['1'], platform: 'specserve_ensemble', inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 30] }] })
+      expect((await app.inject(`${base}/ready`)).json()).toEqual({ name: 'cancer', ready: true })
+    }
+    for (const url of ['/v2/models/nope', '/v2/models/cancer/versions/7', '/v2/models/nope/ready']) {
+      const res = await app.inject(url)
+      expect(res.statusCode).toBe(404)
+      expect(res.json()).toMatchObject({ error: expect.stringMatching(/no ensemble named "nope"|no version "7"/) })
+    }
+  })
+
+  it('infers from JSON tensors; decision and annotations are response parameters', async () => {
+    for (const [i, row] of cancer.rows.entries()) {
+      const res = await infer('cancer', { id: `q${i}`, inputs: [tensor(row)] })
+      expect(res.statusCode).toBe(200)
+      const body = res.json() as { id: string; model_name: string; parameters: Record<string, unknown>; outputs: { name: string; shape: number[]; data: number[] }[] }
+      expect(body).toMatchObject({ id: `q${i}`, model_name: 'cancer', model_version: '1' })
+      const chosen = body.parameters.chosen as string
+      expect(body.parameters).toMatchObject({ ensemble: 'cancer', strategy: 'deadline-fallback', reason: 'preferred-finished', budget_ms: 1000 })
+      expect((JSON.parse(body.parameters.models as string) as { used: boolean; name: string }[]).find((m) => m.used)?.name).toBe(chosen)
+      const label = body.outputs.find((o) => o.name === 'label')!
+      expect(label).toMatchObject({ datatype: 'INT64', shape: [1] })
+      expect(label.data[0]).toBe(cancer.expected[chosen.replace('-', '_')]![i])
+    }
+  })
+
+  it('speaks the binary tensor data extension both ways', async () => {
+    const rows = cancer.rows.slice(0, 2)
+    const raw = Buffer.from(new Float32Array(rows.flat()).buffer)
+    const header = Buffer.from(JSON.stringify({
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 30], parameters: { binary_data_size: raw.length } }],
+      outputs: [{ name: 'label', parameters: { binary_data: true } }, { name: 'probabilities', parameters: { binary_data: false } }],
+    }))
+    const res = await infer('cancer', Buffer.concat([header, raw]), { 'content-type': 'application/octet-stream', 'inference-header-content-length': header.length })
+    expect(res.statusCode).toBe(200)
+    const length = Number(res.headers['inference-header-content-length'])
+    const body = JSON.parse(res.rawPayload.subarray(0, length).toString()) as { outputs: { name: string; parameters?: { binary_data_size: number }; data?: number[] }[] }
+    const [label, probs] = body.outputs
+    expect(label).toMatchObject({ name: 'label', datatype: 'INT64', shape: [2], parameters: { binary_data_size: 16 } })
+    expect(probs!.data).toHaveLength(4)
+    const labels = new BigInt64Array(res.rawPayload.subarray(length).buffer.slice(res.rawPayload.byteOffset + length, res.rawPayload.byteOffset + length + 16))
+    expect(labels).toHaveLength(2)
+    // binary_data_output asks for every output in binary.
+    const all = await infer('cancer', { parameters: { binary_data_output: true }, inputs: [tensor(rows[0]!)] })
+    expect(all.headers['content-type']).toBe('application/octet-stream')
+    expect(all.rawPayload.length - Number(all.headers['inference-header-content-length'])).toBe(8 + 8)
+  })
+
+  it('answers errors in the spec shape {"error": ...} with the documented statuses', async () => {
+    const row = cancer.rows[0]!
+    const cases: [unknown, number, string, RegExp][] = [
+      ['{not json', 400, 'BAD_REQUEST', /not valid JSON/],
+      [[1, 2], 400, 'BAD_REQUEST', /must be a JSON object/],
+      [{ inputs: [{ ...tensor(row), datatype: 'FP64' }] }, 400, 'BAD_INPUT', /datatype FP64 given, model declares FP32/],
+      [{ inputs: [{ ...tensor(row), shape: [1, 29] }] }, 400, 'BAD_INPUT', /30 elements do not fill shape \[1, 29\]/],
+      [{ inputs: [] }, 400, 'BAD_INPUT', /missing input "input"/],
+      [{ inputs: [tensor(row)], parameters: { budget_ms: 99999 } }, 400, 'BAD_BUDGET', /over this ensemble's cap/],
+      [{ inputs: [{ ...tensor([]), shape: [1, 30], parameters: { binary_data_size: 120 } }] }, 400, 'BAD_INPUT', /runs past the body's binary data/],
+    ]
+    for (const [body, status, code, message] of cases) {
+      const res = await infer('cancer', body)
+      expect(res.statusCode).toBe(status)
+      expect(res.json()).toEqual({ error: expect.stringMatching(message), code })
+    }
+    const unknown = await infer('nope', { inputs: [] })
+    expect(unknown.statusCode).toBe(404)
+    const big = await infer('cancer', { inputs: [tensor(new Array(30 * 300).fill(1.5))] })
+    expect(big.statusCode).toBe(413)
+    expect(big.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', error: expect.any(String) })
+  })
+
+  it('answers a failed infer with its status, and the annotations as parameters', async () => {
+    const x = { name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }
+    const late = await infer('late', { inputs: [x] })
+    expect(late.statusCode).toBe(504)
+    const body = late.json() as { error: string; code: string; parameters: { models: string } }
+    expect(body).toMatchObject({ error: 'no usable result by the deadline', code: 'DEADLINE_EXCEEDED', parameters: { ensemble: 'late', error_code: 'DEADLINE_EXCEEDED' } })
+    expect(JSON.parse(body.parameters.models)).toMatchObject([{ name: 'hang', status: 'timeout' }])
+    expect((await infer('broken', { inputs: [x] })).statusCode).toBe(502)
+    expect((await infer('split', { inputs: [x] })).statusCode).toBe(422)
+  })
+})
