@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Provisions (or reuses) MLServer with its scikit-learn runtime in a venv in the cache.
+# Prints the venv directory; start it with `$VENV/bin/mlserver start MODEL_REPO`
+# (see test/e2e/peers.ts, which also writes the model-settings.json).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+VENV="$CACHE_DIR/venv-mlserver"
+# scikit-learn is pinned to the version that trains the models (scripts/python-env.sh),
+# so the joblib files load without version warnings.
+ensure_venv "$VENV" 'import mlserver, mlserver_sklearn, sklearn' \
+  "mlserver==1.7.1" \
+  "mlserver-sklearn==1.7.1" \
+  "scikit-learn==1.9.1" \
+  "joblib==1.6.0"
+echo "$VENV"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Provisions (or reuses) seldon-core's v1 Python microservice wrapper in a venv in the
+# cache. Prints the venv directory; start a model with
+#   $VENV/bin/seldon-core-microservice SklearnModel --service-type MODEL ...
+# from scripts/peers/seldon_model/ (see test/e2e/peers.ts).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+VENV="$CACHE_DIR/venv-seldon"
+# seldon-core 1.18 is the last release for Python 3.11 and pins numpy<2 and protobuf<4;
+# scikit-learn 1.9.1 (the version that trains the models) still supports numpy 1.26.
+ensure_venv "$VENV" 'import seldon_core, sklearn, joblib' \
+  "seldon-core==1.18.2" \
+  "numpy==1.26.4" \
+  "scikit-learn==1.9.1" \
+  "joblib==1.6.0"
+echo "$VENV"

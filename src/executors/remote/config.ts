@@ -1,0 +1,150 @@
+// YAML fields every remote kind (oip, tfserving, seldon) shares, their defaults, and the
+// normalised settings the executor runs with. docs/executors.md documents each field.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import Type from 'typebox'
+import { DataType, type TensorSpec } from '../../types.ts'
+import type { CommonModelConfig } from '../common.ts'
+
+export const REMOTE_DEFAULTS = {
+  pool_size: 16,
+  retries: 1,
+  retry_budget: { ratio: 0.2, min_per_second: 10 },
+  circuit_breaker: { failures: 5, reset_ms: 5000 },
+} as const
+
+const TensorDecl = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    datatype: Type.Union(Object.values(DataType).map((d) => Type.Literal(d))),
+    shape: Type.Array(Type.Integer({ minimum: -1 })),
+    /** The tensor's name on the upstream, when it differs from the name the ensemble uses. */
+    upstream: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+)
+
+/** TypeBox properties shared by the remote kinds; each kind adds its own. */
+export const remoteFields = {
+  url: Type.String({ pattern: '^(https?|grpcs?)://' }),
+  protocol: Type.Optional(Type.Union([Type.Literal('rest'), Type.Literal('grpc')])),
+  headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+  tls: Type.Optional(
+    Type.Object(
+      { ca: Type.Optional(Type.String()), cert: Type.Optional(Type.String()), key: Type.Optional(Type.String()) },
+      { additionalProperties: false },
+    ),
+  ),
+  pool_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+  timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
+  retry_budget: Type.Optional(
+    Type.Object(
+      { ratio: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })), min_per_second: Type.Optional(Type.Integer({ minimum: 0 })) },
+      { additionalProperties: false },
+    ),
+  ),
+  circuit_breaker: Type.Optional(
+    Type.Object(
+      { failures: Type.Optional(Type.Integer({ minimum: 1 })), reset_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })) },
+      { additionalProperties: false },
+    ),
+  ),
+  hedge_after_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  inputs: Type.Optional(Type.Array(TensorDecl, { minItems: 1 })),
+  outputs: Type.Optional(Type.Array(TensorDecl, { minItems: 1 })),
+}
+
+export interface TensorDecl extends TensorSpec {
+  readonly upstream?: string
+}
+
+export interface RemoteModelConfig extends CommonModelConfig {
+  readonly url: string
+  readonly protocol?: 'rest' | 'grpc'
+  readonly headers?: Readonly<Record<string, string>>
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string }
+  readonly pool_size?: number
+  readonly timeout_ms?: number
+  readonly retries?: number
+  readonly retry_budget?: { readonly ratio?: number; readonly min_per_second?: number }
+  readonly circuit_breaker?: { readonly failures?: number; readonly reset_ms?: number }
+  readonly hedge_after_ms?: number
+  readonly inputs?: readonly TensorDecl[]
+  readonly outputs?: readonly TensorDecl[]
+}
+
+export interface TlsFiles {
+  readonly ca?: Buffer
+  readonly cert?: Buffer
+  readonly key?: Buffer
+}
+
+/** The settings an executor runs with: defaults applied, URL split, TLS files read. */
+export interface RemoteSettings {
+  readonly protocol: 'rest' | 'grpc'
+  /** `http(s)://host:port` for REST; for gRPC the scheme only says whether TLS is on. */
+  readonly origin: string
+  /** `host:port` (gRPC target). */
+  readonly authority: string
+  /** URL path prefix (e.g. an ingress route), without a trailing slash. */
+  readonly basePath: string
+  readonly secure: boolean
+  readonly tls: TlsFiles | undefined
+  readonly headers: Readonly<Record<string, string>>
+  readonly poolSize: number
+  readonly timeoutMs: number
+  readonly retries: number
+  readonly retryBudget: { readonly ratio: number; readonly minPerSecond: number }
+  readonly breaker: { readonly failures: number; readonly resetMs: number }
+  readonly hedgeAfterMs: number
+}
+
+/** Static checks for config load: the TLS files are readable. */
+export function checkRemote(config: RemoteModelConfig, baseDir: string): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = []
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const file = config.tls?.[key]
+    if (file === undefined) continue
+    try {
+      readFileSync(resolve(baseDir, file))
+    } catch {
+      problems.push({ field: `tls.${key}`, message: `cannot read ${resolve(baseDir, file)}` })
+    }
+  }
+  if ((config.tls?.cert === undefined) !== (config.tls?.key === undefined)) {
+    problems.push({ field: 'tls', message: 'cert and key go together (client certificate)' })
+  }
+  return problems
+}
+
+export function remoteSettings(config: RemoteModelConfig, baseDir: string): RemoteSettings {
+  const url = new URL(config.url)
+  const scheme = url.protocol.slice(0, -1)
+  const secure = scheme === 'https' || scheme === 'grpcs' || config.tls !== undefined
+  const protocol = config.protocol ?? (scheme.startsWith('grpc') ? 'grpc' : 'rest')
+  const port = url.port || (secure ? '443' : '80')
+  const read = (file: string | undefined): Buffer | undefined => (file === undefined ? undefined : readFileSync(resolve(baseDir, file)))
+  const tls = config.tls ? { ca: read(config.tls.ca), cert: read(config.tls.cert), key: read(config.tls.key) } : undefined
+  return {
+    protocol,
+    origin: `${secure ? 'https' : 'http'}://${url.hostname}:${port}`,
+    authority: `${url.hostname}:${port}`,
+    basePath: url.pathname.replace(/\/+$/, ''),
+    secure,
+    tls,
+    headers: config.headers ?? {},
+    poolSize: config.pool_size ?? REMOTE_DEFAULTS.pool_size,
+    timeoutMs: config.timeout_ms ?? Infinity,
+    retries: config.retries ?? REMOTE_DEFAULTS.retries,
+    retryBudget: {
+      ratio: config.retry_budget?.ratio ?? REMOTE_DEFAULTS.retry_budget.ratio,
+      minPerSecond: config.retry_budget?.min_per_second ?? REMOTE_DEFAULTS.retry_budget.min_per_second,
+    },
+    breaker: {
+      failures: config.circuit_breaker?.failures ?? REMOTE_DEFAULTS.circuit_breaker.failures,
+      resetMs: config.circuit_breaker?.reset_ms ?? REMOTE_DEFAULTS.circuit_breaker.reset_ms,
+    },
+    hedgeAfterMs: config.hedge_after_ms ?? 0,
+  }
+}

@@ -1,0 +1,99 @@
+// One undici Pool per upstream origin (keep-alive connections, shared by every model
+// served there), and the JSON request every REST adapter makes. The caller's AbortSignal
+// aborts the request: the socket's request is cancelled, not left running.
+import { createHash } from 'node:crypto'
+import { Pool } from 'undici'
+import { ModelErrorCode } from '../../errors.ts'
+import type { RemoteSettings } from './config.ts'
+import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
+
+interface Shared {
+  readonly pool: Pool
+  refs: number
+}
+const pools = new Map<string, Shared>()
+
+/** Upstreams are shared by origin, unless they present different client TLS material. */
+export function upstreamKey(s: RemoteSettings, address: string): string {
+  if (!s.tls) return address
+  const hash = createHash('sha256')
+  for (const part of [s.tls.ca, s.tls.cert, s.tls.key]) hash.update(part ?? '').update('\0')
+  return `${address}#${hash.digest('hex').slice(0, 16)}`
+}
+
+/** The shared pool for this upstream; `release` when the executor closes. */
+export function acquirePool(s: RemoteSettings): { pool: Pool; release: () => Promise<void> } {
+  const key = upstreamKey(s, s.origin)
+  let shared = pools.get(key)
+  if (!shared) {
+    const pool = new Pool(s.origin, {
+      connections: s.poolSize,
+      keepAliveTimeout: 30_000,
+      ...(s.tls ? { connect: { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key } } : {}),
+    })
+    shared = { pool, refs: 0 }
+    pools.set(key, shared)
+  }
+  shared.refs++
+  const entry = shared
+  let released = false
+  return {
+    pool: entry.pool,
+    async release() {
+      if (released) return
+      released = true
+      if (--entry.refs > 0) return
+      pools.delete(key)
+      await entry.pool.destroy()
+    },
+  }
+}
+
+export interface JsonRequest {
+  readonly method: 'GET' | 'POST'
+  readonly path: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body?: string
+  readonly signal: AbortSignal
+}
+
+const RETRYABLE_STATUS = new Set([502, 503, 504])
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT'])
+
+/** Sends one request and parses the JSON answer; throws UpstreamError (or the signal's reason). */
+export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown> {
+  let text: string
+  let status: number
+  try {
+    const res = await pool.request({
+      method: req.method,
+      path: req.path,
+      headers: req.body === undefined ? req.headers : { 'content-type': 'application/json', ...req.headers },
+      body: req.body,
+      signal: req.signal,
+    })
+    status = res.statusCode
+    text = await res.body.text()
+  } catch (err) {
+    if (req.signal.aborted) throw req.signal.reason
+    throw connectionError(err)
+  }
+  if (status >= 300) {
+    const message = `HTTP ${status} from ${req.method} ${req.path}: ${excerpt(text) || '(empty body)'}`
+    throw new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, message, RETRYABLE_STATUS.has(status))
+  }
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    throw badResponse(`not JSON (HTTP ${status}): ${excerpt(text, 80) || '(empty body)'}`)
+  }
+}
+
+function connectionError(err: unknown): UpstreamError {
+  const e = err as { code?: string; message?: string; cause?: { code?: string } }
+  const code = e.cause?.code ?? e.code ?? ''
+  if (CONNECTION_CODES.has(code) || code.startsWith('UND_ERR_SOCKET') || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_CLOSED') {
+    return unavailable(`connection failed: ${code} ${e.message ?? ''}`.trim())
+  }
+  return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `request failed: ${e.message ?? String(err)}`, false)
+}
