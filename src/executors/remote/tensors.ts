@@ -80,7 +80,11 @@ function convert(raw: RawTensor, spec: TensorSpec, upstream: string, batch: numb
     ;({ shape, flat } = flattenJson(raw.data, what))
   }
   const fits = shape.length === spec.shape.length && spec.shape.every((d, i) => d < 0 || d === shape[i])
-  if (!fits) throw badResponse(`${what}: shape [${shape.join(', ')}] does not match declared [${spec.shape.join(', ')}]`)
+  if (!fits) {
+    const reshaped = withoutUnitDims(shape, spec.shape, flat.length)
+    if (!reshaped) throw badResponse(`${what}: shape [${shape.join(', ')}] does not match declared [${spec.shape.join(', ')}]`)
+    shape = reshaped
+  }
   if (batch !== undefined && spec.shape[0] === -1 && shape[0] !== batch) {
     throw badResponse(`${what}: ${shape[0]} rows for a batch of ${batch}`)
   }
@@ -91,6 +95,21 @@ function convert(raw: RawTensor, spec: TensorSpec, upstream: string, batch: numb
     }
   }
   return { datatype: spec.datatype, shape: [...shape], data: typed(flat, spec.datatype, what) }
+}
+
+/**
+ * Servers differ on size-1 dimensions (MLServer answers a label vector as [N, 1]); such an
+ * answer fits a declaration that differs only by them. Returns the declared shape filled in,
+ * or null when the dimensions really differ.
+ */
+function withoutUnitDims(shape: readonly number[], declared: readonly number[], count: number): number[] | null {
+  const dynamic = declared.filter((d) => d < 0).length
+  const fixed = declared.reduce((n, d) => (d < 0 ? n : n * d), 1)
+  if (dynamic > 1 || fixed === 0 || count % fixed !== 0 || (dynamic === 0 && count !== fixed)) return null
+  const target = declared.map((d) => (d < 0 ? count / fixed : d))
+  const a = shape.filter((d) => d !== 1)
+  const b = target.filter((d) => d !== 1)
+  return a.length === b.length && a.every((d, i) => d === b[i]) ? target : null
 }
 
 function typed(flat: ArrayLike<unknown>, datatype: DataType, what: string): TensorData {

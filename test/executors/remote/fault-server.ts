@@ -1,0 +1,162 @@
+// Purpose-built misbehaving upstreams: a real node:http server speaking just enough of the
+// V2 REST protocol to fail in one chosen way per model name, and a real gRPC server whose
+// ModelInfer fails with a chosen status. Each records what it saw (requests, aborts, deadlines).
+import { once } from 'node:events'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import * as grpc from '@grpc/grpc-js'
+import { loadSync } from '@grpc/proto-loader'
+import { join } from 'node:path'
+import { root } from '../../helpers.ts'
+
+/** A well-formed V2 answer for `rows` wine rows (always class 1). */
+export function goodAnswer(rows: number): object {
+  return {
+    outputs: [
+      { name: 'label', datatype: 'INT64', shape: [rows], data: new Array(rows).fill(1) },
+      { name: 'probabilities', datatype: 'FP32', shape: [rows, 3], data: new Array(rows).fill([0.1, 0.8, 0.1]).flat() },
+    ],
+  }
+}
+
+export interface FaultServer {
+  readonly url: string
+  /** Requests received per model (fault) name. */
+  readonly hits: Map<string, number>
+  /** Requests the client aborted before an answer was sent. */
+  aborted: number
+  /** Resolves on the next request the client aborts. */
+  nextAbort(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Model names are faults: ok, hang, delayed (50 ms), slow, error500, garbage, wrongshape, flaky (hangs on odd hits). */
+export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
+  const pending = new Set<ServerResponse>()
+  const abortWaiters: (() => void)[] = []
+  const state: FaultServer = {
+    url: '',
+    hits: new Map(),
+    aborted: 0,
+    nextAbort: () => new Promise((resolve) => abortWaiters.push(resolve)),
+    close: async () => {
+      for (const res of pending) res.destroy()
+      server.closeAllConnections()
+      server.close()
+      await once(server, 'close')
+    },
+  }
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const match = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.url ?? '')
+    if (req.method !== 'POST' || !match) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"no metadata here"}')
+      return
+    }
+    const fault = match[1]!
+    const n = (state.hits.get(fault) ?? 0) + 1
+    state.hits.set(fault, n)
+    pending.add(res)
+    res.on('close', () => {
+      pending.delete(res)
+      if (!res.writableEnded) {
+        state.aborted++
+        for (const w of abortWaiters.splice(0)) w()
+      }
+    })
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    const body = JSON.parse(Buffer.concat(chunks).toString()) as { inputs: { shape: number[] }[] }
+    const rows = body.inputs[0]!.shape[0]!
+    const json = (status: number, payload: string): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(payload)
+    }
+    switch (fault) {
+      case 'ok':
+        return json(200, JSON.stringify(goodAnswer(rows)))
+      case 'hang':
+        return // never answers
+      case 'flaky':
+        if (n % 2 === 1) return
+        return json(200, JSON.stringify(goodAnswer(rows)))
+      case 'delayed':
+        setTimeout(() => json(200, JSON.stringify(goodAnswer(rows))), 50).unref()
+        return
+      case 'slow':
+        setTimeout(() => json(200, JSON.stringify(goodAnswer(rows))), slowMs).unref()
+        return
+      case 'error500':
+        return json(500, '{"error":"model crashed: division by zero"}')
+      case 'garbage':
+        return json(200, '{"outputs": [{"name": "label", "data": [1,')
+      case 'wrongshape': {
+        const answer = goodAnswer(rows) as { outputs: { shape: number[]; data: number[] }[] }
+        answer.outputs[1] = { ...answer.outputs[1]!, shape: [rows, 2], data: new Array(rows * 2).fill(0.5) }
+        return json(200, JSON.stringify(answer))
+      }
+      default:
+        return json(404, `{"error":"unknown model ${fault}"}`)
+    }
+  }
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch(() => res.destroy())
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  return Object.assign(state, { url: `http://127.0.0.1:${port}` })
+}
+
+export interface GrpcFaultServer {
+  readonly url: string
+  /** Deadline (ms from the moment the call arrived) of each ModelInfer call seen. */
+  readonly deadlines: number[]
+  /** Calls cancelled by the client. */
+  cancelled: number
+  nextCancel(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * A V2 gRPC server: model `ok` answers, `hang` never does, `error` fails with INTERNAL,
+ * `unavailable` with UNAVAILABLE. Metadata is UNIMPLEMENTED (the YAML declares it).
+ */
+export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
+  const def = loadSync('inference/grpc_service.proto', { keepCase: true, longs: Number, defaults: true, includeDirs: [join(root, 'proto')] })
+  const service = def['inference.GRPCInferenceService'] as grpc.ServiceDefinition
+  const server = new grpc.Server()
+  const cancelWaiters: (() => void)[] = []
+  const state = { url: '', deadlines: [] as number[], cancelled: 0, nextCancel: () => new Promise<void>((r) => cancelWaiters.push(r)), close: async () => {} }
+  server.addService(service, {
+    ModelMetadata: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no metadata' }),
+    ModelInfer: (call: grpc.ServerUnaryCall<{ model_name: string; inputs: { shape: number[] }[] }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      const deadline = call.getDeadline()
+      state.deadlines.push(deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now())
+      call.on('cancelled', () => {
+        state.cancelled++
+        for (const w of cancelWaiters.splice(0)) w()
+      })
+      const rows = call.request.inputs[0]?.shape[0] ?? 1
+      switch (call.request.model_name) {
+        case 'ok':
+          return cb(null, {
+            outputs: [
+              { name: 'label', datatype: 'INT64', shape: [rows], contents: { int64_contents: new Array(rows).fill(2) } },
+              { name: 'probabilities', datatype: 'FP32', shape: [rows, 3], contents: { fp32_contents: new Array(rows).fill([0.1, 0.1, 0.8]).flat() } },
+            ],
+          })
+        case 'hang':
+          return
+        case 'unavailable':
+          return cb({ code: grpc.status.UNAVAILABLE, details: 'model is loading' })
+        default:
+          return cb({ code: grpc.status.INTERNAL, details: 'model crashed: out of memory' })
+      }
+    },
+  })
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  )
+  return Object.assign(state, {
+    url: `grpc://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())).then(() => server.forceShutdown()),
+  })
+}
