@@ -1,0 +1,118 @@
+// Remote executors against real peers, provisioned into the cache (scripts/peers/*.sh):
+// MLServer with mlserver-sklearn (Open Inference Protocol V2, REST and gRPC), seldon-core's
+// v1 microservice wrapper (REST and gRPC), and a TF Serving STAND-IN (a small Python server
+// using TF Serving's published protos; not TF Serving itself). All serve the scikit-learn
+// wine random forest that models/train.py trains; answers are checked against its labels.
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../src/api/rest/server.ts'
+import { configFrom, samples } from '../helpers.ts'
+import { startMlserver, startSeldon, startTfServingStandIn, type Peer } from './peers.ts'
+
+const wine = samples('wine')
+const expected = wine.expected.wine_rf! // the forest's labels for the sample rows
+const served = { name: 'wine', trained: 'wine_rf', features: 13, classes: 3 }
+const input = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }]`
+const probs = `{ name: probabilities, datatype: FP32, shape: [-1, 3] }`
+const mlserverOutputs = `outputs: [{ name: label, datatype: INT64, shape: [-1], upstream: predict }, { name: probabilities, datatype: FP32, shape: [-1, 3], upstream: predict_proba }]`
+
+let mlserver: Peer
+let seldon: Peer
+let tfs: Peer
+let app: FastifyInstance
+
+beforeAll(async () => {
+  // Cold cache: installs three venvs and trains the models (minutes); warm: seconds.
+  ;[mlserver, seldon, tfs] = await Promise.all([startMlserver(served), startSeldon(served), startTfServingStandIn(served)])
+  const solo = (name: string): string => `  ${name}: { strategy: deadline-fallback, models: [${name}], budget_ms: { default: 3000, max: 5000 } }\n`
+  const remotes = ['mlserver-rest', 'mlserver-grpc', 'mlserver-meta', 'seldon-rest', 'seldon-rest-tensor', 'seldon-grpc', 'tf-rest', 'tf-rest-row', 'tf-grpc']
+  const yaml = `
+executors: { onnx_workers: 1 }
+models:
+  wine-logreg: { kind: onnx, path: ../models/wine_logreg.onnx }
+  wine-knn: { kind: onnx, path: ../models/wine_knn.onnx }
+  mlserver-rest: { kind: oip, url: "${mlserver.restUrl}", model: wine, ${mlserverOutputs} }
+  mlserver-grpc: { kind: oip, url: "${mlserver.grpcUrl}", model: wine, ${mlserverOutputs} }
+  mlserver-meta: { kind: oip, url: "${mlserver.restUrl}", model: wine }
+  seldon-rest: { kind: seldon, url: "${seldon.restUrl}", deployment: wine, namespace: test, ${input}, outputs: [${probs}] }
+  seldon-rest-tensor: { kind: seldon, url: "${seldon.restUrl}", data_format: tensor, ${input}, outputs: [${probs}] }
+  seldon-grpc: { kind: seldon, url: "${seldon.grpcUrl}", deployment: wine, ${input}, outputs: [${probs}] }
+  tf-rest: { kind: tfserving, url: "${tfs.restUrl}", model: wine }
+  tf-rest-row: { kind: tfserving, url: "${tfs.restUrl}", model: wine, version: 1, rest_format: row }
+  tf-grpc: { kind: tfserving, url: "${tfs.grpcUrl}", model: wine, version_label: stable, signature: serving_default }
+ensembles:
+${remotes.map(solo).join('')}
+  mixed-fallback: { strategy: deadline-fallback, models: [mlserver-rest, seldon-rest, wine-logreg], budget_ms: { default: 3000, max: 5000 } }
+  mixed-vote: { strategy: majority-vote, models: [wine-knn, mlserver-grpc, seldon-grpc], budget_ms: { default: 3000, max: 5000 } }
+  mixed-quality: { strategy: best-quality, models: [wine-logreg, mlserver-rest, seldon-rest], budget_ms: { default: 3000, max: 5000 } }
+`
+  app = buildServer(configFrom(yaml))
+  await app.gateway.load()
+}, 1_800_000)
+
+afterAll(async () => {
+  await app?.close()
+  await Promise.all([mlserver?.stop(), seldon?.stop(), tfs?.stop()])
+})
+
+const predict = async (ensemble: string, rows: readonly (readonly number[])[] = wine.rows) => {
+  const res = await app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs: { input: rows } } })
+  return { statusCode: res.statusCode, body: res.json() }
+}
+const argmax = (rows: number[][]): number[] => rows.map((r) => r.indexOf(Math.max(...r)))
+
+describe('remote executors against real peers', () => {
+  for (const name of ['mlserver-rest', 'mlserver-grpc', 'seldon-rest', 'seldon-rest-tensor', 'seldon-grpc', 'tf-rest', 'tf-rest-row', 'tf-grpc']) {
+    const peer = name.startsWith('tf-') ? 'the TF Serving stand-in' : name.startsWith('seldon') ? 'seldon-core' : 'MLServer'
+    it(`${name}: ${peer} answers a batch of ${wine.rows.length} rows with the forest's classes`, async () => {
+      const { statusCode, body } = await predict(name)
+      expect(statusCode, JSON.stringify(body)).toBe(200)
+      expect(body.models[0]).toMatchObject({ name, status: 'ok', used: true })
+      expect(argmax(body.outputs.probabilities)).toEqual(expected)
+      if (body.outputs.label) expect(body.outputs.label).toEqual(expected)
+    })
+  }
+
+  it('reads inputs and outputs from V2 model metadata (MLServer) and TF signature metadata (stand-in, REST and gRPC)', () => {
+    expect(app.gateway.model('mlserver-meta').executor.metadata()).toMatchObject({
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 13] }],
+      outputs: [
+        { name: 'predict', datatype: 'INT64', shape: [-1] },
+        { name: 'predict_proba', datatype: 'FP64', shape: [-1, 3] },
+      ],
+    })
+    for (const name of ['tf-rest', 'tf-grpc']) {
+      const meta = app.gateway.model(name).executor.metadata()
+      expect(meta.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [-1, 13] }])
+      expect([...meta.outputs].sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+        { name: 'label', datatype: 'INT64', shape: [-1] },
+        { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] },
+      ])
+    }
+  })
+
+  it('mixed ensemble (MLServer, seldon-core, embedded ONNX) under deadline-fallback: the preferred remote model answers', async () => {
+    const { statusCode, body } = await predict('mixed-fallback')
+    expect(statusCode, JSON.stringify(body)).toBe(200)
+    expect(body.decision.chosen).toBe('mlserver-rest')
+    expect(argmax(body.outputs.probabilities)).toEqual(expected)
+    expect(body.models.map((m: { status: string }) => m.status)[0]).toBe('ok')
+  })
+
+  it('mixed ensemble under majority-vote: two remote forests outvote the embedded k-NN where they disagree', async () => {
+    const disagree = wine.rows.findIndex((_, i) => wine.expected.wine_knn![i] !== expected[i])
+    expect(disagree).toBeGreaterThanOrEqual(0)
+    const { statusCode, body } = await predict('mixed-vote', [wine.rows[disagree]!])
+    expect(statusCode, JSON.stringify(body)).toBe(200)
+    expect(body.decision.votes[String(expected[disagree])]).toBe(2)
+    expect(argmax(body.outputs.probabilities)).toEqual([expected[disagree]])
+  })
+
+  it('mixed ensemble under best-quality: the most confident model wins, every model annotated', async () => {
+    const { statusCode, body } = await predict('mixed-quality', [wine.rows[0]!])
+    expect(statusCode, JSON.stringify(body)).toBe(200)
+    expect(['wine-logreg', 'mlserver-rest', 'seldon-rest']).toContain(body.decision.chosen)
+    expect(body.models).toHaveLength(3)
+    for (const m of body.models) expect(['ok', 'cancelled']).toContain(m.status)
+  })
+})
