@@ -44,6 +44,8 @@ export class StreamScorer {
   private consumed = 0
   private answered = 0
   private deadLettered = 0
+  private notOwned = 0
+  private peakPerPartition = 0
 
   constructor(gateway: Gateway, settings: KafkaSettings, log: SinkLogger) {
     this.gateway = gateway
@@ -81,6 +83,8 @@ export class StreamScorer {
       consumed: this.consumed,
       answered: this.answered,
       dead_lettered: this.deadLettered,
+      skipped_not_owned: this.notOwned,
+      peak_in_flight_per_partition: this.peakPerPartition,
       in_flight: this.running,
       paused: this.paused,
     }
@@ -99,6 +103,12 @@ export class StreamScorer {
   }
 
   private accept(message: Msg): void {
+    // A fetch issued before a rebalance can still deliver a partition now owned by another
+    // member; that member reads it from the committed offset, so leave it alone.
+    if (!this.owns(message)) {
+      this.notOwned++
+      return
+    }
     this.consumed++
     const id = `${message.topic}:${message.partition}`
     let p = this.partitions.get(id)
@@ -114,9 +124,17 @@ export class StreamScorer {
     }
   }
 
+  private owns(message: Msg): boolean {
+    const assignments = this.consumer.assignments
+    if (!assignments) return true
+    for (const a of assignments) if (a.topic === message.topic && a.partitions.includes(message.partition)) return true
+    return false
+  }
+
   private begin(p: PartitionState, message: Msg): void {
     p.running++
     this.running++
+    if (p.running > this.peakPerPartition) this.peakPerPartition = p.running
     p.started.push(message)
     void this.process(message).then((done) => this.end(p, message, done))
   }
