@@ -97,11 +97,16 @@ export class KafkaSink implements RecordSink {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     const giveUp = setTimeout(() => this.abandon(), graceMs)
+    // Publish until done or the grace runs out, but do not wait on a broker known to be down:
+    // one more attempt now, and at its failure the rest stays safely in the spool.
+    let attempts = 0
     try {
       while (!this.abandoned) {
         if (this.pumping) await this.pumping
-        else if (this.retry) await this.retry.done
-        else if (this.buffer.length || this.spool.pending) this.flush()
+        else if (this.retry) {
+          if (attempts++ > 0) break
+          this.retry.wake()
+        } else if (this.buffer.length || this.spool.pending) this.flush()
         else break
       }
     } finally {

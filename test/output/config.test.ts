@@ -1,0 +1,75 @@
+// output.kafka is validated at config load, every problem with its YAML path and line.
+import { describe, expect, it } from 'vitest'
+import { ConfigError } from '../../src/config/yaml.ts'
+import { kafkaSettings } from '../../src/output/config.ts'
+import { configFrom } from '../helpers.ts'
+
+const base = `models:
+  m: { kind: onnx, path: ../models/cancer_logreg.onnx }
+ensembles:
+  cancer: { strategy: deadline-fallback, models: [m] }
+`
+
+function issues(yaml: string): { path: string; line?: number; message: string }[] {
+  try {
+    configFrom(base + yaml)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((i) => ({ path: i.path, line: i.line, message: i.message }))
+    throw err
+  }
+  return []
+}
+
+describe('output.kafka config', () => {
+  it('reports unknown keys, bad values and unknown ensembles with path and line', () => {
+    const found = issues(`output:
+  kafka:
+    brokers: ["localhost:9092"]
+    acks: most
+    compresion: gzip
+    sample_rates: { cancer: 0.5, fraud: 0.1 }
+`)
+    expect(found).toEqual(
+      expect.arrayContaining([
+        { path: 'output.kafka.acks', line: 8, message: expect.any(String) },
+        { path: 'output.kafka.compresion', line: 9, message: 'unknown key' },
+      ]),
+    )
+    const semantic = issues(`output:
+  kafka:
+    brokers: ["localhost:9092"]
+    sample_rates: { cancer: 0.5, fraud: 0.1 }
+    idempotent: true
+    acks: leader
+  files: {}
+`)
+    expect(semantic).toEqual(
+      expect.arrayContaining([
+        { path: 'output.kafka.sample_rates.fraud', line: 8, message: 'unknown ensemble "fraud"' },
+        { path: 'output.kafka.acks', line: 10, message: 'an idempotent producer needs acks: all' },
+        { path: 'output.files', line: 11, message: 'unknown output "files" (known: kafka)' },
+      ]),
+    )
+  })
+
+  it('requires brokers as host:port', () => {
+    expect(issues('output:\n  kafka: { brokers: [] }\n')).toEqual([{ path: 'output.kafka.brokers', line: 6, message: expect.any(String) }])
+    expect(issues('output:\n  kafka: { brokers: ["nohost"] }\n')).toEqual([{ path: 'output.kafka.brokers.0', line: 6, message: expect.any(String) }])
+  })
+
+  it('fills documented defaults; spool_dir resolves against the config file', () => {
+    const config = configFrom(base + 'output:\n  kafka: { brokers: ["k:9092"], spool_dir: spool }\n')
+    const settings = kafkaSettings(config.output, config.baseDir)!
+    expect(settings).toMatchObject({
+      topic: 'specserve.results',
+      key: 'ensemble',
+      acks: -1,
+      compression: 'none',
+      includeInputs: false,
+      publishLate: false,
+      spoolDir: `${config.baseDir}/spool`,
+      stream: { enabled: false, inputTopic: 'specserve.requests', outputTopic: 'specserve.requests.results', deadLetterTopic: 'specserve.requests.dlq' },
+    })
+    expect(kafkaSettings(configFrom(base).output, config.baseDir)).toBeNull()
+  })
+})

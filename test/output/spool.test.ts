@@ -1,0 +1,80 @@
+// The spool file on its own: ordered replay across restarts, torn tails, size limit, one owner.
+import { spawnSync } from 'node:child_process'
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Spool, SpoolFullError } from '../../src/output/spool.ts'
+
+let dir: string
+let file: string
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'specserve-spool-unit-'))
+  file = join(dir, 'records.spool')
+})
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const entries = (from: number, n: number): { key: string | null; value: string }[] =>
+  Array.from({ length: n }, (_, i) => ({ key: (from + i) % 3 ? `k${(from + i) % 3}` : null, value: JSON.stringify({ id: `r${from + i}`, text: 'tab\there\nnewline' }) }))
+
+describe('spool', () => {
+  it('replays in append order, keeps keys, and deletes itself once everything is committed', () => {
+    const spool = new Spool(file, 1 << 20)
+    expect(spool.open()).toBe(0)
+    spool.append(entries(0, 5))
+    spool.append(entries(5, 5))
+    expect(spool.records).toBe(10)
+    const first = spool.read(4)
+    expect(first.entries).toEqual(entries(0, 4))
+    spool.commit(first.end, 4)
+    const rest = spool.read(100)
+    expect(rest.entries).toEqual(entries(4, 6))
+    spool.commit(rest.end, 6)
+    expect(spool.pending).toBe(false)
+    expect(existsSync(file)).toBe(false)
+    spool.close()
+  })
+
+  it('a restart resumes after what was committed, and drops a torn last line', () => {
+    const before = new Spool(file, 1 << 20)
+    before.open()
+    before.append(entries(0, 6))
+    const { end } = before.read(2)
+    before.commit(end, 2)
+    before.close()
+    appendFileSync(file, '"k1"\t{"id":"torn') // a crash in the middle of a write
+
+    const after = new Spool(file, 1 << 20)
+    expect(after.open()).toBe(4)
+    expect(after.read(100).entries).toEqual(entries(2, 4))
+    expect(readFileSync(file, 'utf8').endsWith('\n')).toBe(true)
+    after.close()
+  })
+
+  it('refuses a batch past its size limit without writing any of it', () => {
+    const spool = new Spool(file, 300)
+    spool.open()
+    spool.append(entries(0, 3))
+    expect(() => spool.append(entries(3, 10))).toThrow(SpoolFullError)
+    expect(spool.records).toBe(3)
+    expect(spool.read(100).entries).toEqual(entries(0, 3))
+    spool.close()
+  })
+
+  it('belongs to one process at a time; a lock left by a dead process is taken over', () => {
+    writeFileSync(`${file}.lock`, '1') // pid 1 is alive and not us
+    expect(() => new Spool(file, 1 << 20).open()).toThrow(/in use by process 1/)
+    const gone = spawnSync('true').pid
+    writeFileSync(`${file}.lock`, String(gone))
+    const spool = new Spool(file, 1 << 20)
+    expect(() => spool.open()).not.toThrow()
+    expect(readFileSync(`${file}.lock`, 'utf8')).toBe(String(process.pid))
+    spool.close()
+    expect(existsSync(`${file}.lock`)).toBe(false)
+  })
+})
