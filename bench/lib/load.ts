@@ -1,0 +1,74 @@
+// Runs one load run in a child process and returns what it measured: autocannon (closed
+// loop), our open-loop sender (fixed rate), or ghz for gRPC.
+import { join } from 'node:path'
+import { percentiles } from './stats.ts'
+import { root, run } from './processes.ts'
+import type { LoadResult, LoadSpec } from './types.ts'
+
+async function child(script: string, spec: LoadSpec): Promise<LoadResult> {
+  const stdout = await run(process.execPath, [join(root, 'bench', 'load', script), JSON.stringify(spec)])
+  const last = stdout.trim().split('\n').pop() ?? ''
+  return JSON.parse(last) as LoadResult
+}
+
+/** Each connection sends as soon as it has its answer: the server's maximum throughput. */
+export const closedLoop = (spec: LoadSpec): Promise<LoadResult> => child('closed-loop.ts', spec)
+
+/** Fixed rate whatever the server does; latency from the scheduled start. */
+export const openLoop = (spec: LoadSpec & { rate: number }): Promise<LoadResult> => child('open-loop.ts', spec)
+
+export interface GhzSpec {
+  readonly ghz: string
+  readonly target: string
+  readonly call: string
+  readonly proto: string
+  readonly data: unknown
+  readonly concurrency: number
+  readonly durationS: number
+  readonly warmupS: number
+}
+
+interface GhzReport {
+  count: number
+  total: number
+  rps: number
+  statusCodeDistribution?: Record<string, number>
+  errorDistribution?: Record<string, number>
+  details?: { latency: number; status: string }[]
+}
+
+/** ghz closed loop: `concurrency` workers over one HTTP/2 connection (how gRPC clients talk). */
+export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
+  const args = (seconds: number): string[] => [
+    '--insecure',
+    '--proto', join(root, spec.proto),
+    '-i', join(root, 'proto'),
+    '--call', spec.call,
+    '-d', JSON.stringify(spec.data),
+    '-c', String(spec.concurrency),
+    '-z', `${seconds}s`,
+    '-O', 'json',
+    spec.target,
+  ]
+  if (spec.warmupS > 0) await run(spec.ghz, args(spec.warmupS))
+  const report = JSON.parse(await run(spec.ghz, args(spec.durationS))) as GhzReport
+  const ok: number[] = []
+  for (const d of report.details ?? []) if (d.status === 'OK') ok.push(d.latency / 1e6)
+  const statuses = report.statusCodeDistribution ?? {}
+  const errors = Object.values(report.errorDistribution ?? {}).reduce((a, b) => a + b, 0)
+  const seconds = report.total / 1e9
+  return {
+    tool: `ghz (${spec.concurrency} workers, 1 connection)`,
+    loop: 'closed',
+    connections: 1,
+    durationS: spec.durationS,
+    warmupS: spec.warmupS,
+    offeredRate: null,
+    sentRate: report.count / seconds,
+    throughput: ok.length / seconds,
+    requests: report.count,
+    statuses,
+    errors,
+    latency: percentiles(ok),
+  }
+}

@@ -1,0 +1,98 @@
+// Shapes shared by the bench orchestrator, its load-generator child processes and the report.
+import type { Percentiles, Summary } from './stats.ts'
+
+/** What a load-generator child is asked to do (passed as JSON in argv). */
+export interface LoadSpec {
+  readonly url: string
+  readonly method?: 'POST' | 'GET'
+  readonly body?: string
+  readonly headers?: Readonly<Record<string, string>>
+  readonly connections: number
+  readonly durationS: number
+  readonly warmupS: number
+  /** Open loop only: requests started per second, whatever the responses do. */
+  readonly rate?: number
+  /** Open loop only: a response later than this (ms from its scheduled start) is a deadline miss. */
+  readonly missAfterMs?: number
+  /** Open loop only: read `elapsed_ms` and `decision.chosen` from each 2xx body. */
+  readonly readBodies?: boolean
+}
+
+/** One load run, as recorded in docs/bench/results.json. Latencies in ms. */
+export interface LoadResult {
+  readonly tool: string
+  readonly loop: 'closed' | 'open'
+  readonly connections: number
+  readonly durationS: number
+  readonly warmupS: number
+  readonly offeredRate: number | null
+  /** Requests actually started per second (open loop: shows whether the generator kept up). */
+  readonly sentRate: number
+  /** 2xx responses per second. */
+  readonly throughput: number
+  readonly requests: number
+  readonly statuses: Readonly<Record<string, number>>
+  /** Connection errors and client timeouts. */
+  readonly errors: number
+  /** 2xx latency; open loop: from the scheduled start (no coordinated omission). */
+  readonly latency: Percentiles | null
+  /** Open loop: 2xx latency from the moment the request was actually written. */
+  readonly sendLatency?: Percentiles | null
+  /** Non-2xx latency (e.g. fast 503s under overload). */
+  readonly errorLatency?: Percentiles | null
+  /** Open loop with missAfterMs: fraction of all started requests answered later than it, or never. */
+  readonly missRate?: number
+  /** readBodies: the gateway's own elapsed_ms over 2xx bodies, and its miss rate against missAfterMs. */
+  readonly serverElapsed?: Percentiles | null
+  readonly serverMissRate?: number
+  /** readBodies: how many 2xx answers each model gave (decision.chosen). */
+  readonly chosen?: Readonly<Record<string, number>>
+}
+
+export interface Machine {
+  readonly cores: number
+  readonly cpu: string
+  readonly node: string
+  readonly platform: string
+  readonly loadAverage: readonly number[]
+  readonly date: string
+}
+
+export interface Target {
+  readonly description: string
+  readonly metric: string
+  readonly threshold: number
+  readonly comparison: '>=' | '<='
+  readonly value: number | null
+  readonly met: boolean | null
+  /** Set when missed: the measured cause and what would close the gap. */
+  readonly why?: string
+}
+
+/** One row of a scenario table: one server/config, every metric over the repetitions. */
+export interface Variant {
+  readonly name: string
+  readonly description: string
+  readonly metrics: Readonly<Record<string, Summary | null>>
+  readonly runs: readonly LoadResult[]
+}
+
+export interface ScenarioResult {
+  readonly id: string
+  readonly title: string
+  readonly status: 'ok' | 'not run'
+  readonly reason?: string
+  /** What every ratio in this scenario is relative to. */
+  readonly baseline?: string
+  readonly variants: readonly Variant[]
+  readonly targets: readonly Target[]
+  readonly notes: readonly string[]
+}
+
+export interface BenchResults {
+  readonly quick: boolean
+  readonly machine: Machine
+  readonly settings: { readonly repetitions: number; readonly warmupS: number; readonly durationS: number; readonly connections: number }
+  readonly scenarios: readonly ScenarioResult[]
+  readonly profile?: unknown
+}

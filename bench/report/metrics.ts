@@ -1,0 +1,45 @@
+// How each metric key of the raw results is labelled and formatted in the report.
+import type { Summary } from '../lib/stats.ts'
+
+type Format = (v: number) => string
+
+const int: Format = (v) => Math.round(v).toLocaleString('en-US')
+const ms: Format = (v) => (Math.abs(v) < 10 ? v.toFixed(2) : v.toFixed(1))
+const signedMs: Format = (v) => `${v >= 0 ? '+' : '−'}${ms(Math.abs(v))}`
+const pct: Format = (v) => `${(v * 100).toFixed(v > 0 && v < 0.01 ? 2 : 1)}%`
+const ratio: Format = (v) => `${v.toFixed(2)}×`
+
+export const METRICS: Readonly<Record<string, { label: string; format: Format }>> = {
+  offered: { label: 'offered req/s', format: int },
+  sent: { label: 'sent req/s', format: int },
+  rps: { label: 'req/s (2xx)', format: int },
+  p50: { label: 'p50 ms', format: ms },
+  p99: { label: 'p99 ms', format: ms },
+  p999: { label: 'p99.9 ms', format: ms },
+  p99_send: { label: 'p99 ms from send', format: ms },
+  p99_503: { label: '503 p99 ms', format: ms },
+  p99_added: { label: 'p99 added ms', format: signedMs },
+  miss: { label: 'deadline misses (client)', format: pct },
+  miss_server: { label: 'misses (elapsed_ms)', format: pct },
+  fallback: { label: 'answered by fallback', format: pct },
+  failed: { label: 'non-2xx', format: pct },
+  shed: { label: 'shed (503)', format: pct },
+  late_504: { label: '504', format: pct },
+  other_failures: { label: 'other failures', format: pct },
+  rps_ratio: { label: 'req/s ratio', format: ratio },
+  rps_vs_seldon: { label: 'req/s vs seldon-core', format: ratio },
+  p99_ratio: { label: 'p99 ratio', format: ratio },
+  goodput_ratio: { label: '2xx/s ratio', format: ratio },
+}
+
+export function formatValue(metric: string, v: number): string {
+  return (METRICS[metric]?.format ?? ms)(v)
+}
+
+/** "median (min–max)"; just the median when there was one repetition or no spread. */
+export function formatSummary(metric: string, s: Summary | null | undefined): string {
+  if (!s) return '–'
+  const median = formatValue(metric, s.median)
+  if (s.values.length < 2) return median
+  return `${median} (${formatValue(metric, s.min)}–${formatValue(metric, s.max)})`
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// `npm run bench [-- --quick] [--out DIR] [--only a,b] [--no-profile]` and `specserve bench`:
+// runs every scenario against real server processes with load from separate processes,
+// keeps the raw results (DIR/bench/results.json) and generates DIR/BENCHMARKS.md and
+// DIR/bench/*.svg from them. DIR defaults to docs/.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, platform, release, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { profileSpecserve } from './lib/profile.ts'
+import { root } from './lib/processes.ts'
+import { notRun, type BenchContext, type Scenario } from './lib/scenario.ts'
+import type { BenchResults, Machine, ScenarioResult } from './lib/types.ts'
+import { renderMarkdown } from './report/markdown.ts'
+import { renderPlots } from './report/plots.ts'
+import { ensembles } from './scenarios/ensembles.ts'
+import { grpc } from './scenarios/grpc.ts'
+import { kafka } from './scenarios/kafka.ts'
+import { overhead, singleModelConfig } from './scenarios/overhead.ts'
+import { overload } from './scenarios/overload.ts'
+import { peers } from './scenarios/peers.ts'
+import { stragglers } from './scenarios/stragglers.ts'
+
+export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc]
+
+export interface BenchOptions {
+  /** One short repetition per scenario: a smoke run (CI), not numbers to publish. */
+  readonly quick?: boolean
+  /** Where BENCHMARKS.md and bench/ go; default docs/. */
+  readonly out?: string
+  /** Scenario ids to run; the others are reported as not run. */
+  readonly only?: readonly string[]
+  /** CPU-profile the gateway under load (default: on for full runs). */
+  readonly profile?: boolean
+  readonly log?: (message: string) => void
+}
+
+function machine(): Machine {
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${platform()} ${release()}`,
+    loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
+    date: new Date().toISOString(),
+  }
+}
+
+export async function runBench(options: BenchOptions = {}): Promise<BenchResults> {
+  const quick = options.quick ?? false
+  const log = options.log ?? ((m: string) => console.error(`[bench] ${m}`))
+  const out = options.out ?? join(root, 'docs')
+  const dir = mkdtempSync(join(tmpdir(), 'specserve-bench-'))
+  const ctx: BenchContext = {
+    quick,
+    repetitions: quick ? 1 : 3,
+    warmupS: quick ? 0.5 : 2,
+    durationS: quick ? 2 : 10,
+    connections: 32,
+    sweep: quick ? [0.5] : [0.25, 0.5, 0.75],
+    dir,
+    log,
+    shared: new Map(),
+  }
+  const startedAt = machine()
+  const results: ScenarioResult[] = []
+  const selected = scenarios.filter((s) => !options.only || options.only.includes(s.id))
+  // Overlapping a broker's start with other scenarios would add noise to their figures: quick runs only.
+  if (quick) for (const s of selected) s.prepare?.(ctx)
+  try {
+    for (const scenario of scenarios) {
+      if (options.only && !options.only.includes(scenario.id)) {
+        results.push(notRun(scenario.id, scenario.title, 'not selected (--only)'))
+        continue
+      }
+      log(`${scenario.title}`)
+      const t0 = Date.now()
+      try {
+        results.push(await scenario.run(ctx))
+      } catch (err) {
+        log(`${scenario.id} failed: ${(err as Error).stack ?? String(err)}`)
+        results.push(notRun(scenario.id, scenario.title, `failed: ${String((err as Error).message).split('\n')[0]}`))
+      }
+      log(`${scenario.id}: ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    }
+    const profile = (options.profile ?? !quick) ? await profileSpecserve(ctx, singleModelConfig()).catch((err: unknown) => ({ error: String(err) })) : undefined
+    const bench: BenchResults = {
+      quick,
+      machine: startedAt,
+      settings: { repetitions: ctx.repetitions, warmupS: ctx.warmupS, durationS: ctx.durationS, connections: ctx.connections },
+      scenarios: results,
+      ...(profile ? { profile } : {}),
+    }
+    mkdirSync(join(out, 'bench'), { recursive: true })
+    writeFileSync(join(out, 'bench', 'results.json'), `${JSON.stringify(bench, null, 1)}\n`)
+    for (const [file, svg] of renderPlots(bench)) writeFileSync(join(out, 'bench', file), svg)
+    writeFileSync(join(out, 'BENCHMARKS.md'), renderMarkdown(bench))
+    log(`wrote ${join(out, 'BENCHMARKS.md')} and ${join(out, 'bench')}/`)
+    return bench
+  } finally {
+    for (const s of selected) await s.cleanup?.(ctx)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** `specserve bench` and `node bench/run.ts` share these flags. */
+export async function benchMain(argv: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean' },
+      out: { type: 'string' },
+      only: { type: 'string' },
+      'no-profile': { type: 'boolean' },
+      profile: { type: 'boolean' },
+    },
+  })
+  await runBench({
+    quick: values.quick === true,
+    ...(values.out ? { out: values.out } : {}),
+    ...(values.only ? { only: values.only.split(',') } : {}),
+    ...(values['no-profile'] ? { profile: false } : values.profile ? { profile: true } : {}),
+  })
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await benchMain(process.argv.slice(2))

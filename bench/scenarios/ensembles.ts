@@ -1,0 +1,55 @@
+// 2. Three embedded models under each strategy vs the single model. The three members
+// are the same logistic regression loaded three times, so an ensemble request is exactly
+// 3× the inference work of a single-model request and the ratio isolates the fan-out.
+import { closedLoop } from '../lib/load.ts'
+import { nativeBody } from '../lib/payloads.ts'
+import { Rows, repeat, target, type Scenario } from '../lib/scenario.ts'
+import { model, specserveConfig, startSpecserve } from '../lib/servers.ts'
+
+const budget = { default: 1000, max: 1000 }
+const members = ['logreg-a', 'logreg-b', 'logreg-c']
+const strategies = {
+  'deadline-fallback': { strategy: 'deadline-fallback', note: 'returns as soon as the first-preferred model answers' },
+  'majority-vote': { strategy: { name: 'majority-vote', quorum: 'majority', on_no_majority: 'plurality' }, note: 'early exit once two agree' },
+  'best-quality': { strategy: { name: 'best-quality' }, note: 'waits for all three (no good_enough)' },
+} as const
+
+export const ensembles: Scenario = {
+  id: 'ensembles',
+  title: '2. Ensembles of 3 embedded models under each strategy vs a single model',
+  async run(ctx) {
+    const models = Object.fromEntries(members.map((m) => [m, { kind: 'onnx', path: model('cancer_logreg.onnx') }]))
+    const ens: Record<string, unknown> = { single: { strategy: 'deadline-fallback', models: ['logreg-a'], budget_ms: budget } }
+    for (const [name, s] of Object.entries(strategies)) ens[name] = { strategy: s.strategy, models: members, budget_ms: budget }
+    const server = await startSpecserve('ensembles', specserveConfig(models, ens), { dir: ctx.dir })
+    const rows = new Rows()
+    try {
+      await repeat(ctx, 'ensembles', async () => {
+        const run = (name: string): ReturnType<typeof closedLoop> =>
+          closedLoop({ url: `${server.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
+        const single = await run('single')
+        rows.add('single model', 'one logistic regression', single, { rps: single.throughput, p50: single.latency?.p50, p99: single.latency?.p99, rps_ratio: 1 })
+        for (const [name, s] of Object.entries(strategies)) {
+          const r = await run(name)
+          rows.add(name, `3 models; ${s.note}`, r, { rps: r.throughput, p50: r.latency?.p50, p99: r.latency?.p99, rps_ratio: r.throughput / single.throughput })
+        }
+      })
+    } finally {
+      await server.stop()
+    }
+    return {
+      id: this.id,
+      title: this.title,
+      status: 'ok',
+      baseline: 'the single-model ensemble on the same server, same run',
+      variants: rows.variants(),
+      targets: Object.keys(strategies).map((name) =>
+        target(`${name}: throughput ≥ 60% of single model`, 'rps_ratio', rows.summary(name, 'rps_ratio'), '>=', 0.6, () =>
+          `each request sends up to three jobs to the inference workers (one message each way per model) and builds three annotations; ` +
+          `with one inference worker on 2 cores the jobs run one after another.`,
+        ),
+      ),
+      notes: ['Members: models/cancer_logreg.onnx loaded three times (identical work per member).', `Closed loop, ${ctx.connections} connections.`],
+    }
+  },
+}

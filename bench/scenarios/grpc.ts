@@ -1,0 +1,64 @@
+// 7. The same predict over gRPC (specserve.v1.Gateway/Predict, ghz) and REST
+// (autocannon), against one gateway process, same concurrency.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { closedLoop, ghzClosedLoop } from '../lib/load.ts'
+import { grpcPredict, nativeBody } from '../lib/payloads.ts'
+import { root, run } from '../lib/processes.ts'
+import { Rows, notRun, repeat, target, type Scenario } from '../lib/scenario.ts'
+import { startSpecserve } from '../lib/servers.ts'
+import { singleModelConfig } from './overhead.ts'
+
+export const grpc: Scenario = {
+  id: 'grpc',
+  title: '7. gRPC vs REST',
+  async run(ctx) {
+    if (!existsSync(join(root, 'src', 'api', 'grpc', 'server.ts'))) return notRun(this.id, this.title, 'the gRPC frontend (src/api/grpc) does not exist yet')
+    let ghz: string
+    try {
+      ghz = (await run('bash', [join(root, 'scripts', 'ghz.sh')])).trim().split('\n').pop() as string
+    } catch (err) {
+      return notRun(this.id, this.title, `ghz could not be installed (scripts/ghz.sh): ${String((err as Error).message).split('\n')[0]}`)
+    }
+    const server = await startSpecserve('grpc', singleModelConfig(), { dir: ctx.dir, grpc: true })
+    const rows = new Rows()
+    try {
+      await repeat(ctx, 'grpc', async () => {
+        const rest = await closedLoop({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
+        const g = await ghzClosedLoop({
+          ghz,
+          target: `127.0.0.1:${server.grpcPort}`,
+          call: 'specserve.v1.Gateway/Predict',
+          proto: 'proto/specserve/v1/gateway.proto',
+          data: grpcPredict('logreg'),
+          concurrency: ctx.connections,
+          durationS: ctx.durationS,
+          warmupS: ctx.warmupS,
+        })
+        rows.add('REST', `POST /v1/ensembles/logreg/predict, autocannon ${ctx.connections} connections`, rest, { rps: rest.throughput, p50: rest.latency?.p50, p99: rest.latency?.p99, rps_ratio: 1 })
+        rows.add('gRPC', `specserve.v1.Gateway/Predict, ghz ${ctx.connections} workers on 1 connection`, g, {
+          rps: g.throughput,
+          p50: g.latency?.p50,
+          p99: g.latency?.p99,
+          rps_ratio: g.throughput / rest.throughput,
+        })
+      })
+    } finally {
+      await server.stop()
+    }
+    return {
+      id: this.id,
+      title: this.title,
+      status: 'ok',
+      baseline: 'REST on the same gateway process, same run',
+      variants: rows.variants(),
+      targets: [
+        target('gRPC throughput ≥ 80% of REST', 'rps_ratio', rows.summary('gRPC', 'rps_ratio'), '>=', 0.8, () =>
+          '@grpc/grpc-js does more per call than fastify on plain HTTP/1.1 (HTTP/2 framing, protobuf decode and encode through ' +
+            'proto-loader objects), and ghz (Go) and the gateway share the 2 cores.',
+        ),
+      ],
+      notes: ['Same ensemble, same gateway process; the two loads run one after the other.'],
+    }
+  },
+}

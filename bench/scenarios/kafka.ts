@@ -1,0 +1,105 @@
+// 6. Serving records published to Kafka (output.kafka) vs not, on the same model and
+// load. A real single-node broker from scripts/kafka.sh, in the run's temp dir.
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { closedLoop } from '../lib/load.ts'
+import { nativeBody } from '../lib/payloads.ts'
+import { root, run } from '../lib/processes.ts'
+import { Rows, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
+import { startSpecserve, type Server } from '../lib/servers.ts'
+import { singleModelConfig } from './overhead.ts'
+
+const TOPIC = 'specserve.bench'
+
+/** Whether this tree's config accepts an output.kafka section (the Kafka issue has landed). */
+async function kafkaConfigAccepted(dir: string): Promise<string | null> {
+  if (!existsSync(join(root, 'src', 'output', 'index.ts'))) return 'src/output (the Kafka publisher) does not exist yet'
+  const file = join(dir, 'kafka-check.yaml')
+  writeFileSync(file, stringify({ ...singleModelConfig(), output: { kafka: { brokers: ['127.0.0.1:9092'], topic: TOPIC } } }))
+  try {
+    await run(process.execPath, [join(root, 'src', 'cli.ts'), 'validate', file])
+    return null
+  } catch (err) {
+    return `the config does not accept output.kafka yet: ${String((err as Error).message).split('\n')[0]}`
+  }
+}
+
+const brokers = new WeakMap<BenchContext, Promise<string>>()
+const brokerDir = (ctx: BenchContext): string => join(ctx.dir, 'kafka')
+const script = join(root, 'scripts', 'kafka.sh')
+
+/** One broker per bench run, started on first use (or early by prepare); its address. */
+function broker(ctx: BenchContext): Promise<string> {
+  let started = brokers.get(ctx)
+  if (!started) {
+    ctx.log('kafka: starting a broker (scripts/kafka.sh)')
+    started = run('bash', [script, 'start', '--dir', brokerDir(ctx), '--port', '0']).then((out) => out.trim().split('\n').pop() as string)
+    brokers.set(ctx, started)
+  }
+  return started
+}
+
+export const kafka: Scenario = {
+  id: 'kafka',
+  title: '6. Kafka publishing on vs off',
+  prepare(ctx) {
+    void kafkaConfigAccepted(ctx.dir)
+      .then((missing) => (missing ? undefined : broker(ctx)))
+      .catch(() => undefined) // run() reports the failure
+  },
+  async cleanup(ctx) {
+    const started = brokers.get(ctx)
+    if (!started) return
+    brokers.delete(ctx)
+    await started.catch(() => '') // never clean a broker halfway through its start
+    await run('bash', [script, 'clean', '--dir', brokerDir(ctx)]).catch(() => '')
+  },
+  async run(ctx) {
+    const missing = await kafkaConfigAccepted(ctx.dir)
+    if (missing) return notRun(this.id, this.title, missing)
+    let address: string
+    try {
+      address = await broker(ctx)
+    } catch (err) {
+      return notRun(this.id, this.title, `no Kafka broker: ${String((err as Error).message).split('\n')[0]}`)
+    }
+    const servers: Server[] = []
+    const rows = new Rows()
+    try {
+      const off = await startSpecserve('kafka-off', singleModelConfig(), { dir: ctx.dir })
+      servers.push(off)
+      const on = await startSpecserve('kafka-on', { ...singleModelConfig(), output: { kafka: { brokers: [address], topic: TOPIC, spool_dir: join(ctx.dir, 'spool') } } }, { dir: ctx.dir })
+      servers.push(on)
+      await repeat(ctx, 'kafka', async () => {
+        const load = { body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }
+        const a = await closedLoop({ ...load, url: `${off.url}/v1/ensembles/logreg/predict` })
+        const b = await closedLoop({ ...load, url: `${on.url}/v1/ensembles/logreg/predict` })
+        rows.add('publishing off', 'no output section', a, { rps: a.throughput, p50: a.latency?.p50, p99: a.latency?.p99, rps_ratio: 1 })
+        rows.add('publishing on', `output.kafka to ${TOPIC} (acks: all, defaults)`, b, {
+          rps: b.throughput,
+          p50: b.latency?.p50,
+          p99: b.latency?.p99,
+          rps_ratio: b.throughput / a.throughput,
+        })
+      })
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()))
+      await this.cleanup?.(ctx)
+    }
+    return {
+      id: this.id,
+      title: this.title,
+      status: 'ok',
+      baseline: 'the same config without output.kafka, same run',
+      variants: rows.variants(),
+      targets: [
+        target('throughput with publishing ≥ 90% of without', 'rps_ratio', rows.summary('publishing on', 'rps_ratio'), '>=', 0.9, () =>
+          'each predict builds and JSON-encodes a serving record and the producer encodes and sends batches on the same event loop; ' +
+            'the broker (a JVM) runs on the same 2 cores as the gateway and the load generator.',
+        ),
+      ],
+      notes: [`Broker: scripts/kafka.sh (single-node KRaft) at ${address}. Closed loop, ${ctx.connections} connections.`],
+    }
+  },
+}

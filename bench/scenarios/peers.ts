@@ -1,0 +1,86 @@
+// 5. Peers on the same model: MLServer (scikit-learn runtime, the same logistic
+// regression as a joblib pipeline) called directly over REST V2, vs specserve serving
+// it embedded on its own V2 route with the very same request body; and seldon-core's v1
+// microservice on the same pipeline, with its own body. The peers are provisioned and
+// started by test/e2e/peers.ts (scripts/peers/*.sh into the cache), as the e2e tests do.
+import { closedLoop } from '../lib/load.ts'
+import { row, v2Body } from '../lib/payloads.ts'
+import { Rows, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
+import { model, specserveConfig, startSpecserve, type Server } from '../lib/servers.ts'
+import type { LoadResult } from '../lib/types.ts'
+
+interface Peer {
+  readonly restUrl: string
+  stop(): Promise<void>
+}
+const served = { name: 'cancer', trained: 'cancer_logreg', features: row.length, classes: 2 }
+
+async function startPeer(ctx: BenchContext, which: 'mlserver' | 'seldon', notes: string[]): Promise<Peer | undefined> {
+  try {
+    const peers = await import('../../test/e2e/peers.ts')
+    ctx.log(`peers: provisioning and starting ${which} (test/e2e/peers.ts, scripts/peers/)`)
+    return await (which === 'mlserver' ? peers.startMlserver(served) : peers.startSeldon(served))
+  } catch (err) {
+    notes.push(`${which}: not run: ${String((err as Error).message).split('\n')[0]}`)
+    return undefined
+  }
+}
+
+const max = (r: LoadResult, reference: LoadResult | undefined): Record<string, number | undefined> => ({
+  rps: r.throughput,
+  p50: r.latency?.p50,
+  p99: r.latency?.p99,
+  rps_ratio: reference ? r.throughput / reference.throughput : undefined,
+})
+
+export const peers: Scenario = {
+  id: 'peers',
+  title: '5. Peers on the same model: MLServer (and seldon-core) vs specserve embedded',
+  async run(ctx) {
+    const notes = [
+      `Closed loop, ${ctx.connections} connections. MLServer and specserve: POST /v2/models/cancer/infer with the same Open Inference Protocol V2 JSON body.`,
+      'MLServer: mlserver + mlserver-sklearn (scripts/peers/mlserver.sh), parallel_workers: 0 (inference in the server process; ' +
+        'its worker-pool mode fails to start in this venv). It returns the sklearn predict output; specserve returns label and probabilities plus annotations.',
+      'seldon-core: the v1 Python microservice (scripts/peers/seldon.sh), 1 worker, POST /api/v1.0/predictions {"data": {"ndarray": [row]}}.',
+    ]
+    const mlserver = await startPeer(ctx, 'mlserver', notes)
+    if (!mlserver) return notRun(this.id, this.title, notes.at(-1) ?? 'MLServer did not start')
+    // seldon-core adds a slow start for a row no target depends on: full runs only.
+    const seldon = ctx.quick ? undefined : await startPeer(ctx, 'seldon', notes)
+    if (ctx.quick) notes.push('seldon-core: not run in quick mode.')
+    let specserve: Server | undefined
+    const rows = new Rows()
+    try {
+      specserve = await startSpecserve(
+        'peers',
+        specserveConfig({ 'cancer-logreg': { kind: 'onnx', path: model('cancer_logreg.onnx') } }, { cancer: { strategy: 'deadline-fallback', models: ['cancer-logreg'] } }),
+        { dir: ctx.dir },
+      )
+      const spec = specserve
+      await repeat(ctx, 'peers', async () => {
+        const load = { connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }
+        const m = await closedLoop({ ...load, body: v2Body(), url: `${mlserver.restUrl}/v2/models/cancer/infer` })
+        const s = await closedLoop({ ...load, body: v2Body(), url: `${spec.url}/v2/models/cancer/infer` })
+        const sel = seldon ? await closedLoop({ ...load, body: JSON.stringify({ data: { ndarray: [row] } }), url: `${seldon.restUrl}/api/v1.0/predictions` }) : undefined
+        rows.add('MLServer', 'MLServer, scikit-learn runtime, REST V2', m, max(m, m))
+        if (sel) rows.add('seldon-core v1', 'seldon-core-microservice, REST v1 predictions', sel, max(sel, m))
+        rows.add('specserve', 'single-model ensemble, ONNX embedded, REST V2', s, { ...max(s, m), rps_vs_seldon: sel ? s.throughput / sel.throughput : undefined })
+      })
+    } finally {
+      await Promise.all([mlserver.stop(), seldon?.stop(), specserve?.stop()])
+    }
+    return {
+      id: this.id,
+      title: this.title,
+      status: 'ok',
+      baseline: 'MLServer on the same model (the same scikit-learn pipeline as joblib), same run',
+      variants: rows.variants(),
+      targets: [
+        target('specserve throughput ≥ 5× MLServer', 'rps_ratio', rows.summary('specserve', 'rps_ratio'), '>=', 5, () =>
+          'both servers share the 2 cores with the load generator; the faster server is capped harder by the client than the slower one.',
+        ),
+      ],
+      notes,
+    }
+  },
+}

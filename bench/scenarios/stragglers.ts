@@ -1,0 +1,149 @@
+// 3. A member that cannot make the budget: an ONNX model that takes ~100 ms by
+// construction, and (when the `oip` executor kind exists) a remote member that accepts
+// the connection and never answers. Budget 20 ms, fixed-rate open loop; a response
+// later than budget + 2 ms is a deadline miss, measured by the client and from the
+// gateway's own elapsed_ms.
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { openLoop } from '../lib/load.ts'
+import { nativeBody, row } from '../lib/payloads.ts'
+import { root } from '../lib/processes.ts'
+import { Rows, ok2xx, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
+import { model, specserveConfig, startHangPeer, startSpecserve, type Server } from '../lib/servers.ts'
+import type { LoadResult } from '../lib/types.ts'
+import { OPEN_LOOP_CONNECTIONS } from './overhead.ts'
+
+const BUDGET_MS = 20
+const MISS_AFTER_MS = BUDGET_MS + 2
+const budget = { default: BUDGET_MS, max: BUDGET_MS }
+
+/** The executor kinds the gateway registers today (asked of the source tree, in a child). */
+export function executorKinds(): string[] {
+  const url = new URL(`file://${join(root, 'src', 'executors', 'index.ts')}`).href
+  const out = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(url)}); console.log(m.executorKinds().join(','))`], {
+    encoding: 'utf8',
+  })
+  return out.status === 0 ? out.stdout.trim().split(',') : []
+}
+
+const fallback = { kind: 'onnx', path: model('cancer_logreg.onnx') }
+
+function metrics(r: LoadResult, reference: LoadResult | undefined): Record<string, number | undefined> {
+  const answered = ok2xx(r)
+  return {
+    offered: r.offeredRate ?? undefined,
+    p50: r.latency?.p50,
+    p99: r.latency?.p99,
+    p999: r.latency?.p999,
+    miss: r.missRate,
+    miss_server: r.serverMissRate,
+    fallback: answered ? (r.chosen?.['cancer-logreg'] ?? 0) / r.requests : undefined,
+    failed: (r.requests - answered) / r.requests,
+    p99_ratio: reference?.latency && r.latency ? r.latency.p99 / reference.latency.p99 : undefined,
+  }
+}
+
+/** A gateway whose preferred member is an `oip` model at a peer that never answers; undefined (with a note) if it cannot start. */
+async function startHungRemote(ctx: BenchContext, url: string, notes: string[]): Promise<Server | undefined> {
+  const io = {
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, row.length] }],
+    outputs: [
+      { name: 'label', datatype: 'INT64', shape: [-1] },
+      { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
+    ],
+  }
+  const config = specserveConfig(
+    { 'cancer-logreg': fallback, 'never-answers': { kind: 'oip', url, model: 'cancer', protocol: 'rest', ...io } },
+    { 'hung-remote': { strategy: 'deadline-fallback', models: ['never-answers', 'cancer-logreg'], budget_ms: budget } },
+  )
+  try {
+    return await startSpecserve('stragglers-remote', config, { dir: ctx.dir, readyTimeoutMs: 30_000 })
+  } catch (err) {
+    notes.push(`hung remote member: not run: the gateway did not start with an oip member (${String((err as Error).message).split('\n')[0]})`)
+    return undefined
+  }
+}
+
+export const stragglers: Scenario = {
+  id: 'stragglers',
+  title: '3. Stragglers: a member that cannot make the 20 ms budget',
+  async run(ctx) {
+    const rate = Math.round(Math.min(500, 0.25 * (ctx.shared.get('specserve-max-rps') ?? 1200)))
+    const oip = executorKinds().includes('oip')
+    const notes = [
+      `Open loop at ${rate} req/s, ${OPEN_LOOP_CONNECTIONS} connections, budget ${BUDGET_MS} ms; a miss is a response later than ${MISS_AFTER_MS} ms (client: from the scheduled start; server: elapsed_ms).`,
+      'cancer-slow is models/cancer_slow.onnx (~100 ms per inference), max_concurrency 1; the fallback is cancer-logreg.',
+    ]
+    const servers: Server[] = []
+    const variants: { name: string; description: string; url: string }[] = []
+    try {
+      // The hung-remote gateway is a process of its own (started alongside), so a kind that fails cannot take the others down.
+      const hang = oip ? await startHangPeer() : undefined
+      if (hang) servers.push(hang)
+      const [local, remote] = await Promise.all([
+        startSpecserve(
+          'stragglers',
+          specserveConfig(
+            { 'cancer-logreg': fallback, 'cancer-slow': { kind: 'onnx', path: model('cancer_slow.onnx'), max_concurrency: 1 } },
+            {
+              reference: { strategy: 'deadline-fallback', models: ['cancer-logreg'], budget_ms: budget },
+              'slow-onnx': { strategy: 'deadline-fallback', models: ['cancer-slow', 'cancer-logreg'], budget_ms: budget },
+            },
+          ),
+          { dir: ctx.dir },
+        ),
+        hang ? startHungRemote(ctx, hang.url, notes) : undefined,
+      ])
+      servers.push(local)
+      variants.push({ name: 'no straggler', description: 'cancer-logreg alone (reference)', url: `${local.url}/v1/ensembles/reference/predict` })
+      variants.push({ name: 'slow ONNX member', description: '[cancer-slow, cancer-logreg], deadline-fallback', url: `${local.url}/v1/ensembles/slow-onnx/predict` })
+      if (remote) {
+        servers.push(remote)
+        variants.push({ name: 'hung remote member', description: '[never-answers (oip, REST), cancer-logreg], deadline-fallback', url: `${remote.url}/v1/ensembles/hung-remote/predict` })
+      }
+      if (!oip) notes.push('hung remote member: not run: the oip executor kind is not registered yet (src/executors/index.ts).')
+      const rows = new Rows()
+      await repeat(ctx, 'stragglers', async () => {
+        let reference: LoadResult | undefined
+        for (const v of variants) {
+          const r = await openLoop({
+            url: v.url,
+            body: nativeBody(),
+            rate,
+            connections: OPEN_LOOP_CONNECTIONS,
+            durationS: ctx.durationS,
+            warmupS: ctx.warmupS,
+            missAfterMs: MISS_AFTER_MS,
+            readBodies: true,
+          })
+          reference ??= r
+          rows.add(v.name, v.description, r, metrics(r, reference))
+        }
+      })
+      const stragglerRows = variants.slice(1).map((v) => v.name)
+      return {
+        id: this.id,
+        title: this.title,
+        status: 'ok',
+        baseline: 'the same gateway serving the fallback model alone (no straggler), same rate, same run',
+        variants: rows.variants(),
+        targets: stragglerRows.flatMap((name) => [
+          target(`${name}: p99.9 ≤ budget + 2 ms`, 'p999', rows.summary(name, 'p999'), '<=', MISS_AFTER_MS, () => missWhy(rows.summary(name, 'miss_server')?.median)),
+          target(`${name}: deadline misses < 0.1%`, 'miss', rows.summary(name, 'miss'), '<=', 0.001, () => missWhy(rows.summary(name, 'miss_server')?.median)),
+        ]),
+        notes,
+      }
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()))
+    }
+  },
+}
+
+function missWhy(serverMiss: number | undefined): string {
+  const inside = serverMiss !== undefined && serverMiss > 0
+  return inside
+    ? 'the gateway itself answered late (elapsed_ms over budget + 2 ms): its deadline timer fired late because the event loop was busy, ' +
+        'or the fallback queued behind the straggler for the only inference worker.'
+    : 'the gateway answered in time by its own clock (elapsed_ms); the extra time is outside it — HTTP parsing and the load ' +
+        'generator competing for the same 2 cores — so the tail seen by the client is the machine, not the deadline logic.'
+}
