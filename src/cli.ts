@@ -12,7 +12,8 @@ import { startOutput, type Output } from './output/index.ts'
 const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
     --stream                           also score requests from output.kafka.stream.input_topic
-  specserve validate <config.yaml>     check a config, models included; print each error with its line`
+  specserve validate <config.yaml>     check a config, models included; print each error with its line
+  specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md`
 
 function report(err: unknown): never {
   if (err instanceof ConfigError) {
@@ -86,6 +87,13 @@ async function serve(file: string, stream: boolean): Promise<void> {
   }
   grpc?.setServing(true)
   app.log.info({ ensembles: [...gateway.ensembles.keys()] }, 'ready')
+}
+
+// The bench has flags of its own (see bench/run.ts); it is loaded only when asked for.
+if (process.argv[2] === 'bench') {
+  const { benchMain } = await import('../bench/run.ts')
+  await benchMain(process.argv.slice(3))
+  process.exit(0)
 }
 
 const { positionals, values } = parseArgs({
