@@ -30,7 +30,7 @@ async function kafkaSh(args: readonly string[]): Promise<string> {
     return stdout.trim()
   } catch (err) {
     const e = err as { stderr?: string; message: string }
-    throw new Error(`scripts/kafka.sh ${args.join(' ')} failed: ${e.stderr ?? e.message}`)
+    throw new Error(`scripts/kafka.sh ${args.join(' ')} failed: ${e.stderr ?? e.message}`, { cause: err })
   }
 }
 
