@@ -8,6 +8,8 @@ import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
 import { startOutput, type Output } from './output/index.ts'
+import { startReloadTriggers } from './reload/index.ts'
+import { startTelemetry } from './telemetry/index.ts'
 
 const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
@@ -52,18 +54,27 @@ async function serve(file: string, stream: boolean): Promise<void> {
     report(err)
   }
   const gateway = new Gateway(config)
-  const app = buildServer(config, { gateway, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+  const telemetry = startTelemetry(gateway, config.telemetry)
+  const app = buildServer(config, { gateway, telemetry, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
   // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config)
   let output: Output | undefined
+  // SIGHUP and file changes reload (answered NOT_READY until the first load is done).
+  const triggers = startReloadTriggers(gateway, app.log)
+  const grace = config.server.shutdown_grace_ms
   const shutdown = async (signal: string): Promise<void> => {
-    app.log.info({ signal }, 'draining')
-    gateway.drain()
+    app.log.info({ signal, grace_ms: grace }, 'draining')
+    triggers.stop()
+    gateway.drain() // /readyz 503, new predicts NOT_READY: load balancers move away
     grpc?.setServing(false)
-    await Promise.all([app.close(), grpc?.close()])
+    // In-flight requests get the grace period to finish; then their connections are cut.
+    const cut = setTimeout(() => app.server.closeAllConnections(), grace)
+    await Promise.all([app.close(), grpc?.close(grace)])
+    clearTimeout(cut)
     // In-flight predicts are done: stop stream intake, flush serving records (spool what the grace period cannot send).
     await output?.close()
     await gateway.close()
+    await telemetry.shutdown().catch((err: unknown) => app.log.warn({ err }, 'telemetry flush failed'))
     process.exit(0)
   }
   process.once('SIGTERM', (s) => void shutdown(s))
@@ -86,7 +97,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
     report(err)
   }
   grpc?.setServing(true)
-  app.log.info({ ensembles: [...gateway.ensembles.keys()] }, 'ready')
+  app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
 }
 
 // The bench has flags of its own (see bench/run.ts); it is loaded only when asked for.

@@ -46,10 +46,19 @@ export interface GatewayConfig {
     readonly grpc_max_send_bytes: number
     readonly max_in_flight: number
     readonly instance: string
+    /** SIGTERM: how long in-flight requests and the output flush may take before exit. */
+    readonly shutdown_grace_ms: number
   }
   readonly executors: { readonly onnx_workers: number; readonly onnx_queue: number }
   readonly output: Readonly<Record<string, unknown>>
-  readonly telemetry: { readonly otlp_endpoint: string | null; readonly prometheus: boolean }
+  readonly telemetry: {
+    readonly otlp_endpoint: string | null
+    readonly prometheus: boolean
+    readonly service_name: string
+    readonly sample_ratio: number
+  }
+  /** Hot reload: POST /admin/reload (off by default) and watching the file (on). */
+  readonly admin: { readonly reload_endpoint: boolean; readonly watch_config: boolean }
   /** Positions of config paths in the source, for errors found after load. */
   readonly source: SourceMap
 }
@@ -154,6 +163,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       grpc_max_send_bytes: server.grpc_max_send_bytes ?? 4 * 1024 * 1024,
       max_in_flight: server.max_in_flight ?? 1024,
       instance: server.instance ?? `specserve-${process.pid}`,
+      shutdown_grace_ms: server.shutdown_grace_ms ?? 10_000,
     },
     executors: {
       // auto leaves one core to the event loop: it must be free to fire deadlines on time.
@@ -161,7 +171,13 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       onnx_queue: executors.onnx_queue ?? 1024,
     },
     output: raw.output ?? {},
-    telemetry: { otlp_endpoint: raw.telemetry?.otlp_endpoint ?? null, prometheus: raw.telemetry?.prometheus ?? true },
+    telemetry: {
+      otlp_endpoint: raw.telemetry?.otlp_endpoint ?? null,
+      prometheus: raw.telemetry?.prometheus ?? true,
+      service_name: raw.telemetry?.service_name ?? 'specserve',
+      sample_ratio: raw.telemetry?.sample_ratio ?? 1,
+    },
+    admin: { reload_endpoint: raw.admin?.reload_endpoint ?? false, watch_config: raw.admin?.watch_config ?? true },
     source,
   }
   return Object.freeze(config)

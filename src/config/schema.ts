@@ -31,6 +31,7 @@ export const ServerSchema = Type.Object(
     grpc_max_receive_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
     grpc_max_send_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
     max_in_flight: Type.Optional(Type.Integer({ minimum: 1 })),
+    shutdown_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
     instance: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
@@ -46,8 +47,18 @@ export const ExecutorsSchema = Type.Object(
 
 export const TelemetrySchema = Type.Object(
   {
-    otlp_endpoint: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    otlp_endpoint: Type.Optional(Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()])),
     prometheus: Type.Optional(Type.Boolean()),
+    service_name: Type.Optional(Type.String({ minLength: 1 })),
+    sample_ratio: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  },
+  { additionalProperties: false },
+)
+
+export const AdminSchema = Type.Object(
+  {
+    reload_endpoint: Type.Optional(Type.Boolean()),
+    watch_config: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -61,6 +72,7 @@ export const RootSchema = Type.Object(
     // Output sinks validate their own sections (see src/output); unknown keys there are theirs to reject.
     output: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     telemetry: Type.Optional(TelemetrySchema),
+    admin: Type.Optional(AdminSchema),
   },
   { additionalProperties: false },
 )

@@ -4,7 +4,7 @@ import type { EnsembleConfig, ModelConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
 import type { Executor } from '../executors/types.ts'
 import type { TensorSpec } from '../types.ts'
-import type { ModelStats } from './stats.ts'
+import { EnsembleStats, type ModelStats } from './stats.ts'
 
 /** An ensemble ready to serve: its executors loaded, its inputs agreed, its strategy built. */
 export interface EnsembleRuntime {
@@ -15,6 +15,8 @@ export interface EnsembleRuntime {
   readonly executors: readonly Executor[]
   readonly models: readonly ModelConfig[]
   readonly stats: readonly ModelStats[]
+  /** Request counters of this ensemble (kept by name across hot reloads). */
+  readonly requestStats: EnsembleStats
   /** Inputs every model accepts (the first model's declaration, checked against the rest). */
   readonly inputs: readonly TensorSpec[]
   /** Outputs every model produces (by name, the first model's declaration). */
@@ -28,6 +30,7 @@ const sameDims = (a: readonly number[], b: readonly number[]): boolean =>
 export function buildEnsemble(
   config: EnsembleConfig,
   lookup: (name: string) => { model: ModelConfig; executor: Executor; stats: ModelStats },
+  requestStats: EnsembleStats = new EnsembleStats(),
 ): { ensemble?: EnsembleRuntime; issues: Omit<ConfigIssue, 'line' | 'col'>[] } {
   const members = config.models.map(lookup)
   const first = members[0]!
@@ -69,6 +72,7 @@ export function buildEnsemble(
       executors: members.map((m) => m.executor),
       models: members.map((m) => m.model),
       stats: members.map((m) => m.stats),
+      requestStats,
       inputs,
       outputs,
     },

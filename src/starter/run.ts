@@ -4,6 +4,8 @@
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult, TensorMap } from '../types.ts'
+import { RunTrace } from '../telemetry/run-trace.ts'
+import { activeTracer } from '../telemetry/tracing.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 
 export interface RunHooks {
@@ -13,6 +15,8 @@ export interface RunHooks {
   onLate?(result: PredictResult, model: number, outcome: Outcome, req: PredictRequest): void
 }
 
+/** The abort reason executors see; one shared instance, since building an Error per request costs a stack capture. */
+const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
 const CANCELLED_BY_CLIENT: Decision = { kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'client-cancelled', votes: null }
 
 export class Run {
@@ -26,6 +30,8 @@ export class Run {
   private deadlineTimer: NodeJS.Timeout | undefined
   private delayTimers: NodeJS.Timeout[] | undefined
   private result: PredictResult | undefined
+  /** Spans of this predict; undefined (and never touched) when tracing is off. */
+  private trace: RunTrace | undefined
   private readonly ens: EnsembleRuntime
   private readonly req: PredictRequest
   private readonly budgetMs: number
@@ -46,6 +52,8 @@ export class Run {
   }
 
   start(): void {
+    const tracer = activeTracer()
+    if (tracer) this.trace = new RunTrace(tracer, this.ens, this.req, this.budgetMs)
     const { signal } = this.req
     if (signal) {
       if (signal.aborted) return this.finish(CANCELLED_BY_CLIENT, false)
@@ -67,8 +75,9 @@ export class Run {
     const executor = this.ens.executors[index]
     if (!executor) return
     let pending: Promise<TensorMap>
+    const ctx = { signal: this.controller.signal, deadline: this.deadline }
     try {
-      pending = executor.infer(this.req.inputs, { signal: this.controller.signal, deadline: this.deadline })
+      pending = this.trace ? this.trace.launch(index, () => executor.infer(this.req.inputs, ctx)) : executor.infer(this.req.inputs, ctx)
     } catch (err) {
       pending = Promise.reject(err as Error)
     }
@@ -81,6 +90,7 @@ export class Run {
   private onOutcome(outcome: Outcome): void {
     if (this.result) {
       // Decided already: a cancelled or late model. Its answer is never used.
+      this.trace?.settled(outcome, true)
       if (outcome.status === 'ok') {
         this.ens.stats[outcome.index]!.late++
         this.hooks.onLate?.(this.result, outcome.index, outcome, this.req)
@@ -88,6 +98,7 @@ export class Run {
       return
     }
     this.outcomes[outcome.index] = outcome
+    this.trace?.settled(outcome, false)
     // A failure starts any model held back by a hedge delay at once: fall through now.
     if (outcome.status !== 'ok' && this.delayTimers) for (let i = 0; i < this.startedAt.length; i++) this.launch(i)
     const decision = this.collector.onOutcome(outcome)
@@ -100,7 +111,7 @@ export class Run {
     clearTimeout(this.deadlineTimer)
     if (this.delayTimers) for (const t of this.delayTimers) clearTimeout(t)
     // Every executor still working stops here: queued jobs are dropped, remote calls aborted.
-    this.controller.abort(new ModelError(ModelErrorCode.MODEL_FAILED, 'decided'))
+    this.controller.abort(DECIDED)
     const { ens } = this
     const chosen = decision.kind === 'answer' ? decision.chosen : null
     const models = new Array<ModelAnnotation>(ens.executors.length)
@@ -136,6 +147,8 @@ export class Run {
       models,
       error: decision.kind === 'fail' ? failError(decision, commonCause ?? null, this.req.signal?.aborted === true) : null,
     }
+    ens.requestStats.record(this.result.error ? this.result.error.code : 'ok', this.result.elapsed_ms, this.budgetMs, atDeadline)
+    this.trace?.finish(this.result, atDeadline)
     this.resolve(this.result)
     this.hooks.onResult?.(this.result, this.req, ens)
   }

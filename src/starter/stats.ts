@@ -1,6 +1,76 @@
-// Per-model counters the seeds call "queryable state": cheap to update on the hot path
-// (a few additions), read by GET /v1/models/{name} and gRPC GetModel.
+// Per-model and per-ensemble counters the seeds call "queryable state": cheap to update on
+// the hot path (a few additions and one binary search), read by GET /v1/models/{name},
+// gRPC GetModel and the metrics endpoint (src/telemetry reads them at scrape time, so
+// metrics cost nothing per request beyond these counters).
 import type { ModelStatus } from '../types.ts'
+
+/** Prometheus-style bucket bounds (ms) exported by /metrics; each is split finer for percentiles. */
+export const LATENCY_BOUNDS_MS = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000] as const
+const SPLIT = 16
+
+/** Fine bounds: each coarse interval split in SPLIT equal parts, so p99 is within a few % of the truth. */
+const FINE_BOUNDS: Float64Array = (() => {
+  const out: number[] = []
+  let low = 0
+  for (const high of LATENCY_BOUNDS_MS) {
+    for (let i = 1; i <= SPLIT; i++) out.push(low + ((high - low) * i) / SPLIT)
+    low = high
+  }
+  return Float64Array.from(out)
+})()
+
+/**
+ * A fixed-bucket latency histogram: one Float64Array, no allocation per sample. The last
+ * slot counts samples over the largest bound.
+ */
+export class LatencyHistogram {
+  readonly counts = new Float64Array(FINE_BOUNDS.length + 1)
+  count = 0
+  sum = 0
+  min = Infinity
+  max = 0
+
+  record(ms: number): void {
+    let lo = 0
+    let hi = FINE_BOUNDS.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((FINE_BOUNDS[mid] as number) < ms) lo = mid + 1
+      else hi = mid
+    }
+    this.counts[lo]!++
+    this.count++
+    this.sum += ms
+    if (ms < this.min) this.min = ms
+    if (ms > this.max) this.max = ms
+  }
+
+  /** The q-quantile (0..1), linearly interpolated inside its bucket and clamped to [min, max]. */
+  quantile(q: number): number | null {
+    if (this.count === 0) return null
+    const rank = q * this.count
+    let seen = 0
+    for (let i = 0; i < this.counts.length; i++) {
+      const c = this.counts[i] as number
+      if (c === 0 || seen + c < rank) {
+        seen += c
+        continue
+      }
+      const low = i === 0 ? 0 : (FINE_BOUNDS[i - 1] as number)
+      const high = i < FINE_BOUNDS.length ? (FINE_BOUNDS[i] as number) : this.max
+      const at = low + ((high - low) * (rank - seen)) / c
+      return Math.min(this.max, Math.max(this.min, at))
+    }
+    return this.max
+  }
+
+  /** Cumulative-free counts per exported bound (LATENCY_BOUNDS_MS), plus the overflow slot. */
+  coarseCounts(): number[] {
+    const out = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0)
+    for (let i = 0; i < this.counts.length; i++) out[Math.floor(i / SPLIT)]! += this.counts[i] as number
+    return out
+  }
+}
 
 export class ModelStats {
   readonly since = new Date().toISOString()
@@ -12,9 +82,8 @@ export class ModelStats {
   skipped = 0
   wins = 0
   late = 0
-  private totalMs = 0
-  private minMs = Infinity
-  private maxMs = 0
+  /** Durations of successful runs. */
+  readonly latency = new LatencyHistogram()
 
   /** One model outcome of one request, as annotated. */
   record(status: ModelStatus, latencyMs: number, used: boolean): void {
@@ -23,9 +92,7 @@ export class ModelStats {
     switch (status) {
       case 'ok':
         this.ok++
-        this.totalMs += latencyMs
-        if (latencyMs < this.minMs) this.minMs = latencyMs
-        if (latencyMs > this.maxMs) this.maxMs = latencyMs
+        this.latency.record(latencyMs)
         return
       case 'error':
         this.errors++
@@ -42,7 +109,7 @@ export class ModelStats {
   }
 
   toJSON(): Record<string, unknown> {
-    const round = (n: number): number => Math.round(n * 1000) / 1000
+    const h = this.latency
     return {
       count: this.count,
       ok: this.ok,
@@ -52,10 +119,37 @@ export class ModelStats {
       skipped: this.skipped,
       wins: this.wins,
       late: this.late,
-      duration_ms: this.ok
-        ? { mean: round(this.totalMs / this.ok), min: round(this.minMs), max: round(this.maxMs) }
-        : { mean: null, min: null, max: null },
+      duration_ms: h.count
+        ? { mean: round(h.sum / h.count), min: round(h.min), max: round(h.max), p99: round(h.quantile(0.99) as number) }
+        : { mean: null, min: null, max: null, p99: null },
       since: this.since,
     }
   }
 }
+
+/** Budget used (elapsed / budget) bucket bounds: 1 or more is a deadline miss. */
+export const BUDGET_FRACTION_BOUNDS = [0.1, 0.25, 0.5, 0.75, 0.9, 1] as const
+
+/** Per-ensemble request counters. Kept by ensemble name across hot reloads. */
+export class EnsembleStats {
+  /** Requests by outcome: "ok" or the request error code (DEADLINE_EXCEEDED, ALL_MODELS_FAILED, ...). */
+  readonly outcomes = new Map<string, number>()
+  readonly latency = new LatencyHistogram()
+  /** Decided by the deadline timer rather than by the collector (whatever the answer). */
+  deadlineHits = 0
+  readonly budgetUsed = new Float64Array(BUDGET_FRACTION_BOUNDS.length + 1)
+  budgetUsedSum = 0
+
+  record(outcome: string, elapsedMs: number, budgetMs: number, atDeadline: boolean): void {
+    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1)
+    this.latency.record(elapsedMs)
+    if (atDeadline) this.deadlineHits++
+    const used = elapsedMs / budgetMs
+    this.budgetUsedSum += used
+    let i = 0
+    while (i < BUDGET_FRACTION_BOUNDS.length && used > (BUDGET_FRACTION_BOUNDS[i] as number)) i++
+    this.budgetUsed[i]!++
+  }
+}
+
+const round = (n: number): number => Math.round(n * 1000) / 1000

@@ -1,6 +1,7 @@
 // specserve.v1.Gateway: the native API over gRPC. Same request, same response shape
 // and same error codes as POST /v1/ensembles/{name}/predict and the GET routes.
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
+import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel } from '../rest/info.ts'
@@ -18,14 +19,16 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
       const req = call.request
       checkDecoded(req)
       const ens = gateway.ensemble(req.ensemble)
-      pending = gateway.predict({
+      const predict = {
         id: req.id || newRequestId(),
         ensemble: ens.name,
         inputs: readInputs(ens, req.inputs),
         budgetMs: req.budget_ms,
         transportBudgetMs: deadlineBudget(call as ServerUnaryCall<unknown, unknown>),
         signal: cancelSignal(call as ServerUnaryCall<unknown, unknown>),
-      })
+      }
+      // A W3C traceparent in the metadata parents the predict span (no-op with tracing off).
+      pending = withIncomingMetadata(call.metadata, () => gateway.predict(predict))
     } catch (err) {
       return callback(errorStatus(err))
     }

@@ -3,6 +3,7 @@
 // annotations are shared with the REST V2 routes (src/api/oip/).
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
 import { GatewayError } from '../../errors.ts'
+import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
 import type { PredictResult, Tensor, TensorMap } from '../../types.ts'
@@ -48,14 +49,16 @@ export function inferenceService(gateway: Gateway): UntypedServiceImplementation
       const ens = v2Model(gateway, req.model_name, req.model_version)
       raw = req.raw_input_contents.length > 0
       outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
-      pending = gateway.predict({
+      const predict = {
         id: req.id || newRequestId(),
         ensemble: ens.name,
         inputs: readInputs(ens, req),
         budgetMs: budgetParameter(fromParameters(req.parameters)),
         transportBudgetMs: deadlineBudget(call as ServerUnaryCall<unknown, unknown>),
         signal: cancelSignal(call as ServerUnaryCall<unknown, unknown>),
-      })
+      }
+      // A W3C traceparent in the metadata parents the predict span (no-op with tracing off).
+      pending = withIncomingMetadata(call.metadata, () => gateway.predict(predict))
     } catch (err) {
       return callback(errorStatus(err))
     }

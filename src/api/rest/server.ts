@@ -8,6 +8,9 @@ import { mapError } from '../errors.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
+import { registerAdminRoutes } from '../../reload/admin.ts'
+import type { Telemetry } from '../../telemetry/index.ts'
+import { registerTelemetry } from '../../telemetry/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,6 +22,8 @@ export interface BuildOptions {
   /** Serve an existing gateway (shared with gRPC); otherwise one is made and closed with the app. */
   readonly gateway?: Gateway
   readonly logger?: FastifyServerOptions['logger']
+  /** GET /metrics and request spans (see src/telemetry). */
+  readonly telemetry?: Telemetry
 }
 
 export function buildServer(config: GatewayConfig, options: BuildOptions = {}): FastifyInstance {
@@ -46,6 +51,13 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     void reply.status(err.statusCode).send({ code: err.code, message: err.message })
   })
 
+  // Shed load with a hint: OVERLOADED and NOT_READY (starting, draining) are worth retrying soon.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (reply.statusCode === 503) void reply.header('retry-after', '1')
+    done(null, payload)
+  })
+  if (options.telemetry) registerTelemetry(app, options.telemetry)
+  registerAdminRoutes(app, gateway)
   registerInfoRoutes(app, gateway)
   registerPredictRoutes(app, gateway)
   registerOipRoutes(app, gateway)

@@ -22,6 +22,17 @@ const schema = Type.Object(
   { additionalProperties: false },
 )
 
+/**
+ * Pool key per executor instance: after a hot reload the old and the new executor of a
+ * model (another file) are both loaded until the old one's predicts finish.
+ */
+const instances = new Map<string, number>()
+const poolKey = (name: string): string => {
+  const n = (instances.get(name) ?? 0) + 1
+  instances.set(name, n)
+  return n === 1 ? name : `${name}#${n}`
+}
+
 export const onnxExecutorKind: ExecutorFactory<OnnxModelConfig> = {
   kind: 'onnx',
   schema,
@@ -35,6 +46,7 @@ export const onnxExecutorKind: ExecutorFactory<OnnxModelConfig> = {
   },
   create(name: string, config: OnnxModelConfig, env: ExecutorEnv): Executor {
     const path = resolve(env.baseDir, config.path)
+    const key = poolKey(name)
     let meta: ModelMetadata | undefined
     return {
       name,
@@ -45,14 +57,14 @@ export const onnxExecutorKind: ExecutorFactory<OnnxModelConfig> = {
       },
       async load() {
         const pool = env.onnxPool()
-        const loaded = await pool.register(name, path, config.max_concurrency)
+        const loaded = await pool.register(key, path, config.max_concurrency)
         meta = { name, version: String(config.version ?? '1'), kind: 'onnx', ...loaded }
       },
       infer(inputs: TensorMap, ctx) {
-        return env.onnxPool().run(name, inputs, ctx.signal, ctx.deadline)
+        return env.onnxPool().run(key, inputs, ctx.signal, ctx.deadline)
       },
       close() {
-        env.onnxPool().unregister(name)
+        env.onnxPool().unregister(key)
         return Promise.resolve()
       },
     }

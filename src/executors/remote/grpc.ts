@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader'
 import { ModelErrorCode } from '../../errors.ts'
+import { withTraceMetadata } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
 import { upstreamKey } from './http.ts'
@@ -95,7 +96,7 @@ export function unary(client: grpc.Client, method: Method, request: object, meta
       method.requestSerialize,
       method.responseDeserialize,
       request,
-      metadata,
+      withTraceMetadata(metadata), // W3C trace context of this model's span
       { deadline: Date.now() + Math.max(1, Math.floor(timeoutMs)) },
       (err, response) => {
         signal.removeEventListener('abort', onAbort)

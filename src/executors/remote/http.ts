@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { Pool } from 'undici'
 import { ModelErrorCode } from '../../errors.ts'
+import { traceHeaders } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
 
@@ -68,7 +69,8 @@ export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown
     const res = await pool.request({
       method: req.method,
       path: req.path,
-      headers: req.body === undefined ? req.headers : { 'content-type': 'application/json', ...req.headers },
+      // W3C trace context of this model's span (empty with tracing off).
+      headers: req.body === undefined ? { ...req.headers, ...traceHeaders() } : { 'content-type': 'application/json', ...req.headers, ...traceHeaders() },
       body: req.body,
       signal: req.signal,
     })

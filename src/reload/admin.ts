@@ -1,0 +1,28 @@
+// POST /admin/reload: re-reads the config file and hot-reloads it, answering with what
+// changed, or 422 with every config error (the running config keeps serving). Off unless
+// `admin.reload_endpoint: true`; with SPECSERVE_ADMIN_TOKEN set it also needs
+// `Authorization: Bearer <token>`.
+import { timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import type { Gateway } from '../gateway.ts'
+import { reloadFromFile } from './index.ts'
+
+function authorized(header: string | undefined, token: string | undefined): boolean {
+  if (!token) return true
+  const given = Buffer.from(header ?? '')
+  const expected = Buffer.from(`Bearer ${token}`)
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway): void {
+  if (!gateway.config.admin.reload_endpoint) return
+  const token = process.env.SPECSERVE_ADMIN_TOKEN || undefined
+  app.post('/admin/reload', async (request, reply) => {
+    if (!authorized(request.headers.authorization, token)) {
+      return reply.status(401).send({ code: 'UNAUTHORIZED', message: 'POST /admin/reload needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>' })
+    }
+    const outcome = await reloadFromFile(gateway, request.log)
+    if (outcome.ok) return { reloaded: true, file: gateway.config.file, ...outcome.report }
+    return reply.status(outcome.status).send({ code: outcome.code, message: outcome.message, errors: outcome.errors })
+  })
+}

@@ -1,0 +1,115 @@
+// Hot reload triggers: SIGHUP, a change of the config file, POST /admin/reload. Each
+// re-reads the file, validates it fully (models loaded and checked off the hot path) and
+// swaps it in; an invalid file is logged with every error and the running config stays.
+import { createHash } from 'node:crypto'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { basename, dirname, relative } from 'node:path'
+import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
+import { ConfigError, formatIssue } from '../config/yaml.ts'
+import { GatewayError } from '../errors.ts'
+import type { Gateway } from '../gateway.ts'
+import type { ReloadReport } from './plan.ts'
+
+export type { ReloadReport } from './plan.ts'
+
+/** pino's shape (fastify's logger), so the CLI and routes pass their own. */
+export interface ReloadLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+export type ReloadOutcome =
+  | { readonly ok: true; readonly report: ReloadReport }
+  | { readonly ok: false; readonly status: number; readonly code: string; readonly message: string; readonly errors: string[] }
+
+export async function reloadFromFile(gateway: Gateway, log: ReloadLogger): Promise<ReloadOutcome> {
+  const file = gateway.config.file
+  let config: GatewayConfig
+  try {
+    config = loadConfigFile(file)
+  } catch (err) {
+    gateway.reloads.rejected++ // the gateway never saw it
+    return rejected(err, file, log)
+  }
+  try {
+    const report = await gateway.reload(config)
+    log.info({ file, ...report }, 'config reloaded')
+    if (report.restartNeeded.length) log.warn({ sections: report.restartNeeded }, 'config sections changed that apply only after a restart')
+    return { ok: true, report }
+  } catch (err) {
+    return rejected(err, file, log)
+  }
+}
+
+function rejected(err: unknown, file: string, log: ReloadLogger): ReloadOutcome {
+  if (err instanceof ConfigError) {
+    const shown = relative(process.cwd(), file) || file
+    const errors = err.issues.map((issue) => formatIssue(shown, issue))
+    log.error({ file, errors }, 'config reload rejected; the running config keeps serving')
+    return { ok: false, status: 422, code: 'CONFIG_INVALID', message: `${errors.length} error(s) in ${shown}; the running config keeps serving`, errors }
+  }
+  if (err instanceof GatewayError) return { ok: false, status: err.statusCode, code: err.code, message: err.message, errors: [] }
+  log.error({ err }, 'config reload failed')
+  return { ok: false, status: 500, code: 'INTERNAL', message: (err as Error).message, errors: [] }
+}
+
+function digest(file: string): string | null {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex')
+  } catch {
+    return null // mid-replace or gone: a later event reports the new file
+  }
+}
+
+export interface ReloadTriggers {
+  stop(): void
+}
+
+/**
+ * SIGHUP always; the file watch when `admin.watch_config` is on. The directory is watched,
+ * not the file: editors and Kubernetes ConfigMaps replace the file (rename, symlink swap)
+ * rather than write it in place. Events are debounced and a reload runs only when the
+ * content changed.
+ */
+export function startReloadTriggers(gateway: Gateway, log: ReloadLogger, debounceMs = 200): ReloadTriggers {
+  const file = gateway.config.file
+  let last = digest(file)
+  const reload = (): void => {
+    last = digest(file)
+    void reloadFromFile(gateway, log)
+  }
+  const onHangup = (): void => {
+    log.info({ file }, 'SIGHUP: reloading config')
+    reload()
+  }
+  process.on('SIGHUP', onHangup)
+  let watcher: FSWatcher | undefined
+  let timer: NodeJS.Timeout | undefined
+  if (gateway.config.admin.watch_config) {
+    const check = (): void => {
+      const now = digest(file)
+      if (now === null || now === last) return
+      log.info({ file }, 'config file changed: reloading')
+      reload()
+    }
+    try {
+      watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
+        // Kubernetes swaps a "..data" symlink; anything else in the directory is not ours.
+        if (name !== null && name !== basename(file) && !name.startsWith('..')) return
+        clearTimeout(timer)
+        timer = setTimeout(check, debounceMs)
+      })
+      watcher.on('error', (err) => log.warn({ err, file }, 'config watch stopped; SIGHUP still reloads'))
+    } catch (err) {
+      log.warn({ err, file }, 'cannot watch the config file; SIGHUP still reloads')
+    }
+  }
+  return {
+    stop() {
+      process.off('SIGHUP', onHangup)
+      clearTimeout(timer)
+      watcher?.close()
+    },
+  }
+}

@@ -1,0 +1,88 @@
+// What a reload changes. A model whose entry (and file) is unchanged keeps its executor,
+// its loaded sessions and its stats: re-creating an onnxruntime session leaks memory, and
+// a reload should not reset counters nobody asked to reset. Everything else is new.
+import { statSync } from 'node:fs'
+import { resolve } from 'node:path'
+import type { GatewayConfig, ModelConfig } from '../config/load.ts'
+
+/** Identity of a model entry: its kind and settings, where relative paths resolve, and its file's size and mtime. */
+export function modelFingerprint(model: ModelConfig, baseDir: string): string {
+  const spec = model.spec as unknown as Record<string, unknown>
+  let file = ''
+  if (typeof spec.path === 'string') {
+    try {
+      const st = statSync(resolve(baseDir, spec.path))
+      file = `${st.size}:${st.mtimeMs}`
+    } catch {
+      file = 'unreadable'
+    }
+  }
+  return JSON.stringify([model.kind, model.version, baseDir, spec, file])
+}
+
+export interface Reusable {
+  readonly model: ModelConfig
+  readonly fingerprint: string
+}
+
+export interface ModelPlan<R extends Reusable> {
+  /** The new config's models: reused runtimes and fresh ones. */
+  readonly models: Map<string, R>
+  /** Created for this config (to load; to close if the config is rejected). */
+  readonly fresh: R[]
+  /** Old runtimes the new config does not keep (closed once the old config's predicts are done). */
+  readonly retired: R[]
+}
+
+export function planModels<R extends Reusable>(previous: ReadonlyMap<string, R>, config: GatewayConfig, create: (model: ModelConfig, fingerprint: string) => R): ModelPlan<R> {
+  const models = new Map<string, R>()
+  const fresh: R[] = []
+  for (const model of config.models.values()) {
+    const fingerprint = modelFingerprint(model, config.baseDir)
+    const old = previous.get(model.name)
+    if (old && old.fingerprint === fingerprint) {
+      models.set(model.name, old)
+      continue
+    }
+    const runtime = create(model, fingerprint)
+    models.set(model.name, runtime)
+    fresh.push(runtime)
+  }
+  const retired = [...previous.values()].filter((old) => models.get(old.model.name) !== old)
+  return { models, fresh, retired }
+}
+
+export interface ReloadReport {
+  readonly models: { readonly added: string[]; readonly changed: string[]; readonly removed: string[]; readonly kept: string[] }
+  readonly ensembles: { readonly added: string[]; readonly changed: string[]; readonly removed: string[] }
+  /** Sections that changed but take effect only on restart (ports, worker pool, telemetry, output). */
+  readonly restartNeeded: string[]
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+
+export function describeReload<R extends Reusable>(old: GatewayConfig, next: GatewayConfig, before: ReadonlyMap<string, R>, plan: ModelPlan<R>): ReloadReport {
+  const models = { added: [] as string[], changed: [] as string[], removed: [] as string[], kept: [] as string[] }
+  for (const [name, runtime] of plan.models) {
+    const was = before.get(name)
+    if (!was) models.added.push(name)
+    else if (was === runtime) models.kept.push(name)
+    else models.changed.push(name)
+  }
+  for (const name of before.keys()) if (!plan.models.has(name)) models.removed.push(name)
+  const ensembles = { added: [] as string[], changed: [] as string[], removed: [] as string[] }
+  const replaced = new Set([...models.changed, ...models.removed])
+  for (const [name, e] of next.ensembles) {
+    const was = old.ensembles.get(name)
+    if (!was) ensembles.added.push(name)
+    else if (!same(was, e) || e.models.some((m) => replaced.has(m))) ensembles.changed.push(name)
+  }
+  for (const name of old.ensembles.keys()) if (!next.ensembles.has(name)) ensembles.removed.push(name)
+  // max_in_flight applies at once (read per predict); the rest of these are bound at start.
+  const { max_in_flight: _a, ...oldServer } = old.server
+  const { max_in_flight: _b, ...newServer } = next.server
+  const restartNeeded: string[] = []
+  if (!same({ ...oldServer, instance: '' }, { ...newServer, instance: '' })) restartNeeded.push('server')
+  for (const key of ['executors', 'telemetry', 'output', 'admin'] as const) if (!same(old[key], next[key])) restartNeeded.push(key)
+  return { models, ensembles, restartNeeded }
+}

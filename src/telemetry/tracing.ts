@@ -1,0 +1,82 @@
+// Trace context plumbing shared by the starter, the frontends and remote executors.
+// `activeTracer` is null unless tracing was started: every hot-path caller checks it
+// first, so with tracing off a predict pays one property read, nothing else.
+import { context, propagation, trace, type Context, type TextMapGetter, type Tracer } from '@opentelemetry/api'
+
+export const TRACER_NAME = 'specserve'
+
+const state: { tracer: Tracer | null } = { tracer: null }
+
+/** The tracer predicts report to, or null when tracing is off. */
+export const activeTracer = (): Tracer | null => state.tracer
+
+/** Called by startTelemetry/shutdown; tests may call it with a tracer of their own provider. */
+export function setTracer(tracer: Tracer | null): void {
+  state.tracer = tracer
+}
+
+/**
+ * W3C trace context (`traceparent`, `tracestate`, baggage) of the active span, for a
+ * remote executor's outgoing HTTP request. Empty when tracing is off. Executors call it
+ * inside `infer()`: the starter runs each infer in the context of that model's span.
+ */
+export function traceHeaders(): Readonly<Record<string, string>> {
+  if (!state.tracer) return NO_HEADERS
+  const headers: Record<string, string> = {}
+  propagation.inject(context.active(), headers)
+  return headers
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+
+/**
+ * gRPC Metadata for one outgoing call: the executor's shared metadata itself when tracing
+ * is off, else a copy with the trace context added.
+ */
+export function withTraceMetadata<M extends { clone(): M; set(key: string, value: string): void }>(metadata: M): M {
+  if (!state.tracer) return metadata
+  const md = metadata.clone()
+  injectTrace((key, value) => md.set(key, value))
+  return md
+}
+
+/** Sets the same headers on an outgoing carrier (e.g. gRPC Metadata via `(k, v) => md.set(k, v)`). */
+export function injectTrace(set: (key: string, value: string) => void): void {
+  if (!state.tracer) return
+  const headers: Record<string, string> = {}
+  propagation.inject(context.active(), headers)
+  for (const key in headers) set(key, headers[key] as string)
+}
+
+/** Something with gRPC Metadata's `get(key)` (values are strings or Buffers). */
+export interface MetadataLike {
+  get(key: string): (string | Buffer)[]
+}
+
+const metadataGetter: TextMapGetter<MetadataLike> = {
+  get(carrier, key) {
+    const values = carrier.get(key)
+    if (values.length === 0) return undefined
+    return values.map((v) => (typeof v === 'string' ? v : v.toString('utf8')))
+  },
+  keys() {
+    return [] // the W3C propagators ask for their keys by name
+  },
+}
+
+/**
+ * Runs `fn` in the trace context carried by incoming gRPC metadata, so the predict span it
+ * starts has the caller's span as parent. Calls `fn` directly when tracing is off.
+ */
+export function withIncomingMetadata<T>(metadata: MetadataLike, fn: () => T): T {
+  if (!state.tracer) return fn()
+  const parent: Context = propagation.extract(context.active(), metadata, metadataGetter)
+  return context.with(parent, fn)
+}
+
+/** The trace id of the active span (for serving records and logs), or null. */
+export function activeTraceId(): string | null {
+  if (!state.tracer) return null
+  const span = trace.getSpan(context.active())
+  return span ? span.spanContext().traceId : null
+}
