@@ -1,10 +1,20 @@
-// A pool of inference workers shared by every embedded model. All queueing happens
-// here on the main thread, so a job whose request was decided or cancelled is dropped
-// before it starts: a running inference cannot be interrupted, a queued one is free to skip.
+// A pool of inference workers shared by every embedded model. Queueing happens here on
+// the main thread, earliest deadline first, so a job whose request was decided or cancelled
+// is dropped before it starts: a running inference cannot be interrupted, a queued one can.
+//
+// Fast models are pipelined: a worker holds a second job while it runs the first, so it
+// never idles for a message round trip. A job waiting inside a worker can still be
+// cancelled through a shared flag the worker reads before it starts the job. Slow or untimed
+// models are never pipelined, so a fast job never waits behind a slow one in a worker.
 import { Worker } from 'node:worker_threads'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap, TensorSpec } from '../../types.ts'
-import type { FromWorker, ToWorker } from './protocol.ts'
+import { CANCEL_SLOTS, type FromWorker, type ToWorker } from './protocol.ts'
+
+/** Jobs a worker may hold at once (running + waiting). */
+const PIPELINE_DEPTH = 2
+/** Only models whose fastest run is under this may wait inside a worker. */
+const PIPELINE_MAX_MS = 2
 
 export interface PoolOptions {
   readonly workers: number
@@ -25,13 +35,16 @@ interface Job {
   readonly signal: AbortSignal
   readonly resolve: (outputs: TensorMap) => void
   readonly reject: (err: Error) => void
+  /** In the main-thread queue (not yet sent to a worker). */
   queued: boolean
+  /** The worker it was sent to, until its reply. */
+  slot: Slot | null
 }
 
 interface Lane {
   readonly key: string
   readonly path: string
-  /** At most this many workers run this model at once, so one slow model cannot take them all. */
+  /** At most this many jobs of this model run at once, so one slow model cannot take every worker. */
   readonly cap: number
   readonly queue: Job[]
   inflight: number
@@ -43,10 +56,15 @@ interface Lane {
 }
 
 interface Slot {
-  worker: Worker
-  job: Job | null
+  readonly worker: Worker
+  /** Sent and not yet answered, in the order the worker runs them. */
+  readonly jobs: Job[]
+  /** Shared with the worker: slot `id % CANCEL_SLOTS` holds `id` once that job is cancelled. */
+  readonly cancel: Int32Array
   /** Loads still to confirm before this worker takes jobs (after a crash and respawn). */
   loading: number
+  /** Called when the worker has no job left (close waits for it). */
+  onIdle: (() => void) | undefined
   readonly loads: Map<string, { resolve: (m: LoadedModel) => void; reject: (e: Error) => void }>
 }
 
@@ -67,8 +85,8 @@ export class OnnxPool {
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn())
   }
 
-  /** Loads a model into every worker; resolves with its metadata. */
-  async register(key: string, path: string, cap = this.size): Promise<LoadedModel> {
+  /** Loads a model into every worker; resolves with its metadata. `cap`: most jobs of it at once (default none). */
+  async register(key: string, path: string, cap = Infinity): Promise<LoadedModel> {
     const lane: Lane = { key, path, cap: Math.max(1, cap), queue: [], inflight: 0, minRunMs: 0 }
     const loaded = await Promise.all(this.slots.map((slot) => this.loadInto(slot, key, path)))
     this.lanes.set(key, lane)
@@ -94,7 +112,7 @@ export class OnnxPool {
       return Promise.reject(new ModelError(ModelErrorCode.OVERLOADED, `inference queue full (${this.queueLimit} jobs)`, true))
     }
     return new Promise<TensorMap>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, lane, inputs, deadline, signal, resolve, reject, queued: true }
+      const job: Job = { id: this.nextId++, lane, inputs, deadline, signal, resolve, reject, queued: true, slot: null }
       lane.queue.push(job)
       this.queued++
       signal.addEventListener('abort', () => this.drop(job), { once: true })
@@ -105,21 +123,31 @@ export class OnnxPool {
   /** Queue depth and busy workers, for metrics and readiness. */
   stats(): { workers: number; busy: number; queued: number } {
     let busy = 0
-    for (const slot of this.slots) if (slot.job) busy++
+    for (const slot of this.slots) if (slot.jobs.length) busy++
     return { workers: this.size, busy, queued: this.queued }
   }
 
+  /**
+   * Drops queued jobs, lets running inferences finish, then stops the workers. Terminating a
+   * worker in the middle of session.run aborts the whole process (onnxruntime throws from a
+   * native thread), so the wait is not optional.
+   */
   async close(): Promise<void> {
     this.closed = true
-    for (const lane of this.lanes.values()) {
-      for (const job of lane.queue.splice(0)) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, 'gateway closing'))
-    }
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()))
+    const closing = new ModelError(ModelErrorCode.MODEL_FAILED, 'gateway closing')
+    for (const lane of this.lanes.values()) for (const job of lane.queue.splice(0)) this.settle(job, closing)
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        if (slot.jobs.length) await new Promise<void>((resolve) => (slot.onIdle = resolve))
+        await slot.worker.terminate()
+      }),
+    )
   }
 
   private spawn(): Slot {
-    const worker = new Worker(workerUrl)
-    const slot: Slot = { worker, job: null, loading: 0, loads: new Map() }
+    const cancel = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT))
+    const worker = new Worker(workerUrl, { workerData: { cancel } })
+    const slot: Slot = { worker, jobs: [], cancel, loading: 0, loads: new Map(), onIdle: undefined }
     worker.on('message', (msg: FromWorker) => this.onMessage(slot, msg))
     worker.on('error', (err) => this.onCrash(slot, err))
     worker.on('exit', (code) => this.onCrash(slot, new Error(`inference worker exited with code ${code}`)))
@@ -142,19 +170,26 @@ export class OnnxPool {
       slot.loads.delete(msg.key)
       if (msg.type === 'loaded') waiter?.resolve(msg.metadata)
       else waiter?.reject(new Error(msg.message))
-      if (slot.loads.size === 0 && !slot.job) slot.worker.unref()
+      if (slot.loads.size === 0 && !slot.jobs.length) slot.worker.unref()
       if (slot.loading > 0 && --slot.loading === 0) this.dispatch()
       return
     }
-    const job = slot.job
-    if (!job || job.id !== msg.id) return
-    slot.job = null
-    slot.worker.unref()
+    const at = slot.jobs.findIndex((j) => j.id === msg.id)
+    if (at < 0) return
+    const job = slot.jobs[at] as Job
+    slot.jobs.splice(at, 1)
+    job.slot = null
+    if (!slot.jobs.length) {
+      slot.worker.unref()
+      slot.onIdle?.()
+    }
     job.lane.inflight--
     if (msg.type === 'result') {
       const lane = job.lane
       lane.minRunMs = lane.minRunMs === 0 ? msg.runMs : Math.min(lane.minRunMs, msg.runMs)
       job.resolve(msg.outputs)
+    } else if (msg.type === 'cancelled') {
+      job.reject((job.signal.reason as Error | undefined) ?? new ModelError(ModelErrorCode.MODEL_FAILED, 'cancelled'))
     } else {
       job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, msg.message))
     }
@@ -164,12 +199,13 @@ export class OnnxPool {
   private onCrash(slot: Slot, err: Error): void {
     const index = this.slots.indexOf(slot)
     if (index < 0) return // already replaced ('error' is followed by 'exit')
-    const job = slot.job
-    if (job) {
+    for (const job of slot.jobs.splice(0)) {
       job.lane.inflight--
+      job.slot = null
       job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `inference worker crashed: ${err.message}`))
     }
     for (const waiter of slot.loads.values()) waiter.reject(err)
+    slot.onIdle?.()
     if (this.closed) return
     const fresh = this.spawn()
     this.slots[index] = fresh
@@ -180,26 +216,39 @@ export class OnnxPool {
     this.dispatch()
   }
 
-  /** Earliest-deadline-first over the lanes that may take another worker. */
+  /** Idle workers first, then a second job for workers running only fast jobs. */
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (slot.job || slot.loading > 0) continue
-      const job = this.next()
+      if (slot.jobs.length || slot.loading > 0) continue
+      const job = this.next(false)
       if (!job) return
-      slot.job = job
-      slot.worker.ref()
-      job.lane.inflight++
-      this.post(slot, { type: 'run', id: job.id, key: job.lane.key, inputs: job.inputs })
+      this.send(slot, job)
+    }
+    for (const slot of this.slots) {
+      if (slot.loading > 0 || slot.jobs.length >= PIPELINE_DEPTH || !slot.jobs.every((j) => isFast(j.lane))) continue
+      const job = this.next(true)
+      if (!job) return
+      this.send(slot, job)
     }
   }
 
-  private next(): Job | undefined {
+  private send(slot: Slot, job: Job): void {
+    slot.jobs.push(job)
+    job.slot = slot
+    if (slot.jobs.length === 1) slot.worker.ref()
+    job.lane.inflight++
+    this.post(slot, { type: 'run', id: job.id, key: job.lane.key, inputs: job.inputs })
+  }
+
+  /** Earliest deadline first over the lanes under their cap (only fast lanes when pipelining). */
+  private next(fastOnly: boolean): Job | undefined {
     const now = performance.now()
     for (;;) {
       let best: Lane | undefined
       for (const lane of this.lanes.values()) {
         const head = lane.queue[0]
-        if (head && lane.inflight < lane.cap && (!best || head.deadline < (best.queue[0] as Job).deadline)) best = lane
+        if (!head || lane.inflight >= lane.cap || (fastOnly && !isFast(lane))) continue
+        if (!best || head.deadline < (best.queue[0] as Job).deadline) best = lane
       }
       if (!best) return undefined
       const job = best.queue.shift() as Job
@@ -212,7 +261,12 @@ export class OnnxPool {
   }
 
   private drop(job: Job): void {
-    if (!job.queued) return // running: it finishes and its result is ignored upstream
+    if (job.slot) {
+      // Sent: if the worker has not started it, it never will; if it has, the result is ignored upstream.
+      Atomics.store(job.slot.cancel, job.id % CANCEL_SLOTS, job.id)
+      return
+    }
+    if (!job.queued) return
     const index = job.lane.queue.indexOf(job)
     if (index >= 0) job.lane.queue.splice(index, 1)
     this.settle(job, job.signal.reason as Error)
@@ -228,6 +282,8 @@ export class OnnxPool {
     slot.worker.postMessage(msg)
   }
 }
+
+const isFast = (lane: Lane): boolean => lane.minRunMs > 0 && lane.minRunMs <= PIPELINE_MAX_MS
 
 function wouldMiss(lane: Lane, left: number): ModelError {
   return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${lane.minRunMs.toFixed(1)} ms, ${left.toFixed(1)} ms left`, true)

@@ -4,6 +4,9 @@ import type { ModelMetadata, Tensor } from '../../types.ts'
 
 export type WireTensors = Record<string, Tensor>
 
+/** Size of the shared cancel-flag ring; far more than the jobs a worker ever holds. */
+export const CANCEL_SLOTS = 1024
+
 export type ToWorker =
   | { readonly type: 'load'; readonly key: string; readonly path: string }
   | { readonly type: 'unload'; readonly key: string }
@@ -14,3 +17,4 @@ export type FromWorker =
   | { readonly type: 'load-failed'; readonly key: string; readonly message: string }
   | { readonly type: 'result'; readonly id: number; readonly outputs: WireTensors; readonly runMs: number }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }
+  | { readonly type: 'cancelled'; readonly id: number }

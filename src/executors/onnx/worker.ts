@@ -1,14 +1,17 @@
 // One inference worker: holds one onnxruntime session per model and runs one job at a
 // time. session.run blocks this thread for the whole inference, which is why it lives
-// here and not on the event loop. The pool never sends a second job before a reply.
-import { parentPort } from 'node:worker_threads'
+// here and not on the event loop. Messages are handled one at a time, in order; a job the
+// pool cancelled while it waited here is answered `cancelled` without running.
+import { parentPort, workerData } from 'node:worker_threads'
 import ort from 'onnxruntime-node'
 import { isDataType } from '../../tensor.ts'
 import type { DataType, Tensor, TensorSpec } from '../../types.ts'
-import type { FromWorker, ToWorker, WireTensors } from './protocol.ts'
+import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors } from './protocol.ts'
 
 const port = parentPort
 if (!port) throw new Error('worker.ts must run in a worker thread')
+/** Set by the pool when a job we hold was cancelled: such a job is never started. */
+const cancelled = (workerData as { cancel: Int32Array }).cancel
 
 const toOrt: Readonly<Record<DataType, ort.Tensor.Type>> = {
   BOOL: 'bool',
@@ -114,6 +117,8 @@ async function handle(msg: ToWorker): Promise<void> {
     const session = sessions.get(msg.key)
     sessions.delete(msg.key)
     await session?.release()
+  } else if (Atomics.load(cancelled, msg.id % CANCEL_SLOTS) === msg.id) {
+    port?.postMessage({ type: 'cancelled', id: msg.id } satisfies FromWorker)
   } else {
     const { reply, transfer } = await run(msg.id, msg.key, msg.inputs)
     port?.postMessage(reply, transfer)

@@ -47,8 +47,9 @@ describe('ONNX worker pool', () => {
     await Promise.all(runs)
     histogram.disable()
     expect(performance.now() - started).toBeGreaterThan(150) // the slow model really was slow
-    expect(Math.max(...ticks)).toBeLessThan(10 + 25)
-    expect(histogram.max / 1e6).toBeLessThan(50)
+    // Were inference on this thread, every tick would take ~100 ms. Limits leave room for a busy 2-core box.
+    expect(Math.max(...ticks)).toBeLessThan(10 + 40)
+    expect(histogram.percentile(99) / 1e6).toBeLessThan(50)
   })
 
   it('never starts a queued job whose request was aborted', async () => {
@@ -67,6 +68,33 @@ describe('ONNX worker pool', () => {
     const t = performance.now()
     await pool.run('fast', rows('cancer'), new AbortController().signal, later())
     expect(performance.now() - t).toBeLessThan(60)
+  })
+
+  it('pipelines a fast model, and never runs a pipelined job that was cancelled while it waited in the worker', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 16 })
+    await pool.register('fast', model('cancer_logreg.onnx'))
+    // A few real runs time it as fast (the very first run is slower than the rest).
+    for (let i = 0; i < 3; i++) await pool.run('fast', rows('cancer'), new AbortController().signal, later())
+    const row = samples('cancer').rows[0]!
+    const n = 40_000
+    const batch: TensorMap = { input: { datatype: 'FP32', shape: [n, 30], data: Float32Array.from({ length: n * 30 }, (_, i) => row[i % 30]!) } }
+    const first = pool.run('fast', batch, new AbortController().signal, later())
+    const cancelled = new AbortController()
+    const second = pool.run('fast', rows('cancer'), cancelled.signal, later())
+    expect(pool.stats()).toMatchObject({ busy: 1, queued: 0 }) // both are in the worker already
+    cancelled.abort(new Error('decided'))
+    await expect(second).rejects.toThrow('decided') // had it run, it would have resolved with outputs
+    expect(labels(await first)).toHaveLength(n)
+  })
+
+  it('closes cleanly while an inference is running', async () => {
+    const closing = new OnnxPool({ workers: 1, queueLimit: 8 })
+    await closing.register('slow', model('cancer_slow.onnx'))
+    const running = closing.run('slow', rows('cancer'), new AbortController().signal, later())
+    const queued = expect(closing.run('slow', rows('cancer'), new AbortController().signal, later())).rejects.toThrow('gateway closing')
+    await closing.close()
+    expect(labels(await running)).toEqual([samples('cancer').expected.cancer_slow![0]])
+    await queued
   })
 
   it('rejects with OVERLOADED once the queue is full', async () => {
