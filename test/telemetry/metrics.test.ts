@@ -1,0 +1,170 @@
+// GET /metrics as Prometheus scrapes it: valid exposition text (checked by a real parser),
+// counters that match the predicts made, histograms that add up, runtime gauges; p99 in
+// the model stats over REST and gRPC; Retry-After on overload.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../src/api/rest/server.ts'
+import { Gateway } from '../../src/gateway.ts'
+import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
+import { startHarness, unary, type Harness } from '../api/grpc/harness.ts' // also registers the scripted kind
+import { configFrom, freePort, samples } from '../helpers.ts'
+import { parseExposition, promparse, sample, type Family } from './prometheus-text.ts'
+
+let telemetry: Telemetry
+let gateway: Gateway
+let app: ReturnType<typeof buildServer>
+const cancer = samples('cancer')
+const x = { x: [[0.5, 0.5]] }
+
+async function scrape(): Promise<Map<string, Family>> {
+  const res = await app.inject('/metrics')
+  expect(res.statusCode).toBe(200)
+  expect(res.headers['content-type']).toMatch(/^text\/plain/)
+  return parseExposition(res.body)
+}
+
+const predict = (ensemble: string, inputs: object) => app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs } })
+
+beforeAll(async () => {
+  promparse()
+  const closedPort = await freePort()
+  const config = configFrom(`
+server: { max_in_flight: 1 }
+executors: { onnx_workers: 2 }
+models:
+  cancer-mlp: { kind: onnx, path: ../models/cancer_mlp.onnx, version: "4" }
+  cancer-logreg: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  fast: { kind: scripted, delay_ms: 1 }
+  slow: { kind: scripted, delay_ms: 150 }
+  broken: { kind: scripted, fail: boom }
+  down:
+    kind: oip
+    url: http://127.0.0.1:${closedPort}
+    model: m
+    retries: 0
+    circuit_breaker: { failures: 1, reset_ms: 600000 }
+    inputs: [{ name: x, datatype: FP32, shape: [-1, 2] }]
+    outputs: [{ name: label, datatype: INT64, shape: [-1] }]
+ensembles:
+  cancer: { strategy: deadline-fallback, models: [cancer-mlp, cancer-logreg], budget_ms: { default: 2000, max: 5000 } }
+  race: { strategy: deadline-fallback, models: [fast, slow], budget_ms: { default: 2000, max: 5000 } }
+  slow: { strategy: deadline-fallback, models: [slow], budget_ms: { default: 2000, max: 5000 } }
+  broken: { strategy: deadline-fallback, models: [broken] }
+  down: { strategy: deadline-fallback, models: [down] }
+`)
+  gateway = new Gateway(config)
+  telemetry = startTelemetry(gateway, config.telemetry)
+  app = buildServer(config, { gateway, telemetry })
+  await gateway.load()
+  await app.ready()
+})
+
+afterAll(async () => {
+  await app?.close()
+  await gateway?.close()
+  await telemetry?.shutdown()
+})
+
+describe('GET /metrics', () => {
+  it('counts predicts per ensemble and outcome, and per model and status', async () => {
+    for (const row of cancer.rows.slice(0, 3)) expect((await predict('cancer', { input: [row] })).statusCode).toBe(200)
+    expect((await predict('broken', x)).statusCode).toBe(502)
+    expect((await predict('broken', x)).statusCode).toBe(502)
+    expect((await predict('race', x)).statusCode).toBe(200)
+    expect((await predict('down', x)).statusCode).toBe(502) // nothing listens there
+
+    const m = await scrape()
+    expect(m.get('specserve_predict_requests_total')?.type).toBe('COUNTER')
+    expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'cancer', outcome: 'ok' }).value).toBe(3)
+    expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'broken', outcome: 'ALL_MODELS_FAILED' }).value).toBe(2)
+    expect(sample(m, 'specserve_model_calls_total', { model: 'broken', status: 'error' }).value).toBe(2)
+    expect(sample(m, 'specserve_model_calls_total', { model: 'cancer-mlp', version: '4', status: 'ok' }).value).toBe(3)
+    // race: fast answers, slow is cut off by the decision.
+    expect(sample(m, 'specserve_model_calls_total', { model: 'slow', status: 'cancelled' }).value).toBe(1)
+    expect(sample(m, 'specserve_model_wins_total', { model: 'fast' }).value).toBe(1)
+    expect(sample(m, 'specserve_model_wins_total', { model: 'slow' }).value).toBe(0)
+  })
+
+  it('exports latency and budget histograms whose buckets add up', async () => {
+    const m = await scrape()
+    const h = sample(m, 'specserve_predict_duration_seconds', { ensemble: 'cancer' })
+    expect(m.get('specserve_predict_duration_seconds')?.type).toBe('HISTOGRAM')
+    expect(h.count).toBe(3)
+    const counts = h.buckets!.map(({ le, count }) => [le === '+Inf' ? Infinity : Number(le), count] as const)
+    for (let i = 1; i < counts.length; i++) {
+      expect(counts[i]![0]).toBeGreaterThan(counts[i - 1]![0])
+      expect(counts[i]![1]).toBeGreaterThanOrEqual(counts[i - 1]![1]) // cumulative
+    }
+    expect(counts.at(-1)).toEqual([Infinity, 3])
+    expect(h.sum).toBeGreaterThan(0)
+    expect(h.sum).toBeLessThan(3 * 2) // three predicts, each well under their 2 s budget
+    const model = sample(m, 'specserve_model_duration_seconds', { model: 'cancer-mlp' })
+    expect(model.count).toBe(3)
+    const budget = sample(m, 'specserve_predict_budget_used_ratio', { ensemble: 'cancer' })
+    expect(budget.buckets!.find((b) => b.le === '+Inf')?.count).toBe(3)
+    expect(budget.buckets!.find((b) => b.le === '0.1')?.count).toBe(3) // a few ms of a 2000 ms budget
+  })
+
+  it('exports runtime gauges: in flight, workers, queue, readiness, circuit breakers, Kafka output', async () => {
+    gateway.statusDetails.set('output', () => ({ kafka: { buffered: 4, spooled_records: 2, spool_bytes: 512, published: 10, dropped: 1 } }))
+    const m = await scrape()
+    gateway.statusDetails.delete('output')
+    expect(sample(m, 'specserve_requests_in_flight').value).toBe(0)
+    expect(sample(m, 'specserve_ready').value).toBe(1)
+    expect(sample(m, 'specserve_onnx_workers').value).toBe(2)
+    expect(sample(m, 'specserve_onnx_queue_depth').value).toBe(0)
+    expect(m.get('specserve_onnx_workers_busy')?.type).toBe('GAUGE')
+    // The unreachable upstream opened its breaker after one failure.
+    expect(sample(m, 'specserve_circuit_breaker_state', { model: 'down' }).value).toBe(2)
+    expect(sample(m, 'specserve_output_spooled_records').value).toBe(2)
+    expect(sample(m, 'specserve_output_dropped_records_total').value).toBe(1)
+    expect(sample(m, 'specserve_config_reloads_total', { result: 'applied' }).value).toBe(0)
+  })
+
+  it('reports p99 in the model stats over REST', async () => {
+    const stats = (await app.inject('/v1/models/cancer-mlp')).json().stats
+    expect(stats.ok).toBe(3)
+    expect(stats.duration_ms.p99).toBeGreaterThanOrEqual(stats.duration_ms.min)
+    expect(stats.duration_ms.p99).toBeLessThanOrEqual(stats.duration_ms.max)
+    expect(stats.since).toMatch(/^\d{4}-\d\d-\d\dT/)
+  })
+
+  it('answers 503 OVERLOADED with Retry-After when max_in_flight is reached', async () => {
+    // Whichever of the two reaches the gateway second is shed (max_in_flight: 1).
+    const both = await Promise.all([predict('slow', x), predict('slow', x)])
+    const shed = both.find((r) => r.statusCode === 503)
+    const served = both.find((r) => r.statusCode === 200)
+    expect(shed?.json().code).toBe('OVERLOADED')
+    expect(shed?.headers['retry-after']).toBe('1')
+    expect(served?.headers['retry-after']).toBeUndefined()
+  })
+
+  it('is absent with telemetry.prometheus: false', async () => {
+    const config = configFrom(`
+telemetry: { prometheus: false }
+models: { fast: { kind: scripted } }
+ensembles: { e: { strategy: deadline-fallback, models: [fast] } }
+`)
+    const other = new Gateway(config)
+    const off = buildServer(config, { gateway: other, telemetry: { tracing: false, prometheus: null, fastifyPlugin: () => null, shutdown: async () => {} } })
+    expect((await off.inject('/metrics')).statusCode).toBe(404)
+    await off.close()
+    await other.close()
+  })
+})
+
+describe('gRPC GetModel', () => {
+  let h: Harness
+  beforeAll(async () => {
+    h = await startHarness()
+  })
+  afterAll(async () => h?.close())
+
+  it('returns the stats with p99', async () => {
+    await unary(h.gatewayClient, 'Predict', { ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0], shape: [1, 30] } } })
+    const info = await unary<{ stats: { ok: string; duration_ms: { mean: number; min: number; max: number; p99: number } } }>(h.gatewayClient, 'GetModel', { name: 'cancer-mlp' })
+    expect(Number(info.stats.ok)).toBeGreaterThanOrEqual(1)
+    expect(info.stats.duration_ms.p99).toBeGreaterThan(0)
+    expect(info.stats.duration_ms.p99).toBeGreaterThanOrEqual(info.stats.duration_ms.min)
+    expect(info.stats.duration_ms.p99).toBeLessThanOrEqual(info.stats.duration_ms.max)
+  })
+})
