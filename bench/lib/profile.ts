@@ -10,6 +10,8 @@ import type { BenchContext } from './scenario.ts'
 import { startSpecserve } from './servers.ts'
 
 interface CpuProfile {
+  /** Microseconds on the monotonic clock, the one process.hrtime reads. */
+  startTime: number
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
   samples: number[]
   timeDeltas: number[]
@@ -39,15 +41,19 @@ function component(url: string, fn: string): string {
   return url
 }
 
-function reduce(file: string, thread: string): ThreadProfile {
+/** Self time in [from, to] (µs, monotonic clock): the measured load only, not startup or warm-up. */
+function reduce(file: string, thread: string, from: number, to: number): ThreadProfile {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
   const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]))
   const comp = new Map<string, number>()
   const funcs = new Map<string, { name: string; where: string; us: number }>()
   let busy = 0
   let total = 0
+  let at = profile.startTime
   profile.samples.forEach((id, i) => {
     const us = profile.timeDeltas[i] ?? 0
+    at += us
+    if (at < from || at > to) return
     total += us
     const frame = byId.get(id)
     if (!frame || frame.functionName === '(idle)') return
@@ -75,8 +81,13 @@ export async function profileSpecserve(ctx: BenchContext, config: Record<string,
   mkdirSync(dir, { recursive: true })
   const server = await startSpecserve('profile', config, { dir: ctx.dir, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
   let throughput: number
+  const nowUs = (): number => Number(process.hrtime.bigint() / 1000n)
+  // The window is the load child's lifetime: warm-up and the child's own start are a little of it, startup is none.
+  const from = nowUs()
+  let to: number
   try {
     const r = await closedLoop({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
+    to = nowUs()
     throughput = r.throughput
   } finally {
     await server.stop() // the profiles are written as the process exits
@@ -86,6 +97,6 @@ export async function profileSpecserve(ctx: BenchContext, config: Record<string,
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => ({ f, thread: Number(f.split('.')[4]) }))
     .sort((a, b) => a.thread - b.thread)
-    .map(({ f, thread }) => reduce(join(dir, f), thread === 0 ? 'main (event loop)' : `worker thread ${thread}`))
+    .map(({ f, thread }) => reduce(join(dir, f), thread === 0 ? 'main (event loop)' : `worker thread ${thread}`, from, to))
   return { load: `closed loop, ${ctx.connections} connections, ${ctx.durationS} s`, throughput, threads }
 }

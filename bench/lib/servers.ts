@@ -68,3 +68,18 @@ export async function startHangPeer(): Promise<Server> {
 export function specserveConfig(models: Record<string, unknown>, ensembles: Record<string, unknown>, server: Record<string, unknown> = {}): Record<string, unknown> {
   return { server: { host: '127.0.0.1', ...server }, executors: { onnx_workers: 'auto' }, models, ensembles }
 }
+
+interface Stoppable {
+  stop(): Promise<void>
+}
+
+/** Starts servers side by side (startup is not measured); if one fails, the others are stopped and the error thrown. */
+export async function startAll<T extends readonly Promise<Stoppable | undefined>[]>(...starting: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(starting)
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  if (failed) {
+    await Promise.all(settled.flatMap((s) => (s.status === 'fulfilled' && s.value ? [s.value.stop()] : [])))
+    throw failed.reason
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<Stoppable | undefined>).value) as { -readonly [K in keyof T]: Awaited<T[K]> }
+}

@@ -1,7 +1,7 @@
 // docs/BENCHMARKS.md, generated from the raw results only: no figure is typed by hand.
 import type { ProfileSummary } from '../lib/profile.ts'
 import type { BenchResults, ScenarioResult, Target } from '../lib/types.ts'
-import { METRICS, formatSummary, formatValue } from './metrics.ts'
+import { METRICS, formatSummary, formatValue, formatWithUnit } from './metrics.ts'
 import { plotFiles } from './plots.ts'
 
 const verdict = (t: Target): string => (t.met === null ? 'not measured' : t.met ? '**met**' : '**missed**')
@@ -47,7 +47,7 @@ function targetsTable(r: BenchResults): string[] {
       lines.push(`| ${s.title} | – | – | not run: ${s.reason ?? ''} |`)
       continue
     }
-    for (const t of s.targets) lines.push(`| ${s.title} | ${t.description} | ${t.value === null ? '–' : formatValue(t.metric, t.value)} | ${verdict(t)} |`)
+    for (const t of s.targets) lines.push(`| ${s.title} | ${t.description} | ${t.value === null ? '–' : formatWithUnit(t.metric, t.value)} | ${verdict(t)} |`)
   }
   return [...lines, '']
 }
@@ -64,7 +64,7 @@ function scenarioSection(s: ScenarioResult): string[] {
   for (const v of s.variants) lines.push(`- *${v.name}*: ${v.description}; load: ${v.runs[0]?.tool ?? '–'}.`)
   lines.push('')
   for (const t of s.targets) {
-    const value = t.value === null ? 'no measurement' : formatValue(t.metric, t.value)
+    const value = t.value === null ? 'no measurement' : formatWithUnit(t.metric, t.value)
     lines.push(`- Target: ${t.description} — ${value}: ${verdict(t)}.${t.why ? ` Why: ${t.why}` : ''}`)
   }
   for (const n of s.notes) lines.push(`- ${n}`)
@@ -91,12 +91,22 @@ function profileSection(p: ProfileSummary | { error: string } | undefined): stri
   return lines
 }
 
+/** The profile's heaviest entries, quoted in the closing note as the measured "why". */
+function profileHeadline(p: ProfileSummary | { error: string } | undefined): string | null {
+  if (!p || 'error' in p) return null
+  const top = (t: ProfileSummary['threads'][number]): string =>
+    t.functions.slice(0, 3).map((f) => `\`${f.name}\` ${formatValue('shed', f.share)}`).join(', ')
+  return `Measured cause (CPU profile under max load, self time of busy samples): ${p.threads.map((t) => `${t.thread}: ${top(t)}`).join('; ')}.`
+}
+
 function closing(r: BenchResults): string[] {
   const missed = r.scenarios.flatMap((s) => s.targets.filter((t) => t.met === false).map((t) => ({ s, t })))
   const skipped = r.scenarios.filter((s) => s.status !== 'ok')
   const lines = ['## Closing note', '']
   if (!missed.length) lines.push('Every target that was measured was met in this run.')
-  for (const { s, t } of missed) lines.push(`- **${s.title} — ${t.description}**: measured ${t.value === null ? '–' : formatValue(t.metric, t.value)}. ${t.why ?? ''}`)
+  const headline = missed.length ? profileHeadline(r.profile as ProfileSummary | { error: string } | undefined) : null
+  if (headline) lines.push(headline, '')
+  for (const { s, t } of missed) lines.push(`- **${s.title} — ${t.description}**: measured ${t.value === null ? '–' : formatWithUnit(t.metric, t.value)}. ${t.why ?? ''}`)
   for (const s of skipped) lines.push(`- ${s.title}: not run (${s.reason ?? 'unknown'}).`)
   return [...lines, '']
 }

@@ -36,6 +36,11 @@ export function formatValue(metric: string, v: number): string {
   return (METRICS[metric]?.format ?? ms)(v)
 }
 
+/** A value with its unit, for prose (table headers carry the unit instead). */
+export function formatWithUnit(metric: string, v: number): string {
+  return `${formatValue(metric, v)}${METRICS[metric]?.label.endsWith(' ms') ? ' ms' : ''}`
+}
+
 /** "median (min–max)"; just the median when there was one repetition or no spread. */
 export function formatSummary(metric: string, s: Summary | null | undefined): string {
   if (!s) return '–'

@@ -45,8 +45,9 @@ export const ensembles: Scenario = {
       variants: rows.variants(),
       targets: Object.keys(strategies).map((name) =>
         target(`${name}: throughput ≥ 60% of single model`, 'rps_ratio', rows.summary(name, 'rps_ratio'), '>=', 0.6, () =>
-          `each request sends up to three jobs to the inference workers (one message each way per model) and builds three annotations; ` +
-          `with one inference worker on 2 cores the jobs run one after another.`,
+          `each request sends up to three jobs to the inference worker and gets three results back: three times the ` +
+          `postMessage cost that dominates the single-model profile, and with one worker on 2 cores they run one after another. ` +
+          `Sending one message per request for all co-located members (a batch per worker) would cut it to one round trip.`,
         ),
       ),
       notes: ['Members: models/cancer_logreg.onnx loaded three times (identical work per member).', `Closed loop, ${ctx.connections} connections.`],

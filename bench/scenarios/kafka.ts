@@ -2,12 +2,13 @@
 // load. A real single-node broker from scripts/kafka.sh, in the run's temp dir.
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { request } from 'undici'
 import { stringify } from 'yaml'
 import { closedLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { root, run } from '../lib/processes.ts'
 import { Rows, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
-import { startSpecserve, type Server } from '../lib/servers.ts'
+import { startAll, startSpecserve, type Server } from '../lib/servers.ts'
 import { singleModelConfig } from './overhead.ts'
 
 const TOPIC = 'specserve.bench'
@@ -40,6 +41,18 @@ function broker(ctx: BenchContext): Promise<string> {
   return started
 }
 
+/** The publisher's own counters from GET /metrics (Prometheus text), to show records really reached Kafka. */
+async function publisherCounters(url: string): Promise<string> {
+  try {
+    const res = await request(`${url}/metrics`)
+    const text = await res.body.text()
+    const found = [...text.matchAll(/^specserve_output_(published|spooled|dropped|buffered)_records(?:_total)?(?:\{\})? (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`)
+    return found.length ? `publisher counters after the runs: ${found.join(', ')}` : 'publisher counters: not exposed on /metrics in this build'
+  } catch (err) {
+    return `publisher counters: /metrics unreachable (${(err as Error).message})`
+  }
+}
+
 export const kafka: Scenario = {
   id: 'kafka',
   title: '6. Kafka publishing on vs off',
@@ -66,11 +79,13 @@ export const kafka: Scenario = {
     }
     const servers: Server[] = []
     const rows = new Rows()
+    let counters: string
     try {
-      const off = await startSpecserve('kafka-off', singleModelConfig(), { dir: ctx.dir })
-      servers.push(off)
-      const on = await startSpecserve('kafka-on', { ...singleModelConfig(), output: { kafka: { brokers: [address], topic: TOPIC, spool_dir: join(ctx.dir, 'spool') } } }, { dir: ctx.dir })
-      servers.push(on)
+      const [off, on] = await startAll(
+        startSpecserve('kafka-off', singleModelConfig(), { dir: ctx.dir }),
+        startSpecserve('kafka-on', { ...singleModelConfig(), output: { kafka: { brokers: [address], topic: TOPIC, spool_dir: join(ctx.dir, 'spool') } } }, { dir: ctx.dir }),
+      )
+      servers.push(off, on)
       await repeat(ctx, 'kafka', async () => {
         const load = { body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }
         const a = await closedLoop({ ...load, url: `${off.url}/v1/ensembles/logreg/predict` })
@@ -83,6 +98,7 @@ export const kafka: Scenario = {
           rps_ratio: b.throughput / a.throughput,
         })
       })
+      counters = await publisherCounters(on.url)
     } finally {
       await Promise.all(servers.map((s) => s.stop()))
       await this.cleanup?.(ctx)
@@ -99,7 +115,7 @@ export const kafka: Scenario = {
             'the broker (a JVM) runs on the same 2 cores as the gateway and the load generator.',
         ),
       ],
-      notes: [`Broker: scripts/kafka.sh (single-node KRaft) at ${address}. Closed loop, ${ctx.connections} connections.`],
+      notes: [`Broker: scripts/kafka.sh (single-node KRaft) at ${address}. Closed loop, ${ctx.connections} connections.`, `${counters}.`],
     }
   },
 }

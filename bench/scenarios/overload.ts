@@ -52,12 +52,13 @@ export const overload: Scenario = {
       variants: rows.variants(),
       targets: [
         target(`admitted p99 ≤ budget (${BUDGET_MS} ms)`, 'p99', rows.summary(over, 'p99'), '<=', BUDGET_MS, () =>
-          'admitted requests waited behind others for the event loop: max_in_flight bounds concurrency, not CPU time per request; ' +
-            'when the load generator shares the 2 cores, the gateway gets less than one core. ' +
-            'A lower max_in_flight, or admission by predicted queueing time, would keep the admitted tail inside the budget.',
+          'the max_in_flight check runs in Gateway.predict, after fastify has read and JSON-parsed the body and the inputs were ' +
+            'converted to tensors, so a refusal costs nearly as much event-loop time as an admitted request. At 2× saturation the ' +
+            'loop is saturated by refusals and admitted work alike, and every request waits in the socket backlog before it can be ' +
+            'admitted or refused. What would close it: refuse in an onRequest hook, before the body is read, or shed on event-loop delay.',
         ),
         target(`503s are fast (p99 ≤ ${FAST_503_MS} ms)`, 'p99_503', rows.summary(over, 'p99_503'), '<=', FAST_503_MS, () =>
-          'a refusal is cheap, but it is answered by the same event loop as the admitted work, so it waits for the loop like everything else.',
+          'refusals wait in the same backlog as admitted requests (see the previous target): the refusal happens late, after body parsing.',
         ),
       ],
       notes: [

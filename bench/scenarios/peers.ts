@@ -6,7 +6,7 @@
 import { closedLoop } from '../lib/load.ts'
 import { row, v2Body } from '../lib/payloads.ts'
 import { Rows, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
-import { model, specserveConfig, startSpecserve, type Server } from '../lib/servers.ts'
+import { model, specserveConfig, startAll, startSpecserve } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 
 interface Peer {
@@ -43,19 +43,17 @@ export const peers: Scenario = {
         'its worker-pool mode fails to start in this venv). It returns the sklearn predict output; specserve returns label and probabilities plus annotations.',
       'seldon-core: the v1 Python microservice (scripts/peers/seldon.sh), 1 worker, POST /api/v1.0/predictions {"data": {"ndarray": [row]}}.',
     ]
-    const mlserver = await startPeer(ctx, 'mlserver', notes)
-    if (!mlserver) return notRun(this.id, this.title, notes.at(-1) ?? 'MLServer did not start')
-    // seldon-core adds a slow start for a row no target depends on: full runs only.
-    const seldon = ctx.quick ? undefined : await startPeer(ctx, 'seldon', notes)
+    // Started side by side (startup is not measured). seldon-core adds a slow start for a row no target depends on: full runs only.
     if (ctx.quick) notes.push('seldon-core: not run in quick mode.')
-    let specserve: Server | undefined
+    const specserveConfigured = specserveConfig({ 'cancer-logreg': { kind: 'onnx', path: model('cancer_logreg.onnx') } }, { cancer: { strategy: 'deadline-fallback', models: ['cancer-logreg'] } })
+    const [mlserver, seldon, specserve] = await startAll(
+      startPeer(ctx, 'mlserver', notes),
+      ctx.quick ? Promise.resolve(undefined) : startPeer(ctx, 'seldon', notes),
+      startSpecserve('peers', specserveConfigured, { dir: ctx.dir }),
+    )
     const rows = new Rows()
     try {
-      specserve = await startSpecserve(
-        'peers',
-        specserveConfig({ 'cancer-logreg': { kind: 'onnx', path: model('cancer_logreg.onnx') } }, { cancer: { strategy: 'deadline-fallback', models: ['cancer-logreg'] } }),
-        { dir: ctx.dir },
-      )
+      if (!mlserver) return notRun(this.id, this.title, notes.at(-1) ?? 'MLServer did not start')
       const spec = specserve
       await repeat(ctx, 'peers', async () => {
         const load = { connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }
@@ -67,7 +65,7 @@ export const peers: Scenario = {
         rows.add('specserve', 'single-model ensemble, ONNX embedded, REST V2', s, { ...max(s, m), rps_vs_seldon: sel ? s.throughput / sel.throughput : undefined })
       })
     } finally {
-      await Promise.all([mlserver.stop(), seldon?.stop(), specserve?.stop()])
+      await Promise.all([mlserver?.stop(), seldon?.stop(), specserve.stop()])
     }
     return {
       id: this.id,

@@ -9,7 +9,7 @@ import { openLoop } from '../lib/load.ts'
 import { nativeBody, row } from '../lib/payloads.ts'
 import { root } from '../lib/processes.ts'
 import { Rows, ok2xx, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
-import { model, specserveConfig, startHangPeer, startSpecserve, type Server } from '../lib/servers.ts'
+import { model, specserveConfig, startAll, startHangPeer, startSpecserve, type Server } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 import { OPEN_LOOP_CONNECTIONS } from './overhead.ts'
 
@@ -80,7 +80,7 @@ export const stragglers: Scenario = {
       // The hung-remote gateway is a process of its own (started alongside), so a kind that fails cannot take the others down.
       const hang = oip ? await startHangPeer() : undefined
       if (hang) servers.push(hang)
-      const [local, remote] = await Promise.all([
+      const [local, remote] = await startAll(
         startSpecserve(
           'stragglers',
           specserveConfig(
@@ -92,8 +92,8 @@ export const stragglers: Scenario = {
           ),
           { dir: ctx.dir },
         ),
-        hang ? startHungRemote(ctx, hang.url, notes) : undefined,
-      ])
+        hang ? startHungRemote(ctx, hang.url, notes) : Promise.resolve(undefined),
+      )
       servers.push(local)
       variants.push({ name: 'no straggler', description: 'cancer-logreg alone (reference)', url: `${local.url}/v1/ensembles/reference/predict` })
       variants.push({ name: 'slow ONNX member', description: '[cancer-slow, cancer-logreg], deadline-fallback', url: `${local.url}/v1/ensembles/slow-onnx/predict` })

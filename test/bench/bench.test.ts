@@ -1,0 +1,61 @@
+// `specserve bench --quick` end to end: every scenario runs against real server processes
+// and lands in the report. Asserts that results exist, never what they are (the box is shared).
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BenchResults } from '../../bench/lib/types.ts'
+import { scenarios } from '../../bench/run.ts'
+import { root, startProcess } from '../helpers.ts'
+
+const out = mkdtempSync(join(tmpdir(), 'specserve-bench-test-'))
+let results: BenchResults
+let log = ''
+
+beforeAll(async () => {
+  // Through the CLI, as a user runs it; the bench provisions its peers itself (cache reused).
+  const proc = startProcess(process.execPath, [join(root, 'src', 'cli.ts'), 'bench', '--quick', '--out', out])
+  const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve))
+  log = proc.output()
+  expect(code, log).toBe(0)
+  results = JSON.parse(readFileSync(join(out, 'bench', 'results.json'), 'utf8')) as BenchResults
+}, 900_000)
+
+afterAll(() => rmSync(out, { recursive: true, force: true }))
+
+describe('bench --quick', () => {
+  it('records the machine and the settings of the run', () => {
+    expect(results.quick).toBe(true)
+    expect(results.machine.cores).toBeGreaterThan(0)
+    expect(results.machine.node).toBe(process.version)
+    expect(results.settings.repetitions).toBe(1)
+  })
+
+  it.each(scenarios.map((s) => s.id))('scenario %s ran and measured every variant', (id) => {
+    const scenario = results.scenarios.find((s) => s.id === id)
+    expect(scenario, `no result for ${id}`).toBeDefined()
+    expect(scenario?.status, `${id}: ${scenario?.reason ?? ''}\n${log.slice(-3000)}`).toBe('ok')
+    expect(scenario?.variants.length).toBeGreaterThan(1)
+    for (const variant of scenario?.variants ?? []) {
+      expect(variant.runs.length, `${id}/${variant.name}`).toBeGreaterThan(0)
+      for (const run of variant.runs) {
+        expect(run.requests, `${id}/${variant.name}`).toBeGreaterThan(0)
+        expect(run.tool).toMatch(/autocannon|open-loop|ghz/)
+        expect(run.connections).toBeGreaterThan(0)
+        expect(run.durationS).toBeGreaterThan(0)
+      }
+    }
+    // Every ratio has its baseline measured in the same run, and every target is judged.
+    for (const t of scenario?.targets ?? []) expect(t.met, `${id}: ${t.description}`).not.toBeNull()
+  })
+
+  it('writes the tables and plots from those results', () => {
+    const md = readFileSync(join(out, 'BENCHMARKS.md'), 'utf8')
+    expect(md).toContain('**Quick run**')
+    for (const s of results.scenarios) expect(md).toContain(`## ${s.title}`)
+    for (const file of ['throughput.svg', 'latency-vs-load.svg', 'stragglers.svg']) {
+      expect(existsSync(join(out, 'bench', file)), file).toBe(true)
+      expect(readFileSync(join(out, 'bench', file), 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
+    }
+  })
+})
