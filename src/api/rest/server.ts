@@ -54,6 +54,9 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   // Shed load with a hint: OVERLOADED and NOT_READY (starting, draining) are worth retrying soon.
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (reply.statusCode === 503) void reply.header('retry-after', '1')
+    // Draining: each kept-alive connection goes once it has its answer, so shutdown does
+    // not wait out the grace period for clients that keep their sockets open.
+    if (!gateway.ready) void reply.header('connection', 'close')
     done(null, payload)
   })
   if (options.telemetry) registerTelemetry(app, options.telemetry)
