@@ -84,16 +84,17 @@ async function serve(file: string, stream: boolean): Promise<void> {
     const port = await grpc.listen(config.server.host, config.server.grpc_port as number)
     app.log.info({ port }, 'gRPC listening')
   }
+  // Outputs attach before the gateway turns ready, so the first predict already has its record.
   try {
-    await gateway.load()
+    output = await startOutput(gateway, { log: app.log, stream })
   } catch (err) {
     await Promise.all([app.close(), grpc?.close(0)])
     report(err)
   }
   try {
-    output = await startOutput(gateway, { log: app.log, stream })
+    await gateway.load()
   } catch (err) {
-    await Promise.all([app.close(), grpc?.close(0)])
+    await Promise.all([app.close(), grpc?.close(0), output?.close(0)])
     report(err)
   }
   grpc?.setServing(true)

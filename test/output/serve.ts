@@ -37,9 +37,9 @@ export interface ReadyBody {
   output?: { kafka: { state: string; spooled_records: number; dropped: number; spool_file: string; published: number; last_error: string | null } }
 }
 
-export async function serve(configFile: string): Promise<Served> {
+export async function serve(configFile: string, args: readonly string[] = []): Promise<Served> {
   const port = await freePort()
-  const proc = startProcess(process.execPath, [cli, 'serve', '-c', configFile], { env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off', LOG_LEVEL: 'info' } })
+  const proc = startProcess(process.execPath, [cli, 'serve', '-c', configFile, ...args], { env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off', LOG_LEVEL: 'info' } })
   const url = `http://127.0.0.1:${port}`
   const readyz = async (): Promise<{ status: number; body: ReadyBody }> => {
     const res = await fetch(`${url}/readyz`)

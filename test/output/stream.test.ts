@@ -7,11 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Gateway } from '../../src/gateway.ts'
-import { startOutput, type Output } from '../../src/output/index.ts'
-import { configFrom, samples } from '../helpers.ts'
+import { samples } from '../helpers.ts'
 import { committedOffsets, consumeUntil, createTopic, startBroker, type Broker } from './broker.ts'
-import { eventually } from './serve.ts'
+import { eventually, serve, writeConfig, type Served } from './serve.ts'
 
 const INPUT = 'specserve.requests'
 const PARTITIONS = 4
@@ -19,29 +17,23 @@ const GROUP = 'specserve-stream-test'
 
 let broker: Broker
 let dir: string
-const instances: { gateway: Gateway; output: Output }[] = []
+const instances: Served[] = []
 
-async function startInstance(name: string): Promise<{ gateway: Gateway; output: Output }> {
-  const config = configFrom(`
-server: { instance: ${name} }
-executors: { onnx_workers: 1 }
-models:
-  logreg: { kind: onnx, path: ../models/cancer_logreg.onnx, version: "3" }
-ensembles:
-  cancer: { strategy: deadline-fallback, models: [logreg], budget_ms: { default: 500, max: 1000 } }
-output:
-  kafka:
-    brokers: ["${broker.bootstrap}"]
-    topic: specserve.stream.records
-    spool_dir: ${join(dir, name)}
-    stream: { input_topic: ${INPUT}, group_id: ${GROUP}, max_in_flight_per_partition: 4 }
-`)
-  const gateway = new Gateway(config)
-  await gateway.load()
-  const instance = { gateway, output: await startOutput(gateway, { stream: true }) }
+interface StreamStatus {
+  assignments: { topic: string; partitions: number[] }[]
+  answered: number
+  peak_in_flight_per_partition: number
+}
+
+/** A real `specserve serve --stream` process, one member of the group. */
+async function startInstance(name: string): Promise<Served> {
+  const config = await writeConfig(join(dir, name), broker.bootstrap, `stream: { input_topic: ${INPUT}, group_id: ${GROUP}, max_in_flight_per_partition: 4 }`)
+  const instance = await serve(config, ['--stream'])
   instances.push(instance)
   return instance
 }
+
+const streamStatus = async (instance: Served): Promise<StreamStatus> => ((await instance.readyz()).body.output as unknown as { stream: StreamStatus }).stream
 
 beforeAll(async () => {
   broker = await startBroker()
@@ -50,10 +42,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const { gateway, output } of instances) {
-    await output.close(5000)
-    await gateway.close()
-  }
+  for (const instance of instances) await instance.proc.stop('SIGTERM')
   await broker?.destroy()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
@@ -62,11 +51,10 @@ describe('stream mode', () => {
   it('scores every request once, dead-letters poison without stalling, commits, and splits partitions between instances', { timeout: 180_000 }, async () => {
     const a = await startInstance('stream-a')
     const b = await startInstance('stream-b')
-    const assigned = (o: Output): number[] =>
-      ((o.stream!.status().assignments as { partitions: number[] }[])[0]?.partitions ?? []).toSorted((x, y) => x - y)
+    const assigned = async (instance: Served): Promise<number[]> => ((await streamStatus(instance)).assignments[0]?.partitions ?? []).toSorted((x, y) => x - y)
     // Both members joined and the group rebalanced: each owns part of the partitions, together all of them.
-    await eventually('partitions split', async () => [assigned(a.output), assigned(b.output)], ([x, y]) => x!.length > 0 && y!.length > 0 && x!.length + y!.length === PARTITIONS)
-    expect([...assigned(a.output), ...assigned(b.output)].toSorted()).toEqual([0, 1, 2, 3])
+    const [x, y] = await eventually('partitions split', async () => [await assigned(a), await assigned(b)], ([x, y]) => x!.length > 0 && y!.length > 0 && x!.length + y!.length === PARTITIONS)
+    expect([...x!, ...y!].toSorted()).toEqual([0, 1, 2, 3])
 
     const rows = samples('cancer').rows
     const expected = samples('cancer').expected
@@ -110,11 +98,12 @@ describe('stream mode', () => {
     expect(letters.find((l) => l.source.key === 'k0')!.value).toBe(poison[0]!.value)
 
     // Both instances did part of the work, and every offset (good and poison) is committed.
-    const answered = instances.map((i) => i.output.stream!.status().answered as number)
+    const statuses = await Promise.all(instances.map(streamStatus))
+    const answered = statuses.map((s) => s.answered)
     expect(answered.every((n) => n > 0)).toBe(true)
     expect(answered.reduce((x, y) => x + y)).toBeGreaterThanOrEqual(N)
     // Backpressure: never more than max_in_flight_per_partition predicts running for one partition.
-    for (const { output } of instances) expect(output.stream!.status().peak_in_flight_per_partition).toBeLessThanOrEqual(4)
+    for (const status of statuses) expect(status.peak_in_flight_per_partition).toBeLessThanOrEqual(4)
     const total = await eventually(
       'offsets committed',
       async () => (await committedOffsets(broker.bootstrap, GROUP, INPUT, PARTITIONS)).reduce((x, y) => x + (y > 0n ? y : 0n), 0n),
