@@ -3,6 +3,7 @@
 // and a timestamp; digesting and JSON encoding happen later, off the predict's path.
 // docs/serving-record.schema.json describes the JSON this produces.
 import { createHash } from 'node:crypto'
+import { traceIdOf } from '../telemetry/tracing.ts'
 import { toNested } from '../tensor.ts'
 import type { ErrorInfo, ModelAnnotation, PredictResult, Tensor, TensorMap, Votes } from '../types.ts'
 
@@ -75,7 +76,7 @@ export class PendingRecord {
       elapsed_ms: r.elapsed_ms,
       models: r.models,
       late: late ? { model: late.model, version: late.version, latency_ms: late.latency_ms, outputs: nestedMap(late.outputs) } : null,
-      trace_id: null,
+      trace_id: traceIdOf(r),
       instance: this.instance,
     }
   }

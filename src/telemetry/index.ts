@@ -16,7 +16,7 @@ import type { Gateway } from '../gateway.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { setTracer, TRACER_NAME } from './tracing.ts'
 
-export { traceHeaders, injectTrace, withIncomingMetadata, activeTraceId } from './tracing.ts'
+export { traceHeaders, injectTrace, withTraceMetadata, withIncomingMetadata, activeTraceId, traceIdOf } from './tracing.ts'
 
 type MetricReader = sdkMetrics.MetricReader
 

@@ -5,6 +5,7 @@
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import type { EnsembleRuntime } from '../starter/ensemble.ts'
 import type { Outcome, PredictRequest, PredictResult } from '../types.ts'
+import { rememberTraceId } from './tracing.ts'
 
 export const SpanAttr = {
   ensemble: 'specserve.ensemble',
@@ -110,6 +111,8 @@ export class RunTrace {
     span.setAttribute(SpanAttr.atDeadline, atDeadline)
     if (chosen !== null) span.setAttribute(SpanAttr.chosen, chosen)
     if (result.error) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error.message })
+    // A sampled-out trace is nowhere to be found: records keep trace_id null then.
+    if (span.isRecording()) rememberTraceId(result, span.spanContext().traceId)
     span.end()
   }
 }

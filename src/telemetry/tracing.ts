@@ -74,7 +74,19 @@ export function withIncomingMetadata<T>(metadata: MetadataLike, fn: () => T): T 
   return context.with(parent, fn)
 }
 
-/** The trace id of the active span (for serving records and logs), or null. */
+const traceIds = new WeakMap<object, string>()
+
+/** Links a predict result to its (sampled) trace; set by the starter when tracing is on. */
+export function rememberTraceId(result: object, traceId: string): void {
+  traceIds.set(result, traceId)
+}
+
+/** The trace id of a predict (serving records carry it), or null when it was not traced. */
+export function traceIdOf(result: object): string | null {
+  return traceIds.get(result) ?? null
+}
+
+/** The trace id of the active span (for logs), or null. */
 export function activeTraceId(): string | null {
   if (!state.tracer) return null
   const span = trace.getSpan(context.active())

@@ -8,7 +8,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { Gateway } from '../../src/gateway.ts'
-import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
+import { startTelemetry, traceIdOf, type Telemetry } from '../../src/telemetry/index.ts'
 import { SpanAttr } from '../../src/telemetry/run-trace.ts'
 import { startHarness, type Harness } from '../api/grpc/harness.ts' // also registers the scripted kind
 import { configFrom, samples } from '../helpers.ts'
@@ -118,6 +118,8 @@ beforeEach(() => exporter.reset())
 
 describe('tracing', () => {
   it('gives an ensemble predict one span, a child per model, under the caller\'s traceparent', async () => {
+    let recorded: string | null = null
+    gateway.hooks.onResult = (result) => (recorded = traceIdOf(result))
     const res = await app.inject({
       method: 'POST',
       url: '/v1/ensembles/wine/predict',
@@ -138,6 +140,9 @@ describe('tracing', () => {
     expect(predict!.attributes[SpanAttr.budgetMs]).toBe(2000)
     expect(predict!.attributes[SpanAttr.outcome]).toBe('ok')
     expect(predict!.attributes[SpanAttr.reason]).toBe(res.json().decision.reason)
+    // What serving records carry as trace_id.
+    expect(recorded).toBe(TRACE_ID)
+    delete gateway.hooks.onResult
 
     const models = byName('infer ')
     expect(models.map((s) => s.attributes[SpanAttr.model]).sort()).toEqual(['wine-knn', 'wine-logreg', 'wine-tree'])
