@@ -66,8 +66,6 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
   const startedAt = machine()
   const results: ScenarioResult[] = []
   const selected = scenarios.filter((s) => !options.only || options.only.includes(s.id))
-  // Overlapping a broker's start with other scenarios would add noise to their figures: quick runs only.
-  if (quick) for (const s of selected) s.prepare?.(ctx)
   try {
     for (const scenario of scenarios) {
       if (options.only && !options.only.includes(scenario.id)) {
@@ -114,8 +112,18 @@ export async function benchMain(argv: readonly string[]): Promise<void> {
       only: { type: 'string' },
       'no-profile': { type: 'boolean' },
       profile: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   })
+  if (values.help) {
+    console.log(`usage: npm run bench -- [options]   (or: specserve bench [options])
+  --quick          one short repetition per scenario (a smoke run, ~2 min)
+  --out DIR        write DIR/BENCHMARKS.md and DIR/bench/ (default docs/)
+  --only a,b       run only these scenarios: ${scenarios.map((s) => s.id).join(', ')}
+  --profile        CPU-profile the gateway under load (default in full runs)
+  --no-profile     skip it`)
+    return
+  }
   await runBench({
     quick: values.quick === true,
     ...(values.out ? { out: values.out } : {}),

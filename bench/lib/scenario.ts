@@ -23,9 +23,7 @@ export interface Scenario {
   readonly id: string
   readonly title: string
   run(ctx: BenchContext): Promise<ScenarioResult>
-  /** Quick runs only: start slow provisioning (a broker) early, overlapping other scenarios. */
-  prepare?(ctx: BenchContext): void
-  /** Always called at the end of the bench, whatever happened: stop what prepare or run left running. */
+  /** Always called at the end of the bench, whatever happened: stop what run left running (a broker). */
   cleanup?(ctx: BenchContext): Promise<void>
 }
 

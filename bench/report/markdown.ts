@@ -4,6 +4,7 @@ import type { BenchResults, ScenarioResult, Target } from '../lib/types.ts'
 import { METRICS, formatSummary, formatValue, formatWithUnit } from './metrics.ts'
 import { plotFiles } from './plots.ts'
 
+const sentence = (s: string | undefined): string => (s ? `${s.charAt(0).toUpperCase()}${s.slice(1)}` : '')
 const verdict = (t: Target): string => (t.met === null ? 'not measured' : t.met ? '**met**' : '**missed**')
 
 function header(r: BenchResults): string[] {
@@ -65,7 +66,7 @@ function scenarioSection(s: ScenarioResult): string[] {
   lines.push('')
   for (const t of s.targets) {
     const value = t.value === null ? 'no measurement' : formatWithUnit(t.metric, t.value)
-    lines.push(`- Target: ${t.description} — ${value}: ${verdict(t)}.${t.why ? ` Why: ${t.why}` : ''}`)
+    lines.push(`- Target: ${t.description} — ${value}: ${verdict(t)}.${t.why ? ` Why: ${sentence(t.why)}` : ''}`)
   }
   for (const n of s.notes) lines.push(`- ${n}`)
   return [...lines, '']
@@ -106,7 +107,7 @@ function closing(r: BenchResults): string[] {
   if (!missed.length) lines.push('Every target that was measured was met in this run.')
   const headline = missed.length ? profileHeadline(r.profile as ProfileSummary | { error: string } | undefined) : null
   if (headline) lines.push(headline, '')
-  for (const { s, t } of missed) lines.push(`- **${s.title} — ${t.description}**: measured ${t.value === null ? '–' : formatWithUnit(t.metric, t.value)}. ${t.why ?? ''}`)
+  for (const { s, t } of missed) lines.push(`- **${s.title} — ${t.description}**: measured ${t.value === null ? '–' : formatWithUnit(t.metric, t.value)}. ${sentence(t.why)}`)
   for (const s of skipped) lines.push(`- ${s.title}: not run (${s.reason ?? 'unknown'}).`)
   return [...lines, '']
 }

@@ -22,7 +22,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   miss: { label: 'deadline misses (client)', format: pct },
   miss_server: { label: 'misses (elapsed_ms)', format: pct },
   fallback: { label: 'answered by fallback', format: pct },
-  failed: { label: 'non-2xx', format: pct },
+  failed: { label: 'non-2xx or failed', format: pct },
   shed: { label: 'shed (503)', format: pct },
   late_504: { label: '504', format: pct },
   other_failures: { label: 'other failures', format: pct },

@@ -30,16 +30,19 @@ function svg(width: number, height: number, title: string, body: string[]): stri
 interface Bar {
   label: string
   value: Summary
+  /** Bars of one group share a color. */
+  group: string
 }
 
 /** Horizontal bars with min–max whiskers. */
-function barChart(title: string, unit: string, bars: Bar[]): string {
+function barChart(title: string, unit: string, bars: Bar[], reference?: { value: number; label: string }): string {
   const left = 300
   const plotW = 420
   const rowH = 22
-  const top = 40
+  const top = 48
   const height = top + bars.length * rowH + 40
-  const max = niceMax(Math.max(...bars.map((b) => b.value.max)))
+  const max = niceMax(Math.max(...bars.map((b) => b.value.max), reference?.value ?? 0))
+  const groups = [...new Set(bars.map((b) => b.group))]
   const x = (v: number): number => left + (v / max) * plotW
   const body: string[] = []
   for (let i = 0; i <= 4; i++) {
@@ -51,11 +54,17 @@ function barChart(title: string, unit: string, bars: Bar[]): string {
   bars.forEach((b, i) => {
     const y = top + i * rowH
     body.push(`<text x="${left - 6}" y="${y + 14}" text-anchor="end">${esc(b.label)}</text>`)
-    body.push(`<rect x="${left}" y="${y + 3}" width="${num(x(b.value.median) - left)}" height="${rowH - 8}" fill="${COLORS[0]}"/>`)
+    const color = COLORS[groups.indexOf(b.group) % COLORS.length] as string
+    body.push(`<rect x="${left}" y="${y + 3}" width="${num(x(b.value.median) - left)}" height="${rowH - 8}" fill="${color}"/>`)
     if (b.value.values.length > 1) {
       body.push(`<line x1="${num(x(b.value.min))}" y1="${y + rowH / 2}" x2="${num(x(b.value.max))}" y2="${y + rowH / 2}" stroke="black"/>`)
     }
   })
+  if (reference) {
+    const rx = num(x(reference.value))
+    body.push(`<line x1="${rx}" y1="${top - 4}" x2="${rx}" y2="${height - 34}" stroke="#e15759" stroke-dasharray="6 4"/>`)
+    body.push(`<text x="${rx}" y="${top - 8}" text-anchor="middle" fill="#e15759">${esc(reference.label)}</text>`)
+  }
   return svg(left + plotW + 40, height, title, body)
 }
 
@@ -110,7 +119,7 @@ function throughputPlot(r: BenchResults): string | null {
     if (s.status !== 'ok') continue
     for (const v of s.variants) {
       const rps = v.metrics.rps
-      if (rps && !v.metrics.offered) bars.push({ label: `${s.title.split('.')[0]}. ${v.name}`, value: rps })
+      if (rps && !v.metrics.offered) bars.push({ label: `${s.title.split('.')[0]}. ${v.name}`, value: rps, group: s.id })
     }
   }
   return bars.length ? barChart('Max throughput per scenario (closed loop, median, min–max whiskers)', 'req/s (2xx)', bars) : null
@@ -137,10 +146,10 @@ function stragglerPlot(r: BenchResults): string | null {
   for (const v of s.variants) {
     for (const [metric, label] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
       const value = v.metrics[metric]
-      if (value) bars.push({ label: `${v.name} ${label}`, value })
+      if (value) bars.push({ label: `${v.name} ${label}`, value, group: v.name })
     }
   }
-  return bars.length ? barChart('Stragglers: latency with a 20 ms budget (miss = over 22 ms)', 'ms', bars) : null
+  return bars.length ? barChart('Stragglers: client-side latency, budget 20 ms', 'ms', bars, { value: 22, label: 'budget + 2 ms' }) : null
 }
 
 const PLOTS: [string, string, (r: BenchResults) => string | null][] = [

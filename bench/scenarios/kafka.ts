@@ -30,7 +30,7 @@ const brokers = new WeakMap<BenchContext, Promise<string>>()
 const brokerDir = (ctx: BenchContext): string => join(ctx.dir, 'kafka')
 const script = join(root, 'scripts', 'kafka.sh')
 
-/** One broker per bench run, started on first use (or early by prepare); its address. */
+/** One broker per bench run, started on first use; its address. */
 function broker(ctx: BenchContext): Promise<string> {
   let started = brokers.get(ctx)
   if (!started) {
@@ -56,11 +56,6 @@ async function publisherCounters(url: string): Promise<string> {
 export const kafka: Scenario = {
   id: 'kafka',
   title: '6. Kafka publishing on vs off',
-  prepare(ctx) {
-    void kafkaConfigAccepted(ctx.dir)
-      .then((missing) => (missing ? undefined : broker(ctx)))
-      .catch(() => undefined) // run() reports the failure
-  },
   async cleanup(ctx) {
     const started = brokers.get(ctx)
     if (!started) return

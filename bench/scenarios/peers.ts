@@ -5,7 +5,7 @@
 // started by test/e2e/peers.ts (scripts/peers/*.sh into the cache), as the e2e tests do.
 import { closedLoop } from '../lib/load.ts'
 import { row, v2Body } from '../lib/payloads.ts'
-import { Rows, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
+import { Rows, notRun, ok2xx, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startAll, startSpecserve } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 
@@ -31,6 +31,7 @@ const max = (r: LoadResult, reference: LoadResult | undefined): Record<string, n
   p50: r.latency?.p50,
   p99: r.latency?.p99,
   rps_ratio: reference ? r.throughput / reference.throughput : undefined,
+  failed: (r.requests - ok2xx(r)) / r.requests,
 })
 
 export const peers: Scenario = {
@@ -41,11 +42,12 @@ export const peers: Scenario = {
       `Closed loop, ${ctx.connections} connections. MLServer and specserve: POST /v2/models/cancer/infer with the same Open Inference Protocol V2 JSON body.`,
       'MLServer: mlserver + mlserver-sklearn (scripts/peers/mlserver.sh), parallel_workers: 0 (inference in the server process; ' +
         'its worker-pool mode fails to start in this venv). It returns the sklearn predict output; specserve returns label and probabilities plus annotations.',
-      'seldon-core: the v1 Python microservice (scripts/peers/seldon.sh), 1 worker, POST /api/v1.0/predictions {"data": {"ndarray": [row]}}.',
+      'seldon-core: the v1 Python microservice (scripts/peers/seldon.sh), 1 worker, POST /api/v1.0/predictions {"data": {"ndarray": [row]}}. ' +
+        '"non-2xx" includes connection errors and client timeouts (10 s).',
     ]
     // Started side by side (startup is not measured). seldon-core adds a slow start for a row no target depends on: full runs only.
     if (ctx.quick) notes.push('seldon-core: not run in quick mode.')
-    const specserveConfigured = specserveConfig({ 'cancer-logreg': { kind: 'onnx', path: model('cancer_logreg.onnx') } }, { cancer: { strategy: 'deadline-fallback', models: ['cancer-logreg'] } })
+    const specserveConfigured = specserveConfig({ 'cancer-logreg': { kind: 'onnx', path: model('cancer_logreg.onnx') } }, { cancer: { strategy: 'deadline-fallback', models: ['cancer-logreg'], budget_ms: { default: 1000, max: 1000 } } })
     const [mlserver, seldon, specserve] = await startAll(
       startPeer(ctx, 'mlserver', notes),
       ctx.quick ? Promise.resolve(undefined) : startPeer(ctx, 'seldon', notes),
