@@ -62,7 +62,13 @@ async function serve(file: string, stream: boolean): Promise<void> {
   // SIGHUP and file changes reload (answered NOT_READY until the first load is done).
   const triggers = startReloadTriggers(gateway, app.log)
   const grace = config.server.shutdown_grace_ms
+  let stopping = false
   const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) {
+      app.log.warn({ signal }, 'second signal: exiting without waiting for the drain')
+      process.exit(1)
+    }
+    stopping = true
     app.log.info({ signal, grace_ms: grace }, 'draining')
     triggers.stop()
     gateway.drain() // /readyz 503, new predicts NOT_READY: load balancers move away
@@ -77,8 +83,8 @@ async function serve(file: string, stream: boolean): Promise<void> {
     await telemetry.shutdown().catch((err: unknown) => app.log.warn({ err }, 'telemetry flush failed'))
     process.exit(0)
   }
-  process.once('SIGTERM', (s) => void shutdown(s))
-  process.once('SIGINT', (s) => void shutdown(s))
+  process.on('SIGTERM', (s) => void shutdown(s))
+  process.on('SIGINT', (s) => void shutdown(s))
   await app.listen({ host: config.server.host, port: config.server.rest_port })
   if (grpc) {
     const port = await grpc.listen(config.server.host, config.server.grpc_port as number)
