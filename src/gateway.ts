@@ -190,6 +190,7 @@ export class Gateway {
     const budget = effectiveBudget(req, ens.config.budget)
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `gateway is ${this.state}`)
     if (this.inFlight >= this.config.server.max_in_flight) {
+      ens.requestStats.count('OVERLOADED') // shed before it ran: visible in the request metrics
       throw new GatewayError('OVERLOADED', `${this.inFlight} requests in flight (max_in_flight ${this.config.server.max_in_flight})`)
     }
     this.inFlight++

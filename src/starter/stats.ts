@@ -141,7 +141,7 @@ export class EnsembleStats {
   budgetUsedSum = 0
 
   record(outcome: string, elapsedMs: number, budgetMs: number, atDeadline: boolean): void {
-    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1)
+    this.count(outcome)
     this.latency.record(elapsedMs)
     if (atDeadline) this.deadlineHits++
     const used = elapsedMs / budgetMs
@@ -149,6 +149,11 @@ export class EnsembleStats {
     let i = 0
     while (i < BUDGET_FRACTION_BOUNDS.length && used > (BUDGET_FRACTION_BOUNDS[i] as number)) i++
     this.budgetUsed[i]!++
+  }
+
+  /** A request that never ran (shed at admission): counted, no latency. */
+  count(outcome: string): void {
+    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1)
   }
 }
 

@@ -136,6 +136,9 @@ describe('GET /metrics', () => {
     expect(shed?.json().code).toBe('OVERLOADED')
     expect(shed?.headers['retry-after']).toBe('1')
     expect(served?.headers['retry-after']).toBeUndefined()
+    const m = await scrape()
+    expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'slow', outcome: 'OVERLOADED' }).value).toBe(1)
+    expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'slow', outcome: 'ok' }).value).toBe(1)
   })
 
   it('is absent with telemetry.prometheus: false', async () => {
