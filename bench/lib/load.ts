@@ -19,6 +19,8 @@ export const openLoop = (spec: LoadSpec & { rate: number }): Promise<LoadResult>
 
 export interface GhzSpec {
   readonly ghz: string
+  /** Shown in the results, e.g. v0.120.0 (a go-installed ghz reports "dev" itself). */
+  readonly version: string
   readonly target: string
   readonly call: string
   readonly proto: string
@@ -58,7 +60,7 @@ export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
   const errors = Object.values(report.errorDistribution ?? {}).reduce((a, b) => a + b, 0)
   const seconds = report.total / 1e9
   return {
-    tool: `ghz (${spec.concurrency} workers, 1 connection)`,
+    tool: `ghz ${spec.version} (${spec.concurrency} workers, 1 connection)`,
     loop: 'closed',
     connections: 1,
     durationS: spec.durationS,

@@ -1,7 +1,7 @@
 // 7. The same predict over gRPC (specserve.v1.Gateway/Predict, ghz) and REST
 // (autocannon), against one gateway process, same concurrency.
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { closedLoop, ghzClosedLoop } from '../lib/load.ts'
 import { grpcPredict, nativeBody } from '../lib/payloads.ts'
 import { root, run } from '../lib/processes.ts'
@@ -20,6 +20,9 @@ export const grpc: Scenario = {
     } catch (err) {
       return notRun(this.id, this.title, `ghz could not be installed (scripts/ghz.sh): ${String((err as Error).message).split('\n')[0]}`)
     }
+    // scripts/go-tools.sh stamps the pinned module version next to the binary.
+    const stamp = join(dirname(ghz), '.ghz.version')
+    const version = existsSync(stamp) ? (readFileSync(stamp, 'utf8').trim().split('@').pop() ?? '') : ''
     const server = await startSpecserve('grpc', singleModelConfig(), { dir: ctx.dir, grpc: true })
     const rows = new Rows()
     try {
@@ -27,6 +30,7 @@ export const grpc: Scenario = {
         const rest = await closedLoop({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
         const g = await ghzClosedLoop({
           ghz,
+          version,
           target: `127.0.0.1:${server.grpcPort}`,
           call: 'specserve.v1.Gateway/Predict',
           proto: 'proto/specserve/v1/gateway.proto',
