@@ -46,7 +46,7 @@ export const ensembles: Scenario = {
       targets: Object.keys(strategies).map((name) =>
         target(`${name}: throughput ≥ 60% of single model`, 'rps_ratio', rows.summary(name, 'rps_ratio'), '>=', 0.6, () =>
           `each request sends up to three jobs to the inference worker and gets three results back: three times the ` +
-          `postMessage cost that dominates the single-model profile, and with one worker on 2 cores they run one after another. ` +
+          `hand-off cost seen in the single-model profile, and with one worker on 2 cores they run one after another. ` +
           `Sending one message per request for all co-located members (a batch per worker) would cut it to one round trip.`,
         ),
       ),

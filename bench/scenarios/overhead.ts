@@ -66,11 +66,12 @@ export const overhead: Scenario = {
       targets: [
         target('throughput ≥ 85% of the baseline', 'rps_ratio', ratio, '>=', 0.85, () =>
           `the baseline runs inference inline on its event loop; specserve sends every job to an inference worker thread and ` +
-          `its result back. In the CPU profile ("Where the time goes") postMessage — structured-cloning each job and result — ` +
-          `is the largest self-time entry on both threads, ahead of fastify and onnxruntime; the ensemble lifecycle (deadline ` +
-          `timer, AbortSignal, collector, annotations) is a few percent. On 2 cores the worker thread also competes with the ` +
-          `load generator. What would close it: run a model whose measured inference time is far below the budget inline on ` +
-          `the event loop (no hop), or hand tensors to the worker through a SharedArrayBuffer ring instead of cloned messages.`,
+          `its result back, and the structured clone of each message (postMessage) shows on both threads in the CPU profile ` +
+          `("Where the time goes"), next to the per-request work the baseline skips: input validation, a request id, the ` +
+          `deadline timer and AbortSignal, the collector and the annotated response. On 2 cores the worker thread also ` +
+          `competes with the load generator. What would close it: run a model whose measured inference time is far below ` +
+          `the budget inline on the event loop (no hop), or pass tensors through a SharedArrayBuffer ring instead of cloned ` +
+          `messages; then trim the per-request entries the profile lists.`,
         ),
         target('p99 added ≤ 1 ms at 50% of the baseline max (open loop)', 'p99_added', added, '<=', 1, () =>
           `every request waits for two thread hand-offs (to the inference worker and back); on a 2-core box shared with ` +
