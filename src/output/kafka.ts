@@ -43,6 +43,8 @@ export class KafkaSink implements RecordSink {
   /** The shutdown grace ran out: memory has gone to the spool, nothing more is sent. */
   private abandoned = false
   private closed = false
+  private readonly gaveUp: Promise<void>
+  private resolveGaveUp!: () => void
   private published = 0
   private dropped = 0
   private lastError: string | null = null
@@ -57,6 +59,7 @@ export class KafkaSink implements RecordSink {
     this.log = log
     this.producer = createProducer(settings, `${settings.clientId}-records`)
     this.spool = new Spool(spoolFile(settings), settings.spoolMaxBytes)
+    this.gaveUp = new Promise((resolve) => (this.resolveGaveUp = resolve))
   }
 
   /** Takes the spool (throws if another process holds it) and probes the brokers in the background. */
@@ -102,7 +105,9 @@ export class KafkaSink implements RecordSink {
     let attempts = 0
     try {
       while (!this.abandoned) {
-        if (this.pumping) await this.pumping
+        // A send hanging on a dead broker must not outlast the grace: abandon() ends the wait,
+        // and the producer is force-closed below, which fails that send.
+        if (this.pumping) await Promise.race([this.pumping, this.gaveUp])
         else if (this.retry) {
           if (attempts++ > 0) break
           this.retry.wake()
@@ -117,11 +122,12 @@ export class KafkaSink implements RecordSink {
     this.closed = true
     this.state = 'closed'
     this.spool.close()
-    if (this.spool.records) this.log.warn({ spool: this.spool.file, records: this.spool.records, unsent_in_memory: left }, 'shutdown grace over: serving records left in the spool for the next start')
+    if (this.spool.records) this.log.warn({ spool: this.spool.file, records: this.spool.records, unsent_in_memory: left }, 'shutdown: serving records left in the spool for the next start')
     else this.log.info({ published: this.published }, 'serving records flushed')
-    // A send still hanging on a dead broker is abandoned: its records are on disk already.
-    if (this.pumping) void this.producer.close(true).catch(() => {})
-    else await this.producer.close(true).catch(() => {})
+    // A send still hanging on a dead broker is abandoned (its records are on disk already):
+    // force-closing fails it; do not wait for that.
+    const closing = this.producer.close(true).catch(() => {})
+    if (!this.pumping) await closing
   }
 
   private async probe(): Promise<void> {
@@ -254,6 +260,7 @@ export class KafkaSink implements RecordSink {
     if (this.abandoned) return
     this.spoolBuffered()
     this.abandoned = true
+    this.resolveGaveUp()
     this.retry?.wake()
   }
 }
