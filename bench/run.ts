@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { profileSpecserve } from './lib/profile.ts'
-import { root } from './lib/processes.ts'
+import { onExit, root } from './lib/processes.ts'
 import { notRun, type BenchContext, type Scenario } from './lib/scenario.ts'
 import type { BenchResults, Machine, ScenarioResult } from './lib/types.ts'
 import { renderMarkdown } from './report/markdown.ts'
@@ -52,6 +52,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
   const log = options.log ?? ((m: string) => console.error(`[bench] ${m}`))
   const out = options.out ?? join(root, 'docs')
   const dir = mkdtempSync(join(tmpdir(), 'specserve-bench-'))
+  onExit(() => rmSync(dir, { recursive: true, force: true })) // also when interrupted
   const ctx: BenchContext = {
     quick,
     repetitions: quick ? 1 : 3,
@@ -124,6 +125,8 @@ export async function benchMain(argv: readonly string[]): Promise<void> {
   --no-profile     skip it`)
     return
   }
+  // Ctrl-C: exit normally so every server, peer and broker the bench started is stopped (see lib/processes.ts).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
   await runBench({
     quick: values.quick === true,
     ...(values.out ? { out: values.out } : {}),

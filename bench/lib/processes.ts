@@ -24,9 +24,22 @@ const killGroup = (child: ChildProcess, signal: NodeJS.Signals): void => {
     // already gone
   }
 }
+const atExit: (() => void)[] = []
 process.once('exit', () => {
   for (const child of running) killGroup(child, 'SIGKILL')
+  for (const fn of atExit) fn()
 })
+
+/** Kills a child started elsewhere (e.g. a peer from test/e2e/peers.ts) if the bench dies before stopping it. */
+export function track(child: ChildProcess): void {
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+}
+
+/** Synchronous last-resort cleanup when the bench process exits (e.g. a broker it started as a daemon). */
+export function onExit(fn: () => void): void {
+  atExit.push(fn)
+}
 
 export function start(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })

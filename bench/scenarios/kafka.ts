@@ -1,12 +1,13 @@
 // 6. Serving records published to Kafka (output.kafka) vs not, on the same model and
 // load. A real single-node broker from scripts/kafka.sh, in the run's temp dir.
+import { spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { stringify } from 'yaml'
 import { closedLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
-import { root, run } from '../lib/processes.ts'
+import { onExit, root, run } from '../lib/processes.ts'
 import { Rows, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
 import { startAll, startSpecserve, type Server } from '../lib/servers.ts'
 import { singleModelConfig } from './overhead.ts'
@@ -36,6 +37,10 @@ function broker(ctx: BenchContext): Promise<string> {
   if (!started) {
     ctx.log('kafka: starting a broker (scripts/kafka.sh)')
     started = run('bash', [script, 'start', '--dir', brokerDir(ctx), '--port', '0']).then((out) => out.trim().split('\n').pop() as string)
+    // The broker is a daemon, not our child: if the bench dies, stop it on the way out.
+    onExit(() => {
+      if (brokers.has(ctx)) spawnSync('bash', [script, 'clean', '--dir', brokerDir(ctx)], { stdio: 'ignore' })
+    })
     brokers.set(ctx, started)
   }
   return started

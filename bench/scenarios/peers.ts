@@ -3,14 +3,17 @@
 // it embedded on its own V2 route with the very same request body; and seldon-core's v1
 // microservice on the same pipeline, with its own body. The peers are provisioned and
 // started by test/e2e/peers.ts (scripts/peers/*.sh into the cache), as the e2e tests do.
+import type { ChildProcess } from 'node:child_process'
 import { closedLoop } from '../lib/load.ts'
 import { row, v2Body } from '../lib/payloads.ts'
+import { track } from '../lib/processes.ts'
 import { Rows, notRun, ok2xx, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startAll, startSpecserve } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 
 interface Peer {
   readonly restUrl: string
+  readonly proc: { readonly child: ChildProcess }
   stop(): Promise<void>
 }
 const served = { name: 'cancer', trained: 'cancer_logreg', features: row.length, classes: 2 }
@@ -19,7 +22,9 @@ async function startPeer(ctx: BenchContext, which: 'mlserver' | 'seldon', notes:
   try {
     const peers = await import('../../test/e2e/peers.ts')
     ctx.log(`peers: provisioning and starting ${which} (test/e2e/peers.ts, scripts/peers/)`)
-    return await (which === 'mlserver' ? peers.startMlserver(served) : peers.startSeldon(served))
+    const peer: Peer = await (which === 'mlserver' ? peers.startMlserver(served) : peers.startSeldon(served))
+    track(peer.proc.child)
+    return peer
   } catch (err) {
     notes.push(`${which}: not run: ${String((err as Error).message).split('\n')[0]}`)
     return undefined
