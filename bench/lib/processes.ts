@@ -27,7 +27,7 @@ const killGroup = (child: ChildProcess, signal: NodeJS.Signals): void => {
 const atExit: (() => void)[] = []
 process.once('exit', () => {
   for (const child of running) killGroup(child, 'SIGKILL')
-  for (const fn of atExit) fn()
+  for (const fn of atExit.reverse()) fn() // last registered first: a broker is stopped before its dir is removed
 })
 
 /** Kills a child started elsewhere (e.g. a peer from test/e2e/peers.ts) if the bench dies before stopping it. */
