@@ -3,7 +3,7 @@
 // runs every scenario against real server processes with load from separate processes,
 // keeps the raw results (DIR/bench/results.json) and generates DIR/BENCHMARKS.md and
 // DIR/bench/*.svg from them. DIR defaults to docs/.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, platform, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -93,6 +93,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     }
     mkdirSync(join(out, 'bench'), { recursive: true })
     writeFileSync(join(out, 'bench', 'results.json'), `${JSON.stringify(bench, null, 1)}\n`)
+    // Plots this run has no data for must not linger from an earlier run.
+    for (const old of readdirSync(join(out, 'bench'))) if (old.endsWith('.svg')) rmSync(join(out, 'bench', old))
     for (const [file, svg] of renderPlots(bench)) writeFileSync(join(out, 'bench', file), svg)
     writeFileSync(join(out, 'BENCHMARKS.md'), renderMarkdown(bench))
     log(`wrote ${join(out, 'BENCHMARKS.md')} and ${join(out, 'bench')}/`)
