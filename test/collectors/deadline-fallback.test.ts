@@ -1,20 +1,11 @@
 // Scripted timelines for deadline-fallback: outcomes in arrival order, 'deadline' where the
 // deadline fires. `at` is the step that produced the decision (what a user would check).
 import { describe, expect, it } from 'vitest'
+import { run } from './timeline.ts'
 import { deadlineFallback } from '../../src/collectors/deadline-fallback.ts'
 import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
-import type { Decision, Outcome, TensorMap } from '../../src/types.ts'
+import type { Outcome, TensorMap } from '../../src/types.ts'
 
-type Step = Outcome | 'deadline'
-
-function run(collector: Collector, steps: readonly Step[]): { decision: Decision | undefined; at: number | undefined } {
-  for (let at = 0; at < steps.length; at++) {
-    const step = steps[at]!
-    const decision = step === 'deadline' ? collector.onDeadline() : collector.onOutcome(step)
-    if (decision !== undefined) return { decision, at }
-  }
-  return { decision: undefined, at: undefined }
-}
 
 const out = (v: number): TensorMap => ({ y: { datatype: 'FP32', shape: [1, 1], data: Float32Array.of(v) } })
 const ok = (index: number): Outcome => ({ status: 'ok', index, outputs: out(index), latencyMs: 5 })

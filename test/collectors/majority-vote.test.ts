@@ -1,21 +1,12 @@
 // Scripted timelines for majority-vote. `at` is the step (0-based, in arrival order) whose
 // outcome produced the decision: an early exit shows as a step before the last model.
 import { describe, expect, it } from 'vitest'
+import { run } from './timeline.ts'
 import { majorityVote } from '../../src/collectors/majority-vote.ts'
 import type { MajorityVoteOptions } from '../../src/collectors/majority-vote.ts'
 import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
-import type { Decision, Outcome, TensorMap, TensorSpec } from '../../src/types.ts'
+import type { Outcome, TensorMap, TensorSpec } from '../../src/types.ts'
 
-type Step = Outcome | 'deadline'
-
-function run(collector: Collector, steps: readonly Step[]): { decision: Decision | undefined; at: number | undefined } {
-  for (let at = 0; at < steps.length; at++) {
-    const step = steps[at]!
-    const decision = step === 'deadline' ? collector.onDeadline() : collector.onOutcome(step)
-    if (decision !== undefined) return { decision, at }
-  }
-  return { decision: undefined, at: undefined }
-}
 
 const labelSpec: TensorSpec = { name: 'label', datatype: 'INT64', shape: [-1] }
 const probSpec: TensorSpec = { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] }
