@@ -5,7 +5,9 @@
 # can run side by side and a stopped broker restarts with its data on the same ports.
 #
 #   scripts/kafka.sh provision                     download the jars (idempotent)
-#   scripts/kafka.sh start [--dir D] [--port P]    start (P=0: a free port; default 9092); prints host:port
+#   scripts/kafka.sh start [--dir D] [--port P] [--owner-pid PID]
+#                                                  start (P=0: a free port; default 9092); prints host:port;
+#                                                  with --owner-pid, the broker stops when that process is gone
 #   scripts/kafka.sh stop  [--dir D] [--kill]      stop (SIGTERM, or SIGKILL for a crash); keeps the data
 #   scripts/kafka.sh status [--dir D]              prints host:port and exits 0 when running
 #   scripts/kafka.sh clean [--dir D]               stop and delete the run directory
@@ -128,7 +130,13 @@ start() {
   nohup "$JAVA" -Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$DIR/log4j2.properties" -cp "$cp" \
     kafka.Kafka "$DIR/server.properties" >"$DIR/stdout.log" 2>&1 </dev/null &
-  echo $! >"$DIR/pid"
+  local pid=$!
+  echo "$pid" >"$DIR/pid"
+  if [[ -n "$OWNER" ]]; then
+    # Tied to a test run: if the owner dies without stopping the broker, stop it anyway.
+    ( while kill -0 "$OWNER" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 2; done; kill -TERM "$pid" 2>/dev/null ) \
+      >/dev/null 2>&1 </dev/null &
+  fi
   local until=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
   until listening "$port"; do
     running || { tail -n 40 "$DIR/stdout.log" "$DIR/server.log" >&2 2>/dev/null; die "broker exited during start"; }
@@ -155,11 +163,13 @@ cmd="${1:-}"; shift || true
 DIR="$HOME_DIR/run/default"
 PORT="${KAFKA_PORT:-9092}"
 SIGNAL=TERM
+OWNER=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) DIR="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
     --kill) SIGNAL=KILL; shift ;;
+    --owner-pid) OWNER="$2"; shift 2 ;;
     *) die "unknown argument $1" ;;
   esac
 done
@@ -172,5 +182,5 @@ case "$cmd" in
   stop) stop ;;
   status) running && bootstrap ;;
   clean) stop; rm -rf "$DIR" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -36,12 +36,14 @@ async function kafkaSh(args: readonly string[]): Promise<string> {
 
 export async function startBroker(): Promise<Broker> {
   const dir = await mkdtemp(join(tmpdir(), 'specserve-kafka-'))
-  const bootstrap = await kafkaSh(['start', '--dir', dir, '--port', String(await freePort())])
+  // --owner-pid: a test run that dies without destroy() does not leave a broker behind.
+  const owner = ['--owner-pid', String(process.pid)]
+  const bootstrap = await kafkaSh(['start', '--dir', dir, '--port', String(await freePort()), ...owner])
   return {
     bootstrap,
     dir,
     stop: async (options = {}) => void (await kafkaSh(['stop', '--dir', dir, ...(options.kill ? ['--kill'] : [])])),
-    start: async () => void (await kafkaSh(['start', '--dir', dir])),
+    start: async () => void (await kafkaSh(['start', '--dir', dir, ...owner])),
     destroy: async () => void (await kafkaSh(['clean', '--dir', dir])),
   }
 }
