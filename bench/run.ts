@@ -3,7 +3,7 @@
 // runs every scenario against real server processes with load from separate processes,
 // keeps the raw results (DIR/bench/results.json) and generates DIR/BENCHMARKS.md and
 // DIR/bench/*.svg from them. DIR defaults to docs/.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, platform, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -45,6 +45,14 @@ function machine(): Machine {
     loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
     date: new Date().toISOString(),
   }
+}
+
+/** BENCHMARKS.md and the plots, from raw results only. */
+function writeReport(bench: BenchResults, out: string): void {
+  // Plots this run has no data for must not linger from an earlier run.
+  for (const old of readdirSync(join(out, 'bench'))) if (old.endsWith('.svg')) rmSync(join(out, 'bench', old))
+  for (const [file, svg] of renderPlots(bench)) writeFileSync(join(out, 'bench', file), svg)
+  writeFileSync(join(out, 'BENCHMARKS.md'), renderMarkdown(bench))
 }
 
 export async function runBench(options: BenchOptions = {}): Promise<BenchResults> {
@@ -93,10 +101,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     }
     mkdirSync(join(out, 'bench'), { recursive: true })
     writeFileSync(join(out, 'bench', 'results.json'), `${JSON.stringify(bench, null, 1)}\n`)
-    // Plots this run has no data for must not linger from an earlier run.
-    for (const old of readdirSync(join(out, 'bench'))) if (old.endsWith('.svg')) rmSync(join(out, 'bench', old))
-    for (const [file, svg] of renderPlots(bench)) writeFileSync(join(out, 'bench', file), svg)
-    writeFileSync(join(out, 'BENCHMARKS.md'), renderMarkdown(bench))
+    writeReport(bench, out)
     log(`wrote ${join(out, 'BENCHMARKS.md')} and ${join(out, 'bench')}/`)
     return bench
   } finally {
@@ -116,15 +121,23 @@ export async function benchMain(argv: readonly string[]): Promise<void> {
       'no-profile': { type: 'boolean' },
       profile: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      report: { type: 'boolean' },
     },
   })
+  if (values.report) {
+    // Re-render the tables and plots from DIR/bench/results.json without measuring anything.
+    const out = values.out ?? join(root, 'docs')
+    writeReport(JSON.parse(readFileSync(join(out, 'bench', 'results.json'), 'utf8')) as BenchResults, out)
+    return
+  }
   if (values.help) {
     console.log(`usage: npm run bench -- [options]   (or: specserve bench [options])
   --quick          one short repetition per scenario (a smoke run, ~2 min)
   --out DIR        write DIR/BENCHMARKS.md and DIR/bench/ (default docs/)
   --only a,b       run only these scenarios: ${scenarios.map((s) => s.id).join(', ')}
   --profile        CPU-profile the gateway under load (default in full runs)
-  --no-profile     skip it`)
+  --no-profile     skip it
+  --report         only re-render DIR/BENCHMARKS.md and the plots from DIR/bench/results.json`)
     return
   }
   // Ctrl-C: exit normally so every server, peer and broker the bench started is stopped (see lib/processes.ts).

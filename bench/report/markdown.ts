@@ -96,7 +96,7 @@ function profileSection(p: ProfileSummary | { error: string } | undefined): stri
 function profileHeadline(p: ProfileSummary | { error: string } | undefined): string | null {
   if (!p || 'error' in p) return null
   const top = (t: ProfileSummary['threads'][number]): string =>
-    t.functions.slice(0, 3).map((f) => `\`${f.name}\` ${formatValue('shed', f.share)}`).join(', ')
+    t.functions.slice(0, 3).map((f) => `\`${f.name}\`${f.name === '(anonymous)' && f.where ? ` (${f.where})` : ''} ${formatValue('shed', f.share)}`).join(', ')
   return `Measured cause (CPU profile under max load, self time of busy samples): ${p.threads.map((t) => `${t.thread}: ${top(t)}`).join('; ')}.`
 }
 
