@@ -94,7 +94,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     const profile = (options.profile ?? !quick) ? await profileSpecserve(ctx, singleModelConfig()).catch((err: unknown) => ({ error: String(err) })) : undefined
     const bench: BenchResults = {
       quick,
-      machine: startedAt,
+      machine: { ...startedAt, loadAverageEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
       settings: { repetitions: ctx.repetitions, warmupS: ctx.warmupS, durationS: ctx.durationS, connections: ctx.connections },
       scenarios: results,
       ...(profile ? { profile } : {}),

@@ -55,6 +55,8 @@ export interface Machine {
   readonly node: string
   readonly platform: string
   readonly loadAverage: readonly number[]
+  /** Load average when the last scenario finished (other work on the box shows here). */
+  readonly loadAverageEnd?: readonly number[]
   readonly date: string
 }
 

@@ -24,7 +24,7 @@ function header(r: BenchResults): string[] {
     )
   }
   lines.push(
-    `Measured ${m.date} on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.platform}; load average at start ${m.loadAverage.join(' / ')}.`,
+    `Measured ${m.date} on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.platform}; load average (1/5/15 min) ${m.loadAverage.join(' / ')} at start${m.loadAverageEnd ? `, ${m.loadAverageEnd.join(' / ')} at the end` : ''}.`,
     `Each scenario: ${s.repetitions} repetition${s.repetitions > 1 ? 's' : ''} of ${s.warmupS} s warm-up + ${s.durationS} s measured per load run;` +
       ` cells show the median${s.repetitions > 1 ? ' and the (min–max) over repetitions' : ''}.` +
       ' Ratios are computed within each repetition against the baseline measured right next to it, then summarized.',
