@@ -15,6 +15,8 @@ import { CANCEL_SLOTS, type FromWorker, type ToWorker } from './protocol.ts'
 const PIPELINE_DEPTH = 2
 /** Only models whose fastest run is under this may wait inside a worker. */
 const PIPELINE_MAX_MS = 2
+/** How long close() waits for a worker to release its sessions and exit by itself. */
+const CLOSE_GRACE_MS = 10_000
 
 export interface PoolOptions {
   readonly workers: number
@@ -128,9 +130,10 @@ export class OnnxPool {
   }
 
   /**
-   * Drops queued jobs, lets running inferences finish, then stops the workers. Terminating a
-   * worker in the middle of session.run aborts the whole process (onnxruntime throws from a
-   * native thread), so the wait is not optional.
+   * Drops queued jobs, lets the jobs sent to workers finish, then asks each worker to
+   * release its sessions and exit. A worker terminated inside a native onnxruntime call
+   * (run, create, release) aborts the whole process, so terminate() is only the last resort
+   * for a worker that has not exited in CLOSE_GRACE_MS.
    */
   async close(): Promise<void> {
     this.closed = true
@@ -139,7 +142,12 @@ export class OnnxPool {
     await Promise.all(
       this.slots.map(async (slot) => {
         if (slot.jobs.length) await new Promise<void>((resolve) => (slot.onIdle = resolve))
-        await slot.worker.terminate()
+        const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()))
+        slot.worker.ref()
+        this.post(slot, { type: 'close' })
+        const timer = setTimeout(() => void slot.worker.terminate(), CLOSE_GRACE_MS)
+        await exited
+        clearTimeout(timer)
       }),
     )
   }

@@ -10,6 +10,8 @@ export const CANCEL_SLOTS = 1024
 export type ToWorker =
   | { readonly type: 'load'; readonly key: string; readonly path: string }
   | { readonly type: 'unload'; readonly key: string }
+  /** Finish everything before this message, release every session, then exit. */
+  | { readonly type: 'close' }
   | { readonly type: 'run'; readonly id: number; readonly key: string; readonly inputs: WireTensors }
 
 export type FromWorker =

@@ -113,6 +113,12 @@ port.on('message', (msg: ToWorker) => {
 async function handle(msg: ToWorker): Promise<void> {
   if (msg.type === 'load') {
     port?.postMessage(await load(msg.key, msg.path))
+  } else if (msg.type === 'close') {
+    // Releasing here, in order, is the only safe way to stop: a thread terminated inside a
+    // native onnxruntime call (run, create, release) aborts the whole process.
+    for (const session of sessions.values()) await session.release()
+    sessions.clear()
+    port?.close()
   } else if (msg.type === 'unload') {
     const session = sessions.get(msg.key)
     sessions.delete(msg.key)

@@ -128,6 +128,19 @@ describe('ONNX worker pool', () => {
     await Promise.all(slow)
   })
 
+  it('closes right after unloading models without aborting the process', async () => {
+    // Stopping a worker inside a native release used to abort the whole process (SIGABRT):
+    // surviving this loop is the assertion, and every pool reports itself closed.
+    const files = ['cancer_logreg', 'cancer_mlp', 'cancer_gbdt', 'wine_rf', 'digits_rf', 'digits_mlp']
+    for (let i = 0; i < 8; i++) {
+      const p = new OnnxPool({ workers: 2, queueLimit: 8 })
+      await Promise.all(files.map((m) => p.register(m, model(`${m}.onnx`))))
+      for (const m of files) p.unregister(m)
+      await p.close()
+      expect(p.stats().busy).toBe(0)
+    }
+  })
+
   it('reports a model that fails to load with the runtime message', async () => {
     pool = new OnnxPool({ workers: 1, queueLimit: 8 })
     await expect(pool.register('bad', join(root, 'package.json'))).rejects.toThrow(/protobuf|parse|load|Load/i)
