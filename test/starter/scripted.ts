@@ -1,5 +1,6 @@
 // A test executor kind whose timing and failures are scripted in YAML, to drive the
 // starter through every lifecycle path with real collectors and the real Gateway.
+import { EventEmitter } from 'node:events'
 import Type from 'typebox'
 import { ModelError } from '../../src/errors.ts'
 import { registerExecutorKind, getExecutorKind } from '../../src/executors/registry.ts'
@@ -18,6 +19,8 @@ export interface ScriptedConfig {
 
 /** Every abort signal a scripted model saw, by model name, in call order. */
 export const signals = new Map<string, AbortSignal[]>()
+/** Emits 'infer' (model name) as each scripted inference starts. */
+export const inferences = new EventEmitter()
 
 const metadata = (name: string, version: string): ModelMetadata => ({
   name,
@@ -42,6 +45,7 @@ function scripted(name: string, config: ScriptedConfig): Executor {
       const seen = signals.get(name) ?? []
       seen.push(ctx.signal)
       signals.set(name, seen)
+      inferences.emit('infer', name)
       if (config.hang) return new Promise<TensorMap>(() => undefined)
       return new Promise<TensorMap>((resolve, reject) => {
         setTimeout(() => {

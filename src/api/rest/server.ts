@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
 import { mapError } from '../errors.ts'
+import { registerAdmission } from './admission.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
@@ -27,13 +28,16 @@ export interface BuildOptions {
 }
 
 export function buildServer(config: GatewayConfig, options: BuildOptions = {}): FastifyInstance {
+  const logRequests = process.env.LOG_REQUESTS === '1'
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
     requestIdHeader: 'x-request-id',
     // No log line per request by default: the predict path is hot (LOG_REQUESTS=1 turns it on).
-    logController: new LogController({ disableRequestLogging: process.env.LOG_REQUESTS !== '1' }),
+    logController: new LogController({ disableRequestLogging: !logRequests }),
+    // Nor a child logger per request unless requests are logged: it costs on every predict.
+    childLoggerFactory: (logger, bindings, opts) => (logRequests ? logger.child(bindings, opts) : logger),
     return503OnClosing: true,
   })
   const owned = !options.gateway
@@ -59,6 +63,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     if (!gateway.ready) void reply.header('connection', 'close')
     done(null, payload)
   })
+  registerAdmission(app, config.server.max_in_flight, (name) => gateway.ensembles.get(name)?.requestStats.count('OVERLOADED'))
   if (options.telemetry) registerTelemetry(app, options.telemetry)
   registerAdminRoutes(app, gateway)
   registerInfoRoutes(app, gateway)
