@@ -3,7 +3,7 @@
 // itself dies; a failing child's output tail goes into the error.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
@@ -78,15 +78,8 @@ export async function run(command: string, args: readonly string[], env: NodeJS.
   return stdout
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+// One free-port helper for tests and bench alike.
+export { freePort } from '../../test/helpers.ts'
 
 /** Polls a URL until it answers (200 unless `accept` says otherwise; a starting server has no event to await). */
 export async function waitForHttp(url: string, proc: Proc, accept: (status: number) => boolean = (status) => status === 200, timeoutMs = 90_000): Promise<void> {
