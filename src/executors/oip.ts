@@ -119,10 +119,7 @@ function oipGrpc(config: OipModelConfig, s: RemoteSettings, headers: Record<stri
       }
       return grpcOutputs(await unary(client, methods.ModelInfer!, request, metadata, timeoutMs, signal))
     },
-    close() {
-      release()
-      return Promise.resolve()
-    },
+    close: release,
   }
 }
 

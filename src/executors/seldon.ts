@@ -127,10 +127,7 @@ function seldonGrpc(config: SeldonModelConfig, s: RemoteSettings, headers: Recor
       const res = await unary(client, methods.Predict!, message(config, inputs[0]!.tensor, format, true), metadata, timeoutMs, signal)
       return answer(res, outputs[0]!, true)
     },
-    close() {
-      release()
-      return Promise.resolve()
-    },
+    close: release,
   }
 }
 

@@ -180,10 +180,7 @@ function tfGrpc(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapte
       for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, name))
       return out
     },
-    close() {
-      release()
-      return Promise.resolve()
-    },
+    close: release,
   }
 }
 

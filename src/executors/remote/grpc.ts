@@ -10,6 +10,7 @@ import { withTraceMetadata } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
 import { upstreamKey } from './http.ts'
+import { SharedByKey } from './shared.ts'
 
 const PROTO_DIR = fileURLToPath(new URL('../../../proto', import.meta.url))
 
@@ -41,40 +42,20 @@ export function serviceMethods(def: PackageDefinition, service: string): Record<
   return svc as unknown as Record<string, Method>
 }
 
-interface SharedChannel {
-  readonly client: grpc.Client
-  refs: number
-}
-const channels = new Map<string, SharedChannel>()
+const channels = new SharedByKey<grpc.Client>((client) => client.close())
 
 /** A client on the shared channel to this upstream; `release` when the executor closes. */
-export function acquireClient(s: RemoteSettings): { client: grpc.Client; release: () => void } {
-  const key = upstreamKey(s, `${s.secure ? 'grpcs' : 'grpc'}://${s.authority}`)
-  let shared = channels.get(key)
-  if (!shared) {
+export function acquireClient(s: RemoteSettings): { client: grpc.Client; release: () => Promise<void> } {
+  const { value, release } = channels.acquire(upstreamKey(s, `${s.secure ? 'grpcs' : 'grpc'}://${s.authority}`), () => {
     const credentials = s.secure
       ? grpc.credentials.createSsl(s.tls?.ca ?? null, s.tls?.key ?? null, s.tls?.cert ?? null)
       : grpc.credentials.createInsecure()
-    const client = new grpc.Client(s.authority, credentials, {
+    return new grpc.Client(s.authority, credentials, {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
     })
-    shared = { client, refs: 0 }
-    channels.set(key, shared)
-  }
-  shared.refs++
-  const entry = shared
-  let released = false
-  return {
-    client: entry.client,
-    release() {
-      if (released) return
-      released = true
-      if (--entry.refs > 0) return
-      channels.delete(key)
-      entry.client.close()
-    },
-  }
+  })
+  return { client: value, release }
 }
 
 export function metadataFrom(headers: Readonly<Record<string, string>>): grpc.Metadata {

@@ -6,13 +6,10 @@ import { Pool } from 'undici'
 import { ModelErrorCode } from '../../errors.ts'
 import { traceHeaders } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
+import { SharedByKey } from './shared.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
 
-interface Shared {
-  readonly pool: Pool
-  refs: number
-}
-const pools = new Map<string, Shared>()
+const pools = new SharedByKey<Pool>((pool) => pool.destroy())
 
 /** Upstreams are shared by origin, unless they present different client TLS material. */
 export function upstreamKey(s: RemoteSettings, address: string): string {
@@ -24,30 +21,14 @@ export function upstreamKey(s: RemoteSettings, address: string): string {
 
 /** The shared pool for this upstream; `release` when the executor closes. */
 export function acquirePool(s: RemoteSettings): { pool: Pool; release: () => Promise<void> } {
-  const key = upstreamKey(s, s.origin)
-  let shared = pools.get(key)
-  if (!shared) {
-    const pool = new Pool(s.origin, {
+  const { value, release } = pools.acquire(upstreamKey(s, s.origin), () =>
+    new Pool(s.origin, {
       connections: s.poolSize,
       keepAliveTimeout: 30_000,
       ...(s.tls ? { connect: { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key } } : {}),
-    })
-    shared = { pool, refs: 0 }
-    pools.set(key, shared)
-  }
-  shared.refs++
-  const entry = shared
-  let released = false
-  return {
-    pool: entry.pool,
-    async release() {
-      if (released) return
-      released = true
-      if (--entry.refs > 0) return
-      pools.delete(key)
-      await entry.pool.destroy()
-    },
-  }
+    }),
+  )
+  return { pool: value, release }
 }
 
 export interface JsonRequest {
