@@ -1,8 +1,12 @@
 // Per-call plumbing shared by both services: requests that failed to decode, the
 // deadline as a budget, and client cancellation as an AbortSignal.
-import type { ServerUnaryCall } from '@grpc/grpc-js'
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js'
 import type { ServiceDefinition } from '@grpc/proto-loader'
 import { GatewayError } from '../../errors.ts'
+import type { Gateway } from '../../gateway.ts'
+import { withIncomingMetadata } from '../../telemetry/tracing.ts'
+import type { PredictRequest, PredictResult } from '../../types.ts'
+import { errorStatus, resultStatus } from './status.ts'
 
 /** Marks a request whose bytes did not decode (set instead of throwing inside grpc-js). */
 export const MALFORMED = Symbol('malformed')
@@ -60,4 +64,34 @@ export function cancelSignal(call: ServerUnaryCall<unknown, unknown>): AbortSign
   const controller = new AbortController()
   call.once('cancelled', () => controller.abort())
   return controller.signal
+}
+
+/** What a service makes of its request message: the predict to run and how to answer it. */
+export interface PredictCall {
+  readonly request: Pick<PredictRequest, 'id' | 'ensemble' | 'inputs' | 'budgetMs'>
+  readonly respond: (result: PredictResult) => object
+}
+
+/**
+ * Runs one predict for a unary call, the same way for every service: the call's deadline
+ * is the budget, a client cancel fires the request's signal, a W3C traceparent in the
+ * metadata parents the predict span (no-op with tracing off), and request errors and
+ * failed predicts map to statuses. `build` (which may throw) translates the wire message.
+ */
+export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>, build: () => PredictCall): void {
+  let respond: PredictCall['respond']
+  let pending: Promise<PredictResult>
+  try {
+    checkDecoded(call.request as object)
+    const built = build()
+    respond = built.respond
+    const predict = { ...built.request, transportBudgetMs: deadlineBudget(call), signal: cancelSignal(call) }
+    pending = withIncomingMetadata(call.metadata, () => gateway.predict(predict))
+  } catch (err) {
+    return callback(errorStatus(err))
+  }
+  pending.then(
+    (result) => (result.error ? callback(resultStatus(result)) : callback(null, respond(result))),
+    (err: unknown) => callback(errorStatus(err)),
+  )
 }

@@ -1,42 +1,26 @@
 // specserve.v1.Gateway: the native API over gRPC. Same request, same response shape
 // and same error codes as POST /v1/ensembles/{name}/predict and the GET routes.
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
-import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel } from '../rest/info.ts'
-import { cancelSignal, checkDecoded, deadlineBudget } from './call.ts'
+import { checkDecoded, servePredict } from './call.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
-import { errorStatus, resultStatus } from './status.ts'
+import { errorStatus } from './status.ts'
 import { readInputs, writeTensor } from './tensors.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
 
 export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
-  const Predict: Unary<PredictRequestMsg> = (call, callback) => {
-    let pending: Promise<PredictResult>
-    try {
+  const Predict: Unary<PredictRequestMsg> = (call, callback) =>
+    servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => {
       const req = call.request
-      checkDecoded(req)
       const ens = gateway.ensemble(req.ensemble)
-      const predict = {
-        id: req.id || newRequestId(),
-        ensemble: ens.name,
-        inputs: readInputs(ens, req.inputs),
-        budgetMs: req.budget_ms,
-        transportBudgetMs: deadlineBudget(call as ServerUnaryCall<unknown, unknown>),
-        signal: cancelSignal(call as ServerUnaryCall<unknown, unknown>),
+      return {
+        request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req.inputs), budgetMs: req.budget_ms },
+        respond: predictResponse,
       }
-      // A W3C traceparent in the metadata parents the predict span (no-op with tracing off).
-      pending = withIncomingMetadata(call.metadata, () => gateway.predict(predict))
-    } catch (err) {
-      return callback(errorStatus(err))
-    }
-    pending.then(
-      (result) => (result.error ? callback(resultStatus(result)) : callback(null, predictResponse(result))),
-      (err: unknown) => callback(errorStatus(err)),
-    )
-  }
+    })
 
   const ListEnsembles: Unary<object> = (call, callback) => {
     callback(null, {

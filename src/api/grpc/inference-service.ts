@@ -3,15 +3,14 @@
 // annotations are shared with the REST V2 routes (src/api/oip/).
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
 import { GatewayError } from '../../errors.ts'
-import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
 import type { PredictResult, Tensor, TensorMap } from '../../types.ts'
 import { budgetParameter, ENSEMBLE_VERSION, inputSpec, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
 import { checkHeader, tensorFromContents, tensorFromRaw, tensorToContents, tensorToRaw } from '../oip/tensors.ts'
-import { cancelSignal, checkDecoded, deadlineBudget } from './call.ts'
+import { checkDecoded, servePredict } from './call.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
-import { errorStatus, resultStatus } from './status.ts'
+import { errorStatus } from './status.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
 
@@ -39,34 +38,17 @@ export function inferenceService(gateway: Gateway): UntypedServiceImplementation
     }
   }
 
-  const ModelInfer: Unary<ModelInferRequestMsg> = (call, callback) => {
-    const req = call.request
-    let pending: Promise<PredictResult>
-    let outputs: readonly string[]
-    let raw: boolean
-    try {
-      checkDecoded(req)
+  const ModelInfer: Unary<ModelInferRequestMsg> = (call, callback) =>
+    servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => {
+      const req = call.request
       const ens = v2Model(gateway, req.model_name, req.model_version)
-      raw = req.raw_input_contents.length > 0
-      outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
-      const predict = {
-        id: req.id || newRequestId(),
-        ensemble: ens.name,
-        inputs: readInputs(ens, req),
-        budgetMs: budgetParameter(fromParameters(req.parameters)),
-        transportBudgetMs: deadlineBudget(call as ServerUnaryCall<unknown, unknown>),
-        signal: cancelSignal(call as ServerUnaryCall<unknown, unknown>),
+      const raw = req.raw_input_contents.length > 0
+      const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
+      return {
+        request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req), budgetMs: budgetParameter(fromParameters(req.parameters)) },
+        respond: (result) => inferResponse(result, outputs, raw),
       }
-      // A W3C traceparent in the metadata parents the predict span (no-op with tracing off).
-      pending = withIncomingMetadata(call.metadata, () => gateway.predict(predict))
-    } catch (err) {
-      return callback(errorStatus(err))
-    }
-    pending.then(
-      (result) => (result.error ? callback(resultStatus(result)) : callback(null, inferResponse(result, outputs, raw))),
-      (err: unknown) => callback(errorStatus(err)),
-    )
-  }
+    })
 
   return { ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer } as UntypedServiceImplementation
 }
