@@ -3,16 +3,19 @@
 import { join } from 'node:path'
 import { percentiles } from './stats.ts'
 import { root, run } from './processes.ts'
-import type { LoadResult, LoadSpec } from './types.ts'
+import type { LoadResult, LoadSpec, PairedSpec } from './types.ts'
 
-async function child(script: string, spec: LoadSpec): Promise<LoadResult> {
+async function child<T = LoadResult>(script: string, spec: LoadSpec | PairedSpec): Promise<T> {
   const stdout = await run(process.execPath, [join(root, 'bench', 'load', script), JSON.stringify(spec)])
   const last = stdout.trim().split('\n').pop() ?? ''
-  return JSON.parse(last) as LoadResult
+  return JSON.parse(last) as T
 }
 
 /** Each connection sends as soon as it has its answer: the server's maximum throughput. */
 export const closedLoop = (spec: LoadSpec): Promise<LoadResult> => child('closed-loop.ts', spec)
+
+/** One request at a time, the targets taking turns: one result per target, in order. */
+export const pairedSequential = async (spec: PairedSpec): Promise<readonly LoadResult[]> => (await child<{ runs: LoadResult[] }>('paired.ts', spec)).runs
 
 /** Fixed rate whatever the server does; latency from the scheduled start. */
 export const openLoop = (spec: LoadSpec & { rate: number }): Promise<LoadResult> => child('open-loop.ts', spec)

@@ -57,11 +57,16 @@ export async function startBaseline(file: string): Promise<Server> {
 }
 
 /** A TCP server that reads requests and never answers (the hung remote member). */
-export async function startHangPeer(): Promise<Server> {
+export const startHangPeer = (): Promise<Server> => startPeerScript('hang', 'hang-server.ts')
+
+/** A V2 model answering with fixed tensors after `delayMs` (the remote scenario's control). */
+export const startV2Stub = (delayMs = 0): Promise<Server> => startPeerScript('v2-stub', 'v2-stub.ts', { DELAY_MS: String(delayMs) })
+
+async function startPeerScript(name: string, script: string, env: NodeJS.ProcessEnv = {}): Promise<Server> {
   const port = await freePort()
-  const proc = start(process.execPath, [join(root, 'bench', 'peers', 'hang-server.ts')], { PORT: String(port) })
+  const proc = start(process.execPath, [join(root, 'bench', 'peers', script)], { ...env, PORT: String(port) })
   await waitForPort(port, proc)
-  return { name: 'hang', url: `http://127.0.0.1:${port}`, proc, stop: () => proc.stop() }
+  return { name, url: `http://127.0.0.1:${port}`, proc, stop: () => proc.stop() }
 }
 
 /** The base of every bench config: loopback only, gRPC off unless asked, workers as shipped. */

@@ -18,6 +18,15 @@ export interface LoadSpec {
   readonly readBodies?: boolean
 }
 
+/** Paired sequential load: one request at a time, taking turns between the targets (bench/load/paired.ts). */
+export interface PairedSpec {
+  readonly targets: readonly { readonly url: string; readonly body: string; readonly headers?: Readonly<Record<string, string>> }[]
+  /** Requests sent back to back to one target before the next takes its turn (default 1). */
+  readonly block?: number
+  readonly durationS: number
+  readonly warmupS: number
+}
+
 /** One load run, as recorded in docs/bench/results.json. Latencies in ms. */
 export interface LoadResult {
   readonly tool: string
