@@ -20,9 +20,10 @@ import { kafka } from './scenarios/kafka.ts'
 import { overhead, singleModelConfig } from './scenarios/overhead.ts'
 import { overload } from './scenarios/overload.ts'
 import { peers } from './scenarios/peers.ts'
+import { remote } from './scenarios/remote.ts'
 import { stragglers } from './scenarios/stragglers.ts'
 
-export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc]
+export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote]
 
 export interface BenchOptions {
   /** One short repetition per scenario: a smoke run (CI), not numbers to publish. */

@@ -13,8 +13,9 @@ export const row: number[] = manifest.tasks.cancer?.samples[0] ?? []
 /** specserve's native predict body, also what the baseline takes. */
 export const nativeBody = (budgetMs?: number): string => JSON.stringify({ inputs: { input: [row] }, ...(budgetMs ? { budget_ms: budgetMs } : {}) })
 
-/** Open Inference Protocol V2 infer body (MLServer and specserve's /v2 routes). */
-export const v2Body = (): string => JSON.stringify({ inputs: [{ name: 'input', shape: [1, row.length], datatype: 'FP32', data: row }] })
+/** Open Inference Protocol V2 infer body (MLServer and specserve's /v2 routes), optionally asking for named outputs. */
+export const v2Body = (outputs?: readonly string[]): string =>
+  JSON.stringify({ inputs: [{ name: 'input', shape: [1, row.length], datatype: 'FP32', data: row }], ...(outputs ? { outputs: outputs.map((name) => ({ name })) } : {}) })
 
 /** specserve.v1.Gateway/Predict request as ghz's JSON. */
 export const grpcPredict = (ensemble: string): unknown => ({ ensemble, inputs: { input: { datatype: 'FP32', shape: [1, row.length], fp32_data: row } } })

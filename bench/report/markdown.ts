@@ -34,7 +34,8 @@ function header(r: BenchResults): string[] {
     'and the ratios are the figures to compare. Closed loop = each connection sends its next request when it has its',
     'answer (max throughput). Open loop = requests start at a fixed rate whatever the server does, latency counted from',
     "each request's scheduled start (bench/load/open-loop.ts; autocannon's rate limit sends per-second bursts, so it is",
-    'used for closed loops only). Raw results, including every run\'s tool, connections, duration and offered rate:',
+    'used for closed loops only). Paired = one request at a time, several targets taking turns in short blocks over the',
+    'same stretch of time (bench/load/paired.ts), for latency added by a hop. Raw results, including every run\'s tool, connections, duration and offered rate:',
     '[bench/results.json](bench/results.json).',
     '',
   )

@@ -18,6 +18,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   p999: { label: 'p99.9 ms', format: ms },
   p99_send: { label: 'p99 ms from send', format: ms },
   p99_503: { label: '503 p99 ms', format: ms },
+  p50_added: { label: 'p50 added ms', format: signedMs },
   p99_added: { label: 'p99 added ms', format: signedMs },
   miss: { label: 'deadline misses (client)', format: pct },
   miss_server: { label: 'misses (elapsed_ms)', format: pct },
