@@ -15,6 +15,23 @@ export const badResponse = (message: string): UpstreamError => new UpstreamError
 export const unavailable = (message: string): UpstreamError => new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, message, true)
 
 /** Short, single-line excerpt of an upstream's error body for the annotation. */
+/**
+ * An upstream's error body as a message: the `error`, `message` or `detail` string of a JSON
+ * body (TF Serving, MLServer, KServe), else an excerpt of the text.
+ */
+export function upstreamMessage(text: string): string {
+  if (text.startsWith('{')) {
+    try {
+      const body = JSON.parse(text) as Record<string, unknown>
+      const message = [body.error, body.message, body.detail].find((v) => typeof v === 'string')
+      if (typeof message === 'string') return excerpt(message)
+    } catch {
+      // not JSON after all: the excerpt below
+    }
+  }
+  return excerpt(text)
+}
+
 export function excerpt(text: string, max = 200): string {
   const line = text.replace(/\s+/g, ' ').trim()
   return line.length > max ? `${line.slice(0, max)}…` : line

@@ -7,7 +7,7 @@ import { ModelErrorCode } from '../../errors.ts'
 import { traceHeaders } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { SharedByKey } from './shared.ts'
-import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
+import { UpstreamError, badResponse, excerpt, unavailable, upstreamMessage } from './errors.ts'
 
 const pools = new SharedByKey<Pool>((pool) => pool.destroy())
 
@@ -62,7 +62,7 @@ export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown
     throw connectionError(err)
   }
   if (status >= 300) {
-    const message = `HTTP ${status} from ${req.method} ${req.path}: ${excerpt(text) || '(empty body)'}`
+    const message = `HTTP ${status} from ${req.method} ${req.path}: ${upstreamMessage(text) || '(empty body)'}`
     throw new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, message, RETRYABLE_STATUS.has(status))
   }
   try {
