@@ -84,15 +84,15 @@ export function startProcess(command: string, args: readonly string[], options: 
 }
 
 interface Manifest {
-  tasks: Record<string, { features: number; samples: number[][]; expected: Record<string, number[]> }>
+  tasks: Record<string, { features: number; samples: number[][]; expected: Record<string, number[]>; expected_probabilities?: Record<string, number[][]> }>
 }
 const manifest = JSON.parse(readFileSync(join(root, 'models', 'manifest.json'), 'utf8')) as Manifest
 
 /** Real held-out rows of a task (cancer, wine, digits, diabetes) and each model's expected answers. */
-export function samples(task: string): { rows: number[][]; expected: Record<string, number[]> } {
+export function samples(task: string): { rows: number[][]; expected: Record<string, number[]>; probabilities: Record<string, number[][]> } {
   const t = manifest.tasks[task]
   if (!t) throw new Error(`no task ${task} in models/manifest.json`)
-  return { rows: t.samples, expected: t.expected }
+  return { rows: t.samples, expected: t.expected, probabilities: t.expected_probabilities ?? {} }
 }
 
 type Patch = { [key: string]: unknown }

@@ -1,6 +1,7 @@
 // `kind: tfserving` — a model behind TensorFlow Serving: REST (/v1/models/{m}:predict, the
 // columnar "inputs" or row "instances" format) or gRPC (tensorflow.serving.PredictionService
-// with ModelSpec name, version or version label, and signature_name).
+// with ModelSpec name, version or version label, and signature_name). `method: classify` or
+// `regress` calls :classify/:regress (Classify/Regress) with tf.Examples instead.
 import Type from 'typebox'
 import { plainData, toNested } from '../tensor.ts'
 import type { Tensor } from '../types.ts'
@@ -13,6 +14,18 @@ import { acquireClient, loadProtos, metadataFrom, serviceMethods, unary } from '
 import { acquirePool, requestJson } from './remote/http.ts'
 import { TF_TO_V2, V2_TO_TF, tfSpecs } from './remote/metadata.ts'
 import type { RawOutputs, RawTensor } from './remote/tensors.ts'
+import {
+  EXAMPLE_METHOD_METADATA,
+  TF_METHODS,
+  batchRows,
+  classifications,
+  examplesJson,
+  examplesProto,
+  grpcPair,
+  regressions,
+  restPair,
+  type TfMethod,
+} from './tfserving-examples.ts'
 import type { ExecutorFactory } from './types.ts'
 
 export interface TfServingModelConfig extends RemoteModelConfig {
@@ -24,6 +37,8 @@ export interface TfServingModelConfig extends RemoteModelConfig {
   readonly version_label?: string
   /** REST body format: `columnar` ("inputs"/"outputs", default) or `row` ("instances"/"predictions"). */
   readonly rest_format?: 'columnar' | 'row'
+  /** `predict` (default); `classify` or `regress` send tf.Examples, one per row, a feature per declared input. */
+  readonly method?: TfMethod
 }
 
 const schema = Type.Object(
@@ -33,6 +48,7 @@ const schema = Type.Object(
     signature: Type.Optional(Type.String({ minLength: 1 })),
     version_label: Type.Optional(Type.String({ minLength: 1 })),
     rest_format: Type.Optional(Type.Union([Type.Literal('columnar'), Type.Literal('row')])),
+    method: Type.Optional(Type.Union(TF_METHODS.map((m) => Type.Literal(m)))),
     ...remoteFields,
     ...commonModelFields,
   },
@@ -48,6 +64,12 @@ export const tfservingExecutorKind: ExecutorFactory<TfServingModelConfig> = {
     const problems = checkRemote(config, env.baseDir)
     if (config.version !== undefined && config.version_label !== undefined) problems.push({ field: 'version_label', message: 'give version or version_label, not both' })
     if (config.version !== undefined && !/^\d+$/.test(String(config.version))) problems.push({ field: 'version', message: 'TF Serving versions are integers' })
+    const method = config.method ?? 'predict'
+    if (method !== 'predict') {
+      // The signature's input is a serialized tf.Example: the features can only come from YAML.
+      if (!config.inputs) problems.push({ field: 'inputs', message: `method ${method} sends tf.Examples: declare the inputs (each becomes a feature of every example)` })
+      if (config.rest_format !== undefined) problems.push({ field: 'rest_format', message: `rest_format applies to predict, not ${method}` })
+    }
     return problems
   },
   create(name, config, env) {
@@ -77,6 +99,20 @@ function tfRest(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapte
     config.version !== undefined ? `/versions/${String(config.version)}` : config.version_label ? `/labels/${encodeURIComponent(config.version_label)}` : ''
   }`
   const row = config.rest_format === 'row'
+  const method = config.method ?? 'predict'
+  if (method !== 'predict') {
+    return {
+      fetchMetadata: () => Promise.resolve(EXAMPLE_METHOD_METADATA[method]),
+      async infer(inputs, _outputs, signal) {
+        const body = `{"signature_name":${JSON.stringify(signature)},"examples":${examplesJson(inputs)}}`
+        const res = await requestJson(pool, { method: 'POST', path: `${base}:${method}`, headers: s.headers, body, signal })
+        const result = (res as { result?: unknown } | null)?.result
+        if (!Array.isArray(result)) throw badResponse('no "result" list in the answer')
+        return method === 'classify' ? classifications(result, batchRows(inputs), restPair) : regressions(result, batchRows(inputs))
+      },
+      close: release,
+    }
+  }
   return {
     async fetchMetadata(signal) {
       const body = (await requestJson(pool, { method: 'GET', path: `${base}/metadata`, headers: s.headers, signal })) as {
@@ -164,6 +200,23 @@ function tfGrpc(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapte
     signature_name: signature,
     ...(config.version !== undefined ? { version: { value: Number(config.version) } } : {}),
     ...(config.version_label !== undefined ? { version_label: config.version_label } : {}),
+  }
+  const method = config.method ?? 'predict'
+  if (method !== 'predict') {
+    return {
+      fetchMetadata: () => Promise.resolve(EXAMPLE_METHOD_METADATA[method]),
+      async infer(inputs, _outputs, signal, timeoutMs) {
+        const request = { model_spec, input: examplesProto(inputs) }
+        const rows = batchRows(inputs)
+        if (method === 'classify') {
+          const res = (await unary(client, methods.Classify!, request, metadata, timeoutMs, signal)) as { result?: { classifications?: { classes?: unknown[] }[] } }
+          return classifications((res.result?.classifications ?? []).map((c) => c.classes ?? []), rows, grpcPair)
+        }
+        const res = (await unary(client, methods.Regress!, request, metadata, timeoutMs, signal)) as { result?: { regressions?: { value?: unknown }[] } }
+        return regressions((res.result?.regressions ?? []).map((r) => r.value ?? 0), rows)
+      },
+      close: release,
+    }
   }
   return {
     async fetchMetadata(signal, timeoutMs) {

@@ -12,6 +12,7 @@ import { startMlserver, startSeldon, startTfServingStandIn, type Peer } from './
 const wine = samples('wine')
 const expected = wine.expected.wine_rf! // the forest's labels for the sample rows
 const served = { name: 'wine', trained: 'wine_rf', features: 13, classes: 3 }
+const cancer = samples('cancer')
 const input = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }]`
 const probs = `{ name: probabilities, datatype: FP32, shape: [-1, 3] }`
 const mlserverOutputs = `outputs: [{ name: label, datatype: INT64, shape: [-1], upstream: predict }, { name: probabilities, datatype: FP32, shape: [-1, 3], upstream: predict_proba }]`
@@ -19,13 +20,21 @@ const mlserverOutputs = `outputs: [{ name: label, datatype: INT64, shape: [-1], 
 let mlserver: Peer
 let seldon: Peer
 let tfs: Peer
+let tfsBinary: Peer // a binary classifier: the stand-in exports a regression signature for it, as TF's binary heads do
 let app: FastifyInstance
 
 beforeAll(async () => {
   // Cold cache: installs three venvs and trains the models (minutes); warm: seconds.
-  ;[mlserver, seldon, tfs] = await Promise.all([startMlserver(served), startSeldon(served), startTfServingStandIn(served)])
+  ;[mlserver, seldon, tfs, tfsBinary] = await Promise.all([
+    startMlserver(served),
+    startSeldon(served),
+    startTfServingStandIn(served),
+    startTfServingStandIn({ name: 'cancer', trained: 'cancer_logreg', features: 30, classes: 2 }),
+  ])
   const solo = (name: string): string => `  ${name}: { strategy: deadline-fallback, models: [${name}], budget_ms: { default: 3000, max: 5000 } }\n`
-  const remotes = ['mlserver-rest', 'mlserver-grpc', 'mlserver-meta', 'seldon-rest', 'seldon-rest-tensor', 'seldon-grpc', 'tf-rest', 'tf-rest-row', 'tf-grpc']
+  const remotes = ['mlserver-rest', 'mlserver-grpc', 'mlserver-meta', 'seldon-rest', 'seldon-rest-tensor', 'seldon-grpc', 'tf-rest', 'tf-rest-row', 'tf-grpc', 'tf-classify-rest', 'tf-classify-grpc', 'tf-regress-rest', 'tf-regress-grpc', 'tf-regress-multiclass']
+  const classify = `method: classify, signature: classification, ${input}, outputs: [{ name: classes, datatype: BYTES, shape: [-1, 3] }, { name: probabilities, datatype: FP32, shape: [-1, 3], upstream: scores }]`
+  const regress = `model: cancer, method: regress, signature: regression, inputs: [{ name: input, datatype: FP32, shape: [-1, 30] }], outputs: [{ name: p1, datatype: FP32, shape: [-1], upstream: outputs }]`
   const yaml = `
 executors: { onnx_workers: 1 }
 models:
@@ -40,6 +49,11 @@ models:
   tf-rest: { kind: tfserving, url: "${tfs.restUrl}", model: wine }
   tf-rest-row: { kind: tfserving, url: "${tfs.restUrl}", model: wine, version: 1, rest_format: row }
   tf-grpc: { kind: tfserving, url: "${tfs.grpcUrl}", model: wine, version_label: stable, signature: serving_default }
+  tf-classify-rest: { kind: tfserving, url: "${tfs.restUrl}", model: wine, ${classify} }
+  tf-classify-grpc: { kind: tfserving, url: "${tfs.grpcUrl}", model: wine, ${classify} }
+  tf-regress-rest: { kind: tfserving, url: "${tfsBinary.restUrl}", ${regress} }
+  tf-regress-grpc: { kind: tfserving, url: "${tfsBinary.grpcUrl}", ${regress} }
+  tf-regress-multiclass: { kind: tfserving, url: "${tfs.restUrl}", model: wine, method: regress, signature: regression, ${input}, outputs: [{ name: value, datatype: FP32, shape: [-1], upstream: outputs }], retries: 0 }
 ensembles:
 ${remotes.map(solo).join('')}
   mixed-fallback: { strategy: deadline-fallback, models: [mlserver-rest, seldon-rest, wine-logreg], budget_ms: { default: 3000, max: 5000 } }
@@ -52,7 +66,7 @@ ${remotes.map(solo).join('')}
 
 afterAll(async () => {
   await app?.close()
-  await Promise.all([mlserver?.stop(), seldon?.stop(), tfs?.stop()])
+  await Promise.all([mlserver?.stop(), seldon?.stop(), tfs?.stop(), tfsBinary?.stop()])
 })
 
 const predict = async (ensemble: string, rows: readonly (readonly number[])[] = wine.rows) => {
@@ -72,6 +86,39 @@ describe('remote executors against real peers', () => {
       if (body.outputs.label) expect(body.outputs.label).toEqual(expected)
     })
   }
+
+  for (const name of ['tf-classify-rest', 'tf-classify-grpc']) {
+    it(`${name}: the TF Serving stand-in classifies tf.Examples (one per row) with the forest's classes and scores`, async () => {
+      const { statusCode, body } = await predict(name)
+      expect(statusCode, JSON.stringify(body)).toBe(200)
+      expect(body.outputs.classes).toEqual(wine.rows.map(() => ['0', '1', '2']))
+      expect(argmax(body.outputs.probabilities)).toEqual(expected)
+    })
+  }
+
+  for (const name of ['tf-regress-rest', 'tf-regress-grpc']) {
+    it(`${name}: the TF Serving stand-in regresses tf.Examples: P(class 1) of the binary classifier`, async () => {
+      const want = cancer.probabilities.cancer_logreg!.map((p) => p[1]!)
+      const { statusCode, body } = await predict(name, cancer.rows)
+      expect(statusCode, JSON.stringify(body)).toBe(200)
+      expect(body.outputs.p1).toHaveLength(want.length)
+      body.outputs.p1.forEach((v: number, i: number) => expect(v).toBeCloseTo(want[i]!, 4))
+    })
+  }
+
+  it('tf.Example floats keep their type when they are whole numbers (TF Serving reads 1 as int64, 1.0 as float)', async () => {
+    const whole = [Array.from({ length: 30 }, (_, i) => i + 1)]
+    const { statusCode, body } = await predict('tf-regress-rest', whole)
+    expect(statusCode, JSON.stringify(body)).toBe(200)
+    expect(body.outputs.p1).toHaveLength(1)
+  })
+
+  it('regress on a model without a regression signature is that model\'s UPSTREAM_ERROR, with the upstream\'s message', async () => {
+    const { statusCode, body } = await predict('tf-regress-multiclass')
+    expect(statusCode).toBe(502)
+    expect(body.models[0]).toMatchObject({ name: 'tf-regress-multiclass', status: 'error', error: { code: 'UPSTREAM_ERROR' } })
+    expect(body.models[0].error.message).toBe('HTTP 400 from POST /v1/models/wine:regress: Serving signature key "regression" not found.')
+  })
 
   it('reads inputs and outputs from V2 model metadata (MLServer) and TF signature metadata (stand-in, REST and gRPC)', () => {
     expect(app.gateway.model('mlserver-meta').executor.metadata()).toMatchObject({

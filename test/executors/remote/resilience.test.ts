@@ -94,6 +94,10 @@ describe('remote model config', () => {
     expect(parse('{ kind: seldon, url: "http://x:1" }')).toThrow(/models\.m\.inputs.*exactly one input/s)
     expect(parse('{ kind: tfserving, url: "grpc://x:1", model: a, version: 2, version_label: stable }')).toThrow(/version or version_label/)
     expect(parse('{ kind: oip, url: "http://x:1", model: a, tls: { ca: /nonexistent/ca.pem } }')).toThrow(/tls\.ca/)
+    // Classify and Regress send tf.Examples: the features come from YAML only.
+    expect(parse('{ kind: tfserving, url: "http://x:1", model: a, method: classify }')).toThrow(/models\.m\.inputs.*method classify sends tf\.Examples/s)
+    expect(parse('{ kind: tfserving, url: "http://x:1", model: a, method: regress, rest_format: row, inputs: [{ name: x, datatype: FP32, shape: [-1, 2] }] }')).toThrow(/rest_format applies to predict/)
+    expect(parse('{ kind: tfserving, url: "http://x:1", model: a, method: explain }')).toThrow(/method/)
   })
 
   it('accepts every documented field', () => {
