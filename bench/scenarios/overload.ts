@@ -44,6 +44,10 @@ export const overload: Scenario = {
       await server.stop()
     }
     const over = '2× saturation'
+    const refused = (): string => {
+      const shed = rows.summary(over, 'shed')?.median
+      return shed === undefined ? 'part' : `${Math.round(shed * 100)}%`
+    }
     return {
       id: this.id,
       title: this.title,
@@ -52,13 +56,15 @@ export const overload: Scenario = {
       variants: rows.variants(),
       targets: [
         target(`admitted p99 ≤ budget (${BUDGET_MS} ms)`, 'p99', rows.summary(over, 'p99'), '<=', BUDGET_MS, () =>
-          'the max_in_flight check runs in Gateway.predict, after fastify has read and JSON-parsed the body and the inputs were ' +
-            'converted to tensors, so a refusal costs nearly as much event-loop time as an admitted request. At 2× saturation the ' +
-            'loop is saturated by refusals and admitted work alike, and every request waits in the socket backlog before it can be ' +
-            'admitted or refused. What would close it: refuse in an onRequest hook, before the body is read, or shed on event-loop delay.',
+          'max_in_flight is checked in an onRequest hook, before the body is read, so a refusal costs no body parsing or ' +
+            'inference; but the event loop still accepts each connection, parses its HTTP head, routes it and writes the 503. At 2× ' +
+            `saturation those refusals (${refused()} of the offered load) share the one event loop with the admitted requests, and ` +
+            'every request waits in the socket backlog until the loop reads it. What would close it: stop accepting connections while ' +
+            'max_in_flight is reached (the backlog then overflows in the kernel, not in the process), or shed on measured event-loop delay.',
         ),
         target(`503s are fast (p99 ≤ ${FAST_503_MS} ms)`, 'p99_503', rows.summary(over, 'p99_503'), '<=', FAST_503_MS, () =>
-          'refusals wait in the same backlog as admitted requests (see the previous target): the refusal happens late, after body parsing.',
+          'a refusal is written as soon as the loop reads the request head, but that read waits in the same socket backlog as ' +
+            'admitted requests (see the previous target).',
         ),
       ],
       notes: [
