@@ -11,14 +11,17 @@ import { Rows, notRun, ok2xx, repeat, target, type BenchContext, type Scenario }
 import { model, specserveConfig, startAll, startSpecserve } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 
-interface Peer {
+export interface Peer {
   readonly restUrl: string
+  readonly grpcUrl: string
   readonly proc: { readonly child: ChildProcess }
   stop(): Promise<void>
 }
-const served = { name: 'cancer', trained: 'cancer_logreg', features: row.length, classes: 2 }
+/** What MLServer and seldon-core serve in the bench: the logistic regression, as joblib. */
+export const served = { name: 'cancer', trained: 'cancer_logreg', features: row.length, classes: 2 }
 
-async function startPeer(ctx: BenchContext, which: 'mlserver' | 'seldon', notes: string[]): Promise<Peer | undefined> {
+/** Provisions and starts a real peer (test/e2e/peers.ts); undefined, with a note saying why, if it cannot. */
+export async function startPeer(ctx: BenchContext, which: 'mlserver' | 'seldon', notes: string[]): Promise<Peer | undefined> {
   try {
     const peers = await import('../../test/e2e/peers.ts')
     ctx.log(`peers: provisioning and starting ${which} (test/e2e/peers.ts, scripts/peers/)`)

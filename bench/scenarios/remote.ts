@@ -7,10 +7,10 @@
 // member that never answers costs an ensemble's throughput, circuit breaker on and off.
 import { closedLoop, pairedSequential } from '../lib/load.ts'
 import { nativeBody, row, v2Body } from '../lib/payloads.ts'
-import { track } from '../lib/processes.ts'
-import { Rows, notRun, ok2xx, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
+import { Rows, notRun, ok2xx, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startAll, startHangPeer, startSpecserve, startV2Stub } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
+import { served, startPeer } from './peers.ts'
 
 const HUNG_BUDGET_MS = 20
 /** About MLServer's own p50 here: the slow stub makes the gateway idle as long as MLServer does, with no CPU used. */
@@ -19,7 +19,6 @@ const STUB_DELAY_MS = 3
 const PAIRED_BLOCK = 20
 /** MLServer's names for the two outputs; the direct call asks for both, as the gateway's member does. */
 const UPSTREAM_OUTPUTS = ['predict', 'predict_proba'] as const
-const served = { name: 'cancer', trained: 'cancer_logreg', features: row.length, classes: 2 }
 
 const io = {
   inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, row.length] }],
@@ -59,19 +58,6 @@ function gatewayConfig(mlserver: { restUrl: string; grpcUrl: string }, stubs: { 
   )
 }
 
-async function startMlserver(ctx: BenchContext, notes: string[]): Promise<{ restUrl: string; grpcUrl: string; stop(): Promise<void> } | undefined> {
-  try {
-    const peers = await import('../../test/e2e/peers.ts')
-    ctx.log('remote: provisioning and starting MLServer (test/e2e/peers.ts, scripts/peers/)')
-    const peer = await peers.startMlserver(served)
-    track(peer.proc.child)
-    return peer
-  } catch (err) {
-    notes.push(`MLServer: not run: ${String((err as Error).message).split('\n')[0]}`)
-    return undefined
-  }
-}
-
 const latency = (r: LoadResult): Record<string, number | undefined> => ({
   rps: r.throughput,
   p50: r.latency?.p50,
@@ -84,7 +70,7 @@ export const remote: Scenario = {
   title: '8. Remote members: latency added over calling MLServer directly, and a remote member that never answers',
   async run(ctx) {
     const notes: string[] = []
-    const [mlserver, fastStub, slowStub, hang] = await startAll(startMlserver(ctx, notes), startV2Stub(0), startV2Stub(STUB_DELAY_MS), startHangPeer())
+    const [mlserver, fastStub, slowStub, hang] = await startAll(startPeer(ctx, 'mlserver', notes), startV2Stub(0), startV2Stub(STUB_DELAY_MS), startHangPeer())
     if (!mlserver) {
       await Promise.all([fastStub.stop(), slowStub.stop(), hang.stop()])
       return notRun(this.id, this.title, notes.at(-1) ?? 'MLServer did not start')
