@@ -85,5 +85,10 @@ export async function repeat(ctx: BenchContext, label: string, body: (rep: numbe
   }
 }
 
+/** The headline figures of a load run: 2xx/s and latency, and the req/s ratio against `reference` when given. */
+export function headline(run: LoadResult, reference?: LoadResult): Record<string, number | undefined> {
+  return { rps: run.throughput, p50: run.latency?.p50, p99: run.latency?.p99, ...(reference ? { rps_ratio: run.throughput / reference.throughput } : {}) }
+}
+
 export const ok2xx = (run: LoadResult): number => Object.entries(run.statuses).reduce((n, [s, c]) => (s.startsWith('2') ? n + c : n), 0)
 export const countStatus = (run: LoadResult, status: number): number => run.statuses[String(status)] ?? 0

@@ -3,7 +3,7 @@
 // 3× the inference work of a single-model request and the ratio isolates the fan-out.
 import { closedLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
-import { Rows, repeat, target, type Scenario } from '../lib/scenario.ts'
+import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startSpecserve } from '../lib/servers.ts'
 
 const budget = { default: 1000, max: 1000 }
@@ -28,10 +28,10 @@ export const ensembles: Scenario = {
         const run = (name: string): ReturnType<typeof closedLoop> =>
           closedLoop({ url: `${server.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
         const single = await run('single')
-        rows.add('single model', 'one logistic regression', single, { rps: single.throughput, p50: single.latency?.p50, p99: single.latency?.p99, rps_ratio: 1 })
+        rows.add('single model', 'one logistic regression', single, headline(single, single))
         for (const [name, s] of Object.entries(strategies)) {
           const r = await run(name)
-          rows.add(name, `3 models; ${s.note}`, r, { rps: r.throughput, p50: r.latency?.p50, p99: r.latency?.p99, rps_ratio: r.throughput / single.throughput })
+          rows.add(name, `3 models; ${s.note}`, r, headline(r, single))
         }
       })
     } finally {

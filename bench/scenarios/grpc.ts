@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path'
 import { closedLoop, ghzClosedLoop } from '../lib/load.ts'
 import { grpcPredict, nativeBody } from '../lib/payloads.ts'
 import { root, run } from '../lib/processes.ts'
-import { Rows, notRun, repeat, target, type Scenario } from '../lib/scenario.ts'
+import { Rows, headline, notRun, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { startSpecserve } from '../lib/servers.ts'
 import { singleModelConfig } from './overhead.ts'
 
@@ -39,13 +39,8 @@ export const grpc: Scenario = {
           durationS: ctx.durationS,
           warmupS: ctx.warmupS,
         })
-        rows.add('REST', `POST /v1/ensembles/logreg/predict, autocannon ${ctx.connections} connections`, rest, { rps: rest.throughput, p50: rest.latency?.p50, p99: rest.latency?.p99, rps_ratio: 1 })
-        rows.add('gRPC', `specserve.v1.Gateway/Predict, ghz ${ctx.connections} workers on 1 connection`, g, {
-          rps: g.throughput,
-          p50: g.latency?.p50,
-          p99: g.latency?.p99,
-          rps_ratio: g.throughput / rest.throughput,
-        })
+        rows.add('REST', `POST /v1/ensembles/logreg/predict, autocannon ${ctx.connections} connections`, rest, headline(rest, rest))
+        rows.add('gRPC', `specserve.v1.Gateway/Predict, ghz ${ctx.connections} workers on 1 connection`, g, headline(g, rest))
       })
     } finally {
       await server.stop()

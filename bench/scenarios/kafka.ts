@@ -8,7 +8,7 @@ import { stringify } from 'yaml'
 import { closedLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { onExit, root, run } from '../lib/processes.ts'
-import { Rows, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
+import { Rows, headline, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
 import { startAll, startSpecserve, type Server } from '../lib/servers.ts'
 import { singleModelConfig } from './overhead.ts'
 
@@ -90,13 +90,8 @@ export const kafka: Scenario = {
         const load = { body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }
         const a = await closedLoop({ ...load, url: `${off.url}/v1/ensembles/logreg/predict` })
         const b = await closedLoop({ ...load, url: `${on.url}/v1/ensembles/logreg/predict` })
-        rows.add('publishing off', 'no output section', a, { rps: a.throughput, p50: a.latency?.p50, p99: a.latency?.p99, rps_ratio: 1 })
-        rows.add('publishing on', `output.kafka to ${TOPIC} (acks: all, defaults)`, b, {
-          rps: b.throughput,
-          p50: b.latency?.p50,
-          p99: b.latency?.p99,
-          rps_ratio: b.throughput / a.throughput,
-        })
+        rows.add('publishing off', 'no output section', a, headline(a, a))
+        rows.add('publishing on', `output.kafka to ${TOPIC} (acks: all, defaults)`, b, headline(b, a))
       })
       counters = await publisherCounters(on.url)
     } finally {

@@ -3,7 +3,7 @@
 // and latency at fixed fractions of the baseline's max rate (open loop).
 import { closedLoop, openLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
-import { Rows, repeat, target, type Scenario } from '../lib/scenario.ts'
+import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startAll, startBaseline, startSpecserve } from '../lib/servers.ts'
 
 export const OPEN_LOOP_CONNECTIONS = 64
@@ -27,9 +27,8 @@ export const overhead: Scenario = {
       await repeat(ctx, 'overhead', async () => {
         const b = await closedLoop({ ...load, url: urls.baseline, connections: ctx.connections })
         const s = await closedLoop({ ...load, url: urls.specserve, connections: ctx.connections })
-        const max = (r: typeof b): Record<string, number | undefined> => ({ rps: r.throughput, p50: r.latency?.p50, p99: r.latency?.p99 })
-        rows.add('baseline, max', 'bench/baseline (closed loop)', b, { ...max(b), rps_ratio: 1 })
-        rows.add('specserve, max', 'single-model ensemble (closed loop)', s, { ...max(s), rps_ratio: s.throughput / b.throughput })
+        rows.add('baseline, max', 'bench/baseline (closed loop)', b, headline(b, b))
+        rows.add('specserve, max', 'single-model ensemble (closed loop)', s, headline(s, b))
         for (const fraction of ctx.sweep) {
           const rate = Math.max(1, Math.round(b.throughput * fraction))
           const open = { ...load, rate, connections: OPEN_LOOP_CONNECTIONS }

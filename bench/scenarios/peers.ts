@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process'
 import { closedLoop } from '../lib/load.ts'
 import { row, v2Body } from '../lib/payloads.ts'
 import { track } from '../lib/processes.ts'
-import { Rows, notRun, ok2xx, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
+import { Rows, headline, notRun, ok2xx, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startAll, startSpecserve } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 
@@ -35,10 +35,7 @@ export async function startPeer(ctx: BenchContext, which: 'mlserver' | 'seldon',
 }
 
 const max = (r: LoadResult, reference: LoadResult | undefined): Record<string, number | undefined> => ({
-  rps: r.throughput,
-  p50: r.latency?.p50,
-  p99: r.latency?.p99,
-  rps_ratio: reference ? r.throughput / reference.throughput : undefined,
+  ...headline(r, reference),
   failed: (r.requests - ok2xx(r)) / r.requests,
 })
 

@@ -7,7 +7,7 @@
 // member that never answers costs an ensemble's throughput, circuit breaker on and off.
 import { closedLoop, pairedSequential } from '../lib/load.ts'
 import { nativeBody, row, v2Body } from '../lib/payloads.ts'
-import { Rows, notRun, ok2xx, repeat, target, type Scenario } from '../lib/scenario.ts'
+import { Rows, headline, notRun, ok2xx, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startAll, startHangPeer, startSpecserve, startV2Stub } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 import { served, startPeer } from './peers.ts'
@@ -59,9 +59,7 @@ function gatewayConfig(mlserver: { restUrl: string; grpcUrl: string }, stubs: { 
 }
 
 const latency = (r: LoadResult): Record<string, number | undefined> => ({
-  rps: r.throughput,
-  p50: r.latency?.p50,
-  p99: r.latency?.p99,
+  ...headline(r),
   failed: (r.requests - ok2xx(r)) / r.requests,
 })
 
