@@ -62,6 +62,9 @@ export const startHangPeer = (): Promise<Server> => startPeerScript('hang', 'han
 /** A V2 model answering with fixed tensors after `delayMs` (the remote scenario's control). */
 export const startV2Stub = (delayMs = 0): Promise<Server> => startPeerScript('v2-stub', 'v2-stub.ts', { DELAY_MS: String(delayMs) })
 
+/** bench/peers/bare-proxy.ts in front of `upstream`: the cost of a bare Node hop, the remote scenario's floor. */
+export const startBareProxy = (upstream: string): Promise<Server> => startPeerScript('bare-proxy', 'bare-proxy.ts', { UPSTREAM: upstream })
+
 async function startPeerScript(name: string, script: string, env: NodeJS.ProcessEnv = {}): Promise<Server> {
   const port = await freePort()
   const proc = start(process.execPath, [join(root, 'bench', 'peers', script)], { ...env, PORT: String(port) })

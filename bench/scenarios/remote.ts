@@ -8,7 +8,7 @@
 import { closedLoop, pairedSequential } from '../lib/load.ts'
 import { nativeBody, row, v2Body } from '../lib/payloads.ts'
 import { Rows, headline, notRun, ok2xx, repeat, target, type Scenario } from '../lib/scenario.ts'
-import { model, specserveConfig, startAll, startHangPeer, startSpecserve, startV2Stub } from '../lib/servers.ts'
+import { model, specserveConfig, startAll, startBareProxy, startHangPeer, startSpecserve, startV2Stub } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 import { served, startPeer } from './peers.ts'
 
@@ -68,6 +68,7 @@ export const remote: Scenario = {
   title: '8. Remote members: latency added over calling MLServer directly, and a remote member that never answers',
   async run(ctx) {
     const notes: string[] = []
+    const stops: { stop(): Promise<void> }[] = []
     const [mlserver, fastStub, slowStub, hang] = await startAll(startPeer(ctx, 'mlserver', notes), startV2Stub(0), startV2Stub(STUB_DELAY_MS), startHangPeer())
     if (!mlserver) {
       await Promise.all([fastStub.stop(), slowStub.stop(), hang.stop()])
@@ -75,17 +76,19 @@ export const remote: Scenario = {
     }
     const rows = new Rows()
     try {
+      const proxy = await startBareProxy(mlserver.restUrl)
+      stops.push(proxy)
       const gateway = await startSpecserve('remote', gatewayConfig(mlserver, { fast: fastStub.url, slow: slowStub.url }, hang.url), { dir: ctx.dir, readyTimeoutMs: 60_000 })
       try {
         const body = v2Body([...UPSTREAM_OUTPUTS])
         const gatewayBody = v2Body()
         const many = { connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS, body: nativeBody() }
         await repeat(ctx, 'remote', async () => {
-          // (a) One request at a time, the seven targets taking turns; each direct row is the baseline of the rows through the gateway after it.
+          // (a) One request at a time, the eight targets taking turns; each direct row is the baseline of the rows through the gateway after it.
           const direct = (url: string): { url: string; body: string } => ({ url: `${url}/v2/models/${served.name}/infer`, body })
           const via = (ensemble: string): { url: string; body: string } => ({ url: `${gateway.url}/v2/models/${ensemble}/infer`, body: gatewayBody })
-          const [mls, rest, grpc, fast, viaFast, slow, viaSlow] = (await pairedSequential({
-            targets: [direct(mlserver.restUrl), via('via-rest'), via('via-grpc'), direct(fastStub.url), via('via-stub-fast'), direct(slowStub.url), via('via-stub-slow')],
+          const [mls, hop, rest, grpc, fast, viaFast, slow, viaSlow] = (await pairedSequential({
+            targets: [direct(mlserver.restUrl), direct(proxy.url), via('via-rest'), via('via-grpc'), direct(fastStub.url), via('via-stub-fast'), direct(slowStub.url), via('via-stub-slow')],
             block: PAIRED_BLOCK,
             durationS: ctx.durationS * 3,
             warmupS: ctx.warmupS,
@@ -95,9 +98,14 @@ export const remote: Scenario = {
             p50_added: (r.latency?.p50 ?? NaN) - (baseline.latency?.p50 ?? NaN),
             p99_added: (r.latency?.p99 ?? NaN) - (baseline.latency?.p99 ?? NaN),
           })
+          const overHop = (r: LoadResult): Record<string, number | undefined> => ({
+            ...added(r, mls!),
+            p50_over_hop: (r.latency?.p50 ?? NaN) - (hop!.latency?.p50 ?? NaN),
+          })
           rows.add('MLServer direct', 'POST /v2/models/cancer/infer on MLServer', mls!, latency(mls!))
-          rows.add('via specserve, oip REST', 'POST /v2/models/via-rest/infer on specserve → MLServer over REST', rest!, added(rest!, mls!))
-          rows.add('via specserve, oip gRPC', 'POST /v2/models/via-grpc/infer on specserve → MLServer over gRPC', grpc!, added(grpc!, mls!))
+          rows.add('bare Node proxy → MLServer', 'bench/peers/bare-proxy.ts: node:http + an undici pool forwarding the same bytes, no parsing (the floor of any Node hop)', hop!, added(hop!, mls!))
+          rows.add('via specserve, oip REST', 'POST /v2/models/via-rest/infer on specserve → MLServer over REST', rest!, overHop(rest!))
+          rows.add('via specserve, oip gRPC', 'POST /v2/models/via-grpc/infer on specserve → MLServer over gRPC', grpc!, overHop(grpc!))
           rows.add('stub direct', 'bench/peers/v2-stub.ts: fixed tensors, answered at once', fast!, latency(fast!))
           rows.add('via specserve → stub', 'specserve → that stub over REST', viaFast!, added(viaFast!, fast!))
           rows.add(`stub +${STUB_DELAY_MS} ms direct`, `the stub answering after a ${STUB_DELAY_MS} ms timer (no CPU)`, slow!, latency(slow!))
@@ -120,26 +128,25 @@ export const remote: Scenario = {
         await gateway.stop()
       }
     } finally {
-      await Promise.all([mlserver.stop(), fastStub.stop(), slowStub.stop(), hang.stop()])
+      await Promise.all([mlserver.stop(), fastStub.stop(), slowStub.stop(), hang.stop(), ...stops.map((s) => s.stop())])
     }
     const addedWhy = (): string => {
-      const fmt = (row: string): string => {
-        const v = rows.summary(row, 'p50_added')?.median
+      const fmt = (row: string, metric = 'p50_added'): string => {
+        const v = rows.summary(row, metric)?.median
         return v === undefined ? '–' : `${v.toFixed(2)} ms`
       }
       return (
-        `against a stub peer that answers at once the gateway adds ${fmt('via specserve → stub')} at p50: a second HTTP hop ` +
-        `(parse, validate, encode the upstream request, decode its answer, annotate). Against the same stub answering after a ` +
-        `${STUB_DELAY_MS} ms timer, which uses no CPU, it adds ${fmt(`via specserve → stub +${STUB_DELAY_MS} ms`)}: the same work, done ` +
-        'after the gateway has idled for milliseconds. On this VM a process that has just woken from such an idle runs its next ' +
-        'milliseconds of work 2–3× slower (measured on the embedded path too: 0.6 ms back to back, 1.6 ms with a 4 ms pause ' +
-        'between requests), and MLServer makes the gateway idle that long on every call. Under steady load the gateway does not ' +
-        'idle between requests; one request at a time is its worst case.'
+        `a bare Node proxy (no parsing, no logic) in front of the same MLServer adds ${fmt('bare Node proxy → MLServer')} at p50 in the same run: ` +
+        `the price of any extra Node hop on this box (two more loopback transfers and a process woken twice). specserve adds ` +
+        `${fmt('via specserve, oip REST', 'p50_over_hop')} over that hop: parse and validate the request, encode the upstream call, decode and ` +
+        `check its answer, annotate. Against a stub that answers at once it adds ${fmt('via specserve → stub')}, and against the same stub ` +
+        `answering after a ${STUB_DELAY_MS} ms timer (no CPU) ${fmt(`via specserve → stub +${STUB_DELAY_MS} ms`)}: the same work costs more ` +
+        'after the gateway has sat idle waiting, which is what one request at a time to a slower peer makes it do.'
       )
     }
     const grpcWhy = (): string =>
-      `${addedWhy()} The gRPC member costs more again: in CPU profiles of one-at-a-time calls a grpc-js unary call (HTTP/2 ` +
-      'framing, metadata, protobuf conversion through proto-loader objects) took about 0.6 ms more event-loop time per request than the REST member.'
+      `${addedWhy()} The gRPC member adds ${rows.summary('via specserve, oip gRPC', 'p50_over_hop')?.median.toFixed(2) ?? '–'} ms over the REST hop's floor: ` +
+      'a grpc-js unary call (HTTP/2 framing, metadata, protobuf encoding) costs more event-loop time than an undici request.'
     return {
       id: this.id,
       title: this.title,
@@ -151,7 +158,7 @@ export const remote: Scenario = {
         target('added latency at p50 ≤ 1 ms (oip gRPC)', 'p50_added', rows.summary('via specserve, oip gRPC', 'p50_added'), '<=', 1, grpcWhy),
       ],
       notes: [
-        `(a) One request at a time, the seven rows taking turns in blocks of ${PAIRED_BLOCK} back-to-back requests (bench/load/paired.ts), ` +
+        `(a) One request at a time, the eight rows taking turns in blocks of ${PAIRED_BLOCK} back-to-back requests (bench/load/paired.ts), ` +
           `each over its own keep-alive connection, so drift on the shared box hits them alike. MLServer with parallel_workers: 0, the same logistic ` +
           `regression as joblib. The direct request asks for outputs ${UPSTREAM_OUTPUTS.join(' and ')}; the gateway's member asks MLServer for the same two.`,
         `(b) Closed loop, ${ctx.connections} connections. The member that never answers is bench/peers/hang-server.ts: it accepts the ` +
