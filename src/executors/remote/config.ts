@@ -8,6 +8,8 @@ import type { CommonModelConfig } from '../common.ts'
 
 export const REMOTE_DEFAULTS = {
   pool_size: 16,
+  /** An answer larger than this is UPSTREAM_BAD_RESPONSE, not a reason to run out of memory. */
+  max_response_bytes: 64 * 1024 * 1024,
   retries: 1,
   retry_budget: { ratio: 0.2, min_per_second: 10 },
   circuit_breaker: { failures: 5, reset_ms: 5000 },
@@ -36,6 +38,7 @@ export const remoteFields = {
     ),
   ),
   pool_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+  max_response_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
   timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
   retry_budget: Type.Optional(
@@ -65,6 +68,7 @@ export interface RemoteModelConfig extends CommonModelConfig {
   readonly headers?: Readonly<Record<string, string>>
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string }
   readonly pool_size?: number
+  readonly max_response_bytes?: number
   readonly timeout_ms?: number
   readonly retries?: number
   readonly retry_budget?: { readonly ratio?: number; readonly min_per_second?: number }
@@ -93,6 +97,7 @@ export interface RemoteSettings {
   readonly tls: TlsFiles | undefined
   readonly headers: Readonly<Record<string, string>>
   readonly poolSize: number
+  readonly maxResponseBytes: number
   readonly timeoutMs: number
   readonly retries: number
   readonly retryBudget: { readonly ratio: number; readonly minPerSecond: number }
@@ -135,6 +140,7 @@ export function remoteSettings(config: RemoteModelConfig, baseDir: string): Remo
     tls,
     headers: config.headers ?? {},
     poolSize: config.pool_size ?? REMOTE_DEFAULTS.pool_size,
+    maxResponseBytes: config.max_response_bytes ?? REMOTE_DEFAULTS.max_response_bytes,
     timeoutMs: config.timeout_ms ?? Infinity,
     retries: config.retries ?? REMOTE_DEFAULTS.retries,
     retryBudget: {

@@ -33,6 +33,12 @@ export interface ProtocolAdapter {
   close(): Promise<void>
 }
 
+/**
+ * A call cut off at the deadline counts against the upstream only if it was given at least
+ * this long, and at least the upstream's usual (smoothed) latency.
+ */
+export const FAIR_CHANCE_MIN_MS = 5
+
 /** How long load() waits for an upstream's metadata. */
 export const METADATA_TIMEOUT_MS = 10_000
 
@@ -133,9 +139,12 @@ export class RemoteExecutor implements Executor {
         return outputs
       } catch (err) {
         if (ctx.signal.aborted) {
-          // Cut off at the deadline: the upstream was too slow, a failure. Cancelled
-          // because the collector decided: no verdict on the upstream.
-          if (performance.now() >= ctx.deadline - 1) this.breaker.failure()
+          // Cut off at the deadline after a fair chance: the upstream was too slow, a failure.
+          // Cut off sooner than it usually answers (a client's tiny budget_ms), or cancelled
+          // because the collector decided: no verdict, so no client can open the circuit for all.
+          // "Had" is the budget the call was given, not how late the deadline timer fired.
+          const given = ctx.deadline - started
+          if (performance.now() >= ctx.deadline - 1 && given >= Math.max(FAIR_CHANCE_MIN_MS, this.expectedMs)) this.breaker.failure()
           else this.breaker.release()
           throw ctx.signal.reason
         }

@@ -46,13 +46,14 @@ const channels = new SharedByKey<grpc.Client>((client) => client.close())
 
 /** A client on the shared channel to this upstream; `release` when the executor closes. */
 export function acquireClient(s: RemoteSettings): { client: grpc.Client; release: () => Promise<void> } {
-  const { value, release } = channels.acquire(upstreamKey(s, `${s.secure ? 'grpcs' : 'grpc'}://${s.authority}`), () => {
+  const key = `${upstreamKey(s, `${s.secure ? 'grpcs' : 'grpc'}://${s.authority}`)} max=${s.maxResponseBytes}`
+  const { value, release } = channels.acquire(key, () => {
     const credentials = s.secure
       ? grpc.credentials.createSsl(s.tls?.ca ?? null, s.tls?.key ?? null, s.tls?.cert ?? null)
       : grpc.credentials.createInsecure()
     return new grpc.Client(s.authority, credentials, {
       'grpc.keepalive_time_ms': 30_000,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.max_receive_message_length': s.maxResponseBytes,
     })
   })
   return { client: value, release }
@@ -99,8 +100,11 @@ function grpcError(err: grpc.ServiceError, path: string): UpstreamError {
     case grpc.status.DEADLINE_EXCEEDED:
       return new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `no answer from ${path} within the time allowed`)
     case grpc.status.INTERNAL:
-      // grpc-js reports an answer it cannot decode as INTERNAL "Response message parsing error".
-      if (/pars(e|ing)/i.test(details)) return badResponse(`undecodable answer from ${path}: ${details}`)
+      // grpc-js's own words for an answer it cannot decode (a server's INTERNAL is an error).
+      if (details.startsWith('Response message parsing error')) return badResponse(`undecodable answer from ${path}: ${details}`)
+      break
+    case grpc.status.RESOURCE_EXHAUSTED:
+      if (details.startsWith('Received message larger than max')) return badResponse(`answer from ${path} is larger than max_response_bytes: ${details}`)
       break
     default:
       break

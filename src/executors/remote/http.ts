@@ -1,5 +1,5 @@
 // One undici Pool per upstream origin (keep-alive connections, shared by every model
-// served there), and the JSON request every REST adapter makes. The caller's AbortSignal
+// served there with the same pool settings), and the JSON request every REST adapter makes. The caller's AbortSignal
 // aborts the request: the socket's request is cancelled, not left running.
 import { createHash } from 'node:crypto'
 import { Pool } from 'undici'
@@ -19,12 +19,20 @@ export function upstreamKey(s: RemoteSettings, address: string): string {
   return `${address}#${hash.digest('hex').slice(0, 16)}`
 }
 
-/** The shared pool for this upstream; `release` when the executor closes. */
+/**
+ * Idle connections are closed after this long unless the server says otherwise in a
+ * Keep-Alive header: below uvicorn's 5 s (MLServer), so a request is not written to a
+ * socket the server is closing at that moment.
+ */
+export const KEEP_ALIVE_MS = 4_000
+
+/** The shared pool for this upstream (and pool settings); `release` when the executor closes. */
 export function acquirePool(s: RemoteSettings): { pool: Pool; release: () => Promise<void> } {
-  const { value, release } = pools.acquire(upstreamKey(s, s.origin), () =>
+  const { value, release } = pools.acquire(`${upstreamKey(s, s.origin)} pool=${s.poolSize} max=${s.maxResponseBytes}`, () =>
     new Pool(s.origin, {
       connections: s.poolSize,
-      keepAliveTimeout: 30_000,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      maxResponseSize: s.maxResponseBytes,
       ...(s.tls ? { connect: { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key } } : {}),
     }),
   )
@@ -59,6 +67,9 @@ export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown
     text = await res.body.text()
   } catch (err) {
     if (req.signal.aborted) throw req.signal.reason
+    if ((err as { code?: string }).code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+      throw badResponse(`answer to ${req.method} ${req.path} is larger than max_response_bytes`)
+    }
     throw connectionError(err)
   }
   if (status >= 300) {

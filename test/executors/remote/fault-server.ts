@@ -2,7 +2,7 @@
 // V2 REST protocol to fail in one chosen way per model name, and a real gRPC server whose
 // ModelInfer fails with a chosen status. Each records what it saw (requests, aborts, deadlines).
 import { once } from 'node:events'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import * as grpc from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
 import { join } from 'node:path'
@@ -22,6 +22,8 @@ export interface FaultServer {
   readonly url: string
   /** Requests received per model (fault) name. */
   readonly hits: Map<string, number>
+  /** The headers of the last request per model name. */
+  readonly headers: Map<string, IncomingHttpHeaders>
   /** Requests the client aborted before an answer was sent. */
   aborted: number
   /** Resolves on the next request the client aborts. */
@@ -29,13 +31,17 @@ export interface FaultServer {
   close(): Promise<void>
 }
 
-/** Model names are faults: ok, hang, delayed (50 ms), slow, error500, garbage, wrongshape, flaky (hangs on odd hits). */
+/**
+ * Model names are faults: ok, hang, delayed (50 ms), slow, error500, garbage, wrongshape,
+ * flaky (hangs on odd hits), flaky503 (503 on odd hits), huge (a valid answer padded to 1 MiB).
+ */
 export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
   const pending = new Set<ServerResponse>()
   const abortWaiters: (() => void)[] = []
   const state: FaultServer = {
     url: '',
     hits: new Map(),
+    headers: new Map(),
     aborted: 0,
     nextAbort: () => new Promise((resolve) => abortWaiters.push(resolve)),
     close: async () => {
@@ -54,6 +60,7 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
     const fault = match[1]!
     const n = (state.hits.get(fault) ?? 0) + 1
     state.hits.set(fault, n)
+    state.headers.set(fault, req.headers)
     pending.add(res)
     res.on('close', () => {
       pending.delete(res)
@@ -77,6 +84,11 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
       case 'flaky':
         if (n % 2 === 1) return
         return json(200, JSON.stringify(goodAnswer(rows)))
+      case 'flaky503':
+        if (n % 2 === 1) return json(503, '{"error":"model is loading"}')
+        return json(200, JSON.stringify(goodAnswer(rows)))
+      case 'huge':
+        return json(200, JSON.stringify({ ...goodAnswer(rows), padding: 'x'.repeat(1 << 20) }))
       case 'delayed':
         setTimeout(() => json(200, JSON.stringify(goodAnswer(rows))), 50).unref()
         return
@@ -109,6 +121,8 @@ export interface GrpcFaultServer {
   readonly url: string
   /** Deadline (ms from the moment the call arrived) of each ModelInfer call seen. */
   readonly deadlines: number[]
+  /** The metadata of the last call per model name (`seldon` for Seldon v1 Predict). */
+  readonly metadata: Map<string, Record<string, unknown>>
   /** Calls cancelled by the client. */
   cancelled: number
   nextCancel(): Promise<void>
@@ -116,15 +130,16 @@ export interface GrpcFaultServer {
 }
 
 /**
- * A V2 gRPC server: model `ok` answers, `hang` never does, `error` fails with INTERNAL,
- * `unavailable` with UNAVAILABLE. Metadata is UNIMPLEMENTED (the YAML declares it).
+ * A V2 gRPC server: model `ok` answers, `hang` never does, `huge` answers 1 MiB of
+ * probabilities, `error` fails with INTERNAL, `unavailable` with UNAVAILABLE. Metadata is
+ * UNIMPLEMENTED (the YAML declares it). It also serves Seldon v1 Predict (a fixed tensor).
  */
 export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
-  const def = loadSync('inference/grpc_service.proto', { keepCase: true, longs: Number, defaults: true, includeDirs: [join(root, 'proto')] })
+  const def = loadSync(['inference/grpc_service.proto', 'seldon/prediction.proto'], { keepCase: true, longs: Number, defaults: true, includeDirs: [join(root, 'proto')] })
   const service = def['inference.GRPCInferenceService'] as grpc.ServiceDefinition
   const server = new grpc.Server()
   const cancelWaiters: (() => void)[] = []
-  const state = { url: '', deadlines: [] as number[], cancelled: 0, nextCancel: () => new Promise<void>((r) => cancelWaiters.push(r)), close: async () => {} }
+  const state = { url: '', deadlines: [] as number[], metadata: new Map<string, Record<string, unknown>>(), cancelled: 0, nextCancel: () => new Promise<void>((r) => cancelWaiters.push(r)), close: async () => {} }
   server.addService(service, {
     ModelMetadata: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no metadata' }),
     ModelInfer: (call: grpc.ServerUnaryCall<{ model_name: string; inputs: { shape: number[] }[] }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
@@ -135,6 +150,7 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
         for (const w of cancelWaiters.splice(0)) w()
       })
       const rows = call.request.inputs[0]?.shape[0] ?? 1
+      state.metadata.set(call.request.model_name, call.metadata.getMap())
       switch (call.request.model_name) {
         case 'ok':
           return cb(null, {
@@ -145,12 +161,21 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
           })
         case 'hang':
           return
+        case 'huge':
+          return cb(null, { outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [1 << 18], contents: { fp32_contents: new Array<number>(1 << 18).fill(0.5) } }] })
         case 'unavailable':
           return cb({ code: grpc.status.UNAVAILABLE, details: 'model is loading' })
         default:
           return cb({ code: grpc.status.INTERNAL, details: 'model crashed: out of memory' })
       }
     },
+  })
+  server.addService(def['seldon.protos.Seldon'] as grpc.ServiceDefinition, {
+    Predict: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      state.metadata.set('seldon', call.metadata.getMap())
+      cb(null, { data: { names: ['a', 'b', 'c'], tensor: { shape: [1, 3], values: [0.2, 0.3, 0.5] } } })
+    },
+    SendFeedback: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no feedback' }),
   })
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

@@ -1,0 +1,132 @@
+// What a remote call carries and how it is retried, on the wire of real servers: routing
+// headers and gRPC metadata (Seldon v2's seldon-model, Seldon v1's seldon and namespace),
+// a retry after a retryable failure and none after a final one, a client's tiny budget that
+// must not open the circuit for everyone, a gRPC call cancelled when the collector decides,
+// and an answer larger than max_response_bytes.
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../../src/api/rest/server.ts'
+import { configFrom, samples } from '../../helpers.ts'
+import { startFaultServer, startGrpcFaultServer, type FaultServer, type GrpcFaultServer } from './fault-server.ts'
+
+const row = samples('wine').rows[0]!
+const io = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }, { name: probabilities, datatype: FP32, shape: [-1, 3] }]`
+
+let http: FaultServer
+let rpc: GrpcFaultServer
+let app: FastifyInstance
+
+interface Annotation {
+  name: string
+  status: string
+  used: boolean
+  error?: { code: string; message: string }
+}
+interface Body {
+  code?: string
+  outputs?: Record<string, unknown>
+  decision?: { chosen: string | null }
+  models: Annotation[]
+}
+
+async function predict(ensemble: string, budget = 1000): Promise<{ statusCode: number; body: Body }> {
+  const res = await app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs: { input: [row] }, budget_ms: budget } })
+  return { statusCode: res.statusCode, body: res.json() }
+}
+
+beforeAll(async () => {
+  http = await startFaultServer()
+  rpc = await startGrpcFaultServer()
+  const models: Record<string, string> = {
+    'routed-rest': `kind: oip, url: "${http.url}", model: ok, seldon_model: iris, headers: { x-tenant: blue }, ${io}`,
+    'routed-grpc': `kind: oip, url: "${rpc.url}", model: ok, seldon_model: iris, headers: { x-tenant: blue }, ${io}`,
+    'seldon-grpc': `kind: seldon, url: "${rpc.url}", deployment: wine, namespace: prod, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
+    retried: `kind: oip, url: "${http.url}", model: flaky503, retries: 1, ${io}`,
+    'not-retryable': `kind: oip, url: "${http.url}", model: error500, retries: 2, ${io}`,
+    tiny: `kind: oip, url: "${http.url}", model: hang, retries: 0, circuit_breaker: { failures: 2, reset_ms: 60000 }, ${io}`,
+    delayed: `kind: oip, url: "${http.url}", model: delayed, ${io}`,
+    'grpc-hang': `kind: oip, url: "${rpc.url}", model: hang, ${io}`,
+    'huge-rest': `kind: oip, url: "${http.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
+    'huge-grpc': `kind: oip, url: "${rpc.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
+  }
+  const solo = Object.keys(models).map((m) => `  ${m}: { strategy: deadline-fallback, models: [${m}], budget_ms: { default: 1000, max: 2000 } }`)
+  const yaml = [
+    'models:',
+    ...Object.entries(models).map(([name, body]) => `  ${name}: { ${body} }`),
+    'ensembles:',
+    ...solo,
+    '  cancel-grpc: { strategy: deadline-fallback, models: [delayed, grpc-hang], budget_ms: { default: 1000, max: 2000 } }',
+  ].join('\n')
+  app = buildServer(configFrom(yaml))
+  await app.gateway.load()
+})
+
+afterAll(async () => {
+  await app?.close()
+  await http?.close()
+  await rpc?.close()
+})
+
+describe('remote calls on the wire', () => {
+  it('OIP sends seldon-model and the configured headers, over REST and as gRPC metadata', async () => {
+    expect((await predict('routed-rest')).statusCode).toBe(200)
+    expect(http.headers.get('ok')).toMatchObject({ 'seldon-model': 'iris', 'x-tenant': 'blue' })
+    expect((await predict('routed-grpc')).statusCode).toBe(200)
+    expect(rpc.metadata.get('ok')).toMatchObject({ 'seldon-model': 'iris', 'x-tenant': 'blue' })
+  })
+
+  it('Seldon v1 over gRPC sends the deployment and namespace as routing metadata, and maps the answer', async () => {
+    const res = await predict('seldon-grpc')
+    expect(res.statusCode).toBe(200)
+    expect(rpc.metadata.get('seldon')).toMatchObject({ seldon: 'wine', namespace: 'prod' })
+    const [probabilities] = res.body.outputs!.probabilities as number[][]
+    expect(probabilities!.map((p) => Number(p.toFixed(3)))).toEqual([0.2, 0.3, 0.5])
+  })
+
+  it('retries a retryable failure (503) within the budget, and never a final one (500)', async () => {
+    const before = http.hits.get('flaky503') ?? 0
+    const ok = await predict('retried')
+    expect(ok.statusCode).toBe(200)
+    expect(ok.body.models[0]).toMatchObject({ name: 'retried', status: 'ok', used: true })
+    expect((http.hits.get('flaky503') ?? 0) - before).toBe(2)
+
+    const hits = http.hits.get('error500') ?? 0
+    const failed = await predict('not-retryable')
+    expect(failed.statusCode).toBe(502)
+    expect(failed.body.models[0]!.error?.code).toBe('UPSTREAM_ERROR')
+    expect((http.hits.get('error500') ?? 0) - hits).toBe(1)
+  })
+
+  it("a client's tiny budget does not open the circuit; cut-offs after a fair chance do", async () => {
+    for (let i = 0; i < 4; i++) {
+      const res = await predict('tiny', 2)
+      expect(res.statusCode).toBe(504)
+      expect(res.body.models[0]).toMatchObject({ name: 'tiny', status: 'timeout' })
+    }
+    // failures: 2, and four tiny-budget cut-offs later the upstream is still called.
+    for (let i = 0; i < 2; i++) {
+      const res = await predict('tiny', 60)
+      expect(res.body.models[0]).toMatchObject({ name: 'tiny', status: 'timeout' })
+    }
+    const skipped = await predict('tiny', 60)
+    expect(skipped.body.models[0]).toMatchObject({ name: 'tiny', status: 'skipped', error: { code: 'CIRCUIT_OPEN' } })
+  })
+
+  it('cancels a losing gRPC call when the collector decides', async () => {
+    const cancelled = rpc.nextCancel()
+    const res = await predict('cancel-grpc')
+    expect(res.statusCode).toBe(200)
+    expect(res.body.decision?.chosen).toBe('delayed')
+    expect(res.body.models[1]).toMatchObject({ name: 'grpc-hang', status: 'cancelled', used: false })
+    await cancelled // the server saw the call go away
+  })
+
+  it('an answer larger than max_response_bytes is UPSTREAM_BAD_RESPONSE, over REST and gRPC', async () => {
+    for (const ensemble of ['huge-rest', 'huge-grpc']) {
+      const res = await predict(ensemble)
+      expect(res.statusCode).toBe(502)
+      expect(res.body.models[0]!.error).toMatchObject({ code: 'UPSTREAM_BAD_RESPONSE' })
+      expect(res.body.models[0]!.error!.message).toContain('max_response_bytes')
+    }
+  })
+})
