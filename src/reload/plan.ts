@@ -5,19 +5,24 @@ import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
 
-/** Identity of a model entry: its kind and settings, where relative paths resolve, and its file's size and mtime. */
+/**
+ * Identity of a model entry: its kind and settings, where relative paths resolve, and the
+ * size and mtime of each file it reads (the model file; a remote model's TLS files, so a
+ * rotated certificate gets a fresh connection).
+ */
 export function modelFingerprint(model: ModelConfig, baseDir: string): string {
-  const spec = model.spec as unknown as Record<string, unknown>
-  let file = ''
-  if (typeof spec.path === 'string') {
-    try {
-      const st = statSync(resolve(baseDir, spec.path))
-      file = `${st.size}:${st.mtimeMs}`
-    } catch {
-      file = 'unreadable'
-    }
+  const spec = model.spec as unknown as { path?: unknown; tls?: Record<string, unknown> }
+  const files = [spec.path, spec.tls?.ca, spec.tls?.cert, spec.tls?.key].map((file) => (typeof file === 'string' ? fileStamp(resolve(baseDir, file)) : ''))
+  return JSON.stringify([model.kind, model.version, baseDir, spec, files])
+}
+
+function fileStamp(file: string): string {
+  try {
+    const st = statSync(file)
+    return `${st.size}:${st.mtimeMs}`
+  } catch {
+    return 'unreadable'
   }
-  return JSON.stringify([model.kind, model.version, baseDir, spec, file])
 }
 
 export interface Reusable {

@@ -55,7 +55,7 @@ models:
   tf-regress-grpc: { kind: tfserving, url: "${tfsBinary.grpcUrl}", ${regress} }
   tf-regress-multiclass: { kind: tfserving, url: "${tfs.restUrl}", model: wine, method: regress, signature: regression, ${input}, outputs: [{ name: value, datatype: FP32, shape: [-1], upstream: outputs }], retries: 0 }
 ensembles:
-${remotes.map(solo).join('')}
+${remotes.map(solo).join('')}${solo('wine-logreg')}
   mixed-fallback: { strategy: deadline-fallback, models: [mlserver-rest, seldon-rest, wine-logreg], budget_ms: { default: 3000, max: 5000 } }
   mixed-vote: { strategy: majority-vote, models: [wine-knn, mlserver-grpc, seldon-grpc], budget_ms: { default: 3000, max: 5000 } }
   mixed-quality: { strategy: best-quality, models: [wine-logreg, mlserver-rest, seldon-rest], budget_ms: { default: 3000, max: 5000 } }
@@ -155,11 +155,19 @@ describe('remote executors against real peers', () => {
     expect(argmax(body.outputs.probabilities)).toEqual([expected[disagree]])
   })
 
-  it('mixed ensemble under best-quality: the most confident model wins, every model annotated', async () => {
-    const { statusCode, body } = await predict('mixed-quality', [wine.rows[0]!])
-    expect(statusCode, JSON.stringify(body)).toBe(200)
-    expect(['wine-logreg', 'mlserver-rest', 'seldon-rest']).toContain(body.decision.chosen)
-    expect(body.models).toHaveLength(3)
-    for (const m of body.models) expect(['ok', 'cancelled']).toContain(m.status)
+  it('mixed ensemble under best-quality: the most confident model wins (ties to the earlier one), every model annotated', async () => {
+    const members = ['wine-logreg', 'mlserver-rest', 'seldon-rest']
+    for (const row of [wine.rows[0]!, wine.rows[wine.rows.length - 1]!]) {
+      // Each member's own confidence on this row, asked alone.
+      const confidence: number[] = []
+      for (const m of members) confidence.push(Math.max(...((await predict(m, [row])).body.outputs.probabilities[0] as number[])))
+      const best = confidence.indexOf(Math.max(...confidence))
+      const { statusCode, body } = await predict('mixed-quality', [row])
+      expect(statusCode, JSON.stringify(body)).toBe(200)
+      // No good_enough: the collector waits for all three, so none is cancelled.
+      expect(body.models.map((m: { status: string }) => m.status)).toEqual(['ok', 'ok', 'ok'])
+      expect(body.decision.chosen, `confidences ${confidence.join(', ')}`).toBe(members[best])
+      expect(Math.max(...(body.outputs.probabilities[0] as number[]))).toBeCloseTo(confidence[best]!, 5)
+    }
   })
 })

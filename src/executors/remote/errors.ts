@@ -14,7 +14,6 @@ export const badResponse = (message: string): UpstreamError => new UpstreamError
 
 export const unavailable = (message: string): UpstreamError => new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, message, true)
 
-/** Short, single-line excerpt of an upstream's error body for the annotation. */
 /**
  * An upstream's error body as a message: the `error`, `message` or `detail` string of a JSON
  * body (TF Serving, MLServer, KServe), else an excerpt of the text.
@@ -32,6 +31,7 @@ export function upstreamMessage(text: string): string {
   return excerpt(text)
 }
 
+/** Short, single-line excerpt of an upstream's text for an annotation. */
 export function excerpt(text: string, max = 200): string {
   const line = text.replace(/\s+/g, ' ').trim()
   return line.length > max ? `${line.slice(0, max)}…` : line

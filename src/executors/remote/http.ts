@@ -10,6 +10,8 @@ import { SharedByKey } from './shared.ts'
 import { UpstreamError, badResponse, excerpt, unavailable, upstreamMessage } from './errors.ts'
 
 const pools = new SharedByKey<Pool>((pool) => pool.destroy())
+/** Pools to https origins: their connection errors are reported as TLS errors. */
+const tlsPools = new WeakSet<Pool>()
 
 /** Upstreams are shared by origin, unless they present different client TLS material. */
 export function upstreamKey(s: RemoteSettings, address: string): string {
@@ -28,14 +30,16 @@ export const KEEP_ALIVE_MS = 4_000
 
 /** The shared pool for this upstream (and pool settings); `release` when the executor closes. */
 export function acquirePool(s: RemoteSettings): { pool: Pool; release: () => Promise<void> } {
-  const { value, release } = pools.acquire(`${upstreamKey(s, s.origin)} pool=${s.poolSize} max=${s.maxResponseBytes}`, () =>
-    new Pool(s.origin, {
+  const { value, release } = pools.acquire(`${upstreamKey(s, s.origin)} pool=${s.poolSize} max=${s.maxResponseBytes}`, () => {
+    const pool = new Pool(s.origin, {
       connections: s.poolSize,
       keepAliveTimeout: KEEP_ALIVE_MS,
       maxResponseSize: s.maxResponseBytes,
       ...(s.tls ? { connect: { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key } } : {}),
-    }),
-  )
+    })
+    if (s.secure) tlsPools.add(pool)
+    return pool
+  })
   return { pool: value, release }
 }
 
@@ -70,7 +74,7 @@ export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown
     if ((err as { code?: string }).code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
       throw badResponse(`answer to ${req.method} ${req.path} is larger than max_response_bytes`)
     }
-    throw connectionError(err)
+    throw connectionError(err, tlsPools.has(pool))
   }
   if (status >= 300) {
     const message = `HTTP ${status} from ${req.method} ${req.path}: ${upstreamMessage(text) || '(empty body)'}`
@@ -83,9 +87,18 @@ export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown
   }
 }
 
-function connectionError(err: unknown): UpstreamError {
+/** Node's codes for a failed TLS handshake or certificate check (OpenSSL's verify results among them). */
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_|INVALID_CA$|HOSTNAME_MISMATCH$)/
+
+function connectionError(err: unknown, tls: boolean): UpstreamError {
   const e = err as { code?: string; message?: string; cause?: { code?: string } }
   const code = e.cause?.code ?? e.code ?? ''
+  // A certificate the gateway rejects stays rejected: reported as such, never retried.
+  if (TLS_CODE.test(code)) return new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `TLS handshake failed: ${code} ${e.message ?? ''}`.trim())
+  if (tls && code === 'UND_ERR_SOCKET') {
+    // Under TLS 1.3 a server that rejects (or wanted) our client certificate closes the socket after the handshake.
+    return unavailable(`TLS connection closed by the server: ${e.message ?? code} (a missing or rejected client certificate looks like this)`)
+  }
   if (CONNECTION_CODES.has(code) || code.startsWith('UND_ERR_SOCKET') || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_CLOSED') {
     return unavailable(`connection failed: ${code} ${e.message ?? ''}`.trim())
   }

@@ -41,6 +41,7 @@ beforeAll(async () => {
     'routed-rest': `kind: oip, url: "${http.url}", model: ok, seldon_model: iris, headers: { x-tenant: blue }, ${io}`,
     'routed-grpc': `kind: oip, url: "${rpc.url}", model: ok, seldon_model: iris, headers: { x-tenant: blue }, ${io}`,
     'seldon-grpc': `kind: seldon, url: "${rpc.url}", deployment: wine, namespace: prod, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
+    'seldon-failing': `kind: seldon, url: "${rpc.url}", deployment: failing, retries: 0, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
     retried: `kind: oip, url: "${http.url}", model: flaky503, retries: 1, ${io}`,
     'not-retryable': `kind: oip, url: "${http.url}", model: error500, retries: 2, ${io}`,
     tiny: `kind: oip, url: "${http.url}", model: hang, retries: 0, circuit_breaker: { failures: 2, reset_ms: 60000 }, ${io}`,
@@ -81,6 +82,13 @@ describe('remote calls on the wire', () => {
     expect(rpc.metadata.get('seldon')).toMatchObject({ seldon: 'wine', namespace: 'prod' })
     const [probabilities] = res.body.outputs!.probabilities as number[][]
     expect(probabilities!.map((p) => Number(p.toFixed(3)))).toEqual([0.2, 0.3, 0.5])
+  })
+
+  it('a Seldon answer with status FAILURE is UPSTREAM_ERROR, with its info', async () => {
+    const res = await predict('seldon-failing')
+    expect(res.statusCode).toBe(502)
+    expect(res.body.models[0]!.error).toMatchObject({ code: 'UPSTREAM_ERROR' })
+    expect(res.body.models[0]!.error!.message).toContain('model crashed: out of memory')
   })
 
   it('retries a retryable failure (503) within the budget, and never a final one (500)', async () => {

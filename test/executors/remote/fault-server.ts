@@ -132,7 +132,8 @@ export interface GrpcFaultServer {
 /**
  * A V2 gRPC server: model `ok` answers, `hang` never does, `huge` answers 1 MiB of
  * probabilities, `error` fails with INTERNAL, `unavailable` with UNAVAILABLE. Metadata is
- * UNIMPLEMENTED (the YAML declares it). It also serves Seldon v1 Predict (a fixed tensor).
+ * UNIMPLEMENTED (the YAML declares it). It also serves Seldon v1 Predict: a fixed tensor, or
+ * status FAILURE for the deployment `failing`.
  */
 export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
   const def = loadSync(['inference/grpc_service.proto', 'seldon/prediction.proto'], { keepCase: true, longs: Number, defaults: true, includeDirs: [join(root, 'proto')] })
@@ -173,6 +174,8 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
   server.addService(def['seldon.protos.Seldon'] as grpc.ServiceDefinition, {
     Predict: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       state.metadata.set('seldon', call.metadata.getMap())
+      // The deployment named `failing` answers as a crashed Seldon model does: status FAILURE.
+      if (call.metadata.get('seldon')[0] === 'failing') return cb(null, { status: { code: 500, info: 'model crashed: out of memory', status: 'FAILURE' } })
       cb(null, { data: { names: ['a', 'b', 'c'], tensor: { shape: [1, 3], values: [0.2, 0.3, 0.5] } } })
     },
     SendFeedback: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no feedback' }),
