@@ -93,6 +93,14 @@ export class RemoteExecutor implements Executor {
         if (missing.length) {
           throw new Error(`${which} ${missing.map(upstreamName).join(', ')} not in the upstream's metadata (it has ${known!.map((k) => k.name).join(', ')})`)
         }
+        // Widths may differ (an FP64 answer fills an FP32); strings and numbers never mix, so
+        // such a declaration would fail every call: refuse it now.
+        for (const d of decls) {
+          const theirs = known?.find((k) => k.name === upstreamName(d))?.datatype
+          if (theirs && (theirs === 'BYTES') !== (d.datatype === 'BYTES')) {
+            throw new Error(`${which.slice(0, -1)} ${upstreamName(d)} is declared ${d.datatype}, but the upstream's metadata says ${theirs}`)
+          }
+        }
         return decls.map((d) => ({ spec: { name: d.name, datatype: d.datatype, shape: d.shape }, upstream: upstreamName(d) }))
       }
       if (known && known.length > 0) return known.map((spec) => ({ spec, upstream: spec.name }))

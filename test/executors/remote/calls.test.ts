@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
+import { Gateway } from '../../../src/gateway.ts'
 import { configFrom, samples } from '../../helpers.ts'
 import { startFaultServer, startGrpcFaultServer, type FaultServer, type GrpcFaultServer } from './fault-server.ts'
 
@@ -127,6 +128,20 @@ describe('remote calls on the wire', () => {
     expect(res.body.decision?.chosen).toBe('delayed')
     expect(res.body.models[1]).toMatchObject({ name: 'grpc-hang', status: 'cancelled', used: false })
     await cancelled // the server saw the call go away
+  })
+
+  it("refuses at load a declared tensor whose kind (number or string) contradicts the upstream's metadata", async () => {
+    const gateway = new Gateway(
+      configFrom(`
+models: { typed: { kind: oip, url: "${http.url}", model: typed, outputs: [{ name: label, datatype: INT64, shape: [-1] }] } }
+ensembles: { e: { strategy: deadline-fallback, models: [typed] } }
+`),
+    )
+    try {
+      await expect(gateway.load()).rejects.toThrow("output label is declared INT64, but the upstream's metadata says BYTES")
+    } finally {
+      await gateway.close()
+    }
   })
 
   it('an answer larger than max_response_bytes is UPSTREAM_BAD_RESPONSE, over REST and gRPC', async () => {

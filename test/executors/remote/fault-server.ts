@@ -52,6 +52,12 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
     },
   }
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.method === 'GET' && req.url === '/v2/models/typed') {
+      // Metadata whose label is a string tensor.
+      const metadata = { name: 'typed', inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 13] }], outputs: [{ name: 'label', datatype: 'BYTES', shape: [-1] }] }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(metadata))
+      return
+    }
     const match = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.url ?? '')
     if (req.method !== 'POST' || !match) {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"no metadata here"}')
