@@ -6,6 +6,8 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
+import { remoteSettings, type RemoteModelConfig } from '../../../src/executors/remote/config.ts'
+import { acquirePool } from '../../../src/executors/remote/http.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { configFrom, samples } from '../../helpers.ts'
 import { startFaultServer, startGrpcFaultServer, type FaultServer, type GrpcFaultServer } from './fault-server.ts'
@@ -14,6 +16,8 @@ const row = samples('wine').rows[0]!
 const io = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }, { name: probabilities, datatype: FP32, shape: [-1, 3] }]`
 
 let http: FaultServer
+/** A server of its own, so its connection count is this test's alone. */
+let reuse: FaultServer
 let rpc: GrpcFaultServer
 let app: FastifyInstance
 
@@ -37,8 +41,11 @@ async function predict(ensemble: string, budget = 1000): Promise<{ statusCode: n
 
 beforeAll(async () => {
   http = await startFaultServer()
+  reuse = await startFaultServer()
   rpc = await startGrpcFaultServer()
   const models: Record<string, string> = {
+    'ok-a': `kind: oip, url: "${reuse.url}", model: ok, ${io}`,
+    'ok-b': `kind: oip, url: "${reuse.url}", model: ok, ${io}`,
     'routed-rest': `kind: oip, url: "${http.url}", model: ok, seldon_model: iris, headers: { x-tenant: blue }, ${io}`,
     'routed-grpc': `kind: oip, url: "${rpc.url}", model: ok, seldon_model: iris, headers: { x-tenant: blue }, ${io}`,
     'seldon-grpc': `kind: seldon, url: "${rpc.url}", deployment: wine, namespace: prod, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
@@ -66,10 +73,33 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close()
   await http?.close()
+  await reuse?.close()
   await rpc?.close()
 })
 
 describe('remote calls on the wire', () => {
+  it('reuses keep-alive connections: predicts to two models on one origin open none', async () => {
+    expect((await predict('ok-a')).statusCode).toBe(200)
+    const open = reuse.connections // the load's metadata calls and the first predict opened these
+    for (let i = 0; i < 5; i++) {
+      for (const ensemble of ['ok-a', 'ok-b']) expect((await predict(ensemble)).statusCode).toBe(200)
+    }
+    expect(reuse.connections).toBe(open)
+  })
+
+  it('shares a pool between models only when their pool settings match', async () => {
+    const settings = (extra: object) => remoteSettings({ kind: 'oip', url: reuse.url, ...extra } as RemoteModelConfig, '.')
+    const a = acquirePool(settings({}))
+    const b = acquirePool(settings({}))
+    const small = acquirePool(settings({ pool_size: 2 }))
+    try {
+      expect(b.pool).toBe(a.pool)
+      expect(small.pool).not.toBe(a.pool)
+    } finally {
+      await Promise.all([a.release(), b.release(), small.release()])
+    }
+  })
+
   it('OIP sends seldon-model and the configured headers, over REST and as gRPC metadata', async () => {
     expect((await predict('routed-rest')).statusCode).toBe(200)
     expect(http.headers.get('ok')).toMatchObject({ 'seldon-model': 'iris', 'x-tenant': 'blue' })

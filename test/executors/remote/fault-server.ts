@@ -26,6 +26,8 @@ export interface FaultServer {
   readonly headers: Map<string, IncomingHttpHeaders>
   /** Requests the client aborted before an answer was sent. */
   aborted: number
+  /** TCP connections accepted. */
+  connections: number
   /** Resolves on the next request the client aborts. */
   nextAbort(): Promise<void>
   close(): Promise<void>
@@ -43,6 +45,7 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
     hits: new Map(),
     headers: new Map(),
     aborted: 0,
+    connections: 0,
     nextAbort: () => new Promise((resolve) => abortWaiters.push(resolve)),
     close: async () => {
       for (const res of pending) res.destroy()
@@ -117,6 +120,7 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
   const server: Server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy())
   })
+  server.on('connection', () => state.connections++)
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
