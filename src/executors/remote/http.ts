@@ -1,6 +1,6 @@
 // One undici Pool per upstream origin (keep-alive connections, shared by every model
-// served there with the same pool settings), and the JSON request every REST adapter makes. The caller's AbortSignal
-// aborts the request: the socket's request is cancelled, not left running.
+// served there with the same pool settings), and the JSON request every REST adapter
+// makes. The caller's AbortSignal aborts the request: cancelled, not left running.
 import { createHash } from 'node:crypto'
 import { Pool } from 'undici'
 import { ModelErrorCode } from '../../errors.ts'
