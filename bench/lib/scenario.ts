@@ -90,5 +90,6 @@ export function headline(run: LoadResult, reference?: LoadResult): Record<string
   return { rps: run.throughput, p50: run.latency?.p50, p99: run.latency?.p99, ...(reference ? { rps_ratio: run.throughput / reference.throughput } : {}) }
 }
 
-export const ok2xx = (run: LoadResult): number => Object.entries(run.statuses).reduce((n, [s, c]) => (s.startsWith('2') ? n + c : n), 0)
+/** Successful answers: HTTP 2xx, or gRPC OK (paired gRPC targets record gRPC status names). */
+export const ok2xx = (run: LoadResult): number => Object.entries(run.statuses).reduce((n, [s, c]) => (s.startsWith('2') || s === 'OK' ? n + c : n), 0)
 export const countStatus = (run: LoadResult, status: number): number => run.statuses[String(status)] ?? 0

@@ -19,8 +19,13 @@ export interface LoadSpec {
 }
 
 /** Paired sequential load: one request at a time, taking turns between the targets (bench/load/paired.ts). */
+/** A POST over HTTP/1.1 (undici), or a gRPC unary call (grpc-js, a message from one of our .proto files). */
+export type PairedTarget =
+  | { readonly url: string; readonly body: string; readonly headers?: Readonly<Record<string, string>> }
+  | { readonly grpc: { readonly address: string; readonly proto: string; readonly service: string; readonly method: string; readonly request: unknown } }
+
 export interface PairedSpec {
-  readonly targets: readonly { readonly url: string; readonly body: string; readonly headers?: Readonly<Record<string, string>> }[]
+  readonly targets: readonly PairedTarget[]
   /** Requests sent back to back to one target before the next takes its turn (default 1). */
   readonly block?: number
   readonly durationS: number
