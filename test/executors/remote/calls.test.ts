@@ -10,10 +10,9 @@ import { remoteSettings, type RemoteModelConfig } from '../../../src/executors/r
 import { acquirePool } from '../../../src/executors/remote/http.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { configFrom, samples } from '../../helpers.ts'
-import { startFaultServer, startGrpcFaultServer, type FaultServer, type GrpcFaultServer } from './fault-server.ts'
+import { WINE_IO as io, startFaultServer, startGrpcFaultServer, type Annotation, type FaultServer, type GrpcFaultServer } from './fault-server.ts'
 
 const row = samples('wine').rows[0]!
-const io = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }, { name: probabilities, datatype: FP32, shape: [-1, 3] }]`
 
 let http: FaultServer
 /** A server of its own, so its connection count is this test's alone. */
@@ -21,12 +20,6 @@ let reuse: FaultServer
 let rpc: GrpcFaultServer
 let app: FastifyInstance
 
-interface Annotation {
-  name: string
-  status: string
-  used: boolean
-  error?: { code: string; message: string }
-}
 interface Body {
   code?: string
   outputs?: Record<string, unknown>

@@ -8,6 +8,18 @@ import { loadSync } from '@grpc/proto-loader'
 import { join } from 'node:path'
 import { root } from '../../helpers.ts'
 
+/** The YAML tensors of a wine classifier served by these servers: the models declare them (the servers give no metadata). */
+export const WINE_IO = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }, { name: probabilities, datatype: FP32, shape: [-1, 3] }]`
+
+/** One model's annotation in a predict response, as these tests read it. */
+export interface Annotation {
+  name: string
+  status: string
+  used: boolean
+  latency_ms: number
+  error?: { code: string; message: string }
+}
+
 /** A well-formed V2 answer for `rows` wine rows (always class 1). */
 export function goodAnswer(rows: number): object {
   return {

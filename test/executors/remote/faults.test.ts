@@ -6,25 +6,17 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
 import { configFrom, freePort, samples } from '../../helpers.ts'
-import { startFaultServer, startGrpcFaultServer, type FaultServer, type GrpcFaultServer } from './fault-server.ts'
+import { WINE_IO as io, startFaultServer, startGrpcFaultServer, type Annotation, type FaultServer, type GrpcFaultServer } from './fault-server.ts'
 
 const BUDGET = 150
 /** Scheduling slack allowed past the deadline on a shared 2-core box. */
 const TOLERANCE = 120
 const row = samples('wine').rows[0]!
-const io = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }, { name: probabilities, datatype: FP32, shape: [-1, 3] }]`
 
 let http: FaultServer
 let rpc: GrpcFaultServer
 let app: FastifyInstance
 
-interface Annotation {
-  name: string
-  status: string
-  used: boolean
-  latency_ms: number
-  error?: { code: string; message: string }
-}
 interface Answer {
   statusCode: number
   elapsed: number

@@ -17,10 +17,9 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
 import { configFrom, root, samples } from '../../helpers.ts'
-import { goodAnswer } from './fault-server.ts'
+import { WINE_IO as io, goodAnswer } from './fault-server.ts'
 
 const row = samples('wine').rows[0]!
-const io = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }, { name: probabilities, datatype: FP32, shape: [-1, 3] }]`
 
 let dir: string
 let https: Server
