@@ -8,7 +8,7 @@
 import { closedLoop, pairedSequential } from '../lib/load.ts'
 import { nativeBody, row, v2Body } from '../lib/payloads.ts'
 import { Rows, headline, notRun, ok2xx, repeat, target, type Scenario } from '../lib/scenario.ts'
-import { model, specserveConfig, startAll, startBareProxy, startHangPeer, startSpecserve, startV2Stub } from '../lib/servers.ts'
+import { model, specserveConfig, startAll, startBareProxy, startHangPeer, startSpecserve, startV2Stub, type Server } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 import { served, startPeer } from './peers.ts'
 
@@ -68,7 +68,7 @@ export const remote: Scenario = {
   title: '8. Remote members: latency added over calling MLServer directly, and a remote member that never answers',
   async run(ctx) {
     const notes: string[] = []
-    const stops: { stop(): Promise<void> }[] = []
+    let proxy: Server | undefined // needs MLServer's address, so it starts after the others
     const [mlserver, fastStub, slowStub, hang] = await startAll(startPeer(ctx, 'mlserver', notes), startV2Stub(0), startV2Stub(STUB_DELAY_MS), startHangPeer())
     if (!mlserver) {
       await Promise.all([fastStub.stop(), slowStub.stop(), hang.stop()])
@@ -76,8 +76,8 @@ export const remote: Scenario = {
     }
     const rows = new Rows()
     try {
-      const proxy = await startBareProxy(mlserver.restUrl)
-      stops.push(proxy)
+      proxy = await startBareProxy(mlserver.restUrl)
+      const hopUrl = proxy.url
       const gateway = await startSpecserve('remote', gatewayConfig(mlserver, { fast: fastStub.url, slow: slowStub.url }, hang.url), { dir: ctx.dir, readyTimeoutMs: 60_000 })
       try {
         const body = v2Body([...UPSTREAM_OUTPUTS])
@@ -94,7 +94,7 @@ export const remote: Scenario = {
           const via = (ensemble: string): { url: string; body: string } => ({ url: `${gateway.url}/v2/models/${ensemble}/infer`, body: gatewayBody })
           const mlsGrpc = { grpc: { address: mlserver.grpcUrl.replace(/^grpc:\/\//, ''), proto: 'inference/grpc_service.proto', service: 'inference.GRPCInferenceService', method: 'ModelInfer', request: grpcRequest } }
           const [mls, hop, rest, mlsG, grpc, fast, viaFast, slow, viaSlow] = (await pairedSequential({
-            targets: [direct(mlserver.restUrl), direct(proxy.url), via('via-rest'), mlsGrpc, via('via-grpc'), direct(fastStub.url), via('via-stub-fast'), direct(slowStub.url), via('via-stub-slow')],
+            targets: [direct(mlserver.restUrl), direct(hopUrl), via('via-rest'), mlsGrpc, via('via-grpc'), direct(fastStub.url), via('via-stub-fast'), direct(slowStub.url), via('via-stub-slow')],
             block: PAIRED_BLOCK,
             durationS: ctx.durationS * 3,
             warmupS: ctx.warmupS,
@@ -104,13 +104,12 @@ export const remote: Scenario = {
             p50_added: (r.latency?.p50 ?? NaN) - (baseline.latency?.p50 ?? NaN),
             p99_added: (r.latency?.p99 ?? NaN) - (baseline.latency?.p99 ?? NaN),
           })
-          const overHop = (r: LoadResult): Record<string, number | undefined> => ({
-            ...added(r, mls!),
-            p50_over_hop: (r.latency?.p50 ?? NaN) - (hop!.latency?.p50 ?? NaN),
-          })
           rows.add('MLServer direct', 'POST /v2/models/cancer/infer on MLServer', mls!, latency(mls!))
           rows.add('bare Node proxy → MLServer', 'bench/peers/bare-proxy.ts: node:http + an undici pool forwarding the same bytes, no parsing (the floor of any Node hop)', hop!, added(hop!, mls!))
-          rows.add('via specserve, oip REST', 'POST /v2/models/via-rest/infer on specserve → MLServer over REST', rest!, overHop(rest!))
+          rows.add('via specserve, oip REST', 'POST /v2/models/via-rest/infer on specserve → MLServer over REST', rest!, {
+            ...added(rest!, mls!),
+            p50_over_hop: (rest!.latency?.p50 ?? NaN) - (hop!.latency?.p50 ?? NaN),
+          })
           rows.add('MLServer direct, gRPC', 'inference.GRPCInferenceService/ModelInfer on MLServer, the same request (grpc-js client)', mlsG!, latency(mlsG!))
           rows.add('via specserve, oip gRPC', 'POST /v2/models/via-grpc/infer on specserve → MLServer over gRPC', grpc!, added(grpc!, mlsG!))
           rows.add('stub direct', 'bench/peers/v2-stub.ts: fixed tensors, answered at once', fast!, latency(fast!))
@@ -135,7 +134,7 @@ export const remote: Scenario = {
         await gateway.stop()
       }
     } finally {
-      await Promise.all([mlserver.stop(), fastStub.stop(), slowStub.stop(), hang.stop(), ...stops.map((s) => s.stop())])
+      await Promise.all([mlserver.stop(), fastStub.stop(), slowStub.stop(), hang.stop(), proxy?.stop()])
     }
     const addedWhy = (): string => {
       const fmt = (row: string, metric = 'p50_added'): string => {
