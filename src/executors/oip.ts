@@ -2,7 +2,6 @@
 // KServe, Triton), over REST (/v2/models/{m}/infer) or gRPC (inference.GRPCInferenceService,
 // the same proto file the gateway's own V2 frontend serves).
 import type { Client } from '@grpc/grpc-js'
-import type { Pool } from 'undici'
 import Type from 'typebox'
 import { plainData } from '../tensor.ts'
 import type { Tensor } from '../types.ts'
@@ -52,11 +51,11 @@ const modelPath = (config: OipModelConfig, s: RemoteSettings): string =>
   `${s.basePath}/v2/models/${encodeURIComponent(config.model)}${config.version === undefined ? '' : `/versions/${encodeURIComponent(String(config.version))}`}`
 
 function oipRest(config: OipModelConfig, s: RemoteSettings, headers: Record<string, string>): ProtocolAdapter {
-  const { pool, release } = acquirePool(s)
+  const { upstream, release } = acquirePool(s)
   const path = modelPath(config, s)
   return {
     async fetchMetadata(signal) {
-      const body = (await requestJson(pool, { method: 'GET', path, headers, signal })) as Record<string, unknown>
+      const body = (await requestJson(upstream, { method: 'GET', path, headers, signal })) as Record<string, unknown>
       return v2Metadata(body, `metadata of ${config.model}`)
     },
     async infer(inputs, outputs, signal) {
@@ -64,7 +63,7 @@ function oipRest(config: OipModelConfig, s: RemoteSettings, headers: Record<stri
         inputs: inputs.map(({ name, tensor }) => ({ name, shape: tensor.shape, datatype: tensor.datatype, data: plainData(tensor) })),
         outputs: outputs.map((name) => ({ name })),
       })
-      return v2Outputs(await requestJson(pool as Pool, { method: 'POST', path: `${path}/infer`, headers, body, signal }))
+      return v2Outputs(await requestJson(upstream, { method: 'POST', path: `${path}/infer`, headers, body, signal }))
     },
     close: release,
   }

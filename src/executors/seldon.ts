@@ -101,14 +101,14 @@ function answer(res: unknown, outputName: string, grpc: boolean): RawOutputs {
 }
 
 function seldonRest(config: SeldonModelConfig, s: RemoteSettings, headers: Record<string, string>): ProtocolAdapter {
-  const { pool, release } = acquirePool(s)
+  const { upstream, release } = acquirePool(s)
   const path = `${s.basePath}${config.path ?? '/api/v1.0/predictions'}`
   const format = config.data_format ?? 'ndarray'
   return {
     fetchMetadata: () => Promise.resolve(null),
     async infer(inputs, outputs, signal) {
       const body = JSON.stringify(message(config, inputs[0]!.tensor, format, false))
-      return answer(await requestJson(pool, { method: 'POST', path, headers, body, signal }), outputs[0]!, false)
+      return answer(await requestJson(upstream, { method: 'POST', path, headers, body, signal }), outputs[0]!, false)
     },
     close: release,
   }

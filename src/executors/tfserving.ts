@@ -93,7 +93,7 @@ function tfMetadata(sigMap: unknown, signature: string, where: string, version: 
 // ---------------------------------------------------------------- REST
 
 function tfRest(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapter {
-  const { pool, release } = acquirePool(s)
+  const { upstream, release } = acquirePool(s)
   const signature = config.signature ?? DEFAULT_SIGNATURE
   const base = `${s.basePath}/v1/models/${encodeURIComponent(config.model)}${
     config.version !== undefined ? `/versions/${String(config.version)}` : config.version_label ? `/labels/${encodeURIComponent(config.version_label)}` : ''
@@ -105,7 +105,7 @@ function tfRest(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapte
       fetchMetadata: () => Promise.resolve(EXAMPLE_METHOD_METADATA[method]),
       async infer(inputs, _outputs, signal) {
         const body = `{"signature_name":${JSON.stringify(signature)},"examples":${examplesJson(inputs)}}`
-        const res = await requestJson(pool, { method: 'POST', path: `${base}:${method}`, headers: s.headers, body, signal })
+        const res = await requestJson(upstream, { method: 'POST', path: `${base}:${method}`, headers: s.headers, body, signal })
         const result = (res as { result?: unknown } | null)?.result
         if (!Array.isArray(result)) throw badResponse('no "result" list in the answer')
         return method === 'classify' ? classifications(result, batchRows(inputs), restPair) : regressions(result, batchRows(inputs))
@@ -115,7 +115,7 @@ function tfRest(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapte
   }
   return {
     async fetchMetadata(signal) {
-      const body = (await requestJson(pool, { method: 'GET', path: `${base}/metadata`, headers: s.headers, signal })) as {
+      const body = (await requestJson(upstream, { method: 'GET', path: `${base}/metadata`, headers: s.headers, signal })) as {
         model_spec?: { version?: unknown }
         metadata?: { signature_def?: unknown }
       }
@@ -123,7 +123,7 @@ function tfRest(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapte
     },
     async infer(inputs, outputs, signal) {
       const body = JSON.stringify(row ? { signature_name: signature, instances: instances(inputs) } : { signature_name: signature, inputs: columnar(inputs) })
-      const res = await requestJson(pool, { method: 'POST', path: `${base}:predict`, headers: s.headers, body, signal })
+      const res = await requestJson(upstream, { method: 'POST', path: `${base}:predict`, headers: s.headers, body, signal })
       return row ? fromPredictions(res, outputs) : fromColumnar(res, outputs)
     },
     close: release,

@@ -9,9 +9,13 @@ import type { RemoteSettings } from './config.ts'
 import { SharedByKey } from './shared.ts'
 import { UpstreamError, badResponse, excerpt, unavailable, upstreamMessage } from './errors.ts'
 
-const pools = new SharedByKey<Pool>((pool) => pool.destroy())
-/** Pools to https origins: their connection errors are reported as TLS errors. */
-const tlsPools = new WeakSet<Pool>()
+/** A keep-alive pool to one upstream, and whether it speaks TLS (its connection errors then say so). */
+export interface Upstream {
+  readonly pool: Pool
+  readonly tls: boolean
+}
+
+const upstreams = new SharedByKey<Upstream>(({ pool }) => pool.destroy())
 
 /** Upstreams are shared by origin, unless they present different client TLS material. */
 export function upstreamKey(s: RemoteSettings, address: string): string {
@@ -29,18 +33,17 @@ export function upstreamKey(s: RemoteSettings, address: string): string {
 export const KEEP_ALIVE_MS = 4_000
 
 /** The shared pool for this upstream (and pool settings); `release` when the executor closes. */
-export function acquirePool(s: RemoteSettings): { pool: Pool; release: () => Promise<void> } {
-  const { value, release } = pools.acquire(`${upstreamKey(s, s.origin)} pool=${s.poolSize} max=${s.maxResponseBytes}`, () => {
-    const pool = new Pool(s.origin, {
+export function acquirePool(s: RemoteSettings): { upstream: Upstream; release: () => Promise<void> } {
+  const { value, release } = upstreams.acquire(`${upstreamKey(s, s.origin)} pool=${s.poolSize} max=${s.maxResponseBytes}`, () => ({
+    pool: new Pool(s.origin, {
       connections: s.poolSize,
       keepAliveTimeout: KEEP_ALIVE_MS,
       maxResponseSize: s.maxResponseBytes,
       ...(s.tls ? { connect: { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key } } : {}),
-    })
-    if (s.secure) tlsPools.add(pool)
-    return pool
-  })
-  return { pool: value, release }
+    }),
+    tls: s.secure,
+  }))
+  return { upstream: value, release }
 }
 
 export interface JsonRequest {
@@ -55,7 +58,7 @@ const RETRYABLE_STATUS = new Set([502, 503, 504])
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT'])
 
 /** Sends one request and parses the JSON answer; throws UpstreamError (or the signal's reason). */
-export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown> {
+export async function requestJson({ pool, tls }: Upstream, req: JsonRequest): Promise<unknown> {
   let text: string
   let status: number
   try {
@@ -71,10 +74,7 @@ export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown
     text = await res.body.text()
   } catch (err) {
     if (req.signal.aborted) throw req.signal.reason
-    if ((err as { code?: string }).code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
-      throw badResponse(`answer to ${req.method} ${req.path} is larger than max_response_bytes`)
-    }
-    throw connectionError(err, tlsPools.has(pool))
+    throw requestError(err, tls, `${req.method} ${req.path}`)
   }
   if (status >= 300) {
     const message = `HTTP ${status} from ${req.method} ${req.path}: ${upstreamMessage(text) || '(empty body)'}`
@@ -90,9 +90,11 @@ export async function requestJson(pool: Pool, req: JsonRequest): Promise<unknown
 /** Node's codes for a failed TLS handshake or certificate check (OpenSSL's verify results among them). */
 const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_|INVALID_CA$|HOSTNAME_MISMATCH$)/
 
-function connectionError(err: unknown, tls: boolean): UpstreamError {
+/** What an undici failure of `request` (e.g. `POST /v2/…/infer`) means for the model. */
+function requestError(err: unknown, tls: boolean, request: string): UpstreamError {
   const e = err as { code?: string; message?: string; cause?: { code?: string } }
   const code = e.cause?.code ?? e.code ?? ''
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return badResponse(`answer to ${request} is larger than max_response_bytes`)
   // A certificate the gateway rejects stays rejected: reported as such, never retried.
   if (TLS_CODE.test(code)) return new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `TLS handshake failed: ${code} ${e.message ?? ''}`.trim())
   if (tls && code === 'UND_ERR_SOCKET') {

@@ -86,8 +86,8 @@ describe('remote calls on the wire', () => {
     const b = acquirePool(settings({}))
     const small = acquirePool(settings({ pool_size: 2 }))
     try {
-      expect(b.pool).toBe(a.pool)
-      expect(small.pool).not.toBe(a.pool)
+      expect(b.upstream).toBe(a.upstream)
+      expect(small.upstream).not.toBe(a.upstream)
     } finally {
       await Promise.all([a.release(), b.release(), small.release()])
     }
