@@ -1,6 +1,7 @@
 // The one catalogue of request errors. Every frontend maps a GatewayError through this
 // table, so a code means the same thing over REST, OIP V2 and gRPC. docs/errors.md lists
 // the same rows; test/errors.test.ts keeps the two in step.
+import type { Failure } from './tensor/index.ts'
 
 /** gRPC status codes we use (numeric values from the gRPC spec). */
 export const GrpcStatus = {
@@ -14,6 +15,7 @@ export const GrpcStatus = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const
 
 export const ErrorCatalogue = {
@@ -29,6 +31,8 @@ export const ErrorCatalogue = {
   OVERLOADED: { http: 503, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'Too many requests in flight or queued; retry later.' },
   CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED, summary: 'The client cancelled or went away before the answer.' },
   NOT_READY: { http: 503, grpc: GrpcStatus.UNAVAILABLE, summary: 'The gateway is starting or draining.' },
+  UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, summary: 'No credentials, or credentials the gateway does not accept.' },
+  CONFIG_INVALID: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'A reloaded config has errors; the running config keeps serving.' },
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, summary: 'A bug: the gateway failed in a way it did not expect.' },
 } as const
 
@@ -52,6 +56,9 @@ export class GatewayError extends Error {
 }
 
 export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(ErrorCatalogue, code)
+
+/** A request's tensor that does not decode is the client's fault: BAD_INPUT. */
+export const inputFailure: Failure = Object.freeze({ role: 'input', error: (message: string) => new GatewayError('BAD_INPUT', message) })
 
 /** Errors an executor reports for one model (they become that model's annotation, not a request error). */
 export const ModelErrorCode = {

@@ -1,4 +1,5 @@
 import { ModelError, ModelErrorCode } from '../../errors.ts'
+import type { Failure } from '../../tensor/index.ts'
 
 /** A ModelError from an upstream call, saying whether trying again could help. */
 export class UpstreamError extends ModelError {
@@ -11,6 +12,9 @@ export class UpstreamError extends ModelError {
 }
 
 export const badResponse = (message: string): UpstreamError => new UpstreamError(ModelErrorCode.UPSTREAM_BAD_RESPONSE, message)
+
+/** An upstream's answer that does not decode is the upstream's fault: UPSTREAM_BAD_RESPONSE. */
+export const upstreamFailure: Failure = Object.freeze({ role: 'output', error: badResponse })
 
 export const unavailable = (message: string): UpstreamError => new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, message, true)
 

@@ -1,0 +1,98 @@
+// Elements in and out of typed arrays: the one decoder every wire form ends in, and the
+// JSON-safe element encoding. The rules, whoever sends the elements:
+// - integers must be integers inside their type's range (INT8 300 is refused, never 44);
+// - 64-bit integers come as numbers up to ±(2^53 - 1) or as decimal strings (exact);
+// - floats are numbers, or the strings "NaN", "Infinity", "-Infinity" (JSON has no literal for them);
+// - BOOL takes true/false or 0/1; BYTES takes strings (or UTF-8 bytes).
+// JSON output follows the same rules, so every tensor survives a round trip exactly.
+import { DATATYPES, type DataType, type TensorData } from './datatypes.ts'
+import { describe, fail, type Failure, type Tensor } from './tensor.ts'
+
+const FLOAT_WORDS: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity, inf: Infinity, '-inf': -Infinity }
+const DECIMAL = /^-?\d{1,20}$/
+
+/**
+ * `values` (numbers, bigints, booleans, strings, typed-array elements) as `datatype`'s
+ * typed array, each checked against the rules above; `failure` says whose fault a bad
+ * element is. A typed array of the target type is returned as is.
+ */
+export function decodeElements(values: ArrayLike<unknown>, datatype: DataType, failure: Failure, name: string): TensorData {
+  const row = DATATYPES[datatype]
+  const n = values.length
+  // A typed array of the target type holds only valid elements (BOOL's Uint8Array excepted: it may hold 2).
+  if (row.array !== null && values instanceof row.array && datatype !== 'BOOL') return values
+  const bad = (i: number, why: string): never => fail(failure, name, `element ${i} is ${describe(values[i])}, ${why}`)
+  switch (row.kind) {
+    case 'bytes': {
+      const out = new Array<string>(n)
+      for (let i = 0; i < n; i++) {
+        const v = values[i]
+        if (typeof v === 'string') out[i] = v
+        else if (v instanceof Uint8Array) out[i] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')
+        else bad(i, 'not a string')
+      }
+      return out
+    }
+    case 'float': {
+      const out = new row.array!(n) as Float32Array
+      for (let i = 0; i < n; i++) {
+        const v = values[i]
+        if (typeof v === 'number') out[i] = v
+        else if (typeof v === 'string' && Object.hasOwn(FLOAT_WORDS, v)) out[i] = FLOAT_WORDS[v] as number
+        else if (typeof v === 'bigint') out[i] = Number(v)
+        else bad(i, 'not a number')
+      }
+      return out
+    }
+    case 'bigint': {
+      const out = new row.array!(n) as BigInt64Array
+      const [min, max] = row.range as readonly [bigint, bigint]
+      for (let i = 0; i < n; i++) {
+        const v = values[i]
+        let b: bigint
+        if (typeof v === 'bigint') b = v
+        else if (typeof v === 'number') {
+          if (!Number.isSafeInteger(v)) bad(i, Number.isInteger(v) ? 'beyond ±2^53: send 64-bit integers this large as decimal strings' : `not an integer (${datatype})`)
+          b = BigInt(v)
+        } else if (typeof v === 'string' && DECIMAL.test(v)) b = BigInt(v)
+        else if (typeof v === 'boolean') b = v ? 1n : 0n
+        else b = bad(i, `not an integer (${datatype})`)
+        if (b < min || b > max) bad(i, `outside ${datatype} [${min}, ${max}]`)
+        out[i] = b
+      }
+      return out
+    }
+    default: {
+      // 'int' and 'bool'
+      const out = new row.array!(n) as Int32Array
+      const [min, max] = row.range as readonly [number, number]
+      for (let i = 0; i < n; i++) {
+        const v = values[i]
+        const x = typeof v === 'number' ? v : typeof v === 'boolean' ? +v : typeof v === 'bigint' && v >= -(2n ** 53n) && v <= 2n ** 53n ? Number(v) : Number.NaN
+        if (!Number.isInteger(x)) bad(i, row.kind === 'bool' ? 'not a boolean (true/false or 0/1)' : `not an integer (${datatype})`)
+        if (x < min || x > max) bad(i, `outside ${datatype} [${min}, ${max}]`)
+        out[i] = x
+      }
+      return out
+    }
+  }
+}
+
+export type JsonElement = number | string
+
+/** One element as JSON can carry it exactly (see the rules above). */
+export function jsonElement(v: number | bigint | string): JsonElement {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'
+  if (typeof v === 'bigint') return v >= -(2n ** 53n) + 1n && v <= 2n ** 53n - 1n ? Number(v) : `${v}`
+  return v
+}
+
+/** The tensor's elements, flat and row-major, as JSON can carry them exactly. */
+export function jsonElements(tensor: Tensor): JsonElement[] {
+  const { data } = tensor
+  if (Array.isArray(data)) return data
+  const n = data.length
+  const out = new Array<JsonElement>(n)
+  for (let i = 0; i < n; i++) out[i] = jsonElement(data[i] as number | bigint)
+  return out
+}

@@ -1,0 +1,98 @@
+// JSON tensors: nested arrays (the native API's inputs and outputs, TF Serving's REST
+// bodies, Seldon's ndarray) and the native `{shape, datatype, data}` form. Nesting is
+// walked with an explicit stack, never recursion, and is refused past MAX_RANK, so no
+// body can overflow the call stack.
+import type { TensorData } from './datatypes.ts'
+import { decodeElements, jsonElements } from './elements.ts'
+import { checkTensor, datatypeName, elementCount, fail, fitsShape, formatShape, MAX_RANK, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
+
+/**
+ * A nested JSON array's shape and its elements, row-major; throws when it is ragged or
+ * deeper than MAX_RANK. A value that is not an array is a scalar: shape [] and itself.
+ */
+export function flattenNested(value: unknown, failure: Failure, name: string): { shape: number[]; flat: unknown[] } {
+  const shape: number[] = []
+  let probe = value
+  while (Array.isArray(probe)) {
+    if (shape.length === MAX_RANK) fail(failure, name, `arrays nested more than ${MAX_RANK} deep`)
+    shape.push(probe.length)
+    probe = probe[0]
+  }
+  const rank = shape.length
+  if (rank === 0) return { shape, flat: [value] }
+  const flat: unknown[] = []
+  const nodes = new Array<unknown[]>(rank)
+  const next = new Array<number>(rank).fill(0)
+  nodes[0] = value as unknown[]
+  const last = rank - 1
+  for (let depth = 0; depth >= 0; ) {
+    const node = nodes[depth] as unknown[]
+    if (depth === last) {
+      for (let i = 0; i < node.length; i++) {
+        const v = node[i]
+        if (Array.isArray(v)) fail(failure, name, `ragged array (an array at depth ${rank}, numbers expected)`)
+        flat.push(v)
+      }
+      depth--
+      continue
+    }
+    const i = next[depth] as number
+    if (i === node.length) {
+      depth--
+      continue
+    }
+    next[depth] = i + 1
+    const child = node[i]
+    if (!Array.isArray(child) || child.length !== shape[depth + 1]) {
+      fail(failure, name, `ragged array (expected ${shape[depth + 1]} elements at depth ${depth + 1})`)
+    }
+    nodes[++depth] = child
+    next[depth] = 0
+  }
+  return { shape, flat }
+}
+
+/** The tensor as a nested JSON array in its shape (a scalar for shape []), elements JSON-safe. */
+export function toNested(tensor: Tensor): unknown {
+  const flat: unknown[] = jsonElements(tensor)
+  const { shape } = tensor
+  if (shape.length === 0) return flat[0]
+  let level = flat
+  for (let d = shape.length - 1; d >= 1; d--) {
+    const size = shape[d] as number
+    const groups = elementCount(shape.slice(0, d))
+    const up = new Array<unknown>(groups)
+    for (let g = 0; g < groups; g++) up[g] = level.slice(g * size, (g + 1) * size)
+    level = up
+  }
+  return level
+}
+
+/** A declared tensor from the native API's JSON: a nested array, or `{shape, datatype?, data}` (data flat or nested). */
+export function tensorFromJson(value: unknown, spec: TensorSpec, failure: Failure): Tensor {
+  if (Array.isArray(value)) {
+    const { shape, flat } = flattenNested(value, failure, spec.name)
+    return declared(spec, shape, flat, failure)
+  }
+  if (value !== null && typeof value === 'object') {
+    const { shape, datatype, data } = value as { shape?: unknown; datatype?: unknown; data?: unknown }
+    if (!Array.isArray(shape)) fail(failure, spec.name, 'shape must be an array of non-negative integers')
+    if (datatype !== undefined && datatype !== spec.datatype) fail(failure, spec.name, `datatype ${datatypeName(datatype)} given, model declares ${spec.datatype}`)
+    return tensorFromShapeAndData(spec, readShape(shape, failure, spec.name), data, failure)
+  }
+  return fail(failure, spec.name, 'expected a nested array or {shape, datatype, data}')
+}
+
+/** `data` (flat or nested, as OIP JSON allows) filling `shape` of the spec's datatype. */
+export function tensorFromShapeAndData(spec: TensorSpec, shape: number[], data: unknown, failure: Failure): Tensor {
+  if (!Array.isArray(data)) fail(failure, spec.name, 'data must be an array')
+  const flat = data.some(Array.isArray) ? flattenNested(data, failure, spec.name).flat : data
+  if (flat.length !== elementCount(shape)) fail(failure, spec.name, `${flat.length} elements do not fill shape ${formatShape(shape)}`)
+  return declared(spec, shape, flat, failure)
+}
+
+function declared(spec: TensorSpec, shape: number[], flat: ArrayLike<unknown>, failure: Failure): Tensor {
+  if (!fitsShape(shape, spec.shape)) fail(failure, spec.name, `shape ${formatShape(shape)} does not match declared ${formatShape(spec.shape)}`)
+  const data: TensorData = decodeElements(flat, spec.datatype, failure, spec.name)
+  return checkTensor({ datatype: spec.datatype, shape, data }, spec, failure)
+}

@@ -1,0 +1,41 @@
+// ONNX Runtime tensors (the worker's side of the worker wire: tensors cross the thread
+// boundary as plain {datatype, shape, data}; here they become ort.Tensor and back).
+// Imported only where onnxruntime runs, so nothing else loads the native module.
+import ort from 'onnxruntime-node'
+import { DATATYPES, fromOrtType } from './datatypes.ts'
+import type { Tensor, TensorMap, TensorSpec } from './tensor.ts'
+
+export function toOrtTensor(tensor: Tensor): ort.Tensor {
+  return new ort.Tensor(DATATYPES[tensor.datatype].ort, tensor.data as ort.Tensor.DataType, tensor.shape as number[])
+}
+
+/** A session's output as a Tensor; its data is the session's own buffer (transferable). */
+export function fromOrtTensor(name: string, t: ort.Tensor): Tensor {
+  const datatype = fromOrtType(t.type)
+  if (!datatype) throw new Error(`output "${name}" has unsupported type ${t.type}`)
+  return { datatype, shape: t.dims.slice(), data: t.data as Tensor['data'] }
+}
+
+export function toOrtFeeds(inputs: TensorMap): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {}
+  for (const name in inputs) feeds[name] = toOrtTensor(inputs[name] as Tensor)
+  return feeds
+}
+
+/** A session's declared inputs or outputs as specs (dynamic dimensions as -1). */
+export function specsOf(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorSpec[] {
+  return meta.map((m) => {
+    if (!m.isTensor) throw new Error(`"${m.name}" is not a tensor (sklearn models need zipmap=False)`)
+    const datatype = fromOrtType(m.type)
+    if (!datatype) throw new Error(`"${m.name}" has unsupported type ${m.type}`)
+    return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) }
+  })
+}
+
+/** Zeros in the declared shape (dynamic dimensions as 1): a warm-up input. */
+export function zerosFor(spec: TensorSpec): Tensor {
+  const shape = spec.shape.map((d) => (d < 0 ? 1 : d))
+  const n = shape.reduce((a, b) => a * b, 1)
+  const array = DATATYPES[spec.datatype].array
+  return { datatype: spec.datatype, shape, data: array ? new array(n) : new Array<string>(n).fill('') }
+}

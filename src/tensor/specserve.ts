@@ -1,0 +1,47 @@
+// specserve.v1.Tensor (proto/specserve/v1/gateway.proto): one typed repeated field per
+// element kind, the field for each datatype named by the table. On requests the datatype
+// defaults to the declared one, and a shape with one dynamic dimension may be left out
+// (it is inferred from the element count).
+import { DATATYPES, type NativeField } from './datatypes.ts'
+import { decodeElements } from './elements.ts'
+import { checkTensor, datatypeName, fail, fitsShape, formatShape, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
+
+/** specserve.v1.Tensor as proto-loader hands it over (defaults filled, 64-bit integers as decimal strings). */
+export type NativeTensorMsg = { datatype: string; shape: readonly (string | number)[] } & Partial<Record<NativeField, readonly unknown[]>>
+
+const FIELDS: readonly NativeField[] = ['fp32_data', 'fp64_data', 'int_data', 'int64_data', 'uint_data', 'uint64_data', 'bool_data', 'string_data']
+
+export function fromNativeTensor(wire: NativeTensorMsg, spec: TensorSpec, failure: Failure): Tensor {
+  const datatype = wire.datatype || spec.datatype
+  if (datatype !== spec.datatype) fail(failure, spec.name, `datatype ${datatypeName(datatype)} given, model declares ${spec.datatype}`)
+  const field = DATATYPES[spec.datatype].native
+  const values = wire[field] ?? []
+  for (const other of FIELDS) {
+    if (other !== field && (wire[other]?.length ?? 0) > 0) fail(failure, spec.name, `${other} given for a ${spec.datatype} tensor (its elements go in ${field})`)
+  }
+  const shape = wire.shape.length ? readShape(wire.shape, failure, spec.name) : inferShape(spec, values.length, failure)
+  if (!fitsShape(shape, spec.shape)) fail(failure, spec.name, `shape ${formatShape(shape)} does not match declared ${formatShape(spec.shape)}`)
+  return checkTensor({ datatype: spec.datatype, shape, data: decodeElements(values, spec.datatype, failure, spec.name) }, spec, failure)
+}
+
+function inferShape(spec: TensorSpec, count: number, failure: Failure): number[] {
+  if (spec.shape.length === 0) return []
+  const dynamic = spec.shape.filter((d) => d < 0).length
+  const fixed = spec.shape.reduce((n, d) => (d < 0 ? n : n * d), 1)
+  if (dynamic !== 1 || fixed === 0 || count % fixed !== 0) {
+    fail(failure, spec.name, `give a shape (declared ${formatShape(spec.shape)}, ${count} elements given)`)
+  }
+  return spec.shape.map((d) => (d < 0 ? count / fixed : d))
+}
+
+/** A tensor as specserve.v1.Tensor (64-bit integers as decimal strings: exact). */
+export function toNativeTensor(tensor: Tensor): NativeTensorMsg {
+  const row = DATATYPES[tensor.datatype]
+  const { data } = tensor
+  let values: unknown[]
+  if (Array.isArray(data)) values = data
+  else if (tensor.datatype === 'BOOL') values = Array.from(data as Uint8Array, Boolean)
+  else if (row.kind === 'bigint') values = Array.from(data as BigInt64Array, String)
+  else values = Array.from(data as Float32Array)
+  return { datatype: tensor.datatype, shape: tensor.shape, [row.native]: values }
+}

@@ -1,0 +1,117 @@
+// The tensor every layer speaks, its declared form (a spec), and the checks and messages
+// shared by every codec. A codec never decides which error it raises: it is handed a
+// Failure, so the same code refuses a request (BAD_INPUT) and an upstream's answer
+// (UPSTREAM_BAD_RESPONSE).
+import type { DataType, TensorData } from './datatypes.ts'
+
+export interface Tensor {
+  readonly datatype: DataType
+  readonly shape: readonly number[]
+  readonly data: TensorData
+}
+
+export type TensorMap = Readonly<Record<string, Tensor>>
+
+/** A declared input or output. `-1` in a shape is a dynamic dimension (e.g. the batch). */
+export interface TensorSpec {
+  readonly name: string
+  readonly datatype: DataType
+  readonly shape: readonly number[]
+}
+
+/** Who is at fault when a tensor does not decode, and what to throw. */
+export interface Failure {
+  /** How messages name the tensor: `input` (a request's) or `output` (an upstream's answer). */
+  readonly role: string
+  error(message: string): Error
+}
+
+/** Most dimensions a tensor may have (numpy's limit): deeper nesting is refused, not recursed into. */
+export const MAX_RANK = 64
+
+/** Throws `failure`'s error as `<role> "<name>": <message>`. */
+export function fail(failure: Failure, name: string, message: string): never {
+  throw failure.error(`${failure.role} ${quote(name)}: ${message}`)
+}
+
+/** A client's string in a message: quoted, and cut short so no error echoes unbounded input. */
+export function quote(text: string, max = 64): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text)
+}
+
+/** A value in a message, at most `max` characters of its JSON. */
+export function describe(value: unknown, max = 40): string {
+  let s: string
+  try {
+    s = typeof value === 'bigint' ? `${value}` : (JSON.stringify(value) ?? String(value))
+  } catch {
+    s = String(value)
+  }
+  return s.length > max ? `${s.slice(0, max)}…` : s
+}
+
+/** A shape in a message: `[1, 30]`, or its first dimensions and its rank when it is long. */
+export function formatShape(shape: readonly unknown[], max = 8): string {
+  if (shape.length <= max) return `[${shape.map((d) => describe(d, 24)).join(', ')}]`
+  return `[${shape.slice(0, max).map((d) => describe(d, 24)).join(', ')}, … ${shape.length} dimensions]`
+}
+
+export function elementCount(shape: readonly number[]): number {
+  let n = 1
+  for (let i = 0; i < shape.length; i++) n *= shape[i] as number
+  return n
+}
+
+/** A wire shape as dimensions: non-negative safe integers (numbers or decimal strings), at most MAX_RANK. */
+export function readShape(shape: readonly unknown[], failure: Failure, name: string): number[] {
+  if (shape.length > MAX_RANK) fail(failure, name, `shape has ${shape.length} dimensions, more than ${MAX_RANK}`)
+  const dims = new Array<number>(shape.length)
+  for (let i = 0; i < shape.length; i++) {
+    const d = Number(shape[i])
+    if (!Number.isSafeInteger(d) || d < 0 || (typeof shape[i] !== 'number' && typeof shape[i] !== 'string' && typeof shape[i] !== 'bigint')) {
+      fail(failure, name, `shape must be non-negative integers, got ${formatShape(shape)}`)
+    }
+    dims[i] = d
+  }
+  return dims
+}
+
+/** Does `shape` fit `declared` (same rank, equal where declared is not -1)? */
+export function fitsShape(shape: readonly number[], declared: readonly number[]): boolean {
+  if (shape.length !== declared.length) return false
+  for (let i = 0; i < declared.length; i++) {
+    const d = declared[i] as number
+    if (d >= 0 && d !== shape[i]) return false
+  }
+  return true
+}
+
+/** Throws unless the tensor has the spec's datatype and a shape it fits, filled by its data. */
+export function checkTensor(tensor: Tensor, spec: TensorSpec, failure: Failure): Tensor {
+  if (tensor.datatype !== spec.datatype) fail(failure, spec.name, `datatype ${tensor.datatype} given, model declares ${spec.datatype}`)
+  if (!fitsShape(tensor.shape, spec.shape)) fail(failure, spec.name, `shape ${formatShape(tensor.shape)} does not match declared ${formatShape(spec.shape)}`)
+  const count = elementCount(tensor.shape)
+  if (tensor.data.length !== count) fail(failure, spec.name, `${tensor.data.length} elements do not fill shape ${formatShape(tensor.shape)}`)
+  return tensor
+}
+
+/** Element `i` of a tensor as a number (64-bit integers beyond 2^53 lose precision). */
+export function numberAt(tensor: Tensor, i: number): number {
+  return Number(tensor.data[i])
+}
+
+/**
+ * A tensor as a wire form carried it, before it is checked against a declaration: the
+ * datatype when the wire names one, the shape when it has one (else `data` is nested).
+ */
+export interface WireTensor {
+  readonly datatype?: string | undefined
+  readonly shape?: readonly number[] | undefined
+  readonly data: ArrayLike<unknown>
+}
+
+/** A datatype as a client or upstream gave it, for a message: as is when it looks like one, else quoted and short; `(none)` when absent. */
+export function datatypeName(datatype: unknown): string {
+  if (typeof datatype !== 'string' || datatype === '') return '(none)'
+  return /^[A-Z0-9_]{1,16}$/.test(datatype) ? datatype : quote(datatype, 16)
+}

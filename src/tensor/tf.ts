@@ -1,0 +1,108 @@
+// TensorFlow's wire forms: TensorProto (TF Serving's Predict over gRPC, Seldon's tftensor)
+// and tf.Example (TF Serving's Classify and Regress, over REST and gRPC). Numbers go out
+// packed in tensor_content, as TF's own clients send them; answers are read from
+// tensor_content or from the typed field the datatype table names.
+import { DATATYPES, fromTfDtype, isFloat } from './datatypes.ts'
+import { fromRaw } from './raw.ts'
+import { datatypeName, elementCount, fail, readShape, type Failure, type Tensor, type WireTensor } from './tensor.ts'
+
+/** A TensorProto as proto-loader hands it over (64-bit integers as decimal strings). */
+export interface TensorProto {
+  dtype?: string
+  tensor_shape?: { dim?: { size?: number | string }[] } | null
+  tensor_content?: Uint8Array
+  [field: string]: unknown
+}
+
+export interface NamedTensor {
+  readonly name: string
+  readonly tensor: Tensor
+}
+
+/** A tensor as a TensorProto: numbers packed in tensor_content, strings in string_val. */
+export function toTensorProto(tensor: Tensor): TensorProto {
+  const row = DATATYPES[tensor.datatype]
+  const tensor_shape = { dim: tensor.shape.map((size) => ({ size })) }
+  const { data } = tensor
+  if (Array.isArray(data)) return { dtype: row.tf, tensor_shape, string_val: data.map((s) => Buffer.from(s, 'utf8')) }
+  return { dtype: row.tf, tensor_shape, tensor_content: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }
+}
+
+/** An upstream's TensorProto as a wire tensor (checked against the declaration later). */
+export function fromTensorProto(proto: TensorProto, failure: Failure, name: string): WireTensor {
+  const datatype = fromTfDtype(proto.dtype ?? '')
+  if (!datatype) return fail(failure, name, `dtype ${datatypeName(proto.dtype)} is not supported`)
+  const shape = readShape(proto.tensor_shape?.dim?.map((d) => d.size ?? 0) ?? [], failure, name)
+  const count = elementCount(shape)
+  if (proto.tensor_content && proto.tensor_content.byteLength > 0) return { datatype, shape, data: fromRaw(proto.tensor_content, datatype, shape, failure, name) }
+  const row = DATATYPES[datatype]
+  let values = (proto[row.tfField] ?? []) as ArrayLike<unknown>
+  // half_val holds FP16 bit patterns, one per int32.
+  if (datatype === 'FP16') values = new Float16Array(Uint16Array.from(values as ArrayLike<number>).buffer)
+  // TensorProto lets one value stand for a whole tensor filled with it.
+  if (values.length === 1 && count > 1) values = new Array<unknown>(count).fill(values[0])
+  return { datatype, shape, data: values }
+}
+
+type FeatureKind = 'float' | 'int64' | 'bytes'
+
+const featureKind = (tensor: Tensor): FeatureKind => (tensor.datatype === 'BYTES' ? 'bytes' : isFloat(tensor.datatype) ? 'float' : 'int64')
+
+/** Rows of the batch (the first dimension, shared by every input) and each input's row width. */
+function rowsOf(inputs: readonly NamedTensor[]): { rows: number; width: (t: Tensor) => number } {
+  const rows = inputs[0]?.tensor.shape[0] ?? 0
+  return { rows, width: (t) => (rows === 0 ? 0 : t.data.length / rows) }
+}
+
+export const batchRows = (inputs: readonly NamedTensor[]): number => rowsOf(inputs).rows
+
+function rowValues(tensor: Tensor, row: number, width: number): ArrayLike<unknown> {
+  const { data } = tensor
+  return Array.isArray(data) ? data.slice(row * width, (row + 1) * width) : (data as Float32Array).subarray(row * width, (row + 1) * width)
+}
+
+/**
+ * REST: the JSON "examples" list, one Example per batch row, one feature per input. TF
+ * Serving types a feature by its JSON literals (a number with a decimal point is a float,
+ * without one an int64), so floats are always written with one.
+ */
+export function examplesJson(inputs: readonly NamedTensor[]): string {
+  const { rows, width } = rowsOf(inputs)
+  const features = inputs.map(({ name, tensor }) => ({ key: JSON.stringify(name), tensor, kind: featureKind(tensor), width: width(tensor) }))
+  const examples = new Array<string>(rows)
+  for (let r = 0; r < rows; r++) {
+    const fields = features.map((f) => `${f.key}:[${Array.from(rowValues(f.tensor, r, f.width), (v) => literal(v, f.kind)).join(',')}]`)
+    examples[r] = `{${fields.join(',')}}`
+  }
+  return `[${examples.join(',')}]`
+}
+
+function literal(v: unknown, kind: FeatureKind): string {
+  if (kind === 'bytes') return JSON.stringify(String(v))
+  if (kind === 'int64') return String(v)
+  const n = v as number
+  if (Number.isNaN(n)) return 'NaN'
+  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity'
+  return Number.isInteger(n) ? `${n}.0` : String(n)
+}
+
+/** gRPC: tensorflow.serving.Input with an ExampleList, as plain objects for proto-loader. */
+export function examplesProto(inputs: readonly NamedTensor[]): object {
+  const { rows, width } = rowsOf(inputs)
+  const examples = new Array<object>(rows)
+  for (let r = 0; r < rows; r++) {
+    const feature: Record<string, object> = {}
+    for (const { name, tensor } of inputs) {
+      const values = rowValues(tensor, r, width(tensor))
+      const kind = featureKind(tensor)
+      feature[name] =
+        kind === 'bytes'
+          ? { bytes_list: { value: Array.from(values, (v) => Buffer.from(String(v), 'utf8')) } }
+          : kind === 'float'
+            ? { float_list: { value: Array.from(values as ArrayLike<number>) } }
+            : { int64_list: { value: Array.from(values, String) } }
+    }
+    examples[r] = { features: { feature } }
+  }
+  return { example_list: { examples } }
+}

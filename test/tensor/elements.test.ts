@@ -1,0 +1,78 @@
+// The element rules every decoder applies, and whose fault a bad element is: the same
+// decoder refuses a request's element as BAD_INPUT and an upstream's as UPSTREAM_BAD_RESPONSE.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { inputFailure } from '../../src/errors.ts'
+import { upstreamFailure } from '../../src/executors/remote/errors.ts'
+import { DATATYPES, decodeElements, jsonElement, type DataType, type Failure } from '../../src/tensor/index.ts'
+
+const integers = (Object.keys(DATATYPES) as DataType[]).filter((d) => DATATYPES[d].kind === 'int' || DATATYPES[d].kind === 'bigint')
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn()
+  } catch (err) {
+    return (err as { code?: string }).code
+  }
+  return undefined
+}
+const both: readonly [Failure, string][] = [
+  [inputFailure, 'BAD_INPUT'],
+  [upstreamFailure, 'UPSTREAM_BAD_RESPONSE'],
+]
+
+describe('element rules', () => {
+  it('refuses an integer outside its type instead of wrapping it (INT8 300 is not 44, UINT8 -1 is not 255)', () => {
+    for (const [failure, code] of both) {
+      expect(() => decodeElements([300], 'INT8', failure, 'x')).toThrow('element 0 is 300, outside INT8 [-128, 127]')
+      expect(codeOf(() => decodeElements([-1], 'UINT8', failure, 'x'))).toBe(code)
+    }
+  })
+
+  it('refuses one past each end of every integer type, and takes the ends themselves', () => {
+    for (const datatype of integers) {
+      const [min, max] = DATATYPES[datatype].range as [number | bigint, number | bigint]
+      const big = typeof min === 'bigint'
+      const past = big ? [`${(min as bigint) - 1n}`, `${(max as bigint) + 1n}`] : [(min as number) - 1, (max as number) + 1]
+      for (const [failure, code] of both) for (const v of past) expect(codeOf(() => decodeElements([v], datatype, failure, 'x')), `${datatype} ${v}`).toBe(code)
+      const ends = big ? [`${min}`, `${max}`] : [min, max]
+      expect(Array.from(decodeElements(ends, datatype, inputFailure, 'x') as ArrayLike<unknown>)).toEqual(big ? [min, max] : ends)
+    }
+  })
+
+  it('refuses fractions for integer types and non-numbers for numeric types', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...integers), fc.double({ noInteger: true, noNaN: true, noDefaultInfinity: true }), (datatype, v) => {
+        expect(codeOf(() => decodeElements([v], datatype, inputFailure, 'x'))).toBe('BAD_INPUT')
+      }),
+    )
+    for (const datatype of ['FP32', 'INT32', 'BOOL'] as const) {
+      for (const v of [null, 'seven', {}, [1]]) expect(codeOf(() => decodeElements([v], datatype, inputFailure, 'x'))).toBe('BAD_INPUT')
+    }
+  })
+
+  it('64-bit integers: numbers up to ±(2^53 - 1), decimal strings beyond, exactly', () => {
+    expect(decodeElements(['9007199254740993', -5, '18446744073709551615'.slice(0, 19)], 'INT64', inputFailure, 'x')).toEqual(BigInt64Array.of(9007199254740993n, -5n, 1844674407370955161n))
+    expect(decodeElements(['18446744073709551615'], 'UINT64', inputFailure, 'x')).toEqual(BigUint64Array.of(18446744073709551615n))
+    // 2^53 + 1 as a JSON number has already become 2^53: refused rather than taken silently.
+    expect(() => decodeElements([2 ** 53 + 2], 'INT64', inputFailure, 'x')).toThrow(/beyond ±2\^53: send 64-bit integers this large as decimal strings/)
+    expect(jsonElement(9007199254740993n)).toBe('9007199254740993')
+    expect(jsonElement(9007199254740991n)).toBe(9007199254740991)
+  })
+
+  it('floats: NaN and infinities as JSON strings both ways; BOOL from true/false or 0/1', () => {
+    expect(Array.from(decodeElements(['NaN', 'Infinity', '-Infinity', 1.5], 'FP64', inputFailure, 'x') as Float64Array)).toEqual([Number.NaN, Infinity, -Infinity, 1.5])
+    expect([Number.NaN, Infinity, -Infinity, 2].map(jsonElement)).toEqual(['NaN', 'Infinity', '-Infinity', 2])
+    expect(decodeElements([true, false, 1, 0], 'BOOL', inputFailure, 'x')).toEqual(Uint8Array.of(1, 0, 1, 0))
+    expect(codeOf(() => decodeElements([2], 'BOOL', inputFailure, 'x'))).toBe('BAD_INPUT')
+  })
+
+  it('cuts a long value short in the message', () => {
+    const err = codeOf(() => decodeElements(['x'.repeat(10_000)], 'FP32', inputFailure, 'y'.repeat(10_000)))
+    expect(err).toBe('BAD_INPUT')
+    try {
+      decodeElements(['x'.repeat(10_000)], 'FP32', inputFailure, 'y'.repeat(10_000))
+    } catch (e) {
+      expect((e as Error).message.length).toBeLessThan(200)
+    }
+  })
+})

@@ -1,0 +1,47 @@
+// Nested JSON arrays as a client can send them: walked without recursion, refused past
+// MAX_RANK, and never echoed back in full.
+import { describe, expect, it } from 'vitest'
+import { inputFailure } from '../../src/errors.ts'
+import { flattenNested, MAX_RANK, tensorFromJson, toNested, type TensorSpec } from '../../src/tensor/index.ts'
+
+const spec: TensorSpec = { name: 'input', datatype: 'FP32', shape: [-1, 2] }
+const thrown = (fn: () => unknown): Error & { code?: string } => {
+  try {
+    fn()
+  } catch (err) {
+    return err as Error & { code?: string }
+  }
+  throw new Error('did not throw')
+}
+
+describe('nested JSON', () => {
+  it('refuses an array nested a million deep with BAD_INPUT, not a stack overflow', () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 1_000_000; i++) deep = [deep]
+    const err = thrown(() => tensorFromJson(deep, spec, inputFailure))
+    expect(err.code).toBe('BAD_INPUT')
+    expect(err.message).toBe(`input "input": arrays nested more than ${MAX_RANK} deep`)
+  })
+
+  it('walks the deepest allowed nesting without recursion, and refuses ragged arrays at any depth', () => {
+    let deep: unknown = [1, 2]
+    for (let i = 1; i < MAX_RANK; i++) deep = [deep]
+    expect(flattenNested(deep, inputFailure, 'x').shape).toHaveLength(MAX_RANK)
+    expect(thrown(() => tensorFromJson([[1, 2], [3]], spec, inputFailure)).message).toBe('input "input": ragged array (expected 2 elements at depth 1)')
+    expect(thrown(() => tensorFromJson([[1, 2], [3, [4]]], spec, inputFailure)).message).toBe('input "input": ragged array (an array at depth 2, numbers expected)')
+  })
+
+  it('describes a 5,000-dimension shape in a few words', () => {
+    const err = thrown(() => tensorFromJson({ shape: new Array(5000).fill(1), data: [1] }, spec, inputFailure))
+    expect(err.code).toBe('BAD_INPUT')
+    expect(err.message.length).toBeLessThan(120)
+    const other = thrown(() => tensorFromJson({ shape: new Array(60).fill(1), data: [1] }, spec, inputFailure))
+    expect(other.message).toBe('input "input": shape [1, 1, 1, 1, 1, 1, 1, 1, … 60 dimensions] does not match declared [-1, 2]')
+  })
+
+  it('writes a tensor in its shape, a scalar as itself', () => {
+    expect(toNested({ datatype: 'INT32', shape: [2, 3], data: Int32Array.of(1, 2, 3, 4, 5, 6) })).toEqual([[1, 2, 3], [4, 5, 6]])
+    expect(toNested({ datatype: 'FP32', shape: [2, 0], data: new Float32Array(0) })).toEqual([[], []])
+    expect(toNested({ datatype: 'FP32', shape: [], data: Float32Array.of(7) })).toBe(7)
+  })
+})
