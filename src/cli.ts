@@ -3,6 +3,7 @@
 import { relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildGrpcServer } from './api/grpc/server.ts'
+import { startStream, type StreamScorer } from './api/kafka/index.ts'
 import { buildServer } from './api/rest/server.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue } from './config/yaml.ts'
@@ -19,12 +20,15 @@ const usage = `usage:
 
 function report(err: unknown): never {
   if (err instanceof ConfigError) {
-    const file = relative(process.cwd(), err.file) || err.file
-    for (const issue of err.issues) console.error(formatIssue(file, issue))
+    for (const issue of err.issues) console.error(formatIssue(shown(err.file), issue))
   } else {
     console.error((err as Error).stack ?? err)
   }
   process.exit(1)
+}
+
+function shown(file: string): string {
+  return relative(process.cwd(), file) || file
 }
 
 async function validate(file: string): Promise<void> {
@@ -34,6 +38,7 @@ async function validate(file: string): Promise<void> {
   } catch (err) {
     report(err)
   }
+  for (const warning of config.warnings) console.error(`warning: ${formatIssue(shown(config.file), warning)}`)
   // One worker is enough to read every model's metadata.
   const gateway = new Gateway({ ...config, executors: { ...config.executors, onnx_workers: 1 } })
   try {
@@ -58,7 +63,9 @@ async function serve(file: string, stream: boolean): Promise<void> {
   const app = buildServer(config, { gateway, telemetry, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
   // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config)
+  for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shown(config.file), warning))
   let output: Output | undefined
+  let streaming: StreamScorer | null = null
   // SIGHUP and file changes reload (answered NOT_READY until the first load is done).
   const triggers = startReloadTriggers(gateway, app.log)
   const grace = config.server.shutdown_grace_ms
@@ -77,8 +84,11 @@ async function serve(file: string, stream: boolean): Promise<void> {
     const cut = setTimeout(() => app.server.closeAllConnections(), grace)
     await Promise.all([app.close(), grpc?.close(grace)])
     clearTimeout(cut)
-    // In-flight predicts are done: stop stream intake, flush serving records (spool what the grace period cannot send).
-    await output?.close()
+    // In-flight predicts are done: stop stream intake (cancelling what still runs when the
+    // grace is over), then flush serving records (spool what the grace period cannot send).
+    const until = performance.now() + (output?.graceMs ?? 0)
+    await streaming?.close(output?.graceMs)
+    await output?.close(Math.max(0, until - performance.now()))
     await gateway.close()
     await telemetry.shutdown().catch((err: unknown) => app.log.warn({ err }, 'telemetry flush failed'))
     process.exit(0)
@@ -92,9 +102,10 @@ async function serve(file: string, stream: boolean): Promise<void> {
   }
   // Outputs attach before the gateway turns ready, so the first predict already has its record.
   try {
-    output = await startOutput(gateway, { log: app.log, stream })
+    output = startOutput(gateway, app.log)
+    streaming = await startStream(gateway, app.log, stream)
   } catch (err) {
-    await Promise.all([app.close(), grpc?.close(0)])
+    await Promise.all([app.close(), grpc?.close(0), output?.close(0)])
     report(err)
   }
   try {

@@ -1,60 +1,64 @@
-// The composition root: config → executors → ensembles → starter. Frontends (REST,
-// gRPC, stream) hold a Gateway and translate wire formats; they hold no strategy logic.
+// The composition root: config → executors → ensembles → starter. Frontends (REST, gRPC,
+// Kafka) hold a Gateway and translate wire formats; they hold no strategy logic.
 import { randomUUID } from 'node:crypto'
 import type { GatewayConfig, ModelConfig } from './config/load.ts'
 import { ConfigError, type ConfigIssue } from './config/yaml.ts'
 import { GatewayError } from './errors.ts'
-import { OnnxPool } from './executors/onnx/pool.ts'
 import { getExecutorKind } from './executors/registry.ts'
-import type { Executor, ExecutorEnv } from './executors/types.ts'
-import { effectiveBudget } from './starter/budget.ts'
-import { buildEnsemble, type EnsembleRuntime } from './starter/ensemble.ts'
-import { Run, type RunHooks } from './starter/run.ts'
-import { ModelStats } from './starter/stats.ts'
-import { checkShape } from './tensor.ts'
+import type { Executor, ExecutorEnv, SharedResource } from './executors/types.ts'
 import { describeReload, planModels, type ReloadReport } from './reload/plan.ts'
-import type { PredictRequest, PredictResult } from './types.ts'
+import { Admission } from './starter/admission.ts'
+import { effectiveBudget } from './starter/budget.ts'
+import { buildEnsemble, checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
+import { Run, type RunHooks, type RunScope } from './starter/run.ts'
+import { ModelStats } from './starter/stats.ts'
+import type { Component, PredictRequest, PredictResult } from './types.ts'
 
 export interface ModelRuntime {
   readonly model: ModelConfig
   readonly executor: Executor
   readonly stats: ModelStats
-  /** Identity of the entry and its file: an unchanged model survives a reload as is. */
+  /** Identity of the entry and its files: an unchanged model survives a reload as is. */
   readonly fingerprint: string
 }
 
 /** One config's models and ensembles. A reload builds a new one and swaps it in whole. */
-interface GatewayState {
+interface GatewayState extends RunScope {
   readonly config: GatewayConfig
   readonly models: Map<string, ModelRuntime>
   readonly ensembles: Map<string, EnsembleRuntime>
-  /** Predicts started on this state and not finished. */
-  inFlight: number
-  /** Set once superseded: called when its last predict finishes. */
-  onIdle: (() => void) | undefined
 }
 
 export class Gateway {
   readonly hooks: RunHooks = {}
   /** Counts of config reloads, for metrics. */
   readonly reloads = { applied: 0, rejected: 0 }
-  /** Extra /readyz detail from attached components (e.g. output sinks); never affects readiness. */
-  readonly statusDetails = new Map<string, () => unknown>()
-  private pool: OnnxPool | undefined
+  /** The one in-flight count and limit (`server.max_in_flight` of the config being served). */
+  readonly admission = new Admission(() => this.current.config.server.max_in_flight)
+  /** Attached parts by dotted path (`output.kafka`): /readyz detail and metrics; never affect readiness. */
+  readonly components = new Map<string, Component>()
+  /** What executor kinds share between their models (the ONNX worker pool), by key. */
+  readonly resources = new Map<string, SharedResource>()
   private loading: Promise<void> | undefined
-  private inFlight = 0
   private state: 'loading' | 'ready' | 'failed' | 'draining' | 'closed' = 'loading'
   private current: GatewayState
   private readonly loaded = new WeakSet<Executor>()
   /** Executors of a replaced config, closed once its last predict is done. */
   private readonly retiring = new Set<ModelRuntime>()
   private reloading: Promise<unknown> = Promise.resolve()
-  private readonly initial: GatewayConfig
+  private readonly env: ExecutorEnv
 
   constructor(config: GatewayConfig) {
-    // The worker pool is sized once, from the first config: a reload cannot resize it.
-    this.initial = config
-    const { models } = planModels(new Map<string, ModelRuntime>(), config, (model, fingerprint) => this.createRuntime(config, model, fingerprint))
+    // Shared resources are sized once, from the first config: a reload cannot resize them.
+    this.env = {
+      executors: config.executors,
+      shared: <R extends SharedResource>(key: string, create: () => R): R => {
+        let resource = this.resources.get(key) as R | undefined
+        if (!resource) this.resources.set(key, (resource = create()))
+        return resource
+      },
+    }
+    const { models } = planModels(new Map<string, ModelRuntime>(), config, (model, fingerprint) => this.createRuntime(model, fingerprint))
     this.current = { config, models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
   }
 
@@ -71,12 +75,10 @@ export class Gateway {
     return this.current.ensembles
   }
 
-  private createRuntime(config: GatewayConfig, model: ModelConfig, fingerprint: string): ModelRuntime {
+  private createRuntime(model: ModelConfig, fingerprint: string): ModelRuntime {
     const kind = getExecutorKind(model.kind)
     if (!kind) throw new Error(`unknown executor kind ${model.kind}`) // parseConfig already rejected it
-    const { onnx_workers: workers, onnx_queue: queueLimit } = this.initial.executors
-    const env: ExecutorEnv = { baseDir: config.baseDir, onnxPool: () => (this.pool ??= new OnnxPool({ workers, queueLimit })) }
-    return { model, executor: kind.create(model.name, model.spec, env), stats: new ModelStats(), fingerprint }
+    return { model, executor: kind.create(model.name, model.spec as never, this.env), stats: new ModelStats(), fingerprint }
   }
 
   get ready(): boolean {
@@ -85,6 +87,11 @@ export class Gateway {
 
   get status(): string {
     return this.state
+  }
+
+  /** Attaches a part (an output sink, stream mode) under a dotted path of /readyz. */
+  attach(path: string, component: Component): void {
+    this.components.set(path, component)
   }
 
   /** Loads and warms every model, then builds the ensembles. Idempotent. Rejects with ConfigError. */
@@ -144,7 +151,7 @@ export class Gateway {
   private async doReload(config: GatewayConfig): Promise<ReloadReport> {
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
     const old = this.current
-    const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(config, model, fingerprint))
+    const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint))
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
     const issues = await this.build(next, old)
     if (issues.length || this.state !== 'ready') {
@@ -170,46 +177,40 @@ export class Gateway {
     const ens = this.ensembles.get(name)
     if (ens) return ens
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `gateway is ${this.state}`)
-    throw new GatewayError('UNKNOWN_ENSEMBLE', `no ensemble named "${name}"`)
+    throw new GatewayError('UNKNOWN_ENSEMBLE', `no ensemble named ${JSON.stringify(name.slice(0, 64))}`)
   }
 
   model(name: string): ModelRuntime {
     const m = this.models.get(name)
-    if (!m) throw new GatewayError('UNKNOWN_ENSEMBLE', `no model named "${name}"`)
+    if (!m) throw new GatewayError('UNKNOWN_ENSEMBLE', `no model named ${JSON.stringify(name.slice(0, 64))}`)
     return m
   }
 
   /**
-   * Runs one predict. Request errors (unknown ensemble, bad input or budget, overload)
-   * throw GatewayError; a predict that ran but failed resolves with `result.error` set.
+   * Starts one predict and returns its run (`result`, `cancel()`). Request errors (unknown
+   * ensemble, bad input or budget, overload) throw GatewayError; a predict that ran but
+   * failed resolves with `result.error` set. `admitted`: the caller already holds an
+   * admission slot for it (REST takes one before reading the body) and releases it itself.
    */
-  predict(req: PredictRequest): Promise<PredictResult> {
+  start(req: PredictRequest, admitted = false): Run {
     const state = this.current
     const ens = this.ensemble(req.ensemble)
-    checkInputs(req, ens)
+    checkInputs(ens, req.inputs)
     const budget = effectiveBudget(req, ens.config.budget)
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `gateway is ${this.state}`)
-    if (this.inFlight >= this.config.server.max_in_flight) {
+    if (!admitted && !this.admission.tryEnter()) {
       ens.requestStats.count('OVERLOADED') // shed before it ran: visible in the request metrics
-      throw new GatewayError('OVERLOADED', `${this.inFlight} requests in flight (max_in_flight ${this.config.server.max_in_flight})`)
+      throw this.admission.overloaded()
     }
-    this.inFlight++
     state.inFlight++
-    return new Promise<PredictResult>((resolve) => {
-      new Run(ens, req, budget, this.hooks, (result) => {
-        this.inFlight--
-        if (--state.inFlight === 0) state.onIdle?.()
-        resolve(result)
-      }).start()
-    })
+    const run = new Run(ens, req, budget, this.hooks, state, admitted ? null : this.admission)
+    run.start()
+    return run
   }
 
-  get requestsInFlight(): number {
-    return this.inFlight
-  }
-
-  poolStats(): ReturnType<OnnxPool['stats']> | null {
-    return this.pool?.stats() ?? null
+  /** Runs one predict to its result (see start); `req.signal` cancels it. */
+  predict(req: PredictRequest): Promise<PredictResult> {
+    return this.start(req).result
   }
 
   /** Stop taking predicts; readiness goes false so load balancers move away. */
@@ -220,24 +221,8 @@ export class Gateway {
   async close(): Promise<void> {
     this.state = 'closed'
     await Promise.allSettled([...this.models.values(), ...this.retiring].map((m) => m.executor.close()))
-    await this.pool?.close()
+    await Promise.allSettled([...this.resources.values()].map((r) => r.close()))
   }
 }
 
 export const newRequestId = (): string => randomUUID()
-
-function checkInputs(req: PredictRequest, ens: EnsembleRuntime): void {
-  let given = 0
-  for (const spec of ens.inputs) {
-    const tensor = req.inputs[spec.name]
-    if (!tensor) throw new GatewayError('BAD_INPUT', `missing input "${spec.name}" (${spec.datatype} [${spec.shape.join(', ')}])`)
-    checkShape(tensor, spec)
-    given++
-  }
-  let count = 0
-  for (const _ in req.inputs) count++
-  if (count !== given) {
-    const unknown = Object.keys(req.inputs).filter((k) => !ens.inputs.some((s) => s.name === k))
-    throw new GatewayError('BAD_INPUT', `unknown input "${unknown[0]}" (this ensemble takes: ${ens.inputs.map((s) => s.name).join(', ')})`)
-  }
-}

@@ -1,44 +1,7 @@
 // The internal contract every layer speaks. Frontends translate wire formats to a
 // PredictRequest and a PredictResult back; nothing here knows about HTTP or gRPC.
-
-/** Tensor element types, named as the Open Inference Protocol V2 names them. */
-export const DataType = {
-  BOOL: 'BOOL',
-  UINT8: 'UINT8',
-  INT8: 'INT8',
-  INT16: 'INT16',
-  INT32: 'INT32',
-  INT64: 'INT64',
-  FP32: 'FP32',
-  FP64: 'FP64',
-  BYTES: 'BYTES',
-} as const
-export type DataType = (typeof DataType)[keyof typeof DataType]
-
-export type TensorData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Int32Array
-  | BigInt64Array
-  | string[]
-
-export interface Tensor {
-  readonly datatype: DataType
-  readonly shape: readonly number[]
-  readonly data: TensorData
-}
-
-export type TensorMap = Readonly<Record<string, Tensor>>
-
-/** A declared input or output. `-1` in a shape is a dynamic dimension (e.g. the batch). */
-export interface TensorSpec {
-  readonly name: string
-  readonly datatype: DataType
-  readonly shape: readonly number[]
-}
+// Tensors and their codecs live in ./tensor/.
+import type { TensorMap, TensorSpec } from './tensor/index.ts'
 
 export interface ModelMetadata {
   readonly name: string
@@ -130,3 +93,38 @@ export interface PredictResult {
   /** Set when the request failed as a whole (502/504/422): the frontends map it to a status. */
   readonly error: ErrorInfo | null
 }
+
+/** Metric attributes: label names and values. */
+export type MetricAttributes = Readonly<Record<string, string>>
+
+/**
+ * Where a component reports its metrics when they are collected (telemetry implements it;
+ * points for the same name from several components join one metric).
+ */
+export interface MetricsSink {
+  gauge(name: string, help: string, points: readonly (readonly [MetricAttributes, number])[], unit?: string): void
+  counter(name: string, help: string, points: readonly (readonly [MetricAttributes, number])[]): void
+}
+
+/** A part attached to the gateway (an output sink, stream mode): detail for /readyz, metrics for /metrics. */
+export interface Component {
+  status(): unknown
+  collect?(out: MetricsSink): void
+}
+
+/** Where a strategy's or an executor kind's parse() reports what it finds (the config loader adds paths and lines). */
+export interface OptionContext {
+  /** An error: the config is refused. `field` is a dotted path below the options. */
+  problem(field: string, message: string): void
+  /** Accepted, but worth saying (a deprecated key). */
+  warn(field: string, message: string): void
+}
+
+/** pino's calling convention (fastify's app.log fits), so every part logs where the server does. */
+export interface Logger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} }

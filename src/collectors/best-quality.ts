@@ -3,19 +3,26 @@
 // answer that clears the bar without waiting for the rest.
 import Type from 'typebox'
 import type { Static } from 'typebox'
-import type { Decision, Outcome, TensorMap } from '../types.ts'
+import type { TensorMap } from '../tensor/index.ts'
+import type { Decision, Outcome } from '../types.ts'
 import { ALL_FAILED, DEADLINE, quality, resolveQualitySource } from './outputs.ts'
 import type { QualitySource } from './outputs.ts'
 import type { Collector, EnsembleShape, Strategy, StrategyFactory } from './types.ts'
 
-export const BestQualityOptions = Type.Object(
+export const BestQualitySchema = Type.Object(
   {
     good_enough: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
     quality_output: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
 )
-export type BestQualityOptions = Static<typeof BestQualityOptions>
+
+export interface BestQualityOptions {
+  /** Answer with the first model scoring at least this; Infinity when unset (wait for all). */
+  readonly goodEnough: number
+  /** The output to read quality from; undefined: max class probability, else static quality. */
+  readonly qualityOutput: string | undefined
+}
 
 interface Plan {
   readonly n: number
@@ -76,20 +83,21 @@ function answer(chosen: number, reason: string, outputs: TensorMap | null): Deci
   return { kind: 'answer', chosen, reason, outputs, votes: null }
 }
 
-export const bestQuality: StrategyFactory<BestQualityOptions> = {
+export const bestQuality: StrategyFactory<BestQualityOptions, Static<typeof BestQualitySchema>> = {
   name: 'best-quality',
-  options: BestQualityOptions,
+  options: BestQualitySchema,
+  parse: (raw) => ({ goodEnough: raw.good_enough ?? Number.POSITIVE_INFINITY, qualityOutput: raw.quality_output }),
   check(options: BestQualityOptions, ensemble: EnsembleShape): string[] {
-    const source = resolveQualitySource(ensemble.outputs, options.quality_output)
+    const source = resolveQualitySource(ensemble.outputs, options.qualityOutput)
     return source.kind === 'invalid' ? [source.message] : []
   },
   create(options: BestQualityOptions, ensemble: EnsembleShape): Strategy {
-    const source = resolveQualitySource(ensemble.outputs, options.quality_output)
+    const source = resolveQualitySource(ensemble.outputs, options.qualityOutput)
     if (source.kind === 'invalid') throw new Error(`best-quality for ensemble "${ensemble.name}": ${source.message}`)
     const plan: Plan = Object.freeze({
       n: ensemble.models.length,
       source,
-      goodEnough: options.good_enough ?? Number.POSITIVE_INFINITY,
+      goodEnough: options.goodEnough,
       staticQuality: ensemble.staticQuality,
     })
     return { name: 'best-quality', collector: () => new BestQualityCollector(plan) }

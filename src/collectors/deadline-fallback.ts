@@ -3,18 +3,25 @@
 // while a more-preferred model may still succeed; at the deadline the best held one wins.
 import Type from 'typebox'
 import type { Static } from 'typebox'
-import type { Decision, Outcome, TensorMap } from '../types.ts'
+import type { TensorMap } from '../tensor/index.ts'
+import type { Decision, Outcome } from '../types.ts'
 import { ALL_FAILED, DEADLINE } from './outputs.ts'
-import type { Collector, EnsembleShape, Strategy, StrategyFactory } from './types.ts'
+import type { Collector, Strategy, StrategyFactory } from './types.ts'
 
-export const DeadlineFallbackOptions = Type.Object(
+export const DeadlineFallbackSchema = Type.Object(
   {
     /** Start fallbacks (index >= 1) this many ms after the preferred model instead of at once. */
+    fallback_after_ms: Type.Optional(Type.Number({ minimum: 0 })),
+    /** The old name of fallback_after_ms (a remote model's hedge_after_ms is another thing). */
     hedge_after_ms: Type.Optional(Type.Number({ minimum: 0 })),
   },
   { additionalProperties: false },
 )
-export type DeadlineFallbackOptions = Static<typeof DeadlineFallbackOptions>
+
+export interface DeadlineFallbackOptions {
+  /** Delay before the fallbacks start; undefined: all models start at once. */
+  readonly fallbackAfterMs: number | undefined
+}
 
 // Per-model state; a Uint8Array keeps the per-request footprint to one small allocation.
 const PENDING = 0
@@ -73,13 +80,20 @@ function answer(chosen: number, reason: string, outputs: TensorMap | undefined):
   return { kind: 'answer', chosen, reason, outputs: outputs ?? null, votes: null }
 }
 
-export const deadlineFallback: StrategyFactory<DeadlineFallbackOptions> = {
+export const deadlineFallback: StrategyFactory<DeadlineFallbackOptions, Static<typeof DeadlineFallbackSchema>> = {
   name: 'deadline-fallback',
-  options: DeadlineFallbackOptions,
-  create(options: DeadlineFallbackOptions, ensemble: EnsembleShape): Strategy {
+  options: DeadlineFallbackSchema,
+  parse(raw, ctx) {
+    if (raw.hedge_after_ms !== undefined) {
+      if (raw.fallback_after_ms !== undefined) ctx.problem('hedge_after_ms', 'give fallback_after_ms only (hedge_after_ms is its old name)')
+      else ctx.warn('hedge_after_ms', 'renamed fallback_after_ms; the old name still works for now')
+    }
+    return { fallbackAfterMs: raw.fallback_after_ms ?? raw.hedge_after_ms }
+  },
+  create(options, ensemble): Strategy {
     const n = ensemble.models.length
-    const hedge = options.hedge_after_ms
-    const startDelaysMs = hedge === undefined ? undefined : Object.freeze(Array.from({ length: n }, (_, i) => (i === 0 ? 0 : hedge)))
+    const delay = options.fallbackAfterMs
+    const startDelaysMs = delay === undefined ? undefined : Object.freeze(Array.from({ length: n }, (_, i) => (i === 0 ? 0 : delay)))
     return {
       name: 'deadline-fallback',
       ...(startDelaysMs === undefined ? {} : { startDelaysMs }),

@@ -11,7 +11,7 @@ registerStrategy(majorityVote)
 registerStrategy(bestQuality)
 
 export { getStrategy, registerStrategy, strategyNames } from './registry.ts'
-export { bestQuality, BestQualityOptions } from './best-quality.ts'
-export { deadlineFallback, DeadlineFallbackOptions } from './deadline-fallback.ts'
-export { majorityVote, MajorityVoteOptions } from './majority-vote.ts'
+export { bestQuality, BestQualitySchema, type BestQualityOptions } from './best-quality.ts'
+export { deadlineFallback, DeadlineFallbackSchema, type DeadlineFallbackOptions } from './deadline-fallback.ts'
+export { majorityVote, MajorityVoteSchema, type MajorityVoteOptions } from './majority-vote.ts'
 export type { Collector, EnsembleShape, Strategy, StrategyFactory } from './types.ts'

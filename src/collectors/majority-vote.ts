@@ -3,13 +3,14 @@
 // mean once every model has answered. Ties always break by model order.
 import Type from 'typebox'
 import type { Static } from 'typebox'
-import { numberAt } from '../tensor.ts'
-import type { Decision, Outcome, Tensor, TensorMap, Votes } from '../types.ts'
+import { numberAt } from '../tensor/index.ts'
+import type { Tensor, TensorMap } from '../tensor/index.ts'
+import type { Decision, Outcome, Votes } from '../types.ts'
 import { ALL_FAILED, ALL_FAILED_VOTED, DEADLINE, DEADLINE_VOTED, labelKey, resolveVoteSource } from './outputs.ts'
 import type { VoteSource } from './outputs.ts'
 import type { Collector, EnsembleShape, Strategy, StrategyFactory } from './types.ts'
 
-export const MajorityVoteOptions = Type.Object(
+export const MajorityVoteSchema = Type.Object(
   {
     quorum: Type.Optional(Type.Union([Type.Literal('majority'), Type.Literal('all'), Type.Integer({ minimum: 1 })])),
     on_no_majority: Type.Optional(Type.Union([Type.Literal('plurality'), Type.Literal('abstain'), Type.Literal('error')])),
@@ -18,7 +19,14 @@ export const MajorityVoteOptions = Type.Object(
   },
   { additionalProperties: false },
 )
-export type MajorityVoteOptions = Static<typeof MajorityVoteOptions>
+
+export interface MajorityVoteOptions {
+  readonly quorum: 'majority' | 'all' | number
+  readonly onNoMajority: 'plurality' | 'abstain' | 'error'
+  readonly regression: 'median' | 'mean'
+  /** The output to vote on; undefined: a label output, else argmax of probabilities, else a float value. */
+  readonly output: string | undefined
+}
 
 /** Everything a collector needs, resolved once per ensemble so requests only read it. */
 interface Plan {
@@ -246,9 +254,15 @@ function requiredVotes(quorum: MajorityVoteOptions['quorum'], n: number): number
   return Math.floor(n / 2) + 1
 }
 
-export const majorityVote: StrategyFactory<MajorityVoteOptions> = {
+export const majorityVote: StrategyFactory<MajorityVoteOptions, Static<typeof MajorityVoteSchema>> = {
   name: 'majority-vote',
-  options: MajorityVoteOptions,
+  options: MajorityVoteSchema,
+  parse: (raw) => ({
+    quorum: raw.quorum ?? 'majority',
+    onNoMajority: raw.on_no_majority ?? 'plurality',
+    regression: raw.regression ?? 'median',
+    output: raw.output,
+  }),
   check(options: MajorityVoteOptions, ensemble: EnsembleShape): string[] {
     const messages: string[] = []
     const n = ensemble.models.length
@@ -262,14 +276,14 @@ export const majorityVote: StrategyFactory<MajorityVoteOptions> = {
   create(options: MajorityVoteOptions, ensemble: EnsembleShape): Strategy {
     const source = resolveVoteSource(ensemble.outputs, options.output)
     if (source.kind === 'invalid') throw new Error(`majority-vote for ensemble "${ensemble.name}": ${source.message}`)
-    const quorum = options.quorum ?? 'majority'
+    const quorum = options.quorum
     const n = ensemble.models.length
     const plan: Plan = Object.freeze({
       n,
       required: requiredVotes(quorum, n),
       quorumReason: quorum === 'all' ? 'unanimous' : typeof quorum === 'number' ? 'quorum' : 'majority',
-      onNoMajority: options.on_no_majority ?? 'plurality',
-      regression: options.regression ?? 'median',
+      onNoMajority: options.onNoMajority,
+      regression: options.regression,
       source,
     })
     const collector = source.kind === 'regression' ? () => new RegressionCollector(plan) : () => new VoteCollector(plan)

@@ -1,10 +1,8 @@
 // Helpers shared by the built-in strategies: which output a strategy reads (resolved once
 // per ensemble at config load), and the per-outcome reads on the hot path (a vote's key,
 // a quality score). Nothing here allocates per element; callers keep per-request state.
-import { elementCount, numberAt } from '../tensor.ts'
-import type { DataType, Decision, Tensor, TensorMap, TensorSpec, Votes } from '../types.ts'
-
-export const isFloat = (datatype: DataType): boolean => datatype === 'FP32' || datatype === 'FP64'
+import { elementCount, isFloat, numberAt, type DataType, type Tensor, type TensorMap, type TensorSpec } from '../tensor/index.ts'
+import type { Decision, Votes } from '../types.ts'
 
 /** Integer, bool and string outputs carry labels; floats carry scores or values. */
 export const isLabelType = (datatype: DataType): boolean => !isFloat(datatype)

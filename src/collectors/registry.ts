@@ -3,15 +3,15 @@ import type { StrategyFactory } from './types.ts'
 // A named registry, as grpc-js does for load balancers: config names a strategy, the
 // registry parses its options once at startup. A third party registers a factory
 // before loading config; nothing else changes.
-const factories = new Map<string, StrategyFactory<never>>()
+const factories = new Map<string, StrategyFactory<unknown, never>>()
 
-export function registerStrategy<O>(factory: StrategyFactory<O>): void {
+export function registerStrategy<O, R>(factory: StrategyFactory<O, R>): void {
   if (factories.has(factory.name)) throw new Error(`strategy "${factory.name}" is already registered`)
-  factories.set(factory.name, factory as unknown as StrategyFactory<never>)
+  factories.set(factory.name, factory as unknown as StrategyFactory<unknown, never>)
 }
 
-export function getStrategy(name: string): StrategyFactory<unknown> | undefined {
-  return factories.get(name) as StrategyFactory<unknown> | undefined
+export function getStrategy(name: string): StrategyFactory<unknown, never> | undefined {
+  return factories.get(name)
 }
 
 export function strategyNames(): string[] {

@@ -1,5 +1,6 @@
 import type { TObject } from 'typebox'
-import type { Decision, Outcome, TensorSpec } from '../types.ts'
+import type { TensorSpec } from '../tensor/index.ts'
+import type { Decision, OptionContext, Outcome } from '../types.ts'
 
 /** What a strategy knows about the ensemble it serves, fixed at config load. */
 export interface EnsembleShape {
@@ -33,11 +34,16 @@ export interface Strategy {
   collector(): Collector
 }
 
-/** Registry entry: validates options once at config load and builds the strategy. */
-export interface StrategyFactory<Options = unknown> {
+/**
+ * Registry entry. Options are validated against `options` and parsed once at config load
+ * into the typed, defaulted form `check` and `create` receive.
+ */
+export interface StrategyFactory<Options = unknown, Raw = never> {
   readonly name: string
   /** TypeBox schema of the options (everything but `name`); validated with paths and lines. */
   readonly options: TObject
+  /** Typed options with defaults applied. Without it the validated options are passed as they are. */
+  parse?(raw: Raw, ctx: OptionContext): Options
   /** Check options against the ensemble (e.g. quorum <= model count). Return messages; empty = fine. */
   check?(options: Options, ensemble: EnsembleShape): string[]
   create(options: Options, ensemble: EnsembleShape): Strategy

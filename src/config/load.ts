@@ -9,8 +9,8 @@ import '../executors/index.ts'
 import { getStrategy, strategyNames } from '../collectors/registry.ts'
 import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
-import type { ExecutorEnv } from '../executors/types.ts'
-import { outputIssues } from '../output/config.ts'
+import type { ParseContext } from '../executors/types.ts'
+import { outputIssues } from '../kafka/config.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -19,14 +19,22 @@ export interface ModelConfig {
   readonly kind: string
   readonly version: string
   readonly quality: number | undefined
-  /** The entry as validated against its kind's schema. */
-  readonly spec: CommonModelConfig
+  /** The entry as written (validated against its kind's schema). */
+  readonly entry: CommonModelConfig
+  /** The entry as its kind parsed it: typed settings, defaults applied, files read. */
+  readonly spec: unknown
 }
 
 export interface EnsembleConfig {
   readonly name: string
   readonly models: readonly string[]
-  readonly strategy: { readonly name: string; readonly options: Readonly<Record<string, unknown>> }
+  readonly strategy: {
+    readonly name: string
+    /** The options as the strategy parsed them (typed, defaulted). */
+    readonly options: unknown
+    /** The options as written. */
+    readonly raw: Readonly<Record<string, unknown>>
+  }
   readonly budget: { readonly default: number; readonly max: number }
   readonly description: string | undefined
 }
@@ -61,6 +69,8 @@ export interface GatewayConfig {
   readonly admin: { readonly reload_endpoint: boolean; readonly watch_config: boolean }
   /** Positions of config paths in the source, for errors found after load. */
   readonly source: SourceMap
+  /** Accepted, but worth saying (deprecated keys): `validate` prints them, `serve` logs them. */
+  readonly warnings: readonly ConfigIssue[]
 }
 
 export const DEFAULT_BUDGET = { default: 100, max: 1000 } as const
@@ -96,11 +106,18 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   if (rootIssues.length) throw new ConfigError(file, rootIssues)
   const raw = value as RawConfig
   const baseDir = dirname(file)
-  const env: Pick<ExecutorEnv, 'baseDir'> = { baseDir }
   const problems: ConfigIssue[] = []
+  const warnings: ConfigIssue[] = []
+  const issue = (path: (string | number)[], message: string): ConfigIssue => ({ path: path.join('.'), ...(source.locate(path) ?? {}), message })
   const at = (path: (string | number)[], message: string): void => {
-    problems.push({ path: path.join('.'), ...(source.locate(path) ?? {}), message })
+    problems.push(issue(path, message))
   }
+  /** Where a kind's or a strategy's parse() reports, below `base`. */
+  const context = (base: (string | number)[]): ParseContext => ({
+    baseDir,
+    problem: (field, message) => at([...base, ...field.split('.')], message),
+    warn: (field, message) => warnings.push(issue([...base, ...field.split('.')], message)),
+  })
 
   const models = new Map<string, ModelConfig>()
   for (const [name, entry] of Object.entries(raw.models)) {
@@ -112,9 +129,9 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     const issues = schemaIssues(kind.schema, entry, ['models', name], source)
     problems.push(...issues)
     if (issues.length) continue
-    for (const p of kind.check?.(entry, env as ExecutorEnv) ?? []) at(['models', name, p.field], p.message)
-    const spec = entry as CommonModelConfig
-    models.set(name, { name, kind: entry.kind, version: String(spec.version ?? '1'), quality: spec.quality, spec })
+    const spec = kind.parse ? kind.parse(entry as never, context(['models', name])) : entry
+    const common = entry as CommonModelConfig
+    models.set(name, { name, kind: entry.kind, version: String(common.version ?? '1'), quality: common.quality, entry: common, spec })
   }
 
   const ensembles = new Map<string, EnsembleConfig>()
@@ -126,7 +143,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     if (new Set(e.models).size !== e.models.length) at([...base, 'models'], 'a model is listed twice')
     const budget = e.budget_ms ?? DEFAULT_BUDGET
     if (budget.default > budget.max) at([...base, 'budget_ms', 'default'], `default ${budget.default} is over max ${budget.max}`)
-    const { name: strategyName, ...options } = typeof e.strategy === 'string' ? { name: e.strategy } : e.strategy
+    const { name: strategyName, ...rawOptions } = typeof e.strategy === 'string' ? { name: e.strategy } : e.strategy
     const factory = getStrategy(strategyName)
     const strategyPath = typeof e.strategy === 'string' ? [...base, 'strategy'] : [...base, 'strategy', 'name']
     if (!factory) {
@@ -134,11 +151,14 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       continue
     }
     // Checks that need the models' outputs (e.g. what to vote on) run after load, in buildEnsemble.
-    problems.push(...schemaIssues(factory.options, options, [...base, 'strategy'], source))
+    const optionIssues = schemaIssues(factory.options, rawOptions, [...base, 'strategy'], source)
+    problems.push(...optionIssues)
+    if (optionIssues.length) continue
+    const options = factory.parse ? factory.parse(rawOptions as never, context([...base, 'strategy'])) : rawOptions
     ensembles.set(name, {
       name,
       models: e.models,
-      strategy: { name: strategyName, options },
+      strategy: { name: strategyName, options, raw: rawOptions },
       budget: { default: budget.default, max: budget.max },
       description: e.description,
     })
@@ -180,6 +200,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     },
     admin: { reload_endpoint: raw.admin?.reload_endpoint ?? false, watch_config: raw.admin?.watch_config ?? true },
     source,
+    warnings,
   }
   return Object.freeze(config)
 }

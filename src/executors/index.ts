@@ -11,4 +11,4 @@ registerExecutorKind(tfservingExecutorKind)
 registerExecutorKind(seldonExecutorKind)
 
 export { getExecutorKind, executorKinds, registerExecutorKind } from './registry.ts'
-export type { Executor, ExecutorEnv, ExecutorFactory, InferContext } from './types.ts'
+export type { Executor, ExecutorEnv, ExecutorKind, InferContext } from './types.ts'

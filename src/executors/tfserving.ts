@@ -2,52 +2,31 @@
 // columnar "inputs" or row "instances" format) or gRPC (tensorflow.serving.PredictionService
 // with ModelSpec name, version or version label, and signature_name). `method: classify` or
 // `regress` calls :classify/:regress (Classify/Regress) with tf.Examples instead.
-import Type from 'typebox'
-import { plainData, toNested } from '../tensor.ts'
-import type { Tensor } from '../types.ts'
+import Type, { type Static } from 'typebox'
+import { serviceMethods, TFSERVING_SERVICE } from '../proto/index.ts'
+import { batchRows, examplesJson, examplesProto, fromTensorProto, toNested, toTensorProto, type NamedTensor, type TensorProto, type WireTensor } from '../tensor/index.ts'
 import { commonModelFields } from './common.ts'
-import { decodeLittleEndian, encodeLittleEndian } from './remote/binary.ts'
-import { checkRemote, remoteFields, remoteSettings, type RemoteModelConfig, type RemoteSettings } from './remote/config.ts'
-import { badResponse } from './remote/errors.ts'
-import { RemoteExecutor, type ProtocolAdapter, type UpstreamInput, type UpstreamMetadata } from './remote/executor.ts'
-import { acquireClient, loadProtos, metadataFrom, serviceMethods, unary } from './remote/grpc.ts'
+import { parseRemote, remoteFields, type RemoteSettings } from './remote/config.ts'
+import { badResponse, upstreamFailure } from './remote/errors.ts'
+import { RemoteExecutor, type ProtocolAdapter, type UpstreamMetadata } from './remote/executor.ts'
+import { acquireClient, metadataFrom, unary } from './remote/grpc.ts'
 import { acquirePool, requestJson } from './remote/http.ts'
-import { TF_TO_V2, V2_TO_TF, tfSpecs } from './remote/metadata.ts'
-import type { RawOutputs, RawTensor } from './remote/tensors.ts'
-import {
-  EXAMPLE_METHOD_METADATA,
-  TF_METHODS,
-  batchRows,
-  classifications,
-  examplesJson,
-  examplesProto,
-  grpcPair,
-  regressions,
-  restPair,
-  type TfMethod,
-} from './tfserving-examples.ts'
-import type { ExecutorFactory } from './types.ts'
-
-export interface TfServingModelConfig extends RemoteModelConfig {
-  readonly kind: 'tfserving'
-  readonly model: string
-  /** Default serving_default. */
-  readonly signature?: string
-  /** Call a version by label (e.g. `stable`) instead of by number; excludes `version`. */
-  readonly version_label?: string
-  /** REST body format: `columnar` ("inputs"/"outputs", default) or `row` ("instances"/"predictions"). */
-  readonly rest_format?: 'columnar' | 'row'
-  /** `predict` (default); `classify` or `regress` send tf.Examples, one per row, a feature per declared input. */
-  readonly method?: TfMethod
-}
+import { tfSpecs } from './remote/metadata.ts'
+import type { WireOutputs } from './remote/outputs.ts'
+import { classifications, EXAMPLE_METHOD_METADATA, grpcPair, regressions, restPair, TF_METHODS, type TfMethod } from './tfserving-results.ts'
+import type { ExecutorKind } from './types.ts'
 
 const schema = Type.Object(
   {
     kind: Type.Literal('tfserving'),
     model: Type.String({ minLength: 1 }),
+    /** Default serving_default. */
     signature: Type.Optional(Type.String({ minLength: 1 })),
+    /** Call a version by label (e.g. `stable`) instead of by number; excludes `version`. */
     version_label: Type.Optional(Type.String({ minLength: 1 })),
+    /** REST body format: `columnar` ("inputs"/"outputs", default) or `row` ("instances"/"predictions"). */
     rest_format: Type.Optional(Type.Union([Type.Literal('columnar'), Type.Literal('row')])),
+    /** `predict` (default); `classify` or `regress` send tf.Examples, one per row, a feature per declared input. */
     method: Type.Optional(Type.Union(TF_METHODS.map((m) => Type.Literal(m)))),
     ...remoteFields,
     ...commonModelFields,
@@ -55,27 +34,32 @@ const schema = Type.Object(
   { additionalProperties: false },
 )
 
-const DEFAULT_SIGNATURE = 'serving_default'
+export interface TfServingSpec extends RemoteSettings {
+  readonly model: string
+  readonly signature: string
+  readonly versionLabel: string | undefined
+  readonly rowFormat: boolean
+  readonly method: TfMethod
+}
 
-export const tfservingExecutorKind: ExecutorFactory<TfServingModelConfig> = {
+export const tfservingExecutorKind: ExecutorKind<TfServingSpec, Static<typeof schema>> = {
   kind: 'tfserving',
   schema,
-  check(config, env) {
-    const problems = checkRemote(config, env.baseDir)
-    if (config.version !== undefined && config.version_label !== undefined) problems.push({ field: 'version_label', message: 'give version or version_label, not both' })
-    if (config.version !== undefined && !/^\d+$/.test(String(config.version))) problems.push({ field: 'version', message: 'TF Serving versions are integers' })
-    const method = config.method ?? 'predict'
+  parse(entry, ctx) {
+    const remote = parseRemote(entry, ctx)
+    if (entry.version !== undefined && entry.version_label !== undefined) ctx.problem('version_label', 'give version or version_label, not both')
+    if (entry.version !== undefined && !/^\d+$/.test(String(entry.version))) ctx.problem('version', 'TF Serving versions are integers')
+    const method = entry.method ?? 'predict'
     if (method !== 'predict') {
       // The signature's input is a serialized tf.Example: the features can only come from YAML.
-      if (!config.inputs) problems.push({ field: 'inputs', message: `method ${method} sends tf.Examples: declare the inputs (each becomes a feature of every example)` })
-      if (config.rest_format !== undefined) problems.push({ field: 'rest_format', message: `rest_format applies to predict, not ${method}` })
+      if (!entry.inputs) ctx.problem('inputs', `method ${method} sends tf.Examples: declare the inputs (each becomes a feature of every example)`)
+      if (entry.rest_format !== undefined) ctx.problem('rest_format', `rest_format applies to predict, not ${method}`)
     }
-    return problems
+    return { ...remote, model: entry.model, signature: entry.signature ?? 'serving_default', versionLabel: entry.version_label, rowFormat: entry.rest_format === 'row', method }
   },
-  create(name, config, env) {
-    const settings = remoteSettings(config, env.baseDir)
-    const adapter = settings.protocol === 'grpc' ? tfGrpc(config, settings) : tfRest(config, settings)
-    return new RemoteExecutor(name, 'tfserving', config, settings, adapter)
+  files: (spec) => spec.tlsFiles,
+  create(name, spec) {
+    return new RemoteExecutor(name, 'tfserving', spec, spec.protocol === 'grpc' ? tfGrpc(spec) : tfRest(spec))
   },
 }
 
@@ -92,20 +76,19 @@ function tfMetadata(sigMap: unknown, signature: string, where: string, version: 
 
 // ---------------------------------------------------------------- REST
 
-function tfRest(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapter {
-  const { upstream, release } = acquirePool(s)
-  const signature = config.signature ?? DEFAULT_SIGNATURE
-  const base = `${s.basePath}/v1/models/${encodeURIComponent(config.model)}${
-    config.version !== undefined ? `/versions/${String(config.version)}` : config.version_label ? `/labels/${encodeURIComponent(config.version_label)}` : ''
+function tfRest(spec: TfServingSpec): ProtocolAdapter {
+  const { upstream, release } = acquirePool(spec)
+  const { signature, headers } = spec
+  const base = `${spec.basePath}/v1/models/${encodeURIComponent(spec.model)}${
+    spec.version !== undefined ? `/versions/${spec.version}` : spec.versionLabel ? `/labels/${encodeURIComponent(spec.versionLabel)}` : ''
   }`
-  const row = config.rest_format === 'row'
-  const method = config.method ?? 'predict'
+  const method = spec.method
   if (method !== 'predict') {
     return {
       fetchMetadata: () => Promise.resolve(EXAMPLE_METHOD_METADATA[method]),
       async infer(inputs, _outputs, signal) {
         const body = `{"signature_name":${JSON.stringify(signature)},"examples":${examplesJson(inputs)}}`
-        const res = await requestJson(upstream, { method: 'POST', path: `${base}:${method}`, headers: s.headers, body, signal })
+        const res = await requestJson(upstream, { method: 'POST', path: `${base}:${method}`, headers, body, signal })
         const result = (res as { result?: unknown } | null)?.result
         if (!Array.isArray(result)) throw badResponse('no "result" list in the answer')
         return method === 'classify' ? classifications(result, batchRows(inputs), restPair) : regressions(result, batchRows(inputs))
@@ -115,39 +98,39 @@ function tfRest(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapte
   }
   return {
     async fetchMetadata(signal) {
-      const body = (await requestJson(upstream, { method: 'GET', path: `${base}/metadata`, headers: s.headers, signal })) as {
+      const body = (await requestJson(upstream, { method: 'GET', path: `${base}/metadata`, headers, signal })) as {
         model_spec?: { version?: unknown }
         metadata?: { signature_def?: unknown }
       }
-      return tfMetadata(body?.metadata?.signature_def, signature, `metadata of ${config.model}`, body?.model_spec?.version)
+      return tfMetadata(body?.metadata?.signature_def, signature, `metadata of ${spec.model}`, body?.model_spec?.version)
     },
     async infer(inputs, outputs, signal) {
-      const body = JSON.stringify(row ? { signature_name: signature, instances: instances(inputs) } : { signature_name: signature, inputs: columnar(inputs) })
-      const res = await requestJson(upstream, { method: 'POST', path: `${base}:predict`, headers: s.headers, body, signal })
-      return row ? fromPredictions(res, outputs) : fromColumnar(res, outputs)
+      const body = JSON.stringify(spec.rowFormat ? { signature_name: signature, instances: instances(inputs) } : { signature_name: signature, inputs: columnar(inputs) })
+      const res = await requestJson(upstream, { method: 'POST', path: `${base}:predict`, headers, body, signal })
+      return spec.rowFormat ? fromPredictions(res, outputs) : fromColumnar(res, outputs)
     },
     close: release,
   }
 }
 
-function columnar(inputs: readonly UpstreamInput[]): Record<string, unknown> {
+function columnar(inputs: readonly NamedTensor[]): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const { name, tensor } of inputs) out[name] = toNested(tensor)
   return out
 }
 
 /** Row format: one entry per batch row; an object per row when there are several inputs. */
-function instances(inputs: readonly UpstreamInput[]): unknown[] {
+function instances(inputs: readonly NamedTensor[]): unknown[] {
   const nested = inputs.map(({ tensor }) => toNested(tensor) as unknown[])
   if (inputs.length === 1) return nested[0]!
   const rows = nested[0]!.length
   return Array.from({ length: rows }, (_, i) => Object.fromEntries(inputs.map(({ name }, k) => [name, nested[k]![i]])))
 }
 
-function fromColumnar(res: unknown, wanted: readonly string[]): RawOutputs {
+function fromColumnar(res: unknown, wanted: readonly string[]): WireOutputs {
   const outputs = (res as { outputs?: unknown } | null)?.outputs
   if (outputs === undefined) throw badResponse('no "outputs" in the answer')
-  const out = new Map<string, RawTensor>()
+  const out = new Map<string, WireTensor>()
   // A signature with one output answers with the bare tensor.
   if (Array.isArray(outputs) || typeof outputs !== 'object' || outputs === null) {
     if (wanted.length !== 1) throw badResponse(`one unnamed output for ${wanted.length} declared`)
@@ -158,10 +141,10 @@ function fromColumnar(res: unknown, wanted: readonly string[]): RawOutputs {
   return out
 }
 
-function fromPredictions(res: unknown, wanted: readonly string[]): RawOutputs {
+function fromPredictions(res: unknown, wanted: readonly string[]): WireOutputs {
   const predictions = (res as { predictions?: unknown } | null)?.predictions
   if (!Array.isArray(predictions)) throw badResponse('no "predictions" list in the answer')
-  const out = new Map<string, RawTensor>()
+  const out = new Map<string, WireTensor>()
   const named = predictions.length > 0 && predictions[0] !== null && typeof predictions[0] === 'object' && !Array.isArray(predictions[0])
   if (!named) {
     if (wanted.length !== 1) throw badResponse(`unnamed predictions for ${wanted.length} declared outputs`)
@@ -181,27 +164,17 @@ function fromPredictions(res: unknown, wanted: readonly string[]): RawOutputs {
 
 // ---------------------------------------------------------------- gRPC
 
-const PROTO_FILES = ['tensorflow/serving/prediction_service.proto']
-const SERVICE = 'tensorflow.serving.PredictionService'
-
-/** TensorProto typed field for each V2 datatype when tensor_content is not used. */
-const TYPED_FIELD: Readonly<Record<string, string>> = {
-  FP32: 'float_val', FP64: 'double_val', INT32: 'int_val', INT16: 'int_val', INT8: 'int_val', UINT8: 'int_val', UINT16: 'int_val',
-  INT64: 'int64_val', BOOL: 'bool_val', BYTES: 'string_val', UINT32: 'uint32_val', UINT64: 'uint64_val',
-}
-
-function tfGrpc(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapter {
-  const methods = serviceMethods(loadProtos(PROTO_FILES), SERVICE)
-  const { client, release } = acquireClient(s)
-  const metadata = metadataFrom(s.headers)
-  const signature = config.signature ?? DEFAULT_SIGNATURE
+function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
+  const methods = serviceMethods(TFSERVING_SERVICE)
+  const { client, release } = acquireClient(spec)
+  const metadata = metadataFrom(spec.headers)
   const model_spec = {
-    name: config.model,
-    signature_name: signature,
-    ...(config.version !== undefined ? { version: { value: Number(config.version) } } : {}),
-    ...(config.version_label !== undefined ? { version_label: config.version_label } : {}),
+    name: spec.model,
+    signature_name: spec.signature,
+    ...(spec.version !== undefined ? { version: { value: spec.version } } : {}),
+    ...(spec.versionLabel !== undefined ? { version_label: spec.versionLabel } : {}),
   }
-  const method = config.method ?? 'predict'
+  const method = spec.method
   if (method !== 'predict') {
     return {
       fetchMetadata: () => Promise.resolve(EXAMPLE_METHOD_METADATA[method]),
@@ -224,45 +197,15 @@ function tfGrpc(config: TfServingModelConfig, s: RemoteSettings): ProtocolAdapte
         model_spec?: { version?: { value?: unknown } }
         metadata?: Record<string, unknown>
       }
-      return tfMetadata(res.metadata?.signature_def, signature, `metadata of ${config.model}`, res.model_spec?.version?.value)
+      return tfMetadata(res.metadata?.signature_def, spec.signature, `metadata of ${spec.model}`, res.model_spec?.version?.value)
     },
     async infer(inputs, outputs, signal, timeoutMs) {
-      const request = { model_spec, inputs: Object.fromEntries(inputs.map(({ name, tensor }) => [name, tensorProto(tensor)])), output_filter: outputs }
-      const res = (await unary(client, methods.Predict!, request, metadata, timeoutMs, signal)) as { outputs?: Record<string, TfTensor> }
-      const out = new Map<string, RawTensor>()
-      for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, name))
+      const request = { model_spec, inputs: Object.fromEntries(inputs.map(({ name, tensor }) => [name, toTensorProto(tensor)])), output_filter: outputs }
+      const res = (await unary(client, methods.Predict!, request, metadata, timeoutMs, signal)) as { outputs?: Record<string, TensorProto> }
+      const out = new Map<string, WireTensor>()
+      for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, upstreamFailure, name))
       return out
     },
     close: release,
   }
-}
-
-export interface TfTensor {
-  dtype?: string
-  tensor_shape?: { dim?: { size?: number }[] }
-  tensor_content?: Uint8Array
-  [field: string]: unknown
-}
-
-/** Numbers travel packed in tensor_content (as TF's own clients send them); strings in string_val. */
-function tensorProto(tensor: Tensor): object {
-  const dims = tensor.shape.map((size) => ({ size }))
-  const dtype = V2_TO_TF[tensor.datatype]
-  if (tensor.datatype === 'BYTES') return { dtype, tensor_shape: { dim: dims }, string_val: plainData(tensor).map((v) => Buffer.from(String(v), 'utf8')) }
-  return { dtype, tensor_shape: { dim: dims }, tensor_content: encodeLittleEndian(tensor) }
-}
-
-export function fromTensorProto(t: TfTensor, name: string): RawTensor {
-  const what = `output "${name}"`
-  const datatype = TF_TO_V2[t.dtype ?? '']
-  if (!datatype) throw badResponse(`${what}: dtype ${t.dtype ?? '(none)'} is not supported`)
-  const shape = (t.tensor_shape?.dim ?? []).map((d) => Number(d.size))
-  if (t.tensor_content && t.tensor_content.byteLength > 0) return { datatype, shape, data: decodeLittleEndian(t.tensor_content, datatype, what) }
-  const field = TYPED_FIELD[datatype]
-  let values = (field ? t[field] : undefined) as unknown[] | undefined
-  if (!values) throw badResponse(`${what}: datatype ${datatype} is not supported`)
-  // TensorProto allows one value to stand for a whole tensor filled with it.
-  const count = shape.reduce((n, d) => n * d, 1)
-  if (values.length === 1 && count > 1) values = new Array<unknown>(count).fill(values[0])
-  return { datatype, shape, data: values }
 }

@@ -1,6 +1,6 @@
 import type { TObject } from 'typebox'
-import type { ModelMetadata, TensorMap } from '../types.ts'
-import type { OnnxPool } from './onnx/pool.ts'
+import type { MetricsSink, ModelMetadata, OptionContext } from '../types.ts'
+import type { TensorMap } from '../tensor/index.ts'
 
 export interface InferContext {
   /** Fires when the request is decided, cancelled, or out of time: stop working. */
@@ -20,21 +20,42 @@ export interface Executor {
   /** Throws ModelError for known failures; any other throw is reported as MODEL_FAILED. */
   infer(inputs: TensorMap, ctx: InferContext): Promise<TensorMap>
   close(): Promise<void>
+  /** Kind-specific metrics, reported at collection time (a remote model's circuit state). */
+  collect?(out: MetricsSink): void
 }
 
-/** Shared resources executors may use; built once per gateway. */
+/** Something a kind shares between its models in one gateway (the ONNX worker pool). */
+export interface SharedResource {
+  close(): Promise<void>
+  collect?(out: MetricsSink): void
+}
+
+/** What a kind's models get from the gateway that creates them. */
 export interface ExecutorEnv {
-  /** Directory relative model paths resolve against (the config file's directory). */
+  /** The gateway's `executors` settings (worker pool size, queue). */
+  readonly executors: { readonly onnx_workers: number; readonly onnx_queue: number }
+  /** The one `key` resource of this gateway, created on first use and closed with the gateway. */
+  shared<R extends SharedResource>(key: string, create: () => R): R
+}
+
+export interface ParseContext extends OptionContext {
+  /** The config file's directory: relative paths resolve against it. */
   readonly baseDir: string
-  readonly onnxPool: () => OnnxPool
 }
 
 /** Registry entry for one executor kind (`kind:` in YAML). */
-export interface ExecutorFactory<Config = unknown> {
+export interface ExecutorKind<Spec = unknown, Entry = never> {
   readonly kind: string
   /** TypeBox schema of the model's YAML entry (including `kind`). */
   readonly schema: TObject
-  /** Static checks at config load (e.g. the model file is readable). Return messages, keyed by field. */
-  check?(config: Config, env: ExecutorEnv): { field: string; message: string }[]
-  create(name: string, config: Config, env: ExecutorEnv): Executor
+  /**
+   * The entry, already valid against `schema`, as typed settings with defaults applied and
+   * files read, parsed once at config load; what cannot be checked by the schema (an
+   * unreadable file, fields that exclude each other) goes to `ctx.problem`. Without it the
+   * validated entry is the spec.
+   */
+  parse?(entry: Entry, ctx: ParseContext): Spec
+  /** Files the model reads: a reload re-creates the model when one of them changes. */
+  files?(spec: Spec): readonly string[]
+  create(name: string, spec: Spec, env: ExecutorEnv): Executor
 }

@@ -1,53 +1,29 @@
-// Attaches the configured outputs to a gateway: the starter's hooks feed the record sink
-// (so every frontend's predicts are recorded), /readyz shows the sink's state, and stream
-// mode scores requests from a topic. The CLI owns the lifecycle (start, close on signal).
+// Attaches the configured serving-record sink to a gateway: the starter's hooks feed it
+// (so every frontend's predicts are recorded), /readyz shows its state and /metrics its
+// counters. The CLI owns the lifecycle (start, close on signal).
 import type { Gateway } from '../gateway.ts'
-import type { PredictResult } from '../types.ts'
-import { kafkaSettings, type KafkaSettings } from './config.ts'
+import { kafkaSettings, type KafkaSettings } from '../kafka/config.ts'
+import { silentLogger, type Logger, type PredictResult } from '../types.ts'
 import { KafkaSink } from './kafka.ts'
 import { PendingRecord } from './record.ts'
-import type { RecordSink, SinkLogger } from './sink.ts'
-import { silentLogger } from './sink.ts'
-import { StreamScorer } from './stream.ts'
+import type { RecordSink } from './sink.ts'
 
 export interface Output {
   readonly sink: RecordSink | null
-  readonly stream: StreamScorer | null
-  /** Stops stream intake, then flushes records within the grace period (default: the configured one). */
+  /** `output.kafka.shutdown_grace_ms`: how long stream intake and the flush may take at shutdown. */
+  readonly graceMs: number
+  /** Flushes records within the grace period (default: the configured one); the rest stays spooled. */
   close(graceMs?: number): Promise<void>
 }
 
-export interface OutputOptions {
-  readonly log?: SinkLogger
-  /** `serve --stream`: score requests from the input topic even if the config does not enable it. */
-  readonly stream?: boolean
-}
-
-export async function startOutput(gateway: Gateway, options: OutputOptions = {}): Promise<Output> {
-  const log = options.log ?? silentLogger
+export function startOutput(gateway: Gateway, log: Logger = silentLogger): Output {
   const settings = kafkaSettings(gateway.config.output, gateway.config.baseDir)
-  if (!settings) {
-    if (options.stream) throw new Error('stream mode needs an output.kafka section (brokers, stream.input_topic)')
-    return { sink: null, stream: null, close: async () => {} }
-  }
+  if (!settings) return { sink: null, graceMs: 0, close: async () => {} }
   const sink = new KafkaSink(settings, log)
   sink.start()
   attachRecordHooks(gateway, sink, settings)
-  let stream: StreamScorer | null = null
-  if (options.stream || settings.stream.enabled) {
-    stream = new StreamScorer(gateway, settings, log)
-    await stream.start()
-  }
-  gateway.statusDetails.set('output', () => ({ kafka: sink.status(), ...(stream ? { stream: stream.status() } : {}) }))
-  return {
-    sink,
-    stream,
-    async close(graceMs = settings.shutdownGraceMs) {
-      const until = performance.now() + graceMs
-      await stream?.close()
-      await sink.close(Math.max(0, until - performance.now()))
-    },
-  }
+  gateway.attach('output.kafka', sink)
+  return { sink, graceMs: settings.shutdownGraceMs, close: (graceMs = settings.shutdownGraceMs) => sink.close(graceMs) }
 }
 
 /** The hot path: a sampling check, one small object, one array push. */

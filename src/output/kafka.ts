@@ -6,10 +6,11 @@
 // resume. A full buffer overflows to the spool too. If even the spool cannot take a
 // record, it is counted and logged as dropped, never silently lost.
 import type { Producer } from '@platformatic/kafka'
-import { spoolFile, type KafkaSettings } from './config.ts'
-import { createProducer, errorMessage } from './client.ts'
+import { createProducer, errorMessage } from '../kafka/client.ts'
+import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
 import type { PendingRecord } from './record.ts'
-import type { RecordSink, SinkLogger, SinkStatus } from './sink.ts'
+import type { Component, Logger, MetricsSink } from '../types.ts'
+import type { RecordSink, SinkStatus } from './sink.ts'
 import { Spool, type SpoolEntry } from './spool.ts'
 
 const DROP_LOG_INTERVAL_MS = 10_000
@@ -27,10 +28,10 @@ interface Retry {
 
 const toEntry = (r: PendingRecord): SpoolEntry => ({ key: r.key, value: r.encode() })
 
-export class KafkaSink implements RecordSink {
+export class KafkaSink implements RecordSink, Component {
   readonly kind = 'kafka'
   readonly settings: KafkaSettings
-  private readonly log: SinkLogger
+  private readonly log: Logger
   private readonly producer: Producer<string, string, string, string>
   private readonly spool: Spool
   private buffer: PendingRecord[] = []
@@ -54,7 +55,7 @@ export class KafkaSink implements RecordSink {
     this.flush()
   }
 
-  constructor(settings: KafkaSettings, log: SinkLogger) {
+  constructor(settings: KafkaSettings, log: Logger) {
     this.settings = settings
     this.log = log
     this.producer = createProducer(settings, `${settings.clientId}-records`)
@@ -92,6 +93,15 @@ export class KafkaSink implements RecordSink {
       dropped: this.dropped,
       last_error: this.lastError,
     }
+  }
+
+  collect(out: MetricsSink): void {
+    const none = {}
+    out.gauge('specserve_output_buffered_records', 'Serving records waiting in memory for Kafka.', [[none, this.buffer.length + (this.inflight?.entries.length ?? 0)]])
+    out.gauge('specserve_output_spooled_records', 'Serving records in the local spool file (Kafka was unreachable).', [[none, this.spool.records]])
+    out.gauge('specserve_output_spool_bytes', 'Size of the local spool file.', [[none, this.spool.bytes]], 'By')
+    out.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[none, this.published]])
+    out.counter('specserve_output_dropped_records', 'Serving records dropped (buffer and spool full).', [[none, this.dropped]])
   }
 
   async close(graceMs: number): Promise<void> {

@@ -4,8 +4,8 @@
 // docs/serving-record.schema.json describes the JSON this produces.
 import { createHash } from 'node:crypto'
 import { traceIdOf } from '../telemetry/tracing.ts'
-import { toNested } from '../tensor.ts'
-import type { ErrorInfo, ModelAnnotation, PredictResult, Tensor, TensorMap, Votes } from '../types.ts'
+import { toNested, type Tensor, type TensorMap } from '../tensor/index.ts'
+import type { ErrorInfo, ModelAnnotation, PredictResult, Votes } from '../types.ts'
 
 export const RECORD_SCHEMA_VERSION = 1
 

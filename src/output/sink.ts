@@ -17,12 +17,3 @@ export interface RecordSink {
   /** Publishes what is pending within `graceMs`; whatever is left stays on disk for the next start. */
   close(graceMs: number): Promise<void>
 }
-
-/** pino's calling convention (fastify's app.log fits), so the sinks log where the server does. */
-export interface SinkLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-  error(obj: object, msg: string): void
-}
-
-export const silentLogger: SinkLogger = { info() {}, warn() {}, error() {} }

@@ -4,6 +4,7 @@
 // `Authorization: Bearer <token>`.
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { ErrorCatalogue } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import { reloadFromFile } from './index.ts'
 
@@ -19,7 +20,7 @@ export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway): voi
   const token = process.env.SPECSERVE_ADMIN_TOKEN || undefined
   app.post('/admin/reload', async (request, reply) => {
     if (!authorized(request.headers.authorization, token)) {
-      return reply.status(401).send({ code: 'UNAUTHORIZED', message: 'POST /admin/reload needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>' })
+      return reply.status(ErrorCatalogue.UNAUTHENTICATED.http).send({ code: 'UNAUTHENTICATED', message: 'POST /admin/reload needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>' })
     }
     const outcome = await reloadFromFile(gateway, request.log)
     if (outcome.ok) return { reloaded: true, file: gateway.config.file, ...outcome.report }

@@ -6,24 +6,19 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { basename, dirname, relative } from 'node:path'
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
 import { ConfigError, formatIssue } from '../config/yaml.ts'
-import { GatewayError } from '../errors.ts'
+import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
+import type { Logger } from '../types.ts'
 import type { ReloadReport } from './plan.ts'
 
 export type { ReloadReport } from './plan.ts'
 
-/** pino's shape (fastify's logger), so the CLI and routes pass their own. */
-export interface ReloadLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-  error(obj: object, msg: string): void
-}
 
 export type ReloadOutcome =
   | { readonly ok: true; readonly report: ReloadReport }
   | { readonly ok: false; readonly status: number; readonly code: string; readonly message: string; readonly errors: string[] }
 
-export async function reloadFromFile(gateway: Gateway, log: ReloadLogger): Promise<ReloadOutcome> {
+export async function reloadFromFile(gateway: Gateway, log: Logger): Promise<ReloadOutcome> {
   const file = gateway.config.file
   let config: GatewayConfig
   try {
@@ -42,12 +37,12 @@ export async function reloadFromFile(gateway: Gateway, log: ReloadLogger): Promi
   }
 }
 
-function rejected(err: unknown, file: string, log: ReloadLogger): ReloadOutcome {
+function rejected(err: unknown, file: string, log: Logger): ReloadOutcome {
   if (err instanceof ConfigError) {
     const shown = relative(process.cwd(), file) || file
     const errors = err.issues.map((issue) => formatIssue(shown, issue))
     log.error({ file, errors }, 'config reload rejected; the running config keeps serving')
-    return { ok: false, status: 422, code: 'CONFIG_INVALID', message: `${errors.length} error(s) in ${shown}; the running config keeps serving`, errors }
+    return { ok: false, status: ErrorCatalogue.CONFIG_INVALID.http, code: 'CONFIG_INVALID', message: `${errors.length} error(s) in ${shown}; the running config keeps serving`, errors }
   }
   if (err instanceof GatewayError) return { ok: false, status: err.statusCode, code: err.code, message: err.message, errors: [] }
   log.error({ err }, 'config reload failed')
@@ -72,7 +67,7 @@ export interface ReloadTriggers {
  * rather than write it in place. Events are debounced and a reload runs only when the
  * content changed.
  */
-export function startReloadTriggers(gateway: Gateway, log: ReloadLogger, debounceMs = 200): ReloadTriggers {
+export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 200): ReloadTriggers {
   const file = gateway.config.file
   let last = digest(file)
   const reload = (): void => {

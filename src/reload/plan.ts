@@ -2,18 +2,17 @@
 // its loaded sessions and its stats: re-creating an onnxruntime session leaks memory, and
 // a reload should not reset counters nobody asked to reset. Everything else is new.
 import { statSync } from 'node:fs'
-import { resolve } from 'node:path'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
+import { getExecutorKind } from '../executors/registry.ts'
 
 /**
  * Identity of a model entry: its kind and settings, where relative paths resolve, and the
- * size and mtime of each file it reads (the model file; a remote model's TLS files, so a
- * rotated certificate gets a fresh connection).
+ * size and mtime of each file its kind says it reads (the model file; a remote model's TLS
+ * files, so a rotated certificate gets a fresh connection).
  */
 export function modelFingerprint(model: ModelConfig, baseDir: string): string {
-  const spec = model.spec as unknown as { path?: unknown; tls?: Record<string, unknown> }
-  const files = [spec.path, spec.tls?.ca, spec.tls?.cert, spec.tls?.key].map((file) => (typeof file === 'string' ? fileStamp(resolve(baseDir, file)) : ''))
-  return JSON.stringify([model.kind, model.version, baseDir, spec, files])
+  const files = getExecutorKind(model.kind)?.files?.(model.spec as never) ?? []
+  return JSON.stringify([model.kind, model.version, baseDir, model.entry, files.map(fileStamp)])
 }
 
 function fileStamp(file: string): string {

@@ -2,8 +2,9 @@ import { getStrategy } from '../collectors/registry.ts'
 import type { Strategy } from '../collectors/types.ts'
 import type { EnsembleConfig, ModelConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
+import { GatewayError, inputFailure } from '../errors.ts'
 import type { Executor } from '../executors/types.ts'
-import type { TensorSpec } from '../types.ts'
+import { checkTensor, formatShape, quote, type TensorMap, type TensorSpec } from '../tensor/index.ts'
 import { EnsembleStats, type ModelStats } from './stats.ts'
 
 /** An ensemble ready to serve: its executors loaded, its inputs agreed, its strategy built. */
@@ -60,7 +61,8 @@ export function buildEnsemble(
   const factory = getStrategy(config.strategy.name)
   if (!factory) return { issues: [{ path: `ensembles.${config.name}.strategy`, message: `unknown strategy ${config.strategy.name}` }] }
   const shape = { name: config.name, models: config.models, outputs, staticQuality: members.map((m) => m.model.quality) }
-  const problems = factory.check?.(config.strategy.options, shape) ?? []
+  const options = config.strategy.options as never
+  const problems = factory.check?.(options, shape) ?? []
   if (problems.length) return { issues: problems.map((message) => ({ path: `ensembles.${config.name}.strategy`, message })) }
   return {
     issues,
@@ -68,7 +70,7 @@ export function buildEnsemble(
       name: config.name,
       strategyName: config.strategy.name,
       config,
-      strategy: factory.create(config.strategy.options, shape),
+      strategy: factory.create(options, shape),
       executors: members.map((m) => m.executor),
       models: members.map((m) => m.model),
       stats: members.map((m) => m.stats),
@@ -77,4 +79,24 @@ export function buildEnsemble(
       outputs,
     },
   }
+}
+
+/** The declared input `name` of the ensemble; BAD_INPUT when it takes no such input. */
+export function inputSpec(ens: EnsembleRuntime, name: string): TensorSpec {
+  for (const spec of ens.inputs) if (spec.name === name) return spec
+  throw new GatewayError('BAD_INPUT', `unknown input ${quote(name)} (ensemble "${ens.name}" takes: ${ens.inputs.map((s) => s.name).join(', ')})`)
+}
+
+/** Every declared input given, of its datatype and shape, and nothing else; BAD_INPUT otherwise. */
+export function checkInputs(ens: EnsembleRuntime, inputs: TensorMap): void {
+  let given = 0
+  for (const spec of ens.inputs) {
+    const tensor = inputs[spec.name]
+    if (!tensor) throw new GatewayError('BAD_INPUT', `missing input "${spec.name}" (${spec.datatype} ${formatShape(spec.shape)})`)
+    checkTensor(tensor, spec, inputFailure)
+    given++
+  }
+  let count = 0
+  for (const _ in inputs) count++
+  if (count !== given) for (const name in inputs) inputSpec(ens, name)
 }

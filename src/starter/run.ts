@@ -1,12 +1,21 @@
 // One predict, from fan-out to decision. The deadline is one timer and one AbortSignal:
-// whichever comes first of decision, deadline or client cancel settles the run, aborts
-// every executor still working, and annotates each model. Late results are counted, never used.
+// whichever comes first of decision, deadline or cancel (a client gone, a consumer
+// stopping) settles the run, aborts every executor still working, and annotates each
+// model. Late results are counted, never used.
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
-import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult, TensorMap } from '../types.ts'
+import type { TensorMap } from '../tensor/index.ts'
+import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
+import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
+
+/** Predicts running on one config, so a replaced config knows when its last one is done. */
+export interface RunScope {
+  inFlight: number
+  onIdle: (() => void) | undefined
+}
 
 export interface RunHooks {
   /** Called once per predict with its final result (serving records). */
@@ -17,38 +26,49 @@ export interface RunHooks {
 
 /** The abort reason executors see; one shared instance, since building an Error per request costs a stack capture. */
 const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
-const CANCELLED_BY_CLIENT: Decision = { kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'client-cancelled', votes: null }
+/** startedAt of a model not started; any clock reading, 0 included, is a start. */
+const NOT_STARTED = -1
+const CANCELLED: Decision = Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'client-cancelled', votes: null })
 
 export class Run {
+  /** Settles once, with the result, whatever ends the run. */
+  readonly result: Promise<PredictResult>
   private readonly started = performance.now()
   private readonly deadline: number
   private readonly controller = new AbortController()
   private readonly collector: Collector
   private readonly outcomes: (Outcome | undefined)[]
-  /** performance.now() when each model was started; 0 = not started (delayed). */
+  /** performance.now() when each model was started; NOT_STARTED = not (yet: delayed). */
   private readonly startedAt: number[]
   private deadlineTimer: NodeJS.Timeout | undefined
   private delayTimers: NodeJS.Timeout[] | undefined
-  private result: PredictResult | undefined
+  /** The final result, once decided. */
+  private settled: PredictResult | undefined
   /** Spans of this predict; undefined (and never touched) when tracing is off. */
   private trace: RunTrace | undefined
   private readonly ens: EnsembleRuntime
   private readonly req: PredictRequest
   private readonly budgetMs: number
   private readonly hooks: RunHooks
-  private readonly resolve: (result: PredictResult) => void
+  private readonly scope: RunScope
+  /** Released when the run ends; null when the frontend holds the slot (REST). */
+  private readonly admission: Admission | null
+  private resolve!: (result: PredictResult) => void
+  private cancelled = false
 
-  constructor(ens: EnsembleRuntime, req: PredictRequest, budgetMs: number, hooks: RunHooks, resolve: (result: PredictResult) => void) {
+  constructor(ens: EnsembleRuntime, req: PredictRequest, budgetMs: number, hooks: RunHooks, scope: RunScope, admission: Admission | null) {
     this.ens = ens
     this.req = req
     this.budgetMs = budgetMs
     this.hooks = hooks
-    this.resolve = resolve
+    this.scope = scope
+    this.admission = admission
+    this.result = new Promise<PredictResult>((resolve) => (this.resolve = resolve))
     const n = ens.executors.length
     this.deadline = this.started + budgetMs
     this.collector = ens.strategy.collector()
     this.outcomes = new Array<Outcome | undefined>(n)
-    this.startedAt = new Array<number>(n).fill(0)
+    this.startedAt = new Array<number>(n).fill(NOT_STARTED)
   }
 
   start(): void {
@@ -56,8 +76,8 @@ export class Run {
     if (tracer) this.trace = new RunTrace(tracer, this.ens, this.req, this.budgetMs)
     const { signal } = this.req
     if (signal) {
-      if (signal.aborted) return this.finish(CANCELLED_BY_CLIENT, false)
-      signal.addEventListener('abort', () => this.finish(CANCELLED_BY_CLIENT, false), { once: true })
+      if (signal.aborted) return this.cancel()
+      signal.addEventListener('abort', this.cancel, { once: true })
     }
     this.deadlineTimer = setTimeout(() => this.finish(this.collector.onDeadline(), true), this.budgetMs)
     const delays = this.ens.strategy.startDelaysMs
@@ -68,8 +88,18 @@ export class Run {
     }
   }
 
+  /**
+   * The client went away or the caller stops: every model still working is aborted (queued
+   * jobs dropped, remote calls cancelled) and the result is CANCELLED. No-op once decided.
+   */
+  readonly cancel = (): void => {
+    if (this.settled !== undefined) return
+    this.cancelled = true
+    this.finish(CANCELLED, false)
+  }
+
   private launch(index: number): void {
-    if (this.result || this.startedAt[index] !== 0) return
+    if (this.settled || this.startedAt[index] !== NOT_STARTED) return
     const at = performance.now()
     this.startedAt[index] = at
     const executor = this.ens.executors[index]
@@ -88,12 +118,12 @@ export class Run {
   }
 
   private onOutcome(outcome: Outcome): void {
-    if (this.result) {
+    if (this.settled) {
       // Decided already: a cancelled or late model. Its answer is never used.
       this.trace?.settled(outcome, true)
       if (outcome.status === 'ok') {
         this.ens.stats[outcome.index]!.late++
-        this.hooks.onLate?.(this.result, outcome.index, outcome, this.req)
+        this.hooks.onLate?.(this.settled, outcome.index, outcome, this.req)
       }
       return
     }
@@ -106,7 +136,7 @@ export class Run {
   }
 
   private finish(decision: Decision, atDeadline: boolean): void {
-    if (this.result) return
+    if (this.settled) return
     const now = performance.now()
     clearTimeout(this.deadlineTimer)
     if (this.delayTimers) for (const t of this.delayTimers) clearTimeout(t)
@@ -130,13 +160,13 @@ export class Run {
       } else {
         commonCause = null
         const startedAt = this.startedAt[i]!
-        const status = startedAt === 0 ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
-        a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === 0 ? 0 : round(now - startedAt), used: false }
+        const status = startedAt === NOT_STARTED ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
+        a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === NOT_STARTED ? 0 : round(now - startedAt), used: false }
       }
       models[i] = a
       ens.stats[i]!.record(a.status, a.latency_ms, a.used)
     }
-    this.result = {
+    const result: PredictResult = {
       id: this.req.id,
       ensemble: ens.name,
       strategy: ens.strategyName,
@@ -145,12 +175,16 @@ export class Run {
       budget_ms: this.budgetMs,
       elapsed_ms: round(now - this.started),
       models,
-      error: decision.kind === 'fail' ? failError(decision, commonCause ?? null, this.req.signal?.aborted === true) : null,
+      error: decision.kind === 'fail' ? failError(decision, commonCause ?? null, this.cancelled) : null,
     }
-    ens.requestStats.record(this.result.error ? this.result.error.code : 'ok', this.result.elapsed_ms, this.budgetMs, atDeadline)
-    this.trace?.finish(this.result, atDeadline)
-    this.resolve(this.result)
-    this.hooks.onResult?.(this.result, this.req, ens)
+    this.settled = result
+    this.req.signal?.removeEventListener('abort', this.cancel)
+    this.admission?.leave()
+    if (--this.scope.inFlight === 0) this.scope.onIdle?.()
+    ens.requestStats.record(result.error ? result.error.code : 'ok', result.elapsed_ms, this.budgetMs, atDeadline)
+    this.trace?.finish(result, atDeadline)
+    this.resolve(result)
+    this.hooks.onResult?.(result, this.req, ens)
   }
 }
 
@@ -163,7 +197,7 @@ function failure(index: number, err: unknown, latencyMs: number): Outcome {
 }
 
 function failError(decision: Extract<Decision, { kind: 'fail' }>, commonCause: string | null, cancelled: boolean): ErrorInfo {
-  if (cancelled) return { code: 'CANCELLED', message: 'the client cancelled the request' }
+  if (cancelled) return { code: 'CANCELLED', message: 'cancelled before the answer: the client went away or the gateway is stopping' }
   if (decision.code === 'ALL_MODELS_FAILED' && commonCause === ModelErrorCode.OVERLOADED) {
     return { code: 'OVERLOADED', message: 'every model queue is full' }
   }

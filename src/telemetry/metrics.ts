@@ -15,7 +15,7 @@ import {
 } from '@opentelemetry/sdk-metrics'
 import type { Gateway } from '../gateway.ts'
 import { BUDGET_FRACTION_BOUNDS, LATENCY_BOUNDS_MS, type LatencyHistogram } from '../starter/stats.ts'
-import type { ModelStatus } from '../types.ts'
+import type { MetricAttributes, MetricsSink, ModelStatus } from '../types.ts'
 import { TRACER_NAME } from './tracing.ts'
 
 const millisToHrTime = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)]
@@ -23,18 +23,6 @@ const millisToHrTime = (ms: number): HrTime => [Math.floor(ms / 1000), Math.roun
 const SECONDS_BOUNDS = LATENCY_BOUNDS_MS.map((ms) => ms / 1000)
 const MODEL_STATUSES: readonly ModelStatus[] = ['ok', 'error', 'timeout', 'cancelled', 'skipped']
 
-/** Circuit state as a number, so it can be graphed and alerted on (closed 0, half-open 1, open 2). */
-export const CIRCUIT_STATE = { closed: 0, 'half-open': 1, open: 2 } as const
-
-/** Remote executors (src/executors/remote) expose their circuit breaker; embedded ones have none. */
-interface WithBreaker {
-  readonly breaker?: { readonly state: keyof typeof CIRCUIT_STATE }
-}
-
-/** The part of the Kafka sink's status() the metrics read (see src/output). */
-interface OutputStatus {
-  readonly kafka?: { buffered?: number; spooled_records?: number; spool_bytes?: number; published?: number; dropped?: number }
-}
 
 const seconds = (h: LatencyHistogram, bounds: readonly number[] = SECONDS_BOUNDS): Histogram => ({
   buckets: { boundaries: bounds as number[], counts: h.coarseCounts() },
@@ -43,8 +31,10 @@ const seconds = (h: LatencyHistogram, bounds: readonly number[] = SECONDS_BOUNDS
   ...(h.count ? { min: h.min / 1000, max: h.max / 1000 } : {}),
 })
 
-class Batch {
+/** One collection's metrics. Components report into it as a MetricsSink: points under one name join one metric. */
+class Batch implements MetricsSink {
   readonly metrics: MetricData[] = []
+  private readonly byName = new Map<string, MetricData>()
   private readonly start: HrTime
   private readonly now: HrTime
 
@@ -57,8 +47,9 @@ class Batch {
     return { startTime: start, endTime: this.now, attributes, value }
   }
 
-  counter(name: string, description: string, points: [Attributes, number, HrTime?][]): void {
-    this.metrics.push({
+  counter(name: string, description: string, points: readonly (readonly [Attributes | MetricAttributes, number, HrTime?])[]): void {
+    if (this.join(name, points)) return
+    this.add({
       descriptor: { name, description, unit: '', valueType: ValueType.INT },
       aggregationTemporality: AggregationTemporality.CUMULATIVE,
       dataPointType: DataPointType.SUM,
@@ -67,8 +58,9 @@ class Batch {
     })
   }
 
-  gauge(name: string, description: string, points: [Attributes, number][], unit = ''): void {
-    this.metrics.push({
+  gauge(name: string, description: string, points: readonly (readonly [Attributes | MetricAttributes, number])[], unit = ''): void {
+    if (this.join(name, points)) return
+    this.add({
       descriptor: { name, description, unit, valueType: ValueType.DOUBLE },
       aggregationTemporality: AggregationTemporality.CUMULATIVE,
       dataPointType: DataPointType.GAUGE,
@@ -77,12 +69,25 @@ class Batch {
   }
 
   histogram(name: string, description: string, unit: string, points: [Attributes, Histogram, HrTime?][]): void {
-    this.metrics.push({
+    this.add({
       descriptor: { name, description, unit, valueType: ValueType.DOUBLE },
       aggregationTemporality: AggregationTemporality.CUMULATIVE,
       dataPointType: DataPointType.HISTOGRAM,
       dataPoints: points.map(([a, v, s]) => this.point(a, v, s)),
     })
+  }
+
+  private add(metric: MetricData): void {
+    this.metrics.push(metric)
+    this.byName.set(metric.descriptor.name, metric)
+  }
+
+  /** Adds the points to an existing metric of that name; false when there is none yet. */
+  private join(name: string, points: readonly (readonly [Attributes | MetricAttributes, number, HrTime?])[]): boolean {
+    const metric = this.byName.get(name)
+    if (!metric) return false
+    for (const [a, v, s] of points) (metric.dataPoints as DataPoint<number>[]).push(this.point(a, v, s))
+    return true
   }
 }
 
@@ -130,7 +135,6 @@ export class GatewayMetrics implements MetricProducer {
     const wins: [Attributes, number, HrTime][] = []
     const late: [Attributes, number, HrTime][] = []
     const durations: [Attributes, Histogram, HrTime][] = []
-    const circuits: [Attributes, number][] = []
     for (const m of this.gateway.models.values()) {
       const s = m.stats
       const since = millisToHrTime(Date.parse(s.since))
@@ -140,38 +144,25 @@ export class GatewayMetrics implements MetricProducer {
       wins.push([model, s.wins, since])
       late.push([model, s.late, since])
       durations.push([model, seconds(s.latency), since])
-      const circuit = (m.executor as WithBreaker).breaker?.state
-      if (circuit) circuits.push([{ model: m.model.name }, CIRCUIT_STATE[circuit]])
     }
     b.counter('specserve_model_calls', 'Model calls by final status (ok, error, timeout, cancelled, skipped).', calls)
     b.counter('specserve_model_wins', 'Predicts answered with this model\'s outputs.', wins)
     b.counter('specserve_model_late', 'Answers that arrived after the decision (never used).', late)
     b.histogram('specserve_model_duration_seconds', 'Duration of successful model calls.', 's', durations)
-    if (circuits.length) b.gauge('specserve_circuit_breaker_state', 'Circuit breaker of a remote model: 0 closed, 1 half-open, 2 open.', circuits)
+    // Kind-specific metrics (a remote model's circuit state) come from the executors themselves.
+    for (const m of this.gateway.models.values()) m.executor.collect?.(b)
   }
 
   private runtimeMetrics(b: Batch): void {
     const g = this.gateway
-    b.gauge('specserve_requests_in_flight', 'Predicts running now (the limit is server.max_in_flight).', [[{}, g.requestsInFlight]])
+    b.gauge('specserve_requests_in_flight', 'Predicts running now (the limit is server.max_in_flight).', [[{}, g.admission.count]])
     b.gauge('specserve_ready', '1 when the gateway takes predicts; 0 while loading or draining.', [[{}, g.ready ? 1 : 0]])
     b.counter('specserve_config_reloads', 'Config reloads by result (applied or rejected).', [
       [{ result: 'applied' }, g.reloads.applied],
       [{ result: 'rejected' }, g.reloads.rejected],
     ])
-    const pool = g.poolStats()
-    if (pool) {
-      b.gauge('specserve_onnx_workers', 'Inference worker threads.', [[{}, pool.workers]])
-      b.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[{}, pool.busy]])
-      b.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting for a worker (the limit is executors.onnx_queue).', [[{}, pool.queued]])
-    }
-    const output = g.statusDetails.get('output')?.() as OutputStatus | undefined
-    const kafka = output?.kafka
-    if (kafka) {
-      b.gauge('specserve_output_buffered_records', 'Serving records waiting in memory for Kafka.', [[{}, kafka.buffered ?? 0]])
-      b.gauge('specserve_output_spooled_records', 'Serving records in the local spool file (Kafka was unreachable).', [[{}, kafka.spooled_records ?? 0]])
-      b.gauge('specserve_output_spool_bytes', 'Size of the local spool file.', [[{}, kafka.spool_bytes ?? 0]], 'By')
-      b.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[{}, kafka.published ?? 0]])
-      b.counter('specserve_output_dropped_records', 'Serving records dropped (buffer and spool full).', [[{}, kafka.dropped ?? 0]])
-    }
+    // What the executor kinds share (the ONNX pool) and what is attached (the Kafka sink, stream mode).
+    for (const resource of g.resources.values()) resource.collect?.(b)
+    for (const component of g.components.values()) component.collect?.(b)
   }
 }

@@ -1,11 +1,14 @@
 // Scripted timelines for best-quality. `at` is the step (0-based, in arrival order) whose
 // outcome produced the decision.
 import { describe, expect, it } from 'vitest'
-import { run } from './timeline.ts'
-import { bestQuality } from '../../src/collectors/best-quality.ts'
-import type { BestQualityOptions } from '../../src/collectors/best-quality.ts'
+import { parsed, run } from './timeline.ts'
+import type { Static } from 'typebox'
+import { bestQuality, type BestQualitySchema } from '../../src/collectors/best-quality.ts'
 import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
-import type { Outcome, TensorMap, TensorSpec } from '../../src/types.ts'
+import type { TensorMap, TensorSpec } from '../../src/tensor/index.ts'
+import type { Outcome } from '../../src/types.ts'
+
+type BestQualityOptions = Static<typeof BestQualitySchema>
 
 
 const probSpec: TensorSpec = { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }
@@ -29,7 +32,7 @@ const ensemble = (n: number, outputs: TensorSpec[] = [probSpec], staticQuality: 
   staticQuality,
 })
 const collector = (n: number, options: BestQualityOptions = {}, outputs?: TensorSpec[], staticQuality?: (number | undefined)[]): Collector =>
-  bestQuality.create(options, ensemble(n, outputs, staticQuality)).collector()
+  bestQuality.create(parsed(bestQuality, options), ensemble(n, outputs, staticQuality)).collector()
 
 describe('best-quality', () => {
   it('good_enough: the first answer over the bar returns at once', () => {
@@ -101,7 +104,7 @@ describe('best-quality', () => {
   })
 
   it('check() rejects an unknown quality_output', () => {
-    expect(bestQuality.check!({ quality_output: 'confidence' }, ensemble(2, [labelSpec, confSpec]))).toEqual([])
-    expect(bestQuality.check!({ quality_output: 'nope' }, ensemble(2))[0]).toMatch(/quality_output "nope"/)
+    expect(bestQuality.check!(parsed(bestQuality, { quality_output: 'confidence' }), ensemble(2, [labelSpec, confSpec]))).toEqual([])
+    expect(bestQuality.check!(parsed(bestQuality, { quality_output: 'nope' }), ensemble(2))[0]).toMatch(/quality_output "nope"/)
   })
 })

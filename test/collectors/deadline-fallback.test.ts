@@ -1,10 +1,11 @@
 // Scripted timelines for deadline-fallback: outcomes in arrival order, 'deadline' where the
 // deadline fires. `at` is the step that produced the decision (what a user would check).
 import { describe, expect, it } from 'vitest'
-import { run } from './timeline.ts'
+import { parsed, run } from './timeline.ts'
 import { deadlineFallback } from '../../src/collectors/deadline-fallback.ts'
 import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
-import type { Outcome, TensorMap } from '../../src/types.ts'
+import type { TensorMap } from '../../src/tensor/index.ts'
+import type { Outcome } from '../../src/types.ts'
 
 
 const out = (v: number): TensorMap => ({ y: { datatype: 'FP32', shape: [1, 1], data: Float32Array.of(v) } })
@@ -19,7 +20,7 @@ const ensemble = (n: number): EnsembleShape => ({
   staticQuality: [],
 })
 const collector = (n: number, hedge?: number): Collector =>
-  deadlineFallback.create(hedge === undefined ? {} : { hedge_after_ms: hedge }, ensemble(n)).collector()
+  deadlineFallback.create(parsed(deadlineFallback, hedge === undefined ? {} : { fallback_after_ms: hedge }), ensemble(n)).collector()
 
 describe('deadline-fallback', () => {
   it('returns the preferred model as soon as it finishes', () => {
@@ -85,13 +86,24 @@ describe('deadline-fallback', () => {
     expect(c.onOutcome(ok(0))).toBeUndefined()
   })
 
-  it('hedge_after_ms delays every fallback; without it all start at once', () => {
-    expect(deadlineFallback.create({ hedge_after_ms: 25 }, ensemble(3)).startDelaysMs).toEqual([0, 25, 25])
-    expect(deadlineFallback.create({}, ensemble(3)).startDelaysMs).toBeUndefined()
+  it('fallback_after_ms delays every fallback; without it all start at once', () => {
+    expect(deadlineFallback.create(parsed(deadlineFallback, { fallback_after_ms: 25 }), ensemble(3)).startDelaysMs).toEqual([0, 25, 25])
+    expect(deadlineFallback.create(parsed(deadlineFallback, {}), ensemble(3)).startDelaysMs).toBeUndefined()
+  })
+
+  it('hedge_after_ms, the old name, still works with a deprecation warning; both names at once is an error', () => {
+    const warnings: string[] = []
+    const problems: string[] = []
+    const ctx = { problem: (field: string, m: string) => problems.push(`${field}: ${m}`), warn: (field: string, m: string) => warnings.push(`${field}: ${m}`) }
+    expect(deadlineFallback.parse!({ hedge_after_ms: 25 }, ctx)).toEqual({ fallbackAfterMs: 25 })
+    expect(warnings).toEqual(['hedge_after_ms: renamed fallback_after_ms; the old name still works for now'])
+    expect(problems).toEqual([])
+    deadlineFallback.parse!({ hedge_after_ms: 25, fallback_after_ms: 10 }, ctx)
+    expect(problems).toEqual(['hedge_after_ms: give fallback_after_ms only (hedge_after_ms is its old name)'])
   })
 
   it('collectors are independent per request', () => {
-    const strategy = deadlineFallback.create({}, ensemble(2))
+    const strategy = deadlineFallback.create(parsed(deadlineFallback, {}), ensemble(2))
     const a = strategy.collector()
     const b = strategy.collector()
     expect(a.onOutcome(err(0))).toBeUndefined()

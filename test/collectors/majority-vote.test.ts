@@ -1,11 +1,14 @@
 // Scripted timelines for majority-vote. `at` is the step (0-based, in arrival order) whose
 // outcome produced the decision: an early exit shows as a step before the last model.
 import { describe, expect, it } from 'vitest'
-import { run } from './timeline.ts'
-import { majorityVote } from '../../src/collectors/majority-vote.ts'
-import type { MajorityVoteOptions } from '../../src/collectors/majority-vote.ts'
+import { parsed, run } from './timeline.ts'
+import type { Static } from 'typebox'
+import { majorityVote, type MajorityVoteSchema } from '../../src/collectors/majority-vote.ts'
 import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
-import type { Outcome, TensorMap, TensorSpec } from '../../src/types.ts'
+import type { TensorMap, TensorSpec } from '../../src/tensor/index.ts'
+import type { Outcome } from '../../src/types.ts'
+
+type MajorityVoteOptions = Static<typeof MajorityVoteSchema>
 
 
 const labelSpec: TensorSpec = { name: 'label', datatype: 'INT64', shape: [-1] }
@@ -27,7 +30,7 @@ const ensemble = (n: number, outputs: TensorSpec[] = [labelSpec]): EnsembleShape
   staticQuality: [],
 })
 const collector = (n: number, options: MajorityVoteOptions = {}, outputs?: TensorSpec[]): Collector =>
-  majorityVote.create(options, ensemble(n, outputs)).collector()
+  majorityVote.create(parsed(majorityVote, options), ensemble(n, outputs)).collector()
 
 describe('majority-vote: classification', () => {
   it('decides on the 2nd outcome when 2 of 3 agree, before the 3rd arrives', () => {
@@ -187,9 +190,9 @@ describe('majority-vote: regression', () => {
 
 describe('majority-vote: options', () => {
   it('check() rejects a quorum above the model count and an unknown output', () => {
-    expect(majorityVote.check!({ quorum: 3 }, ensemble(3))).toEqual([])
-    expect(majorityVote.check!({ quorum: 4 }, ensemble(3))).toEqual(['quorum 4 is more than the 3 models of ensemble "e"'])
-    expect(majorityVote.check!({ output: 'nope' }, ensemble(3))[0]).toMatch(/output "nope" is not an output/)
+    expect(majorityVote.check!(parsed(majorityVote, { quorum: 3 }), ensemble(3))).toEqual([])
+    expect(majorityVote.check!(parsed(majorityVote, { quorum: 4 }), ensemble(3))).toEqual(['quorum 4 is more than the 3 models of ensemble "e"'])
+    expect(majorityVote.check!(parsed(majorityVote, { output: 'nope' }), ensemble(3))[0]).toMatch(/output "nope" is not an output/)
   })
 
   it('picks label over probabilities, and `output` overrides', () => {

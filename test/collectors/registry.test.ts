@@ -43,6 +43,8 @@ describe('strategy registry', () => {
     expect(Value.Check(bq, { good_enough: 0 })).toBe(false)
     expect(Value.Check(bq, { good_enough: 1.2 })).toBe(false)
     const df = getStrategy('deadline-fallback')!.options
+    expect(Value.Check(df, { fallback_after_ms: 0 })).toBe(true)
+    expect(Value.Check(df, { fallback_after_ms: -1 })).toBe(false)
     expect(Value.Check(df, { hedge_after_ms: 0 })).toBe(true)
     expect(Value.Check(df, { hedge_after_ms: -1 })).toBe(false)
   })

@@ -1,6 +1,6 @@
 // Plays a scripted timeline of outcomes (and the deadline) into a collector and reports
 // the decision and the step at which it was taken.
-import type { Collector } from '../../src/collectors/types.ts'
+import type { Collector, StrategyFactory } from '../../src/collectors/types.ts'
 import type { Decision, Outcome } from '../../src/types.ts'
 
 export type Step = Outcome | 'deadline'
@@ -12,4 +12,10 @@ export function run(collector: Collector, steps: readonly Step[]): { decision: D
     if (decision !== undefined) return { decision, at }
   }
   return { decision: undefined, at: undefined }
+}
+
+/** A strategy's options as config load parses them (the raw form is what YAML would hold); a problem throws. */
+export function parsed<O, R>(factory: StrategyFactory<O, R>, raw: R): O {
+  const ctx = { problem: (field: string, message: string) => { throw new Error(`${field}: ${message}`) }, warn: () => undefined }
+  return factory.parse ? factory.parse(raw, ctx) : (raw as unknown as O)
 }

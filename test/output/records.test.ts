@@ -55,7 +55,7 @@ output:
   gateway = new Gateway(config)
   app = buildServer(config, { gateway })
   await gateway.load()
-  output = await startOutput(gateway)
+  output = startOutput(gateway)
 })
 
 afterAll(async () => {

@@ -8,10 +8,11 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
 import { Gateway } from '../../src/gateway.ts'
-import { reloadFromFile, startReloadTriggers, type ReloadLogger } from '../../src/reload/index.ts'
-import type { PredictResult } from '../../src/types.ts'
+import { inputFailure } from '../../src/errors.ts'
+import { reloadFromFile, startReloadTriggers } from '../../src/reload/index.ts'
+import { tensorFromJson } from '../../src/tensor/index.ts'
+import type { Logger, PredictResult } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
-import { tensorFromJson } from '../../src/tensor.ts'
 
 const models = join(root, 'models')
 const cancer = samples('cancer')
@@ -39,7 +40,7 @@ ${wine ? '  wine: { strategy: majority-vote, models: [wine-logreg, wine-tree], b
 }
 
 const lines: { level: string; msg: string; obj: Record<string, unknown> }[] = []
-const log: ReloadLogger = {
+const log: Logger = {
   info: (obj, msg) => lines.push({ level: 'info', msg, obj: obj as Record<string, unknown> }),
   warn: (obj, msg) => lines.push({ level: 'warn', msg, obj: obj as Record<string, unknown> }),
   error: (obj, msg) => lines.push({ level: 'error', msg, obj: obj as Record<string, unknown> }),
@@ -51,7 +52,7 @@ let gateway: Gateway
 
 function predictCancer(row = 0): Promise<PredictResult> {
   const spec = gateway.ensemble('cancer').inputs[0]!
-  return gateway.predict({ id: `r${row}`, ensemble: 'cancer', inputs: { input: tensorFromJson([cancer.rows[row]], spec) } })
+  return gateway.predict({ id: `r${row}`, ensemble: 'cancer', inputs: { input: tensorFromJson([cancer.rows[row]], spec, inputFailure) } })
 }
 
 beforeAll(async () => {
@@ -84,7 +85,7 @@ describe('hot reload', () => {
     expect(gateway.model('cancer-mlp').stats.count).toBe(count)
     const wine = samples('wine')
     const spec = gateway.ensemble('wine').inputs[0]!
-    const result = await gateway.predict({ id: 'w', ensemble: 'wine', inputs: { input: tensorFromJson([wine.rows[0]], spec) } })
+    const result = await gateway.predict({ id: 'w', ensemble: 'wine', inputs: { input: tensorFromJson([wine.rows[0]], spec, inputFailure) } })
     expect(result.error).toBeNull()
     expect(result.strategy).toBe('majority-vote')
   })

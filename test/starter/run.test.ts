@@ -1,20 +1,35 @@
-import { afterEach, describe, expect, it } from 'vitest'
+// The request lifecycle through the real Gateway and collectors, with scripted executors
+// on a fake clock: every time below is exact, not a wall-clock bound.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { Gateway } from '../../src/gateway.ts'
 import type { PredictResult } from '../../src/types.ts'
 import { configFrom } from '../helpers.ts'
 import { signals, x } from './scripted.ts'
 
 let gateway: Gateway | undefined
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] })
+})
 afterEach(async () => {
+  vi.useRealTimers()
   await gateway?.close()
   gateway = undefined
   signals.clear()
 })
 
-async function serve(models: string, ensemble: string): Promise<Gateway> {
-  gateway = new Gateway(configFrom(`models:\n${models}\nensembles:\n  e:\n${ensemble}\n`))
+async function serve(models: string, ensemble: string, server = ''): Promise<Gateway> {
+  gateway = new Gateway(configFrom(`${server}models:\n${models}\nensembles:\n  e:\n${ensemble}\n`))
   await gateway.load()
   return gateway
+}
+
+/** Starts a predict and lets `ms` of fake time pass; the result must be in by then. */
+async function predictAfter(g: Gateway, ms: number, id = 'r'): Promise<PredictResult> {
+  let result: PredictResult | undefined
+  void g.predict({ id, ensemble: 'e', inputs: x }).then((r) => (result = r))
+  await vi.advanceTimersByTimeAsync(ms)
+  if (!result) throw new Error(`no result after ${ms} ms`)
+  return result
 }
 
 const statuses = (r: PredictResult): string[] => r.models.map((m) => `${m.name}:${m.status}${m.used ? '*' : ''}`)
@@ -25,12 +40,12 @@ describe('starter: request lifecycle', () => {
       '  smart: { kind: scripted, delay_ms: 5, label: 1, version: "7" }\n  simple: { kind: scripted, delay_ms: 200, label: 0 }',
       '    strategy: deadline-fallback\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }',
     )
-    const r = await g.predict({ id: 'r1', ensemble: 'e', inputs: x })
+    const r = await predictAfter(g, 5)
     expect(r.error).toBeNull()
     expect(r.decision).toEqual({ chosen: 'smart', reason: 'preferred-finished', votes: null })
     expect(statuses(r)).toEqual(['smart:ok*', 'simple:cancelled'])
     expect(r.models[0]?.version).toBe('7')
-    expect(r.elapsed_ms).toBeLessThan(150)
+    expect(r.elapsed_ms).toBe(5)
     expect(signals.get('simple')?.[0]?.aborted).toBe(true)
   })
 
@@ -39,26 +54,24 @@ describe('starter: request lifecycle', () => {
       '  smart: { kind: scripted, delay_ms: 400 }\n  simple: { kind: scripted, delay_ms: 2, label: 0 }',
       '    strategy: deadline-fallback\n    models: [smart, simple]\n    budget_ms: { default: 60, max: 1000 }',
     )
-    const r = await g.predict({ id: 'r2', ensemble: 'e', inputs: x })
+    const r = await predictAfter(g, 60)
     expect(r.decision).toMatchObject({ chosen: 'simple', reason: 'fallback-at-deadline' })
     expect(statuses(r)).toEqual(['smart:timeout', 'simple:ok*'])
-    expect(r.elapsed_ms).toBeGreaterThanOrEqual(59)
-    expect(r.elapsed_ms).toBeLessThan(60 + 30)
-    expect(r.models[0]?.latency_ms).toBeGreaterThanOrEqual(59)
+    expect(r.elapsed_ms).toBe(60)
+    expect(r.models[0]?.latency_ms).toBe(60)
   })
 
   it('answers by the deadline even when a model hangs and ignores abort', async () => {
     const g = await serve('  stuck: { kind: scripted, hang: true }\n  ok: { kind: scripted, delay_ms: 1 }', '    strategy: best-quality\n    models: [stuck, ok]\n    budget_ms: { default: 40, max: 100 }')
-    const started = performance.now()
-    const r = await g.predict({ id: 'r3', ensemble: 'e', inputs: x })
-    expect(performance.now() - started).toBeLessThan(40 + 30)
+    const r = await predictAfter(g, 40)
+    expect(r.elapsed_ms).toBe(40)
     expect(r.decision.chosen).toBe('ok')
     expect(statuses(r)).toEqual(['stuck:timeout', 'ok:ok*'])
   })
 
   it('fails with DEADLINE_EXCEEDED and annotations when nothing finishes in time', async () => {
     const g = await serve('  a: { kind: scripted, delay_ms: 300 }\n  b: { kind: scripted, hang: true }', '    strategy: deadline-fallback\n    models: [a, b]\n    budget_ms: { default: 20, max: 100 }')
-    const r = await g.predict({ id: 'r4', ensemble: 'e', inputs: x })
+    const r = await predictAfter(g, 20)
     expect(r.error?.code).toBe('DEADLINE_EXCEEDED')
     expect(r.outputs).toBeNull()
     expect(statuses(r)).toEqual(['a:timeout', 'b:timeout'])
@@ -66,46 +79,46 @@ describe('starter: request lifecycle', () => {
 
   it('fails with ALL_MODELS_FAILED as soon as the last model fails, each error annotated', async () => {
     const g = await serve('  a: { kind: scripted, fail: "boom" }\n  b: { kind: scripted, delay_ms: 3, fail: "bust" }', '    strategy: deadline-fallback\n    models: [a, b]\n    budget_ms: { default: 500, max: 1000 }')
-    const r = await g.predict({ id: 'r5', ensemble: 'e', inputs: x })
+    const r = await predictAfter(g, 3)
     expect(r.error?.code).toBe('ALL_MODELS_FAILED')
-    expect(r.elapsed_ms).toBeLessThan(200)
+    expect(r.elapsed_ms).toBe(3)
     expect(r.models.map((m) => m.error?.message)).toEqual(['boom', 'bust'])
   })
 
   it('falls through at once when the preferred model fails', async () => {
     const g = await serve('  smart: { kind: scripted, fail: "down" }\n  simple: { kind: scripted, delay_ms: 2 }', '    strategy: deadline-fallback\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
-    const r = await g.predict({ id: 'r6', ensemble: 'e', inputs: x })
+    const r = await predictAfter(g, 2)
     expect(r.decision).toMatchObject({ chosen: 'simple', reason: 'fallback-after-error' })
-    expect(r.elapsed_ms).toBeLessThan(200)
+    expect(r.elapsed_ms).toBe(2)
   })
 
-  it('with hedge_after_ms, never starts the fallback when the preferred model answers first', async () => {
-    const g = await serve('  smart: { kind: scripted, delay_ms: 2 }\n  simple: { kind: scripted }', '    strategy: { name: deadline-fallback, hedge_after_ms: 100 }\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
-    const r = await g.predict({ id: 'r7', ensemble: 'e', inputs: x })
+  it('with fallback_after_ms, never starts the fallback when the preferred model answers first', async () => {
+    const g = await serve('  smart: { kind: scripted, delay_ms: 2 }\n  simple: { kind: scripted }', '    strategy: { name: deadline-fallback, fallback_after_ms: 100 }\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
+    const r = await predictAfter(g, 2)
     expect(statuses(r)).toEqual(['smart:ok*', 'simple:skipped'])
     expect(signals.get('simple')).toBeUndefined()
   })
 
-  it('with hedge_after_ms, starts the fallback at once when the preferred model fails', async () => {
-    const g = await serve('  smart: { kind: scripted, delay_ms: 1, fail: "x" }\n  simple: { kind: scripted }', '    strategy: { name: deadline-fallback, hedge_after_ms: 300 }\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
-    const r = await g.predict({ id: 'r8', ensemble: 'e', inputs: x })
+  it('with fallback_after_ms, starts the fallback at once when the preferred model fails', async () => {
+    const g = await serve('  smart: { kind: scripted, delay_ms: 1, fail: "x" }\n  simple: { kind: scripted }', '    strategy: { name: deadline-fallback, fallback_after_ms: 300 }\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
+    const r = await predictAfter(g, 2)
     expect(r.decision.chosen).toBe('simple')
-    expect(r.elapsed_ms).toBeLessThan(150)
+    expect(r.elapsed_ms).toBeLessThanOrEqual(2) // started when smart failed (fake time), not 300 ms later
   })
 
   it('counts a model that answers after the decision as late and tells the hook', async () => {
     const g = await serve('  fast: { kind: scripted, delay_ms: 1 }\n  slow: { kind: scripted, delay_ms: 30 }', '    strategy: { name: best-quality, good_enough: 0.5 }\n    models: [fast, slow]\n    budget_ms: { default: 500, max: 1000 }')
-    const late = new Promise<number>((resolve) => {
-      g.hooks.onLate = (_result, model) => resolve(model)
-    })
-    const r = await g.predict({ id: 'r9', ensemble: 'e', inputs: x })
+    const late: number[] = []
+    g.hooks.onLate = (_result, model) => late.push(model)
+    const r = await predictAfter(g, 1)
     expect(r.decision.reason).toBe('good-enough')
-    expect(await late).toBe(1)
+    await vi.advanceTimersByTimeAsync(29)
+    expect(late).toEqual([1])
     expect(g.model('slow').stats.toJSON()).toMatchObject({ count: 1, cancelled: 1, late: 1 })
     expect(g.model('fast').stats.toJSON()).toMatchObject({ count: 1, ok: 1, wins: 1 })
   })
 
-  it('stops every model when the client cancels', async () => {
+  it('stops every model when the client cancels, through the request signal or the run', async () => {
     const g = await serve('  a: { kind: scripted, delay_ms: 300 }', '    strategy: deadline-fallback\n    models: [a]\n    budget_ms: { default: 500, max: 1000 }')
     const client = new AbortController()
     const pending = g.predict({ id: 'r10', ensemble: 'e', inputs: x, signal: client.signal })
@@ -113,22 +126,37 @@ describe('starter: request lifecycle', () => {
     const r = await pending
     expect(r.error?.code).toBe('CANCELLED')
     expect(signals.get('a')?.[0]?.aborted).toBe(true)
+    const run = g.start({ id: 'r11', ensemble: 'e', inputs: x })
+    await vi.advanceTimersByTimeAsync(10)
+    run.cancel()
+    const cancelled = await run.result
+    expect(cancelled).toMatchObject({ error: { code: 'CANCELLED' }, elapsed_ms: 10 })
+    expect(cancelled.models[0]).toMatchObject({ status: 'cancelled', latency_ms: 10 })
+    expect(signals.get('a')?.[1]?.aborted).toBe(true)
+    expect(g.ensembles.get('e')!.requestStats.outcomes.get('CANCELLED')).toBe(2)
+    expect(g.admission.count).toBe(0)
   })
 
   it('hands every finished predict to the onResult hook once', async () => {
     const g = await serve('  a: { kind: scripted }', '    strategy: deadline-fallback\n    models: [a]')
     const seen: string[] = []
     g.hooks.onResult = (result) => seen.push(result.id)
-    await g.predict({ id: 'one', ensemble: 'e', inputs: x })
-    await g.predict({ id: 'two', ensemble: 'e', inputs: x })
+    await predictAfter(g, 0, 'one')
+    await predictAfter(g, 0, 'two')
     expect(seen).toEqual(['one', 'two'])
   })
 
-  it('sheds load past max_in_flight with OVERLOADED', async () => {
-    gateway = new Gateway(configFrom('server: { max_in_flight: 1 }\nmodels:\n  a: { kind: scripted, delay_ms: 20 }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n'))
-    await gateway.load()
-    const first = gateway.predict({ id: 'a', ensemble: 'e', inputs: x })
-    expect(() => gateway?.predict({ id: 'b', ensemble: 'e', inputs: x })).toThrow(expect.objectContaining({ code: 'OVERLOADED' }))
+  it('sheds load past max_in_flight with OVERLOADED, and reads the limit live across a reload', async () => {
+    const ensemble = '    strategy: deadline-fallback\n    models: [a]'
+    const g = await serve('  a: { kind: scripted, delay_ms: 20 }', ensemble, 'server: { max_in_flight: 1 }\n')
+    const first = g.predict({ id: 'a', ensemble: 'e', inputs: x })
+    expect(() => g.predict({ id: 'b', ensemble: 'e', inputs: x })).toThrow(expect.objectContaining({ code: 'OVERLOADED' }))
+    await g.reload(configFrom(`server: { max_in_flight: 2 }\nmodels:\n  a: { kind: scripted, delay_ms: 20 }\nensembles:\n  e:\n${ensemble}\n`))
+    const second = g.predict({ id: 'c', ensemble: 'e', inputs: x })
+    expect(() => g.predict({ id: 'd', ensemble: 'e', inputs: x })).toThrow(expect.objectContaining({ code: 'OVERLOADED' }))
+    await vi.advanceTimersByTimeAsync(20)
     expect((await first).error).toBeNull()
+    expect((await second).error).toBeNull()
+    expect(g.admission.count).toBe(0)
   })
 })

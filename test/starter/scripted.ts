@@ -5,7 +5,8 @@ import Type from 'typebox'
 import { ModelError } from '../../src/errors.ts'
 import { registerExecutorKind, getExecutorKind } from '../../src/executors/registry.ts'
 import type { Executor } from '../../src/executors/types.ts'
-import type { ModelMetadata, TensorMap } from '../../src/types.ts'
+import { DATATYPE_NAMES, type DataType, type TensorMap } from '../../src/tensor/index.ts'
+import type { ModelMetadata } from '../../src/types.ts'
 
 export interface ScriptedConfig {
   kind: 'scripted'
@@ -15,6 +16,8 @@ export interface ScriptedConfig {
   /** Never settles and ignores abort: the worst upstream there is. */
   hang?: boolean
   version?: string
+  /** The declared input `x` (default FP32 [-1, 2]). */
+  input?: { datatype: DataType; shape: number[] }
 }
 
 /** Every abort signal a scripted model saw, by model name, in call order. */
@@ -22,11 +25,11 @@ export const signals = new Map<string, AbortSignal[]>()
 /** Emits 'infer' (model name) as each scripted inference starts. */
 export const inferences = new EventEmitter()
 
-const metadata = (name: string, version: string): ModelMetadata => ({
+const metadata = (name: string, version: string, input: ScriptedConfig['input']): ModelMetadata => ({
   name,
   version,
   kind: 'scripted',
-  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+  inputs: [{ name: 'x', datatype: input?.datatype ?? 'FP32', shape: input?.shape ?? [-1, 2] }],
   outputs: [
     { name: 'label', datatype: 'INT64', shape: [-1] },
     { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
@@ -34,7 +37,7 @@ const metadata = (name: string, version: string): ModelMetadata => ({
 })
 
 function scripted(name: string, config: ScriptedConfig): Executor {
-  const meta = metadata(name, config.version ?? '1')
+  const meta = metadata(name, config.version ?? '1', config.input)
   return {
     name,
     kind: 'scripted',
@@ -62,7 +65,7 @@ function scripted(name: string, config: ScriptedConfig): Executor {
 }
 
 if (!getExecutorKind('scripted')) {
-  registerExecutorKind<ScriptedConfig>({
+  registerExecutorKind<ScriptedConfig, ScriptedConfig>({
     kind: 'scripted',
     schema: Type.Object({
       kind: Type.Literal('scripted'),
@@ -71,6 +74,7 @@ if (!getExecutorKind('scripted')) {
       fail: Type.Optional(Type.String()),
       hang: Type.Optional(Type.Boolean()),
       version: Type.Optional(Type.String()),
+      input: Type.Optional(Type.Object({ datatype: Type.Union(DATATYPE_NAMES.map((d) => Type.Literal(d))), shape: Type.Array(Type.Integer()) })),
     }),
     create: (name, config) => scripted(name, config),
   })

@@ -105,9 +105,19 @@ describe('GET /metrics', () => {
   })
 
   it('exports runtime gauges: in flight, workers, queue, readiness, circuit breakers, Kafka output', async () => {
-    gateway.statusDetails.set('output', () => ({ kafka: { buffered: 4, spooled_records: 2, spool_bytes: 512, published: 10, dropped: 1 } }))
+    // An attached component (as the Kafka sink is) reports its own metrics at collection time.
+    gateway.attach('output.kafka', {
+      status: () => ({}),
+      collect(out) {
+        out.gauge('specserve_output_buffered_records', 'Serving records waiting in memory for Kafka.', [[{}, 4]])
+        out.gauge('specserve_output_spooled_records', 'Serving records in the local spool file.', [[{}, 2]])
+        out.gauge('specserve_output_spool_bytes', 'Size of the local spool file.', [[{}, 512]], 'By')
+        out.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[{}, 10]])
+        out.counter('specserve_output_dropped_records', 'Serving records dropped.', [[{}, 1]])
+      },
+    })
     const m = await scrape()
-    gateway.statusDetails.delete('output')
+    gateway.components.delete('output.kafka')
     expect(sample(m, 'specserve_requests_in_flight').value).toBe(0)
     expect(sample(m, 'specserve_ready').value).toBe(1)
     expect(sample(m, 'specserve_onnx_workers').value).toBe(2)

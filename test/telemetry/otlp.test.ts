@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Gateway } from '../../src/gateway.ts'
 import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
 import { activeTracer } from '../../src/telemetry/tracing.ts'
-import { tensorFromJson } from '../../src/tensor.ts'
+import { inputFailure } from '../../src/errors.ts'
+import { tensorFromJson } from '../../src/tensor/index.ts'
 import { configFrom, samples } from '../helpers.ts'
 
 interface Received {
@@ -57,7 +58,7 @@ describe('OTLP export', () => {
     expect(telemetry.tracing).toBe(true)
     expect(activeTracer()).not.toBeNull()
     const spec = gateway.ensemble('cancer').inputs[0]!
-    const result = await gateway.predict({ id: 'otlp-1', ensemble: 'cancer', inputs: { input: tensorFromJson([samples('cancer').rows[0]], spec) } })
+    const result = await gateway.predict({ id: 'otlp-1', ensemble: 'cancer', inputs: { input: tensorFromJson([samples('cancer').rows[0]], spec, inputFailure) } })
     expect(result.error).toBeNull()
     await telemetry.shutdown()
     expect(activeTracer()).toBeNull()

@@ -1,5 +1,5 @@
 // Per-call plumbing shared by both services: requests that failed to decode, the
-// deadline as a budget, and client cancellation as an AbortSignal.
+// deadline as a budget, and client cancellation of the run.
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js'
 import type { ServiceDefinition } from '@grpc/proto-loader'
 import { GatewayError } from '../../errors.ts'
@@ -59,13 +59,6 @@ export function deadlineBudget(call: ServerUnaryCall<unknown, unknown>): number 
   return remaining - replyMargin(remaining)
 }
 
-/** An AbortSignal that fires when the client cancels the call (or it is cut off). */
-export function cancelSignal(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
-  const controller = new AbortController()
-  call.once('cancelled', () => controller.abort())
-  return controller.signal
-}
-
 /** What a service makes of its request message: the predict to run and how to answer it. */
 export interface PredictCall {
   readonly request: Pick<PredictRequest, 'id' | 'ensemble' | 'inputs' | 'budgetMs'>
@@ -74,8 +67,8 @@ export interface PredictCall {
 
 /**
  * Runs one predict for a unary call, the same way for every service: the call's deadline
- * is the budget, a client cancel fires the request's signal, a W3C traceparent in the
- * metadata parents the predict span (no-op with tracing off), and request errors and
+ * is the budget, a client cancel (or a call cut off) cancels the run, a W3C traceparent in
+ * the metadata parents the predict span (no-op with tracing off), and request errors and
  * failed predicts map to statuses. `build` (which may throw) translates the wire message.
  */
 export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>, build: () => PredictCall): void {
@@ -85,8 +78,10 @@ export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, un
     checkDecoded(call.request as object)
     const built = build()
     respond = built.respond
-    const predict = { ...built.request, transportBudgetMs: deadlineBudget(call), signal: cancelSignal(call) }
-    pending = withIncomingMetadata(call.metadata, () => gateway.predict(predict))
+    const predict = { ...built.request, transportBudgetMs: deadlineBudget(call) }
+    const run = withIncomingMetadata(call.metadata, () => gateway.start(predict))
+    call.once('cancelled', run.cancel)
+    pending = run.result
   } catch (err) {
     return callback(errorStatus(err))
   }

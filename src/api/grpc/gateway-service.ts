@@ -1,13 +1,16 @@
 // specserve.v1.Gateway: the native API over gRPC. Same request, same response shape
-// and same error codes as POST /v1/ensembles/{name}/predict and the GET routes.
+// and same error codes as POST /v1/ensembles/{name}/predict and the GET routes; tensors
+// are specserve.v1.Tensor (src/tensor/specserve.ts).
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
+import { inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
+import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
+import { fromNativeTensor, toNativeTensor, type NativeTensorMsg, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
-import { describeEnsemble, describeModel } from '../rest/info.ts'
+import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
 import { checkDecoded, servePredict } from './call.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
 import { errorStatus } from './status.ts'
-import { readInputs, writeTensor } from './tensors.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
 
@@ -22,23 +25,14 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
       }
     })
 
-  const ListEnsembles: Unary<object> = (call, callback) => {
-    callback(null, {
-      ensembles: [...gateway.ensembles.values()].map((e) => ({
-        name: e.name,
-        strategy: e.strategyName,
-        models: e.models.map((m) => m.name),
-        budget_ms: e.config.budget,
-      })),
-    })
-  }
+  const ListEnsembles: Unary<object> = (_call, callback) => callback(null, { ensembles: listEnsembles(gateway) })
 
   const GetEnsemble: Unary<NameRequestMsg> = (call, callback) => {
     try {
       checkDecoded(call.request)
       const ens = gateway.ensemble(call.request.name)
       const info = describeEnsemble(ens)
-      callback(null, { ...info, description: ens.config.description ?? '', strategy: ens.strategyName, strategy_options: optionValues(ens.config.strategy.options) })
+      callback(null, { ...info, description: ens.config.description ?? '', strategy: ens.strategyName, strategy_options: optionValues(ens.config.strategy.raw) })
     } catch (err) {
       callback(errorStatus(err))
     }
@@ -63,9 +57,15 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
   return { Predict, ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
 }
 
+function readInputs(ens: EnsembleRuntime, inputs: Readonly<Record<string, NativeTensorMsg>>): TensorMap {
+  const out: Record<string, Tensor> = {}
+  for (const name in inputs) out[name] = fromNativeTensor(inputs[name] as NativeTensorMsg, inputSpec(ens, name), inputFailure)
+  return out
+}
+
 function predictResponse(result: PredictResult): object {
   const outputs: Record<string, object> = {}
-  if (result.outputs) for (const name in result.outputs) outputs[name] = writeTensor(result.outputs[name]!)
+  if (result.outputs) for (const name in result.outputs) outputs[name] = toNativeTensor(result.outputs[name]!)
   return {
     id: result.id,
     ensemble: result.ensemble,

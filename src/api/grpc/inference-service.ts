@@ -2,12 +2,12 @@
 // ensemble is a V2 model; conversions and the parameters carrying the decision and
 // annotations are shared with the REST V2 routes (src/api/oip/).
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
-import { GatewayError } from '../../errors.ts'
+import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
-import type { EnsembleRuntime } from '../../starter/ensemble.ts'
-import type { PredictResult, Tensor, TensorMap } from '../../types.ts'
-import { budgetParameter, ENSEMBLE_VERSION, inputSpec, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
-import { checkHeader, tensorFromContents, tensorFromRaw, tensorToContents, tensorToRaw } from '../oip/tensors.ts'
+import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
+import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, toContents, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import type { PredictResult } from '../../types.ts'
+import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
 import { checkDecoded, servePredict } from './call.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
 import { errorStatus } from './status.ts'
@@ -63,22 +63,26 @@ function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap 
     const input = req.inputs[i]!
     const spec = inputSpec(ens, input.name)
     if (spec.name in out) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
-    const shape = checkHeader(spec, input.datatype, input.shape)
-    out[spec.name] = raw.length > 0 ? tensorFromRaw(raw[i]!, spec, shape) : tensorFromContents(input.contents ?? {}, spec, shape)
+    const shape = readOipHeader(spec, input.datatype, input.shape, inputFailure)
+    const data = raw.length > 0 ? fromRaw(raw[i]!, spec.datatype, shape, inputFailure, spec.name) : fromContents(input.contents, spec.datatype, shape, inputFailure, spec.name)
+    out[spec.name] = checkTensor({ datatype: spec.datatype, shape, data }, spec, inputFailure)
   }
   return out
 }
 
-/** Outputs as raw bytes when the request used raw contents (what V2 client libraries do), else typed. */
-function inferResponse(result: PredictResult, names: readonly string[], raw: boolean): object {
+/**
+ * Outputs as raw bytes when the request used raw contents (what V2 client libraries do), or
+ * when a datatype has no typed contents field (FP16); else typed.
+ */
+function inferResponse(result: PredictResult, names: readonly string[], rawRequested: boolean): object {
   const outputs: object[] = []
   const rawOutputs: Buffer[] = []
   if (result.outputs) {
-    for (const name of names) {
-      const tensor = result.outputs[name]
-      if (!tensor) continue
-      if (raw) rawOutputs.push(tensorToRaw(tensor))
-      outputs.push({ name, datatype: tensor.datatype, shape: tensor.shape, contents: raw ? null : tensorToContents(tensor) })
+    const tensors = names.map((name) => [name, result.outputs![name]] as const).filter((e): e is readonly [string, Tensor] => e[1] !== undefined)
+    const raw = rawRequested || tensors.some(([, t]) => contentsField(t.datatype) === null)
+    for (const [name, tensor] of tensors) {
+      if (raw) rawOutputs.push(toRaw(tensor))
+      outputs.push({ name, datatype: tensor.datatype, shape: tensor.shape, contents: raw ? null : toContents(tensor) })
     }
   }
   return {

@@ -1,21 +1,10 @@
-// The wire messages as @grpc/proto-loader hands them over (see LOADER_OPTIONS): field
-// names as in the .proto, int64 as decimal strings, absent scalars at their defaults.
-import type { OipContents } from '../oip/tensors.ts'
-
-export interface WireTensor {
-  datatype: string
-  shape: string[]
-  fp32_data: number[]
-  fp64_data: number[]
-  int_data: number[]
-  int64_data: string[]
-  bool_data: boolean[]
-  string_data: string[]
-}
+// The wire messages as @grpc/proto-loader hands them over (see src/proto's LOADER_OPTIONS):
+// field names as in the .proto, int64 as decimal strings, absent scalars at their defaults.
+import type { NativeTensorMsg, OipContents } from '../../tensor/index.ts'
 
 export interface PredictRequestMsg {
   ensemble: string
-  inputs: Record<string, WireTensor>
+  inputs: Record<string, NativeTensorMsg>
   budget_ms?: number
   id: string
 }

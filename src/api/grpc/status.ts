@@ -5,7 +5,7 @@
 import { Metadata, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js'
 import type { PredictResult } from '../../types.ts'
 import { mapError, mapResultError, type MappedError } from '../errors.ts'
-import { resultBody } from '../rest/predict.ts'
+import { failureBody } from '../native/result.ts'
 
 export const CODE_KEY = 'specserve-code'
 export const RESULT_KEY = 'specserve-result'
@@ -20,7 +20,7 @@ export function resultStatus(result: PredictResult): GrpcError {
   const mapped = mapResultError(result)
   const error = status(mapped)
   // Non-binary metadata must be printable ASCII: escape anything else inside the JSON strings.
-  const json = JSON.stringify({ code: mapped.code, message: mapped.message, ...resultBody(result) }).replace(/[^\x20-\x7e]/g, escapeChar)
+  const json = JSON.stringify(failureBody(result)).replace(/[^\x20-\x7e]/g, escapeChar)
   error.metadata!.set(RESULT_KEY, json)
   return error
 }

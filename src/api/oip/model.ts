@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
-import type { PredictResult, TensorSpec } from '../../types.ts'
+import type { TensorSpec } from '../../tensor/index.ts'
+import type { PredictResult } from '../../types.ts'
 
 /** Ensembles have no versions of their own; V2 clients see each as version "1". */
 export const ENSEMBLE_VERSION = '1'
@@ -95,10 +96,4 @@ export function requestedOutputs(ens: EnsembleRuntime, names: readonly string[])
     }
   }
   return names
-}
-
-export function inputSpec(ens: EnsembleRuntime, name: string): TensorSpec {
-  const spec = ens.inputs.find((s) => s.name === name)
-  if (!spec) throw new GatewayError('BAD_INPUT', `unknown input "${name}" (model "${ens.name}" takes: ${ens.inputs.map((s) => s.name).join(', ')})`)
-  return spec
 }

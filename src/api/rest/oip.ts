@@ -3,14 +3,14 @@
 // binary tensor data extension that tritonclient uses by default). Lives in its own
 // encapsulated context so its body parser and `{"error": "..."}` errors stay here.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { GatewayError } from '../../errors.ts'
+import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
-import type { EnsembleRuntime } from '../../starter/ensemble.ts'
-import type { Tensor, TensorMap } from '../../types.ts'
+import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
+import { checkTensor, fromOipJson, fromRaw, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { mapError, mapResultError } from '../errors.ts'
-import { budgetParameter, ENSEMBLE_VERSION, inputSpec, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model } from '../oip/model.ts'
-import { tensorFromOipJson, tensorFromRaw, tensorToOipJson, tensorToRaw, checkHeader } from '../oip/tensors.ts'
-import { parseBudget } from './predict.ts'
+import { parseBudget } from '../native/request.ts'
+import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model } from '../oip/model.ts'
+import { trackRun } from './admission.ts'
 
 /** Header of the binary tensor data extension: length of the JSON part of the body. */
 const HEADER_LENGTH = 'inference-header-content-length'
@@ -77,7 +77,9 @@ async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelPa
   const names = requestedOutputs(ens, wanted.names)
   const id = typeof body.id === 'string' && body.id !== '' ? body.id : newRequestId()
   const budgetMs = parseBudget(budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'])
-  const result = await gateway.predict({ id, ensemble: name, inputs, budgetMs })
+  const run = gateway.start({ id, ensemble: name, inputs, budgetMs }, true)
+  trackRun(reply, run)
+  const result = await run.result
   if (result.error) {
     const mapped = mapResultError(result)
     return reply.status(mapped.http).send({ error: mapped.message, code: mapped.code, parameters: resultParameters(result) })
@@ -90,11 +92,11 @@ async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelPa
       const tensor = result.outputs[out]
       if (!tensor) continue
       if (wanted.binary(out)) {
-        const raw = tensorToRaw(tensor)
+        const raw = toRaw(tensor)
         outputs.push({ name: out, datatype: tensor.datatype, shape: tensor.shape, parameters: { binary_data_size: raw.length } })
         chunks.push(raw)
       } else {
-        outputs.push(tensorToOipJson(out, tensor))
+        outputs.push(toOipJson(out, tensor))
       }
     }
   }
@@ -146,16 +148,16 @@ function readInputs(ens: EnsembleRuntime, inputs: unknown, binary: Buffer | unde
     if (spec.name in out) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
     const size = item.parameters?.binary_data_size
     if (size === undefined) {
-      out[spec.name] = tensorFromOipJson(item, spec)
+      out[spec.name] = fromOipJson(item, spec, inputFailure)
       continue
     }
     if (!Number.isSafeInteger(size) || (size as number) < 0) throw new GatewayError('BAD_INPUT', `input "${spec.name}": binary_data_size must be a non-negative integer`)
     if (!binary || offset + (size as number) > binary.length) {
       throw new GatewayError('BAD_INPUT', `input "${spec.name}": binary_data_size ${String(size)} runs past the body's binary data`)
     }
-    if (!Array.isArray(item.shape)) throw new GatewayError('BAD_INPUT', `input "${spec.name}": shape must be an array`)
-    const shape = checkHeader(spec, item.datatype, item.shape)
-    out[spec.name] = tensorFromRaw(binary.subarray(offset, offset + (size as number)), spec, shape)
+    const shape = readOipHeader(spec, item.datatype, item.shape, inputFailure)
+    const data = fromRaw(binary.subarray(offset, offset + (size as number)), spec.datatype, shape, inputFailure, spec.name)
+    out[spec.name] = checkTensor({ datatype: spec.datatype, shape, data }, spec, inputFailure)
     offset += size as number
   }
   if (binary && offset !== binary.length) throw new GatewayError('BAD_INPUT', `${binary.length - offset} bytes of binary data belong to no input`)

@@ -63,7 +63,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     if (!gateway.ready) void reply.header('connection', 'close')
     done(null, payload)
   })
-  registerAdmission(app, config.server.max_in_flight, (name) => gateway.ensembles.get(name)?.requestStats.count('OVERLOADED'))
+  registerAdmission(app, gateway)
   if (options.telemetry) registerTelemetry(app, options.telemetry)
   registerAdminRoutes(app, gateway)
   registerInfoRoutes(app, gateway)

@@ -8,7 +8,9 @@
 // models are never pipelined, so a fast job never waits behind a slow one in a worker.
 import { Worker } from 'node:worker_threads'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
-import type { TensorMap, TensorSpec } from '../../types.ts'
+import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
+import type { MetricsSink } from '../../types.ts'
+import type { SharedResource } from '../types.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker } from './protocol.ts'
 
 /** Jobs a worker may hold at once (running + waiting). */
@@ -72,7 +74,7 @@ interface Slot {
 
 const workerUrl = new URL('./worker.ts', import.meta.url)
 
-export class OnnxPool {
+export class OnnxPool implements SharedResource {
   readonly size: number
   private readonly queueLimit: number
   private readonly slots: Slot[] = []
@@ -122,11 +124,18 @@ export class OnnxPool {
     })
   }
 
-  /** Queue depth and busy workers, for metrics and readiness. */
+  /** Queue depth and busy workers. */
   stats(): { workers: number; busy: number; queued: number } {
     let busy = 0
     for (const slot of this.slots) if (slot.jobs.length) busy++
     return { workers: this.size, busy, queued: this.queued }
+  }
+
+  collect(out: MetricsSink): void {
+    const { workers, busy, queued } = this.stats()
+    out.gauge('specserve_onnx_workers', 'Inference worker threads.', [[{}, workers]])
+    out.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[{}, busy]])
+    out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting for a worker (the limit is executors.onnx_queue).', [[{}, queued]])
   }
 
   /**

@@ -1,6 +1,8 @@
 // Messages between the pool (main thread) and an inference worker. Tensors travel as
-// plain {datatype, shape, data}; typed arrays are copied in and transferred back out.
-import type { ModelMetadata, Tensor } from '../../types.ts'
+// plain {datatype, shape, data} (src/tensor/ort.ts makes them ort.Tensors); typed arrays
+// are copied in and transferred back out.
+import type { Tensor } from '../../tensor/index.ts'
+import type { ModelMetadata } from '../../types.ts'
 
 export type WireTensors = Record<string, Tensor>
 

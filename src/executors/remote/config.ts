@@ -1,10 +1,11 @@
 // YAML fields every remote kind (oip, tfserving, seldon) shares, their defaults, and the
-// normalised settings the executor runs with. docs/executors.md documents each field.
+// typed settings they parse into once, at config load. docs/executors.md documents each field.
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import Type from 'typebox'
-import { DataType, type TensorSpec } from '../../types.ts'
+import { DATATYPE_NAMES, type TensorSpec } from '../../tensor/index.ts'
 import type { CommonModelConfig } from '../common.ts'
+import type { ParseContext } from '../types.ts'
 
 export const REMOTE_DEFAULTS = {
   pool_size: 16,
@@ -18,7 +19,7 @@ export const REMOTE_DEFAULTS = {
 const TensorDecl = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
-    datatype: Type.Union(Object.values(DataType).map((d) => Type.Literal(d))),
+    datatype: Type.Union(DATATYPE_NAMES.map((d) => Type.Literal(d))),
     shape: Type.Array(Type.Integer({ minimum: -1 })),
     /** The tensor's name on the upstream, when it differs from the name the ensemble uses. */
     upstream: Type.Optional(Type.String({ minLength: 1 })),
@@ -84,8 +85,15 @@ export interface TlsFiles {
   readonly key?: Buffer
 }
 
-/** The settings an executor runs with: defaults applied, URL split, TLS files read. */
+/** The settings a remote model runs with: defaults applied, URL split, TLS files read. */
 export interface RemoteSettings {
+  /** The entry's version, when it names one (sent to the upstream); else the upstream's own. */
+  readonly version: string | undefined
+  /** TLS files, resolved (a reload re-creates the model when one changes). */
+  readonly tlsFiles: readonly string[]
+  /** Tensors declared in YAML (else read from the upstream's metadata at load). */
+  readonly inputs: readonly TensorDecl[] | undefined
+  readonly outputs: readonly TensorDecl[] | undefined
   readonly protocol: 'rest' | 'grpc'
   /** `http(s)://host:port` for REST; for gRPC the scheme only says whether TLS is on. */
   readonly origin: string
@@ -105,33 +113,33 @@ export interface RemoteSettings {
   readonly hedgeAfterMs: number
 }
 
-/** Static checks for config load: the TLS files are readable. */
-export function checkRemote(config: RemoteModelConfig, baseDir: string): { field: string; message: string }[] {
-  const problems: { field: string; message: string }[] = []
-  for (const key of ['ca', 'cert', 'key'] as const) {
-    const file = config.tls?.[key]
-    if (file === undefined) continue
-    try {
-      readFileSync(resolve(baseDir, file))
-    } catch {
-      problems.push({ field: `tls.${key}`, message: `cannot read ${resolve(baseDir, file)}` })
-    }
-  }
-  if ((config.tls?.cert === undefined) !== (config.tls?.key === undefined)) {
-    problems.push({ field: 'tls', message: 'cert and key go together (client certificate)' })
-  }
-  return problems
-}
-
-export function remoteSettings(config: RemoteModelConfig, baseDir: string): RemoteSettings {
+/** The shared fields of a schema-valid entry as settings; unreadable TLS files are problems. */
+export function parseRemote(config: RemoteModelConfig, ctx: ParseContext): RemoteSettings {
   const url = new URL(config.url)
   const scheme = url.protocol.slice(0, -1)
   const secure = scheme === 'https' || scheme === 'grpcs' || config.tls !== undefined
   const protocol = config.protocol ?? (scheme.startsWith('grpc') ? 'grpc' : 'rest')
   const port = url.port || (secure ? '443' : '80')
-  const read = (file: string | undefined): Buffer | undefined => (file === undefined ? undefined : readFileSync(resolve(baseDir, file)))
-  const tls = config.tls ? { ca: read(config.tls.ca), cert: read(config.tls.cert), key: read(config.tls.key) } : undefined
+  const tlsFiles: string[] = []
+  const read = (key: 'ca' | 'cert' | 'key'): Buffer | undefined => {
+    const file = config.tls?.[key]
+    if (file === undefined) return undefined
+    const path = resolve(ctx.baseDir, file)
+    tlsFiles.push(path)
+    try {
+      return readFileSync(path)
+    } catch {
+      ctx.problem(`tls.${key}`, `cannot read ${path}`)
+      return undefined
+    }
+  }
+  const tls = config.tls ? { ca: read('ca'), cert: read('cert'), key: read('key') } : undefined
+  if (config.tls && (config.tls.cert === undefined) !== (config.tls.key === undefined)) ctx.problem('tls', 'cert and key go together (client certificate)')
   return {
+    version: config.version === undefined ? undefined : String(config.version),
+    tlsFiles,
+    inputs: config.inputs,
+    outputs: config.outputs,
     protocol,
     origin: `${secure ? 'https' : 'http'}://${url.hostname}:${port}`,
     authority: `${url.hostname}:${port}`,

@@ -1,46 +1,16 @@
-// gRPC plumbing for the remote kinds: our .proto files loaded once with proto-loader, one
-// channel per upstream (shared by every model served there, created when the executor
-// is created, i.e. at config load), and a unary call that carries the remaining budget as
-// its deadline and is cancelled when the caller's signal fires.
-import { fileURLToPath } from 'node:url'
+// gRPC plumbing for the remote kinds: one channel per upstream (shared by every model served
+// there with the same settings, created when the executor is created, i.e. at config
+// load), and a unary call that carries the remaining budget as its deadline and is
+// cancelled when the caller's signal fires. The protos come from src/proto, with the same
+// options as the gateway's own gRPC frontends.
 import * as grpc from '@grpc/grpc-js'
-import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader'
 import { ModelErrorCode } from '../../errors.ts'
+import type { Method } from '../../proto/index.ts'
 import { withTraceMetadata } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
 import { upstreamKey } from './http.ts'
 import { SharedByKey } from './shared.ts'
-
-const PROTO_DIR = fileURLToPath(new URL('../../../proto', import.meta.url))
-
-/**
- * Field names as in the .proto; 64-bit integers as JS numbers (shapes and INT64 tensors:
- * exact up to 2^53); `json` expands google.protobuf.Any whose type is loaded (TF Serving
- * metadata) and keeps NaN/Infinity readable; oneofs report which member is set.
- */
-const OPTIONS: Options = { keepCase: true, longs: Number, enums: String, defaults: true, arrays: true, oneofs: true, json: true, includeDirs: [PROTO_DIR] }
-
-const loaded = new Map<string, PackageDefinition>()
-
-export function loadProtos(files: readonly string[]): PackageDefinition {
-  const key = files.join('|')
-  let def = loaded.get(key)
-  if (!def) {
-    def = loadSync([...files], OPTIONS)
-    loaded.set(key, def)
-  }
-  return def
-}
-
-export type Method = grpc.MethodDefinition<object, object>
-
-/** The method definitions of one service, by method name. */
-export function serviceMethods(def: PackageDefinition, service: string): Record<string, Method> {
-  const svc = def[service]
-  if (!svc || 'format' in svc) throw new Error(`service ${service} is not in the loaded protos`)
-  return svc as unknown as Record<string, Method>
-}
 
 const channels = new SharedByKey<grpc.Client>((client) => client.close())
 

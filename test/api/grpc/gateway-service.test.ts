@@ -151,17 +151,17 @@ describe('specserve.v1.Gateway over gRPC', () => {
     expect(result.elapsed_ms).toBeLessThan(2000)
     expect(result.models[0]!.status).toBe('cancelled')
     expect(signals.get('hang')![0]!.aborted).toBe(true)
-    expect(h.gateway.requestsInFlight).toBe(0)
+    expect(h.gateway.admission.count).toBe(0)
   })
 
   it('answers RESOURCE_EXHAUSTED when overloaded or when a message is over the size limit', async () => {
     const calls = Array.from({ length: 6 }, () => h.gatewayClient.Predict!({ ensemble: 'hanging', inputs: xInput }, () => undefined) as grpc.ClientUnaryCall)
-    await vi.waitFor(() => expect(h.gateway.requestsInFlight).toBe(6))
+    await vi.waitFor(() => expect(h.gateway.admission.count).toBe(6))
     const err = await failure(predict({ ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } }))
     expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
     expect(trailerCode(err)).toBe('OVERLOADED')
     for (const call of calls) call.cancel()
-    await vi.waitFor(() => expect(h.gateway.requestsInFlight).toBe(0))
+    await vi.waitFor(() => expect(h.gateway.admission.count).toBe(0))
 
     const huge = await failure(predict({ ensemble: 'cancer', inputs: { input: { fp32_data: new Array(30 * 1000).fill(1) } } }))
     expect(huge.code).toBe(grpc.status.RESOURCE_EXHAUSTED)

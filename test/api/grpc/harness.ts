@@ -3,7 +3,7 @@
 // make every failure status reproducible; the ONNX models make real predicts.
 import * as grpc from '@grpc/grpc-js'
 import { buildGrpcServer, type GrpcFrontend } from '../../../src/api/grpc/server.ts'
-import { packageDefinition } from '../../../src/api/grpc/protos.ts'
+import { reflectedDefinition } from '../../../src/proto/index.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { configFrom } from '../../helpers.ts'
 import '../../starter/scripted.ts'
@@ -66,7 +66,7 @@ export async function startHarness(yaml = TEST_CONFIG): Promise<Harness> {
   const port = await frontend.listen('127.0.0.1', 0)
   frontend.setServing(true)
   const address = `127.0.0.1:${port}`
-  const pkg = grpc.loadPackageDefinition(packageDefinition) as unknown as {
+  const pkg = grpc.loadPackageDefinition(reflectedDefinition()) as unknown as {
     specserve: { v1: { Gateway: ClientCtor } }
     inference: { GRPCInferenceService: ClientCtor }
   }

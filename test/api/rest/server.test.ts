@@ -103,7 +103,7 @@ describe('REST API', () => {
       ['a wrong dtype', () => predict('cancer', { inputs: { input: { shape: [1, 30], datatype: 'INT64', data: row } } }), 400, 'BAD_INPUT', /datatype INT64 given, model declares FP32/],
       ['a wrong shape', () => predict('cancer', { inputs: { input: [row.slice(0, 29)] } }), 400, 'BAD_INPUT', /shape \[1, 29\] does not match declared \[-1, 30\]/],
       ['a ragged array', () => predict('cancer', { inputs: { input: [row, row.slice(1)] } }), 400, 'BAD_INPUT', /ragged/],
-      ['non-numeric data', () => predict('cancer', { inputs: { input: [[...row.slice(1), 'x']] } }), 400, 'BAD_INPUT', /not a finite number/],
+      ['non-numeric data', () => predict('cancer', { inputs: { input: [[...row.slice(1), 'x']] } }), 400, 'BAD_INPUT', /element 29 is "x", not a number/],
       ['data that does not fill the shape', () => predict('cancer', { inputs: { input: { shape: [2, 30], data: row } } }), 400, 'BAD_INPUT'],
       ['an unknown ensemble', () => predict('nope', { inputs: {} }), 404, 'UNKNOWN_ENSEMBLE'],
       ['a zero budget', () => predict('cancer', { inputs: { input: [row] }, budget_ms: 0 }), 400, 'BAD_BUDGET'],
@@ -113,6 +113,9 @@ describe('REST API', () => {
       ['a budget over the cap', () => predict('cancer', { inputs: { input: [row] }, budget_ms: 201 }), 400, 'BAD_BUDGET', /cap of 200/],
       ['a body over the limit', () => predict('cancer', { inputs: { input: new Array(3000).fill(row) } }), 413, 'PAYLOAD_TOO_LARGE'],
       ['an unknown route', () => app.inject({ method: 'GET', url: '/v1/nothing' }), 404, 'NOT_FOUND'],
+      // A 60 KB body nested 30,000 deep used to overflow the flattener's stack: 500 INTERNAL.
+      ['an array nested 30,000 deep', () => app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: `{"inputs":{"input":${'['.repeat(30_000)}1${']'.repeat(30_000)}}}`, headers: { 'content-type': 'application/json' } }), 400, 'BAD_INPUT', /^input "input": arrays nested more than 64 deep$/],
+      ['a 5,000-dimension shape (not echoed in full)', () => predict('cancer', { inputs: { input: { shape: new Array(5000).fill(1), data: row } } }), 400, 'BAD_INPUT', /^input "input": shape has 5000 dimensions, more than 64$/],
     ]
     for (const [what, send, status, code, message] of cases) {
       it(`${what} → ${status} ${code}`, async () => {

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { afterEach, describe, expect, it } from 'vitest'
 import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
-import type { Tensor, TensorMap } from '../../../src/types.ts'
+import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 import { root, samples } from '../../helpers.ts'
 
 const model = (file: string): string => join(root, 'models', file)

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
-import { remoteSettings, type RemoteModelConfig } from '../../../src/executors/remote/config.ts'
+import { parseRemote, type RemoteModelConfig } from '../../../src/executors/remote/config.ts'
 import { acquirePool } from '../../../src/executors/remote/http.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { configFrom, samples } from '../../helpers.ts'
@@ -81,7 +81,8 @@ describe('remote calls on the wire', () => {
   })
 
   it('shares a pool between models only when their pool settings match', async () => {
-    const settings = (extra: object) => remoteSettings({ kind: 'oip', url: reuse.url, ...extra } as RemoteModelConfig, '.')
+    const ctx = { baseDir: '.', problem: (field: string, message: string) => expect.fail(`${field}: ${message}`), warn: () => undefined }
+    const settings = (extra: object) => parseRemote({ kind: 'oip', url: reuse.url, ...extra } as RemoteModelConfig, ctx)
     const a = acquirePool(settings({}))
     const b = acquirePool(settings({}))
     const small = acquirePool(settings({ pool_size: 2 }))

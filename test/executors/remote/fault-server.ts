@@ -4,9 +4,7 @@
 import { once } from 'node:events'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import * as grpc from '@grpc/grpc-js'
-import { loadSync } from '@grpc/proto-loader'
-import { join } from 'node:path'
-import { root } from '../../helpers.ts'
+import { INFERENCE_SERVICE, SELDON_SERVICE, service } from '../../../src/proto/index.ts'
 
 /** The YAML tensors of a wine classifier served by these servers: the models declare them (the servers give no metadata). */
 export const WINE_IO = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }, { name: probabilities, datatype: FP32, shape: [-1, 3] }]`
@@ -42,6 +40,8 @@ export interface FaultServer {
   connections: number
   /** Resolves on the next request the client aborts. */
   nextAbort(): Promise<void>
+  /** Resolves when the next request arrives, with its model (fault) name. */
+  nextRequest(): Promise<string>
   close(): Promise<void>
 }
 
@@ -52,6 +52,7 @@ export interface FaultServer {
 export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
   const pending = new Set<ServerResponse>()
   const abortWaiters: (() => void)[] = []
+  const requestWaiters: ((fault: string) => void)[] = []
   const state: FaultServer = {
     url: '',
     hits: new Map(),
@@ -59,6 +60,7 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
     aborted: 0,
     connections: 0,
     nextAbort: () => new Promise((resolve) => abortWaiters.push(resolve)),
+    nextRequest: () => new Promise((resolve) => requestWaiters.push(resolve)),
     close: async () => {
       for (const res of pending) res.destroy()
       server.closeAllConnections()
@@ -92,6 +94,7 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
     })
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
+    for (const w of requestWaiters.splice(0)) w(fault)
     const body = JSON.parse(Buffer.concat(chunks).toString()) as { inputs: { shape: number[] }[] }
     const rows = body.inputs[0]!.shape[0]!
     const json = (status: number, payload: string): void => {
@@ -153,26 +156,26 @@ export interface GrpcFaultServer {
 
 /**
  * A V2 gRPC server: model `ok` answers, `hang` never does, `huge` answers 1 MiB of
- * probabilities, `error` fails with INTERNAL, `unavailable` with UNAVAILABLE. Metadata is
- * UNIMPLEMENTED (the YAML declares it). It also serves Seldon v1 Predict: a fixed tensor, or
- * status FAILURE for the deployment `failing`.
+ * probabilities, `echo` answers its first input back as output `echo` (contents as they
+ * came, so 64-bit integers stay decimal strings), `error` fails with INTERNAL, `unavailable`
+ * with UNAVAILABLE. Metadata is UNIMPLEMENTED (the YAML declares it). It also serves Seldon
+ * v1 Predict: a fixed tensor, or status FAILURE for the deployment `failing`. Its protos
+ * come from src/proto, with the gateway's own loader options.
  */
 export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
-  const def = loadSync(['inference/grpc_service.proto', 'seldon/prediction.proto'], { keepCase: true, longs: Number, defaults: true, includeDirs: [join(root, 'proto')] })
-  const service = def['inference.GRPCInferenceService'] as grpc.ServiceDefinition
   const server = new grpc.Server()
   const cancelWaiters: (() => void)[] = []
   const state = { url: '', deadlines: [] as number[], metadata: new Map<string, Record<string, unknown>>(), cancelled: 0, nextCancel: () => new Promise<void>((r) => cancelWaiters.push(r)), close: async () => {} }
-  server.addService(service, {
+  server.addService(service(INFERENCE_SERVICE), {
     ModelMetadata: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no metadata' }),
-    ModelInfer: (call: grpc.ServerUnaryCall<{ model_name: string; inputs: { shape: number[] }[] }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+    ModelInfer: (call: grpc.ServerUnaryCall<{ model_name: string; inputs: { datatype: string; shape: string[]; contents: unknown }[] }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const deadline = call.getDeadline()
       state.deadlines.push(deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now())
       call.on('cancelled', () => {
         state.cancelled++
         for (const w of cancelWaiters.splice(0)) w()
       })
-      const rows = call.request.inputs[0]?.shape[0] ?? 1
+      const rows = Number(call.request.inputs[0]?.shape[0] ?? 1)
       state.metadata.set(call.request.model_name, call.metadata.getMap())
       switch (call.request.model_name) {
         case 'ok':
@@ -184,6 +187,10 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
           })
         case 'hang':
           return
+        case 'echo': {
+          const { datatype, shape, contents } = call.request.inputs[0]!
+          return cb(null, { outputs: [{ name: 'echo', datatype, shape, contents }] })
+        }
         case 'huge':
           return cb(null, { outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [1 << 18], contents: { fp32_contents: new Array<number>(1 << 18).fill(0.5) } }] })
         case 'unavailable':
@@ -193,7 +200,7 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
       }
     },
   })
-  server.addService(def['seldon.protos.Seldon'] as grpc.ServiceDefinition, {
+  server.addService(service(SELDON_SERVICE), {
     Predict: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       state.metadata.set('seldon', call.metadata.getMap())
       // The deployment named `failing` answers as a crashed Seldon model does: status FAILURE.

@@ -1,19 +1,21 @@
-// Stream mode: predict requests come from an input topic (a consumer group, so gateway
-// instances share its partitions), run through the same gateway as REST, and the answers
-// go to an output topic. At-least-once: a partition's offset is committed only up to the
-// last message whose result (or dead letter) the broker acknowledged, in offset order.
-// A message that can never succeed (not JSON, unknown ensemble, bad input) goes to the
-// dead-letter topic with its error and does not stall its partition. Each partition has
-// a bounded number of predicts in flight; when one falls behind, intake pauses.
+// Stream mode, the Kafka frontend: predict requests come from an input topic (a consumer
+// group, so gateway instances share its partitions), run through the same gateway and
+// native data plane as REST, and the answers go to an output topic. At-least-once: a
+// partition's offset is committed only up to the last message whose result (or dead
+// letter) the broker acknowledged, in offset order. A message that can never succeed (not
+// JSON, unknown ensemble, bad input) goes to the dead-letter topic with its error and does
+// not stall its partition. Each partition has a bounded number of predicts in flight;
+// when one falls behind, intake pauses. Shutting down cancels what is still running once
+// the grace period is over: those messages stay uncommitted and are redelivered.
 import { Consumer, stringDeserializers, type Message, type MessagesStream, type Producer } from '@platformatic/kafka'
-import { mapResultError } from '../api/errors.ts'
-import { parseBudget, readInputs, resultBody } from '../api/rest/predict.ts'
-import { GatewayError } from '../errors.ts'
-import { newRequestId, type Gateway } from '../gateway.ts'
-import type { PredictResult } from '../types.ts'
-import { connectionOptions, createProducer, errorMessage } from './client.ts'
-import type { KafkaSettings } from './config.ts'
-import type { SinkLogger } from './sink.ts'
+import { GatewayError } from '../../errors.ts'
+import type { Gateway } from '../../gateway.ts'
+import { connectionOptions, createProducer, errorMessage } from '../../kafka/client.ts'
+import type { KafkaSettings } from '../../kafka/config.ts'
+import type { Run } from '../../starter/run.ts'
+import type { Component, Logger, PredictResult } from '../../types.ts'
+import { readPredict } from '../native/request.ts'
+import { failureBody, resultBody } from '../native/result.ts'
 
 type Msg = Message<string, string, string, string>
 
@@ -28,10 +30,10 @@ interface PartitionState {
   readonly finished: Set<Msg>
 }
 
-export class StreamScorer {
+export class StreamScorer implements Component {
   private readonly gateway: Gateway
   private readonly settings: KafkaSettings
-  private readonly log: SinkLogger
+  private readonly log: Logger
   private readonly producer: Producer<string, string, string, string>
   private readonly consumer: Consumer<string, string, string, string>
   private messages: MessagesStream<string, string, string, string> | null = null
@@ -40,6 +42,8 @@ export class StreamScorer {
   private paused = false
   private closing = false
   private running = 0
+  /** Predicts started from messages and not finished: cancelled when the grace period at shutdown runs out. */
+  private readonly runs = new Set<Run>()
   private idle: (() => void) | null = null
   private consumed = 0
   private answered = 0
@@ -47,7 +51,7 @@ export class StreamScorer {
   private notOwned = 0
   private peakPerPartition = 0
 
-  constructor(gateway: Gateway, settings: KafkaSettings, log: SinkLogger) {
+  constructor(gateway: Gateway, settings: KafkaSettings, log: Logger) {
     this.gateway = gateway
     this.settings = settings
     this.log = log
@@ -90,12 +94,23 @@ export class StreamScorer {
     }
   }
 
-  /** Stops intake, lets started requests finish and commit; queued ones are redelivered later. */
-  async close(): Promise<void> {
+  /**
+   * Stops intake and lets started predicts finish and commit for up to `graceMs`; then the
+   * ones still running are cancelled (left uncommitted). Queued messages are redelivered later.
+   */
+  async close(graceMs = this.settings.shutdownGraceMs): Promise<void> {
     if (this.closing) return
     this.closing = true
     this.messages?.pause()
-    if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve))
+    if (this.running > 0) {
+      const idle = new Promise<void>((resolve) => (this.idle = resolve))
+      let timer: NodeJS.Timeout | undefined
+      const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))
+      await Promise.race([idle, graceOver])
+      clearTimeout(timer)
+      for (const run of this.runs) run.cancel()
+      await idle
+    }
     await Promise.allSettled(this.commits)
     await this.messages?.close().catch(() => {})
     await this.consumer.close(true).catch(() => {})
@@ -171,7 +186,10 @@ export class StreamScorer {
     for (let attempt = 0; !this.closing; attempt++) {
       let result: PredictResult
       try {
-        result = await this.predict(message)
+        const run = this.startPredict(message)
+        this.runs.add(run)
+        result = await run.result
+        this.runs.delete(run)
       } catch (err) {
         const code = err instanceof GatewayError ? err.code : 'BAD_REQUEST'
         if (TRANSIENT.has(code)) {
@@ -180,31 +198,27 @@ export class StreamScorer {
         }
         return this.deliver(message, this.settings.stream.deadLetterTopic, deadLetter(message, code, (err as Error).message), () => this.deadLettered++)
       }
-      const body = result.error ? { code: mapResultError(result).code, message: result.error.message, ...resultBody(result) } : resultBody(result)
+      // Cancelled at shutdown: not an answer; the message is redelivered.
+      if (result.error?.code === 'CANCELLED') return false
+      const body = result.error ? failureBody(result) : resultBody(result)
       return this.deliver(message, this.settings.stream.outputTopic, JSON.stringify(body), () => this.answered++)
     }
     return false
   }
 
-  private predict(message: Msg): Promise<PredictResult> {
+  /** The message's predict, started; request errors throw GatewayError. */
+  private startPredict(message: Msg): Run {
     let body: unknown
     try {
       body = JSON.parse(message.value)
     } catch (err) {
       throw new GatewayError('BAD_REQUEST', `message value is not JSON: ${(err as Error).message}`)
     }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    const ensemble = (body as { ensemble?: unknown } | null)?.ensemble
+    if (body === null || typeof body !== 'object' || Array.isArray(body) || typeof ensemble !== 'string') {
       throw new GatewayError('BAD_REQUEST', 'message value must be a JSON object: {"ensemble": s, "inputs": {...}, "budget_ms"?: n, "id"?: s}')
     }
-    const { ensemble, inputs, budget_ms: budget, id } = body as Record<string, unknown>
-    if (typeof ensemble !== 'string') throw new GatewayError('BAD_REQUEST', 'message needs "ensemble" (a string)')
-    if (id !== undefined && typeof id !== 'string') throw new GatewayError('BAD_REQUEST', 'id must be a string')
-    return this.gateway.predict({
-      id: id ?? newRequestId(),
-      ensemble,
-      inputs: readInputs(this.gateway, ensemble, inputs),
-      budgetMs: parseBudget(budget, undefined),
-    })
+    return this.gateway.start(readPredict(this.gateway, ensemble, body))
   }
 
   /** Produces until acknowledged (the broker may be restarting); gives up only when closing. */

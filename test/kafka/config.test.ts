@@ -1,7 +1,7 @@
 // output.kafka is validated at config load, every problem with its YAML path and line.
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config/yaml.ts'
-import { kafkaSettings } from '../../src/output/config.ts'
+import { kafkaSettings } from '../../src/kafka/config.ts'
 import { configFrom } from '../helpers.ts'
 
 const base = `models:

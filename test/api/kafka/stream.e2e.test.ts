@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { samples } from '../helpers.ts'
-import { committedOffsets, consumeUntil, createTopic, startBroker, type Broker } from './broker.ts'
-import { eventually, serve, writeConfig, type Served } from './serve.ts'
+import { samples } from '../../helpers.ts'
+import { committedOffsets, consumeUntil, createTopic, startBroker, type Broker } from '../../output/broker.ts'
+import { eventually, serve, writeConfig, type Served } from '../../output/serve.ts'
 
 const INPUT = 'specserve.requests'
 const PARTITIONS = 4

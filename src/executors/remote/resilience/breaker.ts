@@ -28,6 +28,11 @@ export class CircuitBreaker {
     return this.current
   }
 
+  /** Consecutive failures that open the circuit. */
+  get failuresToOpen(): number {
+    return this.options.failures
+  }
+
   /** May a call go out now? In half-open state only one probe is in flight at a time. */
   allow(now = performance.now()): boolean {
     if (this.current === BreakerState.closed) return true

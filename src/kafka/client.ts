@@ -1,4 +1,5 @@
-// @platformatic/kafka client options from our settings, shared by the record sink and stream mode.
+// Our small interface over @platformatic/kafka: client options from our settings, shared by
+// the record sink (output/) and stream mode (api/kafka/).
 import type { ConnectionOptions } from 'node:tls'
 import { Producer, stringSerializers, type ProducerOptions } from '@platformatic/kafka'
 import type { KafkaSettings } from './config.ts'

@@ -1,8 +1,8 @@
 // TF Serving Classify/Regress wire mapping: tensors → tf.Examples, answers → tensors.
 import { describe, expect, it } from 'vitest'
 import { ModelErrorCode } from '../../src/errors.ts'
-import { classifications, examplesJson, examplesProto, regressions, restPair } from '../../src/executors/tfserving-examples.ts'
-import type { Tensor } from '../../src/types.ts'
+import { classifications, regressions, restPair } from '../../src/executors/tfserving-results.ts'
+import { examplesJson, examplesProto, type Tensor } from '../../src/tensor/index.ts'
 
 const fp32 = (rows: number[][]): Tensor => ({ datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) })
 

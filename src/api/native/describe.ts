@@ -1,0 +1,33 @@
+// What the gateway serves, as the native API describes it (REST GET routes, gRPC
+// ListEnsembles, GetEnsemble and GetModel).
+import type { Gateway } from '../../gateway.ts'
+import type { EnsembleRuntime } from '../../starter/ensemble.ts'
+
+export function listEnsembles(gateway: Gateway): Record<string, unknown>[] {
+  return [...gateway.ensembles.values()].map((e) => ({ name: e.name, strategy: e.strategyName, models: e.models.map((m) => m.name), budget_ms: e.config.budget }))
+}
+
+export function describeEnsemble(ens: EnsembleRuntime): Record<string, unknown> {
+  return {
+    name: ens.name,
+    description: ens.config.description ?? null,
+    strategy: { name: ens.strategyName, ...ens.config.strategy.raw },
+    models: ens.models.map((m) => ({ name: m.name, version: m.version, kind: m.kind })),
+    budget_ms: ens.config.budget,
+    inputs: ens.inputs,
+    outputs: ens.outputs,
+  }
+}
+
+export function describeModel(gateway: Gateway, name: string): Record<string, unknown> {
+  const { model, executor, stats } = gateway.model(name)
+  let metadata: { inputs: unknown; outputs: unknown } = { inputs: null, outputs: null }
+  try {
+    const m = executor.metadata()
+    metadata = { inputs: m.inputs, outputs: m.outputs }
+  } catch {
+    // not loaded (yet, or not used by any ensemble): metadata stays null
+  }
+  const ensembles = [...gateway.config.ensembles.values()].filter((e) => e.models.includes(name)).map((e) => e.name)
+  return { name, version: model.version, kind: model.kind, ensembles, ...metadata, stats: stats.toJSON() }
+}

@@ -1,0 +1,59 @@
+// The native predict request, whatever carries it (a REST body, a Kafka stream message):
+// `{ "inputs": { "<input>": <nested array> | {shape, datatype, data} }, "budget_ms"?: n, "id"?: s }`.
+// gRPC's specserve.v1 messages reach the same PredictRequest through their own codec.
+import { GatewayError, inputFailure } from '../../errors.ts'
+import { newRequestId, type Gateway } from '../../gateway.ts'
+import { inputSpec } from '../../starter/ensemble.ts'
+import { tensorFromJson, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import type { PredictRequest } from '../../types.ts'
+
+export const BODY_SHAPE = '{"inputs": {...}, "budget_ms"?: n, "id"?: s}'
+
+/** Transport-level extras: an id or budget given outside the body (REST headers). */
+export interface PredictExtras {
+  readonly id?: string | string[] | undefined
+  readonly budget?: string | string[] | undefined
+}
+
+/** A native predict body for `ensemble` as a PredictRequest; request errors throw GatewayError. */
+export function readPredict(gateway: Gateway, ensemble: string, body: unknown, extras: PredictExtras = {}): PredictRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('BAD_REQUEST', `body must be a JSON object: ${BODY_SHAPE}`)
+  const { inputs, budget_ms: budget, id } = body as { inputs?: unknown; budget_ms?: unknown; id?: unknown }
+  if (id !== undefined && typeof id !== 'string') throw new GatewayError('BAD_REQUEST', 'id must be a string')
+  return {
+    id: id ?? (typeof extras.id === 'string' && extras.id !== '' ? extras.id : newRequestId()),
+    ensemble,
+    inputs: readInputs(gateway, ensemble, inputs),
+    budgetMs: parseBudget(budget, extras.budget),
+  }
+}
+
+/** The body's `inputs` as tensors of the ensemble's declared inputs (the declaration gives nested arrays their datatype). */
+export function readInputs(gateway: Gateway, ensemble: string, inputs: unknown): TensorMap {
+  const ens = gateway.ensemble(ensemble)
+  if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)) {
+    throw new GatewayError('BAD_INPUT', 'inputs must be an object of named tensors')
+  }
+  const out: Record<string, Tensor> = {}
+  const given = inputs as Record<string, unknown>
+  for (const name in given) out[name] = tensorFromJson(given[name], inputSpec(ens, name), inputFailure)
+  return out
+}
+
+/** An explicit budget from the body, else the header (REST's `x-budget-ms`). */
+export function parseBudget(body: unknown, header: string | string[] | undefined): number | undefined {
+  if (body !== undefined) {
+    if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describeValue(body)}`)
+    return body
+  }
+  if (header === undefined) return undefined
+  const text = Array.isArray(header) ? header[0] : header
+  const value = Number(text)
+  if (text === undefined || text.trim() === '' || Number.isNaN(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a number, got ${describeValue(text)}`)
+  return value
+}
+
+const describeValue = (v: unknown): string => {
+  const s = JSON.stringify(v) ?? String(v)
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s
+}

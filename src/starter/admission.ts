@@ -1,0 +1,50 @@
+// The gateway's one admission: predicts in flight, against `server.max_in_flight` read
+// from the config being served, so a reload that changes the limit applies at once. REST
+// takes its slot before the body is read (a refusal then costs almost nothing); gRPC and
+// Kafka take theirs when the predict starts.
+import { GatewayError } from '../errors.ts'
+
+export class Admission {
+  private inFlight = 0
+  private readonly limit: () => number
+  private refusalLimit = -1
+  private refusal = ''
+
+  constructor(limit: () => number) {
+    this.limit = limit
+  }
+
+  /** Predicts admitted and not finished. */
+  get count(): number {
+    return this.inFlight
+  }
+
+  /** Takes a slot; false when `max_in_flight` predicts are in flight already. */
+  tryEnter(): boolean {
+    if (this.inFlight >= this.limit()) return false
+    this.inFlight++
+    return true
+  }
+
+  leave(): void {
+    this.inFlight--
+  }
+
+  overloaded(): GatewayError {
+    return new GatewayError('OVERLOADED', this.message())
+  }
+
+  /** The refusal body, serialized once per limit: a refused request should cost next to nothing. */
+  refusalBody(): string {
+    const limit = this.limit()
+    if (limit !== this.refusalLimit) {
+      this.refusalLimit = limit
+      this.refusal = JSON.stringify({ code: 'OVERLOADED', message: this.message() })
+    }
+    return this.refusal
+  }
+
+  private message(): string {
+    return `more than ${this.limit()} predicts in flight (server.max_in_flight)`
+  }
+}

@@ -1,0 +1,76 @@
+// What a client can send to the predict routes (native and V2) and what it gets back,
+// through fastify's inject with scripted models: integer inputs are range-checked, hostile
+// nesting and shapes get a short 400, and nothing a client sends produces a 5xx.
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../../src/api/rest/server.ts'
+import { configFrom } from '../../helpers.ts'
+import '../../starter/scripted.ts'
+
+let app: FastifyInstance
+beforeAll(async () => {
+  app = buildServer(
+    configFrom(`models:
+  i8: { kind: scripted, input: { datatype: INT8, shape: [-1, 2] } }
+  u8: { kind: scripted, input: { datatype: UINT8, shape: [-1, 2] } }
+  i64: { kind: scripted, input: { datatype: INT64, shape: [-1, 2] } }
+ensembles:
+  int8: { strategy: deadline-fallback, models: [i8] }
+  uint8: { strategy: deadline-fallback, models: [u8] }
+  int64: { strategy: deadline-fallback, models: [i64] }
+`),
+  )
+  await app.gateway.load()
+})
+afterAll(async () => app.close())
+
+const predict = (ensemble: string, input: unknown) => app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs: { x: input } } })
+const infer = (ensemble: string, datatype: string, data: unknown[]) =>
+  app.inject({ method: 'POST', url: `/v2/models/${ensemble}/infer`, payload: { inputs: [{ name: 'x', datatype, shape: [1, 2], data }] } })
+
+describe('integer inputs are range-checked, never wrapped', () => {
+  it.each([
+    ['int8', [[300, 1]], 'input "x": element 0 is 300, outside INT8 [-128, 127]'],
+    ['int8', [[-129, 1]], 'input "x": element 0 is -129, outside INT8 [-128, 127]'],
+    ['uint8', [[1, -1]], 'input "x": element 1 is -1, outside UINT8 [0, 255]'],
+    ['int8', [[1.5, 1]], 'input "x": element 0 is 1.5, not an integer (INT8)'],
+    ['int64', [[2 ** 60, 1]], 'input "x": element 0 is 1152921504606847000, beyond ±2^53: send 64-bit integers this large as decimal strings'],
+  ])('native %s %j → 400 BAD_INPUT', async (ensemble, input, message) => {
+    const res = await predict(ensemble, input)
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toEqual({ code: 'BAD_INPUT', message })
+  })
+
+  it('the V2 routes apply the same rules', async () => {
+    const res = await infer('int8', 'INT8', [300, 1])
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toEqual({ code: 'BAD_INPUT', error: 'input "x": element 0 is 300, outside INT8 [-128, 127]' })
+    expect((await infer('uint8', 'UINT8', [255, 0])).statusCode).toBe(200)
+  })
+
+  it('takes the ends of the range, and 64-bit integers beyond 2^53 as decimal strings', async () => {
+    expect((await predict('int8', [[-128, 127]])).statusCode).toBe(200)
+    expect((await predict('int64', [['9223372036854775807', '-9223372036854775808']])).statusCode).toBe(200)
+  })
+})
+
+describe('hostile bodies get a short 4xx, never a 5xx', () => {
+  const deep = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`
+  it.each([
+    ['an array nested a million deep', `{"inputs":{"x":${deep(1_000_000)}}}`, 'input "x": arrays nested more than 64 deep'],
+    ['a 5,000-dimension shape', JSON.stringify({ inputs: { x: { shape: new Array(5000).fill(1), data: [1] } } }), 'input "x": shape has 5000 dimensions, more than 64'],
+    ['a shape of 1e9 elements with little data', JSON.stringify({ inputs: { x: { shape: [500_000_000, 2], data: [1, 2] } } }), 'input "x": 2 elements do not fill shape [500000000, 2]'],
+    ['an input name of 100 KB', JSON.stringify({ inputs: { ['n'.repeat(100_000)]: [[1, 2]] } }), `unknown input "${'n'.repeat(64)}…" (ensemble "int8" takes: x)`],
+  ])('%s → 400 BAD_INPUT', async (_what, payload, message) => {
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/int8/predict', payload, headers: { 'content-type': 'application/json' } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toEqual({ code: 'BAD_INPUT', message })
+  })
+
+  it('the V2 JSON form refuses the same nesting', async () => {
+    const payload = `{"inputs":[{"name":"x","datatype":"INT8","shape":[1,2],"data":${deep(1_000_000)}}]}`
+    const res = await app.inject({ method: 'POST', url: '/v2/models/int8/infer', payload, headers: { 'content-type': 'application/json' } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().code).toBe('BAD_INPUT')
+  })
+})

@@ -1,0 +1,48 @@
+// The breaker and the retry budget on their own, with an explicit clock: the breaker's
+// states, and the budget's cap on the extra load retries and hedges can add.
+import { describe, expect, it } from 'vitest'
+import { CircuitBreaker } from '../../../../src/executors/remote/resilience/breaker.ts'
+import { RetryBudget } from '../../../../src/executors/remote/resilience/retry-budget.ts'
+
+describe('circuit breaker', () => {
+  it('opens after N consecutive failures, lets one probe through after reset_ms, closes on its success', () => {
+    const b = new CircuitBreaker({ failures: 3, resetMs: 1000 })
+    b.failure(0)
+    b.success() // a success in between resets the count
+    for (let t = 1; t <= 3; t++) b.failure(t)
+    expect(b.state).toBe('open')
+    expect(b.allow(500)).toBe(false)
+    expect(b.retryInMs(500)).toBe(503)
+    expect(b.allow(1003)).toBe(true) // the probe
+    expect(b.state).toBe('half-open')
+    expect(b.allow(1004)).toBe(false) // one probe at a time
+    b.success()
+    expect(b.state).toBe('closed')
+    expect(b.allow(1005)).toBe(true)
+  })
+
+  it('a failed probe opens it again; a cancelled probe frees the slot', () => {
+    const b = new CircuitBreaker({ failures: 1, resetMs: 100 })
+    b.failure(0)
+    expect(b.allow(100)).toBe(true)
+    b.release()
+    expect(b.allow(101)).toBe(true)
+    b.failure(101)
+    expect(b.state).toBe('open')
+    expect(b.allow(150)).toBe(false)
+  })
+})
+
+describe('retry budget', () => {
+  it('never lets retries exceed the ratio of first attempts, beyond the per-second allowance', () => {
+    const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 2 })
+    let retries = 0
+    for (let i = 0; i < 100; i++) {
+      budget.deposit()
+      if (budget.withdraw(10)) retries++ // every call fails and wants a retry, all in one second
+    }
+    // The allowance, plus at most one per five first attempts (float sums may round one down).
+    expect(retries).toBeLessThanOrEqual(2 + 100 * 0.2)
+    expect(retries).toBeGreaterThanOrEqual(2 + 100 * 0.2 - 1)
+  })
+})

@@ -1,0 +1,62 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { CircuitBreaker } from '../../../../src/executors/remote/resilience/breaker.ts'
+import { LatencyEstimate } from '../../../../src/executors/remote/resilience/call.ts'
+import { FAIR_CHANCE_MIN_MS, withBreaker } from '../../../../src/executors/remote/resilience/circuit.ts'
+import { outcome, upstream } from './fake-upstream.ts'
+
+beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] }))
+afterEach(() => vi.useRealTimers())
+
+describe('the circuit breaker as a layer', () => {
+  it('opens after consecutive failures and then refuses at once (skipped CIRCUIT_OPEN) until reset_ms', async () => {
+    const breaker = new CircuitBreaker({ failures: 2, resetMs: 1000 })
+    const { call, attempts } = upstream([{ after: 1, fail: 'final' }, { after: 1, fail: 'final' }, { after: 1, answer: 'back' }])
+    const guarded = withBreaker(call, breaker, new LatencyEstimate())
+    for (let i = 0; i < 2; i++) {
+      outcome(guarded('x', new AbortController().signal, 5000))
+      await vi.advanceTimersByTimeAsync(1)
+    }
+    expect(breaker.state).toBe('open')
+    const refused = guarded('x', new AbortController().signal, 5000)
+    await expect(refused).rejects.toMatchObject({ code: 'CIRCUIT_OPEN', skipped: true })
+    expect(attempts).toHaveLength(2)
+    await vi.advanceTimersByTimeAsync(1000)
+    const probe = outcome(guarded('x', new AbortController().signal, 5000))
+    await vi.advanceTimersByTimeAsync(1)
+    expect(probe.value).toBe('back')
+    expect(breaker.state).toBe('closed')
+  })
+
+  it('a call cut off at the deadline counts as a failure only after a fair chance', async () => {
+    const latency = new LatencyEstimate()
+    latency.observe(20) // the upstream usually answers in 20 ms
+    const cutOff = async (budgetMs: number): Promise<CircuitBreaker> => {
+      const breaker = new CircuitBreaker({ failures: 1, resetMs: 1000 })
+      const { call } = upstream([{ after: 0, hang: true }])
+      const caller = new AbortController()
+      const start = performance.now()
+      outcome(withBreaker(call, breaker, latency)('x', caller.signal, start + budgetMs))
+      await vi.advanceTimersByTimeAsync(budgetMs)
+      caller.abort(new Error('deadline'))
+      await vi.advanceTimersByTimeAsync(0)
+      return breaker
+    }
+    expect((await cutOff(FAIR_CHANCE_MIN_MS - 1)).state).toBe('closed') // a client's tiny budget
+    expect((await cutOff(10)).state).toBe('closed') // less than the upstream usually takes
+    expect((await cutOff(25)).state).toBe('open') // a fair chance, and no answer
+  })
+
+  it('a call the collector cancelled early is no verdict: a half-open probe slot is freed', async () => {
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    breaker.failure(performance.now())
+    await vi.advanceTimersByTimeAsync(10)
+    const { call } = upstream([{ after: 0, hang: true }])
+    const caller = new AbortController()
+    outcome(withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, performance.now() + 1000))
+    expect(breaker.state).toBe('half-open')
+    caller.abort(new Error('decided'))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(breaker.state).toBe('half-open')
+    expect(breaker.allow()).toBe(true) // the slot is free for the next probe
+  })
+})
