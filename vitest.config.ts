@@ -1,13 +1,29 @@
+// Three tiers, run in this order by `npm test`:
+// - unit (`*.test.ts`): in-process logic only (no sockets, no child processes, no inference
+//   workers), fake timers wherever time matters; files run in parallel. `npm run test:unit`.
+// - integration (`*.int.test.ts`): loopback servers, inference workers, subprocesses.
+// - e2e (`*.e2e.test.ts`, `test/e2e/`): real peers (Kafka, MLServer, Seldon, the TF Serving
+//   stand-in, tritonclient, grpcurl), deploy tooling, the bench smoke run.
+// Integration and e2e files run one at a time: deadlines are real there, and a 2-core box
+// starves a neighbour's timers.
 import { defineConfig } from 'vitest/config'
+
+const serial = { fileParallelism: false, pool: 'forks', testTimeout: 30_000, hookTimeout: 300_000 } as const
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 300_000,
-    // Worker pools and real peers are heavy on a 2-core box: run files one at a time
-    // so timing-sensitive tests (deadlines) are not starved by a neighbour.
-    fileParallelism: false,
-    pool: 'forks',
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts', 'test/e2e/**'],
+          sequence: { groupOrder: 0 },
+          testTimeout: 10_000,
+        },
+      },
+      { test: { name: 'integration', include: ['test/**/*.int.test.ts'], sequence: { groupOrder: 1 }, ...serial } },
+      { test: { name: 'e2e', include: ['test/**/*.e2e.test.ts', 'test/e2e/**/*.test.ts'], sequence: { groupOrder: 2 }, ...serial } },
+    ],
   },
 })
