@@ -11,6 +11,7 @@ import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
 import { buildEnsemble, checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
 import { Run, type RunHooks, type RunScope } from './starter/run.ts'
+import { quote } from './tensor/index.ts'
 import { ModelStats } from './starter/stats.ts'
 import type { Component, PredictRequest, PredictResult } from './types.ts'
 
@@ -177,12 +178,12 @@ export class Gateway {
     const ens = this.ensembles.get(name)
     if (ens) return ens
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `gateway is ${this.state}`)
-    throw new GatewayError('UNKNOWN_ENSEMBLE', `no ensemble named ${JSON.stringify(name.slice(0, 64))}`)
+    throw new GatewayError('UNKNOWN_ENSEMBLE', `no ensemble named ${quote(name)}`)
   }
 
   model(name: string): ModelRuntime {
     const m = this.models.get(name)
-    if (!m) throw new GatewayError('UNKNOWN_ENSEMBLE', `no model named ${JSON.stringify(name.slice(0, 64))}`)
+    if (!m) throw new GatewayError('UNKNOWN_ENSEMBLE', `no model named ${quote(name)}`)
     return m
   }
 

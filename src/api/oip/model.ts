@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
-import type { TensorSpec } from '../../tensor/index.ts'
+import { quote, type TensorSpec } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 
 /** Ensembles have no versions of their own; V2 clients see each as version "1". */
@@ -24,7 +24,7 @@ export function serverMetadata(): { name: string; version: string; extensions: s
 export function v2Model(gateway: Gateway, name: string, version: string | undefined): EnsembleRuntime {
   const ens = gateway.ensemble(name)
   if (version && version !== ENSEMBLE_VERSION) {
-    throw new GatewayError('UNKNOWN_ENSEMBLE', `model "${name}" has no version "${version}" (versions: ${ENSEMBLE_VERSION})`)
+    throw new GatewayError('UNKNOWN_ENSEMBLE', `model ${quote(name)} has no version ${quote(version)} (versions: ${ENSEMBLE_VERSION})`)
   }
   return ens
 }
@@ -92,7 +92,7 @@ export function requestedOutputs(ens: EnsembleRuntime, names: readonly string[])
   if (names.length === 0) return ens.outputs.map((o) => o.name)
   for (const name of names) {
     if (!ens.outputs.some((o) => o.name === name)) {
-      throw new GatewayError('BAD_INPUT', `unknown output "${name}" (model "${ens.name}" has: ${ens.outputs.map((o) => o.name).join(', ')})`)
+      throw new GatewayError('BAD_INPUT', `unknown output ${quote(name)} (model "${ens.name}" has: ${ens.outputs.map((o) => o.name).join(', ')})`)
     }
   }
   return names

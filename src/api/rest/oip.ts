@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { checkTensor, fromOipJson, fromRaw, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import { checkTensor, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import { parseBudget } from '../native/request.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model } from '../oip/model.ts'
@@ -47,7 +47,7 @@ export function registerOipRoutes(app: FastifyInstance, gateway: Gateway): void 
         void reply.status(mapped.http).send({ error: mapped.message, code: mapped.code })
       })
       v2.setNotFoundHandler((request, reply) => {
-        void reply.status(404).send({ error: `no route ${request.method} ${request.url}`, code: 'NOT_FOUND' })
+        void reply.status(404).send({ error: `no route ${request.method} ${quote(request.url, 200)}`, code: 'NOT_FOUND' })
       })
 
       v2.get('/', async () => serverMetadata())

@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
+import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
 import { registerAdmission } from './admission.ts'
 import { registerInfoRoutes } from './info.ts'
@@ -51,7 +52,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     void reply.status(mapped.http).send({ code: mapped.code, message: mapped.message, ...mapped.details })
   })
   app.setNotFoundHandler((request, reply) => {
-    const err = new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url}`)
+    const err = new GatewayError('NOT_FOUND', `no route ${request.method} ${quote(request.url, 200)}`)
     void reply.status(err.statusCode).send({ code: err.code, message: err.message })
   })
 
