@@ -160,7 +160,7 @@ describe('docker-compose.yml', () => {
     const kafka = (config.output as { kafka: { brokers: string[] } }).kafka
     expect(services.kafka!.environment.KAFKA_ADVERTISED_LISTENERS).toBe(`PLAINTEXT://${kafka.brokers[0]}`)
     // MLServer: the remote model is the one the one-shot trainer writes.
-    const remote = config.models.get('wine-mlserver')!.spec as unknown as { url: string; model: string }
+    const remote = config.models.get('wine-mlserver')!.entry as unknown as { url: string; model: string }
     expect(remote.url).toBe('http://mlserver:8080')
     expect(readFileSync(join(deploy, 'compose', 'mlserver', 'train_wine.py'), 'utf8')).toContain(`"name": "${remote.model}"`)
     expect(services['mlserver-model']!.command.at(-1)).toBe(`/models/${remote.model}`)

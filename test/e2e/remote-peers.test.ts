@@ -32,7 +32,7 @@ beforeAll(async () => {
     startTfServingStandIn({ name: 'cancer', trained: 'cancer_logreg', features: 30, classes: 2 }),
   ])
   const solo = (name: string): string => `  ${name}: { strategy: deadline-fallback, models: [${name}], budget_ms: { default: 3000, max: 5000 } }\n`
-  const remotes = ['mlserver-rest', 'mlserver-grpc', 'mlserver-meta', 'seldon-rest', 'seldon-rest-tensor', 'seldon-grpc', 'tf-rest', 'tf-rest-row', 'tf-grpc', 'tf-classify-rest', 'tf-classify-grpc', 'tf-regress-rest', 'tf-regress-grpc', 'tf-regress-multiclass']
+  const remotes = ['mlserver-rest', 'mlserver-grpc', 'mlserver-meta', 'seldon-rest', 'seldon-rest-tensor', 'seldon-grpc', 'seldon-grpc-ndarray', 'tf-rest', 'tf-rest-row', 'tf-grpc', 'tf-classify-rest', 'tf-classify-grpc', 'tf-regress-rest', 'tf-regress-grpc', 'tf-regress-multiclass']
   const classify = `method: classify, signature: classification, ${input}, outputs: [{ name: classes, datatype: BYTES, shape: [-1, 3] }, { name: probabilities, datatype: FP32, shape: [-1, 3], upstream: scores }]`
   const regress = `model: cancer, method: regress, signature: regression, inputs: [{ name: input, datatype: FP32, shape: [-1, 30] }], outputs: [{ name: p1, datatype: FP32, shape: [-1], upstream: outputs }]`
   const yaml = `
@@ -46,6 +46,7 @@ models:
   seldon-rest: { kind: seldon, url: "${seldon.restUrl}", deployment: wine, namespace: test, ${input}, outputs: [${probs}] }
   seldon-rest-tensor: { kind: seldon, url: "${seldon.restUrl}", data_format: tensor, ${input}, outputs: [${probs}] }
   seldon-grpc: { kind: seldon, url: "${seldon.grpcUrl}", deployment: wine, ${input}, outputs: [${probs}] }
+  seldon-grpc-ndarray: { kind: seldon, url: "${seldon.grpcUrl}", data_format: ndarray, tags: { team: wine }, ${input}, outputs: [${probs}] }
   tf-rest: { kind: tfserving, url: "${tfs.restUrl}", model: wine }
   tf-rest-row: { kind: tfserving, url: "${tfs.restUrl}", model: wine, version: 1, rest_format: row }
   tf-grpc: { kind: tfserving, url: "${tfs.grpcUrl}", model: wine, version_label: stable, signature: serving_default }
@@ -76,7 +77,7 @@ const predict = async (ensemble: string, rows: readonly (readonly number[])[] = 
 const argmax = (rows: number[][]): number[] => rows.map((r) => r.indexOf(Math.max(...r)))
 
 describe('remote executors against real peers', () => {
-  for (const name of ['mlserver-rest', 'mlserver-grpc', 'seldon-rest', 'seldon-rest-tensor', 'seldon-grpc', 'tf-rest', 'tf-rest-row', 'tf-grpc']) {
+  for (const name of ['mlserver-rest', 'mlserver-grpc', 'seldon-rest', 'seldon-rest-tensor', 'seldon-grpc', 'seldon-grpc-ndarray', 'tf-rest', 'tf-rest-row', 'tf-grpc']) {
     const peer = name.startsWith('tf-') ? 'the TF Serving stand-in' : name.startsWith('seldon') ? 'seldon-core' : 'MLServer'
     it(`${name}: ${peer} answers a batch of ${wine.rows.length} rows with the forest's classes`, async () => {
       const { statusCode, body } = await predict(name)
