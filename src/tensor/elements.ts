@@ -3,13 +3,15 @@
 // - integers must be integers inside their type's range (INT8 300 is refused, never 44);
 // - 64-bit integers come as numbers up to ±(2^53 - 1) or as decimal strings (exact);
 // - floats are numbers, or the strings "NaN", "Infinity", "-Infinity" (JSON has no literal for them);
-// - BOOL takes true/false or 0/1; BYTES takes strings (or UTF-8 bytes).
+// - BOOL takes true/false or 0/1 (no other type takes booleans); BYTES takes strings (or UTF-8 bytes).
 // JSON output follows the same rules, so every tensor survives a round trip exactly.
 import { DATATYPES, type DataType, type TensorData } from './datatypes.ts'
 import { describe, fail, type Failure, type Tensor } from './tensor.ts'
 
 const FLOAT_WORDS: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity, inf: Infinity, '-inf': -Infinity }
 const DECIMAL = /^-?\d{1,20}$/
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
 /**
  * `values` (numbers, bigints, booleans, strings, typed-array elements) as `datatype`'s
@@ -55,7 +57,6 @@ export function decodeElements(values: ArrayLike<unknown>, datatype: DataType, f
           if (!Number.isSafeInteger(v)) bad(i, Number.isInteger(v) ? 'beyond ±2^53: send 64-bit integers this large as decimal strings' : `not an integer (${datatype})`)
           b = BigInt(v)
         } else if (typeof v === 'string' && DECIMAL.test(v)) b = BigInt(v)
-        else if (typeof v === 'boolean') b = v ? 1n : 0n
         else b = bad(i, `not an integer (${datatype})`)
         if (b < min || b > max) bad(i, `outside ${datatype} [${min}, ${max}]`)
         out[i] = b
@@ -68,8 +69,8 @@ export function decodeElements(values: ArrayLike<unknown>, datatype: DataType, f
       const [min, max] = row.range as readonly [number, number]
       for (let i = 0; i < n; i++) {
         const v = values[i]
-        const x = typeof v === 'number' ? v : typeof v === 'boolean' ? +v : typeof v === 'bigint' && v >= -(2n ** 53n) && v <= 2n ** 53n ? Number(v) : Number.NaN
-        if (!Number.isInteger(x)) bad(i, row.kind === 'bool' ? 'not a boolean (true/false or 0/1)' : `not an integer (${datatype})`)
+        const x = typeof v === 'number' ? v : typeof v === 'boolean' && row.kind === 'bool' ? +v : typeof v === 'bigint' ? bigToNumber(v) : Number.NaN
+        if (Number.isNaN(x) || (Number.isFinite(x) && !Number.isInteger(x))) bad(i, row.kind === 'bool' ? 'not a boolean (true/false or 0/1)' : `not an integer (${datatype})`)
         if (x < min || x > max) bad(i, `outside ${datatype} [${min}, ${max}]`)
         out[i] = x
       }
@@ -78,12 +79,15 @@ export function decodeElements(values: ArrayLike<unknown>, datatype: DataType, f
   }
 }
 
+/** A bigint as a number: exact within ±(2^53 - 1), else ±Infinity (out of every 32-bit range). */
+const bigToNumber = (v: bigint): number => (v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : v > 0n ? Infinity : -Infinity)
+
 export type JsonElement = number | string
 
 /** One element as JSON can carry it exactly (see the rules above). */
 export function jsonElement(v: number | bigint | string): JsonElement {
   if (typeof v === 'number') return Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'
-  if (typeof v === 'bigint') return v >= -(2n ** 53n) + 1n && v <= 2n ** 53n - 1n ? Number(v) : `${v}`
+  if (typeof v === 'bigint') return v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : `${v}`
   return v
 }
 

@@ -3,6 +3,7 @@
 // packed in tensor_content, as TF's own clients send them; answers are read from
 // tensor_content or from the typed field the datatype table names.
 import { DATATYPES, fromTfDtype, isFloat } from './datatypes.ts'
+import { decodeElements } from './elements.ts'
 import { fromRaw } from './raw.ts'
 import { datatypeName, elementCount, fail, readShape, type Failure, type Tensor, type WireTensor } from './tensor.ts'
 
@@ -41,7 +42,9 @@ export function fromTensorProto(proto: TensorProto, failure: Failure, name: stri
   if (datatype === 'FP16') values = new Float16Array(Uint16Array.from(values as ArrayLike<number>).buffer)
   // TensorProto lets one value stand for a whole tensor filled with it.
   if (values.length === 1 && count > 1) values = new Array<unknown>(count).fill(values[0])
-  return { datatype, shape, data: values }
+  // Decoded as the wire datatype (64-bit integers arrive as decimal strings), so the answer
+  // can then fill any declared type its values fit.
+  return { datatype, shape, data: decodeElements(values, datatype, failure, name) }
 }
 
 type FeatureKind = 'float' | 'int64' | 'bytes'

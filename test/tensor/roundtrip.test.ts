@@ -136,3 +136,39 @@ describe('every datatype round-trips exactly through', () => {
     check(everyDatatype, ({ tensor }) => fromOrtTensor('t', toOrtTensor(tensor)))
   })
 })
+
+describe('an upstream answer fills any declared type its values fit', () => {
+  // An INT64 answer (64-bit integers arrive as decimal strings from the protobuf forms)
+  // fitted to narrower and float declarations, and an FP64 answer to FP32.
+  const int64 = { datatype: 'INT64', shape: [2], data: BigInt64Array.of(7n, -3n) } as const
+  const fp64 = { datatype: 'FP64', shape: [2], data: Float64Array.of(0.5, -2) } as const
+  const wires = (tensor: Tensor): [string, WireTensor][] => {
+    const row = DATATYPES[tensor.datatype]
+    const typed = { dtype: row.tf, tensor_shape: { dim: [{ size: 2 }] }, [row.tfField]: Array.from(tensor.data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? String(v) : v)) }
+    const tfMsg = roundTrip(service(TFSERVING_SERVICE).Predict!, { model_spec: { name: 'm' }, inputs: { a: typed, b: toTensorProto(tensor) } })
+    const tf = tfMsg.inputs as Record<string, never>
+    const oip = roundTrip(service(INFERENCE_SERVICE).ModelInfer!, { model_name: 'm', inputs: [{ name: 't', datatype: tensor.datatype, shape: [2], contents: toContents(tensor) }] })
+    const input = (oip.inputs as { contents: never }[])[0]!
+    return [
+      ['TF typed field', fromTensorProto(tf.a!, upstreamFailure, 't')],
+      ['TF tensor_content', fromTensorProto(tf.b!, upstreamFailure, 't')],
+      ['OIP typed contents', { datatype: tensor.datatype, shape: [2], data: fromContents(input.contents, tensor.datatype, [2], upstreamFailure, 't') }],
+      ['OIP JSON', viaJson(toOipJson('t', tensor))],
+    ]
+  }
+  it.each([
+    ['INT64', int64, 'INT32', [7, -3]],
+    ['INT64', int64, 'INT8', [7, -3]],
+    ['INT64', int64, 'FP32', [7, -3]],
+    ['FP64', fp64, 'FP32', [0.5, -2]],
+  ] as const)('%s → %s', (_from, tensor, declared, values) => {
+    for (const [form, wire] of wires(tensor)) expect(Array.from(fitted(wire, declared).data as ArrayLike<unknown>), form).toEqual(values)
+  })
+
+  it('refuses an answer whose values do not fit the declared type', () => {
+    const big = { datatype: 'INT64', shape: [1], data: BigInt64Array.of(300n) } as const
+    for (const [form, wire] of wires({ ...big, shape: [2], data: BigInt64Array.of(300n, 1n) })) {
+      expect(() => fitted(wire, 'INT8'), form).toThrow(/element 0 is 300, outside INT8/)
+    }
+  })
+})
