@@ -28,7 +28,12 @@ export interface RunHooks {
 const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
 /** startedAt of a model not started; any clock reading, 0 included, is a start. */
 const NOT_STARTED = -1
-const CANCELLED: Decision = Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'client-cancelled', votes: null })
+/** Why a run was cancelled: its client went away, or the gateway is stopping (stream mode's grace ran out). */
+export type CancelCause = 'client' | 'stopping'
+const CANCELLED: Readonly<Record<CancelCause, Decision>> = Object.freeze({
+  client: Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'client-cancelled', votes: null }),
+  stopping: Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'gateway-stopping', votes: null }),
+})
 
 export class Run {
   /** Settles once, with the result, whatever ends the run. */
@@ -55,6 +60,8 @@ export class Run {
   private readonly admission: Admission | null
   private resolve!: (result: PredictResult) => void
   private cancelled = false
+  /** Listens on `req.signal`, when the caller passed one. */
+  private onAbort: (() => void) | undefined
 
   constructor(ens: EnsembleRuntime, req: PredictRequest, budgetMs: number, hooks: RunHooks, scope: RunScope, admission: Admission | null) {
     this.ens = ens
@@ -77,7 +84,8 @@ export class Run {
     const { signal } = this.req
     if (signal) {
       if (signal.aborted) return this.cancel()
-      signal.addEventListener('abort', this.cancel, { once: true })
+      this.onAbort = () => this.cancel()
+      signal.addEventListener('abort', this.onAbort, { once: true })
     }
     this.deadlineTimer = setTimeout(() => this.finish(this.collector.onDeadline(), true), this.budgetMs)
     const delays = this.ens.strategy.startDelaysMs
@@ -92,10 +100,10 @@ export class Run {
    * The client went away or the caller stops: every model still working is aborted (queued
    * jobs dropped, remote calls cancelled) and the result is CANCELLED. No-op once decided.
    */
-  readonly cancel = (): void => {
+  cancel(cause: CancelCause = 'client'): void {
     if (this.settled !== undefined) return
     this.cancelled = true
-    this.finish(CANCELLED, false)
+    this.finish(CANCELLED[cause], false)
   }
 
   private launch(index: number): void {
@@ -129,7 +137,7 @@ export class Run {
     }
     this.outcomes[outcome.index] = outcome
     this.trace?.settled(outcome, false)
-    // A failure starts any model held back by a hedge delay at once: fall through now.
+    // A failure starts any model held back by a start delay (fallback_after_ms) at once: fall through now.
     if (outcome.status !== 'ok' && this.delayTimers) for (let i = 0; i < this.startedAt.length; i++) this.launch(i)
     const decision = this.collector.onOutcome(outcome)
     if (decision) this.finish(decision, false)
@@ -178,7 +186,7 @@ export class Run {
       error: decision.kind === 'fail' ? failError(decision, commonCause ?? null, this.cancelled) : null,
     }
     this.settled = result
-    this.req.signal?.removeEventListener('abort', this.cancel)
+    if (this.onAbort) this.req.signal?.removeEventListener('abort', this.onAbort)
     this.admission?.leave()
     if (--this.scope.inFlight === 0) this.scope.onIdle?.()
     ens.requestStats.record(result.error ? result.error.code : 'ok', result.elapsed_ms, this.budgetMs, atDeadline)

@@ -80,7 +80,9 @@ export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, un
     respond = built.respond
     const predict = { ...built.request, transportBudgetMs: deadlineBudget(call) }
     const run = withIncomingMetadata(call.metadata, () => gateway.start(predict))
-    call.once('cancelled', run.cancel)
+    // Cancelled while its message was decoded (or right now): it is not waited for.
+    if (call.cancelled) run.cancel()
+    else call.once('cancelled', () => run.cancel())
     pending = run.result
   } catch (err) {
     return callback(errorStatus(err))

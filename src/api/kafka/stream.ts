@@ -108,7 +108,7 @@ export class StreamScorer implements Component {
       const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))
       await Promise.race([idle, graceOver])
       clearTimeout(timer)
-      for (const run of this.runs) run.cancel()
+      for (const run of this.runs) run.cancel('stopping')
       await idle
     }
     await Promise.allSettled(this.commits)

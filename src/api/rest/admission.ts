@@ -19,7 +19,10 @@ const isPredict = (method: string, url: string | undefined): boolean =>
 
 /** Ties a started predict to its response: a client that goes away before the answer cancels it. */
 export function trackRun(reply: FastifyReply, run: Run): void {
-  ;(reply.raw as Tracked)[RUN] = run
+  const res = reply.raw as Tracked
+  res[RUN] = run
+  // Gone already, while its body was read or parsed: 'close' has fired and will not again.
+  if (res.closed && !res.writableFinished) run.cancel()
 }
 
 export function registerAdmission(app: FastifyInstance, gateway: Gateway): void {

@@ -48,7 +48,7 @@ describe('stream mode at shutdown', () => {
 
     await first!.close(200)
     const cancelled = await recorded
-    expect(cancelled).toMatchObject({ id: 'once', error: { code: 'CANCELLED' } })
+    expect(cancelled).toMatchObject({ id: 'once', error: { code: 'CANCELLED' }, decision: { reason: 'gateway-stopping' } })
     expect(signals.get('m')![0]!.aborted).toBe(true)
     expect(stuck.ensembles.get('e')!.requestStats.outcomes.get('CANCELLED')).toBe(1)
     expect((await committedOffsets(broker.bootstrap, GROUP, INPUT, 1))[0]).toBe(-1n)
