@@ -23,7 +23,7 @@ export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway): voi
       return reply.status(ErrorCatalogue.UNAUTHENTICATED.http).send({ code: 'UNAUTHENTICATED', message: 'POST /admin/reload needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>' })
     }
     const outcome = await reloadFromFile(gateway, request.log)
-    if (outcome.ok) return { reloaded: true, file: gateway.config.file, ...outcome.report }
+    if (outcome.ok) return { reloaded: true, file: gateway.config.file, ...outcome.report, warnings: outcome.warnings }
     return reply.status(outcome.status).send({ code: outcome.code, message: outcome.message, errors: outcome.errors })
   })
 }

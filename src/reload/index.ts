@@ -15,7 +15,7 @@ export type { ReloadReport } from './plan.ts'
 
 
 export type ReloadOutcome =
-  | { readonly ok: true; readonly report: ReloadReport }
+  | { readonly ok: true; readonly report: ReloadReport; readonly warnings: string[] }
   | { readonly ok: false; readonly status: number; readonly code: string; readonly message: string; readonly errors: string[] }
 
 export async function reloadFromFile(gateway: Gateway, log: Logger): Promise<ReloadOutcome> {
@@ -31,15 +31,19 @@ export async function reloadFromFile(gateway: Gateway, log: Logger): Promise<Rel
     const report = await gateway.reload(config)
     log.info({ file, ...report }, 'config reloaded')
     if (report.restartNeeded.length) log.warn({ sections: report.restartNeeded }, 'config sections changed that apply only after a restart')
-    return { ok: true, report }
+    const warnings = config.warnings.map((issue) => formatIssue(shownPath(file), issue))
+    for (const warning of warnings) log.warn({ file }, warning)
+    return { ok: true, report, warnings }
   } catch (err) {
     return rejected(err, file, log)
   }
 }
 
+const shownPath = (file: string): string => relative(process.cwd(), file) || file
+
 function rejected(err: unknown, file: string, log: Logger): ReloadOutcome {
   if (err instanceof ConfigError) {
-    const shown = relative(process.cwd(), file) || file
+    const shown = shownPath(file)
     const errors = err.issues.map((issue) => formatIssue(shown, issue))
     log.error({ file, errors }, 'config reload rejected; the running config keeps serving')
     return { ok: false, status: ErrorCatalogue.CONFIG_INVALID.http, code: 'CONFIG_INVALID', message: `${errors.length} error(s) in ${shown}; the running config keeps serving`, errors }

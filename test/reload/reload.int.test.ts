@@ -140,6 +140,17 @@ describe('hot reload', () => {
     expect([...gateway.ensembles.keys()].sort()).toEqual(['cancer', 'wine'])
   })
 
+  it('applies a config with a deprecated key, and says so in the log and the outcome', async () => {
+    writeFileSync(file, yaml({ wine: true, strategy: '{ name: deadline-fallback, hedge_after_ms: 5 }' }))
+    const outcome = await reloadFromFile(gateway, log)
+    expect(outcome.ok).toBe(true)
+    if (!outcome.ok) return
+    const warning = /gateway\.yaml:\d+:\d+ ensembles\.cancer\.strategy\.hedge_after_ms: renamed fallback_after_ms; the old name still works for now/
+    expect(outcome.warnings).toEqual([expect.stringMatching(warning)])
+    expect(lines.some((l) => l.level === 'warn' && warning.test(l.msg))).toBe(true)
+    expect(gateway.ensemble('cancer').strategy.startDelaysMs).toEqual([0, 5])
+  })
+
   it('refuses a config whose models fail to load, closing what it loaded', async () => {
     // A file that exists but is not an ONNX model passes the static checks and fails at load.
     writeFileSync(join(dir, 'not-a-model.onnx'), 'not onnx')
