@@ -22,6 +22,8 @@ export interface Executor {
   close(): Promise<void>
   /** Kind-specific metrics, reported at collection time (a remote model's circuit state). */
   collect?(out: MetricsSink): void
+  /** Kind-specific health, shown with the model's description (a remote model's circuit). */
+  health?(): Readonly<Record<string, unknown>>
 }
 
 /** Something a kind shares between its models in one gateway (the ONNX worker pool). */

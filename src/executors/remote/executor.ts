@@ -100,6 +100,11 @@ export class RemoteExecutor implements Executor {
     return this.call({ wire, batch: batchOf(inputs, this.meta!.inputs) }, ctx.signal, ctx.deadline)
   }
 
+  health(): Readonly<Record<string, unknown>> {
+    const circuit = this.breaker.state
+    return circuit === 'open' ? { circuit, next_probe_ms: Math.ceil(this.breaker.retryInMs()) } : { circuit }
+  }
+
   collect(out: MetricsSink): void {
     out.gauge('specserve_circuit_breaker_state', 'Circuit breaker of a remote model: 0 closed, 1 half-open, 2 open.', [[{ model: this.name }, CIRCUIT_STATE[this.breaker.state]]])
   }

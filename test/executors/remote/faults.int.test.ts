@@ -88,6 +88,8 @@ describe('remote faults: answered by the deadline, annotated, circuit opens, gat
       expect(res.statusCode).toBe(200)
       expect(res.body.models[0]).toMatchObject({ name: fault, status: 'skipped', error: { code: 'CIRCUIT_OPEN' } })
       expect(res.elapsed).toBeLessThan(BUDGET)
+      // The model's description says so too.
+      expect((await app.inject(`/v1/models/${fault}`)).json().health).toMatchObject({ circuit: 'open', next_probe_ms: expect.any(Number) })
     })
   }
 
