@@ -3,7 +3,7 @@
 // Imported only where onnxruntime runs, so nothing else loads the native module.
 import ort from 'onnxruntime-node'
 import { DATATYPES, fromOrtType } from './datatypes.ts'
-import type { Tensor, TensorMap, TensorSpec } from './tensor.ts'
+import { elementCount, type Tensor, type TensorMap, type TensorSpec } from './tensor.ts'
 
 export function toOrtTensor(tensor: Tensor): ort.Tensor {
   return new ort.Tensor(DATATYPES[tensor.datatype].ort, tensor.data as ort.Tensor.DataType, tensor.shape as number[])
@@ -35,7 +35,7 @@ export function specsOf(meta: readonly ort.InferenceSession.ValueMetadata[]): Te
 /** Zeros in the declared shape (dynamic dimensions as 1): a warm-up input. */
 export function zerosFor(spec: TensorSpec): Tensor {
   const shape = spec.shape.map((d) => (d < 0 ? 1 : d))
-  const n = shape.reduce((a, b) => a * b, 1)
+  const n = elementCount(shape)
   const array = DATATYPES[spec.datatype].array
   return { datatype: spec.datatype, shape, data: array ? new array(n) : new Array<string>(n).fill('') }
 }

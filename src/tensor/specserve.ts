@@ -4,7 +4,7 @@
 // (it is inferred from the element count).
 import { DATATYPES, type NativeField } from './datatypes.ts'
 import { decodeElements } from './elements.ts'
-import { checkTensor, datatypeName, fail, fitsShape, formatShape, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
+import { checkTensor, datatypeName, fail, fillDynamic, fitsShape, formatShape, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
 
 /** specserve.v1.Tensor as proto-loader hands it over (defaults filled, 64-bit integers as decimal strings). */
 export type NativeTensorMsg = { datatype: string; shape: readonly (string | number)[] } & Partial<Record<NativeField, readonly unknown[]>>
@@ -19,19 +19,11 @@ export function fromNativeTensor(wire: NativeTensorMsg, spec: TensorSpec, failur
   for (const other of FIELDS) {
     if (other !== field && (wire[other]?.length ?? 0) > 0) fail(failure, spec.name, `${other} given for a ${spec.datatype} tensor (its elements go in ${field})`)
   }
-  const shape = wire.shape.length ? readShape(wire.shape, failure, spec.name) : inferShape(spec, values.length, failure)
+  // A declared scalar (shape []) is given without a shape, like any shape fillDynamic can infer.
+  const shape = wire.shape.length ? readShape(wire.shape, failure, spec.name) : spec.shape.length === 0 ? [] : fillDynamic(spec.shape, values.length)
+  if (!shape) return fail(failure, spec.name, `give a shape (declared ${formatShape(spec.shape)}, ${values.length} elements given)`)
   if (!fitsShape(shape, spec.shape)) fail(failure, spec.name, `shape ${formatShape(shape)} does not match declared ${formatShape(spec.shape)}`)
   return checkTensor({ datatype: spec.datatype, shape, data: decodeElements(values, spec.datatype, failure, spec.name) }, spec, failure)
-}
-
-function inferShape(spec: TensorSpec, count: number, failure: Failure): number[] {
-  if (spec.shape.length === 0) return []
-  const dynamic = spec.shape.filter((d) => d < 0).length
-  const fixed = spec.shape.reduce((n, d) => (d < 0 ? n : n * d), 1)
-  if (dynamic !== 1 || fixed === 0 || count % fixed !== 0) {
-    fail(failure, spec.name, `give a shape (declared ${formatShape(spec.shape)}, ${count} elements given)`)
-  }
-  return spec.shape.map((d) => (d < 0 ? count / fixed : d))
 }
 
 /** A tensor as specserve.v1.Tensor (64-bit integers as decimal strings: exact). */

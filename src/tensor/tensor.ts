@@ -86,6 +86,21 @@ export function fitsShape(shape: readonly number[], declared: readonly number[])
   return true
 }
 
+/**
+ * The declared shape with its dynamic dimension (at most one) sized so the shape holds
+ * `count` elements; null when no such shape exists.
+ */
+export function fillDynamic(declared: readonly number[], count: number): number[] | null {
+  let dynamic = 0
+  let fixed = 1
+  for (const d of declared) {
+    if (d < 0) dynamic++
+    else fixed *= d
+  }
+  if (dynamic > 1 || (dynamic === 1 && (fixed === 0 || count % fixed !== 0)) || (dynamic === 0 && count !== fixed)) return null
+  return declared.map((d) => (d < 0 ? count / fixed : d))
+}
+
 /** Throws unless the tensor has the spec's datatype and a shape it fits, filled by its data. */
 export function checkTensor(tensor: Tensor, spec: TensorSpec, failure: Failure): Tensor {
   if (tensor.datatype !== spec.datatype) fail(failure, spec.name, `datatype ${tensor.datatype} given, model declares ${spec.datatype}`)

@@ -77,10 +77,16 @@ function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap 
 function inferResponse(result: PredictResult, names: readonly string[], rawRequested: boolean): object {
   const outputs: object[] = []
   const rawOutputs: Buffer[] = []
-  if (result.outputs) {
-    const tensors = names.map((name) => [name, result.outputs![name]] as const).filter((e): e is readonly [string, Tensor] => e[1] !== undefined)
-    const raw = rawRequested || tensors.some(([, t]) => contentsField(t.datatype) === null)
-    for (const [name, tensor] of tensors) {
+  const tensors = result.outputs
+  if (tensors) {
+    let raw = rawRequested
+    for (let i = 0; i < names.length && !raw; i++) {
+      const t = tensors[names[i]!]
+      if (t && contentsField(t.datatype) === null) raw = true
+    }
+    for (const name of names) {
+      const tensor = tensors[name]
+      if (!tensor) continue
       if (raw) rawOutputs.push(toRaw(tensor))
       outputs.push({ name, datatype: tensor.datatype, shape: tensor.shape, contents: raw ? null : toContents(tensor) })
     }

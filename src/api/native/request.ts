@@ -4,7 +4,7 @@
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import { inputSpec } from '../../starter/ensemble.ts'
-import { tensorFromJson, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import { describe, tensorFromJson, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictRequest } from '../../types.ts'
 
 export const BODY_SHAPE = '{"inputs": {...}, "budget_ms"?: n, "id"?: s}'
@@ -43,17 +43,12 @@ export function readInputs(gateway: Gateway, ensemble: string, inputs: unknown):
 /** An explicit budget from the body, else the header (REST's `x-budget-ms`). */
 export function parseBudget(body: unknown, header: string | string[] | undefined): number | undefined {
   if (body !== undefined) {
-    if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describeValue(body)}`)
+    if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describe(body)}`)
     return body
   }
   if (header === undefined) return undefined
   const text = Array.isArray(header) ? header[0] : header
   const value = Number(text)
-  if (text === undefined || text.trim() === '' || Number.isNaN(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a number, got ${describeValue(text)}`)
+  if (text === undefined || text.trim() === '' || Number.isNaN(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a number, got ${describe(text)}`)
   return value
-}
-
-const describeValue = (v: unknown): string => {
-  const s = JSON.stringify(v) ?? String(v)
-  return s.length > 40 ? `${s.slice(0, 40)}…` : s
 }

@@ -4,7 +4,7 @@
 // does not fit (a missing tensor, a wrong shape or batch, non-numbers, fractions or
 // out-of-range values for an integer type) is UPSTREAM_BAD_RESPONSE: never a crash, never
 // a silently wrong answer.
-import { decodeElements, elementCount, fail, fitsShape, flattenNested, formatShape, type Tensor, type TensorMap, type TensorSpec, type WireTensor } from '../../tensor/index.ts'
+import { decodeElements, elementCount, fail, fillDynamic, fitsShape, flattenNested, formatShape, type Tensor, type TensorMap, type TensorSpec, type WireTensor } from '../../tensor/index.ts'
 import { upstreamFailure } from './errors.ts'
 
 export type WireOutputs = ReadonlyMap<string, WireTensor>
@@ -56,10 +56,8 @@ function fit(wire: WireTensor, spec: TensorSpec, upstream: string, batch: number
  * or null when the dimensions really differ.
  */
 function withoutUnitDims(shape: readonly number[], declared: readonly number[], count: number): number[] | null {
-  const dynamic = declared.filter((d) => d < 0).length
-  const fixed = declared.reduce((n, d) => (d < 0 ? n : n * d), 1)
-  if (dynamic > 1 || fixed === 0 || count % fixed !== 0 || (dynamic === 0 && count !== fixed)) return null
-  const target = declared.map((d) => (d < 0 ? count / fixed : d))
+  const target = fillDynamic(declared, count)
+  if (!target) return null
   const a = shape.filter((d) => d !== 1)
   const b = target.filter((d) => d !== 1)
   return a.length === b.length && a.every((d, i) => d === b[i]) ? target : null
