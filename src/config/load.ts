@@ -57,7 +57,12 @@ export interface GatewayConfig {
     /** SIGTERM: how long in-flight requests and the output flush may take before exit. */
     readonly shutdown_grace_ms: number
   }
-  readonly executors: { readonly onnx_workers: number; readonly onnx_queue: number }
+  readonly executors: {
+    readonly onnx_workers: number
+    readonly onnx_queue: number
+    /** An embedded model whose inference p99 is within this runs inline (placement: auto). */
+    readonly inline_max_ms: number
+  }
   readonly output: Readonly<Record<string, unknown>>
   readonly telemetry: {
     readonly otlp_endpoint: string | null
@@ -190,6 +195,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       // auto leaves one core to the event loop: it must be free to fire deadlines on time.
       onnx_workers: workers === undefined || workers === 'auto' ? Math.max(1, availableParallelism() - 1) : workers,
       onnx_queue: executors.onnx_queue ?? 1024,
+      inline_max_ms: executors.inline_max_ms ?? 0.2,
     },
     output: raw.output ?? {},
     telemetry: {

@@ -1,10 +1,18 @@
 import type { TObject } from 'typebox'
+import type { GatewayConfig } from '../config/load.ts'
 import type { MetricsSink, ModelMetadata, OptionContext } from '../types.ts'
 import type { TensorMap } from '../tensor/index.ts'
 
 export interface InferContext {
   /** Fires when the request is decided, cancelled, or out of time: stop working. */
   readonly signal: AbortSignal
+  /** True once the request is decided, cancelled or out of time (a check that makes no signal). */
+  readonly over: boolean
+  /**
+   * The position in the ensemble of the member being started (0 = most preferred), during
+   * infer's synchronous part: a shared resource may serve earlier members first.
+   */
+  readonly member: number
   /** Absolute deadline on the `performance.now()` clock. Remote calls get `deadline - now`. */
   readonly deadline: number
 }
@@ -22,8 +30,8 @@ export interface Executor {
   close(): Promise<void>
   /** Kind-specific metrics, reported at collection time (a remote model's circuit state). */
   collect?(out: MetricsSink): void
-  /** Kind-specific health, shown with the model's description (a remote model's circuit). */
-  health?(): Readonly<Record<string, unknown>>
+  /** Kind-specific fields of the model's description (a remote model's circuit, an ONNX model's placement). */
+  describe?(): Readonly<Record<string, unknown>>
 }
 
 /** Something a kind shares between its models in one gateway (the ONNX worker pool). */
@@ -35,7 +43,7 @@ export interface SharedResource {
 /** What a kind's models get from the gateway that creates them. */
 export interface ExecutorEnv {
   /** The gateway's `executors` settings (worker pool size, queue). */
-  readonly executors: { readonly onnx_workers: number; readonly onnx_queue: number }
+  readonly executors: GatewayConfig['executors']
   /** The one `key` resource of this gateway, created on first use and closed with the gateway. */
   shared<R extends SharedResource>(key: string, create: () => R): R
 }

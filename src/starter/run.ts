@@ -4,6 +4,7 @@
 // model. Late results are counted, never used.
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
+import type { InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
@@ -35,12 +36,15 @@ const CANCELLED: Readonly<Record<CancelCause, Decision>> = Object.freeze({
   stopping: Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'gateway-stopping', votes: null }),
 })
 
-export class Run {
+export class Run implements InferContext {
   /** Settles once, with the result, whatever ends the run. */
   readonly result: Promise<PredictResult>
   private readonly started = performance.now()
-  private readonly deadline: number
-  private readonly controller = new AbortController()
+  readonly deadline: number
+  /** The member being started (InferContext.member). */
+  member = 0
+  /** Made on first use: an executor that finishes at once (an inline model) never needs one. */
+  private controller: AbortController | undefined
   private readonly collector: Collector
   private readonly outcomes: (Outcome | undefined)[]
   /** performance.now() when each model was started; NOT_STARTED = not (yet: delayed). */
@@ -96,6 +100,20 @@ export class Run {
     }
   }
 
+  /** Decided, cancelled or out of time: work not started yet for it need not start. */
+  get over(): boolean {
+    return this.settled !== undefined
+  }
+
+  /** The run is its executors' context: the deadline, and a signal made only when one asks for it. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this.settled) this.controller.abort(DECIDED) // asked for after the decision: already over
+    }
+    return this.controller.signal
+  }
+
   /**
    * The client went away or the caller stops: every model still working is aborted (queued
    * jobs dropped, remote calls cancelled) and the result is CANCELLED. No-op once decided.
@@ -113,9 +131,9 @@ export class Run {
     const executor = this.ens.executors[index]
     if (!executor) return
     let pending: Promise<TensorMap>
-    const ctx = { signal: this.controller.signal, deadline: this.deadline }
     try {
-      pending = this.trace ? this.trace.launch(index, () => executor.infer(this.req.inputs, ctx)) : executor.infer(this.req.inputs, ctx)
+      this.member = index
+      pending = this.trace ? this.trace.launch(index, () => executor.infer(this.req.inputs, this)) : executor.infer(this.req.inputs, this)
     } catch (err) {
       pending = Promise.reject(err as Error)
     }
@@ -149,7 +167,7 @@ export class Run {
     clearTimeout(this.deadlineTimer)
     if (this.delayTimers) for (const t of this.delayTimers) clearTimeout(t)
     // Every executor still working stops here: queued jobs are dropped, remote calls aborted.
-    this.controller.abort(DECIDED)
+    this.controller?.abort(DECIDED)
     const { ens } = this
     const chosen = decision.kind === 'answer' ? decision.chosen : null
     const models = new Array<ModelAnnotation>(ens.executors.length)

@@ -1,12 +1,16 @@
-// `kind: onnx` — an ONNX model embedded in the process, run by onnxruntime in worker
-// threads: the gateway-wide pool, or workers of its own (`dedicated_workers`).
+// `kind: onnx` — an ONNX model embedded in the process: inline on the main thread's session
+// when it is measured to be tiny (placement.ts), otherwise in worker threads (the
+// gateway-wide pool, or workers of its own with `dedicated_workers`).
 import { accessSync, constants } from 'node:fs'
 import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
+import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
-import type { ModelMetadata } from '../../types.ts'
+import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { commonModelFields } from '../common.ts'
-import type { Executor, ExecutorKind } from '../types.ts'
+import type { Executor, ExecutorEnv, ExecutorKind, InferContext } from '../types.ts'
+import { InlineModel } from './inline.ts'
+import { Placement, PLACEMENTS, type PlacementMode } from './placement.ts'
 import { OnnxPool } from './pool.ts'
 
 const schema = Type.Object(
@@ -21,6 +25,10 @@ const schema = Type.Object(
      * shared pool has a single worker, as on a 2-core machine).
      */
     dedicated_workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    /** `auto` (measured), or pinned `inline` (main thread) or `worker`. */
+    placement: Type.Optional(Type.Union(PLACEMENTS.map((p) => Type.Literal(p)))),
+    /** The inference time (p99, ms) under which `auto` runs the model inline; default executors.inline_max_ms. */
+    inline_max_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     ...commonModelFields,
   },
   { additionalProperties: false },
@@ -32,6 +40,8 @@ export interface OnnxSpec {
   readonly version: string
   readonly maxConcurrency: number
   readonly dedicatedWorkers: number
+  readonly placement: PlacementMode
+  readonly inlineMaxMs: number | undefined
 }
 
 /** Queue of a dedicated pool: jobs beyond it are skipped OVERLOADED. */
@@ -61,33 +71,101 @@ export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
     } catch {
       ctx.problem('path', `cannot read model file ${path}`)
     }
-    return { path, version: String(entry.version ?? '1'), maxConcurrency: entry.max_concurrency ?? Infinity, dedicatedWorkers: entry.dedicated_workers ?? 0 }
-  },
-  files: (spec) => [spec.path],
-  create(name, spec, env): Executor {
-    const key = poolKey(name)
-    const dedicated = spec.dedicatedWorkers > 0 ? new OnnxPool({ workers: spec.dedicatedWorkers, queueLimit: DEDICATED_QUEUE }) : undefined
-    const { onnx_workers: workers, onnx_queue: queueLimit } = env.executors
-    const pool = (): OnnxPool => dedicated ?? env.shared(SHARED_POOL, () => new OnnxPool({ workers, queueLimit }))
-    let meta: ModelMetadata | undefined
+    if (entry.placement === 'inline' && entry.dedicated_workers) ctx.problem('placement', 'a model pinned inline uses no workers: drop dedicated_workers')
     return {
-      name,
-      kind: 'onnx',
-      metadata() {
-        if (!meta) throw new Error(`model ${name} is not loaded`)
-        return meta
-      },
-      async load() {
-        const loaded = await pool().register(key, spec.path, spec.maxConcurrency)
-        meta = { name, version: spec.version, kind: 'onnx', ...loaded }
-      },
-      infer(inputs: TensorMap, ctx) {
-        return pool().run(key, inputs, ctx.signal, ctx.deadline)
-      },
-      async close() {
-        pool().unregister(key)
-        await dedicated?.close()
-      },
+      path,
+      version: String(entry.version ?? '1'),
+      maxConcurrency: entry.max_concurrency ?? Infinity,
+      dedicatedWorkers: entry.dedicated_workers ?? 0,
+      placement: entry.placement ?? 'auto',
+      inlineMaxMs: entry.inline_max_ms,
     }
   },
+  files: (spec) => [spec.path],
+  create: (name, spec, env) => new OnnxExecutor(name, spec, env),
+}
+
+class OnnxExecutor implements Executor {
+  readonly name: string
+  readonly kind = 'onnx'
+  private readonly spec: OnnxSpec
+  private readonly env: ExecutorEnv
+  private readonly key: string
+  private readonly dedicated: OnnxPool | undefined
+  private meta: ModelMetadata | undefined
+  private placement: Placement | undefined
+  private inline: InlineModel | undefined
+  private workerRuns = 0
+
+  constructor(name: string, spec: OnnxSpec, env: ExecutorEnv) {
+    this.name = name
+    this.spec = spec
+    this.env = env
+    this.key = poolKey(name)
+    this.dedicated = spec.dedicatedWorkers > 0 ? new OnnxPool({ workers: spec.dedicatedWorkers, queueLimit: DEDICATED_QUEUE }) : undefined
+  }
+
+  private pool(): OnnxPool {
+    if (this.dedicated) return this.dedicated
+    const { onnx_workers: workers, onnx_queue: queueLimit } = this.env.executors
+    return this.env.shared(SHARED_POOL, () => new OnnxPool({ workers, queueLimit }))
+  }
+
+  metadata(): ModelMetadata {
+    if (!this.meta) throw new Error(`model ${this.name} is not loaded`)
+    return this.meta
+  }
+
+  async load(): Promise<void> {
+    const loaded = await this.pool().register(this.key, this.spec.path, this.spec.maxConcurrency)
+    this.placement = new Placement(this.spec.placement, this.spec.inlineMaxMs ?? this.env.executors.inline_max_ms, loaded.warmRunsMs)
+    const placement = this.placement
+    if (placement.wantsInline) this.inline = await InlineModel.open(this.spec.path, (times) => placement.observeInline(times))
+    this.meta = { name: this.name, version: this.spec.version, kind: 'onnx', inputs: loaded.inputs, outputs: loaded.outputs }
+  }
+
+  infer(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
+    const placement = this.placement!
+    if (this.inline && placement.where(rowsOf(inputs)) === 'inline') {
+      // As in the pool: a run that cannot finish in the time left is never started.
+      const left = ctx.deadline - performance.now()
+      if (left < placement.typicalMs) return Promise.reject(new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${placement.typicalMs.toFixed(3)} ms, ${left.toFixed(3)} ms left`, true))
+      // The lane's own promise, not a wrapper: see inline.ts on why the Run must react to it directly.
+      return this.inline.run(inputs, ctx)
+    }
+    return this.runInWorker(placement, inputs, ctx)
+  }
+
+  private async runInWorker(placement: Placement, inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
+    this.workerRuns++
+    const pool = this.pool()
+    const outputs = await pool.run(this.key, inputs, ctx.signal, ctx.deadline)
+    if (this.inline) placement.observeWorker(pool.runTimes(this.key)!)
+    return outputs
+  }
+
+  describe(): Readonly<Record<string, unknown>> {
+    return { placement: this.placement?.describe(this.inline?.times, this.pool().runTimes(this.key)) ?? null }
+  }
+
+  collect(out: MetricsSink): void {
+    const current = this.placement?.current
+    out.gauge('specserve_model_inline', 'Embedded model placed inline on the main thread (1) or in the workers (0).', [[{ model: this.name }, current === 'inline' ? 1 : 0]])
+    out.counter('specserve_model_runs', 'Embedded model runs by where they ran (inline or worker).', [
+      [{ model: this.name, placement: 'inline' }, this.inline?.ran ?? 0],
+      [{ model: this.name, placement: 'worker' }, this.workerRuns],
+    ])
+  }
+
+  async close(): Promise<void> {
+    this.pool().unregister(this.key)
+    await this.inline?.close()
+    await this.dedicated?.close()
+  }
+}
+
+/** Rows of a request: the first dimension of its first input (1 for a scalar). */
+function rowsOf(inputs: TensorMap): number {
+  for (const name in inputs) return inputs[name]!.shape[0] ?? 1
+  return 1
 }

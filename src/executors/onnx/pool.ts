@@ -12,6 +12,7 @@ import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink } from '../../types.ts'
 import type { SharedResource } from '../types.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker } from './protocol.ts'
+import { RunTimes } from './run-times.ts'
 
 /** Jobs a worker may hold at once (running + waiting). */
 const PIPELINE_DEPTH = 2
@@ -29,6 +30,8 @@ export interface PoolOptions {
 export interface LoadedModel {
   readonly inputs: readonly TensorSpec[]
   readonly outputs: readonly TensorSpec[]
+  /** Warm-up inference times in one worker (batch of 1): how slow the model is before any traffic. */
+  readonly warmRunsMs: readonly number[]
 }
 
 interface Job {
@@ -57,6 +60,8 @@ interface Lane {
    * finish, so it never starts. Warm-up runs on zeros are not counted: their cost is not the data's.
    */
   minRunMs: number
+  /** Recent inference times in the workers. */
+  readonly times: RunTimes
 }
 
 interface Slot {
@@ -91,11 +96,11 @@ export class OnnxPool implements SharedResource {
 
   /** Loads a model into every worker; resolves with its metadata. `cap`: most jobs of it at once (default none). */
   async register(key: string, path: string, cap = Infinity): Promise<LoadedModel> {
-    const lane: Lane = { key, path, cap: Math.max(1, cap), queue: [], inflight: 0, minRunMs: 0 }
+    const lane: Lane = { key, path, cap: Math.max(1, cap), queue: [], inflight: 0, minRunMs: 0, times: new RunTimes() }
     const loaded = await Promise.all(this.slots.map((slot) => this.loadInto(slot, key, path)))
     this.lanes.set(key, lane)
-    const { inputs, outputs } = loaded[0]!
-    return { inputs, outputs }
+    const { inputs, outputs, warmRunsMs } = loaded[0]!
+    return { inputs, outputs, warmRunsMs }
   }
 
   unregister(key: string): void {
@@ -122,6 +127,11 @@ export class OnnxPool implements SharedResource {
       signal.addEventListener('abort', () => this.drop(job), { once: true })
       this.dispatch()
     })
+  }
+
+  /** Recent inference times of a model in the workers (undefined for a model not registered). */
+  runTimes(key: string): RunTimes | undefined {
+    return this.lanes.get(key)?.times
   }
 
   /** Queue depth and busy workers. */
@@ -185,7 +195,7 @@ export class OnnxPool implements SharedResource {
     if (msg.type === 'loaded' || msg.type === 'load-failed') {
       const waiter = slot.loads.get(msg.key)
       slot.loads.delete(msg.key)
-      if (msg.type === 'loaded') waiter?.resolve(msg.metadata)
+      if (msg.type === 'loaded') waiter?.resolve({ ...msg.metadata, warmRunsMs: msg.warmRunsMs })
       else waiter?.reject(new Error(msg.message))
       if (slot.loads.size === 0 && !slot.jobs.length) slot.worker.unref()
       if (slot.loading > 0 && --slot.loading === 0) this.dispatch()
@@ -204,6 +214,7 @@ export class OnnxPool implements SharedResource {
     if (msg.type === 'result') {
       const lane = job.lane
       lane.minRunMs = lane.minRunMs === 0 ? msg.runMs : Math.min(lane.minRunMs, msg.runMs)
+      lane.times.add(msg.runMs)
       job.resolve(msg.outputs)
     } else if (msg.type === 'cancelled') {
       job.reject((job.signal.reason as Error | undefined) ?? new ModelError(ModelErrorCode.MODEL_FAILED, 'cancelled'))

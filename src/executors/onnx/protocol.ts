@@ -17,7 +17,7 @@ export type ToWorker =
   | { readonly type: 'run'; readonly id: number; readonly key: string; readonly inputs: WireTensors }
 
 export type FromWorker =
-  | { readonly type: 'loaded'; readonly key: string; readonly metadata: Omit<ModelMetadata, 'name' | 'version' | 'kind'> }
+  | { readonly type: 'loaded'; readonly key: string; readonly metadata: Omit<ModelMetadata, 'name' | 'version' | 'kind'>; readonly warmRunsMs: number[] }
   | { readonly type: 'load-failed'; readonly key: string; readonly message: string }
   | { readonly type: 'result'; readonly id: number; readonly outputs: WireTensors; readonly runMs: number }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }

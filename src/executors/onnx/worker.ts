@@ -1,12 +1,13 @@
 // One inference worker: holds one onnxruntime session per model and runs one job at a
-// time. session.run blocks this thread for the whole inference, which is why it lives
-// here and not on the event loop. Messages are handled one at a time, in order; a job the
-// pool cancelled while it waited here is answered `cancelled` without running.
+// time (a thread's sessions share one inference lane: see session.ts). Messages are
+// handled one at a time, in order; a job the pool cancelled while it waited here is
+// answered `cancelled` without running.
 import { parentPort, workerData } from 'node:worker_threads'
-import ort from 'onnxruntime-node'
+import type ort from 'onnxruntime-node'
 import type { Tensor } from '../../tensor/index.ts'
-import { fromOrtTensor, specsOf, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
+import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors } from './protocol.ts'
+import { openSession } from './session.ts'
 
 const port = parentPort
 if (!port) throw new Error('worker.ts must run in a worker thread')
@@ -14,24 +15,14 @@ if (!port) throw new Error('worker.ts must run in a worker thread')
 const cancelled = (workerData as { cancel: Int32Array }).cancel
 
 const sessions = new Map<string, ort.InferenceSession>()
-const options: ort.InferenceSession.SessionOptions = {
-  intraOpNumThreads: 1,
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-  graphOptimizationLevel: 'all',
-}
 
 async function load(key: string, path: string): Promise<FromWorker> {
   try {
-    const session = await ort.InferenceSession.create(path, options)
-    const metadata = { inputs: specsOf(session.inputMetadata), outputs: specsOf(session.outputMetadata) }
-    // Warm every worker's session: the first run allocates, and would land on a real request.
-    const warm: Record<string, Tensor> = {}
-    for (const spec of metadata.inputs) warm[spec.name] = zerosFor(spec)
-    await session.run(toOrtFeeds(warm))
+    // Warmed (the first run allocates, and would land on a real request) and timed.
+    const { session, inputs, outputs, warmRunsMs } = await openSession(path)
     await sessions.get(key)?.release()
     sessions.set(key, session)
-    return { type: 'loaded', key, metadata }
+    return { type: 'loaded', key, metadata: { inputs, outputs }, warmRunsMs }
   } catch (err) {
     return { type: 'load-failed', key, message: (err as Error).message }
   }

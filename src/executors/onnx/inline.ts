@@ -1,0 +1,178 @@
+// Models run on the main thread's own onnxruntime session, no worker hop: what a bare
+// fastify + onnxruntime service does, and the cheapest way to run a model that takes a few
+// microseconds. The thread's sessions share one inference lane (session.ts): runs there
+// happen one after another whatever we submit, so only a few are handed to onnxruntime at
+// once (enough that the lane never waits for the event loop, and completions come in
+// batches) and the rest wait here, most-preferred members first: a less-preferred member
+// whose request has been decided meanwhile (deadline-fallback's preferred model answered,
+// two votes agreed) is dropped before it costs anything.
+import type ort from 'onnxruntime-node'
+import { ModelError, ModelErrorCode } from '../../errors.ts'
+import type { Tensor, TensorMap } from '../../tensor/index.ts'
+import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
+import type { InferContext } from '../types.ts'
+import { RunTimes } from './run-times.ts'
+import { openSession } from './session.ts'
+
+interface Job {
+  readonly model: InlineModel
+  readonly inputs: TensorMap
+  readonly ctx: InferContext
+  readonly resolve: (outputs: TensorMap) => void
+  readonly reject: (err: Error) => void
+}
+
+/** The reason a queued run is dropped with: its request no longer needs it. */
+const NOT_NEEDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided before this run started', true)
+
+/** Runs handed to onnxruntime at once. */
+const DEPTH = 8
+
+/** Queues by member position: 0 (most preferred), 1, and everything after. */
+const PRIORITIES = 3
+
+/** A FIFO of jobs: an array and a head index (no O(n) shift), swept of jobs no longer needed. */
+class JobQueue {
+  private items: Job[] = []
+  private head = 0
+
+  get length(): number {
+    return this.items.length - this.head
+  }
+
+  push(job: Job): void {
+    this.items.push(job)
+  }
+
+  shift(): Job | undefined {
+    if (this.head === this.items.length) return undefined
+    const job = this.items[this.head++]
+    if (this.head > 64 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return job
+  }
+
+  /** Drops (rejects) the jobs whose request is over; returns how many went. */
+  sweep(): number {
+    const kept: Job[] = []
+    for (let i = this.head; i < this.items.length; i++) {
+      const job = this.items[i]!
+      if (job.ctx.over) job.reject(NOT_NEEDED)
+      else kept.push(job)
+    }
+    const dropped = this.length - kept.length
+    this.items = kept
+    this.head = 0
+    return dropped
+  }
+}
+
+/** A queue this long is swept of requests already decided (amortized: at most once per as many pushes). */
+const SWEEP_AT = 4 * DEPTH
+
+/** The main thread's lane: up to DEPTH runs submitted, the rest waiting by priority, then in order. */
+class Lane {
+  private readonly queues: JobQueue[] = Array.from({ length: PRIORITIES }, () => new JobQueue())
+  private queued = 0
+  private submitted = 0
+  private refilling = false
+  /** When the lane last finished a run: a run's own time excludes its wait behind the one before. */
+  private freeAt = 0
+
+  submit(job: Job, priority: number): void {
+    if (this.submitted < DEPTH && this.queued === 0) return this.start(job)
+    const queue = this.queues[priority < PRIORITIES ? priority : PRIORITIES - 1]!
+    queue.push(job)
+    this.queued++
+    // Less-preferred members wait while more-preferred ones keep coming: their decided requests are swept out.
+    if (queue.length >= SWEEP_AT && queue.length % SWEEP_AT === 0) this.queued -= queue.sweep()
+  }
+
+  private start(job: Job): void {
+    this.submitted++
+    job.model.ran++
+    const submitted = performance.now()
+    job.model.session.run(toOrtFeeds(job.inputs)).then(
+      (results) => {
+        const done = performance.now()
+        job.model.times.add(done - (submitted > this.freeAt ? submitted : this.freeAt))
+        this.freeAt = done
+        const outputs: Record<string, Tensor> = {}
+        for (const name in results) outputs[name] = fromOrtTensor(name, results[name]!)
+        job.model.observe()
+        job.resolve(outputs)
+        this.next()
+      },
+      (err: unknown) => {
+        this.freeAt = performance.now()
+        job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+        this.next()
+      },
+    )
+  }
+
+  /**
+   * Refills the lane once the run that just ended has been collected. The refill is queued
+   * after the reaction the resolve just queued (the Run's: executors hand it this promise
+   * itself), so a request decided by this answer is known to be over by then.
+   */
+  private next(): void {
+    this.submitted--
+    if (this.queued === 0 || this.refilling) return
+    this.refilling = true
+    queueMicrotask(this.refill)
+  }
+
+  private readonly refill = (): void => {
+    this.refilling = false
+    while (this.submitted < DEPTH && this.queued > 0) {
+      const job = this.take()
+      if (job.ctx.over) job.reject(NOT_NEEDED)
+      else this.start(job)
+    }
+  }
+
+  private take(): Job {
+    this.queued--
+    for (const queue of this.queues) {
+      const job = queue.shift()
+      if (job) return job
+    }
+    throw new Error('empty lane queue') // unreachable: queued counts the jobs
+  }
+}
+
+const lane = new Lane()
+
+export class InlineModel {
+  /** Own times of recent inline runs (waits behind other runs excluded). */
+  readonly times = new RunTimes()
+  /** Runs handed to onnxruntime (a run dropped from the queue is not one). */
+  ran = 0
+  readonly session: ort.InferenceSession
+  /** Called after each run with its time recorded (the placement's live check). */
+  readonly observe: () => void
+
+  private constructor(session: ort.InferenceSession, warmRunsMs: readonly number[], observe: () => void) {
+    this.session = session
+    this.observe = observe
+    this.times.addAll(warmRunsMs)
+  }
+
+  static async open(path: string, observe: (times: RunTimes) => void): Promise<InlineModel> {
+    const { session, warmRunsMs } = await openSession(path)
+    const model: InlineModel = new InlineModel(session, warmRunsMs, () => observe(model.times))
+    return model
+  }
+
+  run(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
+    const priority = ctx.member
+    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, resolve, reject }, priority))
+  }
+
+  close(): Promise<void> {
+    return this.session.release()
+  }
+}

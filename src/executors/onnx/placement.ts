@@ -1,0 +1,99 @@
+// Where an embedded model runs: inline on the main thread's session (no hop; only for a
+// model measured to be tiny) or in the worker pool. `auto` decides from measurements:
+// the worker's warm-up runs at load (up to 64: their median within half of
+// `inline_max_ms` and their 90th percentile within it open an inline session; a load
+// competes with other loads and the JIT, so the few slowest warm-up runs are not the
+// model's), then live: a model whose inline runs grow slower (median over the last 128
+// beyond the limit) moves to the workers, and one whose worker runs are again well within
+// it (median under half the limit) moves back. A request with more rows than a tiny
+// model's measured time allows within the limit goes to the workers whatever the placement.
+import type { RunTimes } from './run-times.ts'
+
+export const PLACEMENTS = ['auto', 'inline', 'worker'] as const
+export type PlacementMode = (typeof PLACEMENTS)[number]
+
+/** How many samples between two checks of the live measurements. */
+const CHECK_EVERY = 128
+
+export class Placement {
+  readonly mode: PlacementMode
+  readonly maxMs: number
+  current: 'inline' | 'worker'
+  /** Requests with more rows than this go to the workers (a batch takes longer). */
+  readonly maxRows: number
+  /** Why it is where it is, for the model's description. */
+  reason: string
+  private readonly warmP50: number
+  private readonly warmP90: number
+
+  constructor(mode: PlacementMode, maxMs: number, warmRunsMs: readonly number[]) {
+    this.mode = mode
+    this.maxMs = maxMs
+    this.warmP50 = quantile(warmRunsMs, 0.5)
+    this.warmP90 = quantile(warmRunsMs, 0.9)
+    const tiny = this.warmP50 <= maxMs / 2 && this.warmP90 <= maxMs
+    this.current = mode === 'inline' || (mode === 'auto' && tiny) ? 'inline' : 'worker'
+    this.maxRows = mode === 'inline' ? Infinity : Math.max(1, Math.floor(maxMs / Math.max(this.warmP50, 1e-3)))
+    this.reason =
+      mode === 'auto'
+        ? `warm-up median ${fmt(this.warmP50)} ms, p90 ${fmt(this.warmP90)} ms: ${tiny ? 'within' : 'over'} inline_max_ms ${maxMs}`
+        : `pinned (placement: ${mode})`
+  }
+
+  /** A typical inline run (the warm-up median): less budget left than this, and the run is not started. */
+  get typicalMs(): number {
+    return this.warmP50
+  }
+
+  /** Does the model get an inline session at all? */
+  get wantsInline(): boolean {
+    return this.current === 'inline'
+  }
+
+  /** Where a request with `rows` rows runs now. */
+  where(rows: number): 'inline' | 'worker' {
+    return this.current === 'inline' && rows <= this.maxRows ? 'inline' : 'worker'
+  }
+
+  /** After an inline run: every CHECK_EVERY samples, a model grown slow moves to the workers. */
+  observeInline(times: RunTimes): void {
+    if (this.mode !== 'auto' || this.current !== 'inline' || times.count % CHECK_EVERY !== 0) return
+    const median = times.quantile(0.5)
+    if (median <= this.maxMs) return
+    this.current = 'worker'
+    this.reason = `inline median ${fmt(median)} ms > inline_max_ms ${this.maxMs}: moved to the workers`
+  }
+
+  /** After a worker run of a model that has an inline session: back inline once it is tiny again. */
+  observeWorker(times: RunTimes): void {
+    if (this.mode !== 'auto' || this.current !== 'worker' || times.count % CHECK_EVERY !== 0) return
+    const median = times.quantile(0.5)
+    if (median > this.maxMs / 2) return
+    this.current = 'inline'
+    this.reason = `worker median ${fmt(median)} ms ≤ half of inline_max_ms ${this.maxMs}: moved back inline`
+  }
+
+  describe(inline: RunTimes | undefined, worker: RunTimes | undefined): Record<string, unknown> {
+    return {
+      mode: this.mode,
+      current: this.current,
+      reason: this.reason,
+      inline_max_ms: this.maxMs,
+      inline_max_rows: this.maxRows === Infinity ? null : this.maxRows,
+      warm_p50_ms: round(this.warmP50),
+      warm_p90_ms: round(this.warmP90),
+      inline_p50_ms: inline ? round(inline.quantile(0.5)) : null,
+      worker_p50_ms: worker && worker.count > 0 ? round(worker.quantile(0.5)) : null,
+      worker_p99_ms: worker && worker.count > 0 ? round(worker.quantile(0.99)) : null,
+    }
+  }
+}
+
+function quantile(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return Infinity
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
+}
+
+const fmt = (ms: number): string => ms.toFixed(3)
+const round = (ms: number): number | null => (Number.isFinite(ms) ? Math.round(ms * 1000) / 1000 : null)

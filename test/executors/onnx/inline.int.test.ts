@@ -1,0 +1,92 @@
+// Placement with real models: a tiny model runs on the main thread's session, a slow one
+// in the workers; pins are honoured; a big batch of a tiny model goes to the workers; and
+// the inline lane drops less-preferred members of requests already decided.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Gateway } from '../../../src/gateway.ts'
+import { inputFailure } from '../../../src/errors.ts'
+import { tensorFromJson } from '../../../src/tensor/index.ts'
+import type { MetricAttributes, MetricsSink } from '../../../src/types.ts'
+import { configFrom, samples } from '../../helpers.ts'
+
+let gateway: Gateway
+const rows = samples('cancer').rows
+
+beforeAll(async () => {
+  gateway = new Gateway(
+    configFrom(`executors: { onnx_workers: 1 }
+models:
+  tiny: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  tiny-b: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  tiny-c: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  pinned: { kind: onnx, path: ../models/cancer_logreg.onnx, placement: worker }
+  slow: { kind: onnx, path: ../models/cancer_slow.onnx }
+ensembles:
+  tiny: { strategy: deadline-fallback, models: [tiny], budget_ms: { default: 5000, max: 5000 } }
+  pinned: { strategy: deadline-fallback, models: [pinned], budget_ms: { default: 5000, max: 5000 } }
+  straggler: { strategy: deadline-fallback, models: [slow, tiny], budget_ms: { default: 5000, max: 5000 } }
+  three: { strategy: deadline-fallback, models: [tiny, tiny-b, tiny-c], budget_ms: { default: 5000, max: 5000 } }
+`),
+  )
+  await gateway.load()
+})
+afterAll(async () => gateway?.close())
+
+const predict = (ensemble: string, batch = rows.slice(0, 1)) =>
+  gateway.predict({ id: 'p', ensemble, inputs: { input: tensorFromJson(batch, gateway.ensemble(ensemble).inputs[0]!, inputFailure) } })
+
+const placementOf = (model: string): Record<string, unknown> => (gateway.model(model).executor.describe!() as { placement: Record<string, unknown> }).placement
+
+/** An executor's run counters, as /metrics exports them. */
+function runs(model: string): { inline: number; worker: number } {
+  const counts = { inline: 0, worker: 0 }
+  const sink: MetricsSink = {
+    gauge: () => undefined,
+    counter: (name, _help, points) => {
+      if (name !== 'specserve_model_runs') return
+      for (const [attrs, n] of points as (readonly [MetricAttributes, number])[]) counts[attrs.placement as 'inline' | 'worker'] = n
+    },
+  }
+  gateway.model(model).executor.collect!(sink)
+  return counts
+}
+
+describe('placement with real models', () => {
+  it('runs a tiny model inline and a slow one in the workers, each saying why', async () => {
+    expect(placementOf('tiny')).toMatchObject({ mode: 'auto', current: 'inline' })
+    expect(placementOf('slow')).toMatchObject({ mode: 'auto', current: 'worker', reason: expect.stringMatching(/over inline_max_ms 0\.2/) })
+    const before = runs('tiny').inline
+    expect((await predict('tiny')).error).toBeNull()
+    expect(runs('tiny').inline).toBe(before + 1)
+  })
+
+  it('honours a pin to the workers', async () => {
+    expect(placementOf('pinned')).toMatchObject({ mode: 'worker', current: 'worker', reason: 'pinned (placement: worker)' })
+    expect((await predict('pinned')).error).toBeNull()
+    expect(runs('pinned')).toEqual({ inline: 0, worker: 1 })
+  })
+
+  it('sends a batch bigger than a tiny model may take inline to the workers, with the same answer', async () => {
+    const maxRows = placementOf('tiny').inline_max_rows as number
+    const big = Array.from({ length: maxRows + 1 }, (_, i) => rows[i % rows.length]!)
+    const before = runs('tiny')
+    const result = await predict('tiny', big)
+    expect(runs('tiny')).toEqual({ inline: before.inline, worker: before.worker + 1 })
+    expect(result.outputs!.label!.shape).toEqual([maxRows + 1])
+  })
+
+  it('answers a straggler ensemble with its inline fallback while the slow member runs in a worker', async () => {
+    const inputs = { input: tensorFromJson(rows.slice(0, 1), gateway.ensemble('straggler').inputs[0]!, inputFailure) }
+    const result = await gateway.predict({ id: 's', ensemble: 'straggler', inputs, budgetMs: 30 })
+    expect(result.decision).toMatchObject({ chosen: 'tiny', reason: 'fallback-at-deadline' })
+    expect(result.models.map((m) => m.status)).toEqual(['timeout', 'ok'])
+  })
+
+  it('drops less-preferred inline members of requests decided before their turn on the lane', async () => {
+    const before = { a: runs('tiny').inline, b: runs('tiny-b').inline, c: runs('tiny-c').inline }
+    const results = await Promise.all(Array.from({ length: 64 }, () => predict('three')))
+    expect(results.every((r) => r.decision.chosen === 'tiny')).toBe(true)
+    expect(runs('tiny').inline - before.a).toBe(64)
+    // Each request decided on its preferred member: most fallbacks never ran.
+    expect(runs('tiny-b').inline - before.b + runs('tiny-c').inline - before.c).toBeLessThan(64)
+  })
+})
