@@ -2,8 +2,8 @@
 // bodies, Seldon's ndarray) and the native `{shape, datatype, data}` form. Nesting is
 // walked with an explicit stack, never recursion, and is refused past MAX_RANK, so no
 // body can overflow the call stack.
-import type { TensorData } from './datatypes.ts'
-import { decodeElements, jsonElements } from './elements.ts'
+import { DATATYPES, type TensorData } from './datatypes.ts'
+import { decodeElements, jsonElement, jsonElements } from './elements.ts'
 import { checkTensor, datatypeName, elementCount, fail, fitsShape, formatShape, MAX_RANK, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
 
 /**
@@ -52,6 +52,49 @@ export function flattenNested(value: unknown, failure: Failure, name: string): {
   return { shape, flat }
 }
 
+/**
+ * The tensor as JSON text: nested arrays in its shape (a scalar for shape []), elements
+ * JSON-safe. Written straight to a string, for responses built without a generic serializer.
+ */
+export function nestedJson(tensor: Tensor): string {
+  const { shape, data } = tensor
+  const rank = shape.length
+  if (rank === 0) return elementText(data[0] as number | bigint | string)
+  const n = data.length
+  if (n === 0) return emptyJson(shape)
+  let out = ''
+  for (let i = 0; i < n; i++) {
+    // A bracket opens for each dimension whose block starts at element i, and closes after the one it ends at.
+    let block = 1
+    for (let d = rank - 1; d >= 0; d--) {
+      block *= shape[d] as number
+      if (i % block !== 0) break
+      out += '['
+    }
+    out += elementText(data[i] as number | bigint | string)
+    block = 1
+    for (let d = rank - 1; d >= 0; d--) {
+      block *= shape[d] as number
+      if ((i + 1) % block !== 0) break
+      out += ']'
+    }
+    if (i + 1 < n) out += ','
+  }
+  return out
+}
+
+/** JSON text of an empty tensor: nested empty arrays down to the first zero dimension. */
+function emptyJson(shape: readonly number[]): string {
+  const build = (d: number): string => (d === shape.length || shape[d] === 0 ? '[]' : `[${new Array<string>(shape[d] as number).fill(build(d + 1)).join(',')}]`)
+  return shape[0] === 0 ? '[]' : build(0)
+}
+
+function elementText(v: number | bigint | string): string {
+  if (typeof v === 'string') return JSON.stringify(v)
+  const e = jsonElement(v)
+  return typeof e === 'number' ? `${e}` : `"${e}"`
+}
+
 /** The tensor as a nested JSON array in its shape (a scalar for shape []), elements JSON-safe. */
 export function toNested(tensor: Tensor): unknown {
   const flat: unknown[] = jsonElements(tensor)
@@ -71,6 +114,8 @@ export function toNested(tensor: Tensor): unknown {
 /** A declared tensor from the native API's JSON: a nested array, or `{shape, datatype?, data}` (data flat or nested). */
 export function tensorFromJson(value: unknown, spec: TensorSpec, failure: Failure): Tensor {
   if (Array.isArray(value)) {
+    const fast = floatsFromNested(value, spec)
+    if (fast) return fast
     const { shape, flat } = flattenNested(value, failure, spec.name)
     return declared(spec, shape, flat, failure)
   }
@@ -89,6 +134,47 @@ export function tensorFromShapeAndData(spec: TensorSpec, shape: number[], data: 
   const flat = data.some(Array.isArray) ? flattenNested(data, failure, spec.name).flat : data
   if (flat.length !== elementCount(shape)) fail(failure, spec.name, `${flat.length} elements do not fill shape ${formatShape(shape)}`)
   return declared(spec, shape, flat, failure)
+}
+
+/** Most elements a fast decode preallocates for; more (or anything unusual) takes the general path. */
+const FAST_MAX_ELEMENTS = 1 << 20
+
+/**
+ * The common case in one pass, no intermediate array: a float input as rows of plain
+ * numbers, shaped as declared. Anything else (strings such as "NaN", a ragged or deeper
+ * array, another shape) returns undefined, and the general path decides, with its messages.
+ */
+function floatsFromNested(value: unknown[], spec: TensorSpec): Tensor | undefined {
+  const row = DATATYPES[spec.datatype]
+  if (row.kind !== 'float' || spec.shape.length > 2) return undefined
+  if (spec.shape.length === 1) {
+    const n = value.length
+    if (n > FAST_MAX_ELEMENTS || (spec.shape[0]! >= 0 && spec.shape[0] !== n)) return undefined
+    const out = new row.array!(n) as Float32Array
+    for (let i = 0; i < n; i++) {
+      const v = value[i]
+      if (typeof v !== 'number') return undefined
+      out[i] = v
+    }
+    return { datatype: spec.datatype, shape: [n], data: out }
+  }
+  const rows = value.length
+  const first = value[0]
+  if (!Array.isArray(first)) return undefined
+  const width = first.length
+  const [r, w] = spec.shape as [number, number]
+  if (rows * width > FAST_MAX_ELEMENTS || (r >= 0 && r !== rows) || (w >= 0 && w !== width)) return undefined
+  const out = new row.array!(rows * width) as Float32Array
+  for (let i = 0, k = 0; i < rows; i++) {
+    const line = value[i]
+    if (!Array.isArray(line) || line.length !== width) return undefined
+    for (let j = 0; j < width; j++, k++) {
+      const v = line[j]
+      if (typeof v !== 'number') return undefined
+      out[k] = v
+    }
+  }
+  return { datatype: spec.datatype, shape: [rows, width], data: out }
 }
 
 function declared(spec: TensorSpec, shape: number[], flat: ArrayLike<unknown>, failure: Failure): Tensor {

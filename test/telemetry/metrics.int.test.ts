@@ -138,14 +138,17 @@ describe('GET /metrics', () => {
     expect(stats.since).toMatch(/^\d{4}-\d\d-\d\dT/)
   })
 
-  it('answers 503 OVERLOADED with Retry-After when max_in_flight is reached', async () => {
-    // Whichever of the two reaches the gateway second is shed (max_in_flight: 1).
-    const both = await Promise.all([predict('slow', x), predict('slow', x)])
-    const shed = both.find((r) => r.statusCode === 503)
-    const served = both.find((r) => r.statusCode === 200)
-    expect(shed?.json().code).toBe('OVERLOADED')
-    expect(shed?.headers['retry-after']).toBe('1')
-    expect(served?.headers['retry-after']).toBeUndefined()
+  it('answers 503 OVERLOADED with Retry-After when max_in_flight is reached, and counts it', async () => {
+    // Admission is in front of fastify: on a real socket. Whichever of the two arrives second is shed (max_in_flight: 1).
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/v1/ensembles/slow/predict`
+    const send = () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: x }) })
+    const both = await Promise.all([send(), send()])
+    const shed = both.find((r) => r.status === 503)
+    const served = both.find((r) => r.status === 200)
+    expect(((await shed?.json()) as { code: string }).code).toBe('OVERLOADED')
+    expect(shed?.headers.get('retry-after')).toBe('1')
+    expect(served?.headers.get('retry-after')).toBeNull()
     const m = await scrape()
     expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'slow', outcome: 'OVERLOADED' }).value).toBe(1)
     expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'slow', outcome: 'ok' }).value).toBe(1)

@@ -2,7 +2,7 @@
 // MAX_RANK, and never echoed back in full.
 import { describe, expect, it } from 'vitest'
 import { inputFailure } from '../../src/errors.ts'
-import { flattenNested, MAX_RANK, tensorFromJson, toNested, type TensorSpec } from '../../src/tensor/index.ts'
+import { flattenNested, MAX_RANK, tensorFromJson, toNested, type Tensor, type TensorSpec } from '../../src/tensor/index.ts'
 
 const spec: TensorSpec = { name: 'input', datatype: 'FP32', shape: [-1, 2] }
 const thrown = (fn: () => unknown): Error & { code?: string } => {
@@ -43,5 +43,23 @@ describe('nested JSON', () => {
     expect(toNested({ datatype: 'INT32', shape: [2, 3], data: Int32Array.of(1, 2, 3, 4, 5, 6) })).toEqual([[1, 2, 3], [4, 5, 6]])
     expect(toNested({ datatype: 'FP32', shape: [2, 0], data: new Float32Array(0) })).toEqual([[], []])
     expect(toNested({ datatype: 'FP32', shape: [], data: Float32Array.of(7) })).toBe(7)
+  })
+})
+
+describe('nested JSON text', () => {
+  it('is exactly JSON.stringify of the nested arrays, for every shape (empty ones included)', async () => {
+    const { nestedJson } = await import('../../src/tensor/index.ts')
+    const cases: Tensor[] = [
+      { datatype: 'INT32', shape: [2, 3], data: Int32Array.of(1, 2, 3, 4, 5, 6) },
+      { datatype: 'FP32', shape: [1, 2], data: Float32Array.of(0.1, -2.5) },
+      { datatype: 'FP64', shape: [2, 1, 2], data: Float64Array.of(1e21, -0, Number.NaN, Infinity) },
+      { datatype: 'INT64', shape: [3], data: BigInt64Array.of(1n, 9007199254740993n, -5n) },
+      { datatype: 'BYTES', shape: [2], data: ['a"b', 'é'] },
+      { datatype: 'FP32', shape: [2, 0], data: new Float32Array(0) },
+      { datatype: 'FP32', shape: [0, 3], data: new Float32Array(0) },
+      { datatype: 'FP32', shape: [], data: Float32Array.of(7) },
+      { datatype: 'BOOL', shape: [2, 2, 1], data: Uint8Array.of(1, 0, 0, 1) },
+    ]
+    for (const t of cases) expect(nestedJson(t), JSON.stringify(t.shape)).toBe(JSON.stringify(toNested(t)))
   })
 })

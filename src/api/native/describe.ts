@@ -29,6 +29,5 @@ export function describeModel(gateway: Gateway, name: string): Record<string, un
     // not loaded (yet, or not used by any ensemble): metadata stays null
   }
   const ensembles = [...gateway.config.ensembles.values()].filter((e) => e.models.includes(name)).map((e) => e.name)
-  const health = executor.health?.()
-  return { name, version: model.version, kind: model.kind, ensembles, ...metadata, stats: stats.toJSON(), ...(health ? { health } : {}) }
+  return { name, version: model.version, kind: model.kind, ensembles, ...metadata, stats: stats.toJSON(), ...executor.describe?.() }
 }

@@ -1,6 +1,7 @@
 // The native predict response (REST body, gRPC's failure trailer, Kafka stream answers):
-// docs/api.md documents this shape. Outputs are nested arrays in their shape.
-import { toNested, type Tensor } from '../../tensor/index.ts'
+// docs/api.md documents this shape. Outputs are nested arrays in their shape. The hot path
+// writes the body as text in one go (resultJson); resultBody is the same as an object.
+import { nestedJson, toNested, type Tensor } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { mapResultError } from '../errors.ts'
 
@@ -26,4 +27,24 @@ export function resultBody(result: PredictResult): Record<string, unknown> {
 export function failureBody(result: PredictResult): Record<string, unknown> {
   const mapped = mapResultError(result)
   return { code: mapped.code, message: mapped.message, ...resultBody(result) }
+}
+
+/** resultBody (or failureBody, for a failed predict) as JSON text, with no intermediate objects for the outputs. */
+export function resultJson(result: PredictResult): string {
+  let head = ''
+  if (result.error) {
+    const mapped = mapResultError(result)
+    head = `"code":${JSON.stringify(mapped.code)},"message":${JSON.stringify(mapped.message)},`
+  }
+  let outputs = 'null'
+  if (result.outputs) {
+    outputs = ''
+    for (const name in result.outputs) outputs += `${outputs ? ',' : ''}${JSON.stringify(name)}:${nestedJson(result.outputs[name] as Tensor)}`
+    outputs = `{${outputs}}`
+  }
+  return (
+    `{${head}"id":${JSON.stringify(result.id)},"ensemble":${JSON.stringify(result.ensemble)},"strategy":${JSON.stringify(result.strategy)},` +
+    `"outputs":${outputs},"decision":${JSON.stringify(result.decision)},"budget_ms":${result.budget_ms},"elapsed_ms":${result.elapsed_ms},` +
+    `"models":${JSON.stringify(result.models)}}`
+  )
 }

@@ -1,11 +1,12 @@
-// Admission and cancellation for REST predicts. A predict refused after its body was read
-// and parsed costs almost as much as one served, so under overload the refusals would queue
-// behind the work: the gateway's one admission slot is taken at the first byte, and an
-// excess request gets its 503 before its body is read. The same response 'close' event
-// that frees the slot cancels the predict when it comes before the answer was written:
-// the client went away, so its models stop (remote calls aborted, queued jobs dropped).
-import type { ServerResponse } from 'node:http'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+// Admission and cancellation for REST predicts, in front of fastify. A predict refused
+// after its body was read and parsed costs almost as much as one served, so under
+// overload refusals would queue behind the work: the gateway's one admission slot is
+// taken as the request arrives, before routing, and an excess predict gets a
+// pre-serialized 503 without fastify seeing it. The same response 'close' that frees the
+// slot cancels the predict when it comes before the answer was written: the client went
+// away, so its models stop (remote calls aborted, queued jobs dropped).
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import type { FastifyReply } from 'fastify'
 import { ErrorCatalogue } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import type { Run } from '../../starter/run.ts'
@@ -14,8 +15,25 @@ const RUN = Symbol('specserve.run')
 
 type Tracked = ServerResponse & { [RUN]?: Run }
 
-const isPredict = (method: string, url: string | undefined): boolean =>
-  method === 'POST' && url !== undefined && (url.endsWith('/predict') || url.endsWith('/infer'))
+/** POST …/predict and …/infer (a query string aside): the routes admission counts. */
+function isPredict(req: IncomingMessage): boolean {
+  if (req.method !== 'POST') return false
+  const url = req.url ?? ''
+  const q = url.indexOf('?')
+  const path = q < 0 ? url : url.slice(0, q)
+  return path.endsWith('/predict') || path.endsWith('/infer')
+}
+
+/** The ensemble a predict URL names (`/v1/ensembles/{name}/predict`, `/v2/models/{name}/…`), for the refusal count. */
+function ensembleOf(url: string): string {
+  const parts = url.split('?', 1)[0]!.split('/')
+  const at = parts.indexOf(parts[1] === 'v2' ? 'models' : 'ensembles')
+  try {
+    return decodeURIComponent(parts[at + 1] ?? '')
+  } catch {
+    return ''
+  }
+}
 
 /** Ties a started predict to its response: a client that goes away before the answer cancels it. */
 export function trackRun(reply: FastifyReply, run: Run): void {
@@ -25,7 +43,8 @@ export function trackRun(reply: FastifyReply, run: Run): void {
   if (res.closed && !res.writableFinished) run.cancel()
 }
 
-export function registerAdmission(app: FastifyInstance, gateway: Gateway): void {
+/** Wraps fastify's request handler with the gateway's admission for predicts. */
+export function admitting(gateway: Gateway, handler: RequestListener): RequestListener {
   const { admission } = gateway
   // One listener for every predict response ('close' fires once, answered or aborted): no closure per request.
   function onClose(this: Tracked): void {
@@ -33,14 +52,17 @@ export function registerAdmission(app: FastifyInstance, gateway: Gateway): void 
     const run = this[RUN]
     if (run !== undefined && !this.writableFinished) run.cancel()
   }
-  app.addHook('onRequest', (request, reply, done) => {
-    if (!isPredict(request.method, request.routeOptions.url)) return done()
-    if (!admission.tryEnter()) {
-      gateway.ensembles.get((request.params as { name?: string }).name ?? '')?.requestStats.count('OVERLOADED')
-      void reply.status(ErrorCatalogue.OVERLOADED.http).header('content-type', 'application/json').send(admission.refusalBody())
-      return
+  return (req, res) => {
+    if (isPredict(req)) {
+      if (!admission.tryEnter()) {
+        gateway.ensembles.get(ensembleOf(req.url ?? ''))?.requestStats.count('OVERLOADED')
+        const body = admission.refusalBody()
+        res.writeHead(ErrorCatalogue.OVERLOADED.http, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'retry-after': '1' })
+        res.end(body)
+        return
+      }
+      res.on('close', onClose)
     }
-    reply.raw.on('close', onClose)
-    done()
-  })
+    handler(req, res)
+  }
 }

@@ -2,9 +2,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { Gateway } from '../../gateway.ts'
 import { readPredict } from '../native/request.ts'
-import { failureBody, resultBody } from '../native/result.ts'
+import { resultJson } from '../native/result.ts'
 import { mapResultError } from '../errors.ts'
 import { trackRun } from './admission.ts'
+
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 export function registerPredictRoutes(app: FastifyInstance, gateway: Gateway): void {
   app.post<{ Params: { name: string } }>('/v1/ensembles/:name/predict', async (request, reply) => {
@@ -12,7 +14,10 @@ export function registerPredictRoutes(app: FastifyInstance, gateway: Gateway): v
     const run = gateway.start(req, true)
     trackRun(reply, run)
     const result = await run.result
-    if (!result.error) return resultBody(result)
-    return reply.status(mapResultError(result).http).send(failureBody(result))
+    // Written as text: no generic serialization of intermediate objects on the hot path.
+    return reply
+      .status(result.error ? mapResultError(result).http : 200)
+      .type(JSON_TYPE)
+      .send(resultJson(result))
   })
 }

@@ -1,12 +1,13 @@
 // buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
+import { createServer } from 'node:http'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
 import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
-import { registerAdmission } from './admission.ts'
+import { admitting } from './admission.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
@@ -30,7 +31,11 @@ export interface BuildOptions {
 
 export function buildServer(config: GatewayConfig, options: BuildOptions = {}): FastifyInstance {
   const logRequests = process.env.LOG_REQUESTS === '1'
+  const owned = !options.gateway
+  const gateway = options.gateway ?? new Gateway(config)
   const app = Fastify({
+    // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
+    serverFactory: (handler) => createServer(admitting(gateway, handler)),
     logger: options.logger ?? false,
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
@@ -41,8 +46,6 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     childLoggerFactory: (logger, bindings, opts) => (logRequests ? logger.child(bindings, opts) : logger),
     return503OnClosing: true,
   })
-  const owned = !options.gateway
-  const gateway = options.gateway ?? new Gateway(config)
   app.decorate('gateway', gateway)
   if (owned) app.addHook('onClose', async () => gateway.close())
 
@@ -64,7 +67,6 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     if (!gateway.ready) void reply.header('connection', 'close')
     done(null, payload)
   })
-  registerAdmission(app, gateway)
   if (options.telemetry) registerTelemetry(app, options.telemetry)
   registerAdminRoutes(app, gateway)
   registerInfoRoutes(app, gateway)

@@ -74,3 +74,14 @@ describe('hostile bodies get a short 4xx, never a 5xx', () => {
     expect(res.json().code).toBe('BAD_INPUT')
   })
 })
+
+describe('the response body', () => {
+  it('written as text, is the documented object (resultBody / failureBody), for answers and failures alike', async () => {
+    const { resultBody, failureBody, resultJson } = await import('../../../src/api/native/result.ts')
+    const ok = await app.gateway.predict({ id: 'a"b', ensemble: 'int8', inputs: { x: { datatype: 'INT8', shape: [1, 2], data: Int8Array.of(1, 2) } } })
+    expect(JSON.parse(resultJson(ok))).toEqual(resultBody(ok))
+    const failed = { ...ok, outputs: null, error: { code: 'DEADLINE_EXCEEDED', message: 'no usable result by the deadline' } }
+    expect(JSON.parse(resultJson(failed))).toEqual(failureBody(failed))
+    expect(Object.keys(JSON.parse(resultJson(failed)) as object)).toEqual(Object.keys(failureBody(failed)))
+  })
+})
