@@ -100,9 +100,9 @@ export class RemoteExecutor implements Executor {
     return this.call({ wire, batch: batchOf(inputs, this.meta!.inputs) }, ctx.signal, ctx.deadline)
   }
 
-  health(): Readonly<Record<string, unknown>> {
+  describe(): Readonly<Record<string, unknown>> {
     const circuit = this.breaker.state
-    return circuit === 'open' ? { circuit, next_probe_ms: Math.ceil(this.breaker.retryInMs()) } : { circuit }
+    return { health: circuit === 'open' ? { circuit, next_probe_ms: Math.ceil(this.breaker.retryInMs()) } : { circuit } }
   }
 
   collect(out: MetricsSink): void {
