@@ -63,6 +63,9 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 SLOW_ITERS = 260
 SLOW_DIM = 256
 MAX_FILE_BYTES = 1_000_000
+# digits_wide is wide on purpose (two 1024-unit layers, ~4.5 MB): a model where
+# batching pays, since one row reads every weight and 32 rows read them once.
+LARGE_MODELS = {"digits_wide": 5_000_000}
 SAMPLES_PER_TASK = 3
 
 
@@ -118,6 +121,8 @@ def model_specs() -> list[tuple[str, str, BaseEstimator]]:
         ("digits_mlp", "digits", scaled(MLPClassifier(hidden_layer_sizes=(64,), max_iter=2000, random_state=SEED))),
         # Depth-limited so the 10-class tree ensemble stays well under 1 MB.
         ("digits_rf", "digits", RandomForestClassifier(n_estimators=25, max_depth=8, random_state=SEED)),
+        # The bench's batching model: ~0.2 ms for one row, ~0.5 ms for 32 (onnxruntime, one thread).
+        ("digits_wide", "digits", scaled(MLPClassifier(hidden_layer_sizes=(1024, 1024), max_iter=100, random_state=SEED))),
         # --- diabetes regression: 10 features -------------------------------
         ("diabetes_linear", "diabetes", Ridge(alpha=1.0)),
         ("diabetes_tree", "diabetes", DecisionTreeRegressor(max_depth=4, random_state=SEED)),
@@ -409,8 +414,9 @@ def main() -> int:
     for name, (est, task) in fitted.items():
         path = out / f"{name}.onnx"
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise AssertionError(f"{name}: {size} bytes exceeds {MAX_FILE_BYTES}")
+        limit = LARGE_MODELS.get(name, MAX_FILE_BYTES)
+        if size > limit:
+            raise AssertionError(f"{name}: {size} bytes exceeds {limit}")
         r = verify(name, path, est, task)
         inputs, outputs = io_spec(r["session"])
         manifest_models[name] = {
