@@ -71,6 +71,8 @@ export interface ModelAnnotation {
   readonly status: ModelStatus
   readonly latency_ms: number
   readonly used: boolean
+  /** Rows of the batched run the model answered in (dynamic batching); absent when it ran alone. */
+  readonly batch?: number
   readonly error?: ErrorInfo
 }
 

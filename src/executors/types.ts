@@ -17,6 +17,14 @@ export interface InferContext {
   readonly deadline: number
 }
 
+/**
+ * A key an executor's outputs may carry: the rows of the batched run the request ran in
+ * (dynamic batching). The request's annotation reports it as the model's `batch`.
+ */
+export const BATCH_ROWS: unique symbol = Symbol('specserve.batchRows')
+
+export type BatchedOutputs = TensorMap & { readonly [BATCH_ROWS]?: number }
+
 /** One model the gateway can call. Created from config, loaded once, shared by requests. */
 export interface Executor {
   readonly name: string

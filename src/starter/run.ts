@@ -4,7 +4,7 @@
 // model. Late results are counted, never used.
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
-import type { InferContext } from '../executors/types.ts'
+import { BATCH_ROWS, type BatchedOutputs, type InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
@@ -178,9 +178,14 @@ export class Run implements InferContext {
       const meta = ens.models[i]!
       let a: ModelAnnotation
       if (o) {
-        a = o.status === 'ok'
-          ? { name: meta.name, version: meta.version, status: 'ok', latency_ms: round(o.latencyMs), used: chosen === i }
-          : { name: meta.name, version: meta.version, status: o.status, latency_ms: round(o.latencyMs), used: false, error: o.error }
+        if (o.status === 'ok') {
+          const batch = (o.outputs as BatchedOutputs)[BATCH_ROWS]
+          a = batch === undefined
+            ? { name: meta.name, version: meta.version, status: 'ok', latency_ms: round(o.latencyMs), used: chosen === i }
+            : { name: meta.name, version: meta.version, status: 'ok', latency_ms: round(o.latencyMs), used: chosen === i, batch }
+        } else {
+          a = { name: meta.name, version: meta.version, status: o.status, latency_ms: round(o.latencyMs), used: false, error: o.error }
+        }
         const cause = o.status === 'ok' ? null : o.error.code
         commonCause = commonCause === undefined || commonCause === cause ? cause : null
       } else {

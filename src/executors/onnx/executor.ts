@@ -9,6 +9,7 @@ import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { commonModelFields } from '../common.ts'
 import type { Executor, ExecutorEnv, ExecutorKind, InferContext } from '../types.ts'
+import { rowsOf, type BatchSettings } from './batch.ts'
 import { InlineModel } from './inline.ts'
 import { Placement, PLACEMENTS, type PlacementMode } from './placement.ts'
 import { OnnxPool } from './pool.ts'
@@ -29,6 +30,18 @@ const schema = Type.Object(
     placement: Type.Optional(Type.Union(PLACEMENTS.map((p) => Type.Literal(p)))),
     /** The inference time (p99, ms) under which `auto` runs the model inline; default executors.inline_max_ms. */
     inline_max_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /** Dynamic batching in the workers: requests waiting together run as one session.run. */
+    batching: Type.Optional(
+      Type.Object(
+        {
+          /** Most rows in one batched run. */
+          max_batch: Type.Integer({ minimum: 2, maximum: 4096 }),
+          /** Longest a request waits for others to join (never past what its deadline allows). */
+          max_queue_delay_ms: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     ...commonModelFields,
   },
   { additionalProperties: false },
@@ -42,7 +55,11 @@ export interface OnnxSpec {
   readonly dedicatedWorkers: number
   readonly placement: PlacementMode
   readonly inlineMaxMs: number | undefined
+  readonly batching: BatchSettings | undefined
 }
+
+/** max_queue_delay_ms when batching leaves it out. */
+const DEFAULT_QUEUE_DELAY_MS = 2
 
 /** Queue of a dedicated pool: jobs beyond it are skipped OVERLOADED. */
 const DEDICATED_QUEUE = 256
@@ -72,6 +89,7 @@ export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
       ctx.problem('path', `cannot read model file ${path}`)
     }
     if (entry.placement === 'inline' && entry.dedicated_workers) ctx.problem('placement', 'a model pinned inline uses no workers: drop dedicated_workers')
+    if (entry.placement === 'inline' && entry.batching) ctx.problem('placement', 'batches form in the workers: a model with batching cannot be pinned inline')
     return {
       path,
       version: String(entry.version ?? '1'),
@@ -79,6 +97,7 @@ export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
       dedicatedWorkers: entry.dedicated_workers ?? 0,
       placement: entry.placement ?? 'auto',
       inlineMaxMs: entry.inline_max_ms,
+      batching: entry.batching && { maxBatch: entry.batching.max_batch, maxDelayMs: entry.batching.max_queue_delay_ms ?? DEFAULT_QUEUE_DELAY_MS },
     }
   },
   files: (spec) => [spec.path],
@@ -117,11 +136,18 @@ class OnnxExecutor implements Executor {
   }
 
   async load(): Promise<void> {
-    const loaded = await this.pool().register(this.key, this.spec.path, this.spec.maxConcurrency)
-    this.placement = new Placement(this.spec.placement, this.spec.inlineMaxMs ?? this.env.executors.inline_max_ms, loaded.warmRunsMs)
-    const placement = this.placement
+    const { spec } = this
+    const loaded = await this.pool().register(this.key, spec.path, { cap: spec.maxConcurrency, batching: spec.batching })
+    if (spec.batching) {
+      const fixed = loaded.inputs.find((input) => input.shape[0] !== -1)
+      if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
+    }
+    // Batches form in the workers: a batching model never runs inline.
+    const placement = new Placement(spec.batching ? 'worker' : spec.placement, spec.inlineMaxMs ?? this.env.executors.inline_max_ms, loaded.warmRunsMs)
+    if (spec.batching) placement.reason = 'batching: batches form in the workers'
+    this.placement = placement
     if (placement.wantsInline) this.inline = await InlineModel.open(this.spec.path, (times) => placement.observeInline(times))
-    this.meta = { name: this.name, version: this.spec.version, kind: 'onnx', inputs: loaded.inputs, outputs: loaded.outputs }
+    this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: loaded.inputs, outputs: loaded.outputs }
   }
 
   infer(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
@@ -145,7 +171,21 @@ class OnnxExecutor implements Executor {
   }
 
   describe(): Readonly<Record<string, unknown>> {
-    return { placement: this.placement?.describe(this.inline?.times, this.pool().runTimes(this.key)) ?? null }
+    const lane = this.pool().laneStats(this.key)
+    const batching = this.spec.batching
+    return {
+      placement: this.placement?.describe(this.inline?.times, lane?.times) ?? null,
+      batching: batching && lane
+        ? {
+            max_batch: batching.maxBatch,
+            max_queue_delay_ms: batching.maxDelayMs,
+            runs: lane.runs,
+            batches: lane.batches,
+            batched_requests: lane.batchedRequests,
+            by_rows: lane.batchTimes.describe(),
+          }
+        : null,
+    }
   }
 
   collect(out: MetricsSink): void {
@@ -155,6 +195,11 @@ class OnnxExecutor implements Executor {
       [{ model: this.name, placement: 'inline' }, this.inline?.ran ?? 0],
       [{ model: this.name, placement: 'worker' }, this.workerRuns],
     ])
+    const lane = this.spec.batching && this.pool().laneStats(this.key)
+    if (lane) {
+      out.counter('specserve_model_batches', 'Batched runs of an embedded model (two requests or more in one session.run).', [[{ model: this.name }, lane.batches]])
+      out.counter('specserve_model_batched_requests', 'Requests an embedded model answered in a batched run.', [[{ model: this.name }, lane.batchedRequests]])
+    }
   }
 
   async close(): Promise<void> {
@@ -162,10 +207,4 @@ class OnnxExecutor implements Executor {
     await this.inline?.close()
     await this.dedicated?.close()
   }
-}
-
-/** Rows of a request: the first dimension of its first input (1 for a scalar). */
-function rowsOf(inputs: TensorMap): number {
-  for (const name in inputs) return inputs[name]!.shape[0] ?? 1
-  return 1
 }

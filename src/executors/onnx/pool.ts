@@ -2,22 +2,28 @@
 // the main thread, earliest deadline first, so a job whose request was decided or cancelled
 // is dropped before it starts: a running inference cannot be interrupted, a queued one can.
 //
-// Fast models are pipelined: a worker holds a second job while it runs the first, so it
-// never idles for a message round trip. A job waiting inside a worker can still be
-// cancelled through a shared flag the worker reads before it starts the job. Slow or untimed
-// models are never pipelined, so a fast job never waits behind a slow one in a worker.
-import { Worker } from 'node:worker_threads'
+// Dispatch runs once per turn of the event loop (a microtask), so every unit handed to one
+// worker in that turn (the co-located members of an ensemble's request) goes in one message.
+// Fast models are pipelined: a worker holds a second unit while it runs the first, so it
+// never idles for a message round trip; a unit waiting inside a worker can still be
+// cancelled through a shared flag the worker reads before it starts it. Slow or untimed
+// models are never pipelined, so a fast unit never waits behind a slow one in a worker.
+// A model with batching runs the jobs waiting together as one batch (lane.ts says when).
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink } from '../../types.ts'
 import type { SharedResource } from '../types.ts'
-import { CANCEL_SLOTS, type FromWorker, type ToWorker } from './protocol.ts'
-import { RunTimes } from './run-times.ts'
+import { BATCH_ROWS } from '../types.ts'
+import { rowsOf, type BatchSettings } from './batch.ts'
+import { PoolLane, type Job, type Unit } from './lane.ts'
+import type { FromWorker } from './protocol.ts'
+import type { RunTimes } from './run-times.ts'
+import { WorkerSlot } from './slot.ts'
 
-/** Jobs a worker may hold at once (running + waiting). */
+/** Units a worker may hold at once (running + waiting), when they are all fast. */
 const PIPELINE_DEPTH = 2
-/** Only models whose fastest run is under this may wait inside a worker. */
-const PIPELINE_MAX_MS = 2
+/** Batch wake-ups are set this much early, and a batch due within it goes now. */
+const TIMER_GRANULARITY_MS = 1
 /** How long close() waits for a worker to release its sessions and exit by itself. */
 const CLOSE_GRACE_MS = 10_000
 
@@ -34,58 +40,26 @@ export interface LoadedModel {
   readonly warmRunsMs: readonly number[]
 }
 
-interface Job {
-  readonly id: number
-  readonly lane: Lane
-  readonly inputs: TensorMap
-  readonly deadline: number
-  readonly signal: AbortSignal
-  readonly resolve: (outputs: TensorMap) => void
-  readonly reject: (err: Error) => void
-  /** In the main-thread queue (not yet sent to a worker). */
-  queued: boolean
-  /** The worker it was sent to, until its reply. */
-  slot: Slot | null
+export interface RegisterOptions {
+  /** Most units of this model at once (default: no limit). */
+  readonly cap?: number
+  readonly batching?: BatchSettings
 }
 
-interface Lane {
-  readonly key: string
-  readonly path: string
-  /** At most this many jobs of this model run at once, so one slow model cannot take every worker. */
-  readonly cap: number
-  readonly queue: Job[]
-  inflight: number
-  /**
-   * Fastest real inference seen (0 = none yet): a job with less time left than this cannot
-   * finish, so it never starts. Warm-up runs on zeros are not counted: their cost is not the data's.
-   */
-  minRunMs: number
-  /** Recent inference times in the workers. */
-  readonly times: RunTimes
-}
-
-interface Slot {
-  readonly worker: Worker
-  /** Sent and not yet answered, in the order the worker runs them. */
-  readonly jobs: Job[]
-  /** Shared with the worker: slot `id % CANCEL_SLOTS` holds `id` once that job is cancelled. */
-  readonly cancel: Int32Array
-  /** Loads still to confirm before this worker takes jobs (after a crash and respawn). */
-  loading: number
-  /** Called when the worker has no job left (close waits for it). */
-  onIdle: (() => void) | undefined
-  readonly loads: Map<string, { resolve: (m: LoadedModel) => void; reject: (e: Error) => void }>
-}
-
-const workerUrl = new URL('./worker.ts', import.meta.url)
+type Slot = WorkerSlot<Unit>
 
 export class OnnxPool implements SharedResource {
   readonly size: number
   private readonly queueLimit: number
   private readonly slots: Slot[] = []
-  private readonly lanes = new Map<string, Lane>()
+  private readonly lanes = new Map<string, PoolLane>()
   private queued = 0
   private nextId = 1
+  private dispatching = false
+  /** How late batch wake-ups have fired, smoothed (ms); starts at a timer's usual granularity. */
+  private lateMs = 1
+  /** A unit's time in the pool beyond its run (messages, thread wake-ups), smoothed (ms). */
+  private hopMs = 1
   private closed = false
 
   constructor(options: PoolOptions) {
@@ -94,12 +68,13 @@ export class OnnxPool implements SharedResource {
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn())
   }
 
-  /** Loads a model into every worker; resolves with its metadata. `cap`: most jobs of it at once (default none). */
-  async register(key: string, path: string, cap = Infinity): Promise<LoadedModel> {
-    const lane: Lane = { key, path, cap: Math.max(1, cap), queue: [], inflight: 0, minRunMs: 0, times: new RunTimes() }
-    const loaded = await Promise.all(this.slots.map((slot) => this.loadInto(slot, key, path)))
-    this.lanes.set(key, lane)
+  /** Loads a model into every worker; resolves with its metadata. */
+  async register(key: string, path: string, options: RegisterOptions = {}): Promise<LoadedModel> {
+    const lane = new PoolLane(key, path, options.cap ?? Infinity, options.batching)
+    const loaded = await Promise.all(this.slots.map((slot) => slot.load(key, path)))
     const { inputs, outputs, warmRunsMs } = loaded[0]!
+    lane.batchTimes.seed(1, median(warmRunsMs))
+    this.lanes.set(key, lane)
     return { inputs, outputs, warmRunsMs }
   }
 
@@ -107,25 +82,28 @@ export class OnnxPool implements SharedResource {
     const lane = this.lanes.get(key)
     if (!lane) return
     this.lanes.delete(key)
+    lane.clearTimer()
     for (const job of lane.queue.splice(0)) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded'))
-    for (const slot of this.slots) this.post(slot, { type: 'unload', key })
+    for (const slot of this.slots) slot.post({ type: 'unload', key })
   }
 
+  /** Runs a model on these inputs; the outputs carry BATCH_ROWS when they ran in a batch. */
   run(key: string, inputs: TensorMap, signal: AbortSignal, deadline: number): Promise<TensorMap> {
     const lane = this.lanes.get(key)
     if (!lane) return Promise.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `model ${key} is not loaded`))
     if (signal.aborted) return Promise.reject(signal.reason as Error)
-    const left = deadline - performance.now()
+    const now = performance.now()
+    const left = deadline - now
     if (left < lane.minRunMs) return Promise.reject(wouldMiss(lane, left))
     if (this.queued >= this.queueLimit) {
       return Promise.reject(new ModelError(ModelErrorCode.OVERLOADED, `inference queue full (${this.queueLimit} jobs)`, true))
     }
     return new Promise<TensorMap>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, lane, inputs, deadline, signal, resolve, reject, queued: true, slot: null }
+      const job: Job = { lane, inputs, rows: rowsOf(inputs), deadline, signal, enqueuedAt: now, resolve, reject, queued: true, unit: null }
       lane.queue.push(job)
       this.queued++
       signal.addEventListener('abort', () => this.drop(job), { once: true })
-      this.dispatch()
+      this.schedule()
     })
   }
 
@@ -134,10 +112,15 @@ export class OnnxPool implements SharedResource {
     return this.lanes.get(key)?.times
   }
 
+  /** A model's runs and batching figures (undefined for a model not registered). */
+  laneStats(key: string): PoolLane | undefined {
+    return this.lanes.get(key)
+  }
+
   /** Queue depth and busy workers. */
   stats(): { workers: number; busy: number; queued: number } {
     let busy = 0
-    for (const slot of this.slots) if (slot.jobs.length) busy++
+    for (const slot of this.slots) if (slot.units.length) busy++
     return { workers: this.size, busy, queued: this.queued }
   }
 
@@ -149,21 +132,27 @@ export class OnnxPool implements SharedResource {
   }
 
   /**
-   * Drops queued jobs, lets the jobs sent to workers finish, then asks each worker to
+   * Drops queued jobs, lets the units sent to workers finish, then asks each worker to
    * release its sessions and exit. A worker terminated inside a native onnxruntime call
    * (run, create, release) aborts the whole process, so terminate() is only the last resort
    * for a worker that has not exited in CLOSE_GRACE_MS.
    */
   async close(): Promise<void> {
+    // What this turn handed to the pool is sent first, as if close came a moment later.
+    if (this.dispatching) this.dispatch()
     this.closed = true
     const closing = new ModelError(ModelErrorCode.MODEL_FAILED, 'gateway closing')
-    for (const lane of this.lanes.values()) for (const job of lane.queue.splice(0)) this.settle(job, closing)
+    for (const lane of this.lanes.values()) {
+      lane.clearTimer()
+      for (const job of lane.queue.splice(0)) this.settle(job, closing)
+    }
     await Promise.all(
       this.slots.map(async (slot) => {
-        if (slot.jobs.length) await new Promise<void>((resolve) => (slot.onIdle = resolve))
+        slot.flush()
+        if (slot.units.length) await new Promise<void>((resolve) => (slot.onIdle = resolve))
         const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()))
         slot.worker.ref()
-        this.post(slot, { type: 'close' })
+        slot.post({ type: 'close' })
         const timer = setTimeout(() => void slot.worker.terminate(), CLOSE_GRACE_MS)
         await exited
         clearTimeout(timer)
@@ -172,126 +161,146 @@ export class OnnxPool implements SharedResource {
   }
 
   private spawn(): Slot {
-    const cancel = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT))
-    const worker = new Worker(workerUrl, { workerData: { cancel } })
-    const slot: Slot = { worker, jobs: [], cancel, loading: 0, loads: new Map(), onIdle: undefined }
-    worker.on('message', (msg: FromWorker) => this.onMessage(slot, msg))
-    worker.on('error', (err) => this.onCrash(slot, err))
-    worker.on('exit', (code) => this.onCrash(slot, new Error(`inference worker exited with code ${code}`)))
-    // Only a worker with work in hand keeps the process alive (tests, CLI validate).
-    worker.unref()
-    return slot
-  }
-
-  private loadInto(slot: Slot, key: string, path: string): Promise<LoadedModel> {
-    return new Promise((resolve, reject) => {
-      slot.loads.set(key, { resolve, reject })
-      slot.worker.ref()
-      this.post(slot, { type: 'load', key, path })
-    })
+    return new WorkerSlot<Unit>(
+      (slot, msg) => this.onMessage(slot, msg),
+      (slot, err) => this.onCrash(slot, err),
+    )
   }
 
   private onMessage(slot: Slot, msg: FromWorker): void {
     if (msg.type === 'loaded' || msg.type === 'load-failed') {
-      const waiter = slot.loads.get(msg.key)
-      slot.loads.delete(msg.key)
-      if (msg.type === 'loaded') waiter?.resolve({ ...msg.metadata, warmRunsMs: msg.warmRunsMs })
-      else waiter?.reject(new Error(msg.message))
-      if (slot.loads.size === 0 && !slot.jobs.length) slot.worker.unref()
-      if (slot.loading > 0 && --slot.loading === 0) this.dispatch()
+      if (slot.loaded(msg)) this.schedule()
       return
     }
-    const at = slot.jobs.findIndex((j) => j.id === msg.id)
-    if (at < 0) return
-    const job = slot.jobs[at] as Job
-    slot.jobs.splice(at, 1)
-    job.slot = null
-    if (!slot.jobs.length) {
-      slot.worker.unref()
-      slot.onIdle?.()
-    }
-    job.lane.inflight--
+    const unit = slot.answered(msg.id)
+    if (!unit) return
+    const { lane, jobs } = unit
+    lane.inflight--
     if (msg.type === 'result') {
-      const lane = job.lane
-      lane.minRunMs = lane.minRunMs === 0 ? msg.runMs : Math.min(lane.minRunMs, msg.runMs)
-      lane.times.add(msg.runMs)
-      job.resolve(msg.outputs)
-    } else if (msg.type === 'cancelled') {
-      job.reject((job.signal.reason as Error | undefined) ?? new ModelError(ModelErrorCode.MODEL_FAILED, 'cancelled'))
+      lane.observe(unit, msg.runMs)
+      this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - msg.runMs) * 0.1
+      for (let i = 0; i < jobs.length; i++) {
+        const outputs = msg.outputs[i]!
+        if (jobs.length > 1) (outputs as Record<symbol, number>)[BATCH_ROWS] = unit.rows
+        jobs[i]!.unit = null
+        jobs[i]!.resolve(outputs)
+      }
     } else {
-      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, msg.message))
+      const failed = msg.type === 'failed' ? new ModelError(ModelErrorCode.MODEL_FAILED, msg.message) : undefined
+      for (const job of jobs) {
+        job.unit = null
+        job.reject(failed ?? (job.signal.reason as Error | undefined) ?? new ModelError(ModelErrorCode.MODEL_FAILED, 'cancelled'))
+      }
     }
-    this.dispatch()
+    this.schedule()
   }
 
   private onCrash(slot: Slot, err: Error): void {
     const index = this.slots.indexOf(slot)
     if (index < 0) return // already replaced ('error' is followed by 'exit')
-    for (const job of slot.jobs.splice(0)) {
-      job.lane.inflight--
-      job.slot = null
-      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `inference worker crashed: ${err.message}`))
+    const crashed = new ModelError(ModelErrorCode.MODEL_FAILED, `inference worker crashed: ${err.message}`)
+    for (const unit of slot.drain(err)) {
+      unit.lane.inflight--
+      for (const job of unit.jobs) {
+        job.unit = null
+        job.reject(crashed)
+      }
     }
-    for (const waiter of slot.loads.values()) waiter.reject(err)
-    slot.onIdle?.()
     if (this.closed) return
     const fresh = this.spawn()
     this.slots[index] = fresh
     for (const lane of this.lanes.values()) {
       fresh.loading++
-      this.loadInto(fresh, lane.key, lane.path).catch(() => undefined)
+      fresh.load(lane.key, lane.path).catch(() => undefined)
     }
-    this.dispatch()
+    this.schedule()
   }
 
-  /** Idle workers first, then a second job for workers running only fast jobs. */
-  private dispatch(): void {
-    for (const slot of this.slots) {
-      if (slot.jobs.length || slot.loading > 0) continue
-      const job = this.next(false)
-      if (!job) return
-      this.send(slot, job)
-    }
-    for (const slot of this.slots) {
-      if (slot.loading > 0 || slot.jobs.length >= PIPELINE_DEPTH || !slot.jobs.every((j) => isFast(j.lane))) continue
-      const job = this.next(true)
-      if (!job) return
-      this.send(slot, job)
-    }
+  /** Dispatch once, after everything this turn has queued. */
+  private schedule(): void {
+    if (this.dispatching) return
+    this.dispatching = true
+    queueMicrotask(this.dispatch)
   }
 
-  private send(slot: Slot, job: Job): void {
-    slot.jobs.push(job)
-    job.slot = slot
-    if (slot.jobs.length === 1) slot.worker.ref()
-    job.lane.inflight++
-    this.post(slot, { type: 'run', id: job.id, key: job.lane.key, inputs: job.inputs })
-  }
-
-  /** Earliest deadline first over the lanes under their cap (only fast lanes when pipelining). */
-  private next(fastOnly: boolean): Job | undefined {
+  /** Idle workers first, then a second unit for workers running only fast ones; then one message per worker. */
+  private readonly dispatch = (): void => {
+    this.dispatching = false
     const now = performance.now()
+    let more = true
+    for (const slot of this.slots) {
+      if (!more) break
+      if (slot.full(1)) continue
+      more = this.sendNext(slot, false, now)
+    }
+    for (const slot of this.slots) {
+      if (!more) break
+      if (slot.full(PIPELINE_DEPTH) || !allPipelined(slot.units)) continue
+      more = this.sendNext(slot, true, now)
+    }
+    for (const slot of this.slots) slot.flush()
+  }
+
+  /** Sends the next unit to a worker, earliest deadline first over the lanes ready to send; false when none is. */
+  private sendNext(slot: Slot, pipelinedOnly: boolean, now: number): boolean {
     for (;;) {
-      let best: Lane | undefined
+      let best: PoolLane | undefined
       for (const lane of this.lanes.values()) {
         const head = lane.queue[0]
-        if (!head || lane.inflight >= lane.cap || (fastOnly && !isFast(lane))) continue
-        if (!best || head.deadline < (best.queue[0] as Job).deadline) best = lane
+        if (!head || lane.inflight >= lane.cap || (pipelinedOnly && !lane.pipelined)) continue
+        if (best && head.deadline >= best.queue[0]!.deadline) continue
+        if (lane.batching && !this.batchReady(lane, now)) continue
+        best = lane
       }
-      if (!best) return undefined
-      const job = best.queue.shift() as Job
-      job.queued = false
-      this.queued--
-      const left = job.deadline - now
-      if (left >= best.minRunMs) return job
-      job.reject(wouldMiss(best, left))
+      if (!best) return false
+      const jobs = best.take()
+      const live: Job[] = []
+      for (const job of jobs) {
+        job.queued = false
+        this.queued--
+        const left = job.deadline - now
+        if (left >= best.minRunMs) live.push(job)
+        else job.reject(wouldMiss(best, left))
+      }
+      if (live.length === 0) continue
+      let rows = 0
+      for (const job of live) rows += job.rows
+      const unit: Unit = { id: this.nextId++, lane: best, jobs: live, rows, live: live.length, sentAt: now }
+      for (const job of live) job.unit = unit
+      best.inflight++
+      slot.send(unit, best.key, live.map((j) => j.inputs))
+      return true
     }
+  }
+
+  /** Is a batching lane's head batch to be sent now? If not, a wake-up is armed for when it is. */
+  private batchReady(lane: PoolLane, now: number): boolean {
+    const wait = lane.waitLeft(now, this.hopMs + this.lateMs)
+    // Timers fire on whole milliseconds: a wait shorter than one is not worth the risk.
+    if (wait <= TIMER_GRANULARITY_MS) {
+      lane.clearTimer()
+      return true
+    }
+    const at = now + wait - TIMER_GRANULARITY_MS
+    if (at < lane.wakeAt) {
+      clearTimeout(lane.timer)
+      lane.wakeAt = at
+      lane.timer = setTimeout(() => {
+        const late = Math.max(0, performance.now() - lane.wakeAt)
+        this.lateMs = this.lateMs * 0.8 + late * 0.2
+        lane.timer = undefined
+        lane.wakeAt = Infinity
+        this.schedule()
+      }, wait - TIMER_GRANULARITY_MS)
+    }
+    return false
   }
 
   private drop(job: Job): void {
-    if (job.slot) {
-      // Sent: if the worker has not started it, it never will; if it has, the result is ignored upstream.
-      Atomics.store(job.slot.cancel, job.id % CANCEL_SLOTS, job.id)
+    const unit = job.unit
+    if (unit) {
+      // Sent: once no job needs the unit, a worker that has not started it never will; a result is ignored upstream.
+      if (--unit.live === 0) this.slots.find((s) => s.units.includes(unit))?.cancel(unit)
       return
     }
     if (!job.queued) return
@@ -305,14 +314,21 @@ export class OnnxPool implements SharedResource {
     job.queued = false
     job.reject(err)
   }
-
-  private post(slot: Slot, msg: ToWorker): void {
-    slot.worker.postMessage(msg)
-  }
 }
 
-const isFast = (lane: Lane): boolean => lane.minRunMs > 0 && lane.minRunMs <= PIPELINE_MAX_MS
+function wouldMiss(lane: PoolLane, left: number): ModelError {
+  return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${ms(lane.minRunMs)} ms, ${ms(left)} ms left`, true)
+}
 
-function wouldMiss(lane: Lane, left: number): ModelError {
-  return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${lane.minRunMs.toFixed(1)} ms, ${left.toFixed(1)} ms left`, true)
+/** A duration for a message: small ones keep their significant digits (0.05, not 0.0). */
+const ms = (v: number): string => (Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(1))
+
+function allPipelined(units: readonly Unit[]): boolean {
+  for (const unit of units) if (!unit.lane.pipelined) return false
+  return true
+}
+
+function median(samples: readonly number[]): number {
+  if (samples.length === 0) return 0
+  return [...samples].sort((a, b) => a - b)[samples.length >> 1]!
 }

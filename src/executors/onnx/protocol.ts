@@ -1,12 +1,23 @@
 // Messages between the pool (main thread) and an inference worker. Tensors travel as
 // plain {datatype, shape, data} (src/tensor/ort.ts makes them ort.Tensors); typed arrays
-// are copied in and transferred back out.
+// are copied in and transferred back out. Everything the pool hands one worker in one
+// turn of the event loop travels in one message (every co-located member of a request).
 import type { Tensor } from '../../tensor/index.ts'
 import type { ModelMetadata } from '../../types.ts'
 
 export type WireTensors = Record<string, Tensor>
 
-/** Size of the shared cancel-flag ring; far more than the jobs a worker ever holds. */
+/**
+ * One session.run: a single request's inputs, or several requests' inputs the worker
+ * stacks along the first dimension (dynamic batching) and whose outputs it cuts back apart.
+ */
+export interface WireUnit {
+  readonly id: number
+  readonly key: string
+  readonly parts: readonly WireTensors[]
+}
+
+/** Size of the shared cancel-flag ring; far more than the units a worker ever holds. */
 export const CANCEL_SLOTS = 1024
 
 export type ToWorker =
@@ -14,11 +25,13 @@ export type ToWorker =
   | { readonly type: 'unload'; readonly key: string }
   /** Finish everything before this message, release every session, then exit. */
   | { readonly type: 'close' }
-  | { readonly type: 'run'; readonly id: number; readonly key: string; readonly inputs: WireTensors }
+  /** Run these, in order, answering each as it ends. */
+  | { readonly type: 'run'; readonly units: readonly WireUnit[] }
 
 export type FromWorker =
   | { readonly type: 'loaded'; readonly key: string; readonly metadata: Omit<ModelMetadata, 'name' | 'version' | 'kind'>; readonly warmRunsMs: number[] }
   | { readonly type: 'load-failed'; readonly key: string; readonly message: string }
-  | { readonly type: 'result'; readonly id: number; readonly outputs: WireTensors; readonly runMs: number }
+  /** One output map per part of the unit, in order. */
+  | { readonly type: 'result'; readonly id: number; readonly outputs: WireTensors[]; readonly runMs: number }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }
   | { readonly type: 'cancelled'; readonly id: number }

@@ -1,17 +1,18 @@
-// One inference worker: holds one onnxruntime session per model and runs one job at a
+// One inference worker: holds one onnxruntime session per model and runs one unit at a
 // time (a thread's sessions share one inference lane: see session.ts). Messages are
-// handled one at a time, in order; a job the pool cancelled while it waited here is
+// handled one at a time, in order; a unit the pool cancelled while it waited here is
 // answered `cancelled` without running.
 import { parentPort, workerData } from 'node:worker_threads'
 import type ort from 'onnxruntime-node'
 import type { Tensor } from '../../tensor/index.ts'
 import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
-import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors } from './protocol.ts'
+import { rowsOf, stack, unstack } from './batch.ts'
+import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors, type WireUnit } from './protocol.ts'
 import { openSession } from './session.ts'
 
 const port = parentPort
 if (!port) throw new Error('worker.ts must run in a worker thread')
-/** Set by the pool when a job we hold was cancelled: such a job is never started. */
+/** Set by the pool when a unit we hold was cancelled: such a unit is never started. */
 const cancelled = (workerData as { cancel: Int32Array }).cancel
 
 const sessions = new Map<string, ort.InferenceSession>()
@@ -28,25 +29,32 @@ async function load(key: string, path: string): Promise<FromWorker> {
   }
 }
 
-async function run(id: number, key: string, inputs: WireTensors): Promise<{ reply: FromWorker; transfer: ArrayBuffer[] }> {
-  const session = sessions.get(key)
-  if (!session) return { reply: { type: 'failed', id, message: `model ${key} is not loaded` }, transfer: [] }
+async function run(unit: WireUnit): Promise<void> {
+  const { id, parts } = unit
+  const session = sessions.get(unit.key)
+  if (!session) return reply({ type: 'failed', id, message: `model ${unit.key} is not loaded` }, [])
   try {
-    const feeds = toOrtFeeds(inputs)
+    const feeds = toOrtFeeds(parts.length === 1 ? parts[0]! : stack(parts, parts.reduce((n, p) => n + rowsOf(p), 0)))
     const started = performance.now()
     const results = await session.run(feeds)
     const runMs = performance.now() - started
-    const outputs: Record<string, Tensor> = {}
+    const whole: Record<string, Tensor> = {}
     const transfer: ArrayBuffer[] = []
     for (const name in results) {
       const tensor = fromOrtTensor(name, results[name]!)
       if (!Array.isArray(tensor.data)) transfer.push(tensor.data.buffer as ArrayBuffer)
-      outputs[name] = tensor
+      whole[name] = tensor
     }
-    return { reply: { type: 'result', id, outputs, runMs }, transfer }
+    // Each request's rows are views of the one output buffer, transferred once.
+    const outputs: WireTensors[] = parts.length === 1 ? [whole] : unstack(whole, parts.map(rowsOf))
+    reply({ type: 'result', id, outputs, runMs }, transfer)
   } catch (err) {
-    return { reply: { type: 'failed', id, message: (err as Error).message }, transfer: [] }
+    reply({ type: 'failed', id, message: (err as Error).message }, [])
   }
+}
+
+function reply(msg: FromWorker, transfer: ArrayBuffer[]): void {
+  port?.postMessage(msg, transfer)
 }
 
 // One message at a time: loads must not interleave, or their warm-up timings include each other.
@@ -68,10 +76,10 @@ async function handle(msg: ToWorker): Promise<void> {
     const session = sessions.get(msg.key)
     sessions.delete(msg.key)
     await session?.release()
-  } else if (Atomics.load(cancelled, msg.id % CANCEL_SLOTS) === msg.id) {
-    port?.postMessage({ type: 'cancelled', id: msg.id } satisfies FromWorker)
   } else {
-    const { reply, transfer } = await run(msg.id, msg.key, msg.inputs)
-    port?.postMessage(reply, transfer)
+    for (const unit of msg.units) {
+      if (Atomics.load(cancelled, unit.id % CANCEL_SLOTS) === unit.id) reply({ type: 'cancelled', id: unit.id }, [])
+      else await run(unit)
+    }
   }
 }

@@ -12,6 +12,8 @@ const rows = (task: string, n = 1): TensorMap => {
 }
 const labels = (out: TensorMap): number[] => Array.from((out.label as Tensor).data as BigInt64Array, Number)
 const later = (ms = 60_000): number => performance.now() + ms
+/** The pool dispatches once per turn of the event loop (a microtask): after this, what it can send is sent. */
+const dispatched = (): Promise<void> => Promise.resolve()
 
 let pool: OnnxPool | undefined
 afterEach(async () => {
@@ -59,6 +61,7 @@ describe('ONNX worker pool', () => {
     const busy = pool.run('slow', rows('cancer'), new AbortController().signal, later())
     const cancelled = new AbortController()
     const queued = pool.run('slow', rows('cancer'), cancelled.signal, later())
+    await dispatched()
     expect(pool.stats()).toMatchObject({ busy: 1, queued: 1 })
     cancelled.abort(new Error('decided'))
     await expect(queued).rejects.toThrow('decided')
@@ -81,6 +84,7 @@ describe('ONNX worker pool', () => {
     const first = pool.run('fast', batch, new AbortController().signal, later())
     const cancelled = new AbortController()
     const second = pool.run('fast', rows('cancer'), cancelled.signal, later())
+    await dispatched()
     expect(pool.stats()).toMatchObject({ busy: 1, queued: 0 }) // both are in the worker already
     cancelled.abort(new Error('decided'))
     await expect(second).rejects.toThrow('decided') // had it run, it would have resolved with outputs
@@ -101,7 +105,10 @@ describe('ONNX worker pool', () => {
     pool = new OnnxPool({ workers: 1, queueLimit: 2 })
     await pool.register('slow', model('cancer_slow.onnx'))
     const signal = new AbortController().signal
-    const accepted = [pool.run('slow', rows('cancer'), signal, later()), pool.run('slow', rows('cancer'), signal, later()), pool.run('slow', rows('cancer'), signal, later())]
+    const running = pool.run('slow', rows('cancer'), signal, later())
+    await dispatched()
+    // One job in the worker, two waiting: the queue (2) is full.
+    const accepted = [running, pool.run('slow', rows('cancer'), signal, later()), pool.run('slow', rows('cancer'), signal, later())]
     await expect(pool.run('slow', rows('cancer'), signal, later())).rejects.toMatchObject({ code: 'OVERLOADED', skipped: true })
     await Promise.all(accepted)
   })
@@ -117,7 +124,7 @@ describe('ONNX worker pool', () => {
 
   it('never gives one model more workers than its max_concurrency', async () => {
     pool = new OnnxPool({ workers: 2, queueLimit: 8 })
-    await pool.register('slow', model('cancer_slow.onnx'), 1)
+    await pool.register('slow', model('cancer_slow.onnx'), { cap: 1 })
     await pool.register('fast', model('cancer_logreg.onnx'))
     const slow = [1, 2, 3].map(() => pool!.run('slow', rows('cancer'), new AbortController().signal, later()))
     // The second worker stays free for other models while three slow jobs wait their turn.

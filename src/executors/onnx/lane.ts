@@ -1,0 +1,139 @@
+// A model's queue in the pool: its jobs in arrival order, what it may run at once, its
+// measured run times, and (with batching) when the jobs at its head make a batch worth
+// sending. A batch is sent when it is full, when its oldest job has waited
+// max_queue_delay_ms, or when waiting longer could make its earliest deadline miss, given
+// the time this model has been measured to take for that many rows.
+import type { TensorMap } from '../../tensor/index.ts'
+import { BatchTimes, stackable, type BatchSettings } from './batch.ts'
+import { RunTimes } from './run-times.ts'
+import type { SentUnit } from './slot.ts'
+
+export interface Job {
+  readonly lane: PoolLane
+  readonly inputs: TensorMap
+  readonly rows: number
+  readonly deadline: number
+  readonly signal: AbortSignal
+  readonly enqueuedAt: number
+  readonly resolve: (outputs: TensorMap) => void
+  readonly reject: (err: Error) => void
+  /** In the lane's queue (not yet sent to a worker). */
+  queued: boolean
+  /** The unit it was sent in, until its answer. */
+  unit: Unit | null
+}
+
+/** One session.run in a worker: one job, or a batch. */
+export interface Unit extends SentUnit {
+  readonly lane: PoolLane
+  readonly jobs: readonly Job[]
+  readonly rows: number
+  /** When it was handed to a worker (its answer's time minus this and the run is the hop). */
+  readonly sentAt: number
+}
+
+/**
+ * Time kept in hand when a batch waits for more rows, on top of the measured hop to the
+ * worker and back and how late wake-ups fire: the estimate's error (half the run; a run
+ * after an idle spell is slower than a warm one) and a fixed margin (a busy box's scheduling).
+ */
+const MARGIN_MS = 2
+const MARGIN_SHARE = 0.5
+
+export class PoolLane {
+  readonly key: string
+  readonly path: string
+  /** At most this many units of this model run at once, so one slow model cannot take every worker. */
+  readonly cap: number
+  readonly batching: BatchSettings | undefined
+  readonly queue: Job[] = []
+  inflight = 0
+  /**
+   * Fastest real inference seen (0 = none yet): a job with less time left than this cannot
+   * finish, so it never starts. Warm-up runs on zeros are not counted: their cost is not the data's.
+   */
+  minRunMs = 0
+  /** Recent inference times in the workers (a batch's whole run). */
+  readonly times = new RunTimes()
+  /** Run time by batch size, seeded with the warm-up's single-row median. */
+  readonly batchTimes = new BatchTimes()
+  /** Units run, batches among them (two requests or more) and the requests those carried. */
+  runs = 0
+  batches = 0
+  batchedRequests = 0
+  /** The wake-up armed for a batch still waiting, and when it fires. */
+  timer: NodeJS.Timeout | undefined
+  wakeAt = Infinity
+
+  constructor(key: string, path: string, cap: number, batching: BatchSettings | undefined) {
+    this.key = key
+    this.path = path
+    this.cap = Math.max(1, cap)
+    this.batching = batching
+  }
+
+  /** Fast enough that a worker may hold a second unit of it (never a batching model: its batch would form early). */
+  get pipelined(): boolean {
+    return !this.batching && this.minRunMs > 0 && this.minRunMs <= PIPELINE_MAX_MS
+  }
+
+  /**
+   * How long the head's batch may still wait, ms (≤ 0: send it now). Only for batching
+   * lanes with a head; without batching a job never waits. `overheadMs`: the pool's
+   * measured cost around a run (the hop to the worker and back, how late its wake-ups fire).
+   */
+  waitLeft(now: number, overheadMs = 0): number {
+    const settings = this.batching
+    if (!settings) return 0
+    let rows = 0
+    let earliest = Infinity
+    const head = this.queue[0]!
+    for (const job of this.queue) {
+      if (job !== head && (rows + job.rows > settings.maxBatch || !stackable(head.inputs, job.inputs))) break
+      rows += job.rows
+      if (job.deadline < earliest) earliest = job.deadline
+      if (rows >= settings.maxBatch) return 0
+    }
+    const run = this.batchTimes.estimate(rows)
+    const latest = earliest - run - MARGIN_MS - run * MARGIN_SHARE - overheadMs
+    return Math.min(head.enqueuedAt + settings.maxDelayMs, latest) - now
+  }
+
+  /** The next unit's jobs: the head, and with batching the stackable jobs behind it up to max_batch rows. */
+  take(): Job[] {
+    const head = this.queue.shift()!
+    const jobs = [head]
+    const settings = this.batching
+    if (!settings || head.rows >= settings.maxBatch) return jobs
+    let rows = head.rows
+    while (this.queue.length) {
+      const job = this.queue[0]!
+      if (rows + job.rows > settings.maxBatch || !stackable(head.inputs, job.inputs)) break
+      this.queue.shift()
+      jobs.push(job)
+      rows += job.rows
+    }
+    return jobs
+  }
+
+  /** A unit's answer: its time joins the measurements. */
+  observe(unit: Unit, runMs: number): void {
+    this.minRunMs = this.minRunMs === 0 ? runMs : Math.min(this.minRunMs, runMs)
+    this.times.add(runMs)
+    this.batchTimes.observe(unit.rows, runMs)
+    this.runs++
+    if (unit.jobs.length > 1) {
+      this.batches++
+      this.batchedRequests += unit.jobs.length
+    }
+  }
+
+  clearTimer(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.wakeAt = Infinity
+  }
+}
+
+/** Only models whose fastest run is under this may wait inside a worker. */
+const PIPELINE_MAX_MS = 2

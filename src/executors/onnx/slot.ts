@@ -1,0 +1,110 @@
+// One inference worker as the pool sees it: the units sent to it and not yet answered,
+// the loads it has to confirm, and the outbox of units handed to it in this turn of the
+// event loop (sent together as one message).
+import { Worker } from 'node:worker_threads'
+import type { TensorMap } from '../../tensor/index.ts'
+import type { LoadedModel } from './pool.ts'
+import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit } from './protocol.ts'
+
+/** What a unit carries for the pool: its jobs' settle functions are the pool's business. */
+export interface SentUnit {
+  readonly id: number
+  /** Jobs still waiting for this unit's answer; at 0 the worker is told not to start it. */
+  live: number
+}
+
+const workerUrl = new URL('./worker.ts', import.meta.url)
+
+export class WorkerSlot<U extends SentUnit = SentUnit> {
+  readonly worker: Worker
+  /** Sent and not yet answered, in the order the worker runs them. */
+  readonly units: U[] = []
+  /** Loads still to confirm before this worker takes units (after a crash and respawn). */
+  loading = 0
+  /** Called when the worker has no unit left (close waits for it). */
+  onIdle: (() => void) | undefined
+  private readonly outbox: WireUnit[] = []
+  /** Shared with the worker: slot `id % CANCEL_SLOTS` holds `id` once that unit is cancelled. */
+  private readonly cancelFlags: Int32Array
+  private readonly loads = new Map<string, { resolve: (m: LoadedModel) => void; reject: (e: Error) => void }>()
+
+  constructor(onMessage: (slot: WorkerSlot<U>, msg: FromWorker) => void, onCrash: (slot: WorkerSlot<U>, err: Error) => void) {
+    this.cancelFlags = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT))
+    this.worker = new Worker(workerUrl, { workerData: { cancel: this.cancelFlags } })
+    this.worker.on('message', (msg: FromWorker) => onMessage(this, msg))
+    this.worker.on('error', (err) => onCrash(this, err))
+    this.worker.on('exit', (code) => onCrash(this, new Error(`inference worker exited with code ${code}`)))
+    // Only a worker with work in hand keeps the process alive (tests, CLI validate).
+    this.worker.unref()
+  }
+
+  /** Takes no unit now: still loading, or holding `depth` units already. */
+  full(depth: number): boolean {
+    return this.loading > 0 || this.units.length >= depth
+  }
+
+  load(key: string, path: string): Promise<LoadedModel> {
+    return new Promise((resolve, reject) => {
+      this.loads.set(key, { resolve, reject })
+      this.worker.ref()
+      this.post({ type: 'load', key, path })
+    })
+  }
+
+  /** A load's answer: settles its waiter; true once every load of a respawned worker is in. */
+  loaded(msg: Extract<FromWorker, { type: 'loaded' | 'load-failed' }>): boolean {
+    const waiter = this.loads.get(msg.key)
+    this.loads.delete(msg.key)
+    if (msg.type === 'loaded') waiter?.resolve({ ...msg.metadata, warmRunsMs: msg.warmRunsMs })
+    else waiter?.reject(new Error(msg.message))
+    this.idleCheck()
+    return this.loading > 0 && --this.loading === 0
+  }
+
+  /** Queues a unit for this turn's message. */
+  send(unit: U, key: string, parts: readonly TensorMap[]): void {
+    if (this.units.push(unit) === 1) this.worker.ref()
+    this.outbox.push({ id: unit.id, key, parts })
+  }
+
+  /** Sends this turn's units as one message. */
+  flush(): void {
+    if (this.outbox.length === 0) return
+    this.post({ type: 'run', units: this.outbox.splice(0) })
+  }
+
+  /** The unit an answer is for, no longer held. */
+  answered(id: number): U | undefined {
+    const at = this.units.findIndex((u) => u.id === id)
+    if (at < 0) return undefined
+    const unit = this.units[at]!
+    this.units.splice(at, 1)
+    this.idleCheck()
+    return unit
+  }
+
+  /** If the worker has not started the unit, it never will. */
+  cancel(unit: U): void {
+    Atomics.store(this.cancelFlags, unit.id % CANCEL_SLOTS, unit.id)
+  }
+
+  /** Everything it held, after a crash: the units and the loads (rejected). */
+  drain(err: Error): U[] {
+    for (const waiter of this.loads.values()) waiter.reject(err)
+    this.loads.clear()
+    this.outbox.length = 0
+    const units = this.units.splice(0)
+    this.onIdle?.()
+    return units
+  }
+
+  post(msg: ToWorker): void {
+    this.worker.postMessage(msg)
+  }
+
+  private idleCheck(): void {
+    if (this.units.length || this.loads.size) return
+    this.worker.unref()
+    this.onIdle?.()
+  }
+}

@@ -1,0 +1,118 @@
+// Dynamic batching's pure parts: stacking requests' inputs along the batch dimension and
+// cutting the outputs back, and when a waiting batch must go (lane.ts), on made-up clocks.
+import { describe, expect, it } from 'vitest'
+import { BatchTimes, stack, stackable, unstack } from '../../../src/executors/onnx/batch.ts'
+import { PoolLane, type Job } from '../../../src/executors/onnx/lane.ts'
+import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
+
+const fp32 = (rows: number[][]): TensorMap => ({ x: { datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) } })
+
+describe('stacking requests', () => {
+  it('stacks inputs along the first dimension and cuts every batched output back into each request rows', () => {
+    const a = fp32([[1, 2]])
+    const b = fp32([[3, 4], [5, 6]])
+    const stacked = stack([a, b], 3)
+    expect(stacked.x!.shape).toEqual([3, 2])
+    expect(Array.from(stacked.x!.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6])
+    const outputs: TensorMap = {
+      label: { datatype: 'INT64', shape: [3], data: BigInt64Array.from([7n, 8n, 9n]) },
+      probabilities: { datatype: 'FP32', shape: [3, 2], data: Float32Array.from([0.1, 0.9, 0.2, 0.8, 0.3, 0.7]) },
+      names: { datatype: 'BYTES', shape: [3], data: ['p', 'q', 'r'] },
+      scale: { datatype: 'FP32', shape: [1], data: Float32Array.from([2]) },
+    }
+    const [first, second] = unstack(outputs, [1, 2])
+    expect(first!.label).toEqual({ datatype: 'INT64', shape: [1], data: BigInt64Array.from([7n]) })
+    expect(Array.from(second!.label!.data as BigInt64Array)).toEqual([8n, 9n])
+    expect(second!.probabilities!.shape).toEqual([2, 2])
+    expect(Array.from(second!.probabilities!.data as Float32Array)).toEqual(Array.from(Float32Array.from([0.2, 0.8, 0.3, 0.7])))
+    expect(second!.names!.data).toEqual(['q', 'r'])
+    // An output without the batch dimension belongs to every request whole.
+    expect(first!.scale).toBe(outputs.scale)
+    expect(second!.scale).toBe(outputs.scale)
+  })
+
+  it('stacks only requests with the same inputs, datatypes and trailing dimensions', () => {
+    expect(stackable(fp32([[1, 2]]), fp32([[3, 4], [5, 6]]))).toBe(true)
+    expect(stackable(fp32([[1, 2]]), fp32([[1, 2, 3]]))).toBe(false)
+    const int: TensorMap = { x: { datatype: 'INT32', shape: [1, 2], data: Int32Array.from([1, 2]) } }
+    expect(stackable(fp32([[1, 2]]), int)).toBe(false)
+    expect(stackable(fp32([[1, 2]]), { ...fp32([[1, 2]]), y: fp32([[1, 2]]).x as Tensor })).toBe(false)
+    const scalar: TensorMap = { x: { datatype: 'FP32', shape: [], data: Float32Array.from([1]) } }
+    expect(stackable(scalar, scalar)).toBe(false)
+  })
+})
+
+describe('run time by batch size', () => {
+  it('estimates an unmeasured size from the nearest smaller one, scaled as if rows cost linearly', () => {
+    const times = new BatchTimes()
+    expect(times.estimate(4)).toBe(0)
+    times.seed(1, 0.2)
+    expect(times.estimate(1)).toBe(0.2)
+    expect(times.estimate(8)).toBeCloseTo(1.6)
+    times.observe(8, 0.4)
+    expect(times.estimate(7)).toBe(0.4) // 5-8 share a bucket
+    expect(times.estimate(16)).toBeCloseTo(0.8)
+    expect(times.describe()).toEqual({ '5-8': { runs: 1, ms: 0.4 } }) // the seed is no run
+  })
+})
+
+const job = (lane: PoolLane, rows: number, deadline: number, enqueuedAt = 0, width = 2): Job => ({
+  lane,
+  inputs: { x: { datatype: 'FP32', shape: [rows, width], data: new Float32Array(rows * width) } },
+  rows,
+  deadline,
+  signal: new AbortController().signal,
+  enqueuedAt,
+  resolve: () => undefined,
+  reject: () => undefined,
+  queued: true,
+  unit: null,
+})
+
+const batchingLane = (maxBatch = 8, maxDelayMs = 5, singleRowMs = 2): PoolLane => {
+  const lane = new PoolLane('m', 'm.onnx', Infinity, { maxBatch, maxDelayMs })
+  lane.batchTimes.seed(1, singleRowMs)
+  return lane
+}
+
+describe('when a waiting batch goes', () => {
+  it('waits up to max_queue_delay_ms from its oldest request when deadlines are far', () => {
+    const lane = batchingLane()
+    lane.queue.push(job(lane, 1, 1000, 10), job(lane, 1, 1000, 12))
+    expect(lane.waitLeft(10)).toBe(5)
+    expect(lane.waitLeft(13)).toBe(2)
+    expect(lane.waitLeft(15)).toBe(0)
+  })
+
+  it('never waits past the point where its earliest deadline could be missed, given the run time for its rows', () => {
+    const lane = batchingLane(8, 50)
+    lane.queue.push(job(lane, 1, 100), job(lane, 1, 20))
+    // Two rows: 2 × 2 ms estimated, plus 2 ms and half the run kept in hand: leave by 20 − 4 − 2 − 2 = 12.
+    expect(lane.waitLeft(0)).toBe(12)
+    // The pool's measured overhead (hop, late wake-ups) is kept in hand too.
+    expect(lane.waitLeft(0, 3)).toBe(9)
+    lane.batchTimes.observe(2, 1)
+    expect(lane.waitLeft(0)).toBeCloseTo(20 - 1 - 2 - 0.5)
+  })
+
+  it('goes at once when full, and takes at most max_batch rows of requests that stack', () => {
+    const lane = batchingLane(4)
+    lane.queue.push(job(lane, 1, 1000), job(lane, 2, 1000), job(lane, 1, 1000, 0, 3), job(lane, 1, 1000))
+    expect(lane.waitLeft(0)).toBe(5) // 3 rows stack (the third request has other dimensions)
+    lane.queue.splice(2, 1)
+    expect(lane.waitLeft(0)).toBe(0) // 4 rows: full
+    expect(lane.take().map((j) => j.rows)).toEqual([1, 2, 1])
+    lane.queue.push(job(lane, 3, 1000), job(lane, 2, 1000))
+    expect(lane.take().map((j) => j.rows)).toEqual([3]) // 3 + 2 > 4
+    lane.queue.push(job(lane, 9, 1000))
+    expect(lane.take().map((j) => j.rows)).toEqual([2])
+    expect(lane.take().map((j) => j.rows)).toEqual([9]) // more than max_batch: runs alone
+  })
+
+  it('never makes a model without batching wait', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined)
+    lane.queue.push(job(lane, 1, 1000), job(lane, 1, 1000))
+    expect(lane.waitLeft(0)).toBe(0)
+    expect(lane.take()).toHaveLength(1)
+  })
+})

@@ -1,0 +1,116 @@
+// Dynamic batching with a real model in a real worker: requests waiting together run as
+// one session.run and each gets its own rows' answer; a batch never waits past what its
+// earliest deadline allows; a cancelled request leaves its batch; the gateway annotates
+// the batch size and describes the model's batching.
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { Worker } from 'node:worker_threads'
+import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
+import { BATCH_ROWS, type BatchedOutputs } from '../../../src/executors/types.ts'
+import { Gateway } from '../../../src/gateway.ts'
+import { inputFailure } from '../../../src/errors.ts'
+import { tensorFromJson, type Tensor, type TensorMap } from '../../../src/tensor/index.ts'
+import { configFrom, root, samples } from '../../helpers.ts'
+
+const digits = samples('digits')
+const wide = join(root, 'models', 'digits_wide.onnx')
+const one = (i: number): TensorMap => {
+  const row = digits.rows[i % digits.rows.length]!
+  return { input: { datatype: 'FP32', shape: [1, row.length], data: Float32Array.from(row) } }
+}
+const label = (out: TensorMap): number => Number((out.label as Tensor).data[0])
+const later = (ms = 60_000): number => performance.now() + ms
+
+let pool: OnnxPool | undefined
+afterEach(async () => {
+  vi.restoreAllMocks()
+  await pool?.close()
+  pool = undefined
+})
+
+describe('dynamic batching in the worker pool', () => {
+  it('runs requests that wait together as one batch and answers each with its own rows', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 64 })
+    await pool.register('wide', wide, { batching: { maxBatch: 8, maxDelayMs: 10_000 } })
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    // Eight requests fill the batch: it goes at once, in one message, without waiting 10 s.
+    const outs = await Promise.all(Array.from({ length: 8 }, (_, i) => pool!.run('wide', one(i), new AbortController().signal, later())))
+    expect(outs.map(label)).toEqual(Array.from({ length: 8 }, (_, i) => digits.expected.digits_wide![i % digits.rows.length]))
+    expect(outs.map((o) => (o as BatchedOutputs)[BATCH_ROWS])).toEqual(new Array(8).fill(8))
+    expect(outs[3]!.probabilities!.shape).toEqual([1, 10])
+    const runs = posted.mock.calls.filter(([msg]) => (msg as { type: string }).type === 'run')
+    expect(runs).toHaveLength(1)
+    expect(pool.laneStats('wide')).toMatchObject({ runs: 1, batches: 1, batchedRequests: 8 })
+  })
+
+  it('sends a lone request while its deadline can still be met, however long max_queue_delay_ms is', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 64 })
+    await pool.register('wide', wide, { batching: { maxBatch: 32, maxDelayMs: 60_000 } })
+    // A few lone requests first, as traffic would: the pool measures its hop and the model's time alone.
+    for (let i = 0; i < 5; i++) await pool.run('wide', one(i), new AbortController().signal, later(50))
+    const sentAt: number[] = []
+    const post = Worker.prototype.postMessage
+    vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, msg: unknown, transfer?: Parameters<Worker["postMessage"]>[1]) {
+      if ((msg as { type: string }).type === 'run') sentAt.push(performance.now())
+      post.call(this, msg, transfer)
+    })
+    const deadline = later(200)
+    const out = await pool.run('wide', one(0), new AbortController().signal, deadline)
+    expect(label(out)).toBe(digits.expected.digits_wide![0])
+    expect((out as BatchedOutputs)[BATCH_ROWS]).toBeUndefined() // it ran alone
+    // It left with at least the model's measured time for one row still ahead of its deadline (not after 60 s).
+    expect(sentAt).toHaveLength(1)
+    expect(deadline - sentAt[0]!).toBeGreaterThan(pool.laneStats('wide')!.batchTimes.estimate(1))
+  })
+
+  it('leaves a cancelled request out of the batch it was waiting for', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 64 })
+    await pool.register('wide', wide, { batching: { maxBatch: 3, maxDelayMs: 60_000 } })
+    const cancelled = new AbortController()
+    const kept = pool.run('wide', one(0), new AbortController().signal, later())
+    const dropped = pool.run('wide', one(1), cancelled.signal, later())
+    cancelled.abort(new Error('decided'))
+    await expect(dropped).rejects.toThrow('decided')
+    const more = [pool.run('wide', one(1), new AbortController().signal, later()), pool.run('wide', one(2), new AbortController().signal, later())]
+    const outs = await Promise.all([kept, ...more])
+    expect(outs.map(label)).toEqual([0, 1, 2].map((i) => digits.expected.digits_wide![i]))
+    expect(outs.map((o) => (o as BatchedOutputs)[BATCH_ROWS])).toEqual([3, 3, 3])
+  })
+})
+
+describe('batching through the gateway', () => {
+  it('annotates each model answer with the batch it ran in and describes the batching', async () => {
+    const gateway = new Gateway(
+      configFrom(`executors: { onnx_workers: 1 }
+models:
+  wide: { kind: onnx, path: ../models/digits_wide.onnx, batching: { max_batch: 4, max_queue_delay_ms: 1000 } }
+ensembles:
+  wide: { strategy: deadline-fallback, models: [wide], budget_ms: { default: 10000, max: 10000 } }
+`),
+    )
+    try {
+      await gateway.load()
+      const spec = gateway.ensemble('wide').inputs[0]!
+      const results = await Promise.all(
+        [0, 1, 2, 3].map((i) => gateway.predict({ id: `b${i}`, ensemble: 'wide', inputs: { input: tensorFromJson([digits.rows[i % digits.rows.length]!], spec, inputFailure) } })),
+      )
+      expect(results.map((r) => r.models[0])).toEqual(results.map(() => expect.objectContaining({ status: 'ok', used: true, batch: 4 })))
+      expect(results.map((r) => Number(r.outputs!.label!.data[0]))).toEqual([0, 1, 2, 3].map((i) => digits.expected.digits_wide![i % digits.rows.length]))
+      const described = gateway.model('wide').executor.describe!() as Record<string, Record<string, unknown>>
+      expect(described.placement).toMatchObject({ current: 'worker', reason: 'batching: batches form in the workers' })
+      expect(described.batching).toMatchObject({ max_batch: 4, max_queue_delay_ms: 1000, runs: 1, batches: 1, batched_requests: 4, by_rows: { '3-4': { runs: 1 } } })
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it('refuses batching on a model pinned inline, at config time', () => {
+    expect(() =>
+      configFrom(`models:
+  wide: { kind: onnx, path: ../models/digits_wide.onnx, placement: inline, batching: { max_batch: 4 } }
+ensembles:
+  wide: { strategy: deadline-fallback, models: [wide] }
+`),
+    ).toThrow(/batches form in the workers/)
+  })
+})
