@@ -100,6 +100,8 @@ export const bestQuality: StrategyFactory<BestQualityOptions, Static<typeof Best
       goodEnough: options.goodEnough,
       staticQuality: ensemble.staticQuality,
     })
-    return { name: 'best-quality', collector: () => new BestQualityCollector(plan) }
+    // Every answer is compared, unless good_enough lets a confident early one spare the rest.
+    const spareable = Object.freeze(Array.from({ length: plan.n }, (_, i) => i > 0 && Number.isFinite(plan.goodEnough)))
+    return { name: 'best-quality', spareable, collector: () => new BestQualityCollector(plan) }
   },
 }

@@ -287,6 +287,9 @@ export const majorityVote: StrategyFactory<MajorityVoteOptions, Static<typeof Ma
       source,
     })
     const collector = source.kind === 'regression' ? () => new RegressionCollector(plan) : () => new VoteCollector(plan)
-    return { name: 'majority-vote', collector }
+    // No vote is decided before `required` answers (a regression waits for all): the members past them may be spared.
+    const needed = source.kind === 'regression' ? n : plan.required
+    const spareable = Object.freeze(Array.from({ length: n }, (_, i) => i >= needed))
+    return { name: 'majority-vote', spareable, collector }
   },
 }

@@ -31,6 +31,12 @@ export interface Strategy {
    * Undefined means all start at once. A delayed model starts early if a started one fails.
    */
   readonly startDelaysMs?: readonly number[]
+  /**
+   * Which members a decision may come without (same order as the models): a fallback, a
+   * vote past the quorum. A shared runtime holds their runs back while it is busy, so a
+   * request decided meanwhile never runs them. Undefined: every member but the first.
+   */
+  readonly spareable?: readonly boolean[]
   collector(): Collector
 }
 

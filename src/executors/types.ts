@@ -13,6 +13,8 @@ export interface InferContext {
    * infer's synchronous part: a shared resource may serve earlier members first.
    */
   readonly member: number
+  /** Whether the decision may come without this member (Strategy.spareable), during infer's synchronous part. */
+  readonly spareable: boolean
   /** Absolute deadline on the `performance.now()` clock. Remote calls get `deadline - now`. */
   readonly deadline: number
 }

@@ -43,6 +43,8 @@ export class Run implements InferContext {
   readonly deadline: number
   /** The member being started (InferContext.member). */
   member = 0
+  /** Whether that member may be spared (InferContext.spareable). */
+  spareable = false
   /** Made on first use: an executor that finishes at once (an inline model) never needs one. */
   private controller: AbortController | undefined
   private readonly collector: Collector
@@ -133,6 +135,7 @@ export class Run implements InferContext {
     let pending: Promise<TensorMap>
     try {
       this.member = index
+      this.spareable = this.ens.strategy.spareable?.[index] ?? index > 0
       pending = this.trace ? this.trace.launch(index, () => executor.infer(this.req.inputs, this)) : executor.infer(this.req.inputs, this)
     } catch (err) {
       pending = Promise.reject(err as Error)

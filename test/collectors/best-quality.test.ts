@@ -107,4 +107,9 @@ describe('best-quality', () => {
     expect(bestQuality.check!(parsed(bestQuality, { quality_output: 'confidence' }), ensemble(2, [labelSpec, confSpec]))).toEqual([])
     expect(bestQuality.check!(parsed(bestQuality, { quality_output: 'nope' }), ensemble(2))[0]).toMatch(/quality_output "nope"/)
   })
+
+  it('needs every member unless good_enough lets an early answer spare the rest', () => {
+    expect(bestQuality.create(parsed(bestQuality, {}), ensemble(3)).spareable).toEqual([false, false, false])
+    expect(bestQuality.create(parsed(bestQuality, { good_enough: 0.9 }), ensemble(3)).spareable).toEqual([false, true, true])
+  })
 })

@@ -110,4 +110,8 @@ describe('deadline-fallback', () => {
     expect(b.onOutcome(ok(0))).toMatchObject({ chosen: 0, reason: 'preferred-finished' })
     expect(a.onOutcome(ok(1))).toMatchObject({ chosen: 1, reason: 'fallback-after-error' })
   })
+
+  it('leaves spareable to the default: every member but the preferred one', () => {
+    expect(deadlineFallback.create(parsed(deadlineFallback, {}), ensemble(3)).spareable).toBeUndefined()
+  })
 })

@@ -202,4 +202,14 @@ describe('majority-vote: options', () => {
     const byProbs = run(collector(2, { output: 'probabilities' }, both), [ok(0, { ...labels(1), ...probs(0.9, 0.1, 0) }), ok(1, { ...labels(1), ...probs(0, 0.1, 0.9) })])
     expect(byProbs.decision).toMatchObject({ reason: 'plurality', chosen: 0, votes: { 0: 1, 2: 1 } })
   })
+
+  it('marks the votes past the quorum as spareable (a shared runtime holds them back), a regression none', () => {
+    const spareable = (n: number, options: MajorityVoteOptions = {}, outputs?: TensorSpec[]): readonly boolean[] | undefined =>
+      majorityVote.create(parsed(majorityVote, options), ensemble(n, outputs)).spareable
+    expect(spareable(3)).toEqual([false, false, true])
+    expect(spareable(5)).toEqual([false, false, false, true, true])
+    expect(spareable(3, { quorum: 'all' })).toEqual([false, false, false])
+    expect(spareable(3, { quorum: 1 })).toEqual([false, true, true])
+    expect(spareable(3, { regression: 'median' }, [valueSpec])).toEqual([false, false, false])
+  })
 })
