@@ -14,6 +14,7 @@ import { notRun, type BenchContext, type Scenario } from './lib/scenario.ts'
 import type { BenchResults, Machine, ScenarioResult } from './lib/types.ts'
 import { renderMarkdown } from './report/markdown.ts'
 import { renderPlots } from './report/plots.ts'
+import { batching } from './scenarios/batching.ts'
 import { ensembles } from './scenarios/ensembles.ts'
 import { grpc } from './scenarios/grpc.ts'
 import { kafka } from './scenarios/kafka.ts'
@@ -21,9 +22,10 @@ import { overhead, singleModelConfig } from './scenarios/overhead.ts'
 import { overload } from './scenarios/overload.ts'
 import { peers } from './scenarios/peers.ts'
 import { remote } from './scenarios/remote.ts'
+import { soak } from './scenarios/soak.ts'
 import { stragglers } from './scenarios/stragglers.ts'
 
-export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote]
+export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak]
 
 export interface BenchOptions {
   /** One short repetition per scenario: a smoke run (CI), not numbers to publish. */

@@ -9,9 +9,12 @@ interface Manifest {
 }
 const manifest = JSON.parse(readFileSync(join(root, 'models', 'manifest.json'), 'utf8')) as Manifest
 export const row: number[] = manifest.tasks.cancer?.samples[0] ?? []
+/** A held-out digits row (64 features): the batching scenario's model input. */
+export const digitsRow: number[] = manifest.tasks.digits?.samples[0] ?? []
 
 /** specserve's native predict body, also what the baseline takes. */
-export const nativeBody = (budgetMs?: number): string => JSON.stringify({ inputs: { input: [row] }, ...(budgetMs ? { budget_ms: budgetMs } : {}) })
+export const nativeBody = (budgetMs?: number, input: readonly number[] = row): string =>
+  JSON.stringify({ inputs: { input: [input] }, ...(budgetMs ? { budget_ms: budgetMs } : {}) })
 
 /** Open Inference Protocol V2 infer body (MLServer and specserve's /v2 routes), optionally asking for named outputs. */
 export const v2Body = (outputs?: readonly string[]): string =>

@@ -54,6 +54,8 @@ export interface LoadResult {
   readonly sendLatency?: Percentiles | null
   /** Non-2xx latency (e.g. fast 503s under overload). */
   readonly errorLatency?: Percentiles | null
+  /** Open loop: non-2xx latency from the moment the request was actually written. */
+  readonly errorSendLatency?: Percentiles | null
   /** Open loop with missAfterMs: fraction of all started requests answered later than it, or never. */
   readonly missRate?: number
   /** readBodies: the gateway's own elapsed_ms over 2xx bodies, and its miss rate against missAfterMs. */

@@ -19,6 +19,7 @@ class Tally {
   readonly latency = new Samples()
   readonly sendLatency = new Samples()
   readonly errorLatency = new Samples()
+  readonly errorSendLatency = new Samples()
   readonly serverElapsed = new Samples()
   readonly statuses: Record<string, number> = {}
   readonly chosen: Record<string, number> = {}
@@ -54,6 +55,7 @@ async function fire(tally: Tally, scheduled: number): Promise<void> {
       if (text !== undefined) readBody(text, tally)
     } else {
       tally.errorLatency.push(latency)
+      tally.errorSendLatency.push(end - sentAt)
     }
   } catch {
     tally.errors++
@@ -106,6 +108,7 @@ const result: LoadResult = {
   latency: tally.latency.percentiles(),
   sendLatency: tally.sendLatency.percentiles(),
   errorLatency: tally.errorLatency.percentiles(),
+  errorSendLatency: tally.errorSendLatency.percentiles(),
   ...(spec.missAfterMs !== undefined ? { missRate: tally.late / sent } : {}),
   ...(spec.readBodies
     ? { serverElapsed: tally.serverElapsed.percentiles(), serverMissRate: tally.serverLate / Math.max(1, tally.serverElapsed.length), chosen: tally.chosen }

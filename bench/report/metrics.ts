@@ -18,6 +18,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   p999: { label: 'p99.9 ms', format: ms },
   p99_send: { label: 'p99 ms from send', format: ms },
   p99_503: { label: '503 p99 ms', format: ms },
+  p99_503_send: { label: '503 p99 ms from send', format: ms },
   p50_added: { label: 'p50 added ms', format: signedMs },
   p99_added: { label: 'p99 added ms', format: signedMs },
   p50_over_hop: { label: 'p50 added over a bare hop ms', format: signedMs },
@@ -32,6 +33,13 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   rps_vs_seldon: { label: 'req/s vs seldon-core', format: ratio },
   p99_ratio: { label: 'p99 ratio', format: ratio },
   goodput_ratio: { label: '2xx/s ratio', format: ratio },
+  miss_gateway: { label: 'misses (gateway clock)', format: pct },
+  mean_batch: { label: 'requests per run', format: (v) => v.toFixed(1) },
+  rss_settled_mb: { label: 'RSS once warm MB', format: int },
+  rss_end_mb: { label: 'RSS at end MB', format: int },
+  rss_max_mb: { label: 'RSS max MB', format: int },
+  rss_growth: { label: 'RSS end / warm', format: ratio },
+  healthz_p99: { label: '/healthz p99 ms', format: ms },
 }
 
 export function formatValue(metric: string, v: number): string {

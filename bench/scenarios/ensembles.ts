@@ -44,10 +44,11 @@ export const ensembles: Scenario = {
       baseline: 'the single-model ensemble on the same server, same run',
       variants: rows.variants(),
       targets: Object.keys(strategies).map((name) =>
-        target(`${name}: throughput ≥ 60% of single model`, 'rps_ratio', rows.summary(name, 'rps_ratio'), '>=', 0.6, () =>
-          `each request sends up to three jobs to the inference worker and gets three results back: three times the ` +
-          `hand-off cost seen in the single-model profile, and with one worker on 2 cores they run one after another. ` +
-          `Sending one message per request for all co-located members (a batch per worker) would cut it to one round trip.`,
+        target(`${name}: throughput ≥ 75% of single model`, 'rps_ratio', rows.summary(name, 'rps_ratio'), '>=', 0.75, () =>
+          `the members run inline (measured tiny), so what an ensemble adds is the inference itself: onnxruntime-node runs ` +
+          `one inference at a time per thread, ~9 µs of CPU per run even for this model, and ${name === 'best-quality' ? 'best-quality needs all three runs' : 'the strategy needs two runs before it can decide'}, ` +
+          `against one for the single model. The HTTP work per request is the same. What would close it: a cheaper runtime call ` +
+          `per run (a session per model fused into one graph, or a runtime with a lighter binding), not the gateway's fan-out.`,
         ),
       ),
       notes: ['Members: models/cancer_logreg.onnx loaded three times (identical work per member).', `Closed loop, ${ctx.connections} connections.`],
