@@ -84,6 +84,11 @@ function profileSection(p: ProfileSummary | { error: string } | undefined): stri
     '',
   ]
   for (const t of p.threads) {
+    if (t.functions.length === 0) {
+      // An inference worker of a gateway whose model runs inline: nothing to break down.
+      lines.push(`### ${t.thread} (${(t.totalMs / 1000).toFixed(1)} s sampled)`, '', 'Idle throughout (no busy samples).', '')
+      continue
+    }
     lines.push(`### ${t.thread} (${(t.totalMs / 1000).toFixed(1)} s sampled)`, '', '| component | share |', '|---|---:|')
     for (const c of t.components) lines.push(`| ${c.name} | ${formatValue('shed', c.share)} |`)
     lines.push('', '| function | where | self |', '|---|---|---:|')
@@ -98,7 +103,8 @@ function profileHeadline(p: ProfileSummary | { error: string } | undefined): str
   if (!p || 'error' in p) return null
   const top = (t: ProfileSummary['threads'][number]): string =>
     t.functions.slice(0, 3).map((f) => `\`${f.name}\`${f.name === '(anonymous)' && f.where ? ` (${f.where})` : ''} ${formatValue('shed', f.share)}`).join(', ')
-  return `Measured cause (CPU profile under max load, self time of busy samples): ${p.threads.map((t) => `${t.thread}: ${top(t)}`).join('; ')}.`
+  const busy = p.threads.filter((t) => t.functions.length > 0)
+  return `Measured cause (CPU profile under max load, self time of busy samples): ${busy.map((t) => `${t.thread}: ${top(t)}`).join('; ')}.`
 }
 
 function closing(r: BenchResults): string[] {

@@ -15,14 +15,24 @@ const RUN = Symbol('specserve.run')
 
 type Tracked = ServerResponse & { [RUN]?: Run }
 
-/** POST …/predict and …/infer (a query string aside): the routes admission counts. */
-function isPredict(req: IncomingMessage): boolean {
-  if (req.method !== 'POST') return false
+/** The routes admission counts: POST …/predict (native) and …/infer (Open Inference Protocol), a query string aside. */
+function predictKind(req: IncomingMessage): 'native' | 'oip' | null {
+  if (req.method !== 'POST') return null
   const url = req.url ?? ''
   const q = url.indexOf('?')
   const path = q < 0 ? url : url.slice(0, q)
-  return path.endsWith('/predict') || path.endsWith('/infer')
+  return path.endsWith('/predict') ? 'native' : path.endsWith('/infer') ? 'oip' : null
 }
+
+interface Refusal {
+  readonly body: string
+  readonly headers: Readonly<Record<string, string | number>>
+}
+
+const refusalOf = (body: string): Refusal => ({
+  body,
+  headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'retry-after': '1' },
+})
 
 /** The ensemble a predict URL names (`/v1/ensembles/{name}/predict`, `/v2/models/{name}/…`), for the refusal count. */
 function ensembleOf(url: string): string {
@@ -52,12 +62,27 @@ export function admitting(gateway: Gateway, handler: RequestListener): RequestLi
     const run = this[RUN]
     if (run !== undefined && !this.writableFinished) run.cancel()
   }
+  // The 503s in each API's error shape, built again only when the limit (and so the message) changes.
+  let source = ''
+  let native: Refusal | undefined
+  let oip: Refusal | undefined
+  function refusal(kind: 'native' | 'oip'): Refusal {
+    const body = admission.refusalBody()
+    if (body !== source || !native || !oip) {
+      source = body
+      const { code, message } = JSON.parse(body) as { code: string; message: string }
+      native = refusalOf(body)
+      oip = refusalOf(JSON.stringify({ error: message, code }))
+    }
+    return kind === 'native' ? native : oip
+  }
   return (req, res) => {
-    if (isPredict(req)) {
+    const kind = predictKind(req)
+    if (kind) {
       if (!admission.tryEnter()) {
         gateway.ensembles.get(ensembleOf(req.url ?? ''))?.requestStats.count('OVERLOADED')
-        const body = admission.refusalBody()
-        res.writeHead(ErrorCatalogue.OVERLOADED.http, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'retry-after': '1' })
+        const { body, headers } = refusal(kind)
+        res.writeHead(ErrorCatalogue.OVERLOADED.http, headers)
         res.end(body)
         return
       }

@@ -56,16 +56,17 @@ export function stack(parts: readonly TensorMap[], rows: number): TensorMap {
   return out
 }
 
-/** The outputs cut back into each request's rows; an output without the batch dimension goes to each whole. */
+/**
+ * The outputs cut back into each request's rows. Every output must have the batch as its
+ * first dimension: anything else (a count of detections, a fixed table) cannot be told
+ * apart per request, and handing it whole to each would leak one request's answer to the others.
+ */
 export function unstack(outputs: TensorMap, rows: readonly number[]): TensorMap[] {
   const total = rows.reduce((a, b) => a + b, 0)
   const parts: Record<string, Tensor>[] = rows.map(() => ({}))
   for (const name in outputs) {
     const t = outputs[name]!
-    if (t.shape[0] !== total) {
-      for (const p of parts) p[name] = t
-      continue
-    }
+    if (t.shape[0] !== total) throw new Error(`batched run: output "${name}" has shape [${t.shape.join(', ')}], not ${total} rows first`)
     const width = total === 0 ? 0 : t.data.length / total
     let at = 0
     rows.forEach((r, i) => {

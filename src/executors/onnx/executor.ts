@@ -28,7 +28,7 @@ const schema = Type.Object(
     dedicated_workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     /** `auto` (measured), or pinned `inline` (main thread) or `worker`. */
     placement: Type.Optional(Type.Union(PLACEMENTS.map((p) => Type.Literal(p)))),
-    /** The inference time (p99, ms) under which `auto` runs the model inline; default executors.inline_max_ms. */
+    /** The run time (ms) under which `auto` runs the model inline (warm-up median within half of it, p90 within it); default executors.inline_max_ms. */
     inline_max_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /** Dynamic batching in the workers: requests waiting together run as one session.run. */
     batching: Type.Optional(
@@ -115,6 +115,8 @@ class OnnxExecutor implements Executor {
   private placement: Placement | undefined
   private inline: InlineModel | undefined
   private workerRuns = 0
+  /** Registered in a worker pool (every placement but a pin to the main thread). */
+  private inPool = false
 
   constructor(name: string, spec: OnnxSpec, env: ExecutorEnv) {
     this.name = name
@@ -137,16 +139,27 @@ class OnnxExecutor implements Executor {
 
   async load(): Promise<void> {
     const { spec } = this
+    const maxMs = spec.inlineMaxMs ?? this.env.executors.inline_max_ms
+    if (spec.placement === 'inline') {
+      // Pinned to the main thread: it never runs in the workers, so it is not loaded there.
+      let pinned: Placement | undefined
+      this.inline = await InlineModel.open(spec.path, (times) => pinned?.observeInline(times))
+      this.placement = pinned = new Placement('inline', maxMs, this.inline.warmRunsMs)
+      this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: this.inline.inputs, outputs: this.inline.outputs }
+      return
+    }
+    this.inPool = true
     const loaded = await this.pool().register(this.key, spec.path, { cap: spec.maxConcurrency, batching: spec.batching })
     if (spec.batching) {
-      const fixed = loaded.inputs.find((input) => input.shape[0] !== -1)
-      if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
+      // Stacked requests are cut back apart along the first dimension of every output.
+      const fixed = [...loaded.inputs, ...loaded.outputs].find((t) => t.shape[0] !== -1)
+      if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input and output: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
     }
     // Batches form in the workers: a batching model never runs inline.
-    const placement = new Placement(spec.batching ? 'worker' : spec.placement, spec.inlineMaxMs ?? this.env.executors.inline_max_ms, loaded.warmRunsMs)
+    const placement = new Placement(spec.batching ? 'worker' : spec.placement, maxMs, loaded.warmRunsMs)
     if (spec.batching) placement.reason = 'batching: batches form in the workers'
     this.placement = placement
-    if (placement.wantsInline) this.inline = await InlineModel.open(this.spec.path, (times) => placement.observeInline(times))
+    if (placement.wantsInline) this.inline = await InlineModel.open(spec.path, (times) => placement.observeInline(times))
     this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: loaded.inputs, outputs: loaded.outputs }
   }
 
@@ -163,15 +176,15 @@ class OnnxExecutor implements Executor {
   }
 
   private async runInWorker(placement: Placement, inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
-    this.workerRuns++
     const pool = this.pool()
     const outputs = await pool.run(this.key, inputs, ctx.signal, ctx.deadline)
+    this.workerRuns++
     if (this.inline) placement.observeWorker(pool.runTimes(this.key)!)
     return outputs
   }
 
   describe(): Readonly<Record<string, unknown>> {
-    const lane = this.pool().laneStats(this.key)
+    const lane = this.inPool ? this.pool().laneStats(this.key) : undefined
     const batching = this.spec.batching
     return {
       placement: this.placement?.describe(this.inline?.times, lane?.times) ?? null,
@@ -191,11 +204,11 @@ class OnnxExecutor implements Executor {
   collect(out: MetricsSink): void {
     const current = this.placement?.current
     out.gauge('specserve_model_inline', 'Embedded model placed inline on the main thread (1) or in the workers (0).', [[{ model: this.name }, current === 'inline' ? 1 : 0]])
-    out.counter('specserve_model_runs', 'Embedded model runs by where they ran (inline or worker).', [
+    out.counter('specserve_model_runs', 'Embedded model runs that answered, by where they ran (inline or worker).', [
       [{ model: this.name, placement: 'inline' }, this.inline?.ran ?? 0],
       [{ model: this.name, placement: 'worker' }, this.workerRuns],
     ])
-    const lane = this.spec.batching && this.pool().laneStats(this.key)
+    const lane = this.spec.batching && this.inPool && this.pool().laneStats(this.key)
     if (lane) {
       out.counter('specserve_model_batches', 'Batched runs of an embedded model (two requests or more in one session.run).', [[{ model: this.name }, lane.batches]])
       out.counter('specserve_model_batched_requests', 'Requests an embedded model answered in a batched run.', [[{ model: this.name }, lane.batchedRequests]])
@@ -203,7 +216,7 @@ class OnnxExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    this.pool().unregister(this.key)
+    if (this.inPool) this.pool().unregister(this.key)
     await this.inline?.close()
     await this.dedicated?.close()
   }

@@ -10,11 +10,11 @@
 // ensemble's members interleaved run ~15% slower).
 import type ort from 'onnxruntime-node'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
-import type { Tensor, TensorMap } from '../../tensor/index.ts'
+import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
 import type { InferContext } from '../types.ts'
 import { RunTimes } from './run-times.ts'
-import { openSession } from './session.ts'
+import { openSession, type Opened } from './session.ts'
 
 interface Job {
   readonly model: InlineModel
@@ -22,12 +22,19 @@ interface Job {
   readonly ctx: InferContext
   /** A member the decision may come without (ctx.spareable when it was submitted). */
   readonly spareable: boolean
+  /** When it was queued (0 if it started at once). */
+  queuedAt: number
   readonly resolve: (outputs: TensorMap) => void
   readonly reject: (err: Error) => void
 }
 
 /** The reason a queued run is dropped with: its request no longer needs it. */
 const NOT_NEEDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided before this run started', true)
+/** The reason a run of a model being closed (unloaded, replaced by a reload) is refused. */
+const UNLOADED = new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded', true)
+
+/** A needed member queued behind later positions for this long goes first (see Lane.pick). */
+const AGED_MS = 1
 
 /**
  * Runs handed to onnxruntime at once: the more, the more completions the event loop
@@ -102,6 +109,7 @@ class Lane {
     const priority = member < PRIORITIES ? member : PRIORITIES - 1
     if (this.submitted < depthFor(job) && !this.waitingUpTo(priority)) return this.start(job)
     const queue = this.queues[priority]!
+    job.queuedAt = performance.now()
     queue.push(job)
     this.queued++
     // Less-preferred members wait while more-preferred ones keep coming: their decided requests are swept out.
@@ -109,35 +117,53 @@ class Lane {
   }
 
   private start(job: Job): void {
+    const model = job.model
+    if (model.closed) return job.reject(UNLOADED)
+    let running: Promise<ort.InferenceSession.ReturnType>
+    try {
+      running = model.session.run(toOrtFeeds(job.inputs))
+    } catch (err) {
+      return job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+    }
     this.submitted++
-    job.model.ran++
+    model.inRuntime++
     const submitted = performance.now()
-    job.model.session.run(toOrtFeeds(job.inputs)).then(
+    running.then(
       (results) => {
         const done = performance.now()
-        job.model.times.add(done - (submitted > this.freeAt ? submitted : this.freeAt))
+        model.times.add(done - (submitted > this.freeAt ? submitted : this.freeAt))
         this.freeAt = done
-        const outputs: Record<string, Tensor> = {}
-        for (const name in results) outputs[name] = fromOrtTensor(name, results[name]!)
-        job.model.observe()
-        job.resolve(outputs)
-        this.next()
+        this.settle(job, results)
       },
       (err: unknown) => {
         this.freeAt = performance.now()
         job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
-        this.next()
+        this.ended(model)
       },
     )
   }
 
+  private settle(job: Job, results: ort.InferenceSession.ReturnType): void {
+    try {
+      const outputs: Record<string, Tensor> = {}
+      for (const name in results) outputs[name] = fromOrtTensor(name, results[name]!)
+      job.model.ran++
+      job.model.observe()
+      job.resolve(outputs)
+    } catch (err) {
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+    }
+    this.ended(job.model)
+  }
+
   /**
-   * Refills the lane once the run that just ended has been collected. The refill is queued
-   * after the reaction the resolve just queued (the Run's: executors hand it this promise
-   * itself), so a request decided by this answer is known to be over by then.
+   * A run left onnxruntime: the lane is refilled once its answer has been collected. The
+   * refill is queued after the reaction the resolve just queued (the Run's: executors hand
+   * it this promise itself), so a request decided by this answer is known to be over by then.
    */
-  private next(): void {
+  private ended(model: InlineModel): void {
     this.submitted--
+    if (--model.inRuntime === 0) model.drained?.()
     if (this.queued === 0 || this.refilling) return
     this.refilling = true
     queueMicrotask(this.refill)
@@ -145,16 +171,34 @@ class Lane {
 
   private readonly refill = (): void => {
     this.refilling = false
-    for (const queue of this.queues) {
-      for (let job = queue.peek(); job !== undefined; job = queue.peek()) {
-        if (!job.ctx.over && this.submitted >= depthFor(job)) break
-        queue.shift()
-        this.queued--
-        if (job.ctx.over) job.reject(NOT_NEEDED)
-        else this.start(job)
-      }
-      if (this.submitted >= DEPTH) return
+    const now = performance.now()
+    while (this.queued > 0 && this.submitted < DEPTH) {
+      const queue = this.pick(now)
+      if (!queue) return
+      const job = queue.shift()!
+      this.queued--
+      if (job.ctx.over) job.reject(NOT_NEEDED)
+      else this.start(job)
     }
+  }
+
+  /**
+   * The queue to take from: the first by position whose head may start (or is decided, to be
+   * dropped), unless a later position holds a needed member that has waited past AGED_MS:
+   * under sustained load the first position never empties, and requests that need their
+   * later members must not wait for it to.
+   */
+  private pick(now: number): JobQueue | undefined {
+    let first: JobQueue | undefined
+    for (const queue of this.queues) {
+      const head = queue.peek()
+      if (!head) continue
+      const ready = head.ctx.over || this.submitted < depthFor(head)
+      if (!ready) continue
+      if (!first) first = queue
+      else if (!head.spareable && now - head.queuedAt > AGED_MS) return queue
+    }
+    return first
   }
 
   /** Jobs of this priority or a more preferred one waiting (they go first). */
@@ -168,33 +212,51 @@ class Lane {
 const lane = new Lane()
 
 export class InlineModel {
-  /** Own times of recent inline runs (waits behind other runs excluded). */
+  /** Own times of recent inline runs (waits behind other runs excluded; seeded with the warm-up's). */
   readonly times = new RunTimes()
-  /** Runs handed to onnxruntime (a run dropped from the queue is not one). */
+  /** Runs that answered (a run dropped from the queue, or failed, is not one). */
   ran = 0
+  /** Runs inside onnxruntime now: the session is released only once none is. */
+  inRuntime = 0
+  closed = false
+  /** Set by close() while runs are still inside onnxruntime. */
+  drained: (() => void) | undefined
   readonly session: ort.InferenceSession
   /** Called after each run with its time recorded (the placement's live check). */
   readonly observe: () => void
 
-  private constructor(session: ort.InferenceSession, warmRunsMs: readonly number[], observe: () => void) {
-    this.session = session
-    this.observe = observe
-    this.times.addAll(warmRunsMs)
+  /** The session's declared inputs and outputs, and its warm-up times on this thread. */
+  readonly inputs: readonly TensorSpec[]
+  readonly outputs: readonly TensorSpec[]
+  readonly warmRunsMs: readonly number[]
+
+  private constructor(opened: Opened, observe: (times: RunTimes) => void) {
+    this.session = opened.session
+    this.inputs = opened.inputs
+    this.outputs = opened.outputs
+    this.warmRunsMs = opened.warmRunsMs
+    this.observe = () => observe(this.times)
+    this.times.addAll(opened.warmRunsMs)
   }
 
   static async open(path: string, observe: (times: RunTimes) => void): Promise<InlineModel> {
-    const { session, warmRunsMs } = await openSession(path)
-    const model: InlineModel = new InlineModel(session, warmRunsMs, () => observe(model.times))
-    return model
+    return new InlineModel(await openSession(path), observe)
   }
 
   run(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
+    if (this.closed) return Promise.reject(UNLOADED)
     const priority = ctx.member
     const spareable = ctx.spareable
-    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, spareable, resolve, reject }, priority))
+    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, spareable, queuedAt: 0, resolve, reject }, priority))
   }
 
-  close(): Promise<void> {
-    return this.session.release()
+  /**
+   * Releases the session once no run of it is inside onnxruntime (releasing it under a
+   * running inference would abort the process); runs still queued are refused.
+   */
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.inRuntime > 0) await new Promise<void>((resolve) => (this.drained = resolve))
+    await this.session.release()
   }
 }

@@ -3,6 +3,7 @@
 // sending. A batch is sent when it is full, when its oldest job has waited
 // max_queue_delay_ms, or when waiting longer could make its earliest deadline miss, given
 // the time this model has been measured to take for that many rows.
+import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import { BatchTimes, stackable, type BatchSettings } from './batch.ts'
 import { RunTimes } from './run-times.ts'
@@ -28,7 +29,7 @@ export interface Unit extends SentUnit {
   readonly lane: PoolLane
   readonly jobs: readonly Job[]
   readonly rows: number
-  /** When it was handed to a worker (its answer's time minus this and the run is the hop). */
+  /** When it was handed to an idle worker (its answer's time minus this and the run is the hop); -1 when it queued there. */
   readonly sentAt: number
 }
 
@@ -39,6 +40,10 @@ export interface Unit extends SentUnit {
  */
 const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
+/** Batch wake-ups are set this much early, and a batch due within it goes now. */
+const TIMER_GRANULARITY_MS = 1
+/** Only models whose fastest run is under this may wait inside a worker. */
+const PIPELINE_MAX_MS = 2
 
 export class PoolLane {
   readonly key: string
@@ -116,6 +121,36 @@ export class PoolLane {
     return jobs
   }
 
+  /**
+   * The next unit (take()), without the jobs that have less time left than the model's
+   * fastest run (rejected WOULD_MISS_DEADLINE); undefined if none was left. `idleWorker`:
+   * the worker it goes to holds nothing else, so its round trip measures the pool's hop.
+   */
+  nextUnit(now: number, id: number, idleWorker: boolean): Unit | undefined {
+    const jobs = this.take()
+    let live = 0
+    let rows = 0
+    for (const job of jobs) {
+      job.queued = false
+      const left = job.deadline - now
+      if (left < this.minRunMs) {
+        job.reject(this.wouldMiss(left))
+        continue
+      }
+      jobs[live++] = job
+      rows += job.rows
+    }
+    if (live === 0) return undefined
+    jobs.length = live
+    const unit: Unit = { id, lane: this, jobs, rows, live, sentAt: idleWorker ? now : -1, flags: undefined }
+    for (const job of jobs) job.unit = unit
+    return unit
+  }
+
+  wouldMiss(left: number): ModelError {
+    return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${ms(this.minRunMs)} ms, ${ms(left)} ms left`, true)
+  }
+
   /** A unit's answer: its time joins the measurements. */
   observe(unit: Unit, runMs: number): void {
     this.minRunMs = this.minRunMs === 0 ? runMs : Math.min(this.minRunMs, runMs)
@@ -128,6 +163,31 @@ export class PoolLane {
     }
   }
 
+  /**
+   * Is the head's batch to be sent now? If not, a wake-up is armed for when it is (one per
+   * lane, moved earlier when a new request brings the time forward); `onWake` gets how late it fired.
+   */
+  batchDue(now: number, overheadMs: number, onWake: (lateMs: number) => void): boolean {
+    const wait = this.waitLeft(now, overheadMs)
+    // Timers fire on whole milliseconds: a wait shorter than one is not worth the risk.
+    if (wait <= TIMER_GRANULARITY_MS) {
+      this.clearTimer()
+      return true
+    }
+    const at = now + wait - TIMER_GRANULARITY_MS
+    if (at < this.wakeAt) {
+      clearTimeout(this.timer)
+      this.wakeAt = at
+      this.timer = setTimeout(() => {
+        const late = Math.max(0, performance.now() - this.wakeAt)
+        this.timer = undefined
+        this.wakeAt = Infinity
+        onWake(late)
+      }, wait - TIMER_GRANULARITY_MS)
+    }
+    return false
+  }
+
   clearTimer(): void {
     clearTimeout(this.timer)
     this.timer = undefined
@@ -135,5 +195,5 @@ export class PoolLane {
   }
 }
 
-/** Only models whose fastest run is under this may wait inside a worker. */
-const PIPELINE_MAX_MS = 2
+/** A duration for a message: small ones keep their significant digits (0.05, not 0.0). */
+const ms = (v: number): string => (Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(1))

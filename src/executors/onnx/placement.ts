@@ -4,8 +4,9 @@
 // `inline_max_ms` and their 90th percentile within it open an inline session; a load
 // competes with other loads and the JIT, so the few slowest warm-up runs are not the
 // model's), then live: a model whose inline runs grow slower (median over the last 128
-// beyond the limit) moves to the workers, and one whose worker runs are again well within
-// it (median under half the limit) moves back. A request with more rows than a tiny
+// beyond the limit) moves to the workers, and moves back once its worker runs are again well
+// within it (median under half the limit). A model placed in the workers at load has no
+// inline session and stays there. A request with more rows than a tiny
 // model's measured time allows within the limit goes to the workers whatever the placement.
 import type { RunTimes } from './run-times.ts'
 

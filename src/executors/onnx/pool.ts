@@ -4,10 +4,11 @@
 //
 // Dispatch runs once per turn of the event loop (a microtask), so every unit handed to one
 // worker in that turn (the co-located members of an ensemble's request) goes in one message.
-// Fast models are pipelined: a worker holds a second unit while it runs the first, so it
-// never idles for a message round trip; a unit waiting inside a worker can still be
-// cancelled through a shared flag the worker reads before it starts it. Slow or untimed
-// models are never pipelined, so a fast unit never waits behind a slow one in a worker.
+// Fast models are pipelined: a worker holds up to four of their units, so it never idles for
+// a message round trip and a request's fast members travel together; a unit waiting inside
+// a worker can still be cancelled through a shared flag the worker reads before it starts
+// it. Slow or untimed models are never pipelined (one unit per worker, one message per
+// unit), so a fast unit never waits behind a slow one in a worker.
 // A model with batching runs the jobs waiting together as one batch (lane.ts says when).
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
@@ -18,12 +19,10 @@ import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
 import type { FromWorker } from './protocol.ts'
 import type { RunTimes } from './run-times.ts'
-import { WorkerSlot } from './slot.ts'
+import { cancelUnit, WorkerSlot } from './slot.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
-const PIPELINE_DEPTH = 2
-/** Batch wake-ups are set this much early, and a batch due within it goes now. */
-const TIMER_GRANULARITY_MS = 1
+const PIPELINE_DEPTH = 4
 /** How long close() waits for a worker to release its sessions and exit by itself. */
 const CLOSE_GRACE_MS = 10_000
 
@@ -61,6 +60,7 @@ export class OnnxPool implements SharedResource {
   /** A unit's time in the pool beyond its run (messages, thread wake-ups), smoothed (ms). */
   private hopMs = 1
   private closed = false
+  private closing: Promise<void> | undefined
 
   constructor(options: PoolOptions) {
     this.size = Math.max(1, options.workers)
@@ -71,7 +71,14 @@ export class OnnxPool implements SharedResource {
   /** Loads a model into every worker; resolves with its metadata. */
   async register(key: string, path: string, options: RegisterOptions = {}): Promise<LoadedModel> {
     const lane = new PoolLane(key, path, options.cap ?? Infinity, options.batching)
-    const loaded = await Promise.all(this.slots.map((slot) => slot.load(key, path)))
+    let loaded: LoadedModel[]
+    try {
+      loaded = await Promise.all(this.slots.map((slot) => slot.load(key, path)))
+    } catch (err) {
+      // The workers that did load it must not keep a session nobody will use.
+      for (const slot of this.slots) slot.post({ type: 'unload', key })
+      throw err
+    }
     const { inputs, outputs, warmRunsMs } = loaded[0]!
     lane.batchTimes.seed(1, median(warmRunsMs))
     this.lanes.set(key, lane)
@@ -90,11 +97,11 @@ export class OnnxPool implements SharedResource {
   /** Runs a model on these inputs; the outputs carry BATCH_ROWS when they ran in a batch. */
   run(key: string, inputs: TensorMap, signal: AbortSignal, deadline: number): Promise<TensorMap> {
     const lane = this.lanes.get(key)
-    if (!lane) return Promise.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `model ${key} is not loaded`))
+    if (!lane || this.closed) return Promise.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `model ${key} is not loaded`))
     if (signal.aborted) return Promise.reject(signal.reason as Error)
     const now = performance.now()
     const left = deadline - now
-    if (left < lane.minRunMs) return Promise.reject(wouldMiss(lane, left))
+    if (left < lane.minRunMs) return Promise.reject(lane.wouldMiss(left))
     if (this.queued >= this.queueLimit) {
       return Promise.reject(new ModelError(ModelErrorCode.OVERLOADED, `inference queue full (${this.queueLimit} jobs)`, true))
     }
@@ -137,7 +144,12 @@ export class OnnxPool implements SharedResource {
    * (run, create, release) aborts the whole process, so terminate() is only the last resort
    * for a worker that has not exited in CLOSE_GRACE_MS.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown(): Promise<void> {
     // What this turn handed to the pool is sent first, as if close came a moment later.
     if (this.dispatching) this.dispatch()
     this.closed = true
@@ -150,6 +162,7 @@ export class OnnxPool implements SharedResource {
       this.slots.map(async (slot) => {
         slot.flush()
         if (slot.units.length) await new Promise<void>((resolve) => (slot.onIdle = resolve))
+        if (slot.exited) return
         const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()))
         slot.worker.ref()
         slot.post({ type: 'close' })
@@ -178,7 +191,7 @@ export class OnnxPool implements SharedResource {
     lane.inflight--
     if (msg.type === 'result') {
       lane.observe(unit, msg.runMs)
-      this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - msg.runMs) * 0.1
+      if (unit.sentAt >= 0) this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - msg.runMs) * 0.1
       for (let i = 0; i < jobs.length; i++) {
         const outputs = msg.outputs[i]!
         if (jobs.length > 1) (outputs as Record<symbol, number>)[BATCH_ROWS] = unit.rows
@@ -223,7 +236,11 @@ export class OnnxPool implements SharedResource {
     queueMicrotask(this.dispatch)
   }
 
-  /** Idle workers first, then a second unit for workers running only fast ones; then one message per worker. */
+  /**
+   * Idle workers first, then more units for workers holding only fast ones (up to
+   * PIPELINE_DEPTH, so all of a request's fast members can go to one worker at once); then
+   * one message per worker.
+   */
   private readonly dispatch = (): void => {
     this.dispatching = false
     const now = performance.now()
@@ -234,9 +251,7 @@ export class OnnxPool implements SharedResource {
       more = this.sendNext(slot, false, now)
     }
     for (const slot of this.slots) {
-      if (!more) break
-      if (slot.full(PIPELINE_DEPTH) || !allPipelined(slot.units)) continue
-      more = this.sendNext(slot, true, now)
+      while (more && !slot.full(PIPELINE_DEPTH) && allPipelined(slot.units)) more = this.sendNext(slot, true, now)
     }
     for (const slot of this.slots) slot.flush()
   }
@@ -253,54 +268,33 @@ export class OnnxPool implements SharedResource {
         best = lane
       }
       if (!best) return false
-      const jobs = best.take()
-      const live: Job[] = []
-      for (const job of jobs) {
-        job.queued = false
-        this.queued--
-        const left = job.deadline - now
-        if (left >= best.minRunMs) live.push(job)
-        else job.reject(wouldMiss(best, left))
-      }
-      if (live.length === 0) continue
-      let rows = 0
-      for (const job of live) rows += job.rows
-      const unit: Unit = { id: this.nextId++, lane: best, jobs: live, rows, live: live.length, sentAt: now }
-      for (const job of live) job.unit = unit
+      const taken = best.queue.length
+      const unit = best.nextUnit(now, this.nextId, slot.units.length === 0)
+      this.queued -= taken - best.queue.length
+      if (!unit) continue
+      this.nextId++
       best.inflight++
-      slot.send(unit, best.key, live.map((j) => j.inputs))
+      slot.send(unit, best.key, unit.jobs.map((j) => j.inputs))
       return true
     }
   }
 
-  /** Is a batching lane's head batch to be sent now? If not, a wake-up is armed for when it is. */
+  /** Is a batching lane's head batch to be sent now? If not, the lane arms a wake-up for when it is. */
   private batchReady(lane: PoolLane, now: number): boolean {
-    const wait = lane.waitLeft(now, this.hopMs + this.lateMs)
-    // Timers fire on whole milliseconds: a wait shorter than one is not worth the risk.
-    if (wait <= TIMER_GRANULARITY_MS) {
-      lane.clearTimer()
-      return true
-    }
-    const at = now + wait - TIMER_GRANULARITY_MS
-    if (at < lane.wakeAt) {
-      clearTimeout(lane.timer)
-      lane.wakeAt = at
-      lane.timer = setTimeout(() => {
-        const late = Math.max(0, performance.now() - lane.wakeAt)
-        this.lateMs = this.lateMs * 0.8 + late * 0.2
-        lane.timer = undefined
-        lane.wakeAt = Infinity
-        this.schedule()
-      }, wait - TIMER_GRANULARITY_MS)
-    }
-    return false
+    return lane.batchDue(now, this.hopMs + this.lateMs, this.onWake)
+  }
+
+  /** A batch wake-up fired `lateMs` after it was due: timers run late on a busy loop, and batches keep that in hand. */
+  private readonly onWake = (lateMs: number): void => {
+    this.lateMs = this.lateMs * 0.8 + lateMs * 0.2
+    this.schedule()
   }
 
   private drop(job: Job): void {
     const unit = job.unit
     if (unit) {
       // Sent: once no job needs the unit, a worker that has not started it never will; a result is ignored upstream.
-      if (--unit.live === 0) this.slots.find((s) => s.units.includes(unit))?.cancel(unit)
+      if (--unit.live === 0) cancelUnit(unit)
       return
     }
     if (!job.queued) return
@@ -315,13 +309,6 @@ export class OnnxPool implements SharedResource {
     job.reject(err)
   }
 }
-
-function wouldMiss(lane: PoolLane, left: number): ModelError {
-  return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${ms(lane.minRunMs)} ms, ${ms(left)} ms left`, true)
-}
-
-/** A duration for a message: small ones keep their significant digits (0.05, not 0.0). */
-const ms = (v: number): string => (Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(1))
 
 function allPipelined(units: readonly Unit[]): boolean {
   for (const unit of units) if (!unit.lane.pipelined) return false

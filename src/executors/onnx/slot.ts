@@ -11,6 +11,13 @@ export interface SentUnit {
   readonly id: number
   /** Jobs still waiting for this unit's answer; at 0 the worker is told not to start it. */
   live: number
+  /** The cancel flags of the worker it was sent to (set on send). */
+  flags: Int32Array | undefined
+}
+
+/** If the worker holding the unit has not started it, it never will. */
+export function cancelUnit(unit: SentUnit): void {
+  if (unit.flags) Atomics.store(unit.flags, unit.id % CANCEL_SLOTS, unit.id)
 }
 
 const workerUrl = new URL('./worker.ts', import.meta.url)
@@ -21,6 +28,8 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   readonly units: U[] = []
   /** Loads still to confirm before this worker takes units (after a crash and respawn). */
   loading = 0
+  /** The thread has exited (crashed, or closed). */
+  exited = false
   /** Called when the worker has no unit left (close waits for it). */
   onIdle: (() => void) | undefined
   private readonly outbox: WireUnit[] = []
@@ -33,7 +42,10 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     this.worker = new Worker(workerUrl, { workerData: { cancel: this.cancelFlags } })
     this.worker.on('message', (msg: FromWorker) => onMessage(this, msg))
     this.worker.on('error', (err) => onCrash(this, err))
-    this.worker.on('exit', (code) => onCrash(this, new Error(`inference worker exited with code ${code}`)))
+    this.worker.on('exit', (code) => {
+      this.exited = true
+      onCrash(this, new Error(`inference worker exited with code ${code}`))
+    })
     // Only a worker with work in hand keeps the process alive (tests, CLI validate).
     this.worker.unref()
   }
@@ -63,6 +75,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
 
   /** Queues a unit for this turn's message. */
   send(unit: U, key: string, parts: readonly TensorMap[]): void {
+    unit.flags = this.cancelFlags
     if (this.units.push(unit) === 1) this.worker.ref()
     this.outbox.push({ id: unit.id, key, parts })
   }
@@ -81,11 +94,6 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     this.units.splice(at, 1)
     this.idleCheck()
     return unit
-  }
-
-  /** If the worker has not started the unit, it never will. */
-  cancel(unit: U): void {
-    Atomics.store(this.cancelFlags, unit.id % CANCEL_SLOTS, unit.id)
   }
 
   /** Everything it held, after a crash: the units and the loads (rejected). */

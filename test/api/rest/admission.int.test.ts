@@ -50,6 +50,19 @@ describe('admission (server.max_in_flight)', () => {
     expect(app.gateway.admission.count).toBe(0)
   })
 
+  it('refuses an Open Inference Protocol infer in that protocol\'s error shape', async () => {
+    const first = await admitted()
+    const refused = await fetch(`${url}/v2/models/e/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[0.5,0.5]}]}',
+    })
+    expect(refused.status).toBe(503)
+    expect(refused.headers.get('retry-after')).toBe('1')
+    expect(await refused.json()).toEqual({ error: 'more than 1 predicts in flight (server.max_in_flight)', code: 'OVERLOADED' })
+    expect((await first.response).status).toBe(200)
+  })
+
   it('does not count non-predict routes against the limit', async () => {
     const first = await admitted()
     expect((await fetch(`${url}/v1/ensembles`)).status).toBe(200)

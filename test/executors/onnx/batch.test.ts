@@ -8,7 +8,7 @@ import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 const fp32 = (rows: number[][]): TensorMap => ({ x: { datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) } })
 
 describe('stacking requests', () => {
-  it('stacks inputs along the first dimension and cuts every batched output back into each request rows', () => {
+  it('stacks inputs along the first dimension and cuts every batched output back into each request\'s rows', () => {
     const a = fp32([[1, 2]])
     const b = fp32([[3, 4], [5, 6]])
     const stacked = stack([a, b], 3)
@@ -18,7 +18,6 @@ describe('stacking requests', () => {
       label: { datatype: 'INT64', shape: [3], data: BigInt64Array.from([7n, 8n, 9n]) },
       probabilities: { datatype: 'FP32', shape: [3, 2], data: Float32Array.from([0.1, 0.9, 0.2, 0.8, 0.3, 0.7]) },
       names: { datatype: 'BYTES', shape: [3], data: ['p', 'q', 'r'] },
-      scale: { datatype: 'FP32', shape: [1], data: Float32Array.from([2]) },
     }
     const [first, second] = unstack(outputs, [1, 2])
     expect(first!.label).toEqual({ datatype: 'INT64', shape: [1], data: BigInt64Array.from([7n]) })
@@ -26,9 +25,11 @@ describe('stacking requests', () => {
     expect(second!.probabilities!.shape).toEqual([2, 2])
     expect(Array.from(second!.probabilities!.data as Float32Array)).toEqual(Array.from(Float32Array.from([0.2, 0.8, 0.3, 0.7])))
     expect(second!.names!.data).toEqual(['q', 'r'])
-    // An output without the batch dimension belongs to every request whole.
-    expect(first!.scale).toBe(outputs.scale)
-    expect(second!.scale).toBe(outputs.scale)
+  })
+
+  it('refuses to cut an output whose first dimension is not the batch (it would hand one request the others\' answers)', () => {
+    const outputs: TensorMap = { boxes: { datatype: 'FP32', shape: [5, 4], data: new Float32Array(20) } }
+    expect(() => unstack(outputs, [1, 2])).toThrow('output "boxes" has shape [5, 4], not 3 rows first')
   })
 
   it('stacks only requests with the same inputs, datatypes and trailing dimensions', () => {

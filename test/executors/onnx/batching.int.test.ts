@@ -54,12 +54,15 @@ describe('dynamic batching in the worker pool', () => {
       if ((msg as { type: string }).type === 'run') sentAt.push(performance.now())
       post.call(this, msg, transfer)
     })
+    const asked = performance.now()
     const deadline = later(200)
     const out = await pool.run('wide', one(0), new AbortController().signal, deadline)
     expect(label(out)).toBe(digits.expected.digits_wide![0])
     expect((out as BatchedOutputs)[BATCH_ROWS]).toBeUndefined() // it ran alone
-    // It left with at least the model's measured time for one row still ahead of its deadline (not after 60 s).
+    // It waited for others to join (most of its 200 ms), and left with at least the model's
+    // measured time for one row still ahead of its deadline (not after 60 s).
     expect(sentAt).toHaveLength(1)
+    expect(sentAt[0]! - asked).toBeGreaterThan(100)
     expect(deadline - sentAt[0]!).toBeGreaterThan(pool.laneStats('wide')!.batchTimes.estimate(1))
   })
 

@@ -6,7 +6,13 @@ import { Gateway } from '../../../src/gateway.ts'
 import { inputFailure } from '../../../src/errors.ts'
 import { tensorFromJson } from '../../../src/tensor/index.ts'
 import type { MetricAttributes, MetricsSink } from '../../../src/types.ts'
-import { configFrom, samples } from '../../helpers.ts'
+import { join } from 'node:path'
+import { SHARED_POOL } from '../../../src/executors/onnx/executor.ts'
+import { InlineModel } from '../../../src/executors/onnx/inline.ts'
+import type { OnnxPool } from '../../../src/executors/onnx/pool.ts'
+import type { InferContext } from '../../../src/executors/types.ts'
+import type { TensorMap } from '../../../src/tensor/index.ts'
+import { configFrom, root, samples } from '../../helpers.ts'
 
 let gateway: Gateway
 const rows = samples('cancer').rows
@@ -19,10 +25,12 @@ models:
   tiny-b: { kind: onnx, path: ../models/cancer_logreg.onnx }
   tiny-c: { kind: onnx, path: ../models/cancer_logreg.onnx }
   pinned: { kind: onnx, path: ../models/cancer_logreg.onnx, placement: worker }
+  pinned-inline: { kind: onnx, path: ../models/cancer_logreg.onnx, placement: inline }
   slow: { kind: onnx, path: ../models/cancer_slow.onnx }
 ensembles:
   tiny: { strategy: deadline-fallback, models: [tiny], budget_ms: { default: 5000, max: 5000 } }
   pinned: { strategy: deadline-fallback, models: [pinned], budget_ms: { default: 5000, max: 5000 } }
+  pinned-inline: { strategy: deadline-fallback, models: [pinned-inline], budget_ms: { default: 5000, max: 5000 } }
   straggler: { strategy: deadline-fallback, models: [slow, tiny], budget_ms: { default: 5000, max: 5000 } }
   three: { strategy: deadline-fallback, models: [tiny, tiny-b, tiny-c], budget_ms: { default: 5000, max: 5000 } }
 `),
@@ -65,6 +73,16 @@ describe('placement with real models', () => {
     expect(runs('pinned')).toEqual({ inline: 0, worker: 1 })
   })
 
+  it('honours a pin to the main thread, without loading the model into the workers', async () => {
+    expect(placementOf('pinned-inline')).toMatchObject({ mode: 'inline', current: 'inline', reason: 'pinned (placement: inline)' })
+    const big = Array.from({ length: 64 }, (_, i) => rows[i % rows.length]!)
+    expect((await predict('pinned-inline', big)).error).toBeNull()
+    expect(runs('pinned-inline')).toEqual({ inline: 1, worker: 0 })
+    const pool = gateway.resources.get(SHARED_POOL) as OnnxPool
+    expect(pool.laneStats('pinned-inline')).toBeUndefined()
+    expect(pool.laneStats('pinned')).toBeDefined()
+  })
+
   it('sends a batch bigger than a tiny model may take inline to the workers, with the same answer', async () => {
     const maxRows = placementOf('tiny').inline_max_rows as number
     const big = Array.from({ length: maxRows + 1 }, (_, i) => rows[i % rows.length]!)
@@ -89,4 +107,34 @@ describe('placement with real models', () => {
     // Each request decided on its preferred member: most fallbacks never ran.
     expect(runs('tiny-b').inline - before.b + runs('tiny-c').inline - before.c).toBeLessThan(64)
   })
+
+describe('the inline lane', () => {
+  const ctx = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
+  const input = { input: tensorFromJson(rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
+
+  it('settles a run onnxruntime refuses, and keeps running the others', async () => {
+    const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+    try {
+      // Int32 data under an FP32 datatype: onnxruntime refuses the tensor before any run starts.
+      const wrong: TensorMap = { input: { datatype: 'FP32', shape: [1, 30], data: new Int32Array(30) as unknown as Float32Array } }
+      const refused = await Promise.allSettled(Array.from({ length: 40 }, () => model.run(wrong, ctx())))
+      expect(refused.every((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'MODEL_FAILED')).toBe(true)
+      // None of them holds a place on the lane: a good run still runs.
+      expect(Number((await model.run(input, ctx())).label!.data[0])).toBe(samples('cancer').expected.cancer_logreg![0])
+    } finally {
+      await model.close()
+    }
+  })
+
+  it('releases a session only after its runs left onnxruntime, and refuses runs after', async () => {
+    const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+    const running = Promise.allSettled(Array.from({ length: 64 }, () => model.run(input, ctx())))
+    // Releasing it under a running inference would abort the process: surviving is the first assertion.
+    await model.close()
+    const settled = await running
+    expect(settled.filter((r) => r.status === 'fulfilled').length).toBeGreaterThan(0)
+    expect(settled.every((r) => r.status === 'fulfilled' || (r.reason as Error).message === 'model unloaded')).toBe(true)
+    await expect(model.run(input, ctx())).rejects.toThrow('model unloaded')
+  })
+})
 })

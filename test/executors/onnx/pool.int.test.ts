@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { afterEach, describe, expect, it } from 'vitest'
+import { Worker } from 'node:worker_threads'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 import { root, samples } from '../../helpers.ts'
@@ -17,6 +18,7 @@ const dispatched = (): Promise<void> => Promise.resolve()
 
 let pool: OnnxPool | undefined
 afterEach(async () => {
+  vi.restoreAllMocks()
   await pool?.close()
   pool = undefined
 })
@@ -151,5 +153,34 @@ describe('ONNX worker pool', () => {
   it('reports a model that fails to load with the runtime message', async () => {
     pool = new OnnxPool({ workers: 1, queueLimit: 8 })
     await expect(pool.register('bad', join(root, 'package.json'))).rejects.toThrow(/protobuf|parse|load|Load/i)
+  })
+
+  it('sends every fast member handed to one worker in one turn as one message', async () => {
+    pool = new OnnxPool({ workers: 1, queueLimit: 16 })
+    const keys = ['a', 'b', 'c']
+    for (const key of keys) await pool.register(key, model('cancer_logreg.onnx'))
+    // One real run each times them as fast (only timed fast models may wait inside a worker).
+    for (const key of keys) await pool.run(key, rows('cancer'), new AbortController().signal, later())
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    const outs = await Promise.all(keys.map((key) => pool!.run(key, rows('cancer'), new AbortController().signal, later())))
+    expect(outs.map(labels)).toEqual(keys.map(() => [samples('cancer').expected.cancer_logreg![0]]))
+    const runs = posted.mock.calls.map(([msg]) => msg as { type: string; units?: unknown[] }).filter((msg) => msg.type === 'run')
+    expect(runs.map((msg) => msg.units!.length)).toEqual([3])
+  })
+
+  it('closes once however often it is asked, and refuses work after', async () => {
+    const closing = new OnnxPool({ workers: 1, queueLimit: 8 })
+    await closing.register('fast', model('cancer_logreg.onnx'))
+    await Promise.all([closing.close(), closing.close()])
+    await closing.close()
+    await expect(closing.run('fast', rows('cancer'), new AbortController().signal, later())).rejects.toThrow('not loaded')
+  })
+
+  it('unloads a model from the workers that loaded it when another worker fails to', async () => {
+    pool = new OnnxPool({ workers: 2, queueLimit: 8 })
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    await expect(pool.register('bad', join(root, 'package.json'))).rejects.toThrow()
+    const unloads = posted.mock.calls.map(([msg]) => msg as { type: string; key?: string }).filter((msg) => msg.type === 'unload')
+    expect(unloads).toEqual([{ type: 'unload', key: 'bad' }, { type: 'unload', key: 'bad' }])
   })
 })
