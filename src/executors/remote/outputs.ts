@@ -21,12 +21,12 @@ export function fitOutputs(wire: WireOutputs, outputs: readonly Binding[], batch
   for (const { spec, upstream } of outputs) {
     const tensor = wire.get(upstream)
     if (!tensor) throw upstreamFailure.error(`no output "${upstream}" in the answer (got ${[...wire.keys()].join(', ') || 'none'})`)
-    out[spec.name] = fit(tensor, spec, upstream, batch)
+    out[spec.name] = fitToSpec(tensor, spec, upstream, batch)
   }
   return out
 }
 
-function fit(wire: WireTensor, spec: TensorSpec, upstream: string, batch: number | undefined): Tensor {
+function fitToSpec(wire: WireTensor, spec: TensorSpec, upstream: string, batch: number | undefined): Tensor {
   let shape: readonly number[]
   let flat: ArrayLike<unknown>
   if (wire.shape) {
