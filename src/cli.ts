@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 // specserve serve | validate
-import { relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildGrpcServer } from './api/grpc/server.ts'
 import { startStream, type StreamScorer } from './api/kafka/index.ts'
 import { buildServer } from './api/rest/server.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
-import { ConfigError, formatIssue } from './config/yaml.ts'
+import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
 import { startOutput, type Output } from './output/index.ts'
 import { startReloadTriggers } from './reload/index.ts'
@@ -20,15 +19,11 @@ const usage = `usage:
 
 function report(err: unknown): never {
   if (err instanceof ConfigError) {
-    for (const issue of err.issues) console.error(formatIssue(shown(err.file), issue))
+    for (const issue of err.issues) console.error(formatIssue(shownPath(err.file), issue))
   } else {
     console.error((err as Error).stack ?? err)
   }
   process.exit(1)
-}
-
-function shown(file: string): string {
-  return relative(process.cwd(), file) || file
 }
 
 async function validate(file: string): Promise<void> {
@@ -38,7 +33,7 @@ async function validate(file: string): Promise<void> {
   } catch (err) {
     report(err)
   }
-  for (const warning of config.warnings) console.error(`warning: ${formatIssue(shown(config.file), warning)}`)
+  for (const warning of config.warnings) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
   // One worker is enough to read every model's metadata.
   const gateway = new Gateway({ ...config, executors: { ...config.executors, onnx_workers: 1 } })
   try {
@@ -63,7 +58,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
   const app = buildServer(config, { gateway, telemetry, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
   // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config)
-  for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shown(config.file), warning))
+  for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shownPath(config.file), warning))
   let output: Output | undefined
   let streaming: StreamScorer | null = null
   // SIGHUP and file changes reload (answered NOT_READY until the first load is done).

@@ -1,5 +1,6 @@
 // YAML parsing that remembers where every value came from, so each config error can
 // say "file:line:col path: message".
+import { relative } from 'node:path'
 import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
 import type { TSchema } from 'typebox'
 import Value from 'typebox/value'
@@ -22,6 +23,9 @@ export class ConfigError extends Error {
     this.issues = issues
   }
 }
+
+/** A config file's path as messages show it: relative to the working directory when it can be. */
+export const shownPath = (file: string): string => relative(process.cwd(), file) || file
 
 export function formatIssue(file: string, issue: ConfigIssue): string {
   const where = issue.line ? `${file}:${issue.line}:${issue.col ?? 1}` : file

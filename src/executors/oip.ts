@@ -5,7 +5,7 @@
 import type { Client } from '@grpc/grpc-js'
 import Type, { type Static } from 'typebox'
 import { INFERENCE_SERVICE, serviceMethods } from '../proto/index.ts'
-import { fromRaw, isDataType, readShape, toContents, toRaw, toOipJson, wireFromContents, type NamedTensor, type OipContents, type WireTensor } from '../tensor/index.ts'
+import { datatypeName, fail, fromRaw, isDataType, readShape, toContents, toRaw, toOipJson, wireFromContents, type NamedTensor, type OipContents, type WireTensor } from '../tensor/index.ts'
 import { commonModelFields } from './common.ts'
 import { parseRemote, remoteFields, type RemoteSettings } from './remote/config.ts'
 import { badResponse, upstreamFailure } from './remote/errors.ts'
@@ -124,7 +124,7 @@ function grpcOutputs(res: unknown): WireOutputs {
     if (raw && raw.length > 0) {
       const bytes = raw[i]
       if (!bytes) throw badResponse(`output "${name}": no raw contents`)
-      if (!isDataType(datatype)) throw badResponse(`output "${name}": datatype ${datatype || '(none)'} is not supported`)
+      if (!isDataType(datatype)) fail(upstreamFailure, name, `datatype ${datatypeName(datatype)} is not supported`)
       out.set(name, { datatype, shape, data: fromRaw(bytes, datatype, shape, upstreamFailure, name) })
     } else {
       out.set(name, wireFromContents(datatype, shape, t.contents, upstreamFailure, name))

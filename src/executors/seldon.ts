@@ -70,10 +70,10 @@ export const seldonExecutorKind: ExecutorKind<SeldonSpec, Static<typeof schema>>
   },
 }
 
-function message(spec: SeldonSpec, inputs: readonly NamedTensor[], grpc: boolean): object {
+/** `tags`: the config's meta.tags as the wire carries them (google.protobuf.Values over gRPC), built once per adapter. */
+function message(spec: SeldonSpec, inputs: readonly NamedTensor[], grpc: boolean, tags: object | undefined): object {
   const data = toSeldonData(inputs[0]!.tensor, spec.format, grpc, spec.names)
-  if (!spec.tags) return { data }
-  return { data, meta: { tags: grpc ? Object.fromEntries(Object.entries(spec.tags).map(([k, v]) => [k, toValue(v)])) : spec.tags } }
+  return tags ? { data, meta: { tags } } : { data }
 }
 
 /** The one tensor of an answer, under the declared output's upstream name. */
@@ -90,7 +90,7 @@ function seldonRest(spec: SeldonSpec): ProtocolAdapter {
   return {
     fetchMetadata: () => Promise.resolve(null),
     async infer(inputs, outputs, signal) {
-      const body = JSON.stringify(message(spec, inputs, false))
+      const body = JSON.stringify(message(spec, inputs, false, spec.tags))
       return answer(await requestJson(upstream, { method: 'POST', path: spec.path, headers: spec.headers, body, signal }), outputs[0]!, false)
     },
     close: release,
@@ -101,10 +101,11 @@ function seldonGrpc(spec: SeldonSpec): ProtocolAdapter {
   const methods = serviceMethods(SELDON_SERVICE)
   const { client, release } = acquireClient(spec)
   const metadata = metadataFrom(spec.headers)
+  const tags = spec.tags && Object.fromEntries(Object.entries(spec.tags).map(([k, v]) => [k, toValue(v)]))
   return {
     fetchMetadata: () => Promise.resolve(null),
     async infer(inputs, outputs, signal, timeoutMs) {
-      const res = await unary(client, methods.Predict!, message(spec, inputs, true), metadata, timeoutMs, signal)
+      const res = await unary(client, methods.Predict!, message(spec, inputs, true, tags), metadata, timeoutMs, signal)
       return answer(res, outputs[0]!, true)
     },
     close: release,

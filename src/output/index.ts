@@ -7,6 +7,7 @@ import { silentLogger, type Logger, type PredictResult } from '../types.ts'
 import { KafkaSink } from './kafka.ts'
 import { PendingRecord } from './record.ts'
 import type { RecordSink } from './sink.ts'
+import { roundMs } from '../starter/stats.ts'
 
 export interface Output {
   readonly sink: RecordSink | null
@@ -46,7 +47,7 @@ export function attachRecordHooks(gateway: Gateway, sink: RecordSink, settings: 
     if (outcome.status !== 'ok' || skipped.has(result)) return
     const model = result.models[index]
     if (!model) return
-    const late = { model: model.name, version: model.version, latency_ms: Math.round(outcome.latencyMs * 1000) / 1000, outputs: outcome.outputs }
+    const late = { model: model.name, version: model.version, latency_ms: roundMs(outcome.latencyMs), outputs: outcome.outputs }
     sink.write(new PendingRecord(keyOf(result), result, req.inputs, Date.now(), late, includeInputs, instance))
   }
 }

@@ -3,9 +3,9 @@
 // swaps it in; an invalid file is logged with every error and the running config stays.
 import { createHash } from 'node:crypto'
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
-import { basename, dirname, relative } from 'node:path'
+import { basename, dirname } from 'node:path'
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
-import { ConfigError, formatIssue } from '../config/yaml.ts'
+import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import type { Logger } from '../types.ts'
@@ -39,7 +39,6 @@ export async function reloadFromFile(gateway: Gateway, log: Logger): Promise<Rel
   }
 }
 
-const shownPath = (file: string): string => relative(process.cwd(), file) || file
 
 function rejected(err: unknown, file: string, log: Logger): ReloadOutcome {
   if (err instanceof ConfigError) {

@@ -7,11 +7,14 @@ import { GatewayError } from '../errors.ts'
 export class Admission {
   private inFlight = 0
   private readonly limit: () => number
-  private refusalLimit = -1
-  private refusal = ''
 
   constructor(limit: () => number) {
     this.limit = limit
+  }
+
+  /** The limit now (`server.max_in_flight` of the config being served). */
+  get max(): number {
+    return this.limit()
   }
 
   /** Predicts admitted and not finished. */
@@ -34,17 +37,8 @@ export class Admission {
     return new GatewayError('OVERLOADED', this.message())
   }
 
-  /** The refusal body, serialized once per limit: a refused request should cost next to nothing. */
-  refusalBody(): string {
-    const limit = this.limit()
-    if (limit !== this.refusalLimit) {
-      this.refusalLimit = limit
-      this.refusal = JSON.stringify({ code: 'OVERLOADED', message: this.message() })
-    }
-    return this.refusal
-  }
-
-  private message(): string {
+  /** Why a predict is refused (REST serializes its refusals from it once per limit). */
+  message(): string {
     return `more than ${this.limit()} predicts in flight (server.max_in_flight)`
   }
 }

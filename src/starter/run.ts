@@ -11,6 +11,7 @@ import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
 import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
+import { roundMs } from './stats.ts'
 
 /** Predicts running on one config, so a replaced config knows when its last one is done. */
 export interface RunScope {
@@ -184,10 +185,10 @@ export class Run implements InferContext {
         if (o.status === 'ok') {
           const batch = (o.outputs as BatchedOutputs)[BATCH_ROWS]
           a = batch === undefined
-            ? { name: meta.name, version: meta.version, status: 'ok', latency_ms: round(o.latencyMs), used: chosen === i }
-            : { name: meta.name, version: meta.version, status: 'ok', latency_ms: round(o.latencyMs), used: chosen === i, batch }
+            ? { name: meta.name, version: meta.version, status: 'ok', latency_ms: roundMs(o.latencyMs), used: chosen === i }
+            : { name: meta.name, version: meta.version, status: 'ok', latency_ms: roundMs(o.latencyMs), used: chosen === i, batch }
         } else {
-          a = { name: meta.name, version: meta.version, status: o.status, latency_ms: round(o.latencyMs), used: false, error: o.error }
+          a = { name: meta.name, version: meta.version, status: o.status, latency_ms: roundMs(o.latencyMs), used: false, error: o.error }
         }
         const cause = o.status === 'ok' ? null : o.error.code
         commonCause = commonCause === undefined || commonCause === cause ? cause : null
@@ -195,7 +196,7 @@ export class Run implements InferContext {
         commonCause = null
         const startedAt = this.startedAt[i]!
         const status = startedAt === NOT_STARTED ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
-        a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === NOT_STARTED ? 0 : round(now - startedAt), used: false }
+        a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === NOT_STARTED ? 0 : roundMs(now - startedAt), used: false }
       }
       models[i] = a
       ens.stats[i]!.record(a.status, a.latency_ms, a.used)
@@ -207,7 +208,7 @@ export class Run implements InferContext {
       outputs: decision.kind === 'answer' ? decision.outputs : null,
       decision: { chosen: chosen === null ? null : ens.models[chosen]!.name, reason: decision.reason, votes: decision.votes },
       budget_ms: this.budgetMs,
-      elapsed_ms: round(now - this.started),
+      elapsed_ms: roundMs(now - this.started),
       models,
       error: decision.kind === 'fail' ? failError(decision, commonCause ?? null, this.cancelled) : null,
     }
@@ -248,4 +249,3 @@ function failError(decision: Extract<Decision, { kind: 'fail' }>, commonCause: s
   }
 }
 
-const round = (ms: number): number => Math.round(ms * 1000) / 1000

@@ -120,7 +120,7 @@ export class ModelStats {
       wins: this.wins,
       late: this.late,
       duration_ms: h.count
-        ? { mean: round(h.sum / h.count), min: round(h.min), max: round(h.max), p99: round(h.quantile(0.99) as number) }
+        ? { mean: roundMs(h.sum / h.count), min: roundMs(h.min), max: roundMs(h.max), p99: roundMs(h.quantile(0.99) as number) }
         : { mean: null, min: null, max: null, p99: null },
       since: this.since,
     }
@@ -157,4 +157,5 @@ export class EnsembleStats {
   }
 }
 
-const round = (n: number): number => Math.round(n * 1000) / 1000
+/** Milliseconds as annotations and stats report them: to the microsecond. */
+export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000

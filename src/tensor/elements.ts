@@ -100,3 +100,12 @@ export function jsonElements(tensor: Tensor): JsonElement[] {
   for (let i = 0; i < n; i++) out[i] = jsonElement(data[i] as number | bigint)
   return out
 }
+
+/** The tensor's elements as protobuf fields carry them: BOOL as booleans, 64-bit integers as decimal strings (exact), strings as they are. */
+export function protoElements(tensor: Tensor): unknown[] {
+  const { data } = tensor
+  if (Array.isArray(data)) return data
+  if (tensor.datatype === 'BOOL') return Array.from(data as Uint8Array, Boolean)
+  if (DATATYPES[tensor.datatype].kind === 'bigint') return Array.from(data as BigInt64Array, String)
+  return Array.from(data as Float32Array)
+}

@@ -4,7 +4,7 @@
 // body can overflow the call stack.
 import { DATATYPES, type TensorData } from './datatypes.ts'
 import { decodeElements, jsonElement, jsonElements } from './elements.ts'
-import { checkTensor, datatypeName, elementCount, fail, fitsShape, formatShape, MAX_RANK, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
+import { datatypeName, elementCount, fail, fitsShape, formatShape, MAX_RANK, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
 
 /**
  * A nested JSON array's shape and its elements, row-major; throws when it is ragged or
@@ -177,8 +177,9 @@ function floatsFromNested(value: unknown[], spec: TensorSpec): Tensor | undefine
   return { datatype: spec.datatype, shape: [rows, width], data: out }
 }
 
+/** `flat` fills `shape` already (the nesting, or the count check, made them agree). */
 function declared(spec: TensorSpec, shape: number[], flat: ArrayLike<unknown>, failure: Failure): Tensor {
   if (!fitsShape(shape, spec.shape)) fail(failure, spec.name, `shape ${formatShape(shape)} does not match declared ${formatShape(spec.shape)}`)
   const data: TensorData = decodeElements(flat, spec.datatype, failure, spec.name)
-  return checkTensor({ datatype: spec.datatype, shape, data }, spec, failure)
+  return { datatype: spec.datatype, shape, data }
 }

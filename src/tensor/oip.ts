@@ -3,7 +3,7 @@
 // extension are ./raw.ts. Used by the V2 frontends (requests in, answers out) and the `oip`
 // executor (requests out, answers in); the Failure says whose fault a bad tensor is.
 import { DATATYPES, isDataType, type DataType, type OipContentsField } from './datatypes.ts'
-import { decodeElements, jsonElements, type JsonElement } from './elements.ts'
+import { decodeElements, jsonElements, protoElements, type JsonElement } from './elements.ts'
 import { tensorFromShapeAndData } from './json.ts'
 import { datatypeName, elementCount, fail, formatShape, readShape, type Failure, type Tensor, type TensorSpec, type WireTensor } from './tensor.ts'
 
@@ -44,12 +44,7 @@ export function toContents(tensor: Tensor): OipContents {
   const field = DATATYPES[tensor.datatype].oip
   if (field === null) throw new Error(`${tensor.datatype} has no typed contents field: send it as raw contents`)
   const { data } = tensor
-  let values: unknown[]
-  if (Array.isArray(data)) values = data.map((s) => Buffer.from(s, 'utf8'))
-  else if (tensor.datatype === 'BOOL') values = Array.from(data as Uint8Array, Boolean)
-  else if (DATATYPES[tensor.datatype].kind === 'bigint') values = Array.from(data as BigInt64Array, String)
-  else values = Array.from(data as Float32Array)
-  return { [field]: values }
+  return { [field]: Array.isArray(data) ? data.map((s) => Buffer.from(s, 'utf8')) : protoElements(tensor) }
 }
 
 /** The elements of `datatype` in typed contents filling `shape` (a declared or a wire datatype). */

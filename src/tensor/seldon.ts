@@ -53,7 +53,7 @@ export function toValue(v: unknown): PbValue {
   return { nullValue: 'NULL_VALUE' }
 }
 
-export function toListValue(list: readonly unknown[]): { values: PbValue[] } {
+function toListValue(list: readonly unknown[]): { values: PbValue[] } {
   return { values: list.map(toValue) }
 }
 

@@ -3,8 +3,8 @@
 // defaults to the declared one, and a shape with one dynamic dimension may be left out
 // (it is inferred from the element count).
 import { DATATYPES, type NativeField } from './datatypes.ts'
-import { decodeElements } from './elements.ts'
-import { checkTensor, datatypeName, fail, fillDynamic, fitsShape, formatShape, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
+import { decodeElements, protoElements } from './elements.ts'
+import { checkTensor, datatypeName, fail, fillDynamic, formatShape, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
 
 /** specserve.v1.Tensor as proto-loader hands it over (defaults filled, 64-bit integers as decimal strings). */
 export type NativeTensorMsg = { datatype: string; shape: readonly (string | number)[] } & Partial<Record<NativeField, readonly unknown[]>>
@@ -22,18 +22,11 @@ export function fromNativeTensor(wire: NativeTensorMsg, spec: TensorSpec, failur
   // A declared scalar (shape []) is given without a shape, like any shape fillDynamic can infer.
   const shape = wire.shape.length ? readShape(wire.shape, failure, spec.name) : spec.shape.length === 0 ? [] : fillDynamic(spec.shape, values.length)
   if (!shape) return fail(failure, spec.name, `give a shape (declared ${formatShape(spec.shape)}, ${values.length} elements given)`)
-  if (!fitsShape(shape, spec.shape)) fail(failure, spec.name, `shape ${formatShape(shape)} does not match declared ${formatShape(spec.shape)}`)
+  // checkTensor: the shape against the declaration, then the element count against the shape.
   return checkTensor({ datatype: spec.datatype, shape, data: decodeElements(values, spec.datatype, failure, spec.name) }, spec, failure)
 }
 
 /** A tensor as specserve.v1.Tensor (64-bit integers as decimal strings: exact). */
 export function toNativeTensor(tensor: Tensor): NativeTensorMsg {
-  const row = DATATYPES[tensor.datatype]
-  const { data } = tensor
-  let values: unknown[]
-  if (Array.isArray(data)) values = data
-  else if (tensor.datatype === 'BOOL') values = Array.from(data as Uint8Array, Boolean)
-  else if (row.kind === 'bigint') values = Array.from(data as BigInt64Array, String)
-  else values = Array.from(data as Float32Array)
-  return { datatype: tensor.datatype, shape: tensor.shape, [row.native]: values }
+  return { datatype: tensor.datatype, shape: tensor.shape, [DATATYPES[tensor.datatype].native]: protoElements(tensor) }
 }

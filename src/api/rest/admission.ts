@@ -63,16 +63,15 @@ export function admitting(gateway: Gateway, handler: RequestListener): RequestLi
     if (run !== undefined && !this.writableFinished) run.cancel()
   }
   // The 503s in each API's error shape, built again only when the limit (and so the message) changes.
-  let source = ''
-  let native: Refusal | undefined
-  let oip: Refusal | undefined
+  let forLimit = -1
+  let native = refusalOf('')
+  let oip = native
   function refusal(kind: 'native' | 'oip'): Refusal {
-    const body = admission.refusalBody()
-    if (body !== source || !native || !oip) {
-      source = body
-      const { code, message } = JSON.parse(body) as { code: string; message: string }
-      native = refusalOf(body)
-      oip = refusalOf(JSON.stringify({ error: message, code }))
+    if (admission.max !== forLimit) {
+      forLimit = admission.max
+      const message = admission.message()
+      native = refusalOf(JSON.stringify({ code: 'OVERLOADED', message }))
+      oip = refusalOf(JSON.stringify({ error: message, code: 'OVERLOADED' }))
     }
     return kind === 'native' ? native : oip
   }

@@ -3,6 +3,7 @@
 // dimension, and the outputs are cut back into each request's rows. How long a batch may
 // wait for more requests is bounded twice: by `max_queue_delay_ms`, and by the earliest
 // deadline in it, given the time this model has been measured to take for that many rows.
+import { roundMs } from '../../starter/stats.ts'
 import type { Tensor, TensorData, TensorMap } from '../../tensor/index.ts'
 
 export interface BatchSettings {
@@ -112,7 +113,7 @@ export class BatchTimes {
   /** Runs and smoothed run time per batch-size bucket that has seen a run ("1", "2", "3-4", …). */
   describe(): Record<string, { runs: number; ms: number }> {
     const out: Record<string, { runs: number; ms: number }> = {}
-    for (let b = 0; b < BUCKETS; b++) if (this.runs[b]! > 0) out[bucketName(b)] = { runs: this.runs[b]!, ms: Math.round(this.ms[b]! * 1000) / 1000 }
+    for (let b = 0; b < BUCKETS; b++) if (this.runs[b]! > 0) out[bucketName(b)] = { runs: this.runs[b]!, ms: roundMs(this.ms[b]!) }
     return out
   }
 }

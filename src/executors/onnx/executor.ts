@@ -4,7 +4,6 @@
 import { accessSync, constants } from 'node:fs'
 import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
-import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { commonModelFields } from '../common.ts'
@@ -12,6 +11,7 @@ import type { Executor, ExecutorEnv, ExecutorKind, InferContext } from '../types
 import { rowsOf, type BatchSettings } from './batch.ts'
 import { InlineModel } from './inline.ts'
 import { Placement, PLACEMENTS, type PlacementMode } from './placement.ts'
+import { wouldMiss, type PoolLane } from './lane.ts'
 import { OnnxPool } from './pool.ts'
 
 const schema = Type.Object(
@@ -115,8 +115,9 @@ class OnnxExecutor implements Executor {
   private placement: Placement | undefined
   private inline: InlineModel | undefined
   private workerRuns = 0
-  /** Registered in a worker pool (every placement but a pin to the main thread). */
-  private inPool = false
+  /** The pool it is registered in and its lane there (none for a model pinned to the main thread). */
+  private pool: OnnxPool | undefined
+  private lane: PoolLane | undefined
 
   constructor(name: string, spec: OnnxSpec, env: ExecutorEnv) {
     this.name = name
@@ -126,7 +127,7 @@ class OnnxExecutor implements Executor {
     this.dedicated = spec.dedicatedWorkers > 0 ? new OnnxPool({ workers: spec.dedicatedWorkers, queueLimit: DEDICATED_QUEUE }) : undefined
   }
 
-  private pool(): OnnxPool {
+  private poolToUse(): OnnxPool {
     if (this.dedicated) return this.dedicated
     const { onnx_workers: workers, onnx_queue: queueLimit } = this.env.executors
     return this.env.shared(SHARED_POOL, () => new OnnxPool({ workers, queueLimit }))
@@ -148,16 +149,19 @@ class OnnxExecutor implements Executor {
       this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: this.inline.inputs, outputs: this.inline.outputs }
       return
     }
-    this.inPool = true
-    const loaded = await this.pool().register(this.key, spec.path, { cap: spec.maxConcurrency, batching: spec.batching })
+    const pool = this.poolToUse()
+    const loaded = await pool.register(this.key, spec.path, { cap: spec.maxConcurrency, batching: spec.batching })
+    this.pool = pool
+    this.lane = pool.laneStats(this.key)
     if (spec.batching) {
       // Stacked requests are cut back apart along the first dimension of every output.
       const fixed = [...loaded.inputs, ...loaded.outputs].find((t) => t.shape[0] !== -1)
       if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input and output: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
     }
     // Batches form in the workers: a batching model never runs inline.
-    const placement = new Placement(spec.batching ? 'worker' : spec.placement, maxMs, loaded.warmRunsMs)
-    if (spec.batching) placement.reason = 'batching: batches form in the workers'
+    const placement = spec.batching
+      ? new Placement('worker', maxMs, loaded.warmRunsMs, 'batching: batches form in the workers')
+      : new Placement(spec.placement, maxMs, loaded.warmRunsMs)
     this.placement = placement
     if (placement.wantsInline) this.inline = await InlineModel.open(spec.path, (times) => placement.observeInline(times))
     this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: loaded.inputs, outputs: loaded.outputs }
@@ -168,7 +172,7 @@ class OnnxExecutor implements Executor {
     if (this.inline && placement.where(rowsOf(inputs)) === 'inline') {
       // As in the pool: a run that cannot finish in the time left is never started.
       const left = ctx.deadline - performance.now()
-      if (left < placement.typicalMs) return Promise.reject(new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${placement.typicalMs.toFixed(3)} ms, ${left.toFixed(3)} ms left`, true))
+      if (left < placement.typicalMs) return Promise.reject(wouldMiss(placement.typicalMs, left))
       // The lane's own promise, not a wrapper: see inline.ts on why the Run must react to it directly.
       return this.inline.run(inputs, ctx)
     }
@@ -176,15 +180,14 @@ class OnnxExecutor implements Executor {
   }
 
   private async runInWorker(placement: Placement, inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
-    const pool = this.pool()
-    const outputs = await pool.run(this.key, inputs, ctx.signal, ctx.deadline)
+    const outputs = await this.pool!.run(this.key, inputs, ctx.signal, ctx.deadline)
     this.workerRuns++
-    if (this.inline) placement.observeWorker(pool.runTimes(this.key)!)
+    if (this.inline) placement.observeWorker(this.lane!.times)
     return outputs
   }
 
   describe(): Readonly<Record<string, unknown>> {
-    const lane = this.inPool ? this.pool().laneStats(this.key) : undefined
+    const { lane } = this
     const batching = this.spec.batching
     return {
       placement: this.placement?.describe(this.inline?.times, lane?.times) ?? null,
@@ -208,7 +211,7 @@ class OnnxExecutor implements Executor {
       [{ model: this.name, placement: 'inline' }, this.inline?.ran ?? 0],
       [{ model: this.name, placement: 'worker' }, this.workerRuns],
     ])
-    const lane = this.spec.batching && this.inPool && this.pool().laneStats(this.key)
+    const lane = this.spec.batching && this.lane
     if (lane) {
       out.counter('specserve_model_batches', 'Batched runs of an embedded model (two requests or more in one session.run).', [[{ model: this.name }, lane.batches]])
       out.counter('specserve_model_batched_requests', 'Requests an embedded model answered in a batched run.', [[{ model: this.name }, lane.batchedRequests]])
@@ -216,7 +219,7 @@ class OnnxExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    if (this.inPool) this.pool().unregister(this.key)
+    this.pool?.unregister(this.key)
     await this.inline?.close()
     await this.dedicated?.close()
   }

@@ -148,7 +148,7 @@ export class PoolLane {
   }
 
   wouldMiss(left: number): ModelError {
-    return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${ms(this.minRunMs)} ms, ${ms(left)} ms left`, true)
+    return wouldMiss(this.minRunMs, left)
   }
 
   /** A unit's answer: its time joins the measurements. */
@@ -197,3 +197,8 @@ export class PoolLane {
 
 /** A duration for a message: small ones keep their significant digits (0.05, not 0.0). */
 const ms = (v: number): string => (Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(1))
+
+/** A run that needs ~`needMs` with `leftMs` of budget left is never started. */
+export function wouldMiss(needMs: number, leftMs: number): ModelError {
+  return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${ms(needMs)} ms, ${ms(leftMs)} ms left`, true)
+}

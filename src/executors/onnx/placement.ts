@@ -8,7 +8,8 @@
 // within it (median under half the limit). A model placed in the workers at load has no
 // inline session and stays there. A request with more rows than a tiny
 // model's measured time allows within the limit goes to the workers whatever the placement.
-import type { RunTimes } from './run-times.ts'
+import { roundMs } from '../../starter/stats.ts'
+import { quantileOf, type RunTimes } from './run-times.ts'
 
 export const PLACEMENTS = ['auto', 'inline', 'worker'] as const
 export type PlacementMode = (typeof PLACEMENTS)[number]
@@ -27,18 +28,19 @@ export class Placement {
   private readonly warmP50: number
   private readonly warmP90: number
 
-  constructor(mode: PlacementMode, maxMs: number, warmRunsMs: readonly number[]) {
+  /** `pinnedBy`: why a model is pinned when config did not say (batching pins it to the workers). */
+  constructor(mode: PlacementMode, maxMs: number, warmRunsMs: readonly number[], pinnedBy?: string) {
     this.mode = mode
     this.maxMs = maxMs
-    this.warmP50 = quantile(warmRunsMs, 0.5)
-    this.warmP90 = quantile(warmRunsMs, 0.9)
+    this.warmP50 = quantileOf(warmRunsMs, 0.5)
+    this.warmP90 = quantileOf(warmRunsMs, 0.9)
     const tiny = this.warmP50 <= maxMs / 2 && this.warmP90 <= maxMs
     this.current = mode === 'inline' || (mode === 'auto' && tiny) ? 'inline' : 'worker'
     this.maxRows = mode === 'inline' ? Infinity : Math.max(1, Math.floor(maxMs / Math.max(this.warmP50, 1e-3)))
     this.reason =
       mode === 'auto'
         ? `warm-up median ${fmt(this.warmP50)} ms, p90 ${fmt(this.warmP90)} ms: ${tiny ? 'within' : 'over'} inline_max_ms ${maxMs}`
-        : `pinned (placement: ${mode})`
+        : (pinnedBy ?? `pinned (placement: ${mode})`)
   }
 
   /** A typical inline run (the warm-up median): less budget left than this, and the run is not started. */
@@ -90,11 +92,5 @@ export class Placement {
   }
 }
 
-function quantile(samples: readonly number[], q: number): number {
-  if (samples.length === 0) return Infinity
-  const sorted = [...samples].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
-}
-
 const fmt = (ms: number): string => ms.toFixed(3)
-const round = (ms: number): number | null => (Number.isFinite(ms) ? Math.round(ms * 1000) / 1000 : null)
+const round = (ms: number): number | null => (Number.isFinite(ms) ? roundMs(ms) : null)

@@ -18,7 +18,7 @@ import { BATCH_ROWS } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
 import type { FromWorker } from './protocol.ts'
-import type { RunTimes } from './run-times.ts'
+import { quantileOf } from './run-times.ts'
 import { cancelUnit, WorkerSlot } from './slot.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
@@ -80,7 +80,7 @@ export class OnnxPool implements SharedResource {
       throw err
     }
     const { inputs, outputs, warmRunsMs } = loaded[0]!
-    lane.batchTimes.seed(1, median(warmRunsMs))
+    lane.batchTimes.seed(1, quantileOf(warmRunsMs, 0.5))
     this.lanes.set(key, lane)
     return { inputs, outputs, warmRunsMs }
   }
@@ -112,11 +112,6 @@ export class OnnxPool implements SharedResource {
       signal.addEventListener('abort', () => this.drop(job), { once: true })
       this.schedule()
     })
-  }
-
-  /** Recent inference times of a model in the workers (undefined for a model not registered). */
-  runTimes(key: string): RunTimes | undefined {
-    return this.lanes.get(key)?.times
   }
 
   /** A model's runs and batching figures (undefined for a model not registered). */
@@ -313,9 +308,4 @@ export class OnnxPool implements SharedResource {
 function allPipelined(units: readonly Unit[]): boolean {
   for (const unit of units) if (!unit.lane.pipelined) return false
   return true
-}
-
-function median(samples: readonly number[]): number {
-  if (samples.length === 0) return 0
-  return [...samples].sort((a, b) => a - b)[samples.length >> 1]!
 }

@@ -2,6 +2,13 @@
 // computed at most once per ring's worth of samples (no allocation per sample).
 const SIZE = 128
 
+/** The q-quantile (0..1) of a list of samples, by the same index rule as RunTimes; Infinity for none. */
+export function quantileOf(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return Infinity
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+}
+
 export class RunTimes {
   private readonly ring = new Float64Array(SIZE)
   private readonly sorted = new Float64Array(SIZE)

@@ -10,7 +10,7 @@ import type { Tensor } from '../../tensor/index.ts'
 import { specsOf, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
 import type { TensorSpec } from '../../tensor/index.ts'
 
-export const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = Object.freeze({
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = Object.freeze({
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
   executionMode: 'sequential',

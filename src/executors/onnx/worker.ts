@@ -34,7 +34,8 @@ async function run(unit: WireUnit): Promise<void> {
   const session = sessions.get(unit.key)
   if (!session) return reply({ type: 'failed', id, message: `model ${unit.key} is not loaded` }, [])
   try {
-    const feeds = toOrtFeeds(parts.length === 1 ? parts[0]! : stack(parts, parts.reduce((n, p) => n + rowsOf(p), 0)))
+    const rows = parts.length === 1 ? undefined : parts.map(rowsOf)
+    const feeds = toOrtFeeds(rows ? stack(parts, rows.reduce((a, b) => a + b, 0)) : parts[0]!)
     const started = performance.now()
     const results = await session.run(feeds)
     const runMs = performance.now() - started
@@ -46,7 +47,7 @@ async function run(unit: WireUnit): Promise<void> {
       whole[name] = tensor
     }
     // Each request's rows are views of the one output buffer, transferred once.
-    const outputs: WireTensors[] = parts.length === 1 ? [whole] : unstack(whole, parts.map(rowsOf))
+    const outputs: WireTensors[] = rows ? unstack(whole, rows) : [whole]
     reply({ type: 'result', id, outputs, runMs }, transfer)
   } catch (err) {
     reply({ type: 'failed', id, message: (err as Error).message }, [])

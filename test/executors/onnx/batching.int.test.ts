@@ -3,38 +3,29 @@
 // earliest deadline allows; a cancelled request leaves its batch; the gateway annotates
 // the batch size and describes the model's batching.
 import { join } from 'node:path'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Worker } from 'node:worker_threads'
-import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import { BATCH_ROWS, type BatchedOutputs } from '../../../src/executors/types.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { inputFailure } from '../../../src/errors.ts'
 import { tensorFromJson, type Tensor, type TensorMap } from '../../../src/tensor/index.ts'
 import { configFrom, root, samples } from '../../helpers.ts'
+import { later, sampleRows, usePool } from './pool-helpers.ts'
 
 const digits = samples('digits')
 const wide = join(root, 'models', 'digits_wide.onnx')
-const one = (i: number): TensorMap => {
-  const row = digits.rows[i % digits.rows.length]!
-  return { input: { datatype: 'FP32', shape: [1, row.length], data: Float32Array.from(row) } }
-}
+const one = (i: number): TensorMap => sampleRows('digits', 1, i)
 const label = (out: TensorMap): number => Number((out.label as Tensor).data[0])
-const later = (ms = 60_000): number => performance.now() + ms
 
-let pool: OnnxPool | undefined
-afterEach(async () => {
-  vi.restoreAllMocks()
-  await pool?.close()
-  pool = undefined
-})
+const pools = usePool()
 
 describe('dynamic batching in the worker pool', () => {
   it('runs requests that wait together as one batch and answers each with its own rows', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 64 })
+    const pool = pools.open({ workers: 1, queueLimit: 64 })
     await pool.register('wide', wide, { batching: { maxBatch: 8, maxDelayMs: 10_000 } })
     const posted = vi.spyOn(Worker.prototype, 'postMessage')
     // Eight requests fill the batch: it goes at once, in one message, without waiting 10 s.
-    const outs = await Promise.all(Array.from({ length: 8 }, (_, i) => pool!.run('wide', one(i), new AbortController().signal, later())))
+    const outs = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.run('wide', one(i), new AbortController().signal, later())))
     expect(outs.map(label)).toEqual(Array.from({ length: 8 }, (_, i) => digits.expected.digits_wide![i % digits.rows.length]))
     expect(outs.map((o) => (o as BatchedOutputs)[BATCH_ROWS])).toEqual(new Array(8).fill(8))
     expect(outs[3]!.probabilities!.shape).toEqual([1, 10])
@@ -44,7 +35,7 @@ describe('dynamic batching in the worker pool', () => {
   })
 
   it('sends a lone request while its deadline can still be met, however long max_queue_delay_ms is', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 64 })
+    const pool = pools.open({ workers: 1, queueLimit: 64 })
     await pool.register('wide', wide, { batching: { maxBatch: 32, maxDelayMs: 60_000 } })
     // A few lone requests first, as traffic would: the pool measures its hop and the model's time alone.
     for (let i = 0; i < 5; i++) await pool.run('wide', one(i), new AbortController().signal, later(50))
@@ -67,7 +58,7 @@ describe('dynamic batching in the worker pool', () => {
   })
 
   it('leaves a cancelled request out of the batch it was waiting for', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 64 })
+    const pool = pools.open({ workers: 1, queueLimit: 64 })
     await pool.register('wide', wide, { batching: { maxBatch: 3, maxDelayMs: 60_000 } })
     const cancelled = new AbortController()
     const kept = pool.run('wide', one(0), new AbortController().signal, later())

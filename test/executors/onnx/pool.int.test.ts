@@ -1,31 +1,23 @@
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 import { root, samples } from '../../helpers.ts'
+import { later, sampleRows, usePool } from './pool-helpers.ts'
 
 const model = (file: string): string => join(root, 'models', file)
-const rows = (task: string, n = 1): TensorMap => {
-  const picked = samples(task).rows.slice(0, n)
-  return { input: { datatype: 'FP32', shape: [picked.length, picked[0]!.length], data: Float32Array.from(picked.flat()) } }
-}
+const rows = (task: string, n = 1): TensorMap => sampleRows(task, n)
 const labels = (out: TensorMap): number[] => Array.from((out.label as Tensor).data as BigInt64Array, Number)
-const later = (ms = 60_000): number => performance.now() + ms
 /** The pool dispatches once per turn of the event loop (a microtask): after this, what it can send is sent. */
 const dispatched = (): Promise<void> => Promise.resolve()
 
-let pool: OnnxPool | undefined
-afterEach(async () => {
-  vi.restoreAllMocks()
-  await pool?.close()
-  pool = undefined
-})
+const pools = usePool()
 
 describe('ONNX worker pool', () => {
   it('loads a real model, reads its metadata and reproduces the labels scikit-learn gave', async () => {
-    pool = new OnnxPool({ workers: 2, queueLimit: 16 })
+    const pool = pools.open({ workers: 2, queueLimit: 16 })
     const meta = await pool.register('wine', model('wine_rf.onnx'))
     expect(meta.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [-1, 13] }])
     expect(meta.outputs.map((o) => `${o.name}:${o.datatype}`)).toEqual(['label:INT64', 'probabilities:FP32'])
@@ -35,12 +27,12 @@ describe('ONNX worker pool', () => {
   })
 
   it('keeps the event loop responsive while a slow model runs', async () => {
-    pool = new OnnxPool({ workers: 2, queueLimit: 16 })
+    const pool = pools.open({ workers: 2, queueLimit: 16 })
     await pool.register('slow', model('cancer_slow.onnx'))
     const histogram = monitorEventLoopDelay({ resolution: 1 })
     histogram.enable()
     const started = performance.now()
-    const runs = [0, 1, 2, 3].map(() => pool!.run('slow', rows('cancer'), new AbortController().signal, later()))
+    const runs = [0, 1, 2, 3].map(() => pool.run('slow', rows('cancer'), new AbortController().signal, later()))
     // While ~4 × 100 ms of inference runs on two workers, timers on the main thread fire on time.
     const ticks: number[] = []
     for (let i = 0; i < 10; i++) {
@@ -57,7 +49,7 @@ describe('ONNX worker pool', () => {
   })
 
   it('never starts a queued job whose request was aborted', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 16 })
+    const pool = pools.open({ workers: 1, queueLimit: 16 })
     await pool.register('slow', model('cancer_slow.onnx'))
     await pool.register('fast', model('cancer_logreg.onnx'))
     const busy = pool.run('slow', rows('cancer'), new AbortController().signal, later())
@@ -76,7 +68,7 @@ describe('ONNX worker pool', () => {
   })
 
   it('pipelines a fast model, and never runs a pipelined job that was cancelled while it waited in the worker', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 16 })
+    const pool = pools.open({ workers: 1, queueLimit: 16 })
     await pool.register('fast', model('cancer_logreg.onnx'))
     // A few real runs time it as fast (the very first run is slower than the rest).
     for (let i = 0; i < 3; i++) await pool.run('fast', rows('cancer'), new AbortController().signal, later())
@@ -104,7 +96,7 @@ describe('ONNX worker pool', () => {
   })
 
   it('rejects with OVERLOADED once the queue is full', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 2 })
+    const pool = pools.open({ workers: 1, queueLimit: 2 })
     await pool.register('slow', model('cancer_slow.onnx'))
     const signal = new AbortController().signal
     const running = pool.run('slow', rows('cancer'), signal, later())
@@ -116,7 +108,7 @@ describe('ONNX worker pool', () => {
   })
 
   it('skips a job that cannot finish in the time left, once the model has been timed', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 8 })
+    const pool = pools.open({ workers: 1, queueLimit: 8 })
     await pool.register('slow', model('cancer_slow.onnx'))
     await pool.run('slow', rows('cancer'), new AbortController().signal, later())
     const t = performance.now()
@@ -125,10 +117,10 @@ describe('ONNX worker pool', () => {
   })
 
   it('never gives one model more workers than its max_concurrency', async () => {
-    pool = new OnnxPool({ workers: 2, queueLimit: 8 })
+    const pool = pools.open({ workers: 2, queueLimit: 8 })
     await pool.register('slow', model('cancer_slow.onnx'), { cap: 1 })
     await pool.register('fast', model('cancer_logreg.onnx'))
-    const slow = [1, 2, 3].map(() => pool!.run('slow', rows('cancer'), new AbortController().signal, later()))
+    const slow = [1, 2, 3].map(() => pool.run('slow', rows('cancer'), new AbortController().signal, later()))
     // The second worker stays free for other models while three slow jobs wait their turn.
     const t = performance.now()
     const out = await pool.run('fast', rows('cancer'), new AbortController().signal, later())
@@ -151,18 +143,18 @@ describe('ONNX worker pool', () => {
   })
 
   it('reports a model that fails to load with the runtime message', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 8 })
+    const pool = pools.open({ workers: 1, queueLimit: 8 })
     await expect(pool.register('bad', join(root, 'package.json'))).rejects.toThrow(/protobuf|parse|load|Load/i)
   })
 
   it('sends every fast member handed to one worker in one turn as one message', async () => {
-    pool = new OnnxPool({ workers: 1, queueLimit: 16 })
+    const pool = pools.open({ workers: 1, queueLimit: 16 })
     const keys = ['a', 'b', 'c']
     for (const key of keys) await pool.register(key, model('cancer_logreg.onnx'))
     // One real run each times them as fast (only timed fast models may wait inside a worker).
     for (const key of keys) await pool.run(key, rows('cancer'), new AbortController().signal, later())
     const posted = vi.spyOn(Worker.prototype, 'postMessage')
-    const outs = await Promise.all(keys.map((key) => pool!.run(key, rows('cancer'), new AbortController().signal, later())))
+    const outs = await Promise.all(keys.map((key) => pool.run(key, rows('cancer'), new AbortController().signal, later())))
     expect(outs.map(labels)).toEqual(keys.map(() => [samples('cancer').expected.cancer_logreg![0]]))
     const runs = posted.mock.calls.map(([msg]) => msg as { type: string; units?: unknown[] }).filter((msg) => msg.type === 'run')
     expect(runs.map((msg) => msg.units!.length)).toEqual([3])
@@ -177,7 +169,7 @@ describe('ONNX worker pool', () => {
   })
 
   it('unloads a model from the workers that loaded it when another worker fails to', async () => {
-    pool = new OnnxPool({ workers: 2, queueLimit: 8 })
+    const pool = pools.open({ workers: 2, queueLimit: 8 })
     const posted = vi.spyOn(Worker.prototype, 'postMessage')
     await expect(pool.register('bad', join(root, 'package.json'))).rejects.toThrow()
     const unloads = posted.mock.calls.map(([msg]) => msg as { type: string; key?: string }).filter((msg) => msg.type === 'unload')

@@ -12,7 +12,7 @@ export interface RetryOptions {
   readonly latency: LatencyEstimate
 }
 
-export const isRetryable = (err: unknown): boolean => err instanceof UpstreamError && err.retryable
+const isRetryable = (err: unknown): boolean => err instanceof UpstreamError && err.retryable
 
 export function withRetry<Req, Res>(call: Call<Req, Res>, options: RetryOptions): Call<Req, Res> {
   const { retries, budget, latency } = options

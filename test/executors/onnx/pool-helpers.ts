@@ -1,0 +1,27 @@
+// What the worker-pool tests share: a pool closed after each test, deadlines far away,
+// and sample rows as FP32 inputs.
+import { afterEach, vi } from 'vitest'
+import { OnnxPool, type PoolOptions } from '../../../src/executors/onnx/pool.ts'
+import type { TensorMap } from '../../../src/tensor/index.ts'
+import { samples } from '../../helpers.ts'
+
+/** Far enough that no test job ever runs out of time. */
+export const later = (ms = 60_000): number => performance.now() + ms
+
+/** Rows `from`..`from + n` of a task's samples (wrapping around) as the models' FP32 `input`. */
+export function sampleRows(task: string, n = 1, from = 0): TensorMap {
+  const all = samples(task).rows
+  const picked = Array.from({ length: n }, (_, i) => all[(from + i) % all.length]!)
+  return { input: { datatype: 'FP32', shape: [picked.length, picked[0]!.length], data: Float32Array.from(picked.flat()) } }
+}
+
+/** A pool for one test, closed (and spies restored) after it. */
+export function usePool(): { open(options: PoolOptions): OnnxPool } {
+  let pool: OnnxPool | undefined
+  afterEach(async () => {
+    vi.restoreAllMocks()
+    await pool?.close()
+    pool = undefined
+  })
+  return { open: (options) => (pool = new OnnxPool(options)) }
+}
