@@ -83,12 +83,12 @@ const names = (outputs: readonly TensorSpec[]): string =>
   outputs.length === 0 ? 'none declared' : `declared: ${outputs.map((o) => o.name).join(', ')}`
 
 /** Size of the last dimension (the class axis) as the tensor actually came back. */
-function classCount(tensor: Tensor): number {
+export function classCount(tensor: Tensor): number {
   return tensor.shape.length === 0 ? 1 : (tensor.shape[tensor.shape.length - 1] ?? 1)
 }
 
 /** Index of the largest value in row `row` (first one wins a tie, like numpy's argmax). */
-function argmaxAt(tensor: Tensor, row: number, classes: number): number {
+export function argmaxAt(tensor: Tensor, row: number, classes: number): number {
   const base = row * classes
   let best = 0
   let bestValue = numberAt(tensor, base)

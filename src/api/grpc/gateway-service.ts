@@ -71,11 +71,22 @@ function predictResponse(result: PredictResult): object {
     ensemble: result.ensemble,
     strategy: result.strategy,
     outputs,
-    decision: { chosen: result.decision.chosen ?? undefined, reason: result.decision.reason, votes: result.decision.votes ?? {} },
+    decision: decisionMessage(result.decision),
     budget_ms: result.budget_ms,
     elapsed_ms: result.elapsed_ms,
     models: result.models,
   }
+}
+
+/** votes is uint32 on the wire: weighted or soft tallies go whole there and exact in weighted_votes. */
+function decisionMessage(decision: PredictResult['decision']): object {
+  const votes = decision.votes ?? {}
+  let whole = true
+  for (const key in votes) if (!Number.isInteger(votes[key])) whole = false
+  if (whole) return { chosen: decision.chosen ?? undefined, reason: decision.reason, votes, weighted_votes: votes }
+  const rounded: Record<string, number> = {}
+  for (const key in votes) rounded[key] = Math.round(votes[key]!)
+  return { chosen: decision.chosen ?? undefined, reason: decision.reason, votes: rounded, weighted_votes: votes }
 }
 
 /** Strategy options as specserve.v1.OptionValue: scalars as themselves, anything else as JSON text. */

@@ -192,3 +192,35 @@ describe('specserve.v1.Gateway over gRPC', () => {
     await expect(predict({ ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } })).resolves.toMatchObject({ ensemble: 'cancer' })
   })
 })
+
+describe('specserve.v1.Gateway: weighted and soft votes', () => {
+  let soft: Harness
+  beforeAll(async () => {
+    soft = await startHarness(`
+executors: { onnx_workers: 1 }
+models:
+  cancer-mlp: { kind: onnx, path: ../models/cancer_mlp.onnx }
+  cancer-logreg: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  cancer-gbdt: { kind: onnx, path: ../models/cancer_gbdt.onnx }
+ensembles:
+  soft:
+    strategy: { name: majority-vote, mode: soft, weights: { cancer-logreg: 1.5 } }
+    models: [cancer-mlp, cancer-logreg, cancer-gbdt]
+    budget_ms: { default: 1000, max: 2000 }
+`)
+  })
+  afterAll(async () => soft?.close())
+
+  it('carries the exact probability mass in weighted_votes and whole votes in votes', async () => {
+    const res = await unary(soft.gatewayClient, 'Predict', { ensemble: 'soft', inputs: { input: { fp32_data: cancer.rows[0], shape: [1, 30] } } })
+    const decision = res.decision as { reason: string; votes: Record<string, number>; weighted_votes: Record<string, number> }
+    expect(decision.reason).toBe('soft')
+    const mass = Object.values(decision.weighted_votes)
+    // Every member answered or the vote stopped early: the mass is at most the total weight, 3.5.
+    expect(mass.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3.5 + 1e-9)
+    expect(mass.some((v) => !Number.isInteger(v))).toBe(true)
+    for (const [key, value] of Object.entries(decision.weighted_votes)) expect(decision.votes[key] ?? 0).toBe(Math.round(value))
+    const probs = (res.outputs as Record<string, { fp32_data: number[] }>).probabilities!
+    expect(probs.fp32_data[0]! + probs.fp32_data[1]!).toBeCloseTo(1, 5)
+  })
+})
