@@ -11,6 +11,9 @@ sklearn predictions on the held-out test split. The script writes:
 
     <out>/<name>.onnx       one file per model (names are a contract: do not rename)
     <out>/manifest.json     shapes, accuracy/R2, latency and sample rows per task
+    <out>/<task>_holdout.csv the held-out test split of each task (features f0..fN-1, then
+                            `label` or, for regression, `target`): never seen in training,
+                            what `specserve eval --data` scores ensembles on
 
 ONNX contract shared by all models:
     input          float32 [N, F]   (one input named "input" for every model of a task)
@@ -369,6 +372,16 @@ def f32_list(row: np.ndarray) -> list[float]:
     return [float(str(np.float32(v))) for v in row]
 
 
+def write_holdout(task: Task, path: Path) -> None:
+    """The task's test split as CSV: the float32 features exactly as the models see them, then the truth."""
+    truth = "label" if task.kind == "classification" else "target"
+    lines = [",".join([*(f"f{i}" for i in range(task.features)), truth])]
+    for row, y in zip(task.X_test, task.y_test):
+        value = str(int(y)) if task.kind == "classification" else repr(float(y))
+        lines.append(",".join([*(str(np.float32(v)) for v in row), value]))
+    path.write_text("\n".join(lines) + "\n")
+
+
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
@@ -443,6 +456,9 @@ def main() -> int:
         idx = pick_samples(task, {n: e for n, e in models.items() if n != "cancer_slow"})
         Xs = task.X_test[idx]
         entry: dict = {"kind": task.kind, "features": task.features, "test_rows": len(task.X_test)}
+        holdout = out / f"{task.name}_holdout.csv"
+        write_holdout(task, holdout)
+        entry["holdout"] = holdout.name
         if task.kind == "classification":
             entry["classes"] = task.classes
         entry["samples"] = [f32_list(r) for r in Xs]
