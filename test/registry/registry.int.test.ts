@@ -9,9 +9,11 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { loadConfigFile } from '../../src/config/load.ts'
+import { inputFailure } from '../../src/errors.ts'
 import { Gateway } from '../../src/gateway.ts'
 import { Registry } from '../../src/registry/registry.ts'
 import type { VersionMeta } from '../../src/registry/store.ts'
+import { tensorFromJson } from '../../src/tensor/index.ts'
 import type { Logger, MetricAttributes } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
 
@@ -221,5 +223,38 @@ describe('restart', () => {
     expect(listed.versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7])
     expect(existsSync(join(repo, 'cancer-main', '.incoming-9-deadbeef'))).toBe(false)
     expect(await servingVersion()).toBe('1')
+  })
+})
+
+describe('under steady predict load', () => {
+  it('a swap, a rejection and a rollback fail no request', async () => {
+    const spec = gateway.ensemble('cancer').inputs[0]!
+    const input = tensorFromJson([cancer.rows[0]], spec, inputFailure)
+    let running = true
+    const seen = new Map<string, number>()
+    const failures: unknown[] = []
+    // Four clients, each sending its next predict as soon as the last is answered, until the operations are done.
+    const client = async (): Promise<void> => {
+      while (running) {
+        const result = await gateway.predict({ id: 'load', ensemble: 'cancer', inputs: { input } })
+        if (result.error) failures.push(result.error)
+        const version = result.models.find((m) => m.name === 'cancer-main')!.version
+        seen.set(version, (seen.get(version) ?? 0) + 1)
+      }
+    }
+    const clients = [client(), client(), client(), client()]
+    const swap = await upload(11, readFileSync(join(models, 'cancer_gbdt.onnx')))
+    const rejection = await upload(12, readFileSync(join(models, 'cancer_mlp.onnx')))
+    const rollback = await app.inject({ method: 'POST', url: '/v1/models/cancer-main/rollback', headers: admin })
+    const after = seen.get('1') ?? 0
+    // Back on version 1: wait for its answers to show, then stop the clients.
+    while ((seen.get('1') ?? 0) < after + 20) await new Promise<void>((resolve) => setImmediate(resolve))
+    running = false
+    await Promise.all(clients)
+    expect([swap.statusCode, rejection.statusCode, rollback.statusCode]).toEqual([201, 422, 200])
+    expect(failures).toEqual([])
+    expect(seen.get('11')).toBeGreaterThan(0)
+    expect(seen.get('12')).toBeUndefined()
+    expect(seen.get('1')).toBeGreaterThan(20)
   })
 })
