@@ -2,7 +2,7 @@
 // must match) and/or a labeled data set scored for accuracy. Runs on the loaded executor,
 // off the hot path, with the same inputs a client would send.
 import { readFileSync } from 'node:fs'
-import { labelKey, resolveVoteSource } from '../collectors/outputs.ts'
+import { argmaxRows, resolveVoteSource } from '../collectors/outputs.ts'
 import type { Executor, InferContext } from '../executors/types.ts'
 import { elementCount, flattenNested, isFloat, numberAt, tensorFromJson, type Failure, type Tensor, type TensorMap } from '../tensor/index.ts'
 import type { ValidationSettings } from './config.ts'
@@ -13,8 +13,8 @@ const RTOL = 1e-4
 const ATOL = 1e-6
 /** One gate run's time limit per inference: a model that hangs is rejected, not waited for. */
 const RUN_LIMIT_MS = 10_000
-/** Data set rows in flight at once. */
-const PARALLEL_ROWS = 8
+/** Data set rows in one run when the model takes a batch. */
+const ROWS_PER_RUN = 256
 
 const gateFailure: Failure = Object.freeze({ role: 'input', error: (message: string) => new Error(message) })
 
@@ -90,18 +90,30 @@ function readDataset(file: string, label: string): { features: number[][]; label
   return { features, labels }
 }
 
+/** Each row's predicted label, as the data set writes labels: a label output, or the argmax of probabilities. */
+function predictedLabels(outputs: TensorMap, source: { kind: 'label' | 'argmax'; name: string }, rows: number, where: string): string[] {
+  const tensor = outputs[source.name]
+  if (!tensor) throw new GateFailed(`${where}: the model gave no output "${source.name}"`)
+  if (source.kind === 'argmax') return [...argmaxRows(tensor)].map(String)
+  if (elementCount(tensor.shape) !== rows) throw new GateFailed(`${where}: ${elementCount(tensor.shape)} labels for ${rows} rows`)
+  return Array.from({ length: rows }, (_, r) => String(numberAt(tensor, r)))
+}
+
 async function score(executor: Executor, dataset: NonNullable<ValidationSettings['dataset']>): Promise<{ accuracy: number; rows: number }> {
   const meta = executor.metadata()
   const input = meta.inputs[0]!
   const source = resolveVoteSource(meta.outputs)
   if (source.kind === 'invalid' || source.kind === 'regression') throw new GateFailed(`accuracy needs a label or probabilities output (${source.kind === 'invalid' ? source.message : `"${source.name}" is a value`})`)
   const { features, labels } = readDataset(dataset.path, dataset.label)
+  // A dynamic batch dimension takes the rows many at a time: the gate of a slow model stays short.
+  const perRun = input.shape[0] === -1 ? ROWS_PER_RUN : 1
   let correct = 0
-  for (let start = 0; start < features.length; start += PARALLEL_ROWS) {
-    const slice = features.slice(start, start + PARALLEL_ROWS)
-    const answers = await Promise.all(slice.map((row, i) => run(executor, { [input.name]: tensorFromJson([row], input, gateFailure) }, `data set row ${start + i + 1}`)))
-    answers.forEach((outputs, i) => {
-      if (labelKey(outputs, source) === labels[start + i]) correct++
+  for (let start = 0; start < features.length; start += perRun) {
+    const rows = features.slice(start, start + perRun)
+    const where = `data set rows ${start + 1}-${start + rows.length}`
+    const outputs = await run(executor, { [input.name]: tensorFromJson(rows, input, gateFailure) }, where)
+    predictedLabels(outputs, source, rows.length, where).forEach((label, i) => {
+      if (label === labels[start + i]) correct++
     })
   }
   return { accuracy: features.length ? correct / features.length : 0, rows: features.length }

@@ -97,7 +97,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       const version = Number(model.version)
       const report = await runGate(executor, versions.settings.validation)
       versions.update(version, { gate: report })
-      if (!report.passed) issues.push({ path: `models.${model.name}`, message: `version ${version} failed its validation gate: ${report.reason}` })
+      if (!report.passed) issues.push({ path: `models.${model.name}`, message: `validation gate failed: ${report.reason}` })
     }
     return issues
   }
