@@ -8,6 +8,7 @@ import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
 import { startOutput, type Output } from './output/index.ts'
+import { Registry } from './registry/registry.ts'
 import { startReloadTriggers } from './reload/index.ts'
 import { startTelemetry } from './telemetry/index.ts'
 
@@ -34,8 +35,14 @@ async function validate(file: string): Promise<void> {
     report(err)
   }
   for (const warning of config.warnings) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
+  let registry: Registry | undefined
+  try {
+    registry = Registry.open(config)
+  } catch (err) {
+    report(err)
+  }
   // One worker is enough to read every model's metadata.
-  const gateway = new Gateway({ ...config, executors: { ...config.executors, onnx_workers: 1 } })
+  const gateway = new Gateway({ ...config, executors: { ...config.executors, onnx_workers: 1 } }, { versions: registry })
   try {
     await gateway.load()
   } catch (err) {
@@ -53,9 +60,17 @@ async function serve(file: string, stream: boolean): Promise<void> {
   } catch (err) {
     report(err)
   }
-  const gateway = new Gateway(config)
+  // Models as data: which version of each repository model serves (none without repository:).
+  let registry: Registry | undefined
+  try {
+    registry = Registry.open(config)
+  } catch (err) {
+    report(err)
+  }
+  const gateway = new Gateway(config, { versions: registry })
   const telemetry = startTelemetry(gateway, config.telemetry)
-  const app = buildServer(config, { gateway, telemetry, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+  const app = buildServer(config, { gateway, telemetry, registry, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+  registry?.attach(gateway, app.log)
   // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config)
   for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shownPath(config.file), warning))
@@ -73,6 +88,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
     stopping = true
     app.log.info({ signal, grace_ms: grace }, 'draining')
     triggers.stop()
+    registry?.close()
     gateway.drain() // /readyz 503, new predicts NOT_READY: load balancers move away
     grpc?.setServing(false)
     // In-flight requests get the grace period to finish; then their connections are cut.
@@ -109,6 +125,8 @@ async function serve(file: string, stream: boolean): Promise<void> {
     await Promise.all([app.close(), grpc?.close(0), output?.close(0)])
     report(err)
   }
+  // New versions that arrived while it was down are judged now; the repository is watched from here on.
+  await registry?.start()
   grpc?.setServing(true)
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
 }

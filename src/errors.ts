@@ -11,6 +11,7 @@ export const GrpcStatus = {
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   FAILED_PRECONDITION: 9,
+  ALREADY_EXISTS: 6,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
@@ -33,6 +34,10 @@ export const ErrorCatalogue = {
   NOT_READY: { http: 503, grpc: GrpcStatus.UNAVAILABLE, summary: 'The gateway is starting or draining.' },
   UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, summary: 'No credentials, or credentials the gateway does not accept.' },
   CONFIG_INVALID: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'A reloaded config has errors; the running config keeps serving.' },
+  UNKNOWN_VERSION: { http: 404, grpc: GrpcStatus.NOT_FOUND, summary: 'The model has no such version in its repository.' },
+  NO_PREVIOUS_VERSION: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'Rollback asked, but no passing version older than the serving one is kept.' },
+  VERSION_EXISTS: { http: 409, grpc: GrpcStatus.ALREADY_EXISTS, summary: 'An upload names a version the model has already: versions are immutable.' },
+  MODEL_REJECTED: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'A model version failed to load, to match its ensemble siblings, or its validation gate; the serving version is unchanged.' },
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, summary: 'A bug: the gateway failed in a way it did not expect.' },
 } as const
 

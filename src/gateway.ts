@@ -23,6 +23,17 @@ export interface ModelRuntime {
   readonly fingerprint: string
 }
 
+/**
+ * Who picks the version of each repository model (src/registry). The gateway only asks it
+ * which file each such model serves, and lets it judge the models a load or reload loaded.
+ */
+export interface VersionSource {
+  /** The config with each repository model pointed at the version it serves, or at the version `pin` asks to try. */
+  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, number>): GatewayConfig
+  /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
+  gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]>
+}
+
 /** One config's models and ensembles. A reload builds a new one and swaps it in whole. */
 interface GatewayState extends RunScope {
   readonly config: GatewayConfig
@@ -48,8 +59,11 @@ export class Gateway {
   private readonly retiring = new Set<ModelRuntime>()
   private reloading: Promise<unknown> = Promise.resolve()
   private readonly env: ExecutorEnv
+  private readonly versions: VersionSource | undefined
 
-  constructor(config: GatewayConfig) {
+  constructor(config: GatewayConfig, options: { readonly versions?: VersionSource } = {}) {
+    this.versions = options.versions
+    if (this.versions) config = this.versions.resolve(config)
     // Shared resources are sized once, from the first config: a reload cannot resize them.
     this.env = {
       executors: config.executors,
@@ -118,9 +132,9 @@ export class Gateway {
       issues.push({ path, ...(config.source.locate(path.split('.')) ?? {}), message })
     }
     const used = new Set([...config.ensembles.values()].flatMap((e) => e.models))
+    const loading = [...state.models.values()].filter((m) => used.has(m.model.name) && !this.loaded.has(m.executor))
     await Promise.all(
-      [...state.models.values()]
-        .filter((m) => used.has(m.model.name) && !this.loaded.has(m.executor))
+      loading
         .map((m) =>
           m.executor.load().then(
             () => this.loaded.add(m.executor),
@@ -135,6 +149,8 @@ export class Gateway {
       for (const issue of built.issues) at(issue.path, issue.message)
       if (built.ensemble) state.ensembles.set(ens.name, built.ensemble)
     }
+    // Last, once everything else holds: the registry's gate on the models this build loaded.
+    if (!issues.length && this.versions && loading.length) for (const issue of await this.versions.gate(loading)) at(issue.path, issue.message)
     return issues
   }
 
@@ -142,9 +158,11 @@ export class Gateway {
    * Hot reload: validates and loads `config` off the hot path (unchanged models are kept
    * as they are), then swaps it in at once. Predicts already running finish on the old
    * config. Rejects with ConfigError, and the old config keeps serving, if anything fails.
+   * `pin`: repository models to load at these versions instead of the ones serving (a
+   * registry swap, which is a reload of one model).
    */
-  reload(config: GatewayConfig): Promise<ReloadReport> {
-    const run = this.reloading.then(() => this.doReload(config))
+  reload(config: GatewayConfig, pin?: ReadonlyMap<string, number>): Promise<ReloadReport> {
+    const run = this.reloading.then(() => this.doReload(this.versions ? this.versions.resolve(config, pin) : config))
     this.reloading = run.catch(() => undefined) // one reload at a time
     return run
   }

@@ -11,6 +11,7 @@ import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
 import { outputIssues } from '../kafka/config.ts'
+import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -72,6 +73,8 @@ export interface GatewayConfig {
   }
   /** Hot reload: POST /admin/reload (off by default) and watching the file (on). */
   readonly admin: { readonly reload_endpoint: boolean; readonly watch_config: boolean }
+  /** Models as data: the versioned repository of `source: repository` models (none: no registry). */
+  readonly repository: RepositoryConfig | undefined
   /** Positions of config paths in the source, for errors found after load. */
   readonly source: SourceMap
   /** Accepted, but worth saying (deprecated keys): `validate` prints them, `serve` logs them. */
@@ -136,6 +139,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     if (issues.length) continue
     const spec = kind.parse ? kind.parse(entry as never, context(['models', name])) : entry
     const common = entry as CommonModelConfig
+    if ((entry as { source?: string }).source === 'repository' && !raw.repository) at(['models', name, 'source'], 'needs a repository: section (repository: { path: ... })')
     models.set(name, { name, kind: entry.kind, version: String(common.version ?? '1'), quality: common.quality, entry: common, spec })
   }
 
@@ -205,6 +209,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       sample_ratio: raw.telemetry?.sample_ratio ?? 1,
     },
     admin: { reload_endpoint: raw.admin?.reload_endpoint ?? false, watch_config: raw.admin?.watch_config ?? true },
+    repository: parseRepository(raw.repository, baseDir),
     source,
     warnings,
   }

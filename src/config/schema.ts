@@ -1,6 +1,7 @@
 // The YAML file's shape. Model entries and strategy options are checked a second time
 // against their own kind's or strategy's schema, so the errors can name the right path.
 import Type, { type Static } from 'typebox'
+import { RepositorySchema } from '../registry/config.ts'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 
@@ -74,6 +75,8 @@ export const RootSchema = Type.Object(
     output: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     telemetry: Type.Optional(TelemetrySchema),
     admin: Type.Optional(AdminSchema),
+    /** Models as data: where versions of `source: repository` models live (src/registry). */
+    repository: Type.Optional(RepositorySchema),
   },
   { additionalProperties: false },
 )

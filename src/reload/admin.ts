@@ -8,7 +8,8 @@ import { ErrorCatalogue } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import { reloadFromFile } from './index.ts'
 
-function authorized(header: string | undefined, token: string | undefined): boolean {
+/** The admin token check every admin endpoint makes (the reload, model uploads, rollback). */
+export function authorized(header: string | undefined, token: string | undefined): boolean {
   if (!token) return true
   const given = Buffer.from(header ?? '')
   const expected = Buffer.from(`Bearer ${token}`)

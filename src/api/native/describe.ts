@@ -31,3 +31,15 @@ export function describeModel(gateway: Gateway, name: string): Record<string, un
   const ensembles = [...gateway.config.ensembles.values()].filter((e) => e.models.includes(name)).map((e) => e.name)
   return { name, version: model.version, kind: model.kind, ensembles, ...metadata, stats: stats.toJSON(), ...executor.describe?.() }
 }
+
+/** Every model with the version serving it (for a repository model, the registry's choice). */
+export function listModels(gateway: Gateway): Record<string, unknown>[] {
+  const ensembles = [...gateway.config.ensembles.values()]
+  return [...gateway.models.values()].map(({ model }) => ({
+    name: model.name,
+    kind: model.kind,
+    version: model.version,
+    source: (model.entry as { source?: string }).source ?? 'config',
+    ensembles: ensembles.filter((e) => e.models.includes(model.name)).map((e) => e.name),
+  }))
+}

@@ -1,7 +1,7 @@
 // Health, readiness and the GET routes of the native API (what src/api/native/describe.ts returns).
 import type { FastifyInstance } from 'fastify'
 import type { Gateway } from '../../gateway.ts'
-import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
+import { describeEnsemble, describeModel, listEnsembles, listModels } from '../native/describe.ts'
 
 export function registerInfoRoutes(app: FastifyInstance, gateway: Gateway): void {
   app.get('/healthz', async () => ({ status: 'ok' }))
@@ -13,6 +13,7 @@ export function registerInfoRoutes(app: FastifyInstance, gateway: Gateway): void
   })
   app.get('/v1/ensembles', async () => ({ ensembles: listEnsembles(gateway) }))
   app.get<{ Params: { name: string } }>('/v1/ensembles/:name', async (request) => describeEnsemble(gateway.ensemble(request.params.name)))
+  app.get('/v1/models', async () => ({ models: listModels(gateway) }))
   app.get<{ Params: { name: string } }>('/v1/models/:name', async (request) => describeModel(gateway, request.params.name))
 }
 

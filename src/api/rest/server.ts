@@ -12,6 +12,8 @@ import { registerInfoRoutes } from './info.ts'
 import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
 import { registerAdminRoutes } from '../../reload/admin.ts'
+import type { Registry } from '../../registry/registry.ts'
+import { registerRegistryRoutes } from '../../registry/routes.ts'
 import type { Telemetry } from '../../telemetry/index.ts'
 import { registerTelemetry } from '../../telemetry/routes.ts'
 
@@ -27,6 +29,8 @@ export interface BuildOptions {
   readonly logger?: FastifyServerOptions['logger']
   /** GET /metrics and request spans (see src/telemetry). */
   readonly telemetry?: Telemetry
+  /** Models as data: the versions routes (GET, PUT, rollback) of the repository's models. */
+  readonly registry?: Registry | undefined
 }
 
 export function buildServer(config: GatewayConfig, options: BuildOptions = {}): FastifyInstance {
@@ -70,6 +74,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   if (options.telemetry) registerTelemetry(app, options.telemetry)
   registerAdminRoutes(app, gateway)
   registerInfoRoutes(app, gateway)
+  if (options.registry) registerRegistryRoutes(app, options.registry)
   registerPredictRoutes(app, gateway)
   registerOipRoutes(app, gateway)
   return app

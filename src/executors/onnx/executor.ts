@@ -6,6 +6,7 @@ import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
+import { parseRepositoryFields, repositoryModelFields, type RepositoryModelSettings } from '../../registry/config.ts'
 import { commonModelFields } from '../common.ts'
 import type { Executor, ExecutorEnv, ExecutorKind, InferContext } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
@@ -17,7 +18,8 @@ import { OnnxPool } from './pool.ts'
 const schema = Type.Object(
   {
     kind: Type.Literal('onnx'),
-    path: Type.String({ minLength: 1 }),
+    /** The model file; with `source: repository`, the file imported as version 1 into an empty model directory. */
+    path: Type.Optional(Type.String({ minLength: 1 })),
     /** Most jobs of this model that may run at once in the shared pool (default: no limit). */
     max_concurrency: Type.Optional(Type.Integer({ minimum: 1 })),
     /**
@@ -43,6 +45,7 @@ const schema = Type.Object(
       ),
     ),
     ...commonModelFields,
+    ...repositoryModelFields,
   },
   { additionalProperties: false },
 )
@@ -56,6 +59,8 @@ export interface OnnxSpec {
   readonly placement: PlacementMode
   readonly inlineMaxMs: number | undefined
   readonly batching: BatchSettings | undefined
+  /** Set when versions come from the repository: the registry picks `path` and `version`. */
+  readonly repository: RepositoryModelSettings | undefined
 }
 
 /** max_queue_delay_ms when batching leaves it out. */
@@ -82,11 +87,16 @@ export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
   kind: 'onnx',
   schema,
   parse(entry, ctx) {
-    const path = resolve(ctx.baseDir, entry.path)
-    try {
-      accessSync(path, constants.R_OK)
-    } catch {
-      ctx.problem('path', `cannot read model file ${path}`)
+    const repository = parseRepositoryFields(entry, ctx)
+    // A repository model's file is the registry's choice (src/registry resolves it before load).
+    const path = repository ? (repository.seed ?? '') : resolve(ctx.baseDir, entry.path ?? '')
+    if (!repository && entry.path === undefined) ctx.problem('path', 'missing: the model file (or source: repository)')
+    else if (!repository) {
+      try {
+        accessSync(path, constants.R_OK)
+      } catch {
+        ctx.problem('path', `cannot read model file ${path}`)
+      }
     }
     if (entry.placement === 'inline' && entry.dedicated_workers) ctx.problem('placement', 'a model pinned inline uses no workers: drop dedicated_workers')
     if (entry.placement === 'inline' && entry.batching) ctx.problem('placement', 'batches form in the workers: a model with batching cannot be pinned inline')
@@ -98,6 +108,7 @@ export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
       placement: entry.placement ?? 'auto',
       inlineMaxMs: entry.inline_max_ms,
       batching: entry.batching && { maxBatch: entry.batching.max_batch, maxDelayMs: entry.batching.max_queue_delay_ms ?? DEFAULT_QUEUE_DELAY_MS },
+      repository,
     }
   },
   files: (spec) => [spec.path],

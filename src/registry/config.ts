@@ -1,0 +1,107 @@
+// The registry's YAML: the root `repository:` section and the keys an embedded model takes
+// when its versions come from the repository (`source: repository`, `version_policy`,
+// `validation`). Parsed once at config load into typed settings; paths resolved.
+import { accessSync, constants } from 'node:fs'
+import { resolve } from 'node:path'
+import Type, { type Static } from 'typebox'
+import type { OptionContext } from '../types.ts'
+
+export const RepositorySchema = Type.Object(
+  {
+    path: Type.String({ minLength: 1 }),
+    /** Versions whose model file is kept (the serving one included); older ones are retired. */
+    keep_versions: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Pick up a new version directory without a signal. */
+    watch: Type.Optional(Type.Boolean()),
+    /** Largest model a PUT may upload. */
+    max_model_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+)
+
+export interface RepositoryConfig {
+  /** Absolute path of the repository directory. */
+  readonly path: string
+  readonly keepVersions: number
+  readonly watch: boolean
+  readonly maxModelBytes: number
+}
+
+export function parseRepository(raw: Static<typeof RepositorySchema> | undefined, baseDir: string): RepositoryConfig | undefined {
+  if (!raw) return undefined
+  return {
+    path: resolve(baseDir, raw.path),
+    keepVersions: raw.keep_versions ?? 3,
+    watch: raw.watch ?? true,
+    maxModelBytes: raw.max_model_bytes ?? 64 * 1024 * 1024,
+  }
+}
+
+/** Keys of a model entry whose versions come from the repository (ONNX models). */
+export const repositoryModelFields = {
+  source: Type.Optional(Type.Literal('repository')),
+  version_policy: Type.Optional(Type.Union([Type.Literal('latest'), Type.Object({ specific: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 }) }, { additionalProperties: false })])),
+  validation: Type.Optional(
+    Type.Object(
+      {
+        /** JSON lines `{"inputs": {...}, "outputs": {...}}`: every output must match. */
+        examples: Type.Optional(Type.String({ minLength: 1 })),
+        /** A labeled CSV: feature columns in order form one [1, F] row; accuracy over it. */
+        dataset: Type.Optional(
+          Type.Object(
+            {
+              path: Type.String({ minLength: 1 }),
+              label: Type.String({ minLength: 1 }),
+              min_accuracy: Type.Number({ minimum: 0, maximum: 1 }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+}
+
+export type VersionPolicy = { readonly kind: 'latest' } | { readonly kind: 'specific'; readonly versions: readonly number[] }
+
+export interface ValidationSettings {
+  readonly examples: string | undefined
+  readonly dataset: { readonly path: string; readonly label: string; readonly minAccuracy: number } | undefined
+}
+
+/** A model served from the repository, as its entry asks. */
+export interface RepositoryModelSettings {
+  readonly policy: VersionPolicy
+  readonly validation: ValidationSettings
+  /** The entry's `path`: imported as version 1 when the model has no version yet. */
+  readonly seed: string | undefined
+}
+
+type RawRepositoryFields = { source?: 'repository'; path?: string; version_policy?: Static<(typeof repositoryModelFields)['version_policy']>; validation?: Static<(typeof repositoryModelFields)['validation']> }
+
+function readable(path: string, field: string, ctx: OptionContext): void {
+  try {
+    accessSync(path, constants.R_OK)
+  } catch {
+    ctx.problem(field, `cannot read ${path}`)
+  }
+}
+
+/** The entry's repository settings, or undefined when the model is not `source: repository`. */
+export function parseRepositoryFields(entry: RawRepositoryFields, ctx: OptionContext & { readonly baseDir: string }): RepositoryModelSettings | undefined {
+  if (entry.source !== 'repository') {
+    if (entry.version_policy !== undefined) ctx.problem('version_policy', 'needs source: repository')
+    if (entry.validation !== undefined) ctx.problem('validation', 'needs source: repository')
+    return undefined
+  }
+  const examples = entry.validation?.examples === undefined ? undefined : resolve(ctx.baseDir, entry.validation.examples)
+  if (examples) readable(examples, 'validation.examples', ctx)
+  const rawDataset = entry.validation?.dataset
+  const dataset = rawDataset && { path: resolve(ctx.baseDir, rawDataset.path), label: rawDataset.label, minAccuracy: rawDataset.min_accuracy }
+  if (dataset) readable(dataset.path, 'validation.dataset.path', ctx)
+  const seed = entry.path === undefined ? undefined : resolve(ctx.baseDir, entry.path)
+  if (seed) readable(seed, 'path', ctx)
+  const policy: VersionPolicy = entry.version_policy === undefined || entry.version_policy === 'latest' ? { kind: 'latest' } : { kind: 'specific', versions: [...entry.version_policy.specific] }
+  return { policy, validation: { examples, dataset }, seed }
+}

@@ -1,0 +1,279 @@
+// The registry owns which version of each repository model serves; executors only run the
+// file it hands them. Every arrival (a directory in the repository, an upload) takes one
+// pipeline: stored durably, then a hot reload of that one model pinned to the new version
+// (loaded and warmed off the hot path, checked against its ensemble siblings, gated), and
+// swapped in at once by the reload. Predicts in flight finish on the version they started
+// with. A version that fails anywhere is rejected with the reason and the previous serves on.
+import { EventEmitter } from 'node:events'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { join } from 'node:path'
+import type { GatewayConfig, ModelConfig } from '../config/load.ts'
+import { ConfigError, type ConfigIssue } from '../config/yaml.ts'
+import { GatewayError } from '../errors.ts'
+import type { OnnxSpec } from '../executors/onnx/executor.ts'
+import type { Gateway, ModelRuntime, VersionSource } from '../gateway.ts'
+import { quote } from '../tensor/index.ts'
+import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
+import type { RepositoryConfig, RepositoryModelSettings } from './config.ts'
+import { runGate } from './gate.ts'
+import { VersionExistsError, type VersionMeta } from './store.ts'
+import { ModelVersions, type Arrival } from './versions.ts'
+
+const repositorySettings = (model: ModelConfig): RepositoryModelSettings | undefined => (model.kind === 'onnx' ? (model.spec as OnnxSpec).repository : undefined)
+
+/** Events counted per model for metrics. */
+const EVENTS = ['served', 'rejected', 'rolled_back'] as const
+type RegistryEvent = (typeof EVENTS)[number]
+
+/** What a registry emits: `settled` once a version is judged (serving, rejected or kept aside). */
+export interface RegistryEvents {
+  settled: [model: string, meta: VersionMeta]
+}
+
+export class Registry extends EventEmitter<RegistryEvents> implements VersionSource, Component {
+  readonly repository: RepositoryConfig
+  private readonly models = new Map<string, ModelVersions>()
+  private readonly counts = new Map<string, Record<RegistryEvent, number>>()
+  private gateway: Gateway | undefined
+  private log: Logger = silentLogger
+  /** One registry operation at a time (an arrival, a rollback): each is a reload of one model. */
+  private queue: Promise<unknown> = Promise.resolve()
+  private watcher: FSWatcher | undefined
+  private rescanTimer: NodeJS.Timeout | undefined
+
+  /** A registry for the config's repository; undefined without a `repository:` section. */
+  static open(config: GatewayConfig): Registry | undefined {
+    if (!config.repository) return undefined
+    const registry = new Registry(config.repository)
+    const issues: ConfigIssue[] = []
+    for (const model of config.models.values()) {
+      const versions = registry.track(model)
+      if (versions && versions.serving === undefined) {
+        issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: `no version to serve in ${versions.directory.dir} (add ${versions.directory.dir}/1/model.onnx, or give path: to import one)` })
+      }
+    }
+    if (issues.length) throw new ConfigError(config.file, issues)
+    return registry
+  }
+
+  private constructor(repository: RepositoryConfig) {
+    super()
+    this.repository = repository
+  }
+
+  /** The versions of a repository model, opened on first sight (at start, or added by a reload). */
+  private track(model: ModelConfig): ModelVersions | undefined {
+    const settings = repositorySettings(model)
+    if (!settings) return undefined
+    let versions = this.models.get(model.name)
+    if (!versions) {
+      versions = new ModelVersions(this.repository.path, model.name, settings)
+      versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
+      this.models.set(model.name, versions)
+    }
+    versions.settings = settings
+    return versions
+  }
+
+  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, number>): GatewayConfig {
+    if (![...config.models.values()].some((m) => repositorySettings(m))) return config
+    const models = new Map(config.models)
+    for (const model of config.models.values()) {
+      const versions = this.track(model)
+      if (!versions) continue
+      const version = pin?.get(model.name) ?? versions.serving
+      const path = version === undefined ? join(versions.directory.dir, '(no version)') : versions.directory.modelFile(version)
+      const spec: OnnxSpec = { ...(model.spec as OnnxSpec), path, version: String(version ?? 'none') }
+      models.set(model.name, { ...model, version: spec.version, spec })
+    }
+    return Object.freeze({ ...config, models })
+  }
+
+  async gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
+    const issues: ConfigIssue[] = []
+    for (const { model, executor } of loaded) {
+      const versions = this.models.get(model.name)
+      if (!versions || !repositorySettings(model)) continue
+      const version = Number(model.version)
+      const report = await runGate(executor, versions.settings.validation)
+      versions.update(version, { gate: report })
+      if (!report.passed) issues.push({ path: `models.${model.name}`, message: `validation gate failed: ${report.reason}` })
+    }
+    return issues
+  }
+
+  /** Logs where the server logs; the gateway to swap versions in. Before the gateway loads. */
+  attach(gateway: Gateway, log: Logger): void {
+    this.gateway = gateway
+    this.log = log
+    gateway.attach('registry', this)
+  }
+
+  /** Once the gateway has loaded: records what serves, judges what arrived meanwhile, watches the repository. */
+  start(): Promise<void> {
+    for (const versions of this.models.values()) {
+      const serving = versions.serving
+      if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.served(versions, serving, undefined)
+    }
+    if (this.repository.watch) this.watch()
+    return this.rescan()
+  }
+
+  private watch(): void {
+    try {
+      this.watcher = watch(this.repository.path, { recursive: true, persistent: false }, () => {
+        clearTimeout(this.rescanTimer)
+        this.rescanTimer = setTimeout(() => void this.rescan(), 200)
+      })
+      this.watcher.on('error', (err) => this.log.warn({ err, repository: this.repository.path }, 'repository watch stopped; uploads still work'))
+    } catch (err) {
+      this.log.warn({ err, repository: this.repository.path }, 'cannot watch the repository; uploads still work')
+    }
+  }
+
+  /** Version directories not seen yet, and versions stored but never judged, go through the pipeline. */
+  rescan(): Promise<void> {
+    const jobs: Promise<unknown>[] = []
+    for (const versions of this.models.values()) {
+      for (const version of versions.scan()) jobs.push(this.enqueue(() => this.process(versions, version)).catch(() => undefined))
+    }
+    return Promise.all(jobs).then(() => undefined)
+  }
+
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job)
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  private versionsOf(name: string): ModelVersions {
+    const versions = this.models.get(name)
+    if (versions) return versions
+    if (this.gateway?.models.has(name)) throw new GatewayError('UNKNOWN_ENSEMBLE', `model ${quote(name)} is not served from the repository (source: repository)`)
+    throw new GatewayError('UNKNOWN_ENSEMBLE', `no model named ${quote(name)}`)
+  }
+
+  /** Every version of a repository model, ascending. */
+  list(name: string): VersionMeta[] {
+    return this.versionsOf(name).list()
+  }
+
+  version(name: string, version: number): VersionMeta {
+    const meta = this.versionsOf(name).get(version)
+    if (!meta) throw new GatewayError('UNKNOWN_VERSION', `model ${quote(name)} has no version ${version}`)
+    return meta
+  }
+
+  /** The version serving a repository model, or undefined for a model from the config. */
+  serving(name: string): number | undefined {
+    return this.models.get(name)?.serving
+  }
+
+  /** A new version by upload (or the model stream): stored, then through the pipeline. Resolves with its final state. */
+  arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
+    const versions = this.versionsOf(name)
+    // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.
+    let meta: VersionMeta
+    try {
+      meta = versions.add(bytes, arrival)
+    } catch (err) {
+      if (err instanceof VersionExistsError) throw new GatewayError('VERSION_EXISTS', `model ${quote(name)} has a version ${arrival.version} already: versions are immutable, publish a new one`)
+      throw err
+    }
+    this.log.info({ model: name, version: meta.version, source: arrival.source, sha256: meta.sha256 }, 'model version stored')
+    return this.enqueue(() => this.process(versions, meta.version))
+  }
+
+  private async process(versions: ModelVersions, version: number): Promise<VersionMeta> {
+    const judged = versions.judge(version)
+    if (!judged.serve) {
+      this.log.info({ model: versions.name, version, reason: judged.reason }, 'model version kept, not served')
+      return this.settle(versions, versions.update(version, { state: 'retired', reason: judged.reason }))
+    }
+    const failure = await this.swap(versions, version)
+    if (failure === null) return this.served(versions, version, 'served')
+    return this.reject(versions, version, failure)
+  }
+
+  /** Serves `version` through a reload pinned to it; the failure's reason, or null once it serves. */
+  private async swap(versions: ModelVersions, version: number): Promise<string | null> {
+    const gateway = this.gateway
+    if (!gateway) return 'the gateway is not attached'
+    try {
+      await gateway.reload(gateway.config, new Map([[versions.name, version]]))
+      return null
+    } catch (err) {
+      return err instanceof ConfigError ? err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') : (err as Error).message
+    }
+  }
+
+  private served(versions: ModelVersions, version: number, event: RegistryEvent | undefined): VersionMeta {
+    const previous = versions.serving
+    const meta = versions.update(version, { state: 'serving', serving_since: new Date().toISOString(), reason: null })
+    if (previous !== undefined && previous !== version && event === 'served') versions.update(previous, { state: 'ready' })
+    versions.serving = version
+    if (event) this.count(versions.name, event)
+    versions.prune(this.repository.keepVersions)
+    this.log.info({ model: versions.name, version, previous: previous ?? null, source: meta.source }, 'model version serving')
+    return this.settle(versions, versions.get(version)!)
+  }
+
+  private settle(versions: ModelVersions, meta: VersionMeta): VersionMeta {
+    this.emit('settled', versions.name, meta)
+    return meta
+  }
+
+  private reject(versions: ModelVersions, version: number, reason: string): VersionMeta {
+    this.count(versions.name, 'rejected')
+    this.log.error({ model: versions.name, version, reason, serving: versions.serving ?? null }, `model version rejected; version ${versions.serving ?? 'none'} keeps serving`)
+    return this.settle(versions, versions.update(version, { state: 'rejected', reason }))
+  }
+
+  /** Serves the previous passing version at once; the one rolled back from is retired. */
+  rollback(name: string): Promise<VersionMeta> {
+    const versions = this.versionsOf(name)
+    return this.enqueue(async () => {
+      const from = versions.serving
+      const target = versions.previous()
+      if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(name)} has no passing version before ${from ?? 'none'} to roll back to`)
+      const failure = await this.swap(versions, target)
+      if (failure !== null) {
+        this.reject(versions, target, failure)
+        throw new GatewayError('MODEL_REJECTED', `rollback to version ${target} failed: ${failure}`)
+      }
+      const meta = this.served(versions, target, 'rolled_back')
+      if (from !== undefined) versions.update(from, { state: 'retired', reason: `rolled back to version ${target}` })
+      return meta
+    })
+  }
+
+  private count(model: string, event: RegistryEvent): void {
+    let counts = this.counts.get(model)
+    if (!counts) this.counts.set(model, (counts = { served: 0, rejected: 0, rolled_back: 0 }))
+    counts[event]++
+  }
+
+  status(): unknown {
+    return Object.fromEntries([...this.models].map(([name, v]) => [name, { serving: v.serving ?? null, versions: v.list().length }]))
+  }
+
+  collect(out: MetricsSink): void {
+    const models = [...this.models.values()]
+    out.gauge('specserve_model_serving_version', 'Version of a repository model that serves.', models.map((v) => [{ model: v.name }, v.serving ?? 0]))
+    out.counter(
+      'specserve_model_version_events',
+      'Repository model versions served (swapped in), rejected (load, siblings or gate failed) and rolled back to.',
+      models.flatMap((v) => EVENTS.map((event) => [{ model: v.name, event }, this.counts.get(v.name)?.[event] ?? 0] as const)),
+    )
+  }
+
+  /** Waits for the operations queued so far (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.queue.then(() => undefined)
+  }
+
+  close(): void {
+    clearTimeout(this.rescanTimer)
+    this.watcher?.close()
+  }
+}

@@ -1,0 +1,54 @@
+// REST for models as data: a model's versions (read), an upload and a rollback (admin:
+// the same Bearer SPECSERVE_ADMIN_TOKEN check as POST /admin/reload).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ErrorCatalogue, GatewayError } from '../errors.ts'
+import { authorized } from '../reload/admin.ts'
+import type { Registry } from './registry.ts'
+import type { VersionMeta } from './store.ts'
+
+type Params = { name: string; version: string }
+
+function versionParam(text: string): number {
+  if (!/^[1-9]\d{0,15}$/.test(text)) throw new GatewayError('BAD_REQUEST', 'a version is a positive integer')
+  return Number(text)
+}
+
+/** The answer to an upload: 201 when it serves, 200 when kept aside (older, not in the policy), 422 when rejected. */
+function uploaded(reply: FastifyReply, name: string, meta: VersionMeta): unknown {
+  if (meta.state === 'rejected') {
+    return reply.status(ErrorCatalogue.MODEL_REJECTED.http).send({ code: 'MODEL_REJECTED', message: `version ${meta.version} of "${name}" rejected: ${meta.reason}`, version: meta })
+  }
+  return reply.status(meta.state === 'serving' ? 201 : 200).send({ model: name, version: meta })
+}
+
+export function registerRegistryRoutes(app: FastifyInstance, registry: Registry): void {
+  const token = process.env.SPECSERVE_ADMIN_TOKEN || undefined
+  // Checked as the request arrives: an unauthenticated upload is refused before its body is read.
+  const admin = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (authorized(request.headers.authorization, token)) return
+    await reply.status(ErrorCatalogue.UNAUTHENTICATED.http).send({ code: 'UNAUTHENTICATED', message: `${request.method} ${request.routeOptions.url ?? ''} needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>` })
+  }
+
+  app.get<{ Params: Params }>('/v1/models/:name/versions', async (request) => {
+    const { name } = request.params
+    return { model: name, serving: registry.serving(name) ?? null, versions: registry.list(name) }
+  })
+  app.get<{ Params: Params }>('/v1/models/:name/versions/:version', async (request) => registry.version(request.params.name, versionParam(request.params.version)))
+
+  app.post<{ Params: Params }>('/v1/models/:name/rollback', { onRequest: admin }, async (request) => {
+    const meta = await registry.rollback(request.params.name)
+    return { model: request.params.name, serving: meta.version, version: meta }
+  })
+
+  // The upload takes raw ONNX bytes, up to repository.max_model_bytes (413 over it).
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(['application/octet-stream', 'application/onnx'], { parseAs: 'buffer', bodyLimit: registry.repository.maxModelBytes }, (_request, body, done) => done(null, body))
+    scope.put<{ Params: Params; Body: Buffer }>('/v1/models/:name/versions/:version', { onRequest: admin }, async (request, reply) => {
+      const { name } = request.params
+      const version = versionParam(request.params.version)
+      if (!Buffer.isBuffer(request.body) || request.body.length === 0) throw new GatewayError('BAD_REQUEST', 'the body is the model: ONNX bytes sent as application/octet-stream')
+      const meta = await registry.arrive(name, request.body, { version, source: 'upload', description: request.headers['x-model-description'] as string | undefined })
+      return uploaded(reply, name, meta)
+    })
+  })
+}

@@ -1,0 +1,154 @@
+// One repository model's versions: what is on disk (each version's meta.json) mirrored in
+// memory, which one serves, and the rules that pick one (version_policy, rollback's
+// "previous passing version", keep_versions). Every change is written to meta.json first.
+import type { RepositoryModelSettings } from './config.ts'
+import { ModelDirectory, sha256Hex, type VersionMeta, type VersionSource } from './store.ts'
+
+export interface Arrival {
+  /** 0: the next after the highest known. */
+  readonly version: number
+  readonly source: VersionSource
+  readonly description?: string | undefined
+}
+
+export class ModelVersions {
+  readonly name: string
+  readonly directory: ModelDirectory
+  settings: RepositoryModelSettings
+  /** The version serving (or, before the first load, the one about to). */
+  serving: number | undefined
+  private readonly metas = new Map<number, VersionMeta>()
+
+  constructor(repository: string, name: string, settings: RepositoryModelSettings) {
+    this.name = name
+    this.settings = settings
+    this.directory = new ModelDirectory(repository, name)
+  }
+
+  /**
+   * At start: reads the directory (importing the seed file as version 1 when there is no
+   * version yet) and picks the version to serve: the one that served last, else the
+   * highest the policy allows that was never rejected.
+   */
+  open(seedBytes: () => Buffer | undefined): void {
+    this.directory.open()
+    if (this.directory.versions().length === 0 && this.settings.seed) {
+      const bytes = seedBytes()
+      if (bytes) this.directory.store(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
+    }
+    this.scan()
+    const served = [...this.metas.values()].filter((m) => m.state === 'serving').sort((a, b) => (b.serving_since ?? '').localeCompare(a.serving_since ?? ''))
+    // A crash between two meta writes of a swap can leave two "serving": the later one served last.
+    for (const stale of served.slice(1)) this.update(stale.version, { state: 'ready' })
+    const last = served[0]
+    this.serving = last && this.allowed(last.version) && this.directory.hasModel(last.version) ? last.version : this.candidates().at(-1)
+  }
+
+  /** Version directories not known yet (copied in, or stored while the watch was off), recorded as arrivals. */
+  scan(): number[] {
+    const fresh: number[] = []
+    for (const version of this.directory.versions()) {
+      if (this.metas.has(version)) continue
+      const meta = this.directory.readMeta(version)
+      if (meta) {
+        this.metas.set(version, meta)
+        if (meta.state === 'loading') fresh.push(version) // stored, never judged: a crash or a stop came first
+        continue
+      }
+      const bytes = this.directory.readModel(version)
+      if (!bytes) continue // being copied in: a later scan sees the file
+      this.write(newMeta(version, bytes, 'directory', null))
+      fresh.push(version)
+    }
+    return fresh
+  }
+
+  /** Stores a new version durably (state loading) and returns its meta. Throws VersionExistsError. */
+  add(bytes: Uint8Array, arrival: Arrival): VersionMeta {
+    const version = arrival.version || Math.max(0, ...this.directory.versions(), ...this.metas.keys()) + 1
+    const meta = newMeta(version, bytes, arrival.source, arrival.description ?? null)
+    this.directory.store(bytes, meta)
+    this.metas.set(version, meta)
+    return meta
+  }
+
+  get(version: number): VersionMeta | undefined {
+    return this.metas.get(version)
+  }
+
+  list(): VersionMeta[] {
+    return [...this.metas.values()].sort((a, b) => a.version - b.version)
+  }
+
+  update(version: number, patch: Partial<VersionMeta>): VersionMeta {
+    const meta = { ...this.metas.get(version)!, ...patch }
+    this.write(meta)
+    return meta
+  }
+
+  private write(meta: VersionMeta): void {
+    this.directory.writeMeta(meta)
+    this.metas.set(meta.version, meta)
+  }
+
+  allowed(version: number): boolean {
+    const { policy } = this.settings
+    return policy.kind === 'latest' || policy.versions.includes(version)
+  }
+
+  /** Versions that may serve: allowed, never rejected nor retired, model file present; ascending. */
+  private candidates(): number[] {
+    return this.list()
+      .filter((m) => this.allowed(m.version) && (m.state === 'loading' || m.state === 'ready' || m.state === 'serving'))
+      .map((m) => m.version)
+      .filter((v) => this.directory.hasModel(v))
+  }
+
+  /** What an arrival should become: tried for serving, or kept aside with the reason. */
+  judge(version: number): { readonly serve: true } | { readonly serve: false; readonly reason: string } {
+    if (!this.allowed(version)) return { serve: false, reason: 'not in version_policy.specific' }
+    if (this.serving !== undefined && version <= this.serving) return { serve: false, reason: `not newer than the serving version ${this.serving}` }
+    return { serve: true }
+  }
+
+  /** Rollback's target: the highest passing version below the serving one. */
+  previous(): number | undefined {
+    return this.list()
+      .filter((m) => m.state === 'ready' && m.version < (this.serving ?? 0) && this.directory.hasModel(m.version))
+      .at(-1)?.version
+  }
+
+  /**
+   * Keeps the model files of the newest `keep` passing versions (the serving one counts)
+   * and of the newest `keep` rejected and retired ones (to inspect); older files are removed, their
+   * meta.json stays as history, and a passing version so pruned is retired.
+   */
+  prune(keep: number): number[] {
+    const withFile = (state: VersionMeta['state']): number[] =>
+      this.list()
+        .filter((m) => m.state === state && m.version !== this.serving && this.directory.hasModel(m.version))
+        .map((m) => m.version)
+        .reverse()
+    const dropped = [...withFile('ready').slice(Math.max(0, keep - 1)), ...withFile('rejected').slice(keep), ...withFile('retired').slice(keep)]
+    for (const version of dropped) {
+      this.directory.dropModel(version)
+      if (this.metas.get(version)!.state === 'ready') this.update(version, { state: 'retired', reason: `beyond keep_versions (${keep})` })
+    }
+    return dropped
+  }
+}
+
+function newMeta(version: number, bytes: Uint8Array, source: VersionSource, description: string | null): VersionMeta {
+  return {
+    version,
+    state: 'loading',
+    source,
+    sha256: sha256Hex(bytes),
+    size_bytes: bytes.byteLength,
+    description,
+    created_at: new Date().toISOString(),
+    serving_since: null,
+    reason: null,
+    gate: null,
+  }
+}
