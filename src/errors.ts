@@ -10,6 +10,7 @@ export const GrpcStatus = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
   FAILED_PRECONDITION: 9,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
@@ -32,6 +33,8 @@ export const ErrorCatalogue = {
   CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED, summary: 'The client cancelled or went away before the answer.' },
   NOT_READY: { http: 503, grpc: GrpcStatus.UNAVAILABLE, summary: 'The gateway is starting or draining.' },
   UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, summary: 'No credentials, or credentials the gateway does not accept.' },
+  PERMISSION_DENIED: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED, summary: 'The credentials are valid but lack the scope this call needs.' },
+  RATE_LIMITED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'Over the rate limit of this key or subject; retry after the time given.' },
   CONFIG_INVALID: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'A reloaded config has errors; the running config keeps serving.' },
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, summary: 'A bug: the gateway failed in a way it did not expect.' },
 } as const

@@ -11,6 +11,7 @@ import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
 import { outputIssues } from '../kafka/config.ts'
+import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -56,6 +57,8 @@ export interface GatewayConfig {
     readonly instance: string
     /** SIGTERM: how long in-flight requests and the output flush may take before exit. */
     readonly shutdown_grace_ms: number
+    /** TLS on both listeners (files reloaded when they change); null: plaintext. */
+    readonly tls: TlsConfig | null
   }
   readonly executors: {
     readonly onnx_workers: number
@@ -72,6 +75,8 @@ export interface GatewayConfig {
   }
   /** Hot reload: POST /admin/reload (off by default) and watching the file (on). */
   readonly admin: { readonly reload_endpoint: boolean; readonly watch_config: boolean }
+  /** Credentials, scopes and rate limits (src/security); null: open, as without the section. */
+  readonly auth: AuthConfig | null
   /** Positions of config paths in the source, for errors found after load. */
   readonly source: SourceMap
   /** Accepted, but worth saying (deprecated keys): `validate` prints them, `serve` logs them. */
@@ -169,6 +174,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     })
   }
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
+  const auth = raw.auth ? parseAuth(raw.auth, context(['auth'])) : null
+  const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null
   if (problems.length) throw new ConfigError(file, problems)
 
   const server = raw.server ?? {}
@@ -190,6 +197,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       // Kubernetes sets SPECSERVE_INSTANCE to the pod name: every container's pid is 1.
       instance: process.env.SPECSERVE_INSTANCE || server.instance || `specserve-${process.pid}`,
       shutdown_grace_ms: server.shutdown_grace_ms ?? 10_000,
+      tls,
     },
     executors: {
       // auto leaves one core to the event loop: it must be free to fire deadlines on time.
@@ -205,6 +213,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       sample_ratio: raw.telemetry?.sample_ratio ?? 1,
     },
     admin: { reload_endpoint: raw.admin?.reload_endpoint ?? false, watch_config: raw.admin?.watch_config ?? true },
+    auth,
     source,
     warnings,
   }

@@ -1,6 +1,7 @@
 // The YAML file's shape. Model entries and strategy options are checked a second time
 // against their own kind's or strategy's schema, so the errors can name the right path.
 import Type, { type Static } from 'typebox'
+import { AuthSchema, TlsSchema } from '../security/config.ts'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 
@@ -33,6 +34,7 @@ export const ServerSchema = Type.Object(
     max_in_flight: Type.Optional(Type.Integer({ minimum: 1 })),
     shutdown_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
     instance: Type.Optional(Type.String()),
+    tls: Type.Optional(TlsSchema),
   },
   { additionalProperties: false },
 )
@@ -74,6 +76,7 @@ export const RootSchema = Type.Object(
     output: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     telemetry: Type.Optional(TelemetrySchema),
     admin: Type.Optional(AdminSchema),
+    auth: Type.Optional(AuthSchema),
   },
   { additionalProperties: false },
 )

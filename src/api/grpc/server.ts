@@ -11,6 +11,7 @@ import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
+import { guardedServer } from '../../security/grpc.ts'
 
 export interface GrpcFrontend {
   readonly server: Server
@@ -30,12 +31,14 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     'grpc.max_receive_message_length': config.server.grpc_max_receive_bytes,
     'grpc.max_send_message_length': config.server.grpc_max_send_bytes,
   })
-  server.addService(tolerantService(service(GATEWAY_SERVICE)), gatewayService(gateway))
-  server.addService(tolerantService(service(INFERENCE_SERVICE)), inferenceService(gateway))
-  new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(server)
+  // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
+  const services = guardedServer(server, gateway) as Server
+  services.addService(tolerantService(service(GATEWAY_SERVICE)), gatewayService(gateway))
+  services.addService(tolerantService(service(INFERENCE_SERVICE)), inferenceService(gateway))
+  new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
-  health.addToServer(server)
+  health.addToServer(services)
 
   return {
     server,

@@ -12,6 +12,7 @@ import { registerInfoRoutes } from './info.ts'
 import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
 import { registerAdminRoutes } from '../../reload/admin.ts'
+import { registerGuard } from '../../security/rest.ts'
 import type { Telemetry } from '../../telemetry/index.ts'
 import { registerTelemetry } from '../../telemetry/routes.ts'
 
@@ -47,6 +48,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     return503OnClosing: true,
   })
   app.decorate('gateway', gateway)
+  // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
+  const guarded = registerGuard(app, gateway)
   if (owned) app.addHook('onClose', async () => gateway.close())
 
   app.setErrorHandler((err, request, reply) => {
@@ -68,7 +71,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     done(null, payload)
   })
   if (options.telemetry) registerTelemetry(app, options.telemetry)
-  registerAdminRoutes(app, gateway)
+  registerAdminRoutes(app, gateway, guarded)
   registerInfoRoutes(app, gateway)
   registerPredictRoutes(app, gateway)
   registerOipRoutes(app, gateway)
