@@ -12,9 +12,12 @@ import { inferenceService } from './inference-service.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 import { guardedServer } from '../../security/grpc.ts'
+import { TlsFiles, WatchedServerCredentials } from '../../security/tls.ts'
 
 export interface GrpcFrontend {
   readonly server: Server
+  /** The certificate files (server.tls), null when plaintext: 'reloaded' and 'rejected' say what became of a change. */
+  readonly tls: TlsFiles | null
   /** Binds and starts serving; resolves with the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<number>
   /** Health service status for "" and both services: SERVING once the gateway is ready, NOT_SERVING when draining. */
@@ -40,11 +43,16 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
   health.addToServer(services)
 
+  // server.tls: the same files as REST, followed as they change (src/security/tls.ts).
+  const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
+  const credentials = tls ? new WatchedServerCredentials(tls) : ServerCredentials.createInsecure()
+
   return {
     server,
+    tls,
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)))
+        server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)))
       })
     },
     setServing(serving) {
@@ -55,6 +63,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
         const force = setTimeout(() => server.forceShutdown(), graceMs)
         server.tryShutdown(() => {
           clearTimeout(force)
+          tls?.close()
           resolve()
         })
       })

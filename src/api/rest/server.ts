@@ -1,6 +1,7 @@
 // buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
-import { createServer } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
+import { createServer as createSecureServer } from 'node:https'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
@@ -13,12 +14,15 @@ import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
 import { registerAdminRoutes } from '../../reload/admin.ts'
 import { registerGuard } from '../../security/rest.ts'
+import { TlsFiles } from '../../security/tls.ts'
 import type { Telemetry } from '../../telemetry/index.ts'
 import { registerTelemetry } from '../../telemetry/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     gateway: Gateway
+    /** The certificate files (server.tls), null when plaintext: 'reloaded' and 'rejected' say what became of a change. */
+    tls: TlsFiles | null
   }
 }
 
@@ -34,9 +38,11 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const logRequests = process.env.LOG_REQUESTS === '1'
   const owned = !options.gateway
   const gateway = options.gateway ?? new Gateway(config)
+  // server.tls: HTTPS, the files followed as they change (src/security/tls.ts).
+  const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
   const app = Fastify({
     // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
-    serverFactory: (handler) => createServer(admitting(gateway, handler)),
+    serverFactory: (handler) => listener(admitting(gateway, handler), tls),
     logger: options.logger ?? false,
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
@@ -48,9 +54,15 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     return503OnClosing: true,
   })
   app.decorate('gateway', gateway)
+  app.decorate('tls', tls)
   // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
   const guarded = registerGuard(app, gateway)
   if (owned) app.addHook('onClose', async () => gateway.close())
+  if (tls) {
+    tls.on('reloaded', () => app.log.info({ cert: tls.config.cert }, 'TLS files changed: new connections get them'))
+    tls.on('rejected', (err) => app.log.error({ err, cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving'))
+    app.addHook('onClose', async () => tls.close())
+  }
 
   app.setErrorHandler((err, request, reply) => {
     const mapped = mapError(err)
@@ -76,4 +88,12 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   registerPredictRoutes(app, gateway)
   registerOipRoutes(app, gateway)
   return app
+}
+
+/** The HTTP server: plaintext, or HTTPS whose certificate follows the files (new handshakes only: open connections stay). */
+function listener(handler: RequestListener, tls: TlsFiles | null): Server {
+  if (!tls) return createServer(handler)
+  const server = createSecureServer(tls.serverOptions, handler)
+  tls.subscribe((context) => server.setSecureContext(context))
+  return server
 }
