@@ -59,6 +59,16 @@ export interface GatewayConfig {
     readonly shutdown_grace_ms: number
     /** TLS on both listeners (files reloaded when they change); null: plaintext. */
     readonly tls: TlsConfig | null
+    /** REST: a request's headers must be in within this; its whole body within request_timeout_ms. */
+    readonly headers_timeout_ms: number
+    readonly request_timeout_ms: number
+    /** REST: an idle kept-alive connection is closed after this. */
+    readonly keep_alive_timeout_ms: number
+    /** REST: connections beyond this are closed as they arrive. */
+    readonly max_connections: number
+    /** gRPC: a connection with no call for this long is closed (GOAWAY; clients reconnect). */
+    readonly grpc_idle_timeout_ms: number
+    readonly grpc_max_concurrent_streams: number
   }
   readonly executors: {
     readonly onnx_workers: number
@@ -198,6 +208,12 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       instance: process.env.SPECSERVE_INSTANCE || server.instance || `specserve-${process.pid}`,
       shutdown_grace_ms: server.shutdown_grace_ms ?? 10_000,
       tls,
+      headers_timeout_ms: server.headers_timeout_ms ?? 10_000,
+      request_timeout_ms: server.request_timeout_ms ?? 30_000,
+      keep_alive_timeout_ms: server.keep_alive_timeout_ms ?? 5_000,
+      max_connections: server.max_connections ?? 8192,
+      grpc_idle_timeout_ms: server.grpc_idle_timeout_ms ?? 300_000,
+      grpc_max_concurrent_streams: server.grpc_max_concurrent_streams ?? 1000,
     },
     executors: {
       // auto leaves one core to the event loop: it must be free to fire deadlines on time.

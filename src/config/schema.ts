@@ -35,6 +35,13 @@ export const ServerSchema = Type.Object(
     shutdown_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
     instance: Type.Optional(Type.String()),
     tls: Type.Optional(TlsSchema),
+    // Hostile clients (slow headers and bodies, idle connections): see docs/security.md.
+    headers_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    request_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    keep_alive_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    max_connections: Type.Optional(Type.Integer({ minimum: 1 })),
+    grpc_idle_timeout_ms: Type.Optional(Type.Integer({ minimum: 1000 })),
+    grpc_max_concurrent_streams: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 )

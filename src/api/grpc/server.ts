@@ -33,6 +33,9 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     // Oversize messages are refused by grpc-js with RESOURCE_EXHAUSTED before any handler runs.
     'grpc.max_receive_message_length': config.server.grpc_max_receive_bytes,
     'grpc.max_send_message_length': config.server.grpc_max_send_bytes,
+    // Idle connections go (GOAWAY; clients reconnect when they next call); calls per connection are bounded.
+    'grpc.max_connection_idle_ms': config.server.grpc_idle_timeout_ms,
+    'grpc.max_concurrent_streams': config.server.grpc_max_concurrent_streams,
   })
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
   const services = guardedServer(server, gateway) as Server

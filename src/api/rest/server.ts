@@ -42,7 +42,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
   const app = Fastify({
     // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
-    serverFactory: (handler) => listener(admitting(gateway, handler), tls),
+    serverFactory: (handler) => listener(admitting(gateway, handler), tls, config.server),
     logger: options.logger ?? false,
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
@@ -90,10 +90,24 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   return app
 }
 
-/** The HTTP server: plaintext, or HTTPS whose certificate follows the files (new handshakes only: open connections stay). */
-function listener(handler: RequestListener, tls: TlsFiles | null): Server {
-  if (!tls) return createServer(handler)
-  const server = createSecureServer(tls.serverOptions, handler)
-  tls.subscribe((context) => server.setSecureContext(context))
+/**
+ * The HTTP server: plaintext, or HTTPS whose certificate follows the files (new handshakes
+ * only: open connections stay). Its limits are what a slow or idle client can hold: headers
+ * within headers_timeout_ms (an idle new connection counts as waiting for them), the whole
+ * request within request_timeout_ms (408, then closed), an idle kept-alive connection
+ * closed after keep_alive_timeout_ms, and no more than max_connections at once. Node checks
+ * the first two on an interval, here a tenth of the headers timeout (at most 1 s).
+ */
+function listener(handler: RequestListener, tls: TlsFiles | null, limits: GatewayConfig['server']): Server {
+  const options = {
+    headersTimeout: limits.headers_timeout_ms,
+    requestTimeout: limits.request_timeout_ms,
+    keepAliveTimeout: limits.keep_alive_timeout_ms,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, limits.headers_timeout_ms / 10)),
+    maxHeaderSize: 16 * 1024,
+  }
+  const server = tls ? createSecureServer({ ...tls.serverOptions, ...options }, handler) : createServer(options, handler)
+  server.maxConnections = limits.max_connections
+  if (tls) tls.subscribe((context) => (server as ReturnType<typeof createSecureServer>).setSecureContext(context))
   return server
 }
