@@ -10,6 +10,7 @@ import { Gateway } from './gateway.ts'
 import { startOutput, type Output } from './output/index.ts'
 import { Registry } from './registry/registry.ts'
 import { startReloadTriggers } from './reload/index.ts'
+import { openWarning } from './security/exposure.ts'
 import { startTelemetry } from './telemetry/index.ts'
 
 const usage = `usage:
@@ -74,6 +75,8 @@ async function serve(file: string, stream: boolean): Promise<void> {
   // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config)
   for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shownPath(config.file), warning))
+  const exposed = openWarning(config)
+  if (exposed) app.log.warn({ host: config.server.host }, exposed)
   let output: Output | undefined
   let streaming: StreamScorer | null = null
   // SIGHUP and file changes reload (answered NOT_READY until the first load is done).

@@ -34,7 +34,8 @@ export type ModelStatus = (typeof ModelStatus)[keyof typeof ModelStatus]
 
 export interface ErrorInfo {
   readonly code: string
-  readonly message: string
+  /** Absent in annotations shown to a caller without the `debug` scope (src/security/redact.ts). */
+  readonly message?: string
 }
 
 /**

@@ -30,6 +30,13 @@ describe('specserve CLI', () => {
     )
   })
 
+  it('validate refuses a plaintext API key, and a sha256 that is not a hash', async () => {
+    const { code, output } = await run(['validate', 'test/fixtures/insecure-auth.yaml'])
+    expect(code).toBe(1)
+    expect(output).toMatch(/insecure-auth\.yaml:7:\d+ auth\.api_keys\.0\.key: a plaintext key does not belong in the config/)
+    expect(output).toMatch(/insecure-auth\.yaml:8:\d+ auth\.api_keys\.1\.sha256: not a hex SHA-256/)
+  })
+
   it('serve answers predicts on the configured port and exits 0 on SIGTERM', async () => {
     const port = await freePort()
     const proc = startProcess(process.execPath, [cli, 'serve', '-c', 'examples/demo.yaml'], { env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off' } })
@@ -47,6 +54,8 @@ describe('specserve CLI', () => {
         body: JSON.stringify({ inputs: { input: [samples('cancer').rows[0]] } }),
       })
       expect(res.status).toBe(200)
+      // Open (no auth section) on 0.0.0.0: said at start.
+      expect(proc.output()).toMatch(/listening on 0\.0\.0\.0 without an auth section/)
     } finally {
       expect(await proc.stop('SIGTERM')).toBe(0)
     }

@@ -12,6 +12,7 @@ import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
 import { outputIssues } from '../kafka/config.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
+import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -57,6 +58,18 @@ export interface GatewayConfig {
     readonly instance: string
     /** SIGTERM: how long in-flight requests and the output flush may take before exit. */
     readonly shutdown_grace_ms: number
+    /** TLS on both listeners (files reloaded when they change); null: plaintext. */
+    readonly tls: TlsConfig | null
+    /** REST: a request's headers must be in within this; its whole body within request_timeout_ms. */
+    readonly headers_timeout_ms: number
+    readonly request_timeout_ms: number
+    /** REST: an idle kept-alive connection is closed after this. */
+    readonly keep_alive_timeout_ms: number
+    /** REST: connections beyond this are closed as they arrive. */
+    readonly max_connections: number
+    /** gRPC: a connection with no call for this long is closed (GOAWAY; clients reconnect). */
+    readonly grpc_idle_timeout_ms: number
+    readonly grpc_max_concurrent_streams: number
   }
   readonly executors: {
     readonly onnx_workers: number
@@ -75,6 +88,8 @@ export interface GatewayConfig {
   readonly admin: { readonly reload_endpoint: boolean; readonly watch_config: boolean }
   /** Models as data: the versioned repository of `source: repository` models (none: no registry). */
   readonly repository: RepositoryConfig | undefined
+  /** Credentials, scopes and rate limits (src/security); null: open, as without the section. */
+  readonly auth: AuthConfig | null
   /** Positions of config paths in the source, for errors found after load. */
   readonly source: SourceMap
   /** Accepted, but worth saying (deprecated keys): `validate` prints them, `serve` logs them. */
@@ -173,6 +188,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     })
   }
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
+  const auth = raw.auth ? parseAuth(raw.auth, context(['auth'])) : null
+  const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null
   if (problems.length) throw new ConfigError(file, problems)
 
   const server = raw.server ?? {}
@@ -194,6 +211,13 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       // Kubernetes sets SPECSERVE_INSTANCE to the pod name: every container's pid is 1.
       instance: process.env.SPECSERVE_INSTANCE || server.instance || `specserve-${process.pid}`,
       shutdown_grace_ms: server.shutdown_grace_ms ?? 10_000,
+      tls,
+      headers_timeout_ms: server.headers_timeout_ms ?? 10_000,
+      request_timeout_ms: server.request_timeout_ms ?? 30_000,
+      keep_alive_timeout_ms: server.keep_alive_timeout_ms ?? 5_000,
+      max_connections: server.max_connections ?? 8192,
+      grpc_idle_timeout_ms: server.grpc_idle_timeout_ms ?? 300_000,
+      grpc_max_concurrent_streams: server.grpc_max_concurrent_streams ?? 1000,
     },
     executors: {
       // auto leaves one core to the event loop: it must be free to fire deadlines on time.
@@ -210,6 +234,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     },
     admin: { reload_endpoint: raw.admin?.reload_endpoint ?? false, watch_config: raw.admin?.watch_config ?? true },
     repository: parseRepository(raw.repository, baseDir),
+    auth,
     source,
     warnings,
   }

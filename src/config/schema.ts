@@ -2,6 +2,7 @@
 // against their own kind's or strategy's schema, so the errors can name the right path.
 import Type, { type Static } from 'typebox'
 import { RepositorySchema } from '../registry/config.ts'
+import { AuthSchema, TlsSchema } from '../security/config.ts'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 
@@ -34,6 +35,14 @@ export const ServerSchema = Type.Object(
     max_in_flight: Type.Optional(Type.Integer({ minimum: 1 })),
     shutdown_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
     instance: Type.Optional(Type.String()),
+    tls: Type.Optional(TlsSchema),
+    // Hostile clients (slow headers and bodies, idle connections): see docs/security.md.
+    headers_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    request_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    keep_alive_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    max_connections: Type.Optional(Type.Integer({ minimum: 1 })),
+    grpc_idle_timeout_ms: Type.Optional(Type.Integer({ minimum: 1000 })),
+    grpc_max_concurrent_streams: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 )
@@ -77,6 +86,7 @@ export const RootSchema = Type.Object(
     admin: Type.Optional(AdminSchema),
     /** Models as data: where versions of `source: repository` models live (src/registry). */
     repository: Type.Optional(RepositorySchema),
+    auth: Type.Optional(AuthSchema),
   },
   { additionalProperties: false },
 )

@@ -1,5 +1,6 @@
-// REST for models as data: a model's versions (read), an upload and a rollback (admin:
-// the same Bearer SPECSERVE_ADMIN_TOKEN check as POST /admin/reload).
+// REST for models as data: a model's versions (read), an upload and a rollback (admin).
+// With an `auth` section the guard asks for the `read` and `admin` scopes (src/security);
+// without one, the same Bearer SPECSERVE_ADMIN_TOKEN check as POST /admin/reload.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import { authorized } from '../reload/admin.ts'
@@ -21,8 +22,8 @@ function uploaded(reply: FastifyReply, name: string, meta: VersionMeta): unknown
   return reply.status(meta.state === 'serving' ? 201 : 200).send({ model: name, version: meta })
 }
 
-export function registerRegistryRoutes(app: FastifyInstance, registry: Registry): void {
-  const token = process.env.SPECSERVE_ADMIN_TOKEN || undefined
+export function registerRegistryRoutes(app: FastifyInstance, registry: Registry, guarded = false): void {
+  const token = guarded ? undefined : process.env.SPECSERVE_ADMIN_TOKEN || undefined
   // Checked as the request arrives: an unauthenticated upload is refused before its body is read.
   const admin = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (authorized(request.headers.authorization, token)) return

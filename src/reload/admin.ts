@@ -1,7 +1,8 @@
 // POST /admin/reload: re-reads the config file and hot-reloads it, answering with what
 // changed, or 422 with every config error (the running config keeps serving). Off unless
-// `admin.reload_endpoint: true`; with SPECSERVE_ADMIN_TOKEN set it also needs
-// `Authorization: Bearer <token>`.
+// `admin.reload_endpoint: true`. With an `auth` section the guard asks for the `admin`
+// scope (SPECSERVE_ADMIN_TOKEN is then one more key with that scope, see src/security);
+// without one, SPECSERVE_ADMIN_TOKEN set means `Authorization: Bearer <token>` is checked here.
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { ErrorCatalogue } from '../errors.ts'
@@ -16,9 +17,9 @@ export function authorized(header: string | undefined, token: string | undefined
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
-export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway): void {
+export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway, guarded = false): void {
   if (!gateway.config.admin.reload_endpoint) return
-  const token = process.env.SPECSERVE_ADMIN_TOKEN || undefined
+  const token = guarded ? undefined : process.env.SPECSERVE_ADMIN_TOKEN || undefined
   app.post('/admin/reload', async (request, reply) => {
     if (!authorized(request.headers.authorization, token)) {
       return reply.status(ErrorCatalogue.UNAUTHENTICATED.http).send({ code: 'UNAUTHENTICATED', message: 'POST /admin/reload needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>' })

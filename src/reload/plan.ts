@@ -88,5 +88,7 @@ export function describeReload<R extends Reusable>(old: GatewayConfig, next: Gat
   const restartNeeded: string[] = []
   if (!same({ ...oldServer, instance: '' }, { ...newServer, instance: '' })) restartNeeded.push('server')
   for (const key of ['executors', 'telemetry', 'output', 'admin'] as const) if (!same(old[key], next[key])) restartNeeded.push(key)
+  // Keys, scopes and limits apply at once; turning auth on or off (a listener's hooks) needs a restart.
+  if ((old.auth === null) !== (next.auth === null)) restartNeeded.push('auth')
   return { models, ensembles, restartNeeded }
 }

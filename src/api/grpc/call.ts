@@ -6,6 +6,8 @@ import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictRequest, PredictResult } from '../../types.ts'
+import { principalOf } from '../../security/grpc.ts'
+import { forCaller } from '../../security/redact.ts'
 import { errorStatus, resultStatus } from './status.ts'
 
 /** Marks a request whose bytes did not decode (set instead of throwing inside grpc-js). */
@@ -87,8 +89,12 @@ export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, un
   } catch (err) {
     return callback(errorStatus(err))
   }
+  const principal = principalOf(call)
   pending.then(
-    (result) => (result.error ? callback(resultStatus(result)) : callback(null, respond(result))),
+    (settled) => {
+      const result = forCaller(settled, principal)
+      return result.error ? callback(resultStatus(result)) : callback(null, respond(result))
+    },
     (err: unknown) => callback(errorStatus(err)),
   )
 }

@@ -11,9 +11,13 @@ import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
+import { guardedServer } from '../../security/grpc.ts'
+import { TlsFiles, WatchedServerCredentials } from '../../security/tls.ts'
 
 export interface GrpcFrontend {
   readonly server: Server
+  /** The certificate files (server.tls), null when plaintext: 'reloaded' and 'rejected' say what became of a change. */
+  readonly tls: TlsFiles | null
   /** Binds and starts serving; resolves with the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<number>
   /** Health service status for "" and both services: SERVING once the gateway is ready, NOT_SERVING when draining. */
@@ -29,19 +33,29 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     // Oversize messages are refused by grpc-js with RESOURCE_EXHAUSTED before any handler runs.
     'grpc.max_receive_message_length': config.server.grpc_max_receive_bytes,
     'grpc.max_send_message_length': config.server.grpc_max_send_bytes,
+    // Idle connections go (GOAWAY; clients reconnect when they next call); calls per connection are bounded.
+    'grpc.max_connection_idle_ms': config.server.grpc_idle_timeout_ms,
+    'grpc.max_concurrent_streams': config.server.grpc_max_concurrent_streams,
   })
-  server.addService(tolerantService(service(GATEWAY_SERVICE)), gatewayService(gateway))
-  server.addService(tolerantService(service(INFERENCE_SERVICE)), inferenceService(gateway))
-  new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(server)
+  // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
+  const services = guardedServer(server, gateway) as Server
+  services.addService(tolerantService(service(GATEWAY_SERVICE)), gatewayService(gateway))
+  services.addService(tolerantService(service(INFERENCE_SERVICE)), inferenceService(gateway))
+  new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
-  health.addToServer(server)
+  health.addToServer(services)
+
+  // server.tls: the same files as REST, followed as they change (src/security/tls.ts).
+  const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
+  const credentials = tls ? new WatchedServerCredentials(tls) : ServerCredentials.createInsecure()
 
   return {
     server,
+    tls,
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)))
+        server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)))
       })
     },
     setServing(serving) {
@@ -52,6 +66,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
         const force = setTimeout(() => server.forceShutdown(), graceMs)
         server.tryShutdown(() => {
           clearTimeout(force)
+          tls?.close()
           resolve()
         })
       })

@@ -10,6 +10,7 @@ import { checkTensor, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toR
 import { mapError, mapResultError } from '../errors.ts'
 import { parseBudget } from '../native/request.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model } from '../oip/model.ts'
+import { forCaller } from '../../security/redact.ts'
 import { trackRun } from './admission.ts'
 
 /** Header of the binary tensor data extension: length of the JSON part of the body. */
@@ -79,7 +80,7 @@ async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelPa
   const budgetMs = parseBudget(budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'])
   const run = gateway.start({ id, ensemble: name, inputs, budgetMs }, true)
   trackRun(reply, run)
-  const result = await run.result
+  const result = forCaller(await run.result, request.principal)
   if (result.error) {
     const mapped = mapResultError(result)
     return reply.status(mapped.http).send({ error: mapped.message, code: mapped.code, parameters: resultParameters(result) })

@@ -4,6 +4,7 @@ import type { Gateway } from '../../gateway.ts'
 import { readPredict } from '../native/request.ts'
 import { resultJson } from '../native/result.ts'
 import { mapResultError } from '../errors.ts'
+import { forCaller } from '../../security/redact.ts'
 import { trackRun } from './admission.ts'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
@@ -18,6 +19,6 @@ export function registerPredictRoutes(app: FastifyInstance, gateway: Gateway): v
     return reply
       .status(result.error ? mapResultError(result).http : 200)
       .type(JSON_TYPE)
-      .send(resultJson(result))
+      .send(resultJson(forCaller(result, request.principal)))
   })
 }

@@ -1,6 +1,7 @@
 // buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
-import { createServer } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
+import { createServer as createSecureServer } from 'node:https'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
@@ -14,12 +15,16 @@ import { registerPredictRoutes } from './predict.ts'
 import { registerAdminRoutes } from '../../reload/admin.ts'
 import type { Registry } from '../../registry/registry.ts'
 import { registerRegistryRoutes } from '../../registry/routes.ts'
+import { registerGuard } from '../../security/rest.ts'
+import { TlsFiles } from '../../security/tls.ts'
 import type { Telemetry } from '../../telemetry/index.ts'
 import { registerTelemetry } from '../../telemetry/routes.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     gateway: Gateway
+    /** The certificate files (server.tls), null when plaintext: 'reloaded' and 'rejected' say what became of a change. */
+    tls: TlsFiles | null
   }
 }
 
@@ -37,9 +42,11 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const logRequests = process.env.LOG_REQUESTS === '1'
   const owned = !options.gateway
   const gateway = options.gateway ?? new Gateway(config)
+  // server.tls: HTTPS, the files followed as they change (src/security/tls.ts).
+  const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
   const app = Fastify({
     // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
-    serverFactory: (handler) => createServer(admitting(gateway, handler)),
+    serverFactory: (handler) => listener(admitting(gateway, handler), tls, config.server),
     logger: options.logger ?? false,
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
@@ -51,7 +58,15 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     return503OnClosing: true,
   })
   app.decorate('gateway', gateway)
+  app.decorate('tls', tls)
+  // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
+  const guarded = registerGuard(app, gateway)
   if (owned) app.addHook('onClose', async () => gateway.close())
+  if (tls) {
+    tls.on('reloaded', () => app.log.info({ cert: tls.config.cert }, 'TLS files changed: new connections get them'))
+    tls.on('rejected', (err) => app.log.error({ err, cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving'))
+    app.addHook('onClose', async () => tls.close())
+  }
 
   app.setErrorHandler((err, request, reply) => {
     const mapped = mapError(err)
@@ -72,10 +87,32 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     done(null, payload)
   })
   if (options.telemetry) registerTelemetry(app, options.telemetry)
-  registerAdminRoutes(app, gateway)
+  registerAdminRoutes(app, gateway, guarded)
   registerInfoRoutes(app, gateway)
-  if (options.registry) registerRegistryRoutes(app, options.registry)
+  if (options.registry) registerRegistryRoutes(app, options.registry, guarded)
   registerPredictRoutes(app, gateway)
   registerOipRoutes(app, gateway)
   return app
+}
+
+/**
+ * The HTTP server: plaintext, or HTTPS whose certificate follows the files (new handshakes
+ * only: open connections stay). Its limits are what a slow or idle client can hold: headers
+ * within headers_timeout_ms (an idle new connection counts as waiting for them), the whole
+ * request within request_timeout_ms (408, then closed), an idle kept-alive connection
+ * closed after keep_alive_timeout_ms, and no more than max_connections at once. Node checks
+ * the first two on an interval, here a tenth of the headers timeout (at most 1 s).
+ */
+function listener(handler: RequestListener, tls: TlsFiles | null, limits: GatewayConfig['server']): Server {
+  const options = {
+    headersTimeout: limits.headers_timeout_ms,
+    requestTimeout: limits.request_timeout_ms,
+    keepAliveTimeout: limits.keep_alive_timeout_ms,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, limits.headers_timeout_ms / 10)),
+    maxHeaderSize: 16 * 1024,
+  }
+  const server = tls ? createSecureServer({ ...tls.serverOptions, ...options }, handler) : createServer(options, handler)
+  server.maxConnections = limits.max_connections
+  if (tls) tls.subscribe((context) => (server as ReturnType<typeof createSecureServer>).setSecureContext(context))
+  return server
 }

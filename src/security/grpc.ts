@@ -1,0 +1,105 @@
+// The policy on the gRPC listener: every service added to the server (specserve.v1,
+// inference V2, health, reflection) gets its handlers wrapped, each asking the guard with
+// the call's `authorization` metadata before it runs, the same check the REST routes make.
+// An open gateway adds its services unwrapped: its calls pay for none of this.
+import type { Metadata, Server, ServiceDefinition, UntypedHandleCall, UntypedServiceImplementation } from '@grpc/grpc-js'
+import { errorStatus } from '../api/grpc/status.ts'
+import { GatewayError } from '../errors.ts'
+import type { Gateway } from '../gateway.ts'
+import type { Principal } from './guard.ts'
+import { Policy } from './policy.ts'
+import type { Access } from './scopes.ts'
+
+const PRINCIPAL = Symbol('specserve.principal')
+
+type Guarded = { [PRINCIPAL]?: Principal }
+
+/** The caller of a call the guard let through; undefined on an open gateway. */
+export const principalOf = (call: object): Principal | undefined => (call as Guarded)[PRINCIPAL]
+
+const METHOD_ACCESS: Readonly<Record<string, Access>> = {
+  '/specserve.v1.Gateway/Predict': 'predict',
+  '/specserve.v1.Gateway/ListEnsembles': 'read',
+  '/specserve.v1.Gateway/GetEnsemble': 'read',
+  '/specserve.v1.Gateway/GetModel': 'read',
+  '/inference.GRPCInferenceService/ModelInfer': 'predict',
+  '/inference.GRPCInferenceService/ServerLive': 'health',
+  '/inference.GRPCInferenceService/ServerReady': 'health',
+  '/inference.GRPCInferenceService/ServerMetadata': 'read',
+  '/inference.GRPCInferenceService/ModelMetadata': 'read',
+  '/inference.GRPCInferenceService/ModelReady': 'read',
+}
+
+/** What a method needs, by its path. A method not named here needs `admin` (closed until decided). */
+export function methodAccess(path: string): Access {
+  const known = METHOD_ACCESS[path]
+  if (known) return known
+  if (path.startsWith('/grpc.health.v1.Health/')) return 'health'
+  if (path.startsWith('/grpc.reflection.')) return 'read'
+  return 'admin'
+}
+
+interface CallLike {
+  readonly metadata: Metadata
+  readonly request?: unknown
+  emit(event: 'error', err: object): boolean
+}
+
+type AnyHandler = (call: CallLike, callback?: (err: object | null) => void) => void
+
+/** The ensemble a predict names: specserve.v1 `ensemble`, V2 `model_name`. A message that did not decode names none. */
+function ensembleOf(request: unknown): string {
+  const r = request as { ensemble?: unknown; model_name?: unknown } | undefined
+  const name = r?.ensemble ?? r?.model_name
+  return typeof name === 'string' ? name : ''
+}
+
+function wrap(policy: Policy, path: string, handler: AnyHandler): AnyHandler {
+  const access = methodAccess(path)
+  const refuse = (call: CallLike, callback: ((err: object | null) => void) | undefined, err: unknown): void => {
+    const status = errorStatus(err)
+    if (err instanceof GatewayError && err.code === 'RATE_LIMITED') status.metadata!.set('retry-after', String(err.details?.retry_after_s ?? 1))
+    if (callback) callback(status)
+    else call.emit('error', status)
+  }
+  return (call, callback) => {
+    const values = call.metadata.get('authorization')
+    const authorization = values.length > 0 ? String(values[0]) : undefined
+    // A predict whose message did not decode is let through to say so, if its caller holds any credentials.
+    const ensemble = access === 'predict' ? ensembleOf(call.request) : ''
+    let verdict: Principal | Promise<Principal>
+    try {
+      verdict = policy.current.check(authorization, access === 'predict' && ensemble === '' ? 'authenticated' : access, ensemble)
+    } catch (err) {
+      return refuse(call, callback, err)
+    }
+    if (verdict instanceof Promise) {
+      verdict.then(
+        (principal) => {
+          ;(call as Guarded)[PRINCIPAL] = principal
+          handler(call, callback)
+        },
+        (err: unknown) => refuse(call, callback, err),
+      )
+      return
+    }
+    ;(call as Guarded)[PRINCIPAL] = verdict
+    handler(call, callback)
+  }
+}
+
+/** A server whose addService wraps every handler with the gateway's policy; the server itself when the gateway is open. */
+export function guardedServer(server: Server, gateway: Gateway): Pick<Server, 'addService'> {
+  const policy = Policy.of(gateway)
+  if (!policy) return server
+  return {
+    addService(service: ServiceDefinition, implementation: UntypedServiceImplementation) {
+      const wrapped: Record<string, UntypedHandleCall> = {}
+      for (const [name, method] of Object.entries(service)) {
+        const handler = implementation[name] ?? implementation[method.originalName ?? name]
+        if (handler) wrapped[name] = wrap(policy, method.path, handler as unknown as AnyHandler) as unknown as UntypedHandleCall
+      }
+      server.addService(service, wrapped)
+    },
+  }
+}

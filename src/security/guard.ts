@@ -1,0 +1,143 @@
+// The one policy every frontend asks: who is calling (a credential resolved once, then
+// cached), may they do this (scopes), and are they within their rate. REST and gRPC hand
+// it the `authorization` value and what the call needs; it returns the caller, or throws
+// the GatewayError to answer with (UNAUTHENTICATED, PERMISSION_DENIED, RATE_LIMITED).
+//
+// A credential is resolved once: an API key is hashed and compared (in constant time)
+// against every configured digest the first time it is seen, a JWT verified once; the
+// caller found is cached by the header's exact text (an API key for as long as this
+// config serves, a JWT until its exp), so a request with known credentials costs one Map
+// lookup. The cache is bounded; the oldest entry goes first.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { GatewayError } from '../errors.ts'
+import { quote } from '../tensor/index.ts'
+import { TokenBucket } from './bucket.ts'
+import type { AuthConfig, RateSettings } from './config.ts'
+import { JwtVerifier } from './jwt.ts'
+import { allows, claimScopes, compileScopes, type Access, type Grants } from './scopes.ts'
+
+export interface Principal {
+  /** The API key's id, `jwt:<sub>`, or `anonymous`. */
+  readonly id: string
+  readonly grants: Grants
+  readonly bucket: TokenBucket | null
+}
+
+interface Cached {
+  readonly principal: Principal
+  /** Date.now() after which the entry is stale (a JWT's exp). */
+  readonly until: number
+}
+
+/** Most credentials (and JWT subjects' buckets) remembered at once. */
+export const MAX_CACHED = 10_000
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
+const BEARER = /^bearer +/i
+
+// Refusals that carry nothing of the request: made once, thrown as they are.
+const MISSING = new GatewayError('UNAUTHENTICATED', 'credentials required: send authorization: Bearer <API key or JWT>')
+const NOT_BEARER = new GatewayError('UNAUTHENTICATED', 'unsupported authorization scheme: send authorization: Bearer <API key or JWT>')
+const UNKNOWN_KEY = new GatewayError('UNAUTHENTICATED', 'unknown API key')
+
+const deny = (access: Access, ensemble: string): GatewayError =>
+  new GatewayError('PERMISSION_DENIED', access === 'predict' ? `needs scope predict:${quote(ensemble).slice(1, -1)} or predict:*` : access === 'authenticated' ? 'needs credentials' : `needs scope ${access === 'health' ? 'health (anonymous)' : access}`)
+
+export class Guard {
+  readonly anonymous: Principal
+  private readonly keys: readonly { readonly digest: Buffer; readonly principal: Principal }[]
+  private readonly jwt: JwtVerifier | null
+  private readonly jwtRate: RateSettings | null
+  private readonly scopesClaim: string
+  private readonly cache = new Map<string, Cached>()
+  /** Buckets by principal id, shared with the guards of later configs (a reload does not refill them). */
+  private readonly buckets: Map<string, TokenBucket>
+
+  constructor(auth: AuthConfig, buckets = new Map<string, TokenBucket>(), adminToken?: string) {
+    this.buckets = buckets
+    const now = performance.now()
+    this.anonymous = { id: 'anonymous', grants: auth.anonymous, bucket: null }
+    const keys = auth.apiKeys.map((k) => ({ digest: k.digest, principal: { id: k.id, grants: k.grants, bucket: this.bucketFor(k.id, k.rate, now) } }))
+    // SPECSERVE_ADMIN_TOKEN is folded in as one more key with the admin scope (and only that).
+    if (adminToken) keys.push({ digest: sha256(adminToken), principal: { id: 'admin-token', grants: compileScopes(['admin']), bucket: null } })
+    this.keys = keys
+    this.jwt = auth.jwt ? new JwtVerifier(auth.jwt) : null
+    this.jwtRate = auth.rate
+    this.scopesClaim = auth.jwt?.scopesClaim ?? 'scope'
+  }
+
+  /**
+   * The caller of a call needing `access` (on `ensemble`, for a predict), from its
+   * authorization value. Synchronous for anonymous callers and cached credentials; a
+   * promise the first time a JWT is seen. Throws (or rejects with) the GatewayError to answer.
+   */
+  check(authorization: string | undefined, access: Access, ensemble: string): Principal | Promise<Principal> {
+    if (authorization === undefined || authorization === '') {
+      if (allows(this.anonymous.grants, access, ensemble)) return this.anonymous
+      throw MISSING
+    }
+    const hit = this.cache.get(authorization)
+    if (hit !== undefined && hit.until > Date.now()) return this.admit(hit.principal, access, ensemble)
+    if (!BEARER.test(authorization)) throw NOT_BEARER
+    const token = authorization.replace(BEARER, '')
+    if (this.jwt !== null && JWT_SHAPE.test(token)) {
+      return this.verifyJwt(authorization, token).then((principal) => this.admit(principal, access, ensemble))
+    }
+    return this.admit(this.apiKey(authorization, token), access, ensemble)
+  }
+
+  private admit(principal: Principal, access: Access, ensemble: string): Principal {
+    if (!allows(principal.grants, access, ensemble)) throw deny(access, ensemble)
+    const bucket = principal.bucket
+    if (bucket !== null && !bucket.take(performance.now())) {
+      throw new GatewayError('RATE_LIMITED', `${principal.id} is over its rate limit of ${bucket.rate.rps}/s; retry after ${bucket.retryAfterS} s`, { retry_after_s: bucket.retryAfterS })
+    }
+    return principal
+  }
+
+  /** Every digest is compared, whichever matches: the time taken says nothing about which key is close. */
+  private apiKey(authorization: string, token: string): Principal {
+    const digest = sha256(token)
+    let found: Principal | undefined
+    for (const key of this.keys) if (timingSafeEqual(digest, key.digest)) found = key.principal
+    if (found === undefined) throw UNKNOWN_KEY
+    this.remember(authorization, found, Infinity)
+    return found
+  }
+
+  private async verifyJwt(authorization: string, token: string): Promise<Principal> {
+    let payload
+    try {
+      payload = await this.jwt!.verify(token)
+    } catch (err) {
+      throw new GatewayError('UNAUTHENTICATED', (err as Error).message) // the reason only: never key material
+    }
+    const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : 'unknown'
+    const id = `jwt:${subject}`
+    const principal: Principal = { id, grants: compileScopes(claimScopes(payload[this.scopesClaim])), bucket: this.bucketFor(id, this.jwtRate, performance.now()) }
+    this.remember(authorization, principal, (payload.exp as number) * 1000)
+    return principal
+  }
+
+  private remember(authorization: string, principal: Principal, until: number): void {
+    evictOldest(this.cache)
+    this.cache.set(authorization, { principal, until })
+  }
+
+  private bucketFor(id: string, rate: RateSettings | null, now: number): TokenBucket | null {
+    if (rate === null) return null
+    const known = this.buckets.get(id)
+    if (known !== undefined && known.rate.rps === rate.rps && known.rate.burst === rate.burst) return known
+    evictOldest(this.buckets)
+    const bucket = new TokenBucket(rate, now)
+    this.buckets.set(id, bucket)
+    return bucket
+  }
+}
+
+function evictOldest(map: Map<string, unknown>): void {
+  if (map.size < MAX_CACHED) return
+  const oldest = map.keys().next()
+  if (!oldest.done) map.delete(oldest.value)
+}
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()

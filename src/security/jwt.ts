@@ -1,0 +1,52 @@
+// JWT bearer tokens, verified by jose (no hand-rolled crypto): the signature against the
+// configured key or the issuer's JWKS (fetched, cached, refetched for an unknown `kid`,
+// which is how a rotated key arrives), only the configured asymmetric algorithms (so
+// `alg: none` and HS256-signed-with-the-public-key tokens are refused), then iss, aud,
+// exp and nbf with the configured clock skew. exp is required: a token without one would
+// be good forever.
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import type { KeyObject } from 'node:crypto'
+import type { JwtSettings } from './config.ts'
+
+export class JwtVerifier {
+  private readonly key: KeyObject | JWTVerifyGetKey
+  private readonly options: Parameters<typeof jwtVerify>[2]
+
+  constructor(settings: JwtSettings) {
+    const { source } = settings
+    this.key =
+      source.kind === 'key'
+        ? source.key
+        : source.kind === 'jwks'
+          ? createLocalJWKSet(source.jwks as Parameters<typeof createLocalJWKSet>[0])
+          : createRemoteJWKSet(source.url, { cacheMaxAge: source.cacheMs, cooldownDuration: source.cooldownMs, timeoutDuration: 5000 })
+    this.options = {
+      algorithms: [...settings.algorithms],
+      clockTolerance: settings.clockSkewS,
+      requiredClaims: ['exp'],
+      ...(settings.issuer !== undefined && { issuer: settings.issuer }),
+      ...(settings.audience !== undefined && { audience: settings.audience }),
+    }
+  }
+
+  /** The token's claims; rejects with a message a client may see (why its token was refused, never key material). */
+  async verify(token: string): Promise<JWTPayload> {
+    try {
+      const { payload } = await jwtVerify(token, this.key as KeyObject, this.options)
+      return payload
+    } catch (err) {
+      throw new Error(reason(err), { cause: err })
+    }
+  }
+}
+
+function reason(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return 'token expired'
+  if (err instanceof errors.JWTClaimValidationFailed) return `token claim ${err.claim} rejected: ${err.reason}`
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'token signed with an algorithm this gateway does not accept'
+  if (err instanceof errors.JWKSNoMatchingKey) return 'token signed by a key the issuer does not publish'
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'token signature does not verify'
+  if (err instanceof errors.JWKSTimeout || (err as { code?: string })?.code === 'ERR_JWKS_INVALID') return 'the issuer\'s keys could not be fetched'
+  if (err instanceof errors.JOSEError) return `token rejected (${err.code})`
+  return 'token rejected'
+}

@@ -1,0 +1,141 @@
+// JWT bearer tokens against a real issuer on a loopback port (keys made by jose, a JWKS
+// endpoint, rotation): what a token must be to pass, and the attacks that must not.
+import { createHash } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SignJWT } from 'jose'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { GatewayError } from '../../src/errors.ts'
+import { Guard, type Principal } from '../../src/security/guard.ts'
+import { configFrom } from '../helpers.ts'
+import { AUDIENCE, ISSUER, startIssuer, type Issuer } from './issuer.ts'
+import '../starter/scripted.ts'
+
+let issuer: Issuer
+
+const guardFor = (jwt: string, extra = ''): Guard => {
+  const config = configFrom(`models: { a: { kind: scripted } }\nensembles: { e: { strategy: deadline-fallback, models: [a] } }\nauth:\n  jwt: ${jwt}\n${extra}`)
+  return new Guard(config.auth!)
+}
+const remote = (): string => `{ jwks_url: "${issuer.url}", issuer: "${ISSUER}", audience: ${AUDIENCE}, jwks_cooldown_s: 0 }`
+
+/** The guard's verdict on a bearer token for a predict on ensemble `e`: the caller, or the refusal's code and message. */
+async function verdict(guard: Guard, token: string, access: 'predict' | 'read' = 'predict'): Promise<Principal | { code: string; message: string }> {
+  try {
+    return await guard.check(`Bearer ${token}`, access, 'e')
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err
+    return { code: err.code, message: err.message }
+  }
+}
+
+const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url')
+const nowS = (): number => Math.floor(Date.now() / 1000)
+beforeAll(async () => {
+  issuer = await startIssuer()
+})
+afterAll(async () => {
+  await issuer.close()
+})
+
+describe('JWT from a JWKS URL', () => {
+  it('accepts a good token, with the scopes of its claim, and verifies it once', async () => {
+    const guard = guardFor(remote())
+    const token = await issuer.sign({ scope: 'predict:e read', sub: 'svc-1' })
+    const first = guard.check(`Bearer ${token}`, 'predict', 'e')
+    expect(first).toBeInstanceOf(Promise)
+    const principal = await first
+    expect(principal).toMatchObject({ id: 'jwt:svc-1', grants: { read: true, admin: false, debug: false } })
+    // Known now: answered from the cache, synchronously, without another JWKS fetch.
+    const fetches = issuer.fetches()
+    expect(guard.check(`Bearer ${token}`, 'read', '')).toBe(principal)
+    expect(issuer.fetches()).toBe(fetches)
+  })
+
+  it('refuses a token without the scope with PERMISSION_DENIED', async () => {
+    const guard = guardFor(remote())
+    expect(await verdict(guard, await issuer.sign({ scope: 'predict:other' }))).toEqual({ code: 'PERMISSION_DENIED', message: 'needs scope predict:e or predict:*' })
+  })
+
+  it.each([
+    ['expired', { expiresIn: nowS() - 120 }, 'token expired'],
+    ['not yet valid', { notBefore: nowS() + 120 }, 'token claim nbf rejected: check_failed'],
+  ])('refuses a token that is %s', async (_what, options, message) => {
+    expect(await verdict(guardFor(remote()), await issuer.sign({}, options))).toEqual({ code: 'UNAUTHENTICATED', message })
+  })
+
+  it('allows the configured clock skew (expired 10 s ago, skew 30 s)', async () => {
+    expect(await verdict(guardFor(remote()), await issuer.sign({}, { expiresIn: nowS() - 10 }))).toMatchObject({ id: 'jwt:alice' })
+  })
+
+  it.each([
+    ['audience', { aud: 'billing' }, 'token claim aud rejected: check_failed'],
+    ['issuer', { iss: 'https://evil.test/' }, 'token claim iss rejected: check_failed'],
+  ])('refuses a token for another %s', async (_what, claims, message) => {
+    expect(await verdict(guardFor(remote()), await issuer.sign(claims))).toEqual({ code: 'UNAUTHENTICATED', message })
+  })
+
+  it('refuses alg: none', async () => {
+    const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: ISSUER, aud: AUDIENCE, sub: 'mallory', scope: 'predict:* admin', exp: nowS() + 300 })}.`
+    expect(await verdict(guardFor(remote()), token)).toEqual({ code: 'UNAUTHENTICATED', message: 'token signed with an algorithm this gateway does not accept' })
+  })
+
+  it('refuses HS256 signed with the public key as the secret (algorithm confusion)', async () => {
+    const key = issuer.current
+    for (const secret of [key.spki, JSON.stringify(key.publicJwk)]) {
+      const token = await new SignJWT({ scope: 'predict:* admin' })
+        .setProtectedHeader({ alg: 'HS256', kid: key.kid })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setSubject('mallory')
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(secret))
+      expect(await verdict(guardFor(remote()), token)).toEqual({ code: 'UNAUTHENTICATED', message: 'token signed with an algorithm this gateway does not accept' })
+    }
+  })
+
+  it('refuses a token with a good shape but a forged signature', async () => {
+    const [head, , sig] = (await issuer.sign()).split('.')
+    const forged = `${head}.${b64({ iss: ISSUER, aud: AUDIENCE, sub: 'mallory', scope: 'predict:* admin', exp: nowS() + 300 })}.${sig}`
+    expect(await verdict(guardFor(remote()), forged)).toEqual({ code: 'UNAUTHENTICATED', message: 'token signature does not verify' })
+  })
+
+  it('refuses a token without exp', async () => {
+    const key = issuer.current
+    const token = await new SignJWT({ scope: 'predict:*' }).setProtectedHeader({ alg: key.alg, kid: key.kid }).setIssuer(ISSUER).setAudience(AUDIENCE).sign(key.privateKey)
+    expect(await verdict(guardFor(remote()), token)).toEqual({ code: 'UNAUTHENTICATED', message: 'token claim exp rejected: missing' })
+  })
+
+  it('follows a key rotated at the JWKS endpoint: new key accepted, the retired one refused', async () => {
+    const guard = guardFor(remote())
+    const old = issuer.current
+    expect(await verdict(guard, await issuer.sign())).toMatchObject({ id: 'jwt:alice' })
+    await issuer.rotate('ES256')
+    const fetches = issuer.fetches()
+    expect(await verdict(guard, await issuer.sign({ sub: 'bob' }))).toMatchObject({ id: 'jwt:bob' })
+    expect(issuer.fetches()).toBe(fetches + 1) // the unknown kid made it refetch
+    expect(await verdict(guard, await issuer.sign({ sub: 'carol' }, { key: old }))).toEqual({ code: 'UNAUTHENTICATED', message: 'token signed by a key the issuer does not publish' })
+  })
+})
+
+describe('JWT from a key file', () => {
+  it('verifies against a PEM public key and refuses a token of another key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-jwt-'))
+    writeFileSync(join(dir, 'idp.pem'), issuer.current.spki)
+    const guard = guardFor(`{ key_file: "${join(dir, 'idp.pem')}", issuer: "${ISSUER}", audience: ${AUDIENCE} }`)
+    expect(await verdict(guard, await issuer.sign({ sub: 'dave' }))).toMatchObject({ id: 'jwt:dave' })
+    const other = await startIssuer('ES256')
+    expect(await verdict(guard, await other.sign())).toMatchObject({ code: 'UNAUTHENTICATED' })
+    await other.close()
+  })
+})
+
+describe('API keys and JWTs side by side', () => {
+  it('an API key is still a key when JWTs are configured', async () => {
+    const hash = createHash('sha256').update('team-a-key').digest('hex')
+    const guard = guardFor(remote(), `  api_keys: [ { id: team-a, sha256: "${hash}", scopes: ["predict:e"] } ]\n`)
+    expect(await verdict(guard, 'team-a-key')).toMatchObject({ id: 'team-a' })
+    expect(await verdict(guard, 'team-b-key')).toEqual({ code: 'UNAUTHENTICATED', message: 'unknown API key' })
+  })
+})
