@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// specserve serve | validate
+// specserve serve | validate | bench | eval
 import { parseArgs } from 'node:util'
 import { buildGrpcServer } from './api/grpc/server.ts'
 import { startStream, type StreamScorer } from './api/kafka/index.ts'
 import { buildServer } from './api/rest/server.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
+import { evalUsage } from './eval/cli.ts'
 import { Gateway } from './gateway.ts'
 import { startOutput, type Output } from './output/index.ts'
 import { startReloadTriggers } from './reload/index.ts'
@@ -15,7 +16,8 @@ const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
     --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line
-  specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md`
+  specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
+${evalUsage}`
 
 function report(err: unknown): never {
   if (err instanceof ConfigError) {
@@ -118,6 +120,12 @@ if (process.argv[2] === 'bench') {
   const { benchMain } = await import('../bench/run.ts')
   await benchMain(process.argv.slice(3))
   process.exit(0)
+}
+
+// eval has flags of its own (src/eval/cli.ts).
+if (process.argv[2] === 'eval') {
+  const { evalMain } = await import('./eval/cli.ts')
+  process.exit(await evalMain(process.argv.slice(3)))
 }
 
 const { positionals, values } = parseArgs({

@@ -1,3 +1,5 @@
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { freePort, root, samples, startProcess, waitForPort } from './helpers.ts'
@@ -50,5 +52,29 @@ describe('specserve CLI', () => {
     } finally {
       expect(await proc.stop('SIGTERM')).toBe(0)
     }
+  })
+})
+
+describe('specserve eval', () => {
+  it('scores the demo ensembles on a held-out split and writes the report', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const { code, output } = await run(['eval', '-c', 'examples/demo.yaml', '--data', 'models/wine_holdout.csv', '--label', 'label', '--ensembles', 'wine', '--budgets', '20,50', '--out', out])
+    expect(code).toBe(0)
+    expect(output).toMatch(/^20 ms: wine [\d.]+ (matches|beats|trails).* its best member wine-\w+/m)
+    expect(readdirSync(out).sort()).toEqual(['report.json', 'report.md', 'wine.svg'])
+  })
+
+  it('bad input: the file, the line and what is wrong, exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const csv = join(dir, 'bad.csv')
+    writeFileSync(csv, 'f0,f1,label\n1,2,0\n1,n/a,1\n')
+    const bad = await run(['eval', '--data', csv, '--label', 'label'])
+    expect(bad.code).toBe(2)
+    expect(bad.output).toContain(`specserve eval: ${csv}:3: "n/a" in column "f1" is not a number`)
+    const noLabel = await run(['eval', '--data', csv, '--label', 'truth'])
+    expect(noLabel.output).toContain(`${csv}:1: no column "truth" for --label (columns: f0, f1, label)`)
+    const budgets = await run(['eval', '--data', csv, '--label', 'label', '--budgets', '5,zero'])
+    expect(budgets.output).toContain('--budgets: "zero" is not a positive number of ms')
+    expect((await run(['eval', '--data', csv])).code).toBe(2)
   })
 })
