@@ -69,6 +69,7 @@ export function withSoloEnsembles(config: GatewayConfig, names: readonly string[
         strategy: { name: 'deadline-fallback', options, raw: {} },
         budget: { default: ens.budget.default, max: Math.max(budget?.max ?? 0, ens.budget.max) },
         description: `${model} alone (specserve eval)`,
+        select: { policy: 'all' },
       }
       ensembles.set(solo.name, solo)
     }

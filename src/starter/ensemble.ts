@@ -5,6 +5,7 @@ import type { ConfigIssue } from '../config/yaml.ts'
 import { GatewayError, inputFailure } from '../errors.ts'
 import type { Executor } from '../executors/types.ts'
 import { checkTensor, formatShape, quote, type TensorMap, type TensorSpec } from '../tensor/index.ts'
+import { Selection } from './selection.ts'
 import { EnsembleStats, type ModelStats } from './stats.ts'
 
 /** An ensemble ready to serve: its executors loaded, its inputs agreed, its strategy built. */
@@ -22,6 +23,8 @@ export interface EnsembleRuntime {
   readonly inputs: readonly TensorSpec[]
   /** Outputs every model produces (by name, the first model's declaration). */
   readonly outputs: readonly TensorSpec[]
+  /** Member selection (`select:`); undefined for `all`, so the starter's plain path checks one field. */
+  readonly selection: Selection | undefined
 }
 
 const sameDims = (a: readonly number[], b: readonly number[]): boolean =>
@@ -64,19 +67,24 @@ export function buildEnsemble(
   const options = config.strategy.options as never
   const problems = factory.check?.(options, shape) ?? []
   if (problems.length) return { issues: problems.map((message) => ({ path: `ensembles.${config.name}.strategy`, message })) }
+  const selectProblem = Selection.problem(config.select, outputs)
+  if (selectProblem) return { issues: [{ path: `ensembles.${config.name}.select`, message: selectProblem }] }
+  const strategy = factory.create(options, shape)
+  const stats = members.map((m) => m.stats)
   return {
     issues,
     ensemble: {
       name: config.name,
       strategyName: config.strategy.name,
       config,
-      strategy: factory.create(options, shape),
+      strategy,
       executors: members.map((m) => m.executor),
       models: members.map((m) => m.model),
-      stats: members.map((m) => m.stats),
+      stats,
       requestStats,
       inputs,
       outputs,
+      selection: config.select.policy === 'all' ? undefined : new Selection(config.select, stats, strategy, outputs),
     },
   }
 }
