@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ConfigError } from '../../src/config/yaml.ts'
 import { Gateway } from '../../src/gateway.ts'
-import { MIN_SAMPLES, Selection } from '../../src/starter/selection.ts'
+import { BARS, MIN_SAMPLES, Selection } from '../../src/starter/selection.ts'
 import type { PredictResult } from '../../src/types.ts'
 import { configFrom } from '../helpers.ts'
 import { signals, x } from './scripted.ts'
@@ -35,6 +35,8 @@ async function predictAfter(g: Gateway, ms: number): Promise<PredictResult> {
   return result
 }
 
+/** The statistics' slot of prefix size k at confidence bar t. */
+const at = (k: number, t = 0): number => k * BARS.length + t
 const statuses = (r: PredictResult): string[] => r.models.map((m) => `${m.name}:${m.status}${m.used ? '*' : ''}${m.error ? `(${m.error.code})` : ''}`)
 
 describe('select: latency-aware', () => {
@@ -75,8 +77,11 @@ describe('select: adaptive', () => {
     for (let i = 0; i < MIN_SAMPLES; i++) expect((await predictAfter(g, 4)).models[2]!.status).not.toBe('skipped')
     const selection = g.ensemble('e').selection!
     // Each prefix (a; a and b) answered alike every time, and the vote replayed on it alone chose what all three did.
-    expect([...selection.unanimous.subarray(1, 3)]).toEqual([MIN_SAMPLES, MIN_SAMPLES])
-    expect([...selection.matched.subarray(1, 3)]).toEqual([MIN_SAMPLES, MIN_SAMPLES])
+    expect([selection.unanimous[at(1)], selection.unanimous[at(2)]]).toEqual([MIN_SAMPLES, MIN_SAMPLES])
+    expect([selection.matched[at(1)], selection.matched[at(2)]]).toEqual([MIN_SAMPLES, MIN_SAMPLES])
+    // Their answers were certain (probability 1): every confidence bar counts them too.
+    expect(selection.unanimous[at(1, BARS.length - 1)]).toBe(MIN_SAMPLES)
+    expect([selection.k, selection.bar]).toEqual([1, 0])
     await predictAfter(g, 4) // then one in four (explore 0.25) still starts all
     const r = await predictAfter(g, 2)
     expect(statuses(r)).toEqual(['a:ok*', 'b:skipped(NOT_NEEDED)', 'c:skipped(NOT_NEEDED)'])
@@ -93,20 +98,31 @@ describe('select: adaptive', () => {
     for (let i = 0; i < MIN_SAMPLES + 1; i++) await predictAfter(g, 4)
     const selection = g.ensemble('e').selection!
     // a alone is one vote of three: no majority, an abstention, never what all three decided.
-    expect(selection.matched[1]).toBe(0)
-    expect(selection.matched[2]).toBe(MIN_SAMPLES + 1)
+    expect(selection.matched[at(1)]).toBe(0)
+    expect(selection.matched[at(2)]).toBe(MIN_SAMPLES + 1)
     expect(statuses(await predictAfter(g, 3))).toEqual(['a:ok*', 'b:ok', 'c:skipped(NOT_NEEDED)'])
   })
 
-  /** An adaptive ensemble whose statistics already say two agreeing members are enough. */
-  async function trusted(models: string, ensemble = vote): Promise<Gateway> {
+  /** An adaptive ensemble whose choice is already: start two, enough when they agree with probability ≥ `bar`. */
+  async function trusted(models: string, ensemble = vote, bar = 0): Promise<Gateway> {
     const g = await serve(models, ensemble)
-    const selection = g.ensemble('e').selection!
-    selection.unanimous[2] = MIN_SAMPLES
-    selection.matched[2] = MIN_SAMPLES
     await predictAfter(g, 500) // the first request is a sampling run
+    const selection = g.ensemble('e').selection!
+    selection.k = 2
+    selection.bar = bar
     return g
   }
+
+  it('starts the third member when the first two agree, but less surely than the bar', async () => {
+    // Scripted answers are certain (probability 1 for their label): a bar above 1 is never met.
+    const g = await trusted('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 3, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }', vote, 1.5)
+    expect(statuses(await predictAfter(g, 3))).toEqual(['a:ok*', 'b:ok', 'c:cancelled'])
+  })
+
+  it('does not start it when they agree at least as surely as the bar', async () => {
+    const g = await trusted('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 3, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }', vote, 0.99)
+    expect(statuses(await predictAfter(g, 3))).toEqual(['a:ok*', 'b:ok', 'c:skipped(NOT_NEEDED)'])
+  })
 
   it('starts the third member when the first two disagree', async () => {
     const g = await trusted('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 3, label: 0 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }')
