@@ -2,6 +2,7 @@
 // specserve serve | validate | bench | eval
 import { parseArgs } from 'node:util'
 import { buildGrpcServer } from './api/grpc/server.ts'
+import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { startStream, type StreamScorer } from './api/kafka/index.ts'
 import { buildServer } from './api/rest/server.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
@@ -44,6 +45,13 @@ async function validate(file: string): Promise<void> {
     report(err)
   } finally {
     await gateway.close()
+  }
+  for (const ens of gateway.ensembles.values()) {
+    if (ens.strategyName !== 'best-quality') continue
+    const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), temperatures: ens.config.models.map((m) => config.calibration.get(m)) }
+    const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape)
+    const path = `ensembles.${ens.name}.strategy`
+    if (message) console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
   }
   console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
 }

@@ -16,7 +16,18 @@ describe('specserve CLI', () => {
   it('validate accepts the demo config', async () => {
     const { code, output } = await run(['validate', 'examples/demo.yaml'])
     expect(output).toContain('examples/demo.yaml: ok (14 models, 5 ensembles)')
+    // The demo's best-quality ensemble is calibrated (examples/demo.calibration.json): no warning.
+    expect(output).not.toContain('warning:')
     expect(code).toBe(0)
+  })
+
+  it('validate warns when best-quality compares uncalibrated models', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-'))
+    const file = join(dir, 'bq.yaml')
+    writeFileSync(file, `models:\n  a: { kind: onnx, path: ${join(root, 'models', 'digits_rf.onnx')} }\n  b: { kind: onnx, path: ${join(root, 'models', 'digits_mlp.onnx')} }\nensembles:\n  d:\n    strategy: { name: best-quality, good_enough: 0.9 }\n    models: [a, b]\n`)
+    const { code, output } = await run(['validate', file])
+    expect(code).toBe(0)
+    expect(output).toMatch(/warning: .*bq\.yaml:6:\d+ ensembles\.d\.strategy: best-quality compares raw maximum probabilities and a, b are not calibrated/)
   })
 
   it('validate prints every error with file, line and YAML path, and exits 1', async () => {

@@ -11,6 +11,7 @@ import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
 import { outputIssues } from '../kafka/config.ts'
+import { readCalibration } from './calibration.ts'
 import { RootSchema, type RawConfig, type RawEnsemble } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -85,6 +86,8 @@ export interface GatewayConfig {
   readonly source: SourceMap
   /** Accepted, but worth saying (deprecated keys): `validate` prints them, `serve` logs them. */
   readonly warnings: readonly ConfigIssue[]
+  /** Temperatures by model from `<config>.calibration.json` (specserve eval --calibrate); empty without one. */
+  readonly calibration: ReadonlyMap<string, number>
 }
 
 export const DEFAULT_BUDGET = { default: 100, max: 1000 } as const
@@ -194,6 +197,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     })
   }
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
+  const calibration = readCalibration(file, (issue) => problems.push(issue))
   if (problems.length) throw new ConfigError(file, problems)
 
   const server = raw.server ?? {}
@@ -232,6 +236,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     admin: { reload_endpoint: raw.admin?.reload_endpoint ?? false, watch_config: raw.admin?.watch_config ?? true },
     source,
     warnings,
+    calibration,
   }
   return Object.freeze(config)
 }

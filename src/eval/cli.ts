@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
+import { calibrate } from './calibrate.ts'
 import { EvalInputError, readLabeledCsv } from './data.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
@@ -11,8 +12,9 @@ import { runEval } from './run.ts'
 
 export const evalUsage = `  specserve eval -c config.yaml --data holdout.csv --label <column>
     [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile model=ms[@fraction],... | file.json]
-                                       each ensemble and each member alone over a labeled CSV, at each
-                                       budget: report.md, report.json and SVG plots in DIR (default eval-report)`
+    [--calibrate]                      each ensemble and each member alone over a labeled CSV, at each
+                                       budget: report.md, report.json and SVG plots in DIR (default eval-report);
+                                       --calibrate first fits a temperature per model into <config>.calibration.json`
 
 const list = (text: string | undefined): string[] | undefined =>
   text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -42,6 +44,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
         budgets: { type: 'string' },
         out: { type: 'string' },
         'latency-profile': { type: 'string' },
+        calibrate: { type: 'boolean' },
       },
     }))
   } catch (err) {
@@ -59,7 +62,16 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     const profileText = values['latency-profile']
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
     const data = readLabeledCsv(values.data, values.label)
-    const config = loadConfigFile(configFile)
+    let config = loadConfigFile(configFile)
+    if (values.calibrate === true) {
+      const fitted = await calibrate(config, data, list(values.ensembles))
+      for (const [model, c] of Object.entries(fitted.models)) {
+        console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows)`)
+      }
+      console.log(`wrote ${shownPath(fitted.path)}`)
+      // The report that follows scores the calibrated config.
+      config = loadConfigFile(configFile)
+    }
     const ensembles = await runEval(config, data, { ensembles: list(values.ensembles), budgets, profile })
     const report: EvalReport = {
       config: shownPath(config.file),

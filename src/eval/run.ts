@@ -52,7 +52,7 @@ export interface EvalOptions {
   readonly warmup?: number | undefined
 }
 
-const SOLO = 'solo:'
+export const SOLO = 'solo:'
 
 /** The config with one deadline-fallback ensemble per member (`solo:<model>`): a member alone, same path. */
 export function withSoloEnsembles(config: GatewayConfig, names: readonly string[]): GatewayConfig {
@@ -160,7 +160,7 @@ async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, b
 }
 
 /** The ensemble's one input, as wide as the data set's feature columns; an error at the header line otherwise. */
-function featureInput(name: string, inputs: readonly TensorSpec[], data: LabeledData): TensorSpec {
+export function featureInput(name: string, inputs: readonly TensorSpec[], data: LabeledData): TensorSpec {
   if (inputs.length !== 1) {
     throw new EvalInputError(`${data.file}:1: ensemble "${name}" takes ${inputs.length} inputs (${inputs.map((s) => s.name).join(', ')}); eval feeds one [1, F] tensor of the feature columns`)
   }
@@ -175,7 +175,7 @@ function featureInput(name: string, inputs: readonly TensorSpec[], data: Labeled
   return spec
 }
 
-async function predictRow(gateway: Gateway, ensemble: string, input: TensorSpec, data: LabeledData, i: number, budget: number): Promise<PredictResult> {
+export async function predictRow(gateway: Gateway, ensemble: string, input: TensorSpec, data: LabeledData, i: number, budget: number): Promise<PredictResult> {
   // A float datatype (featureInput checked it): its typed array takes the row as numbers.
   const values = new (DATATYPES[input.datatype].array!)(data.rows[i]!.length) as Float32Array
   values.set(data.rows[i]!)

@@ -35,6 +35,7 @@ export function buildEnsemble(
   config: EnsembleConfig,
   lookup: (name: string) => { model: ModelConfig; executor: Executor; stats: ModelStats },
   requestStats: EnsembleStats = new EnsembleStats(),
+  temperatures: ReadonlyMap<string, number> = new Map(),
 ): { ensemble?: EnsembleRuntime; issues: Omit<ConfigIssue, 'line' | 'col'>[] } {
   const members = config.models.map(lookup)
   const first = members[0]!
@@ -63,7 +64,13 @@ export function buildEnsemble(
   if (issues.length) return { issues }
   const factory = getStrategy(config.strategy.name)
   if (!factory) return { issues: [{ path: `ensembles.${config.name}.strategy`, message: `unknown strategy ${config.strategy.name}` }] }
-  const shape = { name: config.name, models: config.models, outputs, staticQuality: members.map((m) => m.model.quality) }
+  const shape = {
+    name: config.name,
+    models: config.models,
+    outputs,
+    staticQuality: members.map((m) => m.model.quality),
+    temperatures: config.models.map((name) => temperatures.get(name)),
+  }
   const options = config.strategy.options as never
   const problems = factory.check?.(options, shape) ?? []
   if (problems.length) return { issues: problems.map((message) => ({ path: `ensembles.${config.name}.strategy`, message })) }

@@ -2,10 +2,13 @@
 // accuracies are the ones scikit-learn measured when it trained them (models/manifest.json),
 // a straggler profile moves the deadline-fallback to its fallback, bad data is refused
 // with its line, and the report files are written.
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { loadConfigFile } from '../../src/config/load.ts'
+import { ConfigError } from '../../src/config/yaml.ts'
+import { calibrate } from '../../src/eval/calibrate.ts'
 import { EvalInputError, readLabeledCsv } from '../../src/eval/data.ts'
 import { parseLatencyProfile } from '../../src/eval/latency.ts'
 import { writeReport } from '../../src/eval/report.ts'
@@ -97,5 +100,36 @@ describe('specserve eval', () => {
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)
     // Five panels, three lines each (the ensemble and two members) across the two budgets.
     expect(svg.match(/<polyline /g)).toHaveLength(15)
+  })
+})
+
+describe('specserve eval --calibrate', () => {
+  it('fits a temperature per member, stores it beside the config, and the config reads it back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-calibrate-'))
+    const file = join(dir, 'c.yaml')
+    writeFileSync(file, `models:
+  cancer-logreg: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }
+  cancer-gbdt: { kind: onnx, path: ${join(root, 'models', 'cancer_gbdt.onnx')} }
+ensembles:
+  best:
+    strategy: best-quality
+    models: [cancer-gbdt, cancer-logreg]
+`)
+    const { path, models } = await calibrate(loadConfigFile(file), cancer, ['best'])
+    expect(path).toBe(join(dir, 'c.calibration.json'))
+    expect(Object.keys(models).sort()).toEqual(['cancer-gbdt', 'cancer-logreg'])
+    for (const fit of Object.values(models)) {
+      expect(fit.rows).toBe(143)
+      expect(fit.nll_after).toBeLessThanOrEqual(fit.nll_before)
+    }
+    const reread = loadConfigFile(file)
+    expect(reread.calibration.get('cancer-gbdt')).toBe(models['cancer-gbdt']!.temperature)
+    writeFileSync(path, '{"models": {"cancer-gbdt": {"temperature": -1}}}')
+    expect(() => loadConfigFile(file)).toThrow(ConfigError)
+  })
+
+  it('refuses labels that are not class indices of the probabilities', async () => {
+    const bad = readLabeledCsv('bad.csv', 'label', cancerText.split('\n').slice(0, 3).join('\n').replace(/,0$/m, ',7').replace(/,1$/m, ',7'))
+    await expect(calibrate(config, bad, ['cancer'])).rejects.toThrow(/bad\.csv:2: label 7 is not a class index 0\.\.1/)
   })
 })
