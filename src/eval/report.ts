@@ -18,8 +18,11 @@ export interface EvalReport {
 const pct = (v: number): string => (Number.isFinite(v) ? (v * 100).toFixed(1) : 'n/a')
 const num = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a')
 const score = (report: EnsembleReport, v: number): string => (report.metric === 'accuracy' ? pct(v) : num(v))
-/** Better score first: higher accuracy, lower MAE. */
-const better = (report: EnsembleReport) => (a: TargetResult, b: TargetResult): number => (report.metric === 'accuracy' ? b.score - a.score : a.score - b.score)
+/** Better score first: higher accuracy, lower MAE; a target that never answered (no MAE) last. */
+const better = (report: EnsembleReport) => {
+  const rank = (r: TargetResult): number => (!Number.isFinite(r.score) ? Infinity : report.metric === 'accuracy' ? -r.score : r.score)
+  return (a: TargetResult, b: TargetResult): number => rank(a) - rank(b) || 0
+}
 
 /** The best member alone at a budget (ties to the earlier member). */
 export function bestMember(report: EnsembleReport, budget: number): TargetResult | undefined {
