@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// specserve serve | validate
+// specserve serve | validate | bench | eval
 import { parseArgs } from 'node:util'
 import { buildGrpcServer } from './api/grpc/server.ts'
+import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { startStream, type StreamScorer } from './api/kafka/index.ts'
 import { buildServer } from './api/rest/server.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
+import { evalUsage } from './eval/cli.ts'
 import { Gateway } from './gateway.ts'
 import { startOutput, type Output } from './output/index.ts'
 import { Registry } from './registry/registry.ts'
@@ -17,7 +19,8 @@ const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
     --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line
-  specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md`
+  specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
+${evalUsage}`
 
 function report(err: unknown): never {
   if (err instanceof ConfigError) {
@@ -50,6 +53,13 @@ async function validate(file: string): Promise<void> {
     report(err)
   } finally {
     await gateway.close()
+  }
+  for (const ens of gateway.ensembles.values()) {
+    if (ens.strategyName !== 'best-quality') continue
+    const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), temperatures: ens.config.models.map((m) => config.calibration.get(m)) }
+    const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape)
+    const path = `ensembles.${ens.name}.strategy`
+    if (message) console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
   }
   console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
 }
@@ -139,6 +149,12 @@ if (process.argv[2] === 'bench') {
   const { benchMain } = await import('../bench/run.ts')
   await benchMain(process.argv.slice(3))
   process.exit(0)
+}
+
+// eval has flags of its own (src/eval/cli.ts).
+if (process.argv[2] === 'eval') {
+  const { evalMain } = await import('./eval/cli.ts')
+  process.exit(await evalMain(process.argv.slice(3)))
 }
 
 const { positionals, values } = parseArgs({

@@ -145,7 +145,7 @@ export class Gateway {
     if (issues.length) return issues
     for (const ens of config.ensembles.values()) {
       // Request counters follow the ensemble's name across reloads.
-      const built = buildEnsemble(ens, (name) => state.models.get(name)!, previous?.ensembles.get(ens.name)?.requestStats)
+      const built = buildEnsemble(ens, (name) => state.models.get(name)!, previous?.ensembles.get(ens.name)?.requestStats, config.calibration)
       for (const issue of built.issues) at(issue.path, issue.message)
       if (built.ensemble) state.ensembles.set(ens.name, built.ensemble)
     }

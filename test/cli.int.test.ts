@@ -1,3 +1,5 @@
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { freePort, root, samples, startProcess, waitForPort } from './helpers.ts'
@@ -14,7 +16,18 @@ describe('specserve CLI', () => {
   it('validate accepts the demo config', async () => {
     const { code, output } = await run(['validate', 'examples/demo.yaml'])
     expect(output).toContain('examples/demo.yaml: ok (14 models, 5 ensembles)')
+    // The demo's best-quality ensemble is calibrated (examples/demo.calibration.json): no warning.
+    expect(output).not.toContain('warning:')
     expect(code).toBe(0)
+  })
+
+  it('validate warns when best-quality compares uncalibrated models', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-'))
+    const file = join(dir, 'bq.yaml')
+    writeFileSync(file, `models:\n  a: { kind: onnx, path: ${join(root, 'models', 'digits_rf.onnx')} }\n  b: { kind: onnx, path: ${join(root, 'models', 'digits_mlp.onnx')} }\nensembles:\n  d:\n    strategy: { name: best-quality, good_enough: 0.9 }\n    models: [a, b]\n`)
+    const { code, output } = await run(['validate', file])
+    expect(code).toBe(0)
+    expect(output).toMatch(/warning: .*bq\.yaml:6:\d+ ensembles\.d\.strategy: best-quality compares raw maximum probabilities and a, b are not calibrated/)
   })
 
   it('validate prints every error with file, line and YAML path, and exits 1', async () => {
@@ -59,5 +72,29 @@ describe('specserve CLI', () => {
     } finally {
       expect(await proc.stop('SIGTERM')).toBe(0)
     }
+  })
+})
+
+describe('specserve eval', () => {
+  it('scores the demo ensembles on a held-out split and writes the report', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const { code, output } = await run(['eval', '-c', 'examples/demo.yaml', '--data', 'models/wine_holdout.csv', '--label', 'label', '--ensembles', 'wine', '--budgets', '20,50', '--out', out])
+    expect(code).toBe(0)
+    expect(output).toMatch(/^20 ms: wine [\d.]+ (matches|beats|trails).* its best member wine-\w+/m)
+    expect(readdirSync(out).sort()).toEqual(['report.json', 'report.md', 'wine.svg'])
+  })
+
+  it('bad input: the file, the line and what is wrong, exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const csv = join(dir, 'bad.csv')
+    writeFileSync(csv, 'f0,f1,label\n1,2,0\n1,n/a,1\n')
+    const bad = await run(['eval', '--data', csv, '--label', 'label'])
+    expect(bad.code).toBe(2)
+    expect(bad.output).toContain(`specserve eval: ${csv}:3: "n/a" in column "f1" is not a number`)
+    const noLabel = await run(['eval', '--data', csv, '--label', 'truth'])
+    expect(noLabel.output).toContain(`${csv}:1: no column "truth" for --label (columns: f0, f1, label)`)
+    const budgets = await run(['eval', '--data', csv, '--label', 'label', '--budgets', '5,zero'])
+    expect(budgets.output).toContain('--budgets: "zero" is not a positive number of ms')
+    expect((await run(['eval', '--data', csv])).code).toBe(2)
   })
 })

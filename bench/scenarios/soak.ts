@@ -46,10 +46,10 @@ function demoConfig(): Record<string, unknown> {
       'digits-rf': onnx('digits_rf.onnx'),
     },
     {
-      cancer: { strategy: 'deadline-fallback', models: ['cancer-mlp', 'cancer-logreg'], budget_ms: budget(50) },
+      cancer: { strategy: 'deadline-fallback', models: ['cancer-logreg', 'cancer-mlp'], budget_ms: budget(50) },
       'cancer-straggler': { strategy: 'deadline-fallback', models: ['cancer-slow', 'cancer-logreg'], budget_ms: budget(20) },
       wine: { strategy: { name: 'majority-vote', quorum: 'majority', on_no_majority: 'plurality' }, models: ['wine-logreg', 'wine-tree', 'wine-knn'], budget_ms: budget(50) },
-      digits: { strategy: { name: 'best-quality', good_enough: 0.98 }, models: ['digits-logreg', 'digits-mlp', 'digits-rf'], budget_ms: budget(50) },
+      digits: { strategy: { name: 'majority-vote', mode: 'soft' }, models: ['digits-mlp', 'digits-logreg', 'digits-rf'], budget_ms: budget(50) },
     },
   )
 }

@@ -1,5 +1,5 @@
-// best-quality: score each answer (max class probability, a declared quality output, or a
-// static quality from config) and return the best one; `good_enough` returns the first
+// best-quality: score each answer (max class probability, temperature-scaled when the model
+// is calibrated; a declared quality output; or a static quality from config) and return the best one; `good_enough` returns the first
 // answer that clears the bar without waiting for the rest.
 import Type from 'typebox'
 import type { Static } from 'typebox'
@@ -30,6 +30,8 @@ interface Plan {
   /** Infinity when unset, so the early-exit test needs no branch. */
   readonly goodEnough: number
   readonly staticQuality: readonly (number | undefined)[]
+  /** Temperature per model for max-probability quality; undefined where not calibrated. */
+  readonly temperatures: readonly (number | undefined)[]
 }
 
 class BestQualityCollector implements Collector {
@@ -57,7 +59,7 @@ class BestQualityCollector implements Collector {
     if (outcome.status !== 'ok') {
       if (++this.failed === n) return this.finish(ALL_FAILED)
     } else {
-      const q = quality(outcome.outputs, this.plan.source, this.plan.staticQuality[i])
+      const q = quality(outcome.outputs, this.plan.source, this.plan.staticQuality[i], this.plan.temperatures[i])
       if (q >= this.plan.goodEnough) return this.finish(answer(i, 'good-enough', outcome.outputs))
       if (this.best < 0 || q > this.bestQuality || (q === this.bestQuality && i < this.best)) {
         this.best = i
@@ -83,6 +85,24 @@ function answer(chosen: number, reason: string, outputs: TensorMap | null): Deci
   return { kind: 'answer', chosen, reason, outputs, votes: null }
 }
 
+/**
+ * Why this best-quality ensemble's comparison may not mean much: it compares raw maximum
+ * probabilities of several models, some uncalibrated and without a static quality. Models
+ * of different families (trees, kNN, linear, neural) are confident in different ways, so
+ * the most overconfident one wins. Undefined when there is nothing to say.
+ */
+export function uncalibratedWarning(options: BestQualityOptions, ensemble: EnsembleShape): string | undefined {
+  const source = resolveQualitySource(ensemble.outputs, options.qualityOutput)
+  if (source.kind !== 'maxprob' || ensemble.models.length < 2) return undefined
+  const raw = ensemble.models.filter((_, i) => ensemble.temperatures?.[i] === undefined && ensemble.staticQuality[i] === undefined)
+  if (raw.length === 0) return undefined
+  return (
+    `best-quality compares raw maximum probabilities and ${raw.join(', ')} ${raw.length === 1 ? 'is' : 'are'} not calibrated: ` +
+    'models of different families are confident in different ways, so the most overconfident wins; ' +
+    'fit temperatures with `specserve eval --calibrate` (or declare quality_output)'
+  )
+}
+
 export const bestQuality: StrategyFactory<BestQualityOptions, Static<typeof BestQualitySchema>> = {
   name: 'best-quality',
   options: BestQualitySchema,
@@ -99,6 +119,7 @@ export const bestQuality: StrategyFactory<BestQualityOptions, Static<typeof Best
       source,
       goodEnough: options.goodEnough,
       staticQuality: ensemble.staticQuality,
+      temperatures: ensemble.temperatures ?? [],
     })
     // Every answer is compared, unless good_enough lets a confident early one spare the rest.
     const spareable = Object.freeze(Array.from({ length: plan.n }, (_, i) => i > 0 && Number.isFinite(plan.goodEnough)))

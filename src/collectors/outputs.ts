@@ -159,13 +159,39 @@ export function meanRowMax(tensor: Tensor | undefined): number {
 }
 
 /**
+ * Mean over rows of each row's largest probability after temperature scaling: the largest
+ * of softmax(log p / T) is 1 / Σ_j (p_j / p_max)^(1/T). NaN for an empty or missing tensor.
+ */
+export function meanCalibratedRowMax(tensor: Tensor | undefined, temperature: number): number {
+  if (tensor === undefined) return Number.NaN
+  const classes = classCount(tensor)
+  const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
+  if (rows === 0) return Number.NaN
+  const power = 1 / temperature
+  let sum = 0
+  for (let r = 0; r < rows; r++) {
+    const base = r * classes
+    let max = 0
+    for (let c = 0; c < classes; c++) max = Math.max(max, numberAt(tensor, base + c))
+    if (!(max > 0)) return Number.NaN
+    let z = 0
+    for (let c = 0; c < classes; c++) {
+      const p = numberAt(tensor, base + c)
+      if (p > 0) z += (p / max) ** power
+    }
+    sum += 1 / z
+  }
+  return sum / rows
+}
+
+/**
  * Quality of an ok outcome. A missing or empty output scores -Infinity rather than NaN, so
  * comparisons stay total: such a model wins only when nothing else answered.
  */
-export function quality(outputs: TensorMap, source: QualitySource, staticQuality: number | undefined): number {
+export function quality(outputs: TensorMap, source: QualitySource, staticQuality: number | undefined, temperature?: number): number {
   let q: number
   if (source.kind === 'output') q = meanOf(outputs[source.name])
-  else if (source.kind === 'maxprob') q = meanRowMax(outputs[source.name])
+  else if (source.kind === 'maxprob') q = temperature === undefined ? meanRowMax(outputs[source.name]) : meanCalibratedRowMax(outputs[source.name], temperature)
   else q = staticQuality ?? 0
   return Number.isNaN(q) ? Number.NEGATIVE_INFINITY : q
 }

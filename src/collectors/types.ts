@@ -11,6 +11,8 @@ export interface EnsembleShape {
   readonly outputs: readonly TensorSpec[]
   /** Static `quality` per model from config (best-quality), undefined where not set. */
   readonly staticQuality: readonly (number | undefined)[]
+  /** Fitted temperature per model (`<config>.calibration.json`), undefined where not calibrated. */
+  readonly temperatures?: readonly (number | undefined)[]
 }
 
 /**

@@ -13,7 +13,8 @@ import type { ParseContext } from '../executors/types.ts'
 import { outputIssues } from '../kafka/config.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
-import { RootSchema, type RawConfig } from './schema.ts'
+import { readCalibration } from './calibration.ts'
+import { RootSchema, type RawConfig, type RawEnsemble } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
 export interface ModelConfig {
@@ -39,7 +40,16 @@ export interface EnsembleConfig {
   }
   readonly budget: { readonly default: number; readonly max: number }
   readonly description: string | undefined
+  /** Which members a request starts; `all` unless `select:` says otherwise. */
+  readonly select: SelectConfig
 }
+
+export type SelectConfig =
+  | { readonly policy: 'all' }
+  | { readonly policy: 'latency-aware' }
+  | { readonly policy: 'adaptive'; readonly accuracyTarget: number; readonly explore: number }
+
+const ALL_MEMBERS: SelectConfig = Object.freeze({ policy: 'all' })
 
 export interface GatewayConfig {
   readonly file: string
@@ -94,6 +104,8 @@ export interface GatewayConfig {
   readonly source: SourceMap
   /** Accepted, but worth saying (deprecated keys): `validate` prints them, `serve` logs them. */
   readonly warnings: readonly ConfigIssue[]
+  /** Temperatures by model from `<config>.calibration.json` (specserve eval --calibrate); empty without one. */
+  readonly calibration: ReadonlyMap<string, number>
 }
 
 export const DEFAULT_BUDGET = { default: 100, max: 1000 } as const
@@ -109,6 +121,21 @@ function envPort(name: string): number | null | undefined {
   const port = Number(value)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(name, [{ path: '', message: `${name}=${value} is not a port` }])
   return port
+}
+
+/** `select:` as written → typed; adaptive needs its accuracy_target. */
+function parseSelect(raw: RawEnsemble['select'], problem: (field: string[], message: string) => void): SelectConfig {
+  if (raw === undefined) return ALL_MEMBERS
+  const { policy, accuracy_target: target, explore } = typeof raw === 'string' ? { policy: raw, accuracy_target: undefined, explore: undefined } : raw
+  if (policy !== 'adaptive') {
+    if (target !== undefined || explore !== undefined) problem(['policy'], `accuracy_target and explore apply to policy adaptive, not ${policy}`)
+    return policy === 'all' ? ALL_MEMBERS : { policy }
+  }
+  if (target === undefined) {
+    problem(typeof raw === 'string' ? [] : ['policy'], 'policy adaptive needs accuracy_target (e.g. { policy: adaptive, accuracy_target: 0.99 })')
+    return ALL_MEMBERS
+  }
+  return { policy, accuracyTarget: target, explore: explore ?? 0.05 }
 }
 
 export function loadConfigFile(file: string): GatewayConfig {
@@ -185,11 +212,13 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       strategy: { name: strategyName, options, raw: rawOptions },
       budget: { default: budget.default, max: budget.max },
       description: e.description,
+      select: parseSelect(e.select, (field, message) => at([...base, 'select', ...field], message)),
     })
   }
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
   const auth = raw.auth ? parseAuth(raw.auth, context(['auth'])) : null
   const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null
+  const calibration = readCalibration(file, (issue) => problems.push(issue))
   if (problems.length) throw new ConfigError(file, problems)
 
   const server = raw.server ?? {}
@@ -237,6 +266,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     auth,
     source,
     warnings,
+    calibration,
   }
   return Object.freeze(config)
 }

@@ -14,11 +14,29 @@ export const BudgetSchema = Type.Object(
   { additionalProperties: false },
 )
 
+const SelectPolicy = Type.Union([Type.Literal('all'), Type.Literal('latency-aware'), Type.Literal('adaptive')])
+
+/** Member selection: which members a request starts (docs/strategies.md, "Member selection"). */
+export const SelectSchema = Type.Union([
+  SelectPolicy,
+  Type.Object(
+    {
+      policy: SelectPolicy,
+      /** adaptive: the share of answers that must equal what every member together would answer. */
+      accuracy_target: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+      /** adaptive: the share of requests that start every member, to keep the statistics live. */
+      explore: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+    },
+    { additionalProperties: false },
+  ),
+])
+
 export const EnsembleSchema = Type.Object(
   {
     strategy: Type.Union([Type.String({ minLength: 1 }), Type.Object({ name: Type.String({ minLength: 1 }) })]),
     models: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     budget_ms: Type.Optional(BudgetSchema),
+    select: Type.Optional(SelectSchema),
     description: Type.Optional(Type.String()),
   },
   { additionalProperties: false },

@@ -5,6 +5,7 @@ import type { ConfigIssue } from '../config/yaml.ts'
 import { GatewayError, inputFailure } from '../errors.ts'
 import type { Executor } from '../executors/types.ts'
 import { checkTensor, formatShape, quote, type TensorMap, type TensorSpec } from '../tensor/index.ts'
+import { Selection } from './selection.ts'
 import { EnsembleStats, type ModelStats } from './stats.ts'
 
 /** An ensemble ready to serve: its executors loaded, its inputs agreed, its strategy built. */
@@ -22,6 +23,8 @@ export interface EnsembleRuntime {
   readonly inputs: readonly TensorSpec[]
   /** Outputs every model produces (by name, the first model's declaration). */
   readonly outputs: readonly TensorSpec[]
+  /** Member selection (`select:`); undefined for `all`, so the starter's plain path checks one field. */
+  readonly selection: Selection | undefined
 }
 
 const sameDims = (a: readonly number[], b: readonly number[]): boolean =>
@@ -32,6 +35,7 @@ export function buildEnsemble(
   config: EnsembleConfig,
   lookup: (name: string) => { model: ModelConfig; executor: Executor; stats: ModelStats },
   requestStats: EnsembleStats = new EnsembleStats(),
+  temperatures: ReadonlyMap<string, number> = new Map(),
 ): { ensemble?: EnsembleRuntime; issues: Omit<ConfigIssue, 'line' | 'col'>[] } {
   const members = config.models.map(lookup)
   const first = members[0]!
@@ -60,23 +64,34 @@ export function buildEnsemble(
   if (issues.length) return { issues }
   const factory = getStrategy(config.strategy.name)
   if (!factory) return { issues: [{ path: `ensembles.${config.name}.strategy`, message: `unknown strategy ${config.strategy.name}` }] }
-  const shape = { name: config.name, models: config.models, outputs, staticQuality: members.map((m) => m.model.quality) }
+  const shape = {
+    name: config.name,
+    models: config.models,
+    outputs,
+    staticQuality: members.map((m) => m.model.quality),
+    temperatures: config.models.map((name) => temperatures.get(name)),
+  }
   const options = config.strategy.options as never
   const problems = factory.check?.(options, shape) ?? []
   if (problems.length) return { issues: problems.map((message) => ({ path: `ensembles.${config.name}.strategy`, message })) }
+  const selectProblem = Selection.problem(config.select, outputs)
+  if (selectProblem) return { issues: [{ path: `ensembles.${config.name}.select`, message: selectProblem }] }
+  const strategy = factory.create(options, shape)
+  const stats = members.map((m) => m.stats)
   return {
     issues,
     ensemble: {
       name: config.name,
       strategyName: config.strategy.name,
       config,
-      strategy: factory.create(options, shape),
+      strategy,
       executors: members.map((m) => m.executor),
       models: members.map((m) => m.model),
-      stats: members.map((m) => m.stats),
+      stats,
       requestStats,
       inputs,
       outputs,
+      selection: config.select.policy === 'all' ? undefined : new Selection(config.select, stats, strategy, outputs),
     },
   }
 }

@@ -11,6 +11,7 @@ import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
 import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
+import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
 import { roundMs } from './stats.ts'
 
 /** Predicts running on one config, so a replaced config knows when its last one is done. */
@@ -30,6 +31,8 @@ export interface RunHooks {
 const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
 /** startedAt of a model not started; any clock reading, 0 included, is a start. */
 const NOT_STARTED = -1
+/** startedAt of a model member selection decided not to start (its outcome says why). */
+const SKIPPED = -2
 /** Why a run was cancelled: its client went away, or the gateway is stopping (stream mode's grace ran out). */
 export type CancelCause = 'client' | 'stopping'
 const CANCELLED: Readonly<Record<CancelCause, Decision>> = Object.freeze({
@@ -69,6 +72,12 @@ export class Run implements InferContext {
   private cancelled = false
   /** Listens on `req.signal`, when the caller passed one. */
   private onAbort: (() => void) | undefined
+  /** select: adaptive, when this request started only some members; undefined otherwise. */
+  private adaptive: AdaptiveRequest | undefined
+  /** select: adaptive, starts the rest if the first ones have not agreed by their live p95. */
+  private lateTimer: NodeJS.Timeout | undefined
+  /** select: adaptive, a run that started every member: its outcomes feed the agreement statistics. */
+  private sampling = false
 
   constructor(ens: EnsembleRuntime, req: PredictRequest, budgetMs: number, hooks: RunHooks, scope: RunScope, admission: Admission | null) {
     this.ens = ens
@@ -95,11 +104,43 @@ export class Run implements InferContext {
       signal.addEventListener('abort', this.onAbort, { once: true })
     }
     this.deadlineTimer = setTimeout(() => this.finish(this.collector.onDeadline(), true), this.budgetMs)
+    const n = this.ens.executors.length
+    const selection = this.ens.selection
+    const first = selection === undefined ? n : selection.initial()
+    if (selection?.policy === 'adaptive') {
+      if (first < n) this.adaptive = new AdaptiveRequest(first)
+      else this.sampling = true
+    }
     const delays = this.ens.strategy.startDelaysMs
-    for (let i = 0; i < this.ens.executors.length; i++) {
+    for (let i = 0; i < first; i++) {
       const delay = delays?.[i] ?? 0
       if (delay <= 0) this.launch(i)
       else (this.delayTimers ??= []).push(setTimeout(() => this.launch(i), delay))
+    }
+    if (this.adaptive && !this.settled && !this.adaptive.resolved) this.armLate(this.adaptive)
+  }
+
+  /**
+   * select: adaptive: the members held back start if the first ones have not agreed by a
+   * quarter more than the slowest one's live p95 (half the budget while that is unknown).
+   */
+  private armLate(adaptive: AdaptiveRequest): void {
+    let p95 = 0
+    for (let i = 0; i < adaptive.started; i++) p95 = Math.max(p95, this.ens.selection!.p95(i))
+    const lateMs = p95 >= 0 ? p95 * 1.25 : this.budgetMs / 2
+    if (lateMs < this.budgetMs) this.lateTimer = setTimeout(() => adaptive.resolved || this.startRest(adaptive.resolve('rest')), lateMs)
+  }
+
+  private startRest(verdict: 'rest' | 'enough'): void {
+    clearTimeout(this.lateTimer)
+    const n = this.ens.executors.length
+    for (let i = this.adaptive!.started; i < n && !this.settled; i++) {
+      if (verdict === 'rest') this.launch(i)
+      else if (this.startedAt[i] === NOT_STARTED) {
+        // The first ones agreed: the rest are not needed, and the collector decides without them.
+        this.startedAt[i] = SKIPPED
+        this.onOutcome({ status: 'skipped', index: i, error: NOT_NEEDED, latencyMs: 0 })
+      }
     }
   }
 
@@ -129,6 +170,12 @@ export class Run implements InferContext {
 
   private launch(index: number): void {
     if (this.settled || this.startedAt[index] !== NOT_STARTED) return
+    const selection = this.ens.selection
+    if (selection !== undefined && selection.wouldMiss(index, this.deadline - performance.now())) {
+      this.startedAt[index] = SKIPPED
+      this.onOutcome({ status: 'skipped', index, error: WOULD_MISS, latencyMs: 0 })
+      return
+    }
     const at = performance.now()
     this.startedAt[index] = at
     const executor = this.ens.executors[index]
@@ -162,7 +209,9 @@ export class Run implements InferContext {
     // A failure starts any model held back by a start delay (fallback_after_ms) at once: fall through now.
     if (outcome.status !== 'ok' && this.delayTimers) for (let i = 0; i < this.startedAt.length; i++) this.launch(i)
     const decision = this.collector.onOutcome(outcome)
-    if (decision) this.finish(decision, false)
+    if (decision) return this.finish(decision, false)
+    const verdict = this.adaptive?.onOutcome(outcome, this.ens.selection!)
+    if (verdict !== undefined) this.startRest(verdict)
   }
 
   private finish(decision: Decision, atDeadline: boolean): void {
@@ -170,6 +219,7 @@ export class Run implements InferContext {
     const now = performance.now()
     clearTimeout(this.deadlineTimer)
     if (this.delayTimers) for (const t of this.delayTimers) clearTimeout(t)
+    if (this.adaptive) clearTimeout(this.lateTimer)
     // Every executor still working stops here: queued jobs are dropped, remote calls aborted.
     this.controller?.abort(DECIDED)
     const { ens } = this
@@ -177,7 +227,9 @@ export class Run implements InferContext {
     const models = new Array<ModelAnnotation>(ens.executors.length)
     // When every failure has one cause, the request fails for that cause (overload → 503, no time → 504).
     let commonCause: string | null | undefined
+    let started = 0
     for (let i = 0; i < models.length; i++) {
+      if (this.startedAt[i]! >= 0) started++
       const o = this.outcomes[i]
       const meta = ens.models[i]!
       let a: ModelAnnotation
@@ -197,6 +249,8 @@ export class Run implements InferContext {
         const startedAt = this.startedAt[i]!
         const status = startedAt === NOT_STARTED ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
         a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === NOT_STARTED ? 0 : roundMs(now - startedAt), used: false }
+        // Held back by adaptive selection and decided without: say why it never started.
+        if (status === 'skipped' && this.adaptive !== undefined && i >= this.adaptive.started) a = { ...a, error: NOT_NEEDED }
       }
       models[i] = a
       ens.stats[i]!.record(a.status, a.latency_ms, a.used)
@@ -216,7 +270,8 @@ export class Run implements InferContext {
     if (this.onAbort) this.req.signal?.removeEventListener('abort', this.onAbort)
     this.admission?.leave()
     if (--this.scope.inFlight === 0) this.scope.onIdle?.()
-    ens.requestStats.record(result.error ? result.error.code : 'ok', result.elapsed_ms, this.budgetMs, atDeadline)
+    ens.requestStats.record(result.error ? result.error.code : 'ok', result.elapsed_ms, this.budgetMs, atDeadline, started)
+    if (this.sampling) ens.selection!.learn(this.outcomes, decision)
     this.trace?.finish(result, atDeadline)
     this.resolve(result)
     this.hooks.onResult?.(result, this.req, ens)

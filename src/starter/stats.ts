@@ -72,6 +72,32 @@ export class LatencyHistogram {
   }
 }
 
+/**
+ * The recent p95 of a model's run times for member selection: a ring of the last 64 runs
+ * (answers in time, and runs cut by the deadline at what they had taken, so a straggler that
+ * never answers still shows as slow), the p95 recomputed every 16 runs. No allocation.
+ */
+export class LiveLatency {
+  private readonly ring = new Float64Array(64)
+  private readonly sorted = new Float64Array(64)
+  private n = 0
+  /** NaN until 16 runs are in. */
+  p95 = Number.NaN
+
+  get count(): number {
+    return this.n
+  }
+
+  add(ms: number): void {
+    this.ring[this.n++ % this.ring.length] = ms
+    if (this.n % 16 !== 0) return
+    const size = Math.min(this.n, this.ring.length)
+    this.sorted.set(this.ring)
+    const window = this.sorted.subarray(0, size).sort()
+    this.p95 = window[Math.min(size - 1, Math.floor(0.95 * size))]!
+  }
+}
+
 export class ModelStats {
   readonly since = new Date().toISOString()
   count = 0
@@ -84,6 +110,8 @@ export class ModelStats {
   late = 0
   /** Durations of successful runs. */
   readonly latency = new LatencyHistogram()
+  /** Recent run times (answers and runs cut at the deadline): what member selection reads. */
+  readonly live = new LiveLatency()
 
   /** One model outcome of one request, as annotated. */
   record(status: ModelStatus, latencyMs: number, used: boolean): void {
@@ -93,12 +121,14 @@ export class ModelStats {
       case 'ok':
         this.ok++
         this.latency.record(latencyMs)
+        this.live.add(latencyMs)
         return
       case 'error':
         this.errors++
         return
       case 'timeout':
         this.timeouts++
+        this.live.add(latencyMs)
         return
       case 'cancelled':
         this.cancelled++
@@ -139,9 +169,12 @@ export class EnsembleStats {
   deadlineHits = 0
   readonly budgetUsed = new Float64Array(BUDGET_FRACTION_BOUNDS.length + 1)
   budgetUsedSum = 0
+  /** Members started, summed over requests (over the request count: members started per request). */
+  membersStarted = 0
 
-  record(outcome: string, elapsedMs: number, budgetMs: number, atDeadline: boolean): void {
+  record(outcome: string, elapsedMs: number, budgetMs: number, atDeadline: boolean, membersStarted: number): void {
     this.count(outcome)
+    this.membersStarted += membersStarted
     this.latency.record(elapsedMs)
     if (atDeadline) this.deadlineHits++
     const used = elapsedMs / budgetMs

@@ -116,17 +116,20 @@ export class GatewayMetrics implements MetricProducer {
     const durations: [Attributes, Histogram][] = []
     const deadline: [Attributes, number][] = []
     const budget: [Attributes, Histogram][] = []
+    const started: [Attributes, number][] = []
     for (const ens of this.gateway.ensembles.values()) {
       const s = ens.requestStats
       const ensemble = { ensemble: ens.name }
       for (const [outcome, n] of s.outcomes) requests.push([{ ensemble: ens.name, outcome }, n])
       durations.push([ensemble, seconds(s.latency)])
       deadline.push([ensemble, s.deadlineHits])
+      started.push([ensemble, s.membersStarted])
       budget.push([ensemble, { buckets: { boundaries: [...BUDGET_FRACTION_BOUNDS], counts: [...s.budgetUsed] }, count: s.latency.count, sum: s.budgetUsedSum }])
     }
     b.counter('specserve_predict_requests', 'Predict requests that ran, by ensemble and outcome (ok or the error code).', requests)
     b.histogram('specserve_predict_duration_seconds', 'Time from fan-out to decision, per ensemble.', 's', durations)
     b.counter('specserve_predict_deadline_reached', 'Predicts decided by the deadline timer rather than early by the collector.', deadline)
+    b.counter('specserve_predict_members_started', 'Members started (not skipped by member selection or a refusal), summed over predicts: over specserve_predict_requests, members started per request.', started)
     b.histogram('specserve_predict_budget_used_ratio', 'Elapsed time as a fraction of the effective budget (1 = the whole budget).', '1', budget)
   }
 

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest'
 import { parsed, run } from './timeline.ts'
 import type { Static } from 'typebox'
-import { bestQuality, type BestQualitySchema } from '../../src/collectors/best-quality.ts'
+import { bestQuality, uncalibratedWarning, type BestQualitySchema } from '../../src/collectors/best-quality.ts'
+import { meanCalibratedRowMax, meanRowMax } from '../../src/collectors/outputs.ts'
 import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
 import type { TensorMap, TensorSpec } from '../../src/tensor/index.ts'
 import type { Outcome } from '../../src/types.ts'
@@ -111,5 +112,42 @@ describe('best-quality', () => {
   it('needs every member unless good_enough lets an early answer spare the rest', () => {
     expect(bestQuality.create(parsed(bestQuality, {}), ensemble(3)).spareable).toEqual([false, false, false])
     expect(bestQuality.create(parsed(bestQuality, { good_enough: 0.9 }), ensemble(3)).spareable).toEqual([false, true, true])
+  })
+})
+
+describe('best-quality: calibration', () => {
+  const calibrated = (temperatures: (number | undefined)[]): Collector =>
+    bestQuality.create(parsed(bestQuality, {}), { ...ensemble(2), temperatures }).collector()
+
+  it('compares temperature-scaled maxima: a tempered overconfident model loses to a calibrated one', () => {
+    const steps = [ok(0, probs(0.9)), ok(1, probs(0.8))]
+    expect(run(collector(2), steps).decision).toMatchObject({ chosen: 0, reason: 'best-quality' })
+    // m0 at T = 3: 1 / (1 + (0.1 / 0.9)^(1/3)) = 0.675 < 0.8.
+    expect(run(calibrated([3, undefined]), steps).decision).toMatchObject({ chosen: 1, reason: 'best-quality' })
+    // T < 1 sharpens: m1 at T = 0.5 scores 1 / (1 + 0.25^2) = 0.941 > 0.9.
+    expect(run(calibrated([undefined, 0.5]), steps).decision).toMatchObject({ chosen: 1 })
+  })
+
+  it('warns when several uncalibrated models are compared by raw maximum probability', () => {
+    const options = parsed(bestQuality, {})
+    expect(uncalibratedWarning(options, ensemble(3))).toMatch(/m0, m1, m2 are not calibrated/)
+    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.2, undefined] })).toMatch(/m1 is not calibrated/)
+    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.2, 0.8] })).toBeUndefined()
+    expect(uncalibratedWarning(options, ensemble(1))).toBeUndefined()
+    expect(uncalibratedWarning(parsed(bestQuality, { quality_output: 'confidence' }), ensemble(2, [confSpec]))).toBeUndefined()
+  })
+})
+
+describe('meanCalibratedRowMax', () => {
+  it('is the largest of softmax(log p / T), row by row', () => {
+    const t = probs(0.7, 0.2).probabilities
+    expect(meanCalibratedRowMax(t, 1)).toBeCloseTo(meanRowMax(t), 6)
+    const softmaxMax = (p: number[], T: number): number => {
+      const e = p.map((x) => Math.exp(Math.log(x) / T))
+      return Math.max(...e) / e.reduce((a, b) => a + b, 0)
+    }
+    expect(meanCalibratedRowMax(t, 2.5)).toBeCloseTo((softmaxMax([0.7, 0.3], 2.5) + softmaxMax([0.2, 0.8], 2.5)) / 2, 6)
+    // A zero probability stays zero at any temperature.
+    expect(meanCalibratedRowMax(probs(1).probabilities, 4)).toBe(1)
   })
 })

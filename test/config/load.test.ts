@@ -28,8 +28,9 @@ describe('config loading', () => {
       name: 'majority-vote',
       raw: { quorum: 'majority', on_no_majority: 'plurality' },
       // Parsed once, typed and defaulted: what the strategy's factory receives.
-      options: { quorum: 'majority', onNoMajority: 'plurality', regression: 'median', output: undefined },
+      options: { mode: 'hard', weights: {}, quorum: 'majority', onNoMajority: 'plurality', regression: 'median', output: undefined },
     })
+    expect(config.ensembles.get('cancer')?.select).toEqual({ policy: 'all' })
     expect(config.executors.onnx_workers).toBeGreaterThan(0)
     expect(Object.isFrozen(config)).toBe(true)
   })

@@ -64,12 +64,13 @@ describe('ModelStats and EnsembleStats', () => {
     expect(json.duration_ms.p99).toBeLessThanOrEqual(100)
   })
 
-  it('counts outcomes, deadline decisions and the budget used', () => {
+  it('counts outcomes, deadline decisions, the budget used and the members started', () => {
     const s = new EnsembleStats()
-    s.record('ok', 5, 50, false)
-    s.record('ok', 50, 50, true)
-    s.record('DEADLINE_EXCEEDED', 51, 50, true)
+    s.record('ok', 5, 50, false, 2)
+    s.record('ok', 50, 50, true, 3)
+    s.record('DEADLINE_EXCEEDED', 51, 50, true, 1)
     expect(Object.fromEntries(s.outcomes)).toEqual({ ok: 2, DEADLINE_EXCEEDED: 1 })
+    expect(s.membersStarted).toBe(6)
     expect(s.deadlineHits).toBe(2)
     expect([...s.budgetUsed]).toEqual([1, 0, 0, 0, 0, 1, 1]) // 0.1, ..., 1, over 1
   })

@@ -152,8 +152,8 @@ describe('REST API on a real socket', () => {
       })
       expect(res.status).toBe(200)
       const body = (await res.json()) as { strategy: string; decision: { reason: string; chosen: string } }
-      expect(body.strategy).toBe('best-quality')
-      expect(['good-enough', 'best-quality']).toContain(body.decision.reason)
+      expect(body.strategy).toBe('majority-vote')
+      expect(body.decision.reason).toBe('soft')
     } finally {
       await server.close()
     }

@@ -1,0 +1,98 @@
+// `specserve eval --calibrate`: fits one temperature per model on a labeled set (the one
+// that minimizes the mean negative log-likelihood of the true class under
+// softmax(log p / T)), from each member's probabilities through the real predict path, and
+// stores them beside the config. Classes are the probabilities' columns: label k is column k.
+import type { GatewayConfig } from '../config/load.ts'
+import { writeCalibration, type ModelCalibration } from '../config/calibration.ts'
+import { findProbabilitiesOutput } from '../collectors/outputs.ts'
+import { Gateway } from '../gateway.ts'
+import { numberAt } from '../tensor/index.ts'
+import { EvalInputError, type LabeledData } from './data.ts'
+import { featureInput, planEval, predictRow, SOLO, withSoloEnsembles } from './run.ts'
+
+/** Probabilities are floored here before the log: a 0 for the true class is a big, finite penalty. */
+const FLOOR = 1e-12
+
+/** Mean negative log-likelihood of the true classes at temperature T. */
+export function nll(probs: readonly Float64Array[], labels: ArrayLike<number>, temperature: number): number {
+  let total = 0
+  for (let r = 0; r < probs.length; r++) {
+    const row = probs[r]!
+    let max = Number.NEGATIVE_INFINITY
+    for (let c = 0; c < row.length; c++) max = Math.max(max, Math.log(Math.max(row[c]!, FLOOR)) / temperature)
+    let z = 0
+    for (let c = 0; c < row.length; c++) z += Math.exp(Math.log(Math.max(row[c]!, FLOOR)) / temperature - max)
+    total -= Math.log(Math.max(row[labels[r]!]!, FLOOR)) / temperature - max - Math.log(z)
+  }
+  return total / probs.length
+}
+
+/** The temperature in [0.05, 50] that minimizes nll: golden-section search on log T (nll is unimodal in T). */
+export function fitTemperature(probs: readonly Float64Array[], labels: ArrayLike<number>): ModelCalibration {
+  const f = (logT: number): number => nll(probs, labels, Math.exp(logT))
+  const ratio = (Math.sqrt(5) - 1) / 2
+  let lo = Math.log(0.05)
+  let hi = Math.log(50)
+  let a = hi - ratio * (hi - lo)
+  let b = lo + ratio * (hi - lo)
+  let fa = f(a)
+  let fb = f(b)
+  for (let i = 0; i < 60; i++) {
+    if (fa < fb) {
+      hi = b
+      b = a
+      fb = fa
+      a = hi - ratio * (hi - lo)
+      fa = f(a)
+    } else {
+      lo = a
+      a = b
+      fa = fb
+      b = lo + ratio * (hi - lo)
+      fb = f(b)
+    }
+  }
+  const temperature = Math.exp((lo + hi) / 2)
+  const round = (v: number): number => Math.round(v * 1e4) / 1e4
+  return { temperature: round(temperature), nll_before: round(nll(probs, labels, 1)), nll_after: round(nll(probs, labels, temperature)), rows: probs.length }
+}
+
+/** Fits every member of the chosen ensembles that has a probabilities output; writes `<config>.calibration.json`. */
+export async function calibrate(config: GatewayConfig, data: LabeledData, ensembles: readonly string[] | undefined): Promise<{ path: string; models: Record<string, ModelCalibration> }> {
+  const { names } = planEval(config, { ensembles })
+  const gateway = new Gateway(withSoloEnsembles(config, names))
+  const models: Record<string, ModelCalibration> = {}
+  try {
+    await gateway.load()
+    for (const name of names) {
+      const ens = gateway.ensemble(name)
+      const input = featureInput(ens.name, ens.inputs, data)
+      for (const member of ens.models) {
+        if (models[member.name]) continue
+        const solo = gateway.ensemble(SOLO + member.name)
+        const spec = findProbabilitiesOutput(solo.outputs)
+        if (spec === undefined) continue
+        const classes = spec.shape[spec.shape.length - 1]!
+        const probs: Float64Array[] = []
+        const labels: number[] = []
+        for (let i = 0; i < data.rows.length; i++) {
+          const truth = data.truth[i]!
+          if (!Number.isInteger(truth) || truth < 0 || (classes > 0 && truth >= classes)) {
+            throw new EvalInputError(`${data.file}:${data.lines[i]}: label ${truth} is not a class index 0..${classes - 1} of ${member.name}'s probabilities`)
+          }
+          // A generous budget: calibration wants every answer, not a race.
+          const result = await predictRow(gateway, SOLO + member.name, input, data, i, solo.config.budget.max)
+          const tensor = result.outputs?.[spec.name]
+          if (tensor === undefined) continue
+          probs.push(Float64Array.from({ length: tensor.data.length }, (_, c) => numberAt(tensor, c)))
+          labels.push(truth)
+        }
+        if (probs.length > 0) models[member.name] = fitTemperature(probs, labels)
+      }
+    }
+  } finally {
+    await gateway.close()
+  }
+  const path = writeCalibration(config.file, { data: data.file, fitted_at: new Date().toISOString(), models })
+  return { path, models }
+}

@@ -1,0 +1,84 @@
+// The eval report: report.json (every figure), report.md (a table per ensemble and a
+// verdict: does it beat its best member at each budget, and at what cost) and one SVG
+// plot per ensemble.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { EnsembleReport, TargetResult } from './run.ts'
+import { ensembleSvg } from './svg.ts'
+
+export interface EvalReport {
+  readonly config: string
+  readonly data: string
+  readonly label: string
+  readonly rows: number
+  readonly latency_profile: string | null
+  readonly ensembles: readonly EnsembleReport[]
+}
+
+const pct = (v: number): string => (Number.isFinite(v) ? (v * 100).toFixed(1) : 'n/a')
+const num = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a')
+const score = (report: EnsembleReport, v: number): string => (report.metric === 'accuracy' ? pct(v) : num(v))
+/** Better score first: higher accuracy, lower MAE; a target that never answered (no MAE) last. */
+const better = (report: EnsembleReport) => {
+  const rank = (r: TargetResult): number => (!Number.isFinite(r.score) ? Infinity : report.metric === 'accuracy' ? -r.score : r.score)
+  return (a: TargetResult, b: TargetResult): number => rank(a) - rank(b) || 0
+}
+
+/** The best member alone at a budget (ties to the earlier member). */
+export function bestMember(report: EnsembleReport, budget: number): TargetResult | undefined {
+  return report.results.filter((r) => r.kind === 'member' && r.budget_ms === budget).sort(better(report))[0]
+}
+
+/** One line per budget: the ensemble against its best member, in points of accuracy (or MAE). */
+export function verdicts(report: EnsembleReport): string[] {
+  const budgets = [...new Set(report.results.map((r) => r.budget_ms))]
+  return budgets.map((budget) => {
+    const ens = report.results.find((r) => r.kind === 'ensemble' && r.budget_ms === budget)!
+    const best = bestMember(report, budget)!
+    const diff = report.metric === 'accuracy' ? (ens.score - best.score) * 100 : best.score - ens.score
+    const unit = report.metric === 'accuracy' ? 'points' : 'MAE'
+    // Within what the report shows (2 decimals), it is a match.
+    const shown = num(Math.abs(diff))
+    const word = shown === num(0) ? 'matches' : diff > 0 ? `beats by ${shown} ${unit}` : `trails by ${shown} ${unit}`
+    return `${budget} ms: ${report.ensemble} ${score(report, ens.score)} ${word} its best member ${best.target} (${score(report, best.score)}), starting ${num(ens.members_started)} of ${ens.members} members per request; misses ${ens.misses} vs ${best.misses}`
+  })
+}
+
+export function markdown(report: EvalReport): string {
+  const lines: string[] = [
+    `# specserve eval`,
+    '',
+    `Config \`${report.config}\`, data \`${report.data}\` (${report.rows} rows, label \`${report.label}\`)` +
+      (report.latency_profile ? `, latency profile \`${report.latency_profile}\`` : '') +
+      '. Each ensemble and each of its members alone, through the real predict path, one request at a time.',
+    '',
+  ]
+  for (const ens of report.ensembles) {
+    const metric = ens.metric === 'accuracy' ? 'accuracy %' : 'MAE'
+    lines.push(`## ${ens.ensemble} (${ens.strategy}, ${ens.task})`, '')
+    lines.push(`| budget ms | target | ${metric} | answered | misses | failed | p50 ms | p99 ms | members started |`)
+    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|')
+    for (const r of ens.results) {
+      const name = r.kind === 'ensemble' ? `**${r.target}** (ensemble)` : r.target
+      lines.push(`| ${r.budget_ms} | ${name} | ${score(ens, r.score)} | ${r.answered} | ${r.misses} | ${r.failed} | ${num(r.p50_ms)} | ${num(r.p99_ms)} | ${num(r.members_started)} / ${r.members} |`)
+    }
+    lines.push('', ...verdicts(ens).map((v) => `- ${v}`), '', `![${ens.ensemble}](${svgName(ens)})`, '')
+  }
+  return lines.join('\n')
+}
+
+export const svgName = (report: EnsembleReport): string => `${report.ensemble.replace(/[^\w.-]/g, '_')}.svg`
+
+/** Writes report.json, report.md and the SVG plots into `dir`; returns the files written. */
+export function writeReport(dir: string, report: EvalReport): string[] {
+  mkdirSync(dir, { recursive: true })
+  const files = [join(dir, 'report.json'), join(dir, 'report.md')]
+  writeFileSync(files[0]!, JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n')
+  writeFileSync(files[1]!, markdown(report))
+  for (const ens of report.ensembles) {
+    const file = join(dir, svgName(ens))
+    writeFileSync(file, ensembleSvg(ens))
+    files.push(file)
+  }
+  return files
+}

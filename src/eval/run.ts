@@ -1,0 +1,201 @@
+// `specserve eval`: each ensemble, and each of its members alone, over a labeled data set
+// through the real predict path (gateway.start: budget, fan-out, executors, collector,
+// annotations), at each budget, one request at a time so latencies are the path's own.
+import { getStrategy } from '../collectors/registry.ts'
+import { findLabelOutput, argmaxRows, findProbabilitiesOutput, resolveVoteSource } from '../collectors/outputs.ts'
+import type { EnsembleConfig, GatewayConfig } from '../config/load.ts'
+import { quantileOf } from '../executors/onnx/run-times.ts'
+import { Gateway } from '../gateway.ts'
+import { roundMs } from '../starter/stats.ts'
+import { DATATYPES, formatShape, numberAt, type Tensor, type TensorSpec } from '../tensor/index.ts'
+import type { PredictResult } from '../types.ts'
+import { EvalInputError, type LabeledData } from './data.ts'
+import { delayAnswers, type LatencyProfile } from './latency.ts'
+
+export type Task = 'classification' | 'regression'
+
+/** One target (an ensemble or one member alone) at one budget. */
+export interface TargetResult {
+  readonly target: string
+  readonly kind: 'ensemble' | 'member'
+  readonly budget_ms: number
+  /** Accuracy (classification: failures count as wrong) or MAE over the answered rows (regression). */
+  readonly score: number
+  readonly answered: number
+  /** Rows with no usable answer by the deadline (DEADLINE_EXCEEDED). */
+  readonly misses: number
+  /** Rows that failed otherwise (every model failed, no consensus). */
+  readonly failed: number
+  readonly p50_ms: number
+  readonly p99_ms: number
+  /** Members started per request (not `skipped`), on average. */
+  readonly members_started: number
+  readonly members: number
+}
+
+export interface EnsembleReport {
+  readonly ensemble: string
+  readonly strategy: string
+  readonly task: Task
+  readonly metric: 'accuracy' | 'mae'
+  readonly models: readonly string[]
+  readonly results: readonly TargetResult[]
+}
+
+export interface EvalOptions {
+  /** Ensembles to evaluate; default: every ensemble of the config. */
+  readonly ensembles?: readonly string[] | undefined
+  /** Budgets in ms; default: each ensemble's default budget. */
+  readonly budgets?: readonly number[] | undefined
+  readonly profile?: LatencyProfile | undefined
+  /** Rows run before measuring each target (warm-up); default 20. */
+  readonly warmup?: number | undefined
+}
+
+export const SOLO = 'solo:'
+
+/** The config with one deadline-fallback ensemble per member (`solo:<model>`): a member alone, same path. */
+export function withSoloEnsembles(config: GatewayConfig, names: readonly string[]): GatewayConfig {
+  const fallback = getStrategy('deadline-fallback')!
+  const options = fallback.parse!({} as never, { problem: () => undefined, warn: () => undefined })
+  const ensembles = new Map(config.ensembles)
+  for (const name of names) {
+    const ens = config.ensembles.get(name)!
+    for (const model of ens.models) {
+      const budget = ensembles.get(SOLO + model)?.budget
+      const solo: EnsembleConfig = {
+        name: SOLO + model,
+        models: [model],
+        strategy: { name: 'deadline-fallback', options, raw: {} },
+        budget: { default: ens.budget.default, max: Math.max(budget?.max ?? 0, ens.budget.max) },
+        description: `${model} alone (specserve eval)`,
+        select: { policy: 'all' },
+      }
+      ensembles.set(solo.name, solo)
+    }
+  }
+  return { ...config, ensembles }
+}
+
+/** Checks the choice of ensembles and budgets against the config before anything loads. */
+export function planEval(config: GatewayConfig, options: EvalOptions): { names: string[]; budgets: Map<string, number[]> } {
+  const names = options.ensembles ? [...options.ensembles] : [...config.ensembles.keys()]
+  const budgets = new Map<string, number[]>()
+  for (const name of names) {
+    const ens = config.ensembles.get(name)
+    if (!ens) throw new EvalInputError(`--ensembles: no ensemble "${name}" in ${config.file} (${[...config.ensembles.keys()].join(', ')})`)
+    const list = options.budgets ? [...options.budgets] : [ens.budget.default]
+    for (const b of list) {
+      if (b > ens.budget.max) throw new EvalInputError(`--budgets: ${b} ms is over ensemble "${name}"'s max of ${ens.budget.max} ms (budget_ms.max)`)
+    }
+    budgets.set(name, list)
+  }
+  return { names, budgets }
+}
+
+export async function runEval(config: GatewayConfig, data: LabeledData, options: EvalOptions = {}): Promise<EnsembleReport[]> {
+  const { names, budgets } = planEval(config, options)
+  const gateway = new Gateway(withSoloEnsembles(config, names))
+  try {
+    await gateway.load()
+    for (const [model, delay] of options.profile?.delays ?? []) {
+      const runtime = gateway.models.get(model)
+      if (!runtime) throw new EvalInputError(`--latency-profile: no model "${model}" in ${config.file}`)
+      delayAnswers(runtime.executor, delay)
+    }
+    const reports: EnsembleReport[] = []
+    for (const name of names) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
+    return reports
+  } finally {
+    await gateway.close()
+  }
+}
+
+async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, budgets: readonly number[], warmup: number): Promise<EnsembleReport> {
+  const ens = gateway.ensemble(name)
+  const input = featureInput(ens.name, ens.inputs, data)
+  const task: Task = resolveVoteSource(ens.outputs).kind === 'regression' ? 'regression' : 'classification'
+  const targets = [name, ...ens.models.map((m) => SOLO + m.name)]
+  const results: TargetResult[] = []
+  for (const budget of budgets) {
+    for (const target of targets) {
+      const runtime = gateway.ensemble(target)
+      const read = predictionReader(task, runtime.outputs)
+      for (let i = 0; i < Math.min(warmup, data.rows.length); i++) await predictRow(gateway, target, input, data, i, budget)
+      const elapsed: number[] = []
+      let hits = 0
+      let absError = 0
+      let answered = 0
+      let misses = 0
+      let failed = 0
+      let started = 0
+      for (let i = 0; i < data.rows.length; i++) {
+        const result = await predictRow(gateway, target, input, data, i, budget)
+        elapsed.push(result.elapsed_ms)
+        for (const m of result.models) if (m.status !== 'skipped') started++
+        if (result.error?.code === 'DEADLINE_EXCEEDED') misses++
+        else if (result.error) failed++
+        const predicted = result.outputs === null ? undefined : read(result.outputs)
+        if (predicted === undefined) continue
+        answered++
+        if (task === 'classification') hits += predicted === data.truth[i] ? 1 : 0
+        else absError += Math.abs(predicted - data.truth[i]!)
+      }
+      results.push({
+        target: target.startsWith(SOLO) ? target.slice(SOLO.length) : target,
+        kind: target === name ? 'ensemble' : 'member',
+        budget_ms: budget,
+        score: task === 'classification' ? hits / data.rows.length : answered === 0 ? Number.NaN : absError / answered,
+        answered,
+        misses,
+        failed,
+        p50_ms: roundMs(quantileOf(elapsed, 0.5)),
+        p99_ms: roundMs(quantileOf(elapsed, 0.99)),
+        members_started: started / data.rows.length,
+        members: runtime.models.length,
+      })
+    }
+  }
+  return { ensemble: name, strategy: ens.strategyName, task, metric: task === 'classification' ? 'accuracy' : 'mae', models: ens.models.map((m) => m.name), results }
+}
+
+/** The ensemble's one input, as wide as the data set's feature columns; an error at the header line otherwise. */
+export function featureInput(name: string, inputs: readonly TensorSpec[], data: LabeledData): TensorSpec {
+  if (inputs.length !== 1) {
+    throw new EvalInputError(`${data.file}:1: ensemble "${name}" takes ${inputs.length} inputs (${inputs.map((s) => s.name).join(', ')}); eval feeds one [1, F] tensor of the feature columns`)
+  }
+  const spec = inputs[0]!
+  const width = spec.shape[spec.shape.length - 1]
+  if (spec.shape.length !== 2 || (width !== undefined && width >= 0 && width !== data.features.length)) {
+    throw new EvalInputError(
+      `${data.file}:1: ${data.features.length} feature columns (all but "${data.label}"), but ensemble "${name}" takes input "${spec.name}" ${spec.datatype} ${formatShape(spec.shape)}`,
+    )
+  }
+  if (DATATYPES[spec.datatype].kind !== 'float') throw new EvalInputError(`ensemble "${name}": input "${spec.name}" is ${spec.datatype}; eval feeds float features`)
+  return spec
+}
+
+export async function predictRow(gateway: Gateway, ensemble: string, input: TensorSpec, data: LabeledData, i: number, budget: number): Promise<PredictResult> {
+  // A float datatype (featureInput checked it): its typed array takes the row as numbers.
+  const values = new (DATATYPES[input.datatype].array!)(data.rows[i]!.length) as Float32Array
+  values.set(data.rows[i]!)
+  const tensor: Tensor = { datatype: input.datatype, shape: [1, values.length], data: values }
+  try {
+    return await gateway.predict({ id: `eval-${i}`, ensemble, inputs: { [input.name]: tensor }, budgetMs: budget })
+  } catch (err) {
+    throw new EvalInputError(`${data.file}:${data.lines[i]}: ${(err as Error).message}`)
+  }
+}
+
+/** Reads a prediction from a result's outputs: the label (or argmax of probabilities), or the regression value. */
+function predictionReader(task: Task, outputs: readonly TensorSpec[]): (out: Readonly<Record<string, Tensor>>) => number | undefined {
+  if (task === 'regression') {
+    const source = resolveVoteSource(outputs)
+    const name = source.kind === 'invalid' ? '' : source.name
+    return (out) => (out[name] ? numberAt(out[name]!, 0) : undefined)
+  }
+  const label = findLabelOutput(outputs)
+  if (label) return (out) => (out[label.name] ? numberAt(out[label.name]!, 0) : undefined)
+  const probs = findProbabilitiesOutput(outputs)!
+  return (out) => (out[probs.name] ? argmaxRows(out[probs.name]!)[0] : undefined)
+}

@@ -1,0 +1,57 @@
+// The labeled CSV eval reads: every way it can be wrong gives the file, the line and the column.
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { EvalInputError, readLabeledCsv } from '../../src/eval/data.ts'
+import { root } from '../helpers.ts'
+
+const read = (text: string, label = 'y') => readLabeledCsv('d.csv', label, text)
+const error = (text: string, label = 'y'): string => {
+  try {
+    read(text, label)
+  } catch (err) {
+    expect(err).toBeInstanceOf(EvalInputError)
+    return (err as Error).message
+  }
+  throw new Error('no error')
+}
+
+describe('readLabeledCsv', () => {
+  it('reads features in column order around the label, the truth, and each row\'s line', () => {
+    const data = read('a,y,b\n1,0,2.5\n-3e2,1,.5\n\n')
+    expect(data.features).toEqual(['a', 'b'])
+    expect(data.rows).toEqual([Float64Array.of(1, 2.5), Float64Array.of(-300, 0.5)])
+    expect(data.truth).toEqual(Float64Array.of(0, 1))
+    expect(data.lines).toEqual(Int32Array.of(2, 3))
+  })
+
+  it('a missing or non-numeric cell: the line and the column', () => {
+    expect(error('a,b,y\n1,2,0\n1,,0\n')).toBe('d.csv:3: missing value in column "b"')
+    expect(error('a,b,y\n1,2,0\n1,2,0\n1,x2,1\n')).toBe('d.csv:4: "x2" in column "b" is not a number')
+    expect(error('a,b,y\n1,2,cat\n')).toBe('d.csv:2: "cat" in column "y" is not a number')
+    expect(error('a,b,y\n1,0x1F,1\n')).toBe('d.csv:2: "0x1F" in column "b" is not a number')
+  })
+
+  it('a label column that does not exist: line 1 and the columns there are', () => {
+    expect(error('a,b,y\n1,2,0\n', 'label')).toBe('d.csv:1: no column "label" for --label (columns: a, b, y)')
+  })
+
+  it('a row as wide as the header, no blank lines inside, a header with names', () => {
+    expect(error('a,b,y\n1,2,0\n1,2\n')).toBe('d.csv:3: 2 cells, the header has 3 columns')
+    expect(error('a,b,y\n1,2,0\n\n1,2,0\n')).toBe('d.csv:3: empty line inside the data')
+    expect(error('a,,y\n1,2,0\n')).toBe('d.csv:1: column 2 has no name')
+    expect(error('a,a,y\n1,2,0\n')).toBe('d.csv:1: column "a" appears twice')
+    expect(error('a,y\n')).toBe('d.csv: a header but no rows')
+    expect(error('')).toMatch(/empty file/)
+  })
+
+  it('an unreadable file', () => {
+    expect(() => readLabeledCsv(join(root, 'nope.csv'), 'y')).toThrow(/nope\.csv: cannot read/)
+  })
+
+  it('reads a demo held-out split whole', () => {
+    const data = readLabeledCsv(join(root, 'models', 'digits_holdout.csv'), 'label')
+    expect(data.rows).toHaveLength(450)
+    expect(data.features).toHaveLength(64)
+    expect(new Set(data.truth)).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+  })
+})

@@ -1,0 +1,28 @@
+// The eval report's verdicts: an ensemble against its best member alone, at each budget.
+import { describe, expect, it } from 'vitest'
+import { bestMember, markdown, verdicts } from '../../src/eval/report.ts'
+import type { EnsembleReport, TargetResult } from '../../src/eval/run.ts'
+
+const result = (target: string, kind: TargetResult['kind'], score: number, budget = 5): TargetResult => ({
+  target, kind, budget_ms: budget, score, answered: Number.isNaN(score) ? 0 : 10, misses: Number.isNaN(score) ? 10 : 0, failed: 0,
+  p50_ms: 0.1, p99_ms: 0.2, members_started: kind === 'ensemble' ? 2 : 1, members: kind === 'ensemble' ? 3 : 1,
+})
+const regression: EnsembleReport = {
+  ensemble: 'reg', strategy: 'majority-vote', task: 'regression', metric: 'mae', models: ['a', 'b', 'c'],
+  results: [result('reg', 'ensemble', 44.28), result('a', 'member', 45.91), result('b', 'member', 47.1), result('c', 'member', Number.NaN)],
+}
+
+describe('eval report', () => {
+  it('the best member is the lowest MAE among members that answered', () => {
+    expect(bestMember(regression, 5)?.target).toBe('a')
+    expect(verdicts(regression)).toEqual(['5 ms: reg 44.28 beats by 1.63 MAE its best member a (45.91), starting 2.00 of 3 members per request; misses 0 vs 0'])
+  })
+
+  it('accuracy: points, a match within what the report shows', () => {
+    const report: EnsembleReport = { ...regression, ensemble: 'e', task: 'classification', metric: 'accuracy', results: [result('e', 'ensemble', 0.98), result('a', 'member', 0.98001), result('b', 'member', 0.9)] }
+    expect(verdicts(report)[0]).toMatch(/^5 ms: e 98\.0 matches its best member a \(98\.0\)/)
+    const md = markdown({ config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: 'a=5', ensembles: [report] })
+    expect(md).toContain('latency profile `a=5`')
+    expect(md).toContain('| 5 | **e** (ensemble) | 98.0 | 10 | 0 | 0 | 0.10 | 0.20 | 2.00 / 3 |')
+  })
+})

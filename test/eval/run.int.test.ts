@@ -1,0 +1,135 @@
+// specserve eval end to end on the real demo models and their held-out splits: the
+// accuracies are the ones scikit-learn measured when it trained them (models/manifest.json),
+// a straggler profile moves the deadline-fallback to its fallback, bad data is refused
+// with its line, and the report files are written.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadConfigFile } from '../../src/config/load.ts'
+import { ConfigError } from '../../src/config/yaml.ts'
+import { calibrate } from '../../src/eval/calibrate.ts'
+import { EvalInputError, readLabeledCsv } from '../../src/eval/data.ts'
+import { parseLatencyProfile } from '../../src/eval/latency.ts'
+import { writeReport } from '../../src/eval/report.ts'
+import { runEval, type EnsembleReport } from '../../src/eval/run.ts'
+import { configFrom, root } from '../helpers.ts'
+
+const config = configFrom(`
+executors: { onnx_workers: 1 }
+models:
+  cancer-logreg: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  cancer-mlp: { kind: onnx, path: ../models/cancer_mlp.onnx }
+  diabetes-linear: { kind: onnx, path: ../models/diabetes_linear.onnx }
+  diabetes-knn: { kind: onnx, path: ../models/diabetes_knn.onnx }
+ensembles:
+  cancer:
+    strategy: deadline-fallback
+    models: [cancer-mlp, cancer-logreg]
+    budget_ms: { default: 50, max: 200 }
+  diabetes:
+    strategy: { name: majority-vote, regression: mean }
+    models: [diabetes-linear, diabetes-knn]
+    budget_ms: { default: 50, max: 200 }
+`)
+const manifest = JSON.parse(readFileSync(join(root, 'models', 'manifest.json'), 'utf8')) as { models: Record<string, { accuracy_or_r2: number }> }
+const cancerText = readFileSync(join(root, 'models', 'cancer_holdout.csv'), 'utf8')
+const cancer = readLabeledCsv('cancer_holdout.csv', 'label', cancerText)
+/** The header and the first `n` rows of a CSV, as another data set. */
+const firstRows = (text: string, n: number) => readLabeledCsv('few.csv', 'label', text.split('\n').slice(0, n + 1).join('\n'))
+const result = (report: EnsembleReport, target: string, budget: number) => report.results.find((r) => r.target === target && r.budget_ms === budget)!
+
+describe('specserve eval', () => {
+  it('scores the ensemble and each member alone at each budget; members score what scikit-learn measured', async () => {
+    const [report] = await runEval(config, cancer, { ensembles: ['cancer'], budgets: [20, 100], warmup: 5 })
+    expect(report!.metric).toBe('accuracy')
+    expect(report!.results.map((r) => [r.target, r.budget_ms])).toEqual([
+      ['cancer', 20], ['cancer-mlp', 20], ['cancer-logreg', 20],
+      ['cancer', 100], ['cancer-mlp', 100], ['cancer-logreg', 100],
+    ])
+    for (const budget of [20, 100]) {
+      expect(result(report!, 'cancer-logreg', budget).score).toBeCloseTo(manifest.models['cancer_logreg']!.accuracy_or_r2, 3)
+      expect(result(report!, 'cancer-mlp', budget).score).toBeCloseTo(manifest.models['cancer_mlp']!.accuracy_or_r2, 3)
+      // Unhurried, the fallback ensemble answers with its preferred member: the MLP's accuracy.
+      expect(result(report!, 'cancer', budget)).toMatchObject({ answered: 143, misses: 0, members: 2 })
+      expect(result(report!, 'cancer', budget).score).toBeCloseTo(manifest.models['cancer_mlp']!.accuracy_or_r2, 3)
+      expect(result(report!, 'cancer-mlp', budget).members_started).toBe(1)
+    }
+  })
+
+  it('a straggler on the preferred member: the ensemble answers from the fallback in time, the member alone misses', async () => {
+    const profile = parseLatencyProfile('cancer-mlp=60')
+    const [report] = await runEval(config, firstRows(cancerText, 40), { ensembles: ['cancer'], budgets: [20], profile, warmup: 0 })
+    expect(result(report!, 'cancer-mlp', 20)).toMatchObject({ misses: 40, answered: 0, score: 0 })
+    expect(result(report!, 'cancer', 20)).toMatchObject({ misses: 0, answered: 40 })
+    expect(result(report!, 'cancer', 20).score).toBe(result(report!, 'cancer-logreg', 20).score)
+  })
+
+  it('regression: MAE over the answered rows, the mean ensemble between its members', async () => {
+    const data = readLabeledCsv(join(root, 'models', 'diabetes_holdout.csv'), 'target')
+    const [report] = await runEval(config, data, { ensembles: ['diabetes'], warmup: 0 })
+    expect(report!.metric).toBe('mae')
+    const [ens, linear, knn] = report!.results
+    expect(ens!.budget_ms).toBe(50)
+    for (const r of [ens!, linear!, knn!]) expect(r.score).toBeGreaterThan(30)
+    // The mean of two models is never worse than the worse one (the triangle inequality, row by row).
+    expect(ens!.score).toBeLessThanOrEqual(Math.max(linear!.score, knn!.score) + 1e-6)
+  })
+
+  it('refuses a data set whose width does not match the ensemble (line 1), an unknown ensemble and a budget over the max', async () => {
+    const digits = readLabeledCsv(join(root, 'models', 'digits_holdout.csv'), 'label')
+    await expect(runEval(config, digits, { ensembles: ['cancer'] })).rejects.toThrow(
+      /digits_holdout\.csv:1: 64 feature columns \(all but "label"\), but ensemble "cancer" takes input "input" FP32 \[-1, ?30\]/,
+    )
+    await expect(runEval(config, cancer, { ensembles: ['nope'] })).rejects.toBeInstanceOf(EvalInputError)
+    await expect(runEval(config, cancer, { ensembles: ['cancer'], budgets: [500] })).rejects.toThrow(/500 ms is over ensemble "cancer"'s max of 200 ms/)
+    await expect(runEval(config, cancer, { ensembles: ['cancer'], profile: parseLatencyProfile('ghost=5') })).rejects.toThrow(/no model "ghost"/)
+  })
+
+  it('writes report.json, report.md and one SVG per ensemble', async () => {
+    const ensembles = await runEval(config, firstRows(cancerText, 20), { ensembles: ['cancer'], budgets: [10, 30], warmup: 0 })
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-'))
+    const files = writeReport(dir, { config: 'c.yaml', data: 'few.csv', label: 'label', rows: 20, latency_profile: null, ensembles })
+    expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['report.json', 'report.md', 'cancer.svg'])
+    const json = JSON.parse(readFileSync(files[0]!, 'utf8')) as { ensembles: EnsembleReport[] }
+    expect(json.ensembles[0]!.results).toHaveLength(6)
+    const md = readFileSync(files[1]!, 'utf8')
+    expect(md).toContain('| 10 | **cancer** (ensemble) |')
+    expect(md).toMatch(/- 30 ms: cancer [\d.]+ (matches|beats|trails).* its best member cancer-(mlp|logreg)/)
+    const svg = readFileSync(files[2]!, 'utf8')
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)
+    // Five panels, three lines each (the ensemble and two members) across the two budgets.
+    expect(svg.match(/<polyline /g)).toHaveLength(15)
+  })
+})
+
+describe('specserve eval --calibrate', () => {
+  it('fits a temperature per member, stores it beside the config, and the config reads it back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-calibrate-'))
+    const file = join(dir, 'c.yaml')
+    writeFileSync(file, `models:
+  cancer-logreg: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }
+  cancer-gbdt: { kind: onnx, path: ${join(root, 'models', 'cancer_gbdt.onnx')} }
+ensembles:
+  best:
+    strategy: best-quality
+    models: [cancer-gbdt, cancer-logreg]
+`)
+    const { path, models } = await calibrate(loadConfigFile(file), cancer, ['best'])
+    expect(path).toBe(join(dir, 'c.calibration.json'))
+    expect(Object.keys(models).sort()).toEqual(['cancer-gbdt', 'cancer-logreg'])
+    for (const fit of Object.values(models)) {
+      expect(fit.rows).toBe(143)
+      expect(fit.nll_after).toBeLessThanOrEqual(fit.nll_before)
+    }
+    const reread = loadConfigFile(file)
+    expect(reread.calibration.get('cancer-gbdt')).toBe(models['cancer-gbdt']!.temperature)
+    writeFileSync(path, '{"models": {"cancer-gbdt": {"temperature": -1}}}')
+    expect(() => loadConfigFile(file)).toThrow(ConfigError)
+  })
+
+  it('refuses labels that are not class indices of the probabilities', async () => {
+    const bad = readLabeledCsv('bad.csv', 'label', cancerText.split('\n').slice(0, 3).join('\n').replace(/,0$/m, ',7').replace(/,1$/m, ',7'))
+    await expect(calibrate(config, bad, ['cancer'])).rejects.toThrow(/bad\.csv:2: label 7 is not a class index 0\.\.1/)
+  })
+})

@@ -1,0 +1,162 @@
+// Member selection through the real Gateway, starter and collectors, with scripted
+// executors on a fake clock: latency-aware skips a member whose live p95 cannot fit, adaptive
+// starts the fewest members whose agreement has matched the whole ensemble, and starts the
+// rest when they disagree, fail or run late.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { ConfigError } from '../../src/config/yaml.ts'
+import { Gateway } from '../../src/gateway.ts'
+import { BARS, MIN_SAMPLES, Selection } from '../../src/starter/selection.ts'
+import type { PredictResult } from '../../src/types.ts'
+import { configFrom } from '../helpers.ts'
+import { signals, x } from './scripted.ts'
+
+let gateway: Gateway | undefined
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] })
+})
+afterEach(async () => {
+  vi.useRealTimers()
+  await gateway?.close()
+  gateway = undefined
+  signals.clear()
+})
+
+async function serve(models: string, ensemble: string): Promise<Gateway> {
+  gateway = new Gateway(configFrom(`models:\n${models}\nensembles:\n  e:\n${ensemble}\n`))
+  await gateway.load()
+  return gateway
+}
+
+async function predictAfter(g: Gateway, ms: number): Promise<PredictResult> {
+  let result: PredictResult | undefined
+  void g.predict({ id: 'r', ensemble: 'e', inputs: x }).then((r) => (result = r))
+  await vi.advanceTimersByTimeAsync(ms)
+  if (!result) throw new Error(`no result after ${ms} ms`)
+  return result
+}
+
+/** The statistics' slot of prefix size k at confidence bar t. */
+const at = (k: number, t = 0): number => k * BARS.length + t
+const statuses = (r: PredictResult): string[] => r.models.map((m) => `${m.name}:${m.status}${m.used ? '*' : ''}${m.error ? `(${m.error.code})` : ''}`)
+
+describe('select: latency-aware', () => {
+  const models = '  remote: { kind: scripted, delay_ms: 400, label: 1 }\n  local: { kind: scripted, delay_ms: 2, label: 0 }'
+  const ensemble = (select: string): string => `    strategy: deadline-fallback\n    models: [remote, local]\n    budget_ms: { default: 50, max: 1000 }\n${select}`
+
+  it('stops starting a member whose live p95 cannot fit the budget: the fallback answers at once', async () => {
+    const g = await serve(models, ensemble('    select: latency-aware'))
+    // Nothing is known at first: the slow member runs, times out, and its cut runs (50 ms) are its live latency.
+    for (let i = 0; i < 16; i++) expect(statuses(await predictAfter(g, 50))).toEqual(['remote:timeout', 'local:ok*'])
+    const r = await predictAfter(g, 2)
+    expect(statuses(r)).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:ok*'])
+    expect(r.decision).toMatchObject({ chosen: 'local', reason: 'fallback-after-error' })
+    expect(r.elapsed_ms).toBe(2)
+    expect(signals.get('remote')).toHaveLength(16)
+    expect(g.ensemble('e').requestStats.membersStarted).toBe(16 * 2 + 1)
+  })
+
+  it('starts the skipped member again every 32nd request, so a recovered one is seen', async () => {
+    const g = await serve(models, ensemble('    select: latency-aware'))
+    for (let i = 0; i < 16; i++) await predictAfter(g, 50)
+    for (let i = 1; i < 32; i++) expect((await predictAfter(g, 2)).models[0]!.status).toBe('skipped')
+    expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
+  })
+
+  it('without select, the slow member starts every time', async () => {
+    const g = await serve(models, ensemble(''))
+    for (let i = 0; i < 20; i++) expect(statuses(await predictAfter(g, 50))).toEqual(['remote:timeout', 'local:ok*'])
+  })
+})
+
+describe('select: adaptive', () => {
+  const vote = '    strategy: majority-vote\n    models: [a, b, c]\n    budget_ms: { default: 100, max: 1000 }\n    select: { policy: adaptive, accuracy_target: 0.95, explore: 0.25 }'
+
+  it('learns from runs of every member that the first one alone decides as all three would, then starts only it', async () => {
+    const g = await serve('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 3, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }', vote)
+    // Until MIN_SAMPLES runs of all three are in, every request starts all three.
+    for (let i = 0; i < MIN_SAMPLES; i++) expect((await predictAfter(g, 4)).models[2]!.status).not.toBe('skipped')
+    const selection = g.ensemble('e').selection!
+    // Each prefix (a; a and b) answered alike every time, and the vote replayed on it alone chose what all three did.
+    expect([selection.unanimous[at(1)], selection.unanimous[at(2)]]).toEqual([MIN_SAMPLES, MIN_SAMPLES])
+    expect([selection.matched[at(1)], selection.matched[at(2)]]).toEqual([MIN_SAMPLES, MIN_SAMPLES])
+    // Their answers were certain (probability 1): every confidence bar counts them too.
+    expect(selection.unanimous[at(1, BARS.length - 1)]).toBe(MIN_SAMPLES)
+    expect([selection.k, selection.bar]).toEqual([1, 0])
+    await predictAfter(g, 4) // then one in four (explore 0.25) still starts all
+    const r = await predictAfter(g, 2)
+    expect(statuses(r)).toEqual(['a:ok*', 'b:skipped(NOT_NEEDED)', 'c:skipped(NOT_NEEDED)'])
+    expect(r.decision).toMatchObject({ reason: 'plurality', votes: { 1: 1 } })
+    expect(r.elapsed_ms).toBe(2)
+    const calls = signals.get('c')!.length
+    await predictAfter(g, 2)
+    expect(signals.get('c')).toHaveLength(calls)
+  })
+
+  it('does not trust a prefix whose replayed decision differed from all members\' (on_no_majority: abstain)', async () => {
+    const abstain = vote.replace('strategy: majority-vote', 'strategy: { name: majority-vote, on_no_majority: abstain }')
+    const g = await serve('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 3, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }', abstain)
+    for (let i = 0; i < MIN_SAMPLES + 1; i++) await predictAfter(g, 4)
+    const selection = g.ensemble('e').selection!
+    // a alone is one vote of three: no majority, an abstention, never what all three decided.
+    expect(selection.matched[at(1)]).toBe(0)
+    expect(selection.matched[at(2)]).toBe(MIN_SAMPLES + 1)
+    expect(statuses(await predictAfter(g, 3))).toEqual(['a:ok*', 'b:ok', 'c:skipped(NOT_NEEDED)'])
+  })
+
+  /** An adaptive ensemble whose choice is already: start two, enough when they agree with probability ≥ `bar`. */
+  async function trusted(models: string, ensemble = vote, bar = 0): Promise<Gateway> {
+    const g = await serve(models, ensemble)
+    await predictAfter(g, 500) // the first request is a sampling run
+    const selection = g.ensemble('e').selection!
+    selection.k = 2
+    selection.bar = bar
+    return g
+  }
+
+  it('starts the third member when the first two agree, but less surely than the bar', async () => {
+    // Scripted answers are certain (probability 1 for their label): a bar above 1 is never met.
+    const g = await trusted('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 3, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }', vote, 1.5)
+    expect(statuses(await predictAfter(g, 3))).toEqual(['a:ok*', 'b:ok', 'c:cancelled'])
+  })
+
+  it('does not start it when they agree at least as surely as the bar', async () => {
+    const g = await trusted('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 3, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }', vote, 0.99)
+    expect(statuses(await predictAfter(g, 3))).toEqual(['a:ok*', 'b:ok', 'c:skipped(NOT_NEEDED)'])
+  })
+
+  it('starts the third member when the first two disagree', async () => {
+    const g = await trusted('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 3, label: 0 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }')
+    const r = await predictAfter(g, 7)
+    expect(statuses(r)).toEqual(['a:ok*', 'b:ok', 'c:ok'])
+    expect(r.elapsed_ms).toBe(7) // c started at 3 ms, when b disagreed
+  })
+
+  it('starts the third member when one of the first fails', async () => {
+    const g = await trusted('  a: { kind: scripted, delay_ms: 2, fail: boom }\n  b: { kind: scripted, delay_ms: 3, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }')
+    const r = await predictAfter(g, 6)
+    expect(statuses(r)).toEqual(['a:error(MODEL_FAILED)', 'b:ok*', 'c:ok'])
+    expect(r.elapsed_ms).toBe(6)
+  })
+
+  it('starts the third member when the first run late (half the budget while their p95 is unknown)', async () => {
+    const g = await trusted('  a: { kind: scripted, delay_ms: 2, label: 1 }\n  b: { kind: scripted, delay_ms: 400, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }')
+    const r = await predictAfter(g, 54)
+    expect(statuses(r)).toEqual(['a:ok*', 'b:cancelled', 'c:ok'])
+    expect(r.elapsed_ms).toBe(54)
+  })
+
+  it('is refused on a regression ensemble (it compares labels)', () => {
+    expect(Selection.problem({ policy: 'adaptive', accuracyTarget: 0.9, explore: 0.1 }, [{ name: 'variable', datatype: 'FP32', shape: [-1, 1] }])).toMatch(/needs a classification ensemble/)
+    expect(Selection.problem({ policy: 'latency-aware' }, [{ name: 'variable', datatype: 'FP32', shape: [-1, 1] }])).toBeUndefined()
+  })
+
+  it('needs accuracy_target; accuracy_target and explore belong to adaptive', () => {
+    expect(() => configFrom('models:\n  a: { kind: scripted }\nensembles:\n  e:\n    strategy: deadline-fallback\n    models: [a]\n    select: adaptive\n')).toThrow(
+      /ensembles\.e\.select: policy adaptive needs accuracy_target/,
+    )
+    expect(() => configFrom('models:\n  a: { kind: scripted }\nensembles:\n  e:\n    strategy: deadline-fallback\n    models: [a]\n    select: { policy: latency-aware, explore: 0.1 }\n')).toThrow(
+      /accuracy_target and explore apply to policy adaptive/,
+    )
+    expect(() => configFrom('models:\n  a: { kind: scripted }\nensembles:\n  e:\n    strategy: deadline-fallback\n    models: [a]\n    select: sometimes\n')).toThrow(ConfigError)
+  })
+})
