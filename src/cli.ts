@@ -10,6 +10,7 @@ import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { evalUsage } from './eval/cli.ts'
 import { Gateway } from './gateway.ts'
 import { startOutput, type Output } from './output/index.ts'
+import { publishModel } from './registry/publish.ts'
 import { Registry } from './registry/registry.ts'
 import { startReloadTriggers } from './reload/index.ts'
 import { openWarning } from './security/exposure.ts'
@@ -20,6 +21,9 @@ const usage = `usage:
     --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
+  specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
+                                       publish a model version on the models topic (docs/models.md);
+                                       --location L sends a file path or http(s) URL instead of the bytes
 ${evalUsage}`
 
 function report(err: unknown): never {
@@ -101,7 +105,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
     stopping = true
     app.log.info({ signal, grace_ms: grace }, 'draining')
     triggers.stop()
-    registry?.close()
+    await registry?.close()
     gateway.drain() // /readyz 503, new predicts NOT_READY: load balancers move away
     grpc?.setServing(false)
     // In-flight requests get the grace period to finish; then their connections are cut.
@@ -144,6 +148,22 @@ async function serve(file: string, stream: boolean): Promise<void> {
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
 }
 
+async function publish(file: string | undefined): Promise<void> {
+  const { brokers, topic, name, version = '0', description = '', location } = values
+  const version_ = Number(version)
+  if (!brokers || !name || (!file && !location) || !Number.isSafeInteger(version_) || version_ < 0) {
+    console.error(`publish-model needs --brokers, --name and a model file (or --location); --version is a non-negative integer\n${usage}`)
+    process.exit(2)
+  }
+  try {
+    const sent = await publishModel({ brokers: brokers.split(','), topic: topic ?? 'specserve.models', name, version: version_, description, file, location })
+    console.log(`published ${name} version ${version_ || '(next)'} to ${topic ?? 'specserve.models'} (${sent.bytes} bytes${sent.sha256 ? `, sha256 ${sent.sha256}` : ''})`)
+  } catch (err) {
+    console.error(`publish-model failed: ${(err as Error).message}`)
+    process.exit(1)
+  }
+}
+
 // The bench has flags of its own (see bench/run.ts); it is loaded only when asked for.
 if (process.argv[2] === 'bench') {
   const { benchMain } = await import('../bench/run.ts')
@@ -159,7 +179,18 @@ if (process.argv[2] === 'eval') {
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, stream: { type: 'boolean' } },
+  options: {
+    config: { type: 'string', short: 'c' },
+    help: { type: 'boolean', short: 'h' },
+    stream: { type: 'boolean' },
+    // publish-model
+    brokers: { type: 'string' },
+    topic: { type: 'string' },
+    name: { type: 'string' },
+    version: { type: 'string' },
+    description: { type: 'string' },
+    location: { type: 'string' },
+  },
 })
 const [command, arg] = positionals
 if (values.help || !command) {
@@ -172,6 +203,9 @@ switch (command) {
     break
   case 'validate':
     await validate(arg ?? values.config ?? 'examples/demo.yaml')
+    break
+  case 'publish-model':
+    await publish(arg)
     break
   default:
     console.error(`unknown command "${command}"\n${usage}`)

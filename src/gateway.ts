@@ -131,7 +131,7 @@ export class Gateway {
     const at = (path: string, message: string): void => {
       issues.push({ path, ...(config.source.locate(path.split('.')) ?? {}), message })
     }
-    const used = new Set([...config.ensembles.values()].flatMap((e) => e.models))
+    const used = new Set([...config.ensembles.values()].flatMap((e) => [...e.models, ...(e.shadow?.models ?? [])]))
     const loading = [...state.models.values()].filter((m) => used.has(m.model.name) && !this.loaded.has(m.executor))
     await Promise.all(
       loading

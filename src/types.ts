@@ -83,6 +83,18 @@ export interface DecisionInfo {
   readonly votes: Votes | null
 }
 
+/** A shadow model's answer on one predict, as the serving record carries it. */
+export interface ShadowAnswer {
+  readonly name: string
+  readonly version: string
+  readonly status: 'ok' | 'error'
+  readonly latency_ms: number
+  /** Whether its answer agrees with the one given (same label, or a value within 1%); null when there was nothing to compare. */
+  readonly agrees: boolean | null
+  readonly outputs?: TensorMap
+  readonly error?: ErrorInfo
+}
+
 /** Everything a frontend needs to answer, and everything output/ needs to record. */
 export interface PredictResult {
   readonly id: string
@@ -95,6 +107,8 @@ export interface PredictResult {
   readonly models: readonly ModelAnnotation[]
   /** Set when the request failed as a whole (502/504/422): the frontends map it to a status. */
   readonly error: ErrorInfo | null
+  /** Shadow members' answers (serving records only: a predict is answered before its shadows run). */
+  readonly shadows?: readonly ShadowAnswer[]
 }
 
 /** Metric attributes: label names and values. */

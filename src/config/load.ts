@@ -42,6 +42,8 @@ export interface EnsembleConfig {
   readonly description: string | undefined
   /** Which members a request starts; `all` unless `select:` says otherwise. */
   readonly select: SelectConfig
+  /** Shadow members: run on `sample` of the predicts once they are answered; never chosen. */
+  readonly shadow: { readonly models: readonly string[]; readonly sample: number } | undefined
 }
 
 export type SelectConfig =
@@ -192,6 +194,10 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       if (!(m in raw.models)) at([...base, 'models', i], `unknown model "${m}"`)
     })
     if (new Set(e.models).size !== e.models.length) at([...base, 'models'], 'a model is listed twice')
+    e.shadow?.models.forEach((m, i) => {
+      if (!(m in raw.models)) at([...base, 'shadow', 'models', i], `unknown model "${m}"`)
+      else if (e.models.includes(m)) at([...base, 'shadow', 'models', i], `"${m}" is a member of the ensemble; a shadow is never chosen`)
+    })
     const budget = e.budget_ms ?? DEFAULT_BUDGET
     if (budget.default > budget.max) at([...base, 'budget_ms', 'default'], `default ${budget.default} is over max ${budget.max}`)
     const { name: strategyName, ...rawOptions } = typeof e.strategy === 'string' ? { name: e.strategy } : e.strategy
@@ -213,6 +219,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       budget: { default: budget.default, max: budget.max },
       description: e.description,
       select: parseSelect(e.select, (field, message) => at([...base, 'select', ...field], message)),
+      shadow: e.shadow && { models: e.shadow.models, sample: e.shadow.sample ?? 1 },
     })
   }
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))

@@ -38,6 +38,13 @@ export const EnsembleSchema = Type.Object(
     budget_ms: Type.Optional(BudgetSchema),
     select: Type.Optional(SelectSchema),
     description: Type.Optional(Type.String()),
+    /** Models run beside the ensemble on a sample of predicts, after the answer: never chosen, recorded, agreement measured. */
+    shadow: Type.Optional(
+      Type.Object(
+        { models: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }), sample: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

@@ -70,6 +70,7 @@ export function withSoloEnsembles(config: GatewayConfig, names: readonly string[
         budget: { default: ens.budget.default, max: Math.max(budget?.max ?? 0, ens.budget.max) },
         description: `${model} alone (specserve eval)`,
         select: { policy: 'all' },
+        shadow: undefined,
       }
       ensembles.set(solo.name, solo)
     }

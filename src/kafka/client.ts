@@ -5,7 +5,7 @@ import { Producer, stringSerializers, type ProducerOptions } from '@platformatic
 import type { KafkaSettings } from './config.ts'
 
 /** Connection settings every client (producer, consumer) of a gateway uses. */
-export function connectionOptions(settings: KafkaSettings, clientId: string): Pick<ProducerOptions<string, string, string, string>, 'clientId' | 'bootstrapBrokers' | 'tls' | 'sasl' | 'connectTimeout' | 'requestTimeout' | 'timeout'> {
+export function connectionOptions(settings: Pick<KafkaSettings, 'brokers' | 'tls' | 'sasl' | 'requestTimeoutMs'>, clientId: string): Pick<ProducerOptions<string, string, string, string>, 'clientId' | 'bootstrapBrokers' | 'tls' | 'sasl' | 'connectTimeout' | 'requestTimeout' | 'timeout'> {
   return {
     clientId,
     bootstrapBrokers: [...settings.brokers],

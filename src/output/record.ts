@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { traceIdOf } from '../telemetry/tracing.ts'
 import { toNested, type Tensor, type TensorMap } from '../tensor/index.ts'
-import type { ErrorInfo, ModelAnnotation, PredictResult, Votes } from '../types.ts'
+import type { ErrorInfo, ModelAnnotation, PredictResult, ShadowAnswer, Votes } from '../types.ts'
 
 export const RECORD_SCHEMA_VERSION = 1
 
@@ -32,10 +32,32 @@ export interface ServingRecord {
   readonly elapsed_ms: number
   readonly models: readonly ModelAnnotation[]
   readonly late: { readonly model: string; readonly version: string; readonly latency_ms: number; readonly outputs: Record<string, unknown> } | null
+  /** Shadow members' answers, when the predict ran them. */
+  readonly shadows?: readonly ShadowRecord[]
   /** Filled in once tracing lands (telemetry/); null until then. */
   readonly trace_id: string | null
   readonly instance: string
 }
+
+export interface ShadowRecord {
+  readonly name: string
+  readonly version: string
+  readonly status: 'ok' | 'error'
+  readonly latency_ms: number
+  readonly agrees: boolean | null
+  readonly outputs: Record<string, unknown> | null
+  readonly error?: ErrorInfo
+}
+
+const shadowRecord = (s: ShadowAnswer): ShadowRecord => ({
+  name: s.name,
+  version: s.version,
+  status: s.status,
+  latency_ms: s.latency_ms,
+  agrees: s.agrees,
+  outputs: s.outputs ? nestedMap(s.outputs) : null,
+  ...(s.error ? { error: s.error } : {}),
+})
 
 /** One record waiting to be published: references only, encoded on demand. */
 export class PendingRecord {
@@ -76,6 +98,7 @@ export class PendingRecord {
       elapsed_ms: r.elapsed_ms,
       models: r.models,
       late: late ? { model: late.model, version: late.version, latency_ms: late.latency_ms, outputs: nestedMap(late.outputs) } : null,
+      ...(r.shadows ? { shadows: r.shadows.map(shadowRecord) } : {}),
       trace_id: traceIdOf(r),
       instance: this.instance,
     }

@@ -13,8 +13,20 @@ export const RepositorySchema = Type.Object(
     keep_versions: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Pick up a new version directory without a signal. */
     watch: Type.Optional(Type.Boolean()),
-    /** Largest model a PUT may upload. */
+    /** Largest model a PUT may upload (or the model stream fetch). */
     max_model_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** The model stream: ModelDescriptor records on a topic; every instance reads all of them. */
+    kafka: Type.Optional(
+      Type.Object(
+        {
+          brokers: Type.Array(Type.String({ pattern: '^[^:\\s]+:[0-9]+$' }), { minItems: 1 }),
+          topic: Type.Optional(Type.String({ minLength: 1 })),
+          /** Prefix of the consumer group; the instance name is appended, so each instance has its own. */
+          group: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )
@@ -25,6 +37,9 @@ export interface RepositoryConfig {
   readonly keepVersions: number
   readonly watch: boolean
   readonly maxModelBytes: number
+  readonly kafka: { readonly brokers: readonly string[]; readonly topic: string; readonly group: string } | undefined
+  /** Where a descriptor's relative `location` resolves (the config file's directory). */
+  readonly baseDir: string
 }
 
 export function parseRepository(raw: Static<typeof RepositorySchema> | undefined, baseDir: string): RepositoryConfig | undefined {
@@ -34,6 +49,8 @@ export function parseRepository(raw: Static<typeof RepositorySchema> | undefined
     keepVersions: raw.keep_versions ?? 3,
     watch: raw.watch ?? true,
     maxModelBytes: raw.max_model_bytes ?? 64 * 1024 * 1024,
+    kafka: raw.kafka && { brokers: [...raw.kafka.brokers], topic: raw.kafka.topic ?? 'specserve.models', group: raw.kafka.group ?? 'specserve-models' },
+    baseDir,
   }
 }
 

@@ -17,6 +17,7 @@ import { silentLogger, type Component, type Logger, type MetricsSink } from '../
 import type { RepositoryConfig, RepositoryModelSettings } from './config.ts'
 import { runGate } from './gate.ts'
 import { VersionExistsError, type VersionMeta } from './store.ts'
+import { ModelStream } from './stream.ts'
 import { ModelVersions, type Arrival } from './versions.ts'
 
 const repositorySettings = (model: ModelConfig): RepositoryModelSettings | undefined => (model.kind === 'onnx' ? (model.spec as OnnxSpec).repository : undefined)
@@ -40,6 +41,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private queue: Promise<unknown> = Promise.resolve()
   private watcher: FSWatcher | undefined
   private rescanTimer: NodeJS.Timeout | undefined
+  /** The model stream's consumer, with `repository.kafka`. */
+  stream: ModelStream | undefined
 
   /** A registry for the config's repository; undefined without a `repository:` section. */
   static open(config: GatewayConfig): Registry | undefined {
@@ -109,14 +112,23 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     gateway.attach('registry', this)
   }
 
-  /** Once the gateway has loaded: records what serves, judges what arrived meanwhile, watches the repository. */
-  start(): Promise<void> {
+  /**
+   * Once the gateway has loaded: records what serves, judges what arrived meanwhile, watches
+   * the repository, and reads the model stream.
+   */
+  async start(): Promise<void> {
     for (const versions of this.models.values()) {
       const serving = versions.serving
       if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.served(versions, serving, undefined)
     }
     if (this.repository.watch) this.watch()
-    return this.rescan()
+    await this.rescan()
+    if (this.repository.kafka && this.gateway) {
+      this.stream = new ModelStream(this, this.repository, this.gateway.config.server.instance, this.log)
+      this.gateway.attach('model_stream', this.stream)
+      // A broker that is down does not stop the gateway: uploads and the repository still work.
+      await this.stream.start().catch((err: unknown) => this.log.error({ err, brokers: this.repository.kafka?.brokers }, 'model stream not started'))
+    }
   }
 
   private watch(): void {
@@ -162,6 +174,15 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     const meta = this.versionsOf(name).get(version)
     if (!meta) throw new GatewayError('UNKNOWN_VERSION', `model ${quote(name)} has no version ${version}`)
     return meta
+  }
+
+  isRepositoryModel(name: string): boolean {
+    return this.models.has(name)
+  }
+
+  /** The version of a model whose file has this sha256, if one is stored. */
+  versionWithSha(name: string, sha256: string): number | undefined {
+    return this.models.get(name)?.list().find((m) => m.sha256 === sha256)?.version
   }
 
   /** The version serving a repository model, or undefined for a model from the config. */
@@ -272,8 +293,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return this.queue.then(() => undefined)
   }
 
-  close(): void {
+  async close(): Promise<void> {
     clearTimeout(this.rescanTimer)
     this.watcher?.close()
+    await this.stream?.close()
   }
 }

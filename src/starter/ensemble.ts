@@ -6,6 +6,7 @@ import { GatewayError, inputFailure } from '../errors.ts'
 import type { Executor } from '../executors/types.ts'
 import { checkTensor, formatShape, quote, type TensorMap, type TensorSpec } from '../tensor/index.ts'
 import { Selection } from './selection.ts'
+import { ShadowCounts, ShadowRunner } from './shadow.ts'
 import { EnsembleStats, type ModelStats } from './stats.ts'
 
 /** An ensemble ready to serve: its executors loaded, its inputs agreed, its strategy built. */
@@ -25,6 +26,8 @@ export interface EnsembleRuntime {
   readonly outputs: readonly TensorSpec[]
   /** Member selection (`select:`); undefined for `all`, so the starter's plain path checks one field. */
   readonly selection: Selection | undefined
+  /** Shadow members (`shadow:`), run after the answer on a sample of predicts; undefined when none. */
+  readonly shadow: ShadowRunner | undefined
 }
 
 const sameDims = (a: readonly number[], b: readonly number[]): boolean =>
@@ -41,22 +44,20 @@ export function buildEnsemble(
   const first = members[0]!
   const inputs = first.executor.metadata().inputs
   const issues: Omit<ConfigIssue, 'line' | 'col'>[] = []
-  members.slice(1).forEach((m, i) => {
+  const describe = (specs: readonly TensorSpec[]): string => specs.map((s) => `${s.name}:${s.datatype}[${s.shape.join(',')}]`).join(' ')
+  const checkAgainstFirst = (m: { model: ModelConfig; executor: Executor }, path: string): void => {
     const theirs = m.executor.metadata().inputs
-    const describe = (specs: readonly TensorSpec[]): string => specs.map((s) => `${s.name}:${s.datatype}[${s.shape.join(',')}]`).join(' ')
     const agree =
       theirs.length === inputs.length &&
       inputs.every((spec) => {
         const other = theirs.find((t) => t.name === spec.name)
         return other !== undefined && other.datatype === spec.datatype && sameDims(other.shape, spec.shape)
       })
-    if (!agree) {
-      issues.push({
-        path: `ensembles.${config.name}.models.${i + 1}`,
-        message: `inputs of "${m.model.name}" (${describe(theirs)}) differ from "${first.model.name}" (${describe(inputs)})`,
-      })
-    }
-  })
+    if (!agree) issues.push({ path, message: `inputs of "${m.model.name}" (${describe(theirs)}) differ from "${first.model.name}" (${describe(inputs)})` })
+  }
+  members.slice(1).forEach((m, i) => checkAgainstFirst(m, `ensembles.${config.name}.models.${i + 1}`))
+  const shadows = (config.shadow?.models ?? []).map(lookup)
+  shadows.forEach((m, i) => checkAgainstFirst(m, `ensembles.${config.name}.shadow.models.${i}`))
   const outputs = first.executor
     .metadata()
     .outputs.filter((o) => members.every((m) => m.executor.metadata().outputs.some((x) => x.name === o.name && x.datatype === o.datatype)))
@@ -92,8 +93,16 @@ export function buildEnsemble(
       inputs,
       outputs,
       selection: config.select.policy === 'all' ? undefined : new Selection(config.select, stats, strategy, outputs),
+      shadow: config.shadow && new ShadowRunner(shadows.map((m) => ({ model: m.model, executor: m.executor, counts: shadowCounts(requestStats, m.model.name) })), config.shadow.sample, config.budget.max, outputs),
     },
   }
+}
+
+/** A shadow model's counters, kept with the ensemble's across reloads. */
+function shadowCounts(stats: EnsembleStats, model: string): ShadowCounts {
+  let counts = stats.shadows.get(model)
+  if (!counts) stats.shadows.set(model, (counts = new ShadowCounts()))
+  return counts
 }
 
 /** The declared input `name` of the ensemble; BAD_INPUT when it takes no such input. */

@@ -12,6 +12,7 @@ import { activeTracer } from '../telemetry/tracing.ts'
 import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
+import type { ShadowRunner } from './shadow.ts'
 import { roundMs } from './stats.ts'
 
 /** Predicts running on one config, so a replaced config knows when its last one is done. */
@@ -269,12 +270,23 @@ export class Run implements InferContext {
     this.settled = result
     if (this.onAbort) this.req.signal?.removeEventListener('abort', this.onAbort)
     this.admission?.leave()
-    if (--this.scope.inFlight === 0) this.scope.onIdle?.()
+    // A predict whose shadows run keeps its config's executors until they are done.
+    const shadow = ens.shadow !== undefined && ens.shadow.sampled() ? ens.shadow : undefined
+    if (shadow === undefined && --this.scope.inFlight === 0) this.scope.onIdle?.()
     ens.requestStats.record(result.error ? result.error.code : 'ok', result.elapsed_ms, this.budgetMs, atDeadline, started)
     if (this.sampling) ens.selection!.learn(this.outcomes, decision)
     this.trace?.finish(result, atDeadline)
     this.resolve(result)
-    this.hooks.onResult?.(result, this.req, ens)
+    if (shadow === undefined) this.hooks.onResult?.(result, this.req, ens)
+    else this.runShadows(shadow, result)
+  }
+
+  /** After the answer: the shadow members, then the serving record with their answers. */
+  private runShadows(shadow: ShadowRunner, result: PredictResult): void {
+    void shadow.run(this.req.inputs, result.outputs).then((shadows) => {
+      if (--this.scope.inFlight === 0) this.scope.onIdle?.()
+      this.hooks.onResult?.({ ...result, shadows }, this.req, this.ens)
+    }).catch(() => undefined) // onResult only queues a record; nothing here can fail the predict
   }
 }
 

@@ -3,6 +3,7 @@
 // gRPC GetModel and the metrics endpoint (src/telemetry reads them at scrape time, so
 // metrics cost nothing per request beyond these counters).
 import type { ModelStatus } from '../types.ts'
+import type { ShadowCounts } from './shadow.ts'
 
 /** Prometheus-style bucket bounds (ms) exported by /metrics; each is split finer for percentiles. */
 export const LATENCY_BOUNDS_MS = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000] as const
@@ -171,6 +172,8 @@ export class EnsembleStats {
   budgetUsedSum = 0
   /** Members started, summed over requests (over the request count: members started per request). */
   membersStarted = 0
+  /** Shadow members' runs and agreement, by model name. */
+  readonly shadows = new Map<string, ShadowCounts>()
 
   record(outcome: string, elapsedMs: number, budgetMs: number, atDeadline: boolean, membersStarted: number): void {
     this.count(outcome)

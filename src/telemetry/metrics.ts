@@ -131,6 +131,29 @@ export class GatewayMetrics implements MetricProducer {
     b.counter('specserve_predict_deadline_reached', 'Predicts decided by the deadline timer rather than early by the collector.', deadline)
     b.counter('specserve_predict_members_started', 'Members started (not skipped by member selection or a refusal), summed over predicts: over specserve_predict_requests, members started per request.', started)
     b.histogram('specserve_predict_budget_used_ratio', 'Elapsed time as a fraction of the effective budget (1 = the whole budget).', '1', budget)
+    this.shadowMetrics(b)
+  }
+
+  /** Shadow members (`shadow:` on an ensemble): their runs by result, and their agreement with the answers given. */
+  private shadowMetrics(b: Batch): void {
+    const runs: [Attributes, number][] = []
+    const agreement: [Attributes, number][] = []
+    for (const ens of this.gateway.ensembles.values()) {
+      if (!ens.shadow) continue
+      for (const { model, counts } of ens.shadow.members) {
+        const at = { ensemble: ens.name, model: model.name }
+        runs.push(
+          [{ ...at, result: 'agreed' }, counts.agreed],
+          [{ ...at, result: 'disagreed' }, counts.compared - counts.agreed],
+          [{ ...at, result: 'uncompared' }, counts.runs - counts.errors - counts.compared],
+          [{ ...at, result: 'error' }, counts.errors],
+        )
+        if (counts.compared > 0) agreement.push([at, counts.agreed / counts.compared])
+      }
+    }
+    if (!runs.length) return
+    b.counter('specserve_shadow_runs', 'Shadow member runs by result: agreed or disagreed with the answer given, uncompared, error.', runs)
+    b.gauge('specserve_shadow_agreement_ratio', 'Share of a shadow member\'s compared answers that agreed with the answer given.', agreement)
   }
 
   private modelMetrics(b: Batch): void {

@@ -47,7 +47,7 @@ async function start(): Promise<void> {
 }
 
 async function stop(): Promise<void> {
-  registry.close()
+  await registry.close()
   await app.close()
   await gateway.close()
 }

@@ -14,6 +14,7 @@ export function describeEnsemble(ens: EnsembleRuntime): Record<string, unknown> 
     strategy: { name: ens.strategyName, ...ens.config.strategy.raw },
     models: ens.models.map((m) => ({ name: m.name, version: m.version, kind: m.kind })),
     budget_ms: ens.config.budget,
+    ...(ens.config.shadow ? { shadow: ens.config.shadow } : {}),
     inputs: ens.inputs,
     outputs: ens.outputs,
   }

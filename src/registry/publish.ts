@@ -1,0 +1,46 @@
+// `specserve publish-model`: one ModelDescriptor onto the models topic, keyed by the model
+// name, with the model's bytes inline (or a location) and their sha256.
+import { readFile } from 'node:fs/promises'
+import { Producer } from '@platformatic/kafka'
+import { encodeDescriptor } from './descriptor.ts'
+import { sha256Hex } from './store.ts'
+
+export interface PublishOptions {
+  readonly brokers: readonly string[]
+  readonly topic: string
+  readonly name: string
+  /** 0: the next after the highest the gateway knows. */
+  readonly version: number
+  readonly description: string
+  /** The model file: sent inline, unless `location` is given (then only hashed, when readable). */
+  readonly file: string | undefined
+  readonly location: string | undefined
+}
+
+const bytesOf = (data?: Buffer | Uint8Array | string): Buffer | undefined => (data === undefined ? undefined : Buffer.from(data as Uint8Array))
+
+export async function publishModel(options: PublishOptions): Promise<{ sha256: string; bytes: number }> {
+  const data = options.file === undefined ? undefined : await readFile(options.file)
+  const sha256 = data ? sha256Hex(data) : ''
+  const value = encodeDescriptor({
+    name: options.name,
+    version: options.version,
+    description: options.description,
+    modelType: 'onnx',
+    payload: options.location ? { kind: 'location', location: options.location } : { kind: 'data', data: data! },
+    sha256,
+  })
+  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: 'specserve-publish-model',
+    bootstrapBrokers: [...options.brokers],
+    serializers: { key: bytesOf, value: bytesOf, headerKey: bytesOf, headerValue: bytesOf },
+    acks: -1,
+    autocreateTopics: true,
+  })
+  try {
+    await producer.send({ messages: [{ topic: options.topic, key: Buffer.from(options.name), value: Buffer.from(value) }] })
+  } finally {
+    await producer.close()
+  }
+  return { sha256, bytes: value.byteLength }
+}

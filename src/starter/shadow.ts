@@ -1,0 +1,100 @@
+// Shadow members (`shadow: { models, sample }` on an ensemble): on a sample of predicts, once
+// the answer is decided and sent, the shadow models run on the same inputs with their own
+// time limit (the ensemble's max budget, not the request's). They are never chosen, never
+// delay the answer, and take no time from the real members. Their answers, and whether each
+// agrees with the answer given, join the predict's serving record; agreement per shadow model
+// is kept for metrics.
+import { labelKey, meanOf, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
+import type { ModelConfig } from '../config/load.ts'
+import type { Executor, InferContext } from '../executors/types.ts'
+import type { TensorMap, TensorSpec } from '../tensor/index.ts'
+import type { ShadowAnswer } from '../types.ts'
+import { roundMs } from './stats.ts'
+
+/** Per shadow model, since the ensemble was first built (kept across reloads with the ensemble's counters). */
+export class ShadowCounts {
+  runs = 0
+  errors = 0
+  compared = 0
+  agreed = 0
+}
+
+/** Shadow runs of one ensemble in flight at most: past it a sampled predict skips its shadows (they never pile up). */
+const MAX_IN_FLIGHT = 64
+/** Values agree within this relative difference (regression). */
+const VALUE_RTOL = 0.01
+
+export interface ShadowMember {
+  readonly model: ModelConfig
+  readonly executor: Executor
+  readonly counts: ShadowCounts
+}
+
+export class ShadowRunner {
+  readonly members: readonly ShadowMember[]
+  readonly sample: number
+  private readonly timeLimitMs: number
+  private readonly source: VoteSource | undefined
+  private inFlight = 0
+
+  constructor(members: readonly ShadowMember[], sample: number, timeLimitMs: number, outputs: readonly TensorSpec[]) {
+    this.members = members
+    this.sample = sample
+    this.timeLimitMs = timeLimitMs
+    const source = resolveVoteSource(outputs)
+    this.source = source.kind === 'invalid' ? undefined : source
+  }
+
+  /** Whether this predict runs the shadows (the sample, and room for them). */
+  sampled(): boolean {
+    return this.inFlight < MAX_IN_FLIGHT && Math.random() < this.sample
+  }
+
+  /** Runs every shadow on `inputs`; resolves with their answers compared to `given` (never rejects). */
+  async run(inputs: TensorMap, given: TensorMap | null): Promise<ShadowAnswer[]> {
+    this.inFlight++
+    try {
+      return await Promise.all(this.members.map((m) => this.runOne(m, inputs, given)))
+    } finally {
+      this.inFlight--
+    }
+  }
+
+  private async runOne(member: ShadowMember, inputs: TensorMap, given: TensorMap | null): Promise<ShadowAnswer> {
+    const { name, version } = member.model
+    const started = performance.now()
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new Error(`shadow over its ${this.timeLimitMs} ms limit`)), this.timeLimitMs)
+    const ctx: InferContext = { signal: controller.signal, over: false, member: 0, spareable: true, deadline: started + this.timeLimitMs }
+    member.counts.runs++
+    try {
+      const outputs = await member.executor.infer(inputs, ctx)
+      const agrees = this.agrees(outputs, given)
+      if (agrees !== null) {
+        member.counts.compared++
+        if (agrees) member.counts.agreed++
+      }
+      return { name, version, status: 'ok', latency_ms: roundMs(performance.now() - started), agrees, outputs }
+    } catch (err) {
+      member.counts.errors++
+      const e = err as { code?: string; message?: string }
+      return { name, version, status: 'error', latency_ms: roundMs(performance.now() - started), agrees: null, error: { code: e.code ?? 'MODEL_FAILED', message: String(e.message ?? err) } }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private agrees(outputs: TensorMap, given: TensorMap | null): boolean | null {
+    const source = this.source
+    if (!given || !source) return null
+    if (source.kind === 'regression') {
+      const a = meanOf(outputs[source.name])
+      const b = meanOf(given[source.name])
+      if (Number.isNaN(a) || Number.isNaN(b)) return null
+      return Math.abs(a - b) <= VALUE_RTOL * Math.max(1, Math.abs(b))
+    }
+    const mine = labelKey(outputs, source)
+    const theirs = labelKey(given, source)
+    return mine === undefined || theirs === undefined ? null : mine === theirs
+  }
+}
