@@ -22,10 +22,11 @@ import { overhead, singleModelConfig } from './scenarios/overhead.ts'
 import { overload } from './scenarios/overload.ts'
 import { peers } from './scenarios/peers.ts'
 import { remote } from './scenarios/remote.ts'
+import { security } from './scenarios/security.ts'
 import { soak } from './scenarios/soak.ts'
 import { stragglers } from './scenarios/stragglers.ts'
 
-export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak]
+export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak, security]
 
 export interface BenchOptions {
   /** One short repetition per scenario: a smoke run (CI), not numbers to publish. */
