@@ -10,6 +10,7 @@ import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
 import { admitting } from './admission.ts'
 import { registerInfoRoutes } from './info.ts'
+import { registerOpenApi } from './openapi.ts'
 import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
 import { registerAdminRoutes } from '../../reload/admin.ts'
@@ -82,11 +83,15 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     if (!gateway.ready) void reply.header('connection', 'close')
     done(null, payload)
   })
-  if (options.telemetry) registerTelemetry(app, options.telemetry)
-  registerAdminRoutes(app, gateway, guarded)
-  registerInfoRoutes(app, gateway)
-  registerPredictRoutes(app, gateway)
-  registerOipRoutes(app, gateway)
+  registerOpenApi(app, guarded)
+  // Routes are added once @fastify/swagger is loaded, so GET /openapi.json sees them all.
+  app.after(() => {
+    if (options.telemetry) registerTelemetry(app, options.telemetry)
+    registerAdminRoutes(app, gateway, guarded)
+    registerInfoRoutes(app, gateway)
+    registerPredictRoutes(app, gateway)
+    registerOipRoutes(app, gateway)
+  })
   return app
 }
 
