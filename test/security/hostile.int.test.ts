@@ -40,17 +40,12 @@ async function legit(): Promise<number> {
 }
 
 describe('slow and idle clients', () => {
-  it('slow headers: 408 and closed after headers_timeout_ms, while others are served', async () => {
+  it.each([
+    ['slow headers: 408 and closed after headers_timeout_ms', 'POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n'],
+    ['slow body: 408 and closed after request_timeout_ms', 'POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":'],
+  ])('%s, while others are served', async (_what, partial) => {
     const slow = await raw()
-    slow.socket.write('POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n')
-    expect(await legit()).toBe(200)
-    await slow.closed
-    expect(slow.received()).toMatch(/^HTTP\/1\.1 408 /)
-  })
-
-  it('slow body: 408 and closed after request_timeout_ms', async () => {
-    const slow = await raw()
-    slow.socket.write('POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":')
+    slow.socket.write(partial)
     expect(await legit()).toBe(200)
     await slow.closed
     expect(slow.received()).toMatch(/^HTTP\/1\.1 408 /)
