@@ -75,3 +75,26 @@ describe('slow and idle clients', () => {
     expect(await legit()).toBe(200)
   })
 })
+
+describe('a request without credentials on a guarded gateway', () => {
+  let guarded: FastifyInstance
+  let guardedPort: number
+  beforeAll(async () => {
+    guarded = buildServer(configFrom('auth: { api_keys: [] }\nmodels: { ok: { kind: scripted, label: 1 } }\nensembles: { g: { strategy: deadline-fallback, models: [ok] } }\n'))
+    await guarded.gateway.load()
+    await guarded.listen({ host: '127.0.0.1', port: 0 })
+    guardedPort = (guarded.server.address() as { port: number }).port
+  })
+  afterAll(async () => guarded.close())
+
+  it('is refused 401 before its body is read: a 4 MB body announced but never sent', async () => {
+    const socket = connect(guardedPort, '127.0.0.1')
+    let data = ''
+    socket.on('data', (b) => (data += b.toString()))
+    await once(socket, 'connect')
+    socket.write('POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 4000000\r\n\r\n')
+    await once(socket, 'data')
+    expect(data).toMatch(/^HTTP\/1\.1 401 /)
+    socket.destroy()
+  })
+})

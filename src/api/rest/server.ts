@@ -44,6 +44,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const app = Fastify({
     // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
     serverFactory: (handler) => listener(admitting(gateway, handler), tls, config.server),
+    // Only read for the addresses fastify logs (https://…): the server itself comes from serverFactory.
+    ...(tls && { https: {} }),
     logger: options.logger ?? false,
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
