@@ -22,11 +22,12 @@ import { overhead, singleModelConfig } from './scenarios/overhead.ts'
 import { overload } from './scenarios/overload.ts'
 import { peers } from './scenarios/peers.ts'
 import { remote } from './scenarios/remote.ts'
+import { security } from './scenarios/security.ts'
 import { soak } from './scenarios/soak.ts'
 import { stragglers } from './scenarios/stragglers.ts'
 import { swap } from './scenarios/swap.ts'
 
-export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak, swap]
+export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak, swap, security]
 
 export interface BenchOptions {
   /** One short repetition per scenario: a smoke run (CI), not numbers to publish. */

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { connect } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -82,11 +82,11 @@ export async function run(command: string, args: readonly string[], env: NodeJS.
 export { freePort } from '../../test/helpers.ts'
 
 /** Polls a URL until it answers (200 unless `accept` says otherwise; a starting server has no event to await). */
-export async function waitForHttp(url: string, proc: Proc, accept: (status: number) => boolean = (status) => status === 200, timeoutMs = 90_000): Promise<void> {
+export async function waitForHttp(url: string, proc: Proc, accept: (status: number) => boolean = (status) => status === 200, timeoutMs = 90_000, dispatcher?: Dispatcher): Promise<void> {
   const until = Date.now() + timeoutMs
   for (;;) {
     if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`${url}: server exited early:\n${proc.output()}`)
-    const status = await request(url, { headersTimeout: 2_000, bodyTimeout: 2_000 }).then(
+    const status = await request(url, { headersTimeout: 2_000, bodyTimeout: 2_000, ...(dispatcher && { dispatcher }) }).then(
       async (res) => {
         await res.body.dump()
         return res.statusCode

@@ -2,6 +2,7 @@
 // config (via the real CLI), the hand-written baseline, and a peer that never answers.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Agent } from 'undici'
 import { stringify } from 'yaml'
 import { freePort, root, start, waitForHttp, waitForPort, type Proc } from './processes.ts'
 
@@ -22,6 +23,8 @@ export interface SpecserveOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   readonly nodeFlags?: readonly string[]
   readonly readyTimeoutMs?: number
+  /** The config has server.tls: the URL is https, and readiness is checked trusting this CA (PEM). */
+  readonly tlsCa?: string
 }
 
 /** `node src/cli.ts serve -c <config>` on free ports; resolves once /readyz says every model is warm. */
@@ -36,12 +39,16 @@ export async function startSpecserve(name: string, config: Record<string, unknow
     SPECSERVE_GRPC_PORT: grpcPort === undefined ? 'off' : String(grpcPort),
     LOG_LEVEL: 'warn',
   })
-  const server = { name, url: `http://127.0.0.1:${port}`, proc, stop: () => proc.stop(), ...(grpcPort === undefined ? {} : { grpcPort }) }
+  const scheme = options.tlsCa ? 'https' : 'http'
+  const server = { name, url: `${scheme}://127.0.0.1:${port}`, proc, stop: () => proc.stop(), ...(grpcPort === undefined ? {} : { grpcPort }) }
+  const dispatcher = options.tlsCa ? new Agent({ connect: { ca: options.tlsCa, servername: 'localhost' } }) : undefined
   try {
-    await waitForHttp(`${server.url}/readyz`, proc, undefined, options.readyTimeoutMs)
+    await waitForHttp(`${server.url}/readyz`, proc, undefined, options.readyTimeoutMs, dispatcher)
   } catch (err) {
     await proc.stop()
     throw err
+  } finally {
+    await dispatcher?.close()
   }
   return server
 }

@@ -49,6 +49,8 @@ export class Guard {
   private readonly jwtRate: RateSettings | null
   private readonly scopesClaim: string
   private readonly cache = new Map<string, Cached>()
+  /** JWTs being verified now, by header value: gone once settled. */
+  private readonly verifying = new Map<string, Promise<Principal>>()
   /** Buckets by principal id, shared with the guards of later configs (a reload does not refill them). */
   private readonly buckets: Map<string, TokenBucket>
 
@@ -80,7 +82,13 @@ export class Guard {
     if (!BEARER.test(authorization)) throw NOT_BEARER
     const token = authorization.replace(BEARER, '')
     if (this.jwt !== null && JWT_SHAPE.test(token)) {
-      return this.verifyJwt(authorization, token).then((principal) => this.admit(principal, access, ensemble))
+      // Requests that bring the same new token at once share its one verification.
+      let verifying = this.verifying.get(authorization)
+      if (verifying === undefined) {
+        verifying = this.verifyJwt(authorization, token).finally(() => this.verifying.delete(authorization))
+        this.verifying.set(authorization, verifying)
+      }
+      return verifying.then((principal) => this.admit(principal, access, ensemble))
     }
     return this.admit(this.apiKey(authorization, token), access, ensemble)
   }

@@ -180,3 +180,39 @@ describe('docker-compose.yml', () => {
     expect(targets).toContain(`otel-collector:${collector.exporters.prometheus.endpoint.split(':')[1]}`)
   })
 })
+
+describe('docker-compose.secure.yml (TLS and API keys over the base file)', () => {
+  const secure = parse(readFileSync(join(deploy, 'docker-compose.secure.yml'), 'utf8')) as Doc
+  const services = secure.services as Record<string, Doc>
+
+  it('is valid against the Compose Specification schema', () => {
+    const { $schema: _, ...schema } = JSON.parse(readFileSync(composeSchema, 'utf8')) as Record<string, unknown>
+    const check = new Ajv({ strict: false, allErrors: true }).compile(schema)
+    expect(check(secure), JSON.stringify(check.errors, null, 2)).toBe(true)
+  })
+
+  it('make-secrets.sh makes every secret it mounts, and a config with TLS and only key hashes', () => {
+    const out = mkdtempSync(join(tmpdir(), 'specserve-secrets-'))
+    try {
+      execFileSync(join(deploy, 'compose', 'secure', 'make-secrets.sh'), [out], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const made = (file: string): string => join(out, file.replace(/^\.\/compose\/secure\/secrets\//, ''))
+      for (const [name, secret] of Object.entries(secure.secrets as Record<string, Doc>)) expect(existsSync(made(secret.file)), name).toBe(true)
+      // The override's config replaces the base file's (same target), and is the one the script writes.
+      const mount = (services.specserve!.volumes as string[]).find((v) => v.endsWith(':/etc/specserve/specserve.yaml:ro'))!
+      const text = readFileSync(made(mount.split(':')[0]!), 'utf8').replaceAll('/run/secrets/', `${out}/`)
+      const config = imageConfig(text)
+      expect(config.server.tls).toMatchObject({ cert: `${out}/tls.crt`, key: `${out}/tls.key` })
+      expect(config.auth!.apiKeys.map((k) => k.id)).toEqual(['client', 'prometheus'])
+      for (const key of ['client.key', 'prometheus.key']) expect(text).not.toContain(readFileSync(join(out, key), 'utf8').trim())
+      // Prometheus scrapes over HTTPS with the key that has the metrics scope.
+      const prometheus = parse(readFileSync(join(deploy, 'compose', 'secure', 'prometheus.yml'), 'utf8')) as Doc
+      const job = (prometheus.scrape_configs as Doc[]).find((s) => s.job_name === 'specserve')!
+      expect(job.scheme).toBe('https')
+      expect(job.authorization.credentials_file).toBe('/run/secrets/prometheus.key')
+      expect(config.auth!.apiKeys.find((k) => k.id === 'prometheus')!.grants.metrics).toBe(true)
+      expect(services.specserve!.healthcheck.test.join(' ')).toContain(`https://localhost:${config.server.rest_port}/healthz`)
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
+  })
+})

@@ -40,17 +40,12 @@ async function legit(): Promise<number> {
 }
 
 describe('slow and idle clients', () => {
-  it('slow headers: 408 and closed after headers_timeout_ms, while others are served', async () => {
+  it.each([
+    ['slow headers: 408 and closed after headers_timeout_ms', 'POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n'],
+    ['slow body: 408 and closed after request_timeout_ms', 'POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":'],
+  ])('%s, while others are served', async (_what, partial) => {
     const slow = await raw()
-    slow.socket.write('POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n')
-    expect(await legit()).toBe(200)
-    await slow.closed
-    expect(slow.received()).toMatch(/^HTTP\/1\.1 408 /)
-  })
-
-  it('slow body: 408 and closed after request_timeout_ms', async () => {
-    const slow = await raw()
-    slow.socket.write('POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":')
+    slow.socket.write(partial)
     expect(await legit()).toBe(200)
     await slow.closed
     expect(slow.received()).toMatch(/^HTTP\/1\.1 408 /)
@@ -78,5 +73,28 @@ describe('slow and idle clients', () => {
     for (const c of held) c.socket.destroy()
     await Promise.all(held.map((c) => c.closed))
     expect(await legit()).toBe(200)
+  })
+})
+
+describe('a request without credentials on a guarded gateway', () => {
+  let guarded: FastifyInstance
+  let guardedPort: number
+  beforeAll(async () => {
+    guarded = buildServer(configFrom('auth: { api_keys: [] }\nmodels: { ok: { kind: scripted, label: 1 } }\nensembles: { g: { strategy: deadline-fallback, models: [ok] } }\n'))
+    await guarded.gateway.load()
+    await guarded.listen({ host: '127.0.0.1', port: 0 })
+    guardedPort = (guarded.server.address() as { port: number }).port
+  })
+  afterAll(async () => guarded.close())
+
+  it('is refused 401 before its body is read: a 4 MB body announced but never sent', async () => {
+    const socket = connect(guardedPort, '127.0.0.1')
+    let data = ''
+    socket.on('data', (b) => (data += b.toString()))
+    await once(socket, 'connect')
+    socket.write('POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 4000000\r\n\r\n')
+    await once(socket, 'data')
+    expect(data).toMatch(/^HTTP\/1\.1 401 /)
+    socket.destroy()
   })
 })

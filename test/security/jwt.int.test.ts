@@ -5,9 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { GatewayError } from '../../src/errors.ts'
 import { Guard, type Principal } from '../../src/security/guard.ts'
+import { JwtVerifier } from '../../src/security/jwt.ts'
 import { configFrom } from '../helpers.ts'
 import { AUDIENCE, ISSUER, startIssuer, type Issuer } from './issuer.ts'
 import '../starter/scripted.ts'
@@ -51,6 +52,19 @@ describe('JWT from a JWKS URL', () => {
     const fetches = issuer.fetches()
     expect(guard.check(`Bearer ${token}`, 'read', '')).toBe(principal)
     expect(issuer.fetches()).toBe(fetches)
+  })
+
+  it('verifies a new token once however many requests bring it at once', async () => {
+    const guard = guardFor(remote())
+    const token = await issuer.sign({ sub: 'burst' })
+    const verify = vi.spyOn(JwtVerifier.prototype, 'verify')
+    try {
+      const all = await Promise.all(Array.from({ length: 20 }, () => guard.check(`Bearer ${token}`, 'predict', 'e')))
+      expect(new Set(all).size).toBe(1)
+      expect(verify).toHaveBeenCalledTimes(1)
+    } finally {
+      verify.mockRestore()
+    }
   })
 
   it('refuses a token without the scope with PERMISSION_DENIED', async () => {

@@ -42,6 +42,21 @@ export function checkDecoded(request: object): void {
 }
 
 /**
+ * Answers a unary call with what `produce` returns, or its error as a status; a request
+ * that did not decode is INVALID_ARGUMENT even for a method that reads nothing from it.
+ */
+export function answer(call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>, produce: () => unknown): void {
+  let value: unknown
+  try {
+    checkDecoded(call.request as object)
+    value = produce()
+  } catch (err) {
+    return callback(errorStatus(err))
+  }
+  callback(null, value)
+}
+
+/**
  * Part of the deadline is kept back for the trip home: an answer decided exactly at the
  * client's deadline arrives after it, and the client's clock started before ours (the
  * grpc-timeout header is relative, sent once the stream opens). Measured on a loaded

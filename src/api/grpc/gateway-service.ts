@@ -8,9 +8,8 @@ import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { fromNativeTensor, toNativeTensor, type NativeTensorMsg, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
-import { checkDecoded, servePredict } from './call.ts'
+import { answer, servePredict } from './call.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
-import { errorStatus } from './status.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
 
@@ -25,34 +24,26 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
       }
     })
 
-  const ListEnsembles: Unary<object> = (_call, callback) => callback(null, { ensembles: listEnsembles(gateway) })
+  const ListEnsembles: Unary<object> = (call, callback) => answer(call, callback, () => ({ ensembles: listEnsembles(gateway) }))
 
-  const GetEnsemble: Unary<NameRequestMsg> = (call, callback) => {
-    try {
-      checkDecoded(call.request)
+  const GetEnsemble: Unary<NameRequestMsg> = (call, callback) =>
+    answer(call, callback, () => {
       const ens = gateway.ensemble(call.request.name)
       const info = describeEnsemble(ens)
-      callback(null, { ...info, description: ens.config.description ?? '', strategy: ens.strategyName, strategy_options: optionValues(ens.config.strategy.raw) })
-    } catch (err) {
-      callback(errorStatus(err))
-    }
-  }
+      return { ...info, description: ens.config.description ?? '', strategy: ens.strategyName, strategy_options: optionValues(ens.config.strategy.raw) }
+    })
 
-  const GetModel: Unary<NameRequestMsg> = (call, callback) => {
-    try {
-      checkDecoded(call.request)
+  const GetModel: Unary<NameRequestMsg> = (call, callback) =>
+    answer(call, callback, () => {
       const info = describeModel(gateway, call.request.name)
       const stats = info.stats as { duration_ms: { mean: number | null } }
-      callback(null, {
+      return {
         ...info,
         inputs: info.inputs ?? [],
         outputs: info.outputs ?? [],
         stats: { ...stats, duration_ms: stats.duration_ms.mean === null ? null : stats.duration_ms },
-      })
-    } catch (err) {
-      callback(errorStatus(err))
-    }
-  }
+      }
+    })
 
   return { Predict, ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
 }

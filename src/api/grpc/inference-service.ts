@@ -8,35 +8,23 @@ import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, toContents, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
-import { checkDecoded, servePredict } from './call.ts'
+import { answer, servePredict } from './call.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
-import { errorStatus } from './status.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
 
 export function inferenceService(gateway: Gateway): UntypedServiceImplementation {
-  const ServerLive: Unary<object> = (_call, callback) => callback(null, { live: true })
-  const ServerReady: Unary<object> = (_call, callback) => callback(null, { ready: gateway.ready })
-  const ServerMetadata: Unary<object> = (_call, callback) => callback(null, serverMetadata())
+  const ServerLive: Unary<object> = (call, callback) => answer(call, callback, () => ({ live: true }))
+  const ServerReady: Unary<object> = (call, callback) => answer(call, callback, () => ({ ready: gateway.ready }))
+  const ServerMetadata: Unary<object> = (call, callback) => answer(call, callback, serverMetadata)
 
-  const ModelReady: Unary<NameRequestMsg> = (call, callback) => {
-    try {
-      checkDecoded(call.request)
-      callback(null, { ready: modelReady(gateway, call.request.name, call.request.version) })
-    } catch (err) {
-      callback(errorStatus(err))
-    }
-  }
+  const ModelReady: Unary<NameRequestMsg> = (call, callback) => answer(call, callback, () => ({ ready: modelReady(gateway, call.request.name, call.request.version) }))
 
-  const ModelMetadata: Unary<NameRequestMsg> = (call, callback) => {
-    try {
-      checkDecoded(call.request)
+  const ModelMetadata: Unary<NameRequestMsg> = (call, callback) =>
+    answer(call, callback, () => {
       const meta = modelMetadata(v2Model(gateway, call.request.name, call.request.version))
-      callback(null, { ...meta, parameters: toParameters(meta.parameters) })
-    } catch (err) {
-      callback(errorStatus(err))
-    }
-  }
+      return { ...meta, parameters: toParameters(meta.parameters) }
+    })
 
   const ModelInfer: Unary<ModelInferRequestMsg> = (call, callback) =>
     servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => {

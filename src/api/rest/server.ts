@@ -10,6 +10,7 @@ import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
 import { admitting } from './admission.ts'
 import { registerInfoRoutes } from './info.ts'
+import { registerOpenApi } from './openapi.ts'
 import { registerOipRoutes } from './oip.ts'
 import { registerPredictRoutes } from './predict.ts'
 import { registerAdminRoutes } from '../../reload/admin.ts'
@@ -47,6 +48,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const app = Fastify({
     // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
     serverFactory: (handler) => listener(admitting(gateway, handler), tls, config.server),
+    // Only read for the addresses fastify logs (https://…): the server itself comes from serverFactory.
+    ...(tls && { https: {} }),
     logger: options.logger ?? false,
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
@@ -86,12 +89,16 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     if (!gateway.ready) void reply.header('connection', 'close')
     done(null, payload)
   })
-  if (options.telemetry) registerTelemetry(app, options.telemetry)
-  registerAdminRoutes(app, gateway, guarded)
-  registerInfoRoutes(app, gateway)
-  if (options.registry) registerRegistryRoutes(app, options.registry, guarded)
-  registerPredictRoutes(app, gateway)
-  registerOipRoutes(app, gateway)
+  registerOpenApi(app, guarded)
+  // Routes are added once @fastify/swagger is loaded, so GET /openapi.json sees them all.
+  app.after(() => {
+    if (options.telemetry) registerTelemetry(app, options.telemetry)
+    registerAdminRoutes(app, gateway, guarded)
+    registerInfoRoutes(app, gateway)
+    if (options.registry) registerRegistryRoutes(app, options.registry, guarded)
+    registerPredictRoutes(app, gateway)
+    registerOipRoutes(app, gateway)
+  })
   return app
 }
 

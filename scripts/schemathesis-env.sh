@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Provisions (or reuses) schemathesis, the schema-driven REST fuzzer used by
+# test/security/fuzz-rest.e2e.test.ts, in a venv in the cache (scripts/peers/lib.sh does
+# the venv). Prints the path of the `schemathesis` command on stdout. Works from an empty cache.
+source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
+
+VENV="$CACHE_DIR/venv-schemathesis"
+ensure_venv "$VENV" 'import schemathesis' "schemathesis==4.32.5"
+echo "$VENV/bin/schemathesis"

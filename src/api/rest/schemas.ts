@@ -1,0 +1,121 @@
+// The REST API described as JSON Schema, route by route, for GET /openapi.json. These
+// schemas document; they do not validate: the handlers check every request themselves,
+// with the error catalogue's codes and messages (a fastify/ajv validation would answer
+// other codes, and cost the predict path a validation per request). test/api/rest/
+// openapi.int.test.ts keeps this table and the registered routes in step.
+import type { FastifySchema } from 'fastify'
+
+const Error = {
+  type: 'object',
+  required: ['code', 'message'],
+  properties: { code: { type: 'string', description: 'stable code: docs/errors.md' }, message: { type: 'string' } },
+  additionalProperties: true,
+} as const
+
+const OipError = { type: 'object', required: ['error'], properties: { error: { type: 'string' }, code: { type: 'string' } }, additionalProperties: true } as const
+
+const NameParam = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1 } } } as const
+const VersionParams = { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string', minLength: 1 }, version: { type: 'string', minLength: 1 } } } as const
+
+const Nested = { description: 'a tensor as nested arrays in its shape (numbers, booleans, or strings for BYTES and 64-bit integers)' } as const
+const Explicit = {
+  type: 'object',
+  required: ['shape', 'data'],
+  properties: { shape: { type: 'array', items: { type: 'integer', minimum: 0 } }, datatype: { type: 'string' }, data: { type: 'array' } },
+} as const
+
+const Annotation = {
+  type: 'object',
+  required: ['name', 'version', 'status', 'latency_ms', 'used'],
+  properties: {
+    name: { type: 'string' },
+    version: { type: 'string' },
+    status: { enum: ['ok', 'error', 'timeout', 'cancelled', 'skipped'] },
+    latency_ms: { type: 'number' },
+    used: { type: 'boolean' },
+    batch: { type: 'integer' },
+    error: { type: 'object', required: ['code'], properties: { code: { type: 'string' }, message: { type: 'string', description: 'only for callers with the debug scope' } } },
+  },
+} as const
+
+const PredictResponse = {
+  type: 'object',
+  required: ['id', 'ensemble', 'strategy', 'outputs', 'decision', 'budget_ms', 'elapsed_ms', 'models'],
+  properties: {
+    code: { type: 'string' },
+    message: { type: 'string' },
+    id: { type: 'string' },
+    ensemble: { type: 'string' },
+    strategy: { type: 'string' },
+    outputs: { type: ['object', 'null'] },
+    decision: { type: 'object' },
+    budget_ms: { type: 'number' },
+    elapsed_ms: { type: 'number' },
+    models: { type: 'array', items: Annotation },
+  },
+} as const
+
+const V2Tensor = {
+  type: 'object',
+  required: ['name', 'datatype', 'shape'],
+  properties: {
+    name: { type: 'string' },
+    datatype: { type: 'string' },
+    shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+    data: { type: 'array' },
+    parameters: { type: 'object' },
+  },
+} as const
+
+const Any = { type: 'object', additionalProperties: true } as const
+
+/** The errors every guarded route may answer (401/403/429 only with an `auth` section). */
+const refusals = (shape: typeof Error | typeof OipError) => ({ 401: shape, 403: shape, 429: shape }) as const
+const failures = { 400: Error, 404: Error, 413: Error, ...refusals(Error), 502: PredictResponse, 503: Error, 504: PredictResponse, 422: PredictResponse } as const
+const v2Failures = { 400: OipError, 404: OipError, 413: OipError, ...refusals(OipError), 502: OipError, 503: OipError, 504: OipError, 422: OipError } as const
+
+const infer: FastifySchema = {
+  summary: 'Open Inference Protocol V2 infer on an ensemble (JSON, or JSON followed by binary tensor data)',
+  body: {
+    type: 'object',
+    required: ['inputs'],
+    properties: { id: { type: 'string' }, parameters: { type: 'object', properties: { budget_ms: { type: 'number', exclusiveMinimum: 0 } } }, inputs: { type: 'array', items: V2Tensor }, outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } },
+  },
+  response: { 200: Any, ...v2Failures },
+}
+
+/** Documentation of each route, by `METHOD url` as fastify registers it. */
+export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
+  'POST /v1/ensembles/:name/predict': {
+    summary: 'Predict with an ensemble within a latency budget',
+    params: NameParam,
+    headers: { type: 'object', properties: { 'x-budget-ms': { type: 'string' }, 'x-request-id': { type: 'string' } } },
+    body: {
+      type: 'object',
+      required: ['inputs'],
+      properties: {
+        inputs: { type: 'object', additionalProperties: { anyOf: [Nested, Explicit] } },
+        budget_ms: { type: 'number', exclusiveMinimum: 0 },
+        id: { type: 'string' },
+      },
+    },
+    response: { 200: PredictResponse, ...failures },
+  },
+  'GET /v1/ensembles': { summary: 'List the ensembles', response: { 200: Any, ...refusals(Error) } },
+  'GET /v1/ensembles/:name': { summary: 'Describe an ensemble', params: NameParam, response: { 200: Any, 404: Error, ...refusals(Error) } },
+  'GET /v1/models/:name': { summary: 'Describe a model, with its stats', params: NameParam, response: { 200: Any, 404: Error, ...refusals(Error) } },
+  'GET /healthz': { summary: 'Liveness', response: { 200: Any } },
+  'GET /readyz': { summary: 'Readiness: every embedded model loaded and warm', response: { 200: Any, 503: Any } },
+  'GET /metrics': { summary: 'Prometheus metrics (text exposition format)', response: { 200: { type: 'string' }, ...refusals(Error) } },
+  'GET /openapi.json': { summary: 'This document', response: { 200: Any, ...refusals(Error) } },
+  'POST /admin/reload': { summary: 'Reload the config file', response: { 200: Any, 422: Error, ...refusals(Error) } },
+  'GET /v2/': { summary: 'V2 server metadata', response: { 200: Any, ...refusals(OipError) } },
+  'GET /v2/health/live': { summary: 'V2 liveness', response: { 200: Any } },
+  'GET /v2/health/ready': { summary: 'V2 readiness (200 ready, 400 not)', response: { 200: Any, 400: Any } },
+  'GET /v2/models/:name': { summary: 'V2 model metadata of an ensemble', params: NameParam, response: { 200: Any, 404: OipError, ...refusals(OipError) } },
+  'GET /v2/models/:name/ready': { summary: 'V2 model readiness', params: NameParam, response: { 200: Any, 400: Any, 404: OipError, ...refusals(OipError) } },
+  'POST /v2/models/:name/infer': { ...infer, params: NameParam },
+  'GET /v2/models/:name/versions/:version': { summary: 'V2 model metadata of an ensemble (version "1")', params: VersionParams, response: { 200: Any, 404: OipError, ...refusals(OipError) } },
+  'GET /v2/models/:name/versions/:version/ready': { summary: 'V2 model readiness', params: VersionParams, response: { 200: Any, 400: Any, 404: OipError, ...refusals(OipError) } },
+  'POST /v2/models/:name/versions/:version/infer': { ...infer, params: VersionParams },
+}

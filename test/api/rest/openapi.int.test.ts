@@ -1,0 +1,61 @@
+// GET /openapi.json: an OpenAPI 3.1 document of every REST route, each with its schema
+// from src/api/rest/schemas.ts (schemathesis loading it: test/security/fuzz-rest.e2e.test.ts).
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../../src/api/rest/server.ts'
+import { Gateway } from '../../../src/gateway.ts'
+import { startTelemetry, type Telemetry } from '../../../src/telemetry/index.ts'
+import { demoConfig } from '../../helpers.ts'
+
+let app: FastifyInstance
+let telemetry: Telemetry
+let gateway: Gateway
+
+beforeAll(async () => {
+  const config = demoConfig({ admin: { reload_endpoint: true } })
+  gateway = new Gateway(config)
+  telemetry = startTelemetry(gateway, config.telemetry)
+  app = buildServer(config, { gateway, telemetry })
+  await gateway.load()
+})
+afterAll(async () => {
+  await app.close()
+  await telemetry.shutdown()
+  await gateway.close()
+})
+
+interface Operation {
+  summary?: string
+  requestBody?: { content: Record<string, { schema: { required?: string[] } }> }
+  parameters?: { name: string; in: string }[]
+  responses: Record<string, unknown>
+}
+
+describe('GET /openapi.json', () => {
+  it('is OpenAPI 3.1 and lists the routes, each with its schema', async () => {
+    const res = await app.inject('/openapi.json')
+    expect(res.statusCode).toBe(200)
+    const doc = res.json() as { openapi: string; paths: Record<string, Record<string, Operation>> }
+    expect(doc.openapi).toBe('3.1.0')
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) expect(op.summary, `${method.toUpperCase()} ${path} has no schema in schemas.ts`).toBeTruthy()
+    }
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/ensembles/{name}/predict', '/v1/ensembles', '/v1/models/{name}', '/metrics', '/admin/reload', '/healthz', '/v2/models/{name}/infer', '/v2/health/ready']),
+    )
+  })
+
+  it('describes the predict body, its path parameter and its error statuses', async () => {
+    const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, Operation>> }
+    const predict = doc.paths['/v1/ensembles/{name}/predict']!.post!
+    expect(predict.requestBody!.content['application/json']!.schema.required).toEqual(['inputs'])
+    expect(predict.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'name', in: 'path' })]))
+    expect(Object.keys(predict.responses).sort()).toEqual(['200', '400', '401', '403', '404', '413', '422', '429', '502', '503', '504'])
+  })
+
+  it('documents without validating: a body the schema would refuse still gets the handler\'s own code', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: { inputs: 'nope' } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toMatchObject({ code: 'BAD_INPUT', message: 'inputs must be an object of named tensors' })
+  })
+})

@@ -1,0 +1,127 @@
+// Hostile bytes on every gRPC method of both services: random bytes, mutated valid
+// messages, fields of the wrong wire type, and oversized messages. Every call gets a
+// status (the server never crashes or answers INTERNAL/UNKNOWN); a message that does not
+// decode is INVALID_ARGUMENT; an oversized one RESOURCE_EXHAUSTED; and a real predict is
+// still answered afterwards.
+import * as grpc from '@grpc/grpc-js'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { GrpcStatus } from '../../src/errors.ts'
+import { GATEWAY_SERVICE, INFERENCE_SERVICE, serviceMethods, type Method } from '../../src/proto/index.ts'
+import { startHarness, unary, xInput, type Harness } from '../api/grpc/harness.ts'
+
+let h: Harness
+let raw: grpc.Client
+const seen = new Map<number, number>()
+let calls = 0
+
+beforeAll(async () => {
+  h = await startHarness()
+  raw = new grpc.Client(h.address, grpc.credentials.createInsecure())
+})
+afterAll(async () => {
+  raw.close()
+  await h.close()
+  console.info(`gRPC fuzz: ${calls} calls; statuses ${JSON.stringify(Object.fromEntries([...seen].map(([c, n]) => [grpc.status[c], n])))}`)
+})
+
+/** Sends bytes as the request of `path`; resolves with the status code (0 for OK). */
+function send(path: string, bytes: Uint8Array): Promise<number> {
+  calls++
+  return new Promise((resolve) => {
+    raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) => {
+      const code = err ? err.code : 0
+      seen.set(code, (seen.get(code) ?? 0) + 1)
+      resolve(code)
+    })
+  })
+}
+
+const NEVER = [GrpcStatus.INTERNAL, grpc.status.UNKNOWN, grpc.status.UNIMPLEMENTED, grpc.status.DEADLINE_EXCEEDED]
+
+/** A valid request per method, to mutate. */
+const VALID: Record<string, object> = {
+  Predict: { ensemble: 'fallback', inputs: xInput, budget_ms: 50 },
+  ListEnsembles: {},
+  GetEnsemble: { name: 'cancer' },
+  GetModel: { name: 'fast' },
+  ServerLive: {},
+  ServerReady: {},
+  ServerMetadata: {},
+  ModelReady: { name: 'cancer' },
+  ModelMetadata: { name: 'cancer' },
+  ModelInfer: { model_name: 'fallback', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [0.5, 0.5] } }] },
+}
+
+const methods: [string, Method][] = [...Object.entries(serviceMethods(GATEWAY_SERVICE)), ...Object.entries(serviceMethods(INFERENCE_SERVICE))]
+
+/** Whether our own decoder refuses these bytes (then the server must say INVALID_ARGUMENT). */
+function undecodable(method: Method, bytes: Uint8Array): boolean {
+  try {
+    method.requestDeserialize(Buffer.from(bytes))
+    return false
+  } catch {
+    return true
+  }
+}
+
+describe.each(methods)('gRPC %s under hostile bytes', (name, method) => {
+  const valid = new Uint8Array(method.requestSerialize(VALID[name] ?? {}))
+
+  it('random bytes: a status, never INTERNAL; INVALID_ARGUMENT when they do not decode', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 256 }), async (bytes) => {
+        const code = await send(method.path, bytes)
+        expect(NEVER).not.toContain(code)
+        if (undecodable(method, bytes)) expect(code).toBe(GrpcStatus.INVALID_ARGUMENT)
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('mutated valid messages (bytes flipped, cut, spliced): the same', async () => {
+    const mutation = fc.record({
+      flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+      cut: fc.option(fc.nat()),
+      splice: fc.uint8Array({ maxLength: 16 }),
+    })
+    await fc.assert(
+      fc.asyncProperty(mutation, async ({ flips, cut, splice }) => {
+        const bytes = new Uint8Array(valid)
+        for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value
+        const at = cut === null ? bytes.length : cut % (bytes.length + 1)
+        const mutated = new Uint8Array([...bytes.subarray(0, at), ...splice])
+        const code = await send(method.path, mutated)
+        expect(NEVER).not.toContain(code)
+        if (undecodable(method, mutated)) expect(code).toBe(GrpcStatus.INVALID_ARGUMENT)
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('fields of the wrong wire type, and a message over grpc_max_receive_bytes', async () => {
+    const wrongTypes = [
+      [0x08, 0x96, 0x01], // field 1 as a varint
+      [0x09, 1, 2, 3, 4, 5, 6, 7, 8], // field 1 as fixed64
+      [0x0d, 1, 2, 3, 4], // field 1 as fixed32
+      [0x12, 0x03, 0xff, 0xff, 0xff], // field 2 as a length-delimited run of garbage
+      [0x1a, 0x05, 0x0a, 0x03, 0x08, 0x01], // field 3 a nested message whose field 1 is a varint
+      [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f], // field 1 claiming 4 GiB
+    ]
+    for (const bytes of wrongTypes) {
+      const code = await send(method.path, new Uint8Array(bytes))
+      expect(NEVER, `bytes ${bytes.join(',')}`).not.toContain(code)
+      if (undecodable(method, new Uint8Array(bytes))) expect(code).toBe(GrpcStatus.INVALID_ARGUMENT)
+    }
+    const big = new Uint8Array(70_000) // over the harness's 65536-byte limit
+    big.set([0x0a, 0xeb, 0xa2, 0x04]) // field 1, 69995 bytes
+    expect(await send(method.path, big)).toBe(GrpcStatus.RESOURCE_EXHAUSTED)
+  })
+})
+
+describe('after the fuzzing', () => {
+  it('the server still answers a real predict', async () => {
+    const res = await unary(h.gatewayClient, 'Predict', { ensemble: 'cancer', inputs: { input: { fp32_data: Array.from({ length: 30 }, () => 0.5), shape: [1, 30] } } })
+    expect(res).toMatchObject({ ensemble: 'cancer' })
+  })
+})
