@@ -5,7 +5,7 @@ import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } fro
 import { inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { fromNativeTensor, toNativeTensor, type NativeTensorMsg, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import { fromNativeTensor, type NativeTensorMsg, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
 import { checkDecoded, servePredict } from './call.ts'
@@ -21,7 +21,8 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
       const ens = gateway.ensemble(req.ensemble)
       return {
         request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req.inputs), budgetMs: req.budget_ms },
-        respond: predictResponse,
+        // The result itself: Predict's response serializer (predict-codec.ts) writes it.
+        respond: (result: PredictResult) => result,
       }
     })
 
@@ -61,21 +62,6 @@ function readInputs(ens: EnsembleRuntime, inputs: Readonly<Record<string, Native
   const out: Record<string, Tensor> = {}
   for (const name in inputs) out[name] = fromNativeTensor(inputs[name] as NativeTensorMsg, inputSpec(ens, name), inputFailure)
   return out
-}
-
-function predictResponse(result: PredictResult): object {
-  const outputs: Record<string, object> = {}
-  if (result.outputs) for (const name in result.outputs) outputs[name] = toNativeTensor(result.outputs[name]!)
-  return {
-    id: result.id,
-    ensemble: result.ensemble,
-    strategy: result.strategy,
-    outputs,
-    decision: { chosen: result.decision.chosen ?? undefined, reason: result.decision.reason, votes: result.decision.votes ?? {} },
-    budget_ms: result.budget_ms,
-    elapsed_ms: result.elapsed_ms,
-    models: result.models,
-  }
 }
 
 /** Strategy options as specserve.v1.OptionValue: scalars as themselves, anything else as JSON text. */

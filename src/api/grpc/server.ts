@@ -9,6 +9,7 @@ import type { Gateway } from '../../gateway.ts'
 import { tolerantService } from './call.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
+import { withPredictCodec } from './predict-codec.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 
@@ -30,7 +31,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     'grpc.max_receive_message_length': config.server.grpc_max_receive_bytes,
     'grpc.max_send_message_length': config.server.grpc_max_send_bytes,
   })
-  server.addService(tolerantService(service(GATEWAY_SERVICE)), gatewayService(gateway))
+  server.addService(tolerantService(withPredictCodec(service(GATEWAY_SERVICE))), gatewayService(gateway))
   server.addService(tolerantService(service(INFERENCE_SERVICE)), inferenceService(gateway))
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(server)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'

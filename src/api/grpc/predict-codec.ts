@@ -1,0 +1,174 @@
+// specserve.v1.Gateway/Predict's messages coded by hand (proto/specserve/v1/gateway.proto):
+// the request straight into the NativeTensorMsg objects the frontend reads (float inputs
+// as typed-array views of the received bytes), the response straight from a PredictResult
+// into one buffer. proto-loader's generic fromObject/toObject walked every element twice
+// and allocated per element; the other methods keep it. Reflection is untouched: it serves
+// the .proto's descriptors, which these codecs follow field for field
+// (test/api/grpc/predict-codec.test.ts checks them against protobufjs).
+import type { ServiceDefinition } from '@grpc/proto-loader'
+import { encodeNativeTensor, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, stringSize, varintSize, WireType, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
+import type { ModelAnnotation, PredictResult } from '../../types.ts'
+import type { PredictRequestMsg } from './messages.ts'
+
+export function decodePredictRequest(bytes: Uint8Array): PredictRequestMsg {
+  const r = new ProtoReader(bytes)
+  const msg: PredictRequestMsg = { ensemble: '', inputs: {}, id: '' }
+  while (!r.done) {
+    const tag = r.tag()
+    const field = tag >>> 3
+    const wireType = tag & 7
+    if (field === 1 && wireType === WireType.LEN) msg.ensemble = r.string()
+    else if (field === 2 && wireType === WireType.LEN) readInputEntry(r, msg.inputs)
+    else if (field === 3 && wireType === WireType.I64) msg.budget_ms = r.double()
+    else if (field === 4 && wireType === WireType.LEN) msg.id = r.string()
+    else if (field >= 1 && field <= 4) throw new ProtoError(`PredictRequest field ${field} has wire type ${wireType}`)
+    else r.skip(wireType, field)
+  }
+  return msg
+}
+
+/** One map<string, Tensor> entry: key 1, value 2, either may be absent (then its default); a later key wins. */
+function readInputEntry(r: ProtoReader, inputs: Record<string, NativeTensorMsg>): void {
+  const [start, end] = r.span()
+  const entry = new ProtoReader(r.buf, start, end)
+  let key = ''
+  let value: NativeTensorMsg | null = null
+  while (!entry.done) {
+    const tag = entry.tag()
+    const field = tag >>> 3
+    const wireType = tag & 7
+    if (field === 1 && wireType === WireType.LEN) key = entry.string()
+    else if (field === 2 && wireType === WireType.LEN) {
+      const [s, e] = entry.span()
+      value = readNativeTensor(entry, s, e)
+    } else if (field === 1 || field === 2) throw new ProtoError(`map entry field ${field} has wire type ${wireType}`)
+    else entry.skip(wireType, field)
+  }
+  inputs[key] = value ?? { datatype: '', shape: [] }
+}
+
+// proto3 leaves out a double only when it is +0 (its bits are the default's; -0's are not).
+const doubleFieldSize = (field: number, v: number): number => (Object.is(v, 0) ? 0 : varintSize(field << 3) + 8)
+const stringFieldSize = (field: number, v: string): number => (v === '' ? 0 : lenFieldSize(field, stringSize(v)))
+
+function writeString(w: ProtoWriter, field: number, v: string): void {
+  if (v !== '') w.stringField(field, v)
+}
+
+function writeDouble(w: ProtoWriter, field: number, v: number): void {
+  if (Object.is(v, 0)) return
+  w.tag(field, WireType.I64)
+  w.double(v)
+}
+
+function writeLen(w: ProtoWriter, field: number, size: number): void {
+  w.tag(field, WireType.LEN)
+  w.uint32(size)
+}
+
+interface Sized<T> {
+  readonly size: number
+  readonly value: T
+}
+
+function annotationSize(m: ModelAnnotation): number {
+  let size = stringFieldSize(1, m.name) + stringFieldSize(2, m.version) + stringFieldSize(3, m.status) + doubleFieldSize(4, m.latency_ms)
+  if (m.used) size += 2
+  if (m.error) size += lenFieldSize(6, stringFieldSize(1, m.error.code) + stringFieldSize(2, m.error.message))
+  if (m.batch) size += 1 + varintSize(m.batch)
+  return size
+}
+
+function writeAnnotation(w: ProtoWriter, m: ModelAnnotation): void {
+  writeString(w, 1, m.name)
+  writeString(w, 2, m.version)
+  writeString(w, 3, m.status)
+  writeDouble(w, 4, m.latency_ms)
+  if (m.used) {
+    w.tag(5, WireType.VARINT)
+    w.uint32(1)
+  }
+  if (m.error) {
+    writeLen(w, 6, stringFieldSize(1, m.error.code) + stringFieldSize(2, m.error.message))
+    writeString(w, 1, m.error.code)
+    writeString(w, 2, m.error.message)
+  }
+  if (m.batch) {
+    w.tag(7, WireType.VARINT)
+    w.uint32(m.batch)
+  }
+}
+
+const voteEntrySize = (label: string, count: number): number => stringFieldSize(1, label) + (count ? 1 + varintSize(count) : 0)
+
+function decisionSize(d: PredictResult['decision']): number {
+  let size = (d.chosen == null ? 0 : lenFieldSize(1, stringSize(d.chosen))) + stringFieldSize(2, d.reason)
+  if (d.votes) for (const label in d.votes) size += lenFieldSize(3, voteEntrySize(label, d.votes[label]!))
+  return size
+}
+
+function writeDecision(w: ProtoWriter, d: PredictResult['decision'], size: number): void {
+  writeLen(w, 5, size)
+  if (d.chosen != null) w.stringField(1, d.chosen) // optional: present even when empty
+  writeString(w, 2, d.reason)
+  if (!d.votes) return
+  for (const label in d.votes) {
+    const count = d.votes[label]!
+    writeLen(w, 3, voteEntrySize(label, count))
+    writeString(w, 1, label)
+    if (count) {
+      w.tag(2, WireType.VARINT)
+      w.uint32(count)
+    }
+  }
+}
+
+/** A successful predict's PredictResponse, sized first, then written into one buffer. */
+export function encodePredictResponse(result: PredictResult): Buffer {
+  const outputs: Sized<[string, TensorEncoding]>[] = []
+  if (result.outputs) {
+    for (const name in result.outputs) {
+      const tensor = encodeNativeTensor(result.outputs[name]!)
+      outputs.push({ size: stringFieldSize(1, name) + lenFieldSize(2, tensor.size), value: [name, tensor] })
+    }
+  }
+  const models: Sized<ModelAnnotation>[] = result.models.map((m) => ({ size: annotationSize(m), value: m }))
+  const decision = decisionSize(result.decision)
+  let size = stringFieldSize(1, result.id) + stringFieldSize(2, result.ensemble) + stringFieldSize(3, result.strategy)
+  for (const o of outputs) size += lenFieldSize(4, o.size)
+  size += lenFieldSize(5, decision) + doubleFieldSize(6, result.budget_ms) + doubleFieldSize(7, result.elapsed_ms)
+  for (const m of models) size += lenFieldSize(8, m.size)
+
+  const w = new ProtoWriter(size)
+  writeString(w, 1, result.id)
+  writeString(w, 2, result.ensemble)
+  writeString(w, 3, result.strategy)
+  for (const { size: entrySize, value: [name, tensor] } of outputs) {
+    writeLen(w, 4, entrySize)
+    writeString(w, 1, name)
+    writeLen(w, 2, tensor.size)
+    tensor.write(w)
+  }
+  writeDecision(w, result.decision, decision)
+  writeDouble(w, 6, result.budget_ms)
+  writeDouble(w, 7, result.elapsed_ms)
+  for (const m of models) {
+    writeLen(w, 8, m.size)
+    writeAnnotation(w, m.value)
+  }
+  return w.finish()
+}
+
+/** The Gateway service with Predict's request and response coded by hand. */
+export function withPredictCodec(service: ServiceDefinition): ServiceDefinition {
+  const predict = service.Predict
+  if (!predict) throw new Error('specserve.v1.Gateway has no Predict method')
+  return {
+    ...service,
+    Predict: {
+      ...predict,
+      requestDeserialize: (bytes: Buffer) => decodePredictRequest(bytes),
+      responseSerialize: (result: PredictResult) => encodePredictResponse(result),
+    } as unknown as ServiceDefinition[string],
+  }
+}
