@@ -6,6 +6,9 @@ import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictRequest, PredictResult } from '../../types.ts'
+import { inputFailure } from '../../errors.ts'
+import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
+import { fromNativeTensor, type NativeTensorMsg, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { errorStatus, resultStatus } from './status.ts'
 
 /** Marks a request whose bytes did not decode (set instead of throwing inside grpc-js). */
@@ -51,7 +54,7 @@ export function replyMargin(remainingMs: number): number {
 }
 
 /** Remaining ms of the call's deadline, minus the reply margin; undefined without a deadline. */
-export function deadlineBudget(call: ServerUnaryCall<unknown, unknown>): number | undefined {
+export function deadlineBudget(call: Pick<ServerUnaryCall<unknown, unknown>, 'getDeadline'>): number | undefined {
   const deadline = call.getDeadline()
   const at = deadline instanceof Date ? deadline.getTime() : deadline
   if (!Number.isFinite(at)) return undefined
@@ -91,4 +94,11 @@ export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, un
     (result) => (result.error ? callback(resultStatus(result)) : callback(null, respond(result))),
     (err: unknown) => callback(errorStatus(err)),
   )
+}
+
+/** specserve.v1 input tensors (Predict and PredictStream) checked against the ensemble's declaration. */
+export function readInputs(ens: EnsembleRuntime, inputs: Readonly<Record<string, NativeTensorMsg>>): TensorMap {
+  const out: Record<string, Tensor> = {}
+  for (const name in inputs) out[name] = fromNativeTensor(inputs[name] as NativeTensorMsg, inputSpec(ens, name), inputFailure)
+  return out
 }

@@ -2,13 +2,11 @@
 // and same error codes as POST /v1/ensembles/{name}/predict and the GET routes; tensors
 // are specserve.v1.Tensor (src/tensor/specserve.ts).
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
-import { inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
-import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { fromNativeTensor, type NativeTensorMsg, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
-import { checkDecoded, servePredict } from './call.ts'
+import { checkDecoded, readInputs, servePredict } from './call.ts'
+import { predictStream } from './predict-stream.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
 import { errorStatus } from './status.ts'
 
@@ -55,13 +53,7 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
     }
   }
 
-  return { Predict, ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
-}
-
-function readInputs(ens: EnsembleRuntime, inputs: Readonly<Record<string, NativeTensorMsg>>): TensorMap {
-  const out: Record<string, Tensor> = {}
-  for (const name in inputs) out[name] = fromNativeTensor(inputs[name] as NativeTensorMsg, inputSpec(ens, name), inputFailure)
-  return out
+  return { Predict, PredictStream: predictStream(gateway), ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
 }
 
 /** Strategy options as specserve.v1.OptionValue: scalars as themselves, anything else as JSON text. */

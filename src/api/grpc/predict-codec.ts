@@ -6,7 +6,7 @@
 // the .proto's descriptors, which these codecs follow field for field
 // (test/api/grpc/predict-codec.test.ts checks them against protobufjs).
 import type { ServiceDefinition } from '@grpc/proto-loader'
-import { encodeNativeTensor, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, stringSize, varintSize, WireType, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
+import { encodeNativeTensor, int32Size, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, stringSize, varintSize, WireType, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
 import type { ModelAnnotation, PredictResult } from '../../types.ts'
 import type { PredictRequestMsg } from './messages.ts'
 
@@ -123,8 +123,13 @@ function writeDecision(w: ProtoWriter, d: PredictResult['decision'], size: numbe
   }
 }
 
-/** A successful predict's PredictResponse, sized first, then written into one buffer. */
-export function encodePredictResponse(result: PredictResult): Buffer {
+interface Planned {
+  readonly size: number
+  write(w: ProtoWriter): void
+}
+
+/** A successful predict's PredictResponse: its size, then how to write it. */
+function planPredictResponse(result: PredictResult): Planned {
   const outputs: Sized<[string, TensorEncoding]>[] = []
   if (result.outputs) {
     for (const name in result.outputs) {
@@ -138,37 +143,86 @@ export function encodePredictResponse(result: PredictResult): Buffer {
   for (const o of outputs) size += lenFieldSize(4, o.size)
   size += lenFieldSize(5, decision) + doubleFieldSize(6, result.budget_ms) + doubleFieldSize(7, result.elapsed_ms)
   for (const m of models) size += lenFieldSize(8, m.size)
+  return {
+    size,
+    write(w) {
+      writeString(w, 1, result.id)
+      writeString(w, 2, result.ensemble)
+      writeString(w, 3, result.strategy)
+      for (const { size: entrySize, value: [name, tensor] } of outputs) {
+        writeLen(w, 4, entrySize)
+        writeString(w, 1, name)
+        writeLen(w, 2, tensor.size)
+        tensor.write(w)
+      }
+      writeDecision(w, result.decision, decision)
+      writeDouble(w, 6, result.budget_ms)
+      writeDouble(w, 7, result.elapsed_ms)
+      for (const m of models) {
+        writeLen(w, 8, m.size)
+        writeAnnotation(w, m.value)
+      }
+    },
+  }
+}
 
-  const w = new ProtoWriter(size)
-  writeString(w, 1, result.id)
-  writeString(w, 2, result.ensemble)
-  writeString(w, 3, result.strategy)
-  for (const { size: entrySize, value: [name, tensor] } of outputs) {
-    writeLen(w, 4, entrySize)
-    writeString(w, 1, name)
-    writeLen(w, 2, tensor.size)
-    tensor.write(w)
-  }
-  writeDecision(w, result.decision, decision)
-  writeDouble(w, 6, result.budget_ms)
-  writeDouble(w, 7, result.elapsed_ms)
-  for (const m of models) {
-    writeLen(w, 8, m.size)
-    writeAnnotation(w, m.value)
-  }
+/** A successful predict's PredictResponse, sized first, then written into one buffer. */
+export function encodePredictResponse(result: PredictResult): Buffer {
+  const planned = planPredictResponse(result)
+  const w = new ProtoWriter(planned.size)
+  planned.write(w)
   return w.finish()
 }
 
-/** The Gateway service with Predict's request and response coded by hand. */
+/** Why one message of a stream failed (specserve.v1.StreamError). */
+export interface StreamErrorInfo {
+  readonly code: string
+  readonly message: string
+  readonly status: number
+  readonly resultJson: string
+}
+
+/** One PredictStream reply: the message's result, or its error. */
+export type StreamReply = { readonly id: string; readonly result: PredictResult; readonly error?: undefined } | { readonly id: string; readonly error: StreamErrorInfo }
+
+export function encodeStreamReply(reply: StreamReply): Buffer {
+  let body: Planned
+  let field: number
+  if (reply.error === undefined) {
+    body = planPredictResponse(reply.result)
+    field = 2
+  } else {
+    const e = reply.error
+    const size = stringFieldSize(1, e.code) + stringFieldSize(2, e.message) + (e.status ? 1 + int32Size(e.status) : 0) + stringFieldSize(4, e.resultJson)
+    body = {
+      size,
+      write(w) {
+        writeString(w, 1, e.code)
+        writeString(w, 2, e.message)
+        if (e.status) {
+          w.tag(3, WireType.VARINT)
+          w.int32(e.status)
+        }
+        writeString(w, 4, e.resultJson)
+      },
+    }
+    field = 3
+  }
+  const w = new ProtoWriter(stringFieldSize(1, reply.id) + lenFieldSize(field, body.size))
+  writeString(w, 1, reply.id)
+  writeLen(w, field, body.size)
+  body.write(w)
+  return w.finish()
+}
+
+/** The Gateway service with Predict's and PredictStream's messages coded by hand. */
 export function withPredictCodec(service: ServiceDefinition): ServiceDefinition {
-  const predict = service.Predict
-  if (!predict) throw new Error('specserve.v1.Gateway has no Predict method')
+  const { Predict: predict, PredictStream: stream } = service
+  if (!predict || !stream) throw new Error('specserve.v1.Gateway lacks Predict or PredictStream')
+  const requestDeserialize = (bytes: Buffer): PredictRequestMsg => decodePredictRequest(bytes)
   return {
     ...service,
-    Predict: {
-      ...predict,
-      requestDeserialize: (bytes: Buffer) => decodePredictRequest(bytes),
-      responseSerialize: (result: PredictResult) => encodePredictResponse(result),
-    } as unknown as ServiceDefinition[string],
+    Predict: { ...predict, requestDeserialize, responseSerialize: (result: PredictResult) => encodePredictResponse(result) } as unknown as ServiceDefinition[string],
+    PredictStream: { ...stream, requestDeserialize, responseSerialize: (reply: StreamReply) => encodeStreamReply(reply) } as unknown as ServiceDefinition[string],
   }
 }
