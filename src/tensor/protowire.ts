@@ -248,3 +248,23 @@ export class ProtoWriter {
     return this.buf
   }
 }
+
+// Field helpers for the codecs: proto3 leaves scalars at their default out.
+// proto3 leaves out a double only when it is +0 (its bits are the default's; -0's are not).
+export const doubleFieldSize = (field: number, v: number): number => (Object.is(v, 0) ? 0 : varintSize(field << 3) + 8)
+export const stringFieldSize = (field: number, v: string): number => (v === '' ? 0 : lenFieldSize(field, stringSize(v)))
+
+export function writeString(w: ProtoWriter, field: number, v: string): void {
+  if (v !== '') w.stringField(field, v)
+}
+
+export function writeDouble(w: ProtoWriter, field: number, v: number): void {
+  if (Object.is(v, 0)) return
+  w.tag(field, WireType.I64)
+  w.double(v)
+}
+
+export function writeLen(w: ProtoWriter, field: number, size: number): void {
+  w.tag(field, WireType.LEN)
+  w.uint32(size)
+}

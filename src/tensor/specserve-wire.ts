@@ -10,8 +10,9 @@ import type { ProtoWriter} from './protowire.ts';
 import { lenFieldSize, ProtoError, ProtoReader, stringSize, uint64Size, varintSize, WireType, int32Size } from './protowire.ts'
 
 /** specserve.v1.Tensor's element fields by number, with how each element is read. */
-type ElementKind = 'float' | 'double' | 'int32' | 'int64' | 'bool' | 'string' | 'uint32' | 'uint64'
-const ELEMENT_FIELDS: readonly (readonly [NativeField, ElementKind])[] = [
+/** How a repeated element field is read: its protobuf type (`string` and `bytes` differ only in what the reader returns). */
+export type WireElementKind = 'float' | 'double' | 'int32' | 'int64' | 'bool' | 'string' | 'bytes' | 'uint32' | 'uint64'
+const ELEMENT_FIELDS: readonly (readonly [NativeField, WireElementKind])[] = [
   ['fp32_data', 'float'], // 3
   ['fp64_data', 'double'], // 4
   ['int_data', 'int32'], // 5
@@ -25,10 +26,14 @@ const FIELD_NUMBER: Readonly<Record<NativeField, number>> = Object.fromEntries(E
 
 type Mutable = { datatype: string; shape: (number | string)[] } & Partial<Record<NativeField, unknown[] | Float32Array | Float64Array>>
 
+/** Element fields being read: a field's values so far (a typed-array view while it is one packed float run). */
+export type ElementsRead = Record<string, unknown[] | Float32Array | Float64Array | undefined>
+
 /** Reads a Tensor message in [start, end) of the reader's bytes. */
 export function readNativeTensor(r: ProtoReader, start: number, end: number): NativeTensorMsg {
   const sub = new ProtoReader(r.buf, start, end)
   const out: Mutable = { datatype: '', shape: [] }
+  const elements: ElementsRead = {}
   while (!sub.done) {
     const tag = sub.tag()
     const field = tag >>> 3
@@ -36,11 +41,18 @@ export function readNativeTensor(r: ProtoReader, start: number, end: number): Na
     if (field === 1) {
       expectWire(wireType, WireType.LEN, 'datatype')
       out.datatype = sub.string()
-    } else if (field === 2) readRepeated(sub, wireType, WireType.VARINT, () => shapeDim(sub.int64()), out.shape)
-    else if (field >= 3 && field <= 10) readElements(sub, out, field, wireType)
-    else sub.skip(wireType, field)
+    } else if (field === 2) readShapeField(sub, wireType, out.shape)
+    else if (field >= 3 && field <= 10) {
+      const [name, kind] = ELEMENT_FIELDS[field - 3]!
+      readElementField(sub, elements, name, kind, wireType)
+    } else sub.skip(wireType, field)
   }
-  return out
+  return Object.assign(out, elements)
+}
+
+/** A repeated int64 shape field: dimensions as numbers, or decimal strings beyond 2^53 (readShape refuses those). */
+export function readShapeField(r: ProtoReader, wireType: number, into: (number | string)[]): void {
+  readRepeated(r, wireType, WireType.VARINT, () => shapeDim(r.int64()), into)
 }
 
 const shapeDim = (v: bigint): number | string => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : `${v}`)
@@ -68,8 +80,8 @@ function readRepeated<T>(r: ProtoReader, wireType: number, elementWire: number, 
   }
 }
 
-function readElements(r: ProtoReader, out: Mutable, field: number, wireType: number): void {
-  const [name, kind] = ELEMENT_FIELDS[field - 3]!
+/** One occurrence of a repeated element field, merged with what earlier ones gave. */
+export function readElementField(r: ProtoReader, out: ElementsRead, name: string, kind: WireElementKind, wireType: number): void {
   // The usual case: one packed run of floats or doubles, kept as a view of the bytes.
   if ((kind === 'float' || kind === 'double') && wireType === WireType.LEN && out[name] === undefined) {
     out[name] = kind === 'float' ? r.fixedRun(Float32Array) : r.fixedRun(Float64Array)
@@ -78,9 +90,13 @@ function readElements(r: ProtoReader, out: Mutable, field: number, wireType: num
   const current = out[name]
   const into: unknown[] = current === undefined ? [] : Array.isArray(current) ? current : Array.from(current)
   out[name] = into
-  if (kind === 'string') {
+  if (kind === 'string' || kind === 'bytes') {
     expectWire(wireType, WireType.LEN, name)
-    into.push(r.string())
+    if (kind === 'string') into.push(r.string())
+    else {
+      const [start, end] = r.span()
+      into.push(r.buf.subarray(start, end))
+    }
     return
   }
   const [elementWire, read] = ELEMENT_READERS[kind]
@@ -88,7 +104,7 @@ function readElements(r: ProtoReader, out: Mutable, field: number, wireType: num
 }
 
 /** Each numeric element kind's wire type when not packed, and its reader. */
-const ELEMENT_READERS: Readonly<Record<Exclude<ElementKind, 'string'>, readonly [number, (r: ProtoReader) => unknown]>> = {
+const ELEMENT_READERS: Readonly<Record<Exclude<WireElementKind, 'string' | 'bytes'>, readonly [number, (r: ProtoReader) => unknown]>> = {
   float: [WireType.I32, (r) => r.float()],
   double: [WireType.I64, (r) => r.double()],
   int32: [WireType.VARINT, (r) => r.int32()],
@@ -99,15 +115,14 @@ const ELEMENT_READERS: Readonly<Record<Exclude<ElementKind, 'string'>, readonly 
 }
 
 /** How a tensor's elements go on the wire: its field, and the packed run's body size (or the strings). */
-interface Plan {
+export interface Plan {
   readonly field: number
   readonly bodySize: number
   readonly write: (w: ProtoWriter) => void
 }
 
-function planElements(tensor: Tensor): Plan | null {
-  const row = DATATYPES[tensor.datatype]
-  const field = FIELD_NUMBER[row.native]
+/** A tensor's elements as repeated field `field` (packed, or one LEN field per string); null when there are none. */
+export function planElements(tensor: Tensor, field: number): Plan | null {
   const data = tensor.data
   if (data.length === 0) return null
   if (Array.isArray(data)) {
@@ -153,7 +168,7 @@ export function encodeNativeTensor(tensor: Tensor): TensorEncoding {
   const datatypeSize = stringSize(tensor.datatype)
   let shapeBody = 0
   for (const d of tensor.shape) shapeBody += d < 0x80000000 ? varintSize(d) : uint64Size(BigInt(d))
-  const elements = planElements(tensor)
+  const elements = planElements(tensor, FIELD_NUMBER[DATATYPES[tensor.datatype].native])
   let size = lenFieldSize(1, datatypeSize)
   if (shapeBody) size += lenFieldSize(2, shapeBody)
   if (elements) size += Array.isArray(tensor.data) ? elements.bodySize : lenFieldSize(elements.field, elements.bodySize)

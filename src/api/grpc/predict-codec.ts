@@ -6,7 +6,7 @@
 // the .proto's descriptors, which these codecs follow field for field
 // (test/api/grpc/predict-codec.test.ts checks them against protobufjs).
 import type { ServiceDefinition } from '@grpc/proto-loader'
-import { encodeNativeTensor, int32Size, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, stringSize, varintSize, WireType, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
+import { doubleFieldSize, encodeNativeTensor, int32Size, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, stringFieldSize, stringSize, varintSize, WireType, writeDouble, writeLen, writeString, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
 import type { ModelAnnotation, PredictResult } from '../../types.ts'
 import type { PredictRequestMsg } from './messages.ts'
 
@@ -45,25 +45,6 @@ function readInputEntry(r: ProtoReader, inputs: Record<string, NativeTensorMsg>)
     else entry.skip(wireType, field)
   }
   inputs[key] = value ?? { datatype: '', shape: [] }
-}
-
-// proto3 leaves out a double only when it is +0 (its bits are the default's; -0's are not).
-const doubleFieldSize = (field: number, v: number): number => (Object.is(v, 0) ? 0 : varintSize(field << 3) + 8)
-const stringFieldSize = (field: number, v: string): number => (v === '' ? 0 : lenFieldSize(field, stringSize(v)))
-
-function writeString(w: ProtoWriter, field: number, v: string): void {
-  if (v !== '') w.stringField(field, v)
-}
-
-function writeDouble(w: ProtoWriter, field: number, v: number): void {
-  if (Object.is(v, 0)) return
-  w.tag(field, WireType.I64)
-  w.double(v)
-}
-
-function writeLen(w: ProtoWriter, field: number, size: number): void {
-  w.tag(field, WireType.LEN)
-  w.uint32(size)
 }
 
 interface Sized<T> {
