@@ -3,9 +3,10 @@
 import { join } from 'node:path'
 import { percentiles } from './stats.ts'
 import { root, run } from './processes.ts'
+import type { GrpcLoadSpec } from '../load/grpc-stream.ts'
 import type { LoadResult, LoadSpec, PairedSpec } from './types.ts'
 
-async function child<T = LoadResult>(script: string, spec: LoadSpec | PairedSpec): Promise<T> {
+async function child<T = LoadResult>(script: string, spec: LoadSpec | PairedSpec | GrpcLoadSpec): Promise<T> {
   const stdout = await run(process.execPath, [join(root, 'bench', 'load', script), JSON.stringify(spec)])
   const last = stdout.trim().split('\n').pop() ?? ''
   return JSON.parse(last) as T
@@ -19,6 +20,9 @@ export const pairedSequential = async (spec: PairedSpec): Promise<readonly LoadR
 
 /** Fixed rate whatever the server does; latency from the scheduled start. */
 export const openLoop = (spec: LoadSpec & { rate: number }): Promise<LoadResult> => child('open-loop.ts', spec)
+
+/** gRPC closed loop with a grpc-js client: unary Predict calls, or messages on one PredictStream (bench/load/grpc-stream.ts). */
+export const grpcClosedLoop = (spec: GrpcLoadSpec): Promise<LoadResult> => child('grpc-stream.ts', spec)
 
 export interface GhzSpec {
   readonly ghz: string

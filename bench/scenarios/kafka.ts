@@ -51,7 +51,8 @@ async function publisherCounters(url: string): Promise<string> {
   try {
     const res = await request(`${url}/metrics`)
     const text = await res.body.text()
-    const found = [...text.matchAll(/^specserve_output_(published|spooled|dropped|buffered)_records(?:_total)?(?:\{\})? (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`)
+    // batches: produce requests, so published / batches is the records each carried.
+    const found = [...text.matchAll(/^specserve_output_(?:(published|spooled|dropped|buffered)_records|(batches))(?:_total)?(?:\{\})? (\S+)$/gm)].map((m) => `${m[1] ?? m[2]} ${m[3]}`)
     return found.length ? `publisher counters after the runs: ${found.join(', ')}` : 'publisher counters: not exposed on /metrics in this build'
   } catch (err) {
     return `publisher counters: /metrics unreachable (${(err as Error).message})`

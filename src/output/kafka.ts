@@ -27,6 +27,7 @@ interface Retry {
 }
 
 const toEntry = (r: PendingRecord): SpoolEntry => ({ key: r.key, value: r.encode() })
+const entrySize = (e: SpoolEntry): number => Buffer.byteLength(e.value) + (e.key === null ? 0 : Buffer.byteLength(e.key))
 
 export class KafkaSink implements RecordSink, Component {
   readonly kind = 'kafka'
@@ -47,9 +48,13 @@ export class KafkaSink implements RecordSink, Component {
   private readonly gaveUp: Promise<void>
   private resolveGaveUp!: () => void
   private published = 0
+  /** Produce requests acknowledged: published / batches is the records a request carried. */
+  private batches = 0
   private dropped = 0
   private lastError: string | null = null
   private lastDropLog = 0
+  /** When the oldest record in the buffer arrived (performance.now()): linger counts from it. */
+  private bufferedSince = 0
   private readonly flushNow = (): void => {
     this.timer = null
     this.flush()
@@ -75,8 +80,13 @@ export class KafkaSink implements RecordSink, Component {
       this.drop(1, 'the record sink is closed')
       return
     }
-    this.buffer.push(record)
-    if (this.timer === null) this.timer = setTimeout(this.flushNow, this.buffer.length >= this.settings.batchSize ? 0 : this.settings.lingerMs)
+    // One clock read and at most two timers per batch: linger from its first record, and at once when it fills.
+    const buffered = this.buffer.push(record)
+    if (buffered === 1) this.bufferedSince = performance.now()
+    if (buffered === this.settings.batchSize) {
+      if (this.timer) clearTimeout(this.timer)
+      this.timer = setTimeout(this.flushNow, 0)
+    } else if (this.timer === null) this.timer = setTimeout(this.flushNow, this.settings.lingerMs)
   }
 
   status(): SinkStatus {
@@ -90,6 +100,7 @@ export class KafkaSink implements RecordSink, Component {
       spool_bytes: this.spool.bytes,
       spool_file: this.spool.file,
       published: this.published,
+      batches: this.batches,
       dropped: this.dropped,
       last_error: this.lastError,
     }
@@ -101,6 +112,7 @@ export class KafkaSink implements RecordSink, Component {
     out.gauge('specserve_output_spooled_records', 'Serving records in the local spool file (Kafka was unreachable).', [[none, this.spool.records]])
     out.gauge('specserve_output_spool_bytes', 'Size of the local spool file.', [[none, this.spool.bytes]], 'By')
     out.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[none, this.published]])
+    out.counter('specserve_output_batches', 'Produce requests acknowledged by Kafka (records per request: published_records / batches).', [[none, this.batches]])
     out.counter('specserve_output_dropped_records', 'Serving records dropped (buffer and spool full).', [[none, this.dropped]])
   }
 
@@ -126,6 +138,8 @@ export class KafkaSink implements RecordSink, Component {
       }
     } finally {
       clearTimeout(giveUp)
+      if (this.timer) clearTimeout(this.timer)
+      this.timer = null
     }
     const left = this.buffer.length + (this.inflight?.entries.length ?? 0)
     this.abandon()
@@ -159,7 +173,12 @@ export class KafkaSink implements RecordSink, Component {
     if (!idle) return
     this.pumping = this.pump().finally(() => {
       this.pumping = null
-      if (this.buffer.length && this.timer === null && this.retry === null) this.timer = setTimeout(this.flushNow, this.settings.lingerMs)
+      // The next batch goes when it is full or its oldest record has lingered long enough,
+      // not as soon as the previous one is acknowledged: under load that would make every
+      // round trip a produce request of a few records.
+      if (this.buffer.length && this.timer === null && this.retry === null && !this.closing) {
+        this.timer = setTimeout(this.flushNow, Math.max(0, this.settings.lingerMs - (performance.now() - this.bufferedSince)))
+      }
     })
   }
 
@@ -168,7 +187,7 @@ export class KafkaSink implements RecordSink, Component {
     while (!this.abandoned) {
       if (this.spool.pending) {
         this.spoolBuffered() // the buffer is newer than anything on disk: it queues behind it
-        const { entries, end } = this.spool.read(this.settings.batchSize)
+        const { entries, end } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
         if (!(await this.send(entries))) return this.retryLater()
         if (this.abandoned) return
         this.spool.commit(end, entries.length)
@@ -176,9 +195,8 @@ export class KafkaSink implements RecordSink, Component {
         continue
       }
       if (this.buffer.length === 0) return
-      const batch = this.buffer.length <= this.settings.batchSize ? this.buffer : this.buffer.slice(0, this.settings.batchSize)
-      this.buffer = batch === this.buffer ? [] : this.buffer.slice(batch.length)
-      const inflight: Inflight = { entries: batch.map(toEntry), spooledEnd: null }
+      const { entries, leftBehind } = this.takeBatch()
+      const inflight: Inflight = { entries, spooledEnd: null }
       this.inflight = inflight
       const ok = await this.send(inflight.entries)
       this.inflight = null
@@ -186,11 +204,35 @@ export class KafkaSink implements RecordSink, Component {
       if (ok) {
         // An overflow spooled this batch while it was on the wire: skip it on replay.
         if (inflight.spooledEnd !== null) this.spool.commit(inflight.spooledEnd, inflight.entries.length)
-        continue
+        // Records that did not fit have waited already, and a full batch need not: send on.
+        // What came in during the send waits out its linger (see flush).
+        if (leftBehind || this.buffer.length >= this.settings.batchSize || this.spool.pending) continue
+        return
       }
       if (inflight.spooledEnd === null) this.toSpool(inflight.entries)
       return this.retryLater()
     }
+  }
+
+  /**
+   * Encodes records from the head of the buffer into one batch: up to batch_size records and
+   * batch_bytes (at least one record). `leftBehind`: records were waiting that did not fit.
+   */
+  private takeBatch(): { entries: SpoolEntry[]; leftBehind: boolean } {
+    const { batchSize, batchBytes } = this.settings
+    const buffer = this.buffer
+    const entries: SpoolEntry[] = []
+    let bytes = 0
+    let taken = 0
+    for (; taken < buffer.length && taken < batchSize; taken++) {
+      const entry = toEntry(buffer[taken] as PendingRecord)
+      const size = entrySize(entry)
+      if (taken > 0 && bytes + size > batchBytes) break // (encoded again for the next batch: once per full batch)
+      entries.push(entry)
+      bytes += size
+    }
+    this.buffer = taken === buffer.length ? [] : buffer.slice(taken)
+    return { entries, leftBehind: this.buffer.length > 0 }
   }
 
   private async send(entries: readonly SpoolEntry[]): Promise<boolean> {
@@ -204,6 +246,7 @@ export class KafkaSink implements RecordSink, Component {
       return false
     }
     this.published += entries.length
+    this.batches++
     if (this.state !== 'connected') {
       if (this.state === 'spooling') this.log.info({ brokers: this.settings.brokers }, 'kafka reachable again: replaying the spool')
       this.state = 'connected'

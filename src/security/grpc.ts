@@ -19,6 +19,8 @@ export const principalOf = (call: object): Principal | undefined => (call as Gua
 
 const METHOD_ACCESS: Readonly<Record<string, Access>> = {
   '/specserve.v1.Gateway/Predict': 'predict',
+  // Any credentials open the stream; each message is then asked for its own ensemble.
+  '/specserve.v1.Gateway/PredictStream': 'predict',
   '/specserve.v1.Gateway/ListEnsembles': 'read',
   '/specserve.v1.Gateway/GetEnsemble': 'read',
   '/specserve.v1.Gateway/GetModel': 'read',

@@ -42,6 +42,19 @@ const UNKNOWN_KEY = new GatewayError('UNAUTHENTICATED', 'unknown API key')
 const deny = (access: Access, ensemble: string): GatewayError =>
   new GatewayError('PERMISSION_DENIED', access === 'predict' ? `needs scope predict:${quote(ensemble).slice(1, -1)} or predict:*` : access === 'authenticated' ? 'needs credentials' : `needs scope ${access === 'health' ? 'health (anonymous)' : access}`)
 
+/**
+ * Asks a known caller for one more call: its scope for `access` (on `ensemble`) and a token
+ * from its rate limit. The guard's last step, and each message of a PredictStream's.
+ */
+export function admit(principal: Principal, access: Access, ensemble: string): Principal {
+  if (!allows(principal.grants, access, ensemble)) throw deny(access, ensemble)
+  const bucket = principal.bucket
+  if (bucket !== null && !bucket.take(performance.now())) {
+    throw new GatewayError('RATE_LIMITED', `${principal.id} is over its rate limit of ${bucket.rate.rps}/s; retry after ${bucket.retryAfterS} s`, { retry_after_s: bucket.retryAfterS })
+  }
+  return principal
+}
+
 export class Guard {
   readonly anonymous: Principal
   private readonly keys: readonly { readonly digest: Buffer; readonly principal: Principal }[]
@@ -94,12 +107,7 @@ export class Guard {
   }
 
   private admit(principal: Principal, access: Access, ensemble: string): Principal {
-    if (!allows(principal.grants, access, ensemble)) throw deny(access, ensemble)
-    const bucket = principal.bucket
-    if (bucket !== null && !bucket.take(performance.now())) {
-      throw new GatewayError('RATE_LIMITED', `${principal.id} is over its rate limit of ${bucket.rate.rps}/s; retry after ${bucket.retryAfterS} s`, { retry_after_s: bucket.retryAfterS })
-    }
-    return principal
+    return admit(principal, access, ensemble)
   }
 
   /** Every digest is compared, whichever matches: the time taken says nothing about which key is close. */

@@ -6,8 +6,11 @@ import { DATATYPES, type NativeField } from './datatypes.ts'
 import { decodeElements, protoElements } from './elements.ts'
 import { checkTensor, datatypeName, fail, fillDynamic, formatShape, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
 
-/** specserve.v1.Tensor as proto-loader hands it over (defaults filled, 64-bit integers as decimal strings). */
-export type NativeTensorMsg = { datatype: string; shape: readonly (string | number)[] } & Partial<Record<NativeField, readonly unknown[]>>
+/**
+ * specserve.v1.Tensor as a decoder hands it over: proto-loader's objects (defaults filled,
+ * 64-bit integers as decimal strings), or ./specserve-wire.ts's (typed arrays, bigints).
+ */
+export type NativeTensorMsg = { datatype: string; shape: readonly (string | number)[] } & Partial<Record<NativeField, ArrayLike<unknown>>>
 
 const FIELDS: readonly NativeField[] = ['fp32_data', 'fp64_data', 'int_data', 'int64_data', 'uint_data', 'uint64_data', 'bool_data', 'string_data']
 

@@ -46,6 +46,21 @@ describe('grpcurl via server reflection', () => {
     expect(JSON.parse(infer.stdout)).toMatchObject({ model_name: 'cancer', parameters: { chosen: { string_param: res.decision.chosen } } })
   })
 
+  it('streams predicts over PredictStream, an error message among them', async () => {
+    const cancer = samples('cancer')
+    const messages = [
+      { id: 'a', ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } },
+      { id: 'b', ensemble: 'nope', inputs: {} },
+      { id: 'c', ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[1] } } },
+    ]
+    const { stdout } = await call('-d', messages.map((m) => JSON.stringify(m)).join('\n'), target, 'specserve.v1.Gateway/PredictStream')
+    // grpcurl prints each reply as a JSON object, one after the other.
+    const replies = stdout.split(/\n(?=\{)/).map((text) => JSON.parse(text) as { id: string; response?: { ensemble: string }; error?: { code: string } })
+    expect(replies.map((r) => r.id).toSorted()).toEqual(['a', 'b', 'c'])
+    expect(replies.find((r) => r.id === 'b')!.error!.code).toBe('UNKNOWN_ENSEMBLE')
+    expect(replies.filter((r) => r.response?.ensemble === 'cancer')).toHaveLength(2)
+  })
+
   it('shows the status and trailers of a failed call', async () => {
     const err = await call('-v', '-d', JSON.stringify({ ensemble: 'cancer', inputs: {} }), target, 'specserve.v1.Gateway/Predict').catch((e: { stdout: string; stderr: string }) => e)
     expect('stderr' in err && err.stderr).toMatch(/Code: InvalidArgument\s+Message: missing input "input"/)

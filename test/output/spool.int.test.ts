@@ -23,6 +23,21 @@ const entries = (from: number, n: number): { key: string | null; value: string }
   Array.from({ length: n }, (_, i) => ({ key: (from + i) % 3 ? `k${(from + i) % 3}` : null, value: JSON.stringify({ id: `r${from + i}`, text: 'tab\there\nnewline' }) }))
 
 describe('spool', () => {
+  it('reads a replay batch bounded by bytes as well as by count, and at least one record however large', () => {
+    const spool = new Spool(file, 1 << 20)
+    spool.open()
+    const all = entries(0, 10)
+    spool.append(all)
+    const lineBytes = Buffer.byteLength(`${JSON.stringify(all[0]!.key)}\t${all[0]!.value}\n`)
+    const three = spool.read(100, lineBytes * 3 + 1)
+    expect(three.entries).toEqual(all.slice(0, 3))
+    const one = spool.read(100, 1)
+    expect(one.entries).toEqual(all.slice(0, 1))
+    spool.commit(three.end, 3)
+    expect(spool.read(2, 1 << 20).entries).toEqual(all.slice(3, 5))
+    spool.close()
+  })
+
   it('replays in append order, keeps keys, and deletes itself once everything is committed', () => {
     const spool = new Spool(file, 1 << 20)
     expect(spool.open()).toBe(0)

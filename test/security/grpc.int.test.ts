@@ -123,3 +123,43 @@ describe('gRPC redaction and limits', () => {
     expect(String(refused!.metadata.get('retry-after')[0])).toMatch(/^[1-2]$/)
   })
 })
+
+describe('gRPC PredictStream under the policy', () => {
+  interface Reply {
+    id: string
+    outcome: 'response' | 'error'
+    response?: Record<string, unknown>
+    error?: { code: string; message: string; result_json: string }
+  }
+  /** Sends each message on one stream, half-closes, and resolves with every reply (or rejects with the call's status). */
+  function stream(messages: object[], key?: string): Promise<Reply[]> {
+    const call = (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, Reply>)(withAuth(key))
+    const replies: Reply[] = []
+    call.on('data', (r: Reply) => replies.push(r))
+    const done = new Promise<Reply[]>((resolve, reject) => {
+      call.on('end', () => resolve(replies))
+      call.on('error', reject)
+    })
+    for (const m of messages) call.write(m)
+    call.end()
+    return done
+  }
+
+  it('needs credentials to open; then each message is asked for its own ensemble', async () => {
+    const err = await failure(stream([{ id: 'a', ensemble: 'e', inputs: x }]))
+    expect(err.code).toBe(GrpcStatus.UNAUTHENTICATED)
+    const replies = await stream([{ id: 'mine', ensemble: 'e', inputs: x }, { id: 'other', ensemble: 'g', inputs: x }], KEYS.predictE)
+    const byId = new Map(replies.map((r) => [r.id, r]))
+    expect(byId.get('mine')!.outcome).toBe('response')
+    expect(byId.get('other')).toMatchObject({ outcome: 'error', error: { code: 'PERMISSION_DENIED', message: 'needs scope predict:g or predict:*' } })
+  })
+
+  it('redacts failed members\' messages without debug, as unary Predict does', async () => {
+    const [plain] = await stream([{ id: 'p', ensemble: 'e', inputs: x }], KEYS.predictE)
+    const [debug] = await stream([{ id: 'd', ensemble: 'e', inputs: x }], KEYS.debugger)
+    const broken = (r: Reply | undefined) => (r!.response!.models as { name: string; error?: { code: string; message: string } }[]).find((m) => m.name === 'broken')!
+    expect(broken(plain).error).toEqual({ code: 'MODEL_FAILED', message: '' })
+    expect(broken(debug).error!.message).toContain('10.0.0.7')
+  })
+})
+

@@ -2,12 +2,14 @@
 // deadline as a budget, and client cancellation of the run.
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js'
 import type { ServiceDefinition } from '@grpc/proto-loader'
-import { GatewayError } from '../../errors.ts'
+import { GatewayError, inputFailure } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictRequest, PredictResult } from '../../types.ts'
 import { principalOf } from '../../security/grpc.ts'
 import { forCaller } from '../../security/redact.ts'
+import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
+import { fromNativeTensor, type NativeTensorMsg, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { errorStatus, resultStatus } from './status.ts'
 
 /** Marks a request whose bytes did not decode (set instead of throwing inside grpc-js). */
@@ -68,7 +70,7 @@ export function replyMargin(remainingMs: number): number {
 }
 
 /** Remaining ms of the call's deadline, minus the reply margin; undefined without a deadline. */
-export function deadlineBudget(call: ServerUnaryCall<unknown, unknown>): number | undefined {
+export function deadlineBudget(call: Pick<ServerUnaryCall<unknown, unknown>, 'getDeadline'>): number | undefined {
   const deadline = call.getDeadline()
   const at = deadline instanceof Date ? deadline.getTime() : deadline
   if (!Number.isFinite(at)) return undefined
@@ -112,4 +114,11 @@ export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, un
     },
     (err: unknown) => callback(errorStatus(err)),
   )
+}
+
+/** specserve.v1 input tensors (Predict and PredictStream) checked against the ensemble's declaration. */
+export function readInputs(ens: EnsembleRuntime, inputs: Readonly<Record<string, NativeTensorMsg>>): TensorMap {
+  const out: Record<string, Tensor> = {}
+  for (const name in inputs) out[name] = fromNativeTensor(inputs[name] as NativeTensorMsg, inputSpec(ens, name), inputFailure)
+  return out
 }

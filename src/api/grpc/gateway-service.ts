@@ -2,13 +2,11 @@
 // and same error codes as POST /v1/ensembles/{name}/predict and the GET routes; tensors
 // are specserve.v1.Tensor (src/tensor/specserve.ts).
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
-import { inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
-import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { fromNativeTensor, toNativeTensor, type NativeTensorMsg, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
-import { answer, servePredict } from './call.ts'
+import { answer, readInputs, servePredict } from './call.ts'
+import { predictStream } from './predict-stream.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
@@ -20,7 +18,8 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
       const ens = gateway.ensemble(req.ensemble)
       return {
         request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req.inputs), budgetMs: req.budget_ms },
-        respond: predictResponse,
+        // The result itself: Predict's response serializer (predict-codec.ts) writes it.
+        respond: (result: PredictResult) => result,
       }
     })
 
@@ -45,39 +44,7 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
       }
     })
 
-  return { Predict, ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
-}
-
-function readInputs(ens: EnsembleRuntime, inputs: Readonly<Record<string, NativeTensorMsg>>): TensorMap {
-  const out: Record<string, Tensor> = {}
-  for (const name in inputs) out[name] = fromNativeTensor(inputs[name] as NativeTensorMsg, inputSpec(ens, name), inputFailure)
-  return out
-}
-
-function predictResponse(result: PredictResult): object {
-  const outputs: Record<string, object> = {}
-  if (result.outputs) for (const name in result.outputs) outputs[name] = toNativeTensor(result.outputs[name]!)
-  return {
-    id: result.id,
-    ensemble: result.ensemble,
-    strategy: result.strategy,
-    outputs,
-    decision: decisionMessage(result.decision),
-    budget_ms: result.budget_ms,
-    elapsed_ms: result.elapsed_ms,
-    models: result.models,
-  }
-}
-
-/** votes is uint32 on the wire: weighted or soft tallies go whole there and exact in weighted_votes. */
-function decisionMessage(decision: PredictResult['decision']): object {
-  const votes = decision.votes ?? {}
-  let whole = true
-  for (const key in votes) if (!Number.isInteger(votes[key])) whole = false
-  if (whole) return { chosen: decision.chosen ?? undefined, reason: decision.reason, votes, weighted_votes: votes }
-  const rounded: Record<string, number> = {}
-  for (const key in votes) rounded[key] = Math.round(votes[key]!)
-  return { chosen: decision.chosen ?? undefined, reason: decision.reason, votes: rounded, weighted_votes: votes }
+  return { Predict, PredictStream: predictStream(gateway), ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
 }
 
 /** Strategy options as specserve.v1.OptionValue: scalars as themselves, anything else as JSON text. */

@@ -9,6 +9,7 @@ import type { Gateway } from '../../gateway.ts'
 import { tolerantService } from './call.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
+import { withPredictCodec } from './predict-codec.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 import { guardedServer } from '../../security/grpc.ts'
@@ -39,7 +40,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
   })
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
   const services = guardedServer(server, gateway) as Server
-  services.addService(tolerantService(service(GATEWAY_SERVICE)), gatewayService(gateway))
+  services.addService(tolerantService(withPredictCodec(service(GATEWAY_SERVICE))), gatewayService(gateway))
   services.addService(tolerantService(service(INFERENCE_SERVICE)), inferenceService(gateway))
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'

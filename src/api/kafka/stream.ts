@@ -13,11 +13,14 @@ import type { Gateway } from '../../gateway.ts'
 import { connectionOptions, createProducer, errorMessage } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Run } from '../../starter/run.ts'
-import type { Component, Logger, PredictResult } from '../../types.ts'
+import type { Component, Logger, MetricsSink, PredictResult } from '../../types.ts'
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
 
 type Msg = Message<string, string, string, string>
+
+/** How often the consumer lag is measured (one ListOffsets request to the brokers each time). */
+export const LAG_INTERVAL_MS = 5000
 
 /** Errors that depend on the gateway's state, not the message: retried, never dead-lettered. */
 const TRANSIENT = new Set(['OVERLOADED', 'NOT_READY'])
@@ -50,6 +53,8 @@ export class StreamScorer implements Component {
   private deadLettered = 0
   private notOwned = 0
   private peakPerPartition = 0
+  /** The input topic's lag per partition at the last measurement (-1: not assigned to this instance). */
+  private lag: readonly bigint[] = []
 
   constructor(gateway: Gateway, settings: KafkaSettings, log: Logger) {
     this.gateway = gateway
@@ -73,6 +78,10 @@ export class StreamScorer implements Component {
     this.messages = await this.consumer.consume({ topics: [stream.inputTopic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
     this.messages.on('data', (message: Msg) => this.accept(message))
     this.messages.on('error', (err: Error) => this.log.error({ error: errorMessage(err) }, 'stream consumer error'))
+    this.consumer.on('consumer:lag', (lag) => (this.lag = lag.get(stream.inputTopic) ?? []))
+    // Unmeasurable (brokers unreachable: the consumer reports that itself): no figure rather than a stale one.
+    this.consumer.on('consumer:lag:error', () => (this.lag = []))
+    this.consumer.startLagMonitoring({ topics: [stream.inputTopic] }, LAG_INTERVAL_MS)
     this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
   }
 
@@ -91,7 +100,33 @@ export class StreamScorer implements Component {
       peak_in_flight_per_partition: this.peakPerPartition,
       in_flight: this.running,
       paused: this.paused,
+      lag: Object.fromEntries(this.ownedLag().map(([partition, lag]) => [partition, lag])),
     }
+  }
+
+  collect(out: MetricsSink): void {
+    const none = {}
+    out.counter('specserve_stream_consumed_messages', 'Stream mode: predict requests taken from the input topic.', [[none, this.consumed]])
+    out.counter('specserve_stream_answered_messages', 'Stream mode: answers acknowledged on the output topic.', [[none, this.answered]])
+    out.counter('specserve_stream_dead_lettered_messages', 'Stream mode: requests acknowledged on the dead-letter topic.', [[none, this.deadLettered]])
+    out.counter('specserve_stream_skipped_messages', 'Stream mode: messages of partitions moved to another instance (read there).', [[none, this.notOwned]])
+    out.gauge('specserve_stream_in_flight', 'Stream mode: predicts running.', [[none, this.running]])
+    out.gauge('specserve_stream_paused', 'Stream mode: 1 while intake is paused (a partition has its maximum in flight and more queued).', [[none, this.paused ? 1 : 0]])
+    const topic = this.settings.stream.inputTopic
+    out.gauge(
+      'specserve_stream_consumer_lag',
+      `Stream mode: messages of the input topic not yet committed, per partition this instance owns (measured every ${LAG_INTERVAL_MS / 1000} s).`,
+      this.ownedLag().map(([partition, lag]) => [{ topic, partition: String(partition) }, lag]),
+    )
+  }
+
+  /** [partition, lag] for the partitions this instance owns, as last measured. */
+  private ownedLag(): [number, number][] {
+    const owned: [number, number][] = []
+    this.lag.forEach((lag, partition) => {
+      if (lag >= 0n) owned.push([partition, Number(lag)])
+    })
+    return owned
   }
 
   /**
@@ -102,6 +137,7 @@ export class StreamScorer implements Component {
     if (this.closing) return
     this.closing = true
     this.messages?.pause()
+    this.consumer.stopLagMonitoring()
     if (this.running > 0) {
       const idle = new Promise<void>((resolve) => (this.idle = resolve))
       let timer: NodeJS.Timeout | undefined

@@ -2,12 +2,12 @@
 // input topic's partitions, every request gets exactly its answer on the output topic,
 // offsets are committed, and poison messages go to the dead-letter topic without
 // stalling their partition.
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { samples } from '../../helpers.ts'
+import { root, samples } from '../../helpers.ts'
 import { committedOffsets, consumeUntil, createTopic, startBroker, type Broker } from '../../output/broker.ts'
 import { eventually, serve, writeConfig, type Served } from '../../output/serve.ts'
 
@@ -21,8 +21,17 @@ const instances: Served[] = []
 
 interface StreamStatus {
   assignments: { topic: string; partitions: number[] }[]
+  consumed: number
   answered: number
+  dead_lettered: number
   peak_in_flight_per_partition: number
+  lag: Record<string, number>
+}
+
+/** The stream-mode series of an instance's /metrics (Prometheus text): name{labels} → value. */
+async function streamMetrics(instance: Served): Promise<Map<string, number>> {
+  const text = await (await fetch(`${instance.url}/metrics`)).text()
+  return new Map([...text.matchAll(/^(specserve_stream_\w+(?:\{[^}]*\})?) (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]))
 }
 
 /** A real `specserve serve --stream` process, one member of the group. */
@@ -110,5 +119,55 @@ describe('stream mode', () => {
       (sum) => sum === BigInt(N + poison.length),
     )
     expect(total).toBe(BigInt(N + poison.length))
+
+    // /metrics carries the same counts as /readyz, and the lag of each owned partition falls to 0 once all is committed.
+    for (const instance of instances) {
+      const owned = await assigned(instance)
+      const metrics = await eventually('lag measured at 0', () => streamMetrics(instance), (m) =>
+        owned.every((p) => m.get(`specserve_stream_consumer_lag{topic="${INPUT}",partition="${p}"}`) === 0),
+      )
+      const status = await streamStatus(instance)
+      expect(metrics.get('specserve_stream_consumed_messages_total')).toBe(status.consumed)
+      expect(metrics.get('specserve_stream_answered_messages_total')).toBe(status.answered)
+      expect(metrics.get('specserve_stream_dead_lettered_messages_total')).toBe(status.dead_lettered)
+      expect(metrics.get('specserve_stream_in_flight')).toBe(0)
+      expect(Object.keys(status.lag).map(Number).toSorted((x, y) => x - y)).toEqual(owned)
+    }
+    const consumed = await Promise.all(instances.map(async (i) => (await streamMetrics(i)).get('specserve_stream_consumed_messages_total') ?? 0))
+    expect(consumed.reduce((x, y) => x + y)).toBeGreaterThanOrEqual(N + poison.length)
+  })
+
+  it('reports the lag of messages waiting on the input topic, down to 0 once they are scored', { timeout: 120_000 }, async () => {
+    const topic = 'specserve.requests.waiting'
+    const N = 100
+    await createTopic(broker.bootstrap, topic, 1)
+    const producer = new Producer({ clientId: 'specserve-test-waiting', bootstrapBrokers: [broker.bootstrap], serializers: stringSerializers })
+    const row = samples('cancer').rows[0]
+    try {
+      await producer.send({ messages: Array.from({ length: N }, (_, i) => ({ topic, value: JSON.stringify({ id: `w-${i}`, ensemble: 'slow', inputs: { input: [row] } }) })) })
+    } finally {
+      await producer.close()
+    }
+    // A straggler model (~100 ms a run) one at a time: the backlog takes ~10 s, two lag measurements at least.
+    const config = join(dir, 'waiting.yaml')
+    await writeFile(
+      config,
+      `models:
+  slow: { kind: onnx, path: ${join(root, 'models', 'cancer_slow.onnx')}, max_concurrency: 1 }
+ensembles:
+  slow: { strategy: deadline-fallback, models: [slow], budget_ms: { default: 5000, max: 5000 } }
+output:
+  kafka: { brokers: ["${broker.bootstrap}"], spool_dir: ${join(dir, 'waiting-spool')}, stream: { input_topic: ${topic}, group_id: waiting-group, max_in_flight_per_partition: 1 } }
+`,
+    )
+    const instance = await serve(config, ['--stream'])
+    instances.push(instance)
+    const series = `specserve_stream_consumer_lag{topic="${topic}",partition="0"}`
+    const behind = await eventually('a lag measured while behind', () => streamMetrics(instance), (m) => (m.get(series) ?? 0) > 0)
+    expect(behind.get(series)).toBeLessThanOrEqual(N)
+    expect(behind.get('specserve_stream_answered_messages_total')).toBeLessThan(N)
+    await eventually('all answered', () => streamStatus(instance), (s) => s.answered === N)
+    const caughtUp = await eventually('lag measured at 0', () => streamMetrics(instance), (m) => m.get(series) === 0)
+    expect(caughtUp.get('specserve_stream_answered_messages_total')).toBe(N)
   })
 })

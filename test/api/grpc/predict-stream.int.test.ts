@@ -1,0 +1,131 @@
+// specserve.v1.Gateway/PredictStream with a stock grpc-js client generated from the
+// .proto: many predicts over one call, each answered by id as it is decided (a fast one
+// overtakes a slow one sent before it), per-message errors that leave the stream open,
+// the call ending once the client half-closes and all is answered, and a cancel that
+// cancels the predicts still running.
+import * as grpc from '@grpc/grpc-js'
+import { once } from 'node:events'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { PredictResult } from '../../../src/types.ts'
+import { samples } from '../../helpers.ts'
+import { signals } from '../../starter/scripted.ts'
+import { startHarness, unary, xInput, type Harness } from './harness.ts'
+
+let h: Harness
+const cancer = samples('cancer')
+
+beforeAll(async () => {
+  h = await startHarness()
+})
+afterAll(async () => h?.close())
+
+interface Reply {
+  id: string
+  outcome: 'response' | 'error'
+  response?: Record<string, unknown>
+  error?: { code: string; message: string; status: number; result_json: string }
+}
+
+function openStream(options: grpc.CallOptions = {}): { call: grpc.ClientDuplexStream<object, Reply>; replies: Reply[]; ended: Promise<void> } {
+  const call = (h.gatewayClient.PredictStream as (m: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<object, Reply>)(new grpc.Metadata(), options)
+  const replies: Reply[] = []
+  call.on('data', (r: Reply) => replies.push(r))
+  const ended = new Promise<void>((resolve, reject) => {
+    call.on('end', resolve)
+    call.on('error', reject)
+  })
+  return { call, replies, ended }
+}
+
+describe('specserve.v1.Gateway/PredictStream', () => {
+  it('answers every message by id as it is decided, with what unary Predict answers', async () => {
+    const { call, replies, ended } = openStream()
+    // The slow preferred model holds "first" until its fallback at 100 ms; the cancer rows overtake it.
+    call.write({ id: 'first', ensemble: 'fallback', inputs: xInput })
+    for (const [i, row] of cancer.rows.entries()) call.write({ id: `row-${i}`, ensemble: 'cancer', inputs: { input: { fp32_data: row, shape: [1, 30] } } })
+    call.write({ ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } }) // no id: one is generated
+    call.end()
+    await ended
+    expect(replies).toHaveLength(cancer.rows.length + 2)
+    expect(replies.at(-1)!.id).toBe('first') // sent first, decided last
+    expect(replies.every((r) => r.outcome === 'response')).toBe(true)
+    for (const [i, row] of cancer.rows.entries()) {
+      const streamed = replies.find((r) => r.id === `row-${i}`)!.response!
+      const single = await unary(h.gatewayClient, 'Predict', { id: `row-${i}`, ensemble: 'cancer', inputs: { input: { fp32_data: row, shape: [1, 30] } } })
+      expect(streamed.outputs).toEqual(single.outputs)
+      expect(streamed.id).toBe(`row-${i}`)
+    }
+    const generated = replies.find((r) => !['first', ...cancer.rows.map((_, i) => `row-${i}`)].includes(r.id))!
+    expect(generated.id).toMatch(/\S/)
+    expect(generated.response!.id).toBe(generated.id)
+  })
+
+  it('answers a bad or failed message with its error and keeps the stream going', async () => {
+    const { call, replies, ended } = openStream()
+    call.write({ id: 'unknown', ensemble: 'nope', inputs: xInput })
+    call.write({ id: 'bad-input', ensemble: 'cancer', inputs: { input: { fp32_data: [1, 2, 3], shape: [1, 3] } } })
+    call.write({ id: 'bad-budget', ensemble: 'cancer', budget_ms: 1e9, inputs: { input: { fp32_data: cancer.rows[0] } } })
+    call.write({ id: 'broken', ensemble: 'broken', inputs: xInput })
+    call.write({ id: 'good', ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } })
+    call.end()
+    await ended
+    const byId = new Map(replies.map((r) => [r.id, r]))
+    expect(byId.size).toBe(5)
+    expect(byId.get('unknown')!.error).toMatchObject({ code: 'UNKNOWN_ENSEMBLE', status: grpc.status.NOT_FOUND, result_json: '' })
+    expect(byId.get('bad-input')!.error).toMatchObject({ code: 'BAD_INPUT', status: grpc.status.INVALID_ARGUMENT })
+    expect(byId.get('bad-budget')!.error).toMatchObject({ code: 'BAD_BUDGET', status: grpc.status.INVALID_ARGUMENT })
+    const broken = byId.get('broken')!.error!
+    expect(broken).toMatchObject({ code: 'ALL_MODELS_FAILED', status: grpc.status.UNAVAILABLE })
+    expect(JSON.parse(broken.result_json)).toMatchObject({ code: 'ALL_MODELS_FAILED', ensemble: 'broken', outputs: null })
+    expect(byId.get('good')!.outcome).toBe('response')
+  })
+
+  it('caps each message budget by the call deadline', async () => {
+    const { call, replies, ended } = openStream({ deadline: Date.now() + 5000 })
+    call.write({ id: 'capped', ensemble: 'fallback', inputs: xInput }) // cap 1000 ms: the slow model (600 ms) makes it
+    call.write({ id: 'own', ensemble: 'fallback', budget_ms: 40, inputs: xInput }) // its own 40 ms: the fallback answers
+    call.end()
+    await ended
+    const byId = new Map(replies.map((r) => [r.id, r.response!]))
+    expect(byId.get('capped')).toMatchObject({ budget_ms: 1000, decision: { chosen: 'slow' } })
+    expect(byId.get('own')).toMatchObject({ budget_ms: 40, decision: { chosen: 'fast' } })
+  })
+
+  it('cancels the running predicts when the client cancels the call', async () => {
+    signals.clear()
+    const results: PredictResult[] = []
+    const bothDone = new Promise<void>((resolve) => {
+      h.gateway.hooks.onResult = (r) => {
+        results.push(r)
+        if (results.length === 2) resolve()
+      }
+    })
+    const { call, ended } = openStream()
+    call.write({ id: 'a', ensemble: 'hanging', inputs: xInput })
+    call.write({ id: 'b', ensemble: 'hanging', inputs: xInput })
+    await vi.waitFor(() => expect(signals.get('hang')).toHaveLength(2))
+    call.cancel()
+    await expect(ended).rejects.toMatchObject({ code: grpc.status.CANCELLED })
+    await bothDone
+    h.gateway.hooks.onResult = undefined
+    expect(results.map((r) => r.error?.code)).toEqual(['CANCELLED', 'CANCELLED'])
+    expect(signals.get('hang')!.every((s) => s.aborted)).toBe(true)
+    expect(h.gateway.admission.count).toBe(0)
+  })
+
+  it('answers a message that does not decode with an error and reads the next one', async () => {
+    // A raw client: the first message's bytes are not a PredictRequest.
+    const client = new grpc.Client(h.address, grpc.credentials.createInsecure())
+    const call = client.makeBidiStreamRequest('/specserve.v1.Gateway/PredictStream', (b: Buffer) => b, (b: Buffer) => b)
+    const replies: Buffer[] = []
+    call.on('data', (b: Buffer) => replies.push(b))
+    call.write(Buffer.from([0x0a, 0x05, 0x6e])) // ensemble: length 5, 1 byte given
+    call.write(Buffer.from([0x0a, 0x06, ...Buffer.from('cancer'), 0x22, 0x02, ...Buffer.from('ok')])) // no inputs: BAD_INPUT, id "ok"
+    call.end()
+    await once(call, 'end')
+    client.close()
+    expect(replies).toHaveLength(2)
+    expect(replies[0]!.toString('latin1')).toContain('BAD_REQUEST')
+    expect(replies[1]!.toString('latin1')).toContain('ok')
+  })
+})

@@ -1,0 +1,117 @@
+// How the sink cuts serving records into produce requests, on a real broker: a full batch
+// goes at once, records that arrive while a batch is on the wire wait out their linger
+// instead of going as a request of their own, no request carries more than batch_bytes,
+// order holds across all of it, and every compression the client supports reaches a
+// stock consumer intact.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Gateway } from '../../src/gateway.ts'
+import { kafkaSettings } from '../../src/kafka/config.ts'
+import { KafkaSink } from '../../src/output/kafka.ts'
+import { PendingRecord } from '../../src/output/record.ts'
+import { buildServer } from '../../src/api/rest/server.ts'
+import { silentLogger } from '../../src/types.ts'
+import { configFrom, samples } from '../helpers.ts'
+import { consumeUntil, startBroker, type Broker, type TextMessage } from './broker.ts'
+import { eventually } from './serve.ts'
+
+let broker: Broker
+let dir: string
+/** Records of real predicts (one per row), written to the sinks under test as each test chooses. */
+let records: PendingRecord[] = []
+
+beforeAll(async () => {
+  broker = await startBroker()
+  dir = await mkdtemp(join(tmpdir(), 'specserve-batching-'))
+  const config = configFrom(`
+models:
+  logreg: { kind: onnx, path: ../models/cancer_logreg.onnx, version: "3" }
+ensembles:
+  cancer: { strategy: deadline-fallback, models: [logreg], budget_ms: { default: 500, max: 1000 } }
+`)
+  const gateway = new Gateway(config)
+  const app = buildServer(config, { gateway })
+  await gateway.load()
+  gateway.hooks.onResult = (result, req) => void records.push(new PendingRecord(result.ensemble, result, req.inputs, Date.now(), null, false, 'batching-test'))
+  const rows = samples('cancer').rows
+  for (let i = 0; i < 40; i++) {
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: { id: `r${i}`, inputs: { input: [rows[i % rows.length]] } } })
+    expect(res.statusCode).toBe(200)
+  }
+  await app.close()
+  await gateway.close()
+  records = records.slice(0, 40)
+}, 120_000)
+
+afterAll(async () => {
+  await broker?.destroy()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+function sinkFor(topic: string, kafka: Record<string, unknown>): KafkaSink {
+  const settings = kafkaSettings({ kafka: { brokers: [broker.bootstrap], topic, spool_dir: join(dir, topic), ...kafka } }, dir)
+  const sink = new KafkaSink(settings!, silentLogger)
+  sink.start()
+  return sink
+}
+
+const idsOf = (messages: readonly TextMessage[]): string[] => messages.map((m) => (JSON.parse(m.value) as { id: string }).id)
+const counters = (sink: KafkaSink): { published: number; batches: number; buffered: number } => {
+  const s = sink.status() as unknown as { published: number; batches: number; buffered: number }
+  return { published: s.published, batches: s.batches, buffered: s.buffered }
+}
+
+describe('record batching on a real broker', () => {
+  it('sends a full batch at once and holds what arrives during its send for the linger, not a request of its own', { timeout: 120_000 }, async () => {
+    const topic = 'batching.linger'
+    const sink = sinkFor(topic, { batch_size: 10, linger_ms: 600_000 })
+    try {
+      for (const r of records.slice(0, 10)) sink.write(r)
+      // The sink's own zero-delay timer was set first, so it has fired (and the send is on
+      // the wire) when this one runs.
+      await new Promise((resolve) => setTimeout(resolve, 0))
+      for (const r of records.slice(10, 13)) sink.write(r)
+      await eventually('first batch acknowledged', async () => counters(sink), (c) => c.published >= 10)
+      expect(counters(sink)).toEqual({ published: 10, batches: 1, buffered: 3 })
+      for (const r of records.slice(13, 20)) sink.write(r) // fills the second batch: it goes without waiting the linger
+      await eventually('second batch acknowledged', async () => counters(sink), (c) => c.published >= 20)
+      expect(counters(sink)).toEqual({ published: 20, batches: 2, buffered: 0 })
+    } finally {
+      await sink.close(10_000)
+    }
+    const messages = await consumeUntil(broker.bootstrap, topic, (got) => got.length >= 20)
+    expect(idsOf(messages)).toEqual(records.slice(0, 20).map((r) => r.result.id))
+  })
+
+  it('keeps every produce request within batch_bytes (a larger record alone), in order', { timeout: 120_000 }, async () => {
+    const sizes = records.map((r) => Buffer.byteLength(r.encode()) + Buffer.byteLength(r.key ?? ''))
+    const largest = Math.max(...sizes)
+    const smallest = Math.min(...sizes)
+    expect(largest * 2).toBeLessThan(smallest * 3) // so that a batch of 2.5 largest records holds exactly two
+    const cases = [
+      { topic: 'batching.bytes.two', batchBytes: Math.floor(largest * 2.5), batches: 20 },
+      { topic: 'batching.bytes.one', batchBytes: 1, batches: 40 },
+    ]
+    for (const { topic, batchBytes, batches } of cases) {
+      const sink = sinkFor(topic, { batch_size: 1000, linger_ms: 0, batch_bytes: batchBytes })
+      for (const r of records) sink.write(r)
+      await sink.close(30_000)
+      expect(counters(sink)).toMatchObject({ published: 40, batches })
+      const messages = await consumeUntil(broker.bootstrap, topic, (got) => got.length >= 40)
+      expect(idsOf(messages)).toEqual(records.map((r) => r.result.id))
+    }
+  })
+
+  it.each(['gzip', 'snappy', 'lz4', 'zstd'])('publishes %s-compressed batches a stock consumer reads back intact', { timeout: 120_000 }, async (compression) => {
+    const topic = `batching.${compression}`
+    const sink = sinkFor(topic, { compression, linger_ms: 5 })
+    for (const r of records.slice(0, 15)) sink.write(r)
+    await sink.close(30_000)
+    expect(counters(sink).published).toBe(15)
+    const messages = await consumeUntil(broker.bootstrap, topic, (got) => got.length >= 15)
+    expect(messages.map((m) => m.value)).toEqual(records.slice(0, 15).map((r) => r.encode()))
+    expect(messages.map((m) => m.key)).toEqual(records.slice(0, 15).map(() => 'cancer'))
+  })
+})
