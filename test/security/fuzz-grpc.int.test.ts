@@ -25,19 +25,22 @@ afterAll(async () => {
   console.info(`gRPC fuzz: ${calls} calls; statuses ${JSON.stringify(Object.fromEntries([...seen].map(([c, n]) => [grpc.status[c], n])))}`)
 })
 
-/** Sends bytes as the request of `path`; resolves with the status code (0 for OK). */
+/** The client's own deadline passed: the server never answered (a DEADLINE_EXCEEDED the server sends is a predict's answer). */
+const HUNG = -1
+
+/** Sends bytes as the request of `path`; resolves with the status code (0 for OK, HUNG). */
 function send(path: string, bytes: Uint8Array): Promise<number> {
   calls++
   return new Promise((resolve) => {
     raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) => {
-      const code = err ? err.code : 0
+      const code = !err ? 0 : err.code === grpc.status.DEADLINE_EXCEEDED && err.metadata.get('code').length === 0 ? HUNG : err.code
       seen.set(code, (seen.get(code) ?? 0) + 1)
       resolve(code)
     })
   })
 }
 
-const NEVER = [GrpcStatus.INTERNAL, grpc.status.UNKNOWN, grpc.status.UNIMPLEMENTED, grpc.status.DEADLINE_EXCEEDED]
+const NEVER = [GrpcStatus.INTERNAL, grpc.status.UNKNOWN, grpc.status.UNIMPLEMENTED, HUNG]
 
 /** A valid request per method, to mutate. */
 const VALID: Record<string, object> = {
@@ -53,7 +56,9 @@ const VALID: Record<string, object> = {
   ModelInfer: { model_name: 'fallback', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [0.5, 0.5] } }] },
 }
 
-const methods: [string, Method][] = [...Object.entries(serviceMethods(GATEWAY_SERVICE)), ...Object.entries(serviceMethods(INFERENCE_SERVICE))]
+const all: [string, Method][] = [...Object.entries(serviceMethods(GATEWAY_SERVICE)), ...Object.entries(serviceMethods(INFERENCE_SERVICE))]
+const methods = all.filter(([, m]) => !m.requestStream)
+const streamMethod = serviceMethods(GATEWAY_SERVICE).PredictStream!
 
 /** Whether our own decoder refuses these bytes (then the server must say INVALID_ARGUMENT). */
 function undecodable(method: Method, bytes: Uint8Array): boolean {
@@ -116,6 +121,59 @@ describe.each(methods)('gRPC %s under hostile bytes', (name, method) => {
     const big = new Uint8Array(70_000) // over the harness's 65536-byte limit
     big.set([0x0a, 0xeb, 0xa2, 0x04]) // field 1, 69995 bytes
     expect(await send(method.path, big)).toBe(GrpcStatus.RESOURCE_EXHAUSTED)
+  })
+})
+
+interface StreamOutcome {
+  readonly status: number
+  readonly replies: { id: string; outcome: string; error?: { code: string } }[]
+}
+
+/** Sends each buffer as one message of a PredictStream, half-closes, and collects the replies and the call's status. */
+function sendStream(messages: readonly Uint8Array[]): Promise<StreamOutcome> {
+  calls += messages.length
+  return new Promise((resolve) => {
+    const call = raw.makeBidiStreamRequest(streamMethod.path, (b: Buffer) => b, (b: Buffer) => b, new grpc.Metadata(), { deadline: Date.now() + 5000 })
+    const replies: StreamOutcome['replies'] = []
+    call.on('data', (b: Buffer) => replies.push(streamMethod.responseDeserialize(b) as StreamOutcome['replies'][number]))
+    call.on('status', (status: grpc.StatusObject) => {
+      seen.set(status.code, (seen.get(status.code) ?? 0) + 1)
+      resolve({ status: status.code, replies })
+    })
+    call.on('error', () => undefined) // the status says it
+    for (const m of messages) call.write(Buffer.from(m))
+    call.end()
+  })
+}
+
+describe('gRPC PredictStream under hostile bytes', () => {
+  const valid = new Uint8Array(streamMethod.requestSerialize(VALID.Predict!))
+
+  it('random and mutated messages: each answered on the open stream, BAD_REQUEST when it does not decode', async () => {
+    const message = fc.oneof(
+      fc.uint8Array({ maxLength: 256 }),
+      fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat()).map(([at, value, cut]) => {
+        const bytes = new Uint8Array(valid)
+        bytes[at % bytes.length] = value
+        return bytes.subarray(0, cut % (bytes.length + 1))
+      }),
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 8 }), async (messages) => {
+        const { status, replies } = await sendStream(messages)
+        expect(status).toBe(grpc.status.OK)
+        expect(replies).toHaveLength(messages.length)
+        const refused = replies.filter((r) => r.error?.code === 'BAD_REQUEST').length
+        expect(refused).toBeGreaterThanOrEqual(messages.filter((m) => undecodable(streamMethod, m)).length)
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  it('a message over grpc_max_receive_bytes ends the call RESOURCE_EXHAUSTED', async () => {
+    const big = new Uint8Array(70_000)
+    big.set([0x0a, 0xeb, 0xa2, 0x04])
+    expect((await sendStream([big])).status).toBe(GrpcStatus.RESOURCE_EXHAUSTED)
   })
 })
 

@@ -193,7 +193,8 @@ const result: fc.Arbitrary<PredictResult> = fc
     decision: fc.record({
       chosen: fc.option(fc.string()),
       reason: fc.string(),
-      votes: fc.option(fc.dictionary(fc.string({ maxLength: 4 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }))),
+      // Whole votes, or weighted / soft tallies (sent rounded in votes, exact in weighted_votes).
+      votes: fc.option(fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.double({ min: 0, max: 1e6, noNaN: true })))),
     }),
     budget_ms: fc.double({ noNaN: true }),
     elapsed_ms: fc.double({ noNaN: true }),
@@ -205,7 +206,9 @@ const result: fc.Arbitrary<PredictResult> = fc
 function viaProtoLoader(r: PredictResult): Uint8Array {
   const outputs: Record<string, object> = {}
   if (r.outputs) for (const name in r.outputs) outputs[name] = toNativeTensor(r.outputs[name]!)
-  const obj = { ...r, outputs, decision: { chosen: r.decision.chosen ?? undefined, reason: r.decision.reason, votes: r.decision.votes ?? {} } }
+  const votes = r.decision.votes ?? {}
+  const rounded = Object.fromEntries(Object.entries(votes).map(([label, v]) => [label, Math.round(v)]))
+  const obj = { ...r, outputs, decision: { chosen: r.decision.chosen ?? undefined, reason: r.decision.reason, votes: rounded, weighted_votes: votes } }
   return PredictResponse.encode(PredictResponse.fromObject(obj)).finish()
 }
 
