@@ -59,7 +59,7 @@ describe('JWT from a JWKS URL', () => {
     const token = await issuer.sign({ sub: 'burst' })
     const verify = vi.spyOn(JwtVerifier.prototype, 'verify')
     try {
-      const all = await Promise.all(Array.from({ length: 20 }, () => guard.check(`Bearer ${token}`, 'predict', 'e')))
+      const all = await Promise.all(Array.from({ length: 20 }, async () => guard.check(`Bearer ${token}`, 'predict', 'e')))
       expect(new Set(all).size).toBe(1)
       expect(verify).toHaveBeenCalledTimes(1)
     } finally {

@@ -141,6 +141,15 @@ describe('admin', () => {
     expect(res.json()).toMatchObject({ code: 'CONFIG_INVALID', errors: [expect.stringMatching(/cannot read config/)] })
   })
 
+  it('a reload that drops the auth section needs a restart, and never opens the gateway meanwhile', async () => {
+    const open = guardedYaml().replace(/\nauth:[\s\S]*$/, '\n')
+    const report = await gateway.reload(configFrom(open))
+    expect(report.restartNeeded).toContain('auth')
+    expect((await native('e')).statusCode).toBe(401)
+    expect((await native('e', bearer(KEYS.debugger))).statusCode).toBe(200)
+    await gateway.reload(configFrom(guardedYaml()))
+  })
+
   it('a key removed by a reload is refused from the next request on', async () => {
     expect((await native('e', bearer(KEYS.predictE))).statusCode).toBe(200)
     await gateway.reload(configFrom(guardedYaml({ without: ['predictE'] })))
