@@ -16,7 +16,7 @@ describe('specserve CLI', () => {
   it('validate accepts the demo config', async () => {
     const { code, output } = await run(['validate', 'examples/demo.yaml'])
     expect(output).toContain('examples/demo.yaml: ok (14 models, 5 ensembles)')
-    // The demo's best-quality ensemble is calibrated (examples/demo.calibration.json): no warning.
+    // No demo ensemble compares uncalibrated models by raw maximum probability: no warning.
     expect(output).not.toContain('warning:')
     expect(code).toBe(0)
   })

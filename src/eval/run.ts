@@ -104,8 +104,11 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
       if (!runtime) throw new EvalInputError(`--latency-profile: no model "${model}" in ${config.file}`)
       delayAnswers(runtime.executor, delay)
     }
+    // Without --ensembles, every ensemble the data set fits (a config serves several data sets).
+    const chosen = options.ensembles ? names : names.filter((name) => fits(gateway, name, data))
+    if (chosen.length === 0) throw new EvalInputError(`${data.file}:1: no ensemble of ${config.file} takes ${data.features.length} feature columns`)
     const reports: EnsembleReport[] = []
-    for (const name of names) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
+    for (const name of chosen) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
     return reports
   } finally {
     await gateway.close()
@@ -158,6 +161,15 @@ async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, b
     }
   }
   return { ensemble: name, strategy: ens.strategyName, task, metric: task === 'classification' ? 'accuracy' : 'mae', models: ens.models.map((m) => m.name), results }
+}
+
+function fits(gateway: Gateway, name: string, data: LabeledData): boolean {
+  try {
+    featureInput(name, gateway.ensemble(name).inputs, data)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** The ensemble's one input, as wide as the data set's feature columns; an error at the header line otherwise. */

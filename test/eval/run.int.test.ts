@@ -65,6 +65,13 @@ describe('specserve eval', () => {
     expect(result(report!, 'cancer', 20).score).toBe(result(report!, 'cancer-logreg', 20).score)
   })
 
+  it('without --ensembles, scores every ensemble the data set fits', async () => {
+    const reports = await runEval(config, firstRows(cancerText, 10), { warmup: 0 })
+    expect(reports.map((r) => r.ensemble)).toEqual(['cancer'])
+    const narrow = readLabeledCsv('narrow.csv', 'label', 'a,b,label\n1,2,0\n')
+    await expect(runEval(config, narrow, {})).rejects.toThrow(/narrow\.csv:1: no ensemble of .* takes 2 feature columns/)
+  })
+
   it('regression: MAE over the answered rows, the mean ensemble between its members', async () => {
     const data = readLabeledCsv(join(root, 'models', 'diabetes_holdout.csv'), 'target')
     const [report] = await runEval(config, data, { ensembles: ['diabetes'], warmup: 0 })

@@ -1,36 +1,12 @@
 // The request lifecycle through the real Gateway and collectors, with scripted executors
 // on a fake clock: every time below is exact, not a wall-clock bound.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Gateway } from '../../src/gateway.ts'
+import { describe, expect, it, vi } from 'vitest'
 import type { PredictResult } from '../../src/types.ts'
 import { configFrom } from '../helpers.ts'
+import { predictAfter, serve, useFakeClock } from './fake-clock.ts'
 import { signals, x } from './scripted.ts'
 
-let gateway: Gateway | undefined
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] })
-})
-afterEach(async () => {
-  vi.useRealTimers()
-  await gateway?.close()
-  gateway = undefined
-  signals.clear()
-})
-
-async function serve(models: string, ensemble: string, server = ''): Promise<Gateway> {
-  gateway = new Gateway(configFrom(`${server}models:\n${models}\nensembles:\n  e:\n${ensemble}\n`))
-  await gateway.load()
-  return gateway
-}
-
-/** Starts a predict and lets `ms` of fake time pass; the result must be in by then. */
-async function predictAfter(g: Gateway, ms: number, id = 'r'): Promise<PredictResult> {
-  let result: PredictResult | undefined
-  void g.predict({ id, ensemble: 'e', inputs: x }).then((r) => (result = r))
-  await vi.advanceTimersByTimeAsync(ms)
-  if (!result) throw new Error(`no result after ${ms} ms`)
-  return result
-}
+useFakeClock()
 
 const statuses = (r: PredictResult): string[] => r.models.map((m) => `${m.name}:${m.status}${m.used ? '*' : ''}`)
 

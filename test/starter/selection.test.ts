@@ -2,38 +2,16 @@
 // executors on a fake clock: latency-aware skips a member whose live p95 cannot fit, adaptive
 // starts the fewest members whose agreement has matched the whole ensemble, and starts the
 // rest when they disagree, fail or run late.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config/yaml.ts'
-import { Gateway } from '../../src/gateway.ts'
+import type { Gateway } from '../../src/gateway.ts'
 import { BARS, MIN_SAMPLES, Selection } from '../../src/starter/selection.ts'
 import type { PredictResult } from '../../src/types.ts'
 import { configFrom } from '../helpers.ts'
-import { signals, x } from './scripted.ts'
+import { predictAfter, serve, useFakeClock } from './fake-clock.ts'
+import { signals } from './scripted.ts'
 
-let gateway: Gateway | undefined
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] })
-})
-afterEach(async () => {
-  vi.useRealTimers()
-  await gateway?.close()
-  gateway = undefined
-  signals.clear()
-})
-
-async function serve(models: string, ensemble: string): Promise<Gateway> {
-  gateway = new Gateway(configFrom(`models:\n${models}\nensembles:\n  e:\n${ensemble}\n`))
-  await gateway.load()
-  return gateway
-}
-
-async function predictAfter(g: Gateway, ms: number): Promise<PredictResult> {
-  let result: PredictResult | undefined
-  void g.predict({ id: 'r', ensemble: 'e', inputs: x }).then((r) => (result = r))
-  await vi.advanceTimersByTimeAsync(ms)
-  if (!result) throw new Error(`no result after ${ms} ms`)
-  return result
-}
+useFakeClock()
 
 /** The statistics' slot of prefix size k at confidence bar t. */
 const at = (k: number, t = 0): number => k * BARS.length + t

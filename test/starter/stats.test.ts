@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { EnsembleStats, LATENCY_BOUNDS_MS, LatencyHistogram, ModelStats } from '../../src/starter/stats.ts'
+import { EnsembleStats, LATENCY_BOUNDS_MS, LatencyHistogram, LiveLatency, ModelStats } from '../../src/starter/stats.ts'
 
 /** The exact q-quantile of a sorted sample (nearest rank). */
 const exact = (sorted: number[], q: number): number => sorted[Math.ceil(q * sorted.length) - 1]!
@@ -73,5 +73,20 @@ describe('ModelStats and EnsembleStats', () => {
     expect(s.membersStarted).toBe(6)
     expect(s.deadlineHits).toBe(2)
     expect([...s.budgetUsed]).toEqual([1, 0, 0, 0, 0, 1, 1]) // 0.1, ..., 1, over 1
+  })
+})
+
+describe('LiveLatency', () => {
+  it('p95 of the last 64 runs, known from the 16th on, recomputed every 16', () => {
+    const live = new LiveLatency()
+    for (let i = 1; i <= 15; i++) live.add(i)
+    expect(live.p95).toBeNaN()
+    live.add(16)
+    expect(live.p95).toBe(16) // floor(0.95 * 16) = 15th of 1..16
+    for (let i = 17; i <= 64; i++) live.add(i)
+    expect(live.p95).toBe(61)
+    // 64 more fast runs push the slow ones out of the ring.
+    for (let i = 0; i < 64; i++) live.add(1)
+    expect(live.p95).toBe(1)
   })
 })

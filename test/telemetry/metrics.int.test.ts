@@ -82,6 +82,9 @@ describe('GET /metrics', () => {
     expect(sample(m, 'specserve_model_calls_total', { model: 'slow', status: 'cancelled' }).value).toBe(1)
     expect(sample(m, 'specserve_model_wins_total', { model: 'fast' }).value).toBe(1)
     expect(sample(m, 'specserve_model_wins_total', { model: 'slow' }).value).toBe(0)
+    // Members started per request = members started / requests: both members of every cancer and race request.
+    expect(sample(m, 'specserve_predict_members_started_total', { ensemble: 'cancer' }).value).toBe(6)
+    expect(sample(m, 'specserve_predict_members_started_total', { ensemble: 'race' }).value).toBe(2)
   })
 
   it('exports latency and budget histograms whose buckets add up', async () => {

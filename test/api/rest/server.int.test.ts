@@ -50,7 +50,7 @@ describe('REST API', () => {
     expect(body).toMatchObject({ id: 'req-1', ensemble: 'cancer', strategy: 'deadline-fallback', budget_ms: 50 })
     expect(body.elapsed_ms).toBeGreaterThan(0)
     expect(body.elapsed_ms).toBeLessThan(50)
-    expect(body.models.map((m: { name: string }) => m.name)).toEqual(['cancer-mlp', 'cancer-logreg'])
+    expect(body.models.map((m: { name: string }) => m.name)).toEqual(['cancer-logreg', 'cancer-mlp'])
     const chosen = body.models.find((m: { used: boolean }) => m.used)
     expect(chosen).toMatchObject({ name: body.decision.chosen, status: 'ok', version: '1' })
     const expected = body.decision.chosen === 'cancer-mlp' ? cancer.expected.cancer_mlp : cancer.expected.cancer_logreg
