@@ -40,7 +40,7 @@ describe('bench --quick', () => {
       expect(variant.runs.length, `${id}/${variant.name}`).toBeGreaterThan(0)
       for (const run of variant.runs) {
         expect(run.requests, `${id}/${variant.name}`).toBeGreaterThan(0)
-        expect(run.tool).toMatch(/autocannon|open-loop|paired|ghz/)
+        expect(run.tool).toMatch(/autocannon|open-loop|paired|ghz|grpc-js/)
         expect(run.connections).toBeGreaterThan(0)
         expect(run.durationS).toBeGreaterThan(0)
       }
@@ -48,7 +48,9 @@ describe('bench --quick', () => {
     // Each row has its headline figure; the scenario names the baseline its ratios are against.
     for (const variant of scenario?.variants ?? []) {
       const measured = Object.entries(variant.metrics).filter(([, summary]) => summary !== null).map(([metric]) => metric)
-      expect(measured, `${id}/${variant.name}`).toContain(id === 'stragglers' ? 'p99' : 'rps')
+      // A refusal's row counts refusals, not answers.
+      const headline = id === 'stragglers' ? 'p99' : variant.name.startsWith('refused') ? 'refused_rps' : 'rps'
+      expect(measured, `${id}/${variant.name}`).toContain(headline)
     }
     expect(scenario?.baseline, id).toBeTruthy()
     expect(scenario?.targets.length, id).toBeGreaterThan(0)
