@@ -11,6 +11,7 @@ import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
 import { outputIssues } from '../kafka/config.ts'
+import type { CanaryPlan } from '../registry/canary.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
@@ -24,6 +25,8 @@ export interface ModelConfig {
   readonly entry: CommonModelConfig
   /** The entry as its kind parsed it: typed settings, defaults applied, files read. */
   readonly spec: unknown
+  /** A canary rollout of a repository model (set by src/registry): a second version beside this one. */
+  readonly canary?: CanaryPlan | undefined
 }
 
 export interface EnsembleConfig {

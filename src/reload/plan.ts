@@ -12,7 +12,8 @@ import { getExecutorKind } from '../executors/registry.ts'
  */
 export function modelFingerprint(model: ModelConfig, baseDir: string): string {
   const files = getExecutorKind(model.kind)?.files?.(model.spec as never) ?? []
-  return JSON.stringify([model.kind, model.version, baseDir, model.entry, files.map(fileStamp)])
+  const canary = model.canary ? [model.canary.version, ...(getExecutorKind(model.kind)?.files?.(model.canary.spec as never) ?? []).map(fileStamp)] : null
+  return JSON.stringify([model.kind, model.version, baseDir, model.entry, files.map(fileStamp), canary])
 }
 
 function fileStamp(file: string): string {

@@ -8,7 +8,7 @@ import type { RepositoryModelSettings } from '../../src/registry/config.ts'
 import { ModelVersions } from '../../src/registry/versions.ts'
 
 let repo: string
-const latest: RepositoryModelSettings = { policy: { kind: 'latest' }, validation: { examples: undefined, dataset: undefined }, seed: undefined }
+const latest: RepositoryModelSettings = { policy: { kind: 'latest' }, validation: { examples: undefined, dataset: undefined }, seed: undefined, canary: undefined }
 const bytes = (n: number): Buffer => Buffer.from(`model ${n}`)
 
 function opened(settings = latest): ModelVersions {
