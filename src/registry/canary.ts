@@ -5,6 +5,7 @@
 // measured on the same inputs. After `promote_after` canary runs that answered or failed,
 // the evidence is reported once: the registry promotes or rolls back.
 import { labelKey, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
+import { ModelError } from '../errors.ts'
 import type { Executor, InferContext } from '../executors/types.ts'
 import { RAN_VERSION } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
@@ -13,7 +14,7 @@ import type { CanarySettings } from './config.ts'
 
 /** What a canary has shown so far. */
 export interface CanaryEvidence {
-  /** Canary runs that answered or failed (runs cancelled because the request was decided do not count). */
+  /** Canary runs that answered or failed (runs cancelled because the request was decided, or skipped, do not count). */
   readonly requests: number
   readonly errors: number
   readonly error_rate: number
@@ -82,8 +83,9 @@ export class CanaryExecutor implements Executor {
         return { ...outputs, [RAN_VERSION]: version }
       },
       (err: unknown) => {
-        // A run the request no longer needed (decided, out of time) says nothing about the canary.
-        if (!ctx.over) this.count(true)
+        // A run the request no longer needed (decided, out of time), or one never started (no
+        // time left for it, queues full), says nothing about the canary.
+        if (!ctx.over && !(err instanceof ModelError && err.skipped)) this.count(true)
         if (err !== null && typeof err === 'object') Object.assign(err, { [RAN_VERSION]: version })
         throw err
       },

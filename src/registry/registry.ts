@@ -215,6 +215,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       const rollout = { decision: verdict.promote ? ('promoted' as const) : ('rolled_back' as const), at: new Date().toISOString(), evidence: evidenceRecord(evidence) }
       const stable = versions.serving!
       versions.canary = undefined
+      this.log.info({ model: versions.name, version, serving: stable, evidence: rollout.evidence, decision: rollout.decision }, `canary ${verdict.promote ? 'promoted' : 'rolled back'}`)
       if (verdict.promote) {
         const failure = await this.swap(versions, version)
         versions.update(version, { rollout })
