@@ -6,15 +6,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildServer } from '../../src/api/rest/server.ts'
-import { loadConfigFile } from '../../src/config/load.ts'
 import { inputFailure } from '../../src/errors.ts'
-import { Gateway } from '../../src/gateway.ts'
-import { Registry } from '../../src/registry/registry.ts'
+import type { Gateway } from '../../src/gateway.ts'
+import type { Registry } from '../../src/registry/registry.ts'
 import type { VersionMeta } from '../../src/registry/store.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
+import { serveWithRegistry, type Served } from './serve.ts'
 
 const models = join(root, 'models')
 const examples = join(root, 'examples')
@@ -23,6 +22,7 @@ let dir: string
 let registry: Registry
 let gateway: Gateway
 let app: FastifyInstance
+let served: Served
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'specserve-canary-'))
@@ -43,19 +43,12 @@ ensembles:
   cancer: { strategy: deadline-fallback, models: [cancer-main, cancer-fallback], budget_ms: { default: 5000, max: 10000 } }
 `,
   )
-  const config = loadConfigFile(join(dir, 'gateway.yaml'))
-  registry = Registry.open(config)!
-  gateway = new Gateway(config, { versions: registry })
-  app = buildServer(config, { gateway, registry })
-  registry.attach(gateway, silentLogger)
-  await gateway.load()
-  await registry.start()
+  served = await serveWithRegistry(join(dir, 'gateway.yaml'), silentLogger)
+  ;({ registry, gateway, app } = served)
 })
 
 afterAll(async () => {
-  await registry.close()
-  await app.close()
-  await gateway.close()
+  await served.stop()
   rmSync(dir, { recursive: true, force: true })
 })
 
