@@ -88,6 +88,6 @@ export function describeReload<R extends Reusable>(old: GatewayConfig, next: Gat
   const { max_in_flight: _b, ...newServer } = next.server
   const restartNeeded: string[] = []
   if (!same({ ...oldServer, instance: '' }, { ...newServer, instance: '' })) restartNeeded.push('server')
-  for (const key of ['executors', 'telemetry', 'output', 'admin'] as const) if (!same(old[key], next[key])) restartNeeded.push(key)
+  for (const key of ['executors', 'telemetry', 'output', 'admin', 'repository'] as const) if (!same(old[key], next[key])) restartNeeded.push(key)
   return { models, ensembles, restartNeeded }
 }
