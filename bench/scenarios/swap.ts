@@ -98,7 +98,7 @@ export const swap: Scenario = {
       await repeat(ctx, 'swap', async () => {
         const load = (): Promise<LoadResult> => closedLoop({ url: `${server.url}/v1/ensembles/cancer/predict`, body, connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
         const steady = await load()
-        rows.add('steady', 'no swaps', steady, { ...headline(steady, steady), failed: steady.requests - ok2xx(steady) })
+        rows.add('steady', 'no swaps', steady, { ...headline(steady, steady), failed_requests: steady.requests - ok2xx(steady) })
         const swapper = swapEvery(server.url, everyMs, nextVersion, bytes)
         const swapping = await load()
         await swapper.stop()
@@ -107,7 +107,7 @@ export const swap: Scenario = {
         rows.add('swapping', `a new version uploaded every ${everyMs} ms (gated, swapped in)`, swapping, {
           ...headline(swapping, steady),
           p99_ratio: swapping.latency && steady.latency ? swapping.latency.p99 / steady.latency.p99 : undefined,
-          failed: swapping.requests - ok2xx(swapping),
+          failed_requests: swapping.requests - ok2xx(swapping),
           swaps: swapper.publishToServingMs.length,
           publish_to_serving_ms: median(swapper.publishToServingMs),
         })
@@ -122,7 +122,7 @@ export const swap: Scenario = {
       baseline: 'the same gateway and load without swaps, same run',
       variants: rows.variants(),
       targets: [
-        target('no failed request while versions are swapped in', 'failed', rows.summary('swapping', 'failed'), '<=', 0, () =>
+        target('no failed request while versions are swapped in', 'failed_requests', rows.summary('swapping', 'failed_requests'), '<=', 0, () =>
           'some predicts got a non-2xx answer during a swap: see the statuses of the swapping runs.',
         ),
         target('throughput while swapping ≥ 0.9× without', 'rps_ratio', rows.summary('swapping', 'rps_ratio'), '>=', 0.9, () =>
