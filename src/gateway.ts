@@ -6,6 +6,7 @@ import { ConfigError, type ConfigIssue } from './config/yaml.ts'
 import { GatewayError } from './errors.ts'
 import { getExecutorKind } from './executors/registry.ts'
 import type { Executor, ExecutorEnv, SharedResource } from './executors/types.ts'
+import { CanaryExecutor } from './registry/canary.ts'
 import { describeReload, planModels, type ReloadReport } from './reload/plan.ts'
 import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
@@ -27,9 +28,12 @@ export interface ModelRuntime {
  * Who picks the version of each repository model (src/registry). The gateway only asks it
  * which file each such model serves, and lets it judge the models a load or reload loaded.
  */
+/** What a reload pins a repository model to: one version, or a canary beside the stable one. */
+export type VersionPin = number | { readonly stable: number; readonly canary: number }
+
 export interface VersionSource {
-  /** The config with each repository model pointed at the version it serves, or at the version `pin` asks to try. */
-  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, number>): GatewayConfig
+  /** The config with each repository model pointed at the version it serves, or at the version(s) `pin` asks to try. */
+  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig
   /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
   gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]>
 }
@@ -93,7 +97,10 @@ export class Gateway {
   private createRuntime(model: ModelConfig, fingerprint: string): ModelRuntime {
     const kind = getExecutorKind(model.kind)
     if (!kind) throw new Error(`unknown executor kind ${model.kind}`) // parseConfig already rejected it
-    return { model, executor: kind.create(model.name, model.spec as never, this.env), stats: new ModelStats(), fingerprint }
+    const stable = kind.create(model.name, model.spec as never, this.env)
+    // A canary rollout: the registry's second version beside the serving one.
+    const executor = model.canary ? new CanaryExecutor(stable, kind.create(model.name, model.canary.spec as never, this.env), model.canary) : stable
+    return { model, executor, stats: new ModelStats(), fingerprint }
   }
 
   get ready(): boolean {
@@ -161,7 +168,7 @@ export class Gateway {
    * `pin`: repository models to load at these versions instead of the ones serving (a
    * registry swap, which is a reload of one model).
    */
-  reload(config: GatewayConfig, pin?: ReadonlyMap<string, number>): Promise<ReloadReport> {
+  reload(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): Promise<ReloadReport> {
     const run = this.reloading.then(() => this.doReload(this.versions ? this.versions.resolve(config, pin) : config))
     this.reloading = run.catch(() => undefined) // one reload at a time
     return run

@@ -44,8 +44,8 @@ export interface ErrorInfo {
  */
 export type Outcome =
   | { readonly status: 'ok'; readonly index: number; readonly outputs: TensorMap; readonly latencyMs: number }
-  | { readonly status: 'error'; readonly index: number; readonly error: ErrorInfo; readonly latencyMs: number }
-  | { readonly status: 'skipped'; readonly index: number; readonly error: ErrorInfo; readonly latencyMs: number }
+  | { readonly status: 'error'; readonly index: number; readonly error: ErrorInfo; readonly latencyMs: number; readonly version?: string | undefined }
+  | { readonly status: 'skipped'; readonly index: number; readonly error: ErrorInfo; readonly latencyMs: number; readonly version?: string | undefined }
 
 export type Votes = Readonly<Record<string, number>>
 

@@ -40,6 +40,9 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   rss_max_mb: { label: 'RSS max MB', format: int },
   rss_growth: { label: 'RSS end / warm', format: ratio },
   healthz_p99: { label: '/healthz p99 ms', format: ms },
+  failed_requests: { label: 'failed requests', format: int },
+  swaps: { label: 'versions swapped in', format: int },
+  publish_to_serving_ms: { label: 'publish → serving ms', format: ms },
 }
 
 export function formatValue(metric: string, v: number): string {

@@ -83,7 +83,8 @@ export const swap: Scenario = {
           },
           'cancer-logreg': { kind: 'onnx', path: model('cancer_logreg.onnx') },
         },
-        { cancer: { strategy: 'deadline-fallback', models: ['cancer-main', 'cancer-logreg'], budget_ms: { default: 100, max: 1000 } } },
+        // A budget no run comes near: a failure here is a swap's doing, not a deadline missed on a busy box (p99 shows the swaps' cost).
+        { cancer: { strategy: 'deadline-fallback', models: ['cancer-main', 'cancer-logreg'], budget_ms: { default: 1000, max: 1000 } } },
       ),
       repository: { path: repository, keep_versions: 3, watch: false },
     }
@@ -97,7 +98,7 @@ export const swap: Scenario = {
       await repeat(ctx, 'swap', async () => {
         const load = (): Promise<LoadResult> => closedLoop({ url: `${server.url}/v1/ensembles/cancer/predict`, body, connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
         const steady = await load()
-        rows.add('steady', 'no swaps', steady, { ...headline(steady, steady), failed: steady.requests - ok2xx(steady) })
+        rows.add('steady', 'no swaps', steady, { ...headline(steady, steady), failed_requests: steady.requests - ok2xx(steady) })
         const swapper = swapEvery(server.url, everyMs, nextVersion, bytes)
         const swapping = await load()
         await swapper.stop()
@@ -106,7 +107,7 @@ export const swap: Scenario = {
         rows.add('swapping', `a new version uploaded every ${everyMs} ms (gated, swapped in)`, swapping, {
           ...headline(swapping, steady),
           p99_ratio: swapping.latency && steady.latency ? swapping.latency.p99 / steady.latency.p99 : undefined,
-          failed: swapping.requests - ok2xx(swapping),
+          failed_requests: swapping.requests - ok2xx(swapping),
           swaps: swapper.publishToServingMs.length,
           publish_to_serving_ms: median(swapper.publishToServingMs),
         })
@@ -121,7 +122,7 @@ export const swap: Scenario = {
       baseline: 'the same gateway and load without swaps, same run',
       variants: rows.variants(),
       targets: [
-        target('no failed request while versions are swapped in', 'failed', rows.summary('swapping', 'failed'), '<=', 0, () =>
+        target('no failed request while versions are swapped in', 'failed_requests', rows.summary('swapping', 'failed_requests'), '<=', 0, () =>
           'some predicts got a non-2xx answer during a swap: see the statuses of the swapping runs.',
         ),
         target('throughput while swapping ≥ 0.9× without', 'rps_ratio', rows.summary('swapping', 'rps_ratio'), '>=', 0.9, () =>
@@ -129,7 +130,7 @@ export const swap: Scenario = {
         ),
       ],
       notes: [
-        `Closed loop, ${ctx.connections} connections, ensemble cancer = [cancer-main (repository), cancer-logreg]; versions alternate cancer_mlp and cancer_logreg, both passing the gate.`,
+        `Closed loop, ${ctx.connections} connections, ensemble cancer = [cancer-main (repository), cancer-logreg], budget 1000 ms (so a failure is the swap's, not a missed deadline); versions alternate cancer_mlp and cancer_logreg, both passing the gate.`,
         'publish_to_serving_ms: median time from the PUT sent to its 201 (stored, loaded, warmed, gated, swapped in); p99_ratio: p99 while swapping over p99 without.',
         ...notes.map((n) => `upload refused: ${n}`),
       ],

@@ -11,6 +11,7 @@ import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
 import { outputIssues } from '../kafka/config.ts'
+import type { CanaryPlan } from '../registry/canary.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
 import { readCalibration } from './calibration.ts'
@@ -26,6 +27,8 @@ export interface ModelConfig {
   readonly entry: CommonModelConfig
   /** The entry as its kind parsed it: typed settings, defaults applied, files read. */
   readonly spec: unknown
+  /** A canary rollout of a repository model (set by src/registry): a second version beside this one. */
+  readonly canary?: CanaryPlan | undefined
 }
 
 export interface EnsembleConfig {

@@ -25,7 +25,13 @@ export interface InferContext {
  */
 export const BATCH_ROWS: unique symbol = Symbol('specserve.batchRows')
 
-export type BatchedOutputs = TensorMap & { readonly [BATCH_ROWS]?: number }
+export type BatchedOutputs = TensorMap & { readonly [BATCH_ROWS]?: number; readonly [RAN_VERSION]?: string }
+
+/**
+ * A key an executor's outputs (or its error) may carry: the version that ran, when it is not
+ * the model's configured one (a canary). The request's annotation names it.
+ */
+export const RAN_VERSION: unique symbol = Symbol('specserve.ranVersion')
 
 /** One model the gateway can call. Created from config, loaded once, shared by requests. */
 export interface Executor {

@@ -78,6 +78,31 @@ export const repositoryModelFields = {
       { additionalProperties: false },
     ),
   ),
+  /** A passing version first serves `weight` of the model's traffic, then is promoted or rolled back on evidence. */
+  rollout: Type.Optional(
+    Type.Object(
+      {
+        canary: Type.Object(
+          {
+            weight: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+            promote_after: Type.Integer({ minimum: 1 }),
+            max_error_rate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+            min_agreement: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+}
+
+export interface CanarySettings {
+  readonly weight: number
+  /** Canary requests (answered or failed) before the decision. */
+  readonly promoteAfter: number
+  readonly maxErrorRate: number
+  readonly minAgreement: number
 }
 
 export type VersionPolicy = { readonly kind: 'latest' } | { readonly kind: 'specific'; readonly versions: readonly number[] }
@@ -93,9 +118,17 @@ export interface RepositoryModelSettings {
   readonly validation: ValidationSettings
   /** The entry's `path`: imported as version 1 when the model has no version yet. */
   readonly seed: string | undefined
+  /** `rollout.canary`: a passing version starts as a canary. */
+  readonly canary: CanarySettings | undefined
 }
 
-type RawRepositoryFields = { source?: 'repository'; path?: string; version_policy?: Static<(typeof repositoryModelFields)['version_policy']>; validation?: Static<(typeof repositoryModelFields)['validation']> }
+type RawRepositoryFields = {
+  source?: 'repository'
+  path?: string
+  version_policy?: Static<(typeof repositoryModelFields)['version_policy']>
+  validation?: Static<(typeof repositoryModelFields)['validation']>
+  rollout?: Static<(typeof repositoryModelFields)['rollout']>
+}
 
 function readable(path: string, field: string, ctx: OptionContext): void {
   try {
@@ -110,6 +143,7 @@ export function parseRepositoryFields(entry: RawRepositoryFields, ctx: OptionCon
   if (entry.source !== 'repository') {
     if (entry.version_policy !== undefined) ctx.problem('version_policy', 'needs source: repository')
     if (entry.validation !== undefined) ctx.problem('validation', 'needs source: repository')
+    if (entry.rollout !== undefined) ctx.problem('rollout', 'needs source: repository')
     return undefined
   }
   const examples = entry.validation?.examples === undefined ? undefined : resolve(ctx.baseDir, entry.validation.examples)
@@ -120,5 +154,7 @@ export function parseRepositoryFields(entry: RawRepositoryFields, ctx: OptionCon
   const seed = entry.path === undefined ? undefined : resolve(ctx.baseDir, entry.path)
   if (seed) readable(seed, 'path', ctx)
   const policy: VersionPolicy = entry.version_policy === undefined || entry.version_policy === 'latest' ? { kind: 'latest' } : { kind: 'specific', versions: [...entry.version_policy.specific] }
-  return { policy, validation: { examples, dataset }, seed }
+  const c = entry.rollout?.canary
+  const canary = c && { weight: c.weight, promoteAfter: c.promote_after, maxErrorRate: c.max_error_rate ?? 0.01, minAgreement: c.min_agreement ?? 0.95 }
+  return { policy, validation: { examples, dataset }, seed, canary }
 }

@@ -20,8 +20,12 @@ const gateFailure: Failure = Object.freeze({ role: 'input', error: (message: str
 
 class GateFailed extends Error {}
 
+/**
+ * The gate's runs queue behind live traffic's preferred members on the main thread's lane
+ * (position 1, like a fallback, but needed: they age to the front rather than starve).
+ */
 function context(): InferContext {
-  return { signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + RUN_LIMIT_MS }
+  return { signal: new AbortController().signal, over: false, member: 1, spareable: false, deadline: performance.now() + RUN_LIMIT_MS }
 }
 
 async function run(executor: Executor, inputs: TensorMap, where: string): Promise<TensorMap> {

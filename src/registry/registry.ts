@@ -5,26 +5,23 @@
 // swapped in at once by the reload. Predicts in flight finish on the version they started
 // with. A version that fails anywhere is rejected with the reason and the previous serves on.
 import { EventEmitter } from 'node:events'
-import { readFileSync, watch, type FSWatcher } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
 import { ConfigError, type ConfigIssue } from '../config/yaml.ts'
 import { GatewayError } from '../errors.ts'
-import type { OnnxSpec } from '../executors/onnx/executor.ts'
-import type { Gateway, ModelRuntime, VersionSource } from '../gateway.ts'
+import type { Gateway, ModelRuntime, VersionPin, VersionSource } from '../gateway.ts'
+import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
+import { RegistryCounts, type RegistryEvent } from './counts.ts'
+import { repositorySettings, resolveVersions } from './resolve.ts'
+import { watchRepository, type RepositoryWatch } from './watch.ts'
+import { canaryVerdict, evidenceRecord } from './rollout.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
-import type { RepositoryConfig, RepositoryModelSettings } from './config.ts'
+import type { RepositoryConfig } from './config.ts'
 import { runGate } from './gate.ts'
 import { VersionExistsError, type VersionMeta } from './store.ts'
 import { ModelStream } from './stream.ts'
 import { ModelVersions, type Arrival } from './versions.ts'
-
-const repositorySettings = (model: ModelConfig): RepositoryModelSettings | undefined => (model.kind === 'onnx' ? (model.spec as OnnxSpec).repository : undefined)
-
-/** Events counted per model for metrics. */
-const EVENTS = ['served', 'rejected', 'rolled_back'] as const
-type RegistryEvent = (typeof EVENTS)[number]
 
 /** What a registry emits: `settled` once a version is judged (serving, rejected or kept aside). */
 export interface RegistryEvents {
@@ -34,13 +31,12 @@ export interface RegistryEvents {
 export class Registry extends EventEmitter<RegistryEvents> implements VersionSource, Component {
   readonly repository: RepositoryConfig
   private readonly models = new Map<string, ModelVersions>()
-  private readonly counts = new Map<string, Record<RegistryEvent, number>>()
+  private readonly counts = new RegistryCounts()
   private gateway: Gateway | undefined
   private log: Logger = silentLogger
   /** One registry operation at a time (an arrival, a rollback): each is a reload of one model. */
   private queue: Promise<unknown> = Promise.resolve()
-  private watcher: FSWatcher | undefined
-  private rescanTimer: NodeJS.Timeout | undefined
+  private watcher: RepositoryWatch | undefined
   /** The model stream's consumer, with `repository.kafka`. */
   stream: ModelStream | undefined
 
@@ -78,18 +74,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return versions
   }
 
-  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, number>): GatewayConfig {
-    if (![...config.models.values()].some((m) => repositorySettings(m))) return config
-    const models = new Map(config.models)
-    for (const model of config.models.values()) {
-      const versions = this.track(model)
-      if (!versions) continue
-      const version = pin?.get(model.name) ?? versions.serving
-      const path = version === undefined ? join(versions.directory.dir, '(no version)') : versions.directory.modelFile(version)
-      const spec: OnnxSpec = { ...(model.spec as OnnxSpec), path, version: String(version ?? 'none') }
-      models.set(model.name, { ...model, version: spec.version, spec })
-    }
-    return Object.freeze({ ...config, models })
+  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
+    return resolveVersions(config, pin, (model) => this.track(model), (versions, version, evidence) => void this.decideCanary(versions, version, evidence))
   }
 
   async gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
@@ -97,8 +83,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     for (const { model, executor } of loaded) {
       const versions = this.models.get(model.name)
       if (!versions || !repositorySettings(model)) continue
-      const version = Number(model.version)
-      const report = await runGate(executor, versions.settings.validation)
+      // A canary rollout loads the serving version again beside the canary: the canary is what is judged.
+      const [version, judged] = executor instanceof CanaryExecutor && model.canary ? [Number(model.canary.version), executor.canary] : [Number(model.version), executor]
+      const report = await runGate(judged, versions.settings.validation)
       versions.update(version, { gate: report })
       if (!report.passed) issues.push({ path: `models.${model.name}`, message: `validation gate failed: ${report.reason}` })
     }
@@ -121,25 +108,14 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       const serving = versions.serving
       if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.served(versions, serving, undefined)
     }
-    if (this.repository.watch) this.watch()
+    if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescan(), this.log)
     await this.rescan()
+    for (const versions of this.models.values()) for (const version of versions.pending()) void this.enqueue(() => this.process(versions, version)).catch(() => undefined)
     if (this.repository.kafka && this.gateway) {
       this.stream = new ModelStream(this, this.repository, this.gateway.config.server.instance, this.log)
       this.gateway.attach('model_stream', this.stream)
       // A broker that is down does not stop the gateway: uploads and the repository still work.
       await this.stream.start().catch((err: unknown) => this.log.error({ err, brokers: this.repository.kafka?.brokers }, 'model stream not started'))
-    }
-  }
-
-  private watch(): void {
-    try {
-      this.watcher = watch(this.repository.path, { recursive: true, persistent: false }, () => {
-        clearTimeout(this.rescanTimer)
-        this.rescanTimer = setTimeout(() => void this.rescan(), 200)
-      })
-      this.watcher.on('error', (err) => this.log.warn({ err, repository: this.repository.path }, 'repository watch stopped; uploads still work'))
-    } catch (err) {
-      this.log.warn({ err, repository: this.repository.path }, 'cannot watch the repository; uploads still work')
     }
   }
 
@@ -211,13 +187,53 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       this.log.info({ model: versions.name, version, reason: judged.reason }, 'model version kept, not served')
       return this.settle(versions, versions.update(version, { state: 'retired', reason: judged.reason }))
     }
+    if (versions.settings.canary && versions.serving !== undefined) return this.startCanary(versions, version)
     const failure = await this.swap(versions, version)
     if (failure === null) return this.served(versions, version, 'served')
     return this.reject(versions, version, failure)
   }
 
+  /** A passing version first takes `weight` of the traffic beside the serving one; a canary already running is superseded. */
+  private async startCanary(versions: ModelVersions, version: number): Promise<VersionMeta> {
+    const stable = versions.serving!
+    const before = versions.canary
+    const failure = await this.swap(versions, { stable, canary: version })
+    if (failure !== null) return this.reject(versions, version, failure)
+    if (before !== undefined) versions.update(before, { state: 'retired', reason: `superseded by version ${version} as the canary` })
+    versions.canary = version
+    this.count(versions.name, 'canary_started')
+    const { weight, promoteAfter } = versions.settings.canary!
+    this.log.info({ model: versions.name, version, serving: stable, weight, promote_after: promoteAfter }, 'model version in canary')
+    return this.settle(versions, versions.update(version, { state: 'canary', reason: null }))
+  }
+
+  /** The canary's evidence is in: promoted (it serves all traffic) or rolled back (rejected), with the evidence kept. */
+  private decideCanary(versions: ModelVersions, version: number, evidence: CanaryEvidence): Promise<void> {
+    return this.enqueue(async () => {
+      if (versions.canary !== version) return // superseded or rolled back meanwhile
+      const verdict = canaryVerdict(evidence, versions.settings.canary!)
+      const rollout = { decision: verdict.promote ? ('promoted' as const) : ('rolled_back' as const), at: new Date().toISOString(), evidence: evidenceRecord(evidence) }
+      const stable = versions.serving!
+      versions.canary = undefined
+      this.log.info({ model: versions.name, version, serving: stable, evidence: rollout.evidence, decision: rollout.decision }, `canary ${verdict.promote ? 'promoted' : 'rolled back'}`)
+      if (verdict.promote) {
+        const failure = await this.swap(versions, version)
+        versions.update(version, { rollout })
+        if (failure !== null) return void this.reject(versions, version, `promotion failed: ${failure}`)
+        this.count(versions.name, 'canary_promoted')
+        this.served(versions, version, 'served')
+        return
+      }
+      const failure = await this.swap(versions, stable)
+      if (failure !== null) this.log.error({ model: versions.name, version: stable, reason: failure }, 'canary rollback: reloading the serving version alone failed; the canary takes no more traffic')
+      versions.update(version, { rollout })
+      this.count(versions.name, 'canary_rolled_back')
+      this.reject(versions, version, `canary rolled back: ${verdict.reason}`)
+    })
+  }
+
   /** Serves `version` through a reload pinned to it; the failure's reason, or null once it serves. */
-  private async swap(versions: ModelVersions, version: number): Promise<string | null> {
+  private async swap(versions: ModelVersions, version: VersionPin): Promise<string | null> {
     const gateway = this.gateway
     if (!gateway) return 'the gateway is not attached'
     try {
@@ -257,7 +273,10 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       const from = versions.serving
       const target = versions.previous()
       if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(name)} has no passing version before ${from ?? 'none'} to roll back to`)
+      const canary = versions.canary
+      versions.canary = undefined // a rollback ends a canary rollout too
       const failure = await this.swap(versions, target)
+      if (canary !== undefined) versions.update(canary, { state: 'retired', reason: `rollback to version ${target} ended its canary` })
       if (failure !== null) {
         this.reject(versions, target, failure)
         throw new GatewayError('MODEL_REJECTED', `rollback to version ${target} failed: ${failure}`)
@@ -269,9 +288,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   private count(model: string, event: RegistryEvent): void {
-    let counts = this.counts.get(model)
-    if (!counts) this.counts.set(model, (counts = { served: 0, rejected: 0, rolled_back: 0 }))
-    counts[event]++
+    this.counts.count(model, event)
   }
 
   status(): unknown {
@@ -279,13 +296,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   collect(out: MetricsSink): void {
-    const models = [...this.models.values()]
-    out.gauge('specserve_model_serving_version', 'Version of a repository model that serves.', models.map((v) => [{ model: v.name }, v.serving ?? 0]))
-    out.counter(
-      'specserve_model_version_events',
-      'Repository model versions served (swapped in), rejected (load, siblings or gate failed) and rolled back to.',
-      models.flatMap((v) => EVENTS.map((event) => [{ model: v.name, event }, this.counts.get(v.name)?.[event] ?? 0] as const)),
-    )
+    this.counts.collect(out, [...this.models.values()].map((v) => [v.name, v.serving] as const))
   }
 
   /** Waits for the operations queued so far (tests, shutdown). */
@@ -294,7 +305,6 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   async close(): Promise<void> {
-    clearTimeout(this.rescanTimer)
     this.watcher?.close()
     await this.stream?.close()
   }

@@ -14,12 +14,12 @@ function versionParam(text: string): number {
   return Number(text)
 }
 
-/** The answer to an upload: 201 when it serves, 200 when kept aside (older, not in the policy), 422 when rejected. */
+/** The answer to an upload: 201 when it serves, 202 when it starts as a canary, 200 when kept aside (older, not in the policy), 422 when rejected. */
 function uploaded(reply: FastifyReply, name: string, meta: VersionMeta): unknown {
   if (meta.state === 'rejected') {
     return reply.status(ErrorCatalogue.MODEL_REJECTED.http).send({ code: 'MODEL_REJECTED', message: `version ${meta.version} of "${name}" rejected: ${meta.reason}`, version: meta })
   }
-  return reply.status(meta.state === 'serving' ? 201 : 200).send({ model: name, version: meta })
+  return reply.status(meta.state === 'serving' ? 201 : meta.state === 'canary' ? 202 : 200).send({ model: name, version: meta })
 }
 
 export function registerRegistryRoutes(app: FastifyInstance, registry: Registry, guarded = false): void {

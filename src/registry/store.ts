@@ -35,6 +35,8 @@ export interface VersionMeta {
   /** Why it is rejected or retired. */
   readonly reason: string | null
   readonly gate: GateReport | null
+  /** A canary rollout's outcome: promoted or rolled back, on what evidence. */
+  readonly rollout?: { readonly decision: 'promoted' | 'rolled_back'; readonly at: string; readonly evidence: Readonly<Record<string, number | null>> } | null
 }
 
 export const MODEL_FILE = 'model.onnx'

@@ -17,6 +17,8 @@ export class ModelVersions {
   settings: RepositoryModelSettings
   /** The version serving (or, before the first load, the one about to). */
   serving: number | undefined
+  /** The version in a canary rollout beside `serving`, if any. */
+  canary: number | undefined
   private readonly metas = new Map<number, VersionMeta>()
 
   constructor(repository: string, name: string, settings: RepositoryModelSettings) {
@@ -37,6 +39,8 @@ export class ModelVersions {
       if (bytes) this.directory.store(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
     }
     this.scan()
+    // A canary cut short by a stop starts over: its evidence was in memory.
+    for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
     const served = [...this.metas.values()].filter((m) => m.state === 'serving').sort((a, b) => (b.serving_since ?? '').localeCompare(a.serving_since ?? ''))
     // A crash between two meta writes of a swap can leave two "serving": the later one served last.
     for (const stale of served.slice(1)) this.update(stale.version, { state: 'ready' })
@@ -70,6 +74,13 @@ export class ModelVersions {
     this.directory.store(bytes, meta)
     this.metas.set(version, meta)
     return meta
+  }
+
+  /** Stored, never judged (a stop came first), other than the one about to serve: judged at start. */
+  pending(): number[] {
+    return this.list()
+      .filter((m) => m.state === 'loading' && m.version !== this.serving)
+      .map((m) => m.version)
   }
 
   get(version: number): VersionMeta | undefined {

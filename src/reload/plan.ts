@@ -12,7 +12,8 @@ import { getExecutorKind } from '../executors/registry.ts'
  */
 export function modelFingerprint(model: ModelConfig, baseDir: string): string {
   const files = getExecutorKind(model.kind)?.files?.(model.spec as never) ?? []
-  return JSON.stringify([model.kind, model.version, baseDir, model.entry, files.map(fileStamp)])
+  const canary = model.canary ? [model.canary.version, ...(getExecutorKind(model.kind)?.files?.(model.canary.spec as never) ?? []).map(fileStamp)] : null
+  return JSON.stringify([model.kind, model.version, baseDir, model.entry, files.map(fileStamp), canary])
 }
 
 function fileStamp(file: string): string {
@@ -87,7 +88,7 @@ export function describeReload<R extends Reusable>(old: GatewayConfig, next: Gat
   const { max_in_flight: _b, ...newServer } = next.server
   const restartNeeded: string[] = []
   if (!same({ ...oldServer, instance: '' }, { ...newServer, instance: '' })) restartNeeded.push('server')
-  for (const key of ['executors', 'telemetry', 'output', 'admin'] as const) if (!same(old[key], next[key])) restartNeeded.push(key)
+  for (const key of ['executors', 'telemetry', 'output', 'admin', 'repository'] as const) if (!same(old[key], next[key])) restartNeeded.push(key)
   // Keys, scopes and limits apply at once; turning auth on or off (a listener's hooks) needs a restart.
   if ((old.auth === null) !== (next.auth === null)) restartNeeded.push('auth')
   return { models, ensembles, restartNeeded }

@@ -4,7 +4,7 @@
 // model. Late results are counted, never used.
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
-import { BATCH_ROWS, type BatchedOutputs, type InferContext } from '../executors/types.ts'
+import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs, type InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
@@ -236,12 +236,14 @@ export class Run implements InferContext {
       let a: ModelAnnotation
       if (o) {
         if (o.status === 'ok') {
-          const batch = (o.outputs as BatchedOutputs)[BATCH_ROWS]
+          const outputs = o.outputs as BatchedOutputs
+          const batch = outputs[BATCH_ROWS]
+          const version = outputs[RAN_VERSION] ?? meta.version
           a = batch === undefined
-            ? { name: meta.name, version: meta.version, status: 'ok', latency_ms: roundMs(o.latencyMs), used: chosen === i }
-            : { name: meta.name, version: meta.version, status: 'ok', latency_ms: roundMs(o.latencyMs), used: chosen === i, batch }
+            ? { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used: chosen === i }
+            : { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used: chosen === i, batch }
         } else {
-          a = { name: meta.name, version: meta.version, status: o.status, latency_ms: roundMs(o.latencyMs), used: false, error: o.error }
+          a = { name: meta.name, version: o.version ?? meta.version, status: o.status, latency_ms: roundMs(o.latencyMs), used: false, error: o.error }
         }
         const cause = o.status === 'ok' ? null : o.error.code
         commonCause = commonCause === undefined || commonCause === cause ? cause : null
@@ -291,11 +293,12 @@ export class Run implements InferContext {
 }
 
 function failure(index: number, err: unknown, latencyMs: number): Outcome {
+  const version = (err as { [RAN_VERSION]?: string } | undefined)?.[RAN_VERSION]
   if (err instanceof ModelError) {
     const error = { code: err.code, message: err.message }
-    return err.skipped ? { status: 'skipped', index, error, latencyMs } : { status: 'error', index, error, latencyMs }
+    return err.skipped ? { status: 'skipped', index, error, latencyMs, version } : { status: 'error', index, error, latencyMs, version }
   }
-  return { status: 'error', index, error: { code: ModelErrorCode.MODEL_FAILED, message: String((err as Error)?.message ?? err) }, latencyMs }
+  return { status: 'error', index, error: { code: ModelErrorCode.MODEL_FAILED, message: String((err as Error)?.message ?? err) }, latencyMs, version }
 }
 
 function failError(decision: Extract<Decision, { kind: 'fail' }>, commonCause: string | null, cancelled: boolean): ErrorInfo {

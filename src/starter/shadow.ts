@@ -65,7 +65,8 @@ export class ShadowRunner {
     const started = performance.now()
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error(`shadow over its ${this.timeLimitMs} ms limit`)), this.timeLimitMs)
-    const ctx: InferContext = { signal: controller.signal, over: false, member: 0, spareable: true, deadline: started + this.timeLimitMs }
+    // Behind live traffic on the main thread's lane: a shadow is never needed by a decision.
+    const ctx: InferContext = { signal: controller.signal, over: false, member: 1, spareable: true, deadline: started + this.timeLimitMs }
     member.counts.runs++
     try {
       const outputs = await member.executor.infer(inputs, ctx)

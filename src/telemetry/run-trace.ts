@@ -98,6 +98,8 @@ export class RunTrace {
       const a = result.models[i]!
       span.setAttribute(SpanAttr.status, a.status)
       span.setAttribute(SpanAttr.used, a.used)
+      // The version that ran: a canary's, when the registry's rollout sent the run to it.
+      span.setAttribute(SpanAttr.version, a.version)
       const at = this.settledAt[i]
       if (at === undefined) continue // still running: ends when it settles
       this.children[i] = undefined

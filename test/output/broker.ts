@@ -111,3 +111,17 @@ export async function committedOffsets(bootstrap: string, groupId: string, topic
     await consumer.close(true)
   }
 }
+
+/** kcat from Debian if it is missing; the interop check must not be skipped, so failing to install fails the test. */
+export async function ensureKcat(): Promise<string> {
+  const found = await run('sh', ['-c', 'command -v kcat || command -v kafkacat']).then((r) => r.stdout.trim(), () => '')
+  if (found) return found
+  try {
+    await run('apt-get', ['install', '-y', '-q', 'kcat'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+  } catch {
+    await run('sh', ['-c', 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q kcat'])
+  }
+  const installed = await run('sh', ['-c', 'command -v kcat']).then((r) => r.stdout.trim(), () => '')
+  if (!installed) throw new Error('kcat is not installed and apt-get could not install it (Debian package "kcat")')
+  return installed
+}

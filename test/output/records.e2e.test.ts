@@ -15,7 +15,7 @@ import { buildServer } from '../../src/api/rest/server.ts'
 import { Gateway } from '../../src/gateway.ts'
 import { startOutput, type Output } from '../../src/output/index.ts'
 import { configFrom, root, samples } from '../helpers.ts'
-import { consumeUntil, startBroker, type Broker, type TextMessage } from './broker.ts'
+import { consumeUntil, ensureKcat, startBroker, type Broker, type TextMessage } from './broker.ts'
 
 const run = promisify(execFile)
 const TOPIC = 'specserve.records.test'
@@ -179,17 +179,3 @@ describe('serving records', () => {
     expect(res.json().output.kafka).toMatchObject({ kind: 'kafka', state: 'connected', topic: TOPIC, dropped: 0, spooled_records: 0 })
   })
 })
-
-/** kcat from Debian if it is missing; the interop check must not be skipped, so failing to install fails the test. */
-async function ensureKcat(): Promise<string> {
-  const found = await run('sh', ['-c', 'command -v kcat || command -v kafkacat']).then((r) => r.stdout.trim(), () => '')
-  if (found) return found
-  try {
-    await run('apt-get', ['install', '-y', '-q', 'kcat'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-  } catch {
-    await run('sh', ['-c', 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q kcat'])
-  }
-  const installed = await run('sh', ['-c', 'command -v kcat']).then((r) => r.stdout.trim(), () => '')
-  if (!installed) throw new Error('kcat is not installed and apt-get could not install it (Debian package "kcat")')
-  return installed
-}

@@ -21,7 +21,7 @@ import { sha256Hex, type VersionMeta } from '../../src/registry/store.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
-import { createTopic, startBroker, type Broker } from '../output/broker.ts'
+import { createTopic, ensureKcat, startBroker, type Broker } from '../output/broker.ts'
 
 const run = promisify(execFile)
 const models = join(root, 'models')
@@ -38,6 +38,7 @@ interface Instance {
 
 let broker: Broker
 let python: string
+let kcatPath: string
 let http: Server
 let httpBase: string
 const instances: Instance[] = []
@@ -100,7 +101,7 @@ async function servingVersions(): Promise<string[]> {
 }
 
 async function kcat(args: readonly string[]): Promise<string> {
-  return (await run('kcat', ['-b', broker.bootstrap, ...args], { maxBuffer: 16 * 1024 * 1024, encoding: 'latin1' })).stdout
+  return (await run(kcatPath, ['-b', broker.bootstrap, ...args], { maxBuffer: 16 * 1024 * 1024, encoding: 'latin1' })).stdout
 }
 
 /** A descriptor written by Python's protobuf runtime, produced by kcat (librdkafka) keyed by the model name. */
@@ -111,6 +112,7 @@ async function publishWithKcat(file: string, key: string, args: readonly string[
 
 beforeAll(async () => {
   python = (await run('bash', [join(root, 'scripts/python-env.sh')])).stdout.trim()
+  kcatPath = await ensureKcat()
   broker = await startBroker()
   await createTopic(broker.bootstrap, TOPIC)
   // A model server for `location` URLs: the MLP at /mlp.onnx, 404 for anything else.

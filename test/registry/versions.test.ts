@@ -8,7 +8,7 @@ import type { RepositoryModelSettings } from '../../src/registry/config.ts'
 import { ModelVersions } from '../../src/registry/versions.ts'
 
 let repo: string
-const latest: RepositoryModelSettings = { policy: { kind: 'latest' }, validation: { examples: undefined, dataset: undefined }, seed: undefined }
+const latest: RepositoryModelSettings = { policy: { kind: 'latest' }, validation: { examples: undefined, dataset: undefined }, seed: undefined, canary: undefined }
 const bytes = (n: number): Buffer => Buffer.from(`model ${n}`)
 
 function opened(settings = latest): ModelVersions {
@@ -42,6 +42,17 @@ describe('ModelVersions', () => {
     expect(again.judge(3)).toEqual({ serve: false, reason: 'not in version_policy.specific' })
     expect(again.judge(2)).toEqual({ serve: true })
     expect(opened().judge(1)).toEqual({ serve: false, reason: 'not newer than the serving version 3' })
+  })
+
+  it('at start, a canary cut short and a version stored but never judged are judged again', () => {
+    const first = opened()
+    for (const v of [1, 2, 3]) first.add(bytes(v), { version: v, source: 'upload' })
+    first.update(1, { state: 'serving', serving_since: '2026-01-01T00:00:00.000Z' })
+    first.update(2, { state: 'canary' })
+    const again = opened()
+    expect(again.serving).toBe(1)
+    expect(again.get(2)?.state).toBe('loading')
+    expect(again.pending()).toEqual([2, 3])
   })
 
   it('numbers a version 0 as the next after the highest known, and refuses an existing one', () => {

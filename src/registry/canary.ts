@@ -1,0 +1,152 @@
+// A model during a canary rollout: the serving (stable) version and the canary, both loaded.
+// `weight` of the model's runs go to the canary, and its answer is the model's answer,
+// annotated with the canary's version. On those runs the stable version runs too, once the
+// canary has answered (off the request's path, with its own time limit), so agreement is
+// measured on the same inputs. After `promote_after` canary runs that answered or failed,
+// the evidence is reported once: the registry promotes or rolls back.
+import { labelKey, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
+import { ModelError } from '../errors.ts'
+import type { Executor, InferContext } from '../executors/types.ts'
+import { RAN_VERSION } from '../executors/types.ts'
+import type { TensorMap } from '../tensor/index.ts'
+import type { MetricsSink, ModelMetadata } from '../types.ts'
+import type { CanarySettings } from './config.ts'
+
+/** What a canary has shown so far. */
+export interface CanaryEvidence {
+  /** Canary runs that answered or failed (runs cancelled because the request was decided, or skipped, do not count). */
+  readonly requests: number
+  readonly errors: number
+  readonly error_rate: number
+  /** Canary answers compared with the stable version's on the same inputs, and how many agreed. */
+  readonly compared: number
+  readonly agreed: number
+  readonly agreement: number | null
+}
+
+export interface CanaryPlan {
+  readonly version: string
+  /** The canary's executor spec (its file). */
+  readonly spec: unknown
+  readonly settings: CanarySettings
+  /** Called once, when `promote_after` canary runs are in. */
+  readonly decide: (evidence: CanaryEvidence) => void
+}
+
+/** The stable version's comparison run gets this long. */
+const COMPARE_LIMIT_MS = 5000
+
+export class CanaryExecutor implements Executor {
+  readonly name: string
+  readonly kind: string
+  readonly stable: Executor
+  readonly canary: Executor
+  private readonly plan: CanaryPlan
+  private source: VoteSource | undefined
+  private requests = 0
+  private errors = 0
+  private compared = 0
+  private agreed = 0
+  private decided = false
+  /** Comparison runs still going: the decision waits for them. */
+  private comparing = 0
+
+  constructor(stable: Executor, canary: Executor, plan: CanaryPlan) {
+    this.name = stable.name
+    this.kind = stable.kind
+    this.stable = stable
+    this.canary = canary
+    this.plan = plan
+  }
+
+  metadata(): ModelMetadata {
+    return this.stable.metadata()
+  }
+
+  async load(): Promise<void> {
+    await Promise.all([this.stable.load(), this.canary.load()])
+    const theirs = this.canary.metadata()
+    const ours = this.stable.metadata()
+    const describe = (m: ModelMetadata): string => JSON.stringify(m.inputs.map((s) => [s.name, s.datatype, s.shape]))
+    if (describe(theirs) !== describe(ours)) throw new Error(`the canary's inputs ${describe(theirs)} differ from the serving version's ${describe(ours)}`)
+    const source = resolveVoteSource(ours.outputs)
+    this.source = source.kind === 'invalid' || source.kind === 'regression' ? undefined : source
+  }
+
+  infer(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
+    if (this.decided || Math.random() >= this.plan.settings.weight) return this.stable.infer(inputs, ctx)
+    const version = this.plan.version
+    return this.canary.infer(inputs, ctx).then(
+      (outputs) => {
+        this.count(false)
+        void this.compare(inputs, outputs)
+        return { ...outputs, [RAN_VERSION]: version }
+      },
+      (err: unknown) => {
+        // A run the request no longer needed (decided, out of time), or one never started (no
+        // time left for it, queues full), says nothing about the canary.
+        if (!ctx.over && !(err instanceof ModelError && err.skipped)) this.count(true)
+        if (err !== null && typeof err === 'object') Object.assign(err, { [RAN_VERSION]: version })
+        throw err
+      },
+    )
+  }
+
+  private count(failed: boolean): void {
+    this.requests++
+    if (failed) this.errors++
+    this.maybeDecide()
+  }
+
+  /** Once `promote_after` canary runs are in and their comparisons done: the evidence, once. */
+  private maybeDecide(): void {
+    if (this.decided || this.requests < this.plan.settings.promoteAfter || this.comparing > 0) return
+    this.decided = true
+    this.plan.decide(this.evidence())
+  }
+
+  /** The stable version on the same inputs, after the canary answered. */
+  private async compare(inputs: TensorMap, canaryOutputs: TensorMap): Promise<void> {
+    const source = this.source
+    if (!source) return
+    // Behind live traffic on the main thread's lane, as a shadow: no decision waits for it.
+    const ctx: InferContext = { signal: new AbortController().signal, over: false, member: 1, spareable: true, deadline: performance.now() + COMPARE_LIMIT_MS }
+    this.comparing++
+    try {
+      const stableOutputs = await this.stable.infer(inputs, ctx)
+      const a = labelKey(canaryOutputs, source)
+      const b = labelKey(stableOutputs, source)
+      if (a === undefined || b === undefined) return
+      this.compared++
+      if (a === b) this.agreed++
+    } catch {
+      // the stable version failed or was too slow: nothing to compare
+    } finally {
+      this.comparing--
+      this.maybeDecide()
+    }
+  }
+
+  evidence(): CanaryEvidence {
+    return {
+      requests: this.requests,
+      errors: this.errors,
+      error_rate: this.requests ? this.errors / this.requests : 0,
+      compared: this.compared,
+      agreed: this.agreed,
+      agreement: this.compared ? this.agreed / this.compared : null,
+    }
+  }
+
+  describe(): Readonly<Record<string, unknown>> {
+    return { ...this.stable.describe?.(), canary: { version: this.plan.version, weight: this.plan.settings.weight, promote_after: this.plan.settings.promoteAfter, ...this.evidence() } }
+  }
+
+  collect(out: MetricsSink): void {
+    this.stable.collect?.(out)
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.stable.close(), this.canary.close()])
+  }
+}

@@ -1,0 +1,34 @@
+// A gateway with its registry and REST app on a config file, as `specserve serve` wires them.
+import type { FastifyInstance } from 'fastify'
+import { buildServer } from '../../src/api/rest/server.ts'
+import { loadConfigFile } from '../../src/config/load.ts'
+import { Gateway } from '../../src/gateway.ts'
+import { Registry } from '../../src/registry/registry.ts'
+import type { Logger } from '../../src/types.ts'
+
+export interface Served {
+  readonly registry: Registry
+  readonly gateway: Gateway
+  readonly app: FastifyInstance
+  stop(): Promise<void>
+}
+
+export async function serveWithRegistry(file: string, log: Logger): Promise<Served> {
+  const config = loadConfigFile(file)
+  const registry = Registry.open(config)!
+  const gateway = new Gateway(config, { versions: registry })
+  const app = buildServer(config, { gateway, registry })
+  registry.attach(gateway, log)
+  await gateway.load()
+  await registry.start()
+  return {
+    registry,
+    gateway,
+    app,
+    async stop() {
+      await registry.close()
+      await app.close()
+      await gateway.close()
+    },
+  }
+}
