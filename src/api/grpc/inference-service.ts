@@ -5,10 +5,11 @@ import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } fro
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, toContents, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
 import { checkDecoded, servePredict } from './call.ts'
+import type { InferReply } from './infer-codec.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
 import { errorStatus } from './status.ts'
 
@@ -72,33 +73,21 @@ function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap 
 
 /**
  * Outputs as raw bytes when the request used raw contents (what V2 client libraries do), or
- * when a datatype has no typed contents field (FP16); else typed.
+ * when a datatype has no typed contents field (FP16); else typed. Written by infer-codec.ts.
  */
-function inferResponse(result: PredictResult, names: readonly string[], rawRequested: boolean): object {
-  const outputs: object[] = []
-  const rawOutputs: Buffer[] = []
+function inferResponse(result: PredictResult, names: readonly string[], rawRequested: boolean): InferReply {
+  const outputs: [string, Tensor][] = []
   const tensors = result.outputs
+  let raw = rawRequested
   if (tensors) {
-    let raw = rawRequested
-    for (let i = 0; i < names.length && !raw; i++) {
-      const t = tensors[names[i]!]
-      if (t && contentsField(t.datatype) === null) raw = true
-    }
     for (const name of names) {
       const tensor = tensors[name]
       if (!tensor) continue
-      if (raw) rawOutputs.push(toRaw(tensor))
-      outputs.push({ name, datatype: tensor.datatype, shape: tensor.shape, contents: raw ? null : toContents(tensor) })
+      if (contentsField(tensor.datatype) === null) raw = true
+      outputs.push([name, tensor])
     }
   }
-  return {
-    model_name: result.ensemble,
-    model_version: ENSEMBLE_VERSION,
-    id: result.id,
-    parameters: toParameters(resultParameters(result)),
-    outputs,
-    raw_output_contents: rawOutputs,
-  }
+  return { model_name: result.ensemble, model_version: ENSEMBLE_VERSION, id: result.id, parameters: resultParameters(result), outputs, raw }
 }
 
 function toParameters(params: Readonly<Record<string, ParameterValue>>): Record<string, InferParameterMsg> {

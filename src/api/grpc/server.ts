@@ -10,6 +10,7 @@ import { tolerantService } from './call.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { withPredictCodec } from './predict-codec.ts'
+import { withInferCodec } from './infer-codec.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 
@@ -32,7 +33,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     'grpc.max_send_message_length': config.server.grpc_max_send_bytes,
   })
   server.addService(tolerantService(withPredictCodec(service(GATEWAY_SERVICE))), gatewayService(gateway))
-  server.addService(tolerantService(service(INFERENCE_SERVICE)), inferenceService(gateway))
+  server.addService(tolerantService(withInferCodec(service(INFERENCE_SERVICE))), inferenceService(gateway))
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(server)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
