@@ -63,9 +63,9 @@ export function deadlineBudget(call: Pick<ServerUnaryCall<unknown, unknown>, 'ge
 }
 
 /** What a service makes of its request message: the predict to run and how to answer it. */
-export interface PredictCall {
+export interface PredictCall<Reply = object> {
   readonly request: Pick<PredictRequest, 'id' | 'ensemble' | 'inputs' | 'budgetMs'>
-  readonly respond: (result: PredictResult) => object
+  readonly respond: (result: PredictResult) => Reply
 }
 
 /**
