@@ -217,7 +217,8 @@ function writeOutput(w: ProtoWriter, o: OutputPlan, raw: boolean): void {
   o.contents.write(w)
 }
 
-export function encodeModelInferResponse(reply: InferReply): Buffer {
+/** A ModelInferResponse: its size, then how to write it. */
+function planInferResponse(reply: InferReply): { size: number; write(w: ProtoWriter): void } {
   const paramSizes = Object.values(reply.parameters).map(parameterSize)
   const keys = Object.keys(reply.parameters)
   const outputs = reply.outputs.map(([name, tensor]) => planOutput(name, tensor, reply.raw))
@@ -226,7 +227,10 @@ export function encodeModelInferResponse(reply: InferReply): Buffer {
   keys.forEach((key, i) => (size += lenFieldSize(4, stringFieldSize(1, key) + lenFieldSize(2, paramSizes[i]!))))
   for (const o of outputs) size += lenFieldSize(5, o.size)
   for (const b of raws) size += lenFieldSize(6, b.length)
-  const w = new ProtoWriter(size)
+  return { size, write: (w) => writeInferResponse(w, reply, paramSizes, outputs, raws) }
+}
+
+function writeInferResponse(w: ProtoWriter, reply: InferReply, paramSizes: readonly number[], outputs: readonly OutputPlan[], raws: readonly Uint8Array[]): void {
   writeString(w, 1, reply.model_name)
   writeString(w, 2, reply.model_version)
   writeString(w, 3, reply.id)
@@ -236,20 +240,48 @@ export function encodeModelInferResponse(reply: InferReply): Buffer {
     writeLen(w, 6, b.length)
     w.bytes(b)
   }
+}
+
+export function encodeModelInferResponse(reply: InferReply): Buffer {
+  const planned = planInferResponse(reply)
+  const w = new ProtoWriter(planned.size)
+  planned.write(w)
   return w.finish()
 }
 
-/** The V2 service with ModelInfer's request and response coded by hand. */
-export function withInferCodec(service: ServiceDefinition): ServiceDefinition {
-  const infer = service.ModelInfer
-  if (!infer) throw new Error('inference.GRPCInferenceService has no ModelInfer method')
-  return {
-    ...service,
-    ModelInfer: {
-      ...infer,
-      requestDeserialize: (bytes: Buffer) => decodeModelInferRequest(bytes),
-      responseSerialize: (reply: InferReply) => encodeModelInferResponse(reply),
-    } as unknown as ServiceDefinition[string],
+/**
+ * One ModelStreamInfer reply: the inference's response, or its error message with an
+ * infer_response carrying only the request's model name and id, so the client can match it.
+ */
+export type StreamInferReply = { readonly response: InferReply } | { readonly errorMessage: string; readonly modelName: string; readonly id: string }
+
+export function encodeModelStreamInferResponse(reply: StreamInferReply): Buffer {
+  if ('errorMessage' in reply) {
+    const inner = stringFieldSize(1, reply.modelName) + stringFieldSize(3, reply.id)
+    const w = new ProtoWriter(stringFieldSize(1, reply.errorMessage) + (inner ? lenFieldSize(2, inner) : 0))
+    writeString(w, 1, reply.errorMessage)
+    if (inner) {
+      writeLen(w, 2, inner)
+      writeString(w, 1, reply.modelName)
+      writeString(w, 3, reply.id)
+    }
+    return w.finish()
   }
+  const planned = planInferResponse(reply.response)
+  const w = new ProtoWriter(lenFieldSize(2, planned.size))
+  writeLen(w, 2, planned.size)
+  planned.write(w)
+  return w.finish()
 }
 
+/** The V2 service with ModelInfer's and ModelStreamInfer's messages coded by hand. */
+export function withInferCodec(service: ServiceDefinition): ServiceDefinition {
+  const { ModelInfer: infer, ModelStreamInfer: stream } = service
+  if (!infer || !stream) throw new Error('inference.GRPCInferenceService lacks ModelInfer or ModelStreamInfer')
+  const requestDeserialize = (bytes: Buffer): ModelInferRequestMsg => decodeModelInferRequest(bytes)
+  return {
+    ...service,
+    ModelInfer: { ...infer, requestDeserialize, responseSerialize: (reply: InferReply) => encodeModelInferResponse(reply) } as unknown as ServiceDefinition[string],
+    ModelStreamInfer: { ...stream, requestDeserialize, responseSerialize: (reply: StreamInferReply) => encodeModelStreamInferResponse(reply) } as unknown as ServiceDefinition[string],
+  }
+}

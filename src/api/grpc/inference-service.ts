@@ -8,8 +8,10 @@ import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
-import { checkDecoded, servePredict } from './call.ts'
-import type { InferReply } from './infer-codec.ts'
+import { checkDecoded, servePredict, type PredictCall } from './call.ts'
+import type { InferReply, StreamInferReply } from './infer-codec.ts'
+import { serveStream } from './stream.ts'
+import { mapError, mapResultError } from '../errors.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
 import { errorStatus } from './status.ts'
 
@@ -40,18 +42,33 @@ export function inferenceService(gateway: Gateway): UntypedServiceImplementation
   }
 
   const ModelInfer: Unary<ModelInferRequestMsg> = (call, callback) =>
-    servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => {
-      const req = call.request
-      const ens = v2Model(gateway, req.model_name, req.model_version)
-      const raw = req.raw_input_contents.length > 0
-      const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
-      return {
-        request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req), budgetMs: budgetParameter(fromParameters(req.parameters)) },
-        respond: (result) => inferResponse(result, outputs, raw),
-      }
-    })
+    servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => buildInfer(gateway, call.request))
 
-  return { ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer } as UntypedServiceImplementation
+  const ModelStreamInfer = serveStream<ModelInferRequestMsg, StreamInferReply>(gateway, {
+    build: (msg) => {
+      const built = buildInfer(gateway, msg)
+      return { request: built.request, respond: (result) => ({ response: built.respond(result) }) }
+    },
+    // Triton's stream carries only a message: ours starts with the stable code.
+    failed: (msg, failure) => {
+      const mapped = 'result' in failure ? mapResultError(failure.result) : mapError(failure.error)
+      const id = 'result' in failure ? failure.result.id : typeof msg.id === 'string' ? msg.id : ''
+      return { errorMessage: `${mapped.code}: ${mapped.message}`, modelName: typeof msg.model_name === 'string' ? msg.model_name : '', id }
+    },
+  })
+
+  return { ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer, ModelStreamInfer } as UntypedServiceImplementation
+}
+
+/** A ModelInfer message's predict and its answer. */
+function buildInfer(gateway: Gateway, req: ModelInferRequestMsg): PredictCall<InferReply> {
+  const ens = v2Model(gateway, req.model_name, req.model_version)
+  const raw = req.raw_input_contents.length > 0
+  const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
+  return {
+    request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req), budgetMs: budgetParameter(fromParameters(req.parameters)) },
+    respond: (result) => inferResponse(result, outputs, raw),
+  }
 }
 
 function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import protobuf from 'protobufjs'
 import { describe, expect, it } from 'vitest'
-import { decodeModelInferRequest, encodeModelInferResponse, type InferReply } from '../../../src/api/grpc/infer-codec.ts'
+import { decodeModelInferRequest, encodeModelInferResponse, encodeModelStreamInferResponse, type InferReply } from '../../../src/api/grpc/infer-codec.ts'
 import { PROTO_DIR } from '../../../src/proto/index.ts'
 import { DATATYPES, toContents, toRaw } from '../../../src/tensor/index.ts'
 import { anyDatatypeTensor, expectOnlyProtoErrors } from './codec-arbitraries.ts'
@@ -14,6 +14,7 @@ import { anyDatatypeTensor, expectOnlyProtoErrors } from './codec-arbitraries.ts
 const root = new protobuf.Root().loadSync(join(PROTO_DIR, 'inference/grpc_service.proto'), { keepCase: true })
 const Request = root.lookupType('inference.ModelInferRequest')
 const Response = root.lookupType('inference.ModelInferResponse')
+const StreamResponse = root.lookupType('inference.ModelStreamInferResponse')
 const TO_OBJECT = { longs: String, defaults: true, arrays: true, oneofs: true } as const
 
 const int64 = fc.bigInt(-(2n ** 63n), 2n ** 63n - 1n).map(String)
@@ -136,6 +137,23 @@ describe('ModelInferResponse encoder', () => {
         expect(decoded(encodeModelInferResponse(r))).toEqual(decoded(viaProtoLoader(r)))
       }),
       { numRuns: 500 },
+    )
+  })
+
+  it('writes ModelStreamInfer replies protobufjs decodes: the response, or the error with the request id and model', () => {
+    const decoded = (bytes: Uint8Array): unknown => StreamResponse.toObject(StreamResponse.decode(bytes), TO_OBJECT)
+    fc.assert(
+      fc.property(reply, (r) => {
+        const response = Response.toObject(Response.decode(viaProtoLoader(r)), TO_OBJECT)
+        expect(decoded(encodeModelStreamInferResponse({ response: r }))).toEqual({ error_message: '', infer_response: response })
+      }),
+      { numRuns: 100 },
+    )
+    fc.assert(
+      fc.property(fc.string(), fc.string(), fc.string(), (errorMessage, modelName, id) => {
+        const expected = StreamResponse.toObject(StreamResponse.decode(StreamResponse.encode(StreamResponse.fromObject({ error_message: errorMessage, infer_response: modelName || id ? { model_name: modelName, id } : null })).finish()), TO_OBJECT)
+        expect(decoded(encodeModelStreamInferResponse({ errorMessage, modelName, id }))).toEqual(expected)
+      }),
     )
   })
 })
