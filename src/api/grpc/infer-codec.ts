@@ -3,7 +3,6 @@
 // into the ModelInferRequestMsg the frontend reads (fp32/fp64 contents as typed-array
 // views, raw_input_contents as views of the received bytes), the response from the
 // predict's result into one buffer. The other V2 methods keep proto-loader.
-import type { ServiceDefinition } from '@grpc/proto-loader'
 import {
   DATATYPES,
   lenFieldSize,
@@ -27,6 +26,7 @@ import {
   type WireElementKind,
 } from '../../tensor/index.ts'
 import type { ParameterValue } from '../oip/model.ts'
+import type { MethodCodec } from './call.ts'
 import type { InferInputTensorMsg, InferParameterMsg, ModelInferRequestMsg } from './messages.ts'
 
 /** InferTensorContents' fields by number (1-8), with how each element is read. */
@@ -274,14 +274,8 @@ export function encodeModelStreamInferResponse(reply: StreamInferReply): Buffer 
   return w.finish()
 }
 
-/** The V2 service with ModelInfer's and ModelStreamInfer's messages coded by hand. */
-export function withInferCodec(service: ServiceDefinition): ServiceDefinition {
-  const { ModelInfer: infer, ModelStreamInfer: stream } = service
-  if (!infer || !stream) throw new Error('inference.GRPCInferenceService lacks ModelInfer or ModelStreamInfer')
-  const requestDeserialize = (bytes: Buffer): ModelInferRequestMsg => decodeModelInferRequest(bytes)
-  return {
-    ...service,
-    ModelInfer: { ...infer, requestDeserialize, responseSerialize: (reply: InferReply) => encodeModelInferResponse(reply) } as unknown as ServiceDefinition[string],
-    ModelStreamInfer: { ...stream, requestDeserialize, responseSerialize: (reply: StreamInferReply) => encodeModelStreamInferResponse(reply) } as unknown as ServiceDefinition[string],
-  }
+/** ModelInfer's and ModelStreamInfer's codecs, for withCodecs. */
+export const inferCodecs = {
+  ModelInfer: { decode: decodeModelInferRequest, encode: encodeModelInferResponse } satisfies MethodCodec<ModelInferRequestMsg, InferReply>,
+  ModelStreamInfer: { decode: decodeModelInferRequest, encode: encodeModelStreamInferResponse } satisfies MethodCodec<ModelInferRequestMsg, StreamInferReply>,
 }

@@ -6,11 +6,11 @@ import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
-import { tolerantService } from './call.ts'
+import { tolerantService, withCodecs } from './call.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
-import { withPredictCodec } from './predict-codec.ts'
-import { withInferCodec } from './infer-codec.ts'
+import { predictCodecs } from './predict-codec.ts'
+import { inferCodecs } from './infer-codec.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 
@@ -32,8 +32,9 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     'grpc.max_receive_message_length': config.server.grpc_max_receive_bytes,
     'grpc.max_send_message_length': config.server.grpc_max_send_bytes,
   })
-  server.addService(tolerantService(withPredictCodec(service(GATEWAY_SERVICE))), gatewayService(gateway))
-  server.addService(tolerantService(withInferCodec(service(INFERENCE_SERVICE))), inferenceService(gateway))
+  // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader.
+  server.addService(tolerantService(withCodecs(service(GATEWAY_SERVICE), predictCodecs)), gatewayService(gateway))
+  server.addService(tolerantService(withCodecs(service(INFERENCE_SERVICE), inferCodecs)), inferenceService(gateway))
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(server)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
