@@ -24,8 +24,9 @@ import { peers } from './scenarios/peers.ts'
 import { remote } from './scenarios/remote.ts'
 import { soak } from './scenarios/soak.ts'
 import { stragglers } from './scenarios/stragglers.ts'
+import { stream } from './scenarios/stream.ts'
 
-export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak]
+export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak, stream]
 
 export interface BenchOptions {
   /** One short repetition per scenario: a smoke run (CI), not numbers to publish. */

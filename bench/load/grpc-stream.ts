@@ -93,5 +93,5 @@ const started = performance.now()
 await load(client, spec.durationS, tally)
 const seconds = (performance.now() - started) / 1000
 client.close()
-const tool = `grpc-js ${version} (${spec.mode === 'stream' ? `one PredictStream, ${spec.concurrency} messages in flight` : `${spec.concurrency} unary calls in flight`}, 1 connection)`
+const tool = `bench/load/grpc-stream.ts (grpc-js ${version}, ${spec.mode === 'stream' ? `one PredictStream, ${spec.concurrency} messages in flight` : `${spec.concurrency} unary calls in flight`}, 1 connection)`
 process.stdout.write(`${JSON.stringify(closedLoopResult(tool, spec, tally, seconds))}\n`)
