@@ -25,9 +25,10 @@ import { remote } from './scenarios/remote.ts'
 import { security } from './scenarios/security.ts'
 import { soak } from './scenarios/soak.ts'
 import { stragglers } from './scenarios/stragglers.ts'
+import { stream } from './scenarios/stream.ts'
 import { swap } from './scenarios/swap.ts'
 
-export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak, swap, security]
+export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak, swap, security, stream]
 
 export interface BenchOptions {
   /** One short repetition per scenario: a smoke run (CI), not numbers to publish. */

@@ -8,8 +8,7 @@
 // Usage: node grpc-stream.ts '<GrpcLoadSpec JSON>'; prints a LoadResult as one JSON line.
 import { createRequire } from 'node:module'
 import * as grpc from '@grpc/grpc-js'
-import { Samples } from '../lib/stats.ts'
-import type { LoadResult } from '../lib/types.ts'
+import { closedLoopResult, Tally } from '../lib/tally.ts'
 
 export interface GrpcLoadSpec {
   readonly target: string
@@ -26,15 +25,10 @@ const request = Buffer.from(spec.request, 'base64')
 const identity = (b: Buffer): Buffer => b
 const { version } = createRequire(import.meta.url)('@grpc/grpc-js/package.json') as { version: string }
 
-interface Tally {
-  readonly latency: Samples
-  readonly statuses: Record<string, number>
-  errors: number
-}
-
 const count = (t: Tally, status: string, ms: number): void => {
   t.statuses[status] = (t.statuses[status] ?? 0) + 1
   if (status === 'OK') t.latency.push(ms)
+  else t.errorLatency.push(ms)
 }
 
 function unary(client: grpc.Client, seconds: number, t: Tally): Promise<void> {
@@ -93,25 +87,11 @@ function stream(client: grpc.Client, seconds: number, t: Tally): Promise<void> {
 
 const client = new grpc.Client(spec.target, grpc.credentials.createInsecure())
 const load = spec.mode === 'stream' ? stream : unary
-if (spec.warmupS > 0) await load(client, spec.warmupS, { latency: new Samples(), statuses: {}, errors: 0 })
-const tally: Tally = { latency: new Samples(), statuses: {}, errors: 0 }
+if (spec.warmupS > 0) await load(client, spec.warmupS, new Tally())
+const tally = new Tally()
 const started = performance.now()
 await load(client, spec.durationS, tally)
 const seconds = (performance.now() - started) / 1000
 client.close()
-const answered = Object.values(tally.statuses).reduce((a, b) => a + b, 0)
-const out: LoadResult = {
-  tool: `grpc-js ${version} (${spec.mode === 'stream' ? `one PredictStream, ${spec.concurrency} messages in flight` : `${spec.concurrency} unary calls in flight`}, 1 connection)`,
-  loop: 'closed',
-  connections: 1,
-  durationS: spec.durationS,
-  warmupS: spec.warmupS,
-  offeredRate: null,
-  sentRate: (answered + tally.errors) / seconds,
-  throughput: tally.latency.length / seconds,
-  requests: answered + tally.errors,
-  statuses: tally.statuses,
-  errors: tally.errors,
-  latency: tally.latency.percentiles(),
-}
-process.stdout.write(`${JSON.stringify(out)}\n`)
+const tool = `bench/load/grpc-stream.ts (grpc-js ${version}, ${spec.mode === 'stream' ? `one PredictStream, ${spec.concurrency} messages in flight` : `${spec.concurrency} unary calls in flight`}, 1 connection)`
+process.stdout.write(`${JSON.stringify(closedLoopResult(tool, spec, tally, seconds))}\n`)

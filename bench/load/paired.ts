@@ -13,8 +13,8 @@ import * as grpc from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
 import { Pool } from 'undici'
 import { root } from '../lib/processes.ts'
-import { Samples } from '../lib/stats.ts'
-import type { LoadResult, PairedSpec, PairedTarget } from '../lib/types.ts'
+import { closedLoopResult, Tally } from '../lib/tally.ts'
+import type { PairedSpec, PairedTarget } from '../lib/types.ts'
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as PairedSpec
 
@@ -56,13 +56,6 @@ function grpcTarget({ grpc: g }: Extract<PairedTarget, { grpc: unknown }>): Targ
 
 const targets = spec.targets.map((t): Target => ('grpc' in t ? grpcTarget(t) : httpTarget(t)))
 
-class Tally {
-  readonly latency = new Samples()
-  readonly errorLatency = new Samples()
-  readonly statuses: Record<string, number> = {}
-  errors = 0
-}
-
 async function once(target: (typeof targets)[number], tally: Tally): Promise<void> {
   const start = performance.now()
   try {
@@ -95,22 +88,6 @@ const tallies = targets.map(() => new Tally())
 const elapsedS = await phase(spec.durationS, tallies)
 await Promise.all(targets.map((t) => t.close()))
 
-const runs = tallies.map((tally): LoadResult => {
-  const answered = Object.values(tally.statuses).reduce((a, b) => a + b, 0)
-  return {
-    tool: `bench/load/paired.ts (undici or grpc-js, 1 connection per target, ${targets.length} targets taking turns in blocks of ${spec.block ?? 1})`,
-    loop: 'closed',
-    connections: 1,
-    durationS: spec.durationS,
-    warmupS: spec.warmupS,
-    offeredRate: null,
-    sentRate: (answered + tally.errors) / elapsedS,
-    throughput: tally.latency.length / elapsedS,
-    requests: answered + tally.errors,
-    statuses: tally.statuses,
-    errors: tally.errors,
-    latency: tally.latency.percentiles(),
-    errorLatency: tally.errorLatency.percentiles(),
-  }
-})
+const tool = `bench/load/paired.ts (undici or grpc-js, 1 connection per target, ${targets.length} targets taking turns in blocks of ${spec.block ?? 1})`
+const runs = tallies.map((tally) => closedLoopResult(tool, spec, tally, elapsedS))
 process.stdout.write(`${JSON.stringify({ runs })}\n`)

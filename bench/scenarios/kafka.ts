@@ -31,8 +31,8 @@ const brokers = new WeakMap<BenchContext, Promise<string>>()
 const brokerDir = (ctx: BenchContext): string => join(ctx.dir, 'kafka')
 const script = join(root, 'scripts', 'kafka.sh')
 
-/** One broker per bench run, started on first use; its address. */
-function broker(ctx: BenchContext): Promise<string> {
+/** One broker per bench run, started on first use; its address (the stream scenario shares it). */
+export function broker(ctx: BenchContext): Promise<string> {
   let started = brokers.get(ctx)
   if (!started) {
     ctx.log('kafka: starting a broker (scripts/kafka.sh)')

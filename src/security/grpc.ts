@@ -25,6 +25,7 @@ const METHOD_ACCESS: Readonly<Record<string, Access>> = {
   '/specserve.v1.Gateway/GetEnsemble': 'read',
   '/specserve.v1.Gateway/GetModel': 'read',
   '/inference.GRPCInferenceService/ModelInfer': 'predict',
+  '/inference.GRPCInferenceService/ModelStreamInfer': 'predict',
   '/inference.GRPCInferenceService/ServerLive': 'health',
   '/inference.GRPCInferenceService/ServerReady': 'health',
   '/inference.GRPCInferenceService/ServerMetadata': 'read',

@@ -40,7 +40,7 @@ describe('bench --quick', () => {
       expect(variant.runs.length, `${id}/${variant.name}`).toBeGreaterThan(0)
       for (const run of variant.runs) {
         expect(run.requests, `${id}/${variant.name}`).toBeGreaterThan(0)
-        expect(run.tool).toMatch(/autocannon|open-loop|paired|ghz|grpc-js/)
+        expect(run.tool).toMatch(/autocannon|open-loop|paired|ghz|grpc-js|grpc-stream|stream-mode/)
         expect(run.connections).toBeGreaterThan(0)
         expect(run.durationS).toBeGreaterThan(0)
       }

@@ -110,9 +110,9 @@ describe('our protos match the published ones', () => {
     const mlserver = published(join(provisionMlserver(), 'bin', 'python'), ['mlserver.grpc.dataplane_pb2'])
     const mine = ours(['inference/grpc_service.proto'], 'inference.')
     expectPublished(mine, triton, mlserver)
-    // The V2 methods are all there (Triton adds its own beyond them).
+    // The V2 methods are all there, and Triton's ModelStreamInfer (Triton adds more of its own beyond them).
     expect(Object.keys(mine.services['inference.GRPCInferenceService'] ?? {}).sort()).toEqual(
-      ['ModelInfer', 'ModelMetadata', 'ModelReady', 'ServerLive', 'ServerMetadata', 'ServerReady'].sort(),
+      ['ModelInfer', 'ModelMetadata', 'ModelReady', 'ModelStreamInfer', 'ServerLive', 'ServerMetadata', 'ServerReady'].sort(),
     )
   }, 900_000)
 

@@ -161,5 +161,22 @@ describe('gRPC PredictStream under the policy', () => {
     expect(broken(plain).error).toEqual({ code: 'MODEL_FAILED', message: '' })
     expect(broken(debug).error!.message).toContain('10.0.0.7')
   })
-})
 
+  it('ModelStreamInfer too: each message asked for its model\'s scope', async () => {
+    const call = (h.inferenceClient.ModelStreamInfer as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, { error_message: string; infer_response?: { id: string } }>)(withAuth(KEYS.predictE))
+    const replies: { error_message: string; infer_response?: { id: string } }[] = []
+    call.on('data', (r: (typeof replies)[number]) => replies.push(r))
+    const ended = new Promise((resolve, reject) => {
+      call.on('end', resolve)
+      call.on('error', reject)
+    })
+    const tensor = [{ name: 'x', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [0.5, 0.5] } }]
+    call.write({ id: 'mine', model_name: 'e', inputs: tensor })
+    call.write({ id: 'other', model_name: 'g', inputs: tensor })
+    call.end()
+    await ended
+    expect(replies).toHaveLength(2)
+    expect(replies.find((r) => r.infer_response?.id === 'mine')).toBeDefined()
+    expect(replies.filter((r) => r.error_message.startsWith('PERMISSION_DENIED: needs scope predict:g'))).toHaveLength(1)
+  })
+})

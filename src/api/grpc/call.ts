@@ -38,6 +38,23 @@ export function tolerantService(service: ServiceDefinition): ServiceDefinition {
   return out as ServiceDefinition
 }
 
+/** A method's hand-written codec: request bytes to the handler's message, its answer to bytes. */
+export interface MethodCodec<Req, Res> {
+  readonly decode: (bytes: Buffer) => Req
+  readonly encode: (answer: Res) => Buffer
+}
+
+/** The service with these methods' proto-loader serializers replaced by hand-written codecs. */
+export function withCodecs(service: ServiceDefinition, codecs: Readonly<Record<string, MethodCodec<unknown, never>>>): ServiceDefinition {
+  const out: Record<string, ServiceDefinition[string]> = { ...service }
+  for (const [name, codec] of Object.entries(codecs)) {
+    const method = service[name]
+    if (!method) throw new Error(`the service has no method ${name}`)
+    out[name] = { ...method, requestDeserialize: codec.decode, responseSerialize: codec.encode } as unknown as ServiceDefinition[string]
+  }
+  return out as ServiceDefinition
+}
+
 /** Throws BAD_REQUEST for a request that did not decode. */
 export function checkDecoded(request: object): void {
   if (MALFORMED in request) throw new GatewayError('BAD_REQUEST', `request message does not decode: ${String(request[MALFORMED])}`)
@@ -79,9 +96,9 @@ export function deadlineBudget(call: Pick<ServerUnaryCall<unknown, unknown>, 'ge
 }
 
 /** What a service makes of its request message: the predict to run and how to answer it. */
-export interface PredictCall {
+export interface PredictCall<Reply = object> {
   readonly request: Pick<PredictRequest, 'id' | 'ensemble' | 'inputs' | 'budgetMs'>
-  readonly respond: (result: PredictResult) => object
+  readonly respond: (result: PredictResult) => Reply
 }
 
 /**

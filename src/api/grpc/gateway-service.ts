@@ -5,23 +5,18 @@ import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } fro
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
-import { answer, readInputs, servePredict } from './call.ts'
-import { predictStream } from './predict-stream.ts'
+import { answer, readInputs, servePredict, type PredictCall } from './call.ts'
+import type { StreamErrorInfo, StreamReply } from './predict-codec.ts'
+import { serveStream } from './stream.ts'
+import { mapError, mapResultError } from '../errors.ts'
+import { failureBody } from '../native/result.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
 
 export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
   const Predict: Unary<PredictRequestMsg> = (call, callback) =>
-    servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => {
-      const req = call.request
-      const ens = gateway.ensemble(req.ensemble)
-      return {
-        request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req.inputs), budgetMs: req.budget_ms },
-        // The result itself: Predict's response serializer (predict-codec.ts) writes it.
-        respond: (result: PredictResult) => result,
-      }
-    })
+    servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => buildPredict(gateway, call.request))
 
   const ListEnsembles: Unary<object> = (call, callback) => answer(call, callback, () => ({ ensembles: listEnsembles(gateway) }))
 
@@ -44,7 +39,37 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
       }
     })
 
-  return { Predict, PredictStream: predictStream(gateway), ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
+  const PredictStream = serveStream<PredictRequestMsg, StreamReply>(gateway, {
+    ensembleOf: (msg) => msg.ensemble,
+    build: (msg) => {
+      const built = buildPredict(gateway, msg)
+      return { request: built.request, respond: (result) => ({ id: result.id, result }) }
+    },
+    // A message that did not decode has no id to echo.
+    failed: (msg, failure) =>
+      'result' in failure ? { id: failure.result.id, error: resultErrorInfo(failure.result) } : { id: typeof msg.id === 'string' ? msg.id : '', error: errorInfo(failure.error) },
+  })
+
+  return { Predict, PredictStream, ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation
+}
+
+/** A Predict message's predict; the result itself is the answer (predict-codec.ts writes it). */
+function buildPredict(gateway: Gateway, req: PredictRequestMsg): PredictCall<PredictResult> {
+  const ens = gateway.ensemble(req.ensemble)
+  return {
+    request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req.inputs), budgetMs: req.budget_ms },
+    respond: (result) => result,
+  }
+}
+
+function errorInfo(err: unknown): StreamErrorInfo {
+  const mapped = mapError(err)
+  return { code: mapped.code, message: mapped.message, status: mapped.grpc, resultJson: '' }
+}
+
+function resultErrorInfo(result: PredictResult): StreamErrorInfo {
+  const mapped = mapResultError(result)
+  return { code: mapped.code, message: mapped.message, status: mapped.grpc, resultJson: JSON.stringify(failureBody(result)) }
 }
 
 /** Strategy options as specserve.v1.OptionValue: scalars as themselves, anything else as JSON text. */

@@ -5,10 +5,13 @@ import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } fro
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, toContents, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
-import { answer, servePredict } from './call.ts'
+import { answer, servePredict, type PredictCall } from './call.ts'
+import type { InferReply, StreamInferReply } from './infer-codec.ts'
+import { serveStream } from './stream.ts'
+import { mapError, mapResultError } from '../errors.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
@@ -27,18 +30,34 @@ export function inferenceService(gateway: Gateway): UntypedServiceImplementation
     })
 
   const ModelInfer: Unary<ModelInferRequestMsg> = (call, callback) =>
-    servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => {
-      const req = call.request
-      const ens = v2Model(gateway, req.model_name, req.model_version)
-      const raw = req.raw_input_contents.length > 0
-      const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
-      return {
-        request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req), budgetMs: budgetParameter(fromParameters(req.parameters)) },
-        respond: (result) => inferResponse(result, outputs, raw),
-      }
-    })
+    servePredict(gateway, call as ServerUnaryCall<unknown, unknown>, callback, () => buildInfer(gateway, call.request))
 
-  return { ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer } as UntypedServiceImplementation
+  const ModelStreamInfer = serveStream<ModelInferRequestMsg, StreamInferReply>(gateway, {
+    ensembleOf: (msg) => msg.model_name,
+    build: (msg) => {
+      const built = buildInfer(gateway, msg)
+      return { request: built.request, respond: (result) => ({ response: built.respond(result) }) }
+    },
+    // Triton's stream carries only a message: ours starts with the stable code.
+    failed: (msg, failure) => {
+      const mapped = 'result' in failure ? mapResultError(failure.result) : mapError(failure.error)
+      const id = 'result' in failure ? failure.result.id : typeof msg.id === 'string' ? msg.id : ''
+      return { errorMessage: `${mapped.code}: ${mapped.message}`, modelName: typeof msg.model_name === 'string' ? msg.model_name : '', id }
+    },
+  })
+
+  return { ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer, ModelStreamInfer } as UntypedServiceImplementation
+}
+
+/** A ModelInfer message's predict and its answer. */
+function buildInfer(gateway: Gateway, req: ModelInferRequestMsg): PredictCall<InferReply> {
+  const ens = v2Model(gateway, req.model_name, req.model_version)
+  const raw = req.raw_input_contents.length > 0
+  const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
+  return {
+    request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req), budgetMs: budgetParameter(fromParameters(req.parameters)) },
+    respond: (result) => inferResponse(result, outputs, raw),
+  }
 }
 
 function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap {
@@ -60,33 +79,21 @@ function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap 
 
 /**
  * Outputs as raw bytes when the request used raw contents (what V2 client libraries do), or
- * when a datatype has no typed contents field (FP16); else typed.
+ * when a datatype has no typed contents field (FP16); else typed. Written by infer-codec.ts.
  */
-function inferResponse(result: PredictResult, names: readonly string[], rawRequested: boolean): object {
-  const outputs: object[] = []
-  const rawOutputs: Buffer[] = []
+function inferResponse(result: PredictResult, names: readonly string[], rawRequested: boolean): InferReply {
+  const outputs: [string, Tensor][] = []
   const tensors = result.outputs
+  let raw = rawRequested
   if (tensors) {
-    let raw = rawRequested
-    for (let i = 0; i < names.length && !raw; i++) {
-      const t = tensors[names[i]!]
-      if (t && contentsField(t.datatype) === null) raw = true
-    }
     for (const name of names) {
       const tensor = tensors[name]
       if (!tensor) continue
-      if (raw) rawOutputs.push(toRaw(tensor))
-      outputs.push({ name, datatype: tensor.datatype, shape: tensor.shape, contents: raw ? null : toContents(tensor) })
+      if (contentsField(tensor.datatype) === null) raw = true
+      outputs.push([name, tensor])
     }
   }
-  return {
-    model_name: result.ensemble,
-    model_version: ENSEMBLE_VERSION,
-    id: result.id,
-    parameters: toParameters(resultParameters(result)),
-    outputs,
-    raw_output_contents: rawOutputs,
-  }
+  return { model_name: result.ensemble, model_version: ENSEMBLE_VERSION, id: result.id, parameters: resultParameters(result), outputs, raw }
 }
 
 function toParameters(params: Readonly<Record<string, ParameterValue>>): Record<string, InferParameterMsg> {

@@ -5,9 +5,9 @@
 // and allocated per element; the other methods keep it. Reflection is untouched: it serves
 // the .proto's descriptors, which these codecs follow field for field
 // (test/api/grpc/predict-codec.test.ts checks them against protobufjs).
-import type { ServiceDefinition } from '@grpc/proto-loader'
 import { doubleFieldSize, encodeNativeTensor, int32Size, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, stringFieldSize, stringSize, varintSize, WireType, writeDouble, writeLen, writeString, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
 import type { ModelAnnotation, PredictResult } from '../../types.ts'
+import type { MethodCodec } from './call.ts'
 import type { PredictRequestMsg } from './messages.ts'
 
 export function decodePredictRequest(bytes: Uint8Array): PredictRequestMsg {
@@ -209,14 +209,8 @@ export function encodeStreamReply(reply: StreamReply): Buffer {
   return w.finish()
 }
 
-/** The Gateway service with Predict's and PredictStream's messages coded by hand. */
-export function withPredictCodec(service: ServiceDefinition): ServiceDefinition {
-  const { Predict: predict, PredictStream: stream } = service
-  if (!predict || !stream) throw new Error('specserve.v1.Gateway lacks Predict or PredictStream')
-  const requestDeserialize = (bytes: Buffer): PredictRequestMsg => decodePredictRequest(bytes)
-  return {
-    ...service,
-    Predict: { ...predict, requestDeserialize, responseSerialize: (result: PredictResult) => encodePredictResponse(result) } as unknown as ServiceDefinition[string],
-    PredictStream: { ...stream, requestDeserialize, responseSerialize: (reply: StreamReply) => encodeStreamReply(reply) } as unknown as ServiceDefinition[string],
-  }
+/** Predict's and PredictStream's codecs, for withCodecs. */
+export const predictCodecs = {
+  Predict: { decode: decodePredictRequest, encode: encodePredictResponse } satisfies MethodCodec<PredictRequestMsg, PredictResult>,
+  PredictStream: { decode: decodePredictRequest, encode: encodeStreamReply } satisfies MethodCodec<PredictRequestMsg, StreamReply>,
 }

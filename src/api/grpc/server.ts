@@ -6,10 +6,11 @@ import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
-import { tolerantService } from './call.ts'
+import { tolerantService, withCodecs } from './call.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
-import { withPredictCodec } from './predict-codec.ts'
+import { predictCodecs } from './predict-codec.ts'
+import { inferCodecs } from './infer-codec.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 import { guardedServer } from '../../security/grpc.ts'
@@ -40,8 +41,9 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
   })
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
   const services = guardedServer(server, gateway) as Server
-  services.addService(tolerantService(withPredictCodec(service(GATEWAY_SERVICE))), gatewayService(gateway))
-  services.addService(tolerantService(service(INFERENCE_SERVICE)), inferenceService(gateway))
+  // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader.
+  services.addService(tolerantService(withCodecs(service(GATEWAY_SERVICE), predictCodecs)), gatewayService(gateway))
+  services.addService(tolerantService(withCodecs(service(INFERENCE_SERVICE), inferCodecs)), inferenceService(gateway))
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))

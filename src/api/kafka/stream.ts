@@ -10,6 +10,7 @@
 import { Consumer, stringDeserializers, type Message, type MessagesStream, type Producer } from '@platformatic/kafka'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
+import { ProduceBatcher } from '../../kafka/batcher.ts'
 import { connectionOptions, createProducer, errorMessage } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Run } from '../../starter/run.ts'
@@ -38,6 +39,8 @@ export class StreamScorer implements Component {
   private readonly settings: KafkaSettings
   private readonly log: Logger
   private readonly producer: Producer<string, string, string, string>
+  /** Answers and dead letters decided in the same turn go in one produce request. */
+  private readonly outgoing: ProduceBatcher
   private readonly consumer: Consumer<string, string, string, string>
   private messages: MessagesStream<string, string, string, string> | null = null
   private readonly partitions = new Map<string, PartitionState>()
@@ -61,6 +64,7 @@ export class StreamScorer implements Component {
     this.settings = settings
     this.log = log
     this.producer = createProducer(settings, `${settings.clientId}-stream`)
+    this.outgoing = new ProduceBatcher(this.producer, settings.batchSize)
     this.consumer = new Consumer({
       ...connectionOptions(settings, `${settings.clientId}-stream`),
       groupId: settings.stream.groupId,
@@ -96,6 +100,7 @@ export class StreamScorer implements Component {
       consumed: this.consumed,
       answered: this.answered,
       dead_lettered: this.deadLettered,
+      produce_requests: this.outgoing.requests,
       skipped_not_owned: this.notOwned,
       peak_in_flight_per_partition: this.peakPerPartition,
       in_flight: this.running,
@@ -109,6 +114,7 @@ export class StreamScorer implements Component {
     out.counter('specserve_stream_consumed_messages', 'Stream mode: predict requests taken from the input topic.', [[none, this.consumed]])
     out.counter('specserve_stream_answered_messages', 'Stream mode: answers acknowledged on the output topic.', [[none, this.answered]])
     out.counter('specserve_stream_dead_lettered_messages', 'Stream mode: requests acknowledged on the dead-letter topic.', [[none, this.deadLettered]])
+    out.counter('specserve_stream_produce_requests', 'Stream mode: produce requests carrying answers and dead letters (several per request under load).', [[none, this.outgoing.requests]])
     out.counter('specserve_stream_skipped_messages', 'Stream mode: messages of partitions moved to another instance (read there).', [[none, this.notOwned]])
     out.gauge('specserve_stream_in_flight', 'Stream mode: predicts running.', [[none, this.running]])
     out.gauge('specserve_stream_paused', 'Stream mode: 1 while intake is paused (a partition has its maximum in flight and more queued).', [[none, this.paused ? 1 : 0]])
@@ -261,7 +267,7 @@ export class StreamScorer implements Component {
   private async deliver(message: Msg, topic: string, value: string, count: () => void): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.producer.send({ messages: [{ topic, key: message.key || undefined, value }] })
+        await this.outgoing.send({ topic, key: message.key || undefined, value })
         count()
         return true
       } catch (err) {

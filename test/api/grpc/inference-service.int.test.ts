@@ -109,4 +109,27 @@ describe('inference.GRPCInferenceService (Open Inference Protocol V2)', () => {
     expect(trailerResult(err)).toMatchObject({ code: 'DEADLINE_EXCEEDED', ensemble: 'late', models: [{ name: 'hang', status: 'timeout' }] })
     expect((await failure(call('ModelInfer', { model_name: 'broken', inputs: [x] }))).code).toBe(grpc.status.UNAVAILABLE)
   })
+
+  it('streams inferences over ModelStreamInfer: each answered with its id as it completes, a failed one with its error, then the call ends', async () => {
+    const stream = (h.inferenceClient.ModelStreamInfer as () => grpc.ClientDuplexStream<object, { error_message: string; infer_response: { id: string; model_name: string; outputs: OutputTensor[] } | null }>)()
+    const replies: { error_message: string; infer_response: { id: string; model_name: string; outputs: OutputTensor[] } | null }[] = []
+    stream.on('data', (r) => replies.push(r))
+    const ended = new Promise((resolve, reject) => {
+      stream.on('end', resolve)
+      stream.on('error', reject)
+    })
+    for (const [i, row] of cancer.rows.entries()) stream.write({ model_name: 'cancer', id: `s${i}`, inputs: [input(row)] })
+    stream.write({ model_name: 'nope', id: 'bad', inputs: [input(cancer.rows[0]!)] })
+    stream.end()
+    await ended
+    expect(replies).toHaveLength(cancer.rows.length + 1)
+    const bad = replies.find((r) => r.infer_response?.id === 'bad')!
+    expect(bad.error_message).toMatch(/^UNKNOWN_ENSEMBLE: /)
+    for (const [i, row] of cancer.rows.entries()) {
+      const streamed = replies.find((r) => r.infer_response?.id === `s${i}`)!
+      expect(streamed.error_message).toBe('')
+      const single = await call('ModelInfer', { model_name: 'cancer', id: `s${i}`, inputs: [input(row)] })
+      expect(streamed.infer_response!.outputs).toEqual(single.outputs)
+    }
+  })
 })

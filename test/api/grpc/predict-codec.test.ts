@@ -10,7 +10,8 @@ import protobuf from 'protobufjs'
 import { describe, expect, it } from 'vitest'
 import { decodePredictRequest, encodePredictResponse } from '../../../src/api/grpc/predict-codec.ts'
 import { PROTO_DIR } from '../../../src/proto/index.ts'
-import { DATATYPES, ProtoError, toNativeTensor, type DataType, type Tensor } from '../../../src/tensor/index.ts'
+import { ProtoError, toNativeTensor } from '../../../src/tensor/index.ts'
+import { anyDatatypeTensor, expectOnlyProtoErrors } from './codec-arbitraries.ts'
 import type { ModelAnnotation, PredictResult } from '../../../src/types.ts'
 
 const real = new protobuf.Root().loadSync(join(PROTO_DIR, 'specserve/v1/gateway.proto'), { keepCase: true })
@@ -127,49 +128,13 @@ describe('PredictRequest decoder', () => {
   })
 
   it('refuses malformed bytes with ProtoError and nothing else: random bytes, every truncation, wrong wire types', () => {
-    const isProtoErrorOrDecodes = (bytes: Uint8Array): boolean => {
-      try {
-        decodePredictRequest(bytes)
-        return true
-      } catch (err) {
-        return err instanceof ProtoError
-      }
-    }
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-        expect(isProtoErrorOrDecodes(bytes)).toBe(true)
-      }),
-      { numRuns: 2000 },
-    )
-    fc.assert(
-      fc.property(wireRequest, (obj) => {
-        const bytes = VARIANTS[0]!.request.encode(VARIANTS[0]!.request.fromObject(obj)).finish()
-        for (let n = 0; n < bytes.length; n++) expect(isProtoErrorOrDecodes(bytes.subarray(0, n))).toBe(true)
-      }),
-      { numRuns: 100 },
-    )
+    expectOnlyProtoErrors(decodePredictRequest, wireRequest, (obj) => VARIANTS[0]!.request.encode(VARIANTS[0]!.request.fromObject(obj)).finish())
     expect(() => decodePredictRequest(Uint8Array.of(0x08, 0x01))).toThrow(ProtoError) // ensemble (1) as a varint
     expect(() => decodePredictRequest(Uint8Array.of(0x12, 0x05, 0x0a))).toThrow(ProtoError) // entry longer than the message
     expect(() => decodePredictRequest(Uint8Array.of(0x12, 0x04, 0x12, 0x02, 0x1a, 0x01))).toThrow(ProtoError) // 1-byte fp32 run
     expect(() => decodePredictRequest(Uint8Array.of(0x07))).toThrow(ProtoError) // wire type 7
   })
 })
-
-const DATATYPE_NAMES = Object.keys(DATATYPES) as DataType[]
-
-function tensorOf(datatype: DataType): fc.Arbitrary<Tensor> {
-  const row = DATATYPES[datatype]
-  const count = fc.integer({ min: 0, max: 6 })
-  return count.chain((n) => {
-    const shape = fc.constant([1, n])
-    let elements: fc.Arbitrary<unknown[]>
-    if (row.kind === 'bytes') elements = fc.array(fc.string(), { minLength: n, maxLength: n })
-    else if (row.kind === 'bigint') elements = fc.array(fc.bigInt(...(row.range as [bigint, bigint])), { minLength: n, maxLength: n })
-    else if (row.kind === 'float') elements = fc.array(datatype === 'FP64' ? fc.double() : fc.float(), { minLength: n, maxLength: n })
-    else elements = fc.array(fc.integer({ min: (row.range as [number, number])[0], max: (row.range as [number, number])[1] }), { minLength: n, maxLength: n })
-    return fc.tuple(shape, elements).map(([s, e]) => ({ datatype, shape: s, data: row.array ? (row.array as unknown as { from(a: unknown[]): never }).from(e) : (e as string[]) }) as Tensor)
-  })
-}
 
 const annotation: fc.Arbitrary<ModelAnnotation> = fc.record(
   {
@@ -189,7 +154,7 @@ const result: fc.Arbitrary<PredictResult> = fc
     id: fc.string(),
     ensemble: fc.string(),
     strategy: fc.string(),
-    outputs: fc.dictionary(fc.string({ maxLength: 8 }), fc.constantFrom(...DATATYPE_NAMES).chain(tensorOf), { maxKeys: 3 }),
+    outputs: fc.dictionary(fc.string({ maxLength: 8 }), anyDatatypeTensor(), { maxKeys: 3 }),
     decision: fc.record({
       chosen: fc.option(fc.string()),
       reason: fc.string(),

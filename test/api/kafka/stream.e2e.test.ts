@@ -24,6 +24,7 @@ interface StreamStatus {
   consumed: number
   answered: number
   dead_lettered: number
+  produce_requests: number
   peak_in_flight_per_partition: number
   lag: Record<string, number>
 }
@@ -133,6 +134,11 @@ describe('stream mode', () => {
       expect(metrics.get('specserve_stream_in_flight')).toBe(0)
       expect(Object.keys(status.lag).map(Number).toSorted((x, y) => x - y)).toEqual(owned)
     }
+    // Answers decided together share produce requests: fewer requests than answers and dead letters.
+    const sent = statuses.reduce((n, s) => n + s.answered + s.dead_lettered, 0)
+    const requests = (await Promise.all(instances.map(streamStatus))).reduce((n, s) => n + s.produce_requests, 0)
+    expect(requests).toBeGreaterThan(0)
+    expect(requests).toBeLessThan(sent)
     const consumed = await Promise.all(instances.map(async (i) => (await streamMetrics(i)).get('specserve_stream_consumed_messages_total') ?? 0))
     expect(consumed.reduce((x, y) => x + y)).toBeGreaterThanOrEqual(N + poison.length)
   })

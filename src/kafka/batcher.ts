@@ -1,0 +1,60 @@
+// Messages sent in the same turn of the event loop go to Kafka in one produce request. A
+// produce request costs the client and the broker about half a millisecond of CPU whatever
+// its size (docs/output.md), so stream mode, which answers many messages at once, must
+// not pay it per answer. Every message of a batch shares the batch's one promise: it
+// resolves when the broker acknowledges the batch, or rejects (each sender retries on
+// its own). One promise and one setImmediate per batch, none per message.
+import type { Producer } from '@platformatic/kafka'
+
+export interface OutgoingMessage {
+  readonly topic: string
+  readonly key?: string | undefined
+  readonly value: string
+}
+
+export class ProduceBatcher {
+  private readonly producer: Producer<string, string, string, string>
+  private readonly maxMessages: number
+  private pending: OutgoingMessage[] = []
+  private batch: Promise<void> | null = null
+  private settle: { resolve(): void; reject(err: unknown): void } | null = null
+  private scheduled: NodeJS.Immediate | null = null
+  private readonly flushNow = (): void => this.flush()
+  /** Produce requests sent so far. */
+  requests = 0
+
+  constructor(producer: Producer<string, string, string, string>, maxMessages: number) {
+    this.producer = producer
+    this.maxMessages = maxMessages
+  }
+
+  /** Queues the message; the promise settles with its batch. */
+  send(message: OutgoingMessage): Promise<void> {
+    if (!this.batch) {
+      const { promise, resolve, reject } = Promise.withResolvers<void>()
+      this.batch = promise
+      this.settle = { resolve, reject }
+      this.scheduled = setImmediate(this.flushNow)
+    }
+    const batch = this.batch
+    if (this.pending.push(message) >= this.maxMessages) this.flush()
+    return batch
+  }
+
+  /** Sends what is queued now (also at close, so nothing waits on a timer that will not fire). */
+  flush(): void {
+    if (this.scheduled) clearImmediate(this.scheduled)
+    this.scheduled = null
+    const messages = this.pending
+    const settle = this.settle
+    this.pending = []
+    this.batch = null
+    this.settle = null
+    if (!settle || messages.length === 0) return
+    this.requests++
+    this.producer.send({ messages }).then(
+      () => settle.resolve(),
+      (err: unknown) => settle.reject(err),
+    )
+  }
+}
