@@ -86,20 +86,33 @@ function answer(chosen: number, reason: string, outputs: TensorMap | null): Deci
 }
 
 /**
- * Why this best-quality ensemble's comparison may not mean much: it compares raw maximum
- * probabilities of several models, some uncalibrated and without a static quality. Models
- * of different families (trees, kNN, linear, neural) are confident in different ways, so
- * the most overconfident one wins. Undefined when there is nothing to say.
+ * Why this best-quality ensemble's comparison may not mean much: it compares maximum
+ * probabilities of several models, some uncalibrated (no temperature, no static quality),
+ * across model families (trees, kNN, linear, SVM, neural: confident in different ways, so the
+ * most overconfident wins), or with some members tempered and others raw. `families`: each
+ * model's family where it is known (read from an ONNX graph); a model whose family is not
+ * known may be of any. Undefined when there is nothing to say: every model calibrated or
+ * declared, or all compared raw and of one known family.
  */
-export function uncalibratedWarning(options: BestQualityOptions, ensemble: EnsembleShape): string | undefined {
+export function uncalibratedWarning(options: BestQualityOptions, ensemble: EnsembleShape, families: readonly (string | undefined)[] = []): string | undefined {
   const source = resolveQualitySource(ensemble.outputs, options.qualityOutput)
   if (source.kind !== 'maxprob' || ensemble.models.length < 2) return undefined
-  const raw = ensemble.models.filter((_, i) => ensemble.temperatures?.[i] === undefined && ensemble.staticQuality[i] === undefined)
-  if (raw.length === 0) return undefined
+  const compared = ensemble.models.map((_, i) => i).filter((i) => ensemble.staticQuality[i] === undefined)
+  const raw = compared.filter((i) => ensemble.temperatures?.[i] === undefined)
+  if (raw.length === 0 || compared.length < 2) return undefined
+  const familyOf = (i: number): string => (families[i] === undefined || families[i] === 'unknown' ? 'unknown' : families[i])
+  const kinds = new Set(compared.map(familyOf))
+  const oneFamily = kinds.size === 1 && !kinds.has('unknown')
+  const names = raw.map((i) => ensemble.models[i]!)
+  const fix = 'fit temperatures with `specserve eval --calibrate` (or declare quality_output)'
+  if (oneFamily) {
+    if (raw.length === compared.length) return undefined
+    return `best-quality compares tempered maxima with raw ones: ${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} not calibrated; ${fix}`
+  }
+  const mix = compared.map((i) => `${ensemble.models[i]}: ${familyOf(i)}`).join(', ')
   return (
-    `best-quality compares raw maximum probabilities and ${raw.join(', ')} ${raw.length === 1 ? 'is' : 'are'} not calibrated: ` +
-    'models of different families are confident in different ways, so the most overconfident wins; ' +
-    'fit temperatures with `specserve eval --calibrate` (or declare quality_output)'
+    `best-quality compares maximum probabilities across model families (${mix}) and ${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} not calibrated: ` +
+    `families are confident in different ways, so the most overconfident wins; ${fix}`
   )
 }
 

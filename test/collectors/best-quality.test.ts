@@ -128,13 +128,23 @@ describe('best-quality: calibration', () => {
     expect(run(calibrated([undefined, 0.5]), steps).decision).toMatchObject({ chosen: 1 })
   })
 
-  it('warns when several uncalibrated models are compared by raw maximum probability', () => {
+  it('warns when uncalibrated models of several families (or of families not known) are compared by raw maximum probability', () => {
     const options = parsed(bestQuality, {})
-    expect(uncalibratedWarning(options, ensemble(3))).toMatch(/m0, m1, m2 are not calibrated/)
-    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.2, undefined] })).toMatch(/m1 is not calibrated/)
-    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.2, 0.8] })).toBeUndefined()
+    expect(uncalibratedWarning(options, ensemble(3), ['trees', 'neural', 'trees'])).toMatch(/across model families \(m0: trees, m1: neural, m2: trees\) and m0, m1, m2 are not calibrated/)
+    expect(uncalibratedWarning(options, ensemble(3))).toMatch(/\(m0: unknown, m1: unknown, m2: unknown\) and m0, m1, m2 are not calibrated/)
+    expect(uncalibratedWarning(options, ensemble(2), ['knn', 'unknown'])).toMatch(/m1: unknown/)
+    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.2, undefined] }, ['linear', 'knn'])).toMatch(/m1 is not calibrated/)
+    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.2, 0.8] }, ['linear', 'knn'])).toBeUndefined()
     expect(uncalibratedWarning(options, ensemble(1))).toBeUndefined()
     expect(uncalibratedWarning(parsed(bestQuality, { quality_output: 'confidence' }), ensemble(2, [confSpec]))).toBeUndefined()
+  })
+
+  it('does not warn for raw maxima of one family, but does when only some of them are tempered', () => {
+    const options = parsed(bestQuality, {})
+    expect(uncalibratedWarning(options, ensemble(3), ['trees', 'trees', 'trees'])).toBeUndefined()
+    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.5, undefined] }, ['trees', 'trees'])).toMatch(/compares tempered maxima with raw ones: m1 is not calibrated/)
+    // A model with a static quality is not compared by its maximum: the rest are one family.
+    expect(uncalibratedWarning(options, { ...ensemble(3), staticQuality: [undefined, 0.9, undefined] }, ['neural', 'trees', 'neural'])).toBeUndefined()
   })
 })
 
