@@ -20,28 +20,27 @@ const LENGTH_DELIMITED = 2
 export function graphOpTypes(bytes: Uint8Array): string[] {
   const ops: string[] = []
   const reader = protobuf.Reader.create(bytes)
-  while (reader.pos < reader.len) {
+  eachField(reader, reader.len, MODEL_GRAPH, (graphEnd) =>
+    eachField(reader, graphEnd, GRAPH_NODE, (nodeEnd) =>
+      eachField(reader, nodeEnd, NODE_OP_TYPE, (opEnd) => ops.push(protobuf.util.utf8.read(reader.buf, reader.pos, opEnd))),
+    ),
+  )
+  return ops
+}
+
+/** Calls `visit` with the end of each length-delimited field `field` of the message read up to `end`; skips every other field. */
+function eachField(reader: protobuf.Reader, end: number, field: number, visit: (fieldEnd: number) => void): void {
+  while (reader.pos < end) {
     const tag = reader.uint32()
-    if (tag >>> 3 !== MODEL_GRAPH || (tag & 7) !== LENGTH_DELIMITED) {
+    if (tag >>> 3 !== field || (tag & 7) !== LENGTH_DELIMITED) {
       reader.skipType(tag & 7)
       continue
     }
-    const graphEnd = reader.uint32() + reader.pos
-    while (reader.pos < graphEnd) {
-      const graphTag = reader.uint32()
-      if (graphTag >>> 3 !== GRAPH_NODE || (graphTag & 7) !== LENGTH_DELIMITED) {
-        reader.skipType(graphTag & 7)
-        continue
-      }
-      const nodeEnd = reader.uint32() + reader.pos
-      while (reader.pos < nodeEnd) {
-        const nodeTag = reader.uint32()
-        if (nodeTag >>> 3 === NODE_OP_TYPE && (nodeTag & 7) === LENGTH_DELIMITED) ops.push(reader.string())
-        else reader.skipType(nodeTag & 7)
-      }
-    }
+    const fieldEnd = reader.uint32() + reader.pos
+    if (fieldEnd > end) throw new RangeError('field runs past its message')
+    visit(fieldEnd)
+    reader.pos = fieldEnd
   }
-  return ops
 }
 
 /**
