@@ -90,6 +90,20 @@ describe('specserve eval', () => {
     expect(readdirSync(out).sort()).toEqual(['report.json', 'report.md', 'wine.svg'])
   })
 
+  it('--calibrate isotonic fits a map per member before scoring; an unknown method is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const file = join(dir, 'bq.yaml')
+    writeFileSync(file, `models:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\n  gb: { kind: onnx, path: ${join(root, 'models', 'cancer_gbdt.onnx')} }\nensembles:\n  best: { strategy: best-quality, models: [gb, lr] }\n`)
+    const args = ['eval', '-c', file, '--data', 'models/cancer_holdout.csv', '--label', 'label', '--budgets', '50', '--out', join(dir, 'out')]
+    const { code, output } = await run([...args, '--calibrate', 'isotonic'])
+    expect(code).toBe(0)
+    expect(output).toMatch(/^calibrated gb: isotonic, \d+ points \(Brier [\d.]+ → [\d.]+ on 143 rows\)$/m)
+    expect(output).toMatch(/^calibrated lr: isotonic/m)
+    const bogus = await run([...args, '--calibrate=platt'])
+    expect(bogus.code).toBe(2)
+    expect(bogus.output).toContain('--calibrate: "platt" is not temperature or isotonic')
+  })
+
   it('bad input: the file, the line and what is wrong, exit 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
     const csv = join(dir, 'bad.csv')
