@@ -60,8 +60,9 @@ async function validate(file: string): Promise<void> {
   }
   for (const ens of gateway.ensembles.values()) {
     if (ens.strategyName !== 'best-quality') continue
-    const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), temperatures: ens.config.models.map((m) => config.calibration.get(m)) }
-    const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape)
+    const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), calibrations: ens.config.models.map((m) => config.calibration.get(m)) }
+    const families = ens.config.models.map((m) => gateway.model(m).executor.describe?.().family as string | undefined)
+    const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape, families)
     const path = `ensembles.${ens.name}.strategy`
     if (message) console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
   }

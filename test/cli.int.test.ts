@@ -21,13 +21,19 @@ describe('specserve CLI', () => {
     expect(code).toBe(0)
   })
 
-  it('validate warns when best-quality compares uncalibrated models', async () => {
+  it('validate warns when best-quality compares uncalibrated models of different families, read from their graphs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-'))
     const file = join(dir, 'bq.yaml')
-    writeFileSync(file, `models:\n  a: { kind: onnx, path: ${join(root, 'models', 'digits_rf.onnx')} }\n  b: { kind: onnx, path: ${join(root, 'models', 'digits_mlp.onnx')} }\nensembles:\n  d:\n    strategy: { name: best-quality, good_enough: 0.9 }\n    models: [a, b]\n`)
+    const models = ['digits_rf', 'digits_mlp', 'wine_rf', 'wine_tree'].map((m) => `  ${m}: { kind: onnx, path: ${join(root, 'models', `${m}.onnx`)} }`).join('\n')
+    const ensemble = (name: string, members: string) => `  ${name}:\n    strategy: { name: best-quality, good_enough: 0.9 }\n    models: [${members}]\n`
+    writeFileSync(file, `models:\n${models}\nensembles:\n${ensemble('mixed', 'digits_rf, digits_mlp')}${ensemble('forests', 'wine_rf, wine_tree')}`)
     const { code, output } = await run(['validate', file])
     expect(code).toBe(0)
-    expect(output).toMatch(/warning: .*bq\.yaml:6:\d+ ensembles\.d\.strategy: best-quality compares raw maximum probabilities and a, b are not calibrated/)
+    expect(output).toMatch(
+      /warning: .*bq\.yaml:8:\d+ ensembles\.mixed\.strategy: best-quality compares maximum probabilities across model families \(digits_rf: trees, digits_mlp: neural\) and digits_rf, digits_mlp are not calibrated/,
+    )
+    // A random forest and a decision tree are one family: their raw maxima compare fairly.
+    expect(output).not.toContain('ensembles.forests')
   })
 
   it('validate prints every error with file, line and YAML path, and exits 1', async () => {
@@ -82,6 +88,20 @@ describe('specserve eval', () => {
     expect(code).toBe(0)
     expect(output).toMatch(/^20 ms: wine [\d.]+ (matches|beats|trails).* its best member wine-\w+/m)
     expect(readdirSync(out).sort()).toEqual(['report.json', 'report.md', 'wine.svg'])
+  })
+
+  it('--calibrate isotonic fits a map per member before scoring; an unknown method is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const file = join(dir, 'bq.yaml')
+    writeFileSync(file, `models:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\n  gb: { kind: onnx, path: ${join(root, 'models', 'cancer_gbdt.onnx')} }\nensembles:\n  best: { strategy: best-quality, models: [gb, lr] }\n`)
+    const args = ['eval', '-c', file, '--data', 'models/cancer_holdout.csv', '--label', 'label', '--budgets', '50', '--out', join(dir, 'out')]
+    const { code, output } = await run([...args, '--calibrate', 'isotonic'])
+    expect(code).toBe(0)
+    expect(output).toMatch(/^calibrated gb: isotonic, \d+ points \(Brier [\d.]+ → [\d.]+ on 143 rows\)$/m)
+    expect(output).toMatch(/^calibrated lr: isotonic/m)
+    const bogus = await run([...args, '--calibrate=platt'])
+    expect(bogus.code).toBe(2)
+    expect(bogus.output).toContain('--calibrate: "platt" is not temperature or isotonic')
   })
 
   it('bad input: the file, the line and what is wrong, exit 2', async () => {

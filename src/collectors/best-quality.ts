@@ -1,10 +1,11 @@
-// best-quality: score each answer (max class probability, temperature-scaled when the model
-// is calibrated; a declared quality output; or a static quality from config) and return the best one; `good_enough` returns the first
+// best-quality: score each answer (max class probability, temperature-scaled or mapped
+// isotonically when the model is calibrated; a declared quality output; or a static quality from config) and return the best one; `good_enough` returns the first
 // answer that clears the bar without waiting for the rest.
 import Type from 'typebox'
 import type { Static } from 'typebox'
 import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, Outcome } from '../types.ts'
+import type { Calibration } from '../config/calibration.ts'
 import { ALL_FAILED, DEADLINE, quality, resolveQualitySource } from './outputs.ts'
 import type { QualitySource } from './outputs.ts'
 import type { Collector, EnsembleShape, Strategy, StrategyFactory } from './types.ts'
@@ -30,8 +31,8 @@ interface Plan {
   /** Infinity when unset, so the early-exit test needs no branch. */
   readonly goodEnough: number
   readonly staticQuality: readonly (number | undefined)[]
-  /** Temperature per model for max-probability quality; undefined where not calibrated. */
-  readonly temperatures: readonly (number | undefined)[]
+  /** Calibration per model for max-probability quality (a temperature or an isotonic map); undefined where not calibrated. */
+  readonly calibrations: readonly (Calibration | undefined)[]
 }
 
 class BestQualityCollector implements Collector {
@@ -59,7 +60,7 @@ class BestQualityCollector implements Collector {
     if (outcome.status !== 'ok') {
       if (++this.failed === n) return this.finish(ALL_FAILED)
     } else {
-      const q = quality(outcome.outputs, this.plan.source, this.plan.staticQuality[i], this.plan.temperatures[i])
+      const q = quality(outcome.outputs, this.plan.source, this.plan.staticQuality[i], this.plan.calibrations[i])
       if (q >= this.plan.goodEnough) return this.finish(answer(i, 'good-enough', outcome.outputs))
       if (this.best < 0 || q > this.bestQuality || (q === this.bestQuality && i < this.best)) {
         this.best = i
@@ -86,20 +87,33 @@ function answer(chosen: number, reason: string, outputs: TensorMap | null): Deci
 }
 
 /**
- * Why this best-quality ensemble's comparison may not mean much: it compares raw maximum
- * probabilities of several models, some uncalibrated and without a static quality. Models
- * of different families (trees, kNN, linear, neural) are confident in different ways, so
- * the most overconfident one wins. Undefined when there is nothing to say.
+ * Why this best-quality ensemble's comparison may not mean much: it compares maximum
+ * probabilities of several models, some uncalibrated (no calibration, no static quality),
+ * across model families (trees, kNN, linear, SVM, neural: confident in different ways, so the
+ * most overconfident wins), or with some members calibrated and others raw. `families`: each
+ * model's family where it is known (read from an ONNX graph); a model whose family is not
+ * known may be of any. Undefined when there is nothing to say: every model calibrated or
+ * declared, or all compared raw and of one known family.
  */
-export function uncalibratedWarning(options: BestQualityOptions, ensemble: EnsembleShape): string | undefined {
+export function uncalibratedWarning(options: BestQualityOptions, ensemble: EnsembleShape, families: readonly (string | undefined)[] = []): string | undefined {
   const source = resolveQualitySource(ensemble.outputs, options.qualityOutput)
   if (source.kind !== 'maxprob' || ensemble.models.length < 2) return undefined
-  const raw = ensemble.models.filter((_, i) => ensemble.temperatures?.[i] === undefined && ensemble.staticQuality[i] === undefined)
-  if (raw.length === 0) return undefined
+  const compared = ensemble.models.map((_, i) => i).filter((i) => ensemble.staticQuality[i] === undefined)
+  const raw = compared.filter((i) => ensemble.calibrations?.[i] === undefined)
+  if (raw.length === 0 || compared.length < 2) return undefined
+  const familyOf = (i: number): string => (families[i] === undefined || families[i] === 'unknown' ? 'unknown' : families[i])
+  const kinds = new Set(compared.map(familyOf))
+  const oneFamily = kinds.size === 1 && !kinds.has('unknown')
+  const names = raw.map((i) => ensemble.models[i]!)
+  const fix = 'fit calibrations with `specserve eval --calibrate` (or declare quality_output)'
+  if (oneFamily) {
+    if (raw.length === compared.length) return undefined
+    return `best-quality compares calibrated maxima with raw ones: ${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} not calibrated; ${fix}`
+  }
+  const mix = compared.map((i) => `${ensemble.models[i]}: ${familyOf(i)}`).join(', ')
   return (
-    `best-quality compares raw maximum probabilities and ${raw.join(', ')} ${raw.length === 1 ? 'is' : 'are'} not calibrated: ` +
-    'models of different families are confident in different ways, so the most overconfident wins; ' +
-    'fit temperatures with `specserve eval --calibrate` (or declare quality_output)'
+    `best-quality compares maximum probabilities across model families (${mix}) and ${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} not calibrated: ` +
+    `families are confident in different ways, so the most overconfident wins; ${fix}`
   )
 }
 
@@ -119,7 +133,7 @@ export const bestQuality: StrategyFactory<BestQualityOptions, Static<typeof Best
       source,
       goodEnough: options.goodEnough,
       staticQuality: ensemble.staticQuality,
-      temperatures: ensemble.temperatures ?? [],
+      calibrations: ensemble.calibrations ?? [],
     })
     // Every answer is compared, unless good_enough lets a confident early one spare the rest.
     const spareable = Object.freeze(Array.from({ length: plan.n }, (_, i) => i > 0 && Number.isFinite(plan.goodEnough)))

@@ -3,6 +3,7 @@
 // a quality score). Nothing here allocates per element; callers keep per-request state.
 import { elementCount, isFloat, numberAt, type DataType, type Tensor, type TensorMap, type TensorSpec } from '../tensor/index.ts'
 import type { Decision, Votes } from '../types.ts'
+import type { Calibration, IsotonicMap } from '../config/calibration.ts'
 
 /** Integer, bool and string outputs carry labels; floats carry scores or values. */
 export const isLabelType = (datatype: DataType): boolean => !isFloat(datatype)
@@ -142,8 +143,12 @@ export function meanOf(tensor: Tensor | undefined): number {
   return sum / tensor.data.length
 }
 
-/** Mean over rows of each row's largest probability; NaN for an empty or missing tensor. */
-export function meanRowMax(tensor: Tensor | undefined): number {
+/**
+ * Mean over rows of each row's largest probability, or of an isotonic map at it (the chance,
+ * measured on a labeled set, that an answer this confident is right); NaN for an empty or
+ * missing tensor.
+ */
+export function meanRowMax(tensor: Tensor | undefined, isotonic?: IsotonicMap): number {
   if (tensor === undefined) return Number.NaN
   const classes = classCount(tensor)
   const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
@@ -153,7 +158,7 @@ export function meanRowMax(tensor: Tensor | undefined): number {
     const base = r * classes
     let max = numberAt(tensor, base)
     for (let c = 1; c < classes; c++) max = Math.max(max, numberAt(tensor, base + c))
-    sum += max
+    sum += isotonic === undefined ? max : isotonicAt(isotonic, max)
   }
   return sum / rows
 }
@@ -184,16 +189,37 @@ export function meanCalibratedRowMax(tensor: Tensor | undefined, temperature: nu
   return sum / rows
 }
 
+/** The map at `x`: linear between its points, flat beyond the first and the last. */
+export function isotonicAt(map: IsotonicMap, x: number): number {
+  const { confidence: xs, accuracy: ys } = map
+  const last = xs.length - 1
+  if (!(x > xs[0]!)) return ys[0]!
+  if (x >= xs[last]!) return ys[last]!
+  let lo = 0
+  let hi = last
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1
+    if (xs[mid]! <= x) lo = mid
+    else hi = mid
+  }
+  return ys[lo]! + ((ys[hi]! - ys[lo]!) * (x - xs[lo]!)) / (xs[hi]! - xs[lo]!)
+}
+
 /**
  * Quality of an ok outcome. A missing or empty output scores -Infinity rather than NaN, so
  * comparisons stay total: such a model wins only when nothing else answered.
  */
-export function quality(outputs: TensorMap, source: QualitySource, staticQuality: number | undefined, temperature?: number): number {
+export function quality(outputs: TensorMap, source: QualitySource, staticQuality: number | undefined, calibration?: Calibration): number {
   let q: number
   if (source.kind === 'output') q = meanOf(outputs[source.name])
-  else if (source.kind === 'maxprob') q = temperature === undefined ? meanRowMax(outputs[source.name]) : meanCalibratedRowMax(outputs[source.name], temperature)
+  else if (source.kind === 'maxprob') q = maxProbQuality(outputs[source.name], calibration)
   else q = staticQuality ?? 0
   return Number.isNaN(q) ? Number.NEGATIVE_INFINITY : q
+}
+
+function maxProbQuality(tensor: Tensor | undefined, calibration: Calibration | undefined): number {
+  if (calibration === undefined) return meanRowMax(tensor)
+  return typeof calibration === 'number' ? meanCalibratedRowMax(tensor, calibration) : meanRowMax(tensor, calibration)
 }
 
 // Shared, frozen failure decisions: returning them allocates nothing.

@@ -1,3 +1,4 @@
+import type { Calibration } from '../config/calibration.ts'
 import type { TObject } from 'typebox'
 import type { TensorSpec } from '../tensor/index.ts'
 import type { Decision, OptionContext, Outcome } from '../types.ts'
@@ -11,8 +12,8 @@ export interface EnsembleShape {
   readonly outputs: readonly TensorSpec[]
   /** Static `quality` per model from config (best-quality), undefined where not set. */
   readonly staticQuality: readonly (number | undefined)[]
-  /** Fitted temperature per model (`<config>.calibration.json`), undefined where not calibrated. */
-  readonly temperatures?: readonly (number | undefined)[]
+  /** Fitted calibration per model (`<config>.calibration.json`: a temperature or an isotonic map), undefined where not calibrated. */
+  readonly calibrations?: readonly (Calibration | undefined)[]
 }
 
 /**

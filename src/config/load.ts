@@ -14,7 +14,7 @@ import { outputIssues } from '../kafka/config.ts'
 import type { CanaryPlan } from '../registry/canary.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
-import { readCalibration } from './calibration.ts'
+import { readCalibration, type Calibration } from './calibration.ts'
 import { RootSchema, type RawConfig, type RawEnsemble } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -109,8 +109,8 @@ export interface GatewayConfig {
   readonly source: SourceMap
   /** Accepted, but worth saying (deprecated keys): `validate` prints them, `serve` logs them. */
   readonly warnings: readonly ConfigIssue[]
-  /** Temperatures by model from `<config>.calibration.json` (specserve eval --calibrate); empty without one. */
-  readonly calibration: ReadonlyMap<string, number>
+  /** Calibrations by model from `<config>.calibration.json` (specserve eval --calibrate): a temperature or an isotonic map; empty without one. */
+  readonly calibration: ReadonlyMap<string, Calibration>
 }
 
 export const DEFAULT_BUDGET = { default: 100, max: 1000 } as const

@@ -1,10 +1,12 @@
-// `specserve eval --calibrate`: fits one temperature per model on a labeled set (the one
-// that minimizes the mean negative log-likelihood of the true class under
-// softmax(log p / T)), from each member's probabilities through the real predict path, and
-// stores them beside the config. Classes are the probabilities' columns: label k is column k.
+// `specserve eval --calibrate [temperature|isotonic]`: fits one calibration per model on a
+// labeled set, from each member's probabilities through the real predict path, and stores
+// them beside the config. A temperature minimizes the mean negative log-likelihood of the
+// true class under softmax(log p / T); an isotonic map is the non-decreasing function of the
+// maximum probability closest (least squares) to whether the answer was right. Classes are
+// the probabilities' columns: label k is column k.
 import type { GatewayConfig } from '../config/load.ts'
-import { writeCalibration, type ModelCalibration } from '../config/calibration.ts'
-import { findProbabilitiesOutput } from '../collectors/outputs.ts'
+import { writeCalibration, type IsotonicFit, type ModelCalibration, type TemperatureFit } from '../config/calibration.ts'
+import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
 import { Gateway } from '../gateway.ts'
 import { numberAt } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
@@ -28,7 +30,7 @@ export function nll(probs: readonly Float64Array[], labels: ArrayLike<number>, t
 }
 
 /** The temperature in [0.05, 50] that minimizes nll: golden-section search on log T (nll is unimodal in T). */
-export function fitTemperature(probs: readonly Float64Array[], labels: ArrayLike<number>): ModelCalibration {
+export function fitTemperature(probs: readonly Float64Array[], labels: ArrayLike<number>): TemperatureFit {
   const f = (logT: number): number => nll(probs, labels, Math.exp(logT))
   const ratio = (Math.sqrt(5) - 1) / 2
   let lo = Math.log(0.05)
@@ -53,12 +55,69 @@ export function fitTemperature(probs: readonly Float64Array[], labels: ArrayLike
     }
   }
   const temperature = Math.exp((lo + hi) / 2)
-  const round = (v: number): number => Math.round(v * 1e4) / 1e4
   return { temperature: round(temperature), nll_before: round(nll(probs, labels, 1)), nll_after: round(nll(probs, labels, temperature)), rows: probs.length }
 }
 
+const round = (v: number): number => Math.round(v * 1e4) / 1e4
+
+export const CALIBRATION_METHODS = ['temperature', 'isotonic'] as const
+export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number]
+
+/**
+ * The isotonic map from each row's maximum probability to whether its argmax was the label:
+ * pool-adjacent-violators over the rows sorted by confidence (equal confidences pooled
+ * first), so the fitted accuracy never goes down as confidence goes up. One point per block.
+ */
+export function fitIsotonic(probs: readonly Float64Array[], labels: ArrayLike<number>): IsotonicFit {
+  const rows = probs.map((row, r) => {
+    let best = 0
+    for (let c = 1; c < row.length; c++) if (row[c]! > row[best]!) best = c
+    return { confidence: row[best]!, right: best === labels[r] ? 1 : 0 }
+  })
+  rows.sort((a, b) => a.confidence - b.confidence)
+  // Blocks of rows: their summed confidence, summed rightness and count.
+  const blocks: { x: number; y: number; n: number }[] = []
+  for (const row of rows) {
+    const last = blocks.at(-1)
+    if (last && last.x / last.n === row.confidence) {
+      last.x += row.confidence
+      last.y += row.right
+      last.n++
+    } else blocks.push({ x: row.confidence, y: row.right, n: 1 })
+    while (blocks.length > 1 && blocks.at(-2)!.y / blocks.at(-2)!.n >= blocks.at(-1)!.y / blocks.at(-1)!.n) {
+      const top = blocks.pop()!
+      const below = blocks.at(-1)!
+      below.x += top.x
+      below.y += top.y
+      below.n += top.n
+    }
+  }
+  const confidence = blocks.map((b) => round(b.x / b.n))
+  const accuracy = blocks.map((b) => round(b.y / b.n))
+  // Rounding can make two neighbouring confidences equal: keep the later (higher) accuracy.
+  for (let i = confidence.length - 1; i > 0; i--) {
+    if (confidence[i] === confidence[i - 1]) {
+      confidence.splice(i - 1, 1)
+      accuracy.splice(i - 1, 1)
+    }
+  }
+  const brier = (predicted: (confidence: number) => number): number => rows.reduce((sum, r) => sum + (predicted(r.confidence) - r.right) ** 2, 0) / rows.length
+  const map = { confidence: Float64Array.from(confidence), accuracy: Float64Array.from(accuracy) }
+  return {
+    isotonic: { confidence, accuracy },
+    brier_before: round(brier((c) => c)),
+    brier_after: round(brier((c) => isotonicAt(map, c))),
+    rows: rows.length,
+  }
+}
+
 /** Fits every member of the chosen ensembles that has a probabilities output; writes `<config>.calibration.json`. */
-export async function calibrate(config: GatewayConfig, data: LabeledData, ensembles: readonly string[] | undefined): Promise<{ path: string; models: Record<string, ModelCalibration> }> {
+export async function calibrate(
+  config: GatewayConfig,
+  data: LabeledData,
+  ensembles: readonly string[] | undefined,
+  method: CalibrationMethod = 'temperature',
+): Promise<{ path: string; models: Record<string, ModelCalibration> }> {
   const { names } = planEval(config, { ensembles })
   const gateway = new Gateway(withSoloEnsembles(config, names))
   const models: Record<string, ModelCalibration> = {}
@@ -87,7 +146,7 @@ export async function calibrate(config: GatewayConfig, data: LabeledData, ensemb
           probs.push(Float64Array.from({ length: tensor.data.length }, (_, c) => numberAt(tensor, c)))
           labels.push(truth)
         }
-        if (probs.length > 0) models[member.name] = fitTemperature(probs, labels)
+        if (probs.length > 0) models[member.name] = method === 'isotonic' ? fitIsotonic(probs, labels) : fitTemperature(probs, labels)
       }
     }
   } finally {

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
-import { calibrate } from './calibrate.ts'
+import { calibrate, CALIBRATION_METHODS, type CalibrationMethod } from './calibrate.ts'
 import { EvalInputError, readLabeledCsv } from './data.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
@@ -12,9 +12,10 @@ import { runEval } from './run.ts'
 
 export const evalUsage = `  specserve eval -c config.yaml --data holdout.csv --label <column>
     [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile model=ms[@fraction],... | file.json]
-    [--calibrate]                      each ensemble and each member alone over a labeled CSV, at each
+    [--calibrate [temperature|isotonic]] each ensemble and each member alone over a labeled CSV, at each
                                        budget: report.md, report.json and SVG plots in DIR (default eval-report);
-                                       --calibrate first fits a temperature per model into <config>.calibration.json`
+                                       --calibrate first fits a temperature (or an isotonic map) per model
+                                       into <config>.calibration.json`
 
 const list = (text: string | undefined): string[] | undefined =>
   text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -30,12 +31,36 @@ function budgetsOf(text: string | undefined): number[] | undefined {
   })
 }
 
+/**
+ * `--calibrate` alone means a temperature; `--calibrate isotonic` (or `=isotonic`) names the
+ * method. parseArgs has no optional values, so the method is read here and the flag passed on bare.
+ */
+function calibrationFlag(argv: readonly string[]): { args: string[]; method: CalibrationMethod | undefined } {
+  const args: string[] = []
+  let method: CalibrationMethod | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const named = arg.startsWith('--calibrate=') ? arg.slice('--calibrate='.length) : undefined
+    if (arg !== '--calibrate' && named === undefined) {
+      args.push(arg)
+      continue
+    }
+    const next = named ?? (CALIBRATION_METHODS.includes(argv[i + 1] as CalibrationMethod) ? argv[++i]! : 'temperature')
+    if (!CALIBRATION_METHODS.includes(next as CalibrationMethod)) throw new EvalInputError(`--calibrate: "${next}" is not ${CALIBRATION_METHODS.join(' or ')}`)
+    method = next as CalibrationMethod
+  }
+  return { args, method }
+}
+
 /** Runs the command; returns the exit code (0 done, 1 the run failed, 2 bad flags or input). */
 export async function evalMain(argv: readonly string[]): Promise<number> {
   let values
+  let method: CalibrationMethod | undefined
   try {
+    let args: string[]
+    ;({ args, method } = calibrationFlag(argv))
     ;({ values } = parseArgs({
-      args: [...argv],
+      args,
       options: {
         config: { type: 'string', short: 'c' },
         data: { type: 'string' },
@@ -44,7 +69,6 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
         budgets: { type: 'string' },
         out: { type: 'string' },
         'latency-profile': { type: 'string' },
-        calibrate: { type: 'boolean' },
       },
     }))
   } catch (err) {
@@ -63,10 +87,11 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
     const data = readLabeledCsv(values.data, values.label)
     let config = loadConfigFile(configFile)
-    if (values.calibrate === true) {
-      const fitted = await calibrate(config, data, list(values.ensembles))
+    if (method !== undefined) {
+      const fitted = await calibrate(config, data, list(values.ensembles), method)
       for (const [model, c] of Object.entries(fitted.models)) {
-        console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows)`)
+        if ('temperature' in c) console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows)`)
+        else console.log(`calibrated ${model}: isotonic, ${c.isotonic.confidence.length} points (Brier ${c.brier_before} → ${c.brier_after} on ${c.rows} rows)`)
       }
       console.log(`wrote ${shownPath(fitted.path)}`)
       // The report that follows scores the calibrated config.

@@ -1,5 +1,6 @@
 import { getStrategy } from '../collectors/registry.ts'
 import type { Strategy } from '../collectors/types.ts'
+import type { Calibration } from '../config/calibration.ts'
 import type { EnsembleConfig, ModelConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
 import { GatewayError, inputFailure } from '../errors.ts'
@@ -38,7 +39,7 @@ export function buildEnsemble(
   config: EnsembleConfig,
   lookup: (name: string) => { model: ModelConfig; executor: Executor; stats: ModelStats },
   requestStats: EnsembleStats = new EnsembleStats(),
-  temperatures: ReadonlyMap<string, number> = new Map(),
+  calibrations: ReadonlyMap<string, Calibration> = new Map(),
 ): { ensemble?: EnsembleRuntime; issues: Omit<ConfigIssue, 'line' | 'col'>[] } {
   const members = config.models.map(lookup)
   const first = members[0]!
@@ -70,7 +71,7 @@ export function buildEnsemble(
     models: config.models,
     outputs,
     staticQuality: members.map((m) => m.model.quality),
-    temperatures: config.models.map((name) => temperatures.get(name)),
+    calibrations: config.models.map((name) => calibrations.get(name)),
   }
   const options = config.strategy.options as never
   const problems = factory.check?.(options, shape) ?? []

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { parsed, run } from './timeline.ts'
 import type { Static } from 'typebox'
 import { bestQuality, uncalibratedWarning, type BestQualitySchema } from '../../src/collectors/best-quality.ts'
+import type { Calibration } from '../../src/config/calibration.ts'
 import { meanCalibratedRowMax, meanRowMax } from '../../src/collectors/outputs.ts'
 import type { Collector, EnsembleShape } from '../../src/collectors/types.ts'
 import type { TensorMap, TensorSpec } from '../../src/tensor/index.ts'
@@ -116,8 +117,8 @@ describe('best-quality', () => {
 })
 
 describe('best-quality: calibration', () => {
-  const calibrated = (temperatures: (number | undefined)[]): Collector =>
-    bestQuality.create(parsed(bestQuality, {}), { ...ensemble(2), temperatures }).collector()
+  const calibrated = (calibrations: (Calibration | undefined)[]): Collector =>
+    bestQuality.create(parsed(bestQuality, {}), { ...ensemble(2), calibrations }).collector()
 
   it('compares temperature-scaled maxima: a tempered overconfident model loses to a calibrated one', () => {
     const steps = [ok(0, probs(0.9)), ok(1, probs(0.8))]
@@ -128,13 +129,31 @@ describe('best-quality: calibration', () => {
     expect(run(calibrated([undefined, 0.5]), steps).decision).toMatchObject({ chosen: 1 })
   })
 
-  it('warns when several uncalibrated models are compared by raw maximum probability', () => {
+  it('compares isotonically mapped maxima: an overconfident model worth 0.7 loses to a calibrated 0.8', () => {
+    const steps = [ok(0, probs(0.99)), ok(1, probs(0.8))]
+    const overconfident = { confidence: Float64Array.of(0.5, 0.99), accuracy: Float64Array.of(0.5, 0.7) }
+    expect(run(calibrated([overconfident, undefined]), steps).decision).toMatchObject({ chosen: 1, reason: 'best-quality' })
+    const honest = { confidence: Float64Array.of(0.5, 0.99), accuracy: Float64Array.of(0.5, 0.95) }
+    expect(run(calibrated([honest, undefined]), steps).decision).toMatchObject({ chosen: 0, reason: 'best-quality' })
+  })
+
+  it('warns when uncalibrated models of several families (or of families not known) are compared by raw maximum probability', () => {
     const options = parsed(bestQuality, {})
-    expect(uncalibratedWarning(options, ensemble(3))).toMatch(/m0, m1, m2 are not calibrated/)
-    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.2, undefined] })).toMatch(/m1 is not calibrated/)
-    expect(uncalibratedWarning(options, { ...ensemble(2), temperatures: [1.2, 0.8] })).toBeUndefined()
+    expect(uncalibratedWarning(options, ensemble(3), ['trees', 'neural', 'trees'])).toMatch(/across model families \(m0: trees, m1: neural, m2: trees\) and m0, m1, m2 are not calibrated/)
+    expect(uncalibratedWarning(options, ensemble(3))).toMatch(/\(m0: unknown, m1: unknown, m2: unknown\) and m0, m1, m2 are not calibrated/)
+    expect(uncalibratedWarning(options, ensemble(2), ['knn', 'unknown'])).toMatch(/m1: unknown/)
+    expect(uncalibratedWarning(options, { ...ensemble(2), calibrations: [1.2, undefined] }, ['linear', 'knn'])).toMatch(/m1 is not calibrated/)
+    expect(uncalibratedWarning(options, { ...ensemble(2), calibrations: [1.2, 0.8] }, ['linear', 'knn'])).toBeUndefined()
     expect(uncalibratedWarning(options, ensemble(1))).toBeUndefined()
     expect(uncalibratedWarning(parsed(bestQuality, { quality_output: 'confidence' }), ensemble(2, [confSpec]))).toBeUndefined()
+  })
+
+  it('does not warn for raw maxima of one family, but does when only some of them are tempered', () => {
+    const options = parsed(bestQuality, {})
+    expect(uncalibratedWarning(options, ensemble(3), ['trees', 'trees', 'trees'])).toBeUndefined()
+    expect(uncalibratedWarning(options, { ...ensemble(2), calibrations: [1.5, undefined] }, ['trees', 'trees'])).toMatch(/compares calibrated maxima with raw ones: m1 is not calibrated/)
+    // A model with a static quality is not compared by its maximum: the rest are one family.
+    expect(uncalibratedWarning(options, { ...ensemble(3), staticQuality: [undefined, 0.9, undefined] }, ['neural', 'trees', 'neural'])).toBeUndefined()
   })
 })
 

@@ -1,7 +1,8 @@
 // Temperature fitting: the temperature that makes the probabilities honest about how often
 // the top class is right.
 import { describe, expect, it } from 'vitest'
-import { fitTemperature, nll } from '../../src/eval/calibrate.ts'
+import { fitIsotonic, fitTemperature, nll } from '../../src/eval/calibrate.ts'
+import { isotonicAt } from '../../src/collectors/outputs.ts'
 
 /** n rows of 2 classes whose top class has probability `p`, right a share `hit` of the time. */
 function rows(n: number, p: number, hit: number): { probs: Float64Array[]; labels: number[] } {
@@ -30,5 +31,32 @@ describe('fitTemperature', () => {
 
   it('nll floors a zero probability of the true class (finite, large)', () => {
     expect(nll([Float64Array.of(1, 0)], [1], 1)).toBeCloseTo(-Math.log(1e-12), 6)
+  })
+})
+
+describe('fitIsotonic', () => {
+  /** Rows of 2 classes whose top class (0) has probability `p`; `right` says whether the label is 0. */
+  const at = (p: number, right: boolean): [Float64Array, number] => [Float64Array.of(p, 1 - p), right ? 0 : 1]
+  const fit = (pairs: [Float64Array, number][]) => fitIsotonic(pairs.map((x) => x[0]), pairs.map((x) => x[1]))
+
+  it('maps confidence to the share of right answers, pooling where accuracy would go down', () => {
+    // 0.6: right 1 of 2; 0.7: right 0 of 1 (lower: pooled with 0.6 into 1 of 3); 0.9: right 2 of 2.
+    const result = fit([at(0.6, true), at(0.6, false), at(0.7, false), at(0.9, true), at(0.9, true)])
+    expect(result.isotonic).toEqual({ confidence: [0.6333, 0.9], accuracy: [0.3333, 1] })
+    expect(result.rows).toBe(5)
+    expect(result.brier_after).toBeLessThan(result.brier_before)
+  })
+
+  it('tells an overconfident model (says 0.99, right 80%) what it is worth', () => {
+    const pairs = Array.from({ length: 100 }, (_, i) => at(0.99, i < 80))
+    expect(fit(pairs).isotonic).toEqual({ confidence: [0.99], accuracy: [0.8] })
+  })
+
+  it('reads the map linearly between its points and flat beyond them', () => {
+    const map = { confidence: Float64Array.of(0.5, 0.9), accuracy: Float64Array.of(0.4, 0.8) }
+    expect(isotonicAt(map, 0.3)).toBe(0.4)
+    expect(isotonicAt(map, 0.7)).toBeCloseTo(0.6, 12)
+    expect(isotonicAt(map, 0.95)).toBe(0.8)
+    expect(isotonicAt({ confidence: Float64Array.of(0.99), accuracy: Float64Array.of(0.8) }, 0.5)).toBe(0.8)
   })
 })

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
 import { ConfigError } from '../../src/config/yaml.ts'
 import { calibrate } from '../../src/eval/calibrate.ts'
+import type { IsotonicFit, IsotonicMap, TemperatureFit } from '../../src/config/calibration.ts'
 import { EvalInputError, readLabeledCsv } from '../../src/eval/data.ts'
 import { parseLatencyProfile } from '../../src/eval/latency.ts'
 import { writeReport } from '../../src/eval/report.ts'
@@ -110,29 +111,53 @@ describe('specserve eval', () => {
   })
 })
 
-describe('specserve eval --calibrate', () => {
-  it('fits a temperature per member, stores it beside the config, and the config reads it back', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-calibrate-'))
-    const file = join(dir, 'c.yaml')
-    writeFileSync(file, `models:
+/** A best-quality ensemble of boosted trees and logistic regression, to calibrate. */
+const BEST_OF_TWO = `models:
   cancer-logreg: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }
   cancer-gbdt: { kind: onnx, path: ${join(root, 'models', 'cancer_gbdt.onnx')} }
 ensembles:
   best:
     strategy: best-quality
     models: [cancer-gbdt, cancer-logreg]
-`)
+`
+
+describe('specserve eval --calibrate', () => {
+  it('fits a temperature per member, stores it beside the config, and the config reads it back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-calibrate-'))
+    const file = join(dir, 'c.yaml')
+    writeFileSync(file, BEST_OF_TWO)
     const { path, models } = await calibrate(loadConfigFile(file), cancer, ['best'])
     expect(path).toBe(join(dir, 'c.calibration.json'))
     expect(Object.keys(models).sort()).toEqual(['cancer-gbdt', 'cancer-logreg'])
-    for (const fit of Object.values(models)) {
+    for (const fit of Object.values(models) as TemperatureFit[]) {
       expect(fit.rows).toBe(143)
       expect(fit.nll_after).toBeLessThanOrEqual(fit.nll_before)
     }
     const reread = loadConfigFile(file)
-    expect(reread.calibration.get('cancer-gbdt')).toBe(models['cancer-gbdt']!.temperature)
+    expect(reread.calibration.get('cancer-gbdt')).toBe((models['cancer-gbdt'] as TemperatureFit).temperature)
     writeFileSync(path, '{"models": {"cancer-gbdt": {"temperature": -1}}}')
     expect(() => loadConfigFile(file)).toThrow(ConfigError)
+  })
+
+  it('fits an isotonic map per member with --calibrate isotonic, which best-quality then reads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-isotonic-'))
+    const file = join(dir, 'c.yaml')
+    writeFileSync(file, BEST_OF_TWO)
+    const { path, models } = await calibrate(loadConfigFile(file), cancer, ['best'], 'isotonic')
+    for (const fit of Object.values(models) as IsotonicFit[]) {
+      expect(fit.rows).toBe(143)
+      // The least-squares monotone fit is never further from the truth than the raw confidence.
+      expect(fit.brier_after).toBeLessThanOrEqual(fit.brier_before)
+      const { confidence, accuracy } = fit.isotonic
+      for (let i = 1; i < confidence.length; i++) {
+        expect(confidence[i]).toBeGreaterThan(confidence[i - 1]!)
+        expect(accuracy[i]).toBeGreaterThanOrEqual(accuracy[i - 1]!)
+      }
+    }
+    const map = loadConfigFile(file).calibration.get('cancer-logreg') as IsotonicMap
+    expect(Array.from(map.accuracy)).toEqual((models['cancer-logreg'] as IsotonicFit).isotonic.accuracy)
+    writeFileSync(path, '{"models": {"cancer-gbdt": {"isotonic": {"confidence": [0.9, 0.5], "accuracy": [0.5, 0.9]}}}}')
+    expect(() => loadConfigFile(file)).toThrow(/isotonic needs confidence \(increasing\)/)
   })
 
   it('refuses labels that are not class indices of the probabilities', async () => {

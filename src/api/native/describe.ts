@@ -1,6 +1,7 @@
 // What the gateway serves, as the native API describes it (REST GET routes, gRPC
 // ListEnsembles, GetEnsemble and GetModel).
 import type { Gateway } from '../../gateway.ts'
+import type { SelectConfig } from '../../config/load.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
 
 export function listEnsembles(gateway: Gateway): Record<string, unknown>[] {
@@ -14,10 +15,18 @@ export function describeEnsemble(ens: EnsembleRuntime): Record<string, unknown> 
     strategy: { name: ens.strategyName, ...ens.config.strategy.raw },
     models: ens.models.map((m) => ({ name: m.name, version: m.version, kind: m.kind })),
     budget_ms: ens.config.budget,
+    select: describeSelect(ens.config.select),
     ...(ens.config.shadow ? { shadow: ens.config.shadow } : {}),
     inputs: ens.inputs,
     outputs: ens.outputs,
   }
+}
+
+/** Member selection as configured, in the config's own words (`all` when `select:` is left out). */
+export function describeSelect(select: SelectConfig): Record<string, unknown> {
+  return select.policy === 'adaptive'
+    ? { policy: select.policy, accuracy_target: select.accuracyTarget, explore: select.explore }
+    : { policy: select.policy }
 }
 
 export function describeModel(gateway: Gateway, name: string): Record<string, unknown> {

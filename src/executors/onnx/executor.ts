@@ -10,6 +10,7 @@ import { parseRepositoryFields, repositoryModelFields, type RepositoryModelSetti
 import { commonModelFields } from '../common.ts'
 import type { Executor, ExecutorEnv, ExecutorKind, InferContext } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
+import { modelFamily, type ModelFamily } from './family.ts'
 import { InlineModel } from './inline.ts'
 import { Placement, PLACEMENTS, type PlacementMode } from './placement.ts'
 import { wouldMiss, type PoolLane } from './lane.ts'
@@ -126,6 +127,8 @@ class OnnxExecutor implements Executor {
   private placement: Placement | undefined
   private inline: InlineModel | undefined
   private workerRuns = 0
+  /** What kind of estimator its graph holds (read at load): best-quality's validate warning compares families. */
+  private family: ModelFamily | undefined
   /** The pool it is registered in and its lane there (none for a model pinned to the main thread). */
   private pool: OnnxPool | undefined
   private lane: PoolLane | undefined
@@ -158,6 +161,7 @@ class OnnxExecutor implements Executor {
       this.inline = await InlineModel.open(spec.path, (times) => pinned?.observeInline(times))
       this.placement = pinned = new Placement('inline', maxMs, this.inline.warmRunsMs)
       this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: this.inline.inputs, outputs: this.inline.outputs }
+      this.family = modelFamily(spec.path)
       return
     }
     const pool = this.poolToUse()
@@ -176,6 +180,7 @@ class OnnxExecutor implements Executor {
     this.placement = placement
     if (placement.wantsInline) this.inline = await InlineModel.open(spec.path, (times) => placement.observeInline(times))
     this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: loaded.inputs, outputs: loaded.outputs }
+    this.family = modelFamily(spec.path)
   }
 
   infer(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
@@ -201,6 +206,7 @@ class OnnxExecutor implements Executor {
     const { lane } = this
     const batching = this.spec.batching
     return {
+      family: this.family ?? null,
       placement: this.placement?.describe(this.inline?.times, lane?.times) ?? null,
       batching: batching && lane
         ? {

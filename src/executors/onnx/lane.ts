@@ -6,7 +6,7 @@
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import { BatchTimes, stackable, type BatchSettings } from './batch.ts'
-import { RunTimes } from './run-times.ts'
+import { quantileOf, RunTimes } from './run-times.ts'
 import type { SentUnit } from './slot.ts'
 
 export interface Job {
@@ -22,6 +22,8 @@ export interface Job {
   queued: boolean
   /** The unit it was sent in, until its answer. */
   unit: Unit | null
+  /** Let through though it has less time left than the model's fastest run (PoolLane.refuses). */
+  readonly probe: boolean
 }
 
 /** One session.run in a worker: one job, or a batch. */
@@ -44,6 +46,14 @@ const MARGIN_SHARE = 0.5
 const TIMER_GRANULARITY_MS = 1
 /** Only models whose fastest run is under this may wait inside a worker. */
 const PIPELINE_MAX_MS = 2
+/**
+ * Real runs it takes before their fastest alone says what a run needs. Until then the
+ * warm-up's fastest counts too: one or two first runs slowed by a busy box would otherwise
+ * set a floor that refuses every request under it, and a refused request measures nothing.
+ */
+const TRUSTED_RUNS = 8
+/** After this many refusals in a row, the next job runs anyway: its time can lower a floor set when the box was slow. */
+const PROBE_EVERY = 32
 
 export class PoolLane {
   readonly key: string
@@ -54,10 +64,17 @@ export class PoolLane {
   readonly queue: Job[] = []
   inflight = 0
   /**
-   * Fastest real inference seen (0 = none yet): a job with less time left than this cannot
-   * finish, so it never starts. Warm-up runs on zeros are not counted: their cost is not the data's.
+   * Fastest run seen (0 = no real run yet, nothing refused): a job with less time left than
+   * this cannot finish, so it never starts. Once the model has run, the warm-up's runs on
+   * zeros count too until TRUSTED_RUNS real runs: their cost need not be the data's, but they
+   * are many, and the first real runs are few and can be slow.
    */
   minRunMs = 0
+  /** Fastest warm-up run and fastest real run (Infinity: none). */
+  private readonly warmMinMs: number
+  private realMinMs = Infinity
+  /** Jobs refused in a row for lack of time (see PROBE_EVERY). */
+  private refusedInARow = 0
   /** Recent inference times in the workers (a batch's whole run). */
   readonly times = new RunTimes()
   /** Run time by batch size, seeded with the warm-up's single-row median. */
@@ -70,16 +87,34 @@ export class PoolLane {
   timer: NodeJS.Timeout | undefined
   wakeAt = Infinity
 
-  constructor(key: string, path: string, cap: number, batching: BatchSettings | undefined) {
+  /** `warmRunsMs`: the load's warm-up runs in a worker (batch of 1). */
+  constructor(key: string, path: string, cap: number, batching: BatchSettings | undefined, warmRunsMs: readonly number[] = []) {
     this.key = key
     this.path = path
     this.cap = Math.max(1, cap)
     this.batching = batching
+    this.warmMinMs = warmRunsMs.length ? Math.min(...warmRunsMs) : Infinity
+    if (warmRunsMs.length) this.batchTimes.seed(1, quantileOf(warmRunsMs, 0.5))
   }
 
   /** Fast enough that a worker may hold a second unit of it (never a batching model: its batch would form early). */
   get pipelined(): boolean {
     return !this.batching && this.minRunMs > 0 && this.minRunMs <= PIPELINE_MAX_MS
+  }
+
+  /**
+   * Is a job with `leftMs` left refused (less than the model's fastest run)? Every
+   * PROBE_EVERY-th refusal in a row is let through instead: a floor only runs can lower would
+   * otherwise never move again once set too high.
+   */
+  refuses(leftMs: number): boolean {
+    if (leftMs >= this.minRunMs) {
+      this.refusedInARow = 0
+      return false
+    }
+    if (++this.refusedInARow < PROBE_EVERY) return true
+    this.refusedInARow = 0
+    return false
   }
 
   /**
@@ -133,7 +168,7 @@ export class PoolLane {
     for (const job of jobs) {
       job.queued = false
       const left = job.deadline - now
-      if (left < this.minRunMs) {
+      if (left < this.minRunMs && !job.probe) {
         job.reject(this.wouldMiss(left))
         continue
       }
@@ -153,10 +188,11 @@ export class PoolLane {
 
   /** A unit's answer: its time joins the measurements. */
   observe(unit: Unit, runMs: number): void {
-    this.minRunMs = this.minRunMs === 0 ? runMs : Math.min(this.minRunMs, runMs)
+    this.runs++
+    if (runMs < this.realMinMs) this.realMinMs = runMs
+    this.minRunMs = this.runs >= TRUSTED_RUNS ? this.realMinMs : Math.min(this.warmMinMs, this.realMinMs)
     this.times.add(runMs)
     this.batchTimes.observe(unit.rows, runMs)
-    this.runs++
     if (unit.jobs.length > 1) {
       this.batches++
       this.batchedRequests += unit.jobs.length

@@ -18,7 +18,6 @@ import { BATCH_ROWS } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
 import type { FromWorker } from './protocol.ts'
-import { quantileOf } from './run-times.ts'
 import { cancelUnit, WorkerSlot } from './slot.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
@@ -70,7 +69,6 @@ export class OnnxPool implements SharedResource {
 
   /** Loads a model into every worker; resolves with its metadata. */
   async register(key: string, path: string, options: RegisterOptions = {}): Promise<LoadedModel> {
-    const lane = new PoolLane(key, path, options.cap ?? Infinity, options.batching)
     let loaded: LoadedModel[]
     try {
       loaded = await Promise.all(this.slots.map((slot) => slot.load(key, path)))
@@ -80,8 +78,7 @@ export class OnnxPool implements SharedResource {
       throw err
     }
     const { inputs, outputs, warmRunsMs } = loaded[0]!
-    lane.batchTimes.seed(1, quantileOf(warmRunsMs, 0.5))
-    this.lanes.set(key, lane)
+    this.lanes.set(key, new PoolLane(key, path, options.cap ?? Infinity, options.batching, warmRunsMs))
     return { inputs, outputs, warmRunsMs }
   }
 
@@ -101,12 +98,13 @@ export class OnnxPool implements SharedResource {
     if (signal.aborted) return Promise.reject(signal.reason as Error)
     const now = performance.now()
     const left = deadline - now
-    if (left < lane.minRunMs) return Promise.reject(lane.wouldMiss(left))
+    if (lane.refuses(left)) return Promise.reject(lane.wouldMiss(left))
     if (this.queued >= this.queueLimit) {
       return Promise.reject(new ModelError(ModelErrorCode.OVERLOADED, `inference queue full (${this.queueLimit} jobs)`, true))
     }
     return new Promise<TensorMap>((resolve, reject) => {
-      const job: Job = { lane, inputs, rows: rowsOf(inputs), deadline, signal, enqueuedAt: now, resolve, reject, queued: true, unit: null }
+      const probe = left < lane.minRunMs
+      const job: Job = { lane, inputs, rows: rowsOf(inputs), deadline, signal, enqueuedAt: now, resolve, reject, queued: true, unit: null, probe }
       lane.queue.push(job)
       this.queued++
       signal.addEventListener('abort', () => this.drop(job), { once: true })

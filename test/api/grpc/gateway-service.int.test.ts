@@ -207,9 +207,18 @@ ensembles:
     strategy: { name: majority-vote, mode: soft, weights: { cancer-logreg: 1.5 } }
     models: [cancer-mlp, cancer-logreg, cancer-gbdt]
     budget_ms: { default: 1000, max: 2000 }
+  selective:
+    strategy: { name: majority-vote, mode: soft }
+    models: [cancer-logreg, cancer-mlp, cancer-gbdt]
+    select: { policy: adaptive, accuracy_target: 0.99 }
 `)
   })
   afterAll(async () => soft?.close())
+
+  it('describes member selection in GetEnsemble: all when not configured, else the policy and its options', async () => {
+    expect((await unary(soft.gatewayClient, 'GetEnsemble', { name: 'soft' })).select).toEqual({ policy: 'all', accuracy_target: 0, explore: 0 })
+    expect((await unary(soft.gatewayClient, 'GetEnsemble', { name: 'selective' })).select).toEqual({ policy: 'adaptive', accuracy_target: 0.99, explore: 0.05 })
+  })
 
   it('carries the exact probability mass in weighted_votes and whole votes in votes', async () => {
     const res = await unary(soft.gatewayClient, 'Predict', { ensemble: 'soft', inputs: { input: { fp32_data: cancer.rows[0], shape: [1, 30] } } })

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
-import { demoConfig, samples } from '../../helpers.ts'
+import { configFrom, demoConfig, samples } from '../../helpers.ts'
+import '../../starter/scripted.ts' // registers kind: scripted
 
 let app: FastifyInstance
 const cancer = samples('cancer')
@@ -39,8 +40,29 @@ describe('REST API', () => {
       strategy: { name: 'majority-vote', quorum: 'majority', on_no_majority: 'plurality' },
       models: [{ name: 'wine-logreg' }, { name: 'wine-tree' }, { name: 'wine-knn' }],
       budget_ms: { default: 50, max: 200 },
+      select: { policy: 'all' },
       inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 13] }],
     })
+  })
+
+  it('describes member selection as configured', async () => {
+    const selective = buildServer(
+      configFrom(`
+models:
+  a: { kind: scripted, delay_ms: 1, label: 1 }
+  b: { kind: scripted, delay_ms: 2, label: 1 }
+ensembles:
+  aware: { strategy: deadline-fallback, models: [a, b], select: latency-aware }
+  adaptive: { strategy: majority-vote, models: [a, b], select: { policy: adaptive, accuracy_target: 0.995, explore: 0.1 } }
+`),
+    )
+    try {
+      await selective.gateway.load()
+      expect((await selective.inject('/v1/ensembles/aware')).json().select).toEqual({ policy: 'latency-aware' })
+      expect((await selective.inject('/v1/ensembles/adaptive')).json().select).toEqual({ policy: 'adaptive', accuracy_target: 0.995, explore: 0.1 })
+    } finally {
+      await selective.close()
+    }
   })
 
   it('answers a predict with outputs, decision, budget, elapsed and one annotation per model', async () => {

@@ -68,6 +68,7 @@ const job = (lane: PoolLane, rows: number, deadline: number, enqueuedAt = 0, wid
   reject: () => undefined,
   queued: true,
   unit: null,
+  probe: false,
 })
 
 const batchingLane = (maxBatch = 8, maxDelayMs = 5, singleRowMs = 2): PoolLane => {

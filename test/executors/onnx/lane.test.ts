@@ -1,0 +1,86 @@
+// When a model's lane refuses a job it predicts would miss its deadline (WOULD_MISS_DEADLINE),
+// on made-up clocks and run times. The figures are diabetes-knn's on the shared 2-core box: a
+// warm-up of ~0.4 ms runs, then a first real run slowed to 8.3 ms by the machine, after which
+// every 5 ms request used to be refused ("needs ~8.3 ms, 4.8 ms left") and none ever ran again.
+import { describe, expect, it } from 'vitest'
+import { PoolLane, type Job, type Unit } from '../../../src/executors/onnx/lane.ts'
+import type { ModelError } from '../../../src/errors.ts'
+
+const WARM_UP = [0.383, 0.39, 0.39, 0.41, 0.43, 0.44, 1.04, 4.07]
+
+interface Outcome {
+  error: ModelError | undefined
+}
+
+const job = (lane: PoolLane, deadline: number, outcome: Outcome = { error: undefined }, probe = false): Job => ({
+  lane,
+  inputs: { input: { datatype: 'FP32', shape: [1, 10], data: new Float32Array(10) } },
+  rows: 1,
+  deadline,
+  signal: new AbortController().signal,
+  enqueuedAt: 0,
+  resolve: () => undefined,
+  reject: (err) => (outcome.error = err as ModelError),
+  queued: true,
+  unit: null,
+  probe,
+})
+
+/** A real run of one row that took `runMs`, as the pool reports a worker's answer. */
+const ran = (lane: PoolLane, runMs: number): void => lane.observe({ lane, jobs: [job(lane, Infinity)], rows: 1 } as unknown as Unit, runMs)
+
+/** Queues a job with `leftMs` left at time 0 and dispatches it: undefined when it went to a worker, else the refusal. */
+function dispatch(lane: PoolLane, leftMs: number): ModelError | undefined {
+  const outcome: Outcome = { error: undefined }
+  lane.queue.push(job(lane, leftMs, outcome))
+  const unit = lane.nextUnit(0, 1, true)
+  return unit ? undefined : outcome.error
+}
+
+describe('refusing a job that cannot finish in time', () => {
+  it('does not let one slow first run shut a model out of every budget its warm-up fits', () => {
+    const lane = new PoolLane('diabetes-knn', 'knn.onnx', Infinity, undefined, WARM_UP)
+    ran(lane, 8.3)
+    ran(lane, 9.1)
+    expect(dispatch(lane, 5)).toBeUndefined()
+    // The floor is the fastest run seen, warm-up included: a job with less time than that still goes.
+    expect(dispatch(lane, 0.2)).toMatchObject({ code: 'WOULD_MISS_DEADLINE', message: 'needs ~0.383 ms, 0.200 ms left' })
+  })
+
+  it('goes by the real runs alone once there are enough of them: zeros may cost less than the data', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, WARM_UP)
+    for (let i = 0; i < 7; i++) ran(lane, 8 + i)
+    expect(dispatch(lane, 5)).toBeUndefined()
+    ran(lane, 8.5)
+    expect(dispatch(lane, 5)).toMatchObject({ code: 'WOULD_MISS_DEADLINE', message: 'needs ~8.0 ms, 5.0 ms left' })
+  })
+
+  it('lets one job through after 31 refusals in a row, and a fast run there lifts the floor', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, WARM_UP)
+    for (let i = 0; i < 8; i++) ran(lane, 8.3)
+    for (let i = 0; i < 31; i++) expect(lane.refuses(5)).toBe(true)
+    expect(lane.refuses(5)).toBe(false)
+    // The probe is not refused again when it reaches a worker.
+    lane.queue.push(job(lane, 5, undefined, true))
+    expect(lane.nextUnit(0, 1, true)).toBeDefined()
+    ran(lane, 0.45)
+    expect(lane.refuses(5)).toBe(false)
+    expect(dispatch(lane, 5)).toBeUndefined()
+  })
+
+  it('counts only refusals in a row: a job that fits starts the count again', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, WARM_UP)
+    for (let i = 0; i < 8; i++) ran(lane, 8.3)
+    for (let i = 0; i < 30; i++) lane.refuses(5)
+    expect(lane.refuses(20)).toBe(false)
+    for (let i = 0; i < 31; i++) expect(lane.refuses(5)).toBe(true)
+  })
+
+  it('refuses nothing before the first real run, then what neither it nor the warm-up could have made', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, [120, 130])
+    expect(lane.refuses(0.01)).toBe(false)
+    ran(lane, 150)
+    expect(lane.refuses(20)).toBe(true)
+    expect(lane.refuses(121)).toBe(false)
+  })
+})
