@@ -59,6 +59,7 @@ function ensembleOf(request: unknown): string {
 function wrap(policy: Policy, path: string, handler: AnyHandler): AnyHandler {
   const access = methodAccess(path)
   const refuse = (call: CallLike, callback: ((err: object | null) => void) | undefined, err: unknown): void => {
+    policy.refusals.count('grpc', err)
     const status = errorStatus(err)
     if (err instanceof GatewayError && err.code === 'RATE_LIMITED') status.metadata!.set('retry-after', String(err.details?.retry_after_s ?? 1))
     if (callback) callback(status)

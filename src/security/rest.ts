@@ -53,7 +53,7 @@ export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
     try {
       verdict = policy.current.check(request.headers.authorization, access, ensemble)
     } catch (err) {
-      return refuse(reply, err, done)
+      return refuse(policy, reply, err, done)
     }
     if (verdict instanceof Promise) {
       verdict.then(
@@ -61,7 +61,7 @@ export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
           request.principal = principal
           done()
         },
-        (err: unknown) => refuse(reply, err, done),
+        (err: unknown) => refuse(policy, reply, err, done),
       )
       return
     }
@@ -71,8 +71,9 @@ export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
   return true
 }
 
-/** Hands the refusal to the route's error handler (each API answers in its own error shape). */
-function refuse(reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction): void {
+/** Counts the refusal and hands it to the route's error handler (each API answers in its own error shape). */
+function refuse(policy: Policy, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction): void {
+  policy.refusals.count('rest', err)
   if (err instanceof GatewayError && err.code === 'RATE_LIMITED') void reply.header('retry-after', String(err.details?.retry_after_s ?? 1))
   if (err instanceof GatewayError && err.code === 'UNAUTHENTICATED') void reply.header('www-authenticate', 'Bearer')
   done(err as Error)

@@ -15,6 +15,7 @@ import type { PredictResult } from '../../types.ts'
 import { admit, type Principal } from '../../security/guard.ts'
 import { principalOf } from '../../security/grpc.ts'
 import { forCaller } from '../../security/redact.ts'
+import { refusalsOf, type Refusals } from '../../security/refusals.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import { failureBody } from '../native/result.ts'
 import { checkDecoded, deadlineBudget, readInputs } from './call.ts'
@@ -32,6 +33,7 @@ class PredictStreamCall {
   private readonly call: StreamCall
   private readonly runs = new Set<Run>()
   private readonly principal: Principal | undefined
+  private readonly refusals: Refusals
   private halfClosed = false
   private gone = false
 
@@ -39,6 +41,7 @@ class PredictStreamCall {
     this.gateway = gateway
     this.call = call
     this.principal = principalOf(call)
+    this.refusals = refusalsOf(gateway)
   }
 
   listen(): void {
@@ -60,7 +63,7 @@ class PredictStreamCall {
     try {
       checkDecoded(msg)
       id = msg.id || newRequestId()
-      if (this.principal !== undefined) admit(this.principal, 'predict', msg.ensemble)
+      if (this.principal !== undefined) this.admit(this.principal, msg.ensemble)
       const ens = this.gateway.ensemble(msg.ensemble)
       const request = { id, ensemble: ens.name, inputs: readInputs(ens, msg.inputs), budgetMs: msg.budget_ms, transportBudgetMs: deadlineBudget(this.call) }
       run = withIncomingMetadata(this.call.metadata, () => this.gateway.start(request))
@@ -76,6 +79,16 @@ class PredictStreamCall {
       },
       (err: unknown) => this.settled(run, { id, error: errorInfo(err) }),
     )
+  }
+
+  /** Asks the caller's scope and rate limit for one message; a refusal is counted as a unary one would be. */
+  private admit(principal: Principal, ensemble: string): void {
+    try {
+      admit(principal, 'predict', ensemble)
+    } catch (err) {
+      this.refusals.count('grpc', err)
+      throw err
+    }
   }
 
   private settled(run: Run, reply: StreamReply): void {
