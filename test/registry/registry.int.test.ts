@@ -7,15 +7,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildServer } from '../../src/api/rest/server.ts'
-import { loadConfigFile } from '../../src/config/load.ts'
 import { inputFailure } from '../../src/errors.ts'
-import { Gateway } from '../../src/gateway.ts'
-import { Registry } from '../../src/registry/registry.ts'
+import type { Gateway } from '../../src/gateway.ts'
+import type { Registry } from '../../src/registry/registry.ts'
 import type { VersionMeta } from '../../src/registry/store.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import type { Logger, MetricAttributes } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
+import { serveRepository, type Served } from './serve.ts'
 
 const models = join(root, 'models')
 const cancer = samples('cancer')
@@ -36,21 +35,14 @@ const log: Logger = {
   error: (obj, msg) => lines.push({ msg, obj: obj as Record<string, unknown> }),
 }
 
+let served: Served
+
 async function start(): Promise<void> {
-  const config = loadConfigFile(join(dir, 'gateway.yaml'))
-  registry = Registry.open(config)!
-  gateway = new Gateway(config, { versions: registry })
-  app = buildServer(config, { gateway, registry })
-  registry.attach(gateway, log)
-  await gateway.load()
-  await registry.start()
+  served = await serveRepository(join(dir, 'gateway.yaml'), log)
+  ;({ registry, gateway, app } = served)
 }
 
-async function stop(): Promise<void> {
-  await registry.close()
-  await app.close()
-  await gateway.close()
-}
+const stop = (): Promise<void> => served.stop()
 
 const predict = async (row = 0): Promise<{ models: { name: string; version: string }[]; outputs: { probabilities: number[][] }; code?: string }> =>
   (await app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: { inputs: { input: [cancer.rows[row]] } } })).json()
