@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import { GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import type { Principal } from './guard.ts'
+import { socketSubject } from './peer.ts'
 import { Policy } from './policy.ts'
 import type { Access } from './scopes.ts'
 
@@ -51,7 +52,11 @@ export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
     const ensemble = access === 'predict' ? ((request.params as { name?: string }).name ?? '') : ''
     let verdict: Principal | Promise<Principal>
     try {
-      verdict = policy.current.check(request.headers.authorization, access, ensemble)
+      const guard = policy.current
+      const authorization = request.headers.authorization
+      // A verified client certificate names the caller when no bearer credentials do (auth.client_certs).
+      const subject = guard.namesCertificates && (authorization === undefined || authorization === '') ? socketSubject(request.raw.socket) : undefined
+      verdict = guard.check(authorization, access, ensemble, subject)
     } catch (err) {
       return refuse(policy, reply, err, done)
     }
