@@ -5,7 +5,8 @@
 import * as grpc from '@grpc/grpc-js'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { request } from 'node:https'
+import { Agent, request } from 'node:https'
+import type { TLSSocket } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GrpcStatus } from '../../src/errors.ts'
 import { reflectedDefinition } from '../../src/proto/index.ts'
@@ -46,15 +47,16 @@ afterAll(async () => served.close())
 
 const tlsOf = (pair?: Pair) => ({ ca: readFileSync(pki.ca), ...(pair && { cert: readFileSync(pair.cert), key: readFileSync(pair.key) }) })
 
-/** A REST predict over a fresh connection with that client certificate (or none). */
-function predict(ensemble: string, pair?: Pair, headers: Record<string, string> = {}): Promise<{ status: number; code?: string }> {
+/** A REST predict over a fresh connection (or `agent`'s) with that client certificate (or none). */
+function predict(ensemble: string, pair?: Pair, headers: Record<string, string> = {}, agent: Agent | false = false): Promise<{ status: number; code?: string; resumed?: boolean }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', servername: 'localhost', port: served.restPort, path: `/v1/ensembles/${ensemble}/predict`, method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers }, ...tlsOf(pair) },
+      { host: '127.0.0.1', servername: 'localhost', port: served.restPort, path: `/v1/ensembles/${ensemble}/predict`, method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers }, ...(agent ? {} : tlsOf(pair)) },
       (res) => {
         let body = ''
+        const resumed = (res.socket as TLSSocket).isSessionReused()
         res.on('data', (chunk: Buffer) => (body += chunk.toString()))
-        res.on('end', () => resolve({ status: res.statusCode!, code: (JSON.parse(body) as { code?: string }).code }))
+        res.on('end', () => resolve({ status: res.statusCode!, code: (JSON.parse(body) as { code?: string }).code, ...(agent && { resumed }) }))
       },
     )
     req.on('error', reject)
@@ -85,6 +87,17 @@ describe('auth.client_certs', () => {
     expect(await predict('g', pairs.other)).toEqual({ status: 401, code: 'UNAUTHENTICATED' })
     expect(await predict('g', pairs.stranger)).toEqual({ status: 401, code: 'UNAUTHENTICATED' })
     expect(await predict('g')).toEqual({ status: 401, code: 'UNAUTHENTICATED' })
+  })
+
+  it('REST: a connection that resumes a TLS session is still its certificate\'s caller', async () => {
+    const agent = new Agent({ keepAlive: false, maxCachedSessions: 4, ...tlsOf(pairs.checkout) })
+    try {
+      expect(await predict('g', undefined, {}, agent)).toEqual({ status: 200, code: undefined, resumed: false })
+      expect(await predict('g', undefined, {}, agent)).toEqual({ status: 200, code: undefined, resumed: true })
+      expect(await predict('e', undefined, {}, agent)).toMatchObject({ status: 403, resumed: true })
+    } finally {
+      agent.destroy()
+    }
   })
 
   it('REST: bearer credentials, when sent, name the caller instead of the certificate', async () => {
