@@ -228,6 +228,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
   const auth = raw.auth ? parseAuth(raw.auth, context(['auth'])) : null
   const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null
+  if (auth?.clientCerts.length && !tls?.clientCa) context(['auth']).problem('client_certs', 'needs server.tls.client_ca: only a certificate that CA verified names a caller')
   const calibration = readCalibration(file, (issue) => problems.push(issue))
   if (problems.length) throw new ConfigError(file, problems)
 

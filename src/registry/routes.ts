@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import { authorized } from '../reload/admin.ts'
+import { refusalsOf } from '../security/refusals.ts'
 import type { Registry } from './registry.ts'
 import type { VersionMeta } from './store.ts'
 
@@ -27,6 +28,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
   // Checked as the request arrives: an unauthenticated upload is refused before its body is read.
   const admin = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (authorized(request.headers.authorization, token)) return
+    refusalsOf(request.server.gateway).countCode('rest', 'UNAUTHENTICATED')
     await reply.status(ErrorCatalogue.UNAUTHENTICATED.http).send({ code: 'UNAUTHENTICATED', message: `${request.method} ${request.routeOptions.url ?? ''} needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>` })
   }
 

@@ -7,6 +7,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { ErrorCatalogue } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
+import { refusalsOf } from '../security/refusals.ts'
 import { reloadFromFile } from './index.ts'
 
 /** The admin token check every admin endpoint makes (the reload, model uploads, rollback). */
@@ -22,6 +23,7 @@ export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway, guar
   const token = guarded ? undefined : process.env.SPECSERVE_ADMIN_TOKEN || undefined
   app.post('/admin/reload', async (request, reply) => {
     if (!authorized(request.headers.authorization, token)) {
+      refusalsOf(gateway).countCode('rest', 'UNAUTHENTICATED')
       return reply.status(ErrorCatalogue.UNAUTHENTICATED.http).send({ code: 'UNAUTHENTICATED', message: 'POST /admin/reload needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>' })
     }
     const outcome = await reloadFromFile(gateway, request.log)

@@ -39,9 +39,20 @@ export const JwtSchema = Type.Object(
   { additionalProperties: false },
 )
 
+export const ClientCertSchema = Type.Object(
+  {
+    /** The certificate's subject, attribute=value pairs separated by commas (`CN=checkout,O=Acme`): all of it, in any order. */
+    subject: Type.String({ minLength: 1 }),
+    scopes: Scopes,
+    rate_limit: Type.Optional(RateLimit),
+  },
+  { additionalProperties: false },
+)
+
 export const AuthSchema = Type.Object(
   {
     api_keys: Type.Optional(Type.Array(ApiKeySchema)),
+    client_certs: Type.Optional(Type.Array(ClientCertSchema)),
     jwt: Type.Optional(JwtSchema),
     anonymous: Type.Optional(Type.Array(Type.Union([Type.Literal('health'), Type.Literal('metrics'), Type.Literal('read')]))),
     rate_limit: Type.Optional(RateLimit),
@@ -77,6 +88,14 @@ export interface ApiKeyEntry {
   readonly rate: RateSettings | null
 }
 
+/** A client certificate's subject named as a caller (`auth.client_certs`). */
+export interface ClientCertEntry {
+  /** The subject in canonical form (subjectKey): what a verified peer certificate's subject is compared with. */
+  readonly subject: string
+  readonly grants: Grants
+  readonly rate: RateSettings | null
+}
+
 export type JwtKeySource = { readonly kind: 'jwks_url'; readonly url: URL; readonly cacheMs: number; readonly cooldownMs: number } | { readonly kind: 'key'; readonly key: KeyObject } | { readonly kind: 'jwks'; readonly jwks: { keys: object[] } }
 
 export interface JwtSettings {
@@ -90,6 +109,8 @@ export interface JwtSettings {
 
 export interface AuthConfig {
   readonly apiKeys: readonly ApiKeyEntry[]
+  /** Callers named by the verified client certificate of their connection (needs server.tls.client_ca). */
+  readonly clientCerts: readonly ClientCertEntry[]
   readonly jwt: JwtSettings | null
   /** What a request without credentials may do. */
   readonly anonymous: Grants
@@ -131,8 +152,34 @@ export function parseAuth(raw: RawAuth, ctx: SecurityContext): AuthConfig {
     ids.add(k.id)
     apiKeys.push({ id: k.id, digest: Buffer.from(k.sha256, 'hex'), grants: compileScopes(k.scopes), rate: rateOf(k.rate_limit) ?? rateOf(raw.rate_limit) })
   })
+  const clientCerts: ClientCertEntry[] = []
+  ;(raw.client_certs ?? []).forEach((c, i) => {
+    const pairs = c.subject.split(',').map((part) => part.trim())
+    const bad = pairs.find((pair) => !/^[A-Za-z][\w.-]*=.+$/.test(pair))
+    if (bad !== undefined) {
+      ctx.problem(`client_certs.${i}.subject`, `"${bad}" is not attribute=value: a subject is pairs like CN=checkout,O=Acme (a value cannot hold a comma)`)
+      return
+    }
+    const subject = subjectKey(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
+    if (clientCerts.some((known) => known.subject === subject)) ctx.problem(`client_certs.${i}.subject`, `subject "${c.subject}" is named twice`)
+    clientCerts.push({ subject, grants: compileScopes(c.scopes), rate: rateOf(c.rate_limit) ?? rateOf(raw.rate_limit) })
+  })
   const anonymous = raw.anonymous ?? ['health']
-  return { apiKeys, jwt: raw.jwt ? parseJwt(raw.jwt, ctx) : null, anonymous: compileScopes([], anonymous), rate: rateOf(raw.rate_limit) }
+  return { apiKeys, clientCerts, jwt: raw.jwt ? parseJwt(raw.jwt, ctx) : null, anonymous: compileScopes([], anonymous), rate: rateOf(raw.rate_limit) }
+}
+
+/**
+ * A subject in one canonical form, from config text or a peer certificate's parsed subject
+ * (Node: `{ CN: 'a', OU: ['x', 'y'] }`): `ATTR=value` pairs, attribute names upper-cased,
+ * sorted, joined by commas. Equal forms mean the same attributes with the same values.
+ */
+export function subjectKey(pairs: Iterable<readonly [string, string | readonly string[] | undefined]>): string {
+  const parts: string[] = []
+  for (const [attribute, value] of pairs) {
+    if (value === undefined) continue
+    for (const v of typeof value === 'string' ? [value] : value) parts.push(`${attribute.toUpperCase()}=${v}`)
+  }
+  return parts.sort().join(',')
 }
 
 function parseJwt(raw: Static<typeof JwtSchema>, ctx: SecurityContext): JwtSettings | null {

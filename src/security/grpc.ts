@@ -3,10 +3,12 @@
 // the call's `authorization` metadata before it runs, the same check the REST routes make.
 // An open gateway adds its services unwrapped: its calls pay for none of this.
 import type { Metadata, Server, ServiceDefinition, UntypedHandleCall, UntypedServiceImplementation } from '@grpc/grpc-js'
+import type { PeerCertificate } from 'node:tls'
 import { errorStatus } from '../api/grpc/status.ts'
 import { GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import type { Principal } from './guard.ts'
+import { certificateSubject } from './peer.ts'
 import { Policy } from './policy.ts'
 import type { Access } from './scopes.ts'
 
@@ -46,6 +48,8 @@ interface CallLike {
   readonly metadata: Metadata
   readonly request?: unknown
   emit(event: 'error', err: object): boolean
+  /** The connection's verified client certificate (grpc-js: only when the handshake verified it). */
+  getAuthContext?(): { readonly sslPeerCertificate?: PeerCertificate }
 }
 
 type AnyHandler = (call: CallLike, callback?: (err: object | null) => void) => void
@@ -60,6 +64,7 @@ function ensembleOf(request: unknown): string {
 function wrap(policy: Policy, path: string, handler: AnyHandler): AnyHandler {
   const access = methodAccess(path)
   const refuse = (call: CallLike, callback: ((err: object | null) => void) | undefined, err: unknown): void => {
+    policy.refusals.count('grpc', err)
     const status = errorStatus(err)
     if (err instanceof GatewayError && err.code === 'RATE_LIMITED') status.metadata!.set('retry-after', String(err.details?.retry_after_s ?? 1))
     if (callback) callback(status)
@@ -72,7 +77,10 @@ function wrap(policy: Policy, path: string, handler: AnyHandler): AnyHandler {
     const ensemble = access === 'predict' ? ensembleOf(call.request) : ''
     let verdict: Principal | Promise<Principal>
     try {
-      verdict = policy.current.check(authorization, access === 'predict' && ensemble === '' ? 'authenticated' : access, ensemble)
+      const guard = policy.current
+      // A verified client certificate names the caller when no bearer credentials do (auth.client_certs).
+      const subject = guard.namesCertificates && (authorization === undefined || authorization === '') ? (certificateSubject(call.getAuthContext?.().sslPeerCertificate) ?? undefined) : undefined
+      verdict = guard.check(authorization, access === 'predict' && ensemble === '' ? 'authenticated' : access, ensemble, subject)
     } catch (err) {
       return refuse(call, callback, err)
     }

@@ -17,7 +17,7 @@ import { JwtVerifier } from './jwt.ts'
 import { allows, claimScopes, compileScopes, type Access, type Grants } from './scopes.ts'
 
 export interface Principal {
-  /** The API key's id, `jwt:<sub>`, or `anonymous`. */
+  /** The API key's id, `jwt:<sub>`, `cert:<subject>`, or `anonymous`. */
   readonly id: string
   readonly grants: Grants
   readonly bucket: TokenBucket | null
@@ -58,6 +58,8 @@ export function admit(principal: Principal, access: Access, ensemble: string): P
 export class Guard {
   readonly anonymous: Principal
   private readonly keys: readonly { readonly digest: Buffer; readonly principal: Principal }[]
+  /** Callers named by their connection's verified client certificate, by canonical subject. */
+  private readonly certs: ReadonlyMap<string, Principal>
   private readonly jwt: JwtVerifier | null
   private readonly jwtRate: RateSettings | null
   private readonly scopesClaim: string
@@ -75,18 +77,29 @@ export class Guard {
     // SPECSERVE_ADMIN_TOKEN is folded in as one more key with the admin scope (and only that).
     if (adminToken) keys.push({ digest: sha256(adminToken), principal: { id: 'admin-token', grants: compileScopes(['admin']), bucket: null } })
     this.keys = keys
+    this.certs = new Map(auth.clientCerts.map((c) => [c.subject, { id: `cert:${c.subject}`, grants: c.grants, bucket: this.bucketFor(`cert:${c.subject}`, c.rate, now) }]))
     this.jwt = auth.jwt ? new JwtVerifier(auth.jwt) : null
     this.jwtRate = auth.rate
     this.scopesClaim = auth.jwt?.scopesClaim ?? 'scope'
   }
 
+  /** Whether client certificates name callers here: frontends only read a peer's certificate if so. */
+  get namesCertificates(): boolean {
+    return this.certs.size > 0
+  }
+
   /**
    * The caller of a call needing `access` (on `ensemble`, for a predict), from its
-   * authorization value. Synchronous for anonymous callers and cached credentials; a
-   * promise the first time a JWT is seen. Throws (or rejects with) the GatewayError to answer.
+   * authorization value or else its connection's verified client certificate (`certSubject`,
+   * in subjectKey form). Synchronous for anonymous callers, certificates and cached
+   * credentials; a promise the first time a JWT is seen. Throws (or rejects with) the
+   * GatewayError to answer.
    */
-  check(authorization: string | undefined, access: Access, ensemble: string): Principal | Promise<Principal> {
+  check(authorization: string | undefined, access: Access, ensemble: string, certSubject?: string): Principal | Promise<Principal> {
     if (authorization === undefined || authorization === '') {
+      // Bearer credentials, when sent, name the caller; a certificate names it otherwise.
+      const byCert = certSubject === undefined ? undefined : this.certs.get(certSubject)
+      if (byCert !== undefined) return this.admit(byCert, access, ensemble)
       if (allows(this.anonymous.grants, access, ensemble)) return this.anonymous
       throw MISSING
     }

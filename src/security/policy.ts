@@ -7,15 +7,19 @@ import type { GatewayConfig } from '../config/load.ts'
 import type { Gateway } from '../gateway.ts'
 import type { TokenBucket } from './bucket.ts'
 import { Guard } from './guard.ts'
+import { refusalsOf, type Refusals } from './refusals.ts'
 
 export class Policy {
   private readonly gateway: Gateway
+  /** The gateway's refusal counts, which each listener adds its refusals to. */
+  readonly refusals: Refusals
   private readonly buckets = new Map<string, TokenBucket>()
   private config: GatewayConfig
   private guard: Guard
 
   private constructor(gateway: Gateway) {
     this.gateway = gateway
+    this.refusals = refusalsOf(gateway)
     this.config = gateway.config
     this.guard = this.build(gateway.config)
   }

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import { GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import type { Principal } from './guard.ts'
+import { socketSubject } from './peer.ts'
 import { Policy } from './policy.ts'
 import type { Access } from './scopes.ts'
 
@@ -51,9 +52,13 @@ export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
     const ensemble = access === 'predict' ? ((request.params as { name?: string }).name ?? '') : ''
     let verdict: Principal | Promise<Principal>
     try {
-      verdict = policy.current.check(request.headers.authorization, access, ensemble)
+      const guard = policy.current
+      const authorization = request.headers.authorization
+      // A verified client certificate names the caller when no bearer credentials do (auth.client_certs).
+      const subject = guard.namesCertificates && (authorization === undefined || authorization === '') ? socketSubject(request.raw.socket) : undefined
+      verdict = guard.check(authorization, access, ensemble, subject)
     } catch (err) {
-      return refuse(reply, err, done)
+      return refuse(policy, reply, err, done)
     }
     if (verdict instanceof Promise) {
       verdict.then(
@@ -61,7 +66,7 @@ export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
           request.principal = principal
           done()
         },
-        (err: unknown) => refuse(reply, err, done),
+        (err: unknown) => refuse(policy, reply, err, done),
       )
       return
     }
@@ -71,8 +76,9 @@ export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
   return true
 }
 
-/** Hands the refusal to the route's error handler (each API answers in its own error shape). */
-function refuse(reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction): void {
+/** Counts the refusal and hands it to the route's error handler (each API answers in its own error shape). */
+function refuse(policy: Policy, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction): void {
+  policy.refusals.count('rest', err)
   if (err instanceof GatewayError && err.code === 'RATE_LIMITED') void reply.header('retry-after', String(err.details?.retry_after_s ?? 1))
   if (err instanceof GatewayError && err.code === 'UNAUTHENTICATED') void reply.header('www-authenticate', 'Bearer')
   done(err as Error)

@@ -14,6 +14,7 @@ import {
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics'
 import type { Gateway } from '../gateway.ts'
+import { refusalsOf } from '../security/refusals.ts'
 import { BUDGET_FRACTION_BOUNDS, LATENCY_BOUNDS_MS, type LatencyHistogram } from '../starter/stats.ts'
 import type { MetricAttributes, MetricsSink, ModelStatus } from '../types.ts'
 import { TRACER_NAME } from './tracing.ts'
@@ -187,6 +188,7 @@ export class GatewayMetrics implements MetricProducer {
       [{ result: 'applied' }, g.reloads.applied],
       [{ result: 'rejected' }, g.reloads.rejected],
     ])
+    refusalsOf(g).collect(b)
     // What the executor kinds share (the ONNX pool) and what is attached (the Kafka sink, stream mode).
     for (const resource of g.resources.values()) resource.collect?.(b)
     for (const component of g.components.values()) component.collect?.(b)

@@ -1,5 +1,6 @@
 // deploy/ checked statically: no cluster and no Docker engine run here. The Kubernetes
-// manifests are validated (strict) against the published Kubernetes JSON schemas, the
+// manifests are validated (strict) against the published Kubernetes JSON schemas (the
+// secure overlay as kustomize renders it, then served from what its Secrets hold), the
 // Dockerfile is linted by hadolint, docker-compose.yml is validated against the Compose
 // Specification's schema; then the pieces are checked against each other (ports, labels,
 // names, grace periods) and every gateway config shipped in deploy/ is validated and loaded.
@@ -10,33 +11,26 @@ import { join, resolve } from 'node:path'
 import { Ajv } from 'ajv'
 import { parse } from 'yaml'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig, type GatewayConfig } from '../../src/config/load.ts'
 import { Gateway } from '../../src/gateway.ts'
 import { root } from '../helpers.ts'
+import { deploy, imageConfig, render, tool, type Doc } from './tools.ts'
 
-const deploy = join(root, 'deploy')
-const k8s = join(deploy, 'k8s')
-const tool = (name: string): string =>
-  execFileSync(join(root, 'scripts', 'deploy-tools.sh'), [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
-
-type Doc = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- manifests are free-form YAML
+const k8s = join(deploy, 'k8s', 'base')
 const manifest = (file: string): Doc => parse(readFileSync(join(k8s, file), 'utf8')) as Doc
 const MANIFESTS = ['configmap.yaml', 'deployment.yaml', 'service.yaml', 'hpa.yaml', 'pdb.yaml']
-
-/** A gateway config from deploy/, its image paths (/app/...) mapped onto this checkout. */
-function imageConfig(text: string): GatewayConfig {
-  return parseConfig(text.replaceAll('/app/models/', `${join(root, 'models')}/`), join(deploy, 'specserve.yaml'))
-}
 
 let validate: string
 let hadolint: string
 let composeSchema: string
+let kustomize: string
 
 beforeAll(() => {
   validate = tool('kubernetes-validate')
   hadolint = tool('hadolint')
   composeSchema = tool('compose-schema')
+  kustomize = tool('kustomize')
 })
+
 
 describe('Kubernetes manifests', () => {
   it('are valid against the Kubernetes 1.37 schemas, strictly (no unknown fields)', () => {
@@ -46,6 +40,9 @@ describe('Kubernetes manifests', () => {
     for (const file of MANIFESTS) expect(run.stdout).toContain(`${file} passed`)
     const listed = (parse(readFileSync(join(k8s, 'kustomization.yaml'), 'utf8')) as Doc).resources
     expect([...listed].sort()).toEqual([...MANIFESTS].sort())
+    // kubectl apply -k deploy/k8s applies exactly the base.
+    const applied = render(kustomize, join(deploy, 'k8s')).map((d) => `${d.kind}/${d.metadata.name}`)
+    expect(applied.sort()).toEqual(MANIFESTS.map((f) => `${manifest(f).kind}/${manifest(f).metadata.name}`).sort())
   })
 
   it('the validator is strict: a misspelt field fails', () => {

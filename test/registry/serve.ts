@@ -1,4 +1,6 @@
-// A gateway with its registry and REST app on a config file, as `specserve serve` wires them.
+// A gateway serving a repository as `specserve serve` wires it: the registry picks the
+// versions, the REST app has its routes, the watch runs. Shared by the registry's own tests
+// and the guarded ones (test/security/registry.int.test.ts).
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { loadConfigFile } from '../../src/config/load.ts'
@@ -13,6 +15,7 @@ export interface Served {
   stop(): Promise<void>
 }
 
+/** Loads the config file, seeds and gates its repository models, and starts the watch. */
 export async function serveWithRegistry(file: string, log: Logger): Promise<Served> {
   const config = loadConfigFile(file)
   const registry = Registry.open(config)!

@@ -1,8 +1,10 @@
 // The auth section as the config loader reads it: what validate refuses and what it warns about.
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config/yaml.ts'
+import { subjectKey } from '../../src/security/config.ts'
 import { isLoopback, openWarning } from '../../src/security/exposure.ts'
 import { configFrom } from '../helpers.ts'
+import { makePki } from './certs.ts'
 import '../starter/scripted.ts'
 
 const base = 'models: { a: { kind: scripted } }\nensembles: { e: { strategy: deadline-fallback, models: [a] } }\n'
@@ -51,6 +53,29 @@ describe('auth config', () => {
     ])
   })
 })
+
+describe('auth.client_certs', () => {
+  const pki = makePki()
+  const server = pki.issue('config-server')
+  const tls = (clientCa: boolean) => `server: { tls: { cert: "${server.cert}", key: "${server.key}"${clientCa ? `, client_ca: "${pki.ca}"` : ''} } }\n`
+
+  it('needs server.tls.client_ca, and subjects that are attribute=value pairs named once', () => {
+    const certs = 'auth:\n  client_certs:\n    - { subject: "CN=a, O=Acme", scopes: [read] }\n'
+    expect(problems(tls(false) + certs)).toEqual([expect.stringMatching(/^auth\.client_certs: needs server\.tls\.client_ca/)])
+    expect(problems(tls(true) + certs)).toEqual([])
+    expect(problems(`${tls(true)}auth:\n  client_certs:\n    - { subject: "checkout", scopes: [read] }\n    - { subject: "O=Acme,CN=a", scopes: [read] }\n    - { subject: "cn=a, O=Acme", scopes: [read] }\n`)).toEqual([
+      expect.stringMatching(/^auth\.client_certs\.0\.subject: "checkout" is not attribute=value/),
+      'auth.client_certs.2.subject: subject "cn=a, O=Acme" is named twice',
+    ])
+  })
+
+  it('reads a subject in any order and case of attribute names, as a peer certificate shows it', () => {
+    const config = configFrom(`${base}${tls(true)}auth:\n  client_certs:\n    - { subject: "o=Acme,CN=checkout", scopes: ["predict:e"] }\n`)
+    expect(config.auth!.clientCerts.map((c) => c.subject)).toEqual([subjectKey(Object.entries({ CN: 'checkout', O: 'Acme' }))])
+    expect(subjectKey(Object.entries({ CN: 'a', OU: ['x', 'y'] }))).toBe('CN=a,OU=x,OU=y')
+  })
+})
+
 
 describe('open by default, loudly', () => {
   it('says nothing on loopback, warns when open or plaintext beyond it', () => {

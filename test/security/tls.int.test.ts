@@ -7,48 +7,15 @@ import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { Agent, request, type RequestOptions } from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildGrpcServer, type GrpcFrontend } from '../../src/api/grpc/server.ts'
-import { buildServer } from '../../src/api/rest/server.ts'
 import { reflectedDefinition } from '../../src/proto/index.ts'
-import { Gateway } from '../../src/gateway.ts'
-import { configFrom } from '../helpers.ts'
 import { makePki, type Pair, type Pki } from './certs.ts'
+import { serve as serveYaml, type Served } from './served.ts'
 import '../starter/scripted.ts'
 
 const MODELS = 'models: { ok: { kind: scripted, label: 1 } }\nensembles: { g: { strategy: deadline-fallback, models: [ok] } }\n'
 
-interface Served {
-  app: FastifyInstance
-  grpc: GrpcFrontend
-  gateway: Gateway
-  restPort: number
-  grpcPort: number
-  close(): Promise<void>
-}
-
-async function serve(tls: string): Promise<Served> {
-  const config = configFrom(`server: { tls: ${tls} }\n${MODELS}`)
-  const gateway = new Gateway(config)
-  const app = buildServer(config, { gateway })
-  const frontend = buildGrpcServer(gateway, config)
-  await gateway.load()
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const grpcPort = await frontend.listen('127.0.0.1', 0)
-  frontend.setServing(true)
-  return {
-    app,
-    grpc: frontend,
-    gateway,
-    restPort: (app.server.address() as { port: number }).port,
-    grpcPort,
-    async close() {
-      await Promise.all([app.close(), frontend.close(500)])
-      await gateway.close()
-    },
-  }
-}
+const serve = (tls: string): Promise<Served> => serveYaml(`server: { tls: ${tls} }\n${MODELS}`)
 
 interface Answer {
   status: number

@@ -13,29 +13,18 @@ OUT="${1:-$HERE/secrets}"
 mkdir -p "$OUT"
 cd "$OUT"
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 365 -subj /CN=specserve-compose-ca 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout tls.key -out tls.csr -subj /CN=specserve 2>/dev/null
-printf 'subjectAltName=DNS:specserve,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >tls.ext
-openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 90 -extfile tls.ext 2>/dev/null
-rm -f tls.csr tls.ext ca.srl
+# shellcheck source=../../secure-pki.sh
+. "$HERE/../../secure-pki.sh"
+make_pki specserve-compose-ca DNS:specserve,DNS:localhost,IP:127.0.0.1
 # The server reads its key as uid 1000 in the container.
 chmod 644 tls.key
 
-openssl rand -hex 24 >client.key
-openssl rand -hex 24 >prometheus.key
-hash() { printf %s "$(cat "$1")" | sha256sum | cut -d' ' -f1; }
+make_keys
 
 # The compose config, with TLS added to its server line and an auth section after it.
 sed -E 's|^(server: \{.*[^ ]) *\}$|\1, tls: { cert: /run/secrets/tls.crt, key: /run/secrets/tls.key } }|' "$HERE/../specserve.yaml" >specserve.yaml
 grep -q 'tls: { cert: /run/secrets/tls.crt' specserve.yaml || { echo "make-secrets: could not add server.tls to specserve.yaml" >&2; exit 1; }
-cat >>specserve.yaml <<YAML
-auth:
-  api_keys:
-    - { id: client, sha256: "$(hash client.key)", scopes: ["predict:*", "read"] }
-    - { id: prometheus, sha256: "$(hash prometheus.key)", scopes: ["metrics"] }
-  anonymous: [health]
-  rate_limit: { rps: 500, burst: 1000 }
-YAML
+auth_section "the healthcheck" >>specserve.yaml
 
 echo "client API key: $(cat client.key)" >&2
 echo "$OUT"

@@ -14,6 +14,7 @@ import type { Gateway } from '../../gateway.ts'
 import { admit, type Principal } from '../../security/guard.ts'
 import { principalOf } from '../../security/grpc.ts'
 import { forCaller } from '../../security/redact.ts'
+import { refusalsOf, type Refusals } from '../../security/refusals.ts'
 import type { Run } from '../../starter/run.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictResult } from '../../types.ts'
@@ -39,6 +40,7 @@ class StreamCall<Msg extends object, Reply> {
   private readonly call: ServerDuplexStream<Msg, Reply>
   private readonly runs = new Set<Run>()
   private readonly principal: Principal | undefined
+  private readonly refusals: Refusals
   private halfClosed = false
   private gone = false
 
@@ -47,6 +49,7 @@ class StreamCall<Msg extends object, Reply> {
     this.protocol = protocol
     this.call = call
     this.principal = principalOf(call)
+    this.refusals = refusalsOf(gateway)
   }
 
   listen(): void {
@@ -67,7 +70,7 @@ class StreamCall<Msg extends object, Reply> {
     let respond: PredictCall<Reply>['respond']
     try {
       checkDecoded(msg)
-      if (this.principal !== undefined) admit(this.principal, 'predict', this.protocol.ensembleOf(msg))
+      if (this.principal !== undefined) this.admit(this.principal, this.protocol.ensembleOf(msg))
       const built = this.protocol.build(msg)
       respond = built.respond
       const request = { ...built.request, transportBudgetMs: deadlineBudget(this.call) }
@@ -84,6 +87,16 @@ class StreamCall<Msg extends object, Reply> {
       },
       (error: unknown) => this.settled(run, this.protocol.failed(msg, { error })),
     )
+  }
+
+  /** Asks the caller's scope and rate limit for one message; a refusal is counted as a unary one would be. */
+  private admit(principal: Principal, ensemble: string): void {
+    try {
+      admit(principal, 'predict', ensemble)
+    } catch (err) {
+      this.refusals.count('grpc', err)
+      throw err
+    }
   }
 
   private settled(run: Run, reply: Reply): void {

@@ -1,0 +1,25 @@
+// What the deploy tests share: the provisioned checkers (scripts/deploy-tools.sh), kustomize
+// rendering, and loading a gateway config written for the image (paths under /app).
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import { parseConfig, type GatewayConfig } from '../../src/config/load.ts'
+import { root } from '../helpers.ts'
+
+export const deploy = join(root, 'deploy')
+
+export type Doc = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- manifests are free-form YAML
+
+/** The path of a provisioned tool (built or installed into the cache on first use). */
+export const tool = (name: string): string =>
+  execFileSync(join(root, 'scripts', 'deploy-tools.sh'), [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
+
+/** What `kubectl apply -k dir` would apply, as parsed documents. */
+export const render = (kustomize: string, dir: string): Doc[] => renderText(kustomize, dir).split(/^---$/m).map((text) => parse(text) as Doc).filter(Boolean)
+
+export const renderText = (kustomize: string, dir: string): string => execFileSync(kustomize, ['build', dir], { encoding: 'utf8' })
+
+/** A gateway config from deploy/, its image paths (/app/...) mapped onto this checkout. */
+export function imageConfig(text: string): GatewayConfig {
+  return parseConfig(text.replaceAll('/app/models/', `${join(root, 'models')}/`), join(deploy, 'specserve.yaml'))
+}
