@@ -92,6 +92,28 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return issues
   }
 
+  fallback(issues: readonly ConfigIssue[]): boolean {
+    let fellBack = false
+    const seen = new Set<ModelVersions>()
+    for (const issue of issues) {
+      const versions = issue.path.startsWith('models.') ? this.models.get(issue.path.slice('models.'.length)) : undefined
+      const failed = versions?.serving
+      if (!versions || failed === undefined || seen.has(versions)) continue
+      seen.add(versions)
+      const target = versions.fallbackFrom(failed)
+      this.count(versions.name, 'rejected')
+      versions.update(failed, { state: 'rejected', reason: `at start: ${issue.message}` })
+      if (target === undefined) {
+        this.log.error({ model: versions.name, version: failed, reason: issue.message }, `model version ${failed} failed at start and no earlier version passed: the start fails`)
+        continue
+      }
+      this.log.error({ model: versions.name, version: failed, reason: issue.message, fallback: target }, `model version ${failed} failed at start; falling back to version ${target}, which passed before`)
+      versions.serving = target
+      fellBack = true
+    }
+    return fellBack
+  }
+
   /** Logs where the server logs; the gateway to swap versions in. Before the gateway loads. */
   attach(gateway: Gateway, log: Logger): void {
     this.gateway = gateway

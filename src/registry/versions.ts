@@ -112,6 +112,13 @@ export class ModelVersions {
     return { serve: true }
   }
 
+  /** At start, when `failed` cannot serve: the newest earlier version that passed (ready, or served) and the policy allows. */
+  fallbackFrom(failed: number): number | undefined {
+    return this.list()
+      .filter((m) => m.version < failed && (m.state === 'ready' || m.state === 'serving') && this.allowed(m.version) && this.directory.hasModel(m.version))
+      .at(-1)?.version
+  }
+
   /** Rollback's target: the highest passing version below the serving one. */
   previous(): number | undefined {
     return this.list()
