@@ -7,7 +7,7 @@ import { GatewayError } from './errors.ts'
 import { getExecutorKind } from './executors/registry.ts'
 import type { Executor, ExecutorEnv, SharedResource } from './executors/types.ts'
 import { CanaryExecutor } from './registry/canary.ts'
-import { describeReload, planModels, type ReloadReport } from './reload/plan.ts'
+import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
 import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
 import { buildEnsemble, checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
@@ -195,12 +195,32 @@ export class Gateway {
     return run
   }
 
-  private async doReload(config: GatewayConfig): Promise<ReloadReport> {
+  /**
+   * What a reload to `config` (with `pin`) would find, without swapping anything in: the
+   * changed models are loaded off the hot path, checked and gated, then closed. Rejects with
+   * ConfigError like reload. The registry judges a version it will not serve now this way.
+   */
+  trial(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): Promise<void> {
+    const run = this.reloading.then(async () => {
+      const { plan, issues } = await this.prepare(this.versions ? this.versions.resolve(config, pin) : config)
+      await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
+      if (issues.length) throw new ConfigError(config.file, issues)
+    })
+    this.reloading = run.catch(() => undefined) // one reload (or trial) at a time
+    return run
+  }
+
+  /** A reload's new state, loaded, built and gated beside the serving one; not swapped in. */
+  private async prepare(config: GatewayConfig): Promise<{ old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
     const old = this.current
     const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint))
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
-    const issues = await this.build(next, old)
+    return { old, next, plan, issues: await this.build(next, old) }
+  }
+
+  private async doReload(config: GatewayConfig): Promise<ReloadReport> {
+    const { old, next, plan, issues } = await this.prepare(config)
     if (issues.length || this.state !== 'ready') {
       this.reloads.rejected++
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))

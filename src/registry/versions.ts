@@ -105,10 +105,13 @@ export class ModelVersions {
     return policy.kind === 'latest' || policy.versions.includes(version)
   }
 
-  /** What an arrival should become: tried for serving, or kept aside with the reason. */
-  judge(version: number): { readonly serve: true } | { readonly serve: false; readonly reason: string } {
-    if (!this.allowed(version)) return { serve: false, reason: 'not in version_policy.specific' }
-    if (this.serving !== undefined && version <= this.serving) return { serve: false, reason: `not newer than the serving version ${this.serving}` }
+  /**
+   * What an arrival should become: tried for serving; or, older than the serving version,
+   * gated without serving (`gate`: a rollback target if it passes); or kept aside with the reason.
+   */
+  judge(version: number): { readonly serve: true } | { readonly serve: false; readonly gate: boolean; readonly reason: string } {
+    if (!this.allowed(version)) return { serve: false, gate: false, reason: 'not in version_policy.specific' }
+    if (this.serving !== undefined && version <= this.serving) return { serve: false, gate: version < this.serving, reason: `not newer than the serving version ${this.serving}` }
     return { serve: true }
   }
 

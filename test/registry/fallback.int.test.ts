@@ -1,7 +1,8 @@
 // A restart whose chosen version can no longer serve (its file is damaged, or it fails the gate
 // now): the newest earlier version that passed serves instead, the failed one is rejected with
 // the reason, and a log line says so; with nothing to fall back to, the start fails.
-// Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
+// And a version older than the serving one, arriving late: gated without serving, so it is a
+// rollback target when it passes. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -107,5 +108,20 @@ describe('start falls back when the chosen version cannot serve', () => {
     await expect(failure).rejects.toThrow(ConfigError)
     await expect(failure).rejects.toMatchObject({ issues: [expect.objectContaining({ path: 'models.cancer-main', message: expect.stringMatching(/failed to load/) })] })
     expect(lines).toContainEqual({ msg: 'model version 2 failed at start and no earlier version passed: the start fails', obj: expect.objectContaining({ version: 2 }) })
+  })
+})
+
+describe('a version older than the serving one arrives', () => {
+  it('is gated without serving: a rollback target if it passes, rejected if it fails', async () => {
+    served = await serveWithRegistry(repository([[3, logreg, 'serving']]), log)
+    expect(await served.registry.arrive('cancer-main', gbdt, { version: 1, source: 'upload' })).toMatchObject({ version: 1, state: 'ready', reason: null, gate: { passed: true } })
+    expect(await served.registry.arrive('cancer-main', mlp, { version: 2, source: 'upload' })).toMatchObject({ version: 2, state: 'rejected', reason: expect.stringMatching(/example 3/) })
+    // Neither took traffic.
+    expect(await servingVersion()).toBe('3')
+    expect(served.gateway.reloads).toEqual({ applied: 0, rejected: 0 })
+    expect(lines).toContainEqual({ msg: 'older model version passed its gate: kept as a rollback target', obj: expect.objectContaining({ version: 1, serving: 3 }) })
+    // The rollback skips the rejected version 2 and lands on 1.
+    expect(await served.registry.rollback('cancer-main')).toMatchObject({ version: 1, state: 'serving' })
+    expect(await servingVersion()).toBe('1')
   })
 })
