@@ -11,6 +11,7 @@ import { evalUsage } from './eval/cli.ts'
 import { Gateway } from './gateway.ts'
 import { startOutput, type Output } from './output/index.ts'
 import { publishModel } from './registry/publish.ts'
+import { previewRepository } from './registry/preview.ts'
 import { Registry } from './registry/registry.ts'
 import { startReloadTriggers } from './reload/index.ts'
 import { openWarning } from './security/exposure.ts'
@@ -20,6 +21,7 @@ const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
     --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line
+                                       (writes nothing: says which repository version would serve)
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
   specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
                                        publish a model version on the models topic (docs/models.md);
@@ -43,14 +45,12 @@ async function validate(file: string): Promise<void> {
     report(err)
   }
   for (const warning of config.warnings) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
-  let registry: Registry | undefined
-  try {
-    registry = Registry.open(config)
-  } catch (err) {
-    report(err)
-  }
+  // Read-only: which version of each repository model would serve (opening the registry would write).
+  const repository = previewRepository(config)
+  if (repository.issues.length) report(new ConfigError(config.file, repository.issues))
+  for (const note of repository.notes) console.log(`note: ${formatIssue(shownPath(config.file), note)}`)
   // One worker is enough to read every model's metadata.
-  const gateway = new Gateway({ ...config, executors: { ...config.executors, onnx_workers: 1 } }, { versions: registry })
+  const gateway = new Gateway({ ...repository.config, executors: { ...config.executors, onnx_workers: 1 } })
   try {
     await gateway.load()
   } catch (err) {

@@ -7,7 +7,7 @@ import { GatewayError } from './errors.ts'
 import { getExecutorKind } from './executors/registry.ts'
 import type { Executor, ExecutorEnv, SharedResource } from './executors/types.ts'
 import { CanaryExecutor } from './registry/canary.ts'
-import { describeReload, planModels, type ReloadReport } from './reload/plan.ts'
+import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
 import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
 import { buildEnsemble, checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
@@ -36,6 +36,12 @@ export interface VersionSource {
   resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig
   /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
   gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]>
+  /**
+   * At start, once the first load failed: the repository models named by `issues` (load or
+   * gate failures at `models.<name>`) fall back to an earlier version that passed. True if
+   * any did: the load is tried again with what `resolve` now answers.
+   */
+  fallback?(issues: readonly ConfigIssue[]): boolean
 }
 
 /** One config's models and ensembles. A reload builds a new one and swaps it in whole. */
@@ -59,6 +65,8 @@ export class Gateway {
   private state: 'loading' | 'ready' | 'failed' | 'draining' | 'closed' = 'loading'
   private current: GatewayState
   private readonly loaded = new WeakSet<Executor>()
+  /** Executors the registry's gate passed (a start that falls back loads again, and gates what it has not gated). */
+  private readonly gated = new WeakSet<Executor>()
   /** Executors of a replaced config, closed once its last predict is done. */
   private readonly retiring = new Set<ModelRuntime>()
   private reloading: Promise<unknown> = Promise.resolve()
@@ -126,7 +134,15 @@ export class Gateway {
   }
 
   private async doLoad(): Promise<void> {
-    const issues = await this.build(this.current)
+    let issues = await this.build(this.current)
+    // A repository model whose chosen version fails at start falls back to an earlier one that passed.
+    while (issues.length && this.versions?.fallback?.(issues)) {
+      const config = this.versions.resolve(this.current.config)
+      const plan = planModels(this.current.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint))
+      await Promise.allSettled(plan.retired.map((m) => m.executor.close()))
+      this.current = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
+      issues = await this.build(this.current)
+    }
     if (issues.length) throw new ConfigError(this.config.file, issues)
     this.state = 'ready'
   }
@@ -156,8 +172,13 @@ export class Gateway {
       for (const issue of built.issues) at(issue.path, issue.message)
       if (built.ensemble) state.ensembles.set(ens.name, built.ensemble)
     }
-    // Last, once everything else holds: the registry's gate on the models this build loaded.
-    if (!issues.length && this.versions && loading.length) for (const issue of await this.versions.gate(loading)) at(issue.path, issue.message)
+    // Last, once everything else holds: the registry's gate on the models not gated yet (those this build loaded).
+    const ungated = [...state.models.values()].filter((m) => used.has(m.model.name) && !this.gated.has(m.executor))
+    if (!issues.length && this.versions && ungated.length) {
+      const failed = await this.versions.gate(ungated)
+      for (const issue of failed) at(issue.path, issue.message)
+      if (!failed.length) for (const m of ungated) this.gated.add(m.executor)
+    }
     return issues
   }
 
@@ -174,12 +195,32 @@ export class Gateway {
     return run
   }
 
-  private async doReload(config: GatewayConfig): Promise<ReloadReport> {
+  /**
+   * What a reload to `config` (with `pin`) would find, without swapping anything in: the
+   * changed models are loaded off the hot path, checked and gated, then closed. Rejects with
+   * ConfigError like reload. The registry judges a version it will not serve now this way.
+   */
+  trial(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): Promise<void> {
+    const run = this.reloading.then(async () => {
+      const { plan, issues } = await this.prepare(this.versions ? this.versions.resolve(config, pin) : config)
+      await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
+      if (issues.length) throw new ConfigError(config.file, issues)
+    })
+    this.reloading = run.catch(() => undefined) // one reload (or trial) at a time
+    return run
+  }
+
+  /** A reload's new state, loaded, built and gated beside the serving one; not swapped in. */
+  private async prepare(config: GatewayConfig): Promise<{ old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
     const old = this.current
     const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint))
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
-    const issues = await this.build(next, old)
+    return { old, next, plan, issues: await this.build(next, old) }
+  }
+
+  private async doReload(config: GatewayConfig): Promise<ReloadReport> {
+    const { old, next, plan, issues } = await this.prepare(config)
     if (issues.length || this.state !== 'ready') {
       this.reloads.rejected++
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -10,6 +10,16 @@ async function run(args: string[]): Promise<{ code: number | null; output: strin
   const proc = startProcess(process.execPath, [cli, ...args])
   const code = await new Promise<number | null>((resolve) => proc.child.once('exit', (c) => resolve(c)))
   return { code, output: proc.output() }
+}
+
+/** Every directory and file under `dir`, with the files' bytes: to show a command wrote nothing. */
+function snapshot(dir: string): Record<string, string> {
+  const tree: Record<string, string> = {}
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name)
+    tree[path] = entry.isDirectory() ? '(dir)' : readFileSync(path).toString('base64')
+  }
+  return tree
 }
 
 describe('specserve CLI', () => {
@@ -54,6 +64,37 @@ describe('specserve CLI', () => {
     expect(code).toBe(1)
     expect(output).toMatch(/insecure-auth\.yaml:7:\d+ auth\.api_keys\.0\.key: a plaintext key does not belong in the config/)
     expect(output).toMatch(/insecure-auth\.yaml:8:\d+ auth\.api_keys\.1\.sha256: not a hex SHA-256/)
+  })
+
+  it('validate writes nothing in the repository: says which version would serve and that a seed would be imported', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-repo-'))
+    // cancer-copied: a version directory copied in, never judged (no meta.json); cancer-seeded: nothing yet, a seed path.
+    mkdirSync(join(dir, 'repo', 'cancer-copied', '3'), { recursive: true })
+    copyFileSync(join(root, 'models', 'cancer_logreg.onnx'), join(dir, 'repo', 'cancer-copied', '3', 'model.onnx'))
+    const file = join(dir, 'repo.yaml')
+    writeFileSync(
+      file,
+      `repository: { path: ./repo }\nmodels:\n  cancer-seeded: { kind: onnx, source: repository, path: ${join(root, 'models', 'cancer_gbdt.onnx')} }\n  cancer-copied: { kind: onnx, source: repository }\nensembles:\n  cancer: { strategy: deadline-fallback, models: [cancer-seeded, cancer-copied] }\n`,
+    )
+    const before = snapshot(dir)
+    const { code, output } = await run(['validate', file])
+    expect(output).toMatch(/note: .*repo\.yaml:3:\d+ models\.cancer-seeded\.source: no version in .*cancer-seeded yet: serve would import path: .*cancer_gbdt\.onnx as version 1/)
+    expect(output).toMatch(/note: .*repo\.yaml:4:\d+ models\.cancer-copied\.source: version 3 would serve/)
+    expect(output).toContain('ok (2 models, 1 ensembles)')
+    expect(code).toBe(0)
+    expect(snapshot(dir)).toEqual(before)
+  })
+
+  it('validate reports a missing repository and a model with nothing to serve, at their lines, and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-repo-'))
+    const file = join(dir, 'empty.yaml')
+    writeFileSync(file, `models:\n  cancer-main: { kind: onnx, source: repository }\nensembles:\n  cancer: { strategy: deadline-fallback, models: [cancer-main] }\nrepository: { path: ./repo }\n`)
+    const before = snapshot(dir)
+    const { code, output } = await run(['validate', file])
+    expect(code).toBe(1)
+    expect(output).toMatch(/empty\.yaml:5:\d+ repository\.path: repository directory .*repo does not exist/)
+    expect(output).toMatch(/empty\.yaml:2:\d+ models\.cancer-main\.source: no version to serve in .*cancer-main/)
+    expect(snapshot(dir)).toEqual(before)
   })
 
   it('serve answers predicts on the configured port and exits 0 on SIGTERM', async () => {

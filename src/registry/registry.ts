@@ -12,6 +12,7 @@ import { GatewayError } from '../errors.ts'
 import type { Gateway, ModelRuntime, VersionPin, VersionSource } from '../gateway.ts'
 import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
 import { RegistryCounts, type RegistryEvent } from './counts.ts'
+import { fallBackAtStart } from './fallback.ts'
 import { repositorySettings, resolveVersions } from './resolve.ts'
 import { watchRepository, type RepositoryWatch } from './watch.ts'
 import { canaryVerdict, evidenceRecord } from './rollout.ts'
@@ -90,6 +91,10 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       if (!report.passed) issues.push({ path: `models.${model.name}`, message: `validation gate failed: ${report.reason}` })
     }
     return issues
+  }
+
+  fallback(issues: readonly ConfigIssue[]): boolean {
+    return fallBackAtStart(this.models, issues, this.log, (model) => this.count(model, 'rejected'))
   }
 
   /** Logs where the server logs; the gateway to swap versions in. Before the gateway loads. */
@@ -184,6 +189,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private async process(versions: ModelVersions, version: number): Promise<VersionMeta> {
     const judged = versions.judge(version)
     if (!judged.serve) {
+      if (judged.gate) return this.judgeOlder(versions, version)
       this.log.info({ model: versions.name, version, reason: judged.reason }, 'model version kept, not served')
       return this.settle(versions, versions.update(version, { state: 'retired', reason: judged.reason }))
     }
@@ -191,6 +197,20 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     const failure = await this.swap(versions, version)
     if (failure === null) return this.served(versions, version, 'served')
     return this.reject(versions, version, failure)
+  }
+
+  /**
+   * A version older than the serving one (a late upload, a backfill): loaded, checked and gated
+   * beside the serving state and never swapped in, so it becomes a rollback target (`ready`) or
+   * is rejected. It could never serve under `latest` otherwise; a rollback then lands on a judged file.
+   */
+  private async judgeOlder(versions: ModelVersions, version: number): Promise<VersionMeta> {
+    const failure = await this.attempt((gateway) => gateway.trial(gateway.config, new Map([[versions.name, version]])))
+    if (failure !== null) return this.reject(versions, version, failure)
+    this.log.info({ model: versions.name, version, serving: versions.serving ?? null }, 'older model version passed its gate: kept as a rollback target')
+    versions.update(version, { state: 'ready', reason: null })
+    versions.prune(this.repository.keepVersions)
+    return this.settle(versions, versions.get(version)!)
   }
 
   /** A passing version first takes `weight` of the traffic beside the serving one; a canary already running is superseded. */
@@ -233,11 +253,16 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   /** Serves `version` through a reload pinned to it; the failure's reason, or null once it serves. */
-  private async swap(versions: ModelVersions, version: VersionPin): Promise<string | null> {
+  private swap(versions: ModelVersions, version: VersionPin): Promise<string | null> {
+    return this.attempt((gateway) => gateway.reload(gateway.config, new Map([[versions.name, version]])))
+  }
+
+  /** Runs a reload (or a trial) on the gateway; the failure's reason, or null. */
+  private async attempt(run: (gateway: Gateway) => Promise<unknown>): Promise<string | null> {
     const gateway = this.gateway
     if (!gateway) return 'the gateway is not attached'
     try {
-      await gateway.reload(gateway.config, new Map([[versions.name, version]]))
+      await run(gateway)
       return null
     } catch (err) {
       return err instanceof ConfigError ? err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') : (err as Error).message

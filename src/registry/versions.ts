@@ -41,11 +41,9 @@ export class ModelVersions {
     this.scan()
     // A canary cut short by a stop starts over: its evidence was in memory.
     for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
-    const served = [...this.metas.values()].filter((m) => m.state === 'serving').sort((a, b) => (b.serving_since ?? '').localeCompare(a.serving_since ?? ''))
     // A crash between two meta writes of a swap can leave two "serving": the later one served last.
-    for (const stale of served.slice(1)) this.update(stale.version, { state: 'ready' })
-    const last = served[0]
-    this.serving = last && this.allowed(last.version) && this.directory.hasModel(last.version) ? last.version : this.candidates().at(-1)
+    for (const stale of lastServed(this.list()).slice(1)) this.update(stale.version, { state: 'ready' })
+    this.serving = servingChoice(this.list(), (v) => this.allowed(v), (v) => this.directory.hasModel(v))
   }
 
   /** Version directories not known yet (copied in, or stored while the watch was off), recorded as arrivals. */
@@ -107,19 +105,21 @@ export class ModelVersions {
     return policy.kind === 'latest' || policy.versions.includes(version)
   }
 
-  /** Versions that may serve: allowed, never rejected nor retired, model file present; ascending. */
-  private candidates(): number[] {
-    return this.list()
-      .filter((m) => this.allowed(m.version) && (m.state === 'loading' || m.state === 'ready' || m.state === 'serving'))
-      .map((m) => m.version)
-      .filter((v) => this.directory.hasModel(v))
+  /**
+   * What an arrival should become: tried for serving; or, older than the serving version,
+   * gated without serving (`gate`: a rollback target if it passes); or kept aside with the reason.
+   */
+  judge(version: number): { readonly serve: true } | { readonly serve: false; readonly gate: boolean; readonly reason: string } {
+    if (!this.allowed(version)) return { serve: false, gate: false, reason: 'not in version_policy.specific' }
+    if (this.serving !== undefined && version <= this.serving) return { serve: false, gate: version < this.serving, reason: `not newer than the serving version ${this.serving}` }
+    return { serve: true }
   }
 
-  /** What an arrival should become: tried for serving, or kept aside with the reason. */
-  judge(version: number): { readonly serve: true } | { readonly serve: false; readonly reason: string } {
-    if (!this.allowed(version)) return { serve: false, reason: 'not in version_policy.specific' }
-    if (this.serving !== undefined && version <= this.serving) return { serve: false, reason: `not newer than the serving version ${this.serving}` }
-    return { serve: true }
+  /** At start, when `failed` cannot serve: the newest earlier version that passed (ready, or served) and the policy allows. */
+  fallbackFrom(failed: number): number | undefined {
+    return this.list()
+      .filter((m) => m.version < failed && (m.state === 'ready' || m.state === 'serving') && this.allowed(m.version) && this.directory.hasModel(m.version))
+      .at(-1)?.version
   }
 
   /** Rollback's target: the highest passing version below the serving one. */
@@ -149,7 +149,22 @@ export class ModelVersions {
   }
 }
 
-function newMeta(version: number, bytes: Uint8Array, source: VersionSource, description: string | null): VersionMeta {
+const lastServed = (metas: readonly VersionMeta[]): VersionMeta[] => metas.filter((m) => m.state === 'serving').sort((a, b) => (b.serving_since ?? '').localeCompare(a.serving_since ?? ''))
+
+/**
+ * The version to serve at start, from the versions' metas (ascending): the one that served
+ * last, else the highest the policy allows that was never rejected nor retired (a canary cut
+ * short counts as never judged). Pure: `specserve validate` asks it without opening anything.
+ */
+export function servingChoice(metas: readonly VersionMeta[], allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number | undefined {
+  const last = lastServed(metas)[0]
+  if (last && allowed(last.version) && hasModel(last.version)) return last.version
+  return metas
+    .filter((m) => allowed(m.version) && (m.state === 'loading' || m.state === 'canary' || m.state === 'ready' || m.state === 'serving') && hasModel(m.version))
+    .at(-1)?.version
+}
+
+export function newMeta(version: number, bytes: Uint8Array, source: VersionSource, description: string | null): VersionMeta {
   return {
     version,
     state: 'loading',

@@ -22,7 +22,12 @@ export async function serveWithRegistry(file: string, log: Logger): Promise<Serv
   const gateway = new Gateway(config, { versions: registry })
   const app = buildServer(config, { gateway, registry })
   registry.attach(gateway, log)
-  await gateway.load()
+  try {
+    await gateway.load()
+  } catch (err) {
+    await gateway.close() // as serve exits: the workers of a failed start go too
+    throw err
+  }
   await registry.start()
   return {
     registry,

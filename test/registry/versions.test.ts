@@ -39,9 +39,9 @@ describe('ModelVersions', () => {
     first.update(2, { state: 'rejected', reason: 'gate' })
     const again = opened({ ...latest, policy: { kind: 'specific', versions: [1, 2] } })
     expect(again.serving).toBe(1)
-    expect(again.judge(3)).toEqual({ serve: false, reason: 'not in version_policy.specific' })
+    expect(again.judge(3)).toEqual({ serve: false, gate: false, reason: 'not in version_policy.specific' })
     expect(again.judge(2)).toEqual({ serve: true })
-    expect(opened().judge(1)).toEqual({ serve: false, reason: 'not newer than the serving version 3' })
+    expect(opened().judge(1)).toEqual({ serve: false, gate: true, reason: 'not newer than the serving version 3' })
   })
 
   it('at start, a canary cut short and a version stored but never judged are judged again', () => {

@@ -1,0 +1,56 @@
+// What `specserve validate` says about the repository, without writing anything: which version
+// of each repository model would serve, or that the seed `path:` would be imported, or that
+// nothing could serve (a config error at the entry's line). Opening the registry would create
+// model directories and import seeds; this only reads version directories and meta.json.
+import { existsSync } from 'node:fs'
+import type { GatewayConfig } from '../config/load.ts'
+import type { ConfigIssue } from '../config/yaml.ts'
+import type { OnnxSpec } from '../executors/onnx/executor.ts'
+import { repositorySettings } from './resolve.ts'
+import { ModelDirectory, type VersionMeta } from './store.ts'
+import { newMeta, servingChoice } from './versions.ts'
+
+export interface RepositoryPreview {
+  /** The config with each repository model pointed at the file that would serve (a version, or its seed). */
+  readonly config: GatewayConfig
+  /** What serve would do, one line per repository model, located like issues. */
+  readonly notes: ConfigIssue[]
+  /** Models with nothing to serve. */
+  readonly issues: ConfigIssue[]
+}
+
+export function previewRepository(config: GatewayConfig): RepositoryPreview {
+  const notes: ConfigIssue[] = []
+  const issues: ConfigIssue[] = []
+  const repository = config.repository
+  if (!repository) return { config, notes, issues }
+  const located = (path: string, message: string): ConfigIssue => ({ path, ...(config.source.locate(path.split('.')) ?? {}), message })
+  const missing = !existsSync(repository.path)
+  const models = new Map(config.models)
+  for (const model of config.models.values()) {
+    const settings = repositorySettings(model)
+    if (!settings) continue
+    const directory = new ModelDirectory(repository.path, model.name)
+    const allowed = (v: number): boolean => settings.policy.kind === 'latest' || settings.policy.versions.includes(v)
+    // A version directory holding a model but no meta.json yet is an arrival, judged as never judged.
+    const metas = directory.versions().flatMap((v): VersionMeta[] => {
+      const meta = directory.readMeta(v)
+      return meta ? [meta] : directory.hasModel(v) ? [newMeta(v, new Uint8Array(), 'directory', null)] : []
+    })
+    const version = servingChoice(metas, allowed, (v) => directory.hasModel(v))
+    let path: string
+    if (version !== undefined) {
+      path = directory.modelFile(version)
+      notes.push(located(`models.${model.name}.source`, `version ${version} would serve (${path})`))
+    } else if (settings.seed && directory.versions().length === 0) {
+      path = settings.seed
+      notes.push(located(`models.${model.name}.source`, `no version in ${directory.dir} yet: serve would import path: ${settings.seed} as version 1${missing ? ` (and create the repository ${repository.path})` : ''}`))
+    } else {
+      issues.push(located(`models.${model.name}.source`, `no version to serve in ${directory.dir} (add ${directory.dir}/1/model.onnx, or give path: to import one)`))
+      continue
+    }
+    models.set(model.name, { ...model, version: String(version ?? 1), spec: { ...(model.spec as OnnxSpec), path } })
+  }
+  if (missing && issues.length) issues.unshift(located('repository.path', `repository directory ${repository.path} does not exist`))
+  return { config: Object.freeze({ ...config, models }), notes, issues }
+}

@@ -1,0 +1,127 @@
+// A restart whose chosen version can no longer serve (its file is damaged, or it fails the gate
+// now): the newest earlier version that passed serves instead, the failed one is rejected with
+// the reason, and a log line says so; with nothing to fall back to, the start fails.
+// And a version older than the serving one, arriving late: gated without serving, so it is a
+// rollback target when it passes. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ConfigError } from '../../src/config/yaml.ts'
+import { ModelDirectory, type VersionState } from '../../src/registry/store.ts'
+import { newMeta } from '../../src/registry/versions.ts'
+import type { Logger } from '../../src/types.ts'
+import { root, samples } from '../helpers.ts'
+import { serveWithRegistry, type Served } from './serve.ts'
+
+const models = join(root, 'models')
+const cancer = samples('cancer')
+const truth = (JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8')) as { tasks: { cancer: { truth: number[] } } }).tasks.cancer.truth
+const logreg = readFileSync(join(models, 'cancer_logreg.onnx'))
+const gbdt = readFileSync(join(models, 'cancer_gbdt.onnx'))
+// cancer_mlp gets example 3 wrong: it fails the gate.
+const mlp = readFileSync(join(models, 'cancer_mlp.onnx'))
+
+let dir: string
+let served: Served | undefined
+const lines: { msg: string; obj: Record<string, unknown> }[] = []
+const log: Logger = {
+  info: (obj, msg) => lines.push({ msg, obj: obj as Record<string, unknown> }),
+  warn: (obj, msg) => lines.push({ msg, obj: obj as Record<string, unknown> }),
+  error: (obj, msg) => lines.push({ msg, obj: obj as Record<string, unknown> }),
+}
+
+/** A repository as a previous run left it: each version's file and meta.json with its state. */
+function repository(versions: [version: number, bytes: Buffer, state: VersionState][], policy = 'latest'): string {
+  dir = mkdtempSync(join(tmpdir(), 'specserve-fallback-'))
+  writeFileSync(join(dir, 'examples.jsonl'), cancer.rows.map((row, i) => JSON.stringify({ inputs: { input: [row] }, outputs: { label: [truth[i]] } })).join('\n'))
+  const directory = new ModelDirectory(join(dir, 'repo'), 'cancer-main')
+  directory.open()
+  for (const [version, bytes, state] of versions) {
+    directory.store(bytes, { ...newMeta(version, bytes, 'upload', null), state, serving_since: state === 'serving' ? '2026-01-01T00:00:00.000Z' : null })
+  }
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(
+    file,
+    `
+executors: { onnx_workers: 1 }
+repository: { path: ./repo, watch: false }
+models:
+  cancer-main: { kind: onnx, source: repository, version_policy: ${policy}, validation: { examples: examples.jsonl } }
+ensembles:
+  cancer: { strategy: deadline-fallback, models: [cancer-main], budget_ms: { default: 5000, max: 10000 } }
+`,
+  )
+  return file
+}
+
+async function servingVersion(): Promise<string | undefined> {
+  const res = await served!.app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: { inputs: { input: [cancer.rows[0]] } } })
+  return (res.json() as { models: { version: string }[] }).models[0]?.version
+}
+
+const states = async (): Promise<[number, string, string | null][]> =>
+  ((await served!.app.inject({ url: '/v1/models/cancer-main/versions' })).json() as { versions: { version: number; state: string; reason: string | null }[] }).versions.map((v) => [v.version, v.state, v.reason])
+
+afterEach(async () => {
+  await served?.stop()
+  served = undefined
+  lines.length = 0
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('start falls back when the chosen version cannot serve', () => {
+  it('a damaged file: the newest earlier version that passed serves, the damaged one is rejected and logged', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, gbdt.subarray(0, 200), 'serving']])
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('2')
+    expect(await states()).toEqual([
+      [1, 'ready', null],
+      [2, 'serving', null],
+      [3, 'rejected', expect.stringMatching(/^at start: failed to load/)],
+    ])
+    expect(lines).toContainEqual({ msg: 'model version 3 failed at start; falling back to version 2, which passed before', obj: expect.objectContaining({ model: 'cancer-main', version: 3, fallback: 2 }) })
+    // Persisted: the next start serves version 2 with no fallback.
+    await served.stop()
+    lines.length = 0
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('2')
+    expect(lines.some((l) => l.msg.includes('falling back'))).toBe(false)
+  })
+
+  it('a version that fails its gate now: the earlier passing one serves', async () => {
+    served = await serveWithRegistry(repository([[1, logreg, 'ready'], [2, mlp, 'serving']]), log)
+    expect(await servingVersion()).toBe('1')
+    expect((await states())[1]).toEqual([2, 'rejected', expect.stringMatching(/^at start: validation gate failed: example 3/)])
+  })
+
+  it('under version_policy.specific, falls back only within the listed versions', async () => {
+    served = await serveWithRegistry(repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, mlp, 'serving']], '{ specific: [1, 3] }'), log)
+    expect(await servingVersion()).toBe('1')
+    expect((await states()).map(([v, state]) => [v, state])).toEqual([[1, 'serving'], [2, 'ready'], [3, 'rejected']])
+  })
+
+  it('with no earlier version that passed, the start fails with the reason', async () => {
+    // Version 1 was rejected before: it is no fallback.
+    const file = repository([[1, logreg, 'rejected'], [2, gbdt.subarray(0, 200), 'serving']])
+    const failure = serveWithRegistry(file, log)
+    await expect(failure).rejects.toThrow(ConfigError)
+    await expect(failure).rejects.toMatchObject({ issues: [expect.objectContaining({ path: 'models.cancer-main', message: expect.stringMatching(/failed to load/) })] })
+    expect(lines).toContainEqual({ msg: 'model version 2 failed at start and no earlier version passed: the start fails', obj: expect.objectContaining({ version: 2 }) })
+  })
+})
+
+describe('a version older than the serving one arrives', () => {
+  it('is gated without serving: a rollback target if it passes, rejected if it fails', async () => {
+    served = await serveWithRegistry(repository([[3, logreg, 'serving']]), log)
+    expect(await served.registry.arrive('cancer-main', gbdt, { version: 1, source: 'upload' })).toMatchObject({ version: 1, state: 'ready', reason: null, gate: { passed: true } })
+    expect(await served.registry.arrive('cancer-main', mlp, { version: 2, source: 'upload' })).toMatchObject({ version: 2, state: 'rejected', reason: expect.stringMatching(/example 3/) })
+    // Neither took traffic.
+    expect(await servingVersion()).toBe('3')
+    expect(served.gateway.reloads).toEqual({ applied: 0, rejected: 0 })
+    expect(lines).toContainEqual({ msg: 'older model version passed its gate: kept as a rollback target', obj: expect.objectContaining({ version: 1, serving: 3 }) })
+    // The rollback skips the rejected version 2 and lands on 1.
+    expect(await served.registry.rollback('cancer-main')).toMatchObject({ version: 1, state: 'serving' })
+    expect(await servingVersion()).toBe('1')
+  })
+})
