@@ -49,7 +49,7 @@ function demoConfig(): Record<string, unknown> {
       cancer: { strategy: 'deadline-fallback', models: ['cancer-logreg', 'cancer-mlp'], budget_ms: budget(50) },
       'cancer-straggler': { strategy: 'deadline-fallback', models: ['cancer-slow', 'cancer-logreg'], budget_ms: budget(20) },
       wine: { strategy: { name: 'majority-vote', quorum: 'majority', on_no_majority: 'plurality' }, models: ['wine-logreg', 'wine-tree', 'wine-knn'], budget_ms: budget(50) },
-      digits: { strategy: { name: 'majority-vote', mode: 'soft' }, models: ['digits-mlp', 'digits-logreg', 'digits-rf'], budget_ms: budget(50) },
+      digits: { strategy: { name: 'majority-vote', mode: 'soft' }, models: ['digits-mlp', 'digits-logreg', 'digits-rf'], budget_ms: budget(50), select: { policy: 'adaptive', accuracy_target: 0.995 } },
     },
   )
 }

@@ -52,8 +52,13 @@ const PIPELINE_MAX_MS = 2
  * set a floor that refuses every request under it, and a refused request measures nothing.
  */
 const TRUSTED_RUNS = 8
-/** After this many refusals in a row, the next job runs anyway: its time can lower a floor set when the box was slow. */
-const PROBE_EVERY = 32
+/**
+ * A refused job runs anyway once this long has passed without a run of the model: its time
+ * can lower a floor set when the box was slow. By time, not by count: at thousands of
+ * requests a second, one probe in N would keep a slow model busy in a worker, and the fast
+ * members waiting for that worker would miss their deadlines.
+ */
+const PROBE_INTERVAL_MS = 1000
 
 export class PoolLane {
   readonly key: string
@@ -73,8 +78,8 @@ export class PoolLane {
   /** Fastest warm-up run and fastest real run (Infinity: none). */
   private readonly warmMinMs: number
   private realMinMs = Infinity
-  /** Jobs refused in a row for lack of time (see PROBE_EVERY). */
-  private refusedInARow = 0
+  /** performance.now() of the last run answered or probe let through (see PROBE_INTERVAL_MS). */
+  private measuredAt = -Infinity
   /** Recent inference times in the workers (a batch's whole run). */
   readonly times = new RunTimes()
   /** Run time by batch size, seeded with the warm-up's single-row median. */
@@ -103,17 +108,14 @@ export class PoolLane {
   }
 
   /**
-   * Is a job with `leftMs` left refused (less than the model's fastest run)? Every
-   * PROBE_EVERY-th refusal in a row is let through instead: a floor only runs can lower would
-   * otherwise never move again once set too high.
+   * Is a job with `leftMs` left at `now` refused (less than the model's fastest run)? Once
+   * PROBE_INTERVAL_MS has passed without a run, one is let through instead: a floor only
+   * runs can lower would otherwise never move again once set too high.
    */
-  refuses(leftMs: number): boolean {
-    if (leftMs >= this.minRunMs) {
-      this.refusedInARow = 0
-      return false
-    }
-    if (++this.refusedInARow < PROBE_EVERY) return true
-    this.refusedInARow = 0
+  refuses(leftMs: number, now: number): boolean {
+    if (leftMs >= this.minRunMs) return false
+    if (now - this.measuredAt < PROBE_INTERVAL_MS) return true
+    this.measuredAt = now
     return false
   }
 
@@ -188,6 +190,7 @@ export class PoolLane {
 
   /** A unit's answer: its time joins the measurements. */
   observe(unit: Unit, runMs: number): void {
+    this.measuredAt = performance.now()
     this.runs++
     if (runMs < this.realMinMs) this.realMinMs = runMs
     this.minRunMs = this.runs >= TRUSTED_RUNS ? this.realMinMs : Math.min(this.warmMinMs, this.realMinMs)

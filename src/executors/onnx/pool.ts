@@ -98,7 +98,7 @@ export class OnnxPool implements SharedResource {
     if (signal.aborted) return Promise.reject(signal.reason as Error)
     const now = performance.now()
     const left = deadline - now
-    if (lane.refuses(left)) return Promise.reject(lane.wouldMiss(left))
+    if (lane.refuses(left, now)) return Promise.reject(lane.wouldMiss(left))
     if (this.queued >= this.queueLimit) {
       return Promise.reject(new ModelError(ModelErrorCode.OVERLOADED, `inference queue full (${this.queueLimit} jobs)`, true))
     }

@@ -55,32 +55,35 @@ describe('refusing a job that cannot finish in time', () => {
     expect(dispatch(lane, 5)).toMatchObject({ code: 'WOULD_MISS_DEADLINE', message: 'needs ~8.0 ms, 5.0 ms left' })
   })
 
-  it('lets one job through after 31 refusals in a row, and a fast run there lifts the floor', () => {
+  it('lets one job through once a second has passed without a run, and a fast run there lifts the floor', () => {
     const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, WARM_UP)
     for (let i = 0; i < 8; i++) ran(lane, 8.3)
-    for (let i = 0; i < 31; i++) expect(lane.refuses(5)).toBe(true)
-    expect(lane.refuses(5)).toBe(false)
+    const lastRun = performance.now()
+    for (let i = 0; i < 1000; i++) expect(lane.refuses(5, lastRun + i * 0.9)).toBe(true)
+    expect(lane.refuses(5, lastRun + 1000)).toBe(false)
+    // One probe a second, however many jobs ask.
+    expect(lane.refuses(5, lastRun + 1000.5)).toBe(true)
     // The probe is not refused again when it reaches a worker.
     lane.queue.push(job(lane, 5, undefined, true))
     expect(lane.nextUnit(0, 1, true)).toBeDefined()
     ran(lane, 0.45)
-    expect(lane.refuses(5)).toBe(false)
+    expect(lane.refuses(5, lastRun + 1001)).toBe(false)
     expect(dispatch(lane, 5)).toBeUndefined()
   })
 
-  it('counts only refusals in a row: a job that fits starts the count again', () => {
+  it('never refuses a job that fits, whatever the time since the last run', () => {
     const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, WARM_UP)
     for (let i = 0; i < 8; i++) ran(lane, 8.3)
-    for (let i = 0; i < 30; i++) lane.refuses(5)
-    expect(lane.refuses(20)).toBe(false)
-    for (let i = 0; i < 31; i++) expect(lane.refuses(5)).toBe(true)
+    const lastRun = performance.now()
+    expect(lane.refuses(20, lastRun)).toBe(false)
+    expect(lane.refuses(5, lastRun + 1)).toBe(true)
   })
 
   it('refuses nothing before the first real run, then what neither it nor the warm-up could have made', () => {
     const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, [120, 130])
-    expect(lane.refuses(0.01)).toBe(false)
+    expect(lane.refuses(0.01, performance.now())).toBe(false)
     ran(lane, 150)
-    expect(lane.refuses(20)).toBe(true)
-    expect(lane.refuses(121)).toBe(false)
+    expect(lane.refuses(20, performance.now())).toBe(true)
+    expect(lane.refuses(121, performance.now())).toBe(false)
   })
 })
