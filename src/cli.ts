@@ -117,6 +117,8 @@ async function serve(file: string, stream: boolean): Promise<void> {
     // grace is over), then flush serving records (spool what the grace period cannot send).
     const until = performance.now() + (output?.graceMs ?? 0)
     await streaming?.close(output?.graceMs)
+    // Shadow members run after the answer; their predicts' records go once they are done.
+    await gateway.idle(Math.max(0, until - performance.now()))
     await output?.close(Math.max(0, until - performance.now()))
     await gateway.close()
     await telemetry.shutdown().catch((err: unknown) => app.log.warn({ err }, 'telemetry flush failed'))

@@ -285,6 +285,25 @@ export class Gateway {
     if (this.state !== 'closed') this.state = 'draining'
   }
 
+  /**
+   * Resolves once no predict of the serving config is running, shadows included (their
+   * serving record waits for them), or after `graceMs`: shutdown waits for it before it
+   * closes the output, so those records are not dropped.
+   */
+  idle(graceMs: number): Promise<void> {
+    const state = this.current
+    if (state.inFlight === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, graceMs)
+      const before = state.onIdle
+      state.onIdle = () => {
+        before?.()
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
   async close(): Promise<void> {
     this.state = 'closed'
     await Promise.allSettled([...this.models.values(), ...this.retiring].map((m) => m.executor.close()))

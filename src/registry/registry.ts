@@ -76,7 +76,10 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
-    return resolveVersions(config, pin, (model) => this.track(model), (versions, version, evidence) => void this.decideCanary(versions, version, evidence))
+    return resolveVersions(config, pin, (model) => this.track(model), (versions, version, evidence) =>
+      // A canary's end writes files: a failure there is logged, never an unhandled rejection.
+      void this.decideCanary(versions, version, evidence).catch((err: unknown) => this.log.error({ err, model: versions.name, version }, 'canary decision failed')),
+    )
   }
 
   async gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
@@ -113,7 +116,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       const serving = versions.serving
       if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.served(versions, serving, undefined)
     }
-    if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescan(), this.log)
+    // A rescan reads and writes the repository: a failing disk is logged, never thrown from the watcher's timer.
+    if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescan().catch((err: unknown) => this.log.error({ err }, 'repository rescan failed')), this.log)
     await this.rescan()
     for (const versions of this.models.values()) for (const version of versions.pending()) void this.enqueue(() => this.process(versions, version)).catch(() => undefined)
     if (this.repository.kafka && this.gateway) {
@@ -125,12 +129,12 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   /** Version directories not seen yet, and versions stored but never judged, go through the pipeline. */
-  rescan(): Promise<void> {
+  async rescan(): Promise<void> {
     const jobs: Promise<unknown>[] = []
     for (const versions of this.models.values()) {
       for (const version of versions.scan()) jobs.push(this.enqueue(() => this.process(versions, version)).catch(() => undefined))
     }
-    return Promise.all(jobs).then(() => undefined)
+    await Promise.all(jobs)
   }
 
   private enqueue<T>(job: () => Promise<T>): Promise<T> {

@@ -67,7 +67,8 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   async start(): Promise<void> {
     this.messages = await this.consumer.consume({ topics: [this.settings.topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
     this.messages.on('data', (message: Raw) => {
-      this.chain = this.chain.then(() => this.take(message))
+      // One failed record must not stop the ones after it.
+      this.chain = this.chain.then(() => this.take(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
     })
     this.messages.on('error', (err: Error) => this.log.error({ error: errorMessage(err) }, 'model stream consumer error'))
     this.log.info({ topic: this.settings.topic, group: this.groupId }, 'model stream: consuming model descriptors')
@@ -158,6 +159,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
 
   async close(): Promise<void> {
     await this.messages?.close().catch(() => undefined)
+    await this.chain
     await this.consumer.close(true).catch(() => undefined)
   }
 }

@@ -13,11 +13,40 @@ import { Policy } from './policy.ts'
 import type { Access } from './scopes.ts'
 
 const PRINCIPAL = Symbol('specserve.principal')
+const CREDENTIALS = Symbol('specserve.credentials')
 
-type Guarded = { [PRINCIPAL]?: Principal }
+/** What a guarded call presented, kept so a stream can ask again for each of its messages. */
+interface Credentials {
+  readonly policy: Policy
+  readonly authorization: string | undefined
+  readonly subject: string | undefined
+}
+
+type Guarded = { [PRINCIPAL]?: Principal; [CREDENTIALS]?: Credentials }
 
 /** The caller of a call the guard let through; undefined on an open gateway. */
 export const principalOf = (call: object): Principal | undefined => (call as Guarded)[PRINCIPAL]
+
+/**
+ * Asks the guard again, with the credentials the call opened with, for one predict on
+ * `ensemble` (a message of a predict stream): the policy as it is now (a key removed by a
+ * reload, a JWT past its exp), the ensemble's scope and a token of the rate limit. A
+ * refusal is counted as a unary one is. Undefined on an open gateway.
+ */
+export function recheck(call: object, ensemble: string): Principal | Promise<Principal> | undefined {
+  const creds = (call as Guarded)[CREDENTIALS]
+  if (creds === undefined) return undefined
+  const count = (err: unknown): never => {
+    creds.policy.refusals.count('grpc', err)
+    throw err
+  }
+  try {
+    const verdict = creds.policy.current.check(creds.authorization, 'predict', ensemble, creds.subject)
+    return verdict instanceof Promise ? verdict.catch(count) : verdict
+  } catch (err) {
+    return count(err)
+  }
+}
 
 const METHOD_ACCESS: Readonly<Record<string, Access>> = {
   '/specserve.v1.Gateway/Predict': 'predict',
@@ -81,6 +110,8 @@ function wrap(policy: Policy, path: string, handler: AnyHandler): AnyHandler {
       // A verified client certificate names the caller when no bearer credentials do (auth.client_certs).
       const subject = guard.namesCertificates && (authorization === undefined || authorization === '') ? (certificateSubject(call.getAuthContext?.().sslPeerCertificate) ?? undefined) : undefined
       verdict = guard.check(authorization, access === 'predict' && ensemble === '' ? 'authenticated' : access, ensemble, subject)
+      // A stream names its ensembles message by message: keep what it presented for them.
+      if (access === 'predict' && ensemble === '') (call as Guarded)[CREDENTIALS] = { policy, authorization, subject }
     } catch (err) {
       return refuse(call, callback, err)
     }

@@ -44,9 +44,9 @@ const deny = (access: Access, ensemble: string): GatewayError =>
 
 /**
  * Asks a known caller for one more call: its scope for `access` (on `ensemble`) and a token
- * from its rate limit. The guard's last step, and each message of a PredictStream's.
+ * from its rate limit: the guard's last step.
  */
-export function admit(principal: Principal, access: Access, ensemble: string): Principal {
+function admit(principal: Principal, access: Access, ensemble: string): Principal {
   if (!allows(principal.grants, access, ensemble)) throw deny(access, ensemble)
   const bucket = principal.bucket
   if (bucket !== null && !bucket.take(performance.now())) {

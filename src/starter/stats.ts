@@ -82,21 +82,29 @@ export class LiveLatency {
   private readonly ring = new Float64Array(64)
   private readonly sorted = new Float64Array(64)
   private n = 0
-  /** NaN until 16 runs are in. */
-  p95 = Number.NaN
+  /** Runs counted when p95 was last worked out. */
+  private sortedAt = 0
+  private lastP95 = Number.NaN
 
   get count(): number {
     return this.n
   }
 
+  /** One store per run: the sort is left to whoever reads p95 (member selection only). */
   add(ms: number): void {
     this.ring[this.n++ % this.ring.length] = ms
-    if (this.n % 16 !== 0) return
+  }
+
+  /** The p95 of the recent runs; NaN until 16 are in, worked out again every 16 runs. */
+  get p95(): number {
+    if (this.n - this.sortedAt < 16) return this.lastP95
+    this.sortedAt = this.n - (this.n % 16)
     const size = Math.min(this.n, this.ring.length)
     this.sorted.set(this.ring)
     // Once the ring is full (64 runs) the whole array sorts in place: no view is made.
     const window = size === this.ring.length ? this.sorted.sort() : this.sorted.subarray(0, size).sort()
-    this.p95 = window[Math.min(size - 1, Math.floor(0.95 * size))]!
+    this.lastP95 = window[Math.min(size - 1, Math.floor(0.95 * size))]!
+    return this.lastP95
   }
 }
 

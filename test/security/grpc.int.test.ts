@@ -5,15 +5,17 @@ import * as grpc from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GrpcStatus } from '../../src/errors.ts'
 import { failure, startHarness, trailerCode, trailerResult, type Harness } from '../api/grpc/harness.ts'
+import { configFrom } from '../helpers.ts'
 import { bearer, guardedYaml, KEYS } from './fixture.ts'
 import { AUDIENCE, ISSUER, startIssuer, type Issuer } from './issuer.ts'
 
 let h: Harness
 let issuer: Issuer
+const jwtSection = (): string => `{ jwks_url: "${issuer.url}", issuer: "${ISSUER}", audience: ${AUDIENCE} }`
 
 beforeAll(async () => {
   issuer = await startIssuer()
-  h = await startHarness(guardedYaml({ jwt: `{ jwks_url: "${issuer.url}", issuer: "${ISSUER}", audience: ${AUDIENCE} }` }))
+  h = await startHarness(guardedYaml({ jwt: jwtSection() }))
 })
 afterAll(async () => {
   await h.close()
@@ -179,4 +181,32 @@ describe('gRPC PredictStream under the policy', () => {
     expect(replies.find((r) => r.infer_response?.id === 'mine')).toBeDefined()
     expect(replies.filter((r) => r.error_message.startsWith('PERMISSION_DENIED: needs scope predict:g'))).toHaveLength(1)
   })
+
+  it('asks again for every message: a key a reload removed is refused on a stream opened before', async () => {
+    const call = (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, Reply>)(withAuth(KEYS.predictE))
+    const replies: Reply[] = []
+    const ended = new Promise((resolve, reject) => {
+      call.on('end', resolve)
+      call.on('error', reject)
+    })
+    const answered = new Promise<void>((resolve) => {
+      call.on('data', (r: Reply) => {
+        replies.push(r)
+        resolve()
+      })
+    })
+    call.write({ id: 'before', ensemble: 'e', inputs: x })
+    await answered
+    await h.gateway.reload(configFrom(guardedYaml({ jwt: jwtSection(), without: ['predictE'] })))
+    try {
+      call.write({ id: 'after', ensemble: 'e', inputs: x })
+      call.end()
+      await ended
+    } finally {
+      await h.gateway.reload(configFrom(guardedYaml({ jwt: jwtSection() })))
+    }
+    expect(replies.find((r) => r.id === 'before')!.outcome).toBe('response')
+    expect(replies.find((r) => r.id === 'after')).toMatchObject({ outcome: 'error', error: { code: 'UNAUTHENTICATED' } })
+  })
 })
+

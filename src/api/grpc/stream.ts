@@ -6,15 +6,16 @@
 // sent. A message that fails is answered with its error and the call goes on. The call
 // ends once the client has half-closed and every message is answered; cancelling it (or
 // the connection dropping) cancels what is still running. With an `auth` section, the
-// call's credentials open it (src/security/grpc.ts) and each message is asked for its
-// ensemble's scope and a token of the caller's rate limit, as its unary call would be;
-// results are redacted for a caller without `debug`.
+// call's credentials open it (src/security/grpc.ts) and each message asks the guard again
+// with them, as its unary call would: the policy as it is now (a key a reload removed, a
+// JWT past its exp), the ensemble's scope, a token of the caller's rate limit. Results are
+// redacted for a caller without `debug`. A client that does not read its answers is not
+// read from either (backpressure), so replies cannot pile up in memory.
 import type { ServerDuplexStream } from '@grpc/grpc-js'
 import type { Gateway } from '../../gateway.ts'
-import { admit, type Principal } from '../../security/guard.ts'
-import { principalOf } from '../../security/grpc.ts'
+import type { Principal } from '../../security/guard.ts'
+import { recheck } from '../../security/grpc.ts'
 import { forCaller } from '../../security/redact.ts'
-import { refusalsOf, type Refusals } from '../../security/refusals.ts'
 import type { Run } from '../../starter/run.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictResult } from '../../types.ts'
@@ -39,17 +40,16 @@ class StreamCall<Msg extends object, Reply> {
   private readonly protocol: StreamProtocol<Msg, Reply>
   private readonly call: ServerDuplexStream<Msg, Reply>
   private readonly runs = new Set<Run>()
-  private readonly principal: Principal | undefined
-  private readonly refusals: Refusals
+  /** Messages waiting for the guard (a JWT verified again): the call does not end before they are answered. */
+  private checking = 0
   private halfClosed = false
+  private paused = false
   private gone = false
 
   constructor(gateway: Gateway, protocol: StreamProtocol<Msg, Reply>, call: ServerDuplexStream<Msg, Reply>) {
     this.gateway = gateway
     this.protocol = protocol
     this.call = call
-    this.principal = principalOf(call)
-    this.refusals = refusalsOf(gateway)
   }
 
   listen(): void {
@@ -66,11 +66,34 @@ class StreamCall<Msg extends object, Reply> {
 
   private start(msg: Msg): void {
     if (this.gone) return
+    let caller: Principal | Promise<Principal> | undefined
+    try {
+      checkDecoded(msg)
+      caller = recheck(this.call, this.protocol.ensembleOf(msg))
+    } catch (error) {
+      this.reply(this.protocol.failed(msg, { error }))
+      return
+    }
+    if (!(caller instanceof Promise)) return this.run(msg, caller)
+    this.checking++
+    caller.then(
+      (principal) => {
+        this.checking--
+        if (!this.gone) this.run(msg, principal)
+        this.endIfDone()
+      },
+      (error: unknown) => {
+        this.checking--
+        this.reply(this.protocol.failed(msg, { error }))
+        this.endIfDone()
+      },
+    )
+  }
+
+  private run(msg: Msg, principal: Principal | undefined): void {
     let run: Run
     let respond: PredictCall<Reply>['respond']
     try {
-      checkDecoded(msg)
-      if (this.principal !== undefined) this.admit(this.principal, this.protocol.ensembleOf(msg))
       const built = this.protocol.build(msg)
       respond = built.respond
       const request = { ...built.request, transportBudgetMs: deadlineBudget(this.call) }
@@ -80,23 +103,15 @@ class StreamCall<Msg extends object, Reply> {
       return
     }
     this.runs.add(run)
-    run.result.then(
-      (settled) => {
-        const result = forCaller(settled, this.principal)
-        this.settled(run, result.error ? this.protocol.failed(msg, { result }) : respond(result))
-      },
-      (error: unknown) => this.settled(run, this.protocol.failed(msg, { error })),
-    )
-  }
-
-  /** Asks the caller's scope and rate limit for one message; a refusal is counted as a unary one would be. */
-  private admit(principal: Principal, ensemble: string): void {
-    try {
-      admit(principal, 'predict', ensemble)
-    } catch (err) {
-      this.refusals.count('grpc', err)
-      throw err
-    }
+    run.result
+      .then((settled) => {
+        const result = forCaller(settled, principal)
+        return result.error ? this.protocol.failed(msg, { result }) : respond(result)
+      })
+      .then(
+        (reply) => this.settled(run, reply),
+        (error: unknown) => this.settled(run, this.protocol.failed(msg, { error })),
+      )
   }
 
   private settled(run: Run, reply: Reply): void {
@@ -106,11 +121,20 @@ class StreamCall<Msg extends object, Reply> {
   }
 
   private reply(reply: Reply): void {
-    if (!this.gone) this.call.write(reply)
+    if (this.gone) return
+    // The client is not reading: stop reading its messages until it does.
+    if (!this.call.write(reply) && !this.paused) {
+      this.paused = true
+      this.call.pause()
+      this.call.once('drain', () => {
+        this.paused = false
+        this.call.resume()
+      })
+    }
   }
 
   private endIfDone(): void {
-    if (this.halfClosed && this.runs.size === 0 && !this.gone) {
+    if (this.halfClosed && this.runs.size === 0 && this.checking === 0 && !this.gone) {
       this.gone = true
       this.call.end()
     }

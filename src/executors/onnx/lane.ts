@@ -53,12 +53,15 @@ const PIPELINE_MAX_MS = 2
  */
 const TRUSTED_RUNS = 8
 /**
- * A refused job runs anyway once this long has passed without a run of the model: its time
- * can lower a floor set when the box was slow. By time, not by count: at thousands of
- * requests a second, one probe in N would keep a slow model busy in a worker, and the fast
- * members waiting for that worker would miss their deadlines.
+ * A refused job runs anyway once this long has passed without a run of the model, when the
+ * warm-up says the floor is too high (PROBE_WHEN_OVER × its fastest run): its time can lower
+ * a floor set when the box was slow. By time, not by count: at thousands of requests a
+ * second, one probe in N would keep a slow model busy in a worker. And never for a model
+ * whose warm-up agrees with its floor (a real straggler): on 2 cores, its 100 ms in a worker
+ * once a second starved the event loop for a tenth of the time (the bench's soak).
  */
 const PROBE_INTERVAL_MS = 1000
+const PROBE_WHEN_OVER = 2
 
 export class PoolLane {
   readonly key: string
@@ -109,12 +112,13 @@ export class PoolLane {
 
   /**
    * Is a job with `leftMs` left at `now` refused (less than the model's fastest run)? Once
-   * PROBE_INTERVAL_MS has passed without a run, one is let through instead: a floor only
-   * runs can lower would otherwise never move again once set too high.
+   * PROBE_INTERVAL_MS has passed without a run, and the warm-up ran much faster than the
+   * floor, one is let through instead: a floor only runs can lower would otherwise never
+   * move again once set too high.
    */
   refuses(leftMs: number, now: number): boolean {
     if (leftMs >= this.minRunMs) return false
-    if (now - this.measuredAt < PROBE_INTERVAL_MS) return true
+    if (!(this.minRunMs > PROBE_WHEN_OVER * this.warmMinMs) || now - this.measuredAt < PROBE_INTERVAL_MS) return true
     this.measuredAt = now
     return false
   }

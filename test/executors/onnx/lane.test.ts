@@ -71,6 +71,13 @@ describe('refusing a job that cannot finish in time', () => {
     expect(dispatch(lane, 5)).toBeUndefined()
   })
 
+  it('never probes a model whose warm-up agrees with its floor: a real straggler stays refused', () => {
+    const lane = new PoolLane('slow', 'slow.onnx', Infinity, undefined, [98, 100, 105])
+    for (let i = 0; i < 8; i++) ran(lane, 101)
+    const lastRun = performance.now()
+    for (const later of [1000, 5000, 60_000]) expect(lane.refuses(20, lastRun + later)).toBe(true)
+  })
+
   it('never refuses a job that fits, whatever the time since the last run', () => {
     const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, WARM_UP)
     for (let i = 0; i < 8; i++) ran(lane, 8.3)
