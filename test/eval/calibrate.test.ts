@@ -14,19 +14,19 @@ function rows(n: number, p: number, hit: number): { probs: Float64Array[]; label
 describe('fitTemperature', () => {
   it('tempers an overconfident model (says 0.99, right 80% of the time): T > 1, calibrated top probability near 0.8', () => {
     const { probs, labels } = rows(100, 0.99, 0.8)
-    const fit = fitTemperature(probs, labels)
-    expect(fit.temperature).toBeGreaterThan(1)
+    const fitted = fitTemperature(probs, labels)
+    expect(fitted.temperature).toBeGreaterThan(1)
     // softmax(log p / T) of the top class: 1 / (1 + (0.01 / 0.99)^(1/T)).
-    expect(1 / (1 + (0.01 / 0.99) ** (1 / fit.temperature))).toBeCloseTo(0.8, 2)
-    expect(fit.nll_after).toBeLessThan(fit.nll_before)
-    expect(fit.rows).toBe(100)
+    expect(1 / (1 + (0.01 / 0.99) ** (1 / fitted.temperature))).toBeCloseTo(0.8, 2)
+    expect(fitted.nll_after).toBeLessThan(fitted.nll_before)
+    expect(fitted.rows).toBe(100)
   })
 
   it('sharpens an underconfident one (says 0.6, right 95% of the time): T < 1', () => {
     const { probs, labels } = rows(100, 0.6, 0.95)
-    const fit = fitTemperature(probs, labels)
-    expect(fit.temperature).toBeLessThan(1)
-    expect(1 / (1 + (0.4 / 0.6) ** (1 / fit.temperature))).toBeCloseTo(0.95, 2)
+    const fitted = fitTemperature(probs, labels)
+    expect(fitted.temperature).toBeLessThan(1)
+    expect(1 / (1 + (0.4 / 0.6) ** (1 / fitted.temperature))).toBeCloseTo(0.95, 2)
   })
 
   it('nll floors a zero probability of the true class (finite, large)', () => {
@@ -37,11 +37,11 @@ describe('fitTemperature', () => {
 describe('fitIsotonic', () => {
   /** Rows of 2 classes whose top class (0) has probability `p`; `right` says whether the label is 0. */
   const at = (p: number, right: boolean): [Float64Array, number] => [Float64Array.of(p, 1 - p), right ? 0 : 1]
-  const fit = (pairs: [Float64Array, number][]) => fitIsotonic(pairs.map((x) => x[0]), pairs.map((x) => x[1]))
+  const isotonicOf = (pairs: [Float64Array, number][]) => fitIsotonic(pairs.map((x) => x[0]), pairs.map((x) => x[1]))
 
   it('maps confidence to the share of right answers, pooling where accuracy would go down', () => {
     // 0.6: right 1 of 2; 0.7: right 0 of 1 (lower: pooled with 0.6 into 1 of 3); 0.9: right 2 of 2.
-    const result = fit([at(0.6, true), at(0.6, false), at(0.7, false), at(0.9, true), at(0.9, true)])
+    const result = isotonicOf([at(0.6, true), at(0.6, false), at(0.7, false), at(0.9, true), at(0.9, true)])
     expect(result.isotonic).toEqual({ confidence: [0.6333, 0.9], accuracy: [0.3333, 1] })
     expect(result.rows).toBe(5)
     expect(result.brier_after).toBeLessThan(result.brier_before)
@@ -49,7 +49,7 @@ describe('fitIsotonic', () => {
 
   it('tells an overconfident model (says 0.99, right 80%) what it is worth', () => {
     const pairs = Array.from({ length: 100 }, (_, i) => at(0.99, i < 80))
-    expect(fit(pairs).isotonic).toEqual({ confidence: [0.99], accuracy: [0.8] })
+    expect(isotonicOf(pairs).isotonic).toEqual({ confidence: [0.99], accuracy: [0.8] })
   })
 
   it('reads the map linearly between its points and flat beyond them', () => {
