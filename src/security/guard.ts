@@ -99,12 +99,12 @@ export class Guard {
     if (authorization === undefined || authorization === '') {
       // Bearer credentials, when sent, name the caller; a certificate names it otherwise.
       const byCert = certSubject === undefined ? undefined : this.certs.get(certSubject)
-      if (byCert !== undefined) return this.admit(byCert, access, ensemble)
+      if (byCert !== undefined) return admit(byCert, access, ensemble)
       if (allows(this.anonymous.grants, access, ensemble)) return this.anonymous
       throw MISSING
     }
     const hit = this.cache.get(authorization)
-    if (hit !== undefined && hit.until > Date.now()) return this.admit(hit.principal, access, ensemble)
+    if (hit !== undefined && hit.until > Date.now()) return admit(hit.principal, access, ensemble)
     if (!BEARER.test(authorization)) throw NOT_BEARER
     const token = authorization.replace(BEARER, '')
     if (this.jwt !== null && JWT_SHAPE.test(token)) {
@@ -114,13 +114,9 @@ export class Guard {
         verifying = this.verifyJwt(authorization, token).finally(() => this.verifying.delete(authorization))
         this.verifying.set(authorization, verifying)
       }
-      return verifying.then((principal) => this.admit(principal, access, ensemble))
+      return verifying.then((principal) => admit(principal, access, ensemble))
     }
-    return this.admit(this.apiKey(authorization, token), access, ensemble)
-  }
-
-  private admit(principal: Principal, access: Access, ensemble: string): Principal {
-    return admit(principal, access, ensemble)
+    return admit(this.apiKey(authorization, token), access, ensemble)
   }
 
   /** Every digest is compared, whichever matches: the time taken says nothing about which key is close. */
