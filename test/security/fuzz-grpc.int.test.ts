@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GrpcStatus } from '../../src/errors.ts'
+import { CODE_KEY } from '../../src/api/grpc/status.ts'
 import { withCodecs } from '../../src/api/grpc/call.ts'
 import { inferCodecs } from '../../src/api/grpc/infer-codec.ts'
 import { predictCodecs } from '../../src/api/grpc/predict-codec.ts'
@@ -28,7 +29,7 @@ afterAll(async () => {
   console.info(`gRPC fuzz: ${calls} calls; statuses ${JSON.stringify(Object.fromEntries([...seen].map(([c, n]) => [grpc.status[c], n])))}`)
 })
 
-/** The client's own deadline passed: the server never answered (a DEADLINE_EXCEEDED the server sends is a predict's answer). */
+/** The client's own deadline passed: the server never answered (a DEADLINE_EXCEEDED the server sends, with its code trailer, is a predict's answer). */
 const HUNG = -1
 
 /** Sends bytes as the request of `path`; resolves with the status code (0 for OK, HUNG). */
@@ -36,7 +37,7 @@ function send(path: string, bytes: Uint8Array): Promise<number> {
   calls++
   return new Promise((resolve) => {
     raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(bytes), new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) => {
-      const code = !err ? 0 : err.code === grpc.status.DEADLINE_EXCEEDED && err.metadata.get('code').length === 0 ? HUNG : err.code
+      const code = !err ? 0 : err.code === grpc.status.DEADLINE_EXCEEDED && err.metadata.get(CODE_KEY).length === 0 ? HUNG : err.code
       seen.set(code, (seen.get(code) ?? 0) + 1)
       resolve(code)
     })
