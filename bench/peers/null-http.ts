@@ -1,0 +1,14 @@
+// The REST load generator's ceiling: node:http answering every request at once with the
+// same small JSON (no parsing, no routing, no model). Env: PORT.
+import { createServer } from 'node:http'
+
+const body = Buffer.from('{"id":"ceiling"}')
+const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length }
+
+createServer((req, res) => {
+  req.on('data', () => {})
+  req.once('end', () => {
+    res.writeHead(200, headers)
+    res.end(body)
+  })
+}).listen(Number(process.env.PORT ?? 0), '127.0.0.1')
