@@ -4,7 +4,8 @@
 // docs/serving-record.schema.json describes the JSON this produces.
 import { hash } from 'node:crypto'
 import { traceIdOf } from '../telemetry/tracing.ts'
-import { toNested, type Tensor, type TensorMap } from '../tensor/index.ts'
+import { nestedJson, toNested, type Tensor, type TensorMap } from '../tensor/index.ts'
+import { decisionJson, modelsJson, numberJson } from '../result-json.ts'
 import type { ErrorInfo, ModelAnnotation, PredictResult, ShadowAnswer, Votes } from '../types.ts'
 
 export const RECORD_SCHEMA_VERSION = 1
@@ -104,9 +105,27 @@ export class PendingRecord {
     }
   }
 
+  /** toRecord() as JSON text, written directly (the same text JSON.stringify gives, without the objects). */
   encode(): string {
-    return JSON.stringify(this.toRecord())
+    const r = this.result
+    const late = this.late
+    let out =
+      `{"schema_version":${RECORD_SCHEMA_VERSION},"type":"${late ? 'late' : 'result'}","id":${JSON.stringify(r.id)},"time":"${isoTime(this.at)}",` +
+      `"ensemble":${JSON.stringify(r.ensemble)},"strategy":${JSON.stringify(r.strategy)},"inputs_digest":"${inputsDigest(this.inputs)}",` +
+      `"inputs":${this.includeInputs ? nestedMapJson(this.inputs) : 'null'},"outputs":${r.outputs ? nestedMapJson(r.outputs) : 'null'},` +
+      `"decision":${decisionJson(r.decision)},"error":${r.error === null ? 'null' : JSON.stringify(r.error)},` +
+      `"budget_ms":${numberJson(r.budget_ms)},"elapsed_ms":${numberJson(r.elapsed_ms)},"models":${modelsJson(r.models)},` +
+      `"late":${late ? JSON.stringify({ model: late.model, version: late.version, latency_ms: late.latency_ms, outputs: nestedMap(late.outputs) }) : 'null'}`
+    if (r.shadows) out += `,"shadows":${JSON.stringify(r.shadows.map(shadowRecord))}`
+    const trace = traceIdOf(r)
+    return `${out},"trace_id":${trace === null ? 'null' : JSON.stringify(trace)},"instance":${JSON.stringify(this.instance)}}`
   }
+}
+
+function nestedMapJson(tensors: TensorMap): string {
+  let out = ''
+  for (const name in tensors) out += `${out ? ',' : ''}${JSON.stringify(name)}:${nestedJson(tensors[name] as Tensor)}`
+  return `{${out}}`
 }
 
 function nestedMap(tensors: TensorMap): Record<string, unknown> {

@@ -4,6 +4,7 @@
 import { nestedJson, toNested, type Tensor } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { mapResultError } from '../errors.ts'
+import { decisionJson, modelsJson, numberJson } from '../../result-json.ts'
 
 export function resultBody(result: PredictResult): Record<string, unknown> {
   let outputs: Record<string, unknown> | null = null
@@ -44,7 +45,7 @@ export function resultJson(result: PredictResult): string {
   }
   return (
     `{${head}"id":${JSON.stringify(result.id)},"ensemble":${JSON.stringify(result.ensemble)},"strategy":${JSON.stringify(result.strategy)},` +
-    `"outputs":${outputs},"decision":${JSON.stringify(result.decision)},"budget_ms":${result.budget_ms},"elapsed_ms":${result.elapsed_ms},` +
-    `"models":${JSON.stringify(result.models)}}`
+    `"outputs":${outputs},"decision":${decisionJson(result.decision)},"budget_ms":${numberJson(result.budget_ms)},"elapsed_ms":${numberJson(result.elapsed_ms)},` +
+    `"models":${modelsJson(result.models)}}`
   )
 }
