@@ -30,6 +30,8 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   late_504: { label: '504', format: pct },
   other_failures: { label: 'other failures', format: pct },
   rps_ratio: { label: 'req/s ratio', format: ratio },
+  cpu_us: { label: 'CPU µs per request', format: (v) => v.toFixed(1) },
+  loop_cpu_us: { label: 'event loop CPU µs per request', format: (v) => v.toFixed(1) },
   gateway_cpu_us: { label: 'gateway CPU µs per request', format: (v) => v.toFixed(1) },
   broker_cpu_us: { label: 'broker CPU µs per request', format: (v) => v.toFixed(1) },
   of_ceiling: { label: "req/s / the load generator's ceiling", format: ratio },

@@ -5,8 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { stringify } from 'yaml'
-import { cpuMicros } from '../lib/cpu.ts'
-import { closedLoop } from '../lib/load.ts'
+import { measuredClosedLoop } from '../lib/cpu.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { onExit, root, run } from '../lib/processes.ts'
 import { Rows, headline, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
@@ -101,16 +100,10 @@ export const kafka: Scenario = {
       servers.push(off, on, lz4)
       const pid = brokerPid(ctx)
       await repeat(ctx, 'kafka', async () => {
-        const load = { body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: 0 }
-        // CPU is read around the measured run only (its warm-up runs first, on its own).
+        const load = { body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }
         const measured = async (server: Server) => {
-          const url = `${server.url}/v1/ensembles/logreg/predict`
-          await closedLoop({ ...load, url, durationS: ctx.warmupS })
-          const [g0, b0] = [cpuMicros(server.proc.child.pid), cpuMicros(pid)]
-          const result = await closedLoop({ ...load, url })
-          const [g1, b1] = [cpuMicros(server.proc.child.pid), cpuMicros(pid)]
-          const per = (a: number | null, b: number | null) => (a === null || b === null || result.requests === 0 ? undefined : (b - a) / result.requests)
-          return { result, gatewayUs: per(g0, g1), brokerUs: per(b0, b1) }
+          const { result, cpu } = await measuredClosedLoop({ ...load, url: `${server.url}/v1/ensembles/logreg/predict` }, [server.proc.child.pid, pid])
+          return { result, gatewayUs: cpu[0]?.all, brokerUs: cpu[1]?.all }
         }
         const a = await measured(off)
         const b = await measured(on)

@@ -1,6 +1,7 @@
 // 1. specserve serving one model as a single-model ensemble vs the hand-written
 // fastify + onnxruntime-node service on the same model: max throughput (closed loop)
 // and latency at fixed fractions of the baseline's max rate (open loop).
+import { measuredClosedLoop } from '../lib/cpu.ts'
 import { closedLoop, openLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
@@ -27,10 +28,13 @@ export const overhead: Scenario = {
     const urls = { baseline: `${baseline.url}/predict`, specserve: `${specserve.url}/v1/ensembles/logreg/predict`, healthz: `${specserve.url}/healthz` }
     try {
       await repeat(ctx, 'overhead', async () => {
-        const b = await closedLoop({ ...load, url: urls.baseline, connections: ctx.connections })
-        const s = await closedLoop({ ...load, url: urls.specserve, connections: ctx.connections })
-        rows.add('baseline, max', 'bench/baseline (closed loop)', b, headline(b, b))
-        rows.add('specserve, max', 'single-model ensemble (closed loop)', s, headline(s, b))
+        // CPU per request from /proc, the event loop's own thread apart: what each request costs each server.
+        const bm = await measuredClosedLoop({ ...load, url: urls.baseline, connections: ctx.connections }, [baseline.proc.child.pid])
+        const sm = await measuredClosedLoop({ ...load, url: urls.specserve, connections: ctx.connections }, [specserve.proc.child.pid])
+        const [b, s] = [bm.result, sm.result]
+        const cpu = (m: typeof bm) => ({ cpu_us: m.cpu[0]?.all, loop_cpu_us: m.cpu[0]?.main })
+        rows.add('baseline, max', 'bench/baseline (closed loop)', b, { ...headline(b, b), ...cpu(bm) })
+        rows.add('specserve, max', 'single-model ensemble (closed loop)', s, { ...headline(s, b), ...cpu(sm) })
         // The event loop under full load: /healthz probed at a fixed rate while the closed loop saturates the gateway.
         const [loaded, health] = await Promise.all([
           closedLoop({ ...load, url: urls.specserve, connections: ctx.connections }),
@@ -74,18 +78,21 @@ export const overhead: Scenario = {
       baseline: 'bench/baseline (fastify + onnxruntime-node on the event loop), same model, same run',
       variants: rows.variants(),
       targets: [
-        target('throughput ≥ 85% of the baseline', 'rps_ratio', ratio, '>=', 0.85, () =>
-          `both run this model inline on the event loop (placement: auto measured it tiny), so the gap is per-request work ` +
-          `on the one thread that does everything. Measured with per-thread CPU counters (no profiler): ~61 µs of main-thread ` +
-          `CPU per predict against the baseline's ~35 µs, with both main threads ~95% busy. The CPU profile ("Where the time ` +
-          `goes") puts the response's socket write (writeUtf8String) and the onnxruntime call first, both also paid by the ` +
-          `baseline; what only specserve pays is spread thin: the annotated response written as text (id, decision, per-model ` +
-          `timings: ~390 bytes against the baseline's ~85), input decoding, the request id, the deadline timer and the collector, ` +
-          `none above ~3% on its own. On 2 ` +
-          `cores the load generator takes the other core, so every microsecond on the event loop is a microsecond of throughput. ` +
-          `What would close it: a smaller default response (annotations on request), or a second event loop (SO_REUSEPORT ` +
-          `processes) where there are cores to spare.`,
-        ),
+        target('throughput ≥ 85% of the baseline', 'rps_ratio', ratio, '>=', 0.85, () => {
+          const us = (row: string) => rows.summary(row, 'loop_cpu_us')?.median
+          const [b, sp] = [us('baseline, max'), us('specserve, max')]
+          const f = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(1))
+          return (
+            `both run this model inline on the event loop (placement: auto measured it tiny), so the gap is per-request work on the one ` +
+            `thread that does everything: measured from /proc in this run, the event loop spent ${f(sp)} µs of CPU per predict against ` +
+            `the baseline's ${f(b)} µs. On 2 cores the load generator takes the other core, so every microsecond on the event loop is a ` +
+            `microsecond of throughput. The CPU profile ("Where the time goes") puts the response's socket write (writeUtf8String) and the ` +
+            `onnxruntime call first, both also paid by the baseline; what only specserve pays is spread thin (input decoding into a ` +
+            `typed tensor, the request id, the deadline, the collector, the annotated response: id, decision and per-model timings), none ` +
+            `above ~3% on its own. What would close it: a smaller default response (annotations on request), or a second event loop ` +
+            `(SO_REUSEPORT processes) where there are cores to spare.`
+          )
+        }),
         target('p99 added ≤ 1 ms at 50% of the baseline max (open loop)', 'p99_added', added, '<=', 1, () =>
           `at half the baseline's max the gateway runs at ${Math.round(50 / Math.max(0.01, ratio?.median ?? 1))}% of its own ` +
             `max: queueing on the event loop grows the tail first. Closing the throughput gap closes this one.`,
