@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { Gateway } from '../../src/gateway.ts'
@@ -163,7 +164,7 @@ describe('a running specserve process', () => {
 })
 
 describe('readiness while draining', () => {
-  it('turns /readyz to 503 with Retry-After, and refuses predicts as NOT_READY', async () => {
+  it('turns /readyz to 503 with Retry-After, refuses predicts as NOT_READY, and closes each connection once answered', async () => {
     const config = configFrom(`
 models: { m: { kind: onnx, path: ../models/cancer_logreg.onnx } }
 ensembles: { e: { strategy: deadline-fallback, models: [m] } }
@@ -172,15 +173,22 @@ ensembles: { e: { strategy: deadline-fallback, models: [m] } }
     const app = buildServer(config, { gateway })
     try {
       await gateway.load()
-      expect((await app.inject('/readyz')).statusCode).toBe(200)
+      // Over a real socket: the headers are the HTTP server's, which inject() does not run.
+      const url = await app.listen({ host: '127.0.0.1', port: 0 })
+      const before = await request(`${url}/readyz`)
+      await before.body.dump()
+      expect(before.statusCode).toBe(200)
+      expect(before.headers.connection).toBe('keep-alive')
       gateway.drain()
-      const ready = await app.inject('/readyz')
+      const ready = await request(`${url}/readyz`)
       expect(ready.statusCode).toBe(503)
-      expect(ready.json()).toMatchObject({ ready: false, status: 'draining' })
+      expect(await ready.body.json()).toMatchObject({ ready: false, status: 'draining' })
       expect(ready.headers['retry-after']).toBe('1')
-      const res = await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: { inputs: { input: [cancer.rows[0]] } } })
+      expect(ready.headers.connection).toBe('close')
+      const res = await request(`${url}/v1/ensembles/e/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: { input: [cancer.rows[0]] } }) })
       expect(res.statusCode).toBe(503)
-      expect(res.json().code).toBe('NOT_READY')
+      expect(res.headers['retry-after']).toBe('1')
+      expect(((await res.body.json()) as { code: string }).code).toBe('NOT_READY')
     } finally {
       await app.close()
       await gateway.close()
