@@ -126,6 +126,9 @@ class OnnxExecutor implements Executor {
   private meta: ModelMetadata | undefined
   private placement: Placement | undefined
   private inline: InlineModel | undefined
+  /** An inline session being opened after the load (see runInWorker); null when none is. */
+  private opening: Promise<void> | null = null
+  private closed = false
   private workerRuns = 0
   /** What kind of estimator its graph holds (read at load): best-quality's validate warning compares families. */
   private family: ModelFamily | undefined
@@ -198,8 +201,27 @@ class OnnxExecutor implements Executor {
   private async runInWorker(placement: Placement, inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
     const outputs = await this.pool!.run(this.key, inputs, ctx.signal, ctx.deadline)
     this.workerRuns++
-    if (this.inline) placement.observeWorker(this.lane!.times)
+    placement.observeWorker(this.lane!.times)
+    if (placement.current === 'inline' && !this.inline && !this.opening) this.openInline(placement)
     return outputs
+  }
+
+  /**
+   * A model the load measured slow (a warm-up on a busy box: other loads, the JIT, a
+   * profiler) whose worker runs show it tiny gets its inline session now, once; until it
+   * is open the model keeps running in the workers. Opening it runs its warm-up on the
+   * main thread: for a model this small, well under a millisecond.
+   */
+  private openInline(placement: Placement): void {
+    this.opening = InlineModel.open(this.spec.path, (times) => placement.observeInline(times)).then(
+      async (inline) => {
+        if (this.closed) return inline.close()
+        this.inline = inline
+      },
+      (err: unknown) => {
+        placement.stayInWorkers(`an inline session failed to open: ${(err as Error).message}`)
+      },
+    )
   }
 
   describe(): Readonly<Record<string, unknown>> {
@@ -236,7 +258,9 @@ class OnnxExecutor implements Executor {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     this.pool?.unregister(this.key)
+    await this.opening
     await this.inline?.close()
     await this.dedicated?.close()
   }

@@ -5,8 +5,9 @@
 // competes with other loads and the JIT, so the few slowest warm-up runs are not the
 // model's), then live: a model whose inline runs grow slower (median over the last 128
 // beyond the limit) moves to the workers, and moves back once its worker runs are again well
-// within it (median under half the limit). A model placed in the workers at load has no
-// inline session and stays there. A request with more rows than a tiny
+// within it (median under half the limit). That holds for a model placed in the workers at
+// load too (a warm-up measured on a busy box): it is given its inline session then. Only
+// `auto` moves anything. A request with more rows than a tiny
 // model's measured time allows within the limit goes to the workers whatever the placement.
 import { roundMs } from '../../starter/stats.ts'
 import { quantileOf, type RunTimes } from './run-times.ts'
@@ -27,6 +28,7 @@ export class Placement {
   reason: string
   private readonly warmP50: number
   private readonly warmP90: number
+  private stays = false
 
   /** `pinnedBy`: why a model is pinned when config did not say (batching pins it to the workers). */
   constructor(mode: PlacementMode, maxMs: number, warmRunsMs: readonly number[], pinnedBy?: string) {
@@ -67,13 +69,20 @@ export class Placement {
     this.reason = `inline median ${fmt(median)} ms > inline_max_ms ${this.maxMs}: moved to the workers`
   }
 
-  /** After a worker run of a model that has an inline session: back inline once it is tiny again. */
+  /** After a worker run: inline (again) once its worker runs are tiny, unless it was told to stay. */
   observeWorker(times: RunTimes): void {
-    if (this.mode !== 'auto' || this.current !== 'worker' || times.count % CHECK_EVERY !== 0) return
+    if (this.mode !== 'auto' || this.current !== 'worker' || this.stays || times.count % CHECK_EVERY !== 0) return
     const median = times.quantile(0.5)
     if (median > this.maxMs / 2) return
     this.current = 'inline'
-    this.reason = `worker median ${fmt(median)} ms ≤ half of inline_max_ms ${this.maxMs}: moved back inline`
+    this.reason = `worker median ${fmt(median)} ms ≤ half of inline_max_ms ${this.maxMs}: moved inline`
+  }
+
+  /** It cannot run inline after all (its inline session failed to open): the workers for good. */
+  stayInWorkers(why: string): void {
+    this.stays = true
+    this.current = 'worker'
+    this.reason = why
   }
 
   describe(inline: RunTimes | undefined, worker: RunTimes | undefined): Record<string, unknown> {

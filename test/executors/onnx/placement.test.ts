@@ -46,6 +46,18 @@ describe('placement of an embedded model', () => {
     expect(p.current).toBe('inline')
   })
 
+  it('moves a model the load measured slow inline once its worker runs are tiny, unless told it cannot run inline', () => {
+    const busyLoad = new Placement('auto', 0.2, [0.15, 0.15, 0.15])
+    expect(busyLoad.current).toBe('worker')
+    busyLoad.observeWorker(times(0.02))
+    expect(busyLoad.current).toBe('inline')
+    expect(busyLoad.reason).toMatch(/worker median 0\.020 ms ≤ half of inline_max_ms 0\.2: moved inline/)
+    const failed = new Placement('auto', 0.2, [0.15, 0.15, 0.15])
+    failed.stayInWorkers('an inline session failed to open: boom')
+    failed.observeWorker(times(0.02))
+    expect(failed).toMatchObject({ current: 'worker', reason: 'an inline session failed to open: boom' })
+  })
+
   it('never moves a pinned model', () => {
     const p = new Placement('inline', 0.2, [0.01])
     p.observeInline(times(5))

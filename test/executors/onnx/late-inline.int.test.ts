@@ -1,0 +1,58 @@
+// A tiny model whose warm-up was measured slow (a busy box at load: other loads, the JIT, a
+// profiler) starts in the workers, and moves inline once its worker runs show it tiny: it
+// is not condemned to a thread hop per request for the life of the process. The warm-up
+// figures the real pool reports are made slow here; everything else is real.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { inputFailure } from '../../../src/errors.ts'
+import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
+import { Gateway } from '../../../src/gateway.ts'
+import { tensorFromJson } from '../../../src/tensor/index.ts'
+import { configFrom, samples } from '../../helpers.ts'
+
+let gateway: Gateway
+const rows = samples('cancer').rows
+
+beforeAll(async () => {
+  const register = OnnxPool.prototype.register
+  const spy = vi.spyOn(OnnxPool.prototype, 'register').mockImplementation(async function (this: OnnxPool, ...args: Parameters<OnnxPool['register']>) {
+    const loaded = await register.apply(this, args)
+    return { ...loaded, warmRunsMs: loaded.warmRunsMs.map(() => 5) } // every warm-up run "took" 5 ms
+  })
+  gateway = new Gateway(
+    configFrom(`executors: { onnx_workers: 1 }
+models:
+  late: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  kept: { kind: onnx, path: ../models/cancer_logreg.onnx, placement: worker }
+ensembles:
+  late: { strategy: deadline-fallback, models: [late], budget_ms: { default: 5000, max: 5000 } }
+  kept: { strategy: deadline-fallback, models: [kept], budget_ms: { default: 5000, max: 5000 } }
+`),
+  )
+  await gateway.load()
+  spy.mockRestore()
+})
+afterAll(async () => gateway?.close())
+
+const predict = (ensemble: string) =>
+  gateway.predict({ id: 'p', ensemble, inputs: { input: tensorFromJson(rows.slice(0, 1), gateway.ensemble(ensemble).inputs[0]!, inputFailure) } })
+const placementOf = (model: string) => (gateway.model(model).executor.describe!() as { placement: { current: string; reason: string; inline_p50_ms: number | null } }).placement
+
+describe('a tiny model measured slow at load', () => {
+  it('starts in the workers, then moves inline once its worker runs show it tiny', async () => {
+    expect(placementOf('late')).toMatchObject({ current: 'worker', reason: expect.stringMatching(/warm-up median 5\.000 ms.*over inline_max_ms/) })
+    // Worker runs are checked every 128; the inline session opens in the background after that.
+    let sent = 0
+    while (placementOf('late').inline_p50_ms === null && sent < 2000) {
+      expect((await predict('late')).error).toBeNull()
+      sent++
+    }
+    expect(placementOf('late')).toMatchObject({ current: 'inline', reason: expect.stringMatching(/worker median .* ms ≤ half of inline_max_ms 0\.2: moved inline/) })
+    expect(sent).toBeGreaterThanOrEqual(128)
+    expect(sent).toBeLessThan(2000)
+  })
+
+  it('leaves a model pinned to the workers there, however tiny', async () => {
+    for (let i = 0; i < 260; i++) expect((await predict('kept')).error).toBeNull()
+    expect(placementOf('kept')).toMatchObject({ current: 'worker', inline_p50_ms: null })
+  })
+})
