@@ -2,6 +2,7 @@
 // when it is measured to be tiny (placement.ts), otherwise in worker threads (the
 // gateway-wide pool, or workers of its own with `dedicated_workers`).
 import { accessSync, constants } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
 import type { TensorMap } from '../../tensor/index.ts'
@@ -15,6 +16,23 @@ import { InlineModel } from './inline.ts'
 import { Placement, PLACEMENTS, type PlacementMode } from './placement.ts'
 import { wouldMiss, type PoolLane } from './lane.ts'
 import { OnnxPool } from './pool.ts'
+
+/**
+ * The largest model file a late move inline opens. onnxruntime creates a session on the
+ * thread that asks, holding it: measured on the 2-core CI box, once the workers have
+ * started the runtime, 1–64 KB models open in 2–4 ms, 461 KB in 16 ms, 4.5 MB in 31 ms.
+ */
+const LATE_OPEN_MAX_BYTES = 64 * 1024
+
+interface FileStamp {
+  readonly size: number
+  readonly mtimeMs: number
+}
+
+const fileStamp = async (path: string): Promise<FileStamp> => {
+  const { size, mtimeMs } = await stat(path)
+  return { size, mtimeMs }
+}
 
 const schema = Type.Object(
   {
@@ -126,8 +144,10 @@ class OnnxExecutor implements Executor {
   private meta: ModelMetadata | undefined
   private placement: Placement | undefined
   private inline: InlineModel | undefined
-  /** An inline session being opened after the load (see runInWorker); null when none is. */
+  /** The inline session opened after the load (see openInline), once at most; null until then. */
   private opening: Promise<void> | null = null
+  /** The model file's size and mtime when loaded: a late inline session must read the same bytes. */
+  private stamp: FileStamp | undefined
   private closed = false
   private workerRuns = 0
   /** What kind of estimator its graph holds (read at load): best-quality's validate warning compares families. */
@@ -171,6 +191,7 @@ class OnnxExecutor implements Executor {
     const loaded = await pool.register(this.key, spec.path, { cap: spec.maxConcurrency, batching: spec.batching })
     this.pool = pool
     this.lane = pool.laneStats(this.key)
+    this.stamp = await fileStamp(spec.path)
     if (spec.batching) {
       // Stacked requests are cut back apart along the first dimension of every output.
       const fixed = [...loaded.inputs, ...loaded.outputs].find((t) => t.shape[0] !== -1)
@@ -201,27 +222,34 @@ class OnnxExecutor implements Executor {
   private async runInWorker(placement: Placement, inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
     const outputs = await this.pool!.run(this.key, inputs, ctx.signal, ctx.deadline)
     this.workerRuns++
-    placement.observeWorker(this.lane!.times)
-    if (placement.current === 'inline' && !this.inline && !this.opening) this.openInline(placement)
+    const late = placement.observeWorker(this.lane!.times, this.inline !== undefined)
+    if (late !== null && this.opening === null && !this.closed) {
+      this.opening = this.openInline(placement, late).catch((err: unknown) => {
+        placement.stayInWorkers(`an inline session failed to open: ${err instanceof Error ? err.message : String(err)}`)
+      })
+    }
     return outputs
   }
 
   /**
    * A model the load measured slow (a warm-up on a busy box: other loads, the JIT, a
-   * profiler) whose worker runs show it tiny gets its inline session now, once; until it
-   * is open the model keeps running in the workers. Opening it runs its warm-up on the
-   * main thread: for a model this small, well under a millisecond.
+   * profiler) whose worker runs show it tiny gets its inline session now, once; it keeps
+   * running in the workers until the session is open. Opening holds the event loop for a
+   * few milliseconds, once: only files up to LATE_OPEN_MAX_BYTES, and only the bytes the
+   * workers loaded.
    */
-  private openInline(placement: Placement): void {
-    this.opening = InlineModel.open(this.spec.path, (times) => placement.observeInline(times)).then(
-      async (inline) => {
-        if (this.closed) return inline.close()
-        this.inline = inline
-      },
-      (err: unknown) => {
-        placement.stayInWorkers(`an inline session failed to open: ${(err as Error).message}`)
-      },
-    )
+  private async openInline(placement: Placement, reason: string): Promise<void> {
+    const now = await fileStamp(this.spec.path)
+    if (now.size > LATE_OPEN_MAX_BYTES) {
+      return placement.stayInWorkers(`worker runs tiny, but its file (${now.size} bytes) is over ${LATE_OPEN_MAX_BYTES} to open on the event loop: it stays in the workers`)
+    }
+    if (now.size !== this.stamp?.size || now.mtimeMs !== this.stamp.mtimeMs) {
+      return placement.stayInWorkers('worker runs tiny, but its file changed since it was loaded: it stays with the workers\' copy')
+    }
+    const inline = await InlineModel.open(this.spec.path, (times) => placement.observeInline(times))
+    if (this.closed) return inline.close()
+    this.inline = inline
+    placement.moveInline(reason, inline.warmRunsMs)
   }
 
   describe(): Readonly<Record<string, unknown>> {

@@ -23,11 +23,11 @@ export class Placement {
   readonly maxMs: number
   current: 'inline' | 'worker'
   /** Requests with more rows than this go to the workers (a batch takes longer). */
-  readonly maxRows: number
+  maxRows: number
   /** Why it is where it is, for the model's description. */
   reason: string
-  private readonly warmP50: number
-  private readonly warmP90: number
+  private warmP50: number
+  private warmP90: number
   private stays = false
 
   /** `pinnedBy`: why a model is pinned when config did not say (batching pins it to the workers). */
@@ -69,13 +69,30 @@ export class Placement {
     this.reason = `inline median ${fmt(median)} ms > inline_max_ms ${this.maxMs}: moved to the workers`
   }
 
-  /** After a worker run: inline (again) once its worker runs are tiny, unless it was told to stay. */
-  observeWorker(times: RunTimes): void {
-    if (this.mode !== 'auto' || this.current !== 'worker' || this.stays || times.count % CHECK_EVERY !== 0) return
+  /**
+   * After a worker run: inline (again) once its worker runs are tiny, by the load's test
+   * (median within half the limit, p90 within it), unless it was told to stay. A model
+   * without an inline session (placed in the workers at load) does not move yet: the
+   * reason is returned, for moveInline once its session is open.
+   */
+  observeWorker(times: RunTimes, hasSession: boolean): string | null {
+    if (this.mode !== 'auto' || this.current !== 'worker' || this.stays || times.count % CHECK_EVERY !== 0) return null
     const median = times.quantile(0.5)
-    if (median > this.maxMs / 2) return
+    if (median > this.maxMs / 2 || times.quantile(0.9) > this.maxMs) return null
+    const reason = `worker median ${fmt(median)} ms ≤ half of inline_max_ms ${this.maxMs}: moved inline`
+    if (!hasSession) return reason
     this.current = 'inline'
-    this.reason = `worker median ${fmt(median)} ms ≤ half of inline_max_ms ${this.maxMs}: moved inline`
+    this.reason = reason
+    return null
+  }
+
+  /** Its inline session opened after the load: inline now, judged by that session's own warm-up. */
+  moveInline(reason: string, warmRunsMs: readonly number[]): void {
+    this.warmP50 = quantileOf(warmRunsMs, 0.5)
+    this.warmP90 = quantileOf(warmRunsMs, 0.9)
+    this.maxRows = Math.max(1, Math.floor(this.maxMs / Math.max(this.warmP50, 1e-3)))
+    this.current = 'inline'
+    this.reason = reason
   }
 
   /** It cannot run inline after all (its inline session failed to open): the workers for good. */

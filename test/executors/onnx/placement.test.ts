@@ -40,21 +40,26 @@ describe('placement of an embedded model', () => {
     p.observeInline(times(0.3))
     expect(p.current).toBe('worker')
     expect(p.reason).toMatch(/inline median 0\.300 ms > inline_max_ms 0\.2: moved to the workers/)
-    p.observeWorker(times(0.15))
+    expect(p.observeWorker(times(0.15), true)).toBeNull()
     expect(p.current).toBe('worker') // not under half the limit yet
-    p.observeWorker(times(0.05))
+    expect(p.observeWorker(times(0.05), true)).toBeNull() // it has its session: it moves at once
     expect(p.current).toBe('inline')
   })
 
   it('moves a model the load measured slow inline once its worker runs are tiny, unless told it cannot run inline', () => {
     const busyLoad = new Placement('auto', 0.2, [0.15, 0.15, 0.15])
-    expect(busyLoad.current).toBe('worker')
-    busyLoad.observeWorker(times(0.02))
-    expect(busyLoad.current).toBe('inline')
-    expect(busyLoad.reason).toMatch(/worker median 0\.020 ms ≤ half of inline_max_ms 0\.2: moved inline/)
+    expect(busyLoad).toMatchObject({ current: 'worker', maxRows: 1 })
+    const tail = new RunTimes()
+    for (let i = 0; i < 128; i++) tail.add(i % 5 === 0 ? 0.5 : 0.02) // median tiny, p90 over the limit
+    expect(busyLoad.observeWorker(tail, false)).toBeNull()
+    const reason = busyLoad.observeWorker(times(0.02), false)
+    expect(reason).toMatch(/worker median 0\.020 ms ≤ half of inline_max_ms 0\.2: moved inline/)
+    expect(busyLoad.current).toBe('worker') // no session yet: it moves once one is open
+    busyLoad.moveInline(reason!, [0.02, 0.02, 0.02])
+    expect(busyLoad).toMatchObject({ current: 'inline', reason, maxRows: 10, typicalMs: 0.02 })
     const failed = new Placement('auto', 0.2, [0.15, 0.15, 0.15])
     failed.stayInWorkers('an inline session failed to open: boom')
-    failed.observeWorker(times(0.02))
+    expect(failed.observeWorker(times(0.02), false)).toBeNull()
     expect(failed).toMatchObject({ current: 'worker', reason: 'an inline session failed to open: boom' })
   })
 
