@@ -121,16 +121,16 @@ function listener(handler: RequestListener, tls: TlsFiles | null, limits: Gatewa
  * Every response, whoever writes it (a route, the admission's refusals, fastify's own 503
  * while closing): a 503 (OVERLOADED, NOT_READY) says when to retry, and a draining gateway
  * closes each kept-alive connection once it has its answer, so shutdown does not wait out
- * the grace period for clients that keep their sockets open. One check in writeHead, in
- * place of a fastify onSend hook whose chain ran on every reply (paired A/B runs of the
- * single-model predict: 0–3% of event-loop CPU, at the edge of this box's noise).
+ * the grace period for clients that keep their sockets open. One check in writeHead covers
+ * every writer; a fastify onSend hook would run a hook chain on every reply and still miss
+ * the refusals written before fastify.
  */
 function responseClass(gateway: Gateway): typeof ServerResponse {
   class GatewayResponse extends ServerResponse {
-    override writeHead(...args: [number, ...unknown[]]): this {
-      if (args[0] === 503 && !this.hasHeader('retry-after')) this.setHeader('retry-after', '1')
+    override writeHead(statusCode: number, reasonOrHeaders?: unknown, headers?: unknown): this {
+      if (statusCode === 503 && !this.hasHeader('retry-after')) this.setHeader('retry-after', '1')
       if (!gateway.ready) this.setHeader('connection', 'close')
-      return (super.writeHead as (...a: unknown[]) => this).apply(this, args)
+      return (super.writeHead as (status: number, a?: unknown, b?: unknown) => this).call(this, statusCode, reasonOrHeaders, headers)
     }
   }
   return GatewayResponse as typeof ServerResponse
