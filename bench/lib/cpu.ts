@@ -12,7 +12,8 @@ export function cpuMicros(pid: number | undefined, mainThread = false): number |
   if (pid === undefined) return null
   try {
     // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-    const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return (Number(fields[11]) + Number(fields[12])) * TICK_US
   } catch {
     return null
@@ -20,7 +21,7 @@ export function cpuMicros(pid: number | undefined, mainThread = false): number |
 }
 
 export interface CpuPerRequest {
-  /** The process, all threads (µs per 2xx-or-not request of the measured run). */
+  /** The process, all threads (µs per request of the measured run, answered or refused). */
   readonly all: number | undefined
   /** Its main thread: the event loop. */
   readonly main: number | undefined

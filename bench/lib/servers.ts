@@ -2,7 +2,7 @@
 // config (via the real CLI), the hand-written baseline, and a peer that never answers.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent } from 'undici'
+import { Agent, request } from 'undici'
 import { stringify } from 'yaml'
 import { freePort, root, start, waitForHttp, waitForPort, type Proc } from './processes.ts'
 
@@ -51,6 +51,17 @@ export async function startSpecserve(name: string, config: Record<string, unknow
     await dispatcher?.close()
   }
   return server
+}
+
+/** Where an embedded model runs now and why (its placement in GET /v1/models/{name}), for a scenario's notes. */
+export async function placementOf(url: string, model: string): Promise<{ current: string; reason: string }> {
+  try {
+    const res = await request(`${url}/v1/models/${encodeURIComponent(model)}`)
+    const body = (await res.body.json()) as { placement?: { current: string; reason: string } | null }
+    return body.placement ?? { current: 'unknown', reason: 'no placement in its description' }
+  } catch (err) {
+    return { current: 'unknown', reason: (err as Error).message }
+  }
 }
 
 /** bench/baseline/server.ts: bare fastify + onnxruntime-node on one model. */

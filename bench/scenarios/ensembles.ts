@@ -4,7 +4,7 @@
 import { measuredClosedLoop } from '../lib/cpu.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
-import { model, specserveConfig, startSpecserve } from '../lib/servers.ts'
+import { model, placementOf, specserveConfig, startSpecserve } from '../lib/servers.ts'
 
 const budget = { default: 1000, max: 1000 }
 const members = ['logreg-a', 'logreg-b', 'logreg-c']
@@ -23,6 +23,7 @@ export const ensembles: Scenario = {
     for (const [name, s] of Object.entries(strategies)) ens[name] = { strategy: s.strategy, models: members, budget_ms: budget }
     const server = await startSpecserve('ensembles', specserveConfig(models, ens), { dir: ctx.dir })
     const rows = new Rows()
+    let placements: { current: string; reason: string }[] = []
     try {
       await repeat(ctx, 'ensembles', async () => {
         // With the event loop's CPU per request (/proc): where an ensemble's extra cost goes.
@@ -37,6 +38,7 @@ export const ensembles: Scenario = {
           rows.add(name, `3 models; ${s.note}`, r.result, { ...headline(r.result, single.result), ...r.loop })
         }
       })
+      placements = await Promise.all(members.map((m) => placementOf(server.url, m)))
     } finally {
       await server.stop()
     }
@@ -51,7 +53,7 @@ export const ensembles: Scenario = {
           const [one, ens] = [rows.summary('single model', 'loop_cpu_us')?.median, rows.summary(name, 'loop_cpu_us')?.median]
           const f = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(1))
           return (
-            `the members run inline (measured tiny), so what an ensemble adds is the inference itself, on the event loop: measured from ` +
+            `${placements.every((p) => p.current === 'inline') ? 'the members run inline (measured tiny)' : `the members ran ${placements.map((p) => p.current).join(', ')}`}, so what an ensemble adds is the inference itself, on the event loop: measured from ` +
             `/proc in this run, ${f(ens)} µs of event-loop CPU per predict against ${f(one)} µs for the single model. onnxruntime-node runs ` +
             `one inference at a time per thread, and ${name === 'best-quality' ? 'best-quality needs all three runs' : 'the strategy needs two runs before it can decide'}, ` +
             `against one for the single model; the HTTP work per request is the same. What would close it: a cheaper runtime call per run ` +
@@ -59,7 +61,10 @@ export const ensembles: Scenario = {
           )
         }),
       ),
-      notes: ['Members: models/cancer_logreg.onnx loaded three times (identical work per member).', `Closed loop, ${ctx.connections} connections.`],
+      notes: [
+        'Members: models/cancer_logreg.onnx loaded three times (identical work per member).',
+        `Closed loop, ${ctx.connections} connections. Placement at the end of the runs: ${placements.map((p, i) => `${members[i]} ${p.current} (${p.reason})`).join('; ')}.`,
+      ],
     }
   },
 }

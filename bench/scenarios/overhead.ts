@@ -5,7 +5,7 @@ import { measuredClosedLoop } from '../lib/cpu.ts'
 import { closedLoop, openLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
-import { model, specserveConfig, startAll, startBaseline, startSpecserve } from '../lib/servers.ts'
+import { model, placementOf, specserveConfig, startAll, startBaseline, startSpecserve } from '../lib/servers.ts'
 
 export const OPEN_LOOP_CONNECTIONS = 64
 const HEALTHZ_RATE = 50
@@ -24,6 +24,7 @@ export const overhead: Scenario = {
   async run(ctx) {
     const [baseline, specserve] = await startAll(startBaseline('cancer_logreg.onnx'), startSpecserve('overhead', singleModelConfig(), { dir: ctx.dir }))
     const rows = new Rows()
+    let placement = { current: 'unknown', reason: 'not read' }
     const load = { body: nativeBody(), durationS: ctx.durationS, warmupS: ctx.warmupS }
     const urls = { baseline: `${baseline.url}/predict`, specserve: `${specserve.url}/v1/ensembles/logreg/predict`, healthz: `${specserve.url}/healthz` }
     try {
@@ -64,6 +65,7 @@ export const overhead: Scenario = {
           })
         }
       })
+      placement = await placementOf(specserve.url, 'cancer-logreg')
     } finally {
       await Promise.all([baseline.stop(), specserve.stop()])
     }
@@ -83,13 +85,15 @@ export const overhead: Scenario = {
           const [b, sp] = [us('baseline, max'), us('specserve, max')]
           const f = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(1))
           return (
-            `both run this model inline on the event loop (placement: auto measured it tiny), so the gap is per-request work on the one ` +
-            `thread that does everything: measured from /proc in this run, the event loop spent ${f(sp)} µs of CPU per predict against ` +
+            (placement.current === 'inline'
+              ? 'both run this model inline on the event loop (placement: auto measured it tiny), so the gap is per-request work on the one thread that does everything: measured'
+              : `specserve ran this model in its workers (${placement.reason}): each predict paid a thread hop the baseline does not. Measured`) +
+            ` from /proc in this run, the event loop spent ${f(sp)} µs of CPU per predict against ` +
             `the baseline's ${f(b)} µs. On 2 cores the load generator takes the other core, so every microsecond on the event loop is a ` +
             `microsecond of throughput. The CPU profile ("Where the time goes") puts the response's socket write (writeUtf8String) and the ` +
-            `onnxruntime call first, both also paid by the baseline; what only specserve pays is spread thin (input decoding into a ` +
-            `typed tensor, the request id, the deadline, the collector, the annotated response: id, decision and per-model timings), none ` +
-            `above ~3% on its own. What would close it: a smaller default response (annotations on request), or a second event loop ` +
+            `onnxruntime call first, both also paid by the baseline; what only specserve pays is spread over many small entries (input ` +
+            `decoding into a typed tensor, the request id, the deadline, the collector, the annotated response: id, decision and per-model ` +
+            `timings). What would close it: a smaller default response (annotations on request), or a second event loop ` +
             `(SO_REUSEPORT processes) where there are cores to spare.`
           )
         }),
@@ -103,7 +107,7 @@ export const overhead: Scenario = {
       ],
       notes: [
         `Closed loop: ${ctx.connections} connections. Open loop: ${OPEN_LOOP_CONNECTIONS} connections, latency measured from each request's scheduled start.`,
-        'specserve runs with onnx_workers: auto (cores − 1 inference threads) and placement: auto (cancer_logreg is measured tiny: it runs inline, as in the baseline).',
+        `specserve runs with onnx_workers: auto (cores − 1 inference threads) and placement: auto; cancer-logreg at the end of the runs: ${placement.current} (${placement.reason}).`,
       ],
     }
   },
