@@ -4,7 +4,7 @@
 // docs/serving-record.schema.json describes the JSON this produces.
 import { hash } from 'node:crypto'
 import { traceIdOf } from '../telemetry/tracing.ts'
-import { nestedJson, toNested, type Tensor, type TensorMap } from '../tensor/index.ts'
+import { nestedMap, nestedMapJson, type Tensor, type TensorMap } from '../tensor/index.ts'
 import { decisionJson, modelsJson, numberJson } from '../result-json.ts'
 import type { ErrorInfo, ModelAnnotation, PredictResult, ShadowAnswer, Votes } from '../types.ts'
 
@@ -120,18 +120,6 @@ export class PendingRecord {
     const trace = traceIdOf(r)
     return `${out},"trace_id":${trace === null ? 'null' : JSON.stringify(trace)},"instance":${JSON.stringify(this.instance)}}`
   }
-}
-
-function nestedMapJson(tensors: TensorMap): string {
-  let out = ''
-  for (const name in tensors) out += `${out ? ',' : ''}${JSON.stringify(name)}:${nestedJson(tensors[name] as Tensor)}`
-  return `{${out}}`
-}
-
-function nestedMap(tensors: TensorMap): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const name in tensors) out[name] = toNested(tensors[name] as Tensor)
-  return out
 }
 
 /**

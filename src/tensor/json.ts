@@ -4,7 +4,7 @@
 // body can overflow the call stack.
 import { DATATYPES, type TensorData } from './datatypes.ts'
 import { decodeElements, jsonElement, jsonElements } from './elements.ts'
-import { datatypeName, elementCount, fail, fitsShape, formatShape, MAX_RANK, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
+import { datatypeName, elementCount, fail, fitsShape, formatShape, MAX_RANK, readShape, type Failure, type Tensor, type TensorMap, type TensorSpec } from './tensor.ts'
 
 /**
  * A nested JSON array's shape and its elements, row-major; throws when it is ragged or
@@ -80,6 +80,20 @@ export function nestedJson(tensor: Tensor): string {
     }
     if (i + 1 < n) out += ','
   }
+  return out
+}
+
+/** Named tensors as a JSON object of nested arrays, in their order: nestedJson of each. */
+export function nestedMapJson(tensors: TensorMap): string {
+  let out = ''
+  for (const name in tensors) out += `${out ? ',' : ''}${JSON.stringify(name)}:${nestedJson(tensors[name] as Tensor)}`
+  return `{${out}}`
+}
+
+/** The same as objects: toNested of each. */
+export function nestedMap(tensors: TensorMap): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const name in tensors) out[name] = toNested(tensors[name] as Tensor)
   return out
 }
 

@@ -1,17 +1,13 @@
 // The native predict response (REST body, gRPC's failure trailer, Kafka stream answers):
 // docs/api.md documents this shape. Outputs are nested arrays in their shape. The hot path
 // writes the body as text in one go (resultJson); resultBody is the same as an object.
-import { nestedJson, toNested, type Tensor } from '../../tensor/index.ts'
+import { nestedMap, nestedMapJson } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { mapResultError } from '../errors.ts'
 import { decisionJson, modelsJson, numberJson } from '../../result-json.ts'
 
 export function resultBody(result: PredictResult): Record<string, unknown> {
-  let outputs: Record<string, unknown> | null = null
-  if (result.outputs) {
-    outputs = {}
-    for (const name in result.outputs) outputs[name] = toNested(result.outputs[name] as Tensor)
-  }
+  const outputs = result.outputs ? nestedMap(result.outputs) : null
   return {
     id: result.id,
     ensemble: result.ensemble,
@@ -37,12 +33,7 @@ export function resultJson(result: PredictResult): string {
     const mapped = mapResultError(result)
     head = `"code":${JSON.stringify(mapped.code)},"message":${JSON.stringify(mapped.message)},`
   }
-  let outputs = 'null'
-  if (result.outputs) {
-    outputs = ''
-    for (const name in result.outputs) outputs += `${outputs ? ',' : ''}${JSON.stringify(name)}:${nestedJson(result.outputs[name] as Tensor)}`
-    outputs = `{${outputs}}`
-  }
+  const outputs = result.outputs ? nestedMapJson(result.outputs) : 'null'
   return (
     `{${head}"id":${JSON.stringify(result.id)},"ensemble":${JSON.stringify(result.ensemble)},"strategy":${JSON.stringify(result.strategy)},` +
     `"outputs":${outputs},"decision":${decisionJson(result.decision)},"budget_ms":${numberJson(result.budget_ms)},"elapsed_ms":${numberJson(result.elapsed_ms)},` +

@@ -23,22 +23,20 @@ export class Placement {
   readonly maxMs: number
   current: 'inline' | 'worker'
   /** Requests with more rows than this go to the workers (a batch takes longer). */
-  maxRows: number
+  maxRows = Infinity
   /** Why it is where it is, for the model's description. */
   reason: string
-  private warmP50: number
-  private warmP90: number
+  private warmP50 = Number.NaN
+  private warmP90 = Number.NaN
   private stays = false
 
   /** `pinnedBy`: why a model is pinned when config did not say (batching pins it to the workers). */
   constructor(mode: PlacementMode, maxMs: number, warmRunsMs: readonly number[], pinnedBy?: string) {
     this.mode = mode
     this.maxMs = maxMs
-    this.warmP50 = quantileOf(warmRunsMs, 0.5)
-    this.warmP90 = quantileOf(warmRunsMs, 0.9)
+    this.judgeBy(warmRunsMs)
     const tiny = this.warmP50 <= maxMs / 2 && this.warmP90 <= maxMs
     this.current = mode === 'inline' || (mode === 'auto' && tiny) ? 'inline' : 'worker'
-    this.maxRows = mode === 'inline' ? Infinity : Math.max(1, Math.floor(maxMs / Math.max(this.warmP50, 1e-3)))
     this.reason =
       mode === 'auto'
         ? `warm-up median ${fmt(this.warmP50)} ms, p90 ${fmt(this.warmP90)} ms: ${tiny ? 'within' : 'over'} inline_max_ms ${maxMs}`
@@ -88,11 +86,16 @@ export class Placement {
 
   /** Its inline session opened after the load: inline now, judged by that session's own warm-up. */
   moveInline(reason: string, warmRunsMs: readonly number[]): void {
-    this.warmP50 = quantileOf(warmRunsMs, 0.5)
-    this.warmP90 = quantileOf(warmRunsMs, 0.9)
-    this.maxRows = Math.max(1, Math.floor(this.maxMs / Math.max(this.warmP50, 1e-3)))
+    this.judgeBy(warmRunsMs)
     this.current = 'inline'
     this.reason = reason
+  }
+
+  /** A typical run, its tail, and so how many rows fit inline, from a session's warm-up. */
+  private judgeBy(warmRunsMs: readonly number[]): void {
+    this.warmP50 = quantileOf(warmRunsMs, 0.5)
+    this.warmP90 = quantileOf(warmRunsMs, 0.9)
+    this.maxRows = this.mode === 'inline' ? Infinity : Math.max(1, Math.floor(this.maxMs / Math.max(this.warmP50, 1e-3)))
   }
 
   /** It cannot run inline after all (its inline session failed to open): the workers for good. */
