@@ -14,12 +14,15 @@ import type { InferContext } from '../../../src/executors/types.ts'
 import type { TensorMap } from '../../../src/tensor/index.ts'
 import { configFrom, root, samples } from '../../helpers.ts'
 
+// inline_max_ms 2, ten times the default: the load measures a 0.03 ms model on a shared 2-core
+// box whose neighbours can stretch its warm-up past 0.2 ms (placement.test.ts holds the rule
+// to exact figures); the 100 ms straggler is far over either.
 let gateway: Gateway
 const rows = samples('cancer').rows
 
 beforeAll(async () => {
   gateway = new Gateway(
-    configFrom(`executors: { onnx_workers: 1 }
+    configFrom(`executors: { onnx_workers: 1, inline_max_ms: 2 }
 models:
   tiny: { kind: onnx, path: ../models/cancer_logreg.onnx }
   tiny-b: { kind: onnx, path: ../models/cancer_logreg.onnx }
@@ -61,7 +64,7 @@ function runs(model: string): { inline: number; worker: number } {
 describe('placement with real models', () => {
   it('runs a tiny model inline and a slow one in the workers, each saying why', async () => {
     expect(placementOf('tiny')).toMatchObject({ mode: 'auto', current: 'inline' })
-    expect(placementOf('slow')).toMatchObject({ mode: 'auto', current: 'worker', reason: expect.stringMatching(/over inline_max_ms 0\.2/) })
+    expect(placementOf('slow')).toMatchObject({ mode: 'auto', current: 'worker', reason: expect.stringMatching(/over inline_max_ms 2/) })
     const before = runs('tiny').inline
     expect((await predict('tiny')).error).toBeNull()
     expect(runs('tiny').inline).toBe(before + 1)
