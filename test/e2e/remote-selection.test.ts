@@ -15,7 +15,8 @@ import { configFrom, samples } from '../helpers.ts'
 import { startMlserver, type Peer } from './peers.ts'
 
 const wine = samples('wine')
-const BUDGET_MS = 150
+/** Room for a first call to a Python server on a shared 2-core box; the slow upstream is far over it. */
+const BUDGET_MS = 300
 
 let mlserver: Peer
 let proxy: Server
@@ -51,6 +52,13 @@ function startProxy(target: string): Promise<string> {
 beforeAll(async () => {
   mlserver = await startMlserver({ name: 'wine', trained: 'wine_rf', features: 13, classes: 3 })
   const url = await startProxy(mlserver.restUrl)
+  // MLServer's first inference is slow (its model and code paths warm up): not this test's subject.
+  const warm = await fetch(`${mlserver.restUrl}/v2/models/wine/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 13], datatype: 'FP32', data: wine.rows[0] }] }),
+  })
+  if (!warm.ok) throw new Error(`MLServer warm-up: HTTP ${warm.status} ${await warm.text()}`)
   // The circuit breaker is set out of the way: this test is about selection by latency alone.
   const yaml = `
 executors: { onnx_workers: 1 }
@@ -106,9 +114,9 @@ describe('select: latency-aware with a real remote member', () => {
     expect(fast.decision).toMatchObject({ chosen: 'far-forest', reason: 'preferred-finished' })
     expect(fast.outputs.label).toEqual([wine.expected.wine_rf![0]])
 
-    // Slow (400 ms behind a 150 ms budget): until its p95 is known (16 runs), it is started
+    // Slow (1,000 ms behind a 300 ms budget): until its p95 is known (16 runs), it is started
     // and cut at the deadline; the embedded fallback answers then.
-    delayMs = 400
+    delayMs = 1000
     for (let i = 1; i < 16; i++) {
       const slow = await predict(i)
       expect(slow.models[0]).toMatchObject({ name: 'far-forest', status: 'timeout' })

@@ -40,8 +40,8 @@ function openStream(options: grpc.CallOptions = {}): { call: grpc.ClientDuplexSt
 describe('specserve.v1.Gateway/PredictStream', () => {
   it('answers every message by id as it is decided, with what unary Predict answers', async () => {
     const { call, replies, ended } = openStream()
-    // The slow preferred model holds "first" until its fallback at 100 ms; the cancer rows overtake it.
-    call.write({ id: 'first', ensemble: 'fallback', inputs: xInput })
+    // The slow preferred model (600 ms) holds "first" until its fallback at 400 ms; the cancer rows overtake it.
+    call.write({ id: 'first', ensemble: 'fallback', budget_ms: 400, inputs: xInput })
     for (const [i, row] of cancer.rows.entries()) call.write({ id: `row-${i}`, ensemble: 'cancer', inputs: { input: { fp32_data: row, shape: [1, 30] } } })
     call.write({ ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } }) // no id: one is generated
     call.end()
@@ -83,12 +83,12 @@ describe('specserve.v1.Gateway/PredictStream', () => {
   it('caps each message budget by the call deadline', async () => {
     const { call, replies, ended } = openStream({ deadline: Date.now() + 5000 })
     call.write({ id: 'capped', ensemble: 'fallback', inputs: xInput }) // cap 1000 ms: the slow model (600 ms) makes it
-    call.write({ id: 'own', ensemble: 'fallback', budget_ms: 40, inputs: xInput }) // its own 40 ms: the fallback answers
+    call.write({ id: 'own', ensemble: 'fallback', budget_ms: 200, inputs: xInput }) // its own 200 ms: the fallback answers
     call.end()
     await ended
     const byId = new Map(replies.map((r) => [r.id, r.response!]))
     expect(byId.get('capped')).toMatchObject({ budget_ms: 1000, decision: { chosen: 'slow' } })
-    expect(byId.get('own')).toMatchObject({ budget_ms: 40, decision: { chosen: 'fast' } })
+    expect(byId.get('own')).toMatchObject({ budget_ms: 200, decision: { chosen: 'fast' } })
   })
 
   it('cancels the running predicts when the client cancels the call', async () => {

@@ -10,9 +10,9 @@ import { inferences } from '../../starter/scripted.ts'
 const config = (maxInFlight: number) =>
   configFrom(`server: { max_in_flight: ${maxInFlight} }
 models:
-  slow: { kind: scripted, delay_ms: 300 }
+  slow: { kind: scripted, delay_ms: 1000 }
 ensembles:
-  e: { strategy: deadline-fallback, models: [slow], budget_ms: { default: 1000, max: 2000 } }
+  e: { strategy: deadline-fallback, models: [slow], budget_ms: { default: 3000, max: 5000 } }
 `)
 
 let app: FastifyInstance
@@ -40,7 +40,7 @@ describe('admission (server.max_in_flight)', () => {
   it('refuses a predict over the limit with 503 OVERLOADED and Retry-After while the admitted one runs, and admits again after', async () => {
     const first = await admitted()
     const refused = await predict()
-    expect(first.done()).toBe(false) // refused at once, not after the admitted predict's 300 ms
+    expect(first.done()).toBe(false) // refused at once, not after the admitted predict's 1,000 ms
     expect(refused.status).toBe(503)
     expect(refused.headers.get('retry-after')).toBe('1')
     expect(await refused.json()).toEqual({ code: 'OVERLOADED', message: 'more than 1 predicts in flight (server.max_in_flight)' })

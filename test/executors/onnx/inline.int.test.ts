@@ -97,7 +97,7 @@ describe('placement with real models', () => {
 
   it('answers a straggler ensemble with its inline fallback while the slow member runs in a worker', async () => {
     const inputs = { input: tensorFromJson(rows.slice(0, 1), gateway.ensemble('straggler').inputs[0]!, inputFailure) }
-    const result = await gateway.predict({ id: 's', ensemble: 'straggler', inputs, budgetMs: 30 })
+    const result = await gateway.predict({ id: 's', ensemble: 'straggler', inputs, budgetMs: 60 })
     expect(result.decision).toMatchObject({ chosen: 'tiny', reason: 'fallback-at-deadline' })
     expect(result.models.map((m) => m.status)).toEqual(['timeout', 'ok'])
   })

@@ -2,7 +2,7 @@
 // on made-up clocks and run times. The figures are diabetes-knn's on the shared 2-core box: a
 // warm-up of ~0.4 ms runs, then a first real run slowed to 8.3 ms by the machine, after which
 // every 5 ms request used to be refused ("needs ~8.3 ms, 4.8 ms left") and none ever ran again.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { PoolLane, type Job, type Unit } from '../../../src/executors/onnx/lane.ts'
 import type { ModelError } from '../../../src/errors.ts'
 
@@ -56,6 +56,9 @@ describe('refusing a job that cannot finish in time', () => {
   })
 
   it('lets one job through once a second has passed without a run, and a fast run there lifts the floor', () => {
+    // The lane stamps its runs with performance.now(): frozen, so a stalled test process cannot age them.
+    vi.useFakeTimers({ toFake: ['performance'] })
+    onTestFinished(() => void vi.useRealTimers())
     const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, WARM_UP)
     for (let i = 0; i < 8; i++) ran(lane, 8.3)
     const lastRun = performance.now()

@@ -66,7 +66,7 @@ describe('a tiny model measured slow at load', () => {
     expect(sent).toBeGreaterThanOrEqual(128)
     expect(sent).toBeLessThan(2000)
     // Judged by its inline session's own warm-up now, not the load's 5 ms.
-    expect(placementOf('late').warm_p50_ms).toBeLessThan(1)
+    expect(placementOf('late').warm_p50_ms).toBeLessThan(5)
     const before = runs('late')
     for (let i = 0; i < 10; i++) expect((await predict('late')).error).toBeNull()
     expect(runs('late')).toEqual({ inline: before.inline + 10, worker: before.worker })

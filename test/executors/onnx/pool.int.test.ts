@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
 import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
@@ -29,23 +28,21 @@ describe('ONNX worker pool', () => {
   it('keeps the event loop responsive while a slow model runs', async () => {
     const pool = pools.open({ workers: 2, queueLimit: 16 })
     await pool.register('slow', model('cancer_slow.onnx'))
-    const histogram = monitorEventLoopDelay({ resolution: 1 })
-    histogram.enable()
     const started = performance.now()
     const runs = [0, 1, 2, 3].map(() => pool.run('slow', rows('cancer'), new AbortController().signal, later()))
-    // While ~4 × 100 ms of inference runs on two workers, timers on the main thread fire on time.
-    const ticks: number[] = []
+    let firstDone = false
+    const markDone = (): void => void (firstDone = true)
+    void Promise.race(runs).then(markDone, markDone)
+    // While ~4 × 100 ms of inference runs on two workers, the main thread's timers keep firing.
+    let ticksBeforeFirstRun = 0
     for (let i = 0; i < 10; i++) {
-      const t = performance.now()
-      await new Promise((r) => setTimeout(r, 10))
-      ticks.push(performance.now() - t)
+      await new Promise((r) => setTimeout(r, 5))
+      if (!firstDone) ticksBeforeFirstRun++
     }
     await Promise.all(runs)
-    histogram.disable()
     expect(performance.now() - started).toBeGreaterThan(150) // the slow model really was slow
-    // Were inference on this thread, every tick would take ~100 ms. Limits leave room for a busy 2-core box.
-    expect(Math.max(...ticks)).toBeLessThan(10 + 40)
-    expect(histogram.percentile(99) / 1e6).toBeLessThan(50)
+    // Were inference on this thread, no timer could fire before the first ~100 ms run ended.
+    expect(ticksBeforeFirstRun).toBeGreaterThanOrEqual(3)
   })
 
   it('never starts a queued job whose request was aborted', async () => {
@@ -61,10 +58,9 @@ describe('ONNX worker pool', () => {
     await expect(queued).rejects.toThrow('decided')
     expect(pool.stats().queued).toBe(0)
     await busy
-    // The only worker is free again at once: the aborted job did not run after the first.
-    const t = performance.now()
+    // The only worker runs jobs in order: had the aborted job been sent, it would have run before this one.
     await pool.run('fast', rows('cancer'), new AbortController().signal, later())
-    expect(performance.now() - t).toBeLessThan(60)
+    expect(pool.laneStats('slow')!.runs).toBe(1)
   })
 
   it('pipelines a fast model, and never runs a pipelined job that was cancelled while it waited in the worker', async () => {
@@ -111,9 +107,8 @@ describe('ONNX worker pool', () => {
     const pool = pools.open({ workers: 1, queueLimit: 8 })
     await pool.register('slow', model('cancer_slow.onnx'))
     await pool.run('slow', rows('cancer'), new AbortController().signal, later())
-    const t = performance.now()
     await expect(pool.run('slow', rows('cancer'), new AbortController().signal, later(20))).rejects.toMatchObject({ code: 'WOULD_MISS_DEADLINE', skipped: true })
-    expect(performance.now() - t).toBeLessThan(15)
+    expect(pool.laneStats('slow')!.runs).toBe(1) // refused without running
   })
 
   it('never gives one model more workers than its max_concurrency', async () => {
@@ -122,9 +117,8 @@ describe('ONNX worker pool', () => {
     await pool.register('fast', model('cancer_logreg.onnx'))
     const slow = [1, 2, 3].map(() => pool.run('slow', rows('cancer'), new AbortController().signal, later()))
     // The second worker stays free for other models while three slow jobs wait their turn.
-    const t = performance.now()
     const out = await pool.run('fast', rows('cancer'), new AbortController().signal, later())
-    expect(performance.now() - t).toBeLessThan(60)
+    expect(pool.laneStats('slow')!.runs).toBe(0) // it did not wait for a slow run to end
     expect(labels(out)).toEqual([samples('cancer').expected.cancer_logreg![0]])
     await Promise.all(slow)
   })
