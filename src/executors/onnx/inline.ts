@@ -7,14 +7,17 @@
 // whose request has been decided meanwhile (deadline-fallback's preferred model answered,
 // two votes agreed) is dropped before it costs anything. Serving members in order also
 // runs one session many times in a row, which keeps its memory in cache (measured: an
-// ensemble's members interleaved run ~15% slower).
+// ensemble's members interleaved run ~15% slower). A run handed over waits for its turn of
+// the event loop (setImmediate, as onnxruntime-node's public run does); with the native
+// session (native.ts) a run whose request was decided meanwhile is dropped even then.
 import type ort from 'onnxruntime-node'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
 import type { InferContext } from '../types.ts'
 import { RunTimes } from './run-times.ts'
-import { openSession, type Opened } from './session.ts'
+import type { SyncSession } from './native.ts'
+import { openInlineSession, type InlineOpened } from './session.ts'
 
 interface Job {
   readonly model: InlineModel
@@ -119,9 +122,15 @@ class Lane {
   private start(job: Job): void {
     const model = job.model
     if (model.closed) return job.reject(UNLOADED)
+    if (model.sync) {
+      this.submitted++
+      model.inRuntime++
+      setImmediate(runSync, this, job)
+      return
+    }
     let running: Promise<ort.InferenceSession.ReturnType>
     try {
-      running = model.session.run(toOrtFeeds(job.inputs))
+      running = model.session!.run(toOrtFeeds(job.inputs))
     } catch (err) {
       return job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
     }
@@ -141,6 +150,29 @@ class Lane {
         this.ended(model)
       },
     )
+  }
+
+  /**
+   * A native run's turn: run it now, unless its request no longer needs it. A run handed
+   * over before its model was closed still runs (close waits for it), as in onnxruntime.
+   */
+  runNow(job: Job, sync: SyncSession): void {
+    const model = job.model
+    if (job.ctx.over) {
+      job.reject(NOT_NEEDED)
+      return this.ended(model)
+    }
+    const started = performance.now()
+    let results: ort.InferenceSession.ReturnType
+    try {
+      results = sync.run(toOrtFeeds(job.inputs), model.fetches!)
+    } catch (err) {
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+      return this.ended(model)
+    }
+    this.freeAt = performance.now()
+    model.times.add(this.freeAt - started)
+    this.settle(job, results)
   }
 
   private settle(job: Job, results: ort.InferenceSession.ReturnType): void {
@@ -211,6 +243,11 @@ class Lane {
 
 const lane = new Lane()
 
+/** setImmediate's callback for a native run (a function with arguments: no closure per run). */
+function runSync(on: Lane, job: Job): void {
+  on.runNow(job, job.model.sync!)
+}
+
 export class InlineModel {
   /** Own times of recent inline runs (waits behind other runs excluded; seeded with the warm-up's). */
   readonly times = new RunTimes()
@@ -221,7 +258,11 @@ export class InlineModel {
   closed = false
   /** Set by close() while runs are still inside onnxruntime. */
   drained: (() => void) | undefined
-  readonly session: ort.InferenceSession
+  /** The public API's session, when the native one is not available (native.ts). */
+  readonly session: ort.InferenceSession | undefined
+  /** The native session, run synchronously on the lane's turns, and the outputs it fetches. */
+  readonly sync: SyncSession | undefined
+  readonly fetches: Readonly<Record<string, null>> | undefined
   /** Called after each run with its time recorded (the placement's live check). */
   readonly observe: () => void
 
@@ -230,8 +271,10 @@ export class InlineModel {
   readonly outputs: readonly TensorSpec[]
   readonly warmRunsMs: readonly number[]
 
-  private constructor(opened: Opened, observe: (times: RunTimes) => void) {
+  private constructor(opened: InlineOpened, observe: (times: RunTimes) => void) {
     this.session = opened.session
+    this.sync = opened.sync
+    this.fetches = opened.sync ? opened.fetches : undefined
     this.inputs = opened.inputs
     this.outputs = opened.outputs
     this.warmRunsMs = opened.warmRunsMs
@@ -239,8 +282,9 @@ export class InlineModel {
     this.times.addAll(opened.warmRunsMs)
   }
 
-  static async open(path: string, observe: (times: RunTimes) => void): Promise<InlineModel> {
-    return new InlineModel(await openSession(path), observe)
+  /** `native: false` runs it through onnxruntime-node's public API (what serves when its binding is not the one native.ts knows). */
+  static async open(path: string, observe: (times: RunTimes) => void, native = true): Promise<InlineModel> {
+    return new InlineModel(await openInlineSession(path, native), observe)
   }
 
   run(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
@@ -257,6 +301,7 @@ export class InlineModel {
   async close(): Promise<void> {
     this.closed = true
     if (this.inRuntime > 0) await new Promise<void>((resolve) => (this.drained = resolve))
-    await this.session.release()
+    if (this.sync) this.sync.release()
+    else await this.session!.release()
   }
 }

@@ -1,14 +1,16 @@
 // One onnxruntime session as every thread opens it: its options, and a timed warm-up. Used
 // by the inference workers and by the main thread (models placed inline).
 //
-// onnxruntime-node runs an inference off the JS thread, but one at a time per thread: every
-// session opened in a thread shares that thread's one inference lane. A slow model on the
-// main thread's lane would delay every inline model behind it, which is why only models
+// onnxruntime-node runs an inference synchronously on the thread that asks (its public run
+// only defers the call with setImmediate): one at a time per thread, every session opened
+// in a thread shares that thread's one inference lane. A slow model on the main thread's
+// lane would hold the event loop and every inline model behind it, which is why only models
 // measured to be tiny are placed there.
 import ort from 'onnxruntime-node'
 import type { Tensor } from '../../tensor/index.ts'
 import { specsOf, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
 import type { TensorSpec } from '../../tensor/index.ts'
+import { openSync, type SyncSession } from './native.ts'
 
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = Object.freeze({
   intraOpNumThreads: 1,
@@ -29,13 +31,18 @@ export interface Opened {
   readonly warmRunsMs: number[]
 }
 
+/** Zeros for every input, as onnxruntime feeds. */
+function warmFeeds(inputs: readonly TensorSpec[]): Record<string, ort.Tensor> {
+  const warm: Record<string, Tensor> = {}
+  for (const spec of inputs) warm[spec.name] = zerosFor(spec)
+  return toOrtFeeds(warm)
+}
+
 export async function openSession(path: string): Promise<Opened> {
   const session = await ort.InferenceSession.create(path, SESSION_OPTIONS)
   const inputs = specsOf(session.inputMetadata)
   const outputs = specsOf(session.outputMetadata)
-  const warm: Record<string, Tensor> = {}
-  for (const spec of inputs) warm[spec.name] = zerosFor(spec)
-  const feeds = toOrtFeeds(warm)
+  const feeds = warmFeeds(inputs)
   await session.run(feeds) // the first run allocates: not timed
   const warmRunsMs: number[] = []
   const until = performance.now() + WARM_BUDGET_MS
@@ -45,4 +52,40 @@ export async function openSession(path: string): Promise<Opened> {
     warmRunsMs.push(performance.now() - started)
   }
   return { session, inputs, outputs, warmRunsMs }
+}
+
+/** A main-thread session: the native one, run synchronously by the inline lane (native.ts), or the public API's. */
+export type InlineOpened =
+  | (Opened & { readonly sync?: undefined })
+  | (Omit<Opened, 'session'> & { readonly sync: SyncSession; readonly fetches: Readonly<Record<string, null>>; readonly session?: undefined })
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * Opens a session for the main thread; its warm-up runs one per turn of the event loop, as
+ * the lane's do. `native: false` takes the public API's session whatever the binding.
+ */
+export async function openInlineSession(path: string, native = true): Promise<InlineOpened> {
+  await nextTurn() // the load is synchronous: not inside the caller's turn
+  const sync = native ? openSync(path, SESSION_OPTIONS) : undefined
+  if (!sync) return openSession(path)
+  try {
+    const inputs = specsOf(sync.inputMetadata)
+    const outputs = specsOf(sync.outputMetadata)
+    const fetches: Readonly<Record<string, null>> = Object.freeze(Object.fromEntries(outputs.map((o) => [o.name, null])))
+    const feeds = warmFeeds(inputs)
+    sync.run(feeds, fetches) // the first run allocates: not timed
+    const warmRunsMs: number[] = []
+    const until = performance.now() + WARM_BUDGET_MS
+    while (warmRunsMs.length < WARM_RUNS && performance.now() < until) {
+      await nextTurn()
+      const started = performance.now()
+      sync.run(feeds, fetches)
+      warmRunsMs.push(performance.now() - started)
+    }
+    return { sync, fetches, inputs, outputs, warmRunsMs }
+  } catch (err) {
+    sync.release()
+    throw err
+  }
 }

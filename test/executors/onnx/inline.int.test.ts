@@ -111,33 +111,69 @@ describe('placement with real models', () => {
     expect(runs('tiny-b').inline - before.b + runs('tiny-c').inline - before.c).toBeLessThan(64)
   })
 
-describe('the inline lane', () => {
-  const ctx = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
-  const input = { input: tensorFromJson(rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
+})
 
-  it('settles a run onnxruntime refuses, and keeps running the others', async () => {
+for (const [kind, native] of [['native session', true], ['public API session', false]] as const) {
+  describe(`the inline lane (${kind})`, () => {
+    const ctx = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
+    const input = { input: tensorFromJson(rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
+    const open = () => InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, native)
+
+    it('runs the model and answers what scikit-learn gave', async () => {
+      const model = await open()
+      try {
+        expect(model.sync !== undefined).toBe(native)
+        const out = await model.run({ input: tensorFromJson(rows, { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }, ctx())
+        expect(Array.from(out.label!.data as BigInt64Array, Number)).toEqual(samples('cancer').expected.cancer_logreg)
+        expect(out.probabilities!.shape).toEqual([rows.length, 2])
+      } finally {
+        await model.close()
+      }
+    })
+
+    it('settles a run onnxruntime refuses, and keeps running the others', async () => {
+      const model = await open()
+      try {
+        // Int32 data under an FP32 datatype: onnxruntime refuses the tensor before any run starts.
+        const wrong: TensorMap = { input: { datatype: 'FP32', shape: [1, 30], data: new Int32Array(30) as unknown as Float32Array } }
+        const refused = await Promise.allSettled(Array.from({ length: 40 }, () => model.run(wrong, ctx())))
+        expect(refused.every((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'MODEL_FAILED')).toBe(true)
+        // None of them holds a place on the lane: a good run still runs.
+        expect(Number((await model.run(input, ctx())).label!.data[0])).toBe(samples('cancer').expected.cancer_logreg![0])
+      } finally {
+        await model.close()
+      }
+    })
+
+    it('releases a session only after its runs left onnxruntime, and refuses runs after', async () => {
+      const model = await open()
+      const running = Promise.allSettled(Array.from({ length: 64 }, () => model.run(input, ctx())))
+      // Releasing it under a running inference would abort the process: surviving is the first assertion.
+      await model.close()
+      const settled = await running
+      expect(settled.filter((r) => r.status === 'fulfilled').length).toBeGreaterThan(0)
+      expect(settled.every((r) => r.status === 'fulfilled' || (r.reason as Error).message === 'model unloaded')).toBe(true)
+      await expect(model.run(input, ctx())).rejects.toThrow('model unloaded')
+    })
+  })
+}
+
+describe('the inline lane on the native session', () => {
+  it('drops a run handed over whose request is decided before its turn comes: it never runs', async () => {
     const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
     try {
-      // Int32 data under an FP32 datatype: onnxruntime refuses the tensor before any run starts.
-      const wrong: TensorMap = { input: { datatype: 'FP32', shape: [1, 30], data: new Int32Array(30) as unknown as Float32Array } }
-      const refused = await Promise.allSettled(Array.from({ length: 40 }, () => model.run(wrong, ctx())))
-      expect(refused.every((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'MODEL_FAILED')).toBe(true)
-      // None of them holds a place on the lane: a good run still runs.
-      expect(Number((await model.run(input, ctx())).label!.data[0])).toBe(samples('cancer').expected.cancer_logreg![0])
+      const input = { input: tensorFromJson(rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
+      const decided = { signal: new AbortController().signal, over: false, member: 1, spareable: false, deadline: performance.now() + 60_000 }
+      const needed = { ...decided, member: 0 }
+      const ranBefore = model.ran
+      const first = model.run(input, needed)
+      const second = model.run(input, decided) // handed over at once: the lane is far from full
+      decided.over = true // its request is decided (another member answered) before the lane's next turn
+      await expect(second).rejects.toThrow('the request was decided before this run started')
+      expect(Number((await first).label!.data[0])).toBe(samples('cancer').expected.cancer_logreg![0])
+      expect(model.ran - ranBefore).toBe(1)
     } finally {
       await model.close()
     }
   })
-
-  it('releases a session only after its runs left onnxruntime, and refuses runs after', async () => {
-    const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
-    const running = Promise.allSettled(Array.from({ length: 64 }, () => model.run(input, ctx())))
-    // Releasing it under a running inference would abort the process: surviving is the first assertion.
-    await model.close()
-    const settled = await running
-    expect(settled.filter((r) => r.status === 'fulfilled').length).toBeGreaterThan(0)
-    expect(settled.every((r) => r.status === 'fulfilled' || (r.reason as Error).message === 'model unloaded')).toBe(true)
-    await expect(model.run(input, ctx())).rejects.toThrow('model unloaded')
-  })
-})
 })
