@@ -17,7 +17,7 @@ import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
 import type { InferContext } from '../types.ts'
 import { RunTimes } from './run-times.ts'
 import type { SyncSession } from './native.ts'
-import { openInlineSession, type InlineOpened } from './session.ts'
+import { openDirectSession, type DirectOpened } from './session.ts'
 
 interface Job {
   readonly model: InlineModel
@@ -271,7 +271,7 @@ export class InlineModel {
   readonly outputs: readonly TensorSpec[]
   readonly warmRunsMs: readonly number[]
 
-  private constructor(opened: InlineOpened, observe: (times: RunTimes) => void) {
+  private constructor(opened: DirectOpened, observe: (times: RunTimes) => void) {
     this.session = opened.session
     this.sync = opened.sync
     this.fetches = opened.sync ? opened.fetches : undefined
@@ -284,7 +284,7 @@ export class InlineModel {
 
   /** `native: false` runs it through onnxruntime-node's public API (what serves when its binding is not the one native.ts knows). */
   static async open(path: string, observe: (times: RunTimes) => void, native = true): Promise<InlineModel> {
-    return new InlineModel(await openInlineSession(path, native), observe)
+    return new InlineModel(await openDirectSession(path, native), observe)
   }
 
   run(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {

@@ -38,7 +38,7 @@ function warmFeeds(inputs: readonly TensorSpec[]): Record<string, ort.Tensor> {
   return toOrtFeeds(warm)
 }
 
-export async function openSession(path: string): Promise<Opened> {
+async function openSession(path: string): Promise<Opened> {
   const session = await ort.InferenceSession.create(path, SESSION_OPTIONS)
   const inputs = specsOf(session.inputMetadata)
   const outputs = specsOf(session.outputMetadata)
@@ -54,18 +54,19 @@ export async function openSession(path: string): Promise<Opened> {
   return { session, inputs, outputs, warmRunsMs }
 }
 
-/** A main-thread session: the native one, run synchronously by the inline lane (native.ts), or the public API's. */
-export type InlineOpened =
+/** A session the thread runs itself: the native one, run synchronously (native.ts), or the public API's. */
+export type DirectOpened =
   | (Opened & { readonly sync?: undefined })
   | (Omit<Opened, 'session'> & { readonly sync: SyncSession; readonly fetches: Readonly<Record<string, null>>; readonly session?: undefined })
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /**
- * Opens a session for the main thread; its warm-up runs one per turn of the event loop, as
- * the lane's do. `native: false` takes the public API's session whatever the binding.
+ * Opens a session on the native binding when it can (the inline lane and the workers run
+ * it synchronously); its warm-up runs one per turn of the event loop, as the inline lane's
+ * do. `native: false` takes the public API's session whatever the binding.
  */
-export async function openInlineSession(path: string, native = true): Promise<InlineOpened> {
+export async function openDirectSession(path: string, native = true): Promise<DirectOpened> {
   await nextTurn() // the load is synchronous: not inside the caller's turn
   const sync = native ? openSync(path, SESSION_OPTIONS) : undefined
   if (!sync) return openSession(path)
