@@ -52,12 +52,14 @@ export const ensembles: Scenario = {
         target(`${name}: throughput ≥ 75% of single model`, 'rps_ratio', rows.summary(name, 'rps_ratio'), '>=', 0.75, () => {
           const [one, ens] = [rows.summary('single model', 'loop_cpu_us')?.median, rows.summary(name, 'loop_cpu_us')?.median]
           const f = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(1))
+          const extra = name === 'best-quality' ? 2 : 1
           return (
             `${placements.every((p) => p.current === 'inline') ? 'the members run inline (measured tiny)' : `the members ran ${placements.map((p) => p.current).join(', ')}`}, so what an ensemble adds is the inference itself, on the event loop: measured from ` +
-            `/proc in this run, ${f(ens)} µs of event-loop CPU per predict against ${f(one)} µs for the single model. onnxruntime-node runs ` +
-            `one inference at a time per thread, and ${name === 'best-quality' ? 'best-quality needs all three runs' : 'the strategy needs two runs before it can decide'}, ` +
-            `against one for the single model; the HTTP work per request is the same. What would close it: a cheaper runtime call per run ` +
-            `(the members fused into one graph, or a runtime with a lighter binding), not the gateway's fan-out.`
+            `/proc in this run, ${f(ens)} µs of event-loop CPU per predict against ${f(one)} µs for the single model, ` +
+            `${f(one !== undefined && ens !== undefined ? (ens - one) / extra : undefined)} µs for each run it adds. onnxruntime-node runs ` +
+            `one inference at a time per thread, synchronously, and ${name === 'best-quality' ? 'best-quality needs all three runs' : 'the strategy needs two runs before it can decide'}, ` +
+            `against one for the single model; the HTTP work per request is the same, and the runs already go to the native session without the public API's wrapper. ` +
+            `What would close it: fewer runtime calls per request (the members fused into one graph), not the gateway's fan-out.`
           )
         }),
       ),
