@@ -7,9 +7,10 @@
 // whose request has been decided meanwhile (deadline-fallback's preferred model answered,
 // two votes agreed) is dropped before it costs anything. Serving members in order also
 // runs one session many times in a row, which keeps its memory in cache (measured: an
-// ensemble's members interleaved run ~15% slower). A run handed over waits for its turn of
-// the event loop (setImmediate, as onnxruntime-node's public run does); with the native
-// session (native.ts) a run whose request was decided meanwhile is dropped even then.
+// ensemble's members interleaved run ~15% slower). Each run handed over is its own
+// setImmediate callback (as in onnxruntime-node's public run), with microtasks in between;
+// with the native session (native.ts) the request is checked again just before the run, so
+// one decided meanwhile drops it even then.
 import type ort from 'onnxruntime-node'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
@@ -167,7 +168,7 @@ class Lane {
     try {
       results = sync.run(toOrtFeeds(job.inputs), model.fetches!)
     } catch (err) {
-      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, err instanceof Error ? err.message : String(err)))
       return this.ended(model)
     }
     this.freeAt = performance.now()
@@ -243,7 +244,7 @@ class Lane {
 
 const lane = new Lane()
 
-/** setImmediate's callback for a native run (a function with arguments: no closure per run). */
+/** setImmediate's callback for a native run: one module function given its arguments, not a closure made per run. */
 function runSync(on: Lane, job: Job): void {
   on.runNow(job, job.model.sync!)
 }

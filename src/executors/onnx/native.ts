@@ -50,7 +50,13 @@ function nativeBinding(): Binding | null {
   try {
     const mod = createRequire(import.meta.url)('onnxruntime-node/dist/binding.js') as Partial<Binding>
     const proto = (mod.binding?.InferenceSession as { prototype?: Record<string, unknown> } | undefined)?.prototype
-    const known = typeof mod.initOrt === 'function' && proto !== undefined && ['loadModel', 'run', 'dispose'].every((m) => typeof proto[m] === 'function')
+    // `in`, not a read: the metadata are getters that throw on the prototype itself.
+    const known =
+      typeof mod.initOrt === 'function' &&
+      proto !== undefined &&
+      ['loadModel', 'run', 'dispose'].every((m) => typeof proto[m] === 'function') &&
+      'inputMetadata' in proto &&
+      'outputMetadata' in proto
     loaded = known ? (mod as Binding) : null
   } catch {
     loaded = null

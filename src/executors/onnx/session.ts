@@ -61,10 +61,20 @@ export type DirectOpened =
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
+/** Results in hand (not a promise), a tensor for every declared output. */
+function answersEveryOutput(results: unknown, outputs: readonly TensorSpec[]): boolean {
+  if (typeof results !== 'object' || results === null || typeof (results as { then?: unknown }).then === 'function') return false
+  return outputs.every((o) => {
+    const t = (results as Record<string, { dims?: unknown; data?: unknown } | undefined>)[o.name]
+    return t !== undefined && Array.isArray(t.dims) && t.data !== undefined
+  })
+}
+
 /**
  * Opens a session on the native binding when it can (the inline lane and the workers run
- * it synchronously); its warm-up runs one per turn of the event loop, as the inline lane's
- * do. `native: false` takes the public API's session whatever the binding.
+ * it synchronously; the public API's when the binding is not the shape native.ts knows, or
+ * its first run does not answer as expected); each warm-up run is its own setImmediate
+ * callback, as the inline lane's runs are. `native: false` takes the public API's session.
  */
 export async function openDirectSession(path: string, native = true): Promise<DirectOpened> {
   await nextTurn() // the load is synchronous: not inside the caller's turn
@@ -75,7 +85,11 @@ export async function openDirectSession(path: string, native = true): Promise<Di
     const outputs = specsOf(sync.outputMetadata)
     const fetches: Readonly<Record<string, null>> = Object.freeze(Object.fromEntries(outputs.map((o) => [o.name, null])))
     const feeds = warmFeeds(inputs)
-    sync.run(feeds, fetches) // the first run allocates: not timed
+    // The first run allocates: not timed. It also shows the binding answers as this code expects.
+    if (!answersEveryOutput(sync.run(feeds, fetches), outputs)) {
+      sync.release()
+      return await openSession(path)
+    }
     const warmRunsMs: number[] = []
     const until = performance.now() + WARM_BUDGET_MS
     while (warmRunsMs.length < WARM_RUNS && performance.now() < until) {

@@ -1,6 +1,6 @@
 // Dynamic batching's pure parts: stacking requests' inputs along the batch dimension and
 // cutting the outputs back, and when a waiting batch must go (lane.ts), on made-up clocks.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { BatchTimes, stack, stackable, unstack } from '../../../src/executors/onnx/batch.ts'
 import { PoolLane, type Job } from '../../../src/executors/onnx/lane.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
@@ -109,6 +109,29 @@ describe('when a waiting batch goes', () => {
     lane.queue.push(job(lane, 9, 1000))
     expect(lane.take().map((j) => j.rows)).toEqual([2])
     expect(lane.take().map((j) => j.rows)).toEqual([9]) // more than max_batch: runs alone
+  })
+
+  it('takes a long wait in shrinking steps, so that the wake-up that sends the batch is a short, punctual timer', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+    onTestFinished(() => void vi.useRealTimers())
+    const lane = batchingLane(8, 60_000, 0.3)
+    const start = performance.now()
+    lane.queue.push(job(lane, 1, start + 200))
+    const armed: number[] = []
+    const timeout = vi.spyOn(globalThis, 'setTimeout')
+    let due = false
+    const check = (): void => {
+      due = lane.batchDue(performance.now(), 0, check)
+      if (!due) armed.push(timeout.mock.lastCall![1] as number)
+    }
+    check()
+    vi.runAllTimers()
+    expect(due).toBe(true)
+    // Waiting ~197 ms in all (200 − run − margins): the first wake-up covers 7/8 of it, each next one 7/8 of what is left.
+    expect(armed[0]).toBeCloseTo((200 - 0.3 - 2 - 0.15) * (7 / 8), 3)
+    for (let i = 1; i < armed.length; i++) expect(armed[i]!).toBeLessThan(armed[i - 1]!)
+    expect(armed.at(-1)!).toBeLessThan(8)
+    expect(performance.now() - start).toBeLessThan(200 - 0.3 - 2)
   })
 
   it('never makes a model without batching wait', () => {

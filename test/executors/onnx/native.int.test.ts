@@ -15,10 +15,11 @@ const files = readdirSync(join(root, 'models')).filter((f) => f.endsWith('.onnx'
 describe('the native session', () => {
   it.each(files)('%s: declares what the public API declares and answers the same', async (file) => {
     const path = join(root, 'models', file)
+    const nat = openSync(path, OPTIONS)
+    expect(nat).toBeDefined()
+    if (!nat) return
     const pub = await ort.InferenceSession.create(path, OPTIONS)
-    const nat = openSync(path, OPTIONS)!
     try {
-      expect(nat).toBeDefined()
       expect(specsOf(nat.inputMetadata)).toEqual(specsOf(pub.inputMetadata))
       expect(specsOf(nat.outputMetadata)).toEqual(specsOf(pub.outputMetadata))
       const { rows } = samples(file.split('_')[0]!)
@@ -39,7 +40,9 @@ describe('the native session', () => {
   })
 
   it('refuses a wrong shape and a wrong element type with onnxruntime\'s message, and keeps running', () => {
-    const nat = openSync(join(root, 'models', 'cancer_logreg.onnx'), OPTIONS)!
+    const nat = openSync(join(root, 'models', 'cancer_logreg.onnx'), OPTIONS)
+    expect(nat).toBeDefined()
+    if (!nat) return
     const fetches = { label: null, probabilities: null }
     try {
       expect(() => nat.run(toOrtFeeds({ input: { datatype: 'FP32', shape: [1, 29], data: new Float32Array(29) } }), fetches)).toThrow(/invalid dimensions for input: input/)
