@@ -17,8 +17,7 @@ import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
 import type { InferContext } from '../types.ts'
 import { RunTimes } from './run-times.ts'
-import type { SyncSession } from './native.ts'
-import { openDirectSession, type DirectOpened } from './session.ts'
+import { openSession, type Opened, type SyncThreadSession, type ThreadSession } from './session.ts'
 
 interface Job {
   readonly model: InlineModel
@@ -123,15 +122,16 @@ class Lane {
   private start(job: Job): void {
     const model = job.model
     if (model.closed) return job.reject(UNLOADED)
-    if (model.sync) {
+    const session = model.session
+    if (session.sync) {
       this.submitted++
       model.inRuntime++
-      setImmediate(runSync, this, job)
+      setImmediate(runSync, this, job, session)
       return
     }
     let running: Promise<ort.InferenceSession.ReturnType>
     try {
-      running = model.session!.run(toOrtFeeds(job.inputs))
+      running = session.run(toOrtFeeds(job.inputs))
     } catch (err) {
       return job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
     }
@@ -157,7 +157,7 @@ class Lane {
    * A native run's turn: run it now, unless its request no longer needs it. A run handed
    * over before its model was closed still runs (close waits for it), as in onnxruntime.
    */
-  runNow(job: Job, sync: SyncSession): void {
+  runNow(job: Job, session: SyncThreadSession): void {
     const model = job.model
     if (job.ctx.over) {
       job.reject(NOT_NEEDED)
@@ -166,7 +166,7 @@ class Lane {
     const started = performance.now()
     let results: ort.InferenceSession.ReturnType
     try {
-      results = sync.run(toOrtFeeds(job.inputs), model.fetches!)
+      results = session.run(toOrtFeeds(job.inputs))
     } catch (err) {
       job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, err instanceof Error ? err.message : String(err)))
       return this.ended(model)
@@ -245,8 +245,8 @@ class Lane {
 const lane = new Lane()
 
 /** setImmediate's callback for a native run: one module function given its arguments, not a closure made per run. */
-function runSync(on: Lane, job: Job): void {
-  on.runNow(job, job.model.sync!)
+function runSync(on: Lane, job: Job, session: SyncThreadSession): void {
+  on.runNow(job, session)
 }
 
 export class InlineModel {
@@ -259,11 +259,8 @@ export class InlineModel {
   closed = false
   /** Set by close() while runs are still inside onnxruntime. */
   drained: (() => void) | undefined
-  /** The public API's session, when the native one is not available (native.ts). */
-  readonly session: ort.InferenceSession | undefined
-  /** The native session, run synchronously on the lane's turns, and the outputs it fetches. */
-  readonly sync: SyncSession | undefined
-  readonly fetches: Readonly<Record<string, null>> | undefined
+  /** Native (run synchronously on the lane's setImmediate callbacks) or, failing that, the public API's. */
+  readonly session: ThreadSession
   /** Called after each run with its time recorded (the placement's live check). */
   readonly observe: () => void
 
@@ -272,10 +269,8 @@ export class InlineModel {
   readonly outputs: readonly TensorSpec[]
   readonly warmRunsMs: readonly number[]
 
-  private constructor(opened: DirectOpened, observe: (times: RunTimes) => void) {
+  private constructor(opened: Opened, observe: (times: RunTimes) => void) {
     this.session = opened.session
-    this.sync = opened.sync
-    this.fetches = opened.sync ? opened.fetches : undefined
     this.inputs = opened.inputs
     this.outputs = opened.outputs
     this.warmRunsMs = opened.warmRunsMs
@@ -285,7 +280,7 @@ export class InlineModel {
 
   /** `native: false` runs it through onnxruntime-node's public API (what serves when its binding is not the one native.ts knows). */
   static async open(path: string, observe: (times: RunTimes) => void, native = true): Promise<InlineModel> {
-    return new InlineModel(await openDirectSession(path, native), observe)
+    return new InlineModel(await openSession(path, native), observe)
   }
 
   run(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
@@ -302,7 +297,6 @@ export class InlineModel {
   async close(): Promise<void> {
     this.closed = true
     if (this.inRuntime > 0) await new Promise<void>((resolve) => (this.drained = resolve))
-    if (this.sync) this.sync.release()
-    else await this.session!.release()
+    await this.session.release()
   }
 }

@@ -2,7 +2,7 @@
 // InferenceSession.run wraps that one native call in a setImmediate, two promises and a
 // second check of the feeds and results: measured on a 30-feature logistic regression, ~18 µs
 // per run through the public API against ~12 µs for the native call alone. The inline lane
-// schedules its runs itself, so it calls the native session directly: the binding
+// schedules its runs itself, so it calls the native session directly (session.ts): the binding
 // onnxruntime-node's own backend loads (dist/binding.js). That module is not a public API, so
 // it is used only when it has the shape this code knows; otherwise `openSync` returns
 // undefined and the public API serves (the lane runs either).

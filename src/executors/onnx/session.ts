@@ -10,7 +10,7 @@ import ort from 'onnxruntime-node'
 import type { Tensor } from '../../tensor/index.ts'
 import { specsOf, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
 import type { TensorSpec } from '../../tensor/index.ts'
-import { openSync, type SyncSession } from './native.ts'
+import { openSync } from './native.ts'
 
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = Object.freeze({
   intraOpNumThreads: 1,
@@ -23,8 +23,20 @@ const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = Object.freeze({
 const WARM_RUNS = 64
 const WARM_BUDGET_MS = 150
 
+type Feeds = Record<string, ort.Tensor>
+type Results = ort.InferenceSession.ReturnType
+
+/**
+ * A session as a thread runs it: the native one answers at once (native.ts), the public
+ * API's with a promise. Closures per session, none per run.
+ */
+export type ThreadSession =
+  | { readonly sync: true; run(feeds: Feeds): Results; release(): void }
+  | { readonly sync: false; run(feeds: Feeds): Promise<Results>; release(): Promise<void> }
+export type SyncThreadSession = Extract<ThreadSession, { sync: true }>
+
 export interface Opened {
-  readonly session: ort.InferenceSession
+  readonly session: ThreadSession
   readonly inputs: TensorSpec[]
   readonly outputs: TensorSpec[]
   /** Inference times of the warm-up runs (batch of 1, zeros), after the first (which allocates). */
@@ -32,34 +44,36 @@ export interface Opened {
 }
 
 /** Zeros for every input, as onnxruntime feeds. */
-function warmFeeds(inputs: readonly TensorSpec[]): Record<string, ort.Tensor> {
+function warmFeeds(inputs: readonly TensorSpec[]): Feeds {
   const warm: Record<string, Tensor> = {}
   for (const spec of inputs) warm[spec.name] = zerosFor(spec)
   return toOrtFeeds(warm)
 }
 
-async function openSession(path: string): Promise<Opened> {
-  const session = await ort.InferenceSession.create(path, SESSION_OPTIONS)
-  const inputs = specsOf(session.inputMetadata)
-  const outputs = specsOf(session.outputMetadata)
-  const feeds = warmFeeds(inputs)
-  await session.run(feeds) // the first run allocates: not timed
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/** Timed warm-up runs, each its own setImmediate callback, as the inline lane's runs are. */
+async function warmUp(session: ThreadSession, feeds: Feeds): Promise<number[]> {
   const warmRunsMs: number[] = []
   const until = performance.now() + WARM_BUDGET_MS
   while (warmRunsMs.length < WARM_RUNS && performance.now() < until) {
+    await nextTurn()
     const started = performance.now()
     await session.run(feeds)
     warmRunsMs.push(performance.now() - started)
   }
-  return { session, inputs, outputs, warmRunsMs }
+  return warmRunsMs
 }
 
-/** A session the thread runs itself: the native one, run synchronously (native.ts), or the public API's. */
-export type DirectOpened =
-  | (Opened & { readonly sync?: undefined })
-  | (Omit<Opened, 'session'> & { readonly sync: SyncSession; readonly fetches: Readonly<Record<string, null>>; readonly session?: undefined })
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+async function openPublic(path: string): Promise<Opened> {
+  const publicSession = await ort.InferenceSession.create(path, SESSION_OPTIONS)
+  const session: ThreadSession = { sync: false, run: (feeds) => publicSession.run(feeds), release: () => publicSession.release() }
+  const inputs = specsOf(publicSession.inputMetadata)
+  const outputs = specsOf(publicSession.outputMetadata)
+  const feeds = warmFeeds(inputs)
+  await session.run(feeds) // the first run allocates: not timed
+  return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
+}
 
 /** Results in hand (not a promise), a tensor for every declared output. */
 function answersEveryOutput(results: unknown, outputs: readonly TensorSpec[]): boolean {
@@ -72,35 +86,27 @@ function answersEveryOutput(results: unknown, outputs: readonly TensorSpec[]): b
 
 /**
  * Opens a session on the native binding when it can (the inline lane and the workers run
- * it synchronously; the public API's when the binding is not the shape native.ts knows, or
- * its first run does not answer as expected); each warm-up run is its own setImmediate
- * callback, as the inline lane's runs are. `native: false` takes the public API's session.
+ * it synchronously); on the public API when the binding is not the shape native.ts knows,
+ * or its first run does not answer as expected, or `native` is false.
  */
-export async function openDirectSession(path: string, native = true): Promise<DirectOpened> {
+export async function openSession(path: string, native = true): Promise<Opened> {
   await nextTurn() // the load is synchronous: not inside the caller's turn
-  const sync = native ? openSync(path, SESSION_OPTIONS) : undefined
-  if (!sync) return openSession(path)
+  const raw = native ? openSync(path, SESSION_OPTIONS) : undefined
+  if (!raw) return openPublic(path)
   try {
-    const inputs = specsOf(sync.inputMetadata)
-    const outputs = specsOf(sync.outputMetadata)
+    const inputs = specsOf(raw.inputMetadata)
+    const outputs = specsOf(raw.outputMetadata)
     const fetches: Readonly<Record<string, null>> = Object.freeze(Object.fromEntries(outputs.map((o) => [o.name, null])))
+    const session: SyncThreadSession = { sync: true, run: (feeds) => raw.run(feeds, fetches), release: () => raw.release() }
     const feeds = warmFeeds(inputs)
     // The first run allocates: not timed. It also shows the binding answers as this code expects.
-    if (!answersEveryOutput(sync.run(feeds, fetches), outputs)) {
-      sync.release()
-      return await openSession(path)
+    if (!answersEveryOutput(session.run(feeds), outputs)) {
+      raw.release()
+      return await openPublic(path)
     }
-    const warmRunsMs: number[] = []
-    const until = performance.now() + WARM_BUDGET_MS
-    while (warmRunsMs.length < WARM_RUNS && performance.now() < until) {
-      await nextTurn()
-      const started = performance.now()
-      sync.run(feeds, fetches)
-      warmRunsMs.push(performance.now() - started)
-    }
-    return { sync, fetches, inputs, outputs, warmRunsMs }
+    return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
   } catch (err) {
-    sync.release()
+    raw.release()
     throw err
   }
 }

@@ -3,33 +3,25 @@
 // handled one at a time, in order; a unit the pool cancelled while it waited here is
 // answered `cancelled` without running.
 import { parentPort, workerData } from 'node:worker_threads'
-import type ort from 'onnxruntime-node'
 import type { Tensor } from '../../tensor/index.ts'
 import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
 import { rowsOf, stack, unstack } from './batch.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors, type WireUnit } from './protocol.ts'
-import { openDirectSession, type DirectOpened } from './session.ts'
+import { openSession, type ThreadSession } from './session.ts'
 
 const port = parentPort
 if (!port) throw new Error('worker.ts must run in a worker thread')
 /** Set by the pool when a unit we hold was cancelled: such a unit is never started. */
 const cancelled = (workerData as { cancel: Int32Array }).cancel
 
-const sessions = new Map<string, DirectOpened>()
-
-/** Releases a session; only between runs (see close). */
-async function release(opened: DirectOpened | undefined): Promise<void> {
-  if (opened?.sync) opened.sync.release()
-  else await opened?.session.release()
-}
+const sessions = new Map<string, ThreadSession>()
 
 async function load(key: string, path: string): Promise<FromWorker> {
   try {
     // Warmed (the first run allocates, and would land on a real request) and timed.
-    const opened = await openDirectSession(path)
-    const { inputs, outputs, warmRunsMs } = opened
-    await release(sessions.get(key))
-    sessions.set(key, opened)
+    const { session, inputs, outputs, warmRunsMs } = await openSession(path)
+    await sessions.get(key)?.release()
+    sessions.set(key, session)
     return { type: 'loaded', key, metadata: { inputs, outputs }, warmRunsMs }
   } catch (err) {
     return { type: 'load-failed', key, message: (err as Error).message }
@@ -38,13 +30,13 @@ async function load(key: string, path: string): Promise<FromWorker> {
 
 async function run(unit: WireUnit): Promise<void> {
   const { id, parts } = unit
-  const opened = sessions.get(unit.key)
-  if (!opened) return reply({ type: 'failed', id, message: `model ${unit.key} is not loaded` }, [])
+  const session = sessions.get(unit.key)
+  if (!session) return reply({ type: 'failed', id, message: `model ${unit.key} is not loaded` }, [])
   try {
     const rows = parts.length === 1 ? undefined : parts.map(rowsOf)
     const feeds = toOrtFeeds(rows ? stack(parts, rows.reduce((a, b) => a + b, 0)) : parts[0]!)
     const started = performance.now()
-    const results: ort.InferenceSession.ReturnType = opened.sync ? opened.sync.run(feeds, opened.fetches) : await opened.session.run(feeds)
+    const results = await session.run(feeds)
     const runMs = performance.now() - started
     const whole: Record<string, Tensor> = {}
     const transfer: ArrayBuffer[] = []
@@ -77,13 +69,13 @@ async function handle(msg: ToWorker): Promise<void> {
   } else if (msg.type === 'close') {
     // Releasing here, in order, is the only safe way to stop: a thread terminated inside a
     // native onnxruntime call (run, create, release) aborts the whole process.
-    for (const opened of sessions.values()) await release(opened)
+    for (const session of sessions.values()) await session.release()
     sessions.clear()
     port?.close()
   } else if (msg.type === 'unload') {
-    const opened = sessions.get(msg.key)
+    const session = sessions.get(msg.key)
     sessions.delete(msg.key)
-    await release(opened)
+    await session?.release()
   } else {
     for (const unit of msg.units) {
       if (Atomics.load(cancelled, unit.id % CANCEL_SLOTS) === unit.id) reply({ type: 'cancelled', id: unit.id }, [])

@@ -122,7 +122,7 @@ for (const [kind, native] of [['native session', true], ['public API session', f
     it('runs the model and answers what scikit-learn gave', async () => {
       const model = await open()
       try {
-        expect(model.sync !== undefined).toBe(native)
+        expect(model.session.sync).toBe(native)
         const out = await model.run({ input: tensorFromJson(rows, { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }, ctx())
         expect(Array.from(out.label!.data as BigInt64Array, Number)).toEqual(samples('cancer').expected.cancer_logreg)
         expect(out.probabilities!.shape).toEqual([rows.length, 2])
