@@ -22,6 +22,27 @@ export function toOrtFeeds(inputs: TensorMap): Record<string, ort.Tensor> {
   return feeds
 }
 
+/** A feed as onnxruntime-node's binding reads it (the fields of an ort.Tensor it uses). */
+export interface NativeFeed {
+  readonly location: 'cpu'
+  readonly type: ort.Tensor.Type
+  readonly dims: readonly number[]
+  readonly data: Tensor['data']
+}
+
+/**
+ * Feeds for the native session (executors/onnx/native.ts): plain objects, which the binding
+ * reads faster than ort.Tensor's getters (measured ~0.6 µs of a ~12 µs run).
+ */
+export function toNativeFeeds(inputs: TensorMap): Record<string, NativeFeed> {
+  const feeds: Record<string, NativeFeed> = {}
+  for (const name in inputs) {
+    const t = inputs[name] as Tensor
+    feeds[name] = { location: 'cpu', type: DATATYPES[t.datatype].ort, dims: t.shape, data: t.data }
+  }
+  return feeds
+}
+
 /** A session's declared inputs or outputs as specs (dynamic dimensions as -1). */
 export function specsOf(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorSpec[] {
   return meta.map((m) => {

@@ -14,7 +14,7 @@
 import type ort from 'onnxruntime-node'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
-import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
+import { fromOrtTensor } from '../../tensor/ort.ts'
 import type { InferContext } from '../types.ts'
 import { RunTimes } from './run-times.ts'
 import { openSession, type Opened, type SyncThreadSession, type ThreadSession } from './session.ts'
@@ -131,7 +131,7 @@ class Lane {
     }
     let running: Promise<ort.InferenceSession.ReturnType>
     try {
-      running = session.run(toOrtFeeds(job.inputs))
+      running = session.run(job.inputs)
     } catch (err) {
       return job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
     }
@@ -166,7 +166,7 @@ class Lane {
     const started = performance.now()
     let results: ort.InferenceSession.ReturnType
     try {
-      results = session.run(toOrtFeeds(job.inputs))
+      results = session.run(job.inputs)
     } catch (err) {
       job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, err instanceof Error ? err.message : String(err)))
       return this.ended(model)

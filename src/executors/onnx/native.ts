@@ -8,19 +8,20 @@
 // undefined and the public API serves (the lane runs either).
 import { createRequire } from 'node:module'
 import type ort from 'onnxruntime-node'
+import type { NativeFeed } from '../../tensor/ort.ts'
 
 /** A session whose run returns its results at once. */
 export interface SyncSession {
   readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[]
   readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[]
-  run(feeds: Readonly<Record<string, ort.Tensor>>, fetches: Readonly<Record<string, null>>): Record<string, ort.Tensor>
+  run(feeds: Readonly<Record<string, NativeFeed>>, fetches: Readonly<Record<string, null>>): Record<string, ort.Tensor>
   release(): void
 }
 
 /** The binding's session, as far as this code uses it. */
 interface NativeSession {
   loadModel(path: string, options: ort.InferenceSession.SessionOptions): void
-  run(feeds: Readonly<Record<string, ort.Tensor>>, fetches: Readonly<Record<string, null>>, options: object): Record<string, ort.Tensor>
+  run(feeds: Readonly<Record<string, NativeFeed>>, fetches: Readonly<Record<string, null>>, options: object): Record<string, ort.Tensor>
   dispose(): void
   readonly inputMetadata: readonly RawMetadata[]
   readonly outputMetadata: readonly RawMetadata[]

@@ -7,9 +7,8 @@
 // lane would hold the event loop and every inline model behind it, which is why only models
 // measured to be tiny are placed there.
 import ort from 'onnxruntime-node'
-import type { Tensor } from '../../tensor/index.ts'
-import { specsOf, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
-import type { TensorSpec } from '../../tensor/index.ts'
+import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
+import { specsOf, toNativeFeeds, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
 import { openSync } from './native.ts'
 
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = Object.freeze({
@@ -23,16 +22,16 @@ const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = Object.freeze({
 const WARM_RUNS = 64
 const WARM_BUDGET_MS = 150
 
-type Feeds = Record<string, ort.Tensor>
 type Results = ort.InferenceSession.ReturnType
 
 /**
  * A session as a thread runs it: the native one answers at once (native.ts), the public
- * API's with a promise. Closures per session, none per run.
+ * API's with a promise. Each takes our tensors and makes the feeds its API reads. Closures
+ * per session, none per run.
  */
 export type ThreadSession =
-  | { readonly sync: true; run(feeds: Feeds): Results; release(): void }
-  | { readonly sync: false; run(feeds: Feeds): Promise<Results>; release(): Promise<void> }
+  | { readonly sync: true; run(inputs: TensorMap): Results; release(): void }
+  | { readonly sync: false; run(inputs: TensorMap): Promise<Results>; release(): Promise<void> }
 export type SyncThreadSession = Extract<ThreadSession, { sync: true }>
 
 export interface Opened {
@@ -43,17 +42,17 @@ export interface Opened {
   readonly warmRunsMs: number[]
 }
 
-/** Zeros for every input, as onnxruntime feeds. */
-function warmFeeds(inputs: readonly TensorSpec[]): Feeds {
+/** Zeros for every input. */
+function warmInputs(inputs: readonly TensorSpec[]): TensorMap {
   const warm: Record<string, Tensor> = {}
   for (const spec of inputs) warm[spec.name] = zerosFor(spec)
-  return toOrtFeeds(warm)
+  return warm
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** Timed warm-up runs, each its own setImmediate callback, as the inline lane's runs are. */
-async function warmUp(session: ThreadSession, feeds: Feeds): Promise<number[]> {
+async function warmUp(session: ThreadSession, feeds: TensorMap): Promise<number[]> {
   const warmRunsMs: number[] = []
   const until = performance.now() + WARM_BUDGET_MS
   while (warmRunsMs.length < WARM_RUNS && performance.now() < until) {
@@ -67,10 +66,10 @@ async function warmUp(session: ThreadSession, feeds: Feeds): Promise<number[]> {
 
 async function openPublic(path: string): Promise<Opened> {
   const publicSession = await ort.InferenceSession.create(path, SESSION_OPTIONS)
-  const session: ThreadSession = { sync: false, run: (feeds) => publicSession.run(feeds), release: () => publicSession.release() }
+  const session: ThreadSession = { sync: false, run: (inputs) => publicSession.run(toOrtFeeds(inputs)), release: () => publicSession.release() }
   const inputs = specsOf(publicSession.inputMetadata)
   const outputs = specsOf(publicSession.outputMetadata)
-  const feeds = warmFeeds(inputs)
+  const feeds = warmInputs(inputs)
   await session.run(feeds) // the first run allocates: not timed
   return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
 }
@@ -82,6 +81,15 @@ function answersEveryOutput(results: unknown, outputs: readonly TensorSpec[]): b
     const t = (results as Record<string, { dims?: unknown; data?: unknown } | undefined>)[o.name]
     return t !== undefined && Array.isArray(t.dims) && t.data !== undefined
   })
+}
+
+/** The native session's first run; what it threw counts as an unexpected answer. */
+function firstRun(session: SyncThreadSession, feeds: TensorMap): unknown {
+  try {
+    return session.run(feeds)
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -97,10 +105,11 @@ export async function openSession(path: string, native = true): Promise<Opened> 
     const inputs = specsOf(raw.inputMetadata)
     const outputs = specsOf(raw.outputMetadata)
     const fetches: Readonly<Record<string, null>> = Object.freeze(Object.fromEntries(outputs.map((o) => [o.name, null])))
-    const session: SyncThreadSession = { sync: true, run: (feeds) => raw.run(feeds, fetches), release: () => raw.release() }
-    const feeds = warmFeeds(inputs)
-    // The first run allocates: not timed. It also shows the binding answers as this code expects.
-    if (!answersEveryOutput(session.run(feeds), outputs)) {
+    const session: SyncThreadSession = { sync: true, run: (inputs) => raw.run(toNativeFeeds(inputs), fetches), release: () => raw.release() }
+    const feeds = warmInputs(inputs)
+    // The first run allocates: not timed. It also shows the binding reads plain feeds and
+    // answers as this code expects; if it does not, the public API serves.
+    if (!answersEveryOutput(firstRun(session, feeds), outputs)) {
       raw.release()
       return await openPublic(path)
     }

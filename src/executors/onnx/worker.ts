@@ -4,7 +4,7 @@
 // answered `cancelled` without running.
 import { parentPort, workerData } from 'node:worker_threads'
 import type { Tensor } from '../../tensor/index.ts'
-import { fromOrtTensor, toOrtFeeds } from '../../tensor/ort.ts'
+import { fromOrtTensor } from '../../tensor/ort.ts'
 import { rowsOf, stack, unstack } from './batch.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors, type WireUnit } from './protocol.ts'
 import { openSession, type ThreadSession } from './session.ts'
@@ -34,7 +34,7 @@ async function run(unit: WireUnit): Promise<void> {
   if (!session) return reply({ type: 'failed', id, message: `model ${unit.key} is not loaded` }, [])
   try {
     const rows = parts.length === 1 ? undefined : parts.map(rowsOf)
-    const feeds = toOrtFeeds(rows ? stack(parts, rows.reduce((a, b) => a + b, 0)) : parts[0]!)
+    const feeds = rows ? stack(parts, rows.reduce((a, b) => a + b, 0)) : parts[0]!
     const started = performance.now()
     const results = await session.run(feeds)
     const runMs = performance.now() - started

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import ort from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { openSync } from '../../../src/executors/onnx/native.ts'
-import { specsOf, toOrtFeeds } from '../../../src/tensor/ort.ts'
+import { specsOf, toNativeFeeds, toOrtFeeds } from '../../../src/tensor/ort.ts'
 import { root, samples } from '../../helpers.ts'
 
 const OPTIONS = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' } as const
@@ -23,10 +23,10 @@ describe('the native session', () => {
       expect(specsOf(nat.inputMetadata)).toEqual(specsOf(pub.inputMetadata))
       expect(specsOf(nat.outputMetadata)).toEqual(specsOf(pub.outputMetadata))
       const { rows } = samples(file.split('_')[0]!)
-      const feeds = toOrtFeeds({ [pub.inputNames[0]!]: { datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) } })
+      const inputs = { [pub.inputNames[0]!]: { datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) } } as const
       const fetches = Object.fromEntries(pub.outputNames.map((n) => [n, null]))
-      const expected = await pub.run(feeds)
-      const got = nat.run(feeds, fetches)
+      const expected = await pub.run(toOrtFeeds(inputs))
+      const got = nat.run(toNativeFeeds(inputs), fetches)
       expect(Object.keys(got)).toEqual(pub.outputNames)
       for (const name of pub.outputNames) {
         expect(got[name]!.dims).toEqual(expected[name]!.dims)
@@ -45,9 +45,9 @@ describe('the native session', () => {
     if (!nat) return
     const fetches = { label: null, probabilities: null }
     try {
-      expect(() => nat.run(toOrtFeeds({ input: { datatype: 'FP32', shape: [1, 29], data: new Float32Array(29) } }), fetches)).toThrow(/invalid dimensions for input: input/)
-      expect(() => nat.run(toOrtFeeds({ input: { datatype: 'INT32', shape: [1, 30], data: new Int32Array(30) } }), fetches)).toThrow(/Unexpected input data type/)
-      expect(nat.run(toOrtFeeds({ input: { datatype: 'FP32', shape: [2, 30], data: new Float32Array(60) } }), fetches).label!.dims).toEqual([2])
+      expect(() => nat.run(toNativeFeeds({ input: { datatype: 'FP32', shape: [1, 29], data: new Float32Array(29) } }), fetches)).toThrow(/invalid dimensions for input: input/)
+      expect(() => nat.run(toNativeFeeds({ input: { datatype: 'INT32', shape: [1, 30], data: new Int32Array(30) } }), fetches)).toThrow(/Unexpected input data type/)
+      expect(nat.run(toNativeFeeds({ input: { datatype: 'FP32', shape: [2, 30], data: new Float32Array(60) } }), fetches).label!.dims).toEqual([2])
     } finally {
       nat.release()
     }
