@@ -37,6 +37,24 @@ describe('starter: request lifecycle', () => {
     expect(r.models[0]?.latency_ms).toBe(60)
   })
 
+  it('decides at the deadline where timers fire late in proportion to their length', async () => {
+    // A busy VM fires a timer ~1.2% late (450 ms → 5–7 ms late); here every timer is 2% late.
+    const onTime = globalThis.setTimeout
+    vi.stubGlobal('setTimeout', (fn: (...a: unknown[]) => void, ms = 0, ...args: unknown[]) => onTime(() => fn(...args), ms * 1.02))
+    try {
+      const g = await serve(
+        '  smart: { kind: scripted, delay_ms: 5000 }\n  simple: { kind: scripted, delay_ms: 2, label: 0 }',
+        '    strategy: deadline-fallback\n    models: [smart, simple]\n    budget_ms: { default: 400, max: 1000 }',
+      )
+      const r = await predictAfter(g, 401)
+      expect(r.decision).toMatchObject({ chosen: 'simple', reason: 'fallback-at-deadline' })
+      expect(r.elapsed_ms).toBeGreaterThanOrEqual(399)
+      expect(r.elapsed_ms).toBeLessThanOrEqual(401)
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
   it('answers by the deadline even when a model hangs and ignores abort', async () => {
     const g = await serve('  stuck: { kind: scripted, hang: true }\n  ok: { kind: scripted, delay_ms: 1 }', '    strategy: best-quality\n    models: [stuck, ok]\n    budget_ms: { default: 40, max: 100 }')
     const r = await predictAfter(g, 40)
