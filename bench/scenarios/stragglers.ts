@@ -4,6 +4,7 @@
 // later than budget + 2 ms is a deadline miss, measured by the client and from the
 // gateway's own elapsed_ms.
 import { spawnSync } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { openLoop } from '../lib/load.ts'
 import { nativeBody, row } from '../lib/payloads.ts'
@@ -27,6 +28,23 @@ export function executorKinds(): string[] {
 }
 
 const fallback = { kind: 'onnx', path: model('cancer_logreg.onnx') }
+
+/** Nice steps of the workers in the "every core busy" rows: as the event loop, and the default. */
+const NICE_ROWS = [0, 10] as const
+const allCoresName = (nice: number): string => `slow ONNX member, a worker per core, onnx_worker_nice ${nice}`
+
+/**
+ * The slow member on as many workers as cores (max_concurrency 2): both run it flat out, and
+ * the event loop (the fallback inline, the answers, the deadline) shares a core with one of
+ * them. Same gateway twice, workers at the event loop's priority and below it.
+ */
+function startAllCores(ctx: BenchContext, nice: number): Promise<Server> {
+  const config = specserveConfig(
+    { 'cancer-logreg': fallback, 'cancer-slow': { kind: 'onnx', path: model('cancer_slow.onnx'), max_concurrency: 2 } },
+    { 'slow-onnx': { strategy: 'deadline-fallback', models: ['cancer-slow', 'cancer-logreg'], budget_ms: budget } },
+  )
+  return startSpecserve(`stragglers-cores-nice${nice}`, { ...config, executors: { onnx_workers: availableParallelism(), onnx_worker_nice: nice } }, { dir: ctx.dir })
+}
 
 function metrics(r: LoadResult, reference: LoadResult | undefined): Record<string, number | undefined> {
   const answered = ok2xx(r)
@@ -80,7 +98,7 @@ export const stragglers: Scenario = {
       // The hung-remote gateway is a process of its own (started alongside), so a kind that fails cannot take the others down.
       const hang = oip ? await startHangPeer() : undefined
       if (hang) servers.push(hang)
-      const [local, remote] = await startAll(
+      const [local, remote, ...allCores] = await startAll(
         startSpecserve(
           'stragglers',
           specserveConfig(
@@ -93,8 +111,9 @@ export const stragglers: Scenario = {
           { dir: ctx.dir },
         ),
         hang ? startHungRemote(ctx, hang.url, notes) : Promise.resolve(undefined),
+        ...NICE_ROWS.map((nice) => startAllCores(ctx, nice)),
       )
-      servers.push(local)
+      servers.push(local, ...allCores)
       variants.push({ name: 'no straggler', description: 'cancer-logreg alone (reference)', url: `${local.url}/v1/ensembles/reference/predict` })
       variants.push({ name: 'slow ONNX member', description: '[cancer-slow, cancer-logreg], deadline-fallback', url: `${local.url}/v1/ensembles/slow-onnx/predict` })
       if (remote) {
@@ -102,6 +121,13 @@ export const stragglers: Scenario = {
         variants.push({ name: 'hung remote member', description: '[never-answers (oip, REST), cancer-logreg], deadline-fallback', url: `${remote.url}/v1/ensembles/hung-remote/predict` })
       }
       if (!oip) notes.push('hung remote member: not run: the oip executor kind is not registered yet (src/executors/index.ts).')
+      NICE_ROWS.forEach((nice, i) =>
+        variants.push({
+          name: allCoresName(nice),
+          description: `as slow ONNX member, onnx_workers ${availableParallelism()} (one per core), cancer-slow max_concurrency ${availableParallelism()}, workers ${nice} nice steps below the event loop`,
+          url: `${allCores[i]!.url}/v1/ensembles/slow-onnx/predict`,
+        }),
+      )
       const rows = new Rows()
       await repeat(ctx, 'stragglers', async () => {
         let reference: LoadResult | undefined
@@ -120,7 +146,13 @@ export const stragglers: Scenario = {
           rows.add(v.name, v.description, r, metrics(r, reference))
         }
       })
-      const stragglerRows = variants.slice(1).map((v) => v.name)
+      const stragglerRows = variants.slice(1).map((v) => v.name).filter((name) => !name.includes('a worker per core'))
+      const p999 = (nice: number) => rows.summary(allCoresName(nice), 'p999')?.median
+      const [even, below] = NICE_ROWS.map(p999)
+      notes.push(
+        `With a worker per core both cores run the slow model flat out, and the event loop shares one with it: p99.9 ${fmt(even)} ms with the workers at the event loop's priority, ` +
+          `${fmt(below)} ms with them ${NICE_ROWS[1]} nice steps below it (executors.onnx_worker_nice, the default), where the scheduler gives the loop a contended core first.`,
+      )
       return {
         id: this.id,
         title: this.title,
@@ -139,6 +171,7 @@ export const stragglers: Scenario = {
   },
 }
 
+const fmt = (v: number | undefined): string => (v === undefined ? '–' : v.toFixed(1))
 const pct = (v: number | undefined): string => (v === undefined ? '–' : `${(v * 100).toFixed(2)}%`)
 
 /** Splits a miss between the gateway (its own elapsed_ms) and what lies outside it (the reference row shows the machine). */

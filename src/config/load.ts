@@ -91,6 +91,8 @@ export interface GatewayConfig {
     readonly onnx_queue: number
     /** An embedded model whose inference p99 is within this runs inline (placement: auto). */
     readonly inline_max_ms: number
+    /** Nice steps the inference workers run below the event loop. */
+    readonly onnx_worker_nice: number
   }
   readonly output: Readonly<Record<string, unknown>>
   readonly telemetry: {
@@ -114,6 +116,11 @@ export interface GatewayConfig {
 }
 
 export const DEFAULT_BUDGET = { default: 100, max: 1000 } as const
+/**
+ * Inference workers run this many nice steps below the event loop: on a contended core the
+ * loop's admission, deadlines and fallbacks go first (docs/operations.md).
+ */
+export const DEFAULT_WORKER_NICE = 10
 
 /** Deployments override ports without editing the file: SPECSERVE_REST_PORT=9000, SPECSERVE_GRPC_PORT=off. */
 /** First defined of: environment, file, default (null is a value: "off"). */
@@ -264,6 +271,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       onnx_workers: workers === undefined || workers === 'auto' ? Math.max(1, availableParallelism() - 1) : workers,
       onnx_queue: executors.onnx_queue ?? 1024,
       inline_max_ms: executors.inline_max_ms ?? 0.2,
+      onnx_worker_nice: executors.onnx_worker_nice ?? DEFAULT_WORKER_NICE,
     },
     output: raw.output ?? {},
     telemetry: {

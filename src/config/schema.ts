@@ -77,6 +77,7 @@ export const ExecutorsSchema = Type.Object(
     onnx_workers: Type.Optional(Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })])),
     onnx_queue: Type.Optional(Type.Integer({ minimum: 1 })),
     inline_max_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    onnx_worker_nice: Type.Optional(Type.Integer({ minimum: 0, maximum: 19 })),
   },
   { additionalProperties: false },
 )

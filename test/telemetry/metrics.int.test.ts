@@ -126,6 +126,8 @@ describe('GET /metrics', () => {
     expect(sample(m, 'specserve_onnx_workers').value).toBe(2)
     expect(sample(m, 'specserve_onnx_queue_depth').value).toBe(0)
     expect(m.get('specserve_onnx_workers_busy')?.type).toBe('GAUGE')
+    // executors.onnx_worker_nice by default: the workers run below the event loop.
+    expect(sample(m, 'specserve_onnx_worker_nice').value).toBe(10)
     // The unreachable upstream opened its breaker after one failure.
     expect(sample(m, 'specserve_circuit_breaker_state', { model: 'down' }).value).toBe(2)
     expect(sample(m, 'specserve_output_spooled_records').value).toBe(2)

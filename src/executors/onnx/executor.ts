@@ -161,13 +161,13 @@ class OnnxExecutor implements Executor {
     this.spec = spec
     this.env = env
     this.key = poolKey(name)
-    this.dedicated = spec.dedicatedWorkers > 0 ? new OnnxPool({ workers: spec.dedicatedWorkers, queueLimit: DEDICATED_QUEUE }) : undefined
+    this.dedicated = spec.dedicatedWorkers > 0 ? new OnnxPool({ workers: spec.dedicatedWorkers, queueLimit: DEDICATED_QUEUE, nice: env.executors.onnx_worker_nice }) : undefined
   }
 
   private poolToUse(): OnnxPool {
     if (this.dedicated) return this.dedicated
-    const { onnx_workers: workers, onnx_queue: queueLimit } = this.env.executors
-    return this.env.shared(SHARED_POOL, () => new OnnxPool({ workers, queueLimit }))
+    const { onnx_workers: workers, onnx_queue: queueLimit, onnx_worker_nice: nice } = this.env.executors
+    return this.env.shared(SHARED_POOL, () => new OnnxPool({ workers, queueLimit, nice }))
   }
 
   metadata(): ModelMetadata {

@@ -27,6 +27,8 @@ const CLOSE_GRACE_MS = 10_000
 
 export interface PoolOptions {
   readonly workers: number
+  /** Nice steps the workers run below the event loop (executors.onnx_worker_nice); default 0. */
+  readonly nice?: number
   /** Jobs waiting for a worker, all models together; past it a job fails OVERLOADED. */
   readonly queueLimit: number
 }
@@ -58,12 +60,16 @@ export class OnnxPool implements SharedResource {
   private lateMs = 1
   /** A unit's time in the pool beyond its run (messages, thread wake-ups), smoothed (ms). */
   private hopMs = 1
+  private readonly nice: number
+  /** Nice steps each worker reported it got (slots not yet reported: absent). */
+  private readonly niceGot = new Map<Slot, number>()
   private closed = false
   private closing: Promise<void> | undefined
 
   constructor(options: PoolOptions) {
     this.size = Math.max(1, options.workers)
     this.queueLimit = options.queueLimit
+    this.nice = options.nice ?? 0
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn())
   }
 
@@ -117,15 +123,18 @@ export class OnnxPool implements SharedResource {
     return this.lanes.get(key)
   }
 
-  /** Queue depth and busy workers. */
-  stats(): { workers: number; busy: number; queued: number } {
+  /** Queue depth, busy workers, and the fewest nice steps any worker runs below the event loop. */
+  stats(): { workers: number; busy: number; queued: number; nice: number } {
     let busy = 0
     for (const slot of this.slots) if (slot.units.length) busy++
-    return { workers: this.size, busy, queued: this.queued }
+    let nice = this.nice
+    for (const slot of this.slots) nice = Math.min(nice, this.niceGot.get(slot) ?? 0)
+    return { workers: this.size, busy, queued: this.queued, nice }
   }
 
   collect(out: MetricsSink): void {
-    const { workers, busy, queued } = this.stats()
+    const { workers, busy, queued, nice } = this.stats()
+    out.gauge('specserve_onnx_worker_nice', 'Nice steps the inference workers run below the event loop (executors.onnx_worker_nice; 0 if the OS refused).', [[{}, nice]])
     out.gauge('specserve_onnx_workers', 'Inference worker threads.', [[{}, workers]])
     out.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[{}, busy]])
     out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting for a worker (the limit is executors.onnx_queue).', [[{}, queued]])
@@ -168,12 +177,17 @@ export class OnnxPool implements SharedResource {
 
   private spawn(): Slot {
     return new WorkerSlot<Unit>(
+      this.nice,
       (slot, msg) => this.onMessage(slot, msg),
       (slot, err) => this.onCrash(slot, err),
     )
   }
 
   private onMessage(slot: Slot, msg: FromWorker): void {
+    if (msg.type === 'priority') {
+      this.niceGot.set(slot, msg.nice)
+      return
+    }
     if (msg.type === 'loaded' || msg.type === 'load-failed') {
       if (slot.loaded(msg)) this.schedule()
       return
@@ -204,6 +218,7 @@ export class OnnxPool implements SharedResource {
   private onCrash(slot: Slot, err: Error): void {
     const index = this.slots.indexOf(slot)
     if (index < 0) return // already replaced ('error' is followed by 'exit')
+    this.niceGot.delete(slot)
     const crashed = new ModelError(ModelErrorCode.MODEL_FAILED, `inference worker crashed: ${err.message}`)
     for (const unit of slot.drain(err)) {
       unit.lane.inflight--

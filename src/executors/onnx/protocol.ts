@@ -28,7 +28,16 @@ export type ToWorker =
   /** Run these, in order, answering each as it ends. */
   | { readonly type: 'run'; readonly units: readonly WireUnit[] }
 
+/** What the pool hands a worker at its start. */
+export interface WorkerSetup {
+  readonly cancel: Int32Array
+  /** Nice steps to run below the event loop (0: as the event loop). */
+  readonly nice: number
+}
+
 export type FromWorker =
+  /** Sent once at start when asked to run below the event loop: the steps it got (0 if the OS refused). */
+  | { readonly type: 'priority'; readonly nice: number; readonly message?: string }
   | { readonly type: 'loaded'; readonly key: string; readonly metadata: Omit<ModelMetadata, 'name' | 'version' | 'kind'>; readonly warmRunsMs: number[] }
   | { readonly type: 'load-failed'; readonly key: string; readonly message: string }
   /** One output map per part of the unit, in order. */

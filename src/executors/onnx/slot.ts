@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { LoadedModel } from './pool.ts'
-import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit } from './protocol.ts'
+import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit, type WorkerSetup } from './protocol.ts'
 
 /** What a unit carries for the pool: its jobs' settle functions are the pool's business. */
 export interface SentUnit {
@@ -37,9 +37,10 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   private readonly cancelFlags: Int32Array
   private readonly loads = new Map<string, { resolve: (m: LoadedModel) => void; reject: (e: Error) => void }>()
 
-  constructor(onMessage: (slot: WorkerSlot<U>, msg: FromWorker) => void, onCrash: (slot: WorkerSlot<U>, err: Error) => void) {
+  constructor(nice: number, onMessage: (slot: WorkerSlot<U>, msg: FromWorker) => void, onCrash: (slot: WorkerSlot<U>, err: Error) => void) {
     this.cancelFlags = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT))
-    this.worker = new Worker(workerUrl, { workerData: { cancel: this.cancelFlags } })
+    const setup: WorkerSetup = { cancel: this.cancelFlags, nice }
+    this.worker = new Worker(workerUrl, { workerData: setup })
     this.worker.on('message', (msg: FromWorker) => onMessage(this, msg))
     this.worker.on('error', (err) => onCrash(this, err))
     this.worker.on('exit', (code) => {

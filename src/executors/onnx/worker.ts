@@ -2,17 +2,38 @@
 // time (a thread's sessions share one inference lane: see session.ts). Messages are
 // handled one at a time, in order; a unit the pool cancelled while it waited here is
 // answered `cancelled` without running.
+import { readlinkSync } from 'node:fs'
+import { getPriority, setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { Tensor } from '../../tensor/index.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import { rowsOf, stack, unstack } from './batch.ts'
-import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors, type WireUnit } from './protocol.ts'
+import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors, type WireUnit, type WorkerSetup } from './protocol.ts'
 import { openSession, type ThreadSession } from './session.ts'
 
 const port = parentPort
 if (!port) throw new Error('worker.ts must run in a worker thread')
+const setup = workerData as WorkerSetup
 /** Set by the pool when a unit we hold was cancelled: such a unit is never started. */
-const cancelled = (workerData as { cancel: Int32Array }).cancel
+const cancelled = setup.cancel
+
+/**
+ * Lowers this thread's CPU priority below the event loop's, so that on a contended core the
+ * loop (admission, deadlines, fallbacks, refusals) runs first and inference takes the rest.
+ * Linux gives each thread its own nice value; /proc/thread-self names this one.
+ */
+function lowerPriority(steps: number): FromWorker {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
+    if (!Number.isSafeInteger(tid) || tid <= 0) throw new Error('no thread id in /proc/thread-self')
+    const before = getPriority(tid)
+    setPriority(tid, Math.min(19, before + steps))
+    return { type: 'priority', nice: getPriority(tid) - before }
+  } catch (err) {
+    return { type: 'priority', nice: 0, message: (err as Error).message }
+  }
+}
+if (setup.nice > 0) port.postMessage(lowerPriority(setup.nice))
 
 const sessions = new Map<string, ThreadSession>()
 

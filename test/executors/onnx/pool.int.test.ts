@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { getPriority } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
@@ -14,6 +16,20 @@ const dispatched = (): Promise<void> => Promise.resolve()
 
 const pools = usePool()
 
+/** This process's threads by their nice value (Linux: /proc/self/task/<tid>/stat, field 19). */
+function threadsAtNice(nice: number): number {
+  let n = 0
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === nice) n++
+    } catch {
+      // a thread that ended while we looked
+    }
+  }
+  return n
+}
+
 describe('ONNX worker pool', () => {
   it('loads a real model, reads its metadata and reproduces the labels scikit-learn gave', async () => {
     const pool = pools.open({ workers: 2, queueLimit: 16 })
@@ -23,6 +39,18 @@ describe('ONNX worker pool', () => {
     const out = await pool.run('wine', rows('wine', 3), new AbortController().signal, later())
     expect(labels(out)).toEqual(samples('wine').expected.wine_rf)
     expect((out.probabilities as Tensor).shape).toEqual([3, 3])
+  })
+
+  it('runs its workers the nice steps asked below the event loop, and leaves the event loop as it was', async () => {
+    const loop = getPriority()
+    const lowered = Math.min(19, loop + 3)
+    const already = threadsAtNice(lowered)
+    const pool = pools.open({ workers: 2, queueLimit: 8, nice: 3 })
+    // A worker reports its priority before it answers any load: once loaded, both have.
+    await pool.register('wine', model('wine_rf.onnx'))
+    expect(pool.stats().nice).toBe(lowered - loop)
+    expect(threadsAtNice(lowered) - already).toBe(2)
+    expect(getPriority()).toBe(loop)
   })
 
   it('keeps the event loop responsive while a slow model runs', async () => {
