@@ -17,7 +17,7 @@ import type { SharedResource } from '../types.ts'
 import { BATCH_ROWS } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
-import type { FromWorker } from './protocol.ts'
+import type { WorkerAnswer } from './protocol.ts'
 import { cancelUnit, WorkerSlot } from './slot.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
@@ -61,8 +61,6 @@ export class OnnxPool implements SharedResource {
   /** A unit's time in the pool beyond its run (messages, thread wake-ups), smoothed (ms). */
   private hopMs = 1
   private readonly nice: number
-  /** Nice steps each worker reported it got (slots not yet reported: absent). */
-  private readonly niceGot = new Map<Slot, number>()
   private closed = false
   private closing: Promise<void> | undefined
 
@@ -128,7 +126,7 @@ export class OnnxPool implements SharedResource {
     let busy = 0
     for (const slot of this.slots) if (slot.units.length) busy++
     let nice = this.nice
-    for (const slot of this.slots) nice = Math.min(nice, this.niceGot.get(slot) ?? 0)
+    for (const slot of this.slots) nice = Math.min(nice, slot.nice)
     return { workers: this.size, busy, queued: this.queued, nice }
   }
 
@@ -183,11 +181,7 @@ export class OnnxPool implements SharedResource {
     )
   }
 
-  private onMessage(slot: Slot, msg: FromWorker): void {
-    if (msg.type === 'priority') {
-      this.niceGot.set(slot, msg.nice)
-      return
-    }
+  private onMessage(slot: Slot, msg: WorkerAnswer): void {
     if (msg.type === 'loaded' || msg.type === 'load-failed') {
       if (slot.loaded(msg)) this.schedule()
       return
@@ -218,7 +212,6 @@ export class OnnxPool implements SharedResource {
   private onCrash(slot: Slot, err: Error): void {
     const index = this.slots.indexOf(slot)
     if (index < 0) return // already replaced ('error' is followed by 'exit')
-    this.niceGot.delete(slot)
     const crashed = new ModelError(ModelErrorCode.MODEL_FAILED, `inference worker crashed: ${err.message}`)
     for (const unit of slot.drain(err)) {
       unit.lane.inflight--

@@ -44,3 +44,6 @@ export type FromWorker =
   | { readonly type: 'result'; readonly id: number; readonly outputs: WireTensors[]; readonly runMs: number }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }
   | { readonly type: 'cancelled'; readonly id: number }
+
+/** What a worker says that the pool acts on (its priority report stays with its slot). */
+export type WorkerAnswer = Exclude<FromWorker, { readonly type: 'priority' }>

@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { LoadedModel } from './pool.ts'
-import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit, type WorkerSetup } from './protocol.ts'
+import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit, type WorkerAnswer, type WorkerSetup } from './protocol.ts'
 
 /** What a unit carries for the pool: its jobs' settle functions are the pool's business. */
 export interface SentUnit {
@@ -22,6 +22,8 @@ export function cancelUnit(unit: SentUnit): void {
 
 const workerUrl = new URL('./worker.ts', import.meta.url)
 
+let priorityWarned = false
+
 export class WorkerSlot<U extends SentUnit = SentUnit> {
   readonly worker: Worker
   /** Sent and not yet answered, in the order the worker runs them. */
@@ -30,6 +32,8 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   loading = 0
   /** The thread has exited (crashed, or closed). */
   exited = false
+  /** Nice steps it runs below the event loop, as it reported (0 until it has). */
+  nice = 0
   /** Called when the worker has no unit left (close waits for it). */
   onIdle: (() => void) | undefined
   private readonly outbox: WireUnit[] = []
@@ -37,11 +41,11 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   private readonly cancelFlags: Int32Array
   private readonly loads = new Map<string, { resolve: (m: LoadedModel) => void; reject: (e: Error) => void }>()
 
-  constructor(nice: number, onMessage: (slot: WorkerSlot<U>, msg: FromWorker) => void, onCrash: (slot: WorkerSlot<U>, err: Error) => void) {
+  constructor(nice: number, onMessage: (slot: WorkerSlot<U>, msg: WorkerAnswer) => void, onCrash: (slot: WorkerSlot<U>, err: Error) => void) {
     this.cancelFlags = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT))
     const setup: WorkerSetup = { cancel: this.cancelFlags, nice }
     this.worker = new Worker(workerUrl, { workerData: setup })
-    this.worker.on('message', (msg: FromWorker) => onMessage(this, msg))
+    this.worker.on('message', (msg: FromWorker) => (msg.type === 'priority' ? this.prioritized(msg, nice) : onMessage(this, msg)))
     this.worker.on('error', (err) => onCrash(this, err))
     this.worker.on('exit', (code) => {
       this.exited = true
@@ -49,6 +53,13 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     })
     // Only a worker with work in hand keeps the process alive (tests, CLI validate).
     this.worker.unref()
+  }
+
+  private prioritized(msg: Extract<FromWorker, { type: 'priority' }>, asked: number): void {
+    this.nice = msg.nice
+    if (msg.message === undefined || priorityWarned) return
+    priorityWarned = true
+    process.emitWarning(`inference workers run at the event loop's priority: executors.onnx_worker_nice ${asked} refused (${msg.message})`, { code: 'SPECSERVE_WORKER_NICE' })
   }
 
   /** Takes no unit now: still loading, or holding `depth` units already. */
