@@ -146,7 +146,8 @@ export const stragglers: Scenario = {
           rows.add(v.name, v.description, r, metrics(r, reference))
         }
       })
-      const stragglerRows = variants.slice(1).map((v) => v.name).filter((name) => !name.includes('a worker per core'))
+      const allCoresRows = new Set(NICE_ROWS.map(allCoresName))
+      const stragglerRows = variants.slice(1).map((v) => v.name).filter((name) => !allCoresRows.has(name))
       const p999 = (nice: number) => rows.summary(allCoresName(nice), 'p999')?.median
       const [even, below] = NICE_ROWS.map(p999)
       notes.push(

@@ -1,4 +1,4 @@
-// One predict, from fan-out to decision. The deadline is one timer and one AbortSignal:
+// One predict, from fan-out to decision. The deadline is a timer and one AbortSignal:
 // whichever comes first of decision, deadline or cancel (a client gone, a consumer
 // stopping) settles the run, aborts every executor still working, and annotates each
 // model. Late results are counted, never used.
@@ -31,18 +31,14 @@ export interface RunHooks {
 /** The abort reason executors see; one shared instance, since building an Error per request costs a stack capture. */
 const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
 /**
- * A timer fires late in proportion to its length on a busy VM (measured: ~1.2%, 450 ms → 5–7
- * ms late). A deadline further off than this is waited for in steps of 7/8 of what is left,
- * measured again at each step (as the batching lane's wake-ups), so the timer that decides is
- * short and punctual. Only a run that reaches its deadline takes more than one timer.
+ * A timer fires late in proportion to its length on a busy VM (~1.2%: 450 ms → 5–7 ms late), so
+ * a deadline over 8 ms off is waited for in steps of 7/8 of what is left, the clock read again
+ * at each, and the timer that decides is short. A run decided within 7/8 of its budget takes one.
  */
 const ONE_TIMER_UNDER_MS = 8
 const STEP_SHARE = 7 / 8
-
-/** A deadline step: decides if the deadline has come (within the timers' 1 ms grain), or waits the rest. */
-function deadlineStep(run: Run): void {
-  run.deadlineTick()
-}
+/** Node's longest timer; past it a timer fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** startedAt of a model not started; any clock reading, 0 included, is a start. */
 const NOT_STARTED = -1
@@ -136,14 +132,14 @@ export class Run implements InferContext {
   }
 
   private armDeadline(leftMs: number): void {
-    this.deadlineTimer = setTimeout(deadlineStep, leftMs > ONE_TIMER_UNDER_MS ? leftMs * STEP_SHARE : leftMs, this)
+    this.deadlineTimer = setTimeout(Run.deadlineStep, leftMs > ONE_TIMER_UNDER_MS ? Math.min(leftMs * STEP_SHARE, MAX_TIMER_MS) : leftMs, this)
   }
 
-  /** The deadline timer fired (deadlineStep). */
-  deadlineTick(): void {
-    const left = this.deadline - performance.now()
-    if (left >= 1) this.armDeadline(left)
-    else this.finish(this.collector.onDeadline(), true)
+  /** The deadline timer fired: decide if the deadline has come (within the timers' 1 ms grain), or wait the rest. */
+  private static deadlineStep(run: Run): void {
+    const left = run.deadline - performance.now()
+    if (left >= 1) run.armDeadline(left)
+    else run.finish(run.collector.onDeadline(), true)
   }
 
   /**

@@ -48,8 +48,8 @@ describe('starter: request lifecycle', () => {
       )
       const r = await predictAfter(g, 401)
       expect(r.decision).toMatchObject({ chosen: 'simple', reason: 'fallback-at-deadline' })
-      expect(r.elapsed_ms).toBeGreaterThanOrEqual(399)
-      expect(r.elapsed_ms).toBeLessThanOrEqual(401)
+      // Each step is 2% late too, but the last one is a few ms long: late by a fraction of a ms.
+      expect(r.elapsed_ms).toBeCloseTo(400, 0)
     } finally {
       vi.unstubAllGlobals()
     }

@@ -121,12 +121,12 @@ export class OnnxPool implements SharedResource {
     return this.lanes.get(key)
   }
 
-  /** Queue depth, busy workers, and the fewest nice steps any worker runs below the event loop. */
+  /** Queue depth, busy workers, and the fewest nice steps a worker reported it runs below the event loop. */
   stats(): { workers: number; busy: number; queued: number; nice: number } {
     let busy = 0
     for (const slot of this.slots) if (slot.units.length) busy++
     let nice = this.nice
-    for (const slot of this.slots) nice = Math.min(nice, slot.nice)
+    for (const slot of this.slots) if (slot.nice !== undefined) nice = Math.min(nice, slot.nice)
     return { workers: this.size, busy, queued: this.queued, nice }
   }
 

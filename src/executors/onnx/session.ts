@@ -105,17 +105,15 @@ export async function openSession(path: string, native = true): Promise<Opened> 
     const inputs = specsOf(raw.inputMetadata)
     const outputs = specsOf(raw.outputMetadata)
     const fetches: Readonly<Record<string, null>> = Object.freeze(Object.fromEntries(outputs.map((o) => [o.name, null])))
-    const session: SyncThreadSession = { sync: true, run: (inputs) => raw.run(toNativeFeeds(inputs), fetches), release: () => raw.release() }
+    const session: SyncThreadSession = { sync: true, run: (feeds) => raw.run(toNativeFeeds(feeds), fetches), release: () => raw.release() }
     const feeds = warmInputs(inputs)
     // The first run allocates: not timed. It also shows the binding reads plain feeds and
-    // answers as this code expects; if it does not, the public API serves.
-    if (!answersEveryOutput(firstRun(session, feeds), outputs)) {
-      raw.release()
-      return await openPublic(path)
-    }
-    return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
+    // answers as this code expects; if it does not, the public API serves (below).
+    if (answersEveryOutput(firstRun(session, feeds), outputs)) return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
   } catch (err) {
     raw.release()
     throw err
   }
+  raw.release()
+  return openPublic(path)
 }

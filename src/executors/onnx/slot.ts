@@ -32,8 +32,8 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   loading = 0
   /** The thread has exited (crashed, or closed). */
   exited = false
-  /** Nice steps it runs below the event loop, as it reported (0 until it has). */
-  nice = 0
+  /** Nice steps it runs below the event loop, as it reported (undefined until it has). */
+  nice: number | undefined
   /** Called when the worker has no unit left (close waits for it). */
   onIdle: (() => void) | undefined
   private readonly outbox: WireUnit[] = []

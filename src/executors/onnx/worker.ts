@@ -23,6 +23,8 @@ const cancelled = setup.cancel
  * Linux gives each thread its own nice value; /proc/thread-self names this one.
  */
 function lowerPriority(steps: number): FromWorker {
+  // Elsewhere a thread has no nice value of its own: the workers run as the event loop.
+  if (process.platform !== 'linux') return { type: 'priority', nice: 0 }
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
     if (!Number.isSafeInteger(tid) || tid <= 0) throw new Error('no thread id in /proc/thread-self')
