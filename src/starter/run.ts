@@ -6,11 +6,12 @@ import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
 import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs, type InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
-import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
+import type { Decision, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
 import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
+import { failError, failure } from './outcomes.ts'
 import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
 import type { ShadowRunner } from './shadow.ts'
 import { roundMs } from './stats.ts'
@@ -312,31 +313,3 @@ export class Run implements InferContext {
     }).catch(() => undefined) // onResult only queues a record; nothing here can fail the predict
   }
 }
-
-function failure(index: number, err: unknown, latencyMs: number): Outcome {
-  const version = (err as { [RAN_VERSION]?: string } | undefined)?.[RAN_VERSION]
-  if (err instanceof ModelError) {
-    const error = { code: err.code, message: err.message }
-    return err.skipped ? { status: 'skipped', index, error, latencyMs, version } : { status: 'error', index, error, latencyMs, version }
-  }
-  return { status: 'error', index, error: { code: ModelErrorCode.MODEL_FAILED, message: String((err as Error)?.message ?? err) }, latencyMs, version }
-}
-
-function failError(decision: Extract<Decision, { kind: 'fail' }>, commonCause: string | null, cancelled: boolean): ErrorInfo {
-  if (cancelled) return { code: 'CANCELLED', message: 'cancelled before the answer: the client went away or the gateway is stopping' }
-  if (decision.code === 'ALL_MODELS_FAILED' && commonCause === ModelErrorCode.OVERLOADED) {
-    return { code: 'OVERLOADED', message: 'every model queue is full' }
-  }
-  if (decision.code === 'ALL_MODELS_FAILED' && commonCause === ModelErrorCode.WOULD_MISS_DEADLINE) {
-    return { code: 'DEADLINE_EXCEEDED', message: 'the budget is too small for any model of the ensemble' }
-  }
-  switch (decision.code) {
-    case 'ALL_MODELS_FAILED':
-      return { code: decision.code, message: 'every model of the ensemble failed' }
-    case 'DEADLINE_EXCEEDED':
-      return { code: decision.code, message: 'no usable result by the deadline' }
-    case 'NO_CONSENSUS':
-      return { code: decision.code, message: 'the models did not reach a majority' }
-  }
-}
-
