@@ -9,6 +9,7 @@ import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
+import { timerStep } from '../timer-step.ts'
 import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 import { failError, failure } from './outcomes.ts'
@@ -31,16 +32,6 @@ export interface RunHooks {
 
 /** The abort reason executors see; one shared instance, since building an Error per request costs a stack capture. */
 const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
-/**
- * A timer fires late in proportion to its length on a busy VM (~1.2%: 450 ms → 5–7 ms late), so
- * a deadline over 8 ms off is waited for in steps of 7/8 of what is left, the clock read again
- * at each, and the timer that decides is short. A run decided within 7/8 of its budget takes one.
- */
-const ONE_TIMER_UNDER_MS = 8
-const STEP_SHARE = 7 / 8
-/** Node's longest timer; past it a timer fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
 /** startedAt of a model not started; any clock reading, 0 included, is a start. */
 const NOT_STARTED = -1
 /** startedAt of a model member selection decided not to start (its outcome says why). */
@@ -133,7 +124,8 @@ export class Run implements InferContext {
   }
 
   private armDeadline(leftMs: number): void {
-    this.deadlineTimer = setTimeout(Run.deadlineStep, leftMs > ONE_TIMER_UNDER_MS ? Math.min(leftMs * STEP_SHARE, MAX_TIMER_MS) : leftMs, this)
+    // In steps, so the timer that decides is short (timer-step.ts).
+    this.deadlineTimer = setTimeout(Run.deadlineStep, timerStep(leftMs), this)
   }
 
   /** The deadline timer fired: decide if the deadline has come (within the timers' 1 ms grain), or wait the rest. */

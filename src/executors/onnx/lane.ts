@@ -8,6 +8,7 @@ import type { TensorMap } from '../../tensor/index.ts'
 import { BatchTimes, stackable, type BatchSettings } from './batch.ts'
 import { quantileOf, RunTimes } from './run-times.ts'
 import type { SentUnit } from './slot.ts'
+import { timerStep } from '../../timer-step.ts'
 
 export interface Job {
   readonly lane: PoolLane
@@ -44,13 +45,6 @@ const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
 /** Batch wake-ups are set this much early, and a batch due within it goes now. */
 const TIMER_GRANULARITY_MS = 1
-/**
- * A wake-up covers at most this share of the wait left; at the wake-up the wait is measured
- * again. A timer fires late in proportion to its length on a virtualized box (measured:
- * 100–180 ms timers 3–8 ms late, 1–5 ms ones under 2 ms), so a long wait goes in shrinking
- * steps whose last ones are short and on time.
- */
-const WAKE_STEP_SHARE = 7 / 8
 /** Only models whose fastest run is under this may wait inside a worker. */
 const PIPELINE_MAX_MS = 2
 /**
@@ -224,7 +218,8 @@ export class PoolLane {
       this.clearTimer()
       return true
     }
-    const step = Math.min(wait - TIMER_GRANULARITY_MS, wait * WAKE_STEP_SHARE)
+    // A long wait goes in steps, measured again at each wake-up (timer-step.ts).
+    const step = Math.min(wait - TIMER_GRANULARITY_MS, timerStep(wait))
     const at = now + step
     if (at < this.wakeAt) {
       clearTimeout(this.timer)
