@@ -81,8 +81,10 @@ export const startHangPeer = (): Promise<Server> => startPeerScript('hang', 'han
 export const startV2Stub = (delayMs = 0): Promise<Server> => startPeerScript('v2-stub', 'v2-stub.ts', { DELAY_MS: String(delayMs) })
 
 /** What the load generators reach against servers that do nothing (bench/peers/null-*.ts): the ceiling of a same-box run. */
-export const startNullHttp = (): Promise<Server> => startPeerScript('null-http', 'null-http.ts')
-export const startNullGrpc = (): Promise<Server> => startPeerScript('null-grpc', 'null-grpc.ts')
+/** `response`: the body every request gets (default: a small JSON). */
+export const startNullHttp = (response?: Buffer): Promise<Server> => startPeerScript('null-http', 'null-http.ts', response ? { RESPONSE: response.toString('base64') } : {})
+/** `response`: the message every call gets (default: a PredictResponse with only its id). */
+export const startNullGrpc = (response?: Buffer): Promise<Server> => startPeerScript('null-grpc', 'null-grpc.ts', response ? { RESPONSE: response.toString('base64') } : {})
 
 /** bench/peers/bare-proxy.ts in front of `upstream`: the cost of a bare Node hop, the remote scenario's floor. */
 export const startBareProxy = (upstream: string): Promise<Server> => startPeerScript('bare-proxy', 'bare-proxy.ts', { UPSTREAM: upstream })

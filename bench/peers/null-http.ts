@@ -1,8 +1,9 @@
 // The REST load generator's ceiling: node:http answering every request at once with the
-// same small JSON (no parsing, no routing, no model). Env: PORT.
+// same JSON (no parsing, no routing, no model). Env: PORT; RESPONSE, the body to answer
+// (base64; the bench gives the gateway's own answer, so the client reads what it would read).
 import { createServer } from 'node:http'
 
-const body = Buffer.from('{"id":"ceiling"}')
+const body = process.env.RESPONSE ? Buffer.from(process.env.RESPONSE, 'base64') : Buffer.from('{"id":"ceiling"}')
 const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length }
 
 createServer((req, res) => {

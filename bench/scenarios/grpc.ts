@@ -3,18 +3,41 @@
 // with one grpc-js client at that concurrency (the same client both ways).
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { Client, credentials } from '@grpc/grpc-js'
 import protobuf from 'protobufjs'
+import { request } from 'undici'
 import { closedLoop, ghzClosedLoop, grpcClosedLoop } from '../lib/load.ts'
 import { grpcPredict, nativeBody } from '../lib/payloads.ts'
 import { root, run } from '../lib/processes.ts'
 import { Rows, headline, notRun, repeat, target, type Scenario } from '../lib/scenario.ts'
-import { startAll, startNullGrpc, startNullHttp, startSpecserve } from '../lib/servers.ts'
+import { startAll, startNullGrpc, startNullHttp, startSpecserve, type Server } from '../lib/servers.ts'
 import { singleModelConfig } from './overhead.ts'
 
 /** The bench's request as protobuf bytes (base64), encoded once here from our .proto. */
 function encodedPredict(): string {
   const type = new protobuf.Root().loadSync(join(root, 'proto', 'specserve', 'v1', 'gateway.proto'), { keepCase: true }).lookupType('specserve.v1.PredictRequest')
   return Buffer.from(type.encode(type.fromObject(grpcPredict('logreg') as Record<string, unknown>)).finish()).toString('base64')
+}
+
+/**
+ * The gateway's own answers to the bench's request, as bytes (the REST body, the gRPC
+ * PredictResponse): the ceilings' servers answer with them, so each load generator reads
+ * and decodes exactly what it reads from the gateway.
+ */
+async function gatewayAnswers(server: Server): Promise<{ rest: Buffer; grpc: Buffer }> {
+  const res = await request(`${server.url}/v1/ensembles/logreg/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: nativeBody() })
+  const rest = Buffer.from(await res.body.arrayBuffer())
+  if (res.statusCode !== 200) throw new Error(`the gateway answered ${res.statusCode}: ${rest.toString()}`)
+  const client = new Client(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure())
+  try {
+    const same = (b: Buffer): Buffer => b
+    const grpc = await new Promise<Buffer>((resolve, reject) =>
+      client.makeUnaryRequest('/specserve.v1.Gateway/Predict', same, same, Buffer.from(encodedPredict(), 'base64'), (err, value) => (err || !value ? reject(err ?? new Error('no answer')) : resolve(value))),
+    )
+    return { rest, grpc }
+  } finally {
+    client.close()
+  }
 }
 
 export const grpc: Scenario = {
@@ -32,8 +55,17 @@ export const grpc: Scenario = {
     const stamp = join(dirname(ghz), '.ghz.version')
     const version = existsSync(stamp) ? (readFileSync(stamp, 'utf8').trim().split('@').pop() ?? '') : ''
     // The ceilings: each load generator against a server that answers at once and does
-    // nothing, on the same cores. Whatever the gateway does, its rows cannot pass these.
-    const [server, nullHttp, nullGrpc] = await startAll(startSpecserve('grpc', singleModelConfig(), { dir: ctx.dir, grpc: true }), startNullHttp(), startNullGrpc())
+    // nothing, on the same cores, with the gateway's own answer. Whatever the gateway does,
+    // its rows cannot pass these.
+    const server = await startSpecserve('grpc', singleModelConfig(), { dir: ctx.dir, grpc: true })
+    let answers: { rest: Buffer; grpc: Buffer }
+    try {
+      answers = await gatewayAnswers(server)
+    } catch (err) {
+      await server.stop()
+      throw err
+    }
+    const [nullHttp, nullGrpc] = await startAll(startNullHttp(answers.rest), startNullGrpc(answers.grpc))
     const rows = new Rows()
     const ghzLoad = (address: string) =>
       ghzClosedLoop({
@@ -60,9 +92,9 @@ export const grpc: Scenario = {
         rows.add('gRPC', `specserve.v1.Gateway/Predict, ghz ${ctx.connections} workers on 1 connection`, g, { ...headline(g, rest), of_ceiling: g.throughput / grpcCeiling.throughput })
         rows.add('gRPC unary (grpc-js)', `Predict, ${ctx.connections} calls in flight on 1 connection, grpc-js client`, unary, headline(unary, rest))
         rows.add('gRPC stream (grpc-js)', `one PredictStream, ${ctx.connections} messages in flight, same client`, stream, headline(stream, rest))
-        rows.add('ceiling: autocannon vs a null HTTP server', 'bench/peers/null-http.ts: node:http answering at once, no work', restCeiling, headline(restCeiling, rest))
+        rows.add('ceiling: autocannon vs a null HTTP server', `bench/peers/null-http.ts: node:http answering at once with the gateway's ${answers.rest.length}-byte body, no work`, restCeiling, headline(restCeiling, rest))
         // The most the gRPC row could show against this REST row: ghz's own cost on these cores.
-        rows.add('ceiling: ghz vs a null gRPC server', 'bench/peers/null-grpc.ts: node:http2 answering at once, no grpc-js, no work', grpcCeiling, headline(grpcCeiling, rest))
+        rows.add('ceiling: ghz vs a null gRPC server', `bench/peers/null-grpc.ts: node:http2 answering at once with the gateway's ${answers.grpc.length}-byte PredictResponse, no grpc-js, no work`, grpcCeiling, headline(grpcCeiling, rest))
       })
     } finally {
       await Promise.all([server.stop(), nullHttp.stop(), nullGrpc.stop()])
@@ -79,7 +111,7 @@ export const grpc: Scenario = {
           const ofCeiling = rows.summary('gRPC', 'of_ceiling')?.median
           return (
             `ghz (Go) and the gateway share the 2 cores, and ghz alone needs more CPU per call than autocannon per request: against a ` +
-            `server that answers at once and does nothing it reached ${ceiling === undefined ? '?' : ceiling.toFixed(2)}× this REST row, ` +
+            `server that answers at once with the same response and does nothing it reached ${ceiling === undefined ? '?' : ceiling.toFixed(2)}× this REST row, ` +
             `so that is the most any gRPC server could show here; specserve reached ${ofCeiling === undefined ? '?' : `${Math.round(ofCeiling * 100)}%`} of that ceiling. ` +
             'The rest is @grpc/grpc-js per call (an HTTP/2 stream, headers and trailers, its call objects; Predict messages are coded by hand).'
           )
