@@ -3,7 +3,7 @@
 // with one grpc-js client at that concurrency (the same client both ways).
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { Client, credentials } from '@grpc/grpc-js'
+import { Client, Metadata, credentials } from '@grpc/grpc-js'
 import protobuf from 'protobufjs'
 import { request } from 'undici'
 import { closedLoop, ghzClosedLoop, grpcClosedLoop } from '../lib/load.ts'
@@ -25,14 +25,17 @@ function encodedPredict(): string {
  * and decodes exactly what it reads from the gateway.
  */
 async function gatewayAnswers(server: Server): Promise<{ rest: Buffer; grpc: Buffer }> {
-  const res = await request(`${server.url}/v1/ensembles/logreg/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: nativeBody() })
+  const limits = { headersTimeout: 10_000, bodyTimeout: 10_000 }
+  const res = await request(`${server.url}/v1/ensembles/logreg/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: nativeBody(), ...limits })
   const rest = Buffer.from(await res.body.arrayBuffer())
   if (res.statusCode !== 200) throw new Error(`the gateway answered ${res.statusCode}: ${rest.toString()}`)
   const client = new Client(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure())
   try {
     const same = (b: Buffer): Buffer => b
     const grpc = await new Promise<Buffer>((resolve, reject) =>
-      client.makeUnaryRequest('/specserve.v1.Gateway/Predict', same, same, Buffer.from(encodedPredict(), 'base64'), (err, value) => (err || !value ? reject(err ?? new Error('no answer')) : resolve(value))),
+      client.makeUnaryRequest('/specserve.v1.Gateway/Predict', same, same, Buffer.from(encodedPredict(), 'base64'), new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
+        err || !value ? reject(err ?? new Error('no answer')) : resolve(value),
+      ),
     )
     return { rest, grpc }
   } finally {
@@ -59,13 +62,15 @@ export const grpc: Scenario = {
     // its rows cannot pass these.
     const server = await startSpecserve('grpc', singleModelConfig(), { dir: ctx.dir, grpc: true })
     let answers: { rest: Buffer; grpc: Buffer }
+    let nullHttp: Server
+    let nullGrpc: Server
     try {
       answers = await gatewayAnswers(server)
+      ;[nullHttp, nullGrpc] = await startAll(startNullHttp(answers.rest), startNullGrpc(answers.grpc))
     } catch (err) {
       await server.stop()
       throw err
     }
-    const [nullHttp, nullGrpc] = await startAll(startNullHttp(answers.rest), startNullGrpc(answers.grpc))
     const rows = new Rows()
     const ghzLoad = (address: string) =>
       ghzClosedLoop({

@@ -2,17 +2,20 @@
 // so a timer each (armed, then cleared) is pure cost: Node's timer insert and removal were
 // ~0.8 µs of the event loop per predict in the single-model profile. Predicts with the same
 // budget start one after another, so their deadlines come in the order they were queued:
-// one FIFO per budget (in whole ms: budgets a fraction of a ms apart, such as those cut to a
-// gRPC deadline, share one, and their deadlines may come out of order by less than the
-// timers' 1 ms grain), and one timer per FIFO, for its oldest predict still waiting. A
+// one FIFO per budget, and one timer per FIFO, for its oldest predict still waiting. A
 // predict that ends first leaves a hole (O(1)); holes at the head are skipped as they form.
-// The waits are stepped (timer-step.ts) so the timer that decides is short.
+// Budgets must be equal, not close, to share a FIFO: deadlines out of order by a fraction
+// of a ms would be decided late. The waits are stepped (timer-step.ts) so the timer that
+// decides is short.
 import { timerStep } from '../timer-step.ts'
 
-/** What waits for its deadline (a performance.now() time): `expire()` is called once it has come, within the timers' 1 ms grain. */
+/** The method a queue calls (a symbol: not part of what a run shows its callers). */
+export const EXPIRE = Symbol('expire')
+
+/** What waits for its deadline (a performance.now() time): [EXPIRE]() is called once it has come, within the timers' 1 ms grain. */
 export interface Expiring {
   readonly deadline: number
-  expire(): void
+  [EXPIRE](): void
 }
 
 /** A queue's array is cut down to its waiting part once this many slots at its head are spent (and they are half of it). */
@@ -36,7 +39,7 @@ export class DeadlineQueue {
     this.owner = owner
   }
 
-  /** Queues `entry`, whose deadline is no earlier (by 1 ms) than any queued before it; returns its slot, for remove(). */
+  /** Queues `entry`, whose deadline is no earlier than any queued before it; returns its slot, for remove(). */
   add(entry: Expiring): number {
     if (this.head >= COMPACT_AT && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head)
@@ -72,14 +75,19 @@ export class DeadlineQueue {
   /** Expires every entry at the head whose deadline has come; waits again for the first that has not. */
   private readonly fire = (): void => {
     this.timer = undefined
-    while (this.waiting > 0) {
-      const entry = this.items[this.head] as Expiring
-      const left = entry.deadline - performance.now()
-      if (left >= 1) return this.arm(left)
-      this.items[this.head] = null
-      this.skipEnded()
-      if (--this.waiting === 0) this.close()
-      entry.expire() // may end (remove) others, or queue new ones: the loop reads the fields again
+    try {
+      while (this.waiting > 0) {
+        const entry = this.items[this.head] as Expiring
+        const left = entry.deadline - performance.now()
+        if (left >= 1) return this.arm(left)
+        this.items[this.head] = null
+        this.skipEnded()
+        if (--this.waiting === 0) this.close()
+        entry[EXPIRE]() // may end (remove) others, or queue new ones: the loop reads the fields again
+      }
+    } finally {
+      // An expiry that threw must not leave the others of this budget without a timer.
+      if (this.waiting > 0 && this.timer === undefined) this.arm((this.items[this.head] as Expiring).deadline - performance.now())
     }
   }
 
@@ -91,15 +99,14 @@ export class DeadlineQueue {
   }
 }
 
-/** The queues by budget (whole ms): one gateway's, so the runs of a gateway closed by a test never hold another's timers. */
+/** The queues by budget (ms): one gateway's, so the runs of a gateway closed by a test never hold another's timers. */
 export class Deadlines {
   private readonly queues = new Map<number, DeadlineQueue>()
 
   /** The queue of this budget's deadlines. */
   of(budgetMs: number): DeadlineQueue {
-    const key = Math.floor(budgetMs)
-    let queue = this.queues.get(key)
-    if (queue === undefined) this.queues.set(key, (queue = new DeadlineQueue(key, this)))
+    let queue = this.queues.get(budgetMs)
+    if (queue === undefined) this.queues.set(budgetMs, (queue = new DeadlineQueue(budgetMs, this)))
     return queue
   }
 

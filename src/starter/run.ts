@@ -10,7 +10,7 @@ import type { Decision, ModelAnnotation, Outcome, PredictRequest, PredictResult 
 import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
 import type { Admission } from './admission.ts'
-import type { DeadlineQueue, Deadlines, Expiring } from './deadlines.ts'
+import { EXPIRE, type DeadlineQueue, type Deadlines, type Expiring } from './deadlines.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 import { failError, failure } from './outcomes.ts'
 import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
@@ -128,7 +128,7 @@ export class Run implements InferContext, Expiring {
   }
 
   /** The deadline has come (called by its queue): the collector decides with what it has. */
-  expire(): void {
+  [EXPIRE](): void {
     this.finish(this.collector.onDeadline(), true)
   }
 
@@ -230,6 +230,7 @@ export class Run implements InferContext, Expiring {
     if (this.settled) return
     const now = performance.now()
     this.deadlineQueue?.remove(this.deadlineSlot)
+    this.deadlineQueue = undefined
     if (this.delayTimers) for (const t of this.delayTimers) clearTimeout(t)
     if (this.adaptive) clearTimeout(this.lateTimer)
     // Every executor still working stops here: queued jobs are dropped, remote calls aborted.

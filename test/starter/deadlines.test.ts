@@ -1,6 +1,6 @@
 // The shared deadline queues, on a fake clock: every time below is exact.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Deadlines, type Expiring } from '../../src/starter/deadlines.ts'
+import { Deadlines, EXPIRE, type Expiring } from '../../src/starter/deadlines.ts'
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
@@ -13,7 +13,7 @@ afterEach(() => {
 function due(inMs: number, expired: Map<string, number>, name: string, then?: () => void): Expiring {
   return {
     deadline: performance.now() + inMs,
-    expire() {
+    [EXPIRE]() {
       expired.set(name, performance.now())
       then?.()
     },
@@ -57,37 +57,70 @@ describe('deadlines', () => {
     expect(expired.has('d')).toBe(false)
   })
 
-  it('keeps slots valid while a long run of ended entries is cut from the front', async () => {
+  it('keeps slots valid while the spent front of the queue is cut off, wherever entries end', async () => {
     const deadlines = new Deadlines()
     const expired = new Map<string, number>()
     const queue = deadlines.of(1000)
-    const window: number[] = []
-    // 32 waiting at a time, 5,000 through: the queue's array is cut down many times meanwhile.
+    const waiting = new Map<string, number>()
+    let seed = 7
+    const pick = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n
+    // 5,000 through, 32 waiting at a time, each removed from anywhere in the queue: the array is cut down many times meanwhile.
     for (let i = 0; i < 5000; i++) {
-      window.push(queue.add(due(1000, expired, `r${i}`)))
-      if (window.length > 32) queue.remove(window.shift()!)
+      waiting.set(`r${i}`, queue.add(due(1000, expired, `r${i}`)))
+      if (waiting.size > 32) {
+        const name = [...waiting.keys()][pick(waiting.size)]!
+        queue.remove(waiting.get(name)!)
+        waiting.delete(name)
+      }
     }
     await vi.advanceTimersByTimeAsync(1000)
-    expect([...expired.keys()]).toEqual(Array.from({ length: 32 }, (_, i) => `r${4968 + i}`))
+    expect(new Set(expired.keys())).toEqual(new Set(waiting.keys()))
+    expect(vi.getTimerCount()).toBe(0)
   })
 
-  it('lets budgets a fraction of a millisecond apart share a queue, each decided within 1 ms', async () => {
+  it('keeps budgets a fraction of a millisecond apart apart, each decided by its deadline', async () => {
     const deadlines = new Deadlines()
     const expired = new Map<string, number>()
-    deadlines.of(20.9).add(due(20.9, expired, 'late'))
-    deadlines.of(20.1).add(due(20.1, expired, 'early'))
-    expect(deadlines.size).toBe(1)
+    deadlines.of(20.9).add(due(20.9, expired, 'later'))
+    deadlines.of(20.1).add(due(20.1, expired, 'sooner'))
+    expect(deadlines.size).toBe(2)
     await vi.advanceTimersByTimeAsync(25)
-    expect(Math.abs(expired.get('early')! - 20.1)).toBeLessThan(1)
-    expect(Math.abs(expired.get('late')! - 20.9)).toBeLessThan(1)
+    for (const [name, deadline] of [['sooner', 20.1], ['later', 20.9]] as const) {
+      expect(expired.get(name)).toBeGreaterThan(deadline - 1)
+      expect(expired.get(name)).toBeLessThanOrEqual(deadline)
+    }
   })
 
-  it('takes entries queued while another expires', async () => {
+  it('takes entries ended and queued while another expires, on one timer', async () => {
     const deadlines = new Deadlines()
     const expired = new Map<string, number>()
-    deadlines.of(10).add(due(10, expired, 'first', () => deadlines.of(10).add(due(10, expired, 'second'))))
-    await vi.advanceTimersByTimeAsync(30)
-    expect(expired.get('first')).toBe(10)
-    expect(expired.get('second')).toBe(20)
+    const queue = deadlines.of(10)
+    let b = -1
+    queue.add(due(10, expired, 'a', () => {
+      queue.remove(b)
+      deadlines.of(10).add(due(10, expired, 'c'))
+    }))
+    b = queue.add(due(10, expired, 'b'))
+    queue.add(due(10, expired, 'd'))
+    await vi.advanceTimersByTimeAsync(10)
+    expect([...expired]).toEqual([['a', 10], ['d', 10]])
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(20)
+    expect(expired.get('c')).toBe(20)
+    expect(expired.has('b')).toBe(false)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('still expires the others when one expiry throws', async () => {
+    const deadlines = new Deadlines()
+    const expired = new Map<string, number>()
+    deadlines.of(10).add(due(10, expired, 'a', () => {
+      throw new Error('boom')
+    }))
+    deadlines.of(10).add(due(10, expired, 'b'))
+    await expect(vi.advanceTimersByTimeAsync(10)).rejects.toThrow('boom')
+    await vi.advanceTimersByTimeAsync(1)
+    expect([...expired.keys()]).toEqual(['a', 'b'])
+    expect(vi.getTimerCount()).toBe(0)
   })
 })
