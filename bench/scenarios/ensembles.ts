@@ -4,7 +4,8 @@
 import { measuredClosedLoop } from '../lib/cpu.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
-import { model, placementOf, specserveConfig, startSpecserve } from '../lib/servers.ts'
+import { model, placementOf, specserveConfig, startAll, startSpecserve } from '../lib/servers.ts'
+import { batchedInline } from './overhead.ts'
 
 const budget = { default: 1000, max: 1000 }
 const members = ['logreg-a', 'logreg-b', 'logreg-c']
@@ -21,14 +22,16 @@ export const ensembles: Scenario = {
     const models = Object.fromEntries(members.map((m) => [m, { kind: 'onnx', path: model('cancer_logreg.onnx') }]))
     const ens: Record<string, unknown> = { single: { strategy: 'deadline-fallback', models: ['logreg-a'], budget_ms: budget } }
     for (const [name, s] of Object.entries(strategies)) ens[name] = { strategy: s.strategy, models: members, budget_ms: budget }
-    const server = await startSpecserve('ensembles', specserveConfig(models, ens), { dir: ctx.dir })
+    // Opt-in, the same ensembles with every member pinned inline with batching (one stacked run per member per turn).
+    const batchedModels = Object.fromEntries(members.map((m) => [m, batchedInline('cancer_logreg.onnx')]))
+    const [server, batched] = await startAll(startSpecserve('ensembles', specserveConfig(models, ens), { dir: ctx.dir }), startSpecserve('ensembles-batching', specserveConfig(batchedModels, ens), { dir: ctx.dir }))
     const rows = new Rows()
     let placements: { current: string; reason: string }[] = []
     try {
       await repeat(ctx, 'ensembles', async () => {
         // With the event loop's CPU per request (/proc): where an ensemble's extra cost goes.
-        const run = async (name: string) => {
-          const { result, cpu } = await measuredClosedLoop({ url: `${server.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }, [server.proc.child.pid])
+        const run = async (name: string, on = server) => {
+          const { result, cpu } = await measuredClosedLoop({ url: `${on.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }, [on.proc.child.pid])
           return { result, loop: { loop_cpu_us: cpu[0]?.main } }
         }
         const single = await run('single')
@@ -37,10 +40,17 @@ export const ensembles: Scenario = {
           const r = await run(name)
           rows.add(name, `3 models; ${s.note}`, r.result, { ...headline(r.result, single.result), ...r.loop })
         }
+        // Opt-in batching on the event loop; each ratio against the batched single model (like against like).
+        const singleBatched = await run('single', batched)
+        rows.add('single model, batching', 'the same model pinned inline with batching: { max_batch: 32 }', singleBatched.result, { ...headline(singleBatched.result, singleBatched.result), ...singleBatched.loop })
+        for (const [name, s] of Object.entries(strategies)) {
+          const r = await run(name, batched)
+          rows.add(`${name}, batching`, `3 models, each pinned inline with batching; ${s.note}; ratio against the batched single model`, r.result, { ...headline(r.result, singleBatched.result), ...r.loop })
+        }
       })
       placements = await Promise.all(members.map((m) => placementOf(server.url, m)))
     } finally {
-      await server.stop()
+      await Promise.all([server.stop(), batched.stop()])
     }
     return {
       id: this.id,
@@ -65,6 +75,7 @@ export const ensembles: Scenario = {
       ),
       notes: [
         'Members: models/cancer_logreg.onnx loaded three times (identical work per member).',
+        'The targets are measured on the default config. The "batching" rows are an opt-in (docs/configuration.md, batching on the event loop), each against the batched single model.',
         `Closed loop, ${ctx.connections} connections. Placement at the end of the runs: ${placements.map((p, i) => `${members[i]} ${p.current} (${p.reason})`).join('; ')}.`,
       ],
     }

@@ -5,7 +5,7 @@ import { accessSync, constants } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
-import type { TensorMap } from '../../tensor/index.ts'
+import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { parseRepositoryFields, repositoryModelFields, type RepositoryModelSettings } from '../../registry/config.ts'
 import { commonModelFields } from '../common.ts'
@@ -51,13 +51,13 @@ const schema = Type.Object(
     placement: Type.Optional(Type.Union(PLACEMENTS.map((p) => Type.Literal(p)))),
     /** The run time (ms) under which `auto` runs the model inline (warm-up median within half of it, p90 within it); default executors.inline_max_ms. */
     inline_max_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
-    /** Dynamic batching in the workers: requests waiting together run as one session.run. */
+    /** Dynamic batching: requests waiting together (in the workers), or arriving in one turn (a model pinned inline), run as one session.run. */
     batching: Type.Optional(
       Type.Object(
         {
           /** Most rows in one batched run. */
           max_batch: Type.Integer({ minimum: 2, maximum: 4096 }),
-          /** Longest a request waits for others to join (never past what its deadline allows). */
+          /** Longest a request waits for others to join (never past what its deadline allows); 0 for a model pinned inline. */
           max_queue_delay_ms: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
         },
         { additionalProperties: false },
@@ -102,6 +102,12 @@ const poolKey = (name: string): string => {
   return n === 1 ? name : `${name}#${n}`
 }
 
+/** Batching stacks requests along the first dimension and cuts every output back apart along it: each must be dynamic. */
+function checkBatchDimension(model: { readonly inputs: readonly TensorSpec[]; readonly outputs: readonly TensorSpec[] }): void {
+  const fixed = [...model.inputs, ...model.outputs].find((t) => t.shape[0] !== -1)
+  if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input and output: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
+}
+
 export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
   kind: 'onnx',
   schema,
@@ -118,7 +124,10 @@ export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
       }
     }
     if (entry.placement === 'inline' && entry.dedicated_workers) ctx.problem('placement', 'a model pinned inline uses no workers: drop dedicated_workers')
-    if (entry.placement === 'inline' && entry.batching) ctx.problem('placement', 'batches form in the workers: a model with batching cannot be pinned inline')
+    const inlineBatching = entry.placement === 'inline' && entry.batching !== undefined
+    if (inlineBatching && (entry.batching?.max_queue_delay_ms ?? 0) > 0) {
+      ctx.problem('batching.max_queue_delay_ms', 'a model pinned inline batches what arrives in one turn of the event loop and never holds a request back: leave max_queue_delay_ms out (or 0), or let the workers batch it (placement auto or worker)')
+    }
     return {
       path,
       version: String(entry.version ?? '1'),
@@ -126,7 +135,7 @@ export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
       dedicatedWorkers: entry.dedicated_workers ?? 0,
       placement: entry.placement ?? 'auto',
       inlineMaxMs: entry.inline_max_ms,
-      batching: entry.batching && { maxBatch: entry.batching.max_batch, maxDelayMs: entry.batching.max_queue_delay_ms ?? DEFAULT_QUEUE_DELAY_MS },
+      batching: entry.batching && { maxBatch: entry.batching.max_batch, maxDelayMs: inlineBatching ? 0 : (entry.batching.max_queue_delay_ms ?? DEFAULT_QUEUE_DELAY_MS) },
       repository,
     }
   },
@@ -181,7 +190,15 @@ class OnnxExecutor implements Executor {
     if (spec.placement === 'inline') {
       // Pinned to the main thread: it never runs in the workers, so it is not loaded there.
       let pinned: Placement | undefined
-      this.inline = await InlineModel.open(spec.path, (times) => pinned?.observeInline(times))
+      this.inline = await InlineModel.open(spec.path, (times) => pinned?.observeInline(times), { maxBatch: spec.batching?.maxBatch })
+      if (spec.batching) {
+        try {
+          checkBatchDimension(this.inline)
+        } catch (err) {
+          await this.inline.close()
+          throw err
+        }
+      }
       this.placement = pinned = new Placement('inline', maxMs, this.inline.warmRunsMs)
       this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: this.inline.inputs, outputs: this.inline.outputs }
       this.family = modelFamily(spec.path)
@@ -192,11 +209,7 @@ class OnnxExecutor implements Executor {
     this.pool = pool
     this.lane = pool.laneStats(this.key)
     this.stamp = await fileStamp(spec.path)
-    if (spec.batching) {
-      // Stacked requests are cut back apart along the first dimension of every output.
-      const fixed = [...loaded.inputs, ...loaded.outputs].find((t) => t.shape[0] !== -1)
-      if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input and output: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
-    }
+    if (spec.batching) checkBatchDimension(loaded)
     // Batches form in the workers: a batching model never runs inline.
     const placement = spec.batching
       ? new Placement('worker', maxMs, loaded.warmRunsMs, 'batching: batches form in the workers')
@@ -252,20 +265,25 @@ class OnnxExecutor implements Executor {
     placement.moveInline(reason, inline.warmRunsMs)
   }
 
+  /** Where this model's batches form: its worker lane, or (pinned inline) the event loop. */
+  private get batchFigures(): { runs: number; batches: number; batchedRequests: number; batchTimes: { describe(): unknown } } | undefined {
+    return this.spec.batching ? (this.lane ?? this.inline?.batches) : undefined
+  }
+
   describe(): Readonly<Record<string, unknown>> {
-    const { lane } = this
     const batching = this.spec.batching
+    const figures = this.batchFigures
     return {
       family: this.family ?? null,
-      placement: this.placement?.describe(this.inline?.times, lane?.times) ?? null,
-      batching: batching && lane
+      placement: this.placement?.describe(this.inline?.times, this.lane?.times) ?? null,
+      batching: batching && figures
         ? {
             max_batch: batching.maxBatch,
             max_queue_delay_ms: batching.maxDelayMs,
-            runs: lane.runs,
-            batches: lane.batches,
-            batched_requests: lane.batchedRequests,
-            by_rows: lane.batchTimes.describe(),
+            runs: figures.runs,
+            batches: figures.batches,
+            batched_requests: figures.batchedRequests,
+            by_rows: figures.batchTimes.describe(),
           }
         : null,
     }
@@ -278,10 +296,10 @@ class OnnxExecutor implements Executor {
       [{ model: this.name, placement: 'inline' }, this.inline?.ran ?? 0],
       [{ model: this.name, placement: 'worker' }, this.workerRuns],
     ])
-    const lane = this.spec.batching && this.lane
-    if (lane) {
-      out.counter('specserve_model_batches', 'Batched runs of an embedded model (two requests or more in one session.run).', [[{ model: this.name }, lane.batches]])
-      out.counter('specserve_model_batched_requests', 'Requests an embedded model answered in a batched run.', [[{ model: this.name }, lane.batchedRequests]])
+    const figures = this.batchFigures
+    if (figures) {
+      out.counter('specserve_model_batches', 'Batched runs of an embedded model (two requests or more in one session.run).', [[{ model: this.name }, figures.batches]])
+      out.counter('specserve_model_batched_requests', 'Requests an embedded model answered in a batched run.', [[{ model: this.name }, figures.batchedRequests]])
     }
   }
 

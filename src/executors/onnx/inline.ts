@@ -10,7 +10,9 @@
 // ensemble's members interleaved run ~15% slower). Each run handed over is its own
 // setImmediate callback (as in onnxruntime-node's public run), with microtasks in between;
 // with the native session (native.ts) the request is checked again just before the run, so
-// one decided meanwhile drops it even then.
+// one decided meanwhile drops it even then. A model with `batching` gathers its runs of one
+// turn into one setImmediate callback and runs them stacked (inline-batch.ts): nothing waits
+// for a batch on the event loop, it is whatever arrived together.
 import type ort from 'onnxruntime-node'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
@@ -18,21 +20,9 @@ import { fromOrtTensor } from '../../tensor/ort.ts'
 import type { InferContext } from '../types.ts'
 import { RunTimes } from './run-times.ts'
 import { openSession, type Opened, type SyncThreadSession, type ThreadSession } from './session.ts'
+import { JobQueue, NOT_NEEDED, type Job } from './inline-queue.ts'
+import { InlineBatches, runStacked } from './inline-batch.ts'
 
-interface Job {
-  readonly model: InlineModel
-  readonly inputs: TensorMap
-  readonly ctx: InferContext
-  /** A member the decision may come without (ctx.spareable when it was submitted). */
-  readonly spareable: boolean
-  /** When it was queued (0 if it started at once). */
-  queuedAt: number
-  readonly resolve: (outputs: TensorMap) => void
-  readonly reject: (err: Error) => void
-}
-
-/** The reason a queued run is dropped with: its request no longer needs it. */
-const NOT_NEEDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided before this run started', true)
 /** The reason a run of a model being closed (unloaded, replaced by a reload) is refused. */
 const UNLOADED = new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded', true)
 
@@ -50,48 +40,6 @@ const SPAREABLE_DEPTH = DEPTH / 4
 
 /** Queues by member position: 0 (most preferred), 1, and everything after. */
 const PRIORITIES = 3
-
-/** A FIFO of jobs: an array and a head index (no O(n) shift), swept of jobs no longer needed. */
-class JobQueue {
-  private items: Job[] = []
-  private head = 0
-
-  get length(): number {
-    return this.items.length - this.head
-  }
-
-  push(job: Job): void {
-    this.items.push(job)
-  }
-
-  peek(): Job | undefined {
-    return this.head < this.items.length ? this.items[this.head] : undefined
-  }
-
-  shift(): Job | undefined {
-    if (this.head === this.items.length) return undefined
-    const job = this.items[this.head++]
-    if (this.head > 64 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return job
-  }
-
-  /** Drops (rejects) the jobs whose request is over; returns how many went. */
-  sweep(): number {
-    const kept: Job[] = []
-    for (let i = this.head; i < this.items.length; i++) {
-      const job = this.items[i]!
-      if (job.ctx.over) job.reject(NOT_NEEDED)
-      else kept.push(job)
-    }
-    const dropped = this.length - kept.length
-    this.items = kept
-    this.head = 0
-    return dropped
-  }
-}
 
 /** A queue this long is swept of requests already decided (amortized: at most once per as many pushes). */
 const SWEEP_AT = 4 * DEPTH
@@ -126,7 +74,9 @@ class Lane {
     if (session.sync) {
       this.submitted++
       model.inRuntime++
-      setImmediate(runSync, this, job, session)
+      const batches = model.batches
+      if (batches === undefined) setImmediate(runSync, this, job, session)
+      else if (batches.gather(job) === 1) setImmediate(runGathered, this, model, session)
       return
     }
     let running: Promise<ort.InferenceSession.ReturnType>
@@ -174,6 +124,28 @@ class Lane {
     this.freeAt = performance.now()
     model.times.add(this.freeAt - started)
     this.settle(job, results)
+  }
+
+  /** A batching model's turn: the runs gathered since its last, decided ones dropped, in as few stacked runs as max_batch allows. */
+  runGathered(model: InlineModel, session: SyncThreadSession): void {
+    const batches = model.batches!
+    const { dropped, groups } = batches.take()
+    for (const job of dropped) {
+      job.reject(NOT_NEEDED)
+      this.ended(model)
+    }
+    for (const group of groups) {
+      const started = performance.now()
+      if (group.jobs.length === 1) this.runNow(group.jobs[0]!, session)
+      else {
+        const answered = runStacked(session, group)
+        this.freeAt = performance.now()
+        if (answered) model.times.add(this.freeAt - started)
+        for (let i = 0; i < group.jobs.length; i++) this.ended(model)
+        if (answered) model.observe()
+      }
+      batches.observe(group, performance.now() - started)
+    }
   }
 
   private settle(job: Job, results: ort.InferenceSession.ReturnType): void {
@@ -249,6 +221,11 @@ function runSync(on: Lane, job: Job, session: SyncThreadSession): void {
   on.runNow(job, session)
 }
 
+/** The same for a batching model's gathered runs. */
+function runGathered(on: Lane, model: InlineModel, session: SyncThreadSession): void {
+  on.runGathered(model, session)
+}
+
 export class InlineModel {
   /** Own times of recent inline runs (waits behind other runs excluded; seeded with the warm-up's). */
   readonly times = new RunTimes()
@@ -263,14 +240,17 @@ export class InlineModel {
   readonly session: ThreadSession
   /** Called after each run with its time recorded (the placement's live check). */
   readonly observe: () => void
+  /** With batching: the runs gathered this turn, and the batches' figures. */
+  readonly batches: InlineBatches | undefined
 
   /** The session's declared inputs and outputs, and its warm-up times on this thread. */
   readonly inputs: readonly TensorSpec[]
   readonly outputs: readonly TensorSpec[]
   readonly warmRunsMs: readonly number[]
 
-  private constructor(opened: Opened, observe: (times: RunTimes) => void) {
+  private constructor(opened: Opened, observe: (times: RunTimes) => void, maxBatch: number) {
     this.session = opened.session
+    this.batches = maxBatch > 1 && opened.session.sync ? new InlineBatches(maxBatch, opened.warmRunsMs) : undefined
     this.inputs = opened.inputs
     this.outputs = opened.outputs
     this.warmRunsMs = opened.warmRunsMs
@@ -278,9 +258,13 @@ export class InlineModel {
     this.times.addAll(opened.warmRunsMs)
   }
 
-  /** `native: false` runs it through onnxruntime-node's public API (what serves when its binding is not the one native.ts knows). */
-  static async open(path: string, observe: (times: RunTimes) => void, native = true): Promise<InlineModel> {
-    return new InlineModel(await openSession(path, native), observe)
+  /**
+   * `native: false` runs it through onnxruntime-node's public API (what serves when its
+   * binding is not the one native.ts knows). `maxBatch` over 1 stacks the runs of one turn
+   * (native session only: the public API's runs are each their own promise).
+   */
+  static async open(path: string, observe: (times: RunTimes) => void, options: { native?: boolean; maxBatch?: number } = {}): Promise<InlineModel> {
+    return new InlineModel(await openSession(path, options.native ?? true), observe, options.maxBatch ?? 1)
   }
 
   run(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {

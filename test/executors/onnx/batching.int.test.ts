@@ -111,14 +111,4 @@ ensembles:
       await gateway.close()
     }
   })
-
-  it('refuses batching on a model pinned inline, at config time', () => {
-    expect(() =>
-      configFrom(`models:
-  wide: { kind: onnx, path: ../models/digits_wide.onnx, placement: inline, batching: { max_batch: 4 } }
-ensembles:
-  wide: { strategy: deadline-fallback, models: [wide] }
-`),
-    ).toThrow(/batches form in the workers/)
-  })
 })

@@ -117,7 +117,7 @@ for (const [kind, native] of [['native session', true], ['public API session', f
   describe(`the inline lane (${kind})`, () => {
     const ctx = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
     const input = { input: tensorFromJson(rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
-    const open = () => InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, native)
+    const open = () => InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, { native })
 
     it('runs the model and answers what scikit-learn gave', async () => {
       const model = await open()
