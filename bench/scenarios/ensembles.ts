@@ -22,7 +22,7 @@ export const ensembles: Scenario = {
     const models = Object.fromEntries(members.map((m) => [m, { kind: 'onnx', path: model('cancer_logreg.onnx') }]))
     const ens: Record<string, unknown> = { single: { strategy: 'deadline-fallback', models: ['logreg-a'], budget_ms: budget } }
     for (const [name, s] of Object.entries(strategies)) ens[name] = { strategy: s.strategy, models: members, budget_ms: budget }
-    // Opt-in, the same ensembles with every member pinned inline with batching (one stacked run per member per turn).
+    // Opt-in, the same ensembles with every member pinned inline with batching (a member's runs of one turn stacked).
     const batchedModels = Object.fromEntries(members.map((m) => [m, batchedInline('cancer_logreg.onnx')]))
     const [server, batched] = await startAll(startSpecserve('ensembles', specserveConfig(models, ens), { dir: ctx.dir }), startSpecserve('ensembles-batching', specserveConfig(batchedModels, ens), { dir: ctx.dir }))
     const rows = new Rows()

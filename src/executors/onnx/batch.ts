@@ -4,13 +4,19 @@
 // wait for more requests is bounded twice: by `max_queue_delay_ms`, and by the earliest
 // deadline in it, given the time this model has been measured to take for that many rows.
 import { roundMs } from '../../starter/stats.ts'
-import type { Tensor, TensorData, TensorMap } from '../../tensor/index.ts'
+import type { Tensor, TensorData, TensorMap, TensorSpec } from '../../tensor/index.ts'
 
 export interface BatchSettings {
   /** Most rows one batched run may carry (a request with more runs alone). */
   readonly maxBatch: number
   /** Longest a request waits for others to join its batch. */
   readonly maxDelayMs: number
+}
+
+/** Batching stacks requests along the first dimension and cuts every output back apart along it: each must be dynamic. */
+export function checkBatchDimension(model: { readonly inputs: readonly TensorSpec[]; readonly outputs: readonly TensorSpec[] }): void {
+  const fixed = [...model.inputs, ...model.outputs].find((t) => t.shape[0] !== -1)
+  if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input and output: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
 }
 
 /** Rows of a request: the first dimension of its first input (1 for a scalar). */

@@ -5,12 +5,12 @@ import { accessSync, constants } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
-import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
+import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { parseRepositoryFields, repositoryModelFields, type RepositoryModelSettings } from '../../registry/config.ts'
 import { commonModelFields } from '../common.ts'
 import type { Executor, ExecutorEnv, ExecutorKind, InferContext } from '../types.ts'
-import { rowsOf, type BatchSettings } from './batch.ts'
+import { checkBatchDimension, rowsOf, type BatchSettings } from './batch.ts'
 import { modelFamily, type ModelFamily } from './family.ts'
 import { InlineModel } from './inline.ts'
 import { Placement, PLACEMENTS, type PlacementMode } from './placement.ts'
@@ -102,12 +102,6 @@ const poolKey = (name: string): string => {
   return n === 1 ? name : `${name}#${n}`
 }
 
-/** Batching stacks requests along the first dimension and cuts every output back apart along it: each must be dynamic. */
-function checkBatchDimension(model: { readonly inputs: readonly TensorSpec[]; readonly outputs: readonly TensorSpec[] }): void {
-  const fixed = [...model.inputs, ...model.outputs].find((t) => t.shape[0] !== -1)
-  if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input and output: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
-}
-
 export const onnxExecutorKind: ExecutorKind<OnnxSpec, Static<typeof schema>> = {
   kind: 'onnx',
   schema,
@@ -190,16 +184,17 @@ class OnnxExecutor implements Executor {
     if (spec.placement === 'inline') {
       // Pinned to the main thread: it never runs in the workers, so it is not loaded there.
       let pinned: Placement | undefined
-      this.inline = await InlineModel.open(spec.path, (times) => pinned?.observeInline(times), { maxBatch: spec.batching?.maxBatch })
+      const inline = await InlineModel.open(spec.path, (times) => pinned?.observeInline(times), { maxBatch: spec.batching?.maxBatch })
       if (spec.batching) {
         try {
-          checkBatchDimension(this.inline)
+          checkBatchDimension(inline)
         } catch (err) {
-          await this.inline.close()
+          await inline.close()
           throw err
         }
       }
-      this.placement = pinned = new Placement('inline', maxMs, this.inline.warmRunsMs)
+      this.inline = inline
+      this.placement = pinned = new Placement('inline', maxMs, inline.warmRunsMs)
       this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: this.inline.inputs, outputs: this.inline.outputs }
       this.family = modelFamily(spec.path)
       return

@@ -64,7 +64,7 @@ export class InlineBatches {
     return { dropped, groups }
   }
 
-  /** A group ran (`ms`, stacked when it held two jobs or more). */
+  /** A group's run answered (`ms`: its session.run, stacked when it held two jobs or more). */
   observe(group: Group, ms: number): void {
     this.runs++
     this.batchTimes.observe(group.rows, ms)
@@ -76,21 +76,25 @@ export class InlineBatches {
 
 /**
  * Runs a group of two jobs or more as one stacked run and answers each with its rows (the
- * outputs carry BATCH_ROWS, the batch's rows, for the annotations); false when the run
- * failed, every job rejected with its error.
+ * outputs carry BATCH_ROWS, the batch's rows, for the annotations). Returns the
+ * session.run's time, or -1 when the run failed, every job rejected with its error.
  */
-export function runStacked(session: SyncThreadSession, group: Group): boolean {
+export function runStacked(session: SyncThreadSession, group: Group): number {
   const { jobs } = group
   let parts: TensorMap[]
+  let ms: number
   try {
-    const results = session.run(stack(jobs.map((j) => j.inputs), group.rows))
+    const feeds = stack(jobs.map((j) => j.inputs), group.rows)
+    const started = performance.now()
+    const results = session.run(feeds)
+    ms = performance.now() - started
     const outputs: Record<string, Tensor> = {}
     for (const name in results) outputs[name] = fromOrtTensor(name, results[name]!)
     parts = unstack(outputs, group.rowsEach)
   } catch (err) {
     const error = new ModelError(ModelErrorCode.MODEL_FAILED, err instanceof Error ? err.message : String(err))
     for (const job of jobs) job.reject(error)
-    return false
+    return -1
   }
   for (let i = 0; i < jobs.length; i++) {
     const outputs = parts[i] as Record<string | symbol, unknown>
@@ -98,5 +102,5 @@ export function runStacked(session: SyncThreadSession, group: Group): boolean {
     jobs[i]!.model.ran++
     jobs[i]!.resolve(outputs as TensorMap)
   }
-  return true
+  return ms
 }

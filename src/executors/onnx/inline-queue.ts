@@ -61,4 +61,3 @@ export class JobQueue {
     return dropped
   }
 }
-

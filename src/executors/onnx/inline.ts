@@ -106,12 +106,14 @@ class Lane {
   /**
    * A native run's turn: run it now, unless its request no longer needs it. A run handed
    * over before its model was closed still runs (close waits for it), as in onnxruntime.
+   * Returns the run's time, or -1 when it did not answer.
    */
-  runNow(job: Job, session: SyncThreadSession): void {
+  runNow(job: Job, session: SyncThreadSession): number {
     const model = job.model
     if (job.ctx.over) {
       job.reject(NOT_NEEDED)
-      return this.ended(model)
+      this.ended(model)
+      return -1
     }
     const started = performance.now()
     let results: ort.InferenceSession.ReturnType
@@ -119,11 +121,13 @@ class Lane {
       results = session.run(job.inputs)
     } catch (err) {
       job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, err instanceof Error ? err.message : String(err)))
-      return this.ended(model)
+      this.ended(model)
+      return -1
     }
     this.freeAt = performance.now()
-    model.times.add(this.freeAt - started)
-    this.settle(job, results)
+    const ms = this.freeAt - started
+    model.times.add(ms)
+    return this.settle(job, results) ? ms : -1
   }
 
   /** A batching model's turn: the runs gathered since its last, decided ones dropped, in as few stacked runs as max_batch allows. */
@@ -135,30 +139,35 @@ class Lane {
       this.ended(model)
     }
     for (const group of groups) {
-      const started = performance.now()
-      if (group.jobs.length === 1) this.runNow(group.jobs[0]!, session)
+      let ms: number
+      if (group.jobs.length === 1) ms = this.runNow(group.jobs[0]!, session)
       else {
-        const answered = runStacked(session, group)
+        ms = runStacked(session, group)
         this.freeAt = performance.now()
-        if (answered) model.times.add(this.freeAt - started)
+        if (ms >= 0) model.times.add(ms)
         for (let i = 0; i < group.jobs.length; i++) this.ended(model)
-        if (answered) model.observe()
+        if (ms >= 0) model.observe()
       }
-      batches.observe(group, performance.now() - started)
+      // Answered runs only, as the workers count theirs.
+      if (ms >= 0) batches.observe(group, ms)
     }
   }
 
-  private settle(job: Job, results: ort.InferenceSession.ReturnType): void {
+  /** Answers the job with the run's results; false when they did not convert (the job is rejected). */
+  private settle(job: Job, results: ort.InferenceSession.ReturnType): boolean {
+    let answered = false
     try {
       const outputs: Record<string, Tensor> = {}
       for (const name in results) outputs[name] = fromOrtTensor(name, results[name]!)
       job.model.ran++
       job.model.observe()
       job.resolve(outputs)
+      answered = true
     } catch (err) {
       job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
     }
     this.ended(job.model)
+    return answered
   }
 
   /**

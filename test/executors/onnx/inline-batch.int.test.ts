@@ -2,7 +2,7 @@
 // the predicts of one turn as one stacked session.run, each answered with its own rows (the
 // same answers scikit-learn gave), at most max_batch rows a run; a request decided before
 // the turn's run is left out; describe() and /metrics show the batches.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Gateway } from '../../../src/gateway.ts'
 import { inputFailure } from '../../../src/errors.ts'
 import { tensorFromJson } from '../../../src/tensor/index.ts'
@@ -86,6 +86,29 @@ describe('batching a model pinned inline', () => {
     const after = batchCounters('stacked')
     expect(after.specserve_model_batches! - before.specserve_model_batches!).toBe(1)
     expect(after.specserve_model_batched_requests! - before.specserve_model_batched_requests!).toBe(5)
+  })
+
+  it('runs a request of more than max_batch rows alone, and batches the rest of its turn', async () => {
+    const nine = Array.from({ length: 9 }, (_, i) => cancer.rows[i % cancer.rows.length]!)
+    const big = { id: 'big', ensemble: 'stacked', inputs: { input: tensorFromJson(nine, gateway.ensemble('stacked').inputs[0]!, inputFailure) } }
+    const [alone, ...rest] = await Promise.all([gateway.predict(big), gateway.predict(request('stacked', 0)), gateway.predict(request('stacked', 1))])
+    expect(alone!.models[0]!.batch).toBeUndefined()
+    expect(Array.from(alone!.outputs!.label!.data as BigInt64Array, Number)).toEqual(nine.map((_, i) => cancer.expected.cancer_logreg![i % cancer.rows.length]))
+    expect(rest.map((r) => r.models[0]!.batch)).toEqual([2, 2])
+  })
+
+  it('fails every request of a stacked run that fails, counts no batch, and batches the next turn', async () => {
+    const session = (gateway.model('stacked').executor as unknown as { inline: { session: { run: () => unknown } } }).inline.session
+    vi.spyOn(session, 'run').mockImplementationOnce(() => {
+      throw new Error('stacked run failed')
+    })
+    const before = batchCounters('stacked')
+    const failed = await sameTurn('stacked', 4)
+    expect(failed.map((r) => r.models[0]!.error?.message)).toEqual(new Array(4).fill('stacked run failed'))
+    expect(batchCounters('stacked')).toEqual(before)
+    const next = await sameTurn('stacked', 4)
+    expect(next.map((r) => r.models[0]!.batch)).toEqual([4, 4, 4, 4])
+    expect(batchCounters('stacked').specserve_model_batches).toBe(before.specserve_model_batches! + 1)
   })
 
   it('refuses a queue delay on a model pinned inline, at config time', () => {
