@@ -12,7 +12,6 @@ import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
 import { buildEnsemble, checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
 import { Run, type RunHooks, type RunScope } from './starter/run.ts'
-import { Deadlines } from './starter/deadlines.ts'
 import { quote } from './tensor/index.ts'
 import { ModelStats } from './starter/stats.ts'
 import type { Component, PredictRequest, PredictResult } from './types.ts'
@@ -58,8 +57,6 @@ export class Gateway {
   readonly reloads = { applied: 0, rejected: 0 }
   /** The one in-flight count and limit (`server.max_in_flight` of the config being served). */
   readonly admission = new Admission(() => this.current.config.server.max_in_flight)
-  /** Every predict's deadline, on one timer per budget (src/starter/deadlines.ts). */
-  readonly deadlines = new Deadlines()
   /** Attached parts by dotted path (`output.kafka`): /readyz detail and metrics; never affect readiness. */
   readonly components = new Map<string, Component>()
   /** What executor kinds share between their models (the ONNX worker pool), by key. */
@@ -89,7 +86,7 @@ export class Gateway {
       },
     }
     const { models } = planModels(new Map<string, ModelRuntime>(), config, (model, fingerprint) => this.createRuntime(model, fingerprint))
-    this.current = { config, models, ensembles: new Map(), inFlight: 0, onIdle: undefined, deadlines: this.deadlines }
+    this.current = { config, models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
   }
 
   /** The config being served (after a reload, the new one). */
@@ -143,7 +140,7 @@ export class Gateway {
       const config = this.versions.resolve(this.current.config)
       const plan = planModels(this.current.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint))
       await Promise.allSettled(plan.retired.map((m) => m.executor.close()))
-      this.current = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined, deadlines: this.deadlines }
+      this.current = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
       issues = await this.build(this.current)
     }
     if (issues.length) throw new ConfigError(this.config.file, issues)
@@ -218,7 +215,7 @@ export class Gateway {
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
     const old = this.current
     const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint))
-    const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined, deadlines: this.deadlines }
+    const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
     return { old, next, plan, issues: await this.build(next, old) }
   }
 

@@ -2,7 +2,7 @@
 // virtualized box a timer fires late in proportion to its length (measured: ~1.2%; 100–180 ms
 // timers 3–8 ms late, 450 ms ones 5–7 ms), so a long wait goes in steps: each wake-up covers
 // at most 7/8 of what is left and the wait is measured again, so the last timer is short and
-// on time. A wait that ends early (decided, sent) is not woken again.
+// on time. A wait that ends early (decided, sent) takes one timer.
 
 /** Under this, one timer. */
 const ONE_TIMER_UNDER_MS = 8

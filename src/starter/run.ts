@@ -1,4 +1,4 @@
-// One predict, from fan-out to decision. The deadline (deadlines.ts) and one AbortSignal:
+// One predict, from fan-out to decision. The deadline is a timer and one AbortSignal:
 // whichever comes first of decision, deadline or cancel (a client gone, a consumer
 // stopping) settles the run, aborts every executor still working, and annotates each
 // model. Late results are counted, never used.
@@ -9,19 +9,18 @@ import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
+import { timerStep } from '../timer-step.ts'
 import type { Admission } from './admission.ts'
-import { EXPIRE, type DeadlineQueue, type Deadlines, type Expiring } from './deadlines.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 import { failError, failure } from './outcomes.ts'
 import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
 import type { ShadowRunner } from './shadow.ts'
 import { roundMs } from './stats.ts'
 
-/** Predicts running on one config, so a replaced config knows when its last one is done; and where they wait for their deadlines. */
+/** Predicts running on one config, so a replaced config knows when its last one is done. */
 export interface RunScope {
   inFlight: number
   onIdle: (() => void) | undefined
-  readonly deadlines: Deadlines
 }
 
 export interface RunHooks {
@@ -44,7 +43,7 @@ const CANCELLED: Readonly<Record<CancelCause, Decision>> = Object.freeze({
   stopping: Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'gateway-stopping', votes: null }),
 })
 
-export class Run implements InferContext, Expiring {
+export class Run implements InferContext {
   /** Settles once, with the result, whatever ends the run. */
   readonly result: Promise<PredictResult>
   private readonly started = performance.now()
@@ -59,9 +58,7 @@ export class Run implements InferContext, Expiring {
   private readonly outcomes: (Outcome | undefined)[]
   /** performance.now() when each model was started; NOT_STARTED = not (yet: delayed). */
   private readonly startedAt: number[]
-  /** Where this run waits for its deadline (from start until it ends), and its slot there. */
-  private deadlineQueue: DeadlineQueue | undefined
-  private deadlineSlot = 0
+  private deadlineTimer: NodeJS.Timeout | undefined
   private delayTimers: NodeJS.Timeout[] | undefined
   /** The final result, once decided. */
   private settled: PredictResult | undefined
@@ -109,8 +106,7 @@ export class Run implements InferContext, Expiring {
       this.onAbort = () => this.cancel()
       signal.addEventListener('abort', this.onAbort, { once: true })
     }
-    this.deadlineQueue = this.scope.deadlines.of(this.budgetMs)
-    this.deadlineSlot = this.deadlineQueue.add(this)
+    this.armDeadline(this.budgetMs)
     const n = this.ens.executors.length
     const selection = this.ens.selection
     const first = selection === undefined ? n : selection.initial()
@@ -127,9 +123,16 @@ export class Run implements InferContext, Expiring {
     if (this.adaptive && !this.settled && !this.adaptive.resolved) this.armLate(this.adaptive)
   }
 
-  /** The deadline has come (called by its queue): the collector decides with what it has. */
-  [EXPIRE](): void {
-    this.finish(this.collector.onDeadline(), true)
+  private armDeadline(leftMs: number): void {
+    // In steps, so the timer that decides is short (timer-step.ts).
+    this.deadlineTimer = setTimeout(Run.deadlineStep, timerStep(leftMs), this)
+  }
+
+  /** The deadline timer fired: decide if the deadline has come (within the timers' 1 ms grain), or wait the rest. */
+  private static deadlineStep(run: Run): void {
+    const left = run.deadline - performance.now()
+    if (left >= 1) run.armDeadline(left)
+    else run.finish(run.collector.onDeadline(), true)
   }
 
   /**
@@ -229,8 +232,7 @@ export class Run implements InferContext, Expiring {
   private finish(decision: Decision, atDeadline: boolean): void {
     if (this.settled) return
     const now = performance.now()
-    this.deadlineQueue?.remove(this.deadlineSlot)
-    this.deadlineQueue = undefined
+    clearTimeout(this.deadlineTimer)
     if (this.delayTimers) for (const t of this.delayTimers) clearTimeout(t)
     if (this.adaptive) clearTimeout(this.lateTimer)
     // Every executor still working stops here: queued jobs are dropped, remote calls aborted.
