@@ -87,6 +87,25 @@ export function unstack(outputs: TensorMap, rows: readonly number[]): TensorMap[
   return parts
 }
 
+/** What a batching model shows of its runs, wherever its batches form (a worker lane, or the event loop for a model pinned inline). */
+export interface BatchFigures {
+  /** Runs answered, batches among them (two requests or more) and the requests those carried. */
+  runs: number
+  batches: number
+  batchedRequests: number
+  /** Run time by batch size. */
+  readonly batchTimes: BatchTimes
+}
+
+/** Counts one answered run of `requests` requests and `rows` rows that took `ms`. */
+export function countRun(figures: BatchFigures, rows: number, requests: number, ms: number): void {
+  figures.runs++
+  figures.batchTimes.observe(rows, ms)
+  if (requests < 2) return
+  figures.batches++
+  figures.batchedRequests += requests
+}
+
 /** Buckets of batch sizes: 1, 2, 3-4, 5-8, … (log2). */
 const BUCKETS = 16
 const bucket = (rows: number): number => Math.min(BUCKETS - 1, Math.ceil(Math.log2(Math.max(1, rows))))

@@ -10,7 +10,7 @@ import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { parseRepositoryFields, repositoryModelFields, type RepositoryModelSettings } from '../../registry/config.ts'
 import { commonModelFields } from '../common.ts'
 import type { Executor, ExecutorEnv, ExecutorKind, InferContext } from '../types.ts'
-import { checkBatchDimension, rowsOf, type BatchSettings } from './batch.ts'
+import { checkBatchDimension, rowsOf, type BatchFigures, type BatchSettings } from './batch.ts'
 import { modelFamily, type ModelFamily } from './family.ts'
 import { InlineModel } from './inline.ts'
 import { Placement, PLACEMENTS, type PlacementMode } from './placement.ts'
@@ -261,7 +261,7 @@ class OnnxExecutor implements Executor {
   }
 
   /** Where this model's batches form: its worker lane, or (pinned inline) the event loop. */
-  private get batchFigures(): { runs: number; batches: number; batchedRequests: number; batchTimes: { describe(): unknown } } | undefined {
+  private get batchFigures(): BatchFigures | undefined {
     return this.spec.batching ? (this.lane ?? this.inline?.batches) : undefined
   }
 

@@ -9,7 +9,7 @@ import type { Tensor, TensorMap } from '../../tensor/index.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import { BATCH_ROWS } from '../types.ts'
 import { quantileOf } from './run-times.ts'
-import { BatchTimes, rowsOf, stack, stackable, unstack } from './batch.ts'
+import { BatchTimes, countRun, rowsOf, stack, stackable, unstack, type BatchFigures } from './batch.ts'
 import type { Job } from './inline-queue.ts'
 import type { SyncThreadSession } from './session.ts'
 
@@ -22,7 +22,7 @@ export interface Group {
 }
 
 /** A batching inline model's runs of this turn, and its batches' figures (the same ones worker batching shows). */
-export class InlineBatches {
+export class InlineBatches implements BatchFigures {
   readonly maxBatch: number
   /** Run time by batch size, seeded with the warm-up's single-row median. */
   readonly batchTimes = new BatchTimes()
@@ -66,11 +66,7 @@ export class InlineBatches {
 
   /** A group's run answered (`ms`: its session.run, stacked when it held two jobs or more). */
   observe(group: Group, ms: number): void {
-    this.runs++
-    this.batchTimes.observe(group.rows, ms)
-    if (group.jobs.length < 2) return
-    this.batches++
-    this.batchedRequests += group.jobs.length
+    countRun(this, group.rows, group.jobs.length, ms)
   }
 }
 

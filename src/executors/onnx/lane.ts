@@ -5,7 +5,7 @@
 // the time this model has been measured to take for that many rows.
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
-import { BatchTimes, stackable, type BatchSettings } from './batch.ts'
+import { BatchTimes, countRun, stackable, type BatchFigures, type BatchSettings } from './batch.ts'
 import { quantileOf, RunTimes } from './run-times.ts'
 import type { SentUnit } from './slot.ts'
 import { timerStep } from '../../timer-step.ts'
@@ -64,7 +64,7 @@ const TRUSTED_RUNS = 8
 const PROBE_INTERVAL_MS = 1000
 const PROBE_WHEN_OVER = 2
 
-export class PoolLane {
+export class PoolLane implements BatchFigures {
   readonly key: string
   readonly path: string
   /** At most this many units of this model run at once, so one slow model cannot take every worker. */
@@ -196,15 +196,10 @@ export class PoolLane {
   /** A unit's answer: its time joins the measurements. */
   observe(unit: Unit, runMs: number): void {
     this.measuredAt = performance.now()
-    this.runs++
+    countRun(this, unit.rows, unit.jobs.length, runMs)
     if (runMs < this.realMinMs) this.realMinMs = runMs
     this.minRunMs = this.runs >= TRUSTED_RUNS ? this.realMinMs : Math.min(this.warmMinMs, this.realMinMs)
     this.times.add(runMs)
-    this.batchTimes.observe(unit.rows, runMs)
-    if (unit.jobs.length > 1) {
-      this.batches++
-      this.batchedRequests += unit.jobs.length
-    }
   }
 
   /**
