@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // specserve serve | validate | bench | eval
 import { parseArgs } from 'node:util'
+import { pino } from 'pino'
 import { buildGrpcServer } from './api/grpc/server.ts'
 import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { startStream, type StreamScorer } from './api/kafka/index.ts'
@@ -85,7 +86,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
   }
   const gateway = new Gateway(config, { versions: registry })
   const telemetry = startTelemetry(gateway, config.telemetry)
-  const app = buildServer(config, { gateway, telemetry, registry, logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+  const app = buildServer(config, { gateway, telemetry, registry, logger: pino({ level: process.env.LOG_LEVEL ?? 'info' }) })
   registry?.attach(gateway, app.log)
   // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config)

@@ -26,7 +26,7 @@ export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway, guar
       refusalsOf(gateway).countCode('rest', 'UNAUTHENTICATED')
       return reply.status(ErrorCatalogue.UNAUTHENTICATED.http).send({ code: 'UNAUTHENTICATED', message: 'POST /admin/reload needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>' })
     }
-    const outcome = await reloadFromFile(gateway, request.log)
+    const outcome = await reloadFromFile(gateway, request.server.log)
     if (outcome.ok) return { reloaded: true, file: gateway.config.file, ...outcome.report, warnings: outcome.warnings }
     return reply.status(outcome.status).send({ code: outcome.code, message: outcome.message, errors: outcome.errors })
   })

@@ -44,7 +44,7 @@ export function registerOipRoutes(app: FastifyInstance, gateway: Gateway): void 
       v2.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
       v2.setErrorHandler((err, request, reply) => {
         const mapped = mapError(err)
-        if (mapped.code === 'INTERNAL') request.log.error({ err }, 'unexpected error')
+        if (mapped.code === 'INTERNAL') request.server.log.error({ err, reqId: request.id }, 'unexpected error')
         void reply.status(mapped.http).send({ error: mapped.message, code: mapped.code })
       })
       v2.setNotFoundHandler((request, reply) => {

@@ -2,7 +2,7 @@
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
 import { createServer, ServerResponse, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
@@ -32,7 +32,8 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** Serve an existing gateway (shared with gRPC); otherwise one is made and closed with the app. */
   readonly gateway?: Gateway
-  readonly logger?: FastifyServerOptions['logger']
+  /** The app's logger (app.log); fastify's per-request logging only with LOG_REQUESTS=1. */
+  readonly logger?: FastifyBaseLogger
   /** GET /metrics and request spans (see src/telemetry). */
   readonly telemetry?: Telemetry
   /** Models as data: the versions routes (GET, PUT, rollback) of the repository's models. */
@@ -50,16 +51,17 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     serverFactory: (handler) => listener(admitting(gateway, handler), tls, config.server, gateway),
     // Only read for the addresses fastify logs (https://…): the server itself comes from serverFactory.
     ...(tls && { https: {} }),
-    logger: options.logger ?? false,
+    // A fastify that has a logger gives every request a child logger and response listeners
+    // (measured: ~3 µs of a ~47 µs predict), so it gets ours only when requests are logged;
+    // otherwise ours is app.log (below) and requests carry fastify's no-op logger.
+    ...(logRequests && options.logger ? { loggerInstance: options.logger } : {}),
     bodyLimit: config.server.body_limit_bytes,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
     requestIdHeader: 'x-request-id',
-    // No log line per request by default: the predict path is hot (LOG_REQUESTS=1 turns it on).
-    logController: new LogController({ disableRequestLogging: !logRequests }),
-    // Nor a child logger per request unless requests are logged: it costs on every predict.
-    childLoggerFactory: (logger, bindings, opts) => (logRequests ? logger.child(bindings, opts) : logger),
     return503OnClosing: true,
   })
+  // Before any plugin: encapsulated contexts read log through their prototype.
+  if (!logRequests && options.logger) app.log = options.logger
   app.decorate('gateway', gateway)
   app.decorate('tls', tls)
   // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
@@ -73,7 +75,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
 
   app.setErrorHandler((err, request, reply) => {
     const mapped = mapError(err)
-    if (mapped.code === 'INTERNAL') request.log.error({ err }, 'unexpected error')
+    if (mapped.code === 'INTERNAL') request.server.log.error({ err, reqId: request.id }, 'unexpected error')
     void reply.status(mapped.http).send({ code: mapped.code, message: mapped.message, ...mapped.details })
   })
   app.setNotFoundHandler((request, reply) => {

@@ -1,0 +1,64 @@
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { buildServer } from '../../../src/api/rest/server.ts'
+import { configFrom } from '../../helpers.ts'
+import '../../starter/scripted.ts' // registers kind: scripted
+
+const CONFIG = 'models: { ok: { kind: scripted, label: 1 } }\nensembles: { g: { strategy: deadline-fallback, models: [ok] } }\n'
+
+const listeners = async (_request: unknown, reply: FastifyReply) => ({ finish: reply.raw.listenerCount('finish'), error: reply.raw.listenerCount('error') })
+
+/** A server logging to memory, with two probe routes: one reports its response's listeners, one throws. */
+function serverWithLog(): { app: FastifyInstance; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = []
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+  const app = buildServer(configFrom(CONFIG), { logger })
+  app.get('/probe', listeners)
+  app.get('/boom', async () => {
+    throw new Error('kaput')
+  })
+  return { app, lines }
+}
+
+let app: FastifyInstance | undefined
+afterEach(async () => {
+  delete process.env.LOG_REQUESTS
+  await app?.close()
+  app = undefined
+})
+
+describe('REST logging', () => {
+  it('costs a request nothing when requests are not logged: no response listeners, while the app still logs to its logger', async () => {
+    const server = serverWithLog()
+    app = server.app
+    // The listeners a fastify without a logger has (inject's own): a logger must add none.
+    const bare = Fastify()
+    bare.get('/probe', listeners)
+    const without = (await bare.inject('/probe')).json()
+    await bare.close()
+    expect((await app.inject('/probe')).json()).toEqual(without)
+    app.log.info({ port: 1 }, 'hello')
+    expect(server.lines).toContainEqual(expect.objectContaining({ msg: 'hello', port: 1 }))
+    expect(server.lines.some((l) => l.msg === 'request completed' || l.msg === 'incoming request')).toBe(false)
+  })
+
+  it('logs an unexpected error with its request id, whether or not requests are logged', async () => {
+    const server = serverWithLog()
+    app = server.app
+    const res = await app.inject({ url: '/boom', headers: { 'x-request-id': 'r-42' } })
+    expect(res.statusCode).toBe(500)
+    expect(res.json()).toMatchObject({ code: 'INTERNAL' })
+    const line = server.lines.find((l) => l.msg === 'unexpected error')
+    expect(line).toMatchObject({ level: 50, reqId: 'r-42', err: { message: 'kaput' } })
+  })
+
+  it('logs each request through fastify with LOG_REQUESTS=1', async () => {
+    process.env.LOG_REQUESTS = '1'
+    const server = serverWithLog()
+    app = server.app
+    await app.inject({ url: '/healthz', headers: { 'x-request-id': 'r-7' } })
+    expect(server.lines).toContainEqual(expect.objectContaining({ msg: 'incoming request', reqId: 'r-7' }))
+    expect(server.lines).toContainEqual(expect.objectContaining({ msg: 'request completed', reqId: 'r-7', res: { statusCode: 200 } }))
+  })
+})
