@@ -9,7 +9,7 @@ const CONFIG = 'models: { ok: { kind: scripted, label: 1 } }\nensembles: { g: { 
 
 const listeners = async (_request: unknown, reply: FastifyReply) => ({ finish: reply.raw.listenerCount('finish'), error: reply.raw.listenerCount('error') })
 
-/** A server logging to memory, with two probe routes: one reports its response's listeners, one throws. */
+/** A server logging to memory, with probe routes: its response's listeners, an error, a reply sent twice. */
 function serverWithLog(): { app: FastifyInstance; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = []
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
@@ -17,6 +17,10 @@ function serverWithLog(): { app: FastifyInstance; lines: Record<string, unknown>
   app.get('/probe', listeners)
   app.get('/boom', async () => {
     throw new Error('kaput')
+  })
+  app.get('/twice', (_request, reply) => {
+    void reply.send({ first: true })
+    void reply.send({ second: true })
   })
   return { app, lines }
 }
@@ -43,7 +47,7 @@ describe('REST logging', () => {
     expect(server.lines.some((l) => l.msg === 'request completed' || l.msg === 'incoming request')).toBe(false)
   })
 
-  it('logs an unexpected error with its request id, whether or not requests are logged', async () => {
+  it('logs an unexpected error with its request id', async () => {
     const server = serverWithLog()
     app = server.app
     const res = await app.inject({ url: '/boom', headers: { 'x-request-id': 'r-42' } })
@@ -51,6 +55,15 @@ describe('REST logging', () => {
     expect(res.json()).toMatchObject({ code: 'INTERNAL' })
     const line = server.lines.find((l) => l.msg === 'unexpected error')
     expect(line).toMatchObject({ level: 50, reqId: 'r-42', err: { message: 'kaput' } })
+  })
+
+  it("logs what fastify itself warns about a request, and where it listens, without LOG_REQUESTS", async () => {
+    const server = serverWithLog()
+    app = server.app
+    expect((await app.inject('/twice')).json()).toEqual({ first: true })
+    expect(server.lines).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringContaining('Reply was already sent') }))
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    expect(server.lines).toContainEqual(expect.objectContaining({ msg: expect.stringMatching(/^Server listening at http:\/\/127\.0\.0\.1:\d+$/) }))
   })
 
   it('logs each request through fastify with LOG_REQUESTS=1', async () => {
