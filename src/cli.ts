@@ -17,7 +17,6 @@ import { Registry } from './registry/registry.ts'
 import { startReloadTriggers } from './reload/index.ts'
 import { openWarning } from './security/exposure.ts'
 import { startTelemetry } from './telemetry/index.ts'
-import { warmNextTick } from './warm-ticks.ts'
 
 const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
@@ -72,7 +71,6 @@ async function validate(file: string): Promise<void> {
 }
 
 async function serve(file: string, stream: boolean): Promise<void> {
-  warmNextTick()
   let config: GatewayConfig
   try {
     config = loadConfigFile(file)

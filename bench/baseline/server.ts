@@ -3,13 +3,10 @@
 // shape as specserve's native predict. Env: PORT, MODEL (an .onnx file).
 import Fastify from 'fastify'
 import ort from 'onnxruntime-node'
-import { warmNextTick } from '../../src/warm-ticks.ts'
 
 const session = await ort.InferenceSession.create(process.env.MODEL ?? 'models/cancer_logreg.onnx', { intraOpNumThreads: 1 })
 const [inputName] = session.inputNames as [string]
 const app = Fastify({ logger: false })
-// As specserve's serve does (src/warm-ticks.ts): both start warmed alike.
-warmNextTick()
 
 app.post<{ Body: { inputs: Record<string, number[][]> } }>('/predict', async (request) => {
   const rows = request.body.inputs[inputName] as number[][]
