@@ -67,6 +67,12 @@ function rssMb(pid: number | undefined): number | undefined {
 /** Misses by the gateway's own clock: not answered 2xx, or answered after the budget. */
 const missRate = (r: LoadResult): number => (r.requests - ok2xx(r) + (r.serverMissRate ?? 0) * ok2xx(r)) / Math.max(1, r.requests)
 
+/** The ensembles' p99.9 in ms, lowest–highest. */
+function p999Range(rows: Rows): string {
+  const values = MIX.map((m) => rows.summary(m.ensemble, 'p999')?.median).filter((v): v is number => v !== undefined)
+  return values.length === 0 ? '–' : `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`
+}
+
 export const soak: Scenario = {
   id: 'soak',
   title: '10. Soak: the demo mix at a fifth of capacity for minutes',
@@ -139,10 +145,10 @@ export const soak: Scenario = {
       targets: [
         target('deadline misses < 0.01% (all ensembles, gateway clock)', 'miss_gateway', rows.summary('all', 'miss_gateway'), '<=', 0.0001, () =>
           'the misses are decisions that came after the budget (elapsed_ms over it) and a few 504s, in short stalls that show in ' +
-            'every ensemble at once (their p99.9 rises to tens of ms): the 2 cores carry four load generators, the event loop and ' +
-            'the dedicated worker that runs the 100 ms straggler without pause, so the event loop now and then waits for a core. ' +
-            'What would close it: a core the straggler does not share (or a lower OS priority for inference workers), or a load ' +
-            'generator on another machine.',
+            `every ensemble at once (their p99.9: ${p999Range(rows)} ms): the 2 cores carry four load generators, the event loop and ` +
+            'the dedicated worker that runs the 100 ms straggler without pause (already 10 nice steps below the event loop: ' +
+            'executors.onnx_worker_nice), so the event loop now and then waits for a core. What would close it: a core the ' +
+            'straggler does not share, or a load generator on another machine.',
         ),
         target('flat memory: RSS at the end within 10% of RSS once warm', 'rss_growth', rows.summary('all', 'rss_growth'), '<=', 1.1, () =>
           'resident memory grew during the soak: a heap snapshot at the start and end (node --heapsnapshot-signal) shows what is kept.',
