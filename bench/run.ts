@@ -72,6 +72,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     repetitions: quick ? 1 : 3,
     warmupS: quick ? 0.5 : 2,
     durationS: quick ? 2 : 10,
+    sliceS: quick ? 1 : 2,
     connections: 32,
     sweep: quick ? [0.5] : [0.25, 0.5, 0.75],
     dir,
@@ -101,7 +102,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     const bench: BenchResults = {
       quick,
       machine: { ...startedAt, loadAverageEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
-      settings: { repetitions: ctx.repetitions, warmupS: ctx.warmupS, durationS: ctx.durationS, connections: ctx.connections },
+      settings: { repetitions: ctx.repetitions, warmupS: ctx.warmupS, durationS: ctx.durationS, sliceS: ctx.sliceS, connections: ctx.connections },
       scenarios: results,
       ...(profile ? { profile } : {}),
     }

@@ -8,6 +8,8 @@ export interface BenchContext {
   readonly repetitions: number
   readonly warmupS: number
   readonly durationS: number
+  /** Interleaved closed loops: how long each target runs before the next takes its turn (bench/load/interleaved.ts). */
+  readonly sliceS: number
   /** Closed-loop connections (and ghz workers) for every max-throughput run. */
   readonly connections: number
   /** Fractions of the baseline's max rate for the open-loop latency sweep (0.5 is the target's). */

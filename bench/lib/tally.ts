@@ -10,12 +10,12 @@ export class Tally {
   errors = 0
 }
 
-export function closedLoopResult(tool: string, spec: { readonly durationS: number; readonly warmupS: number }, tally: Tally, elapsedS: number): LoadResult {
+export function closedLoopResult(tool: string, spec: { readonly durationS: number; readonly warmupS: number }, tally: Tally, elapsedS: number, connections = 1): LoadResult {
   const answered = Object.values(tally.statuses).reduce((a, b) => a + b, 0)
   return {
     tool,
     loop: 'closed',
-    connections: 1,
+    connections,
     durationS: spec.durationS,
     warmupS: spec.warmupS,
     offeredRate: null,

@@ -32,6 +32,35 @@ export interface PairedSpec {
   readonly warmupS: number
 }
 
+/**
+ * Closed loops on several targets taking turns over the same stretch of time
+ * (bench/load/interleaved.ts): each target `durationS` in all, in slices of `sliceS`.
+ */
+export interface InterleavedSpec {
+  readonly targets: readonly InterleavedTarget[]
+  readonly durationS: number
+  readonly warmupS: number
+  readonly sliceS: number
+}
+
+/** A closed-loop target and the processes whose CPU its requests are charged (/proc, around its own slices). */
+export interface InterleavedTarget {
+  readonly url: string
+  readonly method?: 'POST' | 'GET'
+  readonly body?: string
+  readonly headers?: Readonly<Record<string, string>>
+  readonly connections: number
+  readonly pids?: readonly (number | undefined)[]
+}
+
+/** CPU time per request of one process (µs, the measured runs only); undefined where /proc cannot say. */
+export interface CpuPerRequest {
+  /** The process, all threads (answered or refused requests). */
+  readonly all: number | undefined
+  /** Its main thread: the event loop. */
+  readonly main: number | undefined
+}
+
 /** One load run, as recorded in docs/bench/results.json. Latencies in ms. */
 export interface LoadResult {
   readonly tool: string
@@ -110,7 +139,7 @@ export interface ScenarioResult {
 export interface BenchResults {
   readonly quick: boolean
   readonly machine: Machine
-  readonly settings: { readonly repetitions: number; readonly warmupS: number; readonly durationS: number; readonly connections: number }
+  readonly settings: { readonly repetitions: number; readonly warmupS: number; readonly durationS: number; readonly sliceS?: number; readonly connections: number }
   readonly scenarios: readonly ScenarioResult[]
   readonly profile?: unknown
 }

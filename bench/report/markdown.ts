@@ -27,7 +27,12 @@ function header(r: BenchResults): string[] {
     `Measured ${m.date} on ${m.cores} cores (${m.cpu}), Node ${m.node}, ${m.platform}; load average (1/5/15 min) ${m.loadAverage.join(' / ')} at start${m.loadAverageEnd ? `, ${m.loadAverageEnd.join(' / ')} at the end` : ''}.`,
     `Each scenario: ${s.repetitions} repetition${s.repetitions > 1 ? 's' : ''} of ${s.warmupS} s warm-up + ${s.durationS} s measured per load run;` +
       ` cells show the median${s.repetitions > 1 ? ' and the (min–max) over repetitions' : ''}.` +
-      ' Ratios are computed within each repetition against the baseline measured right next to it, then summarized.',
+      ' Ratios are computed within each repetition against the baseline measured right next to it, then summarized.' +
+      (s.sliceS
+        ? ` Where a scenario compares closed loops (overhead, ensembles, Kafka, security), its targets take turns in ${s.sliceS}-s slices` +
+          ' over the same stretch of time (bench/load/interleaved.ts), so a slower minute on the shared box lands on the baseline and the' +
+          ' variant alike.'
+        : ''),
     '',
     'Every server under test and every load generator is its own process on the same machine, so the load generator',
     'competes with the server for the same cores: absolute figures are lower than on a dedicated client/server pair,',

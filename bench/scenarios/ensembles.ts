@@ -1,7 +1,7 @@
 // 2. Three embedded models under each strategy vs the single model. The three members
 // are the same logistic regression loaded three times, so an ensemble request is exactly
 // 3× the inference work of a single-model request and the ratio isolates the fan-out.
-import { measuredClosedLoop } from '../lib/cpu.ts'
+import { interleavedClosedLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, placementOf, specserveConfig, startAll, startSpecserve } from '../lib/servers.ts'
@@ -29,24 +29,23 @@ export const ensembles: Scenario = {
     let placements: { current: string; reason: string }[] = []
     try {
       await repeat(ctx, 'ensembles', async () => {
-        // With the event loop's CPU per request (/proc): where an ensemble's extra cost goes.
-        const run = async (name: string, on = server) => {
-          const { result, cpu } = await measuredClosedLoop({ url: `${on.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }, [on.proc.child.pid])
-          return { result, loop: { loop_cpu_us: cpu[0]?.main } }
+        // The single model and the three strategies interleaved on one server, so they share the box's same minutes;
+        // with the event loop's CPU per request (/proc): where an ensemble's extra cost goes.
+        const names = ['single', ...Object.keys(strategies)] as const
+        const runAll = async (on: typeof server) => {
+          const targets = names.map((name) => ({ url: `${on.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, pids: [on.proc.child.pid] }))
+          const runs = await interleavedClosedLoop({ targets, durationS: ctx.durationS, warmupS: ctx.warmupS, sliceS: ctx.sliceS })
+          return runs.map(({ result, cpu }) => ({ result, loop: { loop_cpu_us: cpu[0]?.main } }))
         }
-        const single = await run('single')
-        rows.add('single model', 'one logistic regression', single.result, { ...headline(single.result, single.result), ...single.loop })
-        for (const [name, s] of Object.entries(strategies)) {
-          const r = await run(name)
-          rows.add(name, `3 models; ${s.note}`, r.result, { ...headline(r.result, single.result), ...r.loop })
-        }
+        const [single, ...each] = await runAll(server)
+        rows.add('single model', 'one logistic regression', single!.result, { ...headline(single!.result, single!.result), ...single!.loop })
+        Object.values(strategies).forEach((s, i) => rows.add(names[i + 1]!, `3 models; ${s.note}`, each[i]!.result, { ...headline(each[i]!.result, single!.result), ...each[i]!.loop }))
         // Opt-in batching on the event loop; each ratio against the batched single model (like against like).
-        const singleBatched = await run('single', batched)
-        rows.add('single model, batching', 'the same model pinned inline with batching: { max_batch: 32 }', singleBatched.result, { ...headline(singleBatched.result, singleBatched.result), ...singleBatched.loop })
-        for (const [name, s] of Object.entries(strategies)) {
-          const r = await run(name, batched)
-          rows.add(`${name}, batching`, `3 models, each pinned inline with batching; ${s.note}; ratio against the batched single model`, r.result, { ...headline(r.result, singleBatched.result), ...r.loop })
-        }
+        const [singleBatched, ...eachBatched] = await runAll(batched)
+        rows.add('single model, batching', 'the same model pinned inline with batching: { max_batch: 32 }', singleBatched!.result, { ...headline(singleBatched!.result, singleBatched!.result), ...singleBatched!.loop })
+        Object.values(strategies).forEach((s, i) =>
+          rows.add(`${names[i + 1]!}, batching`, `3 models, each pinned inline with batching; ${s.note}; ratio against the batched single model`, eachBatched[i]!.result, { ...headline(eachBatched[i]!.result, singleBatched!.result), ...eachBatched[i]!.loop }),
+        )
       })
       placements = await Promise.all(members.map((m) => placementOf(server.url, m)))
     } finally {

@@ -5,14 +5,21 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { stringify } from 'yaml'
-import { measuredClosedLoop } from '../lib/cpu.ts'
 import { nativeBody } from '../lib/payloads.ts'
+import { interleavedClosedLoop } from '../lib/load.ts'
 import { onExit, root, run } from '../lib/processes.ts'
 import { Rows, headline, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
 import { startAll, startSpecserve, type Server } from '../lib/servers.ts'
+import type { LoadResult } from '../lib/types.ts'
 import { singleModelConfig } from './overhead.ts'
 
 const TOPIC = 'specserve.bench'
+
+interface Measured {
+  readonly result: LoadResult
+  readonly gatewayUs: number | undefined
+  readonly brokerUs: number | undefined
+}
 
 /** Whether this tree's config accepts an output.kafka section (the Kafka issue has landed). */
 async function kafkaConfigAccepted(dir: string): Promise<string | null> {
@@ -100,15 +107,11 @@ export const kafka: Scenario = {
       servers.push(off, on, lz4)
       const pid = brokerPid(ctx)
       await repeat(ctx, 'kafka', async () => {
-        const load = { body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }
-        const measured = async (server: Server) => {
-          const { result, cpu } = await measuredClosedLoop({ ...load, url: `${server.url}/v1/ensembles/logreg/predict` }, [server.proc.child.pid, pid])
-          return { result, gatewayUs: cpu[0]?.all, brokerUs: cpu[1]?.all }
-        }
-        const a = await measured(off)
-        const b = await measured(on)
-        const c = await measured(lz4)
-        const cpu = (m: typeof a) => ({ gateway_cpu_us: m.gatewayUs, broker_cpu_us: m.brokerUs })
+        // Off, on and lz4 interleaved, so they share the box's same minutes; CPU per request of the gateway and the broker.
+        const target = (server: Server) => ({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, pids: [server.proc.child.pid, pid] })
+        const runs = await interleavedClosedLoop({ targets: [target(off), target(on), target(lz4)], durationS: ctx.durationS, warmupS: ctx.warmupS, sliceS: ctx.sliceS })
+        const [a, b, c] = runs.map(({ result, cpu }) => ({ result, gatewayUs: cpu[0]?.all, brokerUs: cpu[1]?.all })) as [Measured, Measured, Measured]
+        const cpu = (m: Measured) => ({ gateway_cpu_us: m.gatewayUs, broker_cpu_us: m.brokerUs })
         rows.add('publishing off', 'no output section', a.result, { ...headline(a.result, a.result), ...cpu(a) })
         rows.add('publishing on', `output.kafka to ${TOPIC} (acks: all, defaults)`, b.result, { ...headline(b.result, a.result), ...cpu(b) })
         rows.add('publishing on, lz4', 'the same with compression: lz4', c.result, { ...headline(c.result, a.result), ...cpu(c) })

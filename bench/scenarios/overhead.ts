@@ -1,8 +1,7 @@
 // 1. specserve serving one model as a single-model ensemble vs the hand-written
 // fastify + onnxruntime-node service on the same model: max throughput (closed loop)
 // and latency at fixed fractions of the baseline's max rate (open loop).
-import { measuredClosedLoop } from '../lib/cpu.ts'
-import { closedLoop, openLoop } from '../lib/load.ts'
+import { closedLoop, interleavedClosedLoop, openLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, placementOf, specserveConfig, startAll, startBaseline, startSpecserve } from '../lib/servers.ts'
@@ -37,16 +36,20 @@ export const overhead: Scenario = {
     const urls = { baseline: `${baseline.url}/predict`, specserve: `${specserve.url}/v1/ensembles/logreg/predict`, healthz: `${specserve.url}/healthz` }
     try {
       await repeat(ctx, 'overhead', async () => {
-        // CPU per request from /proc, the event loop's own thread apart: what each request costs each server.
-        const bm = await measuredClosedLoop({ ...load, url: urls.baseline, connections: ctx.connections }, [baseline.proc.child.pid])
-        const sm = await measuredClosedLoop({ ...load, url: urls.specserve, connections: ctx.connections }, [specserve.proc.child.pid])
-        const [b, s] = [bm.result, sm.result]
-        const cpu = (m: typeof bm) => ({ cpu_us: m.cpu[0]?.all, loop_cpu_us: m.cpu[0]?.main })
+        // Interleaved, so the three share the box's same minutes; CPU per request from /proc, the event loop's own thread apart.
+        const target = (url: string, server: { proc: { child: { pid?: number } } }) => ({ url, body: load.body, connections: ctx.connections, pids: [server.proc.child.pid] })
+        const [bm, sm, pm] = await interleavedClosedLoop({
+          targets: [target(urls.baseline, baseline), target(urls.specserve, specserve), target(`${batched.url}/v1/ensembles/logreg/predict`, batched)],
+          durationS: ctx.durationS,
+          warmupS: ctx.warmupS,
+          sliceS: ctx.sliceS,
+        })
+        const [b, s] = [bm!.result, sm!.result]
+        const cpu = (m: typeof bm) => ({ cpu_us: m?.cpu[0]?.all, loop_cpu_us: m?.cpu[0]?.main })
         rows.add('baseline, max', 'bench/baseline (closed loop)', b, { ...headline(b, b), ...cpu(bm) })
         rows.add('specserve, max', 'single-model ensemble (closed loop)', s, { ...headline(s, b), ...cpu(sm) })
         // Opt-in: the model pinned inline with batching, the requests of one event-loop turn in one session.run.
-        const pm = await measuredClosedLoop({ ...load, url: `${batched.url}/v1/ensembles/logreg/predict`, connections: ctx.connections }, [batched.proc.child.pid])
-        rows.add('specserve, max, batching on the event loop', 'the same, the model pinned inline with batching: { max_batch: 32 } (closed loop)', pm.result, { ...headline(pm.result, b), ...cpu(pm) })
+        rows.add('specserve, max, batching on the event loop', 'the same, the model pinned inline with batching: { max_batch: 32 } (closed loop)', pm!.result, { ...headline(pm!.result, b), ...cpu(pm) })
         // The event loop under full load: /healthz probed at a fixed rate while the closed loop saturates the gateway.
         const [loaded, health] = await Promise.all([
           closedLoop({ ...load, url: urls.specserve, connections: ctx.connections }),

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose'
 import { makePki } from '../../test/security/certs.ts'
-import { closedLoop } from '../lib/load.ts'
+import { interleavedClosedLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { startAll, startSpecserve } from '../lib/servers.ts'
@@ -41,13 +41,17 @@ export const security: Scenario = {
     )
     const rows = new Rows()
     const path = '/v1/ensembles/logreg/predict'
-    const load = { body: nativeBody(), durationS: ctx.durationS, warmupS: ctx.warmupS, connections: ctx.connections }
+    const load = { body: nativeBody(), connections: ctx.connections }
     try {
       await repeat(ctx, 'security', async () => {
-        const o = await closedLoop({ ...load, url: `${open.url}${path}` })
-        const t = await closedLoop({ ...load, url: `${tlsOnly.url}${path}` })
-        const g = await closedLoop({ ...load, url: `${guarded.url}${path}`, headers: { authorization: `Bearer ${jwt}` } })
-        const refused = await closedLoop({ ...load, url: `${guarded.url}${path}` })
+        // Interleaved, so the four share the box's same minutes.
+        const targets = [
+          { ...load, url: `${open.url}${path}` },
+          { ...load, url: `${tlsOnly.url}${path}` },
+          { ...load, url: `${guarded.url}${path}`, headers: { authorization: `Bearer ${jwt}` } },
+          { ...load, url: `${guarded.url}${path}` },
+        ]
+        const [o, t, g, refused] = (await interleavedClosedLoop({ targets, durationS: ctx.durationS, warmupS: ctx.warmupS, sliceS: ctx.sliceS })).map((r) => r.result) as [LoadResult, LoadResult, LoadResult, LoadResult]
         rows.add('plaintext, open', 'no tls, no auth (today\'s default)', o, headline(o, o))
         rows.add('TLS, open', 'server.tls, no auth', t, headline(t, o))
         rows.add('TLS + JWT', 'server.tls and auth.jwt (ES256, key file); every request carries the token', g, headline(g, o))
