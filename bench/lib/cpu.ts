@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs'
 const TICK_US = 10_000 // USER_HZ is 100 on every Linux the bench runs on
 
 /** Microseconds of CPU `pid` has used so far (only its main thread with `mainThread`), or null when /proc cannot say. */
-export function cpuMicros(pid: number | undefined, mainThread = false): number | null {
-  if (pid === undefined) return null
+export function cpuMicros(pid: number | null | undefined, mainThread = false): number | null {
+  if (pid == null) return null
   try {
     // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
     const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')

@@ -1,5 +1,5 @@
-// What a closed-loop load client counts, and the LoadResult it makes of it (shared by the
-// load clients that are not autocannon or ghz).
+// What a closed-loop load client counts, and the LoadResult it makes of it (shared by every
+// load client but ghz).
 import { Samples } from './stats.ts'
 import type { LoadResult } from './types.ts'
 

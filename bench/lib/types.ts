@@ -43,15 +43,11 @@ export interface InterleavedSpec {
   readonly sliceS: number
 }
 
-/** A closed-loop target and the processes whose CPU its requests are charged (/proc, around its own slices). */
-export interface InterleavedTarget {
-  readonly url: string
-  readonly method?: 'POST' | 'GET'
-  readonly body?: string
-  readonly headers?: Readonly<Record<string, string>>
-  readonly connections: number
-  readonly pids?: readonly (number | undefined)[]
-}
+/**
+ * A closed-loop target and the processes whose CPU its requests are charged (/proc, around
+ * its own slices; null where there is no process to read: JSON has no undefined).
+ */
+export type InterleavedTarget = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 'connections'> & { readonly pids?: readonly (number | null)[] }
 
 /** CPU time per request of one process (µs, the measured runs only); undefined where /proc cannot say. */
 export interface CpuPerRequest {

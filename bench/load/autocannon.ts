@@ -22,13 +22,13 @@ const autocannon = require('autocannon') as Autocannon
 export const { version } = require('autocannon/package.json') as { version: string }
 
 /** The target of a closed loop: what each request is, and how many connections send them. */
-export type Target = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 'connections'>
+export type LoadTarget = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 'connections'>
 
 /**
  * One closed-loop run of `target` for `seconds`. With a tally, its responses are counted
  * there and the seconds autocannon measured are returned; a warm-up passes none.
  */
-export function runAutocannon(target: Target, seconds: number, tally?: Tally): Promise<number> {
+export function runAutocannon(target: LoadTarget, seconds: number, tally?: Tally): Promise<number> {
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {

@@ -29,9 +29,9 @@ function header(r: BenchResults): string[] {
       ` cells show the median${s.repetitions > 1 ? ' and the (min–max) over repetitions' : ''}.` +
       ' Ratios are computed within each repetition against the baseline measured right next to it, then summarized.' +
       (s.sliceS
-        ? ` Where a scenario compares closed loops (overhead, ensembles, Kafka, security), its targets take turns in ${s.sliceS}-s slices` +
+        ? ` In the overhead, ensembles, Kafka and security scenarios, the closed loops compared take turns in ${s.sliceS}-s slices` +
           ' over the same stretch of time (bench/load/interleaved.ts), so a slower minute on the shared box lands on the baseline and the' +
-          ' variant alike.'
+          ' variant alike; the other scenarios run theirs one after another.'
         : ''),
     '',
     'Every server under test and every load generator is its own process on the same machine, so the load generator',

@@ -34,6 +34,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   loop_cpu_us: { label: 'event loop CPU µs per request', format: (v) => v.toFixed(1) },
   gateway_cpu_us: { label: 'gateway CPU µs per request', format: (v) => v.toFixed(1) },
   broker_cpu_us: { label: 'broker CPU µs per request', format: (v) => v.toFixed(1) },
+  broker_record_us: { label: 'broker CPU µs per record over idle', format: (v) => v.toFixed(1) },
   of_ceiling: { label: "req/s / the load generator's ceiling", format: ratio },
   rps_vs_seldon: { label: 'req/s vs seldon-core', format: ratio },
   p99_ratio: { label: 'p99 ratio', format: ratio },

@@ -33,7 +33,7 @@ export const ensembles: Scenario = {
         // with the event loop's CPU per request (/proc): where an ensemble's extra cost goes.
         const names = ['single', ...Object.keys(strategies)] as const
         const runAll = async (on: typeof server) => {
-          const targets = names.map((name) => ({ url: `${on.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, pids: [on.proc.child.pid] }))
+          const targets = names.map((name) => ({ url: `${on.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, pids: [on.proc.child.pid ?? null] }))
           const runs = await interleavedClosedLoop({ targets, durationS: ctx.durationS, warmupS: ctx.warmupS, sliceS: ctx.sliceS })
           return runs.map(({ result, cpu }) => ({ result, loop: { loop_cpu_us: cpu[0]?.main } }))
         }

@@ -4,7 +4,7 @@
 import { closedLoop, interleavedClosedLoop, openLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
-import { model, placementOf, specserveConfig, startAll, startBaseline, startSpecserve } from '../lib/servers.ts'
+import { model, placementOf, specserveConfig, startAll, startBaseline, startSpecserve, type Server } from '../lib/servers.ts'
 
 export const OPEN_LOOP_CONNECTIONS = 64
 const HEALTHZ_RATE = 50
@@ -37,9 +37,9 @@ export const overhead: Scenario = {
     try {
       await repeat(ctx, 'overhead', async () => {
         // Interleaved, so the three share the box's same minutes; CPU per request from /proc, the event loop's own thread apart.
-        const target = (url: string, server: { proc: { child: { pid?: number } } }) => ({ url, body: load.body, connections: ctx.connections, pids: [server.proc.child.pid] })
+        const loadOn = (url: string, server: Server) => ({ url, body: load.body, connections: ctx.connections, pids: [server.proc.child.pid ?? null] })
         const [bm, sm, pm] = await interleavedClosedLoop({
-          targets: [target(urls.baseline, baseline), target(urls.specserve, specserve), target(`${batched.url}/v1/ensembles/logreg/predict`, batched)],
+          targets: [loadOn(urls.baseline, baseline), loadOn(urls.specserve, specserve), loadOn(`${batched.url}/v1/ensembles/logreg/predict`, batched)],
           durationS: ctx.durationS,
           warmupS: ctx.warmupS,
           sliceS: ctx.sliceS,
