@@ -86,9 +86,11 @@ export class Selection {
       this.skippedInARow[i] = 0
       return false
     }
-    // Every 32nd refusal in a row starts it anyway: its p95 only moves when it runs.
-    if (++this.skippedInARow[i]! % 32 === 0) return false
-    return true
+    // Every 32nd refusal in a row starts it anyway: its p95 only moves when it runs, and a
+    // probe that answers in time makes it forget the slow runs (a stall has passed).
+    if (++this.skippedInARow[i]! % 32 !== 0) return true
+    live.probe(leftMs)
+    return false
   }
 
   /** The live p95 of member i, NaN when unknown. */

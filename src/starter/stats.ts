@@ -77,6 +77,10 @@ export class LatencyHistogram {
  * The recent p95 of a model's run times for member selection: a ring of the last 64 runs
  * (answers in time, and runs cut by the deadline at what they had taken, so a straggler that
  * never answers still shows as slow), the p95 recomputed every 16 runs. No allocation.
+ *
+ * A member skipped for its p95 only runs as a probe (selection.ts), so its ring would take
+ * hundreds of requests to forget a passing stall: a probed run that answers within what the
+ * probe had left clears the ring instead, and the member is judged afresh from its next runs.
  */
 export class LiveLatency {
   private readonly ring = new Float64Array(64)
@@ -85,6 +89,8 @@ export class LiveLatency {
   /** Runs counted when p95 was last worked out. */
   private sortedAt = 0
   private lastP95 = Number.NaN
+  /** Set while a probe is out: the time it had left (Infinity: none). */
+  private probeMs = Number.POSITIVE_INFINITY
 
   get count(): number {
     return this.n
@@ -92,7 +98,23 @@ export class LiveLatency {
 
   /** One store per run: the sort is left to whoever reads p95 (member selection only). */
   add(ms: number): void {
+    if (this.probeMs !== Number.POSITIVE_INFINITY) {
+      // The first run after a probe started says whether the prediction still holds.
+      if (ms < this.probeMs) this.forget()
+      this.probeMs = Number.POSITIVE_INFINITY
+    }
     this.ring[this.n++ % this.ring.length] = ms
+  }
+
+  /** A run starts against the p95's prediction, with `leftMs` to answer in (see add). */
+  probe(leftMs: number): void {
+    this.probeMs = leftMs
+  }
+
+  private forget(): void {
+    this.n = 0
+    this.sortedAt = 0
+    this.lastP95 = Number.NaN
   }
 
   /** The p95 of the recent runs; NaN until 16 are in, worked out again every 16 runs. */

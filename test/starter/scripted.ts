@@ -11,6 +11,8 @@ import type { ModelMetadata } from '../../src/types.ts'
 export interface ScriptedConfig {
   kind: 'scripted'
   delay_ms?: number
+  /** The n-th inference takes delays_ms[n] (the last one repeats); overrides delay_ms. */
+  delays_ms?: number[]
   label?: number
   fail?: string
   /** Never settles and ignores abort: the worst upstream there is. */
@@ -38,6 +40,8 @@ const metadata = (name: string, version: string, input: ScriptedConfig['input'])
 
 function scripted(name: string, config: ScriptedConfig): Executor {
   const meta = metadata(name, config.version ?? '1', config.input)
+  let calls = 0
+  const delay = (): number => (config.delays_ms?.length ? config.delays_ms[Math.min(calls++, config.delays_ms.length - 1)]! : (config.delay_ms ?? 0))
   return {
     name,
     kind: 'scripted',
@@ -50,6 +54,7 @@ function scripted(name: string, config: ScriptedConfig): Executor {
       signals.set(name, seen)
       inferences.emit('infer', name)
       if (config.hang) return new Promise<TensorMap>(() => undefined)
+      const ms = delay()
       return new Promise<TensorMap>((resolve, reject) => {
         setTimeout(() => {
           if (config.fail) return reject(new ModelError('MODEL_FAILED', config.fail))
@@ -58,7 +63,7 @@ function scripted(name: string, config: ScriptedConfig): Executor {
             label: { datatype: 'INT64', shape: [1], data: BigInt64Array.of(BigInt(label)) },
             probabilities: { datatype: 'FP32', shape: [1, 2], data: Float32Array.of(1 - label, label) },
           })
-        }, config.delay_ms ?? 0)
+        }, ms)
       })
     },
   }
@@ -70,6 +75,7 @@ if (!getExecutorKind('scripted')) {
     schema: Type.Object({
       kind: Type.Literal('scripted'),
       delay_ms: Type.Optional(Type.Number()),
+      delays_ms: Type.Optional(Type.Array(Type.Number())),
       label: Type.Optional(Type.Integer()),
       fail: Type.Optional(Type.String()),
       hang: Type.Optional(Type.Boolean()),

@@ -40,6 +40,25 @@ describe('select: latency-aware', () => {
     expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
   })
 
+  it('a member slowed by a passing stall starts again as soon as a probe answers in time', async () => {
+    // Slow for its first 16 runs (cut at 50 ms each), then fast again.
+    const stalled = `  remote: { kind: scripted, delays_ms: [${[...Array<number>(16).fill(400), 2].join(', ')}], label: 1 }\n  local: { kind: scripted, delay_ms: 2, label: 0 }`
+    const g = await serve(stalled, ensemble('    select: latency-aware'))
+    for (let i = 0; i < 16; i++) await predictAfter(g, 50)
+    for (let i = 1; i < 32; i++) expect((await predictAfter(g, 2)).models[0]!.status).toBe('skipped')
+    // The probe answers in 2 ms, well within the 50 ms it had: the slow runs are forgotten.
+    expect(statuses(await predictAfter(g, 2))).toEqual(['remote:ok*', 'local:cancelled'])
+    for (let i = 0; i < 20; i++) expect(statuses(await predictAfter(g, 2))).toEqual(['remote:ok*', 'local:cancelled'])
+  })
+
+  it('a probe that still misses keeps the member skipped', async () => {
+    const g = await serve(models, ensemble('    select: latency-aware'))
+    for (let i = 0; i < 16; i++) await predictAfter(g, 50)
+    for (let i = 1; i < 32; i++) await predictAfter(g, 2)
+    expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
+    expect(statuses(await predictAfter(g, 2))).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:ok*'])
+  })
+
   it('without select, the slow member starts every time', async () => {
     const g = await serve(models, ensemble(''))
     for (let i = 0; i < 20; i++) expect(statuses(await predictAfter(g, 50))).toEqual(['remote:timeout', 'local:ok*'])
