@@ -81,6 +81,8 @@ export class Run implements InferContext {
   private lateTimer: NodeJS.Timeout | undefined
   /** select: adaptive, a run that started every member: its outcomes feed the agreement statistics. */
   private sampling = false
+  /** select: members started as probes (bit i), until their outcome says how they did. */
+  private probes = 0
 
   constructor(ens: EnsembleRuntime, req: PredictRequest, budgetMs: number, hooks: RunHooks, scope: RunScope, admission: Admission | null) {
     this.ens = ens
@@ -186,10 +188,14 @@ export class Run implements InferContext {
   private launch(index: number): void {
     if (this.settled || this.startedAt[index] !== NOT_STARTED) return
     const selection = this.ens.selection
-    if (selection !== undefined && selection.wouldMiss(index, this.deadline - performance.now())) {
-      this.startedAt[index] = SKIPPED
-      this.onOutcome({ status: 'skipped', index, error: WOULD_MISS, latencyMs: 0 })
-      return
+    if (selection !== undefined) {
+      const admit = selection.admit(index, this.deadline - performance.now())
+      if (admit === 'skip') {
+        this.startedAt[index] = SKIPPED
+        this.onOutcome({ status: 'skipped', index, error: WOULD_MISS, latencyMs: 0 })
+        return
+      }
+      if (admit === 'probe' && index < 31) this.probes |= 1 << index
     }
     const at = performance.now()
     this.startedAt[index] = at
@@ -210,6 +216,7 @@ export class Run implements InferContext {
   }
 
   private onOutcome(outcome: Outcome): void {
+    if (this.probes !== 0 && (this.probes & (1 << outcome.index)) !== 0) this.probed(outcome.index, outcome.status === 'ok' ? outcome.latencyMs : -1)
     if (this.settled) {
       // Decided already: a cancelled or late model. Its answer is never used.
       this.trace?.settled(outcome, true)
@@ -229,6 +236,13 @@ export class Run implements InferContext {
     if (verdict !== undefined) this.startRest(verdict)
   }
 
+  /** A member started as a probe ended, answered after `answeredMs` (-1: no answer): did it answer in the time it had? */
+  private probed(index: number, answeredMs: number): void {
+    this.probes &= ~(1 << index)
+    if (answeredMs >= 0 && this.startedAt[index]! + answeredMs < this.deadline) this.ens.selection!.probeAnswered(index, answeredMs)
+    else this.ens.selection!.probeMissed(index)
+  }
+
   private finish(decision: Decision, atDeadline: boolean): void {
     if (this.settled) return
     const now = performance.now()
@@ -237,6 +251,8 @@ export class Run implements InferContext {
     if (this.adaptive) clearTimeout(this.lateTimer)
     // Every executor still working stops here: queued jobs are dropped, remote calls aborted.
     this.controller?.abort(DECIDED)
+    // A probe still out did not answer in time (cut by the deadline), or is no longer wanted: no sign it recovered.
+    for (let i = 0; this.probes !== 0; i++) if ((this.probes & (1 << i)) !== 0) this.probed(i, -1)
     const { ens } = this
     const chosen = decision.kind === 'answer' ? decision.chosen : null
     const models = new Array<ModelAnnotation>(ens.executors.length)

@@ -19,6 +19,13 @@ export const MIN_SAMPLES = 20
 export const BARS = [0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99] as const
 /** A member with fewer live runs than this is started whatever its latency (nothing is known yet). */
 const MIN_RUNS = 16
+/** A member skipped this many times in a row is started anyway (a probe), so a recovered one is seen. */
+const PROBE_EVERY = 32
+/** After probes that answered in time, probes come up to this often. */
+const PROBE_EVERY_MIN = 2
+
+/** Whether to start a member (latency-aware rule): start it, skip it, or start it as a probe (Run tells how it did). */
+export type Admit = 'start' | 'skip' | 'probe'
 
 export const WOULD_MISS: ErrorInfo = Object.freeze({
   code: ModelErrorCode.WOULD_MISS_DEADLINE,
@@ -50,8 +57,10 @@ export class Selection {
   k: number
   bar = 0
   private requests = 0
-  /** Probe a member skipped this many times in a row anyway, so a recovered member is seen again. */
+  /** Skips in a row since the member last started; it is probed when this reaches probeEvery. */
   private readonly skippedInARow: Int32Array
+  /** PROBE_EVERY, halved by each probe that answered in time (down to PROBE_EVERY_MIN). */
+  private readonly probeEvery: Int32Array
 
   private readonly strategy: Strategy
 
@@ -68,6 +77,7 @@ export class Selection {
     this.unanimous = new Int32Array((this.n + 1) * BARS.length)
     this.matched = new Int32Array((this.n + 1) * BARS.length)
     this.skippedInARow = new Int32Array(this.n)
+    this.probeEvery = new Int32Array(this.n).fill(PROBE_EVERY)
     this.k = this.n
   }
 
@@ -78,19 +88,34 @@ export class Selection {
     return source.kind === 'argmax' || source.kind === 'label' ? undefined : 'select: adaptive compares the members\' labels: it needs a classification ensemble (a label or probabilities output)'
   }
 
-  /** latency-aware (and adaptive): whether member `i` cannot answer within `leftMs`, by its live p95. */
-  wouldMiss(i: number, leftMs: number): boolean {
+  /** latency-aware (and adaptive): whether member `i` can answer within `leftMs`, by its live p95. */
+  admit(i: number, leftMs: number): Admit {
     const live = this.stats[i]!.live
     // A run cut at the deadline counts as what it had taken, a lower bound: equal to what is left is a miss too.
     if (live.count < MIN_RUNS || !(live.p95 >= leftMs)) {
       this.skippedInARow[i] = 0
-      return false
+      this.probeEvery[i] = PROBE_EVERY
+      return 'start'
     }
-    // Every 32nd refusal in a row starts it anyway: its p95 only moves when it runs, and a
-    // probe that answers in time makes it forget the slow runs (a stall has passed).
-    if (++this.skippedInARow[i]! % 32 !== 0) return true
-    live.probe(leftMs)
-    return false
+    // Its p95 only moves when it runs: every so often it starts anyway.
+    if (++this.skippedInARow[i]! < this.probeEvery[i]!) return 'skip'
+    this.skippedInARow[i] = 0
+    return 'probe'
+  }
+
+  /**
+   * A probe of member `i` answered within the time it had: its run takes the place of the
+   * slowest one kept, and the next probe comes twice as soon. A passing stall is forgotten
+   * after a few probes, where new runs alone would take hundreds of requests.
+   */
+  probeAnswered(i: number, ms: number): void {
+    this.stats[i]!.live.replaceSlowest(ms)
+    this.probeEvery[i] = Math.max(PROBE_EVERY_MIN, this.probeEvery[i]! >> 1)
+  }
+
+  /** A probe of member `i` failed or was cut by the deadline: probes go back to every PROBE_EVERY-th request. */
+  probeMissed(i: number): void {
+    this.probeEvery[i] = PROBE_EVERY
   }
 
   /** The live p95 of member i, NaN when unknown. */

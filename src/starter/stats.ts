@@ -78,9 +78,9 @@ export class LatencyHistogram {
  * (answers in time, and runs cut by the deadline at what they had taken, so a straggler that
  * never answers still shows as slow), the p95 recomputed every 16 runs. No allocation.
  *
- * A member skipped for its p95 only runs as a probe (selection.ts), so its ring would take
- * hundreds of requests to forget a passing stall: a probed run that answers within what the
- * probe had left clears the ring instead, and the member is judged afresh from its next runs.
+ * A member skipped for its p95 only runs as a probe (selection.ts), so new runs alone would
+ * take hundreds of requests to push a passing stall's slow runs out: a probe that answers in
+ * time takes the place of the slowest run kept (replaceSlowest).
  */
 export class LiveLatency {
   private readonly ring = new Float64Array(64)
@@ -89,8 +89,8 @@ export class LiveLatency {
   /** Runs counted when p95 was last worked out. */
   private sortedAt = 0
   private lastP95 = Number.NaN
-  /** Set while a probe is out: the time it had left (Infinity: none). */
-  private probeMs = Number.POSITIVE_INFINITY
+  /** A run was replaced: p95 is worked out again at the next read. */
+  private replaced = false
 
   get count(): number {
     return this.n
@@ -98,28 +98,24 @@ export class LiveLatency {
 
   /** One store per run: the sort is left to whoever reads p95 (member selection only). */
   add(ms: number): void {
-    if (this.probeMs !== Number.POSITIVE_INFINITY) {
-      // The first run after a probe started says whether the prediction still holds.
-      if (ms < this.probeMs) this.forget()
-      this.probeMs = Number.POSITIVE_INFINITY
-    }
     this.ring[this.n++ % this.ring.length] = ms
   }
 
-  /** A run starts against the p95's prediction, with `leftMs` to answer in (see add). */
-  probe(leftMs: number): void {
-    this.probeMs = leftMs
-  }
-
-  private forget(): void {
-    this.n = 0
-    this.sortedAt = 0
-    this.lastP95 = Number.NaN
+  /** The slowest run kept gives its place to `ms`, if slower (a probe's answer in time: O(64), once per probe). */
+  replaceSlowest(ms: number): void {
+    const size = Math.min(this.n, this.ring.length)
+    let at = 0
+    for (let i = 1; i < size; i++) if (this.ring[i]! > this.ring[at]!) at = i
+    if (size === 0 || !(this.ring[at]! > ms)) return
+    this.ring[at] = ms
+    this.replaced = true
   }
 
   /** The p95 of the recent runs; NaN until 16 are in, worked out again every 16 runs. */
   get p95(): number {
-    if (this.n - this.sortedAt < 16) return this.lastP95
+    if (!this.replaced && this.n - this.sortedAt < 16) return this.lastP95
+    if (this.n < 16) return this.lastP95
+    this.replaced = false
     this.sortedAt = this.n - (this.n % 16)
     const size = Math.min(this.n, this.ring.length)
     this.sorted.set(this.ring)

@@ -46,9 +46,13 @@ describe('select: latency-aware', () => {
     const g = await serve(stalled, ensemble('    select: latency-aware'))
     for (let i = 0; i < 16; i++) await predictAfter(g, 50)
     for (let i = 1; i < 32; i++) expect((await predictAfter(g, 2)).models[0]!.status).toBe('skipped')
-    // The probe answers in 2 ms, well within the 50 ms it had: the slow runs are forgotten.
+    // The probe answers in 2 ms, well within the 50 ms it had: it takes a slow run's place, and the next probe comes sooner.
     expect(statuses(await predictAfter(g, 2))).toEqual(['remote:ok*', 'local:cancelled'])
-    for (let i = 0; i < 20; i++) expect(statuses(await predictAfter(g, 2))).toEqual(['remote:ok*', 'local:cancelled'])
+    const next: string[] = []
+    for (let i = 0; i < 120; i++) next.push((await predictAfter(g, 2)).models[0]!.status)
+    // All 16 of its runs were slow: 15 probes replace them, the 15th 16 + 8 + 4 + 2 × 11 = 50 requests on (not thousands).
+    expect(next.lastIndexOf('skipped')).toBe(48)
+    expect(next.slice(49)).toEqual(Array<string>(71).fill('ok'))
   })
 
   it('a probe that still misses keeps the member skipped', async () => {
@@ -56,7 +60,9 @@ describe('select: latency-aware', () => {
     for (let i = 0; i < 16; i++) await predictAfter(g, 50)
     for (let i = 1; i < 32; i++) await predictAfter(g, 2)
     expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
-    expect(statuses(await predictAfter(g, 2))).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:ok*'])
+    // Probes stay 32 requests apart.
+    for (let i = 1; i < 32; i++) expect(statuses(await predictAfter(g, 2))).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:ok*'])
+    expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
   })
 
   it('without select, the slow member starts every time', async () => {

@@ -89,4 +89,15 @@ describe('LiveLatency', () => {
     for (let i = 0; i < 64; i++) live.add(1)
     expect(live.p95).toBe(1)
   })
+
+  it('a run replaced gives its place to a faster one, and p95 is worked out again at once', () => {
+    const live = new LiveLatency()
+    for (let i = 1; i <= 64; i++) live.add(i)
+    expect(live.p95).toBe(61)
+    live.replaceSlowest(0.5) // 64 goes
+    expect(live.p95).toBe(60)
+    live.replaceSlowest(100) // slower than every run kept: nothing changes
+    expect(live.p95).toBe(60)
+    expect(live.count).toBe(64)
+  })
 })
