@@ -10,6 +10,8 @@ const verdict = (t: Target): string => (t.met === null ? 'not measured' : t.met 
 function header(r: BenchResults): string[] {
   const m = r.machine
   const s = r.settings
+  // The scenarios whose closed loops took turns: bench/load/interleaved.ts says so in each run's tool.
+  const interleaved = r.scenarios.filter((sc) => sc.status === 'ok' && sc.variants.some((v) => v.runs.some((run) => run.tool.includes('; taking turns with')))).map((sc) => sc.title.replace(/\..*/, ''))
   const lines = [
     '# Benchmarks',
     '',
@@ -28,8 +30,8 @@ function header(r: BenchResults): string[] {
     `Each scenario: ${s.repetitions} repetition${s.repetitions > 1 ? 's' : ''} of ${s.warmupS} s warm-up + ${s.durationS} s measured per load run;` +
       ` cells show the median${s.repetitions > 1 ? ' and the (min–max) over repetitions' : ''}.` +
       ' Ratios are computed within each repetition against the baseline measured right next to it, then summarized.' +
-      (s.sliceS
-        ? ` In the overhead, ensembles, Kafka and security scenarios, the closed loops compared take turns in ${s.sliceS}-s slices` +
+      (interleaved.length
+        ? ` In scenario${interleaved.length > 1 ? 's' : ''} ${interleaved.length > 1 ? `${interleaved.slice(0, -1).join(', ')} and ${interleaved.at(-1)!}` : interleaved[0]!}, the closed loops compared take turns in ${s.sliceS ?? '?'}-s slices` +
           ' over the same stretch of time (bench/load/interleaved.ts), so a slower minute on the shared box lands on the baseline and the' +
           ' variant alike; the other scenarios run theirs one after another.'
         : ''),

@@ -1,6 +1,7 @@
 // 2. Three embedded models under each strategy vs the single model. The three members
-// are the same logistic regression loaded three times, so an ensemble request is exactly
-// 3× the inference work of a single-model request and the ratio isolates the fan-out.
+// are the same logistic regression loaded three times, so each run an ensemble request
+// makes costs what the single model's one run does, and the ratio shows the fan-out and
+// the runs each strategy needs (best-quality three, majority-vote two, deadline-fallback one).
 import { interleavedClosedLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
@@ -61,13 +62,14 @@ export const ensembles: Scenario = {
         target(`${name}: throughput ≥ 75% of single model`, 'rps_ratio', rows.summary(name, 'rps_ratio'), '>=', 0.75, () => {
           const [one, ens] = [rows.summary('single model', 'loop_cpu_us')?.median, rows.summary(name, 'loop_cpu_us')?.median]
           const f = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(1))
-          const extra = name === 'best-quality' ? 2 : 1
+          const loop = (row: string) => f(rows.summary(row, 'loop_cpu_us')?.median)
           return (
-            `${placements.every((p) => p.current === 'inline') ? 'the members run inline (measured tiny)' : `the members ran ${placements.map((p) => p.current).join(', ')}`}, so what an ensemble adds is the inference itself, on the event loop: measured from ` +
-            `/proc in this run, ${f(ens)} µs of event-loop CPU per predict against ${f(one)} µs for the single model, ` +
-            `${f(one !== undefined && ens !== undefined ? (ens - one) / extra : undefined)} µs for each run it adds. onnxruntime-node runs ` +
-            `one inference at a time per thread, synchronously, and ${name === 'best-quality' ? 'best-quality needs all three runs' : 'the strategy needs two runs before it can decide'}, ` +
-            `against one for the single model; the HTTP work per request is the same, and the runs already go to the native session without the public API's wrapper. ` +
+            `${placements.every((p) => p.current === 'inline') ? 'the members run inline (measured tiny)' : `the members ran ${placements.map((p) => p.current).join(', ')}`}, so the extra runs are paid on the event loop: measured from ` +
+            `/proc in this run, ${f(ens)} µs of event-loop CPU per predict against ${f(one)} µs for the single model ` +
+            `(+${f(one !== undefined && ens !== undefined ? ens - one : undefined)}). onnxruntime-node runs one inference at a time per thread, synchronously. ` +
+            `best-quality needs all three runs; majority-vote decides on the first two that agree and drops the third before it runs, but pays for the votes ` +
+            `and the dropped member's bookkeeping (this run: majority-vote ${loop('majority-vote')} µs, best-quality ${loop('best-quality')} µs, deadline-fallback ${loop('deadline-fallback')} µs). ` +
+            `The HTTP work per request is the same, and the runs already go to the native session without the public API's wrapper. ` +
             `What would close it: fewer runtime calls per request (the members fused into one graph), not the gateway's fan-out.`
           )
         }),

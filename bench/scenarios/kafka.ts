@@ -139,11 +139,12 @@ export const kafka: Scenario = {
           return (
             `on these 2 cores the gateway, the load generator and the broker (a JVM, acks: all) share the CPU. Per request, measured from /proc: ` +
             `the gateway used ${f(off)} µs without publishing and ${f(on)} µs with it (the record's JSON, its digest, and the client's batch encoding), ` +
-            `and the broker ${f(broker)} µs per record over its idle background, CPU the load generator and the gateway no longer get. A broker on its own host takes that share away.`
+            `and the broker ${f(broker)} µs per record over its idle background, CPU the load generator and the gateway no longer get. A broker on its own host takes the broker's share away, ` +
+            `not the gateway's own publishing work.`
           )
         }),
       ],
-      notes: [`Broker: scripts/kafka.sh (single-node KRaft) at ${address}. Closed loop, ${ctx.connections} connections. CPU columns: µs per request over each row's own slices, from /proc (all threads); the broker's with publishing off is its idle background, and "broker CPU µs per record over idle" is the broker's CPU in a row's slices less that background over as many seconds, per request.`, `${counters}.`],
+      notes: [`Broker: scripts/kafka.sh (single-node KRaft) at ${address}. Closed loop, ${ctx.connections} connections. CPU columns: µs per request over each row's own slices and the 300 ms that settle after each, from /proc (all threads); the broker's with publishing off is its idle background, and "broker CPU µs per record over idle" is the broker's CPU in a row's slices less that background over as many seconds, per request.`, `${counters}.`],
     }
   },
 }
