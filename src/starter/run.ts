@@ -195,7 +195,7 @@ export class Run implements InferContext {
         this.onOutcome({ status: 'skipped', index, error: WOULD_MISS, latencyMs: 0 })
         return
       }
-      if (admit === 'probe' && index < 31) this.probes |= 1 << index
+      if (admit === 'probe' && index < 32) this.probes |= 1 << index
     }
     const at = performance.now()
     this.startedAt[index] = at
@@ -251,8 +251,9 @@ export class Run implements InferContext {
     if (this.adaptive) clearTimeout(this.lateTimer)
     // Every executor still working stops here: queued jobs are dropped, remote calls aborted.
     this.controller?.abort(DECIDED)
-    // A probe still out did not answer in time (cut by the deadline), or is no longer wanted: no sign it recovered.
-    for (let i = 0; this.probes !== 0; i++) if ((this.probes & (1 << i)) !== 0) this.probed(i, -1)
+    // A probe still out at the deadline did not answer in time; one cut by the decision (or a cancel) says nothing either way.
+    if (atDeadline) for (let i = 0; this.probes !== 0; i++) if ((this.probes & (1 << i)) !== 0) this.probed(i, -1)
+    this.probes = 0
     const { ens } = this
     const chosen = decision.kind === 'answer' ? decision.chosen : null
     const models = new Array<ModelAnnotation>(ens.executors.length)

@@ -106,14 +106,15 @@ export class Selection {
   /**
    * A probe of member `i` answered within the time it had: its run takes the place of the
    * slowest one kept, and the next probe comes twice as soon. A passing stall is forgotten
-   * after a few probes, where new runs alone would take hundreds of requests.
+   * after a few probes, where new runs alone would take thousands of requests. (Its answer
+   * is also recorded as a run, as every answer is: it displaces the slowest and adds itself.)
    */
   probeAnswered(i: number, ms: number): void {
     this.stats[i]!.live.replaceSlowest(ms)
     this.probeEvery[i] = Math.max(PROBE_EVERY_MIN, this.probeEvery[i]! >> 1)
   }
 
-  /** A probe of member `i` failed or was cut by the deadline: probes go back to every PROBE_EVERY-th request. */
+  /** A probe of member `i` failed, or was cut by the deadline: probes go back to every PROBE_EVERY-th request. */
   probeMissed(i: number): void {
     this.probeEvery[i] = PROBE_EVERY
   }

@@ -79,8 +79,9 @@ export class LatencyHistogram {
  * never answers still shows as slow), the p95 recomputed every 16 runs. No allocation.
  *
  * A member skipped for its p95 only runs as a probe (selection.ts), so new runs alone would
- * take hundreds of requests to push a passing stall's slow runs out: a probe that answers in
- * time takes the place of the slowest run kept (replaceSlowest).
+ * take thousands of requests to push a passing stall's slow runs out: a probe that answers in
+ * time also takes the place of the slowest run kept (replaceSlowest), and p95 is worked out
+ * again at once.
  */
 export class LiveLatency {
   private readonly ring = new Float64Array(64)

@@ -40,7 +40,7 @@ describe('select: latency-aware', () => {
     expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
   })
 
-  it('a member slowed by a passing stall starts again as soon as a probe answers in time', async () => {
+  it('a member slowed by a passing stall is started again after a few probes that answer in time, not thousands of requests', async () => {
     // Slow for its first 16 runs (cut at 50 ms each), then fast again.
     const stalled = `  remote: { kind: scripted, delays_ms: [${[...Array<number>(16).fill(400), 2].join(', ')}], label: 1 }\n  local: { kind: scripted, delay_ms: 2, label: 0 }`
     const g = await serve(stalled, ensemble('    select: latency-aware'))
@@ -50,9 +50,22 @@ describe('select: latency-aware', () => {
     expect(statuses(await predictAfter(g, 2))).toEqual(['remote:ok*', 'local:cancelled'])
     const next: string[] = []
     for (let i = 0; i < 120; i++) next.push((await predictAfter(g, 2)).models[0]!.status)
-    // All 16 of its runs were slow: 15 probes replace them, the 15th 16 + 8 + 4 + 2 × 11 = 50 requests on (not thousands).
+    // All 16 of its runs were slow. Each probe in time displaces one and adds itself: after 15 (31 runs, one slow) its p95 fits, the 15th coming 16 + 8 + 4 + 2 × 11 = 50 requests on (the old code took thousands).
     expect(next.lastIndexOf('skipped')).toBe(48)
     expect(next.slice(49)).toEqual(Array<string>(71).fill('ok'))
+  })
+
+  it('a probe cut by the deadline after one in time puts probes back at every 32nd request', async () => {
+    const flaky = `  remote: { kind: scripted, delays_ms: [${[...Array<number>(16).fill(400), 2, 400].join(', ')}], label: 1 }\n  local: { kind: scripted, delay_ms: 2, label: 0 }`
+    const g = await serve(flaky, ensemble('    select: latency-aware'))
+    for (let i = 0; i < 16; i++) await predictAfter(g, 50)
+    for (let i = 1; i < 32; i++) await predictAfter(g, 2)
+    expect((await predictAfter(g, 2)).models[0]!.status).toBe('ok')
+    // In time: the next probe comes 16 requests on. It is slow again, cut at the deadline.
+    for (let i = 1; i < 16; i++) expect((await predictAfter(g, 2)).models[0]!.status).toBe('skipped')
+    expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
+    for (let i = 1; i < 32; i++) expect((await predictAfter(g, 2)).models[0]!.status).toBe('skipped')
+    expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
   })
 
   it('a probe that still misses keeps the member skipped', async () => {
