@@ -43,11 +43,14 @@ export interface InterleavedSpec {
   readonly sliceS: number
 }
 
+/** What a closed loop sends: each request, and how many connections send them. */
+export type LoadTarget = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 'connections'>
+
 /**
  * A closed-loop target and the processes whose CPU its requests are charged (/proc, around
- * its own slices; null where there is no process to read: JSON has no undefined).
+ * its own slices). A pid not known is left undefined; it reaches the child as null (JSON).
  */
-export type InterleavedTarget = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 'connections'> & { readonly pids?: readonly (number | null)[] }
+export type InterleavedTarget = LoadTarget & { readonly pids?: readonly (number | null | undefined)[] }
 
 /** CPU time per request of one process (µs, the measured runs only); undefined where /proc cannot say. */
 export interface CpuPerRequest {

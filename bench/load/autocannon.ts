@@ -4,7 +4,7 @@
 // histogram rounds to whole ms).
 import { createRequire } from 'node:module'
 import type { Tally } from '../lib/tally.ts'
-import type { LoadSpec } from '../lib/types.ts'
+import type { LoadTarget } from '../lib/types.ts'
 
 interface Instance {
   on(event: 'response', listener: (client: unknown, status: number, bytes: number, ms: number) => void): void
@@ -20,9 +20,6 @@ type Autocannon = (options: Record<string, unknown>, done: (err: Error | null, r
 const require = createRequire(import.meta.url)
 const autocannon = require('autocannon') as Autocannon
 export const { version } = require('autocannon/package.json') as { version: string }
-
-/** The target of a closed loop: what each request is, and how many connections send them. */
-export type LoadTarget = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 'connections'>
 
 /**
  * One closed-loop run of `target` for `seconds`. With a tally, its responses are counted

@@ -24,7 +24,7 @@ const rounds = Math.max(1, Math.round(spec.durationS / spec.sliceS))
 const sliceS = Math.max(1, Math.round(spec.durationS / rounds))
 
 /** CPU µs so far of each of a target's processes: [all threads, main thread]; null where /proc cannot say. */
-const readCpu = (pids: readonly (number | null)[]): (number | null)[][] => pids.map((pid) => [cpuMicros(pid), cpuMicros(pid, true)])
+const readCpu = (pids: readonly (number | null | undefined)[]): (number | null)[][] => pids.map((pid) => [cpuMicros(pid), cpuMicros(pid, true)])
 const added = (sum: number | null, before: number | null | undefined, after: number | null | undefined): number | null =>
   sum === null || before == null || after == null ? null : sum + after - before
 

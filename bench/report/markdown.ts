@@ -31,7 +31,7 @@ function header(r: BenchResults): string[] {
       ` cells show the median${s.repetitions > 1 ? ' and the (min–max) over repetitions' : ''}.` +
       ' Ratios are computed within each repetition against the baseline measured right next to it, then summarized.' +
       (interleaved.length
-        ? ` In scenario${interleaved.length > 1 ? 's' : ''} ${interleaved.length > 1 ? `${interleaved.slice(0, -1).join(', ')} and ${interleaved.at(-1)!}` : interleaved[0]!}, the closed loops compared take turns in ${s.sliceS ?? '?'}-s slices` +
+        ? ` In scenario${interleaved.length > 1 ? 's' : ''} ${interleaved.join(', ')}, the closed loops compared take turns in ${s.sliceS ?? '?'}-s slices` +
           ' over the same stretch of time (bench/load/interleaved.ts), so a slower minute on the shared box lands on the baseline and the' +
           ' variant alike; the other scenarios run theirs one after another.'
         : ''),

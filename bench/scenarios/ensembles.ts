@@ -34,18 +34,18 @@ export const ensembles: Scenario = {
         // with the event loop's CPU per request (/proc): where an ensemble's extra cost goes.
         const names = ['single', ...Object.keys(strategies)] as const
         const runAll = async (on: typeof server) => {
-          const targets = names.map((name) => ({ url: `${on.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, pids: [on.proc.child.pid ?? null] }))
+          const targets = names.map((name) => ({ url: `${on.url}/v1/ensembles/${name}/predict`, body: nativeBody(), connections: ctx.connections, pids: [on.proc.child.pid] }))
           const runs = await interleavedClosedLoop({ targets, durationS: ctx.durationS, warmupS: ctx.warmupS, sliceS: ctx.sliceS })
           return runs.map(({ result, cpu }) => ({ result, loop: { loop_cpu_us: cpu[0]?.main } }))
         }
         const [single, ...each] = await runAll(server)
         rows.add('single model', 'one logistic regression', single!.result, { ...headline(single!.result, single!.result), ...single!.loop })
-        Object.values(strategies).forEach((s, i) => rows.add(names[i + 1]!, `3 models; ${s.note}`, each[i]!.result, { ...headline(each[i]!.result, single!.result), ...each[i]!.loop }))
+        Object.entries(strategies).forEach(([name, s], i) => rows.add(name, `3 models; ${s.note}`, each[i]!.result, { ...headline(each[i]!.result, single!.result), ...each[i]!.loop }))
         // Opt-in batching on the event loop; each ratio against the batched single model (like against like).
         const [singleBatched, ...eachBatched] = await runAll(batched)
         rows.add('single model, batching', 'the same model pinned inline with batching: { max_batch: 32 }', singleBatched!.result, { ...headline(singleBatched!.result, singleBatched!.result), ...singleBatched!.loop })
-        Object.values(strategies).forEach((s, i) =>
-          rows.add(`${names[i + 1]!}, batching`, `3 models, each pinned inline with batching; ${s.note}; ratio against the batched single model`, eachBatched[i]!.result, { ...headline(eachBatched[i]!.result, singleBatched!.result), ...eachBatched[i]!.loop }),
+        Object.entries(strategies).forEach(([name, s], i) =>
+          rows.add(`${name}, batching`, `3 models, each pinned inline with batching; ${s.note}; ratio against the batched single model`, eachBatched[i]!.result, { ...headline(eachBatched[i]!.result, singleBatched!.result), ...eachBatched[i]!.loop }),
         )
       })
       placements = await Promise.all(members.map((m) => placementOf(server.url, m)))

@@ -108,7 +108,7 @@ export const kafka: Scenario = {
       const pid = brokerPid(ctx)
       await repeat(ctx, 'kafka', async () => {
         // Off, on and lz4 interleaved, so they share the box's same minutes; CPU per request of the gateway and the broker.
-        const loadOn = (server: Server) => ({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, pids: [server.proc.child.pid ?? null, pid ?? null] })
+        const loadOn = (server: Server) => ({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, pids: [server.proc.child.pid, pid] })
         const runs = await interleavedClosedLoop({ targets: [loadOn(off), loadOn(on), loadOn(lz4)], durationS: ctx.durationS, warmupS: ctx.warmupS, sliceS: ctx.sliceS })
         const [a, b, c] = runs.map(({ result, cpu }) => ({ result, gatewayUs: cpu[0]?.all, brokerUs: cpu[1]?.all })) as [Measured, Measured, Measured]
         // The broker's own background (its CPU per second of the off slices, where nothing is published) is not the records' cost.

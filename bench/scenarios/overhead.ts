@@ -37,7 +37,7 @@ export const overhead: Scenario = {
     try {
       await repeat(ctx, 'overhead', async () => {
         // Interleaved, so the three share the box's same minutes; CPU per request from /proc, the event loop's own thread apart.
-        const loadOn = (url: string, server: Server) => ({ url, body: load.body, connections: ctx.connections, pids: [server.proc.child.pid ?? null] })
+        const loadOn = (url: string, server: Server) => ({ url, body: load.body, connections: ctx.connections, pids: [server.proc.child.pid] })
         const [bm, sm, pm] = await interleavedClosedLoop({
           targets: [loadOn(urls.baseline, baseline), loadOn(urls.specserve, specserve), loadOn(`${batched.url}/v1/ensembles/logreg/predict`, batched)],
           durationS: ctx.durationS,
