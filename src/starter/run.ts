@@ -83,6 +83,8 @@ export class Run implements InferContext {
   private sampling = false
   /** select: members started as probes (bit i), until their outcome says how they did. */
   private probes = 0
+  /** select: the member started even if it would be skipped, because every member would be (-1: none). */
+  private lastResort = -1
 
   constructor(ens: EnsembleRuntime, req: PredictRequest, budgetMs: number, hooks: RunHooks, scope: RunScope, admission: Admission | null) {
     this.ens = ens
@@ -112,6 +114,7 @@ export class Run implements InferContext {
     const n = this.ens.executors.length
     const selection = this.ens.selection
     const first = selection === undefined ? n : selection.initial()
+    if (selection !== undefined) this.lastResort = selection.lastResort(this.budgetMs)
     if (selection?.policy === 'adaptive') {
       if (first < n) this.adaptive = new AdaptiveRequest(first)
       else this.sampling = true
@@ -189,7 +192,7 @@ export class Run implements InferContext {
     if (this.settled || this.startedAt[index] !== NOT_STARTED) return
     const selection = this.ens.selection
     if (selection !== undefined) {
-      const admit = selection.admit(index, this.deadline - performance.now())
+      const admit = selection.admit(index, this.deadline - performance.now(), index === this.lastResort)
       if (admit === 'skip') {
         this.startedAt[index] = SKIPPED
         this.onOutcome({ status: 'skipped', index, error: WOULD_MISS, latencyMs: 0 })

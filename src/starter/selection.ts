@@ -88,8 +88,11 @@ export class Selection {
     return source.kind === 'argmax' || source.kind === 'label' ? undefined : 'select: adaptive compares the members\' labels: it needs a classification ensemble (a label or probabilities output)'
   }
 
-  /** latency-aware (and adaptive): whether member `i` can answer within `leftMs`, by its live p95. */
-  admit(i: number, leftMs: number): Admit {
+  /**
+   * latency-aware (and adaptive): whether member `i` can answer within `leftMs`, by its live
+   * p95. `lastResort`: the member is started as a probe even when it would be skipped.
+   */
+  admit(i: number, leftMs: number, lastResort: boolean): Admit {
     const live = this.stats[i]!.live
     // A run cut at the deadline counts as what it had taken, a lower bound: equal to what is left is a miss too.
     if (live.count < MIN_RUNS || !(live.p95 >= leftMs)) {
@@ -98,9 +101,30 @@ export class Selection {
       return 'start'
     }
     // Its p95 only moves when it runs: every so often it starts anyway.
-    if (++this.skippedInARow[i]! < this.probeEvery[i]!) return 'skip'
+    if (++this.skippedInARow[i]! < this.probeEvery[i]! && !lastResort) return 'skip'
     this.skippedInARow[i] = 0
     return 'probe'
+  }
+
+  /**
+   * The member a request with `leftMs` starts although its p95 does not fit, when no member's
+   * p95 fits (the one with the lowest, the first listed on a tie); -1 when some member fits or
+   * is not known yet. Skipping every member fails the request for certain, at once; the
+   * fastest still answers in time on some runs, and those answers, as probes, bring the p95s
+   * back after a stall that slowed every member (a busy box at start-up).
+   */
+  lastResort(leftMs: number): number {
+    let best = -1
+    let bestP95 = Infinity
+    for (let i = 0; i < this.n; i++) {
+      const live = this.stats[i]!.live
+      if (live.count < MIN_RUNS || !(live.p95 >= leftMs)) return -1
+      if (live.p95 < bestP95) {
+        best = i
+        bestP95 = live.p95
+      }
+    }
+    return best
   }
 
   /**

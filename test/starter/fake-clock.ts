@@ -28,10 +28,10 @@ export async function serve(models: string, ensemble: string, server = ''): Prom
   return gateway
 }
 
-/** Starts a predict and lets `ms` of fake time pass; the result must be in by then. */
-export async function predictAfter(g: Gateway, ms: number, id = 'r'): Promise<PredictResult> {
+/** Starts a predict (with the ensemble's default budget unless given) and lets `ms` of fake time pass; the result must be in by then. */
+export async function predictAfter(g: Gateway, ms: number, id = 'r', budgetMs?: number): Promise<PredictResult> {
   let result: PredictResult | undefined
-  void g.predict({ id, ensemble: 'e', inputs: x }).then((r) => (result = r))
+  void g.predict({ id, ensemble: 'e', inputs: x, budgetMs }).then((r) => (result = r))
   await vi.advanceTimersByTimeAsync(ms)
   if (!result) throw new Error(`no result after ${ms} ms`)
   return result

@@ -78,6 +78,28 @@ describe('select: latency-aware', () => {
     expect((await predictAfter(g, 50)).models[0]!.status).toBe('timeout')
   })
 
+  it('when no member\'s p95 fits, the one with the lowest is started rather than failing the request at once', async () => {
+    // A busy box slowed both: remote is cut at the 50 ms deadline, local answers in 40 ms (used at the deadline, remote cut).
+    const slowed = `  remote: { kind: scripted, delay_ms: 400, label: 1 }\n  local: { kind: scripted, delays_ms: [${[...Array<number>(16).fill(40), 2].join(', ')}], label: 0 }`
+    const g = await serve(slowed, ensemble('    select: latency-aware'))
+    for (let i = 0; i < 16; i++) expect(statuses(await predictAfter(g, 50))).toEqual(['remote:timeout', 'local:ok*'])
+    // A 30 ms budget: neither p95 (50, 40) fits. local, the lower, still runs, and answers in time, every time.
+    for (let i = 0; i < 20; i++) {
+      const r = await predictAfter(g, 2, 'r', 30)
+      expect(statuses(r)).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:ok*'])
+      expect(r.elapsed_ms).toBe(2)
+    }
+    // Each was a probe that answered in time and displaced one of its slow runs: its p95 fits again.
+    expect(g.ensemble('e').selection!.p95(1)).toBe(2)
+  })
+
+  it('when no member\'s p95 fits and they tie, the first listed is started', async () => {
+    const g = await serve('  remote: { kind: scripted, delay_ms: 400, label: 1 }\n  local: { kind: scripted, delay_ms: 400, label: 0 }', ensemble('    select: latency-aware'))
+    // Both cut at the deadline every time: both p95s are 50 ms.
+    for (let i = 0; i < 17; i++) expect(statuses(await predictAfter(g, 50)).slice(0, 1)).toEqual(['remote:timeout'])
+    expect(statuses(await predictAfter(g, 50))).toEqual(['remote:timeout', 'local:skipped(WOULD_MISS_DEADLINE)'])
+  })
+
   it('without select, the slow member starts every time', async () => {
     const g = await serve(models, ensemble(''))
     for (let i = 0; i < 20; i++) expect(statuses(await predictAfter(g, 50))).toEqual(['remote:timeout', 'local:ok*'])
