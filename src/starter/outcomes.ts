@@ -1,8 +1,11 @@
-// What a predict's models and decision come to: a model's failure as its outcome, and the
-// error a failed decision gives the request (one cause shared by every failure wins).
+// What a predict's models and decision come to: a model's failure as its outcome, each
+// model's annotation, and the error a failed decision gives the request (one cause shared
+// by every failure wins).
 import { ModelError, ModelErrorCode } from '../errors.ts'
-import { RAN_VERSION } from '../executors/types.ts'
-import type { Decision, ErrorInfo, Outcome } from '../types.ts'
+import type { ModelConfig } from '../config/load.ts'
+import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs } from '../executors/types.ts'
+import type { Decision, ErrorInfo, ModelAnnotation, Outcome } from '../types.ts'
+import { roundMs } from './stats.ts'
 
 /** A model that threw or was refused, as its outcome (`skipped` when it never ran). */
 export function failure(index: number, err: unknown, latencyMs: number): Outcome {
@@ -12,6 +15,17 @@ export function failure(index: number, err: unknown, latencyMs: number): Outcome
     return err.skipped ? { status: 'skipped', index, error, latencyMs, version } : { status: 'error', index, error, latencyMs, version }
   }
   return { status: 'error', index, error: { code: ModelErrorCode.MODEL_FAILED, message: String((err as Error)?.message ?? err) }, latencyMs, version }
+}
+
+/** A model's annotation from its outcome: the version that ran, and the batch it ran in. */
+export function annotate(meta: ModelConfig, o: Outcome, used: boolean): ModelAnnotation {
+  if (o.status !== 'ok') return { name: meta.name, version: o.version ?? meta.version, status: o.status, latency_ms: roundMs(o.latencyMs), used: false, error: o.error }
+  const outputs = o.outputs as BatchedOutputs
+  const batch = outputs[BATCH_ROWS]
+  const version = outputs[RAN_VERSION] ?? meta.version
+  return batch === undefined
+    ? { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used }
+    : { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used, batch }
 }
 
 /** The request's error for a failed decision. */

@@ -4,7 +4,7 @@
 // model. Late results are counted, never used.
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
-import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs, type InferContext } from '../executors/types.ts'
+import type { InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
@@ -12,7 +12,7 @@ import { activeTracer } from '../telemetry/tracing.ts'
 import { timerStep } from '../timer-step.ts'
 import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
-import { failError, failure } from './outcomes.ts'
+import { annotate, failError, failure } from './outcomes.ts'
 import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
 import type { ShadowRunner } from './shadow.ts'
 import { roundMs } from './stats.ts'
@@ -269,16 +269,7 @@ export class Run implements InferContext {
       const meta = ens.models[i]!
       let a: ModelAnnotation
       if (o) {
-        if (o.status === 'ok') {
-          const outputs = o.outputs as BatchedOutputs
-          const batch = outputs[BATCH_ROWS]
-          const version = outputs[RAN_VERSION] ?? meta.version
-          a = batch === undefined
-            ? { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used: chosen === i }
-            : { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used: chosen === i, batch }
-        } else {
-          a = { name: meta.name, version: o.version ?? meta.version, status: o.status, latency_ms: roundMs(o.latencyMs), used: false, error: o.error }
-        }
+        a = annotate(meta, o, chosen === i)
         const cause = o.status === 'ok' ? null : o.error.code
         commonCause = commonCause === undefined || commonCause === cause ? cause : null
       } else {
