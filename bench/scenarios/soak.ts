@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { openLoop } from '../lib/load.ts'
 import { digitsRow, nativeBody } from '../lib/payloads.ts'
 import { Rows, ok2xx, target, type Scenario } from '../lib/scenario.ts'
-import { model, specserveConfig, startSpecserve } from '../lib/servers.ts'
+import { model, placementOf, specserveConfig, startSpecserve } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
 
 const SOAK_S = 180
@@ -87,6 +87,7 @@ export const soak: Scenario = {
       if (mb !== undefined) rss.push(mb)
     }, 1000)
     const rows = new Rows()
+    let slow: string | undefined
     try {
       ctx.log(`soak: ${total} req/s for ${seconds} s`)
       const runs = await Promise.all(
@@ -132,6 +133,7 @@ export const soak: Scenario = {
         rss_growth: settled && end ? end / settled : undefined,
       })
       for (const r of runs.slice(1)) rows.add('all', '', r, {})
+      slow = (await placementOf(server.url, 'cancer-slow')).reason
     } finally {
       clearInterval(sampler)
       await server.stop()
@@ -146,7 +148,7 @@ export const soak: Scenario = {
         target('deadline misses < 0.01% (all ensembles, gateway clock)', 'miss_gateway', rows.summary('all', 'miss_gateway'), '<=', 0.0001, () =>
           'the misses are decisions that came after the budget (elapsed_ms over it) and a few 504s, in short stalls that show in ' +
             `every ensemble at once (their p99.9: ${p999Range(rows)} ms): the 2 cores carry four load generators, the event loop and ` +
-            'the dedicated worker that runs the 100 ms straggler without pause (already 10 nice steps below the event loop: ' +
+            'the dedicated worker that runs the straggler without pause (already 10 nice steps below the event loop: ' +
             'executors.onnx_worker_nice), so the event loop now and then waits for a core. What would close it: a core the ' +
             'straggler does not share, or a load generator on another machine.',
         ),
@@ -156,7 +158,7 @@ export const soak: Scenario = {
       ],
       notes: [
         `Four open-loop generators at once (16 connections each): ${MIX.map((m) => `${m.ensemble} ${Math.round(m.share * 100)}%`).join(', ')} of ${total} req/s (${CAPACITY_SHARE} × capacity).`,
-        'The models and ensembles of examples/demo.yaml: cancer-slow (~100 ms) in a worker of its own, the fast members inline.',
+        `The models and ensembles of examples/demo.yaml: cancer-slow in a worker of its own (${slow ?? 'its placement was not read'}), the fast members inline.`,
         'Misses by the gateway clock: non-2xx, or elapsed_ms over the budget. Client misses: answered later than the budget from the scheduled start, as the load generator (on the same 2 cores) saw it.',
         'RSS sampled every second from /proc; "settled" is the sample a fifth of the way in.',
       ],
