@@ -114,7 +114,7 @@ export class Run implements InferContext {
     const n = this.ens.executors.length
     const selection = this.ens.selection
     const first = selection === undefined ? n : selection.initial()
-    if (selection !== undefined) this.lastResort = selection.lastResort(this.budgetMs)
+    if (selection !== undefined) this.lastResort = selection.lastResort(this.deadline - performance.now())
     if (selection?.policy === 'adaptive') {
       if (first < n) this.adaptive = new AdaptiveRequest(first)
       else this.sampling = true
@@ -219,7 +219,7 @@ export class Run implements InferContext {
   }
 
   private onOutcome(outcome: Outcome): void {
-    if (this.probes !== 0 && (this.probes & (1 << outcome.index)) !== 0) this.probed(outcome.index, outcome.status === 'ok' ? outcome.latencyMs : -1)
+    if (this.probes !== 0 && outcome.index < 32 && (this.probes & (1 << outcome.index)) !== 0) this.probed(outcome.index, outcome.status === 'ok' ? outcome.latencyMs : -1)
     if (this.settled) {
       // Decided already: a cancelled or late model. Its answer is never used.
       this.trace?.settled(outcome, true)

@@ -1,10 +1,10 @@
-// Member selection (an ensemble's `select:`), built once per ensemble. latency-aware never
-// starts a member whose live p95 cannot fit the budget left; adaptive starts the fewest
-// members (in order) such that, on sampled runs of every member, when they all answered
-// alike and confidently enough, the strategy's decision from them alone equalled the whole
-// ensemble's at least `accuracy_target` of the time; it starts the rest when they
-// disagree, are less confident, fail or run late. Ensembles without `select` never
-// reach this file: the starter checks one field.
+// Member selection (an ensemble's `select:`), built once per ensemble. latency-aware does
+// not start a member whose live p95 cannot fit the budget left (unless no member's fits:
+// see lastResort); adaptive starts the fewest members (in order) such that, on sampled runs
+// of every member, when they all answered alike and confidently enough, the strategy's
+// decision from them alone equalled the whole ensemble's at least `accuracy_target` of the
+// time; it starts the rest when they disagree, are less confident, fail or run late.
+// Ensembles without `select` never reach this file: the starter checks one field.
 import type { SelectConfig } from '../config/load.ts'
 import { findProbabilitiesOutput, labelKey, meanRowMax, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import { ModelErrorCode } from '../errors.ts'
@@ -108,10 +108,13 @@ export class Selection {
 
   /**
    * The member a request with `leftMs` starts although its p95 does not fit, when no member's
-   * p95 fits (the one with the lowest, the first listed on a tie); -1 when some member fits or
-   * is not known yet. Skipping every member fails the request for certain, at once; the
-   * fastest still answers in time on some runs, and those answers, as probes, bring the p95s
-   * back after a stall that slowed every member (a busy box at start-up).
+   * p95 fits: of those whose fastest recent run did fit, the one with the lowest p95 (the
+   * first listed on a tie); -1 when some member fits, is not known yet, or none has a recent
+   * run within `leftMs`. Skipping every member fails the request for certain, at once; this
+   * one still answers in time on some runs, and those answers, as probes, bring its p95 back
+   * after a stall that slowed every member (a busy box at start-up). A member none of whose
+   * recent runs fit (one that hangs, or a budget below every member's time) is not worth
+   * holding the request for: the request still fails at once.
    */
   lastResort(leftMs: number): number {
     let best = -1
@@ -119,7 +122,7 @@ export class Selection {
     for (let i = 0; i < this.n; i++) {
       const live = this.stats[i]!.live
       if (live.count < MIN_RUNS || !(live.p95 >= leftMs)) return -1
-      if (live.p95 < bestP95) {
+      if (live.fastest < leftMs && live.p95 < bestP95) {
         best = i
         bestP95 = live.p95
       }

@@ -90,6 +90,7 @@ export class LiveLatency {
   /** Runs counted when p95 was last worked out. */
   private sortedAt = 0
   private lastP95 = Number.NaN
+  private lastFastest = Number.NaN
   /** A run was replaced: p95 is worked out again at the next read. */
   private replaced = false
 
@@ -123,7 +124,14 @@ export class LiveLatency {
     // Once the ring is full (64 runs) the whole array sorts in place: no view is made.
     const window = size === this.ring.length ? this.sorted.sort() : this.sorted.subarray(0, size).sort()
     this.lastP95 = window[Math.min(size - 1, Math.floor(0.95 * size))]!
+    this.lastFastest = window[0]!
     return this.lastP95
+  }
+
+  /** The fastest of the runs the p95 is of (worked out with it); NaN until 16 are in. */
+  get fastest(): number {
+    void this.p95
+    return this.lastFastest
   }
 }
 

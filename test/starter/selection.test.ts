@@ -79,8 +79,8 @@ describe('select: latency-aware', () => {
   })
 
   it('when no member\'s p95 fits, the one with the lowest is started rather than failing the request at once', async () => {
-    // A busy box slowed both: remote is cut at the 50 ms deadline, local answers in 40 ms (used at the deadline, remote cut).
-    const slowed = `  remote: { kind: scripted, delay_ms: 400, label: 1 }\n  local: { kind: scripted, delays_ms: [${[...Array<number>(16).fill(40), 2].join(', ')}], label: 0 }`
+    // A busy box slowed both: remote is cut at the 50 ms deadline, local answers in 40 ms but once in 10 ms (used at the deadline, remote cut).
+    const slowed = `  remote: { kind: scripted, delay_ms: 400, label: 1 }\n  local: { kind: scripted, delays_ms: [10, ${[...Array<number>(15).fill(40), 2].join(', ')}], label: 0 }`
     const g = await serve(slowed, ensemble('    select: latency-aware'))
     for (let i = 0; i < 16; i++) expect(statuses(await predictAfter(g, 50))).toEqual(['remote:timeout', 'local:ok*'])
     // A 30 ms budget: neither p95 (50, 40) fits. local, the lower, still runs, and answers in time, every time.
@@ -89,15 +89,39 @@ describe('select: latency-aware', () => {
       expect(statuses(r)).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:ok*'])
       expect(r.elapsed_ms).toBe(2)
     }
-    // Each was a probe that answered in time and displaced one of its slow runs: its p95 fits again.
-    expect(g.ensemble('e').selection!.p95(1)).toBe(2)
+    // Its first runs so were probes that answered in time, each displacing one of its slow runs, until its p95 fit again.
+    expect(g.ensemble('e').selection!.p95(1)).toBeLessThan(30)
   })
 
   it('when no member\'s p95 fits and they tie, the first listed is started', async () => {
+    // best-quality waits for both: each answers once in 2 ms, then is cut at the deadline 15 times (p95 50, fastest 2).
+    const both = `[2, ${Array<number>(15).fill(400).join(', ')}, 2]`
+    const g = await serve(`  remote: { kind: scripted, delays_ms: ${both}, label: 1 }\n  local: { kind: scripted, delays_ms: ${both}, label: 0 }`, ensemble('    select: latency-aware').replace('deadline-fallback', 'best-quality'))
+    for (let i = 0; i < 16; i++) await predictAfter(g, 50)
+    expect(statuses(await predictAfter(g, 2))).toEqual(['remote:ok*', 'local:skipped(WOULD_MISS_DEADLINE)'])
+  })
+
+  it('when no member has had a recent run within the budget, every one is skipped and the request fails at once', async () => {
     const g = await serve('  remote: { kind: scripted, delay_ms: 400, label: 1 }\n  local: { kind: scripted, delay_ms: 400, label: 0 }', ensemble('    select: latency-aware'))
-    // Both cut at the deadline every time: both p95s are 50 ms.
-    for (let i = 0; i < 17; i++) expect(statuses(await predictAfter(g, 50)).slice(0, 1)).toEqual(['remote:timeout'])
-    expect(statuses(await predictAfter(g, 50))).toEqual(['remote:timeout', 'local:skipped(WOULD_MISS_DEADLINE)'])
+    // Both cut at the deadline every time: not one run of either fitted 50 ms.
+    for (let i = 0; i < 16; i++) await predictAfter(g, 50)
+    const r = await predictAfter(g, 0)
+    expect(statuses(r)).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:skipped(WOULD_MISS_DEADLINE)'])
+    expect(r.error).toMatchObject({ code: 'DEADLINE_EXCEEDED', message: 'the budget is too small for any model of the ensemble' })
+  })
+
+  it('follows a probe of the first member in an ensemble of 33, whatever the 33rd does meanwhile', async () => {
+    // m0 slow for its first 16 runs, then fast; m32 always answers first. Bit shifts wrap at 32: m32's outcome must not stand for m0's.
+    const names = Array.from({ length: 33 }, (_, i) => `m${i}`)
+    const delay = (i: number): string => (i === 0 ? `delays_ms: [${[...Array<number>(16).fill(400), 2].join(', ')}]` : `delay_ms: ${i === 32 ? 1 : 2}`)
+    const models = names.map((m, i) => `  ${m}: { kind: scripted, ${delay(i)}, label: 1 }`).join('\n')
+    const g = await serve(models, `    strategy: best-quality\n    models: [${names.join(', ')}]\n    budget_ms: { default: 50, max: 1000 }\n    select: latency-aware`)
+    for (let i = 0; i < 16; i++) await predictAfter(g, 50)
+    for (let i = 1; i < 32; i++) expect((await predictAfter(g, 2)).models[0]!.status).toBe('skipped')
+    expect((await predictAfter(g, 2)).models[0]!.status).toBe('ok')
+    // The probe answered in time: the next comes 16 requests on, not 32.
+    for (let i = 1; i < 16; i++) expect((await predictAfter(g, 2)).models[0]!.status).toBe('skipped')
+    expect((await predictAfter(g, 2)).models[0]!.status).toBe('ok')
   })
 
   it('without select, the slow member starts every time', async () => {

@@ -53,7 +53,7 @@ describe('shadow members', () => {
     for (let row = 0; row < cancer.rows.length; row++) {
       const record = new Promise<void>((resolve) => (recorded = resolve))
       const result = await gateway.predict(request(row))
-      // Answered by its one member while cancer-slow (~100 ms a run) has not answered yet: a shadow never delays the answer.
+      // Answered by its one member while cancer-slow (tens of ms a run) has not answered yet: a shadow never delays the answer.
       expect(result.error).toBeNull()
       expect(result.decision.chosen).toBe('cancer-logreg')
       expect(result.models.map((m) => m.name)).toEqual(['cancer-logreg'])
