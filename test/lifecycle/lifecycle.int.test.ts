@@ -128,7 +128,7 @@ describe('a running specserve process', () => {
 
   it('answers every request in flight at SIGTERM, then exits 0 within the grace period', async () => {
     writeFileSync(file, yaml())
-    // cancer-slow takes ~100 ms and runs one at a time: these queue up behind each other.
+    // cancer-slow takes tens of ms and runs one at a time: these queue up behind each other.
     let answered = 0
     const inFlight = Array.from({ length: 10 }, (_, i) =>
       predict('slow', i % cancer.rows.length).finally(() => {

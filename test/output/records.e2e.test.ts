@@ -66,8 +66,8 @@ afterAll(async () => {
   if (spoolDir) await rm(spoolDir, { recursive: true, force: true })
 })
 
-async function predict(ensemble: string, row: number[], id: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { id, inputs: { input: [row] } } })
+async function predict(ensemble: string, row: number[], id: string, budgetMs?: number): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { id, inputs: { input: [row] }, budget_ms: budgetMs } })
   return { status: res.statusCode, body: res.json() }
 }
 
@@ -88,10 +88,12 @@ describe('serving records', () => {
       expect(status).toBe(200)
       responses.set(`rec-${i}`, body)
     }
-    // The straggler (~100 ms) cannot answer within 50 ms: the predict fails, its answer comes
-    // late. The budget leaves its worker time to start the run on a loaded box: a run still
-    // queued at the deadline is dropped, and then no late answer comes at all.
-    const late = await predict('straggler', cancer[0]!, 'rec-late')
+    // The straggler cannot answer within half its warm-up median (50 ms where it takes ~100 ms,
+    // 20 ms where it takes 40): the predict fails, its answer comes late. The budget leaves its
+    // worker time to start the run on a loaded box: a run still queued at the deadline is
+    // dropped, and then no late answer comes at all.
+    const slow = (gateway.model('slow').executor.describe!() as { placement: { warm_p50_ms: number } }).placement
+    const late = await predict('straggler', cancer[0]!, 'rec-late', Math.min(50, slow.warm_p50_ms / 2))
     expect(late.status).toBe(504)
     responses.set('rec-late', late.body)
     expect((await predict('quiet', cancer[0]!, 'rec-quiet')).status).toBe(200)

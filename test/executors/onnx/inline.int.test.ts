@@ -16,7 +16,7 @@ import { configFrom, root, samples } from '../../helpers.ts'
 
 // inline_max_ms 2, ten times the default: the load measures a 0.03 ms model on a shared 2-core
 // box whose neighbours can stretch its warm-up past 0.2 ms (placement.test.ts holds the rule
-// to exact figures); the 100 ms straggler is far over either.
+// to exact figures); the straggler (tens of ms) is far over either.
 let gateway: Gateway
 const rows = samples('cancer').rows
 
