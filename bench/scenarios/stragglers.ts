@@ -1,6 +1,6 @@
 // 3. A member that cannot make the budget: an ONNX model that takes tens of ms by
-// construction (~100 ms on the box it was tuned on), and (when the `oip` executor kind exists) a remote member that accepts
-// the connection and never answers. Budget 20 ms, fixed-rate open loop; a response
+// construction (~100 ms on the box it was tuned on), and (when the `oip` executor kind
+// exists) a remote member that accepts the connection and never answers. Budget 20 ms, fixed-rate open loop; a response
 // later than budget + 2 ms is a deadline miss, measured by the client and from the
 // gateway's own elapsed_ms.
 import { spawnSync } from 'node:child_process'

@@ -115,8 +115,19 @@ export class LiveLatency {
 
   /** The p95 of the recent runs; NaN until 16 are in, worked out again every 16 runs. */
   get p95(): number {
-    if (!this.replaced && this.n - this.sortedAt < 16) return this.lastP95
-    if (this.n < 16) return this.lastP95
+    this.refresh()
+    return this.lastP95
+  }
+
+  /** The fastest of the runs the p95 is of (worked out with it); NaN until 16 are in. */
+  get fastest(): number {
+    this.refresh()
+    return this.lastFastest
+  }
+
+  /** Sorts the runs again when 16 more are in, or one was replaced. */
+  private refresh(): void {
+    if (this.n < 16 || (!this.replaced && this.n - this.sortedAt < 16)) return
     this.replaced = false
     this.sortedAt = this.n - (this.n % 16)
     const size = Math.min(this.n, this.ring.length)
@@ -125,13 +136,6 @@ export class LiveLatency {
     const window = size === this.ring.length ? this.sorted.sort() : this.sorted.subarray(0, size).sort()
     this.lastP95 = window[Math.min(size - 1, Math.floor(0.95 * size))]!
     this.lastFastest = window[0]!
-    return this.lastP95
-  }
-
-  /** The fastest of the runs the p95 is of (worked out with it); NaN until 16 are in. */
-  get fastest(): number {
-    void this.p95
-    return this.lastFastest
   }
 }
 
