@@ -4,6 +4,12 @@
 // at most 7/8 of what is left and the wait is measured again, so the last timer is short and
 // on time. A wait that ends early (decided, sent) takes one timer.
 
+/**
+ * What a timer's end is known to within: Node counts timers in whole milliseconds of a loop
+ * clock read before the callbacks run, so one can fire up to 1 ms before its time by
+ * performance.now(). A wait with less than this left is over.
+ */
+export const TIMER_GRAIN_MS = 1
 /** Under this, one timer. */
 const ONE_TIMER_UNDER_MS = 8
 const STEP_SHARE = 7 / 8

@@ -9,7 +9,7 @@ import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
-import { timerStep } from '../timer-step.ts'
+import { TIMER_GRAIN_MS, timerStep } from '../timer-step.ts'
 import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 import { annotate, failError, failure } from './outcomes.ts'
@@ -136,7 +136,7 @@ export class Run implements InferContext {
   /** The deadline timer fired: decide if the deadline has come (within the timers' 1 ms grain), or wait the rest. */
   private static deadlineStep(run: Run): void {
     const left = run.deadline - performance.now()
-    if (left >= 1) run.armDeadline(left)
+    if (left >= TIMER_GRAIN_MS) run.armDeadline(left)
     else run.finish(run.collector.onDeadline(), true)
   }
 
@@ -276,7 +276,10 @@ export class Run implements InferContext {
         commonCause = null
         const startedAt = this.startedAt[i]!
         const status = startedAt === NOT_STARTED ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
-        a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === NOT_STARTED ? 0 : roundMs(now - startedAt), used: false }
+        // Cut at the deadline, it had until the deadline (decided within the timers' grain):
+        // its run counts as that long, or latency-aware selection would see it as fitting.
+        const until = atDeadline && now < this.deadline ? this.deadline : now
+        a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === NOT_STARTED ? 0 : roundMs(until - startedAt), used: false }
         // Held back by adaptive selection and decided without: say why it never started.
         if (status === 'skipped' && this.adaptive !== undefined && i >= this.adaptive.started) a = { ...a, error: NOT_NEEDED }
       }

@@ -11,6 +11,7 @@ import { ModelErrorCode } from '../errors.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { Strategy } from '../collectors/types.ts'
 import type { Decision, ErrorInfo, Outcome } from '../types.ts'
+import { TIMER_GRAIN_MS } from '../timer-step.ts'
 import type { ModelStats } from './stats.ts'
 
 /** Samples of a prefix size before its agreement rate is trusted. */
@@ -35,6 +36,13 @@ export const NOT_NEEDED: ErrorInfo = Object.freeze({
   code: ModelErrorCode.NOT_NEEDED,
   message: 'not started: the members started first agreed (select: adaptive)',
 })
+
+/**
+ * Whether a run of `ms` fits in `leftMs`. A run cut at the deadline counts as the time it had,
+ * and deadlines are decided within the timers' grain: a run within that grain of what is left
+ * is a miss, or a member cut at every deadline would look as if it fitted on every other request.
+ */
+const fits = (ms: number, leftMs: number): boolean => ms + TIMER_GRAIN_MS < leftMs
 
 export class Selection {
   readonly policy: 'latency-aware' | 'adaptive'
@@ -94,8 +102,7 @@ export class Selection {
    */
   admit(i: number, leftMs: number, lastResort: boolean): Admit {
     const live = this.stats[i]!.live
-    // A run cut at the deadline counts as what it had taken, a lower bound: equal to what is left is a miss too.
-    if (live.count < MIN_RUNS || !(live.p95 >= leftMs)) {
+    if (live.count < MIN_RUNS || fits(live.p95, leftMs)) {
       this.skippedInARow[i] = 0
       this.probeEvery[i] = PROBE_EVERY
       return 'start'
@@ -121,8 +128,8 @@ export class Selection {
     let bestP95 = Infinity
     for (let i = 0; i < this.n; i++) {
       const live = this.stats[i]!.live
-      if (live.count < MIN_RUNS || !(live.p95 >= leftMs)) return -1
-      if (live.fastest < leftMs && live.p95 < bestP95) {
+      if (live.count < MIN_RUNS || fits(live.p95, leftMs)) return -1
+      if (fits(live.fastest, leftMs) && live.p95 < bestP95) {
         best = i
         bestP95 = live.p95
       }

@@ -33,6 +33,19 @@ describe('select: latency-aware', () => {
     expect(g.ensemble('e').requestStats.membersStarted).toBe(16 * 2 + 1)
   })
 
+  it('skips a member cut at every deadline when its deadline falls between the timers\' milliseconds', async () => {
+    // Real requests start at any fraction of a millisecond, and timers fire on whole ones: the
+    // deadline is decided up to 1 ms early (here 0.4 ms, with a 50.4 ms budget). A cut run still
+    // counts as the whole time it had, so its p95 does not look as if it fitted the next budget.
+    const g = await serve(models, ensemble('    select: latency-aware'))
+    for (let i = 0; i < 16; i++) {
+      const cut = await predictAfter(g, 51, 'r', 50.4)
+      expect(statuses(cut)).toEqual(['remote:timeout', 'local:ok*'])
+      expect(cut.models[0]!.latency_ms).toBe(50.4)
+    }
+    expect(statuses(await predictAfter(g, 2, 'r', 50.4))).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:ok*'])
+  })
+
   it('starts the skipped member again every 32nd request, so a recovered one is seen', async () => {
     const g = await serve(models, ensemble('    select: latency-aware'))
     for (let i = 0; i < 16; i++) await predictAfter(g, 50)

@@ -18,6 +18,7 @@ import { withHedge } from './resilience/hedge.ts'
 import { withRetry } from './resilience/retry.ts'
 import { RetryBudget } from './resilience/retry-budget.ts'
 import { withTimeout } from './resilience/timeout.ts'
+import { TIMER_GRAIN_MS } from '../../timer-step.ts'
 
 /** What an upstream says about a model (V2 metadata, a TF signature). */
 export interface UpstreamMetadata {
@@ -37,6 +38,13 @@ export interface ProtocolAdapter {
 
 /** How long load() waits for an upstream's metadata. */
 export const METADATA_TIMEOUT_MS = 10_000
+
+/**
+ * How far before the caller's deadline a gRPC deadline can fire: it is set on the wall clock
+ * in whole milliseconds (Date.now() + floor(left), up to 2 ms short), and timers fire up to
+ * 1 ms early (timer-step.ts). A deadline error this close is the caller's deadline.
+ */
+const CLOCK_SLACK_MS = 2 + TIMER_GRAIN_MS
 
 /** Circuit state as a number, so it can be graphed and alerted on. */
 const CIRCUIT_STATE = { closed: 0, 'half-open': 1, open: 2 } as const
@@ -120,8 +128,8 @@ export class RemoteExecutor implements Executor {
     try {
       wire = await this.adapter.infer(req.wire, this.upstreamOutputs, signal, deadline - performance.now())
     } catch (err) {
-      if (err instanceof UpstreamError && err.code === ModelErrorCode.UPSTREAM_UNAVAILABLE && !signal.aborted && deadline - performance.now() <= 1) {
-        // The gRPC deadline fired a hair before the caller's timer: let that timer decide.
+      if (err instanceof UpstreamError && err.code === ModelErrorCode.UPSTREAM_UNAVAILABLE && !signal.aborted && deadline - performance.now() <= CLOCK_SLACK_MS) {
+        // The gRPC deadline fired just before the caller's timer: let that timer decide.
         await abortOf(signal, 50)
         if (signal.aborted) throw signal.reason
       }
