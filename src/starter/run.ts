@@ -278,7 +278,7 @@ export class Run implements InferContext {
         const status = startedAt === NOT_STARTED ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
         // Cut at the deadline, it had until the deadline (decided within the timers' grain):
         // its run counts as that long, or latency-aware selection would see it as fitting.
-        const until = atDeadline && now < this.deadline ? this.deadline : now
+        const until = atDeadline ? Math.max(now, this.deadline) : now
         a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === NOT_STARTED ? 0 : roundMs(until - startedAt), used: false }
         // Held back by adaptive selection and decided without: say why it never started.
         if (status === 'skipped' && this.adaptive !== undefined && i >= this.adaptive.started) a = { ...a, error: NOT_NEEDED }

@@ -8,7 +8,7 @@ import type { TensorMap } from '../../tensor/index.ts'
 import { BatchTimes, countRun, stackable, type BatchFigures, type BatchSettings } from './batch.ts'
 import { quantileOf, RunTimes } from './run-times.ts'
 import type { SentUnit } from './slot.ts'
-import { timerStep } from '../../timer-step.ts'
+import { TIMER_GRAIN_MS, timerStep } from '../../timer-step.ts'
 
 export interface Job {
   readonly lane: PoolLane
@@ -43,8 +43,6 @@ export interface Unit extends SentUnit {
  */
 const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
-/** Batch wake-ups are set this much early, and a batch due within it goes now. */
-const TIMER_GRANULARITY_MS = 1
 /** Only models whose fastest run is under this may wait inside a worker. */
 const PIPELINE_MAX_MS = 2
 /**
@@ -209,12 +207,12 @@ export class PoolLane implements BatchFigures {
   batchDue(now: number, overheadMs: number, onWake: (lateMs: number) => void): boolean {
     const wait = this.waitLeft(now, overheadMs)
     // Timers fire on whole milliseconds: a wait shorter than one is not worth the risk.
-    if (wait <= TIMER_GRANULARITY_MS) {
+    if (wait <= TIMER_GRAIN_MS) {
       this.clearTimer()
       return true
     }
-    // A long wait goes in steps, measured again at each wake-up (timer-step.ts).
-    const step = Math.min(wait - TIMER_GRANULARITY_MS, timerStep(wait))
+    // A long wait goes in steps, measured again at each wake-up, each set one grain early (timer-step.ts).
+    const step = Math.min(wait - TIMER_GRAIN_MS, timerStep(wait))
     const at = now + step
     if (at < this.wakeAt) {
       clearTimeout(this.timer)
