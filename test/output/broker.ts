@@ -61,13 +61,15 @@ export type TextMessage = Message<string, string, string, string>
 
 /**
  * Reads a topic from the beginning with a real consumer (its own group) until `until`
- * says the messages are all there, or fails after `timeoutMs` saying how many came.
+ * says the messages are all there, or fails after `timeoutMs` saying how many came and,
+ * with `missing`, what is still missing.
  */
 export async function consumeUntil(
   bootstrap: string,
   topic: string,
   until: (messages: readonly TextMessage[]) => boolean,
   timeoutMs = 60_000,
+  missing?: (messages: readonly TextMessage[]) => string,
 ): Promise<TextMessage[]> {
   const consumer = new Consumer({
     clientId: 'specserve-test-reader',
@@ -80,7 +82,7 @@ export async function consumeUntil(
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${topic}: ${got.length} messages after ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(() => reject(new Error(`${topic}: ${got.length} messages after ${timeoutMs} ms${missing ? `; missing: ${missing(got)}` : ''}`)), timeoutMs)
       const check = (): void => {
         if (until(got)) {
           clearTimeout(timer)
