@@ -13,6 +13,8 @@ export interface Job {
   readonly spareable: boolean
   /** When it was queued (0 if it started at once). */
   queuedAt: number
+  /** A spareable member queued: when it has waited half the time it had left, and is needed after all (inline.ts). */
+  urgentAt: number
   readonly resolve: (outputs: TensorMap) => void
   readonly reject: (err: Error) => void
 }

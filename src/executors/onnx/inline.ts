@@ -47,6 +47,16 @@ const SWEEP_AT = 4 * DEPTH
 /** Runs that may be in onnxruntime when this job starts. */
 const depthFor = (job: Job): number => (job.spareable ? SPAREABLE_DEPTH : DEPTH)
 
+/**
+ * A spareable member queued for this share of the time its request had left is needed
+ * after all: it goes first and may fill the lane. Its request has not been decided without
+ * it so far, and may not be: a deadline-fallback's fallback whose preferred model runs in a
+ * worker (or remotely) is spareable, but is what answers when that model is late, and
+ * under a burst of first-position runs it would otherwise wait past the deadline.
+ */
+const URGENT_SHARE = 0.5
+const urgent = (job: Job, now: number): boolean => !job.spareable || now >= job.urgentAt
+
 /** The main thread's lane: up to DEPTH runs submitted (fewer for spareable members), the rest waiting by position, then in order. */
 class Lane {
   private readonly queues: JobQueue[] = Array.from({ length: PRIORITIES }, () => new JobQueue())
@@ -60,7 +70,9 @@ class Lane {
     const priority = member < PRIORITIES ? member : PRIORITIES - 1
     if (this.submitted < depthFor(job) && !this.waitingUpTo(priority)) return this.start(job)
     const queue = this.queues[priority]!
-    job.queuedAt = performance.now()
+    const now = performance.now()
+    job.queuedAt = now
+    if (job.spareable) job.urgentAt = now + (job.ctx.deadline - now) * URGENT_SHARE
     queue.push(job)
     this.queued++
     // Less-preferred members wait while more-preferred ones keep coming: their decided requests are swept out.
@@ -198,19 +210,20 @@ class Lane {
 
   /**
    * The queue to take from: the first by position whose head may start (or is decided, to be
-   * dropped), unless a later position holds a needed member that has waited past AGED_MS:
-   * under sustained load the first position never empties, and requests that need their
-   * later members must not wait for it to.
+   * dropped), unless a later position holds a needed (or urgent) member that has waited past
+   * AGED_MS: under sustained load the first position never empties, and requests that need
+   * their later members must not wait for it to.
    */
   private pick(now: number): JobQueue | undefined {
     let first: JobQueue | undefined
     for (const queue of this.queues) {
       const head = queue.peek()
       if (!head) continue
-      const ready = head.ctx.over || this.submitted < depthFor(head)
+      const needed = urgent(head, now)
+      const ready = head.ctx.over || this.submitted < (needed ? DEPTH : SPAREABLE_DEPTH)
       if (!ready) continue
       if (!first) first = queue
-      else if (!head.spareable && now - head.queuedAt > AGED_MS) return queue
+      else if (needed && now - head.queuedAt > AGED_MS) return queue
     }
     return first
   }
@@ -280,7 +293,7 @@ export class InlineModel {
     if (this.closed) return Promise.reject(UNLOADED)
     const priority = ctx.member
     const spareable = ctx.spareable
-    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, spareable, queuedAt: 0, resolve, reject }, priority))
+    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, spareable, queuedAt: 0, urgentAt: 0, resolve, reject }, priority))
   }
 
   /**

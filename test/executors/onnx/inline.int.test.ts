@@ -104,6 +104,34 @@ describe('placement with real models', () => {
     expect(result.models.map((m) => m.status)).toEqual(['timeout', 'ok'])
   })
 
+  it('runs a straggler ensemble\'s inline fallback in time while a burst of first-position runs keeps the lane full', async () => {
+    const inputs = { input: tensorFromJson(rows.slice(0, 1), gateway.ensemble('straggler').inputs[0]!, inputFailure) }
+    const budgetMs = Math.min(20, (placementOf('slow').warm_p50_ms as number) / 2)
+    // Another ensemble's first members arrive faster than the lane runs them, turn after turn,
+    // until the straggler request is answered: the fallback (spareable, second position)
+    // queues behind them, and must still answer by the deadline.
+    let answered = false
+    let outstanding = 0
+    const sent: Promise<unknown>[] = []
+    const burst = (): void => {
+      if (answered) return
+      for (let i = 0; i < 64; i++) {
+        outstanding++
+        sent.push(predict('tiny').finally(() => outstanding--))
+      }
+      setImmediate(burst)
+    }
+    burst()
+    const result = await gateway.predict({ id: 's', ensemble: 'straggler', inputs, budgetMs })
+    answered = true
+    const behind = outstanding
+    expect(result.decision).toMatchObject({ chosen: 'tiny', reason: 'fallback-at-deadline' })
+    expect(result.models.map((m) => m.status)).toEqual(['timeout', 'ok'])
+    // The burst was still queued when the fallback answered: it went ahead of it.
+    expect(behind).toBeGreaterThan(64)
+    await Promise.all(sent)
+  })
+
   it('drops less-preferred inline members of requests decided before their turn on the lane', async () => {
     const before = { a: runs('tiny').inline, b: runs('tiny-b').inline, c: runs('tiny-c').inline }
     const results = await Promise.all(Array.from({ length: 64 }, () => predict('three')))
