@@ -32,6 +32,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   rps_ratio: { label: 'req/s ratio', format: ratio },
   cpu_us: { label: 'CPU µs per request', format: (v) => v.toFixed(1) },
   loop_cpu_us: { label: 'event loop CPU µs per request', format: (v) => v.toFixed(1) },
+  other_cpu_us: { label: 'other threads CPU µs per request', format: (v) => v.toFixed(1) },
   gateway_cpu_us: { label: 'gateway CPU µs per request', format: (v) => v.toFixed(1) },
   broker_cpu_us: { label: 'broker CPU µs per request', format: (v) => v.toFixed(1) },
   broker_record_us: { label: 'broker CPU µs per record over idle', format: (v) => v.toFixed(1) },
