@@ -13,7 +13,7 @@ export interface Job {
   readonly spareable: boolean
   /** When it was queued (0 if it started at once). */
   queuedAt: number
-  /** A spareable member queued: when it has waited half the time it had left, and is needed after all (inline.ts). */
+  /** From when it is needed: 0 for a needed member; a spareable one, once queued, when it has waited half the time it had left (inline.ts). */
   urgentAt: number
   readonly resolve: (outputs: TensorMap) => void
   readonly reject: (err: Error) => void

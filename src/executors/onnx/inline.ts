@@ -44,9 +44,6 @@ const PRIORITIES = 3
 /** A queue this long is swept of requests already decided (amortized: at most once per as many pushes). */
 const SWEEP_AT = 4 * DEPTH
 
-/** Runs that may be in onnxruntime when this job starts. */
-const depthFor = (job: Job): number => (job.spareable ? SPAREABLE_DEPTH : DEPTH)
-
 /**
  * A spareable member queued for this share of the time its request had left is needed
  * after all: it goes first and may fill the lane. Its request has not been decided without
@@ -55,7 +52,12 @@ const depthFor = (job: Job): number => (job.spareable ? SPAREABLE_DEPTH : DEPTH)
  * under a burst of first-position runs it would otherwise wait past the deadline.
  */
 const URGENT_SHARE = 0.5
-const urgent = (job: Job, now: number): boolean => !job.spareable || now >= job.urgentAt
+
+/** A needed member (urgentAt 0), or a spareable one that has waited long enough (urgentAt passed). */
+const needed = (job: Job, now: number): boolean => now >= job.urgentAt
+
+/** Runs that may be in onnxruntime when this job starts. */
+const depthFor = (job: Job, now: number): number => (needed(job, now) ? DEPTH : SPAREABLE_DEPTH)
 
 /** The main thread's lane: up to DEPTH runs submitted (fewer for spareable members), the rest waiting by position, then in order. */
 class Lane {
@@ -68,7 +70,8 @@ class Lane {
 
   submit(job: Job, member: number): void {
     const priority = member < PRIORITIES ? member : PRIORITIES - 1
-    if (this.submitted < depthFor(job) && !this.waitingUpTo(priority)) return this.start(job)
+    // Not queued yet, its urgentAt is 0 (needed) or Infinity (spareable): no clock read on this path.
+    if (this.submitted < depthFor(job, 0) && !this.waitingUpTo(priority)) return this.start(job)
     const queue = this.queues[priority]!
     const now = performance.now()
     job.queuedAt = now
@@ -219,11 +222,10 @@ class Lane {
     for (const queue of this.queues) {
       const head = queue.peek()
       if (!head) continue
-      const needed = urgent(head, now)
-      const ready = head.ctx.over || this.submitted < (needed ? DEPTH : SPAREABLE_DEPTH)
+      const ready = head.ctx.over || this.submitted < depthFor(head, now)
       if (!ready) continue
       if (!first) first = queue
-      else if (needed && now - head.queuedAt > AGED_MS) return queue
+      else if (needed(head, now) && now - head.queuedAt > AGED_MS) return queue
     }
     return first
   }
@@ -293,7 +295,7 @@ export class InlineModel {
     if (this.closed) return Promise.reject(UNLOADED)
     const priority = ctx.member
     const spareable = ctx.spareable
-    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, spareable, queuedAt: 0, urgentAt: 0, resolve, reject }, priority))
+    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, spareable, queuedAt: 0, urgentAt: spareable ? Infinity : 0, resolve, reject }, priority))
   }
 
   /**
