@@ -54,10 +54,10 @@ export async function startSpecserve(name: string, config: Record<string, unknow
 }
 
 /** Where an embedded model runs now and why (its placement in GET /v1/models/{name}), for a scenario's notes. */
-export async function placementOf(url: string, model: string): Promise<{ current: string; reason: string }> {
+export async function placementOf(url: string, model: string): Promise<{ current: string; reason: string; inline_p50_ms?: number | null }> {
   try {
     const res = await request(`${url}/v1/models/${encodeURIComponent(model)}`)
-    const body = (await res.body.json()) as { placement?: { current: string; reason: string } | null }
+    const body = (await res.body.json()) as { placement?: { current: string; reason: string; inline_p50_ms?: number | null } | null }
     return body.placement ?? { current: 'unknown', reason: 'no placement in its description' }
   } catch (err) {
     return { current: 'unknown', reason: (err as Error).message }

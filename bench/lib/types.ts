@@ -47,10 +47,29 @@ export interface InterleavedSpec {
 export type LoadTarget = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 'connections'>
 
 /**
+ * A request a target sends at the start of each of its measured slices, beside its load,
+ * and waits for before the next target's turn (a new model version uploaded): what the
+ * target measures is the load while that happens. `{n}` in the URL is a counter from
+ * `first`; the bodies are the files, in turn.
+ */
+export interface SliceAction {
+  readonly url: string
+  readonly method: 'PUT' | 'POST'
+  readonly files: readonly string[]
+  readonly first: number
+}
+
+/** Each slice action's answer: ms from sent to answered when 2xx, else what went wrong. */
+export interface SliceActionResults {
+  readonly okMs: number[]
+  readonly failed: string[]
+}
+
+/**
  * A closed-loop target and the processes whose CPU its requests are charged (/proc, around
  * its own slices). A pid not known is left undefined; it reaches the child as null (JSON).
  */
-export type InterleavedTarget = LoadTarget & { readonly pids?: readonly (number | null | undefined)[] }
+export type InterleavedTarget = LoadTarget & { readonly pids?: readonly (number | null | undefined)[]; readonly eachSlice?: SliceAction }
 
 /** CPU time per request of one process (µs, the measured runs only); undefined where /proc cannot say. */
 export interface CpuPerRequest {

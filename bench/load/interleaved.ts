@@ -5,12 +5,14 @@
 // child waits SETTLE_MS before reading /proc: what a slice leaves behind (requests still
 // queued in the server, a publisher's lingering batch and its broker's work) is charged
 // to the target that caused it, not to the next. The order is reversed every other round,
-// so no target always follows the same one.
+// so no target always follows the same one. A target may send one request of its own at the
+// start of each of its slices (a model upload: eachSlice), answered before the next turn.
 // Usage: node interleaved.ts '<InterleavedSpec JSON>'; prints { runs: [{ result, cpu }] }.
+import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cpuMicros } from '../lib/cpu.ts'
 import { Tally, closedLoopResult } from '../lib/tally.ts'
-import type { CpuPerRequest, InterleavedSpec } from '../lib/types.ts'
+import type { CpuPerRequest, InterleavedSpec, SliceAction, SliceActionResults } from '../lib/types.ts'
 import { runAutocannon, version } from './autocannon.ts'
 
 /** Longer than a Kafka publisher's default linger (100 ms) and its acknowledgement. */
@@ -28,7 +30,22 @@ const readCpu = (pids: readonly (number | null | undefined)[]): (number | null)[
 const added = (sum: number | null, before: number | null | undefined, after: number | null | undefined): number | null =>
   sum === null || before == null || after == null ? null : sum + after - before
 
-const state = targets.map((t) => ({ tally: new Tally(), seconds: 0, cpu: (t.pids ?? []).map((): (number | null)[] => [0, 0]) }))
+const state = targets.map((t) => ({ tally: new Tally(), seconds: 0, cpu: (t.pids ?? []).map((): (number | null)[] => [0, 0]), actions: { okMs: [], failed: [] } as SliceActionResults }))
+const bodies = targets.map((t) => t.eachSlice?.files.map((f) => readFileSync(f)))
+
+/** The target's slice action number `n` (0-based), recorded in `out`; never rejects. */
+async function act(action: SliceAction, files: readonly Buffer[], n: number, out: SliceActionResults): Promise<void> {
+  const counter = action.first + n
+  const started = performance.now()
+  try {
+    const res = await fetch(action.url.replace('{n}', String(counter)), { method: action.method, headers: { 'content-type': 'application/octet-stream' }, body: files[n % files.length]! })
+    const text = await res.text()
+    if (res.ok) out.okMs.push(performance.now() - started)
+    else out.failed.push(`${counter}: ${res.status} ${text.slice(0, 200)}`)
+  } catch (err) {
+    out.failed.push(`${counter}: ${(err as Error).message}`)
+  }
+}
 
 for (const t of targets) if (spec.warmupS > 0) await runAutocannon(t, spec.warmupS)
 await sleep(SETTLE_MS)
@@ -38,7 +55,9 @@ for (let round = 0; round < rounds; round++) {
     const t = targets[i]!
     const st = state[i]!
     const before = readCpu(t.pids ?? [])
+    const action = t.eachSlice ? act(t.eachSlice, bodies[i]!, round, st.actions) : undefined
     st.seconds += await runAutocannon(t, sliceS, st.tally)
+    await action
     await sleep(SETTLE_MS)
     const after = readCpu(t.pids ?? [])
     st.cpu = st.cpu.map((sums, p) => sums.map((sum, j) => added(sum, before[p]?.[j], after[p]?.[j])))
@@ -46,11 +65,11 @@ for (let round = 0; round < rounds; round++) {
 }
 
 const runs = targets.map((t, i) => {
-  const { tally, seconds, cpu } = state[i]!
+  const { tally, seconds, cpu, actions } = state[i]!
   const others = targets.length - 1
   const tool = `autocannon ${version} (API, ${t.connections} connections; taking turns with ${others} other target${others === 1 ? '' : 's'}, ${rounds} slices of ${sliceS} s)`
   const result = closedLoopResult(tool, { durationS: rounds * sliceS, warmupS: spec.warmupS }, tally, seconds, t.connections)
   const per = (v: number | null | undefined) => (v == null || result.requests === 0 ? undefined : v / result.requests)
-  return { result, cpu: cpu.map(([all, main]): CpuPerRequest => ({ all: per(all), main: per(main) })) }
+  return { result, cpu: cpu.map(([all, main]): CpuPerRequest => ({ all: per(all), main: per(main) })), ...(t.eachSlice ? { actions } : {}) }
 })
 process.stdout.write(`${JSON.stringify({ runs })}\n`)
