@@ -50,19 +50,24 @@ export type LoadTarget = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 
  * A request a target sends at the start of each of its measured slices, beside its load,
  * and waits for before the next target's turn (a new model version uploaded): what the
  * target measures is the load while that happens. `{n}` in the URL is a counter from
- * `first`; the bodies are the files, in turn.
+ * `first`; the body is the file; `status` is the answer that counts as done.
  */
 export interface SliceAction {
   readonly url: string
   readonly method: 'PUT' | 'POST'
-  readonly files: readonly string[]
+  readonly file: string
   readonly first: number
+  readonly status: number
 }
 
-/** Each slice action's answer: ms from sent to answered when 2xx, else what went wrong. */
+/** The slice actions' answers. */
 export interface SliceActionResults {
+  /** ms from sent to answered, for each answered with the expected status. */
   readonly okMs: number[]
+  /** What went wrong with the others. */
   readonly failed: string[]
+  /** How many were still unanswered when their slice's load ended (the rest of their work ran under no load). */
+  outlasted: number
 }
 
 /**

@@ -7,7 +7,7 @@
 // to the target that caused it, not to the next. The order is reversed every other round,
 // so no target always follows the same one. A target may send one request of its own at the
 // start of each of its slices (a model upload: eachSlice), answered before the next turn.
-// Usage: node interleaved.ts '<InterleavedSpec JSON>'; prints { runs: [{ result, cpu }] }.
+// Usage: node interleaved.ts '<InterleavedSpec JSON>'; prints { runs: [{ result, cpu, actions? }] }.
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cpuMicros } from '../lib/cpu.ts'
@@ -30,20 +30,25 @@ const readCpu = (pids: readonly (number | null | undefined)[]): (number | null)[
 const added = (sum: number | null, before: number | null | undefined, after: number | null | undefined): number | null =>
   sum === null || before == null || after == null ? null : sum + after - before
 
-const state = targets.map((t) => ({ tally: new Tally(), seconds: 0, cpu: (t.pids ?? []).map((): (number | null)[] => [0, 0]), actions: { okMs: [], failed: [] } as SliceActionResults }))
-const bodies = targets.map((t) => t.eachSlice?.files.map((f) => readFileSync(f)))
+const state = targets.map((t) => ({
+  tally: new Tally(),
+  seconds: 0,
+  cpu: (t.pids ?? []).map((): (number | null)[] => [0, 0]),
+  actions: { okMs: [], failed: [], outlasted: 0 } as SliceActionResults,
+}))
+const bodies = targets.map((t) => (t.eachSlice ? readFileSync(t.eachSlice.file) : undefined))
 
 /** The target's slice action number `n` (0-based), recorded in `out`; never rejects. */
-async function act(action: SliceAction, files: readonly Buffer[], n: number, out: SliceActionResults): Promise<void> {
+async function sendSliceAction(action: SliceAction, body: Buffer, n: number, out: SliceActionResults): Promise<void> {
   const counter = action.first + n
   const started = performance.now()
   try {
-    const res = await fetch(action.url.replace('{n}', String(counter)), { method: action.method, headers: { 'content-type': 'application/octet-stream' }, body: files[n % files.length]! })
+    const res = await fetch(action.url.replace('{n}', String(counter)), { method: action.method, headers: { 'content-type': 'application/octet-stream' }, body })
     const text = await res.text()
-    if (res.ok) out.okMs.push(performance.now() - started)
-    else out.failed.push(`${counter}: ${res.status} ${text.slice(0, 200)}`)
+    if (res.status === action.status) out.okMs.push(performance.now() - started)
+    else out.failed.push(`${counter}: answered ${res.status}, not ${action.status}: ${text.slice(0, 200)}`)
   } catch (err) {
-    out.failed.push(`${counter}: ${(err as Error).message}`)
+    out.failed.push(`${counter}: not answered: ${(err as Error).message}`)
   }
 }
 
@@ -55,9 +60,13 @@ for (let round = 0; round < rounds; round++) {
     const t = targets[i]!
     const st = state[i]!
     const before = readCpu(t.pids ?? [])
-    const action = t.eachSlice ? act(t.eachSlice, bodies[i]!, round, st.actions) : undefined
+    let answered = false
+    const action = t.eachSlice ? sendSliceAction(t.eachSlice, bodies[i]!, round, st.actions).then(() => (answered = true)) : undefined
     st.seconds += await runAutocannon(t, sliceS, st.tally)
-    await action
+    if (action && !answered) {
+      st.actions.outlasted++
+      await action
+    }
     await sleep(SETTLE_MS)
     const after = readCpu(t.pids ?? [])
     st.cpu = st.cpu.map((sums, p) => sums.map((sum, j) => added(sum, before[p]?.[j], after[p]?.[j])))
