@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { percentiles } from './stats.ts'
 import { root, run } from './processes.ts'
 import type { GrpcLoadSpec } from '../load/grpc-stream.ts'
-import type { CpuPerRequest, InterleavedSpec, LoadResult, LoadSpec, PairedSpec, SliceActionResults } from './types.ts'
+import type { InterleavedRun, InterleavedSpec, LoadResult, LoadSpec, PairedSpec } from './types.ts'
 
 async function child<T = LoadResult>(script: string, spec: LoadSpec | PairedSpec | InterleavedSpec | GrpcLoadSpec): Promise<T> {
   const stdout = await run(process.execPath, [join(root, 'bench', 'load', script), JSON.stringify(spec)])
@@ -19,8 +19,7 @@ export const closedLoop = (spec: LoadSpec): Promise<LoadResult> => child('closed
  * Closed loops on several targets taking turns in slices over the same stretch of time:
  * one result per target, in order, each with the CPU per request of its `pids`.
  */
-export const interleavedClosedLoop = async (spec: InterleavedSpec): Promise<readonly { result: LoadResult; cpu: CpuPerRequest[]; actions?: SliceActionResults }[]> =>
-  (await child<{ runs: { result: LoadResult; cpu: CpuPerRequest[]; actions?: SliceActionResults }[] }>('interleaved.ts', spec)).runs
+export const interleavedClosedLoop = async (spec: InterleavedSpec): Promise<readonly InterleavedRun[]> => (await child<{ runs: InterleavedRun[] }>('interleaved.ts', spec)).runs
 
 /** One request at a time, the targets taking turns: one result per target, in order. */
 export const pairedSequential = async (spec: PairedSpec): Promise<readonly LoadResult[]> => (await child<{ runs: LoadResult[] }>('paired.ts', spec)).runs

@@ -53,11 +53,18 @@ export async function startSpecserve(name: string, config: Record<string, unknow
   return server
 }
 
+/** The fields of a model's placement (GET /v1/models/{name}) the scenarios read. */
+export interface PlacementInfo {
+  readonly current: string
+  readonly reason: string
+  readonly inline_p50_ms?: number | null
+}
+
 /** Where an embedded model runs now and why (its placement in GET /v1/models/{name}), for a scenario's notes. */
-export async function placementOf(url: string, model: string): Promise<{ current: string; reason: string; inline_p50_ms?: number | null }> {
+export async function placementOf(url: string, model: string): Promise<PlacementInfo> {
   try {
     const res = await request(`${url}/v1/models/${encodeURIComponent(model)}`)
-    const body = (await res.body.json()) as { placement?: { current: string; reason: string; inline_p50_ms?: number | null } | null }
+    const body = (await res.body.json()) as { placement?: PlacementInfo | null }
     return body.placement ?? { current: 'unknown', reason: 'no placement in its description' }
   } catch (err) {
     return { current: 'unknown', reason: (err as Error).message }

@@ -76,6 +76,13 @@ export interface SliceActionResults {
  */
 export type InterleavedTarget = LoadTarget & { readonly pids?: readonly (number | null | undefined)[]; readonly eachSlice?: SliceAction }
 
+/** One target's share of an interleaved run: its load, its CPU per request (per pid), its slice actions' answers. */
+export interface InterleavedRun {
+  readonly result: LoadResult
+  readonly cpu: CpuPerRequest[]
+  readonly actions?: SliceActionResults
+}
+
 /** CPU time per request of one process (µs, the measured runs only); undefined where /proc cannot say. */
 export interface CpuPerRequest {
   /** The process, all threads (answered or refused requests). */

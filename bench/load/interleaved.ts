@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cpuMicros } from '../lib/cpu.ts'
 import { Tally, closedLoopResult } from '../lib/tally.ts'
-import type { CpuPerRequest, InterleavedSpec, SliceAction, SliceActionResults } from '../lib/types.ts'
+import type { CpuPerRequest, InterleavedRun, InterleavedSpec, SliceAction, SliceActionResults } from '../lib/types.ts'
 import { runAutocannon, version } from './autocannon.ts'
 
 /** Longer than a Kafka publisher's default linger (100 ms) and its acknowledgement. */
@@ -73,7 +73,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 
-const runs = targets.map((t, i) => {
+const runs = targets.map((t, i): InterleavedRun => {
   const { tally, seconds, cpu, actions } = state[i]!
   const others = targets.length - 1
   const tool = `autocannon ${version} (API, ${t.connections} connections; taking turns with ${others} other target${others === 1 ? '' : 's'}, ${rounds} slices of ${sliceS} s)`

@@ -5,7 +5,7 @@
 import { interleavedClosedLoop } from '../lib/load.ts'
 import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
-import { model, placementOf, specserveConfig, startAll, startSpecserve } from '../lib/servers.ts'
+import { model, placementOf, specserveConfig, startAll, startSpecserve, type PlacementInfo } from '../lib/servers.ts'
 import { batchedInline } from './overhead.ts'
 
 const budget = { default: 1000, max: 1000 }
@@ -43,7 +43,7 @@ export const ensembles: Scenario = {
     const batchedModels = Object.fromEntries(members.map((m) => [m, batchedInline('cancer_logreg.onnx')]))
     const [server, batched] = await startAll(startSpecserve('ensembles', specserveConfig(models, ens), { dir: ctx.dir }), startSpecserve('ensembles-batching', specserveConfig(batchedModels, ens), { dir: ctx.dir }))
     const rows = new Rows()
-    let placements: Awaited<ReturnType<typeof placementOf>>[] = []
+    let placements: PlacementInfo[] = []
     try {
       await repeat(ctx, 'ensembles', async () => {
         // The single model and the three strategies interleaved on one server, so they share the box's same minutes;

@@ -10,6 +10,7 @@ import { nativeBody } from '../lib/payloads.ts'
 import { root } from '../lib/processes.ts'
 import { Rows, headline, ok2xx, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startSpecserve } from '../lib/servers.ts'
+import { summarize } from '../lib/stats.ts'
 
 /**
  * Every version uploaded is this same file: each upload is a whole swap (stored, loaded,
@@ -18,12 +19,6 @@ import { model, specserveConfig, startSpecserve } from '../lib/servers.ts'
  * different cost would put the steady slices on one and the swapping ones on the other).
  */
 const VERSION_FILE = 'cancer_logreg.onnx'
-
-const median = (values: readonly number[]): number | undefined => {
-  if (!values.length) return undefined
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]
-}
 
 export const swap: Scenario = {
   id: 'swap',
@@ -78,7 +73,7 @@ export const swap: Scenario = {
           p99_ratio: swapping!.result.latency && steady!.result.latency ? swapping!.result.latency.p99 / steady!.result.latency.p99 : undefined,
           failed_requests: swapping!.result.requests - ok2xx(swapping!.result),
           swaps: actions.okMs.length,
-          publish_to_serving_ms: median(actions.okMs),
+          publish_to_serving_ms: summarize(actions.okMs)?.median,
         })
       })
     } finally {
