@@ -19,7 +19,6 @@ import {
   writeLen,
   writeString,
   type ElementsRead,
-  type OipContents,
   type OipContentsField,
   type Plan,
   type Tensor,
@@ -85,14 +84,17 @@ function readParameterEntry(r: ProtoReader, into: Record<string, InferParameterM
   into[key] = value
 }
 
-function readContents(r: ProtoReader): OipContents {
-  const elements: ElementsRead = {}
+/**
+ * One occurrence of an input's `contents`, merged into what earlier ones gave: a message
+ * field given twice is merged (its repeated fields concatenate), in place, so a message of
+ * many small occurrences costs what one of its size costs.
+ */
+function readContents(r: ProtoReader, elements: ElementsRead): void {
   readMessage(r, (sub, field, wireType) => {
     if (field < 1 || field > 8) return sub.skip(wireType, field)
     const [name, kind] = CONTENTS_FIELDS[field - 1]!
     readElementField(sub, elements, name, kind, wireType)
   })
-  return elements as OipContents
 }
 
 function readInput(r: ProtoReader): InferInputTensorMsg {
@@ -104,22 +106,10 @@ function readInput(r: ProtoReader): InferInputTensorMsg {
     if (field === 1) input.name = sub.string()
     else if (field === 2) input.datatype = sub.string()
     else if (field === 4) readParameterEntry(sub, input.parameters)
-    else if (field === 5) input.contents = mergeContents(input.contents, readContents(sub))
+    else if (field === 5) readContents(sub, (input.contents ??= {}) as ElementsRead)
     else sub.skip(wireType, field)
   })
   return { ...input, shape: shape as string[] }
-}
-
-/** A message field given twice is merged: its repeated fields concatenate. */
-function mergeContents(a: OipContents | null, b: OipContents): OipContents {
-  if (!a) return b
-  const out: Record<string, unknown[]> = {}
-  for (const [name] of CONTENTS_FIELDS) {
-    const x = a[name]
-    const y = b[name]
-    if (x || y) out[name] = [...Array.from(x ?? []), ...Array.from(y ?? [])]
-  }
-  return out as OipContents
 }
 
 export function decodeModelInferRequest(bytes: Uint8Array): ModelInferRequestMsg {
