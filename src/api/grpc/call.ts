@@ -44,6 +44,9 @@ export interface MethodCodec<Req, Res> {
   readonly encode: (answer: Res) => Buffer
 }
 
+/** The stream methods' responseSerialize: their replies arrive encoded (stream.ts encodes each, to answer one it cannot send with an error). */
+export const encoded = (bytes: Buffer): Buffer => bytes
+
 /** The service with these methods' proto-loader serializers replaced by hand-written codecs. */
 export function withCodecs(service: ServiceDefinition, codecs: Readonly<Record<string, MethodCodec<unknown, never>>>): ServiceDefinition {
   const out: Record<string, ServiceDefinition[string]> = { ...service }

@@ -6,7 +6,7 @@ import { newRequestId, type Gateway } from '../../gateway.ts'
 import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
 import { answer, readInputs, servePredict, type PredictCall } from './call.ts'
-import type { StreamErrorInfo, StreamReply } from './predict-codec.ts'
+import { encodeStreamReply, type StreamErrorInfo, type StreamReply } from './predict-codec.ts'
 import { serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import { failureBody } from '../native/result.ts'
@@ -48,6 +48,7 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
     // A message that did not decode has no id to echo.
     failed: (msg, failure) =>
       'result' in failure ? { id: failure.result.id, error: resultErrorInfo(failure.result) } : { id: typeof msg.id === 'string' ? msg.id : '', error: errorInfo(failure.error) },
+    encode: encodeStreamReply,
   })
 
   return { Predict, PredictStream, ListEnsembles, GetEnsemble, GetModel } as UntypedServiceImplementation

@@ -25,7 +25,7 @@ import {
   type WireElementKind,
 } from '../../tensor/index.ts'
 import type { ParameterValue } from '../oip/model.ts'
-import type { MethodCodec } from './call.ts'
+import { encoded, type MethodCodec } from './call.ts'
 import type { InferInputTensorMsg, InferParameterMsg, ModelInferRequestMsg } from './messages.ts'
 
 /** InferTensorContents' fields by number (1-8), with how each element is read. */
@@ -267,5 +267,5 @@ export function encodeModelStreamInferResponse(reply: StreamInferReply): Buffer 
 /** ModelInfer's and ModelStreamInfer's codecs, for withCodecs. */
 export const inferCodecs = {
   ModelInfer: { decode: decodeModelInferRequest, encode: encodeModelInferResponse } satisfies MethodCodec<ModelInferRequestMsg, InferReply>,
-  ModelStreamInfer: { decode: decodeModelInferRequest, encode: encodeModelStreamInferResponse } satisfies MethodCodec<ModelInferRequestMsg, StreamInferReply>,
+  ModelStreamInfer: { decode: decodeModelInferRequest, encode: encoded } satisfies MethodCodec<ModelInferRequestMsg, Buffer>,
 }

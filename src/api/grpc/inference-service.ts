@@ -9,7 +9,7 @@ import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, type 
 import type { PredictResult } from '../../types.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
 import { answer, servePredict, type PredictCall } from './call.ts'
-import type { InferReply, StreamInferReply } from './infer-codec.ts'
+import { encodeModelStreamInferResponse, type InferReply, type StreamInferReply } from './infer-codec.ts'
 import { serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
@@ -44,6 +44,7 @@ export function inferenceService(gateway: Gateway): UntypedServiceImplementation
       const id = 'result' in failure ? failure.result.id : typeof msg.id === 'string' ? msg.id : ''
       return { errorMessage: `${mapped.code}: ${mapped.message}`, modelName: typeof msg.model_name === 'string' ? msg.model_name : '', id }
     },
+    encode: encodeModelStreamInferResponse,
   })
 
   return { ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer, ModelStreamInfer } as UntypedServiceImplementation

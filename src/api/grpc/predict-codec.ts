@@ -7,7 +7,7 @@
 // (test/api/grpc/predict-codec.test.ts checks them against protobufjs).
 import { doubleFieldSize, encodeNativeTensor, int32Size, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, stringFieldSize, stringSize, varintSize, WireType, writeDouble, writeLen, writeString, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
 import type { ModelAnnotation, PredictResult } from '../../types.ts'
-import type { MethodCodec } from './call.ts'
+import { encoded, type MethodCodec } from './call.ts'
 import type { PredictRequestMsg } from './messages.ts'
 
 export function decodePredictRequest(bytes: Uint8Array): PredictRequestMsg {
@@ -212,5 +212,5 @@ export function encodeStreamReply(reply: StreamReply): Buffer {
 /** Predict's and PredictStream's codecs, for withCodecs. */
 export const predictCodecs = {
   Predict: { decode: decodePredictRequest, encode: encodePredictResponse } satisfies MethodCodec<PredictRequestMsg, PredictResult>,
-  PredictStream: { decode: decodePredictRequest, encode: encodeStreamReply } satisfies MethodCodec<PredictRequestMsg, StreamReply>,
+  PredictStream: { decode: decodePredictRequest, encode: encoded } satisfies MethodCodec<PredictRequestMsg, Buffer>,
 }

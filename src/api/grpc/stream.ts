@@ -10,9 +10,13 @@
 // with them, as its unary call would: the policy as it is now (a key a reload removed, a
 // JWT past its exp), the ensemble's scope, a token of the caller's rate limit. Results are
 // redacted for a caller without `debug`. A client that does not read its answers is not
-// read from either (backpressure), so replies cannot pile up in memory.
+// read from either (backpressure), so replies cannot pile up in memory. Replies are encoded
+// here, not by grpc-js: one grpc-js cannot send (over grpc_max_send_bytes, or an encoder
+// failure) would end the call and cancel every other message on it, so such a reply
+// becomes that message's error instead.
 import type { ServerDuplexStream } from '@grpc/grpc-js'
 import type { Gateway } from '../../gateway.ts'
+import { GatewayError } from '../../errors.ts'
 import type { Principal } from '../../security/guard.ts'
 import { recheck } from '../../security/grpc.ts'
 import { forCaller } from '../../security/redact.ts'
@@ -29,16 +33,19 @@ export interface StreamProtocol<Msg, Reply> {
   build(msg: Msg): PredictCall<Reply>
   /** The reply to a message that failed: the error thrown while building or starting it, or the result of a predict that failed. */
   failed(msg: Msg, failure: { readonly error: unknown } | { readonly result: PredictResult }): Reply
+  /** A reply's bytes (the method's responseSerialize passes them through). */
+  encode(reply: Reply): Buffer
 }
 
-export function serveStream<Msg extends object, Reply>(gateway: Gateway, protocol: StreamProtocol<Msg, Reply>): (call: ServerDuplexStream<Msg, Reply>) => void {
+export function serveStream<Msg extends object, Reply>(gateway: Gateway, protocol: StreamProtocol<Msg, Reply>): (call: ServerDuplexStream<Msg, Buffer>) => void {
   return (call) => new StreamCall(gateway, protocol, call).listen()
 }
 
 class StreamCall<Msg extends object, Reply> {
   private readonly gateway: Gateway
   private readonly protocol: StreamProtocol<Msg, Reply>
-  private readonly call: ServerDuplexStream<Msg, Reply>
+  private readonly call: ServerDuplexStream<Msg, Buffer>
+  private readonly maxSendBytes: number
   private readonly runs = new Set<Run>()
   /** Messages waiting for the guard (a JWT verified again): the call does not end before they are answered. */
   private checking = 0
@@ -46,10 +53,11 @@ class StreamCall<Msg extends object, Reply> {
   private paused = false
   private gone = false
 
-  constructor(gateway: Gateway, protocol: StreamProtocol<Msg, Reply>, call: ServerDuplexStream<Msg, Reply>) {
+  constructor(gateway: Gateway, protocol: StreamProtocol<Msg, Reply>, call: ServerDuplexStream<Msg, Buffer>) {
     this.gateway = gateway
     this.protocol = protocol
     this.call = call
+    this.maxSendBytes = gateway.config.server.grpc_max_send_bytes
   }
 
   listen(): void {
@@ -71,7 +79,7 @@ class StreamCall<Msg extends object, Reply> {
       checkDecoded(msg)
       caller = recheck(this.call, this.protocol.ensembleOf(msg))
     } catch (error) {
-      this.reply(this.protocol.failed(msg, { error }))
+      this.send(msg, this.protocol.failed(msg, { error }))
       return
     }
     if (!(caller instanceof Promise)) return this.run(msg, caller)
@@ -84,7 +92,7 @@ class StreamCall<Msg extends object, Reply> {
       },
       (error: unknown) => {
         this.checking--
-        this.reply(this.protocol.failed(msg, { error }))
+        this.send(msg, this.protocol.failed(msg, { error }))
         this.endIfDone()
       },
     )
@@ -99,7 +107,7 @@ class StreamCall<Msg extends object, Reply> {
       const request = { ...built.request, transportBudgetMs: deadlineBudget(this.call) }
       run = withIncomingMetadata(this.call.metadata, () => this.gateway.start(request))
     } catch (error) {
-      this.reply(this.protocol.failed(msg, { error }))
+      this.send(msg, this.protocol.failed(msg, { error }))
       return
     }
     this.runs.add(run)
@@ -109,21 +117,35 @@ class StreamCall<Msg extends object, Reply> {
         return result.error ? this.protocol.failed(msg, { result }) : respond(result)
       })
       .then(
-        (reply) => this.settled(run, reply),
-        (error: unknown) => this.settled(run, this.protocol.failed(msg, { error })),
+        (reply) => this.settled(run, msg, reply),
+        (error: unknown) => this.settled(run, msg, this.protocol.failed(msg, { error })),
       )
   }
 
-  private settled(run: Run, reply: Reply): void {
+  private settled(run: Run, msg: Msg, reply: Reply): void {
     this.runs.delete(run)
-    this.reply(reply)
+    this.send(msg, reply)
     this.endIfDone()
   }
 
-  private reply(reply: Reply): void {
+  private send(msg: Msg, reply: Reply): void {
     if (this.gone) return
+    let bytes: Buffer
+    try {
+      bytes = this.protocol.encode(reply)
+      if (bytes.length > this.maxSendBytes) {
+        throw new GatewayError('RESPONSE_TOO_LARGE', `the answer encodes to ${bytes.length} bytes, over server.grpc_max_send_bytes (${this.maxSendBytes})`)
+      }
+    } catch (error) {
+      // An error reply is small: its code, its message and, for a failed predict, its annotations.
+      try {
+        bytes = this.protocol.encode(this.protocol.failed(msg, { error }))
+      } catch {
+        bytes = this.protocol.encode(this.protocol.failed(msg, { error: new GatewayError('INTERNAL', 'the answer could not be encoded') }))
+      }
+    }
     // The client is not reading: stop reading its messages until it does.
-    if (!this.call.write(reply) && !this.paused) {
+    if (!this.call.write(bytes) && !this.paused) {
       this.paused = true
       this.call.pause()
       this.call.once('drain', () => {

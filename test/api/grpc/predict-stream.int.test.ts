@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { PredictResult } from '../../../src/types.ts'
 import { samples } from '../../helpers.ts'
 import { signals } from '../../starter/scripted.ts'
-import { startHarness, unary, xInput, type Harness } from './harness.ts'
+import { startHarness, TEST_CONFIG, unary, xInput, type Harness } from './harness.ts'
 
 let h: Harness
 const cancer = samples('cancer')
@@ -111,6 +111,27 @@ describe('specserve.v1.Gateway/PredictStream', () => {
     expect(results.map((r) => r.error?.code)).toEqual(['CANCELLED', 'CANCELLED'])
     expect(signals.get('hang')!.every((s) => s.aborted)).toBe(true)
     expect(h.gateway.admission.count).toBe(0)
+  })
+
+  it('answers a message whose answer is over grpc_max_send_bytes with RESPONSE_TOO_LARGE and keeps the stream going', async () => {
+    const small = await startHarness(TEST_CONFIG.replace('grpc_max_receive_bytes: 65536', 'grpc_max_receive_bytes: 65536, grpc_max_send_bytes: 2048'))
+    try {
+      const call = (small.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, Reply>)(new grpc.Metadata())
+      const replies: Reply[] = []
+      call.on('data', (r: Reply) => replies.push(r))
+      const ended = once(call, 'end')
+      const rows = Array.from({ length: 300 }, (_, i) => cancer.rows[i % cancer.rows.length]!).flat()
+      call.write({ id: 'big', ensemble: 'cancer', inputs: { input: { fp32_data: rows, shape: [300, 30] } } }) // ~2.7 KB of outputs
+      call.write({ id: 'one', ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } })
+      call.end()
+      await ended
+      const byId = new Map(replies.map((r) => [r.id, r]))
+      expect(byId.get('big')!.error).toMatchObject({ code: 'RESPONSE_TOO_LARGE', status: grpc.status.RESOURCE_EXHAUSTED })
+      expect(byId.get('big')!.error!.message).toContain('grpc_max_send_bytes (2048)')
+      expect(byId.get('one')!.outcome).toBe('response')
+    } finally {
+      await small.close()
+    }
   })
 
   it('answers a message that does not decode with an error and reads the next one', async () => {
