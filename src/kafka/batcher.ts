@@ -3,7 +3,10 @@
 // its size (docs/output.md), so stream mode, which answers many messages at once, must
 // not pay it per answer. Every message of a batch shares the batch's one promise: it
 // resolves when the broker acknowledges the batch, or rejects (each sender retries on
-// its own). One promise and one setImmediate per batch, none per message.
+// its own). One promise and one setImmediate per batch, none per message. A batch is also
+// bounded in bytes (encoded keys and values; one larger message goes alone), as the serving
+// records' are: a request over the broker's message.max.bytes is refused whole, and the
+// same messages, retried together, would be refused again.
 import type { Producer } from '@platformatic/kafka'
 
 export interface OutgoingMessage {
@@ -15,7 +18,9 @@ export interface OutgoingMessage {
 export class ProduceBatcher {
   private readonly producer: Producer<string, string, string, string>
   private readonly maxMessages: number
+  private readonly maxBytes: number
   private pending: OutgoingMessage[] = []
+  private pendingBytes = 0
   private batch: Promise<void> | null = null
   private settle: { resolve(): void; reject(err: unknown): void } | null = null
   private scheduled: NodeJS.Immediate | null = null
@@ -23,13 +28,16 @@ export class ProduceBatcher {
   /** Produce requests sent so far. */
   requests = 0
 
-  constructor(producer: Producer<string, string, string, string>, maxMessages: number) {
+  constructor(producer: Producer<string, string, string, string>, maxMessages: number, maxBytes: number) {
     this.producer = producer
     this.maxMessages = maxMessages
+    this.maxBytes = maxBytes
   }
 
   /** Queues the message; the promise settles with its batch. */
   send(message: OutgoingMessage): Promise<void> {
+    const size = Buffer.byteLength(message.value) + (message.key === undefined ? 0 : Buffer.byteLength(message.key))
+    if (this.pending.length > 0 && this.pendingBytes + size > this.maxBytes) this.flush()
     if (!this.batch) {
       const { promise, resolve, reject } = Promise.withResolvers<void>()
       this.batch = promise
@@ -37,6 +45,7 @@ export class ProduceBatcher {
       this.scheduled = setImmediate(this.flushNow)
     }
     const batch = this.batch
+    this.pendingBytes += size
     if (this.pending.push(message) >= this.maxMessages) this.flush()
     return batch
   }
@@ -48,6 +57,7 @@ export class ProduceBatcher {
     const messages = this.pending
     const settle = this.settle
     this.pending = []
+    this.pendingBytes = 0
     this.batch = null
     this.settle = null
     if (!settle || messages.length === 0) return

@@ -64,7 +64,7 @@ export class StreamScorer implements Component {
     this.settings = settings
     this.log = log
     this.producer = createProducer(settings, `${settings.clientId}-stream`)
-    this.outgoing = new ProduceBatcher(this.producer, settings.batchSize)
+    this.outgoing = new ProduceBatcher(this.producer, settings.batchSize, settings.batchBytes)
     this.consumer = new Consumer({
       ...connectionOptions(settings, `${settings.clientId}-stream`),
       groupId: settings.stream.groupId,
