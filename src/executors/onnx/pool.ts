@@ -17,7 +17,7 @@ import type { SharedResource } from '../types.ts'
 import { BATCH_ROWS } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
-import type { WorkerAnswer } from './protocol.ts'
+import { wireInputs, type WorkerAnswer } from './protocol.ts'
 import { cancelUnit, WorkerSlot } from './slot.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
@@ -275,7 +275,7 @@ export class OnnxPool implements SharedResource {
       if (!unit) continue
       this.nextId++
       best.inflight++
-      slot.send(unit, best.key, unit.jobs.map((j) => j.inputs))
+      slot.send(unit, best.key, unit.jobs.map((j) => wireInputs(j.inputs)))
       return true
     }
   }

@@ -2,10 +2,28 @@
 // plain {datatype, shape, data} (src/tensor/ort.ts makes them ort.Tensors); typed arrays
 // are copied in and transferred back out. Everything the pool hands one worker in one
 // turn of the event loop travels in one message (every co-located member of a request).
-import type { Tensor } from '../../tensor/index.ts'
+import type { Tensor, TensorMap } from '../../tensor/index.ts'
 import type { ModelMetadata } from '../../types.ts'
 
 export type WireTensors = Record<string, Tensor>
+
+/**
+ * A request's inputs as they go to a worker. postMessage copies a typed array's whole
+ * buffer, not just its view: an input that is a view of a larger buffer (a gRPC decoder's
+ * aligned float run over the received bytes, often one of Node's shared 64 KiB pool
+ * buffers) is copied on its own first, so the worker gets its bytes and nothing else.
+ */
+export function wireInputs(inputs: TensorMap): TensorMap {
+  let out: Record<string, Tensor> | undefined
+  for (const name in inputs) {
+    const t = inputs[name]!
+    const data = t.data
+    if (Array.isArray(data) || data.byteLength === data.buffer.byteLength) continue
+    out ??= { ...inputs }
+    out[name] = { datatype: t.datatype, shape: t.shape, data: data.slice() as typeof data }
+  }
+  return out ?? inputs
+}
 
 /**
  * One session.run: a single request's inputs, or several requests' inputs the worker
