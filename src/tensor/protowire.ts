@@ -16,6 +16,9 @@ export const WireType = { VARINT: 0, I64: 1, LEN: 2, SGROUP: 3, EGROUP: 4, I32: 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 const utf8 = new TextDecoder('utf-8')
 
+/** Nesting the reader follows when skipping groups (protobuf's own parsers stop at 100): deeper is malformed, not a stack overflow. */
+const MAX_GROUP_DEPTH = 100
+
 export class ProtoReader {
   readonly buf: Uint8Array
   pos: number
@@ -104,8 +107,8 @@ export class ProtoReader {
     return utf8.decode(this.buf.subarray(start, end))
   }
 
-  /** Skips a field of the given wire type (unknown fields, groups included). */
-  skip(wireType: number, field = 0): void {
+  /** Skips a field of the given wire type (unknown fields, groups nested up to MAX_GROUP_DEPTH included). */
+  skip(wireType: number, field = 0, depth = 0): void {
     switch (wireType) {
       case WireType.VARINT:
         this.uint64()
@@ -120,13 +123,14 @@ export class ProtoReader {
         this.advance(4)
         return
       case WireType.SGROUP:
+        if (depth >= MAX_GROUP_DEPTH) throw new ProtoError(`groups nested deeper than ${MAX_GROUP_DEPTH}`)
         for (;;) {
           const tag = this.tag()
           if ((tag & 7) === WireType.EGROUP) {
             if (tag >>> 3 !== field) throw new ProtoError(`group ${field} ended by field ${tag >>> 3}`)
             return
           }
-          this.skip(tag & 7, tag >>> 3)
+          this.skip(tag & 7, tag >>> 3, depth + 1)
         }
       default:
         throw new ProtoError(`wire type ${wireType} at byte ${this.pos}`)

@@ -9,7 +9,7 @@ describe('wireInputs', () => {
     const view = new Float32Array(pool, 4096, 30).fill(0.5)
     const inputs: TensorMap = { input: { datatype: 'FP32', shape: [1, 30], data: view } }
     const wired = wireInputs(inputs).input!
-    expect(wired.data.buffer.byteLength).toBe(30 * 4)
+    expect((wired.data as Float32Array).buffer.byteLength).toBe(30 * 4)
     expect(Array.from(wired.data as Float32Array)).toEqual(Array.from(view))
     expect(wired.shape).toEqual([1, 30])
     // The request's own tensor is left as it was (the serving record still reads it).
