@@ -272,3 +272,12 @@ export function writeLen(w: ProtoWriter, field: number, size: number): void {
   w.tag(field, WireType.LEN)
   w.uint32(size)
 }
+
+/**
+ * A map entry's key and value into `map`, for any key: assigning "__proto__" would set the
+ * object's prototype (its fields then read as entries) instead of adding an entry of that name.
+ */
+export function setEntry<T>(map: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true })
+  else map[key] = value
+}

@@ -12,6 +12,7 @@ import {
   ProtoWriter,
   readElementField,
   readShapeField,
+  setEntry,
   stringFieldSize,
   toRaw,
   uint64Size,
@@ -81,7 +82,7 @@ function readParameterEntry(r: ProtoReader, into: Record<string, InferParameterM
     else if (field === 2) value = readParameter(sub)
     else sub.skip(wireType, field)
   })
-  into[key] = value
+  setEntry(into, key, value)
 }
 
 /**

@@ -5,7 +5,7 @@
 // and allocated per element; the other methods keep it. Reflection is untouched: it serves
 // the .proto's descriptors, which these codecs follow field for field
 // (test/api/grpc/predict-codec.test.ts checks them against protobufjs).
-import { doubleFieldSize, encodeNativeTensor, int32Size, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, stringFieldSize, stringSize, varintSize, WireType, writeDouble, writeLen, writeString, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
+import { doubleFieldSize, encodeNativeTensor, int32Size, lenFieldSize, ProtoError, ProtoReader, ProtoWriter, readNativeTensor, setEntry, stringFieldSize, stringSize, varintSize, WireType, writeDouble, writeLen, writeString, type NativeTensorMsg, type TensorEncoding } from '../../tensor/index.ts'
 import type { ModelAnnotation, PredictResult } from '../../types.ts'
 import { encoded, type MethodCodec } from './call.ts'
 import type { PredictRequestMsg } from './messages.ts'
@@ -44,7 +44,7 @@ function readInputEntry(r: ProtoReader, inputs: Record<string, NativeTensorMsg>)
     } else if (field === 1 || field === 2) throw new ProtoError(`map entry field ${field} has wire type ${wireType}`)
     else entry.skip(wireType, field)
   }
-  inputs[key] = value ?? { datatype: '', shape: [] }
+  setEntry(inputs, key, value ?? { datatype: '', shape: [] })
 }
 
 interface Sized<T> {

@@ -127,6 +127,14 @@ describe('PredictRequest decoder', () => {
     expect(views).toHaveLength(1)
   })
 
+  it('reads an input named __proto__ as an input of that name, not as the map object\'s prototype', () => {
+    // PredictRequest { inputs: { "__proto__": {} } }: field 2, one entry with only its key.
+    const key = Buffer.from('__proto__')
+    const msg = decodePredictRequest(Uint8Array.of(0x12, key.length + 2, 0x0a, key.length, ...key))
+    expect(Object.keys(msg.inputs)).toEqual(['__proto__'])
+    expect(Object.getPrototypeOf(msg.inputs)).toBe(Object.prototype)
+  })
+
   it('refuses malformed bytes with ProtoError and nothing else: random bytes, every truncation, wrong wire types', () => {
     expectOnlyProtoErrors(decodePredictRequest, wireRequest, (obj) => VARIANTS[0]!.request.encode(VARIANTS[0]!.request.fromObject(obj)).finish())
     expect(() => decodePredictRequest(Uint8Array.of(0x08, 0x01))).toThrow(ProtoError) // ensemble (1) as a varint
