@@ -59,6 +59,10 @@ async function validate(file: string): Promise<void> {
   } finally {
     await gateway.close()
   }
+  for (const { name, message } of placementWarnings(gateway)) {
+    const path = `models.${name}.placement`
+    console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
+  }
   for (const ens of gateway.ensembles.values()) {
     if (ens.strategyName !== 'best-quality') continue
     const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), calibrations: ens.config.models.map((m) => config.calibration.get(m)) }
@@ -146,10 +150,21 @@ async function serve(file: string, stream: boolean): Promise<void> {
     await Promise.all([app.close(), grpc?.close(0), output?.close(0)])
     report(err)
   }
+  for (const { name, message } of placementWarnings(gateway)) app.log.warn({ model: name }, message)
   // New versions that arrived while it was down are judged now; the repository is watched from here on.
   await registry?.start()
   grpc?.setServing(true)
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
+}
+
+/** Models whose placement deserves a word at startup (a slow model pinned inline). */
+function placementWarnings(gateway: Gateway): { name: string; message: string }[] {
+  const out: { name: string; message: string }[] = []
+  for (const name of gateway.config.models.keys()) {
+    const placement = gateway.model(name).executor.describe?.().placement as { warning?: string } | null | undefined
+    if (placement?.warning) out.push({ name, message: placement.warning })
+  }
+  return out
 }
 
 async function publish(file: string | undefined): Promise<void> {

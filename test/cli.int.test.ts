@@ -46,6 +46,21 @@ describe('specserve CLI', () => {
     expect(output).not.toContain('ensembles.forests')
   })
 
+  it('validate warns about a slow model pinned inline, at its placement line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-'))
+    const file = join(dir, 'pinned.yaml')
+    const path = (m: string) => join(root, 'models', `${m}.onnx`)
+    writeFileSync(
+      file,
+      `models:\n  slow:\n    kind: onnx\n    path: ${path('cancer_slow')}\n    placement: inline\n  tiny: { kind: onnx, path: ${path('cancer_logreg')}, placement: inline }\n` +
+        'ensembles:\n  e: { strategy: deadline-fallback, models: [slow, tiny] }\n',
+    )
+    const { code, output } = await run(['validate', file])
+    expect(code).toBe(0)
+    expect(output).toMatch(/warning: .*pinned\.yaml:5:\d+ models\.slow\.placement: pinned inline, but its warm-up median is [\d.]+ ms, over inline_max_ms 0\.2/)
+    expect(output).not.toContain('models.tiny')
+  })
+
   it('validate prints every error with file, line and YAML path, and exits 1', async () => {
     const { code, output } = await run(['validate', 'test/fixtures/bad.yaml'])
     expect(code).toBe(1)

@@ -210,7 +210,14 @@ class OnnxExecutor implements Executor {
       ? new Placement('worker', maxMs, loaded.warmRunsMs, 'batching: batches form in the workers')
       : new Placement(spec.placement, maxMs, loaded.warmRunsMs)
     this.placement = placement
-    if (placement.wantsInline) this.inline = await InlineModel.open(spec.path, (times) => placement.observeInline(times))
+    if (placement.wantsInline) {
+      // The workers have it loaded: a session that fails on the main thread leaves it there, as after the load.
+      try {
+        this.inline = await InlineModel.open(spec.path, (times) => placement.observeInline(times))
+      } catch (err) {
+        placement.stayInWorkers(`an inline session failed to open: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
     this.meta = { name: this.name, version: spec.version, kind: 'onnx', inputs: loaded.inputs, outputs: loaded.outputs }
     this.family = modelFamily(spec.path)
   }

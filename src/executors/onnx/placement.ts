@@ -26,6 +26,8 @@ export class Placement {
   maxRows = Infinity
   /** Why it is where it is, for the model's description. */
   reason: string
+  /** Set for a model pinned inline that its warm-up shows is not tiny: every run holds the event loop that long. */
+  readonly warning: string | undefined
   private warmP50 = Number.NaN
   private warmP90 = Number.NaN
   private stays = false
@@ -41,6 +43,11 @@ export class Placement {
       mode === 'auto'
         ? `warm-up median ${fmt(this.warmP50)} ms, p90 ${fmt(this.warmP90)} ms: ${tiny ? 'within' : 'over'} inline_max_ms ${maxMs}`
         : (pinnedBy ?? `pinned (placement: ${mode})`)
+    // Pinning is the operator's call, and nothing moves it; but it should be an informed one.
+    this.warning =
+      mode === 'inline' && this.warmP50 > maxMs
+        ? `pinned inline, but its warm-up median is ${fmt(this.warmP50)} ms, over inline_max_ms ${maxMs}: every run holds the event loop (and every request behind it) that long; use placement: auto or worker`
+        : undefined
   }
 
   /** A typical inline run (the warm-up median): less budget left than this, and the run is not started. */
@@ -110,6 +117,7 @@ export class Placement {
       mode: this.mode,
       current: this.current,
       reason: this.reason,
+      ...(this.warning ? { warning: this.warning } : {}),
       inline_max_ms: this.maxMs,
       inline_max_rows: this.maxRows === Infinity ? null : this.maxRows,
       warm_p50_ms: round(this.warmP50),

@@ -27,6 +27,16 @@ describe('placement of an embedded model', () => {
     expect(new Placement('inline', 0.2, [50]).where(10_000)).toBe('inline')
   })
 
+  it('warns about a model pinned inline whose warm-up is over the limit, and about nothing else', () => {
+    const slow = new Placement('inline', 0.2, [40, 42, 44])
+    expect(slow.current).toBe('inline')
+    expect(slow.warning).toMatch(/warm-up median is 42\.000 ms, over inline_max_ms 0\.2/)
+    expect(slow.describe(undefined, undefined).warning).toBe(slow.warning)
+    expect(new Placement('inline', 0.2, [0.01, 0.02]).warning).toBeUndefined()
+    expect(new Placement('auto', 0.2, [40, 42, 44]).warning).toBeUndefined()
+    expect(new Placement('worker', 0.2, [40, 42, 44]).warning).toBeUndefined()
+  })
+
   it('sends a request with more rows than the limit allows for a tiny model to the workers', () => {
     const p = new Placement('auto', 0.2, [0.02, 0.02, 0.02])
     expect(p.maxRows).toBe(10)
