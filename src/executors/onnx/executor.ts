@@ -285,6 +285,8 @@ class OnnxExecutor implements Executor {
             runs: figures.runs,
             batches: figures.batches,
             batched_requests: figures.batchedRequests,
+            // Over every run, the ones that carried one request included (batched_requests / batches is only the batched runs').
+            requests_per_run: figures.runs === 0 ? null : Math.round(((figures.batchedRequests + figures.runs - figures.batches) / figures.runs) * 100) / 100,
             by_rows: figures.batchTimes.describe(),
           }
         : null,
@@ -294,7 +296,7 @@ class OnnxExecutor implements Executor {
   collect(out: MetricsSink): void {
     const current = this.placement?.current
     out.gauge('specserve_model_inline', 'Embedded model placed inline on the main thread (1) or in the workers (0).', [[{ model: this.name }, current === 'inline' ? 1 : 0]])
-    out.counter('specserve_model_runs', 'Embedded model runs that answered, by where they ran (inline or worker).', [
+    out.counter('specserve_model_runs', 'Requests an embedded model answered, by where they ran (inline or worker); a batched run counts each of its requests.', [
       [{ model: this.name, placement: 'inline' }, this.inline?.ran ?? 0],
       [{ model: this.name, placement: 'worker' }, this.workerRuns],
     ])

@@ -106,7 +106,13 @@ ensembles:
       expect(results.map((r) => Number(r.outputs!.label!.data[0]))).toEqual([0, 1, 2, 3].map((i) => digits.expected.digits_wide![i % digits.rows.length]))
       const described = gateway.model('wide').executor.describe!() as Record<string, Record<string, unknown>>
       expect(described.placement).toMatchObject({ current: 'worker', reason: 'batching: batches form in the workers' })
-      expect(described.batching).toMatchObject({ max_batch: 4, max_queue_delay_ms: 1000, runs: 1, batches: 1, batched_requests: 4, by_rows: { '3-4': { runs: 1 } } })
+      expect(described.batching).toMatchObject({ max_batch: 4, max_queue_delay_ms: 1000, runs: 1, batches: 1, batched_requests: 4, requests_per_run: 4, by_rows: { '3-4': { runs: 1 } } })
+      // A request alone runs alone once its queue delay is over: a run of one, in the mean over every run.
+      const alone = await gateway.predict({ id: 'alone', ensemble: 'wide', inputs: { input: tensorFromJson([digits.rows[0]!], spec, inputFailure) } })
+      expect(alone.models[0]).toMatchObject({ status: 'ok' })
+      expect(alone.models[0]!.batch).toBeUndefined()
+      const after = gateway.model('wide').executor.describe!() as Record<string, Record<string, unknown>>
+      expect(after.batching).toMatchObject({ runs: 2, batches: 1, batched_requests: 4, requests_per_run: 2.5, by_rows: { '1': { runs: 1 }, '3-4': { runs: 1 } } })
     } finally {
       await gateway.close()
     }
