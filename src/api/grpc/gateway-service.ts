@@ -31,8 +31,10 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
     answer(call, callback, () => {
       const info = describeModel(gateway, call.request.name)
       const stats = info.stats as { duration_ms: { mean: number | null } }
+      const details = gateway.model(call.request.name).executor.describe?.()
       return {
         ...info,
+        details_json: details ? JSON.stringify(details) : '',
         inputs: info.inputs ?? [],
         outputs: info.outputs ?? [],
         stats: { ...stats, duration_ms: stats.duration_ms.mean === null ? null : stats.duration_ms },

@@ -60,6 +60,9 @@ describe('specserve.v1.Gateway over gRPC', () => {
     const model = await unary(h.gatewayClient, 'GetModel', { name: 'cancer-mlp' })
     expect(model).toMatchObject({ name: 'cancer-mlp', version: '3', kind: 'onnx', ensembles: ['cancer'] })
     expect(Number((model.stats as { count: string }).count)).toBeGreaterThan(0)
+    // Where it runs and why, as REST's GET /v1/models/{name} says it.
+    const details = JSON.parse(model.details_json as string) as { placement: { mode: string; current: string; reason: string } }
+    expect(details.placement).toMatchObject({ mode: 'auto', current: expect.stringMatching(/^(inline|worker)$/), reason: expect.any(String) })
   })
 
   it('answers NOT_FOUND for an unknown ensemble or model', async () => {
