@@ -19,6 +19,11 @@ interface Inflight {
   readonly entries: SpoolEntry[]
   /** Set when an overflow spooled this batch while it was being sent: where it ends in the spool. */
   spooledEnd: number | null
+  /**
+   * Set when an overflow could not spool this batch (the spool was full) and spooled newer
+   * records instead: if its send fails, it is dropped then, never appended behind them.
+   */
+  unspoolable: string | null
 }
 
 interface Retry {
@@ -196,7 +201,7 @@ export class KafkaSink implements RecordSink, Component {
       }
       if (this.buffer.length === 0) return
       const { entries, leftBehind } = this.takeBatch()
-      const inflight: Inflight = { entries, spooledEnd: null }
+      const inflight: Inflight = { entries, spooledEnd: null, unspoolable: null }
       this.inflight = inflight
       const ok = await this.send(inflight.entries)
       this.inflight = null
@@ -209,7 +214,8 @@ export class KafkaSink implements RecordSink, Component {
         if (leftBehind || this.buffer.length >= this.settings.batchSize || this.spool.pending) continue
         return
       }
-      if (inflight.spooledEnd === null) this.toSpool(inflight.entries)
+      if (inflight.unspoolable !== null) this.drop(inflight.entries.length, inflight.unspoolable)
+      else if (inflight.spooledEnd === null) this.toSpool(inflight.entries)
       return this.retryLater()
     }
   }
@@ -280,8 +286,14 @@ export class KafkaSink implements RecordSink, Component {
   /** Moves the in-memory records to the spool, the batch on the wire first so order holds. */
   private spoolBuffered(): void {
     const inflight = this.inflight
-    if (inflight && inflight.spooledEnd === null && !this.spool.pending) {
-      if (this.toSpool(inflight.entries)) inflight.spooledEnd = this.spool.end
+    if (inflight && inflight.spooledEnd === null && inflight.unspoolable === null && !this.spool.pending) {
+      // Not dropped yet: its send may still succeed; if it fails, pump() drops it.
+      try {
+        this.spool.append(inflight.entries)
+        inflight.spooledEnd = this.spool.end
+      } catch (err) {
+        inflight.unspoolable = errorMessage(err)
+      }
     }
     if (this.buffer.length === 0) return
     const records = this.buffer
@@ -312,6 +324,8 @@ export class KafkaSink implements RecordSink, Component {
   private abandon(): void {
     if (this.abandoned) return
     this.spoolBuffered()
+    // The batch on the wire is abandoned with its send; the spool could not take it either.
+    if (this.inflight?.unspoolable) this.drop(this.inflight.entries.length, this.inflight.unspoolable)
     this.abandoned = true
     this.resolveGaveUp()
     this.retry?.wake()

@@ -1,0 +1,83 @@
+// The sink's overflow while a batch is on the wire, with a spool too full to take that batch:
+// the newer records go to the spool, and the batch on the wire is dropped once (counted
+// when its send fails, not also when it could not be spooled), never appended behind them.
+// The "broker" is a listener that accepts and never answers, so the send hangs until the
+// client's request timeout.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { kafkaSettings } from '../../src/kafka/config.ts'
+import { KafkaSink } from '../../src/output/kafka.ts'
+import type { PendingRecord } from '../../src/output/record.ts'
+import { Spool } from '../../src/output/spool.ts'
+import { silentLogger } from '../../src/types.ts'
+
+let dir: string
+let silent: Server
+const sockets = new Set<Socket>()
+let port = 0
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'specserve-overflow-'))
+  silent = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  port = (silent.address() as { port: number }).port
+})
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy()
+  await new Promise<void>((resolve) => silent.close(() => resolve()))
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+/** A record as the sink reads it: its key and its encoded value. */
+const record = (id: string, bytes: number): PendingRecord => ({ key: id, encode: () => JSON.stringify({ id, pad: 'x'.repeat(bytes) }) }) as unknown as PendingRecord
+
+/** Lets the timers already due run (the sink's own zero-delay flush among them). */
+const timersRun = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0))
+
+it('drops a batch on the wire the full spool could not take once, when its send fails, and keeps the newer records in order', { timeout: 30_000 }, async () => {
+  const settings = kafkaSettings(
+    {
+      kafka: {
+        brokers: [`127.0.0.1:${port}`],
+        topic: 'overflow',
+        spool_dir: dir,
+        batch_size: 10,
+        linger_ms: 0,
+        buffer_records: 15,
+        // The 15 small records fit; the 10 large ones on the wire (~10 KB) do not.
+        spool_max_bytes: 4096,
+        request_timeout_ms: 300,
+        retry_backoff_ms: 60_000,
+      },
+    },
+    dir,
+  )!
+  const sink = new KafkaSink(settings, silentLogger)
+  sink.start()
+  try {
+    for (let i = 0; i < 10; i++) sink.write(record(`big-${i}`, 1000))
+    await timersRun() // the full batch is taken and sent: its send hangs
+    for (let i = 0; i < 15; i++) sink.write(record(`small-${i}`, 10))
+    await timersRun() // the buffer is full while a send is pending: it overflows to the spool
+    expect(sink.status()).toMatchObject({ spooled_records: 15, dropped: 0 })
+    await vi.waitFor(() => expect(sink.status().state).toBe('spooling'), { timeout: 20_000, interval: 20 })
+    expect(sink.status()).toMatchObject({ spooled_records: 15, dropped: 10, published: 0 })
+  } finally {
+    await sink.close(0)
+  }
+  // What the spool holds, in order: the newer records, and nothing of the batch dropped after them.
+  const spool = new Spool(join(dir, 'overflow.spool'), settings.spoolMaxBytes)
+  spool.open()
+  try {
+    expect(spool.read(100).entries.map((e) => e.key)).toEqual(Array.from({ length: 15 }, (_, i) => `small-${i}`))
+  } finally {
+    spool.close()
+  }
+})
