@@ -31,7 +31,7 @@ export const ErrorCatalogue = {
   DEADLINE_EXCEEDED: { http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED, summary: 'No usable result by the deadline; the annotations say which models were late.' },
   NO_CONSENSUS: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'majority-vote found no majority and on_no_majority is error.' },
   OVERLOADED: { http: 503, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'Too many requests in flight or queued; retry later.' },
-  RESPONSE_TOO_LARGE: { http: 500, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'gRPC only: the answer is over the send limit (server.grpc_max_send_bytes).' },
+  RESPONSE_TOO_LARGE: { http: 500, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'The answer is over a limit of its transport (grpc_max_send_bytes on a gRPC stream, max_record_bytes in stream mode).' },
   CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED, summary: 'The client cancelled or went away before the answer.' },
   NOT_READY: { http: 503, grpc: GrpcStatus.UNAVAILABLE, summary: 'The gateway is starting or draining.' },
   UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, summary: 'No credentials, or credentials the gateway does not accept.' },

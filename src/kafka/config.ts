@@ -43,6 +43,7 @@ export const KafkaSchema = Type.Object(
     linger_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
     batch_size: Type.Optional(Positive),
     batch_bytes: Type.Optional(Positive),
+    max_record_bytes: Type.Optional(Positive),
     idempotent: Type.Optional(Type.Boolean()),
     // Passed through to node:tls connect options (ca, cert, key, servername, rejectUnauthorized...).
     tls: Type.Optional(Type.Union([Type.Boolean(), Type.Record(Type.String(), Type.Unknown())])),
@@ -85,6 +86,8 @@ export interface KafkaSettings {
   readonly batchSize: number
   /** Encoded keys and values per produce request, at most (a single larger record still goes, alone). */
   readonly batchBytes: number
+  /** A message over this (key and value) is never sent: the broker would refuse it, at every retry. */
+  readonly maxRecordBytes: number
   readonly idempotent: boolean
   readonly tls: boolean | Readonly<Record<string, unknown>> | undefined
   readonly sasl: Static<typeof SaslSchema> | undefined
@@ -148,6 +151,8 @@ export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir
     // Well under the broker's message.max.bytes (1 MiB), and under half a G1 region of a small
     // broker heap: larger requests are humongous allocations there (measured: 5× the broker CPU per record).
     batchBytes: raw.batch_bytes ?? 262_144,
+    // Under the broker's and topics' default max.message.bytes (1,048,588), with room for the batch's framing.
+    maxRecordBytes: raw.max_record_bytes ?? 1_000_000,
     idempotent: raw.idempotent ?? false,
     tls: raw.tls,
     sasl: raw.sasl,

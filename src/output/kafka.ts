@@ -8,6 +8,7 @@
 import type { Producer } from '@platformatic/kafka'
 import { createProducer, errorMessage } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
+import { allEntries, takeEntries } from './entries.ts'
 import type { PendingRecord } from './record.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RecordSink, SinkStatus } from './sink.ts'
@@ -31,8 +32,6 @@ interface Retry {
   wake(): void
 }
 
-const toEntry = (r: PendingRecord): SpoolEntry => ({ key: r.key, value: r.encode() })
-const entrySize = (e: SpoolEntry): number => Buffer.byteLength(e.value) + (e.key === null ? 0 : Buffer.byteLength(e.key))
 
 export class KafkaSink implements RecordSink, Component {
   readonly kind = 'kafka'
@@ -201,6 +200,11 @@ export class KafkaSink implements RecordSink, Component {
       }
       if (this.buffer.length === 0) return
       const { entries, leftBehind } = this.takeBatch()
+      if (entries.length === 0) {
+        // Every record taken was over max_record_bytes (dropped).
+        if (leftBehind) continue
+        return
+      }
       const inflight: Inflight = { entries, spooledEnd: null, unspoolable: null }
       this.inflight = inflight
       const ok = await this.send(inflight.entries)
@@ -220,24 +224,10 @@ export class KafkaSink implements RecordSink, Component {
     }
   }
 
-  /**
-   * Encodes records from the head of the buffer into one batch: up to batch_size records and
-   * batch_bytes (at least one record). `leftBehind`: records were waiting that did not fit.
-   */
+  /** One batch from the head of the buffer; `leftBehind`: records were waiting that did not fit. */
   private takeBatch(): { entries: SpoolEntry[]; leftBehind: boolean } {
-    const { batchSize, batchBytes } = this.settings
-    const buffer = this.buffer
-    const entries: SpoolEntry[] = []
-    let bytes = 0
-    let taken = 0
-    for (; taken < buffer.length && taken < batchSize; taken++) {
-      const entry = toEntry(buffer[taken] as PendingRecord)
-      const size = entrySize(entry)
-      if (taken > 0 && bytes + size > batchBytes) break // (encoded again for the next batch: once per full batch)
-      entries.push(entry)
-      bytes += size
-    }
-    this.buffer = taken === buffer.length ? [] : buffer.slice(taken)
+    const { entries, taken } = takeEntries(this.buffer, this.settings, this.tooLarge)
+    this.buffer = taken === this.buffer.length ? [] : this.buffer.slice(taken)
     return { entries, leftBehind: this.buffer.length > 0 }
   }
 
@@ -298,8 +288,13 @@ export class KafkaSink implements RecordSink, Component {
     if (this.buffer.length === 0) return
     const records = this.buffer
     this.buffer = []
-    this.toSpool(records.map(toEntry))
+    const entries = allEntries(records, this.settings.maxRecordBytes, this.tooLarge)
+    if (entries.length) this.toSpool(entries)
   }
+
+  /** A record the broker would refuse at every attempt: sending it would stall every record behind it. */
+  private readonly tooLarge = (size: number): void =>
+    this.drop(1, `a serving record of ${size} bytes is over output.kafka.max_record_bytes (${this.settings.maxRecordBytes})`)
 
   private toSpool(entries: SpoolEntry[]): boolean {
     try {

@@ -238,12 +238,17 @@ export class StreamScorer implements Component {
           await delay(Math.min(1000, 50 * 2 ** attempt))
           continue
         }
-        return this.deliver(message, this.settings.stream.deadLetterTopic, deadLetter(message, code, (err as Error).message), () => this.deadLettered++)
+        return this.deadLetter(message, code, (err as Error).message)
       }
       // Cancelled at shutdown: not an answer; the message is redelivered.
       if (result.error?.code === 'CANCELLED') return false
-      const body = result.error ? failureBody(result) : resultBody(result)
-      return this.deliver(message, this.settings.stream.outputTopic, JSON.stringify(body), () => this.answered++)
+      const answer = JSON.stringify(result.error ? failureBody(result) : resultBody(result))
+      // The broker would refuse it at every retry, and the partition would stall behind it.
+      const bytes = Buffer.byteLength(answer) + (message.key ? Buffer.byteLength(message.key) : 0)
+      if (bytes > this.settings.maxRecordBytes) {
+        return this.deadLetter(message, 'RESPONSE_TOO_LARGE', `the answer is ${bytes} bytes, over output.kafka.max_record_bytes (${this.settings.maxRecordBytes})`)
+      }
+      return this.deliver(message, this.settings.stream.outputTopic, answer, () => this.answered++)
     }
     return false
   }
@@ -263,6 +268,10 @@ export class StreamScorer implements Component {
     return this.gateway.start(readPredict(this.gateway, ensemble, body))
   }
 
+  private deadLetter(message: Msg, code: string, error: string): Promise<boolean> {
+    return this.deliver(message, this.settings.stream.deadLetterTopic, deadLetter(message, code, error, this.settings.maxRecordBytes), () => this.deadLettered++)
+  }
+
   /** Produces until acknowledged (the broker may be restarting); gives up only when closing. */
   private async deliver(message: Msg, topic: string, value: string, count: () => void): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
@@ -279,13 +288,17 @@ export class StreamScorer implements Component {
   }
 }
 
-function deadLetter(message: Msg, code: string, error: string): string {
-  return JSON.stringify({
+/** The dead letter: the error, where the message came from, and its value (left out, with its size, when that would put the letter over `maxBytes`). */
+function deadLetter(message: Msg, code: string, error: string, maxBytes: number): string {
+  const letter = {
     error: { code, message: error },
     source: { topic: message.topic, partition: message.partition, offset: String(message.offset), key: message.key ?? null },
     value: message.value ?? null,
     time: new Date().toISOString(),
-  })
+  }
+  const text = JSON.stringify(letter)
+  if (Buffer.byteLength(text) <= maxBytes) return text
+  return JSON.stringify({ ...letter, value: null, value_bytes: Buffer.byteLength(message.value ?? '') })
 }
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

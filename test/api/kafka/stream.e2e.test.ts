@@ -176,4 +176,41 @@ output:
     const caughtUp = await eventually('lag measured at 0', () => streamMetrics(instance), (m) => m.get(series) === 0)
     expect(caughtUp.get('specserve_stream_answered_messages_total')).toBe(N)
   })
+
+  it('dead-letters an answer over max_record_bytes instead of stalling its partition, and drops its serving record, counted', { timeout: 120_000 }, async () => {
+    const topic = 'specserve.requests.large'
+    await createTopic(broker.bootstrap, topic, 1)
+    const rows = samples('cancer').rows
+    const many = Array.from({ length: 100 }, (_, i) => rows[i % rows.length]!)
+    const producer = new Producer({ clientId: 'specserve-test-large', bootstrapBrokers: [broker.bootstrap], serializers: stringSerializers })
+    try {
+      await producer.send({
+        messages: [
+          { topic, key: 'big', value: JSON.stringify({ id: 'big', ensemble: 'cancer', inputs: { input: many } }) },
+          { topic, key: 'one', value: JSON.stringify({ id: 'one', ensemble: 'cancer', inputs: { input: [rows[0]] } }) },
+        ],
+      })
+    } finally {
+      await producer.close()
+    }
+    // 3000 bytes: a one-row answer (~0.7 KB) fits; a 100-row one, and the 100-row request echoed in a dead letter, do not.
+    const config = await writeConfig(join(dir, 'large'), broker.bootstrap, `max_record_bytes: 3000, stream: { input_topic: ${topic}, group_id: large-group }`)
+    const instance = await serve(config, ['--stream'])
+    instances.push(instance)
+    await eventually('both messages settled', () => streamStatus(instance), (s) => s.answered === 1 && s.dead_lettered === 1)
+    const answers = await consumeUntil(broker.bootstrap, `${topic}.results`, (got) => got.length >= 1)
+    expect(answers.map((m) => JSON.parse(m.value).id)).toEqual(['one'])
+    const [letter] = await consumeUntil(broker.bootstrap, `${topic}.dlq`, (got) => got.length >= 1)
+    const dead = JSON.parse(letter!.value) as { error: { code: string; message: string }; source: { key: string }; value: string | null; value_bytes: number }
+    expect(dead.error.code).toBe('RESPONSE_TOO_LARGE')
+    expect(dead.error.message).toMatch(/over output\.kafka\.max_record_bytes \(3000\)/)
+    expect(dead.source.key).toBe('big')
+    expect(dead.value).toBeNull()
+    expect(dead.value_bytes).toBeGreaterThan(3000)
+    // Both offsets committed: the partition did not stall behind the large answer.
+    await eventually('offsets committed', () => committedOffsets(broker.bootstrap, 'large-group', topic, 1), ([offset]) => offset === 2n)
+    // The 100-row predict's serving record is over the limit too: dropped and counted, the other one published.
+    const kafka = await eventually('records settled', async () => (await instance.readyz()).body.output!.kafka, (k) => k.published >= 1 && k.dropped === 1)
+    expect(kafka).toMatchObject({ dropped: 1, spooled_records: 0 })
+  })
 })
