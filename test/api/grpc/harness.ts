@@ -2,11 +2,13 @@
 // the same .proto files a user would use. Scripted models (test/starter/scripted.ts)
 // make every failure status reproducible; the ONNX models make real predicts.
 import * as grpc from '@grpc/grpc-js'
+import { expect, vi } from 'vitest'
 import { buildGrpcServer, type GrpcFrontend } from '../../../src/api/grpc/server.ts'
 import { reflectedDefinition } from '../../../src/proto/index.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { configFrom } from '../../helpers.ts'
-import '../../starter/scripted.ts'
+import type { PredictResult } from '../../../src/types.ts'
+import { signals } from '../../starter/scripted.ts'
 
 export const TEST_CONFIG = `
 server: { max_in_flight: 6, grpc_max_receive_bytes: 65536 }
@@ -115,3 +117,34 @@ export const trailerResult = (err: CallError): Record<string, unknown> => JSON.p
 export const trailerCode = (err: CallError): string => String(err.metadata.get('specserve-code')[0])
 
 export const xInput = { x: { fp32_data: [0.5, 0.5], shape: [1, 2] } }
+
+/**
+ * Opens a stream, sends two predicts that hang (`send` writes the method's message for an
+ * id), cancels the call, and checks what a client cancel must do: the call ends CANCELLED,
+ * both predicts end CANCELLED with their models aborted, and no admission slot stays taken.
+ */
+export async function expectCancelStopsRuns(h: Harness, open: () => grpc.ClientDuplexStream<object, unknown>, send: (call: grpc.ClientDuplexStream<object, unknown>, id: string) => void): Promise<void> {
+  signals.clear()
+  const results: PredictResult[] = []
+  const bothDone = new Promise<void>((resolve) => {
+    h.gateway.hooks.onResult = (r) => {
+      results.push(r)
+      if (results.length === 2) resolve()
+    }
+  })
+  const call = open()
+  const ended = new Promise((resolve, reject) => {
+    call.on('end', resolve)
+    call.on('error', reject)
+  })
+  send(call, 'a')
+  send(call, 'b')
+  await vi.waitFor(() => expect(signals.get('hang')).toHaveLength(2))
+  call.cancel()
+  await expect(ended).rejects.toMatchObject({ code: grpc.status.CANCELLED })
+  await bothDone
+  h.gateway.hooks.onResult = undefined
+  expect(results.map((r) => r.error?.code)).toEqual(['CANCELLED', 'CANCELLED'])
+  expect(signals.get('hang')!.every((s) => s.aborted)).toBe(true)
+  expect(h.gateway.admission.count).toBe(0)
+}

@@ -1,9 +1,7 @@
 import * as grpc from '@grpc/grpc-js'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import type { PredictResult } from '../../../src/types.ts'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { samples } from '../../helpers.ts'
-import { signals } from '../../starter/scripted.ts'
-import { failure, startHarness, trailerCode, trailerResult, unary, type Harness } from './harness.ts'
+import { expectCancelStopsRuns, failure, startHarness, trailerCode, trailerResult, unary, type Harness } from './harness.ts'
 
 let h: Harness
 const cancer = samples('cancer')
@@ -136,29 +134,8 @@ describe('inference.GRPCInferenceService (Open Inference Protocol V2)', () => {
   })
 
   it('cancels the inferences still running when the client cancels ModelStreamInfer', async () => {
-    signals.clear()
-    const results: PredictResult[] = []
-    const bothDone = new Promise<void>((resolve) => {
-      h.gateway.hooks.onResult = (r) => {
-        results.push(r)
-        if (results.length === 2) resolve()
-      }
-    })
-    const stream = (h.inferenceClient.ModelStreamInfer as () => grpc.ClientDuplexStream<object, object>)()
-    const ended = new Promise((resolve, reject) => {
-      stream.on('end', resolve)
-      stream.on('error', reject)
-    })
     const x = { name: 'x', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [0.5, 0.5] } }
-    stream.write({ model_name: 'hanging', id: 'a', inputs: [x] })
-    stream.write({ model_name: 'hanging', id: 'b', inputs: [x] })
-    await vi.waitFor(() => expect(signals.get('hang')).toHaveLength(2))
-    stream.cancel()
-    await expect(ended).rejects.toMatchObject({ code: grpc.status.CANCELLED })
-    await bothDone
-    h.gateway.hooks.onResult = undefined
-    expect(results.map((r) => r.error?.code)).toEqual(['CANCELLED', 'CANCELLED'])
-    expect(signals.get('hang')!.every((s) => s.aborted)).toBe(true)
-    expect(h.gateway.admission.count).toBe(0)
+    const open = () => (h.inferenceClient.ModelStreamInfer as () => grpc.ClientDuplexStream<object, unknown>)()
+    await expectCancelStopsRuns(h, open, (call, id) => call.write({ model_name: 'hanging', id, inputs: [x] }))
   })
 })

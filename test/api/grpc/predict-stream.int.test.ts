@@ -5,11 +5,9 @@
 // cancels the predicts still running.
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import type { PredictResult } from '../../../src/types.ts'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { samples } from '../../helpers.ts'
-import { signals } from '../../starter/scripted.ts'
-import { startHarness, TEST_CONFIG, unary, xInput, type Harness } from './harness.ts'
+import { expectCancelStopsRuns, startHarness, TEST_CONFIG, unary, xInput, type Harness } from './harness.ts'
 
 let h: Harness
 const cancer = samples('cancer')
@@ -92,25 +90,8 @@ describe('specserve.v1.Gateway/PredictStream', () => {
   })
 
   it('cancels the running predicts when the client cancels the call', async () => {
-    signals.clear()
-    const results: PredictResult[] = []
-    const bothDone = new Promise<void>((resolve) => {
-      h.gateway.hooks.onResult = (r) => {
-        results.push(r)
-        if (results.length === 2) resolve()
-      }
-    })
-    const { call, ended } = openStream()
-    call.write({ id: 'a', ensemble: 'hanging', inputs: xInput })
-    call.write({ id: 'b', ensemble: 'hanging', inputs: xInput })
-    await vi.waitFor(() => expect(signals.get('hang')).toHaveLength(2))
-    call.cancel()
-    await expect(ended).rejects.toMatchObject({ code: grpc.status.CANCELLED })
-    await bothDone
-    h.gateway.hooks.onResult = undefined
-    expect(results.map((r) => r.error?.code)).toEqual(['CANCELLED', 'CANCELLED'])
-    expect(signals.get('hang')!.every((s) => s.aborted)).toBe(true)
-    expect(h.gateway.admission.count).toBe(0)
+    const open = () => (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, unknown>)(new grpc.Metadata())
+    await expectCancelStopsRuns(h, open, (call, id) => call.write({ id, ensemble: 'hanging', inputs: xInput }))
   })
 
   it('answers a message whose answer is over grpc_max_send_bytes with RESPONSE_TOO_LARGE and keeps the stream going', async () => {
