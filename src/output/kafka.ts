@@ -32,7 +32,6 @@ interface Retry {
   wake(): void
 }
 
-
 export class KafkaSink implements RecordSink, Component {
   readonly kind = 'kafka'
   readonly settings: KafkaSettings
