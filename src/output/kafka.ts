@@ -8,7 +8,7 @@
 import type { Producer } from '@platformatic/kafka'
 import { createProducer, errorMessage } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
-import { allEntries, takeEntries } from './entries.ts'
+import { allEntries, entrySize, takeEntries } from './entries.ts'
 import type { PendingRecord } from './record.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RecordSink, SinkStatus } from './sink.ts'
@@ -116,7 +116,7 @@ export class KafkaSink implements RecordSink, Component {
     out.gauge('specserve_output_spool_bytes', 'Size of the local spool file.', [[none, this.spool.bytes]], 'By')
     out.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[none, this.published]])
     out.counter('specserve_output_batches', 'Produce requests acknowledged by Kafka (records per request: published_records / batches).', [[none, this.batches]])
-    out.counter('specserve_output_dropped_records', 'Serving records dropped (buffer and spool full).', [[none, this.dropped]])
+    out.counter('specserve_output_dropped_records', 'Serving records dropped: the spool full or unwritable, or a record over max_record_bytes.', [[none, this.dropped]])
   }
 
   async close(graceMs: number): Promise<void> {
@@ -190,10 +190,17 @@ export class KafkaSink implements RecordSink, Component {
     while (!this.abandoned) {
       if (this.spool.pending) {
         this.spoolBuffered() // the buffer is newer than anything on disk: it queues behind it
-        const { entries, end } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
-        if (!(await this.send(entries))) return this.retryLater()
+        const { entries: read, end } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
+        // Spooled before max_record_bytes applied to them (an older version, a lowered limit): dropped, not replayed for ever.
+        const entries: SpoolEntry[] = []
+        for (const entry of read) {
+          const size = entrySize(entry)
+          if (size > this.settings.maxRecordBytes) this.tooLarge(size)
+          else entries.push(entry)
+        }
+        if (entries.length && !(await this.send(entries))) return this.retryLater()
         if (this.abandoned) return
-        this.spool.commit(end, entries.length)
+        this.spool.commit(end, read.length)
         if (!this.spool.pending) this.log.info({ published: this.published }, 'spool replayed: publishing directly again')
         continue
       }
@@ -319,7 +326,7 @@ export class KafkaSink implements RecordSink, Component {
     if (this.abandoned) return
     this.spoolBuffered()
     // The batch on the wire is abandoned with its send; the spool could not take it either.
-    if (this.inflight?.unspoolable) this.drop(this.inflight.entries.length, this.inflight.unspoolable)
+    if (this.inflight && this.inflight.unspoolable !== null) this.drop(this.inflight.entries.length, this.inflight.unspoolable)
     this.abandoned = true
     this.resolveGaveUp()
     this.retry?.wake()

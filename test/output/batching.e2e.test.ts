@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Gateway } from '../../src/gateway.ts'
-import { kafkaSettings } from '../../src/kafka/config.ts'
+import { kafkaSettings, spoolFile } from '../../src/kafka/config.ts'
 import { KafkaSink } from '../../src/output/kafka.ts'
 import { PendingRecord } from '../../src/output/record.ts'
+import { Spool } from '../../src/output/spool.ts'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { silentLogger } from '../../src/types.ts'
 import { configFrom, samples } from '../helpers.ts'
@@ -102,6 +103,30 @@ describe('record batching on a real broker', () => {
       const messages = await consumeUntil(broker.bootstrap, topic, (got) => got.length >= 40)
       expect(idsOf(messages)).toEqual(records.map((r) => r.result.id))
     }
+  })
+
+  it('drops a spooled record over max_record_bytes when it replays the spool, and publishes the rest in order', { timeout: 120_000 }, async () => {
+    const topic = 'batching.spooled.large'
+    // A spool left by a run that took the large record (an older version, or a higher limit).
+    const spoolDir = join(dir, topic)
+    const [a, b] = [records[0]!, records[1]!]
+    const left = new Spool(spoolFile({ spoolDir, topic }), 1 << 30)
+    left.open()
+    left.append([
+      { key: a.key, value: a.encode() },
+      { key: 'cancer', value: JSON.stringify({ pad: 'x'.repeat(5000) }) },
+      { key: b.key, value: b.encode() },
+    ])
+    left.close()
+    const sink = sinkFor(topic, { max_record_bytes: 4000 })
+    try {
+      await eventually('spool replayed', async () => sink.status(), (s) => s.spooled_records === 0 && s.published === 2)
+      expect(sink.status()).toMatchObject({ dropped: 1, published: 2 })
+    } finally {
+      await sink.close(10_000)
+    }
+    const messages = await consumeUntil(broker.bootstrap, topic, (got) => got.length >= 2)
+    expect(idsOf(messages)).toEqual([a.result.id, b.result.id])
   })
 
   it.each(['gzip', 'snappy', 'lz4', 'zstd'])('publishes %s-compressed batches a stock consumer reads back intact', { timeout: 120_000 }, async (compression) => {

@@ -111,24 +111,26 @@ class StreamCall<Msg extends object, Reply> {
       return
     }
     this.runs.add(run)
+    let result: PredictResult | undefined
     run.result
       .then((settled) => {
-        const result = forCaller(settled, principal)
+        result = forCaller(settled, principal)
         return result.error ? this.protocol.failed(msg, { result }) : respond(result)
       })
       .then(
-        (reply) => this.settled(run, msg, reply),
-        (error: unknown) => this.settled(run, msg, this.protocol.failed(msg, { error })),
+        (reply) => this.settled(run, msg, reply, result),
+        (error: unknown) => this.settled(run, msg, this.protocol.failed(msg, { error }), result),
       )
   }
 
-  private settled(run: Run, msg: Msg, reply: Reply): void {
+  private settled(run: Run, msg: Msg, reply: Reply, result: PredictResult | undefined): void {
     this.runs.delete(run)
-    this.send(msg, reply)
+    this.send(msg, reply, result)
     this.endIfDone()
   }
 
-  private send(msg: Msg, reply: Reply): void {
+  /** `result`: the predict the reply answers, if one ran (a reply it cannot send then keeps its id and annotations). */
+  private send(msg: Msg, reply: Reply, result?: PredictResult): void {
     if (this.gone) return
     let bytes: Buffer
     try {
@@ -137,11 +139,13 @@ class StreamCall<Msg extends object, Reply> {
         throw new GatewayError('RESPONSE_TOO_LARGE', `the answer encodes to ${bytes.length} bytes, over server.grpc_max_send_bytes (${this.maxSendBytes})`)
       }
     } catch (error) {
-      // An error reply is small: its code, its message and, for a failed predict, its annotations.
       try {
-        bytes = this.protocol.encode(this.protocol.failed(msg, { error }))
-      } catch {
-        bytes = this.protocol.encode(this.protocol.failed(msg, { error: new GatewayError('INTERNAL', 'the answer could not be encoded') }))
+        bytes = this.errorBytes(msg, error, result)
+      } catch (err) {
+        // Not even its error can be sent: nothing sensible is left to say on this call.
+        this.abandon()
+        this.call.destroy(err as Error)
+        return
       }
     }
     // The client is not reading: stop reading its messages until it does.
@@ -152,6 +156,28 @@ class StreamCall<Msg extends object, Reply> {
         this.paused = false
         this.call.resume()
       })
+    }
+  }
+
+  /**
+   * The error reply for a reply that could not be sent: for a predict that ran, its result
+   * as a failure (its id and annotations, without the outputs); else, or if that is too
+   * large as well, the error alone.
+   */
+  private errorBytes(msg: Msg, error: unknown, result: PredictResult | undefined): Buffer {
+    if (result) {
+      const info = error instanceof GatewayError ? { code: error.code, message: error.message } : { code: 'INTERNAL', message: 'the answer could not be encoded' }
+      try {
+        const bytes = this.protocol.encode(this.protocol.failed(msg, { result: { ...result, outputs: null, error: info } }))
+        if (bytes.length <= this.maxSendBytes) return bytes
+      } catch {
+        // the error alone, below
+      }
+    }
+    try {
+      return this.protocol.encode(this.protocol.failed(msg, { error }))
+    } catch {
+      return this.protocol.encode(this.protocol.failed(msg, { error: new GatewayError('INTERNAL', 'the answer could not be encoded') }))
     }
   }
 

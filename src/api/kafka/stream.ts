@@ -297,7 +297,8 @@ function deadLetter(message: Msg, code: string, error: string, maxBytes: number)
     time: new Date().toISOString(),
   }
   const text = JSON.stringify(letter)
-  if (Buffer.byteLength(text) <= maxBytes) return text
+  // Produced under the message's key, which counts against the limit too.
+  if (Buffer.byteLength(text) + (message.key ? Buffer.byteLength(message.key) : 0) <= maxBytes) return text
   return JSON.stringify({ ...letter, value: null, value_bytes: Buffer.byteLength(message.value ?? '') })
 }
 

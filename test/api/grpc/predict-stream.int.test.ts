@@ -102,14 +102,18 @@ describe('specserve.v1.Gateway/PredictStream', () => {
       call.on('data', (r: Reply) => replies.push(r))
       const ended = once(call, 'end')
       const rows = Array.from({ length: 300 }, (_, i) => cancer.rows[i % cancer.rows.length]!).flat()
-      call.write({ id: 'big', ensemble: 'cancer', inputs: { input: { fp32_data: rows, shape: [300, 30] } } }) // ~2.7 KB of outputs
+      call.write({ ensemble: 'cancer', inputs: { input: { fp32_data: rows, shape: [300, 30] } } }) // ~2.7 KB of outputs; no id: one is generated
       call.write({ id: 'one', ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } })
       call.end()
       await ended
-      const byId = new Map(replies.map((r) => [r.id, r]))
-      expect(byId.get('big')!.error).toMatchObject({ code: 'RESPONSE_TOO_LARGE', status: grpc.status.RESOURCE_EXHAUSTED })
-      expect(byId.get('big')!.error!.message).toContain('grpc_max_send_bytes (2048)')
-      expect(byId.get('one')!.outcome).toBe('response')
+      expect(replies).toHaveLength(2)
+      const big = replies.find((r) => r.id !== 'one')!
+      expect(big.error).toMatchObject({ code: 'RESPONSE_TOO_LARGE', status: grpc.status.RESOURCE_EXHAUSTED })
+      expect(big.error!.message).toContain('grpc_max_send_bytes (2048)')
+      // It ran: its reply keeps the generated id and the annotations, without the outputs.
+      expect(big.id).not.toBe('')
+      expect(JSON.parse(big.error!.result_json)).toMatchObject({ id: big.id, code: 'RESPONSE_TOO_LARGE', outputs: null, models: [{ name: 'cancer-mlp', status: 'ok' }, { name: 'cancer-logreg' }] })
+      expect(replies.find((r) => r.id === 'one')!.outcome).toBe('response')
     } finally {
       await small.close()
     }
