@@ -8,6 +8,7 @@
 // records' are: a request over the broker's message.max.bytes is refused whole, and the
 // same messages, retried together, would be refused again.
 import type { Producer } from '@platformatic/kafka'
+import { messageBytes } from './client.ts'
 
 export interface OutgoingMessage {
   readonly topic: string
@@ -36,7 +37,7 @@ export class ProduceBatcher {
 
   /** Queues the message; the promise settles with its batch. */
   send(message: OutgoingMessage): Promise<void> {
-    const size = Buffer.byteLength(message.value) + (message.key === undefined ? 0 : Buffer.byteLength(message.key))
+    const size = messageBytes(message.key, message.value)
     if (this.pending.length > 0 && this.pendingBytes + size > this.maxBytes) this.flush()
     if (!this.batch) {
       const { promise, resolve, reject } = Promise.withResolvers<void>()

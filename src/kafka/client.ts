@@ -36,3 +36,6 @@ export const errorMessage = (err: unknown): string => {
   const inner = e?.errors?.[0]?.message
   return inner && inner !== e.message ? `${e.message}: ${inner}` : String(e?.message ?? err)
 }
+
+/** A message's key and value in bytes: what batch_bytes and max_record_bytes count. */
+export const messageBytes = (key: string | null | undefined, value: string): number => Buffer.byteLength(value) + (key ? Buffer.byteLength(key) : 0)

@@ -1,6 +1,7 @@
 // Serving records encoded into what the sink sends and spools: key and value text, within
 // the limits of one produce request (batch_size, batch_bytes) and of one message
 // (max_record_bytes: a record over it is one the broker would refuse at every attempt).
+import { messageBytes } from '../kafka/client.ts'
 import type { PendingRecord } from './record.ts'
 import type { SpoolEntry } from './spool.ts'
 
@@ -10,7 +11,7 @@ export interface EntryLimits {
   readonly maxRecordBytes: number
 }
 
-export const entrySize = (e: SpoolEntry): number => Buffer.byteLength(e.value) + (e.key === null ? 0 : Buffer.byteLength(e.key))
+const entrySize = (e: SpoolEntry): number => messageBytes(e.key, e.value)
 
 /**
  * Encodes records from the head of `records` into one batch: up to batchSize records and
@@ -39,4 +40,14 @@ export function takeEntries(records: readonly PendingRecord[], limits: EntryLimi
 /** Every record encoded, each over maxRecordBytes passed to `tooLarge` instead. */
 export function allEntries(records: readonly PendingRecord[], maxRecordBytes: number, tooLarge: (bytes: number) => void): SpoolEntry[] {
   return takeEntries(records, { batchSize: Infinity, batchBytes: Infinity, maxRecordBytes }, tooLarge).entries
+}
+
+/** Entries already encoded (read back from the spool), each over maxRecordBytes passed to `tooLarge` instead. */
+export function entriesWithin(entries: readonly SpoolEntry[], maxRecordBytes: number, tooLarge: (bytes: number) => void): SpoolEntry[] {
+  return entries.filter((entry) => {
+    const size = entrySize(entry)
+    if (size <= maxRecordBytes) return true
+    tooLarge(size)
+    return false
+  })
 }

@@ -8,7 +8,7 @@
 import type { Producer } from '@platformatic/kafka'
 import { createProducer, errorMessage } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
-import { allEntries, entrySize, takeEntries } from './entries.ts'
+import { allEntries, entriesWithin, takeEntries } from './entries.ts'
 import type { PendingRecord } from './record.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RecordSink, SinkStatus } from './sink.ts'
@@ -192,12 +192,7 @@ export class KafkaSink implements RecordSink, Component {
         this.spoolBuffered() // the buffer is newer than anything on disk: it queues behind it
         const { entries: read, end } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
         // Spooled before max_record_bytes applied to them (an older version, a lowered limit): dropped, not replayed for ever.
-        const entries: SpoolEntry[] = []
-        for (const entry of read) {
-          const size = entrySize(entry)
-          if (size > this.settings.maxRecordBytes) this.tooLarge(size)
-          else entries.push(entry)
-        }
+        const entries = entriesWithin(read, this.settings.maxRecordBytes, this.tooLarge)
         if (entries.length && !(await this.send(entries))) return this.retryLater()
         if (this.abandoned) return
         this.spool.commit(end, read.length)

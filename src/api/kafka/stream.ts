@@ -11,7 +11,7 @@ import { Consumer, stringDeserializers, type Message, type MessagesStream, type 
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { ProduceBatcher } from '../../kafka/batcher.ts'
-import { connectionOptions, createProducer, errorMessage } from '../../kafka/client.ts'
+import { connectionOptions, createProducer, errorMessage, messageBytes } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Run } from '../../starter/run.ts'
 import type { Component, Logger, MetricsSink, PredictResult } from '../../types.ts'
@@ -244,7 +244,7 @@ export class StreamScorer implements Component {
       if (result.error?.code === 'CANCELLED') return false
       const answer = JSON.stringify(result.error ? failureBody(result) : resultBody(result))
       // The broker would refuse it at every retry, and the partition would stall behind it.
-      const bytes = Buffer.byteLength(answer) + (message.key ? Buffer.byteLength(message.key) : 0)
+      const bytes = messageBytes(message.key, answer)
       if (bytes > this.settings.maxRecordBytes) {
         return this.deadLetter(message, 'RESPONSE_TOO_LARGE', `the answer is ${bytes} bytes, over output.kafka.max_record_bytes (${this.settings.maxRecordBytes})`)
       }
@@ -298,7 +298,7 @@ function deadLetter(message: Msg, code: string, error: string, maxBytes: number)
   }
   const text = JSON.stringify(letter)
   // Produced under the message's key, which counts against the limit too.
-  if (Buffer.byteLength(text) + (message.key ? Buffer.byteLength(message.key) : 0) <= maxBytes) return text
+  if (messageBytes(message.key, text) <= maxBytes) return text
   return JSON.stringify({ ...letter, value: null, value_bytes: Buffer.byteLength(message.value ?? '') })
 }
 
