@@ -112,13 +112,20 @@ export function inputSpec(ens: EnsembleRuntime, name: string): TensorSpec {
   throw new GatewayError('BAD_INPUT', `unknown input ${quote(name)} (ensemble "${ens.name}" takes: ${ens.inputs.map((s) => s.name).join(', ')})`)
 }
 
-/** Every declared input given, of its datatype and shape, and nothing else; BAD_INPUT otherwise. */
+/**
+ * Every declared input given, of its datatype and shape, with at least one element, and
+ * nothing else; BAD_INPUT otherwise. Every frontend (REST, OIP, gRPC, stream mode) passes
+ * here before any executor runs: an empty tensor (a zero batch, any zero dimension) is
+ * refused because ONNX Runtime kernels divide by it (KNN models die of SIGFPE).
+ */
 export function checkInputs(ens: EnsembleRuntime, inputs: TensorMap): void {
   let given = 0
   for (const spec of ens.inputs) {
-    const tensor = inputs[spec.name]
+    // Own properties only: an input named like an Object.prototype member ("constructor") is not given by default.
+    const tensor = Object.hasOwn(inputs, spec.name) ? inputs[spec.name] : undefined
     if (!tensor) throw new GatewayError('BAD_INPUT', `missing input "${spec.name}" (${spec.datatype} ${formatShape(spec.shape)})`)
     checkTensor(tensor, spec, inputFailure)
+    if (tensor.data.length === 0) throw new GatewayError('BAD_INPUT', `input "${spec.name}": shape ${formatShape(tensor.shape)} holds no elements; a predict needs at least one`)
     given++
   }
   let count = 0

@@ -3,8 +3,11 @@
 // - integers must be integers inside their type's range (INT8 300 is refused, never 44);
 // - 64-bit integers come as numbers up to ±(2^53 - 1) or as decimal strings (exact);
 // - floats are numbers, or the strings "NaN", "Infinity", "-Infinity" (JSON has no literal for them);
-// - BOOL takes true/false or 0/1 (no other type takes booleans); BYTES takes strings (or UTF-8 bytes).
+// - BOOL takes true/false or 0/1 (no other type takes booleans); BYTES takes strings, or bytes
+//   that are valid UTF-8 (a BYTES tensor is held as strings, as ONNX string tensors are: bytes
+//   that are not text would be replaced by U+FFFD, so they are refused, never altered).
 // JSON output follows the same rules, so every tensor survives a round trip exactly.
+import { isUtf8 } from 'node:buffer'
 import { DATATYPES, type DataType, type TensorData } from './datatypes.ts'
 import { describe, fail, type Failure, type Tensor } from './tensor.ts'
 
@@ -30,7 +33,7 @@ export function decodeElements(values: ArrayLike<unknown>, datatype: DataType, f
       for (let i = 0; i < n; i++) {
         const v = values[i]
         if (typeof v === 'string') out[i] = v
-        else if (v instanceof Uint8Array) out[i] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')
+        else if (v instanceof Uint8Array) out[i] = isUtf8(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8') : notText(failure, name, i)
         else bad(i, 'not a string')
       }
       return out
@@ -77,6 +80,11 @@ export function decodeElements(values: ArrayLike<unknown>, datatype: DataType, f
       return out
     }
   }
+}
+
+/** Refuses BYTES element `i`, bytes that are not UTF-8 (never echoed: they are not text). */
+export function notText(failure: Failure, name: string, i: number): never {
+  return fail(failure, name, `BYTES element ${i} is not valid UTF-8: BYTES elements must be UTF-8 text here`)
 }
 
 /** A bigint as a number: exact within ±(2^53 - 1), else ±Infinity (out of every 32-bit range). */

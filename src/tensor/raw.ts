@@ -1,7 +1,9 @@
 // Raw tensor bytes: little-endian, row-major, each BYTES element prefixed by its length as
 // a uint32 (the OIP binary extension and raw_*_contents, TF's tensor_content, the
 // specserve wire). The host is little-endian, so numeric tensors are written as views.
+import { isUtf8 } from 'node:buffer'
 import { DATATYPES, type DataType, type TensorData } from './datatypes.ts'
+import { notText } from './elements.ts'
 import { elementCount, fail, formatShape, type Failure, type Tensor } from './tensor.ts'
 
 /**
@@ -42,6 +44,7 @@ function decodeLengthPrefixed(bytes: Uint8Array, count: number | undefined, fail
     const len = buf.readUInt32LE(offset)
     offset += 4
     if (offset + len > buf.length) fail(failure, name, `raw BYTES element ${out.length} runs past the data`)
+    if (!isUtf8(buf.subarray(offset, offset + len))) notText(failure, name, out.length)
     out.push(buf.toString('utf8', offset, offset + len))
     offset += len
   }

@@ -45,7 +45,9 @@ export function describe(value: unknown, max = 40): string {
   try {
     s = typeof value === 'bigint' ? `${value}` : (JSON.stringify(value) ?? String(value))
   } catch {
-    s = String(value)
+    // JSON.stringify overflowed the stack (an array nested 10,000 deep) or met a cycle:
+    // String() would recurse the same way, so say only what kind of value it is.
+    s = Array.isArray(value) ? '[…]' : value !== null && typeof value === 'object' ? '{…}' : String(value)
   }
   return s.length > max ? `${s.slice(0, max)}…` : s
 }
@@ -67,10 +69,10 @@ export function readShape(shape: readonly unknown[], failure: Failure, name: str
   if (shape.length > MAX_RANK) fail(failure, name, `shape has ${shape.length} dimensions, more than ${MAX_RANK}`)
   const dims = new Array<number>(shape.length)
   for (let i = 0; i < shape.length; i++) {
-    const d = Number(shape[i])
-    if (!Number.isSafeInteger(d) || d < 0 || (typeof shape[i] !== 'number' && typeof shape[i] !== 'string' && typeof shape[i] !== 'bigint')) {
-      fail(failure, name, `shape must be non-negative integers, got ${formatShape(shape)}`)
-    }
+    const v = shape[i]
+    // The type first: Number() of an array is its String(), which recurses through any nesting.
+    const d = typeof v === 'number' || typeof v === 'string' || typeof v === 'bigint' ? Number(v) : Number.NaN
+    if (!Number.isSafeInteger(d) || d < 0) fail(failure, name, `shape must be non-negative integers, got ${formatShape(shape)}`)
     dims[i] = d
   }
   return dims

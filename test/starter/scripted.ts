@@ -18,8 +18,8 @@ export interface ScriptedConfig {
   /** Never settles and ignores abort: the worst upstream there is. */
   hang?: boolean
   version?: string
-  /** The declared input `x` (default FP32 [-1, 2]). */
-  input?: { datatype: DataType; shape: number[] }
+  /** The declared input (default `x`, FP32 [-1, 2]). */
+  input?: { name?: string; datatype: DataType; shape: number[] }
 }
 
 /** Every abort signal a scripted model saw, by model name, in call order. */
@@ -31,7 +31,7 @@ const metadata = (name: string, version: string, input: ScriptedConfig['input'])
   name,
   version,
   kind: 'scripted',
-  inputs: [{ name: 'x', datatype: input?.datatype ?? 'FP32', shape: input?.shape ?? [-1, 2] }],
+  inputs: [{ name: input?.name ?? 'x', datatype: input?.datatype ?? 'FP32', shape: input?.shape ?? [-1, 2] }],
   outputs: [
     { name: 'label', datatype: 'INT64', shape: [-1] },
     { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
@@ -80,7 +80,7 @@ if (!getExecutorKind('scripted')) {
       fail: Type.Optional(Type.String()),
       hang: Type.Optional(Type.Boolean()),
       version: Type.Optional(Type.String()),
-      input: Type.Optional(Type.Object({ datatype: Type.Union(DATATYPE_NAMES.map((d) => Type.Literal(d))), shape: Type.Array(Type.Integer()) })),
+      input: Type.Optional(Type.Object({ name: Type.Optional(Type.String()), datatype: Type.Union(DATATYPE_NAMES.map((d) => Type.Literal(d))), shape: Type.Array(Type.Integer()) })),
     }),
     create: (name, config) => scripted(name, config),
   })

@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { inputFailure } from '../../src/errors.ts'
 import { upstreamFailure } from '../../src/executors/remote/errors.ts'
-import { DATATYPES, decodeElements, jsonElement, type DataType, type Failure } from '../../src/tensor/index.ts'
+import { DATATYPES, decodeElements, fromRaw, jsonElement, toRaw, type DataType, type Failure } from '../../src/tensor/index.ts'
 
 const integers = (Object.keys(DATATYPES) as DataType[]).filter((d) => DATATYPES[d].kind === 'int' || DATATYPES[d].kind === 'bigint')
 const codeOf = (fn: () => unknown): string | undefined => {
@@ -64,6 +64,25 @@ describe('element rules', () => {
     expect([Number.NaN, Infinity, -Infinity, 2].map(jsonElement)).toEqual(['NaN', 'Infinity', '-Infinity', 2])
     expect(decodeElements([true, false, 1, 0], 'BOOL', inputFailure, 'x')).toEqual(Uint8Array.of(1, 0, 1, 0))
     expect(codeOf(() => decodeElements([2], 'BOOL', inputFailure, 'x'))).toBe('BAD_INPUT')
+  })
+
+  it('BYTES: bytes that are not UTF-8 (a PNG header) are refused, never turned into U+FFFD', () => {
+    const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0xff, 0x00, 0xc3)
+    const message = 'input "x": BYTES element 1 is not valid UTF-8: BYTES elements must be UTF-8 text here'
+    for (const [failure, code] of both) {
+      // Typed contents (gRPC bytes_contents, TF string_val) and raw length-prefixed bytes (OIP binary, raw_input_contents) alike.
+      expect(codeOf(() => decodeElements([Buffer.from('ok'), png], 'BYTES', failure, 'x'))).toBe(code)
+      const raw = Buffer.concat([toRaw({ datatype: 'BYTES', shape: [1], data: ['ok'] }), Buffer.from([png.length, 0, 0, 0]), png])
+      expect(codeOf(() => fromRaw(raw, 'BYTES', [2], failure, 'x'))).toBe(code)
+    }
+    expect(() => decodeElements([Buffer.from('ok'), png], 'BYTES', inputFailure, 'x')).toThrow(message)
+    expect(() => fromRaw(Buffer.concat([toRaw({ datatype: 'BYTES', shape: [1], data: ['ok'] }), Buffer.from([7, 0, 0, 0]), png]), 'BYTES', [2], inputFailure, 'x')).toThrow(message)
+  })
+
+  it('BYTES: UTF-8 text comes through exactly, a byte-order mark and NUL included', () => {
+    const text = ['\uFEFFbom', 'nul\u0000', 'ünï €']
+    expect(decodeElements(text.map((t) => Buffer.from(t, 'utf8')), 'BYTES', inputFailure, 'x')).toEqual(text)
+    expect(fromRaw(toRaw({ datatype: 'BYTES', shape: [3], data: text }), 'BYTES', [3], inputFailure, 'x')).toEqual(text)
   })
 
   it('cuts a long value short in the message', () => {

@@ -70,7 +70,7 @@ function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap 
   for (let i = 0; i < req.inputs.length; i++) {
     const input = req.inputs[i]!
     const spec = inputSpec(ens, input.name)
-    if (spec.name in out) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
+    if (Object.hasOwn(out, spec.name)) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
     const shape = readOipHeader(spec, input.datatype, input.shape, inputFailure)
     const data = raw.length > 0 ? fromRaw(raw[i]!, spec.datatype, shape, inputFailure, spec.name) : fromContents(input.contents, spec.datatype, shape, inputFailure, spec.name)
     out[spec.name] = checkTensor({ datatype: spec.datatype, shape, data }, spec, inputFailure)

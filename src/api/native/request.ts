@@ -19,13 +19,23 @@ export interface PredictExtras {
 export function readPredict(gateway: Gateway, ensemble: string, body: unknown, extras: PredictExtras = {}): PredictRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('BAD_REQUEST', `body must be a JSON object: ${BODY_SHAPE}`)
   const { inputs, budget_ms: budget, id } = body as { inputs?: unknown; budget_ms?: unknown; id?: unknown }
-  if (id !== undefined && typeof id !== 'string') throw new GatewayError('BAD_REQUEST', 'id must be a string')
   return {
-    id: id ?? (typeof extras.id === 'string' && extras.id !== '' ? extras.id : newRequestId()),
+    id: readRequestId(id, extras.id),
     ensemble,
     inputs: readInputs(gateway, ensemble, inputs),
     budgetMs: parseBudget(budget, extras.budget),
   }
+}
+
+/**
+ * The request's id: the body's, else the transport's (REST x-request-id), else a new UUID.
+ * An empty id counts as none, as on every frontend (records and traces need one); an id that
+ * is not a string is BAD_REQUEST (the native and V2 bodies alike).
+ */
+export function readRequestId(id: unknown, fallback?: string | string[]): string {
+  if (id !== undefined && typeof id !== 'string') throw new GatewayError('BAD_REQUEST', `id must be a string, got ${describe(id)}`)
+  if (id) return id
+  return typeof fallback === 'string' && fallback !== '' ? fallback : newRequestId()
 }
 
 /** The body's `inputs` as tensors of the ensemble's declared inputs (the declaration gives nested arrays their datatype). */
@@ -40,15 +50,20 @@ export function readInputs(gateway: Gateway, ensemble: string, inputs: unknown):
   return out
 }
 
+/** A decimal number as a header carries one (`12`, `0.5`, `2e1`): not hex, not `Infinity`. */
+const DECIMAL_NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/
+
 /** An explicit budget from the body, else the header (REST's `x-budget-ms`). */
 export function parseBudget(body: unknown, header: string | string[] | undefined): number | undefined {
   if (body !== undefined) {
     if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describe(body)}`)
+    // JSON's 1e400 parses as Infinity: say so, rather than the null JSON would print for it.
+    if (!Number.isFinite(body)) throw new GatewayError('BAD_BUDGET', `budget_ms must be a finite number, got ${body}`)
     return body
   }
   if (header === undefined) return undefined
   const text = Array.isArray(header) ? header[0] : header
-  const value = Number(text)
-  if (text === undefined || text.trim() === '' || Number.isNaN(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a number, got ${describe(text)}`)
+  const value = text !== undefined && DECIMAL_NUMBER.test(text) ? Number(text) : Number.NaN
+  if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a decimal number of milliseconds, got ${describe(text)}`)
   return value
 }

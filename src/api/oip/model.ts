@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
-import { quote, type TensorSpec } from '../../tensor/index.ts'
+import { describe, quote, type TensorSpec } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 
 /** Ensembles have no versions of their own; V2 clients see each as version "1". */
@@ -29,8 +29,12 @@ export function v2Model(gateway: Gateway, name: string, version: string | undefi
   return ens
 }
 
-/** Ready = the gateway is ready and the name is a served ensemble (unknown names throw). */
+/**
+ * Ready = the gateway is ready and the name is a served ensemble (unknown names throw). While
+ * the gateway loads, no ensemble is known yet: not ready (the spec's 400), not an error.
+ */
 export function modelReady(gateway: Gateway, name: string, version: string | undefined): boolean {
+  if (!gateway.ready && !gateway.ensembles.has(name)) return false
   v2Model(gateway, name, version)
   return gateway.ready
 }
@@ -83,7 +87,8 @@ export function resultParameters(result: PredictResult): Record<string, Paramete
 export function budgetParameter(parameters: Readonly<Record<string, unknown>> | undefined): number | undefined {
   const value = parameters?.budget_ms
   if (value === undefined) return undefined
-  if (typeof value !== 'number') throw new GatewayError('BAD_BUDGET', `parameter budget_ms must be a number, got ${JSON.stringify(value)}`)
+  if (typeof value !== 'number') throw new GatewayError('BAD_BUDGET', `parameter budget_ms must be a number, got ${describe(value)}`)
+  if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `parameter budget_ms must be a finite number, got ${value}`)
   return value
 }
 

@@ -5,17 +5,30 @@
 // pre-serialized 503 without fastify seeing it. The same response 'close' that frees the
 // slot cancels the predict when it comes before the answer was written: the client went
 // away, so its models stop (remote calls aborted, queued jobs dropped).
+// The early check reads the raw URL; the router decodes it (`predic%74`, a `#` fragment),
+// so each predict route also calls admitRouted, which admits there whatever the raw URL
+// missed: no spelling of a predict URL gets past the limit or the cancellation.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { ErrorCatalogue } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
+import type { Admission } from '../../starter/admission.ts'
 import type { Run } from '../../starter/run.ts'
 
 const RUN = Symbol('specserve.run')
+/** The admission whose slot the response holds; set once the slot is taken, so a route can tell. */
+const SLOT = Symbol('specserve.slot')
 
-type Tracked = ServerResponse & { [RUN]?: Run }
+type Tracked = ServerResponse & { [RUN]?: Run; [SLOT]?: Admission }
 
-/** The routes admission counts: POST …/predict (native) and …/infer (Open Inference Protocol), a query string aside. */
+/** One listener for every predict response ('close' fires once, answered or aborted): no closure per request. */
+function onClose(this: Tracked): void {
+  this[SLOT]!.leave()
+  const run = this[RUN]
+  if (run !== undefined && !this.writableFinished) run.cancel()
+}
+
+/** The routes admission counts early: POST …/predict (native) and …/infer (Open Inference Protocol), a query string aside. */
 function predictKind(req: IncomingMessage): 'native' | 'oip' | null {
   if (req.method !== 'POST') return null
   const url = req.url ?? ''
@@ -45,6 +58,25 @@ function ensembleOf(url: string): string {
   }
 }
 
+/**
+ * Called first by each predict route: a predict the raw URL did not reveal (percent-encoded,
+ * with a fragment) takes its slot here, after routing, or is refused with OVERLOADED in the
+ * route's error shape. Its body was parsed already; the limit and the cancellation hold.
+ */
+export function admitRouted(gateway: Gateway, reply: FastifyReply, ensemble: string): void {
+  const res = reply.raw as Tracked
+  if (res[SLOT] !== undefined) return
+  // Gone already: 'close' will not fire again to free a slot; trackRun cancels the run at once.
+  if (res.closed) return
+  const { admission } = gateway
+  if (!admission.tryEnter()) {
+    gateway.ensembles.get(ensemble)?.requestStats.count('OVERLOADED')
+    throw admission.overloaded()
+  }
+  res[SLOT] = admission
+  res.on('close', onClose)
+}
+
 /** Ties a started predict to its response: a client that goes away before the answer cancels it. */
 export function trackRun(reply: FastifyReply, run: Run): void {
   const res = reply.raw as Tracked
@@ -56,12 +88,6 @@ export function trackRun(reply: FastifyReply, run: Run): void {
 /** Wraps fastify's request handler with the gateway's admission for predicts. */
 export function admitting(gateway: Gateway, handler: RequestListener): RequestListener {
   const { admission } = gateway
-  // One listener for every predict response ('close' fires once, answered or aborted): no closure per request.
-  function onClose(this: Tracked): void {
-    admission.leave()
-    const run = this[RUN]
-    if (run !== undefined && !this.writableFinished) run.cancel()
-  }
   // The 503s in each API's error shape, built again only when the limit (and so the message) changes.
   let forLimit = -1
   let native = refusalOf('')
@@ -85,6 +111,7 @@ export function admitting(gateway: Gateway, handler: RequestListener): RequestLi
         res.end(body)
         return
       }
+      ;(res as Tracked)[SLOT] = admission
       res.on('close', onClose)
     }
     handler(req, res)

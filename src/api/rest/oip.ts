@@ -4,14 +4,14 @@
 // encapsulated context so its body parser and `{"error": "..."}` errors stay here.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError, inputFailure } from '../../errors.ts'
-import { newRequestId, type Gateway } from '../../gateway.ts'
+import type { Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { checkTensor, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import { checkTensor, describe, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { mapError, mapResultError } from '../errors.ts'
-import { parseBudget } from '../native/request.ts'
+import { parseBudget, readRequestId } from '../native/request.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model } from '../oip/model.ts'
 import { forCaller } from '../../security/redact.ts'
-import { trackRun } from './admission.ts'
+import { admitRouted, trackRun } from './admission.ts'
 
 /** Header of the binary tensor data extension: length of the JSON part of the body. */
 const HEADER_LENGTH = 'inference-header-content-length'
@@ -71,12 +71,13 @@ export function registerOipRoutes(app: FastifyInstance, gateway: Gateway): void 
 
 async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply): Promise<unknown> {
   const { name, version } = request.params
+  admitRouted(gateway, reply, name)
   const ens = v2Model(gateway, name, version)
   const { body, binary } = parseBody(request)
   const inputs = readInputs(ens, body.inputs, binary)
   const wanted = outputRequests(body)
   const names = requestedOutputs(ens, wanted.names)
-  const id = typeof body.id === 'string' && body.id !== '' ? body.id : newRequestId()
+  const id = readRequestId(body.id, request.headers['x-request-id'])
   const budgetMs = parseBudget(budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'])
   const run = gateway.start({ id, ensemble: name, inputs, budgetMs }, true)
   trackRun(reply, run)
@@ -120,7 +121,7 @@ function parseBody(request: FastifyRequest): { body: V2InferBody; binary: Buffer
   if (declared !== undefined) {
     const n = Number(declared)
     if (!Number.isSafeInteger(n) || n < 0 || n > raw.length) {
-      throw new GatewayError('BAD_REQUEST', `${HEADER_LENGTH} ${String(declared)} does not fit a ${raw.length}-byte body`)
+      throw new GatewayError('BAD_REQUEST', `${HEADER_LENGTH} ${describe(declared)} does not fit a ${raw.length}-byte body`)
     }
     json = raw.subarray(0, n)
     binary = raw.subarray(n)
@@ -146,7 +147,7 @@ function readInputs(ens: EnsembleRuntime, inputs: unknown, binary: Buffer | unde
       throw new GatewayError('BAD_INPUT', 'each input must be an object with a string "name"')
     }
     const spec = inputSpec(ens, item.name)
-    if (spec.name in out) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
+    if (Object.hasOwn(out, spec.name)) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
     const size = item.parameters?.binary_data_size
     if (size === undefined) {
       out[spec.name] = fromOipJson(item, spec, inputFailure)

@@ -5,12 +5,13 @@ import { readPredict } from '../native/request.ts'
 import { resultJson } from '../native/result.ts'
 import { mapResultError } from '../errors.ts'
 import { forCaller } from '../../security/redact.ts'
-import { trackRun } from './admission.ts'
+import { admitRouted, trackRun } from './admission.ts'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
 export function registerPredictRoutes(app: FastifyInstance, gateway: Gateway): void {
   app.post<{ Params: { name: string } }>('/v1/ensembles/:name/predict', async (request, reply) => {
+    admitRouted(gateway, reply, request.params.name)
     const req = readPredict(gateway, request.params.name, request.body, { id: request.headers['x-request-id'], budget: request.headers['x-budget-ms'] })
     const run = gateway.start(req, true)
     trackRun(reply, run)

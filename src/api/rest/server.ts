@@ -2,7 +2,7 @@
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
 import { createServer, ServerResponse, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
@@ -63,6 +63,13 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    // Errors fastify meets before a route (a URL that is not valid percent-encoding, a path
+    // parameter over maxParamLength): in our catalogue, in the shape of the API asked.
+    frameworkErrors: (err, request, reply) => {
+      const mapped = mapError(err)
+      const message = mapped.code === 'INTERNAL' ? mapped.message : `${frameworkMessage(err.code)}: ${quote(request.url, 200)}`
+      void (reply as FastifyReply).status(mapped.http).send(isOipUrl(request.url) ? { error: message, code: mapped.code } : { code: mapped.code, message })
+    },
   })
   // fastify sets app.log once, when it is made; plugin contexts inherit it.
   if (!logRequests && options.logger) app.log = options.logger
@@ -98,6 +105,16 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     registerOipRoutes(app, gateway)
   })
   return app
+}
+
+/** The Open Inference Protocol's routes (`/v2`, `/v2/…`), which answer errors as `{"error", "code"}`. */
+const isOipUrl = (url: string): boolean => url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?')
+
+/** Fastify's own messages echo the whole URL: ours say what is wrong and quote it short. */
+function frameworkMessage(code: string): string {
+  if (code === 'FST_ERR_BAD_URL') return 'the URL is not valid percent-encoded UTF-8'
+  if (code === 'FST_ERR_MAX_PARAM_LENGTH') return 'a path segment of the URL is too long'
+  return 'bad request'
 }
 
 /** Every request logs through `logger` itself: one logger, no child per request. */

@@ -63,6 +63,26 @@ describe('admission (server.max_in_flight)', () => {
     expect((await first.response).status).toBe(200)
   })
 
+  it('counts a predict however its URL is spelled: percent-encoded, the router decodes it to the same route', async () => {
+    const first = await admitted()
+    const native = await fetch(`${url}/v1/ensembles/e/predic%74`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":{"x":[[0.5,0.5]]}}' })
+    expect(native.status).toBe(503)
+    expect(await native.json()).toEqual({ code: 'OVERLOADED', message: 'more than 1 predicts in flight (server.max_in_flight)' })
+    const oip = await fetch(`${url}/v2/models/%65/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[0.5,0.5]}]}',
+    })
+    expect(oip.status).toBe(503)
+    expect(oip.headers.get('retry-after')).toBe('1')
+    expect(await oip.json()).toEqual({ error: 'more than 1 predicts in flight (server.max_in_flight)', code: 'OVERLOADED' })
+    expect(first.done()).toBe(false)
+    expect((await first.response).status).toBe(200)
+    const admittedLate = await fetch(`${url}/v1/ensembles/e/predic%74`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":{"x":[[0.5,0.5]]}}' })
+    expect(admittedLate.status).toBe(200)
+    expect(app.gateway.admission.count).toBe(0) // its slot was freed with its response
+  })
+
   it('does not count non-predict routes against the limit', async () => {
     const first = await admitted()
     expect((await fetch(`${url}/v1/ensembles`)).status).toBe(200)

@@ -33,22 +33,27 @@ afterAll(async () => {
 })
 
 describe('a REST client that disconnects', () => {
-  it('cancels its predict: the upstream call is aborted, the result is CANCELLED, counted and recorded', async () => {
+  it.each([
+    ['/v1/ensembles/wine/predict', 'gone'],
+    // The router decodes what the raw URL hides: the same predict, cancelled the same way.
+    ['/v1/ensembles/wine/predic%74', 'gone-encoded'],
+  ])('cancels its predict (%s): the upstream call is aborted, the result is CANCELLED, counted and recorded', async (path, id) => {
+    const counted = app.gateway.ensembles.get('wine')!.requestStats.outcomes.get('CANCELLED') ?? 0
     const recorded = new Promise<PredictResult>((resolve) => (app.gateway.hooks.onResult = resolve))
-    const body = JSON.stringify({ id: 'gone', inputs: { input: [samples('wine').rows[0]] } })
+    const body = JSON.stringify({ id, inputs: { input: [samples('wine').rows[0]] } })
     const socket = connect(port, '127.0.0.1')
     await once(socket, 'connect')
     const arrived = upstream.nextRequest()
-    socket.write(`POST /v1/ensembles/wine/predict HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+    socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
     expect(await arrived).toBe('hang') // the gateway called the upstream for it
     const aborted = upstream.nextAbort()
     socket.destroy()
     await aborted // long before the 10 s budget: the call was cancelled, not left to run out
     const result = await recorded
-    expect(result.id).toBe('gone')
+    expect(result.id).toBe(id)
     expect(result.error?.code).toBe('CANCELLED')
     expect(result.models[0]).toMatchObject({ name: 'remote', status: 'cancelled' })
-    expect(app.gateway.ensembles.get('wine')!.requestStats.outcomes.get('CANCELLED')).toBe(1)
+    expect(app.gateway.ensembles.get('wine')!.requestStats.outcomes.get('CANCELLED')).toBe(counted + 1)
     expect(app.gateway.admission.count).toBe(0)
   })
 })

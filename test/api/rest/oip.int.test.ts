@@ -19,6 +19,8 @@ describe('Open Inference Protocol V2 over REST', () => {
   it('is live at once and ready once loaded, by status code as the spec says', async () => {
     expect((await app.inject('/v2/health/live')).statusCode).toBe(200)
     expect((await app.inject('/v2/health/ready')).statusCode).toBe(400)
+    const loading = await app.inject('/v2/models/cancer/ready')
+    expect([loading.statusCode, loading.json()]).toEqual([400, { name: 'cancer', ready: false }])
     await app.gateway.load()
     expect((await app.inject('/v2/health/ready')).statusCode).toBe(200)
     const meta = await app.inject('/v2')

@@ -14,7 +14,9 @@ beforeAll(async () => {
   i8: { kind: scripted, input: { datatype: INT8, shape: [-1, 2] } }
   u8: { kind: scripted, input: { datatype: UINT8, shape: [-1, 2] } }
   i64: { kind: scripted, input: { datatype: INT64, shape: [-1, 2] } }
+  text: { kind: scripted, input: { datatype: BYTES, shape: [-1] } }
 ensembles:
+  bytes: { strategy: deadline-fallback, models: [text] }
   int8: { strategy: deadline-fallback, models: [i8] }
   uint8: { strategy: deadline-fallback, models: [u8] }
   int64: { strategy: deadline-fallback, models: [i64] }
@@ -72,6 +74,52 @@ describe('hostile bodies get a short 4xx, never a 5xx', () => {
     const res = await app.inject({ method: 'POST', url: '/v2/models/int8/infer', payload, headers: { 'content-type': 'application/json' } })
     expect(res.statusCode).toBe(400)
     expect(res.json().code).toBe('BAD_INPUT')
+  })
+})
+
+describe('a value nested 10,000 deep where a number belongs gets 400, not a stack overflow', () => {
+  const nest = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`
+  const v2Input = '{"name":"x","datatype":"INT8","shape":[1,2],"data":[1,2]}'
+  it.each([
+    ['native budget_ms', '/v1/ensembles/int8/predict', `{"budget_ms":${nest(10_000)},"inputs":{"x":[[1,2]]}}`, 'BAD_BUDGET', 'budget_ms must be a number, got […]'],
+    ['native shape dimension', '/v1/ensembles/int8/predict', `{"inputs":{"x":{"shape":[${nest(10_000)},2],"data":[1,2]}}}`, 'BAD_INPUT', 'input "x": shape must be non-negative integers, got [[…], 2]'],
+    ['V2 parameters.budget_ms', '/v2/models/int8/infer', `{"parameters":{"budget_ms":${nest(10_000)}},"inputs":[${v2Input}]}`, 'BAD_BUDGET', 'parameter budget_ms must be a number, got […]'],
+    ['V2 shape dimension', '/v2/models/int8/infer', `{"inputs":[{"name":"x","datatype":"INT8","shape":[${nest(10_000)},2],"data":[1,2]}]}`, 'BAD_INPUT', 'input "x": shape must be non-negative integers, got [[…], 2]'],
+  ])('%s', async (_what, url, payload, code, message) => {
+    const res = await app.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json' } })
+    expect(res.statusCode).toBe(400)
+    const body = res.json()
+    expect([body.code, body.message ?? body.error]).toEqual([code, message])
+  })
+})
+
+describe('errors quote a client value briefly, never whole', () => {
+  it('a V2 budget_ms parameter of 100 KB comes back as its first 40 characters', async () => {
+    const payload = JSON.stringify({ parameters: { budget_ms: 'x'.repeat(100_000) }, inputs: [{ name: 'x', datatype: 'INT8', shape: [1, 2], data: [1, 2] }] })
+    const res = await app.inject({ method: 'POST', url: '/v2/models/int8/infer', payload, headers: { 'content-type': 'application/json' } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toEqual({ code: 'BAD_BUDGET', error: `parameter budget_ms must be a number, got "${'x'.repeat(39)}…` })
+  })
+
+  it('so does an inference-header-content-length header of 10 KB', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v2/models/int8/infer', payload: '{}', headers: { 'content-type': 'application/json', 'inference-header-content-length': '9'.repeat(10_000) } })
+    expect(res.statusCode).toBe(400)
+    expect(res.body.length).toBeLessThan(200)
+  })
+})
+
+describe('BYTES inputs over the V2 binary extension', () => {
+  const binaryInfer = (element: Buffer) => {
+    const raw = Buffer.concat([Buffer.from(Uint32Array.of(element.length).buffer), element])
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: raw.length } }] }))
+    return app.inject({ method: 'POST', url: '/v2/models/bytes/infer', payload: Buffer.concat([header, raw]), headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) } })
+  }
+
+  it('refuses bytes that are not UTF-8 with 400 BAD_INPUT instead of altering them', async () => {
+    const res = await binaryInfer(Buffer.from('89504e47ff00c3', 'hex'))
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toEqual({ code: 'BAD_INPUT', error: 'input "x": BYTES element 0 is not valid UTF-8: BYTES elements must be UTF-8 text here' })
+    expect((await binaryInfer(Buffer.from('text ü', 'utf8'))).statusCode).toBe(200)
   })
 })
 

@@ -1,0 +1,89 @@
+// The request fields every frontend reads the same way: the request id (an empty one is
+// replaced, a non-string one refused, on the native and the V2 bodies alike), the budget
+// (decimal numbers only), and input names (one named like an Object.prototype member is an
+// input like any other).
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../../src/api/rest/server.ts'
+import { configFrom } from '../../helpers.ts'
+import '../../starter/scripted.ts'
+
+let app: FastifyInstance
+beforeAll(async () => {
+  app = buildServer(
+    configFrom(`models:
+  m: { kind: scripted }
+  c: { kind: scripted, input: { name: constructor, datatype: FP32, shape: [-1, 2] } }
+ensembles:
+  e: { strategy: deadline-fallback, models: [m] }
+  odd: { strategy: deadline-fallback, models: [c] }
+`),
+  )
+  await app.gateway.load()
+})
+afterAll(async () => app.close())
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const native = (body: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: { inputs: { x: [[0.5, 0.5]] }, ...body }, headers })
+const v2 = (body: object, model = 'e', input = 'x') =>
+  app.inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: { inputs: [{ name: input, datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }], ...body } })
+
+describe('the request id', () => {
+  it('an empty id is replaced by a UUID on the native API, as on V2 and gRPC', async () => {
+    const res = await native({ id: '' })
+    expect(res.statusCode).toBe(200)
+    expect(res.json().id).toMatch(UUID)
+    expect((await v2({ id: '' })).json().id).toMatch(UUID)
+  })
+
+  it('an empty id falls back to x-request-id, and a given one is echoed', async () => {
+    expect((await native({ id: '' }, { 'x-request-id': 'from-header' })).json().id).toBe('from-header')
+    expect((await native({ id: 'given' })).json().id).toBe('given')
+    expect((await v2({ id: 'given' })).json().id).toBe('given')
+  })
+
+  it('an id that is not a string is 400 BAD_REQUEST on both bodies', async () => {
+    const res = await native({ id: 5 })
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toEqual({ code: 'BAD_REQUEST', message: 'id must be a string, got 5' })
+    const oip = await v2({ id: { nested: true } })
+    expect(oip.statusCode).toBe(400)
+    expect(oip.json()).toEqual({ code: 'BAD_REQUEST', error: 'id must be a string, got {"nested":true}' })
+  })
+})
+
+describe('an input named like an Object.prototype member', () => {
+  it('is served on the native and V2 APIs, not taken as given twice or as missing', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/odd/predict', payload: '{"inputs":{"constructor":[[0.5,0.5]]}}', headers: { 'content-type': 'application/json' } })
+    expect(res.statusCode).toBe(200)
+    expect((await v2({}, 'odd', 'constructor')).statusCode).toBe(200)
+  })
+
+  it('when not given, is missing', async () => {
+    const res = await v2({ inputs: [] }, 'odd')
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toMatchObject({ code: 'BAD_INPUT', error: 'missing input "constructor" (FP32 [-1, 2])' })
+  })
+})
+
+describe('the budget', () => {
+  it.each(['0x10', 'Infinity', '1e400', '1_000', '0b11'])('x-budget-ms %s is 400 BAD_BUDGET: decimal numbers only', async (header) => {
+    const res = await native({}, { 'x-budget-ms': header })
+    expect(res.statusCode).toBe(400)
+    expect(res.json()).toEqual({ code: 'BAD_BUDGET', message: `x-budget-ms must be a decimal number of milliseconds, got "${header}"` })
+  })
+
+  it('x-budget-ms takes decimal numbers, a fraction or an exponent included', async () => {
+    for (const [header, budget] of [['25', 25], [' 12.5 ', 12.5], ['2.5e1', 25]] as const) {
+      expect((await native({}, { 'x-budget-ms': header })).json().budget_ms).toBe(budget)
+    }
+  })
+
+  it('a budget_ms of 1e400 (Infinity once parsed) is refused saying so, on both bodies', async () => {
+    const body = (await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: '{"budget_ms":1e400,"inputs":{"x":[[0.5,0.5]]}}', headers: { 'content-type': 'application/json' } })).json()
+    expect(body).toEqual({ code: 'BAD_BUDGET', message: 'budget_ms must be a finite number, got Infinity' })
+    const payload = '{"parameters":{"budget_ms":1e400},"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[0.5,0.5]}]}'
+    const oip = (await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload, headers: { 'content-type': 'application/json' } })).json()
+    expect(oip).toEqual({ code: 'BAD_BUDGET', error: 'parameter budget_ms must be a finite number, got Infinity' })
+  })
+})
