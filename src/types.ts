@@ -19,6 +19,8 @@ export interface PredictRequest {
   readonly budgetMs?: number | undefined
   /** Budget implied by the transport (a gRPC deadline): clamped to the cap, never an error. */
   readonly transportBudgetMs?: number | undefined
+  /** A limit the budget must fit in, not a budget: a stream's deadline caps each message's budget (its own, else the ensemble default). */
+  readonly deadlineCapMs?: number | undefined
   /** Fires when the client goes away: the whole request is cancelled. */
   readonly signal?: AbortSignal | undefined
 }

@@ -4,7 +4,10 @@ import type { PredictRequest } from '../types.ts'
 /**
  * Effective budget = min(explicit budget, transport deadline, ensemble max); neither given →
  * ensemble default. An explicit budget over the cap is the caller's mistake (400); a
- * transport deadline longer than the cap is normal and is clamped.
+ * transport deadline longer than the cap is normal and is clamped. A deadline cap (a
+ * stream's deadline, shared by all its messages) only caps: min(explicit budget, else the
+ * ensemble default, the cap). A stream open for minutes says nothing about how long one
+ * message may take.
  */
 export function effectiveBudget(req: PredictRequest, cap: { readonly default: number; readonly max: number }): number {
   let budget: number | undefined
@@ -17,8 +20,14 @@ export function effectiveBudget(req: PredictRequest, cap: { readonly default: nu
     budget = b
   }
   if (req.transportBudgetMs !== undefined) {
-    if (req.transportBudgetMs <= 0) throw new GatewayError('DEADLINE_EXCEEDED', 'the deadline had passed before the request arrived')
+    if (req.transportBudgetMs <= 0) throw pastDeadline()
     budget = Math.min(budget ?? cap.max, req.transportBudgetMs)
+  }
+  if (req.deadlineCapMs !== undefined) {
+    if (req.deadlineCapMs <= 0) throw pastDeadline()
+    budget = Math.min(budget ?? cap.default, req.deadlineCapMs)
   }
   return budget ?? cap.default
 }
+
+const pastDeadline = (): GatewayError => new GatewayError('DEADLINE_EXCEEDED', 'the deadline had passed before the request arrived')

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { effectiveBudget } from '../../src/starter/budget.ts'
 
 const cap = { default: 50, max: 200 }
-const req = (extra: { budgetMs?: number; transportBudgetMs?: number }) => ({ id: 'x', ensemble: 'e', inputs: {}, ...extra })
+const req = (extra: { budgetMs?: number; transportBudgetMs?: number; deadlineCapMs?: number }) => ({ id: 'x', ensemble: 'e', inputs: {}, ...extra })
 
 describe('effective budget', () => {
   it('is the ensemble default when the request names none', () => {
@@ -24,5 +24,13 @@ describe('effective budget', () => {
   })
   it('fails at once when the transport deadline has already passed', () => {
     expect(() => effectiveBudget(req({ transportBudgetMs: 0 }), cap)).toThrow(expect.objectContaining({ code: 'DEADLINE_EXCEEDED' }))
+    expect(() => effectiveBudget(req({ deadlineCapMs: 0 }), cap)).toThrow(expect.objectContaining({ code: 'DEADLINE_EXCEEDED' }))
+  })
+  it("keeps the request's own budget, else the default, under a stream's deadline cap", () => {
+    expect(effectiveBudget(req({ deadlineCapMs: 60_000 }), cap)).toBe(50)
+    expect(effectiveBudget(req({ deadlineCapMs: 60_000, budgetMs: 120 }), cap)).toBe(120)
+    expect(effectiveBudget(req({ deadlineCapMs: 30 }), cap)).toBe(30)
+    expect(effectiveBudget(req({ deadlineCapMs: 30, budgetMs: 120 }), cap)).toBe(30)
+    expect(() => effectiveBudget(req({ deadlineCapMs: 60_000, budgetMs: 201 }), cap)).toThrow(expect.objectContaining({ code: 'BAD_BUDGET' }))
   })
 })

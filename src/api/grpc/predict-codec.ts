@@ -81,6 +81,10 @@ function writeAnnotation(w: ProtoWriter, m: ModelAnnotation): void {
 }
 
 // votes is uint32 on the wire: weighted or soft tallies go there rounded, and exact in weighted_votes (4).
+// A tally past the uint32 range (weights are any positive number) is sent as its maximum:
+// cut to 32 bits, 5e9 would read as 705032704 and could outvote a larger tally.
+const MAX_UINT32 = 0xffff_ffff
+const voteCount = (value: number): number => (value > 0 ? Math.min(Math.round(value), MAX_UINT32) : 0)
 const voteEntrySize = (label: string, count: number): number => stringFieldSize(1, label) + (count ? 1 + varintSize(count) : 0)
 const weightedEntrySize = (label: string, value: number): number => stringFieldSize(1, label) + doubleFieldSize(2, value)
 
@@ -89,7 +93,7 @@ function decisionSize(d: PredictResult['decision']): number {
   if (d.votes) {
     for (const label in d.votes) {
       const value = d.votes[label]!
-      size += lenFieldSize(3, voteEntrySize(label, Math.round(value))) + lenFieldSize(4, weightedEntrySize(label, value))
+      size += lenFieldSize(3, voteEntrySize(label, voteCount(value))) + lenFieldSize(4, weightedEntrySize(label, value))
     }
   }
   return size
@@ -101,7 +105,7 @@ function writeDecision(w: ProtoWriter, d: PredictResult['decision'], size: numbe
   writeString(w, 2, d.reason)
   if (!d.votes) return
   for (const label in d.votes) {
-    const count = Math.round(d.votes[label]!)
+    const count = voteCount(d.votes[label]!)
     writeLen(w, 3, voteEntrySize(label, count))
     writeString(w, 1, label)
     if (count) {

@@ -1,11 +1,12 @@
 // Bidirectional predict streams: specserve.v1.Gateway/PredictStream and the V2
 // GRPCInferenceService/ModelStreamInfer. A high-rate client pays grpc-js's per-call cost
 // (an HTTP/2 stream, headers, trailers) once per stream instead of once per predict. Each
-// message runs like its unary call (same request, same admission, its own budget capped
-// by the call's deadline) and is answered as soon as it is decided, so not in the order
-// sent. A message that fails is answered with its error and the call goes on. The call
-// ends once the client has half-closed and every message is answered; cancelling it (or
-// the connection dropping) cancels what is still running. With an `auth` section, the
+// message runs like its unary call (same request, same admission) but with its own budget
+// (its budget_ms, else the ensemble default) capped by the call's deadline, and is answered
+// as soon as it is decided, so not in the order sent. A message that fails is answered with
+// its error and the call goes on. The call ends once the client has half-closed and every
+// message is answered; cancelling it (or the connection dropping, or the server's shutdown
+// grace running out) cancels what is still running. With an `auth` section, the
 // call's credentials open it (src/security/grpc.ts) and each message asks the guard again
 // with them, as its unary call would: the policy as it is now (a key a reload removed, a
 // JWT past its exp), the ensemble's scope, a token of the caller's rate limit. Results are
@@ -29,7 +30,7 @@ import { checkDecoded, deadlineBudget, type PredictCall } from './call.ts'
 export interface StreamProtocol<Msg, Reply> {
   /** The ensemble a (decoded) message names, for the caller's scope. */
   ensembleOf(msg: Msg): string
-  /** The message's predict and how to answer it; throws for a bad message. `transportBudgetMs` is added here. */
+  /** The message's predict and how to answer it; throws for a bad message. The stream's deadline is added here (`deadlineCapMs`). */
   build(msg: Msg): PredictCall<Reply>
   /** The reply to a message that failed: the error thrown while building or starting it, or the result of a predict that failed. */
   failed(msg: Msg, failure: { readonly error: unknown } | { readonly result: PredictResult }): Reply
@@ -104,7 +105,8 @@ class StreamCall<Msg extends object, Reply> {
     try {
       const built = this.protocol.build(msg)
       respond = built.respond
-      const request = { ...built.request, transportBudgetMs: deadlineBudget(this.call) }
+      // The stream's deadline caps each message's budget; unlike a unary call's, it is not the budget.
+      const request = { ...built.request, deadlineCapMs: deadlineBudget(this.call) }
       run = withIncomingMetadata(this.call.metadata, () => this.gateway.start(request))
     } catch (error) {
       this.send(msg, this.protocol.failed(msg, { error }))

@@ -167,7 +167,7 @@ const result: fc.Arbitrary<PredictResult> = fc
       chosen: fc.option(fc.string()),
       reason: fc.string(),
       // Whole votes, or weighted / soft tallies (sent rounded in votes, exact in weighted_votes).
-      votes: fc.option(fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.double({ min: 0, max: 1e6, noNaN: true })))),
+      votes: fc.option(fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.double({ min: 0, max: 1e12, noNaN: true })))),
     }),
     budget_ms: fc.double({ noNaN: true }),
     elapsed_ms: fc.double({ noNaN: true }),
@@ -180,7 +180,7 @@ function viaProtoLoader(r: PredictResult): Uint8Array {
   const outputs: Record<string, object> = {}
   if (r.outputs) for (const name in r.outputs) outputs[name] = toNativeTensor(r.outputs[name]!)
   const votes = r.decision.votes ?? {}
-  const rounded = Object.fromEntries(Object.entries(votes).map(([label, v]) => [label, Math.round(v)]))
+  const rounded = Object.fromEntries(Object.entries(votes).map(([label, v]) => [label, Math.min(Math.round(v), 2 ** 32 - 1)]))
   const obj = { ...r, outputs, decision: { chosen: r.decision.chosen ?? undefined, reason: r.decision.reason, votes: rounded, weighted_votes: votes } }
   return PredictResponse.encode(PredictResponse.fromObject(obj)).finish()
 }
@@ -195,5 +195,13 @@ describe('PredictResponse encoder', () => {
       }),
       { numRuns: 500 },
     )
+  })
+
+  it('sends a weighted tally past the uint32 range as 4294967295 in votes, exact in weighted_votes', () => {
+    const r = { id: 'w', ensemble: 'e', strategy: 'majority-vote', outputs: {}, budget_ms: 50, elapsed_ms: 1, models: [] }
+    const decision = { chosen: 'heavy', reason: 'majority', votes: { '1': 5e9, '0': 3 } }
+    const decoded = decodedResponse(encodePredictResponse({ ...r, decision } as unknown as PredictResult)) as { decision: { votes: Record<string, number>; weighted_votes: Record<string, number> } }
+    expect(decoded.decision.votes).toEqual({ '1': 4_294_967_295, '0': 3 })
+    expect(decoded.decision.weighted_votes).toEqual({ '1': 5e9, '0': 3 })
   })
 })

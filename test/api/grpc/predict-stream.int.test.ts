@@ -78,15 +78,30 @@ describe('specserve.v1.Gateway/PredictStream', () => {
     expect(byId.get('good')!.outcome).toBe('response')
   })
 
-  it('caps each message budget by the call deadline', async () => {
-    const { call, replies, ended } = openStream({ deadline: Date.now() + 5000 })
-    call.write({ id: 'capped', ensemble: 'fallback', inputs: xInput }) // cap 1000 ms: the slow model (600 ms) makes it
-    call.write({ id: 'own', ensemble: 'fallback', budget_ms: 200, inputs: xInput }) // its own 200 ms: the fallback answers
+  it("gives each message its own budget (budget_ms, else the ensemble default) whatever the stream's deadline", async () => {
+    // A stream open for a minute: its deadline is not a budget for each message.
+    for (const deadline of [undefined, Date.now() + 60_000]) {
+      const { call, replies, ended } = openStream(deadline ? { deadline } : {})
+      call.write({ id: 'default', ensemble: 'fallback', inputs: xInput }) // default 100 ms: the slow model (600 ms) misses it, the fallback answers
+      call.write({ id: 'own', ensemble: 'fallback', budget_ms: 800, inputs: xInput }) // its own 800 ms: the slow model makes it
+      call.end()
+      await ended
+      const byId = new Map(replies.map((r) => [r.id, r.response!]))
+      expect(byId.get('default')).toMatchObject({ budget_ms: 100, decision: { chosen: 'fast' } })
+      expect(byId.get('own')).toMatchObject({ budget_ms: 800, decision: { chosen: 'slow' } })
+    }
+  })
+
+  it("caps each message's budget by the stream's deadline", async () => {
+    const { call, replies, ended } = openStream({ deadline: Date.now() + 900 })
+    const row = { input: { fp32_data: cancer.rows[0] } }
+    call.write({ id: 'own', ensemble: 'cancer', budget_ms: 2000, inputs: row })
+    call.write({ id: 'default', ensemble: 'cancer', inputs: row }) // default 1000 ms
     call.end()
     await ended
     const byId = new Map(replies.map((r) => [r.id, r.response!]))
-    expect(byId.get('capped')).toMatchObject({ budget_ms: 1000, decision: { chosen: 'slow' } })
-    expect(byId.get('own')).toMatchObject({ budget_ms: 200, decision: { chosen: 'fast' } })
+    expect(byId.get('own')!.budget_ms).toBeLessThan(900)
+    expect(byId.get('default')!.budget_ms).toBeLessThan(900)
   })
 
   it('cancels the running predicts when the client cancels the call', async () => {

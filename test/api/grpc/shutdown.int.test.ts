@@ -1,0 +1,57 @@
+// Shutting the gRPC frontend down while streams are open (SIGTERM with a PredictStream
+// client connected, a load balancer watching health): close(grace) lets calls finish for
+// the grace, then cuts the rest, and resolves, so the CLI goes on to flush its outputs.
+import * as grpc from '@grpc/grpc-js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { signals } from '../../starter/scripted.ts'
+import { startHarness, xInput, type Harness } from './harness.ts'
+
+let h: Harness | undefined
+
+afterEach(async () => {
+  h?.gatewayClient.close()
+  h?.inferenceClient.close()
+  await h?.gateway.close()
+  h = undefined
+})
+
+const raw = (b: Buffer): Buffer => b
+
+/** Resolves with the status a call ended with (its 'error' event, or OK on 'end'). */
+function endOf(call: grpc.ClientDuplexStream<unknown, unknown> | grpc.ClientReadableStream<unknown>): Promise<number> {
+  return new Promise((resolve) => {
+    call.on('error', (err: grpc.ServiceError) => resolve(err.code))
+    call.on('end', () => resolve(grpc.status.OK))
+  })
+}
+
+describe('GrpcFrontend.close(grace)', () => {
+  it('cuts an open PredictStream and a health Watch after the grace, and resolves', async () => {
+    h = await startHarness()
+    signals.clear()
+    const stream = (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, unknown>)(new grpc.Metadata())
+    stream.on('data', () => {})
+    const streamEnded = endOf(stream)
+    stream.write({ id: 'held', ensemble: 'hanging', inputs: xInput }) // its model never answers; budget 5 s
+    await vi.waitFor(() => expect(signals.get('hang')).toHaveLength(1))
+
+    const health = new grpc.Client(h.address, grpc.credentials.createInsecure())
+    const watch = health.makeServerStreamRequest('/grpc.health.v1.Health/Watch', raw, raw, Buffer.alloc(0)) // service "": the server as a whole
+    const watchEnded = endOf(watch)
+    await new Promise((resolve) => watch.once('data', resolve)) // SERVING: the watch is open
+
+    await h.frontend.close(100)
+
+    const cut = [grpc.status.CANCELLED, grpc.status.UNAVAILABLE]
+    expect(cut).toContain(await streamEnded)
+    expect(cut).toContain(await watchEnded)
+    // The server side saw the call go too: the predict still running was cancelled.
+    await vi.waitFor(() => expect(signals.get('hang')![0]!.aborted).toBe(true))
+    health.close()
+  }, 10_000)
+
+  it('resolves at once when no call is open', async () => {
+    h = await startHarness()
+    await h.frontend.close(60_000)
+  })
+})
