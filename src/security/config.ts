@@ -5,6 +5,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
+import { isLoopback } from './exposure.ts'
 import { compileScopes, SCOPE_PATTERN, type Grants } from './scopes.ts'
 
 const Scopes = Type.Array(Type.String({ pattern: SCOPE_PATTERN }))
@@ -33,8 +34,10 @@ export const JwtSchema = Type.Object(
     clock_skew_s: Type.Optional(Type.Number({ minimum: 0, maximum: 300 })),
     /** How long a fetched JWKS is trusted before it is fetched again (an unknown `kid` refetches sooner). */
     jwks_cache_s: Type.Optional(Type.Number({ minimum: 1 })),
-    /** Least time between two fetches of the JWKS (a token with an unknown `kid` refetches no sooner). */
-    jwks_cooldown_s: Type.Optional(Type.Number({ minimum: 0 })),
+    /** Least time between two fetches of the JWKS, failed ones included (a token with an unknown `kid` refetches no sooner). */
+    jwks_cooldown_s: Type.Optional(Type.Number({ minimum: 1 })),
+    /** How long one JWKS fetch may take; a token with an unknown `kid` waits for it at most this long. */
+    jwks_timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 30_000 })),
   },
   { additionalProperties: false },
 )
@@ -96,7 +99,7 @@ export interface ClientCertEntry {
   readonly rate: RateSettings | null
 }
 
-export type JwtKeySource = { readonly kind: 'jwks_url'; readonly url: URL; readonly cacheMs: number; readonly cooldownMs: number } | { readonly kind: 'key'; readonly key: KeyObject } | { readonly kind: 'jwks'; readonly jwks: { keys: object[] } }
+export type JwtKeySource = { readonly kind: 'jwks_url'; readonly url: URL; readonly cacheMs: number; readonly cooldownMs: number; readonly timeoutMs: number } | { readonly kind: 'key'; readonly key: KeyObject } | { readonly kind: 'jwks'; readonly jwks: { keys: object[] } }
 
 export interface JwtSettings {
   readonly source: JwtKeySource
@@ -168,16 +171,22 @@ export function parseAuth(raw: RawAuth, ctx: SecurityContext): AuthConfig {
   return { apiKeys, clientCerts, jwt: raw.jwt ? parseJwt(raw.jwt, ctx) : null, anonymous: compileScopes([], anonymous), rate: rateOf(raw.rate_limit) }
 }
 
+/** What RFC 4514 escapes in an attribute value (leading/trailing spaces and `#` aside: values are compared, not parsed). */
+const SUBJECT_SPECIALS = /[\\,=+]/g
+
 /**
  * A subject in one canonical form, from config text or a peer certificate's parsed subject
  * (Node: `{ CN: 'a', OU: ['x', 'y'] }`): `ATTR=value` pairs, attribute names upper-cased,
  * sorted, joined by commas. Equal forms mean the same attributes with the same values.
+ * Values are escaped (RFC 4514: `\`, `,`, `=`, `+`), so that a value cannot pass for more
+ * pairs: a certificate whose CN is `checkout,O=Acme` is `CN=checkout\,O\=Acme`, not the
+ * subject `CN=checkout,O=Acme`.
  */
 export function subjectKey(pairs: Iterable<readonly [string, string | readonly string[] | undefined]>): string {
   const parts: string[] = []
   for (const [attribute, value] of pairs) {
     if (value === undefined) continue
-    for (const v of typeof value === 'string' ? [value] : value) parts.push(`${attribute.toUpperCase()}=${v}`)
+    for (const v of typeof value === 'string' ? [value] : value) parts.push(`${attribute.toUpperCase()}=${v.replace(SUBJECT_SPECIALS, '\\$&')}`)
   }
   return parts.sort().join(',')
 }
@@ -189,7 +198,7 @@ function parseJwt(raw: Static<typeof JwtSchema>, ctx: SecurityContext): JwtSetti
   }
   if (raw.audience === undefined) ctx.warn('jwt.audience', 'no audience: any token the issuer signs for any service is accepted here; set audience')
   if (raw.issuer === undefined) ctx.warn('jwt.issuer', 'no issuer: tokens are not checked for who issued them; set issuer')
-  const source = raw.jwks_url !== undefined ? { kind: 'jwks_url' as const, url: new URL(raw.jwks_url), cacheMs: (raw.jwks_cache_s ?? 600) * 1000, cooldownMs: (raw.jwks_cooldown_s ?? 30) * 1000 } : readKeyFile(resolve(ctx.baseDir, raw.key_file!), ctx)
+  const source = raw.jwks_url !== undefined ? jwksSource(raw, ctx) : readKeyFile(resolve(ctx.baseDir, raw.key_file!), ctx)
   if (!source) return null
   return {
     source,
@@ -199,6 +208,21 @@ function parseJwt(raw: Static<typeof JwtSchema>, ctx: SecurityContext): JwtSetti
     algorithms: raw.algorithms ?? ['RS256', 'ES256'],
     clockSkewS: raw.clock_skew_s ?? 30,
   }
+}
+
+function jwksSource(raw: Static<typeof JwtSchema>, ctx: SecurityContext): JwtKeySource | null {
+  let url: URL
+  try {
+    url = new URL(raw.jwks_url!)
+  } catch {
+    ctx.problem('jwt.jwks_url', `"${raw.jwks_url}" is not a URL`)
+    return null
+  }
+  // The keys every token is checked with must not be open to a man in the middle: plain HTTP is for loopback only.
+  if (url.protocol === 'http:' && !isLoopback(url.hostname.replace(/^\[(.*)\]$/, '$1'))) {
+    ctx.warn('jwt.jwks_url', `plain http:// to ${url.hostname}: whoever can alter the traffic can serve their own keys and sign any token; use https://`)
+  }
+  return { kind: 'jwks_url', url, cacheMs: (raw.jwks_cache_s ?? 600) * 1000, cooldownMs: (raw.jwks_cooldown_s ?? 30) * 1000, timeoutMs: raw.jwks_timeout_ms ?? 2000 }
 }
 
 /** A PEM public key, or a JWKS document (`{"keys": [...]}`). */

@@ -5,9 +5,10 @@
 //
 // A credential is resolved once: an API key is hashed and compared (in constant time)
 // against every configured digest the first time it is seen, a JWT verified once; the
-// caller found is cached by the header's exact text (an API key for as long as this
-// config serves, a JWT until its exp), so a request with known credentials costs one Map
-// lookup. The cache is bounded; the oldest entry goes first.
+// caller found is cached by the credential (`Bearer <token>`, however the header spaced or
+// cased it: one credential, one entry), an API key for as long as this config serves, a JWT
+// until its exp, so a request with known credentials costs one Map lookup. The cache is
+// bounded; the oldest entry goes first.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { GatewayError } from '../errors.ts'
 import { quote } from '../tensor/index.ts'
@@ -32,7 +33,9 @@ interface Cached {
 /** Most credentials (and JWT subjects' buckets) remembered at once. */
 export const MAX_CACHED = 10_000
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
-const BEARER = /^bearer +/i
+/** The scheme and the one space after it (any case); what follows is the token, trimmed. */
+const BEARER = /^bearer /i
+const CANONICAL_SCHEME = 'Bearer '
 
 // Refusals that carry nothing of the request: made once, thrown as they are.
 const MISSING = new GatewayError('UNAUTHENTICATED', 'credentials required: send authorization: Bearer <API key or JWT>')
@@ -103,33 +106,34 @@ export class Guard {
       if (allows(this.anonymous.grants, access, ensemble)) return this.anonymous
       throw MISSING
     }
-    const hit = this.cache.get(authorization)
+    const credential = canonical(authorization)
+    if (credential === null) throw NOT_BEARER
+    const hit = this.cache.get(credential)
     if (hit !== undefined && hit.until > Date.now()) return admit(hit.principal, access, ensemble)
-    if (!BEARER.test(authorization)) throw NOT_BEARER
-    const token = authorization.replace(BEARER, '')
+    const token = credential.slice(CANONICAL_SCHEME.length)
     if (this.jwt !== null && JWT_SHAPE.test(token)) {
       // Requests that bring the same new token at once share its one verification.
-      let verifying = this.verifying.get(authorization)
+      let verifying = this.verifying.get(credential)
       if (verifying === undefined) {
-        verifying = this.verifyJwt(authorization, token).finally(() => this.verifying.delete(authorization))
-        this.verifying.set(authorization, verifying)
+        verifying = this.verifyJwt(credential, token).finally(() => this.verifying.delete(credential))
+        this.verifying.set(credential, verifying)
       }
       return verifying.then((principal) => admit(principal, access, ensemble))
     }
-    return admit(this.apiKey(authorization, token), access, ensemble)
+    return admit(this.apiKey(credential, token), access, ensemble)
   }
 
   /** Every digest is compared, whichever matches: the time taken says nothing about which key is close. */
-  private apiKey(authorization: string, token: string): Principal {
+  private apiKey(credential: string, token: string): Principal {
     const digest = sha256(token)
     let found: Principal | undefined
     for (const key of this.keys) if (timingSafeEqual(digest, key.digest)) found = key.principal
     if (found === undefined) throw UNKNOWN_KEY
-    this.remember(authorization, found, Infinity)
+    this.remember(credential, found, Infinity)
     return found
   }
 
-  private async verifyJwt(authorization: string, token: string): Promise<Principal> {
+  private async verifyJwt(credential: string, token: string): Promise<Principal> {
     let payload
     try {
       payload = await this.jwt!.verify(token)
@@ -139,13 +143,13 @@ export class Guard {
     const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : 'unknown'
     const id = `jwt:${subject}`
     const principal: Principal = { id, grants: compileScopes(claimScopes(payload[this.scopesClaim])), bucket: this.bucketFor(id, this.jwtRate, performance.now()) }
-    this.remember(authorization, principal, (payload.exp as number) * 1000)
+    this.remember(credential, principal, (payload.exp as number) * 1000)
     return principal
   }
 
-  private remember(authorization: string, principal: Principal, until: number): void {
+  private remember(credential: string, principal: Principal, until: number): void {
     evictOldest(this.cache)
-    this.cache.set(authorization, { principal, until })
+    this.cache.set(credential, { principal, until })
   }
 
   private bucketFor(id: string, rate: RateSettings | null, now: number): TokenBucket | null {
@@ -157,6 +161,25 @@ export class Guard {
     this.buckets.set(id, bucket)
     return bucket
   }
+}
+
+/**
+ * The credential an authorization value carries, as `Bearer <token>` (the token without the
+ * spaces or control characters around it): the cache's key, so that respacing or recasing one
+ * credential cannot make it many entries (and push everyone else's out). What clients send is
+ * already that form and is returned as it is, without allocating; null when the scheme is not
+ * Bearer or no token follows. A loop, not a regex: no backtracking on a header of spaces.
+ */
+function canonical(authorization: string): string | null {
+  if (!BEARER.test(authorization)) return null
+  const length = authorization.length
+  let start = CANONICAL_SCHEME.length
+  while (start < length && authorization.charCodeAt(start) <= 32) start++
+  let end = length
+  while (end > start && authorization.charCodeAt(end - 1) <= 32) end--
+  if (start === end) return null
+  if (start === CANONICAL_SCHEME.length && end === length && authorization.startsWith(CANONICAL_SCHEME)) return authorization
+  return CANONICAL_SCHEME + authorization.slice(start, end)
 }
 
 function evictOldest(map: Map<string, unknown>): void {

@@ -1,12 +1,13 @@
 // JWT bearer tokens, verified by jose (no hand-rolled crypto): the signature against the
 // configured key or the issuer's JWKS (fetched, cached, refetched for an unknown `kid`,
-// which is how a rotated key arrives), only the configured asymmetric algorithms (so
+// which is how a rotated key arrives: src/security/jwks.ts), only the configured asymmetric algorithms (so
 // `alg: none` and HS256-signed-with-the-public-key tokens are refused), then iss, aud,
 // exp and nbf with the configured clock skew. exp is required: a token without one would
 // be good forever.
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import type { KeyObject } from 'node:crypto'
 import type { JwtSettings } from './config.ts'
+import { KeysUnavailable, RemoteKeySet } from './jwks.ts'
 
 export class JwtVerifier {
   private readonly key: KeyObject | JWTVerifyGetKey
@@ -19,7 +20,7 @@ export class JwtVerifier {
         ? source.key
         : source.kind === 'jwks'
           ? createLocalJWKSet(source.jwks as Parameters<typeof createLocalJWKSet>[0])
-          : createRemoteJWKSet(source.url, { cacheMaxAge: source.cacheMs, cooldownDuration: source.cooldownMs, timeoutDuration: 5000 })
+          : new RemoteKeySet(source).getKey
     this.options = {
       algorithms: [...settings.algorithms],
       clockTolerance: settings.clockSkewS,
@@ -46,7 +47,7 @@ function reason(err: unknown): string {
   if (err instanceof errors.JOSEAlgNotAllowed) return 'token signed with an algorithm this gateway does not accept'
   if (err instanceof errors.JWKSNoMatchingKey) return 'token signed by a key the issuer does not publish'
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'token signature does not verify'
-  if (err instanceof errors.JWKSTimeout || (err as { code?: string })?.code === 'ERR_JWKS_INVALID') return 'the issuer\'s keys could not be fetched'
+  if (err instanceof KeysUnavailable || err instanceof errors.JWKSTimeout || (err as { code?: string })?.code === 'ERR_JWKS_INVALID') return 'the issuer\'s keys could not be fetched'
   if (err instanceof errors.JOSEError) return `token rejected (${err.code})`
   return 'token rejected'
 }

@@ -13,8 +13,12 @@ export interface Pair {
 export interface Pki {
   readonly dir: string
   readonly ca: string
-  /** A new key and certificate signed by `ca` (or a stranger CA), written to dir/<name>.pem and dir/<name>-key.pem. */
-  issue(name: string, options?: { client?: boolean; untrusted?: boolean }): Pair
+  /**
+   * A new key and certificate signed by `ca` (or a stranger CA), written to dir/<name>.pem and
+   * dir/<name>-key.pem. Its subject is `/CN=<name>` unless `subject` gives another (openssl's
+   * `-subj` form: `/CN=checkout/O=Acme`, `\,` for a comma inside a value).
+   */
+  issue(name: string, options?: { client?: boolean; untrusted?: boolean; subject?: string }): Pair
   /** The certificate's serial number as Node shows it (hex, upper case). */
   serial(pair: Pair | string): string
   /** Replaces `to`'s files with `from`'s the way a deploy does: write aside, then rename over. */
@@ -38,7 +42,7 @@ export function makePki(): Pki {
     ca: join(dir, 'ca.pem'),
     issue(name, options = {}) {
       const signer = options.untrusted ? 'stranger-ca' : 'ca'
-      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir)
+      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', options.subject ?? `/CN=${name}`], dir)
       const ext = options.client ? 'extendedKeyUsage=clientAuth\n' : 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
       writeFileSync(join(dir, `${name}.ext`), ext)
       openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${signer}.pem`, '-CAkey', `${signer}-key.pem`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir)

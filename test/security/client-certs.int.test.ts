@@ -19,7 +19,7 @@ const READER_KEY = 'reader-key-cc01'
 let pki: Pki
 let served: Served
 let yaml: (certs: string) => string
-const pairs: Record<'checkout' | 'other' | 'stranger', Pair> = {} as never
+const pairs: Record<'checkout' | 'other' | 'stranger' | 'checkoutAcme' | 'commaInCn', Pair> = {} as never
 
 beforeAll(async () => {
   pki = makePki()
@@ -28,6 +28,9 @@ beforeAll(async () => {
   pairs.other = pki.issue('other', { client: true })
   // Named in the config, but signed by a CA the gateway does not trust.
   pairs.stranger = pki.issue('stranger', { client: true, untrusted: true })
+  pairs.checkoutAcme = pki.issue('checkout-acme', { client: true, subject: '/CN=checkout/O=Acme' })
+  // Signed by the trusted CA, one attribute whose value mimics two: CN = "checkout,O=Acme".
+  pairs.commaInCn = pki.issue('comma-in-cn', { client: true, subject: '/CN=checkout\\,O=Acme' })
   yaml = (certs) => `
 server: { tls: { cert: "${server.cert}", key: "${server.key}", client_ca: "${pki.ca}" } }
 models: { ok: { kind: scripted, label: 1 } }
@@ -41,7 +44,7 @@ auth:
 ${certs}
   anonymous: [health]
 `
-  served = await serve(yaml('    - { subject: "CN=checkout", scopes: ["predict:g"] }\n    - { subject: "CN=stranger", scopes: ["predict:*"] }'))
+  served = await serve(yaml('    - { subject: "CN=checkout", scopes: ["predict:g"] }\n    - { subject: "CN=stranger", scopes: ["predict:*"] }\n    - { subject: "CN=checkout,O=Acme", scopes: ["predict:e"] }'))
 })
 afterAll(async () => served.close())
 
@@ -109,6 +112,13 @@ describe('auth.client_certs', () => {
     expect(await grpcPredict('g', pairs.checkout)).toBe(GrpcStatus.OK)
     expect(await grpcPredict('e', pairs.checkout)).toBe(GrpcStatus.PERMISSION_DENIED)
     for (const pair of [pairs.other, pairs.stranger, undefined]) expect(await grpcPredict('g', pair)).toBe(GrpcStatus.UNAUTHENTICATED)
+  })
+
+  it('a certificate whose CN holds a comma does not pass for the subject its text spells (CN="checkout,O=Acme")', async () => {
+    expect(await predict('e', pairs.checkoutAcme)).toEqual({ status: 200, code: undefined })
+    expect(await grpcPredict('e', pairs.checkoutAcme)).toBe(GrpcStatus.OK)
+    expect(await predict('e', pairs.commaInCn)).toEqual({ status: 401, code: 'UNAUTHENTICATED' })
+    expect(await grpcPredict('e', pairs.commaInCn)).toBe(GrpcStatus.UNAUTHENTICATED)
   })
 
   it('a reload that drops the entry refuses the certificate from the next request on', async () => {

@@ -40,6 +40,21 @@ describe('auth config', () => {
     expect(configFrom(`${base}auth:\n  jwt: { jwks_url: "https://idp/jwks", audience: s, issuer: "https://idp/" }\n`).warnings).toEqual([])
   })
 
+  it('warns about a JWKS fetched over plain http:// from beyond loopback', () => {
+    const warnings = (url: string): string[] =>
+      configFrom(`${base}auth:\n  jwt: { jwks_url: "${url}", audience: s, issuer: "https://idp/" }\n`).warnings.map((w) => `${w.path}: ${w.message}`)
+    expect(warnings('http://idp.example/jwks.json')).toEqual([expect.stringMatching(/^auth\.jwt\.jwks_url: plain http:\/\/ to idp\.example: .* use https:\/\/$/)])
+    expect(warnings('http://10.0.0.5:8080/jwks.json')).toHaveLength(1)
+    for (const url of ['https://idp.example/jwks.json', 'http://127.0.0.1:9000/jwks.json', 'http://localhost/jwks.json', 'http://[::1]:9000/jwks.json']) expect(warnings(url)).toEqual([])
+  })
+
+  it('refuses a JWKS cooldown under a second; the fetch timeout is jwks_timeout_ms, 2 s by default', () => {
+    const jwt = (extra: string) => `auth:\n  jwt: { jwks_url: "https://idp/jwks", audience: s, issuer: "https://idp/"${extra} }\n`
+    expect(problems(jwt(', jwks_cooldown_s: 0'))).toEqual([expect.stringMatching(/^auth\.jwt\.jwks_cooldown_s: /)])
+    expect(configFrom(base + jwt('')).auth!.jwt!.source).toMatchObject({ kind: 'jwks_url', cooldownMs: 30_000, timeoutMs: 2000 })
+    expect(configFrom(base + jwt(', jwks_timeout_ms: 500')).auth!.jwt!.source).toMatchObject({ timeoutMs: 500 })
+  })
+
   it('anonymous callers get health by default, and only what the list says', () => {
     expect(configFrom(`${base}auth: {}\n`).auth!.anonymous).toMatchObject({ health: true, read: false, metrics: false, authenticated: false })
     expect(configFrom(`${base}auth: { anonymous: [metrics] }\n`).auth!.anonymous).toMatchObject({ health: false, metrics: true })
@@ -73,6 +88,13 @@ describe('auth.client_certs', () => {
     const config = configFrom(`${base}${tls(true)}auth:\n  client_certs:\n    - { subject: "o=Acme,CN=checkout", scopes: ["predict:e"] }\n`)
     expect(config.auth!.clientCerts.map((c) => c.subject)).toEqual([subjectKey(Object.entries({ CN: 'checkout', O: 'Acme' }))])
     expect(subjectKey(Object.entries({ CN: 'a', OU: ['x', 'y'] }))).toBe('CN=a,OU=x,OU=y')
+  })
+
+  it('escapes commas, equals signs, pluses and backslashes in values, so one value cannot spell two attributes', () => {
+    const named = configFrom(`${base}${tls(true)}auth:\n  client_certs:\n    - { subject: "CN=checkout,O=Acme", scopes: ["predict:e"] }\n`).auth!.clientCerts[0]!.subject
+    expect(subjectKey(Object.entries({ CN: 'checkout,O=Acme' }))).toBe('CN=checkout\\,O\\=Acme')
+    expect(subjectKey(Object.entries({ CN: 'checkout,O=Acme' }))).not.toBe(named)
+    expect(subjectKey(Object.entries({ CN: 'a+b\\c' }))).toBe('CN=a\\+b\\\\c')
   })
 })
 

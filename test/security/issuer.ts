@@ -17,8 +17,10 @@ interface SigningKey {
 
 export interface Issuer {
   readonly url: string
-  /** JWKS fetches served so far. */
+  /** JWKS fetches asked for so far (answered or not). */
   readonly fetches: () => number
+  /** How the JWKS endpoint answers: the keys, 503, or never (an issuer that accepts and hangs). */
+  answer: 'keys' | 'error' | 'hang'
   /** The key tokens are signed with now. */
   current: SigningKey
   /** Publishes a new key and signs with it from now on; `keepOld` leaves the old key in the JWKS. */
@@ -45,6 +47,11 @@ export async function startIssuer(alg: 'RS256' | 'ES256' = 'RS256'): Promise<Iss
       return
     }
     fetches++
+    if (issuer.answer === 'hang') return
+    if (issuer.answer === 'error') {
+      res.writeHead(503).end()
+      return
+    }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published.map((k) => k.publicJwk) }))
   })
   server.listen(0, '127.0.0.1')
@@ -53,6 +60,7 @@ export async function startIssuer(alg: 'RS256' | 'ES256' = 'RS256'): Promise<Iss
   const issuer: Issuer = {
     url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
     fetches: () => fetches,
+    answer: 'keys',
     current: published[0]!,
     async rotate(nextAlg = alg, keepOld = false) {
       const key = await newKey(nextAlg)

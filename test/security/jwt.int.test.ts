@@ -19,7 +19,7 @@ const guardFor = (jwt: string, extra = ''): Guard => {
   const config = configFrom(`models: { a: { kind: scripted } }\nensembles: { e: { strategy: deadline-fallback, models: [a] } }\nauth:\n  jwt: ${jwt}\n${extra}`)
   return new Guard(config.auth!)
 }
-const remote = (): string => `{ jwks_url: "${issuer.url}", issuer: "${ISSUER}", audience: ${AUDIENCE}, jwks_cooldown_s: 0 }`
+const remote = (): string => `{ jwks_url: "${issuer.url}", issuer: "${ISSUER}", audience: ${AUDIENCE}, jwks_cooldown_s: 1 }`
 
 /** The guard's verdict on a bearer token for a predict on ensemble `e`: the caller, or the refusal's code and message. */
 async function verdict(guard: Guard, token: string, access: 'predict' | 'read' = 'predict'): Promise<Principal | { code: string; message: string }> {
@@ -127,9 +127,25 @@ describe('JWT from a JWKS URL', () => {
     expect(await verdict(guard, await issuer.sign())).toMatchObject({ id: 'jwt:alice' })
     await issuer.rotate('ES256')
     const fetches = issuer.fetches()
-    expect(await verdict(guard, await issuer.sign({ sub: 'bob' }))).toMatchObject({ id: 'jwt:bob' })
-    expect(issuer.fetches()).toBe(fetches + 1) // the unknown kid made it refetch
-    expect(await verdict(guard, await issuer.sign({ sub: 'carol' }, { key: old }))).toEqual({ code: 'UNAUTHENTICATED', message: 'token signed by a key the issuer does not publish' })
+    // jwks_cooldown_s later (performance.now() is the key set's clock): the unknown kid makes it refetch.
+    const wallNow = performance.now.bind(performance)
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => wallNow() + 1000)
+    try {
+      expect(await verdict(guard, await issuer.sign({ sub: 'bob' }))).toMatchObject({ id: 'jwt:bob' })
+      expect(issuer.fetches()).toBe(fetches + 1)
+      expect(await verdict(guard, await issuer.sign({ sub: 'carol' }, { key: old }))).toEqual({ code: 'UNAUTHENTICATED', message: 'token signed by a key the issuer does not publish' })
+    } finally {
+      clock.mockRestore()
+    }
+  })
+
+  it('a rotated key arrives no sooner than jwks_cooldown_s after the last fetch', async () => {
+    const guard = guardFor(remote())
+    expect(await verdict(guard, await issuer.sign())).toMatchObject({ id: 'jwt:alice' })
+    await issuer.rotate()
+    const fetches = issuer.fetches()
+    expect(await verdict(guard, await issuer.sign({ sub: 'early' }))).toEqual({ code: 'UNAUTHENTICATED', message: 'token signed by a key the issuer does not publish' })
+    expect(issuer.fetches()).toBe(fetches)
   })
 })
 

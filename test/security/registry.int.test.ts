@@ -114,3 +114,18 @@ describe('the registry routes under the guard', () => {
     expect(served.json()).toMatchObject({ models: [{ name: 'cancer-main', version: '1' }] })
   })
 })
+
+describe('/readyz on a guarded gateway', () => {
+  const readyz = (headers: Record<string, string> = {}) => app.inject({ url: '/readyz', headers })
+
+  it('anonymous probes and callers without read get the verdict only; a reader also sees the parts (repository models and versions)', async () => {
+    for (const headers of [{}, bearer(KEYS.predictor), bearer(KEYS.ops)]) {
+      const res = await readyz(headers)
+      expect(res.statusCode).toBe(200)
+      expect(res.json()).toEqual({ ready: true, status: 'ready' })
+    }
+    const full = await readyz(bearer(KEYS.reader))
+    expect(full.statusCode).toBe(200)
+    expect(full.json()).toMatchObject({ ready: true, status: 'ready', registry: { 'cancer-main': { serving: expect.any(Number) } } })
+  })
+})

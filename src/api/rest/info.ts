@@ -5,10 +5,13 @@ import { describeEnsemble, describeModel, listEnsembles, listModels } from '../n
 
 export function registerInfoRoutes(app: FastifyInstance, gateway: Gateway): void {
   app.get('/healthz', async () => ({ status: 'ok' }))
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', async (request, reply) => {
     const body: Record<string, unknown> = { ready: gateway.ready, status: gateway.status }
+    // The parts' detail (brokers, topics, spool paths, model names, last errors) is for callers
+    // who may read the gateway's setup: on a guarded gateway, those with `read`; a probe gets the verdict.
+    const detailed = request.principal === undefined || request.principal.grants.read
     // Detail only: an output that is down (Kafka spooling to disk) does not make the gateway unready.
-    for (const [path, component] of gateway.components) setPath(body, path, component.status())
+    if (detailed) for (const [path, component] of gateway.components) setPath(body, path, component.status())
     return gateway.ready ? body : reply.status(503).send(body)
   })
   app.get('/v1/ensembles', async () => ({ ensembles: listEnsembles(gateway) }))

@@ -1,0 +1,99 @@
+// The issuer's JWKS fetched from `auth.jwt.jwks_url`, made so that made-up tokens cannot turn
+// an issuer outage into a flood of fetches or into requests held for a fetch's timeout:
+// - at most one fetch at a time: whoever needs the set while it is being fetched waits for
+//   that fetch, never starts another;
+// - at most one fetch per cooldown, counted from the last attempt whether it succeeded or not
+//   (jose's own remote set counts only from the last success, so an issuer answering errors
+//   was asked again for every token with an unknown `kid`);
+// - a failed fetch keeps the last good set: tokens it knows go on verifying, a `kid` it does
+//   not know is refused at once until the cooldown has passed;
+// - a set older than the cache age is fetched again in the background, the one in hand
+//   verifying meanwhile, so that only a token with an unknown `kid` ever waits for a fetch
+//   (and that for at most the fetch timeout).
+// Keys are matched and imported by jose (createLocalJWKSet): nothing here reads key material.
+import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose'
+
+/** Why a token could not be checked: no set was ever fetched (or none since the cooldown began). */
+export class KeysUnavailable extends Error {
+  constructor() {
+    super('the issuer\'s keys could not be fetched')
+  }
+}
+
+export interface RemoteKeySetOptions {
+  readonly url: URL
+  /** Age after which the set is fetched again (in the background). */
+  readonly cacheMs: number
+  /** Least time between the end of one fetch and the start of the next. */
+  readonly cooldownMs: number
+  /** How long one fetch (answer and body) may take before it counts as failed. */
+  readonly timeoutMs: number
+}
+
+const NOT_FETCHED = Promise.resolve(false)
+
+type KeyLookup = (header: JWSHeaderParameters, token: FlattenedJWSInput) => ReturnType<JWTVerifyGetKey>
+
+export class RemoteKeySet {
+  /** Our getKey for jwtVerify. */
+  readonly getKey: KeyLookup = (header, token) => this.lookup(header, token)
+  private readonly options: RemoteKeySetOptions
+  private keys: KeyLookup | null = null
+  /** performance.now() of the last good fetch, and of the end of the last attempt. */
+  private fetchedAt = -Infinity
+  private triedAt = -Infinity
+  /** The fetch in flight: resolves true if it brought a new set. Never rejects. */
+  private pending: Promise<boolean> | null = null
+
+  constructor(options: RemoteKeySetOptions) {
+    this.options = options
+  }
+
+  private async lookup(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
+    if (this.keys === null) await this.refreshIfDue()
+    else if (performance.now() - this.fetchedAt >= this.options.cacheMs) void this.refreshIfDue()
+    const keys = this.keys
+    if (keys === null) throw new KeysUnavailable()
+    try {
+      return await keys(header, token)
+    } catch (err) {
+      // An unknown kid is how a rotated key arrives: fetch again, if the cooldown allows.
+      if (!(err instanceof errors.JWKSNoMatchingKey) || !(await this.refreshIfDue())) throw err
+      return this.keys!(header, token)
+    }
+  }
+
+  /** Joins the fetch in flight, or starts one if the cooldown has passed; whether a new set arrived. */
+  private refreshIfDue(): Promise<boolean> {
+    if (this.pending !== null) return this.pending
+    if (performance.now() - this.triedAt < this.options.cooldownMs) return NOT_FETCHED
+    this.pending = this.fetchSet().then(
+      (keys) => {
+        this.keys = keys
+        this.fetchedAt = this.triedAt = performance.now()
+        this.pending = null
+        return true
+      },
+      () => {
+        // The last good set (if any) stays; the next attempt waits for the cooldown.
+        this.triedAt = performance.now()
+        this.pending = null
+        return false
+      },
+    )
+    return this.pending
+  }
+
+  private async fetchSet(): Promise<KeyLookup> {
+    const response = await fetch(this.options.url, {
+      signal: AbortSignal.timeout(this.options.timeoutMs),
+      redirect: 'manual',
+      headers: { accept: 'application/json, application/jwk-set+json' },
+    })
+    if (response.status !== 200) {
+      await response.body?.cancel()
+      throw new Error(`JWKS endpoint answered ${response.status}`)
+    }
+    return createLocalJWKSet((await response.json()) as JSONWebKeySet)
+  }
+}

@@ -1,0 +1,54 @@
+// The guard's credential cache: one entry per credential, however its header is spaced or
+// cased, so that one valid key cannot fill the cache and push every other caller out (the same
+// guard answers REST and gRPC).
+import { createHash } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { GatewayError } from '../../src/errors.ts'
+import { Guard, MAX_CACHED } from '../../src/security/guard.ts'
+import { configFrom } from '../helpers.ts'
+import '../starter/scripted.ts'
+
+const hash = (key: string): string => createHash('sha256').update(key).digest('hex')
+const guard = (): Guard =>
+  new Guard(
+    configFrom(`models: { a: { kind: scripted } }
+ensembles: { e: { strategy: deadline-fallback, models: [a] } }
+auth:
+  api_keys:
+    - { id: greedy, sha256: "${hash('greedy-key')}", scopes: [read] }
+    - { id: other, sha256: "${hash('other-key')}", scopes: [read] }
+`).auth!,
+  )
+const cached = (g: Guard): ReadonlyMap<string, unknown> => (g as unknown as { cache: Map<string, unknown> }).cache
+const refusal = (f: () => unknown): string => {
+  try {
+    f()
+  } catch (err) {
+    if (err instanceof GatewayError) return `${err.code}: ${err.message}`
+    throw err
+  }
+  return 'accepted'
+}
+
+describe('the credential cache', () => {
+  it(`${MAX_CACHED} whitespace and case variants of one key are one entry: the other callers stay cached`, () => {
+    const g = guard()
+    expect(g.check('Bearer other-key', 'read', '')).toMatchObject({ id: 'other' })
+    for (let i = 1; i <= MAX_CACHED; i++) {
+      const variant = `${i % 2 ? 'Bearer' : 'bEaReR'}${' '.repeat(i)}greedy-key`
+      expect(g.check(variant, 'read', '')).toMatchObject({ id: 'greedy' })
+    }
+    expect(cached(g).size).toBe(2)
+    expect([...cached(g).keys()]).toEqual(['Bearer other-key', 'Bearer greedy-key'])
+  })
+
+  it('reads the token after the scheme trimmed; refuses another scheme or a scheme without a token', () => {
+    const g = guard()
+    expect(g.check('bearer   other-key  ', 'read', '')).toMatchObject({ id: 'other' })
+    expect(g.check('Bearer other-key', 'read', '')).toBe(g.check('BEARER other-key', 'read', ''))
+    expect(refusal(() => g.check('Basic b3RoZXIta2V5', 'read', ''))).toMatch(/^UNAUTHENTICATED: unsupported authorization scheme/)
+    expect(refusal(() => g.check('Bearer    ', 'read', ''))).toMatch(/^UNAUTHENTICATED: unsupported authorization scheme/)
+    expect(refusal(() => g.check('Bearer other-key-x', 'read', ''))).toBe('UNAUTHENTICATED: unknown API key')
+    expect(cached(g).size).toBe(1)
+  })
+})
