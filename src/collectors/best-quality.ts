@@ -1,6 +1,7 @@
-// best-quality: score each answer (max class probability, temperature-scaled or mapped
-// isotonically when the model is calibrated; a declared quality output; or a static quality from config) and return the best one; `good_enough` returns the first
-// answer that clears the bar without waiting for the rest.
+// best-quality: score each answer (a declared quality output; else a model's static quality
+// from config; else its max class probability, temperature-scaled or mapped isotonically when
+// the model is calibrated) and return the best one; `good_enough` returns the first answer
+// that clears the bar without waiting for the rest.
 import Type from 'typebox'
 import type { Static } from 'typebox'
 import type { TensorMap } from '../tensor/index.ts'
@@ -21,7 +22,7 @@ export const BestQualitySchema = Type.Object(
 export interface BestQualityOptions {
   /** Answer with the first model scoring at least this; Infinity when unset (wait for all). */
   readonly goodEnough: number
-  /** The output to read quality from; undefined: max class probability, else static quality. */
+  /** The output to read quality from; undefined: a model's static quality, else its max class probability. */
   readonly qualityOutput: string | undefined
 }
 
@@ -88,7 +89,8 @@ function answer(chosen: number, reason: string, outputs: TensorMap | null): Deci
 
 /**
  * Why this best-quality ensemble's comparison may not mean much: it compares maximum
- * probabilities of several models, some uncalibrated (no calibration, no static quality),
+ * probabilities of several models (a model with a static quality is scored by it, not by its
+ * maximum: quality() in outputs.ts), some uncalibrated (no calibration, no static quality),
  * across model families (trees, kNN, linear, SVM, neural: confident in different ways, so the
  * most overconfident wins), or with some members calibrated and others raw. `families`: each
  * model's family where it is known (read from an ONNX graph); a model whose family is not

@@ -206,14 +206,18 @@ export function isotonicAt(map: IsotonicMap, x: number): number {
 }
 
 /**
- * Quality of an ok outcome. A missing or empty output scores -Infinity rather than NaN, so
- * comparisons stay total: such a model wins only when nothing else answered.
+ * Quality of an ok outcome: the ensemble's declared quality output; else the model's static
+ * `quality` from config, the operator's word, which stands in for its own (calibrated or raw)
+ * maximum probability (uncalibratedWarning counts on this); else that maximum; else 0. A
+ * missing or empty output scores -Infinity rather than NaN, so comparisons stay total: such
+ * a model wins only when nothing else answered.
  */
 export function quality(outputs: TensorMap, source: QualitySource, staticQuality: number | undefined, calibration?: Calibration): number {
   let q: number
   if (source.kind === 'output') q = meanOf(outputs[source.name])
+  else if (staticQuality !== undefined) q = staticQuality
   else if (source.kind === 'maxprob') q = maxProbQuality(outputs[source.name], calibration)
-  else q = staticQuality ?? 0
+  else q = 0
   return Number.isNaN(q) ? Number.NEGATIVE_INFINITY : q
 }
 

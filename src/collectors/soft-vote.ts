@@ -10,7 +10,7 @@ import type { Collector } from './types.ts'
 import { Tally, unseenWeight } from './vote-plan.ts'
 
 export class SoftVoteCollector extends Tally implements Collector {
-  /** Weighted probability mass per [row, class]; sized by the first member that votes. */
+  /** Weighted probability mass per [row, class]; sized by the first member whose probabilities count. */
   private mass: Float64Array | undefined
   private rows = 0
   private classes = 0
@@ -36,16 +36,16 @@ export class SoftVoteCollector extends Tally implements Collector {
     const classes = classCount(tensor)
     const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
     if (rows === 0 || tensor.data.length !== rows * classes) return false
+    if (this.mass !== undefined && (rows !== this.rows || classes !== this.classes)) return false
+    for (let r = 0; r < rows; r++) {
+      const sum = rowSum(tensor, r * classes, classes)
+      if (!(sum > 0 && sum < Number.POSITIVE_INFINITY)) return false
+    }
+    // Sized only once a member really votes: a tally with no vote in it would answer 0/0.
     if (this.mass === undefined) {
       this.mass = new Float64Array(rows * classes)
       this.rows = rows
       this.classes = classes
-    } else if (rows !== this.rows || classes !== this.classes) {
-      return false
-    }
-    for (let r = 0; r < rows; r++) {
-      const sum = rowSum(tensor, r * classes, classes)
-      if (!(sum > 0 && sum < Number.POSITIVE_INFINITY)) return false
     }
     const w = this.plan.weights[index]!
     const mass = this.mass

@@ -87,6 +87,20 @@ describe('best-quality', () => {
     expect(early.decision).toMatchObject({ chosen: 1, reason: 'good-enough', outputs: label(3) })
   })
 
+  it('a static quality from config stands in for the model\'s own maximum probability, and validate does not count it as compared', () => {
+    // m1 (a forest, say) is sure of itself at 0.99, but the operator rates it 0.1: two networks at 0.6 beat it.
+    const staticQuality = [undefined, 0.1, undefined]
+    const steps = [ok(0, probs(0.6)), ok(2, probs(0.6)), ok(1, probs(0.99))]
+    expect(run(collector(3, {}, [probSpec], staticQuality), steps).decision).toMatchObject({ chosen: 0, reason: 'best-quality' })
+    expect(uncalibratedWarning(parsed(bestQuality, {}), ensemble(3, [probSpec], staticQuality), ['neural', 'trees', 'neural'])).toBeUndefined()
+    // Over a calibration too, and it can clear good_enough.
+    const rated = bestQuality.create(parsed(bestQuality, { good_enough: 0.9 }), { ...ensemble(2, [probSpec], [0.95]), calibrations: [3] }).collector()
+    expect(run(rated, [ok(0, probs(0.6)), ok(1, probs(0.99))])).toMatchObject({ at: 0, decision: { chosen: 0, reason: 'good-enough' } })
+    // A declared quality_output still comes first.
+    const declared = collector(2, { quality_output: 'confidence' }, [labelSpec, confSpec], [0.99, undefined])
+    expect(run(declared, [ok(0, confidence(0.2)), ok(1, confidence(0.5))]).decision).toMatchObject({ chosen: 1 })
+  })
+
   it('at the deadline, the best of what arrived', () => {
     // m3 is late; m1's [0.2, 0.8] scores 0.8 against m2's 0.7.
     const { decision, at } = run(collector(4, { good_enough: 0.99 }), [ok(2, probs(0.7)), err(0), ok(1, probs(0.2)), 'deadline'])

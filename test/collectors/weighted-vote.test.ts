@@ -131,6 +131,17 @@ describe('majority-vote: mode soft', () => {
     expect(decision).toMatchObject({ chosen: 1, reason: 'soft' })
     expect(run(soft(3), ['deadline']).decision).toMatchObject({ code: 'DEADLINE_EXCEEDED' })
   })
+
+  it('at the deadline, fails DEADLINE_EXCEEDED when the only member in was refused as a voter (never NaN probabilities)', () => {
+    for (const unusable of [member(0, 0), member(Number.NaN, 1), member(Number.POSITIVE_INFINITY, 1)]) {
+      const { decision } = run(soft(3), [ok(0, unusable), 'deadline'])
+      expect(decision).toMatchObject({ kind: 'fail', code: 'DEADLINE_EXCEEDED' })
+    }
+    // A member with another number of rows votes once the refused first one is out of the way.
+    const { decision } = run(soft(3), [ok(0, member(0, 0)), ok(1, rows([0.3, 0.7], [0.8, 0.2])), 'deadline'])
+    expect(decision).toMatchObject({ kind: 'answer', chosen: 1, reason: 'soft' })
+    expect(Array.from((decision as { outputs: TensorMap }).outputs['probabilities']!.data as Float32Array)).toEqual(Array.from(Float32Array.of(0.3, 0.7, 0.8, 0.2)))
+  })
 })
 
 describe('majority-vote: soft and weight options', () => {

@@ -1,11 +1,13 @@
-// A model's queue in the pool: its jobs in arrival order, what it may run at once, its
-// measured run times, and (with batching) when the jobs at its head make a batch worth
-// sending. A batch is sent when it is full, when its oldest job has waited
-// max_queue_delay_ms, or when waiting longer could make its earliest deadline miss, given
-// the time this model has been measured to take for that many rows.
+// A model's queue in the pool: its jobs (earliest deadline first; in arrival order with
+// batching, lane-queue.ts), what it may run at once, its measured run times, and (with
+// batching) when the jobs at its head make a batch worth sending. A batch is sent when it is
+// full, when its oldest job has waited max_queue_delay_ms, or when waiting longer could make
+// a deadline miss, given the time this model has been measured to take for that many rows:
+// its own earliest, or that of a job behind it that cannot join it (which has to wait for it).
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import { BatchTimes, countRun, stackable, type BatchFigures, type BatchSettings } from './batch.ts'
+import { LaneQueue } from './lane-queue.ts'
 import { quantileOf, RunTimes } from './run-times.ts'
 import type { SentUnit } from './slot.ts'
 import { TIMER_GRAIN_MS, timerStep } from '../../timer-step.ts'
@@ -68,7 +70,7 @@ export class PoolLane implements BatchFigures {
   /** At most this many units of this model run at once, so one slow model cannot take every worker. */
   readonly cap: number
   readonly batching: BatchSettings | undefined
-  readonly queue: Job[] = []
+  readonly queue: LaneQueue
   inflight = 0
   /**
    * Fastest run seen (0 = no real run yet, nothing refused): a job with less time left than
@@ -100,6 +102,7 @@ export class PoolLane implements BatchFigures {
     this.path = path
     this.cap = Math.max(1, cap)
     this.batching = batching
+    this.queue = new LaneQueue(batching !== undefined)
     this.warmMinMs = warmRunsMs.length ? Math.min(...warmRunsMs) : Infinity
     if (warmRunsMs.length) this.batchTimes.seed(1, quantileOf(warmRunsMs, 0.5))
   }
@@ -130,31 +133,41 @@ export class PoolLane implements BatchFigures {
   waitLeft(now: number, overheadMs = 0): number {
     const settings = this.batching
     if (!settings) return 0
+    const queue = this.queue
+    const head = queue.peek()!
     let rows = 0
     let earliest = Infinity
-    const head = this.queue[0]!
-    for (const job of this.queue) {
+    for (let i = 0; i < queue.length; i++) {
+      const job = queue.at(i)!
       if (job !== head && (rows + job.rows > settings.maxBatch || !stackable(head.inputs, job.inputs))) break
       rows += job.rows
       if (job.deadline < earliest) earliest = job.deadline
       if (rows >= settings.maxBatch) return 0
     }
     const run = this.batchTimes.estimate(rows)
-    const latest = earliest - run - MARGIN_MS - run * MARGIN_SHARE - overheadMs
+    const kept = MARGIN_MS + overheadMs
+    let latest = earliest - run - run * MARGIN_SHARE - kept
+    // A job with an earlier deadline is not in this batch: it cannot start before this batch
+    // leaves, and on a busy pool only once it has run, so the batch leaves in time for both runs.
+    const behind = queue.earliest()!
+    if (behind.deadline < earliest) {
+      const both = run + this.batchTimes.estimate(behind.rows)
+      latest = Math.min(latest, behind.deadline - both - both * MARGIN_SHARE - kept)
+    }
     return Math.min(head.enqueuedAt + settings.maxDelayMs, latest) - now
   }
 
   /** The next unit's jobs: the head, and with batching the stackable jobs behind it up to max_batch rows. */
   take(): Job[] {
-    const head = this.queue.shift()!
+    const queue = this.queue
+    const head = queue.shift()!
     const jobs = [head]
     const settings = this.batching
     if (!settings || head.rows >= settings.maxBatch) return jobs
     let rows = head.rows
-    while (this.queue.length) {
-      const job = this.queue[0]!
+    for (let job = queue.peek(); job !== undefined; job = queue.peek()) {
       if (rows + job.rows > settings.maxBatch || !stackable(head.inputs, job.inputs)) break
-      this.queue.shift()
+      queue.shift()
       jobs.push(job)
       rows += job.rows
     }

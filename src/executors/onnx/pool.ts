@@ -1,5 +1,6 @@
 // A pool of inference workers shared by every embedded model. Queueing happens here on
-// the main thread, earliest deadline first, so a job whose request was decided or cancelled
+// the main thread, earliest deadline first (across models, and within a model's queue but
+// for a batching model's, lane-queue.ts), so a job whose request was decided or cancelled
 // is dropped before it starts: a running inference cannot be interrupted, a queued one can.
 //
 // Dispatch runs once per turn of the event loop (a microtask), so every unit handed to one
@@ -91,7 +92,7 @@ export class OnnxPool implements SharedResource {
     if (!lane) return
     this.lanes.delete(key)
     lane.clearTimer()
-    for (const job of lane.queue.splice(0)) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded'))
+    for (const job of lane.queue.drain()) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded'))
     for (const slot of this.slots) slot.post({ type: 'unload', key })
   }
 
@@ -156,7 +157,7 @@ export class OnnxPool implements SharedResource {
     const closing = new ModelError(ModelErrorCode.MODEL_FAILED, 'gateway closing')
     for (const lane of this.lanes.values()) {
       lane.clearTimer()
-      for (const job of lane.queue.splice(0)) this.settle(job, closing)
+      for (const job of lane.queue.drain()) this.settle(job, closing)
     }
     await Promise.all(
       this.slots.map(async (slot) => {
@@ -257,16 +258,22 @@ export class OnnxPool implements SharedResource {
     for (const slot of this.slots) slot.flush()
   }
 
-  /** Sends the next unit to a worker, earliest deadline first over the lanes ready to send; false when none is. */
+  /**
+   * Sends the next unit to a worker, earliest deadline first over the lanes ready to send
+   * (a batching lane by the earliest in its queue: that job goes only after the head's
+   * batch); false when none is.
+   */
   private sendNext(slot: Slot, pipelinedOnly: boolean, now: number): boolean {
     for (;;) {
       let best: PoolLane | undefined
+      let bestDeadline = Infinity
       for (const lane of this.lanes.values()) {
-        const head = lane.queue[0]
-        if (!head || lane.inflight >= lane.cap || (pipelinedOnly && !lane.pipelined)) continue
-        if (best && head.deadline >= best.queue[0]!.deadline) continue
+        const first = lane.queue.earliest()
+        if (!first || lane.inflight >= lane.cap || (pipelinedOnly && !lane.pipelined)) continue
+        if (best && first.deadline >= bestDeadline) continue
         if (lane.batching && !this.batchReady(lane, now)) continue
         best = lane
+        bestDeadline = first.deadline
       }
       if (!best) return false
       const taken = best.queue.length
@@ -299,8 +306,7 @@ export class OnnxPool implements SharedResource {
       return
     }
     if (!job.queued) return
-    const index = job.lane.queue.indexOf(job)
-    if (index >= 0) job.lane.queue.splice(index, 1)
+    job.lane.queue.remove(job)
     this.settle(job, job.signal.reason as Error)
   }
 

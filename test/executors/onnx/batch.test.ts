@@ -71,6 +71,10 @@ const job = (lane: PoolLane, rows: number, deadline: number, enqueuedAt = 0, wid
   probe: false,
 })
 
+const enqueue = (lane: PoolLane, ...jobs: Job[]): void => {
+  for (const j of jobs) lane.queue.push(j)
+}
+
 const batchingLane = (maxBatch = 8, maxDelayMs = 5, singleRowMs = 2): PoolLane => {
   const lane = new PoolLane('m', 'm.onnx', Infinity, { maxBatch, maxDelayMs })
   lane.batchTimes.seed(1, singleRowMs)
@@ -80,7 +84,7 @@ const batchingLane = (maxBatch = 8, maxDelayMs = 5, singleRowMs = 2): PoolLane =
 describe('when a waiting batch goes', () => {
   it('waits up to max_queue_delay_ms from its oldest request when deadlines are far', () => {
     const lane = batchingLane()
-    lane.queue.push(job(lane, 1, 1000, 10), job(lane, 1, 1000, 12))
+    enqueue(lane, job(lane, 1, 1000, 10), job(lane, 1, 1000, 12))
     expect(lane.waitLeft(10)).toBe(5)
     expect(lane.waitLeft(13)).toBe(2)
     expect(lane.waitLeft(15)).toBe(0)
@@ -88,7 +92,7 @@ describe('when a waiting batch goes', () => {
 
   it('never waits past the point where its earliest deadline could be missed, given the run time for its rows', () => {
     const lane = batchingLane(8, 50)
-    lane.queue.push(job(lane, 1, 100), job(lane, 1, 20))
+    enqueue(lane, job(lane, 1, 100), job(lane, 1, 20))
     // Two rows: 2 × 2 ms estimated, plus 2 ms and half the run kept in hand: leave by 20 − 4 − 2 − 2 = 12.
     expect(lane.waitLeft(0)).toBe(12)
     // The pool's measured overhead (hop, late wake-ups) is kept in hand too.
@@ -97,16 +101,51 @@ describe('when a waiting batch goes', () => {
     expect(lane.waitLeft(0)).toBeCloseTo(20 - 1 - 2 - 0.5)
   })
 
+  it('leaves early for a request behind it that cannot join it, in time for both runs', () => {
+    const lane = batchingLane(4, 1000)
+    // A has 5 s; B, four rows (1 + 4 > max_batch: it cannot join A's batch), has 100 ms and must wait for A's batch to go.
+    enqueue(lane, job(lane, 1, 5000), job(lane, 4, 100))
+    // A's run (2 ms) then B's (4 rows: 8 ms), with half of both and 2 ms kept in hand: leave by 100 − 15 − 2 = 83.
+    expect(lane.waitLeft(0)).toBe(83)
+    // The same for a request with other trailing dimensions, and for one bigger than max_batch (it runs alone).
+    const other = batchingLane(4, 1000)
+    enqueue(other, job(other, 1, 5000), job(other, 1, 1000), job(other, 1, 60, 0, 3), job(other, 9, 900))
+    // The head's batch: two rows (4 ms); the narrower request: one row (2 ms).
+    expect(other.waitLeft(0)).toBe(60 - (4 + 2) * 1.5 - 2)
+    // Once it is cancelled, the nine rows (9-16 rows: 2 ms × 16, the safe side) set the time.
+    other.queue.remove(other.queue.at(2)!)
+    expect(other.waitLeft(0)).toBe(900 - (4 + 32) * 1.5 - 2)
+  })
+
+  it('sends the head\'s batch, then the urgent one behind it, before the urgent one\'s deadline (not when the head\'s max_queue_delay_ms ends)', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+    onTestFinished(() => void vi.useRealTimers())
+    const lane = batchingLane(4, 1000)
+    const start = performance.now()
+    enqueue(lane, job(lane, 1, start + 5000, start), job(lane, 4, start + 100, start))
+    const sent: { rows: number[]; atMs: number }[] = []
+    const dispatch = (): void => {
+      while (lane.queue.length && lane.batchDue(performance.now(), 0, dispatch)) sent.push({ rows: lane.take().map((j) => j.rows), atMs: performance.now() - start })
+    }
+    dispatch()
+    vi.runAllTimers()
+    expect(sent.map((s) => s.rows)).toEqual([[1], [4]])
+    // Before the four rows' latest start (83 ms), and not much before: A waited for company as long as B allowed.
+    for (const { atMs } of sent) expect(atMs).toBeGreaterThan(70)
+    for (const { atMs } of sent) expect(atMs).toBeLessThanOrEqual(83)
+  })
+
   it('goes at once when full, and takes at most max_batch rows of requests that stack', () => {
     const lane = batchingLane(4)
-    lane.queue.push(job(lane, 1, 1000), job(lane, 2, 1000), job(lane, 1, 1000, 0, 3), job(lane, 1, 1000))
+    const wider = job(lane, 1, 1000, 0, 3)
+    enqueue(lane, job(lane, 1, 1000), job(lane, 2, 1000), wider, job(lane, 1, 1000))
     expect(lane.waitLeft(0)).toBe(5) // 3 rows stack (the third request has other dimensions)
-    lane.queue.splice(2, 1)
+    lane.queue.remove(wider)
     expect(lane.waitLeft(0)).toBe(0) // 4 rows: full
     expect(lane.take().map((j) => j.rows)).toEqual([1, 2, 1])
-    lane.queue.push(job(lane, 3, 1000), job(lane, 2, 1000))
+    enqueue(lane, job(lane, 3, 1000), job(lane, 2, 1000))
     expect(lane.take().map((j) => j.rows)).toEqual([3]) // 3 + 2 > 4
-    lane.queue.push(job(lane, 9, 1000))
+    enqueue(lane, job(lane, 9, 1000))
     expect(lane.take().map((j) => j.rows)).toEqual([2])
     expect(lane.take().map((j) => j.rows)).toEqual([9]) // more than max_batch: runs alone
   })
@@ -116,7 +155,7 @@ describe('when a waiting batch goes', () => {
     onTestFinished(() => void vi.useRealTimers())
     const lane = batchingLane(8, 60_000, 0.3)
     const start = performance.now()
-    lane.queue.push(job(lane, 1, start + 200))
+    enqueue(lane, job(lane, 1, start + 200))
     const armed: number[] = []
     const timeout = vi.spyOn(globalThis, 'setTimeout')
     let due = false
@@ -136,7 +175,7 @@ describe('when a waiting batch goes', () => {
 
   it('never makes a model without batching wait', () => {
     const lane = new PoolLane('m', 'm.onnx', Infinity, undefined)
-    lane.queue.push(job(lane, 1, 1000), job(lane, 1, 1000))
+    enqueue(lane, job(lane, 1, 1000), job(lane, 1, 1000))
     expect(lane.waitLeft(0)).toBe(0)
     expect(lane.take()).toHaveLength(1)
   })

@@ -97,3 +97,15 @@ describe('refusing a job that cannot finish in time', () => {
     expect(lane.refuses(121, performance.now())).toBe(false)
   })
 })
+
+describe('the order a model runs its jobs in', () => {
+  it('runs a short-budget job before a long-budget one of the same model queued ahead of it (earliest deadline first)', () => {
+    const lane = new PoolLane('cancer_slow', 'slow.onnx', 1, undefined, [45])
+    const longBudget = job(lane, 4500)
+    const shortBudget = job(lane, 112)
+    lane.queue.push(longBudget)
+    lane.queue.push(shortBudget)
+    expect(lane.nextUnit(0, 1, true)!.jobs).toEqual([shortBudget])
+    expect(lane.nextUnit(45, 2, true)!.jobs).toEqual([longBudget])
+  })
+})

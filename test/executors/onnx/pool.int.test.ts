@@ -94,6 +94,18 @@ describe('ONNX worker pool', () => {
     expect(pool.laneStats('slow')!.runs).toBe(1)
   })
 
+  it('runs a model\'s short-budget job before a long-budget one queued ahead of it', async () => {
+    const pool = pools.open({ workers: 1, queueLimit: 16 })
+    await pool.register('slow', model('cancer_slow.onnx'))
+    const answered: string[] = []
+    const run = (name: string, budgetMs: number): Promise<void> =>
+      pool.run('slow', rows('cancer'), new AbortController().signal, later(budgetMs)).then(() => void answered.push(name))
+    const busy = run('busy', 60_000)
+    await dispatched()
+    await Promise.all([busy, run('long budget, queued first', 60_000), run('short budget, queued second', 30_000)])
+    expect(answered).toEqual(['busy', 'short budget, queued second', 'long budget, queued first'])
+  })
+
   it('pipelines a fast model, and never runs a pipelined job that was cancelled while it waited in the worker', async () => {
     const pool = pools.open({ workers: 1, queueLimit: 16 })
     await pool.register('fast', model('cancer_logreg.onnx'))
