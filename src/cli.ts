@@ -125,6 +125,9 @@ async function serve(file: string, stream: boolean): Promise<void> {
     // Shadow members run after the answer; their predicts' records go once they are done.
     await gateway.idle(Math.max(0, until - performance.now()))
     await output?.close(Math.max(0, until - performance.now()))
+    // A version swap under way ends (NOT_READY: the version stays `loading`, judged at the next
+    // start) before its executors close; nothing is judged rejected for the stop.
+    await registry?.idle()
     await gateway.close()
     await telemetry.shutdown().catch((err: unknown) => app.log.warn({ err }, 'telemetry flush failed'))
     process.exit(0)
@@ -150,6 +153,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
     await Promise.all([app.close(), grpc?.close(0), output?.close(0)])
     report(err)
   }
+  if (stopping) return // a signal during the load: shutdown carries on
   for (const { name, message } of placementWarnings(gateway)) app.log.warn({ model: name }, message)
   // New versions that arrived while it was down are judged now; the repository is watched from here on.
   await registry?.start()

@@ -32,6 +32,11 @@ export interface ModelRuntime {
 export type VersionPin = number | { readonly stable: number; readonly canary: number }
 
 export interface VersionSource {
+  /**
+   * A model whose versions this source picks: loaded and gated even when no ensemble uses it,
+   * since a version serves only once loaded (a file that is not a model must not "serve").
+   */
+  isRepositoryModel(name: string): boolean
   /** The config with each repository model pointed at the version it serves, or at the version(s) `pin` asks to try. */
   resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig
   /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
@@ -67,8 +72,14 @@ export class Gateway {
   private readonly loaded = new WeakSet<Executor>()
   /** Executors the registry's gate passed (a start that falls back loads again, and gates what it has not gated). */
   private readonly gated = new WeakSet<Executor>()
-  /** Executors of a replaced config, closed once its last predict is done. */
+  /** Executors of a replaced config, closed once no state holding them has a predict running. */
   private readonly retiring = new Set<ModelRuntime>()
+  /**
+   * Replaced states whose predicts still run. A runtime a reload retires may be shared by an
+   * older state too (kept by one reload, replaced by the next): it closes only once every
+   * state holding it is idle, so predicts finish on the version they started with.
+   */
+  private readonly draining = new Set<GatewayState>()
   private reloading: Promise<unknown> = Promise.resolve()
   private readonly env: ExecutorEnv
   private readonly versions: VersionSource | undefined
@@ -144,7 +155,7 @@ export class Gateway {
       issues = await this.build(this.current)
     }
     if (issues.length) throw new ConfigError(this.config.file, issues)
-    this.state = 'ready'
+    if (this.state === 'loading') this.state = 'ready' // a drain during the load stays a drain
   }
 
   /** Loads the state's used models not loaded yet, then builds its ensembles. Returns every issue. */
@@ -155,6 +166,8 @@ export class Gateway {
       issues.push({ path, ...(config.source.locate(path.split('.')) ?? {}), message })
     }
     const used = new Set([...config.ensembles.values()].flatMap((e) => [...e.models, ...(e.shadow?.models ?? [])]))
+    // A repository model's version is loaded and gated before it serves, even with no ensemble using it yet.
+    for (const name of config.models.keys()) if (this.versions?.isRepositoryModel(name)) used.add(name)
     const loading = [...state.models.values()].filter((m) => used.has(m.model.name) && !this.loaded.has(m.executor))
     await Promise.all(
       loading
@@ -186,28 +199,45 @@ export class Gateway {
    * Hot reload: validates and loads `config` off the hot path (unchanged models are kept
    * as they are), then swaps it in at once. Predicts already running finish on the old
    * config. Rejects with ConfigError, and the old config keeps serving, if anything fails.
-   * `pin`: repository models to load at these versions instead of the ones serving (a
-   * registry swap, which is a reload of one model).
+   * Repository models serve the versions the registry records when the reload's turn comes.
    */
-  reload(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): Promise<ReloadReport> {
-    const run = this.reloading.then(() => this.doReload(this.versions ? this.versions.resolve(config, pin) : config))
-    this.reloading = run.catch(() => undefined) // one reload at a time
-    return run
+  reload(config: GatewayConfig): Promise<ReloadReport> {
+    return this.inTurn(() => this.doReload(this.resolved(config)))
   }
 
   /**
-   * What a reload to `config` (with `pin`) would find, without swapping anything in: the
-   * changed models are loaded off the hot path, checked and gated, then closed. Rejects with
-   * ConfigError like reload. The registry judges a version it will not serve now this way.
+   * A registry swap: a reload of the config serving when its turn comes (not when it was
+   * asked for: a config reload queued before it is kept), with repository models pinned to
+   * `pin`. `swapped` runs in the same step as the swap, so the registry's record of what
+   * serves is current before any later reload resolves versions from it.
    */
-  trial(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): Promise<void> {
-    const run = this.reloading.then(async () => {
-      const { plan, issues } = await this.prepare(this.versions ? this.versions.resolve(config, pin) : config)
+  swapVersions(pin: ReadonlyMap<string, VersionPin>, swapped: () => void): Promise<ReloadReport> {
+    return this.inTurn(() => this.doReload(this.resolved(this.current.config, pin), swapped))
+  }
+
+  /**
+   * What a swap to `pin` would find, without swapping anything in: the changed models are
+   * loaded off the hot path, checked and gated, then closed. Rejects with ConfigError like
+   * reload. The registry judges a version it will not serve now this way.
+   */
+  trial(pin: ReadonlyMap<string, VersionPin>): Promise<void> {
+    return this.inTurn(async () => {
+      const config = this.resolved(this.current.config, pin)
+      const { plan, issues } = await this.prepare(config)
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
       if (issues.length) throw new ConfigError(config.file, issues)
     })
-    this.reloading = run.catch(() => undefined) // one reload (or trial) at a time
+  }
+
+  /** One reload, swap or trial at a time, each reading the config and versions when it runs. */
+  private inTurn<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.reloading.then(step)
+    this.reloading = run.catch(() => undefined)
     return run
+  }
+
+  private resolved(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
+    return this.versions ? this.versions.resolve(config, pin) : config
   }
 
   /** A reload's new state, loaded, built and gated beside the serving one; not swapped in. */
@@ -219,25 +249,38 @@ export class Gateway {
     return { old, next, plan, issues: await this.build(next, old) }
   }
 
-  private async doReload(config: GatewayConfig): Promise<ReloadReport> {
+  private async doReload(config: GatewayConfig, swapped?: () => void): Promise<ReloadReport> {
     const { old, next, plan, issues } = await this.prepare(config)
     if (issues.length || this.state !== 'ready') {
       this.reloads.rejected++
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
-      throw issues.length ? new ConfigError(config.file, issues) : new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
+      // A drain that began meanwhile says nothing about the models: NOT_READY, not their issues.
+      throw this.state !== 'ready' ? new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`) : new ConfigError(config.file, issues)
     }
     this.current = next
+    swapped?.()
     this.reloads.applied++
     for (const m of plan.retired) this.retiring.add(m)
-    const retire = (): void => {
-      for (const m of plan.retired) {
-        this.retiring.delete(m)
-        void m.executor.close().catch(() => undefined)
+    if (old.inFlight > 0) {
+      this.draining.add(old)
+      const before = old.onIdle // idle() may be waiting on it
+      old.onIdle = () => {
+        before?.()
+        this.draining.delete(old)
+        this.closeRetired()
       }
     }
-    if (old.inFlight === 0) retire()
-    else old.onIdle = retire
+    this.closeRetired()
     return describeReload(old.config, config, old.models, plan)
+  }
+
+  /** Closes each retired runtime no draining state holds any more. */
+  private closeRetired(): void {
+    for (const m of this.retiring) {
+      if ([...this.draining].some((state) => state.models.get(m.model.name) === m)) continue
+      this.retiring.delete(m)
+      void m.executor.close().catch(() => undefined)
+    }
   }
 
   ensemble(name: string): EnsembleRuntime {

@@ -22,6 +22,10 @@ export interface CanaryEvidence {
   readonly compared: number
   readonly agreed: number
   readonly agreement: number | null
+  /** Canary answers of a classifier that could not be compared (no label in the canary's answer, or the stable run failed or was too slow). */
+  readonly uncompared: number
+  /** A classifier: agreement is evidence, so a canary with nothing compared proves nothing (a regression has no agreement). */
+  readonly labeled: boolean
 }
 
 export interface CanaryPlan {
@@ -47,6 +51,7 @@ export class CanaryExecutor implements Executor {
   private errors = 0
   private compared = 0
   private agreed = 0
+  private uncompared = 0
   private decided = false
   /** Comparison runs still going: the decision waits for them. */
   private comparing = 0
@@ -78,8 +83,9 @@ export class CanaryExecutor implements Executor {
     const version = this.plan.version
     return this.canary.infer(inputs, ctx).then(
       (outputs) => {
-        this.count(false)
+        // The comparison starts first (comparing++ at once), so the decision this run may trigger waits for it.
         void this.compare(inputs, outputs)
+        this.count(false)
         return { ...outputs, [RAN_VERSION]: version }
       },
       (err: unknown) => {
@@ -116,11 +122,14 @@ export class CanaryExecutor implements Executor {
       const stableOutputs = await this.stable.infer(inputs, ctx)
       const a = labelKey(canaryOutputs, source)
       const b = labelKey(stableOutputs, source)
-      if (a === undefined || b === undefined) return
+      if (a === undefined || b === undefined) {
+        this.uncompared++ // an answer without the label to compare (the canary's outputs differ)
+        return
+      }
       this.compared++
       if (a === b) this.agreed++
     } catch {
-      // the stable version failed or was too slow: nothing to compare
+      this.uncompared++ // the stable version failed or was too slow: nothing to compare
     } finally {
       this.comparing--
       this.maybeDecide()
@@ -135,6 +144,8 @@ export class CanaryExecutor implements Executor {
       compared: this.compared,
       agreed: this.agreed,
       agreement: this.compared ? this.agreed / this.compared : null,
+      uncompared: this.uncompared,
+      labeled: this.source !== undefined,
     }
   }
 

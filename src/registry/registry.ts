@@ -35,8 +35,11 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private readonly counts = new RegistryCounts()
   private gateway: Gateway | undefined
   private log: Logger = silentLogger
+  /** Opens the queue (at start, or at close): until then operations wait, none judged against a gateway still loading. */
+  private openQueue: () => void = () => undefined
   /** One registry operation at a time (an arrival, a rollback): each is a reload of one model. */
-  private queue: Promise<unknown> = Promise.resolve()
+  private queue: Promise<unknown> = new Promise<void>((resolve) => (this.openQueue = resolve))
+  private closed = false
   private watcher: RepositoryWatch | undefined
   /** The model stream's consumer, with `repository.kafka`. */
   stream: ModelStream | undefined
@@ -112,10 +115,12 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * the repository, and reads the model stream.
    */
   async start(): Promise<void> {
+    if (this.closed) return // stopped while the gateway loaded
     for (const versions of this.models.values()) {
       const serving = versions.serving
       if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.served(versions, serving, undefined)
     }
+    this.openQueue() // arrivals during the load are judged now, in the order they came
     // A rescan reads and writes the repository: a failing disk is logged, never thrown from the watcher's timer.
     if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescan().catch((err: unknown) => this.log.error({ err }, 'repository rescan failed')), this.log)
     await this.rescan()
@@ -176,12 +181,12 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   /** A new version by upload (or the model stream): stored, then through the pipeline. Resolves with its final state. */
-  arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
+  async arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
     const versions = this.versionsOf(name)
     // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.
     let meta: VersionMeta
     try {
-      meta = versions.add(bytes, arrival)
+      meta = await versions.add(bytes, arrival)
     } catch (err) {
       if (err instanceof VersionExistsError) throw new GatewayError('VERSION_EXISTS', `model ${quote(name)} has a version ${arrival.version} already: versions are immutable, publish a new one`)
       throw err
@@ -191,6 +196,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   private async process(versions: ModelVersions, version: number): Promise<VersionMeta> {
+    // Queued twice (an arrival held until start, then listed as pending by start): judged once.
+    const meta = versions.get(version)
+    if (meta && meta.state !== 'loading') return meta
     const judged = versions.judge(version)
     if (!judged.serve) {
       if (judged.gate) return this.judgeOlder(versions, version)
@@ -198,8 +206,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       return this.settle(versions, versions.update(version, { state: 'retired', reason: judged.reason }))
     }
     if (versions.settings.canary && versions.serving !== undefined) return this.startCanary(versions, version)
+    const previous = versions.serving
     const failure = await this.swap(versions, version)
-    if (failure === null) return this.served(versions, version, 'served')
+    if (failure === null) return this.served(versions, version, 'served', previous)
     return this.reject(versions, version, failure)
   }
 
@@ -209,7 +218,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * is rejected. It could never serve under `latest` otherwise; a rollback then lands on a judged file.
    */
   private async judgeOlder(versions: ModelVersions, version: number): Promise<VersionMeta> {
-    const failure = await this.attempt((gateway) => gateway.trial(gateway.config, new Map([[versions.name, version]])))
+    const failure = await this.attempt((gateway) => gateway.trial(new Map([[versions.name, version]])))
     if (failure !== null) return this.reject(versions, version, failure)
     this.log.info({ model: versions.name, version, serving: versions.serving ?? null }, 'older model version passed its gate: kept as a rollback target')
     versions.update(version, { state: 'ready', reason: null })
@@ -245,7 +254,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
         versions.update(version, { rollout })
         if (failure !== null) return void this.reject(versions, version, `promotion failed: ${failure}`)
         this.count(versions.name, 'canary_promoted')
-        this.served(versions, version, 'served')
+        this.served(versions, version, 'served', stable)
         return
       }
       const failure = await this.swap(versions, stable)
@@ -256,12 +265,24 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     })
   }
 
-  /** Serves `version` through a reload pinned to it; the failure's reason, or null once it serves. */
+  /**
+   * Serves `version` through a reload pinned to it; the failure's reason, or null once it
+   * serves. What serves (and the canary) is recorded in the reload's own step: a config
+   * reload queued behind it resolves versions from the new record, never the old one.
+   */
   private swap(versions: ModelVersions, version: VersionPin): Promise<string | null> {
-    return this.attempt((gateway) => gateway.reload(gateway.config, new Map([[versions.name, version]])))
+    const record = (): void => {
+      versions.serving = typeof version === 'number' ? version : version.stable
+      versions.canary = typeof version === 'number' ? undefined : version.canary
+    }
+    return this.attempt((gateway) => gateway.swapVersions(new Map([[versions.name, version]]), record))
   }
 
-  /** Runs a reload (or a trial) on the gateway; the failure's reason, or null. */
+  /**
+   * Runs a reload (or a trial) on the gateway; the failure's reason, or null. A gateway not
+   * ready (still loading, or draining for a stop) says nothing about the model: NOT_READY is
+   * thrown, and the version stays `loading`, judged at the next start.
+   */
   private async attempt(run: (gateway: Gateway) => Promise<unknown>): Promise<string | null> {
     const gateway = this.gateway
     if (!gateway) return 'the gateway is not attached'
@@ -269,12 +290,13 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       await run(gateway)
       return null
     } catch (err) {
+      if (err instanceof GatewayError && err.code === 'NOT_READY') throw new GatewayError('NOT_READY', `${err.message}: the version is stored and judged once the gateway is ready again`)
       return err instanceof ConfigError ? err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') : (err as Error).message
     }
   }
 
-  private served(versions: ModelVersions, version: number, event: RegistryEvent | undefined): VersionMeta {
-    const previous = versions.serving
+  /** `previous`: what served before the swap to `version` (the swap already recorded `version`). */
+  private served(versions: ModelVersions, version: number, event: RegistryEvent | undefined, previous = versions.serving): VersionMeta {
     const meta = versions.update(version, { state: 'serving', serving_since: new Date().toISOString(), reason: null })
     if (previous !== undefined && previous !== version && event === 'served') versions.update(previous, { state: 'ready' })
     versions.serving = version
@@ -292,7 +314,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private reject(versions: ModelVersions, version: number, reason: string): VersionMeta {
     this.count(versions.name, 'rejected')
     this.log.error({ model: versions.name, version, reason, serving: versions.serving ?? null }, `model version rejected; version ${versions.serving ?? 'none'} keeps serving`)
-    return this.settle(versions, versions.update(version, { state: 'rejected', reason }))
+    const meta = versions.update(version, { state: 'rejected', reason })
+    versions.prune(this.repository.keepVersions) // rejected files count against keep_versions too
+    return this.settle(versions, meta)
   }
 
   /** Serves the previous passing version at once; the one rolled back from is retired. */
@@ -310,7 +334,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
         this.reject(versions, target, failure)
         throw new GatewayError('MODEL_REJECTED', `rollback to version ${target} failed: ${failure}`)
       }
-      const meta = this.served(versions, target, 'rolled_back')
+      const meta = this.served(versions, target, 'rolled_back', from)
       if (from !== undefined) versions.update(from, { state: 'retired', reason: `rolled back to version ${target}` })
       return meta
     })
@@ -333,7 +357,10 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return this.queue.then(() => undefined)
   }
 
+  /** Stops the watch and the stream; what is queued still runs (against a draining gateway: NOT_READY, left `loading`). */
   async close(): Promise<void> {
+    this.closed = true
+    this.openQueue()
     this.watcher?.close()
     await this.stream?.close()
   }

@@ -6,13 +6,15 @@ import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import { authorized } from '../reload/admin.ts'
 import { refusalsOf } from '../security/refusals.ts'
 import type { Registry } from './registry.ts'
-import type { VersionMeta } from './store.ts'
+import { MAX_VERSION, parseVersion, type VersionMeta } from './store.ts'
 
 type Params = { name: string; version: string }
 
+/** A version in a URL: 1 to 2^53 - 1, as the repository's directories hold them (a larger one would be stored as another number). */
 function versionParam(text: string): number {
-  if (!/^[1-9]\d{0,15}$/.test(text)) throw new GatewayError('BAD_REQUEST', 'a version is a positive integer')
-  return Number(text)
+  const version = parseVersion(text)
+  if (version === undefined) throw new GatewayError('BAD_REQUEST', `a version is an integer from 1 to ${MAX_VERSION}`)
+  return version
 }
 
 /** The answer to an upload: 201 when it serves, 202 when it starts as a canary, 200 when kept aside (older, not in the policy), 422 when rejected. */

@@ -2,10 +2,13 @@
 // holding model.onnx and meta.json (written by specserve: state, source, times, gate
 // results). Every write is a temporary file or directory renamed into place, so a crash
 // leaves the old content or the new, never half of it: a version directory appears only
-// once its model file is complete, and meta.json is always whole.
+// once its model file is complete, and meta.json is always whole. The directory holding a
+// rename is synced too, so a store that was acknowledged survives a power loss.
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 
 export const VERSION_STATES = ['loading', 'serving', 'canary', 'ready', 'rejected', 'retired'] as const
 export type VersionState = (typeof VERSION_STATES)[number]
@@ -39,25 +42,113 @@ export interface VersionMeta {
   readonly rollout?: { readonly decision: 'promoted' | 'rolled_back'; readonly at: string; readonly evidence: Readonly<Record<string, number | null>> } | null
 }
 
+
 export const MODEL_FILE = 'model.onnx'
 const META_FILE = 'meta.json'
 /** Versions being stored: renamed to their number once complete; left over by a crash, removed at open. */
 const INCOMING = '.incoming-'
+/** writeAtomically's temporary files (`<file>.tmp-<pid>-<hex>`); left over by a crash, removed at open. */
+const TEMPORARY = /\.tmp-\d+-[0-9a-f]+$/
+/** Platforms that cannot fsync a directory say so with these; the rename is as durable as they make it. */
+const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'])
+
+/**
+ * The highest version: beyond 2^53 - 1 a JavaScript number no longer names one integer
+ * (9999999999999999 reads as 10000000000000000), so an upload, the scan and `meta.json`
+ * would disagree on which version it is.
+ */
+export const MAX_VERSION = Number.MAX_SAFE_INTEGER
+
+/** A version's text (a URL segment, a directory name) as its number; undefined unless it is 1..MAX_VERSION, written plainly. */
+export function parseVersion(text: string): number | undefined {
+  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined
+  const version = Number(text)
+  return version <= MAX_VERSION ? version : undefined
+}
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 
-/** Writes `bytes` to `file` durably: a temporary file in the same directory, fsync, rename. */
+const HASH_SLICE = 1 << 20
+/** sha256 a slice at a time with a turn of the event loop between slices: hashing a large model never holds requests up for long. */
+export async function sha256HexYielding(bytes: Uint8Array): Promise<string> {
+  const hash = createHash('sha256')
+  for (let at = 0; at < bytes.byteLength; at += HASH_SLICE) {
+    if (at > 0) await nextTurn()
+    hash.update(bytes.subarray(at, at + HASH_SLICE))
+  }
+  return hash.digest('hex')
+}
+
+const metaText = (meta: VersionMeta): string => `${JSON.stringify(meta, null, 2)}\n`
+const errorCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code
+
+/** Syncs a directory after a rename in it (best effort: some platforms refuse to fsync a directory). */
+function syncDirectorySync(dir: string): void {
+  let fd: number | undefined
+  try {
+    fd = openSync(dir, 'r')
+    fsyncSync(fd)
+  } catch (err) {
+    if (!DIRECTORY_SYNC_REFUSED.has(errorCode(err) ?? '')) throw err
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined
+  try {
+    handle = await open(dir, 'r')
+    await handle.sync()
+  } catch (err) {
+    if (!DIRECTORY_SYNC_REFUSED.has(errorCode(err) ?? '')) throw err
+  } finally {
+    await handle?.close()
+  }
+}
+
+/** Writes `bytes` to `file` durably: a temporary file in the same directory, fsync, rename, directory fsync. */
 export function writeAtomically(file: string, bytes: Uint8Array | string): void {
   const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
-  const fd = openSync(temp, 'w')
+  try {
+    const fd = openSync(temp, 'w')
+    try {
+      writeFileSync(fd, bytes)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(temp, file)
+  } catch (err) {
+    rmSync(temp, { force: true }) // a full disk must not leave a half file behind it
+    throw err
+  }
+  syncDirectorySync(dirname(file))
+}
+
+/** Writes a new file in a directory of its own (renamed into place whole afterwards): written and synced. */
+function writeNewSync(file: string, bytes: Uint8Array | string): void {
+  const fd = openSync(file, 'wx')
   try {
     writeFileSync(fd, bytes)
     fsyncSync(fd)
   } finally {
     closeSync(fd)
   }
-  renameSync(temp, file)
 }
+
+async function writeNew(file: string, bytes: Uint8Array | string): Promise<void> {
+  const handle = await open(file, 'wx')
+  try {
+    await handle.writeFile(bytes)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** rename(2) refuses to replace a non-empty directory: two stores of one version cannot both win. */
+const existsError = (err: unknown, version: number): unknown => (errorCode(err) === 'ENOTEMPTY' || errorCode(err) === 'EEXIST' ? new VersionExistsError(version) : err)
 
 /** One model's directory in the repository. */
 export class ModelDirectory {
@@ -67,10 +158,20 @@ export class ModelDirectory {
     this.dir = join(repository, model)
   }
 
-  /** Creates the directory and removes what a crash left half-stored. */
+  /** Creates the directory and removes what a crash left half-written: stores (.incoming-*) and meta.json temporaries. */
   open(): void {
     mkdirSync(this.dir, { recursive: true })
     for (const name of readdirSync(this.dir)) if (name.startsWith(INCOMING)) rmSync(join(this.dir, name), { recursive: true, force: true })
+    for (const version of this.versions()) {
+      const dir = join(this.dir, String(version))
+      let names: string[]
+      try {
+        names = readdirSync(dir)
+      } catch {
+        continue // not a directory: the scan ignores it too
+      }
+      for (const name of names) if (TEMPORARY.test(name)) rmSync(join(dir, name), { force: true })
+    }
   }
 
   modelFile(version: number): string {
@@ -81,7 +182,7 @@ export class ModelDirectory {
     return existsSync(join(this.dir, String(version)))
   }
 
-  /** Version directories (positive integer names), ascending. */
+  /** Version directories (names 1..MAX_VERSION), ascending. */
   versions(): number[] {
     let names: string[]
     try {
@@ -89,7 +190,7 @@ export class ModelDirectory {
     } catch {
       return []
     }
-    return names.filter((n) => /^[1-9]\d{0,15}$/.test(n)).map(Number).sort((a, b) => a - b)
+    return names.flatMap((name) => parseVersion(name) ?? []).sort((a, b) => a - b)
   }
 
   /** meta.json of a version; undefined when absent (a directory someone copied in) or unreadable. */
@@ -102,7 +203,7 @@ export class ModelDirectory {
   }
 
   writeMeta(meta: VersionMeta): void {
-    writeAtomically(join(this.dir, String(meta.version), META_FILE), `${JSON.stringify(meta, null, 2)}\n`)
+    writeAtomically(join(this.dir, String(meta.version), META_FILE), metaText(meta))
   }
 
   hasModel(version: number): boolean {
@@ -119,23 +220,46 @@ export class ModelDirectory {
 
   /**
    * Stores a new version: model file and meta written and synced in a directory of their
-   * own, then renamed to the version's number. Throws if the version exists.
+   * own, then renamed to the version's number. Throws VersionExistsError if the version exists.
+   * Off the event loop (the file system's thread pool): a large model holds no request up.
    */
-  store(bytes: Uint8Array, meta: VersionMeta): void {
+  async store(bytes: Uint8Array, meta: VersionMeta): Promise<void> {
     const final = join(this.dir, String(meta.version))
     if (existsSync(final)) throw new VersionExistsError(meta.version)
-    const incoming = join(this.dir, `${INCOMING}${meta.version}-${randomBytes(4).toString('hex')}`)
+    const incoming = this.incoming(meta.version)
+    await mkdir(incoming)
+    try {
+      await writeNew(join(incoming, MODEL_FILE), bytes)
+      await writeNew(join(incoming, META_FILE), metaText(meta))
+      await syncDirectory(incoming)
+      await rename(incoming, final)
+    } catch (err) {
+      await rm(incoming, { recursive: true, force: true })
+      throw existsError(err, meta.version)
+    }
+    await syncDirectory(this.dir)
+  }
+
+  /** store(), blocking: only at open, before anything serves (a seed imported as version 1, a test's repository). */
+  storeSync(bytes: Uint8Array, meta: VersionMeta): void {
+    const final = join(this.dir, String(meta.version))
+    if (existsSync(final)) throw new VersionExistsError(meta.version)
+    const incoming = this.incoming(meta.version)
     mkdirSync(incoming)
     try {
-      writeAtomically(join(incoming, MODEL_FILE), bytes)
-      writeAtomically(join(incoming, META_FILE), `${JSON.stringify(meta, null, 2)}\n`)
-      // rename(2) refuses to replace a non-empty directory: two stores of one version cannot both win.
+      writeNewSync(join(incoming, MODEL_FILE), bytes)
+      writeNewSync(join(incoming, META_FILE), metaText(meta))
+      syncDirectorySync(incoming)
       renameSync(incoming, final)
     } catch (err) {
       rmSync(incoming, { recursive: true, force: true })
-      if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (err as NodeJS.ErrnoException).code === 'EEXIST') throw new VersionExistsError(meta.version)
-      throw err
+      throw existsError(err, meta.version)
     }
+    syncDirectorySync(this.dir)
+  }
+
+  private incoming(version: number): string {
+    return join(this.dir, `${INCOMING}${version}-${randomBytes(4).toString('hex')}`)
   }
 
   /** Removes a version's model file (retired beyond keep_versions); its meta.json stays as history. */
@@ -145,8 +269,10 @@ export class ModelDirectory {
 }
 
 export class VersionExistsError extends Error {
+  readonly version: number
   constructor(version: number) {
     super(`version ${version} exists already`)
     this.name = 'VersionExistsError'
+    this.version = version
   }
 }

@@ -2,9 +2,11 @@
 // version arriving by the same pipeline as an upload. Every instance reads every record:
 // its consumer group is the configured prefix plus the instance name. Records are taken one
 // at a time, and an offset is committed once its version is judged (at least once). A
-// record replayed (a new group reads from the start) is recognised by its sha256 and skipped.
+// record that cannot become a version is committed as rejected; one that failed for another
+// reason (a full disk) is not: it is tried again, with backoff, before any record after it.
+// A record replayed (a new group reads from the start) is recognised by its sha256 and skipped.
 import { EventEmitter } from 'node:events'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
 import { GatewayError } from '../errors.ts'
@@ -13,15 +15,19 @@ import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
 import type { Registry } from './registry.ts'
-import { sha256Hex } from './store.ts'
+import { sha256HexYielding } from './store.ts'
 
-type Raw = Message<string, Buffer, string, string>
+export type Raw = Message<string, Buffer, string, string>
 
 /** A record that cannot become a version; its reason is logged and kept. */
 class Refused extends Error {}
 
 const passthrough = (data?: Buffer): Buffer | undefined => data
 const FETCH_TIMEOUT_MS = 60_000
+/** A record that failed unexpectedly is tried again after 1 s, 2 s, 4 s … at most a minute. */
+const RETRY_FIRST_MS = 1000
+const RETRY_MAX_MS = 60_000
+export const retryDelay = (attempt: number): number => Math.min(RETRY_FIRST_MS * 2 ** (attempt - 1), RETRY_MAX_MS)
 /** Rejections kept for /readyz. */
 const RECENT = 10
 
@@ -44,6 +50,10 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   private chain: Promise<void> = Promise.resolve()
   private readonly counts: Record<Result, number> = { accepted: 0, duplicate: 0, rejected: 0 }
   private readonly recent: { model: string; reason: string; at: string }[] = []
+  /** The record being tried again after an unexpected failure, for /readyz. */
+  private retrying: { model: string; offset: string; attempts: number; error: string } | null = null
+  /** Aborted by close(): a record waiting for its retry stops waiting, uncommitted. */
+  private readonly closing = new AbortController()
   readonly groupId: string
 
   constructor(registry: Registry, repository: RepositoryConfig, instance: string, log: Logger) {
@@ -66,23 +76,39 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
 
   async start(): Promise<void> {
     this.messages = await this.consumer.consume({ topics: [this.settings.topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    this.messages.on('data', (message: Raw) => {
-      // One failed record must not stop the ones after it.
-      this.chain = this.chain.then(() => this.take(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
-    })
+    this.messages.on('data', (message: Raw) => this.receive(message))
     this.messages.on('error', (err: Error) => this.log.error({ error: errorMessage(err) }, 'model stream consumer error'))
     this.log.info({ topic: this.settings.topic, group: this.groupId }, 'model stream: consuming model descriptors')
+  }
+
+  /** Takes a record after the ones before it, in offset order. */
+  receive(message: Raw): void {
+    // A record that could not be taken must not stop the ones after it.
+    this.chain = this.chain.then(() => this.take(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
   }
 
   private async take(message: Raw): Promise<void> {
     let result: Result
     let reason: string | null
-    try {
-      ;[result, reason] = await this.handle(message)
-    } catch (err) {
-      reason = err instanceof Refused || err instanceof GatewayError ? err.message : `unexpected: ${(err as Error).message}`
-      this.refuse(message.key ?? '', reason)
-      result = 'rejected'
+    for (let attempt = 1; ; attempt++) {
+      try {
+        ;[result, reason] = await this.handle(message)
+        break
+      } catch (err) {
+        if (err instanceof Refused || err instanceof GatewayError) {
+          reason = err.message
+          this.refuse(message.key ?? '', reason)
+          result = 'rejected'
+          break
+        }
+        // Not the record's fault (a full disk, a failing repository): committing would lose it.
+        // Later records wait, as committing one of them would commit this one too.
+        if (!(await this.retryLater(message, attempt, err))) return // closing: read again at the next start
+      }
+    }
+    if (this.retrying) {
+      this.retrying = null
+      this.messages?.resume()
     }
     this.counts[result]++
     await Promise.resolve(message.commit()).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
@@ -100,7 +126,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     if (!this.registry.isRepositoryModel(name)) throw new Refused(`unknown model "${name.slice(0, 64)}": no source: repository model by that name`)
     if (d.modelType !== '' && d.modelType !== 'onnx') throw new Refused(`model_type "${d.modelType.slice(0, 32)}" is not onnx`)
     const bytes = await this.payload(d)
-    const sha = sha256Hex(bytes)
+    const sha = await sha256HexYielding(bytes)
     if (d.sha256 && d.sha256 !== sha) throw new Refused(`sha256 mismatch: the descriptor says ${d.sha256}, the model's bytes are ${sha}`)
     const known = this.registry.versionWithSha(name, sha)
     if (known !== undefined && (d.version === 0 || d.version === known)) {
@@ -117,25 +143,30 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     if (d.payload.kind === 'data') return d.payload.data
     const { location } = d.payload
     const limit = this.repository.maxModelBytes
-    if (/^https?:\/\//i.test(location)) {
-      let res: Response
-      try {
-        res = await fetch(location, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
-      } catch (err) {
-        throw new Refused(`location ${location}: ${(err as Error).message}`)
+    if (/^https?:\/\//i.test(location)) return fetchAtMost(location, limit)
+    return readAtMost(resolve(this.repository.baseDir, location.replace(/^file:\/\//, '')), limit)
+  }
+
+  /** Waits before a record that failed unexpectedly is tried again, its offset uncommitted; false once the stream closes. */
+  private retryLater(message: Raw, attempt: number, err: unknown): Promise<boolean> {
+    const delay = retryDelay(attempt)
+    const model = message.key ?? ''
+    this.retrying = { model, offset: String(message.offset), attempts: attempt, error: errorMessage(err) }
+    this.messages?.pause() // no more records fetched meanwhile: they would only queue up in memory
+    this.log.error({ model, offset: String(message.offset), attempt, retry_in_ms: delay, error: errorMessage(err), topic: this.settings.topic }, 'model stream: a record failed unexpectedly; not committed, tried again')
+    const signal = this.closing.signal
+    if (signal.aborted) return Promise.resolve(false)
+    return new Promise((done) => {
+      const stop = (): void => {
+        clearTimeout(timer)
+        done(false)
       }
-      if (!res.ok) throw new Refused(`location ${location}: HTTP ${res.status}`)
-      if (Number(res.headers.get('content-length') ?? 0) > limit) throw new Refused(`location ${location}: over max_model_bytes (${limit})`)
-      const bytes = new Uint8Array(await res.arrayBuffer())
-      if (bytes.byteLength > limit) throw new Refused(`location ${location}: over max_model_bytes (${limit})`)
-      return bytes
-    }
-    const path = resolve(this.repository.baseDir, location.replace(/^file:\/\//, ''))
-    try {
-      return await readFile(path)
-    } catch (err) {
-      throw new Refused(`location ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', stop)
+        done(true)
+      }, delay)
+      signal.addEventListener('abort', stop, { once: true })
+    })
   }
 
   private refuse(model: string, reason: string): void {
@@ -145,7 +176,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   }
 
   status(): unknown {
-    return { topic: this.settings.topic, group: this.groupId, ...this.counts, recent_rejections: this.recent }
+    return { topic: this.settings.topic, group: this.groupId, ...this.counts, recent_rejections: this.recent, retrying: this.retrying }
   }
 
   collect(out: MetricsSink): void {
@@ -158,8 +189,48 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   }
 
   async close(): Promise<void> {
+    this.closing.abort()
     await this.messages?.close().catch(() => undefined)
     await this.chain
     await this.consumer.close(true).catch(() => undefined)
   }
+}
+
+const overLimit = (location: string, limit: number): Refused => new Refused(`location ${location}: over max_model_bytes (${limit})`)
+
+/** An http(s) location's body, read as it streams in: the download is aborted once past `limit`, whatever content-length said. */
+async function fetchAtMost(location: string, limit: number): Promise<Uint8Array> {
+  const stop = new AbortController()
+  try {
+    const res = await fetch(location, { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) })
+    if (!res.ok) throw new Refused(`location ${location}: HTTP ${res.status}`)
+    if (Number(res.headers.get('content-length') ?? 0) > limit) throw overLimit(location, limit)
+    const chunks: Uint8Array[] = []
+    let size = 0
+    for await (const chunk of res.body ?? []) {
+      size += chunk.byteLength
+      if (size > limit) throw overLimit(location, limit)
+      chunks.push(chunk)
+    }
+    return Buffer.concat(chunks, size)
+  } catch (err) {
+    throw err instanceof Refused ? err : new Refused(`location ${location}: ${(err as Error).message}`)
+  } finally {
+    stop.abort() // the rest of a body not read (over the limit, an error status) is not downloaded
+  }
+}
+
+/** A file location's bytes: a regular file (not a device, a pipe or a directory) of at most `limit` bytes. */
+async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
+  let bytes: Buffer
+  try {
+    const info = await stat(path)
+    if (!info.isFile()) throw new Refused(`location ${path}: not a regular file`)
+    if (info.size > limit) throw overLimit(path, limit)
+    bytes = await readFile(path)
+  } catch (err) {
+    throw err instanceof Refused ? err : new Refused(`location ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  if (bytes.byteLength > limit) throw overLimit(path, limit) // it grew since stat
+  return bytes
 }

@@ -1,8 +1,9 @@
 // One repository model's versions: what is on disk (each version's meta.json) mirrored in
 // memory, which one serves, and the rules that pick one (version_policy, rollback's
 // "previous passing version", keep_versions). Every change is written to meta.json first.
+import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings } from './config.ts'
-import { ModelDirectory, sha256Hex, type VersionMeta, type VersionSource } from './store.ts'
+import { MAX_VERSION, ModelDirectory, sha256Hex, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
 
 export interface Arrival {
   /** 0: the next after the highest known. */
@@ -20,6 +21,11 @@ export class ModelVersions {
   /** The version in a canary rollout beside `serving`, if any. */
   canary: number | undefined
   private readonly metas = new Map<number, VersionMeta>()
+  /**
+   * Versions being stored (numbered, not on disk yet): taken at once, so two arrivals stored
+   * at the same time never get one number, and a scan does not take one for a copied-in directory.
+   */
+  private readonly reserved = new Set<number>()
 
   constructor(repository: string, name: string, settings: RepositoryModelSettings) {
     this.name = name
@@ -36,7 +42,7 @@ export class ModelVersions {
     this.directory.open()
     if (this.directory.versions().length === 0 && this.settings.seed) {
       const bytes = seedBytes()
-      if (bytes) this.directory.store(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
+      if (bytes) this.directory.storeSync(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
     }
     this.scan()
     // A canary cut short by a stop starts over: its evidence was in memory.
@@ -50,7 +56,7 @@ export class ModelVersions {
   scan(): number[] {
     const fresh: number[] = []
     for (const version of this.directory.versions()) {
-      if (this.metas.has(version)) continue
+      if (this.metas.has(version) || this.reserved.has(version)) continue
       const meta = this.directory.readMeta(version)
       if (meta) {
         this.metas.set(version, meta)
@@ -65,13 +71,30 @@ export class ModelVersions {
     return fresh
   }
 
-  /** Stores a new version durably (state loading) and returns its meta. Throws VersionExistsError. */
-  add(bytes: Uint8Array, arrival: Arrival): VersionMeta {
-    const version = arrival.version || Math.max(0, ...this.directory.versions(), ...this.metas.keys()) + 1
-    const meta = newMeta(version, bytes, arrival.source, arrival.description ?? null)
-    this.directory.store(bytes, meta)
-    this.metas.set(version, meta)
-    return meta
+  /**
+   * Stores a new version durably (state loading) and returns its meta, hashing and writing off
+   * the event loop. Its number is taken before the first await. Throws VersionExistsError.
+   */
+  async add(bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
+    const version = arrival.version || this.next()
+    if (!Number.isSafeInteger(version) || version < 1) throw new GatewayError('BAD_REQUEST', `version ${version} is not an integer from 1 to 2^53 - 1`)
+    if (this.reserved.has(version) || this.metas.has(version)) throw new VersionExistsError(version)
+    this.reserved.add(version)
+    try {
+      const meta = versionMeta(version, await sha256HexYielding(bytes), bytes.byteLength, arrival.source, arrival.description ?? null)
+      await this.directory.store(bytes, meta)
+      this.metas.set(version, meta)
+      return meta
+    } finally {
+      this.reserved.delete(version)
+    }
+  }
+
+  /** The number of a version 0: the next after the highest known (stored, or being stored). */
+  private next(): number {
+    const highest = Math.max(0, ...this.directory.versions(), ...this.metas.keys(), ...this.reserved)
+    if (highest >= MAX_VERSION) throw new GatewayError('BAD_REQUEST', `model "${this.name}" has version ${highest}, the highest a version can be (2^53 - 1): there is no next one to number`)
+    return highest + 1
   }
 
   /** Stored, never judged (a stop came first), other than the one about to serve: judged at start. */
@@ -165,12 +188,16 @@ export function servingChoice(metas: readonly VersionMeta[], allowed: (version: 
 }
 
 export function newMeta(version: number, bytes: Uint8Array, source: VersionSource, description: string | null): VersionMeta {
+  return versionMeta(version, sha256Hex(bytes), bytes.byteLength, source, description)
+}
+
+function versionMeta(version: number, sha256: string, size: number, source: VersionSource, description: string | null): VersionMeta {
   return {
     version,
     state: 'loading',
     source,
-    sha256: sha256Hex(bytes),
-    size_bytes: bytes.byteLength,
+    sha256,
+    size_bytes: size,
     description,
     created_at: new Date().toISOString(),
     serving_since: null,

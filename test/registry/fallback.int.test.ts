@@ -38,7 +38,7 @@ function repository(versions: [version: number, bytes: Buffer, state: VersionSta
   const directory = new ModelDirectory(join(dir, 'repo'), 'cancer-main')
   directory.open()
   for (const [version, bytes, state] of versions) {
-    directory.store(bytes, { ...newMeta(version, bytes, 'upload', null), state, serving_since: state === 'serving' ? '2026-01-01T00:00:00.000Z' : null })
+    directory.storeSync(bytes, { ...newMeta(version, bytes, 'upload', null), state, serving_since: state === 'serving' ? '2026-01-01T00:00:00.000Z' : null })
   }
   const file = join(dir, 'gateway.yaml')
   writeFileSync(

@@ -1,10 +1,12 @@
 // One model's versions on disk: which one a start serves, what version_policy lets serve,
 // rollback's target, keep_versions, and what a crash in the middle of a store leaves.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { RepositoryModelSettings } from '../../src/registry/config.ts'
+import { MAX_VERSION } from '../../src/registry/store.ts'
 import { ModelVersions } from '../../src/registry/versions.ts'
 
 let repo: string
@@ -23,18 +25,18 @@ beforeEach(() => {
 afterEach(() => rmSync(repo, { recursive: true, force: true }))
 
 describe('ModelVersions', () => {
-  it('serves, after a restart, the version that served last, even when a higher one passed', () => {
+  it('serves, after a restart, the version that served last, even when a higher one passed', async () => {
     const first = opened()
-    for (const v of [1, 2, 3]) first.add(bytes(v), { version: v, source: 'upload' })
+    for (const v of [1, 2, 3]) await first.add(bytes(v), { version: v, source: 'upload' })
     first.update(3, { state: 'ready' })
     first.update(2, { state: 'serving', serving_since: '2026-01-01T00:00:00.000Z' })
     first.update(1, { state: 'ready' })
     expect(opened().serving).toBe(2)
   })
 
-  it('with no version that served, picks the highest the policy allows that was never rejected', () => {
+  it('with no version that served, picks the highest the policy allows that was never rejected', async () => {
     const first = opened({ ...latest, policy: { kind: 'specific', versions: [1, 2] } })
-    for (const v of [1, 2, 3]) first.add(bytes(v), { version: v, source: 'upload' })
+    for (const v of [1, 2, 3]) await first.add(bytes(v), { version: v, source: 'upload' })
     expect(opened({ ...latest, policy: { kind: 'specific', versions: [1, 2] } }).serving).toBe(2)
     first.update(2, { state: 'rejected', reason: 'gate' })
     const again = opened({ ...latest, policy: { kind: 'specific', versions: [1, 2] } })
@@ -44,9 +46,9 @@ describe('ModelVersions', () => {
     expect(opened().judge(1)).toEqual({ serve: false, gate: true, reason: 'not newer than the serving version 3' })
   })
 
-  it('at start, a canary cut short and a version stored but never judged are judged again', () => {
+  it('at start, a canary cut short and a version stored but never judged are judged again', async () => {
     const first = opened()
-    for (const v of [1, 2, 3]) first.add(bytes(v), { version: v, source: 'upload' })
+    for (const v of [1, 2, 3]) await first.add(bytes(v), { version: v, source: 'upload' })
     first.update(1, { state: 'serving', serving_since: '2026-01-01T00:00:00.000Z' })
     first.update(2, { state: 'canary' })
     const again = opened()
@@ -55,16 +57,16 @@ describe('ModelVersions', () => {
     expect(again.pending()).toEqual([2, 3])
   })
 
-  it('numbers a version 0 as the next after the highest known, and refuses an existing one', () => {
+  it('numbers a version 0 as the next after the highest known, and refuses an existing one', async () => {
     const versions = opened()
-    versions.add(bytes(4), { version: 4, source: 'kafka' })
-    expect(versions.add(bytes(5), { version: 0, source: 'kafka' }).version).toBe(5)
-    expect(() => versions.add(bytes(5), { version: 5, source: 'upload' })).toThrow(/version 5 exists already/)
+    await versions.add(bytes(4), { version: 4, source: 'kafka' })
+    expect((await versions.add(bytes(5), { version: 0, source: 'kafka' })).version).toBe(5)
+    await expect(versions.add(bytes(5), { version: 5, source: 'upload' })).rejects.toThrow(/version 5 exists already/)
   })
 
-  it('rolls back to the highest passing version below the serving one, never to a rejected or retired one', () => {
+  it('rolls back to the highest passing version below the serving one, never to a rejected or retired one', async () => {
     const versions = opened()
-    for (const v of [1, 2, 3, 4]) versions.add(bytes(v), { version: v, source: 'upload' })
+    for (const v of [1, 2, 3, 4]) await versions.add(bytes(v), { version: v, source: 'upload' })
     versions.update(1, { state: 'ready' })
     versions.update(2, { state: 'retired' })
     versions.update(3, { state: 'rejected' })
@@ -75,9 +77,9 @@ describe('ModelVersions', () => {
     expect(versions.previous()).toBeUndefined()
   })
 
-  it('keeps the model files of keep_versions passing versions; older ones are retired, their meta kept', () => {
+  it('keeps the model files of keep_versions passing versions; older ones are retired, their meta kept', async () => {
     const versions = opened()
-    for (const v of [1, 2, 3, 4]) versions.add(bytes(v), { version: v, source: 'upload' })
+    for (const v of [1, 2, 3, 4]) await versions.add(bytes(v), { version: v, source: 'upload' })
     for (const v of [1, 2, 3]) versions.update(v, { state: 'ready' })
     versions.update(4, { state: 'serving' })
     versions.serving = 4
@@ -99,5 +101,51 @@ describe('ModelVersions', () => {
     writeFileSync(join(dir, '8', 'model.onnx'), 'copied in')
     expect(versions.scan()).toEqual([8])
     expect(versions.get(8)).toMatchObject({ state: 'loading', source: 'directory', size_bytes: 9 })
+  })
+
+  it('keeps the highest version a number can name (2^53 - 1) across a restart, and ignores a directory beyond it', async () => {
+    const first = opened()
+    await first.add(bytes(1), { version: MAX_VERSION, source: 'upload' })
+    // 9999999999999999 would read as 10000000000000000: not a version the scan takes.
+    mkdirSync(join(repo, 'm', '9999999999999999'))
+    writeFileSync(join(repo, 'm', '9999999999999999', 'model.onnx'), 'too high')
+    const again = opened()
+    expect(again.list().map((m) => m.version)).toEqual([MAX_VERSION])
+    expect(again.serving).toBe(MAX_VERSION)
+    expect(again.scan()).toEqual([])
+  })
+
+  it('refuses to number a version 0 after the highest version there can be, instead of repeating it', async () => {
+    const versions = opened()
+    await versions.add(bytes(1), { version: MAX_VERSION - 1, source: 'kafka' })
+    expect((await versions.add(bytes(2), { version: 0, source: 'kafka' })).version).toBe(MAX_VERSION)
+    await expect(versions.add(bytes(3), { version: 0, source: 'kafka' })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/highest a version can be/) })
+    await expect(versions.add(bytes(3), { version: MAX_VERSION + 1, source: 'upload' })).rejects.toMatchObject({ code: 'BAD_REQUEST' })
+    expect(versions.list().map((m) => m.version)).toEqual([MAX_VERSION - 1, MAX_VERSION])
+  })
+
+  it('gives two version-0 arrivals stored at the same time different numbers', async () => {
+    const versions = opened()
+    await versions.add(bytes(1), { version: 1, source: 'upload' })
+    const stored = await Promise.all([versions.add(bytes(2), { version: 0, source: 'kafka' }), versions.add(bytes(3), { version: 0, source: 'kafka' })])
+    expect(stored.map((m) => m.version)).toEqual([2, 3])
+    expect(opened().list().map((m) => [m.version, m.sha256])).toEqual([[1, expect.any(String)], [2, stored[0]!.sha256], [3, stored[1]!.sha256]])
+  })
+
+  it('stores a large model without holding the event loop for the whole store', async () => {
+    const versions = opened()
+    const large = Buffer.alloc(32 * 1024 * 1024, 7)
+    let stored = false
+    const store = Promise.resolve(versions.add(large, { version: 1, source: 'upload' })).then((meta) => {
+      stored = true
+      return meta
+    })
+    // Another request's turn of the event loop comes while the model is hashed and written.
+    const turns: boolean[] = []
+    await new Promise<void>((resolve) => setImmediate(() => resolve(void turns.push(stored))))
+    await new Promise<void>((resolve) => setTimeout(() => resolve(void turns.push(stored)), 0))
+    expect(turns).toEqual([false, false])
+    expect(await store).toMatchObject({ version: 1, size_bytes: large.byteLength, sha256: createHash('sha256').update(large).digest('hex') })
+    expect(readFileSync(versions.directory.modelFile(1)).equals(large)).toBe(true)
   })
 })

@@ -1,0 +1,44 @@
+// The repository's writes: what a failed write or a crash leaves behind is cleaned away.
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ModelDirectory, writeAtomically } from '../../src/registry/store.ts'
+import { newMeta } from '../../src/registry/versions.ts'
+
+let repo: string
+beforeEach(() => {
+  repo = mkdtempSync(join(tmpdir(), 'specserve-store-'))
+})
+afterEach(() => rmSync(repo, { recursive: true, force: true }))
+
+describe('repository writes', () => {
+  it('a meta.json write that fails leaves no temporary file behind', () => {
+    const dir = join(repo, 'm', '1')
+    // The rename cannot replace a directory: the write fails after its temporary file was written.
+    mkdirSync(join(dir, 'meta.json', 'in-the-way'), { recursive: true })
+    expect(() => writeAtomically(join(dir, 'meta.json'), '{}')).toThrow()
+    expect(readdirSync(dir)).toEqual(['meta.json'])
+  })
+
+  it('at open, removes the temporary files a crash left beside meta.json, and keeps the version', async () => {
+    const directory = new ModelDirectory(repo, 'm')
+    directory.open()
+    const bytes = Buffer.from('model 1')
+    await directory.store(bytes, newMeta(1, bytes, 'upload', null))
+    writeFileSync(join(repo, 'm', '1', 'meta.json.tmp-4242-0badcafe'), '{"version": 1, "sta')
+    new ModelDirectory(repo, 'm').open()
+    expect(readdirSync(join(repo, 'm', '1')).sort()).toEqual(['meta.json', 'model.onnx'])
+    expect(directory.readMeta(1)).toMatchObject({ version: 1, state: 'loading' })
+  })
+
+  it('refuses to store a version twice, also when both stores run at once', async () => {
+    const directory = new ModelDirectory(repo, 'm')
+    directory.open()
+    const bytes = Buffer.from('model 1')
+    const both = await Promise.allSettled([directory.store(bytes, newMeta(1, bytes, 'upload', null)), directory.store(bytes, newMeta(1, bytes, 'upload', null))])
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected'])
+    expect(both.find((r) => r.status === 'rejected')).toMatchObject({ reason: { name: 'VersionExistsError' } })
+    expect(readdirSync(join(repo, 'm'))).toEqual(['1'])
+  })
+})

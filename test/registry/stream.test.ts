@@ -1,0 +1,148 @@
+// The model stream's handling of one record, without a broker: how much of a `location` it
+// reads, and which failures commit the record (it cannot become a version) and which do not
+// (a full disk: it is tried again, and the records after it wait).
+import { EventEmitter, once } from 'node:events'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { GatewayError } from '../../src/errors.ts'
+import type { RepositoryConfig } from '../../src/registry/config.ts'
+import { encodeDescriptor, type ModelDescriptor } from '../../src/registry/descriptor.ts'
+import type { Registry } from '../../src/registry/registry.ts'
+import type { VersionMeta } from '../../src/registry/store.ts'
+import { ModelStream, retryDelay, type Raw } from '../../src/registry/stream.ts'
+import type { Logger } from '../../src/types.ts'
+
+const RETRYING = 'model stream: a record failed unexpectedly; not committed, tried again'
+const LIMIT = 1000
+
+let dir: string
+let stream: ModelStream
+let arrive: ReturnType<typeof vi.fn<Registry['arrive']>>
+const logged = new EventEmitter()
+const log: Logger = { info: () => undefined, warn: () => undefined, error: (obj, msg) => logged.emit(msg, obj) }
+
+const serving = { version: 2, state: 'serving', reason: null } as VersionMeta
+const diskFull = (): NodeJS.ErrnoException => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+
+function descriptor(payload: ModelDescriptor['payload']): Buffer {
+  return Buffer.from(encodeDescriptor({ name: 'm', version: 0, description: '', modelType: 'onnx', payload, sha256: '' }))
+}
+
+function record(value: Buffer, offset = 7n): Raw & { commit: ReturnType<typeof vi.fn> } {
+  return { key: 'm', value, offset, commit: vi.fn() } as unknown as Raw & { commit: ReturnType<typeof vi.fn> }
+}
+
+/** Receives a record and waits until it is judged: [result, model, reason]. */
+async function judged(message: Raw): Promise<unknown[]> {
+  const done = once(stream, 'record')
+  stream.receive(message)
+  return done
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'specserve-stream-'))
+  arrive = vi.fn<Registry['arrive']>().mockResolvedValue(serving)
+  const registry = { isRepositoryModel: (name: string) => name === 'm', versionWithSha: () => undefined, arrive } as unknown as Registry
+  const repository: RepositoryConfig = { path: join(dir, 'repo'), keepVersions: 3, watch: false, maxModelBytes: LIMIT, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g' }, baseDir: dir }
+  stream = new ModelStream(registry, repository, 'test', log)
+})
+
+afterEach(async () => {
+  vi.useRealTimers()
+  await stream.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('a location over max_model_bytes', () => {
+  let server: Server | undefined
+  afterEach(() => server?.close())
+
+  it('served chunked (no content-length): refused once past the limit, the download aborted', async () => {
+    const total = 64 * 1024 * 1024
+    let sent = 0
+    const ended = new Promise<{ sent: number; finished: boolean }>((resolve) => {
+      server = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' })
+        res.on('close', () => resolve({ sent, finished: res.writableFinished }))
+        const chunk = Buffer.alloc(1 << 20)
+        const pump = (): void => {
+          while (sent < total) {
+            sent += chunk.length
+            if (!res.write(chunk)) return void res.once('drain', pump)
+          }
+          res.end()
+        }
+        pump()
+      })
+    })
+    server!.listen(0, '127.0.0.1')
+    await once(server!, 'listening')
+    const url = `http://127.0.0.1:${(server!.address() as AddressInfo).port}/model.onnx`
+    const message = record(descriptor({ kind: 'location', location: url }))
+    expect(await judged(message)).toEqual(['rejected', 'm', `location ${url}: over max_model_bytes (${LIMIT})`])
+    const download = await ended
+    expect(download.finished).toBe(false)
+    expect(download.sent).toBeLessThan(total)
+    expect(arrive).not.toHaveBeenCalled()
+    expect(message.commit).toHaveBeenCalledOnce()
+  })
+
+  it('a file: its size is checked before it is read; a directory is refused as not a regular file', async () => {
+    writeFileSync(join(dir, 'big.onnx'), Buffer.alloc(LIMIT + 1))
+    mkdirSync(join(dir, 'folder.onnx'))
+    expect(await judged(record(descriptor({ kind: 'location', location: 'big.onnx' })))).toEqual(['rejected', 'm', `location ${join(dir, 'big.onnx')}: over max_model_bytes (${LIMIT})`])
+    expect(await judged(record(descriptor({ kind: 'location', location: 'folder.onnx' })))).toEqual(['rejected', 'm', `location ${join(dir, 'folder.onnx')}: not a regular file`])
+    writeFileSync(join(dir, 'small.onnx'), Buffer.alloc(LIMIT))
+    expect(await judged(record(descriptor({ kind: 'location', location: 'small.onnx' })))).toEqual(['accepted', 'm', null])
+    expect(arrive).toHaveBeenCalledOnce()
+  })
+})
+
+describe('which records are committed', () => {
+  it('a record that cannot become a version is committed at once, as rejected', async () => {
+    const garbage = record(Buffer.from([0xff, 0xff, 0xff]))
+    expect(await judged(garbage)).toEqual(['rejected', 'm', expect.stringMatching(/not a specserve.v1.ModelDescriptor/)])
+    arrive.mockRejectedValueOnce(new GatewayError('VERSION_EXISTS', 'model "m" has a version 3 already'))
+    const exists = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
+    expect(await judged(exists)).toEqual(['rejected', 'm', 'model "m" has a version 3 already'])
+    expect([garbage.commit.mock.calls.length, exists.commit.mock.calls.length]).toEqual([1, 1])
+  })
+
+  it('a record that failed unexpectedly (a full disk) is not committed: tried again with backoff, then committed; the next record waits', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    arrive.mockRejectedValueOnce(diskFull()).mockRejectedValueOnce(diskFull())
+    const first = record(descriptor({ kind: 'data', data: Buffer.from('model 1') }), 7n)
+    const next = record(descriptor({ kind: 'data', data: Buffer.from('model 2') }), 8n)
+    const retrying = once(logged, RETRYING)
+    const judgedFirst = judged(first)
+    stream.receive(next)
+    expect(await retrying).toEqual([expect.objectContaining({ model: 'm', offset: '7', attempt: 1, retry_in_ms: retryDelay(1), error: expect.stringMatching(/ENOSPC/) })])
+    expect(stream.status()).toMatchObject({ retrying: { model: 'm', offset: '7', attempts: 1 } })
+    const again = once(logged, RETRYING)
+    await vi.advanceTimersByTimeAsync(retryDelay(1))
+    expect(await again).toEqual([expect.objectContaining({ attempt: 2, retry_in_ms: retryDelay(2) })])
+    expect([first.commit.mock.calls.length, next.commit.mock.calls.length, arrive.mock.calls.length]).toEqual([0, 0, 2])
+    await vi.advanceTimersByTimeAsync(retryDelay(2))
+    expect(await judgedFirst).toEqual(['accepted', 'm', null])
+    await stream.idle()
+    expect([first.commit.mock.calls.length, next.commit.mock.calls.length, arrive.mock.calls.length]).toEqual([1, 1, 4])
+    expect(first.commit.mock.invocationCallOrder[0]).toBeLessThan(next.commit.mock.invocationCallOrder[0]!)
+    expect(stream.status()).toMatchObject({ accepted: 2, rejected: 0, retrying: null })
+  })
+
+  it('a stop while a record waits for its retry leaves it uncommitted, to be read again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    arrive.mockRejectedValue(diskFull())
+    const message = record(descriptor({ kind: 'data', data: Buffer.from('model 1') }))
+    const retrying = once(logged, RETRYING)
+    stream.receive(message)
+    await retrying
+    await stream.close()
+    expect(message.commit).not.toHaveBeenCalled()
+    expect(arrive).toHaveBeenCalledOnce()
+  })
+})
