@@ -111,9 +111,12 @@ async function serve(file: string, stream: boolean): Promise<void> {
     stopping = true
     app.log.info({ signal, grace_ms: grace }, 'draining')
     triggers.stop()
-    await registry?.close()
     gateway.drain() // /readyz 503, new predicts NOT_READY: load balancers move away
     grpc?.setServing(false)
+    const drainedBy = performance.now() + grace
+    // The repository watch and the model stream stop. A version being judged ends NOT_READY
+    // (stored as `loading`, judged at the next start): nothing is judged, or served, for the stop.
+    const registryClosed = registry?.close().catch((err: unknown) => app.log.warn({ err }, 'model registry: close failed'))
     // In-flight requests get the grace period to finish; then their connections are cut.
     const cut = setTimeout(() => app.server.closeAllConnections(), grace)
     await Promise.all([app.close(), grpc?.close(grace)])
@@ -125,9 +128,9 @@ async function serve(file: string, stream: boolean): Promise<void> {
     // Shadow members run after the answer; their predicts' records go once they are done.
     await gateway.idle(Math.max(0, until - performance.now()))
     await output?.close(Math.max(0, until - performance.now()))
-    // A version swap under way ends (NOT_READY: the version stays `loading`, judged at the next
-    // start) before its executors close; nothing is judged rejected for the stop.
-    await registry?.idle()
+    // A version swap under way (loading a model) ends before its executors close, within the
+    // grace: past it the exit cuts it, and the version, still `loading`, is judged at the next start.
+    await atMost(Promise.all([registryClosed, registry?.idle()]), Math.max(0, drainedBy - performance.now()))
     await gateway.close()
     await telemetry.shutdown().catch((err: unknown) => app.log.warn({ err }, 'telemetry flush failed'))
     process.exit(0)
@@ -157,8 +160,16 @@ async function serve(file: string, stream: boolean): Promise<void> {
   for (const { name, message } of placementWarnings(gateway)) app.log.warn({ model: name }, message)
   // New versions that arrived while it was down are judged now; the repository is watched from here on.
   await registry?.start()
+  if (stopping) return // a signal while the registry started: shutdown carries on
   grpc?.setServing(true)
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
+}
+
+/** Waits for `work` at most `ms`: what still runs then is left to the exit. */
+async function atMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
 }
 
 /** Models whose placement deserves a word at startup (a slow model pinned inline). */

@@ -8,10 +8,13 @@ import { getExecutorKind } from './executors/registry.ts'
 import type { Executor, ExecutorEnv, SharedResource } from './executors/types.ts'
 import { CanaryExecutor } from './registry/canary.ts'
 import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
+import { Retirement } from './reload/retire.ts'
+import type { VersionPin, VersionSource } from './reload/version-source.ts'
 import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
 import { buildEnsemble, checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
 import { Run, type RunHooks, type RunScope } from './starter/run.ts'
+import { SerialQueue } from './serial-queue.ts'
 import { quote } from './tensor/index.ts'
 import { ModelStats } from './starter/stats.ts'
 import type { Component, PredictRequest, PredictResult } from './types.ts'
@@ -22,31 +25,6 @@ export interface ModelRuntime {
   readonly stats: ModelStats
   /** Identity of the entry and its files: an unchanged model survives a reload as is. */
   readonly fingerprint: string
-}
-
-/**
- * Who picks the version of each repository model (src/registry). The gateway only asks it
- * which file each such model serves, and lets it judge the models a load or reload loaded.
- */
-/** What a reload pins a repository model to: one version, or a canary beside the stable one. */
-export type VersionPin = number | { readonly stable: number; readonly canary: number }
-
-export interface VersionSource {
-  /**
-   * A model whose versions this source picks: loaded and gated even when no ensemble uses it,
-   * since a version serves only once loaded (a file that is not a model must not "serve").
-   */
-  isRepositoryModel(name: string): boolean
-  /** The config with each repository model pointed at the version it serves, or at the version(s) `pin` asks to try. */
-  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig
-  /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
-  gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]>
-  /**
-   * At start, once the first load failed: the repository models named by `issues` (load or
-   * gate failures at `models.<name>`) fall back to an earlier version that passed. True if
-   * any did: the load is tried again with what `resolve` now answers.
-   */
-  fallback?(issues: readonly ConfigIssue[]): boolean
 }
 
 /** One config's models and ensembles. A reload builds a new one and swaps it in whole. */
@@ -72,15 +50,10 @@ export class Gateway {
   private readonly loaded = new WeakSet<Executor>()
   /** Executors the registry's gate passed (a start that falls back loads again, and gates what it has not gated). */
   private readonly gated = new WeakSet<Executor>()
-  /** Executors of a replaced config, closed once no state holding them has a predict running. */
-  private readonly retiring = new Set<ModelRuntime>()
-  /**
-   * Replaced states whose predicts still run. A runtime a reload retires may be shared by an
-   * older state too (kept by one reload, replaced by the next): it closes only once every
-   * state holding it is idle, so predicts finish on the version they started with.
-   */
-  private readonly draining = new Set<GatewayState>()
-  private reloading: Promise<unknown> = Promise.resolve()
+  /** Executors of replaced configs, closed once no config still running predicts holds them. */
+  private readonly retirement = new Retirement<ModelRuntime>()
+  /** One reload, swap or trial at a time, each reading the config and versions when it runs. */
+  private readonly reloading = new SerialQueue()
   private readonly env: ExecutorEnv
   private readonly versions: VersionSource | undefined
 
@@ -202,7 +175,7 @@ export class Gateway {
    * Repository models serve the versions the registry records when the reload's turn comes.
    */
   reload(config: GatewayConfig): Promise<ReloadReport> {
-    return this.inTurn(() => this.doReload(this.resolved(config)))
+    return this.reloading.run(() => this.doReload(this.resolved(config)))
   }
 
   /**
@@ -212,7 +185,7 @@ export class Gateway {
    * serves is current before any later reload resolves versions from it.
    */
   swapVersions(pin: ReadonlyMap<string, VersionPin>, swapped: () => void): Promise<ReloadReport> {
-    return this.inTurn(() => this.doReload(this.resolved(this.current.config, pin), swapped))
+    return this.reloading.run(() => this.doReload(this.resolved(this.current.config, pin), swapped))
   }
 
   /**
@@ -221,19 +194,14 @@ export class Gateway {
    * reload. The registry judges a version it will not serve now this way.
    */
   trial(pin: ReadonlyMap<string, VersionPin>): Promise<void> {
-    return this.inTurn(async () => {
+    return this.reloading.run(async () => {
       const config = this.resolved(this.current.config, pin)
       const { plan, issues } = await this.prepare(config)
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
+      // A drain that began meanwhile says nothing about the models, as in doReload.
+      if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
       if (issues.length) throw new ConfigError(config.file, issues)
     })
-  }
-
-  /** One reload, swap or trial at a time, each reading the config and versions when it runs. */
-  private inTurn<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.reloading.then(step)
-    this.reloading = run.catch(() => undefined)
-    return run
   }
 
   private resolved(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
@@ -260,27 +228,8 @@ export class Gateway {
     this.current = next
     swapped?.()
     this.reloads.applied++
-    for (const m of plan.retired) this.retiring.add(m)
-    if (old.inFlight > 0) {
-      this.draining.add(old)
-      const before = old.onIdle // idle() may be waiting on it
-      old.onIdle = () => {
-        before?.()
-        this.draining.delete(old)
-        this.closeRetired()
-      }
-    }
-    this.closeRetired()
+    this.retirement.retire(old, plan.retired)
     return describeReload(old.config, config, old.models, plan)
-  }
-
-  /** Closes each retired runtime no draining state holds any more. */
-  private closeRetired(): void {
-    for (const m of this.retiring) {
-      if ([...this.draining].some((state) => state.models.get(m.model.name) === m)) continue
-      this.retiring.delete(m)
-      void m.executor.close().catch(() => undefined)
-    }
   }
 
   ensemble(name: string): EnsembleRuntime {
@@ -349,7 +298,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     this.state = 'closed'
-    await Promise.allSettled([...this.models.values(), ...this.retiring].map((m) => m.executor.close()))
+    await Promise.allSettled([...this.models.values(), ...this.retirement.takeAll()].map((m) => m.executor.close()))
     await Promise.allSettled([...this.resources.values()].map((r) => r.close()))
   }
 }

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
 import { ConfigError, type ConfigIssue } from '../config/yaml.ts'
 import { GatewayError } from '../errors.ts'
-import type { Gateway, ModelRuntime, VersionPin, VersionSource } from '../gateway.ts'
+import type { Gateway, ModelRuntime } from '../gateway.ts'
+import type { VersionPin, VersionSource } from '../reload/version-source.ts'
 import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
 import { RegistryCounts, type RegistryEvent } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
@@ -22,6 +23,7 @@ import type { RepositoryConfig } from './config.ts'
 import { runGate } from './gate.ts'
 import { VersionExistsError, type VersionMeta } from './store.ts'
 import { ModelStream } from './stream.ts'
+import { SerialQueue } from '../serial-queue.ts'
 import { ModelVersions, type Arrival } from './versions.ts'
 
 /** What a registry emits: `settled` once a version is judged (serving, rejected or kept aside). */
@@ -36,9 +38,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private gateway: Gateway | undefined
   private log: Logger = silentLogger
   /** Opens the queue (at start, or at close): until then operations wait, none judged against a gateway still loading. */
-  private openQueue: () => void = () => undefined
+  private openQueue!: () => void
   /** One registry operation at a time (an arrival, a rollback): each is a reload of one model. */
-  private queue: Promise<unknown> = new Promise<void>((resolve) => (this.openQueue = resolve))
+  private readonly queue = new SerialQueue(new Promise<void>((resolve) => (this.openQueue = resolve)))
   private closed = false
   private watcher: RepositoryWatch | undefined
   /** The model stream's consumer, with `repository.kafka`. */
@@ -124,7 +126,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     // A rescan reads and writes the repository: a failing disk is logged, never thrown from the watcher's timer.
     if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescan().catch((err: unknown) => this.log.error({ err }, 'repository rescan failed')), this.log)
     await this.rescan()
-    for (const versions of this.models.values()) for (const version of versions.pending()) void this.enqueue(() => this.process(versions, version)).catch(() => undefined)
+    if (this.closed) return // stopped while the rescan judged: no stream to start, nothing more to judge
+    for (const versions of this.models.values()) for (const version of versions.pending()) void this.queue.run(() => this.process(versions, version)).catch(() => undefined)
     if (this.repository.kafka && this.gateway) {
       this.stream = new ModelStream(this, this.repository, this.gateway.config.server.instance, this.log)
       this.gateway.attach('model_stream', this.stream)
@@ -137,16 +140,11 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   async rescan(): Promise<void> {
     const jobs: Promise<unknown>[] = []
     for (const versions of this.models.values()) {
-      for (const version of versions.scan()) jobs.push(this.enqueue(() => this.process(versions, version)).catch(() => undefined))
+      for (const version of versions.scan()) jobs.push(this.queue.run(() => this.process(versions, version)).catch(() => undefined))
     }
     await Promise.all(jobs)
   }
 
-  private enqueue<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job)
-    this.queue = run.catch(() => undefined)
-    return run
-  }
 
   private versionsOf(name: string): ModelVersions {
     const versions = this.models.get(name)
@@ -192,7 +190,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       throw err
     }
     this.log.info({ model: name, version: meta.version, source: arrival.source, sha256: meta.sha256 }, 'model version stored')
-    return this.enqueue(() => this.process(versions, meta.version))
+    return this.queue.run(() => this.process(versions, meta.version))
   }
 
   private async process(versions: ModelVersions, version: number): Promise<VersionMeta> {
@@ -242,7 +240,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
 
   /** The canary's evidence is in: promoted (it serves all traffic) or rolled back (rejected), with the evidence kept. */
   private decideCanary(versions: ModelVersions, version: number, evidence: CanaryEvidence): Promise<void> {
-    return this.enqueue(async () => {
+    return this.queue.run(async () => {
       if (versions.canary !== version) return // superseded or rolled back meanwhile
       const verdict = canaryVerdict(evidence, versions.settings.canary!)
       const rollout = { decision: verdict.promote ? ('promoted' as const) : ('rolled_back' as const), at: new Date().toISOString(), evidence: evidenceRecord(evidence) }
@@ -322,7 +320,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   /** Serves the previous passing version at once; the one rolled back from is retired. */
   rollback(name: string): Promise<VersionMeta> {
     const versions = this.versionsOf(name)
-    return this.enqueue(async () => {
+    return this.queue.run(async () => {
       const from = versions.serving
       const target = versions.previous()
       if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(name)} has no passing version before ${from ?? 'none'} to roll back to`)
@@ -354,7 +352,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
 
   /** Waits for the operations queued so far (tests, shutdown). */
   idle(): Promise<void> {
-    return this.queue.then(() => undefined)
+    return this.queue.idle()
   }
 
   /** Stops the watch and the stream; what is queued still runs (against a draining gateway: NOT_READY, left `loading`). */

@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
 import type { OnnxSpec } from '../executors/onnx/executor.ts'
-import type { VersionPin } from '../gateway.ts'
+import type { VersionPin } from '../reload/version-source.ts'
 import type { CanaryEvidence, CanaryPlan } from './canary.ts'
 import type { RepositoryModelSettings } from './config.ts'
 import type { ModelVersions } from './versions.ts'

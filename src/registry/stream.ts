@@ -16,6 +16,7 @@ import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
 import type { Registry } from './registry.ts'
 import { sha256HexYielding } from './store.ts'
+import { SerialQueue } from '../serial-queue.ts'
 
 export type Raw = Message<string, Buffer, string, string>
 
@@ -47,7 +48,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   private readonly consumer: Consumer<string, Buffer, string, string>
   private messages: MessagesStream<string, Buffer, string, string> | null = null
   /** Records are judged one after another, in offset order. */
-  private chain: Promise<void> = Promise.resolve()
+  private readonly records = new SerialQueue()
   private readonly counts: Record<Result, number> = { accepted: 0, duplicate: 0, rejected: 0 }
   private readonly recent: { model: string; reason: string; at: string }[] = []
   /** The record being tried again after an unexpected failure, for /readyz. */
@@ -84,7 +85,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   /** Takes a record after the ones before it, in offset order. */
   receive(message: Raw): void {
     // A record that could not be taken must not stop the ones after it.
-    this.chain = this.chain.then(() => this.take(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
+    void this.records.run(() => this.take(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
   }
 
   private async take(message: Raw): Promise<void> {
@@ -95,14 +96,15 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
         ;[result, reason] = await this.handle(message)
         break
       } catch (err) {
-        if (err instanceof Refused || err instanceof GatewayError) {
-          reason = err.message
+        if (err instanceof Refused || err instanceof GatewayError || !isSystemError(err)) {
+          reason = err instanceof Refused || err instanceof GatewayError ? err.message : `unexpected: ${errorMessage(err)}`
           this.refuse(message.key ?? '', reason)
           result = 'rejected'
           break
         }
-        // Not the record's fault (a full disk, a failing repository): committing would lose it.
-        // Later records wait, as committing one of them would commit this one too.
+        // A system error (a full disk, a failing repository) is not the record's fault: committing
+        // would lose it. Later records wait, as committing one of them would commit this one too.
+        // Anything else (a bug) would fail the same way for ever: refused above, not retried.
         if (!(await this.retryLater(message, attempt, err))) return // closing: read again at the next start
       }
     }
@@ -133,7 +135,14 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       this.log.info({ model: name, version: known, sha256: sha }, 'model stream: a version already stored (replayed record), skipped')
       return ['duplicate', null]
     }
-    const meta = await this.registry.arrive(name, bytes, { version: d.version, source: 'kafka', description: d.description || undefined })
+    let meta
+    try {
+      meta = await this.registry.arrive(name, bytes, { version: d.version, source: 'kafka', description: d.description || undefined })
+    } catch (err) {
+      // Stored, not judged (the gateway is draining for a stop): judged at the next start, so the record is taken.
+      if (err instanceof GatewayError && err.code === 'NOT_READY') return ['accepted', null]
+      throw err
+    }
     return meta.state === 'rejected' ? ['rejected', meta.reason] : ['accepted', null]
   }
 
@@ -185,16 +194,19 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
 
   /** Waits for the records taken so far (tests). */
   idle(): Promise<void> {
-    return this.chain
+    return this.records.idle()
   }
 
   async close(): Promise<void> {
     this.closing.abort()
     await this.messages?.close().catch(() => undefined)
-    await this.chain
+    await this.records.idle()
     await this.consumer.close(true).catch(() => undefined)
   }
 }
+
+/** An error from the system (fs, the network stack): it carries an errno-style code such as ENOSPC or EIO. */
+const isSystemError = (err: unknown): boolean => err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code!)
 
 const overLimit = (location: string, limit: number): Refused => new Refused(`location ${location}: over max_model_bytes (${limit})`)
 

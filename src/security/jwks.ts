@@ -94,6 +94,21 @@ export class RemoteKeySet {
       await response.body?.cancel()
       throw new Error(`JWKS endpoint answered ${response.status}`)
     }
-    return createLocalJWKSet((await response.json()) as JSONWebKeySet)
+    return createLocalJWKSet(JSON.parse(await textAtMost(response, MAX_JWKS_BYTES)) as JSONWebKeySet)
   }
+}
+
+/** A key set is a few KiB: a larger body is not one, and is not read whole into memory. */
+export const MAX_JWKS_BYTES = 1 << 20
+
+async function textAtMost(response: Response, limit: number): Promise<string> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of response.body ?? []) {
+    size += chunk.byteLength
+    // Leaving the loop cancels the rest of the body.
+    if (size > limit) throw new Error(`JWKS endpoint answered more than ${limit} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks, size).toString('utf8')
 }

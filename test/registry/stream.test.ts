@@ -112,6 +112,22 @@ describe('which records are committed', () => {
     expect([garbage.commit.mock.calls.length, exists.commit.mock.calls.length]).toEqual([1, 1])
   })
 
+  it('a record whose handling fails with a bug (not a system error) is committed as rejected, not retried for ever', async () => {
+    arrive.mockRejectedValueOnce(new TypeError("Cannot read properties of undefined (reading 'version')"))
+    const buggy = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
+    expect(await judged(buggy)).toEqual(['rejected', 'm', "unexpected: Cannot read properties of undefined (reading 'version')"])
+    expect(buggy.commit).toHaveBeenCalledTimes(1)
+    expect(arrive).toHaveBeenCalledTimes(1)
+  })
+
+  it('a record stored while the gateway drains (NOT_READY: judged at the next start) is committed as accepted, not rejected', async () => {
+    arrive.mockRejectedValueOnce(new GatewayError('NOT_READY', 'cannot reload: gateway is draining: the version is stored and judged once the gateway is ready again'))
+    const stored = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
+    expect(await judged(stored)).toEqual(['accepted', 'm', null])
+    expect(stored.commit).toHaveBeenCalledTimes(1)
+    expect(stream.status()).toMatchObject({ accepted: 1, rejected: 0, recent_rejections: [] })
+  })
+
   it('a record that failed unexpectedly (a full disk) is not committed: tried again with backoff, then committed; the next record waits', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     arrive.mockRejectedValueOnce(diskFull()).mockRejectedValueOnce(diskFull())

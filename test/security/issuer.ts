@@ -19,8 +19,8 @@ export interface Issuer {
   readonly url: string
   /** JWKS fetches asked for so far (answered or not). */
   readonly fetches: () => number
-  /** How the JWKS endpoint answers: the keys, 503, or never (an issuer that accepts and hangs). */
-  answer: 'keys' | 'error' | 'hang'
+  /** How the JWKS endpoint answers: the keys, 503, never (an issuer that accepts and hangs), or the keys padded to 2 MiB. */
+  answer: 'keys' | 'error' | 'hang' | 'oversized'
   /** The key tokens are signed with now. */
   current: SigningKey
   /** Publishes a new key and signs with it from now on; `keepOld` leaves the old key in the JWKS. */
@@ -52,7 +52,8 @@ export async function startIssuer(alg: 'RS256' | 'ES256' = 'RS256'): Promise<Iss
       res.writeHead(503).end()
       return
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published.map((k) => k.publicJwk) }))
+    const pad = issuer.answer === 'oversized' ? { padding: 'x'.repeat(2 << 20) } : {}
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published.map((k) => k.publicJwk), ...pad }))
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')

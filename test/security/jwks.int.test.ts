@@ -92,3 +92,15 @@ describe('an issuer that hangs', () => {
     expect(issuer.fetches()).toBe(1)
   })
 })
+
+describe('an issuer that answers more than a key set', () => {
+  it('is not read past 1 MiB: its keys are not taken, and the tokens they sign are refused', async () => {
+    issuer.answer = 'oversized'
+    const guard = guardFor()
+    expect(await verdict(guard, await issuer.sign({ sub: 'padded' }))).toEqual({ code: 'UNAUTHENTICATED', message: 'the issuer\'s keys could not be fetched' })
+    issuer.answer = 'keys'
+    later(30_000)
+    expect(await verdict(guard, await issuer.sign({ sub: 'plain' }))).toMatchObject({ id: 'jwt:plain' })
+    expect(issuer.fetches()).toBe(2)
+  })
+})

@@ -35,7 +35,7 @@ export class LaneQueue {
     return this.jobs[index]
   }
 
-  /** The waiting job with the earliest deadline (the first of those), undefined when none waits. */
+  /** A waiting job with the earliest deadline (the latest to arrive, if several share it), undefined when none waits. */
   earliest(): Job | undefined {
     return this.byArrival ? this.candidates[this.first] : this.jobs[0]
   }

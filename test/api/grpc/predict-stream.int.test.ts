@@ -83,12 +83,12 @@ describe('specserve.v1.Gateway/PredictStream', () => {
     for (const deadline of [undefined, Date.now() + 60_000]) {
       const { call, replies, ended } = openStream(deadline ? { deadline } : {})
       call.write({ id: 'default', ensemble: 'fallback', inputs: xInput }) // default 100 ms: the slow model (600 ms) misses it, the fallback answers
-      call.write({ id: 'own', ensemble: 'fallback', budget_ms: 800, inputs: xInput }) // its own 800 ms: the slow model makes it
+      call.write({ id: 'own', ensemble: 'fallback', budget_ms: 1000, inputs: xInput }) // its own 1000 ms (the max): the slow model makes it
       call.end()
       await ended
       const byId = new Map(replies.map((r) => [r.id, r.response!]))
       expect(byId.get('default')).toMatchObject({ budget_ms: 100, decision: { chosen: 'fast' } })
-      expect(byId.get('own')).toMatchObject({ budget_ms: 800, decision: { chosen: 'slow' } })
+      expect(byId.get('own')).toMatchObject({ budget_ms: 1000, decision: { chosen: 'slow' } })
     }
   })
 

@@ -1,0 +1,29 @@
+// The gateway's view of src/registry: who picks the file each repository model serves.
+import type { GatewayConfig } from '../config/load.ts'
+import type { ConfigIssue } from '../config/yaml.ts'
+import type { ModelRuntime } from '../gateway.ts'
+
+/** What a reload pins a repository model to: one version, or a canary beside the stable one. */
+export type VersionPin = number | { readonly stable: number; readonly canary: number }
+
+/**
+ * Who picks the version of each repository model (src/registry). The gateway only asks it
+ * which file each such model serves, and lets it judge the models a load or reload loaded.
+ */
+export interface VersionSource {
+  /**
+   * A model whose versions this source picks: loaded and gated even when no ensemble uses it,
+   * since a version serves only once loaded (a file that is not a model must not "serve").
+   */
+  isRepositoryModel(name: string): boolean
+  /** The config with each repository model pointed at the version it serves, or at the version(s) `pin` asks to try. */
+  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig
+  /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
+  gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]>
+  /**
+   * At start, once the first load failed: the repository models named by `issues` (load or
+   * gate failures at `models.<name>`) fall back to an earlier version that passed. True if
+   * any did: the load is tried again with what `resolve` now answers.
+   */
+  fallback?(issues: readonly ConfigIssue[]): boolean
+}
