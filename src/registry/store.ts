@@ -6,7 +6,7 @@
 // rename is synced too, so a store that was acknowledged survives a power loss.
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 
@@ -111,13 +111,7 @@ async function syncDirectory(dir: string): Promise<void> {
 export function writeAtomically(file: string, bytes: Uint8Array | string): void {
   const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
   try {
-    const fd = openSync(temp, 'w')
-    try {
-      writeFileSync(fd, bytes)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
+    writeFileSync(temp, bytes, { flush: true })
     renameSync(temp, file)
   } catch (err) {
     rmSync(temp, { force: true }) // a full disk must not leave a half file behind it
@@ -126,26 +120,8 @@ export function writeAtomically(file: string, bytes: Uint8Array | string): void 
   syncDirectorySync(dirname(file))
 }
 
-/** Writes a new file in a directory of its own (renamed into place whole afterwards): written and synced. */
-function writeNewSync(file: string, bytes: Uint8Array | string): void {
-  const fd = openSync(file, 'wx')
-  try {
-    writeFileSync(fd, bytes)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
-
-async function writeNew(file: string, bytes: Uint8Array | string): Promise<void> {
-  const handle = await open(file, 'wx')
-  try {
-    await handle.writeFile(bytes)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-}
+/** A new file in a directory of its own (renamed into place whole afterwards): created, never overwritten, and fsynced (flush). */
+const NEW_SYNCED = { flag: 'wx', flush: true } as const
 
 /** rename(2) refuses to replace a non-empty directory: two stores of one version cannot both win. */
 const existsError = (err: unknown, version: number): unknown => (errorCode(err) === 'ENOTEMPTY' || errorCode(err) === 'EEXIST' ? new VersionExistsError(version) : err)
@@ -229,8 +205,8 @@ export class ModelDirectory {
     const incoming = this.incoming(meta.version)
     await mkdir(incoming)
     try {
-      await writeNew(join(incoming, MODEL_FILE), bytes)
-      await writeNew(join(incoming, META_FILE), metaText(meta))
+      await writeFile(join(incoming, MODEL_FILE), bytes, NEW_SYNCED)
+      await writeFile(join(incoming, META_FILE), metaText(meta), NEW_SYNCED)
       await syncDirectory(incoming)
       await rename(incoming, final)
     } catch (err) {
@@ -247,8 +223,8 @@ export class ModelDirectory {
     const incoming = this.incoming(meta.version)
     mkdirSync(incoming)
     try {
-      writeNewSync(join(incoming, MODEL_FILE), bytes)
-      writeNewSync(join(incoming, META_FILE), metaText(meta))
+      writeFileSync(join(incoming, MODEL_FILE), bytes, NEW_SYNCED)
+      writeFileSync(join(incoming, META_FILE), metaText(meta), NEW_SYNCED)
       syncDirectorySync(incoming)
       renameSync(incoming, final)
     } catch (err) {

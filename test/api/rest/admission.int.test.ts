@@ -27,6 +27,10 @@ afterEach(async () => app.close())
 
 const predict = () => fetch(`${url}/v1/ensembles/e/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":{"x":[[0.5,0.5]]}}' })
 
+/** An Open Inference Protocol infer on `path` (spelled as given). */
+const infer = (path: string) =>
+  fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[0.5,0.5]}]}' })
+
 /** Starts a predict and resolves once its model is running (so it holds its slot); `response` settles later. */
 async function admitted(): Promise<{ response: Promise<Response>; done: () => boolean }> {
   const started = new Promise((resolve) => inferences.once('infer', resolve))
@@ -52,11 +56,7 @@ describe('admission (server.max_in_flight)', () => {
 
   it('refuses an Open Inference Protocol infer in that protocol\'s error shape', async () => {
     const first = await admitted()
-    const refused = await fetch(`${url}/v2/models/e/infer`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[0.5,0.5]}]}',
-    })
+    const refused = await infer('/v2/models/e/infer')
     expect(refused.status).toBe(503)
     expect(refused.headers.get('retry-after')).toBe('1')
     expect(await refused.json()).toEqual({ error: 'more than 1 predicts in flight (server.max_in_flight)', code: 'OVERLOADED' })
@@ -68,11 +68,7 @@ describe('admission (server.max_in_flight)', () => {
     const native = await fetch(`${url}/v1/ensembles/e/predic%74`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs":{"x":[[0.5,0.5]]}}' })
     expect(native.status).toBe(503)
     expect(await native.json()).toEqual({ code: 'OVERLOADED', message: 'more than 1 predicts in flight (server.max_in_flight)' })
-    const oip = await fetch(`${url}/v2/models/%65/infer`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[0.5,0.5]}]}',
-    })
+    const oip = await infer('/v2/models/%65/infer')
     expect(oip.status).toBe(503)
     expect(oip.headers.get('retry-after')).toBe('1')
     expect(await oip.json()).toEqual({ error: 'more than 1 predicts in flight (server.max_in_flight)', code: 'OVERLOADED' })
