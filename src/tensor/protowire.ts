@@ -15,6 +15,7 @@ export const WireType = { VARINT: 0, I64: 1, LEN: 2, SGROUP: 3, EGROUP: 4, I32: 
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 const utf8 = new TextDecoder('utf-8')
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Nesting the reader follows when skipping groups (protobuf's own parsers stop at 100): deeper is malformed, not a stack overflow. */
 const MAX_GROUP_DEPTH = 100
@@ -105,6 +106,16 @@ export class ProtoReader {
   string(): string {
     const [start, end] = this.span()
     return utf8.decode(this.buf.subarray(start, end))
+  }
+
+  /** A string a tensor carries as data: invalid UTF-8 is a malformed message (proto3 strings are UTF-8), never replaced. */
+  text(): string {
+    const [start, end] = this.span()
+    try {
+      return strictUtf8.decode(this.buf.subarray(start, end))
+    } catch {
+      throw new ProtoError(`a string element at byte ${start} is not valid UTF-8`)
+    }
   }
 
   /** Skips a field of the given wire type (unknown fields, groups nested up to MAX_GROUP_DEPTH included). */

@@ -92,7 +92,7 @@ export function readElementField(r: ProtoReader, out: ElementsRead, name: string
   out[name] = into
   if (kind === 'string' || kind === 'bytes') {
     expectWire(wireType, WireType.LEN, name)
-    if (kind === 'string') into.push(r.string())
+    if (kind === 'string') into.push(r.text())
     else {
       const [start, end] = r.span()
       into.push(r.buf.subarray(start, end))

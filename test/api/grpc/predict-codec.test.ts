@@ -135,6 +135,13 @@ describe('PredictRequest decoder', () => {
     expect(Object.getPrototypeOf(msg.inputs)).toBe(Object.prototype)
   })
 
+  it('refuses string_data that is not valid UTF-8 (proto3 strings are UTF-8) instead of replacing its bytes', () => {
+    // PredictRequest { inputs: { "x": { string_data: [<bytes>] } } }: field 2 entry, key "x", value field 8.
+    const request = (...bytes: number[]) => Uint8Array.of(0x12, 7 + bytes.length, 0x0a, 0x01, 0x78, 0x12, 2 + bytes.length, 0x42, bytes.length, ...bytes)
+    expect(() => decodePredictRequest(request(0x89, 0x50, 0xff))).toThrow(ProtoError)
+    expect(decodePredictRequest(request(...Buffer.from('é✓'))).inputs.x!.string_data).toEqual(['é✓'])
+  })
+
   it('refuses malformed bytes with ProtoError and nothing else: random bytes, every truncation, wrong wire types', () => {
     expectOnlyProtoErrors(decodePredictRequest, wireRequest, (obj) => VARIANTS[0]!.request.encode(VARIANTS[0]!.request.fromObject(obj)).finish())
     expect(() => decodePredictRequest(Uint8Array.of(0x08, 0x01))).toThrow(ProtoError) // ensemble (1) as a varint
