@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events'
 import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
+import { bodyAtMost } from '../body-limit.ts'
 import { GatewayError } from '../errors.ts'
 import { connectionOptions, errorMessage } from '../kafka/client.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
@@ -163,6 +164,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     this.retrying = { model, offset: String(message.offset), attempts: attempt, error: errorMessage(err) }
     this.messages?.pause() // no more records fetched meanwhile: they would only queue up in memory
     this.log.error({ model, offset: String(message.offset), attempt, retry_in_ms: delay, error: errorMessage(err), topic: this.settings.topic }, 'model stream: a record failed unexpectedly; not committed, tried again')
+    // A timer of the global setTimeout (not timers/promises): tests drive it with fake timers.
     const signal = this.closing.signal
     if (signal.aborted) return Promise.resolve(false)
     return new Promise((done) => {
@@ -217,14 +219,9 @@ async function fetchAtMost(location: string, limit: number): Promise<Uint8Array>
     const res = await fetch(location, { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) })
     if (!res.ok) throw new Refused(`location ${location}: HTTP ${res.status}`)
     if (Number(res.headers.get('content-length') ?? 0) > limit) throw overLimit(location, limit)
-    const chunks: Uint8Array[] = []
-    let size = 0
-    for await (const chunk of res.body ?? []) {
-      size += chunk.byteLength
-      if (size > limit) throw overLimit(location, limit)
-      chunks.push(chunk)
-    }
-    return Buffer.concat(chunks, size)
+    const body = await bodyAtMost(res, limit)
+    if (body === null) throw overLimit(location, limit)
+    return body
   } catch (err) {
     throw err instanceof Refused ? err : new Refused(`location ${location}: ${(err as Error).message}`)
   } finally {

@@ -11,6 +11,7 @@
 //   verifying meanwhile, so that only a token with an unknown `kid` ever waits for a fetch
 //   (and that for at most the fetch timeout).
 // Keys are matched and imported by jose (createLocalJWKSet): nothing here reads key material.
+import { bodyAtMost } from '../body-limit.ts'
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose'
 
 /** Why a token could not be checked: no set was ever fetched (or none since the cooldown began). */
@@ -94,21 +95,11 @@ export class RemoteKeySet {
       await response.body?.cancel()
       throw new Error(`JWKS endpoint answered ${response.status}`)
     }
-    return createLocalJWKSet(JSON.parse(await textAtMost(response, MAX_JWKS_BYTES)) as JSONWebKeySet)
+    const body = await bodyAtMost(response, MAX_JWKS_BYTES)
+    if (body === null) throw new Error(`JWKS endpoint answered more than ${MAX_JWKS_BYTES} bytes`)
+    return createLocalJWKSet(JSON.parse(body.toString('utf8')) as JSONWebKeySet)
   }
 }
 
 /** A key set is a few KiB: a larger body is not one, and is not read whole into memory. */
 export const MAX_JWKS_BYTES = 1 << 20
-
-async function textAtMost(response: Response, limit: number): Promise<string> {
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength
-    // Leaving the loop cancels the rest of the body.
-    if (size > limit) throw new Error(`JWKS endpoint answered more than ${limit} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks, size).toString('utf8')
-}
