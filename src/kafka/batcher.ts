@@ -6,9 +6,23 @@
 // its own). One promise and one setImmediate per batch, none per message. A batch is also
 // bounded in bytes (encoded keys and values; one larger message goes alone), as the serving
 // records' are: a request over the broker's message.max.bytes is refused whole, and the
-// same messages, retried together, would be refused again.
+// same messages, retried together, would be refused again. A request the broker refuses as
+// too large all the same (a topic's limit under max_record_bytes) is sent again in halves.
 import type { Producer } from '@platformatic/kafka'
-import { messageBytes } from './client.ts'
+import { isTooLarge, messageBytes } from './client.ts'
+
+/**
+ * A batch's rejection when the broker refused some of its messages alone as too large, and
+ * acknowledged every other one: a sender whose message is not in `refused` has it delivered.
+ */
+export class RefusedMessagesError extends Error {
+  readonly refused: ReadonlySet<OutgoingMessage>
+  constructor(refused: ReadonlySet<OutgoingMessage>, cause: unknown) {
+    super(`${refused.size} message(s) refused by the broker as too large (MESSAGE_TOO_LARGE)`, { cause })
+    this.name = 'RefusedMessagesError'
+    this.refused = refused
+  }
+}
 
 export interface OutgoingMessage {
   readonly topic: string
@@ -62,10 +76,28 @@ export class ProduceBatcher {
     this.batch = null
     this.settle = null
     if (!settle || messages.length === 0) return
-    this.requests++
-    this.producer.send({ messages }).then(
-      () => settle.resolve(),
+    const refused = new Set<OutgoingMessage>()
+    this.produce(messages, refused).then(
+      (tooLarge) => (refused.size ? settle.reject(new RefusedMessagesError(refused, tooLarge)) : settle.resolve()),
       (err: unknown) => settle.reject(err),
     )
+  }
+
+  /** One request, or on MESSAGE_TOO_LARGE its halves in order; a single message refused goes to `refused`. Resolves with the broker's refusal, if any. */
+  private async produce(messages: OutgoingMessage[], refused: Set<OutgoingMessage>): Promise<unknown> {
+    this.requests++
+    try {
+      await this.producer.send({ messages })
+      return undefined
+    } catch (err) {
+      if (!isTooLarge(err)) throw err
+      if (messages.length === 1) {
+        refused.add(messages[0]!)
+        return err
+      }
+      const half = Math.ceil(messages.length / 2)
+      const first = await this.produce(messages.slice(0, half), refused)
+      return (await this.produce(messages.slice(half), refused)) ?? first
+    }
   }
 }

@@ -31,10 +31,35 @@ export function createProducer(settings: KafkaSettings, clientId: string): Produ
   })
 }
 
+/**
+ * The client's errors nest (retries in an AggregateError of per-attempt AggregateErrors of the
+ * broker's ProtocolError): the distinct messages down the first branch, with the broker's error
+ * id, so that `last_error` names the cause (MESSAGE_TOO_LARGE), not only "Producing messages failed".
+ */
 export const errorMessage = (err: unknown): string => {
-  const e = err as { message?: string; errors?: { message?: string }[] }
-  const inner = e?.errors?.[0]?.message
-  return inner && inner !== e.message ? `${e.message}: ${inner}` : String(e?.message ?? err)
+  const parts: string[] = []
+  let e = err as KafkaError | undefined
+  for (let depth = 0; e && depth < 6; depth++) {
+    const text = e.apiId ? `${e.message} (${e.apiId})` : (e.message ?? String(e))
+    if (text && !parts.includes(text)) parts.push(text)
+    e = e.errors?.[0] ?? (e.cause as KafkaError | undefined)
+  }
+  return parts.length ? parts.join(': ') : String(err)
+}
+
+/** The broker refused a produce request (or one record of it) as over its size limit: resending it whole never succeeds. */
+export function isTooLarge(err: unknown, depth = 0): boolean {
+  const e = err as KafkaError | undefined
+  if (!e || typeof e !== 'object' || depth > 6) return false
+  if (e.apiId === 'MESSAGE_TOO_LARGE' || e.apiId === 'RECORD_LIST_TOO_LARGE') return true
+  return (e.errors ?? []).some((inner) => isTooLarge(inner, depth + 1)) || isTooLarge(e.cause, depth + 1)
+}
+
+interface KafkaError {
+  readonly message?: string
+  readonly apiId?: string
+  readonly errors?: readonly KafkaError[]
+  readonly cause?: unknown
 }
 
 /** A message's key and value in bytes: what batch_bytes and max_record_bytes count. */

@@ -7,6 +7,14 @@ import { schemaIssues, type ConfigIssue, type SourceMap } from '../config/yaml.t
 
 const Rate = Type.Number({ minimum: 0, maximum: 1 })
 const Positive = Type.Integer({ minimum: 1 })
+/**
+ * Bytes of one produce request or message, at most: well under the brokers' socket.request.max.bytes
+ * (100 MiB), past which a broker drops the connection, and a send looks like an outage for ever.
+ */
+export const MAX_REQUEST_BYTES = 64 * 1024 * 1024
+const RequestBytes = Type.Integer({ minimum: 1, maximum: MAX_REQUEST_BYTES })
+const DEFAULT_BATCH_BYTES = 262_144
+const DEFAULT_MAX_RECORD_BYTES = 1_000_000
 
 const StreamSchema = Type.Object(
   {
@@ -42,8 +50,8 @@ export const KafkaSchema = Type.Object(
     ),
     linger_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
     batch_size: Type.Optional(Positive),
-    batch_bytes: Type.Optional(Positive),
-    max_record_bytes: Type.Optional(Positive),
+    batch_bytes: Type.Optional(RequestBytes),
+    max_record_bytes: Type.Optional(RequestBytes),
     idempotent: Type.Optional(Type.Boolean()),
     // Passed through to node:tls connect options (ca, cert, key, servername, rejectUnauthorized...).
     tls: Type.Optional(Type.Union([Type.Boolean(), Type.Record(Type.String(), Type.Unknown())])),
@@ -126,6 +134,12 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
   if (kafka.sasl && kafka.sasl.mechanism !== 'OAUTHBEARER' && (kafka.sasl.username === undefined || kafka.sasl.password === undefined)) {
     at(['output', 'kafka', 'sasl'], `${kafka.sasl.mechanism} needs username and password`)
   }
+  // max_record_bytes stands for the topics' max.message.bytes, which bounds a whole record batch
+  // (one per partition of a request): a larger batch is refused whole (then split and resent).
+  const maxRecordBytes = kafka.max_record_bytes ?? DEFAULT_MAX_RECORD_BYTES
+  if (kafka.batch_bytes !== undefined && kafka.batch_bytes > maxRecordBytes) {
+    at(['output', 'kafka', 'batch_bytes'], `batch_bytes (${kafka.batch_bytes}) is over max_record_bytes (${maxRecordBytes}): the broker refuses a batch over the topic's max.message.bytes; raise max_record_bytes too if your topics take larger messages`)
+  }
   const stream = kafka.stream
   if (stream?.enabled && !stream.input_topic) at(['output', 'kafka', 'stream'], 'stream mode needs input_topic')
   return issues
@@ -150,9 +164,10 @@ export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir
     batchSize: raw.batch_size ?? 1000,
     // Well under the broker's message.max.bytes (1 MiB), and under half a G1 region of a small
     // broker heap: larger requests are humongous allocations there (measured: 5× the broker CPU per record).
-    batchBytes: raw.batch_bytes ?? 262_144,
+    // (At most max_record_bytes, which a lowered one lowers too.)
+    batchBytes: raw.batch_bytes ?? Math.min(DEFAULT_BATCH_BYTES, raw.max_record_bytes ?? DEFAULT_MAX_RECORD_BYTES),
     // Under the broker's and topics' default max.message.bytes (1,048,588), with room for the batch's framing.
-    maxRecordBytes: raw.max_record_bytes ?? 1_000_000,
+    maxRecordBytes: raw.max_record_bytes ?? DEFAULT_MAX_RECORD_BYTES,
     idempotent: raw.idempotent ?? false,
     tls: raw.tls,
     sasl: raw.sasl,

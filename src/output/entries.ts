@@ -42,12 +42,13 @@ export function allEntries(records: readonly PendingRecord[], maxRecordBytes: nu
   return takeEntries(records, { batchSize: Infinity, batchBytes: Infinity, maxRecordBytes }, tooLarge).entries
 }
 
-/** Entries already encoded (read back from the spool), each over maxRecordBytes passed to `tooLarge` instead. */
-export function entriesWithin(entries: readonly SpoolEntry[], maxRecordBytes: number, tooLarge: (bytes: number) => void): SpoolEntry[] {
-  return entries.filter((entry) => {
-    const size = entrySize(entry)
-    if (size <= maxRecordBytes) return true
-    tooLarge(size)
-    return false
-  })
+/** Entries already encoded (read back from the spool): the positions of those within maxRecordBytes, each other passed to `tooLarge`. */
+export function positionsWithin(entries: readonly SpoolEntry[], maxRecordBytes: number, tooLarge: (bytes: number) => void): number[] {
+  const within: number[] = []
+  for (let i = 0; i < entries.length; i++) {
+    const size = entrySize(entries[i]!)
+    if (size <= maxRecordBytes) within.push(i)
+    else tooLarge(size)
+  }
+  return within
 }

@@ -4,17 +4,22 @@
 // everything after it go to the spool file, and from then on records flow through the
 // spool until it is replayed in order from its head; only then does direct publishing
 // resume. A full buffer overflows to the spool too. If even the spool cannot take a
-// record, it is counted and logged as dropped, never silently lost.
+// record, it is counted and logged as dropped, never silently lost. A request the broker
+// refuses as too large is split in halves and sent again; a single record it refuses is
+// dropped and counted, so it never holds up the records behind it.
 import type { Producer } from '@platformatic/kafka'
-import { createProducer, errorMessage } from '../kafka/client.ts'
+import { createProducer, errorMessage, isTooLarge, messageBytes } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
-import { allEntries, entriesWithin, takeEntries } from './entries.ts'
+import { allEntries, positionsWithin, takeEntries } from './entries.ts'
 import type { PendingRecord } from './record.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RecordSink, SinkStatus } from './sink.ts'
 import { Spool, type SpoolEntry } from './spool.ts'
 
 const DROP_LOG_INTERVAL_MS = 10_000
+
+/** What publish() did with a batch: how many of its records, from the head, are done with (acknowledged or refused). */
+type Published = number
 
 interface Inflight {
   readonly entries: SpoolEntry[]
@@ -56,6 +61,7 @@ export class KafkaSink implements RecordSink, Component {
   private dropped = 0
   private lastError: string | null = null
   private lastDropLog = 0
+  private lastRefusedLog = 0
   /** When the oldest record in the buffer arrived (performance.now()): linger counts from it. */
   private bufferedSince = 0
   private readonly flushNow = (): void => {
@@ -86,7 +92,8 @@ export class KafkaSink implements RecordSink, Component {
     // One clock read and at most two timers per batch: linger from its first record, and at once when it fills.
     const buffered = this.buffer.push(record)
     if (buffered === 1) this.bufferedSince = performance.now()
-    if (buffered === this.settings.batchSize) {
+    // A full buffer goes to the spool now, not at the linger: memory stays bounded while a send hangs.
+    if (buffered === this.settings.batchSize || buffered === this.settings.bufferRecords) {
       if (this.timer) clearTimeout(this.timer)
       this.timer = setTimeout(this.flushNow, 0)
     } else if (this.timer === null) this.timer = setTimeout(this.flushNow, this.settings.lingerMs)
@@ -98,7 +105,7 @@ export class KafkaSink implements RecordSink, Component {
       state: this.state,
       brokers: this.settings.brokers,
       topic: this.settings.topic,
-      buffered: this.buffer.length + (this.inflight?.entries.length ?? 0),
+      buffered: this.inMemory(),
       spooled_records: this.spool.records,
       spool_bytes: this.spool.bytes,
       spool_file: this.spool.file,
@@ -111,12 +118,12 @@ export class KafkaSink implements RecordSink, Component {
 
   collect(out: MetricsSink): void {
     const none = {}
-    out.gauge('specserve_output_buffered_records', 'Serving records waiting in memory for Kafka.', [[none, this.buffer.length + (this.inflight?.entries.length ?? 0)]])
+    out.gauge('specserve_output_buffered_records', 'Serving records waiting in memory for Kafka.', [[none, this.inMemory()]])
     out.gauge('specserve_output_spooled_records', 'Serving records in the local spool file (Kafka was unreachable).', [[none, this.spool.records]])
-    out.gauge('specserve_output_spool_bytes', 'Size of the local spool file.', [[none, this.spool.bytes]], 'By')
+    out.gauge('specserve_output_spool_bytes', 'Size of the local spool file on disk (replayed records not yet compacted away included).', [[none, this.spool.bytes]], 'By')
     out.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[none, this.published]])
     out.counter('specserve_output_batches', 'Produce requests acknowledged by Kafka (records per request: published_records / batches).', [[none, this.batches]])
-    out.counter('specserve_output_dropped_records', 'Serving records dropped: the spool full or unwritable, or a record over max_record_bytes.', [[none, this.dropped]])
+    out.counter('specserve_output_dropped_records', 'Serving records dropped: the spool full or unwritable, a record over max_record_bytes or refused by the broker as too large, a malformed spool line.', [[none, this.dropped]])
   }
 
   async close(graceMs: number): Promise<void> {
@@ -144,7 +151,7 @@ export class KafkaSink implements RecordSink, Component {
       if (this.timer) clearTimeout(this.timer)
       this.timer = null
     }
-    const left = this.buffer.length + (this.inflight?.entries.length ?? 0)
+    const left = this.inMemory()
     this.abandon()
     this.closed = true
     this.state = 'closed'
@@ -174,7 +181,7 @@ export class KafkaSink implements RecordSink, Component {
     const sendingBlocked = this.spool.pending || this.state === 'spooling'
     if (this.buffer.length && (this.buffer.length >= this.settings.bufferRecords || (!idle && sendingBlocked))) this.spoolBuffered()
     if (!idle) return
-    this.pumping = this.pump().finally(() => {
+    this.pumping = this.pump().catch((err: unknown) => this.pumpFailed(err)).finally(() => {
       this.pumping = null
       // The next batch goes when it is full or its oldest record has lingered long enough,
       // not as soon as the previous one is acknowledged: under load that would make every
@@ -190,13 +197,11 @@ export class KafkaSink implements RecordSink, Component {
     while (!this.abandoned) {
       if (this.spool.pending) {
         this.spoolBuffered() // the buffer is newer than anything on disk: it queues behind it
-        const { entries: read, end } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
-        // Spooled before max_record_bytes applied to them (an older version, a lowered limit): dropped, not replayed for ever.
-        const entries = entriesWithin(read, this.settings.maxRecordBytes, this.tooLarge)
-        if (entries.length && !(await this.send(entries))) return this.retryLater()
+        if (!(await this.replayBatch())) return this.abandoned ? undefined : this.retryLater()
         if (this.abandoned) return
-        this.spool.commit(end, read.length)
         if (!this.spool.pending) this.log.info({ published: this.published }, 'spool replayed: publishing directly again')
+        // Between batches, when no read or commit can run: gives the replayed head's disk space back.
+        else if (this.spool.compactable) await this.spool.compact()
         continue
       }
       if (this.buffer.length === 0) return
@@ -208,10 +213,10 @@ export class KafkaSink implements RecordSink, Component {
       }
       const inflight: Inflight = { entries, spooledEnd: null, unspoolable: null }
       this.inflight = inflight
-      const ok = await this.send(inflight.entries)
+      const done = await this.publish(inflight.entries)
       this.inflight = null
       if (this.abandoned) return
-      if (ok) {
+      if (done === inflight.entries.length) {
         // An overflow spooled this batch while it was on the wire: skip it on replay.
         if (inflight.spooledEnd !== null) this.spool.commit(inflight.spooledEnd, inflight.entries.length)
         // Records that did not fit have waited already, and a full batch need not: send on.
@@ -219,10 +224,62 @@ export class KafkaSink implements RecordSink, Component {
         if (leftBehind || this.buffer.length >= this.settings.batchSize || this.spool.pending) continue
         return
       }
-      if (inflight.unspoolable !== null) this.drop(inflight.entries.length, inflight.unspoolable)
-      else if (inflight.spooledEnd === null) this.toSpool(inflight.entries)
+      // Only what was not acknowledged goes to the spool (all of it is there already if spooledEnd is set).
+      const rest = done === 0 ? inflight.entries : inflight.entries.slice(done)
+      if (inflight.unspoolable !== null) this.drop(rest.length, inflight.unspoolable)
+      else if (inflight.spooledEnd === null) this.toSpool(rest)
       return this.retryLater()
     }
+  }
+
+  /** One batch from the head of the spool, committed as far as it went; false when a send failed. */
+  private async replayBatch(): Promise<boolean> {
+    const { entries: read, ends, end, skipped } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
+    if (skipped) {
+      this.log.error({ spool: this.spool.file, skipped }, 'malformed lines in the spool file skipped (not records this gateway wrote whole)')
+      this.drop(skipped, 'a malformed line in the spool file')
+    }
+    // Spooled before max_record_bytes applied to them (an older version, a lowered limit): dropped, not replayed for ever.
+    const positions = positionsWithin(read, this.settings.maxRecordBytes, this.tooLarge)
+    const entries = positions.length === read.length ? read : positions.map((i) => read[i]!)
+    const done = entries.length ? await this.publish(entries) : 0
+    if (this.abandoned) return false
+    if (done === entries.length) {
+      this.spool.commit(end, read.length)
+      return true
+    }
+    // Part of a split batch went: do not send it again.
+    if (done > 0) this.spool.commit(ends[positions[done - 1]!]!, positions[done - 1]! + 1)
+    return false
+  }
+
+  /**
+   * Sends the entries; a request the broker refuses as too large is sent again in halves, in
+   * order, and a single record it refuses is dropped (counted): resending it would stall
+   * every record behind it for ever. Returns how many entries from the head are done with.
+   */
+  private async publish(entries: readonly SpoolEntry[]): Promise<Published> {
+    const err = await this.send(entries)
+    if (err === null) return entries.length
+    if (!isTooLarge(err)) {
+      this.failed(err)
+      return 0
+    }
+    this.lastError = errorMessage(err)
+    if (entries.length === 1) {
+      const size = messageBytes(entries[0]!.key, entries[0]!.value)
+      const now = Date.now()
+      if (now - this.lastRefusedLog >= DROP_LOG_INTERVAL_MS) {
+        this.lastRefusedLog = now
+        this.log.error({ bytes: size, error: this.lastError, topic: this.settings.topic }, "serving record refused by the broker as too large: dropped (set output.kafka.max_record_bytes under the topic's max.message.bytes)")
+      }
+      this.drop(1, `a serving record of ${size} bytes was refused by the broker as too large`)
+      return 1
+    }
+    const half = Math.ceil(entries.length / 2)
+    const first = await this.publish(entries.slice(0, half))
+    if (first < half || this.abandoned) return first
+    return half + (await this.publish(entries.slice(half)))
   }
 
   /** One batch from the head of the buffer; `leftBehind`: records were waiting that did not fit. */
@@ -232,15 +289,15 @@ export class KafkaSink implements RecordSink, Component {
     return { entries, leftBehind: this.buffer.length > 0 }
   }
 
-  private async send(entries: readonly SpoolEntry[]): Promise<boolean> {
+  /** One produce request: null when acknowledged, else the error. */
+  private async send(entries: readonly SpoolEntry[]): Promise<unknown> {
     const topic = this.settings.topic
     try {
       await this.producer.send({
         messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
       })
     } catch (err) {
-      this.failed(err)
-      return false
+      return err ?? new Error('produce failed')
     }
     this.published += entries.length
     this.batches++
@@ -249,7 +306,20 @@ export class KafkaSink implements RecordSink, Component {
       this.state = 'connected'
       this.lastError = null
     }
-    return true
+    return null
+  }
+
+  /** Not a send failing (those spool): a bug or an I/O error reading the spool. Logged, and tried again after the backoff. */
+  private pumpFailed(err: unknown): void {
+    this.lastError = errorMessage(err)
+    this.log.error({ error: this.lastError, spool: this.spool.file }, 'serving record publishing failed; retrying after the backoff')
+    if (!this.abandoned && this.retry === null) this.retryLater()
+  }
+
+  /** Records in memory only: a batch on the wire that an overflow spooled counts as spooled, not twice. */
+  private inMemory(): number {
+    const inflight = this.inflight
+    return this.buffer.length + (inflight !== null && inflight.spooledEnd === null ? inflight.entries.length : 0)
   }
 
   private failed(err: unknown): void {

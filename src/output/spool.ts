@@ -5,9 +5,16 @@
 // restart does not resend what was acknowledged; once everything is replayed both go.
 // Writes are synchronous and batched: one write per batch keeps order trivially and
 // survives a process crash once the call returns (the page cache survives; power loss is
-// out of scope).
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+// out of scope). `spool_max_bytes` bounds the file itself, replayed head included: as the
+// replay goes on, compact() copies the unreplayed tail to a new file in the background, so
+// the space of replayed records comes back without waiting for the spool to empty.
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, read, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { promisify } from 'node:util'
+
+const readAsync = promisify(read)
+/** Copied in the background in chunks of this size; the last one, synchronously, at most this. */
+const COMPACT_CHUNK = 1024 * 1024
 
 export interface SpoolEntry {
   readonly key: string | null
@@ -21,6 +28,15 @@ export class SpoolFullError extends Error {
   }
 }
 
+/** A replay batch: its entries, where each ends in the file, where the batch ends, and malformed lines met for the first time. */
+export interface ReplayBatch {
+  readonly entries: SpoolEntry[]
+  readonly ends: number[]
+  readonly end: number
+  /** Lines that are not `key TAB value` (corruption, a hand edit, a torn `.pos`): skipped, reported once. */
+  readonly skipped: number
+}
+
 export class Spool {
   readonly file: string
   private readonly maxBytes: number
@@ -30,6 +46,9 @@ export class Spool {
   private pos = 0
   private unreplayed = 0
   private locked = false
+  /** Malformed lines before this offset were reported already (a batch that failed is read again). */
+  private skippedTo = 0
+  private compacting = false
 
   constructor(file: string, maxBytes: number) {
     this.file = file
@@ -40,6 +59,7 @@ export class Spool {
   open(): number {
     mkdirSync(dirname(this.file), { recursive: true })
     this.lock()
+    rmSync(`${this.file}.compact`, { force: true }) // a compaction a crash cut short: the spool itself is whole
     if (!existsSync(this.file)) return 0
     const fd = openSync(this.file, 'r+')
     this.fd = fd
@@ -61,8 +81,9 @@ export class Spool {
     return this.unreplayed
   }
 
+  /** The spool file's size on disk, replayed head included (what spool_max_bytes bounds). */
   get bytes(): number {
-    return this.size - this.pos
+    return this.size
   }
 
   /** The byte offset where the next append lands (used to skip a batch acknowledged after it was spooled). */
@@ -80,7 +101,7 @@ export class Spool {
     let text = ''
     for (const e of entries) text += `${JSON.stringify(e.key)}\t${e.value}\n`
     const data = Buffer.from(text)
-    if (this.size - this.pos + data.length > this.maxBytes) throw new SpoolFullError(this.file, this.maxBytes)
+    if (this.size + data.length > this.maxBytes) throw new SpoolFullError(this.file, this.maxBytes)
     this.fd ??= openSync(this.file, 'a+')
     let written = 0
     try {
@@ -95,9 +116,11 @@ export class Spool {
   }
 
   /** Up to `max` records and about `maxBytes` (at least one record) from the replay position, and the offset just past them. */
-  read(max: number, maxBytes = Infinity): { entries: SpoolEntry[]; end: number } {
+  read(max: number, maxBytes = Infinity): ReplayBatch {
     const entries: SpoolEntry[] = []
-    if (this.fd === null || !this.pending) return { entries, end: this.pos }
+    const ends: number[] = []
+    let skipped = 0
+    if (this.fd === null || !this.pending) return { entries, ends, end: this.pos, skipped }
     let at = this.pos
     let chunk = 256 * 1024
     let full = false
@@ -110,24 +133,84 @@ export class Spool {
           full = true
           break
         }
-        const line = buf.toString('utf8', start, nl)
-        const tab = line.indexOf('\t')
-        entries.push({ key: JSON.parse(line.slice(0, tab)) as string | null, value: line.slice(tab + 1) })
+        const entry = parseLine(buf.toString('utf8', start, nl))
+        if (entry) {
+          entries.push(entry)
+          ends.push(at + nl + 1)
+        } else if (at + start >= this.skippedTo) {
+          // Never replayable: a line that stopped every start would stop every record behind it.
+          skipped++
+          this.unreplayed = Math.max(0, this.unreplayed - 1)
+          this.skippedTo = at + nl + 1
+        }
         start = nl + 1
       }
       if (start === 0) chunk *= 4 // one line longer than the chunk: read more at once
       at += start
     }
-    return { entries, end: at }
+    return { entries, ends, end: at, skipped }
   }
 
-  /** Marks everything before `end` as published (`count` records); deletes the files once all is. */
+  /** Marks everything before `end` as published (`count` records, malformed lines aside); deletes the files once all is. */
   commit(end: number, count: number): void {
     if (end <= this.pos) return
     this.pos = end
     this.unreplayed = Math.max(0, this.unreplayed - count)
     if (this.pos >= this.size) this.reset()
     else writeFileSync(`${this.file}.pos`, String(this.pos))
+  }
+
+  /** Worth compacting: the replayed head is a quarter of the limit, or as large as the tail it would copy. */
+  get compactable(): boolean {
+    if (this.compacting || this.fd === null || this.pos === 0 || !this.pending) return false
+    return this.pos >= this.maxBytes / 4 || (this.pos >= this.size - this.pos && this.pos >= Math.min(64 * 1024, this.maxBytes / 4))
+  }
+
+  /**
+   * Copies the unreplayed tail to a new file and puts it in place of the spool, so the disk
+   * gives back the replayed head. Appends go on meanwhile (to the old file, copied after);
+   * only the last chunk and the swap are synchronous. Replay must not read or commit while
+   * this runs (the sink's one pump does both). A crash leaves the old file and a `.pos` of 0
+   * at worst: duplicates on replay, never a lost record.
+   */
+  async compact(): Promise<void> {
+    if (!this.compactable) return
+    this.compacting = true
+    const tmp = `${this.file}.compact`
+    // Its own descriptors: close() may close the spool's while a read is in the thread pool.
+    const source = openSync(this.file, 'r')
+    const target = openSync(tmp, 'w')
+    const from = this.pos
+    let copied = from
+    let swapped = false
+    try {
+      const buf = Buffer.allocUnsafe(COMPACT_CHUNK)
+      while (this.size - copied > COMPACT_CHUNK) {
+        const { bytesRead } = await readAsync(source, buf, 0, COMPACT_CHUNK, copied)
+        if (this.fd === null) return // closed meanwhile: the old file stays as it is
+        writeAll(target, buf, bytesRead, copied - from)
+        copied += bytesRead
+      }
+      while (copied < this.size) {
+        const n = readSync(source, buf, 0, Math.min(COMPACT_CHUNK, this.size - copied), copied)
+        writeAll(target, buf, n, copied - from)
+        copied += n
+      }
+      if (this.pos !== from) return // a commit ran meanwhile (not by the sink): leave it
+      rmSync(`${this.file}.pos`, { force: true })
+      renameSync(tmp, this.file)
+      swapped = true
+      closeSync(this.fd!)
+      this.fd = openSync(this.file, 'r+')
+      this.size -= from
+      this.pos = 0
+      this.skippedTo = Math.max(0, this.skippedTo - from)
+    } finally {
+      closeSync(source)
+      closeSync(target)
+      if (!swapped) rmSync(tmp, { force: true })
+      this.compacting = false
+    }
   }
 
   close(): void {
@@ -146,6 +229,7 @@ export class Spool {
     this.size = 0
     this.pos = 0
     this.unreplayed = 0
+    this.skippedTo = 0
   }
 
   private readPos(): number {
@@ -176,6 +260,22 @@ export class Spool {
     }
     throw new Error(`cannot lock spool ${this.file}`)
   }
+}
+
+/** A line as append() writes it (`key JSON`, TAB, value), or null for anything else. */
+function parseLine(line: string): SpoolEntry | null {
+  const tab = line.indexOf('\t')
+  if (tab <= 0) return null
+  try {
+    const key: unknown = JSON.parse(line.slice(0, tab))
+    return key === null || typeof key === 'string' ? { key, value: line.slice(tab + 1) } : null
+  } catch {
+    return null
+  }
+}
+
+function writeAll(fd: number, buf: Buffer, length: number, position: number): void {
+  for (let written = 0; written < length; ) written += writeSync(fd, buf, written, length - written, position + written)
 }
 
 function alive(pid: number): boolean {

@@ -3,7 +3,7 @@
 // its own request.
 import type { Producer } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
-import { ProduceBatcher, type OutgoingMessage } from '../../src/kafka/batcher.ts'
+import { ProduceBatcher, RefusedMessagesError, type OutgoingMessage } from '../../src/kafka/batcher.ts'
 
 /** A producer that records each produce request and acknowledges it, or refuses the ones `refuse` picks. */
 function recordingProducer(refuse: (messages: readonly OutgoingMessage[]) => boolean = () => false) {
@@ -56,5 +56,24 @@ describe('ProduceBatcher', () => {
     const big = batcher.send(message('big', 200))
     await expect(small).resolves.toBeUndefined()
     await expect(big).rejects.toThrow('MESSAGE_TOO_LARGE')
+  })
+
+  it('sends a request the broker refuses as too large again in halves, in order, and names the single messages it still refuses', async () => {
+    // As @platformatic/kafka nests the broker's error: retries, then the response, then the protocol error.
+    const protocol = Object.assign(new Error('The request included a message larger than the max message size the server will accept.'), { apiId: 'MESSAGE_TOO_LARGE' })
+    const tooLarge = new AggregateError([new AggregateError([protocol], 'Received response with error')], 'Producing messages failed.')
+    const requests: OutgoingMessage[][] = []
+    const send = ({ messages }: { messages: OutgoingMessage[] }): Promise<void> => {
+      requests.push(messages)
+      return messages.reduce((n, m) => n + m.value.length + 1, 0) > 100 ? Promise.reject(tooLarge) : Promise.resolve()
+    }
+    const producer = { send } as unknown as Producer<string, string, string, string>
+    const batcher = new ProduceBatcher(producer, 100, 1000)
+    const big = message('big', 150)
+    const sent = [message('a', 40), message('b', 40), message('c', 40), big, message('d', 10)].map((m) => batcher.send(m))
+    const err = await sent[0]!.catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(RefusedMessagesError)
+    expect([...(err as RefusedMessagesError).refused]).toEqual([big])
+    expect(requests.map((r) => r.map((m) => m.key))).toEqual([['a', 'b', 'c', 'big', 'd'], ['a', 'b', 'c'], ['a', 'b'], ['c'], ['big', 'd'], ['big'], ['d']])
   })
 })

@@ -57,6 +57,19 @@ describe('output.kafka config', () => {
     expect(issues('output:\n  kafka: { brokers: ["nohost"] }\n')).toEqual([{ path: 'output.kafka.brokers.0', line: 6, message: expect.any(String) }])
   })
 
+  it('refuses a batch_bytes the broker would refuse (over max_record_bytes, or over 64 MiB) instead of stalling on it', () => {
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], batch_bytes: 4000000 }\n')).toEqual([
+      { path: 'output.kafka.batch_bytes', line: 6, message: expect.stringMatching(/batch_bytes \(4000000\) is over max_record_bytes \(1000000\)/) },
+    ])
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], batch_bytes: 4000000, max_record_bytes: 4000000 }\n')).toEqual([])
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], batch_bytes: 100000000, max_record_bytes: 100000000 }\n')).toEqual(
+      expect.arrayContaining([{ path: 'output.kafka.batch_bytes', line: 6, message: expect.any(String) }, { path: 'output.kafka.max_record_bytes', line: 6, message: expect.any(String) }]),
+    )
+    // A lowered max_record_bytes lowers the default batch_bytes with it.
+    const config = configFrom(base + 'output:\n  kafka: { brokers: ["k:9092"], max_record_bytes: 3000 }\n')
+    expect(kafkaSettings(config.output, config.baseDir)).toMatchObject({ batchBytes: 3000, maxRecordBytes: 3000 })
+  })
+
   it('fills documented defaults; spool_dir resolves against the config file', () => {
     const config = configFrom(base + 'output:\n  kafka: { brokers: ["k:9092"], spool_dir: spool }\n')
     const settings = kafkaSettings(config.output, config.baseDir)!

@@ -1,11 +1,13 @@
 // How the sink cuts serving records into produce requests, on a real broker: a full batch
 // goes at once, records that arrive while a batch is on the wire wait out their linger
 // instead of going as a request of their own, no request carries more than batch_bytes,
-// order holds across all of it, and every compression the client supports reaches a
-// stock consumer intact.
+// order holds across all of it, a request the topic refuses as too large is split and a
+// record it refuses dropped, and every compression the client supports reaches a stock
+// consumer intact.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Gateway } from '../../src/gateway.ts'
 import { kafkaSettings, spoolFile } from '../../src/kafka/config.ts'
@@ -128,6 +130,44 @@ describe('record batching on a real broker', () => {
     const messages = await consumeUntil(broker.bootstrap, topic, (got) => got.length >= 2)
     expect(idsOf(messages)).toEqual([a.result.id, b.result.id])
   })
+
+  /** A topic that takes messages (record batches) of at most `maxMessageBytes`, as a broker operator may have set it. */
+  async function smallTopic(topic: string, maxMessageBytes: number): Promise<void> {
+    const admin = new Admin({ clientId: 'specserve-test-admin', bootstrapBrokers: [broker.bootstrap] })
+    try {
+      await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1, configs: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] })
+    } finally {
+      await admin.close()
+    }
+  }
+  const huge = { key: 'cancer', encode: () => JSON.stringify({ id: 'huge', pad: 'x'.repeat(30_000) }) } as unknown as PendingRecord
+
+  it.each(['directly', 'from the spool'])(
+    'splits a request the topic refuses as too large, drops (and counts) a record it refuses, and publishes the rest in order, %s',
+    { timeout: 120_000 },
+    async (how) => {
+      const topic = `batching.refused.${how === 'directly' ? 'direct' : 'spool'}`
+      // 40 records (~25 KB) in one request, and one record of 30 KB among them: the topic takes 20 KB.
+      await smallTopic(topic, 20_000)
+      const written = [...records.slice(0, 20), huge, ...records.slice(20)]
+      if (how === 'from the spool') {
+        const left = new Spool(spoolFile({ spoolDir: join(dir, topic), topic }), 1 << 30)
+        left.open()
+        left.append(written.map((r) => ({ key: r.key, value: r.encode() })))
+        left.close()
+      }
+      const sink = sinkFor(topic, { batch_size: 1000, batch_bytes: 100_000, linger_ms: 0 })
+      try {
+        if (how === 'directly') for (const r of written) sink.write(r)
+        await eventually('all but the refused record published', async () => sink.status(), (s) => Number(s.published) + Number(s.dropped) >= 41 && s.spooled_records === 0)
+        expect(sink.status()).toMatchObject({ published: 40, dropped: 1, state: 'connected', last_error: expect.stringMatching(/MESSAGE_TOO_LARGE/) })
+      } finally {
+        await sink.close(10_000)
+      }
+      const messages = await consumeUntil(broker.bootstrap, topic, (got) => got.length >= 40)
+      expect(idsOf(messages)).toEqual(records.map((r) => r.result.id))
+    },
+  )
 
   it.each(['gzip', 'snappy', 'lz4', 'zstd'])('publishes %s-compressed batches a stock consumer reads back intact', { timeout: 120_000 }, async (compression) => {
     const topic = `batching.${compression}`

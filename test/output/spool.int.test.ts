@@ -1,6 +1,7 @@
-// The spool file on its own: ordered replay across restarts, torn tails, size limit, one owner.
+// The spool file on its own: ordered replay across restarts, torn tails, size limit (of the
+// file on disk, replayed head included), malformed lines, one owner.
 import { spawnSync } from 'node:child_process'
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -78,6 +79,66 @@ describe('spool', () => {
     expect(() => spool.append(entries(3, 10))).toThrow(SpoolFullError)
     expect(spool.records).toBe(3)
     expect(spool.read(100).entries).toEqual(entries(0, 3))
+    spool.close()
+  })
+
+  it('keeps the file on disk within its limit while records come in as fast as they are replayed, in order, across a restart', async () => {
+    const limit = 10_000
+    const spool = new Spool(file, limit)
+    spool.open()
+    const all = entries(0, 1000)
+    const lineBytes = Buffer.byteLength(`${JSON.stringify(all[1]!.key)}\t${all[1]!.value}\n`)
+    let appended = 0
+    // Three quarters full: the replayed head is given back once it is a quarter of the limit.
+    while (spool.bytes + lineBytes * 4 <= (limit * 3) / 4) spool.append(all.slice(appended, ++appended))
+    const replayed: (typeof all)[number][] = []
+    let largest = 0
+    for (let round = 0; round < 150; round++) {
+      const batch = spool.read(2)
+      replayed.push(...batch.entries)
+      spool.commit(batch.end, batch.entries.length)
+      if (spool.compactable) await spool.compact()
+      spool.append(all.slice(appended, (appended += 2))) // never refused: the replayed head is given back
+      largest = Math.max(largest, statSync(file).size)
+      expect(spool.bytes).toBe(statSync(file).size) // the gauge says what is on disk
+    }
+    expect(largest).toBeLessThanOrEqual(limit)
+    spool.close()
+    const after = new Spool(file, limit)
+    expect(after.open()).toBe(appended - replayed.length)
+    replayed.push(...after.read(1000).entries)
+    expect(replayed).toEqual(all.slice(0, appended))
+    after.close()
+  })
+
+  it('compacts a large tail in the background while records are still appended, losing and reordering none', async () => {
+    const spool = new Spool(file, 8 << 20)
+    spool.open()
+    const big = (from: number, n: number): { key: string; value: string }[] => Array.from({ length: n }, (_, i) => ({ key: 'k', value: JSON.stringify({ id: from + i, pad: 'x'.repeat(1000) }) }))
+    spool.append(big(0, 5000)) // ~5 MB
+    const head = spool.read(2500)
+    spool.commit(head.end, 2500)
+    expect(spool.compactable).toBe(true)
+    const compacting = spool.compact()
+    spool.append(big(5000, 100)) // lands in the old file during the copy
+    await compacting
+    spool.append(big(5100, 100))
+    expect(spool.head).toBe(0)
+    expect(statSync(file).size).toBe(spool.bytes)
+    expect(spool.read(10_000).entries).toEqual(big(2500, 2700))
+    spool.close()
+  })
+
+  it('skips a malformed line (reported once), replays the lines around it, and counts only records', () => {
+    writeFileSync(file, `"k1"\t{"id":"ok1"}\n{"id":"no-tab"}\n7\t{"id":"number-key"}\n"k3"\t{"id":"ok3"}\n`)
+    const spool = new Spool(file, 1 << 20)
+    expect(spool.open()).toBe(4) // lines, before they are read
+    const first = spool.read(100)
+    expect(first).toMatchObject({ entries: [{ key: 'k1', value: '{"id":"ok1"}' }, { key: 'k3', value: '{"id":"ok3"}' }], skipped: 2 })
+    expect(spool.records).toBe(2)
+    expect(spool.read(100).skipped).toBe(0) // a replay that failed reads them again: not counted again
+    spool.commit(first.end, first.entries.length)
+    expect(spool.pending).toBe(false)
     spool.close()
   })
 

@@ -1,0 +1,113 @@
+// The sink against a "broker" that accepts connections and never answers, so every send
+// hangs until the client's request timeout: memory stays within buffer_records while a send
+// hangs, close() counts an abandoned batch once and leaves no timer behind, and a corrupt
+// spool file is skipped over, not a crash at every start.
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { kafkaSettings } from '../../src/kafka/config.ts'
+import { KafkaSink } from '../../src/output/kafka.ts'
+import type { PendingRecord } from '../../src/output/record.ts'
+import { silentLogger } from '../../src/types.ts'
+import { root, startProcess } from '../helpers.ts'
+
+let dir: string
+let silent: Server
+const sockets = new Set<Socket>()
+let port = 0
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'specserve-hung-'))
+  silent = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  port = (silent.address() as { port: number }).port
+})
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy()
+  await new Promise<void>((resolve) => silent.close(() => resolve()))
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+const record = (id: string): PendingRecord => ({ key: id, encode: () => JSON.stringify({ id, pad: 'x'.repeat(50) }) }) as unknown as PendingRecord
+
+/** Lets the timers already due run (the sink's own zero-delay flush among them). */
+const timersRun = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0))
+
+function hungSink(topic: string, kafka: Record<string, unknown>): KafkaSink {
+  const settings = kafkaSettings({ kafka: { brokers: [`127.0.0.1:${port}`], topic, spool_dir: dir, request_timeout_ms: 300, retry_backoff_ms: 60_000, ...kafka } }, dir)!
+  const sink = new KafkaSink(settings, silentLogger)
+  sink.start()
+  return sink
+}
+
+it('keeps at most buffer_records in memory while a send hangs, even with a long linger: the rest goes to the spool', async () => {
+  const sink = hungSink('hung.bound', { batch_size: 10, buffer_records: 20, linger_ms: 60_000 })
+  try {
+    for (let i = 0; i < 10; i++) sink.write(record(`a${i}`))
+    await timersRun() // the full batch is on the wire: its send hangs
+    for (let i = 0; i < 50; i++) sink.write(record(`b${i}`))
+    await timersRun() // not the 60 s linger: the buffer reached its bound
+    // The batch on the wire went to the spool with them (order): it counts there, not twice.
+    expect(sink.status()).toMatchObject({ buffered: 0, spooled_records: 60, dropped: 0 })
+  } finally {
+    await sink.close(0)
+  }
+})
+
+it('after close() on a hung send, the abandoned batch counts once: spooled, not also buffered', async () => {
+  const sink = hungSink('hung.close', { batch_size: 10, linger_ms: 0 })
+  for (let i = 0; i < 10; i++) sink.write(record(`c${i}`))
+  await timersRun() // on the wire, hanging
+  await sink.close(50)
+  expect(sink.status()).toMatchObject({ state: 'closed', buffered: 0, spooled_records: 10 })
+})
+
+it('skips a malformed spool line (counted as dropped) instead of crashing the gateway at every start', async () => {
+  const topic = 'hung.corrupt'
+  writeFileSync(join(dir, `${topic}.spool`), `"k1"\t{"id":"ok1"}\n{"id":"no-tab"}\n"k3"\t{"id":"ok3"}\n`)
+  const sink = hungSink(topic, {})
+  try {
+    // The probe times out, then the replay reads the spool (and its send hangs).
+    await vi.waitFor(() => expect(sink.status().dropped).toBe(1), { timeout: 10_000, interval: 20 })
+    expect(sink.status()).toMatchObject({ spooled_records: 2 })
+  } finally {
+    await sink.close(0)
+  }
+})
+
+it('lets an embedding process exit after close(), when the grace ran out during a spool replay (no retry timer left)', { timeout: 30_000 }, async () => {
+  const topic = 'hung.replay'
+  writeFileSync(join(dir, `${topic}.spool`), `"k1"\t{"id":"s1"}\n"k2"\t{"id":"s2"}\n`)
+  const script = join(dir, 'embedder.ts')
+  const src = (path: string): string => pathToFileURL(join(root, 'src', path)).href
+  writeFileSync(
+    script,
+    `import { kafkaSettings } from '${src('kafka/config.ts')}'
+import { KafkaSink } from '${src('output/kafka.ts')}'
+import { silentLogger } from '${src('types.ts')}'
+const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:${port}'], topic: '${topic}', spool_dir: '${dir}', request_timeout_ms: 5000, retry_backoff_ms: 600000 } }, '${dir}')
+const sink = new KafkaSink(settings, silentLogger)
+sink.start()
+await sink.close(200) // the replay's send hangs past the grace
+console.log('closed', JSON.stringify(sink.status()))
+`,
+  )
+  const embedder = startProcess(process.execPath, [script])
+  try {
+    // With a retry timer left behind, the process would live for retry_backoff_ms (10 minutes).
+    const [code] = (await once(embedder.child, 'exit')) as [number | null]
+    expect(code, embedder.output()).toBe(0)
+    expect(embedder.output()).toMatch(/closed .*"spooled_records":2/)
+  } finally {
+    await embedder.stop('SIGKILL')
+  }
+})
