@@ -7,7 +7,7 @@ import Type, { type Static } from 'typebox'
 import { INFERENCE_SERVICE, serviceMethods } from '../proto/index.ts'
 import { datatypeName, fail, fromRaw, isDataType, readShape, toContents, toRaw, toOipJson, wireFromContents, type NamedTensor, type OipContents, type WireTensor } from '../tensor/index.ts'
 import { commonModelFields } from './common.ts'
-import { parseRemote, remoteFields, type RemoteSettings } from './remote/config.ts'
+import { checkHeader, parseRemote, remoteFields, type RemoteSettings } from './remote/config.ts'
 import { badResponse, upstreamFailure } from './remote/errors.ts'
 import { RemoteExecutor, type ProtocolAdapter, type UpstreamMetadata } from './remote/executor.ts'
 import { acquireClient, metadataFrom, unary } from './remote/grpc.ts'
@@ -38,6 +38,7 @@ export const oipExecutorKind: ExecutorKind<OipSpec, Static<typeof schema>> = {
   schema,
   parse(entry, ctx) {
     const remote = parseRemote(entry, ctx)
+    if (entry.seldon_model) checkHeader(ctx, 'seldon_model', 'seldon-model', entry.seldon_model, remote.protocol)
     const headers = entry.seldon_model ? { ...remote.headers, 'seldon-model': entry.seldon_model } : remote.headers
     return { ...remote, headers, model: entry.model }
   },

@@ -203,7 +203,7 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
       const request = { model_spec, inputs: Object.fromEntries(inputs.map(({ name, tensor }) => [name, toTensorProto(tensor)])), output_filter: outputs }
       const res = (await unary(client, methods.Predict!, request, metadata, timeoutMs, signal)) as { outputs?: Record<string, TensorProto> }
       const out = new Map<string, WireTensor>()
-      for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, upstreamFailure, name))
+      for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, upstreamFailure, name, spec.maxResponseBytes))
       return out
     },
     close: release,

@@ -28,8 +28,8 @@ export function toSeldonData(tensor: Tensor, format: SeldonFormat, grpc: boolean
   return { names, ndarray: grpc ? toListValue(nested as unknown[]) : nested }
 }
 
-/** The tensor of an answer's `data`, unchecked against the declaration. */
-export function fromSeldonData(data: Record<string, unknown> | undefined, grpc: boolean, failure: Failure, name: string): WireTensor {
+/** The tensor of an answer's `data`, unchecked against the declaration (`maxBytes`: see fromTensorProto). */
+export function fromSeldonData(data: Record<string, unknown> | undefined, grpc: boolean, failure: Failure, name: string, maxBytes: number): WireTensor {
   if (data?.tensor) {
     const t = data.tensor as { shape?: unknown; values?: unknown }
     if (!Array.isArray(t.shape) || !Array.isArray(t.values)) return fail(failure, name, 'data.tensor lacks shape or values')
@@ -41,7 +41,7 @@ export function fromSeldonData(data: Record<string, unknown> | undefined, grpc: 
     const { shape, flat } = flattenNested(nd, failure, name)
     return { shape, data: flat }
   }
-  if (data?.tftensor) return fromTensorProto(data.tftensor as TensorProto, failure, name)
+  if (data?.tftensor) return fromTensorProto(data.tftensor as TensorProto, failure, name, maxBytes)
   return fail(failure, name, 'no data.ndarray, data.tensor or data.tftensor in the answer')
 }
 

@@ -5,7 +5,7 @@
 import { DATATYPES, fromTfDtype, isFloat } from './datatypes.ts'
 import { decodeElements } from './elements.ts'
 import { fromRaw } from './raw.ts'
-import { datatypeName, elementCount, fail, readShape, type Failure, type Tensor, type WireTensor } from './tensor.ts'
+import { datatypeName, elementCount, fail, formatShape, readShape, type Failure, type Tensor, type WireTensor } from './tensor.ts'
 
 /** A TensorProto as proto-loader hands it over (64-bit integers as decimal strings). */
 export interface TensorProto {
@@ -29,8 +29,12 @@ export function toTensorProto(tensor: Tensor): TensorProto {
   return { dtype: row.tf, tensor_shape, tensor_content: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }
 }
 
-/** An upstream's TensorProto as a wire tensor (checked against the declaration later). */
-export function fromTensorProto(proto: TensorProto, failure: Failure, name: string): WireTensor {
+/**
+ * An upstream's TensorProto as a wire tensor (checked against the declaration later).
+ * `maxBytes` (the model's max_response_bytes) bounds what a one-value fill may expand to: an
+ * answer may not grow past what it could have carried spelled out.
+ */
+export function fromTensorProto(proto: TensorProto, failure: Failure, name: string, maxBytes: number): WireTensor {
   const datatype = fromTfDtype(proto.dtype ?? '')
   if (!datatype) return fail(failure, name, `dtype ${datatypeName(proto.dtype)} is not supported`)
   const shape = readShape(proto.tensor_shape?.dim?.map((d) => d.size ?? 0) ?? [], failure, name)
@@ -40,8 +44,12 @@ export function fromTensorProto(proto: TensorProto, failure: Failure, name: stri
   let values = (proto[row.tfField] ?? []) as ArrayLike<unknown>
   // half_val holds FP16 bit patterns, one per int32.
   if (datatype === 'FP16') values = new Float16Array(Uint16Array.from(values as ArrayLike<number>).buffer)
-  // TensorProto lets one value stand for a whole tensor filled with it.
-  if (values.length === 1 && count > 1) values = new Array<unknown>(count).fill(values[0])
+  // TensorProto lets one value stand for a whole tensor filled with it: a few bytes on the
+  // wire, so the shape is checked before anything of that size is allocated.
+  if (values.length === 1 && count > 1) {
+    if (count * Math.max(row.width, 1) > maxBytes) fail(failure, name, `one value fills shape ${formatShape(shape)}, more than max_response_bytes (${maxBytes}) would hold`)
+    values = new Array<unknown>(count).fill(values[0])
+  }
   // Decoded as the wire datatype (64-bit integers arrive as decimal strings), so the answer
   // can then fill any declared type its values fit.
   return { datatype, shape, data: decodeElements(values, datatype, failure, name) }

@@ -88,7 +88,7 @@ describe('every datatype round-trips exactly through', () => {
     const predict = service(TFSERVING_SERVICE).Predict!
     check(everyDatatype, ({ tensor }) => {
       const msg = roundTrip(predict, { model_spec: { name: 'm' }, inputs: { t: toTensorProto(tensor) } })
-      return fitted(fromTensorProto((msg.inputs as Record<string, never>).t!, upstreamFailure, 't'), tensor.datatype)
+      return fitted(fromTensorProto((msg.inputs as Record<string, never>).t!, upstreamFailure, 't', Infinity), tensor.datatype)
     })
   })
 
@@ -105,7 +105,7 @@ describe('every datatype round-trips exactly through', () => {
             : Array.from(tensor.data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? String(v) : v))
       const proto = { dtype: row.tf, tensor_shape: { dim: tensor.shape.map((size) => ({ size })) }, [row.tfField]: values }
       const msg = roundTrip(predict, { model_spec: { name: 'm' }, inputs: { t: proto } })
-      return fitted(fromTensorProto((msg.inputs as Record<string, never>).t!, upstreamFailure, 't'), tensor.datatype)
+      return fitted(fromTensorProto((msg.inputs as Record<string, never>).t!, upstreamFailure, 't', Infinity), tensor.datatype)
     })
   })
 
@@ -118,8 +118,8 @@ describe('every datatype round-trips exactly through', () => {
   })
 
   it('Seldon ndarray and tensor over REST JSON (doubles: 64-bit integers within 2^53)', () => {
-    check(everyDatatype, ({ tensor }) => fitted(fromSeldonData(viaJson(toSeldonData(tensor, 'ndarray', false, [])) as never, false, upstreamFailure, 't'), tensor.datatype), { signedZero: false, safe: true })
-    check(numeric, ({ tensor }) => fitted(fromSeldonData(viaJson(toSeldonData(tensor, 'tensor', false, [])) as never, false, upstreamFailure, 't'), tensor.datatype), { signedZero: false, safe: true })
+    check(everyDatatype, ({ tensor }) => fitted(fromSeldonData(viaJson(toSeldonData(tensor, 'ndarray', false, [])) as never, false, upstreamFailure, 't', Infinity), tensor.datatype), { signedZero: false, safe: true })
+    check(numeric, ({ tensor }) => fitted(fromSeldonData(viaJson(toSeldonData(tensor, 'tensor', false, [])) as never, false, upstreamFailure, 't', Infinity), tensor.datatype), { signedZero: false, safe: true })
   })
 
   it('Seldon ndarray (ListValue) and tensor over gRPC, through a serialized SeldonMessage', () => {
@@ -127,7 +127,7 @@ describe('every datatype round-trips exactly through', () => {
     for (const format of ['ndarray', 'tensor'] as const) {
       check(format === 'tensor' ? numeric : everyDatatype, ({ tensor }) => {
         const msg = roundTrip(predict, { data: toSeldonData(tensor, format, true, []) })
-        return fitted(fromSeldonData(msg.data as never, true, upstreamFailure, 't'), tensor.datatype)
+        return fitted(fromSeldonData(msg.data as never, true, upstreamFailure, 't', Infinity), tensor.datatype)
       }, { safe: true })
     }
   })
@@ -150,8 +150,8 @@ describe('an upstream answer fills any declared type its values fit', () => {
     const oip = roundTrip(service(INFERENCE_SERVICE).ModelInfer!, { model_name: 'm', inputs: [{ name: 't', datatype: tensor.datatype, shape: [2], contents: toContents(tensor) }] })
     const input = (oip.inputs as { contents: never }[])[0]!
     return [
-      ['TF typed field', fromTensorProto(tf.a!, upstreamFailure, 't')],
-      ['TF tensor_content', fromTensorProto(tf.b!, upstreamFailure, 't')],
+      ['TF typed field', fromTensorProto(tf.a!, upstreamFailure, 't', Infinity)],
+      ['TF tensor_content', fromTensorProto(tf.b!, upstreamFailure, 't', Infinity)],
       ['OIP typed contents', { datatype: tensor.datatype, shape: [2], data: fromContents(input.contents, tensor.datatype, [2], upstreamFailure, 't') }],
       ['OIP JSON', viaJson(toOipJson('t', tensor))],
     ]

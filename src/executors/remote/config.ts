@@ -113,12 +113,17 @@ export interface RemoteSettings {
   readonly hedgeAfterMs: number
 }
 
-/** The shared fields of a schema-valid entry as settings; unreadable TLS files are problems. */
+/** The shared fields of a schema-valid entry as settings; unreadable TLS files, bad headers and URL parts that would be dropped are problems. */
 export function parseRemote(config: RemoteModelConfig, ctx: ParseContext): RemoteSettings {
   const url = new URL(config.url)
   const scheme = url.protocol.slice(0, -1)
   const secure = scheme === 'https' || scheme === 'grpcs' || config.tls !== undefined
   const protocol = config.protocol ?? (scheme.startsWith('grpc') ? 'grpc' : 'rest')
+  // Neither undici's origin nor a gRPC target carries these: they would be dropped silently.
+  if (url.username || url.password) ctx.problem('url', 'credentials in the URL are not sent: put them in headers (e.g. authorization)')
+  if (url.search || url.hash) ctx.problem('url', 'a query or fragment in the URL is not sent: use headers, or the path')
+  if (protocol === 'grpc' && url.pathname.replace(/\/+$/, '') !== '') ctx.problem('url', 'gRPC has no path prefix (the service and method are the path): route with headers instead')
+  for (const [name, value] of Object.entries(config.headers ?? {})) checkHeader(ctx, `headers.${name}`, name, value, protocol)
   const port = url.port || (secure ? '443' : '80')
   const tlsFiles: string[] = []
   const read = (key: 'ca' | 'cert' | 'key'): Buffer | undefined => {
@@ -161,4 +166,29 @@ export function parseRemote(config: RemoteModelConfig, ctx: ParseContext): Remot
     },
     hedgeAfterMs: config.hedge_after_ms ?? 0,
   }
+}
+
+/**
+ * Headers the transport manages itself: refused by undici (which would fail every call) or
+ * forbidden in HTTP/2, so in gRPC metadata.
+ */
+const TRANSPORT_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect', 'te', 'content-length', 'http2-settings'])
+const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** gRPC metadata keys (grpc-js refuses others); names are lowercased before they are sent. */
+const GRPC_KEY = /^[0-9a-z_.-]+$/
+/** Printable ASCII: what both undici and gRPC metadata take as a text value (no CR/LF). */
+const HEADER_VALUE = /^[\x20-\x7e]*$/
+
+/**
+ * A problem at `field` unless `name: value` can go out on every call of this protocol: the
+ * transports refuse the rest, at load (grpc-js) or on each call (undici).
+ */
+export function checkHeader(ctx: ParseContext, field: string, name: string, value: string, protocol: 'rest' | 'grpc'): void {
+  const key = name.toLowerCase()
+  if (!HTTP_TOKEN.test(name) || (protocol === 'grpc' && !GRPC_KEY.test(key))) {
+    ctx.problem(field, protocol === 'grpc' ? 'a gRPC metadata key is letters, digits, "-", "_" and "."' : 'not a valid HTTP header name')
+  } else if (TRANSPORT_HEADERS.has(key)) ctx.problem(field, `${key} is managed by the transport and cannot be set`)
+  else if (protocol === 'grpc' && key.endsWith('-bin')) ctx.problem(field, 'binary (-bin) metadata cannot be configured: values here are text')
+  else if (protocol === 'grpc' && key.startsWith('grpc-')) ctx.problem(field, 'grpc- metadata keys are reserved by gRPC')
+  if (!HEADER_VALUE.test(value)) ctx.problem(field, 'a header value is printable ASCII (no line breaks, control or non-ASCII characters)')
 }

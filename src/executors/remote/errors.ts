@@ -1,13 +1,20 @@
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { Failure } from '../../tensor/index.ts'
 
-/** A ModelError from an upstream call, saying whether trying again could help. */
+/** A ModelError from an upstream call, saying whether trying again could help and whose fault it is. */
 export class UpstreamError extends ModelError {
   /** Connection refused or reset, 502/503/504, gRPC UNAVAILABLE: another attempt may succeed. */
   readonly retryable: boolean
-  constructor(code: ModelErrorCode, message: string, retryable = false) {
+  /**
+   * The request's input was refused (HTTP 400/413/422, gRPC INVALID_ARGUMENT,
+   * FAILED_PRECONDITION, OUT_OF_RANGE, or an input the protocol cannot carry): it says
+   * nothing about the upstream's health, so it never counts towards opening the circuit.
+   */
+  readonly causedByInput: boolean
+  constructor(code: ModelErrorCode, message: string, retryable = false, causedByInput = false) {
     super(code, message)
     this.retryable = retryable
+    this.causedByInput = causedByInput
   }
 }
 

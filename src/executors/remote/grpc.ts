@@ -61,6 +61,9 @@ export function unary(client: grpc.Client, method: Method, request: object, meta
   })
 }
 
+/** Statuses that refuse the request's content (TF Serving, MLServer and Triton answer a bad input so). */
+const INPUT_REFUSED_STATUS = new Set<number>([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE])
+
 function grpcError(err: grpc.ServiceError, path: string): UpstreamError {
   const status = grpc.status[err.code] ?? String(err.code)
   const details = excerpt(err.details || err.message)
@@ -79,5 +82,5 @@ function grpcError(err: grpc.ServiceError, path: string): UpstreamError {
     default:
       break
   }
-  return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `gRPC ${status} from ${path}: ${details}`)
+  return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `gRPC ${status} from ${path}: ${details}`, false, INPUT_REFUSED_STATUS.has(err.code))
 }

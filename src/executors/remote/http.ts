@@ -55,6 +55,8 @@ export interface JsonRequest {
 }
 
 const RETRYABLE_STATUS = new Set([502, 503, 504])
+/** Statuses that refuse the request's content (not auth, routing or load: those count against the upstream). */
+const INPUT_REFUSED_STATUS = new Set([400, 413, 422])
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT'])
 
 /** Sends one request and parses the JSON answer; throws UpstreamError (or the signal's reason). */
@@ -78,7 +80,7 @@ export async function requestJson({ pool, tls }: Upstream, req: JsonRequest): Pr
   }
   if (status >= 300) {
     const message = `HTTP ${status} from ${req.method} ${req.path}: ${upstreamMessage(text) || '(empty body)'}`
-    throw new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, message, RETRYABLE_STATUS.has(status))
+    throw new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, message, RETRYABLE_STATUS.has(status), INPUT_REFUSED_STATUS.has(status))
   }
   try {
     return JSON.parse(text) as unknown

@@ -2,9 +2,9 @@
 // hands over wire tensors (src/tensor decodes them: elements, a shape, and a datatype
 // when the protocol carries one); this module fits them to the declaration. Anything that
 // does not fit (a missing tensor, a wrong shape or batch, non-numbers, fractions or
-// out-of-range values for an integer type) is UPSTREAM_BAD_RESPONSE: never a crash, never
+// out-of-range values for the declared type) is UPSTREAM_BAD_RESPONSE: never a crash, never
 // a silently wrong answer.
-import { decodeElements, elementCount, fail, fillDynamic, fitsShape, flattenNested, formatShape, type Tensor, type TensorMap, type TensorSpec, type WireTensor } from '../../tensor/index.ts'
+import { decodeElements, describe, elementCount, fail, fillDynamic, fitsShape, flattenNested, formatShape, type Tensor, type TensorMap, type TensorSpec, type WireTensor } from '../../tensor/index.ts'
 import { upstreamFailure } from './errors.ts'
 
 export type WireOutputs = ReadonlyMap<string, WireTensor>
@@ -47,7 +47,23 @@ function fitToSpec(wire: WireTensor, spec: TensorSpec, upstream: string, batch: 
   if (wire.datatype !== undefined && wire.datatype !== spec.datatype && (wire.datatype === 'BYTES') !== (spec.datatype === 'BYTES')) {
     fail(upstreamFailure, upstream, `datatype ${wire.datatype}, declared ${spec.datatype}`)
   }
-  return { datatype: spec.datatype, shape: [...shape], data: decodeElements(flat, spec.datatype, upstreamFailure, upstream) }
+  const data = decodeElements(flat, spec.datatype, upstreamFailure, upstream)
+  if ((spec.datatype === 'FP32' || spec.datatype === 'FP16') && data !== flat) refuseOverflow(flat, data as Float32Array, spec.datatype, upstream)
+  return { datatype: spec.datatype, shape: [...shape], data }
+}
+
+/**
+ * A finite answer that became ±Infinity when narrowed to the declared width (FP64 1e300 in
+ * an FP32) is out of the declared range, as an INT8 300 is: refused, not passed on as a
+ * different number. NaN and the infinities the upstream sent itself pass as they are.
+ */
+function refuseOverflow(wire: ArrayLike<unknown>, narrowed: Float32Array, datatype: string, upstream: string): void {
+  for (let i = 0; i < narrowed.length; i++) {
+    const x = narrowed[i]!
+    if (Number.isFinite(x)) continue
+    const v = wire[i]
+    if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'bigint') fail(upstreamFailure, upstream, `element ${i} is ${describe(v)}, outside ${datatype}'s range`)
+  }
 }
 
 /**

@@ -26,4 +26,42 @@ describe('remote model config', () => {
     )()
     expect(config.models.get('m')?.kind).toBe('oip')
   })
+
+  it('refuses at load, with the path, headers that grpc-js or undici would refuse', () => {
+    const problem = (model: string): string => {
+      try {
+        parse(model)()
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError)
+        return (err as Error).message
+      }
+      return 'accepted'
+    }
+    expect(problem('{ kind: oip, url: "grpc://x:1", model: a, headers: { x-token-bin: abc } }')).toMatch(/models\.m\.headers\.x-token-bin.*binary/s)
+    expect(problem('{ kind: oip, url: "grpc://x:1", model: a, headers: { x-team: "blé" } }')).toMatch(/models\.m\.headers\.x-team.*printable ASCII/s)
+    expect(problem('{ kind: oip, url: "grpc://x:1", model: a, headers: { "x team": t } }')).toMatch(/models\.m\.headers\.x team.*metadata key/s)
+    expect(problem('{ kind: oip, url: "http://x:1", model: a, headers: { x-a: "a\\r\\nx-injected: 1" } }')).toMatch(/models\.m\.headers\.x-a.*no line breaks/s)
+    for (const hopByHop of ['connection', 'Transfer-Encoding', 'expect', 'keep-alive', 'upgrade', 'content-length']) {
+      expect(problem(`{ kind: oip, url: "http://x:1", model: a, headers: { ${hopByHop}: "1" } }`)).toMatch(new RegExp(`headers\\.${hopByHop}.*managed by the transport`, 's'))
+    }
+    expect(problem('{ kind: seldon, url: "grpc://x:1", deployment: "a\\nb", inputs: [{ name: x, datatype: FP32, shape: [-1] }], outputs: [{ name: y, datatype: FP32, shape: [-1] }] }')).toMatch(/models\.m\.deployment.*printable ASCII/s)
+    expect(problem('{ kind: oip, url: "grpc://x:1", model: a, headers: { x-team: blue, authorization: "Bearer t0k.en" } }')).toBe('accepted')
+  })
+
+  it('refuses URL parts that would be dropped (credentials, query, fragment, a gRPC path), pointing at headers', () => {
+    expect(parse('{ kind: oip, url: "http://alice:s3cret@x:1/route", model: a }')).toThrow(/models\.m\.url.*credentials.*headers/s)
+    expect(parse('{ kind: oip, url: "http://x:1/route?token=abc", model: a }')).toThrow(/models\.m\.url.*query or fragment.*headers/s)
+    expect(parse('{ kind: oip, url: "http://x:1/route#top", model: a }')).toThrow(/models\.m\.url.*query or fragment/s)
+    expect(parse('{ kind: oip, url: "grpc://x:1/some/prefix", model: a }')).toThrow(/models\.m\.url.*gRPC has no path prefix.*headers/s)
+    expect(parse('{ kind: oip, url: "grpc://x:1/", model: a }')).not.toThrow()
+    expect(parse('{ kind: oip, url: "http://x:1/route/", model: a }')).not.toThrow()
+  })
+
+  it('refuses a Seldon BYTES input sent as data.tensor (doubles: strings would arrive as NaN)', () => {
+    const io = (datatype: string) => `inputs: [{ name: x, datatype: ${datatype}, shape: [-1] }], outputs: [{ name: y, datatype: FP32, shape: [-1] }]`
+    expect(parse(`{ kind: seldon, url: "grpc://x:1", ${io('BYTES')} }`)).toThrow(/models\.m\.inputs.*BYTES input cannot travel as data\.tensor.*data_format: ndarray/s)
+    expect(parse(`{ kind: seldon, url: "http://x:1", data_format: tensor, ${io('BYTES')} }`)).toThrow(/models\.m\.data_format.*BYTES/s)
+    expect(parse(`{ kind: seldon, url: "grpc://x:1", data_format: ndarray, ${io('BYTES')} }`)).not.toThrow()
+    expect(parse(`{ kind: seldon, url: "grpc://x:1", ${io('FP32')} }`)).not.toThrow()
+  })
 })

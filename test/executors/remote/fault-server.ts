@@ -121,6 +121,8 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
         return
       case 'error500':
         return json(500, '{"error":"model crashed: division by zero"}')
+      case 'bad400':
+        return json(400, '{"error":"Input X contains infinity"}')
       case 'garbage':
         return json(200, '{"outputs": [{"name": "label", "data": [1,')
       case 'wrongshape': {
@@ -150,6 +152,8 @@ export interface GrpcFaultServer {
   readonly metadata: Map<string, Record<string, unknown>>
   /** Calls cancelled by the client. */
   cancelled: number
+  /** Seldon v1 Predict calls received. */
+  seldonCalls: number
   nextCancel(): Promise<void>
   close(): Promise<void>
 }
@@ -158,14 +162,15 @@ export interface GrpcFaultServer {
  * A V2 gRPC server: model `ok` answers, `hang` never does, `huge` answers 1 MiB of
  * probabilities, `echo` answers its first input back as output `echo` (contents as they
  * came, so 64-bit integers stay decimal strings), `error` fails with INTERNAL, `unavailable`
- * with UNAVAILABLE. Metadata is UNIMPLEMENTED (the YAML declares it). It also serves Seldon
- * v1 Predict: a fixed tensor, or status FAILURE for the deployment `failing`. Its protos
- * come from src/proto, with the gateway's own loader options.
+ * with UNAVAILABLE, `invalid` with INVALID_ARGUMENT (an input it refuses). Metadata is
+ * UNIMPLEMENTED (the YAML declares it). It also serves Seldon v1 Predict: a fixed tensor, or
+ * status FAILURE for the deployment `failing`. Its protos come from src/proto, with the
+ * gateway's own loader options.
  */
 export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
   const server = new grpc.Server()
   const cancelWaiters: (() => void)[] = []
-  const state = { url: '', deadlines: [] as number[], metadata: new Map<string, Record<string, unknown>>(), cancelled: 0, nextCancel: () => new Promise<void>((r) => cancelWaiters.push(r)), close: async () => {} }
+  const state = { url: '', deadlines: [] as number[], metadata: new Map<string, Record<string, unknown>>(), cancelled: 0, seldonCalls: 0, nextCancel: () => new Promise<void>((r) => cancelWaiters.push(r)), close: async () => {} }
   server.addService(service(INFERENCE_SERVICE), {
     ModelMetadata: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no metadata' }),
     ModelInfer: (call: grpc.ServerUnaryCall<{ model_name: string; inputs: { datatype: string; shape: string[]; contents: unknown }[] }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
@@ -195,6 +200,8 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
           return cb(null, { outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [1 << 18], contents: { fp32_contents: new Array<number>(1 << 18).fill(0.5) } }] })
         case 'unavailable':
           return cb({ code: grpc.status.UNAVAILABLE, details: 'model is loading' })
+        case 'invalid':
+          return cb({ code: grpc.status.INVALID_ARGUMENT, details: 'Input X contains infinity' })
         default:
           return cb({ code: grpc.status.INTERNAL, details: 'model crashed: out of memory' })
       }
@@ -203,6 +210,7 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
   server.addService(service(SELDON_SERVICE), {
     Predict: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       state.metadata.set('seldon', call.metadata.getMap())
+      state.seldonCalls++
       // The deployment named `failing` answers as a crashed Seldon model does: status FAILURE.
       if (call.metadata.get('seldon')[0] === 'failing') return cb(null, { status: { code: 500, info: 'model crashed: out of memory', status: 'FAILURE' } })
       cb(null, { data: { names: ['a', 'b', 'c'], tensor: { shape: [1, 3], values: [0.2, 0.3, 0.5] } } })

@@ -28,6 +28,8 @@ describe('answer mapping', () => {
     ['an integer outside its type', { ...good, predict: { datatype: 'INT64', shape: [2], data: ['9223372036854775808', 0] } }, /outside INT64/],
     ['strings for numbers', { ...good, predict_proba: { shape: [2, 3], data: ['a', 1, 1, 1, 1, 1] } }, /not a number/],
     ['a ragged nested answer', { ...good, predict_proba: { data: [[1, 2, 3], [1, 2]] } }, /ragged/],
+    ['an FP64 answer beyond the range of the declared FP32', { ...good, predict_proba: { datatype: 'FP64', shape: [2, 3], data: Float64Array.of(0.1, 1e300, 0.1, 0.7, 0.2, 0.1) } }, /element 1 is 1e\+300, outside FP32's range/],
+    ['a JSON number beyond FP32', { ...good, predict_proba: { shape: [2, 3], data: [0.1, 0.8, 0.1, 0.7, 0.2, -1e39] } }, /element 5 is -1e\+39, outside FP32's range/],
   ])('rejects %s as UPSTREAM_BAD_RESPONSE', (_what, answer, message) => {
     let error: unknown
     try {
@@ -36,5 +38,10 @@ describe('answer mapping', () => {
       error = err
     }
     expect(error).toMatchObject({ code: 'UPSTREAM_BAD_RESPONSE', message: expect.stringMatching(message) as unknown })
+  })
+
+  it('passes NaN and the infinities an upstream sent itself, as they are', () => {
+    const answer = { ...good, predict_proba: { datatype: 'FP64', shape: [2, 3], data: ['NaN', 'Infinity', '-Infinity', Number.NaN, Infinity, 0.5] } }
+    expect(Array.from(fitOutputs(raw(answer), outputs, 2).probabilities!.data as Float32Array)).toEqual([NaN, Infinity, -Infinity, NaN, Infinity, 0.5])
   })
 })

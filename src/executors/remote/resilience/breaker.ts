@@ -6,6 +6,14 @@
 export const BreakerState = { closed: 'closed', open: 'open', halfOpen: 'half-open' } as const
 export type BreakerState = (typeof BreakerState)[keyof typeof BreakerState]
 
+/**
+ * What allow() decided for a call. Only the probe's own verdict (or release) frees the
+ * half-open probe slot: a call that started while the circuit was closed and ends during
+ * half-open must not let a second probe through.
+ */
+export const Admission = { refused: 0, call: 1, probe: 2 } as const
+export type Admission = (typeof Admission)[keyof typeof Admission]
+
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit. */
   readonly failures: number
@@ -33,36 +41,39 @@ export class CircuitBreaker {
     return this.options.failures
   }
 
-  /** May a call go out now? In half-open state only one probe is in flight at a time. */
-  allow(now = performance.now()): boolean {
-    if (this.current === BreakerState.closed) return true
+  /** May a call go out now, and is it the probe? In half-open state only one probe is in flight at a time. */
+  allow(now = performance.now()): Admission {
+    if (this.current === BreakerState.closed) return Admission.call
     if (this.current === BreakerState.open) {
-      if (now - this.openedAt < this.options.resetMs) return false
+      if (now - this.openedAt < this.options.resetMs) return Admission.refused
       this.current = BreakerState.halfOpen
     }
-    if (this.probing) return false
+    if (this.probing) return Admission.refused
     this.probing = true
-    return true
+    return Admission.probe
   }
 
-  success(): void {
+  /** Any success closes the circuit: the upstream answers. */
+  success(probe = false): void {
+    if (probe) this.probing = false
     this.consecutive = 0
-    this.probing = false
     this.current = BreakerState.closed
   }
 
-  failure(now = performance.now()): void {
-    this.probing = false
+  /** The probe's failure opens the circuit again; other calls open it after `failures` in a row. */
+  failure(probe = false, now = performance.now()): void {
+    if (probe) this.probing = false
     this.consecutive++
-    if (this.current === BreakerState.halfOpen || this.consecutive >= this.options.failures) {
+    // While a probe is out, the probe decides: an older call's failure only counts.
+    if (probe || (this.current !== BreakerState.halfOpen && this.consecutive >= this.options.failures)) {
       this.current = BreakerState.open
       this.openedAt = now
     }
   }
 
-  /** A call that ended without a verdict (cancelled by the collector): frees the probe slot. */
-  release(): void {
-    this.probing = false
+  /** A call that ended without a verdict (cancelled by the collector, an input refused): a probe frees its slot. */
+  release(probe = false): void {
+    if (probe) this.probing = false
   }
 
   /** Milliseconds until a probe is allowed (0 when closed or half-open). */

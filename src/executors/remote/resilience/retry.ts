@@ -1,5 +1,5 @@
 // Budget-aware retries: a failure that another attempt may fix (connection refused or
-// reset, 502/503/504, gRPC UNAVAILABLE) is tried again, at most `retries` times, only while
+// reset, 502/503/504, gRPC UNAVAILABLE, an attempt cut off by timeout_ms) is tried again, at most `retries` times, only while
 // more of the budget is left than the upstream usually takes, and only while the retry
 // budget has a token (so retries never add more than its ratio to the upstream's load).
 import { UpstreamError } from '../errors.ts'

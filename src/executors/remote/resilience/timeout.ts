@@ -1,5 +1,7 @@
 // Per-attempt timeout (`timeout_ms`): an attempt that has not answered by then is aborted
-// with UPSTREAM_UNAVAILABLE, whatever budget is left (so a retry or a hedge can still use it).
+// with UPSTREAM_UNAVAILABLE, whatever budget is left. The error is retryable: with
+// `retries`, the next attempt (with a timeout_ms of its own) uses what is left of the budget,
+// on the retry layer's usual terms (enough budget left, a retry-budget token).
 // When the request's deadline comes first there is no timer of our own: the caller's signal
 // fires then, and the model is reported `timeout`, not failed.
 import { ModelErrorCode } from '../../../errors.ts'
@@ -15,7 +17,7 @@ export function withTimeout<Req, Res>(call: Call<Req, Res>, timeoutMs: number): 
     const capped = new AbortController()
     const onAbort = (): void => capped.abort(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })
-    const timer = setTimeout(() => capped.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `no answer within timeout_ms ${timeoutMs}`)), timeoutMs)
+    const timer = setTimeout(() => capped.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `no answer within timeout_ms ${timeoutMs}`, true)), timeoutMs)
     try {
       return await call(req, capped.signal, now + timeoutMs)
     } catch (err) {

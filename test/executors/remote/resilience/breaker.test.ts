@@ -1,35 +1,49 @@
 // The breaker and the retry budget on their own, with an explicit clock: the breaker's
 // states, and the budget's cap on the extra load retries and hedges can add.
 import { describe, expect, it } from 'vitest'
-import { CircuitBreaker } from '../../../../src/executors/remote/resilience/breaker.ts'
+import { Admission, CircuitBreaker } from '../../../../src/executors/remote/resilience/breaker.ts'
 import { RetryBudget } from '../../../../src/executors/remote/resilience/retry-budget.ts'
 
 describe('circuit breaker', () => {
   it('opens after N consecutive failures, lets one probe through after reset_ms, closes on its success', () => {
     const b = new CircuitBreaker({ failures: 3, resetMs: 1000 })
-    b.failure(0)
+    b.failure(false, 0)
     b.success() // a success in between resets the count
-    for (let t = 1; t <= 3; t++) b.failure(t)
+    for (let t = 1; t <= 3; t++) b.failure(false, t)
     expect(b.state).toBe('open')
-    expect(b.allow(500)).toBe(false)
+    expect(b.allow(500)).toBe(Admission.refused)
     expect(b.retryInMs(500)).toBe(503)
-    expect(b.allow(1003)).toBe(true) // the probe
+    expect(b.allow(1003)).toBe(Admission.probe)
     expect(b.state).toBe('half-open')
-    expect(b.allow(1004)).toBe(false) // one probe at a time
-    b.success()
+    expect(b.allow(1004)).toBe(Admission.refused) // one probe at a time
+    b.success(true)
     expect(b.state).toBe('closed')
-    expect(b.allow(1005)).toBe(true)
+    expect(b.allow(1005)).toBe(Admission.call)
   })
 
   it('a failed probe opens it again; a cancelled probe frees the slot', () => {
     const b = new CircuitBreaker({ failures: 1, resetMs: 100 })
-    b.failure(0)
-    expect(b.allow(100)).toBe(true)
-    b.release()
-    expect(b.allow(101)).toBe(true)
-    b.failure(101)
+    b.failure(false, 0)
+    expect(b.allow(100)).toBe(Admission.probe)
+    b.release(true)
+    expect(b.allow(101)).toBe(Admission.probe)
+    b.failure(true, 101)
     expect(b.state).toBe('open')
-    expect(b.allow(150)).toBe(false)
+    expect(b.allow(150)).toBe(Admission.refused)
+  })
+
+  it('only the probe frees the probe slot: an older call ending during half-open lets no second probe through', () => {
+    const b = new CircuitBreaker({ failures: 1, resetMs: 100 })
+    expect(b.allow(0)).toBe(Admission.call) // started while closed, still in flight
+    b.failure(false, 1) // another call fails: open
+    expect(b.allow(101)).toBe(Admission.probe)
+    b.release() // the older call is cancelled
+    expect(b.allow(102)).toBe(Admission.refused)
+    b.failure(false, 103) // or fails: the probe still decides
+    expect(b.state).toBe('half-open')
+    expect(b.allow(104)).toBe(Admission.refused)
+    b.success(true)
+    expect(b.state).toBe('closed')
   })
 })
 

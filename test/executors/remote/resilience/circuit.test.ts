@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { CircuitBreaker } from '../../../../src/executors/remote/resilience/breaker.ts'
+import { Admission, CircuitBreaker } from '../../../../src/executors/remote/resilience/breaker.ts'
 import { LatencyEstimate } from '../../../../src/executors/remote/resilience/call.ts'
 import { FAIR_CHANCE_MIN_MS, withBreaker } from '../../../../src/executors/remote/resilience/circuit.ts'
+import { ModelErrorCode } from '../../../../src/errors.ts'
+import { UpstreamError } from '../../../../src/executors/remote/errors.ts'
 import { outcome, upstream } from './fake-upstream.ts'
 
 beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] }))
@@ -48,7 +50,7 @@ describe('the circuit breaker as a layer', () => {
 
   it('a call the collector cancelled early is no verdict: a half-open probe slot is freed', async () => {
     const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
-    breaker.failure(performance.now())
+    breaker.failure(false, performance.now())
     await vi.advanceTimersByTimeAsync(10)
     const { call } = upstream([{ after: 0, hang: true }])
     const caller = new AbortController()
@@ -57,6 +59,40 @@ describe('the circuit breaker as a layer', () => {
     caller.abort(new Error('decided'))
     await vi.advanceTimersByTimeAsync(0)
     expect(breaker.state).toBe('half-open')
-    expect(breaker.allow()).toBe(true) // the slot is free for the next probe
+    expect(breaker.allow()).toBe(Admission.probe) // the slot is free for the next probe
+  })
+
+  it('only the probe frees the probe slot: a call from before the circuit opened, cancelled during half-open, lets no second probe through', async () => {
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    const { call, attempts } = upstream([{ after: 0, hang: true }, { after: 1, fail: 'final' }, { after: 0, hang: true }])
+    const guarded = withBreaker(call, breaker, new LatencyEstimate())
+    const older = new AbortController()
+    outcome(guarded('x', older.signal, performance.now() + 1000)) // in flight while the circuit is closed
+    outcome(guarded('x', new AbortController().signal, performance.now() + 1000))
+    await vi.advanceTimersByTimeAsync(1)
+    expect(breaker.state).toBe('open')
+    await vi.advanceTimersByTimeAsync(10)
+    outcome(guarded('x', new AbortController().signal, performance.now() + 1000)) // the probe, in flight
+    older.abort(new Error('decided'))
+    await vi.advanceTimersByTimeAsync(0)
+    const third = outcome(guarded('x', new AbortController().signal, performance.now() + 1000))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(third.code).toBe('CIRCUIT_OPEN')
+    expect(attempts).toHaveLength(3)
+  })
+
+  it("an input the upstream refused (HTTP 400, gRPC INVALID_ARGUMENT) is no verdict: one client's bad input cannot open the circuit", async () => {
+    const breaker = new CircuitBreaker({ failures: 2, resetMs: 1000 })
+    const refused = (): Promise<string> => Promise.reject(new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, 'HTTP 400: bad input', false, true))
+    const guarded = withBreaker(refused, breaker, new LatencyEstimate())
+    for (let i = 0; i < 5; i++) await expect(guarded('x', new AbortController().signal, 5000)).rejects.toMatchObject({ code: 'UPSTREAM_ERROR' })
+    expect(breaker.state).toBe('closed')
+    // A half-open probe that meets a refused input frees its slot for the next one.
+    breaker.failure(false, performance.now())
+    breaker.failure(false, performance.now())
+    await vi.advanceTimersByTimeAsync(1000)
+    await expect(guarded('x', new AbortController().signal, 5000)).rejects.toMatchObject({ code: 'UPSTREAM_ERROR' })
+    expect(breaker.state).toBe('half-open')
+    expect(breaker.allow()).toBe(Admission.probe)
   })
 })

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { LatencyEstimate } from '../../../../src/executors/remote/resilience/call.ts'
 import { withRetry } from '../../../../src/executors/remote/resilience/retry.ts'
 import { RetryBudget } from '../../../../src/executors/remote/resilience/retry-budget.ts'
+import { withTimeout } from '../../../../src/executors/remote/resilience/timeout.ts'
 import { outcome, upstream } from './fake-upstream.ts'
 
 beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] }))
@@ -54,5 +55,14 @@ describe('budget-aware retries', () => {
     await vi.advanceTimersByTimeAsync(10)
     expect(attempts).toHaveLength(1)
     expect(result.code).toBe('DECIDED')
+  })
+
+  it('retries an attempt cut off by timeout_ms, with what is left of the budget', async () => {
+    const { call, attempts } = upstream([{ after: 0, hang: true }, { after: 5, answer: 'second' }])
+    const result = outcome(withRetry(withTimeout(call, 40), options(2))('x', new AbortController().signal, 1000))
+    await vi.advanceTimersByTimeAsync(45)
+    expect(attempts.map((a) => a.at)).toEqual([0, 40])
+    expect(attempts[0]!.signal.aborted).toBe(true) // the first attempt was cancelled, not left running
+    expect(result.value).toBe('second')
   })
 })
