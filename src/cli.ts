@@ -2,6 +2,7 @@
 // specserve serve | validate | bench | eval
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
+import { atMost } from './at-most.ts'
 import { buildGrpcServer } from './api/grpc/server.ts'
 import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { startStream, type StreamScorer } from './api/kafka/index.ts'
@@ -28,6 +29,13 @@ const usage = `usage:
                                        publish a model version on the models topic (docs/models.md);
                                        --location L sends a file path or http(s) URL instead of the bytes
 ${evalUsage}`
+
+/**
+ * How long the exit waits for the last telemetry export (spans and metrics to the OTLP
+ * endpoint): an endpoint that is down holds it 7-10 s otherwise, past every budget of the
+ * stop (docs/operations.md, Graceful shutdown). What is not sent by then is lost.
+ */
+const TELEMETRY_FLUSH_MS = 2000
 
 function report(err: unknown): never {
   if (err instanceof ConfigError) {
@@ -132,29 +140,50 @@ async function serve(file: string, stream: boolean): Promise<void> {
     // grace: past it the exit cuts it, and the version, still `loading`, is judged at the next start.
     await atMost(Promise.all([registryClosed, registry?.idle()]), Math.max(0, drainedBy - performance.now()))
     await gateway.close()
-    await telemetry.shutdown().catch((err: unknown) => app.log.warn({ err }, 'telemetry flush failed'))
+    await flushTelemetry()
     process.exit(0)
+  }
+  const flushTelemetry = async (): Promise<void> => {
+    let flushed = false
+    const flush = telemetry.shutdown().then(
+      () => (flushed = true),
+      (err: unknown) => app.log.warn({ err }, 'telemetry flush failed'),
+    )
+    await atMost(flush, TELEMETRY_FLUSH_MS)
+    if (!flushed) app.log.warn({ waited_ms: TELEMETRY_FLUSH_MS }, 'telemetry flush not done (OTLP endpoint slow or down): the rest is dropped')
+  }
+  /** A start that cannot go on: what was opened is closed, then the error is reported (exit 1). */
+  const abandon = async (err: unknown, message?: string): Promise<never> => {
+    triggers.stop()
+    await Promise.all([app.close(), grpc?.close(0), output?.close(0), registry?.close().catch(() => undefined)])
+    await gateway.close()
+    await flushTelemetry()
+    if (message === undefined) report(err)
+    console.error(message)
+    process.exit(1)
   }
   process.on('SIGTERM', (s) => void shutdown(s))
   process.on('SIGINT', (s) => void shutdown(s))
-  await app.listen({ host: config.server.host, port: config.server.rest_port })
+  const { host, rest_port: restPort, grpc_port: grpcPort } = config.server
+  try {
+    await app.listen({ host, port: restPort })
+  } catch (err) {
+    await abandon(err, listenError('REST', host, restPort, err))
+  }
   if (grpc) {
-    const port = await grpc.listen(config.server.host, config.server.grpc_port as number)
-    app.log.info({ port }, 'gRPC listening')
+    try {
+      app.log.info({ port: await grpc.listen(host, grpcPort as number) }, 'gRPC listening')
+    } catch (err) {
+      await abandon(err, listenError('gRPC', host, grpcPort as number, err))
+    }
   }
   // Outputs attach before the gateway turns ready, so the first predict already has its record.
   try {
     output = startOutput(gateway, app.log)
     streaming = await startStream(gateway, app.log, stream)
-  } catch (err) {
-    await Promise.all([app.close(), grpc?.close(0), output?.close(0)])
-    report(err)
-  }
-  try {
     await gateway.load()
   } catch (err) {
-    await Promise.all([app.close(), grpc?.close(0), output?.close(0)])
-    report(err)
+    await abandon(err)
   }
   if (stopping) return // a signal during the load: shutdown carries on
   for (const { name, message } of placementWarnings(gateway)) app.log.warn({ model: name }, message)
@@ -165,11 +194,19 @@ async function serve(file: string, stream: boolean): Promise<void> {
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
 }
 
-/** Waits for `work` at most `ms`: what still runs then is left to the exit. */
-async function atMost(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
-  clearTimeout(timer)
+/**
+ * One line for a listener that cannot bind: which one, where, and why (grpc-js wraps the
+ * cause in a message of its own, so the errno code is read from the text as well).
+ */
+function listenError(listener: string, host: string, port: number, err: unknown): string {
+  const message = (err as Error).message ?? String(err)
+  const code = (err as NodeJS.ErrnoException).code ?? /\b(E[A-Z]+)\b/.exec(message)?.[1]
+  const why =
+    code === 'EADDRINUSE' ? 'the port is already in use (another process holds it)'
+    : code === 'EACCES' ? 'permission denied (a port below 1024 needs privileges)'
+    : code === 'EADDRNOTAVAIL' ? `no interface has the address ${host} (server.host)`
+    : message
+  return `specserve: cannot listen for ${listener} on ${host}:${port}: ${why}`
 }
 
 /** Models whose placement deserves a word at startup (a slow model pinned inline). */
@@ -211,21 +248,33 @@ if (process.argv[2] === 'eval') {
   process.exit(await evalMain(process.argv.slice(3)))
 }
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    config: { type: 'string', short: 'c' },
-    help: { type: 'boolean', short: 'h' },
-    stream: { type: 'boolean' },
-    // publish-model
-    brokers: { type: 'string' },
-    topic: { type: 'string' },
-    name: { type: 'string' },
-    version: { type: 'string' },
-    description: { type: 'string' },
-    location: { type: 'string' },
-  },
-})
+const { positionals, values } = parseCommandLine(process.argv.slice(2))
+
+/** The flags of serve, validate and publish-model; a flag none of them has is a usage error (exit 2), as in eval. */
+function parseCommandLine(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        stream: { type: 'boolean' },
+        // publish-model
+        brokers: { type: 'string' },
+        topic: { type: 'string' },
+        name: { type: 'string' },
+        version: { type: 'string' },
+        description: { type: 'string' },
+        location: { type: 'string' },
+      },
+    })
+  } catch (err) {
+    // Node adds how to pass a positional that starts with '-': no command of ours takes one.
+    console.error(`specserve: ${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')}\n${usage}`)
+    process.exit(2)
+  }
+}
 const [command, arg] = positionals
 if (values.help || !command) {
   console.log(usage)

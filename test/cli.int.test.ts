@@ -1,8 +1,11 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { createServer as createHttpServer } from 'node:http'
+import { createServer as createTcpServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { freePort, root, samples, startProcess, waitForPort } from './helpers.ts'
+import { freePort, root, samples, startProcess, waitForPort, type Proc } from './helpers.ts'
 
 const cli = join(root, 'src', 'cli.ts')
 
@@ -22,7 +25,81 @@ function snapshot(dir: string): Record<string, string> {
   return tree
 }
 
+/** A small config of one model, on loopback, written to a temporary directory. */
+function smallConfig(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'specserve-cli-')), 'small.yaml')
+  writeFileSync(file, `server: { host: 127.0.0.1 }\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\nensembles:\n  e: { strategy: deadline-fallback, models: [lr] }\n`)
+  return file
+}
+
+/** Resolves when the process's output contains `text` (a log line it writes). */
+async function outputContains(proc: Proc, text: string): Promise<void> {
+  while (!proc.output().includes(text)) {
+    const [event] = await Promise.race([once(proc.child.stdout!, 'data').then(() => ['data']), once(proc.child, 'exit').then(() => ['exit'])])
+    if (event === 'exit' && !proc.output().includes(text)) throw new Error(`exited without "${text}":\n${proc.output()}`)
+  }
+}
+
 describe('specserve CLI', () => {
+  it('an unknown flag, or --version without a command, is a usage error: the usage, exit 2, no stack', async () => {
+    for (const args of [['serve', '--port', '9000'], ['validate', 'x.yaml', '--bogus'], ['--version']]) {
+      const { code, output } = await run(args)
+      expect(code).toBe(2)
+      expect(output).toMatch(/^specserve: (Unknown option '--(port|bogus)'|Option '--version <value>' argument missing)\nusage:\n {2}specserve serve/)
+      expect(output).not.toMatch(/^\s+at /m)
+    }
+  })
+
+  it('--help lists every command the README and docs name, exit 0', async () => {
+    const { code, output } = await run(['--help'])
+    expect(code).toBe(0)
+    for (const command of ['serve [-c config.yaml]', '--stream', 'validate <config.yaml>', 'bench [--quick]', 'publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx', '--location L', 'eval -c config.yaml --data holdout.csv --label <column>', '--calibrate [temperature|isotonic]']) {
+      expect(output).toContain(command)
+    }
+  })
+
+  it('serve on a port already in use: one line naming the listener and the port, exit 1, no stack', async () => {
+    const held: Server = createTcpServer()
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve))
+    const busy = (held.address() as { port: number }).port
+    try {
+      const free = await freePort()
+      for (const [listener, env] of [
+        ['REST', { SPECSERVE_REST_PORT: String(busy), SPECSERVE_GRPC_PORT: 'off' }],
+        ['gRPC', { SPECSERVE_REST_PORT: String(free), SPECSERVE_GRPC_PORT: String(busy) }],
+      ] as const) {
+        const proc = startProcess(process.execPath, [cli, 'serve', '-c', smallConfig()], { env })
+        const [code] = (await once(proc.child, 'exit')) as [number | null]
+        expect(code).toBe(1)
+        expect(proc.output()).toContain(`specserve: cannot listen for ${listener} on 127.0.0.1:${busy}: the port is already in use (another process holds it)\n`)
+        expect(proc.output()).not.toMatch(/^\s+at /m)
+      }
+    } finally {
+      held.close()
+    }
+  })
+
+  it('serve stops within its bounds when the OTLP endpoint does not answer: the telemetry flush is given up after 2 s', async () => {
+    // An OTLP endpoint that takes requests and never answers them (a hung collector).
+    const hung = createHttpServer(() => undefined)
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve))
+    const endpoint = `http://127.0.0.1:${(hung.address() as { port: number }).port}`
+    const port = await freePort()
+    const proc = startProcess(process.execPath, [cli, 'serve', '-c', smallConfig()], {
+      env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint },
+    })
+    try {
+      await outputContains(proc, '"msg":"ready"')
+      // Without the bound the exporters' own timeouts hold the exit 7-10 s, and stop() kills it at 10 s.
+      expect(await proc.stop('SIGTERM')).toBe(0)
+      expect(proc.output()).toMatch(/"waited_ms":2000,"msg":"telemetry flush not done \(OTLP endpoint slow or down\): the rest is dropped"/)
+    } finally {
+      await proc.stop('SIGKILL')
+      hung.closeAllConnections()
+      hung.close()
+    }
+  })
+
   it('validate accepts the demo config', async () => {
     const { code, output } = await run(['validate', 'examples/demo.yaml'])
     expect(output).toContain('examples/demo.yaml: ok (14 models, 5 ensembles)')
@@ -158,6 +235,15 @@ describe('specserve eval', () => {
     const bogus = await run([...args, '--calibrate=platt'])
     expect(bogus.code).toBe(2)
     expect(bogus.output).toContain('--calibrate: "platt" is not temperature or isotonic')
+  })
+
+  it('--out naming a file: refused before the run, exit 2, no stack', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const file = join(dir, 'report.txt')
+    writeFileSync(file, 'not a directory\n')
+    const { code, output } = await run(['eval', '-c', smallConfig(), '--data', 'models/cancer_holdout.csv', '--label', 'label', '--out', file])
+    expect(code).toBe(2)
+    expect(output).toBe(`specserve eval: --out ${file}: not a directory (the report is report.json, report.md and SVG files in it)\n`)
   })
 
   it('bad input: the file, the line and what is wrong, exit 2', async () => {

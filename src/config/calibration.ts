@@ -70,7 +70,7 @@ export function readCalibration(configFile: string, problem: (issue: ConfigIssue
 }
 
 /** One model's entry, checked: a positive temperature, or an isotonic map that never goes down. */
-function calibrationOf(model: string, entry: unknown): Calibration {
+export function calibrationOf(model: string, entry: unknown): Calibration {
   const { temperature: t, isotonic } = entry as Partial<TemperatureFit & IsotonicFit>
   if (isotonic !== undefined) {
     const { confidence, accuracy } = isotonic

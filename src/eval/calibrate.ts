@@ -5,12 +5,12 @@
 // maximum probability closest (least squares) to whether the answer was right. Classes are
 // the probabilities' columns: label k is column k.
 import type { GatewayConfig } from '../config/load.ts'
-import { writeCalibration, type IsotonicFit, type ModelCalibration, type TemperatureFit } from '../config/calibration.ts'
+import { calibrationOf, writeCalibration, type IsotonicFit, type ModelCalibration, type TemperatureFit } from '../config/calibration.ts'
 import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
 import { Gateway } from '../gateway.ts'
 import { numberAt } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
-import { featureInput, planEval, predictRow, SOLO, withSoloEnsembles } from './run.ts'
+import { checkClassIndices, featureInput, planEval, predictRow, SOLO, withSoloEnsembles } from './run.ts'
 
 /** Probabilities are floored here before the log: a 0 for the true class is a big, finite penalty. */
 const FLOOR = 1e-12
@@ -111,47 +111,74 @@ export function fitIsotonic(probs: readonly Float64Array[], labels: ArrayLike<nu
   }
 }
 
-/** Fits every member of the chosen ensembles that has a probabilities output; writes `<config>.calibration.json`. */
+export interface Calibrated {
+  readonly path: string
+  readonly models: Record<string, ModelCalibration>
+  /**
+   * Rows left out of each model's fit because its probabilities were not finite numbers (NaN or
+   * Infinity, e.g. from a feature beyond the model's float range). A model every row of which was
+   * left out is here and not in `models`: it is not calibrated.
+   */
+  readonly skipped: Record<string, number>
+}
+
+/**
+ * Fits every member of the chosen ensembles that has a probabilities output; writes
+ * `<config>.calibration.json` only when every fit is one the config would accept.
+ */
 export async function calibrate(
   config: GatewayConfig,
   data: LabeledData,
   ensembles: readonly string[] | undefined,
   method: CalibrationMethod = 'temperature',
-): Promise<{ path: string; models: Record<string, ModelCalibration> }> {
+): Promise<Calibrated> {
   const { names } = planEval(config, { ensembles })
   const gateway = new Gateway(withSoloEnsembles(config, names))
   const models: Record<string, ModelCalibration> = {}
+  const skipped: Record<string, number> = {}
   try {
     await gateway.load()
     for (const name of names) {
       const ens = gateway.ensemble(name)
       const input = featureInput(ens.name, ens.inputs, data)
       for (const member of ens.models) {
-        if (models[member.name]) continue
+        if (models[member.name] || skipped[member.name]) continue
         const solo = gateway.ensemble(SOLO + member.name)
         const spec = findProbabilitiesOutput(solo.outputs)
         if (spec === undefined) continue
-        const classes = spec.shape[spec.shape.length - 1]!
+        checkClassIndices(data, spec.shape[spec.shape.length - 1]!, `${member.name}'s probabilities`)
         const probs: Float64Array[] = []
         const labels: number[] = []
+        let nonFinite = 0
         for (let i = 0; i < data.rows.length; i++) {
-          const truth = data.truth[i]!
-          if (!Number.isInteger(truth) || truth < 0 || (classes > 0 && truth >= classes)) {
-            throw new EvalInputError(`${data.file}:${data.lines[i]}: label ${truth} is not a class index 0..${classes - 1} of ${member.name}'s probabilities`)
-          }
           // A generous budget: calibration wants every answer, not a race.
           const result = await predictRow(gateway, SOLO + member.name, input, data, i, solo.config.budget.max)
           const tensor = result.outputs?.[spec.name]
           if (tensor === undefined) continue
-          probs.push(Float64Array.from({ length: tensor.data.length }, (_, c) => numberAt(tensor, c)))
-          labels.push(truth)
+          const row = Float64Array.from({ length: tensor.data.length }, (_, c) => numberAt(tensor, c))
+          // One NaN would make every fitted figure NaN: such a row tells nothing about calibration.
+          if (!row.every(Number.isFinite)) {
+            nonFinite++
+            continue
+          }
+          probs.push(row)
+          labels.push(data.truth[i]!)
         }
+        if (nonFinite > 0) skipped[member.name] = nonFinite
         if (probs.length > 0) models[member.name] = method === 'isotonic' ? fitIsotonic(probs, labels) : fitTemperature(probs, labels)
       }
     }
   } finally {
     await gateway.close()
   }
+  // The gateway refuses a config whose calibration file it cannot use: nothing is written that it would refuse.
+  for (const [model, fit] of Object.entries(models)) {
+    try {
+      calibrationOf(model, fit)
+    } catch (err) {
+      throw new EvalInputError(`--calibrate: the ${method} fit of ${model} is not usable (${(err as Error).message}); nothing written`)
+    }
+  }
   const path = writeCalibration(config.file, { data: data.file, fitted_at: new Date().toISOString(), models })
-  return { path, models }
+  return { path, models, skipped }
 }

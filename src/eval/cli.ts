@@ -1,6 +1,7 @@
 // `specserve eval -c config.yaml --data holdout.csv --label <col> [--ensembles a,b]
 // [--budgets 5,10,20] [--out DIR] [--latency-profile SPEC]`: flags, input checks with
 // clear messages (exit 2), the run, the report files, a verdict per ensemble on stdout.
+import { statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
@@ -29,6 +30,22 @@ function budgetsOf(text: string | undefined): number[] | undefined {
     if (!(ms > 0) || !Number.isFinite(ms)) throw new EvalInputError(`--budgets: "${item}" is not a positive number of ms`)
     return ms
   })
+}
+
+/** `--out` names a directory (made if missing): a file there is refused before the run, not after it. */
+function outDirOf(dir: string): string {
+  const stat = statSync(dir, { throwIfNoEntry: false })
+  if (stat && !stat.isDirectory()) throw new EvalInputError(`--out ${dir}: not a directory (the report is report.json, report.md and SVG files in it)`)
+  return dir
+}
+
+/** The report files, or an input error naming --out: an unwritable place is the flag's problem, not a crash. */
+function writeReportTo(dir: string, report: EvalReport): string[] {
+  try {
+    return writeReport(dir, report)
+  } catch (err) {
+    throw new EvalInputError(`--out ${dir}: cannot write the report: ${(err as Error).message}`)
+  }
 }
 
 /**
@@ -83,6 +100,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
   try {
     // Flags first, then the data, then the config and its models: the cheapest mistake is reported first.
     const budgets = budgetsOf(values.budgets)
+    const out = outDirOf(values.out ?? 'eval-report')
     const profileText = values['latency-profile']
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
     const data = readLabeledCsv(values.data, values.label)
@@ -90,8 +108,12 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     if (method !== undefined) {
       const fitted = await calibrate(config, data, list(values.ensembles), method)
       for (const [model, c] of Object.entries(fitted.models)) {
-        if ('temperature' in c) console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows)`)
-        else console.log(`calibrated ${model}: isotonic, ${c.isotonic.confidence.length} points (Brier ${c.brier_before} → ${c.brier_after} on ${c.rows} rows)`)
+        const left = fitted.skipped[model] ? `; ${fitted.skipped[model]} rows left out: non-finite probabilities` : ''
+        if ('temperature' in c) console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows${left})`)
+        else console.log(`calibrated ${model}: isotonic, ${c.isotonic.confidence.length} points (Brier ${c.brier_before} → ${c.brier_after} on ${c.rows} rows${left})`)
+      }
+      for (const [model, rows] of Object.entries(fitted.skipped)) {
+        if (!fitted.models[model]) console.log(`not calibrated ${model}: its probabilities were non-finite on all ${rows} rows`)
       }
       console.log(`wrote ${shownPath(fitted.path)}`)
       // The report that follows scores the calibrated config.
@@ -106,7 +128,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       latency_profile: profileText ?? null,
       ensembles,
     }
-    const files = writeReport(values.out ?? 'eval-report', report)
+    const files = writeReportTo(out, report)
     for (const ens of ensembles) for (const line of verdicts(ens)) console.log(line)
     console.log(`wrote ${files.join(', ')}`)
     return 0

@@ -49,8 +49,11 @@ export function readLabeledCsv(file: string, label: string, text: string = readT
       const cell = cells[col]!.trim()
       if (cell === '') throw new EvalInputError(`${file}:${i + 1}: missing value in column "${header[col]}"`)
       if (!NUMBER.test(cell)) throw new EvalInputError(`${file}:${i + 1}: "${cell}" in column "${header[col]}" is not a number`)
-      if (col === labelCol) truth.push(Number(cell))
-      else row[f++] = Number(cell)
+      const value = Number(cell)
+      // 1e400 is a number to the pattern and Infinity to Number(): it would reach the models as such.
+      if (!Number.isFinite(value)) throw new EvalInputError(`${file}:${i + 1}: "${cell}" in column "${header[col]}" is out of range (not a finite number)`)
+      if (col === labelCol) truth.push(value)
+      else row[f++] = value
     }
     rows.push(row)
     at.push(i + 1)

@@ -107,6 +107,13 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
     // Without --ensembles, every ensemble the data set fits (a config serves several data sets).
     const chosen = options.ensembles ? names : names.filter((name) => fits(gateway, name, data))
     if (chosen.length === 0) throw new EvalInputError(`${data.file}:1: no ensemble of ${config.file} takes ${data.features.length} feature columns`)
+    // Labels that are not the models' classes would score 0% without a word: refused before
+    // anything runs (after the width, the mistake at line 1).
+    for (const name of chosen) {
+      const ens = gateway.ensemble(name)
+      featureInput(name, ens.inputs, data)
+      checkLabels(ens.outputs, name, data)
+    }
     const reports: EnsembleReport[] = []
     for (const name of chosen) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
     return reports
@@ -161,6 +168,29 @@ async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, b
     }
   }
   return { ensemble: name, strategy: ens.strategyName, task, metric: task === 'classification' ? 'accuracy' : 'mae', models: ens.models.map((m) => m.name), results }
+}
+
+/**
+ * A classifier's labels must be class indices: `k` names probability column `k` (the demo
+ * models' label output, and the class index the soft vote gives, follow the same rule). With
+ * a label output alone the classes are not known (they may be any integers): integers, then.
+ */
+function checkLabels(outputs: readonly TensorSpec[], name: string, data: LabeledData): void {
+  if (resolveVoteSource(outputs).kind === 'regression') return
+  const probs = findProbabilitiesOutput(outputs)
+  if (probs) return checkClassIndices(data, probs.shape[probs.shape.length - 1]!, `ensemble "${name}"'s probabilities`)
+  const at = data.truth.findIndex((truth) => !Number.isInteger(truth))
+  if (at >= 0) throw new EvalInputError(`${data.file}:${data.lines[at]}: label ${data.truth[at]} is not a class (an integer) of ensemble "${name}"`)
+}
+
+/** Every label an integer in 0..classes-1 (classes ≤ 0: a width not fixed, any non-negative integer); else an error at its line. */
+export function checkClassIndices(data: LabeledData, classes: number, whose: string): void {
+  for (let i = 0; i < data.truth.length; i++) {
+    const truth = data.truth[i]!
+    if (!Number.isInteger(truth) || truth < 0 || (classes > 0 && truth >= classes)) {
+      throw new EvalInputError(`${data.file}:${data.lines[i]}: label ${truth} is not a class index ${classes > 0 ? `0..${classes - 1}` : '(0, 1, …)'} of ${whose}`)
+    }
+  }
 }
 
 function fits(gateway: Gateway, name: string, data: LabeledData): boolean {

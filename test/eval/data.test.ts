@@ -31,6 +31,14 @@ describe('readLabeledCsv', () => {
     expect(error('a,b,y\n1,0x1F,1\n')).toBe('d.csv:2: "0x1F" in column "b" is not a number')
   })
 
+  it('a number too large for a double (1e400, read as Infinity): refused with its line and column, not fed to the models', () => {
+    expect(error('a,b,y\n1,2,0\n1e400,2,1\n')).toBe('d.csv:3: "1e400" in column "a" is out of range (not a finite number)')
+    expect(error('a,b,y\n1,-1E999,0\n')).toBe('d.csv:2: "-1E999" in column "b" is out of range (not a finite number)')
+    expect(error('a,b,y\n1,2,1e309\n')).toBe('d.csv:2: "1e309" in column "y" is out of range (not a finite number)')
+    // The largest doubles are still numbers.
+    expect(read('a,b,y\n1.7e308,1e-400,0\n').rows[0]).toEqual(Float64Array.of(1.7e308, 0))
+  })
+
   it('a label column that does not exist: line 1 and the columns there are', () => {
     expect(error('a,b,y\n1,2,0\n', 'label')).toBe('d.csv:1: no column "label" for --label (columns: a, b, y)')
   })

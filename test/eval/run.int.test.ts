@@ -2,7 +2,7 @@
 // accuracies are the ones scikit-learn measured when it trained them (models/manifest.json),
 // a straggler profile moves the deadline-fallback to its fallback, bad data is refused
 // with its line, and the report files are written.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -15,6 +15,7 @@ import { parseLatencyProfile } from '../../src/eval/latency.ts'
 import { writeReport } from '../../src/eval/report.ts'
 import { runEval, type EnsembleReport } from '../../src/eval/run.ts'
 import { configFrom, root } from '../helpers.ts'
+import '../starter/scripted.ts'
 
 const config = configFrom(`
 executors: { onnx_workers: 1 }
@@ -95,6 +96,17 @@ describe('specserve eval', () => {
     await expect(runEval(config, cancer, { ensembles: ['cancer'], profile: parseLatencyProfile('ghost=5') })).rejects.toThrow(/no model "ghost"/)
   })
 
+  it('refuses labels that are not the classes of the ensemble\'s probabilities, instead of scoring 0%', async () => {
+    // The cancer labels shifted by one (0, 1 → 1, 2): every answer would count as wrong.
+    const shifted = cancerText.split('\n').slice(0, 6).join('\n').replace(/,([01])$/gm, (_, k: string) => `,${Number(k) + 1}`)
+    const data = readLabeledCsv('shifted.csv', 'label', shifted)
+    await expect(runEval(config, data, { ensembles: ['cancer'], warmup: 0 })).rejects.toThrow(/^shifted\.csv:\d+: label 2 is not a class index 0\.\.1 of ensemble "cancer"'s probabilities$/)
+    // Regression targets are values, not classes: no such check.
+    const diabetes = readLabeledCsv(join(root, 'models', 'diabetes_holdout.csv'), 'target')
+    expect(diabetes.truth.some((t) => t > 2)).toBe(true)
+    await expect(runEval(config, diabetes, { ensembles: ['diabetes'], warmup: 0 })).resolves.toHaveLength(1)
+  })
+
   it('writes report.json, report.md and one SVG per ensemble', async () => {
     const ensembles = await runEval(config, firstRows(cancerText, 20), { ensembles: ['cancer'], budgets: [10, 30], warmup: 0 })
     const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-'))
@@ -159,6 +171,38 @@ describe('specserve eval --calibrate', () => {
     expect(Array.from(map.accuracy)).toEqual((models['cancer-logreg'] as IsotonicFit).isotonic.accuracy)
     writeFileSync(path, '{"models": {"cancer-gbdt": {"isotonic": {"confidence": [0.9, 0.5], "accuracy": [0.5, 0.9]}}}}')
     expect(() => loadConfigFile(file)).toThrow(/isotonic needs confidence \(increasing\)/)
+  })
+
+  it('leaves out, and counts, rows whose probabilities are not finite; the file written is one the config accepts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-nonfinite-'))
+    const file = join(dir, 'c.yaml')
+    writeFileSync(file, `models:\n  cancer-mlp: { kind: onnx, path: ${join(root, 'models', 'cancer_mlp.onnx')} }\nensembles:\n  mlp: { strategy: deadline-fallback, models: [cancer-mlp] }\n`)
+    // 1e39 is a double, but no FP32: the MLP gets Infinity and answers NaN probabilities for those 3 rows.
+    const lines = cancerText.split('\n')
+    const overflowing = lines.slice(1, 4).map((line) => line.replace(/^[^,]+/, '1e39'))
+    const data = readLabeledCsv('mixed.csv', 'label', [...lines.slice(0, 21), ...overflowing].join('\n'))
+    for (const method of ['isotonic', 'temperature'] as const) {
+      const { models, skipped } = await calibrate(loadConfigFile(file), data, ['mlp'], method)
+      expect(skipped).toEqual({ 'cancer-mlp': 3 })
+      expect(models['cancer-mlp']!.rows).toBe(20)
+      const calibration = loadConfigFile(file).calibration.get('cancer-mlp')
+      if (method === 'isotonic') expect(Array.from((calibration as IsotonicMap).confidence).every(Number.isFinite)).toBe(true)
+      else expect(calibration).toBe((models['cancer-mlp'] as TemperatureFit).temperature)
+      expect(Number.isFinite((models['cancer-mlp'] as TemperatureFit).nll_after ?? (models['cancer-mlp'] as IsotonicFit).brier_after)).toBe(true)
+    }
+  })
+
+  it('writes nothing when a fit is not one the config would accept (a "probabilities" output above 1)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specserve-unusable-'))
+    const file = join(dir, 'c.yaml')
+    // A scripted model answering label 2 gives "probabilities" [-1, 2]: its confidence is 2.
+    writeFileSync(file, 'models:\n  scores: { kind: scripted, label: 2 }\nensembles:\n  e: { strategy: deadline-fallback, models: [scores] }\n')
+    const data = readLabeledCsv('two.csv', 'label', 'a,b,label\n1,2,0\n3,4,1\n')
+    await expect(calibrate(loadConfigFile(file), data, ['e'], 'isotonic')).rejects.toThrow(
+      /^--calibrate: the isotonic fit of scores is not usable \(models\.scores\.isotonic needs confidence .*\); nothing written$/,
+    )
+    expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
+    expect(() => loadConfigFile(file)).not.toThrow()
   })
 
   it('refuses labels that are not class indices of the probabilities', async () => {

@@ -1,0 +1,16 @@
+/**
+ * Waits for `work` at most `ms`: what still runs then is left to the caller (at shutdown, to the
+ * exit). A rejection of `work` counts as done: the caller that cares about the error handles it
+ * on `work` itself. The timer is cleared as soon as `work` settles, so it never holds the process.
+ */
+export async function atMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))
+  try {
+    await Promise.race([work.then(noop, noop), elapsed])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function noop(): void {}
