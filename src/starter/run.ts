@@ -4,7 +4,7 @@
 // model. Late results are counted, never used.
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
-import type { InferContext } from '../executors/types.ts'
+import { RAN_VERSION, type BatchedOutputs, type InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
@@ -224,7 +224,9 @@ export class Run implements InferContext {
       // Decided already: a cancelled or late model. Its answer is never used.
       this.trace?.settled(outcome, true)
       if (outcome.status === 'ok') {
-        this.ens.stats[outcome.index]!.late++
+        const version = (outcome.outputs as BatchedOutputs)[RAN_VERSION]
+        const stats = this.ens.stats[outcome.index]!
+        ;(version === undefined ? stats : stats.ofVersion(version)).late++
         this.hooks.onLate?.(this.settled, outcome.index, outcome, this.req)
       }
       return
@@ -284,7 +286,9 @@ export class Run implements InferContext {
         if (status === 'skipped' && this.adaptive !== undefined && i >= this.adaptive.started) a = { ...a, error: NOT_NEEDED }
       }
       models[i] = a
-      ens.stats[i]!.record(a.status, a.latency_ms, a.used)
+      // A canary's run (annotated with its version) counts as that version's, not the serving one's.
+      const stats = a.version === meta.version ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)
+      stats.record(a.status, a.latency_ms, a.used)
     }
     const result: PredictResult = {
       id: this.req.id,

@@ -9,6 +9,8 @@ import type { ModelConfig } from '../config/load.ts'
 import type { Executor, InferContext } from '../executors/types.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { ShadowAnswer } from '../types.ts'
+import { traceShadow } from '../telemetry/run-trace.ts'
+import { activeTracer } from '../telemetry/tracing.ts'
 import { roundMs } from './stats.ts'
 
 /** Per shadow model, since the ensemble was first built (kept across reloads with the ensemble's counters). */
@@ -69,7 +71,8 @@ export class ShadowRunner {
     const ctx: InferContext = { signal: controller.signal, over: false, member: 1, spareable: true, deadline: started + this.timeLimitMs }
     member.counts.runs++
     try {
-      const outputs = await member.executor.infer(inputs, ctx)
+      const tracer = activeTracer()
+      const outputs = await (tracer ? traceShadow(tracer, member.model, () => member.executor.infer(inputs, ctx)) : member.executor.infer(inputs, ctx))
       const agrees = this.agrees(outputs, given)
       if (agrees !== null) {
         member.counts.compared++

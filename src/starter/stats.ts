@@ -139,6 +139,12 @@ export class LiveLatency {
   }
 }
 
+/** Counters of one version of a model. */
+export interface VersionStats {
+  readonly version: string
+  readonly stats: ModelStats
+}
+
 export class ModelStats {
   readonly since = new Date().toISOString()
   count = 0
@@ -152,7 +158,29 @@ export class ModelStats {
   /** Durations of successful runs. */
   readonly latency = new LatencyHistogram()
   /** Recent run times (answers and runs cut at the deadline): what member selection reads. */
-  readonly live = new LiveLatency()
+  readonly live: LiveLatency
+  /** A canary rollout's other version: its own counters, made on its first run. */
+  private canary: VersionStats | undefined
+
+  /** `live` is shared by a canary's counters: member selection judges the member, whichever version ran. */
+  constructor(live: LiveLatency = new LiveLatency()) {
+    this.live = live
+  }
+
+  /**
+   * The counters of another version of this model (a canary's runs, annotated with its
+   * version), so its calls are not counted as the serving version's. One slot: a rollout
+   * has one canary; a new canary version starts counters of its own.
+   */
+  ofVersion(version: string): ModelStats {
+    if (this.canary?.version !== version) this.canary = { version, stats: new ModelStats(this.live) }
+    return this.canary.stats
+  }
+
+  /** The other version's counters, once one of its runs was recorded (for metrics). */
+  get otherVersion(): VersionStats | undefined {
+    return this.canary
+  }
 
   /** One model outcome of one request, as annotated. */
   record(status: ModelStatus, latencyMs: number, used: boolean): void {

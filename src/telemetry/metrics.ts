@@ -15,7 +15,7 @@ import {
 } from '@opentelemetry/sdk-metrics'
 import type { Gateway } from '../gateway.ts'
 import { refusalsOf } from '../security/refusals.ts'
-import { BUDGET_FRACTION_BOUNDS, LATENCY_BOUNDS_MS, type LatencyHistogram } from '../starter/stats.ts'
+import { BUDGET_FRACTION_BOUNDS, LATENCY_BOUNDS_MS, type LatencyHistogram, type ModelStats } from '../starter/stats.ts'
 import type { MetricAttributes, MetricsSink, ModelStatus } from '../types.ts'
 import { TRACER_NAME } from './tracing.ts'
 
@@ -76,6 +76,14 @@ class Batch implements MetricsSink {
       dataPointType: DataPointType.HISTOGRAM,
       dataPoints: points.map(([a, v, s]) => this.point(a, v, s)),
     })
+  }
+
+  /** This batch as a sink whose counters started at `start` (a model's own counters). */
+  since(start: HrTime): MetricsSink {
+    return {
+      gauge: (name, description, points, unit) => this.gauge(name, description, points, unit),
+      counter: (name, description, points) => this.counter(name, description, points.map(([a, v]) => [a, v, start] as const)),
+    }
   }
 
   private add(metric: MetricData): void {
@@ -162,22 +170,29 @@ export class GatewayMetrics implements MetricProducer {
     const wins: [Attributes, number, HrTime][] = []
     const late: [Attributes, number, HrTime][] = []
     const durations: [Attributes, Histogram, HrTime][] = []
-    for (const m of this.gateway.models.values()) {
-      const s = m.stats
+    const add = (name: string, version: string, s: ModelStats): void => {
       const since = millisToHrTime(Date.parse(s.since))
-      const model = { model: m.model.name, version: m.model.version }
+      const model = { model: name, version }
       const counts: Record<ModelStatus, number> = { ok: s.ok, error: s.errors, timeout: s.timeouts, cancelled: s.cancelled, skipped: s.skipped }
       for (const status of MODEL_STATUSES) calls.push([{ ...model, status }, counts[status], since])
       wins.push([model, s.wins, since])
       late.push([model, s.late, since])
       durations.push([model, seconds(s.latency), since])
     }
+    for (const m of this.gateway.models.values()) {
+      add(m.model.name, m.model.version, m.stats)
+      // A canary rollout: the canary's runs under its own version.
+      const other = m.stats.otherVersion
+      if (other) add(m.model.name, other.version, other.stats)
+    }
     b.counter('specserve_model_calls', 'Model calls by final status (ok, error, timeout, cancelled, skipped).', calls)
     b.counter('specserve_model_wins', 'Predicts answered with this model\'s outputs.', wins)
     b.counter('specserve_model_late', 'Answers that arrived after the decision (never used).', late)
     b.histogram('specserve_model_duration_seconds', 'Duration of successful model calls.', 's', durations)
     // Kind-specific metrics (a remote model's circuit state) come from the executors themselves.
-    for (const m of this.gateway.models.values()) m.executor.collect?.(b)
+    // Their counters start with the model's runtime (a reload that replaces the model starts
+    // them at 0): they carry its start time, so an OTLP consumer sees a reset, not a drop.
+    for (const m of this.gateway.models.values()) m.executor.collect?.(b.since(millisToHrTime(Date.parse(m.stats.since))))
   }
 
   private runtimeMetrics(b: Batch): void {

@@ -3,6 +3,7 @@
 // ends when its executor settles, so a cancelled inference that still ran shows its real
 // duration; at the decision it is marked with the status the model was annotated with.
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api'
+import type { ModelConfig } from '../config/load.ts'
 import type { EnsembleRuntime } from '../starter/ensemble.ts'
 import type { Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { rememberTraceId } from './tracing.ts'
@@ -117,4 +118,31 @@ export class RunTrace {
     if (span.isRecording()) rememberTraceId(result, span.spanContext().traceId)
     span.end()
   }
+}
+
+/**
+ * A shadow member's call, after the answer: a span of its own (`shadow <model>`, in the
+ * predict's trace), active while it runs, so a remote shadow's upstream call carries a span
+ * that the gateway records and that lasts as long as the call.
+ */
+export function traceShadow<T>(tracer: Tracer, model: ModelConfig, infer: () => Promise<T>): Promise<T> {
+  const parent = context.active()
+  const span = tracer.startSpan(
+    `shadow ${model.name}`,
+    { kind: SpanKind.CLIENT, attributes: { [SpanAttr.model]: model.name, [SpanAttr.version]: model.version, [SpanAttr.kind]: model.kind } },
+    parent,
+  )
+  return context.with(trace.setSpan(parent, span), infer).then(
+    (value) => {
+      span.end()
+      return value
+    },
+    (err: unknown) => {
+      const e = err as { code?: string; message?: string } | undefined
+      if (e?.code) span.setAttribute(SpanAttr.errorCode, e.code)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: String(e?.message ?? err) })
+      span.end()
+      throw err
+    },
+  )
 }

@@ -76,6 +76,23 @@ describe('ModelStats and EnsembleStats', () => {
   })
 })
 
+describe('ModelStats of another version (a canary)', () => {
+  it("keeps the canary's calls apart from the serving version's, and its run times in the member's recent runs", () => {
+    const serving = new ModelStats()
+    serving.record('ok', 2, true)
+    const canary = serving.ofVersion('2')
+    canary.record('ok', 4, false)
+    canary.record('error', 1, false)
+    expect(serving.ofVersion('2')).toBe(canary)
+    expect(serving.otherVersion).toEqual({ version: '2', stats: canary })
+    expect([serving.count, serving.ok, serving.errors, serving.wins]).toEqual([1, 1, 0, 1])
+    expect([canary.count, canary.ok, canary.errors, canary.wins]).toEqual([2, 1, 1, 0])
+    // Member selection judges the member, whichever version ran.
+    expect(canary.live).toBe(serving.live)
+    expect(serving.live.count).toBe(2)
+  })
+})
+
 describe('LiveLatency', () => {
   it('p95 of the last 64 runs, known from the 16th on, recomputed every 16', () => {
     const live = new LiveLatency()

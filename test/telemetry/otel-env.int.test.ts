@@ -1,0 +1,132 @@
+// The standard OTEL_* variables as a deploy sets them: a metric export interval that is not a
+// number of milliseconds, the SDK disabled, an exporter set to `none` beside a YAML endpoint.
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import '../starter/scripted.ts'
+import { buildServer } from '../../src/api/rest/server.ts'
+import { Gateway } from '../../src/gateway.ts'
+import { startTelemetry } from '../../src/telemetry/index.ts'
+import { activeTracer } from '../../src/telemetry/tracing.ts'
+import { configFrom } from '../helpers.ts'
+
+/** An OTLP/HTTP receiver: the paths of the requests it got. */
+let receiver: Server
+let endpoint: string
+const received: string[] = []
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    received.push(req.url ?? '')
+    req.resume()
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
+  })
+  receiver.listen(0, '127.0.0.1')
+  await once(receiver, 'listening')
+  endpoint = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`
+})
+
+afterAll(() => receiver.close())
+
+afterEach(() => {
+  vi.unstubAllEnvs()
+  vi.restoreAllMocks()
+  received.length = 0
+})
+
+const configWith = (telemetry: string) =>
+  configFrom(`
+telemetry: ${telemetry}
+models: { m: { kind: scripted, delay_ms: 1 } }
+ensembles: { e: { strategy: deadline-fallback, models: [m] } }
+`)
+
+describe('OTEL_METRIC_EXPORT_INTERVAL', () => {
+  it('that is not a number of milliseconds (60s) is reported, and metrics go out every 60 s, not every 1 ms', async () => {
+    vi.stubEnv('OTEL_METRIC_EXPORT_INTERVAL', '60s')
+    const timers = vi.spyOn(globalThis, 'setInterval')
+    const warnings: string[] = []
+    const config = configWith(`{ otlp_endpoint: "${endpoint}", prometheus: false }`)
+    const gateway = new Gateway(config)
+    const telemetry = startTelemetry(gateway, config.telemetry, { warn: (message) => warnings.push(message) })
+    try {
+      const delays = timers.mock.calls.map((call) => call[1])
+      expect(delays).toContain(60_000)
+      expect(delays.some((ms) => typeof ms !== 'number' || !(ms >= 1))).toBe(false)
+      expect(warnings).toEqual([expect.stringContaining('OTEL_METRIC_EXPORT_INTERVAL="60s"')])
+    } finally {
+      await telemetry.shutdown()
+      await gateway.close()
+    }
+  })
+
+  it('beyond what a timer can wait (which Node would run every 1 ms) is refused too', async () => {
+    vi.stubEnv('OTEL_METRIC_EXPORT_INTERVAL', String(2 ** 31))
+    const timers = vi.spyOn(globalThis, 'setInterval')
+    const warnings: string[] = []
+    const config = configWith(`{ otlp_endpoint: "${endpoint}", prometheus: false }`)
+    const gateway = new Gateway(config)
+    const telemetry = startTelemetry(gateway, config.telemetry, { warn: (message) => warnings.push(message) })
+    try {
+      expect(timers.mock.calls.map((call) => call[1])).toContain(60_000)
+      expect(warnings).toHaveLength(1)
+    } finally {
+      await telemetry.shutdown()
+      await gateway.close()
+    }
+  })
+})
+
+describe('OTEL_SDK_DISABLED=true', () => {
+  it('leaves GET /metrics serving the gateway\'s metrics (OTLP and tracing off)', async () => {
+    vi.stubEnv('OTEL_SDK_DISABLED', 'true')
+    const config = configWith(`{ otlp_endpoint: "${endpoint}" }`)
+    const gateway = new Gateway(config)
+    const telemetry = startTelemetry(gateway, config.telemetry)
+    const app = buildServer(config, { gateway, telemetry })
+    try {
+      await gateway.load()
+      await app.ready()
+      expect(telemetry.tracing).toBe(false)
+      expect((await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: { inputs: { x: [[1, 2]] } } })).statusCode).toBe(200)
+      const res = await app.inject('/metrics')
+      expect(res.statusCode).toBe(200)
+      expect(res.body).toContain('specserve_predict_requests_total{ensemble="e",outcome="ok"} 1')
+      expect(res.body).toContain('service_name="specserve"')
+    } finally {
+      await app.close()
+      await gateway.close()
+      await telemetry.shutdown()
+    }
+    expect(received).toEqual([]) // nothing was exported over OTLP, not even at shutdown
+  })
+})
+
+describe('OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER = none', () => {
+  it('turns that OTLP export off even with telemetry.otlp_endpoint in the YAML', async () => {
+    vi.stubEnv('OTEL_TRACES_EXPORTER', 'none')
+    vi.stubEnv('OTEL_METRICS_EXPORTER', 'none')
+    const config = configWith(`{ otlp_endpoint: "${endpoint}", prometheus: false }`)
+    const gateway = new Gateway(config)
+    const telemetry = startTelemetry(gateway, config.telemetry)
+    try {
+      expect(telemetry.tracing).toBe(false)
+      expect(activeTracer()).toBeNull()
+    } finally {
+      await telemetry.shutdown() // would flush the metrics to the receiver if they were exported
+      await gateway.close()
+    }
+    expect(received).toEqual([])
+  })
+
+  it('leaves the other signal going to the YAML endpoint', async () => {
+    vi.stubEnv('OTEL_TRACES_EXPORTER', 'none')
+    const config = configWith(`{ otlp_endpoint: "${endpoint}", prometheus: false }`)
+    const gateway = new Gateway(config)
+    const telemetry = startTelemetry(gateway, config.telemetry)
+    expect(telemetry.tracing).toBe(false)
+    await telemetry.shutdown()
+    await gateway.close()
+    expect(received).toContain('/v1/metrics')
+  })
+})
