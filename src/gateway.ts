@@ -69,7 +69,7 @@ export class Gateway {
         return resource
       },
     }
-    const { models } = planModels(new Map<string, ModelRuntime>(), config, (model, fingerprint) => this.createRuntime(model, fingerprint))
+    const { models } = planModels(new Map<string, ModelRuntime>(), config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
     this.current = { config, models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
   }
 
@@ -84,6 +84,11 @@ export class Gateway {
 
   get ensembles(): ReadonlyMap<string, EnsembleRuntime> {
     return this.current.ensembles
+  }
+
+  /** Runtimes made for a config that never came to be (a later model's create threw): closed. */
+  private readonly discard = (created: readonly ModelRuntime[]): void => {
+    void Promise.allSettled(created.map((m) => m.executor.close()))
   }
 
   private createRuntime(model: ModelConfig, fingerprint: string): ModelRuntime {
@@ -122,7 +127,7 @@ export class Gateway {
     // A repository model whose chosen version fails at start falls back to an earlier one that passed.
     while (issues.length && this.versions?.fallback?.(issues)) {
       const config = this.versions.resolve(this.current.config)
-      const plan = planModels(this.current.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint))
+      const plan = planModels(this.current.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
       await Promise.allSettled(plan.retired.map((m) => m.executor.close()))
       this.current = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
       issues = await this.build(this.current)
@@ -212,7 +217,7 @@ export class Gateway {
   private async prepare(config: GatewayConfig): Promise<{ old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
     const old = this.current
-    const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint))
+    const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
     return { old, next, plan, issues: await this.build(next, old) }
   }

@@ -39,19 +39,29 @@ export interface ModelPlan<R extends Reusable> {
   readonly retired: R[]
 }
 
-export function planModels<R extends Reusable>(previous: ReadonlyMap<string, R>, config: GatewayConfig, create: (model: ModelConfig, fingerprint: string) => R): ModelPlan<R> {
+/**
+ * The new config's models, reusing what is unchanged. If `create` throws part way, the
+ * runtimes it already made are handed to `discard` (they hold workers or connections) and
+ * the error goes on.
+ */
+export function planModels<R extends Reusable>(previous: ReadonlyMap<string, R>, config: GatewayConfig, create: (model: ModelConfig, fingerprint: string) => R, discard: (created: R[]) => void): ModelPlan<R> {
   const models = new Map<string, R>()
   const fresh: R[] = []
-  for (const model of config.models.values()) {
-    const fingerprint = modelFingerprint(model, config.baseDir)
-    const old = previous.get(model.name)
-    if (old && old.fingerprint === fingerprint) {
-      models.set(model.name, old)
-      continue
+  try {
+    for (const model of config.models.values()) {
+      const fingerprint = modelFingerprint(model, config.baseDir)
+      const old = previous.get(model.name)
+      if (old && old.fingerprint === fingerprint) {
+        models.set(model.name, old)
+        continue
+      }
+      const runtime = create(model, fingerprint)
+      models.set(model.name, runtime)
+      fresh.push(runtime)
     }
-    const runtime = create(model, fingerprint)
-    models.set(model.name, runtime)
-    fresh.push(runtime)
+  } catch (err) {
+    discard(fresh)
+    throw err
   }
   const retired = [...previous.values()].filter((old) => models.get(old.model.name) !== old)
   return { models, fresh, retired }
