@@ -7,6 +7,7 @@ import { ModelErrorCode } from '../../errors.ts'
 import { traceHeaders } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { SharedByKey } from './shared.ts'
+import { parseLenientJson } from './lenient-json.ts'
 import { UpstreamError, badResponse, excerpt, unavailable, upstreamMessage } from './errors.ts'
 
 /** A keep-alive pool to one upstream, and whether it speaks TLS (its connection errors then say so). */
@@ -84,6 +85,11 @@ export async function requestJson({ pool, tls }: Upstream, req: JsonRequest): Pr
   }
   try {
     return JSON.parse(text) as unknown
+  } catch {
+    // NaN / Infinity written bare (TensorFlow Serving's REST API does): read as those numbers.
+  }
+  try {
+    return parseLenientJson(text)
   } catch {
     throw badResponse(`not JSON (HTTP ${status}): ${excerpt(text, 80) || '(empty body)'}`)
   }

@@ -1,0 +1,33 @@
+// JSON as some upstreams write it: TensorFlow Serving's REST API (and Python's json module)
+// writes non-finite floats as the bare literals NaN, Infinity and -Infinity, which JSON.parse
+// refuses. Only an answer JSON.parse refused comes here, so a conforming answer costs nothing.
+// Each literal becomes a string marker starting with NUL, which the reviver turns back into
+// the number (an answer's own string of exactly that text would be read as the number too).
+
+const NAN = '\u0000NaN'
+const INF = '\u0000Infinity'
+const NEG_INF = '\u0000-Infinity'
+
+/** Parses `text`, reading bare NaN / Infinity / -Infinity (outside strings) as those numbers; throws like JSON.parse otherwise. */
+export function parseLenientJson(text: string): unknown {
+  let out = ''
+  let from = 0
+  let replaced = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) {
+      // Skip a string, escapes included: a literal inside one is text, not a number.
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++
+      continue
+    }
+    const token = text.startsWith('NaN', i) ? 'NaN' : text.startsWith('Infinity', i) ? 'Infinity' : text.startsWith('-Infinity', i) ? '-Infinity' : null
+    if (token === null) continue
+    // Written as a JSON escape (a raw NUL is not allowed in a JSON string); read back by the reviver.
+    out += `${text.slice(from, i)}"\\u0000${token}"`
+    i += token.length - 1
+    from = i + 1
+    replaced = true
+  }
+  if (!replaced) return JSON.parse(text)
+  return JSON.parse(out + text.slice(from), (_key, value: unknown) => (value === NAN ? NaN : value === INF ? Infinity : value === NEG_INF ? -Infinity : value))
+}

@@ -1,0 +1,79 @@
+// TensorFlow Serving's REST API writes non-finite floats as bare NaN / Infinity / -Infinity,
+// which strict JSON refuses. A model answering them is a model answering, not a broken
+// upstream: the values arrive as those numbers. A real node:http server plays TF Serving.
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Gateway } from '../../../src/gateway.ts'
+import { configFrom } from '../../helpers.ts'
+
+const METADATA = {
+  model_spec: { name: 'm', version: '1' },
+  metadata: {
+    signature_def: {
+      signature_def: {
+        serving_default: {
+          inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '-1' }, { size: '2' }] } } },
+          outputs: { y: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '-1' }, { size: '2' }] } } },
+        },
+      },
+    },
+  },
+}
+
+let server: Server
+let url: string
+let answer = ''
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json')
+      res.end(req.method === 'GET' ? JSON.stringify(METADATA) : answer)
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+
+afterAll(async () => {
+  server.close()
+  await once(server, 'close')
+})
+
+const config = () =>
+  configFrom(`models:\n  m: { kind: tfserving, url: "${url}", model: m }\nensembles:\n  e:\n    strategy: deadline-fallback\n    models: [m]\n    budget_ms: { default: 2000, max: 5000 }\n`)
+
+const inputs = { x: { datatype: 'FP32' as const, shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) } }
+
+describe('TF Serving REST answers with non-finite floats', () => {
+  it('reads bare NaN, Infinity and -Infinity as those numbers', async () => {
+    answer = '{"outputs": [[0.5, NaN], [Infinity, -Infinity]]}'
+    const gateway = new Gateway(config())
+    try {
+      await gateway.load()
+      const result = await gateway.predict({ id: 'r', ensemble: 'e', inputs })
+      expect(result.error).toBeNull()
+      expect(result.models[0]).toMatchObject({ name: 'm', status: 'ok' })
+      expect([...(result.outputs!.y!.data as Float32Array)]).toEqual([0.5, NaN, Infinity, -Infinity])
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it('still refuses an answer that is not JSON, NaN read or not', async () => {
+    answer = '{"outputs": [[0.5, NaN], [Infinity, nope]]}'
+    const gateway = new Gateway(config())
+    try {
+      await gateway.load()
+      const result = await gateway.predict({ id: 'r', ensemble: 'e', inputs })
+      expect(result.error?.code).toBe('ALL_MODELS_FAILED')
+      expect(result.models[0]).toMatchObject({ name: 'm', status: 'error', error: { code: 'UPSTREAM_BAD_RESPONSE' } })
+    } finally {
+      await gateway.close()
+    }
+  })
+})
