@@ -45,6 +45,9 @@ export class Gateway {
   /** What executor kinds share between their models (the ONNX worker pool), by key. */
   readonly resources = new Map<string, SharedResource>()
   private loading: Promise<void> | undefined
+  /** Settles once the first load has ended (ready, failed) or the gateway closed: see loadEnded(). */
+  private endLoad!: () => void
+  private readonly loadEnd = new Promise<void>((resolve) => (this.endLoad = resolve))
   private state: 'loading' | 'ready' | 'failed' | 'draining' | 'closed' = 'loading'
   private current: GatewayState
   private readonly loaded = new WeakSet<Executor>()
@@ -108,6 +111,11 @@ export class Gateway {
     return this.state
   }
 
+  /** Resolves once the first load has ended, whatever its outcome (or the gateway closed); never starts it. */
+  loadEnded(): Promise<void> {
+    return this.loadEnd
+  }
+
   /** Attaches a part (an output sink, stream mode) under a dotted path of /readyz. */
   attach(path: string, component: Component): void {
     this.components.set(path, component)
@@ -115,10 +123,12 @@ export class Gateway {
 
   /** Loads and warms every model, then builds the ensembles. Idempotent. Rejects with ConfigError. */
   load(): Promise<void> {
-    this.loading ??= this.doLoad().catch((err: unknown) => {
-      this.state = 'failed'
-      throw err
-    })
+    this.loading ??= this.doLoad()
+      .catch((err: unknown) => {
+        this.state = 'failed'
+        throw err
+      })
+      .finally(this.endLoad)
     return this.loading
   }
 
@@ -303,6 +313,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     this.state = 'closed'
+    this.endLoad()
     await Promise.allSettled([...this.models.values(), ...this.retirement.takeAll()].map((m) => m.executor.close()))
     await Promise.allSettled([...this.resources.values()].map((r) => r.close()))
   }

@@ -88,7 +88,13 @@ export const deadlineFallback: StrategyFactory<DeadlineFallbackOptions, Static<t
       if (raw.fallback_after_ms !== undefined) ctx.problem('hedge_after_ms', 'give fallback_after_ms only (hedge_after_ms is its old name)')
       else ctx.warn('hedge_after_ms', 'renamed fallback_after_ms; the old name still works for now')
     }
-    return { fallbackAfterMs: raw.fallback_after_ms ?? raw.hedge_after_ms }
+    const fallbackAfterMs = raw.fallback_after_ms ?? raw.hedge_after_ms
+    // At or past budget_ms.max every request is over before the fallbacks would start.
+    if (fallbackAfterMs !== undefined && ctx.budgetMs && fallbackAfterMs >= ctx.budgetMs.max) {
+      const key = raw.fallback_after_ms === undefined ? 'hedge_after_ms' : 'fallback_after_ms'
+      ctx.problem(key, `${key} ${fallbackAfterMs} is not below budget_ms.max ${ctx.budgetMs.max}: the fallbacks would never start`)
+    }
+    return { fallbackAfterMs }
   },
   create(options, ensemble): Strategy {
     const n = ensemble.models.length

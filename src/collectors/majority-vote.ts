@@ -34,6 +34,8 @@ export interface MajorityVoteOptions {
   readonly regression: 'median' | 'mean'
   /** The output to vote on; undefined: a label output, else argmax of probabilities, else a float value. */
   readonly output: string | undefined
+  /** The option keys as written: check() refuses those the vote kind ignores (quorum on a regression). */
+  readonly written: readonly string[]
 }
 
 type Raw = Static<typeof MajorityVoteSchema>
@@ -52,7 +54,20 @@ function parse(raw: Raw, ctx: OptionContext): MajorityVoteOptions {
     onNoMajority: raw.on_no_majority ?? 'plurality',
     regression: raw.regression ?? 'median',
     output: raw.output,
+    written: Object.keys(raw),
   }
+}
+
+/** Options written that the vote kind `source` ignores: said, so nobody relies on them. */
+function ignoredOptions(options: MajorityVoteOptions, source: VoteSource, ensemble: EnsembleShape): string[] {
+  const written = (key: string): boolean => options.written.includes(key)
+  if (source.kind === 'regression') {
+    const what = `the models of ensemble "${ensemble.name}" give a value (output "${source.name}"), aggregated by regression: ${options.regression}`
+    return ['quorum', 'on_no_majority'].filter(written).map((key) => `${key} applies to classification votes, but ${what}; remove ${key}`)
+  }
+  if (!written('regression')) return []
+  const voted = source.kind === 'label' ? `labels (output "${source.name}")` : `the most probable class (output "${source.name}")`
+  return [`regression applies when the models give a value to aggregate, but ensemble "${ensemble.name}" votes on ${voted}; remove regression`]
 }
 
 /** The vote source for the options: soft mode needs a probabilities output. */
@@ -75,7 +90,8 @@ function quorumRule(quorum: MajorityVoteOptions['quorum']): QuorumRule {
 }
 
 function weightsOf(options: MajorityVoteOptions, ensemble: EnsembleShape): Float64Array {
-  return Float64Array.from(ensemble.models, (model) => options.weights[model] ?? 1)
+  // Own keys only: a model named `toString` is not weighed by Object.prototype.toString.
+  return Float64Array.from(ensemble.models, (model) => (Object.hasOwn(options.weights, model) ? options.weights[model]! : 1))
 }
 
 export const majorityVote: StrategyFactory<MajorityVoteOptions, Raw> = {
@@ -97,8 +113,11 @@ export const majorityVote: StrategyFactory<MajorityVoteOptions, Raw> = {
     }
     const source = sourceOf(options, ensemble)
     if (source.kind === 'invalid') messages.push(source.message)
-    else if (source.kind === 'regression' && Object.keys(options.weights).length > 0) {
-      messages.push('weights apply to classification votes; a regression aggregate is unweighted')
+    else {
+      if (source.kind === 'regression' && Object.keys(options.weights).length > 0) {
+        messages.push('weights apply to classification votes; a regression aggregate is unweighted')
+      }
+      messages.push(...ignoredOptions(options, source, ensemble))
     }
     return messages
   },

@@ -43,6 +43,12 @@ export interface Strategy {
   collector(): Collector
 }
 
+/** What a strategy's parse() is told besides its options. */
+export interface StrategyParseContext extends OptionContext {
+  /** The ensemble's budget_ms, defaults applied (absent where no ensemble is known, as in unit tests). */
+  readonly budgetMs?: { readonly default: number; readonly max: number }
+}
+
 /**
  * Registry entry. Options are validated against `options` and parsed once at config load
  * into the typed, defaulted form `check` and `create` receive.
@@ -52,7 +58,7 @@ export interface StrategyFactory<Options = unknown, Raw = never> {
   /** TypeBox schema of the options (everything but `name`); validated with paths and lines. */
   readonly options: TObject
   /** Typed options with defaults applied. Without it the validated options are passed as they are. */
-  parse?(raw: Raw, ctx: OptionContext): Options
+  parse?(raw: Raw, ctx: StrategyParseContext): Options
   /** Check options against the ensemble (e.g. quorum <= model count). Return messages; empty = fine. */
   check?(options: Options, ensemble: EnsembleShape): string[]
   create(options: Options, ensemble: EnsembleShape): Strategy

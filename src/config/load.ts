@@ -126,13 +126,15 @@ export const DEFAULT_WORKER_NICE = 10
 /** First defined of: environment, file, default (null is a value: "off"). */
 const pick = <T>(...values: (T | undefined)[]): T => values.find((v) => v !== undefined) as T
 
-function envPort(name: string): number | null | undefined {
+/** A port from the environment: digits only (not ' ', 0x1F90 or 8080.0), `off` only where the listener can be off. */
+function envPort(name: string, canBeOff: boolean, problem: (message: string) => void): number | null | undefined {
   const value = process.env[name]
   if (value === undefined || value === '') return undefined
-  if (value === 'off') return null
-  const port = Number(value)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(name, [{ path: '', message: `${name}=${value} is not a port` }])
-  return port
+  if (value === 'off' && canBeOff) return null
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN
+  if (port >= 0 && port <= 65535) return port
+  problem(`${name}=${JSON.stringify(value)} is not a port: digits, 0 to 65535${canBeOff ? ', or off' : ' (the REST listener cannot be turned off)'}`)
+  return undefined
 }
 
 /** `select:` as written → typed; adaptive needs its accuracy_target. */
@@ -193,6 +195,11 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     if (issues.length) continue
     const spec = kind.parse ? kind.parse(entry as never, context(['models', name])) : entry
     const common = entry as CommonModelConfig
+    // YAML reads `version: 1.10` as the number 1.1: refuse what would not read back as written.
+    const written = typeof common.version === 'number' ? source.text(['models', name, 'version']) : undefined
+    if (written !== undefined && written !== String(common.version)) {
+      at(['models', name, 'version'], `version ${written} reads as the number ${String(common.version)}; quote it to keep it as written: version: "${written}"`)
+    }
     if ((entry as { source?: string }).source === 'repository' && !raw.repository) at(['models', name, 'source'], 'needs a repository: section (repository: { path: ... })')
     models.set(name, { name, kind: entry.kind, version: String(common.version ?? '1'), quality: common.quality, entry: common, spec })
   }
@@ -200,13 +207,15 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const ensembles = new Map<string, EnsembleConfig>()
   for (const [name, e] of Object.entries(raw.ensembles)) {
     const base = ['ensembles', name]
+    // Own keys only: `toString` or `constructor` is not a model because every object has one.
     e.models.forEach((m, i) => {
-      if (!(m in raw.models)) at([...base, 'models', i], `unknown model "${m}"`)
+      if (!Object.hasOwn(raw.models, m)) at([...base, 'models', i], `unknown model "${m}"`)
+      else if (e.models.indexOf(m) < i) at([...base, 'models', i], `"${m}" is listed twice`)
     })
-    if (new Set(e.models).size !== e.models.length) at([...base, 'models'], 'a model is listed twice')
     e.shadow?.models.forEach((m, i) => {
-      if (!(m in raw.models)) at([...base, 'shadow', 'models', i], `unknown model "${m}"`)
+      if (!Object.hasOwn(raw.models, m)) at([...base, 'shadow', 'models', i], `unknown model "${m}"`)
       else if (e.models.includes(m)) at([...base, 'shadow', 'models', i], `"${m}" is a member of the ensemble; a shadow is never chosen`)
+      else if (e.shadow!.models.indexOf(m) < i) at([...base, 'shadow', 'models', i], `"${m}" is listed twice (it would run, and be counted, twice)`)
     })
     const budget = e.budget_ms ?? DEFAULT_BUDGET
     if (budget.default > budget.max) at([...base, 'budget_ms', 'default'], `default ${budget.default} is over max ${budget.max}`)
@@ -221,7 +230,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     const optionIssues = schemaIssues(factory.options, rawOptions, [...base, 'strategy'], source)
     problems.push(...optionIssues)
     if (optionIssues.length) continue
-    const options = factory.parse ? factory.parse(rawOptions as never, context([...base, 'strategy'])) : rawOptions
+    const options = factory.parse ? factory.parse(rawOptions as never, { ...context([...base, 'strategy']), budgetMs: budget }) : rawOptions
     ensembles.set(name, {
       name,
       models: e.models,
@@ -237,9 +246,17 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null
   if (auth?.clientCerts.length && !tls?.clientCa) context(['auth']).problem('client_certs', 'needs server.tls.client_ca: only a certificate that CA verified names a caller')
   const calibration = readCalibration(file, (issue) => problems.push(issue))
+  const server = raw.server ?? {}
+  const envProblem = (message: string): void => void problems.push({ path: '', message })
+  const restPort = envPort('SPECSERVE_REST_PORT', false, envProblem) ?? server.rest_port ?? 8080
+  const grpcPort = pick(envPort('SPECSERVE_GRPC_PORT', true, envProblem), server.grpc_port, 8081)
+  if (restPort !== 0 && restPort === grpcPort) {
+    const fromEnv = ['SPECSERVE_REST_PORT', 'SPECSERVE_GRPC_PORT'].filter((name) => process.env[name])
+    const via = fromEnv.length ? ` (after ${fromEnv.join(' and ')} from the environment)` : ''
+    at(['server', 'grpc_port'], `rest_port and grpc_port are both ${restPort}${via}: the REST and gRPC listeners need different ports (or grpc_port: null)`)
+  }
   if (problems.length) throw new ConfigError(file, problems)
 
-  const server = raw.server ?? {}
   const executors = raw.executors ?? {}
   const workers = executors.onnx_workers
   const config: GatewayConfig = {
@@ -249,8 +266,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     ensembles,
     server: {
       host: process.env.SPECSERVE_HOST || server.host || '0.0.0.0',
-      rest_port: envPort('SPECSERVE_REST_PORT') ?? server.rest_port ?? 8080,
-      grpc_port: pick(envPort('SPECSERVE_GRPC_PORT'), server.grpc_port, 8081),
+      rest_port: restPort,
+      grpc_port: grpcPort,
       body_limit_bytes: server.body_limit_bytes ?? 4 * 1024 * 1024,
       grpc_max_receive_bytes: server.grpc_max_receive_bytes ?? 4 * 1024 * 1024,
       grpc_max_send_bytes: server.grpc_max_send_bytes ?? 4 * 1024 * 1024,

@@ -3,13 +3,16 @@
 import Type, { type Static } from 'typebox'
 import { RepositorySchema } from '../registry/config.ts'
 import { AuthSchema, TlsSchema } from '../security/config.ts'
+import { MAX_TIMER_MS } from './forms.ts'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
+/** A duration that becomes a timer: at most MAX_TIMER_MS (a longer timer would fire at once). */
+const TimerMs = (minimum: number): ReturnType<typeof Type.Integer> => Type.Integer({ minimum, maximum: MAX_TIMER_MS })
 
 export const BudgetSchema = Type.Object(
   {
-    default: Type.Number({ exclusiveMinimum: 0 }),
-    max: Type.Number({ exclusiveMinimum: 0 }),
+    default: Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_MS }),
+    max: Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_MS }),
   },
   { additionalProperties: false },
 )
@@ -58,15 +61,15 @@ export const ServerSchema = Type.Object(
     grpc_max_receive_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
     grpc_max_send_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
     max_in_flight: Type.Optional(Type.Integer({ minimum: 1 })),
-    shutdown_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+    shutdown_grace_ms: Type.Optional(TimerMs(0)),
     instance: Type.Optional(Type.String()),
     tls: Type.Optional(TlsSchema),
     // Hostile clients (slow headers and bodies, idle connections): see docs/security.md.
-    headers_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
-    request_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
-    keep_alive_timeout_ms: Type.Optional(Type.Integer({ minimum: 100 })),
+    headers_timeout_ms: Type.Optional(TimerMs(100)),
+    request_timeout_ms: Type.Optional(TimerMs(100)),
+    keep_alive_timeout_ms: Type.Optional(TimerMs(100)),
     max_connections: Type.Optional(Type.Integer({ minimum: 1 })),
-    grpc_idle_timeout_ms: Type.Optional(Type.Integer({ minimum: 1000 })),
+    grpc_idle_timeout_ms: Type.Optional(TimerMs(1000)),
     grpc_max_concurrent_streams: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },

@@ -1,9 +1,10 @@
 // YAML parsing that remembers where every value came from, so each config error can
 // say "file:line:col path: message".
 import { relative } from 'node:path'
-import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml'
 import type { TSchema } from 'typebox'
 import Value from 'typebox/value'
+import { formsMessage, MAX_TIMER_MS, schemaAt, TIMER_CAP_MESSAGE } from './forms.ts'
 
 export interface ConfigIssue {
   /** Dotted YAML path, e.g. `ensembles.fraud.budget_ms.max`. */
@@ -35,6 +36,8 @@ export function formatIssue(file: string, issue: ConfigIssue): string {
 export interface SourceMap {
   /** Locates a path (array of keys) in the source; falls back to the nearest existing parent. */
   locate(path: readonly (string | number)[]): { line: number; col: number } | undefined
+  /** The source text of the scalar at `path` (`1.10` as written, not the number 1.1); undefined if none. */
+  text(path: readonly (string | number)[]): string | undefined
 }
 
 export function parseYaml(text: string): { value: unknown; source: SourceMap; issues: ConfigIssue[] } {
@@ -42,6 +45,8 @@ export function parseYaml(text: string): { value: unknown; source: SourceMap; is
   const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   const issues: ConfigIssue[] = doc.errors.map((e) => {
     const pos = lineCounter.linePos(e.pos[0])
+    const duplicate = e.code === 'DUPLICATE_KEY' ? keyPathAt(doc, e.pos[0]) : undefined
+    if (duplicate) return { path: duplicate.join('.'), line: pos.line, col: pos.col, message: `duplicate key "${duplicate.at(-1)}": give each key once` }
     return { path: '', line: pos.line, col: pos.col, message: e.message.split('\n')[0] ?? e.message }
   })
   const source: SourceMap = {
@@ -53,15 +58,79 @@ export function parseYaml(text: string): { value: unknown; source: SourceMap; is
       }
       return undefined
     },
+    text(path) {
+      const node = doc.getIn(path, true)
+      return isScalar(node) && node.range ? text.slice(node.range[0], node.range[1]) : undefined
+    },
   }
-  return { value: issues.length ? undefined : doc.toJS(), source, issues }
+  if (issues.length) return { value: undefined, source, issues }
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }), source, issues }
+  } catch (err) {
+    // The library's errors here (an alias bomb) carry no position: point at the first alias.
+    const pos = firstAliasAt(doc, lineCounter)
+    const bomb = /alias count/i.test((err as Error).message)
+    const message = bomb ? `aliases expand to too much (over ${MAX_ALIAS_EXPANSIONS} expansions): is this an alias bomb?` : (err as Error).message
+    return { value: undefined, source, issues: [{ path: '', ...pos, message }] }
+  }
+}
+
+/** The path of the map key that starts at `offset` (where the parser reports a duplicate key). */
+function keyPathAt(doc: Document, offset: number): string[] | undefined {
+  let found: string[] | undefined
+  visit(doc, {
+    Pair(_key, pair, ancestors) {
+      if (!isScalar(pair.key) || pair.key.range?.[0] !== offset) return undefined
+      const chain = [...ancestors, pair]
+      found = []
+      chain.forEach((node, i) => {
+        if (isPair(node) && isScalar(node.key)) found!.push(String(node.key.value))
+        else if (isSeq(node)) found!.push(String(node.items.indexOf(chain[i + 1] as never)))
+      })
+      return visit.BREAK
+    },
+  })
+  return found
+}
+
+/**
+ * Anchors and aliases are legitimate (one shared settings block used by every model), so
+ * the bound is far above any hand-written config; it still stops nested aliases that
+ * expand exponentially (the library weighs each use by the aliases inside its anchor).
+ */
+export const MAX_ALIAS_EXPANSIONS = 10_000
+
+function firstAliasAt(doc: Document, lineCounter: LineCounter): { line: number; col: number } | undefined {
+  let start: number | undefined
+  visit(doc, {
+    Node(_key, node) {
+      if (!isAlias(node) || !node.range) return undefined
+      start = node.range[0]
+      return visit.BREAK
+    },
+  })
+  return start === undefined ? undefined : lineCounter.linePos(start)
 }
 
 /** Validates `value` against a TypeBox schema; issues carry the full path from `prefix`. */
 export function schemaIssues(schema: TSchema, value: unknown, prefix: readonly (string | number)[], source: SourceMap): ConfigIssue[] {
+  const errors = [...Value.Errors(schema, value)]
+  const isUnion = (e: (typeof errors)[number]): boolean => e.keyword === 'anyOf' || e.keyword === 'oneOf'
+  // A key that takes several forms fails every branch. The outermost union error at a path
+  // speaks for them all (listing the forms), unless something below the path failed: then
+  // the value had the right form (a map) and the deeper errors say what is wrong in it.
+  const unions = new Map<string, (typeof errors)[number]>()
+  for (const e of errors) {
+    if (!isUnion(e)) continue
+    const outer = unions.get(e.instancePath)
+    if (!outer || e.schemaPath.length < outer.schemaPath.length) unions.set(e.instancePath, e)
+  }
+  const hasDeeper = (path: string): boolean => errors.some((e) => e.instancePath.startsWith(`${path}/`))
   const issues: ConfigIssue[] = []
   const seen = new Set<string>()
-  for (const error of Value.Errors(schema, value)) {
+  for (const error of errors) {
+    const union = unions.get(error.instancePath)
+    if (union && (error !== union || hasDeeper(error.instancePath))) continue
     const rel = error.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
     let message = error.message
     const path = [...prefix, ...rel]
@@ -71,11 +140,12 @@ export function schemaIssues(schema: TSchema, value: unknown, prefix: readonly (
       const missing = (error.params as { requiredProperties?: string[] }).requiredProperties ?? []
       message = `missing required key${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`
     }
-    if (error.keyword === 'anyOf' || error.keyword === 'oneOf') message = 'is not any of the allowed forms'
+    if (isUnion(error)) message = formsMessage(schemaAt(schema, error.schemaPath))
+    if (error.keyword === 'maximum' && (error.params as { limit?: number }).limit === MAX_TIMER_MS) message = TIMER_CAP_MESSAGE
     const key = `${path.join('.')}|${message}`
     if (seen.has(key)) continue
     seen.add(key)
-    // A union reports every branch; keep the first, most specific, message per path.
+    // Keep the first, most specific, message per path.
     if (rel.length && issues.some((i) => i.path === path.join('.'))) continue
     const pos = source.locate(path)
     issues.push({ path: path.join('.'), ...(pos ?? {}), message })

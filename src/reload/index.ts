@@ -73,7 +73,24 @@ export interface ReloadTriggers {
 export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 200): ReloadTriggers {
   const file = gateway.config.file
   let last = digest(file)
+  // A reload asked for before the first load is done would be refused NOT_READY and lost:
+  // it is queued (one, however many were asked for) and runs once the load has ended. The
+  // CLI starts the load once outputs attach, so this waits for it rather than starting it.
+  let queued = false
+  let stopped = false
   const reload = (): void => {
+    if (gateway.status === 'loading') {
+      if (queued) return
+      queued = true
+      log.info({ file }, 'config reload queued: the first load is still running; it applies once that is done')
+      void gateway.loadEnded().then(() => {
+        queued = false
+        if (stopped) return
+        if (gateway.status === 'ready') reload()
+        else log.warn({ file, state: gateway.status }, 'queued config reload dropped: the gateway did not become ready')
+      })
+      return // the digest stays: the file has not been applied yet
+    }
     last = digest(file)
     void reloadFromFile(gateway, log)
   }
@@ -107,6 +124,7 @@ export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 
     stop() {
       process.off('SIGHUP', onHangup)
       clearTimeout(timer)
+      stopped = true
       watcher?.close()
     },
   }

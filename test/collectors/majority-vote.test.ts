@@ -195,6 +195,28 @@ describe('majority-vote: options', () => {
     expect(majorityVote.check!(parsed(majorityVote, { output: 'nope' }), ensemble(3))[0]).toMatch(/output "nope" is not an output/)
   })
 
+  it('check() refuses quorum and on_no_majority on a regression, and regression on a classifier', () => {
+    const check = (options: MajorityVoteOptions, outputs: TensorSpec[]): string[] => majorityVote.check!(parsed(majorityVote, options), ensemble(2, outputs))
+    expect(check({ quorum: 'all', on_no_majority: 'error' }, [valueSpec])).toEqual([
+      'quorum applies to classification votes, but the models of ensemble "e" give a value (output "value"), aggregated by regression: median; remove quorum',
+      'on_no_majority applies to classification votes, but the models of ensemble "e" give a value (output "value"), aggregated by regression: median; remove on_no_majority',
+    ])
+    expect(check({ regression: 'mean' }, [labelSpec])).toEqual([
+      'regression applies when the models give a value to aggregate, but ensemble "e" votes on labels (output "label"); remove regression',
+    ])
+    expect(check({ regression: 'median' }, [probSpec])[0]).toMatch(/votes on the most probable class \(output "probabilities"\); remove regression/)
+    // Each where it applies is fine (the demo's diabetes ensemble writes regression: median).
+    expect(check({ regression: 'mean' }, [valueSpec])).toEqual([])
+    expect(check({ quorum: 'all', on_no_majority: 'error' }, [labelSpec])).toEqual([])
+  })
+
+  it('weighs a model named like an Object method (toString) 1, not NaN', () => {
+    const shape: EnsembleShape = { name: 'e', models: ['toString', 'constructor', 'm2'], outputs: [labelSpec], staticQuality: [] }
+    expect(majorityVote.check!(parsed(majorityVote, { quorum: 3, weights: { m2: 1 } }), shape)).toEqual([])
+    const { decision } = run(majorityVote.create(parsed(majorityVote, {}), shape).collector(), [vote(0, 1), vote(1, 1)])
+    expect(decision).toMatchObject({ reason: 'majority', votes: { 1: 2 } })
+  })
+
   it('picks label over probabilities, and `output` overrides', () => {
     const both = [probSpec, labelSpec]
     const byLabel = run(collector(2, {}, both), [ok(0, { ...labels(1), ...probs(0.9, 0.1, 0) }), ok(1, { ...labels(1), ...probs(0, 0.1, 0.9) })])

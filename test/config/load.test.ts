@@ -28,7 +28,7 @@ describe('config loading', () => {
       name: 'majority-vote',
       raw: { quorum: 'majority', on_no_majority: 'plurality' },
       // Parsed once, typed and defaulted: what the strategy's factory receives.
-      options: { mode: 'hard', weights: {}, quorum: 'majority', onNoMajority: 'plurality', regression: 'median', output: undefined },
+      options: { mode: 'hard', weights: {}, quorum: 'majority', onNoMajority: 'plurality', regression: 'median', output: undefined, written: ['quorum', 'on_no_majority'] },
     })
     expect(config.ensembles.get('cancer')?.select).toEqual({ policy: 'all' })
     expect(config.executors.onnx_workers).toBeGreaterThan(0)

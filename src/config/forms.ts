@@ -1,0 +1,67 @@
+// Plain words for what a schema allows, for keys that take more than one form
+// (`onnx_workers: auto | 1..256`): the validator's own message would name just one branch
+// ("must be string") and mislead.
+
+type Schema = Readonly<Record<string, unknown>>
+
+/** The longest timer Node.js can set (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** The validator's message for an over-the-maximum duration, said in words. */
+export const TIMER_CAP_MESSAGE = `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): Node.js fires a longer timer at once`
+
+/** The sub-schema a validator error's schemaPath (`#/properties/x/anyOf/1`) points at. */
+export function schemaAt(root: unknown, schemaPath: string): Schema | undefined {
+  let node: unknown = root
+  for (const part of schemaPath.replace(/^#\/?/, '').split('/')) {
+    if (part === '') continue
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return undefined
+    node = (node as Record<string, unknown>)[key]
+  }
+  return node !== null && typeof node === 'object' ? (node as Schema) : undefined
+}
+
+function range(schema: Schema): string {
+  const { minimum: min, maximum: max, exclusiveMinimum: xmin, exclusiveMaximum: xmax } = schema
+  if (typeof min === 'number' && typeof max === 'number') return ` ${min} to ${max}`
+  const bounds = [
+    typeof min === 'number' ? `>= ${min}` : typeof xmin === 'number' ? `> ${xmin}` : undefined,
+    typeof max === 'number' ? `<= ${max}` : typeof xmax === 'number' ? `< ${xmax}` : undefined,
+  ].filter((b) => b !== undefined)
+  return bounds.length ? ` ${bounds.join(' and ')}` : ''
+}
+
+/** One form in words: `"auto"`, `an integer 1 to 256`, `a map (policy, accuracy_target, explore)`. */
+function describeForm(schema: Schema): string[] {
+  if (Array.isArray(schema.anyOf)) return (schema.anyOf as Schema[]).flatMap(describeForm)
+  if (Array.isArray(schema.oneOf)) return (schema.oneOf as Schema[]).flatMap(describeForm)
+  if (Object.hasOwn(schema, 'const')) return [JSON.stringify(schema.const)]
+  switch (schema.type) {
+    case 'integer':
+      return [`an integer${range(schema)}`]
+    case 'number':
+      return [`a number${range(schema)}`]
+    case 'string':
+      return [typeof schema.pattern === 'string' ? `a string matching ${schema.pattern}` : 'a string']
+    case 'boolean':
+      return ['true or false']
+    case 'null':
+      return ['null']
+    case 'array':
+      return ['a list']
+    case 'object': {
+      const keys = schema.properties && typeof schema.properties === 'object' ? Object.keys(schema.properties) : []
+      return [keys.length ? `a map (${keys.join(', ')})` : 'a map']
+    }
+    default:
+      return ['a value of another form']
+  }
+}
+
+/** "must be one of: "auto", an integer 1 to 256" for a union schema. */
+export function formsMessage(union: Schema | undefined): string {
+  const forms = union ? [...new Set(describeForm(union))] : []
+  if (forms.length === 0) return 'is not any of the allowed forms'
+  return `must be one of: ${forms.join(', ')}`
+}

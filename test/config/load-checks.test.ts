@@ -1,0 +1,130 @@
+// Config mistakes an operator makes, and what `specserve validate` must say about each:
+// refused with the path and line (not a crash, not silently accepted), or accepted as written.
+import { afterEach, describe, expect, it } from 'vitest'
+import { ConfigError, type ConfigIssue } from '../../src/config/yaml.ts'
+import { configFrom } from '../helpers.ts'
+
+/** The issues a config raises at parse time (throws if it parses cleanly). */
+function issuesOf(yaml: string): ConfigIssue[] {
+  try {
+    configFrom(yaml)
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues]
+    throw err
+  }
+  throw new Error('config was accepted')
+}
+
+const models = `models:
+  a: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  b: { kind: onnx, path: ../models/cancer_mlp.onnx }
+`
+const ensemble = (extra = ''): string => `${models}ensembles:\n  e: { strategy: deadline-fallback, models: [a, b]${extra} }\n`
+
+describe('config: model names', () => {
+  it('refuses toString and constructor as ensemble members or shadows: they are not models', () => {
+    const issues = issuesOf(`${models}ensembles:\n  e:\n    strategy: deadline-fallback\n    models: [a, toString]\n    shadow: { models: [constructor] }\n`)
+    expect(issues).toEqual([
+      expect.objectContaining({ path: 'ensembles.e.models.1', line: 7, message: 'unknown model "toString"' }),
+      expect.objectContaining({ path: 'ensembles.e.shadow.models.0', line: 8, message: 'unknown model "constructor"' }),
+    ])
+  })
+
+  it('refuses a shadow model listed twice (it would run, and be counted, twice), at the second mention', () => {
+    const issues = issuesOf(`${models}  s: { kind: onnx, path: ../models/cancer_mlp.onnx }\nensembles:\n  e:\n    strategy: deadline-fallback\n    models: [a]\n    shadow: { models: [s, b, s] }\n`)
+    expect(issues).toEqual([expect.objectContaining({ path: 'ensembles.e.shadow.models.2', line: 9, message: '"s" is listed twice (it would run, and be counted, twice)' })])
+  })
+
+  it('names the member listed twice', () => {
+    expect(issuesOf(ensemble().replace('[a, b]', '[a, b, a]'))).toEqual([expect.objectContaining({ path: 'ensembles.e.models.2', message: '"a" is listed twice' })])
+  })
+})
+
+describe('config: ports', () => {
+  const saved = { rest: process.env.SPECSERVE_REST_PORT, grpc: process.env.SPECSERVE_GRPC_PORT }
+  afterEach(() => {
+    for (const [name, value] of [['SPECSERVE_REST_PORT', saved.rest], ['SPECSERVE_GRPC_PORT', saved.grpc]] as const) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  })
+
+  it('refuses rest_port equal to grpc_port, from the file or after the environment', () => {
+    expect(issuesOf(`${ensemble()}server: { rest_port: 9000, grpc_port: 9000 }\n`)).toEqual([
+      expect.objectContaining({ path: 'server.grpc_port', line: 6, message: 'rest_port and grpc_port are both 9000: the REST and gRPC listeners need different ports (or grpc_port: null)' }),
+    ])
+    process.env.SPECSERVE_REST_PORT = '8081' // the default grpc_port
+    expect(issuesOf(ensemble())[0]?.message).toMatch(/both 8081 \(after SPECSERVE_REST_PORT from the environment\)/)
+  })
+
+  it('accepts both ports 0 (each listener picks a free one) and gRPC off', () => {
+    expect(configFrom(`${ensemble()}server: { rest_port: 0, grpc_port: 0 }\n`).server).toMatchObject({ rest_port: 0, grpc_port: 0 })
+    process.env.SPECSERVE_GRPC_PORT = 'off'
+    process.env.SPECSERVE_REST_PORT = '9000'
+    expect(configFrom(ensemble()).server).toMatchObject({ rest_port: 9000, grpc_port: null })
+  })
+
+  it('reads port variables as digits only, and REST cannot be off', () => {
+    for (const value of [' ', '0x1F90', '8080.0', '1e3', '-1', '65536']) {
+      process.env.SPECSERVE_GRPC_PORT = value
+      expect(issuesOf(ensemble())).toEqual([{ path: '', message: `SPECSERVE_GRPC_PORT=${JSON.stringify(value)} is not a port: digits, 0 to 65535, or off` }])
+    }
+    delete process.env.SPECSERVE_GRPC_PORT
+    process.env.SPECSERVE_REST_PORT = 'off'
+    expect(issuesOf(ensemble())[0]?.message).toBe('SPECSERVE_REST_PORT="off" is not a port: digits, 0 to 65535 (the REST listener cannot be turned off)')
+  })
+})
+
+describe('config: YAML', () => {
+  it('accepts many aliases of one anchor (a shared block), and refuses an alias bomb with its line', () => {
+    const shared = ['  m0: { kind: onnx, path: ../models/cancer_logreg.onnx, description: &d "shared" }']
+    for (let i = 1; i <= 150; i++) shared.push(`  m${i}: { kind: onnx, path: ../models/cancer_logreg.onnx, description: *d }`)
+    expect(configFrom(`models:\n${shared.join('\n')}\nensembles:\n  e: { strategy: deadline-fallback, models: [m0] }\n`).models.size).toBe(151)
+
+    const bomb = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]']
+    for (let i = 1; i <= 8; i++) bomb.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]`)
+    const issues = issuesOf(`${bomb.join('\n')}\n${ensemble()}`)
+    expect(issues).toEqual([{ path: '', line: 2, col: 10, message: 'aliases expand to too much (over 10000 expansions): is this an alias bomb?' }])
+  })
+
+  it('names a duplicate key and its path', () => {
+    expect(issuesOf(`${ensemble()}server:\n  rest_port: 1\n  rest_port: 2\n`)).toEqual([
+      { path: 'server.rest_port', line: 8, col: 3, message: 'duplicate key "rest_port": give each key once' },
+    ])
+  })
+
+  it('lists the allowed forms of a key that takes several, and blames the wrong field of a map form', () => {
+    const message = (yaml: string): string[] => issuesOf(yaml).map((i) => `${i.path}: ${i.message}`)
+    expect(message(`${ensemble()}executors: { onnx_workers: 0 }\n`)).toEqual(['executors.onnx_workers: must be one of: "auto", an integer 1 to 256'])
+    expect(message(`${ensemble()}server: { grpc_port: off }\n`)).toEqual(['server.grpc_port: must be one of: an integer 0 to 65535, null'])
+    expect(message(ensemble(', select: adaptiv'))).toEqual(['ensembles.e.select: must be one of: "all", "latency-aware", "adaptive", a map (policy, accuracy_target, explore)'])
+    expect(message(ensemble(', select: { policy: adaptive, accuracy_target: 2 }'))).toEqual(['ensembles.e.select.accuracy_target: must be <= 1'])
+  })
+})
+
+describe('config: values', () => {
+  it('refuses a numeric version that would not read back as written, and says to quote it', () => {
+    const versioned = (version: string): string => ensemble().replace('cancer_logreg.onnx }', `cancer_logreg.onnx, version: ${version} }`)
+    expect(issuesOf(versioned('1.10'))).toEqual([
+      expect.objectContaining({ path: 'models.a.version', line: 2, message: 'version 1.10 reads as the number 1.1; quote it to keep it as written: version: "1.10"' }),
+    ])
+    expect(issuesOf(versioned('2.0'))[0]?.message).toMatch(/^version 2\.0 reads as the number 2;/)
+    expect(configFrom(versioned('"1.10"')).models.get('a')?.version).toBe('1.10')
+    expect(configFrom(versioned('3')).models.get('a')?.version).toBe('3')
+  })
+
+  it('refuses a fallback_after_ms at or over budget_ms.max: the fallbacks would never start', () => {
+    const yaml = `${models}ensembles:\n  e:\n    strategy: { name: deadline-fallback, fallback_after_ms: 100 }\n    models: [a, b]\n    budget_ms: { default: 50, max: 100 }\n`
+    expect(issuesOf(yaml)).toEqual([
+      expect.objectContaining({ path: 'ensembles.e.strategy.fallback_after_ms', line: 6, message: 'fallback_after_ms 100 is not below budget_ms.max 100: the fallbacks would never start' }),
+    ])
+    expect(configFrom(yaml.replace('fallback_after_ms: 100', 'fallback_after_ms: 60')).ensembles.get('e')?.strategy.options).toEqual({ fallbackAfterMs: 60 })
+  })
+
+  it('refuses durations a Node.js timer cannot hold (over 2^31-1 ms fires at once)', () => {
+    const issues = issuesOf(`${ensemble(', budget_ms: { default: 50, max: 1e12 }')}server: { shutdown_grace_ms: 1000000000000 }\n`)
+    const cap = 'must be at most 2147483647 ms (about 24.8 days): Node.js fires a longer timer at once'
+    expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual([`ensembles.e.budget_ms.max: ${cap}`, `server.shutdown_grace_ms: ${cap}`])
+    expect(configFrom(`${ensemble()}server: { shutdown_grace_ms: 2147483647 }\n`).server.shutdown_grace_ms).toBe(2147483647)
+  })
+})
