@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import Type from 'typebox'
+import { MAX_TIMER_MS } from '../../config/forms.ts'
 import { DATATYPE_NAMES, type TensorSpec } from '../../tensor/index.ts'
 import type { CommonModelConfig } from '../common.ts'
 import type { ParseContext } from '../types.ts'
@@ -40,7 +41,7 @@ export const remoteFields = {
   ),
   pool_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
   max_response_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
-  timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  timeout_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_MS })),
   retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
   retry_budget: Type.Optional(
     Type.Object(
@@ -50,11 +51,11 @@ export const remoteFields = {
   ),
   circuit_breaker: Type.Optional(
     Type.Object(
-      { failures: Type.Optional(Type.Integer({ minimum: 1 })), reset_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })) },
+      { failures: Type.Optional(Type.Integer({ minimum: 1 })), reset_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_MS })) },
       { additionalProperties: false },
     ),
   ),
-  hedge_after_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  hedge_after_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_MS })),
   inputs: Type.Optional(Type.Array(TensorDecl, { minItems: 1 })),
   outputs: Type.Optional(Type.Array(TensorDecl, { minItems: 1 })),
 }

@@ -64,4 +64,11 @@ describe('remote model config', () => {
     expect(parse(`{ kind: seldon, url: "grpc://x:1", data_format: ndarray, ${io('BYTES')} }`)).not.toThrow()
     expect(parse(`{ kind: seldon, url: "grpc://x:1", ${io('FP32')} }`)).not.toThrow()
   })
+
+  it('refuses durations a Node.js timer cannot hold (it would fire at once: every call timed out)', () => {
+    expect(parse('{ kind: oip, url: "http://x:1", model: a, timeout_ms: 1e12 }')).toThrow(/models\.m\.timeout_ms: must be at most 2147483647 ms/)
+    expect(parse('{ kind: oip, url: "http://x:1", model: a, hedge_after_ms: 3000000000 }')).toThrow(/models\.m\.hedge_after_ms: must be at most/)
+    expect(parse('{ kind: oip, url: "http://x:1", model: a, circuit_breaker: { reset_ms: 1e13 } }')).toThrow(/models\.m\.circuit_breaker\.reset_ms: must be at most/)
+    expect(parse('{ kind: oip, url: "http://x:1", model: a, timeout_ms: 2147483647 }')).not.toThrow()
+  })
 })
