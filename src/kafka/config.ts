@@ -15,6 +15,7 @@ export const MAX_REQUEST_BYTES = 64 * 1024 * 1024
 const RequestBytes = Type.Integer({ minimum: 1, maximum: MAX_REQUEST_BYTES })
 const DEFAULT_BATCH_BYTES = 262_144
 const DEFAULT_MAX_RECORD_BYTES = 1_000_000
+const DEFAULT_TOPIC = 'specserve.results'
 
 const StreamSchema = Type.Object(
   {
@@ -142,17 +143,30 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
   }
   const stream = kafka.stream
   if (stream?.enabled && !stream.input_topic) at(['output', 'kafka', 'stream'], 'stream mode needs input_topic')
+  // Stream mode would read its own answers, dead letters or records back as requests: one
+  // poison message then dead-letters itself for ever. Compared as resolved (defaults included).
+  const topics = streamTopics(kafka)
+  const loops = (name: string): string => `${name} must differ from the stream's input_topic ("${topics.input}"): stream mode would consume what it writes there as new requests, for ever`
+  if (topics.output === topics.input) at(['output', 'kafka', 'stream', 'output_topic'], loops('output_topic'))
+  if (topics.deadLetter === topics.input) at(['output', 'kafka', 'stream', 'dead_letter_topic'], loops('dead_letter_topic'))
+  if (stream && (kafka.topic ?? DEFAULT_TOPIC) === topics.input) at(['output', 'kafka', 'topic'], loops('topic (the serving records)'))
   return issues
+}
+
+/** The stream's topics, defaults resolved. */
+function streamTopics(raw: RawKafka): { input: string; output: string; deadLetter: string } {
+  const input = raw.stream?.input_topic ?? 'specserve.requests'
+  return { input, output: raw.stream?.output_topic ?? `${input}.results`, deadLetter: raw.stream?.dead_letter_topic ?? `${input}.dlq` }
 }
 
 /** Normalised settings of a section outputIssues() accepted; null when no kafka output is configured. */
 export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir: string): KafkaSettings | null {
   const raw = output.kafka as RawKafka | undefined | null
   if (!raw) return null
-  const topic = raw.topic ?? 'specserve.results'
+  const topic = raw.topic ?? DEFAULT_TOPIC
   const spoolDir = raw.spool_dir ?? '.specserve-spool'
   const stream = raw.stream ?? {}
-  const input = stream.input_topic ?? 'specserve.requests'
+  const topics = streamTopics(raw)
   return {
     brokers: raw.brokers,
     topic,
@@ -183,9 +197,9 @@ export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir
     shutdownGraceMs: raw.shutdown_grace_ms ?? 10_000,
     stream: {
       enabled: stream.enabled ?? false,
-      inputTopic: input,
-      outputTopic: stream.output_topic ?? `${input}.results`,
-      deadLetterTopic: stream.dead_letter_topic ?? `${input}.dlq`,
+      inputTopic: topics.input,
+      outputTopic: topics.output,
+      deadLetterTopic: topics.deadLetter,
       groupId: stream.group_id ?? 'specserve',
       maxInFlightPerPartition: stream.max_in_flight_per_partition ?? 16,
     },

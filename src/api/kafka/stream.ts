@@ -7,31 +7,36 @@
 // not stall its partition. Each partition has a bounded number of predicts in flight;
 // when one falls behind, intake pauses. Shutting down cancels what is still running once
 // the grace period is over: those messages stay uncommitted and are redelivered.
-import { Consumer, stringDeserializers, type Message, type MessagesStream, type Producer } from '@platformatic/kafka'
+import type { Producer } from '@platformatic/kafka'
+import { atMost } from '../../at-most.ts'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
-import { ProduceBatcher } from '../../kafka/batcher.ts'
-import { connectionOptions, createProducer, errorMessage, messageBytes } from '../../kafka/client.ts'
+import { createProducer, errorMessage, messageBytes } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Run } from '../../starter/run.ts'
 import type { Component, Logger, MetricsSink, PredictResult } from '../../types.ts'
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
+import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
+import { AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
 
-type Msg = Message<string, string, string, string>
-
-/** How often the consumer lag is measured (one ListOffsets request to the brokers each time). */
-export const LAG_INTERVAL_MS = 5000
+export { LAG_INTERVAL_MS } from './intake.ts'
 
 /** Errors that depend on the gateway's state, not the message: retried, never dead-lettered. */
 const TRANSIENT = new Set(['OVERLOADED', 'NOT_READY'])
 
 interface PartitionState {
+  readonly topic: string
+  readonly partition: number
   running: number
   readonly queue: Msg[]
   /** Started messages in offset order, and which of them are finished. */
   readonly started: Msg[]
   readonly finished: Set<Msg>
+  /** The offset after the last message taken: one below it delivered again (a new stream, a rejoin) is already here. */
+  next: bigint
+  /** Messages below this offset came from a stream that ended: committed through the consumer. */
+  directBelow: bigint
 }
 
 export class StreamScorer implements Component {
@@ -39,10 +44,8 @@ export class StreamScorer implements Component {
   private readonly settings: KafkaSettings
   private readonly log: Logger
   private readonly producer: Producer<string, string, string, string>
-  /** Answers and dead letters decided in the same turn go in one produce request. */
-  private readonly outgoing: ProduceBatcher
-  private readonly consumer: Consumer<string, string, string, string>
-  private messages: MessagesStream<string, string, string, string> | null = null
+  private readonly sender: AnswerSender
+  private readonly intake: InputConsumer
   private readonly partitions = new Map<string, PartitionState>()
   private readonly commits = new Set<Promise<void>>()
   private paused = false
@@ -52,40 +55,27 @@ export class StreamScorer implements Component {
   private readonly runs = new Set<Run>()
   private idle: (() => void) | null = null
   private consumed = 0
-  private answered = 0
-  private deadLettered = 0
   private notOwned = 0
+  private redelivered = 0
+  private dropped = 0
   private peakPerPartition = 0
-  /** The input topic's lag per partition at the last measurement (-1: not assigned to this instance). */
-  private lag: readonly bigint[] = []
 
   constructor(gateway: Gateway, settings: KafkaSettings, log: Logger) {
     this.gateway = gateway
     this.settings = settings
     this.log = log
     this.producer = createProducer(settings, `${settings.clientId}-stream`)
-    this.outgoing = new ProduceBatcher(this.producer, settings.batchSize, settings.batchBytes)
-    this.consumer = new Consumer({
-      ...connectionOptions(settings, `${settings.clientId}-stream`),
-      groupId: settings.stream.groupId,
-      deserializers: stringDeserializers,
-      autocommit: false,
-      // Few messages wait inside the client: backpressure is ours (per partition).
-      highWaterMark: settings.stream.maxInFlightPerPartition * 2,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1000,
+    this.sender = new AnswerSender(this.producer, settings, log, () => this.closing)
+    this.intake = new InputConsumer(settings, log, {
+      message: (message) => this.accept(message),
+      reopened: () => this.reopened(),
+      assigned: () => this.assigned(),
     })
   }
 
   async start(): Promise<void> {
     const { stream } = this.settings
-    this.messages = await this.consumer.consume({ topics: [stream.inputTopic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    this.messages.on('data', (message: Msg) => this.accept(message))
-    this.messages.on('error', (err: Error) => this.log.error({ error: errorMessage(err) }, 'stream consumer error'))
-    this.consumer.on('consumer:lag', (lag) => (this.lag = lag.get(stream.inputTopic) ?? []))
-    // Unmeasurable (brokers unreachable: the consumer reports that itself): no figure rather than a stale one.
-    this.consumer.on('consumer:lag:error', () => (this.lag = []))
-    this.consumer.startLagMonitoring({ topics: [stream.inputTopic] }, LAG_INTERVAL_MS)
+    await this.intake.start()
     this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
   }
 
@@ -96,43 +86,43 @@ export class StreamScorer implements Component {
       output_topic: stream.outputTopic,
       dead_letter_topic: stream.deadLetterTopic,
       group_id: stream.groupId,
-      assignments: this.consumer.assignments?.map((a) => ({ topic: a.topic, partitions: a.partitions })) ?? [],
+      state: this.intake.state,
+      last_error: this.intake.lastError,
+      consumer_restarts: this.intake.reopens,
+      assignments: this.intake.assignments(),
       consumed: this.consumed,
-      answered: this.answered,
-      dead_lettered: this.deadLettered,
-      produce_requests: this.outgoing.requests,
+      answered: this.sender.answered,
+      dead_lettered: this.sender.deadLettered,
+      refused_answers: this.sender.refused,
+      produce_requests: this.sender.outgoing.requests,
+      produce_retrying: this.sender.retrying,
       skipped_not_owned: this.notOwned,
+      skipped_redelivered: this.redelivered,
+      dropped_revoked: this.dropped,
       peak_in_flight_per_partition: this.peakPerPartition,
       in_flight: this.running,
       paused: this.paused,
-      lag: Object.fromEntries(this.ownedLag().map(([partition, lag]) => [partition, lag])),
+      lag: Object.fromEntries(this.intake.ownedLag()),
     }
   }
 
   collect(out: MetricsSink): void {
     const none = {}
     out.counter('specserve_stream_consumed_messages', 'Stream mode: predict requests taken from the input topic.', [[none, this.consumed]])
-    out.counter('specserve_stream_answered_messages', 'Stream mode: answers acknowledged on the output topic.', [[none, this.answered]])
-    out.counter('specserve_stream_dead_lettered_messages', 'Stream mode: requests acknowledged on the dead-letter topic.', [[none, this.deadLettered]])
-    out.counter('specserve_stream_produce_requests', 'Stream mode: produce requests carrying answers and dead letters (several per request under load).', [[none, this.outgoing.requests]])
+    out.counter('specserve_stream_answered_messages', 'Stream mode: answers acknowledged on the output topic.', [[none, this.sender.answered]])
+    out.counter('specserve_stream_dead_lettered_messages', 'Stream mode: requests acknowledged on the dead-letter topic.', [[none, this.sender.deadLettered]])
+    out.counter('specserve_stream_produce_requests', 'Stream mode: produce requests carrying answers and dead letters (several per request under load).', [[none, this.sender.outgoing.requests]])
     out.counter('specserve_stream_skipped_messages', 'Stream mode: messages of partitions moved to another instance (read there).', [[none, this.notOwned]])
     out.gauge('specserve_stream_in_flight', 'Stream mode: predicts running.', [[none, this.running]])
     out.gauge('specserve_stream_paused', 'Stream mode: 1 while intake is paused (a partition has its maximum in flight and more queued).', [[none, this.paused ? 1 : 0]])
+    out.gauge('specserve_stream_consuming', 'Stream mode: 1 while the input topic is being consumed, 0 while the consumer reconnects (state and last_error in /readyz).', [[none, this.intake.state === 'consuming' ? 1 : 0]])
+    out.gauge('specserve_stream_produce_retrying', 'Stream mode: answers and dead letters not acknowledged yet and being retried (their partitions wait).', [[none, this.sender.retrying]])
     const topic = this.settings.stream.inputTopic
     out.gauge(
       'specserve_stream_consumer_lag',
       `Stream mode: messages of the input topic not yet committed, per partition this instance owns (measured every ${LAG_INTERVAL_MS / 1000} s).`,
-      this.ownedLag().map(([partition, lag]) => [{ topic, partition: String(partition) }, lag]),
+      this.intake.ownedLag().map(([partition, lag]) => [{ topic, partition: String(partition) }, lag]),
     )
-  }
-
-  /** [partition, lag] for the partitions this instance owns, as last measured. */
-  private ownedLag(): [number, number][] {
-    const owned: [number, number][] = []
-    this.lag.forEach((lag, partition) => {
-      if (lag >= 0n) owned.push([partition, Number(lag)])
-    })
-    return owned
   }
 
   /**
@@ -142,50 +132,62 @@ export class StreamScorer implements Component {
   async close(graceMs = this.settings.shutdownGraceMs): Promise<void> {
     if (this.closing) return
     this.closing = true
-    this.messages?.pause()
-    this.consumer.stopLagMonitoring()
+    this.intake.stop()
     if (this.running > 0) {
       const idle = new Promise<void>((resolve) => (this.idle = resolve))
-      let timer: NodeJS.Timeout | undefined
-      const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))
-      await Promise.race([idle, graceOver])
-      clearTimeout(timer)
+      await atMost(idle, graceMs)
       for (const run of this.runs) run.cancel('stopping')
       await idle
     }
     await Promise.allSettled(this.commits)
-    await this.messages?.close().catch(() => {})
-    await this.consumer.close(true).catch(() => {})
+    await this.intake.close()
     await this.producer.close(true).catch(() => {})
   }
 
   private accept(message: Msg): void {
     // A fetch issued before a rebalance can still deliver a partition now owned by another
     // member; that member reads it from the committed offset, so leave it alone.
-    if (!this.owns(message)) {
+    if (!this.intake.owns(message.topic, message.partition)) {
       this.notOwned++
       return
     }
-    this.consumed++
     const id = `${message.topic}:${message.partition}`
     let p = this.partitions.get(id)
-    if (!p) this.partitions.set(id, (p = { running: 0, queue: [], started: [], finished: new Set() }))
+    if (!p) this.partitions.set(id, (p = { topic: message.topic, partition: message.partition, running: 0, queue: [], started: [], finished: new Set(), next: -1n, directBelow: -1n }))
+    // Delivered again from the committed offset (a new stream, a group rejoin) while still queued or running here.
+    if (message.offset < p.next) {
+      this.redelivered++
+      return
+    }
+    p.next = message.offset + 1n
+    this.consumed++
     if (this.closing) return
     if (p.running < this.settings.stream.maxInFlightPerPartition) this.begin(p, message)
     else {
       p.queue.push(message)
       if (p.queue.length >= this.settings.stream.maxInFlightPerPartition && !this.paused) {
         this.paused = true
-        this.messages?.pause()
+        this.intake.pause()
       }
     }
   }
 
-  private owns(message: Msg): boolean {
-    const assignments = this.consumer.assignments
-    if (!assignments) return true
-    for (const a of assignments) if (a.topic === message.topic && a.partitions.includes(message.partition)) return true
-    return false
+  /** A new stream starts from the committed offsets: what is here already is skipped, and committed through the consumer. */
+  private reopened(): void {
+    for (const p of this.partitions.values()) p.directBelow = p.next
+  }
+
+  /** After a rebalance: a lost partition's queued messages are its new owner's now; never start them here. */
+  private assigned(): void {
+    for (const [id, p] of this.partitions) {
+      if (this.intake.owns(p.topic, p.partition)) continue
+      this.dropped += p.queue.length
+      p.queue.length = 0
+      // Taken again later (the group may give it back): from the committed offset, nothing skipped.
+      if (p.running === 0) this.partitions.delete(id)
+      else p.next = -1n
+    }
+    this.resumeIfDrained()
   }
 
   private begin(p: PartitionState, message: Msg): void {
@@ -206,18 +208,25 @@ export class StreamScorer implements Component {
       last = p.started.shift()!
       p.finished.delete(last)
     }
-    if (last) this.commit(last)
-    const next = this.closing ? undefined : p.queue.shift()
+    // A partition lost meanwhile is its new owner's to commit (ours could move its offset back).
+    const owned = this.intake.owns(message.topic, message.partition)
+    if (last && owned) this.commit(p, last)
+    const next = this.closing || !owned ? undefined : p.queue.shift()
     if (next) this.begin(p, next)
-    if (this.paused && !this.closing && [...this.partitions.values()].every((s) => s.queue.length < this.settings.stream.maxInFlightPerPartition)) {
-      this.paused = false
-      this.messages?.resume()
-    }
+    this.resumeIfDrained()
     if (this.running === 0 && this.idle) this.idle()
   }
 
-  private commit(message: Msg): void {
-    const done = Promise.resolve(message.commit())
+  private resumeIfDrained(): void {
+    if (this.paused && !this.closing && [...this.partitions.values()].every((s) => s.queue.length < this.settings.stream.maxInFlightPerPartition)) {
+      this.paused = false
+      this.intake.resume()
+    }
+  }
+
+  private commit(p: PartitionState, message: Msg): void {
+    const committed = message.offset < p.directBelow ? this.intake.commitDirectly(message) : message.commit()
+    const done = Promise.resolve(committed)
       .catch((err: unknown) => this.log.warn({ error: errorMessage(err), partition: message.partition, offset: String(message.offset) }, 'offset commit failed (the messages will be redelivered)'))
       .finally(() => this.commits.delete(done))
     this.commits.add(done)
@@ -225,6 +234,10 @@ export class StreamScorer implements Component {
 
   /** Never rejects. True once answered or dead-lettered; false when given up at shutdown (left uncommitted). */
   private async process(message: Msg): Promise<boolean> {
+    // Answered under its key, an oversized key would be refused or dominate every answer: the request is refused instead.
+    if (keyTooLarge(message.key)) {
+      return this.sender.deadLetter(message, 'PAYLOAD_TOO_LARGE', `the message key is ${Buffer.byteLength(message.key)} bytes, over the ${MAX_KEY_BYTES} bytes stream mode answers under`)
+    }
     for (let attempt = 0; !this.closing; attempt++) {
       let result: PredictResult
       try {
@@ -238,7 +251,7 @@ export class StreamScorer implements Component {
           await delay(Math.min(1000, 50 * 2 ** attempt))
           continue
         }
-        return this.deadLetter(message, code, (err as Error).message)
+        return this.sender.deadLetter(message, code, (err as Error).message)
       }
       // Cancelled at shutdown: not an answer; the message is redelivered.
       if (result.error?.code === 'CANCELLED') return false
@@ -246,9 +259,9 @@ export class StreamScorer implements Component {
       // The broker would refuse it at every retry, and the partition would stall behind it.
       const bytes = messageBytes(message.key, answer)
       if (bytes > this.settings.maxRecordBytes) {
-        return this.deadLetter(message, 'RESPONSE_TOO_LARGE', `the answer is ${bytes} bytes, over output.kafka.max_record_bytes (${this.settings.maxRecordBytes})`)
+        return this.sender.deadLetter(message, 'RESPONSE_TOO_LARGE', `the answer is ${bytes} bytes, over output.kafka.max_record_bytes (${this.settings.maxRecordBytes})`)
       }
-      return this.deliver(message, this.settings.stream.outputTopic, answer, () => this.answered++)
+      return this.sender.answer(message, answer)
     }
     return false
   }
@@ -267,39 +280,6 @@ export class StreamScorer implements Component {
     }
     return this.gateway.start(readPredict(this.gateway, ensemble, body))
   }
-
-  private deadLetter(message: Msg, code: string, error: string): Promise<boolean> {
-    return this.deliver(message, this.settings.stream.deadLetterTopic, deadLetter(message, code, error, this.settings.maxRecordBytes), () => this.deadLettered++)
-  }
-
-  /** Produces until acknowledged (the broker may be restarting); gives up only when closing. */
-  private async deliver(message: Msg, topic: string, value: string, count: () => void): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.outgoing.send({ topic, key: message.key || undefined, value })
-        count()
-        return true
-      } catch (err) {
-        if (attempt === 0) this.log.warn({ topic, error: errorMessage(err) }, 'stream result not acknowledged yet; retrying')
-        if (this.closing) return false
-        await delay(Math.min(this.settings.retryBackoffMs, 100 * 2 ** attempt))
-      }
-    }
-  }
-}
-
-/** The dead letter: the error, where the message came from, and its value (left out, with its size, when that would put the letter over `maxBytes`). */
-function deadLetter(message: Msg, code: string, error: string, maxBytes: number): string {
-  const letter = {
-    error: { code, message: error },
-    source: { topic: message.topic, partition: message.partition, offset: String(message.offset), key: message.key ?? null },
-    value: message.value ?? null,
-    time: new Date().toISOString(),
-  }
-  const text = JSON.stringify(letter)
-  // Produced under the message's key, which counts against the limit too.
-  if (messageBytes(message.key, text) <= maxBytes) return text
-  return JSON.stringify({ ...letter, value: null, value_bytes: Buffer.byteLength(message.value ?? '') })
 }
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

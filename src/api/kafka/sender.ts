@@ -1,0 +1,158 @@
+// Stream mode's output side: answers to the output topic, dead letters to the dead-letter
+// topic. A produce that fails is retried until acknowledged (the broker may be restarting),
+// except a refusal that can never succeed, which would stall its partition for ever: a
+// message the broker refuses alone as too large (the topic's max.message.bytes under
+// max_record_bytes), or a topic this gateway may not write to. Such an answer is dead-lettered
+// with the broker's reason; such a dead letter is sent again at its smallest (no value, no key).
+import type { Message, Producer } from '@platformatic/kafka'
+import { ProduceBatcher, RefusedMessagesError, type OutgoingMessage } from '../../kafka/batcher.ts'
+import { errorMessage, isDenied, messageBytes } from '../../kafka/client.ts'
+import type { KafkaSettings } from '../../kafka/config.ts'
+import type { Logger } from '../../types.ts'
+
+type Msg = Message<string, string, string, string>
+
+/**
+ * A request key over this is not used for the answer: keys are for partitioning, and a
+ * key this large is a producer's mistake (it would also be sent twice in a dead letter).
+ */
+export const MAX_KEY_BYTES = 16 * 1024
+/** How much of an oversized key a dead letter keeps in `source.key`. */
+const KEY_PREFIX_CHARS = 256
+/** A produce still failing is logged again every this many attempts. */
+export const LOG_EVERY_ATTEMPTS = 10
+
+/** The broker's reason a message can never be accepted, and the dead-letter code it becomes. */
+interface Refusal {
+  readonly code: 'RESPONSE_TOO_LARGE' | 'PERMISSION_DENIED'
+  readonly reason: string
+}
+
+const CLOSING = Symbol('closing')
+
+/** Whether the key is over MAX_KEY_BYTES (counted only when it could be: a key is at most 3 bytes a character). */
+export const keyTooLarge = (key: string | null | undefined): boolean => !!key && key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES
+
+export class AnswerSender {
+  answered = 0
+  deadLettered = 0
+  /** Answers the broker refused for good, dead-lettered instead. */
+  refused = 0
+  /** Messages whose produce failed and is being retried now: a partition stalls behind each. */
+  retrying = 0
+  private readonly producer: Producer<string, string, string, string>
+  private readonly settings: KafkaSettings
+  private readonly log: Logger
+  private readonly closing: () => boolean
+  /** Answers and dead letters decided in the same turn go in one produce request. */
+  readonly outgoing: ProduceBatcher
+
+  constructor(producer: Producer<string, string, string, string>, settings: KafkaSettings, log: Logger, closing: () => boolean) {
+    this.producer = producer
+    this.settings = settings
+    this.log = log
+    this.closing = closing
+    this.outgoing = new ProduceBatcher(producer, settings.batchSize, settings.batchBytes)
+  }
+
+  /** True once the answer (or, refused for good, its dead letter) is acknowledged; false when given up at shutdown. */
+  async answer(message: Msg, value: string): Promise<boolean> {
+    const refusal = await this.produce({ topic: this.settings.stream.outputTopic, key: message.key || undefined, value }, false)
+    if (refusal === CLOSING) return false
+    if (refusal === null) {
+      this.answered++
+      return true
+    }
+    this.refused++
+    return this.deadLetter(message, refusal.code, `the broker refused the answer: ${refusal.reason}`)
+  }
+
+  /** True once the dead letter is acknowledged; false when given up at shutdown. */
+  async deadLetter(message: Msg, code: string, error: string): Promise<boolean> {
+    const topic = this.settings.stream.deadLetterTopic
+    let refusal = await this.produce({ topic, ...deadLetter(message, code, error, this.settings.maxRecordBytes) }, false)
+    if (refusal !== null && refusal !== CLOSING) {
+      this.log.error({ topic, code, reason: refusal.reason }, 'dead letter refused by the broker; sending it without the request value and key')
+      refusal = await this.produce({ topic, value: smallestLetter(message, code, `${error} (the full dead letter was refused: ${refusal.reason})`) }, true)
+    }
+    if (refusal === CLOSING) return false
+    this.deadLettered++
+    return true
+  }
+
+  /**
+   * Produces until acknowledged (null); a refusal that can never succeed comes back unless
+   * `untilAcknowledged`; CLOSING when given up at shutdown.
+   */
+  private async produce(out: OutgoingMessage, untilAcknowledged: boolean): Promise<Refusal | null | typeof CLOSING> {
+    let failing = false
+    try {
+      for (let attempt = 0; ; attempt++) {
+        let err: unknown
+        try {
+          await this.outgoing.send(out)
+          return null
+        } catch (e) {
+          err = e
+        }
+        if (err instanceof RefusedMessagesError) {
+          // The rest of its batch was acknowledged; only the messages in `refused` were not.
+          if (!err.refused.has(out)) return null
+          if (!untilAcknowledged) return { code: 'RESPONSE_TOO_LARGE', reason: errorMessage(err.cause) }
+        } else if (isDenied(err)) {
+          // A batch mixes topics: only a refusal of this message alone says its topic is the one denied.
+          err = await this.producer.send({ messages: [out] }).then(() => null, (alone: unknown) => alone)
+          if (err === null) return null
+          if (isDenied(err) && !untilAcknowledged) return { code: 'PERMISSION_DENIED', reason: errorMessage(err) }
+        }
+        if (!failing) this.retrying++
+        failing = true
+        if (attempt % LOG_EVERY_ATTEMPTS === 0) {
+          this.log.warn({ topic: out.topic, attempts: attempt + 1, error: errorMessage(err) }, 'stream result not acknowledged yet; retrying (its partition waits)')
+        }
+        if (this.closing()) return CLOSING
+        await delay(Math.min(this.settings.retryBackoffMs, 100 * 2 ** attempt))
+      }
+    } finally {
+      if (failing) this.retrying--
+    }
+  }
+}
+
+/**
+ * The dead letter: the error, where the message came from, and its value, produced under the
+ * message's key. What would put it over `maxBytes` (key and value) is left out: first the
+ * request's value (its size given as `value_bytes`), then the key (a prefix kept in
+ * `source.key`, its size as `key_bytes`, and the letter sent without a key). An oversized key
+ * is left out from the start.
+ */
+export function deadLetter(message: Msg, code: string, error: string, maxBytes: number): { key?: string; value: string } {
+  const letter = {
+    error: { code, message: error },
+    source: { topic: message.topic, partition: message.partition, offset: String(message.offset), key: message.key ?? null },
+    value: message.value ?? null,
+    time: new Date().toISOString(),
+  }
+  const key = message.key || undefined
+  if (!keyTooLarge(key)) {
+    const text = JSON.stringify(letter)
+    if (messageBytes(key, text) <= maxBytes) return { key, value: text }
+    const withoutValue = JSON.stringify({ ...letter, value: null, value_bytes: Buffer.byteLength(message.value ?? '') })
+    if (messageBytes(key, withoutValue) <= maxBytes) return { key, value: withoutValue }
+  }
+  const keyless = { ...letter, source: { ...letter.source, ...keySummary(message.key) } }
+  const text = JSON.stringify(keyless)
+  if (Buffer.byteLength(text) <= maxBytes) return { value: text }
+  return { value: JSON.stringify({ ...keyless, value: null, value_bytes: Buffer.byteLength(message.value ?? '') }) }
+}
+
+/** A dead letter with nothing of the request but where it came from. */
+function smallestLetter(message: Msg, code: string, error: string): string {
+  const source = { topic: message.topic, partition: message.partition, offset: String(message.offset), ...keySummary(message.key) }
+  return JSON.stringify({ error: { code, message: error }, source, value: null, value_bytes: Buffer.byteLength(message.value ?? ''), time: new Date().toISOString() })
+}
+
+const keySummary = (key: string | null | undefined): { key: string | null; key_bytes?: number } =>
+  key && key.length > KEY_PREFIX_CHARS ? { key: key.slice(0, KEY_PREFIX_CHARS), key_bytes: Buffer.byteLength(key) } : { key: key ?? null }
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,0 +1,103 @@
+// Stream mode's answers and dead letters: what the broker can never accept is dead-lettered
+// with its reason instead of stalling the partition for ever; everything else is retried,
+// logged again every few attempts; a dead letter never carries an oversized key.
+import type { Message, Producer } from '@platformatic/kafka'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { AnswerSender, deadLetter, LOG_EVERY_ATTEMPTS, MAX_KEY_BYTES } from '../../../src/api/kafka/sender.ts'
+import type { OutgoingMessage } from '../../../src/kafka/batcher.ts'
+import { kafkaSettings } from '../../../src/kafka/config.ts'
+import type { Logger } from '../../../src/types.ts'
+
+const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], retry_backoff_ms: 1000, stream: { input_topic: 'requests' } } }, '/tmp')!
+const request = (key: string, offset = 7n): Message<string, string, string, string> =>
+  ({ topic: 'requests', partition: 0, offset, key, value: '{"ensemble":"e","inputs":{}}' }) as Message<string, string, string, string>
+
+/** A producer that acknowledges, or refuses a request with what `refuse` returns for it. */
+function fakeProducer(refuse: (messages: readonly OutgoingMessage[]) => unknown) {
+  const acknowledged: OutgoingMessage[] = []
+  const producer = {
+    send({ messages }: { messages: OutgoingMessage[] }): Promise<void> {
+      const error = refuse(messages)
+      if (error) return Promise.reject(error)
+      acknowledged.push(...messages)
+      return Promise.resolve()
+    },
+  }
+  return { acknowledged, producer: producer as unknown as Producer<string, string, string, string> }
+}
+
+/** The client's nesting: retries in an AggregateError around the broker's ProtocolError. */
+const brokerError = (apiId: string): unknown => Object.assign(new Error('Producing messages failed.'), { errors: [Object.assign(new Error(`broker: ${apiId}`), { apiId })] })
+
+function recordingLogger() {
+  const warnings: unknown[] = []
+  const log = { info() {}, debug() {}, error() {}, warn: (obj: unknown) => warnings.push(obj), child: () => log } as unknown as Logger
+  return { warnings, log }
+}
+
+const letters = (acknowledged: OutgoingMessage[]) => acknowledged.filter((m) => m.topic === 'requests.dlq').map((m) => ({ key: m.key, ...JSON.parse(m.value) }))
+
+afterEach(() => vi.useRealTimers())
+
+describe('AnswerSender', () => {
+  it('dead-letters an answer the broker refuses alone as too large, and the rest of its batch is answered', async () => {
+    const { acknowledged, producer } = fakeProducer((messages) => messages.some((m) => m.topic === 'requests.results' && m.value.length > 100) && brokerError('MESSAGE_TOO_LARGE'))
+    const sender = new AnswerSender(producer, settings, recordingLogger().log, () => false)
+    const results = await Promise.all([sender.answer(request('big'), 'x'.repeat(500)), sender.answer(request('small', 8n), '{"ok":true}')])
+    expect(results).toEqual([true, true])
+    expect(sender).toMatchObject({ answered: 1, deadLettered: 1, refused: 1, retrying: 0 })
+    expect(acknowledged.filter((m) => m.topic === 'requests.results').map((m) => m.key)).toEqual(['small'])
+    expect(letters(acknowledged)).toEqual([
+      expect.objectContaining({ key: 'big', error: { code: 'RESPONSE_TOO_LARGE', message: expect.stringMatching(/^the broker refused the answer: .*MESSAGE_TOO_LARGE/) } }),
+    ])
+  })
+
+  it('dead-letters an answer whose topic the gateway may not write to, as PERMISSION_DENIED', async () => {
+    const { acknowledged, producer } = fakeProducer((messages) => messages.some((m) => m.topic === 'requests.results') && brokerError('TOPIC_AUTHORIZATION_FAILED'))
+    const sender = new AnswerSender(producer, settings, recordingLogger().log, () => false)
+    expect(await sender.answer(request('k'), '{"ok":true}')).toBe(true)
+    expect(letters(acknowledged)).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/TOPIC_AUTHORIZATION_FAILED/) }) })])
+  })
+
+  it('sends a dead letter the dead-letter topic refuses as too large again at its smallest', async () => {
+    const { acknowledged, producer } = fakeProducer((messages) => messages.some((m) => m.topic === 'requests.dlq' && m.value.includes('"value":"')) && brokerError('MESSAGE_TOO_LARGE'))
+    const sender = new AnswerSender(producer, settings, recordingLogger().log, () => false)
+    expect(await sender.deadLetter(request('k'), 'BAD_INPUT', 'no such input')).toBe(true)
+    expect(letters(acknowledged)).toEqual([expect.objectContaining({ key: undefined, value: null, value_bytes: 28, error: expect.objectContaining({ code: 'BAD_INPUT' }) })])
+  })
+
+  it('retries any other failure until acknowledged, counted as retrying, and logs again every few attempts', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate'] })
+    let failures = 2 * LOG_EVERY_ATTEMPTS + 5
+    const { acknowledged, producer } = fakeProducer(() => failures-- > 0 && brokerError('NOT_LEADER_OR_FOLLOWER'))
+    const { warnings, log } = recordingLogger()
+    const sender = new AnswerSender(producer, settings, log, () => false)
+    const answered = sender.answer(request('k'), '{"ok":true}')
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(sender.retrying).toBe(1)
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(await answered).toBe(true)
+    expect(sender).toMatchObject({ answered: 1, deadLettered: 0, retrying: 0 })
+    expect(acknowledged).toHaveLength(1)
+    expect(warnings).toEqual([1, LOG_EVERY_ATTEMPTS + 1, 2 * LOG_EVERY_ATTEMPTS + 1].map((attempts) => expect.objectContaining({ attempts })))
+  })
+})
+
+describe('dead letter', () => {
+  it('leaves an oversized key out: no message key, a prefix in source.key, its size in key_bytes', () => {
+    const key = 'k'.repeat(MAX_KEY_BYTES + 1)
+    const letter = deadLetter(request(key), 'PAYLOAD_TOO_LARGE', 'key too large', 1_000_000)
+    expect(letter.key).toBeUndefined()
+    expect(JSON.parse(letter.value).source).toEqual({ topic: 'requests', partition: 0, offset: '7', key: 'k'.repeat(256), key_bytes: MAX_KEY_BYTES + 1 })
+  })
+
+  it('counts the key in source.key too: a letter over the limit with it goes without it', () => {
+    // 10 KB key: the message key and source.key together are over a 15 KB limit, even without the value.
+    const key = 'k'.repeat(10_000)
+    const message = { ...request(key), value: 'v'.repeat(3000) } as Message<string, string, string, string>
+    const letter = deadLetter(message, 'BAD_REQUEST', 'not JSON', 15_000)
+    expect(letter.key).toBeUndefined()
+    expect(Buffer.byteLength(letter.value)).toBeLessThanOrEqual(15_000)
+    expect(JSON.parse(letter.value)).toMatchObject({ source: { key: 'k'.repeat(256), key_bytes: 10_000 }, value: 'v'.repeat(3000) })
+  })
+})
