@@ -9,7 +9,7 @@
 // same messages, retried together, would be refused again. A request the broker refuses as
 // too large all the same (a topic's limit under max_record_bytes) is sent again in halves.
 import type { Producer } from '@platformatic/kafka'
-import { isTooLarge, messageBytes } from './client.ts'
+import { messageBytes, sendInHalves } from './client.ts'
 
 /**
  * A batch's rejection when the broker refused some of its messages alone as too large, and
@@ -77,27 +77,20 @@ export class ProduceBatcher {
     this.settle = null
     if (!settle || messages.length === 0) return
     const refused = new Set<OutgoingMessage>()
-    this.produce(messages, refused).then(
-      (tooLarge) => (refused.size ? settle.reject(new RefusedMessagesError(refused, tooLarge)) : settle.resolve()),
+    let refusal: unknown
+    const onRefused = (message: OutgoingMessage, err: unknown): void => {
+      refused.add(message)
+      refusal ??= err
+    }
+    sendInHalves(messages, this.produce, onRefused).then(
+      (out) => (out.failed ? settle.reject(out.error) : refused.size ? settle.reject(new RefusedMessagesError(refused, refusal)) : settle.resolve()),
       (err: unknown) => settle.reject(err),
     )
   }
 
-  /** One request, or on MESSAGE_TOO_LARGE its halves in order; a single message refused goes to `refused`. Resolves with the broker's refusal, if any. */
-  private async produce(messages: OutgoingMessage[], refused: Set<OutgoingMessage>): Promise<unknown> {
+  /** One produce request (sendInHalves makes more of a batch the broker refuses as too large). */
+  private readonly produce = async (messages: readonly OutgoingMessage[]): Promise<void> => {
     this.requests++
-    try {
-      await this.producer.send({ messages })
-      return undefined
-    } catch (err) {
-      if (!isTooLarge(err)) throw err
-      if (messages.length === 1) {
-        refused.add(messages[0]!)
-        return err
-      }
-      const half = Math.ceil(messages.length / 2)
-      const first = await this.produce(messages.slice(0, half), refused)
-      return (await this.produce(messages.slice(half), refused)) ?? first
-    }
+    await this.producer.send({ messages: messages as OutgoingMessage[] })
   }
 }

@@ -103,6 +103,33 @@ export function isTooLarge(err: unknown, depth = 0): boolean {
   return (e.errors ?? []).some((inner) => isTooLarge(inner, depth + 1)) || isTooLarge(e.cause, depth + 1)
 }
 
+/** How far sendInHalves got: `done` items from the head acknowledged or refused; a failure stops it. */
+export type HalvesOutcome = { readonly done: number; readonly failed: false } | { readonly done: number; readonly failed: true; readonly error: unknown }
+
+/**
+ * Sends `items` in one produce request; a request the broker refuses as too large is sent
+ * again in halves, in order, down to single items, each of which it still refuses goes to
+ * `refused` (resending it would stall everything behind it for ever). Any other failure
+ * stops it: what follows was not sent. `stop` is asked between halves (a shutdown).
+ */
+export async function sendInHalves<T>(items: readonly T[], send: (items: readonly T[]) => Promise<void>, refused: (item: T, err: unknown) => void, stop: () => boolean = () => false): Promise<HalvesOutcome> {
+  try {
+    await send(items)
+    return { done: items.length, failed: false }
+  } catch (err) {
+    if (!isTooLarge(err)) return { done: 0, failed: true, error: err }
+    if (items.length === 1) {
+      refused(items[0]!, err)
+      return { done: 1, failed: false }
+    }
+    const half = Math.ceil(items.length / 2)
+    const first = await sendInHalves(items.slice(0, half), send, refused, stop)
+    if (first.done < half || stop()) return first
+    const second = await sendInHalves(items.slice(half), send, refused, stop)
+    return second.failed ? { done: half + second.done, failed: true, error: second.error } : { done: half + second.done, failed: false }
+  }
+}
+
 /** The broker refused to let this client write to a topic (its ACLs): resending never succeeds until an operator grants it. */
 export function isDenied(err: unknown, depth = 0): boolean {
   const e = err as KafkaError | undefined

@@ -8,7 +8,7 @@
 // refuses as too large is split in halves and sent again; a single record it refuses is
 // dropped and counted, so it never holds up the records behind it.
 import type { Producer } from '@platformatic/kafka'
-import { createProducer, errorMessage, isTooLarge, messageBytes } from '../kafka/client.ts'
+import { createProducer, errorMessage, messageBytes, sendInHalves } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
 import { allEntries, positionsWithin, takeEntries } from './entries.ts'
 import type { PendingRecord } from './record.ts'
@@ -254,32 +254,28 @@ export class KafkaSink implements RecordSink, Component {
   }
 
   /**
-   * Sends the entries; a request the broker refuses as too large is sent again in halves, in
-   * order, and a single record it refuses is dropped (counted): resending it would stall
-   * every record behind it for ever. Returns how many entries from the head are done with.
+   * Sends the entries (sendInHalves: a request refused as too large goes again in halves; a
+   * single record still refused is dropped and counted). Returns how many entries from the
+   * head are done with; a failure is recorded (the caller spools the rest).
    */
   private async publish(entries: readonly SpoolEntry[]): Promise<Published> {
-    const err = await this.send(entries)
-    if (err === null) return entries.length
-    if (!isTooLarge(err)) {
-      this.failed(err)
-      return 0
-    }
+    const out = await sendInHalves(entries, this.send, this.refused, this.isAbandoned)
+    if (out.failed) this.failed(out.error)
+    return out.done
+  }
+
+  private readonly isAbandoned = (): boolean => this.abandoned
+
+  /** A single record the broker refuses as too large, at every attempt: dropped. */
+  private readonly refused = (entry: SpoolEntry, err: unknown): void => {
     this.lastError = errorMessage(err)
-    if (entries.length === 1) {
-      const size = messageBytes(entries[0]!.key, entries[0]!.value)
-      const now = Date.now()
-      if (now - this.lastRefusedLog >= DROP_LOG_INTERVAL_MS) {
-        this.lastRefusedLog = now
-        this.log.error({ bytes: size, error: this.lastError, topic: this.settings.topic }, "serving record refused by the broker as too large: dropped (set output.kafka.max_record_bytes under the topic's max.message.bytes)")
-      }
-      this.drop(1, `a serving record of ${size} bytes was refused by the broker as too large`)
-      return 1
+    const size = messageBytes(entry.key, entry.value)
+    const now = Date.now()
+    if (now - this.lastRefusedLog >= DROP_LOG_INTERVAL_MS) {
+      this.lastRefusedLog = now
+      this.log.error({ bytes: size, error: this.lastError, topic: this.settings.topic }, "serving record refused by the broker as too large: dropped (set output.kafka.max_record_bytes under the topic's max.message.bytes)")
     }
-    const half = Math.ceil(entries.length / 2)
-    const first = await this.publish(entries.slice(0, half))
-    if (first < half || this.abandoned) return first
-    return half + (await this.publish(entries.slice(half)))
+    this.drop(1, `a serving record of ${size} bytes was refused by the broker as too large`)
   }
 
   /** One batch from the head of the buffer; `leftBehind`: records were waiting that did not fit. */
@@ -289,16 +285,12 @@ export class KafkaSink implements RecordSink, Component {
     return { entries, leftBehind: this.buffer.length > 0 }
   }
 
-  /** One produce request: null when acknowledged, else the error. */
-  private async send(entries: readonly SpoolEntry[]): Promise<unknown> {
+  /** One produce request; rejects with the client's error. */
+  private readonly send = async (entries: readonly SpoolEntry[]): Promise<void> => {
     const topic = this.settings.topic
-    try {
-      await this.producer.send({
-        messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
-      })
-    } catch (err) {
-      return err ?? new Error('produce failed')
-    }
+    await this.producer.send({
+      messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
+    })
     this.published += entries.length
     this.batches++
     if (this.state !== 'connected') {
@@ -306,7 +298,6 @@ export class KafkaSink implements RecordSink, Component {
       this.state = 'connected'
       this.lastError = null
     }
-    return null
   }
 
   /** Not a send failing (those spool): a bug or an I/O error reading the spool. Logged, and tried again after the backoff. */
