@@ -3,6 +3,7 @@
 // `output` open so each sink validates its own section here.
 import { isAbsolute, join, resolve } from 'node:path'
 import Type, { type Static } from 'typebox'
+import { MAX_TIMER_MS } from '../config/forms.ts'
 import { schemaIssues, type ConfigIssue, type SourceMap } from '../config/yaml.ts'
 
 const Rate = Type.Number({ minimum: 0, maximum: 1 })
@@ -64,9 +65,9 @@ export const KafkaSchema = Type.Object(
     buffer_records: Type.Optional(Positive),
     spool_dir: Type.Optional(Type.String({ minLength: 1 })),
     spool_max_bytes: Type.Optional(Positive),
-    request_timeout_ms: Type.Optional(Positive),
-    retry_backoff_ms: Type.Optional(Positive),
-    shutdown_grace_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+    request_timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),
+    retry_backoff_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })),
+    shutdown_grace_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS })),
     stream: Type.Optional(StreamSchema),
   },
   { additionalProperties: false },

@@ -70,6 +70,14 @@ describe('output.kafka config', () => {
     expect(kafkaSettings(config.output, config.baseDir)).toMatchObject({ batchBytes: 3000, maxRecordBytes: 3000 })
   })
 
+  it('refuses durations a Node.js timer cannot hold (it would fire at once)', () => {
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], retry_backoff_ms: 3000000000, request_timeout_ms: 1e12, shutdown_grace_ms: 1e13 }\n')).toEqual([
+      { path: 'output.kafka.request_timeout_ms', line: 6, message: expect.stringMatching(/must be at most 2147483647 ms/) },
+      { path: 'output.kafka.retry_backoff_ms', line: 6, message: expect.stringMatching(/must be at most 2147483647 ms/) },
+      { path: 'output.kafka.shutdown_grace_ms', line: 6, message: expect.stringMatching(/must be at most 2147483647 ms/) },
+    ])
+  })
+
   it('fills documented defaults; spool_dir resolves against the config file', () => {
     const config = configFrom(base + 'output:\n  kafka: { brokers: ["k:9092"], spool_dir: spool }\n')
     const settings = kafkaSettings(config.output, config.baseDir)!
