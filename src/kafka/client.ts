@@ -95,13 +95,19 @@ export const errorMessage = (err: unknown): string => {
   return parts.length ? parts.join(': ') : String(err)
 }
 
-/** The broker refused a produce request (or one record of it) as over its size limit: resending it whole never succeeds. */
-export function isTooLarge(err: unknown, depth = 0): boolean {
+/** Whether the broker's error id is one of `ids` anywhere in the client's nested errors (retries, per-attempt causes). */
+function hasBrokerError(err: unknown, ids: readonly string[], depth = 0): boolean {
   const e = err as KafkaError | undefined
   if (!e || typeof e !== 'object' || depth > 6) return false
-  if (e.apiId === 'MESSAGE_TOO_LARGE' || e.apiId === 'RECORD_LIST_TOO_LARGE') return true
-  return (e.errors ?? []).some((inner) => isTooLarge(inner, depth + 1)) || isTooLarge(e.cause, depth + 1)
+  if (e.apiId !== undefined && ids.includes(e.apiId)) return true
+  return (e.errors ?? []).some((inner) => hasBrokerError(inner, ids, depth + 1)) || hasBrokerError(e.cause, ids, depth + 1)
 }
+
+const TOO_LARGE = ['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'] as const
+const DENIED = ['TOPIC_AUTHORIZATION_FAILED'] as const
+
+/** The broker refused a produce request (or one record of it) as over its size limit: resending it whole never succeeds. */
+export const isTooLarge = (err: unknown): boolean => hasBrokerError(err, TOO_LARGE)
 
 /** How far sendInHalves got: `done` items from the head acknowledged or refused; a failure stops it. */
 export type HalvesOutcome = { readonly done: number; readonly failed: false } | { readonly done: number; readonly failed: true; readonly error: unknown }
@@ -131,12 +137,7 @@ export async function sendInHalves<T>(items: readonly T[], send: (items: readonl
 }
 
 /** The broker refused to let this client write to a topic (its ACLs): resending never succeeds until an operator grants it. */
-export function isDenied(err: unknown, depth = 0): boolean {
-  const e = err as KafkaError | undefined
-  if (!e || typeof e !== 'object' || depth > 6) return false
-  if (e.apiId === 'TOPIC_AUTHORIZATION_FAILED') return true
-  return (e.errors ?? []).some((inner) => isDenied(inner, depth + 1)) || isDenied(e.cause, depth + 1)
-}
+export const isDenied = (err: unknown): boolean => hasBrokerError(err, DENIED)
 
 interface KafkaError {
   readonly message?: string

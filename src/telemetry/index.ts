@@ -12,6 +12,7 @@ import { defaultResource, detectResources, envDetector, hostDetector, processDet
 import { metrics as sdkMetrics, NodeSDK } from '@opentelemetry/sdk-node'
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { FastifyPluginCallback } from 'fastify'
+import { MAX_TIMER_MS } from '../config/forms.ts'
 import type { GatewayConfig } from '../config/load.ts'
 import type { Gateway } from '../gateway.ts'
 import { GatewayMetrics } from './metrics.ts'
@@ -53,9 +54,6 @@ const env = (name: string): string | undefined => process.env[name] || undefined
 
 /** The SDK's own reading of OTEL_SDK_DISABLED (trimmed, any case). */
 const sdkDisabled = (): boolean => env('OTEL_SDK_DISABLED')?.trim().toLowerCase() === 'true'
-
-/** A timer's largest delay: above it (or NaN, or below 1) Node fires the timer every 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** An OTEL_* duration in ms; anything but a number from 1 to MAX_TIMER_MS is reported and replaced by the default. */
 function millisFromEnv(name: string, fallback: number, warn: (message: string) => void): number {
