@@ -1,10 +1,10 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createTcpServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { freePort, root, samples, startProcess, waitForPort, type Proc } from './helpers.ts'
 
 const cli = join(root, 'src', 'cli.ts')
@@ -26,8 +26,17 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 /** A small config of one model, on loopback, written to a temporary directory. */
+/** Temp dirs the tests made, removed after the suite. */
+const tempDirs: string[] = []
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  tempDirs.push(dir)
+  return dir
+}
+
 function smallConfig(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'specserve-cli-')), 'small.yaml')
+  const file = join(tempDir('specserve-cli-'), 'small.yaml')
   writeFileSync(file, `server: { host: 127.0.0.1 }\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\nensembles:\n  e: { strategy: deadline-fallback, models: [lr] }\n`)
   return file
 }
@@ -39,6 +48,10 @@ async function outputContains(proc: Proc, text: string): Promise<void> {
     if (event === 'exit' && !proc.output().includes(text)) throw new Error(`exited without "${text}":\n${proc.output()}`)
   }
 }
+
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
+})
 
 describe('specserve CLI', () => {
   it('an unknown flag, or --version without a command, is a usage error: the usage, exit 2, no stack', async () => {
@@ -109,7 +122,7 @@ describe('specserve CLI', () => {
   })
 
   it('validate warns when best-quality compares uncalibrated models of different families, read from their graphs', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-'))
+    const dir = tempDir('specserve-validate-')
     const file = join(dir, 'bq.yaml')
     const models = ['digits_rf', 'digits_mlp', 'wine_rf', 'wine_tree'].map((m) => `  ${m}: { kind: onnx, path: ${join(root, 'models', `${m}.onnx`)} }`).join('\n')
     const ensemble = (name: string, members: string) => `  ${name}:\n    strategy: { name: best-quality, good_enough: 0.9 }\n    models: [${members}]\n`
@@ -124,7 +137,7 @@ describe('specserve CLI', () => {
   })
 
   it('validate warns about a slow model pinned inline, at its placement line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-'))
+    const dir = tempDir('specserve-validate-')
     const file = join(dir, 'pinned.yaml')
     const path = (m: string) => join(root, 'models', `${m}.onnx`)
     writeFileSync(
@@ -159,7 +172,7 @@ describe('specserve CLI', () => {
   })
 
   it('validate writes nothing in the repository: says which version would serve and that a seed would be imported', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-repo-'))
+    const dir = tempDir('specserve-validate-repo-')
     // cancer-copied: a version directory copied in, never judged (no meta.json); cancer-seeded: nothing yet, a seed path.
     mkdirSync(join(dir, 'repo', 'cancer-copied', '3'), { recursive: true })
     copyFileSync(join(root, 'models', 'cancer_logreg.onnx'), join(dir, 'repo', 'cancer-copied', '3', 'model.onnx'))
@@ -178,7 +191,7 @@ describe('specserve CLI', () => {
   })
 
   it('validate reports a missing repository and a model with nothing to serve, at their lines, and writes nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-validate-repo-'))
+    const dir = tempDir('specserve-validate-repo-')
     const file = join(dir, 'empty.yaml')
     writeFileSync(file, `models:\n  cancer-main: { kind: onnx, source: repository }\nensembles:\n  cancer: { strategy: deadline-fallback, models: [cancer-main] }\nrepository: { path: ./repo }\n`)
     const before = snapshot(dir)
@@ -216,7 +229,7 @@ describe('specserve CLI', () => {
 
 describe('specserve eval', () => {
   it('scores the demo ensembles on a held-out split and writes the report', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const out = tempDir('specserve-eval-cli-')
     const { code, output } = await run(['eval', '-c', 'examples/demo.yaml', '--data', 'models/wine_holdout.csv', '--label', 'label', '--ensembles', 'wine', '--budgets', '20,50', '--out', out])
     expect(code).toBe(0)
     expect(output).toMatch(/^20 ms: wine [\d.]+ (matches|beats|trails).* its best member wine-\w+/m)
@@ -224,7 +237,7 @@ describe('specserve eval', () => {
   })
 
   it('--calibrate isotonic fits a map per member before scoring; an unknown method is refused', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const dir = tempDir('specserve-eval-cli-')
     const file = join(dir, 'bq.yaml')
     writeFileSync(file, `models:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\n  gb: { kind: onnx, path: ${join(root, 'models', 'cancer_gbdt.onnx')} }\nensembles:\n  best: { strategy: best-quality, models: [gb, lr] }\n`)
     const args = ['eval', '-c', file, '--data', 'models/cancer_holdout.csv', '--label', 'label', '--budgets', '50', '--out', join(dir, 'out')]
@@ -238,7 +251,7 @@ describe('specserve eval', () => {
   })
 
   it('--out naming a file: refused before the run, exit 2, no stack', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const dir = tempDir('specserve-eval-cli-')
     const file = join(dir, 'report.txt')
     writeFileSync(file, 'not a directory\n')
     const { code, output } = await run(['eval', '-c', smallConfig(), '--data', 'models/cancer_holdout.csv', '--label', 'label', '--out', file])
@@ -247,7 +260,7 @@ describe('specserve eval', () => {
   })
 
   it('bad input: the file, the line and what is wrong, exit 2', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-cli-'))
+    const dir = tempDir('specserve-eval-cli-')
     const csv = join(dir, 'bad.csv')
     writeFileSync(csv, 'f0,f1,label\n1,2,0\n1,n/a,1\n')
     const bad = await run(['eval', '--data', csv, '--label', 'label'])
