@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { once } from 'node:events'
 import { parse, stringify } from 'yaml'
 import { parseConfig, type GatewayConfig } from '../src/config/load.ts'
+import { ConfigError, type ConfigIssue } from '../src/config/yaml.ts'
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -115,4 +116,15 @@ export function demoConfig(patch: Patch = {}): GatewayConfig {
 /** A config from YAML text whose relative paths resolve against examples/. */
 export function configFrom(yaml: string): GatewayConfig {
   return parseConfig(yaml, join(root, 'examples', 'test.yaml'))
+}
+
+/** The issues configFrom(yaml) raises; none when the config is accepted. */
+export function configIssues(yaml: string): ConfigIssue[] {
+  try {
+    configFrom(yaml)
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues]
+    throw err
+  }
+  return []
 }

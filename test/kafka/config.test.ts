@@ -1,8 +1,7 @@
 // output.kafka is validated at config load, every problem with its YAML path and line.
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../src/config/yaml.ts'
 import { kafkaSettings } from '../../src/kafka/config.ts'
-import { configFrom } from '../helpers.ts'
+import { configFrom, configIssues } from '../helpers.ts'
 
 const base = `models:
   m: { kind: onnx, path: ../models/cancer_logreg.onnx }
@@ -10,15 +9,8 @@ ensembles:
   cancer: { strategy: deadline-fallback, models: [m] }
 `
 
-function issues(yaml: string): { path: string; line?: number; message: string }[] {
-  try {
-    configFrom(base + yaml)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map((i) => ({ path: i.path, line: i.line, message: i.message }))
-    throw err
-  }
-  return []
-}
+const issues = (yaml: string): { path: string; line?: number; message: string }[] =>
+  configIssues(base + yaml).map((i) => ({ path: i.path, line: i.line, message: i.message }))
 
 describe('output.kafka config', () => {
   it('reports unknown keys, bad values and unknown ensembles with path and line', () => {

@@ -1,8 +1,7 @@
 // Stream mode must not write where it reads: an output, dead-letter or records topic equal to
 // the input topic (defaults resolved) is refused at config load, with its path and line.
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../src/config/yaml.ts'
-import { configFrom } from '../helpers.ts'
+import { configIssues } from '../helpers.ts'
 
 const base = `models:
   m: { kind: onnx, path: ../models/cancer_logreg.onnx }
@@ -13,15 +12,8 @@ output:
     brokers: ["localhost:9092"]
 `
 
-function issues(yaml: string): { path: string; line?: number; message: string }[] {
-  try {
-    configFrom(base + yaml)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map((i) => ({ path: i.path, line: i.line, message: i.message }))
-    throw err
-  }
-  return []
-}
+const issues = (yaml: string): { path: string; line?: number; message: string }[] =>
+  configIssues(base + yaml).map((i) => ({ path: i.path, line: i.line, message: i.message }))
 
 describe('stream mode topics', () => {
   it('refuses a dead-letter or output topic equal to the input topic (a poison message would dead-letter itself for ever)', () => {
