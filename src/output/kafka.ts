@@ -4,27 +4,26 @@
 // everything after it go to the spool file, and from then on records flow through the
 // spool until it is replayed in order from its head; only then does direct publishing
 // resume. A full buffer overflows to the spool too. If even the spool cannot take a
-// record, it is counted and logged as dropped, never silently lost. A request the broker
-// refuses as too large is split in halves and sent again; a single record it refuses is
-// dropped and counted, so it never holds up the records behind it.
-import type { Producer } from '@platformatic/kafka'
-import { createProducer, errorMessage, messageBytes, sendInHalves } from '../kafka/client.ts'
+// record, it is counted and logged as dropped, never silently lost. Produce requests, and
+// the broker's refusals, are publisher.ts's.
+import { createProducer, errorMessage } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
 import { allEntries, positionsWithin, takeEntries } from './entries.ts'
 import type { PendingRecord } from './record.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RecordSink, SinkStatus } from './sink.ts'
+import { DROP_LOG_INTERVAL_MS, Publisher, type RecordProducer } from './publisher.ts'
 import { Spool, type SpoolEntry } from './spool.ts'
 
-const DROP_LOG_INTERVAL_MS = 10_000
-
-/** What publish() did with a batch: how many of its records, from the head, are done with (acknowledged or refused). */
-type Published = number
+export type { RecordProducer } from './publisher.ts'
 
 interface Inflight {
   readonly entries: SpoolEntry[]
-  /** Set when an overflow spooled this batch while it was being sent: where it ends in the spool. */
-  spooledEnd: number | null
+  /**
+   * Set when an overflow spooled this batch while it was being sent (at the spool's head):
+   * where each of its entries ends there, so what the broker acknowledged is not replayed.
+   */
+  spooledEnds: number[] | null
   /**
    * Set when an overflow could not spool this batch (the spool was full) and spooled newer
    * records instead: if its send fails, it is dropped then, never appended behind them.
@@ -41,10 +40,9 @@ export class KafkaSink implements RecordSink, Component {
   readonly kind = 'kafka'
   readonly settings: KafkaSettings
   private readonly log: Logger
-  private readonly producer: Producer<string, string, string, string>
+  private readonly broker: Publisher
   private readonly spool: Spool
   private buffer: PendingRecord[] = []
-  private state: SinkStatus['state'] = 'connecting'
   private pumping: Promise<void> | null = null
   private inflight: Inflight | null = null
   private timer: NodeJS.Timeout | null = null
@@ -55,13 +53,8 @@ export class KafkaSink implements RecordSink, Component {
   private closed = false
   private readonly gaveUp: Promise<void>
   private resolveGaveUp!: () => void
-  private published = 0
-  /** Produce requests acknowledged: published / batches is the records a request carried. */
-  private batches = 0
   private dropped = 0
-  private lastError: string | null = null
   private lastDropLog = 0
-  private lastRefusedLog = 0
   /** When the oldest record in the buffer arrived (performance.now()): linger counts from it. */
   private bufferedSince = 0
   private readonly flushNow = (): void => {
@@ -69,10 +62,11 @@ export class KafkaSink implements RecordSink, Component {
     this.flush()
   }
 
-  constructor(settings: KafkaSettings, log: Logger) {
+  /** `producer`: the client's own unless given (a test's broker that fails on cue). */
+  constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer = createProducer(settings, `${settings.clientId}-records`)) {
     this.settings = settings
     this.log = log
-    this.producer = createProducer(settings, `${settings.clientId}-records`)
+    this.broker = new Publisher(settings, log, producer, this.drop, () => this.abandoned)
     this.spool = new Spool(spoolFile(settings), settings.spoolMaxBytes)
     this.gaveUp = new Promise((resolve) => (this.resolveGaveUp = resolve))
   }
@@ -81,7 +75,7 @@ export class KafkaSink implements RecordSink, Component {
   start(): void {
     const waiting = this.spool.open()
     if (waiting) this.log.info({ spool: this.spool.file, records: waiting }, 'replaying serving records spooled by a previous run')
-    void this.probe()
+    void this.broker.probe().then(() => this.flush())
   }
 
   write(record: PendingRecord): void {
@@ -102,17 +96,17 @@ export class KafkaSink implements RecordSink, Component {
   status(): SinkStatus {
     return {
       kind: this.kind,
-      state: this.state,
+      state: this.closed ? 'closed' : this.broker.state,
       brokers: this.settings.brokers,
       topic: this.settings.topic,
       buffered: this.inMemory(),
       spooled_records: this.spool.records,
       spool_bytes: this.spool.bytes,
       spool_file: this.spool.file,
-      published: this.published,
-      batches: this.batches,
+      published: this.broker.published,
+      batches: this.broker.batches,
       dropped: this.dropped,
-      last_error: this.lastError,
+      last_error: this.broker.lastError,
     }
   }
 
@@ -121,8 +115,8 @@ export class KafkaSink implements RecordSink, Component {
     out.gauge('specserve_output_buffered_records', 'Serving records waiting in memory for Kafka.', [[none, this.inMemory()]])
     out.gauge('specserve_output_spooled_records', 'Serving records in the local spool file (Kafka was unreachable).', [[none, this.spool.records]])
     out.gauge('specserve_output_spool_bytes', 'Size of the local spool file on disk (replayed records not yet compacted away included).', [[none, this.spool.bytes]], 'By')
-    out.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[none, this.published]])
-    out.counter('specserve_output_batches', 'Produce requests acknowledged by Kafka (records per request: published_records / batches).', [[none, this.batches]])
+    out.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[none, this.broker.published]])
+    out.counter('specserve_output_batches', 'Produce requests acknowledged by Kafka (records per request: published_records / batches).', [[none, this.broker.batches]])
     out.counter('specserve_output_dropped_records', 'Serving records dropped: the spool full or unwritable, a record over max_record_bytes or refused by the broker as too large, a malformed spool line.', [[none, this.dropped]])
   }
 
@@ -154,31 +148,20 @@ export class KafkaSink implements RecordSink, Component {
     const left = this.inMemory()
     this.abandon()
     this.closed = true
-    this.state = 'closed'
     this.spool.close()
     if (this.spool.records) this.log.warn({ spool: this.spool.file, records: this.spool.records, unsent_in_memory: left }, 'shutdown: serving records left in the spool for the next start')
-    else this.log.info({ published: this.published }, 'serving records flushed')
+    else this.log.info({ published: this.broker.published }, 'serving records flushed')
     // A send still hanging on a dead broker is abandoned (its records are on disk already):
     // force-closing fails it; do not wait for that.
-    const closing = this.producer.close(true).catch(() => {})
+    const closing = this.broker.close()
     if (!this.pumping) await closing
-  }
-
-  private async probe(): Promise<void> {
-    try {
-      await this.producer.metadata({ topics: [this.settings.topic], autocreateTopics: true })
-      if (this.state === 'connecting') this.state = 'connected'
-    } catch (err) {
-      this.failed(err)
-    }
-    this.flush()
   }
 
   /** Starts the pump when idle; while it cannot send, moves the buffer to disk so memory stays bounded. */
   private flush(): void {
     if (this.closed || this.abandoned) return
     const idle = this.pumping === null && this.retry === null
-    const sendingBlocked = this.spool.pending || this.state === 'spooling'
+    const sendingBlocked = this.spool.pending || this.broker.state === 'spooling'
     if (this.buffer.length && (this.buffer.length >= this.settings.bufferRecords || (!idle && sendingBlocked))) this.spoolBuffered()
     if (!idle) return
     this.pumping = this.pump().catch((err: unknown) => this.pumpFailed(err)).finally(() => {
@@ -199,9 +182,9 @@ export class KafkaSink implements RecordSink, Component {
         this.spoolBuffered() // the buffer is newer than anything on disk: it queues behind it
         if (!(await this.replayBatch())) return this.abandoned ? undefined : this.retryLater()
         if (this.abandoned) return
-        if (!this.spool.pending) this.log.info({ published: this.published }, 'spool replayed: publishing directly again')
+        if (!this.spool.pending) this.log.info({ published: this.broker.published }, 'spool replayed: publishing directly again')
         // Between batches, when no read or commit can run: gives the replayed head's disk space back.
-        else if (this.spool.compactable) await this.spool.compact()
+        else if (this.spool.compactable) await this.compactSpool()
         continue
       }
       if (this.buffer.length === 0) return
@@ -211,24 +194,33 @@ export class KafkaSink implements RecordSink, Component {
         if (leftBehind) continue
         return
       }
-      const inflight: Inflight = { entries, spooledEnd: null, unspoolable: null }
+      const inflight: Inflight = { entries, spooledEnds: null, unspoolable: null }
       this.inflight = inflight
-      const done = await this.publish(inflight.entries)
+      const done = await this.broker.publish(inflight.entries)
       this.inflight = null
       if (this.abandoned) return
+      // An overflow spooled this batch while it was on the wire: what went is skipped on replay.
+      if (inflight.spooledEnds !== null && done > 0) this.spool.commit(inflight.spooledEnds[done - 1]!, done)
       if (done === inflight.entries.length) {
-        // An overflow spooled this batch while it was on the wire: skip it on replay.
-        if (inflight.spooledEnd !== null) this.spool.commit(inflight.spooledEnd, inflight.entries.length)
         // Records that did not fit have waited already, and a full batch need not: send on.
         // What came in during the send waits out its linger (see flush).
         if (leftBehind || this.buffer.length >= this.settings.batchSize || this.spool.pending) continue
         return
       }
-      // Only what was not acknowledged goes to the spool (all of it is there already if spooledEnd is set).
+      // Only what was not acknowledged goes to the spool (all of it is there already if spooledEnds is set).
       const rest = done === 0 ? inflight.entries : inflight.entries.slice(done)
       if (inflight.unspoolable !== null) this.drop(rest.length, inflight.unspoolable)
-      else if (inflight.spooledEnd === null) this.toSpool(rest)
+      else if (inflight.spooledEnds === null) this.toSpool(rest)
       return this.retryLater()
+    }
+  }
+
+  /** A compaction that fails (a full disk) never stops the replay: the spool turns it off for a while, and the head keeps its space meanwhile. */
+  private async compactSpool(): Promise<void> {
+    try {
+      await this.spool.compact()
+    } catch (err) {
+      this.log.error({ spool: this.spool.file, error: errorMessage(err) }, 'spool compaction failed: replayed records keep their disk space until the spool is replayed in full or the gateway restarts')
     }
   }
 
@@ -242,7 +234,7 @@ export class KafkaSink implements RecordSink, Component {
     // Spooled before max_record_bytes applied to them (an older version, a lowered limit): dropped, not replayed for ever.
     const positions = positionsWithin(read, this.settings.maxRecordBytes, this.tooLarge)
     const entries = positions.length === read.length ? read : positions.map((i) => read[i]!)
-    const done = entries.length ? await this.publish(entries) : 0
+    const done = entries.length ? await this.broker.publish(entries) : 0
     if (this.abandoned) return false
     if (done === entries.length) {
       this.spool.commit(end, read.length)
@@ -253,31 +245,6 @@ export class KafkaSink implements RecordSink, Component {
     return false
   }
 
-  /**
-   * Sends the entries (sendInHalves: a request refused as too large goes again in halves; a
-   * single record still refused is dropped and counted). Returns how many entries from the
-   * head are done with; a failure is recorded (the caller spools the rest).
-   */
-  private async publish(entries: readonly SpoolEntry[]): Promise<Published> {
-    const out = await sendInHalves(entries, this.send, this.refused, this.isAbandoned)
-    if (out.failed) this.failed(out.error)
-    return out.done
-  }
-
-  private readonly isAbandoned = (): boolean => this.abandoned
-
-  /** A single record the broker refuses as too large, at every attempt: dropped. */
-  private readonly refused = (entry: SpoolEntry, err: unknown): void => {
-    this.lastError = errorMessage(err)
-    const size = messageBytes(entry.key, entry.value)
-    const now = Date.now()
-    if (now - this.lastRefusedLog >= DROP_LOG_INTERVAL_MS) {
-      this.lastRefusedLog = now
-      this.log.error({ bytes: size, error: this.lastError, topic: this.settings.topic }, "serving record refused by the broker as too large: dropped (set output.kafka.max_record_bytes under the topic's max.message.bytes)")
-    }
-    this.drop(1, `a serving record of ${size} bytes was refused by the broker as too large`)
-  }
-
   /** One batch from the head of the buffer; `leftBehind`: records were waiting that did not fit. */
   private takeBatch(): { entries: SpoolEntry[]; leftBehind: boolean } {
     const { entries, taken } = takeEntries(this.buffer, this.settings, this.tooLarge)
@@ -285,40 +252,17 @@ export class KafkaSink implements RecordSink, Component {
     return { entries, leftBehind: this.buffer.length > 0 }
   }
 
-  /** One produce request; rejects with the client's error. */
-  private readonly send = async (entries: readonly SpoolEntry[]): Promise<void> => {
-    const topic = this.settings.topic
-    await this.producer.send({
-      messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
-    })
-    this.published += entries.length
-    this.batches++
-    if (this.state !== 'connected') {
-      if (this.state === 'spooling') this.log.info({ brokers: this.settings.brokers }, 'kafka reachable again: replaying the spool')
-      this.state = 'connected'
-      this.lastError = null
-    }
-  }
-
   /** Not a send failing (those spool): a bug or an I/O error reading the spool. Logged, and tried again after the backoff. */
   private pumpFailed(err: unknown): void {
-    this.lastError = errorMessage(err)
-    this.log.error({ error: this.lastError, spool: this.spool.file }, 'serving record publishing failed; retrying after the backoff')
+    this.broker.lastError = errorMessage(err)
+    this.log.error({ error: this.broker.lastError, spool: this.spool.file }, 'serving record publishing failed; retrying after the backoff')
     if (!this.abandoned && this.retry === null) this.retryLater()
   }
 
   /** Records in memory only: a batch on the wire that an overflow spooled counts as spooled, not twice. */
   private inMemory(): number {
     const inflight = this.inflight
-    return this.buffer.length + (inflight !== null && inflight.spooledEnd === null ? inflight.entries.length : 0)
-  }
-
-  private failed(err: unknown): void {
-    this.lastError = errorMessage(err)
-    if (this.state !== 'spooling') {
-      this.log.warn({ brokers: this.settings.brokers, error: this.lastError, spool: this.spool.file }, 'kafka unreachable: spooling serving records to disk')
-    }
-    this.state = 'spooling'
+    return this.buffer.length + (inflight !== null && inflight.spooledEnds === null ? inflight.entries.length : 0)
   }
 
   private retryLater(): void {
@@ -338,11 +282,10 @@ export class KafkaSink implements RecordSink, Component {
   /** Moves the in-memory records to the spool, the batch on the wire first so order holds. */
   private spoolBuffered(): void {
     const inflight = this.inflight
-    if (inflight && inflight.spooledEnd === null && inflight.unspoolable === null && !this.spool.pending) {
+    if (inflight && inflight.spooledEnds === null && inflight.unspoolable === null && !this.spool.pending) {
       // Not dropped yet: its send may still succeed; if it fails, pump() drops it.
       try {
-        this.spool.append(inflight.entries)
-        inflight.spooledEnd = this.spool.end
+        inflight.spooledEnds = this.spool.append(inflight.entries)
       } catch (err) {
         inflight.unspoolable = errorMessage(err)
       }
@@ -368,7 +311,7 @@ export class KafkaSink implements RecordSink, Component {
     }
   }
 
-  private drop(count: number, reason: string): void {
+  private readonly drop = (count: number, reason: string): void => {
     this.dropped += count
     const now = Date.now()
     if (now - this.lastDropLog >= DROP_LOG_INTERVAL_MS) {

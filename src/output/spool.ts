@@ -6,15 +6,12 @@
 // Writes are synchronous and batched: one write per batch keeps order trivially and
 // survives a process crash once the call returns (the page cache survives; power loss is
 // out of scope). `spool_max_bytes` bounds the file itself, replayed head included: as the
-// replay goes on, compact() copies the unreplayed tail to a new file in the background, so
-// the space of replayed records comes back without waiting for the spool to empty.
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, read, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+// replay goes on, compact() copies the unreplayed tail to a new file in the background
+// (compaction.ts), so the space of replayed records comes back without waiting for the
+// spool to empty.
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { promisify } from 'node:util'
-
-const readAsync = promisify(read)
-/** Copied in the background in chunks of this size; the last one, synchronously, at most this. */
-const COMPACT_CHUNK = 1024 * 1024
+import { copyTail, worthCompacting } from './compaction.ts'
 
 export interface SpoolEntry {
   readonly key: string | null
@@ -49,6 +46,8 @@ export class Spool {
   /** Malformed lines before this offset were reported already (a batch that failed is read again). */
   private skippedTo = 0
   private compacting = false
+  /** A compaction failed (disk full, say): none is tried again until the spool empties or is opened again. */
+  private compactionOff = false
 
   constructor(file: string, maxBytes: number) {
     this.file = file
@@ -59,6 +58,7 @@ export class Spool {
   open(): number {
     mkdirSync(dirname(this.file), { recursive: true })
     this.lock()
+    this.compactionOff = false
     rmSync(`${this.file}.compact`, { force: true }) // a compaction a crash cut short: the spool itself is whole
     if (!existsSync(this.file)) return 0
     const fd = openSync(this.file, 'r+')
@@ -86,20 +86,24 @@ export class Spool {
     return this.size
   }
 
-  /** The byte offset where the next append lands (used to skip a batch acknowledged after it was spooled). */
-  get end(): number {
-    return this.size
-  }
-
   get head(): number {
     return this.pos
   }
 
-  /** Appends in order, in one write. Throws SpoolFullError or the I/O error; nothing is written then. */
-  append(entries: readonly SpoolEntry[]): void {
-    if (entries.length === 0) return
+  /**
+   * Appends in order, in one write, and returns where each entry ends in the file. Throws
+   * SpoolFullError or the I/O error; nothing is written then.
+   */
+  append(entries: readonly SpoolEntry[]): number[] {
+    const ends: number[] = []
+    if (entries.length === 0) return ends
     let text = ''
-    for (const e of entries) text += `${JSON.stringify(e.key)}\t${e.value}\n`
+    let end = this.size
+    for (const e of entries) {
+      const line = `${JSON.stringify(e.key)}\t${e.value}\n`
+      text += line
+      ends.push((end += Buffer.byteLength(line)))
+    }
     const data = Buffer.from(text)
     if (this.size + data.length > this.maxBytes) throw new SpoolFullError(this.file, this.maxBytes)
     this.fd ??= openSync(this.file, 'a+')
@@ -113,6 +117,7 @@ export class Spool {
     }
     this.size += data.length
     this.unreplayed += entries.length
+    return ends
   }
 
   /** Up to `max` records and about `maxBytes` (at least one record) from the replay position, and the offset just past them. */
@@ -160,55 +165,28 @@ export class Spool {
     else writeFileSync(`${this.file}.pos`, String(this.pos))
   }
 
-  /** Worth compacting: the replayed head is a quarter of the limit, or as large as the tail it would copy. */
+  /** Worth compacting now (see worthCompacting), and no compaction running or failed. */
   get compactable(): boolean {
-    if (this.compacting || this.fd === null || this.pos === 0 || !this.pending) return false
-    return this.pos >= this.maxBytes / 4 || (this.pos >= this.size - this.pos && this.pos >= Math.min(64 * 1024, this.maxBytes / 4))
+    return !this.compacting && !this.compactionOff && this.fd !== null && worthCompacting(this.pos, this.size, this.maxBytes)
   }
 
   /**
    * Copies the unreplayed tail to a new file and puts it in place of the spool, so the disk
-   * gives back the replayed head. Appends go on meanwhile (to the old file, copied after);
-   * only the last chunk and the swap are synchronous. Replay must not read or commit while
-   * this runs (the sink's one pump does both). A crash leaves the old file and a `.pos` of 0
-   * at worst: duplicates on replay, never a lost record.
+   * gives back the replayed head. Appends go on meanwhile. Replay must not read or commit
+   * while this runs (the sink's one pump does both). Throws the I/O error of a copy that
+   * failed: the spool is as it was, and compaction is off until it empties or is opened again
+   * (a disk that is full stays full for a while: no copy of the whole tail at every batch).
    */
   async compact(): Promise<void> {
     if (!this.compactable) return
     this.compacting = true
-    const tmp = `${this.file}.compact`
-    // Its own descriptors: close() may close the spool's while a read is in the thread pool.
-    const source = openSync(this.file, 'r')
-    const target = openSync(tmp, 'w')
     const from = this.pos
-    let copied = from
-    let swapped = false
     try {
-      const buf = Buffer.allocUnsafe(COMPACT_CHUNK)
-      while (this.size - copied > COMPACT_CHUNK) {
-        const { bytesRead } = await readAsync(source, buf, 0, COMPACT_CHUNK, copied)
-        if (this.fd === null) return // closed meanwhile: the old file stays as it is
-        writeAll(target, buf, bytesRead, copied - from)
-        copied += bytesRead
-      }
-      while (copied < this.size) {
-        const n = readSync(source, buf, 0, Math.min(COMPACT_CHUNK, this.size - copied), copied)
-        writeAll(target, buf, n, copied - from)
-        copied += n
-      }
-      if (this.pos !== from) return // a commit ran meanwhile (not by the sink): leave it
-      rmSync(`${this.file}.pos`, { force: true })
-      renameSync(tmp, this.file)
-      swapped = true
-      closeSync(this.fd!)
-      this.fd = openSync(this.file, 'r+')
-      this.size -= from
-      this.pos = 0
-      this.skippedTo = Math.max(0, this.skippedTo - from)
+      await copyTail(this.file, from, () => (this.fd === null ? null : this.size), (copy, tmp) => this.install(copy, tmp, from))
+    } catch (err) {
+      this.compactionOff = true
+      throw err
     } finally {
-      closeSync(source)
-      closeSync(target)
-      if (!swapped) rmSync(tmp, { force: true })
       this.compacting = false
     }
   }
@@ -221,7 +199,21 @@ export class Spool {
     this.locked = false
   }
 
+  /** Puts a compacted copy (what the spool held from `from` on) in its place; false if a commit ran meanwhile (not by the sink). */
+  private install(copy: number, tmp: string, from: number): boolean {
+    if (this.pos !== from || this.fd === null) return false
+    rmSync(`${this.file}.pos`, { force: true }) // before the rename: a crash in between replays again, never skips
+    renameSync(tmp, this.file)
+    closeSync(this.fd)
+    this.fd = copy
+    this.size -= from
+    this.pos = 0
+    this.skippedTo = Math.max(0, this.skippedTo - from)
+    return true
+  }
+
   private reset(): void {
+    this.compactionOff = false
     if (this.fd !== null) closeSync(this.fd)
     this.fd = null
     rmSync(this.file, { force: true })
@@ -272,10 +264,6 @@ function parseLine(line: string): SpoolEntry | null {
   } catch {
     return null
   }
-}
-
-function writeAll(fd: number, buf: Buffer, length: number, position: number): void {
-  for (let written = 0; written < length; ) written += writeSync(fd, buf, written, length - written, position + written)
 }
 
 function alive(pid: number): boolean {

@@ -1,7 +1,7 @@
 // The spool file on its own: ordered replay across restarts, torn tails, size limit (of the
 // file on disk, replayed head included), malformed lines, one owner.
 import { spawnSync } from 'node:child_process'
-import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +19,29 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
+
+/** What this process has open of the spool's files (and /dev/full, the stand-in for a full disk). */
+const openFiles = (): string[] =>
+  readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`)
+      } catch {
+        return '' // the directory's own descriptor, closed by now
+      }
+    })
+    .filter((target) => target.startsWith(dir) || target === '/dev/full')
+
+/** A spool whose replayed head (two thirds of it) is worth compacting. */
+function halfReplayed(): Spool {
+  const spool = new Spool(file, 1 << 20)
+  spool.open()
+  spool.append(entries(0, 6000)) // ~300 KB
+  const head = spool.read(4000)
+  spool.commit(head.end, 4000)
+  expect(spool.compactable).toBe(true)
+  return spool
+}
 
 const entries = (from: number, n: number): { key: string | null; value: string }[] =>
   Array.from({ length: n }, (_, i) => ({ key: (from + i) % 3 ? `k${(from + i) % 3}` : null, value: JSON.stringify({ id: `r${from + i}`, text: 'tab\there\nnewline' }) }))
@@ -126,6 +149,50 @@ describe('spool', () => {
     expect(spool.head).toBe(0)
     expect(statSync(file).size).toBe(spool.bytes)
     expect(spool.read(10_000).entries).toEqual(big(2500, 2700))
+    spool.close()
+  })
+
+  it('a compaction on a full disk fails, leaves the spool as it was with nothing left open, and is not tried again until the spool is opened again', async () => {
+    const spool = halfReplayed()
+    symlinkSync('/dev/full', `${file}.compact`) // every write to it: ENOSPC
+    await expect(spool.compact()).rejects.toMatchObject({ code: 'ENOSPC' })
+    expect(existsSync(`${file}.compact`)).toBe(false) // the partial copy is removed
+    expect(spool.compactable).toBe(false) // a full disk stays full a while: no copy of the tail at every batch
+    expect(openFiles()).toEqual([file]) // the spool's own descriptor only
+    const rest = spool.read(10_000)
+    expect(rest.entries).toEqual(entries(4000, 2000))
+    spool.close()
+    expect(openFiles()).toEqual([])
+    spool.open()
+    expect(spool.compactable).toBe(true)
+    await spool.compact()
+    expect(spool.head).toBe(0)
+    expect(spool.read(10_000).entries).toEqual(entries(4000, 2000))
+    spool.close()
+  })
+
+  it('a compaction whose .compact file cannot be created fails without leaking a descriptor or staying "in progress"', async () => {
+    const spool = halfReplayed()
+    mkdirSync(`${file}.compact`) // cannot be opened as a file
+    await expect(spool.compact()).rejects.toMatchObject({ code: 'EISDIR' })
+    rmdirSync(`${file}.compact`)
+    spool.close()
+    expect(openFiles()).toEqual([])
+    spool.open()
+    expect(spool.compactable).toBe(true)
+    await spool.compact()
+    expect(spool.read(10_000).entries).toEqual(entries(4000, 2000))
+    spool.close()
+  })
+
+  it('append() says where each entry ends, so a batch acknowledged in part can be committed through its last acknowledged entry', () => {
+    const spool = new Spool(file, 1 << 20)
+    spool.open()
+    const ends = spool.append(entries(0, 4))
+    expect(ends).toEqual(spool.read(4).ends)
+    spool.commit(ends[1]!, 2)
+    expect(spool.read(100).entries).toEqual(entries(2, 2))
+    expect(spool.records).toBe(2)
     spool.close()
   })
 

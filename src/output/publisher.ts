@@ -1,0 +1,96 @@
+// The record sink's side of the broker: produce requests (a request refused as too large is
+// sent again in halves; a single record still refused is dropped, so it never holds up the
+// records behind it), what the broker acknowledged, whether it is reachable, and the last
+// error it gave. The sink (kafka.ts) decides what to send, when, and what goes to the spool.
+import type { Producer } from '@platformatic/kafka'
+import { errorMessage, messageBytes, sendInHalves } from '../kafka/client.ts'
+import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
+import type { Logger } from '../types.ts'
+import type { SpoolEntry } from './spool.ts'
+
+export const DROP_LOG_INTERVAL_MS = 10_000
+
+/** What the sink uses of a producer. */
+export type RecordProducer = Pick<Producer<string, string, string, string>, 'send' | 'metadata' | 'close'>
+
+export class Publisher {
+  /** `spooling`: the last send failed; records wait on disk until one succeeds. */
+  state: 'connecting' | 'connected' | 'spooling' = 'connecting'
+  lastError: string | null = null
+  published = 0
+  /** Produce requests acknowledged: published / batches is the records a request carried. */
+  batches = 0
+  private lastRefusedLog = 0
+  private readonly settings: KafkaSettings
+  private readonly log: Logger
+  private readonly producer: RecordProducer
+  /** Where dropped records are counted (the sink's one count). */
+  private readonly drop: (count: number, reason: string) => void
+  /** Asked between the halves of a split request: a shutdown stops sending. */
+  private readonly stopped: () => boolean
+
+  constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer, drop: (count: number, reason: string) => void, stopped: () => boolean) {
+    this.settings = settings
+    this.log = log
+    this.producer = producer
+    this.drop = drop
+    this.stopped = stopped
+  }
+
+  /** Asks the brokers for the topic (creating it when the broker lets clients do that). */
+  async probe(): Promise<void> {
+    try {
+      await this.producer.metadata({ topics: [this.settings.topic], autocreateTopics: true })
+      if (this.state === 'connecting') this.state = 'connected'
+    } catch (err) {
+      this.failed(err)
+    }
+  }
+
+  /** Sends the entries; returns how many from the head are done with (acknowledged or refused). A failure is recorded (the caller spools the rest). */
+  async publish(entries: readonly SpoolEntry[]): Promise<number> {
+    const out = await sendInHalves(entries, this.send, this.refused, this.stopped)
+    if (out.failed) this.failed(out.error)
+    return out.done
+  }
+
+  /** A send still hanging on a dead broker fails: its records are on disk already. */
+  close(): Promise<void> {
+    return this.producer.close(true).catch(() => {})
+  }
+
+  private failed(err: unknown): void {
+    this.lastError = errorMessage(err)
+    if (this.state !== 'spooling') {
+      this.log.warn({ brokers: this.settings.brokers, error: this.lastError, spool: spoolFile(this.settings) }, 'kafka unreachable: spooling serving records to disk')
+    }
+    this.state = 'spooling'
+  }
+
+  /** One produce request; rejects with the client's error. */
+  private readonly send = async (entries: readonly SpoolEntry[]): Promise<void> => {
+    const topic = this.settings.topic
+    await this.producer.send({
+      messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
+    })
+    this.published += entries.length
+    this.batches++
+    if (this.state !== 'connected') {
+      if (this.state === 'spooling') this.log.info({ brokers: this.settings.brokers }, 'kafka reachable again: replaying the spool')
+      this.state = 'connected'
+      this.lastError = null
+    }
+  }
+
+  /** A single record the broker refuses as too large, at every attempt: dropped. */
+  private readonly refused = (entry: SpoolEntry, err: unknown): void => {
+    this.lastError = errorMessage(err)
+    const size = messageBytes(entry.key, entry.value)
+    const now = Date.now()
+    if (now - this.lastRefusedLog >= DROP_LOG_INTERVAL_MS) {
+      this.lastRefusedLog = now
+      this.log.error({ bytes: size, error: this.lastError, topic: this.settings.topic }, "serving record refused by the broker as too large: dropped (set output.kafka.max_record_bytes under the topic's max.message.bytes)")
+    }
+    this.drop(1, `a serving record of ${size} bytes was refused by the broker as too large`)
+  }
+}
