@@ -3,7 +3,9 @@
 // except a refusal that can never succeed, which would stall its partition for ever: a
 // message the broker refuses alone as too large (the topic's max.message.bytes under
 // max_record_bytes), or a topic this gateway may not write to. Such an answer is dead-lettered
-// with the broker's reason; such a dead letter is sent again at its smallest (no value, no key).
+// with the broker's reason; such a dead letter is sent again at its smallest (no value, no key),
+// and if that is refused too, the request is logged, counted and let go (committed): nothing
+// this gateway can do would get it anywhere, and its partition must go on.
 import type { Message, Producer } from '@platformatic/kafka'
 import { ProduceBatcher, RefusedMessagesError, type OutgoingMessage } from '../../kafka/batcher.ts'
 import { errorMessage, isDenied, messageBytes } from '../../kafka/client.ts'
@@ -19,7 +21,7 @@ type Msg = Message<string, string, string, string>
 export const MAX_KEY_BYTES = 16 * 1024
 /** How much of an oversized key a dead letter keeps in `source.key`. */
 const KEY_PREFIX_CHARS = 256
-/** A produce still failing is logged again every this many attempts. */
+/** A produce still failing is logged at its 1st attempt, then again every this many (the 11th, 21st…). */
 export const LOG_EVERY_ATTEMPTS = 10
 
 /** The broker's reason a message can never be accepted, and the dead-letter code it becomes. */
@@ -38,6 +40,8 @@ export class AnswerSender {
   deadLettered = 0
   /** Answers the broker refused for good, dead-lettered instead. */
   refused = 0
+  /** Dead letters the broker refused for good, even at their smallest: those requests are committed unanswered. */
+  refusedDeadLetters = 0
   /** Messages whose produce failed and is being retried now: a partition stalls behind each. */
   retrying = 0
   private readonly producer: Producer<string, string, string, string>
@@ -57,7 +61,7 @@ export class AnswerSender {
 
   /** True once the answer (or, refused for good, its dead letter) is acknowledged; false when given up at shutdown. */
   async answer(message: Msg, value: string): Promise<boolean> {
-    const refusal = await this.produce({ topic: this.settings.stream.outputTopic, key: message.key || undefined, value }, false)
+    const refusal = await this.produce({ topic: this.settings.stream.outputTopic, key: message.key || undefined, value })
     if (refusal === CLOSING) return false
     if (refusal === null) {
       this.answered++
@@ -67,24 +71,31 @@ export class AnswerSender {
     return this.deadLetter(message, refusal.code, `the broker refused the answer: ${refusal.reason}`)
   }
 
-  /** True once the dead letter is acknowledged; false when given up at shutdown. */
+  /**
+   * True once the dead letter is acknowledged, or refused for good even at its smallest (logged
+   * and counted: the message may be committed); false when given up at shutdown.
+   */
   async deadLetter(message: Msg, code: string, error: string): Promise<boolean> {
     const topic = this.settings.stream.deadLetterTopic
-    let refusal = await this.produce({ topic, ...deadLetter(message, code, error, this.settings.maxRecordBytes) }, false)
+    let refusal = await this.produce({ topic, ...deadLetter(message, code, error, this.settings.maxRecordBytes) })
     if (refusal !== null && refusal !== CLOSING) {
       this.log.error({ topic, code, reason: refusal.reason }, 'dead letter refused by the broker; sending it without the request value and key')
-      refusal = await this.produce({ topic, value: smallestLetter(message, code, `${error} (the full dead letter was refused: ${refusal.reason})`) }, true)
+      refusal = await this.produce({ topic, value: smallestLetter(message, code, `${error} (the full dead letter was refused: ${refusal.reason})`) })
     }
     if (refusal === CLOSING) return false
+    if (refusal !== null) {
+      // Retrying would stall the partition for good; the request is in this log line instead.
+      this.refusedDeadLetters++
+      const source = { topic: message.topic, partition: message.partition, offset: String(message.offset) }
+      this.log.error({ topic, code, error, source, reason: refusal.reason }, 'dead letter refused by the broker again: the request is committed without an answer or a dead letter')
+      return true
+    }
     this.deadLettered++
     return true
   }
 
-  /**
-   * Produces until acknowledged (null); a refusal that can never succeed comes back unless
-   * `untilAcknowledged`; CLOSING when given up at shutdown.
-   */
-  private async produce(out: OutgoingMessage, untilAcknowledged: boolean): Promise<Refusal | null | typeof CLOSING> {
+  /** Produces until acknowledged (null); a refusal that can never succeed comes back; CLOSING when given up at shutdown. */
+  private async produce(out: OutgoingMessage): Promise<Refusal | null | typeof CLOSING> {
     let failing = false
     try {
       for (let attempt = 0; ; attempt++) {
@@ -98,12 +109,12 @@ export class AnswerSender {
         if (err instanceof RefusedMessagesError) {
           // The rest of its batch was acknowledged; only the messages in `refused` were not.
           if (!err.refused.has(out)) return null
-          if (!untilAcknowledged) return { code: 'RESPONSE_TOO_LARGE', reason: errorMessage(err.cause) }
+          return { code: 'RESPONSE_TOO_LARGE', reason: errorMessage(err.cause) }
         } else if (isDenied(err)) {
           // A batch mixes topics: only a refusal of this message alone says its topic is the one denied.
           err = await this.producer.send({ messages: [out] }).then(() => null, (alone: unknown) => alone)
           if (err === null) return null
-          if (isDenied(err) && !untilAcknowledged) return { code: 'PERMISSION_DENIED', reason: errorMessage(err) }
+          if (isDenied(err)) return { code: 'PERMISSION_DENIED', reason: errorMessage(err) }
         }
         if (!failing) this.retrying++
         failing = true
@@ -155,4 +166,5 @@ function smallestLetter(message: Msg, code: string, error: string): string {
 const keySummary = (key: string | null | undefined): { key: string | null; key_bytes?: number } =>
   key && key.length > KEY_PREFIX_CHARS ? { key: key.slice(0, KEY_PREFIX_CHARS), key_bytes: Buffer.byteLength(key) } : { key: key ?? null }
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+/** Waits `ms` (a timer that fake timers control, unlike node:timers/promises). */
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -18,7 +18,7 @@ import type { Component, Logger, MetricsSink, PredictResult } from '../../types.
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
 import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
-import { AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
+import { AnswerSender, delay, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
 
 export { LAG_INTERVAL_MS } from './intake.ts'
 
@@ -94,6 +94,7 @@ export class StreamScorer implements Component {
       answered: this.sender.answered,
       dead_lettered: this.sender.deadLettered,
       refused_answers: this.sender.refused,
+      refused_dead_letters: this.sender.refusedDeadLetters,
       produce_requests: this.sender.outgoing.requests,
       produce_retrying: this.sender.retrying,
       skipped_not_owned: this.notOwned,
@@ -111,6 +112,11 @@ export class StreamScorer implements Component {
     out.counter('specserve_stream_consumed_messages', 'Stream mode: predict requests taken from the input topic.', [[none, this.consumed]])
     out.counter('specserve_stream_answered_messages', 'Stream mode: answers acknowledged on the output topic.', [[none, this.sender.answered]])
     out.counter('specserve_stream_dead_lettered_messages', 'Stream mode: requests acknowledged on the dead-letter topic.', [[none, this.sender.deadLettered]])
+    out.counter(
+      'specserve_stream_refused_dead_letter_messages',
+      'Stream mode: requests whose dead letter the broker refused for good, even at its smallest (topic not authorized, too large): logged, then committed without an answer.',
+      [[none, this.sender.refusedDeadLetters]],
+    )
     out.counter('specserve_stream_produce_requests', 'Stream mode: produce requests carrying answers and dead letters (several per request under load).', [[none, this.sender.outgoing.requests]])
     out.counter('specserve_stream_skipped_messages', 'Stream mode: messages of partitions moved to another instance (read there).', [[none, this.notOwned]])
     out.gauge('specserve_stream_in_flight', 'Stream mode: predicts running.', [[none, this.running]])
@@ -127,11 +133,13 @@ export class StreamScorer implements Component {
 
   /**
    * Stops intake and lets started predicts finish and commit for up to `graceMs`; then the
-   * ones still running are cancelled (left uncommitted). Queued messages are redelivered later.
+   * ones still running are cancelled, and commits not done are given up (both redelivered
+   * later, as are queued messages).
    */
   async close(graceMs = this.settings.shutdownGraceMs): Promise<void> {
     if (this.closing) return
     this.closing = true
+    const deadline = Date.now() + graceMs
     this.intake.stop()
     if (this.running > 0) {
       const idle = new Promise<void>((resolve) => (this.idle = resolve))
@@ -139,7 +147,10 @@ export class StreamScorer implements Component {
       for (const run of this.runs) run.cancel('stopping')
       await idle
     }
-    await Promise.allSettled(this.commits)
+    // A commit still pending when its message stream ended (the consumer was rejoining) is
+    // never settled by the client: waiting for it would hold the exit for ever.
+    await atMost(Promise.allSettled(this.commits), Math.max(0, deadline - Date.now()))
+    if (this.commits.size > 0) this.log.warn({ pending: this.commits.size }, 'offset commits not done within the shutdown grace: those messages will be scored again')
     await this.intake.close()
     await this.producer.close(true).catch(() => {})
   }
@@ -281,5 +292,3 @@ export class StreamScorer implements Component {
     return this.gateway.start(readPredict(this.gateway, ensemble, body))
   }
 }
-
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

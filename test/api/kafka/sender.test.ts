@@ -1,6 +1,7 @@
 // Stream mode's answers and dead letters: what the broker can never accept is dead-lettered
-// with its reason instead of stalling the partition for ever; everything else is retried,
-// logged again every few attempts; a dead letter never carries an oversized key.
+// with its reason instead of stalling the partition for ever (a dead letter it can never
+// accept either lets its request go, logged); everything else is retried, logged again every
+// few attempts; a dead letter never carries an oversized key.
 import type { Message, Producer } from '@platformatic/kafka'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AnswerSender, deadLetter, LOG_EVERY_ATTEMPTS, MAX_KEY_BYTES } from '../../../src/api/kafka/sender.ts'
@@ -31,8 +32,9 @@ const brokerError = (apiId: string): unknown => Object.assign(new Error('Produci
 
 function recordingLogger() {
   const warnings: unknown[] = []
-  const log = { info() {}, debug() {}, error() {}, warn: (obj: unknown) => warnings.push(obj), child: () => log } as unknown as Logger
-  return { warnings, log }
+  const errors: [unknown, string][] = []
+  const log = { info() {}, debug() {}, error: (obj: unknown, msg: string) => errors.push([obj, msg]), warn: (obj: unknown) => warnings.push(obj), child: () => log } as unknown as Logger
+  return { warnings, errors, log }
 }
 
 const letters = (acknowledged: OutgoingMessage[]) => acknowledged.filter((m) => m.topic === 'requests.dlq').map((m) => ({ key: m.key, ...JSON.parse(m.value) }))
@@ -64,6 +66,24 @@ describe('AnswerSender', () => {
     const sender = new AnswerSender(producer, settings, recordingLogger().log, () => false)
     expect(await sender.deadLetter(request('k'), 'BAD_INPUT', 'no such input')).toBe(true)
     expect(letters(acknowledged)).toEqual([expect.objectContaining({ key: undefined, value: null, value_bytes: 28, error: expect.objectContaining({ code: 'BAD_INPUT' }) })])
+  })
+
+  it('lets a request go (logged, counted, committed) when the dead-letter topic refuses even its smallest dead letter', async () => {
+    // The gateway may not write to the dead-letter topic: retrying would stall the partition for good.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate'] })
+    const { acknowledged, producer } = fakeProducer((messages) => messages.some((m) => m.topic === 'requests.dlq') && brokerError('TOPIC_AUTHORIZATION_FAILED'))
+    const { errors, log } = recordingLogger()
+    const sender = new AnswerSender(producer, settings, log, () => false)
+    let done: boolean | undefined
+    void sender.deadLetter(request('k', 41n), 'BAD_REQUEST', 'message value is not JSON').then((d) => (done = d))
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(done).toBe(true)
+    expect(acknowledged).toEqual([])
+    expect(sender).toMatchObject({ deadLettered: 0, refusedDeadLetters: 1, retrying: 0 })
+    expect(errors.at(-1)).toEqual([
+      expect.objectContaining({ topic: 'requests.dlq', code: 'BAD_REQUEST', source: { topic: 'requests', partition: 0, offset: '41' }, reason: expect.stringMatching(/TOPIC_AUTHORIZATION_FAILED/) }),
+      expect.stringMatching(/refused by the broker again/),
+    ])
   })
 
   it('retries any other failure until acknowledged, counted as retrying, and logs again every few attempts', async () => {
