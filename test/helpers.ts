@@ -118,6 +118,13 @@ export function configFrom(yaml: string): GatewayConfig {
   return parseConfig(yaml, join(root, 'examples', 'test.yaml'))
 }
 
+/** The issues a config raises at parse time; throws if it is accepted. */
+export function issuesOf(yaml: string): ConfigIssue[] {
+  const issues = configIssues(yaml)
+  if (issues.length === 0) throw new Error('config was accepted')
+  return issues
+}
+
 /** The issues configFrom(yaml) raises; none when the config is accepted. */
 export function configIssues(yaml: string): ConfigIssue[] {
   try {

@@ -1,15 +1,7 @@
 // Config mistakes an operator makes, and what `specserve validate` must say about each:
 // refused with the path and line (not a crash, not silently accepted), or accepted as written.
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ConfigIssue } from '../../src/config/yaml.ts'
-import { configFrom, configIssues } from '../helpers.ts'
-
-/** The issues a config raises at parse time (throws if it parses cleanly). */
-function issuesOf(yaml: string): ConfigIssue[] {
-  const issues = configIssues(yaml)
-  if (issues.length === 0) throw new Error('config was accepted')
-  return issues
-}
+import { configFrom, issuesOf } from '../helpers.ts'
 
 const models = `models:
   a: { kind: onnx, path: ../models/cancer_logreg.onnx }

@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { ConfigIssue } from '../../src/config/yaml.ts'
-import { configFrom, configIssues, demoConfig } from '../helpers.ts'
-
-/** The issues a config raises at parse time (throws if it parses cleanly). */
-function issuesOf(yaml: string): ConfigIssue[] {
-  const issues = configIssues(yaml)
-  if (issues.length === 0) throw new Error('config was accepted')
-  return issues
-}
+import { configFrom, demoConfig, issuesOf } from '../helpers.ts'
 
 const models = `models:
   a: { kind: onnx, path: ../models/cancer_logreg.onnx }

@@ -5,7 +5,6 @@
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -15,32 +14,26 @@ import { KafkaSink } from '../../src/output/kafka.ts'
 import type { PendingRecord } from '../../src/output/record.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, startProcess } from '../helpers.ts'
+import { paddedRecord, startSilentBroker, timersRun, type SilentBroker } from './silent-broker.ts'
 
 let dir: string
-let silent: Server
-const sockets = new Set<Socket>()
+let silent: SilentBroker
 let port = 0
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'specserve-hung-'))
-  silent = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('error', () => {})
-  })
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  port = (silent.address() as { port: number }).port
+  silent = await startSilentBroker()
+  port = silent.port
 })
 
 afterAll(async () => {
-  for (const s of sockets) s.destroy()
-  await new Promise<void>((resolve) => silent.close(() => resolve()))
+  await silent.close()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-const record = (id: string): PendingRecord => ({ key: id, encode: () => JSON.stringify({ id, pad: 'x'.repeat(50) }) }) as unknown as PendingRecord
+const record = (id: string): PendingRecord => paddedRecord(id, 50)
 
 /** Lets the timers already due run (the sink's own zero-delay flush among them). */
-const timersRun = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0))
 
 function hungSink(topic: string, kafka: Record<string, unknown>): KafkaSink {
   const settings = kafkaSettings({ kafka: { brokers: [`127.0.0.1:${port}`], topic, spool_dir: dir, request_timeout_ms: 300, retry_backoff_ms: 60_000, ...kafka } }, dir)!

@@ -11,6 +11,7 @@ import { kafkaSettings } from '../../src/kafka/config.ts'
 import { KafkaSink, type RecordProducer } from '../../src/output/kafka.ts'
 import type { PendingRecord } from '../../src/output/record.ts'
 import type { Logger } from '../../src/types.ts'
+import { timersRun } from './silent-broker.ts'
 
 let dir: string
 
@@ -61,7 +62,6 @@ function capturingLogger(): Logger & { errors: string[] } {
 const record = (id: string): PendingRecord => ({ key: id, encode: () => JSON.stringify({ id }) }) as unknown as PendingRecord
 
 /** Lets the timers already due run (the sink's own zero-delay flush among them). */
-const timersRun = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0))
 
 function sink(topic: string, producer: CuedProducer, log: Logger, kafka: Record<string, unknown> = {}): KafkaSink {
   // A backoff no test waits out: a replay that stops until it is over fails the test.

@@ -4,42 +4,34 @@
 // The "broker" is a listener that accepts and never answers, so the send hangs until the
 // client's request timeout.
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { kafkaSettings } from '../../src/kafka/config.ts'
 import { KafkaSink } from '../../src/output/kafka.ts'
-import type { PendingRecord } from '../../src/output/record.ts'
 import { Spool } from '../../src/output/spool.ts'
 import { silentLogger } from '../../src/types.ts'
+import { paddedRecord, startSilentBroker, timersRun, type SilentBroker } from './silent-broker.ts'
 
 let dir: string
-let silent: Server
-const sockets = new Set<Socket>()
+let silent: SilentBroker
 let port = 0
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'specserve-overflow-'))
-  silent = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('error', () => {})
-  })
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  port = (silent.address() as { port: number }).port
+  silent = await startSilentBroker()
+  port = silent.port
 })
 
 afterAll(async () => {
-  for (const s of sockets) s.destroy()
-  await new Promise<void>((resolve) => silent.close(() => resolve()))
+  await silent.close()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
 /** A record as the sink reads it: its key and its encoded value. */
-const record = (id: string, bytes: number): PendingRecord => ({ key: id, encode: () => JSON.stringify({ id, pad: 'x'.repeat(bytes) }) }) as unknown as PendingRecord
+const record = paddedRecord
 
 /** Lets the timers already due run (the sink's own zero-delay flush among them). */
-const timersRun = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0))
 
 it('drops a batch on the wire the full spool could not take once, when its send fails, and keeps the newer records in order', { timeout: 30_000 }, async () => {
   const settings = kafkaSettings(

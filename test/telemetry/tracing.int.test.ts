@@ -2,9 +2,7 @@
 // trace (REST traceparent header or gRPC metadata), one child per model with its status,
 // and the trace context carried on to a remote model's HTTP request.
 import * as grpc from '@grpc/grpc-js'
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { Gateway } from '../../src/gateway.ts'
@@ -12,51 +10,15 @@ import { startTelemetry, traceIdOf, type Telemetry } from '../../src/telemetry/i
 import { SpanAttr } from '../../src/telemetry/run-trace.ts'
 import { startHarness, type Harness } from '../api/grpc/harness.ts' // also registers the scripted kind
 import { configFrom, samples } from '../helpers.ts'
+import { fakeV2Server, SpanWatcher } from './trace-tools.ts'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
 const CALLER_SPAN = '00f067aa0ba902b7'
 const traceparent = `00-${TRACE_ID}-${CALLER_SPAN}-01`
 
-/** A stand-in V2 (Open Inference Protocol) model server that remembers the traceparent of each infer. */
-async function fakeV2Server(): Promise<{ server: Server; url: string; seen: (string | undefined)[] }> {
-  const seen: (string | undefined)[] = []
-  const server = createServer((req, res) => {
-    const send = (body: object): void => {
-      res.writeHead(200, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(body))
-    }
-    req.resume()
-    req.on('end', () => {
-      if (req.method === 'GET') {
-        return send({
-          name: 'remote',
-          platform: 'test',
-          inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 30] }],
-          outputs: [{ name: 'label', datatype: 'INT64', shape: [-1] }],
-        })
-      }
-      seen.push(req.headers.traceparent as string | undefined)
-      send({ model_name: 'remote', outputs: [{ name: 'label', datatype: 'INT64', shape: [1], data: [1] }] })
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, seen }
-}
-
 const exporter = new InMemorySpanExporter()
 /** Resolves with the next span of that name to end (spans of a cancelled model end after the response). */
-const waiters: { name: string; resolve: (span: ReadableSpan) => void }[] = []
-const nextEnd = (name: string): Promise<ReadableSpan> => new Promise((resolve) => waiters.push({ name, resolve }))
-class Notifier extends SimpleSpanProcessor {
-  override onEnd(span: ReadableSpan): void {
-    super.onEnd(span)
-    for (const w of waiters.splice(0)) {
-      if (w.name === span.name) w.resolve(span)
-      else waiters.push(w)
-    }
-  }
-}
+const watcher = new SpanWatcher(exporter)
 let telemetry: Telemetry
 let gateway: Gateway
 let app: ReturnType<typeof buildServer>
@@ -69,7 +31,7 @@ const byName = (prefix: string): ReadableSpan[] => exporter.getFinishedSpans().f
 const parentOf = (span: ReadableSpan): string | undefined => span.parentSpanContext?.spanId
 
 beforeAll(async () => {
-  v2 = await fakeV2Server()
+  v2 = await fakeV2Server({ name: 'input', shape: [-1, 30] })
   const config = configFrom(`
 executors: { onnx_workers: 2 }
 models:
@@ -99,7 +61,7 @@ ensembles:
     models: [broken]
 `)
   gateway = new Gateway(config)
-  telemetry = startTelemetry(gateway, { ...config.telemetry, prometheus: false }, { spanProcessors: [new Notifier(exporter)] })
+  telemetry = startTelemetry(gateway, { ...config.telemetry, prometheus: false }, { spanProcessors: [watcher] })
   app = buildServer(config, { gateway, telemetry })
   await gateway.load()
   await app.ready()
@@ -158,7 +120,7 @@ describe('tracing', () => {
   })
 
   it('marks a model cut off by the decision as cancelled, and late once it does answer', async () => {
-    const slowEnded = nextEnd('infer slow')
+    const slowEnded = watcher.nextEnd('infer slow')
     const res = await app.inject({ method: 'POST', url: '/v1/ensembles/race/predict', payload: { inputs: { x: [[0.5, 0.5]] } } })
     expect(res.statusCode).toBe(200)
     expect(res.json().decision.chosen).toBe('fast')
