@@ -14,3 +14,6 @@ export async function atMost(work: Promise<unknown>, ms: number): Promise<void> 
 }
 
 function noop(): void {}
+
+/** Waits `ms` (a timer that fake timers control, unlike node:timers/promises'). */
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -13,8 +13,8 @@ export const TIMER_GRAIN_MS = 1
 /** Under this, one timer. */
 const ONE_TIMER_UNDER_MS = 8
 const STEP_SHARE = 7 / 8
-/** Node's longest timer; past it a timer fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1
+/** The longest timer Node.js can set (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** The delay of the next wake-up for a wait of `leftMs` that must end on time. */
 export function timerStep(leftMs: number): number {

@@ -2,10 +2,11 @@
 // (`onnx_workers: auto | 1..256`): the validator's own message would name just one branch
 // ("must be string") and mislead.
 
-type Schema = Readonly<Record<string, unknown>>
+import { MAX_TIMER_MS } from '../timer-step.ts'
 
-/** The longest timer Node.js can set (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1
+export { MAX_TIMER_MS }
+
+type Schema = Readonly<Record<string, unknown>>
 
 /** The validator's message for an over-the-maximum duration, said in words. */
 export const TIMER_CAP_MESSAGE = `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): Node.js fires a longer timer at once`

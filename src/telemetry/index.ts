@@ -12,7 +12,7 @@ import { defaultResource, detectResources, envDetector, hostDetector, processDet
 import { metrics as sdkMetrics, NodeSDK } from '@opentelemetry/sdk-node'
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { FastifyPluginCallback } from 'fastify'
-import { MAX_TIMER_MS } from '../config/forms.ts'
+import { MAX_TIMER_MS } from '../timer-step.ts'
 import type { GatewayConfig } from '../config/load.ts'
 import type { Gateway } from '../gateway.ts'
 import { GatewayMetrics } from './metrics.ts'

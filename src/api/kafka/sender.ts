@@ -11,6 +11,7 @@ import { ProduceBatcher, RefusedMessagesError, type OutgoingMessage } from '../.
 import { errorMessage, isDenied, messageBytes } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
+import { delay } from '../../at-most.ts'
 
 type Msg = Message<string, string, string, string>
 
@@ -86,8 +87,7 @@ export class AnswerSender {
     if (refusal !== null) {
       // Retrying would stall the partition for good; the request is in this log line instead.
       this.refusedDeadLetters++
-      const source = { topic: message.topic, partition: message.partition, offset: String(message.offset) }
-      this.log.error({ topic, code, error, source, reason: refusal.reason }, 'dead letter refused by the broker again: the request is committed without an answer or a dead letter')
+      this.log.error({ topic, code, error, source: sourceOf(message), reason: refusal.reason }, 'dead letter refused by the broker again: the request is committed without an answer or a dead letter')
       return true
     }
     this.deadLettered++
@@ -140,7 +140,7 @@ export class AnswerSender {
 export function deadLetter(message: Msg, code: string, error: string, maxBytes: number): { key?: string; value: string } {
   const letter = {
     error: { code, message: error },
-    source: { topic: message.topic, partition: message.partition, offset: String(message.offset), key: message.key ?? null },
+    source: { ...sourceOf(message), key: message.key ?? null },
     value: message.value ?? null,
     time: new Date().toISOString(),
   }
@@ -159,12 +159,12 @@ export function deadLetter(message: Msg, code: string, error: string, maxBytes: 
 
 /** A dead letter with nothing of the request but where it came from. */
 function smallestLetter(message: Msg, code: string, error: string): string {
-  const source = { topic: message.topic, partition: message.partition, offset: String(message.offset), ...keySummary(message.key) }
+  const source = { ...sourceOf(message), ...keySummary(message.key) }
   return JSON.stringify({ error: { code, message: error }, source, value: null, value_bytes: Buffer.byteLength(message.value ?? ''), time: new Date().toISOString() })
 }
 
+/** Where a request came from, as dead letters and logs name it. */
+const sourceOf = (message: Msg): { topic: string; partition: number; offset: string } => ({ topic: message.topic, partition: message.partition, offset: String(message.offset) })
+
 const keySummary = (key: string | null | undefined): { key: string | null; key_bytes?: number } =>
   key && key.length > KEY_PREFIX_CHARS ? { key: key.slice(0, KEY_PREFIX_CHARS), key_bytes: Buffer.byteLength(key) } : { key: key ?? null }
-
-/** Waits `ms` (a timer that fake timers control, unlike node:timers/promises). */
-export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

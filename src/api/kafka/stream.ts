@@ -8,7 +8,7 @@
 // when one falls behind, intake pauses. Shutting down cancels what is still running once
 // the grace period is over: those messages stay uncommitted and are redelivered.
 import type { Producer } from '@platformatic/kafka'
-import { atMost } from '../../at-most.ts'
+import { atMost, delay } from '../../at-most.ts'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { createProducer, errorMessage, messageBytes } from '../../kafka/client.ts'
@@ -18,7 +18,7 @@ import type { Component, Logger, MetricsSink, PredictResult } from '../../types.
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
 import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
-import { AnswerSender, delay, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
+import { AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
 
 export { LAG_INTERVAL_MS } from './intake.ts'
 
