@@ -4,7 +4,7 @@
 // `regress` calls :classify/:regress (Classify/Regress) with tf.Examples instead.
 import Type, { type Static } from 'typebox'
 import { serviceMethods, TFSERVING_SERVICE } from '../proto/index.ts'
-import { batchRows, examplesJson, examplesProto, fromTensorProto, toNested, toTensorProto, type NamedTensor, type TensorProto, type WireTensor } from '../tensor/index.ts'
+import { batchRows, examplesJson, examplesProto, fromTensorProto, predictJson, toTensorProto, type TensorProto, type WireTensor } from '../tensor/index.ts'
 import { commonModelFields } from './common.ts'
 import { parseRemote, remoteFields, type RemoteSettings } from './remote/config.ts'
 import { badResponse, upstreamFailure } from './remote/errors.ts'
@@ -105,26 +105,12 @@ function tfRest(spec: TfServingSpec): ProtocolAdapter {
       return tfMetadata(body?.metadata?.signature_def, signature, `metadata of ${spec.model}`, body?.model_spec?.version)
     },
     async infer(inputs, outputs, signal) {
-      const body = JSON.stringify(spec.rowFormat ? { signature_name: signature, instances: instances(inputs) } : { signature_name: signature, inputs: columnar(inputs) })
+      const body = predictJson(signature, inputs, spec.rowFormat)
       const res = await requestJson(upstream, { method: 'POST', path: `${base}:predict`, headers, body, signal })
       return spec.rowFormat ? fromPredictions(res, outputs) : fromColumnar(res, outputs)
     },
     close: release,
   }
-}
-
-function columnar(inputs: readonly NamedTensor[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const { name, tensor } of inputs) out[name] = toNested(tensor)
-  return out
-}
-
-/** Row format: one entry per batch row; an object per row when there are several inputs. */
-function instances(inputs: readonly NamedTensor[]): unknown[] {
-  const nested = inputs.map(({ tensor }) => toNested(tensor) as unknown[])
-  if (inputs.length === 1) return nested[0]!
-  const rows = nested[0]!.length
-  return Array.from({ length: rows }, (_, i) => Object.fromEntries(inputs.map(({ name }, k) => [name, nested[k]![i]])))
 }
 
 function fromColumnar(res: unknown, wanted: readonly string[]): WireOutputs {

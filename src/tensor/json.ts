@@ -55,10 +55,13 @@ export function flattenNested(value: unknown, failure: Failure, name: string): {
 /**
  * The tensor as JSON text: nested arrays in its shape (a scalar for shape []), elements
  * JSON-safe. Written straight to a string, for responses built without a generic serializer.
+ * `bareNonFinite`: NaN and ±Infinity as the bare literals TensorFlow Serving's JSON reader
+ * takes (it refuses the strings), instead of the strings "NaN", "Infinity", "-Infinity".
  */
-export function nestedJson(tensor: Tensor): string {
+export function nestedJson(tensor: Tensor, bareNonFinite = false): string {
   const { shape, data } = tensor
   const rank = shape.length
+  const elementText = bareNonFinite ? bareElementText : jsonElementText
   if (rank === 0) return elementText(data[0] as number | bigint | string)
   const n = data.length
   if (n === 0) return emptyJson(shape)
@@ -103,10 +106,14 @@ function emptyJson(shape: readonly number[]): string {
   return shape[0] === 0 ? '[]' : build(0)
 }
 
-function elementText(v: number | bigint | string): string {
+function jsonElementText(v: number | bigint | string): string {
   if (typeof v === 'string') return JSON.stringify(v)
   const e = jsonElement(v)
   return typeof e === 'number' ? `${e}` : `"${e}"`
+}
+
+function bareElementText(v: number | bigint | string): string {
+  return typeof v === 'number' && !Number.isFinite(v) ? `${v}` : jsonElementText(v)
 }
 
 /** The tensor as a nested JSON array in its shape (a scalar for shape []), elements JSON-safe. */

@@ -2,8 +2,9 @@
 // and tf.Example (TF Serving's Classify and Regress, over REST and gRPC). Numbers go out
 // packed in tensor_content, as TF's own clients send them; answers are read from
 // tensor_content or from the typed field the datatype table names.
-import { DATATYPES, fromTfDtype, isFloat } from './datatypes.ts'
+import { DATATYPES, fromTfDtype, isFloat, type TensorData } from './datatypes.ts'
 import { decodeElements } from './elements.ts'
+import { nestedJson } from './json.ts'
 import { fromRaw } from './raw.ts'
 import { datatypeName, elementCount, fail, formatShape, readShape, type Failure, type Tensor, type WireTensor } from './tensor.ts'
 
@@ -95,6 +96,25 @@ function literal(v: unknown, kind: FeatureKind): string {
   if (Number.isNaN(n)) return 'NaN'
   if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity'
   return Number.isInteger(n) ? `${n}.0` : String(n)
+}
+
+/**
+ * REST predict's body: the columnar "inputs" object, or the row "instances" list (an object
+ * per row when there are several inputs). TF Serving's JSON reader takes NaN and ±Infinity
+ * as bare literals and refuses the strings JSON-only APIs use, so they are written bare.
+ */
+export function predictJson(signature: string, inputs: readonly NamedTensor[], rowFormat: boolean): string {
+  const head = `{"signature_name":${JSON.stringify(signature)},`
+  const field = (name: string, tensor: Tensor): string => `${JSON.stringify(name)}:${nestedJson(tensor, true)}`
+  if (!rowFormat) return `${head}"inputs":{${inputs.map(({ name, tensor }) => field(name, tensor)).join(',')}}}`
+  if (inputs.length === 1) return `${head}"instances":${nestedJson(inputs[0]!.tensor, true)}}`
+  const { rows, width } = rowsOf(inputs)
+  const instances = new Array<string>(rows)
+  for (let r = 0; r < rows; r++) {
+    const row = (tensor: Tensor): Tensor => ({ datatype: tensor.datatype, shape: tensor.shape.slice(1), data: rowValues(tensor, r, width(tensor)) as TensorData })
+    instances[r] = `{${inputs.map(({ name, tensor }) => field(name, row(tensor))).join(',')}}`
+  }
+  return `${head}"instances":[${instances.join(',')}]}`
 }
 
 /** gRPC: tensorflow.serving.Input with an ExampleList, as plain objects for proto-loader. */

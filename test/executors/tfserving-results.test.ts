@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { ModelErrorCode } from '../../src/errors.ts'
 import { classifications, regressions, restPair } from '../../src/executors/tfserving-results.ts'
-import { examplesJson, examplesProto, type Tensor } from '../../src/tensor/index.ts'
+import { examplesJson, examplesProto, predictJson, type Tensor } from '../../src/tensor/index.ts'
 
 const fp32 = (rows: number[][]): Tensor => ({ datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) })
 
@@ -23,6 +23,22 @@ describe('tf.Examples from tensors', () => {
     ]) as { example_list: { examples: { features: { feature: Record<string, unknown> } }[] } }
     expect(input.example_list.examples).toHaveLength(1)
     expect(input.example_list.examples[0]!.features.feature).toEqual({ x: { float_list: { value: [1, 2] } }, b: { int64_list: { value: ['1'] } } })
+  })
+})
+
+describe('predict bodies from tensors', () => {
+  const inputs = [
+    { name: 'x', tensor: fp32([[Number.NaN, 2.5], [-Infinity, Infinity]]) },
+    { name: 'n', tensor: { datatype: 'INT64', shape: [2], data: BigInt64Array.from([7n, -2n]) } as Tensor },
+  ]
+
+  it('columnar: an "inputs" object, non-finite floats as bare literals', () => {
+    expect(predictJson('sig', inputs, false)).toBe('{"signature_name":"sig","inputs":{"x":[[NaN,2.5],[-Infinity,Infinity]],"n":[7,-2]}}')
+  })
+
+  it('row: an "instances" object per row with several inputs, the bare list with one', () => {
+    expect(predictJson('sig', inputs, true)).toBe('{"signature_name":"sig","instances":[{"x":[NaN,2.5],"n":7},{"x":[-Infinity,Infinity],"n":-2}]}')
+    expect(predictJson('sig', inputs.slice(0, 1), true)).toBe('{"signature_name":"sig","instances":[[NaN,2.5],[-Infinity,Infinity]]}')
   })
 })
 

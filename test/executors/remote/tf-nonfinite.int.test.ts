@@ -25,11 +25,15 @@ const METADATA = {
 let server: Server
 let url: string
 let answer = ''
+let received = ''
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    req.resume()
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => (body += chunk))
     req.on('end', () => {
+      if (req.method === 'POST') received = body
       res.setHeader('content-type', 'application/json')
       res.end(req.method === 'GET' ? JSON.stringify(METADATA) : answer)
     })
@@ -72,6 +76,20 @@ describe('TF Serving REST answers with non-finite floats', () => {
       const result = await gateway.predict({ id: 'r', ensemble: 'e', inputs })
       expect(result.error?.code).toBe('ALL_MODELS_FAILED')
       expect(result.models[0]).toMatchObject({ name: 'm', status: 'error', error: { code: 'UPSTREAM_BAD_RESPONSE' } })
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it('sends NaN and the infinities as the bare literals TF Serving reads (it refuses the strings for a float)', async () => {
+    answer = '{"outputs": [[0.5, 0.5], [0.5, 0.5]]}'
+    const gateway = new Gateway(config())
+    try {
+      await gateway.load()
+      const nonFinite = { x: { datatype: 'FP32' as const, shape: [2, 2], data: Float32Array.of(Number.NaN, Infinity, -Infinity, 1.5) } }
+      const result = await gateway.predict({ id: 'r', ensemble: 'e', inputs: nonFinite })
+      expect(result.error).toBeNull()
+      expect(received).toBe('{"signature_name":"serving_default","inputs":{"x":[[NaN,Infinity],[-Infinity,1.5]]}}')
     } finally {
       await gateway.close()
     }
