@@ -6,7 +6,6 @@ import { availableParallelism } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import '../collectors/index.ts'
 import '../executors/index.ts'
-import { getStrategy, strategyNames } from '../collectors/registry.ts'
 import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
@@ -15,8 +14,11 @@ import type { CanaryPlan } from '../registry/canary.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
 import { readCalibration, type Calibration } from './calibration.ts'
-import { RootSchema, type RawConfig, type RawEnsemble } from './schema.ts'
+import { parseEnsembles, type EnsembleConfig } from './ensembles.ts'
+import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
+
+export { DEFAULT_BUDGET, type EnsembleConfig, type SelectConfig } from './ensembles.ts'
 
 export interface ModelConfig {
   readonly name: string
@@ -30,31 +32,6 @@ export interface ModelConfig {
   /** A canary rollout of a repository model (set by src/registry): a second version beside this one. */
   readonly canary?: CanaryPlan | undefined
 }
-
-export interface EnsembleConfig {
-  readonly name: string
-  readonly models: readonly string[]
-  readonly strategy: {
-    readonly name: string
-    /** The options as the strategy parsed them (typed, defaulted). */
-    readonly options: unknown
-    /** The options as written. */
-    readonly raw: Readonly<Record<string, unknown>>
-  }
-  readonly budget: { readonly default: number; readonly max: number }
-  readonly description: string | undefined
-  /** Which members a request starts; `all` unless `select:` says otherwise. */
-  readonly select: SelectConfig
-  /** Shadow members: run on `sample` of the predicts once they are answered; never chosen. */
-  readonly shadow: { readonly models: readonly string[]; readonly sample: number } | undefined
-}
-
-export type SelectConfig =
-  | { readonly policy: 'all' }
-  | { readonly policy: 'latency-aware' }
-  | { readonly policy: 'adaptive'; readonly accuracyTarget: number; readonly explore: number }
-
-const ALL_MEMBERS: SelectConfig = Object.freeze({ policy: 'all' })
 
 export interface GatewayConfig {
   readonly file: string
@@ -115,7 +92,6 @@ export interface GatewayConfig {
   readonly calibration: ReadonlyMap<string, Calibration>
 }
 
-export const DEFAULT_BUDGET = { default: 100, max: 1000 } as const
 /**
  * Inference workers run this many nice steps below the event loop: on a contended core the
  * loop's admission, deadlines and fallbacks go first (docs/operations.md).
@@ -135,21 +111,6 @@ function envPort(name: string, canBeOff: boolean, problem: (message: string) => 
   if (port >= 0 && port <= 65535) return port
   problem(`${name}=${JSON.stringify(value)} is not a port: digits, 0 to 65535${canBeOff ? ', or off' : ' (the REST listener cannot be turned off)'}`)
   return undefined
-}
-
-/** `select:` as written → typed; adaptive needs its accuracy_target. */
-function parseSelect(raw: RawEnsemble['select'], problem: (field: string[], message: string) => void): SelectConfig {
-  if (raw === undefined) return ALL_MEMBERS
-  const { policy, accuracy_target: target, explore } = typeof raw === 'string' ? { policy: raw, accuracy_target: undefined, explore: undefined } : raw
-  if (policy !== 'adaptive') {
-    if (target !== undefined || explore !== undefined) problem(['policy'], `accuracy_target and explore apply to policy adaptive, not ${policy}`)
-    return policy === 'all' ? ALL_MEMBERS : { policy }
-  }
-  if (target === undefined) {
-    problem(typeof raw === 'string' ? [] : ['policy'], 'policy adaptive needs accuracy_target (e.g. { policy: adaptive, accuracy_target: 0.99 })')
-    return ALL_MEMBERS
-  }
-  return { policy, accuracyTarget: target, explore: explore ?? 0.05 }
 }
 
 export function loadConfigFile(file: string): GatewayConfig {
@@ -204,43 +165,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     models.set(name, { name, kind: entry.kind, version: String(common.version ?? '1'), quality: common.quality, entry: common, spec })
   }
 
-  const ensembles = new Map<string, EnsembleConfig>()
-  for (const [name, e] of Object.entries(raw.ensembles)) {
-    const base = ['ensembles', name]
-    // Own keys only: `toString` or `constructor` is not a model because every object has one.
-    e.models.forEach((m, i) => {
-      if (!Object.hasOwn(raw.models, m)) at([...base, 'models', i], `unknown model "${m}"`)
-      else if (e.models.indexOf(m) < i) at([...base, 'models', i], `"${m}" is listed twice`)
-    })
-    e.shadow?.models.forEach((m, i) => {
-      if (!Object.hasOwn(raw.models, m)) at([...base, 'shadow', 'models', i], `unknown model "${m}"`)
-      else if (e.models.includes(m)) at([...base, 'shadow', 'models', i], `"${m}" is a member of the ensemble; a shadow is never chosen`)
-      else if (e.shadow!.models.indexOf(m) < i) at([...base, 'shadow', 'models', i], `"${m}" is listed twice (it would run, and be counted, twice)`)
-    })
-    const budget = e.budget_ms ?? DEFAULT_BUDGET
-    if (budget.default > budget.max) at([...base, 'budget_ms', 'default'], `default ${budget.default} is over max ${budget.max}`)
-    const { name: strategyName, ...rawOptions } = typeof e.strategy === 'string' ? { name: e.strategy } : e.strategy
-    const factory = getStrategy(strategyName)
-    const strategyPath = typeof e.strategy === 'string' ? [...base, 'strategy'] : [...base, 'strategy', 'name']
-    if (!factory) {
-      at(strategyPath, `unknown strategy "${strategyName}" (known: ${strategyNames().join(', ')})`)
-      continue
-    }
-    // Checks that need the models' outputs (e.g. what to vote on) run after load, in buildEnsemble.
-    const optionIssues = schemaIssues(factory.options, rawOptions, [...base, 'strategy'], source)
-    problems.push(...optionIssues)
-    if (optionIssues.length) continue
-    const options = factory.parse ? factory.parse(rawOptions as never, { ...context([...base, 'strategy']), budgetMs: budget }) : rawOptions
-    ensembles.set(name, {
-      name,
-      models: e.models,
-      strategy: { name: strategyName, options, raw: rawOptions },
-      budget: { default: budget.default, max: budget.max },
-      description: e.description,
-      select: parseSelect(e.select, (field, message) => at([...base, 'select', ...field], message)),
-      shadow: e.shadow && { models: e.shadow.models, sample: e.shadow.sample ?? 1 },
-    })
-  }
+  const ensembles = parseEnsembles(raw, { source, problems, at, context })
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
   const auth = raw.auth ? parseAuth(raw.auth, context(['auth'])) : null
   const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null

@@ -5,31 +5,19 @@
 // spool until it is replayed in order from its head; only then does direct publishing
 // resume. A full buffer overflows to the spool too. If even the spool cannot take a
 // record, it is counted and logged as dropped, never silently lost. Produce requests, and
-// the broker's refusals, are publisher.ts's.
+// the broker's refusals, are publisher.ts's; appending to, replaying and compacting the
+// spool, spooler.ts's.
 import { createProducer, errorMessage } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
-import { allEntries, positionsWithin, takeEntries } from './entries.ts'
+import { takeEntries } from './entries.ts'
 import type { PendingRecord } from './record.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RecordSink, SinkStatus } from './sink.ts'
 import { DROP_LOG_INTERVAL_MS, Publisher, type RecordProducer } from './publisher.ts'
 import { Spool, type SpoolEntry } from './spool.ts'
+import { Spooler, type Inflight } from './spooler.ts'
 
 export type { RecordProducer } from './publisher.ts'
-
-interface Inflight {
-  readonly entries: SpoolEntry[]
-  /**
-   * Set when an overflow spooled this batch while it was being sent (at the spool's head):
-   * where each of its entries ends there, so what the broker acknowledged is not replayed.
-   */
-  spooledEnds: number[] | null
-  /**
-   * Set when an overflow could not spool this batch (the spool was full) and spooled newer
-   * records instead: if its send fails, it is dropped then, never appended behind them.
-   */
-  unspoolable: string | null
-}
 
 interface Retry {
   readonly done: Promise<void>
@@ -42,6 +30,7 @@ export class KafkaSink implements RecordSink, Component {
   private readonly log: Logger
   private readonly broker: Publisher
   private readonly spool: Spool
+  private readonly spooler: Spooler
   private buffer: PendingRecord[] = []
   private pumping: Promise<void> | null = null
   private inflight: Inflight | null = null
@@ -68,6 +57,7 @@ export class KafkaSink implements RecordSink, Component {
     this.log = log
     this.broker = new Publisher(settings, log, producer, this.drop, () => this.abandoned)
     this.spool = new Spool(spoolFile(settings), settings.spoolMaxBytes)
+    this.spooler = new Spooler(this.spool, settings, log, this.broker, () => this.abandoned, this.drop, this.tooLarge)
     this.gaveUp = new Promise((resolve) => (this.resolveGaveUp = resolve))
   }
 
@@ -180,11 +170,11 @@ export class KafkaSink implements RecordSink, Component {
     while (!this.abandoned) {
       if (this.spool.pending) {
         this.spoolBuffered() // the buffer is newer than anything on disk: it queues behind it
-        if (!(await this.replayBatch())) return this.abandoned ? undefined : this.retryLater()
+        if (!(await this.spooler.replayBatch())) return this.abandoned ? undefined : this.retryLater()
         if (this.abandoned) return
         if (!this.spool.pending) this.log.info({ published: this.broker.published }, 'spool replayed: publishing directly again')
         // Between batches, when no read or commit can run: gives the replayed head's disk space back.
-        else if (this.spool.compactable) await this.compactSpool()
+        else if (this.spool.compactable) await this.spooler.compact()
         continue
       }
       if (this.buffer.length === 0) return
@@ -210,39 +200,9 @@ export class KafkaSink implements RecordSink, Component {
       // Only what was not acknowledged goes to the spool (all of it is there already if spooledEnds is set).
       const rest = done === 0 ? inflight.entries : inflight.entries.slice(done)
       if (inflight.unspoolable !== null) this.drop(rest.length, inflight.unspoolable)
-      else if (inflight.spooledEnds === null) this.toSpool(rest)
+      else if (inflight.spooledEnds === null) this.spooler.append(rest)
       return this.retryLater()
     }
-  }
-
-  /** A compaction that fails (a full disk) never stops the replay: the spool turns it off for a while, and the head keeps its space meanwhile. */
-  private async compactSpool(): Promise<void> {
-    try {
-      await this.spool.compact()
-    } catch (err) {
-      this.log.error({ spool: this.spool.file, error: errorMessage(err) }, 'spool compaction failed: replayed records keep their disk space until the spool is replayed in full or the gateway restarts')
-    }
-  }
-
-  /** One batch from the head of the spool, committed as far as it went; false when a send failed. */
-  private async replayBatch(): Promise<boolean> {
-    const { entries: read, ends, end, skipped } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
-    if (skipped) {
-      this.log.error({ spool: this.spool.file, skipped }, 'malformed lines in the spool file skipped (not records this gateway wrote whole)')
-      this.drop(skipped, 'a malformed line in the spool file')
-    }
-    // Spooled before max_record_bytes applied to them (an older version, a lowered limit): dropped, not replayed for ever.
-    const positions = positionsWithin(read, this.settings.maxRecordBytes, this.tooLarge)
-    const entries = positions.length === read.length ? read : positions.map((i) => read[i]!)
-    const done = entries.length ? await this.broker.publish(entries) : 0
-    if (this.abandoned) return false
-    if (done === entries.length) {
-      this.spool.commit(end, read.length)
-      return true
-    }
-    // Part of a split batch went: do not send it again.
-    if (done > 0) this.spool.commit(ends[positions[done - 1]!]!, positions[done - 1]! + 1)
-    return false
   }
 
   /** One batch from the head of the buffer; `leftBehind`: records were waiting that did not fit. */
@@ -281,35 +241,14 @@ export class KafkaSink implements RecordSink, Component {
 
   /** Moves the in-memory records to the spool, the batch on the wire first so order holds. */
   private spoolBuffered(): void {
-    const inflight = this.inflight
-    if (inflight && inflight.spooledEnds === null && inflight.unspoolable === null && !this.spool.pending) {
-      // Not dropped yet: its send may still succeed; if it fails, pump() drops it.
-      try {
-        inflight.spooledEnds = this.spool.append(inflight.entries)
-      } catch (err) {
-        inflight.unspoolable = errorMessage(err)
-      }
-    }
-    if (this.buffer.length === 0) return
     const records = this.buffer
-    this.buffer = []
-    const entries = allEntries(records, this.settings.maxRecordBytes, this.tooLarge)
-    if (entries.length) this.toSpool(entries)
+    if (records.length) this.buffer = []
+    this.spooler.moveFromMemory(this.inflight, records)
   }
 
   /** A record the broker would refuse at every attempt: sending it would stall every record behind it. */
   private readonly tooLarge = (size: number): void =>
     this.drop(1, `a serving record of ${size} bytes is over output.kafka.max_record_bytes (${this.settings.maxRecordBytes})`)
-
-  private toSpool(entries: SpoolEntry[]): boolean {
-    try {
-      this.spool.append(entries)
-      return true
-    } catch (err) {
-      this.drop(entries.length, errorMessage(err))
-      return false
-    }
-  }
 
   private readonly drop = (count: number, reason: string): void => {
     this.dropped += count

@@ -1,0 +1,181 @@
+// One version's way through judging, once it is stored: a reload pinned to it (or a trial
+// beside the serving state) decides whether it serves, waits in a canary, is kept aside or is
+// rejected. The registry (registry.ts) runs these one at a time on its queue and owns the API.
+import { ConfigError } from '../config/yaml.ts'
+import { GatewayError } from '../errors.ts'
+import type { Gateway } from '../gateway.ts'
+import type { VersionPin } from '../reload/version-source.ts'
+import { quote } from '../tensor/index.ts'
+import { silentLogger, type Logger } from '../types.ts'
+import type { CanaryEvidence } from './canary.ts'
+import type { RepositoryConfig } from './config.ts'
+import type { RegistryCounts, RegistryEvent } from './counts.ts'
+import { canaryVerdict, evidenceRecord } from './rollout.ts'
+import type { VersionMeta } from './store.ts'
+import type { ModelVersions } from './versions.ts'
+
+export class VersionPipeline {
+  private readonly repository: RepositoryConfig
+  private readonly counts: RegistryCounts
+  /** Where a judged version is announced (the registry's `settled` event). */
+  private readonly settled: (model: string, meta: VersionMeta) => void
+  private gateway: Gateway | undefined
+  private log: Logger = silentLogger
+
+  constructor(repository: RepositoryConfig, counts: RegistryCounts, settled: (model: string, meta: VersionMeta) => void) {
+    this.repository = repository
+    this.counts = counts
+    this.settled = settled
+  }
+
+  /** The gateway to swap versions in, and where to log: the registry's, once it is attached. */
+  attach(gateway: Gateway, log: Logger): void {
+    this.gateway = gateway
+    this.log = log
+  }
+
+  /** Judges a stored version; resolves with its final state (one judged already keeps its own). */
+  async process(versions: ModelVersions, version: number): Promise<VersionMeta> {
+    // Queued twice (an arrival held until start, then listed as pending by start): judged once.
+    const meta = versions.get(version)
+    if (meta && meta.state !== 'loading') return meta
+    const judged = versions.judge(version)
+    if (!judged.serve) {
+      if (judged.gate) return this.judgeOlder(versions, version)
+      this.log.info({ model: versions.name, version, reason: judged.reason }, 'model version kept, not served')
+      return this.settle(versions, versions.update(version, { state: 'retired', reason: judged.reason }))
+    }
+    if (versions.settings.canary && versions.serving !== undefined) return this.startCanary(versions, version)
+    const previous = versions.serving
+    const failure = await this.swap(versions, version)
+    if (failure === null) return this.served(versions, version, 'served', previous)
+    return this.reject(versions, version, failure)
+  }
+
+  /**
+   * A version older than the serving one (a late upload, a backfill): loaded, checked and gated
+   * beside the serving state and never swapped in, so it becomes a rollback target (`ready`) or
+   * is rejected. It could never serve under `latest` otherwise; a rollback then lands on a judged file.
+   */
+  private async judgeOlder(versions: ModelVersions, version: number): Promise<VersionMeta> {
+    const failure = await this.attempt((gateway) => gateway.trial(new Map([[versions.name, version]])))
+    if (failure !== null) return this.reject(versions, version, failure)
+    this.log.info({ model: versions.name, version, serving: versions.serving ?? null }, 'older model version passed its gate: kept as a rollback target')
+    versions.update(version, { state: 'ready', reason: null })
+    versions.prune(this.repository.keepVersions)
+    return this.settle(versions, versions.get(version)!)
+  }
+
+  /** A passing version first takes `weight` of the traffic beside the serving one; a canary already running is superseded. */
+  private async startCanary(versions: ModelVersions, version: number): Promise<VersionMeta> {
+    const stable = versions.serving!
+    const before = versions.canary
+    const failure = await this.swap(versions, { stable, canary: version })
+    if (failure !== null) return this.reject(versions, version, failure)
+    if (before !== undefined) versions.update(before, { state: 'retired', reason: `superseded by version ${version} as the canary` })
+    versions.canary = version
+    this.count(versions.name, 'canary_started')
+    const { weight, promoteAfter } = versions.settings.canary!
+    this.log.info({ model: versions.name, version, serving: stable, weight, promote_after: promoteAfter }, 'model version in canary')
+    return this.settle(versions, versions.update(version, { state: 'canary', reason: null }))
+  }
+
+  /** The canary's evidence is in: promoted (it serves all traffic) or rolled back (rejected), with the evidence kept. */
+  async decideCanary(versions: ModelVersions, version: number, evidence: CanaryEvidence): Promise<void> {
+    if (versions.canary !== version) return // superseded or rolled back meanwhile
+    const verdict = canaryVerdict(evidence, versions.settings.canary!)
+    const rollout = { decision: verdict.promote ? ('promoted' as const) : ('rolled_back' as const), at: new Date().toISOString(), evidence: evidenceRecord(evidence) }
+    const stable = versions.serving!
+    versions.canary = undefined
+    this.log.info({ model: versions.name, version, serving: stable, evidence: rollout.evidence, decision: rollout.decision }, `canary ${verdict.promote ? 'promoted' : 'rolled back'}`)
+    if (verdict.promote) {
+      const failure = await this.swap(versions, version)
+      versions.update(version, { rollout })
+      if (failure !== null) return void this.reject(versions, version, `promotion failed: ${failure}`)
+      this.count(versions.name, 'canary_promoted')
+      this.served(versions, version, 'served', stable)
+      return
+    }
+    const failure = await this.swap(versions, stable)
+    if (failure !== null) this.log.error({ model: versions.name, version: stable, reason: failure }, 'canary rollback: reloading the serving version alone failed; the canary takes no more traffic')
+    versions.update(version, { rollout })
+    this.count(versions.name, 'canary_rolled_back')
+    this.reject(versions, version, `canary rolled back: ${verdict.reason}`)
+  }
+
+  /**
+   * Serves `version` through a reload pinned to it; the failure's reason, or null once it
+   * serves. What serves (and the canary) is recorded in the reload's own step: a config
+   * reload queued behind it resolves versions from the new record, never the old one.
+   */
+  private swap(versions: ModelVersions, version: VersionPin): Promise<string | null> {
+    const record = (): void => {
+      versions.serving = typeof version === 'number' ? version : version.stable
+      versions.canary = typeof version === 'number' ? undefined : version.canary
+    }
+    return this.attempt((gateway) => gateway.swapVersions(new Map([[versions.name, version]]), record))
+  }
+
+  /**
+   * Runs a reload (or a trial) on the gateway; the failure's reason, or null. A gateway not
+   * ready (still loading, or draining for a stop) says nothing about the model: NOT_READY is
+   * thrown, and the version stays `loading`, judged at the next start.
+   */
+  private async attempt(run: (gateway: Gateway) => Promise<unknown>): Promise<string | null> {
+    const gateway = this.gateway
+    if (!gateway) return 'the gateway is not attached'
+    try {
+      await run(gateway)
+      return null
+    } catch (err) {
+      if (err instanceof GatewayError && err.code === 'NOT_READY') throw new GatewayError('NOT_READY', `${err.message}: the version is stored and judged once the gateway is ready again`)
+      return err instanceof ConfigError ? err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') : (err as Error).message
+    }
+  }
+
+  /** `previous`: what served before the swap to `version` (the swap already recorded `version`). */
+  served(versions: ModelVersions, version: number, event: RegistryEvent | undefined, previous = versions.serving): VersionMeta {
+    const meta = versions.update(version, { state: 'serving', serving_since: new Date().toISOString(), reason: null })
+    if (previous !== undefined && previous !== version && event === 'served') versions.update(previous, { state: 'ready' })
+    versions.serving = version
+    if (event) this.count(versions.name, event)
+    versions.prune(this.repository.keepVersions)
+    this.log.info({ model: versions.name, version, previous: previous ?? null, source: meta.source }, 'model version serving')
+    return this.settle(versions, versions.get(version)!)
+  }
+
+  private settle(versions: ModelVersions, meta: VersionMeta): VersionMeta {
+    this.settled(versions.name, meta)
+    return meta
+  }
+
+  private reject(versions: ModelVersions, version: number, reason: string): VersionMeta {
+    this.count(versions.name, 'rejected')
+    this.log.error({ model: versions.name, version, reason, serving: versions.serving ?? null }, `model version rejected; version ${versions.serving ?? 'none'} keeps serving`)
+    const meta = versions.update(version, { state: 'rejected', reason })
+    versions.prune(this.repository.keepVersions) // rejected files count against keep_versions too
+    return this.settle(versions, meta)
+  }
+
+  /** Serves the previous passing version at once; the one rolled back from is retired. */
+  async rollback(versions: ModelVersions): Promise<VersionMeta> {
+    const from = versions.serving
+    const target = versions.previous()
+    if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(versions.name)} has no passing version before ${from ?? 'none'} to roll back to`)
+    const canary = versions.canary
+    versions.canary = undefined // a rollback ends a canary rollout too
+    const failure = await this.swap(versions, target)
+    if (canary !== undefined) versions.update(canary, { state: 'retired', reason: `rollback to version ${target} ended its canary` })
+    if (failure !== null) {
+      this.reject(versions, target, failure)
+      throw new GatewayError('MODEL_REJECTED', `rollback to version ${target} failed: ${failure}`)
+    }
+    const meta = this.served(versions, target, 'rolled_back', from)
+    if (from !== undefined) versions.update(from, { state: 'retired', reason: `rolled back to version ${target}` })
+    return meta
+  }
+
+  private count(model: string, event: RegistryEvent): void {
+    this.counts.count(model, event)
+  }
+}
