@@ -13,7 +13,9 @@ run() {
   echo "eval: $name" >&2
   node src/cli.ts eval --out "$OUT/$name" "$@" >&2
 }
+# shellcheck disable=SC2054 # the commas are inside one argument (a budget list)
 demo=(-c examples/demo.yaml --budgets 5,20,50)
+# shellcheck disable=SC2054
 variants=(-c examples/eval.yaml --budgets 5,50)
 # The demo's ensembles, each against its members alone.
 run cancer "${demo[@]}" --data models/cancer_holdout.csv --label label --ensembles cancer,cancer-straggler

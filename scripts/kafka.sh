@@ -18,6 +18,7 @@ set -euo pipefail
 CACHE="${SPECSERVE_CACHE:-$HOME/.cache/specserve}"
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 LOG4J_VERSION="2.24.3"
+DEPENDENCY_PLUGIN_VERSION="2.8"
 HOME_DIR="$CACHE/kafka"
 LIB="$HOME_DIR/lib-$KAFKA_VERSION"
 JAVA="${JAVA:-java}"
@@ -45,7 +46,10 @@ provision() {
 EOF
   rm -rf "$LIB.tmp"
   echo "kafka.sh: fetching Kafka $KAFKA_VERSION from Maven Central into $LIB" >&2
-  (cd "$pom_dir" && mvn -q -B -Dmaven.repo.local="$HOME_DIR/m2" dependency:copy-dependencies \
+  # -C: a checksum mismatch fails the download (Maven only warns by default). The plugin
+  # version is pinned so the build does not depend on whichever one this mvn defaults to.
+  (cd "$pom_dir" && mvn -q -B -C -Dmaven.repo.local="$HOME_DIR/m2" \
+      "org.apache.maven.plugins:maven-dependency-plugin:$DEPENDENCY_PLUGIN_VERSION:copy-dependencies" \
       -DincludeScope=runtime -DoutputDirectory="$LIB.tmp") >&2 || die "mvn dependency:copy-dependencies failed"
   ls "$LIB.tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka_2.13 jar missing after download"
   touch "$LIB.tmp/.complete"
@@ -60,8 +64,18 @@ free_port() {
 
 listening() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
+# Whether PID is this directory's broker. A pid file outlives a reboot or a container
+# restart, and by then its pid may belong to any other process: only one whose command
+# line runs kafka.Kafka on this DIR's server.properties is ours to report or to signal.
+is_our_broker() {
+  local pid="$1" args
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  args="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ $'\n'"$args"$'\n' == *$'\nkafka.Kafka\n'"$DIR/server.properties"$'\n'* ]]
+}
+
 running() {
-  [[ -f "$DIR/pid" ]] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null
+  [[ -f "$DIR/pid" ]] && is_our_broker "$(cat "$DIR/pid")"
 }
 
 write_config() {
@@ -139,7 +153,8 @@ start() {
   fi
   local until=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
   until listening "$port"; do
-    running || { tail -n 40 "$DIR/stdout.log" "$DIR/server.log" >&2 2>/dev/null; die "broker exited during start"; }
+    # kill -0, not running(): until the child has exec'd java its command line is still this script's.
+    kill -0 "$pid" 2>/dev/null || { tail -n 40 "$DIR/stdout.log" "$DIR/server.log" >&2 2>/dev/null; die "broker exited during start"; }
     (( SECONDS < until )) || die "broker not listening on $port after ${KAFKA_START_TIMEOUT:-90}s (see $DIR/server.log)"
     sleep 0.2
   done
@@ -147,12 +162,13 @@ start() {
 }
 
 stop() {
+  # No broker, or a stale pid file naming some other process: nothing to signal.
   running || { rm -f "$DIR/pid"; return 0; }
   local pid
   pid="$(cat "$DIR/pid")"
   kill "-$SIGNAL" "$pid" 2>/dev/null || true
   local until=$((SECONDS + 60))
-  while kill -0 "$pid" 2>/dev/null; do
+  while is_our_broker "$pid"; do
     (( SECONDS < until )) || { kill -KILL "$pid" 2>/dev/null || true; }
     sleep 0.1
   done

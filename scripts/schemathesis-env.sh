@@ -2,6 +2,7 @@
 # Provisions (or reuses) schemathesis, the schema-driven REST fuzzer used by
 # test/security/fuzz-rest.e2e.test.ts, in a venv in the cache (scripts/peers/lib.sh does
 # the venv). Prints the path of the `schemathesis` command on stdout. Works from an empty cache.
+# shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
 
 VENV="$CACHE_DIR/venv-schemathesis"

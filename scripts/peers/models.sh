@@ -2,6 +2,7 @@
 # Trains the scikit-learn models the remote peers serve (models/train.py --joblib-dir),
 # writing into the cache, never into the repo's models/. Prints the directory that holds
 # <name>/model.joblib. Retrains only when train.py changes.
+# shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 OUT="$CACHE_DIR/peer-models"

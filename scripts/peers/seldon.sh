@@ -3,6 +3,7 @@
 # cache. Prints the venv directory; start a model with
 #   $VENV/bin/seldon-core-microservice SklearnModel --service-type MODEL ...
 # from scripts/peers/seldon_model/ (see test/e2e/peers.ts).
+# shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VENV="$CACHE_DIR/venv-seldon"

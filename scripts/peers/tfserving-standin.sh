@@ -10,6 +10,7 @@
 # apis, and take the compiled framework protos from `tensorflow-protobuf` (TensorFlow's
 # own .proto files compiled, no TensorFlow runtime). tensorflow-protobuf also ships an
 # older tensorflow_serving/ tree; the --no-deps install after it overwrites that.
+# shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VENV="$CACHE_DIR/venv-tfserving-standin"
