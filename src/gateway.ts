@@ -50,6 +50,8 @@ export class Gateway {
   private readonly loadEnd = new Promise<void>((resolve) => (this.endLoad = resolve))
   private state: 'loading' | 'ready' | 'failed' | 'draining' | 'closed' = 'loading'
   private current: GatewayState
+  /** The config the listeners, pools, telemetry and output were built from: what restartNeeded compares with. */
+  private readonly startedWith: GatewayConfig
   private readonly loaded = new WeakSet<Executor>()
   /** Executors the registry's gate passed (a start that falls back loads again, and gates what it has not gated). */
   private readonly gated = new WeakSet<Executor>()
@@ -74,6 +76,7 @@ export class Gateway {
     }
     const { models } = planModels(new Map<string, ModelRuntime>(), config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
     this.current = { config, models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
+    this.startedWith = config
   }
 
   /** The config being served (after a reload, the new one). */
@@ -244,7 +247,7 @@ export class Gateway {
     swapped?.()
     this.reloads.applied++
     this.retirement.retire(old, plan.retired)
-    return describeReload(old.config, config, old.models, plan)
+    return describeReload(this.startedWith, old.config, config, old.models, plan)
   }
 
   ensemble(name: string): EnsembleRuntime {

@@ -133,7 +133,10 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
     if (!ensembles.includes(name)) at(['output', 'kafka', 'sample_rates', name], `unknown ensemble "${name}"`)
   }
   if (kafka.idempotent && kafka.acks !== undefined && kafka.acks !== 'all') at(['output', 'kafka', 'acks'], 'an idempotent producer needs acks: all')
-  if (kafka.sasl && kafka.sasl.mechanism !== 'OAUTHBEARER' && (kafka.sasl.username === undefined || kafka.sasl.password === undefined)) {
+  // Without its credentials the mechanism cannot authenticate: every connection would fail its handshake.
+  if (kafka.sasl?.mechanism === 'OAUTHBEARER') {
+    if (!kafka.sasl.token) at(['output', 'kafka', 'sasl'], 'OAUTHBEARER needs a token')
+  } else if (kafka.sasl && (kafka.sasl.username === undefined || kafka.sasl.password === undefined)) {
     at(['output', 'kafka', 'sasl'], `${kafka.sasl.mechanism} needs username and password`)
   }
   // max_record_bytes stands for the topics' max.message.bytes, which bounds a whole record batch

@@ -70,13 +70,22 @@ export function planModels<R extends Reusable>(previous: ReadonlyMap<string, R>,
 export interface ReloadReport {
   readonly models: { readonly added: string[]; readonly changed: string[]; readonly removed: string[]; readonly kept: string[] }
   readonly ensembles: { readonly added: string[]; readonly changed: string[]; readonly removed: string[] }
-  /** Sections that changed but take effect only on restart (ports, worker pool, telemetry, output). */
+  /**
+   * Sections of the new config that differ from what the gateway started with and take
+   * effect only on restart (ports, worker pool, telemetry, output): still listed by every
+   * later reload until a restart, and no longer once the file is back to the running values.
+   */
   readonly restartNeeded: string[]
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
 
-export function describeReload<R extends Reusable>(old: GatewayConfig, next: GatewayConfig, before: ReadonlyMap<string, R>, plan: ModelPlan<R>): ReloadReport {
+/**
+ * What a reload from `old` to `next` changed. Models and ensembles are compared with the
+ * config serving until now; restart-bound sections with `started`, the config the listeners,
+ * pools, telemetry and output were built from (a reload never changes those).
+ */
+export function describeReload<R extends Reusable>(started: GatewayConfig, old: GatewayConfig, next: GatewayConfig, before: ReadonlyMap<string, R>, plan: ModelPlan<R>): ReloadReport {
   const models = { added: [] as string[], changed: [] as string[], removed: [] as string[], kept: [] as string[] }
   for (const [name, runtime] of plan.models) {
     const was = before.get(name)
@@ -93,13 +102,18 @@ export function describeReload<R extends Reusable>(old: GatewayConfig, next: Gat
     else if (!same(was, e) || e.models.some((m) => replaced.has(m))) ensembles.changed.push(name)
   }
   for (const name of old.ensembles.keys()) if (!next.ensembles.has(name)) ensembles.removed.push(name)
+  return { models, ensembles, restartNeeded: restartNeeded(started, next) }
+}
+
+/** The sections of `next` bound at start that differ from what the gateway started with. */
+export function restartNeeded(started: GatewayConfig, next: GatewayConfig): string[] {
   // max_in_flight applies at once (read per predict); the rest of these are bound at start.
-  const { max_in_flight: _a, ...oldServer } = old.server
+  const { max_in_flight: _a, ...startedServer } = started.server
   const { max_in_flight: _b, ...newServer } = next.server
-  const restartNeeded: string[] = []
-  if (!same({ ...oldServer, instance: '' }, { ...newServer, instance: '' })) restartNeeded.push('server')
-  for (const key of ['executors', 'telemetry', 'output', 'admin', 'repository'] as const) if (!same(old[key], next[key])) restartNeeded.push(key)
+  const sections: string[] = []
+  if (!same({ ...startedServer, instance: '' }, { ...newServer, instance: '' })) sections.push('server')
+  for (const key of ['executors', 'telemetry', 'output', 'admin', 'repository'] as const) if (!same(started[key], next[key])) sections.push(key)
   // Keys, scopes and limits apply at once; turning auth on or off (a listener's hooks) needs a restart.
-  if ((old.auth === null) !== (next.auth === null)) restartNeeded.push('auth')
-  return { models, ensembles, restartNeeded }
+  if ((started.auth === null) !== (next.auth === null)) sections.push('auth')
+  return sections
 }

@@ -62,6 +62,14 @@ describe('output.kafka config', () => {
     expect(kafkaSettings(config.output, config.baseDir)).toMatchObject({ batchBytes: 3000, maxRecordBytes: 3000 })
   })
 
+  it('refuses SASL without the credentials its mechanism needs: username and password, or an OAUTHBEARER token', () => {
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], sasl: { mechanism: PLAIN } }\n')).toEqual([{ path: 'output.kafka.sasl', line: 6, message: 'PLAIN needs username and password' }])
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], sasl: { mechanism: OAUTHBEARER } }\n')).toEqual([{ path: 'output.kafka.sasl', line: 6, message: 'OAUTHBEARER needs a token' }])
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], sasl: { mechanism: OAUTHBEARER, token: "" } }\n')).toEqual([{ path: 'output.kafka.sasl', line: 6, message: 'OAUTHBEARER needs a token' }])
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], sasl: { mechanism: OAUTHBEARER, token: eyJhbGciOi } }\n')).toEqual([])
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], sasl: { mechanism: SCRAM-SHA-512, username: svc, password: secret } }\n')).toEqual([])
+  })
+
   it('refuses durations a Node.js timer cannot hold (it would fire at once)', () => {
     expect(issues('output:\n  kafka: { brokers: ["k:9092"], retry_backoff_ms: 3000000000, request_timeout_ms: 1e12, shutdown_grace_ms: 1e13 }\n')).toEqual([
       { path: 'output.kafka.request_timeout_ms', line: 6, message: expect.stringMatching(/must be at most 2147483647 ms/) },
