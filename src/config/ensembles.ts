@@ -2,6 +2,7 @@
 // shadows) and its parser, which parseConfig (load.ts) runs between the models and the output.
 import { getStrategy, strategyNames } from '../collectors/registry.ts'
 import type { ParseContext } from '../executors/types.ts'
+import { nameProblem } from './forms.ts'
 import type { RawConfig, RawEnsemble } from './schema.ts'
 import { schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -60,6 +61,8 @@ export function parseEnsembles(raw: RawConfig, { source, problems, at, context }
   const ensembles = new Map<string, EnsembleConfig>()
   for (const [name, e] of Object.entries(raw.ensembles)) {
     const base = ['ensembles', name]
+    const badName = nameProblem(name)
+    if (badName) at(base, badName)
     // Own keys only: `toString` or `constructor` is not a model because every object has one.
     e.models.forEach((m, i) => {
       if (!Object.hasOwn(raw.models, m)) at([...base, 'models', i], `unknown model "${m}"`)

@@ -66,3 +66,13 @@ export function formsMessage(union: Schema | undefined): string {
   if (forms.length === 0) return 'is not any of the allowed forms'
   return `must be one of: ${forms.join(', ')}`
 }
+
+/** fastify's maxParamLength, set on the REST server: REST routes take a model or ensemble name as one path segment. */
+export const MAX_NAME_IN_PATH = 100
+
+/** Why a model or ensemble name could not be called by its REST routes, or null. */
+export function nameProblem(name: string): string | null {
+  if (name === '') return 'a name cannot be empty'
+  const encoded = encodeURIComponent(name).length
+  return encoded > MAX_NAME_IN_PATH ? `name too long: ${encoded} characters in a URL (percent-encoded), at most ${MAX_NAME_IN_PATH}, as REST routes take it as one path segment` : null
+}

@@ -15,6 +15,7 @@ import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
 import { readCalibration, type Calibration } from './calibration.ts'
 import { parseEnsembles, type EnsembleConfig } from './ensembles.ts'
+import { nameProblem } from './forms.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -146,6 +147,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
 
   const models = new Map<string, ModelConfig>()
   for (const [name, entry] of Object.entries(raw.models)) {
+    const badName = nameProblem(name)
+    if (badName) at(['models', name], badName)
     const kind = getExecutorKind(entry.kind)
     if (!kind) {
       at(['models', name, 'kind'], `unknown kind "${entry.kind}" (known: ${executorKinds().join(', ')})`)

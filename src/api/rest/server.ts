@@ -3,6 +3,7 @@
 import { createServer, ServerResponse, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import { MAX_NAME_IN_PATH } from '../../config/forms.ts'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
@@ -60,6 +61,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
       ? { loggerInstance: options.logger }
       : options.logger && { childLoggerFactory: childOf(options.logger), logController: new LogController({ disableRequestLogging: true }) }),
     bodyLimit: config.server.body_limit_bytes,
+    // The config refuses longer names (config/forms.ts): every model and ensemble stays routable.
+    maxParamLength: MAX_NAME_IN_PATH,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
