@@ -115,10 +115,11 @@ export interface LoadResult {
   readonly errorLatency?: Percentiles | null
   /** Open loop: non-2xx latency from the moment the request was actually written. */
   readonly errorSendLatency?: Percentiles | null
-  /** Open loop with missAfterMs: fraction of all started requests answered later than it, or never. */
+  /** Open loop with missAfterMs: fraction of all started requests answered later than it, not answered 2xx, or never answered. */
   readonly missRate?: number
-  /** readBodies: the gateway's own elapsed_ms over 2xx bodies, and its miss rate against missAfterMs. */
+  /** readBodies: the gateway's own elapsed_ms over 2xx bodies. */
   readonly serverElapsed?: Percentiles | null
+  /** readBodies and missAfterMs: fraction of all requests not answered 2xx, or answered 2xx with elapsed_ms over missAfterMs. */
   readonly serverMissRate?: number
   /** readBodies: how many 2xx answers each model gave (decision.chosen). */
   readonly chosen?: Readonly<Record<string, number>>
@@ -142,8 +143,10 @@ export interface Target {
   readonly comparison: '>=' | '<='
   readonly value: number | null
   readonly met: boolean | null
-  /** Set when missed: the measured cause and what would close the gap. */
+  /** Set when missed or not measured: the measured cause and what would close the gap, or why there is no value. */
   readonly why?: string
+  /** Which repetition `value` is: the median (when absent), or the worst one (a target that allows no failure at all). */
+  readonly statistic?: 'worst'
 }
 
 /** One row of a scenario table: one server/config, every metric over the repetitions. */

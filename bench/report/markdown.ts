@@ -6,6 +6,9 @@ import { plotFiles } from './plots.ts'
 
 const sentence = (s: string | undefined): string => (s ? `${s.charAt(0).toUpperCase()}${s.slice(1)}` : '')
 const verdict = (t: Target): string => (t.met === null ? 'not measured' : t.met ? '**met**' : '**missed**')
+/** The value a target was judged on, with its unit, and which repetition it is when not the median. */
+const measured = (t: Target, none = '–'): string =>
+  t.value === null ? none : `${formatWithUnit(t.metric, t.value)}${t.statistic === 'worst' ? ' (worst repetition)' : ''}`
 
 function header(r: BenchResults): string[] {
   const m = r.machine
@@ -56,7 +59,7 @@ function targetsTable(r: BenchResults): string[] {
       lines.push(`| ${s.title} | – | – | not run: ${s.reason ?? ''} |`)
       continue
     }
-    for (const t of s.targets) lines.push(`| ${s.title} | ${t.description} | ${t.value === null ? '–' : formatWithUnit(t.metric, t.value)} | ${verdict(t)} |`)
+    for (const t of s.targets) lines.push(`| ${s.title} | ${t.description} | ${measured(t)} | ${verdict(t)} |`)
   }
   return [...lines, '']
 }
@@ -73,8 +76,7 @@ function scenarioSection(s: ScenarioResult): string[] {
   for (const v of s.variants) lines.push(`- *${v.name}*: ${v.description}; load: ${v.runs[0]?.tool ?? '–'}.`)
   lines.push('')
   for (const t of s.targets) {
-    const value = t.value === null ? 'no measurement' : formatWithUnit(t.metric, t.value)
-    lines.push(`- Target: ${t.description} — ${value}: ${verdict(t)}.${t.why ? ` Why: ${sentence(t.why)}` : ''}`)
+    lines.push(`- Target: ${t.description} — ${measured(t, 'no measurement')}: ${verdict(t)}.${t.why ? ` Why: ${sentence(t.why)}` : ''}`)
   }
   for (const n of s.notes) lines.push(`- ${n}`)
   return [...lines, '']
@@ -116,12 +118,15 @@ function profileHeadline(p: ProfileSummary | { error: string } | undefined): str
 
 function closing(r: BenchResults): string[] {
   const missed = r.scenarios.flatMap((s) => s.targets.filter((t) => t.met === false).map((t) => ({ s, t })))
+  // A target the run could not judge is named here too: "every target measured was met" alone would hide it.
+  const unjudged = r.scenarios.flatMap((s) => (s.status === 'ok' ? s.targets.filter((t) => t.met === null).map((t) => ({ s, t })) : []))
   const skipped = r.scenarios.filter((s) => s.status !== 'ok')
   const lines = ['## Closing note', '']
-  if (!missed.length) lines.push('Every target that was measured was met in this run.')
+  if (!missed.length) lines.push(`Every target that was measured was met in this run${unjudged.length ? `; ${unjudged.length} could not be measured (below)` : ''}.`)
   const headline = missed.length ? profileHeadline(r.profile as ProfileSummary | { error: string } | undefined) : null
   if (headline) lines.push(headline, '')
-  for (const { s, t } of missed) lines.push(`- **${s.title} — ${t.description}**: measured ${t.value === null ? '–' : formatWithUnit(t.metric, t.value)}. ${sentence(t.why)}`)
+  for (const { s, t } of missed) lines.push(`- **${s.title} — ${t.description}**: measured ${measured(t)}. ${sentence(t.why)}`)
+  for (const { s, t } of unjudged) lines.push(`- **${s.title} — ${t.description}**: not measured. ${sentence(t.why)}`)
   for (const s of skipped) lines.push(`- ${s.title}: not run (${s.reason ?? 'unknown'}).`)
   return [...lines, '']
 }

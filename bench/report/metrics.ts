@@ -49,6 +49,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   healthz_p99: { label: '/healthz p99 ms', format: ms },
   failed_requests: { label: 'failed requests', format: int },
   swaps: { label: 'versions swapped in', format: int },
+  swaps_failed: { label: 'uploads not swapped in', format: int },
   publish_to_serving_ms: { label: 'publish → serving ms', format: ms },
 }
 

@@ -63,6 +63,22 @@ const latency = (r: LoadResult): Record<string, number | undefined> => ({
   failed: (r.requests - ok2xx(r)) / r.requests,
 })
 
+/**
+ * A paired row (bench/load/paired.ts): latency only. Its targets took turns over one shared
+ * run, so its 2xx count over that run is not a rate any target sustained: no req/s.
+ */
+export function pairedMetrics(r: LoadResult, baseline?: LoadResult): Record<string, number | undefined> {
+  return {
+    rps: undefined, // keeps the req/s column where the closed-loop rows put it, showing "–" here
+    p50: r.latency?.p50,
+    p99: r.latency?.p99,
+    failed: (r.requests - ok2xx(r)) / r.requests,
+    ...(baseline
+      ? { p50_added: (r.latency?.p50 ?? NaN) - (baseline.latency?.p50 ?? NaN), p99_added: (r.latency?.p99 ?? NaN) - (baseline.latency?.p99 ?? NaN) }
+      : {}),
+  }
+}
+
 export const remote: Scenario = {
   id: 'remote',
   title: '8. Remote members: latency added over calling MLServer directly, and a remote member that never answers',
@@ -99,23 +115,18 @@ export const remote: Scenario = {
             durationS: ctx.durationS * 3,
             warmupS: ctx.warmupS,
           })) as LoadResult[]
-          const added = (r: LoadResult, baseline: LoadResult): Record<string, number | undefined> => ({
-            ...latency(r),
-            p50_added: (r.latency?.p50 ?? NaN) - (baseline.latency?.p50 ?? NaN),
-            p99_added: (r.latency?.p99 ?? NaN) - (baseline.latency?.p99 ?? NaN),
-          })
-          rows.add('MLServer direct', 'POST /v2/models/cancer/infer on MLServer', mls!, latency(mls!))
-          rows.add('bare Node proxy → MLServer', 'bench/peers/bare-proxy.ts: node:http + an undici pool forwarding the same bytes, no parsing (the floor of any Node hop)', hop!, added(hop!, mls!))
+          rows.add('MLServer direct', 'POST /v2/models/cancer/infer on MLServer', mls!, pairedMetrics(mls!))
+          rows.add('bare Node proxy → MLServer', 'bench/peers/bare-proxy.ts: node:http + an undici pool forwarding the same bytes, no parsing (the floor of any Node hop)', hop!, pairedMetrics(hop!, mls!))
           rows.add('via specserve, oip REST', 'POST /v2/models/via-rest/infer on specserve → MLServer over REST', rest!, {
-            ...added(rest!, mls!),
+            ...pairedMetrics(rest!, mls!),
             p50_over_hop: (rest!.latency?.p50 ?? NaN) - (hop!.latency?.p50 ?? NaN),
           })
-          rows.add('MLServer direct, gRPC', 'inference.GRPCInferenceService/ModelInfer on MLServer, the same request (grpc-js client)', mlsG!, latency(mlsG!))
-          rows.add('via specserve, oip gRPC', 'POST /v2/models/via-grpc/infer on specserve → MLServer over gRPC', grpc!, added(grpc!, mlsG!))
-          rows.add('stub direct', 'bench/peers/v2-stub.ts: fixed tensors, answered at once', fast!, latency(fast!))
-          rows.add('via specserve → stub', 'specserve → that stub over REST', viaFast!, added(viaFast!, fast!))
-          rows.add(`stub +${STUB_DELAY_MS} ms direct`, `the stub answering after a ${STUB_DELAY_MS} ms timer (no CPU)`, slow!, latency(slow!))
-          rows.add(`via specserve → stub +${STUB_DELAY_MS} ms`, 'specserve → that stub over REST', viaSlow!, added(viaSlow!, slow!))
+          rows.add('MLServer direct, gRPC', 'inference.GRPCInferenceService/ModelInfer on MLServer, the same request (grpc-js client)', mlsG!, pairedMetrics(mlsG!))
+          rows.add('via specserve, oip gRPC', 'POST /v2/models/via-grpc/infer on specserve → MLServer over gRPC', grpc!, pairedMetrics(grpc!, mlsG!))
+          rows.add('stub direct', 'bench/peers/v2-stub.ts: fixed tensors, answered at once', fast!, pairedMetrics(fast!))
+          rows.add('via specserve → stub', 'specserve → that stub over REST', viaFast!, pairedMetrics(viaFast!, fast!))
+          rows.add(`stub +${STUB_DELAY_MS} ms direct`, `the stub answering after a ${STUB_DELAY_MS} ms timer (no CPU)`, slow!, pairedMetrics(slow!))
+          rows.add(`via specserve → stub +${STUB_DELAY_MS} ms`, 'specserve → that stub over REST', viaSlow!, pairedMetrics(viaSlow!, slow!))
           // (b) Max throughput: the fallback alone, then with a preferred member that never answers.
           const alone = await closedLoop({ ...many, url: `${gateway.url}/v1/ensembles/fallback-alone/predict` })
           rows.add('no hung member', `[cancer-logreg] alone, deadline-fallback, budget ${HUNG_BUDGET_MS} ms`, alone, { ...latency(alone), rps_ratio: 1 })
@@ -167,7 +178,8 @@ export const remote: Scenario = {
       notes: [
         `(a) One request at a time, the nine rows taking turns in blocks of ${PAIRED_BLOCK} back-to-back requests (bench/load/paired.ts), ` +
           `each over its own keep-alive connection, so drift on the shared box hits them alike. MLServer with parallel_workers: 0, the same logistic ` +
-          `regression as joblib. The direct request asks for outputs ${UPSTREAM_OUTPUTS.join(' and ')}; the gateway's member asks MLServer for the same two.`,
+          `regression as joblib. The direct request asks for outputs ${UPSTREAM_OUTPUTS.join(' and ')}; the gateway's member asks MLServer for the same two. ` +
+          'These rows have no req/s: the nine share one run, so none of them sustained a rate of its own.',
         `(b) Closed loop, ${ctx.connections} connections. The member that never answers is bench/peers/hang-server.ts: it accepts the ` +
           'connection and reads the request. With the breaker on, the member is skipped while the circuit is open (one probe per 5 s ' +
           'waits out its budget). With it off every request waits for its whole budget, so the 32 connections fall into step: ' +

@@ -48,9 +48,13 @@ describe('bench --quick', () => {
     // Each row has its headline figure; the scenario names the baseline its ratios are against.
     for (const variant of scenario?.variants ?? []) {
       const measured = Object.entries(variant.metrics).filter(([, summary]) => summary !== null).map(([metric]) => metric)
-      // A refusal's row counts refusals, not answers.
-      const headline = id === 'stragglers' ? 'p99' : variant.name.startsWith('refused') ? 'refused_rps' : 'rps'
+      // A refusal's row counts refusals, not answers. A paired row's targets share one run and the
+      // /healthz probe runs at a fixed rate: neither has a req/s of its own, so latency is their headline.
+      const paired = variant.runs.some((run) => run.tool.includes('paired.ts'))
+      const headline =
+        id === 'stragglers' ? 'p99' : variant.name.startsWith('refused') ? 'refused_rps' : variant.name.startsWith('/healthz') ? 'healthz_p99' : paired ? 'p50' : 'rps'
       expect(measured, `${id}/${variant.name}`).toContain(headline)
+      if (paired || variant.name.startsWith('/healthz')) expect(measured, `${id}/${variant.name}`).not.toContain('rps')
     }
     expect(scenario?.baseline, id).toBeTruthy()
     expect(scenario?.targets.length, id).toBeGreaterThan(0)
