@@ -9,6 +9,7 @@ import { answer, readInputs, servePredict, type PredictCall } from './call.ts'
 import { encodeStreamReply, type StreamErrorInfo, type StreamReply } from './predict-codec.ts'
 import { serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
+import { checkRequestId } from '../native/request.ts'
 import { failureBody } from '../native/result.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
 
@@ -60,7 +61,7 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
 function buildPredict(gateway: Gateway, req: PredictRequestMsg): PredictCall<PredictResult> {
   const ens = gateway.ensemble(req.ensemble)
   return {
-    request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req.inputs), budgetMs: req.budget_ms },
+    request: { id: req.id ? checkRequestId(req.id, 'id') : newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req.inputs), budgetMs: req.budget_ms },
     respond: (result) => result,
   }
 }

@@ -12,6 +12,7 @@ import { answer, servePredict, type PredictCall } from './call.ts'
 import { encodeModelStreamInferResponse, type InferReply, type StreamInferReply } from './infer-codec.ts'
 import { serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
+import { checkRequestId } from '../native/request.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
@@ -56,7 +57,7 @@ function buildInfer(gateway: Gateway, req: ModelInferRequestMsg): PredictCall<In
   const raw = req.raw_input_contents.length > 0
   const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
   return {
-    request: { id: req.id || newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req), budgetMs: budgetParameter(fromParameters(req.parameters)) },
+    request: { id: req.id ? checkRequestId(req.id, 'id') : newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req), budgetMs: budgetParameter(fromParameters(req.parameters)) },
     respond: (result) => inferResponse(result, outputs, raw),
   }
 }

@@ -1,7 +1,8 @@
 // Errors to gRPC statuses, through the same catalogue as REST (src/api/errors.ts).
 // Every error carries its stable code in the `specserve-code` trailer (several codes
 // share a gRPC status); a predict that ran and failed also carries its annotations, as
-// the REST failure body in JSON, in the `specserve-result` trailer.
+// the REST failure body in JSON, in the `specserve-result` trailer (bounded: a reduced
+// form past MAX_RESULT_TRAILER_BYTES).
 import { Metadata, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js'
 import type { PredictResult } from '../../types.ts'
 import { mapError, mapResultError, type MappedError } from '../errors.ts'
@@ -19,11 +20,48 @@ export function errorStatus(err: unknown): GrpcError {
 export function resultStatus(result: PredictResult): GrpcError {
   const mapped = mapResultError(result)
   const error = status(mapped)
-  // Non-binary metadata must be printable ASCII: escape anything else inside the JSON strings.
-  const json = JSON.stringify(failureBody(result)).replace(/[^\x20-\x7e]/g, escapeChar)
-  error.metadata!.set(RESULT_KEY, json)
+  error.metadata!.set(RESULT_KEY, resultTrailer(result, mapped))
   return error
 }
+
+/**
+ * Most bytes the `specserve-result` trailer may take. gRPC C-core clients (grpcio,
+ * tritonclient) fail a call whose metadata passes 16 KiB, and may past 8 KiB; a grpc-js
+ * client's HTTP/2 session breaks, with every call on it. 7 KiB leaves the other trailers
+ * (grpc-status, grpc-message, specserve-code) room under 8 KiB.
+ */
+const MAX_RESULT_TRAILER_BYTES = 7 * 1024
+
+/**
+ * The failure body as printable ASCII JSON; if over the limit, a reduced form marked
+ * `"truncated": true`: without the per-model annotations and vote counts (they grow with
+ * the ensemble, its models' error messages and the batch; the serving record has them all),
+ * else only the code and the id, else only the code.
+ */
+function resultTrailer(result: PredictResult, mapped: MappedError): string {
+  const full = asciiJson(failureBody(result))
+  if (full.length <= MAX_RESULT_TRAILER_BYTES) return full
+  const { id, ensemble, strategy, decision, budget_ms, elapsed_ms } = result
+  const reduced = asciiJson({
+    code: mapped.code,
+    message: mapped.message,
+    id,
+    ensemble,
+    strategy,
+    outputs: null,
+    decision: { chosen: decision.chosen, reason: decision.reason, votes: null },
+    budget_ms,
+    elapsed_ms,
+    models: [],
+    truncated: true,
+  })
+  if (reduced.length <= MAX_RESULT_TRAILER_BYTES) return reduced
+  const least = asciiJson({ code: mapped.code, id, truncated: true })
+  return least.length <= MAX_RESULT_TRAILER_BYTES ? least : asciiJson({ code: mapped.code, truncated: true })
+}
+
+/** Non-binary metadata must be printable ASCII: anything else inside the JSON strings is escaped. */
+const asciiJson = (value: unknown): string => JSON.stringify(value).replace(/[^\x20-\x7e]/g, escapeChar)
 
 function status(mapped: MappedError): GrpcError {
   const metadata = new Metadata()

@@ -30,12 +30,33 @@ export function readPredict(gateway: Gateway, ensemble: string, body: unknown, e
 /**
  * The request's id: the body's, else the transport's (REST x-request-id), else a new UUID.
  * An empty id counts as none, as on every frontend (records and traces need one); an id that
- * is not a string is BAD_REQUEST (the native and V2 bodies alike).
+ * is not a string is BAD_REQUEST (the native and V2 bodies alike), and so is one checkRequestId refuses.
  */
 export function readRequestId(id: unknown, fallback?: string | string[]): string {
   if (id !== undefined && typeof id !== 'string') throw new GatewayError('BAD_REQUEST', `id must be a string, got ${describe(id)}`)
-  if (id) return id
-  return typeof fallback === 'string' && fallback !== '' ? fallback : newRequestId()
+  if (id) return checkRequestId(id, 'id')
+  return typeof fallback === 'string' && fallback !== '' ? checkRequestId(fallback, 'x-request-id') : newRequestId()
+}
+
+/**
+ * Longest request id, in UTF-8 bytes. An id is written into every serving record, log line,
+ * stream answer and gRPC failure trailer: 1 KiB is far above any UUID, trace id or composite
+ * key, and escaped for the `specserve-result` trailer (3 bytes at most per byte) it still
+ * leaves that trailer room under gRPC clients' 8 KiB metadata limit.
+ */
+export const MAX_ID_BYTES = 1024
+/** C0 controls, DEL and C1 controls: a newline or an escape sequence has no place in a log line or a header. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/
+
+/** A client's request id (`field` names it in the error), refused with BAD_REQUEST when over MAX_ID_BYTES or holding a control character. */
+export function checkRequestId(id: string, field: string): string {
+  // 1 to 3 UTF-8 bytes per UTF-16 unit: the exact count is needed only when the length alone cannot tell.
+  if (id.length > MAX_ID_BYTES / 3 && (id.length > MAX_ID_BYTES || Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES)) {
+    throw new GatewayError('BAD_REQUEST', `${field} is ${Buffer.byteLength(id, 'utf8')} bytes of UTF-8, over the ${MAX_ID_BYTES} a request id may have`)
+  }
+  if (CONTROL_CHARACTER.test(id)) throw new GatewayError('BAD_REQUEST', `${field} must not contain control characters, got ${describe(id)}`)
+  return id
 }
 
 /** The body's `inputs` as tensors of the ensemble's declared inputs (the declaration gives nested arrays their datatype). */
@@ -53,17 +74,22 @@ export function readInputs(gateway: Gateway, ensemble: string, inputs: unknown):
 /** A decimal number as a header carries one (`12`, `0.5`, `2e1`): not hex, not `Infinity`. */
 const DECIMAL_NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/
 
-/** An explicit budget from the body, else the header (REST's `x-budget-ms`). */
+/**
+ * The explicit budget: the body's, the header's (REST's `x-budget-ms`), or the smaller of the
+ * two when both are given, as gRPC takes the smallest of `budget_ms` and the deadline. Either
+ * one malformed is BAD_BUDGET; the starter then checks the budget kept (positive, within the cap).
+ */
 export function parseBudget(body: unknown, header: string | string[] | undefined): number | undefined {
+  let budget: number | undefined
   if (body !== undefined) {
     if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describe(body)}`)
     // JSON's 1e400 parses as Infinity: say so, rather than the null JSON would print for it.
     if (!Number.isFinite(body)) throw new GatewayError('BAD_BUDGET', `budget_ms must be a finite number, got ${body}`)
-    return body
+    budget = body
   }
-  if (header === undefined) return undefined
+  if (header === undefined) return budget
   const text = Array.isArray(header) ? header[0] : header
   const value = text !== undefined && DECIMAL_NUMBER.test(text) ? Number(text) : Number.NaN
   if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a decimal number of milliseconds, got ${describe(text)}`)
-  return value
+  return budget === undefined ? value : Math.min(budget, value)
 }

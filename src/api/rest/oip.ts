@@ -85,7 +85,8 @@ async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelPa
   const result = forCaller(await run.result, request.principal)
   if (result.error) {
     const mapped = mapResultError(result)
-    return reply.status(mapped.http).send({ error: mapped.message, code: mapped.code, parameters: resultParameters(result) })
+    // The id as every other frontend's failure carries it: a client that sent none can still match this to its record.
+    return reply.status(mapped.http).send({ error: mapped.message, code: mapped.code, id: result.id, parameters: resultParameters(result) })
   }
 
   const outputs: unknown[] = []

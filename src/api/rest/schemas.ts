@@ -12,7 +12,7 @@ const Error = {
   additionalProperties: true,
 } as const
 
-const OipError = { type: 'object', required: ['error'], properties: { error: { type: 'string' }, code: { type: 'string' } }, additionalProperties: true } as const
+const OipError = { type: 'object', required: ['error'], properties: { error: { type: 'string' }, code: { type: 'string' }, id: { type: 'string', description: 'failed infers: the request id' } }, additionalProperties: true } as const
 
 const NameParam = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1 } } } as const
 const VersionParams = { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string', minLength: 1 }, version: { type: 'string', minLength: 1 } } } as const
@@ -55,6 +55,9 @@ const PredictResponse = {
   },
 } as const
 
+/** A request id a client gives (src/api/native/request.ts checkRequestId). */
+const RequestId = { type: 'string', description: 'at most 1024 bytes of UTF-8, no control characters' } as const
+
 const V2Tensor = {
   type: 'object',
   required: ['name', 'datatype', 'shape'],
@@ -79,7 +82,7 @@ const infer: FastifySchema = {
   body: {
     type: 'object',
     required: ['inputs'],
-    properties: { id: { type: 'string' }, parameters: { type: 'object', properties: { budget_ms: { type: 'number', exclusiveMinimum: 0 } } }, inputs: { type: 'array', items: V2Tensor }, outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } },
+    properties: { id: RequestId, parameters: { type: 'object', properties: { budget_ms: { type: 'number', exclusiveMinimum: 0 } } }, inputs: { type: 'array', items: V2Tensor }, outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } },
   },
   response: { 200: Any, ...v2Failures },
 }
@@ -89,14 +92,14 @@ export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
   'POST /v1/ensembles/:name/predict': {
     summary: 'Predict with an ensemble within a latency budget',
     params: NameParam,
-    headers: { type: 'object', properties: { 'x-budget-ms': { type: 'string' }, 'x-request-id': { type: 'string' } } },
+    headers: { type: 'object', properties: { 'x-budget-ms': { type: 'string' }, 'x-request-id': RequestId } },
     body: {
       type: 'object',
       required: ['inputs'],
       properties: {
         inputs: { type: 'object', additionalProperties: { anyOf: [Nested, Explicit] } },
         budget_ms: { type: 'number', exclusiveMinimum: 0 },
-        id: { type: 'string' },
+        id: RequestId,
       },
     },
     response: { 200: PredictResponse, ...failures },

@@ -74,9 +74,10 @@ describe('stream mode', () => {
       { key: 'k0', value: '{"ensemble": "cancer", "inputs": ' }, // truncated JSON
       { key: 'k1', value: JSON.stringify({ ensemble: 'nope', inputs: { input: [rows[0]] } }) },
       { key: 'k2', value: JSON.stringify({ ensemble: 'cancer', inputs: { input: [[1, 2, 3]] } }) },
+      { key: 'k3', value: JSON.stringify({ id: 'i'.repeat(2000), ensemble: 'cancer', inputs: { input: [rows[0]] } }) }, // id over 1 KiB
     ]
     try {
-      // Poison first on keys k0..k2, so the good messages behind it on the same partitions must still flow.
+      // Poison first on keys k0..k3, so the good messages behind it on the same partitions must still flow.
       await producer.send({ messages: poison.map((p) => ({ topic: INPUT, ...p })) })
       await producer.send({
         messages: Array.from({ length: N }, (_, i) => ({
@@ -104,6 +105,7 @@ describe('stream mode', () => {
       ['k0', 'BAD_REQUEST'],
       ['k1', 'UNKNOWN_ENSEMBLE'],
       ['k2', 'BAD_INPUT'],
+      ['k3', 'BAD_REQUEST'],
     ])
     expect(letters.find((l) => l.source.key === 'k0')!.value).toBe(poison[0]!.value)
 

@@ -111,4 +111,11 @@ describe('Open Inference Protocol V2 over REST', () => {
     expect((await infer('broken', { inputs: [x] })).statusCode).toBe(502)
     expect((await infer('split', { inputs: [x] })).statusCode).toBe(422)
   })
+
+  it('puts the request id in a failed infer\'s body, as every other frontend does: the one given, else the one generated', async () => {
+    const x = { name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }
+    expect((await infer('broken', { id: 'f-1', inputs: [x] })).json()).toMatchObject({ code: 'ALL_MODELS_FAILED', id: 'f-1' })
+    expect((await infer('broken', { inputs: [x] }, { 'x-request-id': 'from-header' })).json().id).toBe('from-header')
+    expect((await infer('broken', { inputs: [x] })).json().id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+  })
 })

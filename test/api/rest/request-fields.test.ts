@@ -1,9 +1,11 @@
 // The request fields every frontend reads the same way: the request id (an empty one is
-// replaced, a non-string one refused, on the native and the V2 bodies alike), the budget
-// (decimal numbers only), and input names (one named like an Object.prototype member is an
+// replaced; a non-string one, one over 1 KiB or with a control character refused, on the
+// native and the V2 bodies alike), the budget (decimal numbers only; the smaller of body and
+// header), and input names (one named like an Object.prototype member is an
 // input like any other).
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readPredict } from '../../../src/api/native/request.ts'
 import { buildServer } from '../../../src/api/rest/server.ts'
 import { configFrom } from '../../helpers.ts'
 import '../../starter/scripted.ts'
@@ -50,6 +52,31 @@ describe('the request id', () => {
     expect(oip.statusCode).toBe(400)
     expect(oip.json()).toEqual({ code: 'BAD_REQUEST', error: 'id must be a string, got {"nested":true}' })
   })
+
+  it('an id over 1024 bytes of UTF-8 is 400 BAD_REQUEST: the body\'s, x-request-id\'s and the V2 body\'s', async () => {
+    const message = 'is 1025 bytes of UTF-8, over the 1024 a request id may have'
+    const long = `${'é'.repeat(512)}x` // 513 characters, 1025 bytes
+    expect((await native({ id: long })).json()).toEqual({ code: 'BAD_REQUEST', message: `id ${message}` })
+    const header = await native({}, { 'x-request-id': 'h'.repeat(1025) })
+    expect([header.statusCode, header.json()]).toEqual([400, { code: 'BAD_REQUEST', message: `x-request-id ${message}` }])
+    const oip = await v2({ id: 'v'.repeat(20_000) })
+    expect([oip.statusCode, oip.json()]).toEqual([400, { code: 'BAD_REQUEST', error: 'id is 20000 bytes of UTF-8, over the 1024 a request id may have' }])
+    expect((await native({ id: long.slice(0, -1) })).json().id).toBe(long.slice(0, -1)) // 1024 bytes: served
+  })
+
+  it('an id with a control character is 400 BAD_REQUEST (ids go into logs and trailers)', async () => {
+    for (const id of ['a\nb', 'tab\there', '\u001b[31mred', '\u009b']) {
+      const res = await native({ id })
+      expect(res.statusCode).toBe(400)
+      expect(res.json().message).toMatch(/^id must not contain control characters, got /)
+    }
+    expect((await v2({ id: 'a\rb' })).statusCode).toBe(400)
+  })
+
+  it('stream mode reads its messages with the same readPredict, so refuses the same ids (its dead letter carries BAD_REQUEST)', () => {
+    const read = () => readPredict(app.gateway, 'e', { inputs: { x: [[0.5, 0.5]] }, id: 'k'.repeat(2000) })
+    expect(read).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', message: 'id is 2000 bytes of UTF-8, over the 1024 a request id may have' }))
+  })
 })
 
 describe('an input named like an Object.prototype member', () => {
@@ -77,6 +104,21 @@ describe('the budget', () => {
     for (const [header, budget] of [['25', 25], [' 12.5 ', 12.5], ['2.5e1', 25]] as const) {
       expect((await native({}, { 'x-budget-ms': header })).json().budget_ms).toBe(budget)
     }
+  })
+
+  it('with both budget_ms and x-budget-ms, the budget is the smaller, as gRPC takes the smaller of budget_ms and the deadline', async () => {
+    expect((await native({ budget_ms: 100 }, { 'x-budget-ms': '10' })).json().budget_ms).toBe(10)
+    expect((await native({ budget_ms: 10 }, { 'x-budget-ms': '100' })).json().budget_ms).toBe(10)
+    const payload = { parameters: { budget_ms: 100 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }] }
+    const oip = await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload, headers: { 'x-budget-ms': '20' } })
+    expect(oip.json().parameters.budget_ms).toBe(20)
+  })
+
+  it('an x-budget-ms that is not a decimal number is 400 BAD_BUDGET even beside a valid budget_ms', async () => {
+    const res = await native({ budget_ms: 100 }, { 'x-budget-ms': 'abc' })
+    expect([res.statusCode, res.json()]).toEqual([400, { code: 'BAD_BUDGET', message: 'x-budget-ms must be a decimal number of milliseconds, got "abc"' }])
+    // The smaller, 0, is the budget: not a positive number, so refused as a body's 0 would be.
+    expect((await native({ budget_ms: 100 }, { 'x-budget-ms': '0' })).json().code).toBe('BAD_BUDGET')
   })
 
   it('a budget_ms of 1e400 (Infinity once parsed) is refused saying so, on both bodies', async () => {
