@@ -50,8 +50,8 @@ export class Gateway {
   private readonly loadEnd = new Promise<void>((resolve) => (this.endLoad = resolve))
   private state: 'loading' | 'ready' | 'failed' | 'draining' | 'closed' = 'loading'
   private current: GatewayState
-  /** The config the listeners, pools, telemetry and output were built from: what restartNeeded compares with. */
-  private readonly startedWith: GatewayConfig
+  /** The config the listeners, pools, telemetry and output were built from (a reload never changes it): what restartNeeded compares with. */
+  readonly startedWith: GatewayConfig
   private readonly loaded = new WeakSet<Executor>()
   /** Executors the registry's gate passed (a start that falls back loads again, and gates what it has not gated). */
   private readonly gated = new WeakSet<Executor>()

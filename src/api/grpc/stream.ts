@@ -58,7 +58,8 @@ class StreamCall<Msg extends object, Reply> {
     this.gateway = gateway
     this.protocol = protocol
     this.call = call
-    this.maxSendBytes = gateway.config.server.grpc_max_send_bytes
+    // grpc-js keeps the limit the server was built with; a reloaded value would let an answer past our check and end the call.
+    this.maxSendBytes = gateway.startedWith.server.grpc_max_send_bytes
   }
 
   listen(): void {

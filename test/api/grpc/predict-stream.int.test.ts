@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { samples } from '../../helpers.ts'
+import { configFrom, samples } from '../../helpers.ts'
 import { expectCancelStopsRuns, startHarness, TEST_CONFIG, unary, xInput, type Harness } from './harness.ts'
 
 let h: Harness
@@ -109,9 +109,13 @@ describe('specserve.v1.Gateway/PredictStream', () => {
     await expectCancelStopsRuns(h, open, (call, id) => call.write({ id, ensemble: 'hanging', inputs: xInput }))
   })
 
-  it('answers a message whose answer is over grpc_max_send_bytes with RESPONSE_TOO_LARGE and keeps the stream going', async () => {
+  it.each([
+    ['as started', false],
+    ['after a reload that raises it (grpc-js keeps the limit it started with)', true],
+  ])('answers a message whose answer is over grpc_max_send_bytes with RESPONSE_TOO_LARGE and keeps the stream going, %s', async (_, reload) => {
     const small = await startHarness(TEST_CONFIG.replace('grpc_max_receive_bytes: 65536', 'grpc_max_receive_bytes: 65536, grpc_max_send_bytes: 2048'))
     try {
+      if (reload) await small.gateway.reload(configFrom(TEST_CONFIG.replace('grpc_max_receive_bytes: 65536', 'grpc_max_receive_bytes: 65536, grpc_max_send_bytes: 100000')))
       const call = (small.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, Reply>)(new grpc.Metadata())
       const replies: Reply[] = []
       call.on('data', (r: Reply) => replies.push(r))
