@@ -90,9 +90,14 @@ export const deadlineFallback: StrategyFactory<DeadlineFallbackOptions, Static<t
     }
     const fallbackAfterMs = raw.fallback_after_ms ?? raw.hedge_after_ms
     // At or past budget_ms.max every request is over before the fallbacks would start.
-    if (fallbackAfterMs !== undefined && ctx.budgetMs && fallbackAfterMs >= ctx.budgetMs.max) {
+    if (fallbackAfterMs !== undefined && ctx.budgetMs) {
       const key = raw.fallback_after_ms === undefined ? 'hedge_after_ms' : 'fallback_after_ms'
-      ctx.problem(key, `${key} ${fallbackAfterMs} is not below budget_ms.max ${ctx.budgetMs.max}: the fallbacks would never start`)
+      const { default: byDefault, max } = ctx.budgetMs
+      if (fallbackAfterMs >= max) ctx.problem(key, `${key} ${fallbackAfterMs} is not below budget_ms.max ${max}: the fallbacks would never start`)
+      // Only a warning: a request that sends a larger budget can still reach the fallbacks.
+      else if (fallbackAfterMs >= byDefault) {
+        ctx.warn(key, `${key} ${fallbackAfterMs} is not below budget_ms.default ${byDefault}: a request on the default budget ends before the fallbacks start (only requests sending a budget over ${fallbackAfterMs} ms can use them)`)
+      }
     }
     return { fallbackAfterMs }
   },

@@ -45,10 +45,10 @@ describe('majority-vote: classification', () => {
     expect(decision).toMatchObject({ chosen: 0, reason: 'majority', votes: { 1: 2, 2: 1 } })
   })
 
-  it('a vote is the whole label vector of a batch', () => {
+  it('a batch votes row by row (more in batched-vote.test.ts)', () => {
     const { decision, at } = run(collector(3), [ok(0, labels(1, 2)), ok(1, labels(1, 3)), ok(2, labels(1, 2))])
     expect(at).toBe(2)
-    expect(decision).toMatchObject({ chosen: 0, reason: 'majority', votes: { '1,2': 2, '1,3': 1 } })
+    expect(decision).toMatchObject({ chosen: 0, reason: 'majority', votes: { '0:1': 3, '1:2': 2, '1:3': 1 } })
   })
 
   it('1-1-1 split, plurality: the lowest-index model\'s label wins once all have voted', () => {

@@ -106,7 +106,23 @@ describe('config: values', () => {
     expect(issuesOf(yaml)).toEqual([
       expect.objectContaining({ path: 'ensembles.e.strategy.fallback_after_ms', line: 6, message: 'fallback_after_ms 100 is not below budget_ms.max 100: the fallbacks would never start' }),
     ])
-    expect(configFrom(yaml.replace('fallback_after_ms: 100', 'fallback_after_ms: 60')).ensembles.get('e')?.strategy.options).toEqual({ fallbackAfterMs: 60 })
+    expect(configFrom(yaml.replace('fallback_after_ms: 100', 'fallback_after_ms: 40')).ensembles.get('e')?.strategy.options).toEqual({ fallbackAfterMs: 40 })
+  })
+
+  it('warns of a fallback_after_ms at or over budget_ms.default: a default-budget request ends before the fallbacks start', () => {
+    const yaml = (after: number): string =>
+      `${models}ensembles:\n  e:\n    strategy: { name: deadline-fallback, fallback_after_ms: ${after} }\n    models: [a, b]\n    budget_ms: { default: 50, max: 200 }\n`
+    const config = configFrom(yaml(60))
+    expect(config.ensembles.get('e')?.strategy.options).toEqual({ fallbackAfterMs: 60 })
+    expect(config.warnings).toEqual([
+      expect.objectContaining({
+        path: 'ensembles.e.strategy.fallback_after_ms',
+        line: 6,
+        message: 'fallback_after_ms 60 is not below budget_ms.default 50: a request on the default budget ends before the fallbacks start (only requests sending a budget over 60 ms can use them)',
+      }),
+    ])
+    expect(configFrom(yaml(50)).warnings.map((w) => w.path)).toEqual(['ensembles.e.strategy.fallback_after_ms'])
+    expect(configFrom(yaml(49)).warnings).toEqual([])
   })
 
   it('refuses durations a Node.js timer cannot hold (over 2^31-1 ms fires at once)', () => {
