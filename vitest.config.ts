@@ -6,12 +6,16 @@
 //   stand-in, tritonclient, grpcurl), deploy tooling, the bench smoke run.
 // Integration and e2e files run one at a time: deadlines are real there, and a 2-core box
 // starves a neighbour's timers.
+// Every file: temp dirs made with test/temp-dirs.ts are removed after it (setupFiles); the run
+// has a temp root of its own and fails if a `specserve-*` entry is left in it (globalSetup).
 import { defineConfig } from 'vitest/config'
 
-const serial = { fileParallelism: false, pool: 'forks', testTimeout: 30_000, hookTimeout: 300_000 } as const
+const setupFiles = ['test/setup/remove-temp-dirs.ts']
+const serial = { setupFiles, fileParallelism: false, pool: 'forks', testTimeout: 30_000, hookTimeout: 300_000 } as const
 
 export default defineConfig({
   test: {
+    globalSetup: ['test/setup/temp-root.ts'],
     projects: [
       {
         test: {
@@ -20,6 +24,7 @@ export default defineConfig({
           exclude: ['test/**/*.int.test.ts', 'test/**/*.e2e.test.ts', 'test/e2e/**'],
           sequence: { groupOrder: 0 },
           testTimeout: 10_000,
+          setupFiles,
         },
       },
       { test: { name: 'integration', include: ['test/**/*.int.test.ts'], sequence: { groupOrder: 1 }, ...serial } },

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // specserve serve | validate | bench | eval
+import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { atMost } from './at-most.ts'
@@ -235,8 +236,13 @@ async function publish(file: string | undefined): Promise<void> {
   }
 }
 
-// The bench has flags of its own (see bench/run.ts); it is loaded only when asked for.
+// The bench has flags of its own (see bench/run.ts); it is loaded only when asked for. An
+// install without bench/ (the Docker image leaves it out) says so in one line, not a stack.
 if (process.argv[2] === 'bench') {
+  if (!existsSync(new URL('../bench/run.ts', import.meta.url))) {
+    console.error('specserve: bench is not part of this install (no bench/ beside src/; the Docker image leaves it out): run it from a source checkout')
+    process.exit(1)
+  }
   const { benchMain } = await import('../bench/run.ts')
   await benchMain(process.argv.slice(3))
   process.exit(0)

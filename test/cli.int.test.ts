@@ -1,16 +1,16 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createTcpServer, type Server } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { freePort, root, samples, startProcess, waitForPort, type Proc } from './helpers.ts'
+import { tempDir } from './temp-dirs.ts'
 
 const cli = join(root, 'src', 'cli.ts')
 
-async function run(args: string[]): Promise<{ code: number | null; output: string }> {
-  const proc = startProcess(process.execPath, [cli, ...args])
+async function run(args: string[], script = cli): Promise<{ code: number | null; output: string }> {
+  const proc = startProcess(process.execPath, [script, ...args])
   const code = await new Promise<number | null>((resolve) => proc.child.once('exit', (c) => resolve(c)))
   return { code, output: proc.output() }
 }
@@ -26,15 +26,6 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 /** A small config of one model, on loopback, written to a temporary directory. */
-/** Temp dirs the tests made, removed after the suite. */
-const tempDirs: string[] = []
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  tempDirs.push(dir)
-  return dir
-}
-
 function smallConfig(): string {
   const file = join(tempDir('specserve-cli-'), 'small.yaml')
   writeFileSync(file, `server: { host: 127.0.0.1 }\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\nensembles:\n  e: { strategy: deadline-fallback, models: [lr] }\n`)
@@ -48,10 +39,6 @@ async function outputContains(proc: Proc, text: string): Promise<void> {
     if (event === 'exit' && !proc.output().includes(text)) throw new Error(`exited without "${text}":\n${proc.output()}`)
   }
 }
-
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
-})
 
 describe('specserve CLI', () => {
   it('an unknown flag, or --version without a command, is a usage error: the usage, exit 2, no stack', async () => {
@@ -69,6 +56,16 @@ describe('specserve CLI', () => {
     for (const command of ['serve [-c config.yaml]', '--stream', 'validate <config.yaml>', 'bench [--quick]', 'publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx', '--location L', 'eval -c config.yaml --data holdout.csv --label <column>', '--calibrate [temperature|isotonic]']) {
       expect(output).toContain(command)
     }
+  })
+
+  it('bench in an install without bench/ (the Docker image leaves it out): one line saying so, exit 1, no stack', async () => {
+    const install = tempDir('specserve-no-bench-')
+    for (const part of ['src', 'proto']) cpSync(join(root, part), join(install, part), { recursive: true })
+    copyFileSync(join(root, 'package.json'), join(install, 'package.json'))
+    symlinkSync(join(root, 'node_modules'), join(install, 'node_modules'))
+    const { code, output } = await run(['bench', '--quick'], join(install, 'src', 'cli.ts'))
+    expect(code).toBe(1)
+    expect(output).toBe('specserve: bench is not part of this install (no bench/ beside src/; the Docker image leaves it out): run it from a source checkout\n')
   })
 
   it('serve on a port already in use: one line naming the listener and the port, exit 1, no stack', async () => {

@@ -60,6 +60,7 @@ export const security: Scenario = {
       })
     } finally {
       await Promise.all([open.stop(), tlsOnly.stop(), guarded.stop()])
+      pki.remove() // the CA's private key goes with the run
     }
     return {
       id: this.id,

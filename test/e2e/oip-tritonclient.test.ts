@@ -1,11 +1,10 @@
 // Interop with a V2 client someone else wrote: NVIDIA's tritonclient (HTTP and gRPC),
 // installed from PyPI into a venv under the cache, against a real `specserve serve`.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { cancerEnsemble, cancerModels, serve, type Served } from './serve.ts'
 
 let python: string
@@ -13,7 +12,7 @@ let served: Served | undefined
 
 beforeAll(async () => {
   python = execFileSync(join(root, 'scripts/tritonclient-env.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
-  const dir = mkdtempSync(join(tmpdir(), 'specserve-oip-'))
+  const dir = tempDir('specserve-oip-')
   const intModel = join(dir, 'int64_counts.onnx')
   execFileSync(python, [join(root, 'test/e2e/oip_int64_model.py'), intModel])
   served = await serve(

@@ -1,11 +1,13 @@
 // Real remote peers for the e2e tests and the benchmark: provisioned into the cache by
 // scripts/peers/*.sh (reused when present), started as child processes on free ports,
 // and stopped by the caller. Each start* resolves once the peer answers a real request.
+// Files written for a peer (MLServer's model repository) go with it on stop().
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { cacheDir, freePort, root, startProcess, type Proc } from '../helpers.ts'
+import { freePort, root, startProcess, type Proc } from '../helpers.ts'
+import { removeTempDir, tempDir } from '../temp-dirs.ts'
 
 export interface Peer {
   /** REST base URL, e.g. http://127.0.0.1:8080 */
@@ -13,6 +15,9 @@ export interface Peer {
   /** gRPC URL, e.g. grpc://127.0.0.1:8081 */
   readonly grpcUrl: string
   readonly proc: Proc
+  /** The directory written for this peer, if any (MLServer's model repository). */
+  readonly dir?: string
+  /** Stops the process, then deletes `dir`. */
   stop(): Promise<void>
 }
 
@@ -45,12 +50,17 @@ async function ready(url: string, proc: Proc, init: { method?: 'GET' | 'POST'; b
   }
 }
 
-const peer = (restPort: number, grpcPort: number, proc: Proc): Peer => ({
+const peer = (restPort: number, grpcPort: number, proc: Proc, dir?: string): Peer => ({
   restUrl: `http://127.0.0.1:${restPort}`,
   grpcUrl: `grpc://127.0.0.1:${grpcPort}`,
   proc,
+  dir,
   async stop() {
-    await proc.stop()
+    try {
+      await proc.stop()
+    } finally {
+      if (dir) removeTempDir(dir)
+    }
   },
 })
 
@@ -71,8 +81,8 @@ export async function startMlserver(model: ServedModel): Promise<Peer> {
   const venv = provisionMlserver()
   const joblibDir = provisionJoblibModels()
   const [restPort, grpcPort, metricsPort] = [await freePort(), await freePort(), await freePort()]
-  const repo = join(cacheDir(), 'run', `mlserver-${process.pid}-${restPort}`)
-  mkdirSync(join(repo, model.name), { recursive: true })
+  const repo = tempDir('specserve-mlserver-')
+  mkdirSync(join(repo, model.name))
   writeFileSync(join(repo, 'settings.json'), JSON.stringify({ http_port: restPort, grpc_port: grpcPort, metrics_port: metricsPort, host: '127.0.0.1', debug: false, parallel_workers: 0, load_models_at_startup: true }))
   writeFileSync(
     join(repo, model.name, 'model-settings.json'),
@@ -88,7 +98,7 @@ export async function startMlserver(model: ServedModel): Promise<Peer> {
     }),
   )
   const proc = startProcess(join(venv, 'bin', 'mlserver'), ['start', repo], { env: { MLSERVER_LOGGING_LEVEL: 'WARNING' } })
-  const p = peer(restPort, grpcPort, proc)
+  const p = peer(restPort, grpcPort, proc, repo)
   try {
     await ready(`${p.restUrl}/v2/models/${model.name}/ready`, proc)
   } catch (err) {

@@ -1,9 +1,9 @@
 // Starts `specserve serve` as a real process on free ports, for the e2e interop tests,
 // and resolves once the gateway reports ready over V2 REST.
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort, root, startProcess, waitForPort, type Proc } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 export interface Served {
   proc: Proc
@@ -12,8 +12,11 @@ export interface Served {
   dir: string
 }
 
-/** `models` and `ensembles` are YAML bodies (indented two spaces); ONNX paths absolute or relative to the repo. */
-export async function serve(models: string, ensembles: string, dir = mkdtempSync(join(tmpdir(), 'specserve-e2e-'))): Promise<Served> {
+/**
+ * `models` and `ensembles` are YAML bodies (indented two spaces); ONNX paths absolute or relative to the repo.
+ * The config goes to `dir`, by default a tempDir() removed after the test file.
+ */
+export async function serve(models: string, ensembles: string, dir = tempDir('specserve-e2e-')): Promise<Served> {
   const [restPort, grpcPort] = [await freePort(), await freePort()]
   const file = join(dir, 'config.yaml')
   writeFileSync(file, `server: { host: 127.0.0.1, rest_port: ${restPort}, grpc_port: ${grpcPort} }\nexecutors: { onnx_workers: 2 }\nmodels:\n${models}\nensembles:\n${ensembles}\n`)

@@ -1,9 +1,9 @@
 // Latency profiles: which calls of a member are delayed, and by how much.
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseLatencyProfile } from '../../src/eval/latency.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const calls = (source: (k: number) => number, n: number): number[] => Array.from({ length: n }, (_, k) => source(k))
 
@@ -17,7 +17,7 @@ describe('parseLatencyProfile', () => {
   })
 
   it('a .json file replays each model\'s measured delays in turn', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'specserve-profile-')), 'remote.json')
+    const file = join(tempDir('specserve-profile-'), 'remote.json')
     writeFileSync(file, JSON.stringify({ remote: [3, 40, 5] }))
     expect(calls(parseLatencyProfile(file).delays.get('remote')!, 5)).toEqual([3, 40, 5, 3, 40])
     writeFileSync(file, JSON.stringify({ remote: [] }))

@@ -2,8 +2,7 @@
 // accuracies are the ones scikit-learn measured when it trained them (models/manifest.json),
 // a straggler profile moves the deadline-fallback to its fallback, bad data is refused
 // with its line, and the report files are written.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
@@ -15,6 +14,7 @@ import { parseLatencyProfile } from '../../src/eval/latency.ts'
 import { writeReport } from '../../src/eval/report.ts'
 import { runEval, type EnsembleReport } from '../../src/eval/run.ts'
 import { configFrom, root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import '../starter/scripted.ts'
 
 const config = configFrom(`
@@ -109,7 +109,7 @@ describe('specserve eval', () => {
 
   it('writes report.json, report.md and one SVG per ensemble', async () => {
     const ensembles = await runEval(config, firstRows(cancerText, 20), { ensembles: ['cancer'], budgets: [10, 30], warmup: 0 })
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-eval-'))
+    const dir = tempDir('specserve-eval-')
     const files = writeReport(dir, { config: 'c.yaml', data: 'few.csv', label: 'label', rows: 20, latency_profile: null, ensembles })
     expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['report.json', 'report.md', 'cancer.svg'])
     const json = JSON.parse(readFileSync(files[0]!, 'utf8')) as { ensembles: EnsembleReport[] }
@@ -136,7 +136,7 @@ ensembles:
 
 describe('specserve eval --calibrate', () => {
   it('fits a temperature per member, stores it beside the config, and the config reads it back', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-calibrate-'))
+    const dir = tempDir('specserve-calibrate-')
     const file = join(dir, 'c.yaml')
     writeFileSync(file, BEST_OF_TWO)
     const { path, models } = await calibrate(loadConfigFile(file), cancer, ['best'])
@@ -153,7 +153,7 @@ describe('specserve eval --calibrate', () => {
   })
 
   it('fits an isotonic map per member with --calibrate isotonic, which best-quality then reads', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-isotonic-'))
+    const dir = tempDir('specserve-isotonic-')
     const file = join(dir, 'c.yaml')
     writeFileSync(file, BEST_OF_TWO)
     const { path, models } = await calibrate(loadConfigFile(file), cancer, ['best'], 'isotonic')
@@ -174,7 +174,7 @@ describe('specserve eval --calibrate', () => {
   })
 
   it('leaves out, and counts, rows whose probabilities are not finite; the file written is one the config accepts', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-nonfinite-'))
+    const dir = tempDir('specserve-nonfinite-')
     const file = join(dir, 'c.yaml')
     writeFileSync(file, `models:\n  cancer-mlp: { kind: onnx, path: ${join(root, 'models', 'cancer_mlp.onnx')} }\nensembles:\n  mlp: { strategy: deadline-fallback, models: [cancer-mlp] }\n`)
     // 1e39 is a double, but no FP32: the MLP gets Infinity and answers NaN probabilities for those 3 rows.
@@ -193,7 +193,7 @@ describe('specserve eval --calibrate', () => {
   })
 
   it('writes nothing when a fit is not one the config would accept (a "probabilities" output above 1)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-unusable-'))
+    const dir = tempDir('specserve-unusable-')
     const file = join(dir, 'c.yaml')
     // A scripted model answering label 2 gives "probabilities" [-1, 2]: its confidence is 2.
     writeFileSync(file, 'models:\n  scores: { kind: scripted, label: 2 }\nensembles:\n  e: { strategy: deadline-fallback, models: [scores] }\n')

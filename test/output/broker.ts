@@ -1,14 +1,13 @@
 // A real Kafka broker for tests and benchmarks: scripts/kafka.sh provisions Apache Kafka
 // from Maven Central (once, into the cache) and runs a KRaft single node in its own
 // temporary directory on free ports. stop()/start() keep the data and the ports, so an
-// outage can be staged; destroy() removes everything.
+// outage can be staged; destroy() removes everything (and a start that fails, what it made).
 import { execFile } from 'node:child_process'
-import { mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Admin, Consumer, stringDeserializers, type Message } from '@platformatic/kafka'
 import { freePort, root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const run = promisify(execFile)
 const script = join(root, 'scripts', 'kafka.sh')
@@ -35,10 +34,17 @@ async function kafkaSh(args: readonly string[]): Promise<string> {
 }
 
 export async function startBroker(): Promise<Broker> {
-  const dir = await mkdtemp(join(tmpdir(), 'specserve-kafka-'))
+  const dir = tempDir('specserve-kafka-')
   // --owner-pid: a test run that dies without destroy() does not leave a broker behind.
   const owner = ['--owner-pid', String(process.pid)]
-  const bootstrap = await kafkaSh(['start', '--dir', dir, '--port', String(await freePort()), ...owner])
+  let bootstrap: string
+  try {
+    bootstrap = await kafkaSh(['start', '--dir', dir, '--port', String(await freePort()), ...owner])
+  } catch (err) {
+    // A broker that started but never listened would outlive the test file otherwise.
+    await kafkaSh(['clean', '--dir', dir]).catch(() => {})
+    throw err
+  }
   return {
     bootstrap,
     dir,

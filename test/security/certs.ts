@@ -1,9 +1,10 @@
 // A throwaway PKI made with openssl at test time: a CA, server certificates for 127.0.0.1
-// and localhost, client certificates, and certificates from a CA nobody trusts.
+// and localhost, client certificates, and certificates from a CA nobody trusts. Its directory
+// holds the CA's private key: it goes after the test file (tempDir), or on remove().
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { removeTempDir, tempDir } from '../temp-dirs.ts'
 
 export interface Pair {
   readonly cert: string
@@ -23,6 +24,8 @@ export interface Pki {
   serial(pair: Pair | string): string
   /** Replaces `to`'s files with `from`'s the way a deploy does: write aside, then rename over. */
   install(from: Pair, to: Pair): void
+  /** Deletes the directory, keys included (tests need not: it goes after the test file). */
+  remove(): void
 }
 
 const openssl = (args: string[], cwd: string): void => {
@@ -34,9 +37,14 @@ function authority(dir: string, name: string): void {
 }
 
 export function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), 'specserve-pki-'))
-  authority(dir, 'ca')
-  authority(dir, 'stranger-ca')
+  const dir = tempDir('specserve-pki-')
+  try {
+    authority(dir, 'ca')
+    authority(dir, 'stranger-ca')
+  } catch (err) {
+    removeTempDir(dir)
+    throw err
+  }
   const pki: Pki = {
     dir,
     ca: join(dir, 'ca.pem'),
@@ -59,6 +67,7 @@ export function makePki(): Pki {
         renameSync(`${dst}.new`, dst)
       }
     },
+    remove: () => removeTempDir(dir),
   }
   return pki
 }

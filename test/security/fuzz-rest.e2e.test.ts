@@ -4,8 +4,7 @@
 // none may get a 5xx other than the documented 502/503/504, and the process' memory stays
 // bounded.
 import { execFile, execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createHash } from 'node:crypto'
@@ -13,6 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { demoConfig, root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const KEY = 'fuzz-key-0001'
 let schemathesis: string
@@ -31,7 +31,7 @@ afterAll(async () => app?.close())
 
 describe('schemathesis against /openapi.json', () => {
   it('finds no 5xx but the documented 502/503/504, and memory stays bounded', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-schemathesis-'))
+    const dir = tempDir('specserve-schemathesis-')
     // Known names, so generated requests reach the predict path and not only 404s; the
     // documented 5xx (a budget too small is a 504) are answers, not server errors.
     writeFileSync(

@@ -1,8 +1,7 @@
 // JWT bearer tokens against a real issuer on a loopback port (keys made by jose, a JWKS
 // endpoint, rotation): what a token must be to pass, and the attacks that must not.
 import { createHash } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -10,6 +9,7 @@ import { GatewayError } from '../../src/errors.ts'
 import { Guard, type Principal } from '../../src/security/guard.ts'
 import { JwtVerifier } from '../../src/security/jwt.ts'
 import { configFrom } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { AUDIENCE, ISSUER, startIssuer, type Issuer } from './issuer.ts'
 import '../starter/scripted.ts'
 
@@ -158,7 +158,7 @@ describe('JWT from a JWKS URL', () => {
 
 describe('JWT from a key file', () => {
   it('verifies against a PEM public key and refuses a token of another key', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'specserve-jwt-'))
+    const dir = tempDir('specserve-jwt-')
     writeFileSync(join(dir, 'idp.pem'), issuer.current.spki)
     const guard = guardFor(`{ key_file: "${join(dir, 'idp.pem')}", issuer: "${ISSUER}", audience: ${AUDIENCE} }`)
     expect(await verdict(guard, await issuer.sign({ sub: 'dave' }))).toMatchObject({ id: 'jwt:dave' })

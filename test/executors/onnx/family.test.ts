@@ -1,11 +1,12 @@
 // Model families read from the demo models' ONNX graphs (models/train.py exports them with
 // skl2onnx), and the rule that names a family from a graph's operators.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { familyOf, graphOpTypes, modelFamily } from '../../../src/executors/onnx/family.ts'
 import { root } from '../../helpers.ts'
+import { tempDir } from '../../temp-dirs.ts'
 
 const demo = (name: string): string => join(root, 'models', `${name}.onnx`)
 
@@ -50,7 +51,7 @@ describe('model families', () => {
   })
 
   it('says unknown for a file that is not an ONNX model', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'specserve-family-')), 'x.onnx')
+    const file = join(tempDir('specserve-family-'), 'x.onnx')
     writeFileSync(file, Buffer.from([0x3a, 0xff, 0xff, 0xff, 0xff, 0x0f]))
     expect(modelFamily(file)).toBe('unknown')
     expect(modelFamily(join(tmpdir(), 'no-such-file.onnx'))).toBe('unknown')

@@ -2,10 +2,10 @@
 // not behave as native.ts expects: native.ts is replaced by a session whose first run throws
 // or leaves an output out; the public API under it is the real one.
 import { writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { root } from '../../helpers.ts'
+import { tempDir } from '../../temp-dirs.ts'
 
 const binding = vi.hoisted(() => ({ firstRun: (): unknown => undefined, released: 0 }))
 vi.mock('../../../src/executors/onnx/native.ts', () => ({
@@ -50,7 +50,7 @@ describe('openSession on a binding that misbehaves', () => {
     binding.firstRun = () => {
       throw new Error('Tensor must be an object.')
     }
-    const junk = join(tmpdir(), `specserve-not-a-model-${process.pid}.onnx`)
+    const junk = join(tempDir('specserve-not-a-model-'), 'junk.onnx')
     writeFileSync(junk, 'not an onnx model')
     await expect(openSession(junk)).rejects.toThrow(/protobuf|parse|load/i)
     expect(binding.released).toBe(1)
