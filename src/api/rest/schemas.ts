@@ -113,14 +113,21 @@ export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
   'PUT /v1/models/:name/versions/:version': {
     summary: 'Upload a version (ONNX bytes as application/octet-stream): stored, loaded, gated, then served or rejected',
     params: VersionParams,
-    response: { 200: Any, 201: Any, 400: Error, 404: Error, 409: Error, 413: Error, 422: Any, ...refusals(Error) },
+    // 200 kept aside (older), 201 serving, 202 a canary, 422 rejected (src/registry/routes.ts uploaded); 503 while draining.
+    response: { 200: Any, 201: Any, 202: Any, 400: Error, 404: Error, 409: Error, 413: Error, 422: Any, 503: Error, ...refusals(Error) },
   },
-  'POST /v1/models/:name/rollback': { summary: 'Serve the previous passing version', params: NameParam, response: { 200: Any, 404: Error, 409: Error, ...refusals(Error) } },
+  'POST /v1/models/:name/rollback': {
+    summary: 'Serve the previous passing version',
+    params: NameParam,
+    // 422: the previous version no longer loads or passes; 503: the gateway is draining.
+    response: { 200: Any, 404: Error, 409: Error, 422: Error, 503: Error, ...refusals(Error) },
+  },
   'GET /healthz': { summary: 'Liveness', response: { 200: Any } },
   'GET /readyz': { summary: 'Readiness: every embedded model loaded and warm', response: { 200: Any, 503: Any } },
   'GET /metrics': { summary: 'Prometheus metrics (text exposition format)', response: { 200: { type: 'string' }, ...refusals(Error) } },
   'GET /openapi.json': { summary: 'This document', response: { 200: Any, ...refusals(Error) } },
-  'POST /admin/reload': { summary: 'Reload the config file', response: { 200: Any, 422: Error, ...refusals(Error) } },
+  // 503: NOT_READY while the first load runs or the gateway drains (src/gateway.ts reload).
+  'POST /admin/reload': { summary: 'Reload the config file', response: { 200: Any, 422: Error, 503: Error, ...refusals(Error) } },
   'GET /v2/': { summary: 'V2 server metadata', response: { 200: Any, ...refusals(OipError) } },
   'GET /v2/health/live': { summary: 'V2 liveness', response: { 200: Any } },
   'GET /v2/health/ready': { summary: 'V2 readiness (200 ready, 400 not)', response: { 200: Any, 400: Any } },

@@ -1,12 +1,13 @@
 // buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
-import { createServer, ServerResponse, type RequestListener, type Server } from 'node:http'
+import { createServer, ServerResponse, STATUS_CODES, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
+import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { MAX_NAME_IN_PATH } from '../../config/forms.ts'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
-import { GatewayError } from '../../errors.ts'
+import { ErrorCatalogue, GatewayError, type ErrorCode } from '../../errors.ts'
 import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
 import { admitting } from './admission.ts'
@@ -47,9 +48,10 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const gateway = options.gateway ?? new Gateway(config)
   // server.tls: HTTPS, the files followed as they change (src/security/tls.ts).
   const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
+  let serving: RequestListener | undefined
   const app = Fastify({
     // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
-    serverFactory: (handler) => listener(admitting(gateway, handler), tls, config.server, gateway),
+    serverFactory: (handler) => listener((serving = admitting(gateway, handler)), tls, config.server, gateway),
     // Only read for the addresses fastify logs (https://…): the server itself comes from serverFactory.
     ...(tls && { https: {} }),
     // A fastify that has a logger attaches response listeners to every request, even with
@@ -65,7 +67,9 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     maxParamLength: MAX_NAME_IN_PATH,
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
     requestIdHeader: 'x-request-id',
-    return503OnClosing: true,
+    // Once close() begins, closing() below answers in our shape instead of fastify's 503.
+    return503OnClosing: false,
+    clientErrorHandler: clientErrors(config.server),
     // Errors fastify meets before a route (a URL that is not valid percent-encoding, a path
     // parameter over maxParamLength): in our catalogue, in the shape of the API asked.
     frameworkErrors: (err, request, reply) => {
@@ -81,6 +85,12 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
   const guarded = registerGuard(app, gateway)
   if (owned) app.addHook('onClose', async () => gateway.close())
+  // A request on a connection still open once close() began (a kept-alive one mid-request, a
+  // pipelined one) gets 503 NOT_READY. The request listener is swapped, not checked per request.
+  app.addHook('preClose', (done) => {
+    if (serving) app.server.off('request', serving).on('request', closing)
+    done()
+  })
   if (tls) {
     tls.on('reloaded', () => app.log.info({ cert: tls.config.cert }, 'TLS files changed: new connections get them'))
     tls.on('rejected', (err) => app.log.error({ err, cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving'))
@@ -120,6 +130,67 @@ function frameworkMessage(code: string): string {
   return 'bad request'
 }
 
+/** A pre-serialized answer written by the listener itself, in the native `{code, message}` or the V2 `{error, code}` shape. */
+interface RawAnswer {
+  readonly status: number
+  readonly body: string
+  readonly headers: Readonly<Record<string, string | number>>
+}
+
+function rawAnswer(code: ErrorCode, message: string, shape: 'native' | 'oip' = 'native'): RawAnswer {
+  const body = JSON.stringify(shape === 'native' ? { code, message } : { error: message, code })
+  return { status: ErrorCatalogue[code].http, body, headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' } }
+}
+
+const CLOSING_MESSAGE = 'the gateway is shutting down: retry on a new connection'
+const closingNative = rawAnswer('NOT_READY', CLOSING_MESSAGE)
+const closingOip = rawAnswer('NOT_READY', CLOSING_MESSAGE, 'oip')
+
+/** The request listener once close() began: every request is refused NOT_READY (responseClass adds retry-after). */
+function closing(req: Parameters<RequestListener>[0], res: Parameters<RequestListener>[1]): void {
+  const { status, body, headers } = isOipUrl(req.url ?? '') ? closingOip : closingNative
+  res.writeHead(status, headers)
+  res.end(body)
+}
+
+/** Node's limit on a request line and headers (maxHeaderSize below): over it, HEADERS_TOO_LARGE. */
+const MAX_HEADER_BYTES = 16 * 1024
+
+/** A response already under way on the socket: an error answer written now would corrupt it (Node's own check). */
+const answering = (socket: Socket): boolean => (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+
+/**
+ * What Node's HTTP parser refuses before fastify sees a request (headers over 16 KiB, a request
+ * not in within the timeouts, bytes that are not HTTP/1.1), in our catalogue instead of
+ * fastify's default `{error, message, statusCode}`. The URL is not known (or not parsed), so
+ * always the native shape. As fastify and Node do: nothing for a reset or destroyed socket,
+ * written only if the socket is writable, then destroyed.
+ */
+function clientErrors(limits: GatewayConfig['server']): (this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket) => void {
+  const headersTooLarge = onTheWire(rawAnswer('HEADERS_TOO_LARGE', `the request line and headers are over ${MAX_HEADER_BYTES / 1024} KiB`))
+  const timeout = onTheWire(rawAnswer(
+    'REQUEST_TIMEOUT',
+    `the request did not arrive in time: its headers within ${limits.headers_timeout_ms} ms (server.headers_timeout_ms), all of it within ${limits.request_timeout_ms} ms (server.request_timeout_ms)`,
+  ))
+  // fastify calls it bound to the app: `this.log` is the app's logger.
+  return function (err, socket) {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return
+    const answer =
+      err.code === 'HPE_HEADER_OVERFLOW' ? headersTooLarge
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? timeout
+      : onTheWire(rawAnswer('BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`))
+    this.log.trace({ err }, 'client error')
+    if (socket.writable && !answering(socket)) socket.write(answer)
+    socket.destroy(err)
+  }
+}
+
+/** The answer as bytes on the wire: the socket has no response object to write it. */
+function onTheWire({ status, body, headers }: RawAnswer): string {
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`)
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('')}\r\n${body}`
+}
+
 /** Every request logs through `logger` itself: one logger, no child per request. */
 const childOf = (logger: FastifyBaseLogger): NonNullable<FastifyServerOptions['childLoggerFactory']> => () => logger
 
@@ -138,7 +209,7 @@ function listener(handler: RequestListener, tls: TlsFiles | null, limits: Gatewa
     requestTimeout: limits.request_timeout_ms,
     keepAliveTimeout: limits.keep_alive_timeout_ms,
     connectionsCheckingInterval: Math.min(1000, Math.max(50, limits.headers_timeout_ms / 10)),
-    maxHeaderSize: 16 * 1024,
+    maxHeaderSize: MAX_HEADER_BYTES,
   }
   const server = tls ? createSecureServer({ ...tls.serverOptions, ...options }, handler) : createServer(options, handler)
   server.maxConnections = limits.max_connections
@@ -147,7 +218,7 @@ function listener(handler: RequestListener, tls: TlsFiles | null, limits: Gatewa
 }
 
 /**
- * Every response, whoever writes it (a route, the admission's refusals, fastify's own 503
+ * Every response, whoever writes it (a route, the admission's refusals, the listener's 503
  * while closing): a 503 (OVERLOADED, NOT_READY) says when to retry, and a draining gateway
  * closes each kept-alive connection once it has its answer, so shutdown does not wait out
  * the grace period for clients that keep their sockets open. One check in writeHead covers
