@@ -35,19 +35,21 @@ export function attachRecordHooks(gateway: Gateway, sink: RecordSink, settings: 
   const sampling = sampleRate < 1 || Object.values(sampleRates).some((r) => r < 1)
   // Late answers are published only for results that were themselves recorded.
   const skipped = new WeakSet<PredictResult>()
-  gateway.hooks.onResult = (result, req) => {
+  // A record's time is its predict's decision (a late one's too), not when the hook ran: a
+  // predict with shadows is recorded once they have answered, late answers after its record.
+  gateway.hooks.onResult = (result, req, _ens, decidedAt) => {
     if (sampling && Math.random() >= (sampleRates[result.ensemble] ?? sampleRate)) {
       skipped.add(result)
       return
     }
-    sink.write(new PendingRecord(keyOf(result), result, req.inputs, Date.now(), null, includeInputs, instance))
+    sink.write(new PendingRecord(keyOf(result), result, req.inputs, decidedAt, null, includeInputs, instance))
   }
   if (!settings.publishLate) return
-  gateway.hooks.onLate = (result, index, outcome, req) => {
+  gateway.hooks.onLate = (result, index, outcome, req, decidedAt) => {
     if (outcome.status !== 'ok' || skipped.has(result)) return
     const model = result.models[index]
     if (!model) return
     const late = { model: model.name, version: model.version, latency_ms: roundMs(outcome.latencyMs), outputs: outcome.outputs }
-    sink.write(new PendingRecord(keyOf(result), result, req.inputs, Date.now(), late, includeInputs, instance))
+    sink.write(new PendingRecord(keyOf(result), result, req.inputs, decidedAt, late, includeInputs, instance))
   }
 }

@@ -65,6 +65,7 @@ export class PendingRecord {
   readonly key: string | null
   readonly result: PredictResult
   readonly inputs: TensorMap
+  /** Date.now() when the predict was decided: the record's `time` (a late answer's record too). */
   readonly at: number
   readonly late: LateAnswer | null
   readonly includeInputs: boolean
@@ -99,7 +100,8 @@ export class PendingRecord {
       elapsed_ms: r.elapsed_ms,
       models: r.models,
       late: late ? { model: late.model, version: late.version, latency_ms: late.latency_ms, outputs: nestedMap(late.outputs) } : null,
-      ...(r.shadows ? { shadows: r.shadows.map(shadowRecord) } : {}),
+      // The predict's own record has them; its late ones (same result object) need not repeat them.
+      ...(r.shadows && !late ? { shadows: r.shadows.map(shadowRecord) } : {}),
       trace_id: traceIdOf(r),
       instance: this.instance,
     }
@@ -116,7 +118,7 @@ export class PendingRecord {
       `"decision":${decisionJson(r.decision)},"error":${r.error === null ? 'null' : JSON.stringify(r.error)},` +
       `"budget_ms":${numberJson(r.budget_ms)},"elapsed_ms":${numberJson(r.elapsed_ms)},"models":${modelsJson(r.models)},` +
       `"late":${late ? JSON.stringify({ model: late.model, version: late.version, latency_ms: late.latency_ms, outputs: nestedMap(late.outputs) }) : 'null'}`
-    if (r.shadows) out += `,"shadows":${JSON.stringify(r.shadows.map(shadowRecord))}`
+    if (r.shadows && !late) out += `,"shadows":${JSON.stringify(r.shadows.map(shadowRecord))}`
     const trace = traceIdOf(r)
     return `${out},"trace_id":${trace === null ? 'null' : JSON.stringify(trace)},"instance":${JSON.stringify(this.instance)}}`
   }

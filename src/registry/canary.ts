@@ -5,10 +5,11 @@
 // measured on the same inputs. After `promote_after` canary runs that answered or failed,
 // the evidence is reported once: the registry promotes or rolls back.
 import { labelKey, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
-import { ModelError } from '../errors.ts'
-import type { Executor, InferContext } from '../executors/types.ts'
-import { RAN_VERSION } from '../executors/types.ts'
-import type { TensorMap } from '../tensor/index.ts'
+import { ModelError, ModelErrorCode } from '../errors.ts'
+import type { BatchedOutputs, Executor, InferContext } from '../executors/types.ts'
+import { BATCH_ROWS, RAN_VERSION } from '../executors/types.ts'
+import { onlyOutputs } from '../starter/ensemble.ts'
+import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../types.ts'
 import type { CanarySettings } from './config.ts'
 
@@ -55,6 +56,8 @@ export class CanaryExecutor implements Executor {
   private decided = false
   /** Comparison runs still going: the decision waits for them. */
   private comparing = 0
+  /** The serving version's outputs, when the canary produces more: its answers are cut to these. */
+  private cutTo: readonly TensorSpec[] | undefined
 
   constructor(stable: Executor, canary: Executor, plan: CanaryPlan) {
     this.name = stable.name
@@ -74,6 +77,10 @@ export class CanaryExecutor implements Executor {
     const ours = this.stable.metadata()
     const describe = (m: ModelMetadata): string => JSON.stringify(m.inputs.map((s) => [s.name, s.datatype, s.shape]))
     if (describe(theirs) !== describe(ours)) throw new Error(`the canary's inputs ${describe(theirs)} differ from the serving version's ${describe(ours)}`)
+    // The canary answers for the model: with what the serving version declares (the ensemble's outputs come from that), no more, no less.
+    const missing = ours.outputs.filter((o) => !theirs.outputs.some((c) => c.name === o.name && c.datatype === o.datatype && sameShape(c.shape, o.shape)))
+    if (missing.length) throw new Error(`the canary's outputs ${describeOutputs(theirs.outputs)} lack the serving version's ${describeOutputs(missing)}`)
+    this.cutTo = theirs.outputs.length > ours.outputs.length ? ours.outputs : undefined
     const source = resolveVoteSource(ours.outputs)
     this.source = source.kind === 'invalid' || source.kind === 'regression' ? undefined : source
   }
@@ -86,14 +93,15 @@ export class CanaryExecutor implements Executor {
         // The comparison starts first (comparing++ at once), so the decision this run may trigger waits for it.
         void this.compare(inputs, outputs)
         this.count(false)
+        if (this.cutTo) return { ...onlyOutputs(outputs, this.cutTo), [BATCH_ROWS]: (outputs as BatchedOutputs)[BATCH_ROWS], [RAN_VERSION]: version }
         return { ...outputs, [RAN_VERSION]: version }
       },
       (err: unknown) => {
-        // A run the request no longer needed (decided, out of time), or one never started (no
-        // time left for it, queues full), says nothing about the canary.
-        if (!ctx.over && !(err instanceof ModelError && err.skipped)) this.count(true)
-        if (err !== null && typeof err === 'object') Object.assign(err, { [RAN_VERSION]: version })
-        throw err
+        // Too late to matter: the request no longer reads this failure (and the error may be its shared abort reason).
+        if (ctx.over) throw err
+        // A run never started (no time left for it, queues full) says nothing about the canary.
+        if (!(err instanceof ModelError && err.skipped)) this.count(true)
+        throw versioned(err, version)
       },
     )
   }
@@ -161,3 +169,20 @@ export class CanaryExecutor implements Executor {
     await Promise.all([this.stable.close(), this.canary.close()])
   }
 }
+
+/**
+ * The canary's failure, naming its version. Errors are often shared (one per closing model,
+ * crashed worker or request abort, module-level singletons): writing the version on one would
+ * name the canary on every other model's failure with it. An object made from the error
+ * inherits its code, message and stack, and carries the version alone.
+ */
+function versioned(err: unknown, version: string): object {
+  const base = err !== null && typeof err === 'object' ? err : new ModelError(ModelErrorCode.MODEL_FAILED, String(err))
+  return Object.create(base, { [RAN_VERSION]: { value: version, enumerable: true } }) as object
+}
+
+/** Same rank, and no dimension known to differ (-1 on either side matches anything). */
+const sameShape = (canary: readonly number[], serving: readonly number[]): boolean =>
+  canary.length === serving.length && serving.every((d, i) => d < 0 || canary[i]! < 0 || d === canary[i])
+
+const describeOutputs = (specs: readonly TensorSpec[]): string => specs.map((s) => `${s.name}:${s.datatype}[${s.shape.join(',')}]`).join(' ')

@@ -5,7 +5,7 @@ import type { EnsembleConfig, ModelConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
 import { GatewayError, inputFailure } from '../errors.ts'
 import type { Executor } from '../executors/types.ts'
-import { checkTensor, formatShape, quote, type TensorMap, type TensorSpec } from '../tensor/index.ts'
+import { checkTensor, formatShape, quote, type Tensor, type TensorMap, type TensorSpec } from '../tensor/index.ts'
 import { Selection } from './selection.ts'
 import { ShadowCounts, ShadowRunner } from './shadow.ts'
 import { EnsembleStats, type ModelStats } from './stats.ts'
@@ -23,8 +23,13 @@ export interface EnsembleRuntime {
   readonly requestStats: EnsembleStats
   /** Inputs every model accepts (the first model's declaration, checked against the rest). */
   readonly inputs: readonly TensorSpec[]
-  /** Outputs every model produces (by name, the first model's declaration). */
+  /**
+   * Outputs every model produces: same name and datatype, compatible shapes (in the first
+   * model's order), -1 in a dimension some model declares -1. Answers carry exactly these.
+   */
   readonly outputs: readonly TensorSpec[]
+  /** Per member: whether it produces nothing but `outputs`, so its answer is returned as it is (no copy per predict). */
+  readonly answersAsDeclared: readonly boolean[]
   /** Member selection (`select:`); undefined for `all`, so the starter's plain path checks one field. */
   readonly selection: Selection | undefined
   /** Shadow members (`shadow:`), run after the answer on a sample of predicts; undefined when none. */
@@ -59,10 +64,8 @@ export function buildEnsemble(
   members.slice(1).forEach((m, i) => checkAgainstFirst(m, `ensembles.${config.name}.models.${i + 1}`))
   const shadows = (config.shadow?.models ?? []).map(lookup)
   shadows.forEach((m, i) => checkAgainstFirst(m, `ensembles.${config.name}.shadow.models.${i}`))
-  const outputs = first.executor
-    .metadata()
-    .outputs.filter((o) => members.every((m) => m.executor.metadata().outputs.some((x) => x.name === o.name && x.datatype === o.datatype)))
-  if (outputs.length === 0) issues.push({ path: `ensembles.${config.name}.models`, message: 'the models share no output (same name and datatype)' })
+  const outputs = commonOutputs(members.map((m) => m.executor.metadata().outputs))
+  if (outputs.length === 0) issues.push({ path: `ensembles.${config.name}.models`, message: 'the models share no output (same name and datatype, compatible shapes)' })
   if (issues.length) return { issues }
   const factory = getStrategy(config.strategy.name)
   if (!factory) return { issues: [{ path: `ensembles.${config.name}.strategy`, message: `unknown strategy ${config.strategy.name}` }] }
@@ -93,10 +96,59 @@ export function buildEnsemble(
       requestStats,
       inputs,
       outputs,
+      // Declared outputs are a subset of each member's (by name): as many means the same set.
+      answersAsDeclared: members.map((m) => m.executor.metadata().outputs.length === outputs.length),
       selection: config.select.policy === 'all' ? undefined : new Selection(config.select, stats, strategy, outputs),
       shadow: config.shadow && new ShadowRunner(shadows.map((m) => ({ model: m.model, executor: m.executor, counts: shadowCounts(requestStats, m.model.name) })), config.shadow.sample, config.budget.max, outputs),
     },
   }
+}
+
+/**
+ * The outputs every member declares with the same name and datatype and a compatible shape,
+ * in the first member's order. Shapes are compatible when of one rank with no dimension fixed
+ * at two sizes (2 classes here, 3 there: left out, as a datatype that differs); a dimension
+ * fixed in one and -1 in another is -1. Every answer then fits what the ensemble declares.
+ */
+function commonOutputs(declared: readonly (readonly TensorSpec[])[]): TensorSpec[] {
+  const common: TensorSpec[] = []
+  for (const spec of declared[0]!) {
+    const specs = declared.map((theirs) => theirs.find((o) => o.name === spec.name))
+    if (!specs.every((o) => o !== undefined && o.datatype === spec.datatype && o.shape.length === spec.shape.length)) continue
+    const shape = spec.shape.map((_, i) => {
+      const sizes = specs.map((o) => o!.shape[i]!)
+      const fixed = sizes.filter((d) => d >= 0)
+      if (fixed.some((d) => d !== fixed[0])) return undefined
+      return fixed.length === sizes.length ? fixed[0]! : -1
+    })
+    if (shape.includes(undefined)) continue
+    common.push(shape.every((d, i) => d === spec.shape[i]) ? spec : { ...spec, shape: shape as number[] })
+  }
+  return common
+}
+
+/**
+ * An answer put together by the strategy (an aggregate, a batch spliced row by row from
+ * several members) with only the ensemble's outputs: as it is when it has no other (no copy).
+ */
+export function declaredOutputs(outputs: TensorMap, ens: EnsembleRuntime): TensorMap {
+  for (const name in outputs) if (!declares(ens.outputs, name)) return onlyOutputs(outputs, ens.outputs)
+  return outputs
+}
+
+function declares(specs: readonly TensorSpec[], name: string): boolean {
+  for (const spec of specs) if (spec.name === name) return true
+  return false
+}
+
+/** `outputs` without those not in `specs` (by name): a member's or a canary's answer cut to what is declared. */
+export function onlyOutputs(outputs: TensorMap, specs: readonly TensorSpec[]): TensorMap {
+  const kept: Record<string, Tensor> = {}
+  for (const spec of specs) {
+    const tensor = outputs[spec.name]
+    if (tensor !== undefined) kept[spec.name] = tensor
+  }
+  return kept
 }
 
 /** A shadow model's counters, kept with the ensemble's across reloads. */

@@ -7,6 +7,15 @@ import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs } from '../executors/types
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome } from '../types.ts'
 import { roundMs } from './stats.ts'
 
+const notReached = (message: string): ErrorInfo => Object.freeze({ code: ModelErrorCode.NOT_NEEDED, message })
+
+/** The error of a member held back by a start delay (`fallback_after_ms`) when its run ended, by how it ended. */
+export const NOT_REACHED = Object.freeze({
+  decided: notReached('not started: the request was decided before its start delay (fallback_after_ms) ran out'),
+  deadline: notReached('not started: the deadline came before its start delay (fallback_after_ms) ran out'),
+  cancelled: notReached('not started: the request was cancelled before its start delay (fallback_after_ms) ran out'),
+})
+
 /** A model that threw or was refused, as its outcome (`skipped` when it never ran). */
 export function failure(index: number, err: unknown, latencyMs: number): Outcome {
   const version = (err as { [RAN_VERSION]?: string } | undefined)?.[RAN_VERSION]

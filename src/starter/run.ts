@@ -6,13 +6,13 @@ import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
 import { RAN_VERSION, type BatchedOutputs, type InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
-import type { Decision, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
+import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
 import { TIMER_GRAIN_MS, timerStep } from '../timer-step.ts'
 import type { Admission } from './admission.ts'
-import type { EnsembleRuntime } from './ensemble.ts'
-import { annotate, failError, failure } from './outcomes.ts'
+import { declaredOutputs, onlyOutputs, type EnsembleRuntime } from './ensemble.ts'
+import { annotate, failError, failure, NOT_REACHED } from './outcomes.ts'
 import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
 import type { ShadowRunner } from './shadow.ts'
 import { roundMs } from './stats.ts'
@@ -24,10 +24,16 @@ export interface RunScope {
 }
 
 export interface RunHooks {
-  /** Called once per predict with its final result (serving records). */
-  onResult?(result: PredictResult, req: PredictRequest, ens: EnsembleRuntime): void
-  /** Called when a model answers after the decision (published as "late" if configured). */
-  onLate?(result: PredictResult, model: number, outcome: Outcome, req: PredictRequest): void
+  /**
+   * Called once per predict with its final result (serving records); `decidedAt` is when it
+   * was decided (Date.now()), even when shadows ran after. Before any onLate of the predict.
+   */
+  onResult?(result: PredictResult, req: PredictRequest, ens: EnsembleRuntime, decidedAt: number): void
+  /**
+   * Called when a model answers after the decision (published as "late" if configured), with
+   * the object onResult got (or will get: a late answer waits for the predict's shadows).
+   */
+  onLate?(result: PredictResult, model: number, outcome: Outcome, req: PredictRequest, decidedAt: number): void
 }
 
 /** The abort reason executors see; one shared instance, since building an Error per request costs a stack capture. */
@@ -60,8 +66,14 @@ export class Run implements InferContext {
   private readonly startedAt: number[]
   private deadlineTimer: NodeJS.Timeout | undefined
   private delayTimers: NodeJS.Timeout[] | undefined
-  /** The final result, once decided. */
+  /** The final result, once decided (with its shadows' answers, once they are in). */
   private settled: PredictResult | undefined
+  /** Date.now() at the decision: the serving records' `time`. */
+  private decidedAt = 0
+  /** Shadows run for this predict and its record waits for them: late answers wait too, so the record goes first. */
+  private shadowsRunning = false
+  /** Late answers that came while the shadows ran (made on first use). */
+  private heldLate: Outcome[] | undefined
   /** Spans of this predict; undefined (and never touched) when tracing is off. */
   private trace: RunTrace | undefined
   private readonly ens: EnsembleRuntime
@@ -227,7 +239,8 @@ export class Run implements InferContext {
         const version = (outcome.outputs as BatchedOutputs)[RAN_VERSION]
         const stats = this.ens.stats[outcome.index]!
         ;(version === undefined ? stats : stats.ofVersion(version)).late++
-        this.hooks.onLate?.(this.settled, outcome.index, outcome, this.req)
+        if (this.shadowsRunning) (this.heldLate ??= []).push(outcome)
+        else this.hooks.onLate?.(this.settled, outcome.index, outcome, this.req, this.decidedAt)
       }
       return
     }
@@ -281,26 +294,35 @@ export class Run implements InferContext {
         // Cut at the deadline, it had until the deadline (decided within the timers' grain):
         // its run counts as that long, or latency-aware selection would see it as fitting.
         const until = atDeadline ? Math.max(now, this.deadline) : now
-        a = { name: meta.name, version: meta.version, status, latency_ms: startedAt === NOT_STARTED ? 0 : roundMs(until - startedAt), used: false }
-        // Held back by adaptive selection and decided without: say why it never started.
-        if (status === 'skipped' && this.adaptive !== undefined && i >= this.adaptive.started) a = { ...a, error: NOT_NEEDED }
+        a =
+          status === 'skipped'
+            ? { name: meta.name, version: meta.version, status, latency_ms: 0, used: false, error: this.notStarted(i, atDeadline) }
+            : { name: meta.name, version: meta.version, status, latency_ms: roundMs(until - startedAt), used: false }
       }
       models[i] = a
       // A canary's run (annotated with its version) counts as that version's, not the serving one's.
       const stats = a.version === meta.version ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)
       stats.record(a.status, a.latency_ms, a.used)
     }
+    let outputs = decision.kind === 'answer' ? decision.outputs : null
+    // Answers carry the ensemble's outputs only: a member's that has others (known at build),
+    // or one the strategy put together (a batch spliced from several members' rows).
+    if (outputs !== null) {
+      if (chosen === null) outputs = declaredOutputs(outputs, ens)
+      else if (!ens.answersAsDeclared[chosen]) outputs = onlyOutputs(outputs, ens.outputs)
+    }
     const result: PredictResult = {
       id: this.req.id,
       ensemble: ens.name,
       strategy: ens.strategyName,
-      outputs: decision.kind === 'answer' ? decision.outputs : null,
+      outputs,
       decision: { chosen: chosen === null ? null : ens.models[chosen]!.name, reason: decision.reason, votes: decision.votes },
       budget_ms: this.budgetMs,
       elapsed_ms: roundMs(now - this.started),
       models,
       error: decision.kind === 'fail' ? failError(decision, commonCause ?? null, this.cancelled) : null,
     }
+    this.decidedAt = Date.now()
     this.settled = result
     if (this.onAbort) this.req.signal?.removeEventListener('abort', this.onAbort)
     this.admission?.leave()
@@ -311,15 +333,31 @@ export class Run implements InferContext {
     if (this.sampling) ens.selection!.learn(this.outcomes, decision)
     this.trace?.finish(result, atDeadline)
     this.resolve(result)
-    if (shadow === undefined) this.hooks.onResult?.(result, this.req, ens)
+    if (shadow === undefined) this.hooks.onResult?.(result, this.req, ens, this.decidedAt)
     else this.runShadows(shadow, result)
   }
 
-  /** After the answer: the shadow members, then the serving record with their answers. */
+  /** Why member `i` never started: it was held back (adaptive selection, a start delay) when the run ended. */
+  private notStarted(i: number, atDeadline: boolean): ErrorInfo {
+    if (this.adaptive !== undefined && i >= this.adaptive.started) return NOT_NEEDED
+    return this.cancelled ? NOT_REACHED.cancelled : atDeadline ? NOT_REACHED.deadline : NOT_REACHED.decided
+  }
+
+  /**
+   * After the answer: the shadow members, then the serving record with their answers, then
+   * the late answers that came meanwhile (a predict's record goes before its late ones).
+   */
   private runShadows(shadow: ShadowRunner, result: PredictResult): void {
+    this.shadowsRunning = true
     void shadow.run(this.req.inputs, result.outputs).then((shadows) => {
       if (--this.scope.inFlight === 0) this.scope.onIdle?.()
-      this.hooks.onResult?.({ ...result, shadows }, this.req, this.ens)
+      // Late answers name the object the record was made from (sampling remembers it).
+      const recorded = (this.settled = { ...result, shadows })
+      this.shadowsRunning = false
+      this.hooks.onResult?.(recorded, this.req, this.ens, this.decidedAt)
+      const held = this.heldLate
+      this.heldLate = undefined
+      if (held) for (const o of held) this.hooks.onLate?.(recorded, o.index, o, this.req, this.decidedAt)
     }).catch(() => undefined) // onResult only queues a record; nothing here can fail the predict
   }
 }

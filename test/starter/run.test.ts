@@ -90,7 +90,19 @@ describe('starter: request lifecycle', () => {
     const g = await serve('  smart: { kind: scripted, delay_ms: 2 }\n  simple: { kind: scripted }', '    strategy: { name: deadline-fallback, fallback_after_ms: 100 }\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
     const r = await predictAfter(g, 2)
     expect(statuses(r)).toEqual(['smart:ok*', 'simple:skipped'])
+    expect(r.models[1]?.error).toEqual({ code: 'NOT_NEEDED', message: 'not started: the request was decided before its start delay (fallback_after_ms) ran out' })
     expect(signals.get('simple')).toBeUndefined()
+  })
+
+  it('with fallback_after_ms, says why a fallback never started when the deadline or a cancel came first', async () => {
+    const g = await serve('  smart: { kind: scripted, hang: true }\n  simple: { kind: scripted }', '    strategy: { name: deadline-fallback, fallback_after_ms: 80 }\n    models: [smart, simple]\n    budget_ms: { default: 500, max: 1000 }')
+    const r = await predictAfter(g, 50, 'short', 50)
+    expect(r.error?.code).toBe('DEADLINE_EXCEEDED')
+    expect(r.models[1]).toMatchObject({ status: 'skipped', error: { code: 'NOT_NEEDED', message: expect.stringMatching(/^not started: the deadline came before/) } })
+    const run = g.start({ id: 'cancelled', ensemble: 'e', inputs: x })
+    await vi.advanceTimersByTimeAsync(10)
+    run.cancel()
+    expect((await run.result).models[1]).toMatchObject({ status: 'skipped', error: { code: 'NOT_NEEDED', message: expect.stringMatching(/^not started: the request was cancelled before/) } })
   })
 
   it('with fallback_after_ms, starts the fallback at once when the preferred model fails', async () => {

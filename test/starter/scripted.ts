@@ -14,12 +14,20 @@ export interface ScriptedConfig {
   /** The n-th inference takes delays_ms[n] (the last one repeats); overrides delay_ms. */
   delays_ms?: number[]
   label?: number
+  /** Answers one row per entry, with these labels (whatever the input's rows); overrides label. */
+  labels?: number[]
   fail?: string
   /** Never settles and ignores abort: the worst upstream there is. */
   hang?: boolean
   version?: string
   /** The declared input (default `x`, FP32 [-1, 2]). */
   input?: { name?: string; datatype: DataType; shape: number[] }
+  /** Classes in `probabilities` (default 2; -1 declares them dynamic, and answers 2). */
+  classes?: number
+  /** Datatype of `probabilities` (default FP32). */
+  prob_dtype?: 'FP32' | 'FP64'
+  /** Also produces `extra` (FP32 [-1]), an output its siblings may not have. */
+  extra_output?: boolean
 }
 
 /** Every abort signal a scripted model saw, by model name, in call order. */
@@ -27,19 +35,37 @@ export const signals = new Map<string, AbortSignal[]>()
 /** Emits 'infer' (model name) as each scripted inference starts. */
 export const inferences = new EventEmitter()
 
-const metadata = (name: string, version: string, input: ScriptedConfig['input']): ModelMetadata => ({
+const metadata = (name: string, config: ScriptedConfig): ModelMetadata => ({
   name,
-  version,
+  version: config.version ?? '1',
   kind: 'scripted',
-  inputs: [{ name: input?.name ?? 'x', datatype: input?.datatype ?? 'FP32', shape: input?.shape ?? [-1, 2] }],
+  inputs: [{ name: config.input?.name ?? 'x', datatype: config.input?.datatype ?? 'FP32', shape: config.input?.shape ?? [-1, 2] }],
   outputs: [
     { name: 'label', datatype: 'INT64', shape: [-1] },
-    { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
+    { name: 'probabilities', datatype: config.prob_dtype ?? 'FP32', shape: [-1, config.classes ?? 2] },
+    ...(config.extra_output ? [{ name: 'extra', datatype: 'FP32' as const, shape: [-1] }] : []),
   ],
 })
 
+/**
+ * The answer, in the declared datatypes and class count: one row per entry of `labels` (else
+ * one, `label`), probabilities [1 - label, label] for two classes (label 2 gives a
+ * "probability" above 1), else one-hot.
+ */
+function answer(config: ScriptedConfig): TensorMap {
+  const labels = config.labels ?? [config.label ?? 1]
+  const rows = labels.length
+  const classes = config.classes === undefined || config.classes < 0 ? 2 : config.classes
+  const probs = labels.flatMap((label) => (classes === 2 ? [1 - label, label] : Array.from({ length: classes }, (_, i) => (i === label ? 1 : 0))))
+  return {
+    label: { datatype: 'INT64', shape: [rows], data: BigInt64Array.from(labels, BigInt) },
+    probabilities: { datatype: config.prob_dtype ?? 'FP32', shape: [rows, classes], data: config.prob_dtype === 'FP64' ? Float64Array.from(probs) : Float32Array.from(probs) },
+    ...(config.extra_output ? { extra: { datatype: 'FP32', shape: [rows], data: new Float32Array(rows).fill(7) } as const } : {}),
+  }
+}
+
 function scripted(name: string, config: ScriptedConfig): Executor {
-  const meta = metadata(name, config.version ?? '1', config.input)
+  const meta = metadata(name, config)
   let calls = 0
   const delay = (): number => (config.delays_ms?.length ? config.delays_ms[Math.min(calls++, config.delays_ms.length - 1)]! : (config.delay_ms ?? 0))
   return {
@@ -58,11 +84,7 @@ function scripted(name: string, config: ScriptedConfig): Executor {
       return new Promise<TensorMap>((resolve, reject) => {
         setTimeout(() => {
           if (config.fail) return reject(new ModelError('MODEL_FAILED', config.fail))
-          const label = config.label ?? 1
-          resolve({
-            label: { datatype: 'INT64', shape: [1], data: BigInt64Array.of(BigInt(label)) },
-            probabilities: { datatype: 'FP32', shape: [1, 2], data: Float32Array.of(1 - label, label) },
-          })
+          resolve(answer(config))
         }, ms)
       })
     },
@@ -77,10 +99,14 @@ if (!getExecutorKind('scripted')) {
       delay_ms: Type.Optional(Type.Number()),
       delays_ms: Type.Optional(Type.Array(Type.Number())),
       label: Type.Optional(Type.Integer()),
+      labels: Type.Optional(Type.Array(Type.Integer(), { minItems: 1 })),
       fail: Type.Optional(Type.String()),
       hang: Type.Optional(Type.Boolean()),
       version: Type.Optional(Type.String()),
       input: Type.Optional(Type.Object({ name: Type.Optional(Type.String()), datatype: Type.Union(DATATYPE_NAMES.map((d) => Type.Literal(d))), shape: Type.Array(Type.Integer()) })),
+      classes: Type.Optional(Type.Integer({ minimum: -1 })),
+      prob_dtype: Type.Optional(Type.Union([Type.Literal('FP32'), Type.Literal('FP64')])),
+      extra_output: Type.Optional(Type.Boolean()),
     }),
     create: (name, config) => scripted(name, config),
   })

@@ -1,0 +1,48 @@
+// Serving records of a predict whose shadow members run after the answer: the record's
+// `time` is the decision, not when the shadows finished, and the record goes out before
+// the late answers of the same predict. Scripted models on a fake clock (Date too).
+import { describe, expect, it, vi } from 'vitest'
+import { kafkaSettings } from '../../src/kafka/config.ts'
+import { attachRecordHooks } from '../../src/output/index.ts'
+import type { PendingRecord } from '../../src/output/record.ts'
+import type { RecordSink } from '../../src/output/sink.ts'
+import type { Gateway } from '../../src/gateway.ts'
+import { serve, useFakeClock } from './fake-clock.ts'
+import { x } from './scripted.ts'
+
+useFakeClock()
+
+// a and b agree at 2 ms; slow answers late, at 60 ms; the shadow answers 300 ms after the decision.
+const models = '  a: { kind: scripted, delay_ms: 1 }\n  b: { kind: scripted, delay_ms: 2 }\n  slow: { kind: scripted, delay_ms: 60 }\n  shadow: { kind: scripted, delay_ms: 300 }'
+const ensemble = '    strategy: majority-vote\n    models: [a, b, slow]\n    budget_ms: { default: 100, max: 1000 }\n    shadow: { models: [shadow], sample: 1 }'
+
+/** The records written for one predict of `e`, with the Date.now() of its decision. */
+async function recordsOf(g: Gateway, kafka: Record<string, unknown>): Promise<{ decidedAt: number; records: { type: string; time: string; shadows?: unknown[] }[] }> {
+  const written: PendingRecord[] = []
+  const sink: RecordSink = { kind: 'fake', write: (r) => void written.push(r), status: () => ({ kind: 'fake', state: 'connected' }), close: async () => {} }
+  attachRecordHooks(g, sink, kafkaSettings({ kafka: { brokers: ['127.0.0.1:1'], ...kafka } }, '/tmp')!)
+  const started = Date.now()
+  const pending = g.predict({ id: 'shadowed', ensemble: 'e', inputs: x })
+  await vi.advanceTimersByTimeAsync(2)
+  const result = await pending
+  expect(result.decision.reason).toBe('majority')
+  await vi.advanceTimersByTimeAsync(400)
+  return { decidedAt: started + result.elapsed_ms, records: written.map((r) => JSON.parse(r.encode()) as { type: string; time: string; shadows?: unknown[] }) }
+}
+
+describe('serving records of a predict with shadows', () => {
+  it('carry the decision time and publish the result before the late answer of the same predict', async () => {
+    const g = await serve(models, ensemble)
+    const { decidedAt, records } = await recordsOf(g, { publish_late: true })
+    expect(records.map((r) => r.type)).toEqual(['result', 'late'])
+    expect(records.map((r) => r.time)).toEqual([new Date(decidedAt).toISOString(), new Date(decidedAt).toISOString()])
+    // The shadows' answers are in the predict's record, not repeated in its late one.
+    expect(records.map((r) => r.shadows?.length)).toEqual([1, undefined])
+  })
+
+  it('publish no late answer of a predict sampled out of the records', async () => {
+    const g = await serve(models, ensemble)
+    const { records } = await recordsOf(g, { publish_late: true, sample_rate: 0 })
+    expect(records).toEqual([])
+  })
+})
