@@ -5,7 +5,12 @@ import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { ModelConfig } from '../config/load.ts'
 import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs } from '../executors/types.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome } from '../types.ts'
+import type { EnsembleRuntime } from './ensemble.ts'
+import { NOT_NEEDED } from './selection.ts'
 import { roundMs } from './stats.ts'
+
+/** A member's start time before it starts (not yet: a start delay); any clock reading, 0 included, is a start. */
+export const NOT_STARTED = -1
 
 const notReached = (message: string): ErrorInfo => Object.freeze({ code: ModelErrorCode.NOT_NEEDED, message })
 
@@ -56,3 +61,59 @@ export function failError(decision: Extract<Decision, { kind: 'fail' }>, commonC
   }
 }
 
+/** The members' annotations at the decision, with what the request's error and stats need from them. */
+export interface MemberTally {
+  readonly models: ModelAnnotation[]
+  /** The cause every member's failure shares; null when they differ or one succeeded (undefined: no member). */
+  readonly commonCause: string | null | undefined
+  /** Members that were started. */
+  readonly started: number
+}
+
+/**
+ * Every member's annotation as the run ends at `now` (`atDeadline`: cut by its deadline), each
+ * recorded in its model's stats (a canary's run under its own version). A member that never
+ * started was held back: by adaptive selection (index ≥ `heldBackFrom`) or by a start delay.
+ */
+export function annotateMembers(
+  ens: EnsembleRuntime,
+  outcomes: readonly (Outcome | undefined)[],
+  startedAt: readonly number[],
+  chosen: number | null,
+  now: number,
+  deadline: number,
+  atDeadline: boolean,
+  heldBackFrom: number,
+  cancelled: boolean,
+): MemberTally {
+  const models = new Array<ModelAnnotation>(ens.executors.length)
+  let commonCause: string | null | undefined
+  let started = 0
+  for (let i = 0; i < models.length; i++) {
+    const began = startedAt[i]!
+    if (began >= 0) started++
+    const o = outcomes[i]
+    const meta = ens.models[i]!
+    let a: ModelAnnotation
+    if (o) {
+      a = annotate(meta, o, chosen === i)
+      const cause = o.status === 'ok' ? null : o.error.code
+      commonCause = commonCause === undefined || commonCause === cause ? cause : null
+    } else {
+      commonCause = null
+      if (began === NOT_STARTED) {
+        const error = i >= heldBackFrom ? NOT_NEEDED : cancelled ? NOT_REACHED.cancelled : atDeadline ? NOT_REACHED.deadline : NOT_REACHED.decided
+        a = { name: meta.name, version: meta.version, status: 'skipped', latency_ms: 0, used: false, error }
+      } else {
+        // Cut at the deadline, it had until the deadline (decided within the timers' grain):
+        // its run counts as that long, or latency-aware selection would see it as fitting.
+        const until = atDeadline ? Math.max(now, deadline) : now
+        a = { name: meta.name, version: meta.version, status: atDeadline ? 'timeout' : 'cancelled', latency_ms: roundMs(until - began), used: false }
+      }
+    }
+    models[i] = a
+    const stats = a.version === meta.version ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)
+    stats.record(a.status, a.latency_ms, a.used)
+  }
+  return { models, commonCause, started }
+}

@@ -6,40 +6,23 @@ import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { Collector } from '../collectors/types.ts'
 import { RAN_VERSION, type BatchedOutputs, type InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
-import type { Decision, ErrorInfo, ModelAnnotation, Outcome, PredictRequest, PredictResult } from '../types.ts'
+import type { Decision, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
 import { TIMER_GRAIN_MS, timerStep } from '../timer-step.ts'
 import type { Admission } from './admission.ts'
 import { declaredOutputs, onlyOutputs, type EnsembleRuntime } from './ensemble.ts'
-import { annotate, failError, failure, NOT_REACHED } from './outcomes.ts'
+import { annotateMembers, failError, failure, NOT_STARTED } from './outcomes.ts'
 import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
 import type { ShadowRunner } from './shadow.ts'
 import { roundMs } from './stats.ts'
+import type { RunHooks, RunScope } from './run-hooks.ts'
 
-/** Predicts running on one config, so a replaced config knows when its last one is done. */
-export interface RunScope {
-  inFlight: number
-  onIdle: (() => void) | undefined
-}
+export type { RunHooks, RunScope }
 
-export interface RunHooks {
-  /**
-   * Called once per predict with its final result (serving records); `decidedAt` is when it
-   * was decided (Date.now()), even when shadows ran after. Before any onLate of the predict.
-   */
-  onResult?(result: PredictResult, req: PredictRequest, ens: EnsembleRuntime, decidedAt: number): void
-  /**
-   * Called when a model answers after the decision (published as "late" if configured), with
-   * the object onResult got (or will get: a late answer waits for the predict's shadows).
-   */
-  onLate?(result: PredictResult, model: number, outcome: Outcome, req: PredictRequest, decidedAt: number): void
-}
 
 /** The abort reason executors see; one shared instance, since building an Error per request costs a stack capture. */
 const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
-/** startedAt of a model not started; any clock reading, 0 included, is a start. */
-const NOT_STARTED = -1
 /** startedAt of a model member selection decided not to start (its outcome says why). */
 const SKIPPED = -2
 /** Why a run was cancelled: its client went away, or the gateway is stopping (stream mode's grace ran out). */
@@ -274,36 +257,8 @@ export class Run implements InferContext {
     this.probes = 0
     const { ens } = this
     const chosen = decision.kind === 'answer' ? decision.chosen : null
-    const models = new Array<ModelAnnotation>(ens.executors.length)
-    // When every failure has one cause, the request fails for that cause (overload → 503, no time → 504).
-    let commonCause: string | null | undefined
-    let started = 0
-    for (let i = 0; i < models.length; i++) {
-      if (this.startedAt[i]! >= 0) started++
-      const o = this.outcomes[i]
-      const meta = ens.models[i]!
-      let a: ModelAnnotation
-      if (o) {
-        a = annotate(meta, o, chosen === i)
-        const cause = o.status === 'ok' ? null : o.error.code
-        commonCause = commonCause === undefined || commonCause === cause ? cause : null
-      } else {
-        commonCause = null
-        const startedAt = this.startedAt[i]!
-        const status = startedAt === NOT_STARTED ? 'skipped' : atDeadline ? 'timeout' : 'cancelled'
-        // Cut at the deadline, it had until the deadline (decided within the timers' grain):
-        // its run counts as that long, or latency-aware selection would see it as fitting.
-        const until = atDeadline ? Math.max(now, this.deadline) : now
-        a =
-          status === 'skipped'
-            ? { name: meta.name, version: meta.version, status, latency_ms: 0, used: false, error: this.notStarted(i, atDeadline) }
-            : { name: meta.name, version: meta.version, status, latency_ms: roundMs(until - startedAt), used: false }
-      }
-      models[i] = a
-      // A canary's run (annotated with its version) counts as that version's, not the serving one's.
-      const stats = a.version === meta.version ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)
-      stats.record(a.status, a.latency_ms, a.used)
-    }
+    const heldBackFrom = this.adaptive === undefined ? Infinity : this.adaptive.started
+    const { models, commonCause, started } = annotateMembers(ens, this.outcomes, this.startedAt, chosen, now, this.deadline, atDeadline, heldBackFrom, this.cancelled)
     let outputs = decision.kind === 'answer' ? decision.outputs : null
     // Answers carry the ensemble's outputs only: a member's that has others (known at build),
     // or one the strategy put together (a batch spliced from several members' rows).
@@ -335,12 +290,6 @@ export class Run implements InferContext {
     this.resolve(result)
     if (shadow === undefined) this.hooks.onResult?.(result, this.req, ens, this.decidedAt)
     else this.runShadows(shadow, result)
-  }
-
-  /** Why member `i` never started: it was held back (adaptive selection, a start delay) when the run ended. */
-  private notStarted(i: number, atDeadline: boolean): ErrorInfo {
-    if (this.adaptive !== undefined && i >= this.adaptive.started) return NOT_NEEDED
-    return this.cancelled ? NOT_REACHED.cancelled : atDeadline ? NOT_REACHED.deadline : NOT_REACHED.decided
   }
 
   /**
