@@ -148,7 +148,7 @@ start() {
   echo "$pid" >"$DIR/pid"
   if [[ -n "$OWNER" ]]; then
     # Tied to a test run: if the owner dies without stopping the broker, stop it anyway.
-    ( while kill -0 "$OWNER" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 2; done; kill -TERM "$pid" 2>/dev/null ) \
+    ( while kill -0 "$OWNER" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 2; done; ! is_our_broker "$pid" || kill -TERM "$pid" 2>/dev/null ) \
       >/dev/null 2>&1 </dev/null &
   fi
   local until=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))

@@ -143,12 +143,13 @@ function declares(specs: readonly TensorSpec[], name: string): boolean {
 
 /** `outputs` without those not in `specs` (by name): a member's or a canary's answer cut to what is declared. */
 export function onlyOutputs(outputs: TensorMap, specs: readonly TensorSpec[]): TensorMap {
-  const kept: Record<string, Tensor> = {}
+  const kept: [string, Tensor][] = []
   for (const spec of specs) {
-    const tensor = outputs[spec.name]
-    if (tensor !== undefined) kept[spec.name] = tensor
+    const tensor = Object.hasOwn(outputs, spec.name) ? outputs[spec.name] : undefined
+    if (tensor !== undefined) kept.push([spec.name, tensor])
   }
-  return kept
+  // fromEntries defines own properties: an output named "__proto__" stays an output.
+  return Object.fromEntries(kept)
 }
 
 /** A shadow model's counters, kept with the ensemble's across reloads. */

@@ -21,6 +21,12 @@ export const NOT_REACHED = Object.freeze({
   cancelled: notReached('not started: the request was cancelled before its start delay (fallback_after_ms) ran out'),
 })
 
+/** The error of a member adaptive selection held back, when the run ended at its deadline or by a cancel (decided: NOT_NEEDED). */
+const HELD_BACK = Object.freeze({
+  deadline: notReached('not started: the deadline came while the members started first were still out (select: adaptive)'),
+  cancelled: notReached('not started: the request was cancelled while the members started first were still out (select: adaptive)'),
+})
+
 /** A model that threw or was refused, as its outcome (`skipped` when it never ran). */
 export function failure(index: number, err: unknown, latencyMs: number): Outcome {
   const version = (err as { [RAN_VERSION]?: string } | undefined)?.[RAN_VERSION]
@@ -102,7 +108,8 @@ export function annotateMembers(
     } else {
       commonCause = null
       if (began === NOT_STARTED) {
-        const error = i >= heldBackFrom ? NOT_NEEDED : cancelled ? NOT_REACHED.cancelled : atDeadline ? NOT_REACHED.deadline : NOT_REACHED.decided
+        const why = i >= heldBackFrom ? HELD_BACK : NOT_REACHED
+        const error = cancelled ? why.cancelled : atDeadline ? why.deadline : i >= heldBackFrom ? NOT_NEEDED : NOT_REACHED.decided
         a = { name: meta.name, version: meta.version, status: 'skipped', latency_ms: 0, used: false, error }
       } else {
         // Cut at the deadline, it had until the deadline (decided within the timers' grain):

@@ -298,15 +298,24 @@ export class Run implements InferContext {
    */
   private runShadows(shadow: ShadowRunner, result: PredictResult): void {
     this.shadowsRunning = true
-    void shadow.run(this.req.inputs, result.outputs).then((shadows) => {
-      if (--this.scope.inFlight === 0) this.scope.onIdle?.()
-      // Late answers name the object the record was made from (sampling remembers it).
-      const recorded = (this.settled = { ...result, shadows })
-      this.shadowsRunning = false
+    void shadow.run(this.req.inputs, result.outputs).then(
+      (shadows) => this.recordShadowed({ ...result, shadows }),
+      () => this.recordShadowed(result),
+    ).catch(() => undefined) // the hooks only queue records; nothing here can fail the predict
+  }
+
+  /** The serving record of a shadowed predict, then the late answers held meanwhile (even if the record's hook threw). */
+  private recordShadowed(recorded: PredictResult): void {
+    if (--this.scope.inFlight === 0) this.scope.onIdle?.()
+    // Late answers name the object the record was made from (sampling remembers it).
+    this.settled = recorded
+    this.shadowsRunning = false
+    const held = this.heldLate
+    this.heldLate = undefined
+    try {
       this.hooks.onResult?.(recorded, this.req, this.ens, this.decidedAt)
-      const held = this.heldLate
-      this.heldLate = undefined
+    } finally {
       if (held) for (const o of held) this.hooks.onLate?.(recorded, o.index, o, this.req, this.decidedAt)
-    }).catch(() => undefined) // onResult only queues a record; nothing here can fail the predict
+    }
   }
 }

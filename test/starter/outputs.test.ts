@@ -2,6 +2,8 @@
 // the ensemble declares (those every member produces), whichever member answered, and a
 // declared shape that every answer keeps. Scripted members on a fake clock.
 import { describe, expect, it, vi } from 'vitest'
+import { onlyOutputs } from '../../src/starter/ensemble.ts'
+import type { TensorMap } from '../../src/tensor/index.ts'
 import type { PredictResult } from '../../src/types.ts'
 import { predictAfter, serve, useFakeClock } from './fake-clock.ts'
 
@@ -80,3 +82,15 @@ describe('starter: the outputs of an answer', () => {
   })
 
 })
+
+describe('cutting an answer to the declared outputs', () => {
+  it('keeps an output named __proto__ as an output (not the object\'s prototype)', () => {
+    const tensor = { datatype: 'FP32', shape: [1], data: Float32Array.of(1) } as const
+    const answer = JSON.parse('{"__proto__": 0, "extra": 0}') as Record<string, unknown>
+    for (const name of Object.keys(answer)) Object.defineProperty(answer, name, { value: tensor, enumerable: true })
+    const kept = onlyOutputs(answer as TensorMap, [{ name: '__proto__', datatype: 'FP32', shape: [-1] }])
+    expect(Object.keys(kept)).toEqual(['__proto__'])
+    expect(Object.getOwnPropertyDescriptor(kept, '__proto__')?.value).toBe(tensor)
+  })
+})
+

@@ -2,14 +2,14 @@
 // executors on a fake clock: latency-aware skips a member whose live p95 cannot fit, adaptive
 // starts the fewest members whose agreement has matched the whole ensemble, and starts the
 // rest when they disagree, fail or run late.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ConfigError } from '../../src/config/yaml.ts'
 import type { Gateway } from '../../src/gateway.ts'
 import { BARS, MIN_SAMPLES, Selection } from '../../src/starter/selection.ts'
 import type { PredictResult } from '../../src/types.ts'
 import { configFrom } from '../helpers.ts'
 import { predictAfter, serve, useFakeClock } from './fake-clock.ts'
-import { signals } from './scripted.ts'
+import { signals, x } from './scripted.ts'
 
 useFakeClock()
 
@@ -187,6 +187,17 @@ describe('select: adaptive', () => {
     selection.bar = bar
     return g
   }
+
+  it('says a member it held back was not started because of the cancel, when the request is cancelled first', async () => {
+    const g = await trusted('  a: { kind: scripted, delay_ms: 20, label: 1 }\n  b: { kind: scripted, delay_ms: 30, label: 1 }\n  c: { kind: scripted, delay_ms: 4, label: 1 }')
+    const controller = new AbortController()
+    const pending = g.predict({ id: 'r', ensemble: 'e', inputs: x, signal: controller.signal })
+    await vi.advanceTimersByTimeAsync(5)
+    controller.abort()
+    const r = await pending
+    expect(statuses(r)).toEqual(['a:cancelled', 'b:cancelled', 'c:skipped(NOT_NEEDED)'])
+    expect(r.models[2]!.error!.message).toBe('not started: the request was cancelled while the members started first were still out (select: adaptive)')
+  })
 
   it('starts the third member when the first two agree, but less surely than the bar', async () => {
     // Scripted answers are certain (probability 1 for their label): a bar above 1 is never met.

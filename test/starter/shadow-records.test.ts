@@ -45,4 +45,19 @@ describe('serving records of a predict with shadows', () => {
     const { records } = await recordsOf(g, { publish_late: true, sample_rate: 0 })
     expect(records).toEqual([])
   })
+
+  it('still publish the late answers when the record of the predict could not be written', async () => {
+    const g = await serve(models, ensemble)
+    const late: string[] = []
+    g.hooks.onResult = () => {
+      throw new Error('sink refused the record')
+    }
+    g.hooks.onLate = (result, model) => void late.push(`${result.id}:${model}`)
+    const pending = g.predict({ id: 'shadowed', ensemble: 'e', inputs: x })
+    await vi.advanceTimersByTimeAsync(2)
+    expect((await pending).decision.reason).toBe('majority')
+    await vi.advanceTimersByTimeAsync(400)
+    expect(late).toEqual(['shadowed:2'])
+  })
 })
+
