@@ -2,7 +2,7 @@
 // config they started with, so a replaced config is "draining" until its last predict ends.
 // A model runtime may be shared by several configs (kept by one reload, replaced by the
 // next): it closes only once no draining config holds it.
-import type { RunScope } from '../starter/run.ts'
+import type { RunScope } from '../starter/run-hooks.ts'
 
 interface Closable {
   readonly model: { readonly name: string }

@@ -21,8 +21,9 @@ export const NOT_REACHED = Object.freeze({
   cancelled: notReached('not started: the request was cancelled before its start delay (fallback_after_ms) ran out'),
 })
 
-/** The error of a member adaptive selection held back, when the run ended at its deadline or by a cancel (decided: NOT_NEEDED). */
+/** The error of a member adaptive selection held back when its run ended, by how it ended. */
 const HELD_BACK = Object.freeze({
+  decided: NOT_NEEDED,
   deadline: notReached('not started: the deadline came while the members started first were still out (select: adaptive)'),
   cancelled: notReached('not started: the request was cancelled while the members started first were still out (select: adaptive)'),
 })
@@ -109,7 +110,7 @@ export function annotateMembers(
       commonCause = null
       if (began === NOT_STARTED) {
         const why = i >= heldBackFrom ? HELD_BACK : NOT_REACHED
-        const error = cancelled ? why.cancelled : atDeadline ? why.deadline : i >= heldBackFrom ? NOT_NEEDED : NOT_REACHED.decided
+        const error = cancelled ? why.cancelled : atDeadline ? why.deadline : why.decided
         a = { name: meta.name, version: meta.version, status: 'skipped', latency_ms: 0, used: false, error }
       } else {
         // Cut at the deadline, it had until the deadline (decided within the timers' grain):

@@ -18,9 +18,6 @@ import type { ShadowRunner } from './shadow.ts'
 import { roundMs } from './stats.ts'
 import type { RunHooks, RunScope } from './run-hooks.ts'
 
-export type { RunHooks, RunScope }
-
-
 /** The abort reason executors see; one shared instance, since building an Error per request costs a stack capture. */
 const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
 /** startedAt of a model member selection decided not to start (its outcome says why). */
