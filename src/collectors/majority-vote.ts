@@ -136,14 +136,15 @@ export const majorityVote: StrategyFactory<MajorityVoteOptions, Raw> = {
       weights,
       totalWeight: weights.reduce((a, b) => a + b, 0),
       label: findLabelOutput(ensemble.outputs),
+      batched: ensemble.outputs.find((o) => o.name === source.name)?.shape[0] === -1,
     })
     const soft = options.mode === 'soft'
     const collector =
       source.kind === 'regression'
         ? () => new RegressionCollector(plan)
         : soft
-          ? () => new SoftVoteCollector(plan)
-          : () => new VoteCollector(plan)
+          ? (rows?: number) => new SoftVoteCollector(plan, rows)
+          : (rows?: number) => new VoteCollector(plan, rows)
     return { name: 'majority-vote', spareable: spareableMembers(plan, soft), collector }
   },
 }

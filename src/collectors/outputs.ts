@@ -83,6 +83,19 @@ export function resolveQualitySource(outputs: readonly TensorSpec[], qualityOutp
 const names = (outputs: readonly TensorSpec[]): string =>
   outputs.length === 0 ? 'none declared' : `declared: ${outputs.map((o) => o.name).join(', ')}`
 
+/**
+ * Rows of a request, as a collector is told them (Strategy.collector): the first dimension
+ * of the ensemble's first input when it is declared dynamic (-1, a batch), else undefined.
+ */
+export function requestRows(inputs: TensorMap, declared: readonly TensorSpec[]): number | undefined {
+  const first = declared[0]
+  if (first === undefined || first.shape[0] !== -1) return undefined
+  return inputs[first.name]?.shape[0]
+}
+
+/** Rows of an answer: its first dimension (1 for a scalar). */
+export const answerRows = (tensor: Tensor): number => (tensor.shape.length === 0 ? 1 : tensor.shape[0]!)
+
 /** Size of the last dimension (the class axis) as the tensor actually came back. */
 export function classCount(tensor: Tensor): number {
   return tensor.shape.length === 0 ? 1 : (tensor.shape[tensor.shape.length - 1] ?? 1)

@@ -5,7 +5,7 @@
 // answer is then exactly the one all members would give. Ties break by model order.
 import { elementCount, numberAt, type Tensor, type TensorData, type TensorMap } from '../tensor/index.ts'
 import type { Decision, Outcome, Votes } from '../types.ts'
-import { ALL_FAILED_VOTED, DEADLINE_VOTED, argmaxAt, classCount } from './outputs.ts'
+import { ALL_FAILED_VOTED, DEADLINE_VOTED, answerRows, argmaxAt, classCount } from './outputs.ts'
 import type { Collector } from './types.ts'
 import { Tally, unseenWeight } from './vote-plan.ts'
 
@@ -33,6 +33,8 @@ export class SoftVoteCollector extends Tally implements Collector {
   private add(outputs: TensorMap, index: number): boolean {
     const tensor = outputs[this.plan.source.name]
     if (tensor === undefined || tensor.datatype === 'BYTES') return false
+    // Another row count than the request's: not a vote (when unknown, the first voter's holds).
+    if (this.expectedRows !== 0 && answerRows(tensor) !== this.expectedRows) return false
     const classes = classCount(tensor)
     const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
     if (rows === 0 || tensor.data.length !== rows * classes) return false

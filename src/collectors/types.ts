@@ -40,7 +40,13 @@ export interface Strategy {
    * request decided meanwhile never runs them. Undefined: every member but the first.
    */
   readonly spareable?: readonly boolean[]
-  collector(): Collector
+  /**
+   * A fresh collector for one request. `rows` is the request's row count (the first
+   * dimension of the ensemble's first input, when that dimension is dynamic: a batch;
+   * undefined otherwise, or where no request is at hand), so a collector can tell a member
+   * answering another number of rows without trusting whichever member answers first.
+   */
+  collector(rows?: number): Collector
 }
 
 /** What a strategy's parse() is told besides its options. */

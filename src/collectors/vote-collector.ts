@@ -4,7 +4,7 @@
 // by model order. With every weight 1 this is plain vote counting.
 import { elementCount, type Tensor } from '../tensor/index.ts'
 import type { Decision, Outcome, Votes } from '../types.ts'
-import { ALL_FAILED_VOTED, DEADLINE_VOTED, argmaxAt, classCount } from './outputs.ts'
+import { ALL_FAILED_VOTED, DEADLINE_VOTED, answerRows, argmaxAt, classCount } from './outputs.ts'
 import { spliceRows } from './row-splice.ts'
 import type { Collector } from './types.ts'
 import { meetsQuorum, Tally, unseenWeight } from './vote-plan.ts'
@@ -19,6 +19,13 @@ const NO_MAJORITY = 3
 const NO_KEYS: string[] = []
 const NO_WEIGHTS = new Float64Array(0)
 const NO_INTS = new Int32Array(0)
+
+/**
+ * The most rows of a batch whose votes are listed. A batch of up to this many rows lists every
+ * row; a larger one sums up (`rows`, `rows_split`, `rows_omitted`) and lists only the rows its
+ * voters split on, the first this many: `votes` stays small in every response and record.
+ */
+export const VOTES_ROW_LIMIT = 100
 
 export class VoteCollector extends Tally implements Collector {
   /** Vote positions per member (rows; each label element for a label output); 0 until the first vote. */
@@ -55,8 +62,12 @@ export class VoteCollector extends Tally implements Collector {
     return this.settle() ?? DEADLINE_VOTED
   }
 
-  /** Counts member `index`'s vote on every row; false when its row count is not the first voter's. */
+  /**
+   * Counts member `index`'s vote on every row; false when it answers another number of rows
+   * than the request has (when known), or than the first voter.
+   */
   private cast(tensor: Tensor, index: number): boolean {
+    if (this.expectedRows !== 0 && answerRows(tensor) !== this.expectedRows) return false
     const argmax = this.plan.source.kind === 'argmax'
     const classes = argmax ? classCount(tensor) : 1
     const rows = argmax ? argmaxRows(tensor, classes) : tensor.data.length
@@ -209,7 +220,10 @@ export class VoteCollector extends Tally implements Collector {
     return -1
   }
 
-  /** label → summed weight for one row; for several rows `"<row>:<label>"` → weight, row by row. */
+  /**
+   * label → summed weight for one row; for several rows `"<row>:<label>"` → weight, row by
+   * row, bounded by VOTES_ROW_LIMIT.
+   */
   private votes(): Votes {
     // fromEntries defines own properties, so a label such as "__proto__" is kept as data.
     if (this.rows <= 1) {
@@ -219,12 +233,27 @@ export class VoteCollector extends Tally implements Collector {
       return Object.fromEntries(entries)
     }
     const entries: [string, number][] = []
-    for (let r = 0; r < this.rows; r++) {
-      const base = r * this.plan.n
-      const end = base + this.ints[this.distinctAt + r]!
-      for (let s = base; s < end; s++) entries.push([`${r}:${this.keys[s]!}`, this.weight[s]!])
+    if (this.rows <= VOTES_ROW_LIMIT) {
+      for (let r = 0; r < this.rows; r++) this.rowVotes(r, entries)
+      return Object.fromEntries(entries)
     }
-    return Object.fromEntries(entries)
+    // A unanimous row's label is in the answer; the rows the voters split on are the news.
+    const summary: [string, number][] = [['rows', this.rows], ['rows_split', 0], ['rows_omitted', 0]]
+    let split = 0
+    for (let r = 0; r < this.rows; r++) {
+      if (this.ints[this.distinctAt + r]! < 2) continue
+      if (split++ < VOTES_ROW_LIMIT) this.rowVotes(r, entries)
+    }
+    summary[1]![1] = split
+    summary[2]![1] = this.rows - Math.min(split, VOTES_ROW_LIMIT)
+    return Object.fromEntries(summary.concat(entries))
+  }
+
+  /** Appends `row`'s `"<row>:<label>"` → weight entries. */
+  private rowVotes(row: number, entries: [string, number][]): void {
+    const base = row * this.plan.n
+    const end = base + this.ints[this.distinctAt + row]!
+    for (let s = base; s < end; s++) entries.push([`${row}:${this.keys[s]!}`, this.weight[s]!])
   }
 }
 

@@ -25,6 +25,11 @@ export interface VotePlan {
   readonly totalWeight: number
   /** Soft mode: where the averaged probabilities go and, when the models declare one, the label output. */
   readonly label: TensorSpec | undefined
+  /**
+   * Whether the voted output's first dimension is the batch (declared -1): then a member must
+   * answer the request's row count to vote, when the request's is known.
+   */
+  readonly batched: boolean
 }
 
 /** Whether a label with `weight` from `voters` members meets the quorum. */
@@ -74,8 +79,12 @@ export abstract class Tally {
   protected failed = 0
   protected done = false
 
-  constructor(plan: VotePlan) {
+  /** Rows every member must answer to vote; 0 when not known (then the first voter's count holds). */
+  protected readonly expectedRows: number
+
+  constructor(plan: VotePlan, requestRows?: number) {
     this.plan = plan
+    this.expectedRows = plan.batched && requestRows !== undefined ? requestRows : 0
     this.seen = new Uint8Array(plan.n)
     this.outputs = new Array<TensorMap | undefined>(plan.n)
   }

@@ -3,6 +3,7 @@
 // stopping) settles the run, aborts every executor still working, and annotates each
 // model. Late results are counted, never used.
 import { ModelError, ModelErrorCode } from '../errors.ts'
+import { requestRows } from '../collectors/outputs.ts'
 import type { Collector } from '../collectors/types.ts'
 import { RAN_VERSION, type BatchedOutputs, type InferContext } from '../executors/types.ts'
 import type { TensorMap } from '../tensor/index.ts'
@@ -88,7 +89,7 @@ export class Run implements InferContext {
     this.result = new Promise<PredictResult>((resolve) => (this.resolve = resolve))
     const n = ens.executors.length
     this.deadline = this.started + budgetMs
-    this.collector = ens.strategy.collector()
+    this.collector = ens.strategy.collector(requestRows(req.inputs, ens.inputs))
     this.outcomes = new Array<Outcome | undefined>(n)
     this.startedAt = new Array<number>(n).fill(NOT_STARTED)
   }
