@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// specserve serve | validate | bench | eval
+// specserve serve | validate | health | bench | publish-model | eval
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
@@ -25,6 +25,8 @@ const usage = `usage:
     --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line
                                        (writes nothing: says which repository version would serve)
+  specserve health [-c config.yaml]    GET /healthz of the gateway serving that config, over loopback
+                                       (its port, http or https as configured); exit 0 on 200, 1 with why
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
   specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
                                        publish a model version on the models topic (docs/models.md);
@@ -256,7 +258,7 @@ if (process.argv[2] === 'eval') {
 
 const { positionals, values } = parseCommandLine(process.argv.slice(2))
 
-/** The flags of serve, validate and publish-model; a flag none of them has is a usage error (exit 2), as in eval. */
+/** The flags of serve, validate, health and publish-model; a flag none of them has is a usage error (exit 2), as in eval. */
 function parseCommandLine(args: string[]) {
   try {
     return parseArgs({
@@ -292,6 +294,10 @@ switch (command) {
     break
   case 'validate':
     await validate(arg ?? values.config ?? 'examples/demo.yaml')
+    break
+  case 'health':
+    // Loaded only when asked for; the image's HEALTHCHECK runs src/health.ts itself (see there).
+    process.exitCode = await (await import('./health.ts')).healthMain(values.config ?? arg ?? 'examples/demo.yaml')
     break
   case 'publish-model':
     await publish(arg)

@@ -15,6 +15,7 @@ import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
 import { readCalibration, type Calibration } from './calibration.ts'
 import { parseEnsembles, type EnsembleConfig } from './ensembles.ts'
+import { listenerAddress } from './listener.ts'
 import { nameProblem } from './forms.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
@@ -99,21 +100,6 @@ export interface GatewayConfig {
  */
 export const DEFAULT_WORKER_NICE = 10
 
-/** Deployments override ports without editing the file: SPECSERVE_REST_PORT=9000, SPECSERVE_GRPC_PORT=off. */
-/** First defined of: environment, file, default (null is a value: "off"). */
-const pick = <T>(...values: (T | undefined)[]): T => values.find((v) => v !== undefined) as T
-
-/** A port from the environment: digits only (not ' ', 0x1F90 or 8080.0), `off` only where the listener can be off. */
-function envPort(name: string, canBeOff: boolean, problem: (message: string) => void): number | null | undefined {
-  const value = process.env[name]
-  if (value === undefined || value === '') return undefined
-  if (value === 'off' && canBeOff) return null
-  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN
-  if (port >= 0 && port <= 65535) return port
-  problem(`${name}=${JSON.stringify(value)} is not a port: digits, 0 to 65535${canBeOff ? ', or off' : ' (the REST listener cannot be turned off)'}`)
-  return undefined
-}
-
 export function loadConfigFile(file: string): GatewayConfig {
   const path = resolve(file)
   let text: string
@@ -176,8 +162,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const calibration = readCalibration(file, (issue) => problems.push(issue))
   const server = raw.server ?? {}
   const envProblem = (message: string): void => void problems.push({ path: '', message })
-  const restPort = envPort('SPECSERVE_REST_PORT', false, envProblem) ?? server.rest_port ?? 8080
-  const grpcPort = pick(envPort('SPECSERVE_GRPC_PORT', true, envProblem), server.grpc_port, 8081)
+  const { host, restPort, grpcPort } = listenerAddress(server, envProblem)
   if (restPort !== 0 && restPort === grpcPort) {
     const fromEnv = ['SPECSERVE_REST_PORT', 'SPECSERVE_GRPC_PORT'].filter((name) => process.env[name])
     const via = fromEnv.length ? ` (after ${fromEnv.join(' and ')} from the environment)` : ''
@@ -193,7 +178,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     models,
     ensembles,
     server: {
-      host: process.env.SPECSERVE_HOST || server.host || '0.0.0.0',
+      host,
       rest_port: restPort,
       grpc_port: grpcPort,
       body_limit_bytes: server.body_limit_bytes ?? 4 * 1024 * 1024,

@@ -5,14 +5,15 @@
 // Specification's schema; then the pieces are checked against each other (ports, labels,
 // names, grace periods) and every gateway config shipped in deploy/ is validated and loaded.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Ajv } from 'ajv'
 import { parse } from 'yaml'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Gateway } from '../../src/gateway.ts'
 import { root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { deploy, imageConfig, render, tool, type Doc } from './tools.ts'
 
 const k8s = join(deploy, 'k8s', 'base')
@@ -79,6 +80,8 @@ describe('Kubernetes manifests', () => {
     expect(volume.configMap.name).toBe(configMap.metadata.name)
     const mount = (container!.volumeMounts as Doc[]).find((m) => m.name === volume.name)!
     expect(container!.args).toEqual(['serve', '-c', `${mount.mountPath}/specserve.yaml`])
+    // The ConfigMap as a directory: a subPath mount is never updated when the ConfigMap changes.
+    expect(mount.subPath).toBeUndefined()
     const config = imageConfig(configMap.data['specserve.yaml'])
     expect(config.server.rest_port).toBe(ports.get('http'))
     expect(config.server.grpc_port).toBe(ports.get('grpc'))
@@ -102,6 +105,7 @@ describe('Kubernetes manifests', () => {
 
 describe('Dockerfile', () => {
   const text = readFileSync(join(deploy, 'Dockerfile'), 'utf8')
+  afterEach(() => void vi.unstubAllEnvs())
 
   it('passes hadolint', () => {
     const run = spawnSync(hadolint, ['--no-color', 'deploy/Dockerfile'], { cwd: root, encoding: 'utf8' })
@@ -115,7 +119,7 @@ describe('Dockerfile', () => {
     for (const image of from) expect(image).toBe('node:24-slim')
     expect(text).toMatch(/npm ci --omit=dev/)
     expect(text).toMatch(/^USER [1-9]\d*:[1-9]\d*$/m)
-    expect(text).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m)
+    expect(text).toMatch(/^HEALTHCHECK /m)
     // Every file copied from the build context exists, and .dockerignore keeps it in the context.
     const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))
     for (const m of text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)) {
@@ -125,6 +129,29 @@ describe('Dockerfile', () => {
       }
     }
     expect(readFileSync(join(root, '.npmrc'), 'utf8')).toMatch(/onnxruntime-node-install=skip/)
+  })
+
+  it('the healthcheck probes the config the image serves (specserve health), not a fixed URL', () => {
+    const served = JSON.parse(/^CMD (\[.*\])$/m.exec(text)![1]!) as string[]
+    expect(served.slice(0, 2)).toEqual(['serve', '-c'])
+    const probe = JSON.parse(/^HEALTHCHECK [^\n]*\\\n\s+CMD (\[.*\])$/m.exec(text)![1]!) as string[]
+    expect(probe).toEqual(['node', 'src/health.ts', served[2]])
+    expect(existsSync(join(root, 'src', 'health.ts'))).toBe(true)
+  })
+
+  it('sets no SPECSERVE_HOST: its default config listens on 0.0.0.0 itself, and a mounted one is taken as written', () => {
+    expect(text).not.toMatch(/^\s*(ENV\s+)?SPECSERVE_HOST=/m)
+    // The default config made as the Dockerfile makes it, from a demo that would say otherwise.
+    const made = /cp examples\/demo\.yaml (\S+) \\\n\s+&& sed -i ((?:-e '[^']*' )+)\1 /.exec(text)
+    expect(made, 'the RUN that writes the default config').not.toBeNull()
+    const expressions = [...made![2]!.matchAll(/-e '([^']*)'/g)].flatMap((m) => ['-e', m[1]!])
+    const file = join(tempDir('specserve-image-config-'), 'specserve.yaml')
+    writeFileSync(file, readFileSync(join(root, 'examples', 'demo.yaml'), 'utf8').replace(/^ {2}host: .*$/m, '  host: 127.0.0.1'))
+    execFileSync('sed', ['-i', ...expressions, file])
+    vi.stubEnv('SPECSERVE_HOST', '')
+    const config = imageConfig(readFileSync(file, 'utf8'))
+    expect(config.server.host).toBe('0.0.0.0')
+    expect([...config.models.values()].every((m) => (m.entry as unknown as { path: string }).path.startsWith(`${join(root, 'models')}/`))).toBe(true)
   })
 })
 
@@ -151,8 +178,10 @@ describe('docker-compose.yml', () => {
         if (host.startsWith('.')) expect(existsSync(resolve(deploy, host)), `${name} mounts ${host}`).toBe(true)
       }
     }
-    const mount = (services.specserve!.volumes as string[]).find((v) => v.endsWith(':/etc/specserve/specserve.yaml:ro'))!
-    const config = imageConfig(readFileSync(resolve(deploy, mount.split(':')[0]!), 'utf8'))
+    // A directory holding the config and nothing else (a bind-mounted file would not follow a save that replaces it).
+    const mount = (services.specserve!.volumes as string[]).find((v) => v.endsWith(':/etc/specserve:ro'))!
+    expect(readdirSync(resolve(deploy, mount.split(':')[0]!))).toEqual(['specserve.yaml'])
+    const config = imageConfig(readFileSync(resolve(deploy, mount.split(':')[0]!, 'specserve.yaml'), 'utf8'))
     // Kafka: the broker address specserve uses is the one the broker advertises.
     const kafka = (config.output as { kafka: { brokers: string[] } }).kafka
     expect(services.kafka!.environment.KAFKA_ADVERTISED_LISTENERS).toBe(`PLAINTEXT://${kafka.brokers[0]}`)
@@ -194,9 +223,11 @@ describe('docker-compose.secure.yml (TLS and API keys over the base file)', () =
       execFileSync(join(deploy, 'compose', 'secure', 'make-secrets.sh'), [out], { stdio: ['ignore', 'pipe', 'pipe'] })
       const made = (file: string): string => join(out, file.replace(/^\.\/compose\/secure\/secrets\//, ''))
       for (const [name, secret] of Object.entries(secure.secrets as Record<string, Doc>)) expect(existsSync(made(secret.file)), name).toBe(true)
-      // The override's config replaces the base file's (same target), and is the one the script writes.
-      const mount = (services.specserve!.volumes as string[]).find((v) => v.endsWith(':/etc/specserve/specserve.yaml:ro'))!
-      const text = readFileSync(made(mount.split(':')[0]!), 'utf8').replaceAll('/run/secrets/', `${out}/`)
+      // The override's config replaces the base file's (same target), and is the one the script
+      // writes, in a directory of its own: the CA's key and the API keys are not mounted with it.
+      const mount = (services.specserve!.volumes as string[]).find((v) => v.endsWith(':/etc/specserve:ro'))!
+      expect(readdirSync(made(mount.split(':')[0]!))).toEqual(['specserve.yaml'])
+      const text = readFileSync(join(made(mount.split(':')[0]!), 'specserve.yaml'), 'utf8').replaceAll('/run/secrets/', `${out}/`)
       const config = imageConfig(text)
       expect(config.server.tls).toMatchObject({ cert: `${out}/tls.crt`, key: `${out}/tls.key` })
       expect(config.auth!.apiKeys.map((k) => k.id)).toEqual(['client', 'prometheus'])
@@ -207,7 +238,9 @@ describe('docker-compose.secure.yml (TLS and API keys over the base file)', () =
       expect(job.scheme).toBe('https')
       expect(job.authorization.credentials_file).toBe('/run/secrets/prometheus.key')
       expect(config.auth!.apiKeys.find((k) => k.id === 'prometheus')!.grants.metrics).toBe(true)
-      expect(services.specserve!.healthcheck.test.join(' ')).toContain(`https://localhost:${config.server.rest_port}/healthz`)
+      // The image's healthcheck reads server.tls from the config: no override, no CA to trust.
+      expect(services.specserve!.healthcheck).toBeUndefined()
+      expect(services.specserve!.environment?.NODE_EXTRA_CA_CERTS).toBeUndefined()
     } finally {
       rmSync(out, { recursive: true, force: true })
     }

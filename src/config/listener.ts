@@ -1,0 +1,45 @@
+// Where the listeners are: the file's server.host/rest_port/grpc_port under the SPECSERVE_*
+// environment overrides. Its own module (nothing but node built-ins) so the container's
+// health probe (src/health.ts) reads the address the way serve does without loading the
+// gateway's modules at every interval.
+
+export interface ListenerAddress {
+  readonly host: string
+  readonly restPort: number
+  /** null: no gRPC listener. */
+  readonly grpcPort: number | null
+}
+
+/** The server section's fields that say where to listen, as written. */
+export interface RawListener {
+  readonly host?: string
+  readonly rest_port?: number
+  readonly grpc_port?: number | null
+}
+
+/** First defined of: environment, file, default (null is a value: "off"). */
+const pick = <T>(...values: (T | undefined)[]): T => values.find((v) => v !== undefined) as T
+
+/**
+ * Deployments override the address without editing the file: SPECSERVE_HOST=0.0.0.0,
+ * SPECSERVE_REST_PORT=9000, SPECSERVE_GRPC_PORT=off. A malformed port is reported through
+ * `problem` and the file's value is used.
+ */
+export function listenerAddress(server: RawListener, problem: (message: string) => void): ListenerAddress {
+  return {
+    host: process.env.SPECSERVE_HOST || server.host || '0.0.0.0',
+    restPort: envPort('SPECSERVE_REST_PORT', false, problem) ?? server.rest_port ?? 8080,
+    grpcPort: pick(envPort('SPECSERVE_GRPC_PORT', true, problem), server.grpc_port, 8081),
+  }
+}
+
+/** A port from the environment: digits only (not ' ', 0x1F90 or 8080.0), `off` only where the listener can be off. */
+function envPort(name: string, canBeOff: boolean, problem: (message: string) => void): number | null | undefined {
+  const value = process.env[name]
+  if (value === undefined || value === '') return undefined
+  if (value === 'off' && canBeOff) return null
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN
+  if (port >= 0 && port <= 65535) return port
+  problem(`${name}=${JSON.stringify(value)} is not a port: digits, 0 to 65535${canBeOff ? ', or off' : ' (the REST listener cannot be turned off)'}`)
+  return undefined
+}

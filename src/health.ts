@@ -1,0 +1,144 @@
+// `specserve health -c config.yaml`: the container's health check. It reads where the REST
+// listener is from the config, the way serve does (the same SPECSERVE_* environment
+// overrides), asks that listener's GET /healthz over loopback, over HTTPS when
+// server.tls is set, and exits 0 on a 200, 1 otherwise with one line saying why.
+import { readFileSync } from 'node:fs'
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { resolve } from 'node:path'
+import { listenerAddress, type RawListener } from './config/listener.ts'
+import { parse as parseYaml } from 'yaml'
+
+/** Within Docker's own --timeout (6 s in deploy/Dockerfile), which also covers node's start. */
+export const PROBE_TIMEOUT_MS = 3000
+
+export interface ProbeTarget {
+  /** The address the probe connects to: a loopback one when the gateway listens on every interface. */
+  readonly host: string
+  readonly port: number
+  readonly tls: boolean
+  /** server.tls.require_client_cert: a client without a certificate fails the handshake. */
+  readonly mutualTls: boolean
+}
+
+export type ProbeResult = { readonly ok: true; readonly note: string } | { readonly ok: false; readonly reason: string }
+
+/**
+ * Where the REST listener is, read the way serve reads it (src/config/listener.ts: the same
+ * SPECSERVE_* overrides) from the YAML alone: the probe runs at every interval inside the
+ * container the gateway serves from, so it loads no gateway module (the full config parser
+ * pulls in every executor and strategy: about 0.7 s of CPU per probe, against 0.15 s here), and the
+ * file was checked when the gateway loaded it. Only `server` is read: a models section the
+ * running gateway refused to reload (a typo in a watched file) must not make a gateway that is
+ * serving look unhealthy.
+ */
+export function readTarget(file: string): ProbeTarget {
+  const path = resolve(file)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new Error(`cannot read config: ${(err as Error).message}`, { cause: err })
+  }
+  let value: unknown
+  try {
+    value = parseYaml(text)
+  } catch (err) {
+    throw new Error(`${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err })
+  }
+  const server = (value !== null && typeof value === 'object' ? (value as { server?: unknown }).server : undefined) ?? {}
+  if (typeof server !== 'object' || server === null) throw new Error(`${path}: server: must be a mapping`)
+  const raw = server as RawListener & { tls?: { require_client_cert?: unknown } | null }
+  // The few fields read are checked here (the gateway checked the rest when it loaded the file).
+  const port = raw.rest_port
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error(`${path}: server.rest_port: ${JSON.stringify(port)} is not a port (0 to 65535)`)
+  if (raw.host !== undefined && typeof raw.host !== 'string') throw new Error(`${path}: server.host: ${JSON.stringify(raw.host)} is not a host name or address`)
+  const problems: string[] = []
+  const { host, restPort } = listenerAddress(raw, (message) => problems.push(message))
+  if (problems.length) throw new Error(problems.join('; '))
+  // Listening on every interface includes loopback; a specific address (or name) is asked as is.
+  const probeHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+  const tls = raw.tls !== undefined && raw.tls !== null
+  return { host: probeHost, port: restPort, tls, mutualTls: tls && raw.tls?.require_client_cert === true }
+}
+
+const urlOf = (target: ProbeTarget): string => `${target.tls ? 'https' : 'http'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/healthz`
+
+/** GET /healthz on the target; never rejects. */
+export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeResult> {
+  const url = urlOf(target)
+  return new Promise((settle) => {
+    const options: RequestOptions = { host: target.host, port: target.port, path: '/healthz', agent: false, signal: AbortSignal.timeout(timeoutMs) }
+    const answered = (res: IncomingMessage): void => {
+      res.resume()
+      const status = res.statusCode ?? 0
+      if (status === 200) settle({ ok: true, note: `${url} answered 200` })
+      else settle({ ok: false, reason: `${url} answered ${status}${status === 401 || status === 403 ? ': the probe sends no credentials, and auth.anonymous leaves out health' : ''}` })
+    }
+    const req = target.tls
+      ? httpsRequest(
+          {
+            ...options,
+            // The probe asks its own process over loopback: the certificate is for the names
+            // clients use (loopback need not be one), often from a CA this node does not trust,
+            // and the probe sends no credential or data, so who answers is not checked; that it
+            // answers (the listener accepts, the event loop runs) is what is checked.
+            rejectUnauthorized: false,
+            // TLS 1.3: a refusal for want of a client certificate comes as its own alert, after
+            // the server has done its side of the handshake (see failed()).
+            ...(target.mutualTls ? { minVersion: 'TLSv1.3' as const } : {}),
+          },
+          answered,
+        )
+      : httpRequest(options, answered)
+    req.on('error', (err) => settle(failed(err as NodeJS.ErrnoException, target, url, timeoutMs)))
+    req.end()
+  })
+}
+
+function failed(err: NodeJS.ErrnoException, target: ProbeTarget, url: string, timeoutMs: number): ProbeResult {
+  if (target.mutualTls && err.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
+    // The probe has no client certificate: the listener completing its side of the handshake
+    // and then asking for one is as far as it can get, and shows the process is answering.
+    return { ok: true, note: `${url}: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate), so /healthz itself was not asked` }
+  }
+  const why =
+    err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms`
+    : err.code === 'ECONNREFUSED' ? 'connection refused (nothing listens there)'
+    : err.code === 'ECONNRESET' && !target.tls ? 'connection reset (a listener with TLS? server.tls is not set in this config)'
+    : oneLine(err) === 'wrong version number' ? 'the answer is not TLS (server.tls is set in this config: a listener without TLS?)'
+    : oneLine(err)
+  return { ok: false, reason: `${url}: ${why}` }
+}
+
+/** OpenSSL's messages run over lines and name its source files: its reason alone, then. */
+const oneLine = (err: NodeJS.ErrnoException & { reason?: string }): string =>
+  err.reason ?? /SSL routines:[^:]*:([^:]+)/.exec(err.message)?.[1] ?? err.message.split('\n')[0]!
+
+/** The subcommand: 0 when the gateway's REST listener answers /healthz with 200, 1 otherwise. */
+export async function healthMain(file: string): Promise<number> {
+  let target: ProbeTarget
+  try {
+    target = readTarget(file)
+  } catch (err) {
+    const issues = (err as Error).message
+    console.error(`specserve health: cannot tell where the gateway listens: ${issues}`)
+    return 1
+  }
+  if (target.port === 0) {
+    console.error('specserve health: server.rest_port is 0 (a port the system picks): there is no known port to ask')
+    return 1
+  }
+  const result = await probe(target)
+  if (result.ok) {
+    console.log(`specserve health: ok: ${result.note}`)
+    return 0
+  }
+  console.error(`specserve health: ${result.reason}`)
+  return 1
+}
+
+// The image's HEALTHCHECK runs this file directly (`node src/health.ts <config>`): through
+// src/cli.ts every probe would first load every server module (several times the CPU), at
+// every interval, inside the container the gateway serves from.
+if (import.meta.main) process.exit(await healthMain(process.argv[2] ?? 'examples/demo.yaml'))

@@ -1,0 +1,118 @@
+// `specserve health`, the image's HEALTHCHECK: run as a process against a gateway served
+// in-process from the same config file, over plain HTTP, over TLS, over mutual TLS, and with
+// nothing listening. The probe finds the listener from the config (and SPECSERVE_*), as serve does.
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { afterEach, describe, expect, it } from 'vitest'
+import { buildServer } from '../src/api/rest/server.ts'
+import { loadConfigFile } from '../src/config/load.ts'
+import { Gateway } from '../src/gateway.ts'
+import { freePort, root, startProcess } from './helpers.ts'
+import { makePki } from './security/certs.ts'
+import { tempDir } from './temp-dirs.ts'
+
+const cli = join(root, 'src', 'cli.ts')
+/** What the image's HEALTHCHECK runs: the same probe without the rest of the CLI. */
+const imageProbe = join(root, 'src', 'health.ts')
+/** No SPECSERVE_* from the environment the tests run in: only what a test gives. */
+const CLEAN_ENV = { SPECSERVE_HOST: '', SPECSERVE_REST_PORT: '', SPECSERVE_GRPC_PORT: '' }
+
+/** A config of one model, its server section given, written to a temporary directory. */
+function configFile(server: string): string {
+  const file = join(tempDir('specserve-health-'), 'specserve.yaml')
+  writeFileSync(file, `server: ${server}\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\nensembles:\n  e: { strategy: deadline-fallback, models: [lr] }\n`)
+  return file
+}
+
+const running: { app: FastifyInstance; gateway: Gateway }[] = []
+afterEach(async () => {
+  for (const { app, gateway } of running.splice(0)) {
+    await app.close()
+    await gateway.close()
+  }
+})
+
+/** The REST listener of a gateway served from `file`, where its config puts it (/healthz answers once it listens). */
+async function serveFile(file: string): Promise<void> {
+  const config = loadConfigFile(file)
+  const gateway = new Gateway(config)
+  const app = buildServer(config, { gateway })
+  running.push({ app, gateway })
+  await app.listen({ host: config.server.host, port: config.server.rest_port })
+}
+
+async function health(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  const proc = startProcess(process.execPath, args, { env: { ...CLEAN_ENV, ...env } })
+  const [code] = (await once(proc.child, 'exit')) as [number | null]
+  return { code, output: proc.output() }
+}
+
+describe('specserve health', () => {
+  it('exits 0 when the gateway answers /healthz over plain HTTP (the subcommand and the image entry alike)', async () => {
+    const port = await freePort()
+    const file = configFile(`{ host: 127.0.0.1, rest_port: ${port}, grpc_port: null }`)
+    await serveFile(file)
+    for (const args of [[cli, 'health', '-c', file], [imageProbe, file]]) {
+      const { code, output } = await health(args)
+      expect(output).toBe(`specserve health: ok: http://127.0.0.1:${port}/healthz answered 200\n`)
+      expect(code).toBe(0)
+    }
+  })
+
+  it('probes over HTTPS when the config has server.tls, asking loopback when the gateway listens on 0.0.0.0', async () => {
+    const pki = makePki()
+    const server = pki.issue('server')
+    const port = await freePort()
+    const file = configFile(`{ host: 0.0.0.0, rest_port: ${port}, grpc_port: null, tls: { cert: ${server.cert}, key: ${server.key} } }`)
+    await serveFile(file)
+    const { code, output } = await health([cli, 'health', '-c', file])
+    // Listening on every interface: the probe asks loopback.
+    expect(output).toBe(`specserve health: ok: https://127.0.0.1:${port}/healthz answered 200\n`)
+    expect(code).toBe(0)
+  })
+
+  it('with mutual TLS required, the answered handshake is the check, and it says /healthz was not reached', async () => {
+    const pki = makePki()
+    const server = pki.issue('server')
+    const port = await freePort()
+    const file = configFile(`{ host: 127.0.0.1, rest_port: ${port}, grpc_port: null, tls: { cert: ${server.cert}, key: ${server.key}, client_ca: ${pki.ca}, require_client_cert: true } }`)
+    await serveFile(file)
+    const { code, output } = await health([cli, 'health', '-c', file])
+    expect(output).toBe(
+      `specserve health: ok: https://127.0.0.1:${port}/healthz: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate), so /healthz itself was not asked\n`,
+    )
+    expect(code).toBe(0)
+  })
+
+  it('follows SPECSERVE_REST_PORT as serve does', async () => {
+    const [filePort, envPort] = [await freePort(), await freePort()]
+    const file = configFile(`{ host: 127.0.0.1, rest_port: ${filePort}, grpc_port: null }`)
+    const gateway = configFile(`{ host: 127.0.0.1, rest_port: ${envPort}, grpc_port: null }`)
+    await serveFile(gateway)
+    const { code, output } = await health([cli, 'health', '-c', file], { SPECSERVE_REST_PORT: String(envPort) })
+    expect(output).toBe(`specserve health: ok: http://127.0.0.1:${envPort}/healthz answered 200\n`)
+    expect(code).toBe(0)
+  })
+
+  it('exits 1 with one line saying why: nothing listens, the listener speaks TLS the config does not have, the config is unreadable', async () => {
+    const port = await freePort()
+    const refused = await health([cli, 'health', '-c', configFile(`{ host: 127.0.0.1, rest_port: ${port} }`)])
+    expect(refused.output).toBe(`specserve health: http://127.0.0.1:${port}/healthz: connection refused (nothing listens there)\n`)
+    expect(refused.code).toBe(1)
+
+    const pki = makePki()
+    const server = pki.issue('server')
+    const tlsPort = await freePort()
+    await serveFile(configFile(`{ host: 127.0.0.1, rest_port: ${tlsPort}, grpc_port: null, tls: { cert: ${server.cert}, key: ${server.key} } }`))
+    const plain = await health([cli, 'health', '-c', configFile(`{ host: 127.0.0.1, rest_port: ${tlsPort} }`)])
+    expect(plain.output).toBe(`specserve health: http://127.0.0.1:${tlsPort}/healthz: connection reset (a listener with TLS? server.tls is not set in this config)\n`)
+    expect(plain.code).toBe(1)
+
+    const bad = configFile('{ host: 127.0.0.1, rest_port: eighty }')
+    const unreadable = await health([imageProbe, bad])
+    expect(unreadable.output).toMatch(/^specserve health: cannot tell where the gateway listens: .*specserve\.yaml: server\.rest_port: "eighty" is not a port .+\n$/)
+    expect(unreadable.code).toBe(1)
+  })
+})
