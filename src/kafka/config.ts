@@ -133,12 +133,7 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
     if (!ensembles.includes(name)) at(['output', 'kafka', 'sample_rates', name], `unknown ensemble "${name}"`)
   }
   if (kafka.idempotent && kafka.acks !== undefined && kafka.acks !== 'all') at(['output', 'kafka', 'acks'], 'an idempotent producer needs acks: all')
-  // Without its credentials the mechanism cannot authenticate: every connection would fail its handshake.
-  if (kafka.sasl?.mechanism === 'OAUTHBEARER') {
-    if (!kafka.sasl.token) at(['output', 'kafka', 'sasl'], 'OAUTHBEARER needs a token')
-  } else if (kafka.sasl && (kafka.sasl.username === undefined || kafka.sasl.password === undefined)) {
-    at(['output', 'kafka', 'sasl'], `${kafka.sasl.mechanism} needs username and password`)
-  }
+  if (kafka.sasl) saslIssues(kafka.sasl, at)
   // max_record_bytes stands for the topics' max.message.bytes, which bounds a whole record batch
   // (one per partition of a request): a larger batch is refused whole (then split and resent).
   const maxRecordBytes = kafka.max_record_bytes ?? DEFAULT_MAX_RECORD_BYTES
@@ -155,6 +150,26 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
   if (topics.deadLetter === topics.input) at(['output', 'kafka', 'stream', 'dead_letter_topic'], loops('dead_letter_topic'))
   if (stream && (kafka.topic ?? DEFAULT_TOPIC) === topics.input) at(['output', 'kafka', 'topic'], loops('topic (the serving records)'))
   return issues
+}
+
+/**
+ * A mechanism without its credentials cannot authenticate: every connection would fail its
+ * handshake. A credential the mechanism does not use (a token with PLAIN or SCRAM, a username
+ * or password with OAUTHBEARER) is never sent: it is refused too, as it most likely means the
+ * wrong mechanism, which would otherwise only show as failed handshakes at run time.
+ */
+function saslIssues(sasl: Static<typeof SaslSchema>, at: (path: (string | number)[], message: string) => void): void {
+  const path = ['output', 'kafka', 'sasl']
+  const { mechanism } = sasl
+  if (mechanism === 'OAUTHBEARER') {
+    if (!sasl.token) at(path, 'OAUTHBEARER needs a token')
+    for (const field of ['username', 'password'] as const) {
+      if (sasl[field] !== undefined) at([...path, field], `${field} is not used by OAUTHBEARER, which sends only the token: remove it, or set the mechanism it is for (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`)
+    }
+    return
+  }
+  if (sasl.username === undefined || sasl.password === undefined) at(path, `${mechanism} needs username and password`)
+  if (sasl.token !== undefined) at([...path, 'token'], `token is not used by ${mechanism}, which sends only username and password: remove it, or set mechanism: OAUTHBEARER`)
 }
 
 /** The stream's topics, defaults resolved. */

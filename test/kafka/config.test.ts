@@ -70,6 +70,23 @@ describe('output.kafka config', () => {
     expect(issues('output:\n  kafka: { brokers: ["k:9092"], sasl: { mechanism: SCRAM-SHA-512, username: svc, password: secret } }\n')).toEqual([])
   })
 
+  it('refuses a SASL credential its mechanism never sends (most likely the wrong mechanism), naming the field', () => {
+    const sasl = (lines: string): string => `output:\n  kafka:\n    brokers: ["k:9092"]\n    sasl:\n${lines}`
+    expect(issues(sasl('      mechanism: PLAIN\n      username: svc\n      password: secret\n      token: eyJhbGciOi\n'))).toEqual([
+      { path: 'output.kafka.sasl.token', line: 12, message: 'token is not used by PLAIN, which sends only username and password: remove it, or set mechanism: OAUTHBEARER' },
+    ])
+    // A token alone with SCRAM: its credentials are missing too.
+    expect(issues(sasl('      mechanism: SCRAM-SHA-256\n      token: eyJhbGciOi\n'))).toEqual([
+      { path: 'output.kafka.sasl', line: 9, message: 'SCRAM-SHA-256 needs username and password' },
+      { path: 'output.kafka.sasl.token', line: 10, message: 'token is not used by SCRAM-SHA-256, which sends only username and password: remove it, or set mechanism: OAUTHBEARER' },
+    ])
+    const unused = (field: string): string => `${field} is not used by OAUTHBEARER, which sends only the token: remove it, or set the mechanism it is for (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`
+    expect(issues(sasl('      mechanism: OAUTHBEARER\n      token: eyJhbGciOi\n      username: svc\n      password: secret\n'))).toEqual([
+      { path: 'output.kafka.sasl.username', line: 11, message: unused('username') },
+      { path: 'output.kafka.sasl.password', line: 12, message: unused('password') },
+    ])
+  })
+
   it('refuses durations a Node.js timer cannot hold (it would fire at once)', () => {
     expect(issues('output:\n  kafka: { brokers: ["k:9092"], retry_backoff_ms: 3000000000, request_timeout_ms: 1e12, shutdown_grace_ms: 1e13 }\n')).toEqual([
       { path: 'output.kafka.request_timeout_ms', line: 6, message: expect.stringMatching(/must be at most 2147483647 ms/) },

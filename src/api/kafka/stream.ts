@@ -6,7 +6,8 @@
 // JSON, unknown ensemble, bad input) goes to the dead-letter topic with its error and does
 // not stall its partition. Each partition has a bounded number of predicts in flight;
 // when one falls behind, intake pauses. Shutting down cancels what is still running once
-// the grace period is over: those messages stay uncommitted and are redelivered.
+// the grace period is over: those messages stay uncommitted and are redelivered, while the
+// ones that did finish still get their offsets committed (a short attempt past the grace).
 import type { Producer } from '@platformatic/kafka'
 import { atMost, delay } from '../../at-most.ts'
 import { GatewayError } from '../../errors.ts'
@@ -21,6 +22,15 @@ import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
 import { AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
 
 export { LAG_INTERVAL_MS } from './intake.ts'
+
+/** At shutdown, past the grace period: how long cancelled predicts and answers on their way get to end. */
+const WIND_DOWN_MS = 500
+/**
+ * At shutdown, the offset commits of finished messages get the rest of the grace and at least
+ * this (one round trip to the group coordinator), however long the predicts took: otherwise
+ * messages answered near the end would be scored and published again after a restart.
+ */
+const FINAL_COMMIT_MS = 500
 
 /** Errors that depend on the gateway's state, not the message: retried, never dead-lettered. */
 const TRANSIENT = new Set(['OVERLOADED', 'NOT_READY'])
@@ -50,6 +60,8 @@ export class StreamScorer implements Component {
   private readonly commits = new Set<Promise<void>>()
   private paused = false
   private closing = false
+  /** Set once shutdown has waited for the commits: the consumer closes, a message ending later stays uncommitted. */
+  private commitsClosed = false
   private running = 0
   /** Predicts started from messages and not finished: cancelled when the grace period at shutdown runs out. */
   private readonly runs = new Set<Run>()
@@ -132,9 +144,11 @@ export class StreamScorer implements Component {
   }
 
   /**
-   * Stops intake and lets started predicts finish and commit for up to `graceMs`; then the
-   * ones still running are cancelled, and commits not done are given up (both redelivered
-   * later, as are queued messages).
+   * Stops intake and lets started predicts finish and commit for up to `graceMs`. Then the
+   * ones still running are cancelled (given WIND_DOWN_MS to end), and the offsets of the
+   * messages that finished are committed, per partition up to the first unfinished one, for
+   * the rest of the grace or at least FINAL_COMMIT_MS; commits not done by then are given up.
+   * Unfinished, queued and uncommitted messages are redelivered later.
    */
   async close(graceMs = this.settings.shutdownGraceMs): Promise<void> {
     if (this.closing) return
@@ -144,13 +158,18 @@ export class StreamScorer implements Component {
     if (this.running > 0) {
       const idle = new Promise<void>((resolve) => (this.idle = resolve))
       await atMost(idle, graceMs)
-      for (const run of this.runs) run.cancel('stopping')
-      await idle
+      if (this.running > 0) {
+        this.log.warn({ running: this.running }, 'shutdown grace over: cancelling the predicts still running (their messages will be scored again)')
+        for (const run of this.runs) run.cancel('stopping')
+        await atMost(idle, WIND_DOWN_MS)
+      }
     }
-    // A commit still pending when its message stream ended (the consumer was rejoining) is
-    // never settled by the client: waiting for it would hold the exit for ever.
-    await atMost(Promise.allSettled(this.commits), Math.max(0, deadline - Date.now()))
-    if (this.commits.size > 0) this.log.warn({ pending: this.commits.size }, 'offset commits not done within the shutdown grace: those messages will be scored again')
+    // Bounded: a commit still pending when its message stream ended (the consumer was
+    // rejoining) is never settled by the client, and waiting for it would hold the exit for ever.
+    await atMost(Promise.allSettled(this.commits), Math.max(deadline - Date.now(), FINAL_COMMIT_MS))
+    this.commitsClosed = true
+    if (this.commits.size > 0) this.log.warn({ pending: this.commits.size }, 'offset commits not done in time at shutdown: those messages will be scored again')
+    if (this.running > 0) this.log.warn({ running: this.running }, 'predicts or answers still not ended at shutdown: left uncommitted, those messages will be scored again')
     await this.intake.close()
     await this.producer.close(true).catch(() => {})
   }
@@ -221,7 +240,7 @@ export class StreamScorer implements Component {
     }
     // A partition lost meanwhile is its new owner's to commit (ours could move its offset back).
     const owned = this.intake.owns(message.topic, message.partition)
-    if (last && owned) this.commit(p, last)
+    if (last && owned && !this.commitsClosed) this.commit(p, last)
     const next = this.closing || !owned ? undefined : p.queue.shift()
     if (next) this.begin(p, next)
     this.resumeIfDrained()
