@@ -1,7 +1,8 @@
 // The gateway's one admission: predicts in flight, against `server.max_in_flight` read
-// from the config being served, so a reload that changes the limit applies at once. REST
-// takes its slot before the body is read (a refusal then costs almost nothing); gRPC and
-// Kafka take theirs when the predict starts.
+// from the config being served, so a reload that changes the limit applies at once. Every
+// frontend takes a slot when its predict is about to run (REST once the body is in and
+// parsed); REST also checks `full` as a request arrives, so that while the slots are all
+// held it refuses before reading the body (a refusal then costs almost nothing).
 import { GatewayError } from '../errors.ts'
 
 export class Admission {
@@ -22,9 +23,14 @@ export class Admission {
     return this.inFlight
   }
 
+  /** True when `max_in_flight` predicts are in flight already: a predict arriving now would be refused. */
+  get full(): boolean {
+    return this.inFlight >= this.limit()
+  }
+
   /** Takes a slot; false when `max_in_flight` predicts are in flight already. */
   tryEnter(): boolean {
-    if (this.inFlight >= this.limit()) return false
+    if (this.full) return false
     this.inFlight++
     return true
   }

@@ -1,13 +1,14 @@
-// Admission and cancellation for REST predicts, in front of fastify. A predict refused
-// after its body was read and parsed costs almost as much as one served, so under
-// overload refusals would queue behind the work: the gateway's one admission slot is
-// taken as the request arrives, before routing, and an excess predict gets a
-// pre-serialized 503 without fastify seeing it. The same response 'close' that frees the
-// slot cancels the predict when it comes before the answer was written: the client went
+// Admission and cancellation for REST predicts. The gateway's one admission counts predicts
+// that run, not bodies in transit: a predict takes its slot in its route, once its body is
+// in and parsed (admitRouted), so a client trickling a body holds no slot (slow bodies are
+// bounded by server.request_timeout_ms and connection limits instead). A refusal after the
+// body was read costs almost as much as serving, so under overload refusals would queue
+// behind the work: while the slots are all held, a predict is refused as it arrives, before
+// routing, with a pre-serialized 503 that fastify never sees. The response 'close' that frees
+// the slot cancels the predict when it comes before the answer was written: the client went
 // away, so its models stop (remote calls aborted, queued jobs dropped).
 // The early check reads the raw URL; the router decodes it (`predic%74`, a `#` fragment),
-// so each predict route also calls admitRouted, which admits there whatever the raw URL
-// missed: no spelling of a predict URL gets past the limit or the cancellation.
+// so a spelling it misses still meets the limit in the route, refused there if full.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { ErrorCatalogue } from '../../errors.ts'
@@ -16,7 +17,7 @@ import type { Admission } from '../../starter/admission.ts'
 import type { Run } from '../../starter/run.ts'
 
 const RUN = Symbol('specserve.run')
-/** The admission whose slot the response holds; set once the slot is taken, so a route can tell. */
+/** The admission whose slot the response holds; set when the slot is taken, for onClose to free. */
 const SLOT = Symbol('specserve.slot')
 
 type Tracked = ServerResponse & { [RUN]?: Run; [SLOT]?: Admission }
@@ -28,7 +29,7 @@ function onClose(this: Tracked): void {
   if (run !== undefined && !this.writableFinished) run.cancel()
 }
 
-/** The routes admission counts early: POST …/predict (native) and …/infer (Open Inference Protocol), a query string aside. */
+/** The routes the early check refuses: POST …/predict (native) and …/infer (Open Inference Protocol), a query string aside. */
 function predictKind(req: IncomingMessage): 'native' | 'oip' | null {
   if (req.method !== 'POST') return null
   const url = req.url ?? ''
@@ -59,14 +60,13 @@ function ensembleOf(url: string): string {
 }
 
 /**
- * Called first by each predict route: a predict the raw URL did not reveal (percent-encoded,
- * with a fragment) takes its slot here, after routing, or is refused with OVERLOADED in the
- * route's error shape. Its body was parsed already; the limit and the cancellation hold.
+ * Called first by each predict route, once per request, its body in and parsed: the one place
+ * a REST predict takes its slot, or is refused with OVERLOADED in the route's error shape when
+ * the slots filled while its body arrived (or the early check missed its URL's spelling).
  */
 export function admitRouted(gateway: Gateway, reply: FastifyReply, ensemble: string): void {
   const res = reply.raw as Tracked
-  if (res[SLOT] !== undefined) return
-  // Gone already: 'close' will not fire again to free a slot; trackRun cancels the run at once.
+  // Gone already: 'close' fired and will not again to free a slot, so none is taken; trackRun cancels the run at once.
   if (res.closed) return
   const { admission } = gateway
   if (!admission.tryEnter()) {
@@ -85,7 +85,7 @@ export function trackRun(reply: FastifyReply, run: Run): void {
   if (res.closed && !res.writableFinished) run.cancel()
 }
 
-/** Wraps fastify's request handler with the gateway's admission for predicts. */
+/** Wraps fastify's request handler with the early refusal of predicts while every slot is held. */
 export function admitting(gateway: Gateway, handler: RequestListener): RequestListener {
   const { admission } = gateway
   // The 503s in each API's error shape, built again only when the limit (and so the message) changes.
@@ -102,17 +102,14 @@ export function admitting(gateway: Gateway, handler: RequestListener): RequestLi
     return kind === 'native' ? native : oip
   }
   return (req, res) => {
-    const kind = predictKind(req)
+    // A check, not a slot: with a slot free the predict goes on, and takes one in its route.
+    const kind = admission.full ? predictKind(req) : null
     if (kind) {
-      if (!admission.tryEnter()) {
-        gateway.ensembles.get(ensembleOf(req.url ?? ''))?.requestStats.count('OVERLOADED')
-        const { body, headers } = refusal(kind)
-        res.writeHead(ErrorCatalogue.OVERLOADED.http, headers)
-        res.end(body)
-        return
-      }
-      ;(res as Tracked)[SLOT] = admission
-      res.on('close', onClose)
+      gateway.ensembles.get(ensembleOf(req.url ?? ''))?.requestStats.count('OVERLOADED')
+      const { body, headers } = refusal(kind)
+      res.writeHead(ErrorCatalogue.OVERLOADED.http, headers)
+      res.end(body)
+      return
     }
     handler(req, res)
   }

@@ -1,6 +1,7 @@
-// REST admission (server.max_in_flight) on a real socket: the slot is taken as the request
-// arrives, before fastify routes it; an excess predict gets its 503 at once, while the
-// admitted one is still running; the limit is read live, so a reload applies it at once.
+// REST admission (server.max_in_flight) on a real socket: while the admitted predict runs,
+// an excess one gets its 503 at once (refused as it arrives, before fastify routes it, or in
+// the route when the raw URL hid it); the limit is read live, so a reload applies it at once.
+// Slow bodies, and predicts whose bodies arrive after the slots filled: admission-slow-body.
 import type { FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
