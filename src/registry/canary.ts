@@ -3,19 +3,26 @@
 // annotated with the canary's version. On those runs the stable version runs too, once the
 // canary has answered (off the request's path, with its own time limit), so agreement is
 // measured on the same inputs. After `promote_after` canary runs that answered or failed,
-// the evidence is reported once: the registry promotes or rolls back.
+// the evidence is reported once: the registry promotes or rolls back. A canary run the
+// request was decided without (or cut by its deadline or a cancel) is annotated and counted
+// under the canary's version, but is no evidence unless its answer still comes.
 import { labelKey, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { BatchedOutputs, Executor, InferContext } from '../executors/types.ts'
 import { BATCH_ROWS, RAN_VERSION } from '../executors/types.ts'
 import { onlyOutputs } from '../starter/ensemble.ts'
+import { ROUTED_VERSION, type RoutesVersions } from '../starter/outcomes.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../types.ts'
 import type { CanarySettings } from './config.ts'
 
 /** What a canary has shown so far. */
 export interface CanaryEvidence {
-  /** Canary runs that answered or failed (runs cancelled because the request was decided, or skipped, do not count). */
+  /**
+   * Canary runs that answered or failed. A run that never started (skipped) does not count;
+   * nor does one the request was decided without, or cut by its deadline or a cancel, unless
+   * its answer still comes (late, it counts as answered): its failure then is mostly the abort.
+   */
   readonly requests: number
   readonly errors: number
   readonly error_rate: number
@@ -41,7 +48,7 @@ export interface CanaryPlan {
 /** The stable version's comparison run gets this long. */
 const COMPARE_LIMIT_MS = 5000
 
-export class CanaryExecutor implements Executor {
+export class CanaryExecutor implements Executor, RoutesVersions {
   readonly name: string
   readonly kind: string
   readonly stable: Executor
@@ -58,6 +65,12 @@ export class CanaryExecutor implements Executor {
   private comparing = 0
   /** The serving version's outputs, when the canary produces more: its answers are cut to these. */
   private cutTo: readonly TensorSpec[] | undefined
+  /**
+   * The requests (their contexts: a model is in an ensemble once) whose run went to the
+   * canary and has not settled: a run cut before it answered is the canary's. Weak, so a
+   * canary run that never settles keeps nothing alive.
+   */
+  private readonly onCanary = new WeakSet<InferContext>()
 
   constructor(stable: Executor, canary: Executor, plan: CanaryPlan) {
     this.name = stable.name
@@ -88,8 +101,16 @@ export class CanaryExecutor implements Executor {
   infer(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
     if (this.decided || Math.random() >= this.plan.settings.weight) return this.stable.infer(inputs, ctx)
     const version = this.plan.version
-    return this.canary.infer(inputs, ctx).then(
+    this.onCanary.add(ctx)
+    let running: Promise<TensorMap>
+    try {
+      running = this.canary.infer(inputs, ctx)
+    } catch (err) {
+      running = Promise.reject(err as Error) // a failure thrown at once is the canary's too
+    }
+    return running.then(
       (outputs) => {
+        this.onCanary.delete(ctx)
         // The comparison starts first (comparing++ at once), so the decision this run may trigger waits for it.
         void this.compare(inputs, outputs)
         this.count(false)
@@ -97,6 +118,7 @@ export class CanaryExecutor implements Executor {
         return { ...outputs, [RAN_VERSION]: version }
       },
       (err: unknown) => {
+        this.onCanary.delete(ctx)
         // Too late to matter: the request no longer reads this failure (and the error may be its shared abort reason).
         if (ctx.over) throw err
         // A run never started (no time left for it, queues full) says nothing about the canary.
@@ -104,6 +126,11 @@ export class CanaryExecutor implements Executor {
         throw versioned(err, version)
       },
     )
+  }
+
+  /** The canary's version for a request whose run went to it and is still out (the request is being decided without it). */
+  [ROUTED_VERSION](ctx: InferContext): string | undefined {
+    return this.onCanary.has(ctx) ? this.plan.version : undefined
   }
 
   private count(failed: boolean): void {

@@ -3,7 +3,7 @@
 // by every failure wins).
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { ModelConfig } from '../config/load.ts'
-import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs } from '../executors/types.ts'
+import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs, type Executor, type InferContext } from '../executors/types.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome } from '../types.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 import { NOT_NEEDED } from './selection.ts'
@@ -27,6 +27,23 @@ const HELD_BACK = Object.freeze({
   deadline: notReached('not started: the deadline came while the members started first were still out (select: adaptive)'),
   cancelled: notReached('not started: the request was cancelled while the members started first were still out (select: adaptive)'),
 })
+
+/**
+ * The method an executor that sends runs to one of several versions (a canary rollout)
+ * answers, for a run of `ctx` it started that has not settled: the version it went to
+ * (undefined: the model's configured one). A run cut before it answered is annotated and
+ * counted with it, as its answer or failure would have been.
+ */
+export const ROUTED_VERSION: unique symbol = Symbol('specserve.routedVersion')
+
+/** An executor that knows which version each of its unsettled runs went to. */
+export interface RoutesVersions {
+  [ROUTED_VERSION](ctx: InferContext): string | undefined
+}
+
+/** The version a run still out went to: a lookup only a routing executor answers. */
+const routedVersion = (executor: Executor | undefined, ctx: InferContext): string | undefined =>
+  (executor as Partial<RoutesVersions> | undefined)?.[ROUTED_VERSION]?.(ctx)
 
 /** A model that threw or was refused, as its outcome (`skipped` when it never ran). */
 export function failure(index: number, err: unknown, latencyMs: number): Outcome {
@@ -79,8 +96,10 @@ export interface MemberTally {
 
 /**
  * Every member's annotation as the run ends at `now` (`atDeadline`: cut by its deadline), each
- * recorded in its model's stats (a canary's run under its own version). A member that never
- * started was held back: by adaptive selection (index ≥ `heldBackFrom`) or by a start delay.
+ * recorded in its model's stats under the version its run went to (a canary's, cut or not:
+ * `run` is the context its executors were started with). A member that never started was
+ * held back: by adaptive selection (index ≥ `heldBackFrom`) or by a start delay, and no
+ * version ran.
  */
 export function annotateMembers(
   ens: EnsembleRuntime,
@@ -92,6 +111,7 @@ export function annotateMembers(
   atDeadline: boolean,
   heldBackFrom: number,
   cancelled: boolean,
+  run: InferContext,
 ): MemberTally {
   const models = new Array<ModelAnnotation>(ens.executors.length)
   let commonCause: string | null | undefined
@@ -116,7 +136,8 @@ export function annotateMembers(
         // Cut at the deadline, it had until the deadline (decided within the timers' grain):
         // its run counts as that long, or latency-aware selection would see it as fitting.
         const until = atDeadline ? Math.max(now, deadline) : now
-        a = { name: meta.name, version: meta.version, status: atDeadline ? 'timeout' : 'cancelled', latency_ms: roundMs(until - began), used: false }
+        const version = routedVersion(ens.executors[i], run) ?? meta.version
+        a = { name: meta.name, version, status: atDeadline ? 'timeout' : 'cancelled', latency_ms: roundMs(until - began), used: false }
       }
     }
     models[i] = a

@@ -256,7 +256,7 @@ export class Run implements InferContext {
     const { ens } = this
     const chosen = decision.kind === 'answer' ? decision.chosen : null
     const heldBackFrom = this.adaptive === undefined ? Infinity : this.adaptive.started
-    const { models, commonCause, started } = annotateMembers(ens, this.outcomes, this.startedAt, chosen, now, this.deadline, atDeadline, heldBackFrom, this.cancelled)
+    const { models, commonCause, started } = annotateMembers(ens, this.outcomes, this.startedAt, chosen, now, this.deadline, atDeadline, heldBackFrom, this.cancelled, this)
     let outputs = decision.kind === 'answer' ? decision.outputs : null
     // Answers carry the ensemble's outputs only: a member's that has others (known at build),
     // or one the strategy put together (a batch spliced from several members' rows).
