@@ -1,14 +1,14 @@
 // `specserve bench --quick` end to end: every scenario runs against real server processes
 // and lands in the report. Asserts that results exist, never what they are (the box is shared).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { BenchResults } from '../../bench/lib/types.ts'
 import { scenarios } from '../../bench/run.ts'
 import { root, startProcess } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
-const out = mkdtempSync(join(tmpdir(), 'specserve-bench-test-'))
+const out = tempDir('specserve-bench-test-')
 let results: BenchResults
 let log = ''
 
@@ -20,8 +20,6 @@ beforeAll(async () => {
   expect(code, log).toBe(0)
   results = JSON.parse(readFileSync(join(out, 'bench', 'results.json'), 'utf8')) as BenchResults
 }, 900_000)
-
-afterAll(() => rmSync(out, { recursive: true, force: true }))
 
 describe('bench --quick', () => {
   it('records the machine and the settings of the run', () => {

@@ -2,14 +2,14 @@
 // reload by SIGHUP and by POST /admin/reload while clients keep predicting (no request
 // may fail), a broken file refused, then SIGTERM under load: every request in flight is
 // answered, and the process exits 0 within its grace period.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { Gateway } from '../../src/gateway.ts'
 import { configFrom, freePort, root, samples, startProcess, waitForPort, type Proc } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const models = join(root, 'models')
 const cancer = samples('cancer')
@@ -51,7 +51,7 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-lifecycle-'))
+  dir = tempDir('specserve-lifecycle-')
   file = join(dir, 'gateway.yaml')
   writeFileSync(file, yaml())
   port = await freePort()
@@ -64,7 +64,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proc?.stop('SIGKILL')
-  rmSync(dir, { recursive: true, force: true })
 })
 
 describe('a running specserve process', () => {

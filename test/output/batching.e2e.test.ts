@@ -4,8 +4,6 @@
 // order holds across all of it, a request the topic refuses as too large is split and a
 // record it refuses dropped, and every compression the client supports reaches a stock
 // consumer intact.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -17,6 +15,7 @@ import { Spool } from '../../src/output/spool.ts'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { silentLogger } from '../../src/types.ts'
 import { configFrom, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { consumeUntil, startBroker, type Broker, type TextMessage } from './broker.ts'
 import { eventually } from './serve.ts'
 
@@ -27,7 +26,7 @@ let records: PendingRecord[] = []
 
 beforeAll(async () => {
   broker = await startBroker()
-  dir = await mkdtemp(join(tmpdir(), 'specserve-batching-'))
+  dir = tempDir('specserve-batching-')
   const config = configFrom(`
 models:
   logreg: { kind: onnx, path: ../models/cancer_logreg.onnx, version: "3" }
@@ -50,7 +49,6 @@ ensembles:
 
 afterAll(async () => {
   await broker?.destroy()
-  if (dir) await rm(dir, { recursive: true, force: true })
 })
 
 function sinkFor(topic: string, kafka: Record<string, unknown>): KafkaSink {

@@ -4,8 +4,6 @@
 // spool line: spool.int.test.ts and kafka.int.test.ts, without waiting on timeouts.)
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -14,6 +12,7 @@ import { KafkaSink } from '../../src/output/kafka.ts'
 import type { PendingRecord } from '../../src/output/record.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, startProcess } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { paddedRecord, startSilentBroker, timersRun, type SilentBroker } from './silent-broker.ts'
 
 let dir: string
@@ -21,14 +20,13 @@ let silent: SilentBroker
 let port = 0
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'specserve-hung-'))
+  dir = tempDir('specserve-hung-')
   silent = await startSilentBroker()
   port = silent.port
 })
 
 afterAll(async () => {
   await silent.close()
-  if (dir) await rm(dir, { recursive: true, force: true })
 })
 
 const record = (id: string): PendingRecord => paddedRecord(id, 50)

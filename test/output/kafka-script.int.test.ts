@@ -3,12 +3,11 @@
 // neither report that stranger as the running broker nor signal it.
 import { execFile } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, beforeEach, expect, it } from 'vitest'
 import { freePort, root, startProcess, waitForPort, type Proc } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const run = promisify(execFile)
 const kafkaSh = async (...args: string[]): Promise<string> => (await run('bash', [join(root, 'scripts', 'kafka.sh'), ...args])).stdout.trim()
@@ -27,7 +26,7 @@ let dir: string
 let stranger: Proc
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'specserve-kafka-script-'))
+  dir = tempDir('specserve-kafka-script-')
   // What a reboot leaves: the recorded pid now belongs to an unrelated process.
   stranger = startProcess('sleep', ['300'])
   writeFileSync(join(dir, 'pid'), `${stranger.child.pid}\n`)
@@ -36,7 +35,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await kafkaSh('clean', '--dir', dir)
   await stranger.stop()
-  await rm(dir, { recursive: true, force: true })
 })
 
 it('stop leaves alone the unrelated process a stale pid file names, and removes the file', async () => {

@@ -3,24 +3,19 @@
 // deterministically): a failed compaction does not slow the replay, a batch acknowledged in
 // part after an overflow spooled it is not sent twice, a malformed spool line is dropped.
 import { readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, expect, it, vi } from 'vitest'
+import { beforeEach, expect, it, vi } from 'vitest'
 import { kafkaSettings } from '../../src/kafka/config.ts'
 import { KafkaSink, type RecordProducer } from '../../src/output/kafka.ts'
 import type { PendingRecord } from '../../src/output/record.ts'
 import type { Logger } from '../../src/types.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { timersRun } from './silent-broker.ts'
 
 let dir: string
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'specserve-sink-'))
-})
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true })
+beforeEach(() => {
+  dir = tempDir('specserve-sink-')
 })
 
 type Answer = (keys: string[]) => Promise<void>

@@ -4,10 +4,9 @@
 // is lost, whether the broker is up (flushed) or down (left in the spool, replayed by the
 // next start).
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { tempDir } from '../temp-dirs.ts'
 import { consumeUntil, startBroker, type Broker, type TextMessage } from './broker.ts'
 import { eventually, load, serve, writeConfig, type Issued } from './serve.ts'
 
@@ -17,12 +16,11 @@ let dir: string
 
 beforeAll(async () => {
   broker = await startBroker()
-  dir = await mkdtemp(join(tmpdir(), 'specserve-outage-'))
+  dir = tempDir('specserve-outage-')
 })
 
 afterAll(async () => {
   await broker?.destroy()
-  if (dir) await rm(dir, { recursive: true, force: true })
 })
 
 const idsOf = (messages: readonly TextMessage[]): string[] => messages.map((m) => (JSON.parse(m.value) as { id: string }).id)

@@ -3,14 +3,13 @@
 // when its send fails, not also when it could not be spooled), never appended behind them.
 // The "broker" is a listener that accepts and never answers, so the send hangs until the
 // client's request timeout.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { kafkaSettings } from '../../src/kafka/config.ts'
 import { KafkaSink } from '../../src/output/kafka.ts'
 import { Spool } from '../../src/output/spool.ts'
 import { silentLogger } from '../../src/types.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { paddedRecord, startSilentBroker, timersRun, type SilentBroker } from './silent-broker.ts'
 
 let dir: string
@@ -18,14 +17,13 @@ let silent: SilentBroker
 let port = 0
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'specserve-overflow-'))
+  dir = tempDir('specserve-overflow-')
   silent = await startSilentBroker()
   port = silent.port
 })
 
 afterAll(async () => {
   await silent.close()
-  if (dir) await rm(dir, { recursive: true, force: true })
 })
 
 /** A record as the sink reads it: its key and its encoded value. */

@@ -3,8 +3,6 @@
 // here wrote (kcat) reading them as JSON.
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Ajv2020 } from 'ajv/dist/2020.js'
@@ -16,6 +14,7 @@ import { Gateway } from '../../src/gateway.ts'
 import { startOutput, type Output } from '../../src/output/index.ts'
 import type { MetricsSink } from '../../src/types.ts'
 import { configFrom, root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { consumeUntil, ensureKcat, startBroker, type Broker, type TextMessage } from './broker.ts'
 
 const run = promisify(execFile)
@@ -29,7 +28,7 @@ let output: Output
 
 beforeAll(async () => {
   broker = await startBroker()
-  spoolDir = await mkdtemp(join(tmpdir(), 'specserve-spool-'))
+  spoolDir = tempDir('specserve-spool-')
   const config = configFrom(`
 server: { instance: records-test }
 executors: { onnx_workers: 2 }
@@ -64,7 +63,6 @@ afterAll(async () => {
   await app?.close()
   await gateway?.close()
   await broker?.destroy()
-  if (spoolDir) await rm(spoolDir, { recursive: true, force: true })
 })
 
 async function predict(ensemble: string, row: number[], id: string, budgetMs?: number): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -2,22 +2,17 @@
 // file on disk, replayed head included), malformed lines, one owner.
 import { spawnSync } from 'node:child_process'
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { Spool, SpoolFullError } from '../../src/output/spool.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 let dir: string
 let file: string
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'specserve-spool-unit-'))
+beforeEach(() => {
+  dir = tempDir('specserve-spool-unit-')
   file = join(dir, 'records.spool')
-})
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true })
 })
 
 /** What this process has open of the spool's files (and /dev/full, the stand-in for a full disk). */

@@ -1,21 +1,15 @@
 // Kafka unreachable from the start (wrong address, broker not up yet): the real gateway
 // process still starts and serves, spools every record, and says so in /readyz and its log.
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { beforeAll, expect, it } from 'vitest'
 import { freePort } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { eventually, predict, serve, writeConfig } from './serve.ts'
 
 let dir: string
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'specserve-unreachable-'))
-})
-
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true })
+beforeAll(() => {
+  dir = tempDir('specserve-unreachable-')
 })
 
 it('starts, serves and spools when no broker answers, and reports it', { timeout: 90_000 }, async () => {

@@ -1,8 +1,7 @@
 // A canary's runs are counted under the version that ran: specserve_model_calls and
 // specserve_model_wins get a series per version, and the serving version's stats
 // (GET /v1/models/{name}) no longer include the canary's runs.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { DataPoint, MetricData } from '@opentelemetry/sdk-metrics'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,6 +10,7 @@ import { GatewayMetrics } from '../../src/telemetry/metrics.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { serveWithRegistry, type Served } from './serve.ts'
 
 const models = join(root, 'models')
@@ -20,7 +20,7 @@ let dir: string
 let served: Served
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-canary-metrics-'))
+  dir = tempDir('specserve-canary-metrics-')
   // promote_after far away: the rollout stays a canary for the whole test.
   writeFileSync(
     join(dir, 'gateway.yaml'),
@@ -43,7 +43,6 @@ ensembles:
 
 afterAll(async () => {
   await served.stop()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 async function collect(name: string): Promise<DataPoint<number>[]> {

@@ -1,8 +1,7 @@
 // Canary rollout with real models under steady predict load: a passing version takes part of
 // the traffic, the serving version runs beside it on those requests, and it is promoted, or
 // rolled back, on that evidence, with no failed request either way.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,6 +12,7 @@ import type { VersionMeta } from '../../src/registry/store.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { serveWithRegistry, type Served } from './serve.ts'
 
 const models = join(root, 'models')
@@ -25,7 +25,7 @@ let app: FastifyInstance
 let served: Served
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-canary-'))
+  dir = tempDir('specserve-canary-')
   writeFileSync(
     join(dir, 'gateway.yaml'),
     `
@@ -49,7 +49,6 @@ ensembles:
 
 afterAll(async () => {
   await served.stop()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 /** Four clients cycling over the held-out rows until `version` is judged; what they saw. */

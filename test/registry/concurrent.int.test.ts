@@ -2,8 +2,7 @@
 // time as a version swap (each keeps the other's change), and an upload while the gateway is
 // still loading or already draining for a stop (a good model is never rejected for that).
 // Real ONNX models and workers.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -14,6 +13,7 @@ import { Registry } from '../../src/registry/registry.ts'
 import { reloadFromFile, type ReloadOutcome } from '../../src/reload/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { serveWithRegistry, type Served } from './serve.ts'
 
 const models = join(root, 'models')
@@ -53,14 +53,13 @@ function whenGating(registry: Registry, version: number, then: () => void): void
 }
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-concurrent-'))
+  dir = tempDir('specserve-concurrent-')
   writeFileSync(join(dir, 'gateway.yaml'), yaml())
 })
 
 afterEach(async () => {
   await served?.stop()
   served = undefined
-  rmSync(dir, { recursive: true, force: true })
 })
 
 describe('a config reload and a version swap at the same time', () => {

@@ -3,8 +3,7 @@
 // the reason, and a log line says so; with nothing to fall back to, the start fails.
 // And a version older than the serving one, arriving late: gated without serving, so it is a
 // rollback target when it passes. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/config/yaml.ts'
@@ -12,6 +11,7 @@ import { ModelDirectory, type VersionState } from '../../src/registry/store.ts'
 import { newMeta } from '../../src/registry/versions.ts'
 import type { Logger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { serveWithRegistry, type Served } from './serve.ts'
 
 const models = join(root, 'models')
@@ -33,7 +33,7 @@ const log: Logger = {
 
 /** A repository as a previous run left it: each version's file and meta.json with its state. */
 function repository(versions: [version: number, bytes: Buffer, state: VersionState][], policy = 'latest'): string {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-fallback-'))
+  dir = tempDir('specserve-fallback-')
   writeFileSync(join(dir, 'examples.jsonl'), cancer.rows.map((row, i) => JSON.stringify({ inputs: { input: [row] }, outputs: { label: [truth[i]] } })).join('\n'))
   const directory = new ModelDirectory(join(dir, 'repo'), 'cancer-main')
   directory.open()
@@ -67,7 +67,6 @@ afterEach(async () => {
   await served?.stop()
   served = undefined
   lines.length = 0
-  rmSync(dir, { recursive: true, force: true })
 })
 
 describe('start falls back when the chosen version cannot serve', () => {

@@ -1,12 +1,12 @@
 // The registry's rules that hold whatever a version's fate: keep_versions bounds the files
 // rejected versions leave too, and a repository model no ensemble uses yet is still loaded
 // and gated before a version of it serves. Real ONNX models and workers.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/types.ts'
 import { root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { serveWithRegistry, type Served } from './serve.ts'
 
 const models = join(root, 'models')
@@ -14,7 +14,7 @@ let dir: string
 let served: Served
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-housekeeping-'))
+  dir = tempDir('specserve-housekeeping-')
   writeFileSync(
     join(dir, 'gateway.yaml'),
     `
@@ -33,7 +33,6 @@ ensembles:
 
 afterAll(async () => {
   await served.stop()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 const upload = (model: string, version: number, body: Buffer) =>

@@ -2,8 +2,7 @@
 // a version directory copied in (picked up by the watch), uploads that pass or fail the
 // gate, rollback, and a restart that keeps the state. Real ONNX models, real workers.
 import { once } from 'node:events'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -14,6 +13,7 @@ import type { VersionMeta } from '../../src/registry/store.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import type { Logger, MetricAttributes } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { serveWithRegistry, type Served } from './serve.ts'
 
 const models = join(root, 'models')
@@ -67,7 +67,7 @@ function eventCounts(): Record<string, number> {
 
 beforeAll(async () => {
   process.env.SPECSERVE_ADMIN_TOKEN = TOKEN
-  dir = mkdtempSync(join(tmpdir(), 'specserve-registry-'))
+  dir = tempDir('specserve-registry-')
   repo = join(dir, 'repo')
   // The gate: each row's true label (examples) and accuracy on the same rows (data set).
   writeFileSync(join(dir, 'examples.jsonl'), cancer.rows.map((row, i) => JSON.stringify({ inputs: { input: [row] }, outputs: { label: [truth[i]] } })).join('\n'))
@@ -97,7 +97,6 @@ ensembles:
 afterAll(async () => {
   delete process.env.SPECSERVE_ADMIN_TOKEN
   await stop()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 describe('versioned repository', () => {

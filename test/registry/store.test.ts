@@ -1,16 +1,15 @@
 // The repository's writes: what a failed write or a crash leaves behind is cleaned away.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { ModelDirectory, writeAtomically } from '../../src/registry/store.ts'
 import { newMeta } from '../../src/registry/versions.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 let repo: string
 beforeEach(() => {
-  repo = mkdtempSync(join(tmpdir(), 'specserve-store-'))
+  repo = tempDir('specserve-store-')
 })
-afterEach(() => rmSync(repo, { recursive: true, force: true }))
 
 describe('repository writes', () => {
   it('a meta.json write that fails leaves no temporary file behind', () => {

@@ -6,9 +6,8 @@
 // rejected with their reason and nothing serving changes.
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -22,6 +21,7 @@ import { tensorFromJson } from '../../src/tensor/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
 import { createTopic, ensureKcat, startBroker, type Broker } from '../output/broker.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const run = promisify(execFile)
 const models = join(root, 'models')
@@ -44,7 +44,7 @@ let httpBase: string
 const instances: Instance[] = []
 
 async function startInstance(name: string): Promise<Instance> {
-  const dir = mkdtempSync(join(tmpdir(), `specserve-stream-${name}-`))
+  const dir = tempDir(`specserve-stream-${name}-`)
   const file = join(dir, 'gateway.yaml')
   const yaml = `
 server: { instance: ${name} }
@@ -130,7 +130,6 @@ afterAll(async () => {
   for (const i of instances) {
     await i.registry.close()
     await i.gateway.close()
-    rmSync(i.dir, { recursive: true, force: true })
   }
   http?.close()
   await broker?.destroy()

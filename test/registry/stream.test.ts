@@ -2,10 +2,9 @@
 // reads, and which failures commit the record (it cannot become a version) and which do not
 // (a full disk: it is tried again, and the records after it wait).
 import { EventEmitter, once } from 'node:events'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { GatewayError } from '../../src/errors.ts'
@@ -15,6 +14,7 @@ import type { Registry } from '../../src/registry/registry.ts'
 import type { VersionMeta } from '../../src/registry/store.ts'
 import { ModelStream, retryDelay, type Raw } from '../../src/registry/stream.ts'
 import type { Logger } from '../../src/types.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const RETRYING = 'model stream: a record failed unexpectedly; not committed, tried again'
 const LIMIT = 1000
@@ -44,7 +44,7 @@ async function judged(message: Raw): Promise<unknown[]> {
 }
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-stream-'))
+  dir = tempDir('specserve-stream-')
   arrive = vi.fn<Registry['arrive']>().mockResolvedValue(serving)
   const registry = { isRepositoryModel: (name: string) => name === 'm', versionWithSha: () => undefined, arrive } as unknown as Registry
   const repository: RepositoryConfig = { path: join(dir, 'repo'), keepVersions: 3, watch: false, maxModelBytes: LIMIT, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g' }, baseDir: dir }
@@ -54,7 +54,6 @@ beforeEach(() => {
 afterEach(async () => {
   vi.useRealTimers()
   await stream.close()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 describe('a location over max_model_bytes', () => {

@@ -1,13 +1,13 @@
 // One model's versions on disk: which one a start serves, what version_policy lets serve,
 // rollback's target, keep_versions, and what a crash in the middle of a store leaves.
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import type { RepositoryModelSettings } from '../../src/registry/config.ts'
 import { MAX_VERSION } from '../../src/registry/store.ts'
 import { ModelVersions } from '../../src/registry/versions.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 let repo: string
 const latest: RepositoryModelSettings = { policy: { kind: 'latest' }, validation: { examples: undefined, dataset: undefined }, seed: undefined, canary: undefined }
@@ -20,9 +20,8 @@ function opened(settings = latest): ModelVersions {
 }
 
 beforeEach(() => {
-  repo = mkdtempSync(join(tmpdir(), 'specserve-versions-'))
+  repo = tempDir('specserve-versions-')
 })
-afterEach(() => rmSync(repo, { recursive: true, force: true }))
 
 describe('ModelVersions', () => {
   it('serves, after a restart, the version that served last, even when a higher one passed', async () => {

@@ -1,15 +1,15 @@
 // A config edit or SIGHUP that arrives while the gateway is still loading its first config
 // (a ConfigMap update during a rollout) is not lost: it is logged, queued, and applied once
 // the load is done.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
 import { Gateway } from '../../src/gateway.ts'
 import { startReloadTriggers } from '../../src/reload/index.ts'
 import type { Logger } from '../../src/types.ts'
 import { root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const yaml = (description: string): string => `
 executors: { onnx_workers: 1 }
@@ -20,8 +20,7 @@ ensembles:
   e: { description: ${description}, strategy: deadline-fallback, models: [a] }
 `
 
-const dir = mkdtempSync(join(tmpdir(), 'specserve-reload-load-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const dir = tempDir('specserve-reload-load-')
 
 /** A logger that records every line and resolves `next(msg)` when a line with that message is logged. */
 function recordingLog(): { log: Logger; messages: string[]; next(msg: string): Promise<void> } {

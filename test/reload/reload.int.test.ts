@@ -2,8 +2,7 @@
 // serves. Unchanged models keep their executor (no new onnxruntime session) and their
 // stats; a broken file is refused with its errors and the old config keeps serving;
 // predicts running through the swap never fail.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
@@ -13,6 +12,7 @@ import { reloadFromFile, startReloadTriggers } from '../../src/reload/index.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import type { Logger, PredictResult } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const models = join(root, 'models')
 const cancer = samples('cancer')
@@ -56,7 +56,7 @@ function predictCancer(row = 0): Promise<PredictResult> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-reload-'))
+  dir = tempDir('specserve-reload-')
   file = join(dir, 'gateway.yaml')
   writeFileSync(file, yaml())
   gateway = new Gateway(loadConfigFile(file))
@@ -65,7 +65,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.close()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 describe('hot reload', () => {

@@ -5,23 +5,18 @@
 // python-env.sh, tritonclient-env.sh and the peers' scripts take too.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterEach, beforeEach, expect, it } from 'vitest'
+import { beforeEach, expect, it } from 'vitest'
 import { root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const run = promisify(execFile)
 
 let cache: string
 
-beforeEach(async () => {
-  cache = await mkdtemp(join(tmpdir(), 'specserve-provisioning-'))
-})
-
-afterEach(async () => {
-  await rm(cache, { recursive: true, force: true })
+beforeEach(() => {
+  cache = tempDir('specserve-provisioning-')
 })
 
 it('schemathesis-env.sh rebuilds a venv left without pip and without its stamp by an interrupted run', async () => {

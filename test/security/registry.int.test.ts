@@ -2,15 +2,15 @@
 // repository with a real ONNX model, GET versions behind `read`, an upload (PUT) and a
 // rollback behind `admin`, SPECSERVE_ADMIN_TOKEN folded in as an admin key working for both,
 // and a refused upload or rollback leaving the repository as it was.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Logger } from '../../src/types.ts'
 import { root } from '../helpers.ts'
 import { serveWithRegistry, type Served } from '../registry/serve.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { bearer } from './fixture.ts'
 
 const ADMIN_TOKEN = 'registry-admin-s3cret'
@@ -25,7 +25,7 @@ let app: FastifyInstance
 
 beforeAll(async () => {
   process.env.SPECSERVE_ADMIN_TOKEN = ADMIN_TOKEN
-  dir = mkdtempSync(join(tmpdir(), 'specserve-guarded-registry-'))
+  dir = tempDir('specserve-guarded-registry-')
   writeFileSync(
     join(dir, 'gateway.yaml'),
     `
@@ -49,7 +49,6 @@ auth:
 afterAll(async () => {
   delete process.env.SPECSERVE_ADMIN_TOKEN
   await served.stop()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 const list = (headers: Record<string, string> = {}) => app.inject({ url: '/v1/models/cancer-main/versions', headers })

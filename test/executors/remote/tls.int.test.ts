@@ -7,9 +7,8 @@
 // the model afresh.
 import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
@@ -17,6 +16,7 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
 import { configFrom, root, samples } from '../../helpers.ts'
+import { tempDir } from '../../temp-dirs.ts'
 import { WINE_IO as io, goodAnswer } from './fault-server.ts'
 
 const row = samples('wine').rows[0]!
@@ -49,7 +49,7 @@ function makeCertificates(): void {
 const pem = (name: string): Buffer => readFileSync(join(dir, name))
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'specserve-tls-'))
+  dir = tempDir('specserve-tls-')
   makeCertificates()
   https = createServer({ key: pem('server.key'), cert: pem('server.pem'), ca: pem('ca.pem'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
     hits.rest++
@@ -102,7 +102,6 @@ afterAll(async () => {
   https?.closeAllConnections()
   https?.close()
   rpc?.forceShutdown()
-  if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
 async function predict(ensemble: string): Promise<{ statusCode: number; body: { models: { status: string; error?: { code: string; message: string } }[] } }> {
