@@ -268,7 +268,7 @@ export class Gateway {
    * Starts one predict and returns its run (`result`, `cancel()`). Request errors (unknown
    * ensemble, bad input or budget, overload) throw GatewayError; a predict that ran but
    * failed resolves with `result.error` set. `admitted`: the caller already holds an
-   * admission slot for it (REST takes one once the body is parsed) and releases it itself.
+   * admission slot for it (REST takes one before reading the body) and releases it itself.
    */
   start(req: PredictRequest, admitted = false): Run {
     const state = this.current

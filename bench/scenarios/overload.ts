@@ -113,7 +113,7 @@ export const overload: Scenario = {
       targets: CASES.flatMap((c) => targets(c, rows)),
       notes: [
         `server.max_in_flight: ${MAX_IN_FLIGHT}; budget ${BUDGET_MS} ms. Latency of admitted requests is from the scheduled start (p99) and from the actual send (p99_send).`,
-        'While max_in_flight predicts run, a predict is refused before fastify routes it, with a pre-serialized 503; one let in that finds the slots full once its body is parsed is refused in its route (src/api/rest/admission.ts).',
+        'A predict over max_in_flight is refused before fastify routes it, with a pre-serialized 503 (src/api/rest/admission.ts).',
         'If "sent" is below "offered", the load generator (one Node process on the same 2 cores) could not keep up and the true offered load was lower.',
       ],
     }

@@ -1,8 +1,8 @@
 // The gateway's one admission: predicts in flight, against `server.max_in_flight` read
-// from the config being served, so a reload that changes the limit applies at once. Every
-// frontend takes a slot when its predict is about to run (REST once the body is in and
-// parsed); REST also checks `full` as a request arrives, so that while the slots are all
-// held it refuses before reading the body (a refusal then costs almost nothing).
+// from the config being served, so a reload that changes the limit applies at once. REST
+// takes its slot before the body is read (a refusal then costs almost nothing; a body slow
+// to arrive gives it back, src/api/rest/admission.ts); gRPC and Kafka take theirs when the
+// predict starts.
 import { GatewayError } from '../errors.ts'
 
 export class Admission {

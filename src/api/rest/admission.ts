@@ -1,14 +1,15 @@
-// Admission and cancellation for REST predicts. The gateway's one admission counts predicts
-// that run, not bodies in transit: a predict takes its slot in its route, once its body is
-// in and parsed (admitRouted), so a client trickling a body holds no slot (slow bodies are
-// bounded by server.request_timeout_ms and connection limits instead). A refusal after the
-// body was read costs almost as much as serving, so under overload refusals would queue
-// behind the work: while the slots are all held, a predict is refused as it arrives, before
-// routing, with a pre-serialized 503 that fastify never sees. The response 'close' that frees
-// the slot cancels the predict when it comes before the answer was written: the client went
-// away, so its models stop (remote calls aborted, queued jobs dropped).
-// The early check reads the raw URL; the router decodes it (`predic%74`, a `#` fragment),
-// so a spelling it misses still meets the limit in the route, refused there if full.
+// Admission and cancellation for REST predicts, in front of fastify. A predict refused
+// after its body was read and parsed costs almost as much as one served, so under overload
+// refusals would queue behind the work: the gateway's one admission slot is taken as the
+// request arrives, before routing, and an excess predict gets a pre-serialized 503 without
+// fastify seeing it. A body still in transit keeps that slot only for one to two
+// BODY_SLOT_MS sweeps (slow uploads, or a client trickling bodies on purpose, cannot hold the
+// slots that running predicts need, on any frontend); its predict takes a slot again once
+// the body is in, in its route (admitRouted), or is refused there. The response 'close' that
+// frees the slot cancels the predict when it comes before the answer was written: the client
+// went away, so its models stop (remote calls aborted, queued jobs dropped).
+// The early check reads the raw URL; the router decodes it (`predic%74`, a `#` fragment), so
+// a spelling it misses still meets the limit in the route.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import { ErrorCatalogue } from '../../errors.ts'
@@ -20,16 +21,80 @@ const RUN = Symbol('specserve.run')
 /** The admission whose slot the response holds; set when the slot is taken, for onClose to free. */
 const SLOT = Symbol('specserve.slot')
 
-type Tracked = ServerResponse & { [RUN]?: Run; [SLOT]?: Admission }
+/** Set once the response's 'close' listener is on (it is added once, whichever way the slot was taken). */
+const CLOSING = Symbol('specserve.closing')
+
+type Tracked = ServerResponse & { [RUN]?: Run; [SLOT]?: Admission; [CLOSING]?: true }
+
+/**
+ * How long a predict whose body is still arriving keeps the slot it took on arrival: between
+ * one and two of these. A body of a few KiB is in within a turn of the event loop; one that
+ * takes longer gives its slot back and takes one again once it is in.
+ */
+export const BODY_SLOT_MS = 1000
+
+/**
+ * Slot holders whose body has not reached their route: two generations, one shared timer (no
+ * timer or clock read per request). Each sweep frees the slots of the older generation.
+ */
+class BodiesInTransit {
+  private young = new Set<Tracked>()
+  private old = new Set<Tracked>()
+  private timer: NodeJS.Timeout | undefined
+
+  add(res: Tracked): void {
+    this.young.add(res)
+    this.timer ??= setInterval(() => this.sweep(), BODY_SLOT_MS).unref()
+  }
+
+  /** Its body is in (or it closed): it keeps its slot, if it still has one. */
+  arrived(res: Tracked): void {
+    if (!this.young.delete(res)) this.old.delete(res)
+  }
+
+  /** Frees the slots of the bodies in transit since before the last sweep; stops the timer when none is left. */
+  sweep(): void {
+    for (const res of this.old) release(res)
+    this.old.clear()
+    ;[this.old, this.young] = [this.young, this.old]
+    if (this.old.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer)
+      this.timer = undefined
+    }
+  }
+}
+
+const inTransit = new BodiesInTransit()
+
+/** Two sweeps at once, as after 2 × BODY_SLOT_MS: for tests, which await events rather than time. */
+export function sweepBodiesInTransit(): void {
+  inTransit.sweep()
+  inTransit.sweep()
+}
+
+function release(res: Tracked): void {
+  const slot = res[SLOT]
+  if (slot === undefined) return
+  res[SLOT] = undefined
+  slot.leave()
+}
 
 /** One listener for every predict response ('close' fires once, answered or aborted): no closure per request. */
 function onClose(this: Tracked): void {
-  this[SLOT]!.leave()
+  if (this[SLOT] !== undefined) inTransit.arrived(this)
+  release(this)
   const run = this[RUN]
   if (run !== undefined && !this.writableFinished) run.cancel()
 }
 
-/** The routes the early check refuses: POST …/predict (native) and …/infer (Open Inference Protocol), a query string aside. */
+function holdSlot(res: Tracked, admission: Admission): void {
+  res[SLOT] = admission
+  if (res[CLOSING]) return
+  res[CLOSING] = true
+  res.on('close', onClose)
+}
+
+/** The routes admission counts early: POST …/predict (native) and …/infer (Open Inference Protocol), a query string aside. */
 function predictKind(req: IncomingMessage): 'native' | 'oip' | null {
   if (req.method !== 'POST') return null
   const url = req.url ?? ''
@@ -60,12 +125,13 @@ function ensembleOf(url: string): string {
 }
 
 /**
- * Called first by each predict route, once per request, its body in and parsed: the one place
- * a REST predict takes its slot, or is refused with OVERLOADED in the route's error shape when
- * the slots filled while its body arrived (or the early check missed its URL's spelling).
+ * Called first by each predict route, its body in and parsed: it keeps the slot taken on
+ * arrival; one whose slot went while its body arrived (or whose URL the early check did not
+ * recognize) takes a slot here, or is refused with OVERLOADED in the route's error shape.
  */
 export function admitRouted(gateway: Gateway, reply: FastifyReply, ensemble: string): void {
   const res = reply.raw as Tracked
+  if (res[SLOT] !== undefined) return inTransit.arrived(res)
   // Gone already: 'close' fired and will not again to free a slot, so none is taken; trackRun cancels the run at once.
   if (res.closed) return
   const { admission } = gateway
@@ -73,8 +139,7 @@ export function admitRouted(gateway: Gateway, reply: FastifyReply, ensemble: str
     gateway.ensembles.get(ensemble)?.requestStats.count('OVERLOADED')
     throw admission.overloaded()
   }
-  res[SLOT] = admission
-  res.on('close', onClose)
+  holdSlot(res, admission)
 }
 
 /** Ties a started predict to its response: a client that goes away before the answer cancels it. */
@@ -85,7 +150,7 @@ export function trackRun(reply: FastifyReply, run: Run): void {
   if (res.closed && !res.writableFinished) run.cancel()
 }
 
-/** Wraps fastify's request handler with the early refusal of predicts while every slot is held. */
+/** Wraps fastify's request handler with the gateway's admission for predicts. */
 export function admitting(gateway: Gateway, handler: RequestListener): RequestListener {
   const { admission } = gateway
   // The 503s in each API's error shape, built again only when the limit (and so the message) changes.
@@ -102,14 +167,17 @@ export function admitting(gateway: Gateway, handler: RequestListener): RequestLi
     return kind === 'native' ? native : oip
   }
   return (req, res) => {
-    // A check, not a slot: with a slot free the predict goes on, and takes one in its route.
-    const kind = admission.full ? predictKind(req) : null
+    const kind = predictKind(req)
     if (kind) {
-      gateway.ensembles.get(ensembleOf(req.url ?? ''))?.requestStats.count('OVERLOADED')
-      const { body, headers } = refusal(kind)
-      res.writeHead(ErrorCatalogue.OVERLOADED.http, headers)
-      res.end(body)
-      return
+      if (!admission.tryEnter()) {
+        gateway.ensembles.get(ensembleOf(req.url ?? ''))?.requestStats.count('OVERLOADED')
+        const { body, headers } = refusal(kind)
+        res.writeHead(ErrorCatalogue.OVERLOADED.http, headers)
+        res.end(body)
+        return
+      }
+      holdSlot(res as Tracked, admission)
+      inTransit.add(res as Tracked)
     }
     handler(req, res)
   }

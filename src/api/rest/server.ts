@@ -50,7 +50,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
   let serving: RequestListener | undefined
   const app = Fastify({
-    // While every admission slot is held, predicts are refused before fastify routes them: see admission.ts.
+    // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
     serverFactory: (handler) => listener((serving = admitting(gateway, handler)), tls, config.server, gateway),
     // Only read for the addresses fastify logs (https://…): the server itself comes from serverFactory.
     ...(tls && { https: {} }),
