@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // specserve serve | validate | health | bench | publish-model | eval
 import { existsSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { atMost } from './at-most.ts'
@@ -12,6 +13,7 @@ import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { evalUsage } from './eval/cli.ts'
 import { Gateway } from './gateway.ts'
+import { announceListener, forgetListener, healthMain, targetOf } from './health.ts'
 import { startOutput, type Output } from './output/index.ts'
 import { publishModel } from './registry/publish.ts'
 import { previewRepository } from './registry/preview.ts'
@@ -25,8 +27,8 @@ const usage = `usage:
     --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line
                                        (writes nothing: says which repository version would serve)
-  specserve health [-c config.yaml]    GET /healthz of the gateway serving that config, over loopback
-                                       (its port, http or https as configured); exit 0 on 200, 1 with why
+  specserve health [-c config.yaml]    GET /healthz of the gateway serving that config (where it listens,
+                                       http or https as configured); exit 0 on 200, 1 with why
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
   specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
                                        publish a model version on the models topic (docs/models.md);
@@ -168,11 +170,14 @@ async function serve(file: string, stream: boolean): Promise<void> {
   process.on('SIGTERM', (s) => void shutdown(s))
   process.on('SIGINT', (s) => void shutdown(s))
   const { host, rest_port: restPort, grpc_port: grpcPort } = config.server
+  forgetListener()
   try {
     await app.listen({ host, port: restPort })
   } catch (err) {
     await abandon(err, listenError('REST', host, restPort, err))
   }
+  const unannounced = announceListener(targetOf(host, (app.server.address() as AddressInfo).port, config.server.tls))
+  if (unannounced) app.log.warn(unannounced)
   if (grpc) {
     try {
       app.log.info({ port: await grpc.listen(host, grpcPort as number) }, 'gRPC listening')
@@ -296,8 +301,8 @@ switch (command) {
     await validate(arg ?? values.config ?? 'examples/demo.yaml')
     break
   case 'health':
-    // Loaded only when asked for; the image's HEALTHCHECK runs src/health.ts itself (see there).
-    process.exitCode = await (await import('./health.ts')).healthMain(values.config ?? arg ?? 'examples/demo.yaml')
+    // The image's HEALTHCHECK runs src/health.ts itself (see there).
+    process.exitCode = await healthMain(values.config ?? arg ?? 'examples/demo.yaml')
     break
   case 'publish-model':
     await publish(arg)

@@ -1,11 +1,13 @@
-// `specserve health -c config.yaml`: the container's health check. It reads where the REST
-// listener is from the config, the way serve does (the same SPECSERVE_* environment
-// overrides), asks that listener's GET /healthz over loopback, over HTTPS when
-// server.tls is set, and exits 0 on a 200, 1 otherwise with one line saying why.
-import { readFileSync } from 'node:fs'
+// `specserve health -c config.yaml`: the container's health check. It finds where the REST
+// listener is (where serve announced it, else from the config the way serve reads it, with
+// the same SPECSERVE_* environment overrides), asks that listener's GET /healthz (over
+// loopback when it listens on every interface), over HTTPS when server.tls is set, and exits
+// 0 on a 200, 1 otherwise with one line saying why.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { listenerAddress, type RawListener } from './config/listener.ts'
 import { parse as parseYaml } from 'yaml'
 
@@ -56,10 +58,56 @@ export function readTarget(file: string): ProbeTarget {
   const problems: string[] = []
   const { host, restPort } = listenerAddress(raw, (message) => problems.push(message))
   if (problems.length) throw new Error(problems.join('; '))
+  const tls = raw.tls !== undefined && raw.tls !== null
+  return targetOf(host, restPort, tls ? { requireClientCert: raw.tls?.require_client_cert === true } : null)
+}
+
+/** The probe's target for a REST listener on `host`:`port`, with server.tls or without (null). */
+export function targetOf(host: string, port: number, tls: { readonly requireClientCert: boolean } | null): ProbeTarget {
   // Listening on every interface includes loopback; a specific address (or name) is asked as is.
   const probeHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
-  const tls = raw.tls !== undefined && raw.tls !== null
-  return { host: probeHost, port: restPort, tls, mutualTls: tls && raw.tls?.require_client_cert === true }
+  return { host: probeHost, port, tls: tls !== null, mutualTls: tls?.requireClientCert ?? false }
+}
+
+/**
+ * Where serve writes the REST listener it runs, for the probe (the Docker image sets it). The
+ * probe asks that listener, not the one the config file names now: the file is watched, and an
+ * edit since the start (another port, TLS turned on: applied at the next restart) or a typo
+ * (a reload refused) does not move the running gateway, so it must not fail its health check.
+ * Without the file (not set, not written yet, unwritable) the probe reads the config.
+ */
+export const LISTENER_FILE_ENV = 'SPECSERVE_LISTENER_FILE'
+
+/** serve, as it starts: a file a previous run of this container left says nothing yet. */
+export function forgetListener(): void {
+  const file = process.env[LISTENER_FILE_ENV]
+  if (file) rmSync(file, { force: true })
+}
+
+/** serve, once its REST listener is bound: writes where it is (replaced whole: a probe never reads half); the error's message if it cannot. */
+export function announceListener(target: ProbeTarget): string | undefined {
+  const file = process.env[LISTENER_FILE_ENV]
+  if (!file) return undefined
+  try {
+    writeFileSync(`${file}.tmp`, JSON.stringify(target))
+    renameSync(`${file}.tmp`, file)
+    return undefined
+  } catch (err) {
+    return `cannot write ${LISTENER_FILE_ENV}=${file} (specserve health reads the config instead): ${(err as Error).message}`
+  }
+}
+
+/** The listener serve announced, or undefined (none: not set, not listening yet, unreadable). */
+function announcedTarget(): ProbeTarget | undefined {
+  const file = process.env[LISTENER_FILE_ENV]
+  if (!file) return undefined
+  try {
+    const t = JSON.parse(readFileSync(file, 'utf8')) as Partial<ProbeTarget> | null
+    if (typeof t?.host === 'string' && Number.isInteger(t.port) && typeof t.tls === 'boolean' && typeof t.mutualTls === 'boolean') return t as ProbeTarget
+  } catch {
+    // Not there (yet) or unreadable: the config says where.
+  }
+  return undefined
 }
 
 const urlOf = (target: ProbeTarget): string => `${target.tls ? 'https' : 'http'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/healthz`
@@ -119,7 +167,7 @@ const oneLine = (err: NodeJS.ErrnoException & { reason?: string }): string =>
 export async function healthMain(file: string): Promise<number> {
   let target: ProbeTarget
   try {
-    target = readTarget(file)
+    target = announcedTarget() ?? readTarget(file)
   } catch (err) {
     const issues = (err as Error).message
     console.error(`specserve health: cannot tell where the gateway listens: ${issues}`)
@@ -141,4 +189,5 @@ export async function healthMain(file: string): Promise<number> {
 // The image's HEALTHCHECK runs this file directly (`node src/health.ts <config>`): through
 // src/cli.ts every probe would first load every server module (several times the CPU), at
 // every interval, inside the container the gateway serves from.
-if (import.meta.main) process.exit(await healthMain(process.argv[2] ?? 'examples/demo.yaml'))
+// (Not import.meta.main: on a node without it the check would do nothing and pass.)
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exit(await healthMain(process.argv[2] ?? 'examples/demo.yaml'))

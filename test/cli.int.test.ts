@@ -4,7 +4,7 @@ import { createServer as createHttpServer } from 'node:http'
 import { createServer as createTcpServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { freePort, root, samples, startProcess, waitForPort, type Proc } from './helpers.ts'
+import { freePort, outputContains, root, samples, startProcess, waitForPort } from './helpers.ts'
 import { tempDir } from './temp-dirs.ts'
 
 const cli = join(root, 'src', 'cli.ts')
@@ -30,14 +30,6 @@ function smallConfig(): string {
   const file = join(tempDir('specserve-cli-'), 'small.yaml')
   writeFileSync(file, `server: { host: 127.0.0.1 }\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\nensembles:\n  e: { strategy: deadline-fallback, models: [lr] }\n`)
   return file
-}
-
-/** Resolves when the process's output contains `text` (a log line it writes). */
-async function outputContains(proc: Proc, text: string): Promise<void> {
-  while (!proc.output().includes(text)) {
-    const [event] = await Promise.race([once(proc.child.stdout!, 'data').then(() => ['data']), once(proc.child, 'exit').then(() => ['exit'])])
-    if (event === 'exit' && !proc.output().includes(text)) throw new Error(`exited without "${text}":\n${proc.output()}`)
-  }
 }
 
 describe('specserve CLI', () => {

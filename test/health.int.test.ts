@@ -2,14 +2,14 @@
 // in-process from the same config file, over plain HTTP, over TLS, over mutual TLS, and with
 // nothing listening. The probe finds the listener from the config (and SPECSERVE_*), as serve does.
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildServer } from '../src/api/rest/server.ts'
 import { loadConfigFile } from '../src/config/load.ts'
 import { Gateway } from '../src/gateway.ts'
-import { freePort, root, startProcess } from './helpers.ts'
+import { freePort, outputContains, root, startProcess } from './helpers.ts'
 import { makePki } from './security/certs.ts'
 import { tempDir } from './temp-dirs.ts'
 
@@ -84,6 +84,25 @@ describe('specserve health', () => {
       `specserve health: ok: https://127.0.0.1:${port}/healthz: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate), so /healthz itself was not asked\n`,
     )
     expect(code).toBe(0)
+  })
+
+  it('asks the listener serve announced (SPECSERVE_LISTENER_FILE), whatever the watched config says since', async () => {
+    // Port 0: only the running gateway knows its port.
+    const file = configFile('{ host: 127.0.0.1, rest_port: 0, grpc_port: null }')
+    const announced = join(dirname(file), 'listener.json')
+    const env = { ...CLEAN_ENV, SPECSERVE_LISTENER_FILE: announced }
+    const proc = startProcess(process.execPath, [cli, 'serve', '-c', file], { env })
+    try {
+      await outputContains(proc, '"msg":"ready"')
+      const { port } = JSON.parse(readFileSync(announced, 'utf8')) as { port: number }
+      // A typo saved since: the reload is refused and the gateway serves on; it is healthy.
+      writeFileSync(file, 'server: { rest_port: [\n')
+      const { code, output } = await health([imageProbe, file], env)
+      expect(output).toBe(`specserve health: ok: http://127.0.0.1:${port}/healthz answered 200\n`)
+      expect(code).toBe(0)
+    } finally {
+      await proc.stop()
+    }
   })
 
   it('follows SPECSERVE_REST_PORT as serve does', async () => {

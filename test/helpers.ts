@@ -84,6 +84,14 @@ export function startProcess(command: string, args: readonly string[], options: 
   }
 }
 
+/** Resolves when the process's output contains `text` (a log line it writes). */
+export async function outputContains(proc: Proc, text: string): Promise<void> {
+  while (!proc.output().includes(text)) {
+    const [event] = await Promise.race([once(proc.child.stdout!, 'data').then(() => ['data']), once(proc.child, 'exit').then(() => ['exit'])])
+    if (event === 'exit' && !proc.output().includes(text)) throw new Error(`exited without "${text}":\n${proc.output()}`)
+  }
+}
+
 interface Manifest {
   tasks: Record<string, { features: number; samples: number[][]; expected: Record<string, number[]>; expected_probabilities?: Record<string, number[][]> }>
 }
