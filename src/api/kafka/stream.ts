@@ -166,7 +166,9 @@ export class StreamScorer implements Component {
     }
     // Bounded: a commit still pending when its message stream ended (the consumer was
     // rejoining) is never settled by the client, and waiting for it would hold the exit for ever.
-    await atMost(Promise.allSettled(this.commits), Math.max(deadline - Date.now(), FINAL_COMMIT_MS))
+    // Again while commits remain: a message finishing meanwhile adds its own.
+    const until = Math.max(deadline, Date.now() + FINAL_COMMIT_MS)
+    while (this.commits.size > 0 && Date.now() < until) await atMost(Promise.allSettled([...this.commits]), until - Date.now())
     this.commitsClosed = true
     if (this.commits.size > 0) this.log.warn({ pending: this.commits.size }, 'offset commits not done in time at shutdown: those messages will be scored again')
     if (this.running > 0) this.log.warn({ running: this.running }, 'predicts or answers still not ended at shutdown: left uncommitted, those messages will be scored again')
