@@ -33,6 +33,19 @@ export type BatchedOutputs = TensorMap & { readonly [BATCH_ROWS]?: number; reado
  */
 export const RAN_VERSION: unique symbol = Symbol('specserve.ranVersion')
 
+/**
+ * The method an executor that sends runs to one of several versions (a canary rollout)
+ * answers for a run of `ctx` it started: the version it went to (undefined: the model's
+ * configured one). The request asks it for a run it was decided without (cut before it
+ * answered), which is annotated and counted with it, as its answer or failure would have been.
+ */
+export const ROUTED_VERSION: unique symbol = Symbol('specserve.routedVersion')
+
+/** An executor that knows which version each of its runs went to. */
+export interface RoutesVersions {
+  [ROUTED_VERSION](ctx: InferContext): string | undefined
+}
+
 /** One model the gateway can call. Created from config, loaded once, shared by requests. */
 export interface Executor {
   readonly name: string

@@ -9,9 +9,8 @@
 import { labelKey, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { BatchedOutputs, Executor, InferContext } from '../executors/types.ts'
-import { BATCH_ROWS, RAN_VERSION } from '../executors/types.ts'
+import { BATCH_ROWS, RAN_VERSION, ROUTED_VERSION, type RoutesVersions } from '../executors/types.ts'
 import { onlyOutputs } from '../starter/ensemble.ts'
-import { ROUTED_VERSION, type RoutesVersions } from '../starter/outcomes.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../types.ts'
 import type { CanarySettings } from './config.ts'
@@ -67,8 +66,9 @@ export class CanaryExecutor implements Executor, RoutesVersions {
   private cutTo: readonly TensorSpec[] | undefined
   /**
    * The requests (their contexts: a model is in an ensemble once) whose run went to the
-   * canary and has not settled: a run cut before it answered is the canary's. Weak, so a
-   * canary run that never settles keeps nothing alive.
+   * canary: a run cut before it answered is the canary's. Kept after the run settles (its
+   * outcome can reach the request a few microtasks after the request is decided without
+   * it); weak, so the mark goes with the request.
    */
   private readonly onCanary = new WeakSet<InferContext>()
 
@@ -110,7 +110,6 @@ export class CanaryExecutor implements Executor, RoutesVersions {
     }
     return running.then(
       (outputs) => {
-        this.onCanary.delete(ctx)
         // The comparison starts first (comparing++ at once), so the decision this run may trigger waits for it.
         void this.compare(inputs, outputs)
         this.count(false)
@@ -118,7 +117,6 @@ export class CanaryExecutor implements Executor, RoutesVersions {
         return { ...outputs, [RAN_VERSION]: version }
       },
       (err: unknown) => {
-        this.onCanary.delete(ctx)
         // Too late to matter: the request no longer reads this failure (and the error may be its shared abort reason).
         if (ctx.over) throw err
         // A run never started (no time left for it, queues full) says nothing about the canary.
@@ -128,7 +126,7 @@ export class CanaryExecutor implements Executor, RoutesVersions {
     )
   }
 
-  /** The canary's version for a request whose run went to it and is still out (the request is being decided without it). */
+  /** The canary's version for a request whose run went to it (asked for a run still out as the request is decided). */
   [ROUTED_VERSION](ctx: InferContext): string | undefined {
     return this.onCanary.has(ctx) ? this.plan.version : undefined
   }

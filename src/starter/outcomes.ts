@@ -3,7 +3,7 @@
 // by every failure wins).
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { ModelConfig } from '../config/load.ts'
-import { BATCH_ROWS, RAN_VERSION, type BatchedOutputs, type Executor, type InferContext } from '../executors/types.ts'
+import { BATCH_ROWS, RAN_VERSION, ROUTED_VERSION, type BatchedOutputs, type Executor, type InferContext, type RoutesVersions } from '../executors/types.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome } from '../types.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 import { NOT_NEEDED } from './selection.ts'
@@ -27,19 +27,6 @@ const HELD_BACK = Object.freeze({
   deadline: notReached('not started: the deadline came while the members started first were still out (select: adaptive)'),
   cancelled: notReached('not started: the request was cancelled while the members started first were still out (select: adaptive)'),
 })
-
-/**
- * The method an executor that sends runs to one of several versions (a canary rollout)
- * answers, for a run of `ctx` it started that has not settled: the version it went to
- * (undefined: the model's configured one). A run cut before it answered is annotated and
- * counted with it, as its answer or failure would have been.
- */
-export const ROUTED_VERSION: unique symbol = Symbol('specserve.routedVersion')
-
-/** An executor that knows which version each of its unsettled runs went to. */
-export interface RoutesVersions {
-  [ROUTED_VERSION](ctx: InferContext): string | undefined
-}
 
 /** The version a run still out went to: a lookup only a routing executor answers. */
 const routedVersion = (executor: Executor | undefined, ctx: InferContext): string | undefined =>
