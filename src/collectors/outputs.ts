@@ -85,12 +85,20 @@ const names = (outputs: readonly TensorSpec[]): string =>
 
 /**
  * Rows of a request, as a collector is told them (Strategy.collector): the first dimension
- * of the ensemble's first input when it is declared dynamic (-1, a batch), else undefined.
+ * its inputs share when every declared input's is dynamic (-1, a batch); undefined otherwise
+ * (a fixed first dimension, inputs of different lengths such as ragged tokens and offsets:
+ * then the first dimension is not the batch).
  */
 export function requestRows(inputs: TensorMap, declared: readonly TensorSpec[]): number | undefined {
-  const first = declared[0]
-  if (first === undefined || first.shape[0] !== -1) return undefined
-  return inputs[first.name]?.shape[0]
+  let rows: number | undefined
+  for (let i = 0; i < declared.length; i++) {
+    const spec = declared[i]!
+    if (spec.shape[0] !== -1) return undefined
+    const n = inputs[spec.name]?.shape[0]
+    if (n === undefined || (rows !== undefined && n !== rows)) return undefined
+    rows = n
+  }
+  return rows
 }
 
 /** Rows of an answer: its first dimension (1 for a scalar). */

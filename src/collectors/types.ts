@@ -42,8 +42,8 @@ export interface Strategy {
   readonly spareable?: readonly boolean[]
   /**
    * A fresh collector for one request. `rows` is the request's row count (the first
-   * dimension of the ensemble's first input, when that dimension is dynamic: a batch;
-   * undefined otherwise, or where no request is at hand), so a collector can tell a member
+   * dimension its inputs share, when every input's is dynamic: a batch; undefined
+   * otherwise, or where no request is at hand), so a collector can tell a member
    * answering another number of rows without trusting whichever member answers first.
    */
   collector(rows?: number): Collector

@@ -86,9 +86,15 @@ describe('majority-vote: the request says how many rows a vote has', () => {
     expect(decision).toMatchObject({ chosen: 0, reason: 'majority', votes: { '0:1': 2, '1:2': 2 } })
   })
 
-  it('the request\'s rows: the first input\'s first dimension, when it is a batch', () => {
+  it('the request\'s rows: the first dimension its inputs share, when every input\'s is a batch', () => {
     const inputs: TensorMap = { x: { datatype: 'FP32', shape: [4, 2], data: new Float32Array(8) } }
     expect(requestRows(inputs, [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }])).toBe(4)
     expect(requestRows(inputs, [{ name: 'x', datatype: 'FP32', shape: [4, 2] }])).toBeUndefined()
+    // Ragged inputs (7 tokens, 2 offsets): their first dimension is no batch, so no row count.
+    const ragged: TensorMap = { tokens: { datatype: 'INT32', shape: [7], data: new Int32Array(7) }, offsets: { datatype: 'INT32', shape: [2], data: new Int32Array(2) } }
+    const raggedSpecs: TensorSpec[] = [{ name: 'tokens', datatype: 'INT32', shape: [-1] }, { name: 'offsets', datatype: 'INT32', shape: [-1] }]
+    expect(requestRows(ragged, raggedSpecs)).toBeUndefined()
+    const mixed: TensorSpec[] = [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }, { name: 'y', datatype: 'FP32', shape: [1] }]
+    expect(requestRows({ ...inputs, y: { datatype: 'FP32', shape: [1], data: new Float32Array(1) } }, mixed)).toBeUndefined()
   })
 })
