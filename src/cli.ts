@@ -9,6 +9,7 @@ import { buildGrpcServer } from './api/grpc/server.ts'
 import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { startStream, type StreamScorer } from './api/kafka/index.ts'
 import { buildServer } from './api/rest/server.ts'
+import { listenError } from './config/listener.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { evalUsage } from './eval/cli.ts'
@@ -27,8 +28,8 @@ const usage = `usage:
     --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line
                                        (writes nothing: says which repository version would serve)
-  specserve health [-c config.yaml]    GET /healthz of the gateway serving that config (where it listens,
-                                       http or https as configured); exit 0 on 200, 1 with why
+  specserve health [-c config.yaml]    GET /healthz of the gateway serving that config (where it announced
+                                       it listens, or the config says; http or https); exit 0 on 200, 1 with why
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
   specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
                                        publish a model version on the models topic (docs/models.md);
@@ -170,13 +171,14 @@ async function serve(file: string, stream: boolean): Promise<void> {
   process.on('SIGTERM', (s) => void shutdown(s))
   process.on('SIGINT', (s) => void shutdown(s))
   const { host, rest_port: restPort, grpc_port: grpcPort } = config.server
-  forgetListener()
+  const stale = forgetListener()
+  if (stale) app.log.warn(stale)
   try {
     await app.listen({ host, port: restPort })
   } catch (err) {
     await abandon(err, listenError('REST', host, restPort, err))
   }
-  const unannounced = announceListener(targetOf(host, (app.server.address() as AddressInfo).port, config.server.tls))
+  const unannounced = announceListener(targetOf(host, (app.server.address() as AddressInfo).port, config.server.tls), config.file)
   if (unannounced) app.log.warn(unannounced)
   if (grpc) {
     try {
@@ -200,21 +202,6 @@ async function serve(file: string, stream: boolean): Promise<void> {
   if (stopping) return // a signal while the registry started: shutdown carries on
   grpc?.setServing(true)
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
-}
-
-/**
- * One line for a listener that cannot bind: which one, where, and why (grpc-js wraps the
- * cause in a message of its own, so the errno code is read from the text as well).
- */
-function listenError(listener: string, host: string, port: number, err: unknown): string {
-  const message = (err as Error).message ?? String(err)
-  const code = (err as NodeJS.ErrnoException).code ?? /\b(E[A-Z]+)\b/.exec(message)?.[1]
-  const why =
-    code === 'EADDRINUSE' ? 'the port is already in use (another process holds it)'
-    : code === 'EACCES' ? 'permission denied (a port below 1024 needs privileges)'
-    : code === 'EADDRNOTAVAIL' ? `no interface has the address ${host} (server.host)`
-    : message
-  return `specserve: cannot listen for ${listener} on ${host}:${port}: ${why}`
 }
 
 /** Models whose placement deserves a word at startup (a slow model pinned inline). */

@@ -3,7 +3,7 @@
 // the same SPECSERVE_* environment overrides), asks that listener's GET /healthz (over
 // loopback when it listens on every interface), over HTTPS when server.tls is set, and exits
 // 0 on a 200, 1 otherwise with one line saying why.
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { resolve } from 'node:path'
@@ -74,22 +74,37 @@ export function targetOf(host: string, port: number, tls: { readonly requireClie
  * probe asks that listener, not the one the config file names now: the file is watched, and an
  * edit since the start (another port, TLS turned on: applied at the next restart) or a typo
  * (a reload refused) does not move the running gateway, so it must not fail its health check.
- * Without the file (not set, not written yet, unwritable) the probe reads the config.
+ * The file names the config and the process: the probe uses it only for the same config and
+ * while that process lives (a second serve, or one gone, says nothing about this one). Without
+ * it (not set, not written yet, unwritable, another config) the probe reads the config.
  */
 export const LISTENER_FILE_ENV = 'SPECSERVE_LISTENER_FILE'
 
-/** serve, as it starts: a file a previous run of this container left says nothing yet. */
-export function forgetListener(): void {
-  const file = process.env[LISTENER_FILE_ENV]
-  if (file) rmSync(file, { force: true })
+/** What serve announces: its listener, for which config, by which process. */
+interface Announced extends ProbeTarget {
+  readonly config: string
+  readonly pid: number
 }
 
-/** serve, once its REST listener is bound: writes where it is (replaced whole: a probe never reads half); the error's message if it cannot. */
-export function announceListener(target: ProbeTarget): string | undefined {
+/** serve, as it starts: a file a previous run of this container left says nothing yet; the error's message if it cannot go. */
+export function forgetListener(): string | undefined {
   const file = process.env[LISTENER_FILE_ENV]
   if (!file) return undefined
   try {
-    writeFileSync(`${file}.tmp`, JSON.stringify(target))
+    rmSync(file, { force: true })
+    return undefined
+  } catch (err) {
+    return `cannot remove ${LISTENER_FILE_ENV}=${file}: ${(err as Error).message}`
+  }
+}
+
+/** serve, once its REST listener is bound: writes where it is (replaced whole: a probe never reads half); the error's message if it cannot. */
+export function announceListener(target: ProbeTarget, config: string): string | undefined {
+  const file = process.env[LISTENER_FILE_ENV]
+  if (!file) return undefined
+  try {
+    const announced: Announced = { ...target, config: resolve(config), pid: process.pid }
+    writeFileSync(`${file}.tmp`, JSON.stringify(announced))
     renameSync(`${file}.tmp`, file)
     return undefined
   } catch (err) {
@@ -97,17 +112,30 @@ export function announceListener(target: ProbeTarget): string | undefined {
   }
 }
 
-/** The listener serve announced, or undefined (none: not set, not listening yet, unreadable). */
-function announcedTarget(): ProbeTarget | undefined {
+/** The listener serve announced for `config`, while that process runs; undefined otherwise. */
+function announcedTarget(config: string): ProbeTarget | undefined {
   const file = process.env[LISTENER_FILE_ENV]
   if (!file) return undefined
+  let t: Partial<Announced> | null
   try {
-    const t = JSON.parse(readFileSync(file, 'utf8')) as Partial<ProbeTarget> | null
-    if (typeof t?.host === 'string' && Number.isInteger(t.port) && typeof t.tls === 'boolean' && typeof t.mutualTls === 'boolean') return t as ProbeTarget
+    t = JSON.parse(readFileSync(file, 'utf8')) as Partial<Announced> | null
   } catch {
-    // Not there (yet) or unreadable: the config says where.
+    return undefined // not there (yet) or unreadable: the config says where
   }
-  return undefined
+  const valid = typeof t?.host === 'string' && Number.isInteger(t.port) && typeof t.tls === 'boolean' && typeof t.mutualTls === 'boolean'
+  if (!valid || t?.config !== resolve(config) || !running(t.pid)) return undefined
+  return { host: t.host!, port: t.port!, tls: t.tls!, mutualTls: t.mutualTls! }
+}
+
+/** Whether process `pid` exists (signal 0 checks without sending; EPERM: it exists, under another user). */
+function running(pid: unknown): boolean {
+  if (!Number.isInteger(pid)) return false
+  try {
+    process.kill(pid as number, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 const urlOf = (target: ProbeTarget): string => `${target.tls ? 'https' : 'http'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/healthz`
@@ -167,7 +195,7 @@ const oneLine = (err: NodeJS.ErrnoException & { reason?: string }): string =>
 export async function healthMain(file: string): Promise<number> {
   let target: ProbeTarget
   try {
-    target = announcedTarget() ?? readTarget(file)
+    target = announcedTarget(file) ?? readTarget(file)
   } catch (err) {
     const issues = (err as Error).message
     console.error(`specserve health: cannot tell where the gateway listens: ${issues}`)
@@ -189,5 +217,14 @@ export async function healthMain(file: string): Promise<number> {
 // The image's HEALTHCHECK runs this file directly (`node src/health.ts <config>`): through
 // src/cli.ts every probe would first load every server module (several times the CPU), at
 // every interval, inside the container the gateway serves from.
-// (Not import.meta.main: on a node without it the check would do nothing and pass.)
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exit(await healthMain(process.argv[2] ?? 'examples/demo.yaml'))
+// (Not import.meta.main: on a node without it the check would do nothing and pass. The real
+// path: node names the main module by it, while argv[1] may go through a symlink.)
+if (isMain()) process.exit(await healthMain(process.argv[2] ?? 'examples/demo.yaml'))
+
+function isMain(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)
+  } catch {
+    return false
+  }
+}

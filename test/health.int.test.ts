@@ -1,6 +1,7 @@
 // `specserve health`, the image's HEALTHCHECK: run as a process against a gateway served
 // in-process from the same config file, over plain HTTP, over TLS, over mutual TLS, and with
-// nothing listening. The probe finds the listener from the config (and SPECSERVE_*), as serve does.
+// nothing listening. The probe asks the listener serve announced (SPECSERVE_LISTENER_FILE),
+// else finds it from the config (and SPECSERVE_*), as serve does.
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -100,6 +101,14 @@ describe('specserve health', () => {
       const { code, output } = await health([imageProbe, file], env)
       expect(output).toBe(`specserve health: ok: http://127.0.0.1:${port}/healthz answered 200\n`)
       expect(code).toBe(0)
+      // The file speaks for that gateway and that config only: asked about another config, or
+      // once the gateway is gone, the probe reads the config (and finds the typo).
+      const other = configFile(`{ host: 127.0.0.1, rest_port: ${await freePort()}, grpc_port: null }`)
+      expect((await health([imageProbe, other], env)).output).toMatch(/connection refused/)
+      await proc.stop()
+      const gone = await health([imageProbe, file], env)
+      expect(gone.output).toMatch(/^specserve health: cannot tell where the gateway listens: /)
+      expect(gone.code).toBe(1)
     } finally {
       await proc.stop()
     }

@@ -1,6 +1,7 @@
-// Where the listeners are: the file's server.host/rest_port/grpc_port under the SPECSERVE_*
-// environment overrides. Its own module (nothing but node built-ins) so the container's
-// health probe (src/health.ts) reads the address the way serve does without loading the
+// Where the listeners are (and what to say when one cannot bind): the file's server.host,
+// rest_port and grpc_port under the SPECSERVE_* environment overrides. Its own module
+// (nothing but node built-ins) so the container's health probe (src/health.ts), when serve
+// has not announced its listener, reads the address the way serve does without loading the
 // gateway's modules at every interval.
 
 export interface ListenerAddress {
@@ -42,4 +43,19 @@ function envPort(name: string, canBeOff: boolean, problem: (message: string) => 
   if (port >= 0 && port <= 65535) return port
   problem(`${name}=${JSON.stringify(value)} is not a port: digits, 0 to 65535${canBeOff ? ', or off' : ' (the REST listener cannot be turned off)'}`)
   return undefined
+}
+
+/**
+ * One line for a listener that cannot bind: which one, where, and why (grpc-js wraps the
+ * cause in a message of its own, so the errno code is read from the text as well).
+ */
+export function listenError(listener: string, host: string, port: number, err: unknown): string {
+  const message = (err as Error).message ?? String(err)
+  const code = (err as NodeJS.ErrnoException).code ?? /\b(E[A-Z]+)\b/.exec(message)?.[1]
+  const why =
+    code === 'EADDRINUSE' ? 'the port is already in use (another process holds it)'
+    : code === 'EACCES' ? 'permission denied (a port below 1024 needs privileges)'
+    : code === 'EADDRNOTAVAIL' ? `no interface has the address ${host} (server.host)`
+    : message
+  return `specserve: cannot listen for ${listener} on ${host}:${port}: ${why}`
 }

@@ -197,7 +197,7 @@ export class GatewayMetrics implements MetricProducer {
 
   private runtimeMetrics(b: Batch): void {
     const g = this.gateway
-    b.gauge('specserve_requests_in_flight', 'Predicts running now (the limit is server.max_in_flight).', [[{}, g.admission.count]])
+    b.gauge('specserve_requests_in_flight', 'Predicts holding an admission slot now: running, or over REST still receiving their body (the limit is server.max_in_flight).', [[{}, g.admission.count]])
     b.gauge('specserve_ready', '1 when the gateway takes predicts; 0 while loading or draining.', [[{}, g.ready ? 1 : 0]])
     b.counter('specserve_config_reloads', 'Config reloads by result (applied or rejected).', [
       [{ result: 'applied' }, g.reloads.applied],
