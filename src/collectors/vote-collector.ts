@@ -238,15 +238,13 @@ export class VoteCollector extends Tally implements Collector {
       return Object.fromEntries(entries)
     }
     // A unanimous row's label is in the answer; the rows the voters split on are the news.
-    const summary: [string, number][] = [['rows', this.rows], ['rows_split', 0], ['rows_omitted', 0]]
     let split = 0
     for (let r = 0; r < this.rows; r++) {
       if (this.ints[this.distinctAt + r]! < 2) continue
       if (split++ < VOTES_ROW_LIMIT) this.rowVotes(r, entries)
     }
-    summary[1]![1] = split
-    summary[2]![1] = this.rows - Math.min(split, VOTES_ROW_LIMIT)
-    return Object.fromEntries(summary.concat(entries))
+    const omitted = this.rows - Math.min(split, VOTES_ROW_LIMIT)
+    return Object.fromEntries([['rows', this.rows], ['rows_split', split], ['rows_omitted', omitted], ...entries])
   }
 
   /** Appends `row`'s `"<row>:<label>"` → weight entries. */

@@ -23,14 +23,9 @@ export class Admission {
     return this.inFlight
   }
 
-  /** True when `max_in_flight` predicts are in flight already: a predict arriving now would be refused. */
-  get full(): boolean {
-    return this.inFlight >= this.limit()
-  }
-
   /** Takes a slot; false when `max_in_flight` predicts are in flight already. */
   tryEnter(): boolean {
-    if (this.full) return false
+    if (this.inFlight >= this.limit()) return false
     this.inFlight++
     return true
   }
