@@ -57,8 +57,10 @@ describe('ONNX worker pool', () => {
     const pool = pools.open({ workers: 2, queueLimit: 16 })
     const { warmRunsMs } = await pool.register('slow', model('cancer_slow.onnx'))
     const fastest = Math.min(...warmRunsMs)
-    const started = performance.now()
     const runs = [0, 1, 2, 3].map(() => pool.run('slow', rows('cancer'), new AbortController().signal, later()))
+    await dispatched()
+    // Two rounds: two runs on the workers, two waiting (not sent ahead: a slow model is not pipelined).
+    expect(pool.stats()).toMatchObject({ busy: 2, queued: 2 })
     let firstDone = false
     const markDone = (): void => void (firstDone = true)
     void Promise.race(runs).then(markDone, markDone)
@@ -69,9 +71,10 @@ describe('ONNX worker pool', () => {
       if (!firstDone) ticksBeforeFirstRun++
     }
     await Promise.all(runs)
-    // The slow model really was slow: two rounds of two runs took at least two of its fastest warm-up runs.
+    // The slow model really is slow: tens of milliseconds per run, measured at warm-up. (Not the
+    // rounds' wall time against the warm-up's: on a loaded box the warm-up ran 158 ms per run and
+    // the rounds 102 ms; the queue above shows the two rounds.)
     expect(fastest).toBeGreaterThan(10)
-    expect(performance.now() - started).toBeGreaterThan(2 * fastest)
     // Were inference on this thread, no timer could fire before the first run ended.
     expect(ticksBeforeFirstRun).toBeGreaterThanOrEqual(3)
   })
