@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import type { GatewayConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
-import type { OnnxSpec } from '../executors/onnx/executor.ts'
+import type { OnnxSpec } from '../executors/onnx/config.ts'
 import { repositorySettings } from './resolve.ts'
 import { ModelDirectory, type VersionMeta } from './store.ts'
 import { newMeta, servingChoice } from './versions.ts'

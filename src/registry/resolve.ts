@@ -3,7 +3,7 @@
 // runs. Only ONNX models come from the repository, so the spec is an OnnxSpec.
 import { join } from 'node:path'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
-import type { OnnxSpec } from '../executors/onnx/executor.ts'
+import type { OnnxSpec } from '../executors/onnx/config.ts'
 import type { VersionPin } from '../reload/version-source.ts'
 import type { CanaryEvidence, CanaryPlan } from './canary.ts'
 import type { RepositoryModelSettings } from './config.ts'

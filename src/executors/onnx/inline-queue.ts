@@ -1,5 +1,5 @@
 // The inline lane's waiting runs: a job per run asked for, and the FIFO the ones that cannot
-// start yet wait in (by member position, see inline.ts).
+// start yet wait in (by member position, see inline-lane.ts).
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { InferContext } from '../types.ts'
@@ -13,7 +13,7 @@ export interface Job {
   readonly spareable: boolean
   /** When it was queued (0 if it started at once). */
   queuedAt: number
-  /** From when it is needed: 0 for a needed member; a spareable one, once queued, when it has waited half the time it had left (inline.ts). */
+  /** From when it is needed: 0 for a needed member; a spareable one, once queued, when it has waited half the time it had left (inline-lane.ts). */
   urgentAt: number
   readonly resolve: (outputs: TensorMap) => void
   readonly reject: (err: Error) => void

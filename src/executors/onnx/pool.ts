@@ -12,19 +12,17 @@
 // unit), so a fast unit never waits behind a slow one in a worker.
 // A model with batching runs the jobs waiting together as one batch (lane.ts says when).
 import { ModelError, ModelErrorCode } from '../../errors.ts'
-import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
+import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricsSink } from '../../types.ts'
 import type { SharedResource } from '../types.ts'
 import { BATCH_ROWS } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
 import { wireInputs, type WorkerAnswer } from './protocol.ts'
-import { cancelUnit, WorkerSlot } from './slot.ts'
+import { cancelUnit, WorkerSlot, type LoadedModel } from './slot.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
 const PIPELINE_DEPTH = 4
-/** How long close() waits for a worker to release its sessions and exit by itself. */
-const CLOSE_GRACE_MS = 10_000
 
 export interface PoolOptions {
   readonly workers: number
@@ -32,13 +30,6 @@ export interface PoolOptions {
   readonly nice?: number
   /** Jobs waiting for a worker, all models together; past it a job fails OVERLOADED. */
   readonly queueLimit: number
-}
-
-export interface LoadedModel {
-  readonly inputs: readonly TensorSpec[]
-  readonly outputs: readonly TensorSpec[]
-  /** Warm-up inference times in one worker (batch of 1): how slow the model is before any traffic. */
-  readonly warmRunsMs: readonly number[]
 }
 
 export interface RegisterOptions {
@@ -141,9 +132,7 @@ export class OnnxPool implements SharedResource {
 
   /**
    * Drops queued jobs, lets the units sent to workers finish, then asks each worker to
-   * release its sessions and exit. A worker terminated inside a native onnxruntime call
-   * (run, create, release) aborts the whole process, so terminate() is only the last resort
-   * for a worker that has not exited in CLOSE_GRACE_MS.
+   * release its sessions and exit (WorkerSlot.close: terminate() is only the last resort).
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown()
@@ -159,19 +148,7 @@ export class OnnxPool implements SharedResource {
       lane.clearTimer()
       for (const job of lane.queue.drain()) this.settle(job, closing)
     }
-    await Promise.all(
-      this.slots.map(async (slot) => {
-        slot.flush()
-        if (slot.units.length) await new Promise<void>((resolve) => (slot.onIdle = resolve))
-        if (slot.exited) return
-        const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()))
-        slot.worker.ref()
-        slot.post({ type: 'close' })
-        const timer = setTimeout(() => void slot.worker.terminate(), CLOSE_GRACE_MS)
-        await exited
-        clearTimeout(timer)
-      }),
-    )
+    await Promise.all(this.slots.map((slot) => slot.close()))
   }
 
   private spawn(): Slot {

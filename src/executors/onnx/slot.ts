@@ -1,10 +1,16 @@
 // One inference worker as the pool sees it: the units sent to it and not yet answered,
 // the loads it has to confirm, and the outbox of units handed to it in this turn of the
-// event loop (sent together as one message).
+// event loop (sent together as one message), and its orderly close.
 import { Worker } from 'node:worker_threads'
-import type { TensorMap } from '../../tensor/index.ts'
-import type { LoadedModel } from './pool.ts'
+import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit, type WorkerAnswer, type WorkerSetup } from './protocol.ts'
+
+export interface LoadedModel {
+  readonly inputs: readonly TensorSpec[]
+  readonly outputs: readonly TensorSpec[]
+  /** Warm-up inference times in one worker (batch of 1): how slow the model is before any traffic. */
+  readonly warmRunsMs: readonly number[]
+}
 
 /** What a unit carries for the pool: its jobs' settle functions are the pool's business. */
 export interface SentUnit {
@@ -21,6 +27,9 @@ export function cancelUnit(unit: SentUnit): void {
 }
 
 const workerUrl = new URL('./worker.ts', import.meta.url)
+
+/** How long close() waits for a worker to release its sessions and exit by itself. */
+const CLOSE_GRACE_MS = 10_000
 
 let priorityWarned = false
 
@@ -116,6 +125,24 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     const units = this.units.splice(0)
     this.onIdle?.()
     return units
+  }
+
+  /**
+   * Sends this turn's units, lets every unit sent finish, then asks the worker to release
+   * its sessions and exit. A worker terminated inside a native onnxruntime call (run,
+   * create, release) aborts the whole process, so terminate() is only the last resort for a
+   * worker that has not exited in CLOSE_GRACE_MS.
+   */
+  async close(): Promise<void> {
+    this.flush()
+    if (this.units.length) await new Promise<void>((resolve) => (this.onIdle = resolve))
+    if (this.exited) return
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
+    this.worker.ref()
+    this.post({ type: 'close' })
+    const timer = setTimeout(() => void this.worker.terminate(), CLOSE_GRACE_MS)
+    await exited
+    clearTimeout(timer)
   }
 
   post(msg: ToWorker): void {

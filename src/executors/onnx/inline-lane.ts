@@ -1,0 +1,247 @@
+// The main thread's inference lane. The sessions of inline models (inline.ts) share it, as
+// a thread's sessions do (session.ts): runs there happen one after another whatever we
+// submit, so only a few are handed to onnxruntime at once (enough that the lane never waits
+// for the event loop, and completions come in batches) and the rest wait here,
+// most-preferred members first: a less-preferred member whose request has been decided
+// meanwhile (deadline-fallback's preferred model answered, two votes agreed) is dropped
+// before it costs anything. Serving members in order also runs one session many times in a
+// row, which keeps its memory in cache (measured: an ensemble's members interleaved run ~15%
+// slower). Each run handed over is its own setImmediate callback (as in onnxruntime-node's
+// public run), with microtasks in between; with the native session (native.ts) the request
+// is checked again just before the run, so one decided meanwhile drops it even then. A
+// model with `batching` gathers its runs of one turn into one setImmediate callback and
+// runs them stacked (inline-batch.ts): nothing waits for a batch on the event loop, it is
+// whatever arrived together.
+import type ort from 'onnxruntime-node'
+import { ModelError, ModelErrorCode } from '../../errors.ts'
+import type { Tensor } from '../../tensor/index.ts'
+import { fromOrtTensor } from '../../tensor/ort.ts'
+import type { InlineModel } from './inline.ts'
+import type { SyncThreadSession } from './session.ts'
+import { JobQueue, NOT_NEEDED, type Job } from './inline-queue.ts'
+import { runStacked } from './inline-batch.ts'
+
+/** The reason a run of a model being closed (unloaded, replaced by a reload) is refused. */
+export const UNLOADED = new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded', true)
+
+/** A needed member queued behind later positions for this long goes first (see InlineLane.pick). */
+const AGED_MS = 1
+
+/**
+ * Runs handed to onnxruntime at once: the more, the more completions the event loop
+ * collects per turn (measured: 32 serves ~12% more predicts per second than 8). Members
+ * a decision may come without get a quarter of it: while the lane is busy they wait
+ * here, where a request decided meanwhile drops them before they cost a run.
+ */
+const DEPTH = 32
+const SPAREABLE_DEPTH = DEPTH / 4
+
+/** Queues by member position: 0 (most preferred), 1, and everything after. */
+const PRIORITIES = 3
+
+/** A queue this long is swept of requests already decided (amortized: at most once per as many pushes). */
+const SWEEP_AT = 4 * DEPTH
+
+/**
+ * A spareable member queued for this share of the time its request had left is needed
+ * after all: it goes first and may fill the lane. Its request has not been decided without
+ * it so far, and may not be: a deadline-fallback's fallback whose preferred model runs in a
+ * worker (or remotely) is spareable, but is what answers when that model is late, and
+ * under a burst of first-position runs it would otherwise wait past the deadline.
+ */
+const URGENT_SHARE = 0.5
+
+/** A needed member (urgentAt 0), or a spareable one that has waited long enough (urgentAt passed). */
+const needed = (job: Job, now: number): boolean => now >= job.urgentAt
+
+/** Runs that may be in onnxruntime when this job starts. */
+const depthFor = (job: Job, now: number): number => (needed(job, now) ? DEPTH : SPAREABLE_DEPTH)
+
+/** The main thread's lane: up to DEPTH runs submitted (fewer for spareable members), the rest waiting by position, then in order. */
+export class InlineLane {
+  private readonly queues: JobQueue[] = Array.from({ length: PRIORITIES }, () => new JobQueue())
+  private queued = 0
+  private submitted = 0
+  private refilling = false
+  /** When the lane last finished a run: a run's own time excludes its wait behind the one before. */
+  private freeAt = 0
+
+  submit(job: Job, member: number): void {
+    const priority = member < PRIORITIES ? member : PRIORITIES - 1
+    // Not queued yet, its urgentAt is 0 (needed) or Infinity (spareable): no clock read on this path.
+    if (this.submitted < depthFor(job, 0) && !this.waitingUpTo(priority)) return this.start(job)
+    const queue = this.queues[priority]!
+    const now = performance.now()
+    job.queuedAt = now
+    if (job.spareable) job.urgentAt = now + (job.ctx.deadline - now) * URGENT_SHARE
+    queue.push(job)
+    this.queued++
+    // Less-preferred members wait while more-preferred ones keep coming: their decided requests are swept out.
+    if (queue.length >= SWEEP_AT && queue.length % SWEEP_AT === 0) this.queued -= queue.sweep()
+  }
+
+  private start(job: Job): void {
+    const model = job.model
+    if (model.closed) return job.reject(UNLOADED)
+    const session = model.session
+    if (session.sync) {
+      this.submitted++
+      model.inRuntime++
+      const batches = model.batches
+      if (batches === undefined) setImmediate(runSync, this, job, session)
+      else if (batches.gather(job) === 1) setImmediate(runGathered, this, model, session)
+      return
+    }
+    let running: Promise<ort.InferenceSession.ReturnType>
+    try {
+      running = session.run(job.inputs)
+    } catch (err) {
+      return job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+    }
+    this.submitted++
+    model.inRuntime++
+    const submitted = performance.now()
+    running.then(
+      (results) => {
+        const done = performance.now()
+        model.times.add(done - (submitted > this.freeAt ? submitted : this.freeAt))
+        this.freeAt = done
+        this.settle(job, results)
+      },
+      (err: unknown) => {
+        this.freeAt = performance.now()
+        job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+        this.ended(model)
+      },
+    )
+  }
+
+  /**
+   * A native run's turn: run it now, unless its request no longer needs it. A run handed
+   * over before its model was closed still runs (close waits for it), as in onnxruntime.
+   * Returns the run's time, or -1 when it did not answer.
+   */
+  runNow(job: Job, session: SyncThreadSession): number {
+    const model = job.model
+    if (job.ctx.over) {
+      job.reject(NOT_NEEDED)
+      this.ended(model)
+      return -1
+    }
+    const started = performance.now()
+    let results: ort.InferenceSession.ReturnType
+    try {
+      results = session.run(job.inputs)
+    } catch (err) {
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, err instanceof Error ? err.message : String(err)))
+      this.ended(model)
+      return -1
+    }
+    this.freeAt = performance.now()
+    const ms = this.freeAt - started
+    model.times.add(ms)
+    return this.settle(job, results) ? ms : -1
+  }
+
+  /** A batching model's turn: the runs gathered since its last, decided ones dropped, in as few stacked runs as max_batch allows. */
+  runGathered(model: InlineModel, session: SyncThreadSession): void {
+    const batches = model.batches!
+    const { dropped, groups } = batches.take()
+    for (const job of dropped) {
+      job.reject(NOT_NEEDED)
+      this.ended(model)
+    }
+    for (const group of groups) {
+      let ms: number
+      if (group.jobs.length === 1) ms = this.runNow(group.jobs[0]!, session)
+      else {
+        ms = runStacked(session, group)
+        this.freeAt = performance.now()
+        if (ms >= 0) model.times.add(ms)
+        for (let i = 0; i < group.jobs.length; i++) this.ended(model)
+        if (ms >= 0) model.observe()
+      }
+      // Answered runs only, as the workers count theirs.
+      if (ms >= 0) batches.observe(group, ms)
+    }
+  }
+
+  /** Answers the job with the run's results; false when they did not convert (the job is rejected). */
+  private settle(job: Job, results: ort.InferenceSession.ReturnType): boolean {
+    let answered = false
+    try {
+      const outputs: Record<string, Tensor> = {}
+      for (const name in results) outputs[name] = fromOrtTensor(name, results[name]!)
+      job.model.ran++
+      job.model.observe()
+      job.resolve(outputs)
+      answered = true
+    } catch (err) {
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+    }
+    this.ended(job.model)
+    return answered
+  }
+
+  /**
+   * A run left onnxruntime: the lane is refilled once its answer has been collected. The
+   * refill is queued after the reaction the resolve just queued (the Run's: executors hand
+   * it this promise itself), so a request decided by this answer is known to be over by then.
+   */
+  private ended(model: InlineModel): void {
+    this.submitted--
+    if (--model.inRuntime === 0) model.drained?.()
+    if (this.queued === 0 || this.refilling) return
+    this.refilling = true
+    queueMicrotask(this.refill)
+  }
+
+  private readonly refill = (): void => {
+    this.refilling = false
+    const now = performance.now()
+    while (this.queued > 0 && this.submitted < DEPTH) {
+      const queue = this.pick(now)
+      if (!queue) return
+      const job = queue.shift()!
+      this.queued--
+      if (job.ctx.over) job.reject(NOT_NEEDED)
+      else this.start(job)
+    }
+  }
+
+  /**
+   * The queue to take from: the first by position whose head may start (or is decided, to be
+   * dropped), unless a later position holds a needed (or urgent) member that has waited past
+   * AGED_MS: under sustained load the first position never empties, and requests that need
+   * their later members must not wait for it to.
+   */
+  private pick(now: number): JobQueue | undefined {
+    let first: JobQueue | undefined
+    for (const queue of this.queues) {
+      const head = queue.peek()
+      if (!head) continue
+      const ready = head.ctx.over || this.submitted < depthFor(head, now)
+      if (!ready) continue
+      if (!first) first = queue
+      else if (needed(head, now) && now - head.queuedAt > AGED_MS) return queue
+    }
+    return first
+  }
+
+  /** Jobs of this priority or a more preferred one waiting (they go first). */
+  private waitingUpTo(priority: number): boolean {
+    if (this.queued === 0) return false
+    for (let p = 0; p <= priority; p++) if (this.queues[p]!.length > 0) return true
+    return false
+  }
+}
+
+/** setImmediate's callback for a native run: one module function given its arguments, not a closure made per run. */
+function runSync(on: InlineLane, job: Job, session: SyncThreadSession): void {
+  on.runNow(job, session)
+}
+
+/** The same for a batching model's gathered runs. */
+function runGathered(on: InlineLane, model: InlineModel, session: SyncThreadSession): void {
+  on.runGathered(model, session)
+}
