@@ -50,6 +50,15 @@ describe('specserve CLI', () => {
     }
   })
 
+  it('eval --help prints the eval usage, exit 0, as the other commands do', async () => {
+    for (const flag of ['--help', '-h']) {
+      const { code, output } = await run(['eval', flag])
+      expect(code).toBe(0)
+      expect(output).toContain('specserve eval -c config.yaml --data holdout.csv --label <column>')
+      expect(output).not.toContain('Unknown option')
+    }
+  })
+
   it('bench in an install without bench/ (the Docker image leaves it out): one line saying so, exit 1, no stack', async () => {
     const install = tempDir('specserve-no-bench-')
     for (const part of ['src', 'proto']) cpSync(join(root, part), join(install, part), { recursive: true })

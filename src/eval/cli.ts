@@ -80,6 +80,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       args,
       options: {
         config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
         data: { type: 'string' },
         label: { type: 'string' },
         ensembles: { type: 'string' },
@@ -91,6 +92,10 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
   } catch (err) {
     console.error(`specserve eval: ${(err as Error).message}\nusage:\n${evalUsage}`)
     return 2
+  }
+  if (values.help) {
+    console.log(`usage:\n${evalUsage}`)
+    return 0
   }
   if (values.data === undefined || values.label === undefined) {
     console.error(`specserve eval: --data and --label are required\nusage:\n${evalUsage}`)
