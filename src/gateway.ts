@@ -6,14 +6,15 @@ import { ConfigError, type ConfigIssue } from './config/yaml.ts'
 import { GatewayError } from './errors.ts'
 import { getExecutorKind } from './executors/registry.ts'
 import type { Executor, ExecutorEnv, SharedResource } from './executors/types.ts'
+import { StateBuilder, type GatewayState } from './gateway-state.ts'
 import { CanaryExecutor } from './registry/canary.ts'
 import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
 import { Retirement } from './reload/retire.ts'
 import type { VersionPin, VersionSource } from './reload/version-source.ts'
 import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
-import { buildEnsemble, checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
-import type { RunHooks, RunScope } from './starter/run-hooks.ts'
+import { checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
+import type { RunHooks } from './starter/run-hooks.ts'
 import { Run } from './starter/run.ts'
 import { SerialQueue } from './serial-queue.ts'
 import { quote } from './tensor/index.ts'
@@ -26,13 +27,6 @@ export interface ModelRuntime {
   readonly stats: ModelStats
   /** Identity of the entry and its files: an unchanged model survives a reload as is. */
   readonly fingerprint: string
-}
-
-/** One config's models and ensembles. A reload builds a new one and swaps it in whole. */
-interface GatewayState extends RunScope {
-  readonly config: GatewayConfig
-  readonly models: Map<string, ModelRuntime>
-  readonly ensembles: Map<string, EnsembleRuntime>
 }
 
 export class Gateway {
@@ -53,9 +47,8 @@ export class Gateway {
   private current: GatewayState
   /** The config the listeners, pools, telemetry and output were built from (a reload never changes it): what restartNeeded compares with. */
   readonly startedWith: GatewayConfig
-  private readonly loaded = new WeakSet<Executor>()
-  /** Executors the registry's gate passed (a start that falls back loads again, and gates what it has not gated). */
-  private readonly gated = new WeakSet<Executor>()
+  /** Loads, builds and gates each config's state, remembering which executors it already loaded and gated. */
+  private readonly builder: StateBuilder
   /** Executors of replaced configs, closed once no config still running predicts holds them. */
   private readonly retirement = new Retirement<ModelRuntime>()
   /** One reload, swap or trial at a time, each reading the config and versions when it runs. */
@@ -65,6 +58,7 @@ export class Gateway {
 
   constructor(config: GatewayConfig, options: { readonly versions?: VersionSource } = {}) {
     this.versions = options.versions
+    this.builder = new StateBuilder(this.versions)
     if (this.versions) config = this.versions.resolve(config)
     // Shared resources are sized once, from the first config: a reload cannot resize them.
     this.env = {
@@ -137,54 +131,17 @@ export class Gateway {
   }
 
   private async doLoad(): Promise<void> {
-    let issues = await this.build(this.current)
+    let issues = await this.builder.build(this.current)
     // A repository model whose chosen version fails at start falls back to an earlier one that passed.
     while (issues.length && this.versions?.fallback?.(issues)) {
       const config = this.versions.resolve(this.current.config)
       const plan = planModels(this.current.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
       await Promise.allSettled(plan.retired.map((m) => m.executor.close()))
       this.current = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
-      issues = await this.build(this.current)
+      issues = await this.builder.build(this.current)
     }
     if (issues.length) throw new ConfigError(this.config.file, issues)
     if (this.state === 'loading') this.state = 'ready' // a drain during the load stays a drain
-  }
-
-  /** Loads the state's used models not loaded yet, then builds its ensembles. Returns every issue. */
-  private async build(state: GatewayState, previous?: GatewayState): Promise<ConfigIssue[]> {
-    const { config } = state
-    const issues: ConfigIssue[] = []
-    const at = (path: string, message: string): void => {
-      issues.push({ path, ...(config.source.locate(path.split('.')) ?? {}), message })
-    }
-    const used = new Set([...config.ensembles.values()].flatMap((e) => [...e.models, ...(e.shadow?.models ?? [])]))
-    // A repository model's version is loaded and gated before it serves, even with no ensemble using it yet.
-    for (const name of config.models.keys()) if (this.versions?.isRepositoryModel(name)) used.add(name)
-    const loading = [...state.models.values()].filter((m) => used.has(m.model.name) && !this.loaded.has(m.executor))
-    await Promise.all(
-      loading
-        .map((m) =>
-          m.executor.load().then(
-            () => this.loaded.add(m.executor),
-            (err: unknown) => at(`models.${m.model.name}`, `failed to load: ${(err as Error).message}`),
-          ),
-        ),
-    )
-    if (issues.length) return issues
-    for (const ens of config.ensembles.values()) {
-      // Request counters follow the ensemble's name across reloads.
-      const built = buildEnsemble(ens, (name) => state.models.get(name)!, previous?.ensembles.get(ens.name)?.requestStats, config.calibration)
-      for (const issue of built.issues) at(issue.path, issue.message)
-      if (built.ensemble) state.ensembles.set(ens.name, built.ensemble)
-    }
-    // Last, once everything else holds: the registry's gate on the models not gated yet (those this build loaded).
-    const ungated = [...state.models.values()].filter((m) => used.has(m.model.name) && !this.gated.has(m.executor))
-    if (!issues.length && this.versions && ungated.length) {
-      const failed = await this.versions.gate(ungated)
-      for (const issue of failed) at(issue.path, issue.message)
-      if (!failed.length) for (const m of ungated) this.gated.add(m.executor)
-    }
-    return issues
   }
 
   /**
@@ -233,7 +190,7 @@ export class Gateway {
     const old = this.current
     const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
-    return { old, next, plan, issues: await this.build(next, old) }
+    return { old, next, plan, issues: await this.builder.build(next, old) }
   }
 
   private async doReload(config: GatewayConfig, swapped?: () => void): Promise<ReloadReport> {

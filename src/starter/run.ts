@@ -12,23 +12,17 @@ import { RunTrace } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
 import { TIMER_GRAIN_MS, timerStep } from '../timer-step.ts'
 import type { Admission } from './admission.ts'
-import { declaredOutputs, onlyOutputs, type EnsembleRuntime } from './ensemble.ts'
-import { annotateMembers, failError, failure, NOT_STARTED } from './outcomes.ts'
+import type { EnsembleRuntime } from './ensemble.ts'
+import { annotateMembers, failure, NOT_STARTED } from './outcomes.ts'
 import { AdaptiveRequest, NOT_NEEDED, WOULD_MISS } from './selection.ts'
 import type { ShadowRunner } from './shadow.ts'
-import { roundMs } from './stats.ts'
 import type { RunHooks, RunScope } from './run-hooks.ts'
+import { CANCELLED, runResult, type CancelCause } from './run-result.ts'
 
 /** The abort reason executors see; one shared instance, since building an Error per request costs a stack capture. */
 const DECIDED = new ModelError(ModelErrorCode.MODEL_FAILED, 'the request was decided or ran out of time')
 /** startedAt of a model member selection decided not to start (its outcome says why). */
 const SKIPPED = -2
-/** Why a run was cancelled: its client went away, or the gateway is stopping (stream mode's grace ran out). */
-export type CancelCause = 'client' | 'stopping'
-const CANCELLED: Readonly<Record<CancelCause, Decision>> = Object.freeze({
-  client: Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'client-cancelled', votes: null }),
-  stopping: Object.freeze({ kind: 'fail', code: 'DEADLINE_EXCEEDED', reason: 'gateway-stopping', votes: null }),
-})
 
 export class Run implements InferContext {
   /** Settles once, with the result, whatever ends the run. */
@@ -256,25 +250,8 @@ export class Run implements InferContext {
     const { ens } = this
     const chosen = decision.kind === 'answer' ? decision.chosen : null
     const heldBackFrom = this.adaptive === undefined ? Infinity : this.adaptive.started
-    const { models, commonCause, started } = annotateMembers(ens, this.outcomes, this.startedAt, chosen, now, this.deadline, atDeadline, heldBackFrom, this.cancelled, this)
-    let outputs = decision.kind === 'answer' ? decision.outputs : null
-    // Answers carry the ensemble's outputs only: a member's that has others (known at build),
-    // or one the strategy put together (a batch spliced from several members' rows).
-    if (outputs !== null) {
-      if (chosen === null) outputs = declaredOutputs(outputs, ens)
-      else if (!ens.answersAsDeclared[chosen]) outputs = onlyOutputs(outputs, ens.outputs)
-    }
-    const result: PredictResult = {
-      id: this.req.id,
-      ensemble: ens.name,
-      strategy: ens.strategyName,
-      outputs,
-      decision: { chosen: chosen === null ? null : ens.models[chosen]!.name, reason: decision.reason, votes: decision.votes },
-      budget_ms: this.budgetMs,
-      elapsed_ms: roundMs(now - this.started),
-      models,
-      error: decision.kind === 'fail' ? failError(decision, commonCause ?? null, this.cancelled) : null,
-    }
+    const members = annotateMembers(ens, this.outcomes, this.startedAt, chosen, now, this.deadline, atDeadline, heldBackFrom, this.cancelled, this)
+    const result = runResult(ens, this.req, decision, chosen, members, this.budgetMs, now - this.started, this.cancelled)
     this.decidedAt = Date.now()
     this.settled = result
     if (this.onAbort) this.req.signal?.removeEventListener('abort', this.onAbort)
@@ -282,7 +259,7 @@ export class Run implements InferContext {
     // A predict whose shadows run keeps its config's executors until they are done.
     const shadow = ens.shadow !== undefined && ens.shadow.sampled() ? ens.shadow : undefined
     if (shadow === undefined && --this.scope.inFlight === 0) this.scope.onIdle?.()
-    ens.requestStats.record(result.error ? result.error.code : 'ok', result.elapsed_ms, this.budgetMs, atDeadline, started)
+    ens.requestStats.record(result.error ? result.error.code : 'ok', result.elapsed_ms, this.budgetMs, atDeadline, members.started)
     if (this.sampling) ens.selection!.learn(this.outcomes, decision)
     this.trace?.finish(result, atDeadline)
     this.resolve(result)

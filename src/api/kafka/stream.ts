@@ -19,6 +19,7 @@ import type { Component, Logger, MetricsSink, PredictResult } from '../../types.
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
 import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
+import { markEnded, newPartition, type PartitionState } from './partition.ts'
 import { AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
 
 export { LAG_INTERVAL_MS } from './intake.ts'
@@ -34,20 +35,6 @@ const FINAL_COMMIT_MS = 500
 
 /** Errors that depend on the gateway's state, not the message: retried, never dead-lettered. */
 const TRANSIENT = new Set(['OVERLOADED', 'NOT_READY'])
-
-interface PartitionState {
-  readonly topic: string
-  readonly partition: number
-  running: number
-  readonly queue: Msg[]
-  /** Started messages in offset order, and which of them are finished. */
-  readonly started: Msg[]
-  readonly finished: Set<Msg>
-  /** The offset after the last message taken: one below it delivered again (a new stream, a rejoin) is already here. */
-  next: bigint
-  /** Messages below this offset came from a stream that ended: committed through the consumer. */
-  directBelow: bigint
-}
 
 export class StreamScorer implements Component {
   private readonly gateway: Gateway
@@ -185,7 +172,7 @@ export class StreamScorer implements Component {
     }
     const id = `${message.topic}:${message.partition}`
     let p = this.partitions.get(id)
-    if (!p) this.partitions.set(id, (p = { topic: message.topic, partition: message.partition, running: 0, queue: [], started: [], finished: new Set(), next: -1n, directBelow: -1n }))
+    if (!p) this.partitions.set(id, (p = newPartition(message.topic, message.partition)))
     // Delivered again from the committed offset (a new stream, a group rejoin) while still queued or running here.
     if (message.offset < p.next) {
       this.redelivered++
@@ -233,13 +220,7 @@ export class StreamScorer implements Component {
   private end(p: PartitionState, message: Msg, done: boolean): void {
     p.running--
     this.running--
-    // Unfinished (given up at shutdown): neither it nor anything after it is committed.
-    if (done) p.finished.add(message)
-    let last: Msg | undefined
-    while (p.started.length && p.finished.has(p.started[0]!)) {
-      last = p.started.shift()!
-      p.finished.delete(last)
-    }
+    const last = markEnded(p, message, done)
     // A partition lost meanwhile is its new owner's to commit (ours could move its offset back).
     const owned = this.intake.owns(message.topic, message.partition)
     if (last && owned && !this.commitsClosed) this.commit(p, last)
