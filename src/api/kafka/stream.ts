@@ -231,10 +231,10 @@ export class StreamScorer implements Component {
   }
 
   private resumeIfDrained(): void {
-    if (this.paused && !this.closing && [...this.partitions.values()].every((s) => s.queue.length < this.settings.stream.maxInFlightPerPartition)) {
-      this.paused = false
-      this.intake.resume()
-    }
+    if (!this.paused || this.closing) return
+    for (const s of this.partitions.values()) if (s.queue.length >= this.settings.stream.maxInFlightPerPartition) return
+    this.paused = false
+    this.intake.resume()
   }
 
   private commit(p: PartitionState, message: Msg): void {
