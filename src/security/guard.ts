@@ -10,15 +10,17 @@
 // until its exp, so a request with known credentials costs one Map lookup. The cache is
 // bounded; the oldest entry goes first.
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { JWTPayload } from 'jose'
 import { GatewayError } from '../errors.ts'
 import { quote } from '../tensor/index.ts'
 import { TokenBucket } from './bucket.ts'
 import type { AuthConfig, RateSettings } from './config.ts'
+import type { KeySets } from './jwks.ts'
 import { JwtVerifier } from './jwt.ts'
 import { allows, claimScopes, compileScopes, type Access, type Grants } from './scopes.ts'
 
 export interface Principal {
-  /** The API key's id, `jwt:<sub>`, `cert:<subject>`, or `anonymous`. */
+  /** The API key's id, `jwt:<sub>`, `jwt-client:<azp or client_id>`, `cert:<subject>`, or `anonymous`. */
   readonly id: string
   readonly grants: Grants
   readonly bucket: TokenBucket | null
@@ -41,6 +43,23 @@ const CANONICAL_SCHEME = 'Bearer '
 const MISSING = new GatewayError('UNAUTHENTICATED', 'credentials required: send authorization: Bearer <API key or JWT>')
 const NOT_BEARER = new GatewayError('UNAUTHENTICATED', 'unsupported authorization scheme: send authorization: Bearer <API key or JWT>')
 const UNKNOWN_KEY = new GatewayError('UNAUTHENTICATED', 'unknown API key')
+const NO_CALLER = new GatewayError('UNAUTHENTICATED', 'token names no caller: it needs a sub, azp or client_id claim')
+
+const claimText = (claim: unknown): string | null => (typeof claim === 'string' && claim !== '' ? claim : null)
+
+/**
+ * Who a verified token's bearer is, which is also whose rate-limit bucket it draws on: its
+ * subject, `jwt:<sub>`; a client-credentials token without one names its OAuth client,
+ * `jwt-client:<azp or client_id>` (a prefix of its own, so that no subject can pass for a
+ * client). Null when it names neither: such tokens are refused rather than all made one
+ * caller, who would share one bucket. Every name is a claim the issuer signed.
+ */
+function callerOf(payload: JWTPayload): string | null {
+  const subject = claimText(payload.sub)
+  if (subject !== null) return `jwt:${subject}`
+  const client = claimText(payload.azp) ?? claimText(payload.client_id)
+  return client === null ? null : `jwt-client:${client}`
+}
 
 const deny = (access: Access, ensemble: string): GatewayError =>
   new GatewayError('PERMISSION_DENIED', access === 'predict' ? `needs scope predict:${quote(ensemble).slice(1, -1)} or predict:*` : access === 'authenticated' ? 'needs credentials' : `needs scope ${access === 'health' ? 'health (anonymous)' : access}`)
@@ -72,7 +91,12 @@ export class Guard {
   /** Buckets by principal id, shared with the guards of later configs (a reload does not refill them). */
   private readonly buckets: Map<string, TokenBucket>
 
-  constructor(auth: AuthConfig, buckets = new Map<string, TokenBucket>(), adminToken?: string) {
+  /**
+   * `buckets` and `keySets` are the policy's, shared with the guards of later configs. The
+   * verified-token cache is not: a reload re-verifies every token (against the kept key set),
+   * so that a key the issuer withdrew, or changed issuer, audience or scope settings, apply.
+   */
+  constructor(auth: AuthConfig, buckets = new Map<string, TokenBucket>(), adminToken?: string, keySets?: KeySets) {
     this.buckets = buckets
     const now = performance.now()
     this.anonymous = { id: 'anonymous', grants: auth.anonymous, bucket: null }
@@ -81,7 +105,7 @@ export class Guard {
     if (adminToken) keys.push({ digest: sha256(adminToken), principal: { id: 'admin-token', grants: compileScopes(['admin']), bucket: null } })
     this.keys = keys
     this.certs = new Map(auth.clientCerts.map((c) => [c.subject, { id: `cert:${c.subject}`, grants: c.grants, bucket: this.bucketFor(`cert:${c.subject}`, c.rate, now) }]))
-    this.jwt = auth.jwt ? new JwtVerifier(auth.jwt) : null
+    this.jwt = auth.jwt ? new JwtVerifier(auth.jwt, keySets) : null
     this.jwtRate = auth.rate
     this.scopesClaim = auth.jwt?.scopesClaim ?? 'scope'
   }
@@ -140,8 +164,8 @@ export class Guard {
     } catch (err) {
       throw new GatewayError('UNAUTHENTICATED', (err as Error).message) // the reason only: never key material
     }
-    const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : 'unknown'
-    const id = `jwt:${subject}`
+    const id = callerOf(payload)
+    if (id === null) throw NO_CALLER
     const principal: Principal = { id, grants: compileScopes(claimScopes(payload[this.scopesClaim])), bucket: this.bucketFor(id, this.jwtRate, performance.now()) }
     this.remember(credential, principal, (payload.exp as number) * 1000)
     return principal

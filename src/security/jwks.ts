@@ -9,7 +9,11 @@
 //   not know is refused at once until the cooldown has passed;
 // - a set older than the cache age is fetched again in the background, the one in hand
 //   verifying meanwhile, so that only a token with an unknown `kid` ever waits for a fetch
-//   (and that for at most the fetch timeout).
+//   (and that for at most the fetch timeout);
+// - the set outlives the guard that made it: a reload keeps it (KeySets) while jwks_url and
+//   its timings stay the same, so a reload during an outage does not throw the last good set
+//   away. The kept set is fetched again before the next key lookup (a reload is how a key the
+//   issuer withdrew stops verifying), and if that fetch fails the last good set goes on.
 // Keys are matched and imported by jose (createLocalJWKSet): nothing here reads key material.
 import { bodyAtMost } from '../body-limit.ts'
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose'
@@ -45,13 +49,15 @@ export class RemoteKeySet {
   private triedAt = -Infinity
   /** The fetch in flight: resolves true if it brought a new set. Never rejects. */
   private pending: Promise<boolean> | null = null
+  /** Set by a reload: the next lookup waits for one fetch (cooldown or not) before using the set in hand. */
+  private stale = false
 
   constructor(options: RemoteKeySetOptions) {
     this.options = options
   }
 
   private async lookup(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
-    if (this.keys === null) await this.refreshIfDue()
+    if (this.keys === null || this.stale) await this.refreshIfDue()
     else if (performance.now() - this.fetchedAt >= this.options.cacheMs) void this.refreshIfDue()
     const keys = this.keys
     if (keys === null) throw new KeysUnavailable()
@@ -64,6 +70,12 @@ export class RemoteKeySet {
     }
   }
 
+  /** A reload kept this set: fetch it again before the next lookup, without waiting for the cooldown. */
+  revalidate(): void {
+    this.stale = true
+    this.triedAt = -Infinity
+  }
+
   /** Joins the fetch in flight, or starts one if the cooldown has passed; whether a new set arrived. */
   private refreshIfDue(): Promise<boolean> {
     if (this.pending !== null) return this.pending
@@ -73,12 +85,14 @@ export class RemoteKeySet {
         this.keys = keys
         this.fetchedAt = this.triedAt = performance.now()
         this.pending = null
+        this.stale = false
         return true
       },
       () => {
         // The last good set (if any) stays; the next attempt waits for the cooldown.
         this.triedAt = performance.now()
         this.pending = null
+        this.stale = false
         return false
       },
     )
@@ -98,6 +112,26 @@ export class RemoteKeySet {
     const body = await bodyAtMost(response, MAX_JWKS_BYTES)
     if (body === null) throw new Error(`JWKS endpoint answered more than ${MAX_JWKS_BYTES} bytes`)
     return createLocalJWKSet(JSON.parse(body.toString('utf8')) as JSONWebKeySet)
+  }
+}
+
+/**
+ * The remote key set of the config being served, shared by the guards successive reloads
+ * build (as the rate-limit buckets are): the same set while jwks_url and its timings are
+ * unchanged, a new one (with no keys yet) when they change.
+ */
+export class KeySets {
+  private kept: { readonly definition: string; readonly set: RemoteKeySet } | null = null
+
+  for(options: RemoteKeySetOptions): RemoteKeySet {
+    const definition = `${options.url.href} ${options.cacheMs} ${options.cooldownMs} ${options.timeoutMs}`
+    if (this.kept?.definition === definition) {
+      this.kept.set.revalidate()
+      return this.kept.set
+    }
+    const set = new RemoteKeySet(options)
+    this.kept = { definition, set }
+    return set
   }
 }
 

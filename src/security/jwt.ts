@@ -7,20 +7,21 @@
 import { createLocalJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import type { KeyObject } from 'node:crypto'
 import type { JwtSettings } from './config.ts'
-import { KeysUnavailable, RemoteKeySet } from './jwks.ts'
+import { KeysUnavailable, RemoteKeySet, type KeySets } from './jwks.ts'
 
 export class JwtVerifier {
   private readonly key: KeyObject | JWTVerifyGetKey
   private readonly options: Parameters<typeof jwtVerify>[2]
 
-  constructor(settings: JwtSettings) {
+  /** `keySets`: the policy's, so that a remote key set outlives a reload (none: a set of its own). */
+  constructor(settings: JwtSettings, keySets?: KeySets) {
     const { source } = settings
     this.key =
       source.kind === 'key'
         ? source.key
         : source.kind === 'jwks'
           ? createLocalJWKSet(source.jwks as Parameters<typeof createLocalJWKSet>[0])
-          : new RemoteKeySet(source).getKey
+          : (keySets?.for(source) ?? new RemoteKeySet(source)).getKey
     this.options = {
       algorithms: [...settings.algorithms],
       clockTolerance: settings.clockSkewS,

@@ -7,6 +7,7 @@ import type { GatewayConfig } from '../config/load.ts'
 import type { Gateway } from '../gateway.ts'
 import type { TokenBucket } from './bucket.ts'
 import { Guard } from './guard.ts'
+import { KeySets } from './jwks.ts'
 import { refusalsOf, type Refusals } from './refusals.ts'
 
 export class Policy {
@@ -14,6 +15,8 @@ export class Policy {
   /** The gateway's refusal counts, which each listener adds its refusals to. */
   readonly refusals: Refusals
   private readonly buckets = new Map<string, TokenBucket>()
+  /** The issuer's key set, kept across reloads as the buckets are: a reload during an issuer outage keeps the last good keys. */
+  private readonly keySets = new KeySets()
   private config: GatewayConfig
   private guard: Guard
 
@@ -43,7 +46,7 @@ export class Policy {
   }
 
   private build(config: GatewayConfig): Guard {
-    return new Guard(config.auth!, this.buckets, process.env.SPECSERVE_ADMIN_TOKEN || undefined)
+    return new Guard(config.auth!, this.buckets, process.env.SPECSERVE_ADMIN_TOKEN || undefined, this.keySets)
   }
 }
 

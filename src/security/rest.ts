@@ -3,6 +3,7 @@
 // the guard before the body is read, so a refused request costs no body parsing. Nothing
 // is registered on an open gateway: its requests pay for none of this.
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
+import { handBackSlot } from '../api/rest/admission.ts'
 import { GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import type { Principal } from './guard.ts'
@@ -61,6 +62,10 @@ export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
       return refuse(policy, reply, err, done)
     }
     if (verdict instanceof Promise) {
+      // A JWT seen for the first time, whose check may wait on the issuer's JWKS: a caller not
+      // yet let through holds no max_in_flight slot meanwhile; its route takes one again once
+      // it is let through, and a refusal is answered 401 whatever the load.
+      handBackSlot(reply.raw)
       verdict.then(
         (principal) => {
           request.principal = principal

@@ -35,7 +35,8 @@ export function compileScopes(scopes: readonly string[], anonymous?: readonly ('
   const has = (s: string): boolean => scopes.includes(s)
   if (anonymous) {
     const read = anonymous.includes('read')
-    return { predictAll: false, predict, read, metrics: anonymous.includes('metrics'), admin: false, debug: false, health: anonymous.includes('health'), authenticated: false }
+    // `read` opens /metrics for anonymous callers as it does for keys and tokens (docs/security.md's scope table).
+    return { predictAll: false, predict, read, metrics: read || anonymous.includes('metrics'), admin: false, debug: false, health: anonymous.includes('health'), authenticated: false }
   }
   return { predictAll, predict, read: has('read'), metrics: has('metrics') || has('read'), admin: has('admin'), debug: has('debug'), health: true, authenticated: true }
 }

@@ -25,7 +25,7 @@ export interface Issuer {
   current: SigningKey
   /** Publishes a new key and signs with it from now on; `keepOld` leaves the old key in the JWKS. */
   rotate(alg?: 'RS256' | 'ES256', keepOld?: boolean): Promise<SigningKey>
-  /** A token with these claims (defaults: iss, aud, sub, exp in 5 minutes), signed with `key` (the current one). */
+  /** A token with these claims (defaults: iss, aud, sub, exp in 5 minutes; `sub: null` leaves sub out), signed with `key` (the current one). */
   sign(claims?: Record<string, unknown>, options?: { key?: SigningKey; expiresIn?: string | number; notBefore?: string | number }): Promise<string>
   close(): Promise<void>
 }
@@ -71,13 +71,14 @@ export async function startIssuer(alg: 'RS256' | 'ES256' = 'RS256'): Promise<Iss
     },
     async sign(claims = {}, options = {}) {
       const key = options.key ?? issuer.current
-      const jwt = new SignJWT({ scope: 'predict:*', ...claims })
+      const { sub, ...rest } = claims
+      const jwt = new SignJWT({ scope: 'predict:*', ...rest })
         .setProtectedHeader({ alg: key.alg, kid: key.kid })
         .setIssuer((claims.iss as string | undefined) ?? ISSUER)
         .setAudience((claims.aud as string | undefined) ?? AUDIENCE)
-        .setSubject((claims.sub as string | undefined) ?? 'alice')
         .setIssuedAt()
         .setExpirationTime(options.expiresIn ?? '5m')
+      if (sub !== null) jwt.setSubject((sub as string | undefined) ?? 'alice')
       if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore)
       return jwt.sign(key.privateKey)
     },

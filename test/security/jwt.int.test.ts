@@ -156,6 +156,25 @@ describe('JWT from a JWKS URL', () => {
   })
 })
 
+describe('the caller a token names', () => {
+  it('is jwt:<sub>; without sub, the OAuth client (azp, else client_id) as jwt-client:<id>; a token naming none is refused', async () => {
+    const guard = guardFor(remote())
+    expect(await verdict(guard, await issuer.sign({ sub: 'svc-2', azp: 'app-1' }))).toMatchObject({ id: 'jwt:svc-2' })
+    expect(await verdict(guard, await issuer.sign({ sub: null, azp: 'app-1', client_id: 'ignored' }))).toMatchObject({ id: 'jwt-client:app-1' })
+    expect(await verdict(guard, await issuer.sign({ sub: null, client_id: 'app-2' }))).toMatchObject({ id: 'jwt-client:app-2' })
+    expect(await verdict(guard, await issuer.sign({ sub: null }))).toEqual({ code: 'UNAUTHENTICATED', message: 'token names no caller: it needs a sub, azp or client_id claim' })
+    expect(await verdict(guard, await issuer.sign({ sub: '' }))).toEqual({ code: 'UNAUTHENTICATED', message: 'token names no caller: it needs a sub, azp or client_id claim' })
+  })
+
+  it('two clients whose tokens have no sub draw on a rate-limit bucket each', async () => {
+    const guard = guardFor(remote(), '  rate_limit: { rps: 0.01, burst: 1 }\n')
+    const first = await issuer.sign({ sub: null, azp: 'greedy-client' })
+    expect(await verdict(guard, first)).toMatchObject({ id: 'jwt-client:greedy-client' })
+    expect(await verdict(guard, first)).toMatchObject({ code: 'RATE_LIMITED' })
+    expect(await verdict(guard, await issuer.sign({ sub: null, client_id: 'other-client' }))).toMatchObject({ id: 'jwt-client:other-client' })
+  })
+})
+
 describe('JWT from a key file', () => {
   it('verifies against a PEM public key and refuses a token of another key', async () => {
     const dir = tempDir('specserve-jwt-')

@@ -5,7 +5,9 @@
 // fastify seeing it. A body still in transit keeps that slot only for one to two
 // BODY_SLOT_MS sweeps (slow uploads, or a client trickling bodies on purpose, cannot hold the
 // slots that running predicts need, on any frontend); its predict takes a slot again once
-// the body is in, in its route (admitRouted), or is refused there. The response 'close' that
+// the body is in, in its route (admitRouted), or is refused there. A predict whose caller's
+// credentials take a network round trip to check (a new JWT waiting on the issuer's JWKS)
+// gives its slot back meanwhile the same way (handBackSlot). The response 'close' that
 // frees the slot cancels the predict when it comes before the answer was written: the client
 // went away, so its models stop (remote calls aborted, queued jobs dropped).
 // The early check reads the raw URL; the router decodes it (`predic%74`, a `#` fragment), so
@@ -122,6 +124,20 @@ function ensembleOf(url: string): string {
   } catch {
     return ''
   }
+}
+
+/**
+ * Gives back the slot a predict took on arrival while it waits for something other than its
+ * own work: its caller's first JWT verification, which may wait on the issuer's JWKS fetch
+ * (src/security/rest.ts). A caller not yet let through must not hold a slot real callers
+ * need; once let through, its route takes one again (admitRouted) or refuses it there.
+ * Only that path calls it (a cached token or an API key is checked synchronously).
+ */
+export function handBackSlot(res: ServerResponse): void {
+  const tracked = res as Tracked
+  if (tracked[SLOT] === undefined) return
+  inTransit.arrived(tracked)
+  release(tracked)
 }
 
 /**
