@@ -203,6 +203,7 @@ export class Gateway {
     }
     this.current = next
     swapped?.()
+    this.versions?.committed?.(config)
     this.reloads.applied++
     this.retirement.retire(old, plan.retired)
     return describeReload(this.startedWith, old.config, config, old.models, plan)

@@ -7,7 +7,7 @@ import type { Gateway } from '../gateway.ts'
 import type { VersionPin } from '../reload/version-source.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Logger } from '../types.ts'
-import type { CanaryEvidence } from './canary.ts'
+import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
 import type { RepositoryConfig } from './config.ts'
 import type { RegistryCounts, RegistryEvent } from './counts.ts'
 import { canaryVerdict, evidenceRecord } from './rollout.ts'
@@ -73,17 +73,19 @@ export class VersionPipeline {
     const failure = await this.swap(versions, { stable, canary: version })
     if (failure !== null) return this.reject(versions, version, failure)
     if (before !== undefined) versions.update(before, { state: 'retired', reason: `superseded by version ${version} as the canary` })
-    versions.canary = version
+    // A config reload without `rollout.canary` committed first: the swap served no canary, so it is judged as that config says.
+    if (versions.canary !== version || !versions.settings.canary) return this.process(versions, version)
     this.count(versions.name, 'canary_started')
-    const { weight, promoteAfter } = versions.settings.canary!
+    const { weight, promoteAfter } = versions.settings.canary
     this.log.info({ model: versions.name, version, serving: stable, weight, promote_after: promoteAfter }, 'model version in canary')
     return this.settle(versions, versions.update(version, { state: 'canary', reason: null }))
   }
 
   /** The canary's evidence is in: promoted (it serves all traffic) or rolled back (rejected), with the evidence kept. */
   async decideCanary(versions: ModelVersions, version: number, evidence: CanaryEvidence): Promise<void> {
-    if (versions.canary !== version) return // superseded or rolled back meanwhile
-    const verdict = canaryVerdict(evidence, versions.settings.canary!)
+    const settings = versions.settings.canary
+    if (versions.canary !== version || !settings) return // superseded, rolled back or dropped by a reload meanwhile
+    const verdict = canaryVerdict(evidence, settings)
     const rollout = { decision: verdict.promote ? ('promoted' as const) : ('rolled_back' as const), at: new Date().toISOString(), evidence: evidenceRecord(evidence) }
     const stable = versions.serving!
     versions.canary = undefined
@@ -136,7 +138,8 @@ export class VersionPipeline {
   /** `previous`: what served before the swap to `version` (the swap already recorded `version`). */
   served(versions: ModelVersions, version: number, event: RegistryEvent | undefined, previous = versions.serving): VersionMeta {
     const meta = versions.update(version, { state: 'serving', serving_since: new Date().toISOString(), reason: null })
-    if (previous !== undefined && previous !== version && event === 'served') versions.update(previous, { state: 'ready' })
+    // One version serves: whatever served before (or a meta.json left `serving`) is a rollback target now.
+    for (const other of versions.list()) if (other.state === 'serving' && other.version !== version) versions.update(other.version, { state: 'ready' })
     versions.serving = version
     if (event) this.count(versions.name, event)
     versions.prune(this.repository.keepVersions)
@@ -157,15 +160,16 @@ export class VersionPipeline {
     return this.settle(versions, meta)
   }
 
-  /** Serves the previous passing version at once; the one rolled back from is retired. */
+  /**
+   * Serves the previous passing version at once; the one rolled back from is retired. During a
+   * canary rollout the canary is what is rolled back: it is retired, and the serving version serves on.
+   */
   async rollback(versions: ModelVersions): Promise<VersionMeta> {
+    if (versions.canary !== undefined) return this.endCanary(versions, versions.canary)
     const from = versions.serving
     const target = versions.previous()
     if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(versions.name)} has no passing version before ${from ?? 'none'} to roll back to`)
-    const canary = versions.canary
-    versions.canary = undefined // a rollback ends a canary rollout too
     const failure = await this.swap(versions, target)
-    if (canary !== undefined) versions.update(canary, { state: 'retired', reason: `rollback to version ${target} ended its canary` })
     if (failure !== null) {
       this.reject(versions, target, failure)
       throw new GatewayError('MODEL_REJECTED', `rollback to version ${target} failed: ${failure}`)
@@ -173,6 +177,20 @@ export class VersionPipeline {
     const meta = this.served(versions, target, 'rolled_back', from)
     if (from !== undefined) versions.update(from, { state: 'retired', reason: `rolled back to version ${target}` })
     return meta
+  }
+
+  /** A rollback during a canary: the serving version alone again, the canary retired with its evidence so far. */
+  private async endCanary(versions: ModelVersions, canary: number): Promise<VersionMeta> {
+    const stable = versions.serving!
+    const executor = this.gateway?.models.get(versions.name)?.executor
+    const evidence = executor instanceof CanaryExecutor ? evidenceRecord(executor.evidence()) : undefined
+    const failure = await this.swap(versions, stable)
+    if (failure !== null) throw new GatewayError('MODEL_REJECTED', `rollback of the canary (version ${canary}) failed, the canary runs on: reloading version ${stable} alone failed: ${failure}`)
+    this.count(versions.name, 'canary_rolled_back')
+    this.log.info({ model: versions.name, version: canary, serving: stable, evidence: evidence ?? null }, 'canary rolled back by a rollback')
+    const rollout = evidence && { decision: 'rolled_back' as const, at: new Date().toISOString(), evidence }
+    this.settle(versions, versions.update(canary, { state: 'retired', reason: `rolled back during its canary; version ${stable} serves on`, ...(rollout && { rollout }) }))
+    return versions.get(stable)!
   }
 
   private count(model: string, event: RegistryEvent): void {

@@ -56,7 +56,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     for (const model of config.models.values()) {
       const versions = registry.track(model)
       if (versions && versions.serving === undefined) {
-        issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: `no version to serve in ${versions.directory.dir} (add ${versions.directory.dir}/1/model.onnx, or give path: to import one)` })
+        issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: nothingToServe(versions) })
       }
     }
     if (issues.length) throw new ConfigError(config.file, issues)
@@ -69,7 +69,10 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.pipeline = new VersionPipeline(repository, this.counts, (model, meta) => this.emit('settled', model, meta))
   }
 
-  /** The versions of a repository model, opened on first sight (at start, or added by a reload). */
+  /**
+   * The versions of a repository model, opened on first sight (at start, or added by a reload).
+   * A model already open keeps its settings: a reload's apply once it is swapped in (committed).
+   */
   private track(model: ModelConfig): ModelVersions | undefined {
     const settings = repositorySettings(model)
     if (!settings) return undefined
@@ -79,7 +82,6 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
       this.models.set(model.name, versions)
     }
-    versions.settings = settings
     return versions
   }
 
@@ -94,14 +96,47 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     const issues: ConfigIssue[] = []
     for (const { model, executor } of loaded) {
       const versions = this.models.get(model.name)
-      if (!versions || !repositorySettings(model)) continue
+      // The settings of the config being loaded: a reload's gate is its own, even before it is swapped in.
+      const settings = repositorySettings(model)
+      if (!versions || !settings) continue
       // A canary rollout loads the serving version again beside the canary: the canary is what is judged.
       const [version, judged] = executor instanceof CanaryExecutor && model.canary ? [Number(model.canary.version), executor.canary] : [Number(model.version), executor]
-      const report = await runGate(judged, versions.settings.validation)
+      const report = await runGate(judged, settings.validation)
       versions.update(version, { gate: report })
       if (!report.passed) issues.push({ path: `models.${model.name}`, message: `validation gate failed: ${report.reason}` })
     }
     return issues
+  }
+
+  /**
+   * A reload (of the config, or one of the registry's swaps) is swapped in: its registry
+   * settings apply from now on, and the record follows what it serves. A version_policy that
+   * excluded the serving version has another one serving; a canary the config no longer runs
+   * (rollout removed, or not allowed) is judged again under the new settings, as a restart would.
+   */
+  committed(config: GatewayConfig): void {
+    for (const model of config.models.values()) {
+      const versions = this.models.get(model.name)
+      const settings = repositorySettings(model)
+      if (!versions || !settings) continue
+      versions.settings = settings
+      try {
+        this.follow(versions, model)
+      } catch (err) {
+        this.log.error({ err, model: model.name }, 'recording what a reload serves failed')
+      }
+    }
+  }
+
+  private follow(versions: ModelVersions, model: ModelConfig): void {
+    const stable = Number(model.version)
+    if (Number.isSafeInteger(stable) && stable !== versions.serving) this.pipeline.served(versions, stable, 'served', versions.serving)
+    const canary = versions.canary
+    if (canary === undefined || model.canary?.version === String(canary)) return
+    versions.canary = undefined
+    if (versions.get(canary)?.state === 'canary') versions.update(canary, { state: 'loading', reason: null })
+    this.log.info({ model: versions.name, version: canary }, 'canary ended by a config reload: judged again under the new settings')
+    void this.queue.run(() => this.pipeline.process(versions, canary)).catch((err: unknown) => this.log.error({ err, model: versions.name, version: canary }, 'judging a version again failed'))
   }
 
   fallback(issues: readonly ConfigIssue[]): boolean {
@@ -202,7 +237,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return this.queue.run(() => this.pipeline.decideCanary(versions, version, evidence))
   }
 
-  /** Serves the previous passing version at once; the one rolled back from is retired. */
+  /** Serves the previous passing version at once (the one rolled back from is retired); during a canary, retires the canary. */
   rollback(name: string): Promise<VersionMeta> {
     const versions = this.versionsOf(name)
     return this.queue.run(() => this.pipeline.rollback(versions))
@@ -228,4 +263,14 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.watcher?.close()
     await this.stream?.close()
   }
+}
+
+/** Why a model has no version to serve at start, and what would give it one. */
+function nothingToServe(versions: ModelVersions): string {
+  const { dir } = versions.directory
+  const listed = versions.list()
+  if (!listed.length) return `no version to serve in ${dir} (add ${dir}/1/model.onnx, or give path: to import one)`
+  const { policy } = versions.settings
+  const allowed = policy.kind === 'specific' ? `, version_policy.specific [${policy.versions.join(', ')}]` : ''
+  return `no version to serve in ${dir}: ${listed.map((m) => `${m.version} ${versions.directory.hasModel(m.version) ? m.state : 'no model file'}`).join(', ')}${allowed} (path: is imported only into an empty directory)`
 }

@@ -3,11 +3,12 @@
 // runs. Only ONNX models come from the repository, so the spec is an OnnxSpec.
 import { join } from 'node:path'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
+import { ConfigError, type ConfigIssue } from '../config/yaml.ts'
 import type { OnnxSpec } from '../executors/onnx/config.ts'
 import type { VersionPin } from '../reload/version-source.ts'
 import type { CanaryEvidence, CanaryPlan } from './canary.ts'
 import type { RepositoryModelSettings } from './config.ts'
-import type { ModelVersions } from './versions.ts'
+import { allowedBy, type ModelVersions } from './versions.ts'
 
 export const repositorySettings = (model: ModelConfig): RepositoryModelSettings | undefined => (model.kind === 'onnx' ? (model.spec as OnnxSpec).repository : undefined)
 
@@ -16,6 +17,12 @@ function specAt(versions: ModelVersions, model: ModelConfig, version: number | u
   return { ...(model.spec as OnnxSpec), path, version: String(version ?? 'none') }
 }
 
+/**
+ * A reload (no pin for a model) serves what serves now, under the config's own version_policy:
+ * one that excludes the serving version serves the highest passing version it allows instead
+ * (none: the reload is refused), and drops a canary it excludes. The registry's settings are
+ * the config's only once it is swapped in (Registry.committed): a refused reload changes nothing.
+ */
 export function resolveVersions(
   config: GatewayConfig,
   pin: ReadonlyMap<string, VersionPin> | undefined,
@@ -24,17 +31,33 @@ export function resolveVersions(
 ): GatewayConfig {
   if (![...config.models.values()].some((m) => repositorySettings(m))) return config
   const models = new Map(config.models)
+  const issues: ConfigIssue[] = []
   for (const model of config.models.values()) {
     const versions = track(model)
-    if (!versions) continue
+    const settings = repositorySettings(model)
+    if (!versions || !settings) continue
     const pinned = pin?.get(model.name)
-    const stable = typeof pinned === 'object' ? pinned.stable : (pinned ?? versions.serving)
-    const canary = typeof pinned === 'object' ? pinned.canary : pinned === undefined ? versions.canary : undefined
-    const settings = versions.settings.canary
+    let stable = typeof pinned === 'object' ? pinned.stable : (pinned ?? versions.serving)
+    let canary = typeof pinned === 'object' ? pinned.canary : pinned === undefined ? versions.canary : undefined
+    if (pinned === undefined) {
+      const allowed = (version: number): boolean => allowedBy(settings.policy, version)
+      if (canary !== undefined && !allowed(canary)) canary = undefined
+      if (stable !== undefined && !allowed(stable)) {
+        const serving = stable
+        stable = versions.passedUnder(settings.policy)
+        if (stable === undefined) {
+          const at = ['models', model.name, 'version_policy']
+          issues.push({ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: `allows neither the serving version ${serving} nor any other that passed: version ${serving} keeps serving` })
+          continue
+        }
+      }
+    }
+    const trying = canary
     const plan: CanaryPlan | undefined =
-      canary === undefined || !settings ? undefined : { version: String(canary), spec: specAt(versions, model, canary), settings, decide: (evidence) => decide(versions, canary, evidence) }
+      trying === undefined || !settings.canary ? undefined : { version: String(trying), spec: specAt(versions, model, trying), settings: settings.canary, decide: (evidence) => decide(versions, trying, evidence) }
     const spec = specAt(versions, model, stable)
     models.set(model.name, { ...model, version: spec.version, spec, canary: plan })
   }
+  if (issues.length) throw new ConfigError(config.file, issues)
   return Object.freeze({ ...config, models })
 }

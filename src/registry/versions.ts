@@ -2,7 +2,7 @@
 // memory, which one serves, and the rules that pick one (version_policy, rollback's
 // "previous passing version", keep_versions). Every change is written to meta.json first.
 import { GatewayError } from '../errors.ts'
-import type { RepositoryModelSettings } from './config.ts'
+import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
 import { MAX_VERSION, ModelDirectory, sha256Hex, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
 
 export interface Arrival {
@@ -124,18 +124,35 @@ export class ModelVersions {
   }
 
   allowed(version: number): boolean {
-    const { policy } = this.settings
-    return policy.kind === 'latest' || policy.versions.includes(version)
+    return allowedBy(this.settings.policy, version)
   }
 
   /**
-   * What an arrival should become: tried for serving; or, older than the serving version,
-   * gated without serving (`gate`: a rollback target if it passes); or kept aside with the reason.
+   * What an arrival should become: tried for serving; or, not newer than the serving version
+   * (nor than a running canary: only a newer version supersedes it), gated without serving
+   * (`gate`: a rollback target if it passes); or kept aside with the reason.
    */
   judge(version: number): { readonly serve: true } | { readonly serve: false; readonly gate: boolean; readonly reason: string } {
     if (!this.allowed(version)) return { serve: false, gate: false, reason: 'not in version_policy.specific' }
-    if (this.serving !== undefined && version <= this.serving) return { serve: false, gate: version < this.serving, reason: `not newer than the serving version ${this.serving}` }
+    const newest = Math.max(this.serving ?? 0, this.canary ?? 0)
+    if (this.serving !== undefined && version <= newest) {
+      const which = newest === this.serving ? 'serving' : 'canary'
+      return { serve: false, gate: version < newest, reason: `not newer than the ${which} version ${newest}` }
+    }
     return { serve: true }
+  }
+
+  /** A config reload whose version_policy excludes what serves: the highest version that passed (ready, or serving) it allows. */
+  passedUnder(policy: VersionPolicy): number | undefined {
+    return this.list()
+      .filter((m) => (m.state === 'ready' || m.state === 'serving') && allowedBy(policy, m.version) && this.directory.hasModel(m.version))
+      .at(-1)?.version
+  }
+
+  /** At start, after `version` failed: whether its file is still the one stored (its sha256). A file that changed is damaged for good. */
+  fileIntact(version: number): boolean {
+    const bytes = this.directory.readModel(version)
+    return bytes !== undefined && sha256Hex(bytes) === this.metas.get(version)?.sha256
   }
 
   /** At start, when `failed` cannot serve: the newest earlier version that passed (ready, or served) and the policy allows. */
@@ -172,16 +189,30 @@ export class ModelVersions {
   }
 }
 
+export const allowedBy = (policy: VersionPolicy, version: number): boolean => policy.kind === 'latest' || policy.versions.includes(version)
+
+/**
+ * The reason a version that failed at start carries: it stays a candidate (the failure may be
+ * the config or the box, not the file), and the next start tries it again.
+ */
+export const FAILED_AT_START = 'failed at start: '
+const failedAtStart = (meta: VersionMeta): boolean => meta.state === 'ready' && (meta.reason?.startsWith(FAILED_AT_START) ?? false)
+
 const lastServed = (metas: readonly VersionMeta[]): VersionMeta[] => metas.filter((m) => m.state === 'serving').sort((a, b) => (b.serving_since ?? '').localeCompare(a.serving_since ?? ''))
 
 /**
- * The version to serve at start, from the versions' metas (ascending): the one that served
- * last, else the highest the policy allows that was never rejected nor retired (a canary cut
- * short counts as never judged). Pure: `specserve validate` asks it without opening anything.
+ * The version to serve at start, from the versions' metas (ascending): a version newer than the
+ * one that served last whose only failure was at a start (it served, or was about to, when a
+ * start fell back from it: tried again first); else the one that served last; else the highest
+ * the policy allows that was never rejected nor retired (a canary cut short counts as never
+ * judged). Pure: `specserve validate` asks it without opening anything.
  */
 export function servingChoice(metas: readonly VersionMeta[], allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number | undefined {
-  const last = lastServed(metas)[0]
-  if (last && allowed(last.version) && hasModel(last.version)) return last.version
+  const candidate = (m: VersionMeta): boolean => allowed(m.version) && hasModel(m.version)
+  const last = lastServed(metas).find(candidate)
+  const retry = metas.filter((m) => failedAtStart(m) && candidate(m) && m.version > (last?.version ?? 0)).at(-1)
+  if (retry) return retry.version
+  if (last) return last.version
   return metas
     .filter((m) => allowed(m.version) && (m.state === 'loading' || m.state === 'canary' || m.state === 'ready' || m.state === 'serving') && hasModel(m.version))
     .at(-1)?.version

@@ -21,6 +21,12 @@ export interface VersionSource {
   /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
   gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]>
   /**
+   * A reload (a config reload, or a swap the source asked for) was swapped in and `config`
+   * (as `resolve` answered it) serves now: the source's settings and record follow it. Not
+   * called for a reload that was refused, so a refused reload changes nothing.
+   */
+  committed?(config: GatewayConfig): void
+  /**
    * At start, once the first load failed: the repository models named by `issues` (load or
    * gate failures at `models.<name>`) fall back to an earlier version that passed. True if
    * any did: the load is tried again with what `resolve` now answers.

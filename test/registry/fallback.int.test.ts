@@ -1,6 +1,7 @@
 // A restart whose chosen version can no longer serve (its file is damaged, or it fails the gate
-// now): the newest earlier version that passed serves instead, the failed one is rejected with
-// the reason, and a log line says so; with nothing to fall back to, the start fails.
+// now): the newest earlier version that passed serves instead, and a log line says so; with
+// nothing to fall back to, the start fails. A file that changed since it was stored is rejected
+// for good; any other failure may be the config or the box: the version stays a candidate.
 // And a version older than the serving one, arriving late: gated without serving, so it is a
 // rollback target when it passes. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -32,7 +33,7 @@ const log: Logger = {
 }
 
 /** A repository as a previous run left it: each version's file and meta.json with its state. */
-function repository(versions: [version: number, bytes: Buffer, state: VersionState][], policy = 'latest'): string {
+function repository(versions: [version: number, bytes: Buffer, state: VersionState][], policy = 'latest', validation = '{ examples: examples.jsonl }'): string {
   dir = tempDir('specserve-fallback-')
   writeFileSync(join(dir, 'examples.jsonl'), cancer.rows.map((row, i) => JSON.stringify({ inputs: { input: [row] }, outputs: { label: [truth[i]] } })).join('\n'))
   const directory = new ModelDirectory(join(dir, 'repo'), 'cancer-main')
@@ -47,7 +48,7 @@ function repository(versions: [version: number, bytes: Buffer, state: VersionSta
 executors: { onnx_workers: 1 }
 repository: { path: ./repo, watch: false }
 models:
-  cancer-main: { kind: onnx, source: repository, version_policy: ${policy}, validation: { examples: examples.jsonl } }
+  cancer-main: { kind: onnx, source: repository, version_policy: ${policy}, validation: ${validation} }
 ensembles:
   cancer: { strategy: deadline-fallback, models: [cancer-main], budget_ms: { default: 5000, max: 10000 } }
 `,
@@ -70,14 +71,15 @@ afterEach(async () => {
 })
 
 describe('start falls back when the chosen version cannot serve', () => {
-  it('a damaged file: the newest earlier version that passed serves, the damaged one is rejected and logged', async () => {
-    const file = repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, gbdt.subarray(0, 200), 'serving']])
+  it('a file damaged since it was stored: the newest earlier version that passed serves, the damaged one is rejected and logged', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, gbdt, 'serving']])
+    writeFileSync(join(dir, 'repo', 'cancer-main', '3', 'model.onnx'), gbdt.subarray(0, 200))
     served = await serveWithRegistry(file, log)
     expect(await servingVersion()).toBe('2')
     expect(await states()).toEqual([
       [1, 'ready', null],
       [2, 'serving', null],
-      [3, 'rejected', expect.stringMatching(/^at start: failed to load/)],
+      [3, 'rejected', expect.stringMatching(/^at start: failed to load.*\(its model file no longer matches the sha256 it was stored with\)$/)],
     ])
     expect(lines).toContainEqual({ msg: 'model version 3 failed at start; falling back to version 2, which passed before', obj: expect.objectContaining({ model: 'cancer-main', version: 3, fallback: 2 }) })
     // Persisted: the next start serves version 2 with no fallback.
@@ -88,16 +90,38 @@ describe('start falls back when the chosen version cannot serve', () => {
     expect(lines.some((l) => l.msg.includes('falling back'))).toBe(false)
   })
 
-  it('a version that fails its gate now: the earlier passing one serves', async () => {
-    served = await serveWithRegistry(repository([[1, logreg, 'ready'], [2, mlp, 'serving']]), log)
+  it('a version that fails its gate now: the earlier passing one serves, and the failed one is tried again at the next start', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, mlp, 'serving']])
+    served = await serveWithRegistry(file, log)
     expect(await servingVersion()).toBe('1')
-    expect((await states())[1]).toEqual([2, 'rejected', expect.stringMatching(/^at start: validation gate failed: example 3/)])
+    expect(await states()).toEqual([
+      [1, 'serving', null],
+      [2, 'ready', expect.stringMatching(/^failed at start: validation gate failed: example 3/)],
+    ])
+    // The examples are fixed: the next start serves version 2 again.
+    await served.stop()
+    writeFileSync(join(dir, 'examples.jsonl'), '{"inputs": {"input": [' + JSON.stringify(cancer.rows[0]) + ']}, "outputs": {"label": [' + String(truth[0]) + ']}}\n')
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('2')
+    expect((await states()).map(([v, state]) => [v, state])).toEqual([[1, 'ready'], [2, 'serving']])
+  })
+
+  it('a gate raised by mistake fails the start without making any version unusable: fixed, the version that served last serves', async () => {
+    const gate = (minAccuracy: number): string => `{ dataset: { path: ${join(root, 'examples', 'cancer_holdout.csv')}, label: target, min_accuracy: ${minAccuracy} } }`
+    repository([[1, logreg, 'ready'], [2, gbdt, 'serving']], 'latest', gate(0.99))
+    const file = join(dir, 'gateway.yaml')
+    await expect(serveWithRegistry(file, log)).rejects.toThrow(ConfigError)
+    expect(lines).toContainEqual({ msg: 'model version 1 failed at start and no earlier version passed: the start fails', obj: expect.objectContaining({ version: 1 }) })
+    writeFileSync(file, readFileSync(file, 'utf8').replace('min_accuracy: 0.99', 'min_accuracy: 0.95'))
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('2')
+    expect((await states()).map(([v, state]) => [v, state])).toEqual([[1, 'ready'], [2, 'serving']])
   })
 
   it('under version_policy.specific, falls back only within the listed versions', async () => {
     served = await serveWithRegistry(repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, mlp, 'serving']], '{ specific: [1, 3] }'), log)
     expect(await servingVersion()).toBe('1')
-    expect((await states()).map(([v, state]) => [v, state])).toEqual([[1, 'serving'], [2, 'ready'], [3, 'rejected']])
+    expect((await states()).map(([v, state]) => [v, state])).toEqual([[1, 'serving'], [2, 'ready'], [3, 'ready']])
   })
 
   it('with no earlier version that passed, the start fails with the reason', async () => {

@@ -72,6 +72,7 @@ describe('the registry routes answer only statuses /openapi.json declares, and i
     ]
     const rollbacks = [
       ['to the previous passing version', await rollback('plain'), '200'],
+      ['during a canary: the canary is rolled back', await rollback('canaried'), '200'],
       ['none older than the serving one', await rollback('canaried'), '409'],
       ['no such model', await rollback('nope'), '404'],
       ['no admin token', await rollback('plain', {}), '401'],
