@@ -49,18 +49,32 @@ function sameElements(actual: Tensor, expected: unknown, where: string): void {
   }
 }
 
+/**
+ * Every example must name at least one expected output, and the file must hold at least one
+ * example: a gate that compares nothing would pass any model (a key misspelt `output`, an
+ * empty file). A line that is not such an example is named by its file and line.
+ */
 async function checkExamples(executor: Executor, file: string): Promise<{ passed: number; total: number }> {
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '')
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((text, i) => ({ text, line: i + 1 }))
+    .filter(({ text }) => text.trim() !== '')
+  if (lines.length === 0) throw new GateFailed(`examples ${file}: no examples, so nothing would be checked (one JSON object per line, with "inputs" and expected "outputs")`)
   const specs = executor.metadata().inputs
   let passed = 0
-  for (const [i, line] of lines.entries()) {
+  for (const [i, { text, line }] of lines.entries()) {
     const where = `example ${i + 1}`
-    let example: { inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }
+    const at = `${where} (${file} line ${line})`
+    let parsed: unknown
     try {
-      example = JSON.parse(line) as typeof example
+      parsed = JSON.parse(text)
     } catch {
-      throw new GateFailed(`${where}: not JSON`)
+      throw new GateFailed(`${at}: not JSON`)
     }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new GateFailed(`${at}: not a JSON object`)
+    const example = parsed as { inputs?: Record<string, unknown>; outputs?: unknown }
+    const expected = expectedOutputs(example.outputs)
+    if (expected.length === 0) throw new GateFailed(`${at}: no expected "outputs" to compare, so it would check nothing (its keys: ${Object.keys(example).join(', ') || 'none'})`)
     const inputs: Record<string, Tensor> = {}
     try {
       for (const spec of specs) inputs[spec.name] = tensorFromJson(example.inputs?.[spec.name], spec, gateFailure)
@@ -68,14 +82,20 @@ async function checkExamples(executor: Executor, file: string): Promise<{ passed
       throw new GateFailed(`${where}: ${(err as Error).message}`)
     }
     const outputs = await run(executor, inputs, where)
-    for (const [name, expected] of Object.entries(example.outputs ?? {})) {
+    for (const [name, value] of expected) {
       const actual = outputs[name]
       if (!actual) throw new GateFailed(`${where}: the model has no output "${name}"`)
-      sameElements(actual, expected, `${where}, output "${name}"`)
+      sameElements(actual, value, `${where}, output "${name}"`)
     }
     passed++
   }
   return { passed, total: lines.length }
+}
+
+/** An example's expected outputs, [name, value]: none when `outputs` is missing, empty or not an object. */
+function expectedOutputs(outputs: unknown): [string, unknown][] {
+  if (outputs === null || typeof outputs !== 'object' || Array.isArray(outputs)) return []
+  return Object.entries(outputs)
 }
 
 /** A CSV of numbers with a header row: the label column and the features, in order. */

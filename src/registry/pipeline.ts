@@ -39,6 +39,8 @@ export class VersionPipeline {
     // Queued twice (an arrival held until start, then listed as pending by start): judged once.
     const meta = versions.get(version)
     if (meta && meta.state !== 'loading') return meta
+    // Swapped in, but recording it failed (a full disk): it serves, so it is recorded as serving, not judged again.
+    if (versions.serving === version) return this.served(versions, version, 'served')
     const judged = versions.judge(version)
     if (!judged.serve) {
       if (judged.gate) return this.judgeOlder(versions, version)

@@ -232,6 +232,12 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return this.queue.run(() => this.pipeline.process(versions, meta.version))
   }
 
+  /** A stored version still `loading` (its judging failed on a system error, or is queued): judged in turn. Resolves with its final state. */
+  judgeStored(name: string, version: number): Promise<VersionMeta> {
+    const versions = this.versionsOf(name)
+    return this.queue.run(() => this.pipeline.process(versions, version))
+  }
+
   /** The canary's evidence is in: decided in turn with the other registry operations. */
   private decideCanary(versions: ModelVersions, version: number, evidence: CanaryEvidence): Promise<void> {
     return this.queue.run(() => this.pipeline.decideCanary(versions, version, evidence))

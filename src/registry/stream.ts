@@ -1,10 +1,12 @@
 // The model stream: ModelDescriptor records on a Kafka topic (key = model name), each one a
 // version arriving by the same pipeline as an upload. Every instance reads every record:
 // its consumer group is the configured prefix plus the instance name. Records are taken one
-// at a time, and an offset is committed once its version is judged (at least once). A
-// record that cannot become a version is committed as rejected; one that failed for another
-// reason (a full disk) is not: it is tried again, with backoff, before any record after it.
-// A record replayed (a new group reads from the start) is recognised by its sha256 and skipped.
+// at a time, and an offset is committed once its version is judged (at least once). At most
+// MAX_HELD records are held (queued or being judged): the consumer pauses meanwhile, so a
+// backlog of large models waits in Kafka, not in memory. A record that cannot become a
+// version is committed as rejected; one that failed for another reason (a full disk) is not:
+// it is tried again, with backoff, before any record after it. A record replayed (a new group
+// reads from the start) is recognised by its sha256 and skipped, once that version is judged.
 import { EventEmitter } from 'node:events'
 import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -32,6 +34,10 @@ const RETRY_MAX_MS = 60_000
 export const retryDelay = (attempt: number): number => Math.min(RETRY_FIRST_MS * 2 ** (attempt - 1), RETRY_MAX_MS)
 /** Rejections kept for /readyz. */
 const RECENT = 10
+/** Records held at once, queued or being judged (each up to max_model_bytes): the consumer pauses at this many. */
+export const MAX_HELD = 2
+/** What one fetch asks for (one under way at a pause still lands in the client); a larger record still comes whole. */
+const FETCH_MAX_BYTES = 1024 * 1024
 
 export const RESULTS = ['accepted', 'duplicate', 'rejected'] as const
 type Result = (typeof RESULTS)[number]
@@ -54,6 +60,11 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   private readonly recent: { model: string; reason: string; at: string }[] = []
   /** The record being tried again after an unexpected failure, for /readyz. */
   private retrying: { model: string; offset: string; attempts: number; error: string } | null = null
+  /** Records received and not finished (queued or being judged); never above MAX_HELD. */
+  private held = 0
+  private peakHeld = 0
+  /** Whether the consumer is paused because MAX_HELD records are held. */
+  private paused = false
   /** Aborted by close(): a record waiting for its retry stops waiting, uncommitted. */
   private readonly closing = new AbortController()
   readonly groupId: string
@@ -70,6 +81,9 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       groupId: this.groupId,
       deserializers: { key: (data) => data?.toString('utf8'), value: passthrough, headerKey: (data) => data?.toString('utf8'), headerValue: (data) => data?.toString('utf8') },
       autocommit: false,
+      // Few records wait inside the client either: backpressure is ours (MAX_HELD).
+      highWaterMark: MAX_HELD,
+      maxBytes: FETCH_MAX_BYTES,
       maxWaitTime: 500,
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
@@ -83,10 +97,35 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     this.log.info({ topic: this.settings.topic, group: this.groupId }, 'model stream: consuming model descriptors')
   }
 
-  /** Takes a record after the ones before it, in offset order. */
+  /** Takes a record after the ones before it, in offset order; the consumer pauses while MAX_HELD are held. */
   receive(message: Raw): void {
+    this.held++
+    if (this.held > this.peakHeld) this.peakHeld = this.held
+    this.flow()
     // A record that could not be taken must not stop the ones after it.
-    void this.records.run(() => this.take(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
+    void this.records.run(() => this.takeHeld(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
+  }
+
+  private async takeHeld(message: Raw): Promise<void> {
+    try {
+      await this.take(message)
+    } finally {
+      this.held--
+      this.flow()
+    }
+  }
+
+  /**
+   * Pauses the consumer once MAX_HELD records are held and resumes it when one is done. A paused
+   * stream emits no more records (the client keeps them, and stops fetching), so none is skipped:
+   * they come in offset order after the resume.
+   */
+  private flow(): void {
+    const full = this.held >= MAX_HELD
+    if (full === this.paused || this.closing.signal.aborted) return
+    this.paused = full
+    if (full) this.messages?.pause()
+    else this.messages?.resume()
   }
 
   private async take(message: Raw): Promise<void> {
@@ -106,13 +145,10 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
         // A system error (a full disk, a failing repository) is not the record's fault: committing
         // would lose it. Later records wait, as committing one of them would commit this one too.
         // Anything else (a bug) would fail the same way for ever: refused above, not retried.
-        if (!(await this.retryLater(message, attempt, err))) return // closing: read again at the next start
+        if (!(await this.retryLater(message, attempt, errorMessage(err)))) return // closing: read again at the next start
       }
     }
-    if (this.retrying) {
-      this.retrying = null
-      this.messages?.resume()
-    }
+    this.retrying = null
     this.counts[result]++
     await Promise.resolve(message.commit()).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
     this.emit('record', result, message.key ?? '', reason)
@@ -133,6 +169,13 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     if (d.sha256 && d.sha256 !== sha) throw new Refused(`sha256 mismatch: the descriptor says ${d.sha256}, the model's bytes are ${sha}`)
     const known = this.registry.versionWithSha(name, sha)
     if (known !== undefined && (d.version === 0 || d.version === known)) {
+      // Stored but never judged (this record's own try failed on a system error after storing
+      // it, or its judging is still queued): not a replay yet. Judged now, in turn; a system
+      // error again is retried like any other.
+      if (this.registry.version(name, known).state === 'loading') {
+        const meta = await this.registry.judgeStored(name, known)
+        return meta.state === 'rejected' ? ['rejected', meta.reason] : ['accepted', null]
+      }
       this.log.info({ model: name, version: known, sha256: sha }, 'model stream: a version already stored (replayed record), skipped')
       return ['duplicate', null]
     }
@@ -157,13 +200,15 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     return readAtMost(resolve(this.repository.baseDir, location.replace(/^file:\/\//, '')), limit)
   }
 
-  /** Waits before a record that failed unexpectedly is tried again, its offset uncommitted; false once the stream closes. */
-  private retryLater(message: Raw, attempt: number, err: unknown): Promise<boolean> {
+  /**
+   * Waits before a record is tried again, its offset uncommitted (the records after it wait,
+   * MAX_HELD of them at most); false once the stream closes.
+   */
+  private retryLater(message: Raw, attempt: number, error: string): Promise<boolean> {
     const delay = retryDelay(attempt)
     const model = message.key ?? ''
-    this.retrying = { model, offset: String(message.offset), attempts: attempt, error: errorMessage(err) }
-    this.messages?.pause() // no more records fetched meanwhile: they would only queue up in memory
-    this.log.error({ model, offset: String(message.offset), attempt, retry_in_ms: delay, error: errorMessage(err), topic: this.settings.topic }, 'model stream: a record failed unexpectedly; not committed, tried again')
+    this.retrying = { model, offset: String(message.offset), attempts: attempt, error }
+    this.log.error({ model, offset: String(message.offset), attempt, retry_in_ms: delay, error, topic: this.settings.topic }, 'model stream: a record failed unexpectedly; not committed, tried again')
     // A timer of the global setTimeout (not timers/promises): tests drive it with fake timers.
     const signal = this.closing.signal
     if (signal.aborted) return Promise.resolve(false)
@@ -187,7 +232,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   }
 
   status(): unknown {
-    return { topic: this.settings.topic, group: this.groupId, ...this.counts, recent_rejections: this.recent, retrying: this.retrying }
+    return { topic: this.settings.topic, group: this.groupId, ...this.counts, recent_rejections: this.recent, retrying: this.retrying, held: this.held, peak_held: this.peakHeld, paused: this.paused }
   }
 
   collect(out: MetricsSink): void {

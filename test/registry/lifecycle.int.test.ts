@@ -2,10 +2,11 @@
 // a rollback during a canary rolls the canary back; a version older than the canary never
 // replaces it; a reload that drops the rollout, or whose version_policy excludes the serving
 // version, applies at once and leaves one version serving; a refused reload changes none of the
-// registry's settings. Real models on a repository laid out as a previous run leaves it.
+// registry's settings; a version swapped in whose record failed is recorded serving when judged
+// again. Real models on a repository laid out as a previous run leaves it.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { reloadFromFile } from '../../src/reload/index.ts'
 import { ModelDirectory } from '../../src/registry/store.ts'
 import { newMeta } from '../../src/registry/versions.ts'
@@ -153,5 +154,27 @@ describe('a config reload', () => {
     expect(await reload({ rollout: true, broken: true })).toMatchObject({ ok: false })
     expect(await upload(4, logreg)).toEqual({ status: 201, state: 'serving' })
     expect(await answering()).toEqual(['4'])
+  })
+})
+
+describe('a version swapped in whose record could not be written (a full disk)', () => {
+  it('is recorded as serving when judged again, not retired as "not newer than the serving version"', async () => {
+    await start({})
+    const write = ModelDirectory.prototype.writeMeta
+    const once = vi.spyOn(ModelDirectory.prototype, 'writeMeta').mockImplementation(function (this: ModelDirectory, meta) {
+      if (meta.version === 3 && meta.state === 'serving') {
+        once.mockRestore()
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+      }
+      return write.call(this, meta)
+    })
+    const failed = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-main/versions/3', headers: { 'content-type': 'application/octet-stream' }, payload: mlp })
+    expect(failed.statusCode).toBe(500)
+    expect(served!.registry.serving('cancer-main')).toBe(3)
+    expect(served!.registry.version('cancer-main', 3).state).toBe('loading')
+    // What the model stream does with a replay of that record (src/registry/stream.ts).
+    expect(await served!.registry.judgeStored('cancer-main', 3)).toMatchObject({ version: 3, state: 'serving' })
+    expect(states().map(([v, state]) => [v, state])).toEqual([[1, 'ready'], [2, 'ready'], [3, 'serving']])
+    expect(await answering()).toEqual(['3'])
   })
 })

@@ -3,24 +3,27 @@
 // version, and when a non-Node producer (Google's protobuf runtime in Python, sent by kcat)
 // publishes one, which shows the wire format is the documented ModelDescriptor. Bad records
 // (wrong sha256, unknown model, a location that 404s, a version under the gate) are
-// rejected with their reason and nothing serving changes.
+// rejected with their reason and nothing serving changes. A backlog larger than the stream
+// holds at once waits in Kafka while a slow judge works through it, every record judged in order.
 import { execFile } from 'node:child_process'
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Producer, stringSerializers } from '@platformatic/kafka'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { parseConfig } from '../../src/config/load.ts'
 import { inputFailure } from '../../src/errors.ts'
 import { Gateway } from '../../src/gateway.ts'
-import { decodeDescriptor } from '../../src/registry/descriptor.ts'
+import { decodeDescriptor, encodeDescriptor } from '../../src/registry/descriptor.ts'
 import { Registry } from '../../src/registry/registry.ts'
 import { sha256Hex, type VersionMeta } from '../../src/registry/store.ts'
+import { MAX_HELD, ModelStream } from '../../src/registry/stream.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
-import { createTopic, ensureKcat, startBroker, type Broker } from '../output/broker.ts'
+import { committedOffsets, createTopic, ensureKcat, startBroker, type Broker } from '../output/broker.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const run = promisify(execFile)
@@ -197,5 +200,78 @@ describe('model stream', () => {
     await publishWithKcat(join(instances[0]!.dir, 'v5.bin'), 'cancer-main', ['--name', 'cancer-main', '--version', '5', '--location', `${httpBase}/mlp.onnx`])
     for (const meta of await settled) expect(meta).toMatchObject({ version: 5, state: 'serving', sha256: sha256Hex(readFileSync(join(models, 'cancer_mlp.onnx'))) })
     expect(await servingVersions()).toEqual(['5', '5'])
+  })
+})
+
+describe('a backlog on the model stream', () => {
+  it('is read a few records at a time: the consumer pauses while MAX_HELD are held, and every record is judged and committed in order', { timeout: 120_000 }, async () => {
+    const topic = 'specserve.models.backlog'
+    const N = 10 // several times the bound
+    await createTopic(broker.bootstrap, topic)
+    const producer = new Producer({ clientId: 'specserve-test-backlog', bootstrapBrokers: [broker.bootstrap], serializers: { ...stringSerializers, value: (value?: Buffer) => value } })
+    try {
+      const model = (i: number): Buffer => Buffer.from(`model ${i} `.repeat(4000)) // ~40 KB each, one batch in all
+      const messages = Array.from({ length: N }, (_, i) => ({ topic, key: 'm', value: Buffer.from(encodeDescriptor({ name: 'm', version: 0, description: '', modelType: 'onnx', payload: { kind: 'data', data: model(i) }, sha256: '' })) }))
+      await producer.send({ messages })
+    } finally {
+      await producer.close()
+    }
+    // A slow judge: each arrival waits until the test lets it go (no clock); all go once the test ends.
+    const arrivals: { index: number; done: () => void }[] = []
+    const arrived = new EventEmitter()
+    let ending = false
+    const registry = {
+      isRepositoryModel: (name: string) => name === 'm',
+      versionWithSha: () => undefined,
+      arrive: (_name: string, bytes: Uint8Array) =>
+        new Promise<VersionMeta>((resolve) => {
+          const done = (): void => resolve({ version: arrivals.length, state: 'serving', reason: null } as VersionMeta)
+          arrivals.push({ index: Number(/^model (\d+)/.exec(Buffer.from(bytes).toString('latin1'))![1]), done })
+          arrived.emit('arrival')
+          if (ending) done()
+        }),
+    } as unknown as Registry
+    const repository = { ...instances[0]!.registry.repository, kafka: { brokers: [broker.bootstrap], topic, group: 'specserve-backlog' } }
+    const stream = new ModelStream(registry, repository, 'slow', silentLogger)
+    // What the consumer handed over, and the most handed over and not judged at any moment.
+    let delivered = 0
+    let judged = 0
+    let mostHeld = 0
+    const receive = stream.receive.bind(stream)
+    vi.spyOn(stream, 'receive').mockImplementation((message) => {
+      delivered++
+      mostHeld = Math.max(mostHeld, delivered - judged)
+      receive(message)
+      arrived.emit('delivered')
+    })
+    const results: string[] = []
+    stream.on('record', (result) => {
+      judged++
+      results.push(result)
+    })
+    const until = async (event: string, done: () => boolean): Promise<void> => {
+      while (!done()) await once(arrived, event)
+    }
+    await stream.start()
+    try {
+      for (let i = 0; i < N; i++) {
+        await until('arrival', () => arrivals.length > i)
+        // The consumer has handed over all it will while this record is judged: the bound, or the rest of the backlog.
+        await until('delivered', () => delivered - judged >= Math.min(MAX_HELD, N - i))
+        expect({ record: i, mostHeld, status: stream.status() }).toMatchObject({ record: i, mostHeld: MAX_HELD, status: { held: Math.min(MAX_HELD, N - i), paused: N - i >= MAX_HELD } })
+        expect(delivered).toBe(i + Math.min(MAX_HELD, N - i))
+        const judgedNow = once(stream, 'record')
+        arrivals[i]!.done()
+        await judgedNow
+      }
+    } finally {
+      ending = true
+      for (const a of arrivals) a.done()
+      await stream.close()
+    }
+    expect(arrivals.map((a) => a.index)).toEqual([...Array(N).keys()])
+    expect(results).toEqual(Array(N).fill('accepted'))
+    expect(stream.status()).toMatchObject({ accepted: N, held: 0, peak_held: MAX_HELD })
+    expect(await committedOffsets(broker.bootstrap, stream.groupId, topic, 1)).toEqual([BigInt(N)])
   })
 })

@@ -1,6 +1,7 @@
 // The model stream's handling of one record, without a broker: how much of a `location` it
 // reads, and which failures commit the record (it cannot become a version) and which do not
-// (a full disk: it is tried again, and the records after it wait).
+// (a full disk: it is tried again, and the records after it wait); and a replayed record,
+// skipped as a duplicate once the version it names has been judged (judged first if it was not).
 import { EventEmitter, once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
@@ -22,8 +23,10 @@ const LIMIT = 1000
 let dir: string
 let stream: ModelStream
 let arrive: ReturnType<typeof vi.fn<Registry['arrive']>>
+/** The registry the stream sees: no version stored yet unless a test says so. */
+let registry: { isRepositoryModel: Registry['isRepositoryModel']; versionWithSha: Registry['versionWithSha']; version: Registry['version']; arrive: Registry['arrive']; judgeStored: Registry['judgeStored'] }
 const logged = new EventEmitter()
-const log: Logger = { info: () => undefined, warn: () => undefined, error: (obj, msg) => logged.emit(msg, obj) }
+const log: Logger = { info: () => undefined, warn: (obj, msg) => logged.emit(msg, obj), error: (obj, msg) => logged.emit(msg, obj) }
 
 const serving = { version: 2, state: 'serving', reason: null } as VersionMeta
 const diskFull = (): NodeJS.ErrnoException => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
@@ -46,9 +49,9 @@ async function judged(message: Raw): Promise<unknown[]> {
 beforeEach(() => {
   dir = tempDir('specserve-stream-')
   arrive = vi.fn<Registry['arrive']>().mockResolvedValue(serving)
-  const registry = { isRepositoryModel: (name: string) => name === 'm', versionWithSha: () => undefined, arrive } as unknown as Registry
+  registry = { isRepositoryModel: (name) => name === 'm', versionWithSha: () => undefined, version: () => serving, arrive, judgeStored: () => Promise.reject(new Error('not expected')) }
   const repository: RepositoryConfig = { path: join(dir, 'repo'), keepVersions: 3, watch: false, maxModelBytes: LIMIT, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g' }, baseDir: dir }
-  stream = new ModelStream(registry, repository, 'test', log)
+  stream = new ModelStream(registry as unknown as Registry, repository, 'test', log)
 })
 
 afterEach(async () => {
@@ -159,5 +162,36 @@ describe('which records are committed', () => {
     await stream.close()
     expect(message.commit).not.toHaveBeenCalled()
     expect(arrive).toHaveBeenCalledOnce()
+  })
+})
+
+describe('a replayed record (its bytes are a version already stored)', () => {
+  it('whose version is judged: committed as duplicate, not stored again', async () => {
+    registry.versionWithSha = () => 2
+    const replay = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
+    expect(await judged(replay)).toEqual(['duplicate', 'm', null])
+    expect(replay.commit).toHaveBeenCalledOnce()
+    expect(arrive).not.toHaveBeenCalled()
+  })
+
+  it('whose version is still loading (a system error after storing it): judged now, in turn, and committed once judged', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    registry.versionWithSha = () => 2
+    registry.version = () => ({ ...serving, state: 'loading' }) as VersionMeta
+    // Judging it fails once more on the full disk, then goes through.
+    const judgeStored = vi.fn<Registry['judgeStored']>().mockRejectedValueOnce(diskFull()).mockResolvedValue(serving)
+    registry.judgeStored = judgeStored
+    const retry = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
+    const done = once(stream, 'record')
+    const failed = once(logged, RETRYING)
+    stream.receive(retry)
+    expect(await failed).toEqual([expect.objectContaining({ model: 'm', offset: '7', attempt: 1, error: 'ENOSPC: no space left on device, write' })])
+    expect(retry.commit).not.toHaveBeenCalled()
+    await vi.advanceTimersByTimeAsync(retryDelay(1))
+    expect(await done).toEqual(['accepted', 'm', null])
+    expect(judgeStored.mock.calls).toEqual([['m', 2], ['m', 2]])
+    expect(retry.commit).toHaveBeenCalledOnce()
+    expect(arrive).not.toHaveBeenCalled()
+    expect(stream.status()).toMatchObject({ accepted: 1, duplicate: 0, retrying: null })
   })
 })
