@@ -6,5 +6,5 @@
 source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
 
 VENV="$CACHE_DIR/venv-schemathesis"
-ensure_venv "$VENV" 'import schemathesis' "schemathesis==4.32.5"
+ensure_venv "$VENV" 'import schemathesis' "$PEERS_DIR/locks/venv-schemathesis.txt"
 echo "$VENV/bin/schemathesis"

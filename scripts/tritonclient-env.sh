@@ -12,7 +12,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
 
 VENV="$CACHE_DIR/venv-tritonclient"
 ensure_venv "$VENV" 'import tritonclient.grpc, tritonclient.http, numpy, onnx' \
-  "tritonclient[http,grpc]==2.73.0" \
-  "numpy==2.4.6" \
-  "onnx==1.23.2"
+  "$PEERS_DIR/locks/venv-tritonclient.txt"
 echo "$VENV/bin/python"

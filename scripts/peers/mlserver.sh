@@ -6,11 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VENV="$CACHE_DIR/venv-mlserver"
-# scikit-learn is pinned to the version that trains the models (scripts/python-env.sh),
-# so the joblib files load without version warnings.
-ensure_venv "$VENV" 'import mlserver, mlserver_sklearn, sklearn' \
-  "mlserver==1.7.1" \
-  "mlserver-sklearn==1.7.1" \
-  "scikit-learn==1.9.1" \
-  "joblib==1.6.0"
+# The lock pins mlserver and mlserver-sklearn 1.7.1, and scikit-learn at the version that trains
+# the models (scripts/python-env.sh), so the joblib files load without version warnings.
+ensure_venv "$VENV" 'import mlserver, mlserver_sklearn, sklearn' "$PEERS_DIR/locks/venv-mlserver.txt"
 echo "$VENV"

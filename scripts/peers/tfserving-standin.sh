@@ -6,21 +6,16 @@
 #
 # Why not `pip install tensorflow-serving-api` as is: it depends on the whole of
 # `tensorflow` (hundreds of MB) only for the framework protos (TensorProto, DataType,
-# SignatureDef...). So we install it with --no-deps for the official tensorflow_serving
-# apis, and take the compiled framework protos from `tensorflow-protobuf` (TensorFlow's
-# own .proto files compiled, no TensorFlow runtime). tensorflow-protobuf also ships an
-# older tensorflow_serving/ tree; the --no-deps install after it overwrites that.
+# SignatureDef...). So it has a lock of its own without its dependencies (the part after `--`
+# of the lock.sh command) for the official tensorflow_serving apis, and the compiled framework
+# protos come from `tensorflow-protobuf` (TensorFlow's own .proto files compiled, no TensorFlow
+# runtime). tensorflow-protobuf also ships an older tensorflow_serving/ tree; the second lock,
+# installed after it, overwrites that.
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VENV="$CACHE_DIR/venv-tfserving-standin"
 ensure_venv "$VENV" 'import grpc, numpy, sklearn, joblib; from tensorflow_serving.apis import prediction_service_pb2_grpc, get_model_metadata_pb2, predict_pb2' \
-  "tensorflow-protobuf==2.11.0" \
-  "grpcio==1.76.0" \
-  "protobuf==6.33.1" \
-  "numpy==2.4.6" \
-  "scikit-learn==1.9.1" \
-  "joblib==1.6.0" \
-  -- \
-  "tensorflow-serving-api==2.21.0"
+  "$PEERS_DIR/locks/venv-tfserving-standin.txt" \
+  "$PEERS_DIR/locks/venv-tfserving-standin.nodeps.txt"
 echo "$VENV"
