@@ -1,5 +1,5 @@
-// A token bucket per API key or JWT subject: two numbers updated in place, so a request
-// costs a clock read and some arithmetic, never an allocation.
+// A token bucket per caller (API key, JWT caller, client certificate): two numbers updated in
+// place, so a request costs a clock read and some arithmetic, never an allocation.
 import type { RateSettings } from './config.ts'
 
 export class TokenBucket {

@@ -32,7 +32,7 @@ interface Cached {
   readonly until: number
 }
 
-/** Most credentials (and JWT subjects' buckets) remembered at once. */
+/** Most credentials (and JWT callers' buckets) remembered at once. */
 export const MAX_CACHED = 10_000
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
 /** The scheme and the one space after it (any case); what follows is the token, trimmed. */

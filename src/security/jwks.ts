@@ -1,7 +1,7 @@
 // The issuer's JWKS fetched from `auth.jwt.jwks_url`, made so that made-up tokens cannot turn
 // an issuer outage into a flood of fetches or into requests held for a fetch's timeout:
-// - at most one fetch at a time: whoever needs the set while it is being fetched waits for
-//   that fetch, never starts another;
+// - at most one fetch at a time (besides one a reload overtook, below): whoever needs the set
+//   while it is being fetched waits for that fetch, never starts another;
 // - at most one fetch per cooldown, counted from the last attempt whether it succeeded or not
 //   (jose's own remote set counts only from the last success, so an issuer answering errors
 //   was asked again for every token with an unknown `kid`);
@@ -13,7 +13,9 @@
 // - the set outlives the guard that made it: a reload keeps it (KeySets) while jwks_url and
 //   its timings stay the same, so a reload during an outage does not throw the last good set
 //   away. The kept set is fetched again before the next key lookup (a reload is how a key the
-//   issuer withdrew stops verifying), and if that fetch fails the last good set goes on.
+//   issuer withdrew stops verifying), and if that fetch fails the last good set goes on. A
+//   fetch in flight at the reload is not joined (it asked before the reload): its answer is
+//   dropped, and the next lookup fetches the set again.
 // Keys are matched and imported by jose (createLocalJWKSet): nothing here reads key material.
 import { bodyAtMost } from '../body-limit.ts'
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose'
@@ -70,33 +72,43 @@ export class RemoteKeySet {
     }
   }
 
-  /** A reload kept this set: fetch it again before the next lookup, without waiting for the cooldown. */
+  /**
+   * A reload kept this set: fetch it again before the next lookup, without waiting for the
+   * cooldown. A fetch still in flight began before the reload (its answer may hold a key the
+   * issuer withdrew since): it is overtaken, and the next lookup starts a fetch of its own.
+   */
   revalidate(): void {
     this.stale = true
     this.triedAt = -Infinity
+    this.pending = null
   }
 
   /** Joins the fetch in flight, or starts one if the cooldown has passed; whether a new set arrived. */
   private refreshIfDue(): Promise<boolean> {
     if (this.pending !== null) return this.pending
     if (performance.now() - this.triedAt < this.options.cooldownMs) return NOT_FETCHED
-    this.pending = this.fetchSet().then(
-      (keys) => {
-        this.keys = keys
-        this.fetchedAt = this.triedAt = performance.now()
-        this.pending = null
-        this.stale = false
-        return true
-      },
-      () => {
-        // The last good set (if any) stays; the next attempt waits for the cooldown.
-        this.triedAt = performance.now()
-        this.pending = null
-        this.stale = false
-        return false
-      },
+    const fetched: Promise<boolean> = this.fetchSet().then(
+      (keys) => this.settle(fetched, keys),
+      () => this.settle(fetched, null),
     )
-    return this.pending
+    this.pending = fetched
+    return fetched
+  }
+
+  /**
+   * Records how a fetch ended (`keys` null: it failed), unless a reload overtook it: then it
+   * changes nothing, and whoever waited on it waits for the fetch started since, if one runs.
+   */
+  private settle(fetched: Promise<boolean>, keys: KeyLookup | null): boolean | Promise<boolean> {
+    if (this.pending !== fetched) return this.pending ?? this.keys !== null
+    this.pending = null
+    this.stale = false
+    this.triedAt = performance.now()
+    // A failed fetch keeps the last good set (if any); the next attempt waits for the cooldown.
+    if (keys === null) return false
+    this.keys = keys
+    this.fetchedAt = this.triedAt
+    return true
   }
 
   private async fetchSet(): Promise<KeyLookup> {

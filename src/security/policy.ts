@@ -3,9 +3,13 @@
 // decided at start, because the listeners' hooks are: a reload that adds or removes the
 // `auth` section is reported as needing a restart, and until then the last auth section
 // keeps applying (a reload never opens a guarded gateway).
-import type { GatewayConfig } from '../config/load.ts'
+// The guard is rebuilt only when the `auth` section itself is another object, which only a
+// config read from the file makes: a registry swap (an upload, a rollback, a model-stream
+// record, a canary decision) serves `{...config, models}` with the same `auth`, and must not
+// drop the verified-token cache nor send the issuer a JWKS fetch each time.
 import type { Gateway } from '../gateway.ts'
 import type { TokenBucket } from './bucket.ts'
+import type { AuthConfig } from './config.ts'
 import { Guard } from './guard.ts'
 import { KeySets } from './jwks.ts'
 import { refusalsOf, type Refusals } from './refusals.ts'
@@ -17,36 +21,38 @@ export class Policy {
   private readonly buckets = new Map<string, TokenBucket>()
   /** The issuer's key set, kept across reloads as the buckets are: a reload during an issuer outage keeps the last good keys. */
   private readonly keySets = new KeySets()
-  private config: GatewayConfig
+  /** The auth section the guard was built from. */
+  private auth: AuthConfig
   private guard: Guard
 
-  private constructor(gateway: Gateway) {
+  private constructor(gateway: Gateway, auth: AuthConfig) {
     this.gateway = gateway
     this.refusals = refusalsOf(gateway)
-    this.config = gateway.config
-    this.guard = this.build(gateway.config)
+    this.auth = auth
+    this.guard = this.build(auth)
   }
 
   /** The policy of a gateway whose config has an `auth` section; null when it is open. */
   static of(gateway: Gateway): Policy | null {
-    if (gateway.config.auth === null) return null
+    const auth = gateway.config.auth
+    if (auth === null) return null
     let policy = policies.get(gateway)
-    if (!policy) policies.set(gateway, (policy = new Policy(gateway)))
+    if (!policy) policies.set(gateway, (policy = new Policy(gateway, auth)))
     return policy
   }
 
-  /** The guard for this request: rebuilt only when a reload swapped the config. */
+  /** The guard for this request: rebuilt only when a config reload brought an auth section. */
   get current(): Guard {
-    const config = this.gateway.config
-    if (config !== this.config) {
-      this.config = config
-      if (config.auth !== null) this.guard = this.build(config)
+    const auth = this.gateway.config.auth
+    if (auth !== this.auth && auth !== null) {
+      this.auth = auth
+      this.guard = this.build(auth)
     }
     return this.guard
   }
 
-  private build(config: GatewayConfig): Guard {
-    return new Guard(config.auth!, this.buckets, process.env.SPECSERVE_ADMIN_TOKEN || undefined, this.keySets)
+  private build(auth: AuthConfig): Guard {
+    return new Guard(auth, this.buckets, process.env.SPECSERVE_ADMIN_TOKEN || undefined, this.keySets)
   }
 }
 

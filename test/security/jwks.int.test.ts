@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { GatewayError } from '../../src/errors.ts'
 import { Guard, type Principal } from '../../src/security/guard.ts'
+import { KeySets } from '../../src/security/jwks.ts'
 import { configFrom } from '../helpers.ts'
 import { AUDIENCE, ISSUER, startIssuer, type Issuer } from './issuer.ts'
 import '../starter/scripted.ts'
@@ -26,9 +27,10 @@ afterEach(async () => {
   await issuer.close()
 })
 
-const guardFor = (settings = ''): Guard => {
+/** A guard as a config load builds it; `keySets` shared between two guards makes the second one a reload's. */
+const guardFor = (settings = '', keySets?: KeySets): Guard => {
   const jwt = `{ jwks_url: "${issuer.url}", issuer: "${ISSUER}", audience: ${AUDIENCE}, jwks_cooldown_s: 30, jwks_cache_s: 600${settings} }`
-  return new Guard(configFrom(`models: { a: { kind: scripted } }\nensembles: { e: { strategy: deadline-fallback, models: [a] } }\nauth:\n  jwt: ${jwt}\n`).auth!)
+  return new Guard(configFrom(`models: { a: { kind: scripted } }\nensembles: { e: { strategy: deadline-fallback, models: [a] } }\nauth:\n  jwt: ${jwt}\n`).auth!, undefined, undefined, keySets)
 }
 
 /** A token of the right shape naming a key nobody published: what anyone can make up. */
@@ -90,6 +92,25 @@ describe('an issuer that hangs', () => {
     const refusals = Array.from({ length: 20 }, (_, i) => verdict(guard, madeUp(100 + i)))
     for (const refusal of await Promise.all(refusals)) expect(refusal).toMatchObject({ code: 'UNAUTHENTICATED' })
     expect(issuer.fetches()).toBe(1)
+  })
+})
+
+describe('a reload while a fetch is in flight', () => {
+  it('does not wait for that fetch, which asked before the reload: it fetches again, so a key withdrawn meanwhile stops verifying', async () => {
+    const keySets = new KeySets()
+    const settings = ', jwks_timeout_ms: 1000'
+    const before = guardFor(settings, keySets)
+    const token = await issuer.sign({ sub: 'withdrawn' })
+    expect(await verdict(before, token)).toMatchObject({ id: 'jwt:withdrawn' })
+    issuer.answer = 'hang'
+    later(600_000) // past jwks_cache_s: the next lookup starts a background fetch, which hangs
+    expect(await verdict(before, await issuer.sign({ sub: 'during' }))).toMatchObject({ id: 'jwt:during' })
+    await issuer.rotate() // the old key withdrawn; the issuer answers again
+    issuer.answer = 'keys'
+    const reloaded = guardFor(settings, keySets)
+    expect(await verdict(reloaded, token)).toEqual({ code: 'UNAUTHENTICATED', message: 'token signed by a key the issuer does not publish' })
+    expect(await verdict(reloaded, await issuer.sign({ sub: 'rotated' }))).toMatchObject({ id: 'jwt:rotated' })
+    expect(issuer.fetches()).toBe(3)
   })
 })
 
