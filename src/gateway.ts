@@ -151,7 +151,7 @@ export class Gateway {
    * Repository models serve the versions the registry records when the reload's turn comes.
    */
   reload(config: GatewayConfig): Promise<ReloadReport> {
-    return this.reloading.run(() => this.doReload(this.resolved(config)))
+    return this.reloading.run(() => this.doReload(config))
   }
 
   /**
@@ -161,7 +161,7 @@ export class Gateway {
    * serves is current before any later reload resolves versions from it.
    */
   swapVersions(pin: ReadonlyMap<string, VersionPin>, swapped: () => void): Promise<ReloadReport> {
-    return this.reloading.run(() => this.doReload(this.resolved(this.current.config, pin), swapped))
+    return this.reloading.run(() => this.doReload(this.current.config, pin, swapped))
   }
 
   /**
@@ -171,8 +171,7 @@ export class Gateway {
    */
   trial(pin: ReadonlyMap<string, VersionPin>): Promise<void> {
     return this.reloading.run(async () => {
-      const config = this.resolved(this.current.config, pin)
-      const { plan, issues } = await this.prepare(config)
+      const { config, plan, issues } = await this.prepare(this.current.config, pin)
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
       // A drain that began meanwhile says nothing about the models, as in doReload.
       if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
@@ -184,17 +183,25 @@ export class Gateway {
     return this.versions ? this.versions.resolve(config, pin) : config
   }
 
-  /** A reload's new state, loaded, built and gated beside the serving one; not swapped in. */
-  private async prepare(config: GatewayConfig): Promise<{ old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
+  /**
+   * A reload's new state, loaded, built and gated beside the serving one; not swapped in. The
+   * versions are resolved once the gateway is known ready: a drain is NOT_READY whatever the config.
+   */
+  private async prepare(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): Promise<{ config: GatewayConfig; old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
     if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
+    const config = this.resolved(requested, pin)
     const old = this.current
     const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
-    return { old, next, plan, issues: await this.builder.build(next, old) }
+    return { config, old, next, plan, issues: await this.builder.build(next, old) }
   }
 
-  private async doReload(config: GatewayConfig, swapped?: () => void): Promise<ReloadReport> {
-    const { old, next, plan, issues } = await this.prepare(config)
+  private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void): Promise<ReloadReport> {
+    const { config, old, next, plan, issues } = await this.prepare(requested, pin).catch((err: unknown) => {
+      // The version source refused the config (a version_policy that allows no version that passed): a rejected reload too.
+      if (err instanceof ConfigError) this.reloads.rejected++
+      throw err
+    })
     if (issues.length || this.state !== 'ready') {
       this.reloads.rejected++
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))

@@ -4,15 +4,15 @@
 // issues; it loads again if any model fell back.
 import type { ConfigIssue } from '../config/yaml.ts'
 import type { Logger } from '../types.ts'
-import { FAILED_AT_START, type ModelVersions } from './versions.ts'
+import type { ModelVersions } from './versions.ts'
 
 /**
  * Each repository model named by an issue (`models.<name>`: failed to load, or its gate) has
  * the newest earlier version that passed (and the policy allows) chosen instead of the version
- * it tried. That version is rejected only when its file no longer matches its sha256 (damaged
- * for good); otherwise the cause may be the config or the box, so it stays a candidate the next
- * start tries again (`ready`, or `loading` if it was never judged, with the reason). True if any
- * model fell back.
+ * it tried. That version is rejected only when its file is gone or no longer matches its sha256
+ * (damaged for good); otherwise the cause may be the config or the box, so it stays a candidate
+ * the next start tries again (`ready`, or `loading` if it was never judged, with the reason; not
+ * judged meanwhile). True if any model fell back.
  */
 export function fallBackAtStart(models: ReadonlyMap<string, ModelVersions>, issues: readonly ConfigIssue[], log: Logger, rejected: (model: string) => void): boolean {
   let fellBack = false
@@ -23,13 +23,7 @@ export function fallBackAtStart(models: ReadonlyMap<string, ModelVersions>, issu
     if (!versions || failed === undefined || seen.has(versions)) continue
     seen.add(versions) // one fallback per model per load: its other issues are about the same version
     const target = versions.fallbackFrom(failed)
-    if (versions.fileIntact(failed)) {
-      const state = versions.get(failed)?.state === 'loading' ? 'loading' : 'ready'
-      versions.update(failed, { state, reason: `${FAILED_AT_START}${issue.message}` })
-    } else {
-      rejected(versions.name)
-      versions.update(failed, { state: 'rejected', reason: `at start: ${issue.message} (its model file no longer matches the sha256 it was stored with)` })
-    }
+    if (versions.failAtStart(failed, issue.message)) rejected(versions.name)
     if (target === undefined) {
       log.error({ model: versions.name, version: failed, reason: issue.message }, `model version ${failed} failed at start and no earlier version passed: the start fails`)
       continue

@@ -39,8 +39,10 @@ export class VersionPipeline {
     // Queued twice (an arrival held until start, then listed as pending by start): judged once.
     const meta = versions.get(version)
     if (meta && meta.state !== 'loading') return meta
-    // Swapped in, but recording it failed (a full disk): it serves, so it is recorded as serving, not judged again.
+    // Swapped in, but recording it failed (a full disk): it serves (or takes a canary's share), so
+    // it is recorded as such, not judged again (as "not newer than" itself, it would be retired).
     if (versions.serving === version) return this.served(versions, version, 'served')
+    if (versions.canary === version) return this.canaryRunning(versions, version)
     const judged = versions.judge(version)
     if (!judged.serve) {
       if (judged.gate) return this.judgeOlder(versions, version)
@@ -62,7 +64,10 @@ export class VersionPipeline {
   private async judgeOlder(versions: ModelVersions, version: number): Promise<VersionMeta> {
     const failure = await this.attempt((gateway) => gateway.trial(new Map([[versions.name, version]])))
     if (failure !== null) return this.reject(versions, version, failure)
-    this.log.info({ model: versions.name, version, serving: versions.serving ?? null }, 'older model version passed its gate: kept as a rollback target')
+    // previous() looks below the serving version only: one between it and the canary is a rollback target once the canary is promoted.
+    const below = version < (versions.serving ?? 0)
+    const kept = below ? 'older model version passed its gate: kept as a rollback target' : 'model version not newer than the canary passed its gate: kept, a rollback target once the canary is promoted'
+    this.log.info({ model: versions.name, version, serving: versions.serving ?? null, canary: versions.canary ?? null }, kept)
     versions.update(version, { state: 'ready', reason: null })
     versions.prune(this.repository.keepVersions)
     return this.settle(versions, versions.get(version)!)
@@ -77,10 +82,19 @@ export class VersionPipeline {
     if (before !== undefined) versions.update(before, { state: 'retired', reason: `superseded by version ${version} as the canary` })
     // A config reload without `rollout.canary` committed first: the swap served no canary, so it is judged as that config says.
     if (versions.canary !== version || !versions.settings.canary) return this.process(versions, version)
+    return this.canaryRunning(versions, version)
+  }
+
+  /**
+   * Records `version` as the canary the swap made it (first, so a failure to record it leaves
+   * nothing counted: judged again, it lands here); a canary recorded before it is superseded.
+   */
+  private canaryRunning(versions: ModelVersions, version: number): VersionMeta {
+    const meta = versions.update(version, { state: 'canary', reason: null })
     this.count(versions.name, 'canary_started')
-    const { weight, promoteAfter } = versions.settings.canary
-    this.log.info({ model: versions.name, version, serving: stable, weight, promote_after: promoteAfter }, 'model version in canary')
-    return this.settle(versions, versions.update(version, { state: 'canary', reason: null }))
+    for (const other of versions.list()) if (other.state === 'canary' && other.version !== version) versions.update(other.version, { state: 'retired', reason: `superseded by version ${version} as the canary` })
+    this.log.info({ model: versions.name, version, serving: versions.serving ?? null, weight: versions.settings.canary?.weight, promote_after: versions.settings.canary?.promoteAfter }, 'model version in canary')
+    return this.settle(versions, meta)
   }
 
   /** The canary's evidence is in: promoted (it serves all traffic) or rolled back (rejected), with the evidence kept. */
@@ -163,7 +177,8 @@ export class VersionPipeline {
   }
 
   /**
-   * Serves the previous passing version at once; the one rolled back from is retired. During a
+   * Serves the previous passing version at once; the one rolled back from is retired, and so is
+   * any above it that failed its last start (a restart would try it before the target). During a
    * canary rollout the canary is what is rolled back: it is retired, and the serving version serves on.
    */
   async rollback(versions: ModelVersions): Promise<VersionMeta> {
@@ -178,6 +193,8 @@ export class VersionPipeline {
     }
     const meta = this.served(versions, target, 'rolled_back', from)
     if (from !== undefined) versions.update(from, { state: 'retired', reason: `rolled back to version ${target}` })
+    const past = versions.retireFailedAbove(target)
+    if (past.length) this.log.info({ model: versions.name, version: target, retired: past }, 'rollback: versions above it that failed their last start are retired, not tried at the next')
     return meta
   }
 

@@ -7,8 +7,9 @@ import type { GatewayConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
 import type { OnnxSpec } from '../executors/onnx/config.ts'
 import { repositorySettings } from './resolve.ts'
+import type { VersionPolicy } from './config.ts'
 import { ModelDirectory, type VersionMeta } from './store.ts'
-import { newMeta, servingChoice } from './versions.ts'
+import { allowedBy, newMeta, servingChoice } from './versions.ts'
 
 export interface RepositoryPreview {
   /** The config with each repository model pointed at the file that would serve (a version, or its seed). */
@@ -31,7 +32,7 @@ export function previewRepository(config: GatewayConfig): RepositoryPreview {
     const settings = repositorySettings(model)
     if (!settings) continue
     const directory = new ModelDirectory(repository.path, model.name)
-    const allowed = (v: number): boolean => settings.policy.kind === 'latest' || settings.policy.versions.includes(v)
+    const allowed = (v: number): boolean => allowedBy(settings.policy, v)
     // A version directory holding a model but no meta.json yet is an arrival, judged as never judged.
     const metas = directory.versions().flatMap((v): VersionMeta[] => {
       const meta = directory.readMeta(v)
@@ -46,11 +47,19 @@ export function previewRepository(config: GatewayConfig): RepositoryPreview {
       path = settings.seed
       notes.push(located(`models.${model.name}.source`, `no version in ${directory.dir} yet: serve would import path: ${settings.seed} as version 1${missing ? ` (and create the repository ${repository.path})` : ''}`))
     } else {
-      issues.push(located(`models.${model.name}.source`, `no version to serve in ${directory.dir} (add ${directory.dir}/1/model.onnx, or give path: to import one)`))
+      issues.push(located(`models.${model.name}.source`, nothingToServe(directory, metas, settings.policy)))
       continue
     }
     models.set(model.name, { ...model, version: String(version ?? 1), spec: { ...(model.spec as OnnxSpec), path } })
   }
   if (missing && issues.length) issues.unshift(located('repository.path', `repository directory ${repository.path} does not exist`))
   return { config: Object.freeze({ ...config, models }), notes, issues }
+}
+
+/** Why a model has no version to serve at start, and what would give it one (serve and validate say the same). */
+export function nothingToServe(directory: ModelDirectory, metas: readonly VersionMeta[], policy: VersionPolicy): string {
+  const { dir } = directory
+  if (!metas.length) return `no version to serve in ${dir} (add ${dir}/1/model.onnx, or give path: to import one)`
+  const allowed = policy.kind === 'specific' ? `, version_policy.specific [${policy.versions.join(', ')}]` : ''
+  return `no version to serve in ${dir}: ${metas.map((m) => `${m.version} ${directory.hasModel(m.version) ? m.state : 'no model file'}`).join(', ')}${allowed} (path: is imported only into an empty directory)`
 }

@@ -14,6 +14,7 @@ import type { VersionPin, VersionSource } from '../reload/version-source.ts'
 import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
 import { RegistryCounts } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
+import { nothingToServe } from './preview.ts'
 import { repositorySettings, resolveVersions } from './resolve.ts'
 import { watchRepository, type RepositoryWatch } from './watch.ts'
 import { quote } from '../tensor/index.ts'
@@ -56,7 +57,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     for (const model of config.models.values()) {
       const versions = registry.track(model)
       if (versions && versions.serving === undefined) {
-        issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: nothingToServe(versions) })
+        issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: nothingToServe(versions.directory, versions.list(), versions.settings.policy) })
       }
     }
     if (issues.length) throw new ConfigError(config.file, issues)
@@ -269,14 +270,4 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.watcher?.close()
     await this.stream?.close()
   }
-}
-
-/** Why a model has no version to serve at start, and what would give it one. */
-function nothingToServe(versions: ModelVersions): string {
-  const { dir } = versions.directory
-  const listed = versions.list()
-  if (!listed.length) return `no version to serve in ${dir} (add ${dir}/1/model.onnx, or give path: to import one)`
-  const { policy } = versions.settings
-  const allowed = policy.kind === 'specific' ? `, version_policy.specific [${policy.versions.join(', ')}]` : ''
-  return `no version to serve in ${dir}: ${listed.map((m) => `${m.version} ${versions.directory.hasModel(m.version) ? m.state : 'no model file'}`).join(', ')}${allowed} (path: is imported only into an empty directory)`
 }

@@ -186,12 +186,18 @@ export class ModelDirectory {
     return existsSync(this.modelFile(version))
   }
 
+  /** The model file's bytes, or undefined when it cannot be read (absent, being copied in, or any read error). */
   readModel(version: number): Buffer | undefined {
     try {
-      return readFileSync(this.modelFile(version))
+      return this.modelBytes(version)
     } catch {
       return undefined
     }
+  }
+
+  /** The model file's bytes; throws the read's error (ENOENT: no file; EACCES, EIO: the box). */
+  modelBytes(version: number): Buffer {
+    return readFileSync(this.modelFile(version))
   }
 
   /**

@@ -18,7 +18,7 @@ import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
 import type { Registry } from './registry.ts'
-import { sha256HexYielding } from './store.ts'
+import { sha256HexYielding, type VersionMeta } from './store.ts'
 import { SerialQueue } from '../serial-queue.ts'
 
 export type Raw = Message<string, Buffer, string, string>
@@ -172,22 +172,11 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       // Stored but never judged (this record's own try failed on a system error after storing
       // it, or its judging is still queued): not a replay yet. Judged now, in turn; a system
       // error again is retried like any other.
-      if (this.registry.version(name, known).state === 'loading') {
-        const meta = await this.registry.judgeStored(name, known)
-        return meta.state === 'rejected' ? ['rejected', meta.reason] : ['accepted', null]
-      }
+      if (this.registry.version(name, known).state === 'loading') return outcome(this.registry.judgeStored(name, known))
       this.log.info({ model: name, version: known, sha256: sha }, 'model stream: a version already stored (replayed record), skipped')
       return ['duplicate', null]
     }
-    let meta
-    try {
-      meta = await this.registry.arrive(name, bytes, { version: d.version, source: 'kafka', description: d.description || undefined })
-    } catch (err) {
-      // Stored, not judged (the gateway is draining for a stop): judged at the next start, so the record is taken.
-      if (err instanceof GatewayError && err.code === 'NOT_READY') return ['accepted', null]
-      throw err
-    }
-    return meta.state === 'rejected' ? ['rejected', meta.reason] : ['accepted', null]
+    return outcome(this.registry.arrive(name, bytes, { version: d.version, source: 'kafka', description: d.description || undefined }))
   }
 
   /** The model's bytes: inline, or read from a file or an http(s) URL, at most max_model_bytes. */
@@ -249,6 +238,21 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     await this.messages?.close().catch(() => undefined)
     await this.records.idle()
     await this.consumer.close(true).catch(() => undefined)
+  }
+}
+
+/**
+ * A stored version's judging as the record's result. NOT_READY (the gateway drains for a stop)
+ * says nothing about the record: the version stays `loading`, judged at the next start, so the
+ * record is taken as accepted, whether it was just stored or replayed while still `loading`.
+ */
+async function outcome(judging: Promise<VersionMeta>): Promise<[Result, string | null]> {
+  try {
+    const meta = await judging
+    return meta.state === 'rejected' ? ['rejected', meta.reason] : ['accepted', null]
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'NOT_READY') return ['accepted', null]
+    throw err
   }
 }
 

@@ -26,6 +26,8 @@ export class ModelVersions {
    * at the same time never get one number, and a scan does not take one for a copied-in directory.
    */
   private readonly reserved = new Set<number>()
+  /** Versions that failed at this start (failAtStart): left out of pending() until the next start tries them. */
+  private readonly failedThisStart = new Set<number>()
 
   constructor(repository: string, name: string, settings: RepositoryModelSettings) {
     this.name = name
@@ -97,11 +99,41 @@ export class ModelVersions {
     return highest + 1
   }
 
-  /** Stored, never judged (a stop came first), other than the one about to serve: judged at start. */
+  /**
+   * Stored, never judged (a stop came first), other than the one about to serve: judged at start.
+   * One that failed at this start is left out: judged now, under the config or on the box it
+   * just failed with, it would be rejected for good; the next start tries it again.
+   */
   pending(): number[] {
     return this.list()
-      .filter((m) => m.state === 'loading' && m.version !== this.serving)
+      .filter((m) => m.state === 'loading' && m.version !== this.serving && !this.failedThisStart.has(m.version))
       .map((m) => m.version)
+  }
+
+  /**
+   * At start, `version` failed to load or its gate: rejected for good only when its file is
+   * damaged (gone, or no longer the sha256 stored); otherwise the cause may be the config or the
+   * box, so it stays a candidate the next start tries again, with the reason. True if rejected.
+   */
+  failAtStart(version: number, reason: string): boolean {
+    if (this.fileDamaged(version)) {
+      this.update(version, { state: 'rejected', reason: `at start: ${reason} (its model file no longer matches the sha256 it was stored with)` })
+      return true
+    }
+    this.failedThisStart.add(version)
+    this.update(version, { state: this.get(version)?.state === 'loading' ? 'loading' : 'ready', reason: `${FAILED_AT_START}${reason}` })
+    return false
+  }
+
+  /** Gone, or its bytes no longer the sha256 stored. A read that fails otherwise (EACCES, EIO, EMFILE) is the box, not the file. */
+  private fileDamaged(version: number): boolean {
+    let bytes: Buffer
+    try {
+      bytes = this.directory.modelBytes(version)
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT'
+    }
+    return sha256Hex(bytes) !== this.metas.get(version)?.sha256
   }
 
   get(version: number): VersionMeta | undefined {
@@ -142,17 +174,11 @@ export class ModelVersions {
     return { serve: true }
   }
 
-  /** A config reload whose version_policy excludes what serves: the highest version that passed (ready, or serving) it allows. */
+  /** A config reload whose version_policy excludes what serves: the highest version that passed (ready, or serving) it allows, not one that failed its last start. */
   passedUnder(policy: VersionPolicy): number | undefined {
     return this.list()
-      .filter((m) => (m.state === 'ready' || m.state === 'serving') && allowedBy(policy, m.version) && this.directory.hasModel(m.version))
+      .filter((m) => (m.state === 'ready' || m.state === 'serving') && !failedAtStart(m) && allowedBy(policy, m.version) && this.directory.hasModel(m.version))
       .at(-1)?.version
-  }
-
-  /** At start, after `version` failed: whether its file is still the one stored (its sha256). A file that changed is damaged for good. */
-  fileIntact(version: number): boolean {
-    const bytes = this.directory.readModel(version)
-    return bytes !== undefined && sha256Hex(bytes) === this.metas.get(version)?.sha256
   }
 
   /** At start, when `failed` cannot serve: the newest earlier version that passed (ready, or served) and the policy allows. */
@@ -162,11 +188,21 @@ export class ModelVersions {
       .at(-1)?.version
   }
 
-  /** Rollback's target: the highest passing version below the serving one. */
+  /** Rollback's target: the highest passing version below the serving one (not one that failed its last start). */
   previous(): number | undefined {
     return this.list()
-      .filter((m) => m.state === 'ready' && m.version < (this.serving ?? 0) && this.directory.hasModel(m.version))
+      .filter((m) => m.state === 'ready' && !failedAtStart(m) && m.version < (this.serving ?? 0) && this.directory.hasModel(m.version))
       .at(-1)?.version
+  }
+
+  /**
+   * After a rollback to `target`: the versions above it that failed their last start are retired,
+   * or the next start would try them again before `target` and undo the rollback. Their numbers.
+   */
+  retireFailedAbove(target: number): number[] {
+    const above = this.list().filter((m) => failedAtStart(m) && m.version > target)
+    for (const m of above) this.update(m.version, { state: 'retired', reason: `rolled back past it to version ${target}` })
+    return above.map((m) => m.version)
   }
 
   /**
@@ -196,14 +232,15 @@ export const allowedBy = (policy: VersionPolicy, version: number): boolean => po
  * the config or the box, not the file), and the next start tries it again.
  */
 export const FAILED_AT_START = 'failed at start: '
-const failedAtStart = (meta: VersionMeta): boolean => meta.state === 'ready' && (meta.reason?.startsWith(FAILED_AT_START) ?? false)
+/** Failed at the last start and a candidate still: `ready` (it passed before), or `loading` (never judged). */
+const failedAtStart = (meta: VersionMeta): boolean => (meta.state === 'ready' || meta.state === 'loading') && (meta.reason?.startsWith(FAILED_AT_START) ?? false)
 
 const lastServed = (metas: readonly VersionMeta[]): VersionMeta[] => metas.filter((m) => m.state === 'serving').sort((a, b) => (b.serving_since ?? '').localeCompare(a.serving_since ?? ''))
 
 /**
  * The version to serve at start, from the versions' metas (ascending): a version newer than the
  * one that served last whose only failure was at a start (it served, or was about to, when a
- * start fell back from it: tried again first); else the one that served last; else the highest
+ * start fell back from it: `ready`, or `loading` if never judged; tried again first); else the one that served last; else the highest
  * the policy allows that was never rejected nor retired (a canary cut short counts as never
  * judged). Pure: `specserve validate` asks it without opening anything.
  */

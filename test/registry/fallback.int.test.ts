@@ -1,7 +1,8 @@
 // A restart whose chosen version can no longer serve (its file is damaged, or it fails the gate
 // now): the newest earlier version that passed serves instead, and a log line says so; with
 // nothing to fall back to, the start fails. A file that changed since it was stored is rejected
-// for good; any other failure may be the config or the box: the version stays a candidate.
+// for good; any other failure may be the config or the box: the version stays a candidate
+// (not judged before the next start, and no rollback target: a rollback past it retires it).
 // And a version older than the serving one, arriving late: gated without serving, so it is a
 // rollback target when it passes. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -56,6 +57,11 @@ ensembles:
   return file
 }
 
+/** The examples fixed: only the first, which cancer_mlp gets right, so every version passes the gate. */
+function keepOnlyFirstExample(): void {
+  writeFileSync(join(dir, 'examples.jsonl'), '{"inputs": {"input": [' + JSON.stringify(cancer.rows[0]) + ']}, "outputs": {"label": [' + String(truth[0]) + ']}}\n')
+}
+
 async function servingVersion(): Promise<string | undefined> {
   const res = await served!.app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: { inputs: { input: [cancer.rows[0]] } } })
   return (res.json() as { models: { version: string }[] }).models[0]?.version
@@ -100,7 +106,7 @@ describe('start falls back when the chosen version cannot serve', () => {
     ])
     // The examples are fixed: the next start serves version 2 again.
     await served.stop()
-    writeFileSync(join(dir, 'examples.jsonl'), '{"inputs": {"input": [' + JSON.stringify(cancer.rows[0]) + ']}, "outputs": {"label": [' + String(truth[0]) + ']}}\n')
+    keepOnlyFirstExample()
     served = await serveWithRegistry(file, log)
     expect(await servingVersion()).toBe('2')
     expect((await states()).map(([v, state]) => [v, state])).toEqual([[1, 'ready'], [2, 'serving']])
@@ -116,6 +122,38 @@ describe('start falls back when the chosen version cannot serve', () => {
     served = await serveWithRegistry(file, log)
     expect(await servingVersion()).toBe('2')
     expect((await states()).map(([v, state]) => [v, state])).toEqual([[1, 'ready'], [2, 'serving']])
+  })
+
+  it('a version never judged (loading) that fails at start is not judged right after it: still loading, tried again at the next start', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, mlp, 'loading']])
+    served = await serveWithRegistry(file, log)
+    await served.registry.idle()
+    expect(await servingVersion()).toBe('1')
+    expect(await states()).toEqual([
+      [1, 'serving', null],
+      [2, 'loading', expect.stringMatching(/^failed at start: validation gate failed: example 3/)],
+    ])
+    await served.stop()
+    keepOnlyFirstExample()
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('2')
+    expect((await states()).map(([v, state]) => [v, state])).toEqual([[1, 'ready'], [2, 'serving']])
+  })
+
+  it('a rollback past a version that failed at start retires it: fixed, the next start still serves the rollback\'s target', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, mlp, 'serving']])
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('2')
+    expect(await served.registry.rollback('cancer-main')).toMatchObject({ version: 1, state: 'serving' })
+    expect(await states()).toEqual([
+      [1, 'serving', null],
+      [2, 'retired', 'rolled back to version 1'],
+      [3, 'retired', 'rolled back past it to version 1'],
+    ])
+    await served.stop()
+    keepOnlyFirstExample()
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('1')
   })
 
   it('under version_policy.specific, falls back only within the listed versions', async () => {

@@ -2,8 +2,9 @@
 // a rollback during a canary rolls the canary back; a version older than the canary never
 // replaces it; a reload that drops the rollout, or whose version_policy excludes the serving
 // version, applies at once and leaves one version serving; a refused reload changes none of the
-// registry's settings; a version swapped in whose record failed is recorded serving when judged
-// again. Real models on a repository laid out as a previous run leaves it.
+// registry's settings, and one its version_policy refuses counts as rejected; a version swapped in
+// (or in as the canary) whose record failed is recorded serving (or canary) when judged again.
+// Real models on a repository laid out as a previous run leaves it.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -81,6 +82,18 @@ async function reload(entry: Entry): Promise<{ ok: boolean; errors?: string[] }>
   return outcome
 }
 
+/** The disk fills up as `version`'s meta.json is written with `state`: that one write fails (ENOSPC). */
+function failOnceWriting(version: number, state: string): void {
+  const write = ModelDirectory.prototype.writeMeta
+  const once = vi.spyOn(ModelDirectory.prototype, 'writeMeta').mockImplementation(function (this: ModelDirectory, meta) {
+    if (meta.version === version && meta.state === state) {
+      once.mockRestore()
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+    }
+    return write.call(this, meta)
+  })
+}
+
 const states = (): [number, string, string | null][] => served!.registry.list('cancer-main').map((m) => [m.version, m.state, m.reason])
 
 /** The versions that answered ten predicts. */
@@ -127,6 +140,18 @@ describe('during a canary', () => {
     expect(served!.registry.serving('cancer-main')).toBe(3)
     expect(await answering()).toEqual(['3'])
   })
+
+  it('a reload whose version_policy excludes the canary ends it at once: the canary is retired, the serving version serves alone', async () => {
+    await start({ rollout: true })
+    expect(await upload(3, mlp)).toEqual({ status: 202, state: 'canary' })
+    expect(await reload({ rollout: true, policy: '{ specific: [1, 2] }' })).toMatchObject({ ok: true })
+    expect(states()).toEqual([
+      [1, 'ready', null],
+      [2, 'serving', null],
+      [3, 'retired', 'not in version_policy.specific'],
+    ])
+    expect(await answering()).toEqual(['2'])
+  })
 })
 
 describe('a config reload', () => {
@@ -155,19 +180,20 @@ describe('a config reload', () => {
     expect(await upload(4, logreg)).toEqual({ status: 201, state: 'serving' })
     expect(await answering()).toEqual(['4'])
   })
+
+  it('refused by its version_policy counts as a rejected reload, and is answered NOT_READY while the gateway drains', async () => {
+    await start({})
+    expect(await reload({ policy: '{ specific: [7] }' })).toMatchObject({ ok: false, code: 'CONFIG_INVALID' })
+    expect(served!.gateway.reloads).toEqual({ applied: 0, rejected: 1 })
+    served!.gateway.drain()
+    expect(await reload({ policy: '{ specific: [7] }' })).toMatchObject({ ok: false, code: 'NOT_READY' })
+  })
 })
 
 describe('a version swapped in whose record could not be written (a full disk)', () => {
   it('is recorded as serving when judged again, not retired as "not newer than the serving version"', async () => {
     await start({})
-    const write = ModelDirectory.prototype.writeMeta
-    const once = vi.spyOn(ModelDirectory.prototype, 'writeMeta').mockImplementation(function (this: ModelDirectory, meta) {
-      if (meta.version === 3 && meta.state === 'serving') {
-        once.mockRestore()
-        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
-      }
-      return write.call(this, meta)
-    })
+    failOnceWriting(3, 'serving')
     const failed = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-main/versions/3', headers: { 'content-type': 'application/octet-stream' }, payload: mlp })
     expect(failed.statusCode).toBe(500)
     expect(served!.registry.serving('cancer-main')).toBe(3)
@@ -176,5 +202,16 @@ describe('a version swapped in whose record could not be written (a full disk)',
     expect(await served!.registry.judgeStored('cancer-main', 3)).toMatchObject({ version: 3, state: 'serving' })
     expect(states().map(([v, state]) => [v, state])).toEqual([[1, 'ready'], [2, 'ready'], [3, 'serving']])
     expect(await answering()).toEqual(['3'])
+  })
+
+  it('as the canary is recorded as the canary when judged again, not retired as "not newer than the canary version"', async () => {
+    await start({ rollout: true })
+    failOnceWriting(3, 'canary')
+    const failed = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-main/versions/3', headers: { 'content-type': 'application/octet-stream' }, payload: mlp })
+    expect(failed.statusCode).toBe(500)
+    expect(served!.registry.version('cancer-main', 3).state).toBe('loading')
+    expect(await served!.registry.judgeStored('cancer-main', 3)).toMatchObject({ version: 3, state: 'canary' })
+    expect(states().map(([v, state]) => [v, state])).toEqual([[1, 'ready'], [2, 'serving'], [3, 'canary']])
+    expect((await served!.app.inject('/v1/models/cancer-main')).json()).toMatchObject({ canary: { version: '3' } })
   })
 })

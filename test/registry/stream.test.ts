@@ -1,7 +1,8 @@
 // The model stream's handling of one record, without a broker: how much of a `location` it
 // reads, and which failures commit the record (it cannot become a version) and which do not
 // (a full disk: it is tried again, and the records after it wait); and a replayed record,
-// skipped as a duplicate once the version it names has been judged (judged first if it was not).
+// skipped as a duplicate once the version it names has been judged (judged first if it was not,
+// a drain meanwhile leaving it for the next start, as for a record just stored).
 import { EventEmitter, once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
@@ -193,5 +194,19 @@ describe('a replayed record (its bytes are a version already stored)', () => {
     expect(retry.commit).toHaveBeenCalledOnce()
     expect(arrive).not.toHaveBeenCalled()
     expect(stream.status()).toMatchObject({ accepted: 1, duplicate: 0, retrying: null })
+  })
+
+  it('whose version is still loading, judged as the gateway drains (NOT_READY: judged at the next start): committed as accepted, not rejected', async () => {
+    registry.versionWithSha = () => 2
+    registry.version = () => ({ ...serving, state: 'loading' }) as VersionMeta
+    registry.judgeStored = () => Promise.reject(new GatewayError('NOT_READY', 'cannot reload: gateway is draining: the version is stored and judged once the gateway is ready again'))
+    const rejections: unknown[] = []
+    logged.on('model descriptor rejected', (obj) => rejections.push(obj))
+    const replay = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
+    expect(await judged(replay)).toEqual(['accepted', 'm', null])
+    expect(replay.commit).toHaveBeenCalledOnce()
+    expect(stream.status()).toMatchObject({ accepted: 1, rejected: 0, recent_rejections: [] })
+    expect(rejections).toEqual([])
+    logged.removeAllListeners('model descriptor rejected')
   })
 })

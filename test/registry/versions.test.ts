@@ -1,11 +1,12 @@
 // One model's versions on disk: which one a start serves, what version_policy lets serve,
-// rollback's target, keep_versions, and what a crash in the middle of a store leaves.
+// rollback's target, keep_versions, what a crash in the middle of a store leaves, and what a
+// version that failed at start becomes (a candidate still, unless its file is damaged).
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { RepositoryModelSettings } from '../../src/registry/config.ts'
-import { MAX_VERSION } from '../../src/registry/store.ts'
+import { MAX_VERSION, ModelDirectory } from '../../src/registry/store.ts'
 import { ModelVersions } from '../../src/registry/versions.ts'
 import { tempDir } from '../temp-dirs.ts'
 
@@ -21,6 +22,10 @@ function opened(settings = latest): ModelVersions {
 
 beforeEach(() => {
   repo = tempDir('specserve-versions-')
+})
+
+afterEach(() => {
+  vi.restoreAllMocks()
 })
 
 describe('ModelVersions', () => {
@@ -146,5 +151,62 @@ describe('ModelVersions', () => {
     expect(turns).toEqual([false, false])
     expect(await store).toMatchObject({ version: 1, size_bytes: large.byteLength, sha256: createHash('sha256').update(large).digest('hex') })
     expect(readFileSync(versions.directory.modelFile(1)).equals(large)).toBe(true)
+  })
+})
+
+describe('a version that failed at start', () => {
+  /** Versions 1 (served before) and 2 (the last start's choice): 2 failed at this start. */
+  async function failedAt(state: 'loading' | 'serving'): Promise<ModelVersions> {
+    repo = tempDir('specserve-versions-')
+    const versions = opened()
+    for (const v of [1, 2]) await versions.add(bytes(v), { version: v, source: 'upload' })
+    versions.update(1, { state: 'ready', serving_since: '2026-01-01T00:00:00.000Z' })
+    versions.update(2, { state, serving_since: state === 'serving' ? '2026-01-02T00:00:00.000Z' : null })
+    versions.serving = 2
+    return versions
+  }
+  const ioError = (code: string) => (): never => {
+    throw Object.assign(new Error(`${code}: cannot read`), { code })
+  }
+
+  it('whose file cannot be read for a box reason (EIO, EACCES) stays a candidate; one whose file is gone or changed is rejected', async () => {
+    for (const code of ['EIO', 'EACCES', 'EMFILE']) {
+      const versions = await failedAt('serving')
+      vi.spyOn(ModelDirectory.prototype, 'modelBytes').mockImplementation(ioError(code))
+      expect(versions.failAtStart(2, 'failed to load: x')).toBe(false)
+      expect(versions.get(2)).toMatchObject({ state: 'ready', reason: 'failed at start: failed to load: x' })
+      vi.restoreAllMocks()
+    }
+    const gone = await failedAt('serving')
+    rmSync(gone.directory.modelFile(2))
+    expect(gone.failAtStart(2, 'failed to load: x')).toBe(true)
+    expect(gone.get(2)).toMatchObject({ state: 'rejected', reason: expect.stringMatching(/^at start: failed to load: x \(its model file no longer matches/) })
+    const changed = await failedAt('serving')
+    writeFileSync(changed.directory.modelFile(2), 'not model 2')
+    expect(changed.failAtStart(2, 'failed to load: x')).toBe(true)
+  })
+
+  it('never judged (loading) is not judged by this start, and the next start tries it again first', async () => {
+    const versions = await failedAt('loading')
+    versions.serving = 1 // the fallback
+    expect(versions.failAtStart(2, 'validation gate failed: y')).toBe(false)
+    expect(versions.get(2)).toMatchObject({ state: 'loading', reason: 'failed at start: validation gate failed: y' })
+    expect(versions.pending()).toEqual([])
+    versions.update(1, { state: 'serving' })
+    expect(opened().serving).toBe(2)
+  })
+
+  it('is no rollback target, nor what a version_policy falls back to; a rollback below it retires it', async () => {
+    const versions = await failedAt('serving')
+    await versions.add(bytes(3), { version: 3, source: 'upload' })
+    versions.serving = 1
+    versions.failAtStart(2, 'validation gate failed: y')
+    // Version 1 served after the fallback, then version 3 arrived and serves.
+    versions.update(3, { state: 'serving', serving_since: '2026-01-03T00:00:00.000Z' })
+    versions.serving = 3
+    expect(versions.previous()).toBe(1)
+    expect(versions.passedUnder({ kind: 'specific', versions: [1, 2] })).toBe(1)
+    expect(versions.retireFailedAbove(1)).toEqual([2])
+    expect(versions.get(2)).toMatchObject({ state: 'retired', reason: 'rolled back past it to version 1' })
   })
 })
