@@ -10,9 +10,8 @@
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
 
-VENV="$CACHE_DIR/venv-models"
 # The lock's header holds the pins: numpy 2.4.6, scikit-learn 1.9.1, skl2onnx 1.20.0, onnx 1.23.2,
 # onnxruntime 1.30.0 (matches onnxruntime-node 1.30), joblib 1.6.0; resolved together.
-ensure_venv "$VENV" 'import numpy, sklearn, skl2onnx, onnx, onnxruntime, joblib' \
+ensure_venv models 'import numpy, sklearn, skl2onnx, onnx, onnxruntime, joblib' \
   "$PEERS_DIR/locks/venv-models.txt"
 echo "$VENV/bin/python"

@@ -5,6 +5,5 @@
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
 
-VENV="$CACHE_DIR/venv-schemathesis"
-ensure_venv "$VENV" 'import schemathesis' "$PEERS_DIR/locks/venv-schemathesis.txt"
+ensure_venv schemathesis 'import schemathesis' "$PEERS_DIR/locks/venv-schemathesis.txt"
 echo "$VENV/bin/schemathesis"

@@ -10,7 +10,6 @@
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
 
-VENV="$CACHE_DIR/venv-tritonclient"
-ensure_venv "$VENV" 'import tritonclient.grpc, tritonclient.http, numpy, onnx' \
+ensure_venv tritonclient 'import tritonclient.grpc, tritonclient.http, numpy, onnx' \
   "$PEERS_DIR/locks/venv-tritonclient.txt"
 echo "$VENV/bin/python"

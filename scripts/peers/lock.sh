@@ -5,11 +5,14 @@
 #   scripts/peers/lock.sh [--upgrade] NAME PIN... [-- NODEPS_PIN...]
 #
 # pip resolves PIN... and all their dependencies in a throwaway venv of this machine's python3
-# (run it where CI runs: CPython 3.11, linux x86_64), then locks/NAME.txt gets every resolved
-# package at its exact version with the sha256 of each file of that release on the index pip
-# uses. NODEPS_PIN... go to locks/NAME.nodeps.txt, installed after it without their
-# dependencies (see tfserving-standin.sh). pip and setuptools are left out unless pinned or
-# depended on: every venv has them from the Python install (ensurepip), not the network.
+# (run it where CI runs: linux x86_64, the python the other locks name), then locks/NAME.txt gets
+# every resolved package at its exact version with the sha256 of each file of that release on the
+# index pip uses. NODEPS_PIN... go to locks/NAME.nodeps.txt, installed after it without their
+# dependencies (see tfserving-standin.sh). Each lock records that python3 in its `# python:` line
+# (e.g. "cpython 3.11"): markers and wheels were chosen for it, and lib.sh builds no venv from the
+# lock with another. To move to a new Python, regenerate every lock on it, build-tools.txt first.
+# pip and setuptools are left out unless pinned or depended on: a venv has what its Python's
+# ensurepip installs (pip; setuptools too up to 3.11), not the network.
 # Every package the command does not name keeps its version from the current lock (what the
 # tests ran), as pip-compile does; --upgrade re-resolves them all to the newest that fit.
 # Then provision the venv (its script) and run its tests: the lock is what they tested.
@@ -64,7 +67,7 @@ header() {
   printf '%s\n' "$name: $1." \
     'Each at an exact version with the sha256 of every file of that release on the index; scripts/peers/lib.sh' \
     'installs it with `pip install --require-hashes --no-deps`: nothing else, no other bytes.' \
-    'Generated; to change a pin, edit it in this command and run it (on CPython 3.11, linux x86_64; the' \
+    'Generated; to change a pin, edit it in this command and run it (with the python named below, on linux x86_64; the' \
     'other packages keep their versions unless --upgrade follows lock.sh):' \
     "  $regenerate"
 }
@@ -77,3 +80,10 @@ elif [[ -f "$locks/$name.nodeps.txt" ]]; then
   rm "$locks/$name.nodeps.txt"
 fi
 echo "lock.sh: wrote $locks/$name.txt" >&2
+# A venv installs build-tools.txt with its own lock, and lib.sh wants them from one python.
+made_on="$(lock_python "$locks/$name.txt")"
+for other in "$locks"/*.txt; do
+  if [[ "$(lock_python "$other")" != "$made_on" ]]; then
+    echo "lock.sh: $other was resolved on $(lock_python "$other"), this lock on $made_on: regenerate it too (the command at its top)" >&2
+  fi
+done

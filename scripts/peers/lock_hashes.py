@@ -92,6 +92,10 @@ def main() -> None:
         lines.append(f'{name}=={version} \\\n' + ' \\\n'.join(f'    --hash=sha256:{h}' for h in hashes))
 
     header = [f'# {line}' if line else '#' for line in args.header.splitlines()]
+    # Read by scripts/peers/lib.sh, which builds the venv only with this python3 (markers and wheels
+    # were chosen for it).
+    header.append(f'# python: {sys.implementation.name} {sys.version_info[0]}.{sys.version_info[1]}'
+                  ' (resolved on it; scripts/peers/lib.sh builds the venv with no other)')
     header.append(f'# {len(lines)} package{"" if len(lines) == 1 else "s"}.')
     if sdist_only:
         # Built from their sdist on install: the calling script must install locks/build-tools.txt first.

@@ -5,8 +5,7 @@
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-VENV="$CACHE_DIR/venv-mlserver"
 # The lock pins mlserver and mlserver-sklearn 1.7.1, and scikit-learn at the version that trains
 # the models (scripts/python-env.sh), so the joblib files load without version warnings.
-ensure_venv "$VENV" 'import mlserver, mlserver_sklearn, sklearn' "$PEERS_DIR/locks/venv-mlserver.txt"
+ensure_venv mlserver 'import mlserver, mlserver_sklearn, sklearn' "$PEERS_DIR/locks/venv-mlserver.txt"
 echo "$VENV"

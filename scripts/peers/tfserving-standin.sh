@@ -14,8 +14,7 @@
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-VENV="$CACHE_DIR/venv-tfserving-standin"
-ensure_venv "$VENV" 'import grpc, numpy, sklearn, joblib; from tensorflow_serving.apis import prediction_service_pb2_grpc, get_model_metadata_pb2, predict_pb2' \
+ensure_venv tfserving-standin 'import grpc, numpy, sklearn, joblib; from tensorflow_serving.apis import prediction_service_pb2_grpc, get_model_metadata_pb2, predict_pb2' \
   "$PEERS_DIR/locks/venv-tfserving-standin.txt" \
   "$PEERS_DIR/locks/venv-tfserving-standin.nodeps.txt"
 echo "$VENV"

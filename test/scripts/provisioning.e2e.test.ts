@@ -4,7 +4,8 @@
 // schemathesis-env.sh is the cheapest script on the shared path (scripts/peers/lib.sh) that
 // python-env.sh, tritonclient-env.sh and the peers' scripts take too.
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeEach, expect, it } from 'vitest'
@@ -20,7 +21,9 @@ beforeEach(() => {
 })
 
 it('schemathesis-env.sh rebuilds a venv left without pip and without its stamp by an interrupted run', async () => {
-  const venv = join(cache, 'venv-schemathesis')
+  // The venv is named after its lock (scripts/peers/lib.sh): venv-NAME-<first 12 hex of the lock's sha256>.
+  const lock = readFileSync(join(root, 'scripts', 'peers', 'locks', 'venv-schemathesis.txt'))
+  const venv = join(cache, `venv-schemathesis-${createHash('sha256').update(lock).digest('hex').slice(0, 12)}`)
   await run('python3', ['-m', 'venv', '--without-pip', venv])
   expect(existsSync(join(venv, 'bin', 'python'))).toBe(true)
 
