@@ -164,10 +164,16 @@ export function meanOf(tensor: Tensor | undefined): number {
   return sum / tensor.data.length
 }
 
+/** FP32 rounding in a model's own normalization can put a probability a hair outside [0, 1]. */
+const PROBABILITY_SLACK = 1e-6
+/** A probability: in [0, 1] give or take rounding (false for NaN, ±Infinity, a logit). */
+const isProbability = (p: number): boolean => p >= -PROBABILITY_SLACK && p <= 1 + PROBABILITY_SLACK
+
 /**
  * Mean over rows of each row's largest probability, or of an isotonic map at it (the chance,
  * measured on a labeled set, that an answer this confident is right); NaN for an empty or
- * missing tensor.
+ * missing tensor, or one holding a value that is not a probability (a broken upstream's
+ * Infinity, a logit such as 1e30 or -3): its largest value says nothing about confidence.
  */
 export function meanRowMax(tensor: Tensor | undefined, isotonic?: IsotonicMap): number {
   if (tensor === undefined) return Number.NaN
@@ -177,8 +183,13 @@ export function meanRowMax(tensor: Tensor | undefined, isotonic?: IsotonicMap): 
   let sum = 0
   for (let r = 0; r < rows; r++) {
     const base = r * classes
-    let max = numberAt(tensor, base)
-    for (let c = 1; c < classes; c++) max = Math.max(max, numberAt(tensor, base + c))
+    let max = 0
+    for (let c = 0; c < classes; c++) {
+      const p = numberAt(tensor, base + c)
+      if (!isProbability(p)) return Number.NaN
+      if (p > max) max = p
+    }
+    if (max > 1) max = 1
     sum += isotonic === undefined ? max : isotonicAt(isotonic, max)
   }
   return sum / rows
@@ -186,7 +197,8 @@ export function meanRowMax(tensor: Tensor | undefined, isotonic?: IsotonicMap): 
 
 /**
  * Mean over rows of each row's largest probability after temperature scaling: the largest
- * of softmax(log p / T) is 1 / Σ_j (p_j / p_max)^(1/T). NaN for an empty or missing tensor.
+ * of softmax(log p / T) is 1 / Σ_j (p_j / p_max)^(1/T). NaN for an empty or missing tensor,
+ * an all-zero row, or a value that is not a probability (as meanRowMax).
  */
 export function meanCalibratedRowMax(tensor: Tensor | undefined, temperature: number): number {
   if (tensor === undefined) return Number.NaN
@@ -198,7 +210,11 @@ export function meanCalibratedRowMax(tensor: Tensor | undefined, temperature: nu
   for (let r = 0; r < rows; r++) {
     const base = r * classes
     let max = 0
-    for (let c = 0; c < classes; c++) max = Math.max(max, numberAt(tensor, base + c))
+    for (let c = 0; c < classes; c++) {
+      const p = numberAt(tensor, base + c)
+      if (!isProbability(p)) return Number.NaN
+      if (p > max) max = p
+    }
     if (!(max > 0)) return Number.NaN
     let z = 0
     for (let c = 0; c < classes; c++) {
@@ -230,8 +246,9 @@ export function isotonicAt(map: IsotonicMap, x: number): number {
  * Quality of an ok outcome: the ensemble's declared quality output; else the model's static
  * `quality` from config, the operator's word, which stands in for its own (calibrated or raw)
  * maximum probability (uncalibratedWarning counts on this); else that maximum; else 0. A
- * missing or empty output scores -Infinity rather than NaN, so comparisons stay total: such
- * a model wins only when nothing else answered.
+ * missing or empty output, a non-finite score (a quality output of Infinity) or a
+ * probabilities output that holds no probabilities scores -Infinity: comparisons stay total,
+ * such a model never clears good_enough and wins only when nothing else answered.
  */
 export function quality(outputs: TensorMap, source: QualitySource, staticQuality: number | undefined, calibration?: Calibration): number {
   let q: number
@@ -239,7 +256,7 @@ export function quality(outputs: TensorMap, source: QualitySource, staticQuality
   else if (staticQuality !== undefined) q = staticQuality
   else if (source.kind === 'maxprob') q = maxProbQuality(outputs[source.name], calibration)
   else q = 0
-  return Number.isNaN(q) ? Number.NEGATIVE_INFINITY : q
+  return Number.isFinite(q) ? q : Number.NEGATIVE_INFINITY
 }
 
 function maxProbQuality(tensor: Tensor | undefined, calibration: Calibration | undefined): number {

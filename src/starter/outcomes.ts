@@ -5,6 +5,7 @@ import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { ModelConfig } from '../config/load.ts'
 import { BATCH_ROWS, RAN_VERSION, ROUTED_VERSION, type BatchedOutputs, type Executor, type InferContext, type RoutesVersions } from '../executors/types.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome } from '../types.ts'
+import type { UpstreamVersioned } from '../executors/remote/executor.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
 import { NOT_NEEDED } from './selection.ts'
 import { roundMs } from './stats.ts'
@@ -32,6 +33,14 @@ const HELD_BACK = Object.freeze({
 const routedVersion = (executor: Executor | undefined, ctx: InferContext): string | undefined =>
   (executor as Partial<RoutesVersions> | undefined)?.[ROUTED_VERSION]?.(ctx)
 
+/**
+ * The version a member's annotations name when no other version ran: a remote model's
+ * upstream version when YAML pins none (read at load: no allocation per request), else the
+ * configured one.
+ */
+export const memberVersion = (meta: ModelConfig, executor: Executor | undefined): string =>
+  (executor as Partial<UpstreamVersioned> | undefined)?.upstreamVersion ?? meta.version
+
 /** A model that threw or was refused, as its outcome (`skipped` when it never ran). */
 export function failure(index: number, err: unknown, latencyMs: number): Outcome {
   const version = (err as { [RAN_VERSION]?: string } | undefined)?.[RAN_VERSION]
@@ -42,12 +51,12 @@ export function failure(index: number, err: unknown, latencyMs: number): Outcome
   return { status: 'error', index, error: { code: ModelErrorCode.MODEL_FAILED, message: String((err as Error)?.message ?? err) }, latencyMs, version }
 }
 
-/** A model's annotation from its outcome: the version that ran, and the batch it ran in. */
-export function annotate(meta: ModelConfig, o: Outcome, used: boolean): ModelAnnotation {
-  if (o.status !== 'ok') return { name: meta.name, version: o.version ?? meta.version, status: o.status, latency_ms: roundMs(o.latencyMs), used: false, error: o.error }
+/** A model's annotation from its outcome: the version that ran (`served` unless another did), and the batch it ran in. */
+export function annotate(meta: ModelConfig, served: string, o: Outcome, used: boolean): ModelAnnotation {
+  if (o.status !== 'ok') return { name: meta.name, version: o.version ?? served, status: o.status, latency_ms: roundMs(o.latencyMs), used: false, error: o.error }
   const outputs = o.outputs as BatchedOutputs
   const batch = outputs[BATCH_ROWS]
-  const version = outputs[RAN_VERSION] ?? meta.version
+  const version = outputs[RAN_VERSION] ?? served
   return batch === undefined
     ? { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used }
     : { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used, batch }
@@ -108,9 +117,10 @@ export function annotateMembers(
     if (began >= 0) started++
     const o = outcomes[i]
     const meta = ens.models[i]!
+    const served = memberVersion(meta, ens.executors[i])
     let a: ModelAnnotation
     if (o) {
-      a = annotate(meta, o, chosen === i)
+      a = annotate(meta, served, o, chosen === i)
       const cause = o.status === 'ok' ? null : o.error.code
       commonCause = commonCause === undefined || commonCause === cause ? cause : null
     } else {
@@ -118,17 +128,17 @@ export function annotateMembers(
       if (began === NOT_STARTED) {
         const why = i >= heldBackFrom ? HELD_BACK : NOT_REACHED
         const error = cancelled ? why.cancelled : atDeadline ? why.deadline : why.decided
-        a = { name: meta.name, version: meta.version, status: 'skipped', latency_ms: 0, used: false, error }
+        a = { name: meta.name, version: served, status: 'skipped', latency_ms: 0, used: false, error }
       } else {
         // Cut at the deadline, it had until the deadline (decided within the timers' grain):
         // its run counts as that long, or latency-aware selection would see it as fitting.
         const until = atDeadline ? Math.max(now, deadline) : now
-        const version = routedVersion(ens.executors[i], run) ?? meta.version
+        const version = routedVersion(ens.executors[i], run) ?? served
         a = { name: meta.name, version, status: atDeadline ? 'timeout' : 'cancelled', latency_ms: roundMs(until - began), used: false }
       }
     }
     models[i] = a
-    const stats = a.version === meta.version ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)
+    const stats = a.version === served ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)
     stats.record(a.status, a.latency_ms, a.used)
   }
   return { models, commonCause, started }

@@ -184,3 +184,40 @@ describe('meanCalibratedRowMax', () => {
     expect(meanCalibratedRowMax(probs(1).probabilities, 4)).toBe(1)
   })
 })
+
+describe('best-quality: answers that are not probabilities', () => {
+  const row = (...values: number[]): TensorMap => ({ probabilities: { datatype: 'FP32', shape: [1, values.length], data: Float32Array.from(values) } })
+  const threeClasses: TensorSpec = { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] }
+  const isotonic = { confidence: Float64Array.of(0.5, 0.99), accuracy: Float64Array.of(0.5, 0.9) }
+  const broken = [row(Infinity, 0, 0), row(1e30, 0, 0), row(NaN, 0, 0), row(2.5, -3, 0.1), row(0.9, -0.2, 0.3)]
+  const good = row(0.97, 0.02, 0.01)
+
+  it('a row with Infinity, a logit or NaN never beats a real answer, nor clears good_enough, on any scoring path', () => {
+    for (const calibration of [undefined, 2, isotonic] as (Calibration | undefined)[]) {
+      for (const options of [{}, { good_enough: 0.9 }] as BestQualityOptions[]) {
+        for (const bad of broken) {
+          const shape = { ...ensemble(2, [threeClasses]), calibrations: [calibration, calibration] }
+          const c = bestQuality.create(parsed(bestQuality, options), shape).collector()
+          const { decision } = run(c, [ok(0, bad), ok(1, good)])
+          expect(decision, `${String(bad.probabilities!.data[0])} calibrated ${JSON.stringify(calibration)}`).toMatchObject({ chosen: 1 })
+        }
+      }
+    }
+  })
+
+  it('a probability a hair over 1 (FP32 rounding in the model) is still a probability, and scores as 1', () => {
+    expect(meanRowMax(row(1.0000001, 0, 0).probabilities)).toBe(1)
+    const { decision } = run(collector(2, {}, [threeClasses]), [ok(0, row(0.6, 0.3, 0.1)), ok(1, row(1.0000001, 0, 0))])
+    expect(decision).toMatchObject({ chosen: 1 })
+  })
+
+  it('such an answer still wins when nothing else answered', () => {
+    const { decision } = run(collector(2, {}, [threeClasses]), [ok(0, row(Infinity, 0, 0)), err(1)])
+    expect(decision).toMatchObject({ chosen: 0, reason: 'best-quality' })
+  })
+
+  it('a quality_output of Infinity scores lowest', () => {
+    const { decision } = run(collector(2, { quality_output: 'confidence', good_enough: 0.9 }, [labelSpec, confSpec]), [ok(0, confidence(Infinity)), ok(1, confidence(0.5))])
+    expect(decision).toMatchObject({ chosen: 1, reason: 'best-quality' })
+  })
+})

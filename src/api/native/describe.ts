@@ -3,6 +3,7 @@
 import type { Gateway } from '../../gateway.ts'
 import type { SelectConfig } from '../../config/load.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
+import { memberVersion } from '../../starter/outcomes.ts'
 
 export function listEnsembles(gateway: Gateway): Record<string, unknown>[] {
   return [...gateway.ensembles.values()].map((e) => ({ name: e.name, strategy: e.strategyName, models: e.models.map((m) => m.name), budget_ms: e.config.budget }))
@@ -13,7 +14,7 @@ export function describeEnsemble(ens: EnsembleRuntime): Record<string, unknown> 
     name: ens.name,
     description: ens.config.description ?? null,
     strategy: { name: ens.strategyName, ...ens.config.strategy.raw },
-    models: ens.models.map((m) => ({ name: m.name, version: m.version, kind: m.kind })),
+    models: ens.models.map((m, i) => ({ name: m.name, version: memberVersion(m, ens.executors[i]), kind: m.kind })),
     budget_ms: ens.config.budget,
     select: describeSelect(ens.config.select),
     ...(ens.config.shadow ? { shadow: ens.config.shadow } : {}),
@@ -39,16 +40,16 @@ export function describeModel(gateway: Gateway, name: string): Record<string, un
     // not loaded (yet, or not used by any ensemble): metadata stays null
   }
   const ensembles = [...gateway.config.ensembles.values()].filter((e) => e.models.includes(name)).map((e) => e.name)
-  return { name, version: model.version, kind: model.kind, ensembles, ...metadata, stats: stats.toJSON(), ...executor.describe?.() }
+  return { name, version: memberVersion(model, executor), kind: model.kind, ensembles, ...metadata, stats: stats.toJSON(), ...executor.describe?.() }
 }
 
-/** Every model with the version serving it (for a repository model, the registry's choice). */
+/** Every model with the version serving it (for a repository model, the registry's choice; for a remote one not pinned in YAML, the upstream's). */
 export function listModels(gateway: Gateway): Record<string, unknown>[] {
   const ensembles = [...gateway.config.ensembles.values()]
-  return [...gateway.models.values()].map(({ model }) => ({
+  return [...gateway.models.values()].map(({ model, executor }) => ({
     name: model.name,
     kind: model.kind,
-    version: model.version,
+    version: memberVersion(model, executor),
     source: (model.entry as { source?: string }).source ?? 'config',
     ensembles: ensembles.filter((e) => e.models.includes(model.name)).map((e) => e.name),
   }))

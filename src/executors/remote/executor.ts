@@ -27,6 +27,14 @@ export interface UpstreamMetadata {
   readonly version?: string | undefined
 }
 
+/**
+ * A model whose version is the upstream's: the version annotations, GET /v1/models and
+ * describe name instead of the config's `version` default ("1") when YAML pins none.
+ */
+export interface UpstreamVersioned {
+  readonly upstreamVersion: string | undefined
+}
+
 /** One protocol (a kind over REST or gRPC). Adapters throw UpstreamError or the signal's reason. */
 export interface ProtocolAdapter {
   /** Upstream metadata; null when the protocol has none (Seldon v1): then YAML must declare it. */
@@ -54,7 +62,7 @@ interface UpstreamRequest {
   readonly batch: number | undefined
 }
 
-export class RemoteExecutor implements Executor {
+export class RemoteExecutor implements Executor, UpstreamVersioned {
   readonly name: string
   readonly kind: string
   private readonly settings: RemoteSettings
@@ -65,6 +73,12 @@ export class RemoteExecutor implements Executor {
   private inputs: readonly Binding[] = []
   private outputs: readonly Binding[] = []
   private upstreamOutputs: readonly string[] = []
+  /**
+   * Without a `version` in YAML the gateway calls the upstream's default version: the one its
+   * metadata named at load (TF Serving's model_spec.version, the last of OIP's `versions`).
+   * Undefined when YAML pins one (that one is called) or the upstream names none.
+   */
+  upstreamVersion: string | undefined
 
   constructor(name: string, kind: string, settings: RemoteSettings, adapter: ProtocolAdapter) {
     this.name = name
@@ -94,6 +108,7 @@ export class RemoteExecutor implements Executor {
     this.inputs = bindings('inputs', this.settings.inputs, upstream, failure)
     this.outputs = bindings('outputs', this.settings.outputs, upstream, failure)
     this.upstreamOutputs = this.outputs.map((b) => b.upstream)
+    this.upstreamVersion = this.settings.version === undefined ? upstream?.version : undefined
     this.meta = {
       name: this.name,
       version: this.settings.version ?? upstream?.version ?? '1',

@@ -1,7 +1,9 @@
 // Per-upstream circuit breaker. After `failures` consecutive failures the circuit opens
 // and calls are refused at once (the model is annotated `skipped`, costing no budget);
 // after `resetMs` one probe call is let through (half-open): its success closes the
-// circuit, its failure opens it for another `resetMs`.
+// circuit, its failure opens it for another `resetMs`. Once open, only the probe moves it:
+// calls sent before it opened end whenever they end, and a straggler's failure must not put
+// the probe off, nor its success close a circuit the probe has not tested.
 
 export const BreakerState = { closed: 'closed', open: 'open', halfOpen: 'half-open' } as const
 export type BreakerState = (typeof BreakerState)[keyof typeof BreakerState]
@@ -53,22 +55,25 @@ export class CircuitBreaker {
     return Admission.probe
   }
 
-  /** Any success closes the circuit: the upstream answers. */
+  /** The probe's success closes the circuit; another call's success resets the count while closed. */
   success(probe = false): void {
-    if (probe) this.probing = false
+    if (probe) {
+      this.probing = false
+      this.current = BreakerState.closed
+    } else if (this.current !== BreakerState.closed) return
     this.consecutive = 0
-    this.current = BreakerState.closed
   }
 
-  /** The probe's failure opens the circuit again; other calls open it after `failures` in a row. */
+  /** The probe's failure opens the circuit again; other calls open it after `failures` in a row while closed. */
   failure(probe = false, now = performance.now()): void {
-    if (probe) this.probing = false
-    this.consecutive++
-    // While a probe is out, the probe decides: an older call's failure only counts.
-    if (probe || (this.current !== BreakerState.halfOpen && this.consecutive >= this.options.failures)) {
-      this.current = BreakerState.open
-      this.openedAt = now
+    if (probe) {
+      this.probing = false
+    } else {
+      if (this.current !== BreakerState.closed) return
+      if (++this.consecutive < this.options.failures) return
     }
+    this.current = BreakerState.open
+    this.openedAt = now
   }
 
   /** A call that ended without a verdict (cancelled by the collector, an input refused): a probe frees its slot. */

@@ -45,6 +45,44 @@ describe('circuit breaker', () => {
     b.success(true)
     expect(b.state).toBe('closed')
   })
+
+  it('a call sent before the circuit opened that fails late does not put the probe off', () => {
+    const b = new CircuitBreaker({ failures: 2, resetMs: 100 })
+    b.failure(false, 0)
+    b.failure(false, 10) // open at 10: the probe is due at 110
+    b.failure(false, 60) // stragglers, sent while closed
+    b.failure(false, 90)
+    expect(b.retryInMs(90)).toBe(20)
+    expect(b.allow(110)).toBe(Admission.probe)
+  })
+
+  it('a call sent before the circuit opened that succeeds late closes it neither while open nor while half-open', () => {
+    const b = new CircuitBreaker({ failures: 1, resetMs: 100 })
+    b.failure(false, 0)
+    b.success() // open: the straggler's answer says nothing the probe has tested
+    expect(b.state).toBe('open')
+    expect(b.allow(50)).toBe(Admission.refused)
+    expect(b.allow(100)).toBe(Admission.probe)
+    b.success() // half-open: still only the probe decides
+    expect(b.state).toBe('half-open')
+    expect(b.allow(101)).toBe(Admission.refused)
+    b.failure(true, 102)
+    expect(b.state).toBe('open')
+    expect(b.allow(150)).toBe(Admission.refused)
+    expect(b.allow(202)).toBe(Admission.probe)
+  })
+
+  it('once closed again, failures count from zero', () => {
+    const b = new CircuitBreaker({ failures: 2, resetMs: 100 })
+    b.failure(false, 0)
+    b.failure(false, 1)
+    expect(b.allow(101)).toBe(Admission.probe)
+    b.success(true)
+    b.failure(false, 102)
+    expect(b.state).toBe('closed')
+    b.failure(false, 103)
+    expect(b.state).toBe('open')
+  })
 })
 
 describe('retry budget', () => {
