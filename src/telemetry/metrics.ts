@@ -15,6 +15,7 @@ import {
 } from '@opentelemetry/sdk-metrics'
 import type { Gateway } from '../gateway.ts'
 import { refusalsOf } from '../security/refusals.ts'
+import { memberVersion } from '../starter/outcomes.ts'
 import { BUDGET_FRACTION_BOUNDS, LATENCY_BOUNDS_MS, type LatencyHistogram, type ModelStats } from '../starter/stats.ts'
 import type { MetricAttributes, MetricsSink, ModelStatus } from '../types.ts'
 import { TRACER_NAME } from './tracing.ts'
@@ -180,7 +181,8 @@ export class GatewayMetrics implements MetricProducer {
       durations.push([model, seconds(s.latency), since])
     }
     for (const m of this.gateway.models.values()) {
-      add(m.model.name, m.model.version, m.stats)
+      // The version its annotations name (a remote model's upstream version when YAML pins none).
+      add(m.model.name, memberVersion(m.model, m.executor), m.stats)
       // A canary rollout: the canary's runs under its own version.
       const other = m.stats.otherVersion
       if (other) add(m.model.name, other.version, other.stats)

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
+import { Gateway } from '../../../src/gateway.ts'
+import { startTelemetry, type Telemetry } from '../../../src/telemetry/index.ts'
 import { configFrom } from '../../helpers.ts'
 
 const INPUTS = [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }]
@@ -48,6 +50,8 @@ async function startVersionedUpstream(): Promise<{ url: string; paths: string[];
 
 let upstream: Awaited<ReturnType<typeof startVersionedUpstream>>
 let app: FastifyInstance
+let gateway: Gateway
+let telemetry: Telemetry
 
 beforeAll(async () => {
   upstream = await startVersionedUpstream()
@@ -59,12 +63,17 @@ beforeAll(async () => {
     'ensembles:',
     '  all: { strategy: best-quality, models: [unpinned, pinned, nameless], budget_ms: { default: 2000, max: 5000 } }',
   ].join('\n')
-  app = buildServer(configFrom(yaml))
-  await app.gateway.load()
+  const config = configFrom(yaml)
+  gateway = new Gateway(config)
+  telemetry = startTelemetry(gateway, config.telemetry)
+  app = buildServer(config, { gateway, telemetry })
+  await gateway.load()
 })
 
 afterAll(async () => {
   await app?.close()
+  await gateway?.close()
+  await telemetry?.shutdown()
   await upstream?.close()
 })
 
@@ -98,6 +107,13 @@ describe('the version of a remote model', () => {
   it('counts its calls as the model\'s own, not as a canary version\'s', async () => {
     const described = (await app.inject({ method: 'GET', url: '/v1/models/unpinned' })).json() as { stats: { count: number; ok: number } }
     expect(described.stats).toMatchObject({ count: 1, ok: 1 })
-    expect(app.gateway.model('unpinned').stats.otherVersion).toBeUndefined()
+    expect(gateway.model('unpinned').stats.otherVersion).toBeUndefined()
+  })
+
+  it('is the version /metrics labels its calls with, as its annotations do', async () => {
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+    for (const [name, version] of Object.entries(expected)) {
+      expect(metrics).toMatch(new RegExp(`specserve_model_calls_total\\{[^}]*model="${name}"[^}]*version="${version}"[^}]*status="ok"[^}]*\\} 1`))
+    }
   })
 })
