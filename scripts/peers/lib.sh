@@ -63,7 +63,7 @@ python_tag() {
 
 # lock_python LOCK: the python its `# python:` line names ("cpython 3.11"), empty if none.
 lock_python() {
-  sed -n 's/^# python: \([^ ]* [0-9.]*\).*/\1/p;T;q' "$1"
+  sed -n '/^# python: /{s/^# python: \([^ ]* [0-9.]*\).*/\1/p;q;}' "$1"
 }
 
 # check_python LOCK...: exits, before anything is created, unless python3 is the interpreter the

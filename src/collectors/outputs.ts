@@ -164,10 +164,13 @@ export function meanOf(tensor: Tensor | undefined): number {
   return sum / tensor.data.length
 }
 
-/** FP32 rounding in a model's own normalization can put a probability a hair outside [0, 1]. */
-const PROBABILITY_SLACK = 1e-6
-/** A probability: in [0, 1] give or take rounding (false for NaN, ±Infinity, a logit). */
-const isProbability = (p: number): boolean => p >= -PROBABILITY_SLACK && p <= 1 + PROBABILITY_SLACK
+/**
+ * Rounding in a model's own arithmetic can put a probability a hair outside [0, 1]: about
+ * 1e-7 in FP32, 1e-3 in FP16 (a 1 - p there lands within 2^-10 of the truth).
+ */
+const slackOf = (tensor: Tensor): number => (tensor.datatype === 'FP16' ? 1e-3 : 1e-6)
+/** A probability: in [0, 1] give or take `slack` (false for NaN, ±Infinity, a logit). */
+const isProbability = (p: number, slack: number): boolean => p >= -slack && p <= 1 + slack
 
 /**
  * Mean over rows of each row's largest probability, or of an isotonic map at it (the chance,
@@ -179,6 +182,7 @@ export function meanRowMax(tensor: Tensor | undefined, isotonic?: IsotonicMap): 
   if (tensor === undefined) return Number.NaN
   const classes = classCount(tensor)
   const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
+  const slack = slackOf(tensor)
   if (rows === 0) return Number.NaN
   let sum = 0
   for (let r = 0; r < rows; r++) {
@@ -186,7 +190,7 @@ export function meanRowMax(tensor: Tensor | undefined, isotonic?: IsotonicMap): 
     let max = 0
     for (let c = 0; c < classes; c++) {
       const p = numberAt(tensor, base + c)
-      if (!isProbability(p)) return Number.NaN
+      if (!isProbability(p, slack)) return Number.NaN
       if (p > max) max = p
     }
     if (max > 1) max = 1
@@ -204,6 +208,7 @@ export function meanCalibratedRowMax(tensor: Tensor | undefined, temperature: nu
   if (tensor === undefined) return Number.NaN
   const classes = classCount(tensor)
   const rows = classes > 0 ? Math.floor(elementCount(tensor.shape) / classes) : 0
+  const slack = slackOf(tensor)
   if (rows === 0) return Number.NaN
   const power = 1 / temperature
   let sum = 0
@@ -212,7 +217,7 @@ export function meanCalibratedRowMax(tensor: Tensor | undefined, temperature: nu
     let max = 0
     for (let c = 0; c < classes; c++) {
       const p = numberAt(tensor, base + c)
-      if (!isProbability(p)) return Number.NaN
+      if (!isProbability(p, slack)) return Number.NaN
       if (p > max) max = p
     }
     if (!(max > 0)) return Number.NaN

@@ -39,6 +39,9 @@ export class VersionPipeline {
     // Queued twice (an arrival held until start, then listed as pending by start): judged once.
     const meta = versions.get(version)
     if (meta && meta.state !== 'loading') return meta
+    // Failed at this start: judged now, under the config or on the box it just failed with, it
+    // would be rejected for good; the next start tries it (a replayed stream record lands here).
+    if (meta && versions.failedAtThisStart(version)) return meta
     // Swapped in, but recording it failed (a full disk): it serves (or takes a canary's share), so
     // it is recorded as such, not judged again (as "not newer than" itself, it would be retired).
     if (versions.serving === version) return this.served(versions, version, 'served')

@@ -116,8 +116,9 @@ export class ModelVersions {
    * box, so it stays a candidate the next start tries again, with the reason. True if rejected.
    */
   failAtStart(version: number, reason: string): boolean {
-    if (this.fileDamaged(version)) {
-      this.update(version, { state: 'rejected', reason: `at start: ${reason} (its model file no longer matches the sha256 it was stored with)` })
+    const damage = this.fileDamage(version)
+    if (damage !== null) {
+      this.update(version, { state: 'rejected', reason: `at start: ${reason} (${damage})` })
       return true
     }
     this.failedThisStart.add(version)
@@ -125,15 +126,23 @@ export class ModelVersions {
     return false
   }
 
-  /** Gone, or its bytes no longer the sha256 stored. A read that fails otherwise (EACCES, EIO, EMFILE) is the box, not the file. */
-  private fileDamaged(version: number): boolean {
+  /**
+   * How the model file is damaged for good (gone, or its bytes no longer the sha256 stored),
+   * null if it is not. A read that fails otherwise (EACCES, EIO, EMFILE) is the box, not the file.
+   */
+  private fileDamage(version: number): string | null {
     let bytes: Buffer
     try {
       bytes = this.directory.modelBytes(version)
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ENOENT'
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'its model file is gone' : null
     }
-    return sha256Hex(bytes) !== this.metas.get(version)?.sha256
+    return sha256Hex(bytes) === this.metas.get(version)?.sha256 ? null : 'its model file no longer matches the sha256 it was stored with'
+  }
+
+  /** Failed at this start (and a candidate again at the next): not to be judged before it. */
+  failedAtThisStart(version: number): boolean {
+    return this.failedThisStart.has(version)
   }
 
   get(version: number): VersionMeta | undefined {
@@ -211,6 +220,11 @@ export class ModelVersions {
    * meta.json stays as history, and a passing version so pruned is retired.
    */
   prune(keep: number): number[] {
+    // Once a newer version serves, one that failed at a start is no longer tried again (a start
+    // tries only those newer than the last served): it is an ordinary version again, a rollback
+    // target if it passed before (`ready`; a rollback gates it again), judged at the next start
+    // if it never was (`loading`). Marked, it would hold a kept slot no rollback can use.
+    for (const m of this.list()) if (failedAtStart(m) && m.version < (this.serving ?? 0)) this.update(m.version, { reason: null })
     const withFile = (state: VersionMeta['state']): number[] =>
       this.list()
         .filter((m) => m.state === state && m.version !== this.serving && this.directory.hasModel(m.version))

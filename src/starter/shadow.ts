@@ -11,6 +11,7 @@ import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { ShadowAnswer } from '../types.ts'
 import { traceShadow } from '../telemetry/run-trace.ts'
 import { activeTracer } from '../telemetry/tracing.ts'
+import { memberVersion } from './outcomes.ts'
 import { roundMs } from './stats.ts'
 
 /** Per shadow model, since the ensemble was first built (kept across reloads with the ensemble's counters). */
@@ -63,7 +64,8 @@ export class ShadowRunner {
   }
 
   private async runOne(member: ShadowMember, inputs: TensorMap, given: TensorMap | null): Promise<ShadowAnswer> {
-    const { name, version } = member.model
+    const { name } = member.model
+    const version = memberVersion(member.model, member.executor)
     const started = performance.now()
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error(`shadow over its ${this.timeLimitMs} ms limit`)), this.timeLimitMs)
@@ -72,7 +74,7 @@ export class ShadowRunner {
     member.counts.runs++
     try {
       const tracer = activeTracer()
-      const outputs = await (tracer ? traceShadow(tracer, member.model, () => member.executor.infer(inputs, ctx)) : member.executor.infer(inputs, ctx))
+      const outputs = await (tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx)) : member.executor.infer(inputs, ctx))
       const agrees = this.agrees(outputs, given)
       if (agrees !== null) {
         member.counts.compared++

@@ -125,11 +125,11 @@ export class RunTrace {
  * predict's trace), active while it runs, so a remote shadow's upstream call carries a span
  * that the gateway records and that lasts as long as the call.
  */
-export function traceShadow<T>(tracer: Tracer, model: ModelConfig, infer: () => Promise<T>): Promise<T> {
+export function traceShadow<T>(tracer: Tracer, model: ModelConfig, version: string, infer: () => Promise<T>): Promise<T> {
   const parent = context.active()
   const span = tracer.startSpan(
     `shadow ${model.name}`,
-    { kind: SpanKind.CLIENT, attributes: { [SpanAttr.model]: model.name, [SpanAttr.version]: model.version, [SpanAttr.kind]: model.kind } },
+    { kind: SpanKind.CLIENT, attributes: { [SpanAttr.model]: model.name, [SpanAttr.version]: version, [SpanAttr.kind]: model.kind } },
     parent,
   )
   return context.with(trace.setSpan(parent, span), infer).then(

@@ -207,6 +207,9 @@ describe('best-quality: answers that are not probabilities', () => {
 
   it('a probability a hair over 1 (FP32 rounding in the model) is still a probability, and scores as 1', () => {
     expect(meanRowMax(row(1.0000001, 0, 0).probabilities)).toBe(1)
+    // FP16 arithmetic in the model rounds to 2^-10: still probabilities there, not in FP32.
+    expect(meanRowMax({ datatype: 'FP16', shape: [1, 3], data: Float16Array.of(1.0005, -0.0004, 0) })).toBe(1)
+    expect(meanRowMax({ datatype: 'FP32', shape: [1, 3], data: Float32Array.of(1.0005, -0.0004, 0) })).toBeNaN()
     const { decision } = run(collector(2, {}, [threeClasses]), [ok(0, row(0.6, 0.3, 0.1)), ok(1, row(1.0000001, 0, 0))])
     expect(decision).toMatchObject({ chosen: 1 })
   })

@@ -133,6 +133,8 @@ describe('start falls back when the chosen version cannot serve', () => {
       [1, 'serving', null],
       [2, 'loading', expect.stringMatching(/^failed at start: validation gate failed: example 3/)],
     ])
+    // A model-stream record replayed for it meanwhile does not get it judged either.
+    expect(await served.registry.judgeStored('cancer-main', 2)).toMatchObject({ state: 'loading' })
     await served.stop()
     keepOnlyFirstExample()
     served = await serveWithRegistry(file, log)

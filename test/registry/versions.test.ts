@@ -180,7 +180,7 @@ describe('a version that failed at start', () => {
     const gone = await failedAt('serving')
     rmSync(gone.directory.modelFile(2))
     expect(gone.failAtStart(2, 'failed to load: x')).toBe(true)
-    expect(gone.get(2)).toMatchObject({ state: 'rejected', reason: expect.stringMatching(/^at start: failed to load: x \(its model file no longer matches/) })
+    expect(gone.get(2)).toMatchObject({ state: 'rejected', reason: 'at start: failed to load: x (its model file is gone)' })
     const changed = await failedAt('serving')
     writeFileSync(changed.directory.modelFile(2), 'not model 2')
     expect(changed.failAtStart(2, 'failed to load: x')).toBe(true)
@@ -208,5 +208,25 @@ describe('a version that failed at start', () => {
     expect(versions.passedUnder({ kind: 'specific', versions: [1, 2] })).toBe(1)
     expect(versions.retireFailedAbove(1)).toEqual([2])
     expect(versions.get(2)).toMatchObject({ state: 'retired', reason: 'rolled back past it to version 1' })
+  })
+
+  it('is an ordinary version again once a newer version serves: a rollback target, so keep_versions keeps a target a rollback can use', async () => {
+    const versions = await failedAt('serving')
+    await versions.add(bytes(3), { version: 3, source: 'upload' })
+    versions.serving = 1
+    versions.failAtStart(2, 'validation gate failed: y')
+    versions.update(3, { state: 'serving', serving_since: '2026-01-03T00:00:00.000Z' })
+    versions.serving = 3
+    expect(versions.prune(2)).toEqual([1])
+    expect(versions.get(2)).toMatchObject({ state: 'ready', reason: null })
+    expect(versions.previous()).toBe(2)
+  })
+
+  it('is not judged again by this gateway before the next start (a replayed stream record)', async () => {
+    const versions = await failedAt('loading')
+    versions.serving = 1
+    versions.failAtStart(2, 'validation gate failed: y')
+    expect(versions.failedAtThisStart(2)).toBe(true)
+    expect(opened().failedAtThisStart(2)).toBe(false)
   })
 })

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { startTelemetry, type Telemetry } from '../../../src/telemetry/index.ts'
+import type { PredictResult } from '../../../src/types.ts'
 import { configFrom } from '../../helpers.ts'
 
 const INPUTS = [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }]
@@ -62,6 +63,7 @@ beforeAll(async () => {
     `  nameless: { kind: oip, url: "${upstream.url}", model: nameless }`,
     'ensembles:',
     '  all: { strategy: best-quality, models: [unpinned, pinned, nameless], budget_ms: { default: 2000, max: 5000 } }',
+    '  shadowed: { strategy: deadline-fallback, models: [pinned], shadow: { models: [unpinned], sample: 1 }, budget_ms: { default: 2000, max: 5000 } }',
   ].join('\n')
   const config = configFrom(yaml)
   gateway = new Gateway(config)
@@ -115,5 +117,15 @@ describe('the version of a remote model', () => {
     for (const [name, version] of Object.entries(expected)) {
       expect(metrics).toMatch(new RegExp(`specserve_model_calls_total\\{[^}]*model="${name}"[^}]*version="${version}"[^}]*status="ok"[^}]*\\} 1`))
     }
+  })
+
+  it('is the version a shadow\'s answer names in the serving record', async () => {
+    const recorded = new Promise<PredictResult>((resolve) => {
+      gateway.hooks.onResult = (result) => {
+        if (result.ensemble === 'shadowed') resolve(result)
+      }
+    })
+    expect((await app.inject({ method: 'POST', url: '/v1/ensembles/shadowed/predict', payload: { inputs: { x: [[1, 2]] } } })).statusCode).toBe(200)
+    expect((await recorded).shadows).toEqual([expect.objectContaining({ name: 'unpinned', version: '3', status: 'ok' })])
   })
 })
