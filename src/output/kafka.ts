@@ -64,6 +64,7 @@ export class KafkaSink implements RecordSink, Component {
   /** Takes the spool (throws if another process holds it) and probes the brokers in the background. */
   start(): void {
     const waiting = this.spool.open()
+    if (this.spool.ignoredPos !== null) this.log.warn({ spool: this.spool.file, pos: this.spool.ignoredPos }, 'spool .pos does not fit its spool file (not where a replay stops): replaying the whole spool, some records may be published twice')
     if (waiting) this.log.info({ spool: this.spool.file, records: waiting }, 'replaying serving records spooled by a previous run')
     void this.broker.probe().then(() => this.flush())
   }

@@ -48,6 +48,8 @@ export class Spool {
   private compacting = false
   /** A compaction failed (disk full, say): none is tried again until the spool empties or is opened again. */
   private compactionOff = false
+  /** The `.pos` open() found and ignored (past the file's end, or not at a line start): replay started at the head. */
+  ignoredPos: number | null = null
 
   constructor(file: string, maxBytes: number) {
     this.file = file
@@ -60,12 +62,18 @@ export class Spool {
     this.lock()
     this.compactionOff = false
     rmSync(`${this.file}.compact`, { force: true }) // a compaction a crash cut short: the spool itself is whole
-    if (!existsSync(this.file)) return 0
+    this.ignoredPos = null
+    if (!existsSync(this.file)) {
+      // A `.pos` without its spool (deleted by hand to drop a backlog) would skip the head of the next one.
+      rmSync(`${this.file}.pos`, { force: true })
+      return 0
+    }
     const fd = openSync(this.file, 'r+')
     this.fd = fd
-    this.pos = this.readPos()
+    const size = fstatSync(fd).size
+    this.pos = this.readPos(fd, size)
     // A crash can tear the last line; everything up to the last newline is whole.
-    const { whole, linesAfterPos } = scanLines(fd, fstatSync(fd).size, this.pos)
+    const { whole, linesAfterPos } = scanLines(fd, size, this.pos)
     ftruncateSync(fd, whole)
     this.size = whole
     this.unreplayed = linesAfterPos
@@ -216,21 +224,28 @@ export class Spool {
     this.compactionOff = false
     if (this.fd !== null) closeSync(this.fd)
     this.fd = null
-    rmSync(this.file, { force: true })
+    // `.pos` first: a crash in between leaves a spool replayed again, never a `.pos` that skips part of the next one.
     rmSync(`${this.file}.pos`, { force: true })
+    rmSync(this.file, { force: true })
     this.size = 0
     this.pos = 0
     this.unreplayed = 0
     this.skippedTo = 0
   }
 
-  private readPos(): number {
+  /** The `.pos`; one where no replay can have stopped (past the end, not at a line start: another spool's) is ignored: replaying again beats skipping. */
+  private readPos(fd: number, size: number): number {
+    let n: number
     try {
-      const n = Number(readFileSync(`${this.file}.pos`, 'utf8'))
-      return Number.isInteger(n) && n > 0 ? n : 0
+      n = Number(readFileSync(`${this.file}.pos`, 'utf8'))
     } catch {
       return 0
     }
+    if (!Number.isInteger(n) || n <= 0) return 0
+    const before = Buffer.alloc(1)
+    if (n <= size && readSync(fd, before, 0, 1, n - 1) === 1 && before[0] === 10) return n
+    this.ignoredPos = n
+    return 0
   }
 
   /** One process per spool file: two writers would interleave and replay each other's records. */
