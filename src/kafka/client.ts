@@ -2,6 +2,7 @@
 // the record sink (output/) and stream mode (api/kafka/).
 import type { ConnectionOptions } from 'node:tls'
 import { Producer, stringSerializers, type ProducerOptions } from '@platformatic/kafka'
+import { silentLogger, type Logger } from '../types.ts'
 import type { KafkaSettings } from './config.ts'
 
 /** Connection settings every client (producer, consumer) of a gateway uses. */
@@ -17,8 +18,9 @@ export function connectionOptions(settings: Pick<KafkaSettings, 'brokers' | 'tls
   }
 }
 
-export function createProducer(settings: KafkaSettings, clientId: string): Producer<string, string, string, string> {
-  return new Producer({
+/** A producer of `clientId`; an 'error' event of the client (none is documented) is logged, never thrown at the process. */
+export function createProducer(settings: KafkaSettings, clientId: string, log: Logger = silentLogger): Producer<string, string, string, string> {
+  const producer = new Producer({
     ...connectionOptions(settings, clientId),
     serializers: stringSerializers,
     acks: settings.acks,
@@ -30,6 +32,8 @@ export function createProducer(settings: KafkaSettings, clientId: string): Produ
     retryDelay: 250,
     partitioner: javaCompatiblePartitioner(),
   })
+  producer.on('error', (err: unknown) => log.warn({ client: clientId, error: errorMessage(err) }, 'kafka producer error'))
+  return producer
 }
 
 /**

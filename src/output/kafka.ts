@@ -52,7 +52,7 @@ export class KafkaSink implements RecordSink, Component {
   }
 
   /** `producer`: the client's own unless given (a test's broker that fails on cue). */
-  constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer = createProducer(settings, `${settings.clientId}-records`)) {
+  constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer = createProducer(settings, `${settings.clientId}-records`, log)) {
     this.settings = settings
     this.log = log
     this.broker = new Publisher(settings, log, producer, this.drop, () => this.abandoned)

@@ -14,6 +14,7 @@ import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka
 import { bodyAtMost } from '../body-limit.ts'
 import { GatewayError } from '../errors.ts'
 import { connectionOptions, errorMessage } from '../kafka/client.ts'
+import { KeptStream } from '../kafka/kept-stream.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
@@ -53,7 +54,10 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   private readonly settings: NonNullable<RepositoryConfig['kafka']>
   private readonly log: Logger
   private readonly consumer: Consumer<string, Buffer, string, string>
-  private messages: MessagesStream<string, Buffer, string, string> | null = null
+  /** Opened again, with backoff, when it ends or the consumer loses its group (a broker outage). */
+  private readonly messages: KeptStream<MessagesStream<string, Buffer, string, string>>
+  /** Counts the message streams opened: a record of an earlier one is committed through the consumer (its stream's commit would never settle). */
+  private generation = 0
   /** Records are judged one after another, in offset order. */
   private readonly records = new SerialQueue()
   private readonly counts: Record<Result, number> = { accepted: 0, duplicate: 0, rejected: 0 }
@@ -88,27 +92,36 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
     })
+    const topic = this.settings.topic
+    this.messages = new KeptStream(this.consumer, log, {
+      topic,
+      name: 'model stream',
+      consume: () => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false }),
+      opened: (stream) => {
+        const generation = ++this.generation
+        stream.on('data', (message: Raw) => this.receive(message, generation))
+      },
+      backoffMs: retryDelay,
+    })
   }
 
   async start(): Promise<void> {
-    this.messages = await this.consumer.consume({ topics: [this.settings.topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    this.messages.on('data', (message: Raw) => this.receive(message))
-    this.messages.on('error', (err: Error) => this.log.error({ error: errorMessage(err) }, 'model stream consumer error'))
-    this.log.info({ topic: this.settings.topic, group: this.groupId }, 'model stream: consuming model descriptors')
+    await this.messages.start()
+    if (this.messages.state === 'consuming') this.log.info({ topic: this.settings.topic, group: this.groupId }, 'model stream: consuming model descriptors')
   }
 
   /** Takes a record after the ones before it, in offset order; the consumer pauses while MAX_HELD are held. */
-  receive(message: Raw): void {
+  receive(message: Raw, generation = this.generation): void {
     this.held++
     if (this.held > this.peakHeld) this.peakHeld = this.held
     this.flow()
     // A record that could not be taken must not stop the ones after it.
-    void this.records.run(() => this.takeHeld(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
+    void this.records.run(() => this.takeHeld(message, generation)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
   }
 
-  private async takeHeld(message: Raw): Promise<void> {
+  private async takeHeld(message: Raw, generation: number): Promise<void> {
     try {
-      await this.take(message)
+      await this.take(message, generation)
     } finally {
       this.held--
       this.flow()
@@ -124,11 +137,11 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     const full = this.held >= MAX_HELD
     if (full === this.paused || this.closing.signal.aborted) return
     this.paused = full
-    if (full) this.messages?.pause()
-    else this.messages?.resume()
+    if (full) this.messages.pause()
+    else this.messages.resume()
   }
 
-  private async take(message: Raw): Promise<void> {
+  private async take(message: Raw, generation: number): Promise<void> {
     let result: Result
     let reason: string | null
     for (let attempt = 1; ; attempt++) {
@@ -150,7 +163,8 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     }
     this.retrying = null
     this.counts[result]++
-    await Promise.resolve(message.commit()).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
+    const commit = generation === this.generation ? message.commit() : this.consumer.commit({ offsets: [{ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch }] })
+    await Promise.resolve(commit).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
     this.emit('record', result, message.key ?? '', reason)
   }
 
@@ -221,7 +235,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   }
 
   status(): unknown {
-    return { topic: this.settings.topic, group: this.groupId, ...this.counts, recent_rejections: this.recent, retrying: this.retrying, held: this.held, peak_held: this.peakHeld, paused: this.paused }
+    return { topic: this.settings.topic, group: this.groupId, state: this.messages.state, last_error: this.messages.lastError, ...this.counts, recent_rejections: this.recent, retrying: this.retrying, held: this.held, peak_held: this.peakHeld, paused: this.paused }
   }
 
   collect(out: MetricsSink): void {
@@ -235,7 +249,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
 
   async close(): Promise<void> {
     this.closing.abort()
-    await this.messages?.close().catch(() => undefined)
+    await this.messages.close()
     await this.records.idle()
     await this.consumer.close(true).catch(() => undefined)
   }

@@ -1,10 +1,9 @@
-// Stream mode's input side: one member of the consumer group and its message stream. The
-// library ends a message stream for good on an error it does not retry itself (a fetch that
-// failed 4 times: a broker outage of a few seconds), while the member keeps heartbeating and
-// keeps its partitions, so no other member reads them either. Here a stream that ends while
-// the gateway is not closing is replaced, with backoff, and `state`/`last_error` say so.
+// Stream mode's input side: one member of the consumer group and its message stream, kept
+// open (kafka/kept-stream.ts): a stream that ends, a rejoin that fails, or brokers unreachable
+// at start lead to consuming again with backoff, and `state`/`last_error` say so.
 import { Consumer, stringDeserializers, type Message, type MessagesStream } from '@platformatic/kafka'
-import { connectionOptions, errorMessage } from '../../kafka/client.ts'
+import { connectionOptions } from '../../kafka/client.ts'
+import { KeptStream, type KeptStreamState } from '../../kafka/kept-stream.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
 
@@ -15,8 +14,8 @@ export const LAG_INTERVAL_MS = 5000
 /** The longest wait between two attempts to consume again. */
 const MAX_REOPEN_BACKOFF_MS = 30_000
 
-/** `consuming`: a message stream is open; `reconnecting`: it ended and a new one is being opened. */
-export type IntakeState = 'starting' | 'consuming' | 'reconnecting' | 'closed'
+/** `consuming`: a message stream is open; `reconnecting`: none is (it ended, or the brokers are unreachable) and one is being opened. */
+export type IntakeState = KeptStreamState
 
 export interface IntakeHandlers {
   message(message: Msg): void
@@ -35,25 +34,13 @@ export const fetchWaitMs = (requestTimeoutMs: number): number => Math.max(1, Mat
 
 export class InputConsumer {
   readonly consumer: Consumer<string, string, string, string>
-  state: IntakeState = 'starting'
-  lastError: string | null = null
-  /** Message streams opened after one ended. */
-  reopens = 0
   private readonly settings: KafkaSettings
-  private readonly log: Logger
-  private readonly handlers: IntakeHandlers
-  private stream: MessagesStream<string, string, string, string> | null = null
-  private paused = false
-  private closing = false
-  private attempt = 0
-  private retry: NodeJS.Timeout | null = null
+  private readonly intake: KeptStream<MessagesStream<string, string, string, string>>
   /** The input topic's lag per partition at the last measurement (-1: not assigned to this instance). */
   private lag: readonly bigint[] = []
 
   constructor(settings: KafkaSettings, log: Logger, handlers: IntakeHandlers) {
     this.settings = settings
-    this.log = log
-    this.handlers = handlers
     this.consumer = new Consumer({
       ...connectionOptions(settings, `${settings.clientId}-stream`),
       groupId: settings.stream.groupId,
@@ -65,13 +52,42 @@ export class InputConsumer {
       heartbeatInterval: 1000,
       maxWaitTime: fetchWaitMs(settings.requestTimeoutMs),
     })
+    const topic = settings.stream.inputTopic
+    this.intake = new KeptStream(this.consumer, log, {
+      topic,
+      name: 'stream mode: the input stream',
+      consume: () => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false }),
+      opened: (stream, again) => {
+        if (again) handlers.reopened()
+        stream.on('data', handlers.message)
+      },
+      backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
+    })
+    this.consumer.on('consumer:group:join', () => handlers.assigned())
   }
 
-  /** Joins the group and starts consuming; rejects when that fails (brokers unreachable at start). */
+  get state(): IntakeState {
+    return this.intake.state
+  }
+
+  get lastError(): string | null {
+    return this.intake.lastError
+  }
+
+  /** Message streams opened after one ended. */
+  get reopens(): number {
+    return this.intake.reopens
+  }
+
+  /** Errors of the consumer itself (a rejoin that failed). */
+  get consumerErrors(): number {
+    return this.intake.consumerErrors
+  }
+
+  /** Joins the group and starts consuming; when the brokers are unreachable, resolves all the same and keeps trying (state `reconnecting`). */
   async start(): Promise<void> {
     const topic = this.settings.stream.inputTopic
-    await this.open(false)
-    this.consumer.on('consumer:group:join', () => this.handlers.assigned())
+    await this.intake.start()
     this.consumer.on('consumer:lag', (lag) => (this.lag = lag.get(topic) ?? []))
     // Unmeasurable (brokers unreachable: the consumer reports that itself): no figure rather than a stale one.
     this.consumer.on('consumer:lag:error', () => (this.lag = []))
@@ -79,13 +95,11 @@ export class InputConsumer {
   }
 
   pause(): void {
-    this.paused = true
-    this.stream?.pause()
+    this.intake.pause()
   }
 
   resume(): void {
-    this.paused = false
-    this.stream?.resume()
+    this.intake.resume()
   }
 
   /** Whether this member owns the partition now (true before the first assignment is known). */
@@ -117,63 +131,13 @@ export class InputConsumer {
 
   /** Stops intake and lag measurements; the stream and the group stay (commits still go through). */
   stop(): void {
-    this.closing = true
-    if (this.retry) clearTimeout(this.retry)
-    this.retry = null
-    this.stream?.pause()
+    this.intake.stop()
     this.consumer.stopLagMonitoring()
   }
 
   async close(): Promise<void> {
     this.stop()
-    this.state = 'closed'
-    await this.stream?.close().catch(() => {})
+    await this.intake.close()
     await this.consumer.close(true).catch(() => {})
-  }
-
-  private async open(again: boolean): Promise<void> {
-    const stream = await this.consumer.consume({ topics: [this.settings.stream.inputTopic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    if (this.closing) {
-      await stream.close().catch(() => {})
-      return
-    }
-    this.stream = stream
-    this.state = 'consuming'
-    this.attempt = 0
-    if (again) this.handlers.reopened()
-    stream.on('data', this.handlers.message)
-    stream.on('error', (err: Error) => {
-      this.lastError = errorMessage(err)
-      this.log.error({ error: this.lastError }, 'stream consumer error')
-    })
-    stream.once('close', () => this.ended(stream))
-    if (this.paused) stream.pause()
-  }
-
-  private ended(stream: MessagesStream<string, string, string, string>): void {
-    if (stream !== this.stream || this.closing) return
-    this.stream = null
-    this.state = 'reconnecting'
-    this.log.warn({ error: this.lastError }, 'stream mode: the input stream ended; consuming again')
-    this.reopenLater()
-  }
-
-  private reopenLater(): void {
-    const wait = Math.min(MAX_REOPEN_BACKOFF_MS, this.settings.retryBackoffMs * 2 ** this.attempt++)
-    this.retry = setTimeout(() => {
-      this.retry = null
-      this.open(true).then(
-        () => {
-          if (this.closing) return
-          this.reopens++
-          this.log.info({ input: this.settings.stream.inputTopic }, 'stream mode: consuming again')
-        },
-        (err: unknown) => {
-          this.lastError = errorMessage(err)
-          this.log.warn({ error: this.lastError, retry_in_ms: Math.min(MAX_REOPEN_BACKOFF_MS, this.settings.retryBackoffMs * 2 ** this.attempt) }, 'stream mode: cannot consume yet; retrying')
-          if (!this.closing) this.reopenLater()
-        },
-      )
-    }, wait)
   }
 }

@@ -63,7 +63,7 @@ export class StreamScorer implements Component {
     this.gateway = gateway
     this.settings = settings
     this.log = log
-    this.producer = createProducer(settings, `${settings.clientId}-stream`)
+    this.producer = createProducer(settings, `${settings.clientId}-stream`, log)
     this.sender = new AnswerSender(this.producer, settings, log, () => this.closing)
     this.intake = new InputConsumer(settings, log, {
       message: (message) => this.accept(message),
@@ -75,7 +75,7 @@ export class StreamScorer implements Component {
   async start(): Promise<void> {
     const { stream } = this.settings
     await this.intake.start()
-    this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
+    if (this.intake.state === 'consuming') this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
   }
 
   status(): Record<string, unknown> {
@@ -88,6 +88,7 @@ export class StreamScorer implements Component {
       state: this.intake.state,
       last_error: this.intake.lastError,
       consumer_restarts: this.intake.reopens,
+      consumer_errors: this.intake.consumerErrors,
       assignments: this.intake.assignments(),
       consumed: this.consumed,
       answered: this.sender.answered,
