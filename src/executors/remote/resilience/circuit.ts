@@ -4,6 +4,10 @@
 // was given a fair chance (at least FAIR_CHANCE_MIN_MS and the upstream's usual latency):
 // otherwise one client's tiny budget_ms could open the circuit for everyone. A call the
 // collector cancelled (it decided), or an input the upstream refused, is no verdict at all.
+// The half-open probe is the exception: the collector's cancel stops the run waiting for it,
+// not the probe, which goes on to its deadline. Else a member slower than the others (the third
+// voter, a preferred model behind its fallback) would have every probe cancelled once the run
+// decides, and stay half-open for good: one call at a time, the rest skipped.
 import { ModelError, ModelErrorCode } from '../../../errors.ts'
 import { UpstreamError } from '../errors.ts'
 import { Admission, type CircuitBreaker } from './breaker.ts'
@@ -12,13 +16,7 @@ import type { Call, LatencyEstimate } from './call.ts'
 export const FAIR_CHANCE_MIN_MS = 5
 
 export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBreaker, latency: LatencyEstimate): Call<Req, Res> {
-  return async (req, signal, deadline) => {
-    const admission = breaker.allow()
-    if (admission === Admission.refused) {
-      const wait = Math.ceil(breaker.retryInMs())
-      throw new ModelError(ModelErrorCode.CIRCUIT_OPEN, `circuit open after ${breaker.failuresToOpen} consecutive failures; next probe in ${wait} ms`, true)
-    }
-    const probe = admission === Admission.probe
+  const verdict = async (req: Req, signal: AbortSignal, deadline: number, probe: boolean): Promise<Res> => {
     const started = performance.now()
     try {
       const res = await call(req, signal, deadline)
@@ -40,4 +38,48 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
       throw err
     }
   }
+  return (req, signal, deadline) => {
+    const admission = breaker.allow()
+    if (admission === Admission.refused) {
+      const wait = Math.ceil(breaker.retryInMs())
+      return Promise.reject(new ModelError(ModelErrorCode.CIRCUIT_OPEN, `circuit open after ${breaker.failuresToOpen} consecutive failures; next probe in ${wait} ms`, true))
+    }
+    if (admission === Admission.call || signal.aborted) return verdict(req, signal, deadline, admission === Admission.probe)
+    return probeToDeadline(verdict, req, signal, deadline)
+  }
+}
+
+type Verdict<Req, Res> = (req: Req, signal: AbortSignal, deadline: number, probe: true) => Promise<Res>
+
+/** Runs the probe on a signal of its own, which the deadline reaches and a cancel does not; the caller waits for it only until its own signal fires. */
+function probeToDeadline<Req, Res>(verdict: Verdict<Req, Res>, req: Req, signal: AbortSignal, deadline: number): Promise<Res> {
+  const own = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  // At the deadline the caller's signal carries the run's reason (reported `timeout`). A caller
+  // that left before (the collector decided) leaves the probe a timer of its own to the deadline.
+  const callerAborted = (): void => {
+    const left = deadline - performance.now()
+    if (left <= 1) return own.abort(signal.reason)
+    timer = setTimeout(() => own.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, 'the circuit probe had no answer by the deadline', true)), left)
+    timer.unref() // a stop does not wait for a probe nobody waits for
+  }
+  signal.addEventListener('abort', callerAborted, { once: true })
+  const probed = verdict(req, own.signal, deadline, true).finally(() => {
+    clearTimeout(timer)
+    signal.removeEventListener('abort', callerAborted)
+  })
+  return new Promise<Res>((resolve, reject) => {
+    const left = (): void => reject(signal.reason)
+    signal.addEventListener('abort', left, { once: true })
+    probed.then(
+      (res) => {
+        signal.removeEventListener('abort', left)
+        resolve(res)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', left)
+        reject(err)
+      },
+    )
+  })
 }

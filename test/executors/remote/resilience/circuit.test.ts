@@ -48,18 +48,53 @@ describe('the circuit breaker as a layer', () => {
     expect((await cutOff(25)).state).toBe('open') // a fair chance, and no answer
   })
 
-  it('a call the collector cancelled early is no verdict: a half-open probe slot is freed', async () => {
+  it('a probe the collector cancelled is not waited for, but goes on: its answer closes the circuit of a member slower than the decision', async () => {
     const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
     breaker.failure(false, performance.now())
     await vi.advanceTimersByTimeAsync(10)
-    const { call } = upstream([{ after: 0, hang: true }])
+    const { call, attempts } = upstream([{ after: 50, answer: 'slow but back' }])
     const caller = new AbortController()
-    outcome(withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, performance.now() + 1000))
+    const probe = outcome(withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, performance.now() + 1000))
     expect(breaker.state).toBe('half-open')
     caller.abort(new Error('decided'))
     await vi.advanceTimersByTimeAsync(0)
+    expect(probe).toMatchObject({ done: true, code: 'ABORTED' }) // the run does not wait for it
+    expect(attempts[0]!.signal.aborted).toBe(false)
+    expect(breaker.allow()).toBe(Admission.refused) // still the one probe in flight
+    await vi.advanceTimersByTimeAsync(50)
+    expect(breaker.state).toBe('closed')
+    expect(breaker.allow()).toBe(Admission.call)
+  })
+
+  it('a cancelled probe that never answers is cut at the deadline and opens the circuit again', async () => {
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    breaker.failure(false, performance.now())
+    await vi.advanceTimersByTimeAsync(10)
+    const { call, attempts } = upstream([{ after: 0, hang: true }])
+    const caller = new AbortController()
+    outcome(withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, performance.now() + 100))
+    caller.abort(new Error('decided'))
+    await vi.advanceTimersByTimeAsync(99)
     expect(breaker.state).toBe('half-open')
-    expect(breaker.allow()).toBe(Admission.probe) // the slot is free for the next probe
+    await vi.advanceTimersByTimeAsync(1)
+    expect(attempts[0]!.signal.aborted).toBe(true)
+    expect(breaker.state).toBe('open')
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('a probe cut off at the run deadline carries the run deadline reason', async () => {
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    breaker.failure(false, performance.now())
+    await vi.advanceTimersByTimeAsync(10)
+    const { call, attempts } = upstream([{ after: 0, hang: true }])
+    const caller = new AbortController()
+    const deadline = performance.now() + 100
+    const probe = withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, deadline)
+    const reason = new Error('deadline')
+    setTimeout(() => caller.abort(reason), 100)
+    await Promise.all([expect(probe).rejects.toBe(reason), vi.advanceTimersByTimeAsync(100)])
+    expect(attempts[0]!.signal.reason).toBe(reason)
+    expect(breaker.state).toBe('open')
   })
 
   it('only the probe frees the probe slot: a call from before the circuit opened, cancelled during half-open, lets no second probe through', async () => {
