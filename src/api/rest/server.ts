@@ -64,7 +64,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
       : options.logger && { childLoggerFactory: childOf(options.logger), logController: new LogController({ disableRequestLogging: true }) }),
     bodyLimit: config.server.body_limit_bytes,
     // The config refuses longer names (config/forms.ts): every model and ensemble stays routable.
-    maxParamLength: MAX_NAME_IN_PATH,
+    routerOptions: { maxParamLength: MAX_NAME_IN_PATH },
     // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
     requestIdHeader: 'x-request-id',
     // Once close() begins, closing() below answers in our shape instead of fastify's 503.
