@@ -245,6 +245,7 @@ export class Spool {
     const before = Buffer.alloc(1)
     if (n <= size && readSync(fd, before, 0, 1, n - 1) === 1 && before[0] === 10) return n
     this.ignoredPos = n
+    rmSync(`${this.file}.pos`, { force: true }) // left there, a spool grown past it could make it fit
     return 0
   }
 

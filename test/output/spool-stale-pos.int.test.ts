@@ -1,6 +1,6 @@
 // A `.pos` that does not belong to the spool beside it (left when the spool was deleted by hand
 // or by a crash inside a reset, or torn): the next spool must replay every record, not skip some.
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, expect, it } from 'vitest'
 import { Spool } from '../../src/output/spool.ts'
@@ -52,4 +52,19 @@ it('a .pos at a line start of its spool still resumes there (nothing replayed tw
   spool.commit(first.end, 1)
   spool.close()
   expect(reopen()).toMatchObject({ waiting: 2, replayed: ['rec-1', 'rec-2'], skipped: 0 })
+})
+
+it('an ignored .pos is deleted: the spool growing past it cannot make it fit at the next start', () => {
+  let spool = new Spool(file, 1 << 20)
+  spool.open()
+  spool.append(records(1))
+  spool.close()
+  const line = statSync(file).size // every record's line is as long: k0, rec-0
+  writeFileSync(`${file}.pos`, String(2 * line)) // past the end
+  spool = new Spool(file, 1 << 20)
+  expect(spool.open()).toBe(1)
+  expect(spool.ignoredPos).toBe(2 * line)
+  spool.append(records(3).slice(1)) // the spool grows past it (the brokers still down): it would now be a line start
+  spool.close()
+  expect(reopen()).toMatchObject({ waiting: 3, replayed: ['rec-0', 'rec-1', 'rec-2'], skipped: 0, ignoredPos: null })
 })
