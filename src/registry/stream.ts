@@ -8,27 +8,22 @@
 // it is tried again, with backoff, before any record after it. A record replayed (a new group
 // reads from the start) is recognised by its sha256 and skipped, once that version is judged.
 import { EventEmitter } from 'node:events'
-import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
-import { bodyAtMost } from '../body-limit.ts'
 import { GatewayError } from '../errors.ts'
 import { connectionOptions, errorMessage } from '../kafka/client.ts'
 import { KeptStream } from '../kafka/kept-stream.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
+import { fetchAtMost, readAtMost, Refused } from './location.ts'
 import type { Registry } from './registry.ts'
 import { sha256HexYielding, type VersionMeta } from './store.ts'
 import { SerialQueue } from '../serial-queue.ts'
 
 export type Raw = Message<string, Buffer, string, string>
 
-/** A record that cannot become a version; its reason is logged and kept. */
-class Refused extends Error {}
-
 const passthrough = (data?: Buffer): Buffer | undefined => data
-const FETCH_TIMEOUT_MS = 60_000
 /** A record that failed unexpectedly is tried again after 1 s, 2 s, 4 s … at most a minute. */
 const RETRY_FIRST_MS = 1000
 const RETRY_MAX_MS = 60_000
@@ -56,8 +51,8 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   private readonly consumer: Consumer<string, Buffer, string, string>
   /** Opened again, with backoff, when it ends or the consumer loses its group (a broker outage). */
   private readonly messages: KeptStream<MessagesStream<string, Buffer, string, string>>
-  /** Counts the message streams opened: a record of an earlier one is committed through the consumer (its stream's commit would never settle). */
-  private generation = 0
+  /** Per partition, the offset after the last record received: a new stream delivers again the records still held here. */
+  private readonly next = new Map<number, bigint>()
   /** Records are judged one after another, in offset order. */
   private readonly records = new SerialQueue()
   private readonly counts: Record<Result, number> = { accepted: 0, duplicate: 0, rejected: 0 }
@@ -97,10 +92,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       topic,
       name: 'model stream',
       consume: () => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false }),
-      opened: (stream) => {
-        const generation = ++this.generation
-        stream.on('data', (message: Raw) => this.receive(message, generation))
-      },
+      opened: (stream) => stream.on('data', (message: Raw) => this.receive(message)),
       backoffMs: retryDelay,
     })
   }
@@ -111,17 +103,19 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   }
 
   /** Takes a record after the ones before it, in offset order; the consumer pauses while MAX_HELD are held. */
-  receive(message: Raw, generation = this.generation): void {
+  receive(message: Raw): void {
+    if (message.offset < (this.next.get(message.partition) ?? 0n)) return // held already: delivered again by a new stream
+    this.next.set(message.partition, message.offset + 1n)
     this.held++
     if (this.held > this.peakHeld) this.peakHeld = this.held
     this.flow()
     // A record that could not be taken must not stop the ones after it.
-    void this.records.run(() => this.takeHeld(message, generation)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
+    void this.records.run(() => this.takeHeld(message)).catch((err: unknown) => this.log.error({ error: errorMessage(err) }, 'model stream: a record could not be taken'))
   }
 
-  private async takeHeld(message: Raw, generation: number): Promise<void> {
+  private async takeHeld(message: Raw): Promise<void> {
     try {
-      await this.take(message, generation)
+      await this.take(message)
     } finally {
       this.held--
       this.flow()
@@ -141,7 +135,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     else this.messages.resume()
   }
 
-  private async take(message: Raw, generation: number): Promise<void> {
+  private async take(message: Raw): Promise<void> {
     let result: Result
     let reason: string | null
     for (let attempt = 1; ; attempt++) {
@@ -163,8 +157,11 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     }
     this.retrying = null
     this.counts[result]++
-    const commit = generation === this.generation ? message.commit() : this.consumer.commit({ offsets: [{ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch }] })
-    await Promise.resolve(commit).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
+    // Through the consumer, not the record's stream: a stream's commit waits for the group to
+    // settle, and never settles once that stream is gone (a broker outage), which would wedge
+    // every record after this one. Records are committed one at a time, in offset order.
+    const offsets = [{ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch }]
+    await this.consumer.commit({ offsets }).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
     this.emit('record', result, message.key ?? '', reason)
   }
 
@@ -272,37 +269,3 @@ async function outcome(judging: Promise<VersionMeta>): Promise<[Result, string |
 
 /** An error from the system (fs, the network stack): it carries an errno-style code such as ENOSPC or EIO. */
 const isSystemError = (err: unknown): boolean => err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code!)
-
-const overLimit = (location: string, limit: number): Refused => new Refused(`location ${location}: over max_model_bytes (${limit})`)
-
-/** An http(s) location's body, read as it streams in: the download is aborted once past `limit`, whatever content-length said. */
-async function fetchAtMost(location: string, limit: number): Promise<Uint8Array> {
-  const stop = new AbortController()
-  try {
-    const res = await fetch(location, { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) })
-    if (!res.ok) throw new Refused(`location ${location}: HTTP ${res.status}`)
-    if (Number(res.headers.get('content-length') ?? 0) > limit) throw overLimit(location, limit)
-    const body = await bodyAtMost(res, limit)
-    if (body === null) throw overLimit(location, limit)
-    return body
-  } catch (err) {
-    throw err instanceof Refused ? err : new Refused(`location ${location}: ${(err as Error).message}`)
-  } finally {
-    stop.abort() // the rest of a body not read (over the limit, an error status) is not downloaded
-  }
-}
-
-/** A file location's bytes: a regular file (not a device, a pipe or a directory) of at most `limit` bytes. */
-async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
-  let bytes: Buffer
-  try {
-    const info = await stat(path)
-    if (!info.isFile()) throw new Refused(`location ${path}: not a regular file`)
-    if (info.size > limit) throw overLimit(path, limit)
-    bytes = await readFile(path)
-  } catch (err) {
-    throw err instanceof Refused ? err : new Refused(`location ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-  if (bytes.byteLength > limit) throw overLimit(path, limit) // it grew since stat
-  return bytes
-}

@@ -8,13 +8,14 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest'
 import { GatewayError } from '../../src/errors.ts'
 import type { RepositoryConfig } from '../../src/registry/config.ts'
 import { encodeDescriptor, type ModelDescriptor } from '../../src/registry/descriptor.ts'
 import type { Registry } from '../../src/registry/registry.ts'
 import type { VersionMeta } from '../../src/registry/store.ts'
 import { ModelStream, retryDelay, type Raw } from '../../src/registry/stream.ts'
+import { Consumer } from '@platformatic/kafka'
 import type { Logger } from '../../src/types.ts'
 import { tempDir } from '../temp-dirs.ts'
 
@@ -36,9 +37,18 @@ function descriptor(payload: ModelDescriptor['payload']): Buffer {
   return Buffer.from(encodeDescriptor({ name: 'm', version: 0, description: '', modelType: 'onnx', payload, sha256: '' }))
 }
 
-function record(value: Buffer, offset = 7n): Raw & { commit: ReturnType<typeof vi.fn> } {
-  return { key: 'm', value, offset, commit: vi.fn() } as unknown as Raw & { commit: ReturnType<typeof vi.fn> }
+let nextOffset = 7n
+function record(value: Buffer, offset = nextOffset): Raw {
+  nextOffset = offset + 1n
+  return { key: 'm', value, topic: 't', partition: 0, offset, leaderEpoch: 0 } as unknown as Raw
 }
+
+/** The stream's offset commits (through its consumer), mocked: no broker here. */
+let commitCalls: MockInstance<(options: { offsets: readonly { partition: number; offset: bigint }[] }) => Promise<void>>
+/** How many times the record's offset was committed. */
+const commits = (message: Raw): number => commitCalls.mock.calls.filter(([options]) => options.offsets.some((o) => o.partition === message.partition && o.offset === message.offset + 1n)).length
+/** The order of the record's first commit among all commits. */
+const commitOrder = (message: Raw): number => commitCalls.mock.invocationCallOrder[commitCalls.mock.calls.findIndex(([options]) => options.offsets.some((o) => o.offset === message.offset + 1n))]!
 
 /** Receives a record and waits until it is judged: [result, model, reason]. */
 async function judged(message: Raw): Promise<unknown[]> {
@@ -48,6 +58,8 @@ async function judged(message: Raw): Promise<unknown[]> {
 }
 
 beforeEach(() => {
+  nextOffset = 7n
+  commitCalls = vi.spyOn(Consumer.prototype, 'commit').mockImplementation(() => Promise.resolve()) as never
   dir = tempDir('specserve-stream-')
   arrive = vi.fn<Registry['arrive']>().mockResolvedValue(serving)
   registry = { isRepositoryModel: (name) => name === 'm', versionWithSha: () => undefined, version: () => serving, arrive, judgeStored: () => Promise.reject(new Error('not expected')) }
@@ -58,6 +70,7 @@ beforeEach(() => {
 afterEach(async () => {
   vi.useRealTimers()
   await stream.close()
+  commitCalls.mockRestore()
 })
 
 describe('a location over max_model_bytes', () => {
@@ -91,7 +104,7 @@ describe('a location over max_model_bytes', () => {
     expect(download.finished).toBe(false)
     expect(download.sent).toBeLessThan(total)
     expect(arrive).not.toHaveBeenCalled()
-    expect(message.commit).toHaveBeenCalledOnce()
+    expect(commits(message)).toBe(1)
   })
 
   it('a file: its size is checked before it is read; a directory is refused as not a regular file', async () => {
@@ -112,14 +125,14 @@ describe('which records are committed', () => {
     arrive.mockRejectedValueOnce(new GatewayError('VERSION_EXISTS', 'model "m" has a version 3 already'))
     const exists = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
     expect(await judged(exists)).toEqual(['rejected', 'm', 'model "m" has a version 3 already'])
-    expect([garbage.commit.mock.calls.length, exists.commit.mock.calls.length]).toEqual([1, 1])
+    expect([commits(garbage), commits(exists)]).toEqual([1, 1])
   })
 
   it('a record whose handling fails with a bug (not a system error) is committed as rejected, not retried for ever', async () => {
     arrive.mockRejectedValueOnce(new TypeError("Cannot read properties of undefined (reading 'version')"))
     const buggy = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
     expect(await judged(buggy)).toEqual(['rejected', 'm', "unexpected: Cannot read properties of undefined (reading 'version')"])
-    expect(buggy.commit).toHaveBeenCalledTimes(1)
+    expect(commits(buggy)).toBe(1)
     expect(arrive).toHaveBeenCalledTimes(1)
   })
 
@@ -127,7 +140,7 @@ describe('which records are committed', () => {
     arrive.mockRejectedValueOnce(new GatewayError('NOT_READY', 'cannot reload: gateway is draining: the version is stored and judged once the gateway is ready again'))
     const stored = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
     expect(await judged(stored)).toEqual(['accepted', 'm', null])
-    expect(stored.commit).toHaveBeenCalledTimes(1)
+    expect(commits(stored)).toBe(1)
     expect(stream.status()).toMatchObject({ accepted: 1, rejected: 0, recent_rejections: [] })
   })
 
@@ -144,12 +157,12 @@ describe('which records are committed', () => {
     const again = once(logged, RETRYING)
     await vi.advanceTimersByTimeAsync(retryDelay(1))
     expect(await again).toEqual([expect.objectContaining({ attempt: 2, retry_in_ms: retryDelay(2) })])
-    expect([first.commit.mock.calls.length, next.commit.mock.calls.length, arrive.mock.calls.length]).toEqual([0, 0, 2])
+    expect([commits(first), commits(next), arrive.mock.calls.length]).toEqual([0, 0, 2])
     await vi.advanceTimersByTimeAsync(retryDelay(2))
     expect(await judgedFirst).toEqual(['accepted', 'm', null])
     await stream.idle()
-    expect([first.commit.mock.calls.length, next.commit.mock.calls.length, arrive.mock.calls.length]).toEqual([1, 1, 4])
-    expect(first.commit.mock.invocationCallOrder[0]).toBeLessThan(next.commit.mock.invocationCallOrder[0]!)
+    expect([commits(first), commits(next), arrive.mock.calls.length]).toEqual([1, 1, 4])
+    expect(commitOrder(first)).toBeLessThan(commitOrder(next))
     expect(stream.status()).toMatchObject({ accepted: 2, rejected: 0, retrying: null })
   })
 
@@ -161,8 +174,30 @@ describe('which records are committed', () => {
     stream.receive(message)
     await retrying
     await stream.close()
-    expect(message.commit).not.toHaveBeenCalled()
+    expect(commits(message)).toBe(0)
     expect(arrive).toHaveBeenCalledOnce()
+  })
+})
+
+describe('a new message stream (the old one ended in a broker outage)', () => {
+  it('delivers again the records still held here: each is judged and committed once, and its commit goes through the consumer', async () => {
+    let release: () => void = () => undefined
+    arrive.mockImplementationOnce(() => new Promise((resolve) => (release = () => resolve(serving))))
+    const first = record(descriptor({ kind: 'data', data: Buffer.from('model 1') }))
+    const second = record(descriptor({ kind: 'data', data: Buffer.from('model 2') }))
+    const results: unknown[] = []
+    stream.on('record', (...args) => results.push(args))
+    stream.receive(first)
+    stream.receive(second)
+    await vi.waitFor(() => expect(arrive).toHaveBeenCalledOnce())
+    // The new stream starts from the committed offset: both come again.
+    stream.receive({ ...first })
+    stream.receive({ ...second })
+    expect(stream.status()).toMatchObject({ held: 2 })
+    release()
+    await stream.idle()
+    expect(results).toEqual([['accepted', 'm', null], ['accepted', 'm', null]])
+    expect([commits(first), commits(second), arrive.mock.calls.length]).toEqual([1, 1, 2])
   })
 })
 
@@ -171,7 +206,7 @@ describe('a replayed record (its bytes are a version already stored)', () => {
     registry.versionWithSha = () => 2
     const replay = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
     expect(await judged(replay)).toEqual(['duplicate', 'm', null])
-    expect(replay.commit).toHaveBeenCalledOnce()
+    expect(commits(replay)).toBe(1)
     expect(arrive).not.toHaveBeenCalled()
   })
 
@@ -187,11 +222,11 @@ describe('a replayed record (its bytes are a version already stored)', () => {
     const failed = once(logged, RETRYING)
     stream.receive(retry)
     expect(await failed).toEqual([expect.objectContaining({ model: 'm', offset: '7', attempt: 1, error: 'ENOSPC: no space left on device, write' })])
-    expect(retry.commit).not.toHaveBeenCalled()
+    expect(commits(retry)).toBe(0)
     await vi.advanceTimersByTimeAsync(retryDelay(1))
     expect(await done).toEqual(['accepted', 'm', null])
     expect(judgeStored.mock.calls).toEqual([['m', 2], ['m', 2]])
-    expect(retry.commit).toHaveBeenCalledOnce()
+    expect(commits(retry)).toBe(1)
     expect(arrive).not.toHaveBeenCalled()
     expect(stream.status()).toMatchObject({ accepted: 1, duplicate: 0, retrying: null })
   })
@@ -204,7 +239,7 @@ describe('a replayed record (its bytes are a version already stored)', () => {
     logged.on('model descriptor rejected', (obj) => rejections.push(obj))
     const replay = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
     expect(await judged(replay)).toEqual(['accepted', 'm', null])
-    expect(replay.commit).toHaveBeenCalledOnce()
+    expect(commits(replay)).toBe(1)
     expect(stream.status()).toMatchObject({ accepted: 1, rejected: 0, recent_rejections: [] })
     expect(rejections).toEqual([])
     logged.removeAllListeners('model descriptor rejected')
