@@ -11,7 +11,11 @@
 // `state` and `lastError` say where it is (/readyz, metrics).
 import type { Consumer, MessagesStream } from '@platformatic/kafka'
 import type { Logger } from '../types.ts'
+import { atMost } from '../at-most.ts'
 import { errorMessage } from './client.ts'
+
+/** How long start() waits for the first stream before the gateway goes on starting. */
+const START_WAIT_MS = 5000
 
 /** `consuming`: a message stream is open; `reconnecting`: none is, and one is being opened. */
 export type KeptStreamState = 'starting' | 'consuming' | 'reconnecting' | 'closed'
@@ -29,6 +33,8 @@ export interface KeptStreamOptions<S extends AnyStream> {
   consume(): Promise<S>
   /** A stream just opened; `again`: one was open before. Its listeners go on here. */
   opened(stream: S, again: boolean): void
+  /** The open stream is lost (ended, or its consumer lost the group): a commit through it would never settle. */
+  lost?(): void
   /** The wait before the `attempt`th try (1, 2, …) to open a stream again. */
   backoffMs(attempt: number): number
 }
@@ -57,15 +63,18 @@ export class KeptStream<S extends AnyStream> {
     consumer.on('error', (err: unknown) => this.consumerFailed(err))
   }
 
-  /** Opens the stream. When that fails (brokers unreachable), keeps trying in the background, state `reconnecting`, and resolves all the same. */
-  async start(): Promise<void> {
-    try {
-      await this.open()
-    } catch (err) {
+  /**
+   * Opens the stream, waiting for it at most `waitMs`: brokers that do not answer (a connect
+   * timeout per try) must not hold the gateway's start. When opening fails, keeps trying in the
+   * background, state `reconnecting`; resolves all the same.
+   */
+  async start(waitMs = START_WAIT_MS): Promise<void> {
+    const first = this.open().catch((err: unknown) => {
       if (this.closing) return
       this.state = 'reconnecting'
       this.cannotConsume(err)
-    }
+    })
+    await atMost(first, waitMs)
   }
 
   pause(): void {
@@ -126,15 +135,23 @@ export class KeptStream<S extends AnyStream> {
     this.consumerErrors++
     this.lastError = errorMessage(err)
     this.log.warn({ error: this.lastError }, `${this.options.name}: the consumer lost its group (a rejoin failed); consuming again`)
-    // Its stream would go on fetching for a member that no longer heartbeats: closed, it is replaced (ended()).
-    if (!this.closing) this.stream?.close().catch(() => {})
+    // Its stream would go on fetching for a member that no longer heartbeats: closed and replaced.
+    const stream = this.stream
+    if (stream === null || this.closing) return
+    this.lose()
+    stream.close().catch(() => {})
   }
 
   private ended(stream: S): void {
     if (stream !== this.stream || this.closing) return
+    this.log.warn({ error: this.lastError }, `${this.options.name} ended; consuming again`)
+    this.lose()
+  }
+
+  private lose(): void {
     this.stream = null
     this.state = 'reconnecting'
-    this.log.warn({ error: this.lastError }, `${this.options.name} ended; consuming again`)
+    this.options.lost?.()
     this.reopenLater()
   }
 

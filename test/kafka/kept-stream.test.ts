@@ -34,6 +34,7 @@ type Stream = MessagesStream<string, string, string, string>
 let consumer: FakeConsumer
 let outcomes: (FakeStream | Error)[]
 let opened: { stream: FakeStream; again: boolean }[]
+let lost: number
 let kept: KeptStream<Stream>
 
 function keep(): KeptStream<Stream> {
@@ -46,6 +47,7 @@ function keep(): KeptStream<Stream> {
       return next as unknown as Stream
     },
     opened: (stream, again) => opened.push({ stream: stream as unknown as FakeStream, again }),
+    lost: () => lost++,
     backoffMs: (attempt) => 1000 * attempt,
   })
 }
@@ -55,6 +57,7 @@ beforeEach(() => {
   consumer = new FakeConsumer()
   outcomes = []
   opened = []
+  lost = 0
   kept = keep()
 })
 
@@ -83,6 +86,29 @@ describe('KeptStream', () => {
     expect(kept.reopens).toBe(0)
   })
 
+  it('holds the start at most 5 s for brokers that do not answer, and consumes once the first consume() ends', async () => {
+    let answer: (stream: Stream) => void = () => undefined
+    const slow = new KeptStream<Stream>(consumer as unknown as Consumer<string, string, string, string>, log, {
+      topic: 'in',
+      name: 'slow stream',
+      consume: () => new Promise<Stream>((resolve) => (answer = resolve)),
+      opened: () => undefined,
+      backoffMs: () => 1000,
+    })
+    let started = false
+    const starting = slow.start().then(() => (started = true))
+    await vi.advanceTimersByTimeAsync(4999)
+    expect(started).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    await starting
+    expect(slow.state).toBe('starting')
+    const stream = new FakeStream()
+    answer(stream as unknown as Stream)
+    await vi.advanceTimersByTimeAsync(0)
+    expect([slow.state, slow.stream]).toEqual(['consuming', stream])
+    await slow.close()
+  })
+
   it('opens a new stream after one ends, and keeps a pause across it', async () => {
     const first = new FakeStream()
     const second = new FakeStream()
@@ -90,7 +116,7 @@ describe('KeptStream', () => {
     await kept.start()
     kept.pause()
     await first.close()
-    expect(kept.state).toBe('reconnecting')
+    expect([kept.state, lost]).toEqual(['reconnecting', 1])
     await vi.advanceTimersByTimeAsync(1000)
     expect(opened.map((o) => o.again)).toEqual([false, true])
     expect(kept.stream).toBe(second)
@@ -106,6 +132,8 @@ describe('KeptStream', () => {
     outcomes = [first, second]
     await kept.start()
     consumer.emit('error', new Error('rejoin failed'))
+    // At once, not when the stream has closed: a commit through it from now on would never settle.
+    expect([kept.stream, kept.state, lost]).toEqual([null, 'reconnecting', 1])
     expect(kept.consumerErrors).toBe(1)
     expect(kept.lastError).toContain('rejoin failed')
     await vi.advanceTimersByTimeAsync(0)
@@ -113,6 +141,7 @@ describe('KeptStream', () => {
     await vi.advanceTimersByTimeAsync(1000)
     expect(kept.stream).toBe(second)
     expect(kept.state).toBe('consuming')
+    expect(lost).toBe(1)
   })
 
   it('stops trying once closed', async () => {

@@ -19,8 +19,12 @@ export type IntakeState = KeptStreamState
 
 export interface IntakeHandlers {
   message(message: Msg): void
-  /** A new stream replaced one that ended: it starts again from the committed offsets. Called before its first message. */
-  reopened(): void
+  /**
+   * The stream ended (a broker outage, a lost group), or a new one replaced it, before its first
+   * message: a new stream starts again from the committed offsets, and the old one's commits
+   * would never settle.
+   */
+  streamChanged(): void
   /** The group (re)assigned this member's partitions. */
   assigned(): void
 }
@@ -58,9 +62,10 @@ export class InputConsumer {
       name: 'stream mode: the input stream',
       consume: () => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false }),
       opened: (stream, again) => {
-        if (again) handlers.reopened()
+        if (again) handlers.streamChanged()
         stream.on('data', handlers.message)
       },
+      lost: () => handlers.streamChanged(),
       backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
     })
     this.consumer.on('consumer:group:join', () => handlers.assigned())

@@ -67,7 +67,7 @@ export class StreamScorer implements Component {
     this.sender = new AnswerSender(this.producer, settings, log, () => this.closing)
     this.intake = new InputConsumer(settings, log, {
       message: (message) => this.accept(message),
-      reopened: () => this.reopened(),
+      streamChanged: () => this.streamChanged(),
       assigned: () => this.assigned(),
     })
   }
@@ -192,8 +192,8 @@ export class StreamScorer implements Component {
     }
   }
 
-  /** A new stream starts from the committed offsets: what is here already is skipped, and committed through the consumer. */
-  private reopened(): void {
+  /** The stream ended or was replaced: what is here already is committed through the consumer, and skipped when a new stream delivers it again. */
+  private streamChanged(): void {
     for (const p of this.partitions.values()) p.directBelow = p.next
   }
 

@@ -74,14 +74,16 @@ output:
     const served = await serve(config)
     try {
       expect((await predict(served.url, 'rest-1', 0)).status).toBe(200)
+      const streamOf = (r: Awaited<ReturnType<typeof served.readyz>>): { state: string; last_error: string | null } => (r.body.output as unknown as { stream: { state: string; last_error: string | null } }).stream
       const ready = await served.readyz()
-      const stream = (ready.body.output as unknown as { stream: { state: string; last_error: string | null } }).stream
       expect(ready.status).toBe(200)
-      expect(stream.state).toBe('reconnecting')
-      expect(stream.last_error).toEqual(expect.any(String))
+      // Ready before the first consume() has given up (the start waits at most 5 s for it).
+      expect(['starting', 'reconnecting']).toContain(streamOf(ready).state)
+      const failed = await eventually('stream mode reconnecting', served.readyz, (r) => streamOf(r).state === 'reconnecting', 90_000)
+      expect(streamOf(failed).last_error).toEqual(expect.any(String))
 
       await broker.start()
-      await eventually('stream mode consuming', served.readyz, (r) => (r.body.output as unknown as { stream: { state: string } }).stream.state === 'consuming', 90_000)
+      await eventually('stream mode consuming', served.readyz, (r) => streamOf(r).state === 'consuming', 90_000)
       await produce(topic, JSON.stringify({ id: 'late', ensemble: 'cancer', inputs: { input: [samples('cancer').rows[0]] } }))
       await answered(topic, 'late')
     } finally {

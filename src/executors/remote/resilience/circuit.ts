@@ -4,11 +4,12 @@
 // was given a fair chance (at least FAIR_CHANCE_MIN_MS and the upstream's usual latency):
 // otherwise one client's tiny budget_ms could open the circuit for everyone. A call the
 // collector cancelled (it decided), or an input the upstream refused, is no verdict at all.
-// The half-open probe is the exception: the collector's cancel stops the run waiting for it,
-// not the probe, which goes on to its deadline. Else a member slower than the others (the third
+// The half-open probe is the exception: a cancel (the collector decided, the client left) stops
+// the run waiting for it, not the probe, which goes on to its deadline. Else a member slower than the others (the third
 // voter, a preferred model behind its fallback) would have every probe cancelled once the run
 // decides, and stay half-open for good: one call at a time, the rest skipped.
 import { ModelError, ModelErrorCode } from '../../../errors.ts'
+import { MAX_TIMER_MS } from '../../../timer-step.ts'
 import { UpstreamError } from '../errors.ts'
 import { Admission, type CircuitBreaker } from './breaker.ts'
 import type { Call, LatencyEstimate } from './call.ts'
@@ -60,7 +61,7 @@ function probeToDeadline<Req, Res>(verdict: Verdict<Req, Res>, req: Req, signal:
   const callerAborted = (): void => {
     const left = deadline - performance.now()
     if (left <= 1) return own.abort(signal.reason)
-    timer = setTimeout(() => own.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, 'the circuit probe had no answer by the deadline', true)), left)
+    timer = setTimeout(() => own.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, 'the circuit probe had no answer by the deadline', true)), Math.min(left, MAX_TIMER_MS))
     timer.unref() // a stop does not wait for a probe nobody waits for
   }
   signal.addEventListener('abort', callerAborted, { once: true })
