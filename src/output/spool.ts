@@ -12,6 +12,7 @@
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { copyTail, worthCompacting } from './compaction.ts'
+import { parseLine, scanLines, takeLock } from './spool-file.ts'
 
 export interface SpoolEntry {
   readonly key: string | null
@@ -59,7 +60,8 @@ export class Spool {
   /** Takes the lock and picks up what a previous run left. Returns how many records wait. */
   open(): number {
     mkdirSync(dirname(this.file), { recursive: true })
-    this.lock()
+    takeLock(this.file)
+    this.locked = true
     this.compactionOff = false
     rmSync(`${this.file}.compact`, { force: true }) // a compaction a crash cut short: the spool itself is whole
     this.ignoredPos = null
@@ -248,62 +250,4 @@ export class Spool {
     rmSync(`${this.file}.pos`, { force: true }) // left there, a spool grown past it could make it fit
     return 0
   }
-
-  /** One process per spool file: two writers would interleave and replay each other's records. */
-  private lock(): void {
-    const lockFile = `${this.file}.lock`
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        writeFileSync(lockFile, String(process.pid), { flag: 'wx' })
-        this.locked = true
-        return
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      }
-      const owner = Number(readFileSync(lockFile, 'utf8'))
-      if (owner && owner !== process.pid && alive(owner)) {
-        throw new Error(`spool ${this.file} is in use by process ${owner} (give each gateway its own spool_dir)`)
-      }
-      rmSync(lockFile, { force: true }) // left by a process that is gone
-    }
-    throw new Error(`cannot lock spool ${this.file}`)
-  }
-}
-
-/** A line as append() writes it (`key JSON`, TAB, value), or null for anything else. */
-function parseLine(line: string): SpoolEntry | null {
-  const tab = line.indexOf('\t')
-  if (tab <= 0) return null
-  try {
-    const key: unknown = JSON.parse(line.slice(0, tab))
-    return key === null || typeof key === 'string' ? { key, value: line.slice(tab + 1) } : null
-  } catch {
-    return null
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** Scans the file in chunks: the offset just past its last newline, and the lines that start at or after `from`. */
-function scanLines(fd: number, size: number, from: number): { whole: number; linesAfterPos: number } {
-  const buf = Buffer.allocUnsafe(1024 * 1024)
-  let whole = 0
-  let lines = 0
-  for (let at = 0; at < size; ) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at)
-    if (n === 0) break
-    for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) {
-      if (at + i >= from) lines++
-      whole = at + i + 1
-    }
-    at += n
-  }
-  return { whole, linesAfterPos: lines }
 }
