@@ -136,6 +136,8 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   }
 
   private async take(message: Raw): Promise<void> {
+    // Closing: a record behind one left uncommitted (waiting for its retry) must not commit past it.
+    if (this.closing.signal.aborted) return
     let result: Result
     let reason: string | null
     for (let attempt = 1; ; attempt++) {
@@ -161,7 +163,10 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     // settle, and never settles once that stream is gone (a broker outage), which would wedge
     // every record after this one. Records are committed one at a time, in offset order.
     const offsets = [{ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch }]
-    await this.consumer.commit({ offsets }).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
+    // Not in its group (a broker outage): a commit would make the client rejoin by itself, beside
+    // our own reopen. Left uncommitted, the record comes again and is skipped (held, or its sha256).
+    if (!this.consumer.isActive()) this.log.warn({ offset: String(message.offset) }, 'model stream: not committed, the consumer is not in its group; the record may be read again')
+    else await this.consumer.commit({ offsets }).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
     this.emit('record', result, message.key ?? '', reason)
   }
 

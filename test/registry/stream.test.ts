@@ -60,6 +60,7 @@ async function judged(message: Raw): Promise<unknown[]> {
 beforeEach(() => {
   nextOffset = 7n
   commitCalls = vi.spyOn(Consumer.prototype, 'commit').mockImplementation(() => Promise.resolve()) as never
+  vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
   dir = tempDir('specserve-stream-')
   arrive = vi.fn<Registry['arrive']>().mockResolvedValue(serving)
   registry = { isRepositoryModel: (name) => name === 'm', versionWithSha: () => undefined, version: () => serving, arrive, judgeStored: () => Promise.reject(new Error('not expected')) }
@@ -70,7 +71,7 @@ beforeEach(() => {
 afterEach(async () => {
   vi.useRealTimers()
   await stream.close()
-  commitCalls.mockRestore()
+  vi.restoreAllMocks()
 })
 
 describe('a location over max_model_bytes', () => {
@@ -166,16 +167,26 @@ describe('which records are committed', () => {
     expect(stream.status()).toMatchObject({ accepted: 2, rejected: 0, retrying: null })
   })
 
-  it('a stop while a record waits for its retry leaves it uncommitted, to be read again', async () => {
+  it('a stop while a record waits for its retry leaves it uncommitted, to be read again, and the record behind it too', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    arrive.mockRejectedValue(diskFull())
+    arrive.mockRejectedValueOnce(diskFull())
     const message = record(descriptor({ kind: 'data', data: Buffer.from('model 1') }))
+    const behind = record(descriptor({ kind: 'data', data: Buffer.from('model 2') }))
     const retrying = once(logged, RETRYING)
     stream.receive(message)
+    stream.receive(behind)
     await retrying
     await stream.close()
-    expect(commits(message)).toBe(0)
+    // Committing the one behind would commit past the first: never read again.
+    expect([commits(message), commits(behind)]).toEqual([0, 0])
     expect(arrive).toHaveBeenCalledOnce()
+  })
+
+  it('a record judged while the consumer is out of its group is not committed (the client would rejoin by itself)', async () => {
+    vi.mocked(Consumer.prototype.isActive).mockReturnValue(false)
+    const message = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
+    expect(await judged(message)).toEqual(['accepted', 'm', null])
+    expect(commits(message)).toBe(0)
   })
 })
 
