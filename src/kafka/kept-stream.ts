@@ -17,7 +17,7 @@ import { errorMessage } from './client.ts'
 /** How long start() waits for the first stream before the gateway goes on starting. */
 const START_WAIT_MS = 5000
 
-/** `consuming`: a message stream is open; `reconnecting`: none is, and one is being opened. */
+/** `starting`: the first consume() is under way; `consuming`: a message stream is open; `reconnecting`: none is, and one is being opened. */
 export type KeptStreamState = 'starting' | 'consuming' | 'reconnecting' | 'closed'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any key/value types: only the stream's lifecycle is used here
@@ -69,12 +69,19 @@ export class KeptStream<S extends AnyStream> {
    * background, state `reconnecting`; resolves all the same.
    */
   async start(waitMs = START_WAIT_MS): Promise<void> {
-    const first = this.open().catch((err: unknown) => {
-      if (this.closing) return
-      this.state = 'reconnecting'
-      this.cannotConsume(err)
-    })
+    let late = false
+    const first = this.open().then(
+      () => {
+        if (late && this.state === 'consuming') this.log.info({ topic: this.options.topic }, `${this.options.name}: consuming`)
+      },
+      (err: unknown) => {
+        if (this.closing) return
+        this.state = 'reconnecting'
+        this.cannotConsume(err)
+      },
+    )
     await atMost(first, waitMs)
+    late = true
   }
 
   pause(): void {

@@ -14,7 +14,7 @@ export const LAG_INTERVAL_MS = 5000
 /** The longest wait between two attempts to consume again. */
 const MAX_REOPEN_BACKOFF_MS = 30_000
 
-/** `consuming`: a message stream is open; `reconnecting`: none is (it ended, or the brokers are unreachable) and one is being opened. */
+/** `starting`: the first consume() is under way; `consuming`: a message stream is open; `reconnecting`: none is (it ended, or the brokers are unreachable) and one is being opened. */
 export type IntakeState = KeptStreamState
 
 export interface IntakeHandlers {
@@ -131,6 +131,8 @@ export class InputConsumer {
 
   /** Commits past `message` through the consumer: for a message of a stream that ended (its own commit would wait on it for ever). */
   commitDirectly(message: Msg): Promise<void> {
+    // Not in its group: the client's commit would rejoin by itself, beside our own reopen.
+    if (!this.consumer.isActive()) return Promise.reject(new Error('the consumer is not in its group'))
     return this.consumer.commit({ offsets: [{ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch }] })
   }
 

@@ -121,7 +121,7 @@ export class StreamScorer implements Component {
     out.counter('specserve_stream_skipped_messages', 'Stream mode: messages of partitions moved to another instance (read there).', [[none, this.notOwned]])
     out.gauge('specserve_stream_in_flight', 'Stream mode: predicts running.', [[none, this.running]])
     out.gauge('specserve_stream_paused', 'Stream mode: 1 while intake is paused (a partition has its maximum in flight and more queued).', [[none, this.paused ? 1 : 0]])
-    out.gauge('specserve_stream_consuming', 'Stream mode: 1 while the input topic is being consumed, 0 while the consumer reconnects (state and last_error in /readyz).', [[none, this.intake.state === 'consuming' ? 1 : 0]])
+    out.gauge('specserve_stream_consuming', 'Stream mode: 1 while the input topic is being consumed, 0 while the consumer reconnects or has not joined yet (state and last_error in /readyz).', [[none, this.intake.state === 'consuming' ? 1 : 0]])
     out.gauge('specserve_stream_produce_retrying', 'Stream mode: answers and dead letters not acknowledged yet and being retried (their partitions wait).', [[none, this.sender.retrying]])
     const topic = this.settings.stream.inputTopic
     out.gauge(
