@@ -165,6 +165,17 @@ describe('a version that failed at start', () => {
     versions.serving = 2
     return versions
   }
+
+  /** Version 2 failed at start, version 1 served after the fallback, then version 3 arrived and serves. */
+  async function newerServesAfterFailure(): Promise<ModelVersions> {
+    const versions = await failedAt('serving')
+    await versions.add(bytes(3), { version: 3, source: 'upload' })
+    versions.serving = 1
+    versions.failAtStart(2, 'validation gate failed: y')
+    versions.update(3, { state: 'serving', serving_since: '2026-01-03T00:00:00.000Z' })
+    versions.serving = 3
+    return versions
+  }
   const ioError = (code: string) => (): never => {
     throw Object.assign(new Error(`${code}: cannot read`), { code })
   }
@@ -197,13 +208,7 @@ describe('a version that failed at start', () => {
   })
 
   it('is no rollback target, nor what a version_policy falls back to; a rollback below it retires it', async () => {
-    const versions = await failedAt('serving')
-    await versions.add(bytes(3), { version: 3, source: 'upload' })
-    versions.serving = 1
-    versions.failAtStart(2, 'validation gate failed: y')
-    // Version 1 served after the fallback, then version 3 arrived and serves.
-    versions.update(3, { state: 'serving', serving_since: '2026-01-03T00:00:00.000Z' })
-    versions.serving = 3
+    const versions = await newerServesAfterFailure()
     expect(versions.previous()).toBe(1)
     expect(versions.passedUnder({ kind: 'specific', versions: [1, 2] })).toBe(1)
     expect(versions.retireFailedAbove(1)).toEqual([2])
@@ -211,12 +216,7 @@ describe('a version that failed at start', () => {
   })
 
   it('is an ordinary version again once a newer version serves: a rollback target, so keep_versions keeps a target a rollback can use', async () => {
-    const versions = await failedAt('serving')
-    await versions.add(bytes(3), { version: 3, source: 'upload' })
-    versions.serving = 1
-    versions.failAtStart(2, 'validation gate failed: y')
-    versions.update(3, { state: 'serving', serving_since: '2026-01-03T00:00:00.000Z' })
-    versions.serving = 3
+    const versions = await newerServesAfterFailure()
     expect(versions.prune(2)).toEqual([1])
     expect(versions.get(2)).toMatchObject({ state: 'ready', reason: null })
     expect(versions.previous()).toBe(2)
