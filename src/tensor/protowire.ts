@@ -199,7 +199,16 @@ export function uint64Size(value: bigint): number {
   return size
 }
 
-export const stringSize = (value: string): number => Buffer.byteLength(value)
+/** Strings up to this length are measured and written in JS when ASCII: cheaper than a call into Buffer's native code for ids and names. */
+const SHORT_STRING = 64
+
+/** A string's UTF-8 size. Its UTF-16 length is its UTF-8 size exactly when it is all ASCII. */
+export function stringSize(value: string): number {
+  const n = value.length
+  if (n > SHORT_STRING) return Buffer.byteLength(value)
+  for (let i = 0; i < n; i++) if (value.charCodeAt(i) > 0x7f) return Buffer.byteLength(value)
+  return n
+}
 
 /** Bytes of a length-delimited field: tag, length, body. */
 export const lenFieldSize = (field: number, bodySize: number): number => varintSize(field << 3) + varintSize(bodySize) + bodySize
@@ -209,8 +218,19 @@ export class ProtoWriter {
   readonly buf: Buffer
   pos = 0
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size)
+  /**
+   * `framed`: the buffer starts with gRPC's 5-byte message prefix (uncompressed, `size`
+   * big-endian), so the message goes onto an HTTP/2 stream as it is, without a copy.
+   */
+  constructor(size: number, framed = false) {
+    if (!framed) {
+      this.buf = Buffer.allocUnsafe(size)
+      return
+    }
+    this.buf = Buffer.allocUnsafe(size + 5)
+    this.buf[0] = 0
+    this.buf.writeUInt32BE(size, 1)
+    this.pos = 5
   }
 
   uint32(value: number): void {
@@ -249,7 +269,14 @@ export class ProtoWriter {
   stringField(field: number, value: string, size = stringSize(value)): void {
     this.tag(field, WireType.LEN)
     this.uint32(size)
-    this.pos += this.buf.write(value, this.pos, size, 'utf8')
+    if (size !== value.length || size > SHORT_STRING) {
+      this.pos += this.buf.write(value, this.pos, size, 'utf8')
+      return
+    }
+    // ASCII (its UTF-8 size is its length): one byte per character.
+    const buf = this.buf
+    for (let i = 0, at = this.pos; i < size; i++) buf[at + i] = value.charCodeAt(i)
+    this.pos += size
   }
 
   bytes(bytes: Uint8Array): void {

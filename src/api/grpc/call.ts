@@ -4,7 +4,7 @@ import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js'
 import type { ServiceDefinition } from '@grpc/proto-loader'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
-import { withIncomingMetadata } from '../../telemetry/tracing.ts'
+import { activeTracer, withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictRequest, PredictResult } from '../../types.ts'
 import { principalOf } from '../../security/grpc.ts'
 import { forCaller } from '../../security/redact.ts'
@@ -98,6 +98,11 @@ export function deadlineBudget(call: Pick<ServerUnaryCall<unknown, unknown>, 'ge
   return remaining - replyMargin(remaining)
 }
 
+/** What servePredict reads of a unary call: grpc-js's ServerUnaryCall, or fast-unary.ts's FastCall. */
+export type UnaryCallLike = Pick<ServerUnaryCall<unknown, unknown>, 'request' | 'metadata' | 'getDeadline' | 'cancelled'> & {
+  once(event: 'cancelled', listener: () => void): unknown
+}
+
 /** What a service makes of its request message: the predict to run and how to answer it. */
 export interface PredictCall<Reply = object> {
   readonly request: Pick<PredictRequest, 'id' | 'ensemble' | 'inputs' | 'budgetMs'>
@@ -110,7 +115,7 @@ export interface PredictCall<Reply = object> {
  * the metadata parents the predict span (no-op with tracing off), and request errors and
  * failed predicts map to statuses. `build` (which may throw) translates the wire message.
  */
-export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>, build: () => PredictCall): void {
+export function servePredict(gateway: Gateway, call: UnaryCallLike, callback: sendUnaryData<unknown>, build: () => PredictCall): void {
   let respond: PredictCall['respond']
   let pending: Promise<PredictResult>
   try {
@@ -118,7 +123,8 @@ export function servePredict(gateway: Gateway, call: ServerUnaryCall<unknown, un
     const built = build()
     respond = built.respond
     const predict = { ...built.request, transportBudgetMs: deadlineBudget(call) }
-    const run = withIncomingMetadata(call.metadata, () => gateway.start(predict))
+    // The metadata is read only when tracing is on (on the fast path it is built when read).
+    const run = activeTracer() ? withIncomingMetadata(call.metadata, () => gateway.start(predict)) : gateway.start(predict)
     // Cancelled while its message was decoded (or right now): it is not waited for.
     if (call.cancelled) run.cancel()
     else call.once('cancelled', () => run.cancel())

@@ -233,9 +233,9 @@ function writeInferResponse(w: ProtoWriter, reply: InferReply, paramSizes: reado
   }
 }
 
-export function encodeModelInferResponse(reply: InferReply): Buffer {
+export function encodeModelInferResponse(reply: InferReply, framed = false): Buffer {
   const planned = planInferResponse(reply)
-  const w = new ProtoWriter(planned.size)
+  const w = new ProtoWriter(planned.size, framed)
   planned.write(w)
   return w.finish()
 }

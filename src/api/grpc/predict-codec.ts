@@ -164,10 +164,10 @@ function planPredictResponse(result: PredictResult): Planned {
   }
 }
 
-/** A successful predict's PredictResponse, sized first, then written into one buffer. */
-export function encodePredictResponse(result: PredictResult): Buffer {
+/** A successful predict's PredictResponse, sized first, then written into one buffer (`framed`: after gRPC's message prefix). */
+export function encodePredictResponse(result: PredictResult, framed = false): Buffer {
   const planned = planPredictResponse(result)
-  const w = new ProtoWriter(planned.size)
+  const w = new ProtoWriter(planned.size, framed)
   planned.write(w)
   return w.finish()
 }

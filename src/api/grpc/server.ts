@@ -9,8 +9,10 @@ import type { Gateway } from '../../gateway.ts'
 import { tolerantService, withCodecs } from './call.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
-import { predictCodecs } from './predict-codec.ts'
-import { inferCodecs } from './infer-codec.ts'
+import { decodePredictRequest, encodePredictResponse, predictCodecs } from './predict-codec.ts'
+import { decodeModelInferRequest, encodeModelInferResponse, inferCodecs, type InferReply } from './infer-codec.ts'
+import { installFastUnary, type FastMethod } from './fast-unary.ts'
+import type { PredictResult } from '../../types.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 import { guardedServer } from '../../security/grpc.ts'
@@ -20,6 +22,8 @@ export interface GrpcFrontend {
   readonly server: Server
   /** The certificate files (server.tls), null when plaintext: 'reloaded' and 'rejected' say what became of a change. */
   readonly tls: TlsFiles | null
+  /** Whether plain Predict and ModelInfer calls are answered without grpc-js's per-call machinery (fast-unary.ts). */
+  readonly fastUnary: boolean
   /** Binds and starts serving; resolves with the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<number>
   /** Health service status for "" and both services: SERVING once the gateway is ready, NOT_SERVING when draining. */
@@ -46,9 +50,22 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
   })
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
   const services = guardedServer(server, gateway) as Server
+  const gatewayImpl = gatewayService(gateway)
+  const inferenceImpl = inferenceService(gateway)
   // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader.
-  services.addService(tolerantService(withCodecs(service(GATEWAY_SERVICE), predictCodecs)), gatewayService(gateway))
-  services.addService(tolerantService(withCodecs(service(INFERENCE_SERVICE), inferCodecs)), inferenceService(gateway))
+  services.addService(tolerantService(withCodecs(service(GATEWAY_SERVICE), predictCodecs)), gatewayImpl)
+  services.addService(tolerantService(withCodecs(service(INFERENCE_SERVICE), inferCodecs)), inferenceImpl)
+  // On an open gateway their plain unary calls skip grpc-js's per-call machinery (fast-unary.ts).
+  const fastUnary =
+    services === server &&
+    installFastUnary(
+      server,
+      new Map<string, FastMethod>([
+        [`/${GATEWAY_SERVICE}/Predict`, { decode: decodePredictRequest, encodeFramed: (r: PredictResult) => encodePredictResponse(r, true), handler: gatewayImpl.Predict as unknown as FastMethod['handler'] }],
+        [`/${INFERENCE_SERVICE}/ModelInfer`, { decode: decodeModelInferRequest, encodeFramed: (r: InferReply) => encodeModelInferResponse(r, true), handler: inferenceImpl.ModelInfer as unknown as FastMethod['handler'] }],
+      ]),
+      { maxReceiveBytes: config.server.grpc_max_receive_bytes, maxSendBytes: config.server.grpc_max_send_bytes },
+    )
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
@@ -61,6 +78,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
   return {
     server,
     tls,
+    fastUnary,
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)))

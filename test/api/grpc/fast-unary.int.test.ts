@@ -1,0 +1,132 @@
+// Predict and ModelInfer on an open gateway are answered from their HTTP/2 stream, without
+// grpc-js's per-call machinery (src/api/grpc/fast-unary.ts). A raw HTTP/2 client checks
+// what a gRPC client sees on the edges grpc-js used to handle, and which calls still go
+// to grpc-js. Everyday calls through real clients are in the service tests beside this one.
+import * as grpc from '@grpc/grpc-js'
+import { once } from 'node:events'
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
+import { gzipSync } from 'node:zlib'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { buildGrpcServer } from '../../../src/api/grpc/server.ts'
+import { Gateway } from '../../../src/gateway.ts'
+import { configFrom, samples } from '../../helpers.ts'
+import { guardedYaml } from '../../security/fixture.ts'
+import { startHarness, type Harness } from './harness.ts'
+
+const cancer = samples('cancer')
+
+interface Answer {
+  headers: IncomingHttpHeaders
+  trailers: IncomingHttpHeaders
+  body: Buffer
+}
+
+/** The status a gRPC client reads: from the trailers, or from the headers of a trailers-only answer. */
+const statusOf = (a: Answer): number => Number(a.trailers['grpc-status'] ?? a.headers['grpc-status'])
+const messageOf = (a: Answer): string => decodeURI(String(a.trailers['grpc-message'] ?? a.headers['grpc-message']))
+
+const frame = (message: Buffer, compressed = false): Buffer => {
+  const prefix = Buffer.alloc(5)
+  prefix[0] = compressed ? 1 : 0
+  prefix.writeUInt32BE(message.length, 1)
+  return Buffer.concat([prefix, message])
+}
+
+describe('the fast unary path', () => {
+  let h: Harness
+  let session: ClientHttp2Session
+  let predictBytes: Buffer
+
+  /** One call: `chunks` are written one by one, then the stream ends (unless `end` is false). */
+  async function call(path: string, chunks: Buffer[], extra: Record<string, string> = {}, end = true): Promise<Answer> {
+    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
+    const body: Buffer[] = []
+    let trailers: IncomingHttpHeaders = {}
+    stream.on('data', (b: Buffer) => body.push(b))
+    stream.on('trailers', (t) => (trailers = t))
+    const response = once(stream, 'response') as Promise<[IncomingHttpHeaders]>
+    for (const chunk of chunks) stream.write(chunk)
+    if (end) stream.end()
+    const [headers] = await response
+    if (!end) stream.close() // the client gives up its side, as gRPC clients do on a status
+    if (!stream.closed) await once(stream, 'close')
+    return { headers, trailers, body: Buffer.concat(body) }
+  }
+
+  beforeAll(async () => {
+    h = await startHarness()
+    session = connect(`http://${h.address}`)
+    const serialize = (h.gatewayClient.Predict as unknown as { requestSerialize: (m: object) => Buffer }).requestSerialize
+    predictBytes = serialize({ ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0], shape: [1, 30] } } })
+  })
+  afterAll(async () => {
+    session?.close()
+    await h?.close()
+  })
+
+  it('is on for an open gateway, and builds no grpc-js metadata for a plain Predict', async () => {
+    expect(h.frontend.fastUnary).toBe(true)
+    const metadata = vi.spyOn(grpc.Metadata, 'fromHttp2Headers')
+    try {
+      const ok = await call('/specserve.v1.Gateway/Predict', [frame(predictBytes)], { 'grpc-timeout': '5S' })
+      expect(statusOf(ok)).toBe(grpc.status.OK)
+      expect(ok.headers['content-type']).toBe('application/grpc+proto')
+      const decode = (h.gatewayClient.Predict as unknown as { responseDeserialize: (b: Buffer) => { ensemble: string; decision: { chosen: string } } }).responseDeserialize
+      expect(ok.body.readUInt32BE(1)).toBe(ok.body.length - 5)
+      expect(decode(ok.body.subarray(5))).toMatchObject({ ensemble: 'cancer', decision: { chosen: 'cancer-mlp' } })
+      expect(metadata).not.toHaveBeenCalled()
+
+      // A compressed call is grpc-js's to read: it still answers, through grpc-js.
+      const gzipped = await call('/specserve.v1.Gateway/Predict', [frame(gzipSync(predictBytes), true)], { 'grpc-encoding': 'gzip' })
+      expect(statusOf(gzipped)).toBe(grpc.status.OK)
+      expect(metadata).toHaveBeenCalled()
+    } finally {
+      metadata.mockRestore()
+    }
+  })
+
+  it('reads a message split over many DATA frames', async () => {
+    const whole = frame(predictBytes)
+    const pieces = [whole.subarray(0, 2), whole.subarray(2, 7), whole.subarray(7, 40), whole.subarray(40)]
+    const ok = await call('/specserve.v1.Gateway/Predict', pieces)
+    expect(statusOf(ok)).toBe(grpc.status.OK)
+  })
+
+  it('answers as grpc-js does to no message, two messages, and a compressed flag under the identity encoding', async () => {
+    const none = await call('/specserve.v1.Gateway/Predict', [])
+    expect(statusOf(none)).toBe(grpc.status.UNIMPLEMENTED)
+    expect(messageOf(none)).toMatch(/no request message/)
+    const two = await call('/specserve.v1.Gateway/Predict', [frame(predictBytes), frame(predictBytes)])
+    expect(statusOf(two)).toBe(grpc.status.UNIMPLEMENTED)
+    expect(messageOf(two)).toMatch(/second request message/)
+    const flagged = await call('/specserve.v1.Gateway/Predict', [frame(predictBytes, true)])
+    expect(statusOf(flagged)).toBe(grpc.status.OK) // grpc-js reads the bytes as they are
+    expect(h.gateway.admission.count).toBe(0)
+  })
+
+  it('refuses an oversized message from its prefix, before its bytes arrive', async () => {
+    const prefix = Buffer.from([0, 0, 0, 0, 0])
+    prefix.writeUInt32BE(65_537, 1) // the harness allows 65,536
+    const refused = await call('/specserve.v1.Gateway/Predict', [prefix], {}, false)
+    expect(statusOf(refused)).toBe(grpc.status.RESOURCE_EXHAUSTED)
+    expect(messageOf(refused)).toMatch(/larger than max \(65537 vs 65536\)/)
+  })
+
+  it('answers a request that does not decode INVALID_ARGUMENT with its stable code', async () => {
+    const bad = await call('/inference.GRPCInferenceService/ModelInfer', [frame(Buffer.from([0x12, 0x03, 0x0a]))])
+    expect(statusOf(bad)).toBe(grpc.status.INVALID_ARGUMENT)
+    expect(bad.headers['specserve-code']).toBe('BAD_REQUEST')
+  })
+})
+
+describe('the fast unary path on a guarded gateway', () => {
+  it('is off: every call is read by grpc-js and asked of the guard', async () => {
+    await import('../../starter/scripted.ts')
+    const config = configFrom(guardedYaml())
+    const gateway = new Gateway(config)
+    const frontend = buildGrpcServer(gateway, config)
+    expect(frontend.fastUnary).toBe(false)
+    await frontend.close(0)
+    await gateway.close()
+  })
+})
