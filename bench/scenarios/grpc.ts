@@ -118,7 +118,8 @@ export const grpc: Scenario = {
             `ghz (Go) and the gateway share the 2 cores, and ghz alone needs more CPU per call than autocannon per request: against a ` +
             `server that answers at once with the same response and does nothing it reached ${ceiling === undefined ? '?' : ceiling.toFixed(2)}× this REST row, ` +
             `so that is the most any gRPC server could show here; specserve reached ${ofCeiling === undefined ? '?' : `${Math.round(ofCeiling * 100)}%`} of that ceiling. ` +
-            'The rest is @grpc/grpc-js per call (an HTTP/2 stream, headers and trailers, its call objects; Predict messages are coded by hand).'
+            'The rest is node:http2 per call (a stream object, headers and trailers: the null server above pays it too) and the predict itself; ' +
+            'a plain Predict no longer goes through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
           )
         }),
         target('gRPC streaming throughput ≥ REST', 'rps_ratio', rows.summary('gRPC stream (grpc-js)', 'rps_ratio'), '>=', 1.0, () =>
