@@ -130,6 +130,12 @@ function wrap(policy: Policy, path: string, handler: AnyHandler): AnyHandler {
   }
 }
 
+/** `handler` (of the method at `path`) asking the gateway's policy first; `handler` itself when the gateway is open. */
+export function guardHandler<H>(gateway: Gateway, path: string, handler: H): H {
+  const policy = Policy.of(gateway)
+  return policy ? (wrap(policy, path, handler as unknown as AnyHandler) as unknown as H) : handler
+}
+
 /** A server whose addService wraps every handler with the gateway's policy; the server itself when the gateway is open. */
 export function guardedServer(server: Server, gateway: Gateway): Pick<Server, 'addService'> {
   const policy = Policy.of(gateway)

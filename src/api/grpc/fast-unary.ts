@@ -7,11 +7,12 @@
 // It stays inside grpc-js's server: grpc-js still owns the listeners, TLS, sessions
 // (keepalive, idle timeout, GOAWAY, shutdown), reflection, health and every other method.
 // Only a call that is exactly the common case takes this path: one of these methods,
-// uncompressed, a valid deadline header and no interceptors. Anything else, and every
-// call on a gateway with an `auth` section (its guard reads the call grpc-js builds),
-// goes to grpc-js as before. The handlers are the same functions grpc-js calls.
+// uncompressed, a valid deadline header and no interceptors; anything else goes to grpc-js
+// as before. The handlers are the same functions grpc-js calls, guarded the same way on a
+// gateway with an `auth` section (the guard reads `metadata` and `getAuthContext()`).
 import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED } from './call.ts'
 import type { GrpcError } from './status.ts'
 
@@ -36,7 +37,7 @@ interface GrpcJsServer {
   onStreamOpened?: (stream: ServerHttp2Stream) => void
 }
 
-const Status = { INTERNAL: 13, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12 } as const
+const Status = { UNKNOWN: 2, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const
 
 const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/
 const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 }
@@ -128,6 +129,19 @@ export class FastCall {
     return this.deadline
   }
 
+  /** The verified client certificate, as grpc-js's call gives it: only on a TLS connection whose handshake verified it. */
+  getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } {
+    const socket = this.stream.session?.socket
+    if (!(socket instanceof TLSSocket) || !socket.authorized) return {}
+    const certificate = socket.getPeerCertificate()
+    return { transportSecurityType: 'ssl', sslPeerCertificate: certificate.raw ? certificate : undefined }
+  }
+
+  /** A unary call's errors go to its callback; nothing listens for 'error' (the guard emits it on streams only). */
+  emit(): boolean {
+    return false
+  }
+
   once(event: 'cancelled', listener: () => void): this {
     if (event === 'cancelled') this.onCancel = listener
     return this
@@ -159,7 +173,12 @@ export class FastCall {
       // As tolerantService does: the handler answers INVALID_ARGUMENT (BAD_REQUEST).
       this.request = { [MALFORMED]: (err as Error).message }
     }
-    this.method.handler(this, (err, value) => this.answer(err as GrpcError | null, value))
+    try {
+      this.method.handler(this, (err, value) => this.answer(err as GrpcError | null, value))
+    } catch {
+      // A handler bug: the call fails, the server goes on (grpc-js does the same).
+      this.fail(Status.UNKNOWN, 'Server method handler threw an error')
+    }
   }
 
   private answer(err: GrpcError | null, value: unknown): void {
@@ -175,9 +194,13 @@ export class FastCall {
     this.answered = true
     const stream = this.stream
     if (stream.destroyed || stream.closed) return
-    stream.respond(OK_HEADERS, RESPOND_OPTIONS)
-    stream.once('wantTrailers', sendOkTrailers)
-    stream.end(framed)
+    try {
+      stream.respond(OK_HEADERS, RESPOND_OPTIONS)
+      stream.once('wantTrailers', sendOkTrailers)
+      stream.end(framed)
+    } catch {
+      stream.destroy() // its session went away under it: the client sees the call cut
+    }
   }
 
   /** A trailers-only answer: the status in the response headers, and the stream ends. */
@@ -187,8 +210,13 @@ export class FastCall {
     this.chunks = []
     const stream = this.stream
     if (stream.destroyed || stream.closed || stream.headersSent) return
-    const headers = { 'grpc-status': String(code), 'grpc-message': encodeURI(details), ':status': 200, 'content-type': 'application/grpc+proto', ...metadata?.toHttp2Headers() }
-    stream.respond(headers, END_OPTIONS)
+    // toWellFormed: encodeURI throws on a lone surrogate.
+    const headers = { 'grpc-status': String(code), 'grpc-message': encodeURI(details.toWellFormed()), ':status': 200, 'content-type': 'application/grpc+proto', ...metadata?.toHttp2Headers() }
+    try {
+      stream.respond(headers, END_OPTIONS)
+    } catch {
+      stream.destroy()
+    }
   }
 
   private closed(): void {

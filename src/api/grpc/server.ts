@@ -15,7 +15,7 @@ import { installFastUnary, type FastMethod } from './fast-unary.ts'
 import type { PredictResult } from '../../types.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
-import { guardedServer } from '../../security/grpc.ts'
+import { guardedServer, guardHandler } from '../../security/grpc.ts'
 import { TlsFiles, WatchedServerCredentials } from '../../security/tls.ts'
 
 export interface GrpcFrontend {
@@ -55,17 +55,18 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
   // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader.
   services.addService(tolerantService(withCodecs(service(GATEWAY_SERVICE), predictCodecs)), gatewayImpl)
   services.addService(tolerantService(withCodecs(service(INFERENCE_SERVICE), inferCodecs)), inferenceImpl)
-  // On an open gateway their plain unary calls skip grpc-js's per-call machinery (fast-unary.ts).
-  const fastUnary =
-    services === server &&
-    installFastUnary(
-      server,
-      new Map<string, FastMethod>([
-        [`/${GATEWAY_SERVICE}/Predict`, { decode: decodePredictRequest, encodeFramed: (r: PredictResult) => encodePredictResponse(r, true), handler: gatewayImpl.Predict as unknown as FastMethod['handler'] }],
-        [`/${INFERENCE_SERVICE}/ModelInfer`, { decode: decodeModelInferRequest, encodeFramed: (r: InferReply) => encodeModelInferResponse(r, true), handler: inferenceImpl.ModelInfer as unknown as FastMethod['handler'] }],
-      ]),
-      { maxReceiveBytes: config.server.grpc_max_receive_bytes, maxSendBytes: config.server.grpc_max_send_bytes },
-    )
+  // Their plain unary calls skip grpc-js's per-call machinery (fast-unary.ts), asking the same guard.
+  const fast = (path: string, handler: unknown): FastMethod['handler'] => guardHandler(gateway, path, handler as FastMethod['handler'])
+  const predictPath = `/${GATEWAY_SERVICE}/Predict`
+  const inferPath = `/${INFERENCE_SERVICE}/ModelInfer`
+  const fastUnary = installFastUnary(
+    server,
+    new Map<string, FastMethod>([
+      [predictPath, { decode: decodePredictRequest, encodeFramed: (r: PredictResult) => encodePredictResponse(r, true), handler: fast(predictPath, gatewayImpl.Predict) }],
+      [inferPath, { decode: decodeModelInferRequest, encodeFramed: (r: InferReply) => encodeModelInferResponse(r, true), handler: fast(inferPath, inferenceImpl.ModelInfer) }],
+    ]),
+    { maxReceiveBytes: config.server.grpc_max_receive_bytes, maxSendBytes: config.server.grpc_max_send_bytes },
+  )
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))

@@ -7,10 +7,8 @@ import { once } from 'node:events'
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { buildGrpcServer } from '../../../src/api/grpc/server.ts'
-import { Gateway } from '../../../src/gateway.ts'
-import { configFrom, samples } from '../../helpers.ts'
-import { guardedYaml } from '../../security/fixture.ts'
+import { samples } from '../../helpers.ts'
+import { bearer, guardedYaml, KEYS } from '../../security/fixture.ts'
 import { startHarness, type Harness } from './harness.ts'
 
 const cancer = samples('cancer')
@@ -32,26 +30,27 @@ const frame = (message: Buffer, compressed = false): Buffer => {
   return Buffer.concat([prefix, message])
 }
 
+/** One call on `session`: `chunks` are written one by one, then the stream ends (unless `end` is false). */
+async function raw(session: ClientHttp2Session, path: string, chunks: Buffer[], extra: Record<string, string> = {}, end = true): Promise<Answer> {
+  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
+  const body: Buffer[] = []
+  let trailers: IncomingHttpHeaders = {}
+  stream.on('data', (b: Buffer) => body.push(b))
+  stream.on('trailers', (t) => (trailers = t))
+  const response = once(stream, 'response') as Promise<[IncomingHttpHeaders]>
+  for (const chunk of chunks) stream.write(chunk)
+  if (end) stream.end()
+  const [headers] = await response
+  if (!end) stream.close() // the client gives up its side, as gRPC clients do on a status
+  if (!stream.closed) await once(stream, 'close')
+  return { headers, trailers, body: Buffer.concat(body) }
+}
+
 describe('the fast unary path', () => {
   let h: Harness
   let session: ClientHttp2Session
   let predictBytes: Buffer
-
-  /** One call: `chunks` are written one by one, then the stream ends (unless `end` is false). */
-  async function call(path: string, chunks: Buffer[], extra: Record<string, string> = {}, end = true): Promise<Answer> {
-    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
-    const body: Buffer[] = []
-    let trailers: IncomingHttpHeaders = {}
-    stream.on('data', (b: Buffer) => body.push(b))
-    stream.on('trailers', (t) => (trailers = t))
-    const response = once(stream, 'response') as Promise<[IncomingHttpHeaders]>
-    for (const chunk of chunks) stream.write(chunk)
-    if (end) stream.end()
-    const [headers] = await response
-    if (!end) stream.close() // the client gives up its side, as gRPC clients do on a status
-    if (!stream.closed) await once(stream, 'close')
-    return { headers, trailers, body: Buffer.concat(body) }
-  }
+  const call = (path: string, chunks: Buffer[], extra: Record<string, string> = {}, end = true): Promise<Answer> => raw(session, path, chunks, extra, end)
 
   beforeAll(async () => {
     h = await startHarness()
@@ -120,13 +119,26 @@ describe('the fast unary path', () => {
 })
 
 describe('the fast unary path on a guarded gateway', () => {
-  it('is off: every call is read by grpc-js and asked of the guard', async () => {
-    await import('../../starter/scripted.ts')
-    const config = configFrom(guardedYaml())
-    const gateway = new Gateway(config)
-    const frontend = buildGrpcServer(gateway, config)
-    expect(frontend.fastUnary).toBe(false)
-    await frontend.close(0)
-    await gateway.close()
+  it('asks the guard for every call: refused without a key or scope, answered with one, and never through grpc-js', async () => {
+    const guarded = await startHarness(guardedYaml())
+    const session = connect(`http://${guarded.address}`)
+    const serialize = (guarded.gatewayClient.Predict as unknown as { requestSerialize: (m: object) => Buffer }).requestSerialize
+    const bytes = serialize({ ensemble: 'g', inputs: { x: { fp32_data: [0.5, 0.5], shape: [1, 2] } } })
+    const metadata = vi.spyOn(grpc.Metadata, 'fromHttp2Headers')
+    try {
+      expect(guarded.frontend.fastUnary).toBe(true)
+      const request = (headers: Record<string, string>): Promise<Answer> => raw(session, '/specserve.v1.Gateway/Predict', [frame(bytes)], headers)
+      const anonymous = await request({})
+      expect(statusOf(anonymous)).toBe(grpc.status.UNAUTHENTICATED)
+      expect(anonymous.headers['specserve-code']).toBe('UNAUTHENTICATED')
+      expect(statusOf(await request(bearer(KEYS.predictE)))).toBe(grpc.status.PERMISSION_DENIED)
+      expect(statusOf(await request(bearer(KEYS.debugger)))).toBe(grpc.status.OK)
+      // Metadata was built for the guard to read, once per call: grpc-js built no call of its own.
+      expect(metadata).toHaveBeenCalledTimes(3)
+    } finally {
+      metadata.mockRestore()
+      session.close()
+      await guarded.close()
+    }
   })
 })
