@@ -37,7 +37,7 @@ interface GrpcJsServer {
   onStreamOpened?: (stream: ServerHttp2Stream) => void
 }
 
-const Status = { UNKNOWN: 2, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const
+const Status = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const
 
 const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/
 const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 }
@@ -83,6 +83,26 @@ function plainCallDeadline(headers: IncomingHttpHeaders): number | undefined {
 
 const ignore = (): void => {}
 
+/**
+ * Calls with a deadline whose request is still arriving. grpc-js arms a timer per call to
+ * end it at its deadline; here one shared sweep does that for the only calls that need it:
+ * once its request is in, a call's run is bounded by its budget (servePredict). A client
+ * that stalls mid-request gets DEADLINE_EXCEEDED within SWEEP_MS of its deadline.
+ */
+const reading = new Set<FastCall>()
+const SWEEP_MS = 100
+let sweeper: NodeJS.Timeout | undefined
+
+function sweep(): void {
+  if (reading.size === 0) {
+    clearInterval(sweeper)
+    sweeper = undefined
+    return
+  }
+  const now = Date.now()
+  for (const call of reading) call.expire(now)
+}
+
 function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS)
 }
@@ -118,6 +138,15 @@ export class FastCall {
     stream.once('close', () => this.closed())
     stream.on('data', (chunk: Buffer) => this.data(chunk))
     stream.once('end', () => this.end())
+    if (deadline !== Infinity) {
+      reading.add(this)
+      sweeper ??= setInterval(sweep, SWEEP_MS).unref()
+    }
+  }
+
+  /** Ends the call DEADLINE_EXCEEDED if its deadline has passed while its request was still arriving. */
+  expire(now: number): void {
+    if (now >= this.deadline) this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')
   }
 
   /** The request headers as grpc-js Metadata; built only if read (trace propagation). */
@@ -151,15 +180,24 @@ export class FastCall {
     if (this.answered) return
     this.received += chunk.length
     this.chunks.push(chunk)
+    const max = this.limits.maxReceiveBytes
     // The size is known from the prefix: an oversized message is refused before it is buffered.
-    if (this.declared === -1 && this.received >= 5) {
+    if (this.declared === -1) {
+      if (this.received < 5) return
       const head = (this.chunks[0] as Buffer).length >= 5 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks)
       this.declared = head.readUInt32BE(1)
-      if (this.declared > this.limits.maxReceiveBytes) this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.declared} vs ${this.limits.maxReceiveBytes})`)
+      if (this.declared > max) return this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.declared} vs ${max})`)
     }
+    // A second message is refused once its prefix is in (by its size first, as grpc-js does), so
+    // no more than one message is ever held, whether or not the client ever half-closes.
+    if (this.received - 5 - this.declared < 5) return
+    const next = Buffer.concat(this.chunks).readUInt32BE(5 + this.declared + 1)
+    if (next > max) this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${next} vs ${max})`)
+    else this.fail(Status.UNIMPLEMENTED, `Received a second request message for server streaming method ${this.headers[':path']}`)
   }
 
   private end(): void {
+    reading.delete(this)
     if (this.answered || this.cancelled) return
     const bytes = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks)
     this.chunks = []
@@ -177,13 +215,14 @@ export class FastCall {
       this.method.handler(this, (err, value) => this.answer(err as GrpcError | null, value))
     } catch {
       // A handler bug: the call fails, the server goes on (grpc-js does the same).
-      this.fail(Status.UNKNOWN, 'Server method handler threw an error')
+      this.fail(Status.UNKNOWN, 'Unknown error')
     }
   }
 
   private answer(err: GrpcError | null, value: unknown): void {
     if (this.answered || this.cancelled) return
-    if (err) return this.fail(err.code ?? Status.INTERNAL, err.details ?? '', err.metadata)
+    // As grpc-js reads a handler's error (serverErrorToStatus); ours always carry a code and details.
+    if (err) return this.fail(Number.isInteger(err.code) ? (err.code as number) : Status.UNKNOWN, (Number.isInteger(err.code) ? err.details : undefined) ?? (err as { message?: string }).message ?? 'Unknown Error', err.metadata)
     let framed: Buffer
     try {
       framed = this.method.encodeFramed(value as never)
@@ -205,6 +244,7 @@ export class FastCall {
 
   /** A trailers-only answer: the status in the response headers, and the stream ends. */
   private fail(code: number, details: string, metadata?: Metadata | null): void {
+    reading.delete(this)
     if (this.answered) return
     this.answered = true
     this.chunks = []
@@ -220,6 +260,7 @@ export class FastCall {
   }
 
   private closed(): void {
+    reading.delete(this)
     this.chunks = []
     if (this.answered || this.cancelled) return
     this.cancelled = true
