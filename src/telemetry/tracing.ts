@@ -65,12 +65,13 @@ const metadataGetter: TextMapGetter<MetadataLike> = {
 }
 
 /**
- * Runs `fn` in the trace context carried by incoming gRPC metadata, so the predict span it
- * starts has the caller's span as parent. Calls `fn` directly when tracing is off.
+ * Runs `fn` in the trace context carried by a gRPC call's incoming metadata, so the predict
+ * span it starts has the caller's span as parent. Calls `fn` directly when tracing is off,
+ * without reading `call.metadata` (the fast unary path builds it only when read).
  */
-export function withIncomingMetadata<T>(metadata: MetadataLike, fn: () => T): T {
+export function withIncomingMetadata<T>(call: { readonly metadata: MetadataLike }, fn: () => T): T {
   if (!state.tracer) return fn()
-  const parent: Context = propagation.extract(context.active(), metadata, metadataGetter)
+  const parent: Context = propagation.extract(context.active(), call.metadata, metadataGetter)
   return context.with(parent, fn)
 }
 

@@ -4,7 +4,7 @@ import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js'
 import type { ServiceDefinition } from '@grpc/proto-loader'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
-import { activeTracer, withIncomingMetadata } from '../../telemetry/tracing.ts'
+import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictRequest, PredictResult } from '../../types.ts'
 import { principalOf } from '../../security/grpc.ts'
 import { forCaller } from '../../security/redact.ts'
@@ -41,7 +41,8 @@ export function tolerantService(service: ServiceDefinition): ServiceDefinition {
 /** A method's hand-written codec: request bytes to the handler's message, its answer to bytes. */
 export interface MethodCodec<Req, Res> {
   readonly decode: (bytes: Buffer) => Req
-  readonly encode: (answer: Res) => Buffer
+  /** `framed`: after gRPC's 5-byte message prefix, as the fast unary path writes it (fast-unary.ts). */
+  readonly encode: (answer: Res, framed?: boolean) => Buffer
 }
 
 /** The stream methods' responseSerialize: their replies arrive encoded (stream.ts encodes each, to answer one it cannot send with an error). */
@@ -123,8 +124,7 @@ export function servePredict(gateway: Gateway, call: UnaryCallLike, callback: se
     const built = build()
     respond = built.respond
     const predict = { ...built.request, transportBudgetMs: deadlineBudget(call) }
-    // The metadata is read only when tracing is on (on the fast path it is built when read).
-    const run = activeTracer() ? withIncomingMetadata(call.metadata, () => gateway.start(predict)) : gateway.start(predict)
+    const run = withIncomingMetadata(call, () => gateway.start(predict))
     // Cancelled while its message was decoded (or right now): it is not waited for.
     if (call.cancelled) run.cancel()
     else call.once('cancelled', () => run.cancel())

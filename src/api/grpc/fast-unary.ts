@@ -13,14 +13,11 @@
 import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
-import { MALFORMED } from './call.ts'
+import { MALFORMED, type MethodCodec } from './call.ts'
 import type { GrpcError } from './status.ts'
 
-/** One method served on this path: its request decoder, its framed response encoder and its grpc-js handler. */
-export interface FastMethod {
-  readonly decode: (bytes: Uint8Array) => unknown
-  /** The answer as a whole gRPC message: the 5-byte prefix, then the message. */
-  readonly encodeFramed: (answer: never) => Buffer
+/** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
+export interface FastMethod extends MethodCodec<unknown, never> {
   readonly handler: (call: FastCall, callback: sendUnaryData<unknown>) => void
 }
 
@@ -225,7 +222,7 @@ export class FastCall {
     if (err) return this.fail(Number.isInteger(err.code) ? (err.code as number) : Status.UNKNOWN, (Number.isInteger(err.code) ? err.details : undefined) ?? (err as { message?: string }).message ?? 'Unknown Error', err.metadata)
     let framed: Buffer
     try {
-      framed = this.method.encodeFramed(value as never)
+      framed = this.method.encode(value as never, true)
     } catch {
       return this.fail(Status.INTERNAL, 'Error serializing response')
     }

@@ -1,18 +1,17 @@
 // One gRPC server for both services (specserve.v1.Gateway and the V2
 // inference.GRPCInferenceService), plus server reflection and grpc.health.v1, so
 // `grpcurl -plaintext host:8081 list` works without proto files.
-import { Server, ServerCredentials } from '@grpc/grpc-js'
+import { Server, ServerCredentials, type UntypedServiceImplementation } from '@grpc/grpc-js'
 import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
-import { tolerantService, withCodecs } from './call.ts'
+import { tolerantService, withCodecs, type MethodCodec } from './call.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
-import { decodePredictRequest, encodePredictResponse, predictCodecs } from './predict-codec.ts'
-import { decodeModelInferRequest, encodeModelInferResponse, inferCodecs, type InferReply } from './infer-codec.ts'
+import { predictCodecs } from './predict-codec.ts'
+import { inferCodecs } from './infer-codec.ts'
 import { installFastUnary, type FastMethod } from './fast-unary.ts'
-import type { PredictResult } from '../../types.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 import { guardedServer, guardHandler } from '../../security/grpc.ts'
@@ -55,16 +54,14 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
   // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader.
   services.addService(tolerantService(withCodecs(service(GATEWAY_SERVICE), predictCodecs)), gatewayImpl)
   services.addService(tolerantService(withCodecs(service(INFERENCE_SERVICE), inferCodecs)), inferenceImpl)
-  // Their plain unary calls skip grpc-js's per-call machinery (fast-unary.ts), asking the same guard.
-  const fast = (path: string, handler: unknown): FastMethod['handler'] => guardHandler(gateway, path, handler as FastMethod['handler'])
-  const predictPath = `/${GATEWAY_SERVICE}/Predict`
-  const inferPath = `/${INFERENCE_SERVICE}/ModelInfer`
+  // Their plain unary calls skip grpc-js's per-call machinery (fast-unary.ts): same codecs, same handlers, same guard.
+  const fast = (name: string, svc: string, codec: MethodCodec<unknown, never>, impl: UntypedServiceImplementation): [string, FastMethod] => {
+    const path = `/${svc}/${name}`
+    return [path, { ...codec, handler: guardHandler(gateway, path, impl[name] as unknown as FastMethod['handler']) }]
+  }
   const fastUnary = installFastUnary(
     server,
-    new Map<string, FastMethod>([
-      [predictPath, { decode: decodePredictRequest, encodeFramed: (r: PredictResult) => encodePredictResponse(r, true), handler: fast(predictPath, gatewayImpl.Predict) }],
-      [inferPath, { decode: decodeModelInferRequest, encodeFramed: (r: InferReply) => encodeModelInferResponse(r, true), handler: fast(inferPath, inferenceImpl.ModelInfer) }],
-    ]),
+    new Map([fast('Predict', GATEWAY_SERVICE, predictCodecs.Predict, gatewayImpl), fast('ModelInfer', INFERENCE_SERVICE, inferCodecs.ModelInfer, inferenceImpl)]),
     { maxReceiveBytes: config.server.grpc_max_receive_bytes, maxSendBytes: config.server.grpc_max_send_bytes },
   )
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)

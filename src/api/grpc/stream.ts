@@ -108,7 +108,7 @@ class StreamCall<Msg extends object, Reply> {
       respond = built.respond
       // The stream's deadline caps each message's budget; unlike a unary call's, it is not the budget.
       const request = { ...built.request, deadlineCapMs: deadlineBudget(this.call) }
-      run = withIncomingMetadata(this.call.metadata, () => this.gateway.start(request))
+      run = withIncomingMetadata(this.call, () => this.gateway.start(request))
     } catch (error) {
       this.send(msg, this.protocol.failed(msg, { error }))
       return
