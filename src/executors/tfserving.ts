@@ -12,7 +12,7 @@ import { RemoteExecutor, type ProtocolAdapter, type UpstreamMetadata } from './r
 import { acquireClient, metadataFrom, unary } from './remote/grpc.ts'
 import { acquirePool, requestJson } from './remote/http.ts'
 import { tfSpecs } from './remote/metadata.ts'
-import type { WireOutputs } from './remote/outputs.ts'
+import { answeredBy, type WireOutputs } from './remote/outputs.ts'
 import { classifications, EXAMPLE_METHOD_METADATA, grpcPair, regressions, restPair, TF_METHODS, type TfMethod } from './tfserving-results.ts'
 import type { ExecutorKind } from './types.ts'
 
@@ -150,6 +150,9 @@ function fromPredictions(res: unknown, wanted: readonly string[]): WireOutputs {
 
 // ---------------------------------------------------------------- gRPC
 
+/** The model_spec a gRPC answer carries: the version that answered (REST answers name none). */
+type Versioned = { readonly model_spec?: { readonly version?: { readonly value?: unknown } | null } | null }
+
 function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
   const methods = serviceMethods(TFSERVING_SERVICE)
   const { client, release } = acquireClient(spec)
@@ -168,11 +171,11 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
         const request = { model_spec, input: examplesProto(inputs) }
         const rows = batchRows(inputs)
         if (method === 'classify') {
-          const res = (await unary(client, methods.Classify!, request, metadata, timeoutMs, signal)) as { result?: { classifications?: { classes?: unknown[] }[] } }
-          return classifications((res.result?.classifications ?? []).map((c) => c.classes ?? []), rows, grpcPair)
+          const res = (await unary(client, methods.Classify!, request, metadata, timeoutMs, signal)) as { result?: { classifications?: { classes?: unknown[] }[] } } & Versioned
+          return answeredBy(classifications((res.result?.classifications ?? []).map((c) => c.classes ?? []), rows, grpcPair), res.model_spec?.version?.value)
         }
-        const res = (await unary(client, methods.Regress!, request, metadata, timeoutMs, signal)) as { result?: { regressions?: { value?: unknown }[] } }
-        return regressions((res.result?.regressions ?? []).map((r) => r.value ?? 0), rows)
+        const res = (await unary(client, methods.Regress!, request, metadata, timeoutMs, signal)) as { result?: { regressions?: { value?: unknown }[] } } & Versioned
+        return answeredBy(regressions((res.result?.regressions ?? []).map((r) => r.value ?? 0), rows), res.model_spec?.version?.value)
       },
       close: release,
     }
@@ -187,10 +190,10 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
     },
     async infer(inputs, outputs, signal, timeoutMs) {
       const request = { model_spec, inputs: Object.fromEntries(inputs.map(({ name, tensor }) => [name, toTensorProto(tensor)])), output_filter: outputs }
-      const res = (await unary(client, methods.Predict!, request, metadata, timeoutMs, signal)) as { outputs?: Record<string, TensorProto> }
+      const res = (await unary(client, methods.Predict!, request, metadata, timeoutMs, signal)) as { outputs?: Record<string, TensorProto> } & Versioned
       const out = new Map<string, WireTensor>()
       for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, upstreamFailure, name, spec.maxResponseBytes))
-      return out
+      return answeredBy(out, res.model_spec?.version?.value)
     },
     close: release,
   }

@@ -6,7 +6,7 @@
 // is kept for metrics.
 import { labelKey, meanOf, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import type { ModelConfig } from '../config/load.ts'
-import type { Executor, InferContext } from '../executors/types.ts'
+import { RAN_VERSION, type BatchedOutputs, type Executor, type InferContext } from '../executors/types.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { ShadowAnswer } from '../types.ts'
 import { traceShadow } from '../telemetry/run-trace.ts'
@@ -80,7 +80,9 @@ export class ShadowRunner {
         member.counts.compared++
         if (agrees) member.counts.agreed++
       }
-      return { name, version, status: 'ok', latency_ms: roundMs(performance.now() - started), agrees, outputs }
+      // The version that answered: a remote model's answer can name a new one.
+      const answered = (outputs as BatchedOutputs)[RAN_VERSION] ?? memberVersion(member.model, member.executor)
+      return { name, version: answered, status: 'ok', latency_ms: roundMs(performance.now() - started), agrees, outputs }
     } catch (err) {
       member.counts.errors++
       const e = err as { code?: string; message?: string }

@@ -7,10 +7,10 @@
 import { ModelErrorCode } from '../../errors.ts'
 import type { NamedTensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
-import type { Executor, InferContext } from '../types.ts'
+import { RAN_VERSION, type BatchedOutputs, type Executor, type InferContext } from '../types.ts'
 import type { RemoteSettings, TensorDecl } from './config.ts'
 import { UpstreamError } from './errors.ts'
-import { batchOf, fitOutputs, type Binding, type WireOutputs } from './outputs.ts'
+import { ANSWERED_VERSION, batchOf, fitOutputs, type Binding, type WireOutputs } from './outputs.ts'
 import { CircuitBreaker } from './resilience/breaker.ts'
 import { LatencyEstimate, type Call } from './resilience/call.ts'
 import { withBreaker } from './resilience/circuit.ts'
@@ -75,10 +75,13 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
   private upstreamOutputs: readonly string[] = []
   /**
    * Without a `version` in YAML the gateway calls the upstream's default version: the one its
-   * metadata named at load (TF Serving's model_spec.version, the last of OIP's `versions`).
+   * metadata named at load (TF Serving's model_spec.version, the last of OIP's `versions`),
+   * then the one its answers name, as the upstream moves to another default version.
    * Undefined when YAML pins one (that one is called) or the upstream names none.
    */
   upstreamVersion: string | undefined
+  /** When upstreamVersion last changed (performance.now()): an answer to a call sent before that cannot change it back. */
+  private versionSince = 0
 
   constructor(name: string, kind: string, settings: RemoteSettings, adapter: ProtocolAdapter) {
     this.name = name
@@ -109,6 +112,7 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
     this.outputs = bindings('outputs', this.settings.outputs, upstream, failure)
     this.upstreamOutputs = this.outputs.map((b) => b.upstream)
     this.upstreamVersion = this.settings.version === undefined ? upstream?.version : undefined
+    this.versionSince = performance.now()
     this.meta = {
       name: this.name,
       version: this.settings.version ?? upstream?.version ?? '1',
@@ -139,6 +143,7 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
   /** One request, with what is left of the budget, mapped onto the declared outputs. */
   private readonly protocolCall: Call<UpstreamRequest, TensorMap> = async (req, signal, deadline) => {
     if (signal.aborted) throw signal.reason
+    const sent = performance.now()
     let wire: WireOutputs
     try {
       wire = await this.adapter.infer(req.wire, this.upstreamOutputs, signal, deadline - performance.now())
@@ -150,7 +155,26 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
       }
       throw err
     }
-    return fitOutputs(wire, this.outputs, req.batch)
+    const outputs = fitOutputs(wire, this.outputs, req.batch)
+    const answered = wire[ANSWERED_VERSION]
+    if (answered !== undefined && answered !== this.upstreamVersion && this.settings.version === undefined) this.answeredBy(answered, sent, outputs)
+    return outputs
+  }
+
+  /**
+   * An answer named another version than the one shown: the upstream serves a new default
+   * (or rolled back). From then on that one is shown, unless the call was sent before the
+   * last change: an answer of the old version still in flight is annotated with its own
+   * version (RAN_VERSION), and does not move the model back.
+   */
+  private answeredBy(version: string, sent: number, outputs: TensorMap): void {
+    if (sent >= this.versionSince) {
+      this.upstreamVersion = version
+      this.versionSince = performance.now()
+      if (this.meta) this.meta = { ...this.meta, version }
+      return
+    }
+    ;(outputs as { -readonly [K in keyof BatchedOutputs]: BatchedOutputs[K] })[RAN_VERSION] = version
   }
 }
 

@@ -7,7 +7,16 @@
 import { decodeElements, describe, elementCount, fail, fillDynamic, fitsShape, flattenNested, formatShape, type Tensor, type TensorMap, type TensorSpec, type WireTensor } from '../../tensor/index.ts'
 import { upstreamFailure } from './errors.ts'
 
-export type WireOutputs = ReadonlyMap<string, WireTensor>
+/** The version an upstream says answered (OIP's `model_version`, TF Serving's `model_spec.version`), when it says. */
+export const ANSWERED_VERSION: unique symbol = Symbol('specserve.answeredVersion')
+
+export type WireOutputs = ReadonlyMap<string, WireTensor> & { readonly [ANSWERED_VERSION]?: string }
+
+/** `wire` with the version the answer names (a non-empty string or a number), if it names one. */
+export function answeredBy(wire: WireOutputs, version: unknown): WireOutputs {
+  if ((typeof version === 'string' && version !== '') || typeof version === 'number') (wire as { [ANSWERED_VERSION]?: string })[ANSWERED_VERSION] = String(version)
+  return wire
+}
 
 /** A declared tensor and its name on the upstream. */
 export interface Binding {

@@ -50,6 +50,7 @@ beforeAll(async () => {
     'grpc-hang': `kind: oip, url: "${rpc.url}", model: hang, ${io}`,
     'huge-rest': `kind: oip, url: "${http.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
     'huge-grpc': `kind: oip, url: "${rpc.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
+    'tf-grpc': `kind: tfserving, url: "${rpc.url}", model: wine, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
   }
   const solo = Object.keys(models).map((m) => `  ${m}: { strategy: deadline-fallback, models: [${m}], budget_ms: { default: 1000, max: 2000 } }`)
   const yaml = [
@@ -99,6 +100,18 @@ describe('remote calls on the wire', () => {
     expect(http.headers.get('ok')).toMatchObject({ 'seldon-model': 'iris', 'x-tenant': 'blue' })
     expect((await predict('routed-grpc')).statusCode).toBe(200)
     expect(rpc.metadata.get('ok')).toMatchObject({ 'seldon-model': 'iris', 'x-tenant': 'blue' })
+  })
+
+  it('annotates the version a gRPC answer names (OIP model_version, TF Serving model_spec.version) when YAML pins none', async () => {
+    // Neither upstream serves metadata: until an answer names a version, the model shows "1".
+    const shown = async (name: string) => ((await app.inject({ method: 'GET', url: `/v1/models/${name}` })).json() as { version: string }).version
+    expect(await shown('tf-grpc')).toBe('1')
+    for (const [ensemble, version] of [['routed-grpc', '7'], ['tf-grpc', '9']] as const) {
+      const res = await predict(ensemble)
+      expect(res.statusCode).toBe(200)
+      expect(res.body.models[0]).toMatchObject({ name: ensemble, status: 'ok', version })
+      expect(await shown(ensemble)).toBe(version)
+    }
   })
 
   it('Seldon v1 over gRPC sends the deployment and namespace as routing metadata, and maps the answer', async () => {

@@ -4,7 +4,7 @@
 import { once } from 'node:events'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import * as grpc from '@grpc/grpc-js'
-import { INFERENCE_SERVICE, SELDON_SERVICE, service } from '../../../src/proto/index.ts'
+import { INFERENCE_SERVICE, SELDON_SERVICE, service, TFSERVING_SERVICE } from '../../../src/proto/index.ts'
 
 /** The YAML tensors of a wine classifier served by these servers: the models declare them (the servers give no metadata). */
 export const WINE_IO = `inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }, { name: probabilities, datatype: FP32, shape: [-1, 3] }]`
@@ -163,7 +163,8 @@ export interface GrpcFaultServer {
  * probabilities, `echo` answers its first input back as output `echo` (contents as they
  * came, so 64-bit integers stay decimal strings), `error` fails with INTERNAL, `unavailable`
  * with UNAVAILABLE, `invalid` with INVALID_ARGUMENT (an input it refuses). Metadata is
- * UNIMPLEMENTED (the YAML declares it). It also serves Seldon v1 Predict: a fixed tensor, or
+ * UNIMPLEMENTED (the YAML declares it); `ok` names version 7 in its answers. It also serves
+ * TF Serving's Predict (model `wine`, naming version 9), and Seldon v1 Predict: a fixed tensor, or
  * status FAILURE for the deployment `failing`. Its protos come from src/proto, with the
  * gateway's own loader options.
  */
@@ -185,6 +186,7 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
       switch (call.request.model_name) {
         case 'ok':
           return cb(null, {
+            model_version: '7',
             outputs: [
               { name: 'label', datatype: 'INT64', shape: [rows], contents: { int64_contents: new Array(rows).fill(2) } },
               { name: 'probabilities', datatype: 'FP32', shape: [rows, 3], contents: { fp32_contents: new Array(rows).fill([0.1, 0.1, 0.8]).flat() } },
@@ -206,6 +208,15 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
           return cb({ code: grpc.status.INTERNAL, details: 'model crashed: out of memory' })
       }
     },
+  })
+  // TF Serving's Predict: model `wine` answers probabilities, and names version 9 in its model_spec.
+  server.addService(service(TFSERVING_SERVICE), {
+    GetModelMetadata: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no metadata' }),
+    Predict: (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
+      cb(null, {
+        model_spec: { name: 'wine', version: { value: '9' }, signature_name: 'serving_default' },
+        outputs: { probabilities: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }, { size: 3 }] }, float_val: [0.1, 0.8, 0.1] } },
+      }),
   })
   server.addService(service(SELDON_SERVICE), {
     Predict: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {

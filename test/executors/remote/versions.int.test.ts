@@ -15,8 +15,18 @@ import { configFrom } from '../../helpers.ts'
 const INPUTS = [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }]
 const OUTPUTS = [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 3] }]
 
-/** A V2 REST upstream serving model `m` (versions 2 and 3; 3 by default) and `nameless` (no versions listed). */
-async function startVersionedUpstream(): Promise<{ url: string; paths: string[]; close: () => Promise<void> }> {
+interface Upstream {
+  url: string
+  paths: string[]
+  /** The default version it serves (its metadata's last, and what unpinned answers name): 3 at first. */
+  serving: string
+  /** Set: the next unpinned infer is held until released, then answers with the version it came in under. */
+  hold: { readonly arrived: () => void; release?: () => void } | null
+  close: () => Promise<void>
+}
+
+/** A V2 REST upstream serving model `m` (versions 2 and `serving`, 3 at first) and `nameless` (no versions listed). */
+async function startVersionedUpstream(): Promise<Upstream> {
   const paths: string[] = []
   const server: Server = createServer((req, res) => {
     let body = ''
@@ -27,29 +37,39 @@ async function startVersionedUpstream(): Promise<{ url: string; paths: string[];
       const pinned = /\/versions\/(\w+)/.exec(url)?.[1]
       res.setHeader('content-type', 'application/json')
       if (req.method === 'GET') {
-        const versions = url.startsWith('/v2/models/nameless') ? undefined : pinned ? [pinned] : ['2', '3']
+        const versions = url.startsWith('/v2/models/nameless') ? undefined : pinned ? [pinned] : ['2', upstream.serving]
         return res.end(JSON.stringify({ name: 'm', versions, platform: 'fake', inputs: INPUTS, outputs: OUTPUTS }))
       }
       const rows = (JSON.parse(body) as { inputs: { shape: number[] }[] }).inputs[0]!.shape[0]!
       const data = new Array(rows).fill([0.6, 0.3, 0.1]).flat()
-      res.end(JSON.stringify({ model_name: 'm', model_version: pinned ?? '3', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows, 3], data }] }))
+      // A model that lists no versions names none in its answers either.
+      const version = url.startsWith('/v2/models/nameless') ? undefined : (pinned ?? upstream.serving)
+      const answer = JSON.stringify({ model_name: 'm', model_version: version, outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows, 3], data }] })
+      const hold = pinned ? null : upstream.hold
+      if (!hold) return res.end(answer)
+      upstream.hold = null
+      hold.release = () => res.end(answer)
+      hold.arrived()
     })
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
-  return {
+  const upstream: Upstream = {
     url: `http://127.0.0.1:${port}`,
     paths,
+    serving: '3',
+    hold: null,
     close: async () => {
       server.closeAllConnections()
       server.close()
       await once(server, 'close')
     },
   }
+  return upstream
 }
 
-let upstream: Awaited<ReturnType<typeof startVersionedUpstream>>
+let upstream: Upstream
 let app: FastifyInstance
 let gateway: Gateway
 let telemetry: Telemetry
@@ -64,6 +84,7 @@ beforeAll(async () => {
     'ensembles:',
     '  all: { strategy: best-quality, models: [unpinned, pinned, nameless], budget_ms: { default: 2000, max: 5000 } }',
     '  shadowed: { strategy: deadline-fallback, models: [pinned], shadow: { models: [unpinned], sample: 1 }, budget_ms: { default: 2000, max: 5000 } }',
+    '  alone: { strategy: deadline-fallback, models: [unpinned], budget_ms: { default: 2000, max: 5000 } }',
   ].join('\n')
   const config = configFrom(yaml)
   gateway = new Gateway(config)
@@ -127,5 +148,50 @@ describe('the version of a remote model', () => {
     })
     expect((await app.inject({ method: 'POST', url: '/v1/ensembles/shadowed/predict', payload: { inputs: { x: [[1, 2]] } } })).statusCode).toBe(200)
     expect((await recorded).shadows).toEqual([expect.objectContaining({ name: 'unpinned', version: '3', status: 'ok' })])
+  })
+})
+
+describe('a remote model without a pinned version, when its upstream moves to another default version', () => {
+  const versionOf = async (name: string): Promise<string> => ((await app.inject({ method: 'GET', url: `/v1/models/${name}` })).json() as { version: string }).version
+  const annotated = async (ensemble: string): Promise<Record<string, string>> => {
+    const res = await app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs: { x: [[1, 2]] } } })
+    expect(res.statusCode).toBe(200)
+    return Object.fromEntries((res.json() as { models: { name: string; version: string }[] }).models.map((m) => [m.name, m.version]))
+  }
+
+  it('is shown as the version its answers name from the first such answer on, everywhere', async () => {
+    upstream.serving = '4'
+    expect(await versionOf('unpinned')).toBe('3') // nothing has answered yet
+    expect(await annotated('all')).toEqual({ unpinned: '4', pinned: '2', nameless: '1' })
+    expect(await versionOf('unpinned')).toBe('4')
+    const ensemble = (await app.inject({ method: 'GET', url: '/v1/ensembles/all' })).json() as { models: { name: string; version: string }[] }
+    expect(ensemble.models.find((m) => m.name === 'unpinned')?.version).toBe('4')
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/specserve_model_calls_total\{[^}]*model="unpinned"[^}]*version="4"[^}]*status="ok"[^}]*\} \d+/)
+  })
+
+  it('names that version in a shadow\'s answer too', async () => {
+    upstream.serving = '5'
+    const recorded = new Promise<PredictResult>((resolve) => {
+      gateway.hooks.onResult = (result) => {
+        if (result.ensemble === 'shadowed') resolve(result)
+      }
+    })
+    expect((await app.inject({ method: 'POST', url: '/v1/ensembles/shadowed/predict', payload: { inputs: { x: [[1, 2]] } } })).statusCode).toBe(200)
+    expect((await recorded).shadows).toEqual([expect.objectContaining({ name: 'unpinned', version: '5', status: 'ok' })])
+    expect(await versionOf('unpinned')).toBe('5')
+  })
+
+  it('annotates an answer of the old version still in flight with that version, and does not move back to it', async () => {
+    let arrived!: () => void
+    const held = new Promise<void>((resolve) => (arrived = resolve))
+    const hold: NonNullable<Upstream['hold']> = { arrived }
+    upstream.hold = hold
+    const first = annotated('alone') // sent while 5 is served; held
+    await held
+    upstream.serving = '6'
+    expect(await annotated('alone')).toEqual({ unpinned: '6' })
+    hold.release!()
+    expect(await first).toEqual({ unpinned: '5' })
+    expect(await versionOf('unpinned')).toBe('6')
   })
 })
