@@ -74,15 +74,13 @@ export class ShadowRunner {
     member.counts.runs++
     try {
       const tracer = activeTracer()
-      const outputs = await (tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx)) : member.executor.infer(inputs, ctx))
+      const outputs = await (tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx), (o) => answeredVersion(member, o)) : member.executor.infer(inputs, ctx))
       const agrees = this.agrees(outputs, given)
       if (agrees !== null) {
         member.counts.compared++
         if (agrees) member.counts.agreed++
       }
-      // The version that answered: a remote model's answer can name a new one.
-      const answered = (outputs as BatchedOutputs)[RAN_VERSION] ?? memberVersion(member.model, member.executor)
-      return { name, version: answered, status: 'ok', latency_ms: roundMs(performance.now() - started), agrees, outputs }
+      return { name, version: answeredVersion(member, outputs), status: 'ok', latency_ms: roundMs(performance.now() - started), agrees, outputs }
     } catch (err) {
       member.counts.errors++
       const e = err as { code?: string; message?: string }
@@ -106,3 +104,6 @@ export class ShadowRunner {
     return mine === undefined || theirs === undefined ? null : mine === theirs
   }
 }
+
+/** The version that answered: a canary's, or a new one a remote model's answer named. */
+const answeredVersion = (member: ShadowMember, outputs: TensorMap): string => (outputs as BatchedOutputs)[RAN_VERSION] ?? memberVersion(member.model, member.executor)

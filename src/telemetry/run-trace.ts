@@ -123,9 +123,10 @@ export class RunTrace {
 /**
  * A shadow member's call, after the answer: a span of its own (`shadow <model>`, in the
  * predict's trace), active while it runs, so a remote shadow's upstream call carries a span
- * that the gateway records and that lasts as long as the call.
+ * that the gateway records and that lasts as long as the call. Its version is the one
+ * `answered` reads from the answer.
  */
-export function traceShadow<T>(tracer: Tracer, model: ModelConfig, version: string, infer: () => Promise<T>): Promise<T> {
+export function traceShadow<T>(tracer: Tracer, model: ModelConfig, version: string, infer: () => Promise<T>, answered: (value: T) => string): Promise<T> {
   const parent = context.active()
   const span = tracer.startSpan(
     `shadow ${model.name}`,
@@ -134,6 +135,9 @@ export function traceShadow<T>(tracer: Tracer, model: ModelConfig, version: stri
   )
   return context.with(trace.setSpan(parent, span), infer).then(
     (value) => {
+      // The version that answered: a remote model's answer can name another one.
+      const ran = answered(value)
+      if (ran !== version) span.setAttribute(SpanAttr.version, ran)
       span.end()
       return value
     },

@@ -81,6 +81,8 @@ describe('spans', () => {
     const shadow = await shadowEnded
     expect(shadow.spanContext().traceId).toBe(TRACE_ID)
     expect(shadow.attributes[SpanAttr.model]).toBe('remote')
+    // Its metadata names no version; the answer does.
+    expect(shadow.attributes[SpanAttr.version]).toBe('2')
     expect(v2.seen).toHaveLength(1)
     const [, traceId, parentId] = v2.seen[0]!.split('-')
     expect(traceId).toBe(TRACE_ID)

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import { SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base'
 
-/** A stand-in V2 (Open Inference Protocol) model server with one input, remembering the traceparent of each infer. */
+/** A stand-in V2 (Open Inference Protocol) model server with one input, remembering the traceparent of each infer; its answers name version 2. */
 export async function fakeV2Server(input: { name: string; shape: number[] }): Promise<{ server: Server; url: string; seen: (string | undefined)[] }> {
   const seen: (string | undefined)[] = []
   const server = createServer((req, res) => {
@@ -18,7 +18,8 @@ export async function fakeV2Server(input: { name: string; shape: number[] }): Pr
         return send({ name: 'remote', platform: 'test', inputs: [{ ...input, datatype: 'FP32' }], outputs: [{ name: 'label', datatype: 'INT64', shape: [-1] }] })
       }
       seen.push(req.headers.traceparent as string | undefined)
-      send({ model_name: 'remote', outputs: [{ name: 'label', datatype: 'INT64', shape: [1], data: [1] }] })
+      // Its metadata lists no versions; its answers name version 2.
+      send({ model_name: 'remote', model_version: '2', outputs: [{ name: 'label', datatype: 'INT64', shape: [1], data: [1] }] })
     })
   })
   server.listen(0, '127.0.0.1')
