@@ -153,6 +153,12 @@ function fromPredictions(res: unknown, wanted: readonly string[]): WireOutputs {
 /** The model_spec a gRPC answer carries: the version that answered (REST answers name none). */
 type Versioned = { readonly model_spec?: { readonly version?: { readonly value?: unknown } | null } | null }
 
+/** The version a gRPC answer names: an empty Int64Value reads as "0", which TF Serving never serves. */
+const versionIn = (res: Versioned): unknown => {
+  const value = res.model_spec?.version?.value
+  return value === '0' || value === 0 ? undefined : value
+}
+
 function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
   const methods = serviceMethods(TFSERVING_SERVICE)
   const { client, release } = acquireClient(spec)
@@ -172,10 +178,10 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
         const rows = batchRows(inputs)
         if (method === 'classify') {
           const res = (await unary(client, methods.Classify!, request, metadata, timeoutMs, signal)) as { result?: { classifications?: { classes?: unknown[] }[] } } & Versioned
-          return answeredBy(classifications((res.result?.classifications ?? []).map((c) => c.classes ?? []), rows, grpcPair), res.model_spec?.version?.value)
+          return answeredBy(classifications((res.result?.classifications ?? []).map((c) => c.classes ?? []), rows, grpcPair), versionIn(res))
         }
         const res = (await unary(client, methods.Regress!, request, metadata, timeoutMs, signal)) as { result?: { regressions?: { value?: unknown }[] } } & Versioned
-        return answeredBy(regressions((res.result?.regressions ?? []).map((r) => r.value ?? 0), rows), res.model_spec?.version?.value)
+        return answeredBy(regressions((res.result?.regressions ?? []).map((r) => r.value ?? 0), rows), versionIn(res))
       },
       close: release,
     }
@@ -193,7 +199,7 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
       const res = (await unary(client, methods.Predict!, request, metadata, timeoutMs, signal)) as { outputs?: Record<string, TensorProto> } & Versioned
       const out = new Map<string, WireTensor>()
       for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, upstreamFailure, name, spec.maxResponseBytes))
-      return answeredBy(out, res.model_spec?.version?.value)
+      return answeredBy(out, versionIn(res))
     },
     close: release,
   }

@@ -25,13 +25,23 @@ export interface InferContext {
  */
 export const BATCH_ROWS: unique symbol = Symbol('specserve.batchRows')
 
-export type BatchedOutputs = TensorMap & { readonly [BATCH_ROWS]?: number; readonly [RAN_VERSION]?: string }
+export type BatchedOutputs = TensorMap & { readonly [BATCH_ROWS]?: number; readonly [RAN_VERSION]?: string; readonly [ANSWERED_VERSION]?: string }
 
 /**
  * A key an executor's outputs (or its error) may carry: the version that ran, when it is not
  * the model's configured one (a canary). The request's annotation names it.
  */
 export const RAN_VERSION: unique symbol = Symbol('specserve.ranVersion')
+
+/**
+ * A key a remote model's outputs carry when its upstream's answer names the version that
+ * answered (OIP's model_version, TF Serving's model_spec.version). The request's annotation
+ * names it; unlike RAN_VERSION, the call counts as the model's own, whatever the version.
+ */
+export const ANSWERED_VERSION: unique symbol = Symbol('specserve.answeredVersion')
+
+/** The version an answer says ran, when it says: a canary's, or the one a remote upstream named. */
+export const versionOf = (outputs: TensorMap): string | undefined => (outputs as BatchedOutputs)[RAN_VERSION] ?? (outputs as BatchedOutputs)[ANSWERED_VERSION]
 
 /**
  * The method an executor that sends runs to one of several versions (a canary rollout)

@@ -8,6 +8,7 @@ import { KafkaSink } from './kafka.ts'
 import { PendingRecord } from './record.ts'
 import type { RecordSink } from './sink.ts'
 import { roundMs } from '../starter/stats.ts'
+import { versionOf } from '../executors/types.ts'
 
 export interface Output {
   readonly sink: RecordSink | null
@@ -49,7 +50,8 @@ export function attachRecordHooks(gateway: Gateway, sink: RecordSink, settings: 
     if (outcome.status !== 'ok' || skipped.has(result)) return
     const model = result.models[index]
     if (!model) return
-    const late = { model: model.name, version: model.version, latency_ms: roundMs(outcome.latencyMs), outputs: outcome.outputs }
+    // The version that answered late, when it says: the annotation's was set at the decision.
+    const late = { model: model.name, version: versionOf(outcome.outputs) ?? model.version, latency_ms: roundMs(outcome.latencyMs), outputs: outcome.outputs }
     sink.write(new PendingRecord(keyOf(result), result, req.inputs, decidedAt, late, includeInputs, instance))
   }
 }

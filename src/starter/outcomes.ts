@@ -3,7 +3,7 @@
 // by every failure wins).
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { ModelConfig } from '../config/load.ts'
-import { BATCH_ROWS, RAN_VERSION, ROUTED_VERSION, type BatchedOutputs, type Executor, type InferContext, type RoutesVersions } from '../executors/types.ts'
+import { BATCH_ROWS, RAN_VERSION, ROUTED_VERSION, versionOf, type BatchedOutputs, type Executor, type InferContext, type RoutesVersions } from '../executors/types.ts'
 import type { Decision, ErrorInfo, ModelAnnotation, Outcome } from '../types.ts'
 import type { UpstreamVersioned } from '../executors/remote/executor.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
@@ -34,9 +34,9 @@ const routedVersion = (executor: Executor | undefined, ctx: InferContext): strin
   (executor as Partial<RoutesVersions> | undefined)?.[ROUTED_VERSION]?.(ctx)
 
 /**
- * The version a member's annotations name when no other version ran: a remote model's
- * upstream version when YAML pins none (read at load: no allocation per request), else the
- * configured one.
+ * The version a member's annotations name when its answer names none: a remote model's
+ * upstream version when YAML pins none (read at load, then the newest its answers named: a
+ * field, no allocation per request), else the configured one.
  */
 export const memberVersion = (meta: ModelConfig, executor: Executor | undefined): string =>
   (executor as Partial<UpstreamVersioned> | undefined)?.upstreamVersion ?? meta.version
@@ -56,7 +56,7 @@ export function annotate(meta: ModelConfig, served: string, o: Outcome, used: bo
   if (o.status !== 'ok') return { name: meta.name, version: o.version ?? served, status: o.status, latency_ms: roundMs(o.latencyMs), used: false, error: o.error }
   const outputs = o.outputs as BatchedOutputs
   const batch = outputs[BATCH_ROWS]
-  const version = outputs[RAN_VERSION] ?? served
+  const version = versionOf(outputs) ?? served
   return batch === undefined
     ? { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used }
     : { name: meta.name, version, status: 'ok', latency_ms: roundMs(o.latencyMs), used, batch }
@@ -138,7 +138,9 @@ export function annotateMembers(
       }
     }
     models[i] = a
-    const stats = a.version === served ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)
+    // Another version's own counters only for a canary's run: a remote answer naming its version counts as the model's.
+    const own = a.version === served || (o?.status === 'ok' && (o.outputs as BatchedOutputs)[RAN_VERSION] === undefined)
+    const stats = own ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)
     stats.record(a.status, a.latency_ms, a.used)
   }
   return { models, commonCause, started }

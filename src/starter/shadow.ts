@@ -6,7 +6,7 @@
 // is kept for metrics.
 import { labelKey, meanOf, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import type { ModelConfig } from '../config/load.ts'
-import { RAN_VERSION, type BatchedOutputs, type Executor, type InferContext } from '../executors/types.ts'
+import { versionOf, type Executor, type InferContext } from '../executors/types.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { ShadowAnswer } from '../types.ts'
 import { traceShadow } from '../telemetry/run-trace.ts'
@@ -106,4 +106,4 @@ export class ShadowRunner {
 }
 
 /** The version that answered: a canary's, or a new one a remote model's answer named. */
-const answeredVersion = (member: ShadowMember, outputs: TensorMap): string => (outputs as BatchedOutputs)[RAN_VERSION] ?? memberVersion(member.model, member.executor)
+const answeredVersion = (member: ShadowMember, outputs: TensorMap): string => versionOf(outputs) ?? memberVersion(member.model, member.executor)

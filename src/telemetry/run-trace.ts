@@ -7,6 +7,7 @@ import type { ModelConfig } from '../config/load.ts'
 import type { EnsembleRuntime } from '../starter/ensemble.ts'
 import type { Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { rememberTraceId } from './tracing.ts'
+import { versionOf } from '../executors/types.ts'
 
 export const SpanAttr = {
   ensemble: 'specserve.ensemble',
@@ -85,8 +86,12 @@ export class RunTrace {
       this.settledAt[outcome.index] = performance.now()
       return
     }
-    // Its annotation (cancelled / timeout) was set at the decision; say it did finish.
-    if (outcome.status === 'ok') span.setAttribute(SpanAttr.late, true)
+    // Its annotation (cancelled / timeout) was set at the decision; say it did finish, and with which version when the answer says.
+    if (outcome.status === 'ok') {
+      span.setAttribute(SpanAttr.late, true)
+      const version = versionOf(outcome.outputs)
+      if (version !== undefined) span.setAttribute(SpanAttr.version, version)
+    }
     this.children[outcome.index] = undefined
     span.end()
   }

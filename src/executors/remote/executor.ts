@@ -7,10 +7,10 @@
 import { ModelErrorCode } from '../../errors.ts'
 import type { NamedTensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
-import { RAN_VERSION, type BatchedOutputs, type Executor, type InferContext } from '../types.ts'
+import { ANSWERED_VERSION, type Executor, type InferContext } from '../types.ts'
 import type { RemoteSettings, TensorDecl } from './config.ts'
 import { UpstreamError } from './errors.ts'
-import { ANSWERED_VERSION, batchOf, fitOutputs, type Binding, type WireOutputs } from './outputs.ts'
+import { batchOf, fitOutputs, type Binding, type WireOutputs } from './outputs.ts'
 import { CircuitBreaker } from './resilience/breaker.ts'
 import { LatencyEstimate, type Call } from './resilience/call.ts'
 import { withBreaker } from './resilience/circuit.ts'
@@ -76,12 +76,10 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
   /**
    * Without a `version` in YAML the gateway calls the upstream's default version: the one its
    * metadata named at load (TF Serving's model_spec.version, the last of OIP's `versions`),
-   * then the one its answers name, as the upstream moves to another default version.
-   * Undefined when YAML pins one (that one is called) or the upstream names none.
+   * then a newer one as soon as an answer names it (the upstream moved on). Undefined when
+   * YAML pins one (that one is called) or the upstream names none.
    */
   upstreamVersion: string | undefined
-  /** When upstreamVersion last changed (performance.now()): an answer to a call sent before that cannot change it back. */
-  private versionSince = 0
 
   constructor(name: string, kind: string, settings: RemoteSettings, adapter: ProtocolAdapter) {
     this.name = name
@@ -112,7 +110,6 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
     this.outputs = bindings('outputs', this.settings.outputs, upstream, failure)
     this.upstreamOutputs = this.outputs.map((b) => b.upstream)
     this.upstreamVersion = this.settings.version === undefined ? upstream?.version : undefined
-    this.versionSince = performance.now()
     this.meta = {
       name: this.name,
       version: this.settings.version ?? upstream?.version ?? '1',
@@ -143,7 +140,6 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
   /** One request, with what is left of the budget, mapped onto the declared outputs. */
   private readonly protocolCall: Call<UpstreamRequest, TensorMap> = async (req, signal, deadline) => {
     if (signal.aborted) throw signal.reason
-    const sent = performance.now()
     let wire: WireOutputs
     try {
       wire = await this.adapter.infer(req.wire, this.upstreamOutputs, signal, deadline - performance.now())
@@ -157,25 +153,31 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
     }
     const outputs = fitOutputs(wire, this.outputs, req.batch)
     const answered = wire[ANSWERED_VERSION]
-    if (answered !== undefined && answered !== this.upstreamVersion && this.settings.version === undefined) this.answeredBy(answered, sent, outputs)
+    if (answered !== undefined && this.settings.version === undefined) this.answeredBy(answered, outputs)
     return outputs
   }
 
   /**
-   * An answer named another version than the one shown: the upstream serves a new default
-   * (or rolled back). From then on that one is shown, unless the call was sent before the
-   * last change: an answer of the old version still in flight is annotated with its own
-   * version (RAN_VERSION), and does not move the model back.
+   * The answer named the version that answered: its annotation says so, whichever it is (an
+   * older one still in flight, one half of a traffic split, a rollback). The model is shown
+   * as a newer one from its first answer on; it never moves back by itself, so an upstream
+   * answering with two versions at once does not make it flip between them.
    */
-  private answeredBy(version: string, sent: number, outputs: TensorMap): void {
-    if (sent >= this.versionSince) {
-      this.upstreamVersion = version
-      this.versionSince = performance.now()
-      if (this.meta) this.meta = { ...this.meta, version }
-      return
-    }
-    ;(outputs as { -readonly [K in keyof BatchedOutputs]: BatchedOutputs[K] })[RAN_VERSION] = version
+  private answeredBy(version: string, outputs: TensorMap): void {
+    ;(outputs as { [ANSWERED_VERSION]?: string })[ANSWERED_VERSION] = version
+    if (version === this.upstreamVersion || !isNewer(version, this.upstreamVersion)) return
+    this.upstreamVersion = version
+    if (this.meta) this.meta = { ...this.meta, version }
   }
+}
+
+const DECIMAL = /^\d+$/
+
+/** Whether `version` is newer than `shown`: anything is, when none is known; else both decimal numbers, and larger. */
+function isNewer(version: string, shown: string | undefined): boolean {
+  if (shown === undefined) return true
+  if (!DECIMAL.test(version) || !DECIMAL.test(shown)) return false
+  return BigInt(version) > BigInt(shown)
 }
 
 const upstreamName = (d: TensorDecl): string => d.upstream ?? d.name

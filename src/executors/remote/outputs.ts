@@ -5,11 +5,10 @@
 // out-of-range values for the declared type) is UPSTREAM_BAD_RESPONSE: never a crash, never
 // a silently wrong answer.
 import { decodeElements, describe, elementCount, fail, fillDynamic, fitsShape, flattenNested, formatShape, type Tensor, type TensorMap, type TensorSpec, type WireTensor } from '../../tensor/index.ts'
+import { ANSWERED_VERSION } from '../types.ts'
 import { upstreamFailure } from './errors.ts'
 
-/** The version an upstream says answered (OIP's `model_version`, TF Serving's `model_spec.version`), when it says. */
-export const ANSWERED_VERSION: unique symbol = Symbol('specserve.answeredVersion')
-
+/** An answer's tensors by upstream name, and the version it names (ANSWERED_VERSION), if any. */
 export type WireOutputs = ReadonlyMap<string, WireTensor> & { readonly [ANSWERED_VERSION]?: string }
 
 /** `wire` with the version the answer names (a non-empty string or a number), if it names one. */

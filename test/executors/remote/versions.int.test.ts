@@ -1,7 +1,7 @@
 // Which version a remote model is reported as: the one YAML pins (and the gateway calls), else
 // the upstream's own, as its metadata names it at load, in the predict annotations, in
 // GET /v1/models, GET /v1/models/{name} and the ensemble's description alike.
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
@@ -15,13 +15,21 @@ import { configFrom } from '../../helpers.ts'
 const INPUTS = [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }]
 const OUTPUTS = [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 3] }]
 
+interface Hold {
+  readonly path: string
+  readonly arrived: () => void
+  release?: () => void
+}
+
 interface Upstream {
   url: string
   paths: string[]
   /** The default version it serves (its metadata's last, and what unpinned answers name): 3 at first. */
   serving: string
-  /** Set: the next unpinned infer is held until released, then answers with the version it came in under. */
-  hold: { readonly arrived: () => void; release?: () => void } | null
+  /** Set: the next infer whose path has `path` in it is held until released, then answers with the version it came in under. */
+  hold: Hold | null
+  /** Emits `answered` (path, version) as each infer is answered. */
+  readonly events: EventEmitter
   close: () => Promise<void>
 }
 
@@ -45,10 +53,14 @@ async function startVersionedUpstream(): Promise<Upstream> {
       // A model that lists no versions names none in its answers either.
       const version = url.startsWith('/v2/models/nameless') ? undefined : (pinned ?? upstream.serving)
       const answer = JSON.stringify({ model_name: 'm', model_version: version, outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows, 3], data }] })
-      const hold = pinned ? null : upstream.hold
-      if (!hold) return res.end(answer)
+      const reply = (): void => {
+        res.end(answer)
+        upstream.events.emit('answered', url, version)
+      }
+      const hold = upstream.hold
+      if (!hold || !url.includes(hold.path)) return reply()
       upstream.hold = null
-      hold.release = () => res.end(answer)
+      hold.release = reply
       hold.arrived()
     })
   })
@@ -60,6 +72,7 @@ async function startVersionedUpstream(): Promise<Upstream> {
     paths,
     serving: '3',
     hold: null,
+    events: new EventEmitter(),
     close: async () => {
       server.closeAllConnections()
       server.close()
@@ -158,8 +171,28 @@ describe('a remote model without a pinned version, when its upstream moves to an
     expect(res.statusCode).toBe(200)
     return Object.fromEntries((res.json() as { models: { name: string; version: string }[] }).models.map((m) => [m.name, m.version]))
   }
+  /** Holds the next infer on `path`: resolves once it is in, with the function that lets it answer. */
+  const holdNext = async (path: string, send: () => void): Promise<() => void> => {
+    let arrived!: () => void
+    const held = new Promise<void>((resolve) => (arrived = resolve))
+    const hold: Hold = { path, arrived }
+    upstream.hold = hold
+    send()
+    await held
+    return () => hold.release!()
+  }
+  const unpinnedAnswered = (): Promise<unknown> =>
+    new Promise((resolve) => {
+      const on = (url: string, version: string | undefined): void => {
+        if (url !== '/v2/models/m/infer') return
+        upstream.events.off('answered', on)
+        resolve(version)
+      }
+      upstream.events.on('answered', on)
+    })
+  const unpinnedCalls = (metrics: string): string[] => metrics.split('\n').filter((l) => /^specserve_model_calls_total\{[^}]*model="unpinned"[^}]*status="ok"/.test(l))
 
-  it('is shown as the version its answers name from the first such answer on, everywhere', async () => {
+  it('is shown as the newer version its answers name from the first such answer on, everywhere', async () => {
     upstream.serving = '4'
     expect(await versionOf('unpinned')).toBe('3') // nothing has answered yet
     expect(await annotated('all')).toEqual({ unpinned: '4', pinned: '2', nameless: '1' })
@@ -181,17 +214,45 @@ describe('a remote model without a pinned version, when its upstream moves to an
     expect(await versionOf('unpinned')).toBe('5')
   })
 
-  it('annotates an answer of the old version still in flight with that version, and does not move back to it', async () => {
-    let arrived!: () => void
-    const held = new Promise<void>((resolve) => (arrived = resolve))
-    const hold: NonNullable<Upstream['hold']> = { arrived }
-    upstream.hold = hold
-    const first = annotated('alone') // sent while 5 is served; held
-    await held
-    upstream.serving = '6'
-    expect(await annotated('alone')).toEqual({ unpinned: '6' })
-    hold.release!()
-    expect(await first).toEqual({ unpinned: '5' })
-    expect(await versionOf('unpinned')).toBe('6')
+  it('annotates an answer of the older version still in flight with that version, and does not move back to it', async () => {
+    upstream.serving = '50'
+    expect(await annotated('alone')).toEqual({ unpinned: '50' })
+    let first!: Promise<Record<string, string>>
+    const release = await holdNext('/v2/models/m/infer', () => (first = annotated('alone')))
+    upstream.serving = '60'
+    expect(await annotated('alone')).toEqual({ unpinned: '60' })
+    release()
+    expect(await first).toEqual({ unpinned: '50' })
+    expect(await versionOf('unpinned')).toBe('60')
+  })
+
+  it('annotates each member with the version its own answer named, even when the model moved before the decision', async () => {
+    upstream.serving = '70'
+    expect(await annotated('alone')).toEqual({ unpinned: '70' })
+    // best-quality waits for every member: the pinned one is held while the unpinned one answers with 70.
+    const answered = unpinnedAnswered()
+    let first!: Promise<Record<string, string>>
+    const release = await holdNext('/versions/2/', () => (first = annotated('all')))
+    expect(await answered).toBe('70')
+    upstream.serving = '80'
+    expect(await annotated('alone')).toEqual({ unpinned: '80' })
+    release()
+    expect(await first).toEqual({ unpinned: '70', pinned: '2', nameless: '1' })
+  })
+
+  it('does not move back on a rollback: the answers name the older version, the model stays shown as the newest, and its calls stay one series', async () => {
+    upstream.serving = '90'
+    expect(await annotated('alone')).toEqual({ unpinned: '90' })
+    const before = unpinnedCalls((await app.inject({ method: 'GET', url: '/metrics' })).body)
+    expect(before).toHaveLength(1)
+    upstream.serving = '40'
+    expect(await annotated('alone')).toEqual({ unpinned: '40' })
+    expect(await annotated('alone')).toEqual({ unpinned: '40' })
+    expect(await versionOf('unpinned')).toBe('90')
+    const after = unpinnedCalls((await app.inject({ method: 'GET', url: '/metrics' })).body)
+    expect(after).toHaveLength(1)
+    expect(after[0]).toMatch(/version="90"/)
+    const count = (line: string): number => Number(line.split(' ').pop())
+    expect(count(after[0]!)).toBe(count(before[0]!) + 2)
   })
 })
