@@ -5,6 +5,7 @@
 // (wrong sha256, unknown model, a location that 404s, a version under the gate) are
 // rejected with their reason and nothing serving changes. A backlog larger than the stream
 // holds at once waits in Kafka while a slow judge works through it, every record judged in order.
+// After a broker outage, each instance's stream reopens by itself and reads on.
 import { execFile } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -24,6 +25,7 @@ import { tensorFromJson } from '../../src/tensor/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
 import { committedOffsets, createTopic, ensureKcat, startBroker, type Broker } from '../output/broker.ts'
+import { eventually } from '../output/serve.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const run = promisify(execFile)
@@ -200,6 +202,19 @@ describe('model stream', () => {
     await publishWithKcat(join(instances[0]!.dir, 'v5.bin'), 'cancer-main', ['--name', 'cancer-main', '--version', '5', '--location', `${httpBase}/mlp.onnx`])
     for (const meta of await settled) expect(meta).toMatchObject({ version: 5, state: 'serving', sha256: sha256Hex(readFileSync(join(models, 'cancer_mlp.onnx'))) })
     expect(await servingVersions()).toEqual(['5', '5'])
+  })
+
+  it('reads on after a broker outage: each stream reopens by itself, and a version published once the broker is back switches both', { timeout: 180_000 }, async () => {
+    const state = (): { state: string; last_error: string | null }[] => instances.map((i) => i.registry.stream!.status() as { state: string; last_error: string | null })
+    await broker.stop()
+    // Their fetches fail until the library ends each stream; then they try to open one again.
+    await eventually('both model streams lost', async () => state(), (s) => s.every((x) => x.state === 'reconnecting'), 120_000)
+    await broker.start()
+    await eventually('both model streams consuming again', async () => state(), (s) => s.every((x) => x.state === 'consuming'), 120_000)
+    const settled = settledOnAll(6)
+    await run(process.execPath, ['src/cli.ts', 'publish-model', '--brokers', broker.bootstrap, '--topic', TOPIC, '--name', 'cancer-main', '--version', '6', join(models, 'cancer_mlp.onnx')], { cwd: root })
+    for (const meta of await settled) expect(meta).toMatchObject({ version: 6, state: 'serving', source: 'kafka' })
+    expect(await servingVersions()).toEqual(['6', '6'])
   })
 })
 
