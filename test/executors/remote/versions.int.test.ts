@@ -218,7 +218,9 @@ describe('a remote model without a pinned version, when its upstream moves to an
     upstream.serving = '50'
     expect(await annotated('alone')).toEqual({ unpinned: '50' })
     let first!: Promise<Record<string, string>>
-    const release = await holdNext('/v2/models/m/infer', () => (first = annotated('alone')))
+    const release = await holdNext('/v2/models/m/infer', () => {
+      first = annotated('alone')
+    })
     upstream.serving = '60'
     expect(await annotated('alone')).toEqual({ unpinned: '60' })
     release()
@@ -232,7 +234,9 @@ describe('a remote model without a pinned version, when its upstream moves to an
     // best-quality waits for every member: the pinned one is held while the unpinned one answers with 70.
     const answered = unpinnedAnswered()
     let first!: Promise<Record<string, string>>
-    const release = await holdNext('/versions/2/', () => (first = annotated('all')))
+    const release = await holdNext('/versions/2/', () => {
+      first = annotated('all')
+    })
     expect(await answered).toBe('70')
     upstream.serving = '80'
     expect(await annotated('alone')).toEqual({ unpinned: '80' })
