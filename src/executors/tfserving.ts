@@ -70,7 +70,8 @@ function tfMetadata(sigMap: unknown, signature: string, where: string, version: 
   return {
     inputs: tfSpecs(sig.inputs as never, `${where}, inputs`),
     outputs: tfSpecs(sig.outputs as never, `${where}, outputs`),
-    version: version === undefined || version === null || version === '' ? undefined : String(version),
+    // An empty Int64Value reads as "0", which TF Serving never serves.
+    version: version === undefined || version === null || version === '' || version === '0' || version === 0 ? undefined : String(version),
   }
 }
 

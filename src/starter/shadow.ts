@@ -105,5 +105,5 @@ export class ShadowRunner {
   }
 }
 
-/** The version that answered: a canary's, or a new one a remote model's answer named. */
+/** The version that answered: a canary's, or the one a remote model's answer named. */
 const answeredVersion = (member: ShadowMember, outputs: TensorMap): string => versionOf(outputs) ?? memberVersion(member.model, member.executor)

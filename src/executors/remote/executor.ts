@@ -11,6 +11,7 @@ import { ANSWERED_VERSION, type Executor, type InferContext } from '../types.ts'
 import type { RemoteSettings, TensorDecl } from './config.ts'
 import { UpstreamError } from './errors.ts'
 import { batchOf, fitOutputs, type Binding, type WireOutputs } from './outputs.ts'
+import { ShownVersion } from './shown-version.ts'
 import { CircuitBreaker } from './resilience/breaker.ts'
 import { LatencyEstimate, type Call } from './resilience/call.ts'
 import { withBreaker } from './resilience/circuit.ts'
@@ -76,10 +77,14 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
   /**
    * Without a `version` in YAML the gateway calls the upstream's default version: the one its
    * metadata named at load (TF Serving's model_spec.version, the last of OIP's `versions`),
-   * then a newer one as soon as an answer names it (the upstream moved on). Undefined when
-   * YAML pins one (that one is called) or the upstream names none.
+   * then as its answers name it (shown-version.ts). Undefined when YAML pins one (that one is
+   * called) or no version is known.
    */
-  upstreamVersion: string | undefined
+  get upstreamVersion(): string | undefined {
+    return this.shown?.current
+  }
+  /** Null when YAML pins the version. */
+  private shown: ShownVersion | null = null
 
   constructor(name: string, kind: string, settings: RemoteSettings, adapter: ProtocolAdapter) {
     this.name = name
@@ -109,7 +114,7 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
     this.inputs = bindings('inputs', this.settings.inputs, upstream, failure)
     this.outputs = bindings('outputs', this.settings.outputs, upstream, failure)
     this.upstreamOutputs = this.outputs.map((b) => b.upstream)
-    this.upstreamVersion = this.settings.version === undefined ? upstream?.version : undefined
+    this.shown = this.settings.version === undefined ? new ShownVersion(upstream?.version) : null
     this.meta = {
       name: this.name,
       version: this.settings.version ?? upstream?.version ?? '1',
@@ -153,31 +158,15 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
     }
     const outputs = fitOutputs(wire, this.outputs, req.batch)
     const answered = wire[ANSWERED_VERSION]
-    if (answered !== undefined && this.settings.version === undefined) this.answeredBy(answered, outputs)
+    if (answered !== undefined && this.shown !== null) this.answeredBy(this.shown, answered, outputs)
     return outputs
   }
 
-  /**
-   * The answer named the version that answered: its annotation says so, whichever it is (an
-   * older one still in flight, one half of a traffic split, a rollback). The model is shown
-   * as a newer one from its first answer on; it never moves back by itself, so an upstream
-   * answering with two versions at once does not make it flip between them.
-   */
-  private answeredBy(version: string, outputs: TensorMap): void {
+  /** The answer named the version that answered: its annotation says so, whichever it is; the model's shown version follows the rules of shown-version.ts. */
+  private answeredBy(shown: ShownVersion, version: string, outputs: TensorMap): void {
     ;(outputs as { [ANSWERED_VERSION]?: string })[ANSWERED_VERSION] = version
-    if (version === this.upstreamVersion || !isNewer(version, this.upstreamVersion)) return
-    this.upstreamVersion = version
-    if (this.meta) this.meta = { ...this.meta, version }
+    if (shown.answered(version, performance.now()) && this.meta) this.meta = { ...this.meta, version }
   }
-}
-
-const DECIMAL = /^\d+$/
-
-/** Whether `version` is newer than `shown`: anything is, when none is known; else both decimal numbers, and larger. */
-function isNewer(version: string, shown: string | undefined): boolean {
-  if (shown === undefined) return true
-  if (!DECIMAL.test(version) || !DECIMAL.test(shown)) return false
-  return BigInt(version) > BigInt(shown)
 }
 
 const upstreamName = (d: TensorDecl): string => d.upstream ?? d.name

@@ -51,6 +51,7 @@ beforeAll(async () => {
     'huge-rest': `kind: oip, url: "${http.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
     'huge-grpc': `kind: oip, url: "${rpc.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
     'tf-grpc': `kind: tfserving, url: "${rpc.url}", model: wine, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
+    'tf-unversioned': `kind: tfserving, url: "${rpc.url}", model: unversioned, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
   }
   const solo = Object.keys(models).map((m) => `  ${m}: { strategy: deadline-fallback, models: [${m}], budget_ms: { default: 1000, max: 2000 } }`)
   const yaml = [
@@ -112,6 +113,9 @@ describe('remote calls on the wire', () => {
       expect(res.body.models[0]).toMatchObject({ name: ensemble, status: 'ok', version })
       expect(await shown(ensemble)).toBe(version)
     }
+    // An empty version wrapper names no version (it would read as "0").
+    expect((await predict('tf-unversioned')).body.models[0]).toMatchObject({ name: 'tf-unversioned', status: 'ok', version: '1' })
+    expect(await shown('tf-unversioned')).toBe('1')
   })
 
   it('Seldon v1 over gRPC sends the deployment and namespace as routing metadata, and maps the answer', async () => {

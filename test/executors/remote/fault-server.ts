@@ -164,7 +164,7 @@ export interface GrpcFaultServer {
  * came, so 64-bit integers stay decimal strings), `error` fails with INTERNAL, `unavailable`
  * with UNAVAILABLE, `invalid` with INVALID_ARGUMENT (an input it refuses). Metadata is
  * UNIMPLEMENTED (the YAML declares it); `ok` names version 7 in its answers. It also serves
- * TF Serving's Predict (model `wine`, naming version 9), and Seldon v1 Predict: a fixed tensor, or
+ * TF Serving's Predict (naming version 9; `unversioned` an empty version), and Seldon v1 Predict: a fixed tensor, or
  * status FAILURE for the deployment `failing`. Its protos come from src/proto, with the
  * gateway's own loader options.
  */
@@ -212,9 +212,10 @@ export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
   // TF Serving's Predict: model `wine` answers probabilities, and names version 9 in its model_spec.
   server.addService(service(TFSERVING_SERVICE), {
     GetModelMetadata: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no metadata' }),
-    Predict: (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
+    // Model `unversioned` answers with an empty version wrapper, as a server that leaves it unset may.
+    Predict: (call: grpc.ServerUnaryCall<{ model_spec: { name: string } }, unknown>, cb: grpc.sendUnaryData<unknown>) =>
       cb(null, {
-        model_spec: { name: 'wine', version: { value: '9' }, signature_name: 'serving_default' },
+        model_spec: { name: call.request.model_spec.name, version: call.request.model_spec.name === 'unversioned' ? {} : { value: '9' }, signature_name: 'serving_default' },
         outputs: { probabilities: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }, { size: 3 }] }, float_val: [0.1, 0.8, 0.1] } },
       }),
   })

@@ -1,6 +1,9 @@
 // Which version a remote model is reported as: the one YAML pins (and the gateway calls), else
 // the upstream's own, as its metadata names it at load, in the predict annotations, in
-// GET /v1/models, GET /v1/models/{name} and the ensemble's description alike.
+// GET /v1/models, GET /v1/models/{name} and the ensemble's description alike. Then, as the
+// upstream moves on: each answer annotated with the version it names, the model shown as a
+// newer one from its first answer on, not moved back by an older answer, one metrics series.
+// (shown-version.test.ts has the rules over time.)
 import { EventEmitter, once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
