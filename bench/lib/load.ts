@@ -41,6 +41,10 @@ export interface GhzSpec {
   readonly concurrency: number
   readonly durationS: number
   readonly warmupS: number
+  /** TLS, verifying the server against this CA certificate (PEM file); plaintext without it. */
+  readonly caFile?: string
+  /** Call metadata (an authorization header, say). */
+  readonly metadata?: Readonly<Record<string, string>>
 }
 
 interface GhzReport {
@@ -55,7 +59,8 @@ interface GhzReport {
 /** ghz closed loop: `concurrency` workers over one HTTP/2 connection (how gRPC clients talk). */
 export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
   const args = (seconds: number): string[] => [
-    '--insecure',
+    ...(spec.caFile ? ['--cacert', spec.caFile] : ['--insecure']),
+    ...(spec.metadata ? ['-m', JSON.stringify(spec.metadata)] : []),
     '--proto', join(root, spec.proto),
     '-i', join(root, 'proto'),
     '--call', spec.call,

@@ -38,6 +38,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   broker_record_us: { label: 'broker CPU µs per record over idle', format: (v) => v.toFixed(1) },
   of_ceiling: { label: "req/s / the load generator's ceiling", format: ratio },
   rps_vs_seldon: { label: 'req/s vs seldon-core', format: ratio },
+  vs_grpc_open: { label: 'req/s vs gRPC plaintext open', format: ratio },
   p99_ratio: { label: 'p99 ratio', format: ratio },
   goodput_ratio: { label: '2xx/s ratio', format: ratio },
   miss_gateway: { label: 'misses (gateway clock)', format: pct },

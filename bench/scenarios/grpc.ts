@@ -43,20 +43,27 @@ async function gatewayAnswers(server: Server): Promise<{ rest: Buffer; grpc: Buf
   }
 }
 
+/** ghz, installed by scripts/ghz.sh, and its version; or why it could not be. */
+export async function ghzBinary(): Promise<{ ghz: string; version: string } | string> {
+  let ghz: string
+  try {
+    ghz = (await run('bash', [join(root, 'scripts', 'ghz.sh')])).trim().split('\n').pop() as string
+  } catch (err) {
+    return `ghz could not be installed (scripts/ghz.sh): ${String((err as Error).message).split('\n')[0]}`
+  }
+  // scripts/go-tools.sh stamps the pinned module version next to the binary.
+  const stamp = join(dirname(ghz), '.ghz.version')
+  return { ghz, version: existsSync(stamp) ? (readFileSync(stamp, 'utf8').trim().split('@').pop() ?? '') : '' }
+}
+
 export const grpc: Scenario = {
   id: 'grpc',
   title: '7. gRPC vs REST',
   async run(ctx) {
     if (!existsSync(join(root, 'src', 'api', 'grpc', 'server.ts'))) return notRun(this.id, this.title, 'the gRPC frontend (src/api/grpc) does not exist yet')
-    let ghz: string
-    try {
-      ghz = (await run('bash', [join(root, 'scripts', 'ghz.sh')])).trim().split('\n').pop() as string
-    } catch (err) {
-      return notRun(this.id, this.title, `ghz could not be installed (scripts/ghz.sh): ${String((err as Error).message).split('\n')[0]}`)
-    }
-    // scripts/go-tools.sh stamps the pinned module version next to the binary.
-    const stamp = join(dirname(ghz), '.ghz.version')
-    const version = existsSync(stamp) ? (readFileSync(stamp, 'utf8').trim().split('@').pop() ?? '') : ''
+    const found = await ghzBinary()
+    if (typeof found === 'string') return notRun(this.id, this.title, found)
+    const { ghz, version } = found
     // The ceilings: each load generator against a server that answers at once and does
     // nothing, on the same cores, with the gateway's own answer. Whatever the gateway does,
     // its rows cannot pass these.
