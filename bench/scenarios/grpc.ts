@@ -6,12 +6,13 @@ import { dirname, join } from 'node:path'
 import { Client, Metadata, credentials } from '@grpc/grpc-js'
 import protobuf from 'protobufjs'
 import { request } from 'undici'
-import { closedLoop, ghzClosedLoop, grpcClosedLoop } from '../lib/load.ts'
+import { closedLoop, ghzClosedLoop, grpcClosedLoop, type GhzSpec } from '../lib/load.ts'
 import { grpcPredict, nativeBody } from '../lib/payloads.ts'
 import { root, run } from '../lib/processes.ts'
-import { Rows, headline, notRun, repeat, target, type Scenario } from '../lib/scenario.ts'
+import { Rows, headline, notRun, repeat, target, type BenchContext, type Scenario } from '../lib/scenario.ts'
 import { startAll, startNullGrpc, startNullHttp, startSpecserve, type Server } from '../lib/servers.ts'
 import { singleModelConfig } from './overhead.ts'
+import type { LoadResult } from '../lib/types.ts'
 
 /** The bench's request as protobuf bytes (base64), encoded once here from our .proto. */
 function encodedPredict(): string {
@@ -56,6 +57,21 @@ export async function ghzBinary(): Promise<{ ghz: string; version: string } | st
   return { ghz, version: existsSync(stamp) ? (readFileSync(stamp, 'utf8').trim().split('@').pop() ?? '') : '' }
 }
 
+/** ghz's closed loop of the single-model Predict at `address`, with the run's concurrency and durations; `extra`: TLS, metadata. */
+export function ghzPredict(ctx: BenchContext, ghz: { ghz: string; version: string }, address: string, extra: Partial<GhzSpec> = {}): Promise<LoadResult> {
+  return ghzClosedLoop({
+    ...ghz,
+    target: address,
+    call: 'specserve.v1.Gateway/Predict',
+    proto: 'proto/specserve/v1/gateway.proto',
+    data: grpcPredict('logreg'),
+    concurrency: ctx.connections,
+    durationS: ctx.durationS,
+    warmupS: ctx.warmupS,
+    ...extra,
+  })
+}
+
 export const grpc: Scenario = {
   id: 'grpc',
   title: '7. gRPC vs REST',
@@ -79,18 +95,7 @@ export const grpc: Scenario = {
       throw err
     }
     const rows = new Rows()
-    const ghzLoad = (address: string) =>
-      ghzClosedLoop({
-        ghz,
-        version,
-        target: address,
-        call: 'specserve.v1.Gateway/Predict',
-        proto: 'proto/specserve/v1/gateway.proto',
-        data: grpcPredict('logreg'),
-        concurrency: ctx.connections,
-        durationS: ctx.durationS,
-        warmupS: ctx.warmupS,
-      })
+    const ghzLoad = (address: string) => ghzPredict(ctx, { ghz, version }, address)
     try {
       await repeat(ctx, 'grpc', async () => {
         const rest = await closedLoop({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })

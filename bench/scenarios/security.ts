@@ -6,12 +6,12 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose'
 import { makePki } from '../../test/security/certs.ts'
-import { ghzClosedLoop, interleavedClosedLoop } from '../lib/load.ts'
-import { grpcPredict, nativeBody } from '../lib/payloads.ts'
+import { interleavedClosedLoop } from '../lib/load.ts'
+import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { startAll, startSpecserve } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
-import { ghzBinary } from './grpc.ts'
+import { ghzBinary, ghzPredict } from './grpc.ts'
 import { singleModelConfig } from './overhead.ts'
 
 const AUDIENCE = 'specserve-bench'
@@ -47,17 +47,7 @@ export const security: Scenario = {
     // gRPC's rows: ghz one at a time after the interleaved REST rows (it cannot take turns with autocannon).
     const ghzLoad = (port: number | undefined, secure: boolean): Promise<LoadResult> => {
       if (typeof ghz === 'string' || port === undefined) throw new Error('no gRPC listener')
-      return ghzClosedLoop({
-        ...ghz,
-        target: `127.0.0.1:${port}`,
-        call: 'specserve.v1.Gateway/Predict',
-        proto: 'proto/specserve/v1/gateway.proto',
-        data: grpcPredict('logreg'),
-        concurrency: ctx.connections,
-        durationS: ctx.durationS,
-        warmupS: ctx.warmupS,
-        ...(secure ? { caFile: pki.ca, metadata: { authorization: `Bearer ${jwt}` } } : {}),
-      })
+      return ghzPredict(ctx, ghz, `127.0.0.1:${port}`, secure ? { caFile: pki.ca, metadata: { authorization: `Bearer ${jwt}` } } : {})
     }
     const rows = new Rows()
     const path = '/v1/ensembles/logreg/predict'
