@@ -13,7 +13,7 @@ import { RemoteExecutor, type ProtocolAdapter, type UpstreamMetadata } from './r
 import { acquireClient, metadataFrom, unary } from './remote/grpc.ts'
 import { acquirePool, requestJson } from './remote/http.ts'
 import { v2Specs } from './remote/metadata.ts'
-import { answeredBy, type WireOutputs } from './remote/outputs.ts'
+import { withAnsweredVersion, type WireOutputs } from './remote/outputs.ts'
 import type { ExecutorKind } from './types.ts'
 
 const schema = Type.Object(
@@ -79,7 +79,7 @@ function jsonOutputs(body: unknown): WireOutputs {
     if (typeof t?.name !== 'string' || !Array.isArray(t.shape) || !Array.isArray(t.data)) throw badResponse('an output lacks name, shape or data')
     out.set(t.name, { datatype: typeof t.datatype === 'string' ? t.datatype : undefined, shape: readShape(t.shape, upstreamFailure, t.name), data: t.data })
   }
-  return answeredBy(out, (body as { model_version?: unknown }).model_version)
+  return withAnsweredVersion(out, (body as { model_version?: unknown }).model_version)
 }
 
 function oipGrpc(spec: OipSpec): ProtocolAdapter {
@@ -131,5 +131,5 @@ function grpcOutputs(res: unknown): WireOutputs {
       out.set(name, wireFromContents(datatype, shape, t.contents, upstreamFailure, name))
     }
   })
-  return answeredBy(out, version)
+  return withAnsweredVersion(out, version)
 }

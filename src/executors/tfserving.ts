@@ -12,7 +12,7 @@ import { RemoteExecutor, type ProtocolAdapter, type UpstreamMetadata } from './r
 import { acquireClient, metadataFrom, unary } from './remote/grpc.ts'
 import { acquirePool, requestJson } from './remote/http.ts'
 import { tfSpecs } from './remote/metadata.ts'
-import { answeredBy, type WireOutputs } from './remote/outputs.ts'
+import { withAnsweredVersion, type WireOutputs } from './remote/outputs.ts'
 import { classifications, EXAMPLE_METHOD_METADATA, grpcPair, regressions, restPair, TF_METHODS, type TfMethod } from './tfserving-results.ts'
 import type { ExecutorKind } from './types.ts'
 
@@ -179,10 +179,10 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
         const rows = batchRows(inputs)
         if (method === 'classify') {
           const res = (await unary(client, methods.Classify!, request, metadata, timeoutMs, signal)) as { result?: { classifications?: { classes?: unknown[] }[] } } & Versioned
-          return answeredBy(classifications((res.result?.classifications ?? []).map((c) => c.classes ?? []), rows, grpcPair), versionIn(res))
+          return withAnsweredVersion(classifications((res.result?.classifications ?? []).map((c) => c.classes ?? []), rows, grpcPair), versionIn(res))
         }
         const res = (await unary(client, methods.Regress!, request, metadata, timeoutMs, signal)) as { result?: { regressions?: { value?: unknown }[] } } & Versioned
-        return answeredBy(regressions((res.result?.regressions ?? []).map((r) => r.value ?? 0), rows), versionIn(res))
+        return withAnsweredVersion(regressions((res.result?.regressions ?? []).map((r) => r.value ?? 0), rows), versionIn(res))
       },
       close: release,
     }
@@ -200,7 +200,7 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
       const res = (await unary(client, methods.Predict!, request, metadata, timeoutMs, signal)) as { outputs?: Record<string, TensorProto> } & Versioned
       const out = new Map<string, WireTensor>()
       for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, upstreamFailure, name, spec.maxResponseBytes))
-      return answeredBy(out, versionIn(res))
+      return withAnsweredVersion(out, versionIn(res))
     },
     close: release,
   }

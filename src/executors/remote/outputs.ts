@@ -12,7 +12,7 @@ import { upstreamFailure } from './errors.ts'
 export type WireOutputs = ReadonlyMap<string, WireTensor> & { readonly [ANSWERED_VERSION]?: string }
 
 /** `wire` with the version the answer names (a non-empty string or a number), if it names one. */
-export function answeredBy(wire: WireOutputs, version: unknown): WireOutputs {
+export function withAnsweredVersion(wire: WireOutputs, version: unknown): WireOutputs {
   if ((typeof version === 'string' && version !== '') || typeof version === 'number') (wire as { [ANSWERED_VERSION]?: string })[ANSWERED_VERSION] = String(version)
   return wire
 }
