@@ -2,6 +2,7 @@
 // bench says what each request cost the gateway, and a record the broker, on shared cores.
 // Linux only; null elsewhere (the columns then read "–").
 import { readFileSync } from 'node:fs'
+import type { CpuPerRequest } from './types.ts'
 
 const TICK_US = 10_000 // USER_HZ is 100 on every Linux the bench runs on
 
@@ -16,4 +17,19 @@ export function cpuMicros(pid: number | null | undefined, mainThread = false): n
   } catch {
     return null
   }
+}
+
+/** A process's CPU so far, all threads and its main thread, to subtract from a later one. */
+export interface CpuSample {
+  readonly all: number | null
+  readonly main: number | null
+}
+
+export const cpuSample = (pid: number | null | undefined): CpuSample => ({ all: cpuMicros(pid), main: cpuMicros(pid, true) })
+
+/** CPU µs per request between two samples of one process; undefined where /proc could not say or nothing was sent. */
+export function cpuPerRequest(before: CpuSample, after: CpuSample, requests: number): CpuPerRequest | undefined {
+  if (!(requests > 0) || before.all === null) return undefined
+  const per = (a: number | null, b: number | null): number | undefined => (a === null || b === null ? undefined : (b - a) / requests)
+  return { all: per(before.all, after.all), main: per(before.main, after.main) }
 }

@@ -1,6 +1,7 @@
 // Runs one load run in a child process and returns what it measured: autocannon (closed
 // loop), our open-loop sender (fixed rate), or ghz for gRPC.
 import { join } from 'node:path'
+import { cpuPerRequest, cpuSample } from './cpu.ts'
 import { percentiles } from './stats.ts'
 import { root, run } from './processes.ts'
 import type { GrpcLoadSpec } from '../load/grpc-stream.ts'
@@ -45,6 +46,8 @@ export interface GhzSpec {
   readonly caFile?: string
   /** Call metadata (an authorization header, say). */
   readonly metadata?: Readonly<Record<string, string>>
+  /** The server process whose CPU per request the result gives (`cpu`). */
+  readonly pid?: number
 }
 
 interface GhzReport {
@@ -71,7 +74,9 @@ export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
     spec.target,
   ]
   if (spec.warmupS > 0) await run(spec.ghz, args(spec.warmupS))
+  const before = cpuSample(spec.pid)
   const report = JSON.parse(await run(spec.ghz, args(spec.durationS))) as GhzReport
+  const after = cpuSample(spec.pid)
   const ok: number[] = []
   for (const d of report.details ?? []) if (d.status === 'OK') ok.push(d.latency / 1e6)
   const statuses = report.statusCodeDistribution ?? {}
@@ -90,5 +95,6 @@ export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
     statuses,
     errors,
     latency: percentiles(ok),
+    cpu: cpuPerRequest(before, after, report.count),
   }
 }

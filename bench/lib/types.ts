@@ -16,6 +16,8 @@ export interface LoadSpec {
   readonly missAfterMs?: number
   /** Open loop only: read `elapsed_ms` and `decision.chosen` from each 2xx body. */
   readonly readBodies?: boolean
+  /** Closed loop: the server process whose CPU per request the result gives (`cpu`). */
+  readonly pid?: number
 }
 
 /** Paired sequential load: one request at a time, taking turns between the targets (bench/load/paired.ts). */
@@ -121,6 +123,8 @@ export interface LoadResult {
   readonly serverElapsed?: Percentiles | null
   /** readBodies and missAfterMs: fraction of all requests not answered 2xx, or answered 2xx with elapsed_ms over missAfterMs. */
   readonly serverMissRate?: number
+  /** The spec's `pid`: its CPU per request (answered or refused) over the measured run, apart from the warm-up. */
+  readonly cpu?: CpuPerRequest
   /** readBodies: how many 2xx answers each model gave (decision.chosen). */
   readonly chosen?: Readonly<Record<string, number>>
 }

@@ -8,6 +8,7 @@
 // Usage: node grpc-stream.ts '<GrpcLoadSpec JSON>'; prints a LoadResult as one JSON line.
 import { createRequire } from 'node:module'
 import * as grpc from '@grpc/grpc-js'
+import { cpuPerRequest, cpuSample } from '../lib/cpu.ts'
 import { closedLoopResult, Tally } from '../lib/tally.ts'
 
 export interface GrpcLoadSpec {
@@ -18,6 +19,8 @@ export interface GrpcLoadSpec {
   readonly concurrency: number
   readonly durationS: number
   readonly warmupS: number
+  /** The server process whose CPU per request the result gives (`cpu`). */
+  readonly pid?: number
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as GrpcLoadSpec
@@ -89,9 +92,12 @@ const client = new grpc.Client(spec.target, grpc.credentials.createInsecure())
 const load = spec.mode === 'stream' ? stream : unary
 if (spec.warmupS > 0) await load(client, spec.warmupS, new Tally())
 const tally = new Tally()
+const before = cpuSample(spec.pid)
 const started = performance.now()
 await load(client, spec.durationS, tally)
 const seconds = (performance.now() - started) / 1000
+const after = cpuSample(spec.pid)
 client.close()
 const tool = `bench/load/grpc-stream.ts (grpc-js ${version}, ${spec.mode === 'stream' ? `one PredictStream, ${spec.concurrency} messages in flight` : `${spec.concurrency} unary calls in flight`}, 1 connection)`
-process.stdout.write(`${JSON.stringify(closedLoopResult(tool, spec, tally, seconds))}\n`)
+const result = closedLoopResult(tool, spec, tally, seconds)
+process.stdout.write(`${JSON.stringify({ ...result, cpu: cpuPerRequest(before, after, result.requests) })}\n`)

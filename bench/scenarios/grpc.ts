@@ -95,23 +95,25 @@ export const grpc: Scenario = {
       throw err
     }
     const rows = new Rows()
-    const ghzLoad = (address: string) => ghzPredict(ctx, { ghz, version }, address)
+    const ghzLoad = (address: string, on: Server) => ghzPredict(ctx, { ghz, version }, address, { pid: on.proc.child.pid })
+    // The gateway's CPU per request, apart from the load generator's: what each frontend costs the server.
+    const cpu = (r: LoadResult) => ({ cpu_us: r.cpu?.all, loop_cpu_us: r.cpu?.main })
     try {
       await repeat(ctx, 'grpc', async () => {
-        const rest = await closedLoop({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
-        const g = await ghzLoad(`127.0.0.1:${server.grpcPort}`)
-        const restCeiling = await closedLoop({ url: `${nullHttp.url}/`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS })
-        const grpcCeiling = await ghzLoad(nullGrpc.url.replace('http://', ''))
-        const grpcJs = { target: `127.0.0.1:${server.grpcPort}`, request: encodedPredict(), concurrency: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS }
+        const rest = await closedLoop({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS, pid: server.proc.child.pid })
+        const g = await ghzLoad(`127.0.0.1:${server.grpcPort}`, server)
+        const restCeiling = await closedLoop({ url: `${nullHttp.url}/`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS, pid: nullHttp.proc.child.pid })
+        const grpcCeiling = await ghzLoad(nullGrpc.url.replace('http://', ''), nullGrpc)
+        const grpcJs = { target: `127.0.0.1:${server.grpcPort}`, request: encodedPredict(), concurrency: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS, pid: server.proc.child.pid }
         const unary = await grpcClosedLoop({ ...grpcJs, mode: 'unary' })
         const stream = await grpcClosedLoop({ ...grpcJs, mode: 'stream' })
-        rows.add('REST', `POST /v1/ensembles/logreg/predict, autocannon ${ctx.connections} connections`, rest, { ...headline(rest, rest), of_ceiling: rest.throughput / restCeiling.throughput })
-        rows.add('gRPC', `specserve.v1.Gateway/Predict, ghz ${ctx.connections} workers on 1 connection`, g, { ...headline(g, rest), of_ceiling: g.throughput / grpcCeiling.throughput })
-        rows.add('gRPC unary (grpc-js)', `Predict, ${ctx.connections} calls in flight on 1 connection, grpc-js client`, unary, headline(unary, rest))
-        rows.add('gRPC stream (grpc-js)', `one PredictStream, ${ctx.connections} messages in flight, same client`, stream, headline(stream, rest))
-        rows.add('ceiling: autocannon vs a null HTTP server', `bench/peers/null-http.ts: node:http answering at once with the gateway's ${answers.rest.length}-byte body, no work`, restCeiling, headline(restCeiling, rest))
+        rows.add('REST', `POST /v1/ensembles/logreg/predict, autocannon ${ctx.connections} connections`, rest, { ...headline(rest, rest), ...cpu(rest), of_ceiling: rest.throughput / restCeiling.throughput })
+        rows.add('gRPC', `specserve.v1.Gateway/Predict, ghz ${ctx.connections} workers on 1 connection`, g, { ...headline(g, rest), ...cpu(g), of_ceiling: g.throughput / grpcCeiling.throughput })
+        rows.add('gRPC unary (grpc-js)', `Predict, ${ctx.connections} calls in flight on 1 connection, grpc-js client`, unary, { ...headline(unary, rest), ...cpu(unary) })
+        rows.add('gRPC stream (grpc-js)', `one PredictStream, ${ctx.connections} messages in flight, same client`, stream, { ...headline(stream, rest), ...cpu(stream) })
+        rows.add('ceiling: autocannon vs a null HTTP server', `bench/peers/null-http.ts: node:http answering at once with the gateway's ${answers.rest.length}-byte body, no work`, restCeiling, { ...headline(restCeiling, rest), ...cpu(restCeiling) })
         // The most the gRPC row could show against this REST row: ghz's own cost on these cores.
-        rows.add('ceiling: ghz vs a null gRPC server', `bench/peers/null-grpc.ts: node:http2 answering at once with the gateway's ${answers.grpc.length}-byte PredictResponse, no grpc-js, no work`, grpcCeiling, headline(grpcCeiling, rest))
+        rows.add('ceiling: ghz vs a null gRPC server', `bench/peers/null-grpc.ts: node:http2 answering at once with the gateway's ${answers.grpc.length}-byte PredictResponse, no grpc-js, no work`, grpcCeiling, { ...headline(grpcCeiling, rest), ...cpu(grpcCeiling) })
       })
     } finally {
       await Promise.all([server.stop(), nullHttp.stop(), nullGrpc.stop()])
@@ -126,12 +128,18 @@ export const grpc: Scenario = {
         target('gRPC throughput ≥ 80% of REST', 'rps_ratio', rows.summary('gRPC', 'rps_ratio'), '>=', 0.8, () => {
           const ceiling = rows.summary('ceiling: ghz vs a null gRPC server', 'rps_ratio')?.median
           const ofCeiling = rows.summary('gRPC', 'of_ceiling')?.median
+          const us = (row: string): string => {
+            const v = rows.summary(row, 'cpu_us')?.median
+            return v === undefined ? '?' : v.toFixed(0)
+          }
           return (
             `ghz (Go) and the gateway share the 2 cores, and ghz alone needs more CPU per call than autocannon per request: against a ` +
             `server that answers at once with the same response and does nothing it reached ${ceiling === undefined ? '?' : ceiling.toFixed(2)}× this REST row, ` +
             `so that is the most any gRPC server could show here; specserve reached ${ofCeiling === undefined ? '?' : `${Math.round(ofCeiling * 100)}%`} of that ceiling. ` +
-            'The rest is node:http2 per call (a stream object, headers and trailers: the null server above pays it too) and the predict itself; ' +
-            'a plain Predict no longer goes through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
+            `On the server's side, a gRPC predict cost the gateway ${us('gRPC')} µs of CPU against ${us('REST')} µs for a REST one, and the null servers ` +
+            `${us('ceiling: ghz vs a null gRPC server')} µs per gRPC call against ${us('ceiling: autocannon vs a null HTTP server')} µs per HTTP request: ` +
+            'the difference is mostly node:http2 per call (a stream object, headers and trailers), which the null server pays too. ' +
+            'A plain Predict no longer goes through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
           )
         }),
         target('gRPC streaming throughput ≥ REST', 'rps_ratio', rows.summary('gRPC stream (grpc-js)', 'rps_ratio'), '>=', 1.0, () =>
