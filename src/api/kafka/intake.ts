@@ -3,6 +3,7 @@
 // at start lead to consuming again with backoff, and `state`/`last_error` say so.
 import { Consumer, stringDeserializers, type Message, type MessagesStream } from '@platformatic/kafka'
 import { connectionOptions } from '../../kafka/client.ts'
+import { CommitFlight } from '../../kafka/commit-flight.ts'
 import { KeptStream, type KeptStreamState } from '../../kafka/kept-stream.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
@@ -42,6 +43,8 @@ export class InputConsumer {
   private readonly intake: KeptStream<MessagesStream<string, string, string, string>>
   /** The input topic's lag per partition at the last measurement (-1: not assigned to this instance). */
   private lag: readonly bigint[] = []
+  /** Commits through the consumer (commitDirectly): one in flight per partition, never backwards. */
+  private readonly direct: CommitFlight
 
   constructor(settings: KafkaSettings, log: Logger, handlers: IntakeHandlers) {
     this.settings = settings
@@ -63,12 +66,22 @@ export class InputConsumer {
       consume: () => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false }),
       opened: (stream, again) => {
         if (again) handlers.streamChanged()
-        stream.on('data', handlers.message)
+        // What a lost stream still emits (its buffer, before its close) is left to the next one,
+        // which reads it again from the committed offset: taken here, its commit would go
+        // through the lost stream and never settle.
+        stream.on('data', (message: Msg) => {
+          if (this.intake.stream === stream) handlers.message(message)
+        })
       },
       lost: () => handlers.streamChanged(),
       backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
     })
     this.consumer.on('consumer:group:join', () => handlers.assigned())
+    this.direct = new CommitFlight(async (offsets) => {
+      // Not in its group: the client's commit would rejoin by itself, beside our own reopen.
+      if (!this.consumer.isActive()) throw new Error('the consumer is not in its group')
+      await this.consumer.commit({ offsets })
+    })
   }
 
   get state(): IntakeState {
@@ -129,11 +142,13 @@ export class InputConsumer {
     return owned
   }
 
-  /** Commits past `message` through the consumer: for a message of a stream that ended (its own commit would wait on it for ever). */
+  /**
+   * Commits past `message` through the consumer: for a message of a stream that ended (its own
+   * commit would wait on it for ever). Such commits on one partition go one at a time, each at
+   * the highest offset asked for meanwhile, so a lower one never lands after a higher one.
+   */
   commitDirectly(message: Msg): Promise<void> {
-    // Not in its group: the client's commit would rejoin by itself, beside our own reopen.
-    if (!this.consumer.isActive()) return Promise.reject(new Error('the consumer is not in its group'))
-    return this.consumer.commit({ offsets: [{ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch }] })
+    return this.direct.commit({ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch })
   }
 
   /** Stops intake and lag measurements; the stream and the group stay (commits still go through). */

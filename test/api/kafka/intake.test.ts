@@ -1,0 +1,76 @@
+// Stream mode's input consumer, without a broker (its consumer's commit and consume are
+// stand-ins): commits through the consumer itself go one at a time per partition and never
+// backwards, and what a lost message stream still emits is left to the next stream.
+import { EventEmitter } from 'node:events'
+import { Consumer } from '@platformatic/kafka'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { InputConsumer, type Msg } from '../../../src/api/kafka/intake.ts'
+import type { CommitPosition } from '../../../src/kafka/commit-flight.ts'
+import { kafkaSettings } from '../../../src/kafka/config.ts'
+import { silentLogger } from '../../../src/types.ts'
+import { controlledSend, flush, state } from '../../kafka/controlled-commits.ts'
+
+/** A message stream that closes only when the test says (the real one closes asynchronously). */
+class FakeStream extends EventEmitter {
+  readonly closing = Promise.withResolvers<void>()
+  pause(): void {}
+  resume(): void {}
+  close(): Promise<void> {
+    return this.closing.promise
+  }
+}
+
+const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], stream: { input_topic: 'requests' } } }, '/tmp')!
+const message = (offset: bigint): Msg => ({ topic: 'requests', partition: 0, offset, leaderEpoch: 0 }) as Msg
+
+let taken: bigint[]
+let intake: InputConsumer
+
+beforeEach(() => {
+  taken = []
+  vi.spyOn(Consumer.prototype, 'startLagMonitoring').mockReturnValue(undefined as never)
+  vi.spyOn(Consumer.prototype, 'stopLagMonitoring').mockReturnValue(undefined as never)
+  intake = new InputConsumer(settings, silentLogger, { message: (m) => taken.push(m.offset), streamChanged() {}, assigned() {} })
+})
+
+afterEach(async () => {
+  await intake.close()
+  vi.restoreAllMocks()
+})
+
+describe("the input consumer's direct commits", () => {
+  it('go one at a time per partition, at the highest offset asked for meanwhile, never backwards; refused when the consumer is not in its group', async () => {
+    const { sent, send } = controlledSend()
+    vi.spyOn(Consumer.prototype, 'commit').mockImplementation(((options: { offsets: CommitPosition[] }) => send(options.offsets)) as never)
+    const active = vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
+    const commits = [9n, 11n, 10n].map((o) => state(intake.commitDirectly(message(o))))
+    await flush()
+    expect(sent.map((s) => s.offsets)).toEqual(['0@10'])
+    sent[0]!.settle.resolve()
+    await flush()
+    expect(sent.map((s) => s.offsets)).toEqual(['0@10', '0@12'])
+    sent[1]!.settle.resolve()
+    await flush()
+    expect(commits.map((c) => c.value)).toEqual(['resolved', 'resolved', 'resolved'])
+    active.mockReturnValue(false)
+    const outside = state(intake.commitDirectly(message(20n)))
+    await flush()
+    expect(outside.value).toBe('rejected')
+    expect(sent).toHaveLength(2)
+  })
+})
+
+describe('a lost message stream', () => {
+  it('what it still emits before its close is not taken (the next stream reads it again from the committed offset)', async () => {
+    const first = new FakeStream()
+    vi.spyOn(Consumer.prototype, 'consume').mockResolvedValueOnce(first as never).mockReturnValue(new Promise(() => {}) as never)
+    await intake.start()
+    first.emit('data', message(4n))
+    // The consumer lost its group (a rejoin failed): the stream is lost, and closing.
+    intake.consumer.emit('error', new Error('rejoin failed'))
+    expect(intake.state).toBe('reconnecting')
+    first.emit('data', message(5n))
+    first.closing.resolve()
+    expect(taken).toEqual([4n])
+  })
+})
