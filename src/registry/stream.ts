@@ -28,6 +28,8 @@ const passthrough = (data?: Buffer): Buffer | undefined => data
 const RETRY_FIRST_MS = 1000
 const RETRY_MAX_MS = 60_000
 export const retryDelay = (attempt: number): number => Math.min(RETRY_FIRST_MS * 2 ** (attempt - 1), RETRY_MAX_MS)
+/** A judged record's offset commit is sent this many times at most (1 s, then 2 s apart). */
+export const COMMIT_ATTEMPTS = 3
 /** Rejections kept for /readyz. */
 const RECENT = 10
 /** Records held at once, queued or being judged (each up to max_model_bytes): the consumer pauses at this many. */
@@ -159,15 +161,34 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     }
     this.retrying = null
     this.counts[result]++
-    // Through the consumer, not the record's stream: a stream's commit waits for the group to
-    // settle, and never settles once that stream is gone (a broker outage), which would wedge
-    // every record after this one. Records are committed one at a time, in offset order.
-    const offsets = [{ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch }]
-    // Not in its group (a broker outage): a commit would make the client rejoin by itself, beside
-    // our own reopen. Left uncommitted, the record comes again and is skipped (held, or its sha256).
-    if (!this.consumer.isActive()) this.log.warn({ offset: String(message.offset) }, 'model stream: not committed, the consumer is not in its group; the record may be read again')
-    else await this.consumer.commit({ offsets }).catch((err: unknown) => this.log.warn({ error: errorMessage(err) }, 'model stream: commit failed; the record may be read again'))
+    await this.commitPast(message)
     this.emit('record', result, message.key ?? '', reason)
+  }
+
+  /**
+   * Commits past a judged record, through the consumer, not the record's stream: a stream's
+   * commit waits for the group to settle, and never settles once that stream is gone (a broker
+   * outage), which would wedge every record after this one. Records are committed one at a
+   * time, in offset order. A failed commit is tried again (COMMIT_ATTEMPTS in all, with the
+   * records' backoff): a model stream is quiet, and no later record may come to commit past it.
+   * Left uncommitted, the record is read again at the next start and skipped (held, or its sha256).
+   */
+  private async commitPast(message: Raw): Promise<void> {
+    const offsets = [{ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch }]
+    const offset = String(message.offset)
+    for (let attempt = 1; ; attempt++) {
+      // Not in its group (a broker outage): a commit would make the client rejoin by itself, beside our own reopen.
+      if (!this.consumer.isActive()) return this.log.warn({ offset }, 'model stream: not committed, the consumer is not in its group; the record may be read again')
+      try {
+        await this.consumer.commit({ offsets })
+        return
+      } catch (err) {
+        const error = errorMessage(err)
+        if (attempt >= COMMIT_ATTEMPTS) return this.log.warn({ offset, attempts: attempt, error }, 'model stream: commit failed; the record may be read again')
+        this.log.warn({ offset, attempt, retry_in_ms: retryDelay(attempt), error }, 'model stream: commit failed; tried again')
+        if (!(await this.wait(retryDelay(attempt)))) return
+      }
+    }
   }
 
   private async handle(message: Raw): Promise<[Result, string | null]> {
@@ -214,6 +235,11 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     const model = message.key ?? ''
     this.retrying = { model, offset: String(message.offset), attempts: attempt, error }
     this.log.error({ model, offset: String(message.offset), attempt, retry_in_ms: delay, error, topic: this.settings.topic }, 'model stream: a record failed unexpectedly; not committed, tried again')
+    return this.wait(delay)
+  }
+
+  /** Waits `delay` ms; false at once when the stream closes. */
+  private wait(delay: number): Promise<boolean> {
     // A timer of the global setTimeout (not timers/promises): tests drive it with fake timers.
     const signal = this.closing.signal
     if (signal.aborted) return Promise.resolve(false)

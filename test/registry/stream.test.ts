@@ -14,12 +14,14 @@ import type { RepositoryConfig } from '../../src/registry/config.ts'
 import { encodeDescriptor, type ModelDescriptor } from '../../src/registry/descriptor.ts'
 import type { Registry } from '../../src/registry/registry.ts'
 import type { VersionMeta } from '../../src/registry/store.ts'
-import { ModelStream, retryDelay, type Raw } from '../../src/registry/stream.ts'
+import { COMMIT_ATTEMPTS, ModelStream, retryDelay, type Raw } from '../../src/registry/stream.ts'
 import { Consumer } from '@platformatic/kafka'
 import type { Logger } from '../../src/types.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const RETRYING = 'model stream: a record failed unexpectedly; not committed, tried again'
+const COMMIT_RETRIED = 'model stream: commit failed; tried again'
+const COMMIT_GIVEN_UP = 'model stream: commit failed; the record may be read again'
 const LIMIT = 1000
 
 let dir: string
@@ -187,6 +189,42 @@ describe('which records are committed', () => {
     const message = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
     expect(await judged(message)).toEqual(['accepted', 'm', null])
     expect(commits(message)).toBe(0)
+  })
+
+  it('a commit that fails is sent again (1 s, then 2 s later) before the next record is judged: no later record may come to commit past it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const coordinatorMoved = new Error('NOT_COORDINATOR')
+    commitCalls.mockRejectedValueOnce(coordinatorMoved).mockRejectedValueOnce(coordinatorMoved)
+    const first = record(descriptor({ kind: 'data', data: Buffer.from('model 1') }))
+    const next = record(descriptor({ kind: 'data', data: Buffer.from('model 2') }))
+    const retried = once(logged, COMMIT_RETRIED)
+    const judgedFirst = judged(first)
+    stream.receive(next)
+    expect(await retried).toEqual([expect.objectContaining({ offset: String(first.offset), attempt: 1, retry_in_ms: retryDelay(1), error: 'NOT_COORDINATOR' })])
+    const again = once(logged, COMMIT_RETRIED)
+    await vi.advanceTimersByTimeAsync(retryDelay(1))
+    expect(await again).toEqual([expect.objectContaining({ attempt: 2, retry_in_ms: retryDelay(2) })])
+    expect([commits(first), commits(next), arrive.mock.calls.length]).toEqual([2, 0, 1])
+    await vi.advanceTimersByTimeAsync(retryDelay(2))
+    expect(await judgedFirst).toEqual(['accepted', 'm', null])
+    await stream.idle()
+    expect([commits(first), commits(next)]).toEqual([3, 1])
+    expect(commitOrder(first)).toBeLessThan(commitOrder(next))
+  })
+
+  it(`a commit that fails ${COMMIT_ATTEMPTS} times is given up (the record may be read again) and the records after it go on`, async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    for (let i = 0; i < COMMIT_ATTEMPTS; i++) commitCalls.mockRejectedValueOnce(new Error('REQUEST_TIMED_OUT'))
+    const first = record(descriptor({ kind: 'data', data: Buffer.from('model 1') }))
+    const next = record(descriptor({ kind: 'data', data: Buffer.from('model 2') }))
+    const givenUp = once(logged, COMMIT_GIVEN_UP)
+    stream.receive(first)
+    stream.receive(next)
+    await vi.advanceTimersByTimeAsync(retryDelay(1) + retryDelay(2))
+    expect(await givenUp).toEqual([expect.objectContaining({ offset: String(first.offset), attempts: COMMIT_ATTEMPTS, error: 'REQUEST_TIMED_OUT' })])
+    await stream.idle()
+    expect([commits(first), commits(next)]).toEqual([COMMIT_ATTEMPTS, 1])
+    expect(stream.status()).toMatchObject({ accepted: 2 })
   })
 })
 
