@@ -13,11 +13,13 @@ export interface CommitPosition {
 }
 
 interface PartitionCommits {
-  /** The highest offset sent, in flight or landed. */
-  sent: bigint
+  /** The highest offset sent, in flight or settled. */
+  sent: CommitPosition | undefined
   /** The commit that carried it; kept once settled, for callers it already covers. */
   flight: Promise<void>
   busy: boolean
+  /** That commit failed (and nothing newer was sent since). */
+  failed: boolean
   /** The highest offset asked for while one was in flight, and the commit that will carry it. */
   wanted: CommitPosition | undefined
   next: Promise<void> | undefined
@@ -35,11 +37,13 @@ export class CommitFlight {
    * Commits `position` on its partition. Settles as the commit that carries it (or a higher
    * offset of that partition) settles: sent now when none is in flight there, otherwise merged
    * into the one sent after it (requests arriving meanwhile share it, at their highest offset).
+   * A request covered by a commit that failed sends that commit's offset again, not its own.
    */
   commit(position: CommitPosition): Promise<void> {
     const key = `${position.topic}\u0000${position.partition}`
     const p = this.partitions.get(key) ?? this.open(key)
-    if (position.offset <= p.sent) return p.flight
+    const sent = p.sent
+    if (sent !== undefined && position.offset <= sent.offset) return p.failed && !p.busy && p.next === undefined ? this.start(p, sent) : p.flight
     if (p.next !== undefined) {
       if (position.offset > (p.wanted as CommitPosition).offset) p.wanted = position
       return p.next
@@ -57,20 +61,27 @@ export class CommitFlight {
   }
 
   private open(key: string): PartitionCommits {
-    const p: PartitionCommits = { sent: -1n, flight: Promise.resolve(), busy: false, wanted: undefined, next: undefined }
+    const p: PartitionCommits = { sent: undefined, flight: Promise.resolve(), busy: false, failed: false, wanted: undefined, next: undefined }
     this.partitions.set(key, p)
     return p
   }
 
   private start(p: PartitionCommits, position: CommitPosition): Promise<void> {
     const flight = this.send([position])
-    p.sent = position.offset
+    p.sent = position
     p.flight = flight
     p.busy = true
-    const settled = (): void => {
-      if (p.flight === flight) p.busy = false
-    }
-    void flight.then(settled, settled)
+    p.failed = false
+    void flight.then(
+      () => {
+        if (p.flight === flight) p.busy = false
+      },
+      () => {
+        if (p.flight !== flight) return
+        p.busy = false
+        p.failed = true
+      },
+    )
     return flight
   }
 }

@@ -184,7 +184,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
         return
       } catch (err) {
         const error = errorMessage(err)
-        if (attempt >= COMMIT_ATTEMPTS) return this.log.warn({ offset, attempts: attempt, error }, 'model stream: commit failed; the record may be read again')
+        if (attempt >= COMMIT_ATTEMPTS || this.closing.signal.aborted) return this.log.warn({ offset, attempts: attempt, error }, 'model stream: commit failed; the record may be read again')
         this.log.warn({ offset, attempt, retry_in_ms: retryDelay(attempt), error }, 'model stream: commit failed; tried again')
         if (!(await this.wait(retryDelay(attempt)))) return
       }

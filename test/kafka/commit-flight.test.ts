@@ -56,6 +56,37 @@ describe('CommitFlight', () => {
     expect(later.value).toBe('resolved')
   })
 
+  it('a merged commit that fails fails every request merged into it', async () => {
+    const { sent, send } = controlledSend()
+    const flight = new CommitFlight(send)
+    void flight.commit(at(1n))
+    const merged = [flight.commit(at(3n)), flight.commit(at(2n))].map(state)
+    sent[0]!.settle.resolve()
+    await flush()
+    expect(sent.map((s) => s.offsets)).toEqual(['0@1', '0@3'])
+    sent[1]!.settle.reject(new Error('request timed out'))
+    await flush()
+    expect(merged.map((m) => m.value)).toEqual(['rejected', 'rejected'])
+  })
+
+  it('a request covered by a commit that failed sends that commit\'s offset again, never its own lower one', async () => {
+    const { sent, send } = controlledSend()
+    const flight = new CommitFlight(send)
+    const failed = state(flight.commit(at(8n)))
+    sent[0]!.settle.reject(new Error('coordinator moved'))
+    await flush()
+    expect(failed.value).toBe('rejected')
+    const lower = state(flight.commit(at(6n)))
+    expect(sent.map((s) => s.offsets)).toEqual(['0@8', '0@8'])
+    sent[1]!.settle.resolve()
+    await flush()
+    expect(lower.value).toBe('resolved')
+    // Landed now: covered, nothing sent again.
+    expect(state(flight.commit(at(7n))).value).toBe('pending')
+    await flush()
+    expect(sent).toHaveLength(2)
+  })
+
   it('partitions do not wait for each other', () => {
     const { sent, send } = controlledSend()
     const flight = new CommitFlight(send)

@@ -80,6 +80,9 @@ export class InputConsumer {
     this.direct = new CommitFlight(async (offsets) => {
       // Not in its group: the client's commit would rejoin by itself, beside our own reopen.
       if (!this.consumer.isActive()) throw new Error('the consumer is not in its group')
+      // Sent once the commit before it settled: its partition may be another member's by now,
+      // and that member's commits must not be moved back.
+      for (const o of offsets) if (!this.owns(o.topic, o.partition)) throw new Error(`partition ${o.partition} is not this member's now`)
       await this.consumer.commit({ offsets })
     })
   }

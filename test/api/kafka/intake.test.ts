@@ -60,6 +60,23 @@ describe("the input consumer's direct commits", () => {
   })
 })
 
+describe("the input consumer's direct commits, across a rebalance", () => {
+  it('one merged behind another is not sent once the group has given its partition to another member (whose commits it would move back)', async () => {
+    const { sent, send } = controlledSend()
+    vi.spyOn(Consumer.prototype, 'commit').mockImplementation(((options: { offsets: CommitPosition[] }) => send(options.offsets)) as never)
+    vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
+    const group = intake.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null }
+    group.assignments = [{ topic: 'requests', partitions: [0] }]
+    const first = state(intake.commitDirectly(message(9n)))
+    const behind = state(intake.commitDirectly(message(11n)))
+    group.assignments = [{ topic: 'requests', partitions: [1] }]
+    sent[0]!.settle.resolve()
+    await flush()
+    expect(sent.map((s) => s.offsets)).toEqual(['0@10'])
+    expect([first.value, behind.value]).toEqual(['resolved', 'rejected'])
+  })
+})
+
 describe('a lost message stream', () => {
   it('what it still emits before its close is not taken (the next stream reads it again from the committed offset)', async () => {
     const first = new FakeStream()
