@@ -14,6 +14,7 @@ import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
+import { DeadlineSweep } from './deadline-sweep.ts'
 import type { GrpcError } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
@@ -81,24 +82,11 @@ function plainCallDeadline(headers: IncomingHttpHeaders): number | undefined {
 const ignore = (): void => {}
 
 /**
- * Calls with a deadline whose request is still arriving. grpc-js arms a timer per call to
- * end it at its deadline; here one shared sweep does that for the only calls that need it:
- * once its request is in, a call's run is bounded by its budget (servePredict). A client
- * that stalls mid-request gets DEADLINE_EXCEEDED within SWEEP_MS of its deadline.
+ * Calls with a deadline whose request is still arriving, ended DEADLINE_EXCEEDED at their
+ * deadline by one shared timer (grpc-js arms one per call). Once its request is in, a call's
+ * run is bounded by its budget (servePredict).
  */
-const reading = new Set<FastCall>()
-const SWEEP_MS = 100
-let sweeper: NodeJS.Timeout | undefined
-
-function sweep(): void {
-  if (reading.size === 0) {
-    clearInterval(sweeper)
-    sweeper = undefined
-    return
-  }
-  const now = Date.now()
-  for (const call of reading) call.expire(now)
-}
+const reading = new DeadlineSweep<FastCall>()
 
 function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS)
@@ -122,7 +110,7 @@ export class FastCall {
   private readonly stream: ServerHttp2Stream
   private readonly headers: IncomingHttpHeaders
   private readonly method: FastMethod
-  private readonly deadline: number
+  readonly deadline: number
   private readonly limits: FastLimits
 
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: FastMethod, deadline: number, limits: FastLimits) {
@@ -135,15 +123,12 @@ export class FastCall {
     stream.once('close', () => this.closed())
     stream.on('data', (chunk: Buffer) => this.data(chunk))
     stream.once('end', () => this.end())
-    if (deadline !== Infinity) {
-      reading.add(this)
-      sweeper ??= setInterval(sweep, SWEEP_MS).unref()
-    }
+    if (deadline !== Infinity) reading.add(this)
   }
 
-  /** Ends the call DEADLINE_EXCEEDED if its deadline has passed while its request was still arriving. */
-  expire(now: number): void {
-    if (now >= this.deadline) this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')
+  /** Its deadline has come while its request was still arriving. */
+  expire(): void {
+    this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')
   }
 
   /** The request headers as grpc-js Metadata; built only if read (trace propagation). */
