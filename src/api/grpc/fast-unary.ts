@@ -213,6 +213,7 @@ export class FastCall {
     }
     if (framed.length - 5 > this.limits.maxSendBytes) return this.fail(Status.RESOURCE_EXHAUSTED, `Sent message larger than max (${framed.length} vs. ${this.limits.maxSendBytes})`)
     this.answered = true
+    this.release()
     const stream = this.stream
     if (stream.destroyed || stream.closed) return
     try {
@@ -229,7 +230,7 @@ export class FastCall {
     reading.delete(this)
     if (this.answered) return
     this.answered = true
-    this.chunks = []
+    this.release()
     const stream = this.stream
     if (stream.destroyed || stream.closed || stream.headersSent) return
     // toWellFormed: encodeURI throws on a lone surrogate.
@@ -243,9 +244,22 @@ export class FastCall {
 
   private closed(): void {
     reading.delete(this)
-    this.chunks = []
-    if (this.answered || this.cancelled) return
+    if (this.answered || this.cancelled) return this.release()
     this.cancelled = true
     this.onCancel?.()
+    this.release()
+  }
+
+  /**
+   * Lets go of what the call no longer needs once answered or cancelled. The stream (and so
+   * this call, through its listeners) outlives the call by many scavenges (node:http2 keeps it
+   * until its native handle goes), so anything still held here, above all the run the cancel
+   * listener closes over, would be promoted to the old generation with it.
+   */
+  private release(): void {
+    this.chunks = []
+    this.request = undefined
+    this.onCancel = undefined
+    this.meta = undefined
   }
 }
