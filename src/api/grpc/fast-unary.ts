@@ -244,7 +244,8 @@ export class FastCall {
 
   private closed(): void {
     reading.delete(this)
-    if (this.answered || this.cancelled) return this.release()
+    // Answered or failed: released then already.
+    if (this.answered || this.cancelled) return
     this.cancelled = true
     this.onCancel?.()
     this.release()
