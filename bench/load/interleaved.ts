@@ -10,7 +10,7 @@
 // Usage: node interleaved.ts '<InterleavedSpec JSON>'; prints { runs: [{ result, cpu, actions? }] }.
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { cpuMicros } from '../lib/cpu.ts'
+import { cpuSample, type CpuSample } from '../lib/cpu.ts'
 import { Tally, closedLoopResult } from '../lib/tally.ts'
 import type { CpuPerRequest, InterleavedRun, InterleavedSpec, SliceAction, SliceActionResults } from '../lib/types.ts'
 import { runAutocannon, version } from './autocannon.ts'
@@ -25,15 +25,20 @@ if (!(spec.sliceS >= 1)) throw new Error(`sliceS must be at least 1 s, got ${spe
 const rounds = Math.max(1, Math.round(spec.durationS / spec.sliceS))
 const sliceS = Math.max(1, Math.round(spec.durationS / rounds))
 
-/** CPU µs so far of each of a target's processes: [all threads, main thread]; null where /proc cannot say. */
-const readCpu = (pids: readonly (number | null | undefined)[]): (number | null)[][] => pids.map((pid) => [cpuMicros(pid), cpuMicros(pid, true)])
-const added = (sum: number | null, before: number | null | undefined, after: number | null | undefined): number | null =>
+/** CPU so far of each of a target's processes. */
+const readCpu = (pids: readonly (number | null | undefined)[]): CpuSample[] => pids.map(cpuSample)
+const plus = (sum: number | null, before: number | null | undefined, after: number | null | undefined): number | null =>
   sum === null || before == null || after == null ? null : sum + after - before
+/** `sum` plus what one process used between two samples; null from the first slice /proc could not say. */
+const added = (sum: CpuSample, before: CpuSample | undefined, after: CpuSample | undefined): CpuSample => ({
+  all: plus(sum.all, before?.all, after?.all),
+  main: plus(sum.main, before?.main, after?.main),
+})
 
 const state = targets.map((t) => ({
   tally: new Tally(),
   seconds: 0,
-  cpu: (t.pids ?? []).map((): (number | null)[] => [0, 0]),
+  cpu: (t.pids ?? []).map((): CpuSample => ({ all: 0, main: 0 })),
   actions: { okMs: [], failed: [], outlasted: 0 } as SliceActionResults,
 }))
 const bodies = targets.map((t) => (t.eachSlice ? readFileSync(t.eachSlice.file) : undefined))
@@ -69,7 +74,7 @@ for (let round = 0; round < rounds; round++) {
     }
     await sleep(SETTLE_MS)
     const after = readCpu(t.pids ?? [])
-    st.cpu = st.cpu.map((sums, p) => sums.map((sum, j) => added(sum, before[p]?.[j], after[p]?.[j])))
+    st.cpu = st.cpu.map((sum, p) => added(sum, before[p], after[p]))
   }
 }
 
@@ -79,6 +84,6 @@ const runs = targets.map((t, i): InterleavedRun => {
   const tool = `autocannon ${version} (API, ${t.connections} connections; taking turns with ${others} other target${others === 1 ? '' : 's'}, ${rounds} slices of ${sliceS} s)`
   const result = closedLoopResult(tool, { durationS: rounds * sliceS, warmupS: spec.warmupS }, tally, seconds, t.connections)
   const per = (v: number | null | undefined) => (v == null || result.requests === 0 ? undefined : v / result.requests)
-  return { result, cpu: cpu.map(([all, main]): CpuPerRequest => ({ all: per(all), main: per(main) })), ...(t.eachSlice ? { actions } : {}) }
+  return { result, cpu: cpu.map(({ all, main }): CpuPerRequest => ({ all: per(all), main: per(main) })), ...(t.eachSlice ? { actions } : {}) }
 })
 process.stdout.write(`${JSON.stringify({ runs })}\n`)
