@@ -171,13 +171,16 @@ export class Gateway {
    */
   trial(pin: ReadonlyMap<string, VersionPin>): Promise<void> {
     return this.reloading.run(async () => {
-      const { config, plan, issues } = await this.prepare(this.current.config, pin)
+      const { config, plan, issues } = await this.prepare(this.current.config, pin).finally(this.discarded)
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
       // A drain that began meanwhile says nothing about the models, as in doReload.
       if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
       if (issues.length) throw new ConfigError(config.file, issues)
     })
   }
+
+  /** A prepared reload or trial that is not swapped in: the version source drops what it set aside for it. */
+  private readonly discarded = (): void => this.versions?.discarded?.()
 
   private resolved(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
     return this.versions ? this.versions.resolve(config, pin) : config
@@ -198,11 +201,13 @@ export class Gateway {
 
   private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void): Promise<ReloadReport> {
     const { config, old, next, plan, issues } = await this.prepare(requested, pin).catch((err: unknown) => {
+      this.discarded()
       // The version source refused the config (a version_policy that allows no version that passed): a rejected reload too.
       if (err instanceof ConfigError) this.reloads.rejected++
       throw err
     })
     if (issues.length || this.state !== 'ready') {
+      this.discarded()
       this.reloads.rejected++
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
       // A drain that began meanwhile says nothing about the models: NOT_READY, not their issues.

@@ -23,6 +23,7 @@ import type { RepositoryConfig } from './config.ts'
 import { runGate } from './gate.ts'
 import { VersionPipeline } from './pipeline.ts'
 import { VersionExistsError, type VersionMeta } from './store.ts'
+import { ReloadStaging } from './staging.ts'
 import { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { ModelVersions, type Arrival } from './versions.ts'
@@ -48,6 +49,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private watcher: RepositoryWatch | undefined
   /** The model stream's consumer, with `repository.kafka`. */
   stream: ModelStream | undefined
+  /** What the reload being prepared set aside (after the first load): kept once it is swapped in, dropped if not. */
+  private staging: ReloadStaging | undefined
 
   /** A registry for the config's repository; undefined without a `repository:` section. */
   static open(config: GatewayConfig): Registry | undefined {
@@ -77,16 +80,24 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private track(model: ModelConfig): ModelVersions | undefined {
     const settings = repositorySettings(model)
     if (!settings) return undefined
-    let versions = this.models.get(model.name)
-    if (!versions) {
-      versions = new ModelVersions(this.repository.path, model.name, settings)
-      versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
-      this.models.set(model.name, versions)
-    }
+    const known = this.models.get(model.name) ?? this.staging?.added.get(model.name)
+    if (known) return known
+    const versions = new ModelVersions(this.repository.path, model.name, settings)
+    versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
+    // Added by a reload: the registry's (listed, open to uploads, judged) only once it is swapped in.
+    if (this.staging) this.staging.added.set(model.name, versions)
+    else this.models.set(model.name, versions)
     return versions
   }
 
+  /**
+   * On a ready gateway this prepares a reload, a swap or a trial: what it adds to the registry
+   * is set aside until the gateway commits or discards it. Before that (the first load, a
+   * start's fallback) there is nothing to go back to, and it applies at once.
+   */
   resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
+    this.discarded() // the gateway reports each outcome; one it did not is dropped, never kept
+    this.staging = this.gateway?.ready ? new ReloadStaging(pin) : undefined
     return resolveVersions(config, pin, (model) => this.track(model), (versions, version, evidence) =>
       // A canary's end writes files: a failure there is logged, never an unhandled rejection.
       void this.decideCanary(versions, version, evidence).catch((err: unknown) => this.log.error({ err, model: versions.name, version }, 'canary decision failed')),
@@ -96,14 +107,15 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   async gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
     const issues: ConfigIssue[] = []
     for (const { model, executor } of loaded) {
-      const versions = this.models.get(model.name)
+      const versions = this.models.get(model.name) ?? this.staging?.added.get(model.name)
       // The settings of the config being loaded: a reload's gate is its own, even before it is swapped in.
       const settings = repositorySettings(model)
       if (!versions || !settings) continue
       // A canary rollout loads the serving version again beside the canary: the canary is what is judged.
       const [version, judged] = executor instanceof CanaryExecutor && model.canary ? [Number(model.canary.version), executor.canary] : [Number(model.version), executor]
       const report = await runGate(judged, settings.validation)
-      versions.update(version, { gate: report })
+      if (this.staging) this.staging.gated(versions, version, report)
+      else versions.update(version, { gate: report })
       if (!report.passed) issues.push({ path: `models.${model.name}`, message: `validation gate failed: ${report.reason}` })
     }
     return issues
@@ -116,6 +128,13 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * (rollout removed, or not allowed) is judged again under the new settings, as a restart would.
    */
   committed(config: GatewayConfig): void {
+    const staged = this.staging
+    this.staging = undefined
+    staged?.commit((err, model, version) => this.log.error({ err, model, version }, 'recording a reload\'s gate report failed'))
+    for (const [name, versions] of staged?.added ?? []) {
+      this.models.set(name, versions)
+      this.opened(versions)
+    }
     for (const model of config.models.values()) {
       const versions = this.models.get(model.name)
       const settings = repositorySettings(model)
@@ -138,6 +157,31 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     if (versions.get(canary)?.state === 'canary') versions.update(canary, { state: 'loading', reason: null })
     this.log.info({ model: versions.name, version: canary }, 'canary ended by a config reload: judged again under the new settings')
     void this.queue.run(() => this.pipeline.process(versions, canary)).catch((err: unknown) => this.log.error({ err, model: versions.name, version: canary }, 'judging a version again failed'))
+  }
+
+  /** A reload or trial was not swapped in: what it set aside is dropped, and what it wrote for models it added is removed. */
+  discarded(): void {
+    const staged = this.staging
+    this.staging = undefined
+    try {
+      staged?.discard()
+    } catch (err) {
+      this.log.error({ err }, 'removing what a refused reload added to the repository failed')
+    }
+  }
+
+  /**
+   * A model a reload added, now swapped in: recorded as start() records each model (its version
+   * `serving`), and the versions its directory held that were never judged are judged in turn.
+   */
+  private opened(versions: ModelVersions): void {
+    const serving = versions.serving
+    try {
+      if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.pipeline.served(versions, serving, undefined)
+    } catch (err) {
+      this.log.error({ err, model: versions.name }, 'recording what a reload serves failed')
+    }
+    for (const version of versions.pending()) void this.queue.run(() => this.pipeline.process(versions, version)).catch(() => undefined)
   }
 
   fallback(issues: readonly ConfigIssue[]): boolean {
@@ -205,7 +249,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   isRepositoryModel(name: string): boolean {
-    return this.models.has(name)
+    return this.models.has(name) || this.staging?.added.has(name) === true
   }
 
   /** The version of a model whose file has this sha256, if one is stored. */

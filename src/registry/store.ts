@@ -134,9 +134,12 @@ export class ModelDirectory {
     this.dir = join(repository, model)
   }
 
-  /** Creates the directory and removes what a crash left half-written: stores (.incoming-*) and meta.json temporaries. */
-  open(): void {
-    mkdirSync(this.dir, { recursive: true })
+  /**
+   * Creates the directory and removes what a crash left half-written: stores (.incoming-*) and
+   * meta.json temporaries. True if the directory was created.
+   */
+  open(): boolean {
+    const created = mkdirSync(this.dir, { recursive: true }) !== undefined
     for (const name of readdirSync(this.dir)) if (name.startsWith(INCOMING)) rmSync(join(this.dir, name), { recursive: true, force: true })
     for (const version of this.versions()) {
       const dir = join(this.dir, String(version))
@@ -148,6 +151,18 @@ export class ModelDirectory {
       }
       for (const name of names) if (TEMPORARY.test(name)) rmSync(join(dir, name), { force: true })
     }
+    return created
+  }
+
+  /** Removes the model's directory and everything in it. */
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /** Removes one version's directory, model file and meta.json. */
+  removeVersion(version: number): void {
+    rmSync(join(this.dir, String(version)), { recursive: true, force: true })
+    syncDirectorySync(this.dir)
   }
 
   modelFile(version: number): string {

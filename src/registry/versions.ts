@@ -28,6 +28,8 @@ export class ModelVersions {
   private readonly reserved = new Set<number>()
   /** Versions that failed at this start (failAtStart): left out of pending() until the next start tries them. */
   private readonly failedThisStart = new Set<number>()
+  /** What open() added to the repository: discard() takes it away again. */
+  private created: 'directory' | 'seed' | null = null
 
   constructor(repository: string, name: string, settings: RepositoryModelSettings) {
     this.name = name
@@ -41,10 +43,13 @@ export class ModelVersions {
    * highest the policy allows that was never rejected.
    */
   open(seedBytes: () => Buffer | undefined): void {
-    this.directory.open()
+    this.created = this.directory.open() ? 'directory' : null
     if (this.directory.versions().length === 0 && this.settings.seed) {
       const bytes = seedBytes()
-      if (bytes) this.directory.storeSync(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
+      if (bytes) {
+        this.directory.storeSync(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
+        this.created ??= 'seed'
+      }
     }
     this.scan()
     // A canary cut short by a stop starts over: its evidence was in memory.
@@ -52,6 +57,17 @@ export class ModelVersions {
     // A crash between two meta writes of a swap can leave two "serving": the later one served last.
     for (const stale of lastServed(this.list()).slice(1)) this.update(stale.version, { state: 'ready' })
     this.serving = servingChoice(this.list(), (v) => this.allowed(v), (v) => this.directory.hasModel(v))
+  }
+
+  /**
+   * Undoes what open() added to the repository, for a model opened by a reload that was not
+   * swapped in: the directory it created, or the seed it imported into an empty one. What it
+   * repaired in a directory that held versions (a crash's leftovers) is what any start repairs.
+   */
+  discard(): void {
+    if (this.created === 'directory') this.directory.remove()
+    else if (this.created === 'seed') this.directory.removeVersion(1)
+    this.created = null
   }
 
   /** Version directories not known yet (copied in, or stored while the watch was off), recorded as arrivals. */

@@ -23,9 +23,14 @@ export interface VersionSource {
   /**
    * A reload (a config reload, or a swap the source asked for) was swapped in and `config`
    * (as `resolve` answered it) serves now: the source's settings and record follow it. Not
-   * called for a reload that was refused, so a refused reload changes nothing.
+   * called for a reload that was refused (`discarded` is), so a refused reload changes nothing.
    */
   committed?(config: GatewayConfig): void
+  /**
+   * A reload, swap or trial that `resolve` prepared on a ready gateway was not swapped in
+   * (refused, or only tried): what the source set aside for it is dropped.
+   */
+  discarded?(): void
   /**
    * At start, once the first load failed: the repository models named by `issues` (load or
    * gate failures at `models.<name>`) fall back to an earlier version that passed. True if

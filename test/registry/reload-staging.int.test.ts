@@ -1,0 +1,118 @@
+// A config reload that is refused leaves the registry and its repository as they were: a
+// repository model it added is neither listed nor on disk, and the gate it ran under its own
+// validation is not written over the serving version's report. Once a reload that adds a
+// repository model is swapped in, that model's version is recorded serving, as at a start.
+// Real models on a repository laid out as a previous run leaves it.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { reloadFromFile } from '../../src/reload/index.ts'
+import { ModelDirectory } from '../../src/registry/store.ts'
+import { newMeta } from '../../src/registry/versions.ts'
+import { silentLogger } from '../../src/types.ts'
+import { root, samples } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
+import { serveWithRegistry, type Served } from './serve.ts'
+
+const models = join(root, 'models')
+const examples = join(root, 'examples')
+const cancer = samples('cancer')
+// Against the data set gate below: logreg 0.986, gbdt 0.958.
+const logreg = readFileSync(join(models, 'cancer_logreg.onnx'))
+const gbdt = readFileSync(join(models, 'cancer_gbdt.onnx'))
+
+let served: Served | undefined
+let dir: string
+let file: string
+
+afterEach(async () => {
+  await served?.stop()
+  served = undefined
+})
+
+interface Entry {
+  /** The accuracy cancer-main's gate asks for. */
+  readonly minAccuracy?: number
+  /** Adds the repository model cancer-extra (seeded from the logreg file) and an ensemble on it. */
+  readonly extra?: boolean
+  /** Adds a model whose file is not a model: the reload is refused. */
+  readonly broken?: boolean
+}
+
+function writeConfig({ minAccuracy = 0.95, extra = false, broken = false }: Entry): void {
+  const gate = `validation: { dataset: { path: ${examples}/cancer_holdout.csv, label: target, min_accuracy: ${minAccuracy} } }`
+  writeFileSync(
+    file,
+    `
+executors: { onnx_workers: 1 }
+repository: { path: ./repo, watch: false, keep_versions: 10 }
+models:
+  cancer-main: { kind: onnx, source: repository, ${gate} }
+${extra ? `  cancer-extra: { kind: onnx, source: repository, path: ${join(models, 'cancer_logreg.onnx')} }\n` : ''}${broken ? `  broken: { kind: onnx, path: ${file} }\n` : ''}ensembles:
+  cancer: { strategy: deadline-fallback, models: [cancer-main], budget_ms: { default: 5000, max: 10000 } }
+${extra ? '  extra: { strategy: deadline-fallback, models: [cancer-extra], budget_ms: { default: 5000, max: 10000 } }\n' : ''}${broken ? '  broken: { strategy: deadline-fallback, models: [broken] }\n' : ''}`,
+  )
+}
+
+/** Version 1 served before, version 2 (gbdt) serves. */
+async function start(): Promise<Served> {
+  dir = tempDir('specserve-reload-staging-')
+  const directory = new ModelDirectory(join(dir, 'repo'), 'cancer-main')
+  directory.open()
+  directory.storeSync(logreg, { ...newMeta(1, logreg, 'upload', null), state: 'ready', serving_since: '2026-01-01T00:00:00.000Z' })
+  directory.storeSync(gbdt, { ...newMeta(2, gbdt, 'upload', null), state: 'serving', serving_since: '2026-01-02T00:00:00.000Z' })
+  file = join(dir, 'gateway.yaml')
+  writeConfig({})
+  served = await serveWithRegistry(file, silentLogger)
+  return served
+}
+
+async function reload(entry: Entry): Promise<{ ok: boolean }> {
+  writeConfig(entry)
+  const outcome = await reloadFromFile(served!.gateway, silentLogger)
+  await served!.registry.idle()
+  return outcome
+}
+
+const versionsOf = (model: string): Promise<{ status: number; body: { code?: string; versions?: { version: number; state: string; source: string }[] } }> =>
+  served!.app.inject({ method: 'GET', url: `/v1/models/${model}/versions` }).then((res) => ({ status: res.statusCode, body: res.json() }))
+
+describe('a refused config reload', () => {
+  it('that adds a repository model leaves no trace of it: not listed, nothing in the repository', async () => {
+    await start()
+    expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
+    expect(served!.registry.isRepositoryModel('cancer-extra')).toBe(false)
+    expect(await versionsOf('cancer-extra')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_ENSEMBLE' } })
+    expect(readdirSync(join(dir, 'repo'))).toEqual(['cancer-main'])
+  })
+
+  it('that adds a repository model whose directory is there and empty takes back the seed it imported', async () => {
+    await start()
+    mkdirSync(join(dir, 'repo', 'cancer-extra'))
+    expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
+    expect(readdirSync(join(dir, 'repo', 'cancer-extra'))).toEqual([])
+  })
+
+  it('refused by its own gate leaves the serving version\'s gate report as it was', async () => {
+    await start()
+    const gate = (): unknown => served!.registry.version('cancer-main', 2).gate
+    expect(gate()).toMatchObject({ passed: true, dataset: { min_accuracy: 0.95 } })
+    expect(await reload({ minAccuracy: 0.99 })).toMatchObject({ ok: false })
+    expect(gate()).toMatchObject({ passed: true, dataset: { min_accuracy: 0.95 } })
+    // Swapped in, a reload's gate report is the one recorded.
+    expect(await reload({ minAccuracy: 0.9 })).toMatchObject({ ok: true })
+    expect(gate()).toMatchObject({ passed: true, dataset: { min_accuracy: 0.9 } })
+  })
+})
+
+describe('a config reload that adds a repository model', () => {
+  it('records the seed it imported as the version serving, after one that was refused', async () => {
+    await start()
+    expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(existsSync(join(dir, 'repo', 'cancer-extra', '1', 'model.onnx'))).toBe(true)
+    expect(await versionsOf('cancer-extra')).toMatchObject({ status: 200, body: { versions: [{ version: 1, state: 'serving', source: 'seed' }] } })
+    const res = await served!.app.inject({ method: 'POST', url: '/v1/ensembles/extra/predict', payload: { inputs: { input: [cancer.rows[0]] } } })
+    expect(res.json()).toMatchObject({ models: [{ name: 'cancer-extra', version: '1' }] })
+  })
+})
