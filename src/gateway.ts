@@ -171,8 +171,9 @@ export class Gateway {
    */
   trial(pin: ReadonlyMap<string, VersionPin>): Promise<void> {
     return this.reloading.run(async () => {
-      const { config, plan, issues } = await this.prepare(this.current.config, pin).finally(this.discarded)
+      const { config, plan, issues } = await this.prepare(this.current.config, pin).catch(this.discardedAndThrow)
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
+      this.discarded()
       // A drain that began meanwhile says nothing about the models, as in doReload.
       if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
       if (issues.length) throw new ConfigError(config.file, issues)
@@ -181,9 +182,13 @@ export class Gateway {
 
   /** A prepared reload or trial that is not swapped in: the version source drops what it set aside for it. */
   private readonly discarded = (): void => this.versions?.discarded?.()
+  private readonly discardedAndThrow = (err: unknown): never => {
+    this.discarded()
+    throw err
+  }
 
   private resolved(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
-    return this.versions ? this.versions.resolve(config, pin) : config
+    return this.versions ? this.versions.resolve(config, { pin }) : config
   }
 
   /**
@@ -196,7 +201,11 @@ export class Gateway {
     const old = this.current
     const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
-    return { config, old, next, plan, issues: await this.builder.build(next, old) }
+    const issues = await this.builder.build(next, old).catch(async (err: unknown) => {
+      await Promise.allSettled(plan.fresh.map((m) => m.executor.close())) // they hold workers or connections
+      throw err
+    })
+    return { config, old, next, plan, issues }
   }
 
   private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void): Promise<ReloadReport> {
@@ -207,9 +216,9 @@ export class Gateway {
       throw err
     })
     if (issues.length || this.state !== 'ready') {
-      this.discarded()
       this.reloads.rejected++
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
+      this.discarded() // after the close: what it removes is no longer open
       // A drain that began meanwhile says nothing about the models: NOT_READY, not their issues.
       throw this.state !== 'ready' ? new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`) : new ConfigError(config.file, issues)
     }

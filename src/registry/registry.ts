@@ -15,7 +15,7 @@ import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
 import { RegistryCounts } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
 import { nothingToServe } from './preview.ts'
-import { repositorySettings, resolveVersions } from './resolve.ts'
+import { directoryNameIssue, repositorySettings, resolveVersions } from './resolve.ts'
 import { watchRepository, type RepositoryWatch } from './watch.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
@@ -58,6 +58,11 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     const registry = new Registry(config.repository)
     const issues: ConfigIssue[] = []
     for (const model of config.models.values()) {
+      const unfit = repositorySettings(model) && directoryNameIssue(config, model)
+      if (unfit) {
+        issues.push(unfit)
+        continue
+      }
       const versions = registry.track(model)
       if (versions && versions.serving === undefined) {
         issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: nothingToServe(versions.directory, versions.list(), versions.settings.policy) })
@@ -83,22 +88,22 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     const known = this.models.get(model.name) ?? this.staging?.added.get(model.name)
     if (known) return known
     const versions = new ModelVersions(this.repository.path, model.name, settings)
-    versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
     // Added by a reload: the registry's (listed, open to uploads, judged) only once it is swapped in.
     if (this.staging) this.staging.added.set(model.name, versions)
     else this.models.set(model.name, versions)
+    versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
     return versions
   }
 
   /**
-   * On a ready gateway this prepares a reload, a swap or a trial: what it adds to the registry
-   * is set aside until the gateway commits or discards it. Before that (the first load, a
-   * start's fallback) there is nothing to go back to, and it applies at once.
+   * For a reload, a swap or a trial (`reload`), what this adds to the registry is set aside
+   * until the gateway commits or discards it. At the first load (and a start's fallback) there
+   * is nothing to go back to: it applies at once.
    */
-  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
+  resolve(config: GatewayConfig, reload?: { readonly pin?: ReadonlyMap<string, VersionPin> | undefined }): GatewayConfig {
     this.discarded() // the gateway reports each outcome; one it did not is dropped, never kept
-    this.staging = this.gateway?.ready ? new ReloadStaging(pin) : undefined
-    return resolveVersions(config, pin, (model) => this.track(model), (versions, version, evidence) =>
+    this.staging = reload ? new ReloadStaging(reload.pin) : undefined
+    return resolveVersions(config, reload?.pin, (model) => this.track(model), (versions, version, evidence) =>
       // A canary's end writes files: a failure there is logged, never an unhandled rejection.
       void this.decideCanary(versions, version, evidence).catch((err: unknown) => this.log.error({ err, model: versions.name, version }, 'canary decision failed')),
     )
@@ -130,7 +135,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   committed(config: GatewayConfig): void {
     const staged = this.staging
     this.staging = undefined
-    staged?.commit((err, model, version) => this.log.error({ err, model, version }, 'recording a reload\'s gate report failed'))
+    staged?.commit((err, model) => this.log.error({ err, model }, 'recording a reload\'s gate report failed'))
     for (const [name, versions] of staged?.added ?? []) {
       this.models.set(name, versions)
       this.opened(versions)
@@ -163,11 +168,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   discarded(): void {
     const staged = this.staging
     this.staging = undefined
-    try {
-      staged?.discard()
-    } catch (err) {
-      this.log.error({ err }, 'removing what a refused reload added to the repository failed')
-    }
+    staged?.discard((err, model) => this.log.error({ err, model }, 'removing what a refused reload added to the repository failed'))
   }
 
   /**
@@ -181,6 +182,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     } catch (err) {
       this.log.error({ err, model: versions.name }, 'recording what a reload serves failed')
     }
+    versions.scan() // copied in while the reload ran: the watch's rescan did not see the model yet
     for (const version of versions.pending()) void this.queue.run(() => this.pipeline.process(versions, version)).catch(() => undefined)
   }
 
@@ -262,8 +264,13 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return this.models.get(name)?.serving
   }
 
-  /** A new version by upload (or the model stream): stored, then through the pipeline. Resolves with its final state. */
+  /**
+   * A new version by upload (or the model stream): stored, then through the pipeline. Resolves
+   * with its final state. One for a model a reload is adding waits for the reload's outcome.
+   */
   async arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
+    const adding = this.staging?.added.has(name) ? this.staging.settled : undefined
+    if (adding) await adding
     const versions = this.versionsOf(name)
     // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.
     let meta: VersionMeta

@@ -16,8 +16,13 @@ export interface VersionSource {
    * since a version serves only once loaded (a file that is not a model must not "serve").
    */
   isRepositoryModel(name: string): boolean
-  /** The config with each repository model pointed at the version it serves, or at the version(s) `pin` asks to try. */
-  resolve(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig
+  /**
+   * The config with each repository model pointed at the version it serves, or at the
+   * version(s) `reload.pin` asks to try. `reload`: the gateway is preparing a reload, swap or
+   * trial (not its first load): what the source adds for it is set aside until `committed` or
+   * `discarded`, one of which follows.
+   */
+  resolve(config: GatewayConfig, reload?: { readonly pin?: ReadonlyMap<string, VersionPin> | undefined }): GatewayConfig
   /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
   gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]>
   /**
@@ -27,7 +32,7 @@ export interface VersionSource {
    */
   committed?(config: GatewayConfig): void
   /**
-   * A reload, swap or trial that `resolve` prepared on a ready gateway was not swapped in
+   * A reload, swap or trial that `resolve` prepared was not swapped in
    * (refused, or only tried): what the source set aside for it is dropped.
    */
   discarded?(): void

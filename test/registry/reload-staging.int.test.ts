@@ -1,14 +1,16 @@
 // A config reload that is refused leaves the registry and its repository as they were: a
-// repository model it added is neither listed nor on disk, and the gate it ran under its own
-// validation is not written over the serving version's report. Once a reload that adds a
-// repository model is swapped in, that model's version is recorded serving, as at a start.
+// repository model it added is neither listed nor on disk (an upload for it made meanwhile
+// waits, and is answered 404), and the gate it ran under its own validation is not written
+// over any version's report. Once a reload that adds a repository model is swapped in, that
+// model's version is recorded serving, as at a start. A repository model's name must be a
+// directory name, at start and in a reload.
 // Real models on a repository laid out as a previous run leaves it.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { reloadFromFile } from '../../src/reload/index.ts'
 import { ModelDirectory } from '../../src/registry/store.ts'
-import { newMeta } from '../../src/registry/versions.ts'
+import { ModelVersions, newMeta } from '../../src/registry/versions.ts'
 import { silentLogger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
@@ -35,12 +37,17 @@ interface Entry {
   readonly minAccuracy?: number
   /** Adds the repository model cancer-extra (seeded from the logreg file) and an ensemble on it. */
   readonly extra?: boolean
+  /** cancer-extra's gate: the accuracy it asks for. */
+  readonly extraAccuracy?: number
+  /** Another name for cancer-extra. */
+  readonly extraName?: string
   /** Adds a model whose file is not a model: the reload is refused. */
   readonly broken?: boolean
 }
 
-function writeConfig({ minAccuracy = 0.95, extra = false, broken = false }: Entry): void {
-  const gate = `validation: { dataset: { path: ${examples}/cancer_holdout.csv, label: target, min_accuracy: ${minAccuracy} } }`
+function writeConfig({ minAccuracy = 0.95, extra = false, extraAccuracy = 0.5, extraName = 'cancer-extra', broken = false }: Entry): void {
+  const gateAt = (accuracy: number): string => `validation: { dataset: { path: ${examples}/cancer_holdout.csv, label: target, min_accuracy: ${accuracy} } }`
+  const gate = gateAt(minAccuracy)
   writeFileSync(
     file,
     `
@@ -48,9 +55,9 @@ executors: { onnx_workers: 1 }
 repository: { path: ./repo, watch: false, keep_versions: 10 }
 models:
   cancer-main: { kind: onnx, source: repository, ${gate} }
-${extra ? `  cancer-extra: { kind: onnx, source: repository, path: ${join(models, 'cancer_logreg.onnx')} }\n` : ''}${broken ? `  broken: { kind: onnx, path: ${file} }\n` : ''}ensembles:
+${extra ? `  "${extraName}": { kind: onnx, source: repository, path: ${join(models, 'cancer_logreg.onnx')}, ${gateAt(extraAccuracy)} }\n` : ''}${broken ? `  broken: { kind: onnx, path: ${file} }\n` : ''}ensembles:
   cancer: { strategy: deadline-fallback, models: [cancer-main], budget_ms: { default: 5000, max: 10000 } }
-${extra ? '  extra: { strategy: deadline-fallback, models: [cancer-extra], budget_ms: { default: 5000, max: 10000 } }\n' : ''}${broken ? '  broken: { strategy: deadline-fallback, models: [broken] }\n' : ''}`,
+${extra ? `  extra: { strategy: deadline-fallback, models: ["${extraName}"], budget_ms: { default: 5000, max: 10000 } }\n` : ''}${broken ? '  broken: { strategy: deadline-fallback, models: [broken] }\n' : ''}`,
   )
 }
 
@@ -67,7 +74,7 @@ async function start(): Promise<Served> {
   return served
 }
 
-async function reload(entry: Entry): Promise<{ ok: boolean }> {
+async function reload(entry: Entry): Promise<{ ok: boolean; errors?: string[] }> {
   writeConfig(entry)
   const outcome = await reloadFromFile(served!.gateway, silentLogger)
   await served!.registry.idle()
@@ -93,6 +100,18 @@ describe('a refused config reload', () => {
     expect(readdirSync(join(dir, 'repo', 'cancer-extra'))).toEqual([])
   })
 
+  it('that adds a repository model whose directory holds versions leaves them, and their reports, as they were', async () => {
+    await start()
+    const directory = new ModelDirectory(join(dir, 'repo'), 'cancer-extra')
+    directory.open()
+    directory.storeSync(logreg, { ...newMeta(1, logreg, 'upload', null), state: 'serving', serving_since: '2026-01-01T00:00:00.000Z' })
+    const before = readFileSync(join(directory.dir, '1', 'meta.json'), 'utf8')
+    // logreg's 0.986 is under this gate: the reload is refused by cancer-extra's own gate.
+    expect(await reload({ extra: true, extraAccuracy: 0.99 })).toMatchObject({ ok: false })
+    expect(readFileSync(join(directory.dir, '1', 'meta.json'), 'utf8')).toBe(before)
+    expect(directory.hasModel(1)).toBe(true)
+  })
+
   it('refused by its own gate leaves the serving version\'s gate report as it was', async () => {
     await start()
     const gate = (): unknown => served!.registry.version('cancer-main', 2).gate
@@ -105,7 +124,56 @@ describe('a refused config reload', () => {
   })
 })
 
+describe('a source: repository model whose name is not a directory name', () => {
+  it('is refused by a reload, and nothing is made outside the repository', async () => {
+    await start()
+    const outcome = await reload({ extra: true, extraName: '../escaped' })
+    expect(outcome).toMatchObject({ ok: false, errors: [expect.stringMatching(/models\.\.\.\/escaped\.source: a source: repository model's name is its directory in the repository/)] })
+    expect(existsSync(join(dir, 'escaped'))).toBe(false)
+  })
+
+  it('is refused at start', async () => {
+    dir = tempDir('specserve-reload-staging-')
+    file = join(dir, 'gateway.yaml')
+    writeConfig({ extra: true, extraName: 'a/b' })
+    const nameIssue = { path: 'models.a/b.source', message: expect.stringMatching(/^a source: repository model's name is its directory in the repository: "a\/b" cannot be one/) }
+    await expect(serveWithRegistry(file, silentLogger)).rejects.toMatchObject({ issues: expect.arrayContaining([expect.objectContaining(nameIssue)]) })
+    expect(existsSync(join(dir, 'repo', 'a'))).toBe(false)
+  })
+})
+
 describe('a config reload that adds a repository model', () => {
+  /** Uploads version 2 of cancer-extra as soon as the reload has opened it, while it loads. */
+  function uploadWhileAdding(): Promise<{ status: number; body: { code?: string; version?: { state: string } } }> {
+    const open = ModelVersions.prototype.open
+    return new Promise((resolve, reject) => {
+      const spy = vi.spyOn(ModelVersions.prototype, 'open').mockImplementation(function (this: ModelVersions, seed) {
+        open.call(this, seed)
+        if (this.name !== 'cancer-extra') return
+        spy.mockRestore()
+        expect(served!.registry.isRepositoryModel('cancer-extra')).toBe(true) // staged: loaded and gated with the reload
+        served!.app
+          .inject({ method: 'PUT', url: '/v1/models/cancer-extra/versions/2', headers: { 'content-type': 'application/octet-stream' }, payload: gbdt })
+          .then((res) => resolve({ status: res.statusCode, body: res.json() }), reject)
+      })
+    })
+  }
+
+  it('takes an upload for it made while it loads once it is swapped in', async () => {
+    await start()
+    const uploaded = uploadWhileAdding()
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(await uploaded).toMatchObject({ status: 201, body: { version: { state: 'serving' } } })
+  })
+
+  it('that is refused answers an upload made while it loaded 404, and stores nothing', async () => {
+    await start()
+    const uploaded = uploadWhileAdding()
+    expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
+    expect(await uploaded).toMatchObject({ status: 404, body: { code: 'UNKNOWN_ENSEMBLE' } })
+    expect(existsSync(join(dir, 'repo', 'cancer-extra'))).toBe(false)
+  })
+
   it('records the seed it imported as the version serving, after one that was refused', async () => {
     await start()
     expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
