@@ -15,10 +15,15 @@ export interface PartitionState {
   next: bigint
   /** Messages below this offset came from a stream that ended: committed through the consumer. */
   directBelow: bigint
+  /**
+   * Lost in a rebalance: its running messages end but are never committed here, even once the
+   * group gives the partition back (a new state starts then, from the committed offset).
+   */
+  lost: boolean
 }
 
 export function newPartition(topic: string, partition: number): PartitionState {
-  return { topic, partition, running: 0, queue: [], started: [], finished: new Set(), next: -1n, directBelow: -1n }
+  return { topic, partition, running: 0, queue: [], started: [], finished: new Set(), next: -1n, directBelow: -1n, lost: false }
 }
 
 /**

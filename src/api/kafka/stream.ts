@@ -197,15 +197,19 @@ export class StreamScorer implements Component {
     for (const p of this.partitions.values()) p.directBelow = p.next
   }
 
-  /** After a rebalance: a lost partition's queued messages are its new owner's now; never start them here. */
+  /**
+   * After a rebalance: a lost partition's queued messages are its new owner's now; never start
+   * them here. Its running ones end here uncommitted, even if the group gives the partition back
+   * before they do: the owner meanwhile may have committed past them, and a commit of theirs
+   * would move its offset back. Given back, the partition starts anew from the committed offset.
+   */
   private assigned(): void {
     for (const [id, p] of this.partitions) {
       if (this.intake.owns(p.topic, p.partition)) continue
       this.dropped += p.queue.length
       p.queue.length = 0
-      // Taken again later (the group may give it back): from the committed offset, nothing skipped.
-      if (p.running === 0) this.partitions.delete(id)
-      else p.next = -1n
+      p.lost = true
+      this.partitions.delete(id)
     }
     this.resumeIfDrained()
   }
@@ -222,8 +226,8 @@ export class StreamScorer implements Component {
     p.running--
     this.running--
     const last = markEnded(p, message, done)
-    // A partition lost meanwhile is its new owner's to commit (ours could move its offset back).
-    const owned = this.intake.owns(message.topic, message.partition)
+    // A partition lost meanwhile (given back since, or not) is its new owner's to commit: ours could move its offset back.
+    const owned = !p.lost && this.intake.owns(message.topic, message.partition)
     if (last && owned && !this.commitsClosed) this.commit(p, last)
     const next = this.closing || !owned ? undefined : p.queue.shift()
     if (next) this.begin(p, next)

@@ -3,71 +3,8 @@
 // rejoining the group after a broker outage). That message is scored again later. Predicts
 // still running when the grace is over are cancelled, but the messages that did finish and
 // were published still get their offsets committed, up to the first unfinished one.
-import type { Message } from '@platformatic/kafka'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { StreamScorer } from '../../../src/api/kafka/stream.ts'
-import { GatewayError } from '../../../src/errors.ts'
-import type { Gateway } from '../../../src/gateway.ts'
-import { kafkaSettings } from '../../../src/kafka/config.ts'
-import { silentLogger, type PredictResult } from '../../../src/types.ts'
-
-type Msg = Message<string, string, string, string>
-
-const GRACE_MS = 3000
-const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], shutdown_grace_ms: GRACE_MS, stream: { input_topic: 'requests' } } }, '/tmp')!
-/** A commit's round trip to the group coordinator. */
-const COMMIT_MS = 5
-
-/**
- * A scorer whose consumer, producer and sender are stand-ins: no broker, nothing sent. A
- * message whose value is `hang` runs a predict that ends only when cancelled; any other is
- * refused (not a valid request) and its dead letter is acknowledged `ackAfterMs[offset]` ms later
- * (at once by default).
- */
-async function scorerWithoutBroker(ackAfterMs: Record<string, number> = {}): Promise<{ scorer: StreamScorer; consumerClosed: () => boolean }> {
-  const scorer = new StreamScorer({} as Gateway, settings, silentLogger)
-  const parts = scorer as unknown as { intake: { close(): Promise<void> }; producer: { close(force: boolean): Promise<void> } }
-  // The real ones were never started (no connection); closed so they leave nothing behind.
-  await parts.intake.close()
-  await parts.producer.close(true)
-  let closed = false
-  const intake = { stop() {}, close: () => ((closed = true), Promise.resolve()), owns: () => true, pause() {}, resume() {} }
-  const acknowledged = (message: Msg): Promise<boolean> => new Promise((resolve) => setTimeout(() => resolve(true), ackAfterMs[String(message.offset)] ?? 0))
-  const startPredict = (message: Msg): unknown => {
-    if (message.value !== 'hang') throw new GatewayError('BAD_REQUEST', 'not a predict request')
-    const { promise, resolve } = Promise.withResolvers<PredictResult>()
-    return { result: promise, cancel: () => resolve({ error: { code: 'CANCELLED' } } as PredictResult) }
-  }
-  Object.assign(scorer, { intake, producer: { close: () => Promise.resolve() }, sender: { deadLetter: acknowledged }, startPredict })
-  return { scorer, consumerClosed: () => closed }
-}
-
-/**
- * The group's committed offsets (the next offset to read), per partition, as the broker has them,
- * behind a consumer that works as the client does: a commit is sent at once, or, while the
- * consumer is rejoining the group, once it has rejoined; one sent lands a round trip later,
- * one not sent yet when the consumer is closed never does.
- */
-function groupOffsets(consumerClosed: () => boolean, rejoining: { from: number; until: number } = { from: Infinity, until: Infinity }) {
-  const committed = new Map<number, bigint>()
-  /** When each commit was asked for. */
-  const calls: number[] = []
-  const commit = (partition: number, offset: bigint) => (): Promise<void> => {
-    const now = Date.now()
-    calls.push(now)
-    const sendAt = now >= rejoining.from && now < rejoining.until ? rejoining.until : now
-    return new Promise((resolve, reject) =>
-      setTimeout(() => {
-        if (consumerClosed()) return reject(new Error('the consumer is closed'))
-        setTimeout(() => (committed.set(partition, offset + 1n), resolve()), COMMIT_MS)
-      }, sendAt - now),
-    )
-  }
-  const message = (partition: number, offset: bigint, value: string): Msg => ({ topic: 'requests', partition, offset, key: 'k', value, commit: commit(partition, offset) }) as unknown as Msg
-  return { committed, calls, message }
-}
-
-const accept = (scorer: StreamScorer, message: Msg): void => (scorer as unknown as { accept(m: Msg): void }).accept(message)
+import { accept, GRACE_MS, groupOffsets, scorerWithoutBroker, type Msg } from './standins.ts'
 
 afterEach(() => vi.useRealTimers())
 
