@@ -25,6 +25,34 @@ export interface ProbeTarget {
 
 export type ProbeResult = { readonly ok: true; readonly note: string } | { readonly ok: false; readonly reason: string }
 
+/** A client certificate for the probe (PEM files, from SPECSERVE_HEALTH_CERT and SPECSERVE_HEALTH_KEY). */
+export interface ProbeCertificate {
+  readonly cert: Buffer
+  readonly key: Buffer
+}
+
+export const HEALTH_CERT_ENV = 'SPECSERVE_HEALTH_CERT'
+export const HEALTH_KEY_ENV = 'SPECSERVE_HEALTH_KEY'
+
+/**
+ * The probe's client certificate, when both variables name one: with require_client_cert the
+ * probe then gets through the handshake and asks /healthz itself. Throws what is wrong.
+ */
+export function probeCertificate(env: NodeJS.ProcessEnv = process.env): ProbeCertificate | undefined {
+  const certFile = env[HEALTH_CERT_ENV]
+  const keyFile = env[HEALTH_KEY_ENV]
+  if (!certFile && !keyFile) return undefined
+  if (!certFile || !keyFile) throw new Error(`${certFile ? HEALTH_CERT_ENV : HEALTH_KEY_ENV} is set without ${certFile ? HEALTH_KEY_ENV : HEALTH_CERT_ENV}: a client certificate needs both`)
+  const read = (name: string, file: string): Buffer => {
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      throw new Error(`cannot read ${name}=${file}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  return { cert: read(HEALTH_CERT_ENV, certFile), key: read(HEALTH_KEY_ENV, keyFile) }
+}
+
 /**
  * Where the REST listener is, read the way serve reads it (src/config/listener.ts: the same
  * SPECSERVE_* overrides) from the YAML alone: the probe runs at every interval inside the
@@ -140,8 +168,8 @@ function running(pid: unknown): boolean {
 
 const urlOf = (target: ProbeTarget): string => `${target.tls ? 'https' : 'http'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/healthz`
 
-/** GET /healthz on the target; never rejects. */
-export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeResult> {
+/** GET /healthz on the target (over TLS presenting `certificate`, if given); never rejects. */
+export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certificate?: ProbeCertificate): Promise<ProbeResult> {
   const url = urlOf(target)
   return new Promise((settle) => {
     const options: RequestOptions = { host: target.host, port: target.port, path: '/healthz', agent: false, signal: AbortSignal.timeout(timeoutMs) }
@@ -163,20 +191,32 @@ export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS): Promis
             // TLS 1.3: a refusal for want of a client certificate comes as its own alert, after
             // the server has done its side of the handshake (see failed()).
             ...(target.mutualTls ? { minVersion: 'TLSv1.3' as const } : {}),
+            ...(certificate ? { cert: certificate.cert, key: certificate.key } : {}),
           },
           answered,
         )
       : httpRequest(options, answered)
-    req.on('error', (err) => settle(failed(err as NodeJS.ErrnoException, target, url, timeoutMs)))
+    req.on('error', (err) => settle(failed(err as NodeJS.ErrnoException, target, url, timeoutMs, certificate !== undefined)))
     req.end()
   })
 }
 
-function failed(err: NodeJS.ErrnoException, target: ProbeTarget, url: string, timeoutMs: number): ProbeResult {
-  if (target.mutualTls && err.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
+function failed(err: NodeJS.ErrnoException, target: ProbeTarget, url: string, timeoutMs: number, withCertificate: boolean): ProbeResult {
+  if (target.mutualTls && !withCertificate && err.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
     // The probe has no client certificate: the listener completing its side of the handshake
     // and then asking for one is as far as it can get, and shows the process is answering.
-    return { ok: true, note: `${url}: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate), so /healthz itself was not asked` }
+    return { ok: true, note: `${url}: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate: ${HEALTH_CERT_ENV} and ${HEALTH_KEY_ENV} give it one), so /healthz itself was not asked` }
+  }
+  // A certificate the listener refused (not from its client_ca): an operator who gave one wants
+  // /healthz asked. TLS 1.3 sends the refusal after the client's side of the handshake is done,
+  // so it often shows only as the connection closing under the request.
+  if (target.mutualTls && withCertificate) {
+    if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/.test(err.code ?? '')) {
+      return { ok: false, reason: `${url}: the listener refused the probe's client certificate (${HEALTH_CERT_ENV}): ${oneLine(err)}` }
+    }
+    if (err.code === 'ECONNRESET') {
+      return { ok: false, reason: `${url}: the listener closed the connection without an answer, as TLS 1.3 shows a refused client certificate: is ${HEALTH_CERT_ENV} issued by server.tls.client_ca?` }
+    }
   }
   const why =
     err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms`
@@ -205,7 +245,14 @@ export async function healthMain(file: string): Promise<number> {
     console.error('specserve health: server.rest_port is 0 (a port the system picks): there is no known port to ask')
     return 1
   }
-  const result = await probe(target)
+  let certificate: ProbeCertificate | undefined
+  try {
+    certificate = target.tls ? probeCertificate() : undefined
+  } catch (err) {
+    console.error(`specserve health: ${(err as Error).message}`)
+    return 1
+  }
+  const result = await probe(target, PROBE_TIMEOUT_MS, certificate)
   if (result.ok) {
     console.log(`specserve health: ok: ${result.note}`)
     return 0

@@ -82,9 +82,28 @@ describe('specserve health', () => {
     await serveFile(file)
     const { code, output } = await health([cli, 'health', '-c', file])
     expect(output).toBe(
-      `specserve health: ok: https://127.0.0.1:${port}/healthz: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate), so /healthz itself was not asked\n`,
+      `specserve health: ok: https://127.0.0.1:${port}/healthz: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate: SPECSERVE_HEALTH_CERT and SPECSERVE_HEALTH_KEY give it one), so /healthz itself was not asked\n`,
     )
     expect(code).toBe(0)
+  })
+
+  it('with mutual TLS required and a client certificate in SPECSERVE_HEALTH_CERT/KEY, asks /healthz itself; one the listener refuses fails it', async () => {
+    const pki = makePki()
+    const server = pki.issue('server')
+    const port = await freePort()
+    const file = configFile(`{ host: 127.0.0.1, rest_port: ${port}, grpc_port: null, tls: { cert: ${server.cert}, key: ${server.key}, client_ca: ${pki.ca}, require_client_cert: true } }`)
+    await serveFile(file)
+    const probe = pki.issue('probe', { client: true })
+    const asked = await health([imageProbe, file], { SPECSERVE_HEALTH_CERT: probe.cert, SPECSERVE_HEALTH_KEY: probe.key })
+    expect(asked).toEqual({ code: 0, output: `specserve health: ok: https://127.0.0.1:${port}/healthz answered 200\n` })
+    const stranger = pki.issue('stranger', { client: true, untrusted: true })
+    const refused = await health([imageProbe, file], { SPECSERVE_HEALTH_CERT: stranger.cert, SPECSERVE_HEALTH_KEY: stranger.key })
+    // TLS 1.3 sends the refusal after the client's side of the handshake: as an alert, or as the connection closing under the request.
+    const why = /(the listener refused the probe's client certificate \(SPECSERVE_HEALTH_CERT\): .+|the listener closed the connection without an answer, as TLS 1\.3 shows a refused client certificate: is SPECSERVE_HEALTH_CERT issued by server\.tls\.client_ca\?)/
+    expect(refused.output).toMatch(new RegExp(`^specserve health: https://127\\.0\\.0\\.1:${port}/healthz: ${why.source}\n$`))
+    expect(refused.code).toBe(1)
+    const half = await health([imageProbe, file], { SPECSERVE_HEALTH_CERT: probe.cert })
+    expect(half).toEqual({ code: 1, output: 'specserve health: SPECSERVE_HEALTH_CERT is set without SPECSERVE_HEALTH_KEY: a client certificate needs both\n' })
   })
 
   it('asks the listener serve announced (SPECSERVE_LISTENER_FILE), whatever the watched config says since', async () => {
