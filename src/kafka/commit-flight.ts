@@ -54,10 +54,20 @@ export class CommitFlight {
       const wanted = p.wanted as CommitPosition
       p.wanted = undefined
       p.next = undefined
+      if (this.partitions.get(key) !== p) return Promise.reject(new Error(`partition ${wanted.partition} was lost before this commit was sent`))
       return this.start(p, wanted)
     }
     p.next = p.flight.then(flushWanted, flushWanted)
     return p.next
+  }
+
+  /**
+   * The partition is no longer this member's (lost in a rebalance): a commit merged behind the
+   * one in flight is not sent (it rejects), and later requests start afresh. One already sent
+   * cannot be called back.
+   */
+  forget(topic: string, partition: number): void {
+    this.partitions.delete(`${topic}\u0000${partition}`)
   }
 
   private open(key: string): PartitionCommits {

@@ -95,4 +95,22 @@ describe('CommitFlight', () => {
     void flight.commit(at(4n, 0))
     expect(sent.map((s) => s.offsets)).toEqual(['0@3', '1@7'])
   })
+
+  it('forgets a lost partition: a commit merged behind the one in flight is not sent, and the next request starts afresh, lower or not', async () => {
+    const { sent, send } = controlledSend()
+    const flight = new CommitFlight(send)
+    const first = state(flight.commit(at(30n)))
+    const merged = state(flight.commit(at(35n)))
+    flight.forget('t', 0)
+    sent[0]!.settle.resolve()
+    await flush()
+    expect([first.value, merged.value]).toEqual(['resolved', 'rejected'])
+    expect(sent.map((s) => s.offsets)).toEqual(['0@30'])
+    // Given back, the group's offset is where its owner meanwhile left it, maybe below 30.
+    const afresh = state(flight.commit(at(26n)))
+    expect(sent.map((s) => s.offsets)).toEqual(['0@30', '0@26'])
+    sent[1]!.settle.resolve()
+    await flush()
+    expect(afresh.value).toBe('resolved')
+  })
 })

@@ -10,6 +10,12 @@ import type { Logger } from '../../types.ts'
 
 export type Msg = Message<string, string, string, string>
 
+/** Who this member is in its group, and in which generation, as of a join. */
+export interface GroupJoin {
+  readonly memberId: string | null
+  readonly generationId: number
+}
+
 /** How often the consumer lag is measured (one ListOffsets request to the brokers each time). */
 export const LAG_INTERVAL_MS = 5000
 /** The longest wait between two attempts to consume again. */
@@ -26,8 +32,8 @@ export interface IntakeHandlers {
    * would never settle.
    */
   streamChanged(): void
-  /** The group (re)assigned this member's partitions. */
-  assigned(): void
+  /** The group (re)assigned this member's partitions, in the generation it names. */
+  assigned(join: GroupJoin): void
 }
 
 /**
@@ -76,7 +82,7 @@ export class InputConsumer {
       lost: () => handlers.streamChanged(),
       backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
     })
-    this.consumer.on('consumer:group:join', () => handlers.assigned())
+    this.consumer.on('consumer:group:join', () => handlers.assigned({ memberId: this.consumer.memberId, generationId: this.consumer.generationId }))
     this.direct = new CommitFlight(async (offsets) => {
       // Not in its group: the client's commit would rejoin by itself, beside our own reopen.
       if (!this.consumer.isActive()) throw new Error('the consumer is not in its group')
@@ -152,6 +158,11 @@ export class InputConsumer {
    */
   commitDirectly(message: Msg): Promise<void> {
     return this.direct.commit({ topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch })
+  }
+
+  /** A partition lost in a rebalance: a direct commit for it not sent yet never is. */
+  forgetCommits(topic: string, partition: number): void {
+    this.direct.forget(topic, partition)
   }
 
   /** Stops intake and lag measurements; the stream and the group stay (commits still go through). */

@@ -4,6 +4,8 @@
 import type { Msg } from './intake.ts'
 
 export interface PartitionState {
+  /** `topic:partition`. */
+  readonly id: string
   readonly topic: string
   readonly partition: number
   running: number
@@ -23,7 +25,7 @@ export interface PartitionState {
 }
 
 export function newPartition(topic: string, partition: number): PartitionState {
-  return { topic, partition, running: 0, queue: [], started: [], finished: new Set(), next: -1n, directBelow: -1n, lost: false }
+  return { id: `${topic}:${partition}`, topic, partition, running: 0, queue: [], started: [], finished: new Set(), next: -1n, directBelow: -1n, lost: false }
 }
 
 /**

@@ -18,7 +18,7 @@ import type { Run } from '../../starter/run.ts'
 import type { Component, Logger, MetricsSink, PredictResult } from '../../types.ts'
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
-import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
+import { InputConsumer, LAG_INTERVAL_MS, type GroupJoin, type Msg } from './intake.ts'
 import { markEnded, newPartition, type PartitionState } from './partition.ts'
 import { AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
 
@@ -44,6 +44,10 @@ export class StreamScorer implements Component {
   private readonly sender: AnswerSender
   private readonly intake: InputConsumer
   private readonly partitions = new Map<string, PartitionState>()
+  /** Messages still running of partitions lost in a rebalance, by partition id: they count against its in-flight limit. */
+  private readonly lostRunning = new Map<string, number>()
+  /** The last join seen: a later one of another member id, or past the next generation, may follow rebalances missed. */
+  private lastJoin: GroupJoin | undefined
   private readonly commits = new Set<Promise<void>>()
   private paused = false
   private closing = false
@@ -68,7 +72,7 @@ export class StreamScorer implements Component {
     this.intake = new InputConsumer(settings, log, {
       message: (message) => this.accept(message),
       streamChanged: () => this.streamChanged(),
-      assigned: () => this.assigned(),
+      assigned: (join) => this.assigned(join),
     })
   }
 
@@ -182,7 +186,7 @@ export class StreamScorer implements Component {
     p.next = message.offset + 1n
     this.consumed++
     if (this.closing) return
-    if (p.running < this.settings.stream.maxInFlightPerPartition) this.begin(p, message)
+    if (p.running + (this.lostRunning.size === 0 ? 0 : (this.lostRunning.get(id) ?? 0)) < this.settings.stream.maxInFlightPerPartition) this.begin(p, message)
     else {
       p.queue.push(message)
       if (p.queue.length >= this.settings.stream.maxInFlightPerPartition && !this.paused) {
@@ -202,14 +206,22 @@ export class StreamScorer implements Component {
    * them here. Its running ones end here uncommitted, even if the group gives the partition back
    * before they do: the owner meanwhile may have committed past them, and a commit of theirs
    * would move its offset back. Given back, the partition starts anew from the committed offset.
+   * A join as another member (this one was out of the group: a session that timed out) or
+   * past the next generation may follow rebalances this member never saw: every partition
+   * counts as lost then, as it may have been another member's meanwhile.
    */
-  private assigned(): void {
+  private assigned(join: GroupJoin): void {
+    const last = this.lastJoin
+    this.lastJoin = join
+    const missed = last !== undefined && (join.memberId !== last.memberId || join.generationId !== last.generationId + 1)
     for (const [id, p] of this.partitions) {
-      if (this.intake.owns(p.topic, p.partition)) continue
+      if (!missed && this.intake.owns(p.topic, p.partition)) continue
       this.dropped += p.queue.length
       p.queue.length = 0
       p.lost = true
       this.partitions.delete(id)
+      this.intake.forgetCommits(p.topic, p.partition)
+      if (p.running > 0) this.lostRunning.set(id, (this.lostRunning.get(id) ?? 0) + p.running)
     }
     this.resumeIfDrained()
   }
@@ -225,12 +237,31 @@ export class StreamScorer implements Component {
   private end(p: PartitionState, message: Msg, done: boolean): void {
     p.running--
     this.running--
+    if (p.lost) return this.endLost(p)
     const last = markEnded(p, message, done)
-    // A partition lost meanwhile (given back since, or not) is its new owner's to commit: ours could move its offset back.
-    const owned = !p.lost && this.intake.owns(message.topic, message.partition)
+    const owned = this.intake.owns(message.topic, message.partition)
     if (last && owned && !this.commitsClosed) this.commit(p, last)
     const next = this.closing || !owned ? undefined : p.queue.shift()
     if (next) this.begin(p, next)
+    this.ended()
+  }
+
+  /**
+   * A message of a partition lost meanwhile ended: never committed here (given back since, or
+   * not, it is its new owner's to commit; ours could move its offset back). Its slot of the
+   * partition's in-flight limit goes to a message queued since the partition came back.
+   */
+  private endLost(p: PartitionState): void {
+    const left = (this.lostRunning.get(p.id) ?? 1) - 1
+    if (left > 0) this.lostRunning.set(p.id, left)
+    else this.lostRunning.delete(p.id)
+    const current = this.partitions.get(p.id)
+    const next = this.closing || current === undefined ? undefined : current.queue.shift()
+    if (next) this.begin(current!, next)
+    this.ended()
+  }
+
+  private ended(): void {
     this.resumeIfDrained()
     if (this.running === 0 && this.idle) this.idle()
   }

@@ -50,4 +50,51 @@ describe('stream mode, a partition lost and given back while its messages run', 
     await vi.advanceTimersByTimeAsync(2000)
     expect(committed.get(0)).toBe(22n)
   })
+
+  it('takes a message given back while the old ones run only as the partition\'s in-flight limit allows', async () => {
+    const owned = new Set([0])
+    // One request of a partition at a time; offset 10 runs 1 s.
+    const { scorer, consumerClosed } = await scorerWithoutBroker({ '10': 1000 }, (_topic, partition) => owned.has(partition), 1)
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
+    const { committed, message } = groupOffsets(consumerClosed)
+    accept(scorer, message(0, 10n, 'poison'))
+    await vi.advanceTimersByTimeAsync(0)
+    owned.delete(0)
+    rebalanced(scorer)
+    owned.add(0)
+    rebalanced(scorer)
+    // Delivered again from the committed offset; it runs 1 s too, once the old run's slot is free.
+    accept(scorer, message(0, 10n, 'poison'))
+    await vi.advanceTimersByTimeAsync(1500)
+    expect(committed.get(0)).toBeUndefined() // the old run ended at 1 s, uncommitted; the new one started then
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(committed.get(0)).toBe(11n)
+  })
+})
+
+describe('stream mode, a partition kept across rebalances', () => {
+  it('commits its running messages when it stayed this member\'s', async () => {
+    const { scorer, consumerClosed } = await scorerWithoutBroker({ '10': 1000 })
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
+    const { committed, message } = groupOffsets(consumerClosed)
+    accept(scorer, message(0, 10n, 'poison'))
+    await vi.advanceTimersByTimeAsync(0)
+    rebalanced(scorer) // another member joined; this one kept partition 0
+    await vi.advanceTimersByTimeAsync(2000)
+    expect(committed.get(0)).toBe(11n)
+  })
+
+  it('does not commit them once this member rejoined under another id: it was out of the group, and may have missed rebalances', async () => {
+    const { scorer, consumerClosed } = await scorerWithoutBroker({ '10': 1000 })
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
+    const { committed, calls, message } = groupOffsets(consumerClosed)
+    rebalanced(scorer, { memberId: 'member-1', generationId: 1 })
+    accept(scorer, message(0, 10n, 'poison'))
+    await vi.advanceTimersByTimeAsync(0)
+    // Its session timed out; generations 2 and 3 went on without it, and it joined 4 as a new member.
+    rebalanced(scorer, { memberId: 'member-1b', generationId: 4 })
+    await vi.advanceTimersByTimeAsync(2000)
+    expect(committed.get(0)).toBeUndefined()
+    expect(calls).toEqual([])
+  })
 })

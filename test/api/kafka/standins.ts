@@ -2,6 +2,7 @@
 // consumer group's committed offsets behind commits that work as the client's do: for unit tests
 // of what the scorer commits, and when.
 import type { Message } from '@platformatic/kafka'
+import type { GroupJoin } from '../../../src/api/kafka/intake.ts'
 import { StreamScorer } from '../../../src/api/kafka/stream.ts'
 import { GatewayError } from '../../../src/errors.ts'
 import type { Gateway } from '../../../src/gateway.ts'
@@ -11,7 +12,8 @@ import { silentLogger, type PredictResult } from '../../../src/types.ts'
 export type Msg = Message<string, string, string, string>
 
 export const GRACE_MS = 3000
-const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], shutdown_grace_ms: GRACE_MS, stream: { input_topic: 'requests' } } }, '/tmp')!
+const settingsWith = (maxInFlightPerPartition?: number) =>
+  kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], shutdown_grace_ms: GRACE_MS, stream: { input_topic: 'requests', max_in_flight_per_partition: maxInFlightPerPartition } } }, '/tmp')!
 /** A commit's round trip to the group coordinator. */
 const COMMIT_MS = 5
 
@@ -21,14 +23,18 @@ const COMMIT_MS = 5
  * refused (not a valid request) and its dead letter is acknowledged `ackAfterMs[offset]` ms later
  * (at once by default). `owns`: the partitions the consumer has now (all by default).
  */
-export async function scorerWithoutBroker(ackAfterMs: Record<string, number> = {}, owns: (topic: string, partition: number) => boolean = () => true): Promise<{ scorer: StreamScorer; consumerClosed: () => boolean }> {
-  const scorer = new StreamScorer({} as Gateway, settings, silentLogger)
+export async function scorerWithoutBroker(
+  ackAfterMs: Record<string, number> = {},
+  owns: (topic: string, partition: number) => boolean = () => true,
+  maxInFlightPerPartition?: number,
+): Promise<{ scorer: StreamScorer; consumerClosed: () => boolean }> {
+  const scorer = new StreamScorer({} as Gateway, settingsWith(maxInFlightPerPartition), silentLogger)
   const parts = scorer as unknown as { intake: { close(): Promise<void> }; producer: { close(force: boolean): Promise<void> } }
   // The real ones were never started (no connection); closed so they leave nothing behind.
   await parts.intake.close()
   await parts.producer.close(true)
   let closed = false
-  const intake = { stop() {}, close: () => ((closed = true), Promise.resolve()), owns, pause() {}, resume() {} }
+  const intake = { stop() {}, close: () => ((closed = true), Promise.resolve()), owns, forgetCommits() {}, pause() {}, resume() {} }
   const acknowledged = (message: Msg): Promise<boolean> => new Promise((resolve) => setTimeout(() => resolve(true), ackAfterMs[String(message.offset)] ?? 0))
   const startPredict = (message: Msg): unknown => {
     if (message.value !== 'hang') throw new GatewayError('BAD_REQUEST', 'not a predict request')
@@ -66,5 +72,14 @@ export function groupOffsets(consumerClosed: () => boolean, rejoining: { from: n
 
 export const accept = (scorer: StreamScorer, message: Msg): void => (scorer as unknown as { accept(m: Msg): void }).accept(message)
 
-/** The group rebalanced: the scorer reads the consumer's new assignment (owns). */
-export const rebalanced = (scorer: StreamScorer): void => (scorer as unknown as { assigned(): void }).assigned()
+const generations = new WeakMap<StreamScorer, number>()
+
+/**
+ * The group rebalanced: the scorer reads the consumer's new assignment (owns). This member
+ * joins the next generation, unless `join` says otherwise (a member out of the group meanwhile).
+ */
+export function rebalanced(scorer: StreamScorer, join?: GroupJoin): void {
+  const generationId = join?.generationId ?? (generations.get(scorer) ?? 0) + 1
+  generations.set(scorer, generationId)
+  ;(scorer as unknown as { assigned(join: GroupJoin): void }).assigned({ memberId: join?.memberId ?? 'member-1', generationId })
+}
