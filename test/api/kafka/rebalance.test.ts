@@ -8,41 +8,37 @@ import { accept, groupOffsets, rebalanced, scorerWithoutBroker } from './standin
 
 afterEach(() => vi.useRealTimers())
 
+/**
+ * Partition 0's offset 10 runs 1 s (its dead letter is acknowledged then); meanwhile the group
+ * takes the partition away, its owner meanwhile commits up to `ownerCommitted` (if given), and
+ * the group gives it back. `maxInFlight`: the partition's in-flight limit.
+ */
+async function lostAndGivenBack(ownerCommitted?: bigint, maxInFlight?: number) {
+  const owned = new Set([0])
+  const { scorer, consumerClosed } = await scorerWithoutBroker({ '10': 1000 }, (_topic, partition) => owned.has(partition), maxInFlight)
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
+  const group = groupOffsets(consumerClosed)
+  accept(scorer, group.message(0, 10n, 'poison'))
+  await vi.advanceTimersByTimeAsync(0)
+  owned.delete(0)
+  rebalanced(scorer)
+  if (ownerCommitted !== undefined) group.committed.set(0, ownerCommitted)
+  owned.add(0)
+  rebalanced(scorer)
+  return { scorer, ...group }
+}
+
 describe('stream mode, a partition lost and given back while its messages run', () => {
   it('never commits the messages it had before it lost the partition', async () => {
-    const owned = new Set([0])
-    // Offset 10's dead letter is acknowledged 1 s after it arrives: it runs across both rebalances.
-    const { scorer, consumerClosed } = await scorerWithoutBroker({ '10': 1000 }, (_topic, partition) => owned.has(partition))
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
-    const { committed, calls, message } = groupOffsets(consumerClosed)
-    accept(scorer, message(0, 10n, 'poison'))
-    await vi.advanceTimersByTimeAsync(0)
-
-    owned.delete(0)
-    rebalanced(scorer)
-    // The other member takes the partition from offset 10, scores up to 20 and commits.
-    committed.set(0, 21n)
-    owned.add(0)
-    rebalanced(scorer)
-
+    // The other member took the partition from offset 10, scored up to 20 and committed.
+    const { committed, calls } = await lostAndGivenBack(21n)
     await vi.advanceTimersByTimeAsync(2000)
     expect(committed.get(0)).toBe(21n)
     expect(calls).toEqual([])
   })
 
   it('commits what it takes after it got the partition back without waiting for the old messages', async () => {
-    const owned = new Set([0])
-    const { scorer, consumerClosed } = await scorerWithoutBroker({ '10': 1000 }, (_topic, partition) => owned.has(partition))
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
-    const { committed, message } = groupOffsets(consumerClosed)
-    accept(scorer, message(0, 10n, 'poison'))
-    await vi.advanceTimersByTimeAsync(0)
-    owned.delete(0)
-    rebalanced(scorer)
-    committed.set(0, 21n)
-    owned.add(0)
-    rebalanced(scorer)
-
+    const { scorer, committed, message } = await lostAndGivenBack(21n)
     // Delivered from the committed offset: 21 is answered at once and committed, 10 still running.
     accept(scorer, message(0, 21n, 'poison'))
     await vi.advanceTimersByTimeAsync(10)
@@ -52,17 +48,8 @@ describe('stream mode, a partition lost and given back while its messages run', 
   })
 
   it('takes a message given back while the old ones run only as the partition\'s in-flight limit allows', async () => {
-    const owned = new Set([0])
-    // One request of a partition at a time; offset 10 runs 1 s.
-    const { scorer, consumerClosed } = await scorerWithoutBroker({ '10': 1000 }, (_topic, partition) => owned.has(partition), 1)
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
-    const { committed, message } = groupOffsets(consumerClosed)
-    accept(scorer, message(0, 10n, 'poison'))
-    await vi.advanceTimersByTimeAsync(0)
-    owned.delete(0)
-    rebalanced(scorer)
-    owned.add(0)
-    rebalanced(scorer)
+    // One request of a partition at a time.
+    const { scorer, committed, message } = await lostAndGivenBack(undefined, 1)
     // Delivered again from the committed offset; it runs 1 s too, once the old run's slot is free.
     accept(scorer, message(0, 10n, 'poison'))
     await vi.advanceTimersByTimeAsync(1500)
