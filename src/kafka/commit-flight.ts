@@ -25,6 +25,14 @@ interface PartitionCommits {
   next: Promise<void> | undefined
 }
 
+/** A commit not sent because its partition was lost meanwhile (forget): its new owner commits it. */
+export class PartitionLostError extends Error {
+  constructor(partition: number) {
+    super(`partition ${partition} was lost before this commit was sent`)
+    this.name = 'PartitionLostError'
+  }
+}
+
 export class CommitFlight {
   private readonly send: (offsets: CommitPosition[]) => Promise<void>
   private readonly partitions = new Map<string, PartitionCommits>()
@@ -54,7 +62,7 @@ export class CommitFlight {
       const wanted = p.wanted as CommitPosition
       p.wanted = undefined
       p.next = undefined
-      if (this.partitions.get(key) !== p) return Promise.reject(new Error(`partition ${wanted.partition} was lost before this commit was sent`))
+      if (this.partitions.get(key) !== p) return Promise.reject(new PartitionLostError(wanted.partition))
       return this.start(p, wanted)
     }
     p.next = p.flight.then(flushWanted, flushWanted)

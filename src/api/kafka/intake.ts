@@ -10,12 +10,6 @@ import type { Logger } from '../../types.ts'
 
 export type Msg = Message<string, string, string, string>
 
-/** Who this member is in its group, and in which generation, as of a join. */
-export interface GroupJoin {
-  readonly memberId: string | null
-  readonly generationId: number
-}
-
 /** How often the consumer lag is measured (one ListOffsets request to the brokers each time). */
 export const LAG_INTERVAL_MS = 5000
 /** The longest wait between two attempts to consume again. */
@@ -32,8 +26,8 @@ export interface IntakeHandlers {
    * would never settle.
    */
   streamChanged(): void
-  /** The group (re)assigned this member's partitions, in the generation it names. */
-  assigned(join: GroupJoin): void
+  /** The group (re)assigned this member's partitions. */
+  assigned(): void
 }
 
 /**
@@ -82,7 +76,7 @@ export class InputConsumer {
       lost: () => handlers.streamChanged(),
       backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
     })
-    this.consumer.on('consumer:group:join', () => handlers.assigned({ memberId: this.consumer.memberId, generationId: this.consumer.generationId }))
+    this.consumer.on('consumer:group:join', () => handlers.assigned())
     this.direct = new CommitFlight(async (offsets) => {
       // Not in its group: the client's commit would rejoin by itself, beside our own reopen.
       if (!this.consumer.isActive()) throw new Error('the consumer is not in its group')

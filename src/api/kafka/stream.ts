@@ -13,12 +13,13 @@ import { atMost, delay } from '../../at-most.ts'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { createProducer, errorMessage, messageBytes } from '../../kafka/client.ts'
+import { PartitionLostError } from '../../kafka/commit-flight.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Run } from '../../starter/run.ts'
 import type { Component, Logger, MetricsSink, PredictResult } from '../../types.ts'
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
-import { InputConsumer, LAG_INTERVAL_MS, type GroupJoin, type Msg } from './intake.ts'
+import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
 import { markEnded, newPartition, type PartitionState } from './partition.ts'
 import { AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
 
@@ -46,8 +47,6 @@ export class StreamScorer implements Component {
   private readonly partitions = new Map<string, PartitionState>()
   /** Messages still running of partitions lost in a rebalance, by partition id: they count against its in-flight limit. */
   private readonly lostRunning = new Map<string, number>()
-  /** The last join seen: a later one of another member id, or past the next generation, may follow rebalances missed. */
-  private lastJoin: GroupJoin | undefined
   private readonly commits = new Set<Promise<void>>()
   private paused = false
   private closing = false
@@ -72,7 +71,7 @@ export class StreamScorer implements Component {
     this.intake = new InputConsumer(settings, log, {
       message: (message) => this.accept(message),
       streamChanged: () => this.streamChanged(),
-      assigned: (join) => this.assigned(join),
+      assigned: () => this.assigned(),
     })
   }
 
@@ -206,16 +205,13 @@ export class StreamScorer implements Component {
    * them here. Its running ones end here uncommitted, even if the group gives the partition back
    * before they do: the owner meanwhile may have committed past them, and a commit of theirs
    * would move its offset back. Given back, the partition starts anew from the committed offset.
-   * A join as another member (this one was out of the group: a session that timed out) or
-   * past the next generation may follow rebalances this member never saw: every partition
-   * counts as lost then, as it may have been another member's meanwhile.
+   * A partition still owned keeps its state, whatever the join: the client's stream may still
+   * hold messages of it fetched before the join, and only that state's `next` tells them from
+   * the ones read again (a new state would take them and skip the ones read again as seen).
    */
-  private assigned(join: GroupJoin): void {
-    const last = this.lastJoin
-    this.lastJoin = join
-    const missed = last !== undefined && (join.memberId !== last.memberId || join.generationId !== last.generationId + 1)
+  private assigned(): void {
     for (const [id, p] of this.partitions) {
-      if (!missed && this.intake.owns(p.topic, p.partition)) continue
+      if (this.intake.owns(p.topic, p.partition)) continue
       this.dropped += p.queue.length
       p.queue.length = 0
       p.lost = true
@@ -276,7 +272,10 @@ export class StreamScorer implements Component {
   private commit(p: PartitionState, message: Msg): void {
     const committed = message.offset < p.directBelow ? this.intake.commitDirectly(message) : message.commit()
     const done = Promise.resolve(committed)
-      .catch((err: unknown) => this.log.warn({ error: errorMessage(err), partition: message.partition, offset: String(message.offset) }, 'offset commit failed (the messages will be redelivered)'))
+      .catch((err: unknown) => {
+        // Lost in a rebalance before it was sent: its new owner commits it; nothing failed.
+        if (!(err instanceof PartitionLostError)) this.log.warn({ error: errorMessage(err), partition: message.partition, offset: String(message.offset) }, 'offset commit failed (the messages will be redelivered)')
+      })
       .finally(() => this.commits.delete(done))
     this.commits.add(done)
   }

@@ -2,7 +2,6 @@
 // consumer group's committed offsets behind commits that work as the client's do: for unit tests
 // of what the scorer commits, and when.
 import type { Message } from '@platformatic/kafka'
-import type { GroupJoin } from '../../../src/api/kafka/intake.ts'
 import { StreamScorer } from '../../../src/api/kafka/stream.ts'
 import { GatewayError } from '../../../src/errors.ts'
 import type { Gateway } from '../../../src/gateway.ts'
@@ -72,14 +71,5 @@ export function groupOffsets(consumerClosed: () => boolean, rejoining: { from: n
 
 export const accept = (scorer: StreamScorer, message: Msg): void => (scorer as unknown as { accept(m: Msg): void }).accept(message)
 
-const generations = new WeakMap<StreamScorer, number>()
-
-/**
- * The group rebalanced: the scorer reads the consumer's new assignment (owns). This member
- * joins the next generation, unless `join` says otherwise (a member out of the group meanwhile).
- */
-export function rebalanced(scorer: StreamScorer, join?: GroupJoin): void {
-  const generationId = join?.generationId ?? (generations.get(scorer) ?? 0) + 1
-  generations.set(scorer, generationId)
-  ;(scorer as unknown as { assigned(join: GroupJoin): void }).assigned({ memberId: join?.memberId ?? 'member-1', generationId })
-}
+/** The group rebalanced: the scorer reads the consumer's new assignment (owns). */
+export const rebalanced = (scorer: StreamScorer): void => (scorer as unknown as { assigned(): void }).assigned()
