@@ -177,25 +177,31 @@ export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certifi
       res.resume()
       const status = res.statusCode ?? 0
       if (status === 200) settle({ ok: true, note: `${url} answered 200` })
-      else settle({ ok: false, reason: `${url} answered ${status}${status === 401 || status === 403 ? ': the probe sends no credentials, and auth.anonymous leaves out health' : ''}` })
+      else settle({ ok: false, reason: `${url} answered ${status}${status === 401 || status === 403 ? `: the probe sends no API key or token${certificate ? ' (auth.client_certs does not name its certificate)' : ''}, and auth.anonymous leaves out health` : ''}` })
     }
-    const req = target.tls
-      ? httpsRequest(
-          {
-            ...options,
-            // The probe asks its own process over loopback: the certificate is for the names
-            // clients use (loopback need not be one), often from a CA this node does not trust,
-            // and the probe sends no credential or data, so who answers is not checked; that it
-            // answers (the listener accepts, the event loop runs) is what is checked.
-            rejectUnauthorized: false,
-            // TLS 1.3: a refusal for want of a client certificate comes as its own alert, after
-            // the server has done its side of the handshake (see failed()).
-            ...(target.mutualTls ? { minVersion: 'TLSv1.3' as const } : {}),
-            ...(certificate ? { cert: certificate.cert, key: certificate.key } : {}),
-          },
-          answered,
-        )
-      : httpRequest(options, answered)
+    let req: ReturnType<typeof httpRequest>
+    try {
+      req = target.tls
+        ? httpsRequest(
+            {
+              ...options,
+              // The probe asks its own process over loopback: the certificate is for the names
+              // clients use (loopback need not be one), often from a CA this node does not trust,
+              // and the probe sends no token or data, so who answers is not checked; that it
+              // answers (the listener accepts, the event loop runs) is what is checked.
+              rejectUnauthorized: false,
+              // TLS 1.3: a refusal for want of a client certificate comes as its own alert, after
+              // the server has done its side of the handshake (see failed()).
+              ...(target.mutualTls ? { minVersion: 'TLSv1.3' as const } : {}),
+              ...(certificate ? { cert: certificate.cert, key: certificate.key } : {}),
+            },
+            answered,
+          )
+        : httpRequest(options, answered)
+    } catch (err) {
+      // Its own certificate is not one (not PEM, the key of another certificate): refused before connecting.
+      return settle({ ok: false, reason: `cannot use ${HEALTH_CERT_ENV} and ${HEALTH_KEY_ENV}: ${oneLine(err as NodeJS.ErrnoException)}` })
+    }
     req.on('error', (err) => settle(failed(err as NodeJS.ErrnoException, target, url, timeoutMs, certificate !== undefined)))
     req.end()
   })

@@ -104,6 +104,10 @@ describe('specserve health', () => {
     expect(refused.code).toBe(1)
     const half = await health([imageProbe, file], { SPECSERVE_HEALTH_CERT: probe.cert })
     expect(half).toEqual({ code: 1, output: 'specserve health: SPECSERVE_HEALTH_CERT is set without SPECSERVE_HEALTH_KEY: a client certificate needs both\n' })
+    // The key of another certificate: TLS refuses the pair before connecting, and the check says so in one line.
+    const mismatched = await health([imageProbe, file], { SPECSERVE_HEALTH_CERT: probe.cert, SPECSERVE_HEALTH_KEY: stranger.key })
+    expect(mismatched.output).toMatch(/^specserve health: cannot use SPECSERVE_HEALTH_CERT and SPECSERVE_HEALTH_KEY: .+\n$/)
+    expect(mismatched.code).toBe(1)
   })
 
   it('asks the listener serve announced (SPECSERVE_LISTENER_FILE), whatever the watched config says since', async () => {

@@ -136,10 +136,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     const staged = this.staging
     this.staging = undefined
     staged?.commit((err, model) => this.log.error({ err, model }, 'recording a reload\'s gate report failed'))
-    for (const [name, versions] of staged?.added ?? []) {
-      this.models.set(name, versions)
-      this.opened(versions)
-    }
+    for (const [name, versions] of staged?.added ?? []) this.models.set(name, versions)
+    for (const versions of staged?.added.values() ?? []) this.opened(versions)
     for (const model of config.models.values()) {
       const versions = this.models.get(model.name)
       const settings = repositorySettings(model)
@@ -176,13 +174,14 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * `serving`), and the versions its directory held that were never judged are judged in turn.
    */
   private opened(versions: ModelVersions): void {
-    const serving = versions.serving
+    // It serves already (swapped in): a failing disk is logged, and the reload still completes.
     try {
+      const serving = versions.serving
       if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.pipeline.served(versions, serving, undefined)
+      versions.scan() // copied in while the reload ran: the watch's rescan did not see the model yet
     } catch (err) {
       this.log.error({ err, model: versions.name }, 'recording what a reload serves failed')
     }
-    versions.scan() // copied in while the reload ran: the watch's rescan did not see the model yet
     for (const version of versions.pending()) void this.queue.run(() => this.pipeline.process(versions, version)).catch(() => undefined)
   }
 

@@ -28,6 +28,7 @@ let dir: string
 let file: string
 
 afterEach(async () => {
+  vi.restoreAllMocks() // a spy on ModelVersions.open that never saw its model
   await served?.stop()
   served = undefined
 })
