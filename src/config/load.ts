@@ -150,7 +150,11 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     if (written !== undefined && written !== String(common.version)) {
       at(['models', name, 'version'], `version ${written} reads as the number ${String(common.version)}; quote it to keep it as written: version: "${written}"`)
     }
-    if ((entry as { source?: string }).source === 'repository' && !raw.repository) at(['models', name, 'source'], 'needs a repository: section (repository: { path: ... })')
+    if ((entry as { source?: string }).source === 'repository') {
+      if (!raw.repository) at(['models', name, 'source'], 'needs a repository: section (repository: { path: ... })')
+      // Its name is its directory in the repository: one that is not would name the repository, its parent, or a directory elsewhere.
+      if (name === '.' || name === '..' || /[/\\\0]/.test(name)) at(['models', name, 'source'], `a source: repository model's name is its directory in the repository: ${JSON.stringify(name)} cannot be one (no ".", "..", "/", "\\" or NUL)`)
+    }
     models.set(name, { name, kind: entry.kind, version: String(common.version ?? '1'), quality: common.quality, entry: common, spec })
   }
 

@@ -15,7 +15,7 @@ import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
 import { RegistryCounts } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
 import { nothingToServe } from './preview.ts'
-import { directoryNameIssue, repositorySettings, resolveVersions } from './resolve.ts'
+import { repositorySettings, resolveVersions } from './resolve.ts'
 import { watchRepository, type RepositoryWatch } from './watch.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
@@ -58,11 +58,6 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     const registry = new Registry(config.repository)
     const issues: ConfigIssue[] = []
     for (const model of config.models.values()) {
-      const unfit = repositorySettings(model) && directoryNameIssue(config, model)
-      if (unfit) {
-        issues.push(unfit)
-        continue
-      }
       const versions = registry.track(model)
       if (versions && versions.serving === undefined) {
         issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: nothingToServe(versions.directory, versions.list(), versions.settings.policy) })
@@ -85,7 +80,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private track(model: ModelConfig): ModelVersions | undefined {
     const settings = repositorySettings(model)
     if (!settings) return undefined
-    const known = this.models.get(model.name) ?? this.staging?.added.get(model.name)
+    const known = this.known(model.name)
     if (known) return known
     const versions = new ModelVersions(this.repository.path, model.name, settings)
     // Added by a reload: the registry's (listed, open to uploads, judged) only once it is swapped in.
@@ -93,6 +88,11 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     else this.models.set(model.name, versions)
     versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
     return versions
+  }
+
+  /** A repository model's versions: the registry's, or opened by the reload being prepared. */
+  private known(name: string): ModelVersions | undefined {
+    return this.models.get(name) ?? this.staging?.added.get(name)
   }
 
   /**
@@ -112,7 +112,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   async gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
     const issues: ConfigIssue[] = []
     for (const { model, executor } of loaded) {
-      const versions = this.models.get(model.name) ?? this.staging?.added.get(model.name)
+      const versions = this.known(model.name)
       // The settings of the config being loaded: a reload's gate is its own, even before it is swapped in.
       const settings = repositorySettings(model)
       if (!versions || !settings) continue
@@ -250,7 +250,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   isRepositoryModel(name: string): boolean {
-    return this.models.has(name) || this.staging?.added.has(name) === true
+    return this.known(name) !== undefined
   }
 
   /** The version of a model whose file has this sha256, if one is stored. */

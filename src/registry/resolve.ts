@@ -12,17 +12,6 @@ import { allowedBy, type ModelVersions } from './versions.ts'
 
 export const repositorySettings = (model: ModelConfig): RepositoryModelSettings | undefined => (model.kind === 'onnx' ? (model.spec as OnnxSpec).repository : undefined)
 
-/**
- * A repository model's name is its directory in the repository: the issue if it cannot be one
- * (it would name the repository itself, its parent, or a directory elsewhere), else undefined.
- */
-export function directoryNameIssue(config: GatewayConfig, model: ModelConfig): ConfigIssue | undefined {
-  const { name } = model
-  if (name !== '.' && name !== '..' && !/[/\\\0]/.test(name)) return undefined
-  const at = ['models', name, 'source']
-  return { path: at.join('.'), ...(config.source.locate(at) ?? {}), message: `a source: repository model's name is its directory in the repository: ${JSON.stringify(name)} cannot be one (no ".", "..", "/", "\\" or NUL)` }
-}
-
 function specAt(versions: ModelVersions, model: ModelConfig, version: number | undefined): OnnxSpec {
   const path = version === undefined ? join(versions.directory.dir, '(no version)') : versions.directory.modelFile(version)
   return { ...(model.spec as OnnxSpec), path, version: String(version ?? 'none') }
@@ -44,11 +33,6 @@ export function resolveVersions(
   const models = new Map(config.models)
   const issues: ConfigIssue[] = []
   for (const model of config.models.values()) {
-    const unfit = repositorySettings(model) && directoryNameIssue(config, model)
-    if (unfit) {
-      issues.push(unfit)
-      continue
-    }
     const versions = track(model)
     const settings = repositorySettings(model)
     if (!versions || !settings) continue
