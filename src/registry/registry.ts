@@ -11,7 +11,7 @@ import { ConfigError, type ConfigIssue } from '../config/yaml.ts'
 import { GatewayError } from '../errors.ts'
 import type { Gateway, ModelRuntime } from '../gateway.ts'
 import type { VersionPin, VersionSource } from '../reload/version-source.ts'
-import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
+import type { CanaryEvidence } from './canary.ts'
 import { RegistryCounts } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
 import { nothingToServe } from './preview.ts'
@@ -20,7 +20,7 @@ import { watchRepository, type RepositoryWatch } from './watch.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
-import { runGate } from './gate.ts'
+import { gateLoaded } from './reload-gate.ts'
 import { VersionPipeline } from './pipeline.ts'
 import { VersionExistsError, type VersionMeta } from './store.ts'
 import { ReloadStaging } from './staging.ts'
@@ -109,21 +109,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     )
   }
 
-  async gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
-    const issues: ConfigIssue[] = []
-    for (const { model, executor } of loaded) {
-      const versions = this.known(model.name)
-      // The settings of the config being loaded: a reload's gate is its own, even before it is swapped in.
-      const settings = repositorySettings(model)
-      if (!versions || !settings) continue
-      // A canary rollout loads the serving version again beside the canary: the canary is what is judged.
-      const [version, judged] = executor instanceof CanaryExecutor && model.canary ? [Number(model.canary.version), executor.canary] : [Number(model.version), executor]
-      const report = await runGate(judged, settings.validation)
-      if (this.staging) this.staging.gated(versions, version, report)
-      else versions.update(version, { gate: report })
-      if (!report.passed) issues.push({ path: `models.${model.name}`, message: `validation gate failed: ${report.reason}` })
-    }
-    return issues
+  gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
+    // A reload's reports wait for its outcome (staged); a first load's are written at once.
+    return gateLoaded(loaded, (name) => this.known(name), (versions, version, report) => (this.staging ? this.staging.gated(versions, version, report) : versions.update(version, { gate: report })))
   }
 
   /**
@@ -229,7 +217,6 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     }
     await Promise.all(jobs)
   }
-
 
   private versionsOf(name: string): ModelVersions {
     const versions = this.models.get(name)
