@@ -7,6 +7,7 @@ import { CommitFlight } from '../../kafka/commit-flight.ts'
 import { KeptStream, type KeptStreamState } from '../../kafka/kept-stream.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
+import { Tenure } from './tenure.ts'
 
 export type Msg = Message<string, string, string, string>
 
@@ -26,8 +27,11 @@ export interface IntakeHandlers {
    * would never settle.
    */
   streamChanged(): void
-  /** The group (re)assigned this member's partitions. */
-  assigned(): void
+  /**
+   * The group (re)assigned this member's partitions. `rejoined`: under a new member id, after
+   * being out of the group (its session timed out); every partition may have had another owner meanwhile.
+   */
+  assigned(rejoined: boolean): void
 }
 
 /**
@@ -45,6 +49,7 @@ export class InputConsumer {
   private lag: readonly bigint[] = []
   /** Commits through the consumer (commitDirectly): one in flight per partition, never backwards. */
   private readonly direct: CommitFlight
+  private readonly tenure = new Tenure()
 
   constructor(settings: KafkaSettings, log: Logger, handlers: IntakeHandlers) {
     this.settings = settings
@@ -76,7 +81,10 @@ export class InputConsumer {
       lost: () => handlers.streamChanged(),
       backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
     })
-    this.consumer.on('consumer:group:join', () => handlers.assigned())
+    this.consumer.on('consumer:group:join', () => {
+      const owned = this.consumer.assignments?.find((a) => a.topic === topic)?.partitions ?? []
+      handlers.assigned(this.tenure.joined(this.consumer.memberId, this.consumer.generationId, owned))
+    })
     this.direct = new CommitFlight(async (offsets) => {
       // Not in its group: the client's commit would rejoin by itself, beside our own reopen.
       if (!this.consumer.isActive()) throw new Error('the consumer is not in its group')
@@ -129,6 +137,15 @@ export class InputConsumer {
     if (!assignments) return true
     for (const a of assignments) if (a.topic === topic && a.partitions.includes(partition)) return true
     return false
+  }
+
+  /**
+   * Whether this member owns the message's partition now, and has without a break since the
+   * message was fetched: one fetched before a rebalance took the partition away is read again
+   * from the committed offset, by its new owner or, once given back, here (see Tenure).
+   */
+  current(message: Msg): boolean {
+    return this.owns(message.topic, message.partition) && this.tenure.current(message)
   }
 
   assignments(): { topic: string; partitions: number[] }[] {

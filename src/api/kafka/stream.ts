@@ -9,19 +9,16 @@
 // the grace period is over: those messages stay uncommitted and are redelivered, while the
 // ones that did finish still get their offsets committed (a short attempt past the grace).
 import type { Producer } from '@platformatic/kafka'
-import { atMost, delay } from '../../at-most.ts'
-import { GatewayError } from '../../errors.ts'
+import { atMost } from '../../at-most.ts'
 import type { Gateway } from '../../gateway.ts'
-import { createProducer, errorMessage, messageBytes } from '../../kafka/client.ts'
+import { createProducer, errorMessage } from '../../kafka/client.ts'
 import { PartitionLostError } from '../../kafka/commit-flight.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
-import type { Run } from '../../starter/run.ts'
-import type { Component, Logger, MetricsSink, PredictResult } from '../../types.ts'
-import { readPredict } from '../native/request.ts'
-import { failureBody, resultBody } from '../native/result.ts'
+import type { Component, Logger, MetricsSink } from '../../types.ts'
 import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
 import { markEnded, newPartition, type PartitionState } from './partition.ts'
-import { AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
+import { MessageScoring } from './scoring.ts'
+import { AnswerSender } from './sender.ts'
 
 export { LAG_INTERVAL_MS } from './intake.ts'
 
@@ -33,9 +30,6 @@ const WIND_DOWN_MS = 500
  * messages answered near the end would be scored and published again after a restart.
  */
 const FINAL_COMMIT_MS = 500
-
-/** Errors that depend on the gateway's state, not the message: retried, never dead-lettered. */
-const TRANSIENT = new Set(['OVERLOADED', 'NOT_READY'])
 
 export class StreamScorer implements Component {
   private readonly gateway: Gateway
@@ -53,8 +47,7 @@ export class StreamScorer implements Component {
   /** Set once shutdown has waited for the commits: the consumer closes, a message ending later stays uncommitted. */
   private commitsClosed = false
   private running = 0
-  /** Predicts started from messages and not finished: cancelled when the grace period at shutdown runs out. */
-  private readonly runs = new Set<Run>()
+  private readonly scoring: MessageScoring
   private idle: (() => void) | null = null
   private consumed = 0
   private notOwned = 0
@@ -68,10 +61,11 @@ export class StreamScorer implements Component {
     this.log = log
     this.producer = createProducer(settings, `${settings.clientId}-stream`, log)
     this.sender = new AnswerSender(this.producer, settings, log, () => this.closing)
+    this.scoring = new MessageScoring(gateway, this.sender, settings.maxRecordBytes, () => this.closing)
     this.intake = new InputConsumer(settings, log, {
       message: (message) => this.accept(message),
       streamChanged: () => this.streamChanged(),
-      assigned: () => this.assigned(),
+      assigned: (rejoined) => this.assigned(rejoined),
     })
   }
 
@@ -121,7 +115,7 @@ export class StreamScorer implements Component {
       [[none, this.sender.refusedDeadLetters]],
     )
     out.counter('specserve_stream_produce_requests', 'Stream mode: produce requests carrying answers and dead letters (several per request under load).', [[none, this.sender.outgoing.requests]])
-    out.counter('specserve_stream_skipped_messages', 'Stream mode: messages of partitions moved to another instance (read there).', [[none, this.notOwned]])
+    out.counter('specserve_stream_skipped_messages', 'Stream mode: messages fetched before a rebalance took their partition away (read by its owner now, or here again once given back).', [[none, this.notOwned]])
     out.gauge('specserve_stream_in_flight', 'Stream mode: predicts running.', [[none, this.running]])
     out.gauge('specserve_stream_paused', 'Stream mode: 1 while intake is paused (a partition has its maximum in flight and more queued).', [[none, this.paused ? 1 : 0]])
     out.gauge('specserve_stream_consuming', 'Stream mode: 1 while the input topic is being consumed, 0 while the consumer reconnects or has not joined yet (state and last_error in /readyz).', [[none, this.intake.state === 'consuming' ? 1 : 0]])
@@ -151,7 +145,7 @@ export class StreamScorer implements Component {
       await atMost(idle, graceMs)
       if (this.running > 0) {
         this.log.warn({ running: this.running }, 'shutdown grace over: cancelling the predicts still running (their messages will be scored again)')
-        for (const run of this.runs) run.cancel('stopping')
+        this.scoring.cancelAll()
         await atMost(idle, WIND_DOWN_MS)
       }
     }
@@ -169,8 +163,8 @@ export class StreamScorer implements Component {
 
   private accept(message: Msg): void {
     // A fetch issued before a rebalance can still deliver a partition now owned by another
-    // member; that member reads it from the committed offset, so leave it alone.
-    if (!this.intake.owns(message.topic, message.partition)) {
+    // member, or given back since: it is read again from the committed offset, so leave it alone.
+    if (!this.intake.current(message)) {
       this.notOwned++
       return
     }
@@ -205,13 +199,15 @@ export class StreamScorer implements Component {
    * them here. Its running ones end here uncommitted, even if the group gives the partition back
    * before they do: the owner meanwhile may have committed past them, and a commit of theirs
    * would move its offset back. Given back, the partition starts anew from the committed offset.
-   * A partition still owned keeps its state, whatever the join: the client's stream may still
-   * hold messages of it fetched before the join, and only that state's `next` tells them from
-   * the ones read again (a new state would take them and skip the ones read again as seen).
+   * A member that joined under a new id (`rejoined`: it was out of the group) counts every
+   * partition as lost: another member may have owned and committed it meanwhile. A partition
+   * kept keeps its state: the client's stream may still hold messages of it fetched before the
+   * join, and that state's `next` tells them from the ones read again. A lost one needs no such
+   * help: what was fetched before it came back is left (InputConsumer.current).
    */
-  private assigned(): void {
+  private assigned(rejoined: boolean): void {
     for (const [id, p] of this.partitions) {
-      if (this.intake.owns(p.topic, p.partition)) continue
+      if (!rejoined && this.intake.owns(p.topic, p.partition)) continue
       this.dropped += p.queue.length
       p.queue.length = 0
       p.lost = true
@@ -227,7 +223,7 @@ export class StreamScorer implements Component {
     this.running++
     if (p.running > this.peakPerPartition) this.peakPerPartition = p.running
     p.started.push(message)
-    void this.process(message).then((done) => this.end(p, message, done))
+    void this.scoring.score(message).then((done) => this.end(p, message, done))
   }
 
   private end(p: PartitionState, message: Msg, done: boolean): void {
@@ -278,54 +274,5 @@ export class StreamScorer implements Component {
       })
       .finally(() => this.commits.delete(done))
     this.commits.add(done)
-  }
-
-  /** Never rejects. True once answered or dead-lettered; false when given up at shutdown (left uncommitted). */
-  private async process(message: Msg): Promise<boolean> {
-    // Answered under its key, an oversized key would be refused or dominate every answer: the request is refused instead.
-    if (keyTooLarge(message.key)) {
-      return this.sender.deadLetter(message, 'PAYLOAD_TOO_LARGE', `the message key is ${Buffer.byteLength(message.key)} bytes, over the ${MAX_KEY_BYTES} bytes stream mode answers under`)
-    }
-    for (let attempt = 0; !this.closing; attempt++) {
-      let result: PredictResult
-      try {
-        const run = this.startPredict(message)
-        this.runs.add(run)
-        result = await run.result
-        this.runs.delete(run)
-      } catch (err) {
-        const code = err instanceof GatewayError ? err.code : 'BAD_REQUEST'
-        if (TRANSIENT.has(code)) {
-          await delay(Math.min(1000, 50 * 2 ** attempt))
-          continue
-        }
-        return this.sender.deadLetter(message, code, (err as Error).message)
-      }
-      // Cancelled at shutdown: not an answer; the message is redelivered.
-      if (result.error?.code === 'CANCELLED') return false
-      const answer = JSON.stringify(result.error ? failureBody(result) : resultBody(result))
-      // The broker would refuse it at every retry, and the partition would stall behind it.
-      const bytes = messageBytes(message.key, answer)
-      if (bytes > this.settings.maxRecordBytes) {
-        return this.sender.deadLetter(message, 'RESPONSE_TOO_LARGE', `the answer is ${bytes} bytes, over output.kafka.max_record_bytes (${this.settings.maxRecordBytes})`)
-      }
-      return this.sender.answer(message, answer)
-    }
-    return false
-  }
-
-  /** The message's predict, started; request errors throw GatewayError. */
-  private startPredict(message: Msg): Run {
-    let body: unknown
-    try {
-      body = JSON.parse(message.value)
-    } catch (err) {
-      throw new GatewayError('BAD_REQUEST', `message value is not JSON: ${(err as Error).message}`)
-    }
-    const ensemble = (body as { ensemble?: unknown } | null)?.ensemble
-    if (body === null || typeof body !== 'object' || Array.isArray(body) || typeof ensemble !== 'string') {
-      throw new GatewayError('BAD_REQUEST', 'message value must be a JSON object: {"ensemble": s, "inputs": {...}, "budget_ms"?: n, "id"?: s}')
-    }
-    return this.gateway.start(readPredict(this.gateway, ensemble, body))
   }
 }

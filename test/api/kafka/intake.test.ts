@@ -77,6 +77,30 @@ describe("the input consumer's direct commits, across a rebalance", () => {
   })
 })
 
+describe("the input consumer's joins", () => {
+  const fetched = (partition: number, offset: bigint, generation: number): Msg =>
+    ({ topic: 'requests', partition, offset, metadata: { consumer: { generationId: generation } } }) as unknown as Msg
+
+  it('tells a message fetched before its partition was lost and given back from one fetched since, and a rejoin under a new member id', () => {
+    const rejoins: boolean[] = []
+    const joins = new InputConsumer(settings, silentLogger, { message() {}, streamChanged() {}, assigned: (rejoined) => rejoins.push(rejoined) })
+    const group = joins.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number; memberId: string | null }
+    const join = (memberId: string, generationId: number, partitions: number[]) => {
+      Object.assign(group, { memberId, generationId, assignments: [{ topic: 'requests', partitions }] })
+      joins.consumer.emit('consumer:group:join', {})
+    }
+    join('a', 1, [0, 1])
+    join('a', 2, [1])
+    join('a', 3, [0, 1])
+    // Partition 0 was lost at generation 2 and given back at 3; partition 1 stayed.
+    expect([fetched(0, 5n, 1), fetched(0, 5n, 3), fetched(1, 5n, 1), fetched(2, 5n, 3)].map((m) => joins.current(m))).toEqual([false, true, true, false])
+    join('b', 6, [0, 1])
+    expect([fetched(1, 6n, 3), fetched(1, 6n, 6)].map((m) => joins.current(m))).toEqual([false, true])
+    expect(rejoins).toEqual([false, false, false, true])
+    return joins.close()
+  })
+})
+
 describe('a lost message stream', () => {
   it('what it still emits before its close is not taken (the next stream reads it again from the committed offset)', async () => {
     const first = new FakeStream()

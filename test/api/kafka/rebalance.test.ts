@@ -4,6 +4,7 @@
 // between would be scored and answered again. Given back, the partition starts anew from the
 // committed offset, its commits not held behind the old messages.
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { Tenure } from '../../../src/api/kafka/tenure.ts'
 import { accept, groupOffsets, rebalanced, scorerWithoutBroker } from './standins.ts'
 
 afterEach(() => vi.useRealTimers())
@@ -56,6 +57,55 @@ describe('stream mode, a partition lost and given back while its messages run', 
     expect(committed.get(0)).toBeUndefined() // the old run ended at 1 s, uncommitted; the new one started then
     await vi.advanceTimersByTimeAsync(1000)
     expect(committed.get(0)).toBe(11n)
+  })
+})
+
+describe('stream mode, messages fetched before a rebalance took their partition away', () => {
+  it('leaves them when the partition comes back while intake was paused, and scores every message read again from the committed offset', async () => {
+    // One request of a partition at a time: 10 runs 1 s, 11 waits, and intake pauses with 12 and 13 fetched (generation 1).
+    const owned = new Set([0])
+    const tenure = new Tenure()
+    tenure.joined('member-a', 1, [0])
+    const { scorer, consumerClosed, answered } = await scorerWithoutBroker({ '10': 1000 }, (_topic, partition) => owned.has(partition), 1, tenure)
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
+    const { committed, message } = groupOffsets(consumerClosed)
+    for (const offset of [10n, 11n]) accept(scorer, message(0, offset, 'poison', 1))
+    await vi.advanceTimersByTimeAsync(0)
+    owned.delete(0)
+    rebalanced(scorer, tenure.joined('member-a', 2, []))
+    owned.add(0)
+    rebalanced(scorer, tenure.joined('member-a', 3, [0]))
+    // Intake resumes: first 12 and 13, fetched before the loss; then 10 to 13 read again from the committed offset (none: 10).
+    for (const offset of [12n, 13n]) accept(scorer, message(0, offset, 'poison', 1))
+    for (const offset of [10n, 11n, 12n, 13n]) accept(scorer, message(0, offset, 'poison', 3))
+    await vi.advanceTimersByTimeAsync(3000)
+    // The old run answers 10 at 1 s (uncommitted); then 10 to 13 are taken again, one at a time.
+    expect(answered).toEqual([10n, 10n, 11n, 12n, 13n])
+    expect(committed.get(0)).toBe(14n)
+    expect(scorer as unknown as { notOwned: number; redelivered: number }).toMatchObject({ notOwned: 2, redelivered: 0 })
+  })
+
+  it('commits none of its running messages once it rejoined the group under a new member id, and takes its partitions anew', async () => {
+    const tenure = new Tenure()
+    tenure.joined('member-a', 1, [0])
+    const { scorer, consumerClosed, answered } = await scorerWithoutBroker({ '10': 1000 }, undefined, undefined, tenure)
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
+    const { committed, calls, message } = groupOffsets(consumerClosed)
+    accept(scorer, message(0, 10n, 'poison', 1))
+    await vi.advanceTimersByTimeAsync(0)
+    // Its session timed out: another member owned partition 0 meanwhile, scored 10 to 20 and committed.
+    committed.set(0, 21n)
+    rebalanced(scorer, tenure.joined('member-b', 5, [0]))
+    await vi.advanceTimersByTimeAsync(2000)
+    expect(answered).toEqual([10n])
+    expect(calls).toEqual([])
+    expect(committed.get(0)).toBe(21n)
+    // 11 was fetched before it was pushed out; 21 is read from the committed offset.
+    accept(scorer, message(0, 11n, 'poison', 1))
+    accept(scorer, message(0, 21n, 'poison', 5))
+    await vi.advanceTimersByTimeAsync(10)
+    expect(answered).toEqual([10n, 21n])
+    expect(committed.get(0)).toBe(22n)
   })
 })
 

@@ -3,6 +3,7 @@
 // of what the scorer commits, and when.
 import type { Message } from '@platformatic/kafka'
 import { StreamScorer } from '../../../src/api/kafka/stream.ts'
+import { Tenure } from '../../../src/api/kafka/tenure.ts'
 import { GatewayError } from '../../../src/errors.ts'
 import type { Gateway } from '../../../src/gateway.ts'
 import { kafkaSettings } from '../../../src/kafka/config.ts'
@@ -20,28 +21,34 @@ const COMMIT_MS = 5
  * A scorer whose consumer, producer and sender are stand-ins: no broker, nothing sent. A
  * message whose value is `hang` runs a predict that ends only when cancelled; any other is
  * refused (not a valid request) and its dead letter is acknowledged `ackAfterMs[offset]` ms later
- * (at once by default). `owns`: the partitions the consumer has now (all by default).
+ * (at once by default); `answered` lists the offsets answered so, in order. `owns`: the
+ * partitions the consumer has now (all by default); `tenure`: since when (the consumer's, by default none known).
  */
 export async function scorerWithoutBroker(
   ackAfterMs: Record<string, number> = {},
   owns: (topic: string, partition: number) => boolean = () => true,
   maxInFlightPerPartition?: number,
-): Promise<{ scorer: StreamScorer; consumerClosed: () => boolean }> {
+  tenure = new Tenure(),
+): Promise<{ scorer: StreamScorer; consumerClosed: () => boolean; answered: bigint[] }> {
   const scorer = new StreamScorer({} as Gateway, settingsWith(maxInFlightPerPartition), silentLogger)
   const parts = scorer as unknown as { intake: { close(): Promise<void> }; producer: { close(force: boolean): Promise<void> } }
   // The real ones were never started (no connection); closed so they leave nothing behind.
   await parts.intake.close()
   await parts.producer.close(true)
   let closed = false
-  const intake = { stop() {}, close: () => ((closed = true), Promise.resolve()), owns, forgetCommits() {}, pause() {}, resume() {} }
-  const acknowledged = (message: Msg): Promise<boolean> => new Promise((resolve) => setTimeout(() => resolve(true), ackAfterMs[String(message.offset)] ?? 0))
+  const current = (message: Msg): boolean => owns(message.topic, message.partition) && tenure.current(message)
+  const intake = { stop() {}, close: () => ((closed = true), Promise.resolve()), owns, current, forgetCommits() {}, pause() {}, resume() {} }
+  const answered: bigint[] = []
+  const acknowledged = (message: Msg): Promise<boolean> =>
+    new Promise((resolve) => setTimeout(() => (answered.push(message.offset), resolve(true)), ackAfterMs[String(message.offset)] ?? 0))
   const startPredict = (message: Msg): unknown => {
     if (message.value !== 'hang') throw new GatewayError('BAD_REQUEST', 'not a predict request')
     const { promise, resolve } = Promise.withResolvers<PredictResult>()
     return { result: promise, cancel: () => resolve({ error: { code: 'CANCELLED' } } as PredictResult) }
   }
-  Object.assign(scorer, { intake, producer: { close: () => Promise.resolve() }, sender: { deadLetter: acknowledged }, startPredict })
-  return { scorer, consumerClosed: () => closed }
+  Object.assign(scorer, { intake, producer: { close: () => Promise.resolve() } })
+  Object.assign((scorer as unknown as { scoring: object }).scoring, { sender: { deadLetter: acknowledged }, startPredict })
+  return { scorer, consumerClosed: () => closed, answered }
 }
 
 /**
@@ -65,11 +72,13 @@ export function groupOffsets(consumerClosed: () => boolean, rejoining: { from: n
       }, sendAt - now),
     )
   }
-  const message = (partition: number, offset: bigint, value: string): Msg => ({ topic: 'requests', partition, offset, key: 'k', value, commit: commit(partition, offset) }) as unknown as Msg
+  /** `fetchedIn`: the group generation the client fetched it in (none by default). */
+  const message = (partition: number, offset: bigint, value: string, fetchedIn?: number): Msg =>
+    ({ topic: 'requests', partition, offset, key: 'k', value, commit: commit(partition, offset), metadata: fetchedIn === undefined ? {} : { consumer: { generationId: fetchedIn } } }) as unknown as Msg
   return { committed, calls, message }
 }
 
 export const accept = (scorer: StreamScorer, message: Msg): void => (scorer as unknown as { accept(m: Msg): void }).accept(message)
 
-/** The group rebalanced: the scorer reads the consumer's new assignment (owns). */
-export const rebalanced = (scorer: StreamScorer): void => (scorer as unknown as { assigned(): void }).assigned()
+/** The group rebalanced: the scorer reads the consumer's new assignment (owns); `rejoined`: under a new member id. */
+export const rebalanced = (scorer: StreamScorer, rejoined = false): void => (scorer as unknown as { assigned(rejoined: boolean): void }).assigned(rejoined)
