@@ -240,9 +240,19 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return this.known(name) !== undefined
   }
 
-  /** The version of a model whose file has this sha256, if one is stored. */
-  versionWithSha(name: string, sha256: string): number | undefined {
+  /**
+   * The version of a model whose file has this sha256, if one is stored. For a model a reload
+   * is adding, known once the reload is swapped in (its seed, its directory's versions) or refused.
+   */
+  async versionWithSha(name: string, sha256: string): Promise<number | undefined> {
+    const adding = this.addedSettled(name)
+    if (adding) await adding
     return this.models.get(name)?.list().find((m) => m.sha256 === sha256)?.version
+  }
+
+  /** For a model the reload being prepared adds: settles once the reload is swapped in or refused. */
+  private addedSettled(name: string): Promise<void> | undefined {
+    return this.staging?.added.has(name) ? this.staging.settled : undefined
   }
 
   /** The version serving a repository model, or undefined for a model from the config. */
@@ -255,7 +265,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * with its final state. One for a model a reload is adding waits for the reload's outcome.
    */
   async arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
-    const adding = this.staging?.added.has(name) ? this.staging.settled : undefined
+    const adding = this.addedSettled(name)
     if (adding) await adding
     const versions = this.versionsOf(name)
     // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.

@@ -204,7 +204,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     const bytes = await this.payload(d)
     const sha = await sha256HexYielding(bytes)
     if (d.sha256 && d.sha256 !== sha) throw new Refused(`sha256 mismatch: the descriptor says ${d.sha256}, the model's bytes are ${sha}`)
-    const known = this.registry.versionWithSha(name, sha)
+    const known = await this.registry.versionWithSha(name, sha)
     if (known !== undefined && (d.version === 0 || d.version === known)) {
       // Stored but never judged (this record's own try failed on a system error after storing
       // it, or its judging is still queued): not a replay yet. Judged now, in turn; a system

@@ -1,13 +1,17 @@
 // A config reload that is refused leaves the registry and its repository as they were: a
 // repository model it added is neither listed nor on disk (an upload for it made meanwhile
-// waits, and is answered 404), and the gate it ran under its own validation is not written
+// waits, and is answered 404; a model-stream record replaying its seed is a duplicate), and the gate it ran under its own validation is not written
 // over any version's report. Once a reload that adds a repository model is swapped in, that
 // model's version is recorded serving, as at a start. A repository model's name must be a
 // directory name, at start and in a reload.
 // Real models on a repository laid out as a previous run leaves it.
+import { once } from 'node:events'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Consumer } from '@platformatic/kafka'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { encodeDescriptor } from '../../src/registry/descriptor.ts'
+import { ModelStream, type Raw } from '../../src/registry/stream.ts'
 import { reloadFromFile } from '../../src/reload/index.ts'
 import { ModelDirectory } from '../../src/registry/store.ts'
 import { ModelVersions, newMeta } from '../../src/registry/versions.ts'
@@ -144,8 +148,8 @@ describe('a source: repository model whose name is not a directory name', () => 
 })
 
 describe('a config reload that adds a repository model', () => {
-  /** Uploads version 2 of cancer-extra as soon as the reload has opened it, while it loads. */
-  function uploadWhileAdding(): Promise<{ status: number; body: { code?: string; version?: { state: string } } }> {
+  /** Runs `act` as soon as the reload has opened cancer-extra, while it loads; resolves with what it resolves with. */
+  function whileAdding<T>(act: () => Promise<T>): Promise<T> {
     const open = ModelVersions.prototype.open
     return new Promise((resolve, reject) => {
       const spy = vi.spyOn(ModelVersions.prototype, 'open').mockImplementation(function (this: ModelVersions, seed) {
@@ -153,12 +157,39 @@ describe('a config reload that adds a repository model', () => {
         if (this.name !== 'cancer-extra') return
         spy.mockRestore()
         expect(served!.registry.isRepositoryModel('cancer-extra')).toBe(true) // staged: loaded and gated with the reload
-        served!.app
-          .inject({ method: 'PUT', url: '/v1/models/cancer-extra/versions/2', headers: { 'content-type': 'application/octet-stream' }, payload: gbdt })
-          .then((res) => resolve({ status: res.statusCode, body: res.json() }), reject)
+        act().then(resolve, reject)
       })
     })
   }
+
+  /** Uploads version 2 of cancer-extra while the reload adding it loads. */
+  const uploadWhileAdding = (): Promise<{ status: number; body: { code?: string; version?: { state: string } } }> =>
+    whileAdding(() =>
+      served!.app
+        .inject({ method: 'PUT', url: '/v1/models/cancer-extra/versions/2', headers: { 'content-type': 'application/octet-stream' }, payload: gbdt })
+        .then((res) => ({ status: res.statusCode, body: res.json() })),
+    )
+
+  it('skips a model-stream record replaying its seed, received while it loads, as a version already stored', async () => {
+    await start()
+    vi.spyOn(Consumer.prototype, 'commit').mockResolvedValue(undefined as never) // no broker: the record's commit
+    vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
+    const kafka = { brokers: ['127.0.0.1:1'], topic: 'models', group: 'g' }
+    const stream = new ModelStream(served!.registry, { ...served!.registry.repository, kafka }, 'test', silentLogger)
+    const value = Buffer.from(encodeDescriptor({ name: 'cancer-extra', version: 0, description: '', modelType: 'onnx', payload: { kind: 'data', data: logreg }, sha256: '' }))
+    const outcome = whileAdding(() => {
+      const judged = once(stream, 'record')
+      stream.receive({ key: 'cancer-extra', value, topic: 'models', partition: 0, offset: 0n, leaderEpoch: 0 } as unknown as Raw)
+      return judged
+    })
+    try {
+      expect(await reload({ extra: true })).toMatchObject({ ok: true })
+      expect(await outcome).toEqual(['duplicate', 'cancer-extra', null])
+    } finally {
+      await stream.close()
+    }
+    expect(await versionsOf('cancer-extra')).toMatchObject({ status: 200, body: { versions: [{ version: 1, state: 'serving', source: 'seed' }] } })
+  })
 
   it('takes an upload for it made while it loads once it is swapped in', async () => {
     await start()

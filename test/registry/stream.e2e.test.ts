@@ -237,7 +237,7 @@ describe('a backlog on the model stream', () => {
     let ending = false
     const registry = {
       isRepositoryModel: (name: string) => name === 'm',
-      versionWithSha: () => undefined,
+      versionWithSha: () => Promise.resolve(undefined),
       arrive: (_name: string, bytes: Uint8Array) =>
         new Promise<VersionMeta>((resolve) => {
           const done = (): void => resolve({ version: arrivals.length, state: 'serving', reason: null } as VersionMeta)

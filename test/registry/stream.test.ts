@@ -65,7 +65,7 @@ beforeEach(() => {
   vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
   dir = tempDir('specserve-stream-')
   arrive = vi.fn<Registry['arrive']>().mockResolvedValue(serving)
-  registry = { isRepositoryModel: (name) => name === 'm', versionWithSha: () => undefined, version: () => serving, arrive, judgeStored: () => Promise.reject(new Error('not expected')) }
+  registry = { isRepositoryModel: (name) => name === 'm', versionWithSha: () => Promise.resolve(undefined), version: () => serving, arrive, judgeStored: () => Promise.reject(new Error('not expected')) }
   const repository: RepositoryConfig = { path: join(dir, 'repo'), keepVersions: 3, watch: false, maxModelBytes: LIMIT, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g' }, baseDir: dir }
   stream = new ModelStream(registry as unknown as Registry, repository, 'test', log)
 })
@@ -252,7 +252,7 @@ describe('a new message stream (the old one ended in a broker outage)', () => {
 
 describe('a replayed record (its bytes are a version already stored)', () => {
   it('whose version is judged: committed as duplicate, not stored again', async () => {
-    registry.versionWithSha = () => 2
+    registry.versionWithSha = () => Promise.resolve(2)
     const replay = record(descriptor({ kind: 'data', data: Buffer.from('model') }))
     expect(await judged(replay)).toEqual(['duplicate', 'm', null])
     expect(commits(replay)).toBe(1)
@@ -261,7 +261,7 @@ describe('a replayed record (its bytes are a version already stored)', () => {
 
   it('whose version is still loading (a system error after storing it): judged now, in turn, and committed once judged', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    registry.versionWithSha = () => 2
+    registry.versionWithSha = () => Promise.resolve(2)
     registry.version = () => ({ ...serving, state: 'loading' }) as VersionMeta
     // Judging it fails once more on the full disk, then goes through.
     const judgeStored = vi.fn<Registry['judgeStored']>().mockRejectedValueOnce(diskFull()).mockResolvedValue(serving)
@@ -281,7 +281,7 @@ describe('a replayed record (its bytes are a version already stored)', () => {
   })
 
   it('whose version is still loading, judged as the gateway drains (NOT_READY: judged at the next start): committed as accepted, not rejected', async () => {
-    registry.versionWithSha = () => 2
+    registry.versionWithSha = () => Promise.resolve(2)
     registry.version = () => ({ ...serving, state: 'loading' }) as VersionMeta
     registry.judgeStored = () => Promise.reject(new GatewayError('NOT_READY', 'cannot reload: gateway is draining: the version is stored and judged once the gateway is ready again'))
     const rejections: unknown[] = []
