@@ -211,12 +211,13 @@ export class Gateway {
   private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void): Promise<ReloadReport> {
     const { config, old, next, plan, issues } = await this.prepare(requested, pin).catch((err: unknown) => {
       this.discarded()
-      // The version source refused the config (a version_policy that allows no version that passed): a rejected reload too.
-      if (err instanceof ConfigError) this.reloads.rejected++
+      // Refused by the version source (a version_policy that allows no version that passed) or
+      // failed unexpectedly (a system error in the build): a rejected reload too; not a drain's refusal.
+      if (!(err instanceof GatewayError && err.code === 'NOT_READY')) this.reloads.rejected++
       throw err
     })
     if (issues.length || this.state !== 'ready') {
-      this.reloads.rejected++
+      if (this.state === 'ready') this.reloads.rejected++
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
       this.discarded() // after the close: what it removes is no longer open
       // A drain that began meanwhile says nothing about the models: NOT_READY, not their issues.

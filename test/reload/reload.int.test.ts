@@ -4,7 +4,7 @@
 // predicts running through the swap never fail.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
 import { Gateway } from '../../src/gateway.ts'
 import { inputFailure } from '../../src/errors.ts'
@@ -159,6 +159,20 @@ describe('hot reload', () => {
     expect((await predictCancer()).error).toBeNull()
   })
 
+  it('counts a reload whose build fails unexpectedly (not the config\'s fault) as rejected, answered INTERNAL, and keeps serving', async () => {
+    const rejected = gateway.reloads.rejected
+    const builder = (gateway as unknown as { builder: { build(): Promise<unknown> } }).builder
+    const build = vi.spyOn(builder, 'build').mockRejectedValueOnce(new Error('EIO: i/o error, read'))
+    try {
+      writeFileSync(file, yaml({ wine: true }))
+      expect(await reloadFromFile(gateway, log)).toMatchObject({ ok: false, status: 500, code: 'INTERNAL', message: 'EIO: i/o error, read' })
+    } finally {
+      build.mockRestore()
+    }
+    expect(gateway.reloads.rejected).toBe(rejected + 1)
+    expect((await predictCancer()).error).toBeNull()
+  })
+
   it('keeps every predict running through a series of swaps error-free', async () => {
     const configs = [yaml({ wine: true }), yaml({ wine: true, mlpFile: 'cancer_gbdt.onnx' }), yaml({ strategy: 'best-quality' }), yaml({ wine: true })]
     let stop = false
@@ -212,6 +226,28 @@ describe('hot reload', () => {
       expect(gateway.ensembles.has('wine')).toBe(false)
     } finally {
       triggers.stop()
+    }
+  })
+})
+
+describe('a reload refused because the gateway began to drain while it loaded', () => {
+  it('is answered NOT_READY and counted neither applied nor rejected', async () => {
+    const draining = new Gateway(loadConfigFile(file))
+    await draining.load()
+    try {
+      const builder = (draining as unknown as { builder: { build(...args: unknown[]): Promise<unknown> } }).builder
+      const build = builder.build.bind(builder)
+      vi.spyOn(builder, 'build').mockImplementationOnce(async (...args) => {
+        const issues = await build(...args)
+        draining.drain() // a stop began meanwhile
+        return issues
+      })
+      writeFileSync(file, yaml({ wine: true }))
+      expect(await reloadFromFile(draining, log)).toMatchObject({ ok: false, code: 'NOT_READY' })
+      expect(draining.reloads).toEqual({ applied: 0, rejected: 0 })
+    } finally {
+      vi.restoreAllMocks()
+      await draining.close()
     }
   })
 })
