@@ -202,7 +202,16 @@ export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certifi
       // Its own certificate is not one (not PEM, the key of another certificate): refused before connecting.
       return settle({ ok: false, reason: `cannot use ${HEALTH_CERT_ENV} and ${HEALTH_KEY_ENV}: ${oneLine(err as NodeJS.ErrnoException)}` })
     }
-    req.on('error', (err) => settle(failed(err as NodeJS.ErrnoException, target, url, timeoutMs, certificate !== undefined)))
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // TLS 1.3 sends a refusal of the client certificate after the client's side of the
+      // handshake is done, so it often shows only as the connection reset under the request;
+      // a listener going away does the same. Asked again without the certificate, a listener
+      // that answers the handshake (and asks for one) refused this certificate.
+      if (!(target.mutualTls && certificate && err.code === 'ECONNRESET')) return settle(failed(err, target, url, timeoutMs, certificate !== undefined))
+      void probe(target, timeoutMs).then((bare) =>
+        settle({ ok: false, reason: bare.ok ? `${url}: ${refusedCertificate('it answers a handshake without one, and reset the connection that presented it')}` : `${url}: connection reset, with the client certificate and without (${bare.reason.replace(`${url}: `, '')})` }),
+      )
+    })
     req.end()
   })
 }
@@ -213,16 +222,9 @@ function failed(err: NodeJS.ErrnoException, target: ProbeTarget, url: string, ti
     // and then asking for one is as far as it can get, and shows the process is answering.
     return { ok: true, note: `${url}: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate: ${HEALTH_CERT_ENV} and ${HEALTH_KEY_ENV} give it one), so /healthz itself was not asked` }
   }
-  // A certificate the listener refused (not from its client_ca): an operator who gave one wants
-  // /healthz asked. TLS 1.3 sends the refusal after the client's side of the handshake is done,
-  // so it often shows only as the connection closing under the request.
-  if (target.mutualTls && withCertificate) {
-    if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/.test(err.code ?? '')) {
-      return { ok: false, reason: `${url}: the listener refused the probe's client certificate (${HEALTH_CERT_ENV}): ${oneLine(err)}` }
-    }
-    if (err.code === 'ECONNRESET') {
-      return { ok: false, reason: `${url}: the listener closed the connection without an answer, as TLS 1.3 shows a refused client certificate: is ${HEALTH_CERT_ENV} issued by server.tls.client_ca?` }
-    }
+  // A certificate the listener refused (not from its client_ca): an operator who gave one wants /healthz asked.
+  if (target.mutualTls && withCertificate && /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/.test(err.code ?? '')) {
+    return { ok: false, reason: `${url}: ${refusedCertificate(oneLine(err))}` }
   }
   const why =
     err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms`
@@ -232,6 +234,8 @@ function failed(err: NodeJS.ErrnoException, target: ProbeTarget, url: string, ti
     : oneLine(err)
   return { ok: false, reason: `${url}: ${why}` }
 }
+
+const refusedCertificate = (why: string): string => `the listener refused the probe's client certificate (${HEALTH_CERT_ENV}; is it issued by server.tls.client_ca?): ${why}`
 
 /** OpenSSL's messages run over lines and name its source files: its reason alone, then. */
 const oneLine = (err: NodeJS.ErrnoException & { reason?: string }): string =>

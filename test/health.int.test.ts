@@ -3,6 +3,7 @@
 // nothing listening. The probe asks the listener serve announced (SPECSERVE_LISTENER_FILE),
 // else finds it from the config (and SPECSERVE_*), as serve does.
 import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -10,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { buildServer } from '../src/api/rest/server.ts'
 import { loadConfigFile } from '../src/config/load.ts'
 import { Gateway } from '../src/gateway.ts'
+import { probe } from '../src/health.ts'
 import { freePort, outputContains, root, startProcess } from './helpers.ts'
 import { makePki } from './security/certs.ts'
 import { tempDir } from './temp-dirs.ts'
@@ -98,8 +100,9 @@ describe('specserve health', () => {
     expect(asked).toEqual({ code: 0, output: `specserve health: ok: https://127.0.0.1:${port}/healthz answered 200\n` })
     const stranger = pki.issue('stranger', { client: true, untrusted: true })
     const refused = await health([imageProbe, file], { SPECSERVE_HEALTH_CERT: stranger.cert, SPECSERVE_HEALTH_KEY: stranger.key })
-    // TLS 1.3 sends the refusal after the client's side of the handshake: as an alert, or as the connection closing under the request.
-    const why = /(the listener refused the probe's client certificate \(SPECSERVE_HEALTH_CERT\): .+|the listener closed the connection without an answer, as TLS 1\.3 shows a refused client certificate: is SPECSERVE_HEALTH_CERT issued by server\.tls\.client_ca\?)/
+    // TLS 1.3 sends the refusal after the client's side of the handshake: as an alert, or as the
+    // connection reset under the request (the probe then asks again without the certificate).
+    const why = /the listener refused the probe's client certificate \(SPECSERVE_HEALTH_CERT; is it issued by server\.tls\.client_ca\?\): .+/
     expect(refused.output).toMatch(new RegExp(`^specserve health: https://127\\.0\\.0\\.1:${port}/healthz: ${why.source}\n$`))
     expect(refused.code).toBe(1)
     const half = await health([imageProbe, file], { SPECSERVE_HEALTH_CERT: probe.cert })
@@ -108,6 +111,21 @@ describe('specserve health', () => {
     const mismatched = await health([imageProbe, file], { SPECSERVE_HEALTH_CERT: probe.cert, SPECSERVE_HEALTH_KEY: stranger.key })
     expect(mismatched.output).toMatch(/^specserve health: cannot use SPECSERVE_HEALTH_CERT and SPECSERVE_HEALTH_KEY: .+\n$/)
     expect(mismatched.code).toBe(1)
+  })
+
+  it('with a client certificate, a listener resetting every connection is a reset, not a refused certificate', async () => {
+    const pki = makePki()
+    const probeCertificate = pki.issue('probe', { client: true })
+    const resetting = createServer((socket) => socket.resetAndDestroy())
+    resetting.listen(0, '127.0.0.1')
+    await once(resetting, 'listening')
+    try {
+      const target = { host: '127.0.0.1', port: (resetting.address() as AddressInfo).port, tls: true, mutualTls: true }
+      const certificate = { cert: readFileSync(probeCertificate.cert), key: readFileSync(probeCertificate.key) }
+      expect(await probe(target, 5000, certificate)).toEqual({ ok: false, reason: `https://127.0.0.1:${target.port}/healthz: connection reset, with the client certificate and without (connect ECONNRESET 127.0.0.1:${target.port})` })
+    } finally {
+      resetting.close()
+    }
   })
 
   it('asks the listener serve announced (SPECSERVE_LISTENER_FILE), whatever the watched config says since', async () => {
