@@ -27,11 +27,8 @@ export interface IntakeHandlers {
    * would never settle.
    */
   streamChanged(): void
-  /**
-   * The group (re)assigned this member's partitions. `rejoined`: under a new member id, after
-   * being out of the group (its session timed out); every partition may have had another owner meanwhile.
-   */
-  assigned(rejoined: boolean): void
+  /** The group (re)assigned this member's partitions. */
+  assigned(): void
 }
 
 /**
@@ -83,7 +80,15 @@ export class InputConsumer {
     })
     this.consumer.on('consumer:group:join', () => {
       const owned = this.consumer.assignments?.find((a) => a.topic === topic)?.partitions ?? []
-      handlers.assigned(this.tenure.joined(this.consumer.memberId, this.consumer.generationId, owned))
+      // The client keeps the fetch position of a partition it had before, and resumes there
+      // when the group gives the partition back without a commit: what it had fetched past the
+      // group's offset, dropped here at the loss (or left as stale), would never be read again.
+      // Forgotten, the position is the committed offset, or the earliest one without a commit,
+      // as for any partition new to this member. (This runs before the stream's own join
+      // handler, which reads the positions again.)
+      const positions = this.intake.stream?.offsetsToFetch
+      for (const partition of this.tenure.joined(this.consumer.generationId, owned)) positions?.delete(`${topic}:${partition}`)
+      handlers.assigned()
     })
     this.direct = new CommitFlight(async (offsets) => {
       // Not in its group: the client's commit would rejoin by itself, beside our own reopen.

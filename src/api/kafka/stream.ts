@@ -65,7 +65,7 @@ export class StreamScorer implements Component {
     this.intake = new InputConsumer(settings, log, {
       message: (message) => this.accept(message),
       streamChanged: () => this.streamChanged(),
-      assigned: (rejoined) => this.assigned(rejoined),
+      assigned: () => this.assigned(),
     })
   }
 
@@ -199,15 +199,14 @@ export class StreamScorer implements Component {
    * them here. Its running ones end here uncommitted, even if the group gives the partition back
    * before they do: the owner meanwhile may have committed past them, and a commit of theirs
    * would move its offset back. Given back, the partition starts anew from the committed offset.
-   * A member that joined under a new id (`rejoined`: it was out of the group) counts every
-   * partition as lost: another member may have owned and committed it meanwhile. A partition
-   * kept keeps its state: the client's stream may still hold messages of it fetched before the
-   * join, and that state's `next` tells them from the ones read again. A lost one needs no such
-   * help: what was fetched before it came back is left (InputConsumer.current).
+   * A partition still owned keeps its state, whatever the join: the client's stream may still
+   * hold messages of it fetched before the join, and only that state's `next` tells them from
+   * the ones read again. One given back needs no such help: what was fetched of it before is
+   * left (InputConsumer.current).
    */
-  private assigned(rejoined: boolean): void {
+  private assigned(): void {
     for (const [id, p] of this.partitions) {
-      if (!rejoined && this.intake.owns(p.topic, p.partition)) continue
+      if (this.intake.owns(p.topic, p.partition)) continue
       this.dropped += p.queue.length
       p.queue.length = 0
       p.lost = true

@@ -81,23 +81,25 @@ describe("the input consumer's joins", () => {
   const fetched = (partition: number, offset: bigint, generation: number): Msg =>
     ({ topic: 'requests', partition, offset, metadata: { consumer: { generationId: generation } } }) as unknown as Msg
 
-  it('tells a message fetched before its partition was lost and given back from one fetched since, and a rejoin under a new member id', () => {
-    const rejoins: boolean[] = []
-    const joins = new InputConsumer(settings, silentLogger, { message() {}, streamChanged() {}, assigned: (rejoined) => rejoins.push(rejoined) })
-    const group = joins.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number; memberId: string | null }
-    const join = (memberId: string, generationId: number, partitions: number[]) => {
-      Object.assign(group, { memberId, generationId, assignments: [{ topic: 'requests', partitions }] })
-      joins.consumer.emit('consumer:group:join', {})
+  it('tells a message fetched before its partition was lost and given back from one fetched since, and forgets the client\'s position in it', async () => {
+    const stream = Object.assign(new FakeStream(), { offsetsToFetch: new Map<string, bigint>() })
+    vi.spyOn(Consumer.prototype, 'consume').mockResolvedValueOnce(stream as never).mockReturnValue(new Promise(() => {}) as never)
+    await intake.start()
+    const group = intake.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number }
+    const join = (generationId: number, partitions: number[]) => {
+      Object.assign(group, { generationId, assignments: [{ topic: 'requests', partitions }] })
+      intake.consumer.emit('consumer:group:join', {})
     }
-    join('a', 1, [0, 1])
-    join('a', 2, [1])
-    join('a', 3, [0, 1])
+    join(1, [0, 1])
+    // The client fetched both partitions up to 200, and keeps those positions across joins.
+    stream.offsetsToFetch.set('requests:0', 200n).set('requests:1', 200n)
+    join(2, [1])
+    join(3, [0, 1])
     // Partition 0 was lost at generation 2 and given back at 3; partition 1 stayed.
-    expect([fetched(0, 5n, 1), fetched(0, 5n, 3), fetched(1, 5n, 1), fetched(2, 5n, 3)].map((m) => joins.current(m))).toEqual([false, true, true, false])
-    join('b', 6, [0, 1])
-    expect([fetched(1, 6n, 3), fetched(1, 6n, 6)].map((m) => joins.current(m))).toEqual([false, true])
-    expect(rejoins).toEqual([false, false, false, true])
-    return joins.close()
+    expect([fetched(0, 5n, 1), fetched(0, 5n, 3), fetched(1, 5n, 1), fetched(2, 5n, 3)].map((m) => intake.current(m))).toEqual([false, true, true, false])
+    // Given back, partition 0 is read from the committed offset (or the earliest one), not from where the client stopped.
+    expect([...stream.offsetsToFetch]).toEqual([['requests:1', 200n]])
+    stream.closing.resolve()
   })
 })
 

@@ -1,8 +1,9 @@
 // Stream mode on a real broker when things go wrong: an input topic idle for longer than the
-// request timeout, a broker outage, a request with a huge key, and a rebalance while messages
-// of a partition are running and queued on the member that loses it. Timeouts are short here
+// request timeout, a broker outage, a request with a huge key, a rebalance while messages
+// of a partition are running and queued on the member that loses it, and a partition given back
+// to a member whose intake stayed paused across the loss. Timeouts are short here
 // (request_timeout_ms 500) so that what takes minutes at the defaults takes seconds.
-import { Producer, stringSerializers, type Consumer } from '@platformatic/kafka'
+import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startStream, type StreamScorer } from '../../../src/api/kafka/index.ts'
 import { Gateway } from '../../../src/gateway.ts'
@@ -11,7 +12,7 @@ import { configFrom } from '../../helpers.ts'
 import { committedOffsets, consumeUntil, createTopic, startBroker, type Broker } from '../../output/broker.ts'
 import { eventually } from '../../output/serve.ts'
 import '../../starter/scripted.ts'
-import { openGate } from './gated.ts'
+import { closeGate, openGate } from './gated.ts'
 
 /** The request timeout of the members; the library's fetch wait (5000 ms) would be over it. */
 const REQUEST_TIMEOUT_MS = 500
@@ -129,6 +130,37 @@ describe('stream mode, resilience', () => {
     await consumerOf(a.scorer).getLag({ topics: [topic] })
     expect(Object.keys(a.scorer.status().lag as object)).toEqual(await owned(a.scorer).then((p) => p.map(String)))
   })
+  it('answers every message of a partition lost and given back, with nothing committed, whether its intake stayed paused or not', { timeout: 90_000 }, async () => {
+    const topic = 'resilience.regain'
+    const group = 'resilience-regain'
+    await createTopic(broker.bootstrap, topic, 2)
+    closeGate()
+    // Two predicts per partition at a time, held at the gate, and one more of each queued.
+    const a = await member(topic, group, '{ kind: gated }', 2)
+    const ids = (from: number, to: number) => [0, 1].flatMap((p) => Array.from({ length: to - from }, (_, i) => `p${p}-${from + i}`))
+    const toPartition = (id: string) => ({ topic, partition: Number(id[1]), key: id, value: request(id) })
+    await produce(ids(0, 3).map(toPartition))
+    await eventually('A running two and queuing one per partition', async () => a.scorer.status(), (s) => s.in_flight === 4 && s.consumed === 6)
+    // A second queued message of one partition pauses intake; the rest stays fetched in the client.
+    await produce(ids(3, 9).map(toPartition))
+    await eventually('A paused', async () => a.scorer.status(), (s) => s.paused === true)
+    const owned = async () => (a.scorer.status().assignments as { partitions: number[] }[])[0]?.partitions ?? []
+    // B joins and takes a partition without reading or committing anything, then leaves: A gets it
+    // back. Whichever A lost, its queue was dropped; if it lost the partition that paused intake,
+    // intake resumed meanwhile, otherwise it stayed paused across the loss and the return.
+    const b = new Consumer({ clientId: 'specserve-test-b', bootstrapBrokers: [broker.bootstrap], groupId: group, deserializers: stringDeserializers, autocommit: false })
+    const held = await b.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    held.pause()
+    await eventually('A lost a partition', owned, (p) => p.length === 1)
+    await held.close()
+    await b.close(true)
+    await eventually('A got it back', owned, (p) => p.length === 2)
+    openGate()
+    // Before, the client resumed the partition given back where it had stopped fetching, and the
+    // messages dropped from A's queue at the loss were never read again.
+    await answered(topic, ids(0, 9))
+  })
+
   it('keeps consuming after the input topic is idle longer than the request timeout, and consumes again after a broker outage', { timeout: 120_000 }, async () => {
     const { topic, scorer, heartbeats } = idle
     // At the library's fetch wait, the client would give up on the stream after 4 fetches timed out, 1 s apart: 6 s idle is past that.

@@ -80,5 +80,5 @@ export function groupOffsets(consumerClosed: () => boolean, rejoining: { from: n
 
 export const accept = (scorer: StreamScorer, message: Msg): void => (scorer as unknown as { accept(m: Msg): void }).accept(message)
 
-/** The group rebalanced: the scorer reads the consumer's new assignment (owns); `rejoined`: under a new member id. */
-export const rebalanced = (scorer: StreamScorer, rejoined = false): void => (scorer as unknown as { assigned(rejoined: boolean): void }).assigned(rejoined)
+/** The group rebalanced: the scorer reads the consumer's new assignment (owns). */
+export const rebalanced = (scorer: StreamScorer): void => (scorer as unknown as { assigned(): void }).assigned()
