@@ -171,6 +171,7 @@ const urlOf = (target: ProbeTarget): string => `${target.tls ? 'https' : 'http'}
 /** GET /healthz on the target (over TLS presenting `certificate`, if given); never rejects. */
 export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certificate?: ProbeCertificate): Promise<ProbeResult> {
   const url = urlOf(target)
+  const started = Date.now()
   return new Promise((settle) => {
     const options: RequestOptions = { host: target.host, port: target.port, path: '/healthz', agent: false, signal: AbortSignal.timeout(timeoutMs) }
     const answered = (res: IncomingMessage): void => {
@@ -208,7 +209,8 @@ export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certifi
       // a listener going away does the same. Asked again without the certificate, a listener
       // that answers the handshake (and asks for one) refused this certificate.
       if (!(target.mutualTls && certificate && err.code === 'ECONNRESET')) return settle(failed(err, target, url, timeoutMs, certificate !== undefined))
-      void probe(target, timeoutMs).then((bare) =>
+      // Within the same time limit: the image's HEALTHCHECK gives the whole check one timeout.
+      void probe(target, Math.max(1, timeoutMs - (Date.now() - started))).then((bare) =>
         settle({ ok: false, reason: bare.ok ? `${url}: ${refusedCertificate('it answers a handshake without one, and reset the connection that presented it')}` : `${url}: connection reset, with the client certificate and without (${bare.reason.replace(`${url}: `, '')})` }),
       )
     })
