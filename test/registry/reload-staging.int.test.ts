@@ -1,9 +1,10 @@
 // A config reload that is refused leaves the registry and its repository as they were: a
 // repository model it added is neither listed nor on disk (an upload for it made meanwhile
-// waits, and is answered 404; a model-stream record replaying its seed is a duplicate), and the gate it ran under its own validation is not written
-// over any version's report. Once a reload that adds a repository model is swapped in, that
-// model's version is recorded serving, as at a start. A repository model's name must be a
-// directory name, at start and in a reload.
+// waits, and is answered 404; a model-stream record replaying its seed is a duplicate), and
+// the gate it ran under its own validation is not written over any version's report. Once a
+// reload that adds a repository model is swapped in, that model's version is recorded serving,
+// as at a start, and a disk failing then is logged, not a failed reload. A repository model's
+// name must be a directory name, at start and in a reload.
 // Real models on a repository laid out as a previous run leaves it.
 import { once } from 'node:events'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -15,7 +16,7 @@ import { ModelStream, type Raw } from '../../src/registry/stream.ts'
 import { reloadFromFile } from '../../src/reload/index.ts'
 import { ModelDirectory } from '../../src/registry/store.ts'
 import { ModelVersions, newMeta } from '../../src/registry/versions.ts'
-import { silentLogger } from '../../src/types.ts'
+import { silentLogger, type Logger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 import { serveWithRegistry, type Served } from './serve.ts'
@@ -67,7 +68,7 @@ ${extra ? `  extra: { strategy: deadline-fallback, models: ["${extraName}"], bud
 }
 
 /** Version 1 served before, version 2 (gbdt) serves. */
-async function start(): Promise<Served> {
+async function start(log: Logger = silentLogger): Promise<Served> {
   dir = tempDir('specserve-reload-staging-')
   const directory = new ModelDirectory(join(dir, 'repo'), 'cancer-main')
   directory.open()
@@ -75,7 +76,7 @@ async function start(): Promise<Served> {
   directory.storeSync(gbdt, { ...newMeta(2, gbdt, 'upload', null), state: 'serving', serving_since: '2026-01-02T00:00:00.000Z' })
   file = join(dir, 'gateway.yaml')
   writeConfig({})
-  served = await serveWithRegistry(file, silentLogger)
+  served = await serveWithRegistry(file, log)
   return served
 }
 
@@ -204,6 +205,23 @@ describe('a config reload that adds a repository model', () => {
     expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
     expect(await uploaded).toMatchObject({ status: 404, body: { code: 'UNKNOWN_ENSEMBLE' } })
     expect(existsSync(join(dir, 'repo', 'cancer-extra'))).toBe(false)
+  })
+
+  it('is swapped in and serves even when recording it fails on a disk error, which is logged', async () => {
+    const errors: string[] = []
+    await start({ ...silentLogger, error: (_obj, msg) => void errors.push(msg) })
+    // Its first scan opens it for the reload; the next, once the reload is swapped in, fails.
+    const scan = ModelVersions.prototype.scan
+    let scans = 0
+    vi.spyOn(ModelVersions.prototype, 'scan').mockImplementation(function (this: ModelVersions) {
+      if (this.name === 'cancer-extra' && ++scans > 1) throw Object.assign(new Error('EIO: i/o error, scandir'), { code: 'EIO' })
+      return scan.call(this)
+    })
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(errors).toEqual(['recording what a reload serves failed'])
+    expect(await versionsOf('cancer-extra')).toMatchObject({ status: 200, body: { versions: [{ version: 1, state: 'serving' }] } })
+    const res = await served!.app.inject({ method: 'POST', url: '/v1/ensembles/extra/predict', payload: { inputs: { input: [cancer.rows[0]] } } })
+    expect(res.json()).toMatchObject({ models: [{ name: 'cancer-extra', version: '1' }] })
   })
 
   it('records the seed it imported as the version serving, after one that was refused', async () => {
