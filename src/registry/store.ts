@@ -5,9 +5,9 @@
 // once its model file is complete, and meta.json is always whole. The directory holding a
 // rename is synced too, so a store that was acknowledged survives a power loss.
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 
 export const VERSION_STATES = ['loading', 'serving', 'canary', 'ready', 'rejected', 'retired'] as const
@@ -129,6 +129,8 @@ const existsError = (err: unknown, version: number): unknown => (errorCode(err) 
 /** One model's directory in the repository. */
 export class ModelDirectory {
   readonly dir: string
+  /** The first directory open() created (the repository itself, on a first run), if it created any. */
+  private createdFrom: string | undefined
 
   constructor(repository: string, model: string) {
     this.dir = join(repository, model)
@@ -139,7 +141,8 @@ export class ModelDirectory {
    * meta.json temporaries. True if the directory was created.
    */
   open(): boolean {
-    const created = mkdirSync(this.dir, { recursive: true }) !== undefined
+    this.createdFrom = mkdirSync(this.dir, { recursive: true })
+    const created = this.createdFrom !== undefined
     for (const name of readdirSync(this.dir)) if (name.startsWith(INCOMING)) rmSync(join(this.dir, name), { recursive: true, force: true })
     for (const version of this.versions()) {
       const dir = join(this.dir, String(version))
@@ -157,6 +160,16 @@ export class ModelDirectory {
   /** Removes the model's directory and everything in it. */
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true })
+    // The parents open() created for it go too, while nothing else was put there (rmdir refuses a directory that is not empty).
+    if (this.createdFrom === undefined) return
+    for (let dir = dirname(this.dir); !relative(this.createdFrom, dir).startsWith('..'); dir = dirname(dir)) {
+      try {
+        rmdirSync(dir)
+      } catch {
+        break
+      }
+    }
+    this.createdFrom = undefined
   }
 
   /** Removes one version's directory, model file and meta.json. */

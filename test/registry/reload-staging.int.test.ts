@@ -99,6 +99,26 @@ describe('a refused config reload', () => {
     expect(readdirSync(join(dir, 'repo'))).toEqual(['cancer-main'])
   })
 
+  it('that adds the first repository model takes back the repository directory it created for it', async () => {
+    dir = tempDir('specserve-reload-staging-')
+    file = join(dir, 'gateway.yaml')
+    const plain = `
+repository: { path: ./store/repo, watch: false }
+models:
+  cancer-plain: { kind: onnx, path: ${join(models, 'cancer_logreg.onnx')} }
+ensembles:
+  cancer: { strategy: deadline-fallback, models: [cancer-plain] }
+`
+    writeFileSync(file, plain)
+    served = await serveWithRegistry(file, silentLogger)
+    expect(existsSync(join(dir, 'store'))).toBe(false)
+    writeFileSync(file, `${plain}  extra: { strategy: deadline-fallback, models: [cancer-extra] }
+  broken: { strategy: deadline-fallback, models: [broken] }
+`.replace('models:\n', `models:\n  cancer-extra: { kind: onnx, source: repository, path: ${join(models, 'cancer_logreg.onnx')} }\n  broken: { kind: onnx, path: ${file} }\n`))
+    expect(await reloadFromFile(served.gateway, silentLogger)).toMatchObject({ ok: false })
+    expect(readdirSync(dir)).toEqual(['gateway.yaml'])
+  })
+
   it('that adds a repository model whose directory is there and empty takes back the seed it imported', async () => {
     await start()
     mkdirSync(join(dir, 'repo', 'cancer-extra'))
