@@ -6,8 +6,8 @@
 import { DATATYPES, type NativeField } from './datatypes.ts'
 import type { NativeTensorMsg } from './specserve.ts'
 import type { Tensor } from './tensor.ts'
-import type { ProtoWriter} from './protowire.ts';
-import { lenFieldSize, ProtoError, ProtoReader, stringSize, uint64Size, varintSize, WireType, int32Size } from './protowire.ts'
+import { ProtoError, ProtoReader, WireType } from './protowire.ts'
+import { int32Size, lenFieldSize, stringSize, uint64Size, varintSize, type ProtoWriter } from './protowriter.ts'
 
 /** specserve.v1.Tensor's element fields by number, with how each element is read. */
 /** How a repeated element field is read: its protobuf type (`string` and `bytes` differ only in what the reader returns). */
