@@ -211,9 +211,11 @@ export class Gateway {
   private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void): Promise<ReloadReport> {
     const { config, old, next, plan, issues } = await this.prepare(requested, pin).catch((err: unknown) => {
       this.discarded()
+      // A drain that began meanwhile: NOT_READY whatever failed, as when the build succeeds.
+      if (this.state !== 'ready') throw err instanceof GatewayError && err.code === 'NOT_READY' ? err : new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
       // Refused by the version source (a version_policy that allows no version that passed) or
-      // failed unexpectedly (a system error in the build): a rejected reload too; not a drain's refusal.
-      if (!(err instanceof GatewayError && err.code === 'NOT_READY')) this.reloads.rejected++
+      // failed unexpectedly (a system error in the build): a rejected reload too.
+      this.reloads.rejected++
       throw err
     })
     if (issues.length || this.state !== 'ready') {

@@ -231,23 +231,36 @@ describe('hot reload', () => {
 })
 
 describe('a reload refused because the gateway began to drain while it loaded', () => {
-  it('is answered NOT_READY and counted neither applied nor rejected', async () => {
+  /** A reload of a fresh gateway whose build `builds` (calling the real build) while a drain begins. */
+  async function reloadWhileDraining(builds: (build: () => Promise<unknown>, drain: () => void) => Promise<unknown>) {
     const draining = new Gateway(loadConfigFile(file))
     await draining.load()
     try {
       const builder = (draining as unknown as { builder: { build(...args: unknown[]): Promise<unknown> } }).builder
       const build = builder.build.bind(builder)
-      vi.spyOn(builder, 'build').mockImplementationOnce(async (...args) => {
-        const issues = await build(...args)
-        draining.drain() // a stop began meanwhile
-        return issues
-      })
+      vi.spyOn(builder, 'build').mockImplementationOnce((...args) => builds(() => build(...args), () => draining.drain()))
       writeFileSync(file, yaml({ wine: true }))
-      expect(await reloadFromFile(draining, log)).toMatchObject({ ok: false, code: 'NOT_READY' })
-      expect(draining.reloads).toEqual({ applied: 0, rejected: 0 })
+      return { outcome: await reloadFromFile(draining, log), reloads: { ...draining.reloads } }
     } finally {
       vi.restoreAllMocks()
       await draining.close()
     }
+  }
+
+  it('is answered NOT_READY and counted neither applied nor rejected when its build succeeded', async () => {
+    const built = await reloadWhileDraining(async (build, drain) => {
+      const issues = await build()
+      drain()
+      return issues
+    })
+    expect(built).toMatchObject({ outcome: { ok: false, code: 'NOT_READY' }, reloads: { applied: 0, rejected: 0 } })
+  })
+
+  it('is answered NOT_READY, not INTERNAL, and counted neither when its build failed unexpectedly', async () => {
+    const failed = await reloadWhileDraining((_build, drain) => {
+      drain()
+      return Promise.reject(new Error('EIO: i/o error, read'))
+    })
+    expect(failed).toMatchObject({ outcome: { ok: false, code: 'NOT_READY' }, reloads: { applied: 0, rejected: 0 } })
   })
 })
