@@ -23,7 +23,8 @@ export interface ProbeTarget {
   readonly mutualTls: boolean
 }
 
-export type ProbeResult = { readonly ok: true; readonly note: string } | { readonly ok: false; readonly reason: string }
+/** `asked`: /healthz itself answered 200 (not only the TLS handshake). */
+export type ProbeResult = { readonly ok: true; readonly note: string; readonly asked: boolean } | { readonly ok: false; readonly reason: string }
 
 /** A client certificate for the probe (PEM files, from SPECSERVE_HEALTH_CERT and SPECSERVE_HEALTH_KEY). */
 export interface ProbeCertificate {
@@ -166,6 +167,9 @@ function running(pid: unknown): boolean {
   }
 }
 
+/** The least time left worth asking again without the certificate (a loopback handshake takes a few ms). */
+const MIN_SECOND_PROBE_MS = 100
+
 const urlOf = (target: ProbeTarget): string => `${target.tls ? 'https' : 'http'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/healthz`
 
 /** GET /healthz on the target (over TLS presenting `certificate`, if given); never rejects. */
@@ -177,7 +181,7 @@ export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certifi
     const answered = (res: IncomingMessage): void => {
       res.resume()
       const status = res.statusCode ?? 0
-      if (status === 200) settle({ ok: true, note: `${url} answered 200` })
+      if (status === 200) settle({ ok: true, note: `${url} answered 200`, asked: true })
       else settle({ ok: false, reason: `${url} answered ${status}${status === 401 || status === 403 ? `: the probe sends no API key or token${certificate ? ' (auth.client_certs does not name its certificate)' : ''}, and auth.anonymous leaves out health` : ''}` })
     }
     let req: ReturnType<typeof httpRequest>
@@ -210,8 +214,14 @@ export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certifi
       // that answers the handshake (and asks for one) refused this certificate.
       if (!(target.mutualTls && certificate && err.code === 'ECONNRESET')) return settle(failed(err, target, url, timeoutMs, certificate !== undefined))
       // Within the same time limit: the image's HEALTHCHECK gives the whole check one timeout.
-      void probe(target, Math.max(1, timeoutMs - (Date.now() - started))).then((bare) =>
-        settle({ ok: false, reason: bare.ok ? `${url}: ${refusedCertificate('it answers a handshake without one, and reset the connection that presented it')}` : `${url}: connection reset, with the client certificate and without (${bare.reason.replace(`${url}: `, '')})` }),
+      const left = timeoutMs - (Date.now() - started)
+      if (left < MIN_SECOND_PROBE_MS) return settle({ ok: false, reason: `${url}: connection reset with the client certificate (${HEALTH_CERT_ENV}), too late to ask again without it` })
+      void probe(target, left).then((bare) =>
+        settle(
+          bare.ok && bare.asked ? { ok: true, asked: true, note: `${bare.note} without the client certificate; it reset the connection that presented ${HEALTH_CERT_ENV}` }
+          : bare.ok ? { ok: false, reason: `${url}: ${refusedCertificate('it answers a handshake without one, and reset the connection that presented it')}` }
+          : { ok: false, reason: `${url}: connection reset, with the client certificate and without (${bare.reason.replace(`${url}: `, '')})` },
+        ),
       )
     })
     req.end()
@@ -222,7 +232,7 @@ function failed(err: NodeJS.ErrnoException, target: ProbeTarget, url: string, ti
   if (target.mutualTls && !withCertificate && err.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
     // The probe has no client certificate: the listener completing its side of the handshake
     // and then asking for one is as far as it can get, and shows the process is answering.
-    return { ok: true, note: `${url}: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate: ${HEALTH_CERT_ENV} and ${HEALTH_KEY_ENV} give it one), so /healthz itself was not asked` }
+    return { ok: true, asked: false, note: `${url}: the TLS handshake was answered; server.tls.require_client_cert refuses the probe (it has no client certificate: ${HEALTH_CERT_ENV} and ${HEALTH_KEY_ENV} give it one), so /healthz itself was not asked` }
   }
   // A certificate the listener refused (not from its client_ca): an operator who gave one wants /healthz asked.
   if (target.mutualTls && withCertificate && /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/.test(err.code ?? '')) {

@@ -3,7 +3,8 @@
 // nothing listening. The probe asks the listener serve announced (SPECSERVE_LISTENER_FILE),
 // else finds it from the config (and SPECSERVE_*), as serve does.
 import { once } from 'node:events'
-import { createServer, type AddressInfo } from 'node:net'
+import { createServer, type AddressInfo, type Server as NetServer } from 'node:net'
+import { TLSSocket } from 'node:tls'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -113,19 +114,47 @@ describe('specserve health', () => {
     expect(mismatched.code).toBe(1)
   })
 
-  it('with a client certificate, a listener resetting every connection is a reset, not a refused certificate', async () => {
+  describe('with a client certificate, a connection reset after the handshake', () => {
     const pki = makePki()
-    const probeCertificate = pki.issue('probe', { client: true })
-    const resetting = createServer((socket) => socket.resetAndDestroy())
-    resetting.listen(0, '127.0.0.1')
-    await once(resetting, 'listening')
-    try {
-      const target = { host: '127.0.0.1', port: (resetting.address() as AddressInfo).port, tls: true, mutualTls: true }
-      const certificate = { cert: readFileSync(probeCertificate.cert), key: readFileSync(probeCertificate.key) }
-      expect(await probe(target, 5000, certificate)).toEqual({ ok: false, reason: `https://127.0.0.1:${target.port}/healthz: connection reset, with the client certificate and without (connect ECONNRESET 127.0.0.1:${target.port})` })
-    } finally {
-      resetting.close()
+    const issued = pki.issue('probe', { client: true })
+    const certificate = { cert: readFileSync(issued.cert), key: readFileSync(issued.key) }
+    /** Probes a listener on loopback that `accept`s each connection (a TCP or TLS server). */
+    async function probeOf(server: NetServer, timeoutMs = 5000) {
+      server.listen(0, '127.0.0.1')
+      await once(server, 'listening')
+      try {
+        const target = { host: '127.0.0.1', port: (server.address() as AddressInfo).port, tls: true, mutualTls: true }
+        return { url: `https://127.0.0.1:${target.port}/healthz`, port: target.port, result: await probe(target, timeoutMs, certificate) }
+      } finally {
+        server.close()
+      }
     }
+
+    it('from a listener resetting every connection is a reset, not a refused certificate', async () => {
+      const { url, port, result } = await probeOf(createServer((socket) => socket.resetAndDestroy()))
+      expect(result).toEqual({ ok: false, reason: `${url}: connection reset, with the client certificate and without (connect ECONNRESET 127.0.0.1:${port})` })
+    })
+
+    it('from a listener that answers /healthz without a certificate is healthy, and says so', async () => {
+      const pair = pki.issue('server')
+      const options = { isServer: true, cert: readFileSync(pair.cert), key: readFileSync(pair.key), requestCert: true, rejectUnauthorized: false }
+      // TLS over a TCP socket of its own: the reset goes out on the TCP connection.
+      const server = createServer((raw) => {
+        const socket = new TLSSocket(raw, options)
+        socket.on('secure', () => {
+          if (Object.keys(socket.getPeerCertificate()).length > 0) raw.resetAndDestroy()
+          else socket.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
+        })
+        socket.on('error', () => raw.destroy())
+      })
+      const { url, result } = await probeOf(server)
+      expect(result).toEqual({ ok: true, asked: true, note: `${url} answered 200 without the client certificate; it reset the connection that presented SPECSERVE_HEALTH_CERT` })
+    })
+
+    it('with too little time left is not asked again', async () => {
+      const { url, result } = await probeOf(createServer((socket) => socket.resetAndDestroy()), 99)
+      expect(result).toEqual({ ok: false, reason: `${url}: connection reset with the client certificate (SPECSERVE_HEALTH_CERT), too late to ask again without it` })
+    })
   })
 
   it('asks the listener serve announced (SPECSERVE_LISTENER_FILE), whatever the watched config says since', async () => {
