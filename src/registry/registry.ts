@@ -245,8 +245,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * is adding, known once the reload is swapped in (its seed, its directory's versions) or refused.
    */
   async versionWithSha(name: string, sha256: string): Promise<number | undefined> {
-    const adding = this.addedSettled(name)
-    if (adding) await adding
+    // Again while one is: a reload refused meanwhile may have been followed by another adding it.
+    for (let adding = this.addedSettled(name); adding; adding = this.addedSettled(name)) await adding
     return this.models.get(name)?.list().find((m) => m.sha256 === sha256)?.version
   }
 
@@ -265,8 +265,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * with its final state. One for a model a reload is adding waits for the reload's outcome.
    */
   async arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
-    const adding = this.addedSettled(name)
-    if (adding) await adding
+    // Again while one is: a reload refused meanwhile may have been followed by another adding it.
+    for (let adding = this.addedSettled(name); adding; adding = this.addedSettled(name)) await adding
     const versions = this.versionsOf(name)
     // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.
     let meta: VersionMeta
