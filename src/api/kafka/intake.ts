@@ -87,7 +87,7 @@ export class InputConsumer {
       // as for any partition new to this member. (This runs before the stream's own join
       // handler, which reads the positions again.)
       const positions = this.intake.stream?.offsetsToFetch
-      for (const partition of this.tenure.joined(this.consumer.generationId, owned)) positions?.delete(`${topic}:${partition}`)
+      for (const partition of this.tenure.joined(this.consumer.memberId ?? '', this.consumer.generationId, owned)) positions?.delete(`${topic}:${partition}`)
       handlers.assigned()
     })
     this.direct = new CommitFlight(async (offsets) => {

@@ -79,15 +79,15 @@ describe("the input consumer's direct commits, across a rebalance", () => {
 
 describe("the input consumer's joins", () => {
   const fetched = (partition: number, offset: bigint, generation: number): Msg =>
-    ({ topic: 'requests', partition, offset, metadata: { consumer: { generationId: generation } } }) as unknown as Msg
+    ({ topic: 'requests', partition, offset, metadata: { consumer: { memberId: 'a', generationId: generation } } }) as unknown as Msg
 
   it('tells a message fetched before its partition was lost and given back from one fetched since, and forgets the client\'s position in it', async () => {
     const stream = Object.assign(new FakeStream(), { offsetsToFetch: new Map<string, bigint>() })
     vi.spyOn(Consumer.prototype, 'consume').mockResolvedValueOnce(stream as never).mockReturnValue(new Promise(() => {}) as never)
     await intake.start()
-    const group = intake.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number }
+    const group = intake.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number; memberId: string }
     const join = (generationId: number, partitions: number[]) => {
-      Object.assign(group, { generationId, assignments: [{ topic: 'requests', partitions }] })
+      Object.assign(group, { memberId: 'a', generationId, assignments: [{ topic: 'requests', partitions }] })
       intake.consumer.emit('consumer:group:join', {})
     }
     join(1, [0, 1])

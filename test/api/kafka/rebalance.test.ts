@@ -65,17 +65,17 @@ describe('stream mode, messages fetched before a rebalance took their partition 
     // One request of a partition at a time: 10 runs 1 s, 11 waits, and intake pauses with 12 and 13 fetched (generation 1).
     const owned = new Set([0])
     const tenure = new Tenure()
-    tenure.joined(1, [0])
+    tenure.joined('member-a', 1, [0])
     const { scorer, consumerClosed, answered } = await scorerWithoutBroker({ '10': 1000 }, (_topic, partition) => owned.has(partition), 1, tenure)
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
     const { committed, message } = groupOffsets(consumerClosed)
     for (const offset of [10n, 11n]) accept(scorer, message(0, offset, 'poison', 1))
     await vi.advanceTimersByTimeAsync(0)
     owned.delete(0)
-    tenure.joined(2, [])
+    tenure.joined('member-a', 2, [])
     rebalanced(scorer)
     owned.add(0)
-    tenure.joined(3, [0])
+    tenure.joined('member-a', 3, [0])
     rebalanced(scorer)
     // Intake resumes: first 12 and 13, fetched before the loss; then 10 to 13 read again from the
     // committed offset, or with none (as here) from the earliest one (10: the topic starts there).

@@ -72,9 +72,9 @@ export function groupOffsets(consumerClosed: () => boolean, rejoining: { from: n
       }, sendAt - now),
     )
   }
-  /** `fetchedIn`: the group generation the client fetched it in (none by default). */
+  /** `fetchedIn`: the group generation the client fetched it in, as member `member-a` (no tag by default). */
   const message = (partition: number, offset: bigint, value: string, fetchedIn?: number): Msg =>
-    ({ topic: 'requests', partition, offset, key: 'k', value, commit: commit(partition, offset), metadata: fetchedIn === undefined ? {} : { consumer: { generationId: fetchedIn } } }) as unknown as Msg
+    ({ topic: 'requests', partition, offset, key: 'k', value, commit: commit(partition, offset), metadata: fetchedIn === undefined ? {} : { consumer: { memberId: 'member-a', generationId: fetchedIn } } }) as unknown as Msg
   return { committed, calls, message }
 }
 
