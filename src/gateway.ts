@@ -171,7 +171,9 @@ export class Gateway {
    */
   trial(pin: ReadonlyMap<string, VersionPin>): Promise<void> {
     return this.reloading.run(async () => {
-      const { config, plan, issues } = await this.prepare(this.current.config, pin).catch(this.discardedAndThrow)
+      const { config, plan, issues } = await this.prepare(this.current.config, pin).catch((err: unknown) => {
+        throw this.preparationFailed(err)
+      })
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
       this.discarded()
       // A drain that began meanwhile says nothing about the models, as in doReload.
@@ -182,9 +184,12 @@ export class Gateway {
 
   /** A prepared reload or trial that is not swapped in: the version source drops what it set aside for it. */
   private readonly discarded = (): void => this.versions?.discarded?.()
-  private readonly discardedAndThrow = (err: unknown): never => {
+
+  /** After a failed prepare, the version source drops what it set aside. Returns the error to answer: NOT_READY once a drain began, whatever failed. */
+  private preparationFailed(err: unknown): unknown {
     this.discarded()
-    throw err
+    if (this.state === 'ready') return err
+    return err instanceof GatewayError && err.code === 'NOT_READY' ? err : new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
   }
 
   private resolved(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
@@ -210,13 +215,11 @@ export class Gateway {
 
   private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void): Promise<ReloadReport> {
     const { config, old, next, plan, issues } = await this.prepare(requested, pin).catch((err: unknown) => {
-      this.discarded()
-      // A drain that began meanwhile: NOT_READY whatever failed, as when the build succeeds.
-      if (this.state !== 'ready') throw err instanceof GatewayError && err.code === 'NOT_READY' ? err : new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
+      const refused = this.preparationFailed(err)
       // Refused by the version source (a version_policy that allows no version that passed) or
-      // failed unexpectedly (a system error in the build): a rejected reload too.
-      this.reloads.rejected++
-      throw err
+      // failed unexpectedly (a system error in the build): a rejected reload too, unless NOT_READY.
+      if (this.state === 'ready') this.reloads.rejected++
+      throw refused
     })
     if (issues.length || this.state !== 'ready') {
       if (this.state === 'ready') this.reloads.rejected++

@@ -231,8 +231,8 @@ describe('hot reload', () => {
 })
 
 describe('a reload refused because the gateway began to drain while it loaded', () => {
-  /** A reload of a fresh gateway whose build `builds` (calling the real build) while a drain begins. */
-  async function reloadWhileDraining(builds: (build: () => Promise<unknown>, drain: () => void) => Promise<unknown>) {
+  /** A reload (or, with `trial`, a version trial) of a fresh gateway whose build `builds` (calling the real build) while a drain begins. */
+  async function reloadWhileDraining(builds: (build: () => Promise<unknown>, drain: () => void) => Promise<unknown>, trial = false) {
     const draining = new Gateway(loadConfigFile(file))
     await draining.load()
     try {
@@ -240,7 +240,8 @@ describe('a reload refused because the gateway began to drain while it loaded', 
       const build = builder.build.bind(builder)
       vi.spyOn(builder, 'build').mockImplementationOnce((...args) => builds(() => build(...args), () => draining.drain()))
       writeFileSync(file, yaml({ wine: true }))
-      return { outcome: await reloadFromFile(draining, log), reloads: { ...draining.reloads } }
+      const outcome = trial ? await draining.trial(new Map()).then(() => ({ ok: true }), (err: unknown) => ({ ok: false, code: (err as { code?: string }).code })) : await reloadFromFile(draining, log)
+      return { outcome, reloads: { ...draining.reloads } }
     } finally {
       vi.restoreAllMocks()
       await draining.close()
@@ -261,6 +262,14 @@ describe('a reload refused because the gateway began to drain while it loaded', 
       drain()
       return Promise.reject(new Error('EIO: i/o error, read'))
     })
+    expect(failed).toMatchObject({ outcome: { ok: false, code: 'NOT_READY' }, reloads: { applied: 0, rejected: 0 } })
+  })
+
+  it('answers a version trial whose build failed while the drain began NOT_READY (the version is judged again later), not the failure', async () => {
+    const failed = await reloadWhileDraining((_build, drain) => {
+      drain()
+      return Promise.reject(new Error('EIO: i/o error, read'))
+    }, true)
     expect(failed).toMatchObject({ outcome: { ok: false, code: 'NOT_READY' }, reloads: { applied: 0, rejected: 0 } })
   })
 })
