@@ -167,8 +167,8 @@ function running(pid: unknown): boolean {
   }
 }
 
-/** The least time left worth asking again without the certificate (a loopback handshake takes a few ms). */
-const MIN_SECOND_PROBE_MS = 100
+/** The least time left worth asking again without the certificate: a loopback handshake takes a few ms, a busy box more. */
+const MIN_SECOND_PROBE_MS = 500
 
 const urlOf = (target: ProbeTarget): string => `${target.tls ? 'https' : 'http'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/healthz`
 
@@ -176,7 +176,14 @@ const urlOf = (target: ProbeTarget): string => `${target.tls ? 'https' : 'http'}
 export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certificate?: ProbeCertificate): Promise<ProbeResult> {
   const url = urlOf(target)
   const started = Date.now()
-  return new Promise((settle) => {
+  return new Promise((resolve) => {
+    // Settled once: an error after an answer (a reset once the 200 is in) changes nothing.
+    let settled = false
+    const settle = (result: ProbeResult): void => {
+      if (settled) return
+      settled = true
+      resolve(result)
+    }
     const options: RequestOptions = { host: target.host, port: target.port, path: '/healthz', agent: false, signal: AbortSignal.timeout(timeoutMs) }
     const answered = (res: IncomingMessage): void => {
       res.resume()
@@ -208,6 +215,7 @@ export function probe(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_MS, certifi
       return settle({ ok: false, reason: `cannot use ${HEALTH_CERT_ENV} and ${HEALTH_KEY_ENV}: ${oneLine(err as NodeJS.ErrnoException)}` })
     }
     req.on('error', (err: NodeJS.ErrnoException) => {
+      if (settled) return
       // TLS 1.3 sends a refusal of the client certificate after the client's side of the
       // handshake is done, so it often shows only as the connection reset under the request;
       // a listener going away does the same. Asked again without the certificate, a listener
