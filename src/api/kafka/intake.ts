@@ -74,6 +74,8 @@ export class InputConsumer {
         stream.on('data', (message: Msg) => {
           if (this.intake.stream === stream) handlers.message(message)
         })
+        // Emitted as each fetch answer arrives, just before its messages are pushed with the tag read here.
+        stream.on('fetch', () => this.tenure.read(this.consumer.memberId, this.consumer.generationId))
       },
       lost: () => handlers.streamChanged(),
       backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
@@ -87,7 +89,7 @@ export class InputConsumer {
       // as for any partition new to this member. (This runs before the stream's own join
       // handler, which reads the positions again.)
       const positions = this.intake.stream?.offsetsToFetch
-      for (const partition of this.tenure.joined(this.consumer.memberId ?? '', this.consumer.generationId, owned)) positions?.delete(`${topic}:${partition}`)
+      for (const partition of this.tenure.joined(this.consumer.memberId, this.consumer.generationId, owned)) positions?.delete(`${topic}:${partition}`)
       handlers.assigned()
     })
     this.direct = new CommitFlight(async (offsets) => {

@@ -78,28 +78,39 @@ describe("the input consumer's direct commits, across a rebalance", () => {
 })
 
 describe("the input consumer's joins", () => {
-  const fetched = (partition: number, offset: bigint, generation: number): Msg =>
-    ({ topic: 'requests', partition, offset, metadata: { consumer: { memberId: 'a', generationId: generation } } }) as unknown as Msg
+  const fetched = (partition: number, offset: bigint, generation: number, memberId: string | null = 'a'): Msg =>
+    ({ topic: 'requests', partition, offset, metadata: { consumer: { memberId, generationId: generation } } }) as unknown as Msg
 
-  it('tells a message fetched before its partition was lost and given back from one fetched since, and forgets the client\'s position in it', async () => {
+  it('tells a message fetched before its partition was lost and given back from one fetched since (in the order answers were read), and forgets the client\'s position in it', async () => {
     const stream = Object.assign(new FakeStream(), { offsetsToFetch: new Map<string, bigint>() })
     vi.spyOn(Consumer.prototype, 'consume').mockResolvedValueOnce(stream as never).mockReturnValue(new Promise(() => {}) as never)
     await intake.start()
-    const group = intake.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number; memberId: string }
-    const join = (generationId: number, partitions: number[]) => {
-      Object.assign(group, { memberId: 'a', generationId, assignments: [{ topic: 'requests', partitions }] })
+    const group = intake.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number; memberId: string | null }
+    const join = (generationId: number, partitions: number[], memberId = 'a') => {
+      Object.assign(group, { memberId, generationId, assignments: [{ topic: 'requests', partitions }] })
       intake.consumer.emit('consumer:group:join', {})
     }
-    join(1, [0, 1])
-    // The client fetched both partitions up to 200, and keeps those positions across joins.
-    stream.offsetsToFetch.set('requests:0', 200n).set('requests:1', 200n)
-    join(2, [1])
-    join(3, [0, 1])
-    // Partition 0 was lost at generation 2 and given back at 3; partition 1 stayed.
-    expect([fetched(0, 5n, 1), fetched(0, 5n, 3), fetched(1, 5n, 1), fetched(2, 5n, 3)].map((m) => intake.current(m))).toEqual([false, true, true, false])
-    // Given back, partition 0 is read from the committed offset (or the earliest one), not from where the client stopped.
-    expect([...stream.offsetsToFetch]).toEqual([['requests:1', 200n]])
-    stream.closing.resolve()
+    // The stream closes at the end whatever fails: the consumer's close waits for it.
+    try {
+      join(1, [0, 1])
+      // The client fetched both partitions up to 200, and keeps those positions across joins.
+      stream.offsetsToFetch.set('requests:0', 200n).set('requests:1', 200n)
+      join(2, [1])
+      join(3, [0, 1])
+      // Partition 0 was lost at generation 2 and given back at 3; partition 1 stayed.
+      expect([fetched(0, 5n, 1), fetched(0, 5n, 3), fetched(1, 5n, 1), fetched(2, 5n, 3)].map((m) => intake.current(m))).toEqual([false, true, true, false])
+      // Given back, partition 0 is read from the committed offset (or the earliest one), not from where the client stopped.
+      expect([...stream.offsetsToFetch]).toEqual([['requests:1', 200n]])
+      // Pushed out of the group: an answer is read under no member id, then the member rejoins as b,
+      // without partition 0, and gets it back: what was read under no id is stale for it, not for partition 1.
+      group.memberId = null
+      stream.emit('fetch')
+      join(4, [1], 'b')
+      join(5, [0, 1], 'b')
+      expect([fetched(0, 6n, 3, null), fetched(1, 6n, 3, null), fetched(0, 6n, 5, 'b')].map((m) => intake.current(m))).toEqual([false, true, true])
+    } finally {
+      stream.closing.resolve()
+    }
   })
 })
 

@@ -1,10 +1,11 @@
 // A partition's tenure: which messages of it were fetched since this member has owned it
-// without a break, by the member id and group generation the client tags each message with.
+// without a break, by the member id and group generation the client tags each message with,
+// in the order the client read answers or joined under them.
 import { describe, expect, it } from 'vitest'
 import type { Msg } from '../../../src/api/kafka/intake.ts'
 import { Tenure } from '../../../src/api/kafka/tenure.ts'
 
-const fetched = (partition: number, memberId?: string, generation?: number): Msg =>
+const fetched = (partition: number, memberId?: string | null, generation?: number): Msg =>
   ({ topic: 'requests', partition, offset: 0n, metadata: memberId === undefined ? {} : { consumer: { memberId, generationId: generation } } }) as unknown as Msg
 
 describe('a partition tenure', () => {
@@ -18,17 +19,21 @@ describe('a partition tenure', () => {
     expect(tenure.current(fetched(0))).toBe(true)
   })
 
-  it('compares generations only within one member id: a group recreated counts them from the start again, under a new id', () => {
+  it('orders tags by when they were read: no member id after being pushed out, an id never joined under, a group recreated', () => {
     const tenure = new Tenure()
     tenure.joined('a', 40, [0, 1])
-    // The group was recreated: this member joins it as b, generations from 1, and gets partition 2 too.
-    // Read before that join event: tagged b and 1, behind partition 0's start at a/40, yet fetched after it.
-    expect(tenure.current(fetched(0, 'b', 1))).toBe(true)
     tenure.joined('a', 41, [1])
-    tenure.joined('b', 3, [0, 1, 2])
-    // Partition 0 came back at b/3: tagged a/41 (the old numbering, a higher number) was read before, b/2 too.
-    expect([fetched(0, 'a', 41), fetched(0, 'b', 2), fetched(0, 'b', 3)].map((m) => tenure.current(m))).toEqual([false, false, true])
-    // Partition 1 was kept since a/40: anything tagged from then on, under a or b, is current.
-    expect([fetched(1, 'a', 40), fetched(1, 'a', 39), fetched(1, 'b', 1)].map((m) => tenure.current(m))).toEqual([true, false, true])
+    // Pushed out of the group: answers are read under no member id, then under an id a JoinGroup
+    // gave that never joined (its sync failed), then under b, in a group recreated (generations from 1).
+    tenure.read(null, 41)
+    tenure.read('x', 1)
+    tenure.read('b', 2)
+    // Read before b's join event: a later tag than partition 0's start at a/40, so not stale for it.
+    expect(tenure.current(fetched(0, 'b', 2))).toBe(true)
+    expect(tenure.joined('b', 2, [0, 1, 2])).toEqual([0, 2])
+    // Partition 0 came back at b/2: everything read before is stale, whatever its generation.
+    expect([fetched(0, 'a', 41), fetched(0, null, 41), fetched(0, 'x', 1), fetched(0, 'b', 2)].map((m) => tenure.current(m))).toEqual([false, false, false, true])
+    // Partition 1 was kept since a/40: everything read since is current.
+    expect([fetched(1, 'a', 41), fetched(1, null, 41), fetched(1, 'x', 1), fetched(1, 'b', 2)].map((m) => tenure.current(m))).toEqual([true, true, true, true])
   })
 })
