@@ -10,14 +10,16 @@
 // answer arrives) or joined under them: a member id and a generation only ever move forward
 // together, except that a member pushed out of the group reads under no id until it rejoins, a
 // JoinGroup answer may give an id it never joins under, and a group recreated counts
-// generations from the start again. An answer read before a loss but only after the group began
-// to give the partition back still passes for current (docs/output.md).
+// generations from the start again. A fetch sent before a loss whose answer is read only after
+// the group began to give the partition back still passes for current (docs/output.md).
 import type { Msg } from './intake.ts'
 
 export class Tenure {
   /** Member id (null: none) → generation → the tag's place in the order it was first seen in. */
   private readonly order = new Map<string | null, Map<number, number>>()
   private seen = 0
+  /** The place of the tag the client reads under now. */
+  private now = -1
   /** Partition → the place of the tag its current tenure began under. */
   private since = new Map<number, number>()
   private owned = new Set<number>()
@@ -51,11 +53,15 @@ export class Tenure {
     return place === undefined || place >= since
   }
 
+  /** The place of the tag the client reads under now: a new one for a tag not seen, or seen before others (it came back). */
   private place(member: string | null, generation: number): number {
     let generations = this.order.get(member)
     if (generations === undefined) this.order.set(member, (generations = new Map()))
-    let place = generations.get(generation)
-    if (place === undefined) generations.set(generation, (place = this.seen++))
-    return place
+    const place = generations.get(generation)
+    if (place === this.now) return place
+    // A tag that comes back (no member id at a generation seen before, in a group recreated)
+    // takes the later place: its old messages may then pass for current, never fresh ones for stale.
+    generations.set(generation, (this.now = this.seen++))
+    return this.now
   }
 }

@@ -28,12 +28,25 @@ describe('a partition tenure', () => {
     tenure.read(null, 41)
     tenure.read('x', 1)
     tenure.read('b', 2)
-    // Read before b's join event: a later tag than partition 0's start at a/40, so not stale for it.
-    expect(tenure.current(fetched(0, 'b', 2))).toBe(true)
+    // Read before b's join event: a later tag than partition 1's start at a/40, so not stale for it.
+    expect(tenure.current(fetched(1, 'b', 2))).toBe(true)
     expect(tenure.joined('b', 2, [0, 1, 2])).toEqual([0, 2])
     // Partition 0 came back at b/2: everything read before is stale, whatever its generation.
     expect([fetched(0, 'a', 41), fetched(0, null, 41), fetched(0, 'x', 1), fetched(0, 'b', 2)].map((m) => tenure.current(m))).toEqual([false, false, false, true])
     // Partition 1 was kept since a/40: everything read since is current.
     expect([fetched(1, 'a', 41), fetched(1, null, 41), fetched(1, 'x', 1), fetched(1, 'b', 2)].map((m) => tenure.current(m))).toEqual([true, true, true, true])
+  })
+
+  it('places a tag that comes back after others (no member id at a generation seen before) anew: what is read under it then is not stale', () => {
+    const tenure = new Tenure()
+    tenure.joined('a', 3, [0])
+    tenure.read(null, 3) // pushed out at generation 3
+    tenure.joined('b', 4, [1])
+    // The group recreated later counts from 1 again; partition 0 comes back at c/3, and this
+    // member is pushed out again at generation 3: what it reads now is fresh, not stale.
+    tenure.joined('c', 1, [1])
+    tenure.joined('c', 3, [0, 1])
+    tenure.read(null, 3)
+    expect(tenure.current(fetched(0, null, 3))).toBe(true)
   })
 })
