@@ -3,12 +3,13 @@
 // the same SPECSERVE_* environment overrides), asks that listener's GET /healthz (over
 // loopback when it listens on every interface), over HTTPS when server.tls is set, and exits
 // 0 on a 200, 1 otherwise with one line saying why.
-import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { listenerAddress, type RawListener } from './config/listener.ts'
+import { announcedTarget } from './listener-file.ts'
 import { parse as parseYaml } from 'yaml'
 
 /** Within Docker's own --timeout (6 s in deploy/Dockerfile), which also covers node's start. */
@@ -96,75 +97,6 @@ export function targetOf(host: string, port: number, tls: { readonly requireClie
   // Listening on every interface includes loopback; a specific address (or name) is asked as is.
   const probeHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
   return { host: probeHost, port, tls: tls !== null, mutualTls: tls?.requireClientCert ?? false }
-}
-
-/**
- * Where serve writes the REST listener it runs, for the probe (the Docker image sets it). The
- * probe asks that listener, not the one the config file names now: the file is watched, and an
- * edit since the start (another port, TLS turned on: applied at the next restart) or a typo
- * (a reload refused) does not move the running gateway, so it must not fail its health check.
- * The file names the config and the process: the probe uses it only for the same config and
- * while that process lives (a second serve, or one gone, says nothing about this one). Without
- * it (not set, not written yet, unwritable, another config) the probe reads the config.
- */
-export const LISTENER_FILE_ENV = 'SPECSERVE_LISTENER_FILE'
-
-/** What serve announces: its listener, for which config, by which process. */
-interface Announced extends ProbeTarget {
-  readonly config: string
-  readonly pid: number
-}
-
-/** serve, as it starts: a file a previous run of this container left says nothing yet; the error's message if it cannot go. */
-export function forgetListener(): string | undefined {
-  const file = process.env[LISTENER_FILE_ENV]
-  if (!file) return undefined
-  try {
-    rmSync(file, { force: true })
-    return undefined
-  } catch (err) {
-    return `cannot remove ${LISTENER_FILE_ENV}=${file}: ${(err as Error).message}`
-  }
-}
-
-/** serve, once its REST listener is bound: writes where it is (replaced whole: a probe never reads half); the error's message if it cannot. */
-export function announceListener(target: ProbeTarget, config: string): string | undefined {
-  const file = process.env[LISTENER_FILE_ENV]
-  if (!file) return undefined
-  try {
-    const announced: Announced = { ...target, config: resolve(config), pid: process.pid }
-    writeFileSync(`${file}.tmp`, JSON.stringify(announced))
-    renameSync(`${file}.tmp`, file)
-    return undefined
-  } catch (err) {
-    return `cannot write ${LISTENER_FILE_ENV}=${file} (specserve health reads the config instead): ${(err as Error).message}`
-  }
-}
-
-/** The listener serve announced for `config`, while that process runs; undefined otherwise. */
-function announcedTarget(config: string): ProbeTarget | undefined {
-  const file = process.env[LISTENER_FILE_ENV]
-  if (!file) return undefined
-  let t: Partial<Announced> | null
-  try {
-    t = JSON.parse(readFileSync(file, 'utf8')) as Partial<Announced> | null
-  } catch {
-    return undefined // not there (yet) or unreadable: the config says where
-  }
-  const valid = typeof t?.host === 'string' && Number.isInteger(t.port) && typeof t.tls === 'boolean' && typeof t.mutualTls === 'boolean'
-  if (!valid || t?.config !== resolve(config) || !running(t.pid)) return undefined
-  return { host: t.host!, port: t.port!, tls: t.tls!, mutualTls: t.mutualTls! }
-}
-
-/** Whether process `pid` exists (signal 0 checks without sending; EPERM: it exists, under another user). */
-function running(pid: unknown): boolean {
-  if (!Number.isInteger(pid)) return false
-  try {
-    process.kill(pid as number, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** The least time left worth asking again without the certificate: a loopback handshake takes a few ms, a busy box more. */

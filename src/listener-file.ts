@@ -1,0 +1,74 @@
+// Where serve's REST listener runs, announced in a file for the health probe: serve writes it
+// once bound, and the probe asks that listener rather than the one the config names now.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import type { ProbeTarget } from './health.ts'
+
+/**
+ * Where serve writes the REST listener it runs, for the probe (the Docker image sets it). The
+ * probe asks that listener, not the one the config file names now: the file is watched, and an
+ * edit since the start (another port, TLS turned on: applied at the next restart) or a typo
+ * (a reload refused) does not move the running gateway, so it must not fail its health check.
+ * The file names the config and the process: the probe uses it only for the same config and
+ * while that process lives (a second serve, or one gone, says nothing about this one). Without
+ * it (not set, not written yet, unwritable, another config) the probe reads the config.
+ */
+export const LISTENER_FILE_ENV = 'SPECSERVE_LISTENER_FILE'
+
+/** What serve announces: its listener, for which config, by which process. */
+interface Announced extends ProbeTarget {
+  readonly config: string
+  readonly pid: number
+}
+
+/** serve, as it starts: a file a previous run of this container left says nothing yet; the error's message if it cannot go. */
+export function forgetListener(): string | undefined {
+  const file = process.env[LISTENER_FILE_ENV]
+  if (!file) return undefined
+  try {
+    rmSync(file, { force: true })
+    return undefined
+  } catch (err) {
+    return `cannot remove ${LISTENER_FILE_ENV}=${file}: ${(err as Error).message}`
+  }
+}
+
+/** serve, once its REST listener is bound: writes where it is (replaced whole: a probe never reads half); the error's message if it cannot. */
+export function announceListener(target: ProbeTarget, config: string): string | undefined {
+  const file = process.env[LISTENER_FILE_ENV]
+  if (!file) return undefined
+  try {
+    const announced: Announced = { ...target, config: resolve(config), pid: process.pid }
+    writeFileSync(`${file}.tmp`, JSON.stringify(announced))
+    renameSync(`${file}.tmp`, file)
+    return undefined
+  } catch (err) {
+    return `cannot write ${LISTENER_FILE_ENV}=${file} (specserve health reads the config instead): ${(err as Error).message}`
+  }
+}
+
+/** The listener serve announced for `config`, while that process runs; undefined otherwise. */
+export function announcedTarget(config: string): ProbeTarget | undefined {
+  const file = process.env[LISTENER_FILE_ENV]
+  if (!file) return undefined
+  let t: Partial<Announced> | null
+  try {
+    t = JSON.parse(readFileSync(file, 'utf8')) as Partial<Announced> | null
+  } catch {
+    return undefined // not there (yet) or unreadable: the config says where
+  }
+  const valid = typeof t?.host === 'string' && Number.isInteger(t.port) && typeof t.tls === 'boolean' && typeof t.mutualTls === 'boolean'
+  if (!valid || t?.config !== resolve(config) || !running(t.pid)) return undefined
+  return { host: t.host!, port: t.port!, tls: t.tls!, mutualTls: t.mutualTls! }
+}
+
+/** Whether process `pid` exists (signal 0 checks without sending; EPERM: it exists, under another user). */
+function running(pid: unknown): boolean {
+  if (!Number.isInteger(pid)) return false
+  try {
+    process.kill(pid as number, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
