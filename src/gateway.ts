@@ -177,7 +177,7 @@ export class Gateway {
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
       this.discarded()
       // A drain that began meanwhile says nothing about the models, as in doReload.
-      if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
+      if (this.state !== 'ready') throw this.cannotReload()
       if (issues.length) throw new ConfigError(config.file, issues)
     })
   }
@@ -189,8 +189,11 @@ export class Gateway {
   private preparationFailed(err: unknown): unknown {
     this.discarded()
     if (this.state === 'ready') return err
-    return err instanceof GatewayError && err.code === 'NOT_READY' ? err : new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
+    return err instanceof GatewayError && err.code === 'NOT_READY' ? err : this.cannotReload()
   }
+
+  /** A reload or trial refused because the gateway is not ready (loading, draining): says nothing about the config. */
+  private readonly cannotReload = (): GatewayError => new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
 
   private resolved(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
     return this.versions ? this.versions.resolve(config, { pin }) : config
@@ -201,7 +204,7 @@ export class Gateway {
    * versions are resolved once the gateway is known ready: a drain is NOT_READY whatever the config.
    */
   private async prepare(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): Promise<{ config: GatewayConfig; old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
-    if (this.state !== 'ready') throw new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
+    if (this.state !== 'ready') throw this.cannotReload()
     const config = this.resolved(requested, pin)
     const old = this.current
     const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
@@ -226,7 +229,7 @@ export class Gateway {
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
       this.discarded() // after the close: what it removes is no longer open
       // A drain that began meanwhile says nothing about the models: NOT_READY, not their issues.
-      throw this.state !== 'ready' ? new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`) : new ConfigError(config.file, issues)
+      throw this.state !== 'ready' ? this.cannotReload() : new ConfigError(config.file, issues)
     }
     this.current = next
     swapped?.()

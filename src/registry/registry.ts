@@ -245,14 +245,14 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * is adding, known once the reload is swapped in (its seed, its directory's versions) or refused.
    */
   async versionWithSha(name: string, sha256: string): Promise<number | undefined> {
-    // Again while one is: a reload refused meanwhile may have been followed by another adding it.
-    for (let adding = this.addedSettled(name); adding; adding = this.addedSettled(name)) await adding
+    await this.addedSettled(name)
     return this.models.get(name)?.list().find((m) => m.sha256 === sha256)?.version
   }
 
-  /** For a model the reload being prepared adds: settles once the reload is swapped in or refused. */
-  private addedSettled(name: string): Promise<void> | undefined {
-    return this.staging?.added.has(name) ? this.staging.settled : undefined
+  /** Resolves once no reload being prepared adds the model: at once, or when the one that does is swapped in or refused. */
+  private async addedSettled(name: string): Promise<void> {
+    // Again while one does: a reload refused meanwhile may have been followed by another adding it.
+    while (this.staging?.added.has(name)) await this.staging.settled
   }
 
   /** The version serving a repository model, or undefined for a model from the config. */
@@ -265,8 +265,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * with its final state. One for a model a reload is adding waits for the reload's outcome.
    */
   async arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
-    // Again while one is: a reload refused meanwhile may have been followed by another adding it.
-    for (let adding = this.addedSettled(name); adding; adding = this.addedSettled(name)) await adding
+    await this.addedSettled(name)
     const versions = this.versionsOf(name)
     // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.
     let meta: VersionMeta

@@ -20,9 +20,8 @@ export class Tenure {
   private seen = 0
   /** The place of the tag the client reads under now. */
   private now = -1
-  /** Partition → the place of the tag its current tenure began under. */
+  /** Partition owned at the last join → the place of the tag its current tenure began under. */
   private since = new Map<number, number>()
-  private owned = new Set<number>()
 
   /** The client is about to push the messages of a fetch answer, tagged `member` and `generation`. */
   read(member: string | null, generation: number): void {
@@ -35,12 +34,11 @@ export class Tenure {
     const since = new Map<number, number>()
     const begun: number[] = []
     for (const p of partitions) {
-      const kept = this.owned.has(p) ? this.since.get(p) : undefined
+      const kept = this.since.get(p)
       if (kept === undefined) begun.push(p)
       since.set(p, kept ?? now)
     }
     this.since = since
-    this.owned = new Set(partitions)
     return begun
   }
 
