@@ -23,9 +23,9 @@ export const GrpcStatus = {
 export const ErrorCatalogue = {
   BAD_REQUEST: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, summary: 'The request is malformed (not JSON, wrong structure).' },
   PAYLOAD_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'The request body is over the configured limit.' },
-  // The next two are the REST listener's own (answered before any route): never over gRPC.
+  // The next two are the REST listener's own (answered before any route); gRPC's read limit answers the second too.
   HEADERS_TOO_LARGE: { http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'REST only: the request line and headers are over 16 KiB.' },
-  REQUEST_TIMEOUT: { http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, summary: 'REST only: the request did not arrive within headers_timeout_ms / request_timeout_ms.' },
+  REQUEST_TIMEOUT: { http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, summary: 'The request did not arrive within headers_timeout_ms / request_timeout_ms (gRPC: a one-message call within request_timeout_ms).' },
   NOT_FOUND: { http: 404, grpc: GrpcStatus.UNIMPLEMENTED, summary: 'No such route or method.' },
   UNKNOWN_ENSEMBLE: { http: 404, grpc: GrpcStatus.NOT_FOUND, summary: 'No ensemble or model by that name.' },
   BAD_INPUT: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, summary: 'An input is missing, unknown, or not of the declared dtype or shape.' },

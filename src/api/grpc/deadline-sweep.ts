@@ -1,12 +1,14 @@
-// Ends calls at their deadlines with one timer for all of them, where grpc-js arms a timer per
-// call. The timer is armed for the earliest deadline it knows, so a call that comes with a
-// later one (the common case: a client with one timeout) costs a comparison. When it fires,
-// the calls due are ended and it is armed again for the earliest one left; a call removed
-// before its deadline leaves at most one early wake-up behind.
+// Ends calls whose request is still arriving when they are due (their deadline, or the end of
+// server.request_timeout_ms) with one timer for all of them, where grpc-js arms a timer per
+// call. The timer is armed for the earliest time it knows, so a call that comes due later
+// (the common case: a client with one timeout) costs a comparison. When it fires, the calls
+// due are ended and it is armed again for the earliest one left; a call removed before it
+// is due leaves at most one early wake-up behind.
 
 export interface Expiring {
-  readonly deadline: number
-  /** Ends the call: its deadline (`now` or before) has come. */
+  /** When the call is ended if still watched (ms since the epoch). */
+  readonly due: number
+  /** Ends the call: it came due (`now` or before). */
   expire(now: number): void
 }
 
@@ -22,10 +24,10 @@ export class DeadlineSweep<T extends Expiring> {
     return this.calls.size
   }
 
-  /** Watches `call` until it is deleted; `call.deadline` must be finite. */
+  /** Watches `call` until it is deleted; `call.due` must be finite. */
   add(call: T): void {
     this.calls.add(call)
-    if (call.deadline < this.armedFor) this.arm(call.deadline)
+    if (call.due < this.armedFor) this.arm(call.due)
   }
 
   delete(call: T): void {
@@ -44,10 +46,10 @@ export class DeadlineSweep<T extends Expiring> {
     const now = Date.now()
     let next = Infinity
     for (const call of this.calls) {
-      if (call.deadline <= now) {
+      if (call.due <= now) {
         this.calls.delete(call)
         call.expire(now)
-      } else if (call.deadline < next) next = call.deadline
+      } else if (call.due < next) next = call.due
     }
     if (next !== Infinity) this.arm(next)
   }

@@ -9,12 +9,13 @@
 // Only a call that is exactly the common case takes this path: one of these methods,
 // uncompressed, a valid deadline header and no interceptors; anything else goes to grpc-js
 // as before. The handlers are the same functions grpc-js calls, guarded the same way on a
-// gateway with an `auth` section (the guard reads `metadata` and `getAuthContext()`).
+// gateway with an `auth` section (the guard reads `metadata` and `getAuthContext()`). The
+// same hook bounds how long any call's one request message may take to arrive (read-limit.ts).
 import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
-import { DeadlineSweep } from './deadline-sweep.ts'
+import { closeAnswered, reading, watchGrpcJsRead, type ReadLimit } from './read-limit.ts'
 import type { GrpcError } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
@@ -25,6 +26,10 @@ export interface FastMethod extends MethodCodec<unknown, never> {
 export interface FastLimits {
   readonly maxReceiveBytes: number
   readonly maxSendBytes: number
+  /** How long a call's request may take to arrive (server.request_timeout_ms). */
+  readonly read: ReadLimit
+  /** The paths whose calls carry one request message, the read limit's (read-limit.ts). */
+  readonly singleRequest: ReadonlySet<string>
 }
 
 /** grpc-js internals this path hooks (server.js, 1.14): the per-stream handlers it installs on bind, and its idle-connection bookkeeping. */
@@ -46,8 +51,10 @@ const RESPOND_OPTIONS = { waitForTrailers: true }
 const END_OPTIONS = { endStream: true }
 
 /**
- * Serves `methods` (by path) on this path for every server grpc-js binds from now on.
- * False when this grpc-js has not the internals it needs: every call then goes to grpc-js.
+ * Serves `methods` (by path) on this path for every server grpc-js binds from now on, and
+ * watches the request of every other call with one request message (`limits.read`).
+ * False when this grpc-js has not the internals it needs: every call then goes to grpc-js,
+ * and no request is bounded in time but by its deadline.
  */
 export function installFastUnary(server: Server, methods: ReadonlyMap<string, FastMethod>, limits: FastLimits): boolean {
   const internals = server as unknown as GrpcJsServer
@@ -56,18 +63,24 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
   for (const name of ['_channelzHandler', '_streamHandler'] as const) {
     const original = internals[name] as StreamHandler
     internals[name] = function (this: Server, extra, stream, headers) {
-      const method = extra.length === 0 ? methods.get(headers[':path'] as string) : undefined
-      const deadline = method === undefined ? undefined : plainCallDeadline(headers)
-      if (deadline === undefined) return original.call(this, extra, stream, headers)
+      const path = headers[':path'] as string
+      const method = extra.length === 0 ? methods.get(path) : undefined
+      const now = Date.now()
+      const deadline = method === undefined ? undefined : plainCallDeadline(headers, now)
+      const readBy = now + limits.read.timeoutMs
+      if (deadline === undefined) {
+        if (limits.singleRequest.has(path)) watchGrpcJsRead(stream, readBy, limits.read)
+        return original.call(this, extra, stream, headers)
+      }
       opened.call(this, stream) // a connection with a call open is not idle
-      new FastCall(stream, headers, method as FastMethod, deadline, limits)
+      new FastCall(stream, headers, method as FastMethod, deadline, deadline < readBy ? deadline : readBy, limits)
     }
   }
   return true
 }
 
 /** The call's absolute deadline (Infinity without one); undefined when the call is not the plain case this path serves. */
-function plainCallDeadline(headers: IncomingHttpHeaders): number | undefined {
+function plainCallDeadline(headers: IncomingHttpHeaders, now: number): number | undefined {
   const type = headers['content-type']
   if (typeof type !== 'string' || !type.startsWith('application/grpc')) return undefined
   const encoding = headers['grpc-encoding']
@@ -76,17 +89,10 @@ function plainCallDeadline(headers: IncomingHttpHeaders): number | undefined {
   if (timeout === undefined) return Infinity
   const match = DEADLINE.exec(String(timeout))
   // grpc-js answers a malformed grpc-timeout (INTERNAL) itself.
-  return match ? Date.now() + ((Number(match[1]) * (UNIT_MS[match[2] as string] as number)) | 0) : undefined
+  return match ? now + ((Number(match[1]) * (UNIT_MS[match[2] as string] as number)) | 0) : undefined
 }
 
 const ignore = (): void => {}
-
-/**
- * Calls with a deadline whose request is still arriving, ended DEADLINE_EXCEEDED at their
- * deadline by one shared timer (grpc-js arms one per call). Once its request is in, a call's
- * run is bounded by its budget (servePredict).
- */
-const reading = new DeadlineSweep<FastCall>()
 
 function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS)
@@ -111,24 +117,36 @@ export class FastCall {
   private readonly headers: IncomingHttpHeaders
   private readonly method: FastMethod
   readonly deadline: number
+  /**
+   * When the call ends if its request is still arriving: its deadline, or the read limit's
+   * end if sooner (one shared timer, where grpc-js arms one per call). Once its request is
+   * in, a call's run is bounded by its budget (servePredict).
+   */
+  readonly due: number
   private readonly limits: FastLimits
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: FastMethod, deadline: number, limits: FastLimits) {
+  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: FastMethod, deadline: number, due: number, limits: FastLimits) {
     this.stream = stream
     this.headers = headers
     this.method = method
     this.deadline = deadline
+    this.due = due
     this.limits = limits
     stream.once('error', ignore) // a client gone mid-call is seen as 'close'
     stream.once('close', () => this.closed())
     stream.on('data', (chunk: Buffer) => this.data(chunk))
     stream.once('end', () => this.end())
-    if (deadline !== Infinity) reading.add(this)
+    reading.add(this)
   }
 
-  /** Its deadline has come while its request was still arriving. */
-  expire(): void {
-    this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')
+  /** Its deadline, or the read limit, has come while its request was still arriving. */
+  expire(now: number): void {
+    if (now >= this.deadline) this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')
+    else {
+      const status = this.limits.read.status
+      this.fail(status.code as number, status.details as string, status.metadata)
+    }
+    closeAnswered(this.stream)
   }
 
   /** The request headers as grpc-js Metadata; built only if read (trace propagation). */

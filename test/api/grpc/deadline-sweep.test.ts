@@ -8,10 +8,10 @@ let expired: string[]
 
 class Call implements Expiring {
   readonly name: string
-  readonly deadline: number
+  readonly due: number
   constructor(name: string, inMs: number) {
     this.name = name
-    this.deadline = Date.now() + inMs
+    this.due = Date.now() + inMs
   }
   expire(now: number): void {
     expired.push(`${this.name}@${now - START}`)

@@ -8,6 +8,7 @@ import { runInNewContext } from 'node:vm'
 import type { ServerHttp2Stream } from 'node:http2'
 import { describe, expect, it } from 'vitest'
 import { FastCall, type FastMethod } from '../../../src/api/grpc/fast-unary.ts'
+import { readLimit } from '../../../src/api/grpc/read-limit.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -26,7 +27,7 @@ class FakeStream extends EventEmitter {
   }
 }
 
-const LIMITS = { maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20 }
+const LIMITS = { maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20, read: readLimit(30_000), singleRequest: new Set<string>() }
 const framed = (bytes: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 0, bytes.length]), bytes])
 
 /**
@@ -46,7 +47,7 @@ function callThatRuns(stream: FakeStream, outcome: 'answer' | 'fail' | 'cancelle
       else if (outcome === 'fail') callback({ code: 9, details: 'failed precondition' } as never, null)
     },
   }
-  new FastCall(stream as unknown as ServerHttp2Stream, { ':path': '/p' }, method, Infinity, LIMITS)
+  new FastCall(stream as unknown as ServerHttp2Stream, { ':path': '/p' }, method, Infinity, Infinity, LIMITS)
   stream.emit('data', framed(Buffer.from('request')))
   stream.emit('end')
   if (outcome === 'cancelled') stream.emit('close')

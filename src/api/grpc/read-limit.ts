@@ -1,0 +1,97 @@
+// A gRPC call with one request message (unary or server-streaming) must have sent all of it,
+// and half-closed, within server.request_timeout_ms, as a REST request must: a client that
+// opens calls and never finishes them would otherwise hold each one's buffer and stream slot
+// for as long as its connection lives (a call without a deadline has nothing else to end it,
+// and a deadline can be days). Such a call is answered DEADLINE_EXCEEDED (`REQUEST_TIMEOUT`)
+// and its stream closed (RST_STREAM NO_ERROR after the answer: the rest of the request is
+// not wanted). Streams of many messages (PredictStream, ModelStreamInfer, reflection) are
+// open-ended by nature and are not bounded this way.
+//
+// Calls the fast unary path serves are watched there (fast-unary.ts, with their deadline);
+// calls grpc-js serves are watched here, from the same hook, until their request ends.
+import type { Server } from '@grpc/grpc-js'
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import { GatewayError } from '../../errors.ts'
+import { DeadlineSweep, type Expiring } from './deadline-sweep.ts'
+import { errorStatus, type GrpcError } from './status.ts'
+
+/** Calls whose request is still arriving, fast or grpc-js's, ended by one shared timer. */
+export const reading = new DeadlineSweep<Expiring>()
+
+/** What a call whose request came too slowly is answered: built once per server. */
+export interface ReadLimit {
+  readonly timeoutMs: number
+  /** The status, with its `specserve-code`. */
+  readonly status: GrpcError
+  /** The same, as trailers-only response headers. */
+  readonly headers: OutgoingHttpHeaders
+}
+
+export function readLimit(timeoutMs: number): ReadLimit {
+  const status = errorStatus(new GatewayError('REQUEST_TIMEOUT', `the request did not arrive within ${timeoutMs} ms (server.request_timeout_ms)`))
+  const headers = {
+    ':status': 200,
+    'content-type': 'application/grpc+proto',
+    'grpc-status': String(status.code),
+    'grpc-message': encodeURI(status.details as string),
+    ...status.metadata?.toHttp2Headers(),
+  }
+  return { timeoutMs, status, headers }
+}
+
+/**
+ * The paths of the methods registered on `server` from now on that take one request message
+ * (unary, server-streaming): the ones a read limit applies to. Read from grpc-js's public
+ * `register`, which addService calls for every method.
+ */
+export function singleRequestMethods(server: Server): ReadonlySet<string> {
+  const paths = new Set<string>()
+  const register = server.register.bind(server) as (...args: Parameters<Server['register']>) => boolean
+  server.register = ((...args: Parameters<Server['register']>) => {
+    const [path, , , , type] = args
+    if (type === 'unary' || type === 'serverStream') paths.add(path)
+    return register(...args)
+  }) as Server['register']
+  return paths
+}
+
+const END_OPTIONS = { endStream: true }
+
+/** Closes a stream whose answer is sent: the client may still be sending, and is no longer read. */
+export function closeAnswered(stream: ServerHttp2Stream): void {
+  if (!stream.destroyed && !stream.closed) stream.close()
+}
+
+/** A call grpc-js serves, watched until its request has ended (or the stream closed). */
+class GrpcJsRead implements Expiring {
+  readonly due: number
+  private readonly stream: ServerHttp2Stream
+  private readonly limit: ReadLimit
+
+  constructor(stream: ServerHttp2Stream, due: number, limit: ReadLimit) {
+    this.stream = stream
+    this.due = due
+    this.limit = limit
+  }
+
+  expire(): void {
+    const stream = this.stream
+    // Answered already (a message over the size limit, its deadline): grpc-js's answer stands.
+    if (stream.destroyed || stream.closed || stream.headersSent) return
+    try {
+      stream.respond(this.limit.headers, END_OPTIONS)
+      closeAnswered(stream)
+    } catch {
+      stream.destroy()
+    }
+  }
+}
+
+/** Watches a call grpc-js serves: its request must have ended by `due`. */
+export function watchGrpcJsRead(stream: ServerHttp2Stream, due: number, limit: ReadLimit): void {
+  const read = new GrpcJsRead(stream, due, limit)
+  const done = (): void => reading.delete(read)
+  reading.add(read)
+  stream.once('end', done)
+  stream.once('close', done)
+}

@@ -1,0 +1,129 @@
+// A gRPC call with one request message must send it, and half-close, within
+// server.request_timeout_ms (src/api/grpc/read-limit.ts), whether the fast unary path or
+// grpc-js serves it, with a deadline or none; its stream is then closed, so a client that
+// never finishes its calls holds neither their buffers nor their stream slots. A call whose
+// request is in is not cut by it, nor is a stream of many messages.
+import * as grpc from '@grpc/grpc-js'
+import { once } from 'node:events'
+import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
+import { gzipSync } from 'node:zlib'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startHarness, TEST_CONFIG, xInput, type Harness } from './harness.ts'
+
+const READ_LIMIT_MS = 300
+const CONFIG = TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max_in_flight: 6, request_timeout_ms: ${READ_LIMIT_MS},`)
+
+const frame = (message: Buffer, compressed = false): Buffer => {
+  const prefix = Buffer.alloc(5)
+  prefix[0] = compressed ? 1 : 0
+  prefix.writeUInt32BE(message.length, 1)
+  return Buffer.concat([prefix, message])
+}
+
+interface Ended {
+  headers: IncomingHttpHeaders
+  trailers: IncomingHttpHeaders
+  body: Buffer
+  /** The RST_STREAM code the server closed the stream with (the client never ends or resets it here). */
+  rstCode: number
+}
+
+/** A call that writes `chunks` and then neither half-closes nor resets: only the server can end it. */
+async function unfinished(session: ClientHttp2Session, path: string, chunks: Buffer[], extra: Record<string, string> = {}): Promise<Ended> {
+  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
+  const body: Buffer[] = []
+  let headers: IncomingHttpHeaders = {}
+  let trailers: IncomingHttpHeaders = {}
+  stream.on('response', (h) => (headers = h))
+  stream.on('trailers', (t) => (trailers = t))
+  stream.on('data', (b: Buffer) => body.push(b))
+  for (const chunk of chunks) stream.write(chunk)
+  await once(stream, 'close')
+  return { headers, trailers, body: Buffer.concat(body), rstCode: stream.rstCode as number }
+}
+
+const statusOf = (e: Ended): number => Number(e.trailers['grpc-status'] ?? e.headers['grpc-status'])
+const codeOf = (e: Ended): unknown => e.trailers['specserve-code'] ?? e.headers['specserve-code']
+
+/** The answer to a request that came too slowly: DEADLINE_EXCEEDED, its stable code, then the stream closed without error. */
+function expectTimedOut(e: Ended): void {
+  expect(statusOf(e)).toBe(grpc.status.DEADLINE_EXCEEDED)
+  expect(codeOf(e)).toBe('REQUEST_TIMEOUT')
+  expect(decodeURI(String(e.headers['grpc-message']))).toBe(`the request did not arrive within ${READ_LIMIT_MS} ms (server.request_timeout_ms)`)
+  expect(e.rstCode).toBe(constants.NGHTTP2_NO_ERROR)
+}
+
+describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
+  let h: Harness
+  let session: ClientHttp2Session
+  let serialize: (m: object) => Buffer
+  let predictBytes: Buffer
+
+  beforeAll(async () => {
+    h = await startHarness(CONFIG)
+    session = connect(`http://${h.address}`)
+    serialize = (h.gatewayClient.Predict as unknown as { requestSerialize: (m: object) => Buffer }).requestSerialize
+    predictBytes = serialize({ ensemble: 'fallback', inputs: xInput })
+  })
+  afterAll(async () => {
+    session?.close()
+    await h?.close()
+  })
+
+  it('ends a fast Predict with no deadline whose message never completes', async () => {
+    expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/Predict', [frame(predictBytes).subarray(0, 8)]))
+    expect(h.gateway.admission.count).toBe(0)
+  })
+
+  it('ends one whose deadline is days away, and one whose whole message came but that never half-closed', async () => {
+    expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/Predict', [frame(predictBytes).subarray(0, 8)], { 'grpc-timeout': '99999999S' }))
+    expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/Predict', [frame(predictBytes)]))
+  })
+
+  it('ends the calls grpc-js serves too: a compressed Predict, a health check, a call that sent nothing', async () => {
+    const gzipped = frame(gzipSync(predictBytes), true)
+    expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/Predict', [gzipped.subarray(0, 8)], { 'grpc-encoding': 'gzip' }))
+    expectTimedOut(await unfinished(session, '/grpc.health.v1.Health/Check', [Buffer.from([0, 0, 0, 0, 9])]))
+    expectTimedOut(await unfinished(session, '/inference.GRPCInferenceService/ServerMetadata', []))
+  })
+
+  it('does not cut a call whose request is in and whose predict runs past the limit', async () => {
+    // `slow` answers after 600 ms, twice the read limit; its budget lets it.
+    const slow = frame(serialize({ ensemble: 'fallback', budget_ms: 900, inputs: xInput }))
+    const answers = await Promise.all([
+      grpcCall(session, '/specserve.v1.Gateway/Predict', slow, {}),
+      grpcCall(session, '/specserve.v1.Gateway/Predict', frame(gzipSync(slow.subarray(5)), true), { 'grpc-encoding': 'gzip' }),
+    ])
+    for (const answer of answers) {
+      expect(statusOf(answer), JSON.stringify(answer)).toBe(grpc.status.OK)
+      expect(answer.rstCode).toBe(constants.NGHTTP2_NO_ERROR)
+    }
+  })
+
+  it('leaves a stream of many messages open past the limit', async () => {
+    type Reply = { id: string; outcome: string }
+    const stream = (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, Reply>)(new grpc.Metadata())
+    const replies: Reply[] = []
+    stream.on('data', (r: Reply) => replies.push(r))
+    const ended = once(stream, 'end')
+    // A call opened after the stream, timed out: the stream has been open longer than the limit.
+    expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/Predict', []))
+    stream.write({ id: 'late', ensemble: 'cancer', inputs: { input: { fp32_data: new Array(30).fill(0.5), shape: [1, 30] } } })
+    stream.end()
+    await ended
+    expect(replies).toEqual([expect.objectContaining({ id: 'late', outcome: 'response' })])
+  })
+})
+
+/** A whole call: the message sent and the client's side closed. */
+async function grpcCall(session: ClientHttp2Session, path: string, message: Buffer, extra: Record<string, string>): Promise<Ended> {
+  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
+  let headers: IncomingHttpHeaders = {}
+  let trailers: IncomingHttpHeaders = {}
+  stream.on('response', (h) => (headers = h))
+  stream.on('trailers', (t) => (trailers = t))
+  stream.resume()
+  stream.end(message)
+  await once(stream, 'close')
+  return { headers, trailers, body: Buffer.alloc(0), rstCode: stream.rstCode as number }
+}
