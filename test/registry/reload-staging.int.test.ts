@@ -1,7 +1,8 @@
 // A config reload that is refused leaves the registry and its repository as they were: a
 // repository model it added is neither listed nor on disk (an upload for it made meanwhile
-// waits, and is answered 404; a model-stream record replaying its seed is a duplicate), and
-// the gate it ran under its own validation is not written over any version's report. Once a
+// waits, also through a next reload adding it again, and is answered 404; a model-stream
+// record replaying its seed is a duplicate), and the gate it ran under its own validation
+// is not written over any version's report. Once a
 // reload that adds a repository model is swapped in, that model's version is recorded serving,
 // as at a start, and a disk failing then is logged, not a failed reload. A repository model's
 // name must be a directory name, at start and in a reload.
@@ -11,6 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path'
 import { Consumer } from '@platformatic/kafka'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { loadConfigFile } from '../../src/config/load.ts'
 import { encodeDescriptor } from '../../src/registry/descriptor.ts'
 import { ModelStream, type Raw } from '../../src/registry/stream.ts'
 import { reloadFromFile } from '../../src/reload/index.ts'
@@ -242,6 +244,30 @@ describe('a config reload that adds a repository model', () => {
     expect(await versionsOf('cancer-extra')).toMatchObject({ status: 200, body: { versions: [{ version: 1, state: 'serving' }] } })
     const res = await served!.app.inject({ method: 'POST', url: '/v1/ensembles/extra/predict', payload: { inputs: { input: [cancer.rows[0]] } } })
     expect(res.json()).toMatchObject({ models: [{ name: 'cancer-extra', version: '1' }] })
+  })
+
+  it('keeps an upload made while it loads waiting through a next reload that adds it again before the upload resumes', async () => {
+    await start()
+    writeConfig({ extra: true })
+    const config = loadConfigFile(file)
+    const registry = served!.registry
+    // The gateway's side of two reloads, the first dropped unreported: the second's staging opens cancer-extra again in the same turn.
+    registry.resolve(config, {})
+    let outcome: string | undefined
+    const uploaded = registry.arrive('cancer-extra', gbdt, { version: 2, source: 'upload' }).then(
+      (meta) => (outcome = `stored ${meta.version}`),
+      (err: { code?: string }) => (outcome = err.code),
+    )
+    registry.resolve(config, {})
+    expect(registry.isRepositoryModel('cancer-extra')).toBe(true)
+    // Turns for the upload to resume: it waits on the second reload, which has not settled.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(outcome).toBeUndefined()
+    expect(existsSync(join(dir, 'repo', 'cancer-extra', '2'))).toBe(false)
+    registry.discarded()
+    await uploaded
+    expect(outcome).toBe('UNKNOWN_ENSEMBLE')
+    expect(existsSync(join(dir, 'repo', 'cancer-extra'))).toBe(false)
   })
 
   it('records the seed it imported as the version serving, after one that was refused', async () => {
