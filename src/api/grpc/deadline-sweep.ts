@@ -48,7 +48,11 @@ export class DeadlineSweep<T extends Expiring> {
     for (const call of this.calls) {
       if (call.due <= now) {
         this.calls.delete(call)
-        call.expire(now)
+        try {
+          call.expire(now)
+        } catch {
+          // One call failing to end must not leave the others, or the timer, behind.
+        }
       } else if (call.due < next) next = call.due
     }
     if (next !== Infinity) this.arm(next)

@@ -139,7 +139,11 @@ export class FastCall {
     reading.add(this)
   }
 
-  /** Its deadline, or the read limit, has come while its request was still arriving. */
+  /**
+   * Its deadline, or the read limit, has come while its request was still arriving (or after
+   * it was refused, with the client still sending): answered if it was not, and its stream
+   * closed, so a client that never half-closes holds no stream slot.
+   */
   expire(now: number): void {
     if (now >= this.deadline) this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')
     else {
@@ -245,7 +249,7 @@ export class FastCall {
 
   /** A trailers-only answer: the status in the response headers, and the stream ends. */
   private fail(code: number, details: string, metadata?: Metadata | null): void {
-    reading.delete(this)
+    // Still watched while its request has not ended: expire() closes the stream of a refused call.
     if (this.answered) return
     this.answered = true
     this.release()

@@ -4,8 +4,9 @@
 // for as long as its connection lives (a call without a deadline has nothing else to end it,
 // and a deadline can be days). Such a call is answered DEADLINE_EXCEEDED (`REQUEST_TIMEOUT`)
 // and its stream closed (RST_STREAM NO_ERROR after the answer: the rest of the request is
-// not wanted). Streams of many messages (PredictStream, ModelStreamInfer, reflection) are
-// open-ended by nature and are not bounded this way.
+// not wanted); one answered already (its deadline, a message over the size limit) whose
+// client still sends is closed then too. Streams of many messages (PredictStream,
+// ModelStreamInfer, reflection) are open-ended by nature and are not bounded this way.
 //
 // Calls the fast unary path serves are watched there (fast-unary.ts, with their deadline);
 // calls grpc-js serves are watched here, from the same hook, until their request ends.
@@ -76,18 +77,20 @@ class GrpcJsRead implements Expiring {
 
   expire(): void {
     const stream = this.stream
-    // Answered already (a message over the size limit, its deadline): grpc-js's answer stands.
-    if (stream.destroyed || stream.closed || stream.headersSent) return
+    // The whole request is in, its 'end' held back while grpc-js decompresses it: it came in time.
+    if (stream.destroyed || stream.closed || stream.state.remoteClose) return
     try {
-      stream.respond(this.limit.headers, END_OPTIONS)
-      closeAnswered(stream)
+      // Unless grpc-js answered it already (its deadline, a message over the size limit): that answer stands.
+      if (!stream.headersSent) stream.respond(this.limit.headers, END_OPTIONS)
+      // An answer under way (none can start before the request's end) is left to finish.
+      if (stream.writableEnded) closeAnswered(stream)
     } catch {
       stream.destroy()
     }
   }
 }
 
-/** Watches a call grpc-js serves: its request must have ended by `due`. */
+/** Watches a call grpc-js serves: its request must have ended by `due`, or it is answered (if it was not) and closed. */
 export function watchGrpcJsRead(stream: ServerHttp2Stream, due: number, limit: ReadLimit): void {
   const read = new GrpcJsRead(stream, due, limit)
   const done = (): void => reading.delete(read)

@@ -1,8 +1,9 @@
 // A gRPC call with one request message must send it, and half-close, within
 // server.request_timeout_ms (src/api/grpc/read-limit.ts), whether the fast unary path or
 // grpc-js serves it, with a deadline or none; its stream is then closed, so a client that
-// never finishes its calls holds neither their buffers nor their stream slots. A call whose
-// request is in is not cut by it, nor is a stream of many messages.
+// never finishes its calls holds neither their buffers nor their stream slots, also once
+// something else (a deadline, a size refusal) has answered them. A call whose request is in
+// is not cut by it, nor is a stream of many messages.
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
@@ -44,12 +45,13 @@ async function unfinished(session: ClientHttp2Session, path: string, chunks: Buf
 
 const statusOf = (e: Ended): number => Number(e.trailers['grpc-status'] ?? e.headers['grpc-status'])
 const codeOf = (e: Ended): unknown => e.trailers['specserve-code'] ?? e.headers['specserve-code']
+const messageOf = (e: Ended): string => decodeURI(String(e.trailers['grpc-message'] ?? e.headers['grpc-message']))
 
 /** The answer to a request that came too slowly: DEADLINE_EXCEEDED, its stable code, then the stream closed without error. */
 function expectTimedOut(e: Ended): void {
   expect(statusOf(e)).toBe(grpc.status.DEADLINE_EXCEEDED)
   expect(codeOf(e)).toBe('REQUEST_TIMEOUT')
-  expect(decodeURI(String(e.headers['grpc-message']))).toBe(`the request did not arrive within ${READ_LIMIT_MS} ms (server.request_timeout_ms)`)
+  expect(messageOf(e)).toBe(`the request did not arrive within ${READ_LIMIT_MS} ms (server.request_timeout_ms)`)
   expect(e.rstCode).toBe(constants.NGHTTP2_NO_ERROR)
 }
 
@@ -72,7 +74,6 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
 
   it('ends a fast Predict with no deadline whose message never completes', async () => {
     expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/Predict', [frame(predictBytes).subarray(0, 8)]))
-    expect(h.gateway.admission.count).toBe(0)
   })
 
   it('ends one whose deadline is days away, and one whose whole message came but that never half-closed', async () => {
@@ -85,6 +86,21 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/Predict', [gzipped.subarray(0, 8)], { 'grpc-encoding': 'gzip' }))
     expectTimedOut(await unfinished(session, '/grpc.health.v1.Health/Check', [Buffer.from([0, 0, 0, 0, 9])]))
     expectTimedOut(await unfinished(session, '/inference.GRPCInferenceService/ServerMetadata', []))
+  })
+
+  it('closes the stream of a call answered before the limit whose client never half-closes', async () => {
+    // grpc-js's own deadline answers a health check first; the limit closes its stream.
+    const checked = await unfinished(session, '/grpc.health.v1.Health/Check', [Buffer.from([0, 0, 0, 0, 9])], { 'grpc-timeout': '100m' })
+    expect(statusOf(checked)).toBe(grpc.status.DEADLINE_EXCEEDED)
+    expect(codeOf(checked)).toBeUndefined()
+    expect(checked.rstCode).toBe(constants.NGHTTP2_NO_ERROR)
+    // On the fast path: a deadline before the limit, and a message refused for its size.
+    const late = await unfinished(session, '/specserve.v1.Gateway/Predict', [frame(predictBytes).subarray(0, 8)], { 'grpc-timeout': '100m' })
+    expect([statusOf(late), messageOf(late), codeOf(late), late.rstCode]).toEqual([grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded', undefined, constants.NGHTTP2_NO_ERROR])
+    const oversized = Buffer.from([0, 0, 0, 0, 0])
+    oversized.writeUInt32BE(65_537, 1) // the harness allows 65,536
+    const refused = await unfinished(session, '/specserve.v1.Gateway/Predict', [oversized])
+    expect([statusOf(refused), refused.rstCode]).toEqual([grpc.status.RESOURCE_EXHAUSTED, constants.NGHTTP2_NO_ERROR])
   })
 
   it('does not cut a call whose request is in and whose predict runs past the limit', async () => {
@@ -106,12 +122,16 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     const replies: Reply[] = []
     stream.on('data', (r: Reply) => replies.push(r))
     const ended = once(stream, 'end')
-    // A call opened after the stream, timed out: the stream has been open longer than the limit.
+    const message = (id: string): object => ({ id, ensemble: 'cancer', inputs: { input: { fp32_data: new Array(30).fill(0.5), shape: [1, 30] } } })
+    // Answered, so open on the server before the call below, which the limit then ends: the stream has been open longer than the limit.
+    const first = once(stream, 'data')
+    stream.write(message('first'))
+    await first
     expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/Predict', []))
-    stream.write({ id: 'late', ensemble: 'cancer', inputs: { input: { fp32_data: new Array(30).fill(0.5), shape: [1, 30] } } })
+    stream.write(message('late'))
     stream.end()
     await ended
-    expect(replies).toEqual([expect.objectContaining({ id: 'late', outcome: 'response' })])
+    expect(replies).toEqual([expect.objectContaining({ id: 'first', outcome: 'response' }), expect.objectContaining({ id: 'late', outcome: 'response' })])
   })
 })
 
