@@ -54,7 +54,7 @@ export interface GatewayConfig {
     readonly shutdown_grace_ms: number
     /** TLS on both listeners (files reloaded when they change); null: plaintext. */
     readonly tls: TlsConfig | null
-    /** REST: a request's headers must be in within this; its whole body within request_timeout_ms. */
+    /** REST: a request's headers must be in within this; its whole body within request_timeout_ms (gRPC: a one-message call's request). */
     readonly headers_timeout_ms: number
     readonly request_timeout_ms: number
     /** REST: an idle kept-alive connection is closed after this. */
@@ -64,6 +64,8 @@ export interface GatewayConfig {
     /** gRPC: a connection with no call for this long is closed (GOAWAY; clients reconnect). */
     readonly grpc_idle_timeout_ms: number
     readonly grpc_max_concurrent_streams: number
+    /** gRPC: connections beyond this (per listening socket) are closed as they arrive. */
+    readonly grpc_max_connections: number
   }
   readonly executors: {
     readonly onnx_workers: number
@@ -199,6 +201,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       max_connections: server.max_connections ?? 8192,
       grpc_idle_timeout_ms: server.grpc_idle_timeout_ms ?? 300_000,
       grpc_max_concurrent_streams: server.grpc_max_concurrent_streams ?? 1000,
+      grpc_max_connections: server.grpc_max_connections ?? 8192,
     },
     executors: {
       // auto leaves one core to the event loop: it must be free to fire deadlines on time.

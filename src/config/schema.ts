@@ -71,6 +71,7 @@ export const ServerSchema = Type.Object(
     max_connections: Type.Optional(Type.Integer({ minimum: 1 })),
     grpc_idle_timeout_ms: Type.Optional(TimerMs(1000)),
     grpc_max_concurrent_streams: Type.Optional(Type.Integer({ minimum: 1 })),
+    grpc_max_connections: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 )

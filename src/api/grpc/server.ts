@@ -13,6 +13,7 @@ import { predictCodecs } from './predict-codec.ts'
 import { inferCodecs } from './infer-codec.ts'
 import { installFastUnary, type FastMethod } from './fast-unary.ts'
 import { readLimit, singleRequestMethods } from './read-limit.ts'
+import { limitConnections } from './connections.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 import { guardedServer, guardHandler } from '../../security/grpc.ts'
@@ -48,6 +49,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     // within noise on unary predicts (ghz, 16 workers, 2 cores: ~86 µs of server CPU per
     // predict with it, ~90 µs without, runs varying by ±8%).
   })
+  limitConnections(server, config.server.grpc_max_connections)
   // Before any service is added: which methods take one request message, for the read limit.
   const singleRequest = singleRequestMethods(server)
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
