@@ -108,7 +108,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
   const app = buildServer(config, { gateway, telemetry, registry, logger: pino({ level: process.env.LOG_LEVEL ?? 'info' }) })
   registry?.attach(gateway, app.log)
   // grpc_port: null turns the gRPC frontend off.
-  const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config)
+  const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config, app.log)
   for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shownPath(config.file), warning))
   const exposed = openWarning(config)
   if (exposed) app.log.warn({ host: config.server.host }, exposed)

@@ -54,8 +54,9 @@ export interface GatewayConfig {
     readonly shutdown_grace_ms: number
     /** TLS on both listeners (files reloaded when they change); null: plaintext. */
     readonly tls: TlsConfig | null
-    /** REST: a request's headers must be in within this; its whole body within request_timeout_ms (gRPC: a one-message call's request). */
+    /** REST: a request's headers must be in within this; its whole body within request_timeout_ms. */
     readonly headers_timeout_ms: number
+    /** Also gRPC: a call with one request message must have sent it and half-closed within this (read-limit.ts). */
     readonly request_timeout_ms: number
     /** REST: an idle kept-alive connection is closed after this. */
     readonly keep_alive_timeout_ms: number

@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
+import { ListenerDrops } from '../../src/listener-drops.ts'
 import { configFrom } from '../helpers.ts'
 import '../starter/scripted.ts'
 
@@ -70,8 +71,10 @@ describe('slow and idle clients', () => {
     const extra = await raw()
     await extra.closed
     expect(extra.received()).toBe('')
+    const drops = ListenerDrops.of(app.gateway).status()
     for (const c of held) c.socket.destroy()
     await Promise.all(held.map((c) => c.closed))
+    expect(drops).toEqual({ dropped: { rest: 1, grpc: 0 } })
     expect(await legit()).toBe(200)
   })
 })

@@ -9,14 +9,18 @@ import type { Server as NetServer } from 'node:net'
 
 type CreateListener = (this: Server, ...args: unknown[]) => NetServer
 
-/** Bounds the connections of each listener `server` creates from now on; false when this grpc-js does not let it. */
-export function limitConnections(server: Server, max: number): boolean {
+/**
+ * Bounds the connections of each listener `server` creates from now on, handing each to
+ * `created` (to count what it drops); false when this grpc-js does not let it.
+ */
+export function limitConnections(server: Server, max: number, created: (listener: NetServer) => void): boolean {
   const internals = server as unknown as { createHttp2Server?: CreateListener }
   const create = internals.createHttp2Server
   if (typeof create !== 'function') return false
   internals.createHttp2Server = function (this: Server, ...args: unknown[]): NetServer {
     const listener = create.apply(this, args)
     listener.maxConnections = max
+    created(listener)
     return listener
   }
   return true

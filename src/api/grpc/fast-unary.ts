@@ -28,8 +28,8 @@ export interface FastLimits {
   readonly maxSendBytes: number
   /** How long a call's request may take to arrive (server.request_timeout_ms). */
   readonly read: ReadLimit
-  /** The paths whose calls carry one request message, the read limit's (read-limit.ts). */
-  readonly singleRequest: ReadonlySet<string>
+  /** The paths whose calls carry a stream of request messages: the read limit leaves them alone (read-limit.ts). */
+  readonly streaming: ReadonlySet<string>
 }
 
 /** grpc-js internals this path hooks (server.js, 1.14): the per-stream handlers it installs on bind, and its idle-connection bookkeeping. */
@@ -52,7 +52,7 @@ const END_OPTIONS = { endStream: true }
 
 /**
  * Serves `methods` (by path) on this path for every server grpc-js binds from now on, and
- * watches the request of every other call with one request message (`limits.read`).
+ * watches the request of every other call but the streams of many messages (`limits.read`).
  * False when this grpc-js has not the internals it needs: every call then goes to grpc-js,
  * and no request is bounded in time but by its deadline.
  */
@@ -69,7 +69,7 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       const deadline = method === undefined ? undefined : plainCallDeadline(headers, now)
       const readBy = now + limits.read.timeoutMs
       if (deadline === undefined) {
-        if (limits.singleRequest.has(path)) watchGrpcJsRead(stream, readBy, limits.read)
+        if (!limits.streaming.has(path)) watchGrpcJsRead(stream, readBy, limits.read)
         return original.call(this, extra, stream, headers)
       }
       opened.call(this, stream) // a connection with a call open is not idle

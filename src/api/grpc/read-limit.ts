@@ -1,5 +1,6 @@
-// A gRPC call with one request message (unary or server-streaming) must have sent all of it,
-// and half-closed, within server.request_timeout_ms, as a REST request must: a client that
+// A gRPC call with one request message (unary or server-streaming; also one to a path no
+// method serves, which grpc-js answers at once) must have sent all of it, and half-closed,
+// within server.request_timeout_ms, as a REST request must: a client that
 // opens calls and never finishes them would otherwise hold each one's buffer and stream slot
 // for as long as its connection lives (a call without a deadline has nothing else to end it,
 // and a deadline can be days). Such a call is answered DEADLINE_EXCEEDED (`REQUEST_TIMEOUT`)
@@ -41,16 +42,16 @@ export function readLimit(timeoutMs: number): ReadLimit {
 }
 
 /**
- * The paths of the methods registered on `server` from now on that take one request message
- * (unary, server-streaming): the ones a read limit applies to. Read from grpc-js's public
- * `register`, which addService calls for every method.
+ * The paths of the methods registered on `server` from now on that take a stream of request
+ * messages (client-streaming, bidi): the ones the read limit leaves alone. Read from grpc-js's
+ * public `register`, which addService calls for every method.
  */
-export function singleRequestMethods(server: Server): ReadonlySet<string> {
+export function streamingRequestMethods(server: Server): ReadonlySet<string> {
   const paths = new Set<string>()
   const register = server.register.bind(server) as (...args: Parameters<Server['register']>) => boolean
   server.register = ((...args: Parameters<Server['register']>) => {
     const [path, , , , type] = args
-    if (type === 'unary' || type === 'serverStream') paths.add(path)
+    if (type === 'clientStream' || type === 'bidi') paths.add(path)
     return register(...args)
   }) as Server['register']
   return paths
@@ -82,7 +83,8 @@ class GrpcJsRead implements Expiring {
     try {
       // Unless grpc-js answered it already (its deadline, a message over the size limit): that answer stands.
       if (!stream.headersSent) stream.respond(this.limit.headers, END_OPTIONS)
-      // An answer under way (none can start before the request's end) is left to finish.
+      // An answer under way is left to finish; none can start before the request's end, and
+      // grpc-js's early answers (a deadline, a refused message, an unknown path) are whole.
       if (stream.writableEnded) closeAnswered(stream)
     } catch {
       stream.destroy()

@@ -12,19 +12,23 @@ import { inferenceService } from './inference-service.ts'
 import { predictCodecs } from './predict-codec.ts'
 import { inferCodecs } from './infer-codec.ts'
 import { installFastUnary, type FastMethod } from './fast-unary.ts'
-import { readLimit, singleRequestMethods } from './read-limit.ts'
+import { readLimit, streamingRequestMethods } from './read-limit.ts'
 import { limitConnections } from './connections.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
 import { guardedServer, guardHandler } from '../../security/grpc.ts'
 import { TlsFiles, WatchedServerCredentials } from '../../security/tls.ts'
+import { ListenerDrops } from '../../listener-drops.ts'
+import { silentLogger, type Logger } from '../../types.ts'
 
 export interface GrpcFrontend {
   readonly server: Server
   /** The certificate files (server.tls), null when plaintext: 'reloaded' and 'rejected' say what became of a change. */
   readonly tls: TlsFiles | null
-  /** Whether plain Predict and ModelInfer calls are answered without grpc-js's per-call machinery (fast-unary.ts). */
+  /** Whether plain Predict and ModelInfer calls are answered without grpc-js's per-call machinery (fast-unary.ts), and requests are read-limited. */
   readonly fastUnary: boolean
+  /** Whether grpc_max_connections bounds the listeners (connections.ts). */
+  readonly connectionLimit: boolean
   /** Binds and starts serving; resolves with the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<number>
   /** Health service status for "" and both services: SERVING once the gateway is ready, NOT_SERVING when draining. */
@@ -35,7 +39,8 @@ export interface GrpcFrontend {
 
 const HEALTH_NAMES = ['', GATEWAY_SERVICE, INFERENCE_SERVICE] as const
 
-export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFrontend {
+/** `log`: where a missing grpc-js hook, and connections dropped by a full listener, are reported. */
+export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Logger = silentLogger): GrpcFrontend {
   const server = new Server({
     // Oversize messages are refused by grpc-js with RESOURCE_EXHAUSTED before any handler runs.
     'grpc.max_receive_message_length': config.server.grpc_max_receive_bytes,
@@ -49,9 +54,12 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     // within noise on unary predicts (ghz, 16 workers, 2 cores: ~86 µs of server CPU per
     // predict with it, ~90 µs without, runs varying by ±8%).
   })
-  limitConnections(server, config.server.grpc_max_connections)
-  // Before any service is added: which methods take one request message, for the read limit.
-  const singleRequest = singleRequestMethods(server)
+  const max = config.server.grpc_max_connections
+  const drops = ListenerDrops.of(gateway)
+  const connectionLimit = limitConnections(server, max, (listener) => drops.watch(listener, 'grpc', max))
+  if (!connectionLimit) log.warn({}, 'this grpc-js has no createHttp2Server to hook: server.grpc_max_connections is not applied')
+  // Before any service is added: which methods take a stream of messages, left alone by the read limit.
+  const streaming = streamingRequestMethods(server)
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
   const services = guardedServer(server, gateway) as Server
   const gatewayImpl = gatewayService(gateway)
@@ -71,9 +79,10 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
       maxReceiveBytes: config.server.grpc_max_receive_bytes,
       maxSendBytes: config.server.grpc_max_send_bytes,
       read: readLimit(config.server.request_timeout_ms),
-      singleRequest,
+      streaming,
     },
   )
+  if (!fastUnary) log.warn({}, 'this grpc-js has not the server internals fast-unary.ts hooks: every call goes through grpc-js, and a request is bounded only by its deadline, not server.request_timeout_ms')
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
@@ -87,6 +96,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig): GrpcFr
     server,
     tls,
     fastUnary,
+    connectionLimit,
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)))

@@ -22,6 +22,7 @@ import { registerGuard } from '../../security/rest.ts'
 import { TlsFiles } from '../../security/tls.ts'
 import type { Telemetry } from '../../telemetry/index.ts'
 import { registerTelemetry } from '../../telemetry/routes.ts'
+import { ListenerDrops } from '../../listener-drops.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,6 +47,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const logRequests = process.env.LOG_REQUESTS === '1'
   const owned = !options.gateway
   const gateway = options.gateway ?? new Gateway(config)
+  if (options.logger) ListenerDrops.of(gateway).logTo(options.logger)
   // server.tls: HTTPS, the files followed as they change (src/security/tls.ts).
   const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
   let serving: RequestListener | undefined
@@ -213,6 +215,7 @@ function listener(handler: RequestListener, tls: TlsFiles | null, limits: Gatewa
   }
   const server = tls ? createSecureServer({ ...tls.serverOptions, ...options }, handler) : createServer(options, handler)
   server.maxConnections = limits.max_connections
+  ListenerDrops.of(gateway).watch(server, 'rest', limits.max_connections)
   if (tls) tls.subscribe((context) => (server as ReturnType<typeof createSecureServer>).setSecureContext(context))
   return server
 }

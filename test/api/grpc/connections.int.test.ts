@@ -1,9 +1,10 @@
 // The gRPC listener takes no more than server.grpc_max_connections connections at once
 // (src/api/grpc/connections.ts): one past it is closed as it arrives, before HTTP/2 says a
-// word, and the listener takes connections again once others have gone.
+// word, and counted; the listener takes connections again once others have gone.
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ListenerDrops } from '../../../src/listener-drops.ts'
 import { startHarness, TEST_CONFIG, unary, xInput, type Harness } from './harness.ts'
 
 const MAX = 5
@@ -29,13 +30,21 @@ async function raw(): Promise<{ socket: Socket; received: () => number; closed: 
 describe('server.grpc_max_connections', () => {
   it('closes a connection past it as it arrives, and the listener recovers', async () => {
     const held = await Promise.all(Array.from({ length: MAX }, raw))
-    const extra = await raw()
-    await extra.closed
-    expect(extra.received()).toBe(0)
-    // The ones it took are HTTP/2 sessions: the server's SETTINGS came on each.
-    for (const c of held) if (c.received() === 0) await once(c.socket, 'data')
-    for (const c of held) c.socket.destroy()
-    await Promise.all(held.map((c) => c.closed))
+    try {
+      const extra = await raw()
+      await extra.closed
+      expect(extra.received()).toBe(0)
+      expect(h.frontend.connectionLimit).toBe(true)
+      expect(ListenerDrops.of(h.gateway).status()).toEqual({ dropped: { rest: 0, grpc: 1 } })
+      // The ones it took are HTTP/2 sessions: the server's SETTINGS came on each (a dropped one would end the wait too, and fail here).
+      for (const c of held) if (c.received() === 0) await Promise.race([once(c.socket, 'data'), c.closed])
+      expect(held.map((c) => c.received() > 0)).toEqual(held.map(() => true))
+    } finally {
+      for (const c of held) c.socket.destroy()
+      await Promise.all(held.map((c) => c.closed))
+    }
+    // The server counts a connection gone a moment after the client does: the client waits until a connection is taken, rather than fail on one dropped.
+    await new Promise<void>((resolve, reject) => h.gatewayClient.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())))
     const answer = await unary(h.gatewayClient, 'Predict', { ensemble: 'fallback', budget_ms: 50, inputs: xInput })
     expect(answer).toMatchObject({ ensemble: 'fallback' })
   })

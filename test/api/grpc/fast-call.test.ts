@@ -27,7 +27,7 @@ class FakeStream extends EventEmitter {
   }
 }
 
-const LIMITS = { maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20, read: readLimit(30_000), singleRequest: new Set<string>() }
+const LIMITS = { maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20, read: readLimit(30_000), streaming: new Set<string>() }
 const framed = (bytes: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 0, bytes.length]), bytes])
 
 /**

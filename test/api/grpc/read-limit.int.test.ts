@@ -101,6 +101,9 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     oversized.writeUInt32BE(65_537, 1) // the harness allows 65,536
     const refused = await unfinished(session, '/specserve.v1.Gateway/Predict', [oversized])
     expect([statusOf(refused), refused.rstCode]).toEqual([grpc.status.RESOURCE_EXHAUSTED, constants.NGHTTP2_NO_ERROR])
+    // grpc-js answers a path no method serves at once; nothing reads that stream, so node:http2 closes it then (the limit would, else).
+    const unknown = await unfinished(session, '/no.such.Service/Method', [Buffer.from([0, 0, 0, 0, 9])])
+    expect([statusOf(unknown), unknown.rstCode]).toEqual([grpc.status.UNIMPLEMENTED, constants.NGHTTP2_NO_ERROR])
   })
 
   it('does not cut a call whose request is in and whose predict runs past the limit', async () => {
