@@ -8,13 +8,13 @@ import { silentLogger, type Component, type Logger, type MetricsSink } from './t
 
 export type ListenerName = 'rest' | 'grpc'
 
-/** At most one warning per this long: a flood must not flood the log too. */
+/** At most one warning per listener per this long: a flood must not flood the log too. */
 const LOG_EVERY_MS = 10_000
 
 export class ListenerDrops implements Component {
   private readonly counts: Record<ListenerName, number> = { rest: 0, grpc: 0 }
   private log: Logger = silentLogger
-  private loggedAt = -Infinity
+  private readonly loggedAt: Record<ListenerName, number> = { rest: -Infinity, grpc: -Infinity }
 
   /** The gateway's one instance, attached as `listeners` on first use. */
   static of(gateway: Gateway): ListenerDrops {
@@ -38,8 +38,8 @@ export class ListenerDrops implements Component {
   private dropped(listener: ListenerName, max: number): void {
     const count = ++this.counts[listener]
     const now = Date.now()
-    if (now - this.loggedAt < LOG_EVERY_MS) return
-    this.loggedAt = now
+    if (now - this.loggedAt[listener] < LOG_EVERY_MS) return
+    this.loggedAt[listener] = now
     const key = listener === 'rest' ? 'server.max_connections' : 'server.grpc_max_connections'
     this.log.warn({ listener, limit: max, dropped_total: count }, `the ${listener === 'rest' ? 'REST' : 'gRPC'} listener is full (${key}: ${max}): new connections are closed as they arrive`)
   }

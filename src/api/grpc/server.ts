@@ -56,6 +56,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   })
   const max = config.server.grpc_max_connections
   const drops = ListenerDrops.of(gateway)
+  if (log !== silentLogger) drops.logTo(log)
   const connectionLimit = limitConnections(server, max, (listener) => drops.watch(listener, 'grpc', max))
   if (!connectionLimit) log.warn({}, 'this grpc-js has no createHttp2Server to hook: server.grpc_max_connections is not applied')
   // Before any service is added: which methods take a stream of messages, left alone by the read limit.

@@ -9,9 +9,11 @@ import { startHarness, TEST_CONFIG, unary, xInput, type Harness } from './harnes
 
 const MAX = 5
 let h: Harness
+const warnings: unknown[] = []
 
 beforeAll(async () => {
-  h = await startHarness(TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max_in_flight: 6, grpc_max_connections: ${MAX},`))
+  const log = { info() {}, warn: (obj: object, msg: string) => void warnings.push({ ...obj, msg }), error() {} }
+  h = await startHarness(TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max_in_flight: 6, grpc_max_connections: ${MAX},`), log)
 })
 afterAll(async () => h?.close())
 
@@ -36,6 +38,7 @@ describe('server.grpc_max_connections', () => {
       expect(extra.received()).toBe(0)
       expect(h.frontend.connectionLimit).toBe(true)
       expect(ListenerDrops.of(h.gateway).status()).toEqual({ dropped: { rest: 0, grpc: 1 } })
+      expect(warnings).toEqual([{ listener: 'grpc', limit: MAX, dropped_total: 1, msg: expect.stringMatching(/gRPC listener is full \(server\.grpc_max_connections: 5\)/) }])
       // The ones it took are HTTP/2 sessions: the server's SETTINGS came on each (a dropped one would end the wait too, and fail here).
       for (const c of held) if (c.received() === 0) await Promise.race([once(c.socket, 'data'), c.closed])
       expect(held.map((c) => c.received() > 0)).toEqual(held.map(() => true))

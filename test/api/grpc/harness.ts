@@ -7,7 +7,7 @@ import { buildGrpcServer, type GrpcFrontend } from '../../../src/api/grpc/server
 import { reflectedDefinition } from '../../../src/proto/index.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { configFrom } from '../../helpers.ts'
-import type { PredictResult } from '../../../src/types.ts'
+import type { Logger, PredictResult } from '../../../src/types.ts'
 import { signals } from '../../starter/scripted.ts'
 
 export const TEST_CONFIG = `
@@ -60,11 +60,12 @@ export interface Harness {
 
 type ClientCtor = new (address: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Method>
 
-export async function startHarness(yaml = TEST_CONFIG): Promise<Harness> {
+/** `log`: the gRPC frontend's (warnings at start, connections a full listener dropped). */
+export async function startHarness(yaml = TEST_CONFIG, log?: Logger): Promise<Harness> {
   const config = configFrom(yaml)
   const gateway = new Gateway(config)
   await gateway.load()
-  const frontend = buildGrpcServer(gateway, config)
+  const frontend = buildGrpcServer(gateway, config, log)
   const port = await frontend.listen('127.0.0.1', 0)
   frontend.setServing(true)
   const address = `127.0.0.1:${port}`
