@@ -1,7 +1,7 @@
 // Connections a listener closed as they arrived because it was full (server.max_connections
 // for REST, server.grpc_max_connections for gRPC). Node closes them before any byte is read,
-// so a client sees a reset, like a network fault: the count (in /metrics and /readyz) and a
-// warning at most every LOG_EVERY_MS say it was the limit.
+// so a client sees its connection closed at once, like a network fault: the count (in
+// /metrics and /readyz) and a warning at most every LOG_EVERY_MS say it was the limit.
 import type { Server } from 'node:net'
 import type { Gateway } from './gateway.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from './types.ts'

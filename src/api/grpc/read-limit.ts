@@ -1,9 +1,9 @@
 // A gRPC call with one request message (unary or server-streaming; also one to a path no
 // method serves, which grpc-js answers at once) must have sent all of it, and half-closed,
-// within server.request_timeout_ms, as a REST request must: a client that
-// opens calls and never finishes them would otherwise hold each one's buffer and stream slot
-// for as long as its connection lives (a call without a deadline has nothing else to end it,
-// and a deadline can be days). Such a call is answered DEADLINE_EXCEEDED (`REQUEST_TIMEOUT`)
+// within server.request_timeout_ms, as a REST request must: a client that opens calls and
+// never finishes them would otherwise hold each one's buffer and stream slot for as long as
+// its connection lives (a call without a deadline has nothing else to end it, and a
+// deadline can be days). Such a call is answered DEADLINE_EXCEEDED (`REQUEST_TIMEOUT`)
 // and its stream closed (RST_STREAM NO_ERROR after the answer: the rest of the request is
 // not wanted); one answered already (its deadline, a message over the size limit) whose
 // client still sends is closed then too. Streams of many messages (PredictStream,
