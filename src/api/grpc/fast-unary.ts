@@ -15,8 +15,8 @@ import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
-import { closeAnswered, reading, watchGrpcJsRead, type ReadLimit } from './read-limit.ts'
-import type { GrpcError } from './status.ts'
+import { reading, watchGrpcJsRead, type ReadLimit } from './read-limit.ts'
+import { closeAnswered, respondStatus, type GrpcError } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
 export interface FastMethod extends MethodCodec<unknown, never> {
@@ -48,7 +48,6 @@ const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 
 const OK_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' }
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' }
 const RESPOND_OPTIONS = { waitForTrailers: true }
-const END_OPTIONS = { endStream: true }
 
 /**
  * Serves `methods` (by path) on this path for every server grpc-js binds from now on, and
@@ -253,15 +252,7 @@ export class FastCall {
     if (this.answered) return
     this.answered = true
     this.release()
-    const stream = this.stream
-    if (stream.destroyed || stream.closed || stream.headersSent) return
-    // toWellFormed: encodeURI throws on a lone surrogate.
-    const headers = { 'grpc-status': String(code), 'grpc-message': encodeURI(details.toWellFormed()), ':status': 200, 'content-type': 'application/grpc+proto', ...metadata?.toHttp2Headers() }
-    try {
-      stream.respond(headers, END_OPTIONS)
-    } catch {
-      stream.destroy()
-    }
+    respondStatus(this.stream, code, details, metadata)
   }
 
   private closed(): void {

@@ -12,33 +12,22 @@
 // Calls the fast unary path serves are watched there (fast-unary.ts, with their deadline);
 // calls grpc-js serves are watched here, from the same hook, until their request ends.
 import type { Server } from '@grpc/grpc-js'
-import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import type { ServerHttp2Stream } from 'node:http2'
 import { GatewayError } from '../../errors.ts'
 import { DeadlineSweep, type Expiring } from './deadline-sweep.ts'
-import { errorStatus, type GrpcError } from './status.ts'
+import { closeAnswered, errorStatus, respondStatus, type GrpcError } from './status.ts'
 
 /** Calls whose request is still arriving, fast or grpc-js's, ended by one shared timer. */
 export const reading = new DeadlineSweep<Expiring>()
 
-/** What a call whose request came too slowly is answered: built once per server. */
+/** How long a request may take, and what a call whose request came too slowly is answered (with its `specserve-code`): built once per server. */
 export interface ReadLimit {
   readonly timeoutMs: number
-  /** The status, with its `specserve-code`. */
   readonly status: GrpcError
-  /** The same, as trailers-only response headers. */
-  readonly headers: OutgoingHttpHeaders
 }
 
 export function readLimit(timeoutMs: number): ReadLimit {
-  const status = errorStatus(new GatewayError('REQUEST_TIMEOUT', `the request did not arrive within ${timeoutMs} ms (server.request_timeout_ms)`))
-  const headers = {
-    ':status': 200,
-    'content-type': 'application/grpc+proto',
-    'grpc-status': String(status.code),
-    'grpc-message': encodeURI(status.details as string),
-    ...status.metadata?.toHttp2Headers(),
-  }
-  return { timeoutMs, status, headers }
+  return { timeoutMs, status: errorStatus(new GatewayError('REQUEST_TIMEOUT', `the request did not arrive within ${timeoutMs} ms (server.request_timeout_ms)`)) }
 }
 
 /**
@@ -57,13 +46,6 @@ export function streamingRequestMethods(server: Server): ReadonlySet<string> {
   return paths
 }
 
-const END_OPTIONS = { endStream: true }
-
-/** Closes a stream whose answer is sent: the client may still be sending, and is no longer read. */
-export function closeAnswered(stream: ServerHttp2Stream): void {
-  if (!stream.destroyed && !stream.closed) stream.close()
-}
-
 /** A call grpc-js serves, watched until its request has ended (or the stream closed). */
 class GrpcJsRead implements Expiring {
   readonly due: number
@@ -80,15 +62,12 @@ class GrpcJsRead implements Expiring {
     const stream = this.stream
     // The whole request is in, its 'end' held back while grpc-js decompresses it: it came in time.
     if (stream.destroyed || stream.closed || stream.state.remoteClose) return
-    try {
-      // Unless grpc-js answered it already (its deadline, a message over the size limit): that answer stands.
-      if (!stream.headersSent) stream.respond(this.limit.headers, END_OPTIONS)
-      // An answer under way is left to finish; none can start before the request's end, and
-      // grpc-js's early answers (a deadline, a refused message, an unknown path) are whole.
-      if (stream.writableEnded) closeAnswered(stream)
-    } catch {
-      stream.destroy()
-    }
+    // Unless grpc-js answered it already (its deadline, a message over the size limit): that answer stands.
+    const status = this.limit.status
+    respondStatus(stream, status.code as number, status.details as string, status.metadata)
+    // An answer under way is left to finish; none can start before the request's end, and
+    // grpc-js's early answers (a deadline, a refused message, an unknown path) are whole.
+    if (stream.writableEnded) closeAnswered(stream)
   }
 }
 

@@ -4,6 +4,7 @@
 // the REST failure body in JSON, in the `specserve-result` trailer (bounded: a reduced
 // form past MAX_RESULT_TRAILER_BYTES).
 import { Metadata, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js'
+import type { ServerHttp2Stream } from 'node:http2'
 import type { PredictResult } from '../../types.ts'
 import { mapError, mapResultError, type MappedError } from '../errors.ts'
 import { failureBody } from '../native/result.ts'
@@ -70,3 +71,26 @@ function status(mapped: MappedError): GrpcError {
 }
 
 const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+
+const END_STREAM = { endStream: true }
+
+/**
+ * Answers a call on its HTTP/2 stream with a status alone (a trailers-only response: the
+ * status in the response headers, and the stream's side ends), unless the stream is gone or
+ * already answered. For the calls answered without grpc-js (fast-unary.ts, read-limit.ts).
+ */
+export function respondStatus(stream: ServerHttp2Stream, code: number, details: string, metadata?: Metadata | null): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return
+  // toWellFormed: encodeURI throws on a lone surrogate.
+  const headers = { 'grpc-status': String(code), 'grpc-message': encodeURI(details.toWellFormed()), ':status': 200, 'content-type': 'application/grpc+proto', ...metadata?.toHttp2Headers() }
+  try {
+    stream.respond(headers, END_STREAM)
+  } catch {
+    stream.destroy() // its session went away under it: the client sees the call cut
+  }
+}
+
+/** Closes a stream whose answer is sent (RST_STREAM NO_ERROR once it is out): the client may still be sending, and is no longer read. */
+export function closeAnswered(stream: ServerHttp2Stream): void {
+  if (!stream.destroyed && !stream.closed) stream.close()
+}
