@@ -3,57 +3,24 @@
 // what a gRPC client sees on the edges grpc-js used to handle, and which calls still go
 // to grpc-js. Everyday calls through real clients are in the service tests beside this one.
 import * as grpc from '@grpc/grpc-js'
-import { once } from 'node:events'
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
+import { connect, type ClientHttp2Session } from 'node:http2'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { samples } from '../../helpers.ts'
 import { bearer, guardedYaml, KEYS } from '../../security/fixture.ts'
 import { startHarness, type Harness } from './harness.ts'
+import { frame, messageOf, rawCall, statusOf, type Answer } from './raw-call.ts'
 
 const cancer = samples('cancer')
 
-interface Answer {
-  headers: IncomingHttpHeaders
-  trailers: IncomingHttpHeaders
-  body: Buffer
-}
-
-/** The status a gRPC client reads: from the trailers, or from the headers of a trailers-only answer. */
-const statusOf = (a: Answer): number => Number(a.trailers['grpc-status'] ?? a.headers['grpc-status'])
-const messageOf = (a: Answer): string => decodeURI(String(a.trailers['grpc-message'] ?? a.headers['grpc-message']))
-
-const frame = (message: Buffer, compressed = false): Buffer => {
-  const prefix = Buffer.alloc(5)
-  prefix[0] = compressed ? 1 : 0
-  prefix.writeUInt32BE(message.length, 1)
-  return Buffer.concat([prefix, message])
-}
-
 /** grpc-js looks up the handler of every call it serves (server.js `_retrieveHandler`); the fast path does not. */
 const grpcJsCalls = (frontend: Harness['frontend']) => vi.spyOn(frontend.server as unknown as { _retrieveHandler: (path: string) => unknown }, '_retrieveHandler')
-
-/** One call on `session`: `chunks` are written one by one, then the stream ends (unless `end` is false). */
-async function raw(session: ClientHttp2Session, path: string, chunks: Buffer[], extra: Record<string, string> = {}, end = true): Promise<Answer> {
-  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
-  const body: Buffer[] = []
-  let trailers: IncomingHttpHeaders = {}
-  stream.on('data', (b: Buffer) => body.push(b))
-  stream.on('trailers', (t) => (trailers = t))
-  const response = once(stream, 'response') as Promise<[IncomingHttpHeaders]>
-  for (const chunk of chunks) stream.write(chunk)
-  if (end) stream.end()
-  const [headers] = await response
-  if (!end) stream.close() // the client gives up its side, as gRPC clients do on a status
-  if (!stream.closed) await once(stream, 'close')
-  return { headers, trailers, body: Buffer.concat(body) }
-}
 
 describe('the fast unary path', () => {
   let h: Harness
   let session: ClientHttp2Session
   let predictBytes: Buffer
-  const call = (path: string, chunks: Buffer[], extra: Record<string, string> = {}, end = true): Promise<Answer> => raw(session, path, chunks, extra, end)
+  const call = (path: string, chunks: Buffer[], extra: Record<string, string> = {}, end = true): Promise<Answer> => rawCall(session, path, chunks, extra, end ? 'half-close' : 'cancel')
 
   beforeAll(async () => {
     h = await startHarness()
@@ -151,7 +118,7 @@ describe('the fast unary path on a guarded gateway', () => {
     const viaGrpcJs = grpcJsCalls(guarded.frontend)
     try {
       expect(guarded.frontend.fastUnary).toBe(true)
-      const request = (headers: Record<string, string>): Promise<Answer> => raw(session, '/specserve.v1.Gateway/Predict', [frame(bytes)], headers)
+      const request = (headers: Record<string, string>): Promise<Answer> => rawCall(session, '/specserve.v1.Gateway/Predict', [frame(bytes)], headers)
       const anonymous = await request({})
       expect(statusOf(anonymous)).toBe(grpc.status.UNAUTHENTICATED)
       expect(anonymous.headers['specserve-code']).toBe('UNAUTHENTICATED')

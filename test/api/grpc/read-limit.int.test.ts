@@ -6,49 +6,22 @@
 // is not cut by it, nor is a stream of many messages.
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
-import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2'
+import { connect, constants, type ClientHttp2Session } from 'node:http2'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startHarness, TEST_CONFIG, xInput, type Harness } from './harness.ts'
+import { frame, messageOf, rawCall, statusOf, type Answer } from './raw-call.ts'
 
 const READ_LIMIT_MS = 300
 const CONFIG = TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max_in_flight: 6, request_timeout_ms: ${READ_LIMIT_MS},`)
 
-const frame = (message: Buffer, compressed = false): Buffer => {
-  const prefix = Buffer.alloc(5)
-  prefix[0] = compressed ? 1 : 0
-  prefix.writeUInt32BE(message.length, 1)
-  return Buffer.concat([prefix, message])
-}
-
-interface Ended {
-  headers: IncomingHttpHeaders
-  trailers: IncomingHttpHeaders
-  body: Buffer
-  /** The RST_STREAM code the server closed the stream with (the client never ends or resets it here). */
-  rstCode: number
-}
+const codeOf = (e: Answer): unknown => e.trailers['specserve-code'] ?? e.headers['specserve-code']
 
 /** A call that writes `chunks` and then neither half-closes nor resets: only the server can end it. */
-async function unfinished(session: ClientHttp2Session, path: string, chunks: Buffer[], extra: Record<string, string> = {}): Promise<Ended> {
-  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
-  const body: Buffer[] = []
-  let headers: IncomingHttpHeaders = {}
-  let trailers: IncomingHttpHeaders = {}
-  stream.on('response', (h) => (headers = h))
-  stream.on('trailers', (t) => (trailers = t))
-  stream.on('data', (b: Buffer) => body.push(b))
-  for (const chunk of chunks) stream.write(chunk)
-  await once(stream, 'close')
-  return { headers, trailers, body: Buffer.concat(body), rstCode: stream.rstCode as number }
-}
-
-const statusOf = (e: Ended): number => Number(e.trailers['grpc-status'] ?? e.headers['grpc-status'])
-const codeOf = (e: Ended): unknown => e.trailers['specserve-code'] ?? e.headers['specserve-code']
-const messageOf = (e: Ended): string => decodeURI(String(e.trailers['grpc-message'] ?? e.headers['grpc-message']))
+const unfinished = (session: ClientHttp2Session, path: string, chunks: Buffer[], extra: Record<string, string> = {}): Promise<Answer> => rawCall(session, path, chunks, extra, 'open')
 
 /** The answer to a request that came too slowly: DEADLINE_EXCEEDED, its stable code, then the stream closed without error. */
-function expectTimedOut(e: Ended): void {
+function expectTimedOut(e: Answer): void {
   expect(statusOf(e)).toBe(grpc.status.DEADLINE_EXCEEDED)
   expect(codeOf(e)).toBe('REQUEST_TIMEOUT')
   expect(messageOf(e)).toBe(`the request did not arrive within ${READ_LIMIT_MS} ms (server.request_timeout_ms)`)
@@ -110,8 +83,8 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     // `slow` answers after 600 ms, twice the read limit; its budget lets it.
     const slow = frame(serialize({ ensemble: 'fallback', budget_ms: 900, inputs: xInput }))
     const answers = await Promise.all([
-      grpcCall(session, '/specserve.v1.Gateway/Predict', slow, {}),
-      grpcCall(session, '/specserve.v1.Gateway/Predict', frame(gzipSync(slow.subarray(5)), true), { 'grpc-encoding': 'gzip' }),
+      rawCall(session, '/specserve.v1.Gateway/Predict', [slow]),
+      rawCall(session, '/specserve.v1.Gateway/Predict', [frame(gzipSync(slow.subarray(5)), true)], { 'grpc-encoding': 'gzip' }),
     ])
     for (const answer of answers) {
       expect(statusOf(answer), JSON.stringify(answer)).toBe(grpc.status.OK)
@@ -137,16 +110,3 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     expect(replies).toEqual([expect.objectContaining({ id: 'first', outcome: 'response' }), expect.objectContaining({ id: 'late', outcome: 'response' })])
   })
 })
-
-/** A whole call: the message sent and the client's side closed. */
-async function grpcCall(session: ClientHttp2Session, path: string, message: Buffer, extra: Record<string, string>): Promise<Ended> {
-  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
-  let headers: IncomingHttpHeaders = {}
-  let trailers: IncomingHttpHeaders = {}
-  stream.on('response', (h) => (headers = h))
-  stream.on('trailers', (t) => (trailers = t))
-  stream.resume()
-  stream.end(message)
-  await once(stream, 'close')
-  return { headers, trailers, body: Buffer.alloc(0), rstCode: stream.rstCode as number }
-}
