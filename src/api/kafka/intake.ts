@@ -7,7 +7,7 @@ import { CommitFlight } from '../../kafka/commit-flight.ts'
 import { KeptStream, type KeptStreamState } from '../../kafka/kept-stream.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
-import { Tenure } from './tenure.ts'
+import { Tenure, type FetchAnswer } from './tenure.ts'
 
 export type Msg = Message<string, string, string, string>
 
@@ -47,6 +47,7 @@ export class InputConsumer {
   /** Commits through the consumer (commitDirectly): one in flight per partition, never backwards. */
   private readonly direct: CommitFlight
   private readonly tenure = new Tenure()
+  private stale = 0
 
   constructor(settings: KafkaSettings, log: Logger, handlers: IntakeHandlers) {
     this.settings = settings
@@ -80,6 +81,7 @@ export class InputConsumer {
       lost: () => handlers.streamChanged(),
       backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
     })
+    this.judgeFetchesBySend()
     this.consumer.on('consumer:group:join', () => {
       const owned = this.consumer.assignments?.find((a) => a.topic === topic)?.partitions ?? []
       // The client keeps the fetch position of a partition it had before, and resumes there
@@ -138,6 +140,11 @@ export class InputConsumer {
     this.intake.resume()
   }
 
+  /** Records of fetch answers dropped for predating their partition's tenure (fetched before it was lost and given back). */
+  get skippedStale(): number {
+    return this.stale
+  }
+
   /** Whether this member owns the partition now (true before the first assignment is known). */
   owns(topic: string, partition: number): boolean {
     const assignments = this.consumer.assignments
@@ -153,6 +160,27 @@ export class InputConsumer {
    */
   current(message: Msg): boolean {
     return this.owns(message.topic, message.partition) && this.tenure.current(message)
+  }
+
+  /**
+   * The message stream fetches through the consumer's public `fetch`: wrapped here, each answer
+   * is judged by the tag its request was sent under, before the stream pushes its messages or
+   * moves its positions (Tenure.dropPredating). A fetch sent before two rebalances, one taking a
+   * partition away and one giving it back, whose answer is read only after the second, would
+   * otherwise pass for current, and the client would resume after its messages: those the
+   * member had dropped at the loss would never be read again.
+   */
+  private judgeFetchesBySend(): void {
+    const consumer = this.consumer
+    const fetch = consumer.fetch.bind(consumer) as (options: unknown, callback?: (error: Error | null, answer?: FetchAnswer) => void) => unknown
+    consumer.fetch = ((options: unknown, callback?: (error: Error | null, answer?: FetchAnswer) => void) => {
+      if (callback === undefined) return fetch(options)
+      const sent = this.tenure.sent(consumer.memberId, consumer.generationId)
+      return fetch(options, (error, answer) => {
+        if (answer) this.stale += this.tenure.dropPredating(answer, sent)
+        callback(error, answer)
+      })
+    }) as typeof consumer.fetch
   }
 
   assignments(): { topic: string; partitions: number[] }[] {

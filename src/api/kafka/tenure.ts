@@ -6,13 +6,19 @@
 // makes sure of it); a stale message taken first would make the ones read again below it look
 // already seen: never scored, and passed by later commits.
 //
-// Tags are ordered by when the client first read an answer under them (`read`, called as each
-// answer arrives) or joined under them: a member id and a generation only ever move forward
-// together, except that a member pushed out of the group reads under no id until it rejoins, a
-// JoinGroup answer may give an id it never joins under, and a group recreated counts
-// generations from the start again. A fetch sent before a loss whose answer is read only after
-// the group began to give the partition back still passes for current (docs/output.md).
+// Tags are ordered by when the client first sent a fetch or read an answer under them (`sent`,
+// `read`) or joined under them: a member id and a generation only ever move forward together,
+// except that a member pushed out of the group reads under no id until it rejoins, a JoinGroup
+// answer may give an id it never joins under, and a group recreated counts generations from the
+// start again. An answer read after the group gave a partition back carries the new tag, though
+// its fetch was sent before the loss: what it holds of that partition is judged by the tag of
+// the send instead (`dropPredating`, before the client sees the answer).
 import type { Msg } from './intake.ts'
+
+/** What Tenure reads and changes of a fetch answer (the client's FetchResponse). */
+export interface FetchAnswer {
+  responses: { partitions: { partitionIndex: number; records?: { records: unknown[] }[] | null }[] }[]
+}
 
 export class Tenure {
   /** Member id (null: none) → generation → the tag's place in the order it was first seen in. */
@@ -26,6 +32,31 @@ export class Tenure {
   /** The client is about to push the messages of a fetch answer, tagged `member` and `generation`. */
   read(member: string | null, generation: number): void {
     this.place(member, generation)
+  }
+
+  /** The client sends a fetch under `member` and `generation`: returns the place its answer is judged by (`dropPredating`). */
+  sent(member: string | null, generation: number): number {
+    return this.place(member, generation)
+  }
+
+  /**
+   * Empties what `answer`, of a fetch sent at place `sent`, holds of a partition whose current
+   * tenure began after the send (lost and given back meanwhile), and returns how many records
+   * that was. The client then neither delivers them nor moves its position in the partition
+   * past them: it reads the partition from the committed offset, as after any return. (Every
+   * partition in the answer is the input topic's, the only one consumed.)
+   */
+  dropPredating(answer: FetchAnswer, sent: number): number {
+    let dropped = 0
+    for (const topic of answer.responses) {
+      for (const partition of topic.partitions) {
+        const since = this.since.get(partition.partitionIndex)
+        if (since === undefined || since <= sent || !partition.records) continue
+        for (const batch of partition.records) dropped += batch.records.length
+        partition.records = null
+      }
+    }
+    return dropped
   }
 
   /** The group assigned `partitions` to `member` at `generation`. Returns the partitions whose tenure begins now (not owned at the last join). */

@@ -114,6 +114,44 @@ describe("the input consumer's joins", () => {
   })
 })
 
+describe("the input consumer's fetches", () => {
+  type Answer = { responses: { topicId: string; partitions: { partitionIndex: number; records: { records: unknown[] }[] | null }[] }[] }
+  const answer = (): Answer => ({
+    responses: [{ topicId: 'requests', partitions: [0, 1].map((p) => ({ partitionIndex: p, records: [{ records: [{ offset: 0 }, { offset: 1 }] }] })) }],
+  })
+
+  it('drop what an answer read after a partition was lost and given back holds of it, when the fetch was sent before the loss: the stream neither delivers it nor resumes after it', async () => {
+    // The client's own fetch, answered when the test says: under the wrapper the stream calls.
+    const answers: ((error: Error | null, got: Answer) => void)[] = []
+    vi.spyOn(Consumer.prototype, 'fetch').mockImplementation(((_options: unknown, callback: (error: Error | null, got: Answer) => void) => void answers.push(callback)) as never)
+    const member = new InputConsumer(settings, silentLogger, { message() {}, streamChanged() {}, assigned() {} })
+    const group = member.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number; memberId: string | null }
+    const join = (generationId: number, partitions: number[]) => {
+      Object.assign(group, { memberId: 'a', generationId, assignments: [{ topic: 'requests', partitions }] })
+      member.consumer.emit('consumer:group:join', {})
+    }
+    const seen: Answer[] = []
+    const send = () => member.consumer.fetch({} as never, ((_error: Error | null, got: Answer) => void seen.push(got)) as never)
+    try {
+      join(1, [0, 1])
+      send()
+      // Partition 0 is lost at generation 2 and given back at 3 before the answer is read; partition 1 stays.
+      join(2, [1])
+      join(3, [0, 1])
+      send()
+      answers[0]!(null, answer())
+      answers[1]!(null, answer())
+      expect(seen.map((got) => got.responses[0]!.partitions.map((p) => p.records?.[0]?.records.length ?? 0))).toEqual([
+        [0, 2],
+        [2, 2],
+      ])
+      expect(member.skippedStale).toBe(2)
+    } finally {
+      await member.close()
+    }
+  })
+})
+
 describe('a lost message stream', () => {
   it('what it still emits before its close is not taken (the next stream reads it again from the committed offset)', async () => {
     const first = new FakeStream()

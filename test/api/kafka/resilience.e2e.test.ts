@@ -1,10 +1,11 @@
 // Stream mode on a real broker when things go wrong: an input topic idle for longer than the
 // request timeout, a broker outage, a request with a huge key, a rebalance while messages
-// of a partition are running and queued on the member that loses it, and a partition given back
-// to a member whose intake stayed paused across the loss. Timeouts are short here
+// of a partition are running and queued on the member that loses it, a partition given back
+// to a member whose intake stayed paused across the loss, and one given back while a fetch of
+// it was on its way. Timeouts are short here
 // (request_timeout_ms 500) so that what takes minutes at the defaults takes seconds.
 import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startStream, type StreamScorer } from '../../../src/api/kafka/index.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { silentLogger } from '../../../src/types.ts'
@@ -37,6 +38,7 @@ afterAll(async () => {
     await gateway.close()
   }
   await broker?.destroy()
+  vi.restoreAllMocks()
 })
 
 /** One in-process member of `group` reading `topic`, its model `model`. */
@@ -159,6 +161,64 @@ describe('stream mode, resilience', () => {
     // Before, the client resumed the partition given back where it had stopped fetching, and the
     // messages dropped from A's queue at the loss were never read again.
     await answered(topic, ids(0, 9))
+  })
+
+  it('answers every message of a partition lost and given back while a fetch of it was on its way, whose answer is read only after the return', { timeout: 120_000 }, async () => {
+    const topic = 'resilience.late-fetch'
+    const group = 'resilience-late-fetch'
+    await createTopic(broker.bootstrap, topic, 2)
+    closeGate()
+    // The client's fetches, beneath the member's own handling of them: the test holds back the
+    // answer of one, as if it came late.
+    type Answer = { responses: { partitions: { partitionIndex: number; records?: unknown[] | null }[] }[] }
+    type Callback = (error: Error | null, answer?: Answer) => void
+    const fetch = Consumer.prototype.fetch as unknown as (this: Consumer, options: unknown, callback?: Callback) => unknown
+    let hold: { consumer: unknown; records: boolean; held: PromiseWithResolvers<{ answer?: Answer; release: () => void }> } | null = null
+    vi.spyOn(Consumer.prototype, 'fetch').mockImplementation(function (this: Consumer, options: unknown, callback?: Callback) {
+      if (callback === undefined || hold?.consumer !== this) return fetch.call(this, options, callback)
+      return fetch.call(this, options, (error, answer) => {
+        const carried = answer?.responses.some((t) => t.partitions.some((p) => (p.records?.length ?? 0) > 0)) ?? false
+        if (hold?.consumer !== this || (hold.records && !carried)) return callback(error, answer)
+        hold.held.resolve({ answer, release: () => callback(error, answer) })
+        hold = null
+      })
+    } as never)
+    const holdNext = (consumer: unknown, records: boolean) => (hold = { consumer, records, held: Promise.withResolvers() }).held.promise
+
+    const a = await member(topic, group, '{ kind: gated }', 2)
+    const ids = (from: number, to: number) => [0, 1].flatMap((p) => Array.from({ length: to - from }, (_, i) => `p${p}-${from + i}`))
+    const toPartition = (id: string) => ({ topic, partition: Number(id[1]), key: id, value: request(id) })
+    await produce(ids(0, 3).map(toPartition))
+    await eventually('A running two and queuing one per partition', async () => a.scorer.status(), (s) => s.in_flight === 4 && s.consumed === 6)
+    // The next answer (an idle long poll) is held while two more messages per partition are
+    // produced: the fetch sent once it is let go finds both partitions' messages, and its answer is held.
+    const idleAnswer = await holdNext(consumerOf(a.scorer), false)
+    await produce(ids(3, 5).map(toPartition))
+    const late = holdNext(consumerOf(a.scorer), true)
+    idleAnswer.release()
+    const { answer, release } = await late
+    expect(answer!.responses.flatMap((t) => t.partitions.filter((p) => (p.records?.length ?? 0) > 0).map((p) => p.partitionIndex)).toSorted()).toEqual([0, 1])
+
+    // B joins and takes a partition (A drops its queued message), then leaves: A gets it back and
+    // reads it again from the earliest offset (nothing was committed).
+    const owned = async () => (a.scorer.status().assignments as { partitions: number[] }[])[0]?.partitions ?? []
+    const b = new Consumer({ clientId: 'specserve-test-b', bootstrapBrokers: [broker.bootstrap], groupId: group, deserializers: stringDeserializers, autocommit: false })
+    const held = await b.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    held.pause()
+    const [kept] = await eventually('A lost a partition', owned, (p) => p.length === 1)
+    await held.close()
+    await b.close(true)
+    await eventually('A got it back', owned, (p) => p.length === 2)
+    const positions = (a.scorer as unknown as { intake: { intake: { stream: { offsetsToFetch: Map<string, bigint> } } } }).intake.intake.stream.offsetsToFetch
+    const lost = 1 - kept!
+    await eventually('A reads it again from the earliest offset', async () => positions.get(`${topic}:${lost}`), (offset) => offset === 0n)
+    // Only now does the answer of the fetch sent before the loss arrive.
+    release()
+    openGate()
+    // Before, that answer passed for current: the client resumed the partition after its messages,
+    // and the one dropped from A's queue at the loss was never read again.
+    await answered(topic, ids(0, 5))
+    expect(a.scorer.status().skipped_not_owned).toBe(2)
   })
 
   it('keeps consuming after the input topic is idle longer than the request timeout, and consumes again after a broker outage', { timeout: 120_000 }, async () => {
