@@ -10,12 +10,13 @@
 // uncompressed, a valid deadline header and no interceptors; anything else goes to grpc-js
 // as before. The handlers are the same functions grpc-js calls, guarded the same way on a
 // gateway with an `auth` section (the guard reads `metadata` and `getAuthContext()`). The
-// same hook bounds how long any call's one request message may take to arrive (read-limit.ts).
+// same hook bounds how long any call's one request message, or each message of a stream of
+// many, may take to arrive (read-limit.ts).
 import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
-import { reading, watchGrpcJsRead, type ReadLimit } from './read-limit.ts'
+import { reading, watchGrpcJsRead, watchStreamMessages, type ReadLimit } from './read-limit.ts'
 import { closeAnswered, respondStatus, type GrpcError } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
@@ -28,7 +29,7 @@ export interface FastLimits {
   readonly maxSendBytes: number
   /** How long a call's request may take to arrive (server.request_timeout_ms). */
   readonly read: ReadLimit
-  /** The paths whose calls carry a stream of request messages: the read limit leaves them alone (read-limit.ts). */
+  /** The paths whose calls carry a stream of request messages: the read limit times each message there, not the request (read-limit.ts). */
   readonly streaming: ReadonlySet<string>
 }
 
@@ -51,7 +52,7 @@ const RESPOND_OPTIONS = { waitForTrailers: true }
 
 /**
  * Serves `methods` (by path) on this path for every server grpc-js binds from now on, and
- * watches the request of every other call but the streams of many messages (`limits.read`).
+ * watches the request of every other call, or each message of a stream of many (`limits.read`).
  * False when this grpc-js has not the internals it needs: every call then goes to grpc-js,
  * and no request is bounded in time but by its deadline.
  */
@@ -68,8 +69,11 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       const deadline = method === undefined ? undefined : plainCallDeadline(headers, now)
       const readBy = now + limits.read.timeoutMs
       if (deadline === undefined) {
-        if (!limits.streaming.has(path)) watchGrpcJsRead(stream, readBy, limits.read)
-        return original.call(this, extra, stream, headers)
+        const streaming = limits.streaming.has(path)
+        if (!streaming) watchGrpcJsRead(stream, readBy, limits.read)
+        original.call(this, extra, stream, headers)
+        if (streaming) watchStreamMessages(stream, limits.read)
+        return
       }
       opened.call(this, stream) // a connection with a call open is not idle
       new FastCall(stream, headers, method as FastMethod, deadline, deadline < readBy ? deadline : readBy, limits)

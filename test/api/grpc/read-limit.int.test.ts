@@ -3,7 +3,8 @@
 // grpc-js serves it, with a deadline or none; its stream is then closed, so a client that
 // never finishes its calls holds neither their buffers nor their stream slots, also once
 // something else (a deadline, a size refusal) has answered them. A call whose request is in
-// is not cut by it, nor is a stream of many messages.
+// is not cut by it, nor is a stream of many messages as long as each message it has begun
+// comes whole within the limit.
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
 import { connect, constants, type ClientHttp2Session } from 'node:http2'
@@ -90,6 +91,20 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
       expect(statusOf(answer), JSON.stringify(answer)).toBe(grpc.status.OK)
       expect(answer.rstCode).toBe(constants.NGHTTP2_NO_ERROR)
     }
+  })
+
+  it('ends a stream of many messages whose message, once begun, does not come whole: with the status before any answer, by a reset after', async () => {
+    const streamSerialize = (h.gatewayClient.PredictStream as unknown as { requestSerialize: (m: object) => Buffer }).requestSerialize
+    const message = frame(streamSerialize({ id: 'm', ensemble: 'cancer', inputs: { input: { fp32_data: new Array(30).fill(0.5), shape: [1, 30] } } }))
+    // Cut inside the message prefix, before anything was answered.
+    expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/PredictStream', [message.subarray(0, 3)]))
+    expectTimedOut(await unfinished(session, '/inference.GRPCInferenceService/ModelStreamInfer', [message.subarray(0, 3)]))
+    // One message answered (the response headers are out, so no status can follow them past
+    // grpc-js), then one cut inside its body: the stream is reset, and the client sees CANCELLED.
+    const answered = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [message, message.subarray(0, 8)])
+    expect(answered.headers[':status']).toBe(200)
+    expect(answered.body.length).toBeGreaterThan(5)
+    expect([answered.trailers['grpc-status'], answered.rstCode]).toEqual([undefined, constants.NGHTTP2_CANCEL])
   })
 
   it('leaves a stream of many messages open past the limit', async () => {
