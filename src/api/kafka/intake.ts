@@ -7,7 +7,7 @@ import { CommitFlight } from '../../kafka/commit-flight.ts'
 import { KeptStream, type KeptStreamState } from '../../kafka/kept-stream.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
-import { Tenure, type FetchAnswer } from './tenure.ts'
+import { Tenure, type FetchAnswer, type FetchRequest } from './tenure.ts'
 
 export type Msg = Message<string, string, string, string>
 
@@ -76,7 +76,7 @@ export class InputConsumer {
           if (this.intake.stream === stream) handlers.message(message)
         })
         // Emitted as each fetch answer arrives, just before its messages are pushed with the tag read here.
-        stream.on('fetch', () => this.tenure.read(this.consumer.memberId, this.consumer.generationId))
+        stream.on('fetch', () => this.tenure.seen(this.consumer.memberId, this.consumer.generationId))
       },
       lost: () => handlers.streamChanged(),
       backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
@@ -140,7 +140,7 @@ export class InputConsumer {
     this.intake.resume()
   }
 
-  /** Records of fetch answers dropped for predating their partition's tenure (fetched before it was lost and given back). */
+  /** Messages of fetch answers dropped for predating their partition's tenure (fetched before it was lost and given back). */
   get skippedStale(): number {
     return this.stale
   }
@@ -171,16 +171,17 @@ export class InputConsumer {
    * member had dropped at the loss would never be read again.
    */
   private judgeFetchesBySend(): void {
+    type Fetch = (request: FetchRequest, callback?: (error: Error | null, answer?: FetchAnswer) => void) => unknown
     const consumer = this.consumer
-    const fetch = consumer.fetch.bind(consumer) as (options: unknown, callback?: (error: Error | null, answer?: FetchAnswer) => void) => unknown
-    consumer.fetch = ((options: unknown, callback?: (error: Error | null, answer?: FetchAnswer) => void) => {
-      if (callback === undefined) return fetch(options)
-      const sent = this.tenure.sent(consumer.memberId, consumer.generationId)
-      return fetch(options, (error, answer) => {
-        if (answer) this.stale += this.tenure.dropPredating(answer, sent)
+    const fetch = consumer.fetch.bind(consumer) as Fetch
+    consumer.fetch = ((request, callback) => {
+      if (callback === undefined) return fetch(request)
+      const sent = this.tenure.seen(consumer.memberId, consumer.generationId)
+      return fetch(request, (error, answer) => {
+        if (answer) this.stale += this.tenure.dropPredating(request, answer, sent)
         callback(error, answer)
       })
-    }) as typeof consumer.fetch
+    }) as Fetch as typeof consumer.fetch
   }
 
   assignments(): { topic: string; partitions: number[] }[] {

@@ -6,8 +6,8 @@
 // makes sure of it); a stale message taken first would make the ones read again below it look
 // already seen: never scored, and passed by later commits.
 //
-// Tags are ordered by when the client first sent a fetch or read an answer under them (`sent`,
-// `read`) or joined under them: a member id and a generation only ever move forward together,
+// Tags are ordered by when the client first sent a fetch or read an answer under them (`seen`)
+// or joined under them: a member id and a generation only ever move forward together,
 // except that a member pushed out of the group reads under no id until it rejoins, a JoinGroup
 // answer may give an id it never joins under, and a group recreated counts generations from the
 // start again. An answer read after the group gave a partition back carries the new tag, though
@@ -15,44 +15,59 @@
 // the send instead (`dropPredating`, before the client sees the answer).
 import type { Msg } from './intake.ts'
 
+/** What Tenure reads of a fetch request (the options of the client's fetch). */
+export interface FetchRequest {
+  topics: readonly { partitions: readonly { partition: number; fetchOffset: bigint }[] }[]
+}
+
+interface RecordBatch {
+  firstOffset: bigint
+  attributes: number
+  records: readonly { offsetDelta: number }[]
+}
+
 /** What Tenure reads and changes of a fetch answer (the client's FetchResponse). */
 export interface FetchAnswer {
-  responses: { partitions: { partitionIndex: number; records?: { records: unknown[] }[] | null }[] }[]
+  responses: { partitions: { partitionIndex: number; records?: readonly RecordBatch[] | null }[] }[]
 }
+
+/** A batch of control records (transaction markers): never delivered as messages. */
+const CONTROL_BATCH = 1 << 5
 
 export class Tenure {
   /** Member id (null: none) → generation → the tag's place in the order it was first seen in. */
   private readonly order = new Map<string | null, Map<number, number>>()
-  private seen = 0
+  private placed = 0
   /** The place of the tag the client reads under now. */
   private now = -1
   /** Partition owned at the last join → the place of the tag its current tenure began under. */
   private since = new Map<number, number>()
 
-  /** The client is about to push the messages of a fetch answer, tagged `member` and `generation`. */
-  read(member: string | null, generation: number): void {
-    this.place(member, generation)
-  }
-
-  /** The client sends a fetch under `member` and `generation`: returns the place its answer is judged by (`dropPredating`). */
-  sent(member: string | null, generation: number): number {
+  /**
+   * The client sends a fetch, or is about to push the messages of an answer, under `member` and
+   * `generation`: returns the tag's place (a fetch's answer is judged by it, `dropPredating`).
+   */
+  seen(member: string | null, generation: number): number {
     return this.place(member, generation)
   }
 
   /**
-   * Empties what `answer`, of a fetch sent at place `sent`, holds of a partition whose current
-   * tenure began after the send (lost and given back meanwhile), and returns how many records
-   * that was. The client then neither delivers them nor moves its position in the partition
-   * past them: it reads the partition from the committed offset, as after any return. (Every
-   * partition in the answer is the input topic's, the only one consumed.)
+   * Empties what `answer`, to `request` sent at place `sent`, holds of a partition whose current
+   * tenure began after the send (lost and given back meanwhile), and returns how many messages
+   * that was. The stream then neither delivers them nor moves its position in the partition
+   * past them: it reads the partition from the committed offset, or the earliest one, as after
+   * any return. (Every partition is the input topic's, the only one consumed.)
    */
-  dropPredating(answer: FetchAnswer, sent: number): number {
+  dropPredating(request: FetchRequest, answer: FetchAnswer, sent: number): number {
     let dropped = 0
     for (const topic of answer.responses) {
       for (const partition of topic.partitions) {
         const since = this.since.get(partition.partitionIndex)
         if (since === undefined || since <= sent || !partition.records) continue
-        for (const batch of partition.records) dropped += batch.records.length
+        // One not asked for (left in a fetch session) is not delivered anyway.
+        const from = requestedOffset(request, partition.partitionIndex)
+        if (from === undefined) continue
+        dropped += messagesFrom(partition.records, from)
         partition.records = null
       }
     }
@@ -90,7 +105,22 @@ export class Tenure {
     if (place === this.now) return place
     // A tag that comes back (no member id at a generation seen before, in a group recreated)
     // takes the later place: its old messages may then pass for current, never fresh ones for stale.
-    generations.set(generation, (this.now = this.seen++))
+    generations.set(generation, (this.now = this.placed++))
     return this.now
   }
+}
+
+function requestedOffset(request: FetchRequest, partition: number): bigint | undefined {
+  for (const topic of request.topics) for (const p of topic.partitions) if (p.partition === partition) return p.fetchOffset
+  return undefined
+}
+
+/** The records the client would deliver as messages: not control records, and not below the offset asked for (a batch may begin before it). */
+function messagesFrom(batches: readonly RecordBatch[], from: bigint): number {
+  let count = 0
+  for (const batch of batches) {
+    if ((batch.attributes & CONTROL_BATCH) !== 0) continue
+    for (const record of batch.records) if (batch.firstOffset + BigInt(record.offsetDelta) >= from) count++
+  }
+  return count
 }

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events'
 import { Consumer } from '@platformatic/kafka'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { InputConsumer, type Msg } from '../../../src/api/kafka/intake.ts'
+import type { FetchAnswer } from '../../../src/api/kafka/tenure.ts'
 import type { CommitPosition } from '../../../src/kafka/commit-flight.ts'
 import { kafkaSettings } from '../../../src/kafka/config.ts'
 import { silentLogger } from '../../../src/types.ts'
@@ -115,15 +116,16 @@ describe("the input consumer's joins", () => {
 })
 
 describe("the input consumer's fetches", () => {
-  type Answer = { responses: { topicId: string; partitions: { partitionIndex: number; records: { records: unknown[] }[] | null }[] }[] }
+  type Answer = FetchAnswer & { responses: { partitions: { partitionIndex: number; records?: { records: readonly unknown[] }[] | null }[] }[] }
+  const request = { topics: [{ topicId: 'requests', partitions: [0, 1].map((partition) => ({ partition, fetchOffset: 0n })) }] }
   const answer = (): Answer => ({
-    responses: [{ topicId: 'requests', partitions: [0, 1].map((p) => ({ partitionIndex: p, records: [{ records: [{ offset: 0 }, { offset: 1 }] }] })) }],
+    responses: [{ partitions: [0, 1].map((p) => ({ partitionIndex: p, records: [{ firstOffset: 0n, attributes: 0, records: [{ offsetDelta: 0 }, { offsetDelta: 1 }] }] })) }],
   })
 
-  it('drop what an answer read after a partition was lost and given back holds of it, when the fetch was sent before the loss: the stream neither delivers it nor resumes after it', async () => {
-    // The client's own fetch, answered when the test says: under the wrapper the stream calls.
+  it('empty what an answer read after a partition was lost and given back holds of it, when the fetch was sent before the loss, before the stream gets the answer', async () => {
+    // The client's own fetch, answered when the test says: beneath the wrapper the stream calls.
     const answers: ((error: Error | null, got: Answer) => void)[] = []
-    vi.spyOn(Consumer.prototype, 'fetch').mockImplementation(((_options: unknown, callback: (error: Error | null, got: Answer) => void) => void answers.push(callback)) as never)
+    vi.spyOn(Consumer.prototype, 'fetch').mockImplementation(((_request: unknown, callback: (error: Error | null, got: Answer) => void) => void answers.push(callback)) as never)
     const member = new InputConsumer(settings, silentLogger, { message() {}, streamChanged() {}, assigned() {} })
     const group = member.consumer as unknown as { assignments: { topic: string; partitions: number[] }[] | null; generationId: number; memberId: string | null }
     const join = (generationId: number, partitions: number[]) => {
@@ -131,7 +133,7 @@ describe("the input consumer's fetches", () => {
       member.consumer.emit('consumer:group:join', {})
     }
     const seen: Answer[] = []
-    const send = () => member.consumer.fetch({} as never, ((_error: Error | null, got: Answer) => void seen.push(got)) as never)
+    const send = () => member.consumer.fetch(request as never, ((_error: Error | null, got: Answer) => void seen.push(got)) as never)
     try {
       join(1, [0, 1])
       send()

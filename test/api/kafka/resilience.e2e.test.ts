@@ -77,6 +77,27 @@ const gauge = (scorer: StreamScorer, name: string): number | undefined => {
   return value
 }
 
+/** The partitions `scorer` owns now. */
+const owned = async (scorer: StreamScorer): Promise<number[]> => (scorer.status().assignments as { partitions: number[] }[])[0]?.partitions ?? []
+
+/**
+ * B joins `group` and takes one of A's two partitions without reading or committing anything,
+ * then leaves, and A gets it back. Resolves with the partition A kept.
+ */
+async function passThroughB(topic: string, group: string, a: StreamScorer): Promise<number> {
+  const b = new Consumer({ clientId: 'specserve-test-b', bootstrapBrokers: [broker.bootstrap], groupId: group, deserializers: stringDeserializers, autocommit: false })
+  const held = await b.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+  held.pause()
+  const [kept] = await eventually('A lost a partition', () => owned(a), (p) => p.length === 1)
+  await held.close()
+  await b.close(true)
+  await eventually('A got it back', () => owned(a), (p) => p.length === 2)
+  return kept!
+}
+
+/** Ids `p{partition}-{n}` for n in [from, to), on both partitions. */
+const ids = (from: number, to: number): string[] => [0, 1].flatMap((p) => Array.from({ length: to - from }, (_, i) => `p${p}-${from + i}`))
+
 describe('stream mode, resilience', () => {
   it('dead-letters a request with a huge key instead of answering under it, and goes on with its partition', { timeout: 60_000 }, async () => {
     const topic = 'resilience.bigkey'
@@ -117,7 +138,6 @@ describe('stream mode, resilience', () => {
 
     const b = await member(topic, 'resilience-rb', '{ kind: scripted, label: 1 }')
     b.gateway.hooks.onResult = (r) => void scoredBy.b.push(r.id)
-    const owned = async (s: StreamScorer) => (s.status().assignments as { partitions: number[] }[])[0]?.partitions ?? []
     await eventually('partitions split', async () => [await owned(a.scorer), await owned(b.scorer)], ([x, y]) => x!.length === 1 && y!.length === 1)
     const [lost] = await owned(b.scorer)
     openGate()
@@ -139,24 +159,15 @@ describe('stream mode, resilience', () => {
     closeGate()
     // Two predicts per partition at a time, held at the gate, and one more of each queued.
     const a = await member(topic, group, '{ kind: gated }', 2)
-    const ids = (from: number, to: number) => [0, 1].flatMap((p) => Array.from({ length: to - from }, (_, i) => `p${p}-${from + i}`))
     const toPartition = (id: string) => ({ topic, partition: Number(id[1]), key: id, value: request(id) })
     await produce(ids(0, 3).map(toPartition))
     await eventually('A running two and queuing one per partition', async () => a.scorer.status(), (s) => s.in_flight === 4 && s.consumed === 6)
     // A second queued message of one partition pauses intake; the rest stays fetched in the client.
     await produce(ids(3, 9).map(toPartition))
     await eventually('A paused', async () => a.scorer.status(), (s) => s.paused === true)
-    const owned = async () => (a.scorer.status().assignments as { partitions: number[] }[])[0]?.partitions ?? []
-    // B joins and takes a partition without reading or committing anything, then leaves: A gets it
-    // back. Whichever A lost, its queue was dropped; if it lost the partition that paused intake,
+    // Whichever partition A lost, its queue was dropped; if it lost the one that paused intake,
     // intake resumed meanwhile, otherwise it stayed paused across the loss and the return.
-    const b = new Consumer({ clientId: 'specserve-test-b', bootstrapBrokers: [broker.bootstrap], groupId: group, deserializers: stringDeserializers, autocommit: false })
-    const held = await b.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    held.pause()
-    await eventually('A lost a partition', owned, (p) => p.length === 1)
-    await held.close()
-    await b.close(true)
-    await eventually('A got it back', owned, (p) => p.length === 2)
+    await passThroughB(topic, group, a.scorer)
     openGate()
     // Before, the client resumed the partition given back where it had stopped fetching, and the
     // messages dropped from A's queue at the loss were never read again.
@@ -186,34 +197,32 @@ describe('stream mode, resilience', () => {
     const holdNext = (consumer: unknown, records: boolean) => (hold = { consumer, records, held: Promise.withResolvers() }).held.promise
 
     const a = await member(topic, group, '{ kind: gated }', 2)
-    const ids = (from: number, to: number) => [0, 1].flatMap((p) => Array.from({ length: to - from }, (_, i) => `p${p}-${from + i}`))
     const toPartition = (id: string) => ({ topic, partition: Number(id[1]), key: id, value: request(id) })
     await produce(ids(0, 3).map(toPartition))
     await eventually('A running two and queuing one per partition', async () => a.scorer.status(), (s) => s.in_flight === 4 && s.consumed === 6)
     // The next answer (an idle long poll) is held while two more messages per partition are
     // produced: the fetch sent once it is let go finds both partitions' messages, and its answer is held.
-    const idleAnswer = await holdNext(consumerOf(a.scorer), false)
-    await produce(ids(3, 5).map(toPartition))
-    const late = holdNext(consumerOf(a.scorer), true)
-    idleAnswer.release()
-    const { answer, release } = await late
-    expect(answer!.responses.flatMap((t) => t.partitions.filter((p) => (p.records?.length ?? 0) > 0).map((p) => p.partitionIndex)).toSorted()).toEqual([0, 1])
-
-    // B joins and takes a partition (A drops its queued message), then leaves: A gets it back and
-    // reads it again from the earliest offset (nothing was committed).
-    const owned = async () => (a.scorer.status().assignments as { partitions: number[] }[])[0]?.partitions ?? []
-    const b = new Consumer({ clientId: 'specserve-test-b', bootstrapBrokers: [broker.bootstrap], groupId: group, deserializers: stringDeserializers, autocommit: false })
-    const held = await b.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    held.pause()
-    const [kept] = await eventually('A lost a partition', owned, (p) => p.length === 1)
-    await held.close()
-    await b.close(true)
-    await eventually('A got it back', owned, (p) => p.length === 2)
-    const positions = (a.scorer as unknown as { intake: { intake: { stream: { offsetsToFetch: Map<string, bigint> } } } }).intake.intake.stream.offsetsToFetch
-    const lost = 1 - kept!
-    await eventually('A reads it again from the earliest offset', async () => positions.get(`${topic}:${lost}`), (offset) => offset === 0n)
-    // Only now does the answer of the fetch sent before the loss arrive.
-    release()
+    let release: (() => void) | undefined
+    try {
+      const idleAnswer = await holdNext(consumerOf(a.scorer), false)
+      await produce(ids(3, 5).map(toPartition))
+      const late = holdNext(consumerOf(a.scorer), true)
+      idleAnswer.release()
+      const held = await late
+      release = held.release
+      expect(held.answer!.responses.flatMap((t) => t.partitions.filter((p) => (p.records?.length ?? 0) > 0).map((p) => p.partitionIndex)).toSorted()).toEqual([0, 1])
+      // A loses a partition (and drops its queued message) and gets it back: it reads it again
+      // from the earliest offset (nothing was committed).
+      const lost = 1 - (await passThroughB(topic, group, a.scorer))
+      const positions = (a.scorer as unknown as { intake: { intake: { stream: { offsetsToFetch: Map<string, bigint> } } } }).intake.intake.stream.offsetsToFetch
+      await eventually('A reads it again from the earliest offset', async () => positions.get(`${topic}:${lost}`), (offset) => offset === 0n)
+      // Only now does the answer of the fetch sent before the loss arrive.
+      release()
+      release = undefined
+    } finally {
+      hold = null
+      release?.()
+    }
     openGate()
     // Before, that answer passed for current: the client resumed the partition after its messages,
     // and the one dropped from A's queue at the loss was never read again.
