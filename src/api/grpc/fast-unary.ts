@@ -16,7 +16,8 @@ import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
-import { reading, watchGrpcJsRead, watchStreamMessages, type ReadLimit } from './read-limit.ts'
+import { reading, watchGrpcJsRead, type ReadLimit } from './read-limit.ts'
+import { watchStreamMessages } from './stream-messages.ts'
 import { closeAnswered, respondStatus, type GrpcError } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */

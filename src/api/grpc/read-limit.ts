@@ -8,12 +8,12 @@
 // not wanted); one answered already (its deadline, a message over the size limit) whose
 // client still sends is closed then too. Streams of many messages (PredictStream,
 // ModelStreamInfer, reflection) are open-ended by nature: there each message, once its first
-// byte is in, must be whole within the same time (StreamMessages), while the stream is read.
+// byte is in, must be whole within the same time instead (stream-messages.ts).
 //
 // Calls the fast unary path serves are watched there (fast-unary.ts, with their deadline);
 // calls grpc-js serves are watched here, from the same hook, until their request ends.
 import type { Server } from '@grpc/grpc-js'
-import { constants, type ServerHttp2Stream } from 'node:http2'
+import type { ServerHttp2Stream } from 'node:http2'
 import { GatewayError } from '../../errors.ts'
 import { DeadlineSweep, type Expiring } from './deadline-sweep.ts'
 import { closeAnswered, errorStatus, respondStatus, type GrpcError } from './status.ts'
@@ -33,8 +33,9 @@ export function readLimit(timeoutMs: number): ReadLimit {
 
 /**
  * The paths of the methods registered on `server` from now on that take a stream of request
- * messages (client-streaming, bidi): the ones the read limit leaves alone. Read from grpc-js's
- * public `register`, which addService calls for every method.
+ * messages (client-streaming, bidi): there the read limit times each message, not the request
+ * (stream-messages.ts). Read from grpc-js's public `register`, which addService calls for
+ * every method.
  */
 export function streamingRequestMethods(server: Server): ReadonlySet<string> {
   const paths = new Set<string>()
@@ -79,89 +80,4 @@ export function watchGrpcJsRead(stream: ServerHttp2Stream, due: number, limit: R
   reading.add(read)
   stream.once('end', done)
   stream.once('close', done)
-}
-
-/** gRPC's message prefix: a compressed flag and a 4-byte big-endian length. */
-const PREFIX_BYTES = 5
-
-/**
- * A stream of many request messages, framed as it arrives (the bytes grpc-js decodes, seen
- * alongside it): a message begun must be whole within the read limit, or the call ends. The
- * clock runs only while the stream is read; grpc-js stops reading while the handler holds
- * messages it has not taken (a client not reading its answers), and that wait is not the
- * client's sending. A call cut this way before anything was answered gets the status as for
- * one message (DEADLINE_EXCEEDED, `REQUEST_TIMEOUT`); one with answers sent already can no
- * longer get trailers past grpc-js, and is reset (RST_STREAM CANCEL: the client sees
- * CANCELLED). Either way grpc-js sees the stream close and cancels the call's runs.
- */
-class StreamMessages implements Expiring {
-  due = 0
-  private readonly stream: ServerHttp2Stream
-  private readonly limit: ReadLimit
-  /** Bytes of the current message's prefix read, and the length it gives so far. */
-  private prefix = 0
-  private length = 0
-  /** Bytes of the current message's body still to come. */
-  private remaining = 0
-  private watched = false
-
-  constructor(stream: ServerHttp2Stream, limit: ReadLimit) {
-    this.stream = stream
-    this.limit = limit
-  }
-
-  read(chunk: Buffer): void {
-    const size = chunk.length
-    let at = 0
-    while (at < size) {
-      if (this.remaining > 0) {
-        const body = Math.min(this.remaining, size - at)
-        this.remaining -= body
-        at += body
-        continue
-      }
-      if (this.prefix > 0) this.length = this.length * 256 + (chunk[at] as number)
-      at++
-      if (++this.prefix === PREFIX_BYTES) {
-        this.remaining = this.length
-        this.prefix = this.length = 0
-      }
-    }
-    const partial = this.prefix > 0 || this.remaining > 0
-    if (partial === this.watched) return
-    this.watched = partial
-    if (partial) {
-      this.due = Date.now() + this.limit.timeoutMs
-      reading.add(this)
-    } else reading.delete(this)
-  }
-
-  stop(): void {
-    reading.delete(this)
-  }
-
-  expire(now: number): void {
-    const stream = this.stream
-    if (stream.destroyed || stream.closed) return
-    // Answered already (grpc-js refused a message over the size limit): the rest is not wanted.
-    if (stream.writableEnded) return closeAnswered(stream)
-    if (stream.readableFlowing === false) {
-      this.due = now + this.limit.timeoutMs
-      reading.add(this)
-      return
-    }
-    if (stream.headersSent) return void stream.close(constants.NGHTTP2_CANCEL)
-    const status = this.limit.status
-    respondStatus(stream, status.code as number, status.details as string, status.metadata)
-    closeAnswered(stream)
-  }
-}
-
-/** Watches the messages of a stream of many (after grpc-js has taken the stream: its listener first, so ours does not start the flow). */
-export function watchStreamMessages(stream: ServerHttp2Stream, limit: ReadLimit): void {
-  const messages = new StreamMessages(stream, limit)
-  const stop = (): void => messages.stop()
-  stream.on('data', (chunk: Buffer) => messages.read(chunk))
-  stream.once('end', stop)
-  stream.once('close', stop)
 }

@@ -59,7 +59,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   if (log !== silentLogger) drops.logTo(log)
   const connectionLimit = limitConnections(server, max, (listener) => drops.watch(listener, 'grpc', max))
   if (!connectionLimit) log.warn({}, 'this grpc-js has no createHttp2Server to hook: server.grpc_max_connections is not applied')
-  // Before any service is added: which methods take a stream of messages, left alone by the read limit.
+  // Before any service is added: which methods take a stream of messages (the read limit times each message there).
   const streaming = streamingRequestMethods(server)
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
   const services = guardedServer(server, gateway) as Server

@@ -30,8 +30,11 @@ export const messageOf = (a: Answer): string => decodeURI(String(a.trailers['grp
  */
 export type Ending = 'half-close' | 'cancel' | 'open'
 
+/** In a call's chunks: wait for the first bytes of the answer before writing the next. */
+export const AFTER_ANSWER = Symbol('after the answer')
+
 /** One call on `session`: `chunks` written one by one, then `ending`; resolves once the stream has closed. */
-export async function rawCall(session: ClientHttp2Session, path: string, chunks: Buffer[], extra: Record<string, string> = {}, ending: Ending = 'half-close'): Promise<Answer> {
+export async function rawCall(session: ClientHttp2Session, path: string, chunks: (Buffer | typeof AFTER_ANSWER)[], extra: Record<string, string> = {}, ending: Ending = 'half-close'): Promise<Answer> {
   const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...extra })
   const body: Buffer[] = []
   let headers: IncomingHttpHeaders = {}
@@ -40,7 +43,11 @@ export async function rawCall(session: ClientHttp2Session, path: string, chunks:
   stream.on('trailers', (t) => (trailers = t))
   stream.on('data', (b: Buffer) => body.push(b))
   const closed = once(stream, 'close')
-  for (const chunk of chunks) stream.write(chunk)
+  const answered = once(stream, 'data')
+  for (const chunk of chunks) {
+    if (chunk === AFTER_ANSWER) await answered
+    else stream.write(chunk)
+  }
   if (ending === 'half-close') stream.end()
   if (ending === 'cancel') {
     await once(stream, 'response')

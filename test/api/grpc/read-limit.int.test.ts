@@ -11,7 +11,7 @@ import { connect, constants, type ClientHttp2Session } from 'node:http2'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startHarness, TEST_CONFIG, xInput, type Harness } from './harness.ts'
-import { frame, messageOf, rawCall, statusOf, type Answer } from './raw-call.ts'
+import { AFTER_ANSWER, frame, messageOf, rawCall, statusOf, type Answer } from './raw-call.ts'
 
 const READ_LIMIT_MS = 300
 const CONFIG = TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max_in_flight: 6, request_timeout_ms: ${READ_LIMIT_MS},`)
@@ -19,7 +19,7 @@ const CONFIG = TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max
 const codeOf = (e: Answer): unknown => e.trailers['specserve-code'] ?? e.headers['specserve-code']
 
 /** A call that writes `chunks` and then neither half-closes nor resets: only the server can end it. */
-const unfinished = (session: ClientHttp2Session, path: string, chunks: Buffer[], extra: Record<string, string> = {}): Promise<Answer> => rawCall(session, path, chunks, extra, 'open')
+const unfinished = (session: ClientHttp2Session, path: string, chunks: Parameters<typeof rawCall>[2], extra: Record<string, string> = {}): Promise<Answer> => rawCall(session, path, chunks, extra, 'open')
 
 /** The answer to a request that came too slowly: DEADLINE_EXCEEDED, its stable code, then the stream closed without error. */
 function expectTimedOut(e: Answer): void {
@@ -101,10 +101,20 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     expectTimedOut(await unfinished(session, '/inference.GRPCInferenceService/ModelStreamInfer', [message.subarray(0, 3)]))
     // One message answered (the response headers are out, so no status can follow them past
     // grpc-js), then one cut inside its body: the stream is reset, and the client sees CANCELLED.
-    const answered = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [message, message.subarray(0, 8)])
+    const answered = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [message, AFTER_ANSWER, message.subarray(0, 8)])
     expect(answered.headers[':status']).toBe(200)
     expect(answered.body.length).toBeGreaterThan(5)
     expect([answered.trailers['grpc-status'], answered.rstCode]).toEqual([undefined, constants.NGHTTP2_CANCEL])
+  })
+
+  it('closes a stream of many messages that was answered (a message over the size limit) whose client stays open, and leaves one grpc-js did not take to node', async () => {
+    const oversized = Buffer.from([0, 0, 0, 0, 0])
+    oversized.writeUInt32BE(65_537, 1) // the harness allows 65,536
+    const refused = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [oversized])
+    expect([statusOf(refused), refused.rstCode]).toEqual([grpc.status.RESOURCE_EXHAUSTED, constants.NGHTTP2_NO_ERROR])
+    // grpc-js answers a wrong content type (415) without reading the stream; node:http2 then closes it.
+    const wrongType = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [], { 'content-type': 'text/plain' })
+    expect([wrongType.headers[':status'], wrongType.rstCode]).toEqual([415, constants.NGHTTP2_NO_ERROR])
   })
 
   it('leaves a stream of many messages open past the limit', async () => {

@@ -1,0 +1,124 @@
+// The read limit on a stream of many request messages (PredictStream, ModelStreamInfer,
+// reflection): such a stream may stay open between messages as long as its client likes, but
+// a message, once its first byte is in, must be whole within server.request_timeout_ms, or
+// the call ends; a client could otherwise hold each stream it opens with a message half sent,
+// up to grpc_max_receive_bytes buffered. The stream is framed as it arrives (the bytes grpc-js
+// decodes, seen alongside it). Time the server does not read the stream is not the client's:
+// grpc-js stops reading while the handler holds messages it has not taken (a client not
+// reading its answers), and the message's time starts again when reading does.
+//
+// A call cut before anything was answered gets the status as a call with one message does
+// (DEADLINE_EXCEEDED, `REQUEST_TIMEOUT`); one with answers sent can no longer get trailers
+// past grpc-js, and is reset (RST_STREAM CANCEL: the client sees CANCELLED). Either way
+// grpc-js sees the stream close and cancels the call's runs. A call answered already (a
+// refusal, the handler's end) whose client has not half-closed is closed then too: at once if
+// it still sends, else once the limit has passed.
+import { constants, type ServerHttp2Stream } from 'node:http2'
+import type { Expiring } from './deadline-sweep.ts'
+import { reading, type ReadLimit } from './read-limit.ts'
+import { closeAnswered, respondStatus } from './status.ts'
+
+/** gRPC's message prefix: a compressed flag and a 4-byte big-endian length. */
+const PREFIX_BYTES = 5
+
+class StreamMessages implements Expiring {
+  due = 0
+  private readonly stream: ServerHttp2Stream
+  private readonly limit: ReadLimit
+  /** Bytes of the current message's prefix read, and the length it gives so far. */
+  private prefix = 0
+  private length = 0
+  /** Bytes of the current message's body still to come. */
+  private remaining = 0
+  /** In the sweep: a message is half in, or the call is answered and its client still open. */
+  private watched = false
+
+  constructor(stream: ServerHttp2Stream, limit: ReadLimit) {
+    this.stream = stream
+    this.limit = limit
+  }
+
+  read(chunk: Buffer): void {
+    if (this.stream.writableEnded) return closeAnswered(this.stream)
+    const size = chunk.length
+    let at = 0
+    let begun = false
+    while (at < size) {
+      if (this.remaining > 0) {
+        const body = Math.min(this.remaining, size - at)
+        this.remaining -= body
+        at += body
+        continue
+      }
+      if (this.prefix === 0) begun = true
+      else this.length = this.length * 256 + (chunk[at] as number)
+      at++
+      if (++this.prefix === PREFIX_BYTES) {
+        this.remaining = this.length
+        this.prefix = this.length = 0
+      }
+    }
+    if (this.prefix > 0 || this.remaining > 0) {
+      // The message left half in began in this chunk (after others, maybe): its time starts now.
+      if (begun) this.due = Date.now() + this.limit.timeoutMs
+      this.watch()
+    } else if (this.watched) {
+      this.watched = false
+      reading.delete(this)
+    }
+  }
+
+  /** The server reads the stream again (grpc-js had stopped): a message half in gets its time anew. */
+  resumed(): void {
+    if (this.watched && !this.stream.writableEnded) this.due = Date.now() + this.limit.timeoutMs
+  }
+
+  /** The call is answered (its status sent): a client still open has the limit's time to go. */
+  answered(): void {
+    const stream = this.stream
+    if (stream.closed || stream.destroyed || stream.state.remoteClose) return
+    this.due = Date.now() + this.limit.timeoutMs
+    this.watch()
+  }
+
+  stop(): void {
+    reading.delete(this)
+  }
+
+  expire(now: number): void {
+    const stream = this.stream
+    this.watched = false
+    if (stream.destroyed || stream.closed) return
+    if (stream.writableEnded) return closeAnswered(stream)
+    if (stream.readableFlowing === false) {
+      this.due = now + this.limit.timeoutMs
+      return this.watch()
+    }
+    if (stream.headersSent) return void stream.close(constants.NGHTTP2_CANCEL)
+    const status = this.limit.status
+    respondStatus(stream, status.code as number, status.details as string, status.metadata)
+    closeAnswered(stream)
+  }
+
+  private watch(): void {
+    if (this.watched) return
+    this.watched = true
+    reading.add(this)
+  }
+}
+
+/**
+ * Watches the messages of a stream of many, once grpc-js has taken the stream (its listener
+ * first, so that ours does not start the flow). One grpc-js did not take (a wrong content
+ * type) is left alone: nothing reads it, and node:http2 closes it once answered.
+ */
+export function watchStreamMessages(stream: ServerHttp2Stream, limit: ReadLimit): void {
+  if (stream.listenerCount('data') === 0) return
+  const messages = new StreamMessages(stream, limit)
+  const stop = (): void => messages.stop()
+  stream.on('data', (chunk: Buffer) => messages.read(chunk))
+  stream.on('resume', () => messages.resumed())
+  stream.once('finish', () => messages.answered())
+  stream.once('end', stop)
+  stream.once('close', stop)
+}

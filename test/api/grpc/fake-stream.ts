@@ -1,0 +1,26 @@
+// The parts of a server HTTP/2 stream the read limits read and call, for unit tests: what
+// would be sent is recorded (statuses, closes and resets), nothing goes anywhere.
+import { EventEmitter } from 'node:events'
+import { constants } from 'node:http2'
+
+export class FakeStream extends EventEmitter {
+  destroyed = false
+  closed = false
+  headersSent = false
+  writableEnded = false
+  readableFlowing: boolean | null = true
+  state = { remoteClose: 0 }
+  readonly sent: unknown[] = []
+  respond(headers: Record<string, unknown>, options: { endStream?: boolean }): void {
+    this.headersSent = true
+    this.writableEnded = options.endStream === true
+    this.sent.push(headers['grpc-status'])
+  }
+  close(code: number = constants.NGHTTP2_NO_ERROR): void {
+    this.closed = true
+    this.sent.push(code === constants.NGHTTP2_NO_ERROR ? 'closed' : `reset ${code}`)
+  }
+  destroy(): void {
+    this.destroyed = true
+  }
+}

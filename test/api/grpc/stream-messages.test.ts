@@ -1,0 +1,104 @@
+// The read limit on a stream of many messages: a message is timed from its first byte until
+// it is whole, wherever chunks split it; the time the server does not read the stream is not
+// the client's; a call answered already whose client stays open is closed.
+import { constants, type ServerHttp2Stream } from 'node:http2'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { readLimit } from '../../../src/api/grpc/read-limit.ts'
+import { watchStreamMessages } from '../../../src/api/grpc/stream-messages.ts'
+import { FakeStream } from './fake-stream.ts'
+
+const LIMIT = readLimit(1000)
+const RESET = `reset ${constants.NGHTTP2_CANCEL}`
+
+/** A stream grpc-js has taken (its 'data' listener is on), watched. */
+function streamed(): FakeStream {
+  const stream = new FakeStream()
+  stream.on('data', () => {})
+  watchStreamMessages(stream as unknown as ServerHttp2Stream, LIMIT)
+  return stream
+}
+const prefix = (length: number): Buffer => Buffer.from([0, length >>> 24, (length >>> 16) & 255, (length >>> 8) & 255, length & 255])
+const message = (length: number): Buffer => Buffer.concat([prefix(length), Buffer.alloc(length, 7)])
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: 1_000_000 })
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('the read limit on a stream of many messages', () => {
+  it('times a message from its first byte until it is whole, across chunks and prefixes split anywhere', async () => {
+    const stream = streamed()
+    // Whole messages (one empty), then nothing for longer than the limit: nothing is timed.
+    stream.emit('data', Buffer.concat([message(2), message(0)]))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs * 2)
+    // A 300-byte message whose prefix is split after its second byte, and whose body comes in two parts, each in time.
+    const m = message(300)
+    stream.emit('data', m.subarray(0, 2))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    stream.emit('data', m.subarray(2, 107))
+    stream.emit('data', m.subarray(107))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs)
+    expect(stream.sent).toEqual([])
+    // The next one stops after its prefix: answered at the limit from its first byte, then closed.
+    stream.emit('data', prefix(10))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    expect(stream.sent).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(stream.sent).toEqual(['4', 'closed'])
+  })
+
+  it('gives a message begun in the chunk that ends the one before it its own time (a client whose chunks never end on a message)', async () => {
+    const stream = streamed()
+    const [first, second] = [message(10), message(10)]
+    stream.emit('data', first.subarray(0, 8))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    stream.emit('data', Buffer.concat([first.subarray(8), second.subarray(0, 6)]))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    expect(stream.sent).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(stream.sent).toEqual(['4', 'closed'])
+  })
+
+  it('does not count the time grpc-js is not reading the stream, and starts a message\'s time again when it reads again', async () => {
+    const stream = streamed()
+    stream.emit('data', prefix(10))
+    stream.readableFlowing = false
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs * 3)
+    expect(stream.sent).toEqual([])
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs / 2)
+    stream.readableFlowing = true
+    stream.emit('resume')
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    expect(stream.sent).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(stream.sent).toEqual(['4', 'closed'])
+  })
+
+  it('resets a stream already answering; closes one answered when its client still sends, or by the limit when it sends nothing more', async () => {
+    const answering = streamed()
+    answering.headersSent = true
+    answering.emit('data', Buffer.concat([message(3), prefix(10)]))
+    const sending = streamed()
+    Object.assign(sending, { headersSent: true, writableEnded: true })
+    sending.emit('data', message(3))
+    expect(sending.sent).toEqual(['closed'])
+    const silent = streamed()
+    Object.assign(silent, { headersSent: true, writableEnded: true })
+    silent.emit('finish')
+    const halfClosed = streamed()
+    Object.assign(halfClosed, { headersSent: true, writableEnded: true, state: { remoteClose: 1 } })
+    halfClosed.emit('finish')
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    expect([answering.sent, silent.sent]).toEqual([[], []])
+    await vi.advanceTimersByTimeAsync(1)
+    expect([answering.sent, silent.sent, halfClosed.sent]).toEqual([[RESET], ['closed'], []])
+  })
+
+  it('leaves alone a stream grpc-js did not take (a wrong content type): it reads nothing of it', () => {
+    const stream = new FakeStream()
+    watchStreamMessages(stream as unknown as ServerHttp2Stream, LIMIT)
+    expect(stream.listenerCount('data')).toBe(0)
+  })
+})
