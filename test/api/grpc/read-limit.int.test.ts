@@ -107,7 +107,11 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     expect([answered.trailers['grpc-status'], answered.rstCode]).toEqual([undefined, constants.NGHTTP2_CANCEL])
   })
 
-  it('closes a stream of many messages that was answered (a message over the size limit) whose client stays open, and leaves one grpc-js did not take to node', async () => {
+  it('closes a stream of many messages that was answered (its deadline, a message over the size limit) whose client stays open, and leaves one grpc-js did not take to node', async () => {
+    // grpc-js's deadline answers it; the client sends nothing more: closed at the limit.
+    const late = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [], { 'grpc-timeout': '100m' })
+    expect([statusOf(late), codeOf(late), late.rstCode]).toEqual([grpc.status.DEADLINE_EXCEEDED, undefined, constants.NGHTTP2_NO_ERROR])
+    // The client goes on sending after its message was refused: closed at once.
     const oversized = Buffer.from([0, 0, 0, 0, 0])
     oversized.writeUInt32BE(65_537, 1) // the harness allows 65,536
     const refused = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [oversized])
