@@ -64,10 +64,10 @@ export class Tenure {
       for (const partition of topic.partitions) {
         const since = this.since.get(partition.partitionIndex)
         if (since === undefined || since <= sent || !partition.records) continue
-        // One not asked for (left in a fetch session) is not delivered anyway.
+        // Counted only if asked for here: the stream delivers one asked of another broker in the
+        // same round (left in this one's fetch session) too, and its count is that request's.
         const from = requestedOffset(request, partition.partitionIndex)
-        if (from === undefined) continue
-        dropped += messagesFrom(partition.records, from)
+        if (from !== undefined) dropped += messagesFrom(partition.records, from)
         partition.records = null
       }
     }

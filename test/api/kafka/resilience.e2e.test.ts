@@ -86,11 +86,15 @@ const owned = async (scorer: StreamScorer): Promise<number[]> => (scorer.status(
  */
 async function passThroughB(topic: string, group: string, a: StreamScorer): Promise<number> {
   const b = new Consumer({ clientId: 'specserve-test-b', bootstrapBrokers: [broker.bootstrap], groupId: group, deserializers: stringDeserializers, autocommit: false })
-  const held = await b.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-  held.pause()
-  const [kept] = await eventually('A lost a partition', () => owned(a), (p) => p.length === 1)
-  await held.close()
-  await b.close(true)
+  let kept: number | undefined
+  try {
+    const held = await b.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    held.pause()
+    kept = (await eventually('A lost a partition', () => owned(a), (p) => p.length === 1))[0]
+    await held.close()
+  } finally {
+    await b.close(true)
+  }
   await eventually('A got it back', () => owned(a), (p) => p.length === 2)
   return kept!
 }
@@ -217,8 +221,9 @@ describe('stream mode, resilience', () => {
       const positions = (a.scorer as unknown as { intake: { intake: { stream: { offsetsToFetch: Map<string, bigint> } } } }).intake.intake.stream.offsetsToFetch
       await eventually('A reads it again from the earliest offset', async () => positions.get(`${topic}:${lost}`), (offset) => offset === 0n)
       // Only now does the answer of the fetch sent before the loss arrive.
-      release()
+      const deliver = release
       release = undefined
+      deliver()
     } finally {
       hold = null
       release?.()

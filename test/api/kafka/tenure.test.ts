@@ -75,15 +75,16 @@ describe('a fetch answer, judged by the tag its request was sent under', () => {
     tenure.joined('a', 1, [0, 1, 2, 3])
     const sent = tenure.seen('a', 1)
     tenure.joined('a', 2, [1])
-    tenure.joined('a', 3, [0, 1])
-    // 0: lost and given back; 1: kept; 2: lost and not back; 3: given back but not asked for (a fetch session's leftover).
+    tenure.joined('a', 3, [0, 1, 3])
+    // 0: lost and given back; 1: kept; 2: lost and not back (the stream leaves it); 3: given back,
+    // and not asked for in this request (a fetch session's leftover): emptied, not counted.
     const late = answer([0, 1, 2, 3])
     expect(tenure.dropPredating(request, late, sent)).toBe(2)
     expect(kept(late)).toEqual([
       [0, 0],
       [1, 2],
       [2, 2],
-      [3, 2],
+      [3, 0],
     ])
     // A fetch sent since the return keeps it all.
     const fresh = answer([0, 1])
