@@ -11,8 +11,9 @@
 // (DEADLINE_EXCEEDED, `REQUEST_TIMEOUT`); one with answers sent can no longer get trailers
 // past grpc-js, and is reset (RST_STREAM CANCEL: the client sees CANCELLED). Either way
 // grpc-js sees the stream close and cancels the call's runs. A call answered already (a
-// refusal, the handler's end) whose client has not half-closed is closed then too: at once if
-// it still sends, else once the limit has passed.
+// refusal, its deadline, the handler's end) whose client has not half-closed is closed then
+// too: at once if its answer is whole (trailers-only) and the client still sends, else once
+// the limit has passed (closing sooner could cut grpc-js's trailers, sent after the last data).
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import type { Expiring } from './deadline-sweep.ts'
 import { reading, type ReadLimit } from './read-limit.ts'
@@ -39,7 +40,8 @@ class StreamMessages implements Expiring {
   }
 
   read(chunk: Buffer): void {
-    if (this.stream.writableEnded) return closeAnswered(this.stream)
+    // Answered: what the client still sends is not wanted (a longer answer is left to answered()).
+    if (this.stream.writableEnded) return void (trailersOnly(this.stream) && closeAnswered(this.stream))
     const size = chunk.length
     let at = 0
     let begun = false
@@ -106,6 +108,9 @@ class StreamMessages implements Expiring {
     reading.add(this)
   }
 }
+
+/** The stream's answer was a status alone (a trailers-only response): whole once queued. */
+const trailersOnly = (stream: ServerHttp2Stream): boolean => stream.sentHeaders['grpc-status'] !== undefined
 
 /**
  * Watches the messages of a stream of many, once grpc-js has taken the stream (its listener

@@ -7,12 +7,14 @@ export class FakeStream extends EventEmitter {
   destroyed = false
   closed = false
   headersSent = false
+  sentHeaders: Record<string, unknown> = {}
   writableEnded = false
   readableFlowing: boolean | null = true
   state = { remoteClose: 0 }
   readonly sent: unknown[] = []
   respond(headers: Record<string, unknown>, options: { endStream?: boolean }): void {
     this.headersSent = true
+    this.sentHeaders = headers
     this.writableEnded = options.endStream === true
     this.sent.push(headers['grpc-status'])
   }

@@ -30,7 +30,7 @@ export const messageOf = (a: Answer): string => decodeURI(String(a.trailers['grp
  */
 export type Ending = 'half-close' | 'cancel' | 'open'
 
-/** In a call's chunks: wait for the first bytes of the answer before writing the next. */
+/** In a call's chunks: wait for the answer's headers before writing the next. */
 export const AFTER_ANSWER = Symbol('after the answer')
 
 /** One call on `session`: `chunks` written one by one, then `ending`; resolves once the stream has closed. */
@@ -43,7 +43,7 @@ export async function rawCall(session: ClientHttp2Session, path: string, chunks:
   stream.on('trailers', (t) => (trailers = t))
   stream.on('data', (b: Buffer) => body.push(b))
   const closed = once(stream, 'close')
-  const answered = once(stream, 'data')
+  const answered = chunks.includes(AFTER_ANSWER) ? once(stream, 'response') : undefined
   for (const chunk of chunks) {
     if (chunk === AFTER_ANSWER) await answered
     else stream.write(chunk)

@@ -16,6 +16,8 @@ import { AFTER_ANSWER, frame, messageOf, rawCall, statusOf, type Answer } from '
 const READ_LIMIT_MS = 300
 const CONFIG = TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max_in_flight: 6, request_timeout_ms: ${READ_LIMIT_MS},`)
 
+const cancerInput = { input: { fp32_data: new Array(30).fill(0.5), shape: [1, 30] } }
+
 const codeOf = (e: Answer): unknown => e.trailers['specserve-code'] ?? e.headers['specserve-code']
 
 /** A call that writes `chunks` and then neither half-closes nor resets: only the server can end it. */
@@ -34,12 +36,16 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
   let session: ClientHttp2Session
   let serialize: (m: object) => Buffer
   let predictBytes: Buffer
+  /** One PredictStream message, framed. */
+  let streamMessage: Buffer
 
   beforeAll(async () => {
     h = await startHarness(CONFIG)
     session = connect(`http://${h.address}`)
     serialize = (h.gatewayClient.Predict as unknown as { requestSerialize: (m: object) => Buffer }).requestSerialize
     predictBytes = serialize({ ensemble: 'fallback', inputs: xInput })
+    const streamSerialize = (h.gatewayClient.PredictStream as unknown as { requestSerialize: (m: object) => Buffer }).requestSerialize
+    streamMessage = frame(streamSerialize({ id: 'm', ensemble: 'cancer', inputs: cancerInput }))
   })
   afterAll(async () => {
     session?.close()
@@ -94,8 +100,7 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
   })
 
   it('ends a stream of many messages whose message, once begun, does not come whole: with the status before any answer, by a reset after', async () => {
-    const streamSerialize = (h.gatewayClient.PredictStream as unknown as { requestSerialize: (m: object) => Buffer }).requestSerialize
-    const message = frame(streamSerialize({ id: 'm', ensemble: 'cancer', inputs: { input: { fp32_data: new Array(30).fill(0.5), shape: [1, 30] } } }))
+    const message = streamMessage
     // Cut inside the message prefix, before anything was answered.
     expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/PredictStream', [message.subarray(0, 3)]))
     expectTimedOut(await unfinished(session, '/inference.GRPCInferenceService/ModelStreamInfer', [message.subarray(0, 3)]))
@@ -111,11 +116,14 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     // grpc-js's deadline answers it; the client sends nothing more: closed at the limit.
     const late = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [], { 'grpc-timeout': '100m' })
     expect([statusOf(late), codeOf(late), late.rstCode]).toEqual([grpc.status.DEADLINE_EXCEEDED, undefined, constants.NGHTTP2_NO_ERROR])
-    // The client goes on sending after its message was refused: closed at once.
+    // A message refused for its size, first (a trailers-only answer) or after an answer (the
+    // status in trailers after the data, which closing the stream must not cut off).
     const oversized = Buffer.from([0, 0, 0, 0, 0])
     oversized.writeUInt32BE(65_537, 1) // the harness allows 65,536
-    const refused = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [oversized])
+    const refused = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [oversized, AFTER_ANSWER, Buffer.alloc(64)])
     expect([statusOf(refused), refused.rstCode]).toEqual([grpc.status.RESOURCE_EXHAUSTED, constants.NGHTTP2_NO_ERROR])
+    const refusedLater = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [streamMessage, AFTER_ANSWER, oversized])
+    expect([refusedLater.trailers['grpc-status'], refusedLater.rstCode]).toEqual([String(grpc.status.RESOURCE_EXHAUSTED), constants.NGHTTP2_NO_ERROR])
     // grpc-js answers a wrong content type (415) without reading the stream; node:http2 then closes it.
     const wrongType = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [], { 'content-type': 'text/plain' })
     expect([wrongType.headers[':status'], wrongType.rstCode]).toEqual([415, constants.NGHTTP2_NO_ERROR])
@@ -127,7 +135,7 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     const replies: Reply[] = []
     stream.on('data', (r: Reply) => replies.push(r))
     const ended = once(stream, 'end')
-    const message = (id: string): object => ({ id, ensemble: 'cancer', inputs: { input: { fp32_data: new Array(30).fill(0.5), shape: [1, 30] } } })
+    const message = (id: string): object => ({ id, ensemble: 'cancer', inputs: cancerInput })
     // Answered, so open on the server before the call below, which the limit then ends: the stream has been open longer than the limit.
     const first = once(stream, 'data')
     stream.write(message('first'))

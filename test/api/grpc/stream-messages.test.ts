@@ -80,10 +80,16 @@ describe('the read limit on a stream of many messages', () => {
     const answering = streamed()
     answering.headersSent = true
     answering.emit('data', Buffer.concat([message(3), prefix(10)]))
+    // Answered with a status alone (trailers-only), the client still sending: closed at once.
     const sending = streamed()
-    Object.assign(sending, { headersSent: true, writableEnded: true })
+    Object.assign(sending, { headersSent: true, writableEnded: true, sentHeaders: { 'grpc-status': '8' } })
     sending.emit('data', message(3))
     expect(sending.sent).toEqual(['closed'])
+    // Answered with data and trailers to come after it: closing now could cut them; closed by the limit.
+    const trailing = streamed()
+    Object.assign(trailing, { headersSent: true, writableEnded: true, sentHeaders: { ':status': 200 } })
+    trailing.emit('finish')
+    trailing.emit('data', message(3))
     const silent = streamed()
     Object.assign(silent, { headersSent: true, writableEnded: true })
     silent.emit('finish')
@@ -91,9 +97,9 @@ describe('the read limit on a stream of many messages', () => {
     Object.assign(halfClosed, { headersSent: true, writableEnded: true, state: { remoteClose: 1 } })
     halfClosed.emit('finish')
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect([answering.sent, silent.sent]).toEqual([[], []])
+    expect([answering.sent, trailing.sent, silent.sent]).toEqual([[], [], []])
     await vi.advanceTimersByTimeAsync(1)
-    expect([answering.sent, silent.sent, halfClosed.sent]).toEqual([[RESET], ['closed'], []])
+    expect([answering.sent, trailing.sent, silent.sent, halfClosed.sent]).toEqual([[RESET], ['closed'], ['closed'], []])
   })
 
   it('leaves alone a stream grpc-js did not take (a wrong content type): it reads nothing of it', () => {
