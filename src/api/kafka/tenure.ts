@@ -64,8 +64,9 @@ export class Tenure {
       for (const partition of topic.partitions) {
         const since = this.since.get(partition.partitionIndex)
         if (since === undefined || since <= sent || !partition.records) continue
-        // Counted only if asked for here: the stream delivers one asked of another broker in the
-        // same round (left in this one's fetch session) too, and its count is that request's.
+        // Emptied even if not asked for here: the stream delivers one asked of another broker in
+        // the same round (left in this one's fetch session) too. Counted only if asked for here,
+        // from the offset asked (the other broker's offset is not known here: a rare undercount).
         const from = requestedOffset(request, partition.partitionIndex)
         if (from !== undefined) dropped += messagesFrom(partition.records, from)
         partition.records = null
