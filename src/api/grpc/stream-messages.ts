@@ -33,6 +33,8 @@ class StreamMessages implements Expiring {
   private remaining = 0
   /** In the sweep: a message is half in, or the call is answered and its client still open. */
   private watched = false
+  /** The answer is all written ('finish'): grpc-js's trailers, if any, went out right after it. */
+  private finished = false
 
   constructor(stream: ServerHttp2Stream, limit: ReadLimit) {
     this.stream = stream
@@ -77,6 +79,7 @@ class StreamMessages implements Expiring {
 
   /** The call is answered (its status sent): a client still open has the limit's time to go. */
   answered(): void {
+    this.finished = true
     const stream = this.stream
     if (stream.closed || stream.destroyed || stream.state.remoteClose) return
     this.due = Date.now() + this.limit.timeoutMs
@@ -91,7 +94,8 @@ class StreamMessages implements Expiring {
     const stream = this.stream
     this.watched = false
     if (stream.destroyed || stream.closed) return
-    if (stream.writableEnded) return closeAnswered(stream)
+    // Answered: closed once the answer is whole; a timer armed before 'finish' leaves it to answered().
+    if (stream.writableEnded) return void ((this.finished || trailersOnly(stream)) && closeAnswered(stream))
     if (stream.readableFlowing === false) {
       this.due = now + this.limit.timeoutMs
       return this.watch()
@@ -109,8 +113,11 @@ class StreamMessages implements Expiring {
   }
 }
 
-/** The stream's answer was a status alone (a trailers-only response): whole once queued. */
-const trailersOnly = (stream: ServerHttp2Stream): boolean => stream.sentHeaders['grpc-status'] !== undefined
+/**
+ * The stream's answer was a status alone (a trailers-only response): whole once queued. A
+ * stream that ended without an answer (its client reset it) has no sent headers at all.
+ */
+const trailersOnly = (stream: ServerHttp2Stream): boolean => (stream.sentHeaders as ServerHttp2Stream['sentHeaders'] | undefined)?.['grpc-status'] !== undefined
 
 /**
  * Watches the messages of a stream of many, once grpc-js has taken the stream (its listener
@@ -121,7 +128,15 @@ export function watchStreamMessages(stream: ServerHttp2Stream, limit: ReadLimit)
   if (stream.listenerCount('data') === 0) return
   const messages = new StreamMessages(stream, limit)
   const stop = (): void => messages.stop()
-  stream.on('data', (chunk: Buffer) => messages.read(chunk))
+  stream.on('data', (chunk: Buffer) => {
+    // A throw here would escape grpc-js (it runs in node's stream flow) and end the process: a
+    // fault of ours ends this call instead.
+    try {
+      messages.read(chunk)
+    } catch {
+      stream.destroy()
+    }
+  })
   stream.on('resume', () => messages.resumed())
   stream.once('finish', () => messages.answered())
   stream.once('end', stop)

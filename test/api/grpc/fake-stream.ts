@@ -7,7 +7,8 @@ export class FakeStream extends EventEmitter {
   destroyed = false
   closed = false
   headersSent = false
-  sentHeaders: Record<string, unknown> = {}
+  /** As node's: undefined until the stream answers. */
+  sentHeaders: Record<string, unknown> | undefined = undefined
   writableEnded = false
   readableFlowing: boolean | null = true
   state = { remoteClose: 0 }

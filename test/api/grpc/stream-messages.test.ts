@@ -102,6 +102,25 @@ describe('the read limit on a stream of many messages', () => {
     expect([answering.sent, trailing.sent, silent.sent, halfClosed.sent]).toEqual([[RESET], ['closed'], ['closed'], []])
   })
 
+  it('does not close an answer before it is whole when a message timed before it comes due', async () => {
+    // A message half in, then grpc-js ends the call (its deadline) with data out and its trailers to come.
+    const stream = streamed()
+    stream.emit('data', prefix(10))
+    Object.assign(stream, { headersSent: true, writableEnded: true, sentHeaders: { ':status': 200 } })
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs * 2)
+    expect(stream.sent).toEqual([])
+    stream.emit('finish')
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs)
+    expect(stream.sent).toEqual(['closed'])
+  })
+
+  it('takes data on a stream its client reset (RST_STREAM NO_ERROR) before any answer: node ends its side, and still delivers what grpc-js had paused', () => {
+    const reset = streamed()
+    Object.assign(reset, { closed: true, writableEnded: true })
+    expect(() => reset.emit('data', message(3))).not.toThrow()
+    expect(reset.sent).toEqual([])
+  })
+
   it('leaves alone a stream grpc-js did not take (a wrong content type): it reads nothing of it', () => {
     const stream = new FakeStream()
     watchStreamMessages(stream as unknown as ServerHttp2Stream, LIMIT)
