@@ -13,7 +13,8 @@
 // grpc-js sees the stream close and cancels the call's runs. A call answered already (a
 // refusal, its deadline, the handler's end) whose client has not half-closed is closed then
 // too: at once if its answer is whole (trailers-only) and the client still sends, else once
-// the limit has passed (closing sooner could cut grpc-js's trailers, sent after the last data).
+// the limit has passed since its answer was written ('finish': closing sooner could cut
+// grpc-js's trailers, sent after the last data).
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import type { Expiring } from './deadline-sweep.ts'
 import { reading, type ReadLimit } from './read-limit.ts'
@@ -31,7 +32,7 @@ class StreamMessages implements Expiring {
   private length = 0
   /** Bytes of the current message's body still to come. */
   private remaining = 0
-  /** In the sweep: a message is half in, or the call is answered and its client still open. */
+  /** In the sweep: a message is half in (unless the call was answered before it came due), or the call is answered and its client still open. */
   private watched = false
   /** The answer is all written ('finish'): grpc-js's trailers, if any, went out right after it. */
   private finished = false
