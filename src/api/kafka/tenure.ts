@@ -12,7 +12,7 @@
 // answer may give an id it never joins under, and a group recreated counts generations from the
 // start again. An answer read after the group gave a partition back carries the new tag, though
 // its fetch was sent before the loss: what it holds of that partition is judged by the tag of
-// the send instead (`dropPredating`, before the client sees the answer).
+// the send instead (`dropPredating`, before the client's message stream sees the answer).
 import type { Msg } from './intake.ts'
 
 /** What Tenure reads of a fetch request (the options of the client's fetch). */
