@@ -16,6 +16,9 @@ import { AFTER_ANSWER, frame, messageOf, rawCall, statusOf, type Answer } from '
 const READ_LIMIT_MS = 300
 const CONFIG = TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max_in_flight: 6, request_timeout_ms: ${READ_LIMIT_MS},`)
 
+/** A message prefix announcing one byte more than the harness allows (65,536). */
+const oversized = Buffer.from([0, 0, 1, 0, 1])
+
 const cancerInput = { input: { fp32_data: new Array(30).fill(0.5), shape: [1, 30] } }
 
 const codeOf = (e: Answer): unknown => e.trailers['specserve-code'] ?? e.headers['specserve-code']
@@ -77,8 +80,6 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     // On the fast path: a deadline before the limit, and a message refused for its size.
     const late = await unfinished(session, '/specserve.v1.Gateway/Predict', [frame(predictBytes).subarray(0, 8)], { 'grpc-timeout': '100m' })
     expect([statusOf(late), messageOf(late), codeOf(late), late.rstCode]).toEqual([grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded', undefined, constants.NGHTTP2_NO_ERROR])
-    const oversized = Buffer.from([0, 0, 0, 0, 0])
-    oversized.writeUInt32BE(65_537, 1) // the harness allows 65,536
     const refused = await unfinished(session, '/specserve.v1.Gateway/Predict', [oversized])
     expect([statusOf(refused), refused.rstCode]).toEqual([grpc.status.RESOURCE_EXHAUSTED, constants.NGHTTP2_NO_ERROR])
     // grpc-js answers a path no method serves at once; nothing reads that stream, so node:http2 closes it then (the limit would, else).
@@ -100,13 +101,12 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
   })
 
   it('ends a stream of many messages whose message, once begun, does not come whole: with the status before any answer, by a reset after', async () => {
-    const message = streamMessage
     // Cut inside the message prefix, before anything was answered.
-    expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/PredictStream', [message.subarray(0, 3)]))
-    expectTimedOut(await unfinished(session, '/inference.GRPCInferenceService/ModelStreamInfer', [message.subarray(0, 3)]))
+    expectTimedOut(await unfinished(session, '/specserve.v1.Gateway/PredictStream', [streamMessage.subarray(0, 3)]))
+    expectTimedOut(await unfinished(session, '/inference.GRPCInferenceService/ModelStreamInfer', [streamMessage.subarray(0, 3)]))
     // One message answered (the response headers are out, so no status can follow them past
     // grpc-js), then one cut inside its body: the stream is reset, and the client sees CANCELLED.
-    const answered = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [message, AFTER_ANSWER, message.subarray(0, 8)])
+    const answered = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [streamMessage, AFTER_ANSWER, streamMessage.subarray(0, 8)])
     expect(answered.headers[':status']).toBe(200)
     expect(answered.body.length).toBeGreaterThan(5)
     expect([answered.trailers['grpc-status'], answered.rstCode]).toEqual([undefined, constants.NGHTTP2_CANCEL])
@@ -118,8 +118,6 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     expect([statusOf(late), codeOf(late), late.rstCode]).toEqual([grpc.status.DEADLINE_EXCEEDED, undefined, constants.NGHTTP2_NO_ERROR])
     // A message refused for its size, first (a trailers-only answer) or after an answer (the
     // status in trailers after the data, which closing the stream must not cut off).
-    const oversized = Buffer.from([0, 0, 0, 0, 0])
-    oversized.writeUInt32BE(65_537, 1) // the harness allows 65,536
     const refused = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [oversized, AFTER_ANSWER, Buffer.alloc(64)])
     expect([statusOf(refused), refused.rstCode]).toEqual([grpc.status.RESOURCE_EXHAUSTED, constants.NGHTTP2_NO_ERROR])
     const refusedLater = await unfinished(session, '/specserve.v1.Gateway/PredictStream', [streamMessage, AFTER_ANSWER, oversized])
