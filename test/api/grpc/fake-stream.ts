@@ -1,7 +1,9 @@
-// The parts of a server HTTP/2 stream the read limits read and call, for unit tests: what
-// would be sent is recorded (statuses, closes and resets), nothing goes anywhere.
+// The parts of a server HTTP/2 stream the read limits read and call, for unit tests (with a
+// fake clock): what would be sent is recorded (statuses, closes and resets), nothing goes
+// anywhere.
 import { EventEmitter } from 'node:events'
 import { constants } from 'node:http2'
+import { afterEach, beforeEach, vi } from 'vitest'
 
 export class FakeStream extends EventEmitter {
   destroyed = false
@@ -26,4 +28,14 @@ export class FakeStream extends EventEmitter {
   destroy(): void {
     this.destroyed = true
   }
+}
+
+/** Fake timers for the file's tests, from a fixed now: the read limits' one shared timer runs on them. */
+export function useFakeClock(): void {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
 }

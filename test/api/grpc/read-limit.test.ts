@@ -2,9 +2,9 @@
 // how far the call got. Its whole request in (END_STREAM received) counts as in time even
 // while grpc-js holds back the stream's 'end' to decompress the message.
 import type { ServerHttp2Stream } from 'node:http2'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { readLimit, watchGrpcJsRead } from '../../../src/api/grpc/read-limit.ts'
-import { FakeStream } from './fake-stream.ts'
+import { FakeStream, useFakeClock } from './fake-stream.ts'
 
 const LIMIT = readLimit(1000)
 
@@ -15,12 +15,7 @@ function watched(setUp: (stream: FakeStream) => void = () => {}): FakeStream {
   return stream
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ now: 1_000_000 })
-})
-afterEach(() => {
-  vi.useRealTimers()
-})
+useFakeClock()
 
 describe('the read limit on a call grpc-js serves', () => {
   it('answers REQUEST_TIMEOUT at its due time, not before, then closes the stream', async () => {

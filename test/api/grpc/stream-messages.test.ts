@@ -2,10 +2,10 @@
 // it is whole, wherever chunks split it; the time the server does not read the stream is not
 // the client's; a call answered already whose client stays open is closed.
 import { constants, type ServerHttp2Stream } from 'node:http2'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { readLimit } from '../../../src/api/grpc/read-limit.ts'
 import { watchStreamMessages } from '../../../src/api/grpc/stream-messages.ts'
-import { FakeStream } from './fake-stream.ts'
+import { FakeStream, useFakeClock } from './fake-stream.ts'
 
 const LIMIT = readLimit(1000)
 const RESET = `reset ${constants.NGHTTP2_CANCEL}`
@@ -20,12 +20,15 @@ function streamed(): FakeStream {
 const prefix = (length: number): Buffer => Buffer.from([0, length >>> 24, (length >>> 16) & 255, (length >>> 8) & 255, length & 255])
 const message = (length: number): Buffer => Buffer.concat([prefix(length), Buffer.alloc(length, 7)])
 
-beforeEach(() => {
-  vi.useFakeTimers({ now: 1_000_000 })
-})
-afterEach(() => {
-  vi.useRealTimers()
-})
+useFakeClock()
+
+/** Left alone until the limit, then answered REQUEST_TIMEOUT (status 4) and closed. */
+async function expectTimedOutAtLimit(stream: FakeStream): Promise<void> {
+  await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+  expect(stream.sent).toEqual([])
+  await vi.advanceTimersByTimeAsync(1)
+  expect(stream.sent).toEqual(['4', 'closed'])
+}
 
 describe('the read limit on a stream of many messages', () => {
   it('times a message from its first byte until it is whole, across chunks and prefixes split anywhere', async () => {
@@ -43,10 +46,7 @@ describe('the read limit on a stream of many messages', () => {
     expect(stream.sent).toEqual([])
     // The next one stops after its prefix: answered at the limit from its first byte, then closed.
     stream.emit('data', prefix(10))
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect(stream.sent).toEqual([])
-    await vi.advanceTimersByTimeAsync(1)
-    expect(stream.sent).toEqual(['4', 'closed'])
+    await expectTimedOutAtLimit(stream)
   })
 
   it('gives a message begun in the chunk that ends the one before it its own time (a client whose chunks never end on a message)', async () => {
@@ -55,10 +55,7 @@ describe('the read limit on a stream of many messages', () => {
     stream.emit('data', first.subarray(0, 8))
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
     stream.emit('data', Buffer.concat([first.subarray(8), second.subarray(0, 6)]))
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect(stream.sent).toEqual([])
-    await vi.advanceTimersByTimeAsync(1)
-    expect(stream.sent).toEqual(['4', 'closed'])
+    await expectTimedOutAtLimit(stream)
   })
 
   it('does not count the time grpc-js is not reading the stream, and starts a message\'s time again when it reads again', async () => {
@@ -70,10 +67,7 @@ describe('the read limit on a stream of many messages', () => {
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs / 2)
     stream.readableFlowing = true
     stream.emit('resume')
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect(stream.sent).toEqual([])
-    await vi.advanceTimersByTimeAsync(1)
-    expect(stream.sent).toEqual(['4', 'closed'])
+    await expectTimedOutAtLimit(stream)
   })
 
   it('resets a stream already answering; closes one answered when its client still sends, or by the limit when it sends nothing more', async () => {
