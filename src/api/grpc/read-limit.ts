@@ -65,12 +65,17 @@ class GrpcJsRead implements Expiring {
     // The whole request is in, its 'end' held back while grpc-js decompresses it: it came in time.
     if (stream.destroyed || stream.closed || stream.state.remoteClose) return
     // Unless grpc-js answered it already (its deadline, a message over the size limit): that answer stands.
-    const status = this.limit.status
-    respondStatus(stream, status.code as number, status.details as string, status.metadata)
+    answerTooSlow(stream, this.limit)
     // An answer under way is left to finish; none can start before the request's end, and
     // grpc-js's early answers (a deadline, a refused message, an unknown path) are whole.
     if (stream.writableEnded) closeAnswered(stream)
   }
+}
+
+/** Answers a call whose request came too slowly with the limit's status (unless it was answered already). */
+export function answerTooSlow(stream: ServerHttp2Stream, limit: ReadLimit): void {
+  const status = limit.status
+  respondStatus(stream, status.code as number, status.details as string, status.metadata)
 }
 
 /** Watches a call grpc-js serves: its request must have ended by `due`, or it is answered (if it was not) and closed. */

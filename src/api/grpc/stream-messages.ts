@@ -17,8 +17,8 @@
 // grpc-js's trailers, sent after the last data).
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import type { Expiring } from './deadline-sweep.ts'
-import { reading, type ReadLimit } from './read-limit.ts'
-import { closeAnswered, respondStatus } from './status.ts'
+import { answerTooSlow, reading, type ReadLimit } from './read-limit.ts'
+import { closeAnswered } from './status.ts'
 
 /** gRPC's message prefix: a compressed flag and a 4-byte big-endian length. */
 const PREFIX_BYTES = 5
@@ -102,8 +102,7 @@ class StreamMessages implements Expiring {
       return this.watch()
     }
     if (stream.headersSent) return void stream.close(constants.NGHTTP2_CANCEL)
-    const status = this.limit.status
-    respondStatus(stream, status.code as number, status.details as string, status.metadata)
+    answerTooSlow(stream, this.limit)
     closeAnswered(stream)
   }
 
