@@ -157,12 +157,15 @@ export class ModelDirectory {
     return created
   }
 
-  /** Removes the model's directory and everything in it. */
-  remove(): void {
-    rmSync(this.dir, { recursive: true, force: true })
-    // The parents open() created for it go too, while nothing else was put there (rmdir refuses a directory that is not empty).
+  /**
+   * Takes back a directory open() created: the versions given (ours), then the directory and
+   * the parents open() created for it, each only while empty (rmdir refuses one that is not).
+   * What an operator put there meanwhile stays, and the directories holding it.
+   */
+  removeCreated(ours: readonly number[]): void {
+    for (const version of ours) rmSync(join(this.dir, String(version)), { recursive: true, force: true })
     if (this.createdFrom === undefined) return
-    for (let dir = dirname(this.dir); !relative(this.createdFrom, dir).startsWith('..'); dir = dirname(dir)) {
+    for (let dir = this.dir; !relative(this.createdFrom, dir).startsWith('..'); dir = dirname(dir)) {
       try {
         rmdirSync(dir)
       } catch {

@@ -28,8 +28,8 @@ export class ModelVersions {
   private readonly reserved = new Set<number>()
   /** Versions that failed at this start (failAtStart): left out of pending() until the next start tries them. */
   private readonly failedThisStart = new Set<number>()
-  /** What open() added to the repository: discard() takes it away again. */
-  private created: 'directory' | 'seed' | null = null
+  /** What open() added to the repository (the directory, the seed as version 1): discard() takes it away again. */
+  private created = { directory: false, seed: false }
 
   constructor(repository: string, name: string, settings: RepositoryModelSettings) {
     this.name = name
@@ -43,12 +43,12 @@ export class ModelVersions {
    * highest the policy allows that was never rejected.
    */
   open(seedBytes: () => Buffer | undefined): void {
-    this.created = this.directory.open() ? 'directory' : null
+    this.created = { directory: this.directory.open(), seed: false }
     if (this.directory.versions().length === 0 && this.settings.seed) {
       const bytes = seedBytes()
       if (bytes) {
         this.directory.storeSync(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
-        this.created ??= 'seed'
+        this.created.seed = true
       }
     }
     this.scan()
@@ -61,13 +61,15 @@ export class ModelVersions {
 
   /**
    * Undoes what open() added to the repository, for a model opened by a reload that was not
-   * swapped in: the directory it created, or the seed it imported into an empty one. What it
-   * repaired in a directory that held versions (a crash's leftovers) is what any start repairs.
+   * swapped in: the seed it imported into an empty directory, and the directory if it created
+   * it, unless an operator put something there meanwhile. What it repaired in a directory that
+   * held versions (a crash's leftovers) is what any start repairs.
    */
   discard(): void {
-    if (this.created === 'directory') this.directory.remove()
-    else if (this.created === 'seed') this.directory.removeVersion(1)
-    this.created = null
+    const { directory, seed } = this.created
+    if (directory) this.directory.removeCreated(seed ? [1] : [])
+    else if (seed) this.directory.removeVersion(1)
+    this.created = { directory: false, seed: false }
   }
 
   /** Version directories not known yet (copied in, or stored while the watch was off), recorded as arrivals. */

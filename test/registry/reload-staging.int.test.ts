@@ -1,5 +1,6 @@
 // A config reload that is refused leaves the registry and its repository as they were: a
-// repository model it added is neither listed nor on disk (an upload for it made meanwhile
+// repository model it added is neither listed nor on disk, but for what an operator copied
+// into its directory meanwhile (an upload for it made meanwhile
 // waits, also through a next reload adding it again, and is answered 404; a model-stream
 // record replaying its seed is a duplicate), and the gate it ran under its own validation
 // is not written over any version's report. Once a
@@ -227,6 +228,22 @@ describe('a config reload that adds a repository model', () => {
     expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
     expect(await uploaded).toMatchObject({ status: 404, body: { code: 'UNKNOWN_ENSEMBLE' } })
     expect(existsSync(join(dir, 'repo', 'cancer-extra'))).toBe(false)
+  })
+
+  it('that is refused takes back only its seed from the directory it created: a version an operator copied in meanwhile stays', async () => {
+    await start()
+    const extra = join(dir, 'repo', 'cancer-extra')
+    const copied = whileAdding(async () => {
+      mkdirSync(join(extra, '3'))
+      writeFileSync(join(extra, '3', 'model.onnx'), gbdt)
+    })
+    expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
+    await copied
+    expect(readdirSync(extra)).toEqual(['3'])
+    expect(readFileSync(join(extra, '3', 'model.onnx'))).toEqual(gbdt)
+    // The next reload adding the model finds it (and imports no seed beside it), and judges it.
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(await versionsOf('cancer-extra')).toMatchObject({ status: 200, body: { versions: [{ version: 3, state: 'serving', source: 'directory' }] } })
   })
 
   it('is swapped in and serves even when recording it fails on a disk error, which is logged', async () => {
