@@ -4,8 +4,11 @@
 // the call ends; a client could otherwise hold each stream it opens with a message half sent,
 // up to grpc_max_receive_bytes buffered. The stream is framed as it arrives (the bytes grpc-js
 // decodes, seen alongside it). Time the server does not read the stream is not the client's:
-// grpc-js stops reading while the handler holds messages it has not taken (a client not
-// reading its answers), and the message's time starts again when reading does.
+// grpc-js stops reading while the handler holds messages it has not taken, and the message's
+// time starts again when reading does. Unless reading stopped because the client does not
+// take its answers (one waits for the window the client gives): that client has the limit's
+// time to take some, and lets the server read again, or the stream is reset. Else it would
+// hold the stream, and what the server buffered for it, for as long as it likes.
 //
 // A call cut before anything was answered gets the status as a call with one message does
 // (DEADLINE_EXCEEDED, `REQUEST_TIMEOUT`); one with answers sent can no longer get trailers
@@ -36,6 +39,8 @@ class StreamMessages implements Expiring {
   private watched = false
   /** The answer is all written ('finish'): grpc-js's trailers, if any, went out right after it. */
   private finished = false
+  /** Since when the server has not read the stream while an answer waited for the client to take it; 0 if it has since. */
+  private stalledSince = 0
 
   constructor(stream: ServerHttp2Stream, limit: ReadLimit) {
     this.stream = stream
@@ -67,7 +72,7 @@ class StreamMessages implements Expiring {
       // The message left half in began in this chunk (after others, maybe): its time starts now.
       if (begun) this.due = Date.now() + this.limit.timeoutMs
       this.watch()
-    } else if (this.watched) {
+    } else if (this.watched && this.stalledSince === 0) {
       this.watched = false
       reading.delete(this)
     }
@@ -75,7 +80,23 @@ class StreamMessages implements Expiring {
 
   /** The server reads the stream again (grpc-js had stopped): a message half in gets its time anew. */
   resumed(): void {
+    this.stalledSince = 0
     if (this.watched && !this.stream.writableEnded) this.due = Date.now() + this.limit.timeoutMs
+  }
+
+  /**
+   * The server stops reading the stream: if an answer waits for the client to take it (the
+   * flow-control window it gave is used up), the client has the limit's time to take answers,
+   * which lets the server read again.
+   */
+  paused(): void {
+    const stream = this.stream
+    if (this.stalledSince !== 0 || stream.writableLength === 0 || stream.closed || stream.destroyed) return
+    this.stalledSince = Date.now()
+    // Watched already (a message half in, an answer): its time comes first, and expire() re-arms for this.
+    if (this.watched) return
+    this.due = this.stalledSince + this.limit.timeoutMs
+    this.watch()
   }
 
   /** The call is answered (its status sent): a client still open has the limit's time to go. */
@@ -88,6 +109,7 @@ class StreamMessages implements Expiring {
   }
 
   stop(): void {
+    this.watched = false
     reading.delete(this)
   }
 
@@ -95,12 +117,25 @@ class StreamMessages implements Expiring {
     const stream = this.stream
     this.watched = false
     if (stream.destroyed || stream.closed) return
+    if (this.stalledSince !== 0 && stream.readableFlowing === false && stream.writableLength > 0) {
+      // Its answers have waited the limit for a client that does not take them: the response
+      // headers are out, so a reset (the client sees CANCELLED).
+      const due = this.stalledSince + this.limit.timeoutMs
+      if (now >= due) return void stream.close(constants.NGHTTP2_CANCEL)
+      // Not read meanwhile: a message half in waits with it; an answered call is seen to then.
+      this.due = due
+      return this.watch()
+    }
     // Answered: closed once the answer is whole; a timer armed before 'finish' leaves it to answered().
     if (stream.writableEnded) return void ((this.finished || trailersOnly(stream)) && closeAnswered(stream))
+    const halfIn = this.prefix > 0 || this.remaining > 0
     if (stream.readableFlowing === false) {
+      // Not read meanwhile: a message half in gets its time anew once reading resumes.
+      if (!halfIn) return
       this.due = now + this.limit.timeoutMs
       return this.watch()
     }
+    if (!halfIn) return // watched only while its answers waited, and the client took them
     if (stream.headersSent) return void stream.close(constants.NGHTTP2_CANCEL)
     answerTooSlow(stream, this.limit)
     closeAnswered(stream)
@@ -138,6 +173,7 @@ export function watchStreamMessages(stream: ServerHttp2Stream, limit: ReadLimit)
     }
   })
   stream.on('resume', () => messages.resumed())
+  stream.on('pause', () => messages.paused())
   stream.once('finish', () => messages.answered())
   stream.once('end', stop)
   stream.once('close', stop)

@@ -12,6 +12,8 @@ export class FakeStream extends EventEmitter {
   /** As node's: undefined until the stream answers. */
   sentHeaders: Record<string, unknown> | undefined = undefined
   writableEnded = false
+  /** Bytes written and not yet taken by the session: an answer waits while the client's flow-control window is used up. */
+  writableLength = 0
   readableFlowing: boolean | null = true
   state = { remoteClose: 0 }
   readonly sent: unknown[] = []

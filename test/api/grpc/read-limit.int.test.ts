@@ -4,7 +4,7 @@
 // never finishes its calls holds neither their buffers nor their stream slots, also once
 // something else (a deadline, a size refusal) has answered them. A call whose request is in
 // is not cut by it, nor is a stream of many messages as long as each message it has begun
-// comes whole within the limit.
+// comes whole within the limit and its client takes its answers.
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
 import { connect, constants, type ClientHttp2Session } from 'node:http2'
@@ -110,6 +110,18 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     expect(answered.headers[':status']).toBe(200)
     expect(answered.body.length).toBeGreaterThan(5)
     expect([answered.trailers['grpc-status'], answered.rstCode]).toEqual([undefined, constants.NGHTTP2_CANCEL])
+  })
+
+  it('resets a stream of many messages whose client does not take its answers, once they have waited the limit', async () => {
+    const stream = session.request({ ':method': 'POST', ':path': '/specserve.v1.Gateway/PredictStream', 'content-type': 'application/grpc', te: 'trailers' })
+    // Never read: once the window it gave the server is full, its answers wait, and the server stops reading its messages.
+    stream.pause()
+    const answered = once(stream, 'response')
+    const closed = once(stream, 'close')
+    for (let i = 0; i < 3000; i++) stream.write(streamMessage)
+    const [headers] = (await answered) as [Record<string, unknown>]
+    await closed
+    expect([headers[':status'], stream.rstCode]).toEqual([200, constants.NGHTTP2_CANCEL])
   })
 
   it('closes a stream of many messages that was answered (its deadline, a message over the size limit) whose client stays open, and leaves one grpc-js did not take to node', async () => {
