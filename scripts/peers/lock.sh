@@ -31,14 +31,14 @@ for p in "$@"; do
 done
 ((${#pins[@]})) || { echo "$usage" >&2; exit 2; }
 
-locks="$PEERS_DIR/locks"
+lock_dir="$PEERS_DIR/locks"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv" >&2
 py="$work/venv/bin/python"
 # An sdist's metadata is prepared with the locked build tools, as ensure_venv builds it.
-if [[ "$name" != build-tools && -f "$locks/build-tools.txt" ]]; then
-  "$py" -m pip install --quiet --require-hashes --no-deps -r "$locks/build-tools.txt" >&2
+if [[ "$name" != build-tools && -f "$lock_dir/build-tools.txt" ]]; then
+  "$py" -m pip install --quiet --require-hashes --no-deps -r "$lock_dir/build-tools.txt" >&2
 fi
 
 # canonical NAME: the PEP 503 form of a project name (extras dropped), as the locks write it.
@@ -46,15 +46,15 @@ canonical() { local n="${1%%[[=]*}"; tr 'A-Z_.' 'a-z--' <<<"$n" | tr -s -; }
 named=" "
 for p in "${pins[@]}" "${nodeps[@]}"; do named+="$(canonical "$p") "; done
 : >"$work/constraints.txt"
-if ((!upgrade)) && [[ -f "$locks/$name.txt" ]]; then
-  grep -E '^[A-Za-z0-9]' "$locks/$name.txt" | sed 's/ *\\$//' | while read -r pin; do
+if ((!upgrade)) && [[ -f "$lock_dir/$name.txt" ]]; then
+  grep -E '^[A-Za-z0-9]' "$lock_dir/$name.txt" | sed 's/ *\\$//' | while read -r pin; do
     [[ "$named" == *" $(canonical "$pin") "* ]] || echo "$pin"
   done >"$work/constraints.txt"
 fi
 echo "lock.sh: resolving ${pins[*]}" >&2
 "$py" -m pip install --quiet --dry-run --ignore-installed --no-build-isolation \
   -c "$work/constraints.txt" --report "$work/report.json" "${pins[@]}" >&2 || {
-  echo "lock.sh: no resolution keeps the other versions of $locks/$name.txt; rerun with --upgrade" >&2
+  echo "lock.sh: no resolution keeps the other versions of $lock_dir/$name.txt; rerun with --upgrade" >&2
   exit 1
 }
 
@@ -64,6 +64,7 @@ what='every package of the venv'
 if [[ "$name" == build-tools ]]; then what='the tools that build a locked sdist (ensure_venv installs them first)'; fi
 # header WHAT: a lock's opening comment (WHAT: which packages the file holds).
 header() {
+  # shellcheck disable=SC2016 # the backquotes are text in the lock's comment, not a command
   printf '%s\n' "$name: $1." \
     'Each at an exact version with the sha256 of every file of that release on the index; scripts/peers/lib.sh' \
     'installs it with `pip install --require-hashes --no-deps`: nothing else, no other bytes.' \
@@ -71,18 +72,18 @@ header() {
     'other packages keep their versions unless --upgrade follows lock.sh):' \
     "  $regenerate"
 }
-"$py" "$PEERS_DIR/lock_hashes.py" --index "$index" --out "$locks/$name.txt" \
+"$py" "$PEERS_DIR/lock_hashes.py" --index "$index" --out "$lock_dir/$name.txt" \
   --header "$(header "$what")" --report "$work/report.json"
 if ((${#nodeps[@]})); then
-  "$py" "$PEERS_DIR/lock_hashes.py" --index "$index" --out "$locks/$name.nodeps.txt" \
+  "$py" "$PEERS_DIR/lock_hashes.py" --index "$index" --out "$lock_dir/$name.nodeps.txt" \
     --header "$(header "installed after $name.txt, over it, without dependencies")" --pins "${nodeps[@]}"
-elif [[ -f "$locks/$name.nodeps.txt" ]]; then
-  rm "$locks/$name.nodeps.txt"
+elif [[ -f "$lock_dir/$name.nodeps.txt" ]]; then
+  rm "$lock_dir/$name.nodeps.txt"
 fi
-echo "lock.sh: wrote $locks/$name.txt" >&2
+echo "lock.sh: wrote $lock_dir/$name.txt" >&2
 # A venv installs build-tools.txt with its own lock, and lib.sh wants them from one python.
-made_on="$(lock_python "$locks/$name.txt")"
-for other in "$locks"/*.txt; do
+made_on="$(lock_python "$lock_dir/$name.txt")"
+for other in "$lock_dir"/*.txt; do
   if [[ "$(lock_python "$other")" != "$made_on" ]]; then
     echo "lock.sh: $other was resolved on $(lock_python "$other"), this lock on $made_on: regenerate it too (the command at its top)" >&2
   fi
