@@ -4,11 +4,14 @@
 // the call ends; a client could otherwise hold each stream it opens with a message half sent,
 // up to grpc_max_receive_bytes buffered. The stream is framed as it arrives (the bytes grpc-js
 // decodes, seen alongside it). Time the server does not read the stream is not the client's:
-// grpc-js stops reading while the handler holds messages it has not taken, and the message's
-// time starts again when reading does. Unless reading stopped because the client does not
-// take its answers (one waits for the window the client gives): that client has the limit's
-// time to take some, and lets the server read again, or the stream is reset. Else it would
-// hold the stream, and what the server buffered for it, for as long as it likes.
+// grpc-js stops reading while the handler holds messages it has not taken, as it does while
+// the client does not take its answers, and the message's time starts again when reading does.
+//
+// The answers have the same limit: grpc-js writes them one at a time, each once the one before
+// it has left, which takes the client's flow-control window. An answer still waiting the limit
+// after it was written means the client takes none, and the stream is reset; else a client
+// that stops reading (having half-closed, or not) would hold the stream, and what the server
+// buffered for it, for as long as it likes.
 //
 // A call cut before anything was answered gets the status as a call with one message does
 // (DEADLINE_EXCEEDED, `REQUEST_TIMEOUT`); one with answers sent can no longer get trailers
@@ -27,6 +30,7 @@ import { closeAnswered } from './status.ts'
 const PREFIX_BYTES = 5
 
 class StreamMessages implements Expiring {
+  /** When the sweep looks at the stream again: the earliest of the times below (each set to now + the limit, so a later one never comes first). */
   due = 0
   private readonly stream: ServerHttp2Stream
   private readonly limit: ReadLimit
@@ -35,12 +39,13 @@ class StreamMessages implements Expiring {
   private length = 0
   /** Bytes of the current message's body still to come. */
   private remaining = 0
-  /** In the sweep: a message is half in (unless the call was answered before it came due), or the call is answered and its client still open. */
+  /** When the message half in must be whole; 0 when none is. */
+  private messageDue = 0
+  /** When a call answered (its answer all written, 'finish') whose client is still open is closed; 0 before. */
+  private answeredDue = 0
+  /** When the last answer was written: the one before it had left by then. */
+  private wroteAt = 0
   private watched = false
-  /** The answer is all written ('finish'): grpc-js's trailers, if any, went out right after it. */
-  private finished = false
-  /** Since when the server has not read the stream while an answer waited for the client to take it; 0 if it has since. */
-  private stalledSince = 0
 
   constructor(stream: ServerHttp2Stream, limit: ReadLimit) {
     this.stream = stream
@@ -68,44 +73,31 @@ class StreamMessages implements Expiring {
         this.prefix = this.length = 0
       }
     }
-    if (this.prefix > 0 || this.remaining > 0) {
-      // The message left half in began in this chunk (after others, maybe): its time starts now.
-      if (begun) this.due = Date.now() + this.limit.timeoutMs
-      this.watch()
-    } else if (this.watched && this.stalledSince === 0) {
-      this.watched = false
-      reading.delete(this)
-    }
+    if (this.prefix === 0 && this.remaining === 0) this.messageDue = 0
+    // The message left half in began in this chunk (after others, maybe): its time starts now.
+    else if (begun || this.messageDue === 0) this.watch((this.messageDue = Date.now() + this.limit.timeoutMs))
   }
 
   /** The server reads the stream again (grpc-js had stopped): a message half in gets its time anew. */
   resumed(): void {
-    this.stalledSince = 0
-    if (this.watched && !this.stream.writableEnded) this.due = Date.now() + this.limit.timeoutMs
+    if (this.messageDue !== 0) this.messageDue = Date.now() + this.limit.timeoutMs
   }
 
-  /**
-   * The server stops reading the stream: if an answer waits for the client to take it (the
-   * flow-control window it gave is used up), the client has the limit's time to take answers,
-   * which lets the server read again.
-   */
-  paused(): void {
-    const stream = this.stream
-    if (this.stalledSince !== 0 || stream.writableLength === 0 || stream.closed || stream.destroyed) return
-    this.stalledSince = Date.now()
-    // Watched already (a message half in, an answer): its time comes first, and expire() re-arms for this.
-    if (this.watched) return
-    this.due = this.stalledSince + this.limit.timeoutMs
-    this.watch()
+  /** An answer is written (grpc-js writes the next only once the one before has left). */
+  wrote(): void {
+    this.watch((this.wroteAt = Date.now()) + this.limit.timeoutMs)
   }
 
-  /** The call is answered (its status sent): a client still open has the limit's time to go. */
+  /** The client half-closed: no message is half in any more (grpc-js refuses a cut one). */
+  ended(): void {
+    this.messageDue = 0
+  }
+
+  /** The call is answered, all of it written: a client still open has the limit's time to go. */
   answered(): void {
-    this.finished = true
     const stream = this.stream
     if (stream.closed || stream.destroyed || stream.state.remoteClose) return
-    this.due = Date.now() + this.limit.timeoutMs
-    this.watch()
+    this.watch((this.answeredDue = Date.now() + this.limit.timeoutMs))
   }
 
   stop(): void {
@@ -117,33 +109,36 @@ class StreamMessages implements Expiring {
     const stream = this.stream
     this.watched = false
     if (stream.destroyed || stream.closed) return
-    if (this.stalledSince !== 0 && stream.readableFlowing === false && stream.writableLength > 0) {
-      // Its answers have waited the limit for a client that does not take them: the response
-      // headers are out, so a reset (the client sees CANCELLED).
-      const due = this.stalledSince + this.limit.timeoutMs
-      if (now >= due) return void stream.close(constants.NGHTTP2_CANCEL)
-      // Not read meanwhile: a message half in waits with it; an answered call is seen to then.
-      this.due = due
-      return this.watch()
+    const limit = this.limit.timeoutMs
+    // An answer has waited the limit: the client takes none. Its response headers are out, so
+    // a reset (the client sees CANCELLED).
+    if (stream.writableLength > 0 && now >= this.wroteAt + limit) return void stream.close(constants.NGHTTP2_CANCEL)
+    if (stream.writableEnded) {
+      // Answered: closed once the answer is whole (a status alone is once queued) and, after
+      // 'finish', the limit has passed; a message half in is not wanted any more.
+      this.messageDue = 0
+      if (trailersOnly(stream) || (this.answeredDue !== 0 && now >= this.answeredDue)) return closeAnswered(stream)
+    } else if (this.messageDue !== 0 && now >= this.messageDue) {
+      // Not read meanwhile: the message gets its time anew once reading resumes.
+      if (stream.readableFlowing === false) this.messageDue = now + limit
+      else if (stream.headersSent) return void stream.close(constants.NGHTTP2_CANCEL)
+      else {
+        answerTooSlow(stream, this.limit)
+        return closeAnswered(stream)
+      }
     }
-    // Answered: closed once the answer is whole; a timer armed before 'finish' leaves it to answered().
-    if (stream.writableEnded) return void ((this.finished || trailersOnly(stream)) && closeAnswered(stream))
-    const halfIn = this.prefix > 0 || this.remaining > 0
-    if (stream.readableFlowing === false) {
-      // Not read meanwhile: a message half in gets its time anew once reading resumes.
-      if (!halfIn) return
-      this.due = now + this.limit.timeoutMs
-      return this.watch()
-    }
-    if (!halfIn) return // watched only while its answers waited, and the client took them
-    if (stream.headersSent) return void stream.close(constants.NGHTTP2_CANCEL)
-    answerTooSlow(stream, this.limit)
-    closeAnswered(stream)
+    let next = Infinity
+    if (this.messageDue !== 0) next = this.messageDue
+    if (this.answeredDue > now && this.answeredDue < next) next = this.answeredDue
+    if (stream.writableLength > 0 && this.wroteAt + limit < next) next = this.wroteAt + limit
+    if (next !== Infinity) this.watch(next)
   }
 
-  private watch(): void {
+  /** Into the sweep for `at`, unless in it already: then for a time no later (all are now + the limit when set). */
+  private watch(at: number): void {
     if (this.watched) return
     this.watched = true
+    this.due = at
     reading.add(this)
   }
 }
@@ -162,7 +157,12 @@ const trailersOnly = (stream: ServerHttp2Stream): boolean => (stream.sentHeaders
 export function watchStreamMessages(stream: ServerHttp2Stream, limit: ReadLimit): void {
   if (stream.listenerCount('data') === 0) return
   const messages = new StreamMessages(stream, limit)
-  const stop = (): void => messages.stop()
+  // The one way to see an answer go out: grpc-js writes each through the stream's write.
+  const write = stream.write
+  stream.write = function (this: ServerHttp2Stream, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    messages.wrote()
+    return (write as (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean).call(this, chunk, encoding, callback)
+  } as ServerHttp2Stream['write']
   stream.on('data', (chunk: Buffer) => {
     // A throw here would escape grpc-js (it runs in node's stream flow) and end the process: a
     // fault of ours ends this call instead.
@@ -173,8 +173,7 @@ export function watchStreamMessages(stream: ServerHttp2Stream, limit: ReadLimit)
     }
   })
   stream.on('resume', () => messages.resumed())
-  stream.on('pause', () => messages.paused())
   stream.once('finish', () => messages.answered())
-  stream.once('end', stop)
-  stream.once('close', stop)
+  stream.once('end', () => messages.ended())
+  stream.once('close', () => messages.stop())
 }

@@ -12,7 +12,7 @@ export class FakeStream extends EventEmitter {
   /** As node's: undefined until the stream answers. */
   sentHeaders: Record<string, unknown> | undefined = undefined
   writableEnded = false
-  /** Bytes written and not yet taken by the session: an answer waits while the client's flow-control window is used up. */
+  /** Bytes written and not yet sent: an answer waits there while the client's flow-control window is used up. */
   writableLength = 0
   readableFlowing: boolean | null = true
   state = { remoteClose: 0 }
@@ -22,6 +22,14 @@ export class FakeStream extends EventEmitter {
     this.sentHeaders = headers
     this.writableEnded = options.endStream === true
     this.sent.push(headers['grpc-status'])
+  }
+  /** An answer written: it waits until wentOut() (the client's window lets it go). */
+  write(chunk: Buffer): boolean {
+    this.writableLength += chunk.length
+    return true
+  }
+  wentOut(): void {
+    this.writableLength = 0
   }
   close(code: number = constants.NGHTTP2_NO_ERROR): void {
     this.closed = true

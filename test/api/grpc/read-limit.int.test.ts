@@ -112,16 +112,31 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     expect([answered.trailers['grpc-status'], answered.rstCode]).toEqual([undefined, constants.NGHTTP2_CANCEL])
   })
 
-  it('resets a stream of many messages whose client does not take its answers, once they have waited the limit', async () => {
-    const stream = session.request({ ':method': 'POST', ':path': '/specserve.v1.Gateway/PredictStream', 'content-type': 'application/grpc', te: 'trailers' })
-    // Never read: once the window it gave the server is full, its answers wait, and the server stops reading its messages.
-    stream.pause()
-    const answered = once(stream, 'response')
-    const closed = once(stream, 'close')
-    for (let i = 0; i < 3000; i++) stream.write(streamMessage)
-    const [headers] = (await answered) as [Record<string, unknown>]
-    await closed
-    expect([headers[':status'], stream.rstCode]).toEqual([200, constants.NGHTTP2_CANCEL])
+  it('resets a stream of many messages whose client does not take its answers, once one has waited the limit to go out', async () => {
+    // A client that sends on and never reads: its window fills, then so does the server's buffer, and the server stops reading it too.
+    // One with a small window that sends a few and half-closes: its answers wait, and the server has nothing left to read.
+    const small = connect(`http://${h.address}`, { settings: { initialWindowSize: 1024 } })
+    try {
+      for (const [client, messages, halfClose] of [[session, 3000, false], [small, 10, true]] as const) {
+        const opened = Date.now()
+        const stream = client.request({ ':method': 'POST', ':path': '/specserve.v1.Gateway/PredictStream', 'content-type': 'application/grpc', te: 'trailers' })
+        stream.pause() // never read
+        const answered = once(stream, 'response')
+        const closed = once(stream, 'close')
+        for (let i = 0; i < messages; i++) stream.write(streamMessage)
+        if (halfClose) stream.end()
+        const [headers] = (await answered) as [Record<string, unknown>]
+        await closed
+        expect([headers[':status'], stream.rstCode]).toEqual([200, constants.NGHTTP2_CANCEL])
+        expect(Date.now() - opened).toBeGreaterThanOrEqual(READ_LIMIT_MS)
+      }
+      // The same small window, read: each answer waits for room, briefly, and the call ends OK.
+      const read = await rawCall(small, '/specserve.v1.Gateway/PredictStream', new Array<Buffer>(50).fill(streamMessage))
+      expect([statusOf(read), read.rstCode]).toEqual([grpc.status.OK, constants.NGHTTP2_NO_ERROR])
+      expect(read.body.length).toBeGreaterThan(1024 * 4)
+    } finally {
+      small.close()
+    }
   })
 
   it('closes a stream of many messages that was answered (its deadline, a message over the size limit) whose client stays open, and leaves one grpc-js did not take to node', async () => {

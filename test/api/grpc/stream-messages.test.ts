@@ -1,7 +1,7 @@
 // The read limit on a stream of many messages: a message is timed from its first byte until
 // it is whole, wherever chunks split it; the time the server does not read the stream is not
-// the client's, unless it stopped because the client does not take its answers; a call
-// answered already whose client stays open is closed.
+// the client's; an answer that does not go out within the limit (the client takes none) ends
+// the stream; a call answered already whose client stays open is closed.
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import { describe, expect, it, vi } from 'vitest'
 import { readLimit } from '../../../src/api/grpc/read-limit.ts'
@@ -71,50 +71,47 @@ describe('the read limit on a stream of many messages', () => {
     await expectTimedOutAtLimit(stream)
   })
 
-  it('resets a stream whose answers wait the limit for a client that does not take them, counted from when reading stopped for them', async () => {
-    /** grpc-js stops reading the stream, an answer of `pending` bytes waiting to be taken. */
-    const pause = (stream: FakeStream, pending: number): void => {
-      stream.writableLength = pending
-      stream.readableFlowing = false
-      stream.emit('pause')
+  it('resets a stream one of whose answers has waited the limit to go out (its client takes none), whether it has half-closed or not', async () => {
+    for (const halfClosed of [false, true]) {
+      const stream = streamed()
+      stream.headersSent = true
+      stream.write(Buffer.alloc(79))
+      if (halfClosed) stream.emit('end')
+      await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+      expect(stream.sent).toEqual([])
+      await vi.advanceTimersByTimeAsync(1)
+      expect(stream.sent).toEqual([RESET])
     }
-    const stalled = streamed()
-    stalled.headersSent = true
-    pause(stalled, 79)
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect(stalled.sent).toEqual([])
-    await vi.advanceTimersByTimeAsync(1)
-    expect(stalled.sent).toEqual([RESET])
-    // A client that takes its answers, if slowly: reading resumes, and the next stop is timed from its own start.
-    const slow = streamed()
-    slow.headersSent = true
-    pause(slow, 79)
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    slow.readableFlowing = true
-    slow.writableLength = 0
-    slow.emit('resume')
-    pause(slow, 79)
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect(slow.sent).toEqual([])
-    await vi.advanceTimersByTimeAsync(1)
-    expect(slow.sent).toEqual([RESET])
-    // Reading stopped with no answer waiting (the handler holds messages): not the client's doing.
-    const holding = streamed()
-    pause(holding, 0)
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs * 3)
-    expect(holding.sent).toEqual([])
   })
 
-  it('resets a stalled stream with a message half in by its answers\' time, which the message\'s chunks do not stop', async () => {
+  it('keeps a stream whose client takes its answers, however slowly: each answer that goes out gives the next its own time', async () => {
+    const stream = streamed()
+    stream.headersSent = true
+    stream.write(Buffer.alloc(79))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    // It goes out (the client made room), and grpc-js writes the next.
+    stream.wentOut()
+    stream.write(Buffer.alloc(79))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    stream.wentOut()
+    // Nothing waits to go out: a quiet stream is not timed.
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs * 3)
+    expect(stream.sent).toEqual([])
+    // An answer that does not go out is timed from when it was written.
+    stream.write(Buffer.alloc(79))
+    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+    expect(stream.sent).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(stream.sent).toEqual([RESET])
+  })
+
+  it('resets a stream whose answer waits, though the server stopped reading a message half in (whose own time waits)', async () => {
     const stream = streamed()
     stream.headersSent = true
     stream.emit('data', Buffer.concat([message(3), prefix(10)]))
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs / 2)
-    stream.writableLength = 79
+    stream.write(Buffer.alloc(79))
     stream.readableFlowing = false
-    stream.emit('pause')
-    // A chunk node delivered as reading stopped completes the message: the stall is still timed.
-    stream.emit('data', Buffer.alloc(10))
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
     expect(stream.sent).toEqual([])
     await vi.advanceTimersByTimeAsync(1)
