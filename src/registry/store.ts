@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
-import { dirname, join, relative } from 'node:path'
+import { dirname, isAbsolute, join, relative, sep } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 
 export const VERSION_STATES = ['loading', 'serving', 'canary', 'ready', 'rejected', 'retired'] as const
@@ -83,6 +83,12 @@ const metaText = (meta: VersionMeta): string => `${JSON.stringify(meta, null, 2)
 const errorCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code
 
 /** Syncs a directory after a rename in it (best effort: some platforms refuse to fsync a directory). */
+/** Is `dir` `from` or inside it? (A name such as `..m` inside it is.) */
+function isWithin(from: string, dir: string): boolean {
+  const rel = relative(from, dir)
+  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)
+}
+
 function syncDirectorySync(dir: string): void {
   let fd: number | undefined
   try {
@@ -164,15 +170,18 @@ export class ModelDirectory {
    */
   removeCreated(ours: readonly number[]): void {
     for (const version of ours) rmSync(join(this.dir, String(version)), { recursive: true, force: true })
-    if (this.createdFrom === undefined) return
-    for (let dir = this.dir; !relative(this.createdFrom, dir).startsWith('..'); dir = dirname(dir)) {
+    const from = this.createdFrom
+    this.createdFrom = undefined
+    if (from === undefined) return
+    for (let dir = this.dir; isWithin(from, dir); dir = dirname(dir)) {
       try {
         rmdirSync(dir)
       } catch {
+        // Not empty: what an operator put there stays, and the removal of ours is made durable.
+        if (dir === this.dir) syncDirectorySync(dir)
         break
       }
     }
-    this.createdFrom = undefined
   }
 
   /** Removes one version's directory, model file and meta.json. */

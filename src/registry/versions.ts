@@ -61,14 +61,12 @@ export class ModelVersions {
 
   /**
    * Undoes what open() added to the repository, for a model opened by a reload that was not
-   * swapped in: the seed it imported into an empty directory, and the directory if it created
-   * it, unless an operator put something there meanwhile. What it repaired in a directory that
-   * held versions (a crash's leftovers) is what any start repairs.
+   * swapped in: the seed it imported, and the directory it created unless an operator put
+   * something there. What it repaired in a directory that held versions is what any start does.
    */
   discard(): void {
-    const { directory, seed } = this.created
-    if (directory) this.directory.removeCreated(seed ? [1] : [])
-    else if (seed) this.directory.removeVersion(1)
+    if (this.created.directory) this.directory.removeCreated(this.created.seed ? [1] : [])
+    else if (this.created.seed) this.directory.removeVersion(1)
     this.created = { directory: false, seed: false }
   }
 

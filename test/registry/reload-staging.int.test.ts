@@ -1,8 +1,8 @@
 // A config reload that is refused leaves the registry and its repository as they were: a
-// repository model it added is neither listed nor on disk, but for what an operator copied
-// into its directory meanwhile (an upload for it made meanwhile
+// repository model it added is neither listed nor on disk (an upload for it made meanwhile
 // waits, also through a next reload adding it again, and is answered 404; a model-stream
-// record replaying its seed is a duplicate), and the gate it ran under its own validation
+// record replaying its seed is a duplicate; a version an operator copied into its new
+// directory stays), and the gate it ran under its own validation
 // is not written over any version's report. Once a
 // reload that adds a repository model is swapped in, that model's version is recorded serving,
 // as at a start, and a disk failing then is logged, not a failed reload. A repository model's

@@ -12,6 +12,23 @@ beforeEach(() => {
 })
 
 describe('repository writes', () => {
+  it('takes back the directories it created for a model, also one whose name begins with two dots, and keeps what was put there', () => {
+    // The repository created too (one level, or two), as on a first run.
+    for (const [repository, name] of [[join(repo, 'repo'), '..m'], [join(repo, 'store', 'repo'), '..m'], [join(repo, 'repo'), 'm']] as const) {
+      const directory = new ModelDirectory(repository, name)
+      expect(directory.open()).toBe(true)
+      directory.removeCreated([])
+      expect(readdirSync(repo)).toEqual([])
+    }
+    const kept = new ModelDirectory(join(repo, 'repo'), '..m')
+    kept.open()
+    const bytes = Buffer.from('seed')
+    kept.storeSync(bytes, newMeta(1, bytes, 'seed', null))
+    mkdirSync(join(kept.dir, '2'))
+    kept.removeCreated([1])
+    expect(readdirSync(kept.dir)).toEqual(['2'])
+  })
+
   it('a meta.json write that fails leaves no temporary file behind', () => {
     const dir = join(repo, 'm', '1')
     // The rename cannot replace a directory: the write fails after its temporary file was written.
