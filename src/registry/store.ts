@@ -82,13 +82,13 @@ export async function sha256HexYielding(bytes: Uint8Array): Promise<string> {
 const metaText = (meta: VersionMeta): string => `${JSON.stringify(meta, null, 2)}\n`
 const errorCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code
 
-/** Syncs a directory after a rename in it (best effort: some platforms refuse to fsync a directory). */
 /** Is `dir` `from` or inside it? (A name such as `..m` inside it is.) */
 function isWithin(from: string, dir: string): boolean {
   const rel = relative(from, dir)
   return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)
 }
 
+/** Syncs a directory after a rename in it (best effort: some platforms refuse to fsync a directory). */
 function syncDirectorySync(dir: string): void {
   let fd: number | undefined
   try {
@@ -165,23 +165,23 @@ export class ModelDirectory {
 
   /**
    * Takes back a directory open() created: the versions given (ours), then the directory and
-   * the parents open() created for it, each only while empty (rmdir refuses one that is not).
-   * What an operator put there meanwhile stays, and the directories holding it.
+   * the parents open() created for it, each only while empty: what an operator put there stays,
+   * and the directories holding it. The one the walk stops at lost an entry: synced.
    */
   removeCreated(ours: readonly number[]): void {
     for (const version of ours) rmSync(join(this.dir, String(version)), { recursive: true, force: true })
     const from = this.createdFrom
     this.createdFrom = undefined
     if (from === undefined) return
-    for (let dir = this.dir; isWithin(from, dir); dir = dirname(dir)) {
+    let dir = this.dir
+    for (; isWithin(from, dir); dir = dirname(dir)) {
       try {
         rmdirSync(dir)
-      } catch {
-        // Not empty: what an operator put there stays, and the removal of ours is made durable.
-        if (dir === this.dir) syncDirectorySync(dir)
-        break
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') break // not empty
       }
     }
+    syncDirectorySync(dir)
   }
 
   /** Removes one version's directory, model file and meta.json. */

@@ -1,5 +1,5 @@
 // The repository's writes: what a failed write or a crash leaves behind is cleaned away.
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { ModelDirectory, writeAtomically } from '../../src/registry/store.ts'
@@ -27,6 +27,12 @@ describe('repository writes', () => {
     mkdirSync(join(kept.dir, '2'))
     kept.removeCreated([1])
     expect(readdirSync(kept.dir)).toEqual(['2'])
+    // Removed by someone else first: the parents it created go all the same.
+    const gone = new ModelDirectory(join(repo, 'other', 'repo'), 'm')
+    gone.open()
+    rmSync(gone.dir, { recursive: true })
+    gone.removeCreated([])
+    expect(readdirSync(repo)).toEqual(['repo'])
   })
 
   it('a meta.json write that fails leaves no temporary file behind', () => {

@@ -8,10 +8,11 @@
 // the client does not take its answers, and the message's time starts again when reading does.
 //
 // The answers have the same limit: grpc-js writes them one at a time, each once the one before
-// it has left, which takes the client's flow-control window. An answer still waiting the limit
-// after it was written means the client takes none, and the stream is reset; else a client
-// that stops reading (having half-closed, or not) would hold the stream, and what the server
-// buffered for it, for as long as it likes.
+// it has gone, which takes room in the client's flow-control window. An answer not all gone
+// the limit after it was written (or a status, after the last answer) means the client does not
+// take them, or too slowly, and the stream is reset; else a client that stops reading (having
+// half-closed, or not) would hold the stream, and what the server buffered for it, for as long
+// as it likes.
 //
 // A call cut before anything was answered gets the status as a call with one message does
 // (DEADLINE_EXCEEDED, `REQUEST_TIMEOUT`); one with answers sent can no longer get trailers
@@ -96,7 +97,7 @@ class StreamMessages implements Expiring {
   /** The call is answered, all of it written: a client still open has the limit's time to go. */
   answered(): void {
     const stream = this.stream
-    if (stream.closed || stream.destroyed || stream.state.remoteClose) return
+    if (stream.closed || stream.destroyed) return
     this.watch((this.answeredDue = Date.now() + this.limit.timeoutMs))
   }
 
@@ -110,14 +111,19 @@ class StreamMessages implements Expiring {
     this.watched = false
     if (stream.destroyed || stream.closed) return
     const limit = this.limit.timeoutMs
-    // An answer has waited the limit: the client takes none. Its response headers are out, so
-    // a reset (the client sees CANCELLED).
+    // An answer has not all gone within the limit: the client does not take it. Its response
+    // headers are out, so a reset (the client sees CANCELLED).
     if (stream.writableLength > 0 && now >= this.wroteAt + limit) return void stream.close(constants.NGHTTP2_CANCEL)
     if (stream.writableEnded) {
       // Answered: closed once the answer is whole (a status alone is once queued) and, after
       // 'finish', the limit has passed; a message half in is not wanted any more.
       this.messageDue = 0
-      if (trailersOnly(stream) || (this.answeredDue !== 0 && now >= this.answeredDue)) return closeAnswered(stream)
+      if (trailersOnly(stream)) return closeAnswered(stream)
+      if (this.answeredDue !== 0 && now >= this.answeredDue) {
+        // A client that half-closed would have closed the stream by taking the trailers: they
+        // wait behind the last data, for a window the client does not give. A reset.
+        return void (stream.state.remoteClose ? stream.close(constants.NGHTTP2_CANCEL) : closeAnswered(stream))
+      }
     } else if (this.messageDue !== 0 && now >= this.messageDue) {
       // Not read meanwhile: the message gets its time anew once reading resumes.
       if (stream.readableFlowing === false) this.messageDue = now + limit
