@@ -42,7 +42,6 @@ export interface VersionMeta {
   readonly rollout?: { readonly decision: 'promoted' | 'rolled_back'; readonly at: string; readonly evidence: Readonly<Record<string, number | null>> } | null
 }
 
-
 export const MODEL_FILE = 'model.onnx'
 const META_FILE = 'meta.json'
 /** Versions being stored: renamed to their number once complete; left over by a crash, removed at open. */
@@ -88,14 +87,15 @@ function isWithin(from: string, dir: string): boolean {
   return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)
 }
 
-/** Syncs a directory after a rename in it (best effort: some platforms refuse to fsync a directory). */
-function syncDirectorySync(dir: string): void {
+/** Syncs a directory after a rename in it (best effort: some platforms refuse to). `beyondOurs`: a parent that may be gone, or not the gateway's to open. */
+function syncDirectorySync(dir: string, beyondOurs = false): void {
   let fd: number | undefined
   try {
     fd = openSync(dir, 'r')
     fsyncSync(fd)
   } catch (err) {
-    if (!DIRECTORY_SYNC_REFUSED.has(errorCode(err) ?? '')) throw err
+    const code = errorCode(err) ?? ''
+    if (!DIRECTORY_SYNC_REFUSED.has(code) && !(beyondOurs && (code === 'ENOENT' || code === 'EACCES'))) throw err
   } finally {
     if (fd !== undefined) closeSync(fd)
   }
@@ -166,7 +166,7 @@ export class ModelDirectory {
   /**
    * Takes back a directory open() created: the versions given (ours), then the directory and
    * the parents open() created for it, each only while empty: what an operator put there stays,
-   * and the directories holding it. The one the walk stops at lost an entry: synced.
+   * and the directories holding it. The one the walk stops at (it may have lost an entry) is synced.
    */
   removeCreated(ours: readonly number[]): void {
     for (const version of ours) rmSync(join(this.dir, String(version)), { recursive: true, force: true })
@@ -178,10 +178,10 @@ export class ModelDirectory {
       try {
         rmdirSync(dir)
       } catch (err) {
-        if (errorCode(err) !== 'ENOENT') break // not empty
+        if (errorCode(err) !== 'ENOENT') break // not empty (or not ours to remove)
       }
     }
-    syncDirectorySync(dir)
+    syncDirectorySync(dir, true)
   }
 
   /** Removes one version's directory, model file and meta.json. */

@@ -9,7 +9,7 @@
 //
 // The answers have the same limit: grpc-js writes them one at a time, each once the one before
 // it has gone, which takes room in the client's flow-control window. An answer not all gone
-// the limit after it was written (or a status, after the last answer) means the client does not
+// the limit after it was written (or a status, after the call's end) means the client does not
 // take them, or too slowly, and the stream is reset; else a client that stops reading (having
 // half-closed, or not) would hold the stream, and what the server buffered for it, for as long
 // as it likes.
@@ -42,7 +42,7 @@ class StreamMessages implements Expiring {
   private remaining = 0
   /** When the message half in must be whole; 0 when none is. */
   private messageDue = 0
-  /** When a call answered (its answer all written, 'finish') whose client is still open is closed; 0 before. */
+  /** When a call answered (its answer all written, 'finish') is closed if still open; 0 before. */
   private answeredDue = 0
   /** When the last answer was written: the one before it had left by then. */
   private wroteAt = 0
@@ -94,7 +94,7 @@ class StreamMessages implements Expiring {
     this.messageDue = 0
   }
 
-  /** The call is answered, all of it written: a client still open has the limit's time to go. */
+  /** The call is answered, all of it written: its client has the limit's time to take the status and close, or be closed. */
   answered(): void {
     const stream = this.stream
     if (stream.closed || stream.destroyed) return
@@ -120,9 +120,9 @@ class StreamMessages implements Expiring {
       this.messageDue = 0
       if (trailersOnly(stream)) return closeAnswered(stream)
       if (this.answeredDue !== 0 && now >= this.answeredDue) {
-        // A client that half-closed would have closed the stream by taking the trailers: they
-        // wait behind the last data, for a window the client does not give. A reset.
-        return void (stream.state.remoteClose ? stream.close(constants.NGHTTP2_CANCEL) : closeAnswered(stream))
+        // Its status has not gone out: it waits behind the last data, for room in a window the
+        // client does not give. Without a status, a reset (CANCELLED) is what the client can read.
+        return void (stream.sentTrailers === undefined ? stream.close(constants.NGHTTP2_CANCEL) : closeAnswered(stream))
       }
     } else if (this.messageDue !== 0 && now >= this.messageDue) {
       // Not read meanwhile: the message gets its time anew once reading resumes.

@@ -11,6 +11,8 @@ export class FakeStream extends EventEmitter {
   headersSent = false
   /** As node's: undefined until the stream answers. */
   sentHeaders: Record<string, unknown> | undefined = undefined
+  /** As node's: undefined until grpc-js sends the status after data (trailers). */
+  sentTrailers: Record<string, unknown> | undefined = undefined
   writableEnded = false
   /** Bytes written and not yet sent: an answer waits there while the client's flow-control window is used up. */
   writableLength = 0

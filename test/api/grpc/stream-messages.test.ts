@@ -118,7 +118,7 @@ describe('the read limit on a stream of many messages', () => {
     expect(stream.sent).toEqual([RESET])
   })
 
-  it('resets a stream already answering; closes one answered when its client still sends, or by the limit when it sends nothing more or its status has not gone', async () => {
+  it('resets a stream already answering; closes one answered when its client still sends, or by the limit, and resets one whose status has not gone out by then', async () => {
     const answering = streamed()
     answering.headersSent = true
     answering.emit('data', Buffer.concat([message(3), prefix(10)]))
@@ -127,23 +127,37 @@ describe('the read limit on a stream of many messages', () => {
     Object.assign(sending, { headersSent: true, writableEnded: true, sentHeaders: { 'grpc-status': '8' } })
     sending.emit('data', message(3))
     expect(sending.sent).toEqual(['closed'])
-    // Answered with data and trailers to come after it: closing now could cut them; closed by the limit.
+    // Answered with data, then its status (trailers): closing before 'finish' could cut them;
+    // closed by the limit after it, whether the client still sends or not.
+    const status = { headersSent: true, writableEnded: true, sentHeaders: { ':status': 200 }, sentTrailers: { 'grpc-status': '0' } }
     const trailing = streamed()
-    Object.assign(trailing, { headersSent: true, writableEnded: true, sentHeaders: { ':status': 200 } })
+    Object.assign(trailing, status)
     trailing.emit('finish')
     trailing.emit('data', message(3))
     const silent = streamed()
-    Object.assign(silent, { headersSent: true, writableEnded: true })
+    Object.assign(silent, status)
     silent.emit('finish')
-    // Its client half-closed: the stream closes once the status goes out; one still open the
-    // limit after the last answer has it waiting behind data the client does not take: reset.
+    // Its status has not gone out the limit after 'finish' (it waits behind data the client does
+    // not take), half-closed or not: reset, as a client can read no status.
+    const stuck = streamed()
+    Object.assign(stuck, { ...status, sentTrailers: undefined })
+    stuck.emit('finish')
     const halfClosed = streamed()
-    Object.assign(halfClosed, { headersSent: true, writableEnded: true, sentHeaders: { ':status': 200 }, state: { remoteClose: 1 } })
+    Object.assign(halfClosed, { ...status, sentTrailers: undefined, state: { remoteClose: 1 } })
     halfClosed.emit('finish')
+    // Half-closed, and answered: closed by the protocol once the status goes (a status alone, at once).
+    const done = streamed()
+    Object.assign(done, { ...status, state: { remoteClose: 1 } })
+    done.emit('finish')
+    done.closed = true
+    const statusOnly = streamed()
+    Object.assign(statusOnly, { headersSent: true, writableEnded: true, sentHeaders: { 'grpc-status': '0' }, state: { remoteClose: 1 } })
+    statusOnly.emit('finish')
+    const all = [answering, trailing, silent, stuck, halfClosed, done, statusOnly]
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect([answering.sent, trailing.sent, silent.sent]).toEqual([[], [], []])
+    expect(all.map((s) => s.sent)).toEqual([[], [], [], [], [], [], []])
     await vi.advanceTimersByTimeAsync(1)
-    expect([answering.sent, trailing.sent, silent.sent, halfClosed.sent]).toEqual([[RESET], ['closed'], ['closed'], [RESET]])
+    expect(all.map((s) => s.sent)).toEqual([[RESET], ['closed'], ['closed'], [RESET], [RESET], [], ['closed']])
   })
 
   it('does not close an answer before it is whole when a message timed before it comes due', async () => {
@@ -154,6 +168,7 @@ describe('the read limit on a stream of many messages', () => {
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs * 2)
     expect(stream.sent).toEqual([])
     stream.emit('finish')
+    stream.sentTrailers = { 'grpc-status': '4' }
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs)
     expect(stream.sent).toEqual(['closed'])
   })
