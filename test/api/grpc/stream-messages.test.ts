@@ -31,6 +31,17 @@ async function expectTimedOutAtLimit(stream: FakeStream): Promise<void> {
   expect(stream.sent).toEqual(['4', 'closed'])
 }
 
+/** Left alone until the limit, then reset (RST_STREAM CANCEL: answers were sent, so no status can follow). */
+async function expectResetAtLimit(stream: FakeStream): Promise<void> {
+  await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
+  expect(stream.sent).toEqual([])
+  await vi.advanceTimersByTimeAsync(1)
+  expect(stream.sent).toEqual([RESET])
+}
+
+/** An answer grpc-js writes: it waits until the client's window lets it go (wentOut()). */
+const answer = (): Buffer => Buffer.alloc(79)
+
 describe('the read limit on a stream of many messages', () => {
   it('times a message from its first byte until it is whole, across chunks and prefixes split anywhere', async () => {
     const stream = streamed()
@@ -75,34 +86,28 @@ describe('the read limit on a stream of many messages', () => {
     for (const halfClosed of [false, true]) {
       const stream = streamed()
       stream.headersSent = true
-      stream.write(Buffer.alloc(79))
+      stream.write(answer())
       if (halfClosed) stream.emit('end')
-      await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-      expect(stream.sent).toEqual([])
-      await vi.advanceTimersByTimeAsync(1)
-      expect(stream.sent).toEqual([RESET])
+      await expectResetAtLimit(stream)
     }
   })
 
   it('keeps a stream whose client takes its answers, however slowly: each answer that goes out gives the next its own time', async () => {
     const stream = streamed()
     stream.headersSent = true
-    stream.write(Buffer.alloc(79))
+    stream.write(answer())
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
     // It goes out (the client made room), and grpc-js writes the next.
     stream.wentOut()
-    stream.write(Buffer.alloc(79))
+    stream.write(answer())
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
     stream.wentOut()
     // Nothing waits to go out: a quiet stream is not timed.
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs * 3)
     expect(stream.sent).toEqual([])
     // An answer that does not go out is timed from when it was written.
-    stream.write(Buffer.alloc(79))
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect(stream.sent).toEqual([])
-    await vi.advanceTimersByTimeAsync(1)
-    expect(stream.sent).toEqual([RESET])
+    stream.write(answer())
+    await expectResetAtLimit(stream)
   })
 
   it('resets a stream whose answer waits, though the server stopped reading a message half in (whose own time waits)', async () => {
@@ -110,12 +115,9 @@ describe('the read limit on a stream of many messages', () => {
     stream.headersSent = true
     stream.emit('data', Buffer.concat([message(3), prefix(10)]))
     await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs / 2)
-    stream.write(Buffer.alloc(79))
+    stream.write(answer())
     stream.readableFlowing = false
-    await vi.advanceTimersByTimeAsync(LIMIT.timeoutMs - 1)
-    expect(stream.sent).toEqual([])
-    await vi.advanceTimersByTimeAsync(1)
-    expect(stream.sent).toEqual([RESET])
+    await expectResetAtLimit(stream)
   })
 
   it('resets a stream already answering; closes one answered when its client still sends, or by the limit, and resets one whose status has not gone out by then', async () => {
