@@ -76,7 +76,7 @@ class StreamMessages implements Expiring {
     }
     if (this.prefix === 0 && this.remaining === 0) this.messageDue = 0
     // The message left half in began in this chunk (after others, maybe): its time starts now.
-    else if (begun || this.messageDue === 0) this.watch((this.messageDue = Date.now() + this.limit.timeoutMs))
+    else if (begun) this.watch((this.messageDue = Date.now() + this.limit.timeoutMs))
   }
 
   /** The server reads the stream again (grpc-js had stopped): a message half in gets its time anew. */
