@@ -5,7 +5,7 @@
 import type { GatewayConfig } from './config/load.ts'
 import type { ConfigIssue } from './config/yaml.ts'
 import type { Executor } from './executors/types.ts'
-import type { ModelRuntime } from './gateway.ts'
+import type { ModelRuntime } from './model-runtimes.ts'
 import type { VersionSource } from './reload/version-source.ts'
 import { buildEnsemble, type EnsembleRuntime } from './starter/ensemble.ts'
 import type { RunScope } from './starter/run-hooks.ts'

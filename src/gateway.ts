@@ -1,13 +1,12 @@
 // The composition root: config → executors → ensembles → starter. Frontends (REST, gRPC,
 // Kafka) hold a Gateway and translate wire formats; they hold no strategy logic.
 import { randomUUID } from 'node:crypto'
-import type { GatewayConfig, ModelConfig } from './config/load.ts'
+import type { GatewayConfig } from './config/load.ts'
 import { ConfigError, type ConfigIssue } from './config/yaml.ts'
 import { GatewayError } from './errors.ts'
-import { getExecutorKind } from './executors/registry.ts'
-import type { Executor, ExecutorEnv, SharedResource } from './executors/types.ts'
+import type { SharedResource } from './executors/types.ts'
 import { StateBuilder, type GatewayState } from './gateway-state.ts'
-import { CanaryExecutor } from './registry/canary.ts'
+import { ModelRuntimes, type ModelRuntime } from './model-runtimes.ts'
 import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
 import { Retirement } from './reload/retire.ts'
 import type { VersionPin, VersionSource } from './reload/version-source.ts'
@@ -18,16 +17,7 @@ import type { RunHooks } from './starter/run-hooks.ts'
 import { Run } from './starter/run.ts'
 import { SerialQueue } from './serial-queue.ts'
 import { quote } from './tensor/index.ts'
-import { ModelStats } from './starter/stats.ts'
 import type { Component, PredictRequest, PredictResult } from './types.ts'
-
-export interface ModelRuntime {
-  readonly model: ModelConfig
-  readonly executor: Executor
-  readonly stats: ModelStats
-  /** Identity of the entry and its files: an unchanged model survives a reload as is. */
-  readonly fingerprint: string
-}
 
 export class Gateway {
   readonly hooks: RunHooks = {}
@@ -37,8 +27,6 @@ export class Gateway {
   readonly admission = new Admission(() => this.current.config.server.max_in_flight)
   /** Attached parts by dotted path (`output.kafka`): /readyz detail and metrics; never affect readiness. */
   readonly components = new Map<string, Component>()
-  /** What executor kinds share between their models (the ONNX worker pool), by key. */
-  readonly resources = new Map<string, SharedResource>()
   private loading: Promise<void> | undefined
   /** Settles once the first load has ended (ready, failed) or the gateway closed: see loadEnded(). */
   private endLoad!: () => void
@@ -53,23 +41,16 @@ export class Gateway {
   private readonly retirement = new Retirement<ModelRuntime>()
   /** One reload, swap or trial at a time, each reading the config and versions when it runs. */
   private readonly reloading = new SerialQueue()
-  private readonly env: ExecutorEnv
+  /** Makes each model's runtime; owns what their executors share. */
+  private readonly runtimes: ModelRuntimes
   private readonly versions: VersionSource | undefined
 
   constructor(config: GatewayConfig, options: { readonly versions?: VersionSource } = {}) {
     this.versions = options.versions
     this.builder = new StateBuilder(this.versions)
     if (this.versions) config = this.versions.resolve(config)
-    // Shared resources are sized once, from the first config: a reload cannot resize them.
-    this.env = {
-      executors: config.executors,
-      shared: <R extends SharedResource>(key: string, create: () => R): R => {
-        let resource = this.resources.get(key) as R | undefined
-        if (!resource) this.resources.set(key, (resource = create()))
-        return resource
-      },
-    }
-    const { models } = planModels(new Map<string, ModelRuntime>(), config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
+    this.runtimes = new ModelRuntimes(config)
+    const { models } = planModels(new Map<string, ModelRuntime>(), config, this.runtimes.create, this.runtimes.discard)
     this.current = { config, models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
     this.startedWith = config
   }
@@ -87,18 +68,9 @@ export class Gateway {
     return this.current.ensembles
   }
 
-  /** Runtimes made for a config that never came to be (a later model's create threw): closed. */
-  private readonly discard = (created: readonly ModelRuntime[]): void => {
-    void Promise.allSettled(created.map((m) => m.executor.close()))
-  }
-
-  private createRuntime(model: ModelConfig, fingerprint: string): ModelRuntime {
-    const kind = getExecutorKind(model.kind)
-    if (!kind) throw new Error(`unknown executor kind ${model.kind}`) // parseConfig already rejected it
-    const stable = kind.create(model.name, model.spec as never, this.env)
-    // A canary rollout: the registry's second version beside the serving one.
-    const executor = model.canary ? new CanaryExecutor(stable, kind.create(model.name, model.canary.spec as never, this.env), model.canary) : stable
-    return { model, executor, stats: new ModelStats(), fingerprint }
+  /** What executor kinds share between their models (the ONNX worker pool), by key. */
+  get resources(): ReadonlyMap<string, SharedResource> {
+    return this.runtimes.resources
   }
 
   get ready(): boolean {
@@ -135,7 +107,7 @@ export class Gateway {
     // A repository model whose chosen version fails at start falls back to an earlier one that passed.
     while (issues.length && this.versions?.fallback?.(issues)) {
       const config = this.versions.resolve(this.current.config)
-      const plan = planModels(this.current.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
+      const plan = planModels(this.current.models, config, this.runtimes.create, this.runtimes.discard)
       await Promise.allSettled(plan.retired.map((m) => m.executor.close()))
       this.current = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
       issues = await this.builder.build(this.current)
@@ -207,7 +179,7 @@ export class Gateway {
     if (this.state !== 'ready') throw this.cannotReload()
     const config = this.resolved(requested, pin)
     const old = this.current
-    const plan = planModels(old.models, config, (model, fingerprint) => this.createRuntime(model, fingerprint), this.discard)
+    const plan = planModels(old.models, config, this.runtimes.create, this.runtimes.discard)
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
     const issues = await this.builder.build(next, old).catch(async (err: unknown) => {
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close())) // they hold workers or connections
@@ -307,7 +279,7 @@ export class Gateway {
     this.state = 'closed'
     this.endLoad()
     await Promise.allSettled([...this.models.values(), ...this.retirement.takeAll()].map((m) => m.executor.close()))
-    await Promise.allSettled([...this.resources.values()].map((r) => r.close()))
+    await this.runtimes.close()
   }
 }
 

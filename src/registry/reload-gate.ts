@@ -1,7 +1,7 @@
 // The gate of a load or reload: each repository model it loads is judged on the executor the
 // load built, before anything is swapped in. A failed gate refuses the load, with the reason.
 import type { ConfigIssue } from '../config/yaml.ts'
-import type { ModelRuntime } from '../gateway.ts'
+import type { ModelRuntime } from '../model-runtimes.ts'
 import { CanaryExecutor } from './canary.ts'
 import { runGate } from './gate.ts'
 import { repositorySettings } from './resolve.ts'

@@ -1,7 +1,7 @@
 // The gateway's view of src/registry: who picks the file each repository model serves.
 import type { GatewayConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
-import type { ModelRuntime } from '../gateway.ts'
+import type { ModelRuntime } from '../model-runtimes.ts'
 
 /** What a reload pins a repository model to: one version, or a canary beside the stable one. */
 export type VersionPin = number | { readonly stable: number; readonly canary: number }
