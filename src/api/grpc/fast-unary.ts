@@ -46,6 +46,13 @@ const Status = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPL
 
 const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/
 const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 }
+/**
+ * The longest timeout grpc-js reads as it is: it takes a timeout's milliseconds `| 0`, so one
+ * past 2^31 - 1 ms (24.8 days; grpc-go writes a 30-day deadline as `2592000S`) wraps negative
+ * and the call fails at once with DEADLINE_EXCEEDED. Calls it serves get at most this.
+ */
+const GRPC_JS_MAX_TIMEOUT = '596H'
+const GRPC_JS_MAX_TIMEOUT_MS = 596 * 3_600_000
 
 const OK_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' }
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' }
@@ -70,6 +77,7 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       const deadline = method === undefined ? undefined : plainCallDeadline(headers, now)
       const readBy = now + limits.read.timeoutMs
       if (deadline === undefined) {
+        if (headers['grpc-timeout'] !== undefined && (timeoutMs(headers) ?? 0) > GRPC_JS_MAX_TIMEOUT_MS) headers['grpc-timeout'] = GRPC_JS_MAX_TIMEOUT
         const streaming = limits.streaming.has(path)
         if (!streaming) watchGrpcJsRead(stream, readBy, limits.read)
         original.call(this, extra, stream, headers)
@@ -89,11 +97,16 @@ function plainCallDeadline(headers: IncomingHttpHeaders, now: number): number | 
   if (typeof type !== 'string' || !type.startsWith('application/grpc')) return undefined
   const encoding = headers['grpc-encoding']
   if (encoding !== undefined && encoding !== 'identity') return undefined
-  const timeout = headers['grpc-timeout']
-  if (timeout === undefined) return Infinity
-  const match = DEADLINE.exec(String(timeout))
+  if (headers['grpc-timeout'] === undefined) return Infinity
+  const ms = timeoutMs(headers)
   // grpc-js answers a malformed grpc-timeout (INTERNAL) itself.
-  return match ? now + ((Number(match[1]) * (UNIT_MS[match[2] as string] as number)) | 0) : undefined
+  return ms === undefined ? undefined : now + ms
+}
+
+/** The call's grpc-timeout in milliseconds, however long; undefined when malformed. */
+function timeoutMs(headers: IncomingHttpHeaders): number | undefined {
+  const match = DEADLINE.exec(String(headers['grpc-timeout']))
+  return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined
 }
 
 const ignore = (): void => {}

@@ -58,6 +58,16 @@ describe('the fast unary path', () => {
     }
   })
 
+  it('takes a deadline past 2^31 ms (grpc-go writes 30 days as 2592000S) as the long deadline it is, on this path and through grpc-js', async () => {
+    for (const timeout of ['2592000S', '99999999H']) {
+      const fast = await call('/specserve.v1.Gateway/Predict', [frame(predictBytes)], { 'grpc-timeout': timeout })
+      expect([statusOf(fast), messageOf(fast)]).toEqual([grpc.status.OK, 'OK'])
+      // Compressed: grpc-js's to serve, which would wrap such a timeout to a negative one.
+      const viaGrpcJs = await call('/specserve.v1.Gateway/Predict', [frame(gzipSync(predictBytes), true)], { 'grpc-encoding': 'gzip', 'grpc-timeout': timeout })
+      expect(statusOf(viaGrpcJs)).toBe(grpc.status.OK)
+    }
+  })
+
   it('reads a message split over many DATA frames', async () => {
     const whole = frame(predictBytes)
     const pieces = [whole.subarray(0, 2), whole.subarray(2, 7), whole.subarray(7, 40), whole.subarray(40)]
