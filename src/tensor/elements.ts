@@ -32,7 +32,8 @@ export function decodeElements(values: ArrayLike<unknown>, datatype: DataType, f
       const out = new Array<string>(n)
       for (let i = 0; i < n; i++) {
         const v = values[i]
-        if (typeof v === 'string') out[i] = v
+        // A lone surrogate (JSON's "\ud800") has no UTF-8: it would reach the model as U+FFFD.
+        if (typeof v === 'string') out[i] = v.isWellFormed() ? v : fail(failure, name, `BYTES element ${i} holds an unpaired surrogate: not text UTF-8 can carry`)
         else if (v instanceof Uint8Array) out[i] = isUtf8(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8') : notText(failure, name, i)
         else bad(i, 'not a string')
       }

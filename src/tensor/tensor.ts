@@ -64,6 +64,9 @@ export function elementCount(shape: readonly number[]): number {
   return n
 }
 
+/** A dimension as a string (proto3 JSON writes int64 so): decimal digits only, not `0x1e`, `1e1`, ` 30 ` or ``. */
+const DECIMAL_DIMENSION = /^\d{1,16}$/
+
 /** A wire shape as dimensions: non-negative safe integers (numbers or decimal strings), at most MAX_RANK. */
 export function readShape(shape: readonly unknown[], failure: Failure, name: string): number[] {
   if (shape.length > MAX_RANK) fail(failure, name, `shape has ${shape.length} dimensions, more than ${MAX_RANK}`)
@@ -71,7 +74,7 @@ export function readShape(shape: readonly unknown[], failure: Failure, name: str
   for (let i = 0; i < shape.length; i++) {
     const v = shape[i]
     // The type first: Number() of an array is its String(), which recurses through any nesting.
-    const d = typeof v === 'number' || typeof v === 'string' || typeof v === 'bigint' ? Number(v) : Number.NaN
+    const d = typeof v === 'number' || typeof v === 'bigint' ? Number(v) : typeof v === 'string' && DECIMAL_DIMENSION.test(v) ? Number(v) : Number.NaN
     if (!Number.isSafeInteger(d) || d < 0) fail(failure, name, `shape must be non-negative integers, got ${formatShape(shape)}`)
     dims[i] = d
   }

@@ -1,9 +1,10 @@
 // The native predict request, whatever carries it (a REST body, a Kafka stream message):
 // `{ "inputs": { "<input>": <nested array> | {shape, datatype, data} }, "budget_ms"?: n, "id"?: s }`.
 // gRPC's specserve.v1 messages reach the same PredictRequest through their own codec.
+import { isUtf8 } from 'node:buffer'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
-import { inputSpec } from '../../starter/ensemble.ts'
+import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { describe, tensorFromJson, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictRequest } from '../../types.ts'
 
@@ -17,13 +18,15 @@ export interface PredictExtras {
 
 /** A native predict body for `ensemble` as a PredictRequest; request errors throw GatewayError. */
 export function readPredict(gateway: Gateway, ensemble: string, body: unknown, extras: PredictExtras = {}): PredictRequest {
+  // In the order every frontend reads a request: the ensemble, the body, the id, the inputs, the budget.
+  const ens = gateway.ensemble(ensemble)
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('BAD_REQUEST', `body must be a JSON object: ${BODY_SHAPE}`)
   const { inputs, budget_ms: budget, id } = body as { inputs?: unknown; budget_ms?: unknown; id?: unknown }
   return {
     id: readRequestId(id, extras.id),
     ensemble,
-    inputs: readInputs(gateway, ensemble, inputs),
-    budgetMs: parseBudget(budget, extras.budget),
+    inputs: inputsOf(ens, inputs),
+    budgetMs: parseBudget(budget, extras.budget, ens.config.budget.max),
   }
 }
 
@@ -35,7 +38,18 @@ export function readPredict(gateway: Gateway, ensemble: string, body: unknown, e
 export function readRequestId(id: unknown, fallback?: string | string[]): string {
   if (id !== undefined && typeof id !== 'string') throw new GatewayError('BAD_REQUEST', `id must be a string, got ${describe(id)}`)
   if (id) return checkRequestId(id, 'id')
-  return typeof fallback === 'string' && fallback !== '' ? checkRequestId(fallback, 'x-request-id') : newRequestId()
+  return typeof fallback === 'string' && fallback !== '' ? checkRequestId(headerText(fallback, 'x-request-id'), 'x-request-id') : newRequestId()
+}
+
+/** Any byte of 0x80 and up: node reads a header's bytes as Latin-1, one character each. */
+const NON_ASCII = /[\u0080-\uffff]/
+
+/** A header value as the UTF-8 text a client sends (`€` arrives as three Latin-1 characters); BAD_REQUEST when its bytes are not UTF-8. */
+function headerText(value: string, field: string): string {
+  if (!NON_ASCII.test(value)) return value
+  const bytes = Buffer.from(value, 'latin1')
+  if (!isUtf8(bytes)) throw new GatewayError('BAD_REQUEST', `${field} must be UTF-8 text`)
+  return bytes.toString('utf8')
 }
 
 /**
@@ -56,12 +70,17 @@ export function checkRequestId(id: string, field: string): string {
     throw new GatewayError('BAD_REQUEST', `${field} is ${Buffer.byteLength(id, 'utf8')} bytes of UTF-8, over the ${MAX_ID_BYTES} a request id may have`)
   }
   if (CONTROL_CHARACTER.test(id)) throw new GatewayError('BAD_REQUEST', `${field} must not contain control characters, got ${describe(id)}`)
+  // A lone surrogate (JSON's "\ud800") has no UTF-8: records and logs would hold U+FFFD instead.
+  if (!id.isWellFormed()) throw new GatewayError('BAD_REQUEST', `${field} must be text (Unicode scalar values), got a lone surrogate`)
   return id
 }
 
 /** The body's `inputs` as tensors of the ensemble's declared inputs (the declaration gives nested arrays their datatype). */
 export function readInputs(gateway: Gateway, ensemble: string, inputs: unknown): TensorMap {
-  const ens = gateway.ensemble(ensemble)
+  return inputsOf(gateway.ensemble(ensemble), inputs)
+}
+
+function inputsOf(ens: EnsembleRuntime, inputs: unknown): TensorMap {
   if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)) {
     throw new GatewayError('BAD_INPUT', 'inputs must be an object of named tensors')
   }
@@ -77,9 +96,11 @@ const DECIMAL_NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/
 /**
  * The explicit budget: the body's, the header's (REST's `x-budget-ms`), or the smaller of the
  * two when both are given, as gRPC takes the smallest of `budget_ms` and the deadline. Either
- * one malformed is BAD_BUDGET; the starter then checks the budget kept (positive, within the cap).
+ * one malformed is BAD_BUDGET, and so is either one over `maxMs` (the ensemble's cap) when both
+ * are given, as gRPC refuses a `budget_ms` over it whatever the deadline; the starter then checks
+ * the budget kept (positive, within the cap).
  */
-export function parseBudget(body: unknown, header: string | string[] | undefined): number | undefined {
+export function parseBudget(body: unknown, header: string | string[] | undefined, maxMs: number): number | undefined {
   let budget: number | undefined
   if (body !== undefined) {
     if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describe(body)}`)
@@ -91,5 +112,10 @@ export function parseBudget(body: unknown, header: string | string[] | undefined
   const text = Array.isArray(header) ? header[0] : header
   const value = text !== undefined && DECIMAL_NUMBER.test(text) ? Number(text) : Number.NaN
   if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a decimal number of milliseconds, got ${describe(text)}`)
-  return budget === undefined ? value : Math.min(budget, value)
+  if (budget === undefined) return value
+  if (budget > maxMs) throw overCap('budget_ms', budget, maxMs)
+  if (value > maxMs) throw overCap('x-budget-ms', value, maxMs)
+  return Math.min(budget, value)
 }
+
+const overCap = (field: string, ms: number, maxMs: number): GatewayError => new GatewayError('BAD_BUDGET', `${field} ${ms} is over this ensemble's cap of ${maxMs} ms`)

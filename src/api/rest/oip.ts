@@ -2,6 +2,7 @@
 // health, server and model metadata, readiness, and infer (JSON tensors, plus the
 // binary tensor data extension that tritonclient uses by default). Lives in its own
 // encapsulated context so its body parser and `{"error": "..."}` errors stay here.
+import { isUtf8 } from 'node:buffer'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
@@ -75,11 +76,12 @@ async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelPa
   admitRouted(gateway, reply, name)
   const ens = v2Model(gateway, name, version)
   const { body, binary } = parseBody(request)
+  // In the order every frontend reads a request: the ensemble, the body, the id, the inputs, the budget.
+  const id = readRequestId(body.id, request.headers['x-request-id'])
   const inputs = readInputs(ens, body.inputs, binary)
   const wanted = outputRequests(body)
   const names = requestedOutputs(ens, wanted.names)
-  const id = readRequestId(body.id, request.headers['x-request-id'])
-  const budgetMs = parseBudget(budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'])
+  const budgetMs = parseBudget(budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'], ens.config.budget.max)
   const run = gateway.start({ id, ensemble: name, inputs, budgetMs }, true)
   trackRun(reply, run)
   const result = forCaller(await run.result, request.principal)
@@ -128,6 +130,8 @@ function parseBody(request: FastifyRequest): { body: V2InferBody; binary: Buffer
     json = raw.subarray(0, n)
     binary = raw.subarray(n)
   }
+  // JSON is UTF-8 (RFC 8259): other bytes would be read as U+FFFD, altering any text they are in.
+  if (!isUtf8(json)) throw new GatewayError('BAD_REQUEST', 'body is not valid JSON: its bytes are not UTF-8')
   let body: unknown
   try {
     body = JSON.parse(json.toString('utf8'))

@@ -1,5 +1,6 @@
 // buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
+import { isUtf8 } from 'node:buffer'
 import { createServer, ServerResponse, STATUS_CODES, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
 import type { Socket } from 'node:net'
@@ -86,6 +87,13 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   app.decorate('tls', tls)
   // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
   const guarded = registerGuard(app, gateway)
+  // JSON is UTF-8 (RFC 8259): a body whose bytes are not is refused, not read with U+FFFD in their place.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if (isUtf8(body as Buffer)) return parseJson(request, body as unknown as string, done)
+    done(new GatewayError('BAD_REQUEST', 'body is not valid JSON: its bytes are not UTF-8'), undefined)
+  })
   if (owned) app.addHook('onClose', async () => gateway.close())
   // A request on a connection still open once close() began (a kept-alive one mid-request, a
   // pipelined one) gets 503 NOT_READY. The request listener is swapped, not checked per request.

@@ -1,8 +1,9 @@
 // The request fields every frontend reads the same way: the request id (an empty one is
-// replaced; a non-string one, one over 1 KiB or with a control character refused, on the
-// native and the V2 bodies alike), the budget (decimal numbers only; the smaller of body and
-// header), and input names (one named like an Object.prototype member is an
-// input like any other).
+// replaced; a non-string one, one over 1 KiB, with a control character or a lone surrogate
+// refused, on the native and the V2 bodies alike), the budget (decimal numbers only; the
+// smaller of body and header, each within the cap), input names (one named like an
+// Object.prototype member is an input like any other), the order the fields are read in, and
+// the text itself (a body that is not UTF-8, a BYTES element no UTF-8 can carry).
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readPredict } from '../../../src/api/native/request.ts'
@@ -16,9 +17,11 @@ beforeAll(async () => {
     configFrom(`models:
   m: { kind: scripted }
   c: { kind: scripted, input: { name: constructor, datatype: FP32, shape: [-1, 2] } }
+  t: { kind: scripted, input: { name: text, datatype: BYTES, shape: [-1] } }
 ensembles:
   e: { strategy: deadline-fallback, models: [m] }
   odd: { strategy: deadline-fallback, models: [c] }
+  words: { strategy: deadline-fallback, models: [t] }
 `),
   )
   await app.gateway.load()
@@ -73,6 +76,15 @@ describe('the request id', () => {
     expect((await v2({ id: 'a\rb' })).statusCode).toBe(400)
   })
 
+  it('an id holding a lone surrogate (no UTF-8 can carry it) is 400 BAD_REQUEST on both bodies', async () => {
+    const message = 'id must be text (Unicode scalar values), got a lone surrogate'
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: '{"id":"a\\ud800","inputs":{"x":[[0.5,0.5]]}}', headers: { 'content-type': 'application/json' } })
+    expect([res.statusCode, res.json()]).toEqual([400, { code: 'BAD_REQUEST', message }])
+    const oip = await v2({ id: 'b\udfff' })
+    expect([oip.statusCode, oip.json()]).toEqual([400, { code: 'BAD_REQUEST', error: message }])
+    expect((await native({ id: 'pair \ud83d\ude00' })).json().id).toBe('pair 😀') // a surrogate pair is text
+  })
+
   it('stream mode reads its messages with the same readPredict, so refuses the same ids (its dead letter carries BAD_REQUEST)', () => {
     const read = () => readPredict(app.gateway, 'e', { inputs: { x: [[0.5, 0.5]] }, id: 'k'.repeat(2000) })
     expect(read).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', message: 'id is 2000 bytes of UTF-8, over the 1024 a request id may have' }))
@@ -114,6 +126,17 @@ describe('the budget', () => {
     expect(oip.json().parameters.budget_ms).toBe(20)
   })
 
+  it('with both, either one over the cap is 400 BAD_BUDGET, as gRPC refuses a budget_ms over it whatever the deadline', async () => {
+    const body = await native({ budget_ms: 1e9 }, { 'x-budget-ms': '10' })
+    expect([body.statusCode, body.json()]).toEqual([400, { code: 'BAD_BUDGET', message: "budget_ms 1000000000 is over this ensemble's cap of 1000 ms" }])
+    const header = await native({ budget_ms: 10 }, { 'x-budget-ms': '5000' })
+    expect([header.statusCode, header.json()]).toEqual([400, { code: 'BAD_BUDGET', message: "x-budget-ms 5000 is over this ensemble's cap of 1000 ms" }])
+    const payload = { parameters: { budget_ms: 2000 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }] }
+    const oip = await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload, headers: { 'x-budget-ms': '20' } })
+    expect([oip.statusCode, oip.json()]).toEqual([400, { code: 'BAD_BUDGET', error: "budget_ms 2000 is over this ensemble's cap of 1000 ms" }])
+    expect((await native({ budget_ms: 1000 }, { 'x-budget-ms': '1000' })).json().budget_ms).toBe(1000) // at the cap: served
+  })
+
   it('an x-budget-ms that is not a decimal number is 400 BAD_BUDGET even beside a valid budget_ms', async () => {
     const res = await native({ budget_ms: 100 }, { 'x-budget-ms': 'abc' })
     expect([res.statusCode, res.json()]).toEqual([400, { code: 'BAD_BUDGET', message: 'x-budget-ms must be a decimal number of milliseconds, got "abc"' }])
@@ -127,5 +150,51 @@ describe('the budget', () => {
     const payload = '{"parameters":{"budget_ms":1e400},"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[0.5,0.5]}]}'
     const oip = (await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload, headers: { 'content-type': 'application/json' } })).json()
     expect(oip).toEqual({ code: 'BAD_BUDGET', error: 'parameter budget_ms must be a finite number, got Infinity' })
+  })
+})
+
+describe('the order fields are read in', () => {
+  it('an unknown ensemble is 404 whatever else is wrong with the request, on both APIs', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/nope/predict', payload: { id: 'a\nb', inputs: {} } })
+    expect([res.statusCode, res.json().code]).toEqual([404, 'UNKNOWN_ENSEMBLE'])
+    const oip = await v2({ id: 'a\nb' }, 'nope')
+    expect([oip.statusCode, oip.json().code]).toEqual([404, 'UNKNOWN_ENSEMBLE'])
+  })
+
+  it('a bad id is BAD_REQUEST before a bad input is BAD_INPUT, on both APIs (as over gRPC)', async () => {
+    expect((await native({ id: 'a\nb', inputs: { y: [[1]] } })).json().code).toBe('BAD_REQUEST')
+    expect((await v2({ id: 'a\nb', inputs: [{ name: 'y', datatype: 'FP32', shape: [1], data: [1] }] })).json().code).toBe('BAD_REQUEST')
+  })
+})
+
+describe('the text of a request', () => {
+  it('a JSON body whose bytes are not UTF-8 is 400 BAD_REQUEST, not read with U+FFFD in their place', async () => {
+    const message = 'body is not valid JSON: its bytes are not UTF-8'
+    const bytes = (json: string) => Buffer.from(json.replace('@', '\u0000'), 'utf8').map((b) => (b === 0 ? 0xff : b))
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/words/predict', payload: Buffer.from(bytes('{"inputs":{"text":["caf@"]}}')), headers: { 'content-type': 'application/json' } })
+    expect([res.statusCode, res.json()]).toEqual([400, { code: 'BAD_REQUEST', message }])
+    const oip = await app.inject({ method: 'POST', url: '/v2/models/words/infer', payload: Buffer.from(bytes('{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["caf@"]}]}')), headers: { 'content-type': 'application/json' } })
+    expect([oip.statusCode, oip.json()]).toEqual([400, { code: 'BAD_REQUEST', error: message }])
+    const ok = await app.inject({ method: 'POST', url: '/v1/ensembles/words/predict', payload: Buffer.from('{"inputs":{"text":["café"]}}'), headers: { 'content-type': 'application/json' } })
+    expect(ok.statusCode).toBe(200)
+  })
+
+  it('a BYTES element holding a lone surrogate is 400 BAD_INPUT on both APIs, not sent on as U+FFFD', async () => {
+    const message = 'input "text": BYTES element 1 holds an unpaired surrogate: not text UTF-8 can carry'
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/words/predict', payload: '{"inputs":{"text":["ok","\\ud800"]}}', headers: { 'content-type': 'application/json' } })
+    expect([res.statusCode, res.json()]).toEqual([400, { code: 'BAD_INPUT', message }])
+    const oip = await v2({ inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: ['ok', '\udc00'] }] }, 'words')
+    expect([oip.statusCode, oip.json()]).toEqual([400, { code: 'BAD_INPUT', error: message }])
+  })
+
+  it('a dimension written as a string must be decimal digits, as proto3 JSON writes an int64', async () => {
+    const explicit = (shape: unknown[]) => native({ inputs: { x: { datatype: 'FP32', shape, data: [0.5, 0.5] } } })
+    expect((await explicit(['1', '2'])).statusCode).toBe(200)
+    for (const shape of [['0x1', '0x2'], [' 1 ', '2'], ['1', '2e0'], ['', '1', '2']]) {
+      const res = await explicit(shape)
+      expect([res.statusCode, res.json().code]).toEqual([400, 'BAD_INPUT'])
+    }
+    const oip = await v2({ inputs: [{ name: 'x', datatype: 'FP32', shape: ['0x1', '2'], data: [0.5, 0.5] }] })
+    expect([oip.statusCode, oip.json().code]).toEqual([400, 'BAD_INPUT'])
   })
 })
