@@ -33,6 +33,8 @@ export interface ReplayBatch {
   readonly end: number
   /** Lines that are not `key TAB value` (corruption, a hand edit, a torn `.pos`): skipped, reported once. */
   readonly skipped: number
+  /** Records gone because the file ended before what was written (cut short under the gateway: by hand, a failing disk). */
+  readonly lost: number
 }
 
 export class Spool {
@@ -135,7 +137,8 @@ export class Spool {
     const entries: SpoolEntry[] = []
     const ends: number[] = []
     let skipped = 0
-    if (this.fd === null || !this.pending) return { entries, ends, end: this.pos, skipped }
+    let lost = 0
+    if (this.fd === null || !this.pending) return { entries, ends, end: this.pos, skipped, lost }
     let at = this.pos
     let chunk = 256 * 1024
     let full = false
@@ -160,10 +163,39 @@ export class Spool {
         }
         start = nl + 1
       }
+      if (n < buf.length) {
+        // The file ends before what was written: without this, the loop would read nothing for ever.
+        lost = this.cutShort(at, buf.subarray(0, n), start, entries.length)
+        if (this.fd === null) return { entries: [], ends: [], end: this.pos, skipped, lost }
+        at += start
+        break
+      }
       if (start === 0) chunk *= 4 // one line longer than the chunk: read more at once
       at += start
     }
-    return { entries, ends, end: at, skipped }
+    return { entries, ends, end: at, skipped, lost }
+  }
+
+  /**
+   * The file was cut short under the spool (by hand, a failing disk): `read` holds the bytes
+   * left from `from`, of which it consumed `consumed`, making `replayed` records. What is left
+   * whole stays, the spool ends after its last whole line (so appends go on after a whole
+   * line), and the records that were written past that are counted lost and returned.
+   */
+  private cutShort(from: number, read: Buffer, consumed: number, replayed: number): number {
+    const lastLine = read.lastIndexOf(10)
+    let whole = 0
+    for (let nl = read.indexOf(10, consumed); nl !== -1; nl = read.indexOf(10, nl + 1)) whole++
+    const end = Math.min(from + lastLine + 1, fstatSync(this.fd as number).size)
+    const lost = Math.max(0, this.unreplayed - replayed - whole)
+    if (end <= this.pos && replayed === 0) {
+      this.reset()
+      return lost
+    }
+    ftruncateSync(this.fd as number, end)
+    this.size = end
+    this.unreplayed = replayed + whole
+    return lost
   }
 
   /** Marks everything before `end` as published (`count` records, malformed lines aside); deletes the files once all is. */

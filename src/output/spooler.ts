@@ -74,7 +74,11 @@ export class Spooler {
 
   /** One batch from the head of the spool, committed as far as it went; false when a send failed. */
   async replayBatch(): Promise<boolean> {
-    const { entries: read, ends, end, skipped } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
+    const { entries: read, ends, end, skipped, lost } = this.spool.read(this.settings.batchSize, this.settings.batchBytes)
+    if (lost) {
+      this.log.error({ spool: this.spool.file, lost }, 'the spool file is shorter than what was written to it (cut short while the gateway ran): the records past its end are lost')
+      this.drop(lost, 'the spool file was cut short')
+    }
     if (skipped) {
       this.log.error({ spool: this.spool.file, skipped }, 'malformed lines in the spool file skipped (not records this gateway wrote whole)')
       this.drop(skipped, 'a malformed line in the spool file')

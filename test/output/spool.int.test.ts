@@ -1,7 +1,7 @@
 // The spool file on its own: ordered replay across restarts, torn tails, size limit (of the
 // file on disk, replayed head included), malformed lines, one owner.
 import { spawnSync } from 'node:child_process'
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { Spool, SpoolFullError } from '../../src/output/spool.ts'
@@ -188,6 +188,33 @@ describe('spool', () => {
     spool.commit(ends[1]!, 2)
     expect(spool.read(100).entries).toEqual(entries(2, 2))
     expect(spool.records).toBe(2)
+    spool.close()
+  })
+
+  it('a file cut short while open is read up to its last whole line (never a read that loops for ever), the rest counted lost, and appends go on after it', () => {
+    const spool = new Spool(file, 1 << 20)
+    spool.open()
+    const all = entries(0, 10)
+    spool.append(all)
+    const line = (e: { key: string | null; value: string }) => Buffer.byteLength(`${JSON.stringify(e.key)}\t${e.value}\n`)
+    const threeAndAHalf = line(all[0]!) + line(all[1]!) + line(all[2]!) + Math.floor(line(all[3]!) / 2)
+    truncateSync(file, threeAndAHalf) // by hand, or a failing disk
+    const read = spool.read(100)
+    expect(read.entries).toEqual(all.slice(0, 3))
+    expect([read.lost, read.skipped, statSync(file).size]).toEqual([7, 0, read.end]) // the torn half line is gone too
+    spool.commit(read.end, 3)
+    expect(spool.pending).toBe(false)
+    spool.append(entries(10, 2))
+    expect(spool.read(100).entries).toEqual(entries(10, 2))
+
+    // Cut to nothing, after a replay that was committed part of the way.
+    const again = spool.read(100)
+    spool.commit(again.ends[0]!, 1)
+    truncateSync(file, 0)
+    const none = spool.read(100)
+    expect([none.entries, none.lost, spool.pending, spool.records]).toEqual([[], 1, false, 0])
+    spool.append(entries(12, 1))
+    expect(spool.read(100).entries).toEqual(entries(12, 1))
     spool.close()
   })
 
