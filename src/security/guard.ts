@@ -7,8 +7,9 @@
 // against every configured digest the first time it is seen, a JWT verified once; the
 // caller found is cached by the credential (`Bearer <token>`, however the header spaced or
 // cased it: one credential, one entry), an API key for as long as this config serves, a JWT
-// until its exp, so a request with known credentials costs one Map lookup. The cache is
-// bounded; the oldest entry goes first.
+// for as long as the verifier would accept it (its exp, plus the clock skew allowed), so a
+// request with known credentials costs one Map lookup. The cache is bounded; the oldest
+// entry goes first.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { JWTPayload } from 'jose'
 import { GatewayError } from '../errors.ts'
@@ -34,6 +35,17 @@ interface Cached {
 
 /** Most credentials (and JWT callers' buckets) remembered at once. */
 export const MAX_CACHED = 10_000
+
+/**
+ * Rate-limit buckets by principal id, shared with the guards of later configs (a reload does
+ * not refill them). The configured callers' (API keys, certificates) are all kept: however
+ * many JWT callers come, none of theirs is pushed out. JWT callers' are at most MAX_CACHED,
+ * the one verified least recently going first.
+ */
+export class Buckets {
+  readonly configured = new Map<string, TokenBucket>()
+  readonly jwt = new Map<string, TokenBucket>()
+}
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
 /** The scheme and the one space after it (any case); what follows is the token, trimmed. */
 const BEARER = /^bearer /i
@@ -69,11 +81,12 @@ const deny = (access: Access, ensemble: string): GatewayError =>
  * from its rate limit: the guard's last step.
  */
 function admit(principal: Principal, access: Access, ensemble: string): Principal {
-  if (!allows(principal.grants, access, ensemble)) throw deny(access, ensemble)
+  // The token first: every call a caller makes counts, refused by its scopes or not.
   const bucket = principal.bucket
   if (bucket !== null && !bucket.take(performance.now())) {
     throw new GatewayError('RATE_LIMITED', `${principal.id} is over its rate limit of ${bucket.rate.rps}/s; retry after ${bucket.retryAfterS} s`, { retry_after_s: bucket.retryAfterS })
   }
+  if (!allows(principal.grants, access, ensemble)) throw deny(access, ensemble)
   return principal
 }
 
@@ -88,23 +101,25 @@ export class Guard {
   private readonly cache = new Map<string, Cached>()
   /** JWTs being verified now, by header value: gone once settled. */
   private readonly verifying = new Map<string, Promise<Principal>>()
-  /** Buckets by principal id, shared with the guards of later configs (a reload does not refill them). */
-  private readonly buckets: Map<string, TokenBucket>
+  private readonly buckets: Buckets
+  /** How long past its exp a JWT is still accepted (clock_skew_s): its cache entry lasts as long. */
+  private readonly skewMs: number
 
   /**
    * `buckets` and `keySets` are the policy's, shared with the guards of later configs. The
    * verified-token cache is not: a reload re-verifies every token (against the kept key set),
    * so that a key the issuer withdrew, or changed issuer, audience or scope settings, apply.
    */
-  constructor(auth: AuthConfig, buckets = new Map<string, TokenBucket>(), adminToken?: string, keySets?: KeySets) {
+  constructor(auth: AuthConfig, buckets = new Buckets(), adminToken?: string, keySets?: KeySets) {
     this.buckets = buckets
+    this.skewMs = (auth.jwt?.clockSkewS ?? 0) * 1000
     const now = performance.now()
     this.anonymous = { id: 'anonymous', grants: auth.anonymous, bucket: null }
-    const keys = auth.apiKeys.map((k) => ({ digest: k.digest, principal: { id: k.id, grants: k.grants, bucket: this.bucketFor(k.id, k.rate, now) } }))
+    const keys = auth.apiKeys.map((k) => ({ digest: k.digest, principal: { id: k.id, grants: k.grants, bucket: this.bucketFor(k.id, k.rate, now, buckets.configured) } }))
     // SPECSERVE_ADMIN_TOKEN is folded in as one more key with the admin scope (and only that).
     if (adminToken) keys.push({ digest: sha256(adminToken), principal: { id: 'admin-token', grants: compileScopes(['admin']), bucket: null } })
     this.keys = keys
-    this.certs = new Map(auth.clientCerts.map((c) => [c.subject, { id: `cert:${c.subject}`, grants: c.grants, bucket: this.bucketFor(`cert:${c.subject}`, c.rate, now) }]))
+    this.certs = new Map(auth.clientCerts.map((c) => [c.subject, { id: `cert:${c.subject}`, grants: c.grants, bucket: this.bucketFor(`cert:${c.subject}`, c.rate, now, buckets.configured) }]))
     this.jwt = auth.jwt ? new JwtVerifier(auth.jwt, keySets) : null
     this.jwtRate = auth.rate
     this.scopesClaim = auth.jwt?.scopesClaim ?? 'scope'
@@ -166,23 +181,29 @@ export class Guard {
     }
     const id = callerOf(payload)
     if (id === null) throw NO_CALLER
-    const principal: Principal = { id, grants: compileScopes(claimScopes(payload[this.scopesClaim])), bucket: this.bucketFor(id, this.jwtRate, performance.now()) }
-    this.remember(credential, principal, (payload.exp as number) * 1000)
+    const principal: Principal = { id, grants: compileScopes(claimScopes(payload[this.scopesClaim])), bucket: this.bucketFor(id, this.jwtRate, performance.now(), this.buckets.jwt) }
+    // As long as the verifier would accept it: cached only until exp, a token within the skew past it would be verified at every call.
+    this.remember(credential, principal, (payload.exp as number) * 1000 + this.skewMs)
     return principal
   }
 
   private remember(credential: string, principal: Principal, until: number): void {
-    evictOldest(this.cache)
+    // A credential cached already takes its own place again: it pushes no other caller out.
+    if (!this.cache.delete(credential)) evictOldest(this.cache)
     this.cache.set(credential, { principal, until })
   }
 
-  private bucketFor(id: string, rate: RateSettings | null, now: number): TokenBucket | null {
+  /** The caller's bucket in `buckets`: its own, or a new one for a new caller or a changed rate. */
+  private bucketFor(id: string, rate: RateSettings | null, now: number, buckets: Map<string, TokenBucket>): TokenBucket | null {
     if (rate === null) return null
-    const known = this.buckets.get(id)
-    if (known !== undefined && known.rate.rps === rate.rps && known.rate.burst === rate.burst) return known
-    evictOldest(this.buckets)
-    const bucket = new TokenBucket(rate, now)
-    this.buckets.set(id, bucket)
+    const known = buckets.get(id)
+    if (buckets === this.buckets.jwt) {
+      // The least recently verified goes first: a caller verified again is the newest.
+      if (known !== undefined) buckets.delete(id)
+      else evictOldest(buckets)
+    }
+    const bucket = known !== undefined && known.rate.rps === rate.rps && known.rate.burst === rate.burst ? known : new TokenBucket(rate, now)
+    buckets.set(id, bucket)
     return bucket
   }
 }

@@ -8,9 +8,8 @@
 // record, a canary decision) serves `{...config, models}` with the same `auth`, and must not
 // drop the verified-token cache nor send the issuer a JWKS fetch each time.
 import type { Gateway } from '../gateway.ts'
-import type { TokenBucket } from './bucket.ts'
 import type { AuthConfig } from './config.ts'
-import { Guard } from './guard.ts'
+import { Buckets, Guard } from './guard.ts'
 import { KeySets } from './jwks.ts'
 import { refusalsOf, type Refusals } from './refusals.ts'
 
@@ -18,7 +17,7 @@ export class Policy {
   private readonly gateway: Gateway
   /** The gateway's refusal counts, which each listener adds its refusals to. */
   readonly refusals: Refusals
-  private readonly buckets = new Map<string, TokenBucket>()
+  private readonly buckets = new Buckets()
   /** The issuer's key set, kept across reloads as the buckets are: a reload during an issuer outage keeps the last good keys. */
   private readonly keySets = new KeySets()
   /** The auth section the guard was built from. */

@@ -54,6 +54,22 @@ describe('JWT from a JWKS URL', () => {
     expect(issuer.fetches()).toBe(fetches)
   })
 
+  it('a token just past its exp, within clock_skew_s, is verified once and then answered from the cache', async () => {
+    const guard = guardFor(remote()) // clock_skew_s: 30 by default
+    const token = await issuer.sign({ sub: 'late' }, { expiresIn: nowS() - 5 })
+    const verify = vi.spyOn(JwtVerifier.prototype, 'verify')
+    try {
+      const first = guard.check(`Bearer ${token}`, 'predict', 'e')
+      expect(first).toBeInstanceOf(Promise)
+      const principal = await first
+      expect(principal).toMatchObject({ id: 'jwt:late' })
+      expect(guard.check(`Bearer ${token}`, 'predict', 'e')).toBe(principal) // synchronous: cached, not verified again
+      expect(verify).toHaveBeenCalledTimes(1)
+    } finally {
+      verify.mockRestore()
+    }
+  })
+
   it('verifies a new token once however many requests bring it at once', async () => {
     const guard = guardFor(remote())
     const token = await issuer.sign({ sub: 'burst' })
