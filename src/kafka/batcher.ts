@@ -4,12 +4,12 @@
 // not pay it per answer. Every message of a batch shares the batch's one promise: it
 // resolves when the broker acknowledges the batch, or rejects (each sender retries on
 // its own). One promise and one setImmediate per batch, none per message. A batch is also
-// bounded in bytes (encoded keys and values; one larger message goes alone), as the serving
+// bounded in bytes (encoded keys and values with Kafka's framing; one larger message goes alone), as the serving
 // records' are: a request over the broker's message.max.bytes is refused whole, and the
 // same messages, retried together, would be refused again. A request the broker refuses as
 // too large all the same (a topic's limit under max_record_bytes) is sent again in halves.
 import type { Producer } from '@platformatic/kafka'
-import { messageBytes, sendInHalves } from './client.ts'
+import { BATCH_HEADER_BYTES, framedBytes, sendInHalves } from './client.ts'
 
 /**
  * A batch's rejection when the broker refused some of its messages alone as too large, and
@@ -51,8 +51,8 @@ export class ProduceBatcher {
 
   /** Queues the message; the promise settles with its batch. */
   send(message: OutgoingMessage): Promise<void> {
-    const size = messageBytes(message.key, message.value)
-    if (this.pending.length > 0 && this.pendingBytes + size > this.maxBytes) this.flush()
+    const size = framedBytes(message.key, message.value)
+    if (this.pending.length > 0 && BATCH_HEADER_BYTES + this.pendingBytes + size > this.maxBytes) this.flush()
     if (!this.batch) {
       const { promise, resolve, reject } = Promise.withResolvers<void>()
       this.batch = promise

@@ -150,5 +150,18 @@ interface KafkaError {
   readonly cause?: unknown
 }
 
-/** A message's key and value in bytes: what batch_bytes and max_record_bytes count. */
+/** A message's key and value in bytes: what max_record_bytes counts. */
 export const messageBytes = (key: string | null | undefined, value: string): number => Buffer.byteLength(value) + (key ? Buffer.byteLength(key) : 0)
+
+/**
+ * What Kafka's record batch adds to keys and values, which the broker's max.message.bytes
+ * counts too: a header per batch, and per record its length, attributes, timestamp and offset
+ * deltas and the lengths of its key, value and headers (varints: at most this much for
+ * records under 64 MiB). batch_bytes bounds a batch with them, so a full batch under the
+ * topic's limit is not refused as too large and sent again in halves.
+ */
+export const BATCH_HEADER_BYTES = 61
+export const RECORD_FRAMING_BYTES = 20
+
+/** A message as a record batch counts it: key, value and framing. */
+export const framedBytes = (key: string | null | undefined, value: string): number => messageBytes(key, value) + RECORD_FRAMING_BYTES

@@ -57,7 +57,7 @@ export class KafkaSink implements RecordSink, Component {
     this.log = log
     this.broker = new Publisher(settings, log, producer, this.drop, () => this.abandoned)
     this.spool = new Spool(spoolFile(settings), settings.spoolMaxBytes)
-    this.spooler = new Spooler(this.spool, settings, log, this.broker, () => this.abandoned, this.drop, this.tooLarge)
+    this.spooler = new Spooler(this.spool, settings, log, this.broker, () => this.abandoned, this.drop, this.tooLarge, this.unencodable)
     this.gaveUp = new Promise((resolve) => (this.resolveGaveUp = resolve))
   }
 
@@ -81,7 +81,10 @@ export class KafkaSink implements RecordSink, Component {
     if (buffered === this.settings.batchSize || buffered === this.settings.bufferRecords) {
       if (this.timer) clearTimeout(this.timer)
       this.timer = setTimeout(this.flushNow, 0)
-    } else if (this.timer === null) this.timer = setTimeout(this.flushNow, this.settings.lingerMs)
+    } else if (this.timer === null) {
+      // No timer with records waiting: theirs fired during a send. What is left of the oldest's linger, not a new one.
+      this.timer = setTimeout(this.flushNow, buffered === 1 ? this.settings.lingerMs : Math.max(0, this.settings.lingerMs - (performance.now() - this.bufferedSince)))
+    }
   }
 
   status(): SinkStatus {
@@ -108,7 +111,7 @@ export class KafkaSink implements RecordSink, Component {
     out.gauge('specserve_output_spool_bytes', 'Size of the local spool file on disk (replayed records not yet compacted away included).', [[none, this.spool.bytes]], 'By')
     out.counter('specserve_output_published_records', 'Serving records acknowledged by Kafka.', [[none, this.broker.published]])
     out.counter('specserve_output_batches', 'Produce requests acknowledged by Kafka (records per request: published_records / batches).', [[none, this.broker.batches]])
-    out.counter('specserve_output_dropped_records', 'Serving records dropped: the spool full or unwritable, a record over max_record_bytes or refused by the broker as too large, a malformed spool line.', [[none, this.dropped]])
+    out.counter('specserve_output_dropped_records', 'Serving records dropped: the spool full or unwritable, a record over max_record_bytes, refused by the broker as too large or that cannot be encoded, a malformed spool line, a spool file cut short.', [[none, this.dropped]])
   }
 
   async close(graceMs: number): Promise<void> {
@@ -208,7 +211,7 @@ export class KafkaSink implements RecordSink, Component {
 
   /** One batch from the head of the buffer; `leftBehind`: records were waiting that did not fit. */
   private takeBatch(): { entries: SpoolEntry[]; leftBehind: boolean } {
-    const { entries, taken } = takeEntries(this.buffer, this.settings, this.tooLarge)
+    const { entries, taken } = takeEntries(this.buffer, this.settings, this.tooLarge, this.unencodable)
     this.buffer = taken === this.buffer.length ? [] : this.buffer.slice(taken)
     return { entries, leftBehind: this.buffer.length > 0 }
   }
@@ -250,6 +253,9 @@ export class KafkaSink implements RecordSink, Component {
   /** A record the broker would refuse at every attempt: sending it would stall every record behind it. */
   private readonly tooLarge = (size: number): void =>
     this.drop(1, `a serving record of ${size} bytes is over output.kafka.max_record_bytes (${this.settings.maxRecordBytes})`)
+
+  /** A record whose JSON cannot be made: dropped, as it would fail at every attempt. */
+  private readonly unencodable = (err: unknown): void => this.drop(1, `a serving record could not be encoded: ${errorMessage(err)}`)
 
   private readonly drop = (count: number, reason: string): void => {
     this.dropped += count

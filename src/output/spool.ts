@@ -13,6 +13,7 @@ import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, r
 import { dirname } from 'node:path'
 import { copyTail, worthCompacting } from './compaction.ts'
 import { parseLine, scanLines, takeLock } from './spool-file.ts'
+import { BATCH_HEADER_BYTES, RECORD_FRAMING_BYTES } from '../kafka/client.ts'
 
 export interface SpoolEntry {
   readonly key: string | null
@@ -147,7 +148,8 @@ export class Spool {
       const n = readSync(this.fd, buf, 0, buf.length, at)
       let start = 0
       for (let nl = buf.indexOf(10, 0); nl !== -1 && nl < n && entries.length < max; nl = buf.indexOf(10, start)) {
-        if (entries.length > 0 && at + nl - this.pos > maxBytes) {
+        // The lines' bytes (a little over their keys and values) with Kafka's framing, as batch_bytes counts a batch.
+        if (entries.length > 0 && at + nl - this.pos + BATCH_HEADER_BYTES + (entries.length + 1) * RECORD_FRAMING_BYTES > maxBytes) {
           full = true
           break
         }

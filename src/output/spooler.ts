@@ -35,8 +35,10 @@ export class Spooler {
   private readonly drop: (count: number, reason: string) => void
   /** A record over max_record_bytes: dropped, with the sink's reason. */
   private readonly tooLarge: (size: number) => void
+  /** A record that cannot be encoded: dropped, with the sink's reason. */
+  private readonly unencodable: (err: unknown) => void
 
-  constructor(spool: Spool, settings: KafkaSettings, log: Logger, broker: Publisher, abandoned: () => boolean, drop: (count: number, reason: string) => void, tooLarge: (size: number) => void) {
+  constructor(spool: Spool, settings: KafkaSettings, log: Logger, broker: Publisher, abandoned: () => boolean, drop: (count: number, reason: string) => void, tooLarge: (size: number) => void, unencodable: (err: unknown) => void) {
     this.spool = spool
     this.settings = settings
     this.log = log
@@ -44,6 +46,7 @@ export class Spooler {
     this.abandoned = abandoned
     this.drop = drop
     this.tooLarge = tooLarge
+    this.unencodable = unencodable
   }
 
   /** Moves records from memory to the spool: the batch on the wire first, then `records`, so order holds. */
@@ -57,7 +60,7 @@ export class Spooler {
       }
     }
     if (records.length === 0) return
-    const entries = allEntries(records, this.settings.maxRecordBytes, this.tooLarge)
+    const entries = allEntries(records, this.settings.maxRecordBytes, this.tooLarge, this.unencodable)
     if (entries.length) this.append(entries)
   }
 

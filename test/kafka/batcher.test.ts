@@ -35,15 +35,15 @@ describe('ProduceBatcher', () => {
     expect(requests.map((r) => r.map((m) => m.key))).toEqual([['a', 'b'], ['c']])
   })
 
-  it('keeps a request under batch_bytes of keys and values; a larger message goes alone', async () => {
+  it('keeps a request under batch_bytes of keys and values with Kafka\'s framing; a larger message goes alone', async () => {
     const { requests, producer } = recordingProducer()
-    const batcher = new ProduceBatcher(producer, 100, 100)
-    // 1-byte key + 40-byte value: two fit in 100 bytes, a third would not.
+    const batcher = new ProduceBatcher(producer, 100, 183)
+    // 1-byte key + 40-byte value, 61 framed: two and the batch header (61) fit in 183 bytes, a third would not.
     await Promise.all([
       batcher.send(message('a', 40)),
       batcher.send(message('b', 40)),
       batcher.send(message('c', 40)),
-      batcher.send(message('d', 150)),
+      batcher.send(message('d', 250)),
       batcher.send(message('e', 10)),
     ])
     expect(requests.map((r) => r.map((m) => m.key))).toEqual([['a', 'b'], ['c'], ['d'], ['e']])

@@ -1,7 +1,8 @@
 // The sink's spool replay against a stand-in producer that acknowledges or fails each
 // produce request on cue (a real broker cannot be made to fail one request of a split batch
 // deterministically): a failed compaction does not slow the replay, a batch acknowledged in
-// part after an overflow spooled it is not sent twice, a malformed spool line is dropped.
+// part after an overflow spooled it is not sent twice, a malformed spool line is dropped, and
+// records that came during a send go once their linger is over, not a linger after that.
 import { readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, expect, it, vi } from 'vitest'
@@ -130,6 +131,30 @@ it('drops a malformed spool line (counted, logged) and replays the records aroun
     expect(records.status().dropped).toBe(1)
     expect(log.errors).toContain('malformed lines in the spool file skipped (not records this gateway wrote whole)')
   } finally {
+    await records.close(0)
+  }
+})
+
+it('sends records that came during a slow send once the oldest has lingered, not a linger after the next one came', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+  let acknowledgeFirst!: () => void
+  const producer = new CuedProducer([() => new Promise<void>((resolve) => (acknowledgeFirst = resolve))])
+  const records = sink('linger', producer, capturingLogger(), { linger_ms: 100, batch_size: 100 })
+  try {
+    records.start()
+    records.write(record('x'))
+    await vi.advanceTimersByTimeAsync(100) // x's linger: sent, and the send hangs
+    expect(producer.requests).toEqual([['x']])
+    await vi.advanceTimersByTimeAsync(10)
+    records.write(record('a')) // at 110: its linger ends at 210, while the send still hangs
+    await vi.advanceTimersByTimeAsync(110)
+    records.write(record('b')) // at 220
+    await vi.advanceTimersByTimeAsync(40)
+    acknowledgeFirst() // at 260: a has waited 150 ms, past its linger
+    await vi.advanceTimersByTimeAsync(1)
+    expect(producer.requests).toEqual([['x'], ['a', 'b']])
+  } finally {
+    vi.useRealTimers()
     await records.close(0)
   }
 })

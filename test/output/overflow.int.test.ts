@@ -1,8 +1,9 @@
 // The sink's overflow while a batch is on the wire, with a spool too full to take that batch:
 // the newer records go to the spool, and the batch on the wire is dropped once (counted
 // when its send fails, not also when it could not be spooled), never appended behind them.
-// The "broker" is a listener that accepts and never answers, so the send hangs until the
-// client's request timeout.
+// A record that cannot be encoded is dropped on its way to the spool, never thrown out of the
+// sink's timer. The "broker" is a listener that accepts and never answers, so the send hangs
+// until the client's request timeout.
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { kafkaSettings } from '../../src/kafka/config.ts'
@@ -69,5 +70,21 @@ it('drops a batch on the wire the full spool could not take once, when its send 
     expect(spool.read(100).entries.map((e) => e.key)).toEqual(Array.from({ length: 15 }, (_, i) => `small-${i}`))
   } finally {
     spool.close()
+  }
+})
+
+it('drops a record that cannot be encoded when the buffer overflows to the spool, and spools the records around it', { timeout: 30_000 }, async () => {
+  const settings = kafkaSettings({ kafka: { brokers: [`127.0.0.1:${port}`], topic: 'unencodable', spool_dir: dir, batch_size: 10, linger_ms: 0, buffer_records: 15, request_timeout_ms: 10_000, retry_backoff_ms: 60_000 } }, dir)!
+  const sink = new KafkaSink(settings, silentLogger)
+  sink.start()
+  const unencodable = { key: 'bad', encode: () => { throw new RangeError('Invalid string length') } } as unknown as Parameters<KafkaSink['write']>[0]
+  try {
+    for (let i = 0; i < 10; i++) sink.write(record(`first-${i}`, 10))
+    await timersRun() // the full batch is taken and sent: its send hangs
+    for (let i = 0; i < 15; i++) sink.write(i === 7 ? unencodable : record(`next-${i}`, 10))
+    await timersRun() // the buffer is full while a send is pending: it overflows to the spool
+    expect(sink.status()).toMatchObject({ spooled_records: 24, dropped: 1, buffered: 0 })
+  } finally {
+    await sink.close(0)
   }
 })

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
+import { BATCH_HEADER_BYTES, RECORD_FRAMING_BYTES } from '../../src/kafka/client.ts'
 import { Spool, SpoolFullError } from '../../src/output/spool.ts'
 import { tempDir } from '../temp-dirs.ts'
 
@@ -47,8 +48,9 @@ describe('spool', () => {
     spool.open()
     const all = entries(0, 10)
     spool.append(all)
-    const lineBytes = Buffer.byteLength(`${JSON.stringify(all[0]!.key)}\t${all[0]!.value}\n`)
-    const three = spool.read(100, lineBytes * 3 + 1)
+    // Bounded as batch_bytes bounds a batch: the lines with Kafka's framing (a batch header, and per record).
+    const lineBytes = Buffer.byteLength(`${JSON.stringify(all[0]!.key)}\t${all[0]!.value}\n`) + RECORD_FRAMING_BYTES
+    const three = spool.read(100, BATCH_HEADER_BYTES + lineBytes * 3 + 1)
     expect(three.entries).toEqual(all.slice(0, 3))
     const one = spool.read(100, 1)
     expect(one.entries).toEqual(all.slice(0, 1))
