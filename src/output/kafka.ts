@@ -81,10 +81,7 @@ export class KafkaSink implements RecordSink, Component {
     if (buffered === this.settings.batchSize || buffered === this.settings.bufferRecords) {
       if (this.timer) clearTimeout(this.timer)
       this.timer = setTimeout(this.flushNow, 0)
-    } else if (this.timer === null) {
-      // No timer with records waiting: theirs fired during a send. What is left of the oldest's linger, not a new one.
-      this.timer = setTimeout(this.flushNow, buffered === 1 ? this.settings.lingerMs : Math.max(0, this.settings.lingerMs - (performance.now() - this.bufferedSince)))
-    }
+    } else if (this.timer === null) this.timer = setTimeout(this.flushNow, this.settings.lingerMs)
   }
 
   status(): SinkStatus {
@@ -162,8 +159,11 @@ export class KafkaSink implements RecordSink, Component {
       this.pumping = null
       // The next batch goes when it is full or its oldest record has lingered long enough,
       // not as soon as the previous one is acknowledged: under load that would make every
-      // round trip a produce request of a few records.
-      if (this.buffer.length && this.timer === null && this.retry === null && !this.closing) {
+      // round trip a produce request of a few records. A timer armed during the send (by a
+      // record that came after the oldest one's own timer fired) would wait a linger from that
+      // record: the oldest one's counts. One timer per send.
+      if (this.buffer.length && this.retry === null && !this.closing) {
+        if (this.timer) clearTimeout(this.timer)
         this.timer = setTimeout(this.flushNow, Math.max(0, this.settings.lingerMs - (performance.now() - this.bufferedSince)))
       }
     })

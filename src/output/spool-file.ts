@@ -43,12 +43,15 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Scans the file in chunks: the offset just past its last newline, and the lines that start at or after `from`. */
-export function scanLines(fd: number, size: number, from: number): { whole: number; linesAfterPos: number } {
+/**
+ * Scans the file in chunks from `start` (0, or a line start): the offset just past its last
+ * newline (`start` if none follows), and the lines that start at or after `from`.
+ */
+export function scanLines(fd: number, size: number, from: number, start = 0): { whole: number; linesAfterPos: number } {
   const buf = Buffer.allocUnsafe(1024 * 1024)
-  let whole = 0
+  let whole = start
   let lines = 0
-  for (let at = 0; at < size; ) {
+  for (let at = start; at < size; ) {
     const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at)
     if (n === 0) break
     for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) {

@@ -46,6 +46,8 @@ export class Spool {
   private size = 0
   private pos = 0
   private unreplayed = 0
+  /** Records found lost (the file cut short) by an append, reported by the next read. */
+  private lost = 0
   private locked = false
   /** Malformed lines before this offset were reported already (a batch that failed is read again). */
   private skippedTo = 0
@@ -110,6 +112,7 @@ export class Spool {
   append(entries: readonly SpoolEntry[]): number[] {
     const ends: number[] = []
     if (entries.length === 0) return ends
+    this.lost += this.takeLost() // where the file really ends, not where it was cut from: reported by the next read
     let text = ''
     let end = this.size
     for (const e of entries) {
@@ -138,7 +141,7 @@ export class Spool {
     const entries: SpoolEntry[] = []
     const ends: number[] = []
     let skipped = 0
-    let lost = 0
+    const lost = this.takeLost()
     if (this.fd === null || !this.pending) return { entries, ends, end: this.pos, skipped, lost }
     let at = this.pos
     let chunk = 256 * 1024
@@ -166,9 +169,7 @@ export class Spool {
         start = nl + 1
       }
       if (n < buf.length) {
-        // The file ends before what was written: without this, the loop would read nothing for ever.
-        lost = this.cutShort(at, buf.subarray(0, n), start, entries.length)
-        if (this.fd === null) return { entries: [], ends: [], end: this.pos, skipped, lost }
+        // Cut short since this read began (the check above saw it whole): the next read recovers. Never a loop that reads nothing.
         at += start
         break
       }
@@ -179,24 +180,28 @@ export class Spool {
   }
 
   /**
-   * The file was cut short under the spool (by hand, a failing disk): `read` holds the bytes
-   * left from `from`, of which it consumed `consumed`, making `replayed` records. What is left
-   * whole stays, the spool ends after its last whole line (so appends go on after a whole
-   * line), and the records that were written past that are counted lost and returned.
+   * Records gone since the last call because the file was cut short under the spool (by hand,
+   * a failing disk): what is left whole stays, the spool ends after its last whole line (so
+   * appends follow a whole line, with no hole before them), and the records written past it
+   * are counted lost. Checked before every read and append: one fstat each.
    */
-  private cutShort(from: number, read: Buffer, consumed: number, replayed: number): number {
-    const lastLine = read.lastIndexOf(10)
-    let whole = 0
-    for (let nl = read.indexOf(10, consumed); nl !== -1; nl = read.indexOf(10, nl + 1)) whole++
-    const end = Math.min(from + lastLine + 1, fstatSync(this.fd as number).size)
-    const lost = Math.max(0, this.unreplayed - replayed - whole)
-    if (end <= this.pos && replayed === 0) {
+  private takeLost(): number {
+    let lost = this.lost
+    this.lost = 0
+    if (this.fd === null) return lost
+    const actual = fstatSync(this.fd).size
+    if (actual >= this.size) return lost
+    if (actual <= this.pos) {
+      lost += this.unreplayed
       this.reset()
       return lost
     }
-    ftruncateSync(this.fd as number, end)
-    this.size = end
-    this.unreplayed = replayed + whole
+    const { whole, linesAfterPos } = scanLines(this.fd, actual, this.pos, this.pos)
+    ftruncateSync(this.fd, whole)
+    lost += Math.max(0, this.unreplayed - linesAfterPos)
+    this.unreplayed = Math.min(this.unreplayed, linesAfterPos)
+    this.size = whole
+    if (this.pos >= this.size) this.reset()
     return lost
   }
 

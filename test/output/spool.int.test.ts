@@ -220,6 +220,27 @@ describe('spool', () => {
     spool.close()
   })
 
+  it('an append after the file was cut short goes after its last whole line (no torn line glued to it, no hole), the loss counted by the next read', () => {
+    for (const reopened of [false, true]) {
+      const spool = new Spool(file, 1 << 20)
+      spool.open()
+      const all = entries(0, 4)
+      spool.append(all)
+      if (reopened) {
+        spool.close() // opened again: the file as a restart opens it (read-write, not append-only)
+        spool.open()
+      }
+      const first = Buffer.byteLength(`${JSON.stringify(all[0]!.key)}\t${all[0]!.value}\n`)
+      truncateSync(file, first + Buffer.byteLength(`${JSON.stringify(all[1]!.key)}\t{"id"`)) // mid-record, after the tab
+      spool.append(entries(4, 2))
+      const read = spool.read(100)
+      expect([read.entries, read.lost, read.skipped]).toEqual([[all[0], ...entries(4, 2)], 3, 0])
+      expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(4) // three whole lines
+      spool.commit(read.end, 3)
+      spool.close()
+    }
+  })
+
   it('skips a malformed line (reported once), replays the lines around it, and counts only records', () => {
     writeFileSync(file, `"k1"\t{"id":"ok1"}\n{"id":"no-tab"}\n7\t{"id":"number-key"}\n"k3"\t{"id":"ok3"}\n`)
     const spool = new Spool(file, 1 << 20)

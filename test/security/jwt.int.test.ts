@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { GatewayError } from '../../src/errors.ts'
-import { Guard, type Principal } from '../../src/security/guard.ts'
+import { Guard, type Buckets, type Principal } from '../../src/security/guard.ts'
 import { JwtVerifier } from '../../src/security/jwt.ts'
 import { configFrom } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
@@ -188,6 +188,9 @@ describe('the caller a token names', () => {
     expect(await verdict(guard, first)).toMatchObject({ id: 'jwt-client:greedy-client' })
     expect(await verdict(guard, first)).toMatchObject({ code: 'RATE_LIMITED' })
     expect(await verdict(guard, await issuer.sign({ sub: null, client_id: 'other-client' }))).toMatchObject({ id: 'jwt-client:other-client' })
+    // Among the JWT callers' buckets (bounded), not the configured callers' (never pushed out).
+    const { buckets } = guard as unknown as { buckets: Buckets }
+    expect([[...buckets.jwt.keys()], buckets.configured.size]).toEqual([['jwt-client:greedy-client', 'jwt-client:other-client'], 0])
   })
 })
 

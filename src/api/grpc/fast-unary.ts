@@ -53,6 +53,8 @@ const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 
  */
 const GRPC_JS_MAX_TIMEOUT = '596H'
 const GRPC_JS_MAX_TIMEOUT_MS = 596 * 3_600_000
+/** How grpc-js finds a timeout: anywhere in the value (`123456789S` is its `23456789S`). */
+const GRPC_JS_DEADLINE = /(\d{1,8})\s*([HMSmun])/
 
 const OK_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' }
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' }
@@ -77,7 +79,7 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       const deadline = method === undefined ? undefined : plainCallDeadline(headers, now)
       const readBy = now + limits.read.timeoutMs
       if (deadline === undefined) {
-        if (headers['grpc-timeout'] !== undefined && (timeoutMs(headers) ?? 0) > GRPC_JS_MAX_TIMEOUT_MS) headers['grpc-timeout'] = GRPC_JS_MAX_TIMEOUT
+        if (headers['grpc-timeout'] !== undefined && (timeoutMs(headers, GRPC_JS_DEADLINE) ?? 0) > GRPC_JS_MAX_TIMEOUT_MS) headers['grpc-timeout'] = GRPC_JS_MAX_TIMEOUT
         const streaming = limits.streaming.has(path)
         if (!streaming) watchGrpcJsRead(stream, readBy, limits.read)
         original.call(this, extra, stream, headers)
@@ -103,9 +105,9 @@ function plainCallDeadline(headers: IncomingHttpHeaders, now: number): number | 
   return ms === undefined ? undefined : now + ms
 }
 
-/** The call's grpc-timeout in milliseconds, however long; undefined when malformed. */
-function timeoutMs(headers: IncomingHttpHeaders): number | undefined {
-  const match = DEADLINE.exec(String(headers['grpc-timeout']))
+/** The call's grpc-timeout in milliseconds, however long, as `pattern` reads it; undefined when malformed. */
+function timeoutMs(headers: IncomingHttpHeaders, pattern = DEADLINE): number | undefined {
+  const match = pattern.exec(String(headers['grpc-timeout']))
   return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined
 }
 

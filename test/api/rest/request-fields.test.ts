@@ -85,6 +85,10 @@ describe('the request id', () => {
     expect((await native({ id: 'pair \ud83d\ude00' })).json().id).toBe('pair 😀') // a surrogate pair is text
   })
 
+  it('an x-request-id holding characters past U+00FF was not read from bytes (a proxy decoded it): taken as it is', async () => {
+    expect((await native({}, { 'x-request-id': 'order-€-7' })).json().id).toBe('order-€-7')
+  })
+
   it('stream mode reads its messages with the same readPredict, so refuses the same ids (its dead letter carries BAD_REQUEST)', () => {
     const read = () => readPredict(app.gateway, 'e', { inputs: { x: [[0.5, 0.5]] }, id: 'k'.repeat(2000) })
     expect(read).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', message: 'id is 2000 bytes of UTF-8, over the 1024 a request id may have' }))
