@@ -188,7 +188,7 @@ export class VersionPipeline {
     if (versions.canary !== undefined) return this.endCanary(versions, versions.canary)
     const from = versions.serving
     const target = versions.previous()
-    if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(versions.name)} has no passing version before ${from ?? 'none'} to roll back to`)
+    if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(versions.name)} has no passing version before ${from ?? 'none'} that its version_policy allows to roll back to`)
     const failure = await this.swap(versions, target)
     if (failure !== null) {
       this.reject(versions, target, failure)

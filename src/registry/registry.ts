@@ -127,6 +127,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     staged?.commit((err, model) => this.log.error({ err, model }, 'recording a reload\'s gate report failed'))
     for (const [name, versions] of staged?.added ?? []) this.models.set(name, versions)
     for (const versions of staged?.added.values() ?? []) this.opened(versions)
+    // A model the config no longer serves from the repository is the registry's no more: no upload or record for it is stored or "served".
+    for (const name of this.models.keys()) if (!repositorySettings(config.models.get(name) ?? ({} as ModelConfig))) this.models.delete(name)
     for (const model of config.models.values()) {
       const versions = this.models.get(model.name)
       const settings = repositorySettings(model)
@@ -242,12 +244,13 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   /**
-   * The version of a model whose file has this sha256, if one is stored. For a model a reload
-   * is adding, known once the reload is swapped in (its seed, its directory's versions) or refused.
+   * The version of a model whose file has this sha256 (`version` itself, unless 0: any), if one
+   * is stored. For a model a reload is adding, known once the reload is swapped in (its seed, its
+   * directory's versions) or refused.
    */
-  async versionWithSha(name: string, sha256: string): Promise<number | undefined> {
+  async versionWithSha(name: string, sha256: string, version = 0): Promise<number | undefined> {
     await this.addedSettled(name)
-    return this.models.get(name)?.list().find((m) => m.sha256 === sha256)?.version
+    return this.models.get(name)?.list().find((m) => m.sha256 === sha256 && (version === 0 || m.version === version))?.version
   }
 
   /** Resolves once no reload being prepared adds the model: at once, or when the one that does is swapped in or refused. */

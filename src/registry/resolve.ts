@@ -29,9 +29,15 @@ export function resolveVersions(
   track: (model: ModelConfig) => ModelVersions | undefined,
   decide: (versions: ModelVersions, version: number, evidence: CanaryEvidence) => void,
 ): GatewayConfig {
+  const issues: ConfigIssue[] = []
+  // A swap for a model this config does not serve from the repository (a reload dropped it meanwhile) would swap nothing.
+  for (const name of pin?.keys() ?? []) {
+    const model = config.models.get(name)
+    if (model === undefined || !repositorySettings(model)) issues.push({ path: `models.${name}`, message: 'is no longer a source: repository model of the config being served' })
+  }
+  if (issues.length) throw new ConfigError(config.file, issues)
   if (![...config.models.values()].some((m) => repositorySettings(m))) return config
   const models = new Map(config.models)
-  const issues: ConfigIssue[] = []
   for (const model of config.models.values()) {
     const versions = track(model)
     const settings = repositorySettings(model)
@@ -39,7 +45,15 @@ export function resolveVersions(
     const pinned = pin?.get(model.name)
     let stable = typeof pinned === 'object' ? pinned.stable : (pinned ?? versions.serving)
     let canary = typeof pinned === 'object' ? pinned.canary : pinned === undefined ? versions.canary : undefined
-    if (pinned === undefined) {
+    if (pinned !== undefined) {
+      // Judged under a policy a config reload has narrowed since (it committed first): not served.
+      const excluded = [stable, canary].find((v) => v !== undefined && !allowedBy(settings.policy, v))
+      if (excluded !== undefined) {
+        const at = ['models', model.name, 'version_policy']
+        issues.push({ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: `version ${excluded} is not in version_policy.specific` })
+        continue
+      }
+    } else {
       const allowed = (version: number): boolean => allowedBy(settings.policy, version)
       if (canary !== undefined && !allowed(canary)) canary = undefined
       if (stable !== undefined && !allowed(stable)) {

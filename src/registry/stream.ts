@@ -204,8 +204,8 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     const bytes = await this.payload(d)
     const sha = await sha256HexYielding(bytes)
     if (d.sha256 && d.sha256 !== sha) throw new Refused(`sha256 mismatch: the descriptor says ${d.sha256}, the model's bytes are ${sha}`)
-    const known = await this.registry.versionWithSha(name, sha)
-    if (known !== undefined && (d.version === 0 || d.version === known)) {
+    const known = await this.registry.versionWithSha(name, sha, d.version)
+    if (known !== undefined) {
       // Stored but never judged (this record's own try failed on a system error after storing
       // it, or its judging is still queued): not a replay yet. Judged now, in turn; a system
       // error again is retried like any other.

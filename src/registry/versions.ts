@@ -213,10 +213,10 @@ export class ModelVersions {
       .at(-1)?.version
   }
 
-  /** Rollback's target: the highest passing version below the serving one (not one that failed its last start). */
+  /** Rollback's target: the highest passing version below the serving one that version_policy allows (not one that failed its last start). */
   previous(): number | undefined {
     return this.list()
-      .filter((m) => m.state === 'ready' && !failedAtStart(m) && m.version < (this.serving ?? 0) && this.directory.hasModel(m.version))
+      .filter((m) => m.state === 'ready' && !failedAtStart(m) && m.version < (this.serving ?? 0) && this.allowed(m.version) && this.directory.hasModel(m.version))
       .at(-1)?.version
   }
 

@@ -8,6 +8,7 @@
 // as at a start, and a disk failing then is logged, not a failed reload. A repository model's
 // name must be a directory name, at start and in a reload.
 // Real models on a repository laid out as a previous run leaves it.
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -244,6 +245,25 @@ describe('a config reload that adds a repository model', () => {
     // The next reload adding the model finds it (and imports no seed beside it), and judges it.
     expect(await reload({ extra: true })).toMatchObject({ ok: true })
     expect(await versionsOf('cancer-extra')).toMatchObject({ status: 200, body: { versions: [{ version: 3, state: 'serving', source: 'directory' }] } })
+  })
+
+  it('a stored version is found by its bytes\' sha256 under the version a model-stream record names, not the lowest with those bytes', async () => {
+    await start()
+    const upload = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-main/versions/3', headers: { 'content-type': 'application/octet-stream' }, payload: gbdt })
+    expect(upload.statusCode).toBe(201) // version 2's bytes again, as version 3
+    const sha = createHash('sha256').update(gbdt).digest('hex')
+    expect([await served!.registry.versionWithSha('cancer-main', sha, 3), await served!.registry.versionWithSha('cancer-main', sha, 0), await served!.registry.versionWithSha('cancer-main', sha, 4)]).toEqual([3, 2, undefined])
+  })
+
+  it('and dropped by a later reload is the registry\'s no more: an upload for it is 404, and nothing is stored or recorded serving', async () => {
+    await start()
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(await reload({})).toMatchObject({ ok: true })
+    expect(served!.registry.isRepositoryModel('cancer-extra')).toBe(false)
+    const upload = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-extra/versions/9', headers: { 'content-type': 'application/octet-stream' }, payload: gbdt })
+    expect([upload.statusCode, upload.json().code]).toEqual([404, 'UNKNOWN_ENSEMBLE'])
+    expect(readdirSync(join(dir, 'repo', 'cancer-extra'))).toEqual(['1'])
+    expect(await versionsOf('cancer-extra')).toMatchObject({ status: 404 })
   })
 
   it('is swapped in and serves even when recording it fails on a disk error, which is logged', async () => {

@@ -230,3 +230,20 @@ describe('a version that failed at start', () => {
     expect(opened().failedAtThisStart(2)).toBe(false)
   })
 })
+
+describe('a rollback target', () => {
+  it('is one the version_policy allows: a narrowed policy leaves an earlier passing version it excludes where it is', async () => {
+    const versions = opened()
+    for (const v of [1, 2, 3]) await versions.add(bytes(v), { version: v, source: 'upload' })
+    versions.update(1, { state: 'ready' })
+    versions.update(2, { state: 'ready' })
+    versions.update(3, { state: 'serving' })
+    versions.serving = 3
+    expect(versions.previous()).toBe(2)
+    versions.settings = { ...latest, policy: { kind: 'specific', versions: [1, 3] } }
+    expect(versions.previous()).toBe(1)
+    versions.settings = { ...latest, policy: { kind: 'specific', versions: [3] } }
+    expect(versions.previous()).toBeUndefined()
+  })
+})
+
