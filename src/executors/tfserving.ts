@@ -199,7 +199,8 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
       const request = { model_spec, inputs: Object.fromEntries(inputs.map(({ name, tensor }) => [name, toTensorProto(tensor)])), output_filter: outputs }
       const res = (await unary(client, methods.Predict!, request, metadata, timeoutMs, signal)) as { outputs?: Record<string, TensorProto> } & Versioned
       const out = new Map<string, WireTensor>()
-      for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, upstreamFailure, name, spec.maxResponseBytes))
+      const fills = { bytes: 0 } // one budget for the whole answer's fills, not one per output
+      for (const [name, t] of Object.entries(res.outputs ?? {})) out.set(name, fromTensorProto(t, upstreamFailure, name, spec.maxResponseBytes, fills))
       return withAnsweredVersion(out, versionIn(res))
     },
     close: release,

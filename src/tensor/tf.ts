@@ -30,12 +30,18 @@ export function toTensorProto(tensor: Tensor): TensorProto {
   return { dtype: row.tf, tensor_shape, tensor_content: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }
 }
 
+/** What the one-value fills of one answer have expanded to so far, in bytes held (see fromTensorProto). */
+export interface Fills {
+  bytes: number
+}
+
 /**
  * An upstream's TensorProto as a wire tensor (checked against the declaration later).
- * `maxBytes` (the model's max_response_bytes) bounds what a one-value fill may expand to: an
- * answer may not grow past what it could have carried spelled out.
+ * `maxBytes` (the model's max_response_bytes) bounds what the one-value fills of an answer
+ * (`fills`, shared by its tensors) may expand to, counted as what they hold in memory: a
+ * number at its width, a BYTES element at least a reference (8 bytes).
  */
-export function fromTensorProto(proto: TensorProto, failure: Failure, name: string, maxBytes: number): WireTensor {
+export function fromTensorProto(proto: TensorProto, failure: Failure, name: string, maxBytes: number, fills: Fills = { bytes: 0 }): WireTensor {
   const datatype = fromTfDtype(proto.dtype ?? '')
   if (!datatype) return fail(failure, name, `dtype ${datatypeName(proto.dtype)} is not supported`)
   const shape = readShape(proto.tensor_shape?.dim?.map((d) => d.size ?? 0) ?? [], failure, name)
@@ -46,10 +52,15 @@ export function fromTensorProto(proto: TensorProto, failure: Failure, name: stri
   // half_val holds FP16 bit patterns, one per int32.
   if (datatype === 'FP16') values = new Float16Array(Uint16Array.from(values as ArrayLike<number>).buffer)
   // TensorProto lets one value stand for a whole tensor filled with it: a few bytes on the
-  // wire, so the shape is checked before anything of that size is allocated.
+  // wire, so the shape is checked before anything of that size is allocated, and the value is
+  // decoded once and copied, with no array of `count` boxed values in between.
   if (values.length === 1 && count > 1) {
-    if (count * Math.max(row.width, 1) > maxBytes) fail(failure, name, `one value fills shape ${formatShape(shape)}, more than max_response_bytes (${maxBytes}) would hold`)
-    values = new Array<unknown>(count).fill(values[0])
+    const held = count * (row.width || 8)
+    if (fills.bytes + held > maxBytes) fail(failure, name, `one value fills shape ${formatShape(shape)}, more than max_response_bytes (${maxBytes}) would hold${fills.bytes ? ' with the answer\'s other fills' : ''}`)
+    fills.bytes += held
+    const one = decodeElements(values, datatype, failure, name)
+    const data = Array.isArray(one) ? new Array<string>(count).fill(one[0] as string) : (new (one.constructor as new (n: number) => typeof one)(count) as typeof one).fill(one[0] as never)
+    return { datatype, shape, data }
   }
   // Decoded as the wire datatype (64-bit integers arrive as decimal strings), so the answer
   // can then fill any declared type its values fit.

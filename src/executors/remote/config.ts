@@ -116,7 +116,14 @@ export interface RemoteSettings {
 
 /** The shared fields of a schema-valid entry as settings; unreadable TLS files, bad headers and URL parts that would be dropped are problems. */
 export function parseRemote(config: RemoteModelConfig, ctx: ParseContext): RemoteSettings {
-  const url = new URL(config.url)
+  let url: URL
+  try {
+    url = new URL(config.url)
+  } catch {
+    // The schema's pattern takes `http://` or a port past 65535: refused here, with where it is.
+    ctx.problem('url', `not a valid URL: ${JSON.stringify(config.url.slice(0, 200))}`)
+    url = new URL('http://invalid')
+  }
   const scheme = url.protocol.slice(0, -1)
   const secure = scheme === 'https' || scheme === 'grpcs' || config.tls !== undefined
   const protocol = config.protocol ?? (scheme.startsWith('grpc') ? 'grpc' : 'rest')

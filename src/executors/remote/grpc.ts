@@ -13,6 +13,8 @@ import { upstreamKey } from './http.ts'
 import { SharedByKey } from './shared.ts'
 
 const channels = new SharedByKey<grpc.Client>((client) => client.close())
+/** Each shared client's max_response_bytes: its receive limit, to tell our limit's refusal from the upstream's. */
+const receiveLimits = new WeakMap<grpc.Client, number>()
 
 /** A client on the shared channel to this upstream; `release` when the executor closes. */
 export function acquireClient(s: RemoteSettings): { client: grpc.Client; release: () => Promise<void> } {
@@ -21,10 +23,12 @@ export function acquireClient(s: RemoteSettings): { client: grpc.Client; release
     const credentials = s.secure
       ? grpc.credentials.createSsl(s.tls?.ca ?? null, s.tls?.key ?? null, s.tls?.cert ?? null)
       : grpc.credentials.createInsecure()
-    return new grpc.Client(s.authority, credentials, {
+    const client = new grpc.Client(s.authority, credentials, {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.max_receive_message_length': s.maxResponseBytes,
     })
+    receiveLimits.set(client, s.maxResponseBytes)
+    return client
   })
   return { client: value, release }
 }
@@ -53,7 +57,7 @@ export function unary(client: grpc.Client, method: Method, request: object, meta
       (err, response) => {
         signal.removeEventListener('abort', onAbort)
         if (signal.aborted) reject(signal.reason as Error)
-        else if (err) reject(grpcError(err, method.path))
+        else if (err) reject(grpcError(err, method.path, receiveLimits.get(client)))
         else resolve(response)
       },
     )
@@ -64,7 +68,7 @@ export function unary(client: grpc.Client, method: Method, request: object, meta
 /** Statuses that refuse the request's content (TF Serving, MLServer and Triton answer a bad input so). */
 const INPUT_REFUSED_STATUS = new Set<number>([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE])
 
-function grpcError(err: grpc.ServiceError, path: string): UpstreamError {
+function grpcError(err: grpc.ServiceError, path: string, receiveLimit: number | undefined): UpstreamError {
   const status = grpc.status[err.code] ?? String(err.code)
   const details = excerpt(err.details || err.message)
   switch (err.code) {
@@ -77,7 +81,11 @@ function grpcError(err: grpc.ServiceError, path: string): UpstreamError {
       if (details.startsWith('Response message parsing error')) return badResponse(`undecodable answer from ${path}: ${details}`)
       break
     case grpc.status.RESOURCE_EXHAUSTED:
-      if (details.startsWith('Received message larger than max')) return badResponse(`answer from ${path} is larger than max_response_bytes: ${details}`)
+      // The same words for our receive limit (the answer) and the upstream's (our request): ours names max_response_bytes.
+      if (details.startsWith('Received message larger than max')) {
+        if (details.endsWith(` vs ${receiveLimit})`)) return badResponse(`answer from ${path} is larger than max_response_bytes: ${details}`)
+        return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `${path} refused the request as too large: ${details}`, false, true)
+      }
       break
     default:
       break

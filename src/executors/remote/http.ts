@@ -39,6 +39,9 @@ export function acquirePool(s: RemoteSettings): { upstream: Upstream; release: (
     pool: new Pool(s.origin, {
       connections: s.poolSize,
       keepAliveTimeout: KEEP_ALIVE_MS,
+      // No timeouts of undici's own (300 s by default): the call's signal carries its deadline, however long its budget.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       maxResponseSize: s.maxResponseBytes,
       ...(s.tls ? { connect: { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key } } : {}),
     }),

@@ -18,6 +18,7 @@ let http: FaultServer
 /** A server of its own, so its connection count is this test's alone. */
 let reuse: FaultServer
 let rpc: GrpcFaultServer
+let tight: GrpcFaultServer
 let app: FastifyInstance
 
 interface Body {
@@ -36,6 +37,7 @@ beforeAll(async () => {
   http = await startFaultServer()
   reuse = await startFaultServer()
   rpc = await startGrpcFaultServer()
+  tight = await startGrpcFaultServer({ 'grpc.max_receive_message_length': 64 })
   const models: Record<string, string> = {
     'ok-a': `kind: oip, url: "${reuse.url}", model: ok, ${io}`,
     'ok-b': `kind: oip, url: "${reuse.url}", model: ok, ${io}`,
@@ -50,6 +52,7 @@ beforeAll(async () => {
     'grpc-hang': `kind: oip, url: "${rpc.url}", model: hang, ${io}`,
     'huge-rest': `kind: oip, url: "${http.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
     'huge-grpc': `kind: oip, url: "${rpc.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
+    'tight-grpc': `kind: oip, url: "${tight.url}", model: ok, retries: 0, circuit_breaker: { failures: 2, reset_ms: 60000 }, ${io}`,
     'tf-grpc': `kind: tfserving, url: "${rpc.url}", model: wine, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
     'tf-unversioned': `kind: tfserving, url: "${rpc.url}", model: unversioned, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
   }
@@ -70,6 +73,7 @@ afterAll(async () => {
   await http?.close()
   await reuse?.close()
   await rpc?.close()
+  await tight?.close()
 })
 
 describe('remote calls on the wire', () => {
@@ -182,6 +186,14 @@ ensembles: { e: { strategy: deadline-fallback, models: [typed] } }
       await expect(gateway.load()).rejects.toThrow("output label is declared INT64, but the upstream's metadata says BYTES")
     } finally {
       await gateway.close()
+    }
+  })
+
+  it('a request the gRPC upstream refuses as too large is its refusal of our input (UPSTREAM_ERROR), not an answer over max_response_bytes, and opens no circuit', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await predict('tight-grpc')
+      expect(res.statusCode).toBe(502)
+      expect(res.body.models[0]!.error).toMatchObject({ code: 'UPSTREAM_ERROR', message: expect.stringMatching(/refused the request as too large: Received message larger than max \(\d+ vs 64\)/) as unknown })
     }
   })
 

@@ -20,6 +20,13 @@ describe('remote model config', () => {
     expect(parse('{ kind: tfserving, url: "http://x:1", model: a, method: explain }')).toThrow(/method/)
   })
 
+  it('refuses a URL its scheme pattern takes but that is no URL (a port past 65535, no host) as a problem at models.<name>.url, not a crash', () => {
+    for (const url of ['http://mlserver:80801', 'http://']) {
+      expect(parse(`{ kind: oip, url: "${url}", model: a }`)).toThrow(ConfigError)
+      expect(parse(`{ kind: oip, url: "${url}", model: a }`)).toThrow(/models\.m\.url.*not a valid URL/s)
+    }
+  })
+
   it('accepts every documented field', () => {
     const config = parse(
       '{ kind: oip, url: "grpc://x:1", model: a, seldon_model: a.pipeline, protocol: grpc, headers: { x-team: t }, pool_size: 4, timeout_ms: 50, retries: 2, retry_budget: { ratio: 0.1, min_per_second: 1 }, circuit_breaker: { failures: 2, reset_ms: 100 }, hedge_after_ms: 10, version: "3" }',

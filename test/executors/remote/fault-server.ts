@@ -168,8 +168,8 @@ export interface GrpcFaultServer {
  * status FAILURE for the deployment `failing`. Its protos come from src/proto, with the
  * gateway's own loader options.
  */
-export async function startGrpcFaultServer(): Promise<GrpcFaultServer> {
-  const server = new grpc.Server()
+export async function startGrpcFaultServer(options?: grpc.ServerOptions): Promise<GrpcFaultServer> {
+  const server = new grpc.Server(options)
   const cancelWaiters: (() => void)[] = []
   const state = { url: '', deadlines: [] as number[], metadata: new Map<string, Record<string, unknown>>(), cancelled: 0, seldonCalls: 0, nextCancel: () => new Promise<void>((r) => cancelWaiters.push(r)), close: async () => {} }
   server.addService(service(INFERENCE_SERVICE), {

@@ -12,8 +12,10 @@ const HEDGE_LOST = new ModelError(ModelErrorCode.MODEL_FAILED, 'another attempt 
 
 export function withHedge<Req, Res>(call: Call<Req, Res>, afterMs: number, budget: RetryBudget): Call<Req, Res> {
   if (!(afterMs > 0)) return call
-  return (req, signal, deadline) =>
-    new Promise<Res>((resolve, reject) => {
+  return (req, signal, deadline) => {
+    // Already cancelled: no attempt (a listener added now would never fire, and the attempts would run uncancelled).
+    if (signal.aborted) return Promise.reject(signal.reason as Error)
+    return new Promise<Res>((resolve, reject) => {
       const group = new AbortController()
       const onAbort = (): void => group.abort(signal.reason)
       signal.addEventListener('abort', onAbort, { once: true })
@@ -48,4 +50,5 @@ export function withHedge<Req, Res>(call: Call<Req, Res>, afterMs: number, budge
       }, afterMs)
       launch()
     })
+  }
 }

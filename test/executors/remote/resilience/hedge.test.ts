@@ -20,6 +20,15 @@ describe('hedged requests (hedge_after_ms)', () => {
     expect(attempts[0]!.signal.aborted).toBe(true)
   })
 
+  it('starts no attempt for a request already cancelled, and rejects with its reason', async () => {
+    const { call, attempts } = upstream([{ after: 10, answer: 'ok' }])
+    const cancelled = new AbortController()
+    cancelled.abort(Object.assign(new Error('gone'), { code: 'CANCELLED' }))
+    const result = outcome(withHedge(call, 30, budget(10))('x', cancelled.signal, 1000))
+    await vi.advanceTimersByTimeAsync(100)
+    expect([attempts.length, result]).toEqual([0, { code: 'CANCELLED', done: true }])
+  })
+
   it('sends no second request when the first answers in time, or when the retry budget is spent', async () => {
     const quick = upstream([{ after: 10, answer: 'ok' }])
     outcome(withHedge(quick.call, 30, budget(10))('x', new AbortController().signal, 1000))
