@@ -194,14 +194,15 @@ async function serve(file: string, stream: boolean): Promise<void> {
     streaming = await startStream(gateway, app.log, stream)
     await gateway.load()
   } catch (err) {
+    if (stopping) return // a signal during the load closed what was loading: shutdown carries on, not a failed start
     await abandon(err)
   }
   if (stopping) return // a signal during the load: shutdown carries on
+  grpc?.setServing(true) // ready, as /readyz says: not only once the registry has judged what arrived meanwhile
   for (const { name, message } of placementWarnings(gateway)) app.log.warn({ model: name }, message)
   // New versions that arrived while it was down are judged now; the repository is watched from here on.
   await registry?.start()
   if (stopping) return // a signal while the registry started: shutdown carries on
-  grpc?.setServing(true)
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
 }
 

@@ -257,21 +257,26 @@ export class Gateway {
   }
 
   /**
-   * Resolves once no predict of the serving config is running, shadows included (their
-   * serving record waits for them), or after `graceMs`: shutdown waits for it before it
-   * closes the output, so those records are not dropped.
+   * Resolves once no predict is running, shadows included (their serving record waits for
+   * them), of the serving config or of one a reload replaced, or after `graceMs`: shutdown
+   * waits for it before it closes the output, so those records are not dropped.
    */
   idle(graceMs: number): Promise<void> {
     const state = this.current
-    if (state.inFlight === 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, graceMs)
+    const serving = state.inFlight === 0 ? undefined : new Promise<void>((resolve) => {
       const before = state.onIdle
       state.onIdle = () => {
         before?.()
-        clearTimeout(timer)
         resolve()
       }
+    })
+    const all = Promise.all([serving, this.retirement.idle()])
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, graceMs)
+      void all.then(() => {
+        clearTimeout(timer)
+        resolve()
+      })
     })
   }
 

@@ -8,7 +8,7 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { request as httpsRequest } from 'node:https'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { listenerAddress, type RawListener } from './config/listener.ts'
+import { listenerAddress, MAX_ALIAS_EXPANSIONS, type RawListener } from './config/listener.ts'
 import { announcedTarget } from './listener-file.ts'
 import { parse as parseYaml } from 'yaml'
 
@@ -74,7 +74,7 @@ export function readTarget(file: string): ProbeTarget {
   }
   let value: unknown
   try {
-    value = parseYaml(text)
+    value = parseYaml(text, { maxAliasCount: MAX_ALIAS_EXPANSIONS }) // as the loader reads it
   } catch (err) {
     throw new Error(`${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err })
   }

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { buildServer } from '../src/api/rest/server.ts'
 import { loadConfigFile } from '../src/config/load.ts'
 import { Gateway } from '../src/gateway.ts'
-import { probe } from '../src/health.ts'
+import { probe, readTarget } from '../src/health.ts'
 import { freePort, outputContains, root, startProcess } from './helpers.ts'
 import { makePki } from './security/certs.ts'
 import { tempDir } from './temp-dirs.ts'
@@ -182,6 +182,13 @@ describe('specserve health', () => {
     } finally {
       await proc.stop()
     }
+  })
+
+  it('reads a config that shares one anchor more than 100 times, as serve does (its limit, not the YAML library\'s default)', () => {
+    const file = join(tempDir('specserve-health-'), 'specserve.yaml')
+    const models = Array.from({ length: 150 }, (_, i) => `  m${i}: { <<: *model }`).join('\n')
+    writeFileSync(file, `server: { host: 127.0.0.1, rest_port: 18080 }\nshared: &model { kind: onnx, path: x.onnx }\nmodels:\n${models.replaceAll('{ <<: *model }', '*model')}\n`)
+    expect(readTarget(file)).toMatchObject({ host: '127.0.0.1', port: 18080 })
   })
 
   it('follows SPECSERVE_REST_PORT as serve does', async () => {

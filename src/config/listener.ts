@@ -4,6 +4,14 @@
 // has not announced its listener, reads the address the way serve does without loading the
 // gateway's modules at every interval.
 
+/**
+ * Anchors and aliases are legitimate (one shared settings block used by every model), so
+ * the bound is far above any hand-written config; it still stops nested aliases that
+ * expand exponentially (the library weighs each use by the aliases inside its anchor).
+ * Here, in a module of Node built-ins only, because the health probe reads the config too.
+ */
+export const MAX_ALIAS_EXPANSIONS = 10_000
+
 export interface ListenerAddress {
   readonly host: string
   readonly restPort: number

@@ -5,6 +5,7 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, vi
 import type { TSchema } from 'typebox'
 import Value from 'typebox/value'
 import { formsMessage, MAX_TIMER_MS, schemaAt, TIMER_CAP_MESSAGE } from './forms.ts'
+import { MAX_ALIAS_EXPANSIONS } from './listener.ts'
 
 export interface ConfigIssue {
   /** Dotted YAML path, e.g. `ensembles.fraud.budget_ms.max`. */
@@ -93,12 +94,7 @@ function keyPathAt(doc: Document, offset: number): string[] | undefined {
   return found
 }
 
-/**
- * Anchors and aliases are legitimate (one shared settings block used by every model), so
- * the bound is far above any hand-written config; it still stops nested aliases that
- * expand exponentially (the library weighs each use by the aliases inside its anchor).
- */
-export const MAX_ALIAS_EXPANSIONS = 10_000
+export { MAX_ALIAS_EXPANSIONS } from './listener.ts'
 
 function firstAliasAt(doc: Document, lineCounter: LineCounter): { line: number; col: number } | undefined {
   let start: number | undefined

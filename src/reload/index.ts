@@ -70,6 +70,9 @@ export interface ReloadTriggers {
  * rather than write it in place. Events are debounced and a reload runs only when the
  * content changed.
  */
+/** SIGHUP once the triggers stopped (the gateway drains for a stop): nothing to reload, and not a reason to end the drain. */
+const ignoreHangup = (): void => {}
+
 export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 200): ReloadTriggers {
   const file = gateway.config.file
   let last = digest(file)
@@ -123,6 +126,8 @@ export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 
   return {
     stop() {
       process.off('SIGHUP', onHangup)
+      // With no listener node's default for SIGHUP ends the process at once: during the drain, it is ignored instead.
+      if (!process.listeners('SIGHUP').includes(ignoreHangup)) process.on('SIGHUP', ignoreHangup)
       clearTimeout(timer)
       stopped = true
       watcher?.close()

@@ -17,6 +17,8 @@ export interface ReplacedState<R extends Closable> extends RunScope {
 export class Retirement<R extends Closable> {
   private readonly retiring = new Set<R>()
   private readonly draining = new Set<ReplacedState<R>>()
+  /** idle() callers, told once no replaced state is draining. */
+  private waiting: (() => void)[] = []
 
   /** A reload replaced `old` and dropped `retired` from it: each closes once no draining state holds it. */
   retire(old: ReplacedState<R>, retired: Iterable<R>): void {
@@ -28,9 +30,16 @@ export class Retirement<R extends Closable> {
         before?.()
         this.draining.delete(old)
         this.closeUnheld()
+        if (this.draining.size === 0) this.wake()
       }
     }
     this.closeUnheld()
+  }
+
+  /** Resolves once no replaced config has a predict running (its shadows and serving record included). */
+  idle(): Promise<void> {
+    if (this.draining.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.waiting.push(resolve))
   }
 
   /** Everything not closed yet (at shutdown, when nothing waits any more): handed over and forgotten here. */
@@ -38,7 +47,12 @@ export class Retirement<R extends Closable> {
     const all = [...this.retiring]
     this.retiring.clear()
     this.draining.clear()
+    this.wake()
     return all
+  }
+
+  private wake(): void {
+    for (const resolve of this.waiting.splice(0)) resolve()
   }
 
   private closeUnheld(): void {

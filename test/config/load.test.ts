@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { buildServer } from '../../src/api/rest/server.ts'
 import { configFrom, demoConfig, issuesOf } from '../helpers.ts'
 
 const models = `models:
@@ -21,6 +22,16 @@ describe('config loading', () => {
     expect(config.ensembles.get('cancer')?.select).toEqual({ policy: 'all' })
     expect(config.executors.onnx_workers).toBeGreaterThan(0)
     expect(Object.isFrozen(config)).toBe(true)
+  })
+
+  it('keeps the headers timeout within the request timeout, as node\'s HTTP server requires: a lower request_timeout_ms lowers its default, and one set over it is a problem at its path', async () => {
+    const lowered = configFrom(`server: { request_timeout_ms: 5000 }\n${models}ensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n`)
+    expect([lowered.server.headers_timeout_ms, lowered.server.request_timeout_ms]).toEqual([5000, 5000])
+    const app = buildServer(lowered) // node throws ERR_OUT_OF_RANGE for a headers timeout over the request timeout
+    await app.close()
+    expect(issuesOf(`server: { request_timeout_ms: 5000, headers_timeout_ms: 6000 }\n${models}ensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n`)).toEqual([
+      expect.objectContaining({ path: 'server.headers_timeout_ms', message: 'headers_timeout_ms (6000) is over request_timeout_ms (5000): the headers are part of the request' }),
+    ])
   })
 
   it('gives a missing budget the default 100 ms with a 1000 ms cap', () => {

@@ -125,7 +125,7 @@ describe('a running specserve process', () => {
     expect(metrics).toMatch(/specserve_config_reloads_total\{result="rejected"\} 1/)
   })
 
-  it('answers every request in flight at SIGTERM, then exits 0 within the grace period', async () => {
+  it('answers every request in flight at SIGTERM (a SIGHUP during the drain changes nothing), then exits 0 within the grace period', async () => {
     writeFileSync(file, yaml())
     // cancer-slow takes tens of ms and runs one at a time: these queue up behind each other.
     let answered = 0
@@ -146,6 +146,9 @@ describe('a running specserve process', () => {
     const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)))
     const signalled = performance.now()
     process.kill(proc.child.pid!, 'SIGTERM')
+    // Node's default for a SIGHUP nobody listens to is to end the process at once: the drain ignores it instead.
+    await until(async () => proc.output().includes('draining'), 'the drain to begin')
+    process.kill(proc.child.pid!, 'SIGHUP')
     const answers = await Promise.all(inFlight)
     expect(answers.map((r) => r.status)).toEqual(Array(10).fill(200))
     for (const r of answers) expect(((await r.json()) as { ensemble: string }).ensemble).toBe('slow')

@@ -77,6 +77,19 @@ describe('reload: closing replaced models', () => {
     expect(closed).toEqual(['other@1', 'm@200']) // closed once that predict was done
   })
 
+  it('idle() waits for a predict of a replaced config too, not only the serving one\'s (shutdown closes the output after it)', async () => {
+    gateway = new Gateway(config(200))
+    await gateway.load()
+    void gateway.predict({ id: 'r', ensemble: 'e', inputs: x })
+    await gateway.reload(config(50)) // the serving config runs nothing; the replaced one runs the predict
+    let idle = false
+    void gateway.idle(10_000).then(() => (idle = true))
+    await vi.advanceTimersByTimeAsync(150)
+    expect(idle).toBe(false)
+    await vi.advanceTimersByTimeAsync(50)
+    expect(idle).toBe(true)
+  })
+
   it('closes a replaced model at once when no predict runs on it, and a new predict runs on the new one', async () => {
     gateway = new Gateway(config(200))
     await gateway.load()
