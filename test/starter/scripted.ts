@@ -17,6 +17,8 @@ export interface ScriptedConfig {
   /** Answers one row per entry, with these labels (whatever the input's rows); overrides label. */
   labels?: number[]
   fail?: string
+  /** The failure's code (default MODEL_FAILED): OVERLOADED is a full queue. */
+  fail_code?: 'MODEL_FAILED' | 'OVERLOADED'
   /** Never settles and ignores abort: the worst upstream there is. */
   hang?: boolean
   version?: string
@@ -83,7 +85,7 @@ function scripted(name: string, config: ScriptedConfig): Executor {
       const ms = delay()
       return new Promise<TensorMap>((resolve, reject) => {
         setTimeout(() => {
-          if (config.fail) return reject(new ModelError('MODEL_FAILED', config.fail))
+          if (config.fail) return reject(new ModelError(config.fail_code ?? 'MODEL_FAILED', config.fail))
           resolve(answer(config))
         }, ms)
       })
@@ -101,6 +103,7 @@ if (!getExecutorKind('scripted')) {
       label: Type.Optional(Type.Integer()),
       labels: Type.Optional(Type.Array(Type.Integer(), { minItems: 1 })),
       fail: Type.Optional(Type.String()),
+      fail_code: Type.Optional(Type.Union([Type.Literal('MODEL_FAILED'), Type.Literal('OVERLOADED')])),
       hang: Type.Optional(Type.Boolean()),
       version: Type.Optional(Type.String()),
       input: Type.Optional(Type.Object({ name: Type.Optional(Type.String()), datatype: Type.Union(DATATYPE_NAMES.map((d) => Type.Literal(d))), shape: Type.Array(Type.Integer()) })),

@@ -50,7 +50,8 @@ export class MessageScoring {
         result = await run.result
         this.runs.delete(run)
       } catch (err) {
-        const code = err instanceof GatewayError ? err.code : 'BAD_REQUEST'
+        // Not a GatewayError: a fault of ours, not the request's.
+        const code = err instanceof GatewayError ? err.code : 'INTERNAL'
         if (TRANSIENT.has(code)) {
           await delay(Math.min(1000, 50 * 2 ** attempt))
           continue
@@ -59,6 +60,11 @@ export class MessageScoring {
       }
       // Cancelled at shutdown: not an answer; the message is redelivered.
       if (result.error?.code === 'CANCELLED') return false
+      // Ran, but every model queue was full: the gateway's state, not the message's. Tried again, as a refusal is.
+      if (result.error && TRANSIENT.has(result.error.code)) {
+        await delay(Math.min(1000, 50 * 2 ** attempt))
+        continue
+      }
       const answer = JSON.stringify(result.error ? failureBody(result) : resultBody(result))
       // The broker would refuse it at every retry, and the partition would stall behind it.
       const bytes = messageBytes(message.key, answer)
