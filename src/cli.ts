@@ -194,7 +194,8 @@ async function serve(file: string, stream: boolean): Promise<void> {
     streaming = await startStream(gateway, app.log, stream)
     await gateway.load()
   } catch (err) {
-    if (stopping) return // a signal during the load closed what was loading: shutdown carries on, not a failed start
+    // A signal during the load closed what was loading: shutdown carries on, not a failed start (what failed is still said).
+    if (stopping) return app.log.warn({ err }, 'the load ended in an error during shutdown')
     await abandon(err)
   }
   if (stopping) return // a signal during the load: shutdown carries on

@@ -11,6 +11,7 @@ import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
 import type { RepositoryConfig } from './config.ts'
 import type { RegistryCounts, RegistryEvent } from './counts.ts'
 import { canaryVerdict, evidenceRecord } from './rollout.ts'
+import { SwapOutdated } from './resolve.ts'
 import type { VersionMeta } from './store.ts'
 import type { ModelVersions } from './versions.ts'
 
@@ -150,6 +151,8 @@ export class VersionPipeline {
       return null
     } catch (err) {
       if (err instanceof GatewayError && err.code === 'NOT_READY') throw new GatewayError('NOT_READY', `${err.message}: the version is stored and judged once the gateway is ready again`)
+      // The config changed while this waited: no verdict on the version (judged again at the next start, or when its model is added again).
+      if (err instanceof SwapOutdated) throw new GatewayError('NOT_READY', `the config being served changed while this waited (${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}): nothing was swapped, try again`)
       return err instanceof ConfigError ? err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') : (err as Error).message
     }
   }

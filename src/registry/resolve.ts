@@ -12,6 +12,13 @@ import { allowedBy, type ModelVersions } from './versions.ts'
 
 export const repositorySettings = (model: ModelConfig): RepositoryModelSettings | undefined => (model.kind === 'onnx' ? (model.spec as OnnxSpec).repository : undefined)
 
+/**
+ * A registry swap the config being served has outdated since it was queued (a reload narrowed
+ * the version_policy, or dropped the model): nothing to say about the version itself, which
+ * is left as it is, never rejected for it.
+ */
+export class SwapOutdated extends ConfigError {}
+
 function specAt(versions: ModelVersions, model: ModelConfig, version: number | undefined): OnnxSpec {
   const path = version === undefined ? join(versions.directory.dir, '(no version)') : versions.directory.modelFile(version)
   return { ...(model.spec as OnnxSpec), path, version: String(version ?? 'none') }
@@ -35,7 +42,7 @@ export function resolveVersions(
     const model = config.models.get(name)
     if (model === undefined || !repositorySettings(model)) issues.push({ path: `models.${name}`, message: 'is no longer a source: repository model of the config being served' })
   }
-  if (issues.length) throw new ConfigError(config.file, issues)
+  if (issues.length) throw new SwapOutdated(config.file, issues)
   if (![...config.models.values()].some((m) => repositorySettings(m))) return config
   const models = new Map(config.models)
   for (const model of config.models.values()) {
@@ -50,8 +57,7 @@ export function resolveVersions(
       const excluded = [stable, canary].find((v) => v !== undefined && !allowedBy(settings.policy, v))
       if (excluded !== undefined) {
         const at = ['models', model.name, 'version_policy']
-        issues.push({ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: `version ${excluded} is not in version_policy.specific` })
-        continue
+        throw new SwapOutdated(config.file, [{ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: `version ${excluded} is not in version_policy.specific` }])
       }
     } else {
       const allowed = (version: number): boolean => allowedBy(settings.policy, version)

@@ -16,6 +16,7 @@ import { Consumer } from '@platformatic/kafka'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
 import { encodeDescriptor } from '../../src/registry/descriptor.ts'
+import { SwapOutdated } from '../../src/registry/resolve.ts'
 import { ModelStream, type Raw } from '../../src/registry/stream.ts'
 import { reloadFromFile } from '../../src/reload/index.ts'
 import { ModelDirectory } from '../../src/registry/store.ts'
@@ -253,6 +254,16 @@ describe('a config reload that adds a repository model', () => {
     expect(upload.statusCode).toBe(201) // version 2's bytes again, as version 3
     const sha = createHash('sha256').update(gbdt).digest('hex')
     expect([await served!.registry.versionWithSha('cancer-main', sha, 3), await served!.registry.versionWithSha('cancer-main', sha, 0), await served!.registry.versionWithSha('cancer-main', sha, 4)]).toEqual([3, 2, undefined])
+  })
+
+  it('a swap the config outdated while it waited (a reload narrowed the policy first) gives no verdict: the version stays loading, the upload is told to try again', async () => {
+    await start()
+    // The race itself (a reload committing between the judging and the swap) is the resolver's to see: here it says so.
+    vi.spyOn(served!.gateway, 'swapVersions').mockRejectedValueOnce(new SwapOutdated(file, [{ path: 'models.cancer-main.version_policy', message: 'version 3 is not in version_policy.specific' }]))
+    const upload = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-main/versions/3', headers: { 'content-type': 'application/octet-stream' }, payload: logreg })
+    expect([upload.statusCode, upload.json().code]).toEqual([503, 'NOT_READY'])
+    expect(upload.json().message).toMatch(/the config being served changed while this waited \(models\.cancer-main\.version_policy: version 3 is not in version_policy\.specific\)/)
+    expect(served!.registry.version('cancer-main', 3)).toMatchObject({ state: 'loading' })
   })
 
   it('and dropped by a later reload is the registry\'s no more: an upload for it is 404, and nothing is stored or recorded serving', async () => {
