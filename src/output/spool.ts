@@ -112,7 +112,7 @@ export class Spool {
   append(entries: readonly SpoolEntry[]): number[] {
     const ends: number[] = []
     if (entries.length === 0) return ends
-    this.lost += this.takeLost() // where the file really ends, not where it was cut from: reported by the next read
+    this.lost = this.takeLost() // where the file really ends, not where it was cut from: reported by the next read (takeLost adds what was held)
     let text = ''
     let end = this.size
     for (const e of entries) {

@@ -16,7 +16,7 @@ import type { CanaryEvidence } from './canary.ts'
 import { RegistryCounts } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
 import { nothingToServe } from './preview.ts'
-import { repositorySettings, resolveVersions } from './resolve.ts'
+import { fromRepository, repositorySettings, resolveVersions } from './resolve.ts'
 import { watchRepository, type RepositoryWatch } from './watch.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
@@ -128,7 +128,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     for (const [name, versions] of staged?.added ?? []) this.models.set(name, versions)
     for (const versions of staged?.added.values() ?? []) this.opened(versions)
     // A model the config no longer serves from the repository is the registry's no more: no upload or record for it is stored or "served".
-    for (const name of this.models.keys()) if (!repositorySettings(config.models.get(name) ?? ({} as ModelConfig))) this.models.delete(name)
+    for (const name of this.models.keys()) if (!fromRepository(config, name)) this.models.delete(name)
     for (const model of config.models.values()) {
       const versions = this.models.get(model.name)
       const settings = repositorySettings(model)

@@ -12,6 +12,12 @@ import { allowedBy, type ModelVersions } from './versions.ts'
 
 export const repositorySettings = (model: ModelConfig): RepositoryModelSettings | undefined => (model.kind === 'onnx' ? (model.spec as OnnxSpec).repository : undefined)
 
+/** Does `config` serve the model `name` from the repository? */
+export function fromRepository(config: GatewayConfig, name: string): boolean {
+  const model = config.models.get(name)
+  return model !== undefined && repositorySettings(model) !== undefined
+}
+
 /**
  * A registry swap the config being served has outdated since it was queued (a reload narrowed
  * the version_policy, or dropped the model): nothing to say about the version itself, which
@@ -39,8 +45,7 @@ export function resolveVersions(
   const issues: ConfigIssue[] = []
   // A swap for a model this config does not serve from the repository (a reload dropped it meanwhile) would swap nothing.
   for (const name of pin?.keys() ?? []) {
-    const model = config.models.get(name)
-    if (model === undefined || !repositorySettings(model)) issues.push({ path: `models.${name}`, message: 'is no longer a source: repository model of the config being served' })
+    if (!fromRepository(config, name)) issues.push({ path: `models.${name}`, message: 'is no longer a source: repository model of the config being served' })
   }
   if (issues.length) throw new SwapOutdated(config.file, issues)
   if (![...config.models.values()].some((m) => repositorySettings(m))) return config

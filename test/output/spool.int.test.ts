@@ -237,6 +237,15 @@ describe('spool', () => {
       expect([read.entries, read.lost, read.skipped]).toEqual([[all[0], ...entries(4, 2)], 3, 0])
       expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(4) // three whole lines
       spool.commit(read.end, 3)
+      // Cut twice, an append after each, before a read: each loss counted once.
+      spool.append(entries(6, 2))
+      truncateSync(file, statSync(file).size - 3)
+      spool.append(entries(8, 1))
+      truncateSync(file, statSync(file).size - 3)
+      spool.append(entries(9, 1))
+      const after = spool.read(100)
+      expect([after.entries, after.lost]).toEqual([[...entries(6, 1), ...entries(9, 1)], 2])
+      spool.commit(after.end, 2) // replayed in full: the files go, and the next round starts from none
       spool.close()
     }
   })
