@@ -135,8 +135,13 @@ export function issuesOf(yaml: string): ConfigIssue[] {
 
 /** The issues configFrom(yaml) raises; none when the config is accepted. */
 export function configIssues(yaml: string): ConfigIssue[] {
+  return issuesThrownBy(() => configFrom(yaml))
+}
+
+/** The issues of the ConfigError `run` throws (any other error is thrown on); none when it throws nothing. */
+export function issuesThrownBy(run: () => unknown): ConfigIssue[] {
   try {
-    configFrom(yaml)
+    run()
   } catch (err) {
     if (err instanceof ConfigError) return [...err.issues]
     throw err

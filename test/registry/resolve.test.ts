@@ -4,10 +4,9 @@
 // that config no longer serves from the repository (a reload dropped it meanwhile).
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../src/config/yaml.ts'
 import { repositorySettings, resolveVersions } from '../../src/registry/resolve.ts'
 import { ModelVersions } from '../../src/registry/versions.ts'
-import { configFrom } from '../helpers.ts'
+import { configFrom, issuesThrownBy } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const configWith = (policy: string) =>
@@ -26,15 +25,7 @@ function resolveWith(policy: string, pin: Map<string, number>): () => unknown {
   return () => resolveVersions(config, pin, () => versions, () => {})
 }
 
-const issues = (resolve: () => unknown): string[] => {
-  try {
-    resolve()
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map((i) => `${i.path}: ${i.message}`)
-    throw err
-  }
-  return []
-}
+const issues = (resolve: () => unknown): string[] => issuesThrownBy(resolve).map((i) => `${i.path}: ${i.message}`)
 
 describe('a pinned swap', () => {
   it('of a version the served config\'s version_policy excludes is refused, saying so', () => {

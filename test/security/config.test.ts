@@ -1,24 +1,15 @@
 // The auth section as the config loader reads it: what validate refuses and what it warns about.
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../src/config/yaml.ts'
 import { subjectKey } from '../../src/security/config.ts'
 import { isLoopback, openWarning } from '../../src/security/exposure.ts'
-import { configFrom } from '../helpers.ts'
+import { configFrom, configIssues } from '../helpers.ts'
 import { makePki } from './certs.ts'
 import '../starter/scripted.ts'
 
 const base = 'models: { a: { kind: scripted } }\nensembles: { e: { strategy: deadline-fallback, models: [a] } }\n'
 const HASH = 'a'.repeat(64)
 
-function problems(yaml: string): string[] {
-  try {
-    configFrom(base + yaml)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map((i) => `${i.path}: ${i.message}`)
-    throw err
-  }
-  return []
-}
+const problems = (yaml: string): string[] => configIssues(base + yaml).map((i) => `${i.path}: ${i.message}`)
 
 describe('auth config', () => {
   it('refuses a plaintext key, a sha256 that is not a hex digest, and a duplicate id', () => {
