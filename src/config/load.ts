@@ -176,8 +176,9 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     at(['server', 'grpc_port'], `rest_port and grpc_port are both ${restPort}${via}: the REST and gRPC listeners need different ports (or grpc_port: null)`)
   }
   // Node's HTTP server refuses a headers timeout over the request timeout (and would throw at start).
-  if (server.headers_timeout_ms !== undefined && server.headers_timeout_ms > (server.request_timeout_ms ?? 30_000)) {
-    at(['server', 'headers_timeout_ms'], `headers_timeout_ms (${server.headers_timeout_ms}) is over request_timeout_ms (${server.request_timeout_ms ?? 30_000}): the headers are part of the request`)
+  const requestTimeoutMs = server.request_timeout_ms ?? 30_000
+  if (server.headers_timeout_ms !== undefined && server.headers_timeout_ms > requestTimeoutMs) {
+    at(['server', 'headers_timeout_ms'], `headers_timeout_ms (${server.headers_timeout_ms}) is over request_timeout_ms (${requestTimeoutMs}): the headers are part of the request`)
   }
   if (problems.length) throw new ConfigError(file, problems)
 
@@ -201,8 +202,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       shutdown_grace_ms: server.shutdown_grace_ms ?? 10_000,
       tls,
       // Within the request's: a lower request_timeout_ms lowers the default.
-      headers_timeout_ms: server.headers_timeout_ms ?? Math.min(10_000, server.request_timeout_ms ?? 30_000),
-      request_timeout_ms: server.request_timeout_ms ?? 30_000,
+      headers_timeout_ms: server.headers_timeout_ms ?? Math.min(10_000, requestTimeoutMs),
+      request_timeout_ms: requestTimeoutMs,
       keep_alive_timeout_ms: server.keep_alive_timeout_ms ?? 5_000,
       max_connections: server.max_connections ?? 8192,
       grpc_idle_timeout_ms: server.grpc_idle_timeout_ms ?? 300_000,

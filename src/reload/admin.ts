@@ -3,10 +3,11 @@
 // `admin.reload_endpoint: true`. With an `auth` section the guard asks for the `admin`
 // scope (SPECSERVE_ADMIN_TOKEN is then one more key with that scope, see src/security);
 // without one, SPECSERVE_ADMIN_TOKEN set means `Authorization: Bearer <token>` is checked here.
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { ErrorCatalogue } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
+import { sha256 } from '../security/digest.ts'
 import { refusalsOf } from '../security/refusals.ts'
 import { reloadFromFile } from './index.ts'
 
@@ -14,10 +15,8 @@ import { reloadFromFile } from './index.ts'
 export function authorized(header: string | undefined, token: string | undefined): boolean {
   if (!token) return true
   // Digests of equal length compared in constant time: how long the check takes says nothing about the token, its length included.
-  return timingSafeEqual(digest(header ?? ''), digest(`Bearer ${token}`))
+  return timingSafeEqual(sha256(header ?? ''), sha256(`Bearer ${token}`))
 }
-
-const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
 
 export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway, guarded = false): void {
   if (!gateway.config.admin.reload_endpoint) return

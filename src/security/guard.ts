@@ -10,11 +10,12 @@
 // for as long as the verifier would accept it (its exp, plus the clock skew allowed), so a
 // request with known credentials costs one Map lookup. The cache is bounded; the oldest
 // entry goes first.
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { JWTPayload } from 'jose'
 import { GatewayError } from '../errors.ts'
 import { quote } from '../tensor/index.ts'
 import { TokenBucket } from './bucket.ts'
+import { sha256 } from './digest.ts'
 import type { AuthConfig, RateSettings } from './config.ts'
 import type { KeySets } from './jwks.ts'
 import { JwtVerifier } from './jwt.ts'
@@ -233,4 +234,3 @@ function evictOldest(map: Map<string, unknown>): void {
   if (!oldest.done) map.delete(oldest.value)
 }
 
-const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()
