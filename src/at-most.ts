@@ -15,5 +15,20 @@ export async function atMost(work: Promise<unknown>, ms: number): Promise<void> 
 
 function noop(): void {}
 
-/** Waits `ms` (a timer that fake timers control, unlike node:timers/promises'). */
-export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+/**
+ * Waits `ms` (a timer that fake timers control, unlike node:timers/promises'), or until `signal`
+ * aborts: it resolves either way, and the caller reads the signal.
+ */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal === undefined) return new Promise((resolve) => setTimeout(resolve, ms))
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done)
+  })
+}

@@ -128,6 +128,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
     triggers.stop()
     gateway.drain() // /readyz 503, new predicts NOT_READY: load balancers move away
     grpc?.setServing(false)
+    streaming?.drain() // no more stream messages taken: the gateway would refuse them
     const drainedBy = performance.now() + grace
     // The repository watch and the model stream stop. A version being judged ends NOT_READY
     // (stored as `loading`, judged at the next start): nothing is judged, or served, for the stop.

@@ -48,19 +48,20 @@ export class AnswerSender {
   private readonly producer: Producer<string, string, string, string>
   private readonly settings: KafkaSettings
   private readonly log: Logger
-  private readonly closing: () => boolean
+  /** Aborted when shutdown's grace is over: a produce still failing then is given up (its message is scored again later). */
+  private readonly windDown: AbortSignal
   /** Answers and dead letters decided in the same turn go in one produce request. */
   readonly outgoing: ProduceBatcher
 
-  constructor(producer: Producer<string, string, string, string>, settings: KafkaSettings, log: Logger, closing: () => boolean) {
+  constructor(producer: Producer<string, string, string, string>, settings: KafkaSettings, log: Logger, windDown: AbortSignal) {
     this.producer = producer
     this.settings = settings
     this.log = log
-    this.closing = closing
+    this.windDown = windDown
     this.outgoing = new ProduceBatcher(producer, settings.batchSize, settings.batchBytes)
   }
 
-  /** True once the answer (or, refused for good, its dead letter) is acknowledged; false when given up at shutdown. */
+  /** True once the answer (or, refused for good, its dead letter) is acknowledged; false when given up at shutdown (its grace over). */
   async answer(message: Msg, value: string): Promise<boolean> {
     const refusal = await this.produce({ topic: this.settings.stream.outputTopic, key: message.key || undefined, value })
     if (refusal === CLOSING) return false
@@ -121,8 +122,11 @@ export class AnswerSender {
         if (attempt % LOG_EVERY_ATTEMPTS === 0) {
           this.log.warn({ topic: out.topic, attempts: attempt + 1, error: errorMessage(err) }, 'stream result not acknowledged yet; retrying (its partition waits)')
         }
-        if (this.closing()) return CLOSING
-        await delay(Math.min(this.settings.retryBackoffMs, 100 * 2 ** attempt))
+        // Retried through shutdown's grace too: given up at once, a message answered a moment
+        // later would be scored and published again after the restart.
+        if (this.windDown.aborted) return CLOSING
+        await delay(Math.min(this.settings.retryBackoffMs, 100 * 2 ** attempt), this.windDown)
+        if (this.windDown.aborted) return CLOSING
       }
     } finally {
       if (failing) this.retrying--

@@ -5,16 +5,17 @@
 // letter) the broker acknowledged, in offset order. A message that can never succeed (not
 // JSON, unknown ensemble, bad input) goes to the dead-letter topic with its error and does
 // not stall its partition. Each partition has a bounded number of predicts in flight;
-// when one falls behind, intake pauses. Shutting down cancels what is still running once
-// the grace period is over: those messages stay uncommitted and are redelivered, while the
-// ones that did finish still get their offsets committed (a short attempt past the grace).
+// when one falls behind, intake pauses. Shutting down stops intake as the gateway starts to
+// drain, and cancels what is still running once the grace period is over: those messages stay
+// uncommitted and are redelivered, while the ones that did finish still get their offsets
+// committed (a short attempt past the grace).
 import type { Producer } from '@platformatic/kafka'
 import { atMost } from '../../at-most.ts'
 import type { Gateway } from '../../gateway.ts'
-import { createProducer, errorMessage } from '../../kafka/client.ts'
-import { PartitionLostError } from '../../kafka/commit-flight.ts'
+import { createProducer } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Component, Logger, MetricsSink } from '../../types.ts'
+import { PendingCommits } from './commits.ts'
 import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
 import { markEnded, newPartition, type PartitionState } from './partition.ts'
 import { MessageScoring } from './scoring.ts'
@@ -41,11 +42,13 @@ export class StreamScorer implements Component {
   private readonly partitions = new Map<string, PartitionState>()
   /** Messages still running of partitions lost in a rebalance, by partition id: they count against its in-flight limit. */
   private readonly lostRunning = new Map<string, number>()
-  private readonly commits = new Set<Promise<void>>()
+  private readonly commits: PendingCommits
+  /** Aborted when shutdown's grace is over: answers still being retried are given up. */
+  private readonly windDown = new AbortController()
   private paused = false
+  /** close() began. */
+  private closed = false
   private closing = false
-  /** Set once shutdown has waited for the commits: the consumer closes, a message ending later stays uncommitted. */
-  private commitsClosed = false
   private running = 0
   private readonly scoring: MessageScoring
   private idle: (() => void) | null = null
@@ -60,13 +63,14 @@ export class StreamScorer implements Component {
     this.settings = settings
     this.log = log
     this.producer = createProducer(settings, `${settings.clientId}-stream`, log)
-    this.sender = new AnswerSender(this.producer, settings, log, () => this.closing)
+    this.sender = new AnswerSender(this.producer, settings, log, this.windDown.signal)
     this.scoring = new MessageScoring(gateway, this.sender, settings.maxRecordBytes, () => this.closing)
     this.intake = new InputConsumer(settings, log, {
       message: (message) => this.accept(message),
       streamChanged: () => this.streamChanged(),
       assigned: () => this.assigned(),
     })
+    this.commits = new PendingCommits(this.intake, log)
   }
 
   async start(): Promise<void> {
@@ -136,15 +140,16 @@ export class StreamScorer implements Component {
    * Unfinished, queued and uncommitted messages are redelivered later.
    */
   async close(graceMs = this.settings.shutdownGraceMs): Promise<void> {
-    if (this.closing) return
-    this.closing = true
+    if (this.closed) return
+    this.closed = true
+    this.drain()
     const deadline = Date.now() + graceMs
-    this.intake.stop()
     if (this.running > 0) {
       const idle = new Promise<void>((resolve) => (this.idle = resolve))
       await atMost(idle, graceMs)
       if (this.running > 0) {
         this.log.warn({ running: this.running }, 'shutdown grace over: cancelling the predicts still running (their messages will be scored again)')
+        this.windDown.abort()
         this.scoring.cancelAll()
         await atMost(idle, WIND_DOWN_MS)
       }
@@ -152,13 +157,20 @@ export class StreamScorer implements Component {
     // Bounded: a commit still pending when its message stream ended (the consumer was
     // rejoining) is never settled by the client, and waiting for it would hold the exit for ever.
     // Again while commits remain: a message finishing meanwhile adds its own.
-    const until = Math.max(deadline, Date.now() + FINAL_COMMIT_MS)
-    while (this.commits.size > 0 && Date.now() < until) await atMost(Promise.allSettled([...this.commits]), until - Date.now())
-    this.commitsClosed = true
-    if (this.commits.size > 0) this.log.warn({ pending: this.commits.size }, 'offset commits not done in time at shutdown: those messages will be scored again')
+    await this.commits.close(Math.max(deadline, Date.now() + FINAL_COMMIT_MS))
     if (this.running > 0) this.log.warn({ running: this.running }, 'predicts or answers still not ended at shutdown: left uncommitted, those messages will be scored again')
     await this.intake.close()
     await this.producer.close(true).catch(() => {})
+  }
+
+  /**
+   * Takes no more messages, and starts none of those queued: called as the gateway starts to
+   * drain (its predicts would be refused NOT_READY). What runs goes on; close() waits for it.
+   */
+  drain(): void {
+    if (this.closing) return
+    this.closing = true
+    this.intake.stop()
   }
 
   /** Messages of partitions not this member's when read: taken out here, or dropped from a late fetch answer (InputConsumer). */
@@ -197,6 +209,7 @@ export class StreamScorer implements Component {
   /** The stream ended or was replaced: what is here already is committed through the consumer, and skipped when a new stream delivers it again. */
   private streamChanged(): void {
     for (const p of this.partitions.values()) p.directBelow = p.next
+    this.commits.stranded()
   }
 
   /**
@@ -236,7 +249,7 @@ export class StreamScorer implements Component {
     if (p.lost) return this.endLost(p)
     const last = markEnded(p, message, done)
     const owned = this.intake.owns(message.topic, message.partition)
-    if (last && owned && !this.commitsClosed) this.commit(p, last)
+    if (last && owned) this.commits.commit(p, last)
     const next = this.closing || !owned ? undefined : p.queue.shift()
     if (next) this.begin(p, next)
     this.ended()
@@ -267,16 +280,5 @@ export class StreamScorer implements Component {
     for (const s of this.partitions.values()) if (s.queue.length >= this.settings.stream.maxInFlightPerPartition) return
     this.paused = false
     this.intake.resume()
-  }
-
-  private commit(p: PartitionState, message: Msg): void {
-    const committed = message.offset < p.directBelow ? this.intake.commitDirectly(message) : message.commit()
-    const done = Promise.resolve(committed)
-      .catch((err: unknown) => {
-        // Lost in a rebalance before it was sent: its new owner commits it; nothing failed.
-        if (!(err instanceof PartitionLostError)) this.log.warn({ error: errorMessage(err), partition: message.partition, offset: String(message.offset) }, 'offset commit failed (the messages will be redelivered)')
-      })
-      .finally(() => this.commits.delete(done))
-    this.commits.add(done)
   }
 }

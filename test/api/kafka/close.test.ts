@@ -4,7 +4,7 @@
 // still running when the grace is over are cancelled, but the messages that did finish and
 // were published still get their offsets committed, up to the first unfinished one.
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { accept, GRACE_MS, groupOffsets, scorerWithoutBroker, type Msg } from './standins.ts'
+import { accept, GRACE_MS, groupOffsets, scorerWithoutBroker, streamEnded, type Msg } from './standins.ts'
 
 afterEach(() => vi.useRealTimers())
 
@@ -66,5 +66,41 @@ describe('stream mode shutdown', () => {
     expect(Object.fromEntries(committed)).toEqual({})
     // Offset 1 is answered after close(): its commit is not even asked for.
     expect(calls.filter((at) => at >= closedAt)).toEqual([])
+  })
+
+  it('sends a commit again through the consumer when the stream it went through ends, and shutdown does not wait for the stranded one', async () => {
+    // The client never settles a commit still pending on a stream that ended during an outage.
+    const { scorer, direct } = await scorerWithoutBroker()
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    for (const offset of [5n, 6n]) accept(scorer, { topic: 'requests', partition: 0, offset, key: 'k', value: 'not JSON', commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    await vi.advanceTimersByTimeAsync(0)
+    streamEnded(scorer)
+    streamEnded(scorer) // a new stream opened: nothing is left to send again
+    await vi.advanceTimersByTimeAsync(0)
+    expect(direct).toEqual([5n, 6n])
+
+    let closed = false
+    void scorer.close().then(() => (closed = true))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(closed).toBe(true)
+  })
+
+  it('stops intake as the gateway drains: messages taken then, or queued, are not started (the gateway would refuse them)', async () => {
+    const { scorer, answered, stopped } = await scorerWithoutBroker({}, () => true, 1)
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    const { message } = groupOffsets(() => false)
+    accept(scorer, message(0, 0n, 'hang'))
+    accept(scorer, message(0, 1n, 'poison')) // queued behind the limit of 1
+    scorer.drain()
+    expect(stopped()).toBe(true)
+    accept(scorer, message(1, 0n, 'poison')) // already fetched when intake stopped
+    await vi.advanceTimersByTimeAsync(GRACE_MS * 2)
+    expect(answered).toEqual([])
+
+    let closed = false
+    void scorer.close().then(() => (closed = true))
+    await vi.advanceTimersByTimeAsync(GRACE_MS + 1000)
+    expect(closed).toBe(true)
+    expect(answered).toEqual([])
   })
 })

@@ -40,11 +40,13 @@ function recordingLogger() {
 const letters = (acknowledged: OutgoingMessage[]) => acknowledged.filter((m) => m.topic === 'requests.dlq').map((m) => ({ key: m.key, ...JSON.parse(m.value) }))
 
 afterEach(() => vi.useRealTimers())
+/** Shutdown's grace is not over (the sender's wind-down signal, never aborted here). */
+const running = new AbortController().signal
 
 describe('AnswerSender', () => {
   it('dead-letters an answer the broker refuses alone as too large, and the rest of its batch is answered', async () => {
     const { acknowledged, producer } = fakeProducer((messages) => messages.some((m) => m.topic === 'requests.results' && m.value.length > 100) && brokerError('MESSAGE_TOO_LARGE'))
-    const sender = new AnswerSender(producer, settings, recordingLogger().log, () => false)
+    const sender = new AnswerSender(producer, settings, recordingLogger().log, running)
     const results = await Promise.all([sender.answer(request('big'), 'x'.repeat(500)), sender.answer(request('small', 8n), '{"ok":true}')])
     expect(results).toEqual([true, true])
     expect(sender).toMatchObject({ answered: 1, deadLettered: 1, refused: 1, retrying: 0 })
@@ -56,14 +58,14 @@ describe('AnswerSender', () => {
 
   it('dead-letters an answer whose topic the gateway may not write to, as PERMISSION_DENIED', async () => {
     const { acknowledged, producer } = fakeProducer((messages) => messages.some((m) => m.topic === 'requests.results') && brokerError('TOPIC_AUTHORIZATION_FAILED'))
-    const sender = new AnswerSender(producer, settings, recordingLogger().log, () => false)
+    const sender = new AnswerSender(producer, settings, recordingLogger().log, running)
     expect(await sender.answer(request('k'), '{"ok":true}')).toBe(true)
     expect(letters(acknowledged)).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/TOPIC_AUTHORIZATION_FAILED/) }) })])
   })
 
   it('sends a dead letter the dead-letter topic refuses as too large again at its smallest', async () => {
     const { acknowledged, producer } = fakeProducer((messages) => messages.some((m) => m.topic === 'requests.dlq' && m.value.includes('"value":"')) && brokerError('MESSAGE_TOO_LARGE'))
-    const sender = new AnswerSender(producer, settings, recordingLogger().log, () => false)
+    const sender = new AnswerSender(producer, settings, recordingLogger().log, running)
     expect(await sender.deadLetter(request('k'), 'BAD_INPUT', 'no such input')).toBe(true)
     expect(letters(acknowledged)).toEqual([expect.objectContaining({ key: undefined, value: null, value_bytes: 28, error: expect.objectContaining({ code: 'BAD_INPUT' }) })])
   })
@@ -73,7 +75,7 @@ describe('AnswerSender', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate'] })
     const { acknowledged, producer } = fakeProducer((messages) => messages.some((m) => m.topic === 'requests.dlq') && brokerError('TOPIC_AUTHORIZATION_FAILED'))
     const { errors, log } = recordingLogger()
-    const sender = new AnswerSender(producer, settings, log, () => false)
+    const sender = new AnswerSender(producer, settings, log, running)
     let done: boolean | undefined
     void sender.deadLetter(request('k', 41n), 'BAD_REQUEST', 'message value is not JSON').then((d) => (done = d))
     await vi.advanceTimersByTimeAsync(60_000)
@@ -91,7 +93,7 @@ describe('AnswerSender', () => {
     let failures = 2 * LOG_EVERY_ATTEMPTS + 5
     const { acknowledged, producer } = fakeProducer(() => failures-- > 0 && brokerError('NOT_LEADER_OR_FOLLOWER'))
     const { warnings, log } = recordingLogger()
-    const sender = new AnswerSender(producer, settings, log, () => false)
+    const sender = new AnswerSender(producer, settings, log, running)
     const answered = sender.answer(request('k'), '{"ok":true}')
     await vi.advanceTimersByTimeAsync(5_000)
     expect(sender.retrying).toBe(1)
@@ -100,6 +102,31 @@ describe('AnswerSender', () => {
     expect(sender).toMatchObject({ answered: 1, deadLettered: 0, retrying: 0 })
     expect(acknowledged).toHaveLength(1)
     expect(warnings).toEqual([1, LOG_EVERY_ATTEMPTS + 1, 2 * LOG_EVERY_ATTEMPTS + 1].map((attempts) => expect.objectContaining({ attempts })))
+  })
+
+  it('keeps retrying through shutdown until its grace is over, then gives up at once, in the middle of a backoff', async () => {
+    // The broker is restarting as the gateway shuts down: an answer acknowledged within the grace
+    // is committed, not scored and published again after the restart.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate'] })
+    let failures = 3
+    const { acknowledged, producer } = fakeProducer(() => failures-- > 0 && brokerError('NOT_LEADER_OR_FOLLOWER'))
+    const windDown = new AbortController()
+    const sender = new AnswerSender(producer, settings, recordingLogger().log, windDown.signal)
+    const answered = sender.answer(request('k'), '{"ok":true}')
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(await answered).toBe(true)
+    expect(acknowledged).toHaveLength(1)
+
+    failures = Infinity
+    let given: boolean | undefined
+    void sender.answer(request('k', 8n), '{"ok":true}').then((done) => (given = done))
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(given).toBeUndefined()
+    expect(sender.retrying).toBe(1)
+    windDown.abort()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(given).toBe(false)
+    expect(sender).toMatchObject({ answered: 1, retrying: 0 })
   })
 })
 

@@ -23,21 +23,34 @@ const COMMIT_MS = 5
  * refused (not a valid request) and its dead letter is acknowledged `ackAfterMs[offset]` ms later
  * (at once by default); `answered` lists the offsets answered so, in order. `owns`: the
  * partitions the consumer has now (all by default); `tenure`: since when (the consumer's, by default none known).
+ * `direct` lists the offsets committed through the consumer (for messages of a stream that
+ * ended), at once; `stopped()` whether intake was stopped.
  */
 export async function scorerWithoutBroker(
   ackAfterMs: Record<string, number> = {},
   owns: (topic: string, partition: number) => boolean = () => true,
   maxInFlightPerPartition?: number,
   tenure = new Tenure(),
-): Promise<{ scorer: StreamScorer; consumerClosed: () => boolean; answered: bigint[] }> {
+): Promise<{ scorer: StreamScorer; consumerClosed: () => boolean; answered: bigint[]; direct: bigint[]; stopped: () => boolean }> {
   const scorer = new StreamScorer({} as Gateway, settingsWith(maxInFlightPerPartition), silentLogger)
   const parts = scorer as unknown as { intake: { close(): Promise<void> }; producer: { close(force: boolean): Promise<void> } }
   // The real ones were never started (no connection); closed so they leave nothing behind.
   await parts.intake.close()
   await parts.producer.close(true)
   let closed = false
+  let stopped = false
+  const direct: bigint[] = []
   const current = (message: Msg): boolean => owns(message.topic, message.partition) && tenure.current(message)
-  const intake = { stop() {}, close: () => ((closed = true), Promise.resolve()), owns, current, forgetCommits() {}, pause() {}, resume() {} }
+  const intake = {
+    stop: () => (stopped = true),
+    close: () => ((closed = true), Promise.resolve()),
+    commitDirectly: (message: Msg) => (direct.push(message.offset), Promise.resolve()),
+    owns,
+    current,
+    forgetCommits() {},
+    pause() {},
+    resume() {},
+  }
   const answered: bigint[] = []
   const acknowledged = (message: Msg): Promise<boolean> =>
     new Promise((resolve) => setTimeout(() => (answered.push(message.offset), resolve(true)), ackAfterMs[String(message.offset)] ?? 0))
@@ -47,8 +60,9 @@ export async function scorerWithoutBroker(
     return { result: promise, cancel: () => resolve({ error: { code: 'CANCELLED' } } as PredictResult) }
   }
   Object.assign(scorer, { intake, producer: { close: () => Promise.resolve() } })
+  Object.assign((scorer as unknown as { commits: object }).commits, { intake })
   Object.assign((scorer as unknown as { scoring: object }).scoring, { sender: { deadLetter: acknowledged }, startPredict })
-  return { scorer, consumerClosed: () => closed, answered }
+  return { scorer, consumerClosed: () => closed, answered, direct, stopped: () => stopped }
 }
 
 /**
@@ -82,3 +96,6 @@ export const accept = (scorer: StreamScorer, message: Msg): void => (scorer as u
 
 /** The group rebalanced: the scorer reads the consumer's new assignment (owns). */
 export const rebalanced = (scorer: StreamScorer): void => (scorer as unknown as { assigned(): void }).assigned()
+
+/** The message stream ended (a broker outage, a lost group): what the scorer has is committed through the consumer from now on. */
+export const streamEnded = (scorer: StreamScorer): void => (scorer as unknown as { streamChanged(): void }).streamChanged()
