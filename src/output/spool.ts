@@ -106,10 +106,12 @@ export class Spool {
   }
 
   /**
-   * Appends in order, in one write, and returns where each entry ends in the file. Throws
-   * SpoolFullError or the I/O error; nothing is written then.
+   * Appends in order, in one write, and returns where each entry ends in the file. Past the
+   * size limit: with `fitting`, the oldest entries that fit are appended and fewer ends come
+   * back (the rest are the caller's); without it, or when not even the first fits, throws
+   * SpoolFullError. An I/O error throws too. Nothing is written when it throws.
    */
-  append(entries: readonly SpoolEntry[]): number[] {
+  append(entries: readonly SpoolEntry[], fitting = false): number[] {
     const ends: number[] = []
     if (entries.length === 0) return ends
     this.lost = this.takeLost() // where the file really ends, not where it was cut from: reported by the next read (takeLost adds what was held)
@@ -117,11 +119,15 @@ export class Spool {
     let end = this.size
     for (const e of entries) {
       const line = `${JSON.stringify(e.key)}\t${e.value}\n`
+      const next = end + Buffer.byteLength(line)
+      if (next > this.maxBytes) {
+        if (!fitting || ends.length === 0) throw new SpoolFullError(this.file, this.maxBytes)
+        break
+      }
       text += line
-      ends.push((end += Buffer.byteLength(line)))
+      ends.push((end = next))
     }
     const data = Buffer.from(text)
-    if (this.size + data.length > this.maxBytes) throw new SpoolFullError(this.file, this.maxBytes)
     this.fd ??= openSync(this.file, 'a+')
     let written = 0
     try {
@@ -132,7 +138,7 @@ export class Spool {
       throw err
     }
     this.size += data.length
-    this.unreplayed += entries.length
+    this.unreplayed += ends.length
     return ends
   }
 

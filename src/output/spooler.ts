@@ -7,7 +7,7 @@ import type { Logger } from '../types.ts'
 import { allEntries, positionsWithin } from './entries.ts'
 import type { Publisher } from './publisher.ts'
 import type { PendingRecord } from './record.ts'
-import type { Spool, SpoolEntry } from './spool.ts'
+import { SpoolFullError, type Spool, type SpoolEntry } from './spool.ts'
 
 /** The batch being sent (kafka.ts's pump), and what an overflow did with it meanwhile. */
 export interface Inflight {
@@ -64,14 +64,16 @@ export class Spooler {
     if (entries.length) this.append(entries)
   }
 
-  /** Appends the entries, or counts them dropped when the spool cannot take them (full, or a failing disk). */
-  append(entries: SpoolEntry[]): boolean {
+  /**
+   * Appends the entries; those the spool cannot take are counted dropped: past its size limit
+   * the newest (the oldest that fit are kept, in order), on a failing disk all of them.
+   */
+  append(entries: SpoolEntry[]): void {
     try {
-      this.spool.append(entries)
-      return true
+      const kept = this.spool.append(entries, true).length
+      if (kept < entries.length) this.drop(entries.length - kept, new SpoolFullError(this.spool.file, this.settings.spoolMaxBytes).message)
     } catch (err) {
       this.drop(entries.length, errorMessage(err))
-      return false
     }
   }
 

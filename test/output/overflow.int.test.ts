@@ -88,3 +88,31 @@ it('drops a record that cannot be encoded when the buffer overflows to the spool
     await sink.close(0)
   }
 })
+
+it('of an overflow the spool can take only part of, spools the oldest records that fit and drops only the newer ones', { timeout: 30_000 }, async () => {
+  const line = (key: string) => Buffer.byteLength(`${JSON.stringify(key)}\t${record(key, 10).encode()}\n`)
+  const fits = [...Array.from({ length: 10 }, (_, i) => `first-${i}`), ...Array.from({ length: 5 }, (_, i) => `next-${i}`)]
+  const spoolMaxBytes = fits.reduce((bytes, key) => bytes + line(key), 0) + 5
+  const settings = kafkaSettings(
+    { kafka: { brokers: [`127.0.0.1:${port}`], topic: 'partly', spool_dir: dir, batch_size: 10, linger_ms: 0, buffer_records: 15, spool_max_bytes: spoolMaxBytes, request_timeout_ms: 10_000, retry_backoff_ms: 60_000 } },
+    dir,
+  )!
+  const sink = new KafkaSink(settings, silentLogger)
+  sink.start()
+  try {
+    for (let i = 0; i < 10; i++) sink.write(record(`first-${i}`, 10))
+    await timersRun() // the full batch is taken and sent: its send hangs
+    for (let i = 0; i < 15; i++) sink.write(record(`next-${i}`, 10))
+    await timersRun() // the buffer overflows: the batch on the wire, then 5 of the 15 fit in the spool
+    expect(sink.status()).toMatchObject({ spooled_records: 15, dropped: 10, buffered: 0 })
+  } finally {
+    await sink.close(0)
+  }
+  const spool = new Spool(join(dir, 'partly.spool'), settings.spoolMaxBytes)
+  spool.open()
+  try {
+    expect(spool.read(100).entries.map((e) => e.key)).toEqual(fits)
+  } finally {
+    spool.close()
+  }
+})

@@ -102,6 +102,19 @@ describe('spool', () => {
     spool.close()
   })
 
+  it('appends the oldest entries that fit when asked to, and the newer ones are left out', () => {
+    const line = (e: { key: string; value: string }) => Buffer.byteLength(`${JSON.stringify(e.key)}\t${e.value}\n`)
+    const all = entries(0, 10)
+    const spool = new Spool(file, all.slice(0, 6).reduce((bytes, e) => bytes + line(e), 0) + 1)
+    spool.open()
+    spool.append(all.slice(0, 2))
+    expect(spool.append(all.slice(2), true)).toHaveLength(4)
+    expect(spool.records).toBe(6)
+    expect(() => spool.append(all.slice(6), true)).toThrow(SpoolFullError)
+    expect(spool.read(100).entries).toEqual(all.slice(0, 6))
+    spool.close()
+  })
+
   it('keeps the file on disk within its limit while records come in as fast as they are replayed, in order, across a restart', async () => {
     const limit = 10_000
     const spool = new Spool(file, limit)
