@@ -33,12 +33,39 @@ export class JwtVerifier {
 
   /** The token's claims; rejects with a message a client may see (why its token was refused, never key material). */
   async verify(token: string): Promise<JWTPayload> {
+    // Each spelling of one token would be verified and cached apart (see canonicalSegments).
+    if (!canonicalSegments(token)) throw new Error('token is not in canonical base64url: a segment ends in bits that encode nothing')
     try {
       const { payload } = await jwtVerify(token, this.key as KeyObject, this.options)
       return payload
     } catch (err) {
       throw new Error(reason(err), { cause: err })
     }
+  }
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/**
+ * Whether every dot-separated segment of the token is canonical base64url: the last character
+ * of a segment whose length is not a multiple of 4 also carries bits past its bytes (4 or 2),
+ * which decoders ignore. Set, they give one signed token up to 16 spellings per segment that
+ * all verify: each would be its own cache entry and push other callers out. RFC 7515's
+ * encoders leave those bits 0; a token with them set is refused.
+ */
+export function canonicalSegments(token: string): boolean {
+  let start = 0
+  for (;;) {
+    const dot = token.indexOf('.', start)
+    const end = dot === -1 ? token.length : dot
+    const rest = (end - start) % 4
+    if (rest === 1) return false
+    if (rest !== 0) {
+      const bits = BASE64URL.indexOf(token[end - 1]!)
+      if (bits === -1 || (bits & (rest === 2 ? 0x0f : 0x03)) !== 0) return false
+    }
+    if (dot === -1) return true
+    start = dot + 1
   }
 }
 

@@ -131,6 +131,18 @@ describe('JWT from a JWKS URL', () => {
     expect(await verdict(guardFor(remote()), forged)).toEqual({ code: 'UNAUTHENTICATED', message: 'token signature does not verify' })
   })
 
+  it('refuses a token respelled in its unused base64url bits: one token gets one cache entry, not 16', async () => {
+    const guard = guardFor(remote())
+    const token = await issuer.sign({ sub: 'svc-1' })
+    const [head, body, sig] = token.split('.') as [string, string, string]
+    expect(sig.length % 4).toBe(2) // a 256-byte RS256 or 64-byte ES256 signature: its last character carries 4 unused bits
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const respelled = `${head}.${body}.${sig.slice(0, -1)}${alphabet[alphabet.indexOf(sig.at(-1)!) | 1]}`
+    expect(Buffer.from(respelled.split('.')[2]!, 'base64url')).toEqual(Buffer.from(sig, 'base64url')) // the same signature bytes
+    expect(await verdict(guard, respelled)).toEqual({ code: 'UNAUTHENTICATED', message: expect.stringMatching(/^token is not in canonical base64url/) })
+    expect(await verdict(guard, token)).toMatchObject({ id: 'jwt:svc-1' })
+  })
+
   it('refuses a token without exp', async () => {
     const key = issuer.current
     const token = await new SignJWT({ scope: 'predict:*' }).setProtectedHeader({ alg: key.alg, kid: key.kid }).setIssuer(ISSUER).setAudience(AUDIENCE).sign(key.privateKey)
