@@ -47,6 +47,9 @@ export function unary(client: grpc.Client, method: Method, request: object, meta
   if (signal.aborted) return Promise.reject(signal.reason as Error)
   return new Promise((resolve, reject) => {
     const onAbort = (): void => call.cancel()
+    // Response headers came: the upstream took the request and began its answer (a refusal of
+    // the request comes alone, trailers-only). Tells our receive limit's error from its own.
+    let answering = false
     const call = client.makeUnaryRequest(
       method.path,
       method.requestSerialize,
@@ -57,10 +60,11 @@ export function unary(client: grpc.Client, method: Method, request: object, meta
       (err, response) => {
         signal.removeEventListener('abort', onAbort)
         if (signal.aborted) reject(signal.reason as Error)
-        else if (err) reject(grpcError(err, method.path, receiveLimits.get(client)))
+        else if (err) reject(grpcError(err, method.path, answering ? receiveLimits.get(client) : undefined))
         else resolve(response)
       },
     )
+    call.once('metadata', () => (answering = true))
     signal.addEventListener('abort', onAbort, { once: true })
   })
 }
@@ -68,6 +72,7 @@ export function unary(client: grpc.Client, method: Method, request: object, meta
 /** Statuses that refuse the request's content (TF Serving, MLServer and Triton answer a bad input so). */
 const INPUT_REFUSED_STATUS = new Set<number>([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE])
 
+/** `receiveLimit`: our receive limit, when the upstream had begun to answer (none: it answered nothing but a status). */
 function grpcError(err: grpc.ServiceError, path: string, receiveLimit: number | undefined): UpstreamError {
   const status = grpc.status[err.code] ?? String(err.code)
   const details = excerpt(err.details || err.message)
@@ -81,9 +86,10 @@ function grpcError(err: grpc.ServiceError, path: string, receiveLimit: number | 
       if (details.startsWith('Response message parsing error')) return badResponse(`undecodable answer from ${path}: ${details}`)
       break
     case grpc.status.RESOURCE_EXHAUSTED:
-      // The same words for our receive limit (the answer) and the upstream's (our request): ours names max_response_bytes.
+      // The same words for our receive limit (the answer) and the upstream's (our request): ours
+      // names max_response_bytes, and comes once the answer began (the limits may be equal).
       if (details.startsWith('Received message larger than max')) {
-        if (details.endsWith(` vs ${receiveLimit})`)) return badResponse(`answer from ${path} is larger than max_response_bytes: ${details}`)
+        if (receiveLimit !== undefined && details.endsWith(` vs ${receiveLimit})`)) return badResponse(`answer from ${path} is larger than max_response_bytes: ${details}`)
         return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `${path} refused the request as too large: ${details}`, false, true)
       }
       break

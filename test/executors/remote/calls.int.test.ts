@@ -53,6 +53,7 @@ beforeAll(async () => {
     'huge-rest': `kind: oip, url: "${http.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
     'huge-grpc': `kind: oip, url: "${rpc.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
     'tight-grpc': `kind: oip, url: "${tight.url}", model: ok, retries: 0, circuit_breaker: { failures: 2, reset_ms: 60000 }, ${io}`,
+    'tight-equal': `kind: oip, url: "${tight.url}", model: ok, retries: 0, max_response_bytes: 64, ${io}`,
     'tf-grpc': `kind: tfserving, url: "${rpc.url}", model: wine, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
     'tf-unversioned': `kind: tfserving, url: "${rpc.url}", model: unversioned, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
   }
@@ -190,8 +191,9 @@ ensembles: { e: { strategy: deadline-fallback, models: [typed] } }
   })
 
   it('a request the gRPC upstream refuses as too large is its refusal of our input (UPSTREAM_ERROR), not an answer over max_response_bytes, and opens no circuit', async () => {
-    for (let i = 0; i < 3; i++) {
-      const res = await predict('tight-grpc')
+    // tight-equal: the upstream's limit is our max_response_bytes, word for word the same refusal.
+    for (const ensemble of ['tight-grpc', 'tight-grpc', 'tight-grpc', 'tight-equal']) {
+      const res = await predict(ensemble)
       expect(res.statusCode).toBe(502)
       expect(res.body.models[0]!.error).toMatchObject({ code: 'UPSTREAM_ERROR', message: expect.stringMatching(/refused the request as too large: Received message larger than max \(\d+ vs 64\)/) as unknown })
     }
