@@ -103,7 +103,7 @@ describe('spool', () => {
   })
 
   it('appends the oldest entries that fit when asked to, and the newer ones are left out', () => {
-    const line = (e: { key: string; value: string }) => Buffer.byteLength(`${JSON.stringify(e.key)}\t${e.value}\n`)
+    const line = (e: { key: string | null; value: string }) => Buffer.byteLength(`${JSON.stringify(e.key)}\t${e.value}\n`)
     const all = entries(0, 10)
     const spool = new Spool(file, all.slice(0, 6).reduce((bytes, e) => bytes + line(e), 0) + 1)
     spool.open()
