@@ -179,7 +179,7 @@ export class Gateway {
     if (this.state !== 'ready') throw this.cannotReload()
     const config = this.resolved(requested, pin)
     const old = this.current
-    const plan = planModels(old.models, config, this.runtimes.create, this.runtimes.discard)
+    const plan = planModels(old.models, config, this.runtimes.create, this.runtimes.discard, pin && new Set(pin.keys()))
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
     const issues = await this.builder.build(next, old).catch(async (err: unknown) => {
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close())) // they hold workers or connections

@@ -12,9 +12,12 @@ import { getExecutorKind } from '../executors/registry.ts'
  */
 export function modelFingerprint(model: ModelConfig, baseDir: string): string {
   const files = getExecutorKind(model.kind)?.files?.(model.spec as never) ?? []
-  const canary = model.canary ? [model.canary.version, ...(getExecutorKind(model.kind)?.files?.(model.canary.spec as never) ?? []).map(fileStamp)] : null
-  return JSON.stringify([model.kind, model.version, baseDir, model.entry, files.map(fileStamp), canary])
+  const canary = model.canary ? (getExecutorKind(model.kind)?.files?.(model.canary.spec as never) ?? []).map(fileStamp) : null
+  return JSON.stringify([modelEntry(model, baseDir), files.map(fileStamp), canary])
 }
+
+/** The fingerprint's part that is the config's alone: the entry, its version (and the canary's), where paths resolve. */
+const modelEntry = (model: ModelConfig, baseDir: string): string => JSON.stringify([model.kind, model.version, baseDir, model.entry, model.canary?.version ?? null])
 
 function fileStamp(file: string): string {
   try {
@@ -40,18 +43,27 @@ export interface ModelPlan<R extends Reusable> {
 }
 
 /**
- * The new config's models, reusing what is unchanged. If `create` throws part way, the
- * runtimes it already made are handed to `discard` (they hold workers or connections) and
- * the error goes on.
+ * The new config's models, reusing what is unchanged. `only`: the models this plan is for (a
+ * registry's swap or trial of those versions); any other keeps its runtime while its entry is
+ * unchanged, even if its files changed on disk: a file replaced beside the config is taken
+ * at the next config reload, and its failure there is never blamed on the version swapped.
+ * If `create` throws part way, the runtimes it already made are handed to `discard` (they hold
+ * workers or connections) and the error goes on.
  */
-export function planModels<R extends Reusable>(previous: ReadonlyMap<string, R>, config: GatewayConfig, create: (model: ModelConfig, fingerprint: string) => R, discard: (created: R[]) => void): ModelPlan<R> {
+export function planModels<R extends Reusable>(
+  previous: ReadonlyMap<string, R>,
+  config: GatewayConfig,
+  create: (model: ModelConfig, fingerprint: string) => R,
+  discard: (created: R[]) => void,
+  only?: ReadonlySet<string>,
+): ModelPlan<R> {
   const models = new Map<string, R>()
   const fresh: R[] = []
   try {
     for (const model of config.models.values()) {
       const fingerprint = modelFingerprint(model, config.baseDir)
       const old = previous.get(model.name)
-      if (old && old.fingerprint === fingerprint) {
+      if (old && (old.fingerprint === fingerprint || (only !== undefined && !only.has(model.name) && modelEntry(old.model, config.baseDir) === modelEntry(model, config.baseDir)))) {
         models.set(model.name, old)
         continue
       }
