@@ -10,6 +10,12 @@ import { MAX_VERSION, parseVersion, type VersionMeta } from './store.ts'
 
 type Params = { name: string; version: string }
 
+/**
+ * Uploads held at once, being read, stored or judged (each up to max_model_bytes in memory
+ * until it is answered): one more is refused OVERLOADED before its body is read.
+ */
+export const MAX_UPLOADS_HELD = 4
+
 /** A version in a URL: 1 to 2^53 - 1, as the repository's directories hold them (a larger one would be stored as another number). */
 function versionParam(text: string): number {
   const version = parseVersion(text)
@@ -45,10 +51,18 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
     return { model: request.params.name, serving: meta.version, version: meta }
   })
 
+  let held = 0
+  const hold = async (_request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (held >= MAX_UPLOADS_HELD) throw new GatewayError('OVERLOADED', `${held} model uploads are being read, stored or judged, the most held at once: retry once one is answered`)
+    held++
+    // Answered, refused or cut off: the body is no longer held.
+    reply.raw.once('close', () => held--)
+  }
+
   // The upload takes raw ONNX bytes, up to repository.max_model_bytes (413 over it).
   void app.register(async (scope) => {
     scope.addContentTypeParser(['application/octet-stream', 'application/onnx'], { parseAs: 'buffer', bodyLimit: registry.repository.maxModelBytes }, (_request, body, done) => done(null, body))
-    scope.put<{ Params: Params; Body: Buffer }>('/v1/models/:name/versions/:version', { onRequest: admin }, async (request, reply) => {
+    scope.put<{ Params: Params; Body: Buffer }>('/v1/models/:name/versions/:version', { onRequest: [admin, hold] }, async (request, reply) => {
       const { name } = request.params
       const version = versionParam(request.params.version)
       if (!Buffer.isBuffer(request.body) || request.body.length === 0) throw new GatewayError('BAD_REQUEST', 'the body is the model: ONNX bytes sent as application/octet-stream')
