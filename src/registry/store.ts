@@ -5,10 +5,11 @@
 // once its model file is complete, and meta.json is always whole. The directory holding a
 // rename is synced too, so a store that was acknowledged survives a power loss.
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
-import { dirname, isAbsolute, join, relative, sep } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
+import { errorCode, isWithin, syncDirectory, syncDirectorySync, syncParents, writeAtomically } from './durable.ts'
 
 export const VERSION_STATES = ['loading', 'serving', 'canary', 'ready', 'rejected', 'retired'] as const
 export type VersionState = (typeof VERSION_STATES)[number]
@@ -48,8 +49,6 @@ const META_FILE = 'meta.json'
 const INCOMING = '.incoming-'
 /** writeAtomically's temporary files (`<file>.tmp-<pid>-<hex>`); left over by a crash, removed at open. */
 const TEMPORARY = /\.tmp-\d+-[0-9a-f]+$/
-/** Platforms that cannot fsync a directory say so with these; the rename is as durable as they make it. */
-const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'])
 
 /**
  * The highest version: beyond 2^53 - 1 a JavaScript number no longer names one integer
@@ -79,52 +78,6 @@ export async function sha256HexYielding(bytes: Uint8Array): Promise<string> {
 }
 
 const metaText = (meta: VersionMeta): string => `${JSON.stringify(meta, null, 2)}\n`
-const errorCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code
-
-/** Is `dir` `from` or inside it? (A name such as `..m` inside it is.) */
-function isWithin(from: string, dir: string): boolean {
-  const rel = relative(from, dir)
-  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)
-}
-
-/** Syncs a directory after a rename in it (best effort: some platforms refuse to). `beyondOurs`: a parent that may be gone, or not the gateway's to open. */
-function syncDirectorySync(dir: string, beyondOurs = false): void {
-  let fd: number | undefined
-  try {
-    fd = openSync(dir, 'r')
-    fsyncSync(fd)
-  } catch (err) {
-    const code = errorCode(err) ?? ''
-    if (!DIRECTORY_SYNC_REFUSED.has(code) && !(beyondOurs && (code === 'ENOENT' || code === 'EACCES'))) throw err
-  } finally {
-    if (fd !== undefined) closeSync(fd)
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle | undefined
-  try {
-    handle = await open(dir, 'r')
-    await handle.sync()
-  } catch (err) {
-    if (!DIRECTORY_SYNC_REFUSED.has(errorCode(err) ?? '')) throw err
-  } finally {
-    await handle?.close()
-  }
-}
-
-/** Writes `bytes` to `file` durably: a temporary file in the same directory, fsync, rename, directory fsync. */
-export function writeAtomically(file: string, bytes: Uint8Array | string): void {
-  const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
-  try {
-    writeFileSync(temp, bytes, { flush: true })
-    renameSync(temp, file)
-  } catch (err) {
-    rmSync(temp, { force: true }) // a full disk must not leave a half file behind it
-    throw err
-  }
-  syncDirectorySync(dirname(file))
-}
 
 /** A new file in a directory of its own (renamed into place whole afterwards): created, never overwritten, and fsynced (flush). */
 const NEW_SYNCED = { flag: 'wx', flush: true } as const
@@ -149,6 +102,7 @@ export class ModelDirectory {
   open(): boolean {
     this.createdFrom = mkdirSync(this.dir, { recursive: true })
     const created = this.createdFrom !== undefined
+    if (created) syncParents(this.dir, this.createdFrom!)
     for (const name of readdirSync(this.dir)) if (name.startsWith(INCOMING)) rmSync(join(this.dir, name), { recursive: true, force: true })
     for (const version of this.versions()) {
       const dir = join(this.dir, String(version))

@@ -2,7 +2,8 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { ModelDirectory, writeAtomically } from '../../src/registry/store.ts'
+import { writeAtomically } from '../../src/registry/durable.ts'
+import { ModelDirectory } from '../../src/registry/store.ts'
 import { newMeta } from '../../src/registry/versions.ts'
 import { tempDir } from '../temp-dirs.ts'
 

@@ -1,0 +1,69 @@
+// Durable file-system steps for the repository: a file written whole (temporary, fsync,
+// rename), and the directories holding a rename or a new directory fsynced, so what was
+// acknowledged survives a power loss. Best effort where a platform refuses to sync a directory.
+import { randomBytes } from 'node:crypto'
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { dirname, isAbsolute, relative, sep } from 'node:path'
+
+/** Platforms that cannot fsync a directory say so with these; the rename is as durable as they make it. */
+const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'])
+
+export const errorCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code
+
+/** Is `dir` `from` or inside it? (A name such as `..m` inside it is.) */
+export function isWithin(from: string, dir: string): boolean {
+  const rel = relative(from, dir)
+  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)
+}
+
+/** Syncs a directory after a rename in it (best effort: some platforms refuse to). `beyondOurs`: a parent that may be gone, or not the gateway's to open. */
+export function syncDirectorySync(dir: string, beyondOurs = false): void {
+  let fd: number | undefined
+  try {
+    fd = openSync(dir, 'r')
+    fsyncSync(fd)
+  } catch (err) {
+    const code = errorCode(err) ?? ''
+    if (!DIRECTORY_SYNC_REFUSED.has(code) && !(beyondOurs && (code === 'ENOENT' || code === 'EACCES'))) throw err
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+/**
+ * After `mkdir -p` of `dir`, whose first directory created was `from`: each one created is an
+ * entry in its parent, synced, or a power loss could take it (and what is stored in it later) away.
+ */
+export function syncParents(dir: string, from: string): void {
+  const top = dirname(from)
+  for (let parent = dirname(dir); ; parent = dirname(parent)) {
+    syncDirectorySync(parent, parent === top)
+    if (parent === top || dirname(parent) === parent) return
+  }
+}
+
+export async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined
+  try {
+    handle = await open(dir, 'r')
+    await handle.sync()
+  } catch (err) {
+    if (!DIRECTORY_SYNC_REFUSED.has(errorCode(err) ?? '')) throw err
+  } finally {
+    await handle?.close()
+  }
+}
+
+/** Writes `bytes` to `file` durably: a temporary file in the same directory, fsync, rename, directory fsync. */
+export function writeAtomically(file: string, bytes: Uint8Array | string): void {
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+  try {
+    writeFileSync(temp, bytes, { flush: true })
+    renameSync(temp, file)
+  } catch (err) {
+    rmSync(temp, { force: true }) // a full disk must not leave a half file behind it
+    throw err
+  }
+  syncDirectorySync(dirname(file))
+}
