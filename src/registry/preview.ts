@@ -9,7 +9,7 @@ import type { OnnxSpec } from '../executors/onnx/config.ts'
 import { repositorySettings } from './resolve.ts'
 import type { VersionPolicy } from './config.ts'
 import { ModelDirectory, type VersionMeta } from './store.ts'
-import { allowedBy, newMeta, servingChoice } from './versions.ts'
+import { allowedBy, newMeta, servingChoice } from './version-rules.ts'
 
 export interface RepositoryPreview {
   /** The config with each repository model pointed at the file that would serve (a version, or its seed). */

@@ -8,7 +8,8 @@ import type { OnnxSpec } from '../executors/onnx/config.ts'
 import type { VersionPin } from '../reload/version-source.ts'
 import type { CanaryEvidence, CanaryPlan } from './canary.ts'
 import type { RepositoryModelSettings } from './config.ts'
-import { allowedBy, type ModelVersions } from './versions.ts'
+import { allowedBy } from './version-rules.ts'
+import type { ModelVersions } from './versions.ts'
 
 export const repositorySettings = (model: ModelConfig): RepositoryModelSettings | undefined => (model.kind === 'onnx' ? (model.spec as OnnxSpec).repository : undefined)
 

@@ -4,6 +4,7 @@
 import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
 import { MAX_VERSION, ModelDirectory, sha256Hex, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
+import { allowedBy, FAILED_AT_START, failedAtStart, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
 
 export interface Arrival {
   /** 0: the next after the highest known. */
@@ -252,54 +253,5 @@ export class ModelVersions {
       if (this.metas.get(version)!.state === 'ready') this.update(version, { state: 'retired', reason: `beyond keep_versions (${keep})` })
     }
     return dropped
-  }
-}
-
-export const allowedBy = (policy: VersionPolicy, version: number): boolean => policy.kind === 'latest' || policy.versions.includes(version)
-
-/**
- * The reason a version that failed at start carries: it stays a candidate (the failure may be
- * the config or the box, not the file), and the next start tries it again.
- */
-export const FAILED_AT_START = 'failed at start: '
-/** Failed at the last start and a candidate still: `ready` (it passed before), or `loading` (never judged). */
-const failedAtStart = (meta: VersionMeta): boolean => (meta.state === 'ready' || meta.state === 'loading') && (meta.reason?.startsWith(FAILED_AT_START) ?? false)
-
-const lastServed = (metas: readonly VersionMeta[]): VersionMeta[] => metas.filter((m) => m.state === 'serving').sort((a, b) => (b.serving_since ?? '').localeCompare(a.serving_since ?? ''))
-
-/**
- * The version to serve at start, from the versions' metas (ascending): a version newer than the
- * one that served last whose only failure was at a start (it served, or was about to, when a
- * start fell back from it: `ready`, or `loading` if never judged; tried again first); else the one that served last; else the highest
- * the policy allows that was never rejected nor retired (a canary cut short counts as never
- * judged). Pure: `specserve validate` asks it without opening anything.
- */
-export function servingChoice(metas: readonly VersionMeta[], allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number | undefined {
-  const candidate = (m: VersionMeta): boolean => allowed(m.version) && hasModel(m.version)
-  const last = lastServed(metas).find(candidate)
-  const retry = metas.filter((m) => failedAtStart(m) && candidate(m) && m.version > (last?.version ?? 0)).at(-1)
-  if (retry) return retry.version
-  if (last) return last.version
-  return metas
-    .filter((m) => allowed(m.version) && (m.state === 'loading' || m.state === 'canary' || m.state === 'ready' || m.state === 'serving') && hasModel(m.version))
-    .at(-1)?.version
-}
-
-export function newMeta(version: number, bytes: Uint8Array, source: VersionSource, description: string | null): VersionMeta {
-  return versionMeta(version, sha256Hex(bytes), bytes.byteLength, source, description)
-}
-
-function versionMeta(version: number, sha256: string, size: number, source: VersionSource, description: string | null): VersionMeta {
-  return {
-    version,
-    state: 'loading',
-    source,
-    sha256,
-    size_bytes: size,
-    description,
-    created_at: new Date().toISOString(),
-    serving_since: null,
-    reason: null,
-    gate: null,
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { writeAtomically } from '../../src/registry/durable.ts'
 import { ModelDirectory } from '../../src/registry/store.ts'
-import { newMeta } from '../../src/registry/versions.ts'
+import { newMeta } from '../../src/registry/version-rules.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 let repo: string
