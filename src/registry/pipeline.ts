@@ -1,6 +1,7 @@
 // One version's way through judging, once it is stored: a reload pinned to it (or a trial
 // beside the serving state) decides whether it serves, waits in a canary, is kept aside or is
 // rejected. The registry (registry.ts) runs these one at a time on its queue and owns the API.
+import type { ModelConfig } from '../config/load.ts'
 import { ConfigError } from '../config/yaml.ts'
 import { GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
@@ -155,6 +156,28 @@ export class VersionPipeline {
       if (err instanceof SwapOutdated) throw new GatewayError('NOT_READY', `the config being served changed while this waited (${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}): nothing was swapped, try again`)
       return err instanceof ConfigError ? err.issues.map((i) => `${i.path}: ${i.message}`).join('; ') : (err as Error).message
     }
+  }
+
+  /** Records the version about to serve (at start) or serving (a model a reload added) as `serving`, if it is not yet. */
+  recordServing(versions: ModelVersions): void {
+    const serving = versions.serving
+    if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.served(versions, serving, undefined)
+  }
+
+  /**
+   * A reload swapped in: the stable version it serves is recorded, and a canary the config no
+   * longer runs (rollout removed, or not allowed) is handed to `judgeAgain`, judged again under
+   * the new settings as a restart would.
+   */
+  followReload(versions: ModelVersions, model: ModelConfig, judgeAgain: (version: number) => void): void {
+    const stable = Number(model.version)
+    if (Number.isSafeInteger(stable) && stable !== versions.serving) this.served(versions, stable, 'served', versions.serving)
+    const canary = versions.canary
+    if (canary === undefined || model.canary?.version === String(canary)) return
+    versions.canary = undefined
+    if (versions.get(canary)?.state === 'canary') versions.update(canary, { state: 'loading', reason: null })
+    this.log.info({ model: versions.name, version: canary }, 'canary ended by a config reload: judged again under the new settings')
+    judgeAgain(canary)
   }
 
   /** `previous`: what served before the swap to `version` (the swap already recorded `version`). */

@@ -3,13 +3,14 @@
 // nothing could serve (a config error at the entry's line). Opening the registry would create
 // model directories and import seeds; this only reads version directories and meta.json.
 import { existsSync } from 'node:fs'
-import type { GatewayConfig } from '../config/load.ts'
+import type { GatewayConfig, ModelConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
 import type { OnnxSpec } from '../executors/onnx/config.ts'
 import { repositorySettings } from './resolve.ts'
 import type { VersionPolicy } from './config.ts'
 import { ModelDirectory, type VersionMeta } from './store.ts'
 import { allowedBy, newMeta, servingChoice } from './version-rules.ts'
+import type { ModelVersions } from './versions.ts'
 
 export interface RepositoryPreview {
   /** The config with each repository model pointed at the file that would serve (a version, or its seed). */
@@ -54,6 +55,17 @@ export function previewRepository(config: GatewayConfig): RepositoryPreview {
   }
   if (missing && issues.length) issues.unshift(located('repository.path', `repository directory ${repository.path} does not exist`))
   return { config: Object.freeze({ ...config, models }), notes, issues }
+}
+
+/** The repository models with no version to serve at start (`open`: a model's versions, opened), as issues at their entries. */
+export function unservable(config: GatewayConfig, open: (model: ModelConfig) => ModelVersions | undefined): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  for (const model of config.models.values()) {
+    const versions = open(model)
+    if (!versions || versions.serving !== undefined) continue
+    issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: nothingToServe(versions.directory, versions.list(), versions.settings.policy) })
+  }
+  return issues
 }
 
 /** Why a model has no version to serve at start, and what would give it one (serve and validate say the same). */

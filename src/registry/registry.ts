@@ -5,8 +5,7 @@
 // swapped in at once by the reload. Predicts in flight finish on the version they started
 // with. A version that fails anywhere is rejected with the reason and the previous serves on.
 import { EventEmitter } from 'node:events'
-import { readFileSync } from 'node:fs'
-import type { GatewayConfig, ModelConfig } from '../config/load.ts'
+import type { GatewayConfig } from '../config/load.ts'
 import { ConfigError, type ConfigIssue } from '../config/yaml.ts'
 import { GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
@@ -15,8 +14,8 @@ import type { VersionPin, VersionSource } from '../reload/version-source.ts'
 import type { CanaryEvidence } from './canary.ts'
 import { RegistryCounts } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
-import { nothingToServe } from './preview.ts'
-import { fromRepository, repositorySettings, resolveVersions } from './resolve.ts'
+import { unservable } from './preview.ts'
+import { repositorySettings, resolveVersions } from './resolve.ts'
 import { watchRepository, type RepositoryWatch } from './watch.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
@@ -24,10 +23,10 @@ import type { RepositoryConfig } from './config.ts'
 import { gateLoaded } from './reload-gate.ts'
 import { VersionPipeline } from './pipeline.ts'
 import { VersionExistsError, type VersionMeta } from './store.ts'
-import { ReloadStaging } from './staging.ts'
 import { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
-import { ModelVersions, type Arrival } from './versions.ts'
+import type { ModelVersions, Arrival } from './versions.ts'
+import { RepositoryModels } from './model-set.ts'
 
 /** What a registry emits: `settled` once a version is judged (serving, rejected or kept aside). */
 export interface RegistryEvents {
@@ -36,7 +35,10 @@ export interface RegistryEvents {
 
 export class Registry extends EventEmitter<RegistryEvents> implements VersionSource, Component {
   readonly repository: RepositoryConfig
-  private readonly models = new Map<string, ModelVersions>()
+  /** Each repository model's record: the registry's, staged by a reload, or dropped by one. */
+  private readonly set: RepositoryModels
+  /** The registry's models. */
+  private readonly models: ReadonlyMap<string, ModelVersions>
   private readonly counts = new RegistryCounts()
   /** Judges each version the queue hands it. */
   private readonly pipeline: VersionPipeline
@@ -50,20 +52,12 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private watcher: RepositoryWatch | undefined
   /** The model stream's consumer, with `repository.kafka`. */
   stream: ModelStream | undefined
-  /** What the reload being prepared set aside (after the first load): kept once it is swapped in, dropped if not. */
-  private staging: ReloadStaging | undefined
 
   /** A registry for the config's repository; undefined without a `repository:` section. */
   static open(config: GatewayConfig): Registry | undefined {
     if (!config.repository) return undefined
     const registry = new Registry(config.repository)
-    const issues: ConfigIssue[] = []
-    for (const model of config.models.values()) {
-      const versions = registry.track(model)
-      if (versions && versions.serving === undefined) {
-        issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: nothingToServe(versions.directory, versions.list(), versions.settings.policy) })
-      }
-    }
+    const issues = unservable(config, (model) => registry.set.track(model))
     if (issues.length) throw new ConfigError(config.file, issues)
     return registry
   }
@@ -71,29 +65,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private constructor(repository: RepositoryConfig) {
     super()
     this.repository = repository
+    this.set = new RepositoryModels(repository.path)
+    this.models = this.set.current
     this.pipeline = new VersionPipeline(repository, this.counts, (model, meta) => this.emit('settled', model, meta))
-  }
-
-  /**
-   * The versions of a repository model, opened on first sight (at start, or added by a reload).
-   * A model already open keeps its settings: a reload's apply once it is swapped in (committed).
-   */
-  private track(model: ModelConfig): ModelVersions | undefined {
-    const settings = repositorySettings(model)
-    if (!settings) return undefined
-    const known = this.known(model.name)
-    if (known) return known
-    const versions = new ModelVersions(this.repository.path, model.name, settings)
-    // Added by a reload: the registry's (listed, open to uploads, judged) only once it is swapped in.
-    if (this.staging) this.staging.added.set(model.name, versions)
-    else this.models.set(model.name, versions)
-    versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
-    return versions
-  }
-
-  /** A repository model's versions: the registry's, or opened by the reload being prepared. */
-  private known(name: string): ModelVersions | undefined {
-    return this.models.get(name) ?? this.staging?.added.get(name)
   }
 
   /**
@@ -103,8 +77,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    */
   resolve(config: GatewayConfig, reload?: { readonly pin?: ReadonlyMap<string, VersionPin> | undefined }): GatewayConfig {
     this.discarded() // the gateway reports each outcome; one it did not is dropped, never kept
-    this.staging = reload ? new ReloadStaging(reload.pin) : undefined
-    return resolveVersions(config, reload?.pin, (model) => this.track(model), (versions, version, evidence) =>
+    if (reload) this.set.stage(reload.pin)
+    return resolveVersions(config, reload?.pin, (model) => this.set.track(model), (versions, version, evidence) =>
       // A canary's end writes files: a failure there is logged, never an unhandled rejection.
       void this.decideCanary(versions, version, evidence).catch((err: unknown) => this.log.error({ err, model: versions.name, version }, 'canary decision failed')),
     )
@@ -112,7 +86,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
 
   gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
     // A reload's reports wait for its outcome (staged); a first load's are written at once.
-    return gateLoaded(loaded, (name) => this.known(name), (versions, version, report) => (this.staging ? this.staging.gated(versions, version, report) : versions.update(version, { gate: report })))
+    const staging = this.set.staging
+    return gateLoaded(loaded, (name) => this.set.known(name), (versions, version, report) => (staging ? staging.gated(versions, version, report) : versions.update(version, { gate: report })))
   }
 
   /**
@@ -122,42 +97,29 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * (rollout removed, or not allowed) is judged again under the new settings, as a restart would.
    */
   committed(config: GatewayConfig): void {
-    const staged = this.staging
-    this.staging = undefined
+    const staged = this.set.unstage()
     staged?.commit((err, model) => this.log.error({ err, model }, 'recording a reload\'s gate report failed'))
-    for (const [name, versions] of staged?.added ?? []) this.models.set(name, versions)
-    for (const versions of staged?.added.values() ?? []) this.opened(versions)
-    // A model the config no longer serves from the repository is the registry's no more: no upload or record for it is stored or "served".
-    for (const name of this.models.keys()) if (!fromRepository(config, name)) this.models.delete(name)
+    const added = [...(staged?.added.values() ?? [])]
+    this.set.committed(config, added)
+    for (const versions of added) this.opened(versions)
     for (const model of config.models.values()) {
       const versions = this.models.get(model.name)
       const settings = repositorySettings(model)
       if (!versions || !settings) continue
       versions.settings = settings
       try {
-        this.follow(versions, model)
+        this.pipeline.followReload(versions, model, (canary) =>
+          void this.judge(versions, canary).catch((err: unknown) => this.log.error({ err, model: versions.name, version: canary }, 'judging a version again failed')),
+        )
       } catch (err) {
         this.log.error({ err, model: model.name }, 'recording what a reload serves failed')
       }
     }
   }
 
-  private follow(versions: ModelVersions, model: ModelConfig): void {
-    const stable = Number(model.version)
-    if (Number.isSafeInteger(stable) && stable !== versions.serving) this.pipeline.served(versions, stable, 'served', versions.serving)
-    const canary = versions.canary
-    if (canary === undefined || model.canary?.version === String(canary)) return
-    versions.canary = undefined
-    if (versions.get(canary)?.state === 'canary') versions.update(canary, { state: 'loading', reason: null })
-    this.log.info({ model: versions.name, version: canary }, 'canary ended by a config reload: judged again under the new settings')
-    void this.queue.run(() => this.pipeline.process(versions, canary)).catch((err: unknown) => this.log.error({ err, model: versions.name, version: canary }, 'judging a version again failed'))
-  }
-
   /** A reload or trial was not swapped in: what it set aside is dropped, and what it wrote for models it added is removed. */
   discarded(): void {
-    const staged = this.staging
-    this.staging = undefined
-    staged?.discard((err, model) => this.log.error({ err, model }, 'removing what a refused reload added to the repository failed'))
+    this.set.unstage()?.discard((err, model) => this.log.error({ err, model }, 'removing what a refused reload added to the repository failed'))
   }
 
   /**
@@ -167,13 +129,13 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private opened(versions: ModelVersions): void {
     // It serves already (swapped in): a failing disk is logged, and the reload still completes.
     try {
-      const serving = versions.serving
-      if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.pipeline.served(versions, serving, undefined)
-      versions.scan() // copied in while the reload ran: the watch's rescan did not see the model yet
+      this.pipeline.recordServing(versions)
     } catch (err) {
       this.log.error({ err, model: versions.name }, 'recording what a reload serves failed')
     }
-    for (const version of versions.pending()) void this.queue.run(() => this.pipeline.process(versions, version)).catch(() => undefined)
+    for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
+    // Copied in while the reload ran: the watch's rescan did not see the model yet.
+    void this.arrivals(versions).catch((err: unknown) => this.log.error({ err, model: versions.name }, 'repository rescan failed'))
   }
 
   fallback(issues: readonly ConfigIssue[]): boolean {
@@ -194,16 +156,13 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    */
   async start(): Promise<void> {
     if (this.closed) return // stopped while the gateway loaded
-    for (const versions of this.models.values()) {
-      const serving = versions.serving
-      if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.pipeline.served(versions, serving, undefined)
-    }
+    for (const versions of this.models.values()) this.pipeline.recordServing(versions)
     this.openQueue() // arrivals during the load are judged now, in the order they came
     // A rescan reads and writes the repository: a failing disk is logged, never thrown from the watcher's timer.
     if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescan().catch((err: unknown) => this.log.error({ err }, 'repository rescan failed')), this.log)
     await this.rescan()
     if (this.closed) return // stopped while the rescan judged: no stream to start, nothing more to judge
-    for (const versions of this.models.values()) for (const version of versions.pending()) void this.queue.run(() => this.pipeline.process(versions, version)).catch(() => undefined)
+    for (const versions of this.models.values()) for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
     if (this.repository.kafka && this.gateway) {
       this.stream = new ModelStream(this, this.repository, this.gateway.config.server.instance, this.log)
       this.gateway.attach('model_stream', this.stream)
@@ -214,11 +173,12 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
 
   /** Version directories not seen yet, and versions stored but never judged, go through the pipeline. */
   async rescan(): Promise<void> {
-    const jobs: Promise<unknown>[] = []
-    for (const versions of this.models.values()) {
-      for (const version of versions.scan()) jobs.push(this.queue.run(() => this.pipeline.process(versions, version)).catch(() => undefined))
-    }
-    await Promise.all(jobs)
+    await Promise.all([...this.models.values()].map((versions) => this.arrivals(versions)))
+  }
+
+  /** One model's version directories copied in: recorded, then judged in turn. Resolves once judged. */
+  private async arrivals(versions: ModelVersions): Promise<void> {
+    await Promise.all((await versions.scanArrivals()).map((version) => this.judge(versions, version).catch(() => undefined)))
   }
 
   private versionsOf(name: string): ModelVersions {
@@ -240,7 +200,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   isRepositoryModel(name: string): boolean {
-    return this.known(name) !== undefined
+    return this.set.known(name) !== undefined
   }
 
   /**
@@ -249,14 +209,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * directory's versions) or refused.
    */
   async versionWithSha(name: string, sha256: string, version = 0): Promise<number | undefined> {
-    await this.addedSettled(name)
+    await this.set.addedSettled(name)
     return this.models.get(name)?.list().find((m) => m.sha256 === sha256 && (version === 0 || m.version === version))?.version
-  }
-
-  /** Resolves once no reload being prepared adds the model: at once, or when the one that does is swapped in or refused. */
-  private async addedSettled(name: string): Promise<void> {
-    // Again while one does: a reload refused meanwhile may have been followed by another adding it.
-    while (this.staging?.added.has(name)) await this.staging.settled
   }
 
   /** The version serving a repository model, or undefined for a model from the config. */
@@ -269,7 +223,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * with its final state. One for a model a reload is adding waits for the reload's outcome.
    */
   async arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
-    await this.addedSettled(name)
+    await this.set.addedSettled(name)
     const versions = this.versionsOf(name)
     // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.
     let meta: VersionMeta
@@ -280,12 +234,16 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       throw err
     }
     this.log.info({ model: name, version: meta.version, source: arrival.source, sha256: meta.sha256 }, 'model version stored')
-    return this.queue.run(() => this.pipeline.process(versions, meta.version))
+    return this.judge(versions, meta.version)
   }
 
   /** A stored version still `loading` (its judging failed on a system error, or is queued): judged in turn. Resolves with its final state. */
   judgeStored(name: string, version: number): Promise<VersionMeta> {
-    const versions = this.versionsOf(name)
+    return this.judge(this.versionsOf(name), version)
+  }
+
+  /** Judges a stored version in turn with the other registry operations; resolves with its final state. */
+  private judge(versions: ModelVersions, version: number): Promise<VersionMeta> {
     return this.queue.run(() => this.pipeline.process(versions, version))
   }
 

@@ -6,7 +6,7 @@
 // rename is synced too, so a store that was acknowledged survives a power loss.
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { errorCode, isWithin, syncDirectory, syncDirectorySync, syncParents, writeAtomically } from './durable.ts'
@@ -184,6 +184,15 @@ export class ModelDirectory {
   readModel(version: number): Buffer | undefined {
     try {
       return this.modelBytes(version)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** readModel off the event loop. */
+  async readModelAsync(version: number): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.modelFile(version))
     } catch {
       return undefined
     }

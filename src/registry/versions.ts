@@ -45,6 +45,7 @@ export class ModelVersions {
    */
   open(seedBytes: () => Buffer | undefined): void {
     this.created = { directory: this.directory.open(), seed: false }
+    this.canary = undefined // opened again (a model a reload added back): the record on disk says what runs
     if (this.directory.versions().length === 0 && this.settings.seed) {
       const bytes = seedBytes()
       if (bytes) {
@@ -52,7 +53,7 @@ export class ModelVersions {
         this.created.seed = true
       }
     }
-    this.scan()
+    this.readAll()
     // A canary cut short by a stop starts over: its evidence was in memory.
     for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
     // A crash between two meta writes of a swap can leave two "serving": the later one served last.
@@ -71,21 +72,39 @@ export class ModelVersions {
     this.created = { directory: false, seed: false }
   }
 
-  /** Version directories not known yet (copied in, or stored while the watch was off), recorded as arrivals. */
-  scan(): number[] {
+  /** At start: every version directory, with the meta.json a run before wrote; one without is an arrival (copied in while stopped). */
+  private readAll(): void {
+    for (const version of this.directory.versions()) {
+      const meta = this.directory.readMeta(version)
+      if (meta) this.metas.set(version, meta)
+      else {
+        const bytes = this.directory.readModel(version)
+        if (bytes) this.write(newMeta(version, bytes, 'directory', null)) // else being copied in: a later scan sees the file
+      }
+    }
+  }
+
+  /**
+   * Version directories copied in while the gateway runs, recorded as arrivals (`loading`,
+   * source `directory`) and returned. A meta.json that came with one (copied from another
+   * repository, say) is not this gateway's: its state, gate and sha256 are found here again,
+   * only its description is kept. Read and hashed off the event loop; a directory whose model
+   * file is not there yet is seen by a later scan.
+   */
+  async scanArrivals(): Promise<number[]> {
     const fresh: number[] = []
     for (const version of this.directory.versions()) {
       if (this.metas.has(version) || this.reserved.has(version)) continue
-      const meta = this.directory.readMeta(version)
-      if (meta) {
-        this.metas.set(version, meta)
-        if (meta.state === 'loading') fresh.push(version) // stored, never judged: a crash or a stop came first
-        continue
+      this.reserved.add(version) // an upload of this number waits for no scan: it is refused as existing
+      try {
+        const bytes = await this.directory.readModelAsync(version)
+        if (!bytes) continue
+        const description = this.directory.readMeta(version)?.description
+        this.write(versionMeta(version, await sha256HexYielding(bytes), bytes.byteLength, 'directory', typeof description === 'string' ? description : null))
+        fresh.push(version)
+      } finally {
+        this.reserved.delete(version)
       }
-      const bytes = this.directory.readModel(version)
-      if (!bytes) continue // being copied in: a later scan sees the file
-      this.write(newMeta(version, bytes, 'directory', null))
-      fresh.push(version)
     }
     return fresh
   }

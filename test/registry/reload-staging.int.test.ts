@@ -278,18 +278,17 @@ describe('a config reload that adds a repository model', () => {
     expect(await versionsOf('cancer-extra')).toMatchObject({ status: 404 })
   })
 
-  it('is swapped in and serves even when recording it fails on a disk error, which is logged', async () => {
+  it('is swapped in and serves even when the rescan of its directory fails on a disk error, which is logged', async () => {
     const errors: string[] = []
     await start({ ...silentLogger, error: (_obj, msg) => void errors.push(msg) })
-    // Its first scan opens it for the reload; the next, once the reload is swapped in, fails.
-    const scan = ModelVersions.prototype.scan
-    let scans = 0
-    vi.spyOn(ModelVersions.prototype, 'scan').mockImplementation(function (this: ModelVersions) {
-      if (this.name === 'cancer-extra' && ++scans > 1) throw Object.assign(new Error('EIO: i/o error, scandir'), { code: 'EIO' })
-      return scan.call(this)
+    // Once the reload is swapped in, its directory is scanned for versions copied in meanwhile: that fails.
+    const scanArrivals = ModelVersions.prototype.scanArrivals
+    vi.spyOn(ModelVersions.prototype, 'scanArrivals').mockImplementation(function (this: ModelVersions) {
+      if (this.name === 'cancer-extra') return Promise.reject(Object.assign(new Error('EIO: i/o error, scandir'), { code: 'EIO' }))
+      return scanArrivals.call(this)
     })
     expect(await reload({ extra: true })).toMatchObject({ ok: true })
-    expect(errors).toEqual(['recording what a reload serves failed'])
+    await vi.waitFor(() => expect(errors).toEqual(['repository rescan failed']))
     expect(await versionsOf('cancer-extra')).toMatchObject({ status: 200, body: { versions: [{ version: 1, state: 'serving' }] } })
     const res = await served!.app.inject({ method: 'POST', url: '/v1/ensembles/extra/predict', payload: { inputs: { input: [cancer.rows[0]] } } })
     expect(res.json()).toMatchObject({ models: [{ name: 'cancer-extra', version: '1' }] })
@@ -317,6 +316,26 @@ describe('a config reload that adds a repository model', () => {
     await uploaded
     expect(outcome).toBe('UNKNOWN_ENSEMBLE')
     expect(existsSync(join(dir, 'repo', 'cancer-extra'))).toBe(false)
+  })
+
+  it('dropped by a reload and added again is one record: a version number an upload still being stored holds is not given out twice', async () => {
+    await start()
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    const registry = served!.registry
+    const numberOf = (upload: Promise<{ version: number }>) => upload.then((meta) => meta.version, (err: { code?: string }) => err.code)
+    // Hashed a slice (1 MiB) a turn: still being stored while the reloads below run.
+    const first = numberOf(registry.arrive('cancer-extra', Buffer.concat([gbdt, Buffer.alloc(3 << 20)]), { version: 0, source: 'upload' }))
+    await new Promise((resolve) => setImmediate(resolve)) // its number taken, its hashing under way
+    // The gateway's side of two reloads: cancer-extra dropped, then added again.
+    for (const extra of [false, true]) {
+      writeConfig({ extra })
+      const config = loadConfigFile(file)
+      registry.resolve(config, {})
+      registry.committed(config)
+    }
+    const second = numberOf(registry.arrive('cancer-extra', gbdt, { version: 0, source: 'upload' }))
+    expect(await Promise.all([first, second])).toEqual([2, 3])
+    await registry.idle()
   })
 
   it('records the seed it imported as the version serving, after one that was refused', async () => {

@@ -93,7 +93,7 @@ describe('ModelVersions', () => {
     expect(versions.previous()).toBe(3)
   })
 
-  it('removes a store a crash cut short, and skips a directory whose model is not there yet', () => {
+  it('removes a store a crash cut short, and skips a directory whose model is not there yet', async () => {
     const dir = join(repo, 'm')
     mkdirSync(join(dir, '.incoming-7-abcd'), { recursive: true })
     writeFileSync(join(dir, '.incoming-7-abcd', 'model.onnx'), 'half a mod')
@@ -103,8 +103,22 @@ describe('ModelVersions', () => {
     expect(versions.list()).toEqual([])
     expect(versions.serving).toBeUndefined()
     writeFileSync(join(dir, '8', 'model.onnx'), 'copied in')
-    expect(versions.scan()).toEqual([8])
+    expect(await versions.scanArrivals()).toEqual([8])
     expect(versions.get(8)).toMatchObject({ state: 'loading', source: 'directory', size_bytes: 9 })
+  })
+
+  it('takes a version copied in with a meta.json of its own as an arrival: its state, gate and sha256 are found here, its description kept', async () => {
+    const versions = opened()
+    await versions.add(bytes(1), { version: 1, source: 'upload' })
+    const copied = join(repo, 'm', '5')
+    mkdirSync(copied)
+    writeFileSync(join(copied, 'model.onnx'), bytes(5))
+    const foreign = { version: 5, state: 'serving', source: 'upload', sha256: '0'.repeat(64), size_bytes: 1, description: 'from staging', created_at: '2020-01-01T00:00:00.000Z', serving_since: '2020-01-01T00:00:00.000Z', reason: null, gate: { passed: true, reason: null, examples: null, dataset: null } }
+    writeFileSync(join(copied, 'meta.json'), JSON.stringify(foreign))
+    expect(await versions.scanArrivals()).toEqual([5])
+    expect(versions.get(5)).toMatchObject({ state: 'loading', source: 'directory', sha256: createHash('sha256').update(bytes(5)).digest('hex'), size_bytes: bytes(5).length, description: 'from staging', serving_since: null, gate: null })
+    expect(JSON.parse(readFileSync(join(copied, 'meta.json'), 'utf8'))).toMatchObject({ state: 'loading', source: 'directory' })
+    expect(await versions.scanArrivals()).toEqual([])
   })
 
   it('keeps the highest version a number can name (2^53 - 1) across a restart, and ignores a directory beyond it', async () => {
@@ -116,7 +130,7 @@ describe('ModelVersions', () => {
     const again = opened()
     expect(again.list().map((m) => m.version)).toEqual([MAX_VERSION])
     expect(again.serving).toBe(MAX_VERSION)
-    expect(again.scan()).toEqual([])
+    expect(await again.scanArrivals()).toEqual([])
   })
 
   it('refuses to number a version 0 after the highest version there can be, instead of repeating it', async () => {
