@@ -1,8 +1,9 @@
 // One stream-mode message through a real gateway: a predict that ran but found every model
 // queue full (OVERLOADED) is the gateway's state, not the message's, so it is tried again
 // with backoff, never answered as a failure nor dead-lettered; at shutdown it is given up,
-// left uncommitted for the next start.
-import { afterEach, describe, expect, it } from 'vitest'
+// left uncommitted for the next start. A fault of the gateway's own while it starts a
+// message's predict (not a GatewayError) is dead-lettered INTERNAL: the message is not at fault.
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Msg } from '../../../src/api/kafka/intake.ts'
 import { MessageScoring } from '../../../src/api/kafka/scoring.ts'
 import type { AnswerSender } from '../../../src/api/kafka/sender.ts'
@@ -31,5 +32,22 @@ describe('a stream message whose predict finds every model queue full', () => {
     closing = true
     expect(await scored).toBe(false)
     expect(sent).toEqual([])
+  })
+})
+
+describe('a stream message whose predict fails to start for a fault of the gateway\'s own', () => {
+  it('is dead-lettered INTERNAL with the fault\'s message, not BAD_REQUEST (kept for a message that is at fault, e.g. not JSON)', async () => {
+    gateway = new Gateway(configFrom('models:\n  m: { kind: scripted }\nensembles:\n  e: { strategy: deadline-fallback, models: [m] }\n'))
+    await gateway.load()
+    const sent: string[] = []
+    const sender = { answer: async (_m: Msg, answer: string) => sent.push(`answer ${answer}`) > 0, deadLetter: async (_m: Msg, code: string, message: string) => sent.push(`dead letter ${code}: ${message}`) > 0 } as unknown as AnswerSender
+    const scoring = new MessageScoring(gateway, sender, 1_000_000, () => false)
+    // The request reads fine; starting its predict meets a bug of the gateway's (a TypeError, no GatewayError).
+    vi.spyOn(gateway, 'start').mockImplementation(() => {
+      throw new TypeError("Cannot read properties of undefined (reading 'queue')")
+    })
+    expect(await scoring.score({ key: 'k', value: JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } }) } as Msg)).toBe(true)
+    expect(await scoring.score({ key: 'k', value: 'not JSON' } as Msg)).toBe(true)
+    expect(sent).toEqual(["dead letter INTERNAL: Cannot read properties of undefined (reading 'queue')", expect.stringMatching(/^dead letter BAD_REQUEST: message value is not JSON/)])
   })
 })

@@ -1,0 +1,118 @@
+// The first load of a real `specserve serve` process, as an orchestrator sees it: a SIGTERM
+// while the models load is a stop (exit 0, the load's error still in the log), not a failed
+// start (exit 1); and the gRPC health service says SERVING as soon as /readyz says ready, not
+// only once the registry has started (a model stream whose broker never answers holds that).
+// Each step waits for an event: the upstream's request, a log line, the broker's connection.
+import * as grpc from '@grpc/grpc-js'
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { createServer as createHttpServer, type ServerResponse } from 'node:http'
+import { createServer as createTcpServer, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { freePort, outputContains, root, startProcess, type Proc } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
+
+const raw = (b: Buffer): Buffer => b
+/** grpc.health.v1.HealthCheckResponse's one field (1, an enum) as its name; proto3 leaves UNKNOWN (0) out. */
+const HEALTH = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN']
+const healthOf = (message: Buffer): string => HEALTH[message[1] ?? 0]!
+
+/** Everything a test opened, closed after it whatever happened. */
+const cleanups: (() => unknown)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+/** `specserve serve` on `yaml`, written to a temporary directory, on free REST and gRPC ports. */
+async function serve(yaml: string): Promise<{ proc: Proc; restPort: number; grpcPort: number; dir: string }> {
+  const dir = tempDir('specserve-first-load-')
+  writeFileSync(join(dir, 'gateway.yaml'), yaml)
+  const [restPort, grpcPort] = [await freePort(), await freePort()]
+  const proc = startProcess(process.execPath, [join(root, 'src', 'cli.ts'), 'serve', '-c', join(dir, 'gateway.yaml')], {
+    env: { SPECSERVE_REST_PORT: String(restPort), SPECSERVE_GRPC_PORT: String(grpcPort), LOG_LEVEL: 'info' },
+  })
+  cleanups.push(() => proc.stop('SIGKILL'))
+  return { proc, restPort, grpcPort, dir }
+}
+
+/** A gRPC client of the process's health service, closed after the test. */
+function healthClient(grpcPort: number): grpc.Client {
+  const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure())
+  cleanups.push(() => client.close())
+  return client
+}
+
+describe('a signal during the first load', () => {
+  it('is a stop: shutdown carries on and exits 0, and the load\'s error is logged, not reported as a failed start (exit 1)', async () => {
+    // The model's upstream: its metadata (read at load) is held until the test answers it.
+    let metadata!: (res: ServerResponse) => void
+    const asked = new Promise<ServerResponse>((resolve) => (metadata = resolve))
+    const upstream = createHttpServer((req, res) => (req.method === 'GET' ? metadata(res) : res.writeHead(404).end()))
+    upstream.listen(0, '127.0.0.1')
+    await once(upstream, 'listening')
+    cleanups.push(() => (upstream.closeAllConnections(), upstream.close()))
+    const url = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`
+    const { proc, grpcPort } = await serve(`
+server: { host: 127.0.0.1, shutdown_grace_ms: 20000 }
+models: { m: { kind: oip, url: "${url}", model: m } }
+ensembles: { e: { strategy: deadline-fallback, models: [m] } }
+`)
+    const held = await asked // the gateway is loading: gRPC listens already, /readyz says 503
+
+    // A load balancer watching health: shutdown waits for its Watch (up to the grace) before it
+    // closes the models, so the load ends by the upstream's answer below, not by the close.
+    const watch = healthClient(grpcPort).makeServerStreamRequest('/grpc.health.v1.Health/Watch', raw, raw, Buffer.alloc(0))
+    watch.on('error', () => undefined) // cut at shutdown
+    const [first] = (await once(watch, 'data')) as [Buffer]
+    expect(healthOf(first)).toBe('NOT_SERVING')
+
+    const exited = once(proc.child, 'exit') as Promise<[number | null]>
+    process.kill(proc.child.pid!, 'SIGTERM')
+    await outputContains(proc, '"msg":"draining"')
+    held.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"model store unreachable"}')
+    // Logged while the drain goes on, or (a failed start) reported as the process exits.
+    const logged = outputContains(proc, 'the load ended in an error during shutdown').then(() => 'logged')
+    expect(await Promise.race([logged, exited.then(([code]) => `exited ${code} first`)])).toBe('logged')
+    watch.cancel() // the drain's last open call: shutdown goes on
+
+    const [code] = await exited
+    expect(code).toBe(0)
+    expect(proc.output()).toMatch(/"level":40,.*model store unreachable.*"msg":"the load ended in an error during shutdown"/)
+  })
+})
+
+describe('gRPC health at start', () => {
+  it('says SERVING once /readyz says ready, while the registry is still starting its model stream', async () => {
+    // A broker that takes connections and never answers: the model stream's start waits on it.
+    let connected!: () => void
+    const streamStarting = new Promise<void>((resolve) => (connected = resolve))
+    const sockets = new Set<Socket>()
+    const broker = createTcpServer((socket) => {
+      sockets.add(socket)
+      connected()
+    })
+    broker.listen(0, '127.0.0.1')
+    await once(broker, 'listening')
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy()
+      broker.close()
+    })
+    const { restPort, grpcPort } = await serve(`
+server: { host: 127.0.0.1 }
+executors: { onnx_workers: 1 }
+repository: { path: ./repo, kafka: { brokers: ["127.0.0.1:${(broker.address() as { port: number }).port}"], topic: specserve.models } }
+models:
+  lr: { kind: onnx, source: repository, path: ${join(root, 'models', 'cancer_logreg.onnx')} }
+ensembles: { e: { strategy: deadline-fallback, models: [lr] } }
+`)
+    await streamStarting // the registry starts once the gateway has loaded; its start is held here
+
+    const ready = await fetch(`http://127.0.0.1:${restPort}/readyz`)
+    expect(ready.status).toBe(200)
+    const checked = await new Promise<Buffer>((resolve, reject) =>
+      healthClient(grpcPort).makeUnaryRequest('/grpc.health.v1.Health/Check', raw, raw, Buffer.alloc(0), (err, message) => (err ? reject(err) : resolve(message!))),
+    )
+    expect(healthOf(checked)).toBe('SERVING')
+  })
+})
