@@ -25,12 +25,20 @@ export function rowsOf(inputs: TensorMap): number {
   return 1
 }
 
-/** Can `b` be stacked under `a`: the same inputs, datatypes and dimensions but the first? */
+/**
+ * Can `b` be stacked under `a`: the same inputs, datatypes and dimensions but the first, and in
+ * each request every input with the same rows? A request whose inputs disagree on their rows
+ * would shift every row after it in the stacked inputs (one request's values read as
+ * another's), and its outputs could not be cut back: it runs alone, as it would unbatched.
+ */
 export function stackable(a: TensorMap, b: TensorMap): boolean {
+  const rowsA = rowsOf(a)
+  const rowsB = rowsOf(b)
   for (const name in a) {
     const x = a[name]!
     const y = b[name]
     if (!y || y.datatype !== x.datatype || y.shape.length !== x.shape.length || x.shape.length === 0) return false
+    if (x.shape[0] !== rowsA || y.shape[0] !== rowsB) return false
     for (let d = 1; d < x.shape.length; d++) if (x.shape[d] !== y.shape[d]) return false
   }
   for (const name in b) if (!(name in a)) return false

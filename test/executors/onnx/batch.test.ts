@@ -41,6 +41,17 @@ describe('stacking requests', () => {
     const scalar: TensorMap = { x: { datatype: 'FP32', shape: [], data: Float32Array.from([1]) } }
     expect(stackable(scalar, scalar)).toBe(false)
   })
+
+  it('never stacks a request whose inputs disagree on their rows, before or after another: it runs alone', () => {
+    const two = (aRows: number, bRows: number): TensorMap => ({
+      a: { datatype: 'FP32', shape: [aRows, 1], data: new Float32Array(aRows) },
+      b: { datatype: 'FP32', shape: [bRows, 1], data: new Float32Array(bRows) },
+    })
+    expect(stackable(two(1, 1), two(2, 2))).toBe(true)
+    for (const [x, y] of [[two(2, 1), two(1, 1)], [two(1, 1), two(1, 2)], [two(2, 1), two(1, 2)]] as const) {
+      expect(stackable(x, y)).toBe(false)
+    }
+  })
 })
 
 describe('run time by batch size', () => {
