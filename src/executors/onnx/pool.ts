@@ -19,7 +19,7 @@ import { BATCH_ROWS } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
 import { wireInputs, type WorkerAnswer } from './protocol.ts'
-import { cancelUnit, WorkerSlot, type LoadedModel } from './slot.ts'
+import { cancelUnit, nextUnitId, WorkerSlot, type LoadedModel } from './slot.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
 const PIPELINE_DEPTH = 4
@@ -257,7 +257,7 @@ export class OnnxPool implements SharedResource {
       const unit = best.nextUnit(now, this.nextId, slot.units.length === 0)
       this.queued -= taken - best.queue.length
       if (!unit) continue
-      this.nextId++
+      this.nextId = nextUnitId(this.nextId)
       best.inflight++
       slot.send(unit, best.key, unit.jobs.map((j) => wireInputs(j.inputs)))
       return true

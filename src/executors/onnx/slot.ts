@@ -21,6 +21,10 @@ export interface SentUnit {
   flags: Int32Array | undefined
 }
 
+/** Unit ids stay within what the cancel flags (an Int32Array) hold: past it they start again at 1. */
+export const MAX_UNIT_ID = 2 ** 31 - 1
+export const nextUnitId = (id: number): number => (id < MAX_UNIT_ID ? id + 1 : 1)
+
 /** If the worker holding the unit has not started it, it never will. */
 export function cancelUnit(unit: SentUnit): void {
   if (unit.flags) Atomics.store(unit.flags, unit.id % CANCEL_SLOTS, unit.id)
@@ -48,6 +52,8 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   private readonly outbox: WireUnit[] = []
   /** Shared with the worker: slot `id % CANCEL_SLOTS` holds `id` once that unit is cancelled. */
   private readonly cancelFlags: Int32Array
+  /** The id of the last unit sent. */
+  private lastId = 0
   private readonly loads = new Map<string, { resolve: (m: LoadedModel) => void; reject: (e: Error) => void }>()
 
   constructor(nice: number, onMessage: (slot: WorkerSlot<U>, msg: WorkerAnswer) => void, onCrash: (slot: WorkerSlot<U>, err: Error) => void) {
@@ -96,6 +102,9 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
 
   /** Queues a unit for this turn's message. */
   send(unit: U, key: string, parts: readonly TensorMap[]): void {
+    // The ids started again: a flag left from a unit of the last round must not cancel its namesake.
+    if (unit.id <= this.lastId) for (let i = 0; i < CANCEL_SLOTS; i++) Atomics.store(this.cancelFlags, i, 0)
+    this.lastId = unit.id
     unit.flags = this.cancelFlags
     if (this.units.push(unit) === 1) this.worker.ref()
     this.outbox.push({ id: unit.id, key, parts })
