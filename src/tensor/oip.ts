@@ -11,15 +11,16 @@ export interface OipJsonTensor {
   readonly name: string
   readonly datatype: DataType
   readonly shape: readonly number[]
-  readonly data: JsonElement[]
+  readonly data: JsonElement[] | boolean[]
 }
 
 /** gRPC InferTensorContents as proto-loader hands it over (64-bit integers as decimal strings). */
 export type OipContents = Partial<Record<OipContentsField, readonly unknown[]>>
 
-/** The spec's JSON tensor (flat data, row-major). */
+/** The spec's JSON tensor (flat data, row-major; BOOL as JSON booleans, as the spec has them). */
 export function toOipJson(name: string, tensor: Tensor): OipJsonTensor {
-  return { name, datatype: tensor.datatype, shape: tensor.shape, data: jsonElements(tensor) }
+  const data = tensor.datatype === 'BOOL' ? Array.from(tensor.data as Uint8Array, Boolean) : jsonElements(tensor)
+  return { name, datatype: tensor.datatype, shape: tensor.shape, data }
 }
 
 /** Checks a request tensor's datatype and shape header against the declaration; returns the dimensions. */

@@ -43,6 +43,13 @@ describe('OIP tensor encodings', () => {
     expect(fromOipJson({ datatype: 'INT64', shape: [1, 2], data: [5, 6] }, spec('INT64'), inputFailure).data).toEqual(BigInt64Array.of(5n, 6n))
   })
 
+  it('writes BOOL as JSON booleans, as the protocol has them, and reads booleans and 0/1', () => {
+    const flags: Tensor = { datatype: 'BOOL', shape: [1, 3], data: Uint8Array.of(1, 0, 1) }
+    expect(toOipJson('flags', flags).data).toEqual([true, false, true])
+    expect(fromOipJson({ datatype: 'BOOL', shape: [1, 3], data: [true, false, true] }, spec('BOOL', [-1, 3]), inputFailure)).toEqual(flags)
+    expect(fromOipJson({ datatype: 'BOOL', shape: [1, 3], data: [1, 0, 1] }, spec('BOOL', [-1, 3]), inputFailure)).toEqual(flags)
+  })
+
   it('rejects data that does not fit the declared tensor', () => {
     expect(() => fromRawAs(Buffer.alloc(12), spec('FP32'), [1, 2])).toThrow(/12 raw bytes, shape \[1, 2\] of FP32 needs 8/)
     expect(() => fromRawAs(Buffer.from([9, 0, 0, 0, 97]), spec('BYTES', [1]), [1])).toThrow(/runs past the data/)
