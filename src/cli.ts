@@ -6,23 +6,22 @@ import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { atMost } from './at-most.ts'
 import { buildGrpcServer } from './api/grpc/server.ts'
-import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { startStream, type StreamScorer } from './api/kafka/index.ts'
 import { buildServer } from './api/rest/server.ts'
 import { listenError } from './config/listener.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
-import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
+import { formatIssue, shownPath } from './config/yaml.ts'
 import { evalUsage } from './eval/cli.ts'
 import { Gateway } from './gateway.ts'
 import { healthMain, targetOf } from './health.ts'
 import { announceListener, forgetListener } from './listener-file.ts'
 import { startOutput, type Output } from './output/index.ts'
 import { publishModel } from './registry/publish.ts'
-import { previewRepository } from './registry/preview.ts'
 import { Registry } from './registry/registry.ts'
 import { startReloadTriggers } from './reload/index.ts'
 import { openWarning } from './security/exposure.ts'
 import { startTelemetry } from './telemetry/index.ts'
+import { placementWarnings, report, validate } from './validate.ts'
 
 const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
@@ -43,51 +42,6 @@ ${evalUsage}`
  * stop (docs/operations.md, Graceful shutdown). What is not sent by then is lost.
  */
 const TELEMETRY_FLUSH_MS = 2000
-
-function report(err: unknown): never {
-  if (err instanceof ConfigError) {
-    for (const issue of err.issues) console.error(formatIssue(shownPath(err.file), issue))
-  } else {
-    console.error((err as Error).stack ?? err)
-  }
-  process.exit(1)
-}
-
-async function validate(file: string): Promise<void> {
-  let config: GatewayConfig
-  try {
-    config = loadConfigFile(file)
-  } catch (err) {
-    report(err)
-  }
-  for (const warning of config.warnings) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
-  // Read-only: which version of each repository model would serve (opening the registry would write).
-  const repository = previewRepository(config)
-  if (repository.issues.length) report(new ConfigError(config.file, repository.issues))
-  for (const note of repository.notes) console.log(`note: ${formatIssue(shownPath(config.file), note)}`)
-  // One worker is enough to read every model's metadata.
-  const gateway = new Gateway({ ...repository.config, executors: { ...config.executors, onnx_workers: 1 } })
-  try {
-    await gateway.load()
-  } catch (err) {
-    report(err)
-  } finally {
-    await gateway.close()
-  }
-  for (const { name, message } of placementWarnings(gateway)) {
-    const path = `models.${name}.placement`
-    console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
-  }
-  for (const ens of gateway.ensembles.values()) {
-    if (ens.strategyName !== 'best-quality') continue
-    const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), calibrations: ens.config.models.map((m) => config.calibration.get(m)) }
-    const families = ens.config.models.map((m) => gateway.model(m).executor.describe?.().family as string | undefined)
-    const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape, families)
-    const path = `ensembles.${ens.name}.strategy`
-    if (message) console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
-  }
-  console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
-}
 
 async function serve(file: string, stream: boolean): Promise<void> {
   let config: GatewayConfig
@@ -206,16 +160,6 @@ async function serve(file: string, stream: boolean): Promise<void> {
   await registry?.start()
   if (stopping) return // a signal while the registry started: shutdown carries on
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
-}
-
-/** Models whose placement deserves a word at startup (a slow model pinned inline). */
-function placementWarnings(gateway: Gateway): { name: string; message: string }[] {
-  const out: { name: string; message: string }[] = []
-  for (const name of gateway.config.models.keys()) {
-    const placement = gateway.model(name).executor.describe?.().placement as { warning?: string } | null | undefined
-    if (placement?.warning) out.push({ name, message: placement.warning })
-  }
-  return out
 }
 
 async function publish(file: string | undefined): Promise<void> {

@@ -1,0 +1,63 @@
+// specserve validate: a config checked as serve would load it, models included, without
+// serving or writing anything (which repository version would serve is read, not chosen).
+import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
+import { loadConfigFile, type GatewayConfig } from './config/load.ts'
+import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
+import { Gateway } from './gateway.ts'
+import { previewRepository } from './registry/preview.ts'
+
+/** Prints a failed start's or check's errors (a config's, each with its line) and exits 1. */
+export function report(err: unknown): never {
+  if (err instanceof ConfigError) {
+    for (const issue of err.issues) console.error(formatIssue(shownPath(err.file), issue))
+  } else {
+    console.error((err as Error).stack ?? err)
+  }
+  process.exit(1)
+}
+
+export async function validate(file: string): Promise<void> {
+  let config: GatewayConfig
+  try {
+    config = loadConfigFile(file)
+  } catch (err) {
+    report(err)
+  }
+  for (const warning of config.warnings) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
+  // Read-only: which version of each repository model would serve (opening the registry would write).
+  const repository = previewRepository(config)
+  if (repository.issues.length) report(new ConfigError(config.file, repository.issues))
+  for (const note of repository.notes) console.log(`note: ${formatIssue(shownPath(config.file), note)}`)
+  // One worker is enough to read every model's metadata.
+  const gateway = new Gateway({ ...repository.config, executors: { ...config.executors, onnx_workers: 1 } })
+  try {
+    await gateway.load()
+  } catch (err) {
+    report(err)
+  } finally {
+    await gateway.close()
+  }
+  for (const { name, message } of placementWarnings(gateway)) {
+    const path = `models.${name}.placement`
+    console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
+  }
+  for (const ens of gateway.ensembles.values()) {
+    if (ens.strategyName !== 'best-quality') continue
+    const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), calibrations: ens.config.models.map((m) => config.calibration.get(m)) }
+    const families = ens.config.models.map((m) => gateway.model(m).executor.describe?.().family as string | undefined)
+    const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape, families)
+    const path = `ensembles.${ens.name}.strategy`
+    if (message) console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
+  }
+  console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
+}
+
+/** Models whose placement deserves a word at startup (a slow model pinned inline). */
+export function placementWarnings(gateway: Gateway): { name: string; message: string }[] {
+  const out: { name: string; message: string }[] = []
+  for (const name of gateway.config.models.keys()) {
+    const placement = gateway.model(name).executor.describe?.().placement as { warning?: string } | null | undefined
+    if (placement?.warning) out.push({ name, message: placement.warning })
+  }
+  return out
+}
