@@ -20,6 +20,7 @@ import { fetchAtMost, readAtMost, Refused } from './location.ts'
 import type { Registry } from './registry.ts'
 import { sha256HexYielding, type VersionMeta } from './store.ts'
 import { SerialQueue } from '../serial-queue.ts'
+import { delay } from '../at-most.ts'
 
 export type Raw = Message<string, Buffer, string, string>
 
@@ -238,22 +239,10 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     return this.wait(delay)
   }
 
-  /** Waits `delay` ms; false at once when the stream closes. */
-  private wait(delay: number): Promise<boolean> {
-    // A timer of the global setTimeout (not timers/promises): tests drive it with fake timers.
-    const signal = this.closing.signal
-    if (signal.aborted) return Promise.resolve(false)
-    return new Promise((done) => {
-      const stop = (): void => {
-        clearTimeout(timer)
-        done(false)
-      }
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', stop)
-        done(true)
-      }, delay)
-      signal.addEventListener('abort', stop, { once: true })
-    })
+  /** Waits `ms` (a timer fake timers drive); false at once when the stream closes. */
+  private async wait(ms: number): Promise<boolean> {
+    await delay(ms, this.closing.signal)
+    return !this.closing.signal.aborted
   }
 
   private refuse(model: string, reason: string): void {
