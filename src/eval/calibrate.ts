@@ -10,7 +10,8 @@ import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
 import { Gateway } from '../gateway.ts'
 import { numberAt } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
-import { checkClassIndices, featureInput, planEval, predictRow, SOLO, withSoloEnsembles } from './run.ts'
+import { featureInput } from './fit.ts'
+import { checkClassIndices, planEval, predictRow, SOLO, withSoloEnsembles } from './run.ts'
 
 /** Probabilities are floored here before the log: a 0 for the true class is a big, finite penalty. */
 const FLOOR = 1e-12
@@ -132,7 +133,8 @@ export async function calibrate(
   ensembles: readonly string[] | undefined,
   method: CalibrationMethod = 'temperature',
 ): Promise<Calibrated> {
-  const { names } = planEval(config, { ensembles })
+  // Without --ensembles: those the data set fits, as the run that follows scores.
+  const { names } = await planEval(config, data, { ensembles })
   const gateway = new Gateway(withSoloEnsembles(config, names))
   const models: Record<string, ModelCalibration> = {}
   const skipped: Record<string, number> = {}

@@ -1,5 +1,5 @@
-// `specserve eval -c config.yaml --data holdout.csv --label <col> [--ensembles a,b]
-// [--budgets 5,10,20] [--out DIR] [--latency-profile SPEC]`: flags, input checks with
+// `specserve eval -c config.yaml --data holdout.csv --label <col> [--columns a,b,c]
+// [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile SPEC]`: flags, input checks with
 // clear messages (exit 2), the run, the report files, a verdict per ensemble on stdout.
 import { statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -11,10 +11,11 @@ import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
 import { runEval } from './run.ts'
 
-export const evalUsage = `  specserve eval -c config.yaml --data holdout.csv --label <column>
+export const evalUsage = `  specserve eval -c config.yaml --data holdout.csv --label <column> [--columns a,b,c]
     [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile model=ms[@fraction],... | file.json]
     [--calibrate [temperature|isotonic]] each ensemble and each member alone over a labeled CSV, at each
                                        budget: report.md, report.json and SVG plots in DIR (default eval-report);
+                                       --columns: the feature columns, in input order (default: all but the label);
                                        --calibrate first fits a temperature (or an isotonic map) per model
                                        into <config>.calibration.json`
 
@@ -83,6 +84,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
         data: { type: 'string' },
         label: { type: 'string' },
+        columns: { type: 'string' },
         ensembles: { type: 'string' },
         budgets: { type: 'string' },
         out: { type: 'string' },
@@ -108,7 +110,8 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     const out = outDirOf(values.out ?? 'eval-report')
     const profileText = values['latency-profile']
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
-    const data = readLabeledCsv(values.data, values.label)
+    const columns = list(values.columns)
+    const data = readLabeledCsv(values.data, values.label, undefined, columns)
     let config = loadConfigFile(configFile)
     if (method !== undefined) {
       const fitted = await calibrate(config, data, list(values.ensembles), method)
@@ -129,6 +132,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       config: shownPath(config.file),
       data: values.data,
       label: values.label,
+      columns: columns ?? null,
       rows: data.rows.length,
       latency_profile: profileText ?? null,
       ensembles,

@@ -1,6 +1,8 @@
 // A labeled data set for `specserve eval`: a CSV with a header, every cell a number. The
-// label column is the truth; every other column, in order, is a feature. Bad input is an
-// EvalInputError naming the file, the line and the column, never a crash halfway through.
+// label column is the truth; every other column, in order, is a feature, unless --columns
+// names the feature columns (in the order the model takes them; the others are not read).
+// Bad input is an EvalInputError naming the file, the line and the column, never a crash
+// halfway through.
 import { readFileSync } from 'node:fs'
 
 export class EvalInputError extends Error {
@@ -9,7 +11,10 @@ export class EvalInputError extends Error {
 
 export interface LabeledData {
   readonly file: string
+  /** The feature columns, in the order they are fed. */
   readonly features: readonly string[]
+  /** True when --columns named the features; otherwise they are every column but the label. */
+  readonly selected: boolean
   readonly label: string
   /** One row of feature values per sample, in file order. */
   readonly rows: readonly Float64Array[]
@@ -21,7 +26,11 @@ export interface LabeledData {
 /** A number as a CSV cell may hold it: decimal or exponent notation, no blanks, no hex. */
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
-export function readLabeledCsv(file: string, label: string, text: string = readText(file)): LabeledData {
+/**
+ * Reads the CSV. `columns` (--columns) names the feature columns in the order they are fed;
+ * cells of columns neither named nor the label are not read (an id or a text column may stay).
+ */
+export function readLabeledCsv(file: string, label: string, text: string = readText(file), columns?: readonly string[]): LabeledData {
   const lines = text.split(/\r?\n/)
   while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop()
   if (lines.length === 0) throw new EvalInputError(`${file}: empty file: expected a header line and rows`)
@@ -33,6 +42,10 @@ export function readLabeledCsv(file: string, label: string, text: string = readT
   const labelCol = header.indexOf(label)
   if (labelCol < 0) throw new EvalInputError(`${file}:1: no column "${label}" for --label (columns: ${header.join(', ')})`)
   if (header.length < 2) throw new EvalInputError(`${file}:1: only the label column; expected feature columns too`)
+  const featureCols = columns === undefined ? header.map((_, col) => col).filter((col) => col !== labelCol) : columnsOf(file, header, label, columns)
+  // Each feature's place in a row; the cells read, left to right (the first bad one in a line is the one reported).
+  const slot = new Map(featureCols.map((col, f) => [col, f]))
+  const read = [...slot.keys(), labelCol].sort((a, b) => a - b)
   const rows: Float64Array[] = []
   const truth: number[] = []
   const at: number[] = []
@@ -43,17 +56,11 @@ export function readLabeledCsv(file: string, label: string, text: string = readT
     if (cells.length !== header.length) {
       throw new EvalInputError(`${file}:${i + 1}: ${cells.length} cells, the header has ${header.length} columns`)
     }
-    const row = new Float64Array(header.length - 1)
-    let f = 0
-    for (let col = 0; col < cells.length; col++) {
-      const cell = cells[col]!.trim()
-      if (cell === '') throw new EvalInputError(`${file}:${i + 1}: missing value in column "${header[col]}"`)
-      if (!NUMBER.test(cell)) throw new EvalInputError(`${file}:${i + 1}: "${cell}" in column "${header[col]}" is not a number`)
-      const value = Number(cell)
-      // 1e400 is a number to the pattern and Infinity to Number(): it would reach the models as such.
-      if (!Number.isFinite(value)) throw new EvalInputError(`${file}:${i + 1}: "${cell}" in column "${header[col]}" is out of range (not a finite number)`)
+    const row = new Float64Array(featureCols.length)
+    for (const col of read) {
+      const value = cellValue(file, i + 1, header[col]!, cells[col]!)
       if (col === labelCol) truth.push(value)
-      else row[f++] = value
+      else row[slot.get(col)!] = value
     }
     rows.push(row)
     at.push(i + 1)
@@ -61,12 +68,35 @@ export function readLabeledCsv(file: string, label: string, text: string = readT
   if (rows.length === 0) throw new EvalInputError(`${file}: a header but no rows`)
   return {
     file,
-    features: header.filter((_, col) => col !== labelCol),
+    features: featureCols.map((col) => header[col]!),
+    selected: columns !== undefined,
     label,
     rows,
     truth: Float64Array.from(truth),
     lines: Int32Array.from(at),
   }
+}
+
+function cellValue(file: string, line: number, column: string, text: string): number {
+  const cell = text.trim()
+  if (cell === '') throw new EvalInputError(`${file}:${line}: missing value in column "${column}"`)
+  if (!NUMBER.test(cell)) throw new EvalInputError(`${file}:${line}: "${cell}" in column "${column}" is not a number`)
+  const value = Number(cell)
+  // 1e400 is a number to the pattern and Infinity to Number(): it would reach the models as such.
+  if (!Number.isFinite(value)) throw new EvalInputError(`${file}:${line}: "${cell}" in column "${column}" is out of range (not a finite number)`)
+  return value
+}
+
+/** The header positions of the columns --columns names, in its order; an error at line 1 for a name that is not one. */
+function columnsOf(file: string, header: readonly string[], label: string, columns: readonly string[]): number[] {
+  if (columns.length === 0) throw new EvalInputError('--columns: give at least one feature column, e.g. --columns f0,f1,f2')
+  return columns.map((name, i) => {
+    if (columns.indexOf(name) !== i) throw new EvalInputError(`--columns: column "${name}" is named twice`)
+    if (name === label) throw new EvalInputError(`--columns: "${name}" is the --label column, not a feature`)
+    const col = header.indexOf(name)
+    if (col < 0) throw new EvalInputError(`${file}:1: no column "${name}" for --columns (columns: ${header.join(', ')})`)
+    return col
+  })
 }
 
 function readText(file: string): string {

@@ -4,6 +4,7 @@
 // is held back by the delay, as a slow network would, and dropped if the request is over.
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { MAX_TIMER_MS } from '../config/forms.ts'
 import type { Executor } from '../executors/types.ts'
 import { EvalInputError } from './data.ts'
 
@@ -16,11 +17,16 @@ export interface LatencyProfile {
   readonly delays: ReadonlyMap<string, DelaySource>
 }
 
+/** Why a delay over MAX_TIMER_MS is refused (the config refuses such timers for the same reason). */
+const TOO_LONG = `a delay must be at most ${MAX_TIMER_MS} ms (about 24.8 days): Node.js fires a longer timer at once; any delay past the budget already means the answer never comes in time`
+
 /**
  * `model=ms` delays every answer of `model`; `model=ms@fraction` a fraction of them, spread
  * evenly (0.25: every 4th call); several are joined with `,`. A path ending in `.json` names
  * a file `{ "<model>": [ms, ...] }` whose delays are replayed in turn, from the start again
- * when they run out (e.g. latencies measured on a remote member).
+ * when they run out (e.g. latencies measured on a remote member). A delay is at most
+ * MAX_TIMER_MS (about 24.8 days): Node.js fires a longer timer after 1 ms, which would make
+ * a member meant never to answer look fast. Any delay past the budget already never answers in time.
  */
 export function parseLatencyProfile(text: string): LatencyProfile {
   if (text.endsWith('.json')) return { text, delays: fromFile(text) }
@@ -34,6 +40,7 @@ export function parseLatencyProfile(text: string): LatencyProfile {
     if (!Number.isFinite(ms) || !(fraction >= 0 && fraction <= 1)) {
       throw new EvalInputError(`--latency-profile: "${part}": the delay must be a number of ms and the fraction within 0..1`)
     }
+    if (ms > MAX_TIMER_MS) throw new EvalInputError(`--latency-profile: "${part.trim()}": ${TOO_LONG}`)
     // Call k is delayed when the running count of delayed calls steps up: exactly `fraction` of them, evenly spread.
     delays.set(model, (k) => (Math.floor((k + 1) * fraction) > Math.floor(k * fraction) ? ms : 0))
   }
@@ -56,6 +63,8 @@ function fromFile(path: string): Map<string, DelaySource> {
       throw new EvalInputError(`--latency-profile ${path}: "${model}" must be a non-empty list of delays in ms`)
     }
     const values = list as number[]
+    const over = values.find((ms) => !(ms <= MAX_TIMER_MS)) // 1e400 in JSON is Infinity
+    if (over !== undefined) throw new EvalInputError(`--latency-profile ${path}: "${model}": ${over} ms: ${TOO_LONG}`)
     delays.set(model, (k) => values[k % values.length]!)
   }
   return delays

@@ -10,6 +10,8 @@ export interface EvalReport {
   readonly config: string
   readonly data: string
   readonly label: string
+  /** The feature columns --columns named, in the order fed; null (or absent): every column but the label, in file order. */
+  readonly columns?: readonly string[] | null
   readonly rows: number
   readonly latency_profile: string | null
   readonly ensembles: readonly EnsembleReport[]
@@ -49,6 +51,7 @@ export function markdown(report: EvalReport): string {
     `# specserve eval`,
     '',
     `Config \`${report.config}\`, data \`${report.data}\` (${report.rows} rows, label \`${report.label}\`)` +
+      (report.columns ? `, feature columns \`${report.columns.join(',')}\`` : '') +
       (report.latency_profile ? `, latency profile \`${report.latency_profile}\`` : '') +
       '. Each ensemble and each of its members alone, through the real predict path, one request at a time.',
     '',

@@ -7,9 +7,10 @@ import type { EnsembleConfig, GatewayConfig } from '../config/load.ts'
 import { quantileOf } from '../executors/onnx/run-times.ts'
 import { Gateway } from '../gateway.ts'
 import { roundMs } from '../starter/stats.ts'
-import { DATATYPES, formatShape, numberAt, type Tensor, type TensorSpec } from '../tensor/index.ts'
+import { DATATYPES, numberAt, type Tensor, type TensorSpec } from '../tensor/index.ts'
 import type { PredictResult } from '../types.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
+import { featureInput, fittingEnsembles } from './fit.ts'
 import { delayAnswers, type LatencyProfile } from './latency.ts'
 
 export type Task = 'classification' | 'regression'
@@ -43,7 +44,7 @@ export interface EnsembleReport {
 }
 
 export interface EvalOptions {
-  /** Ensembles to evaluate; default: every ensemble of the config. */
+  /** Ensembles to evaluate; default: every ensemble of the config the data set fits (fit.ts). */
   readonly ensembles?: readonly string[] | undefined
   /** Budgets in ms; default: each ensemble's default budget. */
   readonly budgets?: readonly number[] | undefined
@@ -54,11 +55,14 @@ export interface EvalOptions {
 
 export const SOLO = 'solo:'
 
-/** The config with one deadline-fallback ensemble per member (`solo:<model>`): a member alone, same path. */
+/**
+ * The config eval runs: the chosen ensembles, and one deadline-fallback ensemble per member
+ * (`solo:<model>`: a member alone, same path). Other ensembles are left out, so their models are not loaded.
+ */
 export function withSoloEnsembles(config: GatewayConfig, names: readonly string[]): GatewayConfig {
   const fallback = getStrategy('deadline-fallback')!
   const options = fallback.parse!({} as never, { problem: () => undefined, warn: () => undefined })
-  const ensembles = new Map(config.ensembles)
+  const ensembles = new Map(names.map((name) => [name, config.ensembles.get(name)!]))
   for (const name of names) {
     const ens = config.ensembles.get(name)!
     for (const model of ens.models) {
@@ -78,13 +82,22 @@ export function withSoloEnsembles(config: GatewayConfig, names: readonly string[
   return { ...config, ensembles }
 }
 
-/** Checks the choice of ensembles and budgets against the config before anything loads. */
-export function planEval(config: GatewayConfig, options: EvalOptions): { names: string[]; budgets: Map<string, number[]> } {
-  const names = options.ensembles ? [...options.ensembles] : [...config.ensembles.keys()]
+/**
+ * The ensembles to run and their budgets, checked before the run's models load. Named with
+ * --ensembles: each must exist (its fit is checked once loaded). Otherwise: every ensemble the
+ * data set fits (a config serves several data sets), found first, so the budgets are checked
+ * against those alone.
+ */
+export async function planEval(config: GatewayConfig, data: LabeledData, options: EvalOptions): Promise<{ names: string[]; budgets: Map<string, number[]> }> {
+  if (options.ensembles?.length === 0) throw new EvalInputError('--ensembles: give at least one ensemble name, e.g. --ensembles a,b')
+  for (const name of options.ensembles ?? []) {
+    if (!config.ensembles.has(name)) throw new EvalInputError(`--ensembles: no ensemble "${name}" in ${config.file} (${[...config.ensembles.keys()].join(', ')})`)
+  }
+  const names = options.ensembles ? [...options.ensembles] : await fittingEnsembles(config, data)
+  if (names.length === 0) throw new EvalInputError(`${data.file}:1: no ensemble of ${config.file} takes ${data.features.length} feature columns`)
   const budgets = new Map<string, number[]>()
   for (const name of names) {
-    const ens = config.ensembles.get(name)
-    if (!ens) throw new EvalInputError(`--ensembles: no ensemble "${name}" in ${config.file} (${[...config.ensembles.keys()].join(', ')})`)
+    const ens = config.ensembles.get(name)!
     const list = options.budgets ? [...options.budgets] : [ens.budget.default]
     for (const b of list) {
       if (b > ens.budget.max) throw new EvalInputError(`--budgets: ${b} ms is over ensemble "${name}"'s max of ${ens.budget.max} ms (budget_ms.max)`)
@@ -95,7 +108,7 @@ export function planEval(config: GatewayConfig, options: EvalOptions): { names: 
 }
 
 export async function runEval(config: GatewayConfig, data: LabeledData, options: EvalOptions = {}): Promise<EnsembleReport[]> {
-  const { names, budgets } = planEval(config, options)
+  const { names, budgets } = await planEval(config, data, options)
   const gateway = new Gateway(withSoloEnsembles(config, names))
   try {
     await gateway.load()
@@ -104,18 +117,15 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
       if (!runtime) throw new EvalInputError(`--latency-profile: no model "${model}" in ${config.file}`)
       delayAnswers(runtime.executor, delay)
     }
-    // Without --ensembles, every ensemble the data set fits (a config serves several data sets).
-    const chosen = options.ensembles ? names : names.filter((name) => fits(gateway, name, data))
-    if (chosen.length === 0) throw new EvalInputError(`${data.file}:1: no ensemble of ${config.file} takes ${data.features.length} feature columns`)
     // Labels that are not the models' classes would score 0% without a word: refused before
     // anything runs (after the width, the mistake at line 1).
-    for (const name of chosen) {
+    for (const name of names) {
       const ens = gateway.ensemble(name)
       featureInput(name, ens.inputs, data)
       checkLabels(ens.outputs, name, data)
     }
     const reports: EnsembleReport[] = []
-    for (const name of chosen) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
+    for (const name of names) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
     return reports
   } finally {
     await gateway.close()
@@ -191,31 +201,6 @@ export function checkClassIndices(data: LabeledData, classes: number, whose: str
       throw new EvalInputError(`${data.file}:${data.lines[i]}: label ${truth} is not a class index ${classes > 0 ? `0..${classes - 1}` : '(0, 1, …)'} of ${whose}`)
     }
   }
-}
-
-function fits(gateway: Gateway, name: string, data: LabeledData): boolean {
-  try {
-    featureInput(name, gateway.ensemble(name).inputs, data)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** The ensemble's one input, as wide as the data set's feature columns; an error at the header line otherwise. */
-export function featureInput(name: string, inputs: readonly TensorSpec[], data: LabeledData): TensorSpec {
-  if (inputs.length !== 1) {
-    throw new EvalInputError(`${data.file}:1: ensemble "${name}" takes ${inputs.length} inputs (${inputs.map((s) => s.name).join(', ')}); eval feeds one [1, F] tensor of the feature columns`)
-  }
-  const spec = inputs[0]!
-  const width = spec.shape[spec.shape.length - 1]
-  if (spec.shape.length !== 2 || (width !== undefined && width >= 0 && width !== data.features.length)) {
-    throw new EvalInputError(
-      `${data.file}:1: ${data.features.length} feature columns (all but "${data.label}"), but ensemble "${name}" takes input "${spec.name}" ${spec.datatype} ${formatShape(spec.shape)}`,
-    )
-  }
-  if (DATATYPES[spec.datatype].kind !== 'float') throw new EvalInputError(`ensemble "${name}": input "${spec.name}" is ${spec.datatype}; eval feeds float features`)
-  return spec
 }
 
 export async function predictRow(gateway: Gateway, ensemble: string, input: TensorSpec, data: LabeledData, i: number, budget: number): Promise<PredictResult> {

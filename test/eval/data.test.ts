@@ -62,4 +62,32 @@ describe('readLabeledCsv', () => {
     expect(data.features).toHaveLength(64)
     expect(new Set(data.truth)).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
   })
+
+  it('--columns: the features named, in that order; the other columns are not read', () => {
+    const data = readLabeledCsv('d.csv', 'y', 'id,b,y,a,c\nrow-1,2,0,1,x\nrow-2,4,1,3,\n', ['a', 'b'])
+    expect(data.features).toEqual(['a', 'b'])
+    expect(data.selected).toBe(true)
+    expect(data.rows).toEqual([Float64Array.of(1, 2), Float64Array.of(3, 4)])
+    expect(data.truth).toEqual(Float64Array.of(0, 1))
+    expect(read('a,b,y\n1,2,0\n').selected).toBe(false)
+    // A named column is read as any feature is.
+    expect(() => readLabeledCsv('d.csv', 'y', 'a,b,y\n1,x,0\n', ['b'])).toThrow('d.csv:2: "x" in column "b" is not a number')
+  })
+
+  it('--columns: a name that is not a column, the label, a name twice, or none at all', () => {
+    const columns = (names: string[]): string => {
+      try {
+        readLabeledCsv('d.csv', 'y', 'a,b,y\n1,2,0\n', names)
+      } catch (err) {
+        expect(err).toBeInstanceOf(EvalInputError)
+        return (err as Error).message
+      }
+      throw new Error('no error')
+    }
+    expect(columns(['a', 'c'])).toBe('d.csv:1: no column "c" for --columns (columns: a, b, y)')
+    expect(columns(['a', 'y'])).toBe('--columns: "y" is the --label column, not a feature')
+    expect(columns(['b', 'a', 'b'])).toBe('--columns: column "b" is named twice')
+    expect(columns([])).toBe('--columns: give at least one feature column, e.g. --columns f0,f1,f2')
+  })
 })
+

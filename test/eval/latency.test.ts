@@ -1,7 +1,8 @@
 // Latency profiles: which calls of a member are delayed, and by how much.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { evalMain } from '../../src/eval/cli.ts'
 import { parseLatencyProfile } from '../../src/eval/latency.ts'
 import { tempDir } from '../temp-dirs.ts'
 
@@ -28,5 +29,30 @@ describe('parseLatencyProfile', () => {
     expect(() => parseLatencyProfile('a')).toThrow(/"a" is not model=ms or model=ms@fraction/)
     expect(() => parseLatencyProfile('a=5@2')).toThrow(/fraction within 0\.\.1/)
     expect(() => parseLatencyProfile('/nope/x.json')).toThrow(/--latency-profile \/nope\/x\.json/)
+  })
+
+  it('refuses a delay longer than a Node.js timer (2^31-1 ms), which would fire after 1 ms and make the member look fast', () => {
+    expect(() => parseLatencyProfile('m=3000000000')).toThrow(
+      /^--latency-profile: "m=3000000000": a delay must be at most 2147483647 ms \(about 24\.8 days\): Node\.js fires a longer timer at once/,
+    )
+    expect(() => parseLatencyProfile('a=5, m=2147483648@0.5')).toThrow(/"m=2147483648@0\.5": a delay must be at most 2147483647 ms/)
+    expect(calls(parseLatencyProfile('m=2147483647').delays.get('m')!, 1)).toEqual([2147483647])
+    const file = join(tempDir('specserve-profile-'), 'never.json')
+    writeFileSync(file, '{"m": [5, 1e10]}')
+    expect(() => parseLatencyProfile(file)).toThrow(`--latency-profile ${file}: "m": 10000000000 ms: a delay must be at most 2147483647 ms`)
+    writeFileSync(file, '{"m": [1e400]}') // Infinity once parsed
+    expect(() => parseLatencyProfile(file)).toThrow(`--latency-profile ${file}: "m": Infinity ms: a delay must be at most 2147483647 ms`)
+  })
+
+  it('specserve eval with such a delay: a usage error naming the limit, exit 2, before anything is read or loaded', async () => {
+    const errors: string[] = []
+    vi.spyOn(console, 'error').mockImplementation((text: string) => void errors.push(text))
+    try {
+      const out = join(tempDir('specserve-profile-'), 'out')
+      expect(await evalMain(['--data', 'none.csv', '--label', 'y', '--out', out, '--latency-profile', 'm=3000000000'])).toBe(2)
+    } finally {
+      vi.restoreAllMocks()
+    }
+    expect(errors).toEqual([expect.stringMatching(/^specserve eval: --latency-profile: "m=3000000000": a delay must be at most 2147483647 ms/)])
   })
 })
