@@ -86,7 +86,7 @@ export interface MemberTally {
   readonly models: ModelAnnotation[]
   /** The cause every member's failure shares; null when they differ or one succeeded (undefined: no member). */
   readonly commonCause: string | null | undefined
-  /** Members that were started. */
+  /** Members that were started: those not annotated `skipped` (an executor's refusal is not a start). */
   readonly started: number
 }
 
@@ -114,7 +114,6 @@ export function annotateMembers(
   let started = 0
   for (let i = 0; i < models.length; i++) {
     const began = startedAt[i]!
-    if (began >= 0) started++
     const o = outcomes[i]
     const meta = ens.models[i]!
     const served = memberVersion(meta, ens.executors[i])
@@ -138,6 +137,9 @@ export function annotateMembers(
       }
     }
     models[i] = a
+    // Started: not skipped, whether by selection, a start delay, or the executor refusing it
+    // (queue full, no time left, circuit open: it never ran, though launched). `specserve eval` counts the same.
+    if (a.status !== 'skipped') started++
     // Another version's own counters only for a canary's run: a remote answer naming its version counts as the model's.
     const own = a.version === served || (o?.status === 'ok' && (o.outputs as BatchedOutputs)[RAN_VERSION] === undefined)
     const stats = own ? ens.stats[i]! : ens.stats[i]!.ofVersion(a.version)

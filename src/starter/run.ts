@@ -9,7 +9,7 @@ import { RAN_VERSION, type BatchedOutputs, type InferContext } from '../executor
 import type { TensorMap } from '../tensor/index.ts'
 import type { Decision, Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { RunTrace } from '../telemetry/run-trace.ts'
-import { activeTracer } from '../telemetry/tracing.ts'
+import { activeTracer, withTraceOf } from '../telemetry/tracing.ts'
 import { TIMER_GRAIN_MS, timerStep } from '../timer-step.ts'
 import type { Admission } from './admission.ts'
 import type { EnsembleRuntime } from './ensemble.ts'
@@ -274,7 +274,8 @@ export class Run implements InferContext {
   private runShadows(shadow: ShadowRunner, result: PredictResult): void {
     this.shadowsRunning = true
     void shadow.run(this.req.inputs, result.outputs).then(
-      (shadows) => this.recordShadowed({ ...result, shadows }),
+      // The copy is what the records are made from: it carries the predict's trace id too.
+      (shadows) => this.recordShadowed(withTraceOf(result, { ...result, shadows })),
       () => this.recordShadowed(result),
     ).catch(() => undefined) // the hooks only queue records; nothing here can fail the predict
   }

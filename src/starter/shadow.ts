@@ -14,12 +14,20 @@ import { activeTracer } from '../telemetry/tracing.ts'
 import { memberVersion } from './outcomes.ts'
 import { roundMs } from './stats.ts'
 
-/** Per shadow model, since the ensemble was first built (kept across reloads with the ensemble's counters). */
+/**
+ * Per shadow model, since the ensemble was first built (kept across reloads with the
+ * ensemble's counters): its runs by result, each counted once, as it ends (a run still going
+ * is in none, so no result's count ever goes down).
+ */
 export class ShadowCounts {
-  runs = 0
+  /** Failed, or over its time limit. */
   errors = 0
+  /** Answered and compared with the answer given (agreed or not). */
   compared = 0
+  /** Of those compared, the ones that agreed. */
   agreed = 0
+  /** Answered with nothing to compare (`agrees: null`): the predict gave no answer, or either answer lacks what is compared. */
+  uncompared = 0
 }
 
 /** Shadow runs of one ensemble in flight at most: past it a sampled predict skips its shadows (they never pile up). */
@@ -71,12 +79,12 @@ export class ShadowRunner {
     const timer = setTimeout(() => controller.abort(new Error(`shadow over its ${this.timeLimitMs} ms limit`)), this.timeLimitMs)
     // Behind live traffic on the main thread's lane: a shadow is never needed by a decision.
     const ctx: InferContext = { signal: controller.signal, over: false, member: 1, spareable: true, deadline: started + this.timeLimitMs }
-    member.counts.runs++
     try {
       const tracer = activeTracer()
       const outputs = await (tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx), (o) => answeredVersion(member, o)) : member.executor.infer(inputs, ctx))
       const agrees = this.agrees(outputs, given)
-      if (agrees !== null) {
+      if (agrees === null) member.counts.uncompared++
+      else {
         member.counts.compared++
         if (agrees) member.counts.agreed++
       }

@@ -229,8 +229,13 @@ export class ModelStats {
 /** Budget used (elapsed / budget) bucket bounds: 1 or more is a deadline miss. */
 export const BUDGET_FRACTION_BOUNDS = [0.1, 0.25, 0.5, 0.75, 0.9, 1] as const
 
-/** Per-ensemble request counters. Kept by ensemble name across hot reloads. */
+/**
+ * Per-ensemble request counters (its shadows' too). Kept by ensemble name across hot reloads
+ * while the ensemble stays; one a reload removes and a later one adds again starts at 0.
+ */
 export class EnsembleStats {
+  /** When these counters started (their start time over OTLP: a reset has a new one). */
+  readonly since = new Date().toISOString()
   /** Requests by outcome: "ok" or the request error code (DEADLINE_EXCEEDED, ALL_MODELS_FAILED, ...). */
   readonly outcomes = new Map<string, number>()
   readonly latency = new LatencyHistogram()
@@ -238,7 +243,7 @@ export class EnsembleStats {
   deadlineHits = 0
   readonly budgetUsed = new Float64Array(BUDGET_FRACTION_BOUNDS.length + 1)
   budgetUsedSum = 0
-  /** Members started, summed over requests (over the request count: members started per request). */
+  /** Members started (not annotated `skipped`), summed over requests (over the request count: members started per request). */
   membersStarted = 0
   /** Shadow members' runs and agreement, by model name. */
   readonly shadows = new Map<string, ShadowCounts>()

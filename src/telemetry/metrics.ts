@@ -121,48 +121,56 @@ export class GatewayMetrics implements MetricProducer {
     })
   }
 
+  /**
+   * Per ensemble, with its counters' own start time: they follow the ensemble across reloads,
+   * and start again at 0 (a new start time) when a reload removed it and a later one adds it again.
+   */
   private ensembleMetrics(b: Batch): void {
-    const requests: [Attributes, number][] = []
-    const durations: [Attributes, Histogram][] = []
-    const deadline: [Attributes, number][] = []
-    const budget: [Attributes, Histogram][] = []
-    const started: [Attributes, number][] = []
+    const requests: [Attributes, number, HrTime][] = []
+    const durations: [Attributes, Histogram, HrTime][] = []
+    const deadline: [Attributes, number, HrTime][] = []
+    const budget: [Attributes, Histogram, HrTime][] = []
+    const started: [Attributes, number, HrTime][] = []
     for (const ens of this.gateway.ensembles.values()) {
       const s = ens.requestStats
+      const since = millisToHrTime(Date.parse(s.since))
       const ensemble = { ensemble: ens.name }
-      for (const [outcome, n] of s.outcomes) requests.push([{ ensemble: ens.name, outcome }, n])
-      durations.push([ensemble, seconds(s.latency)])
-      deadline.push([ensemble, s.deadlineHits])
-      started.push([ensemble, s.membersStarted])
-      budget.push([ensemble, { buckets: { boundaries: [...BUDGET_FRACTION_BOUNDS], counts: [...s.budgetUsed] }, count: s.latency.count, sum: s.budgetUsedSum }])
+      for (const [outcome, n] of s.outcomes) requests.push([{ ensemble: ens.name, outcome }, n, since])
+      durations.push([ensemble, seconds(s.latency), since])
+      deadline.push([ensemble, s.deadlineHits, since])
+      started.push([ensemble, s.membersStarted, since])
+      budget.push([ensemble, { buckets: { boundaries: [...BUDGET_FRACTION_BOUNDS], counts: [...s.budgetUsed] }, count: s.latency.count, sum: s.budgetUsedSum }, since])
     }
     b.counter('specserve_predict_requests', 'Predict requests that ran, by ensemble and outcome (ok or the error code).', requests)
     b.histogram('specserve_predict_duration_seconds', 'Time from fan-out to decision, per ensemble.', 's', durations)
     b.counter('specserve_predict_deadline_reached', 'Predicts decided by the deadline timer rather than early by the collector.', deadline)
-    b.counter('specserve_predict_members_started', 'Members started (not skipped by member selection or a refusal), summed over predicts: over specserve_predict_requests, members started per request.', started)
+    b.counter('specserve_predict_members_started', 'Members started (not annotated skipped: held back by member selection, or refused by their executor before running), summed over predicts: over specserve_predict_requests, members started per request.', started)
     b.histogram('specserve_predict_budget_used_ratio', 'Elapsed time as a fraction of the effective budget (1 = the whole budget).', '1', budget)
     this.shadowMetrics(b)
   }
 
   /** Shadow members (`shadow:` on an ensemble): their runs by result, and their agreement with the answers given. */
   private shadowMetrics(b: Batch): void {
-    const runs: [Attributes, number][] = []
+    const runs: [Attributes, number, HrTime][] = []
     const agreement: [Attributes, number][] = []
     for (const ens of this.gateway.ensembles.values()) {
       if (!ens.shadow) continue
+      // Kept with the ensemble's counters: their start time.
+      const since = millisToHrTime(Date.parse(ens.requestStats.since))
       for (const { model, counts } of ens.shadow.members) {
         const at = { ensemble: ens.name, model: model.name }
+        // Each run counted once, as it ends (shadow.ts): none of these ever goes down.
         runs.push(
-          [{ ...at, result: 'agreed' }, counts.agreed],
-          [{ ...at, result: 'disagreed' }, counts.compared - counts.agreed],
-          [{ ...at, result: 'uncompared' }, counts.runs - counts.errors - counts.compared],
-          [{ ...at, result: 'error' }, counts.errors],
+          [{ ...at, result: 'agreed' }, counts.agreed, since],
+          [{ ...at, result: 'disagreed' }, counts.compared - counts.agreed, since],
+          [{ ...at, result: 'uncompared' }, counts.uncompared, since],
+          [{ ...at, result: 'error' }, counts.errors, since],
         )
         if (counts.compared > 0) agreement.push([at, counts.agreed / counts.compared])
       }
     }
     if (!runs.length) return
-    b.counter('specserve_shadow_runs', 'Shadow member runs by result: agreed or disagreed with the answer given, uncompared, error.', runs)
+    b.counter('specserve_shadow_runs', 'Shadow member runs, each counted as it ends, by result: agreed or disagreed with the answer given, uncompared (nothing to compare), error.', runs)
     b.gauge('specserve_shadow_agreement_ratio', 'Share of a shadow member\'s compared answers that agreed with the answer given.', agreement)
   }
 

@@ -82,6 +82,16 @@ export function rememberTraceId(result: object, traceId: string): void {
   traceIds.set(result, traceId)
 }
 
+/**
+ * `copy`, a copy of the predict result `of` (a shadowed predict's, with its shadows' answers),
+ * linked to the same trace, so its serving record and late ones carry the trace id too.
+ */
+export function withTraceOf<T extends object>(of: object, copy: T): T {
+  const traceId = traceIds.get(of)
+  if (traceId !== undefined) traceIds.set(copy, traceId)
+  return copy
+}
+
 /** The trace id of a predict (serving records carry it), or null when it was not traced. */
 export function traceIdOf(result: object): string | null {
   return traceIds.get(result) ?? null

@@ -19,6 +19,8 @@ export interface ScriptedConfig {
   fail?: string
   /** The failure's code (default MODEL_FAILED): OVERLOADED is a full queue. */
   fail_code?: 'MODEL_FAILED' | 'OVERLOADED'
+  /** Refused before it runs, as an executor refuses (a full queue, no time left, an open circuit): the member is `skipped`. */
+  refuse?: 'OVERLOADED' | 'WOULD_MISS_DEADLINE' | 'CIRCUIT_OPEN'
   /** Never settles and ignores abort: the worst upstream there is. */
   hang?: boolean
   version?: string
@@ -81,6 +83,7 @@ function scripted(name: string, config: ScriptedConfig): Executor {
       seen.push(ctx.signal)
       signals.set(name, seen)
       inferences.emit('infer', name)
+      if (config.refuse) return Promise.reject(new ModelError(config.refuse, `refused: ${config.refuse}`, true))
       if (config.hang) return new Promise<TensorMap>(() => undefined)
       const ms = delay()
       return new Promise<TensorMap>((resolve, reject) => {
@@ -104,6 +107,7 @@ if (!getExecutorKind('scripted')) {
       labels: Type.Optional(Type.Array(Type.Integer(), { minItems: 1 })),
       fail: Type.Optional(Type.String()),
       fail_code: Type.Optional(Type.Union([Type.Literal('MODEL_FAILED'), Type.Literal('OVERLOADED')])),
+      refuse: Type.Optional(Type.Union([Type.Literal('OVERLOADED'), Type.Literal('WOULD_MISS_DEADLINE'), Type.Literal('CIRCUIT_OPEN')])),
       hang: Type.Optional(Type.Boolean()),
       version: Type.Optional(Type.String()),
       input: Type.Optional(Type.Object({ name: Type.Optional(Type.String()), datatype: Type.Union(DATATYPE_NAMES.map((d) => Type.Literal(d))), shape: Type.Array(Type.Integer()) })),

@@ -71,7 +71,7 @@ describe('shadow members', () => {
     }
     const counts = Object.fromEntries(gateway.ensemble('cancer').shadow!.members.map((m) => [m.model.name, { ...m.counts }]))
     // The MLP disagrees with logistic regression on the third held-out row; the slow model never does.
-    expect(counts).toEqual({ 'cancer-mlp': { runs: 3, errors: 0, compared: 3, agreed: 2 }, 'cancer-slow': { runs: 3, errors: 0, compared: 3, agreed: 3 } })
+    expect(counts).toEqual({ 'cancer-mlp': { errors: 0, compared: 3, agreed: 2, uncompared: 0 }, 'cancer-slow': { errors: 0, compared: 3, agreed: 3, uncompared: 0 } })
   })
 
   it('keep their counters across a reload, and run on none of the predicts with sample: 0', async () => {
@@ -81,7 +81,7 @@ describe('shadow members', () => {
     await gateway.predict(request(0))
     await record
     expect(records[0]!.result.shadows).toBeUndefined()
-    expect(gateway.ensemble('cancer').shadow!.members[0]!.counts).toMatchObject({ runs: 3, agreed: 2 })
+    expect(gateway.ensemble('cancer').shadow!.members[0]!.counts).toMatchObject({ compared: 3, agreed: 2 })
   })
 
   it('refuse a shadow that is a member, an unknown model, or one whose inputs differ', async () => {
