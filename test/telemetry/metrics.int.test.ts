@@ -34,6 +34,7 @@ executors: { onnx_workers: 2 }
 models:
   cancer-mlp: { kind: onnx, path: ../models/cancer_mlp.onnx, version: "4" }
   cancer-logreg: { kind: onnx, path: ../models/cancer_logreg.onnx }
+  cancer-own: { kind: onnx, path: ../models/cancer_logreg.onnx, dedicated_workers: 1 }
   fast: { kind: scripted, delay_ms: 1 }
   slow: { kind: scripted, delay_ms: 150 }
   broken: { kind: scripted, fail: boom }
@@ -51,6 +52,7 @@ ensembles:
   slow: { strategy: deadline-fallback, models: [slow], budget_ms: { default: 2000, max: 5000 } }
   broken: { strategy: deadline-fallback, models: [broken] }
   down: { strategy: deadline-fallback, models: [down] }
+  own: { strategy: deadline-fallback, models: [cancer-own] }
 `)
   gateway = new Gateway(config)
   telemetry = startTelemetry(gateway, config.telemetry)
@@ -124,11 +126,14 @@ describe('GET /metrics', () => {
     gateway.components.delete('output.kafka')
     expect(sample(m, 'specserve_requests_in_flight').value).toBe(0)
     expect(sample(m, 'specserve_ready').value).toBe(1)
-    expect(sample(m, 'specserve_onnx_workers').value).toBe(2)
-    expect(sample(m, 'specserve_onnx_queue_depth').value).toBe(0)
+    // The shared pool's gauges carry no label; a model's dedicated workers', its name.
+    const pools = (family: string) => Object.fromEntries(m.get(family)!.samples.map((s) => [s.labels.model ?? 'shared', s.value]))
+    expect(pools('specserve_onnx_workers')).toEqual({ shared: 2, 'cancer-own': 1 })
+    expect(pools('specserve_onnx_queue_depth')).toEqual({ shared: 0, 'cancer-own': 0 })
+    expect(pools('specserve_onnx_workers_busy')).toEqual({ shared: expect.any(Number), 'cancer-own': 0 })
     expect(m.get('specserve_onnx_workers_busy')?.type).toBe('GAUGE')
     // executors.onnx_worker_nice by default (10): the workers run below the event loop, as far as nice 19.
-    expect(sample(m, 'specserve_onnx_worker_nice').value).toBe(Math.min(10, 19 - getPriority()))
+    expect(pools('specserve_onnx_worker_nice')).toEqual({ shared: Math.min(10, 19 - getPriority()), 'cancer-own': Math.min(10, 19 - getPriority()) })
     // The unreachable upstream opened its breaker after one failure.
     expect(sample(m, 'specserve_circuit_breaker_state', { model: 'down' }).value).toBe(2)
     expect(sample(m, 'specserve_output_spooled_records').value).toBe(2)

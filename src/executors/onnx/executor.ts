@@ -218,6 +218,8 @@ class OnnxExecutor implements Executor {
       [{ model: this.name, placement: 'inline' }, this.inline?.ran ?? 0],
       [{ model: this.name, placement: 'worker' }, this.workerRuns],
     ])
+    // Its own workers' gauges, named by the model (the shared pool's carry no label).
+    this.dedicated?.collect(out, { model: this.name })
     const figures = this.batchFigures
     if (figures) {
       out.counter('specserve_model_batches', 'Batched runs of an embedded model (two requests or more in one session.run).', [[{ model: this.name }, figures.batches]])

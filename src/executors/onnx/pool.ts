@@ -13,7 +13,7 @@
 // A model with batching runs the jobs waiting together as one batch (lane.ts says when).
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
-import type { MetricsSink } from '../../types.ts'
+import type { MetricAttributes, MetricsSink } from '../../types.ts'
 import type { SharedResource } from '../types.ts'
 import { BATCH_ROWS } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
@@ -122,12 +122,12 @@ export class OnnxPool implements SharedResource {
     return { workers: this.size, busy, queued: this.queued, nice }
   }
 
-  collect(out: MetricsSink): void {
+  collect(out: MetricsSink, pool: MetricAttributes = {}): void {
     const { workers, busy, queued, nice } = this.stats()
-    out.gauge('specserve_onnx_worker_nice', 'Nice steps the inference workers run below the event loop (executors.onnx_worker_nice; 0 if the OS refused).', [[{}, nice]])
-    out.gauge('specserve_onnx_workers', 'Inference worker threads.', [[{}, workers]])
-    out.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[{}, busy]])
-    out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting for a worker (the limit is executors.onnx_queue).', [[{}, queued]])
+    out.gauge('specserve_onnx_worker_nice', 'Nice steps the inference workers run below the event loop (executors.onnx_worker_nice; 0 if the OS refused).', [[pool, nice]])
+    out.gauge('specserve_onnx_workers', 'Inference worker threads (with `model`: that model\'s dedicated_workers).', [[pool, workers]])
+    out.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[pool, busy]])
+    out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting for a worker (the limit is executors.onnx_queue; 256 for a model\'s dedicated workers).', [[pool, queued]])
   }
 
   /**
