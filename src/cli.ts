@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { atMost } from './at-most.ts'
 import { buildGrpcServer } from './api/grpc/server.ts'
-import { startStream, type StreamScorer } from './api/kafka/index.ts'
+import { streamScorer, type StreamScorer } from './api/kafka/index.ts'
 import { buildServer } from './api/rest/server.ts'
 import { listenError } from './config/listener.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
@@ -146,7 +146,9 @@ async function serve(file: string, stream: boolean): Promise<void> {
   // Outputs attach before the gateway turns ready, so the first predict already has its record.
   try {
     output = startOutput(gateway, app.log)
-    streaming = await startStream(gateway, app.log, stream)
+    // Known before it starts consuming: a signal meanwhile drains and closes it like a started one.
+    streaming = streamScorer(gateway, app.log, stream)
+    await streaming?.start()
     await gateway.load()
   } catch (err) {
     // A signal during the load closed what was loading: shutdown carries on, not a failed start (what failed is still said).

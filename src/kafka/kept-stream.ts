@@ -104,7 +104,7 @@ export class KeptStream<S extends AnyStream> {
 
   async close(): Promise<void> {
     this.stop()
-    this.state = 'closed'
+    this.state = 'closed' // our own close of the stream is no loss to report
     await this.stream?.close().catch(() => {})
   }
 
@@ -144,21 +144,26 @@ export class KeptStream<S extends AnyStream> {
     this.log.warn({ error: this.lastError }, `${this.options.name}: the consumer lost its group (a rejoin failed); consuming again`)
     // Its stream would go on fetching for a member that no longer heartbeats: closed and replaced.
     const stream = this.stream
-    if (stream === null || this.closing) return
+    if (stream === null || this.state === 'closed') return
     this.lose()
     stream.close().catch(() => {})
   }
 
   private ended(stream: S): void {
-    if (stream !== this.stream || this.closing) return
-    this.log.warn({ error: this.lastError }, `${this.options.name} ended; consuming again`)
+    if (stream !== this.stream || this.state === 'closed') return
+    if (!this.closing) this.log.warn({ error: this.lastError }, `${this.options.name} ended; consuming again`)
     this.lose()
   }
 
+  /**
+   * The open stream is gone: `lost` is told (its commits would never settle), stopped or not
+   * (a shutdown still commits what finished). Opened again unless stopped.
+   */
   private lose(): void {
     this.stream = null
-    this.state = 'reconnecting'
     this.options.lost?.()
+    if (this.closing) return
+    this.state = 'reconnecting'
     this.reopenLater()
   }
 

@@ -144,6 +144,34 @@ describe('KeptStream', () => {
     expect(lost).toBe(1)
   })
 
+  it('stopped for a shutdown, still reports a stream that ends or a consumer that errs as lost, and opens none again', async () => {
+    // Commits through it would never settle: the shutdown sends them again through the consumer.
+    for (const end of ['stream', 'consumer'] as const) {
+      const stream = new FakeStream()
+      outcomes = [stream]
+      lost = 0
+      const stopped = keep()
+      await stopped.start()
+      stopped.stop()
+      if (end === 'stream') await stream.close()
+      else consumer.emit('error', new Error('rejoin failed'))
+      expect([stopped.stream, lost]).toEqual([null, 1])
+      outcomes.push(new FakeStream())
+      await vi.advanceTimersByTimeAsync(60_000)
+      expect(opened).toHaveLength(1)
+      opened.length = 0
+      await stopped.close()
+      expect(lost).toBe(1) // its own close is no loss
+    }
+  })
+
+  it('does not report its own close as a loss', async () => {
+    outcomes = [new FakeStream()]
+    await kept.start()
+    await kept.close()
+    expect(lost).toBe(0)
+  })
+
   it('stops trying once closed', async () => {
     outcomes = [new Error('ECONNREFUSED')]
     await kept.start()

@@ -17,6 +17,13 @@ export class PendingCommits {
   private readonly pending = new Map<Promise<void>, { p: PartitionState; message: Msg } | null>()
   /** Set once shutdown has waited for the commits: the consumer closes, a message ending later stays uncommitted. */
   private closed = false
+  /**
+   * Per partition, the highest commit through the consumer that failed (not in its group, as
+   * the stream was lost): sent again as the next stream opens, for a partition gone idle sends no other.
+   */
+  private readonly failed = new Map<string, { p: PartitionState; message: Msg }>()
+  /** Wakes close() when stranded() replaced the commits it waits for. */
+  private replaced: (() => void) | undefined
 
   constructor(intake: Pick<InputConsumer, 'commitDirectly'>, log: Logger) {
     this.intake = intake
@@ -33,10 +40,14 @@ export class PendingCommits {
     const direct = message.offset < p.directBelow
     const committed = direct ? this.intake.commitDirectly(message) : message.commit()
     const done: Promise<void> = Promise.resolve(committed)
+      .then(() => {
+        if ((this.failed.get(p.id)?.message.offset ?? -1n) <= message.offset) this.failed.delete(p.id)
+      })
       .catch((err: unknown) => {
         // Lost in a rebalance before it was sent: its new owner commits it; nothing failed.
         // Stranded and sent again (stranded()): that one's outcome is the one that counts.
         if (err instanceof PartitionLostError || !this.pending.has(done)) return
+        if (direct && (this.failed.get(p.id)?.message.offset ?? -1n) < message.offset) this.failed.set(p.id, { p, message })
         this.log.warn({ error: errorMessage(err), partition: message.partition, offset: String(message.offset) }, 'offset commit failed (the messages will be redelivered)')
       })
       .finally(() => this.pending.delete(done))
@@ -46,19 +57,24 @@ export class PendingCommits {
   /**
    * The message stream ended or was replaced (its partitions' `directBelow` already moved up):
    * its commits still pending are sent again through the consumer (per partition, one goes at
-   * the highest offset), except for partitions lost meanwhile (their new owner commits).
+   * the highest offset), and so are those that failed through the consumer before, except for
+   * partitions lost meanwhile (their new owner commits).
    */
   stranded(): void {
-    const through = [...this.pending].filter(([, sent]) => sent !== null)
-    for (const [done, sent] of through) {
-      this.pending.delete(done)
-      if (!sent!.p.lost) this.commit(sent!.p, sent!.message)
-    }
+    const through = [...this.pending].filter(([, sent]) => sent !== null).map(([done, sent]) => (this.pending.delete(done), sent!))
+    const again = [...through, ...this.failed.values()]
+    this.failed.clear()
+    for (const { p, message } of again) if (!p.lost) this.commit(p, message)
+    this.replaced?.()
   }
 
   /** At shutdown: waits until every commit settled or `until` (a Date.now() time), commits added meanwhile too; later ones are not sent. */
   async close(until: number): Promise<void> {
-    while (this.pending.size > 0 && Date.now() < until) await atMost(Promise.allSettled([...this.pending.keys()]), until - Date.now())
+    while (this.pending.size > 0 && Date.now() < until) {
+      const replaced = new Promise<void>((resolve) => (this.replaced = resolve))
+      await atMost(Promise.race([Promise.allSettled([...this.pending.keys()]), replaced]), until - Date.now())
+    }
+    this.replaced = undefined
     this.closed = true
     if (this.pending.size > 0) this.log.warn({ pending: this.pending.size }, 'offset commits not done in time at shutdown: those messages will be scored again')
   }

@@ -85,6 +85,41 @@ describe('stream mode shutdown', () => {
     expect(closed).toBe(true)
   })
 
+  it('does not wait out the grace for commits a stream that ends during the shutdown stranded: their re-sends are waited for instead', async () => {
+    const { scorer, direct } = await scorerWithoutBroker()
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
+    accept(scorer, { topic: 'requests', partition: 0, offset: 5n, key: 'k', value: 'hang', commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    accept(scorer, { topic: 'requests', partition: 1, offset: 9n, key: 'k', value: 'not JSON', commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    await vi.advanceTimersByTimeAsync(0)
+    let closedAt = -1
+    void scorer.close().then(() => (closedAt = Date.now()))
+    await vi.advanceTimersByTimeAsync(GRACE_MS + 100) // the hung predict cancelled; offset 9's commit still pending on the stream
+    expect(closedAt).toBe(-1)
+    streamEnded(scorer) // the broker restarts: the stream ends
+    await vi.advanceTimersByTimeAsync(0)
+    expect(direct).toEqual([9n])
+    expect(closedAt).toBe(GRACE_MS + 100)
+  })
+
+  it('sends a stranded commit again as the next stream opens when its first re-send failed (the consumer was out of its group)', async () => {
+    const { scorer, direct } = await scorerWithoutBroker()
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    const intake = (scorer as unknown as { commits: { intake: { commitDirectly(m: Msg): Promise<void> } } }).commits.intake
+    const send = intake.commitDirectly
+    let refusals = 1
+    intake.commitDirectly = (m) => (refusals-- > 0 ? (direct.push(m.offset), Promise.reject(new Error('the consumer is not in its group'))) : send(m))
+    accept(scorer, { topic: 'requests', partition: 0, offset: 9n, key: 'k', value: 'not JSON', commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    await vi.advanceTimersByTimeAsync(0)
+    streamEnded(scorer) // lost: the re-send fails
+    await vi.advanceTimersByTimeAsync(0)
+    streamEnded(scorer) // a new stream opened: sent again
+    await vi.advanceTimersByTimeAsync(0)
+    expect(direct).toEqual([9n, 9n])
+    streamEnded(scorer) // nothing left to send
+    await vi.advanceTimersByTimeAsync(0)
+    expect(direct).toEqual([9n, 9n])
+  })
+
   it('stops intake as the gateway drains: messages taken then, or queued, are not started (the gateway would refuse them)', async () => {
     const { scorer, answered, stopped } = await scorerWithoutBroker({}, () => true, 1)
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
