@@ -31,12 +31,14 @@ export class RepositoryModels {
     if (!settings) return undefined
     const known = this.known(model.name)
     if (known) return known
-    const versions = this.dropped.get(model.name) ?? new ModelVersions(this.path, model.name, settings)
+    const dropped = this.dropped.get(model.name)
+    const versions = dropped ?? new ModelVersions(this.path, model.name, settings)
     versions.settings = settings
     // Added by a reload: the registry's only once it is swapped in.
     if (this.staging) this.staging.added.set(model.name, versions)
     else this.adopt(versions)
-    versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
+    if (dropped) dropped.reopen()
+    else versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
     return versions
   }
 

@@ -45,7 +45,6 @@ export class ModelVersions {
    */
   open(seedBytes: () => Buffer | undefined): void {
     this.created = { directory: this.directory.open(), seed: false }
-    this.canary = undefined // opened again (a model a reload added back): the record on disk says what runs
     if (this.directory.versions().length === 0 && this.settings.seed) {
       const bytes = seedBytes()
       if (bytes) {
@@ -58,6 +57,20 @@ export class ModelVersions {
     for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
     // A crash between two meta writes of a swap can leave two "serving": the later one served last.
     for (const stale of lastServed(this.list()).slice(1)) this.update(stale.version, { state: 'ready' })
+    this.serving = servingChoice(this.list(), (v) => this.allowed(v), (v) => this.directory.hasModel(v))
+  }
+
+  /**
+   * A record a reload dropped, taken back by one adding the model again. What is stored is
+   * known already, and uploads being stored go on (open() would remove their directories as a
+   * crash's leftovers); a directory copied in meanwhile is an arrival, scanned once the reload is
+   * swapped in. Only what a start redoes: a canary cut short starts over, the version to serve
+   * is chosen again, and nothing here is this reload's to take back.
+   */
+  reopen(): void {
+    this.created = { directory: false, seed: false }
+    this.canary = undefined
+    for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
     this.serving = servingChoice(this.list(), (v) => this.allowed(v), (v) => this.directory.hasModel(v))
   }
 

@@ -338,6 +338,23 @@ describe('a config reload that adds a repository model', () => {
     await registry.idle()
   })
 
+  it('dropped and added again, keeps the uploads still being written in its directory and takes a version copied in meanwhile as an arrival', async () => {
+    await start()
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(await reload({})).toMatchObject({ ok: true })
+    const model = join(dir, 'repo', 'cancer-extra')
+    mkdirSync(join(model, '.incoming-7-abcd'))
+    writeFileSync(join(model, '.incoming-7-abcd', 'model.onnx'), gbdt.subarray(0, 100)) // an upload being written
+    mkdirSync(join(model, '5'))
+    writeFileSync(join(model, '5', 'model.onnx'), gbdt)
+    const foreign = { ...newMeta(5, Buffer.from('another file'), 'upload', 'copied from staging'), state: 'ready' }
+    writeFileSync(join(model, '5', 'meta.json'), JSON.stringify(foreign))
+    const judged = new Promise<unknown>((resolve) => served!.registry.on('settled', (name, meta) => name === 'cancer-extra' && meta.version === 5 && resolve(meta)))
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(existsSync(join(model, '.incoming-7-abcd', 'model.onnx'))).toBe(true)
+    expect(await judged).toMatchObject({ version: 5, state: 'serving', source: 'directory', description: 'copied from staging', sha256: createHash('sha256').update(gbdt).digest('hex') })
+  })
+
   it('records the seed it imported as the version serving, after one that was refused', async () => {
     await start()
     expect(await reload({ extra: true, broken: true })).toMatchObject({ ok: false })
