@@ -52,22 +52,42 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
   })
 
   let held = 0
-  const hold = async (_request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  /** Each held upload's slot: freed once its answer is done (or its connection gone) and its handler, if it ran, has ended. */
+  const slots = new WeakMap<FastifyRequest, { handling: boolean; closed: boolean }>()
+  const hold = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (held >= MAX_UPLOADS_HELD) throw new GatewayError('OVERLOADED', `${held} model uploads are being read, stored or judged, the most held at once: retry once one is answered`)
     held++
-    // Answered, refused or cut off: the body is no longer held.
-    reply.raw.once('close', () => held--)
+    const slot = { handling: false, closed: false }
+    slots.set(request, slot)
+    // A client gone while its upload is judged: the handler still holds the body until it ends.
+    reply.raw.once('close', () => {
+      slot.closed = true
+      if (!slot.handling) held--
+    })
+  }
+  const handling = (request: FastifyRequest): (() => void) => {
+    const slot = slots.get(request)!
+    slot.handling = true
+    return () => {
+      slot.handling = false
+      if (slot.closed) held--
+    }
   }
 
   // The upload takes raw ONNX bytes, up to repository.max_model_bytes (413 over it).
   void app.register(async (scope) => {
     scope.addContentTypeParser(['application/octet-stream', 'application/onnx'], { parseAs: 'buffer', bodyLimit: registry.repository.maxModelBytes }, (_request, body, done) => done(null, body))
     scope.put<{ Params: Params; Body: Buffer }>('/v1/models/:name/versions/:version', { onRequest: [admin, hold] }, async (request, reply) => {
-      const { name } = request.params
-      const version = versionParam(request.params.version)
-      if (!Buffer.isBuffer(request.body) || request.body.length === 0) throw new GatewayError('BAD_REQUEST', 'the body is the model: ONNX bytes sent as application/octet-stream')
-      const meta = await registry.arrive(name, request.body, { version, source: 'upload', description: request.headers['x-model-description'] as string | undefined })
-      return uploaded(reply, name, meta)
+      const handled = handling(request)
+      try {
+        const { name } = request.params
+        const version = versionParam(request.params.version)
+        if (!Buffer.isBuffer(request.body) || request.body.length === 0) throw new GatewayError('BAD_REQUEST', 'the body is the model: ONNX bytes sent as application/octet-stream')
+        const meta = await registry.arrive(name, request.body, { version, source: 'upload', description: request.headers['x-model-description'] as string | undefined })
+        return uploaded(reply, name, meta)
+      } finally {
+        handled()
+      }
     })
   })
 }

@@ -34,7 +34,7 @@ export class JwtVerifier {
   /** The token's claims; rejects with a message a client may see (why its token was refused, never key material). */
   async verify(token: string): Promise<JWTPayload> {
     // Each spelling of one token would be verified and cached apart (see canonicalSegments).
-    if (!canonicalSegments(token)) throw new Error('token is not in canonical base64url: a segment ends in bits that encode nothing')
+    if (!canonicalSegments(token)) throw new Error('token is not in canonical base64url: a segment has bits that encode nothing, or a length no encoding has')
     try {
       const { payload } = await jwtVerify(token, this.key as KeyObject, this.options)
       return payload
@@ -49,9 +49,10 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 /**
  * Whether every dot-separated segment of the token is canonical base64url: the last character
  * of a segment whose length is not a multiple of 4 also carries bits past its bytes (4 or 2),
- * which decoders ignore. Set, they give one signed token up to 16 spellings per segment that
- * all verify: each would be its own cache entry and push other callers out. RFC 7515's
- * encoders leave those bits 0; a token with them set is refused.
+ * which decoders ignore. In the signature (the header and payload are signed as written), they
+ * give one signed token up to 16 spellings that all verify: each would be its own cache entry
+ * and push other callers out. RFC 7515's encoders leave those bits 0; a token with them set
+ * (in any segment) is refused, as is a segment no base64url can be (a length of 4n + 1).
  */
 export function canonicalSegments(token: string): boolean {
   let start = 0
