@@ -141,7 +141,7 @@ export class KeptStream<S extends AnyStream> {
   private consumerFailed(err: unknown): void {
     this.consumerErrors++
     this.lastError = errorMessage(err)
-    this.log.warn({ error: this.lastError }, `${this.options.name}: the consumer lost its group (a rejoin failed); consuming again`)
+    if (!this.closing) this.log.warn({ error: this.lastError }, `${this.options.name}: the consumer lost its group (a rejoin failed); consuming again`)
     // Its stream would go on fetching for a member that no longer heartbeats: closed and replaced.
     const stream = this.stream
     if (stream === null || this.state === 'closed') return
@@ -161,10 +161,9 @@ export class KeptStream<S extends AnyStream> {
    */
   private lose(): void {
     this.stream = null
+    this.state = this.closing ? 'closed' : 'reconnecting' // not consuming either way (/readyz, specserve_stream_consuming)
     this.options.lost?.()
-    if (this.closing) return
-    this.state = 'reconnecting'
-    this.reopenLater()
+    if (!this.closing) this.reopenLater()
   }
 
   private cannotConsume(err: unknown): void {

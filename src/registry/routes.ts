@@ -53,24 +53,29 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
 
   let held = 0
   /** Each held upload's slot: freed once its answer is done (or its connection gone) and its handler, if it ran, has ended. */
-  const slots = new WeakMap<FastifyRequest, { handling: boolean; closed: boolean }>()
+  const slots = new WeakMap<FastifyRequest, { handling: boolean; closed: boolean; freed: boolean }>()
   const hold = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (held >= MAX_UPLOADS_HELD) throw new GatewayError('OVERLOADED', `${held} model uploads are being read, stored or judged, the most held at once: retry once one is answered`)
     held++
-    const slot = { handling: false, closed: false }
+    const slot = { handling: false, closed: false, freed: false }
     slots.set(request, slot)
     // A client gone while its upload is judged: the handler still holds the body until it ends.
     reply.raw.once('close', () => {
       slot.closed = true
-      if (!slot.handling) held--
+      if (!slot.handling) free(slot)
     })
+  }
+  const free = (slot: { freed: boolean }): void => {
+    if (slot.freed) return
+    slot.freed = true
+    held--
   }
   const handling = (request: FastifyRequest): (() => void) => {
     const slot = slots.get(request)!
     slot.handling = true
     return () => {
       slot.handling = false
-      if (slot.closed) held--
+      if (slot.closed) free(slot)
     }
   }
 

@@ -155,7 +155,7 @@ describe('KeptStream', () => {
       stopped.stop()
       if (end === 'stream') await stream.close()
       else consumer.emit('error', new Error('rejoin failed'))
-      expect([stopped.stream, lost]).toEqual([null, 1])
+      expect([stopped.stream, stopped.state, lost]).toEqual([null, 'closed', 1])
       outcomes.push(new FakeStream())
       await vi.advanceTimersByTimeAsync(60_000)
       expect(opened).toHaveLength(1)

@@ -11,7 +11,7 @@ import type { InputConsumer, Msg } from './intake.ts'
 import type { PartitionState } from './partition.ts'
 
 export class PendingCommits {
-  private readonly intake: Pick<InputConsumer, 'commitDirectly'>
+  private readonly intake: Pick<InputConsumer, 'commitDirectly' | 'memberId'>
   private readonly log: Logger
   /** Each commit's settling promise, and for one sent through a message stream, its partition and message. */
   private readonly pending = new Map<Promise<void>, { p: PartitionState; message: Msg } | null>()
@@ -19,13 +19,15 @@ export class PendingCommits {
   private closed = false
   /**
    * Per partition, the highest commit through the consumer that failed (not in its group, as
-   * the stream was lost): sent again as the next stream opens, for a partition gone idle sends no other.
+   * the stream was lost): sent again as the next stream opens, for a partition gone idle sends no
+   * other; not when the member rejoined under a new id (another may have owned the partition
+   * and committed past it meanwhile).
    */
-  private readonly failed = new Map<string, { p: PartitionState; message: Msg }>()
+  private readonly failed = new Map<string, { p: PartitionState; message: Msg; member: string | undefined }>()
   /** Wakes close() when stranded() replaced the commits it waits for. */
   private replaced: (() => void) | undefined
 
-  constructor(intake: Pick<InputConsumer, 'commitDirectly'>, log: Logger) {
+  constructor(intake: Pick<InputConsumer, 'commitDirectly' | 'memberId'>, log: Logger) {
     this.intake = intake
     this.log = log
   }
@@ -47,7 +49,7 @@ export class PendingCommits {
         // Lost in a rebalance before it was sent: its new owner commits it; nothing failed.
         // Stranded and sent again (stranded()): that one's outcome is the one that counts.
         if (err instanceof PartitionLostError || !this.pending.has(done)) return
-        if (direct && (this.failed.get(p.id)?.message.offset ?? -1n) < message.offset) this.failed.set(p.id, { p, message })
+        if (direct && (this.failed.get(p.id)?.message.offset ?? -1n) < message.offset) this.failed.set(p.id, { p, message, member: this.intake.memberId })
         this.log.warn({ error: errorMessage(err), partition: message.partition, offset: String(message.offset) }, 'offset commit failed (the messages will be redelivered)')
       })
       .finally(() => this.pending.delete(done))
@@ -62,7 +64,7 @@ export class PendingCommits {
    */
   stranded(): void {
     const through = [...this.pending].filter(([, sent]) => sent !== null).map(([done, sent]) => (this.pending.delete(done), sent!))
-    const again = [...through, ...this.failed.values()]
+    const again = [...through, ...[...this.failed.values()].filter((f) => f.member === this.intake.memberId)]
     this.failed.clear()
     for (const { p, message } of again) if (!p.lost) this.commit(p, message)
     this.replaced?.()

@@ -112,6 +112,11 @@ export class InputConsumer {
     return this.intake.lastError
   }
 
+  /** This member's id in its group (a new one after it was pushed out and joined again). */
+  get memberId(): string | undefined {
+    return this.consumer.memberId ?? undefined
+  }
+
   /** Message streams opened after one ended. */
   get reopens(): number {
     return this.intake.reopens

@@ -120,6 +120,22 @@ describe('stream mode shutdown', () => {
     expect(direct).toEqual([9n, 9n])
   })
 
+  it('does not send a failed re-send again once the member rejoined under a new id: another may have committed past it meanwhile', async () => {
+    const { scorer, direct } = await scorerWithoutBroker()
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    const intake = (scorer as unknown as { commits: { intake: { memberId?: string; commitDirectly(m: Msg): Promise<void> } } }).commits.intake
+    intake.memberId = 'member-a'
+    intake.commitDirectly = (m) => (direct.push(m.offset), Promise.reject(new Error('the consumer is not in its group')))
+    accept(scorer, { topic: 'requests', partition: 0, offset: 9n, key: 'k', value: 'not JSON', commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    await vi.advanceTimersByTimeAsync(0)
+    streamEnded(scorer) // lost: the re-send fails
+    await vi.advanceTimersByTimeAsync(0)
+    intake.memberId = 'member-b' // pushed out of the group, joined again
+    streamEnded(scorer)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(direct).toEqual([9n])
+  })
+
   it('stops intake as the gateway drains: messages taken then, or queued, are not started (the gateway would refuse them)', async () => {
     const { scorer, answered, stopped } = await scorerWithoutBroker({}, () => true, 1)
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
