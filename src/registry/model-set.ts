@@ -37,8 +37,9 @@ export class RepositoryModels {
     // Added by a reload: the registry's only once it is swapped in.
     if (this.staging) this.staging.added.set(model.name, versions)
     else this.adopt(versions)
-    if (dropped) dropped.reopen()
-    else versions.open(() => (settings.seed ? readFileSync(settings.seed) : undefined))
+    const seed = (): Buffer | undefined => (settings.seed ? readFileSync(settings.seed) : undefined)
+    if (dropped) dropped.reopen(seed)
+    else versions.open(seed)
     return versions
   }
 

@@ -100,9 +100,7 @@ export class ModelDirectory {
    * meta.json temporaries. True if the directory was created.
    */
   open(): boolean {
-    this.createdFrom = mkdirSync(this.dir, { recursive: true })
-    const created = this.createdFrom !== undefined
-    if (created) syncParents(this.dir, this.createdFrom!)
+    const created = this.create()
     for (const name of readdirSync(this.dir)) if (name.startsWith(INCOMING)) rmSync(join(this.dir, name), { recursive: true, force: true })
     for (const version of this.versions()) {
       const dir = join(this.dir, String(version))
@@ -115,6 +113,15 @@ export class ModelDirectory {
       for (const name of names) if (TEMPORARY.test(name)) rmSync(join(dir, name), { force: true })
     }
     return created
+  }
+
+  /** Creates the directory if it is not there (durably); true if it was created. Nothing in it is touched. */
+  create(): boolean {
+    const from = mkdirSync(this.dir, { recursive: true })
+    if (from === undefined) return false
+    this.createdFrom = from
+    syncParents(this.dir, from)
+    return true
   }
 
   /**

@@ -45,13 +45,7 @@ export class ModelVersions {
    */
   open(seedBytes: () => Buffer | undefined): void {
     this.created = { directory: this.directory.open(), seed: false }
-    if (this.directory.versions().length === 0 && this.settings.seed) {
-      const bytes = seedBytes()
-      if (bytes) {
-        this.directory.storeSync(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
-        this.created.seed = true
-      }
-    }
+    this.importSeed(seedBytes)
     this.readAll()
     // A canary cut short by a stop starts over: its evidence was in memory.
     for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
@@ -64,14 +58,29 @@ export class ModelVersions {
    * A record a reload dropped, taken back by one adding the model again. What is stored is
    * known already, and uploads being stored go on (open() would remove their directories as a
    * crash's leftovers); a directory copied in meanwhile is an arrival, scanned once the reload is
-   * swapped in. Only what a start redoes: a canary cut short starts over, the version to serve
-   * is chosen again, and nothing here is this reload's to take back.
+   * swapped in. What a start redoes: the directory is created if it was removed meanwhile (and
+   * the versions gone with it forgotten, but those being stored; the seed imported into it if
+   * none is left), a canary cut short starts over, and the version to serve is chosen again.
    */
-  reopen(): void {
-    this.created = { directory: false, seed: false }
+  reopen(seedBytes: () => Buffer | undefined): void {
+    this.created = { directory: this.directory.create(), seed: false }
+    for (const version of [...this.metas.keys()]) if (!this.reserved.has(version) && !this.directory.has(version)) this.metas.delete(version)
+    if (this.metas.size === 0 && this.reserved.size === 0) {
+      this.importSeed(seedBytes)
+      this.readAll()
+    }
     this.canary = undefined
     for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
     this.serving = servingChoice(this.list(), (v) => this.allowed(v), (v) => this.directory.hasModel(v))
+  }
+
+  /** The config's `path:` imported as version 1 into a directory with no version. */
+  private importSeed(seedBytes: () => Buffer | undefined): void {
+    if (this.directory.versions().length > 0 || !this.settings.seed) return
+    const bytes = seedBytes()
+    if (!bytes) return
+    this.directory.storeSync(bytes, newMeta(1, bytes, 'seed', 'imported from the config\'s path'))
+    this.created.seed = true
   }
 
   /**

@@ -10,7 +10,7 @@
 // Real models on a repository laid out as a previous run leaves it.
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Consumer } from '@platformatic/kafka'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -353,6 +353,18 @@ describe('a config reload that adds a repository model', () => {
     expect(await reload({ extra: true })).toMatchObject({ ok: true })
     expect(existsSync(join(model, '.incoming-7-abcd', 'model.onnx'))).toBe(true)
     expect(await judged).toMatchObject({ version: 5, state: 'serving', source: 'directory', description: 'copied from staging', sha256: createHash('sha256').update(gbdt).digest('hex') })
+  })
+
+  it('dropped, its directory removed, and added again: imports its path: as version 1 again and takes uploads', async () => {
+    await start()
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-extra/versions/2', headers: { 'content-type': 'application/octet-stream' }, payload: gbdt })).toMatchObject({ statusCode: 201 })
+    expect(await reload({})).toMatchObject({ ok: true })
+    rmSync(join(dir, 'repo', 'cancer-extra'), { recursive: true }) // an operator's clean-up
+    expect(await reload({ extra: true })).toMatchObject({ ok: true })
+    expect(await versionsOf('cancer-extra')).toMatchObject({ status: 200, body: { versions: [{ version: 1, state: 'serving', source: 'seed' }] } })
+    const upload = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-extra/versions/2', headers: { 'content-type': 'application/octet-stream' }, payload: gbdt })
+    expect(upload.statusCode).toBe(201)
   })
 
   it('records the seed it imported as the version serving, after one that was refused', async () => {
