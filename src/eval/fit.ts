@@ -23,6 +23,8 @@ export function featureInput(name: string, inputs: readonly TensorSpec[], data: 
   return spec
 }
 
+const anyWidth = (inputs: readonly TensorSpec[]): boolean => inputs.length === 1 && (inputs[0]!.shape.at(-1) ?? 0) < 0
+
 function fits(name: string, inputs: readonly TensorSpec[], data: LabeledData): boolean {
   try {
     featureInput(name, inputs, data)
@@ -34,7 +36,7 @@ function fits(name: string, inputs: readonly TensorSpec[], data: LabeledData): b
 
 /**
  * The ensembles of the config the data set fits, in config order. Each ensemble's inputs are
- * read from its first member that loads, embedded (ONNX) members first, each model loaded at
+ * read from its first member that loads and has a fixed width (or the last that loads), embedded (ONNX) members first, each model loaded at
  * most once and closed again: an ensemble that does not fit has no other member loaded (an
  * unreachable remote one among them is never asked). An ensemble none of whose members loads
  * is kept: whether it fits is unknown, and the run's load then reports why.
@@ -62,8 +64,11 @@ export async function fittingEnsembles(config: GatewayConfig, data: LabeledData)
     for (const [name, ens] of config.ensembles) {
       let known: readonly TensorSpec[] | null = null
       for (const model of [...ens.models].sort(embeddedFirst)) {
-        known = await inputsOf(model)
-        if (known !== null) break
+        const read = await inputsOf(model)
+        if (read === null) continue
+        known = read
+        // Any width fits a dynamic one: a sibling with a fixed width (the one the run may feed first) decides.
+        if (!anyWidth(read)) break
       }
       if (known === null || fits(name, known, data)) chosen.push(name)
     }

@@ -11,6 +11,7 @@ import { readLabeledCsv } from '../../src/eval/data.ts'
 import type { EvalReport } from '../../src/eval/report.ts'
 import { freePort, root } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
+import '../starter/scripted.ts'
 
 const model = (file: string): string => join(root, 'models', file)
 const cancerCsv = join(root, 'examples', 'cancer_holdout.csv')
@@ -76,6 +77,15 @@ describe('specserve eval without --ensembles: the ensembles the data set fits', 
     const run = await specserveEval(['-c', config, '--data', cancerCsv, '--label', 'target', '--out', out])
     expect(run.stderr).toBe('')
     expect(run.code).toBe(0)
+    expect(reportOf(out).ensembles.map((e) => e.ensemble)).toEqual(['cancer'])
+  })
+
+  it('an ensemble whose first member takes any width is judged by a sibling with a fixed one: 13 columns keep it off 30-column data', async () => {
+    const input = (width: number): string => `input: { name: input, datatype: FP32, shape: [-1, ${width}] }`
+    const config = twoDataSets('[any-width, thirteen]', `  any-width: { kind: scripted, ${input(-1)} }\n  thirteen: { kind: scripted, ${input(13)} }\n`)
+    const out = tempDir('specserve-eval-out-')
+    const run = await specserveEval(['-c', config, '--data', cancerCsv, '--label', 'target', '--out', out])
+    expect(run.stderr).toBe('')
     expect(reportOf(out).ensembles.map((e) => e.ensemble)).toEqual(['cancer'])
   })
 
