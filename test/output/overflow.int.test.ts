@@ -30,7 +30,26 @@ afterAll(async () => {
 /** A record as the sink reads it: its key and its encoded value. */
 const record = paddedRecord
 
-/** Lets the timers already due run (the sink's own zero-delay flush among them). */
+/** A full batch of `first` sent (its send hangs on the silent broker), then `next` written behind it: the buffer overflows to the spool. */
+async function overflowBehind(sink: KafkaSink, first: Parameters<KafkaSink['write']>[0][], next: Parameters<KafkaSink['write']>[0][]): Promise<void> {
+  for (const r of first) sink.write(r)
+  await timersRun() // the full batch is taken and sent: its send hangs
+  for (const r of next) sink.write(r)
+  await timersRun() // the buffer is full while a send is pending: it overflows to the spool
+}
+
+/** The keys the topic's spool file holds, in order. */
+function spooledKeys(topic: string, maxBytes: number): (string | null)[] {
+  const spool = new Spool(join(dir, `${topic}.spool`), maxBytes)
+  spool.open()
+  try {
+    return spool.read(100).entries.map((e) => e.key)
+  } finally {
+    spool.close()
+  }
+}
+
+const records = (prefix: string, n: number, pad: number) => Array.from({ length: n }, (_, i) => record(`${prefix}-${i}`, pad))
 
 it('drops a batch on the wire the full spool could not take once, when its send fails, and keeps the newer records in order', { timeout: 30_000 }, async () => {
   const settings = kafkaSettings(
@@ -53,10 +72,7 @@ it('drops a batch on the wire the full spool could not take once, when its send 
   const sink = new KafkaSink(settings, silentLogger)
   sink.start()
   try {
-    for (let i = 0; i < 10; i++) sink.write(record(`big-${i}`, 1000))
-    await timersRun() // the full batch is taken and sent: its send hangs
-    for (let i = 0; i < 15; i++) sink.write(record(`small-${i}`, 10))
-    await timersRun() // the buffer is full while a send is pending: it overflows to the spool
+    await overflowBehind(sink, records('big', 10, 1000), records('small', 15, 10))
     expect(sink.status()).toMatchObject({ spooled_records: 15, dropped: 0 })
     await vi.waitFor(() => expect(sink.status().state).toBe('spooling'), { timeout: 20_000, interval: 20 })
     expect(sink.status()).toMatchObject({ spooled_records: 15, dropped: 10, published: 0 })
@@ -64,13 +80,7 @@ it('drops a batch on the wire the full spool could not take once, when its send 
     await sink.close(0)
   }
   // What the spool holds, in order: the newer records, and nothing of the batch dropped after them.
-  const spool = new Spool(join(dir, 'overflow.spool'), settings.spoolMaxBytes)
-  spool.open()
-  try {
-    expect(spool.read(100).entries.map((e) => e.key)).toEqual(Array.from({ length: 15 }, (_, i) => `small-${i}`))
-  } finally {
-    spool.close()
-  }
+  expect(spooledKeys('overflow', settings.spoolMaxBytes)).toEqual(Array.from({ length: 15 }, (_, i) => `small-${i}`))
 })
 
 it('drops a record that cannot be encoded when the buffer overflows to the spool, and spools the records around it', { timeout: 30_000 }, async () => {
@@ -79,10 +89,7 @@ it('drops a record that cannot be encoded when the buffer overflows to the spool
   sink.start()
   const unencodable = { key: 'bad', encode: () => { throw new RangeError('Invalid string length') } } as unknown as Parameters<KafkaSink['write']>[0]
   try {
-    for (let i = 0; i < 10; i++) sink.write(record(`first-${i}`, 10))
-    await timersRun() // the full batch is taken and sent: its send hangs
-    for (let i = 0; i < 15; i++) sink.write(i === 7 ? unencodable : record(`next-${i}`, 10))
-    await timersRun() // the buffer is full while a send is pending: it overflows to the spool
+    await overflowBehind(sink, records('first', 10, 10), records('next', 15, 10).map((r, i) => (i === 7 ? unencodable : r)))
     expect(sink.status()).toMatchObject({ spooled_records: 24, dropped: 1, buffered: 0 })
   } finally {
     await sink.close(0)
@@ -100,19 +107,10 @@ it('of an overflow the spool can take only part of, spools the oldest records th
   const sink = new KafkaSink(settings, silentLogger)
   sink.start()
   try {
-    for (let i = 0; i < 10; i++) sink.write(record(`first-${i}`, 10))
-    await timersRun() // the full batch is taken and sent: its send hangs
-    for (let i = 0; i < 15; i++) sink.write(record(`next-${i}`, 10))
-    await timersRun() // the buffer overflows: the batch on the wire, then 5 of the 15 fit in the spool
+    await overflowBehind(sink, records('first', 10, 10), records('next', 15, 10)) // the batch on the wire, then 5 of the 15 fit
     expect(sink.status()).toMatchObject({ spooled_records: 15, dropped: 10, buffered: 0 })
   } finally {
     await sink.close(0)
   }
-  const spool = new Spool(join(dir, 'partly.spool'), settings.spoolMaxBytes)
-  spool.open()
-  try {
-    expect(spool.read(100).entries.map((e) => e.key)).toEqual(fits)
-  } finally {
-    spool.close()
-  }
+  expect(spooledKeys('partly', settings.spoolMaxBytes)).toEqual(fits)
 })
