@@ -109,6 +109,14 @@ export function classCount(tensor: Tensor): number {
   return tensor.shape.length === 0 ? 1 : (tensor.shape[tensor.shape.length - 1] ?? 1)
 }
 
+/** Whether every element of a numeric tensor is finite (strings and 64-bit integers always are): a NaN or ±∞ answer is a broken one. */
+export function allFinite(tensor: Tensor): boolean {
+  const { data } = tensor
+  if (Array.isArray(data) || data instanceof BigInt64Array || data instanceof BigUint64Array) return true
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false
+  return true
+}
+
 /** Index of the largest value in row `row` (first one wins a tie, like numpy's argmax). */
 export function argmaxAt(tensor: Tensor, row: number, classes: number): number {
   const base = row * classes

@@ -4,7 +4,7 @@
 import { numberAt } from '../tensor/index.ts'
 import type { Tensor } from '../tensor/index.ts'
 import type { Decision, Outcome } from '../types.ts'
-import { ALL_FAILED, DEADLINE } from './outputs.ts'
+import { ALL_FAILED, allFinite, DEADLINE } from './outputs.ts'
 import type { Collector } from './types.ts'
 import type { VotePlan } from './vote-plan.ts'
 
@@ -28,7 +28,8 @@ export class RegressionCollector implements Collector {
     this.seen[i] = 1
     this.arrived++
     const value = outcome.status === 'ok' ? outcome.outputs[this.plan.source.name] : undefined
-    if (value === undefined || value.datatype === 'BYTES') {
+    // A NaN sorts last and would shift the median onto another model's value; ±∞ swamps a mean: such an answer does not count.
+    if (value === undefined || value.datatype === 'BYTES' || !allFinite(value)) {
       if (++this.failed === this.plan.n) return this.finish(ALL_FAILED)
     } else {
       this.values[i] = value

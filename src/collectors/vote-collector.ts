@@ -4,7 +4,7 @@
 // by model order. With every weight 1 this is plain vote counting.
 import { elementCount, type Tensor } from '../tensor/index.ts'
 import type { Decision, Outcome, Votes } from '../types.ts'
-import { ALL_FAILED_VOTED, DEADLINE_VOTED, answerRows, argmaxAt, classCount } from './outputs.ts'
+import { ALL_FAILED_VOTED, DEADLINE_VOTED, allFinite, answerRows, argmaxAt, classCount } from './outputs.ts'
 import { spliceRows } from './row-splice.ts'
 import type { Collector } from './types.ts'
 import { meetsQuorum, Tally, unseenWeight } from './vote-plan.ts'
@@ -64,10 +64,12 @@ export class VoteCollector extends Tally implements Collector {
 
   /**
    * Counts member `index`'s vote on every row; false when it answers another number of rows
-   * than the request has (when known), or than the first voter.
+   * than the request has (when known), or than the first voter, or a value that is not finite.
    */
   private cast(tensor: Tensor, index: number): boolean {
     if (this.expectedRows !== 0 && answerRows(tensor) !== this.expectedRows) return false
+    // NaN reads as class 0 in an argmax (and as a label of its own): a broken answer does not vote, as in a soft vote.
+    if (!allFinite(tensor)) return false
     const argmax = this.plan.source.kind === 'argmax'
     const classes = argmax ? classCount(tensor) : 1
     const rows = argmax ? argmaxRows(tensor, classes) : tensor.data.length

@@ -141,6 +141,12 @@ describe('majority-vote: classification', () => {
     expect(decision).toEqual({ kind: 'fail', code: 'ALL_MODELS_FAILED', reason: 'all-failed', votes: {} })
   })
 
+  it('a model answering NaN probabilities does not vote (it read as class 0), nor decides with another', () => {
+    const { decision, at } = run(collector(3, {}, [probSpec]), [ok(0, probs(NaN, NaN, NaN)), ok(1, probs(NaN, 0.1, 0.2)), ok(2, probs(0.1, 0.2, 0.7))])
+    expect(at).toBe(2)
+    expect(decision).toMatchObject({ kind: 'answer', chosen: 2, votes: { 2: 1 } })
+  })
+
   it('an ok model missing the voted output does not vote', () => {
     const { decision, at } = run(collector(3), [ok(0, values(1)), vote(1, 4), vote(2, 4)])
     expect(at).toBe(2)
@@ -180,6 +186,15 @@ describe('majority-vote: regression', () => {
     const { decision, at } = run(reg(3), [ok(1, values(4)), err(0), 'deadline'])
     expect(at).toBe(2)
     expect(decision).toMatchObject({ chosen: 1, reason: 'median' })
+  })
+
+  it('a value that is not finite does not count: the median or mean is over the others', () => {
+    const median = run(reg(3), [ok(0, values(1)), ok(1, values(NaN)), ok(2, values(3))])
+    expect(median.decision).toMatchObject({ chosen: null, reason: 'median' })
+    expect(median.decision).toHaveProperty('outputs.value.data', Float32Array.of(2))
+    const mean = run(reg(3, { regression: 'mean' }), [ok(0, values(1)), ok(1, values(Infinity)), ok(2, values(3))])
+    expect(mean.decision).toHaveProperty('outputs.value.data', Float32Array.of(2))
+    expect(run(reg(2), [ok(0, values(NaN)), ok(1, values(-Infinity))]).decision).toMatchObject({ code: 'ALL_MODELS_FAILED' })
   })
 
   it('all fail / nothing by the deadline', () => {
