@@ -3,7 +3,7 @@
 // row. A member can add at most its weight to any one class, so the vote stops as soon as
 // every row's leader is ahead of its runner-up by more than the weight still to come: the
 // answer is then exactly the one all members would give. Ties break by model order.
-import { elementCount, numberAt, type Tensor, type TensorData, type TensorMap } from '../tensor/index.ts'
+import { DATATYPES, elementCount, numberAt, type Tensor, type TensorData, type TensorMap } from '../tensor/index.ts'
 import type { Decision, Outcome, Votes } from '../types.ts'
 import { ALL_FAILED_VOTED, DEADLINE_VOTED, answerRows, argmaxAt, classCount } from './outputs.ts'
 import type { Collector } from './types.ts'
@@ -112,14 +112,26 @@ export class SoftVoteCollector extends Tally implements Collector {
     const mass = this.mass!
     const winners = new Int32Array(rows)
     for (let r = 0; r < rows; r++) winners[r] = this.leader(r)
-    const averaged = new Float32Array(rows * classes)
+    // In the voters' own form (a float datatype, a shape such as [rows, 1, classes]), as the ensemble declares it.
+    const like = this.voterTensor()
+    const datatype = DATATYPES[like.datatype].kind === 'float' ? like.datatype : 'FP32'
+    const averaged = new (DATATYPES[datatype].array as Float32ArrayConstructor)(rows * classes)
     for (let e = 0; e < averaged.length; e++) averaged[e] = mass[e]! / this.votedWeight
-    const probabilities: Tensor = { datatype: 'FP32', shape: [rows, classes], data: averaged }
+    const probabilities: Tensor = { datatype, shape: like.shape, data: averaged }
     const chosen = this.agreeing(winners)
     const name = this.plan.source.name
     const outputs: TensorMap =
       chosen >= 0 ? { ...this.outputs[chosen], [name]: probabilities } : this.withLabel({ [name]: probabilities }, winners)
     return this.finish({ kind: 'answer', chosen: chosen >= 0 ? chosen : null, reason: 'soft', outputs, votes: this.votes() })
+  }
+
+  /** A voter's probabilities (all voters' have one shape: add() refuses another). */
+  private voterTensor(): Tensor {
+    for (let i = 0; i < this.plan.n; i++) {
+      const t = this.outputs[i]?.[this.plan.source.name]
+      if (t !== undefined) return t
+    }
+    throw new Error('a soft vote answered without a voter')
   }
 
   /** The lowest-index voter whose own argmax is the winner on every row (its answer is the ensemble's), or -1. */

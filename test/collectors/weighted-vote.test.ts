@@ -84,6 +84,17 @@ describe('majority-vote: mode soft', () => {
     expect(labelOf(run(collector(3, {}), steps).decision)).toBe(1)
   })
 
+  it('answers the probabilities in the voters\' own datatype and shape (FP64 [rows, 1, classes]), as the ensemble declares them', () => {
+    const fp64 = (...row: number[]): TensorMap => ({ probabilities: { datatype: 'FP64', shape: [1, 1, row.length], data: Float64Array.from(row) } })
+    const spec: TensorSpec = { name: 'probabilities', datatype: 'FP64', shape: [-1, 1, 2] }
+    const { decision } = run(collector(2, { mode: 'soft' }, [spec]), [ok(0, fp64(0.9, 0.1)), ok(1, fp64(0.3, 0.7))])
+    expect(decision).toMatchObject({ kind: 'answer', reason: 'soft' })
+    const answer = decision?.kind === 'answer' ? decision.outputs!['probabilities']! : undefined
+    expect(answer).toMatchObject({ datatype: 'FP64', shape: [1, 1, 2] })
+    expect(answer?.data).toBeInstanceOf(Float64Array)
+    expect(Array.from(answer!.data as Float64Array)).toEqual([expect.closeTo(0.6, 12), expect.closeTo(0.4, 12)])
+  })
+
   it('stops once the weight still to come cannot change the winner', () => {
     expect(run(soft(3), [ok(2, member(1, 0)), ok(0, member(0.9, 0.1)), ok(1, member(0, 1))]).at).toBe(1)
     // 1.2 against 0.8: one more member could still move 1.0 to class 1, so it waits.
