@@ -1,5 +1,6 @@
 // The composition root: config → executors → ensembles → starter. Frontends (REST, gRPC,
 // Kafka) hold a Gateway and translate wire formats; they hold no strategy logic.
+import { atMost } from './at-most.ts'
 import { randomUUID } from 'node:crypto'
 import type { GatewayConfig } from './config/load.ts'
 import { ConfigError, type ConfigIssue } from './config/yaml.ts'
@@ -270,14 +271,7 @@ export class Gateway {
         resolve()
       }
     })
-    const all = Promise.all([serving, this.retirement.idle()])
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, graceMs)
-      void all.then(() => {
-        clearTimeout(timer)
-        resolve()
-      })
-    })
+    return atMost(Promise.all([serving, this.retirement.idle()]), graceMs)
   }
 
   async close(): Promise<void> {

@@ -52,32 +52,26 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
   })
 
   let held = 0
-  /** Each held upload's slot: freed once its answer is done (or its connection gone) and its handler, if it ran, has ended. */
-  const slots = new WeakMap<FastifyRequest, { handling: boolean; closed: boolean; freed: boolean }>()
+  /**
+   * Each held upload's holders: its connection until the answer is done (or the client gone),
+   * and its handler while it runs (it holds the body). The slot is free when neither does.
+   */
+  const slots = new WeakMap<FastifyRequest, () => () => void>()
   const hold = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (held >= MAX_UPLOADS_HELD) throw new GatewayError('OVERLOADED', `${held} model uploads are being read, stored or judged, the most held at once: retry once one is answered`)
     held++
-    const slot = { handling: false, closed: false, freed: false }
-    slots.set(request, slot)
-    // A client gone while its upload is judged: the handler still holds the body until it ends.
-    reply.raw.once('close', () => {
-      slot.closed = true
-      if (!slot.handling) free(slot)
-    })
-  }
-  const free = (slot: { freed: boolean }): void => {
-    if (slot.freed) return
-    slot.freed = true
-    held--
-  }
-  const handling = (request: FastifyRequest): (() => void) => {
-    const slot = slots.get(request)!
-    slot.handling = true
-    return () => {
-      slot.handling = false
-      if (slot.closed) free(slot)
+    let holders = 1
+    const release = (): void => {
+      if (--holders === 0) held--
     }
+    slots.set(request, () => {
+      holders++
+      return release
+    })
+    reply.raw.once('close', release)
   }
+  /** The handler takes hold of its upload's slot; the function returned lets go. */
+  const handling = (request: FastifyRequest): (() => void) => slots.get(request)!()
 
   // The upload takes raw ONNX bytes, up to repository.max_model_bytes (413 over it).
   void app.register(async (scope) => {

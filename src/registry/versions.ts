@@ -47,20 +47,17 @@ export class ModelVersions {
     this.created = { directory: this.directory.open(), seed: false }
     this.importSeed(seedBytes)
     this.readAll()
-    // A canary cut short by a stop starts over: its evidence was in memory.
-    for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
     // A crash between two meta writes of a swap can leave two "serving": the later one served last.
     for (const stale of lastServed(this.list()).slice(1)) this.update(stale.version, { state: 'ready' })
-    this.serving = servingChoice(this.list(), (v) => this.allowed(v), (v) => this.directory.hasModel(v))
+    this.chooseServing()
   }
 
   /**
    * A record a reload dropped, taken back by one adding the model again. What is stored is
    * known already, and uploads being stored go on (open() would remove their directories as a
    * crash's leftovers); a directory copied in meanwhile is an arrival, scanned once the reload is
-   * swapped in. What a start redoes: the directory is created if it was removed meanwhile (and
-   * the versions gone with it forgotten, but those being stored; the seed imported into it if
-   * none is left), a canary cut short starts over, and the version to serve is chosen again.
+   * swapped in. A directory removed meanwhile is created again, the versions gone with it
+   * forgotten (not those being stored) and the seed imported if none is left; then as a start.
    */
   reopen(seedBytes: () => Buffer | undefined): void {
     this.created = { directory: this.directory.create(), seed: false }
@@ -70,6 +67,11 @@ export class ModelVersions {
       this.readAll()
     }
     this.canary = undefined
+    this.chooseServing()
+  }
+
+  /** As a start does: a canary cut short starts over (its evidence was in memory), and the version to serve is chosen. */
+  private chooseServing(): void {
     for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
     this.serving = servingChoice(this.list(), (v) => this.allowed(v), (v) => this.directory.hasModel(v))
   }

@@ -189,22 +189,17 @@ export class Guard {
   }
 
   private remember(credential: string, principal: Principal, until: number): void {
-    // A credential cached already takes its own place again: it pushes no other caller out.
-    if (!this.cache.delete(credential)) evictOldest(this.cache)
-    this.cache.set(credential, { principal, until })
+    setNewest(this.cache, credential, { principal, until })
   }
 
   /** The caller's bucket in `buckets`: its own, or a new one for a new caller or a changed rate. */
   private bucketFor(id: string, rate: RateSettings | null, now: number, buckets: Map<string, TokenBucket>): TokenBucket | null {
     if (rate === null) return null
     const known = buckets.get(id)
-    if (buckets === this.buckets.jwt) {
-      // The least recently verified goes first: a caller verified again is the newest.
-      if (known !== undefined) buckets.delete(id)
-      else evictOldest(buckets)
-    }
     const bucket = known !== undefined && known.rate.rps === rate.rps && known.rate.burst === rate.burst ? known : new TokenBucket(rate, now)
-    buckets.set(id, bucket)
+    // JWT callers' are bounded, the least recently verified going first; configured callers' never are.
+    if (buckets === this.buckets.jwt) setNewest(buckets, id, bucket)
+    else buckets.set(id, bucket)
     return bucket
   }
 }
@@ -228,9 +223,15 @@ function canonical(authorization: string): string | null {
   return CANONICAL_SCHEME + authorization.slice(start, end)
 }
 
-function evictOldest(map: Map<string, unknown>): void {
-  if (map.size < MAX_CACHED) return
-  const oldest = map.keys().next()
-  if (!oldest.done) map.delete(oldest.value)
+/**
+ * Sets `key` as the newest entry of a map bounded at MAX_CACHED: one already there takes its own
+ * place again (it pushes no one out); a new one pushes the oldest out when the map is full.
+ */
+function setNewest<V>(map: Map<string, V>, key: string, value: V): void {
+  if (!map.delete(key) && map.size >= MAX_CACHED) {
+    const oldest = map.keys().next()
+    if (!oldest.done) map.delete(oldest.value)
+  }
+  map.set(key, value)
 }
 

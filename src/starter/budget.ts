@@ -16,7 +16,7 @@ export function effectiveBudget(req: PredictRequest, cap: { readonly default: nu
     if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0) {
       throw new GatewayError('BAD_BUDGET', `budget_ms must be a positive number of milliseconds, got ${JSON.stringify(b)}`)
     }
-    if (b > cap.max) throw new GatewayError('BAD_BUDGET', `budget_ms ${b} is over this ensemble's cap of ${cap.max} ms`)
+    if (b > cap.max) throw overCap('budget_ms', b, cap.max)
     budget = b
   }
   if (req.transportBudgetMs !== undefined) {
@@ -31,3 +31,6 @@ export function effectiveBudget(req: PredictRequest, cap: { readonly default: nu
 }
 
 const pastDeadline = (): GatewayError => new GatewayError('DEADLINE_EXCEEDED', 'the deadline had passed before the request arrived')
+
+/** A budget given over the ensemble's `budget_ms.max` (`field`: where it was given): the caller's mistake. */
+export const overCap = (field: string, ms: number, maxMs: number): GatewayError => new GatewayError('BAD_BUDGET', `${field} ${ms} is over this ensemble's cap of ${maxMs} ms`)

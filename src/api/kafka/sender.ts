@@ -123,8 +123,7 @@ export class AnswerSender {
           this.log.warn({ topic: out.topic, attempts: attempt + 1, error: errorMessage(err) }, 'stream result not acknowledged yet; retrying (its partition waits)')
         }
         // Retried through shutdown's grace too: given up at once, a message answered a moment
-        // later would be scored and published again after the restart.
-        if (this.windDown.aborted) return CLOSING
+        // later would be scored and published again after the restart. (delay() ends at once once wound down.)
         await delay(Math.min(this.settings.retryBackoffMs, 100 * 2 ** attempt), this.windDown)
         if (this.windDown.aborted) return CLOSING
       }

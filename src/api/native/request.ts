@@ -1,6 +1,7 @@
 // The native predict request, whatever carries it (a REST body, a Kafka stream message):
 // `{ "inputs": { "<input>": <nested array> | {shape, datatype, data} }, "budget_ms"?: n, "id"?: s }`.
 // gRPC's specserve.v1 messages reach the same PredictRequest through their own codec.
+import { overCap } from '../../starter/budget.ts'
 import { isUtf8 } from 'node:buffer'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
@@ -126,4 +127,3 @@ export function parseBudget(body: unknown, header: string | string[] | undefined
   return Math.min(budget, value)
 }
 
-const overCap = (field: string, ms: number, maxMs: number): GatewayError => new GatewayError('BAD_BUDGET', `${field} ${ms} is over this ensemble's cap of ${maxMs} ms`)

@@ -4,6 +4,7 @@
 // calls safe inside a latency budget (./resilience/): circuit breaker ∘ budget-aware
 // retries ∘ hedging ∘ per-attempt timeout ∘ the protocol call, which gets the remaining
 // budget and is aborted when the request is decided.
+import { delay } from '../../at-most.ts'
 import { ModelErrorCode } from '../../errors.ts'
 import type { NamedTensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
@@ -151,7 +152,7 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
     } catch (err) {
       if (err instanceof UpstreamError && err.code === ModelErrorCode.UPSTREAM_UNAVAILABLE && !signal.aborted && deadline - performance.now() <= CLOCK_SLACK_MS) {
         // The gRPC deadline fired just before the caller's timer: let that timer decide.
-        await abortOf(signal, 50)
+        await delay(50, signal)
         if (signal.aborted) throw signal.reason
       }
       throw err
@@ -194,17 +195,4 @@ function bindings(which: 'inputs' | 'outputs', decls: readonly TensorDecl[] | un
   throw new Error(
     failure ? `cannot read ${which} from the upstream (${failure}); declare them in YAML` : `the upstream gives no ${which} for this model; declare them in YAML`,
   )
-}
-
-/** Resolves when `signal` aborts, or after `maxMs` if nothing aborts it. */
-function abortOf(signal: AbortSignal, maxMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, maxMs)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
