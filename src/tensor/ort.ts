@@ -6,7 +6,20 @@ import { DATATYPES, fromOrtType } from './datatypes.ts'
 import { elementCount, type Tensor, type TensorMap, type TensorSpec } from './tensor.ts'
 
 export function toOrtTensor(tensor: Tensor): ort.Tensor {
-  return new ort.Tensor(DATATYPES[tensor.datatype].ort, tensor.data as ort.Tensor.DataType, tensor.shape as number[])
+  const t = new ort.Tensor(DATATYPES[tensor.datatype].ort, tensor.data as ort.Tensor.DataType, tensor.shape as number[])
+  // ort.Tensor turns FP16 bits back into a Float16Array, which the binding reads as 0 bytes: it is given the bits.
+  if (tensor.datatype === 'FP16') Object.defineProperty(t, 'data', { value: fp16Bits(tensor.data) })
+  return t
+}
+
+/**
+ * FP16 data as the binding reads it: onnxruntime-node 1.30 takes a Float16Array's byte
+ * length as 0 (its first run fails "not enough space"), and a Uint16Array of the same bits
+ * as they are. A view, not a copy.
+ */
+function fp16Bits(data: Tensor['data']): Tensor['data'] {
+  const d = data as Float16Array
+  return new Uint16Array(d.buffer, d.byteOffset, d.length)
 }
 
 /** A session's output as a Tensor; its data is the session's own buffer (transferable). */
@@ -38,7 +51,7 @@ export function toNativeFeeds(inputs: TensorMap): Record<string, NativeFeed> {
   const feeds: Record<string, NativeFeed> = {}
   for (const name in inputs) {
     const t = inputs[name] as Tensor
-    feeds[name] = { location: 'cpu', type: DATATYPES[t.datatype].ort, dims: t.shape, data: t.data }
+    feeds[name] = { location: 'cpu', type: DATATYPES[t.datatype].ort, dims: t.shape, data: t.datatype === 'FP16' ? fp16Bits(t.data) : t.data }
   }
   return feeds
 }
