@@ -29,6 +29,13 @@ export interface Failure {
 /** Most dimensions a tensor may have (numpy's limit): deeper nesting is refused, not recursed into. */
 export const MAX_RANK = 64
 
+/**
+ * Most cells an empty tensor may have before its first 0 dimension: [1, 1e9, 0] holds no
+ * elements, so no element count bounds it, but its JSON form is a billion `[]`, built in
+ * memory (a few bytes from an upstream would take the process down).
+ */
+export const MAX_EMPTY_CELLS = 1 << 20
+
 /** Throws `failure`'s error as `<role> "<name>": <message>`. */
 export function fail(failure: Failure, name: string, message: string): never {
   throw failure.error(`${failure.role} ${quote(name)}: ${message}`)
@@ -78,7 +85,18 @@ export function readShape(shape: readonly unknown[], failure: Failure, name: str
     if (!Number.isSafeInteger(d) || d < 0) fail(failure, name, `shape must be non-negative integers, got ${formatShape(shape)}`)
     dims[i] = d
   }
+  if (emptyCells(dims) > MAX_EMPTY_CELLS) fail(failure, name, `shape ${formatShape(shape)} holds no elements in more than ${MAX_EMPTY_CELLS} cells`)
   return dims
+}
+
+/** The product of the dimensions before the first 0 (0 when there is none: the tensor is not empty). */
+function emptyCells(dims: readonly number[]): number {
+  let cells = 1
+  for (let i = 0; i < dims.length; i++) {
+    if (dims[i] === 0) return cells
+    cells *= dims[i] as number
+  }
+  return 0
 }
 
 /** Does `shape` fit `declared` (same rank, equal where declared is not -1)? */
