@@ -26,7 +26,10 @@ function fp16Bits(data: Tensor['data']): Tensor['data'] {
 export function fromOrtTensor(name: string, t: ort.Tensor): Tensor {
   const datatype = fromOrtType(t.type)
   if (!datatype) throw new Error(`output "${name}" has unsupported type ${t.type}`)
-  return { datatype, shape: t.dims.slice(), data: t.data as Tensor['data'] }
+  const data = t.data as Tensor['data']
+  // FP16 bits (ours, or a binding without Float16Array) are read as the numbers they encode.
+  if (datatype === 'FP16' && data instanceof Uint16Array) return { datatype, shape: t.dims.slice(), data: new Float16Array(data.buffer, data.byteOffset, data.length) }
+  return { datatype, shape: t.dims.slice(), data }
 }
 
 export function toOrtFeeds(inputs: TensorMap): Record<string, ort.Tensor> {
