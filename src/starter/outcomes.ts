@@ -16,10 +16,17 @@ export const NOT_STARTED = -1
 const notReached = (message: string): ErrorInfo => Object.freeze({ code: ModelErrorCode.NOT_NEEDED, message })
 
 /** The error of a member held back by a start delay (`fallback_after_ms`) when its run ended, by how it ended. */
-export const NOT_REACHED = Object.freeze({
+const NOT_REACHED = Object.freeze({
   decided: notReached('not started: the request was decided before its start delay (fallback_after_ms) ran out'),
   deadline: notReached('not started: the deadline came before its start delay (fallback_after_ms) ran out'),
   cancelled: notReached('not started: the request was cancelled before its start delay (fallback_after_ms) ran out'),
+})
+
+/** The error of a member with no start delay that was never started: the request ended as it started. */
+const NOT_LAUNCHED = Object.freeze({
+  decided: notReached('not started: the request was decided before it was started'),
+  deadline: notReached('not started: the deadline came before it was started'),
+  cancelled: notReached('not started: the request was cancelled before it was started'),
 })
 
 /** The error of a member adaptive selection held back when its run ended, by how it ended. */
@@ -125,7 +132,7 @@ export function annotateMembers(
     } else {
       commonCause = null
       if (began === NOT_STARTED) {
-        const why = i >= heldBackFrom ? HELD_BACK : NOT_REACHED
+        const why = i >= heldBackFrom ? HELD_BACK : (ens.strategy.startDelaysMs?.[i] ?? 0) > 0 ? NOT_REACHED : NOT_LAUNCHED
         const error = cancelled ? why.cancelled : atDeadline ? why.deadline : why.decided
         a = { name: meta.name, version: served, status: 'skipped', latency_ms: 0, used: false, error }
       } else {

@@ -110,7 +110,8 @@ export class Run implements InferContext {
     for (let i = 0; i < first; i++) {
       const delay = delays?.[i] ?? 0
       if (delay <= 0) this.launch(i)
-      else (this.delayTimers ??= []).push(setTimeout(() => this.launch(i), delay))
+      // A member before it skipped (selection) or failed at once: the held-back ones started then.
+      else if (this.startedAt[i] === NOT_STARTED && !this.settled) (this.delayTimers ??= []).push(setTimeout(() => this.launch(i), delay))
     }
     if (this.adaptive && !this.settled && !this.adaptive.resolved) this.armLate(this.adaptive)
   }
@@ -222,7 +223,8 @@ export class Run implements InferContext {
     this.outcomes[outcome.index] = outcome
     this.trace?.settled(outcome, false)
     // A failure starts any model held back by a start delay (fallback_after_ms) at once: fall through now.
-    if (outcome.status !== 'ok' && this.delayTimers) for (let i = 0; i < this.startedAt.length; i++) this.launch(i)
+    // Also while start() is still in its loop (a member skipped or failed synchronously), before any delay timer exists.
+    if (outcome.status !== 'ok' && this.ens.strategy.startDelaysMs) for (let i = 0; i < this.startedAt.length; i++) this.launch(i)
     const decision = this.collector.onOutcome(outcome)
     if (decision) return this.finish(decision, false)
     const verdict = this.adaptive?.onOutcome(outcome, this.ens.selection!)

@@ -143,6 +143,14 @@ describe('starter: request lifecycle', () => {
     expect(g.admission.count).toBe(0)
   })
 
+  it('says a member with no start delay was not started because the request was cancelled before it began', async () => {
+    const g = await serve('  a: { kind: scripted, delay_ms: 1 }\n  b: { kind: scripted, delay_ms: 1 }', '    strategy: deadline-fallback\n    models: [a, b]\n    budget_ms: { default: 500, max: 1000 }')
+    const r = await g.predict({ id: 'r12', ensemble: 'e', inputs: x, signal: AbortSignal.abort() })
+    expect(r.error?.code).toBe('CANCELLED')
+    for (const m of r.models) expect(m.error).toEqual({ code: 'NOT_NEEDED', message: 'not started: the request was cancelled before it was started' })
+    expect(signals.get('a')).toBeUndefined()
+  })
+
   it('hands every finished predict to the onResult hook once', async () => {
     const g = await serve('  a: { kind: scripted }', '    strategy: deadline-fallback\n    models: [a]')
     const seen: string[] = []

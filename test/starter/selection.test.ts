@@ -33,6 +33,15 @@ describe('select: latency-aware', () => {
     expect(g.ensemble('e').requestStats.membersStarted).toBe(16 * 2 + 1)
   })
 
+  it('starts a fallback held back by fallback_after_ms at once when the member before it is skipped', async () => {
+    // The skip happens as the request starts, before the fallback's delay timer exists.
+    const g = await serve(models, '    strategy: { name: deadline-fallback, fallback_after_ms: 30 }\n    select: latency-aware\n    models: [remote, local]\n    budget_ms: { default: 50, max: 1000 }')
+    for (let i = 0; i < 16; i++) await predictAfter(g, 50)
+    const r = await predictAfter(g, 2, 'r', 25)
+    expect(statuses(r)).toEqual(['remote:skipped(WOULD_MISS_DEADLINE)', 'local:ok*'])
+    expect(r.elapsed_ms).toBe(2)
+  })
+
   it('skips a member cut at every deadline when its deadline falls between the timers\' milliseconds', async () => {
     // Real requests start at any fraction of a millisecond, and timers fire on whole ones: the
     // deadline is decided up to 1 ms early (here 0.4 ms, with a 50.4 ms budget). A cut run still
