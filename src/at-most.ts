@@ -32,3 +32,29 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done)
   })
 }
+
+/**
+ * `work`, or `signal`'s reason as a rejection once it aborts, whichever comes first: the
+ * caller stops waiting for work that cannot be stopped (a native run, an executor that
+ * ignores its signal). What `work` does later is handled, never an unhandled rejection.
+ */
+export function orAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(noop)
+    return Promise.reject(signal.reason as Error)
+  }
+  return new Promise<T>((resolve, reject) => {
+    const stop = (): void => reject(signal.reason as Error)
+    signal.addEventListener('abort', stop, { once: true })
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', stop)
+        resolve(value)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', stop)
+        reject(err as Error)
+      },
+    )
+  })
+}

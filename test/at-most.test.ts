@@ -1,7 +1,7 @@
 // atMost: shutdown steps that may hang (a registry close, a telemetry flush to an endpoint
 // that is down) are waited for up to a bound, never longer, and never past their end.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { atMost } from '../src/at-most.ts'
+import { atMost, orAbort } from '../src/at-most.ts'
 
 beforeEach(() => {
   vi.useFakeTimers()
@@ -49,5 +49,26 @@ describe('atMost', () => {
     const done = tracked(atMost(new Promise(() => undefined), 0))
     await vi.advanceTimersByTimeAsync(0)
     expect(done()).toBe(true)
+  })
+})
+
+describe('orAbort', () => {
+  it('rejects with the signal\'s reason when it aborts first; the work\'s later rejection is handled', async () => {
+    const controller = new AbortController()
+    let fail!: (err: Error) => void
+    const work = new Promise<number>((_, reject) => (fail = reject))
+    const waited = orAbort(work, controller.signal)
+    controller.abort(new Error('over its limit'))
+    await expect(waited).rejects.toThrow('over its limit')
+    fail(new Error('the run failed later'))
+    await Promise.resolve()
+  })
+
+  it('settles as the work does before an abort, and rejects at once for a signal aborted already', async () => {
+    const controller = new AbortController()
+    await expect(orAbort(Promise.resolve(7), controller.signal)).resolves.toBe(7)
+    await expect(orAbort(Promise.reject(new Error('bad')), controller.signal)).rejects.toThrow('bad')
+    controller.abort(new Error('gone'))
+    await expect(orAbort(new Promise<number>(() => undefined), controller.signal)).rejects.toThrow('gone')
   })
 })

@@ -4,6 +4,7 @@
 // delay the answer, and take no time from the real members. Their answers, and whether each
 // agrees with the answer given, join the predict's serving record; agreement per shadow model
 // is kept for metrics.
+import { orAbort } from '../at-most.ts'
 import { labelKey, meanOf, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import type { ModelConfig } from '../config/load.ts'
 import { versionOf, type Executor, type InferContext } from '../executors/types.ts'
@@ -78,10 +79,21 @@ export class ShadowRunner {
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error(`shadow over its ${this.timeLimitMs} ms limit`)), this.timeLimitMs)
     // Behind live traffic on the main thread's lane: a shadow is never needed by a decision.
-    const ctx: InferContext = { signal: controller.signal, over: false, member: 1, spareable: true, deadline: started + this.timeLimitMs }
+    // `over` once the limit passed: an inline lane drops a job it has not started yet.
+    const ctx: InferContext = {
+      signal: controller.signal,
+      get over() {
+        return controller.signal.aborted
+      },
+      member: 1,
+      spareable: true,
+      deadline: started + this.timeLimitMs,
+    }
     try {
       const tracer = activeTracer()
-      const outputs = await (tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx), (o) => answeredVersion(member, o)) : member.executor.infer(inputs, ctx))
+      const work = tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx), (o) => answeredVersion(member, o)) : member.executor.infer(inputs, ctx)
+      // The limit holds whether or not the executor stops at the abort (a run in a worker finishes anyway).
+      const outputs = await orAbort(work, controller.signal)
       const agrees = this.agrees(outputs, given)
       if (agrees === null) member.counts.uncompared++
       else {

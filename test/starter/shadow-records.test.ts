@@ -27,7 +27,7 @@ interface Written {
 }
 
 /** The records written for one predict of `e`, with the Date.now() of its decision and the trace id of the answer given. */
-async function recordsOf(g: Gateway, kafka: Record<string, unknown>): Promise<{ decidedAt: number; traceId: string | null; records: Written[] }> {
+async function recordsOf(g: Gateway, kafka: Record<string, unknown>, afterMs = 400): Promise<{ decidedAt: number; traceId: string | null; records: Written[] }> {
   const written: PendingRecord[] = []
   const sink: RecordSink = { kind: 'fake', write: (r) => void written.push(r), status: () => ({ kind: 'fake', state: 'connected' }), close: async () => {} }
   attachRecordHooks(g, sink, kafkaSettings({ kafka: { brokers: ['127.0.0.1:1'], ...kafka } }, '/tmp')!)
@@ -36,7 +36,7 @@ async function recordsOf(g: Gateway, kafka: Record<string, unknown>): Promise<{ 
   await vi.advanceTimersByTimeAsync(2)
   const result = await pending
   expect(result.decision.reason).toBe('majority')
-  await vi.advanceTimersByTimeAsync(400)
+  await vi.advanceTimersByTimeAsync(afterMs)
   return { decidedAt: started + result.elapsed_ms, traceId: traceIdOf(result), records: written.map((r) => JSON.parse(r.encode()) as Written) }
 }
 
@@ -60,6 +60,15 @@ describe('serving records of a predict with shadows', () => {
     } finally {
       setTracer(null)
     }
+  })
+
+  it('carry a shadow that never answers as an error at its time limit (the ensemble\'s max budget), not waited for', async () => {
+    const g = await serve(`${models}\n  hung: { kind: scripted, hang: true }`, ensemble.replace('[shadow]', '[hung]'))
+    const { records } = await recordsOf(g, {}, 1000)
+    expect(records.map((r) => [r.type, r.shadows])).toEqual([
+      ['result', [{ name: 'hung', version: '1', status: 'error', latency_ms: 1000, agrees: null, error: { code: 'MODEL_FAILED', message: 'shadow over its 1000 ms limit' }, outputs: null }]],
+    ])
+    expect(g.ensemble('e').requestStats.shadows.get('hung')).toMatchObject({ errors: 1, compared: 0 })
   })
 
   it('publish no late answer of a predict sampled out of the records', async () => {
