@@ -6,10 +6,10 @@
 import Type, { type Static } from 'typebox'
 import { ModelErrorCode } from '../errors.ts'
 import { SELDON_SERVICE, serviceMethods } from '../proto/index.ts'
-import { fromSeldonData, toSeldonData, toValue, type NamedTensor, type SeldonFormat, type Tensor } from '../tensor/index.ts'
+import { fail, fromSeldonData, toSeldonData, toValue, type NamedTensor, type SeldonFormat, type Tensor } from '../tensor/index.ts'
 import { commonModelFields } from './common.ts'
 import { checkHeader, parseRemote, remoteFields, type RemoteSettings } from './remote/config.ts'
-import { UpstreamError, excerpt, upstreamFailure } from './remote/errors.ts'
+import { UpstreamError, excerpt, inputNotCarried, upstreamFailure } from './remote/errors.ts'
 import { RemoteExecutor, type ProtocolAdapter } from './remote/executor.ts'
 import { acquireClient, metadataFrom, unary } from './remote/grpc.ts'
 import { acquirePool, requestJson } from './remote/http.ts'
@@ -99,8 +99,7 @@ function refuseInexact(tensor: Tensor, name: string): void {
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!
     if (v > MAX_EXACT || v < -MAX_EXACT) {
-      const message = `input "${name}": element ${i} is ${v}, beyond ±2^53: data.tensor carries doubles, so it would reach the model rounded`
-      throw new UpstreamError(ModelErrorCode.MODEL_FAILED, message, false, true)
+      fail(inputNotCarried, name, `element ${i} is ${v}, beyond ±2^53: data.tensor carries doubles, so it would reach the model rounded`)
     }
   }
 }

@@ -7,7 +7,7 @@ import { serviceMethods, TFSERVING_SERVICE } from '../proto/index.ts'
 import { batchRows, examplesJson, examplesProto, fromTensorProto, predictJson, toTensorProto, type TensorProto, type WireTensor } from '../tensor/index.ts'
 import { commonModelFields } from './common.ts'
 import { parseRemote, remoteFields, type RemoteSettings } from './remote/config.ts'
-import { badResponse, upstreamFailure } from './remote/errors.ts'
+import { badResponse, inputNotCarried, upstreamFailure } from './remote/errors.ts'
 import { RemoteExecutor, type ProtocolAdapter, type UpstreamMetadata } from './remote/executor.ts'
 import { acquireClient, metadataFrom, unary } from './remote/grpc.ts'
 import { acquirePool, requestJson } from './remote/http.ts'
@@ -88,7 +88,7 @@ function tfRest(spec: TfServingSpec): ProtocolAdapter {
     return {
       fetchMetadata: () => Promise.resolve(EXAMPLE_METHOD_METADATA[method]),
       async infer(inputs, _outputs, signal) {
-        const body = `{"signature_name":${JSON.stringify(signature)},"examples":${examplesJson(inputs)}}`
+        const body = `{"signature_name":${JSON.stringify(signature)},"examples":${examplesJson(inputs, inputNotCarried)}}`
         const res = await requestJson(upstream, { method: 'POST', path: `${base}:${method}`, headers, body, signal })
         const result = (res as { result?: unknown } | null)?.result
         if (!Array.isArray(result)) throw badResponse('no "result" list in the answer')
@@ -106,7 +106,7 @@ function tfRest(spec: TfServingSpec): ProtocolAdapter {
       return tfMetadata(body?.metadata?.signature_def, signature, `metadata of ${spec.model}`, body?.model_spec?.version)
     },
     async infer(inputs, outputs, signal) {
-      const body = predictJson(signature, inputs, spec.rowFormat)
+      const body = predictJson(signature, inputs, spec.rowFormat, inputNotCarried)
       const res = await requestJson(upstream, { method: 'POST', path: `${base}:predict`, headers, body, signal })
       return spec.rowFormat ? fromPredictions(res, outputs) : fromColumnar(res, outputs)
     },
@@ -175,7 +175,7 @@ function tfGrpc(spec: TfServingSpec): ProtocolAdapter {
     return {
       fetchMetadata: () => Promise.resolve(EXAMPLE_METHOD_METADATA[method]),
       async infer(inputs, _outputs, signal, timeoutMs) {
-        const request = { model_spec, input: examplesProto(inputs) }
+        const request = { model_spec, input: examplesProto(inputs, inputNotCarried) }
         const rows = batchRows(inputs)
         if (method === 'classify') {
           const res = (await unary(client, methods.Classify!, request, metadata, timeoutMs, signal)) as { result?: { classifications?: { classes?: unknown[] }[] } } & Versioned

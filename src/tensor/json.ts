@@ -55,13 +55,15 @@ export function flattenNested(value: unknown, failure: Failure, name: string): {
 /**
  * The tensor as JSON text: nested arrays in its shape (a scalar for shape []), elements
  * JSON-safe. Written straight to a string, for responses built without a generic serializer.
- * `bareNonFinite`: NaN and ±Infinity as the bare literals TensorFlow Serving's JSON reader
- * takes (it refuses the strings), instead of the strings "NaN", "Infinity", "-Infinity".
+ * `tfLiterals`: the literals TensorFlow Serving's JSON reader takes, where the JSON-safe forms
+ * would be refused: NaN and ±Infinity bare (it refuses the strings), 64-bit integers as bare
+ * integers at any size (it refuses a string for DT_INT64/DT_UINT64, and reads integer literals
+ * exactly), BOOL as true/false (DT_BOOL takes only JSON booleans, not 0/1).
  */
-export function nestedJson(tensor: Tensor, bareNonFinite = false): string {
+export function nestedJson(tensor: Tensor, tfLiterals = false): string {
   const { shape, data } = tensor
   const rank = shape.length
-  const elementText = bareNonFinite ? bareElementText : jsonElementText
+  const elementText = !tfLiterals ? jsonElementText : tensor.datatype === 'BOOL' ? boolText : bareElementText
   if (rank === 0) return elementText(data[0] as number | bigint | string)
   const n = data.length
   if (n === 0) return emptyJson(shape)
@@ -112,9 +114,12 @@ function jsonElementText(v: number | bigint | string): string {
   return typeof e === 'number' ? `${e}` : `"${e}"`
 }
 
+/** A number or bigint as its bare literal (NaN, ±Infinity, a 64-bit integer in all its digits), a string as JSON. */
 function bareElementText(v: number | bigint | string): string {
-  return typeof v === 'number' && !Number.isFinite(v) ? `${v}` : jsonElementText(v)
+  return typeof v === 'string' ? JSON.stringify(v) : `${v}`
 }
+
+const boolText = (v: number | bigint | string): string => (v ? 'true' : 'false')
 
 /** The tensor as a nested JSON array in its shape (a scalar for shape []), elements JSON-safe. */
 export function toNested(tensor: Tensor): unknown {
@@ -167,7 +172,9 @@ const FAST_MAX_ELEMENTS = 1 << 20
  */
 function floatsFromNested(value: unknown[], spec: TensorSpec): Tensor | undefined {
   const row = DATATYPES[spec.datatype]
-  if (row.kind !== 'float' || spec.shape.length > 2) return undefined
+  // Rank 1 and 2 only: a scalar spec (shape []) would otherwise take the rank-2 branch and
+  // accept any rows, where the general path refuses a nested array for it.
+  if (row.kind !== 'float' || spec.shape.length === 0 || spec.shape.length > 2) return undefined
   if (spec.shape.length === 1) {
     const n = value.length
     if (n > FAST_MAX_ELEMENTS || (spec.shape[0]! >= 0 && spec.shape[0] !== n)) return undefined

@@ -6,7 +6,7 @@ import { DATATYPES, fromTfDtype, isFloat, type TensorData } from './datatypes.ts
 import { decodeElements } from './elements.ts'
 import { nestedJson } from './json.ts'
 import { fromRaw } from './raw.ts'
-import { datatypeName, elementCount, fail, formatShape, readShape, type Failure, type Tensor, type WireTensor } from './tensor.ts'
+import { datatypeName, elementCount, fail, formatShape, quote, readShape, type Failure, type Tensor, type WireTensor } from './tensor.ts'
 
 /** A TensorProto as proto-loader hands it over (64-bit integers as decimal strings). */
 export interface TensorProto {
@@ -71,13 +71,43 @@ type FeatureKind = 'float' | 'int64' | 'bytes'
 
 const featureKind = (tensor: Tensor): FeatureKind => (tensor.datatype === 'BYTES' ? 'bytes' : isFloat(tensor.datatype) ? 'float' : 'int64')
 
-/** Rows of the batch (the first dimension, shared by every input) and each input's row width. */
-function rowsOf(inputs: readonly NamedTensor[]): { rows: number; width: (t: Tensor) => number } {
-  const rows = inputs[0]?.tensor.shape[0] ?? 0
+/**
+ * Rows of the batch and each input's row width. A row (an example, an instance) is a slice
+ * of every input's first dimension, so every input must have one and share its size: else
+ * the width would be a fraction and the rows would cut the inputs at the wrong places.
+ */
+function rowsOf(inputs: readonly NamedTensor[], failure: Failure): { rows: number; width: (t: Tensor) => number } {
+  const first = inputs[0]
+  const rows = first?.tensor.shape[0] ?? 0
+  for (let i = 0; i < inputs.length; i++) {
+    const { name, tensor } = inputs[i]!
+    if (tensor.shape.length === 0) fail(failure, name, 'shape [] has no rows to send as examples or instances (one per row of every input)')
+    if (tensor.shape[0] !== rows) fail(failure, name, `shape ${formatShape(tensor.shape)} has ${tensor.shape[0]} rows, input ${quote(first!.name)} has ${rows}: every input must have the batch's rows (one example or instance each)`)
+  }
   return { rows, width: (t) => (rows === 0 ? 0 : t.data.length / rows) }
 }
 
-export const batchRows = (inputs: readonly NamedTensor[]): number => rowsOf(inputs).rows
+/** Rows of a batch examplesJson or examplesProto took (they refuse inputs that disagree on it). */
+export const batchRows = (inputs: readonly NamedTensor[]): number => inputs[0]?.tensor.shape[0] ?? 0
+
+const INT64_MAX = 2n ** 63n - 1n
+
+/**
+ * Rows of tf.Examples: as rowsOf, and no UINT64 element beyond int64_list's range (TF
+ * Serving's REST refuses it; the proto would wrap 2^64 - 1 to -1). Refused, as Seldon's
+ * data.tensor refuses what it would round.
+ */
+function exampleRows(inputs: readonly NamedTensor[], failure: Failure): { rows: number; width: (t: Tensor) => number } {
+  for (let i = 0; i < inputs.length; i++) {
+    const { name, tensor } = inputs[i]!
+    const { data } = tensor
+    if (!(data instanceof BigUint64Array)) continue
+    for (let j = 0; j < data.length; j++) {
+      if (data[j]! > INT64_MAX) fail(failure, name, `element ${j} is ${data[j]}, beyond int64 (2^63 - 1): a tf.Example's int64_list cannot carry it`)
+    }
+  }
+  return rowsOf(inputs, failure)
+}
 
 function rowValues(tensor: Tensor, row: number, width: number): ArrayLike<unknown> {
   const { data } = tensor
@@ -86,11 +116,11 @@ function rowValues(tensor: Tensor, row: number, width: number): ArrayLike<unknow
 
 /**
  * REST: the JSON "examples" list, one Example per batch row, one feature per input. TF
- * Serving types a feature by its JSON literals (a number with a decimal point is a float,
- * without one an int64), so floats are always written with one.
+ * Serving types a feature by its JSON literals (a number with a decimal point or an exponent
+ * is a float, without either an int64), so a whole float is written with `.0`.
  */
-export function examplesJson(inputs: readonly NamedTensor[]): string {
-  const { rows, width } = rowsOf(inputs)
+export function examplesJson(inputs: readonly NamedTensor[], failure: Failure): string {
+  const { rows, width } = exampleRows(inputs, failure)
   const features = inputs.map(({ name, tensor }) => ({ key: JSON.stringify(name), tensor, kind: featureKind(tensor), width: width(tensor) }))
   const examples = new Array<string>(rows)
   for (let r = 0; r < rows; r++) {
@@ -106,20 +136,22 @@ function literal(v: unknown, kind: FeatureKind): string {
   const n = v as number
   if (Number.isNaN(n)) return 'NaN'
   if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity'
-  return Number.isInteger(n) ? `${n}.0` : String(n)
+  // An exponent already makes the literal a float (and `3.4e+38.0` is not JSON).
+  const s = String(n)
+  return Number.isInteger(n) && !s.includes('e') ? `${s}.0` : s
 }
 
 /**
  * REST predict's body: the columnar "inputs" object, or the row "instances" list (an object
- * per row when there are several inputs). TF Serving's JSON reader takes NaN and ±Infinity
- * as bare literals and refuses the strings JSON-only APIs use, so they are written bare.
+ * per row when there are several inputs). Elements are the literals TF Serving's JSON reader
+ * takes (nestedJson's tfLiterals): NaN, ±Infinity and 64-bit integers bare, BOOL as true/false.
  */
-export function predictJson(signature: string, inputs: readonly NamedTensor[], rowFormat: boolean): string {
+export function predictJson(signature: string, inputs: readonly NamedTensor[], rowFormat: boolean, failure: Failure): string {
   const head = `{"signature_name":${JSON.stringify(signature)},`
   const field = (name: string, tensor: Tensor): string => `${JSON.stringify(name)}:${nestedJson(tensor, true)}`
   if (!rowFormat) return `${head}"inputs":{${inputs.map(({ name, tensor }) => field(name, tensor)).join(',')}}}`
   if (inputs.length === 1) return `${head}"instances":${nestedJson(inputs[0]!.tensor, true)}}`
-  const { rows, width } = rowsOf(inputs)
+  const { rows, width } = rowsOf(inputs, failure)
   const instances = new Array<string>(rows)
   for (let r = 0; r < rows; r++) {
     const row = (tensor: Tensor): Tensor => ({ datatype: tensor.datatype, shape: tensor.shape.slice(1), data: rowValues(tensor, r, width(tensor)) as TensorData })
@@ -129,8 +161,8 @@ export function predictJson(signature: string, inputs: readonly NamedTensor[], r
 }
 
 /** gRPC: tensorflow.serving.Input with an ExampleList, as plain objects for proto-loader. */
-export function examplesProto(inputs: readonly NamedTensor[]): object {
-  const { rows, width } = rowsOf(inputs)
+export function examplesProto(inputs: readonly NamedTensor[], failure: Failure): object {
+  const { rows, width } = exampleRows(inputs, failure)
   const examples = new Array<object>(rows)
   for (let r = 0; r < rows; r++) {
     const feature: Record<string, object> = {}

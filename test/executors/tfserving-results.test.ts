@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { ModelErrorCode } from '../../src/errors.ts'
 import { classifications, regressions, restPair } from '../../src/executors/tfserving-results.ts'
+import { inputNotCarried } from '../../src/executors/remote/errors.ts'
 import { examplesJson, examplesProto, predictJson, type Tensor } from '../../src/tensor/index.ts'
 
 const fp32 = (rows: number[][]): Tensor => ({ datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) })
@@ -13,14 +14,14 @@ describe('tf.Examples from tensors', () => {
       { name: 'n', tensor: { datatype: 'INT64', shape: [2, 1], data: BigInt64Array.from([7n, -2n]) } as Tensor },
       { name: 's', tensor: { datatype: 'BYTES', shape: [2], data: ['a"b', 'c'] } as Tensor },
     ]
-    expect(examplesJson(inputs)).toBe('[{"x":[1.0,2.5],"n":[7],"s":["a\\"b"]},{"x":[3.0,NaN],"n":[-2],"s":["c"]}]')
+    expect(examplesJson(inputs, inputNotCarried)).toBe('[{"x":[1.0,2.5],"n":[7],"s":["a\\"b"]},{"x":[3.0,NaN],"n":[-2],"s":["c"]}]')
   })
 
   it('gRPC: float_list, int64_list and bytes_list features', () => {
     const input = examplesProto([
       { name: 'x', tensor: fp32([[1, 2]]) },
       { name: 'b', tensor: { datatype: 'BOOL', shape: [1], data: Uint8Array.from([1]) } as Tensor },
-    ]) as { example_list: { examples: { features: { feature: Record<string, unknown> } }[] } }
+    ], inputNotCarried) as { example_list: { examples: { features: { feature: Record<string, unknown> } }[] } }
     expect(input.example_list.examples).toHaveLength(1)
     expect(input.example_list.examples[0]!.features.feature).toEqual({ x: { float_list: { value: [1, 2] } }, b: { int64_list: { value: ['1'] } } })
   })
@@ -33,12 +34,12 @@ describe('predict bodies from tensors', () => {
   ]
 
   it('columnar: an "inputs" object, non-finite floats as bare literals', () => {
-    expect(predictJson('sig', inputs, false)).toBe('{"signature_name":"sig","inputs":{"x":[[NaN,2.5],[-Infinity,Infinity]],"n":[7,-2]}}')
+    expect(predictJson('sig', inputs, false, inputNotCarried)).toBe('{"signature_name":"sig","inputs":{"x":[[NaN,2.5],[-Infinity,Infinity]],"n":[7,-2]}}')
   })
 
   it('row: an "instances" object per row with several inputs, the bare list with one', () => {
-    expect(predictJson('sig', inputs, true)).toBe('{"signature_name":"sig","instances":[{"x":[NaN,2.5],"n":7},{"x":[-Infinity,Infinity],"n":-2}]}')
-    expect(predictJson('sig', inputs.slice(0, 1), true)).toBe('{"signature_name":"sig","instances":[[NaN,2.5],[-Infinity,Infinity]]}')
+    expect(predictJson('sig', inputs, true, inputNotCarried)).toBe('{"signature_name":"sig","instances":[{"x":[NaN,2.5],"n":7},{"x":[-Infinity,Infinity],"n":-2}]}')
+    expect(predictJson('sig', inputs.slice(0, 1), true, inputNotCarried)).toBe('{"signature_name":"sig","instances":[[NaN,2.5],[-Infinity,Infinity]]}')
   })
 })
 

@@ -31,6 +31,14 @@ describe('nested JSON', () => {
     expect(thrown(() => tensorFromJson([[1, 2], [3, [4]]], spec, inputFailure)).message).toBe('input "input": ragged array (an array at depth 2, numbers expected)')
   })
 
+  it('refuses a nested array for a float spec of shape [], as for every other datatype (the fast path takes rank 1 and 2 only)', () => {
+    for (const datatype of ['FP16', 'FP32', 'FP64', 'INT32'] as const) {
+      const err = thrown(() => tensorFromJson([[1, 2], [3, 4]], { name: 'x', datatype, shape: [] }, inputFailure))
+      expect(err.code, datatype).toBe('BAD_INPUT')
+      expect(err.message, datatype).toBe('input "x": shape [2, 2] does not match declared []')
+    }
+  })
+
   it('describes a 5,000-dimension shape in a few words', () => {
     const err = thrown(() => tensorFromJson({ shape: new Array(5000).fill(1), data: [1] }, spec, inputFailure))
     expect(err.code).toBe('BAD_INPUT')

@@ -23,6 +23,13 @@ export const badResponse = (message: string): UpstreamError => new UpstreamError
 /** An upstream's answer that does not decode is the upstream's fault: UPSTREAM_BAD_RESPONSE. */
 export const upstreamFailure: Failure = Object.freeze({ role: 'output', error: badResponse })
 
+/**
+ * A request's input the upstream's protocol cannot carry as given (a 64-bit integer Seldon's
+ * doubles would round, inputs whose rows tf.Examples cannot split): refused before the call,
+ * with no verdict on the upstream's health, so one client's inputs cannot open the circuit.
+ */
+export const inputNotCarried: Failure = Object.freeze({ role: 'input', error: (message: string) => new UpstreamError(ModelErrorCode.MODEL_FAILED, message, false, true) })
+
 export const unavailable = (message: string): UpstreamError => new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, message, true)
 
 /**
