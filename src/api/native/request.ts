@@ -5,7 +5,7 @@ import { overCap } from '../../starter/budget.ts'
 import { isUtf8 } from 'node:buffer'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
-import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
+import { checkInputs, inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { describe, tensorFromJson, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictRequest } from '../../types.ts'
 
@@ -23,12 +23,9 @@ export function readPredict(gateway: Gateway, ensemble: string, body: unknown, e
   const ens = gateway.ensemble(ensemble)
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('BAD_REQUEST', `body must be a JSON object: ${BODY_SHAPE}`)
   const { inputs, budget_ms: budget, id } = body as { inputs?: unknown; budget_ms?: unknown; id?: unknown }
-  return {
-    id: readRequestId(id, extras.id),
-    ensemble,
-    inputs: inputsOf(ens, inputs),
-    budgetMs: parseBudget(budget, extras.budget, ens.config.budget.max),
-  }
+  const requestId = readRequestId(id, extras.id)
+  const tensors = inputsOf(ens, inputs)
+  return { id: requestId, ensemble, inputs: tensors, budgetMs: readBudget(ens, tensors, budget, extras.budget) }
 }
 
 /**
@@ -103,11 +100,26 @@ function inputsOf(ens: EnsembleRuntime, inputs: unknown): TensorMap {
 const DECIMAL_NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/
 
 /**
+ * parseBudget's budget for a request whose inputs were read: a budget error is thrown only
+ * once the inputs are known whole (missing, empty or extra inputs are BAD_INPUT first, as
+ * every frontend orders its errors). Checked only on that error, so a good request pays nothing.
+ */
+export function readBudget(ens: EnsembleRuntime, inputs: TensorMap, body: unknown, header: string | string[] | undefined): number | undefined {
+  try {
+    return parseBudget(body, header, ens.config.budget.max)
+  } catch (err) {
+    checkInputs(ens, inputs)
+    throw err
+  }
+}
+
+/**
  * The explicit budget: the body's, the header's (REST's `x-budget-ms`), or the smaller of the
  * two when both are given, as gRPC takes the smallest of `budget_ms` and the deadline. Either
  * one malformed is BAD_BUDGET, and so is either one over `maxMs` (the ensemble's cap) when both
- * are given, as gRPC refuses a `budget_ms` over it whatever the deadline; the starter then checks
- * the budget kept (positive, within the cap).
+ * are given, as gRPC refuses a `budget_ms` over it whatever the deadline, and a header that is
+ * not positive or over the cap (named as itself); the starter then checks the budget kept
+ * (positive, within the cap).
  */
 export function parseBudget(body: unknown, header: string | string[] | undefined, maxMs: number): number | undefined {
   let budget: number | undefined
@@ -121,9 +133,10 @@ export function parseBudget(body: unknown, header: string | string[] | undefined
   const text = Array.isArray(header) ? header[0] : header
   const value = text !== undefined && DECIMAL_NUMBER.test(text) ? Number(text) : Number.NaN
   if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a decimal number of milliseconds, got ${describe(text)}`)
-  if (budget === undefined) return value
-  if (budget > maxMs) throw overCap('budget_ms', budget, maxMs)
+  if (budget !== undefined && budget > maxMs) throw overCap('budget_ms', budget, maxMs)
+  // The header's own mistakes under its own name (the starter would name them budget_ms).
+  if (value <= 0) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a positive number of milliseconds, got ${describe(text)}`)
   if (value > maxMs) throw overCap('x-budget-ms', value, maxMs)
-  return Math.min(budget, value)
+  return budget === undefined ? value : Math.min(budget, value)
 }
 

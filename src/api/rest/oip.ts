@@ -9,7 +9,7 @@ import type { Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { checkTensor, describe, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { mapError, mapResultError } from '../errors.ts'
-import { parseBudget, readRequestId } from '../native/request.ts'
+import { readBudget, readRequestId } from '../native/request.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model } from '../oip/model.ts'
 import { forCaller } from '../../security/redact.ts'
 import { admitRouted, trackRun } from './admission.ts'
@@ -81,7 +81,7 @@ async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelPa
   const inputs = readInputs(ens, body.inputs, binary)
   const wanted = outputRequests(body)
   const names = requestedOutputs(ens, wanted.names)
-  const budgetMs = parseBudget(budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'], ens.config.budget.max)
+  const budgetMs = readBudget(ens, inputs, budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'])
   const run = gateway.start({ id, ensemble: name, inputs, budgetMs }, true)
   trackRun(reply, run)
   const result = forCaller(await run.result, request.principal)

@@ -148,6 +148,13 @@ describe('the budget', () => {
     expect((await native({ budget_ms: 100 }, { 'x-budget-ms': '0' })).json().code).toBe('BAD_BUDGET')
   })
 
+  it('an x-budget-ms that is not positive or over the cap is refused under its own name, alone or beside budget_ms', async () => {
+    const refused = async (body: object, header: string) => (await native(body, { 'x-budget-ms': header })).json()
+    expect(await refused({}, '0')).toEqual({ code: 'BAD_BUDGET', message: 'x-budget-ms must be a positive number of milliseconds, got "0"' })
+    expect(await refused({ budget_ms: 5 }, '-1')).toEqual({ code: 'BAD_BUDGET', message: 'x-budget-ms must be a positive number of milliseconds, got "-1"' })
+    expect(await refused({}, '1001')).toEqual({ code: 'BAD_BUDGET', message: "x-budget-ms 1001 is over this ensemble's cap of 1000 ms" })
+  })
+
   it('a budget_ms of 1e400 (Infinity once parsed) is refused saying so, on both bodies', async () => {
     const body = (await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: '{"budget_ms":1e400,"inputs":{"x":[[0.5,0.5]]}}', headers: { 'content-type': 'application/json' } })).json()
     expect(body).toEqual({ code: 'BAD_BUDGET', message: 'budget_ms must be a finite number, got Infinity' })
@@ -168,6 +175,15 @@ describe('the order fields are read in', () => {
   it('a bad id is BAD_REQUEST before a bad input is BAD_INPUT, on both APIs (as over gRPC)', async () => {
     expect((await native({ id: 'a\nb', inputs: { y: [[1]] } })).json().code).toBe('BAD_REQUEST')
     expect((await v2({ id: 'a\nb', inputs: [{ name: 'y', datatype: 'FP32', shape: [1], data: [1] }] })).json().code).toBe('BAD_REQUEST')
+  })
+
+  it('missing or empty inputs are BAD_INPUT before a bad budget is BAD_BUDGET, on both APIs (as over gRPC)', async () => {
+    const missing = await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: { inputs: {}, budget_ms: 'x' } })
+    expect([missing.statusCode, missing.json().code]).toEqual([400, 'BAD_INPUT'])
+    const empty = await native({ inputs: { x: { shape: [0, 2], data: [] } } }, { 'x-budget-ms': 'abc' })
+    expect([empty.statusCode, empty.json().code]).toEqual([400, 'BAD_INPUT'])
+    const oip = await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload: { inputs: [], parameters: { budget_ms: -1 } }, headers: { 'x-budget-ms': 'abc' } })
+    expect([oip.statusCode, oip.json().code]).toEqual([400, 'BAD_INPUT'])
   })
 })
 
