@@ -85,7 +85,11 @@ export class CanaryExecutor implements Executor, RoutesVersions {
   }
 
   async load(): Promise<void> {
-    await Promise.all([this.stable.load(), this.canary.load()])
+    // Both settle before a failure is thrown: the refused reload then closes the pair, and a
+    // load still going would register (or open) what that close never sees.
+    const [stable, canary] = await Promise.allSettled([this.stable.load(), this.canary.load()])
+    if (stable.status === 'rejected') throw stable.reason
+    if (canary.status === 'rejected') throw canary.reason
     const theirs = this.canary.metadata()
     const ours = this.stable.metadata()
     const describe = (m: ModelMetadata): string => JSON.stringify(m.inputs.map((s) => [s.name, s.datatype, s.shape]))

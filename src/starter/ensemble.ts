@@ -21,7 +21,10 @@ export interface EnsembleRuntime {
   readonly stats: readonly ModelStats[]
   /** Request counters of this ensemble (kept by name across hot reloads). */
   readonly requestStats: EnsembleStats
-  /** Inputs every model accepts (the first model's declaration, checked against the rest). */
+  /**
+   * Inputs every model accepts: the first model's names and datatypes, a dimension fixed
+   * where any model fixes it (-1 only where every model declares -1), whatever their order.
+   */
   readonly inputs: readonly TensorSpec[]
   /**
    * Outputs every model produces: same name and datatype, compatible shapes (in the first
@@ -36,8 +39,43 @@ export interface EnsembleRuntime {
   readonly shadow: ShadowRunner | undefined
 }
 
-const sameDims = (a: readonly number[], b: readonly number[]): boolean =>
-  a.length === b.length && a.every((d, i) => d < 0 || (b[i] as number) < 0 || d === b[i])
+type Member = { model: ModelConfig; executor: Executor }
+type Issue = Omit<ConfigIssue, 'line' | 'col'>
+
+/** The ensemble's inputs, and per input and dimension the member that fixed its size. */
+interface MergedInputs {
+  readonly specs: (Omit<TensorSpec, 'shape'> & { shape: number[] })[]
+  readonly fixedBy: (Member | undefined)[][]
+}
+
+const describeSpecs = (specs: readonly TensorSpec[]): string => specs.map((s) => `${s.name}:${s.datatype}[${s.shape.join(',')}]`).join(' ')
+
+/**
+ * Whether a model's inputs agree with the ensemble's so far (same names and datatypes as the
+ * first member's, same ranks, no dimension fixed at another size): undefined when they do,
+ * else the member they differ from (the first, or the one that fixed the size). With `fix`,
+ * a size it fixes is fixed in the ensemble's from now on.
+ */
+function mergeInputs(merged: MergedInputs, first: Member, m: Member, fix: boolean): Member | undefined {
+  const theirs = m.executor.metadata().inputs
+  if (theirs.length !== merged.specs.length) return first
+  const matched = merged.specs.map((spec) => theirs.find((t) => t.name === spec.name && t.datatype === spec.datatype && t.shape.length === spec.shape.length))
+  for (const [i, other] of matched.entries()) {
+    if (!other) return first
+    const at = other.shape.findIndex((d, k) => d >= 0 && merged.specs[i]!.shape[k]! >= 0 && d !== merged.specs[i]!.shape[k])
+    if (at >= 0) return merged.fixedBy[i]![at]
+  }
+  if (fix) {
+    for (const [i, other] of matched.entries()) {
+      other!.shape.forEach((d, k) => {
+        if (d < 0 || merged.specs[i]!.shape[k]! >= 0) return
+        merged.specs[i]!.shape[k] = d
+        merged.fixedBy[i]![k] = m
+      })
+    }
+  }
+  return undefined
+}
 
 /** Checks the loaded models agree on inputs; returns issues instead of throwing so all are reported. */
 export function buildEnsemble(
@@ -45,25 +83,27 @@ export function buildEnsemble(
   lookup: (name: string) => { model: ModelConfig; executor: Executor; stats: ModelStats },
   requestStats: EnsembleStats = new EnsembleStats(),
   calibrations: ReadonlyMap<string, Calibration> = new Map(),
-): { ensemble?: EnsembleRuntime; issues: Omit<ConfigIssue, 'line' | 'col'>[] } {
+): { ensemble?: EnsembleRuntime; issues: Issue[] } {
   const members = config.models.map(lookup)
   const first = members[0]!
-  const inputs = first.executor.metadata().inputs
-  const issues: Omit<ConfigIssue, 'line' | 'col'>[] = []
-  const describe = (specs: readonly TensorSpec[]): string => specs.map((s) => `${s.name}:${s.datatype}[${s.shape.join(',')}]`).join(' ')
-  const checkAgainstFirst = (m: { model: ModelConfig; executor: Executor }, path: string): void => {
-    const theirs = m.executor.metadata().inputs
-    const agree =
-      theirs.length === inputs.length &&
-      inputs.every((spec) => {
-        const other = theirs.find((t) => t.name === spec.name)
-        return other !== undefined && other.datatype === spec.datatype && sameDims(other.shape, spec.shape)
-      })
-    if (!agree) issues.push({ path, message: `inputs of "${m.model.name}" (${describe(theirs)}) differ from "${first.model.name}" (${describe(inputs)})` })
+  const issues: Issue[] = []
+  // The ensemble's inputs: a dimension any member fixes is fixed, whatever the members' order.
+  // Were a -1 kept where a sibling fixes the size, a request of another size would pass the
+  // check and fail in that sibling's runtime, counted against it, or (first in the list) be
+  // refused: as outputs (commonOutputs), the members' order decides nothing.
+  const merged: MergedInputs = {
+    specs: first.executor.metadata().inputs.map((spec) => ({ ...spec, shape: [...spec.shape] })),
+    fixedBy: first.executor.metadata().inputs.map((spec) => spec.shape.map((d) => (d < 0 ? undefined : first))),
   }
-  members.slice(1).forEach((m, i) => checkAgainstFirst(m, `ensembles.${config.name}.models.${i + 1}`))
+  const check = (m: Member, path: string, fix: boolean): void => {
+    const against = mergeInputs(merged, first, m, fix)
+    if (against) issues.push({ path, message: `inputs of "${m.model.name}" (${describeSpecs(m.executor.metadata().inputs)}) differ from "${against.model.name}" (${describeSpecs(against.executor.metadata().inputs)})` })
+  }
+  members.slice(1).forEach((m, i) => check(m, `ensembles.${config.name}.models.${i + 1}`, true))
+  const inputs: readonly TensorSpec[] = merged.specs
+  // Shadows run after the answer: checked against the members' inputs, they fix no size of the ensemble's.
   const shadows = (config.shadow?.models ?? []).map(lookup)
-  shadows.forEach((m, i) => checkAgainstFirst(m, `ensembles.${config.name}.shadow.models.${i}`))
+  shadows.forEach((m, i) => check(m, `ensembles.${config.name}.shadow.models.${i}`, false))
   const outputs = commonOutputs(members.map((m) => m.executor.metadata().outputs))
   if (outputs.length === 0) issues.push({ path: `ensembles.${config.name}.models`, message: 'the models share no output (same name and datatype, compatible shapes)' })
   if (issues.length) return { issues }

@@ -55,6 +55,8 @@ export const onnxExecutorKind: ExecutorKind<OnnxSpec, OnnxEntry> = {
   create: (name, spec, env) => new OnnxExecutor(name, spec, env),
 }
 
+const closedWhileLoading = (name: string): Error => new Error(`model ${name} was closed while loading`)
+
 class OnnxExecutor implements Executor {
   readonly name: string
   readonly kind = 'onnx'
@@ -70,6 +72,8 @@ class OnnxExecutor implements Executor {
   /** The model file's size and mtime when loaded: a late inline session must read the same bytes. */
   private stamp: FileStamp | undefined
   private closed = false
+  /** The load under way or done: close() waits for it, so nothing it registers or opens outlives the executor. */
+  private loading: Promise<void> | undefined
   private workerRuns = 0
   /** What kind of estimator its graph holds (read at load): best-quality's validate warning compares families. */
   private family: ModelFamily | undefined
@@ -96,7 +100,18 @@ class OnnxExecutor implements Executor {
     return this.meta
   }
 
-  async load(): Promise<void> {
+  load(): Promise<void> {
+    // Set before its first step runs: a close called from within that step waits for it too.
+    this.loading = Promise.resolve().then(() => this.loadOnce())
+    return this.loading
+  }
+
+  /**
+   * A close can come while the load is still going (a refused reload closes its fresh
+   * runtimes, a sibling's load having failed): close() waits for it, so what it registered
+   * or opened is released there; it stops at the next step once closed.
+   */
+  private async loadOnce(): Promise<void> {
     const { spec } = this
     const maxMs = spec.inlineMaxMs ?? this.env.executors.inline_max_ms
     if (spec.placement === 'inline') {
@@ -122,6 +137,8 @@ class OnnxExecutor implements Executor {
     this.pool = pool
     this.lane = pool.laneStats(this.key)
     this.stamp = await fileStamp(spec.path)
+    // Closed meanwhile: close() unregisters it once this settles; no inline session opened for nothing.
+    if (this.closed) throw closedWhileLoading(this.name)
     if (spec.batching) checkBatchDimension(loaded)
     // Batches form in the workers: a batching model never runs inline.
     const placement = spec.batching
@@ -229,6 +246,8 @@ class OnnxExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closed = true
+    // Its failure is the load's to report; what it got as far as registering or opening is released below.
+    await this.loading?.catch(() => undefined)
     this.pool?.unregister(this.key)
     await this.opening
     await this.inline?.close()

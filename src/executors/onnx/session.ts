@@ -67,11 +67,17 @@ async function warmUp(session: ThreadSession, feeds: TensorMap): Promise<number[
 async function openPublic(path: string): Promise<Opened> {
   const publicSession = await ort.InferenceSession.create(path, SESSION_OPTIONS)
   const session: ThreadSession = { sync: false, run: (inputs) => publicSession.run(toOrtFeeds(inputs)), release: () => publicSession.release() }
-  const inputs = specsOf(publicSession.inputMetadata)
-  const outputs = specsOf(publicSession.outputMetadata)
-  const feeds = warmInputs(inputs)
-  await session.run(feeds) // the first run allocates: not timed
-  return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
+  try {
+    const inputs = specsOf(publicSession.inputMetadata)
+    const outputs = specsOf(publicSession.outputMetadata)
+    const feeds = warmInputs(inputs)
+    await session.run(feeds) // the first run allocates: not timed
+    return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
+  } catch (err) {
+    // A model that fails its warm-up fails on every load attempt: each would leave a session behind.
+    await publicSession.release().catch(() => undefined)
+    throw err
+  }
 }
 
 /** Results in hand (not a promise), a tensor for every declared output. */

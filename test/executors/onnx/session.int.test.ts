@@ -3,7 +3,8 @@
 // or leaves an output out; the public API under it is the real one.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeEach, describe, expect, it, vi } from 'vitest'
+import ort from 'onnxruntime-node'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { root } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
 
@@ -26,6 +27,9 @@ const zeros = { input: { datatype: 'FP32', shape: [1, 30], data: new Float32Arra
 
 beforeEach(() => {
   binding.released = 0
+})
+afterEach(() => {
+  vi.restoreAllMocks()
 })
 
 describe('openSession on a binding that misbehaves', () => {
@@ -54,5 +58,31 @@ describe('openSession on a binding that misbehaves', () => {
     writeFileSync(junk, 'not an onnx model')
     await expect(openSession(junk)).rejects.toThrow(/protobuf|parse|load/i)
     expect(binding.released).toBe(1)
+  })
+
+  it("releases the public API's session when its warm-up fails, on every load attempt", async () => {
+    binding.firstRun = () => {
+      throw new Error('Tensor must be an object.')
+    }
+    // The real public session, whose runs fail as a model's whose warm-up zeros it refuses (a MatMul dimension mismatch).
+    const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (path: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>
+    let created = 0
+    let released = 0
+    vi.spyOn(ort.InferenceSession, 'create').mockImplementation((async (path: string, options: ort.InferenceSession.SessionOptions) => {
+      const session = await create(path, options)
+      created++
+      const release = session.release.bind(session)
+      return Object.assign(session, {
+        run: () => Promise.reject(new Error('MatMul dimension mismatch')),
+        release: () => {
+          released++
+          return release()
+        },
+      })
+    }) as never)
+    for (let attempt = 0; attempt < 3; attempt++) await expect(openSession(model)).rejects.toThrow('MatMul dimension mismatch')
+    expect(created).toBe(3)
+    expect(released).toBe(3)
+    expect(binding.released).toBe(3)
   })
 })
