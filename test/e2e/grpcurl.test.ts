@@ -33,6 +33,9 @@ describe('grpcurl via server reflection', () => {
   it('describes a service and checks health', async () => {
     const { stdout } = await call(target, 'describe', 'specserve.v1.Gateway')
     expect(stdout).toContain('rpc Predict ( .specserve.v1.PredictRequest ) returns ( .specserve.v1.PredictResponse );')
+    // A proto3 `optional` field, as the .proto has it, not the synthetic oneof behind it.
+    const request = await call(target, 'describe', 'specserve.v1.PredictRequest')
+    expect(request.stdout).toContain('  optional double budget_ms = 3;')
     const health = await call(target, 'grpc.health.v1.Health/Check')
     expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING' })
   })

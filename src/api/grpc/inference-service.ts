@@ -5,7 +5,7 @@ import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } fro
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, type OipContents, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
 import { answer, servePredict, type PredictCall } from './call.ts'
@@ -72,11 +72,23 @@ function readInputs(ens: EnsembleRuntime, req: ModelInferRequestMsg): TensorMap 
     const input = req.inputs[i]!
     const spec = inputSpec(ens, input.name)
     if (Object.hasOwn(out, spec.name)) throw new GatewayError('BAD_INPUT', `input "${spec.name}" is given twice`)
+    // grpc_predict_v2.proto: with raw_input_contents, no input may have contents (Triton
+    // refuses it too); answering from one of the two would silently drop the other.
+    if (raw.length > 0 && hasElements(input.contents)) {
+      throw new GatewayError('BAD_INPUT', `input "${spec.name}" has contents and the request has raw_input_contents: give every input's data in one or the other`)
+    }
     const shape = readOipHeader(spec, input.datatype, input.shape, inputFailure)
     const data = raw.length > 0 ? fromRaw(raw[i]!, spec.datatype, shape, inputFailure, spec.name) : fromContents(input.contents, spec.datatype, shape, inputFailure, spec.name)
     out[spec.name] = checkTensor({ datatype: spec.datatype, shape, data }, spec, inputFailure)
   }
   return out
+}
+
+/** Whether typed contents hold any element (an empty `contents` message carries no data). */
+function hasElements(contents: OipContents | null): boolean {
+  if (contents === null) return false
+  for (const field in contents) if ((contents[field as keyof OipContents]?.length ?? 0) > 0) return true
+  return false
 }
 
 /**
