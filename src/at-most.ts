@@ -58,3 +58,17 @@ export function orAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
     )
   })
 }
+
+/**
+ * `work(signal)` given at most `ms`: then its signal aborts with an Error saying `reason`, and
+ * the caller stops waiting (orAbort), whether or not the work stops (a native run does not).
+ */
+export async function limited<T>(ms: number, reason: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(new Error(reason)), ms)
+  try {
+    return await orAbort(work(controller.signal), controller.signal)
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -20,6 +20,23 @@ export interface InferContext {
 }
 
 /**
+ * The context of a run off any request's path (a shadow, a gate's run, a canary's comparison):
+ * behind live traffic on the main thread's lane (position 1), over once `signal` aborts (its
+ * time limit), so a lane drops it if it has not started yet.
+ */
+export function offPathContext(signal: AbortSignal, deadline: number, spareable: boolean): InferContext {
+  return {
+    signal,
+    get over() {
+      return signal.aborted
+    },
+    member: 1,
+    spareable,
+    deadline,
+  }
+}
+
+/**
  * A key an executor's outputs may carry: the rows of the batched run the request ran in
  * (dynamic batching). The request's annotation reports it as the model's `batch`.
  */

@@ -8,8 +8,9 @@
 // under the canary's version, but is no evidence unless its answer still comes.
 import { labelKey, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import { ModelError, ModelErrorCode } from '../errors.ts'
+import { limited } from '../at-most.ts'
 import type { BatchedOutputs, Executor, InferContext } from '../executors/types.ts'
-import { BATCH_ROWS, RAN_VERSION, ROUTED_VERSION, type RoutesVersions } from '../executors/types.ts'
+import { BATCH_ROWS, offPathContext, RAN_VERSION, ROUTED_VERSION, type RoutesVersions } from '../executors/types.ts'
 import { onlyOutputs } from '../starter/ensemble.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../types.ts'
@@ -152,11 +153,10 @@ export class CanaryExecutor implements Executor, RoutesVersions {
   private async compare(inputs: TensorMap, canaryOutputs: TensorMap): Promise<void> {
     const source = this.source
     if (!source) return
-    // Behind live traffic on the main thread's lane, as a shadow: no decision waits for it.
-    const ctx: InferContext = { signal: new AbortController().signal, over: false, member: 1, spareable: true, deadline: performance.now() + COMPARE_LIMIT_MS }
     this.comparing++
     try {
-      const stableOutputs = await this.stable.infer(inputs, ctx)
+      // Off the request's path, as a shadow: no decision waits for it.
+      const stableOutputs = await limited(COMPARE_LIMIT_MS, 'over the comparison limit', (signal) => this.stable.infer(inputs, offPathContext(signal, performance.now() + COMPARE_LIMIT_MS, true)))
       const a = labelKey(canaryOutputs, source)
       const b = labelKey(stableOutputs, source)
       if (a === undefined || b === undefined) {

@@ -3,7 +3,8 @@
 // off the hot path, with the same inputs a client would send.
 import { readFileSync } from 'node:fs'
 import { argmaxRows, resolveVoteSource } from '../collectors/outputs.ts'
-import type { Executor, InferContext } from '../executors/types.ts'
+import { limited } from '../at-most.ts'
+import { offPathContext, type Executor } from '../executors/types.ts'
 import { elementCount, flattenNested, isFloat, numberAt, tensorFromJson, type Failure, type Tensor, type TensorMap } from '../tensor/index.ts'
 import type { ValidationSettings } from './config.ts'
 import type { GateReport } from './store.ts'
@@ -20,17 +21,10 @@ const gateFailure: Failure = Object.freeze({ role: 'input', error: (message: str
 
 class GateFailed extends Error {}
 
-/**
- * The gate's runs queue behind live traffic's preferred members on the main thread's lane
- * (position 1, like a fallback, but needed: they age to the front rather than starve).
- */
-function context(): InferContext {
-  return { signal: new AbortController().signal, over: false, member: 1, spareable: false, deadline: performance.now() + RUN_LIMIT_MS }
-}
-
 async function run(executor: Executor, inputs: TensorMap, where: string): Promise<TensorMap> {
   try {
-    return await executor.infer(inputs, context())
+    // Needed, unlike a shadow (not spareable): a gate's runs age to the front rather than starve.
+    return await limited(RUN_LIMIT_MS, `no answer within ${RUN_LIMIT_MS / 1000} s`, (signal) => executor.infer(inputs, offPathContext(signal, performance.now() + RUN_LIMIT_MS, false)))
   } catch (err) {
     throw new GateFailed(`${where}: the model failed: ${(err as Error).message}`)
   }

@@ -4,10 +4,10 @@
 // delay the answer, and take no time from the real members. Their answers, and whether each
 // agrees with the answer given, join the predict's serving record; agreement per shadow model
 // is kept for metrics.
-import { orAbort } from '../at-most.ts'
+import { limited } from '../at-most.ts'
 import { labelKey, meanOf, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import type { ModelConfig } from '../config/load.ts'
-import { versionOf, type Executor, type InferContext } from '../executors/types.ts'
+import { offPathContext, versionOf, type Executor } from '../executors/types.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { ShadowAnswer } from '../types.ts'
 import { traceShadow } from '../telemetry/run-trace.ts'
@@ -76,24 +76,13 @@ export class ShadowRunner {
     const { name } = member.model
     const version = memberVersion(member.model, member.executor)
     const started = performance.now()
-    const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new Error(`shadow over its ${this.timeLimitMs} ms limit`)), this.timeLimitMs)
-    // Behind live traffic on the main thread's lane: a shadow is never needed by a decision.
-    // `over` once the limit passed: an inline lane drops a job it has not started yet.
-    const ctx: InferContext = {
-      signal: controller.signal,
-      get over() {
-        return controller.signal.aborted
-      },
-      member: 1,
-      spareable: true,
-      deadline: started + this.timeLimitMs,
-    }
     try {
-      const tracer = activeTracer()
-      const work = tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx), (o) => answeredVersion(member, o)) : member.executor.infer(inputs, ctx)
-      // The limit holds whether or not the executor stops at the abort (a run in a worker finishes anyway).
-      const outputs = await orAbort(work, controller.signal)
+      const outputs = await limited(this.timeLimitMs, `shadow over its ${this.timeLimitMs} ms limit`, (signal) => {
+        // A shadow is never needed by a decision: spareable.
+        const ctx = offPathContext(signal, started + this.timeLimitMs, true)
+        const tracer = activeTracer()
+        return tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx), (o) => answeredVersion(member, o)) : member.executor.infer(inputs, ctx)
+      })
       const agrees = this.agrees(outputs, given)
       if (agrees === null) member.counts.uncompared++
       else {
@@ -105,8 +94,6 @@ export class ShadowRunner {
       member.counts.errors++
       const e = err as { code?: string; message?: string }
       return { name, version, status: 'error', latency_ms: roundMs(performance.now() - started), agrees: null, error: { code: e.code ?? 'MODEL_FAILED', message: String(e.message ?? err) } }
-    } finally {
-      clearTimeout(timer)
     }
   }
 

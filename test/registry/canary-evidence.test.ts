@@ -1,6 +1,6 @@
 // What a canary's evidence decides: a classifier's canary is promoted only on agreement it
 // has shown. Stub executors answer at once; every run goes to the canary (weight 1).
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { Executor, InferContext } from '../../src/executors/types.ts'
 import { CanaryExecutor, type CanaryEvidence } from '../../src/registry/canary.ts'
 import type { CanarySettings } from '../../src/registry/config.ts'
@@ -67,5 +67,24 @@ describe('canary verdict', () => {
   it('keeps the numbers in meta.json', () => {
     const evidence: CanaryEvidence = { requests: 3, errors: 0, error_rate: 0, compared: 0, agreed: 0, agreement: null, uncompared: 3, labeled: true }
     expect(evidenceRecord(evidence)).toEqual({ requests: 3, errors: 0, error_rate: 0, compared: 0, agreed: 0, agreement: null, uncompared: 3 })
+  })
+})
+
+describe('the comparison with the serving version', () => {
+  it('gives up after 5 s on a serving version that never answers: uncompared, and the canary is decided', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      let evidence: CanaryEvidence | undefined
+      void evidenceOf(
+        stub([label], () => new Promise<TensorMap>(() => undefined)),
+        stub([label], () => Promise.resolve(labelled(1n))),
+      ).then((e) => (evidence = e))
+      await vi.advanceTimersByTimeAsync(4_999)
+      expect(evidence).toBeUndefined()
+      await vi.advanceTimersByTimeAsync(1)
+      expect(evidence).toMatchObject({ requests: 3, compared: 0, uncompared: 3 })
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

@@ -3,8 +3,8 @@
 // with its file and line, never passed as "0 of 0" or "every output listed matched".
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeEach, describe, expect, it } from 'vitest'
-import type { Executor } from '../../src/executors/types.ts'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Executor, InferContext } from '../../src/executors/types.ts'
 import { runGate } from '../../src/registry/gate.ts'
 import type { Tensor, TensorMap } from '../../src/tensor/index.ts'
 import { tempDir } from '../temp-dirs.ts'
@@ -72,5 +72,26 @@ describe('the examples gate', () => {
     expect(await gate(file)).toMatchObject({ passed: false, reason: `example 2 (${file} line 2): not a JSON object` })
     const broken = examplesFile(['{"inputs":'])
     expect(await gate(broken)).toMatchObject({ passed: false, reason: `example 1 (${broken} line 1): not JSON` })
+  })
+})
+
+describe('a gate run', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('that never answers fails the gate after 10 s, its run told to stop (a model that hangs is rejected, not waited for)', async () => {
+    const seen: InferContext[] = []
+    const hung: Executor = { ...doubler, infer: (_inputs, ctx) => (seen.push(ctx), new Promise<TensorMap>(() => undefined)) }
+    let report: Awaited<ReturnType<typeof runGate>> | undefined
+    void runGate(hung, { examples: examplesFile(['{"inputs": {"x": [[1, 2]]}, "outputs": {"y": [[2, 4]]}}']), dataset: undefined }).then((r) => (report = r))
+    await vi.advanceTimersByTimeAsync(9_999)
+    expect(report).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(1)
+    expect(report).toMatchObject({ passed: false, reason: 'example 1: the model failed: no answer within 10 s' })
+    expect([seen[0]!.signal.aborted, seen[0]!.over]).toEqual([true, true])
   })
 })
