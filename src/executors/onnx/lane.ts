@@ -4,8 +4,10 @@
 // full, when its oldest job has waited max_queue_delay_ms, or when waiting longer could make
 // a deadline miss, given the time this model has been measured to take for that many rows:
 // its own earliest, or that of a job behind it that cannot join it (which has to wait for it).
+// A unit's answer (or failure) is handed to its jobs here.
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
+import { BATCH_ROWS } from '../types.ts'
 import { BatchTimes, countRun, stackable, type BatchFigures, type BatchSettings } from './batch.ts'
 import { LaneQueue } from './lane-queue.ts'
 import { quantileOf, RunTimes } from './run-times.ts'
@@ -67,6 +69,10 @@ const PROBE_WHEN_OVER = 2
 export class PoolLane implements BatchFigures {
   readonly key: string
   readonly path: string
+  /** Which file its workers loaded (protocol.ts fileStamp): a worker started again after a crash loads that or nothing. */
+  readonly stamp: string | undefined
+  /** Why no worker has it any more (every load after a crash refused): its jobs then fail at once, MODEL_FAILED. */
+  lost: string | undefined
   /** At most this many units of this model run at once, so one slow model cannot take every worker. */
   readonly cap: number
   readonly batching: BatchSettings | undefined
@@ -97,9 +103,10 @@ export class PoolLane implements BatchFigures {
   wakeAt = Infinity
 
   /** `warmRunsMs`: the load's warm-up runs in a worker (batch of 1). */
-  constructor(key: string, path: string, cap: number, batching: BatchSettings | undefined, warmRunsMs: readonly number[] = []) {
+  constructor(key: string, path: string, cap: number, batching: BatchSettings | undefined, warmRunsMs: readonly number[] = [], stamp?: string) {
     this.key = key
     this.path = path
+    this.stamp = stamp
     this.cap = Math.max(1, cap)
     this.batching = batching
     this.queue = new LaneQueue(batching !== undefined)
@@ -202,6 +209,28 @@ export class PoolLane implements BatchFigures {
 
   wouldMiss(left: number): ModelError {
     return wouldMiss(this.minRunMs, left)
+  }
+
+  /** A unit's outputs, one map per job: each job gets its own (with the batch's rows when it ran in one). */
+  answered(unit: Unit, outputs: readonly TensorMap[], runMs: number): void {
+    this.inflight--
+    this.observe(unit, runMs)
+    const { jobs } = unit
+    for (let i = 0; i < jobs.length; i++) {
+      const out = outputs[i]!
+      if (jobs.length > 1) (out as Record<symbol, number>)[BATCH_ROWS] = unit.rows
+      jobs[i]!.unit = null
+      jobs[i]!.resolve(out)
+    }
+  }
+
+  /** A unit that ended without outputs: its jobs fail with `err`, or (cancelled in the worker) their request's abort reason. */
+  failed(unit: Unit, err: Error | undefined): void {
+    this.inflight--
+    for (const job of unit.jobs) {
+      job.unit = null
+      job.reject(err ?? (job.signal.reason as Error | undefined) ?? new ModelError(ModelErrorCode.MODEL_FAILED, 'cancelled'))
+    }
   }
 
   /** A unit's answer: its time joins the measurements. */

@@ -11,15 +11,16 @@
 // it. Slow or untimed models are never pipelined (one unit per worker, one message per
 // unit), so a fast unit never waits behind a slow one in a worker.
 // A model with batching runs the jobs waiting together as one batch (lane.ts says when).
+// The worker threads, what they load and a crashed one's replacement are workers.ts's.
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricAttributes, MetricsSink } from '../../types.ts'
 import type { SharedResource } from '../types.ts'
-import { BATCH_ROWS } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
 import { wireInputs, type WorkerAnswer } from './protocol.ts'
-import { cancelUnit, nextUnitId, WorkerSlot, type LoadedModel } from './slot.ts'
+import { cancelUnit, nextUnitId, type LoadedModel } from './slot.ts'
+import { PoolWorkers, type Slot, type WorkerHooks } from './workers.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
 const PIPELINE_DEPTH = 4
@@ -38,13 +39,13 @@ export interface RegisterOptions {
   readonly batching?: BatchSettings
 }
 
-type Slot = WorkerSlot<Unit>
-
 export class OnnxPool implements SharedResource {
   readonly size: number
   private readonly queueLimit: number
-  private readonly slots: Slot[] = []
   private readonly lanes = new Map<string, PoolLane>()
+  private readonly workers: PoolWorkers
+  /** The workers' slots (workers.ts: a crashed one's is replaced in place). */
+  private readonly slots: readonly Slot[]
   private queued = 0
   private nextId = 1
   private dispatching = false
@@ -52,29 +53,32 @@ export class OnnxPool implements SharedResource {
   private lateMs = 1
   /** A unit's time in the pool beyond its run (messages, thread wake-ups), smoothed (ms). */
   private hopMs = 1
-  private readonly nice: number
   private closed = false
   private closing: Promise<void> | undefined
+  /** What the workers' answers, crashes and replacements do here (workers.ts). */
+  private readonly hooks: WorkerHooks = {
+    message: (slot, msg) => this.onMessage(slot, msg),
+    crashed: (units, err) => this.onCrash(units, err),
+    lanes: () => this.lanes.values(),
+    reloaded: (key, held) => this.reloaded(key, held),
+  }
 
   constructor(options: PoolOptions) {
     this.size = Math.max(1, options.workers)
     this.queueLimit = options.queueLimit
-    this.nice = options.nice ?? 0
-    for (let i = 0; i < this.size; i++) this.slots.push(this.spawn())
+    this.workers = new PoolWorkers(this.size, options.nice ?? 0, this.hooks)
+    this.slots = this.workers.slots
   }
 
-  /** Loads a model into every worker; resolves with its metadata. */
+  /** Loads a model into every worker (all from the same file: workers.ts); resolves with its metadata. */
   async register(key: string, path: string, options: RegisterOptions = {}): Promise<LoadedModel> {
-    let loaded: LoadedModel[]
-    try {
-      loaded = await Promise.all(this.slots.map((slot) => slot.load(key, path)))
-    } catch (err) {
-      // The workers that did load it must not keep a session nobody will use.
-      for (const slot of this.slots) slot.post({ type: 'unload', key })
-      throw err
-    }
-    const { inputs, outputs, warmRunsMs } = loaded[0]!
-    this.lanes.set(key, new PoolLane(key, path, options.cap ?? Infinity, options.batching, warmRunsMs))
+    if (this.closed) throw new ModelError(ModelErrorCode.MODEL_FAILED, 'gateway closing')
+    const { loaded, stamp } = await this.workers.loadAll(key, path)
+    const { inputs, outputs, warmRunsMs } = loaded
+    const lane = new PoolLane(key, path, options.cap ?? Infinity, options.batching, warmRunsMs, stamp)
+    this.lanes.set(key, lane)
+    // A worker that crashed meanwhile was replaced by one that may have failed to load it.
+    if (!this.workers.held(key)) this.lose(lane)
     return { inputs, outputs, warmRunsMs }
   }
 
@@ -84,13 +88,14 @@ export class OnnxPool implements SharedResource {
     this.lanes.delete(key)
     lane.clearTimer()
     for (const job of lane.queue.drain()) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded'))
-    for (const slot of this.slots) slot.post({ type: 'unload', key })
+    this.workers.unloadAll(key)
   }
 
   /** Runs a model on these inputs; the outputs carry BATCH_ROWS when they ran in a batch. */
   run(key: string, inputs: TensorMap, signal: AbortSignal, deadline: number): Promise<TensorMap> {
     const lane = this.lanes.get(key)
     if (!lane || this.closed) return Promise.reject(new ModelError(ModelErrorCode.MODEL_FAILED, `model ${key} is not loaded`))
+    if (lane.lost !== undefined) return Promise.reject(new ModelError(ModelErrorCode.MODEL_FAILED, lane.lost))
     if (signal.aborted) return Promise.reject(signal.reason as Error)
     const now = performance.now()
     const left = deadline - now
@@ -115,11 +120,7 @@ export class OnnxPool implements SharedResource {
 
   /** Queue depth, busy workers, and the fewest nice steps a worker reported it runs below the event loop. */
   stats(): { workers: number; busy: number; queued: number; nice: number } {
-    let busy = 0
-    for (const slot of this.slots) if (slot.units.length) busy++
-    let nice = this.nice
-    for (const slot of this.slots) if (slot.nice !== undefined) nice = Math.min(nice, slot.nice)
-    return { workers: this.size, busy, queued: this.queued, nice }
+    return { workers: this.size, queued: this.queued, ...this.workers.stats() }
   }
 
   collect(out: MetricsSink, pool: MetricAttributes = {}): void {
@@ -148,15 +149,7 @@ export class OnnxPool implements SharedResource {
       lane.clearTimer()
       for (const job of lane.queue.drain()) this.settle(job, closing)
     }
-    await Promise.all(this.slots.map((slot) => slot.close()))
-  }
-
-  private spawn(): Slot {
-    return new WorkerSlot<Unit>(
-      this.nice,
-      (slot, msg) => this.onMessage(slot, msg),
-      (slot, err) => this.onCrash(slot, err),
-    )
+    await this.workers.close()
   }
 
   private onMessage(slot: Slot, msg: WorkerAnswer): void {
@@ -166,46 +159,38 @@ export class OnnxPool implements SharedResource {
     }
     const unit = slot.answered(msg.id)
     if (!unit) return
-    const { lane, jobs } = unit
-    lane.inflight--
     if (msg.type === 'result') {
-      lane.observe(unit, msg.runMs)
       if (unit.sentAt >= 0) this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - msg.runMs) * 0.1
-      for (let i = 0; i < jobs.length; i++) {
-        const outputs = msg.outputs[i]!
-        if (jobs.length > 1) (outputs as Record<symbol, number>)[BATCH_ROWS] = unit.rows
-        jobs[i]!.unit = null
-        jobs[i]!.resolve(outputs)
-      }
+      unit.lane.answered(unit, msg.outputs, msg.runMs)
     } else {
-      const failed = msg.type === 'failed' ? new ModelError(ModelErrorCode.MODEL_FAILED, msg.message) : undefined
-      for (const job of jobs) {
-        job.unit = null
-        job.reject(failed ?? (job.signal.reason as Error | undefined) ?? new ModelError(ModelErrorCode.MODEL_FAILED, 'cancelled'))
-      }
+      unit.lane.failed(unit, msg.type === 'failed' ? new ModelError(ModelErrorCode.MODEL_FAILED, msg.message) : undefined)
     }
     this.schedule()
   }
 
-  private onCrash(slot: Slot, err: Error): void {
-    const index = this.slots.indexOf(slot)
-    if (index < 0) return // already replaced ('error' is followed by 'exit')
+  /** A worker crashed holding these units; true: it is to be replaced (workers.ts). */
+  private onCrash(units: readonly Unit[], err: Error): boolean {
     const crashed = new ModelError(ModelErrorCode.MODEL_FAILED, `inference worker crashed: ${err.message}`)
-    for (const unit of slot.drain(err)) {
-      unit.lane.inflight--
-      for (const job of unit.jobs) {
-        job.unit = null
-        job.reject(crashed)
-      }
-    }
-    if (this.closed) return
-    const fresh = this.spawn()
-    this.slots[index] = fresh
-    for (const lane of this.lanes.values()) {
-      fresh.loading++
-      fresh.load(lane.key, lane.path).catch(() => undefined)
-    }
+    for (const unit of units) unit.lane.failed(unit, crashed)
     this.schedule()
+    return !this.closed
+  }
+
+  /**
+   * A replacement worker's load answered (workers.ts). One that failed leaves that worker
+   * without the model (sendNext passes it by); once no worker has it or is loading it, its
+   * jobs fail at once rather than wait for a worker forever.
+   */
+  private reloaded(key: string, held: boolean): void {
+    const lane = this.lanes.get(key)
+    if (lane && held) lane.lost = undefined
+    else if (lane) this.lose(lane)
+  }
+
+  private lose(lane: PoolLane): void {
+    lane.lost = `model ${lane.key} is in no inference worker: a worker started again after a crash could not load it; a reload loads it again`
+    lane.clearTimer()
+    for (const job of lane.queue.drain()) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, lane.lost))
   }
 
   /** Dispatch once, after everything this turn has queued. */
@@ -223,14 +208,20 @@ export class OnnxPool implements SharedResource {
   private readonly dispatch = (): void => {
     this.dispatching = false
     const now = performance.now()
+    // Nothing to send to a worker that has every model means nothing for the others either;
+    // not so for one that lacks a model (workers.ts): the next may have it.
     let more = true
     for (const slot of this.slots) {
       if (!more) break
       if (slot.full(1)) continue
-      more = this.sendNext(slot, false, now)
+      if (!this.sendNext(slot, false, now)) more = slot.lacks
     }
     for (const slot of this.slots) {
-      while (more && !slot.full(PIPELINE_DEPTH) && allPipelined(slot.units)) more = this.sendNext(slot, true, now)
+      while (more && !slot.full(PIPELINE_DEPTH) && allPipelined(slot.units)) {
+        if (this.sendNext(slot, true, now)) continue
+        more = slot.lacks
+        break
+      }
     }
     for (const slot of this.slots) slot.flush()
   }
@@ -247,6 +238,7 @@ export class OnnxPool implements SharedResource {
       for (const lane of this.lanes.values()) {
         const first = lane.queue.earliest()
         if (!first || lane.inflight >= lane.cap || (pipelinedOnly && !lane.pipelined)) continue
+        if (slot.lacks && !slot.models.has(lane.key)) continue
         if (best && first.deadline >= bestDeadline) continue
         if (lane.batching && !this.batchReady(lane, now)) continue
         best = lane
@@ -278,8 +270,11 @@ export class OnnxPool implements SharedResource {
   private drop(job: Job): void {
     const unit = job.unit
     if (unit) {
-      // Sent: once no job needs the unit, a worker that has not started it never will; a result is ignored upstream.
+      // Sent: once no job needs the unit, a worker that has not started it never will. The
+      // caller is answered now (a gate's limit, a shadow member over its own); the unit still
+      // holds its worker and counts against the model's cap until the worker answers.
       if (--unit.live === 0) cancelUnit(unit)
+      job.reject(job.signal.reason as Error)
       return
     }
     if (!job.queued) return

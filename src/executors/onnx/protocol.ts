@@ -2,6 +2,7 @@
 // plain {datatype, shape, data} (src/tensor/ort.ts makes them ort.Tensors); typed arrays
 // are copied in and transferred back out. Everything the pool hands one worker in one
 // turn of the event loop travels in one message (every co-located member of a request).
+import type { BigIntStats } from 'node:fs'
 import type { Tensor, TensorMap } from '../../tensor/index.ts'
 import type { ModelMetadata } from '../../types.ts'
 
@@ -38,8 +39,16 @@ export interface WireUnit {
 /** Size of the shared cancel-flag ring; far more than the units a worker ever holds. */
 export const CANCEL_SLOTS = 1024
 
+/**
+ * Which file a path names, as a worker is to load it: device, inode, size and mtime (ns). A
+ * copy over it, a write or a rename changes it. Not the ctime: a chmod or chown would then
+ * refuse an unchanged file.
+ */
+export const fileStamp = (st: BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`
+
 export type ToWorker =
-  | { readonly type: 'load'; readonly key: string; readonly path: string }
+  /** Load this file if it is still the one stamped `stamp` (fileStamp; undefined: none could be taken, the load says why). */
+  | { readonly type: 'load'; readonly key: string; readonly path: string; readonly stamp: string | undefined }
   | { readonly type: 'unload'; readonly key: string }
   /** Finish everything before this message, release every session, then exit. */
   | { readonly type: 'close' }
@@ -49,6 +58,8 @@ export type ToWorker =
 /** What the pool hands a worker at its start. */
 export interface WorkerSetup {
   readonly cancel: Int32Array
+  /** One flag, set by the pool when it closes: a load not yet begun is then answered load-failed, never opened. */
+  readonly closing: Int32Array
   /** Nice steps to run below the event loop (0: as the event loop). */
   readonly nice: number
 }

@@ -1,6 +1,6 @@
 // One inference worker as the pool sees it: the units sent to it and not yet answered,
-// the loads it has to confirm, and the outbox of units handed to it in this turn of the
-// event loop (sent together as one message), and its orderly close.
+// the models it loaded and the loads it has to confirm, the outbox of units handed to it in
+// this turn of the event loop (sent together as one message), and its orderly close.
 import { Worker } from 'node:worker_threads'
 import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit, type WorkerAnswer, type WorkerSetup } from './protocol.ts'
@@ -30,6 +30,14 @@ export function cancelUnit(unit: SentUnit): void {
   if (unit.flags) Atomics.store(unit.flags, unit.id % CANCEL_SLOTS, unit.id)
 }
 
+interface PendingLoad {
+  readonly resolve: (m: LoadedModel) => void
+  readonly reject: (e: Error) => void
+  readonly respawn: boolean
+  /** Unloaded before it answered: it does not count as loaded. */
+  dropped: boolean
+}
+
 const workerUrl = new URL('./worker.ts', import.meta.url)
 
 /** How long close() waits for a worker to release its sessions and exit by itself. */
@@ -43,6 +51,14 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   readonly units: U[] = []
   /** Loads still to confirm before this worker takes units (after a crash and respawn). */
   loading = 0
+  /** The models it answered loaded (and not unloaded since). */
+  readonly models = new Set<string>()
+  /**
+   * A load after a respawn failed (the file changed since, say): it may lack a model every
+   * other worker has, so the pool asks `models` before sending it a unit. Never set on a
+   * worker that loaded every model, whose dispatch needs no such look-up.
+   */
+  lacks = false
   /** The thread has exited (crashed, or closed). */
   exited = false
   /** Nice steps it runs below the event loop, as it reported (undefined until it has). */
@@ -54,11 +70,14 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   private readonly cancelFlags: Int32Array
   /** The id of the last unit sent. */
   private lastId = 0
-  private readonly loads = new Map<string, { resolve: (m: LoadedModel) => void; reject: (e: Error) => void }>()
+  private readonly loads = new Map<string, PendingLoad>()
+  /** Shared with the worker: set once close() begins, so it opens no load still queued. */
+  private readonly closing: Int32Array
 
   constructor(nice: number, onMessage: (slot: WorkerSlot<U>, msg: WorkerAnswer) => void, onCrash: (slot: WorkerSlot<U>, err: Error) => void) {
     this.cancelFlags = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT))
-    const setup: WorkerSetup = { cancel: this.cancelFlags, nice }
+    this.closing = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT))
+    const setup: WorkerSetup = { cancel: this.cancelFlags, closing: this.closing, nice }
     this.worker = new Worker(workerUrl, { workerData: setup })
     this.worker.on('message', (msg: FromWorker) => (msg.type === 'priority' ? this.prioritized(msg, nice) : onMessage(this, msg)))
     this.worker.on('error', (err) => onCrash(this, err))
@@ -82,22 +101,46 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     return this.loading > 0 || this.units.length >= depth
   }
 
-  load(key: string, path: string): Promise<LoadedModel> {
+  /**
+   * Loads a model if its file still has this stamp (protocol.ts). `respawn`: one of the
+   * loads a worker started after a crash must confirm before it takes units.
+   */
+  load(key: string, path: string, stamp: string | undefined, respawn = false): Promise<LoadedModel> {
+    if (Atomics.load(this.closing, 0) !== 0) return Promise.reject(new Error('gateway closing'))
     return new Promise((resolve, reject) => {
-      this.loads.set(key, { resolve, reject })
+      this.loads.set(key, { resolve, reject, respawn, dropped: false })
+      if (respawn) this.loading++
       this.worker.ref()
-      this.post({ type: 'load', key, path })
+      this.post({ type: 'load', key, path, stamp })
     })
+  }
+
+  /** Has it loaded this model, or a load of it still to answer? */
+  mayHold(key: string): boolean {
+    return this.models.has(key) || this.loads.has(key)
+  }
+
+  unload(key: string): void {
+    this.models.delete(key)
+    // A load still to answer is undone by this message, which comes after it.
+    const pending = this.loads.get(key)
+    if (pending) pending.dropped = true
+    this.post({ type: 'unload', key })
   }
 
   /** A load's answer: settles its waiter; true once every load of a respawned worker is in. */
   loaded(msg: Extract<FromWorker, { type: 'loaded' | 'load-failed' }>): boolean {
     const waiter = this.loads.get(msg.key)
     this.loads.delete(msg.key)
-    if (msg.type === 'loaded') waiter?.resolve({ ...msg.metadata, warmRunsMs: msg.warmRunsMs })
-    else waiter?.reject(new Error(msg.message))
+    if (msg.type === 'loaded') {
+      if (waiter && !waiter.dropped) this.models.add(msg.key)
+      waiter?.resolve({ ...msg.metadata, warmRunsMs: msg.warmRunsMs })
+    } else {
+      if (waiter?.respawn) this.lacks = true
+      waiter?.reject(new Error(msg.message))
+    }
     this.idleCheck()
-    return this.loading > 0 && --this.loading === 0
+    return waiter?.respawn === true && --this.loading === 0
   }
 
   /** Queues a unit for this turn's message. */
@@ -137,14 +180,18 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   }
 
   /**
-   * Sends this turn's units, lets every unit sent finish, then asks the worker to release
-   * its sessions and exit. A worker terminated inside a native onnxruntime call (run,
-   * create, release) aborts the whole process, so terminate() is only the last resort for a
-   * worker that has not exited in CLOSE_GRACE_MS.
+   * Sends this turn's units, lets every unit sent finish and every load sent be answered,
+   * then asks the worker to release its sessions and exit. A worker terminated inside a
+   * native onnxruntime call (run, create, release) aborts the whole process, so terminate()
+   * is only the last resort for a worker that has not exited CLOSE_GRACE_MS after it
+   * answered everything: while it still answers it is not hung, and a load (a create) can
+   * take longer than that. Loads it has not begun it answers `gateway closing` at once, so
+   * only the one it is in is waited for.
    */
   async close(): Promise<void> {
+    Atomics.store(this.closing, 0, 1)
     this.flush()
-    if (this.units.length) await new Promise<void>((resolve) => (this.onIdle = resolve))
+    if (this.units.length || this.loads.size) await new Promise<void>((resolve) => (this.onIdle = resolve))
     if (this.exited) return
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
     this.worker.ref()

@@ -2,13 +2,13 @@
 // time (a thread's sessions share one inference lane: see session.ts). Messages are
 // handled one at a time, in order; a unit the pool cancelled while it waited here is
 // answered `cancelled` without running.
-import { readlinkSync } from 'node:fs'
+import { readlinkSync, statSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { Tensor } from '../../tensor/index.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import { rowsOf, stack, unstack } from './batch.ts'
-import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors, type WireUnit, type WorkerSetup } from './protocol.ts'
+import { CANCEL_SLOTS, fileStamp, type FromWorker, type ToWorker, type WireTensors, type WireUnit, type WorkerSetup } from './protocol.ts'
 import { openSession, type ThreadSession } from './session.ts'
 
 const port = parentPort
@@ -16,6 +16,8 @@ if (!port) throw new Error('worker.ts must run in a worker thread')
 const setup = workerData as WorkerSetup
 /** Set by the pool when a unit we hold was cancelled: such a unit is never started. */
 const cancelled = setup.cancel
+/** Set by the pool when it closes (protocol.ts). */
+const closing = setup.closing
 
 /**
  * Lowers this thread's CPU priority below the event loop's, so that on a contended core the
@@ -39,10 +41,33 @@ if (setup.nice > 0) port.postMessage(lowerPriority(setup.nice))
 
 const sessions = new Map<string, ThreadSession>()
 
-async function load(key: string, path: string): Promise<FromWorker> {
+/** The file's stamp now (undefined if it cannot be read: opening it then says why). */
+function stampOf(path: string): string | undefined {
   try {
+    return fileStamp(statSync(path, { bigint: true }))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Opens the file only while it is the one the pool stamped: a worker started again after a
+ * crash must load the bytes its siblings loaded, not a file replaced since (it would answer
+ * for the old version). Stamped again after opening, so a change during the open is seen too.
+ */
+async function load(key: string, path: string, stamp: string | undefined): Promise<FromWorker> {
+  // A load queued behind others is never begun once the pool closes: each can take seconds,
+  // and the pool must not wait on them, nor cut them (a thread terminated inside a create aborts the process).
+  if (Atomics.load(closing, 0) !== 0) return { type: 'load-failed', key, message: 'gateway closing' }
+  const changed = (): FromWorker => ({ type: 'load-failed', key, message: `model file ${path} changed on disk since the model was registered (a reload loads the new file)` })
+  try {
+    if (stampOf(path) !== stamp) return changed()
     // Warmed (the first run allocates, and would land on a real request) and timed.
     const { session, inputs, outputs, warmRunsMs } = await openSession(path)
+    if (stampOf(path) !== stamp) {
+      await session.release()
+      return changed()
+    }
     await sessions.get(key)?.release()
     sessions.set(key, session)
     return { type: 'loaded', key, metadata: { inputs, outputs }, warmRunsMs }
@@ -88,7 +113,7 @@ port.on('message', (msg: ToWorker) => {
 
 async function handle(msg: ToWorker): Promise<void> {
   if (msg.type === 'load') {
-    port?.postMessage(await load(msg.key, msg.path))
+    port?.postMessage(await load(msg.key, msg.path, msg.stamp))
   } else if (msg.type === 'close') {
     // Releasing here, in order, is the only safe way to stop: a thread terminated inside a
     // native onnxruntime call (run, create, release) aborts the whole process.
