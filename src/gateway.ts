@@ -277,6 +277,8 @@ export class Gateway {
   async close(): Promise<void> {
     this.state = 'closed'
     this.endLoad()
+    // Loads still queued (a stop during the first load) are refused rather than waited for.
+    this.runtimes.beginClose()
     await Promise.allSettled([...this.models.values(), ...this.retirement.takeAll()].map((m) => m.executor.close()))
     await this.runtimes.close()
   }

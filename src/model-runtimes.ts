@@ -20,13 +20,18 @@ export class ModelRuntimes {
   /** What executor kinds share between their models (the ONNX worker pool), by key. */
   readonly resources = new Map<string, SharedResource>()
   private readonly env: ExecutorEnv
+  private stopping = false
 
   constructor(first: GatewayConfig) {
     this.env = {
       executors: first.executors,
       shared: <R extends SharedResource>(key: string, create: () => R): R => {
         let resource = this.resources.get(key) as R | undefined
-        if (!resource) this.resources.set(key, (resource = create()))
+        if (!resource) {
+          this.resources.set(key, (resource = create()))
+          // Made by a load still going as the gateway stops: it refuses work from the start.
+          if (this.stopping) resource.beginClose?.()
+        }
         return resource
       },
     }
@@ -44,6 +49,12 @@ export class ModelRuntimes {
   /** Runtimes made for a config that never came to be (a later model's create threw): closed. */
   readonly discard = (created: readonly ModelRuntime[]): void => {
     void Promise.allSettled(created.map((m) => m.executor.close()))
+  }
+
+  /** The gateway is stopping: each shared resource refuses work not begun yet (before the executors close). */
+  beginClose(): void {
+    this.stopping = true
+    for (const resource of this.resources.values()) resource.beginClose?.()
   }
 
   /** Closes the shared resources, once every executor using them is closed. */

@@ -92,6 +92,8 @@ export interface Executor {
 
 /** Something a kind shares between its models in one gateway (the ONNX worker pool). */
 export interface SharedResource {
+  /** The gateway is stopping: refuse work not begun (loads) so its models' close need not wait for it. */
+  beginClose?(): void
   close(): Promise<void>
   collect?(out: MetricsSink): void
 }

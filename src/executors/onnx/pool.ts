@@ -135,6 +135,11 @@ export class OnnxPool implements SharedResource {
    * Drops queued jobs, lets the units sent to workers finish, then asks each worker to
    * release its sessions and exit (WorkerSlot.close: terminate() is only the last resort).
    */
+  /** The gateway is stopping: loads the workers have not begun are refused (close() follows, once its models are closed). */
+  beginClose(): void {
+    this.workers.beginClose()
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown()
     return this.closing

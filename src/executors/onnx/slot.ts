@@ -179,6 +179,11 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     return units
   }
 
+  /** From now on the worker answers the loads it has not begun `gateway closing`, without opening them. */
+  beginClose(): void {
+    Atomics.store(this.closing, 0, 1)
+  }
+
   /**
    * Sends this turn's units, lets every unit sent finish and every load sent be answered,
    * then asks the worker to release its sessions and exit. A worker terminated inside a
@@ -189,7 +194,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
    * only the one it is in is waited for.
    */
   async close(): Promise<void> {
-    Atomics.store(this.closing, 0, 1)
+    this.beginClose()
     this.flush()
     if (this.units.length || this.loads.size) await new Promise<void>((resolve) => (this.onIdle = resolve))
     if (this.exited) return

@@ -73,8 +73,14 @@ export class PoolWorkers {
     return { busy, nice }
   }
 
-  async close(): Promise<void> {
+  /** Loads not begun are refused from now on (a stop during the first load need not wait for them). */
+  beginClose(): void {
     this.closing = true
+    for (const slot of this.slots) slot.beginClose()
+  }
+
+  async close(): Promise<void> {
+    this.beginClose()
     await Promise.all(this.slots.map((slot) => slot.close()))
   }
 
