@@ -7,31 +7,32 @@
 // It stays inside grpc-js's server: grpc-js still owns the listeners, TLS, sessions
 // (keepalive, idle timeout, GOAWAY, shutdown), reflection, health and every other method.
 // Only a call that is exactly the common case takes this path: one of these methods,
-// uncompressed, a valid deadline header and no interceptors; anything else goes to grpc-js
-// as before. The handlers are the same functions grpc-js calls, guarded the same way on a
-// gateway with an `auth` section (the guard reads `metadata` and `getAuthContext()`). The
-// same hook bounds how long any call's one request message, or each message of a stream of
-// many, may take to arrive (read-limit.ts).
+// uncompressed, and no interceptors; anything else goes to grpc-js as before. The handlers
+// are the same functions grpc-js calls, guarded the same way on a gateway with an `auth`
+// section (the guard reads `metadata` and `getAuthContext()`). The same hook bounds how long
+// any call's one request message, or each message of a stream of many, may take to arrive
+// (read-limit.ts), and refuses what grpc-js would misread on any call: a malformed
+// grpc-timeout, a compressed flag on a call without compression (stream-messages.ts).
 import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
-import { reading, watchGrpcJsRead, type ReadLimit } from './read-limit.ts'
-import { watchStreamMessages } from './stream-messages.ts'
-import { closeAnswered, respondStatus, type GrpcError } from './status.ts'
+import { reading, watchCompressedFlag, watchGrpcJsRead } from './read-limit.ts'
+import { watchStreamMessages, type MessageLimits } from './stream-messages.ts'
+import { closeAnswered, compressedFlagRefusal, respondStatus, type GrpcError } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
 export interface FastMethod extends MethodCodec<unknown, never> {
   readonly handler: (call: FastCall, callback: sendUnaryData<unknown>) => void
 }
 
-export interface FastLimits {
-  readonly maxReceiveBytes: number
+/** `read` here bounds a call's whole request, not each message (read-limit.ts). */
+export interface FastLimits extends MessageLimits {
   readonly maxSendBytes: number
-  /** How long a call's request may take to arrive (server.request_timeout_ms). */
-  readonly read: ReadLimit
   /** The paths whose calls carry a stream of request messages: the read limit times each message there, not the request (read-limit.ts). */
   readonly streaming: ReadonlySet<string>
+  /** The `specserve-code` of a call whose request is still arriving at its deadline (DEADLINE_EXCEEDED). */
+  readonly deadlineExceeded: Metadata
 }
 
 /** grpc-js internals this path hooks (server.js, 1.14): the per-stream handlers it installs on bind, and its idle-connection bookkeeping. */
@@ -44,7 +45,8 @@ interface GrpcJsServer {
 
 const Status = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const
 
-const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/
+/** gRPC's TimeoutValue: a positive integer of at most 8 digits, and its unit, nothing else. */
+const DEADLINE = /^(\d{1,8})([HMSmun])$/
 const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 }
 /**
  * The longest timeout grpc-js reads as it is: it takes a timeout's milliseconds `| 0`, so one
@@ -53,8 +55,6 @@ const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 
  */
 const GRPC_JS_MAX_TIMEOUT = '596H'
 const GRPC_JS_MAX_TIMEOUT_MS = 596 * 3_600_000
-/** How grpc-js finds a timeout: anywhere in the value (`123456789S` is its `23456789S`). */
-const GRPC_JS_DEADLINE = /(\d{1,8})\s*([HMSmun])/
 
 const OK_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' }
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' }
@@ -74,41 +74,53 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
     const original = internals[name] as StreamHandler
     internals[name] = function (this: Server, extra, stream, headers) {
       const path = headers[':path'] as string
-      const method = extra.length === 0 ? methods.get(path) : undefined
+      const timeout = headers['grpc-timeout']
+      const ms = timeout === undefined ? Infinity : timeoutMs(timeout)
+      const grpc = isGrpc(headers['content-type'])
+      if (ms === undefined && grpc) {
+        opened.call(this, stream) // as grpc-js counts every call it answers
+        return refuseTimeout(stream, timeout)
+      }
+      const encoding = headers['grpc-encoding']
+      const uncompressed = encoding === undefined || encoding === 'identity'
+      const method = extra.length === 0 && grpc && uncompressed ? methods.get(path) : undefined
       const now = Date.now()
-      const deadline = method === undefined ? undefined : plainCallDeadline(headers, now)
       const readBy = now + limits.read.timeoutMs
-      if (deadline === undefined) {
-        if (headers['grpc-timeout'] !== undefined && (timeoutMs(headers, GRPC_JS_DEADLINE) ?? 0) > GRPC_JS_MAX_TIMEOUT_MS) headers['grpc-timeout'] = GRPC_JS_MAX_TIMEOUT
+      // ms is undefined here only for a call that is not gRPC: grpc-js answers it (415).
+      if (method === undefined || ms === undefined) {
+        if (timeout !== undefined && ms !== undefined && ms > GRPC_JS_MAX_TIMEOUT_MS) headers['grpc-timeout'] = GRPC_JS_MAX_TIMEOUT // else wrapped negative
         const streaming = limits.streaming.has(path)
         if (!streaming) watchGrpcJsRead(stream, readBy, limits.read)
         original.call(this, extra, stream, headers)
-        if (streaming) watchStreamMessages(stream, limits.read)
+        if (streaming) watchStreamMessages(stream, limits, uncompressed)
+        else if (uncompressed) watchCompressedFlag(stream)
         return
       }
       opened.call(this, stream) // a connection with a call open is not idle
-      new FastCall(stream, headers, method as FastMethod, deadline, deadline < readBy ? deadline : readBy, limits)
+      const deadline = now + ms // Infinity without a grpc-timeout
+      new FastCall(stream, headers, method, deadline, deadline < readBy ? deadline : readBy, limits)
     }
   }
   return true
 }
 
-/** The call's absolute deadline (Infinity without one); undefined when the call is not the plain case this path serves. */
-function plainCallDeadline(headers: IncomingHttpHeaders, now: number): number | undefined {
-  const type = headers['content-type']
-  if (typeof type !== 'string' || !type.startsWith('application/grpc')) return undefined
-  const encoding = headers['grpc-encoding']
-  if (encoding !== undefined && encoding !== 'identity') return undefined
-  if (headers['grpc-timeout'] === undefined) return Infinity
-  const ms = timeoutMs(headers)
-  // grpc-js answers a malformed grpc-timeout (INTERNAL) itself.
-  return ms === undefined ? undefined : now + ms
+/** A content type grpc-js serves (it answers any other 415). */
+const isGrpc = (type: string | undefined): boolean => type !== undefined && type.startsWith('application/grpc')
+
+/** A grpc-timeout in milliseconds, however long; undefined when malformed. */
+function timeoutMs(timeout: string | string[]): number | undefined {
+  const match = typeof timeout === 'string' ? DEADLINE.exec(timeout) : null
+  return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined
 }
 
-/** The call's grpc-timeout in milliseconds, however long, as `pattern` reads it; undefined when malformed. */
-function timeoutMs(headers: IncomingHttpHeaders, pattern = DEADLINE): number | undefined {
-  const match = pattern.exec(String(headers['grpc-timeout']))
-  return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined
+/**
+ * A malformed grpc-timeout: INTERNAL (as grpc-go answers, and grpc-js when it finds no number),
+ * the stream closed. grpc-js takes a number found anywhere in it: `-1S` as 1 s, `1.5S` as 5 s.
+ */
+function refuseTimeout(stream: ServerHttp2Stream, timeout: string | string[] | undefined): void {
+  stream.once('error', ignore)
+  respondStatus(stream, Status.INTERNAL, `Invalid grpc-timeout value "${String(timeout)}"`)
+  closeAnswered(stream)
 }
 
 const ignore = (): void => {}
@@ -164,7 +176,7 @@ export class FastCall {
    * closed, so a client that never half-closes holds no stream slot.
    */
   expire(now: number): void {
-    if (now >= this.deadline) this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')
+    if (now >= this.deadline) this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded', this.limits.deadlineExceeded)
     else {
       const status = this.limits.read.status
       this.fail(status.code as number, status.details as string, status.metadata)
@@ -209,13 +221,16 @@ export class FastCall {
       if (this.received < 5) return
       const head = (this.chunks[0] as Buffer).length >= 5 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks)
       this.declared = head.readUInt32BE(1)
-      if (this.declared > max) return this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.declared} vs ${max})`)
+      // By its size first, as grpc-js and grpc-go check it.
+      if (this.declared > max) return this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.declared} vs ${max})`, this.limits.tooLarge)
+      // This path serves calls without compression only: the flag must be 0 (compressedFlagRefusal).
+      if (head[0] !== 0) return this.fail(Status.INTERNAL, compressedFlagRefusal(head[0] as number))
     }
     // A second message is refused once its prefix is in (by its size first, as grpc-js does), so
     // no more than one message is ever held, whether or not the client ever half-closes.
     if (this.received - 5 - this.declared < 5) return
     const next = Buffer.concat(this.chunks).readUInt32BE(5 + this.declared + 1)
-    if (next > max) this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${next} vs ${max})`)
+    if (next > max) this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${next} vs ${max})`, this.limits.tooLarge)
     else this.fail(Status.UNIMPLEMENTED, `Received a second request message for server streaming method ${this.headers[':path']}`)
   }
 
@@ -227,7 +242,6 @@ export class FastCall {
     const size = this.declared
     if (size === -1 || bytes.length < 5 + size) return this.fail(Status.UNIMPLEMENTED, `Received no request message for server streaming method ${this.headers[':path']}`)
     if (bytes.length > 5 + size) return this.fail(Status.UNIMPLEMENTED, `Received a second request message for server streaming method ${this.headers[':path']}`)
-    // A compressed flag under the identity encoding is read as it is, as grpc-js reads it.
     try {
       this.request = this.method.decode(bytes.subarray(5))
     } catch (err) {

@@ -12,11 +12,11 @@
 //
 // Calls the fast unary path serves are watched there (fast-unary.ts, with their deadline);
 // calls grpc-js serves are watched here, from the same hook, until their request ends.
-import type { Server } from '@grpc/grpc-js'
+import { status as Status, type Server } from '@grpc/grpc-js'
 import type { ServerHttp2Stream } from 'node:http2'
 import { GatewayError } from '../../errors.ts'
 import { DeadlineSweep, type Expiring } from './deadline-sweep.ts'
-import { closeAnswered, errorStatus, respondStatus, type GrpcError } from './status.ts'
+import { closeAnswered, compressedFlagRefusal, errorStatus, respondStatus, type GrpcError } from './status.ts'
 
 /** Calls whose request is still arriving, fast or grpc-js's, ended by one shared timer. */
 export const reading = new DeadlineSweep<Expiring>()
@@ -85,4 +85,26 @@ export function watchGrpcJsRead(stream: ServerHttp2Stream, due: number, limit: R
   reading.add(read)
   stream.once('end', done)
   stream.once('close', done)
+}
+
+/**
+ * Watches a one-message call grpc-js serves without compression (no grpc-encoding, or
+ * identity): its message's compressed flag, the stream's first byte, must be 0. grpc-js reads
+ * a flagged message's bytes as they are; it is refused INTERNAL instead (compressedFlagRefusal),
+ * from a listener that runs before grpc-js's, which then sees the stream closed. A second
+ * message grpc-js refuses itself. Only once grpc-js has taken the stream: one it answered at
+ * once (a wrong content type, an unknown method) reads nothing.
+ */
+export function watchCompressedFlag(stream: ServerHttp2Stream): void {
+  if (stream.listenerCount('data') > 0) stream.prependOnceListener('data', firstChunk)
+}
+
+/** The stream's first chunk (`this`: the stream, as EventEmitter calls it: no closure per call). */
+function firstChunk(this: ServerHttp2Stream, chunk: Buffer): void {
+  if (chunk.length === 0) return void this.prependOnceListener('data', firstChunk)
+  const flag = chunk[0] as number
+  // Answered already (its deadline, the read limit): that answer stands.
+  if (flag === 0 || this.headersSent) return
+  respondStatus(this, Status.INTERNAL, compressedFlagRefusal(flag))
+  closeAnswered(this)
 }

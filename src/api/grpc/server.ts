@@ -7,6 +7,7 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
 import { tolerantService, withCodecs, type MethodCodec } from './call.ts'
+import { codeMetadata } from './status.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { predictCodecs } from './predict-codec.ts'
@@ -42,7 +43,8 @@ const HEALTH_NAMES = ['', GATEWAY_SERVICE, INFERENCE_SERVICE] as const
 /** `log`: where a missing grpc-js hook, and connections dropped by a full listener, are reported. */
 export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Logger = silentLogger): GrpcFrontend {
   const server = new Server({
-    // Oversize messages are refused by grpc-js with RESOURCE_EXHAUSTED before any handler runs.
+    // Oversize messages are refused with RESOURCE_EXHAUSTED before any handler runs (by grpc-js,
+    // or with `specserve-code: PAYLOAD_TOO_LARGE` where fast-unary.ts and stream-messages.ts see them first).
     'grpc.max_receive_message_length': config.server.grpc_max_receive_bytes,
     'grpc.max_send_message_length': config.server.grpc_max_send_bytes,
     // Idle connections go (GOAWAY; clients reconnect when they next call); calls per connection are bounded.
@@ -81,6 +83,9 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
       maxSendBytes: config.server.grpc_max_send_bytes,
       read: readLimit(config.server.request_timeout_ms),
       streaming,
+      // The codes of the refusals answered on a call's stream (grpc-js's own carry none): built once.
+      tooLarge: codeMetadata('PAYLOAD_TOO_LARGE'),
+      deadlineExceeded: codeMetadata('DEADLINE_EXCEEDED'),
     },
   )
   if (!fastUnary) log.warn({}, 'this grpc-js has not the server internals fast-unary.ts hooks: every call goes through grpc-js, and a request is bounded only by its deadline, not server.request_timeout_ms')

@@ -5,6 +5,7 @@
 // form past MAX_RESULT_TRAILER_BYTES).
 import { Metadata, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js'
 import type { ServerHttp2Stream } from 'node:http2'
+import type { ErrorCode } from '../../errors.ts'
 import type { PredictResult } from '../../types.ts'
 import { mapError, mapResultError, type MappedError } from '../errors.ts'
 import { failureBody } from '../native/result.ts'
@@ -65,12 +66,29 @@ function resultTrailer(result: PredictResult, mapped: MappedError): string {
 const asciiJson = (value: unknown): string => JSON.stringify(value).replace(/[^\x20-\x7e]/g, escapeChar)
 
 function status(mapped: MappedError): GrpcError {
+  return { code: mapped.grpc, details: mapped.message, metadata: codeMetadata(mapped.code) }
+}
+
+/**
+ * The `specserve-code` trailer alone: built once per server for the refusals the gateway
+ * answers on a call's stream itself (fast-unary.ts, stream-messages.ts), whose status and
+ * message stay those grpc-js gives.
+ */
+export function codeMetadata(code: ErrorCode): Metadata {
   const metadata = new Metadata()
-  metadata.set(CODE_KEY, mapped.code)
-  return { code: mapped.grpc, details: mapped.message, metadata }
+  metadata.set(CODE_KEY, code)
+  return metadata
 }
 
 const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+
+/**
+ * The message of the INTERNAL status a request message gets whose compressed flag is set on a
+ * call without compression: gRPC's HTTP/2 protocol has the flag 0 when grpc-encoding is
+ * absent (or identity), and grpc-go and grpc-java refuse it so; grpc-js reads the bytes as
+ * they are, and a predict would run on (or be refused for) bytes the client meant otherwise.
+ */
+export const compressedFlagRefusal = (flag: number): string => `Received a message with compressed flag ${flag} on a call without message compression (grpc-encoding absent or identity)`
 
 const END_STREAM = { endStream: true }
 

@@ -22,21 +22,45 @@
 // too: at once if its answer is whole (trailers-only) and the client still sends, else once
 // the limit has passed since its answer was written ('finish': closing sooner could cut
 // grpc-js's trailers, sent after the last data).
+//
+// Each message's prefix is checked here too, before grpc-js reads it (our 'data' listener
+// runs first): one over grpc_max_receive_bytes is refused as grpc-js would refuse it, but
+// with its `specserve-code` (PAYLOAD_TOO_LARGE), which grpc-js cannot add; one whose
+// compressed flag is set on a call without compression is refused INTERNAL, where grpc-js
+// would read its bytes as they are. Before any answer the refusal is the call's status (and
+// the stream is closed); after one, a status can only follow grpc-js's answers: grpc-js's own
+// RESOURCE_EXHAUSTED ends a call whose message is too large, and a flagged message resets
+// the stream (the client sees CANCELLED).
+import { status as Status, type Metadata } from '@grpc/grpc-js'
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import type { Expiring } from './deadline-sweep.ts'
 import { answerTooSlow, reading, type ReadLimit } from './read-limit.ts'
-import { closeAnswered } from './status.ts'
+import { closeAnswered, compressedFlagRefusal, respondStatus } from './status.ts'
 
 /** gRPC's message prefix: a compressed flag and a 4-byte big-endian length. */
 const PREFIX_BYTES = 5
+
+/** What the messages of a stream of many are held to: built once per server. */
+export interface MessageLimits {
+  /** How long a message may take to arrive once begun (server.request_timeout_ms). */
+  readonly read: ReadLimit
+  /** grpc_max_receive_bytes, as grpc-js is given it. */
+  readonly maxReceiveBytes: number
+  /** The `specserve-code` of a message over it (PAYLOAD_TOO_LARGE). */
+  readonly tooLarge: Metadata
+}
 
 class StreamMessages implements Expiring {
   /** When the sweep looks at the stream again: the earliest of the times below (each set to now + the limit, so a later one never comes first). */
   due = 0
   private readonly stream: ServerHttp2Stream
   private readonly limit: ReadLimit
-  /** Bytes of the current message's prefix read, and the length it gives so far. */
+  private readonly limits: MessageLimits
+  /** The call has no grpc-encoding (or identity): every message's compressed flag must be 0. */
+  private readonly uncompressed: boolean
+  /** Bytes of the current message's prefix read, its compressed flag, and the length it gives so far. */
   private prefix = 0
+  private flag = 0
   private length = 0
   /** Bytes of the current message's body still to come. */
   private remaining = 0
@@ -48,9 +72,11 @@ class StreamMessages implements Expiring {
   private wroteAt = 0
   private watched = false
 
-  constructor(stream: ServerHttp2Stream, limit: ReadLimit) {
+  constructor(stream: ServerHttp2Stream, limits: MessageLimits, uncompressed: boolean) {
     this.stream = stream
-    this.limit = limit
+    this.limit = limits.read
+    this.limits = limits
+    this.uncompressed = uncompressed
   }
 
   read(chunk: Buffer): void {
@@ -66,10 +92,13 @@ class StreamMessages implements Expiring {
         at += body
         continue
       }
-      if (this.prefix === 0) begun = true
-      else this.length = this.length * 256 + (chunk[at] as number)
+      if (this.prefix === 0) {
+        begun = true
+        this.flag = chunk[at] as number
+      } else this.length = this.length * 256 + (chunk[at] as number)
       at++
       if (++this.prefix === PREFIX_BYTES) {
+        if (this.refused()) return
         this.remaining = this.length
         this.prefix = this.length = 0
       }
@@ -77,6 +106,29 @@ class StreamMessages implements Expiring {
     if (this.prefix === 0 && this.remaining === 0) this.messageDue = 0
     // The message left half in began in this chunk (after others, maybe): its time starts now.
     else if (begun) this.watch((this.messageDue = Date.now() + this.limit.timeoutMs))
+  }
+
+  /**
+   * Refuses the message whose prefix is in, if it must be (see the top of this file): true
+   * when the call is answered or reset so. By its size first, as grpc-js and grpc-go check it.
+   */
+  private refused(): boolean {
+    const stream = this.stream
+    const max = this.limits.maxReceiveBytes
+    if (this.length > max) {
+      // Answers are out: grpc-js's status, in the trailers after them, is the one left to send.
+      if (stream.headersSent) return false
+      respondStatus(stream, Status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.length} vs ${max})`, this.limits.tooLarge)
+    } else if (this.flag !== 0 && this.uncompressed) {
+      if (stream.headersSent) {
+        stream.close(constants.NGHTTP2_CANCEL)
+        return true
+      }
+      respondStatus(stream, Status.INTERNAL, compressedFlagRefusal(this.flag))
+    } else return false
+    // Closed at once: grpc-js, whose listener comes next, sees the stream closed and reads nothing more of it.
+    closeAnswered(stream)
+    return true
   }
 
   /** The server reads the stream again (grpc-js had stopped): a message half in gets its time anew. */
@@ -156,20 +208,22 @@ class StreamMessages implements Expiring {
 const trailersOnly = (stream: ServerHttp2Stream): boolean => (stream.sentHeaders as ServerHttp2Stream['sentHeaders'] | undefined)?.['grpc-status'] !== undefined
 
 /**
- * Watches the messages of a stream of many, once grpc-js has taken the stream (its listener
- * first, so that ours does not start the flow). One grpc-js did not take (a wrong content
- * type) is left alone: nothing reads it, and node:http2 closes it once answered.
+ * Watches the messages of a stream of many, once grpc-js has taken the stream (and paused it,
+ * so that ours does not start the flow). One grpc-js did not take (a wrong content type) is
+ * left alone: nothing reads it, and node:http2 closes it once answered. `uncompressed`: the
+ * call has no grpc-encoding, or identity.
  */
-export function watchStreamMessages(stream: ServerHttp2Stream, limit: ReadLimit): void {
+export function watchStreamMessages(stream: ServerHttp2Stream, limits: MessageLimits, uncompressed: boolean): void {
   if (stream.listenerCount('data') === 0) return
-  const messages = new StreamMessages(stream, limit)
+  const messages = new StreamMessages(stream, limits, uncompressed)
   // The one way to see an answer go out: grpc-js writes each through the stream's write.
   const write = stream.write
   stream.write = function (this: ServerHttp2Stream, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     messages.wrote()
     return (write as (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean).call(this, chunk, encoding, callback)
   } as ServerHttp2Stream['write']
-  stream.on('data', (chunk: Buffer) => {
+  // Before grpc-js's listener: a message refused here never reaches grpc-js.
+  stream.prependListener('data', (chunk: Buffer) => {
     // A throw here would escape grpc-js (it runs in node's stream flow) and end the process: a
     // fault of ours ends this call instead.
     try {

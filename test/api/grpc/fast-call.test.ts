@@ -9,6 +9,7 @@ import type { ServerHttp2Stream } from 'node:http2'
 import { describe, expect, it } from 'vitest'
 import { FastCall, type FastMethod } from '../../../src/api/grpc/fast-unary.ts'
 import { readLimit } from '../../../src/api/grpc/read-limit.ts'
+import { codeMetadata } from '../../../src/api/grpc/status.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -27,7 +28,7 @@ class FakeStream extends EventEmitter {
   }
 }
 
-const LIMITS = { maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20, read: readLimit(30_000), streaming: new Set<string>() }
+const LIMITS = { maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20, read: readLimit(30_000), streaming: new Set<string>(), tooLarge: codeMetadata('PAYLOAD_TOO_LARGE'), deadlineExceeded: codeMetadata('DEADLINE_EXCEEDED') }
 const framed = (bytes: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 0, bytes.length]), bytes])
 
 /**

@@ -59,13 +59,40 @@ describe('the fast unary path', () => {
   })
 
   it('takes a deadline past 2^31 ms (grpc-go writes 30 days as 2592000S) as the long deadline it is, on this path and through grpc-js', async () => {
-    // 123456789S is out of the spec (8 digits at most): grpc-js reads 23456789S in it.
-    for (const timeout of ['2592000S', '99999999H', '123456789S']) {
+    for (const timeout of ['2592000S', '99999999H']) {
       const fast = await call('/specserve.v1.Gateway/Predict', [frame(predictBytes)], { 'grpc-timeout': timeout })
       expect([statusOf(fast), messageOf(fast)]).toEqual([grpc.status.OK, 'OK'])
       // Compressed: grpc-js's to serve, which would wrap such a timeout to a negative one.
       const viaGrpcJs = await call('/specserve.v1.Gateway/Predict', [frame(gzipSync(predictBytes), true)], { 'grpc-encoding': 'gzip', 'grpc-timeout': timeout })
       expect(statusOf(viaGrpcJs)).toBe(grpc.status.OK)
+    }
+  })
+
+  it('refuses a malformed grpc-timeout INTERNAL on every call, where grpc-js would take a number found anywhere in it, and closes the stream', async () => {
+    const start = vi.spyOn(h.gateway, 'start')
+    try {
+      // 9 digits (8 at most), a sign, a fraction, blanks inside: grpc-js read them as 23456789 s (then 596 H), 1 s, 5 s and 1 s.
+      for (const timeout of ['123456789S', '0000000001S', '-1S', '1.5S', '1 S', '1\tS', 'S', '1s']) {
+        const calls = [
+          call('/specserve.v1.Gateway/Predict', [frame(predictBytes)], { 'grpc-timeout': timeout }),
+          call('/specserve.v1.Gateway/Predict', [frame(gzipSync(predictBytes), true)], { 'grpc-encoding': 'gzip', 'grpc-timeout': timeout }),
+          call('/specserve.v1.Gateway/ListEnsembles', [frame(Buffer.alloc(0))], { 'grpc-timeout': timeout }),
+          call('/specserve.v1.Gateway/PredictStream', [frame(predictBytes)], { 'grpc-timeout': timeout }),
+          // A client that neither half-closes nor cancels: the server closes the stream.
+          rawCall(session, '/specserve.v1.Gateway/PredictStream', [frame(predictBytes)], { 'grpc-timeout': timeout }, 'open'),
+        ]
+        for (const pending of calls) {
+          const refused = await pending
+          expect([statusOf(refused), messageOf(refused)]).toEqual([grpc.status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`])
+        }
+      }
+      expect(start).not.toHaveBeenCalled()
+      // No grpc-timeout at all: no deadline, on this path and through grpc-js.
+      expect(statusOf(await call('/specserve.v1.Gateway/Predict', [frame(predictBytes)]))).toBe(grpc.status.OK)
+      expect(statusOf(await call('/specserve.v1.Gateway/Predict', [frame(gzipSync(predictBytes), true)], { 'grpc-encoding': 'gzip' }))).toBe(grpc.status.OK)
+      expect(start.mock.calls.map(([request]) => request.transportBudgetMs)).toEqual([undefined, undefined])
+    } finally {
+      start.mockRestore()
     }
   })
 
@@ -76,15 +103,37 @@ describe('the fast unary path', () => {
     expect(statusOf(ok)).toBe(grpc.status.OK)
   })
 
-  it('answers as grpc-js does to no message, two messages, and a compressed flag under the identity encoding', async () => {
+  it('answers as grpc-js does to no message and two messages', async () => {
     const none = await call('/specserve.v1.Gateway/Predict', [])
     expect(statusOf(none)).toBe(grpc.status.UNIMPLEMENTED)
     expect(messageOf(none)).toMatch(/no request message/)
     const two = await call('/specserve.v1.Gateway/Predict', [frame(predictBytes), frame(predictBytes)])
     expect(statusOf(two)).toBe(grpc.status.UNIMPLEMENTED)
     expect(messageOf(two)).toMatch(/second request message/)
-    const flagged = await call('/specserve.v1.Gateway/Predict', [frame(predictBytes, true)])
-    expect(statusOf(flagged)).toBe(grpc.status.OK) // grpc-js reads the bytes as they are
+    expect(h.gateway.admission.count).toBe(0)
+  })
+
+  it('refuses a message whose compressed flag is set on a call without compression INTERNAL, before decoding it, on this path and through grpc-js', async () => {
+    // gRPC over HTTP/2: without a grpc-encoding the flag must be 0 (grpc-go and grpc-java answer
+    // INTERNAL). grpc-js reads such bytes as they are: a predict ran on them, or gzip bytes were
+    // blamed on the client's message (INVALID_ARGUMENT, BAD_REQUEST).
+    const start = vi.spyOn(h.gateway, 'start')
+    try {
+      for (const [flag, bytes] of [[1, predictBytes], [1, gzipSync(predictBytes)], [2, predictBytes]] as const) {
+        for (const extra of [{}, { 'grpc-encoding': 'identity' }] as Record<string, string>[]) {
+          for (const path of ['/specserve.v1.Gateway/Predict', '/inference.GRPCInferenceService/ModelInfer', '/specserve.v1.Gateway/ListEnsembles']) {
+            const refused = await call(path, [frame(bytes, flag)], extra)
+            expect([statusOf(refused), messageOf(refused)]).toEqual([grpc.status.INTERNAL, expect.stringContaining(`compressed flag ${flag}`)])
+          }
+        }
+      }
+      expect(start).not.toHaveBeenCalled()
+    } finally {
+      start.mockRestore()
+    }
+    // Under a grpc-encoding the flag says the message is compressed, as it should.
+    const gzipped = await call('/specserve.v1.Gateway/Predict', [frame(gzipSync(predictBytes), true)], { 'grpc-encoding': 'gzip' })
+    expect(statusOf(gzipped)).toBe(grpc.status.OK)
     expect(h.gateway.admission.count).toBe(0)
   })
 
@@ -94,6 +143,8 @@ describe('the fast unary path', () => {
     const refused = await call('/specserve.v1.Gateway/Predict', [prefix], {}, false)
     expect(statusOf(refused)).toBe(grpc.status.RESOURCE_EXHAUSTED)
     expect(messageOf(refused)).toMatch(/larger than max \(65537 vs 65536\)/)
+    // Its stable code, as every error of ours carries (RESOURCE_EXHAUSTED is also OVERLOADED, RATE_LIMITED).
+    expect(refused.headers['specserve-code']).toBe('PAYLOAD_TOO_LARGE')
   })
 
   it('refuses a second message once its prefix is in, even from a client that never half-closes', async () => {
@@ -104,12 +155,14 @@ describe('the fast unary path', () => {
     const oversized = await call('/specserve.v1.Gateway/Predict', [frame(predictBytes), second], {}, false)
     expect(statusOf(oversized)).toBe(grpc.status.RESOURCE_EXHAUSTED)
     expect(messageOf(oversized)).toMatch(/70000 vs 65536/)
+    expect(oversized.headers['specserve-code']).toBe('PAYLOAD_TOO_LARGE')
   })
 
   it('ends a call whose request is still arriving at its deadline with DEADLINE_EXCEEDED', async () => {
     const whole = frame(predictBytes)
     const stalled = await call('/specserve.v1.Gateway/Predict', [whole.subarray(0, 10)], { 'grpc-timeout': '150m' }, false)
     expect(statusOf(stalled)).toBe(grpc.status.DEADLINE_EXCEEDED)
+    expect(stalled.headers['specserve-code']).toBe('DEADLINE_EXCEEDED')
     expect(h.gateway.admission.count).toBe(0)
   })
 

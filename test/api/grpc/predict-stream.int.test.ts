@@ -2,12 +2,15 @@
 // .proto: many predicts over one call, each answered by id as it is decided (a fast one
 // overtakes a slow one sent before it), per-message errors that leave the stream open,
 // the call ending once the client half-closes and all is answered, and a cancel that
-// cancels the predicts still running.
+// cancels the predicts still running; with a raw HTTP/2 client, what ends the whole call.
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connect, constants } from 'node:http2'
+import { gzipSync } from 'node:zlib'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { configFrom, samples } from '../../helpers.ts'
 import { expectCancelStopsRuns, startHarness, TEST_CONFIG, unary, xInput, type Harness } from './harness.ts'
+import { AFTER_ANSWER, frame, messageOf, rawCall, statusOf, type Ending } from './raw-call.ts'
 
 let h: Harness
 const cancer = samples('cancer')
@@ -152,5 +155,49 @@ describe('specserve.v1.Gateway/PredictStream', () => {
     expect(replies).toHaveLength(2)
     expect(replies[0]!.toString('latin1')).toContain('BAD_REQUEST')
     expect(replies[1]!.toString('latin1')).toContain('ok')
+  })
+})
+
+describe('specserve.v1.Gateway/PredictStream, a message that ends the call', () => {
+  const PATH = '/specserve.v1.Gateway/PredictStream'
+  const encode = (msg: object): Buffer => (h.gatewayClient.PredictStream as unknown as { requestSerialize: (m: object) => Buffer }).requestSerialize(msg)
+  /** Never answered: the call is refused before any answer, whatever else it carries. */
+  const held = (): Buffer => frame(encode({ id: 'held', ensemble: 'hanging', inputs: xInput }))
+  const quick = (): Buffer => frame(encode({ id: 'quick', ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } }))
+  // By default a client that neither half-closes nor cancels: only the server ends these calls.
+  const open = async (chunks: Parameters<typeof rawCall>[2], extra: Record<string, string> = {}, ending: Ending = 'open') => {
+    const session = connect(`http://${h.address}`)
+    try {
+      return await rawCall(session, PATH, chunks, extra, ending)
+    } finally {
+      session.close()
+    }
+  }
+
+  it('over grpc_max_receive_bytes: RESOURCE_EXHAUSTED with its stable code (PAYLOAD_TOO_LARGE), and nothing left running', async () => {
+    const prefix = Buffer.from([0, 0, 0, 0, 0])
+    prefix.writeUInt32BE(70_000, 1) // over the harness's 65,536
+    const refused = await open([held(), prefix])
+    expect([statusOf(refused), messageOf(refused)]).toEqual([grpc.status.RESOURCE_EXHAUSTED, 'Received message larger than max (70000 vs 65536)'])
+    expect(refused.headers['specserve-code']).toBe('PAYLOAD_TOO_LARGE')
+    await vi.waitFor(() => expect(h.gateway.admission.count).toBe(0))
+  })
+
+  it('a compressed flag on a call without compression: INTERNAL before any answer, a reset after one (grpc-js would read the bytes as they are)', async () => {
+    for (const flagged of [frame(encode({ id: 'f', ensemble: 'cancer', inputs: xInput }), 1), frame(gzipSync(encode({ id: 'f', ensemble: 'cancer', inputs: xInput })), 1)]) {
+      const refused = await open([held(), flagged], {}, 'cancel')
+      expect([statusOf(refused), messageOf(refused)]).toEqual([grpc.status.INTERNAL, expect.stringContaining('compressed flag 1')])
+      expect(refused.body).toHaveLength(0)
+    }
+    // Answers are out: no status can come before grpc-js's, so the stream is reset (the client sees CANCELLED).
+    const reset = await open([quick(), AFTER_ANSWER, frame(encode({ id: 'f' }), 1)])
+    expect(reset.rstCode).toBe(constants.NGHTTP2_CANCEL)
+    await vi.waitFor(() => expect(h.gateway.admission.count).toBe(0))
+  })
+
+  it('bytes grpc-js cannot decompress: INTERNAL from grpc-js, not a reply of their own (docs/api.md says so)', async () => {
+    const refused = await open([frame(gzipSync(held().subarray(5)), true), frame(Buffer.from('not gzip'), true)], { 'grpc-encoding': 'gzip' }, 'cancel')
+    expect([statusOf(refused), messageOf(refused)]).toEqual([grpc.status.INTERNAL, 'Failed to decompress message'])
+    await vi.waitFor(() => expect(h.gateway.admission.count).toBe(0))
   })
 })

@@ -3,10 +3,10 @@
 import { once } from 'node:events'
 import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2'
 
-/** A message in gRPC's framing: a compressed flag, its length, its bytes. */
-export const frame = (message: Buffer, compressed = false): Buffer => {
+/** A message in gRPC's framing: a compressed flag (or this flag byte: gRPC allows only 0 and 1), its length, its bytes. */
+export const frame = (message: Buffer, compressed: boolean | number = false): Buffer => {
   const prefix = Buffer.alloc(5)
-  prefix[0] = compressed ? 1 : 0
+  prefix[0] = typeof compressed === 'number' ? compressed : compressed ? 1 : 0
   prefix.writeUInt32BE(message.length, 1)
   return Buffer.concat([prefix, message])
 }

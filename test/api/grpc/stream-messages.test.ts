@@ -1,24 +1,27 @@
 // The read limit on a stream of many messages: a message is timed from its first byte until
 // it is whole, wherever chunks split it; the time the server does not read the stream is not
 // the client's; an answer that does not go out within the limit (the client takes none) ends
-// the stream; a call answered already whose client stays open is closed.
+// the stream; a call answered already whose client stays open is closed. Each message's
+// prefix is checked before grpc-js reads it: its size, and its compressed flag.
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import { describe, expect, it, vi } from 'vitest'
 import { readLimit } from '../../../src/api/grpc/read-limit.ts'
+import { codeMetadata } from '../../../src/api/grpc/status.ts'
 import { watchStreamMessages } from '../../../src/api/grpc/stream-messages.ts'
 import { FakeStream, useFakeClock } from './fake-stream.ts'
 
 const LIMIT = readLimit(1000)
+const LIMITS = { read: LIMIT, maxReceiveBytes: 1000, tooLarge: codeMetadata('PAYLOAD_TOO_LARGE') }
 const RESET = `reset ${constants.NGHTTP2_CANCEL}`
 
-/** A stream grpc-js has taken (its 'data' listener is on), watched. */
-function streamed(): FakeStream {
+/** A stream grpc-js has taken (its 'data' listener is on), watched; `seen`: the chunks grpc-js's listener got on a stream still open. */
+function streamed(uncompressed = true, seen: Buffer[] = []): FakeStream {
   const stream = new FakeStream()
-  stream.on('data', () => {})
-  watchStreamMessages(stream as unknown as ServerHttp2Stream, LIMIT)
+  stream.on('data', (chunk: Buffer) => void (stream.closed || seen.push(chunk)))
+  watchStreamMessages(stream as unknown as ServerHttp2Stream, LIMITS, uncompressed)
   return stream
 }
-const prefix = (length: number): Buffer => Buffer.from([0, length >>> 24, (length >>> 16) & 255, (length >>> 8) & 255, length & 255])
+const prefix = (length: number, flag = 0): Buffer => Buffer.from([flag, length >>> 24, (length >>> 16) & 255, (length >>> 8) & 255, length & 255])
 const message = (length: number): Buffer => Buffer.concat([prefix(length), Buffer.alloc(length, 7)])
 
 useFakeClock()
@@ -183,9 +186,49 @@ describe('the read limit on a stream of many messages', () => {
     expect([reset.sent, reset.destroyed]).toEqual([[], false])
   })
 
+  it('refuses a message over the size limit before grpc-js reads it, with its specserve-code, if nothing was answered; else leaves it to grpc-js', () => {
+    const seen: Buffer[] = []
+    const stream = streamed(true, seen)
+    // The prefix split: refused once it is whole (1001 > 1000), in the chunk that completes it.
+    const over = prefix(1001)
+    stream.emit('data', Buffer.concat([message(3), over.subarray(0, 3)]))
+    stream.emit('data', over.subarray(3))
+    expect(stream.sent).toEqual(['8', 'closed'])
+    expect(stream.sentHeaders).toMatchObject({ 'grpc-message': encodeURI('Received message larger than max (1001 vs 1000)'), 'specserve-code': 'PAYLOAD_TOO_LARGE' })
+    expect(seen).toHaveLength(1) // grpc-js read the first chunk, not the one that completed the refused prefix
+    // Answers are out: grpc-js's status, after them, ends the call.
+    const answering = streamed()
+    answering.headersSent = true
+    answering.emit('data', prefix(1001))
+    expect(answering.sent).toEqual([])
+    // At the limit: taken.
+    const at = streamed()
+    at.emit('data', prefix(1000))
+    expect(at.sent).toEqual([])
+  })
+
+  it('refuses a message whose compressed flag is set on a call without compression: INTERNAL before any answer, a reset after', () => {
+    for (const flag of [1, 2, 255]) {
+      const seen: Buffer[] = []
+      const stream = streamed(true, seen)
+      stream.emit('data', Buffer.concat([message(3), prefix(3, flag), Buffer.alloc(3)]))
+      expect(stream.sent).toEqual(['13', 'closed'])
+      expect(decodeURI(String(stream.sentHeaders!['grpc-message']))).toContain(`compressed flag ${flag}`)
+      expect(seen).toEqual([])
+    }
+    const answering = streamed()
+    answering.headersSent = true
+    answering.emit('data', prefix(3, 1))
+    expect(answering.sent).toEqual([RESET])
+    // A call with a grpc-encoding: the flag is grpc-js's to read.
+    const compressed = streamed(false)
+    compressed.emit('data', Buffer.concat([prefix(3, 1), Buffer.alloc(3)]))
+    expect(compressed.sent).toEqual([])
+  })
+
   it('leaves alone a stream grpc-js did not take (a wrong content type): it reads nothing of it', () => {
     const stream = new FakeStream()
-    watchStreamMessages(stream as unknown as ServerHttp2Stream, LIMIT)
+    watchStreamMessages(stream as unknown as ServerHttp2Stream, LIMITS, true)
     expect(stream.listenerCount('data')).toBe(0)
   })
 })
