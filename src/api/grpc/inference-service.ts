@@ -7,12 +7,12 @@ import { newRequestId, type Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { checkTensor, contentsField, fromContents, fromRaw, readOipHeader, type OipContents, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
-import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model, type ParameterValue } from '../oip/model.ts'
+import { ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, V2_BUDGET, v2Model, type ParameterValue } from '../oip/model.ts'
 import { answer, servePredict, type PredictCall } from './call.ts'
 import { encodeModelStreamInferResponse, type InferReply, type StreamInferReply } from './infer-codec.ts'
 import { serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
-import { checkRequestId } from '../native/request.ts'
+import { checkRequestId, readBudget } from '../native/request.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
@@ -56,8 +56,10 @@ function buildInfer(gateway: Gateway, req: ModelInferRequestMsg): PredictCall<In
   const ens = v2Model(gateway, req.model_name, req.model_version)
   const raw = req.raw_input_contents.length > 0
   const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
+  const id = req.id ? checkRequestId(req.id, 'id') : newRequestId()
+  const inputs = readInputs(ens, req)
   return {
-    request: { id: req.id ? checkRequestId(req.id, 'id') : newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req), budgetMs: budgetParameter(fromParameters(req.parameters)) },
+    request: { id, ensemble: ens.name, inputs, budgetMs: readBudget(ens, inputs, fromParameters(req.parameters).budget_ms, undefined, V2_BUDGET) },
     respond: (result) => inferResponse(result, outputs, raw),
   }
 }

@@ -104,9 +104,9 @@ const DECIMAL_NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/
  * once the inputs are known whole (missing, empty or extra inputs are BAD_INPUT first, as
  * every frontend orders its errors). Checked only on that error, so a good request pays nothing.
  */
-export function readBudget(ens: EnsembleRuntime, inputs: TensorMap, body: unknown, header: string | string[] | undefined): number | undefined {
+export function readBudget(ens: EnsembleRuntime, inputs: TensorMap, body: unknown, header: string | string[] | undefined, field = 'budget_ms'): number | undefined {
   try {
-    return parseBudget(body, header, ens.config.budget.max)
+    return parseBudget(body, header, ens.config.budget.max, field)
   } catch (err) {
     checkInputs(ens, inputs)
     throw err
@@ -114,19 +114,20 @@ export function readBudget(ens: EnsembleRuntime, inputs: TensorMap, body: unknow
 }
 
 /**
- * The explicit budget: the body's, the header's (REST's `x-budget-ms`), or the smaller of the
+ * The explicit budget: the body's (`field`: `budget_ms`, or the V2 `parameter budget_ms`), the
+ * header's (REST's `x-budget-ms`), or the smaller of the
  * two when both are given, as gRPC takes the smallest of `budget_ms` and the deadline. Either
  * one malformed is BAD_BUDGET, and so is either one over `maxMs` (the ensemble's cap) when both
  * are given, as gRPC refuses a `budget_ms` over it whatever the deadline, and a header that is
  * not positive or over the cap (named as itself); the starter then checks the budget kept
  * (positive, within the cap).
  */
-export function parseBudget(body: unknown, header: string | string[] | undefined, maxMs: number): number | undefined {
+export function parseBudget(body: unknown, header: string | string[] | undefined, maxMs: number, field = 'budget_ms'): number | undefined {
   let budget: number | undefined
   if (body !== undefined) {
-    if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describe(body)}`)
+    if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `${field} must be a number, got ${describe(body)}`)
     // JSON's 1e400 parses as Infinity: say so, rather than the null JSON would print for it.
-    if (!Number.isFinite(body)) throw new GatewayError('BAD_BUDGET', `budget_ms must be a finite number, got ${body}`)
+    if (!Number.isFinite(body)) throw new GatewayError('BAD_BUDGET', `${field} must be a finite number, got ${body}`)
     budget = body
   }
   if (header === undefined) return budget

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
-import { describe, quote, type TensorSpec } from '../../tensor/index.ts'
+import { quote, type TensorSpec } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 
 /** Ensembles have no versions of their own; V2 clients see each as version "1". */
@@ -83,14 +83,8 @@ export function resultParameters(result: PredictResult): Record<string, Paramete
   return params
 }
 
-/** Reads the `budget_ms` request parameter (the explicit budget); anything but a number is BAD_BUDGET. */
-export function budgetParameter(parameters: Readonly<Record<string, unknown>> | undefined): number | undefined {
-  const value = parameters?.budget_ms
-  if (value === undefined) return undefined
-  if (typeof value !== 'number') throw new GatewayError('BAD_BUDGET', `parameter budget_ms must be a number, got ${describe(value)}`)
-  if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `parameter budget_ms must be a finite number, got ${value}`)
-  return value
-}
+/** How V2 bodies name the budget (`parameters.budget_ms`) in their errors. */
+export const V2_BUDGET = 'parameter budget_ms'
 
 /** Picks the requested outputs (all when none are named); an unknown name is BAD_INPUT. */
 export function requestedOutputs(ens: EnsembleRuntime, names: readonly string[]): readonly string[] {

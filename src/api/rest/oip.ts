@@ -10,7 +10,7 @@ import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { checkTensor, describe, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import { readBudget, readRequestId } from '../native/request.ts'
-import { budgetParameter, ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, v2Model } from '../oip/model.ts'
+import { ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, V2_BUDGET, v2Model } from '../oip/model.ts'
 import { forCaller } from '../../security/redact.ts'
 import { admitRouted, trackRun } from './admission.ts'
 
@@ -81,7 +81,7 @@ async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelPa
   const inputs = readInputs(ens, body.inputs, binary)
   const wanted = outputRequests(body)
   const names = requestedOutputs(ens, wanted.names)
-  const budgetMs = readBudget(ens, inputs, budgetParameter(body.parameters ?? undefined), request.headers['x-budget-ms'])
+  const budgetMs = readBudget(ens, inputs, body.parameters?.budget_ms, request.headers['x-budget-ms'], V2_BUDGET)
   const run = gateway.start({ id, ensemble: name, inputs, budgetMs }, true)
   trackRun(reply, run)
   const result = forCaller(await run.result, request.principal)
@@ -160,6 +160,8 @@ function readInputs(ens: EnsembleRuntime, inputs: unknown, binary: Buffer | unde
       continue
     }
     if (!Number.isSafeInteger(size) || (size as number) < 0) throw new GatewayError('BAD_INPUT', `input "${spec.name}": binary_data_size must be a non-negative integer`)
+    // The binary extension: an input whose data is binary has no "data" (answering from one of the two would drop the other).
+    if (item.data !== undefined) throw new GatewayError('BAD_INPUT', `input "${spec.name}" has both "data" and binary_data_size: give its data in one or the other`)
     if (!binary || offset + (size as number) > binary.length) {
       throw new GatewayError('BAD_INPUT', `input "${spec.name}": binary_data_size ${String(size)} runs past the body's binary data`)
     }

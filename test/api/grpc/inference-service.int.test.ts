@@ -79,6 +79,9 @@ describe('inference.GRPCInferenceService (Open Inference Protocol V2)', () => {
     const bad = await failure(call('ModelInfer', { model_name: 'cancer', parameters: { budget_ms: { string_param: 'soon' } }, inputs: [input(cancer.rows[0]!)] }))
     expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT)
     expect(trailerCode(bad)).toBe('BAD_BUDGET')
+    // Inputs are read first, on every frontend: a missing input is BAD_INPUT whatever the budget.
+    const both = await failure(call('ModelInfer', { model_name: 'cancer', parameters: { budget_ms: { string_param: 'soon' } }, inputs: [] }))
+    expect([both.code, trailerCode(both)]).toEqual([grpc.status.INVALID_ARGUMENT, 'BAD_INPUT'])
   })
 
   it('rejects bad inputs with INVALID_ARGUMENT and a clear message', async () => {

@@ -87,7 +87,8 @@ describe('Open Inference Protocol V2 over REST', () => {
       [{ inputs: [{ ...tensor(row), shape: [1, 29] }] }, 400, 'BAD_INPUT', /30 elements do not fill shape \[1, 29\]/],
       [{ inputs: [] }, 400, 'BAD_INPUT', /missing input "input"/],
       [{ inputs: [tensor(row)], parameters: { budget_ms: 99999 } }, 400, 'BAD_BUDGET', /over this ensemble's cap/],
-      [{ inputs: [{ ...tensor([]), shape: [1, 30], parameters: { binary_data_size: 120 } }] }, 400, 'BAD_INPUT', /runs past the body's binary data/],
+      [{ inputs: [{ ...tensor([]), data: undefined, shape: [1, 30], parameters: { binary_data_size: 120 } }] }, 400, 'BAD_INPUT', /runs past the body's binary data/],
+      [{ inputs: [{ ...tensor(row), parameters: { binary_data_size: 120 } }] }, 400, 'BAD_INPUT', /has both "data" and binary_data_size/],
     ]
     for (const [body, status, code, message] of cases) {
       const res = await infer('cancer', body)

@@ -182,8 +182,10 @@ describe('the order fields are read in', () => {
     expect([missing.statusCode, missing.json().code]).toEqual([400, 'BAD_INPUT'])
     const empty = await native({ inputs: { x: { shape: [0, 2], data: [] } } }, { 'x-budget-ms': 'abc' })
     expect([empty.statusCode, empty.json().code]).toEqual([400, 'BAD_INPUT'])
-    const oip = await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload: { inputs: [], parameters: { budget_ms: -1 } }, headers: { 'x-budget-ms': 'abc' } })
-    expect([oip.statusCode, oip.json().code]).toEqual([400, 'BAD_INPUT'])
+    for (const budget_ms of ['x', -1]) {
+      const oip = await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload: { inputs: [], parameters: { budget_ms } }, headers: { 'x-budget-ms': 'abc' } })
+      expect([oip.statusCode, oip.json().code]).toEqual([400, 'BAD_INPUT'])
+    }
   })
 })
 
