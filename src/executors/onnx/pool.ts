@@ -275,11 +275,10 @@ export class OnnxPool implements SharedResource {
   private drop(job: Job): void {
     const unit = job.unit
     if (unit) {
-      // Sent: once no job needs the unit, a worker that has not started it never will. The
-      // caller is answered now (a gate's limit, a shadow member over its own); the unit still
-      // holds its worker and counts against the model's cap until the worker answers.
+      // Sent: once no job needs the unit, a worker that has not started it never will. One it
+      // started still answers: a late answer is data (late records, counters, placement), and
+      // callers with a time limit of their own stop waiting themselves (limited()).
       if (--unit.live === 0) cancelUnit(unit)
-      job.reject(job.signal.reason as Error)
       return
     }
     if (!job.queued) return
