@@ -10,7 +10,9 @@
 #
 # Idempotent (the Python tools from a hash lock, scripts/peers/locks/venv-deploy.txt, in a venv
 # scripts/peers/lib.sh builds; the Go ones at pinned versions; stamp files, a lock for
-# concurrent callers); works from an empty cache. Chatter goes to stderr.
+# concurrent callers); works from an empty cache. Chatter goes to stderr. The Go ones need `go`
+# 1.24 or later on PATH or in /usr/local/go (kustomize v5.8.0's go.mod says 1.24.0; GOTOOLCHAIN=local:
+# an older go stops there rather than fetching a newer toolchain).
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/peers/lib.sh"
 
@@ -34,10 +36,16 @@ go_binary() {
 }
 
 compose_schema() {
-  local go dir
+  local go json error dir
   go="$(go_binary "$COMPOSE_MODULE")"
-  dir="$(GOMODCACHE="$CACHE_DIR/go/mod" GOFLAGS="-modcacherw" GOTOOLCHAIN=local "$go" mod download -json "$COMPOSE_MODULE" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  # With -json, go reports a failed download in the JSON's "Error" field on stdout, not on
+  # stderr: pass it on, or the caller sees only the exit status.
+  if ! json="$(GOMODCACHE="$CACHE_DIR/go/mod" GOFLAGS="-modcacherw" GOTOOLCHAIN=local "$go" mod download -json "$COMPOSE_MODULE")"; then
+    error="$(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")"
+    echo "deploy-tools: go mod download $COMPOSE_MODULE failed: ${error:-$json}" >&2
+    exit 1
+  fi
+  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")"
   [[ -f "$dir/schema/compose-spec.json" ]] || { echo "deploy-tools: no schema/compose-spec.json in $COMPOSE_MODULE" >&2; exit 1; }
   echo "$dir/schema/compose-spec.json"
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs a pinned Go tool (ghz or grpcurl) from the Go module proxy into
 # "$CACHE/bin" and prints its path on stdout. Idempotent: a tool already built at
-# the pinned version is reused. Needs `go` (>= 1.22) on PATH or in /usr/local/go.
+# the pinned version is reused. Needs `go` on PATH or in /usr/local/go: Go 1.21 builds these two
+# (grpcurl v1.9.3's go.mod says 1.21, ghz's and their dependencies' less), but `npm test` needs
+# Go 1.24 or later for kustomize (scripts/deploy-tools.sh; README.md lists the prerequisites).
 #
 #   GHZ=$(scripts/go-tools.sh ghz)
 #   GRPCURL=$(scripts/go-tools.sh grpcurl)
@@ -11,6 +13,8 @@
 set -euo pipefail
 
 CACHE_DIR="${SPECSERVE_CACHE:-$HOME/.cache/specserve}"
+# Absolute: go refuses a relative GOBIN or GOMODCACHE, and the printed path must hold from any directory.
+[[ "$CACHE_DIR" == /* ]] || CACHE_DIR="$PWD/$CACHE_DIR"
 BIN="$CACHE_DIR/bin"
 
 case "${1:-}" in

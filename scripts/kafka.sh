@@ -16,6 +16,8 @@
 set -euo pipefail
 
 CACHE="${SPECSERVE_CACHE:-$HOME/.cache/specserve}"
+# Absolute: mvn runs in the pom's directory, where a relative path would name another place.
+[[ "$CACHE" == /* ]] || CACHE="$PWD/$CACHE"
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 LOG4J_VERSION="2.24.3"
 DEPENDENCY_PLUGIN_VERSION="2.8"
@@ -29,7 +31,22 @@ die() { echo "kafka.sh: $*" >&2; exit 1; }
 provision() {
   [[ -f "$LIB/.complete" ]] && return 0
   command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
-  local pom_dir="$HOME_DIR/pom-$KAFKA_VERSION"
+  mkdir -p "$HOME_DIR"
+  # Concurrent callers (test files, a bench beside them) serialize here; the second finds the jars
+  # complete. $LIB is replaced only while it is incomplete, so never under a running broker.
+  # fd 9 is closed before a broker starts: it must not hold the lock.
+  exec 9>"$HOME_DIR/.lib-$KAFKA_VERSION.lock"
+  flock 9
+  if [[ ! -f "$LIB/.complete" ]]; then
+    fetch_jars
+  fi
+  exec 9>&-
+}
+
+# fetch_jars: the jars into a fresh directory beside $LIB (the same filesystem: the final mv is a
+# rename), which then replaces $LIB. Called with the lock held.
+fetch_jars() {
+  local pom_dir="$HOME_DIR/pom-$KAFKA_VERSION" tmp
   mkdir -p "$pom_dir"
   # kafka_2.13 logs through slf4j 1.x; log4j-slf4j-impl binds it to log4j2.
   cat >"$pom_dir/pom.xml" <<EOF
@@ -44,16 +61,19 @@ provision() {
   </dependencies>
 </project>
 EOF
-  rm -rf "$LIB.tmp"
+  # What an interrupted fetch left (no one else fetches this version: the lock is ours).
+  rm -rf "$HOME_DIR/.lib-$KAFKA_VERSION".tmp.*
+  tmp="$(mktemp -d "$HOME_DIR/.lib-$KAFKA_VERSION.tmp.XXXXXX")"
+  chmod 755 "$tmp"
   echo "kafka.sh: fetching Kafka $KAFKA_VERSION from Maven Central into $LIB" >&2
   # -C: a checksum mismatch fails the download (Maven only warns by default). The plugin
   # version is pinned so the build does not depend on whichever one this mvn defaults to.
   (cd "$pom_dir" && mvn -q -B -C -Dmaven.repo.local="$HOME_DIR/m2" \
       "org.apache.maven.plugins:maven-dependency-plugin:$DEPENDENCY_PLUGIN_VERSION:copy-dependencies" \
-      -DincludeScope=runtime -DoutputDirectory="$LIB.tmp") >&2 || die "mvn dependency:copy-dependencies failed"
-  ls "$LIB.tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka_2.13 jar missing after download"
-  touch "$LIB.tmp/.complete"
-  rm -rf "$LIB" && mv "$LIB.tmp" "$LIB"
+      -DincludeScope=runtime -DoutputDirectory="$tmp") >&2 || { rm -rf "$tmp"; die "mvn dependency:copy-dependencies failed"; }
+  ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "kafka_2.13 jar missing after download"; }
+  touch "$tmp/.complete"
+  rm -rf "$LIB" && mv "$tmp" "$LIB"
 }
 
 free_port() {

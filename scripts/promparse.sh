@@ -7,6 +7,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SRC="$ROOT/test/telemetry/promparse"
 CACHE_DIR="${SPECSERVE_CACHE:-$HOME/.cache/specserve}"
+# Absolute: the build runs in $SRC (a relative path would name another directory there), go refuses
+# a relative GOMODCACHE, and the printed path must hold from any directory.
+[[ "$CACHE_DIR" == /* ]] || CACHE_DIR="$PWD/$CACHE_DIR"
 BIN="$CACHE_DIR/bin"
 TARGET="$BIN/promparse"
 STAMP="$BIN/.promparse.version"

@@ -3,7 +3,7 @@
 # in models/. Prints the venv's python interpreter path on stdout, so callers do:
 #
 #   PY=$(scripts/python-env.sh)
-#   $PY models/train.py
+#   "$PY" models/train.py
 #
 # All pip / venv chatter goes to stderr. Works from an empty cache, and recovers from an
 # interrupted earlier run (scripts/peers/lib.sh does the venv).

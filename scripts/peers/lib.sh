@@ -6,6 +6,10 @@
 set -euo pipefail
 
 CACHE_DIR="${SPECSERVE_CACHE:-$HOME/.cache/specserve}"
+# Absolute, once: Go refuses a relative GOMODCACHE or GOBIN ("GOMODCACHE entry is relative"), and
+# a printed path must still hold after the caller changes directory. Nothing is created here: a
+# script that stops early (check_python) leaves no cache behind.
+[[ "$CACHE_DIR" == /* ]] || CACHE_DIR="$PWD/$CACHE_DIR"
 PEERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$PEERS_DIR/../.." && pwd)"
 

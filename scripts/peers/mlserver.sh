@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Provisions (or reuses) MLServer with its scikit-learn runtime in a venv in the cache.
-# Prints the venv directory; start it with `$VENV/bin/mlserver start MODEL_REPO`
+# Prints the venv directory; start it with `"$VENV/bin/mlserver" start MODEL_REPO`
 # (see test/e2e/peers.ts, which also writes the model-settings.json).
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

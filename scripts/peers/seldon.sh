@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Provisions (or reuses) seldon-core's v1 Python microservice wrapper in a venv in the
 # cache. Prints the venv directory; start a model with
-#   $VENV/bin/seldon-core-microservice SklearnModel --service-type MODEL ...
+#   "$VENV/bin/seldon-core-microservice" SklearnModel --service-type MODEL ...
 # from scripts/peers/seldon_model/ (see test/e2e/peers.ts).
 # shellcheck source=scripts/peers/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

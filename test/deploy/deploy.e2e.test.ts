@@ -5,7 +5,7 @@
 // Specification's schema; then the pieces are checked against each other (ports, labels,
 // names, grace periods) and every gateway config shipped in deploy/ is validated and loaded.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Ajv } from 'ajv'
@@ -56,6 +56,22 @@ describe('Kubernetes manifests', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('pull the image the base kustomization names, the one place the docs say to set it (nothing publishes it)', () => {
+    const images = (parse(readFileSync(join(k8s, 'kustomization.yaml'), 'utf8')) as Doc).images as Doc[]
+    expect(images).toHaveLength(1)
+    const [entry] = images
+    // The entry applies: it names the Deployment's image, and sets its tag to this version.
+    const [container] = manifest('deployment.yaml').spec.template.spec.containers as Doc[]
+    expect((container!.image as string).split(':')[0]).toBe(entry!.name)
+    expect(entry!.newTag).toBe((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version)
+    const [rendered] = render(kustomize, join(deploy, 'k8s')).find((d) => d.kind === 'Deployment')!.spec.template.spec.containers as Doc[]
+    expect(rendered!.image).toBe(`${entry!.newName}:${entry!.newTag}`)
+    // How to build, push and name it is written down where the manifests are described.
+    const operations = readFileSync(join(root, 'docs', 'operations.md'), 'utf8')
+    expect(operations).toContain('docker build -f deploy/Dockerfile -t REGISTRY/specserve:')
+    expect(operations).toContain(`kustomize edit set image ${entry!.name}=REGISTRY/specserve:`)
   })
 
   it('fit together: selectors, ports, probes, the drain and the config', async () => {
@@ -131,6 +147,16 @@ describe('Dockerfile', () => {
     expect(readFileSync(join(root, '.npmrc'), 'utf8')).toMatch(/onnxruntime-node-install=skip/)
   })
 
+  it('bakes in nothing git ignores below what it copies (the docs/models.md walkthrough makes examples/model-repo/)', () => {
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))
+    const copied = [...text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) => m[1]!.split(' '))
+    // The .gitignore entries anchored to a path (a leading /), below a directory the image copies.
+    const local = readFileSync(join(root, '.gitignore'), 'utf8').split('\n').filter((l) => l.startsWith('/')).map((l) => l.replace(/^\/|\/$/g, ''))
+    const below = local.filter((path) => copied.some((src) => path.startsWith(`${src}/`)))
+    expect(below).toContain('examples/model-repo')
+    for (const path of below) expect(ignored, path).toContain(path)
+  })
+
   it('the healthcheck probes the config the image serves (specserve health), not a fixed URL', () => {
     const served = JSON.parse(/^CMD (\[.*\])$/m.exec(text)![1]!) as string[]
     expect(served.slice(0, 2)).toEqual(['serve', '-c'])
@@ -170,6 +196,18 @@ describe('docker-compose.yml', () => {
   it('wires specserve to Kafka (official image, KRaft), MLServer, the OTel collector and Prometheus', () => {
     expect(services.kafka!.image).toMatch(/^apache\/kafka:4\./)
     expect(services.kafka!.environment.KAFKA_PROCESS_ROLES).toBe('broker,controller')
+    // The broker the tests run (scripts/kafka.sh), and its data on the volume (the image's default is under /tmp).
+    const tested = /^KAFKA_VERSION="\$\{KAFKA_VERSION:-([^}]+)\}"$/m.exec(readFileSync(join(root, 'scripts', 'kafka.sh'), 'utf8'))![1]
+    expect(services.kafka!.image).toBe(`apache/kafka:${tested}`)
+    const data = (services.kafka!.volumes as string[]).find((v) => v.startsWith('kafka-data:'))!
+    expect(services.kafka!.environment.KAFKA_LOG_DIRS).toBe(data.split(':')[1])
+    // The one-shot trainer writes into a new volume Docker creates owned by root, which the image's
+    // user (uid 1000) cannot write: it runs as root; MLServer only reads the volume.
+    const models = (services['mlserver-model']!.volumes as string[]).find((v) => v.startsWith('mlserver-models:'))!
+    expect(models).toBe('mlserver-models:/models')
+    expect(services['mlserver-model']!.user).toBe('0')
+    expect(services.mlserver!.volumes).toContain('mlserver-models:/models:ro')
+    expect(services.mlserver!.user).toBeUndefined()
     for (const [name, s] of Object.entries(services)) {
       const deps = (Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {})) as string[]
       for (const dep of deps) expect(services[dep], `${name} depends on ${dep}`).toBeDefined()
@@ -244,5 +282,23 @@ describe('docker-compose.secure.yml (TLS and API keys over the base file)', () =
     } finally {
       rmSync(out, { recursive: true, force: true })
     }
+  })
+
+  it('make-secrets.sh leaves the server key readable by the gateway (1000:1000) and by no one else unless it says so', () => {
+    const out = join(tempDir('specserve-secrets-modes-'), 'secrets') // made by the script, as its default one is
+    const run = spawnSync(join(deploy, 'compose', 'secure', 'make-secrets.sh'), [out], { encoding: 'utf8' })
+    expect(run.status, run.stderr).toBe(0)
+    const mode = (file: string) => statSync(join(out, file)).mode & 0o777
+    // The directory shuts this host's other users out; the containers get the files only.
+    expect(mode('.')).toBe(0o700)
+    // Compose mounts a file secret with this host's owner and mode: uid 1000 (gid 1000) must read tls.key.
+    const key = statSync(join(out, 'tls.key'))
+    const readable = (key.uid === 1000 && key.mode & 0o400) || (key.gid === 1000 && key.mode & 0o040) || key.mode & 0o004
+    expect(readable, `tls.key ${key.uid}:${key.gid} ${(key.mode & 0o777).toString(8)}`).toBeTruthy()
+    if (key.mode & 0o004) expect(run.stderr).toContain('tls.key is world-readable')
+    else expect(key.mode & 0o007).toBe(0)
+    // What no container reads stays its owner's.
+    expect(mode('ca.key')).toBe(0o600)
+    expect(mode('client.key')).toBe(0o600)
   })
 })

@@ -6,7 +6,7 @@
 // hold, as a pod would see them: the probe path over HTTPS, a client with the key from the
 // specserve-api-keys Secret, one without.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request, type RequestOptions } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
@@ -65,6 +65,12 @@ describe('deploy/k8s/secure', () => {
     ])
   })
 
+  it('pulls the image the base kustomization names, as the plaintext one does', () => {
+    const [entry] = (parse(readFileSync(join(deploy, 'k8s', 'base', 'kustomization.yaml'), 'utf8')) as Doc).images as Doc[]
+    const [container] = find('Deployment', 'specserve').spec.template.spec.containers as Doc[]
+    expect(container!.image).toBe(`${entry!.newName}:${entry!.newTag}`)
+  })
+
   it('mounts the TLS Secret where the config reads it, probes over HTTPS, and says TLS to the Service and Prometheus', () => {
     const pod = find('Deployment', 'specserve').spec.template
     const [container] = pod.spec.containers as Doc[]
@@ -118,6 +124,22 @@ describe('deploy/k8s/secure', () => {
     const refused = spawnSync(script, [join(work, 'jwt-incomplete')], { env: { ...process.env, JWKS_URL: jwt.JWKS_URL }, encoding: 'utf8' })
     expect(refused.status).not.toBe(0)
     expect(refused.stderr).toContain('JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE')
+  })
+
+  it('make-secrets.sh stops with what openssl said when it fails (it was silent), and keeps openssl quiet otherwise', () => {
+    const bin = join(work, 'failing-openssl')
+    mkdirSync(bin)
+    writeFileSync(join(bin, 'openssl'), '#!/bin/sh\necho "openssl: stand-in refusing: $*" >&2\nexit 1\n')
+    chmodSync(join(bin, 'openssl'), 0o755)
+    const out = join(work, 'openssl-fails')
+    const failed = spawnSync(join(work, 'k8s', 'secure', 'make-secrets.sh'), [out], { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` }, encoding: 'utf8' })
+    expect(failed.status).not.toBe(0)
+    expect(failed.stderr).toContain('openssl: stand-in refusing: req -x509')
+    expect(existsSync(join(out, 'specserve.yaml'))).toBe(false)
+
+    const ok = spawnSync(join(work, 'k8s', 'secure', 'make-secrets.sh'), [join(work, 'openssl-quiet')], { encoding: 'utf8' })
+    expect(ok.status, ok.stderr).toBe(0)
+    expect(ok.stderr).toMatch(/^client API key: [0-9a-f]{48}\n$/)
   })
 
   it('serves from what the ConfigMap and Secrets hold: HTTPS health for the probe, predicts with the client key only', async () => {

@@ -152,3 +152,16 @@ it('refuses, before creating anything, a python3 other than the one the locks we
   expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([])
   expect(readdirSync(dir).sort()).toEqual(['bin', 'lock.txt'])
 })
+
+it('takes a relative SPECSERVE_CACHE from where it was called: the venv, and the path it prints, are absolute', async () => {
+  const sha = await wheelSha256('tinya')
+  const lock = writeLock('lock.txt', { tinya: sha })
+  env = { ...env, SPECSERVE_CACHE: 'cache' } // `cache` below dir, the directory ensureVenv runs in
+
+  const { stdout } = await ensureVenv('tiny', 'import tinya', lock)
+
+  const venv = venvFor('tiny', lock)
+  expect(venv.startsWith(`${dir}/`)).toBe(true)
+  expect(stdout).toBe(`${venv}\n`)
+  expect(await imports(venv, 'tinya')).toBe(true)
+}, 120_000)

@@ -25,17 +25,20 @@ make_pki specserve-k8s-ca "DNS:specserve,DNS:specserve.$NAMESPACE,DNS:specserve.
 make_keys
 
 # The base config: the block under `specserve.yaml: |` in ../base/configmap.yaml, unindented;
-# server.tls added as the first key of its server section.
-awk '/^  specserve.yaml: \|$/ { inside = 1; next } inside && /^    / { print substr($0, 5); next } inside && NF { exit }' "$HERE/../base/configmap.yaml" \
-  | sed "s|^server:\$|server:\\n  tls: { cert: $TLS_DIR/tls.crt, key: $TLS_DIR/tls.key }|" >specserve.yaml
+# server.tls added as the first key of its server section (by awk: a newline in a sed
+# replacement is GNU sed's alone, BSD sed writes an `n`).
+awk -v tls="  tls: { cert: $TLS_DIR/tls.crt, key: $TLS_DIR/tls.key }" '
+  /^  specserve.yaml: \|$/ { inside = 1; next }
+  inside && /^    / { line = substr($0, 5); print line; if (line == "server:") print tls; next }
+  inside && NF { exit }' "$HERE/../base/configmap.yaml" >specserve.yaml
 grep -q "^  tls: { cert: $TLS_DIR/tls.crt" specserve.yaml || { echo "make-secrets: could not add server.tls to the base config" >&2; exit 1; }
 auth_section "the kubelet's probes" >>specserve.yaml
 if [[ -n "${JWKS_URL:-}" ]]; then
   [[ -n "${JWT_ISSUER:-}" && -n "${JWT_AUDIENCE:-}" ]] || { echo "make-secrets: JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE" >&2; exit 1; }
   printf '  jwt: { jwks_url: "%s", issuer: "%s", audience: "%s" }\n' "$JWKS_URL" "$JWT_ISSUER" "$JWT_AUDIENCE" >>specserve.yaml
 fi
-# ca.key signs certificates: it is not needed in the cluster, keep it out of the Secret's files.
-chmod 600 ca.key
+# ca.key signs certificates: it is not needed in the cluster, keep it out of the Secret's files
+# (secure-pki.sh leaves it, and every other key, readable by its owner only).
 
 echo "client API key: $(cat client.key)" >&2
 echo "$OUT"
