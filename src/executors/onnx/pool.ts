@@ -131,15 +131,15 @@ export class OnnxPool implements SharedResource {
     out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting for a worker (the limit is executors.onnx_queue; 256 for a model\'s dedicated workers).', [[pool, queued]])
   }
 
-  /**
-   * Drops queued jobs, lets the units sent to workers finish, then asks each worker to
-   * release its sessions and exit (WorkerSlot.close: terminate() is only the last resort).
-   */
   /** The gateway is stopping: loads the workers have not begun are refused (close() follows, once its models are closed). */
   beginClose(): void {
     this.workers.beginClose()
   }
 
+  /**
+   * Drops queued jobs, lets the units sent to workers finish, then asks each worker to
+   * release its sessions and exit (WorkerSlot.close: terminate() is only the last resort).
+   */
   close(): Promise<void> {
     this.closing ??= this.shutdown()
     return this.closing

@@ -85,7 +85,10 @@ export class PoolWorkers {
   }
 
   private spawn(): Slot {
-    return new WorkerSlot<Unit>(this.nice, this.hooks.message, (slot, err) => this.onCrash(slot, err))
+    const slot = new WorkerSlot<Unit>(this.nice, this.hooks.message, (slot, err) => this.onCrash(slot, err))
+    // A worker replaced while the gateway stops takes no load either.
+    if (this.closing) slot.beginClose()
+    return slot
   }
 
   private onCrash(slot: Slot, err: Error): void {

@@ -94,6 +94,19 @@ describe('ONNX worker pool: closing while loading, and a worker crash', () => {
     await closing
   })
 
+  it('a worker replaced while the gateway stops loads nothing: the stop does not wait for its loads', async () => {
+    const pool = pools.open({ workers: 1, queueLimit: 8 })
+    await pool.register('m', model('cancer_logreg.onnx'))
+    pool.beginClose()
+    const posts = recordPosts()
+    const old = workersOf(pool)[0]!
+    old.postMessage({ type: 'close' })
+    await once(old, 'exit')
+    const fresh = workersOf(pool)[0]!
+    expect(fresh).not.toBe(old)
+    expect(posts.filter((p) => p.worker === fresh && p.msg.type === 'load')).toEqual([])
+  })
+
   it('a worker started again after a crash does not load a model file replaced on disk since: the workers that loaded it serve it', async () => {
     const file = join(tempDir('specserve-respawn-'), 'model.onnx')
     copyFileSync(model('cancer_logreg.onnx'), file)
