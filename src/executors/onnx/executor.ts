@@ -12,6 +12,7 @@ import { InlineModel } from './inline.ts'
 import { Placement } from './placement.ts'
 import { wouldMiss, type PoolLane } from './lane.ts'
 import { OnnxPool } from './pool.ts'
+import { fileStamp } from './protocol.ts'
 
 /**
  * The largest model file a late move inline opens. onnxruntime creates a session on the
@@ -20,15 +21,7 @@ import { OnnxPool } from './pool.ts'
  */
 const LATE_OPEN_MAX_BYTES = 64 * 1024
 
-interface FileStamp {
-  readonly size: number
-  readonly mtimeMs: number
-}
-
-const fileStamp = async (path: string): Promise<FileStamp> => {
-  const { size, mtimeMs } = await stat(path)
-  return { size, mtimeMs }
-}
+const CHANGED = "its file changed since the workers loaded it: it stays with the workers' copy"
 
 /** Queue of a dedicated pool: jobs beyond it are skipped OVERLOADED. */
 const DEDICATED_QUEUE = 256
@@ -70,7 +63,6 @@ class OnnxExecutor implements Executor {
   /** The inline session opened after the load (see openInline), once at most; null until then. */
   private opening: Promise<void> | null = null
   /** The model file's size and mtime when loaded: a late inline session must read the same bytes. */
-  private stamp: FileStamp | undefined
   private closed = false
   /** The load under way or done: close() waits for it, so nothing it registers or opens outlives the executor. */
   private loading: Promise<void> | undefined
@@ -118,6 +110,11 @@ class OnnxExecutor implements Executor {
       // Pinned to the main thread: it never runs in the workers, so it is not loaded there.
       let pinned: Placement | undefined
       const inline = await InlineModel.open(spec.path, (times) => pinned?.observeInline(times), { maxBatch: spec.batching?.maxBatch })
+      // Closed meanwhile: as in the workers, the load fails (close() waits for it, then closes the session).
+      if (this.closed) {
+        await inline.close()
+        throw closedWhileLoading(this.name)
+      }
       if (spec.batching) {
         try {
           checkBatchDimension(inline)
@@ -136,7 +133,6 @@ class OnnxExecutor implements Executor {
     const loaded = await pool.register(this.key, spec.path, { cap: spec.maxConcurrency, batching: spec.batching })
     this.pool = pool
     this.lane = pool.laneStats(this.key)
-    this.stamp = await fileStamp(spec.path)
     // Closed meanwhile: close() unregisters it once this settles; no inline session opened for nothing.
     if (this.closed) throw closedWhileLoading(this.name)
     if (spec.batching) checkBatchDimension(loaded)
@@ -148,7 +144,9 @@ class OnnxExecutor implements Executor {
     if (placement.wantsInline) {
       // The workers have it loaded: a session that fails on the main thread leaves it there, as after the load.
       try {
-        this.inline = await InlineModel.open(spec.path, (times) => placement.observeInline(times))
+        const inline = await this.openSameFile(placement)
+        if (typeof inline === 'string') placement.stayInWorkers(inline)
+        else this.inline = inline
       } catch (err) {
         placement.stayInWorkers(`an inline session failed to open: ${err instanceof Error ? err.message : String(err)}`)
       }
@@ -189,17 +187,38 @@ class OnnxExecutor implements Executor {
    * workers loaded.
    */
   private async openInline(placement: Placement, reason: string): Promise<void> {
-    const now = await fileStamp(this.spec.path)
-    if (now.size > LATE_OPEN_MAX_BYTES) {
-      return placement.stayInWorkers(`worker runs tiny, but its file (${now.size} bytes) is over ${LATE_OPEN_MAX_BYTES} to open on the event loop: it stays in the workers`)
+    const { size } = await stat(this.spec.path)
+    if (size > LATE_OPEN_MAX_BYTES) {
+      return placement.stayInWorkers(`worker runs tiny, but its file (${size} bytes) is over ${LATE_OPEN_MAX_BYTES} to open on the event loop: it stays in the workers`)
     }
-    if (now.size !== this.stamp?.size || now.mtimeMs !== this.stamp.mtimeMs) {
-      return placement.stayInWorkers('worker runs tiny, but its file changed since it was loaded: it stays with the workers\' copy')
-    }
-    const inline = await InlineModel.open(this.spec.path, (times) => placement.observeInline(times))
+    const inline = await this.openSameFile(placement)
+    if (typeof inline === 'string') return placement.stayInWorkers(`worker runs tiny, but ${inline}`)
     if (this.closed) return inline.close()
     this.inline = inline
     placement.moveInline(reason, inline.warmRunsMs)
+  }
+
+  /**
+   * An inline session of the very file the workers loaded (its stamp, checked before and after
+   * the open, as a worker checks it: pool.ts), or why there is none: the main thread must not
+   * serve another model under the same name and version.
+   */
+  private async openSameFile(placement: Placement): Promise<InlineModel | string> {
+    if (!(await this.sameFile())) return CHANGED
+    const inline = await InlineModel.open(this.spec.path, (times) => placement.observeInline(times))
+    if (await this.sameFile()) return inline
+    await inline.close()
+    return CHANGED
+  }
+
+  private async sameFile(): Promise<boolean> {
+    const stamp = this.lane?.stamp
+    if (stamp === undefined) return false
+    try {
+      return fileStamp(await stat(this.spec.path, { bigint: true })) === stamp
+    } catch {
+      return false
+    }
   }
 
   /** Where this model's batches form: its worker lane, or (pinned inline) the event loop. */

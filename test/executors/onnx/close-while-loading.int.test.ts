@@ -2,6 +2,7 @@
 // runtimes as soon as a sibling's load fails) releases what the load goes on to get: its
 // lane in the shared pool (and the sessions every worker holds for it), and an inline
 // session on the main thread. Real pool and sessions; close() is called at each step.
+import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { onnxExecutorKind, SHARED_POOL } from '../../../src/executors/onnx/executor.ts'
@@ -11,13 +12,14 @@ import type { PlacementMode } from '../../../src/executors/onnx/placement.ts'
 import type { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import type { Executor, ExecutorEnv } from '../../../src/executors/types.ts'
 import { root } from '../../helpers.ts'
+import { tempDir } from '../../temp-dirs.ts'
 import { usePool } from './pool-helpers.ts'
 
 const pools = usePool()
 const tiny = join(root, 'models', 'cancer_logreg.onnx')
 
 /** An executor on a pool of its own test, shared as the gateway's; inline_max_ms far over the tiny model's runs, so auto places it inline. */
-function executor(name: string, placement: PlacementMode): { ex: Executor; pool: OnnxPool } {
+function executor(name: string, placement: PlacementMode, path = tiny): { ex: Executor; pool: OnnxPool } {
   const pool = pools.open({ workers: 1, queueLimit: 64 })
   const env: ExecutorEnv = {
     executors: { onnx_workers: 1, onnx_queue: 64, inline_max_ms: 1000, onnx_worker_nice: 0 } as ExecutorEnv['executors'],
@@ -26,7 +28,7 @@ function executor(name: string, placement: PlacementMode): { ex: Executor; pool:
       return pool as R
     },
   }
-  const spec: OnnxSpec = { path: tiny, version: '1', maxConcurrency: Infinity, dedicatedWorkers: 0, placement, inlineMaxMs: undefined, batching: undefined, repository: undefined }
+  const spec: OnnxSpec = { path, version: '1', maxConcurrency: Infinity, dedicatedWorkers: 0, placement, inlineMaxMs: undefined, batching: undefined, repository: undefined }
   return { ex: onnxExecutorKind.create(name, spec, env), pool }
 }
 
@@ -73,10 +75,28 @@ describe('an onnx executor closed while loading', () => {
     const opened = onInlineOpen(() => {
       closing = ex.close()
     })
-    const loading = ex.load().catch(() => undefined)
+    const loading = ex.load().then(() => null, (err: unknown) => err)
     const inline = await opened
     await closing
-    await loading
+    expect(await loading).toEqual(new Error('model closed-pinned was closed while loading'))
     expect(inline.closed).toBe(true)
+  })
+})
+
+describe('an onnx executor measured tiny', () => {
+  it('does not serve inline a file replaced on disk after its workers loaded it: it stays with the workers\' copy', async () => {
+    const file = join(tempDir('specserve-replaced-'), 'model.onnx')
+    copyFileSync(tiny, file)
+    const { ex } = executor('replaced', 'auto', file)
+    // Replaced as the main thread opens it: its workers serve the file they loaded.
+    const opened = onInlineOpen(() => copyFileSync(join(root, 'models', 'cancer_mlp.onnx'), file))
+    await ex.load()
+    const inline = await opened
+    try {
+      expect(inline.closed).toBe(true)
+      expect(ex.describe?.()).toMatchObject({ placement: { current: 'worker', reason: expect.stringContaining("its file changed since the workers loaded it") } })
+    } finally {
+      await ex.close()
+    }
   })
 })
