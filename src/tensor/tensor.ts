@@ -78,25 +78,21 @@ const DECIMAL_DIMENSION = /^\d{1,16}$/
 export function readShape(shape: readonly unknown[], failure: Failure, name: string): number[] {
   if (shape.length > MAX_RANK) fail(failure, name, `shape has ${shape.length} dimensions, more than ${MAX_RANK}`)
   const dims = new Array<number>(shape.length)
+  // An empty tensor's cells before its first 0: its nested JSON holds one `[]` per cell.
+  let cells = 1
+  let empty = false
   for (let i = 0; i < shape.length; i++) {
     const v = shape[i]
     // The type first: Number() of an array is its String(), which recurses through any nesting.
     const d = typeof v === 'number' || typeof v === 'bigint' ? Number(v) : typeof v === 'string' && DECIMAL_DIMENSION.test(v) ? Number(v) : Number.NaN
     if (!Number.isSafeInteger(d) || d < 0) fail(failure, name, `shape must be non-negative integers, got ${formatShape(shape)}`)
     dims[i] = d
+    if (empty) continue
+    if (d === 0) empty = true
+    else cells *= d
   }
-  if (emptyCells(dims) > MAX_EMPTY_CELLS) fail(failure, name, `shape ${formatShape(shape)} holds no elements in more than ${MAX_EMPTY_CELLS} cells`)
+  if (empty && cells > MAX_EMPTY_CELLS) fail(failure, name, `shape ${formatShape(shape)} holds no elements in more than ${MAX_EMPTY_CELLS} cells`)
   return dims
-}
-
-/** The product of the dimensions before the first 0 (0 when there is none: the tensor is not empty). */
-function emptyCells(dims: readonly number[]): number {
-  let cells = 1
-  for (let i = 0; i < dims.length; i++) {
-    if (dims[i] === 0) return cells
-    cells *= dims[i] as number
-  }
-  return 0
 }
 
 /** Does `shape` fit `declared` (same rank, equal where declared is not -1)? */

@@ -147,6 +147,7 @@ describe('starter: request lifecycle', () => {
     const g = await serve('  a: { kind: scripted, delay_ms: 1 }\n  b: { kind: scripted, delay_ms: 1 }', '    strategy: deadline-fallback\n    models: [a, b]\n    budget_ms: { default: 500, max: 1000 }')
     const r = await g.predict({ id: 'r12', ensemble: 'e', inputs: x, signal: AbortSignal.abort() })
     expect(r.error?.code).toBe('CANCELLED')
+    expect(r.models.map((m) => [m.name, m.status])).toEqual([['a', 'skipped'], ['b', 'skipped']])
     for (const m of r.models) expect(m.error).toEqual({ code: 'NOT_NEEDED', message: 'not started: the request was cancelled before it was started' })
     expect(signals.get('a')).toBeUndefined()
   })

@@ -8,6 +8,7 @@
 // the run waiting for it, not the probe, which goes on to its deadline. Else a member slower than the others (the third
 // voter, a preferred model behind its fallback) would have every probe cancelled once the run
 // decides, and stay half-open for good: one call at a time, the rest skipped.
+import { orAbort } from '../../../at-most.ts'
 import { ModelError, ModelErrorCode } from '../../../errors.ts'
 import { MAX_TIMER_MS } from '../../../timer-step.ts'
 import { UpstreamError } from '../errors.ts'
@@ -69,18 +70,5 @@ function probeToDeadline<Req, Res>(verdict: Verdict<Req, Res>, req: Req, signal:
     clearTimeout(timer)
     signal.removeEventListener('abort', callerAborted)
   })
-  return new Promise<Res>((resolve, reject) => {
-    const left = (): void => reject(signal.reason)
-    signal.addEventListener('abort', left, { once: true })
-    probed.then(
-      (res) => {
-        signal.removeEventListener('abort', left)
-        resolve(res)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', left)
-        reject(err)
-      },
-    )
-  })
+  return orAbort(probed, signal)
 }
