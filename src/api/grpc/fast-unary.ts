@@ -19,6 +19,7 @@ import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
 import { reading, watchCompressedFlag, watchGrpcJsRead } from './read-limit.ts'
 import { watchStreamMessages, type MessageLimits } from './stream-messages.ts'
+import { capForGrpcJs, refuseTimeout, timeoutMs } from './grpc-timeout.ts'
 import { closeAnswered, compressedFlagRefusal, respondStatus, type GrpcError } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
@@ -45,17 +46,6 @@ interface GrpcJsServer {
 
 const Status = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const
 
-/** gRPC's TimeoutValue: a positive integer of at most 8 digits, and its unit, nothing else. */
-const DEADLINE = /^(\d{1,8})([HMSmun])$/
-const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 }
-/**
- * The longest timeout grpc-js reads as it is: it takes a timeout's milliseconds `| 0`, so one
- * past 2^31 - 1 ms (24.8 days; grpc-go writes a 30-day deadline as `2592000S`) wraps negative
- * and the call fails at once with DEADLINE_EXCEEDED. Calls it serves get at most this.
- */
-const GRPC_JS_MAX_TIMEOUT = '596H'
-const GRPC_JS_MAX_TIMEOUT_MS = 596 * 3_600_000
-
 const OK_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' }
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' }
 const RESPOND_OPTIONS = { waitForTrailers: true }
@@ -79,6 +69,7 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       const grpc = isGrpc(headers['content-type'])
       if (ms === undefined && grpc) {
         opened.call(this, stream) // as grpc-js counts every call it answers
+        stream.once('error', ignore)
         return refuseTimeout(stream, timeout)
       }
       const encoding = headers['grpc-encoding']
@@ -88,7 +79,7 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       const readBy = now + limits.read.timeoutMs
       // ms is undefined here only for a call that is not gRPC: grpc-js answers it (415).
       if (method === undefined || ms === undefined) {
-        if (timeout !== undefined && ms !== undefined && ms > GRPC_JS_MAX_TIMEOUT_MS) headers['grpc-timeout'] = GRPC_JS_MAX_TIMEOUT // else wrapped negative
+        if (timeout !== undefined && ms !== undefined) capForGrpcJs(headers, ms)
         const streaming = limits.streaming.has(path)
         if (!streaming) watchGrpcJsRead(stream, readBy, limits.read)
         original.call(this, extra, stream, headers)
@@ -106,22 +97,6 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
 
 /** A content type grpc-js serves (it answers any other 415). */
 const isGrpc = (type: string | undefined): boolean => type !== undefined && type.startsWith('application/grpc')
-
-/** A grpc-timeout in milliseconds, however long; undefined when malformed. */
-function timeoutMs(timeout: string | string[]): number | undefined {
-  const match = typeof timeout === 'string' ? DEADLINE.exec(timeout) : null
-  return match ? Number(match[1]) * (UNIT_MS[match[2] as string] as number) : undefined
-}
-
-/**
- * A malformed grpc-timeout: INTERNAL (as grpc-go answers, and grpc-js when it finds no number),
- * the stream closed. grpc-js takes a number found anywhere in it: `-1S` as 1 s, `1.5S` as 5 s.
- */
-function refuseTimeout(stream: ServerHttp2Stream, timeout: string | string[] | undefined): void {
-  stream.once('error', ignore)
-  respondStatus(stream, Status.INTERNAL, `Invalid grpc-timeout value "${String(timeout)}"`)
-  closeAnswered(stream)
-}
 
 const ignore = (): void => {}
 

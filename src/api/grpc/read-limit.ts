@@ -16,7 +16,7 @@ import { status as Status, type Server } from '@grpc/grpc-js'
 import type { ServerHttp2Stream } from 'node:http2'
 import { GatewayError } from '../../errors.ts'
 import { DeadlineSweep, type Expiring } from './deadline-sweep.ts'
-import { closeAnswered, compressedFlagRefusal, errorStatus, respondStatus, type GrpcError } from './status.ts'
+import { closeAnswered, compressedFlagRefusal, errorStatus, refuse, respondStatus, type GrpcError } from './status.ts'
 
 /** Calls whose request is still arriving, fast or grpc-js's, ended by one shared timer. */
 export const reading = new DeadlineSweep<Expiring>()
@@ -105,6 +105,5 @@ function firstChunk(this: ServerHttp2Stream, chunk: Buffer): void {
   const flag = chunk[0] as number
   // Answered already (its deadline, the read limit): that answer stands.
   if (flag === 0 || this.headersSent) return
-  respondStatus(this, Status.INTERNAL, compressedFlagRefusal(flag))
-  closeAnswered(this)
+  refuse(this, Status.INTERNAL, compressedFlagRefusal(flag))
 }

@@ -112,3 +112,9 @@ export function respondStatus(stream: ServerHttp2Stream, code: number, details: 
 export function closeAnswered(stream: ServerHttp2Stream): void {
   if (!stream.destroyed && !stream.closed) stream.close()
 }
+
+/** Answers with a status alone and closes the stream (respondStatus, then closeAnswered). */
+export function refuse(stream: ServerHttp2Stream, code: number, details: string, metadata?: Metadata | null): void {
+  respondStatus(stream, code, details, metadata)
+  closeAnswered(stream)
+}
