@@ -2,8 +2,10 @@
 // schemas document; they do not validate: the handlers check every request themselves,
 // with the error catalogue's codes and messages (a fastify/ajv validation would answer
 // other codes, and cost the predict path a validation per request). test/api/rest/
-// openapi.int.test.ts keeps this table and the registered routes in step.
+// openapi.int.test.ts keeps this table and the registered routes in step, and
+// openapi-statuses.int.test.ts the statuses each route answers and those it declares.
 import type { FastifySchema } from 'fastify'
+import { MAX_NAME_IN_PATH } from '../../config/forms.ts'
 
 const Error = {
   type: 'object',
@@ -14,8 +16,19 @@ const Error = {
 
 const OipError = { type: 'object', required: ['error'], properties: { error: { type: 'string' }, code: { type: 'string' }, id: { type: 'string', description: 'failed infers: the request id' } }, additionalProperties: true } as const
 
-const NameParam = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1 } } } as const
-const VersionParams = { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string', minLength: 1 }, version: { type: 'string', minLength: 1 } } } as const
+/**
+ * A name or version in the path. The router refuses a longer segment (fastify's maxParamLength,
+ * counted once percent-decoded), or one that is not valid percent-encoded UTF-8, 400
+ * BAD_REQUEST before any route: so every route with a path parameter declares 400.
+ */
+const Segment = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_NAME_IN_PATH,
+  description: `at most ${MAX_NAME_IN_PATH} characters: a longer one, or one that is not valid percent-encoded UTF-8, is 400 BAD_REQUEST`,
+} as const
+const NameParam = { type: 'object', required: ['name'], properties: { name: Segment } } as const
+const VersionParams = { type: 'object', required: ['name', 'version'], properties: { name: Segment, version: Segment } } as const
 
 const Nested = { description: 'a tensor as nested arrays in its shape (numbers, booleans, or strings for BYTES and 64-bit integers)' } as const
 const Explicit = {
@@ -74,6 +87,17 @@ const Any = { type: 'object', additionalProperties: true } as const
 
 /** The errors every guarded route may answer (401/403/429 only with an `auth` section). */
 const refusals = (shape: typeof Error | typeof OipError) => ({ 401: shape, 403: shape, 429: shape }) as const
+/**
+ * The health routes' (src/security/rest.ts): every credential may call them, so never 403; but
+ * a key or token the gateway does not accept is 401 (even where `auth.anonymous` opens them to
+ * callers who send none), and a caller over its rate limit 429.
+ */
+const healthRefusals = (shape: typeof Error | typeof OipError) => ({ 401: shape, 429: shape }) as const
+
+/** V2 readiness answered false: 400 (the spec reads health from the status code). */
+const ModelNotReady = { type: 'object', required: ['name', 'ready'], properties: { name: { type: 'string' }, ready: { const: false } } } as const
+/** 400 on a V2 model's readiness: not ready, or (the OipError) a name or version the router refused. */
+const ReadyOr400 = { description: 'not ready, or a name or version in the path the router refused (BAD_REQUEST)', anyOf: [ModelNotReady, OipError] } as const
 const failures = { 400: Error, 404: Error, 413: Error, ...refusals(Error), 502: PredictResponse, 503: Error, 504: PredictResponse, 422: PredictResponse } as const
 const v2Failures = { 400: OipError, 404: OipError, 413: OipError, ...refusals(OipError), 502: OipError, 503: OipError, 504: OipError, 422: OipError } as const
 
@@ -105,10 +129,11 @@ export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
     response: { 200: PredictResponse, ...failures },
   },
   'GET /v1/ensembles': { summary: 'List the ensembles', response: { 200: Any, ...refusals(Error) } },
-  'GET /v1/ensembles/:name': { summary: 'Describe an ensemble', params: NameParam, response: { 200: Any, 404: Error, ...refusals(Error) } },
+  // 503: NOT_READY for a name not (yet) served while the first load runs or the gateway drains (src/gateway.ts ensemble).
+  'GET /v1/ensembles/:name': { summary: 'Describe an ensemble', params: NameParam, response: { 200: Any, 400: Error, 404: Error, 503: Error, ...refusals(Error) } },
   'GET /v1/models': { summary: 'List the models, each with its serving version', response: { 200: Any, ...refusals(Error) } },
-  'GET /v1/models/:name': { summary: 'Describe a model, with its stats', params: NameParam, response: { 200: Any, 404: Error, ...refusals(Error) } },
-  'GET /v1/models/:name/versions': { summary: 'A repository model\'s versions, each with its state and gate results', params: NameParam, response: { 200: Any, 404: Error, ...refusals(Error) } },
+  'GET /v1/models/:name': { summary: 'Describe a model, with its stats', params: NameParam, response: { 200: Any, 400: Error, 404: Error, ...refusals(Error) } },
+  'GET /v1/models/:name/versions': { summary: 'A repository model\'s versions, each with its state and gate results', params: NameParam, response: { 200: Any, 400: Error, 404: Error, ...refusals(Error) } },
   'GET /v1/models/:name/versions/:version': { summary: 'One version of a repository model', params: VersionParams, response: { 200: Any, 400: Error, 404: Error, ...refusals(Error) } },
   'PUT /v1/models/:name/versions/:version': {
     summary: 'Upload a version (ONNX bytes as application/octet-stream): stored, loaded, gated, then served or rejected',
@@ -119,22 +144,25 @@ export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
   'POST /v1/models/:name/rollback': {
     summary: 'Serve the previous passing version',
     params: NameParam,
+    // 400/413: a body (none is needed) that does not parse, or is over server.body_limit_bytes.
     // 422: the previous version no longer loads or passes; 503: the gateway is draining.
-    response: { 200: Any, 404: Error, 409: Error, 422: Error, 503: Error, ...refusals(Error) },
+    response: { 200: Any, 400: Error, 404: Error, 409: Error, 413: Error, 422: Error, 503: Error, ...refusals(Error) },
   },
-  'GET /healthz': { summary: 'Liveness', response: { 200: Any } },
-  'GET /readyz': { summary: 'Readiness: every embedded model loaded and warm', response: { 200: Any, 503: Any } },
+  'GET /healthz': { summary: 'Liveness', response: { 200: Any, ...healthRefusals(Error) } },
+  'GET /readyz': { summary: 'Readiness: every embedded model loaded and warm', response: { 200: Any, 503: Any, ...healthRefusals(Error) } },
   'GET /metrics': { summary: 'Prometheus metrics (text exposition format)', response: { 200: { type: 'string' }, ...refusals(Error) } },
   'GET /openapi.json': { summary: 'This document', response: { 200: Any, ...refusals(Error) } },
+  // 400/413: a body (none is needed) that does not parse, or is over server.body_limit_bytes.
   // 503: NOT_READY while the first load runs or the gateway drains (src/gateway.ts reload).
-  'POST /admin/reload': { summary: 'Reload the config file', response: { 200: Any, 422: Error, 503: Error, ...refusals(Error) } },
+  'POST /admin/reload': { summary: 'Reload the config file', response: { 200: Any, 400: Error, 413: Error, 422: Error, 503: Error, ...refusals(Error) } },
   'GET /v2/': { summary: 'V2 server metadata', response: { 200: Any, ...refusals(OipError) } },
-  'GET /v2/health/live': { summary: 'V2 liveness', response: { 200: Any } },
-  'GET /v2/health/ready': { summary: 'V2 readiness (200 ready, 400 not)', response: { 200: Any, 400: Any } },
-  'GET /v2/models/:name': { summary: 'V2 model metadata of an ensemble', params: NameParam, response: { 200: Any, 404: OipError, ...refusals(OipError) } },
-  'GET /v2/models/:name/ready': { summary: 'V2 model readiness', params: NameParam, response: { 200: Any, 400: Any, 404: OipError, ...refusals(OipError) } },
+  'GET /v2/health/live': { summary: 'V2 liveness', response: { 200: Any, ...healthRefusals(OipError) } },
+  'GET /v2/health/ready': { summary: 'V2 readiness (200 ready, 400 not)', response: { 200: Any, 400: Any, ...healthRefusals(OipError) } },
+  // 503: as GET /v1/ensembles/{name}, for a name not (yet) served.
+  'GET /v2/models/:name': { summary: 'V2 model metadata of an ensemble', params: NameParam, response: { 200: Any, 400: OipError, 404: OipError, 503: OipError, ...refusals(OipError) } },
+  'GET /v2/models/:name/ready': { summary: 'V2 model readiness', params: NameParam, response: { 200: Any, 400: ReadyOr400, 404: OipError, ...refusals(OipError) } },
   'POST /v2/models/:name/infer': { ...infer, params: NameParam },
-  'GET /v2/models/:name/versions/:version': { summary: 'V2 model metadata of an ensemble (version "1")', params: VersionParams, response: { 200: Any, 404: OipError, ...refusals(OipError) } },
-  'GET /v2/models/:name/versions/:version/ready': { summary: 'V2 model readiness', params: VersionParams, response: { 200: Any, 400: Any, 404: OipError, ...refusals(OipError) } },
+  'GET /v2/models/:name/versions/:version': { summary: 'V2 model metadata of an ensemble (version "1")', params: VersionParams, response: { 200: Any, 400: OipError, 404: OipError, 503: OipError, ...refusals(OipError) } },
+  'GET /v2/models/:name/versions/:version/ready': { summary: 'V2 model readiness', params: VersionParams, response: { 200: Any, 400: ReadyOr400, 404: OipError, ...refusals(OipError) } },
   'POST /v2/models/:name/versions/:version/infer': { ...infer, params: VersionParams },
 }
