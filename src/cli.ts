@@ -3,31 +3,28 @@
 import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
-import { atMost } from './at-most.ts'
-import { buildGrpcServer } from './api/grpc/server.ts'
-import { streamScorer, type StreamScorer } from './api/kafka/index.ts'
-import { buildServer } from './api/rest/server.ts'
-import { listenError } from './config/listener.ts'
-import { loadConfigFile, type GatewayConfig } from './config/load.ts'
-import { formatIssue, shownPath } from './config/yaml.ts'
-import { evalUsage } from './eval/cli.ts'
-import { Gateway } from './gateway.ts'
-import { healthMain, targetOf } from './health.ts'
-import { announceListener, forgetListener } from './listener-file.ts'
-import { startOutput, type Output } from './output/index.ts'
-import { publishModel } from './registry/publish.ts'
-import { Registry } from './registry/registry.ts'
-import { startReloadTriggers } from './reload/index.ts'
-import { openWarning } from './security/exposure.ts'
-import { startTelemetry } from './telemetry/index.ts'
-import { placementWarnings, report, validate } from './validate.ts'
+import type { StreamScorer } from './api/kafka/index.ts'
+import type { GatewayConfig } from './config/load.ts'
+import { commandOf, holdSignals } from './held-signals.ts'
+import type { Output } from './output/index.ts'
+
+// serve's signals are held before the rest of the program loads (src/held-signals.ts).
+const held = commandOf(process.argv.slice(2)) === 'serve' ? holdSignals() : undefined
+const modules = await import('./cli-modules.ts')
+const {
+  pino, atMost, buildGrpcServer, streamScorer, buildServer, listenError, loadConfigFile, ConfigError, formatIssue, shownPath, evalUsage, Gateway,
+  healthMain, targetOf, announceListener, forgetListener, startOutput, publishModel, Registry, startReloadTriggers, openWarning, startTelemetry,
+  placementWarnings, streamIssue, validate,
+} = modules
+/** Annotated: a call ends the flow (TypeScript reads `never` only from a declared type). */
+const report: (err: unknown) => never = modules.report
 
 const usage = `usage:
   specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
     --stream                           also score requests from output.kafka.stream.input_topic
   specserve validate <config.yaml>     check a config, models included; print each error with its line
                                        (writes nothing: says which repository version would serve)
+    --stream                           also that it can serve --stream (it has output.kafka)
   specserve health [-c config.yaml]    GET /healthz of the gateway serving that config (where it announced
                                        it listens, or the config says; http or https); exit 0 on 200, 1 with why
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
@@ -43,15 +40,27 @@ ${evalUsage}`
  */
 const TELEMETRY_FLUSH_MS = 2000
 
+/** LOG_LEVEL, `info` if unset or empty; another that is not a level is a usage error (exit 2). */
+function logLevel(): string {
+  const level = process.env.LOG_LEVEL || 'info'
+  const levels = [...Object.keys(pino.levels.values).reverse(), 'silent']
+  if (levels.includes(level)) return level
+  console.error(`specserve: LOG_LEVEL=${level} is not a log level: ${levels.join(', ')}`)
+  process.exit(2)
+}
+
 async function serve(file: string, stream: boolean): Promise<void> {
+  const level = logLevel()
   let config: GatewayConfig
   try {
     config = loadConfigFile(file)
   } catch (err) {
     report(err)
   }
+  const streamless = stream ? streamIssue(config) : undefined
+  if (streamless) report(new ConfigError(config.file, [streamless]))
   // Models as data: which version of each repository model serves (none without repository:).
-  let registry: Registry | undefined
+  let registry: ReturnType<typeof Registry.open> | undefined
   try {
     registry = Registry.open(config)
   } catch (err) {
@@ -59,7 +68,7 @@ async function serve(file: string, stream: boolean): Promise<void> {
   }
   const gateway = new Gateway(config, { versions: registry })
   const telemetry = startTelemetry(gateway, config.telemetry)
-  const app = buildServer(config, { gateway, telemetry, registry, logger: pino({ level: process.env.LOG_LEVEL ?? 'info' }) })
+  const app = buildServer(config, { gateway, telemetry, registry, logger: pino({ level }) })
   registry?.attach(gateway, app.log)
   // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config, app.log)
@@ -126,6 +135,13 @@ async function serve(file: string, stream: boolean): Promise<void> {
   }
   process.on('SIGTERM', (s) => void shutdown(s))
   process.on('SIGINT', (s) => void shutdown(s))
+  // What came while the program loaded, held (or pending: the loop had not turned since) is
+  // handled now: a stop binds nothing; a reload is queued until the first load is done.
+  held?.release()
+  if (held?.stop) return shutdown(held.stop)
+  if (held?.hangup) process.emit('SIGHUP', 'SIGHUP')
+  await new Promise(setImmediate)
+  if (stopping) return
   const { host, rest_port: restPort, grpc_port: grpcPort } = config.server
   const stale = forgetListener()
   if (stale) app.log.warn(stale)
@@ -198,7 +214,7 @@ if (process.argv[2] === 'eval') {
   process.exit(await evalMain(process.argv.slice(3)))
 }
 
-const { positionals, values } = parseCommandLine(process.argv.slice(2))
+const { positionals, values, tokens } = parseCommandLine(process.argv.slice(2))
 
 /** The flags of serve, validate, health and publish-model; a flag none of them has is a usage error (exit 2), as in eval. */
 function parseCommandLine(args: string[]) {
@@ -206,6 +222,7 @@ function parseCommandLine(args: string[]) {
     return parseArgs({
       args,
       allowPositionals: true,
+      tokens: true,
       options: {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
@@ -221,30 +238,55 @@ function parseCommandLine(args: string[]) {
     })
   } catch (err) {
     // Node adds how to pass a positional that starts with '-': no command of ours takes one.
-    console.error(`specserve: ${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')}\n${usage}`)
-    process.exit(2)
+    usageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''))
   }
 }
-const [command, arg] = positionals
+
+function usageError(message: string): never {
+  console.error(`specserve: ${message}\n${usage}`)
+  process.exit(2)
+}
+
+/** Each command's flags (--help aside): another command's is a usage error, not ignored. */
+const FLAGS: Record<string, readonly string[]> = {
+  serve: ['config', 'stream'],
+  validate: ['config', 'stream'],
+  health: ['config'],
+  'publish-model': ['brokers', 'topic', 'name', 'version', 'description', 'location'],
+}
+
+const [command, ...args] = positionals
 if (values.help || !command) {
+  held?.restore()
   console.log(usage)
   process.exit(command || values.help ? 0 : 2)
 }
+if (command !== 'serve') held?.restore() // held only for serve: what came meanwhile applies as it would have
+const flags = FLAGS[command]
+if (!flags) {
+  console.error(`unknown command "${command}"\n${usage}`)
+  process.exit(2)
+}
+for (const token of tokens) {
+  if (token.kind === 'option' && !flags.includes(token.name)) usageError(`${command} has no option '${token.rawName}'`)
+}
+// One file: a second one (or -c and a file both) would be ignored, and validate might check one file while serve serves the other.
+const what = command === 'publish-model' ? 'model file' : 'config file'
+if (args.length > 1) usageError(`${command} takes one ${what}, not ${args.length}: ${args.join(' ')}`)
+if (values.config !== undefined && args.length > 0) usageError(`${command} takes one config file: -c ${values.config} and ${args[0]} are two`)
+const file = values.config ?? args[0]
 switch (command) {
   case 'serve':
-    await serve(values.config ?? arg ?? 'examples/demo.yaml', values.stream === true)
+    await serve(file ?? 'examples/demo.yaml', values.stream === true)
     break
   case 'validate':
-    await validate(arg ?? values.config ?? 'examples/demo.yaml')
+    await validate(file ?? 'examples/demo.yaml', values.stream === true)
     break
   case 'health':
     // The image's HEALTHCHECK runs src/health.ts itself (see there).
-    process.exitCode = await healthMain(values.config ?? arg ?? 'examples/demo.yaml')
+    process.exitCode = await healthMain(file ?? 'examples/demo.yaml')
     break
   case 'publish-model':
-    await publish(arg)
+    await publish(file)
     break
-  default:
-    console.error(`unknown command "${command}"\n${usage}`)
-    process.exit(2)
 }

@@ -21,10 +21,17 @@ interface Announced extends ProbeTarget {
   readonly pid: number
 }
 
-/** serve, as it starts: a file a previous run of this container left says nothing yet; the error's message if it cannot go. */
+/**
+ * serve, as it starts: a file a previous run of this container left says nothing yet (its pid
+ * may well be this process's: the container's first), so it goes; one another running process
+ * wrote stays, replaced only once this one is bound (a second serve that cannot bind must not
+ * hide the running gateway from its probe). The error's message if it cannot go.
+ */
 export function forgetListener(): string | undefined {
   const file = process.env[LISTENER_FILE_ENV]
   if (!file) return undefined
+  const owner = announcerOf(file)
+  if (owner !== process.pid && running(owner)) return undefined
   try {
     rmSync(file, { force: true })
     return undefined
@@ -60,6 +67,15 @@ export function announcedTarget(config: string): ProbeTarget | undefined {
   const valid = typeof t?.host === 'string' && Number.isInteger(t.port) && typeof t.tls === 'boolean' && typeof t.mutualTls === 'boolean'
   if (!valid || t?.config !== resolve(config) || !running(t.pid)) return undefined
   return { host: t.host!, port: t.port!, tls: t.tls!, mutualTls: t.mutualTls! }
+}
+
+/** The pid a listener file names; undefined if there is none to read. */
+function announcerOf(file: string): unknown {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as Partial<Announced> | null)?.pid
+  } catch {
+    return undefined
+  }
 }
 
 /** Whether process `pid` exists (signal 0 checks without sending; EPERM: it exists, under another user). */

@@ -2,27 +2,42 @@
 // serving or writing anything (which repository version would serve is read, not chosen).
 import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
-import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
+import { ConfigError, formatIssue, shownPath, type ConfigIssue } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
+import { kafkaSettings } from './kafka/config.ts'
 import { previewRepository } from './registry/preview.ts'
 
-/** Prints a failed start's or check's errors (a config's, each with its line) and exits 1. */
+/**
+ * Prints a failed start's or check's errors and exits 1: a config's each with its line, any
+ * other as `specserve: <message>` on one line (the spool another process holds, say), not a
+ * stack trace.
+ */
 export function report(err: unknown): never {
   if (err instanceof ConfigError) {
     for (const issue of err.issues) console.error(formatIssue(shownPath(err.file), issue))
   } else {
-    console.error((err as Error).stack ?? err)
+    console.error(`specserve: ${(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')}`)
   }
   process.exit(1)
 }
 
-export async function validate(file: string): Promise<void> {
+/** serve --stream (validate --stream too) reads its requests from output.kafka: a config without it cannot serve so. */
+export function streamIssue(config: GatewayConfig): ConfigIssue | undefined {
+  if (kafkaSettings(config.output, config.baseDir)) return undefined
+  const message = '--stream consumes requests from output.kafka (its stream.input_topic, specserve.requests by default): there is no output.kafka section'
+  return { path: 'output', ...(config.source.locate(['output']) ?? {}), message }
+}
+
+/** `stream`: also that it can serve --stream. */
+export async function validate(file: string, stream = false): Promise<void> {
   let config: GatewayConfig
   try {
     config = loadConfigFile(file)
   } catch (err) {
     report(err)
   }
+  const streamless = stream ? streamIssue(config) : undefined
+  if (streamless) report(new ConfigError(config.file, [streamless]))
   for (const warning of config.warnings) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
   // Read-only: which version of each repository model would serve (opening the registry would write).
   const repository = previewRepository(config)

@@ -171,6 +171,11 @@ describe('specserve health', () => {
       const { code, output } = await health([imageProbe, file], env)
       expect(output).toBe(`specserve health: ok: http://127.0.0.1:${port}/healthz answered 200\n`)
       expect(code).toBe(0)
+      // A second serve that cannot bind (on the running gateway's port) leaves that gateway's file (it removed it before it bound).
+      const second = await health([cli, 'serve', '-c', configFile(`{ host: 127.0.0.1, rest_port: ${port}, grpc_port: null }`)], env)
+      expect(second.output).toContain(`specserve: cannot listen for REST on 127.0.0.1:${port}: the port is already in use`)
+      expect(second.code).toBe(1)
+      expect(JSON.parse(readFileSync(announced, 'utf8'))).toMatchObject({ port, pid: proc.child.pid })
       // The file speaks for that gateway and that config only: asked about another config, or
       // once the gateway is gone, the probe reads the config (and finds the typo).
       const other = configFile(`{ host: 127.0.0.1, rest_port: ${await freePort()}, grpc_port: null }`)

@@ -2,10 +2,15 @@
 // while the models load is a stop (exit 0, the load's error still in the log), not a failed
 // start (exit 1); and the gRPC health service says SERVING as soon as /readyz says ready, not
 // only once the registry has started (a model stream whose broker never answers holds that).
-// Each step waits for an event: the upstream's request, a log line, the broker's connection.
+// A signal before serve has installed its own handlers (its modules loading, its config being
+// read) is held, not Node's default (the process ended: exit 129 at SIGHUP, 143 at SIGTERM).
+// Each step waits for an event: the upstream's request, a log line, the broker's connection,
+// the process opening its config file (a FIFO the test answers).
 import * as grpc from '@grpc/grpc-js'
+import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { closeSync, constants, openSync, renameSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { createServer as createHttpServer, type ServerResponse } from 'node:http'
 import { createServer as createTcpServer, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -79,6 +84,66 @@ ensembles: { e: { strategy: deadline-fallback, models: [m] } }
     const [code] = await exited
     expect(code).toBe(0)
     expect(proc.output()).toMatch(/"level":40,.*model store unreachable.*"msg":"the load ended in an error during shutdown"/)
+  })
+})
+
+/**
+ * `specserve serve` whose config file is a FIFO. `reading` resolves when the process opens it,
+ * midway through its start, before serve has its own signal handlers; its read then waits
+ * until `answer()` writes `yaml` to it. The path is a regular file with `yaml` by then (renamed
+ * over the FIFO the process holds open): what it reads later (the reload watch) is that.
+ */
+function serveFromFifo(yaml: string): { proc: Proc; reading: Promise<void>; answer: () => void } {
+  const dir = tempDir('specserve-first-signal-')
+  const file = join(dir, 'gateway.yaml')
+  execFileSync('mkfifo', [file])
+  let answer!: () => void
+  const answered = new Promise<void>((resolve) => (answer = resolve))
+  let opened = false
+  const reading = (async () => {
+    const writer = await open(file, 'w') // resolves once a reader has opened the FIFO
+    opened = true
+    writeFileSync(join(dir, 'next.yaml'), yaml)
+    renameSync(join(dir, 'next.yaml'), file)
+    void answered.then(async () => {
+      await writer.writeFile(yaml).catch(() => undefined) // the reader gone (killed): EPIPE
+      await writer.close()
+    })
+  })()
+  // A process that never opened it: the test's open() waits for a reader; be one (without blocking) so that it ends.
+  cleanups.push(() => opened || closeSync(openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)))
+  const proc = startProcess(process.execPath, [join(root, 'src', 'cli.ts'), 'serve', '-c', file], { env: { SPECSERVE_REST_PORT: '0', SPECSERVE_GRPC_PORT: 'off', LOG_LEVEL: 'info' } })
+  cleanups.push(() => proc.stop('SIGKILL'))
+  return { proc, reading, answer }
+}
+
+const ONE_MODEL = `server: { host: 127.0.0.1 }
+admin: { watch_config: false }
+models: { lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} } }
+ensembles: { e: { strategy: deadline-fallback, models: [lr] } }
+`
+
+describe('a signal as the process starts, before serve has its own handlers', () => {
+  it('SIGTERM is a stop: exit 0, and nothing is bound', async () => {
+    const { proc, reading, answer } = serveFromFifo(ONE_MODEL)
+    const exited = once(proc.child, 'exit') as Promise<[number | null, string | null]>
+    await reading
+    process.kill(proc.child.pid!, 'SIGTERM')
+    answer()
+    expect(await exited).toEqual([0, null])
+    expect(proc.output()).toContain('"signal":"SIGTERM","grace_ms":10000,"msg":"draining"')
+    expect(proc.output()).not.toContain('Server listening')
+  })
+
+  it('SIGHUP is a reload, queued until the first load is done', async () => {
+    const { proc, reading, answer } = serveFromFifo(ONE_MODEL)
+    await reading
+    process.kill(proc.child.pid!, 'SIGHUP')
+    answer()
+    await outputContains(proc, 'config reload queued: the first load is still running')
+    await outputContains(proc, '"msg":"ready"')
+    await outputContains(proc, '"msg":"config reloaded"')
+    expect(await proc.stop('SIGTERM')).toBe(0)
   })
 })
 

@@ -1,4 +1,6 @@
 // The auth section as the config loader reads it: what validate refuses and what it warns about.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { subjectKey } from '../../src/security/config.ts'
 import { isLoopback, openWarning } from '../../src/security/exposure.ts'
@@ -89,6 +91,34 @@ describe('auth.client_certs', () => {
   })
 })
 
+describe('server.tls files, checked at load as serve would use them', () => {
+  const pki = makePki()
+  const server = pki.issue('tls-files-server')
+  const other = pki.issue('tls-files-other')
+  const file = (name: string, text: string): string => {
+    writeFileSync(join(pki.dir, name), text)
+    return join(pki.dir, name)
+  }
+  const junk = file('junk.pem', 'garbage\n')
+  const tls = (fields: string): string[] => problems(`server: { tls: { ${fields} } }\n`)
+
+  it('a good pair, with a client CA, is accepted', () => {
+    expect(tls(`cert: "${server.cert}", key: "${server.key}", client_ca: "${pki.ca}"`)).toEqual([])
+  })
+
+  it('refuses a key that is not the certificate\'s, or not a key, at key; a certificate that is not PEM at cert', () => {
+    expect(tls(`cert: "${server.cert}", key: "${other.key}"`)).toEqual([expect.stringMatching(/^server\.tls\.key: .*tls-files-other-key\.pem is not a PEM private key of the certificate in .*tls-files-server\.pem: .*key values mismatch/)])
+    expect(tls(`cert: "${server.cert}", key: "${junk}"`)).toEqual([expect.stringMatching(/^server\.tls\.key: .*junk\.pem is not a PEM private key of the certificate/)])
+    expect(tls(`cert: "${junk}", key: "${server.key}"`)).toEqual([expect.stringMatching(/^server\.tls\.cert: .*junk\.pem holds no PEM certificate/)])
+  })
+
+  it('refuses a client_ca without a certificate, or with one that cannot be read', () => {
+    const pair = `cert: "${server.cert}", key: "${server.key}"`
+    expect(tls(`${pair}, client_ca: "${junk}"`)).toEqual([expect.stringMatching(/^server\.tls\.client_ca: .*junk\.pem holds no PEM certificate/)])
+    const torn = file('torn-ca.pem', `${readFileSync(pki.ca, 'utf8')}-----BEGIN CERTIFICATE-----\nMIIBnotbase64\n-----END CERTIFICATE-----\n`)
+    expect(tls(`${pair}, client_ca: "${torn}"`)).toEqual([expect.stringMatching(/^server\.tls\.client_ca: .*torn-ca\.pem: certificate 2 of 2 cannot be read: /)])
+  })
+})
 
 describe('open by default, loudly', () => {
   it('says nothing on loopback, warns when open or plaintext beyond it', () => {

@@ -210,7 +210,10 @@ const childOf = (logger: FastifyBaseLogger): NonNullable<FastifyServerOptions['c
  * within headers_timeout_ms (an idle new connection counts as waiting for them), the whole
  * request within request_timeout_ms (408, then closed), an idle kept-alive connection
  * closed after keep_alive_timeout_ms, and no more than max_connections at once. Node checks
- * the first two on an interval, here a tenth of the headers timeout (at most 1 s).
+ * the first two on an interval, here a tenth of the headers timeout (at most 1 s). Over TLS
+ * the handshake must be done within headers_timeout_ms too (Node's default is 120 s): the
+ * HTTP timeouts only start once it is, so an idle connection that never sends a ClientHello
+ * would hold its socket for two minutes.
  */
 function listener(handler: RequestListener, tls: TlsFiles | null, limits: GatewayConfig['server'], gateway: Gateway): Server {
   const options = {
@@ -221,11 +224,43 @@ function listener(handler: RequestListener, tls: TlsFiles | null, limits: Gatewa
     connectionsCheckingInterval: Math.min(1000, Math.max(50, limits.headers_timeout_ms / 10)),
     maxHeaderSize: MAX_HEADER_BYTES,
   }
-  const server = tls ? createSecureServer({ ...tls.serverOptions, ...options }, handler) : createServer(options, handler)
+  const server = tls ? createSecureServer({ ...tls.serverOptions, ...options, handshakeTimeout: limits.headers_timeout_ms }, handler) : createServer(options, handler)
   server.maxConnections = limits.max_connections
   ListenerDrops.of(gateway).watch(server, 'rest', limits.max_connections)
   if (tls) tls.subscribe((context) => (server as ReturnType<typeof createSecureServer>).setSecureContext(context))
+  closesQuietConnections(server, tls !== null)
   return server
+}
+
+/**
+ * What Node's close leaves open, cut: Node counts a connection that has sent nothing yet as
+ * waiting for its headers, not idle, so close() (the stop) does not close it, and a TLS
+ * connection whose handshake is not done has not reached HTTP at all, so neither
+ * closeIdleConnections() nor closeAllConnections() sees it: either one held the stop for the
+ * whole grace period, the TLS one for up to the handshake timeout. So the listener's sockets
+ * are tracked (TCP; over TLS, the TLS socket too once its handshake is done):
+ * closeIdleConnections(), which close() calls as the stop begins, also destroys each that has
+ * read nothing (no byte; over TLS, no ClientHello, or no request after the handshake), and
+ * closeAllConnections(), the cut at the end of the grace period, destroys every one.
+ */
+function closesQuietConnections(server: Server, tls: boolean): void {
+  const sockets = new Set<Socket>()
+  const track = (socket: Socket): void => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  }
+  server.on('connection', track)
+  if (tls) server.on('secureConnection', track)
+  const closeIdle = server.closeIdleConnections.bind(server)
+  const closeAll = server.closeAllConnections.bind(server)
+  server.closeIdleConnections = () => {
+    closeIdle()
+    for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy()
+  }
+  server.closeAllConnections = () => {
+    closeAll()
+    for (const socket of sockets) socket.destroy()
+  }
 }
 
 /**

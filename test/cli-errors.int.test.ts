@@ -1,0 +1,111 @@
+// What the CLI refuses, and how: a command line it cannot read exactly (a second file, -c and
+// a file both, another command's flag) is a usage error (exit 2), never half-ignored; what
+// stops a start (serve --stream without Kafka, TLS files that do not make a pair, the spool
+// another process holds, a LOG_LEVEL that is not one) is one line saying why, no stack.
+import { once } from 'node:events'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { outputContains, root, startProcess } from './helpers.ts'
+import { makePki } from './security/certs.ts'
+import { tempDir } from './temp-dirs.ts'
+
+const cli = join(root, 'src', 'cli.ts')
+/** No SPECSERVE_* from the environment the tests run in; an ephemeral REST port, no gRPC. */
+const ENV = { SPECSERVE_HOST: '', SPECSERVE_REST_PORT: '0', SPECSERVE_GRPC_PORT: 'off' }
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  const proc = startProcess(process.execPath, [cli, ...args], { env: { ...ENV, ...env } })
+  const [code] = (await once(proc.child, 'exit')) as [number | null]
+  return { code, output: proc.output() }
+}
+
+/** A config of one model on loopback (`server` its server section), `extra` YAML after it, in a directory of its own. */
+function config(name: string, extra = '', server = '{ host: 127.0.0.1 }'): string {
+  const file = join(tempDir('specserve-cli-errors-'), name)
+  writeFileSync(file, `server: ${server}\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\nensembles:\n  e: { strategy: deadline-fallback, models: [lr] }\n${extra}`)
+  return file
+}
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+describe('the command line', () => {
+  it('one config file: a second one, or -c and a file both, is a usage error (exit 2) before anything is checked or served', async () => {
+    const good = config('good.yaml')
+    const broken = join(tempDir('specserve-cli-errors-'), 'broken.yaml')
+    writeFileSync(broken, 'models: [\n')
+    for (const command of ['validate', 'serve', 'health']) {
+      const two = await run([command, good, broken])
+      expect(two.code).toBe(2)
+      expect(two.output).toMatch(new RegExp(`^specserve: ${command} takes one config file, not 2: ${escape(good)} ${escape(broken)}\nusage:\n`))
+      const both = await run([command, '-c', broken, good])
+      expect(both.code).toBe(2)
+      expect(both.output).toMatch(new RegExp(`^specserve: ${command} takes one config file: -c ${escape(broken)} and ${escape(good)} are two\nusage:\n`))
+    }
+    const models = await run(['publish-model', '--brokers', 'b:9092', '--name', 'm', 'a.onnx', 'b.onnx'])
+    expect(models.code).toBe(2)
+    expect(models.output).toMatch(/^specserve: publish-model takes one model file, not 2: a\.onnx b\.onnx\n/)
+  })
+
+  it('a flag of another command is a usage error, as one of no command is', async () => {
+    const good = config('good.yaml')
+    for (const [args, flag] of [
+      [['validate', '--brokers', 'b:9092', good], '--brokers'],
+      [['health', '--stream', '-c', good], '--stream'],
+      [['serve', '--name', 'x', '-c', good], '--name'],
+      [['publish-model', '-c', good, '--brokers', 'b:9092', '--name', 'm', 'a.onnx'], '-c'],
+    ] as const) {
+      const { code, output } = await run([...args])
+      expect(code).toBe(2)
+      expect(output.split('\n')[0]).toBe(`specserve: ${args[0]} has no option '${flag}'`)
+    }
+  })
+})
+
+describe('a start that cannot go on: one line, no stack', () => {
+  it('serve --stream without output.kafka: a config error at output, exit 1, nothing bound; validate --stream says the same', async () => {
+    const file = config('plain.yaml')
+    const message = 'output: --stream consumes requests from output.kafka (its stream.input_topic, specserve.requests by default): there is no output.kafka section'
+    for (const command of ['serve', 'validate']) {
+      const { code, output } = await run([command, '--stream', '-c', file])
+      expect(output).toMatch(new RegExp(`^\\S*plain\\.yaml(:\\d+:\\d+)? ${escape(message)}\n$`))
+      expect(code).toBe(1)
+    }
+  })
+
+  it('validate and serve refuse TLS files that do not make a pair, at the key (serve crashed with a stack once both listeners were built)', async () => {
+    const pki = makePki()
+    const [server, other] = [pki.issue('server'), pki.issue('other')]
+    const file = config('tls.yaml', '', `{ host: 127.0.0.1, tls: { cert: "${server.cert}", key: "${other.key}" } }`)
+    for (const command of ['validate', 'serve']) {
+      const { code, output } = await run([command, '-c', file])
+      expect(output).toMatch(/^\S*tls\.yaml:1:\d+ server\.tls\.key: \S*other-key\.pem is not a PEM private key of the certificate in \S*server\.pem: .*key values mismatch\n$/)
+      expect(code).toBe(1)
+    }
+  })
+
+  it('the spool another gateway holds: `specserve: <why>`, exit 1', async () => {
+    const file = config('spool.yaml', 'output: { kafka: { brokers: ["127.0.0.1:9"], spool_dir: ./spool } }\n')
+    const spool = join(file, '..', 'spool')
+    mkdirSync(spool)
+    writeFileSync(join(spool, 'specserve.results.spool.lock'), String(process.pid)) // this test process: alive, not the gateway
+    const { code, output } = await run(['serve', '-c', file])
+    expect(output).toContain(`\nspecserve: spool ${join(spool, 'specserve.results.spool')} is in use by process ${process.pid} (give each gateway its own spool_dir)\n`)
+    expect(output).not.toMatch(/^\s+at /m)
+    expect(code).toBe(1)
+  })
+
+  it('LOG_LEVEL: one that is not a level is a usage error, exit 2, before anything starts; empty is the default (info)', async () => {
+    const file = config('log.yaml')
+    const bogus = await run(['serve', '-c', file], { LOG_LEVEL: 'loud' })
+    expect(bogus).toEqual({ code: 2, output: 'specserve: LOG_LEVEL=loud is not a log level: fatal, error, warn, info, debug, trace, silent\n' })
+    // Empty, as unset (pino threw on it): served, logging at info.
+    const proc = startProcess(process.execPath, [cli, 'serve', '-c', file], { env: { ...ENV, LOG_LEVEL: '' } })
+    try {
+      await outputContains(proc, '"msg":"ready"')
+      expect(proc.output()).toContain('{"level":30,')
+    } finally {
+      expect(await proc.stop('SIGTERM')).toBe(0)
+    }
+  })
+})
