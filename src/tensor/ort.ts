@@ -3,7 +3,7 @@
 // Imported only where onnxruntime runs, so nothing else loads the native module.
 import ort from 'onnxruntime-node'
 import { DATATYPES, fromOrtType } from './datatypes.ts'
-import { elementCount, type Tensor, type TensorMap, type TensorSpec } from './tensor.ts'
+import { elementCount, MAX_EMPTY_CELLS, tooManyEmptyCells, type Tensor, type TensorMap, type TensorSpec } from './tensor.ts'
 
 export function toOrtTensor(tensor: Tensor): ort.Tensor {
   const t = new ort.Tensor(DATATYPES[tensor.datatype].ort, tensor.data as ort.Tensor.DataType, tensor.shape as number[])
@@ -27,6 +27,8 @@ export function fromOrtTensor(name: string, t: ort.Tensor): Tensor {
   const datatype = fromOrtType(t.type)
   if (!datatype) throw new Error(`output "${name}" has unsupported type ${t.type}`)
   const data = t.data as Tensor['data']
+  // As an upstream's answer (readShape): a model's empty output whose nested JSON would be vast is refused, not built.
+  if (data.length === 0 && tooManyEmptyCells(t.dims)) throw new Error(`output "${name}" holds no elements in more than ${MAX_EMPTY_CELLS} cells (shape [${t.dims.join(', ')}])`)
   // FP16 bits (ours, or a binding without Float16Array) are read as the numbers they encode.
   if (datatype === 'FP16' && data instanceof Uint16Array) return { datatype, shape: t.dims.slice(), data: new Float16Array(data.buffer, data.byteOffset, data.length) }
   return { datatype, shape: t.dims.slice(), data }

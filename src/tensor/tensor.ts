@@ -95,6 +95,13 @@ export function readShape(shape: readonly unknown[], failure: Failure, name: str
   return dims
 }
 
+/** Whether a tensor with no elements has more than MAX_EMPTY_CELLS cells before its first 0 (readShape counts them in its own pass). */
+export function tooManyEmptyCells(dims: readonly number[]): boolean {
+  let cells = 1
+  for (let i = 0; i < dims.length && dims[i] !== 0; i++) cells *= dims[i] as number
+  return cells > MAX_EMPTY_CELLS
+}
+
 /** Does `shape` fit `declared` (same rank, equal where declared is not -1)? */
 export function fitsShape(shape: readonly number[], declared: readonly number[]): boolean {
   if (shape.length !== declared.length) return false

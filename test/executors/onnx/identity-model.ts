@@ -1,6 +1,7 @@
-// A one-node ONNX model (y = Identity(x), x and y of shape [N]) for any element type, written
-// by hand: the demo models are all FP32/INT64, and a datatype's path through onnxruntime
-// needs a model of that type. Only the protobuf fields onnxruntime reads are written.
+// One-node ONNX models written by hand (y = Identity(x) for any element type, y =
+// ConstantOfShape(x)): the demo models are all FP32/INT64 classifiers, and a datatype's or a
+// shape's path through onnxruntime needs a model that makes it. Only the protobuf fields
+// onnxruntime reads are written.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from '../../temp-dirs.ts'
@@ -21,17 +22,27 @@ const len = (field: number, ...parts: (Buffer | string)[]): Buffer => {
 }
 
 /** ONNX TensorProto.DataType numbers. */
-export const ONNX_ELEM = { FP16: 10 } as const
+export const ONNX_ELEM = { FP32: 1, INT64: 7, FP16: 10 } as const
 
-/** Writes the model to a temporary directory; returns its path. */
-export function identityModel(elemType: number): string {
-  // ValueInfoProto { name, type: TypeProto { tensor_type { elem_type, shape { dim { dim_param: "N" } } } } }
-  const value = (name: string): Buffer => Buffer.concat([len(1, name), len(2, len(1, int(1, elemType), len(2, len(1, len(2, 'N')))))])
-  const node = Buffer.concat([len(1, 'x'), len(2, 'y'), len(4, 'Identity')])
-  const graph = Buffer.concat([len(1, node), len(2, 'g'), len(11, value('x')), len(12, value('y'))])
+/** ValueInfoProto { name, type: TypeProto { tensor_type { elem_type, shape { dim { dim_param } per dimension } } } } */
+function valueInfo(name: string, elemType: number, rank: number): Buffer {
+  const dims = Array.from({ length: rank }, (_, i) => len(1, len(2, `d${i}`)))
+  return Buffer.concat([len(1, name), len(2, len(1, int(1, elemType), len(2, ...dims)))])
+}
+
+/** A one-node model y = op(x), written to a temporary directory; returns its path. */
+function oneNodeModel(op: string, x: { elem: number; rank: number }, y: { elem: number; rank: number }): string {
+  const node = Buffer.concat([len(1, 'x'), len(2, 'y'), len(4, op)])
+  const graph = Buffer.concat([len(1, node), len(2, 'g'), len(11, valueInfo('x', x.elem, x.rank)), len(12, valueInfo('y', y.elem, y.rank))])
   const opset = Buffer.concat([len(1, ''), int(2, 13)])
   const model = Buffer.concat([int(1, 8), len(7, graph), len(8, opset)])
-  const path = join(tempDir('specserve-identity-'), 'identity.onnx')
+  const path = join(tempDir('specserve-onnx-'), `${op}.onnx`)
   writeFileSync(path, model)
   return path
 }
+
+/** y = Identity(x), both of `elemType` and shape [N]. */
+export const identityModel = (elemType: number): string => oneNodeModel('Identity', { elem: elemType, rank: 1 }, { elem: elemType, rank: 1 })
+
+/** y = ConstantOfShape(x): x an INT64 [3] shape, y FP32 zeros of that shape (an empty one when a dimension is 0). */
+export const constantOfShapeModel = (): string => oneNodeModel('ConstantOfShape', { elem: ONNX_ELEM.INT64, rank: 1 }, { elem: ONNX_ELEM.FP32, rank: 3 })
