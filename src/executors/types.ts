@@ -1,4 +1,5 @@
 import type { TObject } from 'typebox'
+import { limited } from '../at-most.ts'
 import type { GatewayConfig } from '../config/load.ts'
 import type { MetricsSink, ModelMetadata, OptionContext } from '../types.ts'
 import type { TensorMap } from '../tensor/index.ts'
@@ -34,6 +35,25 @@ export function offPathContext(signal: AbortSignal, deadline: number, spareable:
     spareable,
     deadline,
   }
+}
+
+/**
+ * `executor`'s run of `inputs` off any request's path (offPathContext), given at most `ms`:
+ * then it is over, and rejects with an Error saying `reason` (at-most.ts, limited). `wrap`:
+ * around the run (a shadow's trace span).
+ */
+export function inferOffPath(
+  executor: Executor,
+  inputs: TensorMap,
+  ms: number,
+  reason: string,
+  spareable: boolean,
+  wrap?: (run: () => Promise<TensorMap>) => Promise<TensorMap>,
+): Promise<TensorMap> {
+  return limited(ms, reason, (signal) => {
+    const ctx = offPathContext(signal, performance.now() + ms, spareable)
+    return wrap ? wrap(() => executor.infer(inputs, ctx)) : executor.infer(inputs, ctx)
+  })
 }
 
 /**

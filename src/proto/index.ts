@@ -43,6 +43,14 @@ const FILES = {
 
 export type ServiceName = keyof typeof FILES
 
+/** The services the gRPC server serves (and reflects). */
+const SERVED = [GATEWAY_SERVICE, INFERENCE_SERVICE] as const
+
+/** The package of each service the gRPC server serves → the file that declares it, as clients import it. */
+export const SERVED_PACKAGE_FILES: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries(SERVED.map((name) => [name.slice(0, name.lastIndexOf('.')), FILES[name]])),
+)
+
 const loaded = new Map<string, PackageDefinition>()
 
 function load(files: readonly string[], includeDirs: readonly string[] = [PROTO_DIR]): PackageDefinition {
@@ -69,5 +77,5 @@ export function serviceMethods(name: ServiceName): Readonly<Record<string, Metho
 
 /** What the gRPC server serves, plus grpc.health.v1, so reflection clients can describe everything. */
 export function reflectedDefinition(): PackageDefinition {
-  return load([FILES[GATEWAY_SERVICE], FILES[INFERENCE_SERVICE], healthProtoPath], [PROTO_DIR, dirname(healthProtoPath)])
+  return load([...SERVED.map((name) => FILES[name]), healthProtoPath], [PROTO_DIR, dirname(healthProtoPath)])
 }

@@ -8,9 +8,8 @@
 // under the canary's version, but is no evidence unless its answer still comes.
 import { labelKey, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import { ModelError, ModelErrorCode } from '../errors.ts'
-import { limited } from '../at-most.ts'
 import type { BatchedOutputs, Executor, InferContext } from '../executors/types.ts'
-import { BATCH_ROWS, offPathContext, RAN_VERSION, ROUTED_VERSION, type RoutesVersions } from '../executors/types.ts'
+import { BATCH_ROWS, inferOffPath, RAN_VERSION, ROUTED_VERSION, type RoutesVersions } from '../executors/types.ts'
 import { onlyOutputs } from '../starter/ensemble.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../types.ts'
@@ -156,7 +155,7 @@ export class CanaryExecutor implements Executor, RoutesVersions {
     this.comparing++
     try {
       // Off the request's path, as a shadow: no decision waits for it.
-      const stableOutputs = await limited(COMPARE_LIMIT_MS, 'over the comparison limit', (signal) => this.stable.infer(inputs, offPathContext(signal, performance.now() + COMPARE_LIMIT_MS, true)))
+      const stableOutputs = await inferOffPath(this.stable, inputs, COMPARE_LIMIT_MS, 'over the comparison limit', true)
       const a = labelKey(canaryOutputs, source)
       const b = labelKey(stableOutputs, source)
       if (a === undefined || b === undefined) {

@@ -3,8 +3,7 @@
 // off the hot path, with the same inputs a client would send.
 import { readFileSync } from 'node:fs'
 import { argmaxRows, resolveVoteSource } from '../collectors/outputs.ts'
-import { limited } from '../at-most.ts'
-import { offPathContext, type Executor } from '../executors/types.ts'
+import { inferOffPath, type Executor } from '../executors/types.ts'
 import { elementCount, flattenNested, isFloat, numberAt, tensorFromJson, type Failure, type Tensor, type TensorMap } from '../tensor/index.ts'
 import type { ValidationSettings } from './config.ts'
 import type { GateReport } from './store.ts'
@@ -24,7 +23,7 @@ class GateFailed extends Error {}
 async function run(executor: Executor, inputs: TensorMap, where: string): Promise<TensorMap> {
   try {
     // Needed, unlike a shadow (not spareable): a gate's runs age to the front rather than starve.
-    return await limited(RUN_LIMIT_MS, `no answer within ${RUN_LIMIT_MS / 1000} s`, (signal) => executor.infer(inputs, offPathContext(signal, performance.now() + RUN_LIMIT_MS, false)))
+    return await inferOffPath(executor, inputs, RUN_LIMIT_MS, `no answer within ${RUN_LIMIT_MS / 1000} s`, false)
   } catch (err) {
     throw new GateFailed(`${where}: the model failed: ${(err as Error).message}`)
   }

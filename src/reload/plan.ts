@@ -1,32 +1,25 @@
 // What a reload changes. A model whose entry (and file) is unchanged keeps its executor,
 // its loaded sessions and its stats: re-creating an onnxruntime session leaks memory, and
 // a reload should not reset counters nobody asked to reset. Everything else is new.
-import { statSync } from 'node:fs'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
 import { getExecutorKind } from '../executors/registry.ts'
+import { stampOfSync } from '../file-stamp.ts'
 
 /**
  * Identity of a model entry: its kind and settings, where relative paths resolve, and the
- * size and mtime of each file its kind says it reads (the model file; a remote model's TLS
+ * stamp (src/file-stamp.ts) of each file its kind says it reads (the model file; a remote model's TLS
  * files, so a rotated certificate gets a fresh connection).
  */
 export function modelFingerprint(model: ModelConfig, baseDir: string): string {
   const files = getExecutorKind(model.kind)?.files?.(model.spec as never) ?? []
-  const canary = model.canary ? (getExecutorKind(model.kind)?.files?.(model.canary.spec as never) ?? []).map(fileStamp) : null
-  return JSON.stringify([modelEntry(model, baseDir), files.map(fileStamp), canary])
+  const canary = model.canary ? (getExecutorKind(model.kind)?.files?.(model.canary.spec as never) ?? []).map(stampOfFile) : null
+  return JSON.stringify([modelEntry(model, baseDir), files.map(stampOfFile), canary])
 }
 
 /** The fingerprint's part that is the config's alone: the entry, its version (and the canary's), where paths resolve. */
 const modelEntry = (model: ModelConfig, baseDir: string): string => JSON.stringify([model.kind, model.version, baseDir, model.entry, model.canary?.version ?? null])
 
-function fileStamp(file: string): string {
-  try {
-    const st = statSync(file)
-    return `${st.size}:${st.mtimeMs}`
-  } catch {
-    return 'unreadable'
-  }
-}
+const stampOfFile = (file: string): string => stampOfSync(file) ?? 'unreadable'
 
 export interface Reusable {
   readonly model: ModelConfig

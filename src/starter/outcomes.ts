@@ -15,19 +15,19 @@ export const NOT_STARTED = -1
 
 const notReached = (message: string): ErrorInfo => Object.freeze({ code: ModelErrorCode.NOT_NEEDED, message })
 
+/** The error of a member not started when its run ended, by how it ended: each says `before` what. */
+const notStarted = (before: string): Readonly<Record<'decided' | 'deadline' | 'cancelled', ErrorInfo>> =>
+  Object.freeze({
+    decided: notReached(`not started: the request was decided before ${before}`),
+    deadline: notReached(`not started: the deadline came before ${before}`),
+    cancelled: notReached(`not started: the request was cancelled before ${before}`),
+  })
+
 /** The error of a member held back by a start delay (`fallback_after_ms`) when its run ended, by how it ended. */
-const NOT_REACHED = Object.freeze({
-  decided: notReached('not started: the request was decided before its start delay (fallback_after_ms) ran out'),
-  deadline: notReached('not started: the deadline came before its start delay (fallback_after_ms) ran out'),
-  cancelled: notReached('not started: the request was cancelled before its start delay (fallback_after_ms) ran out'),
-})
+const NOT_REACHED = notStarted('its start delay (fallback_after_ms) ran out')
 
 /** The error of a member with no start delay that was never started: the request ended as it started. */
-const NOT_LAUNCHED = Object.freeze({
-  decided: notReached('not started: the request was decided before it was started'),
-  deadline: notReached('not started: the deadline came before it was started'),
-  cancelled: notReached('not started: the request was cancelled before it was started'),
-})
+const NOT_LAUNCHED = notStarted('it was started')
 
 /** The error of a member adaptive selection held back when its run ended, by how it ended. */
 const HELD_BACK = Object.freeze({

@@ -4,10 +4,9 @@
 // delay the answer, and take no time from the real members. Their answers, and whether each
 // agrees with the answer given, join the predict's serving record; agreement per shadow model
 // is kept for metrics.
-import { limited } from '../at-most.ts'
 import { labelKey, meanOf, resolveVoteSource, type VoteSource } from '../collectors/outputs.ts'
 import type { ModelConfig } from '../config/load.ts'
-import { offPathContext, versionOf, type Executor } from '../executors/types.ts'
+import { inferOffPath, versionOf, type Executor } from '../executors/types.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { ShadowAnswer } from '../types.ts'
 import { traceShadow } from '../telemetry/run-trace.ts'
@@ -77,12 +76,10 @@ export class ShadowRunner {
     const version = memberVersion(member.model, member.executor)
     const started = performance.now()
     try {
-      const outputs = await limited(this.timeLimitMs, `shadow over its ${this.timeLimitMs} ms limit`, (signal) => {
-        // A shadow is never needed by a decision: spareable.
-        const ctx = offPathContext(signal, started + this.timeLimitMs, true)
-        const tracer = activeTracer()
-        return tracer ? traceShadow(tracer, member.model, version, () => member.executor.infer(inputs, ctx), (o) => answeredVersion(member, o)) : member.executor.infer(inputs, ctx)
-      })
+      const tracer = activeTracer()
+      const traced = tracer ? (run: () => Promise<TensorMap>) => traceShadow(tracer, member.model, version, run, (o) => answeredVersion(member, o)) : undefined
+      // A shadow is never needed by a decision: spareable.
+      const outputs = await inferOffPath(member.executor, inputs, this.timeLimitMs, `shadow over its ${this.timeLimitMs} ms limit`, true, traced)
       const agrees = this.agrees(outputs, given)
       if (agrees === null) member.counts.uncompared++
       else {

@@ -13,14 +13,14 @@
 // any call's one request message, or each message of a stream of many, may take to arrive
 // (read-limit.ts), and refuses what grpc-js would misread on any call: a malformed
 // grpc-timeout, a compressed flag on a call without compression (stream-messages.ts).
-import { Metadata, type sendUnaryData, type Server } from '@grpc/grpc-js'
+import { Metadata, status as Status, type sendUnaryData, type Server } from '@grpc/grpc-js'
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
 import { reading, watchCompressedFlag, watchGrpcJsRead } from './read-limit.ts'
 import { watchStreamMessages, type MessageLimits } from './stream-messages.ts'
 import { capForGrpcJs, refuseTimeout, timeoutMs } from './grpc-timeout.ts'
-import { closeAnswered, compressedFlagRefusal, respondStatus, type GrpcError } from './status.ts'
+import { closeAnswered, prefixRefusal, respondStatus, type GrpcError, type PrefixRefusal } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
 export interface FastMethod extends MethodCodec<unknown, never> {
@@ -43,8 +43,6 @@ interface GrpcJsServer {
   _streamHandler?: StreamHandler
   onStreamOpened?: (stream: ServerHttp2Stream) => void
 }
-
-const Status = { UNKNOWN: 2, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const
 
 const OK_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' }
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' }
@@ -196,16 +194,17 @@ export class FastCall {
       if (this.received < 5) return
       const head = (this.chunks[0] as Buffer).length >= 5 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks)
       this.declared = head.readUInt32BE(1)
-      // By its size first, as grpc-js and grpc-go check it.
-      if (this.declared > max) return this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.declared} vs ${max})`, this.limits.tooLarge)
-      // This path serves calls without compression only: the flag must be 0 (compressedFlagRefusal).
-      if (head[0] !== 0) return this.fail(Status.INTERNAL, compressedFlagRefusal(head[0] as number))
+      // By its size first; this path serves calls without compression only: the flag must be 0.
+      const refusal = prefixRefusal(head[0] as number, this.declared, max, true)
+      if (refusal !== undefined) return this.refuseMessage(refusal)
     }
     // A second message is refused once its prefix is in (by its size first, as grpc-js does), so
     // no more than one message is ever held, whether or not the client ever half-closes.
     if (this.received - 5 - this.declared < 5) return
     const next = Buffer.concat(this.chunks).readUInt32BE(5 + this.declared + 1)
-    if (next > max) this.fail(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${next} vs ${max})`, this.limits.tooLarge)
+    // By its size alone: a second message is refused either way.
+    const refusal = prefixRefusal(0, next, max, false)
+    if (refusal !== undefined) this.refuseMessage(refusal)
     else this.fail(Status.UNIMPLEMENTED, `Received a second request message for server streaming method ${this.headers[':path']}`)
   }
 
@@ -262,6 +261,11 @@ export class FastCall {
     this.answered = true
     this.release()
     respondStatus(this.stream, code, details, metadata)
+  }
+
+  /** A request message refused by its prefix (prefixRefusal). */
+  private refuseMessage(refusal: PrefixRefusal): void {
+    this.fail(refusal.code, refusal.details, refusal.tooLarge ? this.limits.tooLarge : undefined)
   }
 
   private closed(): void {

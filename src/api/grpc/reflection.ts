@@ -9,6 +9,7 @@
 //   of the path a client imports is NOT_FOUND.
 import type { PackageDefinition } from '@grpc/proto-loader'
 import descriptor from 'protobufjs/ext/descriptor/index.js'
+import { SERVED_PACKAGE_FILES } from '../../proto/index.ts'
 
 interface FieldDescriptor {
   name: string
@@ -41,8 +42,7 @@ const { FileDescriptorProto } = descriptor as unknown as {
  * (test/api/grpc/reflection.int.test.ts checks every reflected file against its .proto).
  */
 const FILE_OF_PACKAGE: Readonly<Record<string, string>> = {
-  'specserve.v1': 'specserve/v1/gateway.proto',
-  inference: 'inference/grpc_service.proto',
+  ...SERVED_PACKAGE_FILES,
   // grpc-health-check ships it as health/v1/health.proto; grpc (and its Go and Java
   // servers' reflection) calls it this.
   'grpc.health.v1': 'grpc/health/v1/health.proto',

@@ -3,7 +3,7 @@
 // share a gRPC status); a predict that ran and failed also carries its annotations, as
 // the REST failure body in JSON, in the `specserve-result` trailer (bounded: a reduced
 // form past MAX_RESULT_TRAILER_BYTES).
-import { Metadata, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js'
+import { Metadata, status as Status, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js'
 import type { ServerHttp2Stream } from 'node:http2'
 import type { ErrorCode } from '../../errors.ts'
 import type { PredictResult } from '../../types.ts'
@@ -89,6 +89,24 @@ const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).pad
  * they are, and a predict would run on (or be refused for) bytes the client meant otherwise.
  */
 export const compressedFlagRefusal = (flag: number): string => `Received a message with compressed flag ${flag} on a call without message compression (grpc-encoding absent or identity)`
+
+/** How a request message is refused by its prefix; `tooLarge`: it carries the `specserve-code` PAYLOAD_TOO_LARGE (the server's `tooLarge` metadata). */
+export interface PrefixRefusal {
+  readonly code: number
+  readonly details: string
+  readonly tooLarge: boolean
+}
+
+/**
+ * The refusal of a request message whose prefix gives `flag` and `length`, or undefined (no
+ * allocation then): by its size first (over `max`, grpc_max_receive_bytes), as grpc-js and
+ * grpc-go check it, then by its compressed flag on a call without compression (`uncompressed`).
+ */
+export function prefixRefusal(flag: number, length: number, max: number, uncompressed: boolean): PrefixRefusal | undefined {
+  if (length > max) return { code: Status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs ${max})`, tooLarge: true }
+  if (flag !== 0 && uncompressed) return { code: Status.INTERNAL, details: compressedFlagRefusal(flag), tooLarge: false }
+  return undefined
+}
 
 const END_STREAM = { endStream: true }
 

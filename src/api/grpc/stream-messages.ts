@@ -31,11 +31,11 @@
 // the stream is closed); after one, a status can only follow grpc-js's answers: grpc-js's own
 // RESOURCE_EXHAUSTED ends a call whose message is too large, and a flagged message resets
 // the stream (the client sees CANCELLED).
-import { status as Status, type Metadata } from '@grpc/grpc-js'
+import type { Metadata } from '@grpc/grpc-js'
 import { constants, type ServerHttp2Stream } from 'node:http2'
 import type { Expiring } from './deadline-sweep.ts'
 import { answerTooSlow, reading, type ReadLimit } from './read-limit.ts'
-import { closeAnswered, compressedFlagRefusal, respondStatus } from './status.ts'
+import { closeAnswered, prefixRefusal, refuse } from './status.ts'
 
 /** gRPC's message prefix: a compressed flag and a 4-byte big-endian length. */
 const PREFIX_BYTES = 5
@@ -114,20 +114,17 @@ class StreamMessages implements Expiring {
    */
   private refused(): boolean {
     const stream = this.stream
-    const max = this.limits.maxReceiveBytes
-    if (this.length > max) {
-      // Answers are out: grpc-js's status, in the trailers after them, is the one left to send.
-      if (stream.headersSent) return false
-      respondStatus(stream, Status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.length} vs ${max})`, this.limits.tooLarge)
-    } else if (this.flag !== 0 && this.uncompressed) {
-      if (stream.headersSent) {
-        stream.close(constants.NGHTTP2_CANCEL)
-        return true
-      }
-      respondStatus(stream, Status.INTERNAL, compressedFlagRefusal(this.flag))
-    } else return false
+    const refusal = prefixRefusal(this.flag, this.length, this.limits.maxReceiveBytes, this.uncompressed)
+    if (refusal === undefined) return false
+    if (stream.headersSent) {
+      // Answers are out: for a message too large, grpc-js's status, in the trailers after
+      // them, is the one left to send; a flagged one resets the stream.
+      if (refusal.tooLarge) return false
+      stream.close(constants.NGHTTP2_CANCEL)
+      return true
+    }
     // Closed at once: grpc-js, whose listener comes next, sees the stream closed and reads nothing more of it.
-    closeAnswered(stream)
+    refuse(stream, refusal.code, refusal.details, refusal.tooLarge ? this.limits.tooLarge : undefined)
     return true
   }
 

@@ -2,6 +2,7 @@
 // when it is measured to be tiny (placement.ts), otherwise in worker threads (the
 // gateway-wide pool, or workers of its own with `dedicated_workers`).
 import { stat } from 'node:fs/promises'
+import { stampOf } from '../../file-stamp.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import type { Executor, ExecutorEnv, ExecutorKind, InferContext } from '../types.ts'
@@ -12,7 +13,6 @@ import { InlineModel } from './inline.ts'
 import { Placement } from './placement.ts'
 import { wouldMiss, type PoolLane } from './lane.ts'
 import { OnnxPool } from './pool.ts'
-import { fileStamp } from './protocol.ts'
 
 /**
  * The largest model file a late move inline opens. onnxruntime creates a session on the
@@ -213,12 +213,7 @@ class OnnxExecutor implements Executor {
 
   private async sameFile(): Promise<boolean> {
     const stamp = this.lane?.stamp
-    if (stamp === undefined) return false
-    try {
-      return fileStamp(await stat(this.spec.path, { bigint: true })) === stamp
-    } catch {
-      return false
-    }
+    return stamp !== undefined && (await stampOf(this.spec.path)) === stamp
   }
 
   /** Where this model's batches form: its worker lane, or (pinned inline) the event loop. */

@@ -69,7 +69,7 @@ const PROBE_WHEN_OVER = 2
 export class PoolLane implements BatchFigures {
   readonly key: string
   readonly path: string
-  /** Which file its workers loaded (protocol.ts fileStamp): a worker started again after a crash loads that or nothing. */
+  /** Which file its workers loaded (src/file-stamp.ts): a worker started again after a crash loads that or nothing. */
   readonly stamp: string | undefined
   /** Why no worker has it any more (every load after a crash refused): its jobs then fail at once, MODEL_FAILED. */
   lost: string | undefined

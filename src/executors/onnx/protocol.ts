@@ -2,7 +2,6 @@
 // plain {datatype, shape, data} (src/tensor/ort.ts makes them ort.Tensors); typed arrays
 // are copied in and transferred back out. Everything the pool hands one worker in one
 // turn of the event loop travels in one message (every co-located member of a request).
-import type { BigIntStats } from 'node:fs'
 import type { Tensor, TensorMap } from '../../tensor/index.ts'
 import type { ModelMetadata } from '../../types.ts'
 
@@ -39,15 +38,8 @@ export interface WireUnit {
 /** Size of the shared cancel-flag ring; far more than the units a worker ever holds. */
 export const CANCEL_SLOTS = 1024
 
-/**
- * Which file a path names, as a worker is to load it: device, inode, size and mtime (ns). A
- * copy over it, a write or a rename changes it. Not the ctime: a chmod or chown would then
- * refuse an unchanged file.
- */
-export const fileStamp = (st: BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`
-
 export type ToWorker =
-  /** Load this file if it is still the one stamped `stamp` (fileStamp; undefined: none could be taken, the load says why). */
+  /** Load this file if it is still the one stamped `stamp` (src/file-stamp.ts; undefined: none could be taken, the load says why). */
   | { readonly type: 'load'; readonly key: string; readonly path: string; readonly stamp: string | undefined }
   | { readonly type: 'unload'; readonly key: string }
   /** Finish everything before this message, release every session, then exit. */

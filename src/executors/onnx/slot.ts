@@ -102,7 +102,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   }
 
   /**
-   * Loads a model if its file still has this stamp (protocol.ts). `respawn`: one of the
+   * Loads a model if its file still has this stamp (src/file-stamp.ts). `respawn`: one of the
    * loads a worker started after a crash must confirm before it takes units.
    */
   load(key: string, path: string, stamp: string | undefined, respawn = false): Promise<LoadedModel> {

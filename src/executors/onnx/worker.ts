@@ -2,13 +2,14 @@
 // time (a thread's sessions share one inference lane: see session.ts). Messages are
 // handled one at a time, in order; a unit the pool cancelled while it waited here is
 // answered `cancelled` without running.
-import { readlinkSync, statSync } from 'node:fs'
+import { readlinkSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { Tensor } from '../../tensor/index.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import { rowsOf, stack, unstack } from './batch.ts'
-import { CANCEL_SLOTS, fileStamp, type FromWorker, type ToWorker, type WireTensors, type WireUnit, type WorkerSetup } from './protocol.ts'
+import { stampOfSync } from '../../file-stamp.ts'
+import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors, type WireUnit, type WorkerSetup } from './protocol.ts'
 import { openSession, type ThreadSession } from './session.ts'
 
 const port = parentPort
@@ -41,15 +42,6 @@ if (setup.nice > 0) port.postMessage(lowerPriority(setup.nice))
 
 const sessions = new Map<string, ThreadSession>()
 
-/** The file's stamp now (undefined if it cannot be read: opening it then says why). */
-function stampOf(path: string): string | undefined {
-  try {
-    return fileStamp(statSync(path, { bigint: true }))
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * Opens the file only while it is the one the pool stamped: a worker started again after a
  * crash must load the bytes its siblings loaded, not a file replaced since (it would answer
@@ -61,10 +53,10 @@ async function load(key: string, path: string, stamp: string | undefined): Promi
   if (Atomics.load(closing, 0) !== 0) return { type: 'load-failed', key, message: 'gateway closing' }
   const changed = (): FromWorker => ({ type: 'load-failed', key, message: `model file ${path} changed on disk since the model was registered (a reload loads the new file)` })
   try {
-    if (stampOf(path) !== stamp) return changed()
+    if (stampOfSync(path) !== stamp) return changed()
     // Warmed (the first run allocates, and would land on a real request) and timed.
     const { session, inputs, outputs, warmRunsMs } = await openSession(path)
-    if (stampOf(path) !== stamp) {
+    if (stampOfSync(path) !== stamp) {
       await session.release()
       return changed()
     }

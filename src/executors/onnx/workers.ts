@@ -1,11 +1,11 @@
 // The pool's worker threads: a WorkerSlot each, the models they load and from which file,
 // and a crashed worker's replacement. Every worker loads a model's file as it was when the
-// model was registered (its stamp, protocol.ts), a replacement included: that one must not
+// model was registered (its stamp, src/file-stamp.ts), a replacement included: that one must not
 // answer for a version with a file replaced on disk since, so it loads that file or nothing,
 // and then gets none of that model's units (pool.ts, sendNext).
-import { stat } from 'node:fs/promises'
+import { stampOf } from '../../file-stamp.ts'
 import type { PoolLane, Unit } from './lane.ts'
-import { fileStamp, type WorkerAnswer } from './protocol.ts'
+import type { WorkerAnswer } from './protocol.ts'
 import { WorkerSlot, type LoadedModel } from './slot.ts'
 
 export type Slot = WorkerSlot<Unit>
@@ -38,7 +38,7 @@ export class PoolWorkers {
 
   /** Loads a model into every worker from the file as it is now; rejects if one fails (the others then unload it). */
   async loadAll(key: string, path: string): Promise<{ loaded: LoadedModel; stamp: string | undefined }> {
-    const stamp = await stat(path, { bigint: true }).then(fileStamp, () => undefined)
+    const stamp = await stampOf(path)
     this.registering.set(key, { path, stamp })
     try {
       const loaded = await Promise.all(this.slots.map((slot) => slot.load(key, path, stamp)))
