@@ -4,17 +4,17 @@ import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import type { StreamScorer } from './api/kafka/index.ts'
-import type { GatewayConfig } from './config/load.ts'
-import { commandOf, holdSignals } from './held-signals.ts'
+import { COMMAND_FLAGS, commandOf, OPTIONS } from './cli-options.ts'
+import { holdSignals } from './held-signals.ts'
 import type { Output } from './output/index.ts'
 
 // serve's signals are held before the rest of the program loads (src/held-signals.ts).
 const held = commandOf(process.argv.slice(2)) === 'serve' ? holdSignals() : undefined
 const modules = await import('./cli-modules.ts')
 const {
-  pino, atMost, buildGrpcServer, streamScorer, buildServer, listenError, loadConfigFile, ConfigError, formatIssue, shownPath, evalUsage, Gateway,
+  pino, atMost, buildGrpcServer, streamScorer, buildServer, listenError, loadForCommand, formatIssue, shownPath, evalUsage, Gateway,
   healthMain, targetOf, announceListener, forgetListener, startOutput, publishModel, Registry, startReloadTriggers, openWarning, startTelemetry,
-  placementWarnings, streamIssue, validate,
+  placementWarnings, validate,
 } = modules
 /** Annotated: a call ends the flow (TypeScript reads `never` only from a declared type). */
 const report: (err: unknown) => never = modules.report
@@ -51,14 +51,7 @@ function logLevel(): string {
 
 async function serve(file: string, stream: boolean): Promise<void> {
   const level = logLevel()
-  let config: GatewayConfig
-  try {
-    config = loadConfigFile(file)
-  } catch (err) {
-    report(err)
-  }
-  const streamless = stream ? streamIssue(config) : undefined
-  if (streamless) report(new ConfigError(config.file, [streamless]))
+  const config = loadForCommand(file, stream)
   // Models as data: which version of each repository model serves (none without repository:).
   let registry: ReturnType<typeof Registry.open> | undefined
   try {
@@ -219,23 +212,7 @@ const { positionals, values, tokens } = parseCommandLine(process.argv.slice(2))
 /** The flags of serve, validate, health and publish-model; a flag none of them has is a usage error (exit 2), as in eval. */
 function parseCommandLine(args: string[]) {
   try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      tokens: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        help: { type: 'boolean', short: 'h' },
-        stream: { type: 'boolean' },
-        // publish-model
-        brokers: { type: 'string' },
-        topic: { type: 'string' },
-        name: { type: 'string' },
-        version: { type: 'string' },
-        description: { type: 'string' },
-        location: { type: 'string' },
-      },
-    })
+    return parseArgs({ args, allowPositionals: true, tokens: true, options: OPTIONS })
   } catch (err) {
     // Node adds how to pass a positional that starts with '-': no command of ours takes one.
     usageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''))
@@ -247,14 +224,6 @@ function usageError(message: string): never {
   process.exit(2)
 }
 
-/** Each command's flags (--help aside): another command's is a usage error, not ignored. */
-const FLAGS: Record<string, readonly string[]> = {
-  serve: ['config', 'stream'],
-  validate: ['config', 'stream'],
-  health: ['config'],
-  'publish-model': ['brokers', 'topic', 'name', 'version', 'description', 'location'],
-}
-
 const [command, ...args] = positionals
 if (values.help || !command) {
   held?.restore()
@@ -262,11 +231,8 @@ if (values.help || !command) {
   process.exit(command || values.help ? 0 : 2)
 }
 if (command !== 'serve') held?.restore() // held only for serve: what came meanwhile applies as it would have
-const flags = FLAGS[command]
-if (!flags) {
-  console.error(`unknown command "${command}"\n${usage}`)
-  process.exit(2)
-}
+const flags: readonly string[] | undefined = COMMAND_FLAGS[command]
+if (!flags) usageError(`unknown command "${command}"`)
 for (const token of tokens) {
   if (token.kind === 'option' && !flags.includes(token.name)) usageError(`${command} has no option '${token.rawName}'`)
 }

@@ -2,9 +2,10 @@
 // process at SIGHUP, SIGTERM or SIGINT, and serve installs its own only once its modules are
 // loaded (1-2 s), the config read and the listeners built: a reload asked for then killed
 // the gateway (exit 129), and a stop was not a stop (exit 143, not 0). cli.ts holds them
-// before it imports anything else; serve then takes over and acts on what was held (a stop
-// before it binds anything; a reload, queued until the first load is done). This module
-// imports nothing: it must run before the rest of the program is loaded.
+// (for serve, as commandOf in src/cli-options.ts finds it) before it imports anything else;
+// serve then takes over and acts on what was held (a stop before it binds anything; a
+// reload, queued until the first load is done). This module imports nothing: it must run
+// before the rest of the program is loaded.
 
 export interface HeldSignals {
   /** The SIGTERM or SIGINT received while held (a second one exits 1 at once, as during a drain). */
@@ -49,18 +50,4 @@ export function holdSignals(): HeldSignals {
       if (stop) process.kill(process.pid, stop)
     },
   }
-}
-
-/** Options of the specserve command line that take a value: the argument after them is not the command. */
-const TAKES_VALUE = new Set(['-c', '--config', '--brokers', '--topic', '--name', '--version', '--description', '--location'])
-
-/** The command a specserve command line names (its first argument that is neither an option nor an option's value), before the line is parsed. */
-export function commandOf(args: readonly string[]): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    if (arg === '--') return args[i + 1]
-    if (!arg.startsWith('-') || arg === '-') return arg
-    if (TAKES_VALUE.has(arg)) i++
-  }
-  return undefined
 }

@@ -30,7 +30,7 @@ interface Announced extends ProbeTarget {
 export function forgetListener(): string | undefined {
   const file = process.env[LISTENER_FILE_ENV]
   if (!file) return undefined
-  const owner = announcerOf(file)
+  const owner = readAnnounced(file)?.pid
   if (owner !== process.pid && running(owner)) return undefined
   try {
     rmSync(file, { force: true })
@@ -58,21 +58,17 @@ export function announceListener(target: ProbeTarget, config: string): string | 
 export function announcedTarget(config: string): ProbeTarget | undefined {
   const file = process.env[LISTENER_FILE_ENV]
   if (!file) return undefined
-  let t: Partial<Announced> | null
-  try {
-    t = JSON.parse(readFileSync(file, 'utf8')) as Partial<Announced> | null
-  } catch {
-    return undefined // not there (yet) or unreadable: the config says where
-  }
+  // Not there (yet) or unreadable: the config says where.
+  const t = readAnnounced(file)
   const valid = typeof t?.host === 'string' && Number.isInteger(t.port) && typeof t.tls === 'boolean' && typeof t.mutualTls === 'boolean'
   if (!valid || t?.config !== resolve(config) || !running(t.pid)) return undefined
   return { host: t.host!, port: t.port!, tls: t.tls!, mutualTls: t.mutualTls! }
 }
 
-/** The pid a listener file names; undefined if there is none to read. */
-function announcerOf(file: string): unknown {
+/** What a listener file holds, unchecked; undefined (or null) if there is none to read. */
+function readAnnounced(file: string): Partial<Announced> | null | undefined {
   try {
-    return (JSON.parse(readFileSync(file, 'utf8')) as Partial<Announced> | null)?.pid
+    return JSON.parse(readFileSync(file, 'utf8')) as Partial<Announced> | null
   } catch {
     return undefined
   }

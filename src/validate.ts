@@ -1,10 +1,10 @@
 // specserve validate: a config checked as serve would load it, models included, without
 // serving or writing anything (which repository version would serve is read, not chosen).
+import { streamIssue } from './api/kafka/index.ts'
 import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
-import { ConfigError, formatIssue, shownPath, type ConfigIssue } from './config/yaml.ts'
+import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
-import { kafkaSettings } from './kafka/config.ts'
 import { previewRepository } from './registry/preview.ts'
 
 /**
@@ -21,15 +21,11 @@ export function report(err: unknown): never {
   process.exit(1)
 }
 
-/** serve --stream (validate --stream too) reads its requests from output.kafka: a config without it cannot serve so. */
-export function streamIssue(config: GatewayConfig): ConfigIssue | undefined {
-  if (kafkaSettings(config.output, config.baseDir)) return undefined
-  const message = '--stream consumes requests from output.kafka (its stream.input_topic, specserve.requests by default): there is no output.kafka section'
-  return { path: 'output', ...(config.source.locate(['output']) ?? {}), message }
-}
-
-/** `stream`: also that it can serve --stream. */
-export async function validate(file: string, stream = false): Promise<void> {
+/**
+ * The config `file`, loaded as serve and validate load it: its errors reported (exit 1), and
+ * with `stream` (--stream), a config that cannot serve so (streamIssue) one of them.
+ */
+export function loadForCommand(file: string, stream: boolean): GatewayConfig {
   let config: GatewayConfig
   try {
     config = loadConfigFile(file)
@@ -38,6 +34,12 @@ export async function validate(file: string, stream = false): Promise<void> {
   }
   const streamless = stream ? streamIssue(config) : undefined
   if (streamless) report(new ConfigError(config.file, [streamless]))
+  return config
+}
+
+/** `stream`: also that it can serve --stream. */
+export async function validate(file: string, stream = false): Promise<void> {
+  const config = loadForCommand(file, stream)
   for (const warning of config.warnings) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
   // Read-only: which version of each repository model would serve (opening the registry would write).
   const repository = previewRepository(config)

@@ -2,7 +2,8 @@
 // (which ended the process), and given to serve, or sent again for another command. The held
 // listeners are called directly: a real signal would reach the test runner's own listeners too.
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { commandOf, holdSignals } from '../src/held-signals.ts'
+import { commandOf } from '../src/cli-options.ts'
+import { holdSignals } from '../src/held-signals.ts'
 
 /** The listener holdSignals() added last for `signal`. */
 const heldListener = (signal: NodeJS.Signals): ((signal: NodeJS.Signals) => void) => process.listeners(signal).at(-1) as (signal: NodeJS.Signals) => void
@@ -54,6 +55,7 @@ describe('commandOf', () => {
     expect(commandOf(['--config=x.yaml', 'serve'])).toBe('serve')
     expect(commandOf(['validate', 'serve'])).toBe('validate')
     expect(commandOf(['--', 'serve'])).toBe('serve')
+    expect(commandOf(['-hc', 'x.yaml', 'serve'])).toBe('serve')
     expect(commandOf(['-h'])).toBeUndefined()
     expect(commandOf([])).toBeUndefined()
   })

@@ -1,13 +1,13 @@
 // The `auth` section and `server.tls`: their YAML shape, and the typed settings they parse
 // into once, at load (key hashes decoded, JWT key files read, scopes compiled). Nothing on
 // the request path reads the YAML.
-import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
+import { createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { createSecureContext } from 'node:tls'
 import Type, { type Static } from 'typebox'
 import { isLoopback } from './exposure.ts'
 import { compileScopes, SCOPE_PATTERN, type Grants } from './scopes.ts'
+import { checkTlsFiles, TlsFilesError } from './tls.ts'
 
 const Scopes = Type.Array(Type.String({ pattern: SCOPE_PATTERN }))
 const RateLimit = Type.Object({ rps: Type.Number({ exclusiveMinimum: 0 }), burst: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false })
@@ -257,45 +257,13 @@ export function parseTls(raw: RawTls, ctx: SecurityContext): TlsConfig {
     clientCa: raw.client_ca === undefined ? undefined : resolve(ctx.baseDir, raw.client_ca),
     requireClientCert: raw.require_client_cert ?? false,
   }
-  // Checked as serve uses them: a certificate not PEM or a key not its own crashed serve with a
-  // stack; a client CA file without a certificate failed every client certificate, silently.
-  const read = (field: string, file: string): Buffer | undefined => {
-    try {
-      return readFileSync(file)
-    } catch {
-      return void ctx.problem(field, `cannot read ${file}`)
-    }
+  // Checked as serve uses them (the same check as at start and at each change of the files).
+  try {
+    checkTlsFiles(tls)
+  } catch (err) {
+    if (!(err instanceof TlsFilesError)) throw err
+    for (const { field, message } of err.problems) ctx.problem(field, message)
   }
-  const cert = read('cert', tls.cert)
-  const key = read('key', tls.key)
-  const ca = tls.clientCa === undefined ? undefined : read('client_ca', tls.clientCa)
-  const certOk = cert !== undefined && pemCertificates('cert', tls.cert, cert, ctx)
-  if (certOk && key !== undefined) {
-    try {
-      createSecureContext({ cert, key })
-    } catch (err) {
-      ctx.problem('key', `${tls.key} is not a PEM private key of the certificate in ${tls.cert}: ${(err as Error).message}`)
-    }
-  }
-  if (ca !== undefined) pemCertificates('client_ca', tls.clientCa!, ca, ctx)
   if (tls.requireClientCert && !tls.clientCa) ctx.problem('require_client_cert', 'needs client_ca: the CA that signs the client certificates')
   return tls
-}
-
-/** Whether `bytes` hold PEM certificates, every one of them readable; a problem at `field` if not. */
-function pemCertificates(field: string, file: string, bytes: Buffer, ctx: SecurityContext): boolean {
-  const blocks = bytes.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)
-  if (!blocks) {
-    ctx.problem(field, `${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
-    return false
-  }
-  for (const [i, block] of blocks.entries()) {
-    try {
-      new X509Certificate(block)
-    } catch (err) {
-      ctx.problem(field, `${file}: certificate ${i + 1} of ${blocks.length} cannot be read: ${(err as Error).message}`)
-      return false
-    }
-  }
-  return true
 }

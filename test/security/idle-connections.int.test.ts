@@ -1,5 +1,5 @@
 // Connections that never carry a request: they are bounded by headers_timeout_ms over TLS as
-// in plaintext (a TLS handshake must be done within it, not Node's 120 s), and they do not
+// in plaintext (a TLS handshake, on either listener, must be done within it, not Node's 120 s), and they do not
 // hold a stop. As the stop begins, one that has sent nothing (over TLS: no ClientHello, or no
 // request after the handshake) is closed with the idle kept-alive ones; at the end of the
 // grace period every connection is cut, TLS ones whose handshake is not done included (they
@@ -15,6 +15,7 @@ import { buildServer } from '../../src/api/rest/server.ts'
 import { configFrom, freePort, outputContains, root, startProcess } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 import { makePki, type Pair, type Pki } from './certs.ts'
+import { serve as serveBoth } from './served.ts'
 import '../starter/scripted.ts'
 
 const MODELS = 'models: { ok: { kind: scripted, label: 1 } }\nensembles: { g: { strategy: deadline-fallback, models: [ok] } }\n'
@@ -80,6 +81,22 @@ describe('a TLS connection that never sends its ClientHello', () => {
     const opened = performance.now()
     const { closed } = await raw(port)
     expect((await closed) - opened).toBeLessThan(3000)
+  })
+})
+
+describe('a connection to the gRPC TLS listener that never sends its ClientHello', () => {
+  it('is closed within headers_timeout_ms of its opening, as on the REST listener (not after Node\'s 120 s handshake timeout)', async () => {
+    const served = await serveBoth(`server: { headers_timeout_ms: 300, request_timeout_ms: 600, tls: { cert: "${pair.cert}", key: "${pair.key}" } }\n${MODELS}`)
+    try {
+      const opened = performance.now()
+      const { socket, closed } = await raw(served.grpcPort)
+      // Bounded here, so that a listener that keeps it (Node's 120 s) fails the test rather than timing it out.
+      const closedAt = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 3000))])
+      socket.destroy()
+      expect(closedAt - opened).toBeLessThan(3000)
+    } finally {
+      await served.close()
+    }
   })
 })
 

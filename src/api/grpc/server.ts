@@ -95,7 +95,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   health.addToServer(services)
 
   // server.tls: the same files as REST, followed as they change (src/security/tls.ts).
-  const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
+  const tls = config.server.tls ? new TlsFiles(config.server.tls, config.server.headers_timeout_ms) : null
   const credentials = tls ? new WatchedServerCredentials(tls) : ServerCredentials.createInsecure()
 
   return {

@@ -1,4 +1,6 @@
 // Starts stream mode (Kafka in) when the config enables it or `serve --stream` asks for it.
+import type { GatewayConfig } from '../../config/load.ts'
+import { ConfigError, type ConfigIssue } from '../../config/yaml.ts'
 import type { Gateway } from '../../gateway.ts'
 import { kafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
@@ -6,11 +8,24 @@ import { StreamScorer } from './stream.ts'
 
 export { StreamScorer } from './stream.ts'
 
-/** Stream mode's scorer, attached to the gateway but not consuming yet (start() it); null when stream mode is off. */
+/** serve --stream (validate --stream too) reads its requests from output.kafka: a config without it cannot serve so. */
+export function streamIssue(config: GatewayConfig): ConfigIssue | undefined {
+  return kafkaSettings(config.output, config.baseDir) ? undefined : noKafka(config)
+}
+
+function noKafka(config: GatewayConfig): ConfigIssue {
+  const message = '--stream consumes requests from output.kafka (its stream.input_topic, specserve.requests by default): there is no output.kafka section'
+  return { path: 'output', ...(config.source.locate(['output']) ?? {}), message }
+}
+
+/**
+ * Stream mode's scorer, attached to the gateway but not consuming yet (start() it); null when
+ * stream mode is off. `force` (--stream) without output.kafka throws streamIssue's error.
+ */
 export function streamScorer(gateway: Gateway, log: Logger, force = false): StreamScorer | null {
   const settings = kafkaSettings(gateway.config.output, gateway.config.baseDir)
   if (!settings) {
-    if (force) throw new Error('stream mode needs an output.kafka section (brokers, stream.input_topic)')
+    if (force) throw new ConfigError(gateway.config.file, [noKafka(gateway.config)])
     return null
   }
   if (!force && !settings.stream.enabled) return null

@@ -50,7 +50,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const gateway = options.gateway ?? new Gateway(config)
   if (options.logger) ListenerDrops.of(gateway).logTo(options.logger)
   // server.tls: HTTPS, the files followed as they change (src/security/tls.ts).
-  const tls = config.server.tls ? new TlsFiles(config.server.tls) : null
+  const tls = config.server.tls ? new TlsFiles(config.server.tls, config.server.headers_timeout_ms) : null
   let serving: RequestListener | undefined
   const app = Fastify({
     // Predicts are admitted (or refused) before fastify routes them: see admission.ts.
@@ -211,9 +211,9 @@ const childOf = (logger: FastifyBaseLogger): NonNullable<FastifyServerOptions['c
  * request within request_timeout_ms (408, then closed), an idle kept-alive connection
  * closed after keep_alive_timeout_ms, and no more than max_connections at once. Node checks
  * the first two on an interval, here a tenth of the headers timeout (at most 1 s). Over TLS
- * the handshake must be done within headers_timeout_ms too (Node's default is 120 s): the
- * HTTP timeouts only start once it is, so an idle connection that never sends a ClientHello
- * would hold its socket for two minutes.
+ * the handshake must be done within headers_timeout_ms too (Node's default is 120 s; set in
+ * TlsFiles.serverOptions, for both listeners): the HTTP timeouts only start once it is, so
+ * an idle connection that never sends a ClientHello would hold its socket for two minutes.
  */
 function listener(handler: RequestListener, tls: TlsFiles | null, limits: GatewayConfig['server'], gateway: Gateway): Server {
   const options = {
@@ -224,7 +224,7 @@ function listener(handler: RequestListener, tls: TlsFiles | null, limits: Gatewa
     connectionsCheckingInterval: Math.min(1000, Math.max(50, limits.headers_timeout_ms / 10)),
     maxHeaderSize: MAX_HEADER_BYTES,
   }
-  const server = tls ? createSecureServer({ ...tls.serverOptions, ...options, handshakeTimeout: limits.headers_timeout_ms }, handler) : createServer(options, handler)
+  const server = tls ? createSecureServer({ ...tls.serverOptions, ...options }, handler) : createServer(options, handler)
   server.maxConnections = limits.max_connections
   ListenerDrops.of(gateway).watch(server, 'rest', limits.max_connections)
   if (tls) tls.subscribe((context) => (server as ReturnType<typeof createSecureServer>).setSecureContext(context))
