@@ -3,29 +3,19 @@
 // `metrics` opens `/metrics` only; predicts always need credentials.
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { buildServer } from '../../src/api/rest/server.ts'
-import { Gateway } from '../../src/gateway.ts'
-import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
 import { configFrom } from '../helpers.ts'
+import { serveLoaded, type ServedApp } from '../served-app.ts'
 import { guardedYaml } from './fixture.ts'
 import '../starter/scripted.ts'
 
+let served: ServedApp
 let app: FastifyInstance
-let gateway: Gateway
-let telemetry: Telemetry
 
 async function start(anonymous: string): Promise<void> {
-  const config = configFrom(guardedYaml().replace('anonymous: [health]', `anonymous: ${anonymous}`))
-  gateway = new Gateway(config)
-  telemetry = startTelemetry(gateway, config.telemetry)
-  app = buildServer(config, { gateway, telemetry })
-  await gateway.load()
+  served = await serveLoaded(configFrom(guardedYaml().replace('anonymous: [health]', `anonymous: ${anonymous}`)))
+  app = served.app
 }
-afterEach(async () => {
-  await app.close()
-  await telemetry.shutdown()
-  await gateway.close()
-})
+afterEach(async () => served.close())
 
 /** The status each anonymous request gets. */
 async function statuses(): Promise<Record<string, number>> {

@@ -13,11 +13,11 @@ import { buildServer } from '../../../src/api/rest/server.ts'
 import { loadConfigFile } from '../../../src/config/load.ts'
 import { MAX_NAME_IN_PATH } from '../../../src/config/forms.ts'
 import { Gateway } from '../../../src/gateway.ts'
-import { startTelemetry, type Telemetry } from '../../../src/telemetry/index.ts'
 import { silentLogger } from '../../../src/types.ts'
 import { root } from '../../helpers.ts'
 import { serveWithRegistry, type Served } from '../../registry/serve.ts'
 import '../../starter/scripted.ts'
+import { serveLoaded, type ServedApp } from '../../served-app.ts'
 
 const TOKEN = 'openapi-statuses-admin'
 const auth = { authorization: `Bearer ${TOKEN}` }
@@ -232,24 +232,19 @@ auth:
 
 describe('a guarded gateway: /openapi.json against what each route answers', () => {
   let dir: string
+  let guardedApp: ServedApp
   let gateway: Gateway
-  let telemetry: Telemetry
   let app: FastifyInstance
   const as = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` })
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'specserve-openapi-guarded-'))
     writeFileSync(join(dir, 'gateway.yaml'), guardedYaml('[health]'))
-    const config = loadConfigFile(join(dir, 'gateway.yaml'))
-    gateway = new Gateway(config)
-    telemetry = startTelemetry(gateway, config.telemetry)
-    app = buildServer(config, { gateway, telemetry })
-    await gateway.load()
+    guardedApp = await serveLoaded(loadConfigFile(join(dir, 'gateway.yaml')))
+    ;({ app, gateway } = guardedApp)
   })
   afterAll(async () => {
-    await app.close()
-    await telemetry.shutdown()
-    await gateway.close()
+    await guardedApp.close()
     rmSync(dir, { recursive: true, force: true })
   })
 

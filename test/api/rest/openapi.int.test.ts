@@ -2,27 +2,17 @@
 // from src/api/rest/schemas.ts (schemathesis loading it: test/security/fuzz-rest.e2e.test.ts).
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildServer } from '../../../src/api/rest/server.ts'
-import { Gateway } from '../../../src/gateway.ts'
-import { startTelemetry, type Telemetry } from '../../../src/telemetry/index.ts'
 import { demoConfig } from '../../helpers.ts'
+import { serveLoaded, type ServedApp } from '../../served-app.ts'
 
+let served: ServedApp
 let app: FastifyInstance
-let telemetry: Telemetry
-let gateway: Gateway
 
 beforeAll(async () => {
-  const config = demoConfig({ admin: { reload_endpoint: true } })
-  gateway = new Gateway(config)
-  telemetry = startTelemetry(gateway, config.telemetry)
-  app = buildServer(config, { gateway, telemetry })
-  await gateway.load()
+  served = await serveLoaded(demoConfig({ admin: { reload_endpoint: true } }))
+  app = served.app
 })
-afterAll(async () => {
-  await app.close()
-  await telemetry.shutdown()
-  await gateway.close()
-})
+afterAll(async () => served.close())
 
 interface Operation {
   summary?: string
