@@ -9,7 +9,10 @@ import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
 import { Tenure, type FetchAnswer, type FetchRequest } from './tenure.ts'
 
-export type Msg = Message<string, string, string, string>
+/** A request: its value as the bytes sent (a value that is not UTF-8 is refused, not read with U+FFFD: scoring.ts). */
+export type Msg = Message<string, Buffer, string, string>
+
+const valueBytes = (data?: Buffer): Buffer | undefined => data
 
 /** How often the consumer lag is measured (one ListOffsets request to the brokers each time). */
 export const LAG_INTERVAL_MS = 5000
@@ -39,9 +42,9 @@ export interface IntakeHandlers {
 export const fetchWaitMs = (requestTimeoutMs: number): number => Math.max(1, Math.min(1000, Math.floor(requestTimeoutMs / 2)))
 
 export class InputConsumer {
-  readonly consumer: Consumer<string, string, string, string>
+  readonly consumer: Consumer<string, Buffer, string, string>
   private readonly settings: KafkaSettings
-  private readonly intake: KeptStream<MessagesStream<string, string, string, string>>
+  private readonly intake: KeptStream<MessagesStream<string, Buffer, string, string>>
   /** The input topic's lag per partition at the last measurement (-1: not assigned to this instance). */
   private lag: readonly bigint[] = []
   /** Commits through the consumer (commitDirectly): one in flight per partition, never backwards. */
@@ -54,7 +57,7 @@ export class InputConsumer {
     this.consumer = new Consumer({
       ...connectionOptions(settings, `${settings.clientId}-stream`),
       groupId: settings.stream.groupId,
-      deserializers: stringDeserializers,
+      deserializers: { ...stringDeserializers, value: valueBytes },
       autocommit: false,
       // Few messages wait inside the client: backpressure is ours (per partition).
       highWaterMark: settings.stream.maxInFlightPerPartition * 2,

@@ -1,6 +1,7 @@
 // One stream-mode message from request to answer: its predict runs through the gateway, and
 // its answer, or its dead letter when it can never succeed, goes out through the sender. The
 // partition bookkeeping around it (order, commits, in-flight limits) is the StreamScorer's.
+import { isUtf8 } from 'node:buffer'
 import { delay } from '../../at-most.ts'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
@@ -79,8 +80,11 @@ export class MessageScoring {
   /** The message's predict, started; request errors throw GatewayError. */
   private startPredict(message: Msg): Run {
     let body: unknown
+    const value = message.value
+    // As a REST body: JSON is UTF-8, and bytes that are not are refused, not read with U+FFFD.
+    if (value !== undefined && !isUtf8(value)) throw new GatewayError('BAD_REQUEST', 'message value is not JSON: its bytes are not UTF-8')
     try {
-      body = JSON.parse(message.value)
+      body = JSON.parse(value === undefined ? '' : value.toString('utf8'))
     } catch (err) {
       throw new GatewayError('BAD_REQUEST', `message value is not JSON: ${(err as Error).message}`)
     }

@@ -6,14 +6,15 @@
 // with the broker's reason; such a dead letter is sent again at its smallest (no value, no key),
 // and if that is refused too, the request is logged, counted and let go (committed): nothing
 // this gateway can do would get it anywhere, and its partition must go on.
-import type { Message, Producer } from '@platformatic/kafka'
+import { isUtf8 } from 'node:buffer'
+import type { Producer } from '@platformatic/kafka'
 import { ProduceBatcher, RefusedMessagesError, type OutgoingMessage } from '../../kafka/batcher.ts'
 import { errorMessage, isDenied, messageBytes } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
+import type { Msg } from './intake.ts'
 import { delay } from '../../at-most.ts'
 
-type Msg = Message<string, string, string, string>
 
 /**
  * A request key over this is not used for the answer: keys are for partitioning, and a
@@ -141,29 +142,36 @@ export class AnswerSender {
  * is left out from the start.
  */
 export function deadLetter(message: Msg, code: string, error: string, maxBytes: number): { key?: string; value: string } {
+  const value = valueText(message.value)
   const letter = {
     error: { code, message: error },
     source: { ...sourceOf(message), key: message.key ?? null },
-    value: message.value ?? null,
+    value,
+    ...(value === null && message.value ? { value_bytes: message.value.length } : {}),
     time: new Date().toISOString(),
   }
   const key = message.key || undefined
   if (!keyTooLarge(key)) {
     const text = JSON.stringify(letter)
     if (messageBytes(key, text) <= maxBytes) return { key, value: text }
-    const withoutValue = JSON.stringify({ ...letter, value: null, value_bytes: Buffer.byteLength(message.value ?? '') })
+    const withoutValue = JSON.stringify({ ...letter, value: null, value_bytes: message.value?.length ?? 0 })
     if (messageBytes(key, withoutValue) <= maxBytes) return { key, value: withoutValue }
   }
   const keyless = { ...letter, source: { ...letter.source, ...keySummary(message.key) } }
   const text = JSON.stringify(keyless)
   if (Buffer.byteLength(text) <= maxBytes) return { value: text }
-  return { value: JSON.stringify({ ...keyless, value: null, value_bytes: Buffer.byteLength(message.value ?? '') }) }
+  return { value: JSON.stringify({ ...keyless, value: null, value_bytes: message.value?.length ?? 0 }) }
+}
+
+/** The request's value as text for the letter; null for bytes that are not UTF-8 (`value_bytes` then says how many). */
+function valueText(value: Buffer | undefined): string | null {
+  return value === undefined ? null : isUtf8(value) ? value.toString('utf8') : null
 }
 
 /** A dead letter with nothing of the request but where it came from. */
 function smallestLetter(message: Msg, code: string, error: string): string {
   const source = { ...sourceOf(message), ...keySummary(message.key) }
-  return JSON.stringify({ error: { code, message: error }, source, value: null, value_bytes: Buffer.byteLength(message.value ?? ''), time: new Date().toISOString() })
+  return JSON.stringify({ error: { code, message: error }, source, value: null, value_bytes: message.value?.length ?? 0, time: new Date().toISOString() })
 }
 
 /** Where a request came from, as dead letters and logs name it. */

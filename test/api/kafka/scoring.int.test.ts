@@ -26,7 +26,7 @@ describe('a stream message whose predict finds every model queue full', () => {
     let onInfer!: (name: string) => void
     const third = new Promise<void>((resolve) => (onInfer = (name) => void (name === 'busy' && ++tries === 3 && resolve())))
     inferences.on('infer', onInfer)
-    const scored = scoring.score({ key: 'k', value: JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } }) } as Msg)
+    const scored = scoring.score({ key: 'k', value: Buffer.from(JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } })) } as Msg)
     await third
     inferences.off('infer', onInfer)
     closing = true
@@ -46,8 +46,22 @@ describe('a stream message whose predict fails to start for a fault of the gatew
     vi.spyOn(gateway, 'start').mockImplementation(() => {
       throw new TypeError("Cannot read properties of undefined (reading 'queue')")
     })
-    expect(await scoring.score({ key: 'k', value: JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } }) } as Msg)).toBe(true)
-    expect(await scoring.score({ key: 'k', value: 'not JSON' } as Msg)).toBe(true)
+    expect(await scoring.score({ key: 'k', value: Buffer.from(JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } })) } as Msg)).toBe(true)
+    expect(await scoring.score({ key: 'k', value: Buffer.from('not JSON') } as Msg)).toBe(true)
     expect(sent).toEqual(["dead letter INTERNAL: Cannot read properties of undefined (reading 'queue')", expect.stringMatching(/^dead letter BAD_REQUEST: message value is not JSON/)])
+  })
+})
+
+describe('a stream message whose value is not UTF-8', () => {
+  it('is dead-lettered BAD_REQUEST, as a REST body is refused, not scored with U+FFFD in its bytes\' place', async () => {
+    gateway = new Gateway(configFrom('models:\n  t: { kind: scripted, input: { name: text, datatype: BYTES, shape: [-1] } }\nensembles:\n  e: { strategy: deadline-fallback, models: [t] }\n'))
+    await gateway.load()
+    const sent: string[] = []
+    const sender = { answer: async (_m: Msg, answer: string) => sent.push(`answer ${answer}`) > 0, deadLetter: async (_m: Msg, code: string, message: string) => sent.push(`dead letter ${code}: ${message}`) > 0 } as unknown as AnswerSender
+    const scoring = new MessageScoring(gateway, sender, 1_000_000, () => false)
+    // A BYTES input whose text holds a byte that is no UTF-8 (0xff).
+    const value = Buffer.concat([Buffer.from('{"ensemble":"e","inputs":{"text":["caf'), Buffer.from([0xff]), Buffer.from('"]}}')])
+    expect(await scoring.score({ key: 'k', value } as Msg)).toBe(true)
+    expect(sent).toEqual(['dead letter BAD_REQUEST: message value is not JSON: its bytes are not UTF-8'])
   })
 })

@@ -2,7 +2,8 @@
 // with its reason instead of stalling the partition for ever (a dead letter it can never
 // accept either lets its request go, logged); everything else is retried, logged again every
 // few attempts; a dead letter never carries an oversized key.
-import type { Message, Producer } from '@platformatic/kafka'
+import type { Producer } from '@platformatic/kafka'
+import type { Msg } from '../../../src/api/kafka/intake.ts'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AnswerSender, deadLetter, LOG_EVERY_ATTEMPTS, MAX_KEY_BYTES } from '../../../src/api/kafka/sender.ts'
 import type { OutgoingMessage } from '../../../src/kafka/batcher.ts'
@@ -10,8 +11,7 @@ import { kafkaSettings } from '../../../src/kafka/config.ts'
 import type { Logger } from '../../../src/types.ts'
 
 const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], retry_backoff_ms: 1000, stream: { input_topic: 'requests' } } }, '/tmp')!
-const request = (key: string, offset = 7n): Message<string, string, string, string> =>
-  ({ topic: 'requests', partition: 0, offset, key, value: '{"ensemble":"e","inputs":{}}' }) as Message<string, string, string, string>
+const request = (key: string, offset = 7n): Msg => ({ topic: 'requests', partition: 0, offset, key, value: Buffer.from('{"ensemble":"e","inputs":{}}') }) as Msg
 
 /** A producer that acknowledges, or refuses a request with what `refuse` returns for it. */
 function fakeProducer(refuse: (messages: readonly OutgoingMessage[]) => unknown) {
@@ -138,10 +138,15 @@ describe('dead letter', () => {
     expect(JSON.parse(letter.value).source).toEqual({ topic: 'requests', partition: 0, offset: '7', key: 'k'.repeat(256), key_bytes: MAX_KEY_BYTES + 1 })
   })
 
+  it('leaves out a value that is not UTF-8, giving its size: the letter is JSON text', () => {
+    const message = { ...request('k'), value: Buffer.from([0x7b, 0xff, 0x7d]) } as Msg
+    expect(JSON.parse(deadLetter(message, 'BAD_REQUEST', 'not UTF-8', 15_000).value)).toMatchObject({ value: null, value_bytes: 3 })
+  })
+
   it('counts the key in source.key too: a letter over the limit with it goes without it', () => {
     // 10 KB key: the message key and source.key together are over a 15 KB limit, even without the value.
     const key = 'k'.repeat(10_000)
-    const message = { ...request(key), value: 'v'.repeat(3000) } as Message<string, string, string, string>
+    const message = { ...request(key), value: Buffer.from('v'.repeat(3000)) } as Msg
     const letter = deadLetter(message, 'BAD_REQUEST', 'not JSON', 15_000)
     expect(letter.key).toBeUndefined()
     expect(Buffer.byteLength(letter.value)).toBeLessThanOrEqual(15_000)

@@ -9,7 +9,7 @@ import type { Gateway } from '../../../src/gateway.ts'
 import { kafkaSettings } from '../../../src/kafka/config.ts'
 import { silentLogger, type PredictResult } from '../../../src/types.ts'
 
-export type Msg = Message<string, string, string, string>
+export type Msg = Message<string, Buffer, string, string>
 
 export const GRACE_MS = 3000
 const settingsWith = (maxInFlightPerPartition?: number) =>
@@ -55,7 +55,7 @@ export async function scorerWithoutBroker(
   const acknowledged = (message: Msg): Promise<boolean> =>
     new Promise((resolve) => setTimeout(() => (answered.push(message.offset), resolve(true)), ackAfterMs[String(message.offset)] ?? 0))
   const startPredict = (message: Msg): unknown => {
-    if (message.value !== 'hang') throw new GatewayError('BAD_REQUEST', 'not a predict request')
+    if (message.value?.toString() !== 'hang') throw new GatewayError('BAD_REQUEST', 'not a predict request')
     const { promise, resolve } = Promise.withResolvers<PredictResult>()
     return { result: promise, cancel: () => resolve({ error: { code: 'CANCELLED' } } as PredictResult) }
   }
@@ -88,7 +88,7 @@ export function groupOffsets(consumerClosed: () => boolean, rejoining: { from: n
   }
   /** `fetchedIn`: the group generation the client fetched it in, as member `member-a` (no tag by default). */
   const message = (partition: number, offset: bigint, value: string, fetchedIn?: number): Msg =>
-    ({ topic: 'requests', partition, offset, key: 'k', value, commit: commit(partition, offset), metadata: fetchedIn === undefined ? {} : { consumer: { memberId: 'member-a', generationId: fetchedIn } } }) as unknown as Msg
+    ({ topic: 'requests', partition, offset, key: 'k', value: Buffer.from(value), commit: commit(partition, offset), metadata: fetchedIn === undefined ? {} : { consumer: { memberId: 'member-a', generationId: fetchedIn } } }) as unknown as Msg
   return { committed, calls, message }
 }
 
