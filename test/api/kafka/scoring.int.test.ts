@@ -14,14 +14,19 @@ import { inferences } from '../../starter/scripted.ts'
 let gateway: Gateway | undefined
 afterEach(async () => gateway?.close())
 
+/** A loaded gateway on `yaml` and a scoring whose sender records what it sends (`closing`: whether a shutdown began). */
+async function scoringOn(yaml: string, closing: () => boolean = () => false): Promise<{ g: Gateway; scoring: MessageScoring; sent: string[] }> {
+  const g = (gateway = new Gateway(configFrom(yaml)))
+  await g.load()
+  const sent: string[] = []
+  const sender = { answer: async (_m: Msg, answer: string) => sent.push(`answer ${answer}`) > 0, deadLetter: async (_m: Msg, code: string, message: string) => sent.push(`dead letter ${code}: ${message}`) > 0 } as unknown as AnswerSender
+  return { g, scoring: new MessageScoring(g, sender, 1_000_000, closing), sent }
+}
+
 describe('a stream message whose predict finds every model queue full', () => {
   it('is tried again with backoff, not answered or dead-lettered, and given up (uncommitted) at shutdown', async () => {
-    gateway = new Gateway(configFrom('models:\n  busy: { kind: scripted, fail: queue full, fail_code: OVERLOADED }\nensembles:\n  e: { strategy: deadline-fallback, models: [busy] }\n'))
-    await gateway.load()
-    const sent: string[] = []
-    const sender = { answer: async (_m: Msg, answer: string) => sent.push(`answer ${answer}`) > 0, deadLetter: async (_m: Msg, code: string) => sent.push(`dead letter ${code}`) > 0 } as unknown as AnswerSender
     let closing = false
-    const scoring = new MessageScoring(gateway, sender, 1_000_000, () => closing)
+    const { scoring, sent } = await scoringOn('models:\n  busy: { kind: scripted, fail: queue full, fail_code: OVERLOADED }\nensembles:\n  e: { strategy: deadline-fallback, models: [busy] }\n', () => closing)
     let tries = 0
     let onInfer!: (name: string) => void
     const third = new Promise<void>((resolve) => (onInfer = (name) => void (name === 'busy' && ++tries === 3 && resolve())))
@@ -37,13 +42,9 @@ describe('a stream message whose predict finds every model queue full', () => {
 
 describe('a stream message whose predict fails to start for a fault of the gateway\'s own', () => {
   it('is dead-lettered INTERNAL with the fault\'s message, not BAD_REQUEST (kept for a message that is at fault, e.g. not JSON)', async () => {
-    gateway = new Gateway(configFrom('models:\n  m: { kind: scripted }\nensembles:\n  e: { strategy: deadline-fallback, models: [m] }\n'))
-    await gateway.load()
-    const sent: string[] = []
-    const sender = { answer: async (_m: Msg, answer: string) => sent.push(`answer ${answer}`) > 0, deadLetter: async (_m: Msg, code: string, message: string) => sent.push(`dead letter ${code}: ${message}`) > 0 } as unknown as AnswerSender
-    const scoring = new MessageScoring(gateway, sender, 1_000_000, () => false)
+    const { g, scoring, sent } = await scoringOn('models:\n  m: { kind: scripted }\nensembles:\n  e: { strategy: deadline-fallback, models: [m] }\n')
     // The request reads fine; starting its predict meets a bug of the gateway's (a TypeError, no GatewayError).
-    vi.spyOn(gateway, 'start').mockImplementation(() => {
+    vi.spyOn(g, 'start').mockImplementation(() => {
       throw new TypeError("Cannot read properties of undefined (reading 'queue')")
     })
     expect(await scoring.score({ key: 'k', value: Buffer.from(JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } })) } as Msg)).toBe(true)
@@ -54,11 +55,7 @@ describe('a stream message whose predict fails to start for a fault of the gatew
 
 describe('a stream message whose value is not UTF-8', () => {
   it('is dead-lettered BAD_REQUEST, as a REST body is refused, not scored with U+FFFD in its bytes\' place', async () => {
-    gateway = new Gateway(configFrom('models:\n  t: { kind: scripted, input: { name: text, datatype: BYTES, shape: [-1] } }\nensembles:\n  e: { strategy: deadline-fallback, models: [t] }\n'))
-    await gateway.load()
-    const sent: string[] = []
-    const sender = { answer: async (_m: Msg, answer: string) => sent.push(`answer ${answer}`) > 0, deadLetter: async (_m: Msg, code: string, message: string) => sent.push(`dead letter ${code}: ${message}`) > 0 } as unknown as AnswerSender
-    const scoring = new MessageScoring(gateway, sender, 1_000_000, () => false)
+    const { scoring, sent } = await scoringOn('models:\n  t: { kind: scripted, input: { name: text, datatype: BYTES, shape: [-1] } }\nensembles:\n  e: { strategy: deadline-fallback, models: [t] }\n')
     // A BYTES input whose text holds a byte that is no UTF-8 (0xff).
     const value = Buffer.concat([Buffer.from('{"ensemble":"e","inputs":{"text":["caf'), Buffer.from([0xff]), Buffer.from('"]}}')])
     expect(await scoring.score({ key: 'k', value } as Msg)).toBe(true)
