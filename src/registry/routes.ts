@@ -1,10 +1,10 @@
 // REST for models as data: a model's versions (read), an upload and a rollback (admin).
 // With an `auth` section the guard asks for the `read` and `admin` scopes (src/security);
-// without one, the same Bearer SPECSERVE_ADMIN_TOKEN check as POST /admin/reload.
+// without one, the same SPECSERVE_ADMIN_TOKEN check as POST /admin/reload (src/security/admin-token.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { headerText } from '../api/native/request.ts'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
-import { authorized } from '../reload/admin.ts'
-import { refusalsOf } from '../security/refusals.ts'
+import { adminTokenCheck } from '../security/admin-token.ts'
 import type { Registry } from './registry.ts'
 import { MAX_VERSION, parseVersion, type VersionMeta } from './store.ts'
 
@@ -23,6 +23,15 @@ function versionParam(text: string): number {
   return version
 }
 
+/**
+ * x-model-description as the UTF-8 text the client sent (BAD_REQUEST when its bytes are not
+ * UTF-8), as a Kafka descriptor's is stored; empty counts as none, as there too. Neither path
+ * limits it further: a header is within the 16 KiB of request line and headers anyway.
+ */
+function descriptionOf(header: string | string[] | undefined): string | undefined {
+  return typeof header === 'string' && header !== '' ? headerText(header, 'x-model-description') : undefined
+}
+
 /** The answer to an upload: 201 when it serves, 202 when it starts as a canary, 200 when kept aside (older, not in the policy), 422 when rejected. */
 function uploaded(reply: FastifyReply, name: string, meta: VersionMeta): unknown {
   if (meta.state === 'rejected') {
@@ -32,13 +41,8 @@ function uploaded(reply: FastifyReply, name: string, meta: VersionMeta): unknown
 }
 
 export function registerRegistryRoutes(app: FastifyInstance, registry: Registry, guarded = false): void {
-  const token = guarded ? undefined : process.env.SPECSERVE_ADMIN_TOKEN || undefined
   // Checked as the request arrives: an unauthenticated upload is refused before its body is read.
-  const admin = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (authorized(request.headers.authorization, token)) return
-    refusalsOf(request.server.gateway).countCode('rest', 'UNAUTHENTICATED')
-    await reply.status(ErrorCatalogue.UNAUTHENTICATED.http).send({ code: 'UNAUTHENTICATED', message: `${request.method} ${request.routeOptions.url ?? ''} needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>` })
-  }
+  const admin = adminTokenCheck(app.gateway, guarded)
 
   app.get<{ Params: Params }>('/v1/models/:name/versions', async (request) => {
     const { name } = request.params
@@ -82,7 +86,8 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
         const { name } = request.params
         const version = versionParam(request.params.version)
         if (!Buffer.isBuffer(request.body) || request.body.length === 0) throw new GatewayError('BAD_REQUEST', 'the body is the model: ONNX bytes sent as application/octet-stream')
-        const meta = await registry.arrive(name, request.body, { version, source: 'upload', description: request.headers['x-model-description'] as string | undefined })
+        const description = descriptionOf(request.headers['x-model-description'])
+        const meta = await registry.arrive(name, request.body, { version, source: 'upload', description })
         return uploaded(reply, name, meta)
       } finally {
         handled()

@@ -210,8 +210,9 @@ export class Guard {
  * credential cannot make it many entries (and push everyone else's out). What clients send is
  * already that form and is returned as it is, without allocating; null when the scheme is not
  * Bearer or no token follows. A loop, not a regex: no backtracking on a header of spaces.
+ * Also how SPECSERVE_ADMIN_TOKEN is read without a guard (admin-token.ts).
  */
-function canonical(authorization: string): string | null {
+export function canonical(authorization: string): string | null {
   if (!BEARER.test(authorization)) return null
   const length = authorization.length
   let start = CANONICAL_SCHEME.length

@@ -1,6 +1,7 @@
 // POST /admin/reload's credentials: with SPECSERVE_ADMIN_TOKEN set, a request without that
 // bearer token is refused 401 UNAUTHENTICATED (the catalogue's one name for missing or
-// wrong credentials), in constant time, before anything is read.
+// wrong credentials) with `www-authenticate: Bearer`, in constant time, before its body is
+// read; the header is read as the guard reads it (the scheme in any case, spaces around the token).
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
@@ -10,7 +11,7 @@ import '../starter/scripted.ts'
 let app: FastifyInstance
 beforeAll(() => {
   process.env.SPECSERVE_ADMIN_TOKEN = 's3cret'
-  app = buildServer(configFrom('admin: { reload_endpoint: true, watch_config: false }\nmodels:\n  a: { kind: scripted }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n'))
+  app = buildServer(configFrom('server: { body_limit_bytes: 1024 }\nadmin: { reload_endpoint: true, watch_config: false }\nmodels:\n  a: { kind: scripted }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n'))
 })
 afterAll(async () => {
   delete process.env.SPECSERVE_ADMIN_TOKEN
@@ -25,7 +26,21 @@ describe('POST /admin/reload credentials', () => {
   ])('%s → 401 UNAUTHENTICATED', async (_what, headers) => {
     const res = await app.inject({ method: 'POST', url: '/admin/reload', headers })
     expect(res.statusCode).toBe(401)
+    expect(res.headers['www-authenticate']).toBe('Bearer')
     expect(res.json()).toEqual({ code: 'UNAUTHENTICATED', message: 'POST /admin/reload needs Authorization: Bearer <SPECSERVE_ADMIN_TOKEN>' })
+  })
+
+  it.each([
+    ['a body that is not JSON', { 'content-type': 'application/json' }, 'nope'],
+    ['a body over server.body_limit_bytes', { 'content-type': 'text/plain' }, 'x'.repeat(2048)],
+  ])('refuses a request without the token before its body is read: %s is 401, not the parser\'s error', async (_what, headers, payload) => {
+    const res = await app.inject({ method: 'POST', url: '/admin/reload', headers, payload })
+    expect([res.statusCode, res.json().code]).toEqual([401, 'UNAUTHENTICATED'])
+  })
+
+  it.each(['bearer s3cret', 'BEARER s3cret', 'Bearer   s3cret  '])('takes the token as the guard reads the header: %j', async (authorization) => {
+    const res = await app.inject({ method: 'POST', url: '/admin/reload', headers: { authorization } })
+    expect(res.json()).toMatchObject({ code: 'CONFIG_INVALID' })
   })
 
   it('lets the right token through to the reload itself (here: a config file that is not there)', async () => {

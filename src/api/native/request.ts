@@ -43,9 +43,10 @@ export function readRequestId(id: unknown, fallback?: string | string[]): string
  * A header value as the UTF-8 text a client sends: node's HTTP/1 parser reads each byte as one
  * Latin-1 character (`€` arrives as three); BAD_REQUEST when those bytes are not UTF-8. A value
  * that holds a character past U+00FF was not read that way (a test's inject, a proxy that
- * decoded it): taken as it is.
+ * decoded it): taken as it is. Every header read as text goes through it (x-request-id,
+ * x-model-description).
  */
-function headerText(value: string, field: string): string {
+export function headerText(value: string, field: string): string {
   let high = false
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i)
@@ -79,6 +80,20 @@ export function checkRequestId(id: string, field: string): string {
   // A lone surrogate (JSON's "\ud800") has no UTF-8: records and logs would hold U+FFFD instead.
   if (!id.isWellFormed()) throw new GatewayError('BAD_REQUEST', `${field} must be text (Unicode scalar values), got a lone surrogate`)
   return id
+}
+
+/**
+ * x-request-id as a request's log lines may name it (server.ts genReqId): the id a predict
+ * would take from it, read and checked as readRequestId does; undefined when absent, empty or
+ * refused, and the log names the request by a counter instead.
+ */
+export function loggableRequestId(header: string | string[] | undefined): string | undefined {
+  if (typeof header !== 'string' || header === '') return undefined
+  try {
+    return checkRequestId(headerText(header, 'x-request-id'), 'x-request-id')
+  } catch {
+    return undefined
+  }
 }
 
 /** The body's `inputs` as tensors of the ensemble's declared inputs (the declaration gives nested arrays their datatype). */

@@ -30,11 +30,22 @@ const Segment = {
 const NameParam = { type: 'object', required: ['name'], properties: { name: Segment } } as const
 const VersionParams = { type: 'object', required: ['name', 'version'], properties: { name: Segment, version: Segment } } as const
 
+/**
+ * A dimension of a shape a client sends, as readShape (src/tensor/tensor.ts) reads it: an
+ * integer, or a string of decimal digits (proto3 JSON writes an int64 so), either at most 2^53 - 1.
+ */
+const Dimension = {
+  anyOf: [
+    { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    { type: 'string', pattern: '^[0-9]{1,16}$', description: `decimal digits only (not "0x1e", "3e1" or " 30 "), a value up to ${Number.MAX_SAFE_INTEGER}` },
+  ],
+} as const
+
 const Nested = { description: 'a tensor as nested arrays in its shape (numbers, booleans, or strings for BYTES and 64-bit integers)' } as const
 const Explicit = {
   type: 'object',
   required: ['shape', 'data'],
-  properties: { shape: { type: 'array', items: { type: 'integer', minimum: 0 } }, datatype: { type: 'string' }, data: { type: 'array' } },
+  properties: { shape: { type: 'array', items: Dimension }, datatype: { type: 'string' }, data: { type: 'array' } },
 } as const
 
 const Annotation = {
@@ -77,7 +88,7 @@ const V2Tensor = {
   properties: {
     name: { type: 'string' },
     datatype: { type: 'string' },
-    shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+    shape: { type: 'array', items: Dimension },
     data: { type: 'array' },
     parameters: { type: 'object' },
   },
@@ -153,8 +164,9 @@ export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
   'GET /metrics': { summary: 'Prometheus metrics (text exposition format)', response: { 200: { type: 'string' }, ...refusals(Error) } },
   'GET /openapi.json': { summary: 'This document', response: { 200: Any, ...refusals(Error) } },
   // 400/413: a body (none is needed) that does not parse, or is over server.body_limit_bytes.
+  // 500: INTERNAL, a reload that failed for a reason of the machine (src/reload/index.ts rejected).
   // 503: NOT_READY while the first load runs or the gateway drains (src/gateway.ts reload).
-  'POST /admin/reload': { summary: 'Reload the config file', response: { 200: Any, 400: Error, 413: Error, 422: Error, 503: Error, ...refusals(Error) } },
+  'POST /admin/reload': { summary: 'Reload the config file', response: { 200: Any, 400: Error, 413: Error, 422: Error, 500: Error, 503: Error, ...refusals(Error) } },
   'GET /v2/': { summary: 'V2 server metadata', response: { 200: Any, ...refusals(OipError) } },
   'GET /v2/health/live': { summary: 'V2 liveness', response: { 200: Any, ...healthRefusals(OipError) } },
   'GET /v2/health/ready': { summary: 'V2 readiness (200 ready, 400 not)', response: { 200: Any, 400: Any, ...healthRefusals(OipError) } },

@@ -1,7 +1,7 @@
 // buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
 import { isUtf8 } from 'node:buffer'
-import { createServer, ServerResponse, STATUS_CODES, type RequestListener, type Server } from 'node:http'
+import { createServer, ServerResponse, STATUS_CODES, type IncomingMessage, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
@@ -11,6 +11,7 @@ import { Gateway } from '../../gateway.ts'
 import { ErrorCatalogue, GatewayError, type ErrorCode } from '../../errors.ts'
 import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
+import { loggableRequestId } from '../native/request.ts'
 import { admitting } from './admission.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOpenApi } from './openapi.ts'
@@ -68,8 +69,9 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     bodyLimit: config.server.body_limit_bytes,
     // The config refuses longer names (config/forms.ts): every model and ensemble stays routable.
     routerOptions: { maxParamLength: MAX_NAME_IN_PATH },
-    // Request ids come from the body or x-request-id; fastify's own counter is enough for logs.
-    requestIdHeader: 'x-request-id',
+    // request.id, which every request log line and the `unexpected error` line carry: x-request-id
+    // only when the predict would take it as its id (logs never hold an id a predict refuses).
+    genReqId: requestIds(),
     // Once close() begins, closing() below answers in our shape instead of fastify's 503.
     return503OnClosing: false,
     clientErrorHandler: clientErrors(config.server),
@@ -199,6 +201,12 @@ function clientErrors(limits: GatewayConfig['server']): (this: FastifyInstance, 
 function onTheWire({ status, body, headers }: RawAnswer): string {
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`)
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('')}\r\n${body}`
+}
+
+/** x-request-id when loggableRequestId accepts it, else fastify's own counter (`req-<base 36>`, wrapping at 2^31 as fastify's does). */
+function requestIds(): (req: IncomingMessage) => string {
+  let next = 0
+  return (req) => loggableRequestId(req.headers['x-request-id']) ?? `req-${(next = (next + 1) & 0x7fffffff).toString(36)}`
 }
 
 /** Every request logs through `logger` itself: one logger, no child per request. */

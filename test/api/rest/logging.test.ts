@@ -74,4 +74,33 @@ describe('REST logging', () => {
     expect(server.lines).toContainEqual(expect.objectContaining({ msg: 'incoming request', reqId: 'r-7' }))
     expect(server.lines).toContainEqual(expect.objectContaining({ msg: 'request completed', reqId: 'r-7', res: { statusCode: 200 } }))
   })
+
+  // request.id goes into every request line and the `unexpected error` line: only an id the
+  // predict would take (at most 1024 bytes of UTF-8, no control character) is logged as it is.
+  // inject hands the route the string given: a header's bytes as node reads them, one Latin-1 character per byte.
+  const asNodeReadsIt = (bytes: Buffer): string => bytes.toString('latin1')
+  const COUNTER = /^req-[0-9a-z]+$/
+
+  it('names a request by its x-request-id only when a predict would take it, by a counter otherwise', async () => {
+    process.env.LOG_REQUESTS = '1'
+    const server = serverWithLog()
+    app = server.app
+    const refused = ['x'.repeat(15 * 1024), 'a\tb', asNodeReadsIt(Buffer.from([0xc2, 0x85])), asNodeReadsIt(Buffer.from('caf\xe9', 'latin1'))]
+    for (const id of refused) {
+      server.lines.length = 0
+      await app.inject({ url: '/healthz', headers: { 'x-request-id': id } })
+      const logged = server.lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed').map((l) => String(l.reqId).slice(0, 40))
+      expect(logged, JSON.stringify(id.slice(0, 20))).toEqual([expect.stringMatching(COUNTER), expect.stringMatching(COUNTER)])
+    }
+    server.lines.length = 0
+    await app.inject({ url: '/healthz', headers: { 'x-request-id': asNodeReadsIt(Buffer.from('café-9', 'utf8')) } })
+    expect(server.lines.filter((l) => l.msg === 'incoming request').map((l) => l.reqId)).toEqual(['café-9'])
+  })
+
+  it('logs an unexpected error under the counter when its x-request-id would be refused', async () => {
+    const server = serverWithLog()
+    app = server.app
+    expect((await app.inject({ url: '/boom', headers: { 'x-request-id': 'r-1\n{"level":60}' } })).statusCode).toBe(500)
+    expect(server.lines.find((l) => l.msg === 'unexpected error')).toMatchObject({ reqId: expect.stringMatching(COUNTER) })
+  })
 })

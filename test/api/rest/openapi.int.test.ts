@@ -1,7 +1,8 @@
 // GET /openapi.json: an OpenAPI 3.1 document of every REST route, each with its schema
 // from src/api/rest/schemas.ts (schemathesis loading it: test/security/fuzz-rest.e2e.test.ts).
+import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { FastifyInstance } from 'fastify'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { demoConfig } from '../../helpers.ts'
 import { serveLoaded, type ServedApp } from '../../served-app.ts'
 
@@ -14,9 +15,13 @@ beforeAll(async () => {
 })
 afterAll(async () => served.close())
 
+interface BodySchema {
+  required?: string[]
+  properties?: Record<string, { additionalProperties?: { anyOf: object[] } }>
+}
 interface Operation {
   summary?: string
-  requestBody?: { content: Record<string, { schema: { required?: string[] } }> }
+  requestBody?: { content: Record<string, { schema: BodySchema }> }
   parameters?: { name: string; in: string }[]
   responses: Record<string, unknown>
 }
@@ -47,5 +52,46 @@ describe('GET /openapi.json', () => {
     const res = await app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: { inputs: 'nope' } })
     expect(res.statusCode).toBe(400)
     expect(res.json()).toMatchObject({ code: 'BAD_INPUT', message: 'inputs must be an object of named tensors' })
+  })
+
+  it('declares a shape\'s dimensions as the decoder reads them: integers, or strings of decimal digits', async () => {
+    const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, Operation>> }
+    const bodyOf = (path: string): BodySchema => doc.paths[path]!.post!.requestBody!.content['application/json']!.schema
+    const ajv = new Ajv2020({ strict: false })
+    // The native body's explicit form ({shape, datatype, data}); its other form, nested arrays, takes anything.
+    const explicit = ajv.compile(bodyOf('/v1/ensembles/{name}/predict').properties!.inputs!.additionalProperties!.anyOf[1]!)
+    const v2 = ajv.compile(bodyOf('/v2/models/{name}/infer'))
+    const data = new Array<number>(30).fill(0.5)
+    const shapes: [shape: unknown[], accepted: boolean][] = [
+      [[1, 30], true],
+      [['1', '30'], true],
+      [[1, '30'], true],
+      [[1, '0x1e'], false],
+      [[1, '3e1'], false],
+      [[1, ' 30 '], false],
+      [[1, 30.5], false],
+      [['-1', '30'], false],
+      [[-1, 30], false],
+    ]
+    for (const [shape, accepted] of shapes) {
+      const native = await app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: { inputs: { input: { shape, datatype: 'FP32', data } } } })
+      const tensor = { name: 'input', datatype: 'FP32', shape, data }
+      const infer = await app.inject({ method: 'POST', url: '/v2/models/cancer/infer', payload: { inputs: [tensor] } })
+      const seen = [explicit({ shape, datatype: 'FP32', data }), native.statusCode === 200, v2({ inputs: [tensor] }), infer.statusCode === 200]
+      expect(seen, JSON.stringify(shape)).toEqual([accepted, accepted, accepted, accepted])
+    }
+  })
+
+  it('declares the 500 INTERNAL of a reload that fails for a reason of the machine', async () => {
+    const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, Operation>> }
+    const io = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })
+    const reload = vi.spyOn(served.gateway, 'reload').mockRejectedValueOnce(io)
+    try {
+      const res = await app.inject({ method: 'POST', url: '/admin/reload' })
+      expect([res.statusCode, res.json().code]).toEqual([500, 'INTERNAL'])
+      expect(Object.keys(doc.paths['/admin/reload']!.post!.responses)).toContain('500')
+    } finally {
+      reload.mockRestore()
+    }
   })
 })
