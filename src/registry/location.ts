@@ -1,13 +1,35 @@
 // A model stream record's `location`: an http(s) URL or a file, read at most max_model_bytes.
+// What the record names is refused (committed as rejected); what the network or the box does
+// for now (a connection refused or reset, a DNS failure, the timeout, EIO, EACCES) is thrown
+// as it is, so the stream tries the record again instead of losing it.
 import { readFile, stat } from 'node:fs/promises'
 import { bodyAtMost } from '../body-limit.ts'
 
 /** A record that cannot become a version; its reason is logged and kept. */
 export class Refused extends Error {}
 
+/** The network failed for now (unreachable, a DNS failure, a reset, no answer in time): tried again. */
+export class Unreachable extends Error {}
+
 const FETCH_TIMEOUT_MS = 60_000
 
+/** Codes of a network that failed for now: errno-style (ECONNREFUSED, ENOTFOUND, EAI_AGAIN) or undici's (UND_ERR_SOCKET: closed mid-download). */
+const NETWORK_CODE = /^(E[A-Z]+|EAI_[A-Z]+|UND_ERR_[A-Z_]+)$/
+/** What a file location's path names that is not there: the record is at fault. */
+const NO_FILE = new Set(['ENOENT', 'ENOTDIR'])
+
 const overLimit = (location: string, limit: number): Refused => new Refused(`location ${location}: over max_model_bytes (${limit})`)
+
+/** A failed fetch as the stream takes it: Unreachable for the network, Refused for the rest (a URL or port fetch refuses). */
+function fetchFailure(location: string, err: unknown): Error {
+  if (err instanceof Refused) return err
+  const error = err as Error
+  if (error.name === 'TimeoutError') return new Unreachable(`location ${location}: not read within ${FETCH_TIMEOUT_MS} ms`)
+  const cause = error.cause as NodeJS.ErrnoException | undefined
+  const code = cause?.code ?? (error as NodeJS.ErrnoException).code
+  const reason = `location ${location}: ${error.message}${cause?.message ? ` (${cause.message})` : ''}`
+  return typeof code === 'string' && NETWORK_CODE.test(code) ? new Unreachable(reason) : new Refused(reason)
+}
 
 /** An http(s) location's body, read as it streams in: the download is aborted once past `limit`, whatever content-length said. */
 export async function fetchAtMost(location: string, limit: number): Promise<Uint8Array> {
@@ -20,7 +42,7 @@ export async function fetchAtMost(location: string, limit: number): Promise<Uint
     if (body === null) throw overLimit(location, limit)
     return body
   } catch (err) {
-    throw err instanceof Refused ? err : new Refused(`location ${location}: ${(err as Error).message}`)
+    throw fetchFailure(location, err)
   } finally {
     stop.abort() // the rest of a body not read (over the limit, an error status) is not downloaded
   }
@@ -35,7 +57,8 @@ export async function readAtMost(path: string, limit: number): Promise<Uint8Arra
     if (info.size > limit) throw overLimit(path, limit)
     bytes = await readFile(path)
   } catch (err) {
-    throw err instanceof Refused ? err : new Refused(`location ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    const code = (err as NodeJS.ErrnoException).code
+    throw code !== undefined && NO_FILE.has(code) ? new Refused(`location ${path}: ${code}`) : err
   }
   if (bytes.byteLength > limit) throw overLimit(path, limit) // it grew since stat
   return bytes

@@ -127,15 +127,19 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * `serving`), and the versions its directory held that were never judged are judged in turn.
    */
   private opened(versions: ModelVersions): void {
-    // It serves already (swapped in): a failing disk is logged, and the reload still completes.
-    try {
-      this.pipeline.recordServing(versions)
-    } catch (err) {
-      this.log.error({ err, model: versions.name }, 'recording what a reload serves failed')
-    }
+    this.recordServing(versions, 'recording what a reload serves failed') // it serves already (swapped in): the reload still completes
     for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
     // Copied in while the reload ran: the watch's rescan did not see the model yet.
     void this.arrivals(versions).catch((err: unknown) => this.log.error({ err, model: versions.name }, 'repository rescan failed'))
+  }
+
+  /** Records the version serving; a failing disk is logged: the version serves all the same. */
+  private recordServing(versions: ModelVersions, failed: string): void {
+    try {
+      this.pipeline.recordServing(versions)
+    } catch (err) {
+      this.log.error({ err, model: versions.name }, failed)
+    }
   }
 
   fallback(issues: readonly ConfigIssue[]): boolean {
@@ -156,11 +160,11 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    */
   async start(): Promise<void> {
     if (this.closed) return // stopped while the gateway loaded
-    for (const versions of this.models.values()) this.pipeline.recordServing(versions)
+    // The gateway serves already: a failing disk (EACCES, ENOSPC) is logged, never thrown (it would end the process).
+    for (const versions of this.models.values()) this.recordServing(versions, 'recording what serves at start failed')
     this.openQueue() // arrivals during the load are judged now, in the order they came
-    // A rescan reads and writes the repository: a failing disk is logged, never thrown from the watcher's timer.
-    if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescan().catch((err: unknown) => this.log.error({ err }, 'repository rescan failed')), this.log)
-    await this.rescan()
+    if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescanLogged(), this.log)
+    await this.rescanLogged()
     if (this.closed) return // stopped while the rescan judged: no stream to start, nothing more to judge
     for (const versions of this.models.values()) for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
     if (this.repository.kafka && this.gateway) {
@@ -176,9 +180,15 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     await Promise.all([...this.models.values()].map((versions) => this.arrivals(versions)))
   }
 
+  /** A rescan reads and writes the repository: a failing disk is logged, never thrown (from the watcher's timer, at start). */
+  private rescanLogged(): Promise<void> {
+    return this.rescan().catch((err: unknown) => this.log.error({ err }, 'repository rescan failed'))
+  }
+
   /** One model's version directories copied in: recorded, then judged in turn. Resolves once judged. */
   private async arrivals(versions: ModelVersions): Promise<void> {
-    await Promise.all((await versions.scanArrivals()).map((version) => this.judge(versions, version).catch(() => undefined)))
+    const failed = (version: number, err: unknown): void => this.log.error({ err, model: versions.name, version }, 'repository version not recorded; tried again at the next scan')
+    await Promise.all((await versions.scanArrivals(failed)).map((version) => this.judge(versions, version).catch(() => undefined)))
   }
 
   private versionsOf(name: string): ModelVersions {
@@ -228,7 +238,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.
     let meta: VersionMeta
     try {
-      meta = await versions.add(bytes, arrival)
+      meta = await versions.add(bytes, arrival, (version, err) => this.log.error({ err, model: name, version }, 'model version stored, but its directory sync failed: it may not survive a power loss'))
     } catch (err) {
       if (err instanceof VersionExistsError) throw new GatewayError('VERSION_EXISTS', `model ${quote(name)} has a version ${arrival.version} already: versions are immutable, publish a new one`)
       throw err

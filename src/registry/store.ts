@@ -214,8 +214,10 @@ export class ModelDirectory {
    * Stores a new version: model file and meta written and synced in a directory of their
    * own, then renamed to the version's number. Throws VersionExistsError if the version exists.
    * Off the event loop (the file system's thread pool): a large model holds no request up.
+   * Once renamed, the version is stored: a failed sync of the model's directory after that is
+   * returned, not thrown (the version is there, and a retry would store it twice).
    */
-  async store(bytes: Uint8Array, meta: VersionMeta): Promise<void> {
+  async store(bytes: Uint8Array, meta: VersionMeta): Promise<Error | undefined> {
     const final = join(this.dir, String(meta.version))
     if (existsSync(final)) throw new VersionExistsError(meta.version)
     const incoming = this.incoming(meta.version)
@@ -229,7 +231,7 @@ export class ModelDirectory {
       await rm(incoming, { recursive: true, force: true })
       throw existsError(err, meta.version)
     }
-    await syncDirectory(this.dir)
+    return syncDirectory(this.dir).then(() => undefined, (err: unknown) => err as Error)
   }
 
   /** store(), blocking: only at open, before anything serves (a seed imported as version 1, a test's repository). */

@@ -16,7 +16,7 @@ import { KeptStream } from '../kafka/kept-stream.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
-import { fetchAtMost, readAtMost, Refused } from './location.ts'
+import { fetchAtMost, readAtMost, Refused, Unreachable } from './location.ts'
 import type { Registry } from './registry.ts'
 import { sha256HexYielding, type VersionMeta } from './store.ts'
 import { SerialQueue } from '../serial-queue.ts'
@@ -148,15 +148,15 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
         ;[result, reason] = await this.handle(message)
         break
       } catch (err) {
-        if (err instanceof Refused || err instanceof GatewayError || !isSystemError(err)) {
+        if (!triedAgain(err)) {
           reason = err instanceof Refused || err instanceof GatewayError ? err.message : `unexpected: ${errorMessage(err)}`
           this.refuse(message.key ?? '', reason)
           result = 'rejected'
           break
         }
-        // A system error (a full disk, a failing repository) is not the record's fault: committing
-        // would lose it. Later records wait, as committing one of them would commit this one too.
-        // Anything else (a bug) would fail the same way for ever: refused above, not retried.
+        // A system error (a full disk, a failing repository) or a location out of reach for now is
+        // not the record's fault: committing would lose it. Later records wait, as committing one of
+        // them would commit this one too. Anything else (a bug) would fail the same way for ever: refused above.
         if (!(await this.retryLater(message, attempt, errorMessage(err)))) return // closing: read again at the next start
       }
     }
@@ -220,9 +220,11 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   /** The model's bytes: inline, or read from a file or an http(s) URL, at most max_model_bytes. */
   private async payload(d: ModelDescriptor): Promise<Uint8Array> {
     if (!d.payload) throw new Refused('the descriptor has neither data nor location')
+    const limit = this.repository.maxModelBytes
+    // Inline data is held already, but no version is larger than an upload or a location may be.
+    if (d.payload.kind === 'data' && d.payload.data.byteLength > limit) throw new Refused(`data: ${d.payload.data.byteLength} bytes, over max_model_bytes (${limit})`)
     if (d.payload.kind === 'data') return d.payload.data
     const { location } = d.payload
-    const limit = this.repository.maxModelBytes
     if (/^https?:\/\//i.test(location)) return fetchAtMost(location, limit)
     return readAtMost(resolve(this.repository.baseDir, location.replace(/^file:\/\//, '')), limit)
   }
@@ -289,3 +291,6 @@ async function outcome(judging: Promise<VersionMeta>): Promise<[Result, string |
 
 /** An error from the system (fs, the network stack): it carries an errno-style code such as ENOSPC or EIO. */
 const isSystemError = (err: unknown): boolean => err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code!)
+
+/** Whether a record that failed with `err` is tried again, uncommitted: a system error or an unreachable location, not a record refused, a GatewayError or a bug. */
+export const triedAgain = (err: unknown): boolean => !(err instanceof Refused || err instanceof GatewayError) && (err instanceof Unreachable || isSystemError(err))

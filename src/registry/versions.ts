@@ -86,9 +86,8 @@ export class ModelVersions {
   }
 
   /**
-   * Undoes what open() added to the repository, for a model opened by a reload that was not
-   * swapped in: the seed it imported, and the directory it created unless an operator put
-   * something there. What it repaired in a directory that held versions is what any start does.
+   * Undoes what open() added (the seed it imported, the directory it created unless an operator put
+   * something there) for a model a reload opened and did not swap in; what it repaired, any start does.
    */
   discard(): void {
     if (this.created.directory) this.directory.removeCreated(this.created.seed ? [1] : [])
@@ -113,9 +112,9 @@ export class ModelVersions {
    * source `directory`) and returned. A meta.json that came with one (copied from another
    * repository, say) is not this gateway's: its state, gate and sha256 are found here again,
    * only its description is kept. Read and hashed off the event loop; a directory whose model
-   * file is not there yet is seen by a later scan.
+   * file is not there yet, or that could not be recorded (`failed`: EACCES, ENOSPC), is seen by a later scan.
    */
-  async scanArrivals(): Promise<number[]> {
+  async scanArrivals(failed: (version: number, err: unknown) => void): Promise<number[]> {
     const fresh: number[] = []
     for (const version of this.directory.versions()) {
       if (this.metas.has(version) || this.reserved.has(version)) continue
@@ -126,6 +125,8 @@ export class ModelVersions {
         const description = this.directory.readMeta(version)?.description
         this.write(versionMeta(version, await sha256HexYielding(bytes), bytes.byteLength, 'directory', typeof description === 'string' ? description : null))
         fresh.push(version)
+      } catch (err) {
+        failed(version, err) // the versions after it still arrive
       } finally {
         this.reserved.delete(version)
       }
@@ -134,18 +135,20 @@ export class ModelVersions {
   }
 
   /**
-   * Stores a new version durably (state loading) and returns its meta, hashing and writing off
-   * the event loop. Its number is taken before the first await. Throws VersionExistsError.
+   * Stores a new version durably (state loading) and returns its meta, hashing and writing off the event
+   * loop. Its number is taken before the first await. Throws VersionExistsError. Once renamed into
+   * place it is stored: a failed sync of the directory after that goes to `unsynced`, undoing nothing.
    */
-  async add(bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
+  async add(bytes: Uint8Array, arrival: Arrival, unsynced?: (version: number, err: unknown) => void): Promise<VersionMeta> {
     const version = arrival.version || this.next()
     if (!Number.isSafeInteger(version) || version < 1) throw new GatewayError('BAD_REQUEST', `version ${version} is not an integer from 1 to 2^53 - 1`)
     if (this.reserved.has(version) || this.metas.has(version)) throw new VersionExistsError(version)
     this.reserved.add(version)
     try {
       const meta = versionMeta(version, await sha256HexYielding(bytes), bytes.byteLength, arrival.source, arrival.description ?? null)
-      await this.directory.store(bytes, meta)
+      const syncError = await this.directory.store(bytes, meta)
       this.metas.set(version, meta)
+      if (syncError) unsynced?.(version, syncError)
       return meta
     } finally {
       this.reserved.delete(version)
@@ -165,9 +168,7 @@ export class ModelVersions {
    * just failed with, it would be rejected for good; the next start tries it again.
    */
   pending(): number[] {
-    return this.list()
-      .filter((m) => m.state === 'loading' && m.version !== this.serving && !this.failedThisStart.has(m.version))
-      .map((m) => m.version)
+    return this.list().filter((m) => m.state === 'loading' && m.version !== this.serving && !this.failedThisStart.has(m.version)).map((m) => m.version)
   }
 
   /**

@@ -4,13 +4,15 @@
 // for good; any other failure may be the config or the box: the version stays a candidate
 // (not judged before the next start, and no rollback target: a rollback past it retires it).
 // And a version older than the serving one, arriving late: gated without serving, so it is a
-// rollback target when it passes. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
+// rollback target when it passes. And a disk error as the registry starts, the gateway serving
+// already: logged, never thrown. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ConfigError } from '../../src/config/yaml.ts'
 import { ModelDirectory, type VersionState } from '../../src/registry/store.ts'
 import { newMeta } from '../../src/registry/version-rules.ts'
+import { ModelVersions } from '../../src/registry/versions.ts'
 import type { Logger } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
@@ -71,6 +73,7 @@ const states = async (): Promise<[number, string, string | null][]> =>
   ((await served!.app.inject({ url: '/v1/models/cancer-main/versions' })).json() as { versions: { version: number; state: string; reason: string | null }[] }).versions.map((v) => [v.version, v.state, v.reason])
 
 afterEach(async () => {
+  vi.restoreAllMocks()
   await served?.stop()
   served = undefined
   lines.length = 0
@@ -186,5 +189,27 @@ describe('a version older than the serving one arrives', () => {
     // The rollback skips the rejected version 2 and lands on 1.
     expect(await served.registry.rollback('cancer-main')).toMatchObject({ version: 1, state: 'serving' })
     expect(await servingVersion()).toBe('1')
+  })
+})
+
+describe('a disk error as the registry starts (the gateway serves already)', () => {
+  it('is logged, never thrown: recording what serves and the rescan fail, the gateway serves on and judges what arrives', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, gbdt, 'loading']])
+    // Recording version 2 as serving fails once (a full disk), and the rescan cannot read the repository.
+    const write = ModelDirectory.prototype.writeMeta
+    const failing = vi.spyOn(ModelDirectory.prototype, 'writeMeta').mockImplementation(function (this: ModelDirectory, meta) {
+      if (meta.version !== 2 || meta.state !== 'serving') return write.call(this, meta)
+      failing.mockRestore()
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+    })
+    vi.spyOn(ModelVersions.prototype, 'scanArrivals').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, scandir'), { code: 'EIO' }))
+    served = await serveWithRegistry(file, log)
+    expect(lines.filter((l) => /failed$/.test(l.msg)).map((l) => [l.msg, l.obj.err])).toEqual([
+      ['recording what serves at start failed', expect.objectContaining({ code: 'ENOSPC' })],
+      ['repository rescan failed', expect.objectContaining({ code: 'EIO' })],
+    ])
+    expect(await servingVersion()).toBe('2')
+    expect(await served.registry.arrive('cancer-main', logreg, { version: 3, source: 'upload' })).toMatchObject({ version: 3, state: 'serving' })
+    expect(await servingVersion()).toBe('3')
   })
 })

@@ -283,9 +283,9 @@ describe('a config reload that adds a repository model', () => {
     await start({ ...silentLogger, error: (_obj, msg) => void errors.push(msg) })
     // Once the reload is swapped in, its directory is scanned for versions copied in meanwhile: that fails.
     const scanArrivals = ModelVersions.prototype.scanArrivals
-    vi.spyOn(ModelVersions.prototype, 'scanArrivals').mockImplementation(function (this: ModelVersions) {
+    vi.spyOn(ModelVersions.prototype, 'scanArrivals').mockImplementation(function (this: ModelVersions, failed) {
       if (this.name === 'cancer-extra') return Promise.reject(Object.assign(new Error('EIO: i/o error, scandir'), { code: 'EIO' }))
-      return scanArrivals.call(this)
+      return scanArrivals.call(this, failed)
     })
     expect(await reload({ extra: true })).toMatchObject({ ok: true })
     await vi.waitFor(() => expect(errors).toEqual(['repository rescan failed']))

@@ -1,12 +1,16 @@
 // The directories the repository creates survive a power loss: each new one is an entry in
 // its parent, and every parent that gained one is fsynced (seen here through node:fs itself).
+// A version whose directory cannot be synced after its rename is stored all the same.
 import type * as fs from 'node:fs'
+import type * as fsp from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeEach, expect, it, vi } from 'vitest'
+import type { RepositoryModelSettings } from '../../src/registry/config.ts'
 import { ModelDirectory } from '../../src/registry/store.ts'
+import { ModelVersions } from '../../src/registry/versions.ts'
 import { tempDir } from '../temp-dirs.ts'
 
-const { synced, opened } = vi.hoisted(() => ({ synced: [] as string[], opened: new Map<number, string>() }))
+const { synced, opened, unsyncable } = vi.hoisted(() => ({ synced: [] as string[], opened: new Map<number, string>(), unsyncable: new Set<string>() }))
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof fs>()
   return {
@@ -23,10 +27,24 @@ vi.mock('node:fs', async (importOriginal) => {
   }
 })
 
+/** A directory in `unsyncable` fails its fsync (EIO), as a failing disk does. */
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof fsp>()
+  return {
+    ...real,
+    open: async (...args: Parameters<typeof fsp.open>) => {
+      const handle = await real.open(...args)
+      if (unsyncable.has(String(args[0]))) handle.sync = () => Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))
+      return handle
+    },
+  }
+})
+
 let repo: string
 beforeEach(() => {
   repo = tempDir('specserve-store-sync-')
   synced.length = 0
+  unsyncable.clear()
 })
 
 it('syncs the parent of every directory it creates for a model, up to the one that existed', () => {
@@ -40,4 +58,18 @@ it('syncs nothing when the model directory was there already', () => {
   synced.length = 0
   expect(new ModelDirectory(repo, 'm').open()).toBe(false)
   expect(synced).toEqual([])
+})
+
+it('records a version whose model directory fails its sync after the rename: reported, and the next version 0 is numbered after it', async () => {
+  const latest: RepositoryModelSettings = { policy: { kind: 'latest' }, validation: { examples: undefined, dataset: undefined }, seed: undefined, canary: undefined }
+  const versions = new ModelVersions(repo, 'm', latest)
+  versions.open(() => undefined)
+  unsyncable.add(versions.directory.dir)
+  const unsynced: [number, unknown][] = []
+  expect(await versions.add(Buffer.from('model 1'), { version: 0, source: 'kafka' }, (version, err) => unsynced.push([version, err]))).toMatchObject({ version: 1, state: 'loading' })
+  expect(unsynced).toEqual([[1, expect.objectContaining({ code: 'EIO' })]])
+  expect(versions.list().map((m) => m.version)).toEqual([1])
+  unsyncable.clear()
+  expect((await versions.add(Buffer.from('model 2'), { version: 0, source: 'kafka' })).version).toBe(2)
+  await expect(versions.add(Buffer.from('model 1'), { version: 1, source: 'upload' })).rejects.toThrow(/version 1 exists already/)
 })

@@ -1,8 +1,8 @@
-// The model stream's handling of one record, without a broker: how much of a `location` it
-// reads, and which failures commit the record (it cannot become a version) and which do not
-// (a full disk: it is tried again, and the records after it wait); and a replayed record,
-// skipped as a duplicate once the version it names has been judged (judged first if it was not,
-// a drain meanwhile leaving it for the next start, as for a record just stored).
+// The model stream's handling of one record, without a broker: how much of a model (inline, or
+// at a `location`) it takes, which failures commit the record (it cannot become a version) and
+// which do not (a full disk: it is tried again, and the records after it wait); and a replayed
+// record, skipped as a duplicate once the version it names has been judged (judged first if it
+// was not, a drain meanwhile leaving it for the next start, as for a record just stored).
 import { EventEmitter, once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
@@ -76,7 +76,7 @@ afterEach(async () => {
   vi.restoreAllMocks()
 })
 
-describe('a location over max_model_bytes', () => {
+describe('a model over max_model_bytes', () => {
   let server: Server | undefined
   afterEach(() => server?.close())
 
@@ -118,6 +118,11 @@ describe('a location over max_model_bytes', () => {
     writeFileSync(join(dir, 'small.onnx'), Buffer.alloc(LIMIT))
     expect(await judged(record(descriptor({ kind: 'location', location: 'small.onnx' })))).toEqual(['accepted', 'm', null])
     expect(arrive).toHaveBeenCalledOnce()
+  })
+
+  it('inline: refused as a location over it is, committed as rejected', async () => {
+    const message = record(descriptor({ kind: 'data', data: Buffer.alloc(LIMIT + 1) }))
+    expect([await judged(message), commits(message), arrive.mock.calls.length]).toEqual([['rejected', 'm', `data: ${LIMIT + 1} bytes, over max_model_bytes (${LIMIT})`], 1, 0])
   })
 })
 

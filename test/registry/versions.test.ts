@@ -13,6 +13,10 @@ import { tempDir } from '../temp-dirs.ts'
 let repo: string
 const latest: RepositoryModelSettings = { policy: { kind: 'latest' }, validation: { examples: undefined, dataset: undefined }, seed: undefined, canary: undefined }
 const bytes = (n: number): Buffer => Buffer.from(`model ${n}`)
+/** A scan's failure to record a version, where none is expected: the test fails with it. */
+const unexpected = (_version: number, err: unknown): never => {
+  throw err
+}
 
 function opened(settings = latest): ModelVersions {
   const versions = new ModelVersions(repo, 'm', settings)
@@ -103,7 +107,7 @@ describe('ModelVersions', () => {
     expect(versions.list()).toEqual([])
     expect(versions.serving).toBeUndefined()
     writeFileSync(join(dir, '8', 'model.onnx'), 'copied in')
-    expect(await versions.scanArrivals()).toEqual([8])
+    expect(await versions.scanArrivals(unexpected)).toEqual([8])
     expect(versions.get(8)).toMatchObject({ state: 'loading', source: 'directory', size_bytes: 9 })
   })
 
@@ -115,10 +119,27 @@ describe('ModelVersions', () => {
     writeFileSync(join(copied, 'model.onnx'), bytes(5))
     const foreign = { version: 5, state: 'serving', source: 'upload', sha256: '0'.repeat(64), size_bytes: 1, description: 'from staging', created_at: '2020-01-01T00:00:00.000Z', serving_since: '2020-01-01T00:00:00.000Z', reason: null, gate: { passed: true, reason: null, examples: null, dataset: null } }
     writeFileSync(join(copied, 'meta.json'), JSON.stringify(foreign))
-    expect(await versions.scanArrivals()).toEqual([5])
+    expect(await versions.scanArrivals(unexpected)).toEqual([5])
     expect(versions.get(5)).toMatchObject({ state: 'loading', source: 'directory', sha256: createHash('sha256').update(bytes(5)).digest('hex'), size_bytes: bytes(5).length, description: 'from staging', serving_since: null, gate: null })
     expect(JSON.parse(readFileSync(join(copied, 'meta.json'), 'utf8'))).toMatchObject({ state: 'loading', source: 'directory' })
-    expect(await versions.scanArrivals()).toEqual([])
+    expect(await versions.scanArrivals(unexpected)).toEqual([])
+  })
+
+  it('skips a version copied in whose meta.json cannot be written (EACCES), reports it, takes the versions after it, and takes it at the next scan', async () => {
+    const versions = opened()
+    for (const v of [3, 4]) {
+      mkdirSync(join(repo, 'm', String(v)))
+      writeFileSync(join(repo, 'm', String(v), 'model.onnx'), bytes(v))
+    }
+    vi.spyOn(ModelDirectory.prototype, 'writeMeta').mockImplementationOnce(() => {
+      throw Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' })
+    })
+    const failed: [number, unknown][] = []
+    expect(await versions.scanArrivals((version, err) => failed.push([version, err]))).toEqual([4])
+    expect(failed).toEqual([[3, expect.objectContaining({ code: 'EACCES' })]])
+    expect(versions.get(3)).toBeUndefined()
+    expect(await versions.scanArrivals(unexpected)).toEqual([3])
+    expect(versions.list().map((m) => [m.version, m.state])).toEqual([[3, 'loading'], [4, 'loading']])
   })
 
   it('keeps the highest version a number can name (2^53 - 1) across a restart, and ignores a directory beyond it', async () => {
@@ -130,7 +151,7 @@ describe('ModelVersions', () => {
     const again = opened()
     expect(again.list().map((m) => m.version)).toEqual([MAX_VERSION])
     expect(again.serving).toBe(MAX_VERSION)
-    expect(await again.scanArrivals()).toEqual([])
+    expect(await again.scanArrivals(unexpected)).toEqual([])
   })
 
   it('refuses to number a version 0 after the highest version there can be, instead of repeating it', async () => {
