@@ -67,6 +67,8 @@ export interface GatewayConfig {
     readonly grpc_max_concurrent_streams: number
     /** gRPC: connections beyond this (per listening socket) are closed as they arrive. */
     readonly grpc_max_connections: number
+    /** gRPC: calls with message compression open at once (per server); more are refused OVERLOADED. */
+    readonly grpc_max_compressed_calls: number
   }
   readonly executors: {
     readonly onnx_workers: number
@@ -209,6 +211,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       grpc_idle_timeout_ms: server.grpc_idle_timeout_ms ?? 300_000,
       grpc_max_concurrent_streams: server.grpc_max_concurrent_streams ?? 1000,
       grpc_max_connections: server.grpc_max_connections ?? 8192,
+      grpc_max_compressed_calls: server.grpc_max_compressed_calls ?? 16,
     },
     executors: {
       // auto leaves one core to the event loop: it must be free to fire deadlines on time.

@@ -72,6 +72,7 @@ export const ServerSchema = Type.Object(
     grpc_idle_timeout_ms: Type.Optional(TimerMs(1000)),
     grpc_max_concurrent_streams: Type.Optional(Type.Integer({ minimum: 1 })),
     grpc_max_connections: Type.Optional(Type.Integer({ minimum: 1 })),
+    grpc_max_compressed_calls: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 )

@@ -7,7 +7,7 @@ import type { PredictResult } from '../../types.ts'
 import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
 import { answer, readInputs, servePredict, type PredictCall } from './call.ts'
 import { encodeStreamReply, type StreamErrorInfo, type StreamReply } from './predict-codec.ts'
-import { serveStream } from './stream.ts'
+import { echoed, serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import { checkRequestId } from '../native/request.ts'
 import { failureBody } from '../native/result.ts'
@@ -48,9 +48,8 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
       const built = buildPredict(gateway, msg)
       return { request: built.request, respond: (result) => ({ id: result.id, result }) }
     },
-    // A message that did not decode has no id to echo.
-    failed: (msg, failure) =>
-      'result' in failure ? { id: failure.result.id, error: resultErrorInfo(failure.result) } : { id: typeof msg.id === 'string' ? msg.id : '', error: errorInfo(failure.error) },
+    // A message that did not decode has no id to echo, nor one refused for its length.
+    failed: (msg, failure) => ('result' in failure ? { id: failure.result.id, error: resultErrorInfo(failure.result) } : { id: echoed(msg.id), error: errorInfo(failure.error) }),
     encode: encodeStreamReply,
   })
 

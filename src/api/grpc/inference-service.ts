@@ -10,7 +10,7 @@ import type { PredictResult } from '../../types.ts'
 import { ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, V2_BUDGET, v2Model, type ParameterValue } from '../oip/model.ts'
 import { answer, servePredict, type PredictCall } from './call.ts'
 import { encodeModelStreamInferResponse, type InferReply, type StreamInferReply } from './infer-codec.ts'
-import { serveStream } from './stream.ts'
+import { echoed, serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import { checkRequestId, readBudget } from '../native/request.ts'
 import type { InferParameterMsg, ModelInferRequestMsg, NameRequestMsg } from './messages.ts'
@@ -42,8 +42,8 @@ export function inferenceService(gateway: Gateway): UntypedServiceImplementation
     // Triton's stream carries only a message: ours starts with the stable code.
     failed: (msg, failure) => {
       const mapped = 'result' in failure ? mapResultError(failure.result) : mapError(failure.error)
-      const id = 'result' in failure ? failure.result.id : typeof msg.id === 'string' ? msg.id : ''
-      return { errorMessage: `${mapped.code}: ${mapped.message}`, modelName: typeof msg.model_name === 'string' ? msg.model_name : '', id }
+      const id = 'result' in failure ? failure.result.id : echoed(msg.id)
+      return { errorMessage: `${mapped.code}: ${mapped.message}`, modelName: echoed(msg.model_name), id }
     },
     encode: encodeModelStreamInferResponse,
   })

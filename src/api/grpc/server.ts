@@ -13,6 +13,7 @@ import { inferenceService } from './inference-service.ts'
 import { predictCodecs } from './predict-codec.ts'
 import { inferCodecs } from './infer-codec.ts'
 import { installFastUnary, type FastMethod } from './fast-unary.ts'
+import { CompressedCalls } from './compressed-calls.ts'
 import { readLimit, streamingRequestMethods } from './read-limit.ts'
 import { limitConnections } from './connections.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
@@ -86,6 +87,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
       // The codes of the refusals answered on a call's stream (grpc-js's own carry none): built once.
       tooLarge: codeMetadata('PAYLOAD_TOO_LARGE'),
       deadlineExceeded: codeMetadata('DEADLINE_EXCEEDED'),
+      compressed: new CompressedCalls(config.server.grpc_max_compressed_calls),
     },
   )
   if (!fastUnary) log.warn({}, 'this grpc-js has not the server internals fast-unary.ts hooks: every call goes through grpc-js, and a request is bounded only by its deadline, not server.request_timeout_ms')

@@ -11,7 +11,9 @@
 // with them, as its unary call would: the policy as it is now (a key a reload removed, a
 // JWT past its exp), the ensemble's scope, a token of the caller's rate limit. Results are
 // redacted for a caller without `debug`. A client that does not read its answers is not
-// read from either (backpressure), so replies cannot pile up in memory. Replies are encoded
+// read from either (backpressure), so replies cannot pile up in memory; nor is one whose
+// messages wait for the guard (MAX_CHECKING of them: a JWT not in the cache, verified against
+// a key set being fetched), so they cannot all be held and then start at once. Replies are encoded
 // here, not by grpc-js: one grpc-js cannot send (over grpc_max_send_bytes, or an encoder
 // failure) would end the call and cancel every other message on it, so such a reply
 // becomes that message's error instead.
@@ -25,6 +27,7 @@ import type { Run } from '../../starter/run.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictResult } from '../../types.ts'
 import { checkDecoded, deadlineBudget, type PredictCall } from './call.ts'
+import { MAX_ID_BYTES } from '../native/request.ts'
 
 /** What a stream makes of its messages: the predict (as its unary call would), and the reply to a failure. */
 export interface StreamProtocol<Msg, Reply> {
@@ -38,9 +41,26 @@ export interface StreamProtocol<Msg, Reply> {
   encode(reply: Reply): Buffer
 }
 
+/**
+ * A message's field (its id, a V2 model name) as an error reply echoes it: only text a request
+ * id may be as long as (MAX_ID_BYTES of UTF-8), else ''. An id refused for its length would
+ * make its error reply as large as the message, past grpc_max_send_bytes.
+ */
+export function echoed(value: unknown): string {
+  if (typeof value !== 'string') return ''
+  // 1 to 3 UTF-8 bytes per UTF-16 unit: the exact count is needed only when the length alone cannot tell.
+  return value.length <= MAX_ID_BYTES / 3 || (value.length <= MAX_ID_BYTES && Buffer.byteLength(value, 'utf8') <= MAX_ID_BYTES) ? value : ''
+}
+
 export function serveStream<Msg extends object, Reply>(gateway: Gateway, protocol: StreamProtocol<Msg, Reply>): (call: ServerDuplexStream<Msg, Buffer>) => void {
   return (call) => new StreamCall(gateway, protocol, call).listen()
 }
+
+/** Messages of one call waiting for the guard at most before the call is read no more until one is through. */
+export const MAX_CHECKING = 16
+
+/** A message with no field to echo, for the last error reply (`failed` reads fields that may be absent: a message that did not decode has none). */
+const NOTHING = Object.freeze({})
 
 class StreamCall<Msg extends object, Reply> {
   private readonly gateway: Gateway
@@ -51,8 +71,15 @@ class StreamCall<Msg extends object, Reply> {
   /** Messages waiting for the guard (a JWT verified again): the call does not end before they are answered. */
   private checking = 0
   private halfClosed = false
+  /** Written replies wait in the call's buffer (the client is not reading): not read from until 'drain'. */
+  private draining = false
+  /** The call is paused, for `draining` or `checking` at MAX_CHECKING. */
   private paused = false
   private gone = false
+  private readonly drained = (): void => {
+    this.draining = false
+    this.flow()
+  }
 
   constructor(gateway: Gateway, protocol: StreamProtocol<Msg, Reply>, call: ServerDuplexStream<Msg, Buffer>) {
     this.gateway = gateway
@@ -85,19 +112,33 @@ class StreamCall<Msg extends object, Reply> {
       return
     }
     if (!(caller instanceof Promise)) return this.run(msg, caller)
-    this.checking++
+    if (++this.checking === MAX_CHECKING) this.flow()
     caller.then(
       (principal) => {
-        this.checking--
+        this.checked()
         if (!this.gone) this.run(msg, principal)
         this.endIfDone()
       },
       (error: unknown) => {
-        this.checking--
+        // Its reply first: if the client is not reading, the call stays paused without a resume between.
         this.send(msg, this.protocol.failed(msg, { error }))
+        this.checked()
         this.endIfDone()
       },
     )
+  }
+
+  private checked(): void {
+    if (this.checking-- === MAX_CHECKING) this.flow()
+  }
+
+  /** Pauses the call while it must not be read (see the top of this file), resumes it once it may. */
+  private flow(): void {
+    const hold = this.draining || this.checking >= MAX_CHECKING
+    if (hold === this.paused) return
+    this.paused = hold
+    if (hold) this.call.pause()
+    else this.call.resume()
   }
 
   private run(msg: Msg, principal: Principal | undefined): void {
@@ -152,20 +193,18 @@ class StreamCall<Msg extends object, Reply> {
       }
     }
     // The client is not reading: stop reading its messages until it does.
-    if (!this.call.write(bytes) && !this.paused) {
-      this.paused = true
-      this.call.pause()
-      this.call.once('drain', () => {
-        this.paused = false
-        this.call.resume()
-      })
+    if (!this.call.write(bytes) && !this.draining) {
+      this.draining = true
+      this.flow()
+      this.call.once('drain', this.drained)
     }
   }
 
   /**
    * The error reply for a reply that could not be sent: for a predict that ran, its result
    * as a failure (its id and annotations, without the outputs); else, or if that is too
-   * large as well, the error alone.
+   * large as well, the error alone; if even that is (a 1 KiB id echoed under a small limit),
+   * the error with nothing of the message. Throws if that cannot be sent either.
    */
   private errorBytes(msg: Msg, error: unknown, result: PredictResult | undefined): Buffer {
     if (result) {
@@ -177,11 +216,18 @@ class StreamCall<Msg extends object, Reply> {
         // the error alone, below
       }
     }
+    let last: GatewayError
     try {
-      return this.protocol.encode(this.protocol.failed(msg, { error }))
+      const bytes = this.protocol.encode(this.protocol.failed(msg, { error }))
+      if (bytes.length <= this.maxSendBytes) return bytes
+      last = new GatewayError('RESPONSE_TOO_LARGE', `the error reply encodes to ${bytes.length} bytes, over server.grpc_max_send_bytes (${this.maxSendBytes})`)
     } catch {
-      return this.protocol.encode(this.protocol.failed(msg, { error: new GatewayError('INTERNAL', 'the answer could not be encoded') }))
+      last = new GatewayError('INTERNAL', 'the answer could not be encoded')
     }
+    // Nothing of the message echoed: the reply is the error alone. Over the limit still, the caller ends the call.
+    const bytes = this.protocol.encode(this.protocol.failed(NOTHING as Msg, { error: last }))
+    if (bytes.length > this.maxSendBytes) throw new GatewayError('RESPONSE_TOO_LARGE', `even the error reply is over server.grpc_max_send_bytes (${this.maxSendBytes})`)
+    return bytes
   }
 
   private endIfDone(): void {

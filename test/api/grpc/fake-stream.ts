@@ -30,6 +30,11 @@ export class FakeStream extends EventEmitter {
     this.writableLength += chunk.length
     return true
   }
+  /** The last of an answer written (a unary call's whole answer): it waits as write()'s does. */
+  end(chunk?: Buffer): void {
+    this.writableEnded = true
+    if (chunk !== undefined) this.writableLength += chunk.length
+  }
   wentOut(): void {
     this.writableLength = 0
   }

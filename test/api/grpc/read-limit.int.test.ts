@@ -4,7 +4,8 @@
 // never finishes its calls holds neither their buffers nor their stream slots, also once
 // something else (a deadline, a size refusal) has answered them. A call whose request is in
 // is not cut by it, nor is a stream of many messages as long as each message it has begun
-// comes whole within the limit and its client takes its answers.
+// comes whole within the limit and its client takes its answers; a unary answer, or a
+// stream's, not gone out within the limit resets its stream.
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
 import { connect, constants, type ClientHttp2Session } from 'node:http2'
@@ -98,6 +99,19 @@ describe('the read limit on gRPC calls (server.request_timeout_ms)', () => {
     for (const answer of answers) {
       expect(statusOf(answer), JSON.stringify(answer)).toBe(grpc.status.OK)
       expect(answer.rstCode).toBe(constants.NGHTTP2_NO_ERROR)
+    }
+  })
+
+  it('resets a fast Predict whose client does not take its answer, once it has waited the limit to go out', async () => {
+    // A stream window of 0: the answer's headers go out (not flow-controlled), its message never can.
+    const closedWindow = connect(`http://${h.address}`, { settings: { initialWindowSize: 0 } })
+    try {
+      const answer = await rawCall(closedWindow, '/specserve.v1.Gateway/Predict', [frame(predictBytes)])
+      expect([answer.headers[':status'], answer.headers['grpc-status'], answer.body.length, answer.rstCode]).toEqual([200, undefined, 0, constants.NGHTTP2_CANCEL])
+      // A client that takes its answer is not cut, however long it holds the connection.
+      expect(statusOf(await rawCall(session, '/specserve.v1.Gateway/Predict', [frame(predictBytes)]))).toBe(grpc.status.OK)
+    } finally {
+      closedWindow.close()
     }
   })
 
