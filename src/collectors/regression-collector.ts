@@ -1,7 +1,7 @@
 // Regression by majority-vote's `regression` option: the element-wise median or mean of
 // the members' values, once every member has answered (an aggregate can move with every
 // value) or at the deadline over those that did.
-import { numberAt } from '../tensor/index.ts'
+import { DATATYPES, numberAt } from '../tensor/index.ts'
 import type { Tensor } from '../tensor/index.ts'
 import type { Decision, Outcome } from '../types.ts'
 import { ALL_FAILED, allFinite, DEADLINE } from './outputs.ts'
@@ -76,7 +76,9 @@ export class RegressionCollector implements Collector {
     const singleRow = ref.shape.length === 0 || ref.shape[0] === 1
     // An odd median is one model's actual value; name that model when the request is one row.
     const chosen = regression === 'median' && singleRow && k % 2 === 1 ? this.matching(members, k, result) : null
-    const output: Tensor = { datatype: 'FP32', shape: ref.shape, data: Float32Array.from(result) }
+    // In the models' own float datatype, as the ensemble declares it: FP64 values kept FP64, an odd median exactly one model's.
+    const datatype = DATATYPES[ref.datatype].kind === 'float' ? ref.datatype : 'FP32'
+    const output: Tensor = { datatype, shape: ref.shape, data: (DATATYPES[datatype].array as Float64ArrayConstructor).from(result) }
     return { kind: 'answer', chosen, reason: regression, outputs: { [this.plan.source.name]: output }, votes: null }
   }
 

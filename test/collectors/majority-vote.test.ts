@@ -197,6 +197,14 @@ describe('majority-vote: regression', () => {
     expect(run(reg(2), [ok(0, values(NaN)), ok(1, values(-Infinity))]).decision).toMatchObject({ code: 'ALL_MODELS_FAILED' })
   })
 
+  it('answers in the models\' datatype, as the ensemble declares it: FP64 values are not rounded to FP32', () => {
+    const fp64 = (v: number): TensorMap => ({ value: { datatype: 'FP64', shape: [1, 1], data: Float64Array.of(v) } })
+    const reg64 = collector(3, {}, [{ ...valueSpec, datatype: 'FP64' }])
+    const { decision } = run(reg64, [ok(0, fp64(151.35)), ok(1, fp64(0.1)), ok(2, fp64(200.25))])
+    expect(decision).toMatchObject({ chosen: 0, reason: 'median' })
+    expect(decision).toHaveProperty('outputs.value', { datatype: 'FP64', shape: [1, 1], data: Float64Array.of(151.35) })
+  })
+
   it('all fail / nothing by the deadline', () => {
     expect(run(reg(2), [err(0), err(1)]).decision).toMatchObject({ code: 'ALL_MODELS_FAILED', votes: null })
     expect(run(reg(2), ['deadline']).decision).toMatchObject({ code: 'DEADLINE_EXCEEDED', votes: null })
