@@ -8,8 +8,7 @@
 // records' are: a request over the broker's message.max.bytes is refused whole, and the
 // same messages, retried together, would be refused again. A request the broker refuses as
 // too large all the same (a topic's limit under max_record_bytes) is sent again in halves.
-import type { Producer } from '@platformatic/kafka'
-import { BATCH_HEADER_BYTES, framedBytes, sendInHalves } from './client.ts'
+import { BATCH_HEADER_BYTES, framedBytes, sendInHalves, type GatewayProducer, type MessageKey } from './client.ts'
 
 /**
  * A batch's rejection when the broker refused some of its messages alone as too large, and
@@ -26,12 +25,12 @@ export class RefusedMessagesError extends Error {
 
 export interface OutgoingMessage {
   readonly topic: string
-  readonly key?: string | undefined
+  readonly key?: MessageKey | undefined
   readonly value: string
 }
 
 export class ProduceBatcher {
-  private readonly producer: Producer<string, string, string, string>
+  private readonly producer: GatewayProducer
   private readonly maxMessages: number
   private readonly maxBytes: number
   private pending: OutgoingMessage[] = []
@@ -43,7 +42,7 @@ export class ProduceBatcher {
   /** Produce requests sent so far. */
   requests = 0
 
-  constructor(producer: Producer<string, string, string, string>, maxMessages: number, maxBytes: number) {
+  constructor(producer: GatewayProducer, maxMessages: number, maxBytes: number) {
     this.producer = producer
     this.maxMessages = maxMessages
     this.maxBytes = maxBytes

@@ -18,11 +18,21 @@ export function connectionOptions(settings: Pick<KafkaSettings, 'brokers' | 'tls
   }
 }
 
+/**
+ * A message key: text (a record's ensemble or id), or a stream-mode request's key as the bytes
+ * it came with, so its answer goes out under the same key (a key need not be text).
+ */
+export type MessageKey = string | Buffer
+/** The producers of a gateway: keys as text or bytes, values and headers as text. */
+export type GatewayProducer = Producer<MessageKey, string, string, string>
+
+const keyBytes = (key?: MessageKey): Buffer | undefined => (typeof key === 'string' ? Buffer.from(key, 'utf8') : key)
+
 /** A producer of `clientId`; an 'error' event of the client (none is documented) is logged, never thrown at the process. */
-export function createProducer(settings: KafkaSettings, clientId: string, log: Logger = silentLogger): Producer<string, string, string, string> {
+export function createProducer(settings: KafkaSettings, clientId: string, log: Logger = silentLogger): GatewayProducer {
   const producer = new Producer({
     ...connectionOptions(settings, clientId),
-    serializers: stringSerializers,
+    serializers: { ...stringSerializers, key: keyBytes },
     acks: settings.acks,
     compression: settings.compression,
     idempotent: settings.idempotent,
@@ -151,7 +161,7 @@ interface KafkaError {
 }
 
 /** A message's key and value in bytes: what max_record_bytes counts. */
-export const messageBytes = (key: string | null | undefined, value: string): number => Buffer.byteLength(value) + (key ? Buffer.byteLength(key) : 0)
+export const messageBytes = (key: MessageKey | null | undefined, value: string): number => Buffer.byteLength(value) + (key ? Buffer.byteLength(key) : 0)
 
 /**
  * What Kafka's record batch adds to keys and values, which the broker's max.message.bytes
@@ -164,4 +174,4 @@ export const BATCH_HEADER_BYTES = 61
 export const RECORD_FRAMING_BYTES = 20
 
 /** A message as a record batch counts it: key, value and framing. */
-export const framedBytes = (key: string | null | undefined, value: string): number => messageBytes(key, value) + RECORD_FRAMING_BYTES
+export const framedBytes = (key: MessageKey | null | undefined, value: string): number => messageBytes(key, value) + RECORD_FRAMING_BYTES

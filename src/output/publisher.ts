@@ -2,8 +2,7 @@
 // sent again in halves; a single record still refused is dropped, so it never holds up the
 // records behind it), what the broker acknowledged, whether it is reachable, and the last
 // error it gave. The sink (kafka.ts) decides what to send, when, and what goes to the spool.
-import type { Producer } from '@platformatic/kafka'
-import { errorMessage, messageBytes, sendInHalves } from '../kafka/client.ts'
+import { errorMessage, messageBytes, sendInHalves, type GatewayProducer } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
 import type { Logger } from '../types.ts'
 import type { SpoolEntry } from './spool.ts'
@@ -11,7 +10,7 @@ import type { SpoolEntry } from './spool.ts'
 export const DROP_LOG_INTERVAL_MS = 10_000
 
 /** What the sink uses of a producer. */
-export type RecordProducer = Pick<Producer<string, string, string, string>, 'send' | 'metadata' | 'close'>
+export type RecordProducer = Pick<GatewayProducer, 'send' | 'metadata' | 'close'>
 
 export class Publisher {
   /** `spooling`: the last send failed; records wait on disk until one succeeds. */

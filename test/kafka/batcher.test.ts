@@ -1,9 +1,9 @@
 // ProduceBatcher (stream mode's answers): one produce request per turn of the event loop,
 // bounded by a count and by bytes of keys and values, each message's promise settling with
 // its own request.
-import type { Producer } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
 import { ProduceBatcher, RefusedMessagesError, type OutgoingMessage } from '../../src/kafka/batcher.ts'
+import type { GatewayProducer } from '../../src/kafka/client.ts'
 
 /** A producer that records each produce request and acknowledges it, or refuses the ones `refuse` picks. */
 function recordingProducer(refuse: (messages: readonly OutgoingMessage[]) => boolean = () => false) {
@@ -14,7 +14,7 @@ function recordingProducer(refuse: (messages: readonly OutgoingMessage[]) => boo
       return refuse(messages) ? Promise.reject(new Error('MESSAGE_TOO_LARGE')) : Promise.resolve()
     },
   }
-  return { requests, producer: producer as unknown as Producer<string, string, string, string> }
+  return { requests, producer: producer as unknown as GatewayProducer }
 }
 
 const message = (key: string, valueBytes: number): OutgoingMessage => ({ topic: 'answers', key, value: 'v'.repeat(valueBytes) })
@@ -67,7 +67,7 @@ describe('ProduceBatcher', () => {
       requests.push(messages)
       return messages.reduce((n, m) => n + m.value.length + 1, 0) > 100 ? Promise.reject(tooLarge) : Promise.resolve()
     }
-    const producer = { send } as unknown as Producer<string, string, string, string>
+    const producer = { send } as unknown as GatewayProducer
     const batcher = new ProduceBatcher(producer, 100, 1000)
     const big = message('big', 150)
     const sent = [message('a', 40), message('b', 40), message('c', 40), big, message('d', 10)].map((m) => batcher.send(m))

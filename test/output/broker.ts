@@ -63,28 +63,29 @@ export async function createTopic(bootstrap: string, topic: string, partitions =
   }
 }
 
-export type TextMessage = Message<string, string, string, string>
+export type TextMessage<K = string> = Message<K, string, string, string>
 
 /**
  * Reads a topic from the beginning with a real consumer (its own group) until `until`
  * says the messages are all there, or fails after `timeoutMs` saying how many came and,
- * with `missing`, what is still missing.
+ * with `missing`, what is still missing. Keys are read as text, or by `keys` (e.g. as bytes).
  */
-export async function consumeUntil(
+export async function consumeUntil<K = string>(
   bootstrap: string,
   topic: string,
-  until: (messages: readonly TextMessage[]) => boolean,
+  until: (messages: readonly TextMessage<K>[]) => boolean,
   timeoutMs = 60_000,
-  missing?: (messages: readonly TextMessage[]) => string,
-): Promise<TextMessage[]> {
-  const consumer = new Consumer({
+  missing?: (messages: readonly TextMessage<K>[]) => string,
+  keys?: (data?: Buffer) => K,
+): Promise<TextMessage<K>[]> {
+  const consumer = new Consumer<K, string, string, string>({
     clientId: 'specserve-test-reader',
     groupId: `specserve-test-${topic}-${process.hrtime.bigint()}`,
     bootstrapBrokers: [bootstrap],
-    deserializers: stringDeserializers,
+    deserializers: { ...stringDeserializers, key: keys ?? (stringDeserializers.key as (data?: Buffer) => K) },
     maxWaitTime: 200,
   })
-  const got: TextMessage[] = []
+  const got: TextMessage<K>[] = []
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
   try {
     await new Promise<void>((resolve, reject) => {
@@ -95,7 +96,7 @@ export async function consumeUntil(
           resolve()
         }
       }
-      stream.on('data', (m: TextMessage) => {
+      stream.on('data', (m: TextMessage<K>) => {
         got.push(m)
         check()
       })

@@ -9,10 +9,14 @@ import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
 import { Tenure, type FetchAnswer, type FetchRequest } from './tenure.ts'
 
-/** A request: its value as the bytes sent (a value that is not UTF-8 is refused, not read with U+FFFD: scoring.ts). */
-export type Msg = Message<string, Buffer, string, string>
+/**
+ * A request: its key and value as the bytes sent (either undefined when the message has none,
+ * whatever the client's types say). The key goes back on its answer as it came (a key need not
+ * be text); a value that is not UTF-8 is refused, not read with U+FFFD (scoring.ts).
+ */
+export type Msg = Message<Buffer, Buffer, string, string>
 
-const valueBytes = (data?: Buffer): Buffer | undefined => data
+const asBytes = (data?: Buffer): Buffer | undefined => data
 
 /** How often the consumer lag is measured (one ListOffsets request to the brokers each time). */
 export const LAG_INTERVAL_MS = 5000
@@ -42,9 +46,9 @@ export interface IntakeHandlers {
 export const fetchWaitMs = (requestTimeoutMs: number): number => Math.max(1, Math.min(1000, Math.floor(requestTimeoutMs / 2)))
 
 export class InputConsumer {
-  readonly consumer: Consumer<string, Buffer, string, string>
+  readonly consumer: Consumer<Buffer, Buffer, string, string>
   private readonly settings: KafkaSettings
-  private readonly intake: KeptStream<MessagesStream<string, Buffer, string, string>>
+  private readonly intake: KeptStream<MessagesStream<Buffer, Buffer, string, string>>
   /** The input topic's lag per partition at the last measurement (-1: not assigned to this instance). */
   private lag: readonly bigint[] = []
   /** Commits through the consumer (commitDirectly): one in flight per partition, never backwards. */
@@ -57,7 +61,7 @@ export class InputConsumer {
     this.consumer = new Consumer({
       ...connectionOptions(settings, `${settings.clientId}-stream`),
       groupId: settings.stream.groupId,
-      deserializers: { ...stringDeserializers, value: valueBytes },
+      deserializers: { ...stringDeserializers, key: asBytes, value: asBytes },
       autocommit: false,
       // Few messages wait inside the client: backpressure is ours (per partition).
       highWaterMark: settings.stream.maxInFlightPerPartition * 2,

@@ -41,7 +41,7 @@ export class MessageScoring {
   async score(message: Msg): Promise<boolean> {
     // Answered under its key, an oversized key would be refused or dominate every answer: the request is refused instead.
     if (keyTooLarge(message.key)) {
-      return this.sender.deadLetter(message, 'PAYLOAD_TOO_LARGE', `the message key is ${Buffer.byteLength(message.key)} bytes, over the ${MAX_KEY_BYTES} bytes stream mode answers under`)
+      return this.sender.deadLetter(message, 'PAYLOAD_TOO_LARGE', `the message key is ${message.key!.length} bytes, over the ${MAX_KEY_BYTES} bytes stream mode answers under`)
     }
     for (let attempt = 0; !this.closing(); attempt++) {
       let result: PredictResult

@@ -7,9 +7,8 @@
 // and if that is refused too, the request is logged, counted and let go (committed): nothing
 // this gateway can do would get it anywhere, and its partition must go on.
 import { isUtf8 } from 'node:buffer'
-import type { Producer } from '@platformatic/kafka'
 import { ProduceBatcher, RefusedMessagesError, type OutgoingMessage } from '../../kafka/batcher.ts'
-import { errorMessage, isDenied, messageBytes } from '../../kafka/client.ts'
+import { errorMessage, isDenied, messageBytes, type GatewayProducer } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
 import type { Msg } from './intake.ts'
@@ -21,8 +20,9 @@ import { delay } from '../../at-most.ts'
  * key this large is a producer's mistake (it would also be sent twice in a dead letter).
  */
 export const MAX_KEY_BYTES = 16 * 1024
-/** How much of an oversized key a dead letter keeps in `source.key`. */
+/** How much of an oversized key a dead letter keeps in `source.key` (characters), or `source.key_base64` (bytes). */
 const KEY_PREFIX_CHARS = 256
+const KEY_PREFIX_BYTES = 192
 /** A produce still failing is logged at its 1st attempt, then again every this many (the 11th, 21st…). */
 export const LOG_EVERY_ATTEMPTS = 10
 
@@ -34,8 +34,11 @@ interface Refusal {
 
 const CLOSING = Symbol('closing')
 
-/** Whether the key is over MAX_KEY_BYTES (counted only when it could be: a key is at most 3 bytes a character). */
-export const keyTooLarge = (key: string | null | undefined): boolean => !!key && key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES
+/** Whether the key is over MAX_KEY_BYTES. */
+export const keyTooLarge = (key: Buffer | undefined): boolean => key !== undefined && key.length > MAX_KEY_BYTES
+
+/** The key a request's answer and dead letter go under: its own bytes; none for a message without one (or an empty one). */
+const answerKey = (message: Msg): Buffer | undefined => (message.key?.length ? message.key : undefined)
 
 export class AnswerSender {
   answered = 0
@@ -46,7 +49,7 @@ export class AnswerSender {
   refusedDeadLetters = 0
   /** Messages whose produce failed and is being retried now: a partition stalls behind each. */
   retrying = 0
-  private readonly producer: Producer<string, string, string, string>
+  private readonly producer: GatewayProducer
   private readonly settings: KafkaSettings
   private readonly log: Logger
   /** Aborted when shutdown's grace is over: a produce still failing then is given up (its message is scored again later). */
@@ -54,7 +57,7 @@ export class AnswerSender {
   /** Answers and dead letters decided in the same turn go in one produce request. */
   readonly outgoing: ProduceBatcher
 
-  constructor(producer: Producer<string, string, string, string>, settings: KafkaSettings, log: Logger, windDown: AbortSignal) {
+  constructor(producer: GatewayProducer, settings: KafkaSettings, log: Logger, windDown: AbortSignal) {
     this.producer = producer
     this.settings = settings
     this.log = log
@@ -64,7 +67,7 @@ export class AnswerSender {
 
   /** True once the answer (or, refused for good, its dead letter) is acknowledged; false when given up at shutdown (its grace over). */
   async answer(message: Msg, value: string): Promise<boolean> {
-    const refusal = await this.produce({ topic: this.settings.stream.outputTopic, key: message.key || undefined, value })
+    const refusal = await this.produce({ topic: this.settings.stream.outputTopic, key: answerKey(message), value })
     if (refusal === CLOSING) return false
     if (refusal === null) {
       this.answered++
@@ -136,28 +139,28 @@ export class AnswerSender {
 
 /**
  * The dead letter: the error, where the message came from, and its value, produced under the
- * message's key. What would put it over `maxBytes` (key and value) is left out: first the
- * request's value (its size given as `value_bytes`), then the key (a prefix kept in
- * `source.key`, its size as `key_bytes`, and the letter sent without a key). An oversized key
- * is left out from the start.
+ * message's key. `source` names the key as text, or as `key_base64` when its bytes are not
+ * UTF-8. What would put it over `maxBytes` (key and value) is left out: first the request's
+ * value (its size given as `value_bytes`), then the key (a prefix kept in `source`, its size
+ * as `key_bytes`, and the letter sent without a key). An oversized key is left out from the start.
  */
-export function deadLetter(message: Msg, code: string, error: string, maxBytes: number): { key?: string; value: string } {
+export function deadLetter(message: Msg, code: string, error: string, maxBytes: number): { key?: Buffer; value: string } {
   const value = valueText(message.value)
   const letter = {
     error: { code, message: error },
-    source: { ...sourceOf(message), key: message.key ?? null },
+    source: { ...sourceOf(message), ...keyFields(message.key, false) },
     value,
     ...(value === null && message.value ? { value_bytes: message.value.length } : {}),
     time: new Date().toISOString(),
   }
-  const key = message.key || undefined
+  const key = answerKey(message)
   if (!keyTooLarge(key)) {
     const text = JSON.stringify(letter)
     if (messageBytes(key, text) <= maxBytes) return { key, value: text }
     const withoutValue = JSON.stringify({ ...letter, value: null, value_bytes: message.value?.length ?? 0 })
     if (messageBytes(key, withoutValue) <= maxBytes) return { key, value: withoutValue }
   }
-  const keyless = { ...letter, source: { ...letter.source, ...keySummary(message.key) } }
+  const keyless = { ...letter, source: { ...letter.source, ...keyFields(message.key, true) } }
   const text = JSON.stringify(keyless)
   if (Buffer.byteLength(text) <= maxBytes) return { value: text }
   return { value: JSON.stringify({ ...keyless, value: null, value_bytes: message.value?.length ?? 0 }) }
@@ -170,12 +173,22 @@ function valueText(value: Buffer | undefined): string | null {
 
 /** A dead letter with nothing of the request but where it came from. */
 function smallestLetter(message: Msg, code: string, error: string): string {
-  const source = { ...sourceOf(message), ...keySummary(message.key) }
+  const source = { ...sourceOf(message), ...keyFields(message.key, true) }
   return JSON.stringify({ error: { code, message: error }, source, value: null, value_bytes: message.value?.length ?? 0, time: new Date().toISOString() })
 }
 
 /** Where a request came from, as dead letters and logs name it. */
 const sourceOf = (message: Msg): { topic: string; partition: number; offset: string } => ({ topic: message.topic, partition: message.partition, offset: String(message.offset) })
 
-const keySummary = (key: string | null | undefined): { key: string | null; key_bytes?: number } =>
-  key && key.length > KEY_PREFIX_CHARS ? { key: key.slice(0, KEY_PREFIX_CHARS), key_bytes: Buffer.byteLength(key) } : { key: key ?? null }
+type KeyFields = { key: string | null; key_base64?: string; key_bytes?: number }
+
+/** The key as a letter names it: text (null when there is none), or base64 when not UTF-8; `cut`: a long one's prefix and its size. */
+function keyFields(key: Buffer | undefined, cut: boolean): KeyFields {
+  if (key === undefined) return { key: null }
+  if (isUtf8(key)) {
+    const text = key.toString('utf8')
+    return cut && text.length > KEY_PREFIX_CHARS ? { key: text.slice(0, KEY_PREFIX_CHARS), key_bytes: key.length } : { key: text }
+  }
+  const whole = !cut || key.length <= KEY_PREFIX_BYTES
+  return { key: null, key_base64: (whole ? key : key.subarray(0, KEY_PREFIX_BYTES)).toString('base64'), ...(whole ? {} : { key_bytes: key.length }) }
+}

@@ -9,10 +9,9 @@
 // drain, and cancels what is still running once the grace period is over: those messages stay
 // uncommitted and are redelivered, while the ones that did finish still get their offsets
 // committed (a short attempt past the grace).
-import type { Producer } from '@platformatic/kafka'
 import { atMost } from '../../at-most.ts'
 import type { Gateway } from '../../gateway.ts'
-import { createProducer } from '../../kafka/client.ts'
+import { createProducer, type GatewayProducer } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Component, Logger, MetricsSink } from '../../types.ts'
 import { PendingCommits } from './commits.ts'
@@ -36,7 +35,7 @@ export class StreamScorer implements Component {
   private readonly gateway: Gateway
   private readonly settings: KafkaSettings
   private readonly log: Logger
-  private readonly producer: Producer<string, string, string, string>
+  private readonly producer: GatewayProducer
   private readonly sender: AnswerSender
   private readonly intake: InputConsumer
   private readonly partitions = new Map<string, PartitionState>()

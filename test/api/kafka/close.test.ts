@@ -13,7 +13,7 @@ describe('stream mode shutdown', () => {
     const { scorer } = await scorerWithoutBroker()
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
     let commits = 0
-    const message = { topic: 'requests', partition: 0, offset: 5n, key: 'k', value: Buffer.from('not JSON'), commit: () => (commits++, new Promise<void>(() => {})) }
+    const message = { topic: 'requests', partition: 0, offset: 5n, key: Buffer.from('k'), value: Buffer.from('not JSON'), commit: () => (commits++, new Promise<void>(() => {})) }
     accept(scorer, message as unknown as Msg)
     await vi.advanceTimersByTimeAsync(0)
     expect(commits).toBe(1)
@@ -72,7 +72,7 @@ describe('stream mode shutdown', () => {
     // The client never settles a commit still pending on a stream that ended during an outage.
     const { scorer, direct } = await scorerWithoutBroker()
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
-    for (const offset of [5n, 6n]) accept(scorer, { topic: 'requests', partition: 0, offset, key: 'k', value: Buffer.from('not JSON'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    for (const offset of [5n, 6n]) accept(scorer, { topic: 'requests', partition: 0, offset, key: Buffer.from('k'), value: Buffer.from('not JSON'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
     await vi.advanceTimersByTimeAsync(0)
     streamEnded(scorer)
     streamEnded(scorer) // a new stream opened: nothing is left to send again
@@ -88,8 +88,8 @@ describe('stream mode shutdown', () => {
   it('does not wait out the grace for commits a stream that ends during the shutdown stranded: their re-sends are waited for instead', async () => {
     const { scorer, direct } = await scorerWithoutBroker()
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: 0 })
-    accept(scorer, { topic: 'requests', partition: 0, offset: 5n, key: 'k', value: Buffer.from('hang'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
-    accept(scorer, { topic: 'requests', partition: 1, offset: 9n, key: 'k', value: Buffer.from('not JSON'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    accept(scorer, { topic: 'requests', partition: 0, offset: 5n, key: Buffer.from('k'), value: Buffer.from('hang'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    accept(scorer, { topic: 'requests', partition: 1, offset: 9n, key: Buffer.from('k'), value: Buffer.from('not JSON'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
     await vi.advanceTimersByTimeAsync(0)
     let closedAt = -1
     void scorer.close().then(() => (closedAt = Date.now()))
@@ -108,7 +108,7 @@ describe('stream mode shutdown', () => {
     const send = intake.commitDirectly
     let refusals = 1
     intake.commitDirectly = (m) => (refusals-- > 0 ? (direct.push(m.offset), Promise.reject(new Error('the consumer is not in its group'))) : send(m))
-    accept(scorer, { topic: 'requests', partition: 0, offset: 9n, key: 'k', value: Buffer.from('not JSON'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    accept(scorer, { topic: 'requests', partition: 0, offset: 9n, key: Buffer.from('k'), value: Buffer.from('not JSON'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
     await vi.advanceTimersByTimeAsync(0)
     streamEnded(scorer) // lost: the re-send fails
     await vi.advanceTimersByTimeAsync(0)
@@ -126,7 +126,7 @@ describe('stream mode shutdown', () => {
     const intake = (scorer as unknown as { commits: { intake: { memberId?: string; commitDirectly(m: Msg): Promise<void> } } }).commits.intake
     intake.memberId = 'member-a'
     intake.commitDirectly = (m) => (direct.push(m.offset), Promise.reject(new Error('the consumer is not in its group')))
-    accept(scorer, { topic: 'requests', partition: 0, offset: 9n, key: 'k', value: Buffer.from('not JSON'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
+    accept(scorer, { topic: 'requests', partition: 0, offset: 9n, key: Buffer.from('k'), value: Buffer.from('not JSON'), commit: () => new Promise<void>(() => {}) } as unknown as Msg)
     await vi.advanceTimersByTimeAsync(0)
     streamEnded(scorer) // lost: the re-send fails
     await vi.advanceTimersByTimeAsync(0)

@@ -31,7 +31,7 @@ describe('a stream message whose predict finds every model queue full', () => {
     let onInfer!: (name: string) => void
     const third = new Promise<void>((resolve) => (onInfer = (name) => void (name === 'busy' && ++tries === 3 && resolve())))
     inferences.on('infer', onInfer)
-    const scored = scoring.score({ key: 'k', value: Buffer.from(JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } })) } as Msg)
+    const scored = scoring.score({ key: Buffer.from('k'), value: Buffer.from(JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } })) } as Msg)
     await third
     inferences.off('infer', onInfer)
     closing = true
@@ -47,8 +47,8 @@ describe('a stream message whose predict fails to start for a fault of the gatew
     vi.spyOn(g, 'start').mockImplementation(() => {
       throw new TypeError("Cannot read properties of undefined (reading 'queue')")
     })
-    expect(await scoring.score({ key: 'k', value: Buffer.from(JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } })) } as Msg)).toBe(true)
-    expect(await scoring.score({ key: 'k', value: Buffer.from('not JSON') } as Msg)).toBe(true)
+    expect(await scoring.score({ key: Buffer.from('k'), value: Buffer.from(JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } })) } as Msg)).toBe(true)
+    expect(await scoring.score({ key: Buffer.from('k'), value: Buffer.from('not JSON') } as Msg)).toBe(true)
     expect(sent).toEqual(["dead letter INTERNAL: Cannot read properties of undefined (reading 'queue')", expect.stringMatching(/^dead letter BAD_REQUEST: message value is not JSON/)])
   })
 })
@@ -58,7 +58,7 @@ describe('a stream message whose value is not UTF-8', () => {
     const { scoring, sent } = await scoringOn('models:\n  t: { kind: scripted, input: { name: text, datatype: BYTES, shape: [-1] } }\nensembles:\n  e: { strategy: deadline-fallback, models: [t] }\n')
     // A BYTES input whose text holds a byte that is no UTF-8 (0xff).
     const value = Buffer.concat([Buffer.from('{"ensemble":"e","inputs":{"text":["caf'), Buffer.from([0xff]), Buffer.from('"]}}')])
-    expect(await scoring.score({ key: 'k', value } as Msg)).toBe(true)
+    expect(await scoring.score({ key: Buffer.from('k'), value } as Msg)).toBe(true)
     expect(sent).toEqual(['dead letter BAD_REQUEST: message value is not JSON: its bytes are not UTF-8'])
   })
 })

@@ -2,16 +2,17 @@
 // with its reason instead of stalling the partition for ever (a dead letter it can never
 // accept either lets its request go, logged); everything else is retried, logged again every
 // few attempts; a dead letter never carries an oversized key.
-import type { Producer } from '@platformatic/kafka'
 import type { Msg } from '../../../src/api/kafka/intake.ts'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AnswerSender, deadLetter, LOG_EVERY_ATTEMPTS, MAX_KEY_BYTES } from '../../../src/api/kafka/sender.ts'
 import type { OutgoingMessage } from '../../../src/kafka/batcher.ts'
+import type { GatewayProducer } from '../../../src/kafka/client.ts'
 import { kafkaSettings } from '../../../src/kafka/config.ts'
 import type { Logger } from '../../../src/types.ts'
 
 const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], retry_backoff_ms: 1000, stream: { input_topic: 'requests' } } }, '/tmp')!
-const request = (key: string, offset = 7n): Msg => ({ topic: 'requests', partition: 0, offset, key, value: Buffer.from('{"ensemble":"e","inputs":{}}') }) as Msg
+/** A request as the intake reads it: key and value as the bytes sent. */
+const request = (key: string | Buffer, offset = 7n): Msg => ({ topic: 'requests', partition: 0, offset, key: Buffer.from(key), value: Buffer.from('{"ensemble":"e","inputs":{}}') }) as Msg
 
 /** A producer that acknowledges, or refuses a request with what `refuse` returns for it. */
 function fakeProducer(refuse: (messages: readonly OutgoingMessage[]) => unknown) {
@@ -24,7 +25,7 @@ function fakeProducer(refuse: (messages: readonly OutgoingMessage[]) => unknown)
       return Promise.resolve()
     },
   }
-  return { acknowledged, producer: producer as unknown as Producer<string, string, string, string> }
+  return { acknowledged, producer: producer as unknown as GatewayProducer }
 }
 
 /** The client's nesting: retries in an AggregateError around the broker's ProtocolError. */
@@ -37,7 +38,7 @@ function recordingLogger() {
   return { warnings, errors, log }
 }
 
-const letters = (acknowledged: OutgoingMessage[]) => acknowledged.filter((m) => m.topic === 'requests.dlq').map((m) => ({ key: m.key, ...JSON.parse(m.value) }))
+const letters = (acknowledged: OutgoingMessage[]) => acknowledged.filter((m) => m.topic === 'requests.dlq').map((m) => ({ key: m.key?.toString(), ...JSON.parse(m.value) }))
 
 afterEach(() => vi.useRealTimers())
 /** Shutdown's grace is not over (the sender's wind-down signal, never aborted here). */
@@ -50,7 +51,7 @@ describe('AnswerSender', () => {
     const results = await Promise.all([sender.answer(request('big'), 'x'.repeat(500)), sender.answer(request('small', 8n), '{"ok":true}')])
     expect(results).toEqual([true, true])
     expect(sender).toMatchObject({ answered: 1, deadLettered: 1, refused: 1, retrying: 0 })
-    expect(acknowledged.filter((m) => m.topic === 'requests.results').map((m) => m.key)).toEqual(['small'])
+    expect(acknowledged.filter((m) => m.topic === 'requests.results').map((m) => m.key?.toString())).toEqual(['small'])
     expect(letters(acknowledged)).toEqual([
       expect.objectContaining({ key: 'big', error: { code: 'RESPONSE_TOO_LARGE', message: expect.stringMatching(/^the broker refused the answer: .*MESSAGE_TOO_LARGE/) } }),
     ])
@@ -61,6 +62,20 @@ describe('AnswerSender', () => {
     const sender = new AnswerSender(producer, settings, recordingLogger().log, running)
     expect(await sender.answer(request('k'), '{"ok":true}')).toBe(true)
     expect(letters(acknowledged)).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/TOPIC_AUTHORIZATION_FAILED/) }) })])
+  })
+
+  it('answers and dead-letters a request under its key\'s own bytes, a key that is not UTF-8 too (named in base64 in the letter)', async () => {
+    const { acknowledged, producer } = fakeProducer(() => false)
+    const sender = new AnswerSender(producer, settings, recordingLogger().log, running)
+    // A binary key (an 8-byte id, say): read as text it would be U+FFFD, and answered under other bytes.
+    const key = Buffer.from([0x00, 0xff, 0x10, 0x80, 0xc3, 0x28, 0x7f, 0xfe])
+    expect(await sender.answer(request(key), '{"ok":true}')).toBe(true)
+    expect(await sender.deadLetter(request(key, 8n), 'BAD_INPUT', 'no such input')).toBe(true)
+    expect(acknowledged.map((m) => [m.topic, Buffer.from(m.key!).equals(key)])).toEqual([
+      ['requests.results', true],
+      ['requests.dlq', true],
+    ])
+    expect(JSON.parse(acknowledged[1]!.value).source).toEqual({ topic: 'requests', partition: 0, offset: '8', key: null, key_base64: key.toString('base64') })
   })
 
   it('sends a dead letter the dead-letter topic refuses as too large again at its smallest', async () => {
@@ -136,6 +151,13 @@ describe('dead letter', () => {
     const letter = deadLetter(request(key), 'PAYLOAD_TOO_LARGE', 'key too large', 1_000_000)
     expect(letter.key).toBeUndefined()
     expect(JSON.parse(letter.value).source).toEqual({ topic: 'requests', partition: 0, offset: '7', key: 'k'.repeat(256), key_bytes: MAX_KEY_BYTES + 1 })
+  })
+
+  it('leaves out an oversized key that is not UTF-8 too: a base64 prefix of its first 192 bytes, its size in key_bytes', () => {
+    const key = Buffer.alloc(MAX_KEY_BYTES + 1, 0xff)
+    const letter = deadLetter(request(key), 'PAYLOAD_TOO_LARGE', 'key too large', 1_000_000)
+    expect(letter.key).toBeUndefined()
+    expect(JSON.parse(letter.value).source).toEqual({ topic: 'requests', partition: 0, offset: '7', key: null, key_base64: key.subarray(0, 192).toString('base64'), key_bytes: MAX_KEY_BYTES + 1 })
   })
 
   it('leaves out a value that is not UTF-8, giving its size: the letter is JSON text', () => {

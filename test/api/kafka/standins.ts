@@ -1,7 +1,6 @@
 // Stream mode's scorer with stand-ins for its consumer, producer and sender (no broker), and a
 // consumer group's committed offsets behind commits that work as the client's do: for unit tests
 // of what the scorer commits, and when.
-import type { Message } from '@platformatic/kafka'
 import { StreamScorer } from '../../../src/api/kafka/stream.ts'
 import { Tenure } from '../../../src/api/kafka/tenure.ts'
 import { GatewayError } from '../../../src/errors.ts'
@@ -9,7 +8,8 @@ import type { Gateway } from '../../../src/gateway.ts'
 import { kafkaSettings } from '../../../src/kafka/config.ts'
 import { silentLogger, type PredictResult } from '../../../src/types.ts'
 
-export type Msg = Message<string, Buffer, string, string>
+export type { Msg } from '../../../src/api/kafka/intake.ts'
+import type { Msg } from '../../../src/api/kafka/intake.ts'
 
 export const GRACE_MS = 3000
 const settingsWith = (maxInFlightPerPartition?: number) =>
@@ -88,7 +88,7 @@ export function groupOffsets(consumerClosed: () => boolean, rejoining: { from: n
   }
   /** `fetchedIn`: the group generation the client fetched it in, as member `member-a` (no tag by default). */
   const message = (partition: number, offset: bigint, value: string, fetchedIn?: number): Msg =>
-    ({ topic: 'requests', partition, offset, key: 'k', value: Buffer.from(value), commit: commit(partition, offset), metadata: fetchedIn === undefined ? {} : { consumer: { memberId: 'member-a', generationId: fetchedIn } } }) as unknown as Msg
+    ({ topic: 'requests', partition, offset, key: Buffer.from('k'), value: Buffer.from(value), commit: commit(partition, offset), metadata: fetchedIn === undefined ? {} : { consumer: { memberId: 'member-a', generationId: fetchedIn } } }) as unknown as Msg
   return { committed, calls, message }
 }
 
