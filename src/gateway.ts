@@ -10,7 +10,7 @@ import { StateBuilder, type GatewayState } from './gateway-state.ts'
 import { ModelRuntimes, type ModelRuntime } from './model-runtimes.ts'
 import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
 import { Retirement } from './reload/retire.ts'
-import type { VersionPin, VersionSource } from './reload/version-source.ts'
+import { withoutVersionSource, type VersionPin, type VersionSource } from './reload/version-source.ts'
 import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
 import { checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
@@ -169,7 +169,11 @@ export class Gateway {
   private readonly cannotReload = (): GatewayError => new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
 
   private resolved(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
-    return this.versions ? this.versions.resolve(config, { pin }) : config
+    if (this.versions) return this.versions.resolve(config, { pin })
+    // No registry picks and gates its versions: its seed would serve ungated, as a version no restart would pass.
+    const issues = withoutVersionSource(config)
+    if (issues.length) throw new ConfigError(config.file, issues)
+    return config
   }
 
   /**

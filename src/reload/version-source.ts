@@ -1,6 +1,7 @@
 // The gateway's view of src/registry: who picks the file each repository model serves.
 import type { GatewayConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
+import type { OnnxSpec } from '../executors/onnx/config.ts'
 import type { ModelRuntime } from '../model-runtimes.ts'
 
 /** What a reload pins a repository model to: one version, or a canary beside the stable one. */
@@ -42,4 +43,18 @@ export interface VersionSource {
    * any did: the load is tried again with what `resolve` now answers.
    */
   fallback?(issues: readonly ConfigIssue[]): boolean
+}
+
+/**
+ * A gateway without a version source (started without `repository:`; the registry starts only
+ * with the process) cannot take a reload that adds `source: repository` models: the issues.
+ */
+export function withoutVersionSource(config: GatewayConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  for (const model of config.models.values()) {
+    if (model.kind !== 'onnx' || (model.spec as OnnxSpec).repository === undefined) continue
+    const at = ['models', model.name, 'source']
+    issues.push({ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: 'source: repository needs the model repository, which starts with the gateway: this one started without repository:, so restart it with this config' })
+  }
+  return issues
 }

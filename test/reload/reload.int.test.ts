@@ -139,6 +139,17 @@ describe('hot reload', () => {
     expect([...gateway.ensembles.keys()].sort()).toEqual(['cancer', 'wine'])
   })
 
+  it('refuses a config that adds source: repository models to a gateway started without repository: (their seed would serve ungated)', async () => {
+    const rejected = gateway.reloads.rejected
+    const added = yaml().replace('models:\n', `repository: { path: ${join(dir, 'repo')}, watch: false }\nmodels:\n  cancer-repo: { kind: onnx, source: repository, path: ${models}/cancer_logreg.onnx }\n`).replace('models: [cancer-mlp, cancer-logreg]', 'models: [cancer-repo, cancer-logreg]')
+    writeFileSync(file, added)
+    const outcome = await reloadFromFile(gateway, log)
+    expect(outcome).toMatchObject({ ok: false, status: 422, code: 'CONFIG_INVALID', errors: [expect.stringMatching(/gateway\.yaml:\d+:\d+ models\.cancer-repo\.source: source: repository needs the model repository.*restart it/)] })
+    expect(gateway.reloads.rejected).toBe(rejected + 1)
+    expect(gateway.config.models.has('cancer-repo')).toBe(false)
+    expect((await predictCancer()).error).toBeNull()
+  })
+
   it('applies a config with a deprecated key, and says so in the log and the outcome', async () => {
     writeFileSync(file, yaml({ wine: true, strategy: '{ name: deadline-fallback, hedge_after_ms: 5 }' }))
     const outcome = await reloadFromFile(gateway, log)
