@@ -1,7 +1,7 @@
 // Regression by majority-vote's `regression` option: the element-wise median or mean of
 // the members' values, once every member has answered (an aggregate can move with every
 // value) or at the deadline over those that did.
-import { DATATYPES, numberAt } from '../tensor/index.ts'
+import { DATATYPES, floatOrFP32, numberAt } from '../tensor/index.ts'
 import type { Tensor } from '../tensor/index.ts'
 import type { Decision, Outcome } from '../types.ts'
 import { ALL_FAILED, allFinite, DEADLINE } from './outputs.ts'
@@ -77,7 +77,7 @@ export class RegressionCollector implements Collector {
     // An odd median is one model's actual value; name that model when the request is one row.
     const chosen = regression === 'median' && singleRow && k % 2 === 1 ? this.matching(members, k, result) : null
     // In the models' own float datatype, as the ensemble declares it: FP64 values kept FP64, an odd median exactly one model's.
-    const datatype = DATATYPES[ref.datatype].kind === 'float' ? ref.datatype : 'FP32'
+    const datatype = floatOrFP32(ref.datatype)
     const output: Tensor = { datatype, shape: ref.shape, data: (DATATYPES[datatype].array as Float64ArrayConstructor).from(result) }
     return { kind: 'answer', chosen, reason: regression, outputs: { [this.plan.source.name]: output }, votes: null }
   }

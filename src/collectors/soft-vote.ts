@@ -3,7 +3,7 @@
 // row. A member can add at most its weight to any one class, so the vote stops as soon as
 // every row's leader is ahead of its runner-up by more than the weight still to come: the
 // answer is then exactly the one all members would give. Ties break by model order.
-import { DATATYPES, elementCount, numberAt, type Tensor, type TensorData, type TensorMap } from '../tensor/index.ts'
+import { DATATYPES, elementCount, floatOrFP32, numberAt, type Tensor, type TensorData, type TensorMap } from '../tensor/index.ts'
 import type { Decision, Outcome, Votes } from '../types.ts'
 import { ALL_FAILED_VOTED, DEADLINE_VOTED, answerRows, argmaxAt, classCount } from './outputs.ts'
 import type { Collector } from './types.ts'
@@ -114,7 +114,7 @@ export class SoftVoteCollector extends Tally implements Collector {
     for (let r = 0; r < rows; r++) winners[r] = this.leader(r)
     // In the voters' own form (a float datatype, a shape such as [rows, 1, classes]), as the ensemble declares it.
     const like = this.voterTensor()
-    const datatype = DATATYPES[like.datatype].kind === 'float' ? like.datatype : 'FP32'
+    const datatype = floatOrFP32(like.datatype)
     const averaged = new (DATATYPES[datatype].array as Float32ArrayConstructor)(rows * classes)
     for (let e = 0; e < averaged.length; e++) averaged[e] = mass[e]! / this.votedWeight
     const probabilities: Tensor = { datatype, shape: like.shape, data: averaged }

@@ -55,7 +55,15 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Writes `bytes` to `file` durably: a temporary file in the same directory, fsync, rename, directory fsync. */
+/** The file was written and renamed into place (it is what readers see), but its directory's fsync failed: it may not survive a power loss. */
+export class WrittenNotSynced extends Error {
+  constructor(file: string, cause: unknown) {
+    super(`${file} is written, but its directory could not be synced: ${(cause as Error).message}`, { cause })
+    this.name = 'WrittenNotSynced'
+  }
+}
+
+/** Writes `bytes` to `file` durably: a temporary file in the same directory, fsync, rename, directory fsync (WrittenNotSynced if that fails). */
 export function writeAtomically(file: string, bytes: Uint8Array | string): void {
   const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
   try {
@@ -65,5 +73,9 @@ export function writeAtomically(file: string, bytes: Uint8Array | string): void 
     rmSync(temp, { force: true }) // a full disk must not leave a half file behind it
     throw err
   }
-  syncDirectorySync(dirname(file))
+  try {
+    syncDirectorySync(dirname(file))
+  } catch (err) {
+    throw new WrittenNotSynced(file, err)
+  }
 }

@@ -1,34 +1,41 @@
 // A model stream record's `location`: an http(s) URL or a file, read at most max_model_bytes.
-// What the record names is refused (committed as rejected); what the network or the box does
-// for now (a connection refused or reset, a DNS failure, the timeout, EIO, EACCES) is thrown
-// as it is, so the stream tries the record again instead of losing it.
+// What the record names is refused (committed as rejected): a host no resolver knows, an error
+// status, a file that is not there. What the network, the server or the box does for now (a
+// connection refused or reset, a resolver not answering, the timeout, 408/429/5xx but 501 and
+// 505, EIO, EACCES) is thrown so the stream tries the record again instead of losing it.
 import { readFile, stat } from 'node:fs/promises'
 import { bodyAtMost } from '../body-limit.ts'
 
 /** A record that cannot become a version; its reason is logged and kept. */
 export class Refused extends Error {}
 
-/** The network failed for now (unreachable, a DNS failure, a reset, no answer in time): tried again. */
+/** The network or the server failed for now (unreachable, a reset, no answer in time, 503): tried again. */
 export class Unreachable extends Error {}
 
 const FETCH_TIMEOUT_MS = 60_000
 
-/** Codes of a network that failed for now: errno-style (ECONNREFUSED, ENOTFOUND, EAI_AGAIN) or undici's (UND_ERR_SOCKET: closed mid-download). */
-const NETWORK_CODE = /^(E[A-Z]+|EAI_[A-Z]+|UND_ERR_[A-Z_]+)$/
-/** What a file location's path names that is not there: the record is at fault. */
-const NO_FILE = new Set(['ENOENT', 'ENOTDIR'])
+/**
+ * Codes of a network that failed for now: the socket's, the resolver not answering (EAI_AGAIN;
+ * ENOTFOUND is a name that does not exist: the record's), undici's closed or timed-out socket.
+ * Any other undici code (a header overflow, a feature not supported) would fail again as it is.
+ */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+/** Statuses of a server that may answer later (too busy, restarting, a gateway before it): 501 and 505 would not. */
+const TRANSIENT_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504])
+/** What a file location's path names that is not there (or cannot be): the record is at fault. */
+const NO_FILE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG'])
 
 const overLimit = (location: string, limit: number): Refused => new Refused(`location ${location}: over max_model_bytes (${limit})`)
 
 /** A failed fetch as the stream takes it: Unreachable for the network, Refused for the rest (a URL or port fetch refuses). */
 function fetchFailure(location: string, err: unknown): Error {
-  if (err instanceof Refused) return err
+  if (err instanceof Refused || err instanceof Unreachable) return err
   const error = err as Error
   if (error.name === 'TimeoutError') return new Unreachable(`location ${location}: not read within ${FETCH_TIMEOUT_MS} ms`)
   const cause = error.cause as NodeJS.ErrnoException | undefined
   const code = cause?.code ?? (error as NodeJS.ErrnoException).code
   const reason = `location ${location}: ${error.message}${cause?.message ? ` (${cause.message})` : ''}`
-  return typeof code === 'string' && NETWORK_CODE.test(code) ? new Unreachable(reason) : new Refused(reason)
+  return typeof code === 'string' && NETWORK_CODES.has(code) ? new Unreachable(reason) : new Refused(reason)
 }
 
 /** An http(s) location's body, read as it streams in: the download is aborted once past `limit`, whatever content-length said. */
@@ -36,7 +43,7 @@ export async function fetchAtMost(location: string, limit: number): Promise<Uint
   const stop = new AbortController()
   try {
     const res = await fetch(location, { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) })
-    if (!res.ok) throw new Refused(`location ${location}: HTTP ${res.status}`)
+    if (!res.ok) throw new (TRANSIENT_STATUSES.has(res.status) ? Unreachable : Refused)(`location ${location}: HTTP ${res.status}`)
     if (Number(res.headers.get('content-length') ?? 0) > limit) throw overLimit(location, limit)
     const body = await bodyAtMost(res, limit)
     if (body === null) throw overLimit(location, limit)

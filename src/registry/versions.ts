@@ -3,6 +3,7 @@
 // "previous passing version", keep_versions). Every change is written to meta.json first.
 import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
+import { WrittenNotSynced } from './durable.ts'
 import { MAX_VERSION, ModelDirectory, sha256Hex, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
 import { allowedBy, FAILED_AT_START, failedAtStart, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
 
@@ -221,7 +222,13 @@ export class ModelVersions {
   }
 
   private write(meta: VersionMeta): void {
-    this.directory.writeMeta(meta)
+    try {
+      this.directory.writeMeta(meta)
+    } catch (err) {
+      // Renamed into place, only its sync failed: what readers see, so kept here as on disk (and thrown).
+      if (err instanceof WrittenNotSynced) this.metas.set(meta.version, meta)
+      throw err
+    }
     this.metas.set(meta.version, meta)
   }
 

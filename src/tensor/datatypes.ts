@@ -107,6 +107,8 @@ export const DATATYPE_NAMES: readonly DataType[] = Object.freeze(Object.keys(DAT
 export const isDataType = (value: unknown): value is DataType => typeof value === 'string' && Object.hasOwn(DATATYPES, value)
 
 export const isFloat = (datatype: DataType): boolean => DATATYPES[datatype].kind === 'float'
+/** A float datatype as it is; FP32 for any other (what an aggregate of numbers is answered in). */
+export const floatOrFP32 = (datatype: DataType): DataType => (isFloat(datatype) ? datatype : 'FP32')
 
 /** Reverse lookups, built once from the table. */
 const byTf = new Map<string, DataType>(DATATYPE_NAMES.map((d) => [DATATYPES[d].tf, d]))

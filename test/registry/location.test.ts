@@ -1,7 +1,7 @@
 // A model stream record's `location`, and what its failure does to the record: refused (committed
 // as rejected) when the record names what cannot be had (an error status, no such file), tried
-// again when the network or the box fails for now (a connection refused or reset, a DNS failure,
-// the timeout, EIO or EACCES on the file), as the stream decides it (triedAgain).
+// again when the network, the server or the box fails for now (a connection refused or reset, a
+// resolver not answering, the timeout, a 503, EIO or EACCES on the file), as the stream decides it (triedAgain).
 import { once } from 'node:events'
 import type * as fsp from 'node:fs/promises'
 import { writeFileSync } from 'node:fs'
@@ -64,13 +64,27 @@ describe('an http(s) location', () => {
     expect(triedAgain(err)).toBe(true)
   })
 
-  it('whose name does not resolve (ENOTFOUND, EAI_AGAIN) is tried again', async () => {
-    for (const code of ['ENOTFOUND', 'EAI_AGAIN']) {
+  it('whose resolver does not answer (EAI_AGAIN) is tried again; a name that does not exist (ENOTFOUND) is refused', async () => {
+    for (const [code, again] of [['EAI_AGAIN', true], ['ENOTFOUND', false]] as const) {
       const cause = Object.assign(new Error(`getaddrinfo ${code} models.internal`), { code })
       vi.stubGlobal('fetch', () => Promise.reject(new TypeError('fetch failed', { cause })))
       const err = await failure(fetchAtMost('http://models.internal/model.onnx', LIMIT))
-      expect([err.message, triedAgain(err)]).toEqual([`location http://models.internal/model.onnx: fetch failed (getaddrinfo ${code} models.internal)`, true])
+      expect([err.message, triedAgain(err)]).toEqual([`location http://models.internal/model.onnx: fetch failed (getaddrinfo ${code} models.internal)`, again])
     }
+  })
+
+  it('answering a status a server gives for now (503, 429, 502) is tried again; one that would not change (404, 501) is refused', async () => {
+    let status = 0
+    const base = await serving((_req, res) => res.writeHead(status).end())
+    const outcomes: [number, boolean][] = []
+    for (status of [503, 429, 502, 404, 501]) outcomes.push([status, triedAgain(await failure(fetchAtMost(`${base}/model.onnx`, LIMIT)))])
+    expect(outcomes).toEqual([[503, true], [429, true], [502, true], [404, false], [501, false]])
+  })
+
+  it('failing with an undici code that would fail again as it is (a header overflow) is refused', async () => {
+    const cause = Object.assign(new Error('Headers Overflow Error'), { code: 'UND_ERR_HEADERS_OVERFLOW' })
+    vi.stubGlobal('fetch', () => Promise.reject(new TypeError('fetch failed', { cause })))
+    expect(triedAgain(await failure(fetchAtMost('http://models.internal/model.onnx', LIMIT)))).toBe(false)
   })
 
   it('whose connection is reset in the middle of the download is tried again', async () => {

@@ -11,6 +11,8 @@ import { ModelVersions } from '../../src/registry/versions.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const { synced, opened, unsyncable } = vi.hoisted(() => ({ synced: [] as string[], opened: new Map<number, string>(), unsyncable: new Set<string>() }))
+/** A directory in `unsyncable` fails its fsync (EIO), as a failing disk does, through node:fs and node:fs/promises alike. */
+const eio = (): Error => Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof fs>()
   return {
@@ -21,20 +23,20 @@ vi.mock('node:fs', async (importOriginal) => {
       return fd
     },
     fsyncSync: (fd: number) => {
+      if (unsyncable.has(opened.get(fd) ?? '')) throw eio()
       synced.push(opened.get(fd) ?? `fd ${fd}`)
       real.fsyncSync(fd)
     },
   }
 })
 
-/** A directory in `unsyncable` fails its fsync (EIO), as a failing disk does. */
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof fsp>()
   return {
     ...real,
     open: async (...args: Parameters<typeof fsp.open>) => {
       const handle = await real.open(...args)
-      if (unsyncable.has(String(args[0]))) handle.sync = () => Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))
+      if (unsyncable.has(String(args[0]))) handle.sync = () => Promise.reject(eio())
       return handle
     },
   }
@@ -72,4 +74,14 @@ it('records a version whose model directory fails its sync after the rename: rep
   unsyncable.clear()
   expect((await versions.add(Buffer.from('model 2'), { version: 0, source: 'kafka' })).version).toBe(2)
   await expect(versions.add(Buffer.from('model 1'), { version: 1, source: 'upload' })).rejects.toThrow(/version 1 exists already/)
+})
+
+it('keeps a version\'s new state in memory as on disk when its meta is renamed into place but the directory sync fails', async () => {
+  const latest: RepositoryModelSettings = { policy: { kind: 'latest' }, validation: { examples: undefined, dataset: undefined }, seed: undefined, canary: undefined }
+  const versions = new ModelVersions(repo, 'm', latest)
+  versions.open(() => undefined)
+  await versions.add(Buffer.from('model 1'), { version: 1, source: 'upload' })
+  unsyncable.add(join(versions.directory.dir, '1'))
+  expect(() => versions.update(1, { state: 'ready', reason: null })).toThrow(/EIO/)
+  expect([versions.get(1)?.state, versions.directory.readMeta(1)?.state]).toEqual(['ready', 'ready'])
 })

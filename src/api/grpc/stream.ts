@@ -27,7 +27,7 @@ import type { Run } from '../../starter/run.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictResult } from '../../types.ts'
 import { checkDecoded, deadlineBudget, type PredictCall } from './call.ts'
-import { MAX_ID_BYTES } from '../native/request.ts'
+import { withinIdBytes } from '../native/request.ts'
 
 /** What a stream makes of its messages: the predict (as its unary call would), and the reply to a failure. */
 export interface StreamProtocol<Msg, Reply> {
@@ -47,9 +47,7 @@ export interface StreamProtocol<Msg, Reply> {
  * make its error reply as large as the message, past grpc_max_send_bytes.
  */
 export function echoed(value: unknown): string {
-  if (typeof value !== 'string') return ''
-  // 1 to 3 UTF-8 bytes per UTF-16 unit: the exact count is needed only when the length alone cannot tell.
-  return value.length <= MAX_ID_BYTES / 3 || (value.length <= MAX_ID_BYTES && Buffer.byteLength(value, 'utf8') <= MAX_ID_BYTES) ? value : ''
+  return typeof value === 'string' && withinIdBytes(value) ? value : ''
 }
 
 export function serveStream<Msg extends object, Reply>(gateway: Gateway, protocol: StreamProtocol<Msg, Reply>): (call: ServerDuplexStream<Msg, Buffer>) => void {
@@ -108,7 +106,7 @@ class StreamCall<Msg extends object, Reply> {
       checkDecoded(msg)
       caller = recheck(this.call, this.protocol.ensembleOf(msg))
     } catch (error) {
-      this.send(msg, this.protocol.failed(msg, { error }))
+      this.sendFailure(msg, error)
       return
     }
     if (!(caller instanceof Promise)) return this.run(msg, caller)
@@ -121,7 +119,7 @@ class StreamCall<Msg extends object, Reply> {
       },
       (error: unknown) => {
         // Its reply first: if the client is not reading, the call stays paused without a resume between.
-        this.send(msg, this.protocol.failed(msg, { error }))
+        this.sendFailure(msg, error)
         this.checked()
         this.endIfDone()
       },
@@ -151,7 +149,7 @@ class StreamCall<Msg extends object, Reply> {
       const request = { ...built.request, deadlineCapMs: deadlineBudget(this.call) }
       run = withIncomingMetadata(this.call, () => this.gateway.start(request))
     } catch (error) {
-      this.send(msg, this.protocol.failed(msg, { error }))
+      this.sendFailure(msg, error)
       return
     }
     this.runs.add(run)
@@ -173,8 +171,16 @@ class StreamCall<Msg extends object, Reply> {
     this.endIfDone()
   }
 
-  /** `result`: the predict the reply answers, if one ran (a reply it cannot send then keeps its id and annotations). */
-  private send(msg: Msg, reply: Reply, result?: PredictResult): void {
+  /** The error reply to a message refused before it ran (as too large to send, that error with nothing echoed). */
+  private sendFailure(msg: Msg, error: unknown): void {
+    this.send(msg, this.protocol.failed(msg, { error }), undefined, error)
+  }
+
+  /**
+   * `result`: the predict the reply answers, if one ran (a reply it cannot send then keeps its
+   * id and annotations); `failure`: the error `reply` says, if it is an error reply.
+   */
+  private send(msg: Msg, reply: Reply, result?: PredictResult, failure?: unknown): void {
     if (this.gone) return
     let bytes: Buffer
     try {
@@ -184,7 +190,7 @@ class StreamCall<Msg extends object, Reply> {
       }
     } catch (error) {
       try {
-        bytes = this.errorBytes(msg, error, result)
+        bytes = this.errorBytes(msg, failure ?? error, result)
       } catch (err) {
         // Not even its error can be sent: nothing sensible is left to say on this call.
         this.abandon()
@@ -216,16 +222,21 @@ class StreamCall<Msg extends object, Reply> {
         // the error alone, below
       }
     }
-    let last: GatewayError
     try {
       const bytes = this.protocol.encode(this.protocol.failed(msg, { error }))
       if (bytes.length <= this.maxSendBytes) return bytes
-      last = new GatewayError('RESPONSE_TOO_LARGE', `the error reply encodes to ${bytes.length} bytes, over server.grpc_max_send_bytes (${this.maxSendBytes})`)
+      // The same error with nothing of the message echoed (its id, a V2 model name): what failed stays said.
+      const alone = this.protocol.encode(this.protocol.failed(NOTHING as Msg, { error }))
+      if (alone.length <= this.maxSendBytes) return alone
+      return this.lastReply(new GatewayError('RESPONSE_TOO_LARGE', `the error reply encodes to ${alone.length} bytes, over server.grpc_max_send_bytes (${this.maxSendBytes})`))
     } catch {
-      last = new GatewayError('INTERNAL', 'the answer could not be encoded')
+      return this.lastReply(new GatewayError('INTERNAL', 'the answer could not be encoded'))
     }
-    // Nothing of the message echoed: the reply is the error alone. Over the limit still, the caller ends the call.
-    const bytes = this.protocol.encode(this.protocol.failed(NOTHING as Msg, { error: last }))
+  }
+
+  /** `error` with nothing of the message. Over the limit still, the caller ends the call. */
+  private lastReply(error: GatewayError): Buffer {
+    const bytes = this.protocol.encode(this.protocol.failed(NOTHING as Msg, { error }))
     if (bytes.length > this.maxSendBytes) throw new GatewayError('RESPONSE_TOO_LARGE', `even the error reply is over server.grpc_max_send_bytes (${this.maxSendBytes})`)
     return bytes
   }

@@ -36,8 +36,12 @@ export function readPredict(gateway: Gateway, ensemble: string, body: unknown, e
 export function readRequestId(id: unknown, fallback?: string | string[]): string {
   if (id !== undefined && typeof id !== 'string') throw new GatewayError('BAD_REQUEST', `id must be a string, got ${describe(id)}`)
   if (id) return checkRequestId(id, 'id')
-  return typeof fallback === 'string' && fallback !== '' ? checkRequestId(headerText(fallback, 'x-request-id'), 'x-request-id') : newRequestId()
+  return headerRequestId(fallback) ?? newRequestId()
 }
+
+/** x-request-id as a predict takes it (UTF-8 text within the id rules, else BAD_REQUEST); undefined when absent or empty. */
+const headerRequestId = (header: string | string[] | undefined): string | undefined =>
+  typeof header === 'string' && header !== '' ? checkRequestId(headerText(header, 'x-request-id'), 'x-request-id') : undefined
 
 /**
  * A header value as the UTF-8 text a client sends: node's HTTP/1 parser reads each byte as one
@@ -70,10 +74,12 @@ export const MAX_ID_BYTES = 1024
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/
 
+/** Whether `text` is at most MAX_ID_BYTES of UTF-8 (1 to 3 bytes per UTF-16 unit: counted only when the length alone cannot tell). */
+export const withinIdBytes = (text: string): boolean => text.length <= MAX_ID_BYTES / 3 || (text.length <= MAX_ID_BYTES && Buffer.byteLength(text, 'utf8') <= MAX_ID_BYTES)
+
 /** A client's request id (`field` names it in the error), refused with BAD_REQUEST when over MAX_ID_BYTES or holding a control character. */
 export function checkRequestId(id: string, field: string): string {
-  // 1 to 3 UTF-8 bytes per UTF-16 unit: the exact count is needed only when the length alone cannot tell.
-  if (id.length > MAX_ID_BYTES / 3 && (id.length > MAX_ID_BYTES || Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES)) {
+  if (!withinIdBytes(id)) {
     throw new GatewayError('BAD_REQUEST', `${field} is ${Buffer.byteLength(id, 'utf8')} bytes of UTF-8, over the ${MAX_ID_BYTES} a request id may have`)
   }
   if (CONTROL_CHARACTER.test(id)) throw new GatewayError('BAD_REQUEST', `${field} must not contain control characters, got ${describe(id)}`)
@@ -88,9 +94,8 @@ export function checkRequestId(id: string, field: string): string {
  * refused, and the log names the request by a counter instead.
  */
 export function loggableRequestId(header: string | string[] | undefined): string | undefined {
-  if (typeof header !== 'string' || header === '') return undefined
   try {
-    return checkRequestId(headerText(header, 'x-request-id'), 'x-request-id')
+    return headerRequestId(header)
   } catch {
     return undefined
   }
