@@ -63,12 +63,26 @@ export function orAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
  * `work(signal)` given at most `ms`: then its signal aborts with an Error saying `reason`, and
  * the caller stops waiting (orAbort), whether or not the work stops (a native run does not).
  */
-export async function limited<T>(ms: number, reason: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export function limited<T>(ms: number, reason: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(new Error(reason)), ms)
-  try {
-    return await orAbort(work(controller.signal), controller.signal)
-  } finally {
-    clearTimeout(timer)
-  }
+  // One promise settled by whichever comes first (no listener on the signal: it runs per shadow and canary comparison).
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const over = new Error(reason)
+      controller.abort(over)
+      reject(over)
+    }, ms)
+    const settle = (): void => clearTimeout(timer)
+    let running: Promise<T>
+    try {
+      running = work(controller.signal)
+    } catch (err) {
+      settle()
+      return reject(err as Error)
+    }
+    running.then(
+      (value) => (settle(), resolve(value)),
+      (err: unknown) => (settle(), reject(err as Error)),
+    )
+  })
 }

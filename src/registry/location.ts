@@ -5,6 +5,7 @@
 // 505, EIO, EACCES) is thrown so the stream tries the record again instead of losing it.
 import { readFile, stat } from 'node:fs/promises'
 import { bodyAtMost } from '../body-limit.ts'
+import { errorCodeOf, isConnectionFailure } from '../network-errors.ts'
 
 /** A record that cannot become a version; its reason is logged and kept. */
 export class Refused extends Error {}
@@ -15,11 +16,11 @@ export class Unreachable extends Error {}
 const FETCH_TIMEOUT_MS = 60_000
 
 /**
- * Codes of a network that failed for now: the socket's, the resolver not answering (EAI_AGAIN;
- * ENOTFOUND is a name that does not exist: the record's), undici's closed or timed-out socket.
- * Any other undici code (a header overflow, a feature not supported) would fail again as it is.
+ * A connection that failed for now, tried again; but a name that does not exist (ENOTFOUND, where
+ * a resolver not answering is EAI_AGAIN) is the record's. Any other code (a header overflow, a
+ * feature not supported) would fail again as it is.
  */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+const failedForNow = (code: string): boolean => isConnectionFailure(code) && code !== 'ENOTFOUND'
 /** Statuses of a server that may answer later (too busy, restarting, a gateway before it): 501 and 505 would not. */
 const TRANSIENT_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504])
 /** What a file location's path names that is not there (or cannot be): the record is at fault. */
@@ -32,10 +33,9 @@ function fetchFailure(location: string, err: unknown): Error {
   if (err instanceof Refused || err instanceof Unreachable) return err
   const error = err as Error
   if (error.name === 'TimeoutError') return new Unreachable(`location ${location}: not read within ${FETCH_TIMEOUT_MS} ms`)
-  const cause = error.cause as NodeJS.ErrnoException | undefined
-  const code = cause?.code ?? (error as NodeJS.ErrnoException).code
+  const cause = error.cause as Error | undefined
   const reason = `location ${location}: ${error.message}${cause?.message ? ` (${cause.message})` : ''}`
-  return typeof code === 'string' && NETWORK_CODES.has(code) ? new Unreachable(reason) : new Refused(reason)
+  return failedForNow(errorCodeOf(err)) ? new Unreachable(reason) : new Refused(reason)
 }
 
 /** An http(s) location's body, read as it streams in: the download is aborted once past `limit`, whatever content-length said. */

@@ -2,7 +2,7 @@
 // With an `auth` section the guard asks for the `read` and `admin` scopes (src/security);
 // without one, the same SPECSERVE_ADMIN_TOKEN check as POST /admin/reload (src/security/admin-token.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { headerText } from '../api/native/request.ts'
+import { headerValue } from '../api/native/request.ts'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import { adminTokenCheck } from '../security/admin-token.ts'
 import type { Registry } from './registry.ts'
@@ -21,15 +21,6 @@ function versionParam(text: string): number {
   const version = parseVersion(text)
   if (version === undefined) throw new GatewayError('BAD_REQUEST', `a version is an integer from 1 to ${MAX_VERSION}`)
   return version
-}
-
-/**
- * x-model-description as the UTF-8 text the client sent (BAD_REQUEST when its bytes are not
- * UTF-8), as a Kafka descriptor's is stored; empty counts as none, as there too. Neither path
- * limits it further: a header is within the 16 KiB of request line and headers anyway.
- */
-function descriptionOf(header: string | string[] | undefined): string | undefined {
-  return typeof header === 'string' && header !== '' ? headerText(header, 'x-model-description') : undefined
 }
 
 /** The answer to an upload: 201 when it serves, 202 when it starts as a canary, 200 when kept aside (older, not in the policy), 422 when rejected. */
@@ -86,7 +77,9 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
         const { name } = request.params
         const version = versionParam(request.params.version)
         if (!Buffer.isBuffer(request.body) || request.body.length === 0) throw new GatewayError('BAD_REQUEST', 'the body is the model: ONNX bytes sent as application/octet-stream')
-        const description = descriptionOf(request.headers['x-model-description'])
+        // The UTF-8 text the client sent, as a Kafka descriptor's is stored (empty is none there too); no
+        // limit of its own, as there: a header is within the 16 KiB of request line and headers anyway.
+        const description = headerValue(request.headers['x-model-description'], 'x-model-description')
         const meta = await registry.arrive(name, request.body, { version, source: 'upload', description })
         return uploaded(reply, name, meta)
       } finally {

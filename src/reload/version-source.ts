@@ -1,8 +1,8 @@
 // The gateway's view of src/registry: who picks the file each repository model serves.
 import type { GatewayConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
-import type { OnnxSpec } from '../executors/onnx/config.ts'
 import type { ModelRuntime } from '../model-runtimes.ts'
+import { repositorySettings } from '../registry/resolve.ts'
 
 /** What a reload pins a repository model to: one version, or a canary beside the stable one. */
 export type VersionPin = number | { readonly stable: number; readonly canary: number }
@@ -52,7 +52,7 @@ export interface VersionSource {
 export function withoutVersionSource(config: GatewayConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = []
   for (const model of config.models.values()) {
-    if (model.kind !== 'onnx' || (model.spec as OnnxSpec).repository === undefined) continue
+    if (repositorySettings(model) === undefined) continue
     const at = ['models', model.name, 'source']
     issues.push({ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: 'source: repository needs the model repository, which starts with the gateway: this one started without repository:, so restart it with this config' })
   }

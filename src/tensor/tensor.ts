@@ -78,8 +78,6 @@ const DECIMAL_DIMENSION = /^\d{1,16}$/
 export function readShape(shape: readonly unknown[], failure: Failure, name: string): number[] {
   if (shape.length > MAX_RANK) fail(failure, name, `shape has ${shape.length} dimensions, more than ${MAX_RANK}`)
   const dims = new Array<number>(shape.length)
-  // An empty tensor's cells before its first 0: its nested JSON holds one `[]` per cell.
-  let cells = 1
   let empty = false
   for (let i = 0; i < shape.length; i++) {
     const v = shape[i]
@@ -87,15 +85,13 @@ export function readShape(shape: readonly unknown[], failure: Failure, name: str
     const d = typeof v === 'number' || typeof v === 'bigint' ? Number(v) : typeof v === 'string' && DECIMAL_DIMENSION.test(v) ? Number(v) : Number.NaN
     if (!Number.isSafeInteger(d) || d < 0) fail(failure, name, `shape must be non-negative integers, got ${formatShape(shape)}`)
     dims[i] = d
-    if (empty) continue
     if (d === 0) empty = true
-    else cells *= d
   }
-  if (empty && cells > MAX_EMPTY_CELLS) fail(failure, name, `shape ${formatShape(shape)} holds no elements in more than ${MAX_EMPTY_CELLS} cells`)
+  if (empty && tooManyEmptyCells(dims)) fail(failure, name, `shape ${formatShape(shape)} holds no elements in more than ${MAX_EMPTY_CELLS} cells`)
   return dims
 }
 
-/** Whether a tensor with no elements has more than MAX_EMPTY_CELLS cells before its first 0 (readShape counts them in its own pass). */
+/** Whether a tensor with no elements has more than MAX_EMPTY_CELLS cells before its first 0: its nested JSON holds one `[]` per cell. */
 export function tooManyEmptyCells(dims: readonly number[]): boolean {
   let cells = 1
   for (let i = 0; i < dims.length && dims[i] !== 0; i++) cells *= dims[i] as number

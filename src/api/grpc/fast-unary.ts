@@ -49,11 +49,7 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       const timeout = headers['grpc-timeout']
       const ms = timeout === undefined ? Infinity : timeoutMs(timeout)
       const grpc = isGrpc(headers['content-type'])
-      if (ms === undefined && grpc) {
-        opened.call(this, stream) // as grpc-js counts every call it answers
-        stream.once('error', ignore)
-        return refuseTimeout(stream, timeout)
-      }
+      if (ms === undefined && grpc) return refuseTimeout(answeredHere(this, opened, stream), timeout)
       const encoding = headers['grpc-encoding']
       const uncompressed = encoding === undefined || encoding === 'identity'
       const method = extra.length === 0 && grpc && uncompressed ? methods.get(path) : undefined
@@ -61,11 +57,7 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       const readBy = now + limits.read.timeoutMs
       // ms is undefined here only for a call that is not gRPC: grpc-js answers it (415).
       if (method === undefined || ms === undefined) {
-        if (!uncompressed && grpc && !limits.compressed.admit(stream)) {
-          opened.call(this, stream)
-          stream.once('error', ignore)
-          return limits.compressed.refuse(stream)
-        }
+        if (!uncompressed && grpc && !limits.compressed.admit(stream)) return limits.compressed.refuse(answeredHere(this, opened, stream))
         if (timeout !== undefined && ms !== undefined) capForGrpcJs(headers, ms)
         const streaming = limits.streaming.has(path)
         if (!streaming) watchGrpcJsRead(stream, readBy, limits.read)
@@ -80,6 +72,13 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
     }
   }
   return true
+}
+
+/** A call refused here, before grpc-js sees it: counted as grpc-js counts every call it answers, a client gone meanwhile ignored. */
+function answeredHere(server: Server, opened: (stream: ServerHttp2Stream) => void, stream: ServerHttp2Stream): ServerHttp2Stream {
+  opened.call(server, stream)
+  stream.once('error', ignore)
+  return stream
 }
 
 /** A content type grpc-js serves (it answers any other 415). */

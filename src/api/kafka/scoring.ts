@@ -1,17 +1,20 @@
 // One stream-mode message from request to answer: its predict runs through the gateway, and
 // its answer, or its dead letter when it can never succeed, goes out through the sender. The
 // partition bookkeeping around it (order, commits, in-flight limits) is the StreamScorer's.
-import { isUtf8 } from 'node:buffer'
 import { delay } from '../../at-most.ts'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { messageBytes } from '../../kafka/client.ts'
 import type { Run } from '../../starter/run.ts'
 import type { PredictResult } from '../../types.ts'
+import { parseJsonBytes } from '../json-bytes.ts'
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
 import type { Msg } from './intake.ts'
 import { type AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
+
+/** A message without a value: read as no bytes (not JSON). */
+const EMPTY = Buffer.alloc(0)
 
 /** Errors that depend on the gateway's state, not the message: retried, never dead-lettered. */
 const TRANSIENT = new Set(['OVERLOADED', 'NOT_READY'])
@@ -79,15 +82,8 @@ export class MessageScoring {
 
   /** The message's predict, started; request errors throw GatewayError. */
   private startPredict(message: Msg): Run {
-    let body: unknown
-    const value = message.value
     // As a REST body: JSON is UTF-8, and bytes that are not are refused, not read with U+FFFD.
-    if (value !== undefined && !isUtf8(value)) throw new GatewayError('BAD_REQUEST', 'message value is not JSON: its bytes are not UTF-8')
-    try {
-      body = JSON.parse(value === undefined ? '' : value.toString('utf8'))
-    } catch (err) {
-      throw new GatewayError('BAD_REQUEST', `message value is not JSON: ${(err as Error).message}`)
-    }
+    const body = parseJsonBytes(message.value ?? EMPTY, 'message value is not JSON')
     const ensemble = (body as { ensemble?: unknown } | null)?.ensemble
     if (body === null || typeof body !== 'object' || Array.isArray(body) || typeof ensemble !== 'string') {
       throw new GatewayError('BAD_REQUEST', 'message value must be a JSON object: {"ensemble": s, "inputs": {...}, "budget_ms"?: n, "id"?: s}')

@@ -40,8 +40,14 @@ export function readRequestId(id: unknown, fallback?: string | string[]): string
 }
 
 /** x-request-id as a predict takes it (UTF-8 text within the id rules, else BAD_REQUEST); undefined when absent or empty. */
-const headerRequestId = (header: string | string[] | undefined): string | undefined =>
-  typeof header === 'string' && header !== '' ? checkRequestId(headerText(header, 'x-request-id'), 'x-request-id') : undefined
+function headerRequestId(header: string | string[] | undefined): string | undefined {
+  const text = headerValue(header, 'x-request-id')
+  return text === undefined ? undefined : checkRequestId(text, 'x-request-id')
+}
+
+/** A header read as text (headerText: BAD_REQUEST naming `field` when not UTF-8); undefined when absent or empty. */
+export const headerValue = (header: string | string[] | undefined, field: string): string | undefined =>
+  typeof header === 'string' && header !== '' ? headerText(header, field) : undefined
 
 /**
  * A header value as the UTF-8 text a client sends: node's HTTP/1 parser reads each byte as one
@@ -50,7 +56,7 @@ const headerRequestId = (header: string | string[] | undefined): string | undefi
  * decoded it): taken as it is. Every header read as text goes through it (x-request-id,
  * x-model-description).
  */
-export function headerText(value: string, field: string): string {
+function headerText(value: string, field: string): string {
   let high = false
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i)

@@ -2,13 +2,13 @@
 // health, server and model metadata, readiness, and infer (JSON tensors, plus the
 // binary tensor data extension that tritonclient uses by default). Lives in its own
 // encapsulated context so its body parser and `{"error": "..."}` errors stay here.
-import { isUtf8 } from 'node:buffer'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { checkTensor, describe, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { mapError, mapResultError } from '../errors.ts'
+import { parseJsonBytes } from '../json-bytes.ts'
 import { readBudget, readRequestId } from '../native/request.ts'
 import { ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, V2_BUDGET, v2Model } from '../oip/model.ts'
 import { forCaller } from '../../security/redact.ts'
@@ -130,14 +130,7 @@ function parseBody(request: FastifyRequest): { body: V2InferBody; binary: Buffer
     json = raw.subarray(0, n)
     binary = raw.subarray(n)
   }
-  // JSON is UTF-8 (RFC 8259): other bytes would be read as U+FFFD, altering any text they are in.
-  if (!isUtf8(json)) throw new GatewayError('BAD_REQUEST', 'body is not valid JSON: its bytes are not UTF-8')
-  let body: unknown
-  try {
-    body = JSON.parse(json.toString('utf8'))
-  } catch (err) {
-    throw new GatewayError('BAD_REQUEST', `body is not valid JSON: ${(err as Error).message}`)
-  }
+  const body = parseJsonBytes(json, 'body is not valid JSON')
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new GatewayError('BAD_REQUEST', 'body must be a JSON object: {"inputs": [...], "outputs"?: [...], "parameters"?: {...}}')
   }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { Pool } from 'undici'
 import { ModelErrorCode } from '../../errors.ts'
+import { errorCodeOf, isConnectionFailure } from '../../network-errors.ts'
 import { traceHeaders } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { SharedByKey } from './shared.ts'
@@ -61,7 +62,6 @@ export interface JsonRequest {
 const RETRYABLE_STATUS = new Set([502, 503, 504])
 /** Statuses that refuse the request's content (not auth, routing or load: those count against the upstream). */
 const INPUT_REFUSED_STATUS = new Set([400, 413, 422])
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT'])
 
 /** Sends one request and parses the JSON answer; throws UpstreamError (or the signal's reason). */
 export async function requestJson({ pool, tls }: Upstream, req: JsonRequest): Promise<unknown> {
@@ -103,8 +103,8 @@ const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_|
 
 /** What an undici failure of `request` (e.g. `POST /v2/…/infer`) means for the model. */
 function requestError(err: unknown, tls: boolean, request: string): UpstreamError {
-  const e = err as { code?: string; message?: string; cause?: { code?: string } }
-  const code = e.cause?.code ?? e.code ?? ''
+  const e = err as { message?: string }
+  const code = errorCodeOf(err)
   if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return badResponse(`answer to ${request} is larger than max_response_bytes`)
   // A certificate the gateway rejects stays rejected: reported as such, never retried.
   if (TLS_CODE.test(code)) return new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `TLS handshake failed: ${code} ${e.message ?? ''}`.trim())
@@ -112,7 +112,7 @@ function requestError(err: unknown, tls: boolean, request: string): UpstreamErro
     // Under TLS 1.3 a server that rejects (or wanted) our client certificate closes the socket after the handshake.
     return unavailable(`TLS connection closed by the server: ${e.message ?? code} (a missing or rejected client certificate looks like this)`)
   }
-  if (CONNECTION_CODES.has(code) || code.startsWith('UND_ERR_SOCKET') || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_CLOSED') {
+  if (isConnectionFailure(code)) {
     return unavailable(`connection failed: ${code} ${e.message ?? ''}`.trim())
   }
   return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `request failed: ${e.message ?? String(err)}`, false)
