@@ -2,33 +2,16 @@
 // model failed its warm-up ("not enough space") and never loaded. A real FP16 model is served
 // here inline, in the workers, and through the public API (the native session's fallback).
 import ort from 'onnxruntime-node'
-import type { FastifyInstance } from 'fastify'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildServer } from '../../../src/api/rest/server.ts'
+import { describe, expect, it } from 'vitest'
 import { toOrtFeeds } from '../../../src/tensor/ort.ts'
-import { configFrom } from '../../helpers.ts'
-import { identityModel, ONNX_ELEM } from './identity-model.ts'
+import { identityModel, ONNX_ELEM, servedInBothPlacements } from './identity-model.ts'
 
 const model = identityModel(ONNX_ELEM.FP16)
-let app: FastifyInstance
-beforeAll(async () => {
-  app = buildServer(
-    configFrom(`
-models:
-  half-inline: { kind: onnx, path: ${JSON.stringify(model)}, placement: inline }
-  half-worker: { kind: onnx, path: ${JSON.stringify(model)}, placement: worker }
-ensembles:
-  inline: { strategy: deadline-fallback, models: [half-inline] }
-  worker: { strategy: deadline-fallback, models: [half-worker] }
-`),
-  )
-  await app.gateway.load()
-})
-afterAll(async () => app.close())
+const app = servedInBothPlacements(model)
 
 describe('an FP16 ONNX model', () => {
   it.each(['inline', 'worker'])('loads and answers its values %s', async (ensemble) => {
-    const res = await app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs: { x: { shape: [3], data: [1.5, -2, 65504] } } } })
+    const res = await app().inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs: { x: { shape: [3], data: [1.5, -2, 65504] } } } })
     expect(res.statusCode).toBe(200)
     expect(res.json().outputs.y).toEqual([1.5, -2, 65504])
   })

@@ -3,6 +3,10 @@
 // shape's path through onnxruntime needs a model that makes it. Only the protobuf fields
 // onnxruntime reads are written.
 import { writeFileSync } from 'node:fs'
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll } from 'vitest'
+import { buildServer } from '../../../src/api/rest/server.ts'
+import { configFrom } from '../../helpers.ts'
 import { join } from 'node:path'
 import { tempDir } from '../../temp-dirs.ts'
 
@@ -46,3 +50,26 @@ export const identityModel = (elemType: number): string => oneNodeModel('Identit
 
 /** y = ConstantOfShape(x): x an INT64 [3] shape, y FP32 zeros of that shape (an empty one when a dimension is 0). */
 export const constantOfShapeModel = (): string => oneNodeModel('ConstantOfShape', { elem: ONNX_ELEM.INT64, rank: 1 }, { elem: ONNX_ELEM.FP32, rank: 3 })
+
+/**
+ * A REST app serving the model file `model` as two one-model ensembles, `inline` and `worker`
+ * (its two placements), loaded before the file's tests and closed after them: `app()` is it.
+ */
+export function servedInBothPlacements(model: string): () => FastifyInstance {
+  let app: FastifyInstance | undefined
+  beforeAll(async () => {
+    app = buildServer(
+      configFrom(`
+models:
+  m-inline: { kind: onnx, path: ${JSON.stringify(model)}, placement: inline }
+  m-worker: { kind: onnx, path: ${JSON.stringify(model)}, placement: worker }
+ensembles:
+  inline: { strategy: deadline-fallback, models: [m-inline] }
+  worker: { strategy: deadline-fallback, models: [m-worker] }
+`),
+    )
+    await app.gateway.load()
+  })
+  afterAll(async () => app?.close())
+  return () => app!
+}
