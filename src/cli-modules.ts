@@ -1,6 +1,6 @@
 // What the CLI runs on. cli.ts imports it dynamically, once serve's signals are held
-// (src/held-signals.ts): loading it takes 1-2 s, and a static import would be loaded before any
-// line of cli.ts runs.
+// (src/held-signals.ts) and the command line is checked (src/cli-line.ts): loading it takes
+// 1-2 s, and a static import would be loaded before any line of cli.ts runs.
 export { pino } from 'pino'
 export { atMost } from './at-most.ts'
 export { buildGrpcServer } from './api/grpc/server.ts'
@@ -8,7 +8,6 @@ export { streamScorer } from './api/kafka/index.ts'
 export { buildServer } from './api/rest/server.ts'
 export { listenError } from './config/listener.ts'
 export { formatIssue, shownPath } from './config/yaml.ts'
-export { evalUsage } from './eval/cli.ts'
 export { Gateway } from './gateway.ts'
 export { healthMain, targetOf } from './health.ts'
 export { announceListener, forgetListener } from './listener-file.ts'

@@ -1,5 +1,5 @@
 // The flags of serve, validate, health and publish-model: one table, read by the command
-// line's parse (cli.ts), by commandOf before the program loads (cli.ts holds serve's signals
+// line's parse (cli-line.ts), by commandOf before the program loads (cli.ts holds serve's signals
 // by it: src/held-signals.ts) and by each command's allowed flags. It imports nothing of the
 // program: it is loaded before the rest of it.
 import { parseArgs } from 'node:util'

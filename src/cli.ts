@@ -2,36 +2,48 @@
 // specserve serve | validate | health | bench | publish-model | eval
 import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { parseArgs } from 'node:util'
 import type { StreamScorer } from './api/kafka/index.ts'
-import { COMMAND_FLAGS, commandOf, OPTIONS } from './cli-options.ts'
+import { readCommandLine, usage } from './cli-line.ts'
+import { commandOf } from './cli-options.ts'
 import { holdSignals } from './held-signals.ts'
 import type { Output } from './output/index.ts'
 
 // serve's signals are held before the rest of the program loads (src/held-signals.ts).
 const held = commandOf(process.argv.slice(2)) === 'serve' ? holdSignals() : undefined
+// The bench has flags of its own (see bench/run.ts); it is loaded only when asked for. An
+// install without bench/ (the Docker image leaves it out) says so in one line, not a stack.
+if (process.argv[2] === 'bench') {
+  if (!existsSync(new URL('../bench/run.ts', import.meta.url))) {
+    console.error('specserve: bench is not part of this install (no bench/ beside src/; the Docker image leaves it out): run it from a source checkout')
+    process.exit(1)
+  }
+  const { benchMain } = await import('../bench/run.ts')
+  await benchMain(process.argv.slice(3))
+  process.exit(0)
+}
+
+// eval has flags of its own (src/eval/cli.ts).
+if (process.argv[2] === 'eval') {
+  const { evalMain } = await import('./eval/cli.ts')
+  process.exit(await evalMain(process.argv.slice(3)))
+}
+
+const line = readCommandLine(process.argv.slice(2))
+if (line.kind === 'help') {
+  held?.restore()
+  console.log(usage)
+  process.exit(line.exitCode)
+}
+if (line.command !== 'serve') held?.restore() // held only for serve: what came meanwhile applies as it would have
+const { command, file, values } = line
 const modules = await import('./cli-modules.ts')
 const {
-  pino, atMost, buildGrpcServer, streamScorer, buildServer, listenError, loadForCommand, formatIssue, shownPath, evalUsage, Gateway,
+  pino, atMost, buildGrpcServer, streamScorer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
   healthMain, targetOf, announceListener, forgetListener, startOutput, publishModel, Registry, startReloadTriggers, openWarning, startTelemetry,
   placementWarnings, validate,
 } = modules
 /** Annotated: a call ends the flow (TypeScript reads `never` only from a declared type). */
 const report: (err: unknown) => never = modules.report
-
-const usage = `usage:
-  specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
-    --stream                           also score requests from output.kafka.stream.input_topic
-  specserve validate <config.yaml>     check a config, models included; print each error with its line
-                                       (writes nothing: says which repository version would serve)
-    --stream                           also that it can serve --stream (it has output.kafka)
-  specserve health [-c config.yaml]    GET /healthz of the gateway serving that config (where it announced
-                                       it listens, or the config says; http or https); exit 0 on 200, 1 with why
-  specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
-  specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
-                                       publish a model version on the models topic (docs/models.md);
-                                       --location L sends a file path or http(s) URL instead of the bytes
-${evalUsage}`
 
 /**
  * How long the exit waits for the last telemetry export (spans and metrics to the OTLP
@@ -189,58 +201,6 @@ async function publish(file: string | undefined): Promise<void> {
   }
 }
 
-// The bench has flags of its own (see bench/run.ts); it is loaded only when asked for. An
-// install without bench/ (the Docker image leaves it out) says so in one line, not a stack.
-if (process.argv[2] === 'bench') {
-  if (!existsSync(new URL('../bench/run.ts', import.meta.url))) {
-    console.error('specserve: bench is not part of this install (no bench/ beside src/; the Docker image leaves it out): run it from a source checkout')
-    process.exit(1)
-  }
-  const { benchMain } = await import('../bench/run.ts')
-  await benchMain(process.argv.slice(3))
-  process.exit(0)
-}
-
-// eval has flags of its own (src/eval/cli.ts).
-if (process.argv[2] === 'eval') {
-  const { evalMain } = await import('./eval/cli.ts')
-  process.exit(await evalMain(process.argv.slice(3)))
-}
-
-const { positionals, values, tokens } = parseCommandLine(process.argv.slice(2))
-
-/** The flags of serve, validate, health and publish-model; a flag none of them has is a usage error (exit 2), as in eval. */
-function parseCommandLine(args: string[]) {
-  try {
-    return parseArgs({ args, allowPositionals: true, tokens: true, options: OPTIONS })
-  } catch (err) {
-    // Node adds how to pass a positional that starts with '-': no command of ours takes one.
-    usageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''))
-  }
-}
-
-function usageError(message: string): never {
-  console.error(`specserve: ${message}\n${usage}`)
-  process.exit(2)
-}
-
-const [command, ...args] = positionals
-if (values.help || !command) {
-  held?.restore()
-  console.log(usage)
-  process.exit(command || values.help ? 0 : 2)
-}
-if (command !== 'serve') held?.restore() // held only for serve: what came meanwhile applies as it would have
-const flags: readonly string[] | undefined = COMMAND_FLAGS[command]
-if (!flags) usageError(`unknown command "${command}"`)
-for (const token of tokens) {
-  if (token.kind === 'option' && !flags.includes(token.name)) usageError(`${command} has no option '${token.rawName}'`)
-}
-// One file: a second one (or -c and a file both) would be ignored, and validate might check one file while serve serves the other.
-const what = command === 'publish-model' ? 'model file' : 'config file'
-if (args.length > 1) usageError(`${command} takes one ${what}, not ${args.length}: ${args.join(' ')}`)
-if (values.config !== undefined && args.length > 0) usageError(`${command} takes one config file: -c ${values.config} and ${args[0]} are two`)
-const file = values.config ?? args[0]
 switch (command) {
   case 'serve':
     await serve(file ?? 'examples/demo.yaml', values.stream === true)

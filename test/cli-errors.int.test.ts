@@ -1,7 +1,8 @@
 // What the CLI refuses, and how: a command line it cannot read exactly (a second file, -c and
 // a file both, another command's flag) is a usage error (exit 2), never half-ignored; what
 // stops a start (serve --stream without Kafka, TLS files that do not make a pair, the spool
-// another process holds, a LOG_LEVEL that is not one) is one line saying why, no stack.
+// another process holds, a LOG_LEVEL that is not one) is one line saying why, no stack. A
+// usage error and --help are answered before the program loads.
 import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -59,6 +60,25 @@ describe('the command line', () => {
       expect(code).toBe(2)
       expect(output.split('\n')[0]).toBe(`specserve: ${args[0]} has no option '${flag}'`)
     }
+  })
+
+  it('--help and a usage error are answered before the program loads: none of fastify, grpc-js or onnxruntime is read', async () => {
+    // A preload that says, as the process exits, how many files of those packages were loaded.
+    const preload = join(tempDir('specserve-cli-errors-'), 'loaded.cjs')
+    const heavy = String.raw`/node_modules\/(fastify|@grpc\/grpc-js|onnxruntime-node)\//`
+    writeFileSync(preload, `process.on('exit', () => process.stderr.write('loaded: ' + Object.keys(require.cache).filter((f) => ${heavy}.test(f)).length + '\\n'))\n`)
+    const loaded = async (args: string[]): Promise<{ code: number | null; count: number }> => {
+      const proc = startProcess(process.execPath, ['--require', preload, cli, ...args], { env: ENV })
+      const [code] = (await once(proc.child, 'exit')) as [number | null]
+      return { code, count: Number(/^loaded: (\d+)$/m.exec(proc.output())?.[1]) }
+    }
+    expect(await loaded(['--help'])).toEqual({ code: 0, count: 0 })
+    expect(await loaded(['serve', '--bogus'])).toEqual({ code: 2, count: 0 })
+    expect(await loaded(['validate', 'a.yaml', 'b.yaml'])).toEqual({ code: 2, count: 0 })
+    // The probe sees them when they are loaded.
+    const checked = await loaded(['validate', config('good.yaml')])
+    expect(checked.code).toBe(0)
+    expect(checked.count).toBeGreaterThan(0)
   })
 })
 

@@ -10,14 +10,8 @@ import { EvalInputError, readLabeledCsv } from './data.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
 import { runEval } from './run.ts'
+import { evalUsage } from './usage.ts'
 
-export const evalUsage = `  specserve eval -c config.yaml --data holdout.csv --label <column> [--columns a,b,c]
-    [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile model=ms[@fraction],... | file.json]
-    [--calibrate [temperature|isotonic]] each ensemble and each member alone over a labeled CSV, at each
-                                       budget: report.md, report.json and SVG plots in DIR (default eval-report);
-                                       --columns: the feature columns, in input order (default: all but the label);
-                                       --calibrate first fits a temperature (or an isotonic map) per model
-                                       into <config>.calibration.json`
 
 const list = (text: string | undefined): string[] | undefined =>
   text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter((s) => s !== '')

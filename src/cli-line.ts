@@ -1,0 +1,58 @@
+// The command line of serve, validate, health and publish-model, checked before the program
+// loads (1-2 s): --help and every usage error (exit 2) are answered at once. It imports nothing
+// of the program.
+import { parseArgs } from 'node:util'
+import { COMMAND_FLAGS, OPTIONS } from './cli-options.ts'
+import { evalUsage } from './eval/usage.ts'
+
+export const usage = `usage:
+  specserve serve [-c config.yaml]     serve the ensembles of a config (default examples/demo.yaml)
+    --stream                           also score requests from output.kafka.stream.input_topic
+  specserve validate <config.yaml>     check a config, models included; print each error with its line
+                                       (writes nothing: says which repository version would serve)
+    --stream                           also that it can serve --stream (it has output.kafka)
+  specserve health [-c config.yaml]    GET /healthz of the gateway serving that config (where it announced
+                                       it listens, or the config says; http or https); exit 0 on 200, 1 with why
+  specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
+  specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
+                                       publish a model version on the models topic (docs/models.md);
+                                       --location L sends a file path or http(s) URL instead of the bytes
+${evalUsage}`
+
+type Values = ReturnType<typeof parse>['values']
+
+/** A command line that names a command of ours with its own flags and at most one file. */
+export type CommandLine =
+  | { readonly kind: 'help'; readonly exitCode: 0 | 2 }
+  | { readonly kind: 'command'; readonly command: keyof typeof COMMAND_FLAGS; readonly file: string | undefined; readonly values: Values }
+
+const parse = (args: string[]) => parseArgs({ args, allowPositionals: true, tokens: true, options: OPTIONS })
+
+/** Reads `args`; a usage error is printed with the usage and ends the process (exit 2). */
+export function readCommandLine(args: string[]): CommandLine {
+  let parsed: ReturnType<typeof parse>
+  try {
+    parsed = parse(args)
+  } catch (err) {
+    // Node adds how to pass a positional that starts with '-': no command of ours takes one.
+    usageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''))
+  }
+  const { positionals, values, tokens } = parsed
+  const [command, ...files] = positionals
+  if (values.help || !command) return { kind: 'help', exitCode: command || values.help ? 0 : 2 }
+  const flags: readonly string[] | undefined = COMMAND_FLAGS[command]
+  if (!flags) usageError(`unknown command "${command}"`)
+  for (const token of tokens) {
+    if (token.kind === 'option' && !flags.includes(token.name)) usageError(`${command} has no option '${token.rawName}'`)
+  }
+  // One file: a second one (or -c and a file both) would be ignored, and validate might check one file while serve serves the other.
+  const what = command === 'publish-model' ? 'model file' : 'config file'
+  if (files.length > 1) usageError(`${command} takes one ${what}, not ${files.length}: ${files.join(' ')}`)
+  if (values.config !== undefined && files.length > 0) usageError(`${command} takes one config file: -c ${values.config} and ${files[0]} are two`)
+  return { kind: 'command', command, file: values.config ?? files[0], values }
+}
+
+export function usageError(message: string): never {
+  console.error(`specserve: ${message}\n${usage}`)
+  process.exit(2)
+}
