@@ -42,17 +42,20 @@ export interface FaultServer {
   nextAbort(): Promise<void>
   /** Resolves when the next request arrives, with its model (fault) name. */
   nextRequest(): Promise<string>
+  /** Answers every request to `held` parked so far, and every later one at once. */
+  releaseHeld(): void
   close(): Promise<void>
 }
 
 /**
- * Model names are faults: ok, hang, delayed (50 ms), slow, error500, garbage, wrongshape,
+ * Model names are faults: ok, hang, held (until releaseHeld()), delayed (50 ms), slow, error500, garbage, wrongshape,
  * flaky (hangs on odd hits), flaky503 (503 on odd hits), huge (a valid answer padded to 1 MiB).
  */
 export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
   const pending = new Set<ServerResponse>()
   const abortWaiters: (() => void)[] = []
   const requestWaiters: ((fault: string) => void)[] = []
+  let held: (() => void)[] | undefined = []
   const state: FaultServer = {
     url: '',
     hits: new Map(),
@@ -61,6 +64,11 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
     connections: 0,
     nextAbort: () => new Promise((resolve) => abortWaiters.push(resolve)),
     nextRequest: () => new Promise((resolve) => requestWaiters.push(resolve)),
+    releaseHeld: () => {
+      const parked = held ?? []
+      held = undefined
+      for (const answer of parked) answer()
+    },
     close: async () => {
       for (const res of pending) res.destroy()
       server.closeAllConnections()
@@ -105,6 +113,12 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
         return json(200, JSON.stringify(goodAnswer(rows)))
       case 'hang':
         return // never answers
+      case 'held': {
+        const answer = (): void => json(200, JSON.stringify(goodAnswer(rows)))
+        if (held) held.push(answer)
+        else answer()
+        return
+      }
       case 'flaky':
         if (n % 2 === 1) return
         return json(200, JSON.stringify(goodAnswer(rows)))
