@@ -2,8 +2,9 @@
 // `specserve eval --calibrate`, read with the config (start and reload). A temperature T
 // turns a model's probabilities p into softmax(log p / T): T > 1 tempers an overconfident
 // model, T < 1 sharpens a timid one. best-quality compares calibrated maxima when it has them.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { basename, dirname, extname, join } from 'node:path'
+import { writeAtomically, WrittenNotSynced } from '../durable.ts'
 import type { ConfigIssue } from './yaml.ts'
 
 /** A temperature fit: softmax(log p / T), the T minimizing the mean negative log-likelihood. */
@@ -97,6 +98,11 @@ export function writeCalibration(configFile: string, file: CalibrationFile): str
   } catch {
     // none yet, or unreadable: this run's fit replaces it
   }
-  writeFileSync(path, JSON.stringify({ ...file, models: { ...previous, ...file.models } }, null, 2) + '\n')
+  // Whole or not at all: the gateway reads this file at start and reload, and refuses a config whose file is cut short.
+  try {
+    writeAtomically(path, JSON.stringify({ ...file, models: { ...previous, ...file.models } }, null, 2) + '\n')
+  } catch (err) {
+    if (!(err instanceof WrittenNotSynced)) throw err // in place (what a reader sees), only not synced
+  }
   return path
 }

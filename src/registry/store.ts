@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { errorCode, isWithin, syncDirectory, syncDirectorySync, syncParents, writeAtomically } from './durable.ts'
+import { errorCode, isWithin, syncDirectory, syncDirectorySync, syncParents, writeAtomically } from '../durable.ts'
 
 export const VERSION_STATES = ['loading', 'serving', 'canary', 'ready', 'rejected', 'retired'] as const
 export type VersionState = (typeof VERSION_STATES)[number]

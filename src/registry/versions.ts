@@ -3,7 +3,7 @@
 // "previous passing version", keep_versions). Every change is written to meta.json first.
 import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
-import { WrittenNotSynced } from './durable.ts'
+import { WrittenNotSynced } from '../durable.ts'
 import { MAX_VERSION, ModelDirectory, sha256Hex, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
 import { allowedBy, FAILED_AT_START, failedAtStart, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
 

@@ -2,7 +2,7 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { writeAtomically } from '../../src/registry/durable.ts'
+import { writeAtomically } from '../../src/durable.ts'
 import { ModelDirectory } from '../../src/registry/store.ts'
 import { newMeta } from '../../src/registry/version-rules.ts'
 import { tempDir } from '../temp-dirs.ts'

@@ -1,6 +1,6 @@
-// Durable file-system steps for the repository: a file written whole (temporary, fsync,
-// rename), and the directories holding a rename or a new directory fsynced, so what was
-// acknowledged survives a power loss. Best effort where a platform refuses to sync a directory.
+// Durable file-system steps for the model repository and the calibration file: a file written
+// whole (temporary, fsync, rename), and the directories holding a rename or a new directory
+// fsynced, so what was acknowledged survives a power loss. Best effort where a platform refuses to sync a directory.
 import { randomBytes } from 'node:crypto'
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
