@@ -2,7 +2,7 @@
 // leaves in docs/eval/: nothing in the section is typed by hand but its prose.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { bestMember, svgName, verdicts, type EvalReport } from '../src/eval/report.ts'
+import { bestMember, svgNames, verdicts, type EvalReport } from '../src/eval/report.ts'
 import type { EnsembleReport, TargetResult } from '../src/eval/run.ts'
 
 const root = join(import.meta.dirname, '..')
@@ -32,7 +32,8 @@ function table(run: string, report: EvalReport): string[] {
       )
     }
   }
-  lines.push('', ...report.ensembles.map((e) => `![${e.ensemble}](eval/${run}/${svgName(e)})`), '')
+  const plots = svgNames(report.ensembles)
+  lines.push('', ...report.ensembles.map((e, i) => `![${e.ensemble}](eval/${run}/${encodeURI(plots[i]!)})`), '')
   return lines
 }
 

@@ -61,6 +61,15 @@ export function fitTemperature(probs: readonly Float64Array[], labels: ArrayLike
 
 const round = (v: number): number => Math.round(v * 1e4) / 1e4
 
+/** Pools block `at` (the last by default) into the one before it. */
+function pool(blocks: { x: number; y: number; n: number }[], at = blocks.length - 1): void {
+  const [top] = blocks.splice(at, 1)
+  const below = blocks[at - 1]!
+  below.x += top!.x
+  below.y += top!.y
+  below.n += top!.n
+}
+
 export const CALIBRATION_METHODS = ['temperature', 'isotonic'] as const
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number]
 
@@ -76,32 +85,28 @@ export function fitIsotonic(probs: readonly Float64Array[], labels: ArrayLike<nu
     return { confidence: row[best]!, right: best === labels[r] ? 1 : 0 }
   })
   rows.sort((a, b) => a.confidence - b.confidence)
-  // Blocks of rows: their summed confidence, summed rightness and count.
+  // Blocks of rows: their summed confidence, summed rightness and count. Rows of one confidence
+  // start as one block (grouped by the value itself: a running mean drifts, and a merged block's
+  // mean is no row's), so their order in the file cannot change the fit.
   const blocks: { x: number; y: number; n: number }[] = []
-  for (const row of rows) {
-    const last = blocks.at(-1)
-    if (last && last.x / last.n === row.confidence) {
-      last.x += row.confidence
-      last.y += row.right
-      last.n++
-    } else blocks.push({ x: row.confidence, y: row.right, n: 1 })
-    while (blocks.length > 1 && blocks.at(-2)!.y / blocks.at(-2)!.n >= blocks.at(-1)!.y / blocks.at(-1)!.n) {
-      const top = blocks.pop()!
-      const below = blocks.at(-1)!
-      below.x += top.x
-      below.y += top.y
-      below.n += top.n
+  for (let i = 0; i < rows.length; ) {
+    const confidence = rows[i]!.confidence
+    const block = { x: 0, y: 0, n: 0 }
+    for (; i < rows.length && rows[i]!.confidence === confidence; i++) {
+      block.x += confidence
+      block.y += rows[i]!.right
+      block.n++
     }
+    blocks.push(block)
+    while (blocks.length > 1 && blocks.at(-2)!.y / blocks.at(-2)!.n >= blocks.at(-1)!.y / blocks.at(-1)!.n) pool(blocks)
+  }
+  // Rounding can make neighbouring confidences equal: their blocks are pooled too (the pooled
+  // accuracy lies between theirs, so the map stays non-decreasing).
+  for (let i = blocks.length - 1; i > 0; i--) {
+    if (round(blocks[i]!.x / blocks[i]!.n) === round(blocks[i - 1]!.x / blocks[i - 1]!.n)) pool(blocks, i)
   }
   const confidence = blocks.map((b) => round(b.x / b.n))
   const accuracy = blocks.map((b) => round(b.y / b.n))
-  // Rounding can make two neighbouring confidences equal: keep the later (higher) accuracy.
-  for (let i = confidence.length - 1; i > 0; i--) {
-    if (confidence[i] === confidence[i - 1]) {
-      confidence.splice(i - 1, 1)
-      accuracy.splice(i - 1, 1)
-    }
-  }
   const brier = (predicted: (confidence: number) => number): number => rows.reduce((sum, r) => sum + (predicted(r.confidence) - r.right) ** 2, 0) / rows.length
   const map = { confidence: Float64Array.from(confidence), accuracy: Float64Array.from(accuracy) }
   return {
@@ -121,6 +126,8 @@ export interface Calibrated {
    * left out is here and not in `models`: it is not calibrated.
    */
   readonly skipped: Record<string, number>
+  /** Rows a model gave no probabilities for (it failed, or was over the budget): left out of its fit too. */
+  readonly unanswered: Record<string, number>
 }
 
 /**
@@ -138,13 +145,14 @@ export async function calibrate(
   const gateway = new Gateway(withSoloEnsembles(config, names))
   const models: Record<string, ModelCalibration> = {}
   const skipped: Record<string, number> = {}
+  const unanswered: Record<string, number> = {}
   try {
     await gateway.load()
     for (const name of names) {
       const ens = gateway.ensemble(name)
       const input = featureInput(ens.name, ens.inputs, data)
       for (const member of ens.models) {
-        if (models[member.name] || skipped[member.name]) continue
+        if (member.name in models || member.name in skipped || member.name in unanswered) continue // fitted for an ensemble before
         const solo = gateway.ensemble(SOLO + member.name)
         const spec = findProbabilitiesOutput(solo.outputs)
         if (spec === undefined) continue
@@ -156,7 +164,10 @@ export async function calibrate(
           // A generous budget: calibration wants every answer, not a race.
           const result = await predictRow(gateway, SOLO + member.name, input, data, i, solo.config.budget.max)
           const tensor = result.outputs?.[spec.name]
-          if (tensor === undefined) continue
+          if (tensor === undefined) {
+            unanswered[member.name] = (unanswered[member.name] ?? 0) + 1
+            continue
+          }
           const row = Float64Array.from({ length: tensor.data.length }, (_, c) => numberAt(tensor, c))
           // One NaN would make every fitted figure NaN: such a row tells nothing about calibration.
           if (!row.every(Number.isFinite)) {
@@ -181,6 +192,11 @@ export async function calibrate(
       throw new EvalInputError(`--calibrate: the ${method} fit of ${model} is not usable (${(err as Error).message}); nothing written`)
     }
   }
-  const path = writeCalibration(config.file, { data: data.file, fitted_at: new Date().toISOString(), models })
-  return { path, models, skipped }
+  let path: string
+  try {
+    path = writeCalibration(config.file, { data: data.file, fitted_at: new Date().toISOString(), models })
+  } catch (err) {
+    throw new EvalInputError(`--calibrate: cannot write the calibration file beside ${config.file}: ${(err as Error).message}`)
+  }
+  return { path, models, skipped, unanswered }
 }

@@ -1,7 +1,8 @@
 // `specserve eval -c config.yaml --data holdout.csv --label <col> [--columns a,b,c]
 // [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile SPEC]`: flags, input checks with
 // clear messages (exit 2), the run, the report files, a verdict per ensemble on stdout.
-import { statSync } from 'node:fs'
+import { accessSync, constants, existsSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
@@ -9,7 +10,7 @@ import { calibrate, CALIBRATION_METHODS, type CalibrationMethod } from './calibr
 import { EvalInputError, readLabeledCsv } from './data.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
-import { runEval } from './run.ts'
+import { planEval, runEval } from './run.ts'
 import { evalUsage } from './usage.ts'
 
 
@@ -27,12 +28,27 @@ function budgetsOf(text: string | undefined): number[] | undefined {
   })
 }
 
-/** `--out` names a directory (made if missing): a file there is refused before the run, not after it. */
+/**
+ * `--out` names a directory (made if missing): a file there, or a place no directory can be made
+ * or written in, is refused before the run, not after it.
+ */
 function outDirOf(dir: string): string {
   const stat = statSync(dir, { throwIfNoEntry: false })
   if (stat && !stat.isDirectory()) throw new EvalInputError(`--out ${dir}: not a directory (the report is report.json, report.md and SVG files in it)`)
+  let existing = resolve(dir)
+  while (!existsSync(existing)) existing = dirname(existing)
+  if (!statSync(existing).isDirectory()) throw new EvalInputError(`--out ${dir}: ${existing} is not a directory`)
+  try {
+    accessSync(existing, constants.W_OK)
+  } catch (err) {
+    throw new EvalInputError(`--out ${dir}: cannot write in ${existing}: ${(err as Error).message}`)
+  }
   return dir
 }
+
+/** What a fit left out, as the end of its line. */
+const leftOut = (nonFinite: number | undefined, unanswered: number | undefined): string =>
+  (nonFinite ? `; ${nonFinite} rows left out: non-finite probabilities` : '') + (unanswered ? `; ${unanswered} rows left out: no answer` : '')
 
 /** The report files, or an input error naming --out: an unwritable place is the flag's problem, not a crash. */
 function writeReportTo(dir: string, report: EvalReport): string[] {
@@ -108,14 +124,19 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     const data = readLabeledCsv(values.data, values.label, undefined, columns)
     let config = loadConfigFile(configFile)
     if (method !== undefined) {
+      // The calibration file changes what the gateway serves: written only by a run whose every flag holds.
+      await planEval(config, data, { ensembles: list(values.ensembles), budgets, profile })
       const fitted = await calibrate(config, data, list(values.ensembles), method)
       for (const [model, c] of Object.entries(fitted.models)) {
-        const left = fitted.skipped[model] ? `; ${fitted.skipped[model]} rows left out: non-finite probabilities` : ''
+        const left = leftOut(fitted.skipped[model], fitted.unanswered[model])
         if ('temperature' in c) console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows${left})`)
         else console.log(`calibrated ${model}: isotonic, ${c.isotonic.confidence.length} points (Brier ${c.brier_before} → ${c.brier_after} on ${c.rows} rows${left})`)
       }
       for (const [model, rows] of Object.entries(fitted.skipped)) {
-        if (!fitted.models[model]) console.log(`not calibrated ${model}: its probabilities were non-finite on all ${rows} rows`)
+        if (!fitted.models[model]) console.log(`not calibrated ${model}: its probabilities were non-finite on all ${rows} rows${leftOut(undefined, fitted.unanswered[model])}`)
+      }
+      for (const [model, rows] of Object.entries(fitted.unanswered)) {
+        if (!fitted.models[model] && !fitted.skipped[model]) console.log(`not calibrated ${model}: it answered none of the ${rows} rows (each failed or was over the budget)`)
       }
       console.log(`wrote ${shownPath(fitted.path)}`)
       // The report that follows scores the calibrated config.

@@ -1,6 +1,7 @@
-// A labeled data set for `specserve eval`: a CSV with a header, every cell a number. The
-// label column is the truth; every other column, in order, is a feature, unless --columns
-// names the feature columns (in the order the model takes them; the others are not read).
+// A labeled data set for `specserve eval`: a CSV (RFC 4180: quoted cells may hold commas) with
+// a header, every cell read a number. The label column is the truth; every other column, in
+// order, is a feature, unless --columns names the feature columns (in the order the model
+// takes them; the others are not read).
 // Bad input is an EvalInputError naming the file, the line and the column, never a crash
 // halfway through.
 import { readFileSync } from 'node:fs'
@@ -31,10 +32,10 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
  * cells of columns neither named nor the label are not read (an id or a text column may stay).
  */
 export function readLabeledCsv(file: string, label: string, text: string = readText(file), columns?: readonly string[]): LabeledData {
-  const lines = text.split(/\r?\n/)
-  while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop()
-  if (lines.length === 0) throw new EvalInputError(`${file}: empty file: expected a header line and rows`)
-  const header = lines[0]!.split(',').map((h) => h.trim())
+  const records = csvRecords(file, text)
+  while (records.length > 0 && records[records.length - 1]!.blank) records.pop()
+  if (records.length === 0) throw new EvalInputError(`${file}: empty file: expected a header line and rows`)
+  const header = records[0]!.cells.map((h) => h.trim())
   header.forEach((name, col) => {
     if (name === '') throw new EvalInputError(`${file}:1: column ${col + 1} has no name`)
     if (header.indexOf(name) !== col) throw new EvalInputError(`${file}:1: column "${name}" appears twice`)
@@ -49,21 +50,19 @@ export function readLabeledCsv(file: string, label: string, text: string = readT
   const rows: Float64Array[] = []
   const truth: number[] = []
   const at: number[] = []
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!
-    if (line.trim() === '') throw new EvalInputError(`${file}:${i + 1}: empty line inside the data`)
-    const cells = line.split(',')
+  for (const { cells, line, blank } of records.slice(1)) {
+    if (blank) throw new EvalInputError(`${file}:${line}: empty line inside the data`)
     if (cells.length !== header.length) {
-      throw new EvalInputError(`${file}:${i + 1}: ${cells.length} cells, the header has ${header.length} columns`)
+      throw new EvalInputError(`${file}:${line}: ${cells.length} cells, the header has ${header.length} columns`)
     }
     const row = new Float64Array(featureCols.length)
     for (const col of read) {
-      const value = cellValue(file, i + 1, header[col]!, cells[col]!)
+      const value = cellValue(file, line, header[col]!, cells[col]!)
       if (col === labelCol) truth.push(value)
       else row[slot.get(col)!] = value
     }
     rows.push(row)
-    at.push(i + 1)
+    at.push(line)
   }
   if (rows.length === 0) throw new EvalInputError(`${file}: a header but no rows`)
   return {
@@ -75,6 +74,68 @@ export function readLabeledCsv(file: string, label: string, text: string = readT
     truth: Float64Array.from(truth),
     lines: Int32Array.from(at),
   }
+}
+
+interface CsvRecord {
+  readonly cells: string[]
+  /** The line it starts on (1-based). */
+  readonly line: number
+  /** A line with nothing but blanks on it. */
+  readonly blank: boolean
+}
+
+/**
+ * The file's records, as RFC 4180 reads them: cells split at commas, records at line breaks
+ * (LF or CRLF); a cell in double quotes may hold commas and line breaks, `""` standing for a
+ * quote (what spreadsheets and R's write.csv quote: a text column, a header). Blanks around a
+ * quoted cell are allowed; anything else after its closing quote is an error at its line.
+ */
+function csvRecords(file: string, text: string): CsvRecord[] {
+  const records: CsvRecord[] = []
+  let cells: string[] = []
+  let cell = ''
+  let quotedAny = false
+  let line = 1
+  let start = 1
+  const endCell = (): void => {
+    cells.push(cell)
+    cell = ''
+  }
+  const endRecord = (): void => {
+    endCell()
+    records.push({ cells, line: start, blank: !quotedAny && cells.length === 1 && cells[0]!.trim() === '' })
+    cells = []
+    quotedAny = false
+  }
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!
+    if (ch === '"' && cell.trim() === '') {
+      // A quoted cell: up to the quote not followed by another one.
+      const opened = line
+      cell = ''
+      quotedAny = true
+      for (i++; ; i++) {
+        if (i >= text.length) throw new EvalInputError(`${file}:${opened}: a quoted cell is not closed`)
+        if (text[i] === '"') {
+          if (text[i + 1] !== '"') break
+          i++
+        } else if (text[i] === '\n') line++
+        cell += text[i]
+      }
+      while (i + 1 < text.length && (text[i + 1] === ' ' || text[i + 1] === '\t')) i++
+      const next = text[i + 1]
+      if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') throw new EvalInputError(`${file}:${line}: text after the closing quote of a cell`)
+      continue
+    }
+    if (ch === ',') endCell()
+    else if (ch === '\n' || (ch === '\r' && text[i + 1] === '\n')) {
+      if (ch === '\r') i++
+      endRecord()
+      start = ++line
+    } else cell += ch
+  }
+  if (cell !== '' || cells.length > 0 || quotedAny) endRecord()
+  return records
 }
 
 function cellValue(file: string, line: number, column: string, text: string): number {

@@ -41,6 +41,7 @@ export function parseLatencyProfile(text: string): LatencyProfile {
       throw new EvalInputError(`--latency-profile: "${part}": the delay must be a number of ms and the fraction within 0..1`)
     }
     if (ms > MAX_TIMER_MS) throw new EvalInputError(`--latency-profile: "${part.trim()}": ${TOO_LONG}`)
+    if (delays.has(model)) throw new EvalInputError(`--latency-profile: "${model}" is given twice (one delay per model; a share of calls: ${model}=ms@fraction)`)
     // Call k is delayed when the running count of delayed calls steps up: exactly `fraction` of them, evenly spread.
     delays.set(model, (k) => (Math.floor((k + 1) * fraction) > Math.floor(k * fraction) ? ms : 0))
   }

@@ -56,7 +56,8 @@ export function markdown(report: EvalReport): string {
       '. Each ensemble and each of its members alone, through the real predict path, one request at a time.',
     '',
   ]
-  for (const ens of report.ensembles) {
+  const plots = svgNames(report.ensembles)
+  report.ensembles.forEach((ens, i) => {
     const metric = ens.metric === 'accuracy' ? 'accuracy %' : 'MAE'
     lines.push(`## ${ens.ensemble} (${ens.strategy}, ${ens.task})`, '')
     lines.push(`| budget ms | target | ${metric} | answered | misses | failed | p50 ms | p99 ms | members started |`)
@@ -65,12 +66,26 @@ export function markdown(report: EvalReport): string {
       const name = r.kind === 'ensemble' ? `**${r.target}** (ensemble)` : r.target
       lines.push(`| ${r.budget_ms} | ${name} | ${score(ens, r.score)} | ${r.answered} | ${r.misses} | ${r.failed} | ${num(r.p50_ms)} | ${num(r.p99_ms)} | ${num(r.members_started)} / ${r.members} |`)
     }
-    lines.push('', ...verdicts(ens).map((v) => `- ${v}`), '', `![${ens.ensemble}](${svgName(ens)})`, '')
-  }
+    lines.push('', ...verdicts(ens).map((v) => `- ${v}`), '', `![${ens.ensemble}](${encodeURI(plots[i]!)})`, '')
+  })
   return lines.join('\n')
 }
 
-export const svgName = (report: EnsembleReport): string => `${report.ensemble.replace(/[^\w.-]/g, '_')}.svg`
+/**
+ * Each ensemble's plot file: its name with what a file name cannot hold as `_`, and `-2`, `-3`…
+ * after a name another ensemble's took (`fraud v2` and `fraud/v2`; compared ignoring case, as
+ * macOS and Windows file systems do), so no plot overwrites another.
+ */
+export function svgNames(ensembles: readonly EnsembleReport[]): string[] {
+  const taken = new Set<string>()
+  return ensembles.map((ens) => {
+    const base = ens.ensemble.replace(/[^\w.-]/g, '_')
+    let name = `${base}.svg`
+    for (let n = 2; taken.has(name.toLowerCase()); n++) name = `${base}-${n}.svg`
+    taken.add(name.toLowerCase())
+    return name
+  })
+}
 
 /** Writes report.json, report.md and the SVG plots into `dir`; returns the files written. */
 export function writeReport(dir: string, report: EvalReport): string[] {
@@ -78,10 +93,11 @@ export function writeReport(dir: string, report: EvalReport): string[] {
   const files = [join(dir, 'report.json'), join(dir, 'report.md')]
   writeFileSync(files[0]!, JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n')
   writeFileSync(files[1]!, markdown(report))
-  for (const ens of report.ensembles) {
-    const file = join(dir, svgName(ens))
+  const plots = svgNames(report.ensembles)
+  report.ensembles.forEach((ens, i) => {
+    const file = join(dir, plots[i]!)
     writeFileSync(file, ensembleSvg(ens))
     files.push(file)
-  }
+  })
   return files
 }

@@ -104,6 +104,12 @@ export async function planEval(config: GatewayConfig, data: LabeledData, options
     }
     budgets.set(name, list)
   }
+  // A delay for a model no evaluated ensemble runs would change nothing, silently.
+  const members = new Set(names.flatMap((name) => config.ensembles.get(name)!.models))
+  for (const model of options.profile?.delays.keys() ?? []) {
+    if (!config.models.has(model)) throw new EvalInputError(`--latency-profile: no model "${model}" in ${config.file}`)
+    if (!members.has(model)) throw new EvalInputError(`--latency-profile: "${model}" is a member of no ensemble evaluated (${names.join(', ')})`)
+  }
   return { names, budgets }
 }
 
@@ -112,11 +118,7 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
   const gateway = new Gateway(withSoloEnsembles(config, names))
   try {
     await gateway.load()
-    for (const [model, delay] of options.profile?.delays ?? []) {
-      const runtime = gateway.models.get(model)
-      if (!runtime) throw new EvalInputError(`--latency-profile: no model "${model}" in ${config.file}`)
-      delayAnswers(runtime.executor, delay)
-    }
+    for (const [model, delay] of options.profile?.delays ?? []) delayAnswers(gateway.models.get(model)!.executor, delay)
     // Labels that are not the models' classes would score 0% without a word: refused before
     // anything runs (after the width, the mistake at line 1).
     for (const name of names) {
@@ -215,15 +217,29 @@ export async function predictRow(gateway: Gateway, ensemble: string, input: Tens
   }
 }
 
-/** Reads a prediction from a result's outputs: the label (or argmax of probabilities), or the regression value. */
+/**
+ * Reads a prediction from a result's outputs: the regression value; for a classifier the argmax
+ * of its probabilities, the class index its labels were checked against (checkLabels), or its
+ * label output when it has no probabilities. A label output may number the classes otherwise
+ * (scikit-learn's are the training labels, e.g. 1 and 2). An answer that is not a finite number
+ * is no answer.
+ */
 function predictionReader(task: Task, outputs: readonly TensorSpec[]): (out: Readonly<Record<string, Tensor>>) => number | undefined {
+  const finite = (v: number | undefined): number | undefined => (v !== undefined && Number.isFinite(v) ? v : undefined)
   if (task === 'regression') {
     const source = resolveVoteSource(outputs)
     const name = source.kind === 'invalid' ? '' : source.name
-    return (out) => (out[name] ? numberAt(out[name]!, 0) : undefined)
+    return (out) => (out[name] ? finite(numberAt(out[name]!, 0)) : undefined)
   }
-  const label = findLabelOutput(outputs)
-  if (label) return (out) => (out[label.name] ? numberAt(out[label.name]!, 0) : undefined)
-  const probs = findProbabilitiesOutput(outputs)!
-  return (out) => (out[probs.name] ? argmaxRows(out[probs.name]!)[0] : undefined)
+  const probs = findProbabilitiesOutput(outputs)
+  if (probs) return (out) => (out[probs.name] ? finiteArgmax(out[probs.name]!) : undefined)
+  const label = findLabelOutput(outputs)!
+  return (out) => (out[label.name] ? finite(numberAt(out[label.name]!, 0)) : undefined)
+}
+
+/** The first row's argmax, or undefined when one of its probabilities is not a finite number (NaN would read as class 0). */
+function finiteArgmax(probs: Tensor): number | undefined {
+  const classes = probs.shape[probs.shape.length - 1] ?? 0
+  for (let c = 0; c < classes; c++) if (!Number.isFinite(numberAt(probs, c))) return undefined
+  return argmaxRows(probs)[0]
 }

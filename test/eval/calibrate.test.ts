@@ -52,6 +52,19 @@ describe('fitIsotonic', () => {
     expect(isotonicOf(pairs).isotonic).toEqual({ confidence: [0.99], accuracy: [0.8] })
   })
 
+  it('pools the rows of one confidence whatever their order in the file', () => {
+    // 0.8 three times wrong, twice right: 0.4 either way (a running mean of 0.8s drifts below 0.8 and split them).
+    const wrongFirst = [at(0.8, false), at(0.8, false), at(0.8, false), at(0.8, true), at(0.8, true)]
+    expect(isotonicOf(wrongFirst).isotonic).toEqual({ confidence: [0.8], accuracy: [0.4] })
+    expect(isotonicOf(wrongFirst.toReversed()).isotonic).toEqual({ confidence: [0.8], accuracy: [0.4] })
+    // A block pooled by a violation takes the next rows of its last confidence in too.
+    expect(isotonicOf([at(0.6, true), at(0.7, false), at(0.7, true)]).isotonic).toEqual({ confidence: [0.6667], accuracy: [0.6667] })
+  })
+
+  it('pools confidences that round to one point, not keeping one of their accuracies', () => {
+    expect(isotonicOf([at(0.80001, false), at(0.80002, true)]).isotonic).toEqual({ confidence: [0.8], accuracy: [0.5] })
+  })
+
   it('reads the map linearly between its points and flat beyond them', () => {
     const map = { confidence: Float64Array.of(0.5, 0.9), accuracy: Float64Array.of(0.4, 0.8) }
     expect(isotonicAt(map, 0.3)).toBe(0.4)

@@ -74,6 +74,22 @@ describe('readLabeledCsv', () => {
     expect(() => readLabeledCsv('d.csv', 'y', 'a,b,y\n1,x,0\n', ['b'])).toThrow('d.csv:2: "x" in column "b" is not a number')
   })
 
+  it('reads quoted cells as RFC 4180 does: commas, quotes and line breaks inside, a quoted header', () => {
+    const data = readLabeledCsv('d.csv', 'y', '"id","x","y"\n"Smith, John",1.5,0\n"say ""hi""", "2" ,1\n"two\nlines",3,1\n4th,4,0\n', ['x'])
+    expect(data.features).toEqual(['x'])
+    expect(data.rows).toEqual([Float64Array.of(1.5), Float64Array.of(2), Float64Array.of(3), Float64Array.of(4)])
+    expect(data.truth).toEqual(Float64Array.of(0, 1, 1, 0))
+    // A record is numbered by the line it starts on: the one after a cell of two lines is line 6.
+    expect(data.lines).toEqual(Int32Array.of(2, 3, 4, 6))
+    expect(read('x,y\r\n"1",0\r\n"2",1\r\n').rows).toEqual([Float64Array.of(1), Float64Array.of(2)])
+  })
+
+  it('a quoted cell not closed, or text after its closing quote: the line', () => {
+    expect(error('x,y\n1,0\n"2,1\n3,0\n')).toBe('d.csv:3: a quoted cell is not closed')
+    expect(error('x,y\n"1"2,0\n')).toBe('d.csv:2: text after the closing quote of a cell')
+    expect(error('x,y\n"a b",0\n')).toBe('d.csv:2: "a b" in column "x" is not a number')
+  })
+
   it('--columns: a name that is not a column, the label, a name twice, or none at all', () => {
     const columns = (names: string[]): string => {
       try {

@@ -25,6 +25,10 @@ describe('parseLatencyProfile', () => {
     expect(() => parseLatencyProfile(file)).toThrow(/"remote" must be a non-empty list of delays in ms/)
   })
 
+  it('refuses a model given twice: one delay per model', () => {
+    expect(() => parseLatencyProfile('a=5,a=300@0.1')).toThrow('--latency-profile: "a" is given twice (one delay per model; a share of calls: a=ms@fraction)')
+  })
+
   it('refuses what it cannot read', () => {
     expect(() => parseLatencyProfile('a')).toThrow(/"a" is not model=ms or model=ms@fraction/)
     expect(() => parseLatencyProfile('a=5@2')).toThrow(/fraction within 0\.\.1/)

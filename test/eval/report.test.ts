@@ -1,7 +1,9 @@
 // The eval report's verdicts: an ensemble against its best member alone, at each budget.
+import { readdirSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { bestMember, markdown, verdicts } from '../../src/eval/report.ts'
+import { bestMember, markdown, verdicts, writeReport } from '../../src/eval/report.ts'
 import type { EnsembleReport, TargetResult } from '../../src/eval/run.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const result = (target: string, kind: TargetResult['kind'], score: number, budget = 5): TargetResult => ({
   target, kind, budget_ms: budget, score, answered: Number.isNaN(score) ? 0 : 10, misses: Number.isNaN(score) ? 10 : 0, failed: 0,
@@ -24,5 +26,17 @@ describe('eval report', () => {
     const md = markdown({ config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: 'a=5', ensembles: [report] })
     expect(md).toContain('latency profile `a=5`')
     expect(md).toContain('| 5 | **e** (ensemble) | 98.0 | 10 | 0 | 0 | 0.10 | 0.20 | 2.00 / 3 |')
+  })
+
+  it('one plot file per ensemble, even where their names make the same file name', () => {
+    const named = (ensemble: string): EnsembleReport => ({ ...regression, ensemble })
+    const dir = tempDir('specserve-eval-report-')
+    const report = { config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: null, ensembles: [named('fraud v2'), named('fraud/v2'), named('Fraud_v2')] }
+    const files = writeReport(dir, report)
+    expect(files.filter((f) => f.endsWith('.svg')).map((f) => f.slice(dir.length + 1))).toEqual(['fraud_v2.svg', 'fraud_v2-2.svg', 'Fraud_v2-3.svg'])
+    expect(readdirSync(dir).filter((f) => f.endsWith('.svg'))).toHaveLength(3)
+    const md = markdown(report)
+    expect(md).toContain('![fraud v2](fraud_v2.svg)')
+    expect(md).toContain('![fraud/v2](fraud_v2-2.svg)')
   })
 })

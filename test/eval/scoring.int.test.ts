@@ -1,0 +1,102 @@
+// What eval scores and what it writes, where a model or a flag is not the demo's: a label
+// output numbered otherwise than the probabilities' columns, answers that are not finite, a
+// member that never answers, and flags that would only fail after the run (or after the
+// calibration file is written).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { loadConfigFile } from '../../src/config/load.ts'
+import { calibrate } from '../../src/eval/calibrate.ts'
+import { evalMain } from '../../src/eval/cli.ts'
+import { readLabeledCsv } from '../../src/eval/data.ts'
+import { parseLatencyProfile } from '../../src/eval/latency.ts'
+import { runEval } from '../../src/eval/run.ts'
+import { root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
+import '../starter/scripted.ts'
+
+/** A config file of scripted models (YAML lines) and ensembles, in a directory of its own, with a CSV of two features beside it. */
+function setup(models: string, ensembles: string): { dir: string; file: string; csv: string } {
+  const dir = tempDir('specserve-eval-scoring-')
+  const file = join(dir, 'c.yaml')
+  writeFileSync(file, `models:\n${models}\nensembles:\n${ensembles}\n`)
+  const csv = join(dir, 'two.csv')
+  writeFileSync(csv, 'a,b,label\n1,2,1\n3,4,1\n')
+  return { dir, file, csv }
+}
+
+/** evalMain's exit code and what it printed. */
+async function specserveEval(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
+  const error = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+  const code = await evalMain(args)
+  const text = (spy: typeof log) => spy.mock.calls.map((c) => c.join(' ')).join('\n')
+  return { code, out: text(log), err: text(error) }
+}
+
+afterEach(() => vi.restoreAllMocks())
+
+describe('eval scoring', () => {
+  it('scores a classifier by its probabilities\' argmax, the class index its labels are checked against, not by a label output numbered otherwise', async () => {
+    // As scikit-learn trained on classes 1 and 2: label output 2 is probabilities column 1.
+    const { file, csv } = setup('  scores: { kind: scripted, label: 2 }', '  e: { strategy: deadline-fallback, models: [scores] }')
+    const [report] = await runEval(loadConfigFile(file), readLabeledCsv(csv, 'label'), { ensembles: ['e'], warmup: 0 })
+    expect(report!.results.map((r) => [r.target, r.score])).toEqual([['e', 1], ['scores', 1]])
+  })
+
+  it('an answer whose probabilities are not finite is no answer: not counted answered, never a hit', async () => {
+    const dir = tempDir('specserve-eval-scoring-')
+    const file = join(dir, 'c.yaml')
+    writeFileSync(file, `models:\n  cancer-mlp: { kind: onnx, path: ${join(root, 'models', 'cancer_mlp.onnx')} }\nensembles:\n  mlp: { strategy: deadline-fallback, models: [cancer-mlp] }\n`)
+    // 1e39 is a double, but no FP32: the MLP gets Infinity and answers NaN probabilities for those 3 rows, labelled 0 (NaN's argmax).
+    const lines = readFileSync(join(root, 'models', 'cancer_holdout.csv'), 'utf8').split('\n')
+    const overflowing = lines.slice(1, 4).map((line) => line.replace(/^[^,]+/, '1e39').replace(/,[01]$/, ',0'))
+    const data = readLabeledCsv('mixed.csv', 'label', [...lines.slice(0, 21), ...overflowing].join('\n'))
+    const [report] = await runEval(loadConfigFile(file), data, { ensembles: ['mlp'], warmup: 0 })
+    for (const result of report!.results) {
+      expect(result.answered, result.target).toBe(20)
+      expect(result.score * data.rows.length, result.target).toBeLessThanOrEqual(20)
+    }
+  })
+})
+
+describe('eval flags checked before anything is written', () => {
+  it('--latency-profile naming a model no evaluated ensemble runs is refused, not ignored', async () => {
+    const { file, csv } = setup('  a: { kind: scripted }\n  b: { kind: scripted }', '  e1: { strategy: deadline-fallback, models: [a] }\n  e2: { strategy: deadline-fallback, models: [b] }')
+    const run = runEval(loadConfigFile(file), readLabeledCsv(csv, 'label'), { ensembles: ['e1'], profile: parseLatencyProfile('b=5'), warmup: 0 })
+    await expect(run).rejects.toThrow('--latency-profile: "b" is a member of no ensemble evaluated (e1)')
+  })
+
+  it('--calibrate with a budget over the max: exit 2, and no calibration file written', async () => {
+    const { dir, file, csv } = setup('  a: { kind: scripted, label: 1 }', '  e: { strategy: deadline-fallback, models: [a], budget_ms: { default: 50, max: 100 } }')
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--budgets', '500', '--calibrate', '--out', join(dir, 'out')])
+    expect(run.code).toBe(2)
+    expect(run.err).toContain('--budgets: 500 ms is over ensemble "e"\'s max of 100 ms')
+    expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
+  })
+
+  it('--out under a file: refused before the run, exit 2', async () => {
+    const { dir, file, csv } = setup('  a: { kind: scripted }', '  e: { strategy: deadline-fallback, models: [a] }')
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--out', join(csv, 'report')])
+    expect(run.code).toBe(2)
+    expect(run.err).toBe(`specserve eval: --out ${join(csv, 'report')}: ${csv} is not a directory`)
+    expect(existsSync(join(dir, 'report'))).toBe(false)
+  })
+
+  it('a calibration file that cannot be written: exit 2 with the reason, not a stack', async () => {
+    const { dir, file, csv } = setup('  a: { kind: scripted, label: 1 }', '  e: { strategy: deadline-fallback, models: [a] }')
+    mkdirSync(join(dir, 'c.calibration.json'))
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--calibrate', '--out', join(dir, 'out')])
+    expect(run.code).toBe(2)
+    expect(run.err).toMatch(new RegExp(`^specserve eval: --calibrate: cannot write the calibration file beside ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `))
+  })
+
+  it('--calibrate names a member that answered no row, instead of leaving it out silently', async () => {
+    const { file, csv } = setup('  down: { kind: scripted, fail: unreachable }', '  e: { strategy: deadline-fallback, models: [down] }')
+    const fitted = await calibrate(loadConfigFile(file), readLabeledCsv(csv, 'label'), ['e'])
+    expect(fitted.models).toEqual({})
+    expect(fitted.unanswered).toEqual({ down: 2 })
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--calibrate', '--out', join(tempDir('specserve-eval-out-'), 'r')])
+    expect(run.out).toContain('not calibrated down: it answered none of the 2 rows (each failed or was over the budget)')
+  })
+})
