@@ -1,4 +1,4 @@
-import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createTcpServer, type Server } from 'node:net'
@@ -117,6 +117,19 @@ describe('specserve CLI', () => {
     // No demo ensemble compares uncalibrated models by raw maximum probability: no warning.
     expect(output).not.toContain('warning:')
     expect(code).toBe(0)
+  })
+
+  it('keeps its compiled code in the temporary directory (Node\'s compile cache), so a later start loads faster; NODE_DISABLE_COMPILE_CACHE=1 turns it off', async () => {
+    const started = async (env: NodeJS.ProcessEnv): Promise<number> => {
+      const tmp = tempDir('specserve-cli-tmp-')
+      const proc = startProcess(process.execPath, [cli, 'validate', 'examples/demo.yaml'], { env: { TMPDIR: tmp, NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined, ...env } })
+      const [code] = (await once(proc.child, 'exit')) as [number | null]
+      expect(code, proc.output()).toBe(0)
+      const cache = join(tmp, 'node-compile-cache')
+      return existsSync(cache) ? readdirSync(cache, { recursive: true }).length : 0
+    }
+    expect(await started({})).toBeGreaterThan(100)
+    expect(await started({ NODE_DISABLE_COMPILE_CACHE: '1' })).toBe(0)
   })
 
   it('validate warns when best-quality compares uncalibrated models of different families, read from their graphs', async () => {
