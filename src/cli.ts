@@ -77,8 +77,9 @@ async function serve(file: string, stream: boolean): Promise<void> {
     report(err)
   }
   const gateway = new Gateway(config, { versions: registry })
-  const telemetry = startTelemetry(gateway, config.telemetry)
-  const app = buildServer(config, { gateway, telemetry, registry, logger: pino({ level }) })
+  const logger = pino({ level })
+  const telemetry = startTelemetry(gateway, config.telemetry, { log: logger })
+  const app = buildServer(config, { gateway, telemetry, registry, logger })
   registry?.attach(gateway, app.log)
   // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config, app.log)

@@ -111,6 +111,21 @@ describe('specserve CLI', () => {
     }
   })
 
+  it('serve logs a collector refusing the OTLP exports (OpenTelemetry says nothing by itself)', async () => {
+    const refusing = createHttpServer((req, res) => req.resume().on('end', () => res.writeHead(401).end()))
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
+    const endpoint = `http://127.0.0.1:${(refusing.address() as { port: number }).port}`
+    const env = { SPECSERVE_REST_PORT: String(await freePort()), SPECSERVE_GRPC_PORT: 'off', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '100' }
+    const proc = startProcess(process.execPath, [cli, 'serve', '-c', smallConfig()], { env })
+    try {
+      await outputContains(proc, '"msg":"OpenTelemetry: PeriodicExportingMetricReader: metrics export failed (error OTLPExporterError: Unauthorized)"')
+      expect(await proc.stop('SIGTERM')).toBe(0)
+    } finally {
+      await proc.stop('SIGKILL')
+      refusing.close()
+    }
+  })
+
   it('validate accepts the demo config', async () => {
     const { code, output } = await run(['validate', 'examples/demo.yaml'])
     expect(output).toContain('examples/demo.yaml: ok (14 models, 5 ensembles)')

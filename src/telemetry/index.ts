@@ -3,11 +3,9 @@
 // OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT variables); with it off, a predict checks one
 // null and does nothing else. Metrics are produced from the gateway's own counters at
 // collection time (./metrics.ts), for GET /metrics and, with an endpoint, OTLP.
-import { context, metrics, propagation, trace } from '@opentelemetry/api'
+import { context, diag, metrics, propagation, trace } from '@opentelemetry/api'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http'
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { defaultResource, detectResources, envDetector, hostDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { metrics as sdkMetrics, NodeSDK } from '@opentelemetry/sdk-node'
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
@@ -15,6 +13,8 @@ import type { FastifyPluginCallback } from 'fastify'
 import { MAX_TIMER_MS } from '../timer-step.ts'
 import type { GatewayConfig } from '../config/load.ts'
 import type { Gateway } from '../gateway.ts'
+import { diagLevelFromEnv, DiagToLog, type DiagLog } from './diag.ts'
+import { metricExporter, otlpTarget, spanExporter } from './exporters.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { setTracer, TRACER_NAME } from './tracing.ts'
 
@@ -27,8 +27,10 @@ export type TelemetrySettings = GatewayConfig['telemetry']
 export interface TelemetryOptions {
   /** Replace the OTLP span export (tests pass an in-memory exporter's processor); turns tracing on. */
   readonly spanProcessors?: SpanProcessor[]
-  /** Where a bad OTEL_* setting is reported (default: a process warning on stderr; the logger is not up yet). */
+  /** Where a bad OTEL_* setting is reported (default: a process warning on stderr). */
   readonly warn?: (message: string) => void
+  /** Where OpenTelemetry's own diagnostics (failed exports, above all) are logged; without it, nowhere. */
+  readonly log?: DiagLog
 }
 
 export interface Telemetry {
@@ -68,16 +70,30 @@ function millisFromEnv(name: string, fallback: number, warn: (message: string) =
 const processWarning = (message: string): void => process.emitWarning(message, 'TelemetryWarning')
 
 /**
- * Where OTLP goes: YAML first, then the standard variables (the exporters read those
- * themselves). An explicit OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER `none` turns that
- * signal's export off whatever the YAML says: the environment is the deploy's last word.
+ * The YAML service name, unless the environment names the service (OTEL_SERVICE_NAME, or
+ * `service.name` in OTEL_RESOURCE_ATTRIBUTES, read by the SDK's env detector): the environment
+ * is the deploy's last word, over `telemetry.service_name` as over its default.
  */
-function otlpTarget(settings: TelemetrySettings, signal: 'traces' | 'metrics'): { enabled: boolean; url?: string } {
-  const exporter = env(signal === 'traces' ? 'OTEL_TRACES_EXPORTER' : 'OTEL_METRICS_EXPORTER')
-  if (exporter?.split(',').some((name) => name.trim().toLowerCase() === 'none')) return { enabled: false }
-  if (settings.otlp_endpoint) return { enabled: true, url: `${settings.otlp_endpoint.replace(/\/+$/, '')}/v1/${signal}` }
-  const own = env(`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`)
-  return { enabled: own !== undefined || env('OTEL_EXPORTER_OTLP_ENDPOINT') !== undefined }
+function yamlServiceName(settings: TelemetrySettings): string | undefined {
+  const named = detectResources({ detectors: [envDetector] }).attributes['service.name']
+  return named === undefined ? settings.service_name : undefined
+}
+
+/** The samplers the SDK knows by OTEL_TRACES_SAMPLER (compared as it does, exactly). */
+const ENV_SAMPLERS = new Set(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+
+/**
+ * `telemetry.sample_ratio`, unless OTEL_TRACES_SAMPLER names a sampler: the SDK then builds
+ * it (with OTEL_TRACES_SAMPLER_ARG). One it does not know is reported, and the YAML ratio
+ * applies, rather than the SDK's fallback of recording every trace.
+ */
+function yamlSampler(settings: TelemetrySettings, warn: (message: string) => void): ParentBasedSampler | undefined {
+  const named = process.env.OTEL_TRACES_SAMPLER
+  if (named !== undefined && named.trim() !== '') {
+    if (ENV_SAMPLERS.has(named)) return undefined
+    warn(`OTEL_TRACES_SAMPLER=${JSON.stringify(named)} is not one of ${[...ENV_SAMPLERS].join(', ')}: using telemetry.sample_ratio (${settings.sample_ratio})`)
+  }
+  return settings.sample_ratio < 1 ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sample_ratio) }) : undefined
 }
 
 /**
@@ -86,18 +102,26 @@ function otlpTarget(settings: TelemetrySettings, signal: 'traces' | 'metrics'): 
  * (`telemetry.prometheus`), so it gets a meter provider of its own, with the resource the
  * SDK would have detected (target_info).
  */
-function standaloneMeters(reader: MetricReader, settings: TelemetrySettings): sdkMetrics.MeterProvider {
+function standaloneMeters(reader: MetricReader, serviceName: string | undefined): sdkMetrics.MeterProvider {
   let resource = defaultResource().merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }))
-  if (!env('OTEL_SERVICE_NAME')) resource = resource.merge(resourceFromAttributes({ 'service.name': settings.service_name }))
+  if (serviceName !== undefined) resource = resource.merge(resourceFromAttributes({ 'service.name': serviceName }))
   return new sdkMetrics.MeterProvider({ resource, readers: [reader] })
 }
 
 export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, options: TelemetryOptions = {}): Telemetry {
   const disabled = sdkDisabled()
   const warn = options.warn ?? processWarning
+  // First: what the exporters and the resource detectors report while being built is logged too.
+  const diagnostics = options.log ? new DiagToLog(options.log) : null
+  const diagLevel = diagnostics ? diagLevelFromEnv(env('OTEL_LOG_LEVEL'), warn) : undefined
+  const routeDiagnostics = (): void => {
+    if (diagnostics) diag.setLogger(diagnostics, { logLevel: diagLevel, suppressOverrideMessage: true })
+  }
+  routeDiagnostics()
   const producer = new GatewayMetrics(gateway)
-  const traces = otlpTarget(settings, 'traces')
-  const spanProcessors = options.spanProcessors ?? (traces.enabled && !disabled ? [new BatchSpanProcessor(new OTLPTraceExporter(traces.url ? { url: traces.url } : {}))] : [])
+  const serviceName = yamlServiceName(settings)
+  const traces = otlpTarget(settings, 'traces', warn)
+  const spanProcessors = options.spanProcessors ?? (traces.enabled && !disabled ? [new BatchSpanProcessor(spanExporter(traces))] : [])
   const tracing = spanProcessors.length > 0
 
   const readers: MetricReader[] = []
@@ -105,13 +129,13 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   // declarations to the type checker, hence the casts.
   const prometheus = settings.prometheus ? new PrometheusExporter({ preventServerStart: true, metricProducers: [producer], withoutScopeInfo: true }) : null
   if (prometheus) readers.push(prometheus as unknown as MetricReader)
-  const otlpMetrics = otlpTarget(settings, 'metrics')
+  const otlpMetrics = otlpTarget(settings, 'metrics', warn)
   if (otlpMetrics.enabled && !disabled) {
     // Read here, not by the SDK: a value Number() cannot read (`60s`) would export every 1 ms.
     const interval = millisFromEnv('OTEL_METRIC_EXPORT_INTERVAL', 60_000, warn)
     readers.push(
       new sdkMetrics.PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter(otlpMetrics.url ? { url: otlpMetrics.url } : {}) as unknown as sdkMetrics.PushMetricExporter,
+        exporter: metricExporter(otlpMetrics),
         exportIntervalMillis: interval,
         // An export may not outlast the interval (the SDK refuses a longer one).
         exportTimeoutMillis: Math.min(millisFromEnv('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, warn), interval),
@@ -119,18 +143,22 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
       }),
     )
   }
-  const ownMeters = disabled && prometheus ? standaloneMeters(prometheus as unknown as MetricReader, settings) : null
+  const ownMeters = disabled && prometheus ? standaloneMeters(prometheus as unknown as MetricReader, serviceName) : null
 
   const fastify = tracing ? new FastifyOtelInstrumentation({ ignorePaths: (route) => untraced(route.url) }) : null
+  const sampler = tracing ? yamlSampler(settings, warn) : undefined
+  // With OTEL_LOG_LEVEL set, NodeSDK's constructor puts a console logger in diag's place, and
+  // warns the one it replaces (with a stack): ours steps aside for it and comes back after.
+  if (diagnostics && env('OTEL_LOG_LEVEL')) diag.disable()
   const sdk = new NodeSDK({
-    // OTEL_SERVICE_NAME wins over the YAML (the SDK's env detector reads it).
-    ...(env('OTEL_SERVICE_NAME') ? {} : { serviceName: settings.service_name }),
+    ...(serviceName !== undefined && { serviceName }),
     spanProcessors,
     metricReaders: readers,
     logRecordProcessors: [], // pino writes logs; no OTLP log export
     instrumentations: fastify ? [fastify] : [],
-    ...(settings.sample_ratio < 1 ? { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sample_ratio) }) } : {}),
+    ...(sampler && { sampler }),
   })
+  routeDiagnostics()
   if (tracing || readers.length) sdk.start()
   if (tracing) setTracer(trace.getTracer(TRACER_NAME))
 
@@ -147,6 +175,7 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
         metrics.disable()
         propagation.disable()
         context.disable()
+        if (diagnostics) diag.disable()
       }
     },
   }

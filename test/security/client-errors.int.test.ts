@@ -106,13 +106,13 @@ describe('what the listener refuses before any route', () => {
 })
 
 describe('a request on an open connection once shutdown began', () => {
-  it('→ 503 NOT_READY in the shape of the API asked, with retry-after, and the connection closed', async () => {
+  it('→ 503 NOT_READY in the shape of the API asked (GET /readyz too, not its readiness body), with retry-after, and the connection closed', async () => {
     let closeBegan!: () => void
     const began = new Promise<void>((resolve) => (closeBegan = resolve))
     const { app, port } = await serve('', (app) => app.addHook('preClose', (done) => (closeBegan(), done())))
     // Each connection is mid-request (headers in, body not) when close() begins, so close()
     // leaves it open; its next request, pipelined behind the body, arrives after.
-    const conns = [await raw(port), await raw(port)]
+    const conns = [await raw(port), await raw(port), await raw(port)]
     for (const conn of conns) {
       const arrived = once(app.server, 'request')
       conn.socket.write('POST /v1/ensembles/g/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 29\r\n\r\n')
@@ -123,16 +123,21 @@ describe('a request on an open connection once shutdown began', () => {
     const body = '{"inputs":{"x":[[0.5,0.5]]}}\n'
     conns[0]!.socket.write(`${body}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`)
     conns[1]!.socket.write(`${body}GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n`)
+    conns[2]!.socket.write(`${body}GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n`)
     await Promise.all(conns.map((c) => c.closed))
     await closed
 
-    const [native, oip] = conns.map((c) => answers(c.received()))
-    for (const [first] of [native!, oip!]) expect(first!.status).toBe(200) // begun before close(): served
+    const [native, oip, readiness] = conns.map((c) => answers(c.received()))
+    for (const [first] of [native!, oip!, readiness!]) expect(first!.status).toBe(200) // begun before close(): served
     expectRefusal(native![1]!, 503, 'NOT_READY')
     expect(native![1]!.body.message).toBe('the gateway is shutting down: retry on a new connection')
     expect(native![1]!.headers['retry-after']).toBe('1')
     const refusal = oip![1]!
     expect(refusal.status).toBe(503)
     expect(refusal.body).toEqual({ error: 'the gateway is shutting down: retry on a new connection', code: 'NOT_READY' })
+    // As docs/api.md says: a probe still connected once shutdown began gets this, not `{ready, status}`.
+    expectRefusal(readiness![1]!, 503, 'NOT_READY')
+    expect(readiness![1]!.body).toEqual({ code: 'NOT_READY', message: 'the gateway is shutting down: retry on a new connection' })
+    expect(readiness![1]!.headers['retry-after']).toBe('1')
   })
 })

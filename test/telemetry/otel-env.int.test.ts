@@ -1,13 +1,17 @@
 // The standard OTEL_* variables as a deploy sets them: a metric export interval that is not a
-// number of milliseconds, the SDK disabled, an exporter set to `none` beside a YAML endpoint.
+// number of milliseconds, the SDK disabled, an exporter set to `none` beside a YAML endpoint,
+// the service named in the resource attributes, a sampler beside the YAML ratio.
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import '../starter/scripted.ts'
 import { buildServer } from '../../src/api/rest/server.ts'
+import { inputFailure } from '../../src/errors.ts'
 import { Gateway } from '../../src/gateway.ts'
-import { startTelemetry } from '../../src/telemetry/index.ts'
+import { startTelemetry, traceIdOf } from '../../src/telemetry/index.ts'
 import { activeTracer } from '../../src/telemetry/tracing.ts'
+import { tensorFromJson } from '../../src/tensor/index.ts'
 import { configFrom } from '../helpers.ts'
 
 /** An OTLP/HTTP receiver: the paths of the requests it got. */
@@ -128,5 +132,83 @@ describe('OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER = none', () => {
     await telemetry.shutdown()
     await gateway.close()
     expect(received).toContain('/v1/metrics')
+  })
+})
+
+/** GET /metrics of a gateway with this telemetry section (the Prometheus exporter's target_info carries the resource). */
+async function scrape(telemetry: string): Promise<string> {
+  const config = configWith(telemetry)
+  const gateway = new Gateway(config)
+  const started = startTelemetry(gateway, config.telemetry)
+  const app = buildServer(config, { gateway, telemetry: started })
+  try {
+    await app.ready()
+    return (await app.inject('/metrics')).body
+  } finally {
+    await app.close()
+    await gateway.close()
+    await started.shutdown()
+  }
+}
+
+const serviceOf = (metrics: string): string | undefined => /^target_info\{[^}]*\bservice_name="([^"]*)"/m.exec(metrics)?.[1]
+
+describe('the service name from the environment', () => {
+  it('service.name in OTEL_RESOURCE_ATTRIBUTES wins over the default', async () => {
+    vi.stubEnv('OTEL_RESOURCE_ATTRIBUTES', 'deployment.environment=prod,service.name=fraud-gw')
+    expect(serviceOf(await scrape('{}'))).toBe('fraud-gw')
+  })
+
+  it('and over telemetry.service_name; OTEL_SERVICE_NAME wins over both', async () => {
+    vi.stubEnv('OTEL_RESOURCE_ATTRIBUTES', 'service.name=fraud-gw')
+    expect(serviceOf(await scrape('{ service_name: gw-yaml }'))).toBe('fraud-gw')
+    vi.stubEnv('OTEL_SERVICE_NAME', 'fraud-gw-eu')
+    expect(serviceOf(await scrape('{ service_name: gw-yaml }'))).toBe('fraud-gw-eu')
+  })
+
+  it('with the SDK disabled too', async () => {
+    vi.stubEnv('OTEL_SDK_DISABLED', 'true')
+    vi.stubEnv('OTEL_RESOURCE_ATTRIBUTES', 'service.name=fraud-gw')
+    expect(serviceOf(await scrape('{}'))).toBe('fraud-gw')
+  })
+
+  it('without it, telemetry.service_name, else specserve', async () => {
+    expect(serviceOf(await scrape('{ service_name: gw-yaml }'))).toBe('gw-yaml')
+    expect(serviceOf(await scrape('{}'))).toBe('specserve')
+  })
+})
+
+/** The trace id of one predict (as its serving record carries it), null when the trace was not sampled. */
+async function tracedPredict(telemetry: string, warn?: (message: string) => void): Promise<string | null> {
+  const config = configWith(telemetry)
+  const gateway = new Gateway(config)
+  const started = startTelemetry(gateway, config.telemetry, { spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())], ...(warn && { warn }) })
+  try {
+    await gateway.load()
+    const spec = gateway.ensemble('e').inputs[0]!
+    const result = await gateway.predict({ id: 'sampled-1', ensemble: 'e', inputs: { x: tensorFromJson([[0.5, 0.5]], spec, inputFailure) } })
+    expect(result.error).toBeNull()
+    return traceIdOf(result)
+  } finally {
+    await gateway.close()
+    await started.shutdown()
+  }
+}
+
+describe('OTEL_TRACES_SAMPLER beside telemetry.sample_ratio', () => {
+  it('a sampler the environment names wins over the YAML ratio', async () => {
+    vi.stubEnv('OTEL_TRACES_SAMPLER', 'always_on')
+    expect(await tracedPredict('{ sample_ratio: 0, prometheus: false }')).toMatch(/^[0-9a-f]{32}$/)
+  })
+
+  it('without one, the YAML ratio applies', async () => {
+    expect(await tracedPredict('{ sample_ratio: 0, prometheus: false }')).toBeNull()
+  })
+
+  it('one the SDK does not know is reported, and the YAML ratio applies (not the SDK\'s record-everything fallback)', async () => {
+    vi.stubEnv('OTEL_TRACES_SAMPLER', 'ratio')
+    const warnings: string[] = []
+    expect(await tracedPredict('{ sample_ratio: 0, prometheus: false }', (message) => warnings.push(message))).toBeNull()
+    expect(warnings).toEqual([expect.stringMatching(/^OTEL_TRACES_SAMPLER="ratio" is not one of .*: using telemetry.sample_ratio \(0\)$/)])
   })
 })

@@ -1,80 +1,191 @@
-// The OTLP path end to end, with a real in-process OTLP/HTTP receiver: the YAML endpoint
-// turns tracing on, spans and the gateway's metrics arrive at /v1/traces and /v1/metrics,
-// and shutdown flushes what is pending.
+// The OTLP path end to end, with real in-process OTLP receivers (HTTP and gRPC): an endpoint
+// turns tracing on, spans and the gateway's metrics arrive at /v1/traces and /v1/metrics in the
+// protocol the OTEL_EXPORTER_OTLP_*PROTOCOL variables ask for, shutdown flushes what is
+// pending, and a collector that refuses the exports is reported in the gateway's log.
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Writable } from 'node:stream'
+import * as grpc from '@grpc/grpc-js'
+import pino from 'pino'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import '../starter/scripted.ts'
 import { Gateway } from '../../src/gateway.ts'
-import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
+import { startTelemetry, type TelemetryOptions } from '../../src/telemetry/index.ts'
 import { activeTracer } from '../../src/telemetry/tracing.ts'
 import { inputFailure } from '../../src/errors.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
-import { configFrom, samples } from '../helpers.ts'
+import { configFrom } from '../helpers.ts'
+import { readPayload } from './otlp-payload.ts'
 
 interface Received {
   readonly path: string
   readonly contentType: string
-  readonly body: string
+  readonly body: Buffer
 }
 
-let server: Server
 const received: Received[] = []
-let gateway: Gateway
-let telemetry: Telemetry
+/** The status the HTTP receiver answers. */
+let status = 200
+let http: Server
+let httpEndpoint: string
+let grpcServer: grpc.Server
+let grpcEndpoint: string
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  http = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      received.push({ path: req.url ?? '', contentType: String(req.headers['content-type']), body: Buffer.concat(chunks).toString('utf8') })
-      res.writeHead(200, { 'content-type': 'application/json' })
-      res.end('{}')
+      received.push({ path: req.url ?? '', contentType: String(req.headers['content-type']), body: Buffer.concat(chunks) })
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? '' : 'missing API key')
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as { port: number }).port
-  const config = configFrom(`
-executors: { onnx_workers: 1 }
-telemetry: { otlp_endpoint: "http://127.0.0.1:${port}", prometheus: false, service_name: otlp-test }
-models:
-  cancer-logreg: { kind: onnx, path: ../models/cancer_logreg.onnx }
-ensembles:
-  cancer: { strategy: deadline-fallback, models: [cancer-logreg], budget_ms: { default: 2000, max: 5000 } }
-`)
-  gateway = new Gateway(config)
-  await gateway.load()
-  telemetry = startTelemetry(gateway, config.telemetry)
+  http.listen(0, '127.0.0.1')
+  await once(http, 'listening')
+  httpEndpoint = `http://127.0.0.1:${(http.address() as { port: number }).port}`
+
+  // A collector's two OTLP/gRPC services, taking the requests as bytes (an empty answer is an
+  // empty Export*ServiceResponse).
+  grpcServer = new grpc.Server()
+  const bytes = (b: Buffer): Buffer => b
+  for (const path of ['/opentelemetry.proto.collector.trace.v1.TraceService/Export', '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export']) {
+    const handler: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
+      received.push({ path, contentType: 'application/grpc', body: call.request })
+      callback(null, Buffer.alloc(0))
+    }
+    grpcServer.register(path, handler, bytes, bytes, 'unary')
+  }
+  const port = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  )
+  grpcEndpoint = `http://127.0.0.1:${port}`
 })
 
 afterAll(async () => {
-  await gateway?.close()
-  server?.close()
+  http?.close()
+  grpcServer?.forceShutdown()
 })
 
-describe('OTLP export', () => {
-  it('sends the predict\'s spans and the gateway\'s metrics to the configured endpoint, flushed at shutdown', async () => {
-    expect(telemetry.tracing).toBe(true)
+afterEach(() => {
+  vi.unstubAllEnvs()
+  received.length = 0
+  status = 200
+})
+
+const configWith = (telemetry: string) =>
+  configFrom(`
+telemetry: ${telemetry}
+models: { m: { kind: scripted, delay_ms: 1 } }
+ensembles: { e: { strategy: deadline-fallback, models: [m] } }
+`)
+
+/** One predict through a gateway with telemetry on, then its shutdown (which flushes both signals). */
+async function predictOnce(telemetry: string, options: TelemetryOptions = {}): Promise<void> {
+  const config = configWith(telemetry)
+  const gateway = new Gateway(config)
+  const started = startTelemetry(gateway, config.telemetry, options)
+  try {
+    await gateway.load()
+    expect(started.tracing).toBe(true)
     expect(activeTracer()).not.toBeNull()
-    const spec = gateway.ensemble('cancer').inputs[0]!
-    const result = await gateway.predict({ id: 'otlp-1', ensemble: 'cancer', inputs: { input: tensorFromJson([samples('cancer').rows[0]], spec, inputFailure) } })
+    const spec = gateway.ensemble('e').inputs[0]!
+    const result = await gateway.predict({ id: 'otlp-1', ensemble: 'e', inputs: { x: tensorFromJson([[0.5, 0.5]], spec, inputFailure) } })
     expect(result.error).toBeNull()
-    await telemetry.shutdown()
-    expect(activeTracer()).toBeNull()
+  } finally {
+    await gateway.close()
+    await started.shutdown()
+  }
+  expect(activeTracer()).toBeNull()
+}
 
-    const traces = received.filter((r) => r.path === '/v1/traces')
-    expect(traces.length).toBeGreaterThanOrEqual(1)
-    const spans = traces.map((t) => t.body).join('\n')
-    // OTLP/HTTP JSON: span names, attributes and the service name are in the payload.
-    expect(traces[0]!.contentType).toMatch(/json/)
-    expect(spans).toContain('predict cancer')
-    expect(spans).toContain('infer cancer-logreg')
-    expect(spans).toContain('otlp-1')
-    expect(spans).toContain('otlp-test')
+/** What arrived at the receivers for the signal: content types, service names, span or metric names. */
+function arrived(signal: 'traces' | 'metrics', path = `/v1/${signal}`) {
+  const requests = received.filter((r) => r.path === path)
+  const payloads = requests.map((r) => readPayload(signal, r.contentType, r.body))
+  return { contentTypes: [...new Set(requests.map((r) => r.contentType))], services: [...new Set(payloads.flatMap((p) => p.services))], names: payloads.flatMap((p) => p.names) }
+}
 
-    const metrics = received.filter((r) => r.path === '/v1/metrics').map((m) => m.body).join('\n')
-    expect(metrics).toContain('specserve_predict_requests')
-    expect(metrics).toContain('specserve_model_duration_seconds')
+describe('OTLP export', () => {
+  it('by default, over HTTP as protobuf (the spec\'s default): the predict\'s spans and the gateway\'s metrics reach the YAML endpoint, flushed at shutdown', async () => {
+    await predictOnce(`{ otlp_endpoint: "${httpEndpoint}/", prometheus: false, service_name: otlp-test }`)
+    const traces = arrived('traces')
+    expect(traces.contentTypes).toEqual(['application/x-protobuf'])
+    expect(traces.names).toEqual(expect.arrayContaining(['predict e', 'infer m']))
+    expect(traces.services).toEqual(['otlp-test'])
+    const metrics = arrived('metrics')
+    expect(metrics.contentTypes).toEqual(['application/x-protobuf'])
+    expect(metrics.names).toEqual(expect.arrayContaining(['specserve_predict_requests', 'specserve_model_duration_seconds']))
+    expect(metrics.services).toEqual(['otlp-test'])
   })
+
+  it('OTEL_EXPORTER_OTLP_PROTOCOL=http/json: both signals as JSON', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/json')
+    await predictOnce(`{ otlp_endpoint: "${httpEndpoint}", prometheus: false }`)
+    expect(arrived('traces').contentTypes).toEqual(['application/json'])
+    expect(arrived('traces').names).toContain('predict e')
+    expect(arrived('metrics').contentTypes).toEqual(['application/json'])
+    expect(arrived('metrics').names).toContain('specserve_predict_requests')
+  })
+
+  it('a signal\'s own variable wins over the general one, with the endpoint from OTEL_EXPORTER_OTLP_ENDPOINT', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_ENDPOINT', httpEndpoint)
+    vi.stubEnv('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/json')
+    vi.stubEnv('OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'HTTP/Protobuf')
+    await predictOnce('{ prometheus: false }')
+    expect(arrived('traces').contentTypes).toEqual(['application/json'])
+    expect(arrived('metrics').contentTypes).toEqual(['application/x-protobuf'])
+    expect(arrived('metrics').names).toContain('specserve_predict_requests')
+  })
+
+  it('grpc: both signals to the collector\'s gRPC services, at the YAML endpoint as it is', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc')
+    await predictOnce(`{ otlp_endpoint: "${grpcEndpoint}", prometheus: false, service_name: otlp-grpc }`)
+    const traces = arrived('traces', '/opentelemetry.proto.collector.trace.v1.TraceService/Export')
+    expect(traces.names).toEqual(expect.arrayContaining(['predict e', 'infer m']))
+    expect(traces.services).toEqual(['otlp-grpc'])
+    expect(arrived('metrics', '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export').names).toContain('specserve_predict_requests')
+    expect(received.filter((r) => r.path.startsWith('/v1/'))).toEqual([])
+  })
+
+  it('a value that is not a protocol is reported and ignored: the general variable applies', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/json')
+    vi.stubEnv('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'protobuf')
+    const warnings: string[] = []
+    await predictOnce(`{ otlp_endpoint: "${httpEndpoint}", prometheus: false }`, { warn: (message) => warnings.push(message) })
+    expect(warnings).toEqual(['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="protobuf" is not an OTLP protocol (http/protobuf, http/json, grpc): ignored'])
+    expect(arrived('traces').contentTypes).toEqual(['application/json'])
+  })
+})
+
+describe('a collector refusing the exports', () => {
+  it('is reported in the gateway\'s log, once for many failed exports', async () => {
+    status = 401
+    vi.stubEnv('OTEL_METRIC_EXPORT_INTERVAL', '50')
+    const lines: { level: number; msg: string }[] = []
+    let logged!: () => void
+    const refused = new Promise<void>((resolve) => (logged = resolve))
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        const line = JSON.parse(chunk.toString('utf8')) as (typeof lines)[number]
+        lines.push(line)
+        if (line.msg.includes('Unauthorized')) logged()
+        done()
+      },
+    })
+    const config = configWith(`{ otlp_endpoint: "${httpEndpoint}", prometheus: false }`)
+    const gateway = new Gateway(config)
+    const telemetry = startTelemetry(gateway, config.telemetry, { log: pino({ level: 'info' }, sink) })
+    try {
+      await refused // a failed metrics export every 50 ms
+      // More exports are refused meanwhile: the same line is not logged again within the minute.
+      while (received.filter((r) => r.path === '/v1/metrics').length < 4) await once(http, 'request')
+    } finally {
+      await gateway.close()
+      await telemetry.shutdown().catch(() => undefined) // the final flush is refused too (serve logs it)
+    }
+    const refusals = lines.filter((line) => line.msg.includes('Unauthorized'))
+    // An error line (pino's 50). A refused span export carries the status and the collector's
+    // answer too (test/telemetry/diag.test.ts); the metrics reader passes on only the error's text.
+    expect(refusals).toEqual([expect.objectContaining({ level: 50, msg: 'OpenTelemetry: PeriodicExportingMetricReader: metrics export failed (error OTLPExporterError: Unauthorized)' })])
+  }, 10_000)
 })

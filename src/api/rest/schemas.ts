@@ -161,7 +161,11 @@ export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
   },
   'GET /healthz': { summary: 'Liveness', response: { 200: Any, ...healthRefusals(Error) } },
   'GET /readyz': { summary: 'Readiness: every embedded model loaded and warm', response: { 200: Any, 503: Any, ...healthRefusals(Error) } },
-  'GET /metrics': { summary: 'Prometheus metrics (text exposition format)', response: { 200: { type: 'string' }, ...refusals(Error) } },
+  // The Prometheus exporter writes the response itself, as `text/plain` (src/telemetry/routes.ts).
+  'GET /metrics': {
+    summary: 'Prometheus metrics (text exposition format 0.0.4)',
+    response: { 200: { description: 'the metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, ...refusals(Error) },
+  },
   'GET /openapi.json': { summary: 'This document', response: { 200: Any, ...refusals(Error) } },
   // 400/413: a body (none is needed) that does not parse, or is over server.body_limit_bytes.
   // 500: INTERNAL, a reload that failed for a reason of the machine (src/reload/index.ts rejected).

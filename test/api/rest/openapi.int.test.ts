@@ -82,6 +82,16 @@ describe('GET /openapi.json', () => {
     }
   })
 
+  it('declares GET /metrics as the Prometheus text it answers, not JSON; its refusals stay JSON', async () => {
+    const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, Operation>> }
+    const scrape = await app.inject('/metrics')
+    expect(scrape.statusCode).toBe(200)
+    const responses = doc.paths['/metrics']!.get!.responses as Record<string, { content: Record<string, { schema: { type?: string } }> }>
+    expect(Object.keys(responses['200']!.content)).toEqual([scrape.headers['content-type']])
+    expect(responses['200']!.content['text/plain']!.schema).toEqual({ type: 'string' })
+    expect(Object.keys(responses['401']!.content)).toEqual(['application/json'])
+  })
+
   it('declares the 500 INTERNAL of a reload that fails for a reason of the machine', async () => {
     const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, Operation>> }
     const io = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })
