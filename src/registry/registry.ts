@@ -22,7 +22,7 @@ import { silentLogger, type Component, type Logger, type MetricsSink } from '../
 import type { RepositoryConfig } from './config.ts'
 import { gateLoaded } from './reload-gate.ts'
 import { VersionPipeline } from './pipeline.ts'
-import { VersionExistsError, type VersionMeta } from './store.ts'
+import { sha256HexYielding, VersionExistsError, type VersionMeta } from './store.ts'
 import { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import type { ModelVersions, Arrival } from './versions.ts'
@@ -240,8 +240,12 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     try {
       meta = await versions.add(bytes, arrival, (version, err) => this.log.error({ err, model: name, version }, 'model version stored, but its directory sync failed: it may not survive a power loss'))
     } catch (err) {
-      if (err instanceof VersionExistsError) throw new GatewayError('VERSION_EXISTS', `model ${quote(name)} has a version ${arrival.version} already: versions are immutable, publish a new one`)
-      throw err
+      if (!(err instanceof VersionExistsError)) throw err
+      // The same bytes again for a version stored but never judged (its try was told NOT_READY:
+      // a stop, a config the swap no longer matched): the retry it was told to make judges it.
+      const stored = versions.get(arrival.version)
+      if (stored?.state === 'loading' && stored.sha256 === (await sha256HexYielding(bytes))) return this.judge(versions, arrival.version)
+      throw new GatewayError('VERSION_EXISTS', `model ${quote(name)} has a version ${arrival.version} already: versions are immutable, publish a new one`)
     }
     this.log.info({ model: name, version: meta.version, source: arrival.source, sha256: meta.sha256 }, 'model version stored')
     return this.judge(versions, meta.version)

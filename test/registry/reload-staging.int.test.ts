@@ -257,7 +257,7 @@ describe('a config reload that adds a repository model', () => {
     expect([await served!.registry.versionWithSha('cancer-main', sha, 3), await served!.registry.versionWithSha('cancer-main', sha, 0), await served!.registry.versionWithSha('cancer-main', sha, 4)]).toEqual([3, 2, undefined])
   })
 
-  it('a swap the config outdated while it waited (a reload narrowed the policy first) gives no verdict: the version stays loading, the upload is told to try again', async () => {
+  it('a swap the config outdated while it waited (a reload narrowed the policy first) gives no verdict: the version stays loading, the upload is told to try again, and the retry judges it', async () => {
     await start()
     // The race itself (a reload committing between the judging and the swap) is the resolver's to see: here it says so.
     vi.spyOn(served!.gateway, 'swapVersions').mockRejectedValueOnce(new SwapOutdated(file, [{ path: 'models.cancer-main.version_policy', message: 'version 3 is not in version_policy.specific' }]))
@@ -265,6 +265,13 @@ describe('a config reload that adds a repository model', () => {
     expect([upload.statusCode, upload.json().code]).toEqual([503, 'NOT_READY'])
     expect(upload.json().message).toMatch(/the config being served changed while this waited \(models\.cancer-main\.version_policy: version 3 is not in version_policy\.specific\)/)
     expect(served!.registry.version('cancer-main', 3)).toMatchObject({ state: 'loading' })
+    // The retry it was told to make, with the same bytes, judges it (it was refused VERSION_EXISTS); other bytes are still refused.
+    const other = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-main/versions/3', headers: { 'content-type': 'application/octet-stream' }, payload: gbdt })
+    expect([other.statusCode, other.json().code]).toEqual([409, 'VERSION_EXISTS'])
+    const retry = await served!.app.inject({ method: 'PUT', url: '/v1/models/cancer-main/versions/3', headers: { 'content-type': 'application/octet-stream' }, payload: logreg })
+    expect(retry.statusCode, retry.body).toBe(201)
+    expect(retry.json()).toMatchObject({ model: 'cancer-main', version: { version: 3, state: 'serving', source: 'upload' } })
+    expect(served!.registry.version('cancer-main', 3)).toMatchObject({ state: 'serving' })
   })
 
   it('and dropped by a later reload is the registry\'s no more: an upload for it is 404, and nothing is stored or recorded serving', async () => {
