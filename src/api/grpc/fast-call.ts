@@ -1,13 +1,13 @@
 // One call on the fast unary path (fast-unary.ts): its one request message read from the
 // HTTP/2 stream, the handler run, the answer (or status) written back on the stream.
 import { Metadata, status as Status, type sendUnaryData } from '@grpc/grpc-js'
-import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
 import type { CompressedCalls } from './compressed-calls.ts'
-import { reading } from './read-limit.ts'
+import { reading, type StreamingMethods } from './read-limit.ts'
 import type { MessageLimits } from './stream-messages.ts'
-import { closeAnswered, prefixRefusal, respondStatus, type GrpcError, type PrefixRefusal } from './status.ts'
+import { closeAnswered, prefixRefusal, resetUntaken, respondStatus, type GrpcError, type PrefixRefusal } from './status.ts'
 
 /** One method served on this path: its codec (the one grpc-js is given) and its grpc-js handler. */
 export interface FastMethod extends MethodCodec<unknown, never> {
@@ -17,8 +17,8 @@ export interface FastMethod extends MethodCodec<unknown, never> {
 /** `read` here bounds a call's whole request, not each message (read-limit.ts). */
 export interface FastLimits extends MessageLimits {
   readonly maxSendBytes: number
-  /** The paths whose calls carry a stream of request messages: the read limit times each message there, not the request (read-limit.ts). */
-  readonly streaming: ReadonlySet<string>
+  /** The paths whose calls carry a stream of request messages, or of answers: the read limit times each message there (read-limit.ts). */
+  readonly streaming: StreamingMethods
   /** The `specserve-code` of a call whose request is still arriving at its deadline (DEADLINE_EXCEEDED). */
   readonly deadlineExceeded: Metadata
   /** The calls with message compression open at once, which grpc-js serves: bounded (compressed-calls.ts). */
@@ -87,10 +87,8 @@ export class FastCall {
    * all gone out within the read limit: its stream is reset.
    */
   expire(now: number): void {
-    // The client does not take its answer (a flow-control window it never opens), and would
-    // hold the stream, the answer and a SIGTERM's drain as long as it likes. The response
-    // headers are out, so a reset (the client sees CANCELLED).
-    if (this.sent) return void (this.stream.closed || this.stream.destroyed || this.stream.close(constants.NGHTTP2_CANCEL))
+    // The client does not take its answer: it would hold it as long as it likes.
+    if (this.sent) return resetUntaken(this.stream)
     if (now >= this.deadline) this.fail(Status.DEADLINE_EXCEEDED, 'Deadline exceeded', this.limits.deadlineExceeded)
     else {
       const status = this.limits.read.status

@@ -10,8 +10,8 @@
 // uncompressed, and no interceptors; anything else goes to grpc-js as before. The handlers
 // are the same functions grpc-js calls, guarded the same way on a gateway with an `auth`
 // section (the guard reads `metadata` and `getAuthContext()`). The same hook bounds how long
-// any call's one request message, or each message of a stream of many, may take to arrive
-// (read-limit.ts), and refuses what grpc-js would misread on any call: a malformed
+// any call's one request message, or each message of a stream of many, may take to arrive,
+// and its answers to go out (read-limit.ts), and refuses what grpc-js would misread on any call: a malformed
 // grpc-timeout, a compressed flag on a call without compression (stream-messages.ts); and it
 // bounds the calls with message compression open at once (compressed-calls.ts). The calls
 // themselves are in fast-call.ts.
@@ -59,10 +59,12 @@ export function installFastUnary(server: Server, methods: ReadonlyMap<string, Fa
       if (method === undefined || ms === undefined) {
         if (!uncompressed && grpc && !limits.compressed.admit(stream)) return limits.compressed.refuse(answeredHere(this, opened, stream))
         if (timeout !== undefined && ms !== undefined) capForGrpcJs(headers, ms)
-        const streaming = limits.streaming.has(path)
-        if (!streaming) watchGrpcJsRead(stream, readBy, limits.read)
+        const requests = limits.streaming.requests.has(path)
+        const answers = !requests && limits.streaming.answers.has(path)
+        if (!requests) watchGrpcJsRead(stream, readBy, limits.read, !answers)
         original.call(this, extra, stream, headers)
-        if (streaming) watchStreamMessages(stream, limits, uncompressed)
+        // A server-streaming call's answers are timed each (its one request is above).
+        if (requests || answers) watchStreamMessages(stream, limits, uncompressed)
         else if (uncompressed) watchCompressedFlag(stream)
         return
       }

@@ -14,7 +14,7 @@ import { predictCodecs } from './predict-codec.ts'
 import { inferCodecs } from './infer-codec.ts'
 import { installFastUnary, type FastMethod } from './fast-unary.ts'
 import { CompressedCalls } from './compressed-calls.ts'
-import { readLimit, streamingRequestMethods } from './read-limit.ts'
+import { readLimit, streamingMethods } from './read-limit.ts'
 import { limitConnections } from './connections.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
 import { withMapEntryNames } from './reflection.ts'
@@ -62,8 +62,8 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   if (log !== silentLogger) drops.logTo(log)
   const connectionLimit = limitConnections(server, max, (listener) => drops.watch(listener, 'grpc', max))
   if (!connectionLimit) log.warn({}, 'this grpc-js has no createHttp2Server to hook: server.grpc_max_connections is not applied')
-  // Before any service is added: which methods take a stream of messages (the read limit times each message there).
-  const streaming = streamingRequestMethods(server)
+  // Before any service is added: which methods take or give a stream of messages (the read limit times each message there).
+  const streaming = streamingMethods(server)
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
   const services = guardedServer(server, gateway) as Server
   const gatewayImpl = gatewayService(gateway)

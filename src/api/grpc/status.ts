@@ -4,7 +4,7 @@
 // the REST failure body in JSON, in the `specserve-result` trailer (bounded: a reduced
 // form past MAX_RESULT_TRAILER_BYTES).
 import { Metadata, status as Status, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js'
-import type { ServerHttp2Stream } from 'node:http2'
+import { constants, type ServerHttp2Stream } from 'node:http2'
 import type { ErrorCode } from '../../errors.ts'
 import type { PredictResult } from '../../types.ts'
 import { mapError, mapResultError, type MappedError } from '../errors.ts'
@@ -129,6 +129,16 @@ export function respondStatus(stream: ServerHttp2Stream, code: number, details: 
 /** Closes a stream whose answer is sent (RST_STREAM NO_ERROR once it is out): the client may still be sending, and is no longer read. */
 export function closeAnswered(stream: ServerHttp2Stream): void {
   if (!stream.destroyed && !stream.closed) stream.close()
+}
+
+/**
+ * Resets a stream whose answer has not gone out within the read limit (a client that never
+ * opens its flow-control window), so it holds neither the stream, the answer buffered for it
+ * nor a shutdown's drain. Its response headers are out, so no status can follow: RST_STREAM
+ * CANCEL, which the client sees as CANCELLED.
+ */
+export function resetUntaken(stream: ServerHttp2Stream): void {
+  if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_CANCEL)
 }
 
 /** Answers with a status alone and closes the stream (respondStatus, then closeAnswered). */

@@ -7,12 +7,13 @@
 // grpc-js stops reading while the handler holds messages it has not taken, as it does while
 // the client does not take its answers, and the message's time starts again when reading does.
 //
-// The answers have the same limit: grpc-js writes them one at a time, each once the one before
-// it has gone, which takes room in the client's flow-control window. An answer not all gone
-// the limit after it was written (or a status, after the call's end) means the client does not
-// take them, or too slowly, and the stream is reset; else a client that stops reading (having
-// half-closed, or not) would hold the stream, and what the server buffered for it, for as long
-// as it likes.
+// The answers have the same limit, here and on a server-streaming call (health Watch, whose
+// one request message read-limit.ts times as a unary call's): grpc-js writes them one at a
+// time, each once the one before it has gone, which takes room in the client's flow-control
+// window. An answer not all gone the limit after it was written (or a status, after the
+// call's end) means the client does not take them, or too slowly, and the stream is reset;
+// else a client that stops reading (having half-closed, or not) would hold the stream, and
+// what the server buffered for it, for as long as it likes.
 //
 // A call cut before anything was answered gets the status as a call with one message does
 // (DEADLINE_EXCEEDED, `REQUEST_TIMEOUT`); one with answers sent can no longer get trailers

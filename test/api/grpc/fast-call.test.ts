@@ -31,7 +31,7 @@ class FakeStream extends EventEmitter {
   }
 }
 
-const LIMITS = { maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20, read: readLimit(30_000), streaming: new Set<string>(), tooLarge: codeMetadata('PAYLOAD_TOO_LARGE'), deadlineExceeded: codeMetadata('DEADLINE_EXCEEDED'), compressed: new CompressedCalls(16) }
+const LIMITS = { maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20, read: readLimit(30_000), streaming: { requests: new Set<string>(), answers: new Set<string>() }, tooLarge: codeMetadata('PAYLOAD_TOO_LARGE'), deadlineExceeded: codeMetadata('DEADLINE_EXCEEDED'), compressed: new CompressedCalls(16) }
 const framed = (bytes: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 0, bytes.length]), bytes])
 
 /**
