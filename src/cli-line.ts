@@ -1,6 +1,6 @@
-// The command line of serve, validate, health and publish-model, checked before the program
-// loads (1-2 s): --help and every usage error (exit 2) are answered at once. It imports nothing
-// of the program.
+// The command line of serve, validate, health and publish-model, and serve's LOG_LEVEL, checked
+// before the program loads (1-2 s): --help and every usage error (exit 2) are answered at once.
+// It imports nothing of the program.
 import { parseArgs } from 'node:util'
 import { COMMAND_FLAGS, OPTIONS } from './cli-options.ts'
 import { evalUsage } from './eval/usage.ts'
@@ -49,10 +49,31 @@ export function readCommandLine(args: string[]): CommandLine {
   const what = command === 'publish-model' ? 'model file' : 'config file'
   if (files.length > 1) usageError(`${command} takes one ${what}, not ${files.length}: ${files.join(' ')}`)
   if (values.config !== undefined && files.length > 0) usageError(`${command} takes one config file: -c ${values.config} and ${files[0]} are two`)
-  return { kind: 'command', command, file: values.config ?? files[0], values }
+  const file = values.config ?? files[0]
+  if (command === 'publish-model') checkPublish(values, file)
+  return { kind: 'command', command, file, values }
 }
 
-export function usageError(message: string): never {
+/** publish-model's flags: what it needs, and a version that is one. */
+function checkPublish(values: Values, file: string | undefined): void {
+  const version = Number(values.version ?? '0')
+  if (!values.brokers || !values.name || (!file && !values.location) || !Number.isSafeInteger(version) || version < 0) {
+    console.error(`publish-model needs --brokers, --name and a model file (or --location); --version is a non-negative integer\n${usage}`)
+    process.exit(2)
+  }
+}
+
+/** pino's level names, most severe first, and `silent` (test/cli-line.test.ts keeps the list pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** LOG_LEVEL, `info` if unset or empty; another that is not a level is a usage error (exit 2). */
+export function logLevel(level = process.env.LOG_LEVEL || 'info'): string {
+  if ((LOG_LEVELS as readonly string[]).includes(level)) return level
+  console.error(`specserve: LOG_LEVEL=${level} is not a log level: ${LOG_LEVELS.join(', ')}`)
+  process.exit(2)
+}
+
+function usageError(message: string): never {
   console.error(`specserve: ${message}\n${usage}`)
   process.exit(2)
 }

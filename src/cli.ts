@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 // specserve serve | validate | health | bench | publish-model | eval
 import { existsSync } from 'node:fs'
-import { enableCompileCache } from 'node:module'
+import { enableCompileCache, flushCompileCache } from 'node:module'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import type { StreamScorer } from './api/kafka/index.ts'
-import { readCommandLine, usage } from './cli-line.ts'
+import { logLevel, readCommandLine, usage } from './cli-line.ts'
 import { commandOf } from './cli-options.ts'
 import { holdSignals } from './held-signals.ts'
 import type { Output } from './output/index.ts'
 
-// The program's compiled code is kept on disk (NODE_COMPILE_CACHE, else the temporary
-// directory; NODE_DISABLE_COMPILE_CACHE=1 turns it off): a start after the first loads it
-// about a third faster. A place it cannot write is no error: the start compiles as without it.
-enableCompileCache()
+// The program's compiled code is kept on disk: a start after the first loads it about a third
+// faster. In NODE_COMPILE_CACHE, else the user's own cache directory, not the shared temporary
+// one (another user could put code there first); NODE_DISABLE_COMPILE_CACHE=1 turns it off. A
+// place it cannot write is no error: the start compiles as without it.
+enableCompileCache(process.env.NODE_COMPILE_CACHE ? undefined : join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'specserve', 'node-compile-cache'))
 // serve's signals are held before the rest of the program loads (src/held-signals.ts).
 const held = commandOf(process.argv.slice(2)) === 'serve' ? holdSignals() : undefined
 // The bench has flags of its own (see bench/run.ts); it is loaded only when asked for. An
@@ -41,7 +44,10 @@ if (line.kind === 'help') {
 }
 if (line.command !== 'serve') held?.restore() // held only for serve: what came meanwhile applies as it would have
 const { command, file, values } = line
+const level = command === 'serve' ? logLevel() : 'info'
 const modules = await import('./cli-modules.ts')
+// Node writes the cache at exit otherwise, which a killed process (SIGKILL, the end of a stop's grace) never reaches.
+flushCompileCache()
 const {
   pino, atMost, buildGrpcServer, streamScorer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
   healthMain, targetOf, announceListener, forgetListener, startOutput, publishModel, Registry, startReloadTriggers, openWarning, startTelemetry,
@@ -57,17 +63,7 @@ const report: (err: unknown) => never = modules.report
  */
 const TELEMETRY_FLUSH_MS = 2000
 
-/** LOG_LEVEL, `info` if unset or empty; another that is not a level is a usage error (exit 2). */
-function logLevel(): string {
-  const level = process.env.LOG_LEVEL || 'info'
-  const levels = [...Object.keys(pino.levels.values).reverse(), 'silent']
-  if (levels.includes(level)) return level
-  console.error(`specserve: LOG_LEVEL=${level} is not a log level: ${levels.join(', ')}`)
-  process.exit(2)
-}
-
-async function serve(file: string, stream: boolean): Promise<void> {
-  const level = logLevel()
+async function serve(file: string, stream: boolean, level: string): Promise<void> {
   const config = loadForCommand(file, stream)
   // Models as data: which version of each repository model serves (none without repository:).
   let registry: ReturnType<typeof Registry.open> | undefined
@@ -192,12 +188,9 @@ async function serve(file: string, stream: boolean): Promise<void> {
 }
 
 async function publish(file: string | undefined): Promise<void> {
-  const { brokers, topic, name, version = '0', description = '', location } = values
+  // Present and well-formed: checked with the command line (cli-line.ts).
+  const { brokers = '', topic, name = '', version = '0', description = '', location } = values
   const version_ = Number(version)
-  if (!brokers || !name || (!file && !location) || !Number.isSafeInteger(version_) || version_ < 0) {
-    console.error(`publish-model needs --brokers, --name and a model file (or --location); --version is a non-negative integer\n${usage}`)
-    process.exit(2)
-  }
   try {
     const sent = await publishModel({ brokers: brokers.split(','), topic: topic ?? 'specserve.models', name, version: version_, description, file, location })
     console.log(`published ${name} version ${version_ || '(next)'} to ${topic ?? 'specserve.models'} (${sent.bytes} bytes${sent.sha256 ? `, sha256 ${sent.sha256}` : ''})`)
@@ -209,7 +202,7 @@ async function publish(file: string | undefined): Promise<void> {
 
 switch (command) {
   case 'serve':
-    await serve(file ?? 'examples/demo.yaml', values.stream === true)
+    await serve(file ?? 'examples/demo.yaml', values.stream === true, level)
     break
   case 'validate':
     await validate(file ?? 'examples/demo.yaml', values.stream === true)

@@ -67,14 +67,16 @@ describe('the command line', () => {
     const preload = join(tempDir('specserve-cli-errors-'), 'loaded.cjs')
     const heavy = String.raw`/node_modules\/(fastify|@grpc\/grpc-js|onnxruntime-node)\//`
     writeFileSync(preload, `process.on('exit', () => process.stderr.write('loaded: ' + Object.keys(require.cache).filter((f) => ${heavy}.test(f)).length + '\\n'))\n`)
-    const loaded = async (args: string[]): Promise<{ code: number | null; count: number }> => {
-      const proc = startProcess(process.execPath, ['--require', preload, cli, ...args], { env: ENV })
+    const loaded = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; count: number }> => {
+      const proc = startProcess(process.execPath, ['--require', preload, cli, ...args], { env: { ...ENV, ...env } })
       const [code] = (await once(proc.child, 'exit')) as [number | null]
       return { code, count: Number(/^loaded: (\d+)$/m.exec(proc.output())?.[1]) }
     }
     expect(await loaded(['--help'])).toEqual({ code: 0, count: 0 })
     expect(await loaded(['serve', '--bogus'])).toEqual({ code: 2, count: 0 })
     expect(await loaded(['validate', 'a.yaml', 'b.yaml'])).toEqual({ code: 2, count: 0 })
+    expect(await loaded(['publish-model', '--brokers', 'b:9092', 'm.onnx'])).toEqual({ code: 2, count: 0 })
+    expect(await loaded(['serve', '-c', 'x.yaml'], { LOG_LEVEL: 'loud' })).toEqual({ code: 2, count: 0 })
     // The probe sees them when they are loaded.
     const checked = await loaded(['validate', config('good.yaml')])
     expect(checked.code).toBe(0)

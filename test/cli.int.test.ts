@@ -115,7 +115,7 @@ describe('specserve CLI', () => {
     const refusing = createHttpServer((req, res) => req.resume().on('end', () => res.writeHead(401).end()))
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
     const endpoint = `http://127.0.0.1:${(refusing.address() as { port: number }).port}`
-    const env = { SPECSERVE_REST_PORT: String(await freePort()), SPECSERVE_GRPC_PORT: 'off', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '100' }
+    const env = { SPECSERVE_REST_PORT: String(await freePort()), SPECSERVE_GRPC_PORT: 'off', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '500' }
     const proc = startProcess(process.execPath, [cli, 'serve', '-c', smallConfig()], { env })
     try {
       await outputContains(proc, '"msg":"OpenTelemetry: PeriodicExportingMetricReader: metrics export failed (error OTLPExporterError: Unauthorized)"')
@@ -134,13 +134,13 @@ describe('specserve CLI', () => {
     expect(code).toBe(0)
   })
 
-  it('keeps its compiled code in the temporary directory (Node\'s compile cache), so a later start loads faster; NODE_DISABLE_COMPILE_CACHE=1 turns it off', async () => {
+  it('keeps its compiled code in the user\'s cache directory (Node\'s compile cache), so a later start loads faster; NODE_DISABLE_COMPILE_CACHE=1 turns it off', async () => {
     const started = async (env: NodeJS.ProcessEnv): Promise<number> => {
-      const tmp = tempDir('specserve-cli-tmp-')
-      const proc = startProcess(process.execPath, [cli, 'validate', 'examples/demo.yaml'], { env: { TMPDIR: tmp, NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined, ...env } })
+      const home = tempDir('specserve-cli-home-')
+      const proc = startProcess(process.execPath, [cli, 'validate', 'examples/demo.yaml'], { env: { HOME: home, XDG_CACHE_HOME: undefined, NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined, ...env } })
       const [code] = (await once(proc.child, 'exit')) as [number | null]
       expect(code, proc.output()).toBe(0)
-      const cache = join(tmp, 'node-compile-cache')
+      const cache = join(home, '.cache', 'specserve', 'node-compile-cache')
       return existsSync(cache) ? readdirSync(cache, { recursive: true }).length : 0
     }
     expect(await started({})).toBeGreaterThan(100)

@@ -11,7 +11,7 @@ import { Gateway } from '../gateway.ts'
 import { numberAt } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
 import { featureInput } from './fit.ts'
-import { checkClassIndices, planEval, predictRow, SOLO, withSoloEnsembles } from './run.ts'
+import { checkClassIndices, planEval, predictRow, SOLO, withSoloEnsembles, type EvalOptions } from './run.ts'
 
 /** Probabilities are floored here before the log: a 0 for the true class is a big, finite penalty. */
 const FLOOR = 1e-12
@@ -139,9 +139,11 @@ export async function calibrate(
   data: LabeledData,
   ensembles: readonly string[] | undefined,
   method: CalibrationMethod = 'temperature',
+  checks: Pick<EvalOptions, 'budgets' | 'profile'> = {},
 ): Promise<Calibrated> {
-  // Without --ensembles: those the data set fits, as the run that follows scores.
-  const { names } = await planEval(config, data, { ensembles })
+  // Without --ensembles: those the data set fits, as the run that follows scores. The run's
+  // budgets and latency profile are checked here too: a refused command writes no file.
+  const { names } = await planEval(config, data, { ensembles, ...checks })
   const gateway = new Gateway(withSoloEnsembles(config, names))
   const models: Record<string, ModelCalibration> = {}
   const skipped: Record<string, number> = {}

@@ -10,7 +10,7 @@ import { calibrate, CALIBRATION_METHODS, type CalibrationMethod } from './calibr
 import { EvalInputError, readLabeledCsv } from './data.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
-import { planEval, runEval } from './run.ts'
+import { runEval } from './run.ts'
 import { evalUsage } from './usage.ts'
 
 
@@ -125,8 +125,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     let config = loadConfigFile(configFile)
     if (method !== undefined) {
       // The calibration file changes what the gateway serves: written only by a run whose every flag holds.
-      await planEval(config, data, { ensembles: list(values.ensembles), budgets, profile })
-      const fitted = await calibrate(config, data, list(values.ensembles), method)
+      const fitted = await calibrate(config, data, list(values.ensembles), method, { budgets, profile })
       for (const [model, c] of Object.entries(fitted.models)) {
         const left = leftOut(fitted.skipped[model], fitted.unanswered[model])
         if ('temperature' in c) console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows${left})`)

@@ -2,7 +2,7 @@
 // through the real predict path (gateway.start: budget, fan-out, executors, collector,
 // annotations), at each budget, one request at a time so latencies are the path's own.
 import { getStrategy } from '../collectors/registry.ts'
-import { findLabelOutput, argmaxRows, findProbabilitiesOutput, resolveVoteSource } from '../collectors/outputs.ts'
+import { allFinite, findLabelOutput, argmaxRows, findProbabilitiesOutput, resolveVoteSource } from '../collectors/outputs.ts'
 import type { EnsembleConfig, GatewayConfig } from '../config/load.ts'
 import { quantileOf } from '../executors/onnx/run-times.ts'
 import { Gateway } from '../gateway.ts'
@@ -232,14 +232,9 @@ function predictionReader(task: Task, outputs: readonly TensorSpec[]): (out: Rea
     return (out) => (out[name] ? finite(numberAt(out[name]!, 0)) : undefined)
   }
   const probs = findProbabilitiesOutput(outputs)
-  if (probs) return (out) => (out[probs.name] ? finiteArgmax(out[probs.name]!) : undefined)
+  // One row is sent; a NaN among its probabilities would read as class 0.
+  if (probs) return (out) => (out[probs.name] && allFinite(out[probs.name]!) ? argmaxRows(out[probs.name]!)[0] : undefined)
   const label = findLabelOutput(outputs)!
   return (out) => (out[label.name] ? finite(numberAt(out[label.name]!, 0)) : undefined)
 }
 
-/** The first row's argmax, or undefined when one of its probabilities is not a finite number (NaN would read as class 0). */
-function finiteArgmax(probs: Tensor): number | undefined {
-  const classes = probs.shape[probs.shape.length - 1] ?? 0
-  for (let c = 0; c < classes; c++) if (!Number.isFinite(numberAt(probs, c))) return undefined
-  return argmaxRows(probs)[0]
-}

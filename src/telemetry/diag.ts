@@ -4,17 +4,17 @@
 // export (every 5 s for spans, every interval for metrics), so a message is logged at most
 // once a minute; its next line says how many were left out in between.
 import { DiagLogLevel, type DiagLogger } from '@opentelemetry/api'
+import type { Logger } from '../types.ts'
 
 /** What of a pino logger is used (app.log, or the logger `serve` builds). */
-export interface DiagLog {
-  error(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-  info(obj: object, msg: string): void
+export interface DiagLog extends Logger {
   debug(obj: object, msg: string): void
   trace(obj: object, msg: string): void
+  /** pino's: a line its level drops is not described or counted (the SDK's debug lines run per request). */
+  isLevelEnabled?(level: string): boolean
 }
 
-type Level = keyof DiagLog
+type Level = 'error' | 'warn' | 'info' | 'debug' | 'trace'
 
 /** A message repeated within this window after it was logged is counted, not logged. */
 export const REPEAT_WINDOW_MS = 60_000
@@ -66,6 +66,7 @@ export class DiagToLog implements DiagLogger {
   verbose = (message: string, ...args: unknown[]): void => this.write('trace', message, args)
 
   private write(level: Level, message: string, args: unknown[]): void {
+    if (this.log.isLevelEnabled?.(level) === false) return
     const { text, fields } = describe(message, args)
     // Numbers vary between repeats of one message (`Dropped 12 spans`, a retry delay).
     const key = `${level} ${text.replace(/\d+/g, '#')}`

@@ -27,7 +27,8 @@ export interface OtlpTarget {
   readonly url?: string
 }
 
-const env = (name: string): string | undefined => process.env[name] || undefined
+/** An OTEL_* variable, undefined when unset or empty (as the SDK reads them). */
+export const env = (name: string): string | undefined => process.env[name] || undefined
 
 /**
  * The signal's protocol. A value that is not one is reported and ignored, as the spec says of

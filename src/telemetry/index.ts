@@ -14,7 +14,7 @@ import { MAX_TIMER_MS } from '../timer-step.ts'
 import type { GatewayConfig } from '../config/load.ts'
 import type { Gateway } from '../gateway.ts'
 import { diagLevelFromEnv, DiagToLog, type DiagLog } from './diag.ts'
-import { metricExporter, otlpTarget, spanExporter } from './exporters.ts'
+import { env, metricExporter, otlpTarget, spanExporter } from './exporters.ts'
 import { GatewayMetrics } from './metrics.ts'
 import { setTracer, TRACER_NAME } from './tracing.ts'
 
@@ -51,8 +51,6 @@ const untraced = (url: string): boolean => {
   const query = url.indexOf('?')
   return UNTRACED_ROUTES.has(query < 0 ? url : url.slice(0, query))
 }
-
-const env = (name: string): string | undefined => process.env[name] || undefined
 
 /** The SDK's own reading of OTEL_SDK_DISABLED (trimmed, any case). */
 const sdkDisabled = (): boolean => env('OTEL_SDK_DISABLED')?.trim().toLowerCase() === 'true'

@@ -2,7 +2,7 @@
 // output numbered otherwise than the probabilities' columns, answers that are not finite, a
 // member that never answers, and flags that would only fail after the run (or after the
 // calibration file is written).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
@@ -52,10 +52,13 @@ describe('eval scoring', () => {
     const lines = readFileSync(join(root, 'models', 'cancer_holdout.csv'), 'utf8').split('\n')
     const overflowing = lines.slice(1, 4).map((line) => line.replace(/^[^,]+/, '1e39').replace(/,[01]$/, ',0'))
     const data = readLabeledCsv('mixed.csv', 'label', [...lines.slice(0, 21), ...overflowing].join('\n'))
-    const [report] = await runEval(loadConfigFile(file), data, { ensembles: ['mlp'], warmup: 0 })
-    for (const result of report!.results) {
+    const config = loadConfigFile(file)
+    const [report] = await runEval(config, data, { ensembles: ['mlp'], warmup: 0 })
+    // The hits are the 20 finite rows' own: the 3 NaN rows, labelled 0, add none.
+    const [clean] = await runEval(config, readLabeledCsv('clean.csv', 'label', lines.slice(0, 21).join('\n')), { ensembles: ['mlp'], warmup: 0 })
+    for (const [i, result] of report!.results.entries()) {
       expect(result.answered, result.target).toBe(20)
-      expect(result.score * data.rows.length, result.target).toBeLessThanOrEqual(20)
+      expect(Math.round(result.score * data.rows.length), result.target).toBe(Math.round(clean!.results[i]!.score * 20))
     }
   })
 })
@@ -89,6 +92,16 @@ describe('eval flags checked before anything is written', () => {
     const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--calibrate', '--out', join(dir, 'out')])
     expect(run.code).toBe(2)
     expect(run.err).toMatch(new RegExp(`^specserve eval: --calibrate: cannot write the calibration file beside ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `))
+  })
+
+  it('a calibration file that is a link stays one: its target gets the fit', async () => {
+    const { dir, file, csv } = setup('  a: { kind: scripted, label: 1 }', '  e: { strategy: deadline-fallback, models: [a] }')
+    const target = join(tempDir('specserve-eval-target-'), 'fits.json')
+    writeFileSync(target, '{"models":{}}\n')
+    symlinkSync(target, join(dir, 'c.calibration.json'))
+    await calibrate(loadConfigFile(file), readLabeledCsv(csv, 'label'), ['e'])
+    expect(lstatSync(join(dir, 'c.calibration.json')).isSymbolicLink()).toBe(true)
+    expect(Object.keys((JSON.parse(readFileSync(target, 'utf8')) as { models: object }).models)).toEqual(['a'])
   })
 
   it('--calibrate names a member that answered no row, instead of leaving it out silently', async () => {

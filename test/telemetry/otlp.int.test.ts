@@ -160,7 +160,8 @@ describe('OTLP export', () => {
 describe('a collector refusing the exports', () => {
   it('is reported in the gateway\'s log, once for many failed exports', async () => {
     status = 401
-    vi.stubEnv('OTEL_METRIC_EXPORT_INTERVAL', '50')
+    // The export's timeout is the interval: long enough that a busy box still gets the 401, not a timeout.
+    vi.stubEnv('OTEL_METRIC_EXPORT_INTERVAL', '400')
     const lines: { level: number; msg: string }[] = []
     let logged!: () => void
     const refused = new Promise<void>((resolve) => (logged = resolve))
@@ -176,7 +177,7 @@ describe('a collector refusing the exports', () => {
     const gateway = new Gateway(config)
     const telemetry = startTelemetry(gateway, config.telemetry, { log: pino({ level: 'info' }, sink) })
     try {
-      await refused // a failed metrics export every 50 ms
+      await refused // a failed metrics export every 400 ms
       // More exports are refused meanwhile: the same line is not logged again within the minute.
       while (received.filter((r) => r.path === '/v1/metrics').length < 4) await once(http, 'request')
     } finally {
@@ -187,5 +188,5 @@ describe('a collector refusing the exports', () => {
     // An error line (pino's 50). A refused span export carries the status and the collector's
     // answer too (test/telemetry/diag.test.ts); the metrics reader passes on only the error's text.
     expect(refusals).toEqual([expect.objectContaining({ level: 50, msg: 'OpenTelemetry: PeriodicExportingMetricReader: metrics export failed (error OTLPExporterError: Unauthorized)' })])
-  }, 10_000)
+  }, 30_000)
 })

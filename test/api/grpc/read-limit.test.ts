@@ -3,15 +3,19 @@
 // while grpc-js holds back the stream's 'end' to decompress the message; a unary answer must
 // then go out, a limit after a sweep finds it written, or the stream is reset.
 import { constants, type ServerHttp2Stream } from 'node:http2'
-import { describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { readLimit, watchGrpcJsRead } from '../../../src/api/grpc/read-limit.ts'
 import { FakeStream, useFakeClock } from './fake-stream.ts'
 
 const LIMIT = readLimit(1000)
 const RESET = `reset ${constants.NGHTTP2_CANCEL}`
 
+/** Every stream watched in a test, closed after it: a unary call's watch lasts until its stream closes, and the sweep is shared. */
+const open = new Set<FakeStream>()
+
 function watched(setUp: (stream: FakeStream) => void = () => {}, unary = true): FakeStream {
   const stream = new FakeStream()
+  open.add(stream)
   setUp(stream)
   watchGrpcJsRead(stream as unknown as ServerHttp2Stream, Date.now() + LIMIT.timeoutMs, LIMIT, unary)
   return stream
@@ -30,6 +34,13 @@ const answer = (stream: FakeStream): void => {
 }
 
 useFakeClock()
+afterEach(() => {
+  for (const stream of open) {
+    stream.closed = true
+    stream.emit('close')
+  }
+  open.clear()
+})
 
 describe('the read limit on a call grpc-js serves', () => {
   it('answers REQUEST_TIMEOUT at its due time, not before, then closes the stream', async () => {

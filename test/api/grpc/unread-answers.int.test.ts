@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startHarness, TEST_CONFIG, xInput, type Harness } from './harness.ts'
 import { frame, rawCall, statusOf, type Answer } from './raw-call.ts'
 
-const READ_LIMIT_MS = 300
+// Long enough that a busy box sends the calls expected to be answered within it.
+const READ_LIMIT_MS = 1000
 const CONFIG = TEST_CONFIG.replace('server: { max_in_flight: 6,', `server: { max_in_flight: 6, request_timeout_ms: ${READ_LIMIT_MS}, grpc_max_compressed_calls: 2,`)
 const GZIP = { 'grpc-encoding': 'gzip' }
 const PREDICT = '/specserve.v1.Gateway/Predict'

@@ -179,7 +179,7 @@ describe('stream mode', () => {
         `models:
   held: { kind: oip, url: "${upstream.url}", model: held, retries: 0, ${WINE_IO} }
 ensembles:
-  held: { strategy: deadline-fallback, models: [held], budget_ms: { default: 60000, max: 60000 } }
+  held: { strategy: deadline-fallback, models: [held], budget_ms: { default: 600000, max: 600000 } }
 output:
   kafka: { brokers: ["${broker.bootstrap}"], spool_dir: ${join(dir, 'waiting-spool')}, stream: { input_topic: ${topic}, group_id: waiting-group, max_in_flight_per_partition: 1 } }
 `,
@@ -194,7 +194,7 @@ output:
       await eventually('all answered', () => streamStatus(instance), (s) => s.answered === N)
       const caughtUp = await eventually('lag measured at 0', () => streamMetrics(instance), (m) => m.get(series) === 0)
       expect(caughtUp.get('specserve_stream_answered_messages_total')).toBe(N)
-      expect(upstream.hits.get('held')).toBe(N)
+      expect(upstream.hits.get('held')).toBeGreaterThanOrEqual(N) // at least once: a rebalance may deliver one again
     } finally {
       await upstream.close()
     }
