@@ -8,9 +8,9 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { request as httpsRequest } from 'node:https'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { listenerAddress, MAX_ALIAS_EXPANSIONS, type RawListener } from './config/listener.ts'
+import { listenerAddress, type RawListener } from './config/listener.ts'
+import { readYaml } from './config/yaml-document.ts'
 import { announcedTarget } from './listener-file.ts'
-import { parse as parseYaml } from 'yaml'
 
 /** Within Docker's own --timeout (6 s in deploy/Dockerfile), which also covers node's start. */
 export const PROBE_TIMEOUT_MS = 3000
@@ -72,12 +72,9 @@ export function readTarget(file: string): ProbeTarget {
   } catch (err) {
     throw new Error(`cannot read config: ${(err as Error).message}`, { cause: err })
   }
-  let value: unknown
-  try {
-    value = parseYaml(text, { maxAliasCount: MAX_ALIAS_EXPANSIONS }) // as the loader reads it
-  } catch (err) {
-    throw new Error(`${path}: ${(err as Error).message.split('\n')[0]}`, { cause: err })
-  }
+  const { value, issues } = readYaml(text) // as the loader reads it
+  const [issue] = issues
+  if (issue) throw new Error(`${path}${issue.line ? `:${issue.line}:${issue.col ?? 1}` : ''} ${issue.path || '(root)'}: ${issue.message}`)
   const server = (value !== null && typeof value === 'object' ? (value as { server?: unknown }).server : undefined) ?? {}
   if (typeof server !== 'object' || server === null) throw new Error(`${path}: server: must be a mapping`)
   const raw = server as RawListener & { tls?: { require_client_cert?: unknown } | null }

@@ -51,30 +51,71 @@ export function calibrationPath(configFile: string): string {
   return join(dirname(configFile), `${basename(configFile, extname(configFile))}.calibration.json`)
 }
 
-/** Calibrations by model; none when there is no file. A malformed file is a config problem. */
-export function readCalibration(configFile: string, problem: (issue: ConfigIssue) => void): ReadonlyMap<string, Calibration> {
+/** Where readCalibration reports: problems refuse the config, warnings are printed with it. */
+export interface CalibrationReport {
+  /** Whether the config has a model of this name. */
+  hasModel(name: string): boolean
+  problem(issue: ConfigIssue): void
+  warn(issue: ConfigIssue): void
+}
+
+/**
+ * Calibrations by model; none when there is no file. A file that is there but cannot be read
+ * (a directory, no permission) or is malformed is a config problem, each bad entry named; an
+ * entry for a model the config does not have is a warning (a model removed since the fit).
+ */
+export function readCalibration(configFile: string, report: CalibrationReport): ReadonlyMap<string, Calibration> {
   const path = calibrationPath(configFile)
+  const name = basename(path)
+  const problem = (message: string): void => report.problem({ path: '', message: `${name}: ${message}` })
+  const calibrations = new Map<string, Calibration>()
   let text: string
   try {
     text = readFileSync(path, 'utf8')
-  } catch {
-    return new Map()
-  }
-  const calibrations = new Map<string, Calibration>()
-  try {
-    const parsed = JSON.parse(text) as Partial<CalibrationFile>
-    for (const [model, entry] of Object.entries(parsed.models ?? {})) calibrations.set(model, calibrationOf(model, entry))
   } catch (err) {
-    problem({ path: '', message: `${basename(path)}: ${(err as Error).message}` })
+    // No file, or a config name that leaves no room for one: nothing to read. Anything else (a directory, no permission) is a fault to fix.
+    const none = ['ENOENT', 'ENAMETOOLONG'].includes((err as NodeJS.ErrnoException).code ?? '')
+    if (!none) problem(`cannot read the calibration file ${path}: ${(err as Error).message}`)
+    return calibrations
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    problem((err as Error).message)
+    return calibrations
+  }
+  if (!isMap(parsed)) {
+    problem('must be a JSON object: { "data", "fitted_at", "models" }')
+    return calibrations
+  }
+  const models = parsed.models ?? {}
+  if (!isMap(models)) {
+    problem('models must be a map of model name to its calibration')
+    return calibrations
+  }
+  for (const [model, entry] of Object.entries(models)) {
+    if (!report.hasModel(model)) {
+      report.warn({ path: '', message: `${name}: models.${model}: the config has no model ${JSON.stringify(model)}: this calibration is not used` })
+      continue
+    }
+    try {
+      calibrations.set(model, calibrationOf(model, entry))
+    } catch (err) {
+      problem((err as Error).message)
+    }
   }
   return calibrations
 }
 
+const isMap = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value)
+
 /** One model's entry, checked: a positive temperature, or an isotonic map that never goes down. */
 export function calibrationOf(model: string, entry: unknown): Calibration {
+  if (!isMap(entry)) throw new Error(`models.${model} must be a map: { "temperature": T } or { "isotonic": { "confidence": [...], "accuracy": [...] } }`)
   const { temperature: t, isotonic } = entry as Partial<TemperatureFit & IsotonicFit>
   if (isotonic !== undefined) {
-    const { confidence, accuracy } = isotonic
+    const { confidence, accuracy } = isMap(isotonic) ? isotonic : { confidence: undefined, accuracy: undefined }
     const ok =
       Array.isArray(confidence) &&
       Array.isArray(accuracy) &&

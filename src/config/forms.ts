@@ -73,6 +73,8 @@ export const MAX_NAME_IN_PATH = 100
 /** Why a model or ensemble name could not be called by its REST routes, or null. */
 export function nameProblem(name: string): string | null {
   if (name === '') return 'a name cannot be empty'
+  // A lone surrogate (YAML's "\ud800") has no UTF-8 form: no URL, header or record can carry it.
+  if (!name.isWellFormed()) return `${JSON.stringify(name)} is not well-formed Unicode (a lone UTF-16 surrogate): a name must be text a URL can carry`
   const encoded = encodeURIComponent(name).length
   return encoded > MAX_NAME_IN_PATH ? `name too long: ${encoded} characters in a URL (percent-encoded), at most ${MAX_NAME_IN_PATH}, as REST routes take it as one path segment` : null
 }

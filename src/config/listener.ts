@@ -3,14 +3,7 @@
 // (nothing but node built-ins) so the container's health probe (src/health.ts), when serve
 // has not announced its listener, reads the address the way serve does without loading the
 // gateway's modules at every interval.
-
-/**
- * Anchors and aliases are legitimate (one shared settings block used by every model), so
- * the bound is far above any hand-written config; it still stops nested aliases that
- * expand exponentially (the library weighs each use by the aliases inside its anchor).
- * Here, in a module of Node built-ins only, because the health probe reads the config too.
- */
-export const MAX_ALIAS_EXPANSIONS = 10_000
+import { isIPv6 } from 'node:net'
 
 export interface ListenerAddress {
   readonly host: string
@@ -30,16 +23,39 @@ export interface RawListener {
 const pick = <T>(...values: (T | undefined)[]): T => values.find((v) => v !== undefined) as T
 
 /**
+ * Why `host` cannot be a listen address, or null. An empty one must not stand for "every
+ * interface" (a template that rendered nothing would open the gateway to the network), and
+ * a port belongs in rest_port and grpc_port, not here.
+ */
+export function hostProblem(host: string): string | null {
+  if (host.trim() === '') return 'is empty: give an address (0.0.0.0 for every interface, 127.0.0.1 for this machine only)'
+  if (/\s/.test(host)) return 'holds whitespace: give the address alone'
+  if (isIPv6(host)) return null
+  if (/[[\]]/.test(host)) return 'is in brackets: write an IPv6 address without them (::1)'
+  if (host.includes(':')) return 'holds a port (or is not an IPv6 address): give the address alone; the ports are rest_port and grpc_port'
+  return null
+}
+
+/**
  * Deployments override the address without editing the file: SPECSERVE_HOST=0.0.0.0,
- * SPECSERVE_REST_PORT=9000, SPECSERVE_GRPC_PORT=off. A malformed port is reported through
- * `problem` and the file's value is used.
+ * SPECSERVE_REST_PORT=9000, SPECSERVE_GRPC_PORT=off. Each set to the empty string is unset
+ * (as a shell or a compose file leaves it). A malformed value is reported through `problem`
+ * and the file's value is used.
  */
 export function listenerAddress(server: RawListener, problem: (message: string) => void): ListenerAddress {
   return {
-    host: process.env.SPECSERVE_HOST || server.host || '0.0.0.0',
+    host: envHost(problem) ?? (server.host || '0.0.0.0'),
     restPort: envPort('SPECSERVE_REST_PORT', false, problem) ?? server.rest_port ?? 8080,
     grpcPort: pick(envPort('SPECSERVE_GRPC_PORT', true, problem), server.grpc_port, 8081),
   }
+}
+
+function envHost(problem: (message: string) => void): string | undefined {
+  const value = process.env.SPECSERVE_HOST
+  if (value === undefined || value === '') return undefined
+  const why = hostProblem(value)
+  if (why) problem(`SPECSERVE_HOST=${JSON.stringify(value)} ${why}`)
+  return why ? undefined : value
 }
 
 /** A port from the environment: digits only (not ' ', 0x1F90 or 8080.0), `off` only where the listener can be off. */

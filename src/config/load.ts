@@ -15,7 +15,7 @@ import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
 import { readCalibration, type Calibration } from './calibration.ts'
 import { parseEnsembles, type EnsembleConfig } from './ensembles.ts'
-import { listenerAddress } from './listener.ts'
+import { hostProblem, listenerAddress } from './listener.ts'
 import { nameProblem } from './forms.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
@@ -154,6 +154,10 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     const written = typeof common.version === 'number' ? source.text(['models', name, 'version']) : undefined
     if (written !== undefined && written !== String(common.version)) {
       at(['models', name, 'version'], `version ${written} reads as the number ${String(common.version)}; quote it to keep it as written: version: "${written}"`)
+    } else if (typeof common.version === 'number' && !Number.isInteger(common.version)) {
+      at(['models', name, 'version'], `version ${written ?? common.version} is not an integer: quote a version that is not one (version: "${written ?? common.version}")`)
+    } else if (typeof common.version === 'string' && common.version.trim() === '') {
+      at(['models', name, 'version'], 'version cannot be empty or blank: annotations and records name it (leave it out for "1")')
     }
     if ((entry as { source?: string }).source === 'repository') {
       if (!raw.repository) at(['models', name, 'source'], 'needs a repository: section (repository: { path: ... })')
@@ -168,10 +172,17 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const auth = raw.auth ? parseAuth(raw.auth, context(['auth'])) : null
   const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null
   if (auth?.clientCerts.length && !tls?.clientCa) context(['auth']).problem('client_certs', 'needs server.tls.client_ca: only a certificate that CA verified names a caller')
-  const calibration = readCalibration(file, (issue) => problems.push(issue))
+  const calibration = readCalibration(file, {
+    hasModel: (name) => Object.hasOwn(raw.models, name),
+    problem: (issue) => problems.push(issue),
+    warn: (issue) => warnings.push(issue),
+  })
   const server = raw.server ?? {}
   const envProblem = (message: string): void => void problems.push({ path: '', message })
   const { host, restPort, grpcPort } = listenerAddress(server, envProblem)
+  const badHost = server.host === undefined ? null : hostProblem(server.host)
+  if (badHost) at(['server', 'host'], `host ${JSON.stringify(server.host)} ${badHost}`)
+  const instance = instanceName(server.instance, envProblem, (message) => at(['server', 'instance'], message))
   if (restPort !== 0 && restPort === grpcPort) {
     const fromEnv = ['SPECSERVE_REST_PORT', 'SPECSERVE_GRPC_PORT'].filter((name) => process.env[name])
     const via = fromEnv.length ? ` (after ${fromEnv.join(' and ')} from the environment)` : ''
@@ -199,8 +210,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       grpc_max_receive_bytes: server.grpc_max_receive_bytes ?? 4 * 1024 * 1024,
       grpc_max_send_bytes: server.grpc_max_send_bytes ?? 4 * 1024 * 1024,
       max_in_flight: server.max_in_flight ?? 1024,
-      // Kubernetes sets SPECSERVE_INSTANCE to the pod name: every container's pid is 1.
-      instance: process.env.SPECSERVE_INSTANCE || server.instance || `specserve-${process.pid}`,
+      instance,
       shutdown_grace_ms: server.shutdown_grace_ms ?? 10_000,
       tls,
       // Within the request's: a lower request_timeout_ms lowers the default.
@@ -235,4 +245,17 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     calibration,
   }
   return Object.freeze(config)
+}
+
+/**
+ * This gateway's name in serving records and its model stream's consumer group: the
+ * environment's (Kubernetes sets SPECSERVE_INSTANCE to the pod name: every container's pid
+ * is 1; empty is unset), the file's, or specserve-<pid>. A blank one would name no one.
+ */
+function instanceName(written: string | undefined, envProblem: (message: string) => void, fileProblem: (message: string) => void): string {
+  const env = process.env.SPECSERVE_INSTANCE
+  const blank = (name: string): boolean => name.trim() === ''
+  if (env && blank(env)) envProblem(`SPECSERVE_INSTANCE=${JSON.stringify(env)} is blank: give a name, or leave it unset`)
+  if (written !== undefined && blank(written)) fileProblem('instance cannot be empty or blank: give a name, or leave it out for specserve-<pid>')
+  return [env, written].find((name) => name !== undefined && !blank(name)) ?? `specserve-${process.pid}`
 }

@@ -1,11 +1,11 @@
 // YAML parsing that remembers where every value came from, so each config error can
 // say "file:line:col path: message".
 import { relative } from 'node:path'
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml'
+import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml'
 import type { TSchema } from 'typebox'
 import Value from 'typebox/value'
 import { formsMessage, MAX_TIMER_MS, schemaAt, TIMER_CAP_MESSAGE } from './forms.ts'
-import { MAX_ALIAS_EXPANSIONS } from './listener.ts'
+import { keyString, readYaml } from './yaml-document.ts'
 
 export interface ConfigIssue {
   /** Dotted YAML path, e.g. `ensembles.fraud.budget_ms.max`. */
@@ -35,77 +35,67 @@ export function formatIssue(file: string, issue: ConfigIssue): string {
 }
 
 export interface SourceMap {
-  /** Locates a path (array of keys) in the source; falls back to the nearest existing parent. */
-  locate(path: readonly (string | number)[]): { line: number; col: number } | undefined
+  /**
+   * Locates a path (array of keys) in the source; falls back to the nearest existing parent.
+   * A map entry whose value is a list or a map (or nothing) is located at its key: a block
+   * map's own text starts at its first child, a line below the key the message is about.
+   * `key` locates the key whatever its value (an unknown key).
+   */
+  locate(path: readonly (string | number)[], at?: 'value' | 'key'): { line: number; col: number } | undefined
   /** The source text of the scalar at `path` (`1.10` as written, not the number 1.1); undefined if none. */
   text(path: readonly (string | number)[]): string | undefined
 }
 
 export function parseYaml(text: string): { value: unknown; source: SourceMap; issues: ConfigIssue[] } {
-  const lineCounter = new LineCounter()
-  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
-  const issues: ConfigIssue[] = doc.errors.map((e) => {
-    const pos = lineCounter.linePos(e.pos[0])
-    const duplicate = e.code === 'DUPLICATE_KEY' ? keyPathAt(doc, e.pos[0]) : undefined
-    if (duplicate) return { path: duplicate.join('.'), line: pos.line, col: pos.col, message: `duplicate key "${duplicate.at(-1)}": give each key once` }
-    return { path: '', line: pos.line, col: pos.col, message: e.message.split('\n')[0] ?? e.message }
-  })
-  const source: SourceMap = {
-    locate(path) {
-      for (let n = path.length; n >= 0; n--) {
-        const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined
-        if (node?.range) return lineCounter.linePos(node.range[0])
-        if (n === 0 && isMap(doc.contents) && doc.contents.range) return lineCounter.linePos(doc.contents.range[0])
+  const { doc, lineCounter, value, issues } = readYaml(text)
+  return { value, source: sourceMap(doc, text, lineCounter), issues }
+}
+
+function sourceMap(doc: Document, text: string, lineCounter: LineCounter): SourceMap {
+  const indexes = new WeakMap<YAMLMap, Map<string, Pair>>()
+  const pairOf = (map: YAMLMap, key: string): Pair | undefined => {
+    let index = indexes.get(map)
+    if (!index) {
+      index = new Map()
+      for (const pair of map.items as Pair[]) {
+        const name = keyString(pair.key)
+        if (name !== undefined && !index.has(name)) index.set(name, pair)
       }
-      return undefined
+      indexes.set(map, index)
+    }
+    return index.get(key)
+  }
+  /** The deepest node along `path`, and where to point for it. */
+  const find = (path: readonly (string | number)[], at: 'value' | 'key'): { node: unknown; offset: number | undefined } => {
+    let node: unknown = doc.contents
+    let offset = isMap(doc.contents) ? doc.contents.range?.[0] : undefined
+    for (const [i, part] of path.entries()) {
+      if (isMap(node)) {
+        const pair = pairOf(node, String(part))
+        if (!pair) return { node: undefined, offset }
+        const value = pair.value as Node | null
+        const atKey = (at === 'key' && i === path.length - 1) || isMap(value) || isSeq(value) || !value?.range
+        offset = (atKey ? (pair.key as Node | null)?.range?.[0] : value.range?.[0]) ?? offset
+        node = value
+      } else if (isSeq(node)) {
+        const item = node.items[Number(part)] as Node | undefined
+        if (item === undefined) return { node: undefined, offset }
+        offset = item?.range?.[0] ?? offset
+        node = item
+      } else return { node: undefined, offset }
+    }
+    return { node, offset }
+  }
+  return {
+    locate(path, at = 'value') {
+      const { offset } = find(path, at)
+      return offset === undefined ? undefined : lineCounter.linePos(offset)
     },
     text(path) {
-      const node = doc.getIn(path, true)
+      const { node } = find(path, 'value')
       return isScalar(node) && node.range ? text.slice(node.range[0], node.range[1]) : undefined
     },
   }
-  if (issues.length) return { value: undefined, source, issues }
-  try {
-    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS }), source, issues }
-  } catch (err) {
-    // The library's errors here (an alias bomb) carry no position: point at the first alias.
-    const pos = firstAliasAt(doc, lineCounter)
-    const bomb = /alias count/i.test((err as Error).message)
-    const message = bomb ? `aliases expand to too much (over ${MAX_ALIAS_EXPANSIONS} expansions): is this an alias bomb?` : (err as Error).message
-    return { value: undefined, source, issues: [{ path: '', ...pos, message }] }
-  }
-}
-
-/** The path of the map key that starts at `offset` (where the parser reports a duplicate key). */
-function keyPathAt(doc: Document, offset: number): string[] | undefined {
-  let found: string[] | undefined
-  visit(doc, {
-    Pair(_key, pair, ancestors) {
-      if (!isScalar(pair.key) || pair.key.range?.[0] !== offset) return undefined
-      const chain = [...ancestors, pair]
-      found = []
-      chain.forEach((node, i) => {
-        if (isPair(node) && isScalar(node.key)) found!.push(String(node.key.value))
-        else if (isSeq(node)) found!.push(String(node.items.indexOf(chain[i + 1] as never)))
-      })
-      return visit.BREAK
-    },
-  })
-  return found
-}
-
-export { MAX_ALIAS_EXPANSIONS } from './listener.ts'
-
-function firstAliasAt(doc: Document, lineCounter: LineCounter): { line: number; col: number } | undefined {
-  let start: number | undefined
-  visit(doc, {
-    Node(_key, node) {
-      if (!isAlias(node) || !node.range) return undefined
-      start = node.range[0]
-      return visit.BREAK
-    },
-  })
-  return start === undefined ? undefined : lineCounter.linePos(start)
 }
 
 /** Validates `value` against a TypeBox schema; issues carry the full path from `prefix`. */
@@ -121,9 +111,19 @@ export function schemaIssues(schema: TSchema, value: unknown, prefix: readonly (
     const outer = unions.get(e.instancePath)
     if (!outer || e.schemaPath.length < outer.schemaPath.length) unions.set(e.instancePath, e)
   }
-  const hasDeeper = (path: string): boolean => errors.some((e) => e.instancePath.startsWith(`${path}/`))
+  // Every path with an error below it, so each question is one lookup (a config can hold 100 000 entries).
+  const parents = new Set<string>()
+  for (const e of errors) {
+    for (let path = e.instancePath; path !== ''; ) {
+      const cut = path.lastIndexOf('/')
+      path = cut > 0 ? path.slice(0, cut) : ''
+      parents.add(path)
+    }
+  }
+  const hasDeeper = (path: string): boolean => parents.has(path)
   const issues: ConfigIssue[] = []
   const seen = new Set<string>()
+  const reported = new Set<string>()
   for (const error of errors) {
     const union = unions.get(error.instancePath)
     if (union && (error !== union || hasDeeper(error.instancePath))) continue
@@ -142,8 +142,9 @@ export function schemaIssues(schema: TSchema, value: unknown, prefix: readonly (
     if (seen.has(key)) continue
     seen.add(key)
     // Keep the first, most specific, message per path.
-    if (rel.length && issues.some((i) => i.path === path.join('.'))) continue
-    const pos = source.locate(path)
+    if (rel.length && reported.has(path.join('.'))) continue
+    reported.add(path.join('.'))
+    const pos = source.locate(path, error.keyword === 'boolean' ? 'key' : 'value')
     issues.push({ path: path.join('.'), ...(pos ?? {}), message })
   }
   return issues

@@ -2,14 +2,14 @@
 // re-reads the file, validates it fully (models loaded and checked off the hot path) and
 // swaps it in; an invalid file is logged with every error and the running config stays.
 import { createHash } from 'node:crypto'
-import { readFileSync, watch, type FSWatcher } from 'node:fs'
-import { basename, dirname } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import type { Logger } from '../types.ts'
 import type { ReloadReport } from './plan.ts'
+import { watchConfig, type ConfigWatch } from './watch.ts'
 
 export type { ReloadReport } from './plan.ts'
 
@@ -64,15 +64,13 @@ export interface ReloadTriggers {
   stop(): void
 }
 
-/**
- * SIGHUP always; the file watch when `admin.watch_config` is on. The directory is watched,
- * not the file: editors and Kubernetes ConfigMaps replace the file (rename, symlink swap)
- * rather than write it in place. Events are debounced and a reload runs only when the
- * content changed.
- */
 /** SIGHUP once the triggers stopped (the gateway drains for a stop): nothing to reload, and not a reason to end the drain. */
 const ignoreHangup = (): void => {}
 
+/**
+ * SIGHUP always; the file watch (watch.ts) when `admin.watch_config` is on. Events are
+ * debounced and a reload runs only when the content changed.
+ */
 export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 200): ReloadTriggers {
   const file = gateway.config.file
   let last = digest(file)
@@ -102,7 +100,7 @@ export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 
     reload()
   }
   process.on('SIGHUP', onHangup)
-  let watcher: FSWatcher | undefined
+  let watcher: ConfigWatch | undefined
   let timer: NodeJS.Timeout | undefined
   if (gateway.config.admin.watch_config) {
     const check = (): void => {
@@ -111,17 +109,11 @@ export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 
       log.info({ file }, 'config file changed: reloading')
       reload()
     }
-    try {
-      watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
-        // Kubernetes swaps a "..data" symlink; anything else in the directory is not ours.
-        if (name !== null && name !== basename(file) && !name.startsWith('..')) return
-        clearTimeout(timer)
-        timer = setTimeout(check, debounceMs)
-      })
-      watcher.on('error', (err) => log.warn({ err, file }, 'config watch stopped; SIGHUP still reloads'))
-    } catch (err) {
-      log.warn({ err, file }, 'cannot watch the config file; SIGHUP still reloads')
+    const changed = (): void => {
+      clearTimeout(timer)
+      timer = setTimeout(check, debounceMs)
     }
+    watcher = watchConfig(file, changed, (err, dir) => log.warn({ err, file, dir }, 'cannot watch the config file, or its watch stopped; SIGHUP still reloads'))
   }
   return {
     stop() {

@@ -2,7 +2,7 @@
 // output numbered otherwise than the probabilities' columns, answers that are not finite, a
 // member that never answers, and flags that would only fail after the run (or after the
 // calibration file is written).
-import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
@@ -87,8 +87,11 @@ describe('eval flags checked before anything is written', () => {
   })
 
   it('a calibration file that cannot be written: exit 2 with the reason, not a stack', async () => {
-    const { dir, file, csv } = setup('  a: { kind: scripted, label: 1 }', '  e: { strategy: deadline-fallback, models: [a] }')
-    mkdirSync(join(dir, 'c.calibration.json'))
+    const { dir, file: short, csv } = setup('  a: { kind: scripted, label: 1 }', '  e: { strategy: deadline-fallback, models: [a] }')
+    // A config name that leaves no room for "<name>.calibration.json" within a file name's 255 bytes:
+    // the loader reads that as no calibration (as it reads none), and the write fails (root writes through any permission).
+    const file = join(dir, `${'c'.repeat(240)}.yaml`)
+    renameSync(short, file)
     const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--calibrate', '--out', join(dir, 'out')])
     expect(run.code).toBe(2)
     expect(run.err).toMatch(new RegExp(`^specserve eval: --calibrate: cannot write the calibration file beside ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `))

@@ -77,7 +77,7 @@ describe('output.kafka config', () => {
     ])
     // A token alone with SCRAM: its credentials are missing too.
     expect(issues(sasl('      mechanism: SCRAM-SHA-256\n      token: eyJhbGciOi\n'))).toEqual([
-      { path: 'output.kafka.sasl', line: 9, message: 'SCRAM-SHA-256 needs username and password' },
+      { path: 'output.kafka.sasl', line: 8, message: 'SCRAM-SHA-256 needs username and password' }, // at sasl: itself, not its first key
       { path: 'output.kafka.sasl.token', line: 10, message: 'token is not used by SCRAM-SHA-256, which sends only username and password: remove it, or set mechanism: OAUTHBEARER' },
     ])
     const unused = (field: string): string => `${field} is not used by OAUTHBEARER, which sends only the token: remove it, or set the mechanism it is for (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`

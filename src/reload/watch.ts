@@ -1,0 +1,71 @@
+// The file watch behind admin.watch_config. Directories are watched, not the file: editors
+// and Kubernetes ConfigMaps replace the file (rename, symlink swap) rather than write it in
+// place, and a watch on the file itself follows the old inode. A config path that is a
+// symlink to a file in another directory (config.yaml -> /srv/shared/gateway.yaml) changes
+// where it points to, so that directory is watched too, and watched again elsewhere when
+// the link is pointed at another file.
+import { realpathSync, watch, type FSWatcher } from 'node:fs'
+import { basename, dirname, isAbsolute, relative, sep } from 'node:path'
+
+export interface ConfigWatch {
+  close(): void
+}
+
+/** Where the config's content is: the file a symlink chain ends at (the path itself when it is no link, or is gone). */
+function realFile(file: string): string {
+  try {
+    return realpathSync(file)
+  } catch {
+    return file
+  }
+}
+
+/** Below `dir` (Kubernetes' `..data/` and its timestamped directories), a change shows in `dir` itself. */
+function within(dir: string, other: string): boolean {
+  const rel = relative(dir, other)
+  return rel === '' || !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+}
+
+/**
+ * Calls `changed` on every event that may concern the config (the caller debounces and
+ * compares content); `failed` when a watch stops or cannot start (SIGHUP still reloads).
+ */
+export function watchConfig(file: string, changed: () => void, failed: (err: unknown, dir: string) => void): ConfigWatch {
+  const dir = dirname(file)
+  let target = realFile(file)
+  let targetWatch: { dir: string; watcher: FSWatcher } | undefined
+  const open = (watched: string, wanted: (name: string | null) => boolean): FSWatcher | undefined => {
+    try {
+      const watcher = watch(watched, { persistent: false }, (_event, name) => {
+        if (!wanted(name)) return
+        follow()
+        changed()
+      })
+      watcher.on('error', (err) => failed(err, watched))
+      return watcher
+    } catch (err) {
+      failed(err, watched)
+      return undefined
+    }
+  }
+  /** Watches the directory of the file the link points at now, when the link's own directory does not show its changes. */
+  const follow = (): void => {
+    target = realFile(file)
+    const wanted = within(dir, dirname(target)) ? undefined : dirname(target)
+    if (wanted === targetWatch?.dir) return
+    targetWatch?.watcher.close()
+    targetWatch = undefined
+    if (wanted === undefined) return
+    const watcher = open(wanted, (name) => name === null || name === basename(target))
+    if (watcher) targetWatch = { dir: wanted, watcher }
+  }
+  // In the link's directory: the link itself, the file it points to when that is beside it, and Kubernetes' "..data" swap.
+  const linkWatch = open(dir, (name) => name === null || name === basename(file) || name === basename(target) || name.startsWith('..'))
+  follow()
+  return {
+    close() {
+      linkWatch?.close()
+      targetWatch?.watcher.close()
+    },
+  }
+}

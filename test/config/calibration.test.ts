@@ -1,0 +1,62 @@
+// The calibration file beside a config (<config>.calibration.json), as the loader reads it:
+// absent is "no calibration", but one that is there and cannot be read, or is malformed, is a
+// config problem naming the file and every bad entry; an entry for no model of the config is
+// said as a warning.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config/load.ts'
+import { ConfigError, type ConfigIssue } from '../../src/config/yaml.ts'
+import { root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
+
+const yaml = `models:
+  a: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }
+  b: { kind: onnx, path: ${join(root, 'models', 'cancer_mlp.onnx')} }
+ensembles:
+  e: { strategy: best-quality, models: [a, b] }
+`
+
+/** A config file `c.yaml` in a directory of its own, with `calibration` beside it (a JSON text, or a directory). */
+function configBeside(calibration?: string | 'directory'): string {
+  const dir = tempDir('specserve-calibration-')
+  if (calibration === 'directory') mkdirSync(join(dir, 'c.calibration.json'))
+  else if (calibration !== undefined) writeFileSync(join(dir, 'c.calibration.json'), calibration)
+  return join(dir, 'c.yaml')
+}
+
+function issuesOf(file: string): ConfigIssue[] {
+  try {
+    parseConfig(yaml, file)
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues]
+    throw err
+  }
+  throw new Error('config was accepted')
+}
+
+describe('the calibration file', () => {
+  it('is none when absent, and a config problem naming the file when it is there but cannot be read', () => {
+    expect(parseConfig(yaml, configBeside()).calibration.size).toBe(0)
+    const file = configBeside('directory')
+    expect(issuesOf(file)).toEqual([
+      { path: '', message: `c.calibration.json: cannot read the calibration file ${join(file, '..', 'c.calibration.json')}: EISDIR: illegal operation on a directory, read` },
+    ])
+  })
+
+  it('names every bad entry in words, a null one included', () => {
+    const file = configBeside(JSON.stringify({ models: { a: null, b: { temperature: -1 } } }))
+    expect(issuesOf(file).map((i) => i.message)).toEqual([
+      'c.calibration.json: models.a must be a map: { "temperature": T } or { "isotonic": { "confidence": [...], "accuracy": [...] } }',
+      'c.calibration.json: models.b.temperature must be a positive number (or give isotonic)',
+    ])
+    expect(issuesOf(configBeside('[1]')).map((i) => i.message)).toEqual(['c.calibration.json: must be a JSON object: { "data", "fitted_at", "models" }'])
+    expect(issuesOf(configBeside('{"models": [1]}')).map((i) => i.message)).toEqual(['c.calibration.json: models must be a map of model name to its calibration'])
+  })
+
+  it('warns of an entry for a model the config does not have, and applies the others', () => {
+    const config = parseConfig(yaml, configBeside(JSON.stringify({ models: { a: { temperature: 2 }, gone: { temperature: 1.5 } } })))
+    expect(config.calibration).toEqual(new Map([['a', 2]]))
+    expect(config.warnings).toEqual([{ path: '', message: 'c.calibration.json: models.gone: the config has no model "gone": this calibration is not used' }])
+  })
+})

@@ -1,0 +1,83 @@
+// watch_config with a config path that is a symlink to a file in another directory (a shared
+// config, a checkout elsewhere): an edit of the file it points to reloads, whether written in
+// place or replaced as editors do, and so does pointing the link at another file, whose edits
+// then reload too. Real file-system watches; each step awaits the reload's log line.
+import { renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfigFile } from '../../src/config/load.ts'
+import { Gateway } from '../../src/gateway.ts'
+import { startReloadTriggers, type ReloadTriggers } from '../../src/reload/index.ts'
+import type { Logger } from '../../src/types.ts'
+import '../starter/scripted.ts'
+import { tempDir } from '../temp-dirs.ts'
+
+const yaml = (description: string): string => `
+admin: { watch_config: true }
+models:
+  a: { kind: scripted }
+ensembles:
+  e: { description: ${description}, strategy: deadline-fallback, models: [a] }
+`
+
+let waiting: ((err?: Error) => void) | undefined
+function line(obj: unknown, msg: string): void {
+  if (msg === 'config reloaded') waiting?.()
+  if (msg.startsWith('config reload rejected')) waiting?.(new Error(JSON.stringify(obj)))
+}
+const log: Logger = { info: line, warn: line, error: line }
+/** Resolves at the next "config reloaded" line; a rejected reload fails the test with its errors. */
+const reloaded = (): Promise<void> => new Promise<void>((resolve, reject) => (waiting = (err) => (err ? reject(err) : resolve())))
+
+const linkDir = tempDir('specserve-watch-link-')
+const realDir = tempDir('specserve-watch-real-')
+const otherDir = tempDir('specserve-watch-other-')
+const link = join(linkDir, 'gateway.yaml')
+const real = join(realDir, 'shared.yaml')
+let gateway: Gateway
+let triggers: ReloadTriggers
+
+beforeAll(async () => {
+  writeFileSync(real, yaml('ONE'))
+  symlinkSync(real, link)
+  gateway = new Gateway(loadConfigFile(link))
+  await gateway.load()
+  triggers = startReloadTriggers(gateway, log, 20)
+})
+
+afterAll(async () => {
+  triggers?.stop()
+  await gateway?.close()
+})
+
+const description = (): string | undefined => gateway.config.ensembles.get('e')?.description
+
+describe('watch_config on a symlinked config', () => {
+  it('reloads when the file the link points to is written in place, or replaced by a rename', async () => {
+    let next = reloaded()
+    writeFileSync(real, yaml('TWO'))
+    await next
+    expect(description()).toBe('TWO')
+
+    next = reloaded()
+    writeFileSync(`${real}.swp`, yaml('THREE'))
+    renameSync(`${real}.swp`, real)
+    await next
+    expect(description()).toBe('THREE')
+  })
+
+  it('follows the link to another file, and reloads on that file\'s edits', async () => {
+    const other = join(otherDir, 'next.yaml')
+    writeFileSync(other, yaml('FOUR'))
+    let next = reloaded()
+    symlinkSync(other, `${link}.new`)
+    renameSync(`${link}.new`, link)
+    await next
+    expect(description()).toBe('FOUR')
+
+    next = reloaded()
+    writeFileSync(other, yaml('FIVE'))
+    await next
+    expect(description()).toBe('FIVE')
+  })
+})
