@@ -72,8 +72,9 @@ export function readTarget(file: string): ProbeTarget {
   } catch (err) {
     throw new Error(`cannot read config: ${(err as Error).message}`, { cause: err })
   }
-  const { value, issues } = readYaml(text) // as the loader reads it
-  const [issue] = issues
+  // As the loader reads it; of its faults, only those in `server` (and a file that does not parse) stop the probe.
+  const { value, issues } = readYaml(text)
+  const [issue] = value === undefined ? issues : issues.filter((i) => i.path === 'server' || i.path.startsWith('server.'))
   if (issue) throw new Error(`${path}${issue.line ? `:${issue.line}:${issue.col ?? 1}` : ''} ${issue.path || '(root)'}: ${issue.message}`)
   const server = (value !== null && typeof value === 'object' ? (value as { server?: unknown }).server : undefined) ?? {}
   if (typeof server !== 'object' || server === null) throw new Error(`${path}: server: must be a mapping`)

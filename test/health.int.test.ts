@@ -196,6 +196,15 @@ describe('specserve health', () => {
     expect(readTarget(file)).toMatchObject({ host: '127.0.0.1', port: 18080 })
   })
 
+  it('reads past a fault outside server (a merge key the loader refuses, say): a refused reload must not fail the probe; one in server does', () => {
+    const dir = tempDir('specserve-health-')
+    const file = join(dir, 'specserve.yaml')
+    writeFileSync(file, `server: { host: 127.0.0.1, rest_port: 18080 }\nshared: &model { kind: onnx, path: x.onnx }\nmodels:\n  m: { <<: *model }\n`)
+    expect(readTarget(file)).toMatchObject({ host: '127.0.0.1', port: 18080 })
+    writeFileSync(file, `server: { host: !!js/function 127.0.0.1, rest_port: 18080 }\n`)
+    expect(() => readTarget(file)).toThrow(/server\.host: unknown tag !!js\/function/)
+  })
+
   it('follows SPECSERVE_REST_PORT as serve does', async () => {
     const [filePort, envPort] = [await freePort(), await freePort()]
     const file = configFile(`{ host: 127.0.0.1, rest_port: ${filePort}, grpc_port: null }`)

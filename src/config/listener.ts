@@ -30,7 +30,8 @@ const pick = <T>(...values: (T | undefined)[]): T => values.find((v) => v !== un
 export function hostProblem(host: string): string | null {
   if (host.trim() === '') return 'is empty: give an address (0.0.0.0 for every interface, 127.0.0.1 for this machine only)'
   if (/\s/.test(host)) return 'holds whitespace: give the address alone'
-  if (isIPv6(host)) return null
+  // A link-local address's zone may be any interface name (fe80::1%br_lan); isIPv6 knows fewer.
+  if (isIPv6(host) || (host.includes('%') && isIPv6(host.slice(0, host.indexOf('%'))))) return null
   if (/[[\]]/.test(host)) return 'is in brackets: write an IPv6 address without them (::1)'
   if (host.includes(':')) return 'holds a port (or is not an IPv6 address): give the address alone; the ports are rest_port and grpc_port'
   return null

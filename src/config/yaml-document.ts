@@ -8,13 +8,13 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Alias
 import type { ConfigIssue } from './yaml.ts'
 
 /**
- * Most list items and map entries a config may hold, counted with every alias expanded. A
- * thousand models and a thousand ensembles of five members hold about 15 000; the bound stops
- * an alias that repeats a big block so often that validating it would hold the event loop,
- * which a reload shares with serving, for seconds (a 100 KB file of aliases can expand to a
- * million entries).
+ * Most list items and map entries aliases may add to a config (each alias counts the entries
+ * of the block it repeats, nested ones included): far more than sharing blocks between models
+ * and ensembles adds, and about 1 s of validation at most. It stops an alias that repeats a big
+ * block so often that validating it would hold the event loop, which a reload shares with
+ * serving, for many seconds (a 100 KB file of aliases can expand to a million entries).
  */
-export const MAX_EXPANDED_ENTRIES = 100_000
+export const MAX_EXPANDED_ENTRIES = 200_000
 
 type Path = (string | number)[]
 
@@ -27,18 +27,22 @@ export function keyString(key: unknown): string | undefined {
 }
 
 /**
- * Parses and checks `text`: its value, or the issues that refuse it (syntax first; the rest
- * only of a document that parsed). The health probe reads the config this way too (it imports
+ * Parses and checks `text`: its value and the issues that refuse it (syntax first, and then
+ * no value; the rest only of a document that parsed). The health probe reads the config this way too (it imports
  * nothing else of the gateway's), so it reads no file the loader would not.
  */
 export function readYaml(text: string): { doc: Document; lineCounter: LineCounter; value: unknown; issues: ConfigIssue[] } {
   const lineCounter = new LineCounter()
   // uniqueKeys off: checkDocument finds duplicate keys, as strings (what the config's values hold) and in linear time.
-  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false })
+  // resolveKnownTags off: the YAML 1.1 tags the library knows (!!binary, !!timestamp, !!set,
+  // !!omap, !!pairs, !!merge) are unknown tags here too, refused below.
+  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, resolveKnownTags: false })
   const syntax: ConfigIssue[] = doc.errors.map((e) => ({ path: '', ...lineCounter.linePos(e.pos[0]), message: e.message.split('\n')[0] ?? e.message }))
   if (syntax.length) return { doc, lineCounter, value: undefined, issues: syntax }
   const { issues, targets } = checkDocument(doc, text, lineCounter)
-  return { doc, lineCounter, value: issues.length ? undefined : plainValue(doc.contents, targets), issues }
+  // The value even with issues (the health probe reads `server` past a fault elsewhere): an alias
+  // refused reads as null, and aliases share their anchor's value, so nothing here expands.
+  return { doc, lineCounter, value: plainValue(doc.contents, targets), issues }
 }
 
 interface CheckedDocument {
@@ -103,6 +107,9 @@ function checkDocument(doc: Document, text: string, lines: LineCounter): Checked
   }
   walk(doc.contents, [])
   for (const warning of doc.warnings) {
+    // Only what changes a value's meaning refuses the file; the library's other warnings are of
+    // layout it reads as written (a flow list closed at its parent's indentation: BAD_INDENT).
+    if (!MEANING_WARNINGS.has(warning.code)) continue
     const first = warning.message.split('\n')[0] ?? warning.message
     const tag = warning.code === 'TAG_RESOLVE_FAILED' ? /: (.*)$/.exec(first)?.[1] : undefined
     const shown = tag?.replace(/^tag:yaml\.org,2002:/, '!!')
@@ -117,12 +124,16 @@ function checkDocument(doc: Document, text: string, lines: LineCounter): Checked
   return { issues, targets }
 }
 
+/** The library's warnings that say a value is not read as written: a tag it cannot apply, a directive it does not know. */
+const MEANING_WARNINGS: ReadonlySet<string> = new Set(['TAG_RESOLVE_FAILED', 'BAD_COLLECTION_TYPE', 'BAD_DIRECTIVE'])
+
 const sourceOf = (node: Node, text: string): string => (node.range ? text.slice(node.range[0], node.range[1]) : String((node as { value?: unknown }).value))
 
 /**
- * Counts the entries in document order, aliases expanded, and refuses the config at the node
- * that takes the count past MAX_EXPANDED_ENTRIES (an alias, when aliases are what grew it).
- * Each block's size is counted once, so this is linear in the file however far it expands.
+ * Counts what aliases add, in document order, and refuses the config at the alias that takes
+ * the count past MAX_EXPANDED_ENTRIES. What is written out is bounded by the file's size; an
+ * alias is what makes a small file large. Each block's size is counted once, so this is linear
+ * in the file however far it expands.
  */
 function tooBig(doc: Document, targets: ReadonlyMap<Alias, Node>, at: (offset: number | undefined, path: Path, message: string) => void): void {
   const sizes = new Map<unknown, number>()
@@ -148,10 +159,6 @@ function tooBig(doc: Document, targets: ReadonlyMap<Alias, Node>, at: (offset: n
     if (!isMap(node) && !isSeq(node)) return false
     for (const [i, item] of (node.items as unknown[]).entries()) {
       const [child, key] = isSeq(node) ? [item, i] : [(item as Pair).value, keyString((item as Pair).key) ?? '?']
-      if (++total > MAX_EXPANDED_ENTRIES) {
-        at(((isSeq(node) ? item : (item as Pair).key) as Node | null)?.range?.[0], [...path, key], `this config holds over ${MAX_EXPANDED_ENTRIES} list items and map entries, more than specserve reads`)
-        return true
-      }
       if (grow(child, [...path, key])) return true
     }
     return false

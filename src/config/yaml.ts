@@ -68,7 +68,7 @@ function sourceMap(doc: Document, text: string, lineCounter: LineCounter): Sourc
   /** The deepest node along `path`, and where to point for it. */
   const find = (path: readonly (string | number)[], at: 'value' | 'key'): { node: unknown; offset: number | undefined } => {
     let node: unknown = doc.contents
-    let offset = isMap(doc.contents) ? doc.contents.range?.[0] : undefined
+    let offset = (doc.contents as Node | null)?.range?.[0]
     for (const [i, part] of path.entries()) {
       if (isMap(node)) {
         const pair = pairOf(node, String(part))

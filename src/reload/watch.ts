@@ -11,19 +11,23 @@ export interface ConfigWatch {
   close(): void
 }
 
-/** Where the config's content is: the file a symlink chain ends at (the path itself when it is no link, or is gone). */
-function realFile(file: string): string {
+/** Where the config's content is: the file a symlink chain ends at; undefined while it is gone (being replaced, or a link left dangling). */
+function realFile(file: string): string | undefined {
   try {
     return realpathSync(file)
   } catch {
-    return file
+    return undefined
   }
 }
 
-/** Below `dir` (Kubernetes' `..data/` and its timestamped directories), a change shows in `dir` itself. */
-function within(dir: string, other: string): boolean {
+/**
+ * Whether a change in `other` shows in `dir` itself: `dir`, or Kubernetes' `..data/` and its
+ * timestamped `..2024_…` directories below it, which are swapped there whole (a watch on one
+ * would only see it deleted). Another directory below `dir` (conf/) is not watched with it.
+ */
+function shownIn(dir: string, other: string): boolean {
   const rel = relative(dir, other)
-  return rel === '' || !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+  return rel === '' || (rel.startsWith('..') && !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)))
 }
 
 /**
@@ -32,7 +36,7 @@ function within(dir: string, other: string): boolean {
  */
 export function watchConfig(file: string, changed: () => void, failed: (err: unknown, dir: string) => void): ConfigWatch {
   const dir = dirname(file)
-  let target = realFile(file)
+  let target = realFile(file) ?? file
   let targetWatch: { dir: string; watcher: FSWatcher } | undefined
   const open = (watched: string, wanted: (name: string | null) => boolean): FSWatcher | undefined => {
     try {
@@ -50,8 +54,11 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
   }
   /** Watches the directory of the file the link points at now, when the link's own directory does not show its changes. */
   const follow = (): void => {
-    target = realFile(file)
-    const wanted = within(dir, dirname(target)) ? undefined : dirname(target)
+    // Gone for now: what is watched stays watched, where it may come back (a directory replaced whole, a file rewritten).
+    const real = realFile(file)
+    if (real === undefined) return
+    target = real
+    const wanted = shownIn(dir, dirname(target)) ? undefined : dirname(target)
     if (wanted === targetWatch?.dir) return
     targetWatch?.watcher.close()
     targetWatch = undefined

@@ -19,7 +19,7 @@ describe('server.host and SPECSERVE_HOST', () => {
     expect(refused('0.0.0.0:8080')).toEqual(['6:9 server.host: host "0.0.0.0:8080" holds a port (or is not an IPv6 address): give the address alone; the ports are rest_port and grpc_port'])
     expect(refused('"[::1]"')).toEqual(['6:9 server.host: host "[::1]" is in brackets: write an IPv6 address without them (::1)'])
     expect(refused('"127.0.0.1 "')).toEqual(['6:9 server.host: host "127.0.0.1 " holds whitespace: give the address alone'])
-    for (const host of ['"::1"', 'localhost', '"fe80::1%eth0"', '10.0.0.7']) expect(configFrom(withServer(`host: ${host}`)).server.host).toBe(JSON.parse(host.startsWith('"') ? host : `"${host}"`))
+    for (const host of ['"::1"', 'localhost', '"fe80::1%eth0"', '"fe80::1%br_lan"', '10.0.0.7']) expect(configFrom(withServer(`host: ${host}`)).server.host).toBe(JSON.parse(host.startsWith('"') ? host : `"${host}"`))
   })
 
   it('reads an empty SPECSERVE_HOST as unset, and refuses a blank one or one with a port rather than listen on every interface', () => {

@@ -21,26 +21,26 @@ describe('config YAML: aliases', () => {
     return `${lines.join('\n')}\n`
   }
 
-  it('refuses aliases that expand the config past 100000 entries, at the alias that goes past', () => {
-    // 302 entries of models, then 103 per ensemble: e967's alias is the one past 100000.
-    const yaml = aliased(1000)
-    const line = yaml.split('\n').findIndex((l) => l.startsWith('  e967:')) + 1
+  it('refuses aliases that add more than 200000 entries, at the alias that goes past; what is written out is not counted', () => {
+    // Each alias of the 100-name list adds 100 entries: e2001's is the one past 200000.
+    const yaml = aliased(2100)
+    const line = yaml.split('\n').findIndex((l) => l.startsWith('  e2001:')) + 1
     expect(issuesOf(yaml)).toEqual([
       {
-        path: 'ensembles.e967.models',
+        path: 'ensembles.e2001.models',
         line,
-        col: 48,
-        message: 'aliases expand this config past 100000 list items and map entries (here, *m): is this an alias bomb? Repeat fewer large blocks',
+        col: 49,
+        message: 'aliases expand this config past 200000 list items and map entries (here, *m): is this an alias bomb? Repeat fewer large blocks',
       },
     ])
-    expect(configFrom(aliased(960)).ensembles.size).toBe(960)
+    expect(configFrom(aliased(2000)).ensembles.size).toBe(2000)
   })
 
   it('refuses an alias bomb (aliases of aliases) at the alias that goes past the bound', () => {
     const bomb = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]']
     for (let i = 1; i <= 8; i++) bomb.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]`)
     expect(where(`${bomb.join('\n')}\n${models}${ensembles}`)).toEqual([
-      '5:45 a4.7: aliases expand this config past 100000 list items and map entries (here, *a3): is this an alias bomb? Repeat fewer large blocks',
+      '6:10 a5.0: aliases expand this config past 200000 list items and map entries (here, *a4): is this an alias bomb? Repeat fewer large blocks',
     ])
   })
 
@@ -73,6 +73,17 @@ describe('config YAML: keys', () => {
 })
 
 describe('config YAML: tags and directives', () => {
+  it('refuses the YAML 1.1 tags the parser knows (a merge key behind !!merge, a timestamp), as any tag it does not', () => {
+    const unknown = (tag: string): string => `unknown tag ${tag}: a config holds plain YAML 1.2 values (strings, numbers, true/false, null, lists, maps); remove the tag`
+    expect(where(`${models}${ensembles}admin: { description: !!timestamp 2024-01-01 }\n`).map((l) => l.replace(/^\S+ \S+ /, ''))).toEqual([unknown('!!timestamp')])
+    expect(where(`shared: &s { kind: onnx }\n${models}  c: { !!merge <<: *s, path: ../models/cancer_mlp.onnx }\n${ensembles}`).map((l) => l.replace(/^\S+ \S+ /, ''))).toContain(unknown('!!merge'))
+  })
+
+  it('reads a flow list or map closed at its parent\'s indentation (JSON-like layout), as written', () => {
+    const yaml = `models:\n  a: { kind: onnx, path: ../models/cancer_logreg.onnx }\n  b: {\n    kind: onnx,\n    path: ../models/cancer_mlp.onnx\n  }\nensembles:\n  e:\n    strategy: deadline-fallback\n    models: [\n      a,\n      b,\n    ]\n`
+    expect(configFrom(yaml).ensembles.get('e')?.models).toEqual(['a', 'b'])
+  })
+
   it('refuses tags it does not know, and a core tag its value does not fit, rather than dropping them', () => {
     const unknown = (tag: string): string => `unknown tag ${tag}: a config holds plain YAML 1.2 values (strings, numbers, true/false, null, lists, maps); remove the tag`
     const yaml = `${models}  c: { kind: !custom onnx, path: ../models/cancer_mlp.onnx }\n  d:\n    kind: onnx\n    path: !!js/function ../models/cancer_mlp.onnx\n${ensembles}`

@@ -2,7 +2,7 @@
 // config, a checkout elsewhere): an edit of the file it points to reloads, whether written in
 // place or replaced as editors do, and so does pointing the link at another file, whose edits
 // then reload too. Real file-system watches; each step awaits the reload's log line.
-import { renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
@@ -79,5 +79,33 @@ describe('watch_config on a symlinked config', () => {
     writeFileSync(other, yaml('FIVE'))
     await next
     expect(description()).toBe('FIVE')
+  })
+
+  it('watches a target below the link\'s directory (conf/), and keeps watching after the file was gone a moment', async () => {
+    const conf = join(linkDir, 'conf')
+    mkdirSync(conf)
+    const below = join(conf, 'gateway.yaml')
+    writeFileSync(below, yaml('SIX'))
+    let next = reloaded()
+    symlinkSync(below, `${link}.new`)
+    renameSync(`${link}.new`, link)
+    await next
+    expect(description()).toBe('SIX')
+
+    next = reloaded()
+    writeFileSync(below, yaml('SEVEN'))
+    await next
+    expect(description()).toBe('SEVEN')
+
+    // Removed, then written again (a tool that deletes before it writes): later edits still reload.
+    rmSync(below)
+    next = reloaded()
+    writeFileSync(below, yaml('EIGHT'))
+    await next
+    expect(description()).toBe('EIGHT')
+    next = reloaded()
+    writeFileSync(below, yaml('NINE'))
+    await next
+    expect(description()).toBe('NINE')
   })
 })
