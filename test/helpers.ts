@@ -1,4 +1,5 @@
-// Shared test plumbing: the provisioning cache, free ports, real child processes that
+// Shared test plumbing: the provisioning cache, free ports (below the kernel's range for
+// outgoing connections), real child processes that
 // are always stopped, the demo models' sample rows, and a gateway on the demo config.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -16,7 +17,41 @@ export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 /** Where provisioning scripts put brokers, venvs and tools; outside the clone so CI reuses it. */
 export const cacheDir = (): string => process.env.SPECSERVE_CACHE ?? join(homedir(), '.cache', 'specserve')
 
+/**
+ * The lowest port the kernel gives outgoing connections (Linux; 32768 elsewhere). A port picked
+ * from that range (listen(0) picks there) and handed to a peer that binds it seconds later can
+ * be taken meanwhile by any connection the run opens: MLServer then failed with EADDRINUSE.
+ */
+const EPHEMERAL_LOW = ((): number => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768
+  } catch {
+    return 32768
+  }
+})()
+const FIRST_PORT = 10_000
+/** Handed out by this process already: two peers of one test never get the same port. */
+const handedOut = new Set<number>()
+
+/** Whether something may listen on `port` at 127.0.0.1 now. */
+async function bindable(port: number): Promise<boolean> {
+  const server = createServer()
+  const listening = once(server, 'listening').then(() => true, () => false)
+  server.listen(port, '127.0.0.1')
+  if (!(await listening)) return false
+  server.close()
+  await once(server, 'close')
+  return true
+}
+
+/** A port free now, below the range outgoing connections take theirs from (else one the kernel picks). */
 export async function freePort(): Promise<number> {
+  for (let tries = 0; EPHEMERAL_LOW > FIRST_PORT + 1000 && tries < 100; tries++) {
+    const port = FIRST_PORT + Math.floor(Math.random() * (EPHEMERAL_LOW - FIRST_PORT))
+    if (handedOut.has(port) || !(await bindable(port))) continue
+    handedOut.add(port)
+    return port
+  }
   const server = createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
