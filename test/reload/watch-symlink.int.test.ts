@@ -52,33 +52,37 @@ afterAll(async () => {
 
 const description = (): string | undefined => gateway.config.ensembles.get('e')?.description
 
+/** Makes `change`, awaits the reload it causes, and returns the description the gateway serves then. */
+async function afterReload(change: () => void): Promise<string | undefined> {
+  const next = reloaded()
+  change()
+  await next
+  return description()
+}
+
+/** Points the link at `target` as tools do: a new link renamed over the old one. */
+function pointLinkAt(target: string): void {
+  symlinkSync(target, `${link}.new`)
+  renameSync(`${link}.new`, link)
+}
+
 describe('watch_config on a symlinked config', () => {
   it('reloads when the file the link points to is written in place, or replaced by a rename', async () => {
-    let next = reloaded()
-    writeFileSync(real, yaml('TWO'))
-    await next
-    expect(description()).toBe('TWO')
+    expect(await afterReload(() => writeFileSync(real, yaml('TWO')))).toBe('TWO')
 
-    next = reloaded()
-    writeFileSync(`${real}.swp`, yaml('THREE'))
-    renameSync(`${real}.swp`, real)
-    await next
-    expect(description()).toBe('THREE')
+    const replaced = (): void => {
+      writeFileSync(`${real}.swp`, yaml('THREE'))
+      renameSync(`${real}.swp`, real)
+    }
+    expect(await afterReload(replaced)).toBe('THREE')
   })
 
   it('follows the link to another file, and reloads on that file\'s edits', async () => {
     const other = join(otherDir, 'next.yaml')
     writeFileSync(other, yaml('FOUR'))
-    let next = reloaded()
-    symlinkSync(other, `${link}.new`)
-    renameSync(`${link}.new`, link)
-    await next
-    expect(description()).toBe('FOUR')
+    expect(await afterReload(() => pointLinkAt(other))).toBe('FOUR')
 
-    next = reloaded()
-    writeFileSync(other, yaml('FIVE'))
-    await next
-    expect(description()).toBe('FIVE')
+    expect(await afterReload(() => writeFileSync(other, yaml('FIVE')))).toBe('FIVE')
   })
 
   it('watches a target below the link\'s directory (conf/), and keeps watching after the file was gone a moment', async () => {
@@ -86,26 +90,13 @@ describe('watch_config on a symlinked config', () => {
     mkdirSync(conf)
     const below = join(conf, 'gateway.yaml')
     writeFileSync(below, yaml('SIX'))
-    let next = reloaded()
-    symlinkSync(below, `${link}.new`)
-    renameSync(`${link}.new`, link)
-    await next
-    expect(description()).toBe('SIX')
+    expect(await afterReload(() => pointLinkAt(below))).toBe('SIX')
 
-    next = reloaded()
-    writeFileSync(below, yaml('SEVEN'))
-    await next
-    expect(description()).toBe('SEVEN')
+    expect(await afterReload(() => writeFileSync(below, yaml('SEVEN')))).toBe('SEVEN')
 
     // Removed, then written again (a tool that deletes before it writes): later edits still reload.
     rmSync(below)
-    next = reloaded()
-    writeFileSync(below, yaml('EIGHT'))
-    await next
-    expect(description()).toBe('EIGHT')
-    next = reloaded()
-    writeFileSync(below, yaml('NINE'))
-    await next
-    expect(description()).toBe('NINE')
+    expect(await afterReload(() => writeFileSync(below, yaml('EIGHT')))).toBe('EIGHT')
+    expect(await afterReload(() => writeFileSync(below, yaml('NINE')))).toBe('NINE')
   })
 })
