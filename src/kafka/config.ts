@@ -1,7 +1,8 @@
 // The `output.kafka` section: its schema, its checks (with YAML lines, at config load), and
 // the normalised settings the sink and stream mode run on. The root schema leaves
 // `output` open so each sink validates its own section here.
-import { isAbsolute, join, resolve } from 'node:path'
+import { join } from 'node:path'
+import { configPath } from '../config/paths.ts'
 import Type, { type Static } from 'typebox'
 import { MAX_TIMER_MS } from '../config/forms.ts'
 import { schemaIssues, type ConfigIssue, type SourceMap } from '../config/yaml.ts'
@@ -209,7 +210,7 @@ export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir
     includeInputs: raw.include_inputs ?? false,
     publishLate: raw.publish_late ?? false,
     bufferRecords: raw.buffer_records ?? 10_000,
-    spoolDir: isAbsolute(spoolDir) ? spoolDir : resolve(baseDir, spoolDir),
+    spoolDir: configPath(baseDir, spoolDir),
     spoolMaxBytes: raw.spool_max_bytes ?? 1024 * 1024 * 1024,
     requestTimeoutMs: raw.request_timeout_ms ?? 5000,
     retryBackoffMs: raw.retry_backoff_ms ?? 1000,

@@ -2,7 +2,7 @@
 // when its versions come from the repository (`source: repository`, `version_policy`,
 // `validation`). Parsed once at config load into typed settings; paths resolved.
 import { accessSync, constants } from 'node:fs'
-import { resolve } from 'node:path'
+import { configPath } from '../config/paths.ts'
 import Type, { type Static } from 'typebox'
 import type { OptionContext } from '../types.ts'
 
@@ -45,7 +45,7 @@ export interface RepositoryConfig {
 export function parseRepository(raw: Static<typeof RepositorySchema> | undefined, baseDir: string): RepositoryConfig | undefined {
   if (!raw) return undefined
   return {
-    path: resolve(baseDir, raw.path),
+    path: configPath(baseDir, raw.path),
     keepVersions: raw.keep_versions ?? 3,
     watch: raw.watch ?? true,
     maxModelBytes: raw.max_model_bytes ?? 64 * 1024 * 1024,
@@ -146,12 +146,12 @@ export function parseRepositoryFields(entry: RawRepositoryFields, ctx: OptionCon
     if (entry.rollout !== undefined) ctx.problem('rollout', 'needs source: repository')
     return undefined
   }
-  const examples = entry.validation?.examples === undefined ? undefined : resolve(ctx.baseDir, entry.validation.examples)
+  const examples = entry.validation?.examples === undefined ? undefined : configPath(ctx.baseDir, entry.validation.examples)
   if (examples) readable(examples, 'validation.examples', ctx)
   const rawDataset = entry.validation?.dataset
-  const dataset = rawDataset && { path: resolve(ctx.baseDir, rawDataset.path), label: rawDataset.label, minAccuracy: rawDataset.min_accuracy }
+  const dataset = rawDataset && { path: configPath(ctx.baseDir, rawDataset.path), label: rawDataset.label, minAccuracy: rawDataset.min_accuracy }
   if (dataset) readable(dataset.path, 'validation.dataset.path', ctx)
-  const seed = entry.path === undefined ? undefined : resolve(ctx.baseDir, entry.path)
+  const seed = entry.path === undefined ? undefined : configPath(ctx.baseDir, entry.path)
   if (seed) readable(seed, 'path', ctx)
   const policy: VersionPolicy = entry.version_policy === undefined || entry.version_policy === 'latest' ? { kind: 'latest' } : { kind: 'specific', versions: [...entry.version_policy.specific] }
   const c = entry.rollout?.canary

@@ -3,7 +3,7 @@
 // the request path reads the YAML.
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { configPath } from '../config/paths.ts'
 import Type, { type Static } from 'typebox'
 import { isLoopback } from './exposure.ts'
 import { compileScopes, SCOPE_PATTERN, type Grants } from './scopes.ts'
@@ -199,7 +199,7 @@ function parseJwt(raw: Static<typeof JwtSchema>, ctx: SecurityContext): JwtSetti
   }
   if (raw.audience === undefined) ctx.warn('jwt.audience', 'no audience: any token the issuer signs for any service is accepted here; set audience')
   if (raw.issuer === undefined) ctx.warn('jwt.issuer', 'no issuer: tokens are not checked for who issued them; set issuer')
-  const source = raw.jwks_url !== undefined ? jwksSource(raw, ctx) : readKeyFile(resolve(ctx.baseDir, raw.key_file!), ctx)
+  const source = raw.jwks_url !== undefined ? jwksSource(raw, ctx) : readKeyFile(configPath(ctx.baseDir, raw.key_file!), ctx)
   if (!source) return null
   return {
     source,
@@ -252,9 +252,9 @@ function readKeyFile(path: string, ctx: SecurityContext): JwtKeySource | null {
 
 export function parseTls(raw: RawTls, ctx: SecurityContext): TlsConfig {
   const tls = {
-    cert: resolve(ctx.baseDir, raw.cert),
-    key: resolve(ctx.baseDir, raw.key),
-    clientCa: raw.client_ca === undefined ? undefined : resolve(ctx.baseDir, raw.client_ca),
+    cert: configPath(ctx.baseDir, raw.cert),
+    key: configPath(ctx.baseDir, raw.key),
+    clientCa: raw.client_ca === undefined ? undefined : configPath(ctx.baseDir, raw.client_ca),
     requireClientCert: raw.require_client_cert ?? false,
   }
   // Checked as serve uses them (the same check as at start and at each change of the files).

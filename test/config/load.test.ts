@@ -1,6 +1,9 @@
+import { copyFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
-import { configFrom, demoConfig, issuesOf } from '../helpers.ts'
+import { configFrom, configIssues, demoConfig, issuesOf, root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const models = `models:
   a: { kind: onnx, path: ../models/cancer_logreg.onnx }
@@ -53,6 +56,20 @@ describe('config loading', () => {
     const issues = issuesOf(`models:\n  a: { kind: onnx, path: nowhere.onnx }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n`)
     expect(issues).toEqual([expect.objectContaining({ path: 'models.a.path', line: 2 })])
     expect(issues[0]?.message).toMatch(/cannot read model file .*nowhere\.onnx/)
+  })
+
+  it('reads a path written ~/… under the home directory (YAML leaves ~ as it is; a shell would not)', () => {
+    const home = tempDir('specserve-home-')
+    copyFileSync(join(root, 'models', 'cancer_logreg.onnx'), join(home, 'm.onnx'))
+    const saved = process.env.HOME
+    process.env.HOME = home
+    try {
+      expect(configIssues(`models:\n  a: { kind: onnx, path: ~/m.onnx }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n`)).toEqual([])
+      const tls = issuesOf(`server: { tls: { cert: ~/cert.pem, key: ~/key.pem } }\n${models}ensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n`)
+      expect(tls.map((i) => i.message).join('\n')).toContain(join(home, 'cert.pem'))
+    } finally {
+      process.env.HOME = saved
+    }
   })
 
   it('reports unknown kinds, unknown strategies and invalid strategy options, all at once', () => {

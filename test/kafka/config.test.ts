@@ -1,4 +1,6 @@
 // output.kafka is validated at config load, every problem with its YAML path and line.
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { kafkaSettings } from '../../src/kafka/config.ts'
 import { configFrom, configIssues } from '../helpers.ts'
@@ -109,5 +111,12 @@ describe('output.kafka config', () => {
       stream: { enabled: false, inputTopic: 'specserve.requests', outputTopic: 'specserve.requests.results', deadLetterTopic: 'specserve.requests.dlq' },
     })
     expect(kafkaSettings(configFrom(base).output, config.baseDir)).toBeNull()
+  })
+
+  it('reads spool_dir: ~/… as under the home directory, as a shell would, not as a directory named ~', () => {
+    const config = configFrom(base + 'output:\n  kafka: { brokers: ["k:9092"], spool_dir: ~/specserve-spool }\n')
+    expect(kafkaSettings(config.output, config.baseDir)?.spoolDir).toBe(join(homedir(), 'specserve-spool'))
+    const bare = configFrom(base + 'output:\n  kafka: { brokers: ["k:9092"], spool_dir: "~" }\n')
+    expect(kafkaSettings(bare.output, bare.baseDir)?.spoolDir).toBe(homedir())
   })
 })

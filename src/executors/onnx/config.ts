@@ -1,7 +1,7 @@
 // The `kind: onnx` model entry: its YAML fields (docs/executors.md documents each), and the
 // typed settings they parse into once, at config load.
 import { accessSync, constants } from 'node:fs'
-import { resolve } from 'node:path'
+import { configPath } from '../../config/paths.ts'
 import Type, { type Static } from 'typebox'
 import { parseRepositoryFields, repositoryModelFields, type RepositoryModelSettings } from '../../registry/config.ts'
 import { commonModelFields } from '../common.ts'
@@ -69,7 +69,7 @@ const DEFAULT_QUEUE_DELAY_MS = 2
 export function parseOnnxEntry(entry: OnnxEntry, ctx: ParseContext): OnnxSpec {
   const repository = parseRepositoryFields(entry, ctx)
   // A repository model's file is the registry's choice (src/registry resolves it before load).
-  const path = repository ? (repository.seed ?? '') : resolve(ctx.baseDir, entry.path ?? '')
+  const path = repository ? (repository.seed ?? '') : configPath(ctx.baseDir, entry.path ?? '')
   if (!repository && entry.path === undefined) ctx.problem('path', 'missing: the model file (or source: repository)')
   else if (!repository) {
     try {

@@ -1,7 +1,7 @@
 // YAML fields every remote kind (oip, tfserving, seldon) shares, their defaults, and the
 // typed settings they parse into once, at config load. docs/executors.md documents each field.
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { configPath } from '../../config/paths.ts'
 import Type from 'typebox'
 import { MAX_TIMER_MS } from '../../config/forms.ts'
 import { DATATYPE_NAMES, type TensorSpec } from '../../tensor/index.ts'
@@ -137,7 +137,7 @@ export function parseRemote(config: RemoteModelConfig, ctx: ParseContext): Remot
   const read = (key: 'ca' | 'cert' | 'key'): Buffer | undefined => {
     const file = config.tls?.[key]
     if (file === undefined) return undefined
-    const path = resolve(ctx.baseDir, file)
+    const path = configPath(ctx.baseDir, file)
     tlsFiles.push(path)
     try {
       return readFileSync(path)
