@@ -35,6 +35,7 @@ export interface OipSpec extends RemoteSettings {
 
 export const oipExecutorKind: ExecutorKind<OipSpec, Static<typeof schema>> = {
   kind: 'oip',
+  remote: true,
   schema,
   parse(entry, ctx) {
     const remote = parseRemote(entry, ctx)

@@ -46,6 +46,7 @@ export interface SeldonSpec extends RemoteSettings {
 
 export const seldonExecutorKind: ExecutorKind<SeldonSpec, Static<typeof schema>> = {
   kind: 'seldon',
+  remote: true,
   schema,
   parse(entry, ctx) {
     const remote = parseRemote(entry, ctx)

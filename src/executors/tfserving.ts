@@ -44,6 +44,7 @@ export interface TfServingSpec extends RemoteSettings {
 
 export const tfservingExecutorKind: ExecutorKind<TfServingSpec, Static<typeof schema>> = {
   kind: 'tfserving',
+  remote: true,
   schema,
   parse(entry, ctx) {
     const remote = parseRemote(entry, ctx)

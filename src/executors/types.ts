@@ -134,6 +134,8 @@ export interface ParseContext extends OptionContext {
 /** Registry entry for one executor kind (`kind:` in YAML). */
 export interface ExecutorKind<Spec = unknown, Entry = never> {
   readonly kind: string
+  /** Its runs are calls to another process (traced as CLIENT spans; an in-process run is INTERNAL). */
+  readonly remote?: boolean
   /** TypeBox schema of the model's YAML entry (including `kind`). */
   readonly schema: TObject
   /**

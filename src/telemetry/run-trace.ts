@@ -7,6 +7,7 @@ import type { ModelConfig } from '../config/load.ts'
 import type { EnsembleRuntime } from '../starter/ensemble.ts'
 import type { Outcome, PredictRequest, PredictResult } from '../types.ts'
 import { rememberTraceId } from './tracing.ts'
+import { getExecutorKind } from '../executors/registry.ts'
 import { versionOf } from '../executors/types.ts'
 
 export const SpanAttr = {
@@ -62,7 +63,7 @@ export class RunTrace {
     const meta = this.ens.models[index]!
     const span = this.tracer.startSpan(
       `infer ${meta.name}`,
-      { kind: SpanKind.CLIENT, attributes: { [SpanAttr.model]: meta.name, [SpanAttr.version]: meta.version, [SpanAttr.kind]: meta.kind } },
+      { kind: spanKindOf(meta.kind), attributes: { [SpanAttr.model]: meta.name, [SpanAttr.version]: meta.version, [SpanAttr.kind]: meta.kind } },
       this.ctx,
     )
     this.children[index] = span
@@ -135,7 +136,7 @@ export function traceShadow<T>(tracer: Tracer, model: ModelConfig, version: stri
   const parent = context.active()
   const span = tracer.startSpan(
     `shadow ${model.name}`,
-    { kind: SpanKind.CLIENT, attributes: { [SpanAttr.model]: model.name, [SpanAttr.version]: version, [SpanAttr.kind]: model.kind } },
+    { kind: spanKindOf(model.kind), attributes: { [SpanAttr.model]: model.name, [SpanAttr.version]: version, [SpanAttr.kind]: model.kind } },
     parent,
   )
   return context.with(trace.setSpan(parent, span), infer).then(
@@ -155,3 +156,6 @@ export function traceShadow<T>(tracer: Tracer, model: ModelConfig, version: stri
     },
   )
 }
+
+/** A run that calls another process is a CLIENT span (OpenTelemetry's kind for an outgoing call); one in this process is INTERNAL. */
+const spanKindOf = (kind: string): SpanKind => (getExecutorKind(kind)?.remote === true ? SpanKind.CLIENT : SpanKind.INTERNAL)

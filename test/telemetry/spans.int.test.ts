@@ -1,6 +1,8 @@
 // Spans an operator finds in a backend besides the predict's own: none for probes and scrapes
 // (query string or not), OIP handler spans with a readable name, and a remote shadow member's
-// call as a span of its own that its upstream request names.
+// call as a span of its own that its upstream request names; a model's run is a CLIENT span
+// only when it leaves the process.
+import { SpanKind } from '@opentelemetry/api'
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import '../starter/scripted.ts'
@@ -31,6 +33,7 @@ models:
 ensembles:
   e: { strategy: deadline-fallback, models: [m] }
   shadowed: { strategy: deadline-fallback, models: [m], shadow: { models: [remote] } }
+  direct: { strategy: deadline-fallback, models: [remote] }
 `)
   gateway = new Gateway(config)
   telemetry = startTelemetry(gateway, { ...config.telemetry, prometheus: true }, { spanProcessors: [watcher] })
@@ -87,5 +90,21 @@ describe('spans', () => {
     const [, traceId, parentId] = v2.seen[0]!.split('-')
     expect(traceId).toBe(TRACE_ID)
     expect(parentId).toBe(shadow.spanContext().spanId)
+    // A call to another process is a CLIENT span, as OpenTelemetry names an outgoing call.
+    expect(shadow.kind).toBe(SpanKind.CLIENT)
+  })
+
+  it('makes an in-process member\'s run an INTERNAL span: a CLIENT span says a call left the process', async () => {
+    const ended = watcher.nextEnd('infer m')
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', headers: { traceparent }, payload: { inputs: { x: [[1, 2]] } } })
+    expect(res.statusCode).toBe(200)
+    expect((await ended).kind).toBe(SpanKind.INTERNAL)
+  })
+
+  it('makes a remote member\'s run a CLIENT span', async () => {
+    const ended = watcher.nextEnd('infer remote')
+    const res = await app.inject({ method: 'POST', url: '/v1/ensembles/direct/predict', headers: { traceparent }, payload: { inputs: { x: [[1, 2]] } } })
+    expect(res.statusCode).toBe(200)
+    expect((await ended).kind).toBe(SpanKind.CLIENT)
   })
 })
