@@ -3,12 +3,13 @@
 // OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT variables); with it off, a predict checks one
 // null and does nothing else. Metrics are produced from the gateway's own counters at
 // collection time (./metrics.ts), for GET /metrics and, with an endpoint, OTLP.
-import { context, diag, metrics, propagation, trace } from '@opentelemetry/api'
+import { context, diag, metrics, propagation, trace, type Span } from '@opentelemetry/api'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
 import { defaultResource, detectResources, envDetector, hostDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { metrics as sdkMetrics, NodeSDK } from '@opentelemetry/sdk-node'
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
+import { ATTR_URL_PATH } from '@opentelemetry/semantic-conventions'
 import type { FastifyPluginCallback } from 'fastify'
 import { MAX_TIMER_MS } from '../timer-step.ts'
 import type { GatewayConfig } from '../config/load.ts'
@@ -50,6 +51,16 @@ const UNTRACED_ROUTES = new Set(['/metrics', '/healthz', '/readyz', '/v2/health/
 const untraced = (url: string): boolean => {
   const query = url.indexOf('?')
   return UNTRACED_ROUTES.has(query < 0 ? url : url.slice(0, query))
+}
+
+/**
+ * `url.path` is the path alone (OpenTelemetry's HTTP conventions): @fastify/otel sets the URL as
+ * sent, query included, which splits one path into a series per query and can carry a
+ * credential someone put in a query string. The query is not recorded.
+ */
+const pathOnly = (span: Span, request: { readonly url: string }): void => {
+  const query = request.url.indexOf('?')
+  if (query >= 0) span.setAttribute(ATTR_URL_PATH, request.url.slice(0, query))
 }
 
 /** The SDK's own reading of OTEL_SDK_DISABLED (trimmed, any case). */
@@ -143,7 +154,7 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   }
   const ownMeters = disabled && prometheus ? standaloneMeters(prometheus as unknown as MetricReader, serviceName) : null
 
-  const fastify = tracing ? new FastifyOtelInstrumentation({ ignorePaths: (route) => untraced(route.url) }) : null
+  const fastify = tracing ? new FastifyOtelInstrumentation({ ignorePaths: (route) => untraced(route.url), requestHook: pathOnly }) : null
   const sampler = tracing ? yamlSampler(settings, warn) : undefined
   // With OTEL_LOG_LEVEL set, NodeSDK's constructor puts a console logger in diag's place, and
   // warns the one it replaces (with a stack): ours steps aside for it and comes back after.

@@ -66,6 +66,14 @@ describe('spans', () => {
     expect(watcher.ended.map((s) => s.attributes['url.path'] ?? s.name)).toEqual(['/v1/ensembles'])
   })
 
+  it('records url.path as the path alone, without the query string', async () => {
+    const ended = watcher.nextEnd('request')
+    await app.inject('/v1/ensembles?token=secret&x=1')
+    const span = await ended
+    expect(span.attributes['url.path']).toBe('/v1/ensembles')
+    expect(JSON.stringify(span.attributes)).not.toContain('secret')
+  })
+
   it('names the OIP handler span after the routes, not their source code', async () => {
     const ended = watcher.nextEnd('request')
     const res = await app.inject({ method: 'POST', url: '/v2/models/e/infer', headers: { traceparent }, payload: { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] } })
