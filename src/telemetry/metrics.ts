@@ -101,6 +101,14 @@ class Batch implements MetricsSink {
   }
 }
 
+/**
+ * The outcomes a predict can end with, exported at 0 before their first one: a series that
+ * appears only with its first count hides that first burst from `rate()` and `increase()`
+ * (they need two samples), so the first errors of a kind would not fire an alert.
+ */
+const PREDICT_OUTCOMES = ['ok', 'DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED'] as const
+const VOTE_OUTCOMES = [...PREDICT_OUTCOMES, 'NO_CONSENSUS'] as const
+
 /** Reads the gateway's current state (after a reload, the new one) at every collection. */
 export class GatewayMetrics implements MetricProducer {
   private readonly gateway: Gateway
@@ -135,6 +143,9 @@ export class GatewayMetrics implements MetricProducer {
       const s = ens.requestStats
       const since = millisToHrTime(Date.parse(s.since))
       const ensemble = { ensemble: ens.name }
+      for (const outcome of ens.strategyName === 'majority-vote' ? VOTE_OUTCOMES : PREDICT_OUTCOMES) {
+        if (!s.outcomes.has(outcome)) requests.push([{ ensemble: ens.name, outcome }, 0, since])
+      }
       for (const [outcome, n] of s.outcomes) requests.push([{ ensemble: ens.name, outcome }, n, since])
       durations.push([ensemble, seconds(s.latency), since])
       deadline.push([ensemble, s.deadlineHits, since])

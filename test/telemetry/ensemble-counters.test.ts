@@ -132,7 +132,26 @@ describe("an ensemble's counters", () => {
       }
     }
     // An ensemble every reload kept keeps counting since it was first built.
-    expect(requests.get('ensemble=other,outcome=ok')).toBeUndefined()
+    expect(requests.get('ensemble=other,outcome=ok')).toMatchObject({ value: 0, startTime: first.startTime })
     expect((await scrape(producer, 'specserve_predict_members_started')).get('ensemble=other')!.startTime).toEqual(first.startTime)
+  })
+})
+
+describe('specserve_predict_requests', () => {
+  it('has every outcome a predict can end with at 0 before its first one (rate() needs a sample before it), NO_CONSENSUS only where a vote can end so', async () => {
+    const g = new Gateway(configFrom(MODELS + ENSEMBLES.failed + '  vote: { strategy: majority-vote, models: [a, broken] }\n'))
+    gateways.push(g)
+    await g.load()
+    const producer = new GatewayMetrics(g)
+    const failed = g.predict({ id: 'f', ensemble: 'failed', inputs: x })
+    await vi.advanceTimersByTimeAsync(400)
+    expect((await failed).error?.code).toBe('ALL_MODELS_FAILED')
+    const counts = Object.fromEntries([...(await scrape(producer, 'specserve_predict_requests'))].map(([labels, p]) => [labels, p.value]))
+    const zeros = (ens: string, outcomes: string[]) => Object.fromEntries(outcomes.map((o) => [`ensemble=${ens},outcome=${o}`, 0]))
+    expect(counts).toEqual({
+      ...zeros('failed', ['ok', 'DEADLINE_EXCEEDED', 'CANCELLED', 'OVERLOADED']),
+      'ensemble=failed,outcome=ALL_MODELS_FAILED': 1,
+      ...zeros('vote', ['ok', 'DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED', 'NO_CONSENSUS']),
+    })
   })
 })

@@ -79,6 +79,11 @@ describe('GET /metrics', () => {
     expect(m.get('specserve_predict_requests_total')?.type).toBe('COUNTER')
     expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'cancer', outcome: 'ok' }).value).toBe(3)
     expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'broken', outcome: 'ALL_MODELS_FAILED' }).value).toBe(2)
+    // Every outcome a predict can end with is there at 0 before its first one, so rate() sees that first one.
+    for (const outcome of ['DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED']) {
+      expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'cancer', outcome }).value).toBe(0)
+    }
+    expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'broken', outcome: 'ok' }).value).toBe(0)
     expect(sample(m, 'specserve_model_calls_total', { model: 'broken', status: 'error' }).value).toBe(2)
     expect(sample(m, 'specserve_model_calls_total', { model: 'cancer-mlp', version: '4', status: 'ok' }).value).toBe(3)
     // race: fast answers, slow is cut off by the decision.
