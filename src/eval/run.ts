@@ -124,7 +124,7 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
     for (const name of names) {
       const ens = gateway.ensemble(name)
       featureInput(name, ens.inputs, data)
-      checkLabels(ens.outputs, name, data)
+      checkLabels(ens.outputs, name, data, votedOutput(ens.config))
     }
     const reports: EnsembleReport[] = []
     for (const name of names) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
@@ -137,13 +137,14 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
 async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, budgets: readonly number[], warmup: number): Promise<EnsembleReport> {
   const ens = gateway.ensemble(name)
   const input = featureInput(ens.name, ens.inputs, data)
-  const task: Task = resolveVoteSource(ens.outputs).kind === 'regression' ? 'regression' : 'classification'
+  const voted = votedOutput(ens.config)
+  const task: Task = resolveVoteSource(ens.outputs, voted).kind === 'regression' ? 'regression' : 'classification'
   const targets = [name, ...ens.models.map((m) => SOLO + m.name)]
   const results: TargetResult[] = []
   for (const budget of budgets) {
     for (const target of targets) {
       const runtime = gateway.ensemble(target)
-      const read = predictionReader(task, runtime.outputs)
+      const read = predictionReader(task, runtime.outputs, voted)
       for (let i = 0; i < Math.min(warmup, data.rows.length); i++) await predictRow(gateway, target, input, data, i, budget)
       const elapsed: number[] = []
       let hits = 0
@@ -187,9 +188,11 @@ async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, b
  * models' label output, and the class index the soft vote gives, follow the same rule). With
  * a label output alone the classes are not known (they may be any integers): integers, then.
  */
-function checkLabels(outputs: readonly TensorSpec[], name: string, data: LabeledData): void {
-  if (resolveVoteSource(outputs).kind === 'regression') return
-  const probs = findProbabilitiesOutput(outputs)
+function checkLabels(outputs: readonly TensorSpec[], name: string, data: LabeledData, voted: string | undefined): void {
+  const source = resolveVoteSource(outputs, voted)
+  if (source.kind === 'regression') return
+  // A vote on a label output compares its values with the labels; any other on probabilities.
+  const probs = voted !== undefined && source.kind === 'label' ? undefined : voted !== undefined && source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : findProbabilitiesOutput(outputs)
   if (probs) return checkClassIndices(data, probs.shape[probs.shape.length - 1]!, `ensemble "${name}"'s probabilities`)
   const at = data.truth.findIndex((truth) => !Number.isInteger(truth))
   if (at >= 0) throw new EvalInputError(`${data.file}:${data.lines[at]}: label ${data.truth[at]} is not a class (an integer) of ensemble "${name}"`)
@@ -224,17 +227,24 @@ export async function predictRow(gateway: Gateway, ensemble: string, input: Tens
  * (scikit-learn's are the training labels, e.g. 1 and 2). An answer that is not a finite number
  * is no answer.
  */
-function predictionReader(task: Task, outputs: readonly TensorSpec[]): (out: Readonly<Record<string, Tensor>>) => number | undefined {
+function predictionReader(task: Task, outputs: readonly TensorSpec[], voted: string | undefined): (out: Readonly<Record<string, Tensor>>) => number | undefined {
   const finite = (v: number | undefined): number | undefined => (v !== undefined && Number.isFinite(v) ? v : undefined)
-  if (task === 'regression') {
-    const source = resolveVoteSource(outputs)
-    const name = source.kind === 'invalid' ? '' : source.name
-    return (out) => (out[name] ? finite(numberAt(out[name]!, 0)) : undefined)
-  }
-  const probs = findProbabilitiesOutput(outputs)
+  const source = resolveVoteSource(outputs, voted)
+  const readValue = (name: string) => (out: Readonly<Record<string, Tensor>>) => (out[name] ? finite(numberAt(out[name]!, 0)) : undefined)
+  if (task === 'regression') return readValue(source.kind === 'invalid' ? '' : source.name)
+  if (voted !== undefined && source.kind === 'label') return readValue(source.name)
+  const probs = voted !== undefined && source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : findProbabilitiesOutput(outputs)
   // One row is sent; a NaN among its probabilities would read as class 0.
   if (probs) return (out) => (out[probs.name] && allFinite(out[probs.name]!) ? argmaxRows(out[probs.name]!)[0] : undefined)
-  const label = findLabelOutput(outputs)!
-  return (out) => (out[label.name] ? finite(numberAt(out[label.name]!, 0)) : undefined)
+  return readValue(findLabelOutput(outputs)!.name)
+}
+
+/**
+ * The output a majority vote's `output:` option names: the gateway decides on it, so eval
+ * scores it (a float output voted as a regression, a second label output). Unset: each
+ * reader's own choice, as the strategy makes it.
+ */
+function votedOutput(config: EnsembleConfig): string | undefined {
+  return config.strategy.name === 'majority-vote' ? (config.strategy.options as { readonly output?: string }).output : undefined
 }
 

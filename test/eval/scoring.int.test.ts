@@ -44,6 +44,16 @@ describe('eval scoring', () => {
     expect(report!.results.map((r) => [r.target, r.score])).toEqual([['e', 1], ['scores', 1]])
   })
 
+  it('scores the output a majority vote\'s output: option names: a float output is voted, and scored, as a regression', async () => {
+    const { dir, file } = setup('  a: { kind: scripted, label: 1, extra_output: true }\n  b: { kind: scripted, label: 0, extra_output: true }', '  v: { strategy: { name: majority-vote, output: extra }, models: [a, b] }')
+    const csv = join(dir, 'values.csv')
+    writeFileSync(csv, 'a,b,value\n1,2,7\n3,4,5\n')
+    const [report] = await runEval(loadConfigFile(file), readLabeledCsv(csv, 'value'), { ensembles: ['v'], warmup: 0 })
+    // Every model answers extra = 7: off by 0 and by 2.
+    expect([report!.task, report!.metric]).toEqual(['regression', 'mae'])
+    expect(report!.results.map((r) => [r.target, r.score])).toEqual([['v', 1], ['a', 1], ['b', 1]])
+  })
+
   it('an answer whose probabilities are not finite is no answer: not counted answered, never a hit', async () => {
     const dir = tempDir('specserve-eval-scoring-')
     const file = join(dir, 'c.yaml')
