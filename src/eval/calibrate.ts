@@ -30,12 +30,26 @@ export function nll(probs: readonly Float64Array[], labels: ArrayLike<number>, t
   return total / probs.length
 }
 
-/** The temperature in [0.05, 50] that minimizes nll: golden-section search on log T (nll is unimodal in T). */
+/** The range fitTemperature searches. */
+export const TEMPERATURE_RANGE = [0.05, 50] as const
+
+/**
+ * Whether the rows left the temperature to the search: an end of TEMPERATURE_RANGE fits them
+ * about as well as the temperature found (a model right on every row keeps gaining from a
+ * sharper map, up to the end; one certain and right on every row fits every temperature), so
+ * the range chose it, not the data.
+ */
+export function temperatureUnpinned(probs: readonly Float64Array[], labels: ArrayLike<number>, temperature: number): boolean {
+  const ends = Math.min(nll(probs, labels, TEMPERATURE_RANGE[0]), nll(probs, labels, TEMPERATURE_RANGE[1]))
+  return ends - nll(probs, labels, temperature) < 1e-6
+}
+
+/** The temperature in TEMPERATURE_RANGE that minimizes nll: golden-section search on log T (nll is unimodal in T). */
 export function fitTemperature(probs: readonly Float64Array[], labels: ArrayLike<number>): TemperatureFit {
   const f = (logT: number): number => nll(probs, labels, Math.exp(logT))
   const ratio = (Math.sqrt(5) - 1) / 2
-  let lo = Math.log(0.05)
-  let hi = Math.log(50)
+  let lo = Math.log(TEMPERATURE_RANGE[0])
+  let hi = Math.log(TEMPERATURE_RANGE[1])
   let a = hi - ratio * (hi - lo)
   let b = lo + ratio * (hi - lo)
   let fa = f(a)
@@ -120,6 +134,8 @@ export function fitIsotonic(probs: readonly Float64Array[], labels: ArrayLike<nu
 export interface Calibrated {
   readonly path: string
   readonly models: Record<string, ModelCalibration>
+  /** Models whose temperature the rows did not pin down (temperatureUnpinned): fitted and written, with a warning. */
+  readonly unpinned: readonly string[]
   /**
    * Rows left out of each model's fit because its probabilities were not finite numbers (NaN or
    * Infinity, e.g. from a feature beyond the model's float range). A model every row of which was
@@ -148,6 +164,7 @@ export async function calibrate(
   const models: Record<string, ModelCalibration> = {}
   const skipped: Record<string, number> = {}
   const unanswered: Record<string, number> = {}
+  const unpinned: string[] = []
   try {
     await gateway.load()
     for (const name of names) {
@@ -180,7 +197,10 @@ export async function calibrate(
           labels.push(data.truth[i]!)
         }
         if (nonFinite > 0) skipped[member.name] = nonFinite
-        if (probs.length > 0) models[member.name] = method === 'isotonic' ? fitIsotonic(probs, labels) : fitTemperature(probs, labels)
+        if (probs.length === 0) continue
+        const fit = method === 'isotonic' ? fitIsotonic(probs, labels) : fitTemperature(probs, labels)
+        models[member.name] = fit
+        if ('temperature' in fit && temperatureUnpinned(probs, labels, fit.temperature)) unpinned.push(member.name)
       }
     }
   } finally {
@@ -200,5 +220,5 @@ export async function calibrate(
   } catch (err) {
     throw new EvalInputError(`--calibrate: cannot write the calibration file beside ${config.file}: ${(err as Error).message}`)
   }
-  return { path, models, skipped, unanswered }
+  return { path, models, unpinned, skipped, unanswered }
 }

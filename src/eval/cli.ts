@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
-import { calibrate, CALIBRATION_METHODS, type CalibrationMethod } from './calibrate.ts'
+import { calibrate, CALIBRATION_METHODS, TEMPERATURE_RANGE, type CalibrationMethod } from './calibrate.ts'
 import { EvalInputError, readLabeledCsv } from './data.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
@@ -128,8 +128,15 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       const fitted = await calibrate(config, data, list(values.ensembles), method, { budgets, profile })
       for (const [model, c] of Object.entries(fitted.models)) {
         const left = leftOut(fitted.skipped[model], fitted.unanswered[model])
-        if ('temperature' in c) console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows${left})`)
-        else console.log(`calibrated ${model}: isotonic, ${c.isotonic.confidence.length} points (Brier ${c.brier_before} → ${c.brier_after} on ${c.rows} rows${left})`)
+        if ('temperature' in c) {
+          console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows${left})`)
+          if (fitted.unpinned.includes(model)) {
+            console.error(
+              `warning: ${model}'s temperature ${c.temperature} is not pinned down by its rows: an end of the range searched (${TEMPERATURE_RANGE.join(' to ')}) fits them as well ` +
+                '(a model right on every row, or rows of one class); a larger data set with rows it gets wrong fits it better',
+            )
+          }
+        } else console.log(`calibrated ${model}: isotonic, ${c.isotonic.confidence.length} points (Brier ${c.brier_before} → ${c.brier_after} on ${c.rows} rows${left})`)
       }
       for (const [model, rows] of Object.entries(fitted.skipped)) {
         if (!fitted.models[model]) console.log(`not calibrated ${model}: its probabilities were non-finite on all ${rows} rows${leftOut(undefined, fitted.unanswered[model])}`)

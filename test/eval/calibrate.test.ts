@@ -1,7 +1,7 @@
 // Temperature fitting: the temperature that makes the probabilities honest about how often
 // the top class is right.
 import { describe, expect, it } from 'vitest'
-import { fitIsotonic, fitTemperature, nll } from '../../src/eval/calibrate.ts'
+import { fitIsotonic, fitTemperature, nll, temperatureUnpinned } from '../../src/eval/calibrate.ts'
 import { isotonicAt } from '../../src/collectors/outputs.ts'
 
 /** n rows of 2 classes whose top class has probability `p`, right a share `hit` of the time. */
@@ -10,6 +10,20 @@ function rows(n: number, p: number, hit: number): { probs: Float64Array[]; label
   const labels = Array.from({ length: n }, (_, i) => (i < Math.round(n * hit) ? 0 : 1))
   return { probs, labels }
 }
+
+describe('temperatureUnpinned', () => {
+  it('is false where the rows pin the temperature down (an overconfident model, wrong on some rows)', () => {
+    const { probs, labels } = rows(100, 0.99, 0.8)
+    expect(temperatureUnpinned(probs, labels, fitTemperature(probs, labels).temperature)).toBe(false)
+  })
+
+  it('is true where the range chose it: right on every row (a sharper map always fits better), or certain and right (every temperature fits)', () => {
+    for (const p of [0.8, 1]) {
+      const { probs, labels } = rows(20, p, 1)
+      expect(temperatureUnpinned(probs, labels, fitTemperature(probs, labels).temperature), `p = ${p}`).toBe(true)
+    }
+  })
+})
 
 describe('fitTemperature', () => {
   it('tempers an overconfident model (says 0.99, right 80% of the time): T > 1, calibrated top probability near 0.8', () => {

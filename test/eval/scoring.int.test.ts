@@ -117,6 +117,14 @@ describe('eval flags checked before anything is written', () => {
     expect(Object.keys((JSON.parse(readFileSync(target, 'utf8')) as { models: object }).models)).toEqual(['a'])
   })
 
+  it('--calibrate warns when the rows do not pin a temperature down: an end of the range searched fits them as well', async () => {
+    // Right on both rows, with all its weight on the right class: any sharper or flatter map fits as well.
+    const { dir, file, csv } = setup('  sure: { kind: scripted, label: 1 }', '  e: { strategy: best-quality, models: [sure] }')
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--calibrate', '--out', join(dir, 'out')])
+    expect(run.code, run.out + run.err).toBe(0)
+    expect(run.err, run.out).toMatch(/^warning: sure's temperature [\d.]+ is not pinned down by its rows: an end of the range searched \(0\.05 to 50\) fits them as well/m)
+  })
+
   it('--calibrate names a member that answered no row, instead of leaving it out silently', async () => {
     const { file, csv } = setup('  down: { kind: scripted, fail: unreachable }', '  e: { strategy: deadline-fallback, models: [down] }')
     const fitted = await calibrate(loadConfigFile(file), readLabeledCsv(csv, 'label'), ['e'])
