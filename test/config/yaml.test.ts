@@ -67,6 +67,13 @@ describe('config YAML: keys', () => {
     expect(where(`shared: &s { kind: onnx }\n${models}  c:\n    <<: *s\n    path: ../models/cancer_mlp.onnx\n${ensembles}`)).toEqual([`6:5 models.c.<<: ${merge}`])
   })
 
+  it('refuses lists or maps nested thousands deep saying so, not with the parser\'s stack overflow', () => {
+    for (const [open, close] of [['[', ']'], ['{a: ', '}']]) {
+      const found = issuesOf(`${models}  c: ${open.repeat(5000)}${close.repeat(5000)}\n${ensembles}`)
+      expect(found.map((i) => i.message)).toEqual(['lists or maps nested deeper than the YAML reader can follow (hundreds of levels): a config is a few levels deep'])
+    }
+  })
+
   it('refuses a list or a map as a key, at its line, rather than a string made of it', () => {
     expect(where(`${models}  ? [x, y]\n  : { kind: onnx }\n${ensembles}`)).toEqual(['4:5 models: a key must be a name or a number written out, not a list, a map or an alias'])
   })
