@@ -68,7 +68,7 @@ describe('config YAML: keys', () => {
   })
 
   it('refuses lists or maps nested thousands deep saying so, not with the parser\'s stack overflow', () => {
-    for (const [open, close] of [['[', ']'], ['{a: ', '}']]) {
+    for (const [open, close] of [['[', ']'], ['{a: ', '}']] as const) {
       const found = issuesOf(`${models}  c: ${open.repeat(5000)}${close.repeat(5000)}\n${ensembles}`)
       expect(found.map((i) => i.message)).toEqual(['lists or maps nested deeper than the YAML reader can follow (hundreds of levels): a config is a few levels deep'])
     }
