@@ -3,9 +3,11 @@
 // place, and a watch on the file itself follows the old inode. A config path that is a
 // symlink to a file in another directory (config.yaml -> /srv/shared/gateway.yaml) changes
 // where it points to, so that directory is watched too, and watched again elsewhere when
-// the link is pointed at another file.
-import { realpathSync, watch, type FSWatcher } from 'node:fs'
-import { basename, dirname, isAbsolute, relative, sep } from 'node:path'
+// the link is pointed at another file. So is the directory of every link of a chain
+// (config.yaml -> /etc/current.yaml -> /srv/v2.yaml): repointing the link in the middle
+// changes the config as much as editing the file at the end.
+import { readlinkSync, realpathSync, watch, type FSWatcher } from 'node:fs'
+import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path'
 
 export interface ConfigWatch {
   close(): void
@@ -18,6 +20,32 @@ function realFile(file: string): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** Links past this many are a loop (the kernel gives up at 40 too). */
+const MAX_LINKS = 40
+
+/**
+ * The paths the config is read through, as written: the path, each link it points to in turn
+ * (a missing file too: the last link still names it), and the real file (directories that are
+ * links resolved).
+ */
+function pathsOf(file: string): string[] {
+  const paths = [file]
+  let at = file
+  for (let i = 0; i < MAX_LINKS; i++) {
+    let next: string
+    try {
+      next = readlinkSync(at)
+    } catch {
+      break // not a link (the end), or gone for now
+    }
+    at = resolve(dirname(at), next)
+    paths.push(at)
+  }
+  const real = realFile(file)
+  if (real !== undefined && !paths.includes(real)) paths.push(real)
+  return paths
 }
 
 /**
@@ -36,12 +64,14 @@ function shownIn(dir: string, other: string): boolean {
  */
 export function watchConfig(file: string, changed: () => void, failed: (err: unknown, dir: string) => void): ConfigWatch {
   const dir = dirname(file)
-  let target = realFile(file) ?? file
-  let targetWatch: { dir: string; watcher: FSWatcher } | undefined
-  const open = (watched: string, wanted: (name: string | null) => boolean): FSWatcher | undefined => {
+  /** Names in the config's own directory that concern it: the path, and what its chain has there. */
+  let names = new Set([basename(file)])
+  /** Other directories the chain passes through, each with the names of its paths there. */
+  const others = new Map<string, { names: Set<string>; watcher: FSWatcher | undefined }>()
+  const open = (watched: string, wanted: (name: string) => boolean): FSWatcher | undefined => {
     try {
       const watcher = watch(watched, { persistent: false }, (_event, name) => {
-        if (!wanted(name)) return
+        if (name !== null && !wanted(name)) return
         follow()
         changed()
       })
@@ -52,27 +82,41 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
       return undefined
     }
   }
-  /** Watches the directory of the file the link points at now, when the link's own directory does not show its changes. */
+  /** Watches the directories the chain passes through now, and only those. */
   const follow = (): void => {
-    // Gone for now: what is watched stays watched, where it may come back (a directory replaced whole, a file rewritten).
-    const real = realFile(file)
-    if (real === undefined) return
-    target = real
-    const wanted = shownIn(dir, dirname(target)) ? undefined : dirname(target)
-    if (wanted === targetWatch?.dir) return
-    targetWatch?.watcher.close()
-    targetWatch = undefined
-    if (wanted === undefined) return
-    const watcher = open(wanted, (name) => name === null || name === basename(target))
-    if (watcher) targetWatch = { dir: wanted, watcher }
+    const byDir = new Map<string, Set<string>>()
+    for (const path of pathsOf(file)) {
+      const at = dirname(path)
+      // Its changes show in the config's own directory (Kubernetes' ..data swap): watched there.
+      const key = shownIn(dir, at) ? dir : at
+      byDir.set(key, (byDir.get(key) ?? new Set()).add(basename(path)))
+    }
+    // A file gone for now (being replaced) is still in the chain: the link to it names it.
+    names = byDir.get(dir)!
+    byDir.delete(dir)
+    for (const [other, entry] of others) {
+      if (byDir.has(other)) continue
+      entry.watcher?.close()
+      others.delete(other)
+    }
+    for (const [other, wanted] of byDir) {
+      const entry = others.get(other)
+      if (entry) entry.names = wanted
+      else {
+        const added = { names: wanted, watcher: undefined as FSWatcher | undefined }
+        others.set(other, added)
+        added.watcher = open(other, (name) => added.names.has(name))
+      }
+    }
   }
-  // In the link's directory: the link itself, the file it points to when that is beside it, and Kubernetes' "..data" swap.
-  const linkWatch = open(dir, (name) => name === null || name === basename(file) || name === basename(target) || name.startsWith('..'))
+  // In the config's directory: the path itself, what its chain has beside it, and Kubernetes' "..data" swap.
+  const linkWatch = open(dir, (name) => names.has(name) || name.startsWith('..'))
   follow()
   return {
     close() {
       linkWatch?.close()
-      targetWatch?.watcher.close()
+      for (const entry of others.values()) entry.watcher?.close()
+      others.clear()
     },
   }
 }

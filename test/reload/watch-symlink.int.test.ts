@@ -1,7 +1,8 @@
 // watch_config with a config path that is a symlink to a file in another directory (a shared
 // config, a checkout elsewhere): an edit of the file it points to reloads, whether written in
 // place or replaced as editors do, and so does pointing the link at another file, whose edits
-// then reload too. Real file-system watches; each step awaits the reload's log line.
+// then reload too, and so does repointing a link in the middle of a chain of them. Real
+// file-system watches; each step awaits the reload's log line.
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -98,5 +99,23 @@ describe('watch_config on a symlinked config', () => {
     rmSync(below)
     expect(await afterReload(() => writeFileSync(below, yaml('EIGHT')))).toBe('EIGHT')
     expect(await afterReload(() => writeFileSync(below, yaml('NINE')))).toBe('NINE')
+  })
+
+  it('watches every link of a chain: repointing the link in the middle reloads, and so do edits of the file it then names', async () => {
+    const middle = join(tempDir('specserve-watch-middle-'), 'current.yaml')
+    const first = join(tempDir('specserve-watch-v1-'), 'gateway.yaml')
+    const second = join(tempDir('specserve-watch-v2-'), 'gateway.yaml')
+    writeFileSync(first, yaml('TEN'))
+    writeFileSync(second, yaml('ELEVEN'))
+    symlinkSync(first, middle)
+    expect(await afterReload(() => pointLinkAt(middle))).toBe('TEN')
+
+    // As `ln -sfn` does it: a new link renamed over the one in the middle.
+    const repointMiddle = (): void => {
+      symlinkSync(second, `${middle}.new`)
+      renameSync(`${middle}.new`, middle)
+    }
+    expect(await afterReload(repointMiddle)).toBe('ELEVEN')
+    expect(await afterReload(() => writeFileSync(second, yaml('TWELVE')))).toBe('TWELVE')
   })
 })
