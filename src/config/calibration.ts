@@ -5,7 +5,7 @@
 import { readFileSync, realpathSync } from 'node:fs'
 import { basename, dirname, extname, join } from 'node:path'
 import { writeAtomically, WrittenNotSynced } from '../durable.ts'
-import type { ConfigIssue } from './yaml.ts'
+import { parseYaml, type ConfigIssue, type SourceMap } from './yaml.ts'
 
 /** A temperature fit: softmax(log p / T), the T minimizing the mean negative log-likelihood. */
 export interface TemperatureFit {
@@ -94,15 +94,22 @@ export function readCalibration(configFile: string, report: CalibrationReport): 
     problem('models must be a map of model name to its calibration')
     return calibrations
   }
+  // Where each model's entry is in the file (JSON is YAML: the config's reader gives positions), read only for a message.
+  let source: SourceMap | undefined
+  const at = (model: string): string => {
+    source ??= parseYaml(text).source
+    const pos = source.locate(['models', model], 'key')
+    return pos ? `${name}:${pos.line}:${pos.col}` : name
+  }
   for (const [model, entry] of Object.entries(models)) {
     if (!report.hasModel(model)) {
-      report.warn({ path: '', message: `${name}: models.${model}: the config has no model ${JSON.stringify(model)}: this calibration is not used` })
+      report.warn({ path: '', message: `${at(model)}: models.${model}: the config has no model ${JSON.stringify(model)}: this calibration is not used` })
       continue
     }
     try {
       calibrations.set(model, calibrationOf(model, entry))
     } catch (err) {
-      problem((err as Error).message)
+      report.problem({ path: '', message: `${at(model)}: ${(err as Error).message}` })
     }
   }
   return calibrations

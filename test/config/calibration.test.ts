@@ -44,11 +44,11 @@ describe('the calibration file', () => {
     ])
   })
 
-  it('names every bad entry in words, a null one included', () => {
-    const file = configBeside(JSON.stringify({ models: { a: null, b: { temperature: -1 } } }))
+  it('names every bad entry in words, a null one included, at its line in the file', () => {
+    const file = configBeside(JSON.stringify({ models: { a: null, b: { temperature: -1 } } }, null, 2))
     expect(issuesOf(file).map((i) => i.message)).toEqual([
-      'c.calibration.json: models.a must be a map: { "temperature": T } or { "isotonic": { "confidence": [...], "accuracy": [...] } }',
-      'c.calibration.json: models.b.temperature must be a positive number (or give isotonic)',
+      'c.calibration.json:3:5: models.a must be a map: { "temperature": T } or { "isotonic": { "confidence": [...], "accuracy": [...] } }',
+      'c.calibration.json:4:5: models.b.temperature must be a positive number (or give isotonic)',
     ])
     expect(issuesOf(configBeside('[1]')).map((i) => i.message)).toEqual(['c.calibration.json: must be a JSON object: { "data", "fitted_at", "models" }'])
     expect(issuesOf(configBeside('{"models": [1]}')).map((i) => i.message)).toEqual(['c.calibration.json: models must be a map of model name to its calibration'])
@@ -57,6 +57,6 @@ describe('the calibration file', () => {
   it('warns of an entry for a model the config does not have, and applies the others', () => {
     const config = parseConfig(yaml, configBeside(JSON.stringify({ models: { a: { temperature: 2 }, gone: { temperature: 1.5 } } })))
     expect(config.calibration).toEqual(new Map([['a', 2]]))
-    expect(config.warnings).toEqual([{ path: '', message: 'c.calibration.json: models.gone: the config has no model "gone": this calibration is not used' }])
+    expect(config.warnings).toEqual([{ path: '', message: 'c.calibration.json:1:34: models.gone: the config has no model "gone": this calibration is not used' }])
   })
 })
