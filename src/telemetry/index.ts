@@ -38,6 +38,8 @@ export interface Telemetry {
   readonly tracing: boolean
   /** Serves GET /metrics on the REST port (null when `telemetry.prometheus: false`). */
   readonly prometheus: PrometheusExporter | null
+  /** Resolves once the resource's asynchronous attributes have settled: a scrape waits for it (settleResource). */
+  resourceSettled(): Promise<void>
   /** @fastify/otel's plugin (request spans, incoming traceparent); null when tracing is off. */
   fastifyPlugin(): FastifyPluginCallback | null
   /** Flushes pending spans and metrics, and unregisters the SDK's globals. */
@@ -117,6 +119,21 @@ function standaloneMeters(reader: MetricReader, serviceName: string | undefined)
   return new sdkMetrics.MeterProvider({ resource, readers: [reader] })
 }
 
+/**
+ * Waits for the resource attributes that detectors read asynchronously (host.id). The OTLP
+ * readers wait for them before an export, but the Prometheus exporter reads them at every
+ * scrape for target_info, and while they are pending the SDK logs an error each time and
+ * leaves them out; nothing else would ever settle them when no OTLP reader runs.
+ */
+async function settleResource(reader: PrometheusExporter): Promise<void> {
+  try {
+    const { resourceMetrics } = await reader.collect()
+    await resourceMetrics.resource.waitForAsyncAttributes?.()
+  } catch {
+    // A collection that fails here fails at a scrape too, and is answered there.
+  }
+}
+
 export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, options: TelemetryOptions = {}): Telemetry {
   const disabled = sdkDisabled()
   const warn = options.warn ?? processWarning
@@ -170,10 +187,12 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   routeDiagnostics()
   if (tracing || readers.length) sdk.start()
   if (tracing) setTracer(trace.getTracer(TRACER_NAME))
+  const settled = prometheus ? settleResource(prometheus) : Promise.resolve()
 
   return {
     tracing,
     prometheus,
+    resourceSettled: () => settled,
     fastifyPlugin: () => fastify?.plugin() ?? null,
     async shutdown() {
       setTracer(null)

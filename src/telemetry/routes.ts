@@ -8,7 +8,9 @@ export function registerTelemetry(app: FastifyInstance, telemetry: Telemetry): v
   if (plugin) void app.register(plugin)
   const prometheus = telemetry.prometheus
   if (!prometheus) return
-  app.get('/metrics', (request, reply) => {
+  app.get('/metrics', async (request, reply) => {
+    // Settled within milliseconds of the start; a scrape before that waits rather than log an error.
+    await telemetry.resourceSettled()
     // The exporter writes the whole response (status, content type, body) itself.
     reply.hijack()
     prometheus.getMetricsRequestHandler(request.raw, reply.raw)

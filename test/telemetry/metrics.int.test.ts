@@ -177,7 +177,7 @@ models: { fast: { kind: scripted } }
 ensembles: { e: { strategy: deadline-fallback, models: [fast] } }
 `)
     const other = new Gateway(config)
-    const off = buildServer(config, { gateway: other, telemetry: { tracing: false, prometheus: null, fastifyPlugin: () => null, shutdown: async () => {} } })
+    const off = buildServer(config, { gateway: other, telemetry: { tracing: false, prometheus: null, resourceSettled: async () => {}, fastifyPlugin: () => null, shutdown: async () => {} } })
     expect((await off.inject('/metrics')).statusCode).toBe(404)
     await off.close()
     await other.close()

@@ -10,6 +10,7 @@ import pino from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import '../starter/scripted.ts'
 import { Gateway } from '../../src/gateway.ts'
+import { buildServer } from '../../src/api/rest/server.ts'
 import { startTelemetry, type TelemetryOptions } from '../../src/telemetry/index.ts'
 import { activeTracer } from '../../src/telemetry/tracing.ts'
 import { inputFailure } from '../../src/errors.ts'
@@ -189,4 +190,32 @@ describe('a collector refusing the exports', () => {
     // answer too (test/telemetry/diag.test.ts); the metrics reader passes on only the error's text.
     expect(refusals).toEqual([expect.objectContaining({ level: 50, msg: 'OpenTelemetry: PeriodicExportingMetricReader: metrics export failed (error OTLPExporterError: Unauthorized)' })])
   }, 30_000)
+})
+
+describe('GET /metrics with no OTLP reader', () => {
+  it('logs nothing at a scrape: the resource\'s host attributes have settled, and target_info has them', async () => {
+    const lines: { level: number; msg: string }[] = []
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString('utf8')) as (typeof lines)[number])
+        done()
+      },
+    })
+    const config = configWith('{ prometheus: true }')
+    const gateway = new Gateway(config)
+    const telemetry = startTelemetry(gateway, config.telemetry, { log: pino({ level: 'info' }, sink) })
+    const app = buildServer(config, { gateway, telemetry })
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await app.inject('/metrics')
+        expect(res.statusCode).toBe(200)
+        expect(res.body).toMatch(/^target_info\{[^}]*host_id="[^"]+"/m)
+      }
+    } finally {
+      await app.close()
+      await gateway.close()
+      await telemetry.shutdown()
+    }
+    expect(lines.filter((line) => line.msg.startsWith('OpenTelemetry:'))).toEqual([])
+  })
 })
