@@ -46,7 +46,7 @@ export class VersionPipeline {
     if (meta && versions.failedAtThisStart(version)) return meta
     // Swapped in, but recording it failed (a full disk): it serves (or takes a canary's share), so
     // it is recorded as such, not judged again (as "not newer than" itself, it would be retired).
-    if (versions.serving === version) return this.served(versions, version, 'served')
+    if (versions.serving === version) return this.served(versions, version, 'served', undefined)
     if (versions.canary === version) return this.canaryRunning(versions, version)
     const judged = versions.judge(version)
     if (!judged.serve) {
@@ -161,7 +161,7 @@ export class VersionPipeline {
   /** Records the version about to serve (at start) or serving (a model a reload added) as `serving`, if it is not yet. */
   recordServing(versions: ModelVersions): void {
     const serving = versions.serving
-    if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.served(versions, serving, undefined)
+    if (serving !== undefined && versions.get(serving)?.state !== 'serving') this.served(versions, serving, undefined, undefined)
   }
 
   /**
@@ -180,8 +180,11 @@ export class VersionPipeline {
     judgeAgain(canary)
   }
 
-  /** `previous`: what served before the swap to `version` (the swap already recorded `version`). */
-  served(versions: ModelVersions, version: number, event: RegistryEvent | undefined, previous = versions.serving): VersionMeta {
+  /**
+   * `previous`: what served before the swap to `version`, read by the caller before it (the
+   * swap records `version`); undefined when none did, or when it is not known (a start).
+   */
+  served(versions: ModelVersions, version: number, event: RegistryEvent | undefined, previous: number | undefined): VersionMeta {
     const meta = versions.update(version, { state: 'serving', serving_since: new Date().toISOString(), reason: null })
     // One version serves: whatever served before (or a meta.json left `serving`) is a rollback target now.
     for (const other of versions.list()) if (other.state === 'serving' && other.version !== version) versions.update(other.version, { state: 'ready' })

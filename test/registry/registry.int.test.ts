@@ -108,6 +108,8 @@ describe('versioned repository', () => {
     ])
     expect(existsSync(join(repo, 'cancer-main', '1', 'model.onnx'))).toBe(true)
     expect(await servingVersion()).toBe('1')
+    // Nothing served before it: the log names no version it replaced.
+    expect(lines.filter((l) => l.msg === 'model version serving')).toEqual([{ msg: 'model version serving', obj: expect.objectContaining({ model: 'cancer-main', version: 1, previous: null }) }])
     const list = (await app.inject({ url: '/v1/models' })).json()
     expect(list.models).toContainEqual({ name: 'cancer-main', kind: 'onnx', version: '1', source: 'repository', ensembles: ['cancer'] })
     expect(list.models).toContainEqual(expect.objectContaining({ name: 'cancer-fallback', source: 'config' }))
@@ -128,6 +130,7 @@ describe('versioned repository', () => {
       cancer.probabilities.cancer_gbdt![row]!.forEach((p, i) => expect(result.outputs.probabilities[0]![i]).toBeCloseTo(p, 4))
     }
     expect((await versions()).versions.map((v) => [v.version, v.state])).toEqual([[1, 'ready'], [2, 'serving']])
+    expect(lines.filter((l) => l.msg === 'model version serving').at(-1)?.obj).toMatchObject({ model: 'cancer-main', version: 2, previous: 1 })
   })
 })
 
