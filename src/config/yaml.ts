@@ -1,6 +1,6 @@
 // YAML parsing that remembers where every value came from, so each config error can
 // say "file:line:col path: message".
-import { relative } from 'node:path'
+import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml'
 import type { TSchema } from 'typebox'
 import Value from 'typebox/value'
@@ -26,8 +26,14 @@ export class ConfigError extends Error {
   }
 }
 
-/** A config file's path as messages show it: relative to the working directory when it can be. */
-export const shownPath = (file: string): string => relative(process.cwd(), file) || file
+/**
+ * A config file's path as messages show it: relative to the working directory when it is below
+ * it; else absolute (`../etc/specserve/specserve.yaml` from /app would send a reader looking).
+ */
+export const shownPath = (file: string): string => {
+  const rel = relative(process.cwd(), file)
+  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? resolve(file) : rel
+}
 
 export function formatIssue(file: string, issue: ConfigIssue): string {
   const where = issue.line ? `${file}:${issue.line}:${issue.col ?? 1}` : file

@@ -1,7 +1,8 @@
 // What the YAML of a config may hold: what an operator writes by mistake or copies from a
 // YAML 1.1 tool is refused at its line (not read some other way, not crashed on), and a
 // file that would expand to more than the gateway can check without stalling is refused.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { shownPath } from '../../src/config/yaml.ts'
 import { configFrom, issuesOf } from '../helpers.ts'
 
 const models = `models:
@@ -116,5 +117,18 @@ describe('config YAML: where an error is reported', () => {
 
   it('reports a missing key of a block map at the map\'s key', () => {
     expect(where(`${models}  c:\n    path: ../models/cancer_mlp.onnx\n${ensembles}`)).toEqual(['4:3 models.c: missing required key: kind'])
+  })
+})
+
+describe('shownPath', () => {
+  it('shows a config below the working directory relative to it, and one elsewhere as its absolute path (not ../etc/…)', () => {
+    const cwd = vi.spyOn(process, 'cwd').mockReturnValue('/app')
+    try {
+      expect(shownPath('/app/conf/gateway.yaml')).toBe('conf/gateway.yaml')
+      expect(shownPath('/etc/specserve/specserve.yaml')).toBe('/etc/specserve/specserve.yaml')
+      expect(shownPath('/application.yaml')).toBe('/application.yaml')
+    } finally {
+      cwd.mockRestore()
+    }
   })
 })
