@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { Agent, request, type RequestOptions } from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { reflectedDefinition } from '../../src/proto/index.ts'
 import { makePki, type Pair, type Pki } from './certs.ts'
 import { serve as serveYaml, type Served } from './served.ts'
@@ -112,9 +112,13 @@ describe('TLS on both listeners', () => {
     const before = (await get(served.restPort, { ca: readFileSync(pki.ca) })).serial
     const other = pki.issue('mismatched')
     const rejected = once(served.app.tls!, 'rejected')
+    const logged = vi.spyOn(served.app.log, 'error')
     pki.install({ cert: other.cert, key: pki.issue('unrelated').key }, live1)
     const [err] = await rejected
     expect(String(err)).toMatch(/key values mismatch|KEY_VALUES_MISMATCH/i)
+    // One line with the reason, not a stack trace: an operator's mistake, not the gateway's.
+    expect(logged.mock.calls).toEqual([[{ error: expect.stringMatching(/key values mismatch|KEY_VALUES_MISMATCH/i), cert: expect.any(String) }, 'TLS files changed but do not make a valid pair: the previous ones keep serving']])
+    logged.mockRestore()
     expect(await get(served.restPort, { ca: readFileSync(pki.ca) })).toMatchObject({ status: 200, serial: before })
   })
 })

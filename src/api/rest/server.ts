@@ -105,7 +105,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   })
   if (tls) {
     tls.on('reloaded', () => app.log.info({ cert: tls.config.cert }, 'TLS files changed: new connections get them'))
-    tls.on('rejected', (err) => app.log.error({ err, cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving'))
+    // An operator's mistake, said in a line: the reason, without a stack.
+    tls.on('rejected', (err) => app.log.error({ error: (err as Error).message, cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving'))
     app.addHook('onClose', async () => tls.close())
   }
 
