@@ -103,8 +103,13 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     // The repository watch and the model stream stop. A version being judged ends NOT_READY
     // (stored as `loading`, judged at the next start): nothing is judged, or served, for the stop.
     const registryClosed = registry?.close().catch((err: unknown) => app.log.warn({ err }, 'model registry: close failed'))
-    // In-flight requests get the grace period to finish; then their connections are cut.
-    const cut = setTimeout(() => app.server.closeAllConnections(), grace)
+    // In-flight requests get the grace period to finish; then their connections are cut. So
+    // are those of clients still sending a request: the server's header and request timeouts
+    // stop with close(), so a client that sends half a request holds the stop until here.
+    const cut = setTimeout(() => {
+      app.log.warn({ grace_ms: grace }, 'grace period over: closing the connections still open (requests not answered, or not yet sent whole)')
+      app.server.closeAllConnections()
+    }, grace)
     await Promise.all([app.close(), grpc?.close(grace)])
     clearTimeout(cut)
     // In-flight predicts are done: stop stream intake (cancelling what still runs when the

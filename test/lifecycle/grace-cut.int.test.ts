@@ -1,0 +1,39 @@
+// SIGTERM with a client that has sent only part of its request: the server's header timeout
+// stops with the drain, so that connection holds the stop until the grace period is over;
+// then it is closed, the log says so, and the process exits 0.
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { freePort, root, startProcess, waitForPort } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
+
+describe('the grace period at a stop', () => {
+  it('closes a connection still sending its request once the grace is over, and says so in the log', async () => {
+    const dir = tempDir('specserve-grace-')
+    const file = join(dir, 'gateway.yaml')
+    writeFileSync(
+      file,
+      `server: { shutdown_grace_ms: 500 }
+models: { m: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} } }
+ensembles: { e: { strategy: deadline-fallback, models: [m] } }
+`,
+    )
+    const port = await freePort()
+    const proc = startProcess(process.execPath, [join(root, 'src', 'cli.ts'), 'serve', '-c', file], { env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off', LOG_LEVEL: 'info' } })
+    try {
+      await waitForPort(port)
+      const socket = connect(port, '127.0.0.1')
+      await once(socket, 'connect')
+      socket.write('POST /v1/ensembles/e/predict HTTP/1.1\r\nhost: x\r\n') // the headers never end
+      const closed = once(socket, 'close')
+      const code = proc.stop('SIGTERM')
+      await closed
+      expect(await code).toBe(0)
+      expect(proc.output()).toMatch(/"grace_ms":500.*"msg":"grace period over: closing the connections still open/)
+    } finally {
+      await proc.stop('SIGKILL')
+    }
+  })
+})
