@@ -3,6 +3,7 @@
 // 1-2 s, and a static import would be loaded before any line of cli.ts runs.
 export { pino } from 'pino'
 export { atMost } from './at-most.ts'
+export { routeGrpcLog } from './api/grpc/log.ts'
 export { buildGrpcServer } from './api/grpc/server.ts'
 export { streamScorer } from './api/kafka/index.ts'
 export { buildServer } from './api/rest/server.ts'

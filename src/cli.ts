@@ -49,7 +49,7 @@ const modules = await import('./cli-modules.ts')
 // Node writes the cache at exit otherwise, which a killed process (SIGKILL, the end of a stop's grace) never reaches.
 flushCompileCache()
 const {
-  pino, atMost, buildGrpcServer, streamScorer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
+  pino, atMost, routeGrpcLog, buildGrpcServer, streamScorer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
   healthMain, targetOf, announceListener, forgetListener, startOutput, publishModel, Registry, startReloadTriggers, openWarning, startTelemetry,
   placementWarnings, validate,
 } = modules
@@ -78,6 +78,7 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   const app = buildServer(config, { gateway, telemetry, registry, logger })
   registry?.attach(gateway, app.log)
   // grpc_port: null turns the gRPC frontend off.
+  if (config.server.grpc_port !== null) routeGrpcLog(app.log)
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config, app.log)
   for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shownPath(config.file), warning))
   const exposed = openWarning(config)

@@ -69,7 +69,7 @@ describe('specserve CLI', () => {
     expect(output).toBe('specserve: bench is not part of this install (no bench/ beside src/; the Docker image leaves it out): run it from a source checkout\n')
   })
 
-  it('serve on a port already in use: one line naming the listener and the port, exit 1, no stack', async () => {
+  it('serve on a port already in use: one line naming the listener and the port, exit 1, no stack, no other line outside the log', async () => {
     const held: Server = createTcpServer()
     await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve))
     const busy = (held.address() as { port: number }).port
@@ -84,6 +84,8 @@ describe('specserve CLI', () => {
         expect(code).toBe(1)
         expect(proc.output()).toContain(`specserve: cannot listen for ${listener} on 127.0.0.1:${busy}: the port is already in use (another process holds it)\n`)
         expect(proc.output()).not.toMatch(/^\s+at /m)
+        // Nothing else outside the JSON log: grpc-js's own `E No address added …` line included.
+        expect(proc.output().split('\n').filter((line) => line !== '' && !line.startsWith('{') && !line.startsWith('specserve: ')), listener).toEqual([])
       }
     } finally {
       held.close()
