@@ -4,7 +4,7 @@ import { isUtf8 } from 'node:buffer'
 import { createServer, ServerResponse, STATUS_CODES, type IncomingMessage, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
 import type { Socket } from 'node:net'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { MAX_NAME_IN_PATH } from '../../config/forms.ts'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
@@ -64,7 +64,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     // request's log is ours too (no child per request), so what fastify itself warns about
     // a request (a reply sent twice, an error after the reply) still reaches it.
     ...(logRequests && options.logger
-      ? { loggerInstance: options.logger }
+      ? { loggerInstance: options.logger.child({}, { serializers: { req: requestLine } }) }
       : options.logger && { childLoggerFactory: childOf(options.logger), logController: new LogController({ disableRequestLogging: true }) }),
     bodyLimit: config.server.body_limit_bytes,
     // The config refuses longer names (config/forms.ts): every model and ensemble stays routable.
@@ -208,6 +208,15 @@ function onTheWire({ status, body, headers }: RawAnswer): string {
 function requestIds(): (req: IncomingMessage) => string {
   let next = 0
   return (req) => loggableRequestId(req.headers['x-request-id']) ?? `req-${(next = (next + 1) & 0x7fffffff).toString(36)}`
+}
+
+/**
+ * A request as LOG_REQUESTS logs it: fastify's fields, with the URL's path alone. A query
+ * string can carry a credential (`?token=…`), and the trace's url.path leaves it out too.
+ */
+const requestLine = (req: FastifyRequest): Record<string, unknown> => {
+  const query = req.url.indexOf('?')
+  return { method: req.method, url: query < 0 ? req.url : req.url.slice(0, query), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
 }
 
 /** Every request logs through `logger` itself: one logger, no child per request. */

@@ -75,6 +75,15 @@ describe('REST logging', () => {
     expect(server.lines).toContainEqual(expect.objectContaining({ msg: 'request completed', reqId: 'r-7', res: { statusCode: 200 } }))
   })
 
+  it('logs a request\'s path without its query string, which can carry a credential', async () => {
+    process.env.LOG_REQUESTS = '1'
+    const server = serverWithLog()
+    app = server.app
+    await app.inject({ url: '/healthz?token=s3cret&x=1', headers: { 'x-request-id': 'r-8' } })
+    expect(server.lines).toContainEqual(expect.objectContaining({ msg: 'incoming request', reqId: 'r-8', req: expect.objectContaining({ method: 'GET', url: '/healthz' }) }))
+    expect(JSON.stringify(server.lines)).not.toContain('s3cret')
+  })
+
   // request.id goes into every request line and the `unexpected error` line: only an id the
   // predict would take (at most 1024 bytes of UTF-8, no control character) is logged as it is.
   // inject hands the route the string given: a header's bytes as node reads them, one Latin-1 character per byte.
