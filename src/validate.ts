@@ -54,6 +54,10 @@ export async function validate(file: string, stream = false): Promise<void> {
   } finally {
     await gateway.close()
   }
+  for (const { name, message } of upstreamWarnings(gateway)) {
+    const path = `models.${name}.url`
+    console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
+  }
   for (const { name, message } of placementWarnings(gateway)) {
     const path = `models.${name}.placement`
     console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
@@ -67,6 +71,20 @@ export async function validate(file: string, stream = false): Promise<void> {
     if (message) console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
   }
   console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
+}
+
+/**
+ * Remote models whose upstream did not answer its metadata at load: they loaded on the
+ * tensors the YAML declares, and their calls fail until it answers (a wrong URL, a server
+ * down): worth a word at start rather than a first 502.
+ */
+export function upstreamWarnings(gateway: Gateway): { name: string; message: string }[] {
+  const out: { name: string; message: string }[] = []
+  for (const [name, model] of gateway.models) {
+    const error = model.executor.describe?.().metadata_error
+    if (typeof error === 'string') out.push({ name, message: `its upstream did not answer at load (${error}): serving it on the inputs and outputs the YAML declares; its calls fail until the upstream answers` })
+  }
+  return out
 }
 
 /** Models whose placement deserves a word at startup (a slow model pinned inline). */

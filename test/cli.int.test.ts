@@ -181,6 +181,21 @@ describe('specserve CLI', () => {
     expect(output).not.toContain('models.tiny')
   })
 
+  it('validate warns about a remote model whose upstream does not answer, at its url line: it loads on its declared tensors', async () => {
+    const file = join(tempDir('specserve-validate-'), 'remote.yaml')
+    const closed = await freePort() // nothing listens there
+    writeFileSync(
+      file,
+      `models:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\n  down:\n    kind: oip\n    url: http://127.0.0.1:${closed}\n    model: m\n` +
+        '    inputs: [{ name: input, datatype: FP32, shape: [-1, 30] }]\n    outputs: [{ name: label, datatype: INT64, shape: [-1] }]\n' +
+        'ensembles:\n  e: { strategy: deadline-fallback, models: [down, lr] }\n',
+    )
+    const { code, output } = await run(['validate', file])
+    expect(code).toBe(0)
+    expect(output).toMatch(/warning: .*remote\.yaml:5:\d+ models\.down\.url: its upstream did not answer at load \(.*ECONNREFUSED.*\): serving it on the inputs and outputs the YAML declares/)
+    expect(output).not.toContain('models.lr')
+  })
+
   it('validate prints every error with file, line and YAML path, and exits 1', async () => {
     const { code, output } = await run(['validate', 'test/fixtures/bad.yaml'])
     expect(code).toBe(1)

@@ -86,6 +86,8 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
   }
   /** Null when YAML pins the version. */
   private shown: ShownVersion | null = null
+  /** Why the upstream's metadata could not be read at load, when the YAML's declarations let it load anyway. */
+  private unreached: string | undefined
 
   constructor(name: string, kind: string, settings: RemoteSettings, adapter: ProtocolAdapter) {
     this.name = name
@@ -114,6 +116,7 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
     }
     this.inputs = bindings('inputs', this.settings.inputs, upstream, failure)
     this.outputs = bindings('outputs', this.settings.outputs, upstream, failure)
+    this.unreached = failure
     this.upstreamOutputs = this.outputs.map((b) => b.upstream)
     this.shown = this.settings.version === undefined ? new ShownVersion(upstream?.version) : null
     this.meta = {
@@ -132,7 +135,8 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
 
   describe(): Readonly<Record<string, unknown>> {
     const circuit = this.breaker.state
-    return { health: circuit === 'open' ? { circuit, next_probe_ms: Math.ceil(this.breaker.retryInMs()) } : { circuit } }
+    const health = circuit === 'open' ? { circuit, next_probe_ms: Math.ceil(this.breaker.retryInMs()) } : { circuit }
+    return this.unreached === undefined ? { health } : { health, metadata_error: this.unreached }
   }
 
   collect(out: MetricsSink): void {
