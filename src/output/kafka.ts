@@ -152,8 +152,11 @@ export class KafkaSink implements RecordSink, Component {
   private flush(): void {
     if (this.closed || this.abandoned) return
     const idle = this.pumping === null && this.retry === null
-    const sendingBlocked = this.spool.pending || this.broker.state === 'spooling'
-    if (this.buffer.length && (this.buffer.length >= this.settings.bufferRecords || (!idle && sendingBlocked))) this.spoolBuffered()
+    if (!idle) this.broker.checkStalled()
+    // Spooling (the brokers failed or stopped answering): records wait on disk, and are sent from there.
+    const spooling = this.broker.state === 'spooling'
+    const sendingBlocked = this.spool.pending || spooling
+    if (this.buffer.length && (this.buffer.length >= this.settings.bufferRecords || (!idle && sendingBlocked) || spooling)) this.spoolBuffered()
     if (!idle) return
     this.pumping = this.pump().catch((err: unknown) => this.pumpFailed(err)).finally(() => {
       this.pumping = null

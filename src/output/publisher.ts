@@ -20,6 +20,9 @@ export class Publisher {
   /** Produce requests acknowledged: published / batches is the records a request carried. */
   batches = 0
   private lastRefusedLog = 0
+  /** performance.now() when the probe, and the send, on the wire went; -1 with none. */
+  private probingSince = -1
+  private sendingSince = -1
   private readonly settings: KafkaSettings
   private readonly log: Logger
   private readonly producer: RecordProducer
@@ -38,12 +41,31 @@ export class Publisher {
 
   /** Asks the brokers for the topic (creating it when the broker lets clients do that). */
   async probe(): Promise<void> {
+    // Nothing else asks at start, when no record comes: one timer says so if the brokers do not.
+    const stall = setTimeout(() => this.checkStalled(), this.settings.requestTimeoutMs + 1)
+    this.probingSince = performance.now()
     try {
       await this.producer.metadata({ topics: [this.settings.topic], autocreateTopics: true })
       if (this.state === 'connecting') this.state = 'connected'
     } catch (err) {
       this.failed(err)
+    } finally {
+      this.probingSince = -1
+      clearTimeout(stall)
     }
+  }
+
+  /**
+   * A request on the wire longer than request_timeout_ms: the brokers accept connections but
+   * do not answer (a hung broker, a proxy in front of none). The client's own retries over
+   * each of its steps would take tens of seconds to fail; the records go to the spool now and
+   * the state says so. The request carries on: its answer, if one comes, says connected again.
+   */
+  checkStalled(): void {
+    if (this.state === 'spooling' || (this.probingSince < 0 && this.sendingSince < 0)) return
+    const since = this.probingSince < 0 ? this.sendingSince : this.sendingSince < 0 ? this.probingSince : Math.min(this.probingSince, this.sendingSince)
+    if (performance.now() - since <= this.settings.requestTimeoutMs) return
+    this.failed(new Error(`no answer from the brokers within request_timeout_ms (${this.settings.requestTimeoutMs} ms)`))
   }
 
   /** Sends the entries; returns how many from the head are done with (acknowledged or refused). A failure is recorded (the caller spools the rest). */
@@ -69,9 +91,14 @@ export class Publisher {
   /** One produce request; rejects with the client's error. */
   private readonly send = async (entries: readonly SpoolEntry[]): Promise<void> => {
     const topic = this.settings.topic
-    await this.producer.send({
-      messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
-    })
+    this.sendingSince = performance.now()
+    try {
+      await this.producer.send({
+        messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
+      })
+    } finally {
+      this.sendingSince = -1
+    }
     this.published += entries.length
     this.batches++
     if (this.state !== 'connected') {

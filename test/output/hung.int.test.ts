@@ -1,6 +1,7 @@
 // The sink against a "broker" that accepts connections and never answers, so every send
-// hangs until the client's request timeout: memory stays within buffer_records while a send
-// hangs, and close() counts an abandoned batch once and leaves no timer behind. (A malformed
+// hangs until the client's request timeout: it says so and spools after request_timeout_ms,
+// memory stays within buffer_records while a send hangs, and close() counts an abandoned
+// batch once and leaves no timer behind. (A malformed
 // spool line: spool.int.test.ts and kafka.int.test.ts, without waiting on timeouts.)
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
@@ -60,6 +61,24 @@ it('after close() on a hung send, the abandoned batch counts once: spooled, not 
   await timersRun() // on the wire, hanging
   await sink.close(50)
   expect(sink.status()).toMatchObject({ state: 'closed', buffered: 0, spooled_records: 10 })
+})
+
+it('says spooling, with a warning, once the brokers have not answered within request_timeout_ms, and spools what comes meanwhile', async () => {
+  const settings = kafkaSettings({ kafka: { brokers: [`127.0.0.1:${port}`], topic: 'hung.stalled', spool_dir: dir, request_timeout_ms: 300, retry_backoff_ms: 60_000, linger_ms: 0 } }, dir)!
+  let said!: (msg: string) => void
+  const warned = new Promise<string>((resolve) => (said = resolve))
+  const stalled = new KafkaSink(settings, { ...silentLogger, warn: (_obj: unknown, msg: string) => said(msg) })
+  stalled.start()
+  try {
+    // The client alone would try for tens of seconds (its retries over each of its steps) before saying anything.
+    expect(await warned).toBe('kafka unreachable: spooling serving records to disk')
+    expect(stalled.status()).toMatchObject({ state: 'spooling', last_error: 'no answer from the brokers within request_timeout_ms (300 ms)' })
+    stalled.write(record('s0'))
+    await timersRun()
+    expect(stalled.status()).toMatchObject({ buffered: 0, spooled_records: 1 })
+  } finally {
+    await stalled.close(0)
+  }
 })
 
 it('lets an embedding process exit after close(), when the grace ran out during a spool replay (no retry timer left)', { timeout: 30_000 }, async () => {
