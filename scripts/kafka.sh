@@ -120,6 +120,11 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# A broker started again after a crash (stop --kill) is let in only once its previous
+# incarnation's session has expired (9 s at the default). The controller is in the same JVM,
+# so heartbeats never cross a network: a short session loses nothing.
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=500
 group.consumer.session.timeout.ms=45000
 group.consumer.min.session.timeout.ms=6000
 EOF
@@ -192,6 +197,11 @@ stop() {
     (( SECONDS < until )) || { kill -KILL "$pid" 2>/dev/null || true; }
     sleep 0.1
   done
+  # Its command line is gone once its main thread has exited, while other threads may still
+  # hold the sockets: a start right after would find the port taken.
+  local port
+  port="$(bootstrap)"; port="${port##*:}"
+  while listening "$port" && (( SECONDS < until )); do sleep 0.1; done
   rm -f "$DIR/pid"
 }
 

@@ -116,9 +116,12 @@ async function publishWithKcat(file: string, key: string, args: readonly string[
 }
 
 beforeAll(async () => {
-  python = (await run('bash', [join(root, 'scripts/python-env.sh')])).stdout.trim()
-  kcatPath = await ensureKcat()
-  broker = await startBroker()
+  // The broker's JVM starts while Python and kcat are looked for: neither needs the other.
+  ;[python, kcatPath] = await Promise.all([
+    run('bash', [join(root, 'scripts/python-env.sh')]).then((r) => r.stdout.trim()),
+    ensureKcat(),
+    startBroker().then((b) => (broker = b)),
+  ])
   await createTopic(broker.bootstrap, TOPIC)
   // A model server for `location` URLs: the MLP at /mlp.onnx, 404 for anything else.
   http = createServer((req, res) => {
@@ -128,7 +131,8 @@ beforeAll(async () => {
   http.listen(0, '127.0.0.1')
   await once(http, 'listening')
   httpBase = `http://127.0.0.1:${(http.address() as { port: number }).port}`
-  instances.push(await startInstance('gw-a'), await startInstance('gw-b'))
+  // Side by side: each loads and gates its models on its own.
+  instances.push(...(await Promise.all([startInstance('gw-a'), startInstance('gw-b')])))
 })
 
 afterAll(async () => {
