@@ -42,11 +42,11 @@ export class Publisher {
   /** Asks the brokers for the topic (creating it when the broker lets clients do that). */
   async probe(): Promise<void> {
     // Nothing else asks at start, when no record comes: one timer says so if the brokers do not.
-    const stall = setTimeout(() => this.checkStalled(), this.settings.requestTimeoutMs + 1)
+    const stall = setTimeout(() => this.checkStalled(true), this.settings.requestTimeoutMs).unref()
     this.probingSince = performance.now()
     try {
       await this.producer.metadata({ topics: [this.settings.topic], autocreateTopics: true })
-      if (this.state === 'connecting') this.state = 'connected'
+      this.reached()
     } catch (err) {
       this.failed(err)
     } finally {
@@ -56,15 +56,16 @@ export class Publisher {
   }
 
   /**
-   * A request on the wire longer than request_timeout_ms: the brokers accept connections but
-   * do not answer (a hung broker, a proxy in front of none). The client's own retries over
-   * each of its steps would take tens of seconds to fail; the records go to the spool now and
-   * the state says so. The request carries on: its answer, if one comes, says connected again.
+   * A request on the wire longer than request_timeout_ms (`due`: its timer fired): the brokers
+   * accept connections but do not answer (a hung broker, a proxy in front of none). The
+   * client's own retries over each of its steps would take tens of seconds to fail; the
+   * records go to the spool now and the state says so. The request carries on: its answer, if
+   * one comes, says connected again. A send is timed whole (the client's retries included).
    */
-  checkStalled(): void {
-    if (this.state === 'spooling' || (this.probingSince < 0 && this.sendingSince < 0)) return
+  checkStalled(due = false): void {
+    if (this.state === 'spooling' || this.stopped() || (this.probingSince < 0 && this.sendingSince < 0)) return
     const since = this.probingSince < 0 ? this.sendingSince : this.sendingSince < 0 ? this.probingSince : Math.min(this.probingSince, this.sendingSince)
-    if (performance.now() - since <= this.settings.requestTimeoutMs) return
+    if (!due && performance.now() - since <= this.settings.requestTimeoutMs) return
     this.failed(new Error(`no answer from the brokers within request_timeout_ms (${this.settings.requestTimeoutMs} ms)`))
   }
 
@@ -101,11 +102,15 @@ export class Publisher {
     }
     this.published += entries.length
     this.batches++
-    if (this.state !== 'connected') {
-      if (this.state === 'spooling') this.log.info({ brokers: this.settings.brokers }, 'kafka reachable again: replaying the spool')
-      this.state = 'connected'
-      this.lastError = null
-    }
+    this.reached()
+  }
+
+  /** A request was answered: connected (again, after spooling: said, and the spool replays). */
+  private reached(): void {
+    if (this.state === 'connected') return
+    if (this.state === 'spooling') this.log.info({ brokers: this.settings.brokers }, 'kafka reachable again: replaying the spool')
+    this.state = 'connected'
+    this.lastError = null
   }
 
   /** A single record the broker refuses as too large, at every attempt: dropped. */

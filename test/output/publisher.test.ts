@@ -1,0 +1,30 @@
+// The publisher's state against brokers that accept connections and do not answer: said as
+// spooling once a request has waited request_timeout_ms, and connected again (said, the error
+// cleared) when that request's answer comes after all. Fake timers and a producer by hand.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { kafkaSettings } from '../../src/kafka/config.ts'
+import { Publisher, type RecordProducer } from '../../src/output/publisher.ts'
+
+afterEach(() => vi.useRealTimers())
+
+describe('Publisher, a probe with no answer', () => {
+  it('turns spooling after request_timeout_ms, and connected again when the answer comes late', async () => {
+    vi.useFakeTimers()
+    const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:1'], topic: 't', request_timeout_ms: 300 } }, '/tmp')!
+    const answer = Promise.withResolvers<void>()
+    const producer = { metadata: () => answer.promise, send: () => Promise.resolve(), close: () => Promise.resolve() } as unknown as RecordProducer
+    const lines: string[] = []
+    const log = { info: (_: unknown, msg: string) => lines.push(msg), warn: (_: unknown, msg: string) => lines.push(msg), error: (_: unknown, msg: string) => lines.push(msg) }
+    const publisher = new Publisher(settings, log, producer, () => undefined, () => false)
+    const probing = publisher.probe()
+    await vi.advanceTimersByTimeAsync(299)
+    expect(publisher.state).toBe('connecting')
+    await vi.advanceTimersByTimeAsync(1)
+    expect([publisher.state, publisher.lastError]).toEqual(['spooling', 'no answer from the brokers within request_timeout_ms (300 ms)'])
+    expect(lines).toEqual(['kafka unreachable: spooling serving records to disk'])
+    answer.resolve()
+    await probing
+    expect([publisher.state, publisher.lastError]).toEqual(['connected', null])
+    expect(lines.at(-1)).toBe('kafka reachable again: replaying the spool')
+  })
+})
