@@ -78,7 +78,7 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   const app = buildServer(config, { gateway, telemetry, registry, logger })
   registry?.attach(gateway, app.log)
   // grpc_port: null turns the gRPC frontend off.
-  if (config.server.grpc_port !== null) routeGrpcLog(app.log)
+  routeGrpcLog(app.log)
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config, app.log)
   for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shownPath(config.file), warning))
   const exposed = openWarning(config)
@@ -108,11 +108,10 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     // are those of clients still sending a request: the server's header and request timeouts
     // stop with close(), so a client that sends half a request holds the stop until here.
     const cut = setTimeout(() => {
-      app.log.warn({ grace_ms: grace }, 'grace period over: closing the connections still open (requests not answered, or not yet sent whole)')
+      app.log.warn({ grace_ms: grace }, 'grace period over: closing the REST connections still open (requests not answered, or not yet sent whole)')
       app.server.closeAllConnections()
     }, grace)
-    await Promise.all([app.close(), grpc?.close(grace)])
-    clearTimeout(cut)
+    await Promise.all([app.close().finally(() => clearTimeout(cut)), grpc?.close(grace)])
     // In-flight predicts are done: stop stream intake (cancelling what still runs when the
     // grace is over), then flush serving records (spool what the grace period cannot send).
     const until = performance.now() + (output?.graceMs ?? 0)

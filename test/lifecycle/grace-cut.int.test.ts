@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { freePort, root, startProcess, waitForPort } from '../helpers.ts'
+import { freePort, root, startProcess } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 describe('the grace period at a stop', () => {
@@ -23,15 +23,26 @@ ensembles: { e: { strategy: deadline-fallback, models: [m] } }
     const port = await freePort()
     const proc = startProcess(process.execPath, [join(root, 'src', 'cli.ts'), 'serve', '-c', file], { env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off', LOG_LEVEL: 'info' } })
     try {
-      await waitForPort(port)
+      // Ready: the models loaded (the port listens before that, and a signal during the load is a stop of another kind).
+      await new Promise<void>((resolve) => {
+        const seen = (): void => {
+          if (!proc.output().includes('"msg":"ready"')) return
+          proc.child.stdout?.off('data', seen)
+          resolve()
+        }
+        proc.child.stdout?.on('data', seen)
+        seen()
+      })
       const socket = connect(port, '127.0.0.1')
       await once(socket, 'connect')
       socket.write('POST /v1/ensembles/e/predict HTTP/1.1\r\nhost: x\r\n') // the headers never end
-      const closed = once(socket, 'close')
+      // Closed by the server: a FIN or a reset (ECONNRESET), either way.
+      socket.on('error', () => {})
+      const closed = new Promise((resolve) => socket.once('close', resolve))
       const code = proc.stop('SIGTERM')
       await closed
       expect(await code).toBe(0)
-      expect(proc.output()).toMatch(/"grace_ms":500.*"msg":"grace period over: closing the connections still open/)
+      expect(proc.output()).toMatch(/"grace_ms":500.*"msg":"grace period over: closing the REST connections still open/)
     } finally {
       await proc.stop('SIGKILL')
     }

@@ -1,14 +1,19 @@
 // grpc-js writes its own log lines to stderr (`E No address added out of total 1 resolved`
-// before the gateway's one-line `cannot listen for gRPC` error), outside the JSON log. They go
-// into the gateway's log at debug: what they say that matters, the gateway reports itself (a
-// failed bind, a refused call), and LOG_LEVEL=debug shows them when one needs grpc-js's view.
+// before the gateway's one-line `cannot listen for gRPC` error), outside the JSON log: the
+// gateway's server and the remote executors' clients alike. They go into the gateway's log
+// with their severity, marked as grpc-js's (GRPC_VERBOSITY and GRPC_TRACE still choose which).
 import { setLogger } from '@grpc/grpc-js'
 
-export interface DebugLog {
+export interface LevelLog {
+  warn(obj: object, msg: string): void
+  info(obj: object, msg: string): void
   debug(obj: object, msg: string): void
 }
 
-export function routeGrpcLog(log: DebugLog): void {
-  const line = (...args: unknown[]): void => log.debug({ from: 'grpc-js' }, args.map((arg) => (typeof arg === 'string' ? arg : String(arg))).join(' '))
-  setLogger({ error: line, info: line, debug: line })
+export function routeGrpcLog(log: LevelLog): void {
+  const text = (args: unknown[]): string => args.map((arg) => (typeof arg === 'string' ? arg : String(arg))).join(' ')
+  const from = { from: 'grpc-js' }
+  // Its "errors" are what it survived and reports to its caller too (a bind that failed, a call
+  // refused): a warning here, the caller's own line says what it means.
+  setLogger({ error: (...args: unknown[]) => log.warn(from, text(args)), info: (...args: unknown[]) => log.info(from, text(args)), debug: (...args: unknown[]) => log.debug(from, text(args)) })
 }
