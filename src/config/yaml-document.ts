@@ -37,7 +37,7 @@ export function readYaml(text: string): { doc: Document; lineCounter: LineCounte
   // resolveKnownTags off: the YAML 1.1 tags the library knows (!!binary, !!timestamp, !!set,
   // !!omap, !!pairs, !!merge) are unknown tags here too, refused below.
   const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, resolveKnownTags: false })
-  const syntax: ConfigIssue[] = doc.errors.map((e) => ({ path: '', ...lineCounter.linePos(e.pos[0]), message: syntaxMessage(e.message) }))
+  const syntax: ConfigIssue[] = doc.errors.map((e) => ({ path: '', ...lineCounter.linePos(e.pos[0]), message: syntaxMessage(e.code, e.message) }))
   if (syntax.length) return { doc, lineCounter, value: undefined, issues: syntax }
   const { issues, targets } = checkDocument(doc, text, lineCounter)
   // The value even with issues (the health probe reads `server` past a fault elsewhere): an alias
@@ -45,9 +45,9 @@ export function readYaml(text: string): { doc: Document; lineCounter: LineCounte
   return { doc, lineCounter, value: plainValue(doc.contents, targets), issues }
 }
 
-/** The parser's message, its first line; its stack overflow on lists or maps nested hundreds deep, said as what it means. */
-function syntaxMessage(message: string): string {
-  if (message.includes('Maximum call stack size exceeded')) return 'lists or maps nested deeper than the YAML reader can follow (hundreds of levels): a config is a few levels deep'
+/** The parser's message, its first line; its stack overflow on lists or maps nested hundreds deep (RESOURCE_EXHAUSTION), said as what it means. */
+function syntaxMessage(code: string, message: string): string {
+  if (code === 'RESOURCE_EXHAUSTION') return 'lists or maps nested deeper than the YAML reader can follow (hundreds of levels): a config is a few levels deep'
   return message.split('\n')[0] ?? message
 }
 

@@ -1,9 +1,10 @@
 // YAML parsing that remembers where every value came from, so each config error can
 // say "file:line:col path: message".
-import { isAbsolute, relative, resolve, sep } from 'node:path'
+import { relative, resolve } from 'node:path'
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml'
 import type { TSchema } from 'typebox'
 import Value from 'typebox/value'
+import { isWithin } from '../durable.ts'
 import { formsMessage, MAX_TIMER_MS, schemaAt, TIMER_CAP_MESSAGE } from './forms.ts'
 import { keyString, readYaml } from './yaml-document.ts'
 
@@ -32,7 +33,7 @@ export class ConfigError extends Error {
  */
 export const shownPath = (file: string): string => {
   const rel = relative(process.cwd(), file)
-  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? resolve(file) : rel
+  return rel !== '' && isWithin(process.cwd(), file) ? rel : resolve(file)
 }
 
 export function formatIssue(file: string, issue: ConfigIssue): string {

@@ -133,7 +133,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
           if (fitted.unpinned.includes(model)) {
             console.error(
               `warning: ${model}'s temperature ${c.temperature} is not pinned down by its rows: an end of the range searched (${TEMPERATURE_RANGE.join(' to ')}) fits them as well ` +
-                '(a model right on every row, or rows of one class); a larger data set with rows it gets wrong fits it better',
+                '(a model right on every row); a larger data set with rows it gets wrong fits it better',
             )
           }
         } else console.log(`calibrated ${model}: isotonic, ${c.isotonic.confidence.length} points (Brier ${c.brier_before} → ${c.brier_after} on ${c.rows} rows${left})`)

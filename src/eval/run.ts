@@ -191,8 +191,7 @@ async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, b
 function checkLabels(outputs: readonly TensorSpec[], name: string, data: LabeledData, voted: string | undefined): void {
   const source = resolveVoteSource(outputs, voted)
   if (source.kind === 'regression') return
-  // A vote on a label output compares its values with the labels; any other on probabilities.
-  const probs = voted !== undefined && source.kind === 'label' ? undefined : voted !== undefined && source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : findProbabilitiesOutput(outputs)
+  const probs = scoredProbabilities(outputs, voted)
   if (probs) return checkClassIndices(data, probs.shape[probs.shape.length - 1]!, `ensemble "${name}"'s probabilities`)
   const at = data.truth.findIndex((truth) => !Number.isInteger(truth))
   if (at >= 0) throw new EvalInputError(`${data.file}:${data.lines[at]}: label ${data.truth[at]} is not a class (an integer) of ensemble "${name}"`)
@@ -233,10 +232,21 @@ function predictionReader(task: Task, outputs: readonly TensorSpec[], voted: str
   const readValue = (name: string) => (out: Readonly<Record<string, Tensor>>) => (out[name] ? finite(numberAt(out[name]!, 0)) : undefined)
   if (task === 'regression') return readValue(source.kind === 'invalid' ? '' : source.name)
   if (voted !== undefined && source.kind === 'label') return readValue(source.name)
-  const probs = voted !== undefined && source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : findProbabilitiesOutput(outputs)
+  const probs = scoredProbabilities(outputs, voted)
   // One row is sent; a NaN among its probabilities would read as class 0.
   if (probs) return (out) => (out[probs.name] && allFinite(out[probs.name]!) ? argmaxRows(out[probs.name]!)[0] : undefined)
   return readValue(findLabelOutput(outputs)!.name)
+}
+
+/**
+ * The probabilities a classifier is scored by (their argmax): the voted output when the vote is
+ * on probabilities, none when it is on a label output (its values are compared as they are),
+ * else the ensemble's probabilities output.
+ */
+function scoredProbabilities(outputs: readonly TensorSpec[], voted: string | undefined): TensorSpec | undefined {
+  if (voted === undefined) return findProbabilitiesOutput(outputs)
+  const source = resolveVoteSource(outputs, voted)
+  return source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : undefined
 }
 
 /**

@@ -22,6 +22,15 @@ function realFile(file: string): string | undefined {
   }
 }
 
+/** The directory with its own links resolved; as written while it is gone. */
+function realDir(dir: string): string {
+  try {
+    return realpathSync(dir)
+  } catch {
+    return dir
+  }
+}
+
 /** Links past this many are a loop (the kernel gives up at 40 too). */
 const MAX_LINKS = 40
 
@@ -40,7 +49,8 @@ function pathsOf(file: string): string[] {
     } catch {
       break // not a link (the end), or gone for now
     }
-    at = resolve(dirname(at), next)
+    // A relative target is read from the link's real directory, as the kernel reads it (`..` of a linked directory is its target's parent).
+    at = resolve(realDir(dirname(at)), next)
     paths.push(at)
   }
   const real = realFile(file)
@@ -100,13 +110,12 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
       others.delete(other)
     }
     for (const [other, wanted] of byDir) {
-      const entry = others.get(other)
+      let entry = others.get(other)
       if (entry) entry.names = wanted
-      else {
-        const added = { names: wanted, watcher: undefined as FSWatcher | undefined }
-        others.set(other, added)
-        added.watcher = open(other, (name) => added.names.has(name))
-      }
+      else others.set(other, (entry = { names: wanted, watcher: undefined }))
+      // A watch that could not start (the directory not there yet) is tried again at each change.
+      const watched = entry
+      watched.watcher ??= open(other, (name) => watched.names.has(name))
     }
   }
   // In the config's directory: the path itself, what its chain has beside it, and Kubernetes' "..data" swap.

@@ -11,7 +11,9 @@ import { metrics as sdkMetrics, NodeSDK } from '@opentelemetry/sdk-node'
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { ATTR_URL_PATH } from '@opentelemetry/semantic-conventions'
 import type { FastifyPluginCallback } from 'fastify'
+import { atMost } from '../at-most.ts'
 import { MAX_TIMER_MS } from '../timer-step.ts'
+import { pathOf } from '../url-path.ts'
 import type { GatewayConfig } from '../config/load.ts'
 import type { Gateway } from '../gateway.ts'
 import { diagLevelFromEnv, DiagToLog, type DiagLog } from './diag.ts'
@@ -50,10 +52,7 @@ export interface Telemetry {
 const UNTRACED_ROUTES = new Set(['/metrics', '/healthz', '/readyz', '/v2/health/live', '/v2/health/ready'])
 
 /** The path of a request URL: @fastify/otel asks about the URL as sent, query included (`/healthz?probe=1`). */
-const untraced = (url: string): boolean => {
-  const query = url.indexOf('?')
-  return UNTRACED_ROUTES.has(query < 0 ? url : url.slice(0, query))
-}
+const untraced = (url: string): boolean => UNTRACED_ROUTES.has(pathOf(url))
 
 /**
  * `url.path` is the path alone (OpenTelemetry's HTTP conventions): @fastify/otel sets the URL as
@@ -61,8 +60,7 @@ const untraced = (url: string): boolean => {
  * credential someone put in a query string. The query is not recorded.
  */
 const pathOnly = (span: Span, request: { readonly url: string }): void => {
-  const query = request.url.indexOf('?')
-  if (query >= 0) span.setAttribute(ATTR_URL_PATH, request.url.slice(0, query))
+  if (request.url.includes('?')) span.setAttribute(ATTR_URL_PATH, pathOf(request.url))
 }
 
 /** The SDK's own reading of OTEL_SDK_DISABLED (trimmed, any case). */
@@ -125,6 +123,8 @@ function standaloneMeters(reader: MetricReader, serviceName: string | undefined)
  * scrape for target_info, and while they are pending the SDK logs an error each time and
  * leaves them out; nothing else would ever settle them when no OTLP reader runs.
  */
+const RESOURCE_SETTLE_MS = 2000
+
 async function settleResource(reader: PrometheusExporter): Promise<void> {
   try {
     const { resourceMetrics } = await reader.collect()
@@ -187,7 +187,8 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   routeDiagnostics()
   if (tracing || readers.length) sdk.start()
   if (tracing) setTracer(trace.getTracer(TRACER_NAME))
-  const settled = prometheus ? settleResource(prometheus) : Promise.resolve()
+  // A detector that hangs (an `exec` on some platforms) must not hang every scrape: 2 s at most, then scrapes go on (and the SDK says what is missing).
+  const settled = prometheus ? atMost(settleResource(prometheus), RESOURCE_SETTLE_MS) : Promise.resolve()
 
   return {
     tracing,

@@ -14,6 +14,7 @@ import {
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics'
 import type { Gateway } from '../gateway.ts'
+import type { EnsembleRuntime } from '../starter/ensemble.ts'
 import { refusalsOf } from '../security/refusals.ts'
 import { memberVersion } from '../starter/outcomes.ts'
 import { BUDGET_FRACTION_BOUNDS, LATENCY_BOUNDS_MS, type LatencyHistogram, type ModelStats } from '../starter/stats.ts'
@@ -108,6 +109,9 @@ class Batch implements MetricsSink {
  */
 const PREDICT_OUTCOMES = ['ok', 'DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED'] as const
 const VOTE_OUTCOMES = [...PREDICT_OUTCOMES, 'NO_CONSENSUS'] as const
+/** A majority vote with `on_no_majority: error`: the one ensemble that can end NO_CONSENSUS. */
+const endsWithoutConsensus = (ens: EnsembleRuntime): boolean =>
+  ens.strategyName === 'majority-vote' && (ens.config.strategy.options as { readonly onNoMajority?: string }).onNoMajority === 'error'
 
 /** Reads the gateway's current state (after a reload, the new one) at every collection. */
 export class GatewayMetrics implements MetricProducer {
@@ -143,7 +147,7 @@ export class GatewayMetrics implements MetricProducer {
       const s = ens.requestStats
       const since = millisToHrTime(Date.parse(s.since))
       const ensemble = { ensemble: ens.name }
-      for (const outcome of ens.strategyName === 'majority-vote' ? VOTE_OUTCOMES : PREDICT_OUTCOMES) {
+      for (const outcome of endsWithoutConsensus(ens) ? VOTE_OUTCOMES : PREDICT_OUTCOMES) {
         if (!s.outcomes.has(outcome)) requests.push([{ ensemble: ens.name, outcome }, 0, since])
       }
       for (const [outcome, n] of s.outcomes) requests.push([{ ensemble: ens.name, outcome }, n, since])

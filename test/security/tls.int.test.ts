@@ -113,12 +113,15 @@ describe('TLS on both listeners', () => {
     const other = pki.issue('mismatched')
     const rejected = once(served.app.tls!, 'rejected')
     const logged = vi.spyOn(served.app.log, 'error')
-    pki.install({ cert: other.cert, key: pki.issue('unrelated').key }, live1)
-    const [err] = await rejected
-    expect(String(err)).toMatch(/key values mismatch|KEY_VALUES_MISMATCH/i)
-    // One line with the reason, not a stack trace: an operator's mistake, not the gateway's.
-    expect(logged.mock.calls).toEqual([[{ error: expect.stringMatching(/key values mismatch|KEY_VALUES_MISMATCH/i), cert: expect.any(String) }, 'TLS files changed but do not make a valid pair: the previous ones keep serving']])
-    logged.mockRestore()
+    try {
+      pki.install({ cert: other.cert, key: pki.issue('unrelated').key }, live1)
+      const [err] = await rejected
+      expect(String(err)).toMatch(/key values mismatch|KEY_VALUES_MISMATCH/i)
+      // One line with the reason, not a stack trace: an operator's mistake, not the gateway's.
+      expect(logged.mock.calls).toEqual([[{ error: expect.stringMatching(/key values mismatch|KEY_VALUES_MISMATCH/i), cert: expect.any(String) }, 'TLS files changed but do not make a valid pair: the previous ones keep serving']])
+    } finally {
+      logged.mockRestore()
+    }
     expect(await get(served.restPort, { ca: readFileSync(pki.ca) })).toMatchObject({ status: 200, serial: before })
   })
 })

@@ -139,7 +139,9 @@ describe("an ensemble's counters", () => {
 
 describe('specserve_predict_requests', () => {
   it('has every outcome a predict can end with at 0 before its first one (rate() needs a sample before it), NO_CONSENSUS only where a vote can end so', async () => {
-    const g = new Gateway(configFrom(MODELS + ENSEMBLES.failed + '  vote: { strategy: majority-vote, models: [a, broken] }\n'))
+    const vote = '  vote: { strategy: { name: majority-vote, on_no_majority: error }, models: [a, broken] }\n'
+    const plurality = '  plurality: { strategy: majority-vote, models: [a, broken] }\n'
+    const g = new Gateway(configFrom(MODELS + ENSEMBLES.failed + vote + plurality))
     gateways.push(g)
     await g.load()
     const producer = new GatewayMetrics(g)
@@ -152,6 +154,8 @@ describe('specserve_predict_requests', () => {
       ...zeros('failed', ['ok', 'DEADLINE_EXCEEDED', 'CANCELLED', 'OVERLOADED']),
       'ensemble=failed,outcome=ALL_MODELS_FAILED': 1,
       ...zeros('vote', ['ok', 'DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED', 'NO_CONSENSUS']),
+      // on_no_majority: plurality (the default) never ends NO_CONSENSUS.
+      ...zeros('plurality', ['ok', 'DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED']),
     })
   })
 })

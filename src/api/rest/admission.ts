@@ -18,6 +18,7 @@ import { ErrorCatalogue } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import type { Admission } from '../../starter/admission.ts'
 import type { Run } from '../../starter/run.ts'
+import { pathOf } from '../../url-path.ts'
 
 const RUN = Symbol('specserve.run')
 /** The admission whose slot the response holds; set when the slot is taken, for onClose to free. */
@@ -99,9 +100,7 @@ function holdSlot(res: Tracked, admission: Admission): void {
 /** The routes admission counts early: POST …/predict (native) and …/infer (Open Inference Protocol), a query string aside. */
 function predictKind(req: IncomingMessage): 'native' | 'oip' | null {
   if (req.method !== 'POST') return null
-  const url = req.url ?? ''
-  const q = url.indexOf('?')
-  const path = q < 0 ? url : url.slice(0, q)
+  const path = pathOf(req.url ?? '')
   return path.endsWith('/predict') ? 'native' : path.endsWith('/infer') ? 'oip' : null
 }
 

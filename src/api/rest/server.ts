@@ -4,7 +4,7 @@ import { isUtf8 } from 'node:buffer'
 import { createServer, ServerResponse, STATUS_CODES, type IncomingMessage, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
 import type { Socket } from 'node:net'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { MAX_NAME_IN_PATH } from '../../config/forms.ts'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
@@ -21,7 +21,8 @@ import { registerAdminRoutes } from '../../reload/admin.ts'
 import type { Registry } from '../../registry/registry.ts'
 import { registerRegistryRoutes } from '../../registry/routes.ts'
 import { registerGuard } from '../../security/rest.ts'
-import { TlsFiles } from '../../security/tls.ts'
+import { TlsFiles, TlsFilesError } from '../../security/tls.ts'
+import { requestLine } from './request-line.ts'
 import type { Telemetry } from '../../telemetry/index.ts'
 import { registerTelemetry } from '../../telemetry/routes.ts'
 import { ListenerDrops } from '../../listener-drops.ts'
@@ -105,8 +106,10 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   })
   if (tls) {
     tls.on('reloaded', () => app.log.info({ cert: tls.config.cert }, 'TLS files changed: new connections get them'))
-    // An operator's mistake, said in a line: the reason, without a stack.
-    tls.on('rejected', (err) => app.log.error({ error: (err as Error).message, cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving'))
+    // Files that do not make a pair are an operator's mistake, said in a line; anything else (a watch that failed) keeps its stack.
+    tls.on('rejected', (err) =>
+      app.log.error({ ...(err instanceof TlsFilesError ? { error: err.message } : { err }), cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving'),
+    )
     app.addHook('onClose', async () => tls.close())
   }
 
@@ -208,15 +211,6 @@ function onTheWire({ status, body, headers }: RawAnswer): string {
 function requestIds(): (req: IncomingMessage) => string {
   let next = 0
   return (req) => loggableRequestId(req.headers['x-request-id']) ?? `req-${(next = (next + 1) & 0x7fffffff).toString(36)}`
-}
-
-/**
- * A request as LOG_REQUESTS logs it: fastify's fields, with the URL's path alone. A query
- * string can carry a credential (`?token=…`), and the trace's url.path leaves it out too.
- */
-const requestLine = (req: FastifyRequest): Record<string, unknown> => {
-  const query = req.url.indexOf('?')
-  return { method: req.method, url: query < 0 ? req.url : req.url.slice(0, query), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
 }
 
 /** Every request logs through `logger` itself: one logger, no child per request. */
