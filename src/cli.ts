@@ -77,8 +77,8 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   const telemetry = startTelemetry(gateway, config.telemetry, { log: logger })
   const app = buildServer(config, { gateway, telemetry, registry, logger })
   registry?.attach(gateway, app.log)
-  // grpc_port: null turns the gRPC frontend off.
   routeGrpcLog(app.log)
+  // grpc_port: null turns the gRPC frontend off.
   const grpc = config.server.grpc_port === null ? undefined : buildGrpcServer(gateway, config, app.log)
   for (const warning of config.warnings) app.log.warn({ path: warning.path, line: warning.line }, formatIssue(shownPath(config.file), warning))
   const exposed = openWarning(config)

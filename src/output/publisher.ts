@@ -23,6 +23,8 @@ export class Publisher {
   /** performance.now() when the probe, and the send, on the wire went; -1 with none. */
   private probingSince = -1
   private sendingSince = -1
+  /** Spooling because the start's probe went unanswered (not a send): its late answer ends it. */
+  private spooledByProbe = false
   private readonly settings: KafkaSettings
   private readonly log: Logger
   private readonly producer: RecordProducer
@@ -46,7 +48,8 @@ export class Publisher {
     this.probingSince = performance.now()
     try {
       await this.producer.metadata({ topics: [this.settings.topic], autocreateTopics: true })
-      this.reached()
+      // The metadata's answer says the brokers answer, not that sends go through: it ends only what it began.
+      if (this.state === 'connecting' || this.spooledByProbe) this.reached()
     } catch (err) {
       this.failed(err)
     } finally {
@@ -63,10 +66,13 @@ export class Publisher {
    * one comes, says connected again. A send is timed whole (the client's retries included).
    */
   checkStalled(due = false): void {
-    if (this.state === 'spooling' || this.stopped() || (this.probingSince < 0 && this.sendingSince < 0)) return
-    const since = this.probingSince < 0 ? this.sendingSince : this.sendingSince < 0 ? this.probingSince : Math.min(this.probingSince, this.sendingSince)
-    if (!due && performance.now() - since <= this.settings.requestTimeoutMs) return
+    if (this.state === 'spooling' || this.stopped()) return
+    // Once a send has been acknowledged, a probe still out says nothing about the brokers.
+    const probing = this.batches > 0 ? -1 : this.probingSince
+    const since = probing < 0 ? this.sendingSince : this.sendingSince < 0 ? probing : Math.min(probing, this.sendingSince)
+    if (since < 0 || (!due && performance.now() - since <= this.settings.requestTimeoutMs)) return
     this.failed(new Error(`no answer from the brokers within request_timeout_ms (${this.settings.requestTimeoutMs} ms)`))
+    this.spooledByProbe = since === probing
   }
 
   /** Sends the entries; returns how many from the head are done with (acknowledged or refused). A failure is recorded (the caller spools the rest). */
@@ -82,6 +88,7 @@ export class Publisher {
   }
 
   private failed(err: unknown): void {
+    this.spooledByProbe = false
     this.lastError = errorMessage(err)
     if (this.state !== 'spooling') {
       this.log.warn({ brokers: this.settings.brokers, error: this.lastError, spool: spoolFile(this.settings) }, 'kafka unreachable: spooling serving records to disk')
@@ -111,6 +118,7 @@ export class Publisher {
     if (this.state === 'spooling') this.log.info({ brokers: this.settings.brokers }, 'kafka reachable again: replaying the spool')
     this.state = 'connected'
     this.lastError = null
+    this.spooledByProbe = false
   }
 
   /** A single record the broker refuses as too large, at every attempt: dropped. */

@@ -77,8 +77,9 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
   /** Names in the config's own directory that concern it: the path, and what its chain has there. */
   let names = new Set([basename(file)])
   /** Other directories the chain passes through, each with the names of its paths there. */
-  const others = new Map<string, { names: Set<string>; watcher: FSWatcher | undefined }>()
-  const open = (watched: string, wanted: (name: string) => boolean): FSWatcher | undefined => {
+  const others = new Map<string, { names: Set<string>; watcher: FSWatcher | undefined; failing: boolean }>()
+  /** `quiet`: a failure to start was reported already (a retry at each change says it once). */
+  const open = (watched: string, wanted: (name: string) => boolean, quiet = false): FSWatcher | undefined => {
     try {
       const watcher = watch(watched, { persistent: false }, (_event, name) => {
         if (name !== null && !wanted(name)) return
@@ -88,17 +89,19 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
       watcher.on('error', (err) => failed(err, watched))
       return watcher
     } catch (err) {
-      failed(err, watched)
+      if (!quiet) failed(err, watched)
       return undefined
     }
   }
+  // The config's directory as written and as the kernel reads it (a config reached through a linked directory).
+  const dirs = [dir, realDir(dir)]
   /** Watches the directories the chain passes through now, and only those. */
   const follow = (): void => {
     const byDir = new Map<string, Set<string>>()
     for (const path of pathsOf(file)) {
       const at = dirname(path)
       // Its changes show in the config's own directory (Kubernetes' ..data swap): watched there.
-      const key = shownIn(dir, at) ? dir : at
+      const key = dirs.some((d) => shownIn(d, at)) ? dir : at
       byDir.set(key, (byDir.get(key) ?? new Set()).add(basename(path)))
     }
     // A file gone for now (being replaced) is still in the chain: the link to it names it.
@@ -112,10 +115,11 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
     for (const [other, wanted] of byDir) {
       let entry = others.get(other)
       if (entry) entry.names = wanted
-      else others.set(other, (entry = { names: wanted, watcher: undefined }))
-      // A watch that could not start (the directory not there yet) is tried again at each change.
+      else others.set(other, (entry = { names: wanted, watcher: undefined, failing: false }))
+      // A watch that could not start (the directory not there yet) is tried again at each change, and said once.
       const watched = entry
-      watched.watcher ??= open(other, (name) => watched.names.has(name))
+      watched.watcher ??= open(other, (name) => watched.names.has(name), watched.failing)
+      watched.failing = watched.watcher === undefined
     }
   }
   // In the config's directory: the path itself, what its chain has beside it, and Kubernetes' "..data" swap.

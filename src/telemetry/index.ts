@@ -117,14 +117,14 @@ function standaloneMeters(reader: MetricReader, serviceName: string | undefined)
   return new sdkMetrics.MeterProvider({ resource, readers: [reader] })
 }
 
+const RESOURCE_SETTLE_MS = 2000
+
 /**
  * Waits for the resource attributes that detectors read asynchronously (host.id). The OTLP
  * readers wait for them before an export, but the Prometheus exporter reads them at every
  * scrape for target_info, and while they are pending the SDK logs an error each time and
  * leaves them out; nothing else would ever settle them when no OTLP reader runs.
  */
-const RESOURCE_SETTLE_MS = 2000
-
 async function settleResource(reader: PrometheusExporter): Promise<void> {
   try {
     const { resourceMetrics } = await reader.collect()

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { freePort, root, startProcess } from '../helpers.ts'
+import { freePort, outputContains, root, startProcess } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 describe('the grace period at a stop', () => {
@@ -24,15 +24,7 @@ ensembles: { e: { strategy: deadline-fallback, models: [m] } }
     const proc = startProcess(process.execPath, [join(root, 'src', 'cli.ts'), 'serve', '-c', file], { env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off', LOG_LEVEL: 'info' } })
     try {
       // Ready: the models loaded (the port listens before that, and a signal during the load is a stop of another kind).
-      await new Promise<void>((resolve) => {
-        const seen = (): void => {
-          if (!proc.output().includes('"msg":"ready"')) return
-          proc.child.stdout?.off('data', seen)
-          resolve()
-        }
-        proc.child.stdout?.on('data', seen)
-        seen()
-      })
+      await outputContains(proc, '"msg":"ready"')
       const socket = connect(port, '127.0.0.1')
       await once(socket, 'connect')
       socket.write('POST /v1/ensembles/e/predict HTTP/1.1\r\nhost: x\r\n') // the headers never end

@@ -27,4 +27,20 @@ describe('Publisher, a probe with no answer', () => {
     expect([publisher.state, publisher.lastError]).toEqual(['connected', null])
     expect(lines.at(-1)).toBe('kafka reachable again: replaying the spool')
   })
+
+  it('stays spooling when a send failed while the probe waited: the probe\'s late answer ends only the spooling it began', async () => {
+    vi.useFakeTimers()
+    const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:1'], topic: 't', request_timeout_ms: 300 } }, '/tmp')!
+    const answer = Promise.withResolvers<void>()
+    const refused = new Error('NOT_LEADER_OR_FOLLOWER')
+    const producer = { metadata: () => answer.promise, send: () => Promise.reject(refused), close: () => Promise.resolve() } as unknown as RecordProducer
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined }
+    const publisher = new Publisher(settings, quiet, producer, () => undefined, () => false)
+    const probing = publisher.probe()
+    expect(await publisher.publish([{ key: null, value: '{}' }])).toBe(0)
+    expect([publisher.state, publisher.lastError]).toEqual(['spooling', 'NOT_LEADER_OR_FOLLOWER'])
+    answer.resolve()
+    await probing
+    expect([publisher.state, publisher.lastError]).toEqual(['spooling', 'NOT_LEADER_OR_FOLLOWER'])
+  })
 })

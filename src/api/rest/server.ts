@@ -107,9 +107,10 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   if (tls) {
     tls.on('reloaded', () => app.log.info({ cert: tls.config.cert }, 'TLS files changed: new connections get them'))
     // Files that do not make a pair are an operator's mistake, said in a line; anything else (a watch that failed) keeps its stack.
-    tls.on('rejected', (err) =>
-      app.log.error({ ...(err instanceof TlsFilesError ? { error: err.message } : { err }), cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving'),
-    )
+    tls.on('rejected', (err) => {
+      if (err instanceof TlsFilesError) app.log.error({ error: err.message, cert: tls.config.cert }, 'TLS files changed but do not make a valid pair: the previous ones keep serving')
+      else app.log.error({ err, cert: tls.config.cert }, 'TLS files: cannot watch or read them: the current ones keep serving')
+    })
     app.addHook('onClose', async () => tls.close())
   }
 
