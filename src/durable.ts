@@ -2,7 +2,7 @@
 // whole (temporary, fsync, rename), and the directories holding a rename or a new directory
 // fsynced, so what was acknowledged survives a power loss. Best effort where a platform refuses to sync a directory.
 import { randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { dirname, isAbsolute, relative, sep } from 'node:path'
 
@@ -10,6 +10,15 @@ import { dirname, isAbsolute, relative, sep } from 'node:path'
 const DIRECTORY_SYNC_REFUSED = new Set(['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'])
 
 export const errorCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code
+
+/** `path` with its links followed (directories too); `missing` while it, or a link on the way, is not there. */
+export function realPathOr<T>(path: string, missing: T): string | T {
+  try {
+    return realpathSync(path)
+  } catch {
+    return missing
+  }
+}
 
 /** Is `dir` `from` or inside it? (A name such as `..m` inside it is.) */
 export function isWithin(from: string, dir: string): boolean {

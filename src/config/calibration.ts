@@ -2,9 +2,9 @@
 // `specserve eval --calibrate`, read with the config (start and reload). A temperature T
 // turns a model's probabilities p into softmax(log p / T): T > 1 tempers an overconfident
 // model, T < 1 sharpens a timid one. best-quality compares calibrated maxima when it has them.
-import { readFileSync, realpathSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { basename, dirname, extname, join } from 'node:path'
-import { writeAtomically, WrittenNotSynced } from '../durable.ts'
+import { realPathOr, writeAtomically, WrittenNotSynced } from '../durable.ts'
 import { parseYaml, type ConfigIssue, type SourceMap } from './yaml.ts'
 
 /** A temperature fit: softmax(log p / T), the T minimizing the mean negative log-likelihood. */
@@ -137,15 +137,6 @@ export function calibrationOf(model: string, entry: unknown): Calibration {
   return t
 }
 
-/** `path` with its links followed, or `path` itself when it is not there yet. */
-function realFile(path: string): string {
-  try {
-    return realpathSync(path)
-  } catch {
-    return path
-  }
-}
-
 /** Writes the file; models fitted before and not refitted now are kept. */
 export function writeCalibration(configFile: string, file: CalibrationFile): string {
   const path = calibrationPath(configFile)
@@ -158,7 +149,7 @@ export function writeCalibration(configFile: string, file: CalibrationFile): str
   // Whole or not at all: the gateway reads this file at start and reload, and refuses a config whose file is cut short.
   try {
     // A link (a deploy's config directory made of links) stays one: its target is what is replaced.
-    writeAtomically(realFile(path), JSON.stringify({ ...file, models: { ...previous, ...file.models } }, null, 2) + '\n')
+    writeAtomically(realPathOr(path, path), JSON.stringify({ ...file, models: { ...previous, ...file.models } }, null, 2) + '\n')
   } catch (err) {
     if (!(err instanceof WrittenNotSynced)) throw err // in place (what a reader sees), only not synced
   }

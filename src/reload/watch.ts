@@ -6,29 +6,12 @@
 // the link is pointed at another file. So is the directory of every link of a chain
 // (config.yaml -> /etc/current.yaml -> /srv/v2.yaml): repointing the link in the middle
 // changes the config as much as editing the file at the end.
-import { readlinkSync, realpathSync, watch, type FSWatcher } from 'node:fs'
+import { readlinkSync, watch, type FSWatcher } from 'node:fs'
 import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path'
+import { realPathOr } from '../durable.ts'
 
 export interface ConfigWatch {
   close(): void
-}
-
-/** Where the config's content is: the file a symlink chain ends at; undefined while it is gone (being replaced, or a link left dangling). */
-function realFile(file: string): string | undefined {
-  try {
-    return realpathSync(file)
-  } catch {
-    return undefined
-  }
-}
-
-/** The directory with its own links resolved; as written while it is gone. */
-function realDir(dir: string): string {
-  try {
-    return realpathSync(dir)
-  } catch {
-    return dir
-  }
 }
 
 /** Links past this many are a loop (the kernel gives up at 40 too). */
@@ -50,10 +33,11 @@ function pathsOf(file: string): string[] {
       break // not a link (the end), or gone for now
     }
     // A relative target is read from the link's real directory, as the kernel reads it (`..` of a linked directory is its target's parent).
-    at = resolve(realDir(dirname(at)), next)
+    at = resolve(realPathOr(dirname(at), dirname(at)), next)
     paths.push(at)
   }
-  const real = realFile(file)
+  // Where the config's content is: the file the chain ends at (undefined while it is gone).
+  const real = realPathOr(file, undefined)
   if (real !== undefined && !paths.includes(real)) paths.push(real)
   return paths
 }
@@ -94,7 +78,7 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
     }
   }
   // The config's directory as written and as the kernel reads it (a config reached through a linked directory).
-  const dirs = [dir, realDir(dir)]
+  const dirs = [dir, realPathOr(dir, dir)]
   /** Watches the directories the chain passes through now, and only those. */
   const follow = (): void => {
     const byDir = new Map<string, Set<string>>()
