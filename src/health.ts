@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { listenerAddress, type RawListener } from './config/listener.ts'
-import { readYaml } from './config/yaml-document.ts'
+import { formatIssue, readYaml } from './config/yaml-document.ts'
 import { announcedTarget } from './listener-file.ts'
 
 /** Within Docker's own --timeout (6 s in deploy/Dockerfile), which also covers node's start. */
@@ -75,7 +75,7 @@ export function readTarget(file: string): ProbeTarget {
   // As the loader reads it; of its faults, only those in `server` (and a file that does not parse) stop the probe.
   const { value, issues } = readYaml(text)
   const [issue] = value === undefined ? issues : issues.filter((i) => i.path === 'server' || i.path.startsWith('server.'))
-  if (issue) throw new Error(`${path}${issue.line ? `:${issue.line}:${issue.col ?? 1}` : ''} ${issue.path || '(root)'}: ${issue.message}`)
+  if (issue) throw new Error(formatIssue(path, issue))
   const server = (value !== null && typeof value === 'object' ? (value as { server?: unknown }).server : undefined) ?? {}
   if (typeof server !== 'object' || server === null) throw new Error(`${path}: server: must be a mapping`)
   const raw = server as RawListener & { tls?: { require_client_cert?: unknown } | null }

@@ -54,21 +54,16 @@ export async function validate(file: string, stream = false): Promise<void> {
   } finally {
     await gateway.close()
   }
-  for (const { name, message } of upstreamWarnings(gateway)) {
-    const path = `models.${name}.url`
-    console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
-  }
-  for (const { name, message } of placementWarnings(gateway)) {
-    const path = `models.${name}.placement`
-    console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
-  }
+  /** A warning at the YAML path's line. */
+  const warnAt = (path: string, message: string): void => console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
+  for (const { name, message } of upstreamWarnings(gateway)) warnAt(`models.${name}.url`, message)
+  for (const { name, message } of placementWarnings(gateway)) warnAt(`models.${name}.placement`, message)
   for (const ens of gateway.ensembles.values()) {
     if (ens.strategyName !== 'best-quality') continue
     const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), calibrations: ens.config.models.map((m) => config.calibration.get(m)) }
     const families = ens.config.models.map((m) => gateway.model(m).executor.describe?.().family as string | undefined)
     const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape, families)
-    const path = `ensembles.${ens.name}.strategy`
-    if (message) console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
+    if (message) warnAt(`ensembles.${ens.name}.strategy`, message)
   }
   console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
 }

@@ -31,6 +31,12 @@ export function keyString(key: unknown): string | undefined {
  * no value; the rest only of a document that parsed). The health probe reads the config this way too (it imports
  * nothing else of the gateway's), so it reads no file the loader would not.
  */
+/** An issue as every message shows it: `file:line:col path: message`. */
+export function formatIssue(file: string, issue: ConfigIssue): string {
+  const where = issue.line ? `${file}:${issue.line}:${issue.col ?? 1}` : file
+  return `${where} ${issue.path || '(root)'}: ${issue.message}`
+}
+
 export function readYaml(text: string): { doc: Document; lineCounter: LineCounter; value: unknown; issues: ConfigIssue[] } {
   const lineCounter = new LineCounter()
   // uniqueKeys off: checkDocument finds duplicate keys, as strings (what the config's values hold) and in linear time.

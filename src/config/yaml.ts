@@ -6,7 +6,9 @@ import type { TSchema } from 'typebox'
 import Value from 'typebox/value'
 import { isWithin } from '../durable.ts'
 import { formsMessage, MAX_TIMER_MS, schemaAt, TIMER_CAP_MESSAGE } from './forms.ts'
-import { keyString, readYaml } from './yaml-document.ts'
+import { formatIssue, keyString, readYaml } from './yaml-document.ts'
+
+export { formatIssue } from './yaml-document.ts'
 
 export interface ConfigIssue {
   /** Dotted YAML path, e.g. `ensembles.fraud.budget_ms.max`. */
@@ -36,10 +38,6 @@ export const shownPath = (file: string): string => {
   return rel !== '' && isWithin(process.cwd(), file) ? rel : resolve(file)
 }
 
-export function formatIssue(file: string, issue: ConfigIssue): string {
-  const where = issue.line ? `${file}:${issue.line}:${issue.col ?? 1}` : file
-  return `${where} ${issue.path || '(root)'}: ${issue.message}`
-}
 
 export interface SourceMap {
   /**

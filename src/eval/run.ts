@@ -2,7 +2,7 @@
 // through the real predict path (gateway.start: budget, fan-out, executors, collector,
 // annotations), at each budget, one request at a time so latencies are the path's own.
 import { getStrategy } from '../collectors/registry.ts'
-import { allFinite, findLabelOutput, argmaxRows, findProbabilitiesOutput, resolveVoteSource } from '../collectors/outputs.ts'
+import { allFinite, findLabelOutput, argmaxRows, findProbabilitiesOutput, resolveVoteSource, type Invalid, type VoteSource } from '../collectors/outputs.ts'
 import type { EnsembleConfig, GatewayConfig } from '../config/load.ts'
 import { quantileOf } from '../executors/onnx/run-times.ts'
 import { Gateway } from '../gateway.ts'
@@ -191,7 +191,7 @@ async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, b
 function checkLabels(outputs: readonly TensorSpec[], name: string, data: LabeledData, voted: string | undefined): void {
   const source = resolveVoteSource(outputs, voted)
   if (source.kind === 'regression') return
-  const probs = scoredProbabilities(outputs, voted)
+  const probs = scoredProbabilities(outputs, voted, source)
   if (probs) return checkClassIndices(data, probs.shape[probs.shape.length - 1]!, `ensemble "${name}"'s probabilities`)
   const at = data.truth.findIndex((truth) => !Number.isInteger(truth))
   if (at >= 0) throw new EvalInputError(`${data.file}:${data.lines[at]}: label ${data.truth[at]} is not a class (an integer) of ensemble "${name}"`)
@@ -232,7 +232,7 @@ function predictionReader(task: Task, outputs: readonly TensorSpec[], voted: str
   const readValue = (name: string) => (out: Readonly<Record<string, Tensor>>) => (out[name] ? finite(numberAt(out[name]!, 0)) : undefined)
   if (task === 'regression') return readValue(source.kind === 'invalid' ? '' : source.name)
   if (voted !== undefined && source.kind === 'label') return readValue(source.name)
-  const probs = scoredProbabilities(outputs, voted)
+  const probs = scoredProbabilities(outputs, voted, source)
   // One row is sent; a NaN among its probabilities would read as class 0.
   if (probs) return (out) => (out[probs.name] && allFinite(out[probs.name]!) ? argmaxRows(out[probs.name]!)[0] : undefined)
   return readValue(findLabelOutput(outputs)!.name)
@@ -243,9 +243,8 @@ function predictionReader(task: Task, outputs: readonly TensorSpec[], voted: str
  * on probabilities, none when it is on a label output (its values are compared as they are),
  * else the ensemble's probabilities output.
  */
-function scoredProbabilities(outputs: readonly TensorSpec[], voted: string | undefined): TensorSpec | undefined {
+function scoredProbabilities(outputs: readonly TensorSpec[], voted: string | undefined, source: VoteSource | Invalid): TensorSpec | undefined {
   if (voted === undefined) return findProbabilitiesOutput(outputs)
-  const source = resolveVoteSource(outputs, voted)
   return source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : undefined
 }
 

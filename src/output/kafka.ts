@@ -155,8 +155,7 @@ export class KafkaSink implements RecordSink, Component {
     if (!idle) this.broker.checkStalled()
     // Spooling (the brokers failed or stopped answering): records wait on disk, and are sent from there.
     const spooling = this.broker.state === 'spooling'
-    const sendingBlocked = this.spool.pending || spooling
-    if (this.buffer.length && (this.buffer.length >= this.settings.bufferRecords || (!idle && sendingBlocked) || spooling)) this.spoolBuffered()
+    if (this.buffer.length && (this.buffer.length >= this.settings.bufferRecords || spooling || (!idle && this.spool.pending))) this.spoolBuffered()
     if (!idle) return
     this.pumping = this.pump().catch((err: unknown) => this.pumpFailed(err)).finally(() => {
       this.pumping = null

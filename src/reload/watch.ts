@@ -7,8 +7,8 @@
 // (config.yaml -> /etc/current.yaml -> /srv/v2.yaml): repointing the link in the middle
 // changes the config as much as editing the file at the end.
 import { readlinkSync, watch, type FSWatcher } from 'node:fs'
-import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path'
-import { realPathOr } from '../durable.ts'
+import { basename, dirname, relative, resolve } from 'node:path'
+import { isWithin, realPathOr } from '../durable.ts'
 
 export interface ConfigWatch {
   close(): void
@@ -49,7 +49,7 @@ function pathsOf(file: string): string[] {
  */
 function shownIn(dir: string, other: string): boolean {
   const rel = relative(dir, other)
-  return rel === '' || (rel.startsWith('..') && !(rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)))
+  return isWithin(dir, other) && (rel === '' || rel.startsWith('..'))
 }
 
 /**

@@ -3,15 +3,10 @@
 // gateway's server and the remote executors' clients alike. They go into the gateway's log
 // with their severity, marked as grpc-js's (GRPC_VERBOSITY and GRPC_TRACE still choose which).
 import { setLogger } from '@grpc/grpc-js'
+import type { DiagLog } from '../../telemetry/diag.ts'
 
-export interface LevelLog {
-  warn(obj: object, msg: string): void
-  info(obj: object, msg: string): void
-  debug(obj: object, msg: string): void
-}
-
-export function routeGrpcLog(log: LevelLog): void {
-  const text = (args: unknown[]): string => args.map((arg) => (typeof arg === 'string' ? arg : String(arg))).join(' ')
+export function routeGrpcLog(log: Pick<DiagLog, 'warn' | 'info' | 'debug'>): void {
+  const text = (args: unknown[]): string => args.map(String).join(' ')
   const from = { from: 'grpc-js' }
   // Its "errors" are what it survived and reports to its caller too (a bind that failed, a call
   // refused): a warning here, the caller's own line says what it means.
