@@ -145,6 +145,12 @@ export const majorityVote: StrategyFactory<MajorityVoteOptions, Raw> = {
         : soft
           ? (rows?: number) => new SoftVoteCollector(plan, rows)
           : (rows?: number) => new VoteCollector(plan, rows)
-    return { name: 'majority-vote', spareable: spareableMembers(plan, soft), collector }
+    return {
+      name: 'majority-vote',
+      spareable: spareableMembers(plan, soft),
+      ...(options.onNoMajority === 'error' ? { failCodes: ['NO_CONSENSUS'] as const } : {}),
+      ...(options.output === undefined ? {} : { decidesOn: options.output }),
+      collector,
+    }
   },
 }

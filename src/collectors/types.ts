@@ -3,6 +3,9 @@ import type { TObject } from 'typebox'
 import type { TensorSpec } from '../tensor/index.ts'
 import type { Decision, OptionContext, Outcome } from '../types.ts'
 
+/** The codes a decision may fail with. */
+export type FailCode = Extract<Decision, { kind: 'fail' }>['code']
+
 /** What a strategy knows about the ensemble it serves, fixed at config load. */
 export interface EnsembleShape {
   readonly name: string
@@ -40,6 +43,17 @@ export interface Strategy {
    * request decided meanwhile never runs them. Undefined: every member but the first.
    */
   readonly spareable?: readonly boolean[]
+  /**
+   * The codes its decisions may fail with besides every strategy's ALL_MODELS_FAILED and
+   * DEADLINE_EXCEEDED (a majority vote with `on_no_majority: error`: NO_CONSENSUS). /metrics
+   * exports each at 0 before its first, so an alert on its rate sees the first burst.
+   */
+  readonly failCodes?: readonly FailCode[]
+  /**
+   * The output its options say it decides on (a majority vote's `output:`), which eval then
+   * scores. Undefined: each reader picks the output as the strategy does.
+   */
+  readonly decidesOn?: string
   /**
    * A fresh collector for one request. `rows` is the request's row count (the first
    * dimension its inputs share, when every input's is dynamic: a batch; undefined

@@ -124,7 +124,7 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
     for (const name of names) {
       const ens = gateway.ensemble(name)
       featureInput(name, ens.inputs, data)
-      checkLabels(ens.outputs, name, data, votedOutput(ens.config))
+      checkLabels(ens.outputs, name, data, ens.strategy.decidesOn)
     }
     const reports: EnsembleReport[] = []
     for (const name of names) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
@@ -137,7 +137,8 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
 async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, budgets: readonly number[], warmup: number): Promise<EnsembleReport> {
   const ens = gateway.ensemble(name)
   const input = featureInput(ens.name, ens.inputs, data)
-  const voted = votedOutput(ens.config)
+  // The output the gateway decides on (a vote's `output:`: a float output, a second label), so eval scores that one.
+  const voted = ens.strategy.decidesOn
   const task: Task = resolveVoteSource(ens.outputs, voted).kind === 'regression' ? 'regression' : 'classification'
   const targets = [name, ...ens.models.map((m) => SOLO + m.name)]
   const results: TargetResult[] = []
@@ -248,12 +249,4 @@ function scoredProbabilities(outputs: readonly TensorSpec[], voted: string | und
   return source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : undefined
 }
 
-/**
- * The output a majority vote's `output:` option names: the gateway decides on it, so eval
- * scores it (a float output voted as a regression, a second label output). Unset: each
- * reader's own choice, as the strategy makes it.
- */
-function votedOutput(config: EnsembleConfig): string | undefined {
-  return config.strategy.name === 'majority-vote' ? (config.strategy.options as { readonly output?: string }).output : undefined
-}
 

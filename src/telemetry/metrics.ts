@@ -107,11 +107,12 @@ class Batch implements MetricsSink {
  * appears only with its first count hides that first burst from `rate()` and `increase()`
  * (they need two samples), so the first errors of a kind would not fire an alert.
  */
-const PREDICT_OUTCOMES = ['ok', 'DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED'] as const
-const VOTE_OUTCOMES = [...PREDICT_OUTCOMES, 'NO_CONSENSUS'] as const
-/** A majority vote with `on_no_majority: error`: the one ensemble that can end NO_CONSENSUS. */
-const endsWithoutConsensus = (ens: EnsembleRuntime): boolean =>
-  ens.strategyName === 'majority-vote' && (ens.config.strategy.options as { readonly onNoMajority?: string }).onNoMajority === 'error'
+const PREDICT_OUTCOMES: readonly string[] = ['ok', 'DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED']
+/** Every predict's outcomes, and the strategy's own failures (a majority vote's NO_CONSENSUS). */
+const outcomesOf = (ens: EnsembleRuntime): readonly string[] => {
+  const extra = ens.strategy.failCodes?.filter((code) => !PREDICT_OUTCOMES.includes(code))
+  return extra?.length ? [...PREDICT_OUTCOMES, ...extra] : PREDICT_OUTCOMES
+}
 
 /** Reads the gateway's current state (after a reload, the new one) at every collection. */
 export class GatewayMetrics implements MetricProducer {
@@ -147,7 +148,7 @@ export class GatewayMetrics implements MetricProducer {
       const s = ens.requestStats
       const since = millisToHrTime(Date.parse(s.since))
       const ensemble = { ensemble: ens.name }
-      for (const outcome of endsWithoutConsensus(ens) ? VOTE_OUTCOMES : PREDICT_OUTCOMES) {
+      for (const outcome of outcomesOf(ens)) {
         if (!s.outcomes.has(outcome)) requests.push([{ ensemble: ens.name, outcome }, 0, since])
       }
       for (const [outcome, n] of s.outcomes) requests.push([{ ensemble: ens.name, outcome }, n, since])

@@ -5,7 +5,9 @@
 // (Date too), read through the producer both exporters read.
 import type { HrTime } from '@opentelemetry/api'
 import type { DataPoint, MetricData } from '@opentelemetry/sdk-metrics'
+import Type from 'typebox'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { getStrategy, registerStrategy, type StrategyFactory } from '../../src/collectors/index.ts'
 import { Gateway } from '../../src/gateway.ts'
 import { GatewayMetrics } from '../../src/telemetry/metrics.ts'
 import { configFrom } from '../helpers.ts'
@@ -157,5 +159,28 @@ describe('specserve_predict_requests', () => {
       // on_no_majority: plurality (the default) never ends NO_CONSENSUS.
       ...zeros('plurality', ['ok', 'DEADLINE_EXCEEDED', 'ALL_MODELS_FAILED', 'CANCELLED', 'OVERLOADED']),
     })
+  })
+  it("has a registered strategy's own failure codes at 0 too: the strategy says which it can end with", async () => {
+    // A third party's vote that refuses to answer without consensus: /metrics learns it from the strategy, not from its options.
+    const strict: StrategyFactory<Record<string, never>> = {
+      name: 'test-strict-vote',
+      options: Type.Object({}, { additionalProperties: false }),
+      create: () => ({
+        name: 'test-strict-vote',
+        failCodes: ['NO_CONSENSUS'],
+        collector: () => ({
+          onOutcome: () => undefined,
+          onDeadline: () => ({ kind: 'fail', code: 'NO_CONSENSUS', reason: 'no-majority', votes: null }),
+        }),
+      }),
+    }
+    if (!getStrategy(strict.name)) registerStrategy(strict)
+    const g = new Gateway(configFrom(MODELS + '  strict: { strategy: test-strict-vote, models: [a] }\n'))
+    gateways.push(g)
+    await g.load()
+    const requests = await scrape(new GatewayMetrics(g), 'specserve_predict_requests')
+    expect([...requests.keys()].filter((labels) => labels.startsWith('ensemble=strict')).sort()).toEqual(
+      ['ALL_MODELS_FAILED', 'CANCELLED', 'DEADLINE_EXCEEDED', 'NO_CONSENSUS', 'OVERLOADED', 'ok'].map((o) => `ensemble=strict,outcome=${o}`),
+    )
   })
 })
