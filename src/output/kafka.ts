@@ -55,7 +55,7 @@ export class KafkaSink implements RecordSink, Component {
   constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer = createProducer(settings, `${settings.clientId}-records`, log)) {
     this.settings = settings
     this.log = log
-    this.broker = new Publisher(settings, log, producer, this.drop, () => this.abandoned)
+    this.broker = new Publisher(settings, log, producer, this.drop, () => this.abandoned, this.stalled)
     this.spool = new Spool(spoolFile(settings), settings.spoolMaxBytes)
     this.spooler = new Spooler(this.spool, settings, log, this.broker, () => this.abandoned, this.drop, this.tooLarge, this.unencodable)
     this.gaveUp = new Promise((resolve) => (this.resolveGaveUp = resolve))
@@ -152,7 +152,6 @@ export class KafkaSink implements RecordSink, Component {
   private flush(): void {
     if (this.closed || this.abandoned) return
     const idle = this.pumping === null && this.retry === null
-    if (!idle) this.broker.checkStalled()
     // Spooling (the brokers failed or stopped answering): records wait on disk, and are sent from there.
     const spooling = this.broker.state === 'spooling'
     if (this.buffer.length && (this.buffer.length >= this.settings.bufferRecords || spooling || (!idle && this.spool.pending))) this.spoolBuffered()
@@ -266,6 +265,11 @@ export class KafkaSink implements RecordSink, Component {
       this.lastDropLog = now
       this.log.error({ dropped: this.dropped, reason }, 'serving records dropped')
     }
+  }
+
+  /** The brokers stopped answering (spooling now): what waits in memory goes to disk, the batch on the wire first. */
+  private readonly stalled = (): void => {
+    if (this.buffer.length && !this.closed) this.spoolBuffered()
   }
 
   /** The grace period is over: everything in memory goes to disk and nothing more is sent. */

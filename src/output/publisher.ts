@@ -20,9 +20,6 @@ export class Publisher {
   /** Produce requests acknowledged: published / batches is the records a request carried. */
   batches = 0
   private lastRefusedLog = 0
-  /** performance.now() when the probe, and the send, on the wire went; -1 with none. */
-  private probingSince = -1
-  private sendingSince = -1
   /** Spooling because the start's probe went unanswered (not a send): its late answer ends it. */
   private spooledByProbe = false
   private readonly settings: KafkaSettings
@@ -32,20 +29,22 @@ export class Publisher {
   private readonly drop: (count: number, reason: string) => void
   /** Asked between the halves of a split request: a shutdown stops sending. */
   private readonly stopped: () => boolean
+  /** Told when a request's silence turned the state to spooling: what waits in memory goes to disk now. */
+  private readonly onStall: () => void
 
-  constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer, drop: (count: number, reason: string) => void, stopped: () => boolean) {
+  constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer, drop: (count: number, reason: string) => void, stopped: () => boolean, onStall: () => void = () => {}) {
     this.settings = settings
     this.log = log
     this.producer = producer
     this.drop = drop
     this.stopped = stopped
+    this.onStall = onStall
   }
 
   /** Asks the brokers for the topic (creating it when the broker lets clients do that). */
   async probe(): Promise<void> {
-    // Nothing else asks at start, when no record comes: one timer says so if the brokers do not.
-    const stall = setTimeout(() => this.checkStalled(true), this.settings.requestTimeoutMs).unref()
-    this.probingSince = performance.now()
+    // Nothing else asks at start, when no record comes: its own timer says so if the brokers do not answer.
+    const stall = setTimeout(this.probeStalled, this.settings.requestTimeoutMs).unref()
     try {
       await this.producer.metadata({ topics: [this.settings.topic], autocreateTopics: true })
       // The metadata's answer says the brokers answer, not that sends go through: it ends only what it began.
@@ -53,27 +52,27 @@ export class Publisher {
     } catch (err) {
       this.failed(err)
     } finally {
-      this.probingSince = -1
       clearTimeout(stall)
     }
   }
 
   /**
-   * A request on the wire longer than request_timeout_ms (`due`: its timer fired): the brokers
-   * accept connections but do not answer (a hung broker, a proxy in front of none). The
-   * client's own retries over each of its steps would take tens of seconds to fail; the
-   * records go to the spool now and the state says so. The request carries on: its answer, if
-   * one comes, says connected again. A send is timed whole (the client's retries included).
+   * A request on the wire for request_timeout_ms (its own timer fired): the brokers accept
+   * connections but do not answer (a hung broker, a proxy in front of none). The client's own
+   * retries over each of its steps would take tens of seconds to fail; the records go to the
+   * spool now and the state says so. The request carries on: its answer, if one comes, says
+   * connected again. A send is timed whole (the client's retries included).
    */
-  checkStalled(due = false): void {
-    if (this.state === 'spooling' || this.stopped()) return
+  private stalled(byProbe: boolean): void {
     // Once a send has been acknowledged, a probe still out says nothing about the brokers.
-    const probing = this.batches > 0 ? -1 : this.probingSince
-    const since = probing < 0 ? this.sendingSince : this.sendingSince < 0 ? probing : Math.min(probing, this.sendingSince)
-    if (since < 0 || (!due && performance.now() - since <= this.settings.requestTimeoutMs)) return
+    if (this.state === 'spooling' || this.stopped() || (byProbe && this.batches > 0)) return
     this.failed(new Error(`no answer from the brokers within request_timeout_ms (${this.settings.requestTimeoutMs} ms)`))
-    this.spooledByProbe = since === probing
+    this.spooledByProbe = byProbe
+    this.onStall()
   }
+
+  private readonly probeStalled = (): void => this.stalled(true)
+  private readonly sendStalled = (): void => this.stalled(false)
 
   /** Sends the entries; returns how many from the head are done with (acknowledged or refused). A failure is recorded (the caller spools the rest). */
   async publish(entries: readonly SpoolEntry[]): Promise<number> {
@@ -99,13 +98,14 @@ export class Publisher {
   /** One produce request; rejects with the client's error. */
   private readonly send = async (entries: readonly SpoolEntry[]): Promise<void> => {
     const topic = this.settings.topic
-    this.sendingSince = performance.now()
+    // One timer per produce request (a batch of records), not per record.
+    const stall = setTimeout(this.sendStalled, this.settings.requestTimeoutMs).unref()
     try {
       await this.producer.send({
         messages: entries.map((e) => (e.key === null ? { topic, value: e.value } : { topic, key: e.key, value: e.value })),
       })
     } finally {
-      this.sendingSince = -1
+      clearTimeout(stall)
     }
     this.published += entries.length
     this.batches++

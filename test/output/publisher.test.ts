@@ -1,9 +1,14 @@
 // The publisher's state against brokers that accept connections and do not answer: said as
-// spooling once a request has waited request_timeout_ms, and connected again (said, the error
-// cleared) when that request's answer comes after all. Fake timers and a producer by hand.
+// spooling once a request has waited request_timeout_ms (whether more records come or not),
+// and connected again (said, the error cleared) when that request's answer comes after all.
+// Fake timers and a producer by hand.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { kafkaSettings } from '../../src/kafka/config.ts'
+import { KafkaSink } from '../../src/output/kafka.ts'
 import { Publisher, type RecordProducer } from '../../src/output/publisher.ts'
+import { silentLogger } from '../../src/types.ts'
+import { tempDir } from '../temp-dirs.ts'
+import { paddedRecord } from './silent-broker.ts'
 
 afterEach(() => vi.useRealTimers())
 
@@ -42,5 +47,27 @@ describe('Publisher, a probe with no answer', () => {
     answer.resolve()
     await probing
     expect([publisher.state, publisher.lastError]).toEqual(['spooling', 'NOT_LEADER_OR_FOLLOWER'])
+  })
+})
+
+describe('KafkaSink, a send with no answer', () => {
+  it('turns spooling after request_timeout_ms though no record follows, and what waited in memory goes to disk then', async () => {
+    vi.useFakeTimers()
+    const dir = tempDir('specserve-stall-')
+    const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:1'], topic: 'stall', spool_dir: dir, request_timeout_ms: 300, batch_size: 10, linger_ms: 0, retry_backoff_ms: 60_000 } }, dir)!
+    const hung = Promise.withResolvers<void>()
+    const producer = { metadata: () => Promise.resolve(), send: () => hung.promise, close: () => Promise.resolve() } as unknown as RecordProducer
+    const sink = new KafkaSink(settings, silentLogger, producer)
+    sink.start()
+    try {
+      for (let i = 0; i < 13; i++) sink.write(paddedRecord(`r${i}`, 10))
+      await vi.advanceTimersByTimeAsync(0) // the first 10 on the wire, hanging; 3 wait behind them
+      expect(sink.status()).toMatchObject({ state: 'connected', buffered: 13, spooled_records: 0 })
+      await vi.advanceTimersByTimeAsync(300)
+      expect(sink.status()).toMatchObject({ state: 'spooling', last_error: 'no answer from the brokers within request_timeout_ms (300 ms)', buffered: 0, spooled_records: 13 })
+    } finally {
+      vi.useRealTimers() // close()'s own grace timer
+      await sink.close(0)
+    }
   })
 })
