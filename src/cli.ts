@@ -51,7 +51,7 @@ flushCompileCache()
 const {
   pino, atMost, routeGrpcLog, buildGrpcServer, streamScorer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
   healthMain, targetOf, announceListener, forgetListener, startOutput, publishModel, Registry, startReloadTriggers, openWarning, startTelemetry,
-  placementWarnings, upstreamWarnings, validate,
+  modelWarnings, validate,
 } = modules
 /** Annotated: a call ends the flow (TypeScript reads `never` only from a declared type). */
 const report: (err: unknown) => never = modules.report
@@ -185,7 +185,7 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   }
   if (stopping) return // a signal during the load: shutdown carries on
   grpc?.setServing(true) // ready, as /readyz says: not only once the registry has judged what arrived meanwhile
-  for (const { name, message } of [...upstreamWarnings(gateway), ...placementWarnings(gateway)]) app.log.warn({ model: name }, message)
+  for (const { model, message } of modelWarnings(gateway)) app.log.warn({ model }, message)
   // New versions that arrived while it was down are judged now; the repository is watched from here on.
   await registry?.start()
   if (stopping) return // a signal while the registry started: shutdown carries on

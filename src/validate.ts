@@ -5,6 +5,7 @@ import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
+import { modelWarnings } from './model-warnings.ts'
 import { previewRepository } from './registry/preview.ts'
 
 /**
@@ -56,8 +57,7 @@ export async function validate(file: string, stream = false): Promise<void> {
   }
   /** A warning at the YAML path's line. */
   const warnAt = (path: string, message: string): void => console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
-  for (const { name, message } of upstreamWarnings(gateway)) warnAt(`models.${name}.url`, message)
-  for (const { name, message } of placementWarnings(gateway)) warnAt(`models.${name}.placement`, message)
+  for (const { path, message } of modelWarnings(gateway)) warnAt(path, message)
   for (const ens of gateway.ensembles.values()) {
     if (ens.strategyName !== 'best-quality') continue
     const shape = { name: ens.name, models: ens.config.models, outputs: ens.outputs, staticQuality: ens.models.map((m) => m.quality), calibrations: ens.config.models.map((m) => config.calibration.get(m)) }
@@ -66,28 +66,4 @@ export async function validate(file: string, stream = false): Promise<void> {
     if (message) warnAt(`ensembles.${ens.name}.strategy`, message)
   }
   console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
-}
-
-/**
- * Remote models whose upstream did not answer its metadata at load: they loaded on the
- * tensors the YAML declares, and their calls fail until it answers (a wrong URL, a server
- * down): worth a word at start rather than a first 502.
- */
-export function upstreamWarnings(gateway: Gateway): { name: string; message: string }[] {
-  const out: { name: string; message: string }[] = []
-  for (const [name, model] of gateway.models) {
-    const error = model.executor.describe?.().metadata_error
-    if (typeof error === 'string') out.push({ name, message: `its upstream did not answer at load (${error}): serving it on the inputs and outputs the YAML declares; its calls fail until the upstream answers` })
-  }
-  return out
-}
-
-/** Models whose placement deserves a word at startup (a slow model pinned inline). */
-export function placementWarnings(gateway: Gateway): { name: string; message: string }[] {
-  const out: { name: string; message: string }[] = []
-  for (const name of gateway.config.models.keys()) {
-    const placement = gateway.model(name).executor.describe?.().placement as { warning?: string } | null | undefined
-    if (placement?.warning) out.push({ name, message: placement.warning })
-  }
-  return out
 }

@@ -7,6 +7,7 @@ import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
+import { modelWarnings } from '../model-warnings.ts'
 import type { Logger } from '../types.ts'
 import type { ReloadReport } from './plan.ts'
 import { watchConfig, type ConfigWatch } from './watch.ts'
@@ -31,8 +32,14 @@ export async function reloadFromFile(gateway: Gateway, log: Logger): Promise<Rel
     const report = await gateway.reload(config)
     log.info({ file, ...report }, 'config reloaded')
     if (report.restartNeeded.length) log.warn({ sections: report.restartNeeded }, 'config sections changed that apply only after a restart')
-    const warnings = config.warnings.map((issue) => formatIssue(shownPath(file), issue))
+    const shown = shownPath(file)
+    const warnings = config.warnings.map((issue) => formatIssue(shown, issue))
     for (const warning of warnings) log.warn({ file }, warning)
+    // The models this reload loaded get the word serve gives at start (an upstream that did not answer, say).
+    for (const { model, path, message } of modelWarnings(gateway, [...report.models.added, ...report.models.changed])) {
+      log.warn({ model }, message)
+      warnings.push(formatIssue(shown, { path, ...config.source.locate(path.split('.')), message }))
+    }
     return { ok: true, report, warnings }
   } catch (err) {
     return rejected(err, file, log)

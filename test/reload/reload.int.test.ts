@@ -11,7 +11,7 @@ import { inputFailure } from '../../src/errors.ts'
 import { reloadFromFile, startReloadTriggers } from '../../src/reload/index.ts'
 import { tensorFromJson } from '../../src/tensor/index.ts'
 import type { Logger, PredictResult } from '../../src/types.ts'
-import { root, samples } from '../helpers.ts'
+import { freePort, root, samples } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const models = join(root, 'models')
@@ -159,6 +159,23 @@ describe('hot reload', () => {
     expect(outcome.warnings).toEqual([expect.stringMatching(warning)])
     expect(lines.some((l) => l.level === 'warn' && warning.test(l.msg))).toBe(true)
     expect(gateway.ensemble('cancer').strategy.startDelaysMs).toEqual([0, 5])
+  })
+
+  it('says which models it loaded have an upstream that did not answer, in the log and the outcome, as serve does at start', async () => {
+    const closed = await freePort() // nothing listens there
+    const down =
+      `  down:\n    kind: oip\n    url: http://127.0.0.1:${closed}\n    model: m\n` +
+      '    inputs: [{ name: input, datatype: FP32, shape: [-1, 30] }]\n    outputs: [{ name: label, datatype: INT64, shape: [-1] }]\n'
+    writeFileSync(file, `${yaml().replace('models:\n', `models:\n${down}`)}  remote: { strategy: deadline-fallback, models: [down, cancer-logreg] }\n`)
+    lines.length = 0
+    const outcome = await reloadFromFile(gateway, log)
+    expect(outcome.ok).toBe(true)
+    if (!outcome.ok) return
+    const warning = /gateway\.yaml:\d+:\d+ models\.down\.url: its upstream did not answer at load \(.*ECONNREFUSED.*\): serving it on the inputs and outputs the YAML declares/
+    expect(outcome.warnings).toEqual([expect.stringMatching(warning)])
+    expect(lines.filter((l) => l.level === 'warn').map((l) => [l.obj.model, l.msg])).toEqual([['down', expect.stringMatching(/^its upstream did not answer at load/)]])
+    // A later reload that keeps the model loads nothing: no word again.
+    expect(await reloadFromFile(gateway, log)).toMatchObject({ ok: true, warnings: [] })
   })
 
   it('refuses a config whose models fail to load, closing what it loaded', async () => {
