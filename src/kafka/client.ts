@@ -5,8 +5,16 @@ import { Producer, stringSerializers, type ProducerOptions } from '@platformatic
 import { silentLogger, type Logger } from '../types.ts'
 import type { KafkaSettings } from './config.ts'
 
+/**
+ * The wait between the client's own retries of a step. Its steps nest (a fetch retries, and
+ * each try refreshes the metadata, which retries too): at the library's 1 s a consumer took
+ * about 12 s to say the brokers had gone. Our own loops (the sink's spool, the streams'
+ * reopening) back off from there by retry_backoff_ms.
+ */
+export const CLIENT_RETRY_DELAY_MS = 250
+
 /** Connection settings every client (producer, consumer) of a gateway uses. */
-export function connectionOptions(settings: Pick<KafkaSettings, 'brokers' | 'tls' | 'sasl' | 'requestTimeoutMs'>, clientId: string): Pick<ProducerOptions<string, string, string, string>, 'clientId' | 'bootstrapBrokers' | 'tls' | 'sasl' | 'connectTimeout' | 'requestTimeout' | 'timeout'> {
+export function connectionOptions(settings: Pick<KafkaSettings, 'brokers' | 'tls' | 'sasl' | 'requestTimeoutMs'>, clientId: string): Pick<ProducerOptions<string, string, string, string>, 'clientId' | 'bootstrapBrokers' | 'tls' | 'sasl' | 'connectTimeout' | 'requestTimeout' | 'timeout' | 'retryDelay'> {
   return {
     clientId,
     bootstrapBrokers: [...settings.brokers],
@@ -15,6 +23,7 @@ export function connectionOptions(settings: Pick<KafkaSettings, 'brokers' | 'tls
     connectTimeout: Math.min(settings.requestTimeoutMs, 3000),
     requestTimeout: settings.requestTimeoutMs,
     timeout: settings.requestTimeoutMs,
+    retryDelay: CLIENT_RETRY_DELAY_MS,
   }
 }
 
@@ -39,7 +48,6 @@ export function createProducer(settings: KafkaSettings, clientId: string, log: L
     autocreateTopics: true,
     // Fail fast into the spool rather than hold a batch through long retry loops.
     retries: 2,
-    retryDelay: 250,
     partitioner: javaCompatiblePartitioner(),
   })
   producer.on('error', (err: unknown) => log.warn({ client: clientId, error: errorMessage(err) }, 'kafka producer error'))
@@ -95,16 +103,17 @@ export function murmur2(data: Uint8Array): number {
 
 /**
  * The client's errors nest (retries in an AggregateError of per-attempt AggregateErrors of the
- * broker's ProtocolError): the distinct messages down the first branch, with the broker's error
- * id, so that `last_error` names the cause (MESSAGE_TOO_LARGE), not only "Producing messages failed".
+ * broker's ProtocolError): the distinct messages down the last branch (the last attempt's: a
+ * broker gone after a first refusal says `connect ECONNREFUSED`), with the broker's error id,
+ * so that `last_error` names the cause (MESSAGE_TOO_LARGE), not only "Producing messages failed".
  */
 export const errorMessage = (err: unknown): string => {
   const parts: string[] = []
   let e = err as KafkaError | undefined
   for (let depth = 0; e && depth < 6; depth++) {
-    const text = e.apiId ? `${e.message} (${e.apiId})` : (e.message ?? String(e))
+    const text = (e.apiId ? `${e.message} (${e.apiId})` : (e.message ?? String(e))).replace(/\.$/, '')
     if (text && !parts.includes(text)) parts.push(text)
-    e = e.errors?.[0] ?? (e.cause as KafkaError | undefined)
+    e = e.errors?.at(-1) ?? (e.cause as KafkaError | undefined)
   }
   return parts.length ? parts.join(': ') : String(err)
 }

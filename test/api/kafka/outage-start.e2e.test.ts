@@ -54,7 +54,7 @@ output:
 
       // The library's own Consumer object, emitting what it emits when a rejoin fails: unheard, Node would throw it.
       consumerOf(scorer).emit('error', new Error('joinGroup failed 4 times.'))
-      expect(scorer.status()).toMatchObject({ consumer_errors: 1, last_error: 'joinGroup failed 4 times.' })
+      expect(scorer.status()).toMatchObject({ consumer_errors: 1, last_error: 'joinGroup failed 4 times' })
 
       await eventually('consuming again', async () => scorer.status(), (s) => s.state === 'consuming' && (s.consumer_restarts as number) >= 1)
       await produce(topic, request('after'))
