@@ -14,11 +14,18 @@ import { refusalsOf } from './refusals.ts'
 
 export type AdminCheck = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
+/**
+ * SPECSERVE_ADMIN_TOKEN without the whitespace around it: a value read from a file (a
+ * Kubernetes Secret, `$(cat token)`) often ends in a newline, which no header can carry (and
+ * `canonical` trims around the token a client sends), so the token could never match.
+ */
+export const adminTokenFromEnv = (): string | undefined => process.env.SPECSERVE_ADMIN_TOKEN?.trim() || undefined
+
 const open: AdminCheck = async () => undefined
 
 /** The onRequest hook of an admin route: lets every request through when the gateway is guarded or no token is set. */
 export function adminTokenCheck(gateway: Gateway, guarded: boolean): AdminCheck {
-  const token = guarded ? undefined : process.env.SPECSERVE_ADMIN_TOKEN || undefined
+  const token = guarded ? undefined : adminTokenFromEnv()
   if (!token) return open
   const expected = sha256(`Bearer ${token}`)
   return async (request, reply) => {

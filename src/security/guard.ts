@@ -117,8 +117,8 @@ export class Guard {
     const now = performance.now()
     this.anonymous = { id: 'anonymous', grants: auth.anonymous, bucket: null }
     const keys = auth.apiKeys.map((k) => ({ digest: k.digest, principal: { id: k.id, grants: k.grants, bucket: this.bucketFor(k.id, k.rate, now, buckets.configured) } }))
-    // SPECSERVE_ADMIN_TOKEN is folded in as one more key with the admin scope (and only that).
-    if (adminToken) keys.push({ digest: sha256(adminToken), principal: { id: 'admin-token', grants: compileScopes(['admin']), bucket: null } })
+    // SPECSERVE_ADMIN_TOKEN is folded in as one more key with the admin scope (and only that), and auth.rate_limit's bucket.
+    if (adminToken) keys.push({ digest: sha256(adminToken), principal: { id: 'admin-token', grants: compileScopes(['admin']), bucket: this.bucketFor('admin-token', auth.rate, now, buckets.configured) } })
     this.keys = keys
     this.certs = new Map(auth.clientCerts.map((c) => [c.subject, { id: `cert:${c.subject}`, grants: c.grants, bucket: this.bucketFor(`cert:${c.subject}`, c.rate, now, buckets.configured) }]))
     this.jwt = auth.jwt ? new JwtVerifier(auth.jwt, keySets) : null

@@ -9,6 +9,7 @@
 // drop the verified-token cache nor send the issuer a JWKS fetch each time.
 import type { Gateway } from '../gateway.ts'
 import type { AuthConfig } from './config.ts'
+import { adminTokenFromEnv } from './admin-token.ts'
 import { Buckets, Guard } from './guard.ts'
 import { KeySets } from './jwks.ts'
 import { refusalsOf, type Refusals } from './refusals.ts'
@@ -51,7 +52,7 @@ export class Policy {
   }
 
   private build(auth: AuthConfig): Guard {
-    return new Guard(auth, this.buckets, process.env.SPECSERVE_ADMIN_TOKEN || undefined, this.keySets)
+    return new Guard(auth, this.buckets, adminTokenFromEnv(), this.keySets)
   }
 }
 

@@ -48,4 +48,16 @@ describe('POST /admin/reload credentials', () => {
     expect(res.statusCode).toBe(422)
     expect(res.json()).toMatchObject({ code: 'CONFIG_INVALID', errors: [expect.stringMatching(/cannot read config/)] })
   })
+
+  it('takes SPECSERVE_ADMIN_TOKEN without the newline a value read from a file ends with', async () => {
+    process.env.SPECSERVE_ADMIN_TOKEN = 'from-a-file\n'
+    const fromFile = buildServer(configFrom('admin: { reload_endpoint: true, watch_config: false }\nmodels:\n  a: { kind: scripted }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n'))
+    try {
+      const res = await fromFile.inject({ method: 'POST', url: '/admin/reload', headers: { authorization: 'Bearer from-a-file' } })
+      expect(res.json()).toMatchObject({ code: 'CONFIG_INVALID' })
+    } finally {
+      process.env.SPECSERVE_ADMIN_TOKEN = 's3cret'
+      await fromFile.close()
+    }
+  })
 })

@@ -67,6 +67,23 @@ auth:
       buckets,
     )
 
+  it("SPECSERVE_ADMIN_TOKEN draws on a bucket of its own at auth.rate_limit, as every API key does", () => {
+    const g = new Guard(
+      configFrom(`models: { a: { kind: scripted } }
+ensembles: { e: { strategy: deadline-fallback, models: [a] } }
+auth:
+  rate_limit: { rps: 0.01, burst: 1 }
+  api_keys:
+    - { id: reader, sha256: "${hash('reader-key')}", scopes: [read] }
+`).auth!,
+      undefined,
+      'admin-s3cret',
+    )
+    expect(g.check('Bearer admin-s3cret', 'admin', '')).toMatchObject({ id: 'admin-token' })
+    expect(refusal(() => g.check('Bearer admin-s3cret', 'admin', ''))).toMatch(/^RATE_LIMITED: admin-token is over its rate limit of 0.01\/s/)
+    expect(g.check('Bearer reader-key', 'read', '')).toMatchObject({ id: 'reader' }) // its own bucket, not the admin token's
+  })
+
   it('a call its scopes refuse still takes a token: a caller at its limit is RATE_LIMITED whatever it asks for', () => {
     const g = limited()
     expect(refusal(() => g.check('Bearer reader-key', 'admin', ''))).toMatch(/^PERMISSION_DENIED/)
