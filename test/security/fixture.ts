@@ -14,8 +14,15 @@ export const UPSTREAM_DETAIL = 'upstream http://10.0.0.7:8501 answered 500: tens
 
 const hash = (key: string): string => createHash('sha256').update(key).digest('hex')
 
-/** The YAML; `jwt` is a `jwt:` flow mapping, `without` drops API keys by role (a revocation). */
-export function guardedYaml(options: { jwt?: string; without?: (keyof typeof KEYS)[]; extra?: string } = {}): string {
+/**
+ * A remote model whose upstream is down (`port`: one nothing listens on), loaded on the tensors
+ * it declares, with an upstream's error text in its description; ensemble `r` serves it.
+ */
+export const downUpstream = (port: number): string =>
+  `  down: { kind: oip, url: "http://127.0.0.1:${port}", model: m, inputs: [{ name: x, datatype: FP32, shape: [-1, 2] }], outputs: [{ name: label, datatype: INT64, shape: [-1] }] }\n`
+
+/** The YAML; `jwt` is a `jwt:` flow mapping, `without` drops API keys by role (a revocation), `down` adds downUpstream on that port. */
+export function guardedYaml(options: { jwt?: string; without?: (keyof typeof KEYS)[]; extra?: string; down?: number } = {}): string {
   const keys = [
     ['reader', ['read']],
     ['predictE', ['predict:e']],
@@ -30,8 +37,8 @@ export function guardedYaml(options: { jwt?: string; without?: (keyof typeof KEY
 models:
   ok: { kind: scripted, label: 1 }
   broken: { kind: scripted, fail: "${UPSTREAM_DETAIL}" }
-ensembles:
-  e: { strategy: deadline-fallback, models: [broken, ok] }
+${options.down === undefined ? '' : downUpstream(options.down)}ensembles:
+${options.down === undefined ? '' : '  r: { strategy: deadline-fallback, models: [down] }\n'}  e: { strategy: deadline-fallback, models: [broken, ok] }
   f: { strategy: deadline-fallback, models: [broken] }
   g: { strategy: deadline-fallback, models: [ok] }
 admin: { reload_endpoint: true, watch_config: false }

@@ -5,7 +5,8 @@ import * as grpc from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GrpcStatus } from '../../src/errors.ts'
 import { failure, startHarness, trailerCode, trailerResult, type Harness } from '../api/grpc/harness.ts'
-import { configFrom } from '../helpers.ts'
+import { configFrom, freePort } from '../helpers.ts'
+import { METADATA_ERROR_REDACTED } from '../../src/security/redact.ts'
 import { bearer, guardedYaml, KEYS } from './fixture.ts'
 import { AUDIENCE, ISSUER, startIssuer, type Issuer } from './issuer.ts'
 
@@ -15,7 +16,7 @@ const jwtSection = (): string => `{ jwks_url: "${issuer.url}", issuer: "${ISSUER
 
 beforeAll(async () => {
   issuer = await startIssuer()
-  h = await startHarness(guardedYaml({ jwt: jwtSection() }))
+  h = await startHarness(guardedYaml({ jwt: jwtSection(), down: await freePort() }))
 })
 afterAll(async () => {
   await h.close()
@@ -109,6 +110,12 @@ describe('gRPC redaction and limits', () => {
     expect(JSON.stringify(trailerResult(plain))).not.toContain('10.0.0.7')
     const debug = await failure(predict('f', KEYS.debugger))
     expect(JSON.stringify(trailerResult(debug))).toContain('10.0.0.7')
+  })
+
+  it("GetModel's details say an upstream did not answer at load, and only to debug its error", async () => {
+    const details = (key: string) => call<{ details_json: string }>(h.gatewayClient, 'GetModel', { name: 'down' }, key).then((res) => JSON.parse(res.details_json).metadata_error)
+    expect(await details(KEYS.reader)).toBe(METADATA_ERROR_REDACTED)
+    expect(await details(KEYS.debugger)).toMatch(/ECONNREFUSED 127\.0\.0\.1:\d+/)
   })
 
   it('over the rate limit: RESOURCE_EXHAUSTED, code RATE_LIMITED, a retry-after trailer', async () => {

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { Gateway } from '../../src/gateway.ts'
 import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
-import { configFrom } from '../helpers.ts'
+import { configFrom, freePort } from '../helpers.ts'
 import { bearer, guardedYaml, KEYS, UPSTREAM_DETAIL } from './fixture.ts'
+import { METADATA_ERROR_REDACTED } from '../../src/security/redact.ts'
 import '../starter/scripted.ts'
 
 let app: FastifyInstance
@@ -16,7 +17,7 @@ let telemetry: Telemetry
 
 beforeAll(async () => {
   process.env.SPECSERVE_ADMIN_TOKEN = 'admin-s3cret'
-  const config = configFrom(guardedYaml())
+  const config = configFrom(guardedYaml({ down: await freePort() }))
   gateway = new Gateway(config)
   telemetry = startTelemetry(gateway, config.telemetry)
   app = buildServer(config, { gateway, telemetry })
@@ -105,6 +106,12 @@ describe('redaction', () => {
     expect(plain.statusCode).toBe(502)
     expect(plain.json()).toMatchObject({ code: 'ALL_MODELS_FAILED', message: 'every model of the ensemble failed', models: [{ status: 'error', error: { code: 'MODEL_FAILED' } }] })
     expect(plain.body).not.toContain('10.0.0.7')
+  })
+
+  it("a model's description says its upstream did not answer at load, and only to debug the upstream's error", async () => {
+    const described = (key: string) => app.inject({ url: '/v1/models/down', headers: bearer(key) }).then((res) => res.json().metadata_error)
+    expect(await described(KEYS.reader)).toBe(METADATA_ERROR_REDACTED)
+    expect(await described(KEYS.debugger)).toMatch(/ECONNREFUSED 127\.0\.0\.1:\d+/)
   })
 
   it('with debug, annotations are whole', async () => {

@@ -11,6 +11,8 @@ import { echoed, serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import { checkRequestId } from '../native/request.ts'
 import { failureBody } from '../native/result.ts'
+import { principalOf } from '../../security/grpc.ts'
+import { detailsForCaller } from '../../security/redact.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
@@ -30,9 +32,10 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
 
   const GetModel: Unary<NameRequestMsg> = (call, callback) =>
     answer(call, callback, () => {
-      const info = describeModel(gateway, call.request.name)
+      const principal = principalOf(call)
+      const info = describeModel(gateway, call.request.name, principal)
       const stats = info.stats as { duration_ms: { mean: number | null } }
-      const details = gateway.model(call.request.name).executor.describe?.()
+      const details = detailsForCaller(gateway.model(call.request.name).executor.describe?.(), principal)
       return {
         ...info,
         details_json: details ? JSON.stringify(details) : '',

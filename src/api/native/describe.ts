@@ -4,6 +4,8 @@ import type { Gateway } from '../../gateway.ts'
 import type { SelectConfig } from '../../config/load.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
 import { memberVersion } from '../../starter/outcomes.ts'
+import type { Principal } from '../../security/guard.ts'
+import { detailsForCaller } from '../../security/redact.ts'
 
 export function listEnsembles(gateway: Gateway): Record<string, unknown>[] {
   return [...gateway.ensembles.values()].map((e) => ({ name: e.name, strategy: e.strategyName, models: e.models.map((m) => m.name), budget_ms: e.config.budget }))
@@ -30,7 +32,8 @@ export function describeSelect(select: SelectConfig): Record<string, unknown> {
     : { policy: select.policy }
 }
 
-export function describeModel(gateway: Gateway, name: string): Record<string, unknown> {
+/** `principal`: the caller, who may not see an upstream's error text (security/redact.ts). */
+export function describeModel(gateway: Gateway, name: string, principal?: Principal): Record<string, unknown> {
   const { model, executor, stats } = gateway.model(name)
   let metadata: { inputs: unknown; outputs: unknown } = { inputs: null, outputs: null }
   try {
@@ -40,7 +43,7 @@ export function describeModel(gateway: Gateway, name: string): Record<string, un
     // not loaded (yet, or not used by any ensemble): metadata stays null
   }
   const ensembles = [...gateway.config.ensembles.values()].filter((e) => e.models.includes(name)).map((e) => e.name)
-  return { name, version: memberVersion(model, executor), kind: model.kind, ensembles, ...metadata, stats: stats.toJSON(), ...executor.describe?.() }
+  return { name, version: memberVersion(model, executor), kind: model.kind, ensembles, ...metadata, stats: stats.toJSON(), ...detailsForCaller(executor.describe?.(), principal) }
 }
 
 /** Every model with the version serving it (for a repository model, the registry's choice; for a remote one not pinned in YAML, the upstream's). */

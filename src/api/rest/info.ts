@@ -17,7 +17,7 @@ export function registerInfoRoutes(app: FastifyInstance, gateway: Gateway): void
   app.get('/v1/ensembles', async () => ({ ensembles: listEnsembles(gateway) }))
   app.get<{ Params: { name: string } }>('/v1/ensembles/:name', async (request) => describeEnsemble(gateway.ensemble(request.params.name)))
   app.get('/v1/models', async () => ({ models: listModels(gateway) }))
-  app.get<{ Params: { name: string } }>('/v1/models/:name', async (request) => describeModel(gateway, request.params.name))
+  app.get<{ Params: { name: string } }>('/v1/models/:name', async (request) => describeModel(gateway, request.params.name, request.principal))
 }
 
 /** Sets `a.b.c` in a nested object, creating the levels on the way. */
