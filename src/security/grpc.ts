@@ -7,6 +7,7 @@ import type { PeerCertificate } from 'node:tls'
 import { errorStatus } from '../api/grpc/status.ts'
 import { GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
+import type { Logger } from '../types.ts'
 import type { Principal } from './guard.ts'
 import { certificateSubject } from './peer.ts'
 import { Policy } from './policy.ts'
@@ -136,9 +137,9 @@ export function guardHandler<H>(gateway: Gateway, path: string, handler: H): H {
   return policy ? (wrap(policy, path, handler as unknown as AnyHandler) as unknown as H) : handler
 }
 
-/** A server whose addService wraps every handler with the gateway's policy; the server itself when the gateway is open. */
-export function guardedServer(server: Server, gateway: Gateway): Pick<Server, 'addService'> {
-  const policy = Policy.of(gateway)
+/** A server whose addService wraps every handler with the gateway's policy; the server itself when the gateway is open. `log`: the policy's (its issuer's outages). */
+export function guardedServer(server: Server, gateway: Gateway, log?: Logger): Pick<Server, 'addService'> {
+  const policy = Policy.of(gateway, log)
   if (!policy) return server
   return {
     addService(service: ServiceDefinition, implementation: UntypedServiceImplementation) {

@@ -18,6 +18,7 @@
 //   dropped, and the next lookup fetches the set again.
 // Keys are matched and imported by jose (createLocalJWKSet): nothing here reads key material.
 import { bodyAtMost } from '../body-limit.ts'
+import { silentLogger, type Logger } from '../types.ts'
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTVerifyGetKey } from 'jose'
 
 /** Why a token could not be checked: no set was ever fetched (or none since the cooldown began). */
@@ -44,6 +45,8 @@ type KeyLookup = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Retu
 export class RemoteKeySet {
   /** Our getKey for jwtVerify. */
   readonly getKey: KeyLookup = (header, token) => this.lookup(header, token)
+  /** Where a failed fetch, and the first good one after it, are said (callers see only UNAUTHENTICATED). */
+  log: Logger = silentLogger
   private readonly options: RemoteKeySetOptions
   private keys: KeyLookup | null = null
   /** performance.now() of the last good fetch, and of the end of the last attempt. */
@@ -53,6 +56,8 @@ export class RemoteKeySet {
   private pending: Promise<boolean> | null = null
   /** Set by a reload: the next lookup waits for one fetch (cooldown or not) before using the set in hand. */
   private stale = false
+  /** The last fetch failed (and was said): the next good one is said too. */
+  private failing = false
 
   constructor(options: RemoteKeySetOptions) {
     this.options = options
@@ -89,7 +94,7 @@ export class RemoteKeySet {
     if (performance.now() - this.triedAt < this.options.cooldownMs) return NOT_FETCHED
     const fetched: Promise<boolean> = this.fetchSet().then(
       (keys) => this.settle(fetched, keys),
-      () => this.settle(fetched, null),
+      (err: unknown) => this.settle(fetched, null, err),
     )
     this.pending = fetched
     return fetched
@@ -99,13 +104,20 @@ export class RemoteKeySet {
    * Records how a fetch ended (`keys` null: it failed), unless a reload overtook it: then it
    * changes nothing, and whoever waited on it waits for the fetch started since, if one runs.
    */
-  private settle(fetched: Promise<boolean>, keys: KeyLookup | null): boolean | Promise<boolean> {
+  private settle(fetched: Promise<boolean>, keys: KeyLookup | null, err?: unknown): boolean | Promise<boolean> {
     if (this.pending !== fetched) return this.pending ?? this.keys !== null
     this.pending = null
     this.stale = false
     this.triedAt = performance.now()
-    // A failed fetch keeps the last good set (if any); the next attempt waits for the cooldown.
-    if (keys === null) return false
+    // A failed fetch keeps the last good set (if any); the next attempt waits for the cooldown (so this says it at most once per cooldown).
+    if (keys === null) {
+      this.failing = true
+      const error = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err)
+      this.log.warn({ jwks_url: this.options.url.href, error, last_good_set: this.keys !== null }, 'JWKS fetch failed: tokens signed by a key not in the last good set are refused UNAUTHENTICATED until a fetch succeeds')
+      return false
+    }
+    if (this.failing) this.log.info({ jwks_url: this.options.url.href }, 'JWKS fetched again')
+    this.failing = false
     this.keys = keys
     this.fetchedAt = this.triedAt
     return true
@@ -134,6 +146,13 @@ export class RemoteKeySet {
  */
 export class KeySets {
   private kept: { readonly definition: string; readonly set: RemoteKeySet } | null = null
+  private logger: Logger = silentLogger
+
+  /** Where the sets' fetch failures are said, from now on. */
+  set log(log: Logger) {
+    this.logger = log
+    if (this.kept) this.kept.set.log = log
+  }
 
   for(options: RemoteKeySetOptions): RemoteKeySet {
     const definition = `${options.url.href} ${options.cacheMs} ${options.cooldownMs} ${options.timeoutMs}`
@@ -142,6 +161,7 @@ export class KeySets {
       return this.kept.set
     }
     const set = new RemoteKeySet(options)
+    set.log = this.logger
     this.kept = { definition, set }
     return set
   }

@@ -8,6 +8,7 @@
 // record, a canary decision) serves `{...config, models}` with the same `auth`, and must not
 // drop the verified-token cache nor send the issuer a JWKS fetch each time.
 import type { Gateway } from '../gateway.ts'
+import type { Logger } from '../types.ts'
 import type { AuthConfig } from './config.ts'
 import { adminTokenFromEnv } from './admin-token.ts'
 import { Buckets, Guard } from './guard.ts'
@@ -32,12 +33,13 @@ export class Policy {
     this.guard = this.build(auth)
   }
 
-  /** The policy of a gateway whose config has an `auth` section; null when it is open. */
-  static of(gateway: Gateway): Policy | null {
+  /** The policy of a gateway whose config has an `auth` section; null when it is open. `log`: where its issuer's outages are said. */
+  static of(gateway: Gateway, log?: Logger): Policy | null {
     const auth = gateway.config.auth
     if (auth === null) return null
     let policy = policies.get(gateway)
     if (!policy) policies.set(gateway, (policy = new Policy(gateway, auth)))
+    if (log) policy.keySets.log = log
     return policy
   }
 

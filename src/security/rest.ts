@@ -38,7 +38,7 @@ export function routeAccess(method: string, url: string): Access {
 
 /** Puts the gateway's policy on the app; false (and nothing registered) when the gateway is open. Call before any route. */
 export function registerGuard(app: FastifyInstance, gateway: Gateway): boolean {
-  const policy = Policy.of(gateway)
+  const policy = Policy.of(gateway, app.log)
   if (!policy) return false
   app.decorateRequest('principal', undefined)
   app.addHook('onRoute', (route: RouteOptions) => {

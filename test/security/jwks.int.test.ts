@@ -60,6 +60,24 @@ describe('an issuer that answers errors', () => {
     expect(issuer.fetches()).toBe(2)
   })
 
+  it('says each failed fetch in the log (at most one per cooldown), with the endpoint and the error, and the first good one after', async () => {
+    issuer.answer = 'error'
+    const lines: [string, string, Record<string, unknown>][] = []
+    const keySets = new KeySets()
+    keySets.log = {
+      info: (obj, msg) => lines.push(['info', msg, obj as Record<string, unknown>]),
+      warn: (obj, msg) => lines.push(['warn', msg, obj as Record<string, unknown>]),
+      error: (obj, msg) => lines.push(['error', msg, obj as Record<string, unknown>]),
+    }
+    const guard = guardFor('', keySets)
+    for (let i = 0; i < 20; i++) await verdict(guard, madeUp(i))
+    expect(lines).toEqual([['warn', expect.stringMatching(/^JWKS fetch failed: /), { jwks_url: issuer.url, error: expect.stringMatching(/answered 5\d\d/), last_good_set: false }]])
+    later(30_000)
+    issuer.answer = 'keys'
+    expect(await verdict(guard, await issuer.sign({ sub: 'back' }))).toMatchObject({ id: 'jwt:back' })
+    expect(lines.slice(1)).toEqual([['info', 'JWKS fetched again', { jwks_url: issuer.url }]])
+  })
+
   it('after a failed fetch, the last good key set goes on verifying; an unknown kid is refused at once until the cooldown has passed', async () => {
     const guard = guardFor()
     expect(await verdict(guard, await issuer.sign({ sub: 'before' }))).toMatchObject({ id: 'jwt:before' })

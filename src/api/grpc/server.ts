@@ -65,7 +65,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   // Before any service is added: which methods take or give a stream of messages (the read limit times each message there).
   const streaming = streamingMethods(server)
   // With an `auth` section every service's handlers ask the policy first (src/security/grpc.ts).
-  const services = guardedServer(server, gateway) as Server
+  const services = guardedServer(server, gateway, log === silentLogger ? undefined : log) as Server
   const gatewayImpl = gatewayService(gateway)
   const inferenceImpl = inferenceService(gateway)
   // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader.
