@@ -18,10 +18,14 @@ interface HttpishError {
   message?: string
 }
 
+export const UNREAD_CONTENT_TYPE = 'the body is not of a content-type this route reads: application/json (predict, infer, reload), application/octet-stream (a model upload)'
+
 export function mapError(err: unknown): MappedError {
   if (err instanceof GatewayError) return entry(err.code, err.message, err.details)
   const e = err as HttpishError
   if (e?.statusCode === 413) return entry('PAYLOAD_TOO_LARGE', e.message ?? 'request body too large')
+  // Fastify says only "Unsupported Media Type": say which content-types the routes read.
+  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return entry('BAD_REQUEST', UNREAD_CONTENT_TYPE)
   if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) return entry('BAD_REQUEST', e.message ?? 'bad request')
   return entry('INTERNAL', 'internal error')
 }
