@@ -58,7 +58,7 @@ export function readCommandLine(args: string[]): CommandLine {
 function checkPublish(values: Values, file: string | undefined): void {
   const version = Number(values.version ?? '0')
   if (!values.brokers || !values.name || (!file && !values.location) || !Number.isSafeInteger(version) || version < 0) {
-    console.error(`publish-model needs --brokers, --name and a model file (or --location); --version is a non-negative integer\n${usage}`)
+    console.error(`publish-model needs --brokers, --name and a model file (or --location); --version is an integer from 0 to ${Number.MAX_SAFE_INTEGER}\n${usage}`)
     process.exit(2)
   }
 }

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { outputContains, root, startProcess } from './helpers.ts'
+import { freePort, outputContains, root, startProcess } from './helpers.ts'
 import { makePki } from './security/certs.ts'
 import { tempDir } from './temp-dirs.ts'
 
@@ -104,6 +104,19 @@ describe('a start that cannot go on: one line, no stack', () => {
       expect(output).toMatch(/^\S*tls\.yaml:1:\d+ server\.tls\.key: \S*other-key\.pem is not a PEM private key of the certificate in \S*server\.pem: .*key values mismatch\n$/)
       expect(code).toBe(1)
     }
+  })
+
+  it('publish-model to brokers that do not answer: the address and the cause, exit 1', async () => {
+    const closed = await freePort() // nothing listens there
+    const { code, output } = await run(['publish-model', '--brokers', `127.0.0.1:${closed}`, '--name', 'm', join(root, 'models', 'cancer_logreg.onnx')])
+    expect(code).toBe(1)
+    expect(output).toMatch(new RegExp(`^publish-model failed: .*ECONNREFUSED.* \\(brokers 127\\.0\\.0\\.1:${closed}\\)\n$`))
+  })
+
+  it('publish-model --version past 2^53 - 1 says where the range ends, exit 2', async () => {
+    const { code, output } = await run(['publish-model', '--brokers', 'b:9092', '--name', 'm', '--version', '9007199254740992', 'm.onnx'])
+    expect(code).toBe(2)
+    expect(output).toMatch(/^publish-model needs .*--version is an integer from 0 to 9007199254740991\n/)
   })
 
   it('the spool another gateway holds: `specserve: <why>`, exit 1', async () => {

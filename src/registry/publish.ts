@@ -2,6 +2,7 @@
 // name, with the model's bytes inline (or a location) and their sha256.
 import { readFile } from 'node:fs/promises'
 import { Producer } from '@platformatic/kafka'
+import { connectionOptions, errorMessage, isTooLarge } from '../kafka/client.ts'
 import { encodeDescriptor } from './descriptor.ts'
 import { sha256Hex } from './store.ts'
 
@@ -31,14 +32,19 @@ export async function publishModel(options: PublishOptions): Promise<{ sha256: s
     sha256,
   })
   const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
-    clientId: 'specserve-publish-model',
-    bootstrapBrokers: [...options.brokers],
+    ...connectionOptions({ brokers: options.brokers, tls: undefined, sasl: undefined, requestTimeoutMs: 5000 }, 'specserve-publish-model'),
     serializers: { key: bytesOf, value: bytesOf, headerKey: bytesOf, headerValue: bytesOf },
     acks: -1,
     autocreateTopics: true,
   })
   try {
     await producer.send({ messages: [{ topic: options.topic, key: Buffer.from(options.name), value: Buffer.from(value) }] })
+  } catch (err) {
+    // The client's own words name neither the brokers nor the limit a large model meets.
+    if (isTooLarge(err)) {
+      throw new Error(`the broker refused the model's ${value.byteLength} bytes as too large (${errorMessage(err)}): raise max.message.bytes on the topic (and message.max.bytes on the brokers), or publish --location with the file served over HTTP`, { cause: err })
+    }
+    throw new Error(`${errorMessage(err)} (brokers ${options.brokers.join(', ')})`, { cause: err })
   } finally {
     await producer.close()
   }
