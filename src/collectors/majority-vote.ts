@@ -148,7 +148,8 @@ export const majorityVote: StrategyFactory<MajorityVoteOptions, Raw> = {
     return {
       name: 'majority-vote',
       spareable: spareableMembers(plan, soft),
-      ...(options.onNoMajority === 'error' ? { failCodes: ['NO_CONSENSUS'] as const } : {}),
+      // A regression aggregate always answers: on_no_majority does not apply to it (warned about at load).
+      ...(options.onNoMajority === 'error' && source.kind !== 'regression' ? { failCodes: ['NO_CONSENSUS'] as const } : {}),
       ...(options.output === undefined ? {} : { decidesOn: options.output }),
       collector,
     }

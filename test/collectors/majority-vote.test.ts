@@ -218,6 +218,16 @@ describe('majority-vote: options', () => {
     expect(majorityVote.check!(parsed(majorityVote, { output: 'nope' }), ensemble(3))[0]).toMatch(/output "nope" is not an output/)
   })
 
+  it('says it can fail NO_CONSENSUS only as a classification vote with on_no_majority: error, and which output it decides on', () => {
+    const strategy = (options: MajorityVoteOptions, outputs: TensorSpec[]) => majorityVote.create(parsed(majorityVote, options), ensemble(2, outputs))
+    expect(strategy({ on_no_majority: 'error' }, [labelSpec]).failCodes).toEqual(['NO_CONSENSUS'])
+    expect(strategy({}, [labelSpec]).failCodes).toBeUndefined()
+    // A regression aggregate always answers (on_no_majority is warned about there, not applied).
+    expect(strategy({ on_no_majority: 'error' }, [valueSpec]).failCodes).toBeUndefined()
+    expect(strategy({ output: 'probabilities' }, [labelSpec, probSpec]).decidesOn).toBe('probabilities')
+    expect(strategy({}, [labelSpec, probSpec]).decidesOn).toBeUndefined()
+  })
+
   it('check() refuses quorum and on_no_majority on a regression, and regression on a classifier', () => {
     const check = (options: MajorityVoteOptions, outputs: TensorSpec[]): string[] => majorityVote.check!(parsed(majorityVote, options), ensemble(2, outputs))
     expect(check({ quorum: 'all', on_no_majority: 'error' }, [valueSpec])).toEqual([
