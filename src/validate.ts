@@ -1,12 +1,13 @@
-// specserve validate: a config checked as serve would load it, models included, without
-// serving or writing anything (which repository version would serve is read, not chosen).
+// specserve validate: a config checked as serve would load it, models included (a repository
+// model's version gated, and fallen back from as at serve's start), without serving or writing
+// anything (which repository version would serve is read, not chosen).
 import { streamIssue } from './api/kafka/index.ts'
 import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
 import { modelWarnings } from './model-warnings.ts'
-import { previewRepository } from './registry/preview.ts'
+import { RepositoryPreview } from './registry/preview.ts'
 
 /**
  * Prints a failed start's or check's errors and exits 1: a config's each with its line, any
@@ -43,18 +44,22 @@ export async function validate(file: string, stream = false): Promise<void> {
   const config = loadForCommand(file, stream)
   for (const warning of config.warnings) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
   // Read-only: which version of each repository model would serve (opening the registry would write).
-  const repository = previewRepository(config)
-  if (repository.issues.length) report(new ConfigError(config.file, repository.issues))
-  for (const note of repository.notes) console.log(`note: ${formatIssue(shownPath(config.file), note)}`)
-  // One worker is enough to read every model's metadata.
-  const gateway = new Gateway({ ...repository.config, executors: { ...config.executors, onnx_workers: 1 } })
+  const repository = config.repository ? new RepositoryPreview(config) : undefined
+  if (repository?.issues.length) report(new ConfigError(config.file, repository.issues))
+  // One worker is enough to read every model's metadata. The preview picks the versions, and
+  // falls back from one that fails to load or its gate as serve's start would.
+  const gateway = new Gateway({ ...config, executors: { ...config.executors, onnx_workers: 1 } }, repository && { versions: repository })
+  let failure: unknown
   try {
     await gateway.load()
   } catch (err) {
-    report(err)
+    failure = err
   } finally {
     await gateway.close()
   }
+  for (const warning of repository?.warnings ?? []) console.error(`warning: ${formatIssue(shownPath(config.file), warning)}`)
+  for (const note of repository?.notes() ?? []) console.log(`note: ${formatIssue(shownPath(config.file), note)}`)
+  if (failure !== undefined) report(failure)
   /** A warning at the YAML path's line. */
   const warnAt = (path: string, message: string): void => console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
   for (const { path, message } of modelWarnings(gateway)) warnAt(path, message)

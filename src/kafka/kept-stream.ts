@@ -8,7 +8,8 @@
 //   throw it and take the whole gateway down; after it, the member no longer heartbeats, so
 //   the stream it had must go;
 // - the first consume() fails (the brokers are unreachable at start): the gateway starts anyway.
-// `state` and `lastError` say where it is (/readyz, metrics).
+// `state` and `lastError` say where it is (/readyz, metrics): lastError why it is not
+// consuming, null again once a stream is open.
 import type { Consumer, MessagesStream } from '@platformatic/kafka'
 import type { Logger } from '../types.ts'
 import { atMost } from '../at-most.ts'
@@ -41,6 +42,7 @@ export interface KeptStreamOptions<S extends AnyStream> {
 
 export class KeptStream<S extends AnyStream> {
   state: KeptStreamState = 'starting'
+  /** Why the stream was lost or could not be opened; null while one is open (and before the first attempt ends). */
   lastError: string | null = null
   /** Message streams opened after one ended. */
   reopens = 0
@@ -127,6 +129,8 @@ export class KeptStream<S extends AnyStream> {
     this.everOpened = true
     this.stream = stream
     this.state = 'consuming'
+    // It said why no stream was open (/readyz pairs it with reconnecting): consuming, it is past.
+    this.lastError = null
     this.attempt = 0
     this.options.opened(stream, again)
     stream.on('error', (err: Error) => {

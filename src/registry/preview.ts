@@ -1,60 +1,131 @@
 // What `specserve validate` says about the repository, without writing anything: which version
 // of each repository model would serve, or that the seed `path:` would be imported, or that
 // nothing could serve (a config error at the entry's line). Opening the registry would create
-// model directories and import seeds; this only reads version directories and meta.json.
+// model directories and import seeds; this only reads version directories and meta.json. It is
+// the validating gateway's version source, so that gateway loads and gates as serve's first
+// load does, and falls back from a version that fails as serve's start does (fallback.ts): the
+// version it names is the one serve would serve.
 import { existsSync } from 'node:fs'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
 import type { OnnxSpec } from '../executors/onnx/config.ts'
+import type { ModelRuntime } from '../model-runtimes.ts'
+import type { VersionSource } from '../reload/version-source.ts'
 import { repositorySettings } from './resolve.ts'
 import type { VersionPolicy } from './config.ts'
+import { gateLoaded } from './reload-gate.ts'
 import { ModelDirectory, type VersionMeta } from './store.ts'
-import { allowedBy, newMeta, servingChoice } from './version-rules.ts'
+import { allowedBy, fallbackChoice, newMeta, servingChoice } from './version-rules.ts'
 import type { ModelVersions } from './versions.ts'
 
-export interface RepositoryPreview {
-  /** The config with each repository model pointed at the file that would serve (a version, or its seed). */
-  readonly config: GatewayConfig
-  /** What serve would do, one line per repository model, located like issues. */
-  readonly notes: ConfigIssue[]
-  /** Models with nothing to serve. */
-  readonly issues: ConfigIssue[]
+/** One repository model as a start would find it. */
+interface Previewed {
+  readonly directory: ModelDirectory
+  readonly metas: readonly VersionMeta[]
+  /** Version directories with no meta.json (copied in while stopped): a start records their sha256 from the file, so it cannot differ. */
+  readonly unrecorded: ReadonlySet<number>
+  readonly allowed: (version: number) => boolean
+  /** The version that would serve; undefined: the seed, imported as version 1. */
+  version: number | undefined
+  /** Its file. */
+  path: string
 }
 
-export function previewRepository(config: GatewayConfig): RepositoryPreview {
-  const notes: ConfigIssue[] = []
-  const issues: ConfigIssue[] = []
-  const repository = config.repository
-  if (!repository) return { config, notes, issues }
-  const located = (path: string, message: string): ConfigIssue => ({ path, ...(config.source.locate(path.split('.')) ?? {}), message })
-  const missing = !existsSync(repository.path)
-  const models = new Map(config.models)
-  for (const model of config.models.values()) {
-    const settings = repositorySettings(model)
-    if (!settings) continue
-    const directory = new ModelDirectory(repository.path, model.name)
-    const allowed = (v: number): boolean => allowedBy(settings.policy, v)
-    // A version directory holding a model but no meta.json yet is an arrival, judged as never judged.
-    const metas = directory.versions().flatMap((v): VersionMeta[] => {
-      const meta = directory.readMeta(v)
-      return meta ? [meta] : directory.hasModel(v) ? [newMeta(v, new Uint8Array(), 'directory', null)] : []
-    })
-    const version = servingChoice(metas, allowed, (v) => directory.hasModel(v))
-    let path: string
-    if (version !== undefined) {
-      path = directory.modelFile(version)
-      notes.push(located(`models.${model.name}.source`, `version ${version} would serve (${path})`))
-    } else if (settings.seed && directory.versions().length === 0) {
-      path = settings.seed
-      notes.push(located(`models.${model.name}.source`, `no version in ${directory.dir} yet: serve would import path: ${settings.seed} as version 1${missing ? ` (and create the repository ${repository.path})` : ''}`))
-    } else {
-      issues.push(located(`models.${model.name}.source`, nothingToServe(directory, metas, settings.policy)))
-      continue
+export class RepositoryPreview implements VersionSource {
+  /** Models with nothing to serve. */
+  readonly issues: ConfigIssue[] = []
+  /** Versions a start would fall back from, with why and what becomes of them, located like issues. */
+  readonly warnings: ConfigIssue[] = []
+  private readonly config: GatewayConfig
+  private readonly models = new Map<string, Previewed>()
+  private readonly missing: boolean
+
+  constructor(config: GatewayConfig) {
+    this.config = config
+    const repository = config.repository
+    this.missing = repository !== undefined && !existsSync(repository.path)
+    if (!repository) return
+    for (const model of config.models.values()) {
+      const settings = repositorySettings(model)
+      if (!settings) continue
+      const directory = new ModelDirectory(repository.path, model.name)
+      const allowed = (v: number): boolean => allowedBy(settings.policy, v)
+      const unrecorded = new Set<number>()
+      // A version directory holding a model but no meta.json yet is an arrival, judged as never judged.
+      const metas = directory.versions().flatMap((v): VersionMeta[] => {
+        const meta = directory.readMeta(v)
+        if (meta) return [meta]
+        if (!directory.hasModel(v)) return []
+        unrecorded.add(v)
+        return [newMeta(v, new Uint8Array(), 'directory', null)]
+      })
+      const version = servingChoice(metas, allowed, (v) => directory.hasModel(v))
+      if (version === undefined && !(settings.seed && directory.versions().length === 0)) {
+        this.issues.push(this.located(model.name, nothingToServe(directory, metas, settings.policy)))
+        continue
+      }
+      const path = version === undefined ? settings.seed! : directory.modelFile(version)
+      this.models.set(model.name, { directory, metas, unrecorded, allowed, version, path })
     }
-    models.set(model.name, { ...model, version: String(version ?? 1), spec: { ...(model.spec as OnnxSpec), path } })
+    if (this.missing && this.issues.length) this.issues.unshift({ path: 'repository.path', ...(config.source.locate(['repository', 'path']) ?? {}), message: `repository directory ${repository.path} does not exist` })
   }
-  if (missing && issues.length) issues.unshift(located('repository.path', `repository directory ${repository.path} does not exist`))
-  return { config: Object.freeze({ ...config, models }), notes, issues }
+
+  /** What serve would do, one line per repository model: the version that serves (after any fallback so far), or the seed's import. */
+  notes(): ConfigIssue[] {
+    return [...this.models].map(([name, m]) =>
+      this.located(name, m.version !== undefined ? `version ${m.version} would serve (${m.path})` : `no version in ${m.directory.dir} yet: serve would import path: ${m.path} as version 1${this.missing ? ` (and create the repository ${this.config.repository!.path})` : ''}`),
+    )
+  }
+
+  isRepositoryModel(name: string): boolean {
+    return this.models.has(name)
+  }
+
+  /** The config with each repository model pointed at the file that would serve (a version, or its seed). */
+  resolve(config: GatewayConfig): GatewayConfig {
+    const models = new Map(config.models)
+    for (const [name, m] of this.models) {
+      const model = config.models.get(name)
+      if (model) models.set(name, { ...model, version: String(m.version ?? 1), spec: { ...(model.spec as OnnxSpec), path: m.path } })
+    }
+    return Object.freeze({ ...config, models })
+  }
+
+  /** The gate serve runs as it loads, its reports kept nowhere. */
+  gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
+    return gateLoaded(loaded, (name) => this.models.get(name), () => undefined)
+  }
+
+  /** As serve's start falls back (fallBackAtStart), read-only: the version that failed is named in a warning. */
+  fallback(issues: readonly ConfigIssue[]): boolean {
+    let fellBack = false
+    const seen = new Set<Previewed>()
+    for (const issue of issues) {
+      const name = issue.path.startsWith('models.') ? issue.path.slice('models.'.length) : ''
+      const m = this.models.get(name)
+      const failed = m?.version
+      if (!m || failed === undefined || seen.has(m)) continue // a seed has nothing before it
+      seen.add(m)
+      const target = fallbackChoice(m.metas, failed, m.allowed, (v) => m.directory.hasModel(v))
+      const damage = m.directory.damage(failed, m.unrecorded.has(failed) ? undefined : m.metas.find((meta) => meta.version === failed)?.sha256)
+      const rejected = damage !== null ? `, and version ${failed} would be rejected (${damage})` : ''
+      if (target === undefined) {
+        this.warnings.push(this.located(name, `version ${failed} would fail at start (${issue.message}) and no earlier version passed: the start would fail${rejected}`))
+        continue
+      }
+      const after = damage !== null ? rejected : `, and version ${failed} tried again at the next start`
+      this.warnings.push(this.located(name, `version ${failed} would fail at start (${issue.message}): serve would fall back to version ${target}, which passed before${after}`))
+      m.version = target
+      m.path = m.directory.modelFile(target)
+      fellBack = true
+    }
+    return fellBack
+  }
+
+  private located(model: string, message: string): ConfigIssue {
+    const path = `models.${model}.source`
+    return { path, ...(this.config.source.locate(path.split('.')) ?? {}), message }
+  }
 }
 
 /** The repository models with no version to serve at start (`open`: a model's versions, opened), as issues at their entries. */

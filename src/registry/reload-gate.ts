@@ -12,10 +12,10 @@ import type { ModelVersions } from './versions.ts'
  * Gates the repository models among `loaded` (`known` finds their versions) and hands each
  * report to `record`. Returns the issues of the gates that failed.
  */
-export async function gateLoaded(
+export async function gateLoaded<V = ModelVersions>(
   loaded: readonly ModelRuntime[],
-  known: (name: string) => ModelVersions | undefined,
-  record: (versions: ModelVersions, version: number, report: GateReport) => void,
+  known: (name: string) => V | undefined,
+  record: (versions: V, version: number, report: GateReport) => void,
 ): Promise<ConfigIssue[]> {
   const issues: ConfigIssue[] = []
   for (const { model, executor } of loaded) {

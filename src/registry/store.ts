@@ -205,6 +205,21 @@ export class ModelDirectory {
     }
   }
 
+  /**
+   * How a version's model file is damaged for good (gone, or its bytes no longer `sha256`; not
+   * known: only gone), null if it is not. A read that fails otherwise (EACCES, EIO, EMFILE) is
+   * the box, not the file.
+   */
+  damage(version: number, sha256: string | undefined): string | null {
+    let bytes: Buffer
+    try {
+      bytes = this.modelBytes(version)
+    } catch (err) {
+      return errorCode(err) === 'ENOENT' ? 'its model file is gone' : null
+    }
+    return sha256 === undefined || sha256Hex(bytes) === sha256 ? null : 'its model file no longer matches the sha256 it was stored with'
+  }
+
   /** The model file's bytes; throws the read's error (ENOENT: no file; EACCES, EIO: the box). */
   modelBytes(version: number): Buffer {
     return readFileSync(this.modelFile(version))

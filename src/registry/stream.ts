@@ -41,6 +41,9 @@ const FETCH_MAX_BYTES = 1024 * 1024
 export const RESULTS = ['accepted', 'duplicate', 'rejected'] as const
 type Result = (typeof RESULTS)[number]
 
+/** A record's result, the reason when rejected, and the version it became (null: none, or not known). */
+type Judged = [result: Result, reason: string | null, version: number | null]
+
 /** `record` once a record is judged: its result, the model it names, and the reason when rejected. */
 export interface ModelStreamEvents {
   record: [result: Result, model: string, reason: string | null]
@@ -59,7 +62,8 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   /** Records are judged one after another, in offset order. */
   private readonly records = new SerialQueue()
   private readonly counts: Record<Result, number> = { accepted: 0, duplicate: 0, rejected: 0 }
-  private readonly recent: { model: string; reason: string; at: string }[] = []
+  /** The last RECENT rejections: records refused (no version), and versions the pipeline rejected. */
+  private readonly recent: { model: string; version: number | null; reason: string; at: string }[] = []
   /** The record being tried again after an unexpected failure, for /readyz. */
   private retrying: { model: string; offset: string; attempts: number; error: string } | null = null
   /** Records received and not finished (queued or being judged); never above MAX_HELD. */
@@ -141,16 +145,18 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   private async take(message: Raw): Promise<void> {
     // Closing: a record behind one left uncommitted (waiting for its retry) must not commit past it.
     if (this.closing.signal.aborted) return
+    const model = message.key ?? ''
     let result: Result
     let reason: string | null
+    let version: number | null = null
     for (let attempt = 1; ; attempt++) {
       try {
-        ;[result, reason] = await this.handle(message)
+        ;[result, reason, version] = await this.handle(message)
         break
       } catch (err) {
         if (!triedAgain(err)) {
           reason = err instanceof Refused || err instanceof GatewayError ? err.message : `unexpected: ${errorMessage(err)}`
-          this.refuse(message.key ?? '', reason)
+          this.log.error({ model, reason, topic: this.settings.topic }, 'model descriptor rejected')
           result = 'rejected'
           break
         }
@@ -162,8 +168,13 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     }
     this.retrying = null
     this.counts[result]++
+    // Refused here (no version), or a version the pipeline rejected (logged there): either is listed, with its reason.
+    if (result === 'rejected') {
+      this.recent.push({ model, version, reason: reason ?? 'rejected', at: new Date().toISOString() })
+      if (this.recent.length > RECENT) this.recent.shift()
+    }
     await this.commitPast(message)
-    this.emit('record', result, message.key ?? '', reason)
+    this.emit('record', result, model, reason)
   }
 
   /**
@@ -192,7 +203,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     }
   }
 
-  private async handle(message: Raw): Promise<[Result, string | null]> {
+  private async handle(message: Raw): Promise<Judged> {
     let d: ModelDescriptor
     try {
       d = decodeDescriptor(message.value ?? Buffer.alloc(0))
@@ -212,7 +223,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       // error again is retried like any other.
       if (this.registry.version(name, known).state === 'loading') return outcome(this.registry.judgeStored(name, known))
       this.log.info({ model: name, version: known, sha256: sha }, 'model stream: a version already stored (replayed record), skipped')
-      return ['duplicate', null]
+      return ['duplicate', null, known]
     }
     return outcome(this.registry.arrive(name, bytes, { version: d.version, source: 'kafka', description: d.description || undefined }))
   }
@@ -247,12 +258,6 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     return !this.closing.signal.aborted
   }
 
-  private refuse(model: string, reason: string): void {
-    this.recent.push({ model, reason, at: new Date().toISOString() })
-    if (this.recent.length > RECENT) this.recent.shift()
-    this.log.error({ model, reason, topic: this.settings.topic }, 'model descriptor rejected')
-  }
-
   status(): unknown {
     return { topic: this.settings.topic, group: this.groupId, state: this.messages.state, last_error: this.messages.lastError, ...this.counts, recent_rejections: this.recent, retrying: this.retrying, held: this.held, peak_held: this.peakHeld, paused: this.paused }
   }
@@ -279,12 +284,12 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
  * says nothing about the record: the version stays `loading`, judged at the next start, so the
  * record is taken as accepted, whether it was just stored or replayed while still `loading`.
  */
-async function outcome(judging: Promise<VersionMeta>): Promise<[Result, string | null]> {
+async function outcome(judging: Promise<VersionMeta>): Promise<Judged> {
   try {
     const meta = await judging
-    return meta.state === 'rejected' ? ['rejected', meta.reason] : ['accepted', null]
+    return meta.state === 'rejected' ? ['rejected', meta.reason, meta.version] : ['accepted', null, meta.version]
   } catch (err) {
-    if (err instanceof GatewayError && err.code === 'NOT_READY') return ['accepted', null]
+    if (err instanceof GatewayError && err.code === 'NOT_READY') return ['accepted', null, null]
     throw err
   }
 }

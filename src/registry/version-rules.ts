@@ -22,16 +22,24 @@ export const lastServed = (metas: readonly VersionMeta[]): VersionMeta[] => meta
  * start fell back from it: `ready`, or `loading` if never judged; tried again first); else the one that served last; else the highest
  * the policy allows that was never rejected nor retired (a canary cut short counts as never
  * judged). Pure: `specserve validate` asks it without opening anything.
+ *
+ * The first two are chosen even when their model file is gone (deleted while the gateway was
+ * stopped): passed over, that loss would go unsaid and the version would stay a rollback target
+ * with no file; chosen, it fails to load and the start's fallback rejects it, saying why.
  */
 export function servingChoice(metas: readonly VersionMeta[], allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number | undefined {
-  const candidate = (m: VersionMeta): boolean => allowed(m.version) && hasModel(m.version)
-  const last = lastServed(metas).find(candidate)
-  const retry = metas.filter((m) => failedAtStart(m) && candidate(m) && m.version > (last?.version ?? 0)).at(-1)
+  const last = lastServed(metas).find((m) => allowed(m.version))
+  const retry = metas.filter((m) => failedAtStart(m) && allowed(m.version) && m.version > (last?.version ?? 0)).at(-1)
   if (retry) return retry.version
   if (last) return last.version
   return metas
     .filter((m) => allowed(m.version) && (m.state === 'loading' || m.state === 'canary' || m.state === 'ready' || m.state === 'serving') && hasModel(m.version))
     .at(-1)?.version
+}
+
+/** At start, when `failed` cannot serve: the newest earlier version that passed (ready, or served) and `allowed` allows. Pure, as servingChoice. */
+export function fallbackChoice(metas: readonly VersionMeta[], failed: number, allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number | undefined {
+  return metas.filter((m) => m.version < failed && (m.state === 'ready' || m.state === 'serving') && allowed(m.version) && hasModel(m.version)).at(-1)?.version
 }
 
 export function newMeta(version: number, bytes: Uint8Array, source: VersionSource, description: string | null): VersionMeta {

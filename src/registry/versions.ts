@@ -4,8 +4,8 @@
 import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
 import { WrittenNotSynced } from '../durable.ts'
-import { MAX_VERSION, ModelDirectory, sha256Hex, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
-import { allowedBy, FAILED_AT_START, failedAtStart, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
+import { MAX_VERSION, ModelDirectory, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
+import { allowedBy, FAILED_AT_START, failedAtStart, fallbackChoice, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
 
 export interface Arrival {
   /** 0: the next after the highest known. */
@@ -178,7 +178,7 @@ export class ModelVersions {
    * box, so it stays a candidate the next start tries again, with the reason. True if rejected.
    */
   failAtStart(version: number, reason: string): boolean {
-    const damage = this.fileDamage(version)
+    const damage = this.directory.damage(version, this.metas.get(version)?.sha256)
     if (damage !== null) {
       this.update(version, { state: 'rejected', reason: `at start: ${reason} (${damage})` })
       return true
@@ -186,20 +186,6 @@ export class ModelVersions {
     this.failedThisStart.add(version)
     this.update(version, { state: this.get(version)?.state === 'loading' ? 'loading' : 'ready', reason: `${FAILED_AT_START}${reason}` })
     return false
-  }
-
-  /**
-   * How the model file is damaged for good (gone, or its bytes no longer the sha256 stored),
-   * null if it is not. A read that fails otherwise (EACCES, EIO, EMFILE) is the box, not the file.
-   */
-  private fileDamage(version: number): string | null {
-    let bytes: Buffer
-    try {
-      bytes = this.directory.modelBytes(version)
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'its model file is gone' : null
-    }
-    return sha256Hex(bytes) === this.metas.get(version)?.sha256 ? null : 'its model file no longer matches the sha256 it was stored with'
   }
 
   /** Failed at this start (and a candidate again at the next): not to be judged before it. */
@@ -260,9 +246,7 @@ export class ModelVersions {
 
   /** At start, when `failed` cannot serve: the newest earlier version that passed (ready, or served) and the policy allows. */
   fallbackFrom(failed: number): number | undefined {
-    return this.list()
-      .filter((m) => m.version < failed && (m.state === 'ready' || m.state === 'serving') && this.allowed(m.version) && this.directory.hasModel(m.version))
-      .at(-1)?.version
+    return fallbackChoice(this.list(), failed, (v) => this.allowed(v), (v) => this.directory.hasModel(v))
   }
 
   /** Rollback's target: the highest passing version below the serving one that version_policy allows (not one that failed its last start). */

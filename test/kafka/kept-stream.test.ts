@@ -86,6 +86,25 @@ describe('KeptStream', () => {
     expect(kept.reopens).toBe(0)
   })
 
+  it('clears last_error once consuming again: after brokers unreachable at start, a stream that ended in an error, a failed rejoin', async () => {
+    const [first, second, third] = [new FakeStream(), new FakeStream(), new FakeStream()]
+    outcomes = [new Error('connect ECONNREFUSED 127.0.0.1:9092'), first, second, third]
+    await kept.start()
+    expect([kept.state, kept.lastError]).toEqual(['reconnecting', 'connect ECONNREFUSED 127.0.0.1:9092'])
+    await vi.advanceTimersByTimeAsync(1000)
+    expect([kept.state, kept.lastError]).toEqual(['consuming', null])
+    // The library ends a stream with an error it does not retry (a topic not there yet, a fetch that failed 4 times).
+    first.emit('error', new Error('Unknown topic in.'))
+    await first.close()
+    expect([kept.state, kept.lastError]).toEqual(['reconnecting', 'Unknown topic in'])
+    await vi.advanceTimersByTimeAsync(1000)
+    expect([kept.stream, kept.state, kept.lastError]).toEqual([second, 'consuming', null])
+    consumer.emit('error', new Error('joinGroup failed 4 times.'))
+    expect([kept.state, kept.lastError]).toEqual(['reconnecting', 'joinGroup failed 4 times'])
+    await vi.advanceTimersByTimeAsync(1000)
+    expect([kept.stream, kept.state, kept.lastError]).toEqual([third, 'consuming', null])
+  })
+
   it('holds the start at most 5 s for brokers that do not answer, and consumes once the first consume() ends', async () => {
     let answer: (stream: Stream) => void = () => undefined
     const slow = new KeptStream<Stream>(consumer as unknown as Consumer<string, string, string, string>, log, {

@@ -6,7 +6,7 @@
 // And a version older than the serving one, arriving late: gated without serving, so it is a
 // rollback target when it passes. And a disk error as the registry starts, the gateway serving
 // already: logged, never thrown. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ConfigError } from '../../src/config/yaml.ts'
@@ -97,6 +97,21 @@ describe('start falls back when the chosen version cannot serve', () => {
     served = await serveWithRegistry(file, log)
     expect(await servingVersion()).toBe('2')
     expect(lines.some((l) => l.msg.includes('falling back'))).toBe(false)
+  })
+
+  it('a model file deleted while stopped: the version that served last is rejected as gone, logged, and no rollback target', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, gbdt, 'serving']])
+    rmSync(join(dir, 'repo', 'cancer-main', '3', 'model.onnx'))
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('2')
+    expect(await states()).toEqual([
+      [1, 'ready', null],
+      [2, 'serving', null],
+      [3, 'rejected', expect.stringMatching(/^at start: failed to load.*\(its model file is gone\)$/)],
+    ])
+    expect(lines).toContainEqual({ msg: 'model version 3 failed at start; falling back to version 2, which passed before', obj: expect.objectContaining({ model: 'cancer-main', version: 3, fallback: 2 }) })
+    // A rollback goes below the version serving, to 1.
+    expect(await served.registry.rollback('cancer-main')).toMatchObject({ version: 1, state: 'serving' })
   })
 
   it('a version that fails its gate now: the earlier passing one serves, and the failed one is tried again at the next start', async () => {

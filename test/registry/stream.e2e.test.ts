@@ -215,6 +215,8 @@ describe('model stream', () => {
     await eventually('both model streams lost', async () => state(), (s) => s.every((x) => x.state === 'reconnecting'), 120_000)
     await broker.start()
     await eventually('both model streams consuming again', async () => state(), (s) => s.every((x) => x.state === 'consuming'), 120_000)
+    // What the outage said is past: /readyz pairs last_error with reconnecting.
+    expect(state().map((s) => s.last_error)).toEqual([null, null])
     const settled = settledOnAll(6)
     await run(process.execPath, ['src/cli.ts', 'publish-model', '--brokers', broker.bootstrap, '--topic', TOPIC, '--name', 'cancer-main', '--version', '6', join(models, 'cancer_mlp.onnx')], { cwd: root })
     for (const meta of await settled) expect(meta).toMatchObject({ version: 6, state: 'serving', source: 'kafka' })
