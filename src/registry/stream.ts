@@ -98,7 +98,8 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     this.messages = new KeptStream(this.consumer, log, {
       topic,
       name: 'model stream',
-      consume: () => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false }),
+      // The topic is created as publish-model creates it (where the brokers allow that): a gateway started before the first publish consumes at once, not after a backoff.
+      consume: () => this.consumer.metadata({ topics: [topic], autocreateTopics: true }).then(() => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })),
       opened: (stream) => stream.on('data', (message: Raw) => this.receive(message)),
       backoffMs: retryDelay,
     })

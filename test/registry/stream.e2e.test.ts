@@ -122,7 +122,7 @@ beforeAll(async () => {
     ensureKcat(),
     startBroker().then((b) => (broker = b)),
   ])
-  await createTopic(broker.bootstrap, TOPIC)
+  // No topic made here: the gateways create the models topic themselves, as publish-model does.
   // A model server for `location` URLs: the MLP at /mlp.onnx, 404 for anything else.
   http = createServer((req, res) => {
     if (req.url === '/mlp.onnx') res.end(readFileSync(join(models, 'cancer_mlp.onnx')))
@@ -145,8 +145,10 @@ afterAll(async () => {
 })
 
 describe('model stream', () => {
-  it('each instance reads in its own consumer group', () => {
+  it('each instance reads in its own consumer group, from a models topic it created itself', async () => {
     expect(instances.map((i) => i.registry.stream!.groupId)).toEqual(['specserve-models-gw-a', 'specserve-models-gw-b'])
+    const states = await eventually('both consuming', async () => instances.map((i) => i.registry.stream!.status() as { state: string; last_error: string | null }), (s) => s.every((x) => x.state === 'consuming'), 20_000)
+    expect(states.map((s) => s.last_error)).toEqual([null, null])
   })
 
   it('specserve publish-model: both instances gate the version and switch to it', async () => {
