@@ -15,7 +15,7 @@ import { repositorySettings } from './resolve.ts'
 import type { VersionPolicy } from './config.ts'
 import { gateLoaded } from './reload-gate.ts'
 import { ModelDirectory, type VersionMeta } from './store.ts'
-import { allowedBy, fallbackChoice, newMeta, servingChoice } from './version-rules.ts'
+import { allowedBy, fallbackChoice, goneAtStart, newMeta, servingChoice } from './version-rules.ts'
 import type { ModelVersions } from './versions.ts'
 
 /** One repository model as a start would find it. */
@@ -59,7 +59,9 @@ export class RepositoryPreview implements VersionSource {
         unrecorded.add(v)
         return [newMeta(v, new Uint8Array(), 'directory', null)]
       })
-      const version = servingChoice(metas, allowed, (v) => directory.hasModel(v))
+      const hasModel = (v: number): boolean => directory.hasModel(v)
+      for (const gone of goneAtStart(metas, allowed, hasModel)) this.warnings.push(this.located(model.name, `version ${gone}'s model file is gone: serve would reject it at start`))
+      const version = servingChoice(metas, allowed, hasModel)
       if (version === undefined && !(settings.seed && directory.versions().length === 0)) {
         this.issues.push(this.located(model.name, nothingToServe(directory, metas, settings.policy)))
         continue

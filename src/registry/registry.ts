@@ -127,6 +127,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    * `serving`), and the versions its directory held that were never judged are judged in turn.
    */
   private opened(versions: ModelVersions): void {
+    this.sayGone(versions)
     this.recordServing(versions, 'recording what a reload serves failed') // it serves already (swapped in): the reload still completes
     for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
     // Copied in while the reload ran: the watch's rescan did not see the model yet.
@@ -142,6 +143,14 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     }
   }
 
+  /** Versions open() rejected, their model file gone (deleted while stopped): said once, and counted as rejections. */
+  private sayGone(versions: ModelVersions): void {
+    for (const version of versions.gone.splice(0)) {
+      this.log.error({ model: versions.name, version, serving: versions.serving ?? null }, `model version ${version} rejected at start: its model file is gone`)
+      this.counts.count(versions.name, 'rejected')
+    }
+  }
+
   fallback(issues: readonly ConfigIssue[]): boolean {
     return fallBackAtStart(this.models, issues, this.log, (model) => this.counts.count(model, 'rejected'))
   }
@@ -150,6 +159,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   attach(gateway: Gateway, log: Logger): void {
     this.gateway = gateway
     this.log = log
+    for (const versions of this.models.values()) this.sayGone(versions)
     this.pipeline.attach(gateway, log)
     gateway.attach('registry', this)
   }

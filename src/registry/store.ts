@@ -86,6 +86,9 @@ const NEW_SYNCED = { flag: 'wx', flush: true } as const
 const existsError = (err: unknown, version: number): unknown => (errorCode(err) === 'ENOTEMPTY' || errorCode(err) === 'EEXIST' ? new VersionExistsError(version) : err)
 
 /** One model's directory in the repository. */
+/** Why a version whose model file was deleted is rejected. */
+export const GONE = 'its model file is gone'
+
 export class ModelDirectory {
   readonly dir: string
   /** The first directory open() created (the repository itself, on a first run), if it created any. */
@@ -215,7 +218,7 @@ export class ModelDirectory {
     try {
       bytes = this.modelBytes(version)
     } catch (err) {
-      return errorCode(err) === 'ENOENT' ? 'its model file is gone' : null
+      return errorCode(err) === 'ENOENT' ? GONE : null
     }
     return sha256 === undefined || sha256Hex(bytes) === sha256 ? null : 'its model file no longer matches the sha256 it was stored with'
   }

@@ -21,20 +21,36 @@ export const lastServed = (metas: readonly VersionMeta[]): VersionMeta[] => meta
  * one that served last whose only failure was at a start (it served, or was about to, when a
  * start fell back from it: `ready`, or `loading` if never judged; tried again first); else the one that served last; else the highest
  * the policy allows that was never rejected nor retired (a canary cut short counts as never
- * judged). Pure: `specserve validate` asks it without opening anything.
- *
- * The first two are chosen even when their model file is gone (deleted while the gateway was
- * stopped): passed over, that loss would go unsaid and the version would stay a rollback target
- * with no file; chosen, it fails to load and the start's fallback rejects it, saying why.
+ * judged), each with its model file (hasModel). Pure: `specserve validate` asks it without opening anything.
  */
 export function servingChoice(metas: readonly VersionMeta[], allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number | undefined {
-  const last = lastServed(metas).find((m) => allowed(m.version))
-  const retry = metas.filter((m) => failedAtStart(m) && allowed(m.version) && m.version > (last?.version ?? 0)).at(-1)
-  if (retry) return retry.version
-  if (last) return last.version
-  return metas
+  return servedChoice(metas, allowed, hasModel) ?? metas
     .filter((m) => allowed(m.version) && (m.state === 'loading' || m.state === 'canary' || m.state === 'ready' || m.state === 'serving') && hasModel(m.version))
     .at(-1)?.version
+}
+
+/** servingChoice's first two: a version that failed at the last start, newer than the one that served last; else that one. */
+function servedChoice(metas: readonly VersionMeta[], allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number | undefined {
+  const candidate = (m: VersionMeta): boolean => allowed(m.version) && hasModel(m.version)
+  const last = lastServed(metas).find(candidate)
+  return (metas.filter((m) => failedAtStart(m) && candidate(m) && m.version > (last?.version ?? 0)).at(-1) ?? last)?.version
+}
+
+/**
+ * The versions that served last, or failed at the last start, that a start would try first but
+ * whose model file is gone (deleted while the gateway was stopped): a start rejects them,
+ * saying so, rather than passing them over in silence and leaving them candidates with no
+ * file. Pure, as servingChoice.
+ */
+export function goneAtStart(metas: readonly VersionMeta[], allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number[] {
+  const gone: number[] = []
+  let left = metas
+  for (;;) {
+    const chosen = servedChoice(left, allowed, () => true)
+    if (chosen === undefined || hasModel(chosen)) return gone
+    gone.push(chosen)
+    left = left.filter((m) => m.version !== chosen)
+  }
 }
 
 /** At start, when `failed` cannot serve: the newest earlier version that passed (ready, or served) and `allowed` allows. Pure, as servingChoice. */

@@ -4,8 +4,8 @@
 import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
 import { WrittenNotSynced } from '../durable.ts'
-import { MAX_VERSION, ModelDirectory, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
-import { allowedBy, FAILED_AT_START, failedAtStart, fallbackChoice, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
+import { GONE, MAX_VERSION, ModelDirectory, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
+import { allowedBy, FAILED_AT_START, failedAtStart, fallbackChoice, goneAtStart, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
 
 export interface Arrival {
   /** 0: the next after the highest known. */
@@ -30,6 +30,8 @@ export class ModelVersions {
   private readonly reserved = new Set<number>()
   /** Versions that failed at this start (failAtStart): left out of pending() until the next start tries them. */
   private readonly failedThisStart = new Set<number>()
+  /** Versions rejected as open() chose what serves, their model file gone: the registry says so once it can log, and empties this. */
+  readonly gone: number[] = []
   /** What open() added to the repository (the directory, the seed as version 1): discard() takes it away again. */
   private created = { directory: false, seed: false }
 
@@ -71,10 +73,20 @@ export class ModelVersions {
     this.chooseServing()
   }
 
-  /** As a start does: a canary cut short starts over (its evidence was in memory), and the version to serve is chosen. */
+  /**
+   * As a start does: a canary cut short starts over (its evidence was in memory), a version the
+   * start would try first whose model file is gone is rejected (listed in `gone`, for the
+   * registry to say), and the version to serve is chosen.
+   */
   private chooseServing(): void {
     for (const m of this.list()) if (m.state === 'canary') this.update(m.version, { state: 'loading' })
-    this.serving = servingChoice(this.list(), (v) => this.allowed(v), (v) => this.directory.hasModel(v))
+    const allowed = (v: number): boolean => this.allowed(v)
+    const hasModel = (v: number): boolean => this.directory.hasModel(v)
+    for (const version of goneAtStart(this.list(), allowed, hasModel)) {
+      this.update(version, { state: 'rejected', reason: `at start: ${GONE}` })
+      this.gone.push(version)
+    }
+    this.serving = servingChoice(this.list(), allowed, hasModel)
   }
 
   /** The config's `path:` imported as version 1 into a directory with no version. */

@@ -107,11 +107,22 @@ describe('start falls back when the chosen version cannot serve', () => {
     expect(await states()).toEqual([
       [1, 'ready', null],
       [2, 'serving', null],
-      [3, 'rejected', expect.stringMatching(/^at start: failed to load.*\(its model file is gone\)$/)],
+      [3, 'rejected', 'at start: its model file is gone'],
     ])
-    expect(lines).toContainEqual({ msg: 'model version 3 failed at start; falling back to version 2, which passed before', obj: expect.objectContaining({ model: 'cancer-main', version: 3, fallback: 2 }) })
+    expect(lines).toContainEqual({ msg: 'model version 3 rejected at start: its model file is gone', obj: expect.objectContaining({ model: 'cancer-main', version: 3, serving: 2 }) })
     // A rollback goes below the version serving, to 1.
     expect(await served.registry.rollback('cancer-main')).toMatchObject({ version: 1, state: 'serving' })
+  })
+
+  it('a model file deleted while stopped, with a newer version never judged: that one is judged and serves, and the start does not fail', async () => {
+    const file = repository([[1, logreg, 'serving'], [2, gbdt, 'loading']])
+    rmSync(join(dir, 'repo', 'cancer-main', '1', 'model.onnx'))
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('2')
+    expect(await states()).toEqual([
+      [1, 'rejected', 'at start: its model file is gone'],
+      [2, 'serving', null],
+    ])
   })
 
   it('a version that fails its gate now: the earlier passing one serves, and the failed one is tried again at the next start', async () => {
