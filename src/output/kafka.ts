@@ -269,7 +269,7 @@ export class KafkaSink implements RecordSink, Component {
 
   /** The brokers stopped answering (spooling now): what waits in memory goes to disk, the batch on the wire first. */
   private readonly stalled = (): void => {
-    if (this.buffer.length && !this.closed) this.spoolBuffered()
+    if (!this.closed) this.spoolBuffered()
   }
 
   /** The grace period is over: everything in memory goes to disk and nothing more is sent. */

@@ -51,7 +51,10 @@ describe('Publisher, a probe with no answer', () => {
 })
 
 describe('KafkaSink, a send with no answer', () => {
-  it('turns spooling after request_timeout_ms though no record follows, and what waited in memory goes to disk then', async () => {
+  it.each([
+    ['the batch on the wire alone', 10],
+    ['the batch on the wire and 3 records behind it', 13],
+  ])('turns spooling after request_timeout_ms though no record follows, and what waited in memory goes to disk then: %s', async (_what, written) => {
     vi.useFakeTimers()
     const dir = tempDir('specserve-stall-')
     const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:1'], topic: 'stall', spool_dir: dir, request_timeout_ms: 300, batch_size: 10, linger_ms: 0, retry_backoff_ms: 60_000 } }, dir)!
@@ -60,11 +63,11 @@ describe('KafkaSink, a send with no answer', () => {
     const sink = new KafkaSink(settings, silentLogger, producer)
     sink.start()
     try {
-      for (let i = 0; i < 13; i++) sink.write(paddedRecord(`r${i}`, 10))
-      await vi.advanceTimersByTimeAsync(0) // the first 10 on the wire, hanging; 3 wait behind them
-      expect(sink.status()).toMatchObject({ state: 'connected', buffered: 13, spooled_records: 0 })
+      for (let i = 0; i < written; i++) sink.write(paddedRecord(`r${i}`, 10))
+      await vi.advanceTimersByTimeAsync(0) // the first 10 on the wire, hanging; the rest wait behind them
+      expect(sink.status()).toMatchObject({ state: 'connected', buffered: written, spooled_records: 0 })
       await vi.advanceTimersByTimeAsync(300)
-      expect(sink.status()).toMatchObject({ state: 'spooling', last_error: 'no answer from the brokers within request_timeout_ms (300 ms)', buffered: 0, spooled_records: 13 })
+      expect(sink.status()).toMatchObject({ state: 'spooling', last_error: 'no answer from the brokers within request_timeout_ms (300 ms)', buffered: 0, spooled_records: written })
     } finally {
       vi.useRealTimers() // close()'s own grace timer
       await sink.close(0)
