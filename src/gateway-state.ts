@@ -32,7 +32,7 @@ export class StateBuilder {
     const { config } = state
     const issues: ConfigIssue[] = []
     const at = (path: string, message: string): void => {
-      issues.push({ path, ...(config.source.locate(path.split('.')) ?? {}), message })
+      issues.push(config.source.issue(path, message))
     }
     const used = new Set([...config.ensembles.values()].flatMap((e) => [...e.models, ...(e.shadow?.models ?? [])]))
     // A repository model's version is loaded and gated before it serves, even with no ensemble using it yet.

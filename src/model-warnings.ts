@@ -12,16 +12,15 @@ export interface ModelWarning {
 
 /** The warnings of the models `names` (default: every model of the config serving). */
 export function modelWarnings(gateway: Gateway, names: Iterable<string> = gateway.config.models.keys()): ModelWarning[] {
-  const upstream: ModelWarning[] = []
-  const placement: ModelWarning[] = []
+  const warnings: ModelWarning[] = []
   for (const model of names) {
     const described = gateway.model(model).executor.describe?.()
     // It loaded on the tensors the YAML declares, and its calls fail until its upstream answers
     // (a wrong URL, a server down): worth a word now rather than a first 502.
     const error = described?.metadata_error
-    if (typeof error === 'string') upstream.push({ model, path: `models.${model}.url`, message: `its upstream did not answer at load (${error}): serving it on the inputs and outputs the YAML declares; its calls fail until the upstream answers` })
+    if (typeof error === 'string') warnings.push({ model, path: `models.${model}.url`, message: `its upstream did not answer at load (${error}): serving it on the inputs and outputs the YAML declares; its calls fail until the upstream answers` })
     const pinned = described?.placement as { warning?: string } | null | undefined
-    if (pinned?.warning) placement.push({ model, path: `models.${model}.placement`, message: pinned.warning })
+    if (pinned?.warning) warnings.push({ model, path: `models.${model}.placement`, message: pinned.warning })
   }
-  return [...upstream, ...placement]
+  return warnings
 }

@@ -61,7 +61,7 @@ export async function validate(file: string, stream = false): Promise<void> {
   for (const note of repository?.notes() ?? []) console.log(`note: ${formatIssue(shownPath(config.file), note)}`)
   if (failure !== undefined) report(failure)
   /** A warning at the YAML path's line. */
-  const warnAt = (path: string, message: string): void => console.error(`warning: ${formatIssue(shownPath(config.file), { path, ...(config.source.locate(path.split('.')) ?? {}), message })}`)
+  const warnAt = (path: string, message: string): void => console.error(`warning: ${formatIssue(shownPath(config.file), config.source.issue(path, message))}`)
   for (const { path, message } of modelWarnings(gateway)) warnAt(path, message)
   for (const ens of gateway.ensembles.values()) {
     if (ens.strategyName !== 'best-quality') continue

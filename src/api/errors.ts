@@ -18,7 +18,7 @@ interface HttpishError {
   message?: string
 }
 
-export const UNREAD_CONTENT_TYPE = 'the body is not of a content-type this route reads: application/json (predict, infer, reload), application/octet-stream (a model upload)'
+export const UNREAD_CONTENT_TYPE = 'the body is not of a content-type this route reads: application/json (predict, infer, reload), application/octet-stream or application/onnx (a model upload)'
 
 export function mapError(err: unknown): MappedError {
   if (err instanceof GatewayError) return entry(err.code, err.message, err.details)

@@ -149,8 +149,8 @@ export const majorityVote: StrategyFactory<MajorityVoteOptions, Raw> = {
       name: 'majority-vote',
       spareable: spareableMembers(plan, soft),
       // A regression aggregate always answers: on_no_majority does not apply to it (warned about at load).
-      ...(options.onNoMajority === 'error' && source.kind !== 'regression' ? { failCodes: ['NO_CONSENSUS'] as const } : {}),
-      ...(options.output === undefined ? {} : { decidesOn: options.output }),
+      failCodes: options.onNoMajority === 'error' && source.kind !== 'regression' ? ['NO_CONSENSUS'] : undefined,
+      decidesOn: options.output,
       collector,
     }
   },

@@ -125,7 +125,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const baseDir = dirname(file)
   const problems: ConfigIssue[] = []
   const warnings: ConfigIssue[] = []
-  const issue = (path: (string | number)[], message: string): ConfigIssue => ({ path: path.join('.'), ...(source.locate(path) ?? {}), message })
+  const issue = (path: (string | number)[], message: string): ConfigIssue => source.issue(path, message)
   const at = (path: (string | number)[], message: string): void => {
     problems.push(issue(path, message))
   }

@@ -49,6 +49,8 @@ export interface SourceMap {
   locate(path: readonly (string | number)[], at?: 'value' | 'key'): { line: number; col: number } | undefined
   /** The source text of the scalar at `path` (`1.10` as written, not the number 1.1); undefined if none. */
   text(path: readonly (string | number)[]): string | undefined
+  /** An issue about `path` (keys, or dotted), at its line. */
+  issue(path: readonly (string | number)[] | string, message: string): ConfigIssue
 }
 
 export function parseYaml(text: string): { value: unknown; source: SourceMap; issues: ConfigIssue[] } {
@@ -99,6 +101,10 @@ function sourceMap(doc: Document, text: string, lineCounter: LineCounter): Sourc
     text(path) {
       const { node } = find(path, 'value')
       return isScalar(node) && node.range ? text.slice(node.range[0], node.range[1]) : undefined
+    },
+    issue(path, message) {
+      const keys = typeof path === 'string' ? path.split('.') : path
+      return { path: keys.join('.'), ...(this.locate(keys) ?? {}), message }
     },
   }
 }

@@ -248,5 +248,3 @@ function scoredProbabilities(outputs: readonly TensorSpec[], voted: string | und
   if (voted === undefined) return findProbabilitiesOutput(outputs)
   return source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : undefined
 }
-
-

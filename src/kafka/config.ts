@@ -122,7 +122,7 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
   if (!output) return []
   const issues: ConfigIssue[] = []
   const at = (path: (string | number)[], message: string): void => {
-    issues.push({ path: path.join('.'), ...(source.locate(path) ?? {}), message })
+    issues.push(source.issue(path, message))
   }
   for (const name of Object.keys(output)) if (name !== 'kafka') at(['output', name], `unknown output "${name}" (known: kafka)`)
   const raw = output.kafka

@@ -69,7 +69,7 @@ export class RepositoryPreview implements VersionSource {
       const path = version === undefined ? settings.seed! : directory.modelFile(version)
       this.models.set(model.name, { directory, metas, unrecorded, allowed, version, path })
     }
-    if (this.missing && this.issues.length) this.issues.unshift({ path: 'repository.path', ...(config.source.locate(['repository', 'path']) ?? {}), message: `repository directory ${repository.path} does not exist` })
+    if (this.missing && this.issues.length) this.issues.unshift(config.source.issue('repository.path', `repository directory ${repository.path} does not exist`))
   }
 
   /** What serve would do, one line per repository model: the version that serves (after any fallback so far), or the seed's import. */
@@ -126,7 +126,7 @@ export class RepositoryPreview implements VersionSource {
 
   private located(model: string, message: string): ConfigIssue {
     const path = `models.${model}.source`
-    return { path, ...(this.config.source.locate(path.split('.')) ?? {}), message }
+    return this.config.source.issue(path, message)
   }
 }
 
@@ -136,7 +136,7 @@ export function unservable(config: GatewayConfig, open: (model: ModelConfig) => 
   for (const model of config.models.values()) {
     const versions = open(model)
     if (!versions || versions.serving !== undefined) continue
-    issues.push({ path: `models.${model.name}.source`, ...(config.source.locate(['models', model.name, 'source']) ?? {}), message: nothingToServe(versions.directory, versions.list(), versions.settings.policy) })
+    issues.push(config.source.issue(['models', model.name, 'source'], nothingToServe(versions.directory, versions.list(), versions.settings.policy)))
   }
   return issues
 }

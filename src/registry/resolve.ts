@@ -63,7 +63,7 @@ export function resolveVersions(
       const excluded = [stable, canary].find((v) => v !== undefined && !allowedBy(settings.policy, v))
       if (excluded !== undefined) {
         const at = ['models', model.name, 'version_policy']
-        throw new SwapOutdated(config.file, [{ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: `version ${excluded} is not in version_policy.specific` }])
+        throw new SwapOutdated(config.file, [config.source.issue(at, `version ${excluded} is not in version_policy.specific`)])
       }
     } else {
       const allowed = (version: number): boolean => allowedBy(settings.policy, version)
@@ -73,7 +73,7 @@ export function resolveVersions(
         stable = versions.passedUnder(settings.policy)
         if (stable === undefined) {
           const at = ['models', model.name, 'version_policy']
-          issues.push({ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: `allows neither the serving version ${serving} nor any other that passed: version ${serving} keeps serving` })
+          issues.push(config.source.issue(at, `allows neither the serving version ${serving} nor any other that passed: version ${serving} keeps serving`))
           continue
         }
       }

@@ -38,7 +38,7 @@ export async function reloadFromFile(gateway: Gateway, log: Logger): Promise<Rel
     // The models this reload loaded get the word serve gives at start (an upstream that did not answer, say).
     for (const { model, path, message } of modelWarnings(gateway, [...report.models.added, ...report.models.changed])) {
       log.warn({ model }, message)
-      warnings.push(formatIssue(shown, { path, ...config.source.locate(path.split('.')), message }))
+      warnings.push(formatIssue(shown, config.source.issue(path, message)))
     }
     return { ok: true, report, warnings }
   } catch (err) {

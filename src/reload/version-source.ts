@@ -54,7 +54,7 @@ export function withoutVersionSource(config: GatewayConfig): ConfigIssue[] {
   for (const model of config.models.values()) {
     if (repositorySettings(model) === undefined) continue
     const at = ['models', model.name, 'source']
-    issues.push({ path: at.join('.'), ...(config.source.locate(at) ?? {}), message: 'source: repository needs the model repository, which starts with the gateway: this one started without repository:, so restart it with this config' })
+    issues.push(config.source.issue(at, 'source: repository needs the model repository, which starts with the gateway: this one started without repository:, so restart it with this config'))
   }
   return issues
 }

@@ -34,6 +34,9 @@ interface Cached {
   readonly until: number
 }
 
+/** The admin token's bucket among the configured callers', named apart from API key ids as client certificates' `cert:` ones are. */
+const ADMIN_TOKEN_BUCKET = 'env:SPECSERVE_ADMIN_TOKEN'
+
 /** Most credentials (and JWT callers' buckets) remembered at once. */
 export const MAX_CACHED = 10_000
 
@@ -118,7 +121,7 @@ export class Guard {
     this.anonymous = { id: 'anonymous', grants: auth.anonymous, bucket: null }
     const keys = auth.apiKeys.map((k) => ({ digest: k.digest, principal: { id: k.id, grants: k.grants, bucket: this.bucketFor(k.id, k.rate, now, buckets.configured) } }))
     // SPECSERVE_ADMIN_TOKEN is folded in as one more key with the admin scope (and only that), and auth.rate_limit's bucket.
-    if (adminToken) keys.push({ digest: sha256(adminToken), principal: { id: 'admin-token', grants: compileScopes(['admin']), bucket: this.bucketFor('admin-token', auth.rate, now, buckets.configured) } })
+    if (adminToken) keys.push({ digest: sha256(adminToken), principal: { id: 'admin-token', grants: compileScopes(['admin']), bucket: this.bucketFor(ADMIN_TOKEN_BUCKET, auth.rate, now, buckets.configured) } })
     this.keys = keys
     this.certs = new Map(auth.clientCerts.map((c) => [c.subject, { id: `cert:${c.subject}`, grants: c.grants, bucket: this.bucketFor(`cert:${c.subject}`, c.rate, now, buckets.configured) }]))
     this.jwt = auth.jwt ? new JwtVerifier(auth.jwt, keySets) : null

@@ -4,7 +4,7 @@
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js'
 import { newRequestId, type Gateway } from '../../gateway.ts'
 import type { PredictResult } from '../../types.ts'
-import { describeEnsemble, describeModel, listEnsembles } from '../native/describe.ts'
+import { describeEnsemble, listEnsembles, modelDescription } from '../native/describe.ts'
 import { answer, readInputs, servePredict, type PredictCall } from './call.ts'
 import { encodeStreamReply, type StreamErrorInfo, type StreamReply } from './predict-codec.ts'
 import { echoed, serveStream } from './stream.ts'
@@ -12,7 +12,6 @@ import { mapError, mapResultError } from '../errors.ts'
 import { checkRequestId } from '../native/request.ts'
 import { failureBody } from '../native/result.ts'
 import { principalOf } from '../../security/grpc.ts'
-import { detailsForCaller } from '../../security/redact.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
 
 type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>) => void
@@ -32,12 +31,11 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
 
   const GetModel: Unary<NameRequestMsg> = (call, callback) =>
     answer(call, callback, () => {
-      const principal = principalOf(call)
-      const info = describeModel(gateway, call.request.name, principal)
+      const { info, details } = modelDescription(gateway, call.request.name, principalOf(call))
       const stats = info.stats as { duration_ms: { mean: number | null } }
-      const details = detailsForCaller(gateway.model(call.request.name).executor.describe?.(), principal)
       return {
         ...info,
+        ...details,
         details_json: details ? JSON.stringify(details) : '',
         inputs: info.inputs ?? [],
         outputs: info.outputs ?? [],

@@ -15,7 +15,7 @@ export function streamIssue(config: GatewayConfig): ConfigIssue | undefined {
 
 function noKafka(config: GatewayConfig): ConfigIssue {
   const message = '--stream consumes requests from output.kafka (its stream.input_topic, specserve.requests by default): there is no output.kafka section'
-  return { path: 'output', ...(config.source.locate(['output']) ?? {}), message }
+  return config.source.issue('output', message)
 }
 
 /**

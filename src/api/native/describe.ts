@@ -34,6 +34,12 @@ export function describeSelect(select: SelectConfig): Record<string, unknown> {
 
 /** `principal`: the caller, who may not see an upstream's error text (security/redact.ts). */
 export function describeModel(gateway: Gateway, name: string, principal?: Principal): Record<string, unknown> {
+  const { info, details } = modelDescription(gateway, name, principal)
+  return { ...info, ...details }
+}
+
+/** A model's description, and its executor's own details (describe()) as the caller may see them. */
+export function modelDescription(gateway: Gateway, name: string, principal?: Principal): { info: Record<string, unknown>; details: Readonly<Record<string, unknown>> | undefined } {
   const { model, executor, stats } = gateway.model(name)
   let metadata: { inputs: unknown; outputs: unknown } = { inputs: null, outputs: null }
   try {
@@ -43,7 +49,7 @@ export function describeModel(gateway: Gateway, name: string, principal?: Princi
     // not loaded (yet, or not used by any ensemble): metadata stays null
   }
   const ensembles = [...gateway.config.ensembles.values()].filter((e) => e.models.includes(name)).map((e) => e.name)
-  return { name, version: memberVersion(model, executor), kind: model.kind, ensembles, ...metadata, stats: stats.toJSON(), ...detailsForCaller(executor.describe?.(), principal) }
+  return { info: { name, version: memberVersion(model, executor), kind: model.kind, ensembles, ...metadata, stats: stats.toJSON() }, details: detailsForCaller(executor.describe?.(), principal) }
 }
 
 /** Every model with the version serving it (for a repository model, the registry's choice; for a remote one not pinned in YAML, the upstream's). */
