@@ -55,7 +55,8 @@ describe('the credential cache', () => {
 })
 
 describe('the rate-limit buckets', () => {
-  const limited = (buckets?: Buckets): Guard =>
+  /** `adminToken`: SPECSERVE_ADMIN_TOKEN's value. */
+  const limited = (buckets?: Buckets, adminToken?: string): Guard =>
     new Guard(
       configFrom(`models: { a: { kind: scripted } }
 ensembles: { e: { strategy: deadline-fallback, models: [a] } }
@@ -65,20 +66,11 @@ auth:
     - { id: reader, sha256: "${hash('reader-key')}", scopes: [read] }
 `).auth!,
       buckets,
+      adminToken,
     )
 
-  it("SPECSERVE_ADMIN_TOKEN draws on a bucket of its own at auth.rate_limit, as every API key does", () => {
-    const g = new Guard(
-      configFrom(`models: { a: { kind: scripted } }
-ensembles: { e: { strategy: deadline-fallback, models: [a] } }
-auth:
-  rate_limit: { rps: 0.01, burst: 1 }
-  api_keys:
-    - { id: reader, sha256: "${hash('reader-key')}", scopes: [read] }
-`).auth!,
-      undefined,
-      'admin-s3cret',
-    )
+  it('SPECSERVE_ADMIN_TOKEN draws on a bucket of its own at auth.rate_limit, as every API key does', () => {
+    const g = limited(undefined, 'admin-s3cret')
     expect(g.check('Bearer admin-s3cret', 'admin', '')).toMatchObject({ id: 'admin-token' })
     expect(refusal(() => g.check('Bearer admin-s3cret', 'admin', ''))).toMatch(/^RATE_LIMITED: admin-token is over its rate limit of 0.01\/s/)
     expect(g.check('Bearer reader-key', 'read', '')).toMatchObject({ id: 'reader' }) // its own bucket, not the admin token's
