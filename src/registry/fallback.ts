@@ -6,31 +6,57 @@ import type { ConfigIssue } from '../config/yaml.ts'
 import type { Logger } from '../types.ts'
 import type { ModelVersions } from './versions.ts'
 
+/** One repository model as a start's fallback sees it: ModelVersions for serve, the preview's for validate. */
+export interface FallingBack {
+  /** The version the load tried; set to the one fallen back to. */
+  serving: number | undefined
+  /** The newest earlier version that passed (and the policy allows), if any. */
+  fallbackFrom(failed: number): number | undefined
+  /** The version failed at this start: how its file is damaged for good (it is rejected), or null (tried again at the next start). */
+  failAtStart(version: number, reason: string): string | null
+}
+
+/** What became of one model's failed version, for the caller to say. */
+export interface FellBack {
+  readonly model: string
+  readonly failed: number
+  readonly reason: string
+  /** The version that serves instead; undefined: none passed before, the start fails. */
+  readonly target: number | undefined
+  /** Why the failed version is rejected for good; null: it is tried again at the next start. */
+  readonly damage: string | null
+}
+
 /**
  * Each repository model named by an issue (`models.<name>`: failed to load, or its gate) has
  * the newest earlier version that passed (and the policy allows) chosen instead of the version
  * it tried. That version is rejected only when its file is gone or no longer matches its sha256
  * (damaged for good); otherwise the cause may be the config or the box, so it stays a candidate
- * the next start tries again (`ready`, or `loading` if it was never judged, with the reason; not
- * judged meanwhile). True if any model fell back.
+ * the next start tries again. `said` is told each outcome. True if any model fell back.
  */
-export function fallBackAtStart(models: ReadonlyMap<string, ModelVersions>, issues: readonly ConfigIssue[], log: Logger, rejected: (model: string) => void): boolean {
+export function fallBack<M extends FallingBack>(models: ReadonlyMap<string, M>, issues: readonly ConfigIssue[], said: (outcome: FellBack) => void): boolean {
   let fellBack = false
-  const seen = new Set<ModelVersions>()
+  const seen = new Set<M>()
   for (const issue of issues) {
-    const versions = issue.path.startsWith('models.') ? models.get(issue.path.slice('models.'.length)) : undefined
-    const failed = versions?.serving
-    if (!versions || failed === undefined || seen.has(versions)) continue
-    seen.add(versions) // one fallback per model per load: its other issues are about the same version
-    const target = versions.fallbackFrom(failed)
-    if (versions.failAtStart(failed, issue.message)) rejected(versions.name)
-    if (target === undefined) {
-      log.error({ model: versions.name, version: failed, reason: issue.message }, `model version ${failed} failed at start and no earlier version passed: the start fails`)
-      continue
-    }
-    log.error({ model: versions.name, version: failed, reason: issue.message, fallback: target }, `model version ${failed} failed at start; falling back to version ${target}, which passed before`)
-    versions.serving = target
+    const model = issue.path.startsWith('models.') ? issue.path.slice('models.'.length) : ''
+    const m = models.get(model)
+    const failed = m?.serving
+    if (!m || failed === undefined || seen.has(m)) continue // a seed has nothing before it
+    seen.add(m) // one fallback per model per load: its other issues are about the same version
+    const target = m.fallbackFrom(failed)
+    said({ model, failed, reason: issue.message, target, damage: m.failAtStart(failed, issue.message) })
+    if (target === undefined) continue
+    m.serving = target
     fellBack = true
   }
   return fellBack
+}
+
+/** serve's start: fallBack, each outcome logged (and a rejection counted). */
+export function fallBackAtStart(models: ReadonlyMap<string, ModelVersions>, issues: readonly ConfigIssue[], log: Logger, rejected: (model: string) => void): boolean {
+  return fallBack(models, issues, ({ model, failed, reason, target, damage }) => {
+    if (damage !== null) rejected(model)
+    if (target === undefined) log.error({ model, version: failed, reason }, `model version ${failed} failed at start and no earlier version passed: the start fails`)
+    else log.error({ model, version: failed, reason, fallback: target }, `model version ${failed} failed at start; falling back to version ${target}, which passed before`)
+  })
 }

@@ -13,22 +13,44 @@ import type { ModelRuntime } from '../model-runtimes.ts'
 import type { VersionSource } from '../reload/version-source.ts'
 import { repositorySettings } from './resolve.ts'
 import type { VersionPolicy } from './config.ts'
+import { fallBack, type FallingBack } from './fallback.ts'
 import { gateLoaded } from './reload-gate.ts'
 import { ModelDirectory, type VersionMeta } from './store.ts'
 import { allowedBy, fallbackChoice, goneAtStart, newMeta, servingChoice } from './version-rules.ts'
 import type { ModelVersions } from './versions.ts'
 
-/** One repository model as a start would find it. */
-interface Previewed {
+/** One repository model as a start would find it; read-only, so its fallback writes nothing. */
+class Previewed implements FallingBack {
   readonly directory: ModelDirectory
   readonly metas: readonly VersionMeta[]
   /** Version directories with no meta.json (copied in while stopped): a start records their sha256 from the file, so it cannot differ. */
-  readonly unrecorded: ReadonlySet<number>
-  readonly allowed: (version: number) => boolean
+  private readonly unrecorded: ReadonlySet<number>
+  private readonly allowed: (version: number) => boolean
   /** The version that would serve; undefined: the seed, imported as version 1. */
-  version: number | undefined
-  /** Its file. */
-  path: string
+  serving: number | undefined
+  private readonly seed: string | undefined
+
+  constructor(directory: ModelDirectory, metas: readonly VersionMeta[], unrecorded: ReadonlySet<number>, allowed: (version: number) => boolean, serving: number | undefined, seed: string | undefined) {
+    this.directory = directory
+    this.metas = metas
+    this.unrecorded = unrecorded
+    this.allowed = allowed
+    this.serving = serving
+    this.seed = seed
+  }
+
+  /** The file that would serve. */
+  get path(): string {
+    return this.serving === undefined ? this.seed! : this.directory.modelFile(this.serving)
+  }
+
+  fallbackFrom(failed: number): number | undefined {
+    return fallbackChoice(this.metas, failed, this.allowed, (v) => this.directory.hasModel(v))
+  }
+
+  failAtStart(version: number): string | null {
+    return this.directory.damage(version, this.unrecorded.has(version) ? undefined : this.metas.find((meta) => meta.version === version)?.sha256)
+  }
 }
 
 export class RepositoryPreview implements VersionSource {
@@ -66,8 +88,7 @@ export class RepositoryPreview implements VersionSource {
         this.issues.push(this.located(model.name, nothingToServe(directory, metas, settings.policy)))
         continue
       }
-      const path = version === undefined ? settings.seed! : directory.modelFile(version)
-      this.models.set(model.name, { directory, metas, unrecorded, allowed, version, path })
+      this.models.set(model.name, new Previewed(directory, metas, unrecorded, allowed, version, settings.seed))
     }
     if (this.missing && this.issues.length) this.issues.unshift(config.source.issue('repository.path', `repository directory ${repository.path} does not exist`))
   }
@@ -75,7 +96,7 @@ export class RepositoryPreview implements VersionSource {
   /** What serve would do, one line per repository model: the version that serves (after any fallback so far), or the seed's import. */
   notes(): ConfigIssue[] {
     return [...this.models].map(([name, m]) =>
-      this.located(name, m.version !== undefined ? `version ${m.version} would serve (${m.path})` : `no version in ${m.directory.dir} yet: serve would import path: ${m.path} as version 1${this.missing ? ` (and create the repository ${this.config.repository!.path})` : ''}`),
+      this.located(name, m.serving !== undefined ? `version ${m.serving} would serve (${m.path})` : `no version in ${m.directory.dir} yet: serve would import path: ${m.path} as version 1${this.missing ? ` (and create the repository ${this.config.repository!.path})` : ''}`),
     )
   }
 
@@ -88,7 +109,7 @@ export class RepositoryPreview implements VersionSource {
     const models = new Map(config.models)
     for (const [name, m] of this.models) {
       const model = config.models.get(name)
-      if (model) models.set(name, { ...model, version: String(m.version ?? 1), spec: { ...(model.spec as OnnxSpec), path: m.path } })
+      if (model) models.set(name, { ...model, version: String(m.serving ?? 1), spec: { ...(model.spec as OnnxSpec), path: m.path } })
     }
     return Object.freeze({ ...config, models })
   }
@@ -100,28 +121,11 @@ export class RepositoryPreview implements VersionSource {
 
   /** As serve's start falls back (fallBackAtStart), read-only: the version that failed is named in a warning. */
   fallback(issues: readonly ConfigIssue[]): boolean {
-    let fellBack = false
-    const seen = new Set<Previewed>()
-    for (const issue of issues) {
-      const name = issue.path.startsWith('models.') ? issue.path.slice('models.'.length) : ''
-      const m = this.models.get(name)
-      const failed = m?.version
-      if (!m || failed === undefined || seen.has(m)) continue // a seed has nothing before it
-      seen.add(m)
-      const target = fallbackChoice(m.metas, failed, m.allowed, (v) => m.directory.hasModel(v))
-      const damage = m.directory.damage(failed, m.unrecorded.has(failed) ? undefined : m.metas.find((meta) => meta.version === failed)?.sha256)
+    return fallBack(this.models, issues, ({ model, failed, reason, target, damage }) => {
       const rejected = damage !== null ? `, and version ${failed} would be rejected (${damage})` : ''
-      if (target === undefined) {
-        this.warnings.push(this.located(name, `version ${failed} would fail at start (${issue.message}) and no earlier version passed: the start would fail${rejected}`))
-        continue
-      }
-      const after = damage !== null ? rejected : `, and version ${failed} tried again at the next start`
-      this.warnings.push(this.located(name, `version ${failed} would fail at start (${issue.message}): serve would fall back to version ${target}, which passed before${after}`))
-      m.version = target
-      m.path = m.directory.modelFile(target)
-      fellBack = true
-    }
-    return fellBack
+      if (target === undefined) this.warnings.push(this.located(model, `version ${failed} would fail at start (${reason}) and no earlier version passed: the start would fail${rejected}`))
+      else this.warnings.push(this.located(model, `version ${failed} would fail at start (${reason}): serve would fall back to version ${target}, which passed before${rejected || `, and version ${failed} tried again at the next start`}`))
+    })
   }
 
   private located(model: string, message: string): ConfigIssue {

@@ -187,17 +187,17 @@ export class ModelVersions {
   /**
    * At start, `version` failed to load or its gate: rejected for good only when its file is
    * damaged (gone, or no longer the sha256 stored); otherwise the cause may be the config or the
-   * box, so it stays a candidate the next start tries again, with the reason. True if rejected.
+   * box, so it stays a candidate the next start tries again, with the reason. The damage if rejected, else null.
    */
-  failAtStart(version: number, reason: string): boolean {
+  failAtStart(version: number, reason: string): string | null {
     const damage = this.directory.damage(version, this.metas.get(version)?.sha256)
     if (damage !== null) {
       this.update(version, { state: 'rejected', reason: `at start: ${reason} (${damage})` })
-      return true
+      return damage
     }
     this.failedThisStart.add(version)
     this.update(version, { state: this.get(version)?.state === 'loading' ? 'loading' : 'ready', reason: `${FAILED_AT_START}${reason}` })
-    return false
+    return null
   }
 
   /** Failed at this start (and a candidate again at the next): not to be judged before it. */

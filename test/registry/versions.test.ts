@@ -219,23 +219,23 @@ describe('a version that failed at start', () => {
     for (const code of ['EIO', 'EACCES', 'EMFILE']) {
       const versions = await failedAt('serving')
       vi.spyOn(ModelDirectory.prototype, 'modelBytes').mockImplementation(ioError(code))
-      expect(versions.failAtStart(2, 'failed to load: x')).toBe(false)
+      expect(versions.failAtStart(2, 'failed to load: x')).toBeNull() // not rejected
       expect(versions.get(2)).toMatchObject({ state: 'ready', reason: 'failed at start: failed to load: x' })
       vi.restoreAllMocks()
     }
     const gone = await failedAt('serving')
     rmSync(gone.directory.modelFile(2))
-    expect(gone.failAtStart(2, 'failed to load: x')).toBe(true)
+    expect(gone.failAtStart(2, 'failed to load: x')).toBe('its model file is gone') // rejected
     expect(gone.get(2)).toMatchObject({ state: 'rejected', reason: 'at start: failed to load: x (its model file is gone)' })
     const changed = await failedAt('serving')
     writeFileSync(changed.directory.modelFile(2), 'not model 2')
-    expect(changed.failAtStart(2, 'failed to load: x')).toBe(true)
+    expect(changed.failAtStart(2, 'failed to load: x')).toBe('its model file no longer matches the sha256 it was stored with') // rejected
   })
 
   it('never judged (loading) is not judged by this start, and the next start tries it again first', async () => {
     const versions = await failedAt('loading')
     versions.serving = 1 // the fallback
-    expect(versions.failAtStart(2, 'validation gate failed: y')).toBe(false)
+    expect(versions.failAtStart(2, 'validation gate failed: y')).toBeNull() // not rejected
     expect(versions.get(2)).toMatchObject({ state: 'loading', reason: 'failed at start: validation gate failed: y' })
     expect(versions.pending()).toEqual([])
     versions.update(1, { state: 'serving' })
