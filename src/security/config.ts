@@ -102,12 +102,14 @@ export interface ClientCertEntry {
 
 export type JwtKeySource = { readonly kind: 'jwks_url'; readonly url: URL; readonly cacheMs: number; readonly cooldownMs: number; readonly timeoutMs: number } | { readonly kind: 'key'; readonly key: KeyObject } | { readonly kind: 'jwks'; readonly jwks: { keys: object[] } }
 
+export type JwtAlgorithm = 'RS256' | 'ES256'
+
 export interface JwtSettings {
   readonly source: JwtKeySource
   readonly issuer: string | undefined
   readonly audience: string | undefined
   readonly scopesClaim: string
-  readonly algorithms: readonly ('RS256' | 'ES256')[]
+  readonly algorithms: readonly JwtAlgorithm[]
   readonly clockSkewS: number
 }
 
@@ -201,14 +203,29 @@ function parseJwt(raw: Static<typeof JwtSchema>, ctx: SecurityContext): JwtSetti
   if (raw.issuer === undefined) ctx.warn('jwt.issuer', 'no issuer: tokens are not checked for who issued them; set issuer')
   const source = raw.jwks_url !== undefined ? jwksSource(raw, ctx) : readKeyFile(configPath(ctx.baseDir, raw.key_file!), ctx)
   if (!source) return null
+  const algorithms = acceptedAlgorithms(source, raw.algorithms ?? ['RS256', 'ES256'], ctx)
+  if (!algorithms) return null
   return {
     source,
     issuer: raw.issuer,
     audience: raw.audience,
     scopesClaim: raw.scopes_claim ?? 'scope',
-    algorithms: raw.algorithms ?? ['RS256', 'ES256'],
+    algorithms,
     clockSkewS: raw.clock_skew_s ?? 30,
   }
+}
+
+/**
+ * A PEM key verifies one algorithm (RS256 an RSA key, ES256 an EC P-256 one): only that one is
+ * accepted, so a token signed with the other is refused as an algorithm this gateway does not
+ * accept, not as a key error with no reason. A JWKS names each key's algorithm itself.
+ */
+function acceptedAlgorithms(source: JwtKeySource, configured: readonly JwtAlgorithm[], ctx: SecurityContext): readonly JwtAlgorithm[] | null {
+  if (source.kind !== 'key') return configured
+  const verifies: JwtAlgorithm = source.key.asymmetricKeyType === 'rsa' ? 'RS256' : 'ES256'
+  if (configured.includes(verifies)) return [verifies]
+  ctx.problem('jwt.algorithms', `key_file holds ${verifies === 'RS256' ? 'an RSA' : 'an EC P-256'} key, which verifies ${verifies} tokens only, and algorithms lists ${configured.join(', ')}: no token could verify`)
+  return null
 }
 
 function jwksSource(raw: Static<typeof JwtSchema>, ctx: SecurityContext): JwtKeySource | null {
@@ -242,6 +259,8 @@ function readKeyFile(path: string, ctx: SecurityContext): JwtKeySource | null {
       return { kind: 'jwks', jwks: { keys: jwks.keys as object[] } }
     }
     const key = createPublicKey(text)
+    const curve = key.asymmetricKeyDetails?.namedCurve
+    if (key.asymmetricKeyType === 'ec' && curve !== 'prime256v1') throw new Error(`an EC key on ${curve ?? 'an unknown curve'}; ES256 needs P-256 (prime256v1)`)
     if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec') throw new Error(`a ${key.asymmetricKeyType} key; RS256 needs RSA, ES256 an EC P-256 key`)
     return { kind: 'key', key }
   } catch (err) {

@@ -1,10 +1,12 @@
 // The auth section as the config loader reads it: what validate refuses and what it warns about.
+import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { subjectKey } from '../../src/security/config.ts'
 import { isLoopback, openWarning } from '../../src/security/exposure.ts'
 import { configFrom, configIssues } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { makePki } from './certs.ts'
 import '../starter/scripted.ts'
 
@@ -46,6 +48,21 @@ describe('auth config', () => {
     expect(problems(jwt(', jwks_cooldown_s: 0'))).toEqual([expect.stringMatching(/^auth\.jwt\.jwks_cooldown_s: /)])
     expect(configFrom(base + jwt('')).auth!.jwt!.source).toMatchObject({ kind: 'jwks_url', cooldownMs: 30_000, timeoutMs: 2000 })
     expect(configFrom(base + jwt(', jwks_timeout_ms: 500')).auth!.jwt!.source).toMatchObject({ timeoutMs: 500 })
+  })
+
+  it('a PEM key_file accepts the one algorithm its key verifies, and refuses a key that verifies none listed', () => {
+    const dir = tempDir('specserve-jwt-keys-')
+    const pem = (name: string, type: 'rsa' | 'ec', namedCurve?: string): string => {
+      const { publicKey } = type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: namedCurve! })
+      writeFileSync(join(dir, name), publicKey.export({ type: 'spki', format: 'pem' }))
+      return join(dir, name)
+    }
+    const [rsa, p256, p384] = [pem('rsa.pem', 'rsa'), pem('p256.pem', 'ec', 'prime256v1'), pem('p384.pem', 'ec', 'secp384r1')]
+    const jwt = (file: string, extra = '') => `auth:\n  jwt: { key_file: "${file}", audience: s, issuer: "https://idp/"${extra} }\n`
+    expect(configFrom(base + jwt(rsa)).auth!.jwt!.algorithms).toEqual(['RS256'])
+    expect(configFrom(base + jwt(p256)).auth!.jwt!.algorithms).toEqual(['ES256'])
+    expect(problems(jwt(rsa, ', algorithms: [ES256]'))).toEqual(['auth.jwt.algorithms: key_file holds an RSA key, which verifies RS256 tokens only, and algorithms lists ES256: no token could verify'])
+    expect(problems(jwt(p384))).toEqual([`auth.jwt.key_file: ${p384} is not a PEM public key or a JWKS: an EC key on secp384r1; ES256 needs P-256 (prime256v1)`])
   })
 
   it('anonymous callers get health by default, and only what the list says', () => {
