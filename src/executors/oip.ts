@@ -45,12 +45,12 @@ export const oipExecutorKind: ExecutorKind<OipSpec, Static<typeof schema>> = {
   },
   files: (spec) => spec.tlsFiles,
   create(name, spec) {
-    return new RemoteExecutor(name, 'oip', spec, spec.protocol === 'grpc' ? oipGrpc(spec) : oipRest(spec))
+    return new RemoteExecutor(name, 'oip', spec, spec.protocol === 'grpc' ? oipGrpc(spec) : oipRest(spec, name))
   },
 }
 
-function oipRest(spec: OipSpec): ProtocolAdapter {
-  const { upstream, release } = acquirePool(spec)
+function oipRest(spec: OipSpec, model: string): ProtocolAdapter {
+  const { upstream, release } = acquirePool(spec, model)
   const path = `${spec.basePath}/v2/models/${encodeURIComponent(spec.model)}${spec.version === undefined ? '' : `/versions/${encodeURIComponent(spec.version)}`}`
   const headers = spec.headers
   return {

@@ -76,7 +76,7 @@ export const seldonExecutorKind: ExecutorKind<SeldonSpec, Static<typeof schema>>
   },
   files: (spec) => spec.tlsFiles,
   create(name, spec) {
-    return new RemoteExecutor(name, 'seldon', spec, spec.protocol === 'grpc' ? seldonGrpc(spec) : seldonRest(spec))
+    return new RemoteExecutor(name, 'seldon', spec, spec.protocol === 'grpc' ? seldonGrpc(spec) : seldonRest(spec, name))
   },
 }
 
@@ -114,8 +114,8 @@ function answer(res: unknown, outputName: string, grpc: boolean, maxBytes: numbe
   return new Map([[outputName, fromSeldonData(msg.data, grpc, upstreamFailure, outputName, maxBytes)]])
 }
 
-function seldonRest(spec: SeldonSpec): ProtocolAdapter {
-  const { upstream, release } = acquirePool(spec)
+function seldonRest(spec: SeldonSpec, model: string): ProtocolAdapter {
+  const { upstream, release } = acquirePool(spec, model)
   return {
     fetchMetadata: () => Promise.resolve(null),
     async infer(inputs, outputs, signal) {

@@ -60,7 +60,7 @@ export const tfservingExecutorKind: ExecutorKind<TfServingSpec, Static<typeof sc
   },
   files: (spec) => spec.tlsFiles,
   create(name, spec) {
-    return new RemoteExecutor(name, 'tfserving', spec, spec.protocol === 'grpc' ? tfGrpc(spec) : tfRest(spec))
+    return new RemoteExecutor(name, 'tfserving', spec, spec.protocol === 'grpc' ? tfGrpc(spec) : tfRest(spec, name))
   },
 }
 
@@ -78,8 +78,8 @@ function tfMetadata(sigMap: unknown, signature: string, where: string, version: 
 
 // ---------------------------------------------------------------- REST
 
-function tfRest(spec: TfServingSpec): ProtocolAdapter {
-  const { upstream, release } = acquirePool(spec)
+function tfRest(spec: TfServingSpec, model: string): ProtocolAdapter {
+  const { upstream, release } = acquirePool(spec, model)
   const { signature, headers } = spec
   const base = `${spec.basePath}/v1/models/${encodeURIComponent(spec.model)}${
     spec.version !== undefined ? `/versions/${spec.version}` : spec.versionLabel ? `/labels/${encodeURIComponent(spec.versionLabel)}` : ''

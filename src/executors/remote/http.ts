@@ -1,8 +1,11 @@
-// One undici Pool per upstream origin (keep-alive connections, shared by every model
-// served there with the same pool settings), and the JSON request every REST adapter
-// makes. The caller's AbortSignal aborts the request: cancelled, not left running.
+// One undici Pool per remote model (keep-alive connections to its upstream), and the JSON
+// request every REST adapter makes. Pools are per model, not per origin: a model whose
+// upstream hangs holds its own connections to their deadlines, and a neighbour served by
+// the same server queued behind them would wait, time out, and count against its own
+// circuit. The caller's AbortSignal ends the request at once, sent or still queued.
 import { createHash } from 'node:crypto'
 import { Pool } from 'undici'
+import { orAbort } from '../../at-most.ts'
 import { ModelErrorCode } from '../../errors.ts'
 import { errorCodeOf, isConnectionFailure } from '../../network-errors.ts'
 import { traceHeaders } from '../../telemetry/tracing.ts'
@@ -34,9 +37,9 @@ export function upstreamKey(s: RemoteSettings, address: string): string {
  */
 export const KEEP_ALIVE_MS = 4_000
 
-/** The shared pool for this upstream (and pool settings); `release` when the executor closes. */
-export function acquirePool(s: RemoteSettings): { upstream: Upstream; release: () => Promise<void> } {
-  const { value, release } = upstreams.acquire(`${upstreamKey(s, s.origin)} pool=${s.poolSize} max=${s.maxResponseBytes}`, () => ({
+/** The model's pool (kept across a reload that leaves its upstream and pool settings alone); `release` when the executor closes. */
+export function acquirePool(s: RemoteSettings, model: string): { upstream: Upstream; release: () => Promise<void> } {
+  const { value, release } = upstreams.acquire(`${JSON.stringify(model)} ${upstreamKey(s, s.origin)} pool=${s.poolSize} max=${s.maxResponseBytes}`, () => ({
     pool: new Pool(s.origin, {
       connections: s.poolSize,
       keepAliveTimeout: KEEP_ALIVE_MS,
@@ -68,14 +71,19 @@ export async function requestJson({ pool, tls }: Upstream, req: JsonRequest): Pr
   let text: string
   let status: number
   try {
-    const res = await pool.request({
-      method: req.method,
-      path: req.path,
-      // W3C trace context of this model's span (empty with tracing off).
-      headers: req.body === undefined ? { ...req.headers, ...traceHeaders() } : { 'content-type': 'application/json', ...req.headers, ...traceHeaders() },
-      body: req.body,
-      signal: req.signal,
-    })
+    // undici settles a request still queued for a connection only once it is dispatched, however
+    // long before its signal aborted: orAbort ends it at the deadline (undici drops it unsent).
+    const res = await orAbort(
+      pool.request({
+        method: req.method,
+        path: req.path,
+        // W3C trace context of this model's span (empty with tracing off).
+        headers: req.body === undefined ? { ...req.headers, ...traceHeaders() } : { 'content-type': 'application/json', ...req.headers, ...traceHeaders() },
+        body: req.body,
+        signal: req.signal,
+      }),
+      req.signal,
+    )
     status = res.statusCode
     text = await res.body.text()
   } catch (err) {

@@ -43,7 +43,7 @@ afterAll(async () => {
 /** The shared pool of a remote model on this server, as a model's config makes it. */
 function pool() {
   const ctx = { baseDir: '.', problem: (field: string, message: string) => expect.fail(`${field}: ${message}`), warn: () => undefined }
-  return acquirePool(parseRemote({ kind: 'oip', url, model: 'm' } as RemoteModelConfig, ctx))
+  return acquirePool(parseRemote({ kind: 'oip', url, model: 'm' } as RemoteModelConfig, ctx), 'm')
 }
 
 describe('a remote model whose upstream answers after more than 300 s', () => {
