@@ -14,7 +14,7 @@ export const REMOTE_DEFAULTS = {
   max_response_bytes: 64 * 1024 * 1024,
   retries: 1,
   retry_budget: { ratio: 0.2, min_per_second: 10 },
-  circuit_breaker: { failures: 5, reset_ms: 5000 },
+  circuit_breaker: { failures: 5, reset_ms: 5000, first_calls_ms: 1000 },
 } as const
 
 const TensorDecl = Type.Object(
@@ -51,7 +51,11 @@ export const remoteFields = {
   ),
   circuit_breaker: Type.Optional(
     Type.Object(
-      { failures: Type.Optional(Type.Integer({ minimum: 1 })), reset_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_MS })) },
+      {
+        failures: Type.Optional(Type.Integer({ minimum: 1 })),
+        reset_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_TIMER_MS })),
+        first_calls_ms: Type.Optional(Type.Number({ minimum: 5, maximum: MAX_TIMER_MS })),
+      },
       { additionalProperties: false },
     ),
   ),
@@ -74,7 +78,7 @@ export interface RemoteModelConfig extends CommonModelConfig {
   readonly timeout_ms?: number
   readonly retries?: number
   readonly retry_budget?: { readonly ratio?: number; readonly min_per_second?: number }
-  readonly circuit_breaker?: { readonly failures?: number; readonly reset_ms?: number }
+  readonly circuit_breaker?: { readonly failures?: number; readonly reset_ms?: number; readonly first_calls_ms?: number }
   readonly hedge_after_ms?: number
   readonly inputs?: readonly TensorDecl[]
   readonly outputs?: readonly TensorDecl[]
@@ -110,7 +114,7 @@ export interface RemoteSettings {
   readonly timeoutMs: number
   readonly retries: number
   readonly retryBudget: { readonly ratio: number; readonly minPerSecond: number }
-  readonly breaker: { readonly failures: number; readonly resetMs: number }
+  readonly breaker: { readonly failures: number; readonly resetMs: number; readonly firstCallsMs: number }
   readonly hedgeAfterMs: number
 }
 
@@ -171,6 +175,7 @@ export function parseRemote(config: RemoteModelConfig, ctx: ParseContext): Remot
     breaker: {
       failures: config.circuit_breaker?.failures ?? REMOTE_DEFAULTS.circuit_breaker.failures,
       resetMs: config.circuit_breaker?.reset_ms ?? REMOTE_DEFAULTS.circuit_breaker.reset_ms,
+      firstCallsMs: config.circuit_breaker?.first_calls_ms ?? REMOTE_DEFAULTS.circuit_breaker.first_calls_ms,
     },
     hedgeAfterMs: config.hedge_after_ms ?? 0,
   }

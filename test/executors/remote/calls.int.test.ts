@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
 import { parseRemote, type RemoteModelConfig } from '../../../src/executors/remote/config.ts'
-import { acquirePool } from '../../../src/executors/remote/http.ts'
+import { acquirePool, requestJson } from '../../../src/executors/remote/http.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { configFrom, samples } from '../../helpers.ts'
 import { WINE_IO as io, startFaultServer, startGrpcFaultServer, type Annotation, type FaultServer, type GrpcFaultServer } from './fault-server.ts'
@@ -47,7 +47,10 @@ beforeAll(async () => {
     'seldon-failing': `kind: seldon, url: "${rpc.url}", deployment: failing, retries: 0, inputs: [{ name: input, datatype: FP32, shape: [-1, 13] }], outputs: [{ name: probabilities, datatype: FP32, shape: [-1, 3] }]`,
     retried: `kind: oip, url: "${http.url}", model: flaky503, retries: 1, ${io}`,
     'not-retryable': `kind: oip, url: "${http.url}", model: error500, retries: 2, ${io}`,
-    tiny: `kind: oip, url: "${http.url}", model: hang, retries: 0, circuit_breaker: { failures: 2, reset_ms: 60000 }, ${io}`,
+    tiny: `kind: oip, url: "${http.url}", model: delayed, retries: 0, circuit_breaker: { failures: 2, reset_ms: 60000 }, ${io}`,
+    'narrow-hang': `kind: oip, url: "${http.url}", model: hang, retries: 0, pool_size: 2, ${io}`,
+    'narrow-ok': `kind: oip, url: "${http.url}", model: ok, retries: 0, pool_size: 2, ${io}`,
+    'fair-hang': `kind: oip, url: "${http.url}", model: hang, retries: 0, circuit_breaker: { failures: 2, reset_ms: 60000, first_calls_ms: 50 }, ${io}`,
     delayed: `kind: oip, url: "${http.url}", model: delayed, ${io}`,
     'grpc-hang': `kind: oip, url: "${rpc.url}", model: hang, ${io}`,
     'huge-rest': `kind: oip, url: "${http.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
@@ -87,18 +90,50 @@ describe('remote calls on the wire', () => {
     expect(reuse.connections).toBe(open)
   })
 
-  it('shares a pool between models only when their pool settings match', async () => {
+  it('gives each model a pool of its own, kept for the same model with the same pool settings (a reload)', async () => {
     const ctx = { baseDir: '.', problem: (field: string, message: string) => expect.fail(`${field}: ${message}`), warn: () => undefined }
     const settings = (extra: object) => parseRemote({ kind: 'oip', url: reuse.url, ...extra } as RemoteModelConfig, ctx)
-    const a = acquirePool(settings({}))
-    const b = acquirePool(settings({}))
-    const small = acquirePool(settings({ pool_size: 2 }))
+    const a = acquirePool(settings({}), 'a')
+    const again = acquirePool(settings({}), 'a')
+    const b = acquirePool(settings({}), 'b')
+    const small = acquirePool(settings({ pool_size: 2 }), 'a')
     try {
-      expect(b.upstream).toBe(a.upstream)
+      expect(again.upstream).toBe(a.upstream)
+      expect(b.upstream).not.toBe(a.upstream)
       expect(small.upstream).not.toBe(a.upstream)
     } finally {
-      await Promise.all([a.release(), b.release(), small.release()])
+      await Promise.all([a.release(), again.release(), b.release(), small.release()])
     }
+  })
+
+  it('a call still queued for a connection ends when its signal aborts, not when a connection frees up', async () => {
+    const ctx = { baseDir: '.', problem: (field: string, message: string) => expect.fail(`${field}: ${message}`), warn: () => undefined }
+    const { upstream, release } = acquirePool(parseRemote({ kind: 'oip', url: http.url, pool_size: 1 } as RemoteModelConfig, ctx), 'queued')
+    const call = (signal: AbortSignal) => requestJson(upstream, { method: 'POST', path: '/v2/models/hang/infer', headers: {}, body: '{"inputs":[{"shape":[1]}]}', signal })
+    const holding = new AbortController()
+    const arrived = http.nextRequest()
+    const first = call(holding.signal).catch(() => 'ended')
+    await arrived // the first holds the pool's one connection
+    const queued = new AbortController()
+    const second = call(queued.signal)
+    const reason = new Error('deadline')
+    queued.abort(reason)
+    try {
+      await expect(second).rejects.toBe(reason) // while the first still holds the one connection
+    } finally {
+      holding.abort()
+      await first
+      await release()
+    }
+  })
+
+  it("a model whose upstream hangs holds only its own connections: a neighbour on the same server answers, and the hung calls end at their deadline", async () => {
+    const hung = Array.from({ length: 2 }, () => predict('narrow-hang', 300))
+    const started = performance.now()
+    const res = await predict('narrow-ok', 200)
+    expect(res.body.models[0]).toMatchObject({ name: 'narrow-ok', status: 'ok' })
+    expect(performance.now() - started).toBeLessThan(200)
+    for (const r of await Promise.all(hung)) expect(r.statusCode).toBe(504)
   })
 
   it('OIP sends seldon-model and the configured headers, over REST and as gRPC metadata', async () => {
@@ -152,19 +187,20 @@ describe('remote calls on the wire', () => {
     expect((http.hits.get('error500') ?? 0) - hits).toBe(1)
   })
 
-  it("a client's tiny budget does not open the circuit; cut-offs after a fair chance do", async () => {
-    for (let i = 0; i < 4; i++) {
-      const res = await predict('tiny', 2)
+  it("a client's tiny budgets do not open a healthy model's circuit, even before its first answer; cut-offs after a fair chance do", async () => {
+    // tiny's upstream answers in 50 ms. Budgets of 10 ms are cut off every time, but its first
+    // call runs on to its fair chance (circuit_breaker.first_calls_ms), answers, and from then
+    // on a cut-off counts only after twice its usual latency.
+    for (let i = 0; i < 6; i++) {
+      const res = await predict('tiny', 10)
       expect(res.statusCode).toBe(504)
       expect(res.body.models[0]).toMatchObject({ name: 'tiny', status: 'timeout' })
     }
-    // failures: 2, and four tiny-budget cut-offs later the upstream is still called.
-    for (let i = 0; i < 2; i++) {
-      const res = await predict('tiny', 60)
-      expect(res.body.models[0]).toMatchObject({ name: 'tiny', status: 'timeout' })
-    }
-    const skipped = await predict('tiny', 60)
-    expect(skipped.body.models[0]).toMatchObject({ name: 'tiny', status: 'skipped', error: { code: 'CIRCUIT_OPEN' } })
+    expect((await app.inject('/v1/models/tiny')).json().health).toMatchObject({ circuit: 'closed' })
+    expect((await predict('tiny', 1000)).body.models[0]).toMatchObject({ name: 'tiny', status: 'ok' })
+    // An upstream that never answers: each call had its fair chance (50 ms), and failures: 2 opens it.
+    for (let i = 0; i < 2; i++) expect((await predict('fair-hang', 60)).body.models[0]).toMatchObject({ name: 'fair-hang', status: 'timeout' })
+    expect((await predict('fair-hang', 60)).body.models[0]).toMatchObject({ name: 'fair-hang', status: 'skipped', error: { code: 'CIRCUIT_OPEN' } })
   })
 
   it('cancels a losing gRPC call when the collector decides', async () => {

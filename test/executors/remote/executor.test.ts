@@ -14,7 +14,8 @@ beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'perf
 afterEach(() => vi.useRealTimers())
 
 const io = 'inputs: [{ name: x, datatype: FP32, shape: [-1, 2] }], outputs: [{ name: y, datatype: FP32, shape: [-1] }]'
-const settings = parseConfig(`models:\n  m: { kind: oip, url: "grpc://127.0.0.1:1", model: m, retries: 0, ${io} }\nensembles:\n  e: { strategy: deadline-fallback, models: [m] }\n`, '/tmp/remote.yaml').models.get('m')!.spec as RemoteSettings
+// first_calls_ms at its least: the first call is cut at the caller's deadline, as every later one (circuit.ts's learner).
+const settings = parseConfig(`models:\n  m: { kind: oip, url: "grpc://127.0.0.1:1", model: m, retries: 0, circuit_breaker: { first_calls_ms: 5 }, ${io} }\nensembles:\n  e: { strategy: deadline-fallback, models: [m] }\n`, '/tmp/remote.yaml').models.get('m')!.spec as RemoteSettings
 
 /** An adapter whose every call fails with the gRPC deadline error `earlyMs` before the time it was given. */
 function deadlineErrorEarly(earlyMs: number): ProtocolAdapter {

@@ -21,6 +21,8 @@ export interface BreakerOptions {
   readonly failures: number
   /** How long the circuit stays open before one probe is allowed. */
   readonly resetMs: number
+  /** The fair chance a call is judged on while no call has answered, so no usual latency is known (circuit.ts). */
+  readonly firstCallsMs?: number
 }
 
 export class CircuitBreaker {
@@ -28,6 +30,7 @@ export class CircuitBreaker {
   private consecutive = 0
   private openedAt = 0
   private probing = false
+  private probeFailed = false
   private current: BreakerState = BreakerState.closed
 
   constructor(options: BreakerOptions) {
@@ -36,11 +39,6 @@ export class CircuitBreaker {
 
   get state(): BreakerState {
     return this.current
-  }
-
-  /** Consecutive failures that open the circuit. */
-  get failuresToOpen(): number {
-    return this.options.failures
   }
 
   /** May a call go out now, and is it the probe? In half-open state only one probe is in flight at a time. */
@@ -73,12 +71,23 @@ export class CircuitBreaker {
       if (++this.consecutive < this.options.failures) return
     }
     this.current = BreakerState.open
+    this.probeFailed = probe
     this.openedAt = now
   }
 
   /** A call that ended without a verdict (cancelled by the collector, an input refused): a probe frees its slot. */
   release(probe = false): void {
     if (probe) this.probing = false
+  }
+
+  /** How long a call must have had for its cut-off to count, while no call has answered. */
+  get firstCallsMs(): number {
+    return this.options.firstCallsMs ?? 1000
+  }
+
+  /** Why the circuit is open, for the CIRCUIT_OPEN message. */
+  get openedBecause(): string {
+    return this.probeFailed ? 'its probe failed' : `${this.options.failures} consecutive failure${this.options.failures === 1 ? "" : "s"}`
   }
 
   /** Milliseconds until a probe is allowed (0 when closed or half-open). */

@@ -1,13 +1,17 @@
 // The circuit breaker as a layer: refuses at once while the upstream's circuit is open (the
 // model is annotated `skipped` CIRCUIT_OPEN, costing no budget), and tells the breaker how
 // each call ended. A call cut off at the deadline counts against the upstream only if it
-// was given a fair chance (at least FAIR_CHANCE_MIN_MS and the upstream's usual latency):
-// otherwise one client's tiny budget_ms could open the circuit for everyone. A call the
-// collector cancelled (it decided), or an input the upstream refused, is no verdict at all.
-// The half-open probe is the exception: a cancel (the collector decided, the client left) stops
-// the run waiting for it, not the probe, which goes on to its deadline. Else a member slower than the others (the third
-// voter, a preferred model behind its fallback) would have every probe cancelled once the run
-// decides, and stay half-open for good: one call at a time, the rest skipped.
+// was given a fair chance (fairChanceMs: twice the upstream's usual latency, at least
+// FAIR_CHANCE_MIN_MS; circuit_breaker.first_calls_ms until a call has answered): otherwise one client's tiny budget_ms could open the circuit for
+// everyone. A call the collector cancelled, or an input the upstream refused, is no verdict.
+// Two calls are judged on a fair chance whatever their caller's budget: the half-open probe,
+// and, while no call has answered yet (so no usual latency is known: after a load, or an
+// upstream that never answered), one call at a time, the learner. Each runs on a signal of
+// its own to the later of its caller's deadline and its fair chance: a cancel (the collector
+// decided, the client left) or a tiny budget stops the run waiting for it, not the call.
+// Else a member slower than the others would have every probe cancelled once the run decides
+// and stay half-open for good, and a client sending tiny budgets could cut every probe short
+// and keep a healthy upstream's circuit open.
 import { orAbort } from '../../../at-most.ts'
 import { ModelError, ModelErrorCode } from '../../../errors.ts'
 import { MAX_TIMER_MS } from '../../../timer-step.ts'
@@ -17,8 +21,13 @@ import type { Call, LatencyEstimate } from './call.ts'
 
 export const FAIR_CHANCE_MIN_MS = 5
 
+/** How long a call must have had for its cut-off to count against the upstream (circuit_breaker.first_calls_ms while no call has answered). */
+const fairChanceMs = (latency: LatencyEstimate, breaker: CircuitBreaker): number => (latency.ms === 0 ? breaker.firstCallsMs : Math.max(FAIR_CHANCE_MIN_MS, 2 * latency.ms))
+
 export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBreaker, latency: LatencyEstimate): Call<Req, Res> {
-  const verdict = async (req: Req, signal: AbortSignal, deadline: number, probe: boolean): Promise<Res> => {
+  let learning = false
+  /** `judged`: a call run to its fair chance (the probe, the learner), whose cut-off always counts. */
+  const verdict = async (req: Req, signal: AbortSignal, deadline: number, probe: boolean, judged = probe): Promise<Res> => {
     const started = performance.now()
     try {
       const res = await call(req, signal, deadline)
@@ -29,7 +38,7 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
       if (signal.aborted) {
         // "Given" is the budget at the start of the call, not how late the deadline timer fired.
         const given = deadline - started
-        if (performance.now() >= deadline - 1 && given >= Math.max(FAIR_CHANCE_MIN_MS, latency.ms)) breaker.failure(probe)
+        if (performance.now() >= deadline - 1 && (judged || given >= fairChanceMs(latency, breaker))) breaker.failure(probe)
         else breaker.release(probe)
         throw signal.reason
       }
@@ -40,35 +49,45 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
       throw err
     }
   }
+  const learn = (req: Req, signal: AbortSignal, deadline: number): Promise<Res> => {
+    learning = true
+    return verdict(req, signal, deadline, false, true).finally(() => (learning = false))
+  }
   return (req, signal, deadline) => {
     const admission = breaker.allow()
     if (admission === Admission.refused) {
       const wait = Math.ceil(breaker.retryInMs())
-      return Promise.reject(new ModelError(ModelErrorCode.CIRCUIT_OPEN, `circuit open after ${breaker.failuresToOpen} consecutive failures; next probe in ${wait} ms`, true))
+      return Promise.reject(new ModelError(ModelErrorCode.CIRCUIT_OPEN, `circuit open (${breaker.openedBecause}); next probe in ${wait} ms`, true))
     }
-    if (admission === Admission.call || signal.aborted) return verdict(req, signal, deadline, admission === Admission.probe)
-    return probeToDeadline(verdict, req, signal, deadline)
+    if (signal.aborted) return verdict(req, signal, deadline, admission === Admission.probe, false)
+    if (admission === Admission.probe) return onFairChance(verdict, req, signal, deadline, fairChanceMs(latency, breaker), true)
+    if (latency.ms === 0 && !learning) return onFairChance(learn, req, signal, deadline, breaker.firstCallsMs, false)
+    return verdict(req, signal, deadline, false)
   }
 }
 
-type Verdict<Req, Res> = (req: Req, signal: AbortSignal, deadline: number, probe: true) => Promise<Res>
+type Judged<Req, Res> = (req: Req, signal: AbortSignal, deadline: number, probe: boolean) => Promise<Res>
 
-/** Runs the probe on a signal of its own, which the deadline reaches and a cancel does not; the caller waits for it only until its own signal fires. */
-function probeToDeadline<Req, Res>(verdict: Verdict<Req, Res>, req: Req, signal: AbortSignal, deadline: number): Promise<Res> {
+/**
+ * Runs a judged call on a signal of its own, to the later of the caller's deadline and its
+ * fair chance; the caller waits for it only until its own signal fires.
+ */
+function onFairChance<Req, Res>(judged: Judged<Req, Res>, req: Req, signal: AbortSignal, deadline: number, fairMs: number, probe: boolean): Promise<Res> {
   const own = new AbortController()
+  const until = Math.max(deadline, performance.now() + fairMs)
   let timer: NodeJS.Timeout | undefined
-  // At the deadline the caller's signal carries the run's reason (reported `timeout`). A caller
-  // that left before (the collector decided) leaves the probe a timer of its own to the deadline.
+  // At the caller's deadline its signal carries the run's reason (reported `timeout`): when that
+  // is the call's fair chance too, the call ends with it. Otherwise a timer of its own ends it.
   const callerAborted = (): void => {
-    const left = deadline - performance.now()
+    const left = until - performance.now()
     if (left <= 1) return own.abort(signal.reason)
-    timer = setTimeout(() => own.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, 'the circuit probe had no answer by the deadline', true)), Math.min(left, MAX_TIMER_MS))
-    timer.unref() // a stop does not wait for a probe nobody waits for
+    timer = setTimeout(() => own.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, 'no answer within the fair chance the circuit breaker judges by', true)), Math.min(left, MAX_TIMER_MS))
+    timer.unref() // a stop does not wait for a judged call nobody waits for
   }
   signal.addEventListener('abort', callerAborted, { once: true })
-  const probed = verdict(req, own.signal, deadline, true).finally(() => {
+  const judging = judged(req, own.signal, until, probe).finally(() => {
     clearTimeout(timer)
     signal.removeEventListener('abort', callerAborted)
   })
-  return orAbort(probed, signal)
+  return orAbort(judging, signal)
 }

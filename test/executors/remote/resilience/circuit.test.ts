@@ -44,8 +44,8 @@ describe('the circuit breaker as a layer', () => {
       return breaker
     }
     expect((await cutOff(FAIR_CHANCE_MIN_MS - 1)).state).toBe('closed') // a client's tiny budget
-    expect((await cutOff(10)).state).toBe('closed') // less than the upstream usually takes
-    expect((await cutOff(25)).state).toBe('open') // a fair chance, and no answer
+    expect((await cutOff(30)).state).toBe('closed') // less than twice what the upstream usually takes
+    expect((await cutOff(45)).state).toBe('open') // a fair chance, and no answer
   })
 
   it('a probe the collector cancelled is not waited for, but goes on: its answer closes the circuit of a member slower than the decision', async () => {
@@ -66,35 +66,57 @@ describe('the circuit breaker as a layer', () => {
     expect(breaker.allow()).toBe(Admission.call)
   })
 
-  it('a cancelled probe that never answers is cut at the deadline and opens the circuit again', async () => {
-    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+  it('a cancelled probe that never answers is cut at its fair chance and opens the circuit again', async () => {
+    // No answer yet, so its fair chance is first_calls_ms (300), past the caller's 100 ms deadline.
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10, firstCallsMs: 300 })
     breaker.failure(false, performance.now())
     await vi.advanceTimersByTimeAsync(10)
     const { call, attempts } = upstream([{ after: 0, hang: true }])
     const caller = new AbortController()
     outcome(withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, performance.now() + 100))
     caller.abort(new Error('decided'))
-    await vi.advanceTimersByTimeAsync(99)
+    await vi.advanceTimersByTimeAsync(299)
     expect(breaker.state).toBe('half-open')
     await vi.advanceTimersByTimeAsync(1)
     expect(attempts[0]!.signal.aborted).toBe(true)
     expect(breaker.state).toBe('open')
+    expect(breaker.openedBecause).toBe('its probe failed')
     expect(vi.getTimerCount()).toBe(0)
   })
 
-  it('a probe cut off at the run deadline carries the run deadline reason', async () => {
+  it("a probe sent with a client's tiny budget runs on to its fair chance: a healthy upstream's answer closes the circuit", async () => {
     const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    const latency = new LatencyEstimate()
+    latency.observe(20) // fair chance: 40 ms
     breaker.failure(false, performance.now())
     await vi.advanceTimersByTimeAsync(10)
-    const { call, attempts } = upstream([{ after: 0, hang: true }])
+    const { call } = upstream([{ after: 30, answer: 'back' }])
     const caller = new AbortController()
-    const deadline = performance.now() + 100
-    const probe = withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, deadline)
-    const reason = new Error('deadline')
-    setTimeout(() => caller.abort(reason), 100)
-    await Promise.all([expect(probe).rejects.toBe(reason), vi.advanceTimersByTimeAsync(100)])
-    expect(attempts[0]!.signal.reason).toBe(reason)
+    const probe = outcome(withBreaker(call, breaker, latency)('x', caller.signal, performance.now() + 6))
+    await vi.advanceTimersByTimeAsync(6)
+    caller.abort(new Error('deadline'))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(probe).toMatchObject({ done: true, code: 'ABORTED' }) // the client had its 504
+    expect(breaker.state).toBe('half-open')
+    await vi.advanceTimersByTimeAsync(24)
+    expect(breaker.state).toBe('closed')
+  })
+
+  it('before any answer, one call at a time is judged on first_calls_ms, whatever its budget; the others cut sooner are no verdict', async () => {
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 1000, firstCallsMs: 100 })
+    const { call, attempts } = upstream([{ after: 0, hang: true }, { after: 0, hang: true }])
+    const guarded = withBreaker(call, breaker, new LatencyEstimate())
+    const callers = [new AbortController(), new AbortController()]
+    for (const caller of callers) outcome(guarded('x', caller.signal, performance.now() + 10))
+    await vi.advanceTimersByTimeAsync(10)
+    for (const caller of callers) caller.abort(new Error('deadline'))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(attempts.map((a) => a.signal.aborted)).toEqual([false, true]) // the second: cut at its 10 ms, no verdict
+    expect(breaker.state).toBe('closed')
+    await vi.advanceTimersByTimeAsync(90)
+    expect(attempts[0]!.signal.aborted).toBe(true) // the first had its 100 ms, and no answer
     expect(breaker.state).toBe('open')
+    expect(breaker.openedBecause).toBe('1 consecutive failure')
   })
 
   it('only the probe frees the probe slot: a call from before the circuit opened, cancelled during half-open, lets no second probe through', async () => {
