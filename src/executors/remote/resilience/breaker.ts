@@ -16,6 +16,9 @@ export type BreakerState = (typeof BreakerState)[keyof typeof BreakerState]
 export const Admission = { refused: 0, call: 1, probe: 2 } as const
 export type Admission = (typeof Admission)[keyof typeof Admission]
 
+/** circuit_breaker.first_calls_ms by default. */
+export const FIRST_CALLS_MS = 250
+
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit. */
   readonly failures: number
@@ -82,7 +85,7 @@ export class CircuitBreaker {
 
   /** How long a call must have had for its cut-off to count, while no call has answered. */
   get firstCallsMs(): number {
-    return this.options.firstCallsMs ?? 1000
+    return this.options.firstCallsMs ?? FIRST_CALLS_MS
   }
 
   /** Why the circuit is open, for the CIRCUIT_OPEN message. */
