@@ -18,6 +18,8 @@ import { UpstreamError, badResponse, excerpt, unavailable, upstreamMessage } fro
 export interface Upstream {
   readonly pool: Pool
   readonly tls: boolean
+  /** max_response_bytes: an answer that announces more is refused at its headers. */
+  readonly maxResponseBytes: number
 }
 
 const upstreams = new SharedByKey<Upstream>(({ pool }) => pool.destroy())
@@ -50,6 +52,7 @@ export function acquirePool(s: RemoteSettings, model: string): { upstream: Upstr
       ...(s.tls ? { connect: { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key } } : {}),
     }),
     tls: s.secure,
+    maxResponseBytes: s.maxResponseBytes,
   }))
   return { upstream: value, release }
 }
@@ -67,7 +70,7 @@ const RETRYABLE_STATUS = new Set([502, 503, 504])
 const INPUT_REFUSED_STATUS = new Set([400, 413, 422])
 
 /** Sends one request and parses the JSON answer; throws UpstreamError (or the signal's reason). */
-export async function requestJson({ pool, tls }: Upstream, req: JsonRequest): Promise<unknown> {
+export async function requestJson({ pool, tls, maxResponseBytes }: Upstream, req: JsonRequest): Promise<unknown> {
   let text: string
   let status: number
   try {
@@ -85,9 +88,16 @@ export async function requestJson({ pool, tls }: Upstream, req: JsonRequest): Pr
       req.signal,
     )
     status = res.statusCode
+    // undici counts the bytes as they come: an answer announced too large would hold the call to its deadline first.
+    const announced = Number(res.headers['content-length'])
+    if (announced > maxResponseBytes) {
+      res.body.destroy()
+      throw badResponse(`answer to ${req.method} ${req.path} announces ${announced} bytes, more than max_response_bytes (${maxResponseBytes})`)
+    }
     text = await res.body.text()
   } catch (err) {
     if (req.signal.aborted) throw req.signal.reason
+    if (err instanceof UpstreamError) throw err
     throw requestError(err, tls, `${req.method} ${req.path}`)
   }
   if (status >= 300) {

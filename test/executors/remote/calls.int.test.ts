@@ -54,6 +54,7 @@ beforeAll(async () => {
     delayed: `kind: oip, url: "${http.url}", model: delayed, ${io}`,
     'grpc-hang': `kind: oip, url: "${rpc.url}", model: hang, ${io}`,
     'huge-rest': `kind: oip, url: "${http.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
+    'announced-huge': `kind: oip, url: "${http.url}", model: announced-huge, max_response_bytes: 65536, retries: 0, ${io}`,
     'huge-grpc': `kind: oip, url: "${rpc.url}", model: huge, max_response_bytes: 65536, retries: 0, ${io}`,
     'tight-grpc': `kind: oip, url: "${tight.url}", model: ok, retries: 0, circuit_breaker: { failures: 2, reset_ms: 60000 }, ${io}`,
     'tight-equal': `kind: oip, url: "${tight.url}", model: ok, retries: 0, max_response_bytes: 64, ${io}`,
@@ -242,5 +243,14 @@ ensembles: { e: { strategy: deadline-fallback, models: [typed] } }
       expect(res.body.models[0]!.error).toMatchObject({ code: 'UPSTREAM_BAD_RESPONSE' })
       expect(res.body.models[0]!.error!.message).toContain('max_response_bytes')
     }
+  })
+
+  it('an answer whose content-length announces more than max_response_bytes is refused at its headers, not at the deadline', async () => {
+    const res = await predict('announced-huge', 2000)
+    expect(res.statusCode).toBe(502)
+    expect(res.body.models[0]!.error).toEqual({
+      code: 'UPSTREAM_BAD_RESPONSE',
+      message: `answer to POST /v2/models/announced-huge/infer announces ${200 << 20} bytes, more than max_response_bytes (65536)`,
+    })
   })
 })

@@ -64,6 +64,12 @@ describe('remote model config', () => {
     expect(parse('{ kind: oip, url: "http://x:1/route/", model: a }')).not.toThrow()
   })
 
+  it('refuses a grpc:// URL without a port (it would dial port 80); grpcs:// defaults to 443', () => {
+    expect(parse('{ kind: oip, url: "grpc://127.0.0.1", model: a }')).toThrow(/models\.m\.url: give the gRPC port: grpc:\/\/host:port/)
+    expect(parse('{ kind: oip, url: "grpcs://x", model: a }')).not.toThrow()
+    expect(parse('{ kind: oip, url: "grpc://x:80", model: a }')).not.toThrow()
+  })
+
   it('refuses a Seldon BYTES input sent as data.tensor (doubles: strings would arrive as NaN)', () => {
     const io = (datatype: string) => `inputs: [{ name: x, datatype: ${datatype}, shape: [-1] }], outputs: [{ name: y, datatype: FP32, shape: [-1] }]`
     expect(parse(`{ kind: seldon, url: "grpc://x:1", ${io('BYTES')} }`)).toThrow(/models\.m\.inputs.*BYTES input cannot travel as data\.tensor.*data_format: ndarray/s)

@@ -49,7 +49,7 @@ export interface FaultServer {
 
 /**
  * Model names are faults: ok, hang, held (until releaseHeld()), delayed (50 ms), slow, error500, garbage, wrongshape,
- * flaky (hangs on odd hits), flaky503 (503 on odd hits), huge (a valid answer padded to 1 MiB).
+ * flaky (hangs on odd hits), flaky503 (503 on odd hits), huge (a valid answer padded to 1 MiB), announced-huge (a 200 MiB content-length, one byte sent).
  */
 export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
   const pending = new Set<ServerResponse>()
@@ -127,6 +127,9 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
         return json(200, JSON.stringify(goodAnswer(rows)))
       case 'huge':
         return json(200, JSON.stringify({ ...goodAnswer(rows), padding: 'x'.repeat(1 << 20) }))
+      case 'announced-huge': // headers announcing 200 MiB, one byte, then nothing
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(200 << 20) }).write('{')
+        return
       case 'delayed':
         setTimeout(() => json(200, JSON.stringify(goodAnswer(rows))), 50).unref()
         return
