@@ -49,6 +49,8 @@ export class AnswerSender {
   refusedDeadLetters = 0
   /** Messages whose produce failed and is being retried now: a partition stalls behind each. */
   retrying = 0
+  /** Why the last failed produce failed, while any is retried (null once none is). */
+  lastError: string | null = null
   private readonly producer: GatewayProducer
   private readonly settings: KafkaSettings
   private readonly log: Logger
@@ -123,8 +125,9 @@ export class AnswerSender {
         }
         if (!failing) this.retrying++
         failing = true
+        this.lastError = errorMessage(err)
         if (attempt % LOG_EVERY_ATTEMPTS === 0) {
-          this.log.warn({ topic: out.topic, attempts: attempt + 1, error: errorMessage(err) }, 'stream result not acknowledged yet; retrying (its partition waits)')
+          this.log.warn({ topic: out.topic, attempts: attempt + 1, error: this.lastError }, 'stream result not acknowledged yet; retrying (its partition waits)')
         }
         // Retried through shutdown's grace too: given up at once, a message answered a moment
         // later would be scored and published again after the restart. (delay() ends at once once wound down.)
@@ -132,7 +135,7 @@ export class AnswerSender {
         if (this.windDown.aborted) return CLOSING
       }
     } finally {
-      if (failing) this.retrying--
+      if (failing && --this.retrying === 0) this.lastError = null
     }
   }
 }

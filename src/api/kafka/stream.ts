@@ -15,10 +15,13 @@ import { createProducer, type GatewayProducer } from '../../kafka/client.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Component, Logger, MetricsSink } from '../../types.ts'
 import { PendingCommits } from './commits.ts'
-import { InputConsumer, LAG_INTERVAL_MS, type Msg } from './intake.ts'
+import { InputConsumer, LAG_INTERVAL_MS, type IntakeState, type Msg } from './intake.ts'
 import { markEnded, newPartition, type PartitionState } from './partition.ts'
 import { MessageScoring } from './scoring.ts'
 import { AnswerSender } from './sender.ts'
+
+/** /readyz's output.stream.state. */
+export type StreamState = IntakeState | 'blocked'
 
 export { LAG_INTERVAL_MS } from './intake.ts'
 
@@ -78,6 +81,16 @@ export class StreamScorer implements Component {
     if (this.intake.state === 'consuming') this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
   }
 
+  /**
+   * The consumer's state, or `blocked` while answers are not acknowledged (the brokers went away
+   * with messages in flight): intake is paused behind them, so the consumer fetches nothing and
+   * would notice no outage, and a consuming state would hide one.
+   */
+  get state(): StreamState {
+    const intake = this.intake.state
+    return intake === 'consuming' && this.sender.retrying > 0 ? 'blocked' : intake
+  }
+
   status(): Record<string, unknown> {
     const { stream } = this.settings
     return {
@@ -85,8 +98,8 @@ export class StreamScorer implements Component {
       output_topic: stream.outputTopic,
       dead_letter_topic: stream.deadLetterTopic,
       group_id: stream.groupId,
-      state: this.intake.state,
-      last_error: this.intake.lastError,
+      state: this.state,
+      last_error: this.intake.lastError ?? this.sender.lastError,
       consumer_restarts: this.intake.reopens,
       consumer_errors: this.intake.consumerErrors,
       assignments: this.intake.assignments(),
@@ -121,7 +134,7 @@ export class StreamScorer implements Component {
     out.counter('specserve_stream_skipped_messages', 'Stream mode: messages fetched before a rebalance took their partition away (read by its owner now, or here again once given back).', [[none, this.skippedNotOwned]])
     out.gauge('specserve_stream_in_flight', 'Stream mode: predicts running.', [[none, this.running]])
     out.gauge('specserve_stream_paused', 'Stream mode: 1 while intake is paused (a partition has its maximum in flight and more queued).', [[none, this.paused ? 1 : 0]])
-    out.gauge('specserve_stream_consuming', 'Stream mode: 1 while the input topic is being consumed, 0 while the consumer reconnects or has not joined yet (state and last_error in /readyz).', [[none, this.intake.state === 'consuming' ? 1 : 0]])
+    out.gauge('specserve_stream_consuming', 'Stream mode: 1 while the input topic is being consumed, 0 while the consumer reconnects or has not joined yet, or answers cannot be acknowledged (state and last_error in /readyz).', [[none, this.state === 'consuming' ? 1 : 0]])
     out.gauge('specserve_stream_produce_retrying', 'Stream mode: answers and dead letters not acknowledged yet and being retried (their partitions wait).', [[none, this.sender.retrying]])
     const topic = this.settings.stream.inputTopic
     out.gauge(
