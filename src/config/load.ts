@@ -10,6 +10,7 @@ import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
 import { outputIssues } from '../kafka/config.ts'
+import { addressIssues } from '../kafka/names.ts'
 import type { CanaryPlan } from '../registry/canary.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
@@ -169,6 +170,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
 
   const ensembles = parseEnsembles(raw, { source, problems, at, context })
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
+  if (raw.repository?.kafka) addressIssues(at, ['repository', 'kafka'], raw.repository.kafka.brokers, [['topic', raw.repository.kafka.topic]])
   const auth = raw.auth ? parseAuth(raw.auth, context(['auth'])) : null
   const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null
   if (auth?.clientCerts.length && !tls?.clientCa) context(['auth']).problem('client_certs', 'needs server.tls.client_ca: only a certificate that CA verified names a caller')

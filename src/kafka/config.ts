@@ -17,6 +17,8 @@ export const MAX_REQUEST_BYTES = 64 * 1024 * 1024
 const RequestBytes = Type.Integer({ minimum: 1, maximum: MAX_REQUEST_BYTES })
 const DEFAULT_BATCH_BYTES = 262_144
 const DEFAULT_MAX_RECORD_BYTES = 1_000_000
+import { addressIssues, topicNameProblem } from './names.ts'
+
 const DEFAULT_TOPIC = 'specserve.results'
 
 const StreamSchema = Type.Object(
@@ -43,7 +45,8 @@ const SaslSchema = Type.Object(
 
 export const KafkaSchema = Type.Object(
   {
-    brokers: Type.Array(Type.String({ pattern: '^[^:\\s]+:[0-9]+$' }), { minItems: 1 }),
+    // Checked by addressIssues (host:port or [IPv6]:port), with a message that says so.
+    brokers: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     topic: Type.Optional(Type.String({ minLength: 1 })),
     client_id: Type.Optional(Type.String({ minLength: 1 })),
     key: Type.Optional(Type.Union([Type.Literal('ensemble'), Type.Literal('id'), Type.Literal('none')])),
@@ -142,11 +145,21 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
     at(['output', 'kafka', 'batch_bytes'], `batch_bytes (${kafka.batch_bytes}) is over max_record_bytes (${maxRecordBytes}): the broker refuses a batch over the topic's max.message.bytes; raise max_record_bytes too if your topics take larger messages`)
   }
   const stream = kafka.stream
+  addressIssues(at, ['output', 'kafka'], kafka.brokers, [
+    ['topic', kafka.topic],
+    ['stream.input_topic', stream?.input_topic],
+    ['stream.output_topic', stream?.output_topic],
+    ['stream.dead_letter_topic', stream?.dead_letter_topic],
+  ])
   if (stream?.enabled && !stream.input_topic) at(['output', 'kafka', 'stream'], 'stream mode needs input_topic')
   // Stream mode would read its own answers, dead letters or records back as requests: one
   // poison message then dead-letters itself for ever. Compared as resolved (defaults included).
   const topics = streamTopics(kafka)
   const loops = (name: string): string => `${name} must differ from the stream's input_topic ("${topics.input}"): stream mode would consume what it writes there as new requests, for ever`
+  for (const [field, derived] of [['output_topic', topics.output], ['dead_letter_topic', topics.deadLetter]] as const) {
+    const problem = stream?.[field] === undefined && stream?.input_topic !== undefined ? topicNameProblem(derived) : null
+    if (problem) at(['output', 'kafka', 'stream', 'input_topic'], `its default ${field} "${derived}": ${problem}; set ${field}`)
+  }
   if (topics.output === topics.input) at(['output', 'kafka', 'stream', 'output_topic'], loops('output_topic'))
   if (topics.deadLetter === topics.input) at(['output', 'kafka', 'stream', 'dead_letter_topic'], loops('dead_letter_topic'))
   if (stream && (kafka.topic ?? DEFAULT_TOPIC) === topics.input) at(['output', 'kafka', 'topic'], loops('topic (the serving records)'))

@@ -90,7 +90,8 @@ export class Publisher {
     this.spooledByProbe = false
     this.lastError = errorMessage(err)
     if (this.state !== 'spooling') {
-      this.log.warn({ brokers: this.settings.brokers, error: this.lastError, spool: spoolFile(this.settings) }, 'kafka unreachable: spooling serving records to disk')
+      // Not always unreachable: a broker that answers with an error (a topic it will not create, an ACL) spools too.
+      this.log.warn({ brokers: this.settings.brokers, error: this.lastError, spool: spoolFile(this.settings) }, 'serving records not acknowledged by kafka: spooling them to disk')
     }
     this.state = 'spooling'
   }

@@ -46,9 +46,25 @@ describe('output.kafka config', () => {
     )
   })
 
-  it('requires brokers as host:port', () => {
+  it('requires brokers as host:port or [IPv6]:port, with a port from 1 to 65535', () => {
     expect(issues('output:\n  kafka: { brokers: [] }\n')).toEqual([{ path: 'output.kafka.brokers', line: 6, message: expect.any(String) }])
-    expect(issues('output:\n  kafka: { brokers: ["nohost"] }\n')).toEqual([{ path: 'output.kafka.brokers.0', line: 6, message: expect.any(String) }])
+    expect(issues('output:\n  kafka: { brokers: ["nohost"] }\n')).toEqual([
+      { path: 'output.kafka.brokers.0', line: 6, message: '"nohost" is not a broker address: host:port, or [IPv6 address]:port' },
+    ])
+    expect(issues('output:\n  kafka: { brokers: ["127.0.0.1:99999"] }\n')).toEqual([
+      { path: 'output.kafka.brokers.0', line: 6, message: '"127.0.0.1:99999": port 99999 is not one from 1 to 65535' },
+    ])
+    expect(issues('output:\n  kafka: { brokers: ["[::1]:9092", "kafka-0.kafka:9092"] }\n')).toEqual([])
+  })
+
+  it('refuses a topic name Kafka does not allow (the broker would refuse every produce), a derived one too', () => {
+    expect(issues('output:\n  kafka: { brokers: ["k:9092"], topic: "bad topic/name" }\n')).toEqual([
+      { path: 'output.kafka.topic', line: 6, message: '"bad topic/name" is not a Kafka topic name: letters, digits, ".", "_" and "-" only' },
+    ])
+    expect(issues(`output:\n  kafka: { brokers: ["k:9092"], stream: { input_topic: "${'t'.repeat(245)}" } }\n`)).toEqual([
+      { path: 'output.kafka.stream.input_topic', line: 6, message: expect.stringMatching(/^its default output_topic "t+\.results": a Kafka topic name has at most 249 characters \(this one has 253\); set output_topic$/) },
+    ]) // its .dlq, 249 characters, is allowed
+    expect(issues(`repository: { path: ./repo, kafka: { brokers: ["k:9092"], topic: ".." } }\n`)).toEqual([{ path: 'repository.kafka.topic', line: 5, message: '".." is not a topic name Kafka allows' }])
   })
 
   it('refuses a batch_bytes the broker would refuse (over max_record_bytes, or over 64 MiB) instead of stalling on it', () => {

@@ -71,7 +71,7 @@ it('says spooling, with a warning, once the brokers have not answered within req
   stalled.start()
   try {
     // The client alone would try for tens of seconds (its retries over each of its steps) before saying anything.
-    expect(await warned).toBe('kafka unreachable: spooling serving records to disk')
+    expect(await warned).toBe('serving records not acknowledged by kafka: spooling them to disk')
     expect(stalled.status()).toMatchObject({ state: 'spooling', last_error: 'no answer from the brokers within request_timeout_ms (300 ms)' })
     stalled.write(record('s0'))
     await timersRun()

@@ -68,7 +68,7 @@ describe('broker outage', () => {
       const after = await eventually('spool replayed', gateway.readyz, (r) => r.body.output?.kafka.spooled_records === 0)
       expect(existsSync(after.body.output!.kafka.spool_file)).toBe(false)
       expect(after.body.output!.kafka.dropped).toBe(0)
-      expect(gateway.proc.output()).toContain('kafka unreachable: spooling serving records to disk')
+      expect(gateway.proc.output()).toContain('serving records not acknowledged by kafka: spooling them to disk')
     } finally {
       expect(await gateway.proc.stop('SIGTERM')).toBe(0)
     }

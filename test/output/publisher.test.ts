@@ -26,7 +26,7 @@ describe('Publisher, a probe with no answer', () => {
     expect(publisher.state).toBe('connecting')
     await vi.advanceTimersByTimeAsync(1)
     expect([publisher.state, publisher.lastError]).toEqual(['spooling', 'no answer from the brokers within request_timeout_ms (300 ms)'])
-    expect(lines).toEqual(['kafka unreachable: spooling serving records to disk'])
+    expect(lines).toEqual(['serving records not acknowledged by kafka: spooling them to disk'])
     answer.resolve()
     await probing
     expect([publisher.state, publisher.lastError]).toEqual(['connected', null])

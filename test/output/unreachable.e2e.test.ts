@@ -24,7 +24,7 @@ it('starts, serves and spools when no broker answers, and reports it', { timeout
     expect(ready.body.output!.kafka).toMatchObject({ state: 'spooling', dropped: 0, published: 0, last_error: expect.any(String) })
     const lines = readFileSync(ready.body.output!.kafka.spool_file, 'utf8').trim().split('\n')
     expect(lines.map((l) => (JSON.parse(l.slice(l.indexOf('\t') + 1)) as { id: string }).id)).toEqual(Array.from({ length: 10 }, (_, i) => `u-${i}`))
-    expect(gateway.proc.output()).toContain('kafka unreachable: spooling serving records to disk')
+    expect(gateway.proc.output()).toContain('serving records not acknowledged by kafka: spooling them to disk')
   } finally {
     expect(await gateway.proc.stop('SIGTERM')).toBe(0)
   }
