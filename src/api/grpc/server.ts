@@ -1,13 +1,14 @@
 // One gRPC server for both services (specserve.v1.Gateway and the V2
 // inference.GRPCInferenceService), plus server reflection and grpc.health.v1, so
 // `grpcurl -plaintext host:8081 list` works without proto files.
-import { Server, ServerCredentials, type UntypedServiceImplementation } from '@grpc/grpc-js'
+import { Server, ServerCredentials, status, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js'
 import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
 import { tolerantService, withCodecs, type MethodCodec } from './call.ts'
 import { codeMetadata } from './status.ts'
+import { drainStreams } from './stream.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { predictCodecs } from './predict-codec.ts'
@@ -94,7 +95,20 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
-  health.addToServer(services)
+  // Watch calls are kept, to end at shutdown once they have said NOT_SERVING: open, each held the stop to the grace's end.
+  const watches = new Set<ServerWritableStream<unknown, unknown>>()
+  health.addToServer({
+    addService: (definition: ServiceDefinition, impl: UntypedServiceImplementation) =>
+      services.addService(definition, {
+        ...impl,
+        watch: (call: ServerWritableStream<unknown, unknown>) => {
+          watches.add(call)
+          call.once('close', () => watches.delete(call))
+          call.once('cancelled', () => watches.delete(call))
+          ;(impl.watch as (call: ServerWritableStream<unknown, unknown>) => void)(call)
+        },
+      }),
+  } as unknown as Server)
 
   // server.tls: the same files as REST, followed as they change (src/security/tls.ts).
   const tls = config.server.tls ? new TlsFiles(config.server.tls, config.server.headers_timeout_ms) : null
@@ -129,6 +143,11 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
           server.forceShutdown()
           finish()
         }, graceMs)
+        // Streams end as soon as their answers are out, Watches at once (NOT_SERVING already sent), both UNAVAILABLE:
+        // left open, they held tryShutdown to the grace's end.
+        drainStreams(gateway)
+        for (const call of watches) call.emit('error', { code: status.UNAVAILABLE, details: 'the gateway is shutting down', metadata: codeMetadata('NOT_READY') })
+        watches.clear()
         server.tryShutdown(finish)
       })
     },

@@ -13,11 +13,14 @@
 // redacted for a caller without `debug`. A client that does not read its answers is not
 // read from either (backpressure), so replies cannot pile up in memory; nor is one whose
 // messages wait for the guard (MAX_CHECKING of them: a JWT not in the cache, verified against
-// a key set being fetched), so they cannot all be held and then start at once. Replies are encoded
+// a key set being fetched), so they cannot all be held and then start at once. At shutdown
+// (drainStreams) a call ends once its messages running are answered, UNAVAILABLE with
+// specserve-code NOT_READY, rather than stay open to the grace's end: a client then opens its
+// next stream elsewhere, and an idle stream does not hold the stop. Replies are encoded
 // here, not by grpc-js: one grpc-js cannot send (over grpc_max_send_bytes, or an encoder
 // failure) would end the call and cancel every other message on it, so such a reply
 // becomes that message's error instead.
-import type { ServerDuplexStream } from '@grpc/grpc-js'
+import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js'
 import type { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
 import type { Principal } from '../../security/guard.ts'
@@ -27,6 +30,7 @@ import type { Run } from '../../starter/run.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictResult } from '../../types.ts'
 import { checkDecoded, deadlineBudget, type PredictCall } from './call.ts'
+import { codeMetadata } from './status.ts'
 import { withinIdBytes } from '../native/request.ts'
 
 /** What a stream makes of its messages: the predict (as its unary call would), and the reply to a failure. */
@@ -54,6 +58,14 @@ export function serveStream<Msg extends object, Reply>(gateway: Gateway, protoco
   return (call) => new StreamCall(gateway, protocol, call).listen()
 }
 
+/** The stream calls open on each gateway's gRPC server, for drainStreams. */
+const openCalls = new WeakMap<Gateway, Set<{ drain(): void }>>()
+
+/** At shutdown: every stream call ends as soon as its running messages are answered (an idle one at once). */
+export function drainStreams(gateway: Gateway): void {
+  for (const call of openCalls.get(gateway) ?? []) call.drain()
+}
+
 /** Messages of one call waiting for the guard at most before the call is read no more until one is through. */
 export const MAX_CHECKING = 16
 
@@ -69,6 +81,8 @@ class StreamCall<Msg extends object, Reply> {
   /** Messages waiting for the guard (a JWT verified again): the call does not end before they are answered. */
   private checking = 0
   private halfClosed = false
+  /** The server is shutting down: the call ends once nothing runs on it. */
+  private closing = false
   /** Written replies wait in the call's buffer (the client is not reading): not read from until 'drain'. */
   private draining = false
   /** The call is paused, for `draining` or `checking` at MAX_CHECKING. */
@@ -88,6 +102,9 @@ class StreamCall<Msg extends object, Reply> {
   }
 
   listen(): void {
+    let open = openCalls.get(this.gateway)
+    if (!open) openCalls.set(this.gateway, (open = new Set()))
+    open.add(this)
     const call = this.call
     call.on('data', (msg: Msg) => this.start(msg))
     call.on('end', () => {
@@ -241,16 +258,30 @@ class StreamCall<Msg extends object, Reply> {
     return bytes
   }
 
+  drain(): void {
+    this.closing = true
+    this.endIfDone()
+  }
+
   private endIfDone(): void {
-    if (this.halfClosed && this.runs.size === 0 && this.checking === 0 && !this.gone) {
-      this.gone = true
+    if (this.gone || this.runs.size > 0 || this.checking > 0) return
+    if (this.halfClosed) {
+      this.leave()
       this.call.end()
+    } else if (this.closing) {
+      this.leave()
+      this.call.emit('error', { code: Status.UNAVAILABLE, details: 'the gateway is shutting down: open a new stream', metadata: codeMetadata('NOT_READY') })
     }
   }
 
   private abandon(): void {
     if (this.gone) return
-    this.gone = true
+    this.leave()
     for (const run of this.runs) run.cancel()
+  }
+
+  private leave(): void {
+    this.gone = true
+    openCalls.get(this.gateway)?.delete(this)
   }
 }

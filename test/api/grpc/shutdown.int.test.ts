@@ -50,6 +50,44 @@ describe('GrpcFrontend.close(grace)', () => {
     health.close()
   }, 10_000)
 
+  it('ends an idle PredictStream and a health Watch at once, UNAVAILABLE with specserve-code NOT_READY: they do not hold the grace', async () => {
+    h = await startHarness()
+    const stream = (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, unknown>)(new grpc.Metadata())
+    const streamStatus = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve))
+    stream.on('error', () => {})
+    const answered = new Promise((resolve) => stream.once('data', resolve))
+    stream.write({ id: 'first', ensemble: 'fallback', inputs: xInput })
+    await answered // answered: the stream is open and idle
+    const health = new grpc.Client(h.address, grpc.credentials.createInsecure())
+    const watch = health.makeServerStreamRequest('/grpc.health.v1.Health/Watch', raw, raw, Buffer.alloc(0))
+    const watchStatus = new Promise<grpc.StatusObject>((resolve) => watch.on('status', resolve))
+    watch.on('error', () => {})
+    await new Promise((resolve) => watch.once('data', resolve))
+
+    await h.frontend.close(60_000) // well past the test's timeout, were it waited for
+
+    for (const status of [await streamStatus, await watchStatus]) {
+      expect(status.code).toBe(grpc.status.UNAVAILABLE)
+      expect(status.metadata.get('specserve-code')).toEqual(['NOT_READY'])
+    }
+    health.close()
+  }, 10_000)
+
+  it('a stream with a message running at the stop answers it, then ends UNAVAILABLE', async () => {
+    h = await startHarness()
+    signals.clear()
+    const stream = (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, { id: string }>)(new grpc.Metadata())
+    const seen: string[] = []
+    stream.on('data', (reply: { id: string }) => seen.push(reply.id))
+    stream.on('error', () => {})
+    const ended = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve))
+    stream.write({ id: 'running', ensemble: 'late', inputs: xInput }) // its model never answers: decided at its 30 ms budget
+    await vi.waitFor(() => expect(signals.get('hang')).toHaveLength(1))
+    await h.frontend.close(60_000)
+    expect((await ended).code).toBe(grpc.status.UNAVAILABLE)
+    expect(seen).toEqual(['running'])
+  }, 10_000)
+
   it('resolves at once when no call is open', async () => {
     h = await startHarness()
     await h.frontend.close(60_000)
