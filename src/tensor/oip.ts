@@ -48,11 +48,17 @@ export function toContents(tensor: Tensor): OipContents {
   return { [field]: Array.isArray(data) ? data.map((s) => Buffer.from(s, 'utf8')) : protoElements(tensor) }
 }
 
+const CONTENTS_FIELDS: readonly OipContentsField[] = ['bool_contents', 'int_contents', 'int64_contents', 'uint_contents', 'uint64_contents', 'fp32_contents', 'fp64_contents', 'bytes_contents']
+
 /** The elements of `datatype` in typed contents filling `shape` (a declared or a wire datatype). */
 export function fromContents(contents: OipContents | null | undefined, datatype: DataType, shape: readonly number[], failure: Failure, name: string): Tensor['data'] {
   const field = DATATYPES[datatype].oip
   if (field === null) fail(failure, name, `${datatype} has no typed contents field: send it as raw contents`)
   const values = contents?.[field] ?? []
+  // As the native tensor's fields: elements in another datatype's field are refused, not ignored.
+  for (const other of CONTENTS_FIELDS) {
+    if (other !== field && (contents?.[other]?.length ?? 0) > 0) fail(failure, name, `${other} given for a ${datatype} tensor (its elements go in ${field})`)
+  }
   const count = elementCount(shape)
   if (values.length !== count) fail(failure, name, `${values.length} elements do not fill shape ${formatShape(shape)} (${field})`)
   return decodeElements(values, datatype, failure, name)

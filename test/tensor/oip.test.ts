@@ -56,6 +56,9 @@ describe('OIP tensor encodings', () => {
     expect(() => fromRawAs(Buffer.from([0, 0, 0, 0, 1]), spec('BYTES', [1]), [1])).toThrow(/1 raw bytes left over/)
     expect(() => fromContentsAs({ fp32_contents: [1] }, spec('FP32'), [1, 2])).toThrow(/1 elements do not fill shape \[1, 2\] \(fp32_contents\)/)
     expect(() => fromContentsAs({ fp32_contents: [1, 2, 3] }, spec('FP32'), [1, 3])).toThrow(/does not match declared \[-1, 2\]/)
+    // Elements in another datatype's field are refused, as the native tensor's are, not ignored (or miscounted).
+    expect(() => fromContentsAs({ int_contents: [5, 6], fp32_contents: [9, 9, 9] }, spec('INT32'), [1, 2])).toThrow(/fp32_contents given for a INT32 tensor \(its elements go in int_contents\)/)
+    expect(() => fromContentsAs({ int64_contents: ['5', '6'] }, spec('INT32'), [1, 2])).toThrow(/int64_contents given for a INT32 tensor/)
     expect(() => fromOipJson({ datatype: 'FP64', shape: [1, 2], data: [1, 2] }, spec('FP32'), inputFailure)).toThrow(/datatype FP64 given, model declares FP32/)
     expect(() => fromOipJson({ shape: [1, 2], data: [1, 2] }, spec('FP32'), inputFailure)).toThrow(/datatype \(none\) given/)
   })
