@@ -124,6 +124,7 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     await atMost(Promise.all([registryClosed, registry?.idle()]), Math.max(0, drainedBy - performance.now()))
     await gateway.close()
     await flushTelemetry()
+    app.log.info({ signal }, 'stopped')
     process.exit(0)
   }
   const flushTelemetry = async (): Promise<void> => {

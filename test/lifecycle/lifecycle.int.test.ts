@@ -162,6 +162,7 @@ describe('a running specserve process', () => {
     // The queue drains in about a second; exiting must not wait out the grace period.
     expect(performance.now() - signalled).toBeLessThan(GRACE_MS)
     expect(proc.output()).toContain('draining')
+    expect(proc.output()).toContain('"signal":"SIGTERM","msg":"stopped"') // the last line: the stop is over
   })
 })
 

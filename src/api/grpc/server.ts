@@ -140,6 +140,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
         // After the grace every connection is cut, and close() is done then: it does not
         // wait on tryShutdown's callback, which never comes while a session stays open.
         const force = setTimeout(() => {
+          log.warn({ grace_ms: graceMs }, 'grace period over: cutting the gRPC calls still open (their predicts are cancelled)')
           server.forceShutdown()
           finish()
         }, graceMs)

@@ -281,5 +281,7 @@ const ms = (v: number): string => (Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(1)
 
 /** A run that needs ~`needMs` with `leftMs` of budget left is never started. */
 export function wouldMiss(needMs: number, leftMs: number): ModelError {
-  return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, `needs ~${ms(needMs)} ms, ${ms(leftMs)} ms left`, true)
+  // Nothing measured yet (needMs 0): only a budget already spent is refused, and "needs ~0.000 ms" would read as a bug.
+  const why = needMs > 0 ? `needs ~${ms(needMs)} ms, ${ms(leftMs)} ms left` : `no budget left (${ms(leftMs)} ms)`
+  return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, why, true)
 }

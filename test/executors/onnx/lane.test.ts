@@ -3,7 +3,7 @@
 // warm-up of ~0.4 ms runs, then a first real run slowed to 8.3 ms by the machine, after which
 // every 5 ms request used to be refused ("needs ~8.3 ms, 4.8 ms left") and none ever ran again.
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
-import { PoolLane, type Job, type Unit } from '../../../src/executors/onnx/lane.ts'
+import { PoolLane, wouldMiss, type Job, type Unit } from '../../../src/executors/onnx/lane.ts'
 import type { ModelError } from '../../../src/errors.ts'
 
 const WARM_UP = [0.383, 0.39, 0.39, 0.41, 0.43, 0.44, 1.04, 4.07]
@@ -45,6 +45,10 @@ describe('refusing a job that cannot finish in time', () => {
     expect(dispatch(lane, 5)).toBeUndefined()
     // The floor is the fastest run seen, warm-up included: a job with less time than that still goes.
     expect(dispatch(lane, 0.2)).toMatchObject({ code: 'WOULD_MISS_DEADLINE', message: 'needs ~0.383 ms, 0.200 ms left' })
+  })
+
+  it('says a budget already spent, not "needs ~0.000 ms", while nothing is measured', () => {
+    expect(wouldMiss(0, -0.411)).toMatchObject({ code: 'WOULD_MISS_DEADLINE', message: 'no budget left (-0.411 ms)' })
   })
 
   it('goes by the real runs alone once there are enough of them: zeros may cost less than the data', () => {
