@@ -11,7 +11,7 @@ import { errorCodeOf, isConnectionFailure } from '../../network-errors.ts'
 import { traceHeaders } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { SharedByKey } from './shared.ts'
-import { parseLenientJson } from './lenient-json.ts'
+import { parseJson, parseLenientJson } from './lenient-json.ts'
 import { UpstreamError, badResponse, excerpt, unavailable, upstreamMessage } from './errors.ts'
 
 /** A keep-alive pool to one upstream, and whether it speaks TLS (its connection errors then say so). */
@@ -105,7 +105,7 @@ export async function requestJson({ pool, tls, maxResponseBytes }: Upstream, req
     throw new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, message, RETRYABLE_STATUS.has(status), INPUT_REFUSED_STATUS.has(status))
   }
   try {
-    return JSON.parse(text) as unknown
+    return parseJson(text)
   } catch {
     // NaN / Infinity written bare (TensorFlow Serving's REST API does): read as those numbers.
   }

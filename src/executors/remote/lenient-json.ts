@@ -3,6 +3,20 @@
 // refuses. Only an answer JSON.parse refused comes here, so a conforming answer costs nothing.
 // Each literal becomes a string marker starting with NUL, which the reviver turns back into
 // the number (an answer's own string of exactly that text would be read as the number too).
+// Integers beyond ±(2^53 - 1) are read exactly (exactInteger), here and by parseJson.
+
+/**
+ * An integer beyond ±(2^53 - 1) as a bigint, read from its own digits (JSON.parse's number has
+ * lost them): TensorFlow Serving and MLServer write INT64 elements as bare numbers.
+ */
+export function exactInteger(_key: string, value: unknown, context?: { source?: string }): unknown {
+  return typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source) ? BigInt(context.source) : value
+}
+
+/** JSON.parse, with integers too large for a number read exactly when the text may have one (a run of 16 digits). */
+export function parseJson(text: string): unknown {
+  return /\d{16}/.test(text) ? JSON.parse(text, exactInteger as never) : JSON.parse(text)
+}
 
 const NAN = '\u0000NaN'
 const INF = '\u0000Infinity'
@@ -28,6 +42,8 @@ export function parseLenientJson(text: string): unknown {
     from = i + 1
     replaced = true
   }
-  if (!replaced) return JSON.parse(text)
-  return JSON.parse(out + text.slice(from), (_key, value: unknown) => (value === NAN ? NaN : value === INF ? Infinity : value === NEG_INF ? -Infinity : value))
+  if (!replaced) return parseJson(text)
+  return JSON.parse(out + text.slice(from), (key, value: unknown, context?: { source?: string }) =>
+    value === NAN ? NaN : value === INF ? Infinity : value === NEG_INF ? -Infinity : exactInteger(key, value, context),
+  )
 }
