@@ -55,6 +55,8 @@ export const tfservingExecutorKind: ExecutorKind<TfServingSpec, Static<typeof sc
       // The signature's input is a serialized tf.Example: the features can only come from YAML.
       if (!entry.inputs) ctx.problem('inputs', `method ${method} sends tf.Examples: declare the inputs (each becomes a feature of every example)`)
       if (entry.rest_format !== undefined) ctx.problem('rest_format', `rest_format applies to predict, not ${method}`)
+    } else if (entry.rest_format !== undefined && remote.protocol === 'grpc') {
+      ctx.warn('rest_format', 'rest_format applies to REST calls: this model is called over gRPC, which has no row or columnar form')
     }
     return { ...remote, model: entry.model, signature: entry.signature ?? 'serving_default', versionLabel: entry.version_label, rowFormat: entry.rest_format === 'row', method }
   },

@@ -64,6 +64,14 @@ describe('remote model config', () => {
     expect(parse('{ kind: oip, url: "http://x:1/route/", model: a }')).not.toThrow()
   })
 
+  it('warns that rest_format does nothing for a TF Serving model called over gRPC', () => {
+    const warnings = (model: string) => parse(model)().warnings.map((w) => `${w.path}: ${w.message}`)
+    expect(warnings('{ kind: tfserving, url: "grpc://x:1", model: a, rest_format: row }')).toEqual([
+      'models.m.rest_format: rest_format applies to REST calls: this model is called over gRPC, which has no row or columnar form',
+    ])
+    expect(warnings('{ kind: tfserving, url: "http://x:1", model: a, rest_format: row }')).toEqual([])
+  })
+
   it('refuses a grpc:// URL without a port (it would dial port 80); grpcs:// defaults to 443', () => {
     expect(parse('{ kind: oip, url: "grpc://127.0.0.1", model: a }')).toThrow(/models\.m\.url: give the gRPC port: grpc:\/\/host:port/)
     expect(parse('{ kind: oip, url: "grpcs://x", model: a }')).not.toThrow()
