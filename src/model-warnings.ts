@@ -18,7 +18,7 @@ export function modelWarnings(gateway: Gateway, names: Iterable<string> = gatewa
     // It loaded on the tensors the YAML declares, and its calls fail until its upstream answers
     // (a wrong URL, a server down): worth a word now rather than a first 502.
     const error = described?.metadata_error
-    if (typeof error === 'string') warnings.push({ model, path: `models.${model}.url`, message: `its upstream did not answer at load (${error}): serving it on the inputs and outputs the YAML declares; its calls fail until the upstream answers` })
+    if (typeof error === 'string') warnings.push({ model, path: `models.${model}.url`, message: `its upstream's metadata could not be read at load (${error}): serving it on the inputs and outputs the YAML declares (its calls fail while the upstream is unreachable)` })
     const pinned = described?.placement as { warning?: string } | null | undefined
     if (pinned?.warning) warnings.push({ model, path: `models.${model}.placement`, message: pinned.warning })
   }

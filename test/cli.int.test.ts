@@ -192,7 +192,7 @@ describe('specserve CLI', () => {
     )
     const { code, output } = await run(['validate', file])
     expect(code).toBe(0)
-    expect(output).toMatch(/warning: .*remote\.yaml:5:\d+ models\.down\.url: its upstream did not answer at load \(.*ECONNREFUSED.*\): serving it on the inputs and outputs the YAML declares/)
+    expect(output).toMatch(/warning: .*remote\.yaml:5:\d+ models\.down\.url: its upstream's metadata could not be read at load \(.*ECONNREFUSED.*\): serving it on the inputs and outputs the YAML declares/)
     expect(output).not.toContain('models.lr')
   })
 

@@ -2,7 +2,7 @@
 // code but not its error message: messages carry upstream details (hosts, upstream error
 // text, file paths) that are the operator's business, not the client's. The request's own
 // error (code and its fixed message) is unchanged. Records and logs keep everything. A
-// model's description says that its upstream did not answer at load, but not the error's text.
+// model's description says that its upstream's metadata could not be read at load, but not the error's text.
 import type { ModelAnnotation, PredictResult } from '../types.ts'
 import type { Principal } from './guard.ts'
 
@@ -17,7 +17,7 @@ export function forCaller(result: PredictResult, principal: Principal | undefine
 const codeOnly = (m: ModelAnnotation): ModelAnnotation => (m.error === undefined ? m : { ...m, error: { code: m.error.code } })
 
 /** What a model's description says of a metadata call that failed at load, to a caller without `debug`. */
-export const METADATA_ERROR_REDACTED = 'its upstream did not answer the metadata call at load (the error needs the debug scope)'
+export const METADATA_ERROR_REDACTED = 'its upstream\'s metadata could not be read at load (the error needs the debug scope)'
 
 /** An executor's description (describe()) as this caller may see it. */
 export function detailsForCaller(details: Readonly<Record<string, unknown>> | undefined, principal: Principal | undefined): Readonly<Record<string, unknown>> | undefined {

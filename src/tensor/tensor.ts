@@ -50,7 +50,8 @@ export function quote(text: string, max = 64): string {
 export function describe(value: unknown, max = 40): string {
   let s: string
   try {
-    s = typeof value === 'bigint' ? `${value}` : (JSON.stringify(value) ?? String(value))
+    // Numbers as written (JSON.stringify would say null for NaN and ±Infinity).
+    s = typeof value === 'bigint' || typeof value === 'number' ? `${value}` : (JSON.stringify(value) ?? String(value))
   } catch {
     // JSON.stringify overflowed the stack (an array nested 10,000 deep) or met a cycle:
     // String() would recurse the same way, so say only what kind of value it is.

@@ -171,9 +171,9 @@ describe('hot reload', () => {
     const outcome = await reloadFromFile(gateway, log)
     expect(outcome.ok).toBe(true)
     if (!outcome.ok) return
-    const warning = /gateway\.yaml:\d+:\d+ models\.down\.url: its upstream did not answer at load \(.*ECONNREFUSED.*\): serving it on the inputs and outputs the YAML declares/
+    const warning = /gateway\.yaml:\d+:\d+ models\.down\.url: its upstream's metadata could not be read at load \(.*ECONNREFUSED.*\): serving it on the inputs and outputs the YAML declares/
     expect(outcome.warnings).toEqual([expect.stringMatching(warning)])
-    expect(lines.filter((l) => l.level === 'warn').map((l) => [l.obj.model, l.msg])).toEqual([['down', expect.stringMatching(/^its upstream did not answer at load/)]])
+    expect(lines.filter((l) => l.level === 'warn').map((l) => [l.obj.model, l.msg])).toEqual([['down', expect.stringMatching(/^its upstream's metadata could not be read at load/)]])
     // A later reload that keeps the model loads nothing: no word again.
     expect(await reloadFromFile(gateway, log)).toMatchObject({ ok: true, warnings: [] })
   })

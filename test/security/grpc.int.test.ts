@@ -112,7 +112,7 @@ describe('gRPC redaction and limits', () => {
     expect(JSON.stringify(trailerResult(debug))).toContain('10.0.0.7')
   })
 
-  it("GetModel's details say an upstream did not answer at load, and only to debug its error", async () => {
+  it("GetModel's details say an upstream's metadata could not be read at load, and only to debug its error", async () => {
     const details = (key: string) => call<{ details_json: string }>(h.gatewayClient, 'GetModel', { name: 'down' }, key).then((res) => JSON.parse(res.details_json).metadata_error)
     expect(await details(KEYS.reader)).toBe(METADATA_ERROR_REDACTED)
     expect(await details(KEYS.debugger)).toMatch(/ECONNREFUSED 127\.0\.0\.1:\d+/)

@@ -108,7 +108,7 @@ describe('redaction', () => {
     expect(plain.body).not.toContain('10.0.0.7')
   })
 
-  it("a model's description says its upstream did not answer at load, and only to debug the upstream's error", async () => {
+  it("a model's description says its upstream's metadata could not be read at load, and only to debug the upstream's error", async () => {
     const described = (key: string) => app.inject({ url: '/v1/models/down', headers: bearer(key) }).then((res) => res.json().metadata_error)
     expect(await described(KEYS.reader)).toBe(METADATA_ERROR_REDACTED)
     expect(await described(KEYS.debugger)).toMatch(/ECONNREFUSED 127\.0\.0\.1:\d+/)

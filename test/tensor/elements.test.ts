@@ -50,6 +50,11 @@ describe('element rules', () => {
     }
   })
 
+  it('names a non-finite element as written, not as JSON says it (null)', () => {
+    expect(() => decodeElements([Infinity], 'INT64', inputFailure, 'x')).toThrow('input "x": element 0 is Infinity, not an integer (INT64)')
+    expect(() => decodeElements([1, NaN], 'INT32', inputFailure, 'x')).toThrow('input "x": element 1 is NaN, not an integer (INT32)')
+  })
+
   it('64-bit integers: numbers up to ±(2^53 - 1), decimal strings beyond, exactly', () => {
     expect(decodeElements(['9007199254740993', -5, '18446744073709551615'.slice(0, 19)], 'INT64', inputFailure, 'x')).toEqual(BigInt64Array.of(9007199254740993n, -5n, 1844674407370955161n))
     expect(decodeElements(['18446744073709551615'], 'UINT64', inputFailure, 'x')).toEqual(BigUint64Array.of(18446744073709551615n))

@@ -80,7 +80,8 @@ function grpcError(err: grpc.ServiceError, path: string, receiveLimit: number | 
     case grpc.status.UNAVAILABLE:
       return unavailable(`gRPC UNAVAILABLE from ${path}: ${details}`)
     case grpc.status.DEADLINE_EXCEEDED:
-      return new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `no answer from ${path} within the time allowed`)
+      // Ours (the call's deadline) or the upstream's own: its details say which.
+      return new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `no answer from ${path} within the time allowed (gRPC DEADLINE_EXCEEDED: ${details})`)
     case grpc.status.INTERNAL:
       // grpc-js's own words for an answer it cannot decode (a server's INTERNAL is an error).
       if (details.startsWith('Response message parsing error')) return badResponse(`undecodable answer from ${path}: ${details}`)

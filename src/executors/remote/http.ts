@@ -130,6 +130,8 @@ function requestError(err: unknown, tls: boolean, request: string): UpstreamErro
     // Under TLS 1.3 a server that rejects (or wanted) our client certificate closes the socket after the handshake.
     return unavailable(`TLS connection closed by the server: ${e.message ?? code} (a missing or rejected client certificate looks like this)`)
   }
+  // Bytes that are not an HTTP/1.1 answer (undici's parser refused them) are a bad answer, not an error status.
+  if ((err as { name?: string })?.name === 'HTTPParserError') return badResponse(`answer to ${request} is not HTTP/1.1: ${e.message ?? ''}`)
   if (isConnectionFailure(code)) {
     return unavailable(`connection failed: ${code} ${e.message ?? ''}`.trim())
   }

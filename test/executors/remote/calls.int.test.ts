@@ -3,6 +3,8 @@
 // a retry after a retryable failure and none after a final one, a client's tiny budget that
 // must not open the circuit for everyone, a gRPC call cancelled when the collector decides,
 // and an answer larger than max_response_bytes.
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
@@ -125,6 +127,21 @@ describe('remote calls on the wire', () => {
       holding.abort()
       await first
       await release()
+    }
+  })
+
+  it('an answer that is not HTTP/1.1 is UPSTREAM_BAD_RESPONSE, not an error status', async () => {
+    const raw = createServer((socket) => socket.once('data', () => socket.end('SSH-2.0-OpenSSH_9.2\r\n')))
+    raw.listen(0, '127.0.0.1')
+    await once(raw, 'listening')
+    const ctx = { baseDir: '.', problem: (field: string, message: string) => expect.fail(`${field}: ${message}`), warn: () => undefined }
+    const { upstream, release } = acquirePool(parseRemote({ kind: 'oip', url: `http://127.0.0.1:${(raw.address() as AddressInfo).port}` } as RemoteModelConfig, ctx), 'not-http')
+    try {
+      const answer = requestJson(upstream, { method: 'POST', path: '/v2/models/m/infer', headers: {}, body: '{}', signal: new AbortController().signal })
+      await expect(answer).rejects.toMatchObject({ code: 'UPSTREAM_BAD_RESPONSE', message: expect.stringMatching(/^answer to POST \/v2\/models\/m\/infer is not HTTP\/1\.1: /) })
+    } finally {
+      await release()
+      raw.close()
     }
   })
 
