@@ -6,6 +6,7 @@ import { configPath } from '../config/paths.ts'
 import Type, { type Static } from 'typebox'
 import { MAX_TIMER_MS } from '../config/forms.ts'
 import { schemaIssues, type ConfigIssue, type SourceMap } from '../config/yaml.ts'
+import { addressIssues, topicNameProblem } from './names.ts'
 
 const Rate = Type.Number({ minimum: 0, maximum: 1 })
 const Positive = Type.Integer({ minimum: 1 })
@@ -17,8 +18,6 @@ export const MAX_REQUEST_BYTES = 64 * 1024 * 1024
 const RequestBytes = Type.Integer({ minimum: 1, maximum: MAX_REQUEST_BYTES })
 const DEFAULT_BATCH_BYTES = 262_144
 const DEFAULT_MAX_RECORD_BYTES = 1_000_000
-import { addressIssues, topicNameProblem } from './names.ts'
-
 const DEFAULT_TOPIC = 'specserve.results'
 
 const StreamSchema = Type.Object(
@@ -157,7 +156,8 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
   const topics = streamTopics(kafka)
   const loops = (name: string): string => `${name} must differ from the stream's input_topic ("${topics.input}"): stream mode would consume what it writes there as new requests, for ever`
   for (const [field, derived] of [['output_topic', topics.output], ['dead_letter_topic', topics.deadLetter]] as const) {
-    const problem = stream?.[field] === undefined && stream?.input_topic !== undefined ? topicNameProblem(derived) : null
+    // Only from an input_topic that is itself a name: one that is not has its own problem.
+    const problem = stream?.[field] === undefined && stream?.input_topic !== undefined && topicNameProblem(stream.input_topic) === null ? topicNameProblem(derived) : null
     if (problem) at(['output', 'kafka', 'stream', 'input_topic'], `its default ${field} "${derived}": ${problem}; set ${field}`)
   }
   if (topics.output === topics.input) at(['output', 'kafka', 'stream', 'output_topic'], loops('output_topic'))

@@ -5,7 +5,7 @@
 import { DATATYPES, isDataType, type DataType, type OipContentsField } from './datatypes.ts'
 import { decodeElements, jsonElements, protoElements, type JsonElement } from './elements.ts'
 import { tensorFromShapeAndData } from './json.ts'
-import { datatypeName, elementCount, fail, formatShape, readShape, type Failure, type Tensor, type TensorSpec, type WireTensor } from './tensor.ts'
+import { datatypeName, elementCount, fail, formatShape, onlyField, readShape, type Failure, type Tensor, type TensorSpec, type WireTensor } from './tensor.ts'
 
 export interface OipJsonTensor {
   readonly name: string
@@ -55,10 +55,7 @@ export function fromContents(contents: OipContents | null | undefined, datatype:
   const field = DATATYPES[datatype].oip
   if (field === null) fail(failure, name, `${datatype} has no typed contents field: send it as raw contents`)
   const values = contents?.[field] ?? []
-  // As the native tensor's fields: elements in another datatype's field are refused, not ignored.
-  for (const other of CONTENTS_FIELDS) {
-    if (other !== field && (contents?.[other]?.length ?? 0) > 0) fail(failure, name, `${other} given for a ${datatype} tensor (its elements go in ${field})`)
-  }
+  onlyField(contents, field, CONTENTS_FIELDS, datatype, failure, name)
   const count = elementCount(shape)
   if (values.length !== count) fail(failure, name, `${values.length} elements do not fill shape ${formatShape(shape)} (${field})`)
   return decodeElements(values, datatype, failure, name)

@@ -4,7 +4,7 @@
 // (it is inferred from the element count).
 import { DATATYPES, type NativeField } from './datatypes.ts'
 import { decodeElements, protoElements } from './elements.ts'
-import { checkTensor, datatypeName, fail, fillDynamic, formatShape, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
+import { checkTensor, datatypeName, fail, fillDynamic, formatShape, onlyField, readShape, type Failure, type Tensor, type TensorSpec } from './tensor.ts'
 
 /**
  * specserve.v1.Tensor as a decoder hands it over: proto-loader's objects (defaults filled,
@@ -19,9 +19,7 @@ export function fromNativeTensor(wire: NativeTensorMsg, spec: TensorSpec, failur
   if (datatype !== spec.datatype) fail(failure, spec.name, `datatype ${datatypeName(datatype)} given, model declares ${spec.datatype}`)
   const field = DATATYPES[spec.datatype].native
   const values = wire[field] ?? []
-  for (const other of FIELDS) {
-    if (other !== field && (wire[other]?.length ?? 0) > 0) fail(failure, spec.name, `${other} given for a ${spec.datatype} tensor (its elements go in ${field})`)
-  }
+  onlyField(wire, field, FIELDS, spec.datatype, failure, spec.name)
   // A declared scalar (shape []) is given without a shape, like any shape fillDynamic can infer.
   const shape = wire.shape.length ? readShape(wire.shape, failure, spec.name) : spec.shape.length === 0 ? [] : fillDynamic(spec.shape, values.length)
   if (!shape) return fail(failure, spec.name, `give a shape (declared ${formatShape(spec.shape)}, ${values.length} elements given)`)

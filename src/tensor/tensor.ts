@@ -46,6 +46,16 @@ export function quote(text: string, max = 64): string {
   return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text)
 }
 
+/**
+ * Refuses elements in a field other than `field`, the one the wire message keeps for
+ * `datatype` (specserve.v1.Tensor's `*_data`, V2's `*_contents`): they are refused, not ignored.
+ */
+export function onlyField<F extends string>(message: Partial<Record<F, ArrayLike<unknown> | null | undefined>> | null | undefined, field: F, fields: readonly F[], datatype: string, failure: Failure, name: string): void {
+  for (const other of fields) {
+    if (other !== field && (message?.[other]?.length ?? 0) > 0) fail(failure, name, `${other} given for a ${datatype} tensor (its elements go in ${field})`)
+  }
+}
+
 /** A value in a message, at most `max` characters of its JSON. */
 export function describe(value: unknown, max = 40): string {
   let s: string

@@ -1,14 +1,14 @@
 // One gRPC server for both services (specserve.v1.Gateway and the V2
 // inference.GRPCInferenceService), plus server reflection and grpc.health.v1, so
 // `grpcurl -plaintext host:8081 list` works without proto files.
-import { Server, ServerCredentials, status, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js'
+import { Server, ServerCredentials, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js'
 import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
 import { tolerantService, withCodecs, type MethodCodec } from './call.ts'
 import { codeMetadata } from './status.ts'
-import { drainStreams } from './stream.ts'
+import { drainStreams, shuttingDown } from './stream.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { predictCodecs } from './predict-codec.ts'
@@ -97,15 +97,19 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
   // Watch calls are kept, to end at shutdown once they have said NOT_SERVING: open, each held the stop to the grace's end.
   const watches = new Set<ServerWritableStream<unknown, unknown>>()
+  let closing = false
+  const endWatch = (call: ServerWritableStream<unknown, unknown>): boolean => call.emit('error', shuttingDown('watch again'))
   health.addToServer({
     addService: (definition: ServiceDefinition, impl: UntypedServiceImplementation) =>
       services.addService(definition, {
         ...impl,
         watch: (call: ServerWritableStream<unknown, unknown>) => {
+          ;(impl.watch as (call: ServerWritableStream<unknown, unknown>) => void)(call)
+          // One opened during the stop (its guard check was still running) has its status, and ends.
+          if (closing) return void endWatch(call)
           watches.add(call)
           call.once('close', () => watches.delete(call))
           call.once('cancelled', () => watches.delete(call))
-          ;(impl.watch as (call: ServerWritableStream<unknown, unknown>) => void)(call)
         },
       }),
   } as unknown as Server)
@@ -146,8 +150,9 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
         }, graceMs)
         // Streams end as soon as their answers are out, Watches at once (NOT_SERVING already sent), both UNAVAILABLE:
         // left open, they held tryShutdown to the grace's end.
+        closing = true
         drainStreams(gateway)
-        for (const call of watches) call.emit('error', { code: status.UNAVAILABLE, details: 'the gateway is shutting down', metadata: codeMetadata('NOT_READY') })
+        for (const call of watches) endWatch(call)
         watches.clear()
         server.tryShutdown(finish)
       })

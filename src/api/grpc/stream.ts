@@ -20,7 +20,7 @@
 // here, not by grpc-js: one grpc-js cannot send (over grpc_max_send_bytes, or an encoder
 // failure) would end the call and cancel every other message on it, so such a reply
 // becomes that message's error instead.
-import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js'
+import type { ServerDuplexStream } from '@grpc/grpc-js'
 import type { Gateway } from '../../gateway.ts'
 import { GatewayError } from '../../errors.ts'
 import type { Principal } from '../../security/guard.ts'
@@ -30,7 +30,7 @@ import type { Run } from '../../starter/run.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictResult } from '../../types.ts'
 import { checkDecoded, deadlineBudget, type PredictCall } from './call.ts'
-import { codeMetadata } from './status.ts'
+import { errorStatus } from './status.ts'
 import { withinIdBytes } from '../native/request.ts'
 
 /** What a stream makes of its messages: the predict (as its unary call would), and the reply to a failure. */
@@ -60,11 +60,17 @@ export function serveStream<Msg extends object, Reply>(gateway: Gateway, protoco
 
 /** The stream calls open on each gateway's gRPC server, for drainStreams. */
 const openCalls = new WeakMap<Gateway, Set<{ drain(): void }>>()
+/** Gateways whose gRPC server is closing: a call that opens now (its guard check was still running) drains at once. */
+const closing = new WeakSet<Gateway>()
 
-/** At shutdown: every stream call ends as soon as its running messages are answered (an idle one at once). */
+/** At shutdown: every stream call ends as soon as its running messages are answered (an idle one at once), those opened later too. */
 export function drainStreams(gateway: Gateway): void {
+  closing.add(gateway)
   for (const call of openCalls.get(gateway) ?? []) call.drain()
 }
+
+/** The status a call ends with at shutdown: UNAVAILABLE with specserve-code NOT_READY, from the catalogue. */
+export const shuttingDown = (what: string): ReturnType<typeof errorStatus> => errorStatus(new GatewayError('NOT_READY', `the gateway is shutting down: ${what}`))
 
 /** Messages of one call waiting for the guard at most before the call is read no more until one is through. */
 export const MAX_CHECKING = 16
@@ -114,6 +120,7 @@ class StreamCall<Msg extends object, Reply> {
     // The client cancelled, or the call broke: nobody is left to answer.
     call.on('cancelled', () => this.abandon())
     call.on('error', () => this.abandon())
+    if (closing.has(this.gateway)) this.drain()
   }
 
   private start(msg: Msg): void {
@@ -270,7 +277,7 @@ class StreamCall<Msg extends object, Reply> {
       this.call.end()
     } else if (this.closing) {
       this.leave()
-      this.call.emit('error', { code: Status.UNAVAILABLE, details: 'the gateway is shutting down: open a new stream', metadata: codeMetadata('NOT_READY') })
+      this.call.emit('error', shuttingDown('open a new stream'))
     }
   }
 

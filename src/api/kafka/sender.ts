@@ -51,6 +51,8 @@ export class AnswerSender {
   retrying = 0
   /** Why the last failed produce failed, while any is retried (null once none is). */
   lastError: string | null = null
+  /** performance.now() when the produces retried now began to fail (NaN while none is). */
+  failingSince = Number.NaN
   private readonly producer: GatewayProducer
   private readonly settings: KafkaSettings
   private readonly log: Logger
@@ -123,7 +125,7 @@ export class AnswerSender {
           if (err === null) return null
           if (isDenied(err)) return { code: 'PERMISSION_DENIED', reason: errorMessage(err) }
         }
-        if (!failing) this.retrying++
+        if (!failing && this.retrying++ === 0) this.failingSince = performance.now()
         failing = true
         this.lastError = errorMessage(err)
         if (attempt % LOG_EVERY_ATTEMPTS === 0) {
@@ -135,7 +137,10 @@ export class AnswerSender {
         if (this.windDown.aborted) return CLOSING
       }
     } finally {
-      if (failing && --this.retrying === 0) this.lastError = null
+      if (failing && --this.retrying === 0) {
+        this.lastError = null
+        this.failingSince = Number.NaN
+      }
     }
   }
 }

@@ -82,13 +82,14 @@ export class StreamScorer implements Component {
   }
 
   /**
-   * The consumer's state, or `blocked` while answers are not acknowledged (the brokers went away
-   * with messages in flight): intake is paused behind them, so the consumer fetches nothing and
+   * The consumer's state, or `blocked` while answers have not been acknowledged for
+   * request_timeout_ms (the brokers went away with messages in flight; a leader election's
+   * retries are over sooner): intake is paused behind them, so the consumer fetches nothing and
    * would notice no outage, and a consuming state would hide one.
    */
   get state(): StreamState {
     const intake = this.intake.state
-    return intake === 'consuming' && this.sender.retrying > 0 ? 'blocked' : intake
+    return intake === 'consuming' && performance.now() - this.sender.failingSince >= this.settings.requestTimeoutMs ? 'blocked' : intake
   }
 
   status(): Record<string, unknown> {
@@ -99,7 +100,7 @@ export class StreamScorer implements Component {
       dead_letter_topic: stream.deadLetterTopic,
       group_id: stream.groupId,
       state: this.state,
-      last_error: this.intake.lastError ?? this.sender.lastError,
+      last_error: this.intake.lastError ?? (this.state === 'blocked' ? this.sender.lastError : null),
       consumer_restarts: this.intake.reopens,
       consumer_errors: this.intake.consumerErrors,
       assignments: this.intake.assignments(),

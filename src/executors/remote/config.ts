@@ -137,7 +137,7 @@ export function parseRemote(config: RemoteModelConfig, ctx: ParseContext): Remot
   if (url.search || url.hash) ctx.problem('url', 'a query or fragment in the URL is not sent: use headers, or the path')
   if (protocol === 'grpc' && url.pathname.replace(/\/+$/, '') !== '') ctx.problem('url', 'gRPC has no path prefix (the service and method are the path): route with headers instead')
   // A plaintext gRPC server on port 80 is rare: a missing port is far likelier a slip (MLServer's is 8081, TF Serving's 8500).
-  if (scheme === 'grpc' && url.port === '' && url.hostname !== 'invalid') ctx.problem('url', 'give the gRPC port: grpc://host:port (grpc:// has no default port; grpcs:// defaults to 443)')
+  if (scheme === 'grpc' && url.port === '') ctx.problem('url', 'give the gRPC port: grpc://host:port (grpc:// has no default port; grpcs:// defaults to 443)')
   for (const [name, value] of Object.entries(config.headers ?? {})) checkHeader(ctx, `headers.${name}`, name, value, protocol)
   const port = url.port || (secure ? '443' : '80')
   const tlsFiles: string[] = []

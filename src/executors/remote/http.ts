@@ -2,21 +2,24 @@
 // request every REST adapter makes. Pools are per model, not per origin: a model whose
 // upstream hangs holds its own connections to their deadlines, and a neighbour served by
 // the same server queued behind them would wait, time out, and count against its own
-// circuit. The caller's AbortSignal ends the request at once, sent or still queued.
+// circuit. The caller's AbortSignal ends the request at once, sent or waiting for one of
+// the pool's connections (slots.ts).
 import { createHash } from 'node:crypto'
 import { Pool } from 'undici'
-import { orAbort } from '../../at-most.ts'
 import { ModelErrorCode } from '../../errors.ts'
 import { errorCodeOf, isConnectionFailure } from '../../network-errors.ts'
 import { traceHeaders } from '../../telemetry/tracing.ts'
 import type { RemoteSettings } from './config.ts'
 import { SharedByKey } from './shared.ts'
+import { Slots } from './slots.ts'
 import { parseJson, parseLenientJson } from './lenient-json.ts'
 import { UpstreamError, badResponse, excerpt, unavailable, upstreamMessage } from './errors.ts'
 
 /** A keep-alive pool to one upstream, and whether it speaks TLS (its connection errors then say so). */
 export interface Upstream {
   readonly pool: Pool
+  /** At most pool_size calls at the pool; the others wait, each until its deadline (slots.ts). */
+  readonly slots: Slots
   readonly tls: boolean
   /** max_response_bytes: an answer that announces more is refused at its headers. */
   readonly maxResponseBytes: number
@@ -51,6 +54,7 @@ export function acquirePool(s: RemoteSettings, model: string): { upstream: Upstr
       maxResponseSize: s.maxResponseBytes,
       ...(s.tls ? { connect: { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key } } : {}),
     }),
+    slots: new Slots(s.poolSize),
     tls: s.secure,
     maxResponseBytes: s.maxResponseBytes,
   }))
@@ -70,23 +74,22 @@ const RETRYABLE_STATUS = new Set([502, 503, 504])
 const INPUT_REFUSED_STATUS = new Set([400, 413, 422])
 
 /** Sends one request and parses the JSON answer; throws UpstreamError (or the signal's reason). */
-export async function requestJson({ pool, tls, maxResponseBytes }: Upstream, req: JsonRequest): Promise<unknown> {
+export async function requestJson({ pool, slots, tls, maxResponseBytes }: Upstream, req: JsonRequest): Promise<unknown> {
   let text: string
   let status: number
+  let slot = false
   try {
-    // undici settles a request still queued for a connection only once it is dispatched, however
-    // long before its signal aborted: orAbort ends it at the deadline (undici drops it unsent).
-    const res = await orAbort(
-      pool.request({
-        method: req.method,
-        path: req.path,
-        // W3C trace context of this model's span (empty with tracing off).
-        headers: req.body === undefined ? { ...req.headers, ...traceHeaders() } : { 'content-type': 'application/json', ...req.headers, ...traceHeaders() },
-        body: req.body,
-        signal: req.signal,
-      }),
-      req.signal,
-    )
+    const wait = slots.take(req.signal)
+    if (wait !== null) await wait
+    slot = true
+    const res = await pool.request({
+      method: req.method,
+      path: req.path,
+      // W3C trace context of this model's span (empty with tracing off).
+      headers: req.body === undefined ? { ...req.headers, ...traceHeaders() } : { 'content-type': 'application/json', ...req.headers, ...traceHeaders() },
+      body: req.body,
+      signal: req.signal,
+    })
     status = res.statusCode
     // undici counts the bytes as they come: an answer announced too large would hold the call to its deadline first.
     const announced = Number(res.headers['content-length'])
@@ -99,6 +102,8 @@ export async function requestJson({ pool, tls, maxResponseBytes }: Upstream, req
     if (req.signal.aborted) throw req.signal.reason
     if (err instanceof UpstreamError) throw err
     throw requestError(err, tls, `${req.method} ${req.path}`)
+  } finally {
+    if (slot) slots.give()
   }
   if (status >= 300) {
     const message = `HTTP ${status} from ${req.method} ${req.path}: ${upstreamMessage(text) || '(empty body)'}`

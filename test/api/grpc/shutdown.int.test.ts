@@ -3,6 +3,7 @@
 // the grace, then cuts the rest, and resolves, so the CLI goes on to flush its outputs.
 import * as grpc from '@grpc/grpc-js'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { drainStreams } from '../../../src/api/grpc/stream.ts'
 import { signals } from '../../starter/scripted.ts'
 import { startHarness, xInput, type Harness } from './harness.ts'
 
@@ -62,14 +63,18 @@ describe('GrpcFrontend.close(grace)', () => {
     const watch = health.makeServerStreamRequest('/grpc.health.v1.Health/Watch', raw, raw, Buffer.alloc(0))
     const watchStatus = new Promise<grpc.StatusObject>((resolve) => watch.on('status', resolve))
     watch.on('error', () => {})
+    const statuses: Buffer[] = []
     await new Promise((resolve) => watch.once('data', resolve))
+    watch.on('data', (b: Buffer) => statuses.push(b))
 
+    h.frontend.setServing(false) // as the CLI's drain does, before close
     await h.frontend.close(60_000) // well past the test's timeout, were it waited for
 
     for (const status of [await streamStatus, await watchStatus]) {
       expect(status.code).toBe(grpc.status.UNAVAILABLE)
       expect(status.metadata.get('specserve-code')).toEqual(['NOT_READY'])
     }
+    expect(statuses).toEqual([Buffer.from([0x08, 0x02])]) // NOT_SERVING came first
     health.close()
   }, 10_000)
 
@@ -86,6 +91,16 @@ describe('GrpcFrontend.close(grace)', () => {
     await h.frontend.close(60_000)
     expect((await ended).code).toBe(grpc.status.UNAVAILABLE)
     expect(seen).toEqual(['running'])
+  }, 10_000)
+
+  it('a stream that opens once the drain has begun (its guard check was still running) ends at once', async () => {
+    h = await startHarness()
+    drainStreams(h.gateway) // as close() does first, the listener still open
+    const stream = (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, unknown>)(new grpc.Metadata())
+    stream.on('error', () => {})
+    const status = await new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve))
+    expect(status.code).toBe(grpc.status.UNAVAILABLE)
+    expect(status.metadata.get('specserve-code')).toEqual(['NOT_READY'])
   }, 10_000)
 
   it('resolves at once when no call is open', async () => {

@@ -27,7 +27,7 @@ const fairChanceMs = (latency: LatencyEstimate, breaker: CircuitBreaker): number
 export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBreaker, latency: LatencyEstimate): Call<Req, Res> {
   let learning = false
   /** `judged`: a call run to its fair chance (the probe, the learner), whose cut-off always counts. */
-  const verdict = async (req: Req, signal: AbortSignal, deadline: number, probe: boolean, judged = probe): Promise<Res> => {
+  const verdict = async (req: Req, signal: AbortSignal, deadline: number, probe: boolean, judged: boolean): Promise<Res> => {
     const started = performance.now()
     try {
       const res = await call(req, signal, deadline)
@@ -36,9 +36,10 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
       return res
     } catch (err) {
       if (signal.aborted) {
-        // "Given" is the budget at the start of the call, not how late the deadline timer fired.
+        // A judged call's own signal ends it only once its fair chance is over. "Given" is the
+        // budget at the start of the call, not how late the deadline timer fired.
         const given = deadline - started
-        if (performance.now() >= deadline - 1 && (judged || given >= fairChanceMs(latency, breaker))) breaker.failure(probe)
+        if (judged || (performance.now() >= deadline - 1 && given >= fairChanceMs(latency, breaker))) breaker.failure(probe)
         else breaker.release(probe)
         throw signal.reason
       }
@@ -47,11 +48,9 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
       if (err instanceof UpstreamError && err.causedByInput) breaker.release(probe)
       else breaker.failure(probe)
       throw err
+    } finally {
+      if (judged && !probe) learning = false
     }
-  }
-  const learn = (req: Req, signal: AbortSignal, deadline: number): Promise<Res> => {
-    learning = true
-    return verdict(req, signal, deadline, false, true).finally(() => (learning = false))
   }
   return (req, signal, deadline) => {
     const admission = breaker.allow()
@@ -59,33 +58,39 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
       const wait = Math.ceil(breaker.retryInMs())
       return Promise.reject(new ModelError(ModelErrorCode.CIRCUIT_OPEN, `circuit open (${breaker.openedBecause}); next probe in ${wait} ms`, true))
     }
-    if (signal.aborted) return verdict(req, signal, deadline, admission === Admission.probe, false)
-    if (admission === Admission.probe) return onFairChance(verdict, req, signal, deadline, fairChanceMs(latency, breaker), true)
-    if (latency.ms === 0 && !learning) return onFairChance(learn, req, signal, deadline, breaker.firstCallsMs, false)
-    return verdict(req, signal, deadline, false)
+    const probe = admission === Admission.probe
+    if (signal.aborted) return verdict(req, signal, deadline, probe, false)
+    if (probe) return onFairChance(verdict, req, signal, deadline, fairChanceMs(latency, breaker), true)
+    if (latency.ms > 0 || learning) return verdict(req, signal, deadline, false, false)
+    learning = true
+    return onFairChance(verdict, req, signal, deadline, breaker.firstCallsMs, false)
   }
 }
 
-type Judged<Req, Res> = (req: Req, signal: AbortSignal, deadline: number, probe: boolean) => Promise<Res>
+type Judged<Req, Res> = (req: Req, signal: AbortSignal, deadline: number, probe: boolean, judged: true) => Promise<Res>
 
 /**
- * Runs a judged call on a signal of its own, to the later of the caller's deadline and its
- * fair chance; the caller waits for it only until its own signal fires.
+ * Runs a judged call on a signal of its own, to the later of the caller's deadline and its fair
+ * chance; the caller waits for it only until its own signal fires. A caller that leaves first
+ * (the collector decided, the client went away) leaves the learner its fair chance only, and
+ * the probe the caller's deadline too: a probe of a member slower than the decision still
+ * gets its verdict.
  */
 function onFairChance<Req, Res>(judged: Judged<Req, Res>, req: Req, signal: AbortSignal, deadline: number, fairMs: number, probe: boolean): Promise<Res> {
   const own = new AbortController()
-  const until = Math.max(deadline, performance.now() + fairMs)
+  const fairUntil = performance.now() + fairMs
+  const until = Math.max(deadline, fairUntil)
   let timer: NodeJS.Timeout | undefined
   // At the caller's deadline its signal carries the run's reason (reported `timeout`): when that
   // is the call's fair chance too, the call ends with it. Otherwise a timer of its own ends it.
   const callerAborted = (): void => {
-    const left = until - performance.now()
+    const left = (probe ? until : fairUntil) - performance.now()
     if (left <= 1) return own.abort(signal.reason)
     timer = setTimeout(() => own.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, 'no answer within the fair chance the circuit breaker judges by', true)), Math.min(left, MAX_TIMER_MS))
     timer.unref() // a stop does not wait for a judged call nobody waits for
   }
   signal.addEventListener('abort', callerAborted, { once: true })
-  const judging = judged(req, own.signal, until, probe).finally(() => {
+  const judging = judged(req, own.signal, until, probe, true).finally(() => {
     clearTimeout(timer)
     signal.removeEventListener('abort', callerAborted)
   })

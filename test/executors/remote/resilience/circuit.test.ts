@@ -119,6 +119,38 @@ describe('the circuit breaker as a layer', () => {
     expect(breaker.openedBecause).toBe('1 consecutive failure')
   })
 
+  it('a probe cut off at the run deadline carries the run deadline reason', async () => {
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    breaker.failure(false, performance.now())
+    await vi.advanceTimersByTimeAsync(10)
+    const { call, attempts } = upstream([{ after: 0, hang: true }])
+    const caller = new AbortController()
+    const deadline = performance.now() + 100
+    const latency = new LatencyEstimate()
+    latency.observe(20) // a fair chance (40 ms) within the budget: the probe ends with the run
+    const probe = withBreaker(call, breaker, latency)('x', caller.signal, deadline)
+    const reason = new Error('deadline')
+    setTimeout(() => caller.abort(reason), 100)
+    await Promise.all([expect(probe).rejects.toBe(reason), vi.advanceTimersByTimeAsync(100)])
+    expect(attempts[0]!.signal.reason).toBe(reason)
+    expect(breaker.state).toBe('open')
+  })
+
+  it('a learner whose caller leaves early runs to its fair chance only, not to the caller deadline', async () => {
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 1000, firstCallsMs: 100 })
+    const { call, attempts } = upstream([{ after: 0, hang: true }])
+    const caller = new AbortController()
+    outcome(withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, performance.now() + 2000))
+    await vi.advanceTimersByTimeAsync(10)
+    caller.abort(new Error('decided'))
+    await vi.advanceTimersByTimeAsync(89)
+    expect(attempts[0]!.signal.aborted).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(attempts[0]!.signal.aborted).toBe(true) // at 100 ms, not 2000
+    expect(breaker.state).toBe('open') // its fair chance, and no answer
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
   it('only the probe frees the probe slot: a call from before the circuit opened, cancelled during half-open, lets no second probe through', async () => {
     const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
     const { call, attempts } = upstream([{ after: 0, hang: true }, { after: 1, fail: 'final' }, { after: 0, hang: true }])
