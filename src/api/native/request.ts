@@ -154,6 +154,8 @@ export function parseBudget(body: unknown, header: string | string[] | undefined
     if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `${field} must be a number, got ${describe(body)}`)
     // JSON's 1e400 parses as Infinity: say so, rather than the null JSON would print for it.
     if (!Number.isFinite(body)) throw new GatewayError('BAD_BUDGET', `${field} must be a finite number, got ${body}`)
+    // Here, not in the starter, so that the V2 parameter is named as itself for this mistake too.
+    if (body <= 0) throw new GatewayError('BAD_BUDGET', `${field} must be a positive number of milliseconds, got ${body}`)
     budget = body
   }
   if (header === undefined) return budget

@@ -162,6 +162,14 @@ describe('the budget', () => {
     const oip = (await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload, headers: { 'content-type': 'application/json' } })).json()
     expect(oip).toEqual({ code: 'BAD_BUDGET', error: 'parameter budget_ms must be a finite number, got Infinity' })
   })
+
+  it('a budget_ms of 0 or less is named as the field it came in: budget_ms, or the V2 parameter budget_ms', async () => {
+    const native = (await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: { budget_ms: -5, inputs: { x: [[0.5, 0.5]] } } })).json()
+    expect(native).toEqual({ code: 'BAD_BUDGET', message: 'budget_ms must be a positive number of milliseconds, got -5' })
+    const payload = { parameters: { budget_ms: 0 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }] }
+    const oip = (await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload })).json()
+    expect(oip).toEqual({ code: 'BAD_BUDGET', error: 'parameter budget_ms must be a positive number of milliseconds, got 0' })
+  })
 })
 
 describe('the order fields are read in', () => {
