@@ -11,7 +11,7 @@ export function topicNameProblem(name: string): string | null {
 }
 
 /** `host:port`, or `[IPv6]:port`, with a port from 1 to 65535. */
-export function brokerProblem(broker: string): string | null {
+function brokerProblem(broker: string): string | null {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):([0-9]{1,5})$/.exec(broker)
   if (!m) return `${JSON.stringify(broker)} is not a broker address: host:port, or [IPv6 address]:port`
   const port = Number(m[3])

@@ -34,9 +34,9 @@ export interface FellBack {
  * (damaged for good); otherwise the cause may be the config or the box, so it stays a candidate
  * the next start tries again. `said` is told each outcome. True if any model fell back.
  */
-export function fallBack<M extends FallingBack>(models: ReadonlyMap<string, M>, issues: readonly ConfigIssue[], said: (outcome: FellBack) => void): boolean {
+export function fallBack(models: ReadonlyMap<string, FallingBack>, issues: readonly ConfigIssue[], said: (outcome: FellBack) => void): boolean {
   let fellBack = false
-  const seen = new Set<M>()
+  const seen = new Set<FallingBack>()
   for (const issue of issues) {
     const model = issue.path.startsWith('models.') ? issue.path.slice('models.'.length) : ''
     const m = models.get(model)

@@ -7,8 +7,8 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
 import { tolerantService, withCodecs, type MethodCodec } from './call.ts'
-import { codeMetadata } from './status.ts'
-import { drainStreams, shuttingDown } from './stream.ts'
+import { codeMetadata, shuttingDown } from './status.ts'
+import { openCalls } from './open-calls.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { predictCodecs } from './predict-codec.ts'
@@ -95,21 +95,16 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
-  // Watch calls are kept, to end at shutdown once they have said NOT_SERVING: open, each held the stop to the grace's end.
-  const watches = new Set<ServerWritableStream<unknown, unknown>>()
-  let closing = false
-  const endWatch = (call: ServerWritableStream<unknown, unknown>): boolean => call.emit('error', shuttingDown('watch again'))
+  // Watches end at shutdown, once they have said NOT_SERVING (open-calls.ts): open, each held the stop to the grace's end.
   health.addToServer({
     addService: (definition: ServiceDefinition, impl: UntypedServiceImplementation) =>
       services.addService(definition, {
         ...impl,
         watch: (call: ServerWritableStream<unknown, unknown>) => {
           ;(impl.watch as (call: ServerWritableStream<unknown, unknown>) => void)(call)
-          // One opened during the stop (its guard check was still running) has its status, and ends.
-          if (closing) return void endWatch(call)
-          watches.add(call)
-          call.once('close', () => watches.delete(call))
-          call.once('cancelled', () => watches.delete(call))
+          const untrack = openCalls(gateway).track({ drain: () => call.emit('error', shuttingDown('watch again')) })
+          call.once('close', untrack)
+          call.once('cancelled', untrack)
         },
       }),
   } as unknown as Server)
@@ -148,12 +143,8 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
           server.forceShutdown()
           finish()
         }, graceMs)
-        // Streams end as soon as their answers are out, Watches at once (NOT_SERVING already sent), both UNAVAILABLE:
-        // left open, they held tryShutdown to the grace's end.
-        closing = true
-        drainStreams(gateway)
-        for (const call of watches) endWatch(call)
-        watches.clear()
+        // Streams end as soon as their answers are out, Watches at once (NOT_SERVING already sent), both UNAVAILABLE.
+        openCalls(gateway).drain()
         server.tryShutdown(finish)
       })
     },

@@ -5,7 +5,7 @@
 // form past MAX_RESULT_TRAILER_BYTES).
 import { Metadata, status as Status, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js'
 import { constants, type ServerHttp2Stream } from 'node:http2'
-import type { ErrorCode } from '../../errors.ts'
+import { GatewayError, type ErrorCode } from '../../errors.ts'
 import type { PredictResult } from '../../types.ts'
 import { mapError, mapResultError, type MappedError } from '../errors.ts'
 import { failureBody } from '../native/result.ts'
@@ -18,6 +18,9 @@ export type GrpcError = Partial<StatusObject> & Partial<ServerErrorResponse>
 export function errorStatus(err: unknown): GrpcError {
   return status(mapError(err))
 }
+
+/** The status a long call ends with at shutdown: UNAVAILABLE with specserve-code NOT_READY, from the catalogue. */
+export const shuttingDown = (what: string): GrpcError => errorStatus(new GatewayError('NOT_READY', `the gateway is shutting down: ${what}`))
 
 export function resultStatus(result: PredictResult): GrpcError {
   const mapped = mapResultError(result)

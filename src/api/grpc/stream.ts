@@ -14,7 +14,7 @@
 // read from either (backpressure), so replies cannot pile up in memory; nor is one whose
 // messages wait for the guard (MAX_CHECKING of them: a JWT not in the cache, verified against
 // a key set being fetched), so they cannot all be held and then start at once. At shutdown
-// (drainStreams) a call ends once its messages running are answered, UNAVAILABLE with
+// (open-calls.ts) a call ends once its messages running are answered, UNAVAILABLE with
 // specserve-code NOT_READY, rather than stay open to the grace's end: a client then opens its
 // next stream elsewhere, and an idle stream does not hold the stop. Replies are encoded
 // here, not by grpc-js: one grpc-js cannot send (over grpc_max_send_bytes, or an encoder
@@ -30,7 +30,8 @@ import type { Run } from '../../starter/run.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictResult } from '../../types.ts'
 import { checkDecoded, deadlineBudget, type PredictCall } from './call.ts'
-import { errorStatus } from './status.ts'
+import { openCalls } from './open-calls.ts'
+import { shuttingDown } from './status.ts'
 import { withinIdBytes } from '../native/request.ts'
 
 /** What a stream makes of its messages: the predict (as its unary call would), and the reply to a failure. */
@@ -58,20 +59,6 @@ export function serveStream<Msg extends object, Reply>(gateway: Gateway, protoco
   return (call) => new StreamCall(gateway, protocol, call).listen()
 }
 
-/** The stream calls open on each gateway's gRPC server, for drainStreams. */
-const openCalls = new WeakMap<Gateway, Set<{ drain(): void }>>()
-/** Gateways whose gRPC server is closing: a call that opens now (its guard check was still running) drains at once. */
-const closing = new WeakSet<Gateway>()
-
-/** At shutdown: every stream call ends as soon as its running messages are answered (an idle one at once), those opened later too. */
-export function drainStreams(gateway: Gateway): void {
-  closing.add(gateway)
-  for (const call of openCalls.get(gateway) ?? []) call.drain()
-}
-
-/** The status a call ends with at shutdown: UNAVAILABLE with specserve-code NOT_READY, from the catalogue. */
-export const shuttingDown = (what: string): ReturnType<typeof errorStatus> => errorStatus(new GatewayError('NOT_READY', `the gateway is shutting down: ${what}`))
-
 /** Messages of one call waiting for the guard at most before the call is read no more until one is through. */
 export const MAX_CHECKING = 16
 
@@ -89,6 +76,8 @@ class StreamCall<Msg extends object, Reply> {
   private halfClosed = false
   /** The server is shutting down: the call ends once nothing runs on it. */
   private closing = false
+  /** Takes the call off the gateway's open calls (open-calls.ts). */
+  private untrack: () => void = noop
   /** Written replies wait in the call's buffer (the client is not reading): not read from until 'drain'. */
   private draining = false
   /** The call is paused, for `draining` or `checking` at MAX_CHECKING. */
@@ -108,9 +97,6 @@ class StreamCall<Msg extends object, Reply> {
   }
 
   listen(): void {
-    let open = openCalls.get(this.gateway)
-    if (!open) openCalls.set(this.gateway, (open = new Set()))
-    open.add(this)
     const call = this.call
     call.on('data', (msg: Msg) => this.start(msg))
     call.on('end', () => {
@@ -120,7 +106,7 @@ class StreamCall<Msg extends object, Reply> {
     // The client cancelled, or the call broke: nobody is left to answer.
     call.on('cancelled', () => this.abandon())
     call.on('error', () => this.abandon())
-    if (closing.has(this.gateway)) this.drain()
+    this.untrack = openCalls(this.gateway).track(this)
   }
 
   private start(msg: Msg): void {
@@ -289,6 +275,8 @@ class StreamCall<Msg extends object, Reply> {
 
   private leave(): void {
     this.gone = true
-    openCalls.get(this.gateway)?.delete(this)
+    this.untrack()
   }
 }
+
+function noop(): void {}

@@ -94,13 +94,14 @@ export class StreamScorer implements Component {
 
   status(): Record<string, unknown> {
     const { stream } = this.settings
+    const state = this.state
     return {
       input_topic: stream.inputTopic,
       output_topic: stream.outputTopic,
       dead_letter_topic: stream.deadLetterTopic,
       group_id: stream.groupId,
-      state: this.state,
-      last_error: this.intake.lastError ?? (this.state === 'blocked' ? this.sender.lastError : null),
+      state,
+      last_error: this.intake.lastError ?? (state === 'blocked' ? this.sender.lastError : null),
       consumer_restarts: this.intake.reopens,
       consumer_errors: this.intake.consumerErrors,
       assignments: this.intake.assignments(),

@@ -7,7 +7,6 @@ import { MAX_TIMER_MS } from '../../config/forms.ts'
 import { DATATYPE_NAMES, type TensorSpec } from '../../tensor/index.ts'
 import type { CommonModelConfig } from '../common.ts'
 import type { ParseContext } from '../types.ts'
-import { FIRST_CALLS_MS } from './resilience/breaker.ts'
 
 export const REMOTE_DEFAULTS = {
   pool_size: 16,
@@ -15,7 +14,7 @@ export const REMOTE_DEFAULTS = {
   max_response_bytes: 64 * 1024 * 1024,
   retries: 1,
   retry_budget: { ratio: 0.2, min_per_second: 10 },
-  circuit_breaker: { failures: 5, reset_ms: 5000, first_calls_ms: FIRST_CALLS_MS },
+  circuit_breaker: { failures: 5, reset_ms: 5000, first_calls_ms: 250 },
 } as const
 
 const TensorDecl = Type.Object(

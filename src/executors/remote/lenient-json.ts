@@ -9,7 +9,7 @@
  * An integer beyond ±(2^53 - 1) as a bigint, read from its own digits (JSON.parse's number has
  * lost them): TensorFlow Serving and MLServer write INT64 elements as bare numbers.
  */
-export function exactInteger(_key: string, value: unknown, context?: { source?: string }): unknown {
+function exactInteger(_key: string, value: unknown, context?: { source?: string }): unknown {
   return typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source) ? BigInt(context.source) : value
 }
 
@@ -23,17 +23,22 @@ export function parseJson(text: string): unknown {
   return hasUnsafeNumber(value) ? JSON.parse(text, exactInteger as never) : value
 }
 
+const unsafe = (n: number): boolean => (n > Number.MAX_SAFE_INTEGER || n < Number.MIN_SAFE_INTEGER) && Number.isFinite(n)
+
 /** Whether a finite number past ±(2^53 - 1) is anywhere in `value` (walked without recursion: answers may nest deep). */
 function hasUnsafeNumber(value: unknown): boolean {
+  if (typeof value === 'number') return unsafe(value)
+  // Numbers are tested where they are met; only arrays and objects wait on the stack.
   const stack: unknown[] = [value]
   while (stack.length > 0) {
     const v = stack.pop()
-    if (typeof v === 'number') {
-      if ((v > Number.MAX_SAFE_INTEGER || v < Number.MIN_SAFE_INTEGER) && Number.isFinite(v)) return true
-    } else if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) stack.push(v[i])
-    } else if (v !== null && typeof v === 'object') {
-      for (const key in v) stack.push((v as Record<string, unknown>)[key])
+    if (v === null || typeof v !== 'object') continue
+    const items: unknown[] = Array.isArray(v) ? v : Object.values(v)
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]
+      if (typeof item === 'number') {
+        if (unsafe(item)) return true
+      } else if (item !== null && typeof item === 'object') stack.push(item)
     }
   }
   return false
@@ -43,7 +48,7 @@ const NAN = '\u0000NaN'
 const INF = '\u0000Infinity'
 const NEG_INF = '\u0000-Infinity'
 
-/** Parses `text`, reading bare NaN / Infinity / -Infinity (outside strings) as those numbers; throws like JSON.parse otherwise. */
+/** Parses `text`, which JSON.parse refused, reading bare NaN / Infinity / -Infinity (outside strings) as those numbers; throws otherwise. */
 export function parseLenientJson(text: string): unknown {
   let out = ''
   let from = 0
@@ -63,7 +68,8 @@ export function parseLenientJson(text: string): unknown {
     from = i + 1
     replaced = true
   }
-  if (!replaced) return parseJson(text)
+  // Its one caller has tried JSON.parse already: with no literal to read, it is not JSON.
+  if (!replaced) throw new SyntaxError('not JSON, and no bare NaN or Infinity to read')
   return JSON.parse(out + text.slice(from), (key, value: unknown, context?: { source?: string }) =>
     value === NAN ? NaN : value === INF ? Infinity : value === NEG_INF ? -Infinity : exactInteger(key, value, context),
   )

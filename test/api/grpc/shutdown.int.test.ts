@@ -3,7 +3,7 @@
 // the grace, then cuts the rest, and resolves, so the CLI goes on to flush its outputs.
 import * as grpc from '@grpc/grpc-js'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { drainStreams } from '../../../src/api/grpc/stream.ts'
+import { openCalls } from '../../../src/api/grpc/open-calls.ts'
 import { signals } from '../../starter/scripted.ts'
 import { startHarness, xInput, type Harness } from './harness.ts'
 
@@ -95,7 +95,7 @@ describe('GrpcFrontend.close(grace)', () => {
 
   it('a stream that opens once the drain has begun (its guard check was still running) ends at once', async () => {
     h = await startHarness()
-    drainStreams(h.gateway) // as close() does first, the listener still open
+    openCalls(h.gateway).drain() // as close() does first, the listener still open
     const stream = (h.gatewayClient.PredictStream as (m: grpc.Metadata) => grpc.ClientDuplexStream<object, unknown>)(new grpc.Metadata())
     stream.on('error', () => {})
     const status = await new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve))

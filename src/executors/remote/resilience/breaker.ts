@@ -16,16 +16,13 @@ export type BreakerState = (typeof BreakerState)[keyof typeof BreakerState]
 export const Admission = { refused: 0, call: 1, probe: 2 } as const
 export type Admission = (typeof Admission)[keyof typeof Admission]
 
-/** circuit_breaker.first_calls_ms by default. */
-export const FIRST_CALLS_MS = 250
-
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit. */
   readonly failures: number
   /** How long the circuit stays open before one probe is allowed. */
   readonly resetMs: number
   /** The fair chance a call is judged on while no call has answered, so no usual latency is known (circuit.ts). */
-  readonly firstCallsMs?: number
+  readonly firstCallsMs: number
 }
 
 export class CircuitBreaker {
@@ -85,7 +82,7 @@ export class CircuitBreaker {
 
   /** How long a call must have had for its cut-off to count, while no call has answered. */
   get firstCallsMs(): number {
-    return this.options.firstCallsMs ?? FIRST_CALLS_MS
+    return this.options.firstCallsMs
   }
 
   /** Why the circuit is open, for the CIRCUIT_OPEN message. */

@@ -48,8 +48,6 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
       if (err instanceof UpstreamError && err.causedByInput) breaker.release(probe)
       else breaker.failure(probe)
       throw err
-    } finally {
-      if (judged && !probe) learning = false
     }
   }
   return (req, signal, deadline) => {
@@ -60,23 +58,22 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
     }
     const probe = admission === Admission.probe
     if (signal.aborted) return verdict(req, signal, deadline, probe, false)
-    if (probe) return onFairChance(verdict, req, signal, deadline, fairChanceMs(latency, breaker), true)
+    if (probe) return onFairChance((own, until) => verdict(req, own, until, true, true), signal, deadline, fairChanceMs(latency, breaker), true)
     if (latency.ms > 0 || learning) return verdict(req, signal, deadline, false, false)
     learning = true
-    return onFairChance(verdict, req, signal, deadline, breaker.firstCallsMs, false)
+    const learner = (own: AbortSignal, until: number): Promise<Res> => verdict(req, own, until, false, true).finally(() => (learning = false))
+    return onFairChance(learner, signal, deadline, breaker.firstCallsMs, false)
   }
 }
 
-type Judged<Req, Res> = (req: Req, signal: AbortSignal, deadline: number, probe: boolean, judged: true) => Promise<Res>
-
 /**
- * Runs a judged call on a signal of its own, to the later of the caller's deadline and its fair
- * chance; the caller waits for it only until its own signal fires. A caller that leaves first
- * (the collector decided, the client went away) leaves the learner its fair chance only, and
- * the probe the caller's deadline too: a probe of a member slower than the decision still
- * gets its verdict.
+ * Runs a judged call (`run`, on a signal of its own and its deadline) to the later of the
+ * caller's deadline and its fair chance; the caller waits for it only until its own signal
+ * fires. A caller that leaves first (the collector decided, the client went away) leaves the
+ * learner its fair chance only, and the probe the caller's deadline too: a probe of a member
+ * slower than the decision still gets its verdict.
  */
-function onFairChance<Req, Res>(judged: Judged<Req, Res>, req: Req, signal: AbortSignal, deadline: number, fairMs: number, probe: boolean): Promise<Res> {
+function onFairChance<Res>(run: (own: AbortSignal, until: number) => Promise<Res>, signal: AbortSignal, deadline: number, fairMs: number, probe: boolean): Promise<Res> {
   const own = new AbortController()
   const fairUntil = performance.now() + fairMs
   const until = Math.max(deadline, fairUntil)
@@ -90,7 +87,7 @@ function onFairChance<Req, Res>(judged: Judged<Req, Res>, req: Req, signal: Abor
     timer.unref() // a stop does not wait for a judged call nobody waits for
   }
   signal.addEventListener('abort', callerAborted, { once: true })
-  const judging = judged(req, own.signal, until, probe, true).finally(() => {
+  const judging = run(own.signal, until).finally(() => {
     clearTimeout(timer)
     signal.removeEventListener('abort', callerAborted)
   })

@@ -6,7 +6,7 @@ import { RetryBudget } from '../../../../src/executors/remote/resilience/retry-b
 
 describe('circuit breaker', () => {
   it('opens after N consecutive failures, lets one probe through after reset_ms, closes on its success', () => {
-    const b = new CircuitBreaker({ failures: 3, resetMs: 1000 })
+    const b = new CircuitBreaker({ failures: 3, resetMs: 1000, firstCallsMs: 250 })
     b.failure(false, 0)
     b.success() // a success in between resets the count
     for (let t = 1; t <= 3; t++) b.failure(false, t)
@@ -22,7 +22,7 @@ describe('circuit breaker', () => {
   })
 
   it('a failed probe opens it again; a cancelled probe frees the slot', () => {
-    const b = new CircuitBreaker({ failures: 1, resetMs: 100 })
+    const b = new CircuitBreaker({ failures: 1, resetMs: 100, firstCallsMs: 250 })
     b.failure(false, 0)
     expect(b.allow(100)).toBe(Admission.probe)
     b.release(true)
@@ -33,7 +33,7 @@ describe('circuit breaker', () => {
   })
 
   it('only the probe frees the probe slot: an older call ending during half-open lets no second probe through', () => {
-    const b = new CircuitBreaker({ failures: 1, resetMs: 100 })
+    const b = new CircuitBreaker({ failures: 1, resetMs: 100, firstCallsMs: 250 })
     expect(b.allow(0)).toBe(Admission.call) // started while closed, still in flight
     b.failure(false, 1) // another call fails: open
     expect(b.allow(101)).toBe(Admission.probe)
@@ -47,7 +47,7 @@ describe('circuit breaker', () => {
   })
 
   it('a call sent before the circuit opened that fails late does not put the probe off', () => {
-    const b = new CircuitBreaker({ failures: 2, resetMs: 100 })
+    const b = new CircuitBreaker({ failures: 2, resetMs: 100, firstCallsMs: 250 })
     b.failure(false, 0)
     b.failure(false, 10) // open at 10: the probe is due at 110
     b.failure(false, 60) // stragglers, sent while closed
@@ -57,7 +57,7 @@ describe('circuit breaker', () => {
   })
 
   it('a call sent before the circuit opened that succeeds late closes it neither while open nor while half-open', () => {
-    const b = new CircuitBreaker({ failures: 1, resetMs: 100 })
+    const b = new CircuitBreaker({ failures: 1, resetMs: 100, firstCallsMs: 250 })
     b.failure(false, 0)
     b.success() // open: the straggler's answer says nothing the probe has tested
     expect(b.state).toBe('open')
@@ -73,7 +73,7 @@ describe('circuit breaker', () => {
   })
 
   it('once closed again, failures count from zero', () => {
-    const b = new CircuitBreaker({ failures: 2, resetMs: 100 })
+    const b = new CircuitBreaker({ failures: 2, resetMs: 100, firstCallsMs: 250 })
     b.failure(false, 0)
     b.failure(false, 1)
     expect(b.allow(101)).toBe(Admission.probe)

@@ -11,7 +11,7 @@ afterEach(() => vi.useRealTimers())
 
 describe('the circuit breaker as a layer', () => {
   it('opens after consecutive failures and then refuses at once (skipped CIRCUIT_OPEN) until reset_ms', async () => {
-    const breaker = new CircuitBreaker({ failures: 2, resetMs: 1000 })
+    const breaker = new CircuitBreaker({ failures: 2, resetMs: 1000, firstCallsMs: 250 })
     const { call, attempts } = upstream([{ after: 1, fail: 'final' }, { after: 1, fail: 'final' }, { after: 1, answer: 'back' }])
     const guarded = withBreaker(call, breaker, new LatencyEstimate())
     for (let i = 0; i < 2; i++) {
@@ -33,7 +33,7 @@ describe('the circuit breaker as a layer', () => {
     const latency = new LatencyEstimate()
     latency.observe(20) // the upstream usually answers in 20 ms
     const cutOff = async (budgetMs: number): Promise<CircuitBreaker> => {
-      const breaker = new CircuitBreaker({ failures: 1, resetMs: 1000 })
+      const breaker = new CircuitBreaker({ failures: 1, resetMs: 1000, firstCallsMs: 250 })
       const { call } = upstream([{ after: 0, hang: true }])
       const caller = new AbortController()
       const start = performance.now()
@@ -49,7 +49,7 @@ describe('the circuit breaker as a layer', () => {
   })
 
   it('a probe the collector cancelled is not waited for, but goes on: its answer closes the circuit of a member slower than the decision', async () => {
-    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10, firstCallsMs: 250 })
     breaker.failure(false, performance.now())
     await vi.advanceTimersByTimeAsync(10)
     const { call, attempts } = upstream([{ after: 50, answer: 'slow but back' }])
@@ -85,7 +85,7 @@ describe('the circuit breaker as a layer', () => {
   })
 
   it("a probe sent with a client's tiny budget runs on to its fair chance: a healthy upstream's answer closes the circuit", async () => {
-    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10, firstCallsMs: 250 })
     const latency = new LatencyEstimate()
     latency.observe(20) // fair chance: 40 ms
     breaker.failure(false, performance.now())
@@ -120,7 +120,7 @@ describe('the circuit breaker as a layer', () => {
   })
 
   it('a probe cut off at the run deadline carries the run deadline reason', async () => {
-    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10, firstCallsMs: 250 })
     breaker.failure(false, performance.now())
     await vi.advanceTimersByTimeAsync(10)
     const { call, attempts } = upstream([{ after: 0, hang: true }])
@@ -152,7 +152,7 @@ describe('the circuit breaker as a layer', () => {
   })
 
   it('only the probe frees the probe slot: a call from before the circuit opened, cancelled during half-open, lets no second probe through', async () => {
-    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10 })
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 10, firstCallsMs: 250 })
     const { call, attempts } = upstream([{ after: 0, hang: true }, { after: 1, fail: 'final' }, { after: 0, hang: true }])
     const guarded = withBreaker(call, breaker, new LatencyEstimate())
     const older = new AbortController()
@@ -171,7 +171,7 @@ describe('the circuit breaker as a layer', () => {
   })
 
   it("an input the upstream refused (HTTP 400, gRPC INVALID_ARGUMENT) is no verdict: one client's bad input cannot open the circuit", async () => {
-    const breaker = new CircuitBreaker({ failures: 2, resetMs: 1000 })
+    const breaker = new CircuitBreaker({ failures: 2, resetMs: 1000, firstCallsMs: 250 })
     const refused = (): Promise<string> => Promise.reject(new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, 'HTTP 400: bad input', false, true))
     const guarded = withBreaker(refused, breaker, new LatencyEstimate())
     for (let i = 0; i < 5; i++) await expect(guarded('x', new AbortController().signal, 5000)).rejects.toMatchObject({ code: 'UPSTREAM_ERROR' })
