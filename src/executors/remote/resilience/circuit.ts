@@ -58,30 +58,30 @@ export function withBreaker<Req, Res>(call: Call<Req, Res>, breaker: CircuitBrea
     }
     const probe = admission === Admission.probe
     if (signal.aborted) return verdict(req, signal, deadline, probe, false)
-    if (probe) return onFairChance((own, until) => verdict(req, own, until, true, true), signal, deadline, fairChanceMs(latency, breaker), true)
+    if (probe) return onFairChance((own, until) => verdict(req, own, until, true, true), signal, deadline, fairChanceMs(latency, breaker))
     if (latency.ms > 0 || learning) return verdict(req, signal, deadline, false, false)
     learning = true
     const learner = (own: AbortSignal, until: number): Promise<Res> => verdict(req, own, until, false, true).finally(() => (learning = false))
-    return onFairChance(learner, signal, deadline, breaker.firstCallsMs, false)
+    return onFairChance(learner, signal, deadline, breaker.firstCallsMs)
   }
 }
 
 /**
  * Runs a judged call (`run`, on a signal of its own and its deadline) to the later of the
  * caller's deadline and its fair chance; the caller waits for it only until its own signal
- * fires. A caller that leaves first (the collector decided, the client went away) leaves the
- * learner its fair chance only, and the probe the caller's deadline too: a probe of a member
- * slower than the decision still gets its verdict.
+ * fires. A caller that leaves first (the collector decided, the client went away) does not
+ * shorten it: a member slower than the decision but within the caller's budget would
+ * otherwise be judged on its fair chance alone, and one slower than `first_calls_ms` that
+ * usually loses would fail every learner and open its circuit after each load.
  */
-function onFairChance<Res>(run: (own: AbortSignal, until: number) => Promise<Res>, signal: AbortSignal, deadline: number, fairMs: number, probe: boolean): Promise<Res> {
+function onFairChance<Res>(run: (own: AbortSignal, until: number) => Promise<Res>, signal: AbortSignal, deadline: number, fairMs: number): Promise<Res> {
   const own = new AbortController()
-  const fairUntil = performance.now() + fairMs
-  const until = Math.max(deadline, fairUntil)
+  const until = Math.max(deadline, performance.now() + fairMs)
   let timer: NodeJS.Timeout | undefined
   // At the caller's deadline its signal carries the run's reason (reported `timeout`): when that
   // is the call's fair chance too, the call ends with it. Otherwise a timer of its own ends it.
   const callerAborted = (): void => {
-    const left = (probe ? until : fairUntil) - performance.now()
+    const left = until - performance.now()
     if (left <= 1) return own.abort(signal.reason)
     timer = setTimeout(() => own.abort(new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, 'no answer within the fair chance the circuit breaker judges by', true)), Math.min(left, MAX_TIMER_MS))
     timer.unref() // a stop does not wait for a judged call nobody waits for

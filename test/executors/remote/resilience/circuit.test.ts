@@ -136,18 +136,36 @@ describe('the circuit breaker as a layer', () => {
     expect(breaker.state).toBe('open')
   })
 
-  it('a learner whose caller leaves early runs to its fair chance only, not to the caller deadline', async () => {
+  it('a learner whose caller leaves early runs on to the caller deadline: a member slower than first_calls_ms that usually loses is learned, not failed', async () => {
+    const breaker = new CircuitBreaker({ failures: 1, resetMs: 1000, firstCallsMs: 100 })
+    const { call, attempts } = upstream([{ after: 400, answer: 'slow but sound' }])
+    const latency = new LatencyEstimate()
+    const caller = new AbortController()
+    const answer = outcome(withBreaker(call, breaker, latency)('x', caller.signal, performance.now() + 1000))
+    await vi.advanceTimersByTimeAsync(10)
+    caller.abort(new Error('decided')) // a faster member won
+    await vi.advanceTimersByTimeAsync(0)
+    expect(answer.code).toBe('ABORTED') // the caller stops waiting at once
+    await vi.advanceTimersByTimeAsync(390)
+    expect(attempts[0]!.signal.aborted).toBe(false)
+    expect(breaker.state).toBe('closed')
+    expect(latency.ms).toBe(400) // its usual latency is known: later cancels are no verdict
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('a learner whose caller leaves early, on an upstream that never answers, fails at the caller deadline', async () => {
     const breaker = new CircuitBreaker({ failures: 1, resetMs: 1000, firstCallsMs: 100 })
     const { call, attempts } = upstream([{ after: 0, hang: true }])
     const caller = new AbortController()
     outcome(withBreaker(call, breaker, new LatencyEstimate())('x', caller.signal, performance.now() + 2000))
     await vi.advanceTimersByTimeAsync(10)
     caller.abort(new Error('decided'))
-    await vi.advanceTimersByTimeAsync(89)
+    await vi.advanceTimersByTimeAsync(1989)
     expect(attempts[0]!.signal.aborted).toBe(false)
+    expect(breaker.state).toBe('closed')
     await vi.advanceTimersByTimeAsync(1)
-    expect(attempts[0]!.signal.aborted).toBe(true) // at 100 ms, not 2000
-    expect(breaker.state).toBe('open') // its fair chance, and no answer
+    expect(attempts[0]!.signal.aborted).toBe(true)
+    expect(breaker.state).toBe('open') // the caller's whole budget, and no answer
     expect(vi.getTimerCount()).toBe(0)
   })
 
