@@ -143,10 +143,9 @@ export function readBudget(ens: EnsembleRuntime, inputs: TensorMap, body: unknow
  * The explicit budget: the body's (`field`: `budget_ms`, or the V2 `parameter budget_ms`), the
  * header's (REST's `x-budget-ms`), or the smaller of the
  * two when both are given, as gRPC takes the smallest of `budget_ms` and the deadline. Either
- * one malformed is BAD_BUDGET, and so is either one over `maxMs` (the ensemble's cap) when both
- * are given, as gRPC refuses a `budget_ms` over it whatever the deadline, and a header that is
- * not positive or over the cap (named as itself); the starter then checks the budget kept
- * (positive, within the cap).
+ * one malformed, not positive or over `maxMs` (the ensemble's cap) is BAD_BUDGET, each named
+ * as itself; with both given, either one over the cap is refused, as gRPC refuses a `budget_ms`
+ * over it whatever the deadline.
  */
 export function parseBudget(body: unknown, header: string | string[] | undefined, maxMs: number, field = 'budget_ms'): number | undefined {
   let budget: number | undefined
@@ -154,15 +153,15 @@ export function parseBudget(body: unknown, header: string | string[] | undefined
     if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `${field} must be a number, got ${describe(body)}`)
     // JSON's 1e400 parses as Infinity: say so, rather than the null JSON would print for it.
     if (!Number.isFinite(body)) throw new GatewayError('BAD_BUDGET', `${field} must be a finite number, got ${body}`)
-    // Here, not in the starter, so that the V2 parameter is named as itself for this mistake too.
+    // Here, not in the starter, so that the V2 parameter is named as itself for these mistakes too.
     if (body <= 0) throw new GatewayError('BAD_BUDGET', `${field} must be a positive number of milliseconds, got ${body}`)
+    if (body > maxMs) throw overCap(field, body, maxMs)
     budget = body
   }
   if (header === undefined) return budget
   const text = Array.isArray(header) ? header[0] : header
   const value = text !== undefined && DECIMAL_NUMBER.test(text) ? Number(text) : Number.NaN
   if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a decimal number of milliseconds, got ${describe(text)}`)
-  if (budget !== undefined && budget > maxMs) throw overCap('budget_ms', budget, maxMs)
   // The header's own mistakes under its own name (the starter would name them budget_ms).
   if (value <= 0) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a positive number of milliseconds, got ${describe(text)}`)
   if (value > maxMs) throw overCap('x-budget-ms', value, maxMs)

@@ -137,7 +137,7 @@ describe('the budget', () => {
     expect([header.statusCode, header.json()]).toEqual([400, { code: 'BAD_BUDGET', message: "x-budget-ms 5000 is over this ensemble's cap of 1000 ms" }])
     const payload = { parameters: { budget_ms: 2000 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }] }
     const oip = await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload, headers: { 'x-budget-ms': '20' } })
-    expect([oip.statusCode, oip.json()]).toEqual([400, { code: 'BAD_BUDGET', error: "budget_ms 2000 is over this ensemble's cap of 1000 ms" }])
+    expect([oip.statusCode, oip.json()]).toEqual([400, { code: 'BAD_BUDGET', error: "parameter budget_ms 2000 is over this ensemble's cap of 1000 ms" }])
     expect((await native({ budget_ms: 1000 }, { 'x-budget-ms': '1000' })).json().budget_ms).toBe(1000) // at the cap: served
   })
 
@@ -169,6 +169,14 @@ describe('the budget', () => {
     const payload = { parameters: { budget_ms: 0 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }] }
     const oip = (await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload })).json()
     expect(oip).toEqual({ code: 'BAD_BUDGET', error: 'parameter budget_ms must be a positive number of milliseconds, got 0' })
+  })
+
+  it('a budget_ms over the cap is named as the field it came in, with or without a header', async () => {
+    const native = (await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: { budget_ms: 5000, inputs: { x: [[0.5, 0.5]] } } })).json()
+    expect(native).toEqual({ code: 'BAD_BUDGET', message: "budget_ms 5000 is over this ensemble's cap of 1000 ms" })
+    const payload = { parameters: { budget_ms: 5000 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }] }
+    const oip = (await app.inject({ method: 'POST', url: '/v2/models/e/infer', payload })).json()
+    expect(oip).toEqual({ code: 'BAD_BUDGET', error: "parameter budget_ms 5000 is over this ensemble's cap of 1000 ms" })
   })
 })
 
