@@ -4,7 +4,6 @@
 // is onnxruntime's fixed cost per call, which a stacked run pays once. Nothing waits for a
 // batch here (the event loop holds no request back: max_queue_delay_ms is refused for an
 // inline model); a batch is whatever arrived together.
-import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { Tensor, TensorMap } from '../../tensor/index.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import { BATCH_ROWS } from '../types.ts'
@@ -64,16 +63,17 @@ export class InlineBatches implements BatchFigures {
     return { dropped, groups }
   }
 
-  /** A group's run answered (`ms`: its session.run, stacked when it held two jobs or more). */
-  observe(group: Group, ms: number): void {
-    countRun(this, group.rows, group.jobs.length, ms)
+  /** A run answered (`ms`: its session.run, stacked when it held two requests or more). */
+  observe(rows: number, requests: number, ms: number): void {
+    countRun(this, rows, requests, ms)
   }
 }
 
 /**
  * Runs a group of two jobs or more as one stacked run and answers each with its rows (the
  * outputs carry BATCH_ROWS, the batch's rows, for the annotations). Returns the
- * session.run's time, or -1 when the run failed, every job rejected with its error.
+ * session.run's time, or -1 when the run failed, no job answered: one request's input can
+ * fail a stacked run, so the caller runs each alone.
  */
 export function runStacked(session: SyncThreadSession, group: Group): number {
   const { jobs } = group
@@ -87,9 +87,7 @@ export function runStacked(session: SyncThreadSession, group: Group): number {
     const outputs: Record<string, Tensor> = {}
     for (const name in results) outputs[name] = fromOrtTensor(name, results[name]!)
     parts = unstack(outputs, group.rowsEach)
-  } catch (err) {
-    const error = new ModelError(ModelErrorCode.MODEL_FAILED, err instanceof Error ? err.message : String(err))
-    for (const job of jobs) job.reject(error)
+  } catch {
     return -1
   }
   for (let i = 0; i < jobs.length; i++) {

@@ -152,17 +152,26 @@ export class InlineLane {
       this.ended(model)
     }
     for (const group of groups) {
-      let ms: number
-      if (group.jobs.length === 1) ms = this.runNow(group.jobs[0]!, session)
-      else {
-        ms = runStacked(session, group)
-        this.freeAt = performance.now()
-        if (ms >= 0) model.times.add(ms)
-        for (let i = 0; i < group.jobs.length; i++) this.ended(model)
-        if (ms >= 0) model.observe()
+      if (group.jobs.length === 1) {
+        const ms = this.runNow(group.jobs[0]!, session)
+        // Answered runs only, as the workers count theirs.
+        if (ms >= 0) batches.observe(group.rows, 1, ms)
+        continue
       }
-      // Answered runs only, as the workers count theirs.
-      if (ms >= 0) batches.observe(group, ms)
+      const ms = runStacked(session, group)
+      if (ms < 0) {
+        // The stacked run failed: each job runs alone, so one request's input fails only its own.
+        for (let i = 0; i < group.jobs.length; i++) {
+          const one = this.runNow(group.jobs[i]!, session)
+          if (one >= 0) batches.observe(group.rowsEach[i]!, 1, one)
+        }
+        continue
+      }
+      this.freeAt = performance.now()
+      model.times.add(ms)
+      for (let i = 0; i < group.jobs.length; i++) this.ended(model)
+      model.observe()
+      batches.observe(group.rows, group.jobs.length, ms)
     }
   }
 

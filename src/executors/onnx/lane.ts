@@ -10,6 +10,7 @@ import type { TensorMap } from '../../tensor/index.ts'
 import { BATCH_ROWS } from '../types.ts'
 import { BatchTimes, countRun, stackable, type BatchFigures, type BatchSettings } from './batch.ts'
 import { LaneQueue } from './lane-queue.ts'
+import type { PartAnswer } from './protocol.ts'
 import { quantileOf, RunTimes } from './run-times.ts'
 import type { SentUnit } from './slot.ts'
 import { TIMER_GRAIN_MS, timerStep } from '../../timer-step.ts'
@@ -214,13 +215,30 @@ export class PoolLane implements BatchFigures {
   /** A unit's outputs, one map per job: each job gets its own (with the batch's rows when it ran in one). */
   answered(unit: Unit, outputs: readonly TensorMap[], runMs: number): void {
     this.inflight--
-    this.observe(unit, runMs)
+    this.observe(unit.rows, unit.jobs.length, runMs)
     const { jobs } = unit
     for (let i = 0; i < jobs.length; i++) {
       const out = outputs[i]!
       if (jobs.length > 1) (out as Record<symbol, number>)[BATCH_ROWS] = unit.rows
       jobs[i]!.unit = null
       jobs[i]!.resolve(out)
+    }
+  }
+
+  /** A stacked unit whose run failed, its parts then run alone: each job gets its own answer, and each answered part counts as a run of its own. */
+  answeredApart(unit: Unit, answers: readonly PartAnswer[]): void {
+    this.inflight--
+    const { jobs } = unit
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]!
+      const answer = answers[i]!
+      job.unit = null
+      if ('message' in answer) {
+        job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, answer.message))
+        continue
+      }
+      this.observe(job.rows, 1, answer.runMs)
+      job.resolve(answer.outputs)
     }
   }
 
@@ -233,10 +251,10 @@ export class PoolLane implements BatchFigures {
     }
   }
 
-  /** A unit's answer: its time joins the measurements. */
-  observe(unit: Unit, runMs: number): void {
+  /** A run's answer (`requests` requests, `rows` rows): its time joins the measurements. */
+  observe(rows: number, requests: number, runMs: number): void {
     this.measuredAt = performance.now()
-    countRun(this, unit.rows, unit.jobs.length, runMs)
+    countRun(this, rows, requests, runMs)
     if (runMs < this.realMinMs) this.realMinMs = runMs
     this.minRunMs = this.runs >= TRUSTED_RUNS ? this.realMinMs : Math.min(this.warmMinMs, this.realMinMs)
     this.times.add(runMs)

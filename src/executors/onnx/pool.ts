@@ -167,6 +167,8 @@ export class OnnxPool implements SharedResource {
     if (msg.type === 'result') {
       if (unit.sentAt >= 0) this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - msg.runMs) * 0.1
       unit.lane.answered(unit, msg.outputs, msg.runMs)
+    } else if (msg.type === 'apart') {
+      unit.lane.answeredApart(unit, msg.answers)
     } else {
       unit.lane.failed(unit, msg.type === 'failed' ? new ModelError(ModelErrorCode.MODEL_FAILED, msg.message) : undefined)
     }

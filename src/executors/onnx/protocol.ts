@@ -64,7 +64,12 @@ export type FromWorker =
   /** One output map per part of the unit, in order. */
   | { readonly type: 'result'; readonly id: number; readonly outputs: WireTensors[]; readonly runMs: number }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }
+  /** A stacked unit whose run failed: each part was then run alone, and answers on its own. */
+  | { readonly type: 'apart'; readonly id: number; readonly answers: PartAnswer[] }
   | { readonly type: 'cancelled'; readonly id: number }
+
+/** One part of a unit run alone: its outputs and run time, or why it failed. */
+export type PartAnswer = { readonly outputs: WireTensors; readonly runMs: number } | { readonly message: string }
 
 /** What a worker says that the pool acts on (its priority report stays with its slot). */
 export type WorkerAnswer = Exclude<FromWorker, { readonly type: 'priority' }>

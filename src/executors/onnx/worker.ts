@@ -9,7 +9,7 @@ import type { Tensor } from '../../tensor/index.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import { rowsOf, stack, unstack } from './batch.ts'
 import { stampOfSync } from '../../file-stamp.ts'
-import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireTensors, type WireUnit, type WorkerSetup } from './protocol.ts'
+import { CANCEL_SLOTS, type FromWorker, type PartAnswer, type ToWorker, type WireTensors, type WireUnit, type WorkerSetup } from './protocol.ts'
 import { openSession, type ThreadSession } from './session.ts'
 
 const port = parentPort
@@ -72,25 +72,44 @@ async function run(unit: WireUnit): Promise<void> {
   const { id, parts } = unit
   const session = sessions.get(unit.key)
   if (!session) return reply({ type: 'failed', id, message: `model ${unit.key} is not loaded` }, [])
+  const transfer: ArrayBuffer[] = []
   try {
     const rows = parts.length === 1 ? undefined : parts.map(rowsOf)
     const feeds = rows ? stack(parts, rows.reduce((a, b) => a + b, 0)) : parts[0]!
     const started = performance.now()
     const results = await session.run(feeds)
     const runMs = performance.now() - started
-    const whole: Record<string, Tensor> = {}
-    const transfer: ArrayBuffer[] = []
-    for (const name in results) {
-      const tensor = fromOrtTensor(name, results[name]!)
-      if (!Array.isArray(tensor.data)) transfer.push(tensor.data.buffer as ArrayBuffer)
-      whole[name] = tensor
-    }
+    const whole = outputsOf(results, transfer)
     // Each request's rows are views of the one output buffer, transferred once.
     const outputs: WireTensors[] = rows ? unstack(whole, rows) : [whole]
     reply({ type: 'result', id, outputs, runMs }, transfer)
   } catch (err) {
-    reply({ type: 'failed', id, message: (err as Error).message }, [])
+    if (parts.length === 1) return reply({ type: 'failed', id, message: (err as Error).message }, [])
+    // One request's input can fail a stacked run: each part runs alone, so it fails only its own.
+    transfer.length = 0
+    const answers: PartAnswer[] = []
+    for (const part of parts) {
+      try {
+        const started = performance.now()
+        const results = await session.run(part)
+        answers.push({ outputs: outputsOf(results, transfer), runMs: performance.now() - started })
+      } catch (partErr) {
+        answers.push({ message: (partErr as Error).message })
+      }
+    }
+    reply({ type: 'apart', id, answers }, transfer)
   }
+}
+
+/** A run's outputs as wire tensors, their buffers added to `transfer`. */
+function outputsOf(results: Awaited<ReturnType<ThreadSession['run']>>, transfer: ArrayBuffer[]): WireTensors {
+  const outputs: Record<string, Tensor> = {}
+  for (const name in results) {
+    const tensor = fromOrtTensor(name, results[name]!)
+    if (!Array.isArray(tensor.data)) transfer.push(tensor.data.buffer as ArrayBuffer)
+    outputs[name] = tensor
+  }
+  return outputs
 }
 
 function reply(msg: FromWorker, transfer: ArrayBuffer[]): void {

@@ -10,6 +10,8 @@ import { Gateway } from '../../../src/gateway.ts'
 import { inputFailure } from '../../../src/errors.ts'
 import { tensorFromJson, type Tensor, type TensorMap } from '../../../src/tensor/index.ts'
 import { configFrom, root, samples } from '../../helpers.ts'
+import { tempDir } from '../../temp-dirs.ts'
+import { writeFailingModel } from './failing-model.ts'
 import { later, sampleRows, usePool } from './pool-helpers.ts'
 
 const digits = samples('digits')
@@ -83,6 +85,23 @@ describe('dynamic batching in the worker pool', () => {
     const outs = await Promise.all([kept, ...more])
     expect(outs.map(label)).toEqual([0, 1, 2].map((i) => digits.expected.digits_wide![i]))
     expect(outs.map((o) => (o as BatchedOutputs)[BATCH_ROWS])).toEqual([3, 3, 3])
+  })
+  it("runs each request alone when their stacked run fails: one request's input fails only its own", async () => {
+    const model = join(tempDir('specserve-failing-model-'), 'failing.onnx')
+    writeFailingModel(model)
+    const pool = pools.open({ workers: 1, queueLimit: 64 })
+    await pool.register('failing', model, { batching: { maxBatch: 4, maxDelayMs: 60_000 } })
+    // Column 3 at -1 makes the model's run fail (failing-model.ts); columns 0-2 pick the label.
+    const row = (i: number, poison: boolean): TensorMap => ({ input: { datatype: 'FP32', shape: [1, 4], data: Float32Array.from([i === 0 ? 1 : 0, i === 1 ? 1 : 0, i === 2 ? 1 : 0, poison ? -1 : 0]) } })
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    const outcomes = await Promise.allSettled([0, 1, 2, 0].map((k, i) => pool.run('failing', row(k, i === 1), new AbortController().signal, later())))
+    expect(posted.mock.calls.filter(([msg]) => (msg as { type: string }).type === 'run')).toHaveLength(1) // they did wait together
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled'])
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'MODEL_FAILED' })
+    const answered = [0, 2, 3].map((i) => (outcomes[i] as PromiseFulfilledResult<TensorMap>).value)
+    expect(answered.map(label)).toEqual([0, 2, 0])
+    expect(answered.map((o) => (o as BatchedOutputs)[BATCH_ROWS])).toEqual([undefined, undefined, undefined]) // each ran alone
+    expect(pool.laneStats('failing')).toMatchObject({ runs: 3, batches: 0 })
   })
 })
 

@@ -2,25 +2,32 @@
 // the predicts of one turn as one stacked session.run, each answered with its own rows (the
 // same answers scikit-learn gave), at most max_batch rows a run; a request decided before
 // the turn's run is left out; describe() and /metrics show the batches.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Gateway } from '../../../src/gateway.ts'
 import { inputFailure } from '../../../src/errors.ts'
 import { tensorFromJson } from '../../../src/tensor/index.ts'
 import type { MetricAttributes, MetricsSink, PredictResult } from '../../../src/types.ts'
 import { configFrom, samples } from '../../helpers.ts'
+import { tempDir } from '../../temp-dirs.ts'
+import { writeFailingModel } from './failing-model.ts'
 
 const cancer = samples('cancer')
 let gateway: Gateway
+const failing = join(tempDir('specserve-failing-model-'), 'failing.onnx')
 
 beforeAll(async () => {
+  writeFailingModel(failing)
   gateway = new Gateway(
     configFrom(`server: { max_in_flight: 64 }
 models:
+  failing: { kind: onnx, path: ${failing}, placement: inline, batching: { max_batch: 8 } }
   stacked: { kind: onnx, path: ../models/cancer_logreg.onnx, placement: inline, batching: { max_batch: 8 } }
   alone: { kind: onnx, path: ../models/cancer_logreg.onnx, placement: inline }
 ensembles:
   stacked: { strategy: deadline-fallback, models: [stacked], budget_ms: { default: 5000, max: 5000 } }
   alone: { strategy: deadline-fallback, models: [alone], budget_ms: { default: 5000, max: 5000 } }
+  failing: { strategy: deadline-fallback, models: [failing], budget_ms: { default: 5000, max: 5000 } }
 `),
   )
   await gateway.load()
@@ -97,18 +104,20 @@ describe('batching a model pinned inline', () => {
     expect(rest.map((r) => r.models[0]!.batch)).toEqual([2, 2])
   })
 
-  it('fails every request of a stacked run that fails, counts no batch, and batches the next turn', async () => {
-    const session = (gateway.model('stacked').executor as unknown as { inline: { session: { run: () => unknown } } }).inline.session
-    vi.spyOn(session, 'run').mockImplementationOnce(() => {
-      throw new Error('stacked run failed')
-    })
-    const before = batchCounters('stacked')
-    const failed = await sameTurn('stacked', 4)
-    expect(failed.map((r) => r.models[0]!.error?.message)).toEqual(new Array(4).fill('stacked run failed'))
-    expect(batchCounters('stacked')).toEqual(before)
-    const next = await sameTurn('stacked', 4)
+  it("runs each request alone when their stacked run fails: one request's input fails only its own, and counts no batch", async () => {
+    // Column 3 at -1 makes the model's run fail (failing-model.ts); columns 0-2 pick the label.
+    const row = (i: number, poison: boolean) => ({ id: `f${i}`, ensemble: 'failing', inputs: { input: { datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.from([i % 3 === 0 ? 1 : 0, i % 3 === 1 ? 1 : 0, i % 3 === 2 ? 1 : 0, poison ? -1 : 0]) } } })
+    const before = batchCounters('failing')
+    const results = await Promise.all([0, 1, 2, 3].map((i) => gateway.predict(row(i, i === 1))))
+    expect(results.map((r) => r.error?.code ?? 'ok')).toEqual(['ok', 'ALL_MODELS_FAILED', 'ok', 'ok'])
+    expect(results[1]!.models[0]!.error?.code).toBe('MODEL_FAILED')
+    expect([0, 2, 3].map((i) => label(results[i]!))).toEqual([0, 2, 0])
+    expect([0, 2, 3].map((i) => results[i]!.models[0]!.batch)).toEqual([undefined, undefined, undefined]) // each ran alone
+    const after = batchCounters('failing')
+    expect(after.specserve_model_batches).toBe(before.specserve_model_batches)
+    const next = await Promise.all([0, 1, 2, 3].map((i) => gateway.predict(row(i, false))))
     expect(next.map((r) => r.models[0]!.batch)).toEqual([4, 4, 4, 4])
-    expect(batchCounters('stacked').specserve_model_batches).toBe(before.specserve_model_batches! + 1)
+    expect(batchCounters('failing').specserve_model_batches).toBe(before.specserve_model_batches! + 1)
   })
 
   it('refuses a queue delay on a model pinned inline, at config time', () => {

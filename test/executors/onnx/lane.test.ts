@@ -3,7 +3,7 @@
 // warm-up of ~0.4 ms runs, then a first real run slowed to 8.3 ms by the machine, after which
 // every 5 ms request used to be refused ("needs ~8.3 ms, 4.8 ms left") and none ever ran again.
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
-import { PoolLane, wouldMiss, type Job, type Unit } from '../../../src/executors/onnx/lane.ts'
+import { PoolLane, wouldMiss, type Job } from '../../../src/executors/onnx/lane.ts'
 import type { ModelError } from '../../../src/errors.ts'
 
 const WARM_UP = [0.383, 0.39, 0.39, 0.41, 0.43, 0.44, 1.04, 4.07]
@@ -27,7 +27,7 @@ const job = (lane: PoolLane, deadline: number, outcome: Outcome = { error: undef
 })
 
 /** A real run of one row that took `runMs`, as the pool reports a worker's answer. */
-const ran = (lane: PoolLane, runMs: number): void => lane.observe({ lane, jobs: [job(lane, Infinity)], rows: 1 } as unknown as Unit, runMs)
+const ran = (lane: PoolLane, runMs: number): void => lane.observe(1, 1, runMs)
 
 /** Queues a job with `leftMs` left at time 0 and dispatches it: undefined when it went to a worker, else the refusal. */
 function dispatch(lane: PoolLane, leftMs: number): ModelError | undefined {
