@@ -41,7 +41,7 @@ describe('schemathesis against /openapi.json', () => {
     const before = process.memoryUsage().rss
     const { stdout } = await promisify(execFile)(
       schemathesis,
-      ['run', `${url}/openapi.json`, '--checks', 'not_a_server_error,status_code_conformance', '-H', `authorization: Bearer ${KEY}`, '--max-examples', '300', '--seed', '16', '--request-timeout', '10'],
+      ['run', `${url}/openapi.json`, '--checks', 'not_a_server_error,status_code_conformance', '-H', `authorization: Bearer ${KEY}`, '--max-examples', '300', '--seed', '16', '--workers', '2', '--request-timeout', '10'],
       { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } },
     ).catch((err: { stdout?: string; stderr?: string }) => {
       throw new Error(`schemathesis found failures:\n${(err.stdout ?? '').slice(-6000)}\n${err.stderr ?? ''}`)
