@@ -191,11 +191,14 @@ class OnnxExecutor implements Executor {
     if (size > LATE_OPEN_MAX_BYTES) {
       return placement.stayInWorkers(`worker runs tiny, but its file (${size} bytes) is over ${LATE_OPEN_MAX_BYTES} to open on the event loop: it stays in the workers`)
     }
-    const inline = await this.openSameFile(placement)
+    // Judged by the worker runs that moved it, not by this session's warm-up: that is the
+    // load's test again (zeros, a busy box), which these runs have just overruled.
+    const measured = this.lane!.times.samples()
+    const inline = await this.openSameFile(placement, measured)
     if (typeof inline === 'string') return placement.stayInWorkers(`worker runs tiny, but ${inline}`)
     if (this.closed) return inline.close()
     this.inline = inline
-    placement.moveInline(reason, inline.warmRunsMs)
+    placement.moveInline(reason, measured)
   }
 
   /**
@@ -203,9 +206,9 @@ class OnnxExecutor implements Executor {
    * the open, as a worker checks it: pool.ts), or why there is none: the main thread must not
    * serve another model under the same name and version.
    */
-  private async openSameFile(placement: Placement): Promise<InlineModel | string> {
+  private async openSameFile(placement: Placement, seedMs?: readonly number[]): Promise<InlineModel | string> {
     if (!(await this.sameFile())) return CHANGED
-    const inline = await InlineModel.open(this.spec.path, (times) => placement.observeInline(times))
+    const inline = await InlineModel.open(this.spec.path, (times) => placement.observeInline(times), { seedMs })
     if (await this.sameFile()) return inline
     await inline.close()
     return CHANGED

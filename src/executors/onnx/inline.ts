@@ -35,23 +35,24 @@ export class InlineModel {
   readonly outputs: readonly TensorSpec[]
   readonly warmRunsMs: readonly number[]
 
-  private constructor(opened: Opened, observe: (times: RunTimes) => void, maxBatch: number) {
+  private constructor(opened: Opened, observe: (times: RunTimes) => void, maxBatch: number, seedMs: readonly number[] | undefined) {
     this.session = opened.session
     this.batches = maxBatch > 1 && opened.session.sync ? new InlineBatches(maxBatch, opened.warmRunsMs) : undefined
     this.inputs = opened.inputs
     this.outputs = opened.outputs
     this.warmRunsMs = opened.warmRunsMs
     this.observe = () => observe(this.times)
-    this.times.addAll(opened.warmRunsMs)
+    this.times.addAll(seedMs ?? opened.warmRunsMs)
   }
 
   /**
    * `native: false` runs it through onnxruntime-node's public API (what serves when its
    * binding is not the one native.ts knows). `maxBatch` over 1 stacks the runs of one turn
-   * (native session only: the public API's runs are each their own promise).
+   * (native session only: the public API's runs are each their own promise). `seedMs`: the
+   * run times its live measurements start from (default: its warm-up's).
    */
-  static async open(path: string, observe: (times: RunTimes) => void, options: { native?: boolean; maxBatch?: number } = {}): Promise<InlineModel> {
-    return new InlineModel(await openSession(path, options.native ?? true), observe, options.maxBatch ?? 1)
+  static async open(path: string, observe: (times: RunTimes) => void, options: { native?: boolean; maxBatch?: number; seedMs?: readonly number[] } = {}): Promise<InlineModel> {
+    return new InlineModel(await openSession(path, options.native ?? true), observe, options.maxBatch ?? 1, options.seedMs)
   }
 
   run(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {

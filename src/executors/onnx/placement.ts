@@ -91,9 +91,9 @@ export class Placement {
     return null
   }
 
-  /** Its inline session opened after the load: inline now, judged by that session's own warm-up. */
-  moveInline(reason: string, warmRunsMs: readonly number[]): void {
-    this.judgeBy(warmRunsMs)
+  /** Its inline session opened after the load: inline now, judged by the worker runs that moved it. */
+  moveInline(reason: string, runsMs: readonly number[]): void {
+    this.judgeBy(runsMs)
     this.current = 'inline'
     this.reason = reason
   }
@@ -119,7 +119,7 @@ export class Placement {
       reason: this.reason,
       ...(this.warning ? { warning: this.warning } : {}),
       inline_max_ms: this.maxMs,
-      inline_max_rows: this.maxRows === Infinity ? null : this.maxRows,
+      inline_max_rows: this.maxRows === Infinity || this.mode === 'worker' ? null : this.maxRows,
       warm_p50_ms: round(this.warmP50),
       warm_p90_ms: round(this.warmP90),
       inline_p50_ms: inline ? round(inline.quantile(0.5)) : null,

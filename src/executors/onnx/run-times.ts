@@ -28,6 +28,11 @@ export class RunTimes {
     for (const ms of samples) this.add(ms)
   }
 
+  /** The samples in the ring, oldest first or not: a copy. */
+  samples(): number[] {
+    return Array.from(this.ring.subarray(0, Math.min(this.n, SIZE)))
+  }
+
   /** The q-quantile (0..1) of the samples in the ring; NaN when there are none. */
   quantile(q: number): number {
     const size = Math.min(this.n, SIZE)

@@ -11,7 +11,7 @@ import { inputFailure } from '../../../src/errors.ts'
 import { tensorFromJson, type Tensor, type TensorMap } from '../../../src/tensor/index.ts'
 import { configFrom, root, samples } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
-import { writeFailingModel } from './failing-model.ts'
+import { writeFailingModel } from './hand-made-models.ts'
 import { later, sampleRows, usePool } from './pool-helpers.ts'
 
 const digits = samples('digits')
@@ -91,7 +91,7 @@ describe('dynamic batching in the worker pool', () => {
     writeFailingModel(model)
     const pool = pools.open({ workers: 1, queueLimit: 64 })
     await pool.register('failing', model, { batching: { maxBatch: 4, maxDelayMs: 60_000 } })
-    // Column 3 at -1 makes the model's run fail (failing-model.ts); columns 0-2 pick the label.
+    // Column 3 at -1 makes the model's run fail (hand-made-models.ts); columns 0-2 pick the label.
     const row = (i: number, poison: boolean): TensorMap => ({ input: { datatype: 'FP32', shape: [1, 4], data: Float32Array.from([i === 0 ? 1 : 0, i === 1 ? 1 : 0, i === 2 ? 1 : 0, poison ? -1 : 0]) } })
     const posted = vi.spyOn(Worker.prototype, 'postMessage')
     const outcomes = await Promise.allSettled([0, 1, 2, 0].map((k, i) => pool.run('failing', row(k, i === 1), new AbortController().signal, later())))

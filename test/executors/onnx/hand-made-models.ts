@@ -1,8 +1,8 @@
-// A tiny classifier whose run fails on one input and not on others, as a real model can (an
-// op refusing a value): onnxruntime's Range refuses a delta of 0, and the delta here is the
-// smallest of input column 3, plus 1. So a row with -1 there fails the whole run it is in,
-// stacked or not; any other row answers label = argmax of columns 0-2, and probabilities
-// their softmax. Written as ONNX protobuf bytes by hand: no Python, no model file to commit.
+// Tiny classifiers written as ONNX protobuf bytes by hand (no Python, no model file to
+// commit), each with a cost or a failure that depends on its input, as a real model's can:
+// input `input` [N, 4] FP32; outputs `label` [N] INT64 (argmax of columns 0-2) and
+// `probabilities` [N, 3] FP32 (their softmax). Column 3 drives the rest, through
+// onnxruntime's Range, whose work is its length and which refuses a step of 0.
 import { writeFileSync } from 'node:fs'
 
 const FLOAT = 1
@@ -38,8 +38,33 @@ const node = (op: string, inputs: string[], outputs: string[], attrs: Buffer[] =
 const valueInfo = (name: string, type: number, dims: (string | number)[]): Buffer =>
   Buffer.concat([bytes(1, name), bytes(2, bytes(1, int(1, type), bytes(2, ...dims.map((d) => bytes(1, typeof d === 'number' ? int(1, d) : bytes(2, d)))))) ])
 
-/** Writes the model to `path`: input `input` [N, 4] FP32; outputs `label` [N] INT64 and `probabilities` [N, 3] FP32. */
+/** A model whose run fails when any row has -1 in column 3 (Range's step is its smallest value plus 1), stacked or not. */
 export function writeFailingModel(path: string): void {
+  writeClassifier(path, [
+    node('Slice', ['input', 'poison_from', 'poison_to', 'axis'], ['poison']),
+    node('ReduceMin', ['poison'], ['smallest'], [attr('keepdims', 0)]),
+    node('Add', ['smallest', 'one'], ['delta']),
+    node('Range', ['zero', 'one', 'delta'], ['steps']),
+  ], [])
+}
+
+/**
+ * A model whose run takes `steps` Range steps times (1 - the largest value of column 3): slow
+ * on the zeros of a warm-up, free on a real input with 1 there. Its warm-up says nothing of
+ * what it costs to serve.
+ */
+export function writeSlowOnZerosModel(path: string, steps: number): void {
+  writeClassifier(path, [
+    node('Slice', ['input', 'poison_from', 'poison_to', 'axis'], ['cost']),
+    node('ReduceMax', ['cost'], ['largest'], [attr('keepdims', 0)]),
+    node('Sub', ['one', 'largest'], ['share']),
+    node('Mul', ['share', 'scale'], ['length']),
+    node('Range', ['zero', 'length', 'one'], ['steps']),
+  ], [initializer('scale', FLOAT, [steps])])
+}
+
+/** The classifier around `work`, nodes ending in a `steps` tensor whose sum, times 0, is added to the probabilities. */
+function writeClassifier(path: string, work: Buffer[], extra: Buffer[]): void {
   const inits = [
     initializer('zero', FLOAT, [0]),
     initializer('one', FLOAT, [1]),
@@ -48,12 +73,10 @@ export function writeFailingModel(path: string): void {
     initializer('logits_to', INT64, [3]),
     initializer('poison_from', INT64, [3]),
     initializer('poison_to', INT64, [4]),
+    ...extra,
   ]
   const nodes = [
-    node('Slice', ['input', 'poison_from', 'poison_to', 'axis'], ['poison']),
-    node('ReduceMin', ['poison'], ['smallest'], [attr('keepdims', 0)]),
-    node('Add', ['smallest', 'one'], ['delta']),
-    node('Range', ['zero', 'one', 'delta'], ['steps']),
+    ...work,
     node('ReduceSum', ['steps'], ['sum'], [attr('keepdims', 0)]),
     node('Mul', ['sum', 'zero'], ['nothing']),
     node('Slice', ['input', 'logits_from', 'logits_to', 'axis'], ['logits']),
@@ -63,7 +86,7 @@ export function writeFailingModel(path: string): void {
   ]
   const graph = Buffer.concat([
     ...nodes.map((n) => bytes(1, n)),
-    bytes(2, 'failing'),
+    bytes(2, 'hand-made'),
     ...inits.map((t) => bytes(5, t)),
     bytes(11, valueInfo('input', FLOAT, ['N', 4])),
     bytes(12, valueInfo('label', INT64, ['N'])),

@@ -10,7 +10,7 @@ import { tensorFromJson } from '../../../src/tensor/index.ts'
 import type { MetricAttributes, MetricsSink, PredictResult } from '../../../src/types.ts'
 import { configFrom, samples } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
-import { writeFailingModel } from './failing-model.ts'
+import { writeFailingModel } from './hand-made-models.ts'
 
 const cancer = samples('cancer')
 let gateway: Gateway
@@ -105,7 +105,7 @@ describe('batching a model pinned inline', () => {
   })
 
   it("runs each request alone when their stacked run fails: one request's input fails only its own, and counts no batch", async () => {
-    // Column 3 at -1 makes the model's run fail (failing-model.ts); columns 0-2 pick the label.
+    // Column 3 at -1 makes the model's run fail (hand-made-models.ts); columns 0-2 pick the label.
     const row = (i: number, poison: boolean) => ({ id: `f${i}`, ensemble: 'failing', inputs: { input: { datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.from([i % 3 === 0 ? 1 : 0, i % 3 === 1 ? 1 : 0, i % 3 === 2 ? 1 : 0, poison ? -1 : 0]) } } })
     const before = batchCounters('failing')
     const results = await Promise.all([0, 1, 2, 3].map((i) => gateway.predict(row(i, i === 1))))

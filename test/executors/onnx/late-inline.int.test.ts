@@ -2,12 +2,15 @@
 // profiler) starts in the workers, and moves inline once its worker runs show it tiny: it
 // is not condemned to a thread hop per request for the life of the process. The warm-up
 // figures the real pool reports are made slow here; everything else is real.
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { inputFailure } from '../../../src/errors.ts'
 import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { tensorFromJson } from '../../../src/tensor/index.ts'
 import { configFrom, samples } from '../../helpers.ts'
+import { tempDir } from '../../temp-dirs.ts'
+import { writeSlowOnZerosModel } from './hand-made-models.ts'
 
 // inline_max_ms 2: the worker runs that move the model inline are timed on a shared box.
 let gateway: Gateway
@@ -79,6 +82,48 @@ describe('a tiny model measured slow at load', () => {
 
   it('leaves a model pinned to the workers there, however tiny', async () => {
     for (let i = 0; i < 260; i++) expect((await predict('kept')).error).toBeNull()
-    expect(placementOf('kept')).toMatchObject({ current: 'worker', inline_p50_ms: null })
+    expect(placementOf('kept')).toMatchObject({ current: 'worker', inline_p50_ms: null, inline_max_rows: null })
+  })
+})
+
+describe('a model whose warm-up is slow and whose real inputs are not', () => {
+  it('moves inline on its worker runs and is judged by them there, not by its inline session\'s warm-up', async () => {
+    // ~10 ms on a warm-up's zeros, a few µs on the inputs below (hand-made-models.ts): the
+    // inline session's warm-up says "slow" again, as the load's did.
+    const path = join(tempDir('specserve-slow-on-zeros-'), 'slow-on-zeros.onnx')
+    writeSlowOnZerosModel(path, 1e7)
+    const g = new Gateway(
+      configFrom(`executors: { onnx_workers: 1, inline_max_ms: 2 }
+models:
+  m: { kind: onnx, path: ${path} }
+ensembles:
+  m: { strategy: deadline-fallback, models: [m], budget_ms: { default: 5000, max: 5000 } }
+`),
+    )
+    try {
+      await g.load()
+      const placement = () => (g.model('m').executor.describe!() as { placement: { current: string; reason: string; warm_p50_ms: number; inline_max_rows: number } }).placement
+      const input = { input: { datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.from([0, 1, 0, 1]) } }
+      const served = async (budgetMs: number) => {
+        const r = await g.predict({ id: 'z', ensemble: 'm', inputs: input, budgetMs })
+        expect(r.error, JSON.stringify(r.models[0])).toBeNull()
+        expect(Number(r.outputs!.label!.data[0])).toBe(1)
+      }
+      expect(placement()).toMatchObject({ current: 'worker', reason: expect.stringMatching(/over inline_max_ms 2/) })
+      let sent = 0
+      while (placement().current === 'worker' && sent < 2000) {
+        await served(5000)
+        sent++
+      }
+      expect(placement()).toMatchObject({ current: 'inline', reason: expect.stringMatching(/moved inline/) })
+      // A budget well under its warm-up's ~10 ms is started inline, through two checks of the
+      // inline median (every 128 runs): it stays inline.
+      for (let i = 0; i < 300; i++) await served(4)
+      expect(placement()).toMatchObject({ current: 'inline' })
+      expect(placement().warm_p50_ms).toBeLessThan(1)
+      expect(placement().inline_max_rows).toBeGreaterThan(1)
+    } finally {
+      await g.close()
+    }
   })
 })
