@@ -42,7 +42,7 @@ export interface Telemetry {
   readonly prometheus: PrometheusExporter | null
   /** Resolves once the resource's asynchronous attributes have settled: a scrape waits for it (settleResource). */
   resourceSettled(): Promise<void>
-  /** @fastify/otel's plugin (request spans, incoming traceparent); null when tracing is off. */
+  /** @fastify/otel's plugin (request spans, incoming traceparent), to register before any route; null when tracing is off. */
   fastifyPlugin(): FastifyPluginCallback | null
   /** Flushes pending spans and metrics, and unregisters the SDK's globals. */
   shutdown(): Promise<void>
@@ -171,7 +171,13 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   }
   const ownMeters = disabled && prometheus ? standaloneMeters(prometheus as unknown as MetricReader, serviceName) : null
 
-  const fastify = tracing ? new FastifyOtelInstrumentation({ ignorePaths: (route) => untraced(route.url), requestHook: pathOnly }) : null
+  const fastify = tracing ? new FastifyOtelInstrumentation({
+        ignorePaths: (route) => untraced(route.url),
+        requestHook: pathOnly,
+        // One span per request: a child per hook and per handler would cost each request more spans than its predict has.
+        instrumentHooks: false,
+        instrumentHandler: false,
+      }) : null
   const sampler = tracing ? yamlSampler(settings, warn) : undefined
   // With OTEL_LOG_LEVEL set, NodeSDK's constructor puts a console logger in diag's place, and
   // warns the one it replaces (with a stack): ours steps aside for it and comes back after.

@@ -3,9 +3,18 @@
 import type { FastifyInstance } from 'fastify'
 import type { Telemetry } from './index.ts'
 
-export function registerTelemetry(app: FastifyInstance, telemetry: Telemetry): void {
+/**
+ * Before any route is added: @fastify/otel gives each route, as it is added, the hooks that
+ * end its request span (onSend, with ERROR on a 5xx). A route added before the plugin has
+ * loaded has none: its span ends only on onResponse, without ERROR, and never for a client
+ * that went away (no onResponse then).
+ */
+export function traceRequests(app: FastifyInstance, telemetry: Telemetry): void {
   const plugin = telemetry.fastifyPlugin()
   if (plugin) void app.register(plugin)
+}
+
+export function registerMetricsRoute(app: FastifyInstance, telemetry: Telemetry): void {
   const prometheus = telemetry.prometheus
   if (!prometheus) return
   app.get('/metrics', async (request, reply) => {

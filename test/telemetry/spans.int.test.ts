@@ -1,7 +1,6 @@
 // Spans an operator finds in a backend besides the predict's own: none for probes and scrapes
-// (query string or not), OIP handler spans with a readable name, and a remote shadow member's
-// call as a span of its own that its upstream request names; a model's run is a CLIENT span
-// only when it leaves the process.
+// (query string or not), and a remote shadow member's call as a span of its own that its
+// upstream request names; a model's run is a CLIENT span only when it leaves the process.
 import { SpanKind } from '@opentelemetry/api'
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -72,16 +71,6 @@ describe('spans', () => {
     const span = await ended
     expect(span.attributes['url.path']).toBe('/v1/ensembles')
     expect(JSON.stringify(span.attributes)).not.toContain('secret')
-  })
-
-  it('names the OIP handler span after the routes, not their source code', async () => {
-    const ended = watcher.nextEnd('request')
-    const res = await app.inject({ method: 'POST', url: '/v2/models/e/infer', headers: { traceparent }, payload: { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] } })
-    expect(res.statusCode).toBe(200)
-    await ended
-    const names = watcher.ended.map((s) => s.name)
-    expect(names).toContain('handler - oipRoutes')
-    expect(names.every((name) => name.length < 40)).toBe(true)
   })
 
   it('gives a remote shadow member\'s call a span of its own, in the predict\'s trace, that its upstream request names', async () => {

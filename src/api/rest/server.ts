@@ -24,7 +24,7 @@ import { registerGuard } from '../../security/rest.ts'
 import { TlsFiles, TlsFilesError } from '../../security/tls.ts'
 import { requestLine } from './request-line.ts'
 import type { Telemetry } from '../../telemetry/index.ts'
-import { registerTelemetry } from '../../telemetry/routes.ts'
+import { registerMetricsRoute, traceRequests } from '../../telemetry/routes.ts'
 import { ListenerDrops } from '../../listener-drops.ts'
 
 declare module 'fastify' {
@@ -124,10 +124,11 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     void reply.status(err.statusCode).send({ code: err.code, message: err.message })
   })
 
+  if (options.telemetry) traceRequests(app, options.telemetry)
   registerOpenApi(app, guarded)
   // Routes are added once @fastify/swagger is loaded, so GET /openapi.json sees them all.
   app.after(() => {
-    if (options.telemetry) registerTelemetry(app, options.telemetry)
+    if (options.telemetry) registerMetricsRoute(app, options.telemetry)
     registerAdminRoutes(app, gateway, guarded)
     registerInfoRoutes(app, gateway)
     if (options.registry) registerRegistryRoutes(app, options.registry, guarded)
