@@ -1,7 +1,7 @@
 // The spans of one predict: a parent span for the request and a child per executor call.
 // Created only when tracing is on (the starter holds `RunTrace | undefined`). A child span
 // ends when its executor settles, so a cancelled inference that still ran shows its real
-// duration; at the decision it is marked with the status the model was annotated with.
+// duration; at the decision it is marked with the model's annotation (status, error, latency).
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import type { ModelConfig } from '../config/load.ts'
 import type { EnsembleRuntime } from '../starter/ensemble.ts'
@@ -73,21 +73,18 @@ export class RunTrace {
   /**
    * The executor settled. Before the decision its span stays open until then (whether it
    * was used is known only at the decision) and ends at the time it settled; after the
-   * decision (a cancelled or late model) it ends now.
+   * decision (a model the decision cut: cancelled or timed out) it ends now. Its status,
+   * error and latency are its annotation's, set at the decision: the abort that cut it is no
+   * failure of its own, and its time is the time it had, as the response says.
    */
   settled(outcome: Outcome, late: boolean): void {
     const span = this.children[outcome.index]
     if (!span) return
-    span.setAttribute(SpanAttr.latencyMs, outcome.latencyMs)
-    if (outcome.status !== 'ok') {
-      span.setAttribute(SpanAttr.errorCode, outcome.error.code)
-      if (outcome.status === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message })
-    }
     if (!late) {
       this.settledAt[outcome.index] = performance.now()
       return
     }
-    // Its annotation (cancelled / timeout) was set at the decision; say it did finish, and with which version when the answer says.
+    // Say it did finish, and with which version when the answer says.
     if (outcome.status === 'ok') {
       span.setAttribute(SpanAttr.late, true)
       const version = versionOf(outcome.outputs)
@@ -105,6 +102,11 @@ export class RunTrace {
       const a = result.models[i]!
       span.setAttribute(SpanAttr.status, a.status)
       span.setAttribute(SpanAttr.used, a.used)
+      span.setAttribute(SpanAttr.latencyMs, a.latency_ms)
+      if (a.error) {
+        span.setAttribute(SpanAttr.errorCode, a.error.code)
+        if (a.status === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: a.error.message })
+      }
       // The version that ran: a canary's, when the registry's rollout sent the run to it.
       span.setAttribute(SpanAttr.version, a.version)
       const at = this.settledAt[i]
