@@ -140,10 +140,7 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   // First: what the exporters and the resource detectors report while being built is logged too.
   const diagnostics = options.log ? new DiagToLog(options.log) : null
   const diagLevel = diagnostics ? diagLevelFromEnv(env('OTEL_LOG_LEVEL'), warn) : undefined
-  const routeDiagnostics = (): void => {
-    if (diagnostics) diag.setLogger(diagnostics, { logLevel: diagLevel, suppressOverrideMessage: true })
-  }
-  routeDiagnostics()
+  if (diagnostics) diag.setLogger(diagnostics, { logLevel: diagLevel, suppressOverrideMessage: true })
   const producer = new GatewayMetrics(gateway)
   const serviceName = yamlServiceName(settings)
   const traces = otlpTarget(settings, 'traces', warn)
@@ -179,18 +176,24 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
         instrumentHandler: false,
       }) : null
   const sampler = tracing ? yamlSampler(settings, warn) : undefined
-  // With OTEL_LOG_LEVEL set, NodeSDK's constructor puts a console logger in diag's place, and
-  // warns the one it replaces (with a stack): ours steps aside for it and comes back after.
-  if (diagnostics && env('OTEL_LOG_LEVEL')) diag.disable()
-  const sdk = new NodeSDK({
-    ...(serviceName !== undefined && { serviceName }),
-    spanProcessors,
-    metricReaders: readers,
-    logRecordProcessors: [], // pino writes logs; no OTLP log export
-    instrumentations: fastify ? [fastify] : [],
-    ...(sampler && { sampler }),
-  })
-  routeDiagnostics()
+  // With OTEL_LOG_LEVEL set, NodeSDK's constructor puts a console logger in diag's place (raw
+  // lines on stdout, the log's stream, whatever LOG_LEVEL says): it does not see the variable
+  // while ours is in place (OTEL_LOG_LEVEL is read above, for ours).
+  const logLevel = diagnostics ? process.env.OTEL_LOG_LEVEL : undefined
+  if (logLevel !== undefined) delete process.env.OTEL_LOG_LEVEL
+  let sdk: NodeSDK
+  try {
+    sdk = new NodeSDK({
+      ...(serviceName !== undefined && { serviceName }),
+      spanProcessors,
+      metricReaders: readers,
+      logRecordProcessors: [], // pino writes logs; no OTLP log export
+      instrumentations: fastify ? [fastify] : [],
+      ...(sampler && { sampler }),
+    })
+  } finally {
+    if (logLevel !== undefined) process.env.OTEL_LOG_LEVEL = logLevel
+  }
   if (tracing || readers.length) sdk.start()
   if (tracing) setTracer(trace.getTracer(TRACER_NAME))
   // A detector that hangs (an `exec` on some platforms) must not hang every scrape: 2 s at most, then scrapes go on (and the SDK says what is missing).

@@ -1,0 +1,42 @@
+// `specserve serve` and its telemetry as an operator reads its output: stdout stays JSON
+// lines whatever OTEL_LOG_LEVEL says.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { freePort, outputContains, root, startProcess } from './helpers.ts'
+import { tempDir } from './temp-dirs.ts'
+
+const cli = join(root, 'src', 'cli.ts')
+
+/** A small config of one model, on loopback, written to a temporary directory. */
+function smallConfig(): string {
+  const file = join(tempDir('specserve-cli-'), 'small.yaml')
+  writeFileSync(file, `server: { host: 127.0.0.1 }\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\nensembles:\n  e: { strategy: deadline-fallback, models: [lr] }\n`)
+  return file
+}
+
+/** `serve` with these variables, stopped by SIGTERM once ready (and `meanwhile` done): its exit code, its stdout, and both streams. */
+async function serveOnce(env: NodeJS.ProcessEnv, meanwhile?: (port: number) => Promise<void>): Promise<{ code: number | null; stdout: string; output: string }> {
+  const port = await freePort()
+  const proc = startProcess(process.execPath, [cli, 'serve', '-c', smallConfig()], { env: { SPECSERVE_REST_PORT: String(port), SPECSERVE_GRPC_PORT: 'off', ...env } })
+  let stdout = ''
+  proc.child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()))
+  try {
+    await outputContains(proc, '"msg":"ready"')
+    await meanwhile?.(port)
+    const code = await proc.stop('SIGTERM')
+    return { code, stdout, output: proc.output() }
+  } finally {
+    await proc.stop('SIGKILL')
+  }
+}
+
+describe('serve with telemetry', () => {
+  it.each(['debug', 'verbose', 'all'])('OTEL_LOG_LEVEL=%s: every stdout line is a JSON log line', async (level) => {
+    const { code, stdout } = await serveOnce({ OTEL_LOG_LEVEL: level, LOG_LEVEL: 'info' })
+    expect(code).toBe(0)
+    const raw = stdout.split('\n').filter((line) => line !== '' && !line.startsWith('{'))
+    expect(raw).toEqual([])
+  })
+
+})
