@@ -128,13 +128,14 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     process.exit(0)
   }
   const flushTelemetry = async (): Promise<void> => {
-    let flushed = false
-    const flush = telemetry.shutdown().then(
-      () => (flushed = true),
-      (err: unknown) => app.log.warn({ err }, 'telemetry flush failed'),
-    )
+    // Settled, whether it succeeded or failed (and said so): only one still going is cut off.
+    let settled = false
+    const flush = telemetry
+      .shutdown()
+      .catch((err: unknown) => app.log.warn({ err }, 'telemetry flush failed'))
+      .finally(() => (settled = true))
     await atMost(flush, TELEMETRY_FLUSH_MS)
-    if (!flushed) app.log.warn({ waited_ms: TELEMETRY_FLUSH_MS }, 'telemetry flush not done (OTLP endpoint slow or down): the rest is dropped')
+    if (!settled) app.log.warn({ waited_ms: TELEMETRY_FLUSH_MS }, 'telemetry flush not done (OTLP endpoint slow or down): the rest is dropped')
   }
   /** A start that cannot go on: what was opened is closed, then the error is reported (exit 1). */
   const abandon = async (err: unknown, message?: string): Promise<never> => {

@@ -1,9 +1,11 @@
 // `specserve serve` and its telemetry as an operator reads its output: stdout stays JSON
-// lines whatever OTEL_LOG_LEVEL says.
+// lines whatever OTEL_LOG_LEVEL says, and a final flush the collector refuses is one warning.
+import { once } from 'node:events'
+import { createServer } from 'node:http'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { freePort, outputContains, root, startProcess } from './helpers.ts'
+import { freePort, outputContains, root, samples, startProcess } from './helpers.ts'
 import { tempDir } from './temp-dirs.ts'
 
 const cli = join(root, 'src', 'cli.ts')
@@ -39,4 +41,23 @@ describe('serve with telemetry', () => {
     expect(raw).toEqual([])
   })
 
+  it('a final flush the collector refuses is one warning, not also "not done"', async () => {
+    const refusing = createServer((req, res) => req.resume().on('end', () => res.writeHead(401).end()))
+    refusing.listen(0, '127.0.0.1')
+    await once(refusing, 'listening')
+    try {
+      const endpoint = `http://127.0.0.1:${(refusing.address() as { port: number }).port}`
+      // A predict's spans wait in the batch: the final flush sends them, and is refused.
+      const predict = async (port: number): Promise<void> => {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/ensembles/e/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: { input: [samples('cancer').rows[0]] } }) })
+        expect(res.status).toBe(200)
+      }
+      const { code, output } = await serveOnce({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }, predict)
+      expect(code).toBe(0)
+      expect(output).toContain('"msg":"telemetry flush failed"')
+      expect(output).not.toContain('telemetry flush not done')
+    } finally {
+      refusing.close()
+    }
+  })
 })
