@@ -1,5 +1,5 @@
-// Where and how each signal goes over OTLP: the endpoint (YAML, or the standard variables the
-// exporters read themselves) and the protocol, http/protobuf, http/json or grpc, from
+// Where and how each signal goes over OTLP: the endpoint (the standard variables the exporters
+// read themselves, else the YAML) and the protocol, http/protobuf, http/json or grpc, from
 // OTEL_EXPORTER_OTLP_{TRACES,METRICS}_PROTOCOL over OTEL_EXPORTER_OTLP_PROTOCOL, as the
 // OpenTelemetry spec has it. sdk-node loads all these exporters anyway: importing them costs nothing.
 import { OTLPMetricExporter as GrpcMetrics } from '@opentelemetry/exporter-metrics-otlp-grpc'
@@ -23,7 +23,7 @@ export const DEFAULT_PROTOCOL: OtlpProtocol = 'http/protobuf'
 export interface OtlpTarget {
   readonly enabled: boolean
   readonly protocol: OtlpProtocol
-  /** The YAML endpoint made the signal's URL; undefined: the exporter reads the OTEL_* endpoint variables. */
+  /** The YAML endpoint made the signal's URL; undefined: the exporter reads the OTEL_* endpoint variables (set, they win). */
   readonly url?: string
 }
 
@@ -47,19 +47,22 @@ export function otlpProtocol(signal: Signal, warn: (message: string) => void): O
 }
 
 /**
- * Where OTLP goes: YAML first, then the standard variables. An explicit OTEL_TRACES_EXPORTER /
- * OTEL_METRICS_EXPORTER `none` turns that signal's export off whatever the YAML says: the
- * environment is the deploy's last word. Over HTTP `/v1/<signal>` is appended to the YAML
- * endpoint; a gRPC endpoint is the collector's address as it is.
+ * Where OTLP goes: the standard variables (OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT, then
+ * OTEL_EXPORTER_OTLP_ENDPOINT, read by the exporter itself), else the YAML endpoint: the
+ * environment is the deploy's last word, the YAML its default. So is an explicit
+ * OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER `none`: that signal's export is off whatever
+ * the YAML says. Over HTTP `/v1/<signal>` is appended to the YAML endpoint; a gRPC endpoint
+ * is the collector's address as it is.
  */
 export function otlpTarget(settings: GatewayConfig['telemetry'], signal: Signal, warn: (message: string) => void): OtlpTarget {
   const off: OtlpTarget = { enabled: false, protocol: DEFAULT_PROTOCOL }
   const exporter = env(signal === 'traces' ? 'OTEL_TRACES_EXPORTER' : 'OTEL_METRICS_EXPORTER')
   if (exporter?.split(',').some((name) => name.trim().toLowerCase() === 'none')) return off
+  const fromEnv = env(`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`) !== undefined || env('OTEL_EXPORTER_OTLP_ENDPOINT') !== undefined
   const configured = settings.otlp_endpoint || undefined
-  if (!configured && env(`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`) === undefined && env('OTEL_EXPORTER_OTLP_ENDPOINT') === undefined) return off
+  if (!fromEnv && !configured) return off
   const protocol = otlpProtocol(signal, warn)
-  if (!configured) return { enabled: true, protocol }
+  if (fromEnv || !configured) return { enabled: true, protocol }
   const base = configured.replace(/\/+$/, '')
   return { enabled: true, protocol, url: protocol === 'grpc' ? base : `${base}/v1/${signal}` }
 }

@@ -139,6 +139,22 @@ describe('OTLP export', () => {
     expect(arrived('metrics').names).toContain('specserve_predict_requests')
   })
 
+  it('the endpoint variables win over the YAML endpoint (the deploy\'s last word), each signal on its own', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_ENDPOINT', `${httpEndpoint}/env`)
+    await predictOnce(`{ otlp_endpoint: "${httpEndpoint}/yaml", prometheus: false }`)
+    expect(arrived('traces', '/env/v1/traces').names).toContain('predict e')
+    expect(arrived('metrics', '/env/v1/metrics').names).toContain('specserve_predict_requests')
+    expect(received.filter((r) => r.path.startsWith('/yaml'))).toEqual([])
+    received.length = 0
+    // Only the traces' own variable: metrics go to the YAML endpoint.
+    vi.unstubAllEnvs()
+    vi.stubEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', `${httpEndpoint}/env-traces`)
+    await predictOnce(`{ otlp_endpoint: "${httpEndpoint}/yaml", prometheus: false }`)
+    expect(arrived('traces', '/env-traces').names).toContain('predict e')
+    expect(arrived('metrics', '/yaml/v1/metrics').names).toContain('specserve_predict_requests')
+    expect(received.filter((r) => r.path.startsWith('/yaml/v1/traces'))).toEqual([])
+  })
+
   it('grpc: both signals to the collector\'s gRPC services, at the YAML endpoint as it is', async () => {
     vi.stubEnv('OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc')
     await predictOnce(`{ otlp_endpoint: "${grpcEndpoint}", prometheus: false, service_name: otlp-grpc }`)
