@@ -11,7 +11,8 @@ import { reloadFromFile } from './index.ts'
 export function registerAdminRoutes(app: FastifyInstance, gateway: Gateway, guarded = false): void {
   if (!gateway.config.admin.reload_endpoint) return
   app.post('/admin/reload', { onRequest: adminTokenCheck(gateway, guarded) }, async (request, reply) => {
-    const outcome = await reloadFromFile(gateway, request.server.log)
+    // The reload's lines name the request that asked for it: request.log is the bare app log when requests are not logged.
+    const outcome = await reloadFromFile(gateway, request.server.log.child({ reqId: request.id }))
     if (outcome.ok) return { reloaded: true, file: gateway.config.file, ...outcome.report, warnings: outcome.warnings }
     return reply.status(outcome.status).send({ code: outcome.code, message: outcome.message, errors: outcome.errors })
   })

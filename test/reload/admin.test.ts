@@ -2,7 +2,9 @@
 // bearer token is refused 401 UNAUTHENTICATED (the catalogue's one name for missing or
 // wrong credentials) with `www-authenticate: Bearer`, in constant time, before its body is
 // read; the header is read as the guard reads it (the scheme in any case, spaces around the token).
+// What a reload it triggers logs carries the request's id.
 import type { FastifyInstance } from 'fastify'
+import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { configFrom } from '../helpers.ts'
@@ -58,6 +60,26 @@ describe('POST /admin/reload credentials', () => {
     } finally {
       process.env.SPECSERVE_ADMIN_TOKEN = 's3cret'
       await fromFile.close()
+    }
+  })
+})
+
+describe('POST /admin/reload logging', () => {
+  it.each([
+    ['', undefined],
+    [' (LOG_REQUESTS=1)', '1'],
+  ])('logs what the reload it triggered says with the request\'s id%s', async (_what, logRequests) => {
+    if (logRequests) process.env.LOG_REQUESTS = logRequests
+    const lines: Record<string, unknown>[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+    const logged = buildServer(configFrom('admin: { reload_endpoint: true, watch_config: false }\nmodels:\n  a: { kind: scripted }\nensembles:\n  e: { strategy: deadline-fallback, models: [a] }\n'), { logger })
+    try {
+      const res = await logged.inject({ method: 'POST', url: '/admin/reload', headers: { authorization: 'Bearer s3cret', 'x-request-id': 'reload-7' } })
+      expect(res.statusCode).toBe(422)
+      expect(lines.find((l) => String(l.msg).startsWith('config reload rejected'))).toMatchObject({ level: 50, reqId: 'reload-7' })
+    } finally {
+      delete process.env.LOG_REQUESTS
+      await logged.close()
     }
   })
 })
