@@ -136,7 +136,14 @@ async function settleResource(reader: PrometheusExporter): Promise<void> {
 
 export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, options: TelemetryOptions = {}): Telemetry {
   const disabled = sdkDisabled()
-  const warn = options.warn ?? processWarning
+  // Once each: a variable read for both signals (OTEL_EXPORTER_OTLP_PROTOCOL) is one mistake.
+  const warned = new Set<string>()
+  const report = options.warn ?? processWarning
+  const warn = (message: string): void => {
+    if (warned.has(message)) return
+    warned.add(message)
+    report(message)
+  }
   // First: what the exporters and the resource detectors report while being built is logged too.
   const diagnostics = options.log ? new DiagToLog(options.log) : null
   const diagLevel = diagnostics ? diagLevelFromEnv(env('OTEL_LOG_LEVEL'), warn) : undefined

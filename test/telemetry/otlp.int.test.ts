@@ -173,6 +173,15 @@ describe('OTLP export', () => {
     expect(warnings).toEqual(['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="protobuf" is not an OTLP protocol (http/protobuf, http/json, grpc): ignored'])
     expect(arrived('traces').contentTypes).toEqual(['application/json'])
   })
+
+  it('a bad OTEL_EXPORTER_OTLP_PROTOCOL, read for both signals, is reported once', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc/protobuf')
+    const warnings: string[] = []
+    await predictOnce(`{ otlp_endpoint: "${httpEndpoint}", prometheus: false }`, { warn: (message) => warnings.push(message) })
+    expect(warnings).toEqual(['OTEL_EXPORTER_OTLP_PROTOCOL="grpc/protobuf" is not an OTLP protocol (http/protobuf, http/json, grpc): ignored'])
+    expect(arrived('traces').contentTypes).toEqual(['application/x-protobuf'])
+    expect(arrived('metrics').contentTypes).toEqual(['application/x-protobuf'])
+  })
 })
 
 describe('a collector refusing the exports', () => {
