@@ -157,7 +157,7 @@ export class GatewayMetrics implements MetricProducer {
       started.push([ensemble, s.membersStarted, since])
       budget.push([ensemble, { buckets: { boundaries: [...BUDGET_FRACTION_BOUNDS], counts: [...s.budgetUsed] }, count: s.latency.count, sum: s.budgetUsedSum }, since])
     }
-    b.counter('specserve_predict_requests', 'Predict requests that ran, by ensemble and outcome (ok or the error code).', requests)
+    b.counter('specserve_predict_requests', 'Predict requests by ensemble and outcome (ok or the error code; OVERLOADED includes requests shed at max_in_flight before they ran).', requests)
     b.histogram('specserve_predict_duration_seconds', 'Time from fan-out to decision, per ensemble.', 's', durations)
     b.counter('specserve_predict_deadline_reached', 'Predicts decided by the deadline timer rather than early by the collector.', deadline)
     b.counter('specserve_predict_members_started', 'Members started (not annotated skipped: held back by member selection, or refused by their executor before running), summed over predicts: over specserve_predict_requests, members started per request.', started)

@@ -168,6 +168,8 @@ describe('GET /metrics', () => {
     const m = await scrape()
     expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'slow', outcome: 'OVERLOADED' }).value).toBe(1)
     expect(sample(m, 'specserve_predict_requests_total', { ensemble: 'slow', outcome: 'ok' }).value).toBe(1)
+    // Its help says so: the shed request never ran.
+    expect(m.get('specserve_predict_requests_total')?.help).toMatch(/OVERLOADED includes requests shed at max_in_flight before they ran/)
   })
 
   it('is absent with telemetry.prometheus: false', async () => {
