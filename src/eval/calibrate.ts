@@ -7,11 +7,10 @@
 import type { GatewayConfig } from '../config/load.ts'
 import { calibrationOf, writeCalibration, type IsotonicFit, type ModelCalibration, type TemperatureFit } from '../config/calibration.ts'
 import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
-import { Gateway } from '../gateway.ts'
 import { numberAt } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
 import { featureInput } from './fit.ts'
-import { checkClassIndices, planEval, predictRow, SOLO, withSoloEnsembles, type EvalOptions } from './run.ts'
+import { checkClassIndices, evalGateway, planEval, predictRow, SOLO, type EvalOptions } from './run.ts'
 
 /** Probabilities are floored here before the log: a 0 for the true class is a big, finite penalty. */
 const FLOOR = 1e-12
@@ -160,7 +159,7 @@ export async function calibrate(
   // Without --ensembles: those the data set fits, as the run that follows scores. The run's
   // budgets and latency profile are checked here too: a refused command writes no file.
   const { names } = await planEval(config, data, { ensembles, ...checks })
-  const gateway = new Gateway(withSoloEnsembles(config, names))
+  const gateway = evalGateway(config, names)
   const models: Record<string, ModelCalibration> = {}
   const skipped: Record<string, number> = {}
   const unanswered: Record<string, number> = {}

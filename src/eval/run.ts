@@ -5,7 +5,9 @@ import { getStrategy } from '../collectors/registry.ts'
 import { allFinite, findLabelOutput, argmaxRows, findProbabilitiesOutput, resolveVoteSource, type Invalid, type VoteSource } from '../collectors/outputs.ts'
 import type { EnsembleConfig, GatewayConfig } from '../config/load.ts'
 import { quantileOf } from '../executors/onnx/run-times.ts'
+import { ConfigError } from '../config/yaml.ts'
 import { Gateway } from '../gateway.ts'
+import { RepositoryPreview } from '../registry/preview.ts'
 import { roundMs } from '../starter/stats.ts'
 import { DATATYPES, numberAt, type Tensor, type TensorSpec } from '../tensor/index.ts'
 import type { PredictResult } from '../types.ts'
@@ -83,6 +85,16 @@ export function withSoloEnsembles(config: GatewayConfig, names: readonly string[
 }
 
 /**
+ * The gateway eval runs: repository models at the version serve would serve (read-only, as
+ * validate reads it), not their seed `path:`; a model with nothing to serve is a config error.
+ */
+export function evalGateway(config: GatewayConfig, names: readonly string[]): Gateway {
+  const repository = config.repository ? new RepositoryPreview(config) : undefined
+  if (repository?.issues.length) throw new ConfigError(config.file, repository.issues)
+  return new Gateway(withSoloEnsembles(config, names), repository && { versions: repository })
+}
+
+/**
  * The ensembles to run and their budgets, checked before the run's models load. Named with
  * --ensembles: each must exist (its fit is checked once loaded). Otherwise: every ensemble the
  * data set fits (a config serves several data sets), found first, so the budgets are checked
@@ -115,7 +127,7 @@ export async function planEval(config: GatewayConfig, data: LabeledData, options
 
 export async function runEval(config: GatewayConfig, data: LabeledData, options: EvalOptions = {}): Promise<EnsembleReport[]> {
   const { names, budgets } = await planEval(config, data, options)
-  const gateway = new Gateway(withSoloEnsembles(config, names))
+  const gateway = evalGateway(config, names)
   try {
     await gateway.load()
     for (const [model, delay] of options.profile?.delays ?? []) delayAnswers(gateway.models.get(model)!.executor, delay)
