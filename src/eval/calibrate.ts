@@ -10,7 +10,7 @@ import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
 import { numberAt } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
 import { featureInput } from './fit.ts'
-import { checkClassIndices, evalGateway, planEval, predictRow, SOLO, type EvalOptions } from './run.ts'
+import { checkClassIndices, evalGateway, planEval, predictRow, type EvalOptions } from './run.ts'
 
 /** Probabilities are floored here before the log: a 0 for the true class is a big, finite penalty. */
 const FLOOR = 1e-12
@@ -159,7 +159,7 @@ export async function calibrate(
   // Without --ensembles: those the data set fits, as the run that follows scores. The run's
   // budgets and latency profile are checked here too: a refused command writes no file.
   const { names } = await planEval(config, data, { ensembles, ...checks })
-  const gateway = evalGateway(config, names)
+  const { gateway, solos } = evalGateway(config, names)
   const models: Record<string, ModelCalibration> = {}
   const skipped: Record<string, number> = {}
   const unanswered: Record<string, number> = {}
@@ -171,7 +171,7 @@ export async function calibrate(
       const input = featureInput(ens.name, ens.inputs, data)
       for (const member of ens.models) {
         if (member.name in models || member.name in skipped || member.name in unanswered) continue // fitted for an ensemble before
-        const solo = gateway.ensemble(SOLO + member.name)
+        const solo = gateway.ensemble(solos.get(member.name)!)
         const spec = findProbabilitiesOutput(solo.outputs)
         if (spec === undefined) continue
         checkClassIndices(data, spec.shape[spec.shape.length - 1]!, `${member.name}'s probabilities`)
@@ -180,7 +180,7 @@ export async function calibrate(
         let nonFinite = 0
         for (let i = 0; i < data.rows.length; i++) {
           // A generous budget: calibration wants every answer, not a race.
-          const result = await predictRow(gateway, SOLO + member.name, input, data, i, solo.config.budget.max)
+          const result = await predictRow(gateway, solo.name, input, data, i, solo.config.budget.max)
           const tensor = result.outputs?.[spec.name]
           if (tensor === undefined) {
             unanswered[member.name] = (unanswered[member.name] ?? 0) + 1

@@ -50,11 +50,15 @@ function outDirOf(dir: string): string {
 const leftOut = (nonFinite: number | undefined, unanswered: number | undefined): string =>
   (nonFinite ? `; ${nonFinite} rows left out: non-finite probabilities` : '') + (unanswered ? `; ${unanswered} rows left out: no answer` : '')
 
-/** The report files, or an input error naming --out: an unwritable place is the flag's problem, not a crash. */
+/**
+ * The report files, or an input error naming --out: an unwritable place (a file system error)
+ * is the flag's problem; any other error is a bug, and stays one.
+ */
 function writeReportTo(dir: string, report: EvalReport): string[] {
   try {
     return writeReport(dir, report)
   } catch (err) {
+    if (typeof (err as NodeJS.ErrnoException).code !== 'string') throw err
     throw new EvalInputError(`--out ${dir}: cannot write the report: ${(err as Error).message}`)
   }
 }

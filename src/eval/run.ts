@@ -58,19 +58,37 @@ export interface EvalOptions {
 export const SOLO = 'solo:'
 
 /**
- * The config eval runs: the chosen ensembles, and one deadline-fallback ensemble per member
- * (`solo:<model>`: a member alone, same path). Other ensembles are left out, so their models are not loaded.
+ * The name of each member's one-model ensemble: `solo:<model>`, suffixed (`#2`, `#3`…) past a
+ * name the config's own ensembles or another member's already took, so eval never replaces
+ * an ensemble the user named so.
  */
-export function withSoloEnsembles(config: GatewayConfig, names: readonly string[]): GatewayConfig {
+export function soloNames(config: GatewayConfig, names: readonly string[]): Map<string, string> {
+  const taken = new Set(config.ensembles.keys())
+  const solos = new Map<string, string>()
+  for (const model of names.flatMap((name) => config.ensembles.get(name)!.models)) {
+    if (solos.has(model)) continue
+    let solo = SOLO + model
+    for (let n = 2; taken.has(solo); n++) solo = `${SOLO}${model}#${n}`
+    taken.add(solo)
+    solos.set(model, solo)
+  }
+  return solos
+}
+
+/**
+ * The config eval runs: the chosen ensembles, and one deadline-fallback ensemble per member
+ * (named by `solos`: a member alone, same path). Other ensembles are left out, so their models are not loaded.
+ */
+export function withSoloEnsembles(config: GatewayConfig, names: readonly string[], solos: ReadonlyMap<string, string>): GatewayConfig {
   const fallback = getStrategy('deadline-fallback')!
   const options = fallback.parse!({} as never, { problem: () => undefined, warn: () => undefined })
   const ensembles = new Map(names.map((name) => [name, config.ensembles.get(name)!]))
   for (const name of names) {
     const ens = config.ensembles.get(name)!
     for (const model of ens.models) {
-      const budget = ensembles.get(SOLO + model)?.budget
+      const budget = ensembles.get(solos.get(model)!)?.budget
       const solo: EnsembleConfig = {
-        name: SOLO + model,
+        name: solos.get(model)!,
         models: [model],
         strategy: { name: 'deadline-fallback', options, raw: {} },
         budget: { default: ens.budget.default, max: Math.max(budget?.max ?? 0, ens.budget.max) },
@@ -88,10 +106,11 @@ export function withSoloEnsembles(config: GatewayConfig, names: readonly string[
  * The gateway eval runs: repository models at the version serve would serve (read-only, as
  * validate reads it), not their seed `path:`; a model with nothing to serve is a config error.
  */
-export function evalGateway(config: GatewayConfig, names: readonly string[]): Gateway {
+export function evalGateway(config: GatewayConfig, names: readonly string[]): { gateway: Gateway; solos: Map<string, string> } {
   const repository = config.repository ? new RepositoryPreview(config) : undefined
   if (repository?.issues.length) throw new ConfigError(config.file, repository.issues)
-  return new Gateway(withSoloEnsembles(config, names), repository && { versions: repository })
+  const solos = soloNames(config, names)
+  return { gateway: new Gateway(withSoloEnsembles(config, names, solos), repository && { versions: repository }), solos }
 }
 
 /**
@@ -127,7 +146,7 @@ export async function planEval(config: GatewayConfig, data: LabeledData, options
 
 export async function runEval(config: GatewayConfig, data: LabeledData, options: EvalOptions = {}): Promise<EnsembleReport[]> {
   const { names, budgets } = await planEval(config, data, options)
-  const gateway = evalGateway(config, names)
+  const { gateway, solos } = evalGateway(config, names)
   try {
     await gateway.load()
     for (const [model, delay] of options.profile?.delays ?? []) delayAnswers(gateway.models.get(model)!.executor, delay)
@@ -139,26 +158,26 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
       checkLabels(ens.outputs, name, data, ens.strategy.decidesOn)
     }
     const reports: EnsembleReport[] = []
-    for (const name of names) reports.push(await evalEnsemble(gateway, name, data, budgets.get(name)!, options.warmup ?? 20))
+    for (const name of names) reports.push(await evalEnsemble(gateway, name, solos, data, budgets.get(name)!, options.warmup ?? 20))
     return reports
   } finally {
     await gateway.close()
   }
 }
 
-async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, budgets: readonly number[], warmup: number): Promise<EnsembleReport> {
+async function evalEnsemble(gateway: Gateway, name: string, solos: ReadonlyMap<string, string>, data: LabeledData, budgets: readonly number[], warmup: number): Promise<EnsembleReport> {
   const ens = gateway.ensemble(name)
   const input = featureInput(ens.name, ens.inputs, data)
   // The output the gateway decides on (a vote's `output:`: a float output, a second label), so eval scores that one.
   const voted = ens.strategy.decidesOn
   const task: Task = resolveVoteSource(ens.outputs, voted).kind === 'regression' ? 'regression' : 'classification'
-  const targets = [name, ...ens.models.map((m) => SOLO + m.name)]
+  const targets = [{ ensemble: name, target: name, kind: 'ensemble' as const }, ...ens.models.map((m) => ({ ensemble: solos.get(m.name)!, target: m.name, kind: 'member' as const }))]
   const results: TargetResult[] = []
   for (const budget of budgets) {
-    for (const target of targets) {
-      const runtime = gateway.ensemble(target)
+    for (const { ensemble, target, kind } of targets) {
+      const runtime = gateway.ensemble(ensemble)
       const read = predictionReader(task, runtime.outputs, voted)
-      for (let i = 0; i < Math.min(warmup, data.rows.length); i++) await predictRow(gateway, target, input, data, i, budget)
+      for (let i = 0; i < Math.min(warmup, data.rows.length); i++) await predictRow(gateway, ensemble, input, data, i, budget)
       const elapsed: number[] = []
       let hits = 0
       let absError = 0
@@ -167,7 +186,7 @@ async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, b
       let failed = 0
       let started = 0
       for (let i = 0; i < data.rows.length; i++) {
-        const result = await predictRow(gateway, target, input, data, i, budget)
+        const result = await predictRow(gateway, ensemble, input, data, i, budget)
         elapsed.push(result.elapsed_ms)
         for (const m of result.models) if (m.status !== 'skipped') started++
         if (result.error?.code === 'DEADLINE_EXCEEDED') misses++
@@ -179,8 +198,8 @@ async function evalEnsemble(gateway: Gateway, name: string, data: LabeledData, b
         else absError += Math.abs(predicted - data.truth[i]!)
       }
       results.push({
-        target: target.startsWith(SOLO) ? target.slice(SOLO.length) : target,
-        kind: target === name ? 'ensemble' : 'member',
+        target,
+        kind,
         budget_ms: budget,
         score: task === 'classification' ? hits / data.rows.length : answered === 0 ? Number.NaN : absError / answered,
         answered,

@@ -153,3 +153,32 @@ describe('specserve eval --columns', () => {
     expect(narrow.stderr).toMatch(/shuffled\.csv:1: 2 feature columns \(--columns f0,f1\), but ensemble "cancer" takes input "input" FP32 \[-1, ?30\]$/)
   })
 })
+
+describe('specserve eval on an ensemble named solo:<model>', () => {
+  it('scores the user\'s ensemble as written (a majority vote of three), not eval\'s one-model ensemble of that name', async () => {
+    const file = join(tempDir('specserve-eval-solo-'), 'solo.yaml')
+    writeFileSync(
+      file,
+      `models:
+  wine-logreg: { kind: onnx, path: ${model('wine_logreg.onnx')} }
+  wine-tree: { kind: onnx, path: ${model('wine_tree.onnx')} }
+  wine-knn: { kind: onnx, path: ${model('wine_knn.onnx')} }
+ensembles:
+  "solo:wine-knn": { strategy: majority-vote, models: [wine-logreg, wine-tree, wine-knn] }
+`,
+    )
+    const out = tempDir('specserve-eval-out-')
+    const run = await specserveEval(['-c', file, '--data', join(root, 'models', 'wine_holdout.csv'), '--label', 'label', '--out', out])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    const [ens] = reportOf(out).ensembles
+    expect([ens!.ensemble, ens!.strategy]).toEqual(['solo:wine-knn', 'majority-vote'])
+    expect(ens!.results.map((r) => [r.target, r.kind, r.members])).toEqual([
+      ['solo:wine-knn', 'ensemble', 3],
+      ['wine-logreg', 'member', 1],
+      ['wine-tree', 'member', 1],
+      ['wine-knn', 'member', 1],
+    ])
+    expect(run.stdout).toMatch(/^\d+ ms: solo:wine-knn [\d.]+ (matches|beats|trails).* its best member wine-/m)
+  })
+})
