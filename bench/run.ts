@@ -117,8 +117,43 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
   }
 }
 
-/** `specserve bench` and `node bench/run.ts` share these flags. */
-export async function benchMain(argv: readonly string[]): Promise<void> {
+/** A mistake in the command line or its files: one line on stderr, exit 2. */
+class BenchUsageError extends Error {}
+
+/** --only's ids, each a scenario's: a typo would run nothing and still write a report of "not run". */
+function onlyOf(text: string): string[] {
+  const ids = text.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const valid = scenarios.map((s) => s.id)
+  if (ids.length === 0) throw new BenchUsageError(`--only: give at least one scenario: ${valid.join(', ')}`)
+  const unknown = ids.filter((id) => !valid.includes(id))
+  if (unknown.length) throw new BenchUsageError(`--only: no scenario ${unknown.map((id) => `"${id}"`).join(', ')} (scenarios: ${valid.join(', ')})`)
+  return ids
+}
+
+/** The results --report re-renders, or why there are none. */
+function readResults(out: string): BenchResults {
+  const file = join(out, 'bench', 'results.json')
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as BenchResults
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (run the bench first, with the same --out)' : (err as Error).message
+    throw new BenchUsageError(`--report: cannot read ${file}: ${reason}`)
+  }
+}
+
+/** `specserve bench` and `node bench/run.ts` share these flags; returns the exit code (2: a usage error). */
+export async function benchMain(argv: readonly string[]): Promise<number> {
+  try {
+    return await bench(argv)
+  } catch (err) {
+    // parseArgs' own errors (an unknown flag, a missing value) are usage errors too.
+    if (!(err instanceof BenchUsageError) && !String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw err
+    console.error(`specserve bench: ${(err as Error).message} (see --help)`)
+    return 2
+  }
+}
+
+async function bench(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -134,8 +169,8 @@ export async function benchMain(argv: readonly string[]): Promise<void> {
   if (values.report) {
     // Re-render the tables and plots from DIR/bench/results.json without measuring anything.
     const out = values.out ?? join(root, 'docs')
-    writeReport(JSON.parse(readFileSync(join(out, 'bench', 'results.json'), 'utf8')) as BenchResults, out)
-    return
+    writeReport(readResults(out), out)
+    return 0
   }
   if (values.help) {
     console.log(`usage: npm run bench -- [options]   (or: specserve bench [options])
@@ -145,16 +180,18 @@ export async function benchMain(argv: readonly string[]): Promise<void> {
   --profile        CPU-profile the gateway under load (default in full runs)
   --no-profile     skip it
   --report         only re-render DIR/BENCHMARKS.md and the plots from DIR/bench/results.json`)
-    return
+    return 0
   }
+  const only = values.only === undefined ? undefined : onlyOf(values.only)
   // Ctrl-C: exit normally so every server, peer and broker the bench started is stopped (see lib/processes.ts).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
   await runBench({
     quick: values.quick === true,
     ...(values.out ? { out: values.out } : {}),
-    ...(values.only ? { only: values.only.split(',') } : {}),
+    ...(only ? { only } : {}),
     ...(values['no-profile'] ? { profile: false } : values.profile ? { profile: true } : {}),
   })
+  return 0
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await benchMain(process.argv.slice(2))
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exit(await benchMain(process.argv.slice(2)))

@@ -26,8 +26,7 @@ if (process.argv[2] === 'bench') {
     process.exit(1)
   }
   const { benchMain } = await import('../bench/run.ts')
-  await benchMain(process.argv.slice(3))
-  process.exit(0)
+  process.exit(await benchMain(process.argv.slice(3)))
 }
 
 // eval has flags of its own (src/eval/cli.ts).
