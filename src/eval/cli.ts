@@ -1,8 +1,8 @@
 // `specserve eval -c config.yaml --data holdout.csv --label <col> [--columns a,b,c]
 // [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile SPEC]`: flags, input checks with
 // clear messages (exit 2), the run, the report files, a verdict per ensemble on stdout.
-import { accessSync, constants, existsSync, statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { existsSync, mkdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
@@ -29,21 +29,43 @@ function budgetsOf(text: string | undefined): number[] | undefined {
 }
 
 /**
- * `--out` names a directory (made if missing): a file there, or a place no directory can be made
- * or written in, is refused before the run, not after it.
+ * `--out` names a directory, made here (before the run, and before --calibrate writes its file)
+ * one missing component at a time (a recursive mkdir never returns on some paths, /proc/x as
+ * root), then probed by writing a file in it: a place the report cannot go is refused before
+ * anything runs, not after. Returns the directories made, for removeDirs on a later refusal.
  */
-function outDirOf(dir: string): string {
+function makeOutDir(dir: string): string[] {
   const stat = statSync(dir, { throwIfNoEntry: false })
   if (stat && !stat.isDirectory()) throw new EvalInputError(`--out ${dir}: not a directory (the report is report.json, report.md and SVG files in it)`)
+  const missing: string[] = []
   let existing = resolve(dir)
-  while (!existsSync(existing)) existing = dirname(existing)
+  for (; !existsSync(existing); existing = dirname(existing)) missing.unshift(existing)
   if (!statSync(existing).isDirectory()) throw new EvalInputError(`--out ${dir}: ${existing} is not a directory`)
+  const made: string[] = []
   try {
-    accessSync(existing, constants.W_OK)
+    for (const path of missing) {
+      mkdirSync(path)
+      made.push(path)
+    }
+    const probe = join(dir, `.specserve-eval-${process.pid}.probe`)
+    writeFileSync(probe, '', { flag: 'wx' })
+    rmSync(probe)
   } catch (err) {
-    throw new EvalInputError(`--out ${dir}: cannot write in ${existing}: ${(err as Error).message}`)
+    removeDirs(made)
+    throw new EvalInputError(`--out ${dir}: cannot write the report there: ${(err as Error).message}`)
   }
-  return dir
+  return made
+}
+
+/** The directories makeOutDir made, removed (innermost first) when the command is refused after all. */
+function removeDirs(made: readonly string[]): void {
+  for (const path of [...made].reverse()) {
+    try {
+      rmdirSync(path)
+    } catch {
+      // Not empty (a report written in part): left as it is.
+    }
+  }
 }
 
 /** What a fit left out, as the end of its line. */
@@ -118,10 +140,12 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     return 2
   }
   const configFile = values.config ?? 'examples/demo.yaml'
+  const out = values.out ?? 'eval-report'
+  let made: string[] = []
   try {
     // Flags first, then the data, then the config and its models: the cheapest mistake is reported first.
     const budgets = budgetsOf(values.budgets)
-    const out = outDirOf(values.out ?? 'eval-report')
+    made = makeOutDir(out)
     const profileText = values['latency-profile']
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
     const columns = list(values.columns)
@@ -167,6 +191,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     console.log(`wrote ${files.join(', ')}`)
     return 0
   } catch (err) {
+    removeDirs(made)
     if (err instanceof EvalInputError) {
       console.error(`specserve eval: ${err.message}`)
       return 2

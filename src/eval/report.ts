@@ -1,7 +1,7 @@
 // The eval report: report.json (every figure), report.md (a table per ensemble and a
 // verdict: does it beat its best member at each budget, and at what cost) and one SVG
 // plot per ensemble.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { EnsembleReport, TargetResult } from './run.ts'
 import { ensembleSvg } from './svg.ts'
@@ -87,9 +87,8 @@ export function svgNames(ensembles: readonly EnsembleReport[]): string[] {
   })
 }
 
-/** Writes report.json, report.md and the SVG plots into `dir`; returns the files written. */
+/** Writes report.json, report.md and the SVG plots into the directory `dir` (eval's CLI made it before the run); returns the files written. */
 export function writeReport(dir: string, report: EvalReport): string[] {
-  mkdirSync(dir, { recursive: true })
   const files = [join(dir, 'report.json'), join(dir, 'report.md')]
   writeFileSync(files[0]!, JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n')
   writeFileSync(files[1]!, markdown(report))

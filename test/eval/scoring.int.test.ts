@@ -2,7 +2,7 @@
 // output numbered otherwise than the probabilities' columns, answers that are not finite, a
 // member that never answers, and flags that would only fail after the run (or after the
 // calibration file is written).
-import { existsSync, lstatSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
@@ -94,6 +94,27 @@ describe('eval flags checked before anything is written', () => {
     expect(run.code).toBe(2)
     expect(run.err).toBe(`specserve eval: --out ${join(csv, 'report')}: ${csv} is not a directory`)
     expect(existsSync(join(dir, 'report'))).toBe(false)
+  })
+
+  it('--out that cannot be made (a name longer than a file name can be): exit 2 before the run, no calibration file written', async () => {
+    const { dir, file, csv } = setup('  a: { kind: scripted, label: 1 }', '  e: { strategy: deadline-fallback, models: [a] }')
+    const out = join(dir, 'new', 'x'.repeat(300))
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--calibrate', '--out', out])
+    expect(run.code).toBe(2)
+    expect(run.err).toMatch(/^specserve eval: --out \S+: cannot write the report there: ENAMETOOLONG/)
+    expect(run.out).toBe('')
+    expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
+    expect(existsSync(join(dir, 'new'))).toBe(false)
+  })
+
+  it('--out is made before the run, and left out when the command is refused after all', async () => {
+    const { dir, file, csv } = setup('  a: { kind: scripted, label: 1 }', '  e: { strategy: deadline-fallback, models: [a], budget_ms: { default: 50, max: 100 } }')
+    const refused = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--budgets', '500', '--out', join(dir, 'r', 'out')])
+    expect(refused.code).toBe(2)
+    expect(existsSync(join(dir, 'r'))).toBe(false)
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--out', join(dir, 'r', 'out')])
+    expect(run.code, run.err).toBe(0)
+    expect(readdirSync(join(dir, 'r', 'out')).sort()).toEqual(['e.svg', 'report.json', 'report.md'])
   })
 
   it('a calibration file that cannot be written: exit 2 with the reason, not a stack', async () => {
