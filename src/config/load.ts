@@ -9,7 +9,7 @@ import '../executors/index.ts'
 import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
-import { outputIssues } from '../kafka/config.ts'
+import { DEFAULT_SPOOL_DIR, outputIssues } from '../kafka/config.ts'
 import { addressIssues } from '../kafka/names.ts'
 import type { CanaryPlan } from '../registry/canary.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
@@ -18,6 +18,7 @@ import { readCalibration, type Calibration } from './calibration.ts'
 import { parseEnsembles, type EnsembleConfig } from './ensembles.ts'
 import { hostProblem, listenerAddress } from './listener.ts'
 import { nameProblem } from './forms.ts'
+import { configPath, directoryProblem } from './paths.ts'
 import { RootSchema, type RawConfig } from './schema.ts'
 import { ConfigError, parseYaml, schemaIssues, type ConfigIssue, type SourceMap } from './yaml.ts'
 
@@ -171,6 +172,17 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const ensembles = parseEnsembles(raw, { source, problems, at, context })
   problems.push(...outputIssues(raw.output, Object.keys(raw.ensembles), source))
   if (raw.repository?.kafka) addressIssues(at, ['repository', 'kafka'], raw.repository.kafka.brokers, [['topic', raw.repository.kafka.topic]])
+  // Directories serve makes: a file in the way would fail its start with a bare ENOTDIR.
+  const directory = (path: string[], written: string, prefix = ''): void => {
+    const problem = directoryProblem(configPath(baseDir, written))
+    if (problem) at(path, prefix + problem)
+  }
+  if (raw.repository) directory(['repository', 'path'], raw.repository.path)
+  const kafka = raw.output?.kafka as { spool_dir?: unknown } | null | undefined
+  if (kafka && typeof kafka === 'object') {
+    if (typeof kafka.spool_dir === 'string') directory(['output', 'kafka', 'spool_dir'], kafka.spool_dir)
+    else if (kafka.spool_dir === undefined) directory(['output', 'kafka'], DEFAULT_SPOOL_DIR, `spool_dir (default ${DEFAULT_SPOOL_DIR}): `)
+  }
   const auth = raw.auth ? parseAuth(raw.auth, context(['auth'])) : null
   const tls = raw.server?.tls ? parseTls(raw.server.tls, context(['server', 'tls'])) : null
   if (auth?.clientCerts.length && !tls?.clientCa) context(['auth']).problem('client_certs', 'needs server.tls.client_ca: only a certificate that CA verified names a caller')

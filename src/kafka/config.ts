@@ -120,6 +120,9 @@ export interface KafkaSettings {
 const ACKS = { all: -1, leader: 1, none: 0 } as const
 
 /** Every problem in `output` (unknown sinks, the kafka section), with paths and lines. */
+/** Where serving records wait for the brokers, beside the config, when spool_dir is not given. */
+export const DEFAULT_SPOOL_DIR = '.specserve-spool'
+
 export function outputIssues(output: Readonly<Record<string, unknown>> | undefined, ensembles: readonly string[], source: SourceMap): ConfigIssue[] {
   if (!output) return []
   const issues: ConfigIssue[] = []
@@ -197,7 +200,7 @@ export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir
   const raw = output.kafka as RawKafka | undefined | null
   if (!raw) return null
   const topic = raw.topic ?? DEFAULT_TOPIC
-  const spoolDir = raw.spool_dir ?? '.specserve-spool'
+  const spoolDir = raw.spool_dir ?? DEFAULT_SPOOL_DIR
   const stream = raw.stream ?? {}
   const topics = streamTopics(raw)
   return {

@@ -9,8 +9,9 @@
 // replay goes on, compact() copies the unreplayed tail to a new file in the background
 // (compaction.ts), so the space of replayed records comes back without waiting for the
 // spool to empty.
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { mkdirKeyed } from '../config/paths.ts'
 import { copyTail, worthCompacting } from './compaction.ts'
 import { parseLine, scanLines, takeLock } from './spool-file.ts'
 import { BATCH_HEADER_BYTES, RECORD_FRAMING_BYTES } from '../kafka/client.ts'
@@ -64,7 +65,7 @@ export class Spool {
 
   /** Takes the lock and picks up what a previous run left. Returns how many records wait. */
   open(): number {
-    mkdirSync(dirname(this.file), { recursive: true })
+    mkdirKeyed(dirname(this.file), 'output.kafka.spool_dir')
     takeLock(this.file)
     this.locked = true
     this.compactionOff = false

@@ -10,6 +10,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { errorCode, isWithin, syncDirectory, syncDirectorySync, syncParents, writeAtomically } from '../durable.ts'
+import { mkdirKeyed } from '../config/paths.ts'
 
 export const VERSION_STATES = ['loading', 'serving', 'canary', 'ready', 'rejected', 'retired'] as const
 export type VersionState = (typeof VERSION_STATES)[number]
@@ -120,7 +121,7 @@ export class ModelDirectory {
 
   /** Creates the directory if it is not there (durably); true if it was created. Nothing in it is touched. */
   create(): boolean {
-    const from = mkdirSync(this.dir, { recursive: true })
+    const from = mkdirKeyed(this.dir, 'repository.path')
     if (from === undefined) return false
     this.createdFrom = from
     syncParents(this.dir, from)

@@ -1,7 +1,10 @@
 // Config mistakes an operator makes, and what `specserve validate` must say about each:
 // refused with the path and line (not a crash, not silently accepted), or accepted as written.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { configFrom, issuesOf } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 const models = `models:
   a: { kind: onnx, path: ../models/cancer_logreg.onnx }
@@ -140,5 +143,27 @@ describe('config: values', () => {
     const cap = 'must be at most 2147483647 ms (about 24.8 days): Node.js fires a longer timer at once'
     expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual([`ensembles.e.budget_ms.max: ${cap}`, `server.shutdown_grace_ms: ${cap}`])
     expect(configFrom(`${ensemble()}server: { shutdown_grace_ms: 2147483647 }\n`).server.shutdown_grace_ms).toBe(2147483647)
+  })
+})
+
+describe('config: directories serve makes', () => {
+  it('refuses repository.path and output.kafka.spool_dir under a file (serve could not make them), at the key\'s line; accepts them under a directory', () => {
+    const dir = tempDir('specserve-dirs-')
+    writeFileSync(join(dir, 'afile'), '')
+    const yaml = (under: string): string =>
+      `${ensemble()}repository: { path: ${join(dir, under, 'repo')} }\noutput:\n  kafka:\n    brokers: ["127.0.0.1:9092"]\n    spool_dir: ${join(dir, under, 'spool')}\n`
+    expect(issuesOf(yaml('afile'))).toEqual([
+      expect.objectContaining({ path: 'repository.path', line: 6, message: `${join(dir, 'afile')} is a file, not a directory: ${join(dir, 'afile', 'repo')} cannot be made under it` }),
+      expect.objectContaining({ path: 'output.kafka.spool_dir', line: 10, message: `${join(dir, 'afile')} is a file, not a directory: ${join(dir, 'afile', 'spool')} cannot be made under it` }),
+    ])
+    expect(configFrom(yaml('sub')).repository?.path).toBe(join(dir, 'sub', 'repo'))
+  })
+
+  it('refuses a spool_dir that is itself a file', () => {
+    const file = join(tempDir('specserve-dirs-'), 'spool')
+    writeFileSync(file, '')
+    expect(issuesOf(`${ensemble()}output: { kafka: { brokers: ["127.0.0.1:9092"], spool_dir: ${file} } }\n`)).toEqual([
+      expect.objectContaining({ path: 'output.kafka.spool_dir', line: 6, message: `${file} is not a directory` }),
+    ])
   })
 })

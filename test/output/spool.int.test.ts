@@ -43,6 +43,11 @@ const entries = (from: number, n: number): { key: string | null; value: string }
   Array.from({ length: n }, (_, i) => ({ key: (from + i) % 3 ? `k${(from + i) % 3}` : null, value: JSON.stringify({ id: `r${from + i}`, text: 'tab\there\nnewline' }) }))
 
 describe('spool', () => {
+  it('a spool directory that cannot be made (a file in its place) names output.kafka.spool_dir, not only the errno', () => {
+    writeFileSync(join(dir, 'afile'), '')
+    expect(() => new Spool(join(dir, 'afile', 'sub', 'records.spool'), 1000).open()).toThrow(new RegExp(`^output\\.kafka\\.spool_dir: cannot make the directory ${join(dir, 'afile', 'sub')}: ENOTDIR`))
+  })
+
   it('reads a replay batch bounded by bytes as well as by count, and at least one record however large', () => {
     const spool = new Spool(file, 1 << 20)
     spool.open()

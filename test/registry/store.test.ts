@@ -13,6 +13,11 @@ beforeEach(() => {
 })
 
 describe('repository writes', () => {
+  it('a directory that cannot be made (a file where the repository would be) names repository.path, not only the errno', () => {
+    writeFileSync(join(repo, 'afile'), '')
+    expect(() => new ModelDirectory(join(repo, 'afile', 'repo'), 'm').open()).toThrow(new RegExp(`^repository\\.path: cannot make the directory ${join(repo, 'afile', 'repo', 'm')}: ENOTDIR`))
+  })
+
   it('takes back the directories it created for a model, also one whose name begins with two dots, and keeps what was put there', () => {
     // The repository created too (one level, or two), as on a first run.
     for (const [repository, name] of [[join(repo, 'repo'), '..m'], [join(repo, 'store', 'repo'), '..m'], [join(repo, 'repo'), 'm']] as const) {
