@@ -13,6 +13,7 @@ export const usage = `usage:
     --stream                           also that it can serve --stream (it has output.kafka)
   specserve health [-c config.yaml]    GET /healthz of the gateway serving that config (where it announced
                                        it listens, or the config says; http or https); exit 0 on 200, 1 with why
+  specserve --version                  print specserve's version
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
   specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
                                        publish a model version on the models topic (docs/models.md);
@@ -24,12 +25,15 @@ type Values = ReturnType<typeof parse>['values']
 /** A command line that names a command of ours with its own flags and at most one file. */
 export type CommandLine =
   | { readonly kind: 'help'; readonly exitCode: 0 | 2 }
+  | { readonly kind: 'version' }
   | { readonly kind: 'command'; readonly command: keyof typeof COMMAND_FLAGS; readonly file: string | undefined; readonly values: Values }
 
 const parse = (args: string[]) => parseArgs({ args, allowPositionals: true, tokens: true, options: OPTIONS })
 
 /** Reads `args`; a usage error is printed with the usage and ends the process (exit 2). */
 export function readCommandLine(args: string[]): CommandLine {
+  // Alone, --version is the program's; after publish-model it is the model's (--version V).
+  if (args.length === 1 && args[0] === '--version') return { kind: 'version' }
   let parsed: ReturnType<typeof parse>
   try {
     parsed = parse(args)

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // specserve serve | validate | health | bench | publish-model | eval
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { enableCompileCache, flushCompileCache } from 'node:module'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -38,8 +38,16 @@ if (process.argv[2] === 'eval') {
 const line = readCommandLine(process.argv.slice(2))
 if (line.kind === 'help') {
   held?.restore()
-  console.log(usage)
+  // Asked for (--help): stdout; a bare `specserve` is a usage error: stderr, as every other.
+  if (line.exitCode === 0) console.log(usage)
+  else console.error(`specserve: no command given\n${usage}`)
   process.exit(line.exitCode)
+}
+if (line.kind === 'version') {
+  held?.restore()
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  console.log(pkg.version)
+  process.exit(0)
 }
 if (line.command !== 'serve') held?.restore() // held only for serve: what came meanwhile applies as it would have
 const { command, file, values } = line

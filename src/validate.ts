@@ -70,5 +70,6 @@ export async function validate(file: string, stream = false): Promise<void> {
     const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape, families)
     if (message) warnAt(`ensembles.${ens.name}.strategy`, message)
   }
-  console.log(`${file}: ok (${config.models.size} models, ${config.ensembles.size} ensembles)`)
+  const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`
+  console.log(`${file}: ok (${count(config.models.size, 'model')}, ${count(config.ensembles.size, 'ensemble')})`)
 }

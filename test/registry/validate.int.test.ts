@@ -60,7 +60,7 @@ describe('specserve validate, when the version that served last cannot serve', (
       const { code, output } = await validate(file)
       expect(output).toMatch(warning)
       expect(output).toMatch(/note: .*models\.cancer-main\.source: version 1 would serve \(.*cancer-main\/1\/model\.onnx\)/)
-      expect(output).toContain('ok (1 models, 1 ensembles)')
+      expect(output).toContain('ok (1 model, 1 ensemble)')
       expect(code).toBe(0)
       expect(snapshot(file)).toEqual(before)
     }
