@@ -99,7 +99,9 @@ function calibrationFlag(argv: readonly string[]): { args: string[]; method: Cal
       args.push(arg)
       continue
     }
-    const next = named ?? (CALIBRATION_METHODS.includes(argv[i + 1] as CalibrationMethod) ? argv[++i]! : 'temperature')
+    // eval takes no positional argument: a word after the bare flag is meant as its method.
+    const following = argv[i + 1]
+    const next = named ?? (following !== undefined && !following.startsWith('-') ? argv[++i]! : 'temperature')
     if (!CALIBRATION_METHODS.includes(next as CalibrationMethod)) throw new EvalInputError(`--calibrate: "${next}" is not ${CALIBRATION_METHODS.join(' or ')}`)
     method = next as CalibrationMethod
   }
@@ -145,6 +147,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
   try {
     // Flags first, then the data, then the config and its models: the cheapest mistake is reported first.
     const budgets = budgetsOf(values.budgets)
+    const ensembles = list(values.ensembles)
     made = makeOutDir(out)
     const profileText = values['latency-profile']
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
@@ -153,7 +156,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     let config = loadConfigFile(configFile)
     if (method !== undefined) {
       // The calibration file changes what the gateway serves: written only by a run whose every flag holds.
-      const fitted = await calibrate(config, data, list(values.ensembles), method, { budgets, profile })
+      const fitted = await calibrate(config, data, ensembles, method, { budgets, profile })
       for (const [model, c] of Object.entries(fitted.models)) {
         const left = leftOut(fitted.skipped[model], fitted.unanswered[model])
         if ('temperature' in c) {
@@ -176,7 +179,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       // The report that follows scores the calibrated config.
       config = loadConfigFile(configFile)
     }
-    const ensembles = await runEval(config, data, { ensembles: list(values.ensembles), budgets, profile })
+    const reports = await runEval(config, data, { ensembles, budgets, profile })
     const report: EvalReport = {
       config: shownPath(config.file),
       data: values.data,
@@ -184,10 +187,10 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       columns: columns ?? null,
       rows: data.rows.length,
       latency_profile: profileText ?? null,
-      ensembles,
+      ensembles: reports,
     }
     const files = writeReportTo(out, report)
-    for (const ens of ensembles) for (const line of verdicts(ens)) console.log(line)
+    for (const ens of reports) for (const line of verdicts(ens)) console.log(line)
     console.log(`wrote ${files.join(', ')}`)
     return 0
   } catch (err) {

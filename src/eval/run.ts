@@ -121,6 +121,12 @@ export function evalGateway(config: GatewayConfig, names: readonly string[]): { 
  */
 export async function planEval(config: GatewayConfig, data: LabeledData, options: EvalOptions): Promise<{ names: string[]; budgets: Map<string, number[]> }> {
   if (options.ensembles?.length === 0) throw new EvalInputError('--ensembles: give at least one ensemble name, e.g. --ensembles a,b')
+  // One named twice would be run, and reported, twice (budgets as numbers: 10 and 10.0 are one).
+  const twice = <T>(items: readonly T[] | undefined): T | undefined => items?.find((item, i) => items.indexOf(item) !== i)
+  const ensembleTwice = twice(options.ensembles)
+  if (ensembleTwice !== undefined) throw new EvalInputError(`--ensembles: ensemble "${ensembleTwice}" is named twice`)
+  const budgetTwice = twice(options.budgets)
+  if (budgetTwice !== undefined) throw new EvalInputError(`--budgets: ${budgetTwice} ms is given twice`)
   for (const name of options.ensembles ?? []) {
     if (!config.ensembles.has(name)) throw new EvalInputError(`--ensembles: no ensemble "${name}" in ${config.file} (${[...config.ensembles.keys()].join(', ')})`)
   }

@@ -88,6 +88,25 @@ describe('eval flags checked before anything is written', () => {
     expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
   })
 
+  it('an ensemble or a budget given twice is refused (it would be run, and reported, twice), as --columns refuses a column twice', async () => {
+    const { file, csv } = setup('  a: { kind: scripted }', '  e: { strategy: deadline-fallback, models: [a] }')
+    const config = loadConfigFile(file)
+    const data = readLabeledCsv(csv, 'label')
+    await expect(runEval(config, data, { ensembles: ['e', 'e'], warmup: 0 })).rejects.toThrow('--ensembles: ensemble "e" is named twice')
+    await expect(runEval(config, data, { budgets: [10, 20, 10], warmup: 0 })).rejects.toThrow('--budgets: 10 ms is given twice')
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--budgets', '10,10.0', '--out', join(tempDir('specserve-eval-out-'), 'r')])
+    expect([run.code, run.err]).toEqual([2, 'specserve eval: --budgets: 10 ms is given twice'])
+  })
+
+  it('--calibrate followed by a word that is no method says so, as --calibrate= does', async () => {
+    const { file, csv } = setup('  a: { kind: scripted }', '  e: { strategy: deadline-fallback, models: [a] }')
+    for (const flag of [['--calibrate', 'platt'], ['--calibrate=platt']]) {
+      const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', ...flag])
+      expect(run.code).toBe(2)
+      expect(run.err).toMatch(/^specserve eval: --calibrate: "platt" is not temperature or isotonic\n/)
+    }
+  })
+
   it('--out under a file: refused before the run, exit 2', async () => {
     const { dir, file, csv } = setup('  a: { kind: scripted }', '  e: { strategy: deadline-fallback, models: [a] }')
     const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--out', join(csv, 'report')])
