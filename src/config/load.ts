@@ -121,6 +121,8 @@ export function loadConfigFile(file: string): GatewayConfig {
 export function parseConfig(text: string, file: string): GatewayConfig {
   const { value, source, issues } = parseYaml(text)
   if (issues.length) throw new ConfigError(file, issues)
+  // An empty file (or comments, `---` or `~` alone) reads as null: "must be object" would not say why.
+  if (value === null || value === undefined) throw new ConfigError(file, [{ path: '', message: 'the file is empty (no YAML document, or a null one): a config needs at least models: and ensembles:' }])
   const rootIssues = schemaIssues(RootSchema, value, [], source)
   if (rootIssues.length) throw new ConfigError(file, rootIssues)
   const raw = value as RawConfig

@@ -11,6 +11,12 @@ const models = `models:
 `
 
 describe('config loading', () => {
+  it('an empty file (nothing, comments, or a null document) says it is empty, not "must be object"', () => {
+    for (const text of ['', '# nothing yet\n', '---\n', '~\n']) {
+      expect(issuesOf(text)).toEqual([{ path: '', message: 'the file is empty (no YAML document, or a null one): a config needs at least models: and ensembles:' }])
+    }
+  })
+
   it('accepts the demo config and applies documented defaults', () => {
     const config = demoConfig()
     expect([...config.ensembles.keys()]).toEqual(['cancer', 'cancer-straggler', 'wine', 'digits', 'diabetes'])
