@@ -124,6 +124,8 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   // An empty file (or comments, `---` or `~` alone) reads as null: "must be object" would not say why.
   if (value === null || value === undefined) throw new ConfigError(file, [{ path: '', message: 'the file is empty (no YAML document, or a null one): a config needs at least models: and ensembles:' }])
   const rootIssues = schemaIssues(RootSchema, value, [], source)
+  // The checks below read the sections as the schema types them: run on a broken shape, they
+  // would report errors that are not there (docs/configuration.md: two passes).
   if (rootIssues.length) throw new ConfigError(file, rootIssues)
   const raw = value as RawConfig
   const baseDir = dirname(file)

@@ -146,6 +146,14 @@ describe('config: values', () => {
   })
 })
 
+describe('config: errors in two passes, as documented', () => {
+  it('a shape error (a port given as a string) is reported with every other shape error; an unknown member only once the shape is right', () => {
+    const yaml = (port: string): string => `${ensemble().replace('[a, b]', '[a, typo]')}server: { rest_port: ${port}, bogus: 1 }\n`
+    expect(issuesOf(yaml('"8080"')).map((i) => i.path).sort()).toEqual(['server.bogus', 'server.rest_port'])
+    expect(issuesOf(yaml('8080').replace(', bogus: 1', '')).map((i) => `${i.path}: ${i.message}`)).toEqual(['ensembles.e.models.1: unknown model "typo"'])
+  })
+})
+
 describe('config: directories serve makes', () => {
   it('refuses repository.path and output.kafka.spool_dir under a file (serve could not make them), at the key\'s line; accepts them under a directory', () => {
     const dir = tempDir('specserve-dirs-')
