@@ -11,6 +11,12 @@ type Schema = Readonly<Record<string, unknown>>
 /** The validator's message for an over-the-maximum duration, said in words. */
 export const TIMER_CAP_MESSAGE = `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): Node.js fires a longer timer at once`
 
+/** Node's HTTP server times an idle kept-alive socket out this much after keepAliveTimeout (keepAliveTimeoutBuffer). */
+export const KEEP_ALIVE_BUFFER_MS = 1000
+/** The longest keep_alive_timeout_ms whose socket timer, buffer added, Node.js can set. */
+export const MAX_KEEP_ALIVE_MS = MAX_TIMER_MS - KEEP_ALIVE_BUFFER_MS
+export const KEEP_ALIVE_CAP_MESSAGE = `must be at most ${MAX_KEEP_ALIVE_MS} ms: Node.js adds ${KEEP_ALIVE_BUFFER_MS} ms (keepAliveTimeoutBuffer) and fires a timer over ${MAX_TIMER_MS} ms at once`
+
 /** The sub-schema a validator error's schemaPath (`#/properties/x/anyOf/1`) points at. */
 export function schemaAt(root: unknown, schemaPath: string): Schema | undefined {
   let node: unknown = root

@@ -3,7 +3,7 @@
 import Type, { type Static } from 'typebox'
 import { RepositorySchema } from '../registry/config.ts'
 import { AuthSchema, TlsSchema } from '../security/config.ts'
-import { MAX_TIMER_MS } from './forms.ts'
+import { MAX_KEEP_ALIVE_MS, MAX_TIMER_MS } from './forms.ts'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 /** A duration that becomes a timer: at most MAX_TIMER_MS (a longer timer would fire at once). */
@@ -67,7 +67,7 @@ export const ServerSchema = Type.Object(
     // Hostile clients (slow headers and bodies, idle connections): see docs/security.md.
     headers_timeout_ms: Type.Optional(TimerMs(100)),
     request_timeout_ms: Type.Optional(TimerMs(100)),
-    keep_alive_timeout_ms: Type.Optional(TimerMs(100)),
+    keep_alive_timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_KEEP_ALIVE_MS })),
     max_connections: Type.Optional(Type.Integer({ minimum: 1 })),
     grpc_idle_timeout_ms: Type.Optional(TimerMs(1000)),
     grpc_max_concurrent_streams: Type.Optional(Type.Integer({ minimum: 1 })),

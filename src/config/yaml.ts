@@ -5,7 +5,7 @@ import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, typ
 import type { TSchema } from 'typebox'
 import Value from 'typebox/value'
 import { isWithin } from '../durable.ts'
-import { formsMessage, MAX_TIMER_MS, schemaAt, TIMER_CAP_MESSAGE } from './forms.ts'
+import { formsMessage, KEEP_ALIVE_CAP_MESSAGE, MAX_KEEP_ALIVE_MS, MAX_TIMER_MS, schemaAt, TIMER_CAP_MESSAGE } from './forms.ts'
 import { formatIssue, keyString, readYaml } from './yaml-document.ts'
 
 export { formatIssue } from './yaml-document.ts'
@@ -149,6 +149,7 @@ export function schemaIssues(schema: TSchema, value: unknown, prefix: readonly (
     }
     if (isUnion(error)) message = formsMessage(schemaAt(schema, error.schemaPath))
     if (error.keyword === 'maximum' && (error.params as { limit?: number }).limit === MAX_TIMER_MS) message = TIMER_CAP_MESSAGE
+    if (error.keyword === 'maximum' && (error.params as { limit?: number }).limit === MAX_KEEP_ALIVE_MS) message = KEEP_ALIVE_CAP_MESSAGE
     const key = `${path.join('.')}|${message}`
     if (seen.has(key)) continue
     seen.add(key)

@@ -144,6 +144,13 @@ describe('config: values', () => {
     expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual([`ensembles.e.budget_ms.max: ${cap}`, `server.shutdown_grace_ms: ${cap}`])
     expect(configFrom(`${ensemble()}server: { shutdown_grace_ms: 2147483647 }\n`).server.shutdown_grace_ms).toBe(2147483647)
   })
+
+  it('caps keep_alive_timeout_ms 1000 ms below the longest timer: Node.js adds its keepAliveTimeoutBuffer to it', () => {
+    expect(issuesOf(`${ensemble()}server: { keep_alive_timeout_ms: 2147483647 }\n`)).toEqual([
+      expect.objectContaining({ path: 'server.keep_alive_timeout_ms', message: 'must be at most 2147482647 ms: Node.js adds 1000 ms (keepAliveTimeoutBuffer) and fires a timer over 2147483647 ms at once' }),
+    ])
+    expect(configFrom(`${ensemble()}server: { keep_alive_timeout_ms: 2147482647 }\n`).server.keep_alive_timeout_ms).toBe(2147482647)
+  })
 })
 
 describe('config: errors in two passes, as documented', () => {

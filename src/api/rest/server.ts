@@ -5,7 +5,7 @@ import { createServer, ServerResponse, STATUS_CODES, type IncomingMessage, type 
 import { createServer as createSecureServer } from 'node:https'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
-import { MAX_NAME_IN_PATH } from '../../config/forms.ts'
+import { KEEP_ALIVE_BUFFER_MS, MAX_NAME_IN_PATH } from '../../config/forms.ts'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
 import { ErrorCatalogue, GatewayError, type ErrorCode } from '../../errors.ts'
@@ -235,6 +235,8 @@ function listener(handler: RequestListener, tls: TlsFiles | null, limits: Gatewa
     headersTimeout: limits.headers_timeout_ms,
     requestTimeout: limits.request_timeout_ms,
     keepAliveTimeout: limits.keep_alive_timeout_ms,
+    // Set, not left to Node's default: the key's cap (MAX_KEEP_ALIVE_MS) is counted from it.
+    keepAliveTimeoutBuffer: KEEP_ALIVE_BUFFER_MS,
     connectionsCheckingInterval: Math.min(1000, Math.max(50, limits.headers_timeout_ms / 10)),
     maxHeaderSize: MAX_HEADER_BYTES,
   }
