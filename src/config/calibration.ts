@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { basename, dirname, extname, join } from 'node:path'
 import { realPathOr, writeAtomically, WrittenNotSynced } from '../durable.ts'
-import { parseYaml, type ConfigIssue, type SourceMap } from './yaml.ts'
+import { parseYaml, type ConfigIssue } from './yaml.ts'
 
 /** A temperature fit: softmax(log p / T), the T minimizing the mean negative log-likelihood. */
 export interface TemperatureFit {
@@ -89,17 +89,25 @@ export function readCalibration(configFile: string, report: CalibrationReport): 
     problem('must be a JSON object: { "data", "fitted_at", "models" }')
     return calibrations
   }
+  // JSON is YAML: the config's reader gives positions, and finds a key given twice, which
+  // JSON.parse would let the last one win silently (as the config refuses it).
+  const yaml = parseYaml(text)
+  const place = (path: readonly string[]): string => {
+    const pos = yaml.source.locate([...path], 'key')
+    return pos ? `${name}:${pos.line}:${pos.col}` : name
+  }
+  const at = (model: string): string => place(['models', model])
+  for (const issue of yaml.issues) {
+    if (issue.message.startsWith('duplicate key')) report.problem({ path: '', message: `${name}${issue.line ? `:${issue.line}:${issue.col}` : ''}: ${issue.path}: ${issue.message}` })
+  }
+  // A key the file does not have (a typo, `modls`) would leave every model uncalibrated without a word.
+  for (const key of Object.keys(parsed)) {
+    if (!FILE_KEYS.includes(key)) report.problem({ path: '', message: `${place([key])}: unknown key ${JSON.stringify(key)} (a calibration file has ${FILE_KEYS.join(', ')})` })
+  }
   const models = parsed.models ?? {}
   if (!isMap(models)) {
     problem('models must be a map of model name to its calibration')
     return calibrations
-  }
-  // Where each model's entry is in the file (JSON is YAML: the config's reader gives positions), read only for a message.
-  let source: SourceMap | undefined
-  const at = (model: string): string => {
-    source ??= parseYaml(text).source
-    const pos = source.locate(['models', model], 'key')
-    return pos ? `${name}:${pos.line}:${pos.col}` : name
   }
   for (const [model, entry] of Object.entries(models)) {
     if (!report.hasModel(model)) {
@@ -117,11 +125,26 @@ export function readCalibration(configFile: string, report: CalibrationReport): 
 
 const isMap = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value)
 
+const FILE_KEYS = ['data', 'fitted_at', 'models']
+const TEMPERATURE_KEYS = ['temperature', 'nll_before', 'nll_after', 'rows']
+const ISOTONIC_KEYS = ['isotonic', 'brier_before', 'brier_after', 'rows']
+
+/** The first key of `map` not in `keys`, as an error naming `where` and what it takes. */
+function unknownKey(map: Record<string, unknown>, keys: readonly string[], where: string): Error | undefined {
+  const key = Object.keys(map).find((k) => !keys.includes(k))
+  return key === undefined ? undefined : new Error(`${where}: unknown key ${JSON.stringify(key)} (it takes ${keys.join(', ')})`)
+}
+
 /** One model's entry, checked: a positive temperature, or an isotonic map that never goes down. */
 export function calibrationOf(model: string, entry: unknown): Calibration {
   if (!isMap(entry)) throw new Error(`models.${model} must be a map: { "temperature": T } or { "isotonic": { "confidence": [...], "accuracy": [...] } }`)
   const { temperature: t, isotonic } = entry as Partial<TemperatureFit & IsotonicFit>
+  // A misspelt key, or both kinds in one entry, would be ignored: one of them would apply unsaid.
+  const unknown = unknownKey(entry, isotonic !== undefined ? ISOTONIC_KEYS : TEMPERATURE_KEYS, `models.${model}`)
+  if (unknown) throw unknown
   if (isotonic !== undefined) {
+    const inner = isMap(isotonic) && unknownKey(isotonic, ['confidence', 'accuracy'], `models.${model}.isotonic`)
+    if (inner) throw inner
     const { confidence, accuracy } = isMap(isotonic) ? isotonic : { confidence: undefined, accuracy: undefined }
     const ok =
       Array.isArray(confidence) &&

@@ -54,6 +54,24 @@ describe('the calibration file', () => {
     expect(issuesOf(configBeside('{"models": [1]}')).map((i) => i.message)).toEqual(['c.calibration.json: models must be a map of model name to its calibration'])
   })
 
+  it('refuses an unknown key (at the top, in an entry, in an isotonic map) and a model given twice, as the config refuses them', () => {
+    expect(issuesOf(configBeside('{\n  "modls": { "a": { "temperature": 2 } }\n}')).map((i) => i.message)).toEqual([
+      'c.calibration.json:2:3: unknown key "modls" (a calibration file has data, fitted_at, models)',
+    ])
+    const entries = JSON.stringify({ models: { a: { temperature: 2, temprature: 3 }, b: { isotonic: { confidence: [0.5], accuracy: [0.6], points: 1 }, temperature: 2 } } }, null, 2)
+    expect(issuesOf(configBeside(entries)).map((i) => i.message)).toEqual([
+      'c.calibration.json:3:5: models.a: unknown key "temprature" (it takes temperature, nll_before, nll_after, rows)',
+      'c.calibration.json:7:5: models.b: unknown key "temperature" (it takes isotonic, brier_before, brier_after, rows)',
+    ])
+    const isotonic = JSON.stringify({ models: { a: { isotonic: { confidence: [0.5], accuracy: [0.6], points: 1 } } } })
+    expect(issuesOf(configBeside(isotonic)).map((i) => i.message)).toEqual([
+      'c.calibration.json:1:12: models.a.isotonic: unknown key "points" (it takes confidence, accuracy)',
+    ])
+    expect(issuesOf(configBeside('{"models": {"a": {"temperature": 2}, "a": {"temperature": 3}}}')).map((i) => i.message)).toEqual([
+      'c.calibration.json:1:38: models.a: duplicate key "a": give each key once',
+    ])
+  })
+
   it('warns of an entry for a model the config does not have, and applies the others', () => {
     const config = parseConfig(yaml, configBeside(JSON.stringify({ models: { a: { temperature: 2 }, gone: { temperature: 1.5 } } })))
     expect(config.calibration).toEqual(new Map([['a', 2]]))
