@@ -70,7 +70,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
   const ctx: BenchContext = {
     quick,
     repetitions: quick ? 1 : 3,
-    warmupS: quick ? 0.25 : 2,
+    warmupS: quick ? 0 : 2,
     durationS: quick ? 1 : 10,
     sliceS: quick ? 1 : 2,
     connections: 32,
@@ -174,7 +174,7 @@ async function bench(argv: readonly string[]): Promise<number> {
   }
   if (values.help) {
     console.log(`usage: npm run bench -- [options]   (or: specserve bench [options])
-  --quick          one short repetition per scenario (a smoke run, ~3 min)
+  --quick          one short repetition per scenario, no warm-up, one broker and MLServer for all (a smoke run, ~3 min)
   --out DIR        write DIR/BENCHMARKS.md and DIR/bench/ (default docs/)
   --only a,b       run only these scenarios: ${scenarios.map((s) => s.id).join(', ')}
   --profile        CPU-profile the gateway under load (default in full runs)

@@ -122,7 +122,9 @@ export const kafka: Scenario = {
       counters = `${await publisherCounters(on.url)}; lz4: ${(await publisherCounters(lz4.url)).replace(/^publisher counters after the runs: /, '')}`
     } finally {
       await Promise.all(servers.map((s) => s.stop()))
-      await this.cleanup?.(ctx)
+      // A full run stops it, so an idle JVM does not share the cores with the scenarios between;
+      // a quick run (a smoke test: no figure counts) keeps it for stream mode's, saving a start.
+      if (!ctx.quick) await this.cleanup?.(ctx)
     }
     return {
       id: this.id,

@@ -34,6 +34,28 @@ export async function startPeer(ctx: BenchContext, which: 'mlserver' | 'seldon',
   }
 }
 
+const quickMlservers = new WeakMap<BenchContext, Promise<Peer | undefined>>()
+
+/**
+ * MLServer for scenarios 5 and 8. A full run starts one for each and stops it after, so an
+ * idle Python server does not share the cores with the scenarios between. A quick run (a
+ * smoke test: no figure counts) starts one, shared, saving a start: its stop() does nothing,
+ * and the run's cleanup (stopQuickMlserver) stops it.
+ */
+export async function mlserverFor(ctx: BenchContext, notes: string[]): Promise<Peer | undefined> {
+  if (!ctx.quick) return startPeer(ctx, 'mlserver', notes)
+  let started = quickMlservers.get(ctx)
+  if (!started) quickMlservers.set(ctx, (started = startPeer(ctx, 'mlserver', notes)))
+  const peer = await started
+  return peer && { restUrl: peer.restUrl, grpcUrl: peer.grpcUrl, proc: peer.proc, stop: async () => undefined }
+}
+
+async function stopQuickMlserver(ctx: BenchContext): Promise<void> {
+  const started = quickMlservers.get(ctx)
+  quickMlservers.delete(ctx)
+  await (await started)?.stop()
+}
+
 const max = (r: LoadResult, reference: LoadResult | undefined): Record<string, number | undefined> => ({
   ...headline(r, reference),
   failed: (r.requests - ok2xx(r)) / r.requests,
@@ -42,6 +64,7 @@ const max = (r: LoadResult, reference: LoadResult | undefined): Record<string, n
 export const peers: Scenario = {
   id: 'peers',
   title: '5. Peers on the same model: MLServer (and seldon-core) vs specserve embedded',
+  cleanup: stopQuickMlserver,
   async run(ctx) {
     const notes = [
       `Closed loop, ${ctx.connections} connections. MLServer and specserve: POST /v2/models/cancer/infer with the same Open Inference Protocol V2 JSON body.`,
@@ -54,7 +77,7 @@ export const peers: Scenario = {
     if (ctx.quick) notes.push('seldon-core: not run in quick mode.')
     const specserveConfigured = specserveConfig({ 'cancer-logreg': { kind: 'onnx', path: model('cancer_logreg.onnx') } }, { cancer: { strategy: 'deadline-fallback', models: ['cancer-logreg'], budget_ms: { default: 1000, max: 1000 } } })
     const [mlserver, seldon, specserve] = await startAll(
-      startPeer(ctx, 'mlserver', notes),
+      mlserverFor(ctx, notes),
       ctx.quick ? Promise.resolve(undefined) : startPeer(ctx, 'seldon', notes),
       startSpecserve('peers', specserveConfigured, { dir: ctx.dir }),
     )

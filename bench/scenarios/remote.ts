@@ -10,7 +10,7 @@ import { nativeBody, row, v2Body } from '../lib/payloads.ts'
 import { Rows, headline, notRun, ok2xx, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, specserveConfig, startAll, startBareProxy, startHangPeer, startSpecserve, startV2Stub, type Server } from '../lib/servers.ts'
 import type { LoadResult } from '../lib/types.ts'
-import { served, startPeer } from './peers.ts'
+import { mlserverFor, peers, served } from './peers.ts'
 
 const HUNG_BUDGET_MS = 20
 /** About MLServer's own p50 here: the slow stub makes the gateway idle as long as MLServer does, with no CPU used. */
@@ -82,10 +82,11 @@ export function pairedMetrics(r: LoadResult, baseline?: LoadResult): Record<stri
 export const remote: Scenario = {
   id: 'remote',
   title: '8. Remote members: latency added over calling MLServer directly, and a remote member that never answers',
+  cleanup: (ctx) => peers.cleanup!(ctx),
   async run(ctx) {
     const notes: string[] = []
     let proxy: Server | undefined // needs MLServer's address, so it starts after the others
-    const [mlserver, fastStub, slowStub, hang] = await startAll(startPeer(ctx, 'mlserver', notes), startV2Stub(0), startV2Stub(STUB_DELAY_MS), startHangPeer())
+    const [mlserver, fastStub, slowStub, hang] = await startAll(mlserverFor(ctx, notes), startV2Stub(0), startV2Stub(STUB_DELAY_MS), startHangPeer())
     if (!mlserver) {
       await Promise.all([fastStub.stop(), slowStub.stop(), hang.stop()])
       return notRun(this.id, this.title, notes.at(-1) ?? 'MLServer did not start')

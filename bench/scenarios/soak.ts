@@ -10,7 +10,7 @@ import { model, placementOf, specserveConfig, startSpecserve } from '../lib/serv
 import type { LoadResult } from '../lib/types.ts'
 
 const SOAK_S = 180
-const QUICK_SOAK_S = 5
+const QUICK_SOAK_S = 3
 const CAPACITY_SHARE = 0.2
 
 interface Mix {
