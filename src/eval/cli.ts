@@ -1,10 +1,11 @@
 // `specserve eval -c config.yaml --data holdout.csv --label <col> [--columns a,b,c]
 // [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile SPEC]`: flags, input checks with
 // clear messages (exit 2), the run, the report files, a verdict per ensemble on stdout.
-import { existsSync, mkdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.ts'
+import { fileInTheWay, makeDirs, removeDirs } from '../config/paths.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { calibrate, CALIBRATION_METHODS, TEMPERATURE_RANGE, type CalibrationMethod } from './calibrate.ts'
 import { EvalInputError, readLabeledCsv } from './data.ts'
@@ -12,7 +13,6 @@ import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
 import { runEval } from './run.ts'
 import { evalUsage } from './usage.ts'
-
 
 const list = (text: string | undefined): string[] | undefined =>
   text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -29,24 +29,18 @@ function budgetsOf(text: string | undefined): number[] | undefined {
 }
 
 /**
- * `--out` names a directory, made here (before the run, and before --calibrate writes its file)
- * one missing component at a time (a recursive mkdir never returns on some paths, /proc/x as
- * root), then probed by writing a file in it: a place the report cannot go is refused before
+ * `--out` names a directory, made here (before the run, and before --calibrate writes its file),
+ * then probed by writing a file in it: a place the report cannot go is refused before
  * anything runs, not after. Returns the directories made, for removeDirs on a later refusal.
  */
 function makeOutDir(dir: string): string[] {
-  const stat = statSync(dir, { throwIfNoEntry: false })
-  if (stat && !stat.isDirectory()) throw new EvalInputError(`--out ${dir}: not a directory (the report is report.json, report.md and SVG files in it)`)
-  const missing: string[] = []
-  let existing = resolve(dir)
-  for (; !existsSync(existing); existing = dirname(existing)) missing.unshift(existing)
-  if (!statSync(existing).isDirectory()) throw new EvalInputError(`--out ${dir}: ${existing} is not a directory`)
-  const made: string[] = []
+  const path = resolve(dir)
+  const file = fileInTheWay(path)
+  if (file === path) throw new EvalInputError(`--out ${dir}: not a directory (the report is report.json, report.md and SVG files in it)`)
+  if (file !== undefined) throw new EvalInputError(`--out ${dir}: ${file} is not a directory`)
+  let made: string[] = []
   try {
-    for (const path of missing) {
-      mkdirSync(path)
-      made.push(path)
-    }
+    made = makeDirs(dir)
     const probe = join(dir, `.specserve-eval-${process.pid}.probe`)
     writeFileSync(probe, '', { flag: 'wx' })
     rmSync(probe)
@@ -55,17 +49,6 @@ function makeOutDir(dir: string): string[] {
     throw new EvalInputError(`--out ${dir}: cannot write the report there: ${(err as Error).message}`)
   }
   return made
-}
-
-/** The directories makeOutDir made, removed (innermost first) when the command is refused after all. */
-function removeDirs(made: readonly string[]): void {
-  for (const path of [...made].reverse()) {
-    try {
-      rmdirSync(path)
-    } catch {
-      // Not empty (a report written in part): left as it is.
-    }
-  }
 }
 
 /** What a fit left out, as the end of its line. */
