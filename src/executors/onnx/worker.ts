@@ -85,6 +85,8 @@ async function run(unit: WireUnit): Promise<void> {
     reply({ type: 'result', id, outputs, runMs }, transfer)
   } catch (err) {
     if (parts.length === 1) return reply({ type: 'failed', id, message: (err as Error).message }, [])
+    // Every request of it left while it ran: none waits for the runs alone.
+    if (Atomics.load(cancelled, id % CANCEL_SLOTS) === id) return reply({ type: 'cancelled', id }, [])
     // One request's input can fail a stacked run: each part runs alone, so it fails only its own.
     transfer.length = 0
     const answers: PartAnswer[] = []
