@@ -34,26 +34,31 @@ export async function startPeer(ctx: BenchContext, which: 'mlserver' | 'seldon',
   }
 }
 
-const quickMlservers = new WeakMap<BenchContext, Promise<Peer | undefined>>()
+const quickMlservers = new WeakMap<BenchContext, Promise<{ peer: Peer | undefined; notes: string[] }>>()
 
 /**
  * MLServer for scenarios 5 and 8. A full run starts one for each and stops it after, so an
  * idle Python server does not share the cores with the scenarios between. A quick run (a
  * smoke test: no figure counts) starts one, shared, saving a start: its stop() does nothing,
- * and the run's cleanup (stopQuickMlserver) stops it.
+ * the run's cleanup (stopQuickMlserver) stops it, and why it did not start goes in each
+ * scenario's notes.
  */
 export async function mlserverFor(ctx: BenchContext, notes: string[]): Promise<Peer | undefined> {
   if (!ctx.quick) return startPeer(ctx, 'mlserver', notes)
   let started = quickMlservers.get(ctx)
-  if (!started) quickMlservers.set(ctx, (started = startPeer(ctx, 'mlserver', notes)))
-  const peer = await started
+  if (!started) {
+    const own: string[] = []
+    quickMlservers.set(ctx, (started = startPeer(ctx, 'mlserver', own).then((peer) => ({ peer, notes: own }))))
+  }
+  const { peer, notes: why } = await started
+  notes.push(...why)
   return peer && { restUrl: peer.restUrl, grpcUrl: peer.grpcUrl, proc: peer.proc, stop: async () => undefined }
 }
 
 async function stopQuickMlserver(ctx: BenchContext): Promise<void> {
   const started = quickMlservers.get(ctx)
   quickMlservers.delete(ctx)
-  await (await started)?.stop()
+  await (await started)?.peer?.stop()
 }
 
 const max = (r: LoadResult, reference: LoadResult | undefined): Record<string, number | undefined> => ({
