@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // specserve serve | validate | health | bench | publish-model | eval
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { enableCompileCache, flushCompileCache } from 'node:module'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -45,8 +45,7 @@ if (line.kind === 'help') {
 }
 if (line.kind === 'version') {
   held?.restore()
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-  console.log(pkg.version)
+  console.log((await import('./version.ts')).packageVersion)
   process.exit(0)
 }
 if (line.command !== 'serve') held?.restore() // held only for serve: what came meanwhile applies as it would have

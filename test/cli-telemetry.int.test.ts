@@ -2,20 +2,9 @@
 // lines whatever OTEL_LOG_LEVEL says, and a final flush the collector refuses is one warning.
 import { once } from 'node:events'
 import { createServer } from 'node:http'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { freePort, outputContains, root, samples, startProcess } from './helpers.ts'
-import { tempDir } from './temp-dirs.ts'
-
-const cli = join(root, 'src', 'cli.ts')
-
-/** A small config of one model, on loopback, written to a temporary directory. */
-function smallConfig(): string {
-  const file = join(tempDir('specserve-cli-'), 'small.yaml')
-  writeFileSync(file, `server: { host: 127.0.0.1 }\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\nensembles:\n  e: { strategy: deadline-fallback, models: [lr] }\n`)
-  return file
-}
+import { cli, smallConfig } from './cli-run.ts'
+import { freePort, outputContains, samples, startProcess } from './helpers.ts'
 
 /** `serve` with these variables, stopped by SIGTERM once ready (and `meanwhile` done): its exit code, its stdout, and both streams. */
 async function serveOnce(env: NodeJS.ProcessEnv, meanwhile?: (port: number) => Promise<void>): Promise<{ code: number | null; stdout: string; output: string }> {

@@ -22,7 +22,7 @@ export function fileInTheWay(path: string): string | undefined {
     try {
       stat = statSync(at, { throwIfNoEntry: false })
     } catch (err) {
-      // ENOTDIR: a part above is a file, found further up. Anything else (no permission): not judged here.
+      // Node before 24 threw ENOTDIR for a file above (found further up); Node 24 returns undefined. Anything else (no permission): not judged here.
       if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') return undefined
     }
     if (stat) return stat.isDirectory() ? undefined : at

@@ -119,10 +119,10 @@ export interface KafkaSettings {
 
 const ACKS = { all: -1, leader: 1, none: 0 } as const
 
-/** Every problem in `output` (unknown sinks, the kafka section), with paths and lines. */
 /** Where serving records wait for the brokers, beside the config, when spool_dir is not given. */
 export const DEFAULT_SPOOL_DIR = '.specserve-spool'
 
+/** Every problem in `output` (unknown sinks, the kafka section), with paths and lines. */
 export function outputIssues(output: Readonly<Record<string, unknown>> | undefined, ensembles: readonly string[], source: SourceMap): ConfigIssue[] {
   if (!output) return []
   const issues: ConfigIssue[] = []

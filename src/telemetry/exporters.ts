@@ -58,11 +58,13 @@ export function otlpTarget(settings: GatewayConfig['telemetry'], signal: Signal,
   const off: OtlpTarget = { enabled: false, protocol: DEFAULT_PROTOCOL }
   const exporter = env(signal === 'traces' ? 'OTEL_TRACES_EXPORTER' : 'OTEL_METRICS_EXPORTER')
   if (exporter?.split(',').some((name) => name.trim().toLowerCase() === 'none')) return off
-  const fromEnv = env(`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`) !== undefined || env('OTEL_EXPORTER_OTLP_ENDPOINT') !== undefined
+  // The exporter reads an endpoint set in the environment itself.
+  if (env(`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`) !== undefined || env('OTEL_EXPORTER_OTLP_ENDPOINT') !== undefined) {
+    return { enabled: true, protocol: otlpProtocol(signal, warn) }
+  }
   const configured = settings.otlp_endpoint || undefined
-  if (!fromEnv && !configured) return off
+  if (!configured) return off
   const protocol = otlpProtocol(signal, warn)
-  if (fromEnv || !configured) return { enabled: true, protocol }
   const base = configured.replace(/\/+$/, '')
   return { enabled: true, protocol, url: protocol === 'grpc' ? base : `${base}/v1/${signal}` }
 }

@@ -1,12 +1,12 @@
 // The Open Inference Protocol V2 view of the gateway, shared by REST and gRPC: each
 // ensemble is a V2 model (version "1"), its decision and per-model annotations travel
 // as response `parameters`. Frontends only encode what these functions return.
-import { readFileSync } from 'node:fs'
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
 import { quote, type TensorSpec } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
+import { packageVersion } from '../../version.ts'
 
 /** Ensembles have no versions of their own; V2 clients see each as version "1". */
 export const ENSEMBLE_VERSION = '1'
@@ -14,7 +14,6 @@ export const PLATFORM = 'specserve_ensemble'
 /** Extensions this server implements, as the spec names them (GET /v2, ServerMetadata). */
 export const EXTENSIONS = ['binary_tensor_data'] as const
 
-const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export function serverMetadata(): { name: string; version: string; extensions: string[] } {
   return { name: 'specserve', version: packageVersion, extensions: [...EXTENSIONS] }

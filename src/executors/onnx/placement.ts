@@ -28,8 +28,9 @@ export class Placement {
   reason: string
   /** Set for a model pinned inline that its warm-up shows is not tiny: every run holds the event loop that long. */
   readonly warning: string | undefined
-  private warmP50 = Number.NaN
-  private warmP90 = Number.NaN
+  /** The run times it is judged by: its warm-up's, or after a late move inline the worker runs that moved it. */
+  private judgedP50 = Number.NaN
+  private judgedP90 = Number.NaN
   private stays = false
 
   /** `pinnedBy`: why a model is pinned when config did not say (batching pins it to the workers). */
@@ -37,22 +38,22 @@ export class Placement {
     this.mode = mode
     this.maxMs = maxMs
     this.judgeBy(warmRunsMs)
-    const tiny = this.warmP50 <= maxMs / 2 && this.warmP90 <= maxMs
+    const tiny = this.judgedP50 <= maxMs / 2 && this.judgedP90 <= maxMs
     this.current = mode === 'inline' || (mode === 'auto' && tiny) ? 'inline' : 'worker'
     this.reason =
       mode === 'auto'
-        ? `warm-up median ${fmt(this.warmP50)} ms, p90 ${fmt(this.warmP90)} ms: ${tiny ? 'within' : 'over'} inline_max_ms ${maxMs}`
+        ? `warm-up median ${fmt(this.judgedP50)} ms, p90 ${fmt(this.judgedP90)} ms: ${tiny ? 'within' : 'over'} inline_max_ms ${maxMs}`
         : (pinnedBy ?? `pinned (placement: ${mode})`)
     // Pinning is the operator's call, and nothing moves it; but it should be an informed one.
     this.warning =
-      mode === 'inline' && this.warmP50 > maxMs
-        ? `pinned inline, but its warm-up median is ${fmt(this.warmP50)} ms, over inline_max_ms ${maxMs}: every run holds the event loop (and every request behind it) that long; use placement: auto or worker`
+      mode === 'inline' && this.judgedP50 > maxMs
+        ? `pinned inline, but its warm-up median is ${fmt(this.judgedP50)} ms, over inline_max_ms ${maxMs}: every run holds the event loop (and every request behind it) that long; use placement: auto or worker`
         : undefined
   }
 
   /** A typical inline run (the warm-up median): less budget left than this, and the run is not started. */
   get typicalMs(): number {
-    return this.warmP50
+    return this.judgedP50
   }
 
   /** Does the model get an inline session at all? */
@@ -98,11 +99,12 @@ export class Placement {
     this.reason = reason
   }
 
-  /** A typical run, its tail, and so how many rows fit inline, from a session's warm-up. */
-  private judgeBy(warmRunsMs: readonly number[]): void {
-    this.warmP50 = quantileOf(warmRunsMs, 0.5)
-    this.warmP90 = quantileOf(warmRunsMs, 0.9)
-    this.maxRows = this.mode === 'inline' ? Infinity : Math.max(1, Math.floor(this.maxMs / Math.max(this.warmP50, 1e-3)))
+  /** A typical run, its tail, and so how many rows fit inline, from these run times. */
+  private judgeBy(runsMs: readonly number[]): void {
+    this.judgedP50 = quantileOf(runsMs, 0.5)
+    this.judgedP90 = quantileOf(runsMs, 0.9)
+    // Only a model placed by measurement has a row cap: pinned inline runs every size there, pinned to the workers never runs inline.
+    this.maxRows = this.mode === 'auto' ? Math.max(1, Math.floor(this.maxMs / Math.max(this.judgedP50, 1e-3))) : Infinity
   }
 
   /** It cannot run inline after all (its inline session failed to open): the workers for good. */
@@ -119,9 +121,9 @@ export class Placement {
       reason: this.reason,
       ...(this.warning ? { warning: this.warning } : {}),
       inline_max_ms: this.maxMs,
-      inline_max_rows: this.maxRows === Infinity || this.mode === 'worker' ? null : this.maxRows,
-      warm_p50_ms: round(this.warmP50),
-      warm_p90_ms: round(this.warmP90),
+      inline_max_rows: this.maxRows === Infinity ? null : this.maxRows,
+      warm_p50_ms: round(this.judgedP50),
+      warm_p90_ms: round(this.judgedP90),
       inline_p50_ms: inline ? round(inline.quantile(0.5)) : null,
       worker_p50_ms: worker && worker.count > 0 ? round(worker.quantile(0.5)) : null,
       worker_p99_ms: worker && worker.count > 0 ? round(worker.quantile(0.99)) : null,

@@ -28,7 +28,7 @@ export class RunTimes {
     for (const ms of samples) this.add(ms)
   }
 
-  /** The samples in the ring, oldest first or not: a copy. */
+  /** The samples in the ring, in ring order: a copy. */
   samples(): number[] {
     return Array.from(this.ring.subarray(0, Math.min(this.n, SIZE)))
   }
