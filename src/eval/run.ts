@@ -55,14 +55,14 @@ export interface EvalOptions {
   readonly warmup?: number | undefined
 }
 
-export const SOLO = 'solo:'
+const SOLO = 'solo:'
 
 /**
  * The name of each member's one-model ensemble: `solo:<model>`, suffixed (`#2`, `#3`…) past a
  * name the config's own ensembles or another member's already took, so eval never replaces
  * an ensemble the user named so.
  */
-export function soloNames(config: GatewayConfig, names: readonly string[]): Map<string, string> {
+function soloNames(config: GatewayConfig, names: readonly string[]): Map<string, string> {
   const taken = new Set(config.ensembles.keys())
   const solos = new Map<string, string>()
   for (const model of names.flatMap((name) => config.ensembles.get(name)!.models)) {
@@ -77,9 +77,11 @@ export function soloNames(config: GatewayConfig, names: readonly string[]): Map<
 
 /**
  * The config eval runs: the chosen ensembles, and one deadline-fallback ensemble per member
- * (named by `solos`: a member alone, same path). Other ensembles are left out, so their models are not loaded.
+ * (a member alone, same path; `solos` names them by model). Other ensembles are left out, so
+ * their models are not loaded.
  */
-export function withSoloEnsembles(config: GatewayConfig, names: readonly string[], solos: ReadonlyMap<string, string>): GatewayConfig {
+function withSoloEnsembles(config: GatewayConfig, names: readonly string[]): { config: GatewayConfig; solos: Map<string, string> } {
+  const solos = soloNames(config, names)
   const fallback = getStrategy('deadline-fallback')!
   const options = fallback.parse!({} as never, { problem: () => undefined, warn: () => undefined })
   const ensembles = new Map(names.map((name) => [name, config.ensembles.get(name)!]))
@@ -99,7 +101,7 @@ export function withSoloEnsembles(config: GatewayConfig, names: readonly string[
       ensembles.set(solo.name, solo)
     }
   }
-  return { ...config, ensembles }
+  return { config: { ...config, ensembles }, solos }
 }
 
 /**
@@ -109,8 +111,8 @@ export function withSoloEnsembles(config: GatewayConfig, names: readonly string[
 export function evalGateway(config: GatewayConfig, names: readonly string[]): { gateway: Gateway; solos: Map<string, string> } {
   const repository = config.repository ? new RepositoryPreview(config) : undefined
   if (repository?.issues.length) throw new ConfigError(config.file, repository.issues)
-  const solos = soloNames(config, names)
-  return { gateway: new Gateway(withSoloEnsembles(config, names, solos), repository && { versions: repository }), solos }
+  const run = withSoloEnsembles(config, names)
+  return { gateway: new Gateway(run.config, repository && { versions: repository }), solos: run.solos }
 }
 
 /**
