@@ -5,14 +5,14 @@ import { getPriority } from 'node:os'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { Gateway } from '../../src/gateway.ts'
-import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
 import { startHarness, unary, type Harness } from '../api/grpc/harness.ts' // also registers the scripted kind
 import { configFrom, freePort, samples } from '../helpers.ts'
 import { parseExposition, promparse, sample, type Family } from './prometheus-text.ts'
+import { serveLoaded, type ServedApp } from '../served-app.ts'
 
-let telemetry: Telemetry
 let gateway: Gateway
-let app: ReturnType<typeof buildServer>
+let app: ServedApp['app']
+let close: ServedApp['close'] | undefined
 const cancer = samples('cancer')
 const x = { x: [[0.5, 0.5]] }
 
@@ -54,17 +54,11 @@ ensembles:
   down: { strategy: deadline-fallback, models: [down] }
   own: { strategy: deadline-fallback, models: [cancer-own] }
 `)
-  gateway = new Gateway(config)
-  telemetry = startTelemetry(gateway, config.telemetry)
-  app = buildServer(config, { gateway, telemetry })
-  await gateway.load()
-  await app.ready()
+  ;({ gateway, app, close } = await serveLoaded(config))
 })
 
 afterAll(async () => {
-  await app?.close()
-  await gateway?.close()
-  await telemetry?.shutdown()
+  await close?.()
 })
 
 describe('GET /metrics', () => {

@@ -4,18 +4,14 @@ import { SpanStatusCode } from '@opentelemetry/api'
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import '../starter/scripted.ts'
-import { buildServer } from '../../src/api/rest/server.ts'
-import { Gateway } from '../../src/gateway.ts'
-import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
 import { SpanAttr } from '../../src/telemetry/run-trace.ts'
 import { configFrom, samples } from '../helpers.ts'
 import { WINE_IO, startFaultServer, type Annotation, type FaultServer } from '../executors/remote/fault-server.ts'
+import { serveLoaded, type ServedApp } from '../served-app.ts'
 import { SpanWatcher } from './trace-tools.ts'
 
 const watcher = new SpanWatcher(new InMemorySpanExporter())
-let telemetry: Telemetry
-let gateway: Gateway
-let app: ReturnType<typeof buildServer>
+let served: ServedApp
 let upstream: FaultServer
 
 beforeAll(async () => {
@@ -28,22 +24,16 @@ ensembles:
   race: { strategy: deadline-fallback, models: [fast, stuck], budget_ms: { default: 500, max: 5000 } }
   slow: { strategy: deadline-fallback, models: [stuck], budget_ms: { default: 60, max: 5000 } }
 `)
-  gateway = new Gateway(config)
-  telemetry = startTelemetry(gateway, { ...config.telemetry, prometheus: false }, { spanProcessors: [watcher] })
-  app = buildServer(config, { gateway, telemetry })
-  await gateway.load()
-  await app.ready()
+  served = await serveLoaded(config, { prometheus: false }, { spanProcessors: [watcher] })
 })
 
 afterAll(async () => {
-  await app?.close()
-  await gateway?.close()
-  await telemetry?.shutdown()
+  await served?.close()
   await upstream?.close()
 })
 
 const predict = (ensemble: string) =>
-  app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs: { input: [samples('wine').rows[0]] } } })
+  served.app.inject({ method: 'POST', url: `/v1/ensembles/${ensemble}/predict`, payload: { inputs: { input: [samples('wine').rows[0]] } } })
 
 describe('a member span the decision cut', () => {
   it.each([

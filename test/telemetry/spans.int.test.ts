@@ -5,11 +5,9 @@ import { SpanKind } from '@opentelemetry/api'
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import '../starter/scripted.ts'
-import { buildServer } from '../../src/api/rest/server.ts'
-import { Gateway } from '../../src/gateway.ts'
-import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts'
 import { SpanAttr } from '../../src/telemetry/run-trace.ts'
 import { configFrom } from '../helpers.ts'
+import { serveLoaded, type ServedApp } from '../served-app.ts'
 import { fakeV2Server, SpanWatcher } from './trace-tools.ts'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -18,9 +16,8 @@ const traceparent = `00-${TRACE_ID}-00f067aa0ba902b7-01`
 const exporter = new InMemorySpanExporter()
 const watcher = new SpanWatcher(exporter)
 
-let telemetry: Telemetry
-let gateway: Gateway
-let app: ReturnType<typeof buildServer>
+let app: ServedApp['app']
+let close: ServedApp['close'] | undefined
 let v2: Awaited<ReturnType<typeof fakeV2Server>>
 
 beforeAll(async () => {
@@ -34,17 +31,11 @@ ensembles:
   shadowed: { strategy: deadline-fallback, models: [m], shadow: { models: [remote] } }
   direct: { strategy: deadline-fallback, models: [remote] }
 `)
-  gateway = new Gateway(config)
-  telemetry = startTelemetry(gateway, { ...config.telemetry, prometheus: true }, { spanProcessors: [watcher] })
-  app = buildServer(config, { gateway, telemetry })
-  await gateway.load()
-  await app.ready()
+  ;({ app, close } = await serveLoaded(config, { prometheus: true }, { spanProcessors: [watcher] }))
 })
 
 afterAll(async () => {
-  await app?.close()
-  await gateway?.close()
-  await telemetry?.shutdown()
+  await close?.()
   v2?.server.close()
 })
 
