@@ -116,12 +116,17 @@ ensembles:
         sent++
       }
       expect(placement()).toMatchObject({ current: 'inline', reason: expect.stringMatching(/moved inline/) })
-      // A budget well under its warm-up's ~10 ms is started inline, through two checks of the
-      // inline median (every 128 runs): it stays inline.
-      for (let i = 0; i < 300; i++) await served(4)
+      // Through two checks of its inline median (every 128 runs), on real runs: it stays inline.
+      for (let i = 0; i < 300; i++) await served(5000)
       expect(placement()).toMatchObject({ current: 'inline' })
       expect(placement().warm_p50_ms).toBeLessThan(1)
       expect(placement().inline_max_rows).toBeGreaterThan(1)
+      // A budget well under its warm-up's ~13 ms is started inline: answered, or (a stalled box)
+      // cut at its deadline once started, or refused as needing its worker runs' time, well
+      // under 1 ms; never refused as needing the warm-up's.
+      const tight = (await g.predict({ id: 'z', ensemble: 'm', inputs: input, budgetMs: 2 })).models[0]!
+      const needs = tight.error?.code === 'WOULD_MISS_DEADLINE' ? Number(/needs ~([\d.]+) ms/.exec(tight.error.message ?? '')?.[1]) : 0
+      expect(needs, JSON.stringify(tight)).toBeLessThan(1)
     } finally {
       await g.close()
     }
