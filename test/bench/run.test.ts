@@ -4,16 +4,11 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { benchMain, scenarios } from '../../bench/run.ts'
+import { printed } from '../console-output.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 /** benchMain's exit code and what it printed. */
-async function bench(args: string[]): Promise<{ code: number | void; out: string; err: string }> {
-  const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
-  const error = vi.spyOn(console, 'error').mockImplementation(() => undefined)
-  const code = await benchMain(args)
-  const text = (spy: typeof log) => spy.mock.calls.map((c) => c.join(' ')).join('\n')
-  return { code, out: text(log), err: text(error) }
-}
+const bench = (args: string[]): Promise<{ code: number | void; out: string; err: string }> => printed(() => benchMain(args))
 
 afterEach(() => vi.restoreAllMocks())
 

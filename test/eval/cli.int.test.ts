@@ -9,6 +9,7 @@ import { calibrate } from '../../src/eval/calibrate.ts'
 import { evalMain } from '../../src/eval/cli.ts'
 import { readLabeledCsv } from '../../src/eval/data.ts'
 import type { EvalReport } from '../../src/eval/report.ts'
+import { printed } from '../console-output.ts'
 import { freePort, root } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 import '../starter/scripted.ts'
@@ -45,13 +46,8 @@ const unreachable = async (name: string): Promise<string> => `  ${name}: { kind:
 
 /** Runs `specserve eval` in-process: its exit code and what it printed. */
 async function specserveEval(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')))
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')))
-  const code = await evalMain(args)
-  vi.restoreAllMocks()
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') }
+  const { code, out, err } = await printed(() => evalMain(args))
+  return { code, stdout: out, stderr: err }
 }
 
 const reportOf = (dir: string): EvalReport => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as EvalReport

@@ -9,6 +9,7 @@ import { evalMain } from '../../src/eval/cli.ts'
 import { readLabeledCsv } from '../../src/eval/data.ts'
 import { runEval } from '../../src/eval/run.ts'
 import { root } from '../helpers.ts'
+import { printed } from '../console-output.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const model = (file: string): string => join(root, 'models', file)
@@ -57,10 +58,8 @@ describe('specserve eval on a repository model', () => {
   })
 
   it('a repository model without path: runs (exit 0)', async () => {
-    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined)
-    vi.spyOn(console, 'log').mockImplementation(() => undefined)
-    const code = await evalMain(['-c', repositoryConfig(false), '--data', cancerCsv, '--label', 'target', '--out', tempDir('specserve-eval-out-')])
-    expect(error.mock.calls.join('\n')).toBe('')
+    const { code, err } = await printed(() => evalMain(['-c', repositoryConfig(false), '--data', cancerCsv, '--label', 'target', '--out', tempDir('specserve-eval-out-')]))
+    expect(err).toBe('')
     expect(code).toBe(0)
   })
 })

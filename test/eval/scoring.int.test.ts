@@ -12,6 +12,7 @@ import { readLabeledCsv } from '../../src/eval/data.ts'
 import { parseLatencyProfile } from '../../src/eval/latency.ts'
 import { runEval } from '../../src/eval/run.ts'
 import { root } from '../helpers.ts'
+import { printed } from '../console-output.ts'
 import { tempDir } from '../temp-dirs.ts'
 import '../starter/scripted.ts'
 
@@ -26,13 +27,7 @@ function setup(models: string, ensembles: string): { dir: string; file: string; 
 }
 
 /** evalMain's exit code and what it printed. */
-async function specserveEval(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
-  const error = vi.spyOn(console, 'error').mockImplementation(() => undefined)
-  const code = await evalMain(args)
-  const text = (spy: typeof log) => spy.mock.calls.map((c) => c.join(' ')).join('\n')
-  return { code, out: text(log), err: text(error) }
-}
+const specserveEval = (args: string[]): Promise<{ code: number; out: string; err: string }> => printed(() => evalMain(args))
 
 afterEach(() => vi.restoreAllMocks())
 
