@@ -2,7 +2,6 @@
 // inference.GRPCInferenceService), plus server reflection and grpc.health.v1, so
 // `grpcurl -plaintext host:8081 list` works without proto files.
 import { Server, ServerCredentials, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js'
-import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
@@ -18,7 +17,7 @@ import { CompressedCalls } from './compressed-calls.ts'
 import { readLimit, streamingMethods } from './read-limit.ts'
 import { limitConnections } from './connections.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
-import { withMapEntryNames } from './reflection.ts'
+import { addReflection } from './reflection.ts'
 import { guardedServer, guardHandler } from '../../security/grpc.ts'
 import { TlsFiles, WatchedServerCredentials } from '../../security/tls.ts'
 import { ListenerDrops } from '../../listener-drops.ts'
@@ -92,7 +91,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
     },
   )
   if (!fastUnary) log.warn({}, 'this grpc-js has not the server internals fast-unary.ts hooks: every call goes through grpc-js, and a request is bounded only by its deadline, not server.request_timeout_ms')
-  new ReflectionService(withMapEntryNames(reflectedDefinition())).addToServer(services)
+  addReflection(services, reflectedDefinition)
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
   // Watches end at shutdown, once they have said NOT_SERVING (open-calls.ts): open, each held the stop to the grace's end.

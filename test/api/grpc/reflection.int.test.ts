@@ -6,12 +6,11 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { fromJSON, loadSync } from '@grpc/proto-loader'
-import { ReflectionService } from '@grpc/reflection'
 import { protoPath as healthProtoPath } from 'grpc-health-check'
 import protobuf from 'protobufjs'
 import descriptor from 'protobufjs/ext/descriptor/index.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { withMapEntryNames } from '../../../src/api/grpc/reflection.ts'
+import { addReflection } from '../../../src/api/grpc/reflection.ts'
 import { PROTO_DIR, reflectedDefinition } from '../../../src/proto/index.ts'
 
 interface Field { name: string; oneofIndex?: number; proto3Optional?: boolean }
@@ -22,10 +21,14 @@ const { FileDescriptorProto } = descriptor as unknown as { FileDescriptorProto: 
 type Reply = { message_response: string; file_descriptor_response?: { file_descriptor_proto: Buffer[] }; error_response?: { error_code: number } }
 type Reflect = (request: object) => Promise<Reply>
 
-/** A reflection server over the given definition, and a v1 client asking it one thing per call. */
-async function reflectionOver(definition: ReturnType<typeof reflectedDefinition>): Promise<{ ask: Reflect; close(): void }> {
+/**
+ * A reflection server over the given definition, and a v1 client asking it one thing per call;
+ * `builds` counts the times the definition was asked for.
+ */
+async function reflectionOver(definition: ReturnType<typeof reflectedDefinition>): Promise<{ ask: Reflect; close(): void; builds: () => number }> {
   const server = new grpc.Server()
-  new ReflectionService(withMapEntryNames(definition)).addToServer(server)
+  let builds = 0
+  addReflection(server, () => (builds++, definition))
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   )
@@ -39,7 +42,7 @@ async function reflectionOver(definition: ReturnType<typeof reflectedDefinition>
       call.once('data', resolve).once('error', reject)
       call.end(request)
     })
-  return { ask, close: () => (client.close(), server.forceShutdown()) }
+  return { ask, close: () => (client.close(), server.forceShutdown()), builds: () => builds }
 }
 
 const files = (reply: Reply): File[] => (reply.file_descriptor_response?.file_descriptor_proto ?? []).map((b) => FileDescriptorProto.decode(b))
@@ -98,6 +101,19 @@ describe('server reflection', () => {
     // A real oneof's members are not optional fields.
     const stream = message(file!, 'PredictStreamResponse')
     expect(stream.field.filter((f) => oneofOf(stream, f) === 'outcome').map((f) => f.proto3Optional)).toEqual([false, false])
+  })
+
+  it('is built on the first reflection call, once: a start that nobody lists does not pay for it', async () => {
+    const other = await reflectionOver(reflectedDefinition())
+    try {
+      expect(other.builds()).toBe(0)
+      const [file] = files(await other.ask({ file_by_filename: 'specserve/v1/gateway.proto' }))
+      expect(file?.service.map((s) => s.name)).toEqual(['Gateway'])
+      await other.ask({ list_services: '' })
+      expect(other.builds()).toBe(1)
+    } finally {
+      other.close()
+    }
   })
 
   it('lists synthetic oneofs after the real ones, as protoc does', async () => {
