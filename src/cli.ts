@@ -55,8 +55,8 @@ const modules = await import('./cli-modules.ts')
 // Node writes the cache at exit otherwise, which a killed process (SIGKILL, the end of a stop's grace) never reaches.
 flushCompileCache()
 const {
-  pino, atMost, routeGrpcLog, buildGrpcServer, streamScorer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
-  healthMain, targetOf, announceListener, forgetListener, startOutput, publishModel, Registry, startReloadTriggers, openWarning, startTelemetry,
+  pino, atMost, routeGrpcLog, buildGrpcServer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
+  healthMain, targetOf, announceListener, forgetListener, Registry, startReloadTriggers, openWarning, startTelemetry,
   modelWarnings, validate,
 } = modules
 /** Annotated: a call ends the flow (TypeScript reads `never` only from a declared type). */
@@ -71,6 +71,8 @@ const TELEMETRY_FLUSH_MS = 2000
 
 async function serve(file: string, stream: boolean, level: string): Promise<void> {
   const config = loadForCommand(file, stream)
+  // Only a config that talks to Kafka loads its client library (src/cli-kafka.ts); --stream without output.kafka was refused above.
+  const kafka = config.output.kafka ? await import('./cli-kafka.ts') : undefined
   // Models as data: which version of each repository model serves (none without repository:).
   let registry: ReturnType<typeof Registry.open> | undefined
   try {
@@ -181,9 +183,9 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   }
   // Outputs attach before the gateway turns ready, so the first predict already has its record.
   try {
-    output = startOutput(gateway, app.log)
+    output = kafka?.startOutput(gateway, app.log)
     // Known before it starts consuming: a signal meanwhile drains and closes it like a started one.
-    streaming = streamScorer(gateway, app.log, stream)
+    streaming = kafka?.streamScorer(gateway, app.log, stream) ?? null
     await streaming?.start()
     await gateway.load()
   } catch (err) {
@@ -204,6 +206,7 @@ async function publish(file: string | undefined): Promise<void> {
   // Present and well-formed: checked with the command line (cli-line.ts).
   const { brokers = '', topic, name = '', version = '0', description = '', location } = values
   const version_ = Number(version)
+  const { publishModel } = await import('./cli-kafka.ts')
   try {
     const sent = await publishModel({ brokers: brokers.split(','), topic: topic ?? 'specserve.models', name, version: version_, description, file, location })
     console.log(`published ${name} version ${version_ || '(next)'} to ${topic ?? 'specserve.models'} (${sent.bytes} bytes${sent.sha256 ? `, sha256 ${sent.sha256}` : ''})`)

@@ -1,7 +1,7 @@
 // specserve validate: a config checked as serve would load it, models included (a repository
 // model's version gated, and fallen back from as at serve's start), without serving or writing
 // anything (which repository version would serve is read, not chosen).
-import { streamIssue } from './api/kafka/index.ts'
+import { streamIssue } from './api/kafka/stream-issue.ts'
 import { uncalibratedWarning, type BestQualityOptions } from './collectors/best-quality.ts'
 import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'

@@ -23,7 +23,7 @@ import type { RepositoryConfig } from './config.ts'
 import { gateLoaded } from './reload-gate.ts'
 import { VersionPipeline } from './pipeline.ts'
 import { sha256HexYielding, VersionExistsError, type VersionMeta } from './store.ts'
-import { ModelStream } from './stream.ts'
+import type { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import type { ModelVersions, Arrival } from './versions.ts'
 import { RepositoryModels } from './model-set.ts'
@@ -178,6 +178,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     if (this.closed) return // stopped while the rescan judged: no stream to start, nothing more to judge
     for (const versions of this.models.values()) for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
     if (this.repository.kafka && this.gateway) {
+      // Loaded only here: @platformatic/kafka costs a start about 0.6 s of CPU to import.
+      const { ModelStream } = await import('./stream.ts')
+      if (this.closed) return // stopped while it loaded
       this.stream = new ModelStream(this, this.repository, this.gateway.config.server.instance, this.log)
       this.gateway.attach('model_stream', this.stream)
       // A broker that is down does not stop the gateway: uploads and the repository still work.

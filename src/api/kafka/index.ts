@@ -1,22 +1,12 @@
 // Starts stream mode (Kafka in) when the config enables it or `serve --stream` asks for it.
-import type { GatewayConfig } from '../../config/load.ts'
-import { ConfigError, type ConfigIssue } from '../../config/yaml.ts'
+import { ConfigError } from '../../config/yaml.ts'
 import type { Gateway } from '../../gateway.ts'
 import { kafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
 import { StreamScorer } from './stream.ts'
+import { noKafka } from './stream-issue.ts'
 
 export { StreamScorer } from './stream.ts'
-
-/** serve --stream (validate --stream too) reads its requests from output.kafka: a config without it cannot serve so. */
-export function streamIssue(config: GatewayConfig): ConfigIssue | undefined {
-  return kafkaSettings(config.output, config.baseDir) ? undefined : noKafka(config)
-}
-
-function noKafka(config: GatewayConfig): ConfigIssue {
-  const message = '--stream consumes requests from output.kafka (its stream.input_topic, specserve.requests by default): there is no output.kafka section'
-  return config.source.issue('output', message)
-}
 
 /**
  * Stream mode's scorer, attached to the gateway but not consuming yet (start() it); null when

@@ -1,0 +1,29 @@
+// What a start loads. @platformatic/kafka compiles its options' schemas when imported (about
+// 0.6 s of CPU, a quarter of a start): the CLI loads it only for a config that talks to Kafka.
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { root } from './helpers.ts'
+
+/** The bare specifiers a fresh Node resolves while importing `module` (a path under src/). */
+function packagesLoadedBy(module: string): string[] {
+  const script = `
+    import { registerHooks } from 'node:module'
+    const seen = new Set()
+    registerHooks({ resolve(specifier, context, next) { if (!/^[.\\/]|^node:|^file:/.test(specifier)) seen.add(specifier); return next(specifier, context) } })
+    await import(${JSON.stringify(join(root, 'src', module))})
+    console.log(JSON.stringify([...seen]))`
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' })) as string[]
+}
+
+describe('the CLI loads Kafka only when a config talks to Kafka', () => {
+  it("serve's and validate's modules leave @platformatic/kafka out", () => {
+    const loaded = packagesLoadedBy('cli-modules.ts')
+    expect(loaded).toContain('fastify') // the hook saw the imports
+    expect(loaded).not.toContain('@platformatic/kafka')
+  })
+
+  it('the Kafka parts load it', () => {
+    expect(packagesLoadedBy('cli-kafka.ts')).toContain('@platformatic/kafka')
+  })
+})
