@@ -30,7 +30,8 @@ export function effectiveBudget(req: PredictRequest, cap: { readonly default: nu
   return budget ?? cap.default
 }
 
-const pastDeadline = (): GatewayError => new GatewayError('DEADLINE_EXCEEDED', 'the deadline had passed before the request arrived')
+/** A call whose deadline had passed when it arrived (a unary call's, a stream's): refused, nothing run. */
+export const pastDeadline = (): GatewayError => new GatewayError('DEADLINE_EXCEEDED', 'the deadline had passed before the request arrived')
 
 /** A budget given over the ensemble's `budget_ms.max` (`field`: where it was given): the caller's mistake. */
 export const overCap = (field: string, ms: number, maxMs: number): GatewayError => new GatewayError('BAD_BUDGET', `${field} ${ms} is over this ensemble's cap of ${maxMs} ms`)

@@ -6,7 +6,9 @@
 // as soon as it is decided, so not in the order sent. A message that fails is answered with
 // its error and the call goes on. The call ends once the client has half-closed and every
 // message is answered; cancelling it (or the connection dropping, or the server's shutdown
-// grace running out) cancels what is still running. With an `auth` section, the
+// grace running out) cancels what is still running. A call whose deadline had passed when it
+// arrived is refused as a unary call is (DEADLINE_EXCEEDED, its stable code), none of its
+// messages read: each would be refused for it, and the call end OK. With an `auth` section, the
 // call's credentials open it (src/security/grpc.ts) and each message asks the guard again
 // with them, as its unary call would: the policy as it is now (a key a reload removed, a
 // JWT past its exp), the ensemble's scope, a token of the caller's rate limit. Results are
@@ -26,12 +28,13 @@ import { GatewayError } from '../../errors.ts'
 import type { Principal } from '../../security/guard.ts'
 import { recheck } from '../../security/grpc.ts'
 import { forCaller } from '../../security/redact.ts'
+import { pastDeadline } from '../../starter/budget.ts'
 import type { Run } from '../../starter/run.ts'
 import { withIncomingMetadata } from '../../telemetry/tracing.ts'
 import type { PredictResult } from '../../types.ts'
 import { checkDecoded, deadlineBudget, type PredictCall } from './call.ts'
 import { openCalls } from './open-calls.ts'
-import { shuttingDown } from './status.ts'
+import { errorStatus, shuttingDown } from './status.ts'
 import { withinIdBytes } from '../native/request.ts'
 
 /** What a stream makes of its messages: the predict (as its unary call would), and the reply to a failure. */
@@ -98,6 +101,13 @@ class StreamCall<Msg extends object, Reply> {
 
   listen(): void {
     const call = this.call
+    // Its deadline had passed on arrival (deadlineBudget is above 0 for any time left): nothing can run on it.
+    const budget = deadlineBudget(call)
+    if (budget !== undefined && budget <= 0) {
+      this.gone = true
+      call.emit('error', errorStatus(pastDeadline()))
+      return
+    }
     call.on('data', (msg: Msg) => this.start(msg))
     call.on('end', () => {
       this.halfClosed = true

@@ -9,7 +9,7 @@ import { connect, constants } from 'node:http2'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { configFrom, samples } from '../../helpers.ts'
-import { expectCancelStopsRuns, startHarness, TEST_CONFIG, unary, xInput, type Harness } from './harness.ts'
+import { expectCancelStopsRuns, failure, startHarness, TEST_CONFIG, trailerCode, unary, xInput, type Harness } from './harness.ts'
 import { AFTER_ANSWER, frame, messageOf, rawCall, statusOf, type Ending } from './raw-call.ts'
 
 let h: Harness
@@ -105,6 +105,35 @@ describe('specserve.v1.Gateway/PredictStream', () => {
     const byId = new Map(replies.map((r) => [r.id, r.response!]))
     expect(byId.get('own')!.budget_ms).toBeLessThan(900)
     expect(byId.get('default')!.budget_ms).toBeLessThan(900)
+  })
+
+  it('ends a stream whose deadline had passed when it arrived with DEADLINE_EXCEEDED and its stable code, as a unary call, running none of its messages', async () => {
+    // A grpc-js client given a past deadline ends the call itself and never sees the server's
+    // status; so the client sets no deadline and sends the header as one arrives whose deadline
+    // ran out on the way: 0m (grpc-js writes a passed deadline so), or under a millisecond.
+    const streams = [
+      [h.gatewayClient, 'PredictStream', { id: 'late', ensemble: 'cancer', inputs: { input: { fp32_data: cancer.rows[0] } } }],
+      [h.inferenceClient, 'ModelStreamInfer', { id: 'late', model_name: 'cancer', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], contents: { fp32_contents: cancer.rows[0] } }] }],
+    ] as const
+    for (const [client, method, message] of streams) {
+      for (const timeout of ['0m', '1n']) {
+        const metadata = new grpc.Metadata()
+        metadata.set('grpc-timeout', timeout)
+        const call = client[method]!(metadata) as grpc.ClientDuplexStream<object, unknown>
+        const replies: unknown[] = []
+        call.on('data', (r: unknown) => replies.push(r))
+        const ended = new Promise((resolve, reject) => {
+          call.on('end', resolve)
+          call.on('error', reject)
+        })
+        call.write(message)
+        call.end()
+        const err = await failure(ended)
+        expect([err.code, err.details, trailerCode(err)]).toEqual([grpc.status.DEADLINE_EXCEEDED, 'the deadline had passed before the request arrived', 'DEADLINE_EXCEEDED'])
+        expect(replies).toEqual([])
+      }
+    }
+    expect(h.gateway.admission.count).toBe(0)
   })
 
   it('cancels the running predicts when the client cancels the call', async () => {
