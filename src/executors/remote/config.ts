@@ -116,6 +116,8 @@ export interface RemoteSettings {
   readonly retryBudget: { readonly ratio: number; readonly minPerSecond: number }
   readonly breaker: { readonly failures: number; readonly resetMs: number; readonly firstCallsMs: number }
   readonly hedgeAfterMs: number
+  /** How long load() waits for the upstream's metadata: not a YAML field (METADATA_TIMEOUT_MS when absent); tests shorten it. */
+  readonly metadataTimeoutMs?: number
 }
 
 /** The shared fields of a schema-valid entry as settings; unreadable TLS files, bad headers and URL parts that would be dropped are problems. */

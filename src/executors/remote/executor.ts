@@ -10,7 +10,7 @@ import type { NamedTensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { ANSWERED_VERSION, type Executor, type InferContext } from '../types.ts'
 import type { RemoteSettings, TensorDecl } from './config.ts'
-import { UpstreamError } from './errors.ts'
+import { UpstreamError, unavailable } from './errors.ts'
 import { batchOf, fitOutputs, type Binding, type WireOutputs } from './outputs.ts'
 import { ShownVersion } from './shown-version.ts'
 import { CircuitBreaker } from './resilience/breaker.ts'
@@ -46,7 +46,7 @@ export interface ProtocolAdapter {
   close(): Promise<void>
 }
 
-/** How long load() waits for an upstream's metadata. */
+/** How long load() waits for an upstream's metadata, unless the settings say (metadataTimeoutMs). */
 export const METADATA_TIMEOUT_MS = 10_000
 
 /**
@@ -109,10 +109,19 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
   async load(): Promise<void> {
     let upstream: UpstreamMetadata | null = null
     let failure: string | undefined
+    const limitMs = this.settings.metadataTimeoutMs ?? METADATA_TIMEOUT_MS
+    const timedOut = unavailable(`no answer to the metadata call from ${upstreamOf(this.settings)} within ${durationText(limitMs)} (the limit at load)`)
+    const limit = new AbortController()
+    const timer = setTimeout(() => limit.abort(timedOut), limitMs)
+    const started = performance.now()
     try {
-      upstream = await this.adapter.fetchMetadata(AbortSignal.timeout(METADATA_TIMEOUT_MS), METADATA_TIMEOUT_MS)
+      upstream = await this.adapter.fetchMetadata(limit.signal, limitMs)
     } catch (err) {
-      failure = (err as Error).message
+      // A gRPC call's deadline is the same limit on the wall clock, and may fire a hair before the timer: the limit either way.
+      const atLimit = err instanceof UpstreamError && err.code === ModelErrorCode.UPSTREAM_UNAVAILABLE && performance.now() - started >= limitMs - CLOCK_SLACK_MS
+      failure = limit.signal.aborted || atLimit ? timedOut.message : (err as Error).message
+    } finally {
+      clearTimeout(timer)
     }
     this.inputs = bindings('inputs', this.settings.inputs, upstream, failure)
     this.outputs = bindings('outputs', this.settings.outputs, upstream, failure)
@@ -175,6 +184,12 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
 }
 
 const upstreamName = (d: TensorDecl): string => d.upstream ?? d.name
+
+/** The upstream as its URL names it: grpc(s)://host:port, or http(s)://host:port and the path prefix. */
+const upstreamOf = (s: RemoteSettings): string => (s.protocol === 'grpc' ? `${s.secure ? 'grpcs' : 'grpc'}://${s.authority}` : `${s.origin}${s.basePath}`)
+
+/** `10 s` for whole seconds, else `250 ms`. */
+const durationText = (ms: number): string => (ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`)
 
 /** A model's inputs or outputs: as declared in YAML (checked against the upstream's metadata), else the metadata's. */
 function bindings(which: 'inputs' | 'outputs', decls: readonly TensorDecl[] | undefined, upstream: UpstreamMetadata | null, failure: string | undefined): Binding[] {

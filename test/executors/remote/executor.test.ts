@@ -2,6 +2,7 @@
 // error that comes a hair before the caller's deadline (the gRPC deadline is set on the wall
 // clock in whole milliseconds) is left for the caller's timer, so the request ends as a
 // timeout (504), not as an upstream failure (502); one that comes well before stays an error.
+// A metadata call never answered at load ends at its 10 s limit, which its error names.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { parseConfig } from '../../../src/config/load.ts'
 import { ModelErrorCode } from '../../../src/errors.ts'
@@ -61,5 +62,23 @@ describe('remote executor: the gRPC deadline and the caller\'s', () => {
     expect(error).toBeInstanceOf(UpstreamError)
     expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' })
     expect(at).toBe(90)
+  })
+})
+
+describe('remote executor: the metadata call at load', () => {
+  it('gives up at 10 s, saying so and naming the upstream; the YAML declares the tensors, so the model loads', async () => {
+    const never: ProtocolAdapter = {
+      fetchMetadata: (signal) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })),
+      infer: () => Promise.reject(new Error('not called')),
+      close: () => Promise.resolve(),
+    }
+    const executor = new RemoteExecutor('m', 'oip', settings, never)
+    let loaded = false
+    const loading = executor.load().then(() => (loaded = true))
+    await vi.advanceTimersByTimeAsync(9_999)
+    expect(loaded).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    await loading
+    expect(executor.describe()).toMatchObject({ metadata_error: 'no answer to the metadata call from grpc://127.0.0.1:1 within 10 s (the limit at load)' })
   })
 })

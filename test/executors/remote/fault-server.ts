@@ -50,6 +50,7 @@ export interface FaultServer {
 /**
  * Model names are faults: ok, hang, held (until releaseHeld()), delayed (50 ms), slow, error500, garbage, wrongshape,
  * flaky (hangs on odd hits), flaky503 (503 on odd hits), huge (a valid answer padded to 1 MiB), announced-huge (a 200 MiB content-length, one byte sent).
+ * Metadata: `typed` has some (a string label), `mute` never answers its metadata call, the others answer 404.
  */
 export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
   const pending = new Set<ServerResponse>()
@@ -77,6 +78,7 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
     },
   }
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.method === 'GET' && req.url === '/v2/models/mute') return // metadata never answered
     if (req.method === 'GET' && req.url === '/v2/models/typed') {
       // Metadata whose label is a string tensor.
       const metadata = { name: 'typed', inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 13] }], outputs: [{ name: 'label', datatype: 'BYTES', shape: [-1] }] }
@@ -180,7 +182,7 @@ export interface GrpcFaultServer {
  * probabilities, `echo` answers its first input back as output `echo` (contents as they
  * came, so 64-bit integers stay decimal strings), `error` fails with INTERNAL, `unavailable`
  * with UNAVAILABLE, `invalid` with INVALID_ARGUMENT (an input it refuses). Metadata is
- * UNIMPLEMENTED (the YAML declares it); `ok` names version 7 in its answers. It also serves
+ * UNIMPLEMENTED (the YAML declares it), but for `mute`, whose metadata call is never answered; `ok` names version 7 in its answers. It also serves
  * TF Serving's Predict (naming version 9; `unversioned` an empty version), and Seldon v1 Predict: a fixed tensor, or
  * status FAILURE for the deployment `failing`. Its protos come from src/proto, with the
  * gateway's own loader options.
@@ -190,7 +192,9 @@ export async function startGrpcFaultServer(options?: grpc.ServerOptions): Promis
   const cancelWaiters: (() => void)[] = []
   const state = { url: '', deadlines: [] as number[], metadata: new Map<string, Record<string, unknown>>(), cancelled: 0, seldonCalls: 0, nextCancel: () => new Promise<void>((r) => cancelWaiters.push(r)), close: async () => {} }
   server.addService(service(INFERENCE_SERVICE), {
-    ModelMetadata: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'no metadata' }),
+    ModelMetadata: (call: grpc.ServerUnaryCall<{ name: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      if (call.request.name !== 'mute') cb({ code: grpc.status.UNIMPLEMENTED, details: 'no metadata' })
+    },
     ModelInfer: (call: grpc.ServerUnaryCall<{ model_name: string; inputs: { datatype: string; shape: string[]; contents: unknown }[] }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const deadline = call.getDeadline()
       state.deadlines.push(deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now())
