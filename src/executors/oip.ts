@@ -78,9 +78,15 @@ function jsonOutputs(body: unknown): WireOutputs {
   const out = new Map<string, WireTensor>()
   for (const t of outputs as { name?: unknown; shape?: unknown; datatype?: unknown; data?: unknown }[]) {
     if (typeof t?.name !== 'string' || !Array.isArray(t.shape) || !Array.isArray(t.data)) throw badResponse('an output lacks name, shape or data')
+    refuseTwice(out, t.name)
     out.set(t.name, { datatype: typeof t.datatype === 'string' ? t.datatype : undefined, shape: readShape(t.shape, upstreamFailure, t.name), data: t.data })
   }
   return withAnsweredVersion(out, (body as { model_version?: unknown }).model_version)
+}
+
+/** An output named twice in one answer: which copy the upstream meant, nobody can say (the last one would win silently). */
+function refuseTwice(outputs: ReadonlyMap<string, WireTensor>, name: string): void {
+  if (outputs.has(name)) throw badResponse(`the answer has two outputs named ${JSON.stringify(name)}`)
 }
 
 function oipGrpc(spec: OipSpec): ProtocolAdapter {
@@ -121,6 +127,7 @@ function grpcOutputs(res: unknown): WireOutputs {
   const out = new Map<string, WireTensor>()
   outputs.forEach((t, i) => {
     const name = t.name ?? ''
+    refuseTwice(out, name)
     const datatype = t.datatype ?? ''
     const shape = readShape(t.shape ?? [], upstreamFailure, name)
     if (raw && raw.length > 0) {

@@ -49,7 +49,8 @@ export interface FaultServer {
 
 /**
  * Model names are faults: ok, hang, held (until releaseHeld()), delayed (50 ms), slow, error500, garbage, wrongshape,
- * flaky (hangs on odd hits), flaky503 (503 on odd hits), huge (a valid answer padded to 1 MiB), announced-huge (a 200 MiB content-length, one byte sent).
+ * flaky (hangs on odd hits), flaky503 (503 on odd hits), huge (a valid answer padded to 1 MiB), announced-huge (a 200 MiB content-length, one byte sent),
+ * twice (a valid answer with a second output named label).
  * Metadata: `typed` has some (a string label), `mute` never answers its metadata call, the others answer 404.
  */
 export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
@@ -144,6 +145,12 @@ export async function startFaultServer(slowMs = 400): Promise<FaultServer> {
         return json(400, '{"error":"Input X contains infinity"}')
       case 'garbage':
         return json(200, '{"outputs": [{"name": "label", "data": [1,')
+      case 'twice': {
+        // Two outputs named label, of different values: which copy would be meant?
+        const answer = goodAnswer(rows) as { outputs: object[] }
+        answer.outputs.push({ name: 'label', datatype: 'INT64', shape: [rows], data: new Array(rows).fill(2) })
+        return json(200, JSON.stringify(answer))
+      }
       case 'wrongshape': {
         const answer = goodAnswer(rows) as { outputs: { shape: number[]; data: number[] }[] }
         answer.outputs[1] = { ...answer.outputs[1]!, shape: [rows, 2], data: new Array(rows * 2).fill(0.5) }
@@ -178,7 +185,7 @@ export interface GrpcFaultServer {
 }
 
 /**
- * A V2 gRPC server: model `ok` answers, `hang` never does, `huge` answers 1 MiB of
+ * A V2 gRPC server: model `ok` answers, `hang` never does, `twice` answers with a second output named label, `huge` answers 1 MiB of
  * probabilities, `echo` answers its first input back as output `echo` (contents as they
  * came, so 64-bit integers stay decimal strings), `error` fails with INTERNAL, `unavailable`
  * with UNAVAILABLE, `invalid` with INVALID_ARGUMENT (an input it refuses). Metadata is
@@ -215,6 +222,14 @@ export async function startGrpcFaultServer(options?: grpc.ServerOptions): Promis
           })
         case 'hang':
           return
+        case 'twice': // a second output named label, of other values
+          return cb(null, {
+            outputs: [
+              { name: 'label', datatype: 'INT64', shape: [rows], contents: { int64_contents: new Array(rows).fill(2) } },
+              { name: 'probabilities', datatype: 'FP32', shape: [rows, 3], contents: { fp32_contents: new Array(rows).fill([0.1, 0.1, 0.8]).flat() } },
+              { name: 'label', datatype: 'INT64', shape: [rows], contents: { int64_contents: new Array(rows).fill(0) } },
+            ],
+          })
         case 'echo': {
           const { datatype, shape, contents } = call.request.inputs[0]!
           return cb(null, { outputs: [{ name: 'echo', datatype, shape, contents }] })
