@@ -54,10 +54,11 @@ export async function startBroker(): Promise<Broker> {
   }
 }
 
-export async function createTopic(bootstrap: string, topic: string, partitions = 1): Promise<void> {
+/** `configs`: topic-level settings, e.g. `{ 'max.message.bytes': '4096' }` (no broker restart needed). */
+export async function createTopic(bootstrap: string, topic: string, partitions = 1, configs: Readonly<Record<string, string>> = {}): Promise<void> {
   const admin = new Admin({ clientId: 'specserve-test-admin', bootstrapBrokers: [bootstrap] })
   try {
-    await admin.createTopics({ topics: [topic], partitions, replicas: 1 })
+    await admin.createTopics({ topics: [topic], partitions, replicas: 1, configs: Object.entries(configs).map(([name, value]) => ({ name, value })) })
   } finally {
     await admin.close()
   }
