@@ -13,7 +13,8 @@ import type { RepositoryConfig } from './config.ts'
 import type { RegistryCounts, RegistryEvent } from './counts.ts'
 import { canaryVerdict, evidenceRecord } from './rollout.ts'
 import { SwapOutdated } from './resolve.ts'
-import type { VersionMeta } from './store.ts'
+import { GONE, type VersionMeta } from './store.ts'
+import { goneReady } from './version-rules.ts'
 import type { ModelVersions } from './versions.ts'
 
 export class VersionPipeline {
@@ -216,6 +217,8 @@ export class VersionPipeline {
   async rollback(versions: ModelVersions): Promise<VersionMeta> {
     if (versions.canary !== undefined) return this.endCanary(versions, versions.canary)
     const from = versions.serving
+    // A rollback target whose model file was deleted while the gateway runs is passed over (previous()), and rejected: listed `ready`, it would say it could serve.
+    for (const version of goneReady(versions.list(), (v) => versions.directory.hasModel(v))) this.reject(versions, version, `at a rollback: ${GONE}`)
     const target = versions.previous()
     if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(versions.name)} has no passing version before ${from ?? 'none'} that its version_policy allows to roll back to`)
     const failure = await this.swap(versions, target)

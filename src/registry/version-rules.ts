@@ -40,18 +40,24 @@ function servedChoice(metas: readonly VersionMeta[], allowed: (version: number) 
  * The versions that served last, or failed at the last start, that a start would try first but
  * whose model file is gone (deleted while the gateway was stopped): a start rejects them,
  * saying so, rather than passing them over in silence and leaving them candidates with no
- * file. Pure, as servingChoice.
+ * file. So too every other `ready` version whose file is gone: no rollback nor fallback can
+ * serve it (they pass it over), and listed `ready` it would say one could. Pure, as servingChoice.
  */
 export function goneAtStart(metas: readonly VersionMeta[], allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number[] {
   const gone: number[] = []
   let left = metas
   for (;;) {
     const chosen = servedChoice(left, allowed, () => true)
-    if (chosen === undefined || hasModel(chosen)) return gone
+    if (chosen === undefined || hasModel(chosen)) break
     gone.push(chosen)
     left = left.filter((m) => m.version !== chosen)
   }
+  return [...gone, ...goneReady(left, hasModel)]
 }
+
+/** The `ready` versions whose model file is gone: rollback targets, or fallbacks, no rollback nor fallback can serve. */
+export const goneReady = (metas: readonly VersionMeta[], hasModel: (version: number) => boolean): number[] =>
+  metas.filter((m) => m.state === 'ready' && !hasModel(m.version)).map((m) => m.version)
 
 /** At start, when `failed` cannot serve: the newest earlier version that passed (ready, or served) and `allowed` allows. Pure, as servingChoice. */
 export function fallbackChoice(metas: readonly VersionMeta[], failed: number, allowed: (version: number) => boolean, hasModel: (version: number) => boolean): number | undefined {

@@ -5,7 +5,9 @@
 // (not judged before the next start, and no rollback target: a rollback past it retires it).
 // And a version older than the serving one, arriving late: gated without serving, so it is a
 // rollback target when it passes. And a disk error as the registry starts, the gateway serving
-// already: logged, never thrown. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
+// already: logged, never thrown. A `ready` version whose model file is gone is rejected when the
+// registry notices (at start, or a rollback passing over it), not left listed as a rollback
+// target. Repositories are laid out on disk as a previous run leaves them (model.onnx + meta.json).
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -200,6 +202,35 @@ describe('start falls back when the chosen version cannot serve', () => {
     await expect(failure).rejects.toThrow(ConfigError)
     await expect(failure).rejects.toMatchObject({ issues: [expect.objectContaining({ path: 'models.cancer-main', message: expect.stringMatching(/failed to load/) })] })
     expect(lines).toContainEqual({ msg: 'model version 2 failed at start and no earlier version passed: the start fails', obj: expect.objectContaining({ version: 2 }) })
+  })
+})
+
+describe('a ready version below the serving one whose model file is gone', () => {
+  it('deleted while stopped: rejected at start as gone, logged, and a rollback goes below it', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, gbdt, 'serving']])
+    rmSync(join(dir, 'repo', 'cancer-main', '2', 'model.onnx'))
+    served = await serveWithRegistry(file, log)
+    expect(await servingVersion()).toBe('3')
+    expect(await states()).toEqual([
+      [1, 'ready', null],
+      [2, 'rejected', 'at start: its model file is gone'],
+      [3, 'serving', null],
+    ])
+    expect(lines).toContainEqual({ msg: 'model version 2 rejected at start: its model file is gone', obj: expect.objectContaining({ model: 'cancer-main', version: 2, serving: 3 }) })
+    expect(await served.registry.rollback('cancer-main')).toMatchObject({ version: 1, state: 'serving' })
+  })
+
+  it('deleted while the gateway runs: a rollback passes over it and rejects it, logged', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, gbdt, 'ready'], [3, gbdt, 'serving']])
+    served = await serveWithRegistry(file, log)
+    rmSync(join(dir, 'repo', 'cancer-main', '2', 'model.onnx'))
+    expect(await served.registry.rollback('cancer-main')).toMatchObject({ version: 1, state: 'serving' })
+    expect(await states()).toEqual([
+      [1, 'serving', null],
+      [2, 'rejected', 'at a rollback: its model file is gone'],
+      [3, 'retired', 'rolled back to version 1'],
+    ])
+    expect(lines).toContainEqual({ msg: 'model version rejected; version 3 keeps serving', obj: expect.objectContaining({ model: 'cancer-main', version: 2, reason: 'at a rollback: its model file is gone' }) })
   })
 })
 

@@ -1,7 +1,8 @@
 // `specserve validate` on a repository whose chosen version can no longer serve: it names the
 // version serve would serve (serve's start falls back from one that fails to load or its gate,
 // test/registry/fallback.int.test.ts), warns which version fails and what becomes of it, and
-// writes nothing. Repositories are laid out on disk as a previous run leaves them.
+// writes nothing; a `ready` version whose file is gone, it warns serve would reject. Repositories
+// are laid out on disk as a previous run leaves them.
 import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -71,6 +72,15 @@ describe('specserve validate, when the version that served last cannot serve', (
     const { code, output } = await validate(file)
     expect(output).toMatch(/version 2 would fail at start \(validation gate failed: example 3.*\): serve would fall back to version 1, which passed before, and version 2 tried again at the next start/)
     expect(output).toMatch(/note: .*version 1 would serve/)
+    expect(code).toBe(0)
+  })
+
+  it('a ready version below it whose file is gone: warns serve would reject it at start, and names the version that served last', async () => {
+    const file = repository([[1, logreg, 'ready'], [2, logreg, 'serving']])
+    rmSync(modelFile(file, 1))
+    const { code, output } = await validate(file)
+    expect(output).toMatch(/warning: .*gateway\.yaml:3:\d+ models\.cancer-main\.source: version 1's model file is gone: serve would reject it at start/)
+    expect(output).toMatch(/note: .*models\.cancer-main\.source: version 2 would serve/)
     expect(code).toBe(0)
   })
 
