@@ -32,11 +32,29 @@ afterAll(async () => app?.close())
 describe('schemathesis against /openapi.json', () => {
   it('finds no 5xx but the documented 502/503/504, no status the document does not declare, and memory stays bounded', async () => {
     const dir = tempDir('specserve-schemathesis-')
-    // Known names, so generated requests reach the predict path and not only 404s; the
-    // documented 5xx (a budget too small is a 504) are answers, not server errors.
+    // Known names (an ensemble's, a model's on /v1/models/{name}), so generated requests reach
+    // the predict path and not only 404s; the documented 5xx (a budget too small is a 504) are
+    // answers, not server errors. The stateful phase (chains of calls along the document's
+    // links) gets 60 examples, not 300: at 300 it took half the run (65 s) for a read-only API
+    // whose chains are a list then an item.
     writeFileSync(
       join(dir, 'schemathesis.toml'),
-      ['[parameters]', '"path.name" = "cancer"', '"path.version" = "1"', '', '[checks.not_a_server_error]', 'expected-statuses = ["2xx", "3xx", "4xx", "502", "503", "504"]', ''].join('\n'),
+      [
+        '[parameters]',
+        '"path.name" = "cancer"',
+        '"path.version" = "1"',
+        '',
+        '[[operations]]',
+        'include-path = "/v1/models/{name}"',
+        'parameters = { "path.name" = "cancer-logreg" }',
+        '',
+        '[phases.stateful.generation]',
+        'max-examples = 60',
+        '',
+        '[checks.not_a_server_error]',
+        'expected-statuses = ["2xx", "3xx", "4xx", "502", "503", "504"]',
+        '',
+      ].join('\n'),
     )
     const before = process.memoryUsage().rss
     const { stdout } = await promisify(execFile)(
@@ -48,7 +66,7 @@ describe('schemathesis against /openapi.json', () => {
     })
     const generated = Number(/(\d+) generated/.exec(stdout)?.[1] ?? 0)
     console.info(`schemathesis: ${/\d+ generated[^\n]*/.exec(stdout)?.[0] ?? stdout.slice(-500)}`)
-    expect(generated).toBeGreaterThan(2000)
+    expect(generated).toBeGreaterThan(1500)
     expect(stdout).not.toMatch(/\d+ failed/)
     expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024)
     // Still serving.
