@@ -14,7 +14,7 @@ export class ProtoError extends Error {
 export const WireType = { VARINT: 0, I64: 1, LEN: 2, SGROUP: 3, EGROUP: 4, I32: 5 } as const
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
-const utf8 = new TextDecoder('utf-8')
+// Fatal: bytes that are not UTF-8 throw, never come back with U+FFFD in their place.
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Nesting the reader follows when skipping groups (protobuf's own parsers stop at 100): deeper is malformed, not a stack overflow. */
@@ -103,18 +103,17 @@ export class ProtoReader {
     return [start, this.pos]
   }
 
-  string(): string {
-    const [start, end] = this.span()
-    return utf8.decode(this.buf.subarray(start, end))
-  }
-
-  /** A string a tensor carries as data: invalid UTF-8 is a malformed message (proto3 strings are UTF-8), never replaced. */
-  text(): string {
+  /**
+   * A proto3 `string` field (an id, a name, a string element): bytes that are not UTF-8 make
+   * the message malformed (proto3 strings are UTF-8), as REST refuses a body that is not
+   * UTF-8; they are never read with U+FFFD in their place. `field` names it in the error.
+   */
+  string(field: string): string {
     const [start, end] = this.span()
     try {
       return strictUtf8.decode(this.buf.subarray(start, end))
     } catch {
-      throw new ProtoError(`a string element at byte ${start} is not valid UTF-8`)
+      throw new ProtoError(`${field} is not valid UTF-8 (at byte ${start}): proto3 strings are UTF-8`)
     }
   }
 

@@ -40,7 +40,7 @@ export function readNativeTensor(r: ProtoReader, start: number, end: number): Na
     const wireType = tag & 7
     if (field === 1) {
       expectWire(wireType, WireType.LEN, 'datatype')
-      out.datatype = sub.string()
+      out.datatype = sub.string("an input's datatype")
     } else if (field === 2) readShapeField(sub, wireType, out.shape)
     else if (field >= 3 && field <= 10) {
       const [name, kind] = ELEMENT_FIELDS[field - 3]!
@@ -92,7 +92,7 @@ export function readElementField(r: ProtoReader, out: ElementsRead, name: string
   out[name] = into
   if (kind === 'string' || kind === 'bytes') {
     expectWire(wireType, WireType.LEN, name)
-    if (kind === 'string') into.push(r.text())
+    if (kind === 'string') into.push(r.string(name))
     else {
       const [start, end] = r.span()
       into.push(r.buf.subarray(start, end))

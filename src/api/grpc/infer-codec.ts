@@ -66,7 +66,7 @@ function readParameter(r: ProtoReader): InferParameterMsg {
     if (!choice) return sub.skip(wireType, field)
     if (wireType !== PARAMETER_WIRE[field - 1]) throw new ProtoError(`InferParameter field ${field} has wire type ${wireType}`)
     // A oneof: the last member read is the one set.
-    const value = field === 1 ? sub.bool() : field === 2 ? `${sub.int64()}` : field === 3 ? sub.string() : field === 4 ? sub.double() : `${sub.uint64()}`
+    const value = field === 1 ? sub.bool() : field === 2 ? `${sub.int64()}` : field === 3 ? sub.string('string_param') : field === 4 ? sub.double() : `${sub.uint64()}`
     p = { parameter_choice: choice, [choice]: value }
   })
   return p
@@ -78,7 +78,7 @@ function readParameterEntry(r: ProtoReader, into: Record<string, InferParameterM
   let value: InferParameterMsg = {}
   readMessage(r, (sub, field, wireType) => {
     if (field === 1 || field === 2) expectLen(wireType, `parameter entry field ${field}`)
-    if (field === 1) key = sub.string()
+    if (field === 1) key = sub.string('a parameters key')
     else if (field === 2) value = readParameter(sub)
     else sub.skip(wireType, field)
   })
@@ -104,8 +104,8 @@ function readInput(r: ProtoReader): InferInputTensorMsg {
   readMessage(r, (sub, field, wireType) => {
     if (field === 3) return readShapeField(sub, wireType, shape)
     if (field >= 1 && field <= 5) expectLen(wireType, `InferInputTensor field ${field}`)
-    if (field === 1) input.name = sub.string()
-    else if (field === 2) input.datatype = sub.string()
+    if (field === 1) input.name = sub.string("an input's name")
+    else if (field === 2) input.datatype = sub.string("an input's datatype")
     else if (field === 4) readParameterEntry(sub, input.parameters)
     else if (field === 5) readContents(sub, (input.contents ??= {}) as ElementsRead)
     else sub.skip(wireType, field)
@@ -121,14 +121,14 @@ export function decodeModelInferRequest(bytes: Uint8Array): ModelInferRequestMsg
     const field = tag >>> 3
     const wireType = tag & 7
     if (field >= 1 && field <= 7) expectLen(wireType, `ModelInferRequest field ${field}`)
-    if (field === 1) msg.model_name = r.string()
-    else if (field === 2) msg.model_version = r.string()
-    else if (field === 3) msg.id = r.string()
+    if (field === 1) msg.model_name = r.string('model_name')
+    else if (field === 2) msg.model_version = r.string('model_version')
+    else if (field === 3) msg.id = r.string('id')
     else if (field === 4) readParameterEntry(r, msg.parameters)
     else if (field === 5) msg.inputs.push(readInput(r))
     else if (field === 6) {
       const output = { name: '' }
-      readMessage(r, (sub, f, w) => (f === 1 ? (expectLen(w, 'output name'), (output.name = sub.string())) : sub.skip(w, f)))
+      readMessage(r, (sub, f, w) => (f === 1 ? (expectLen(w, 'output name'), (output.name = sub.string("an output's name"))) : sub.skip(w, f)))
       msg.outputs.push(output)
     } else if (field === 7) {
       const [start, end] = r.span()

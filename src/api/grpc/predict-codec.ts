@@ -17,10 +17,10 @@ export function decodePredictRequest(bytes: Uint8Array): PredictRequestMsg {
     const tag = r.tag()
     const field = tag >>> 3
     const wireType = tag & 7
-    if (field === 1 && wireType === WireType.LEN) msg.ensemble = r.string()
+    if (field === 1 && wireType === WireType.LEN) msg.ensemble = r.string('ensemble')
     else if (field === 2 && wireType === WireType.LEN) readInputEntry(r, msg.inputs)
     else if (field === 3 && wireType === WireType.I64) msg.budget_ms = r.double()
-    else if (field === 4 && wireType === WireType.LEN) msg.id = r.string()
+    else if (field === 4 && wireType === WireType.LEN) msg.id = r.string('id')
     else if (field >= 1 && field <= 4) throw new ProtoError(`PredictRequest field ${field} has wire type ${wireType}`)
     else r.skip(wireType, field)
   }
@@ -37,7 +37,7 @@ function readInputEntry(r: ProtoReader, inputs: Record<string, NativeTensorMsg>)
     const tag = entry.tag()
     const field = tag >>> 3
     const wireType = tag & 7
-    if (field === 1 && wireType === WireType.LEN) key = entry.string()
+    if (field === 1 && wireType === WireType.LEN) key = entry.string('an inputs key (input name)')
     else if (field === 2 && wireType === WireType.LEN) {
       const [s, e] = entry.span()
       value = readNativeTensor(entry, s, e)

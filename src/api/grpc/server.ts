@@ -11,6 +11,7 @@ import { openCalls } from './open-calls.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { predictCodecs } from './predict-codec.ts'
+import { strictStrings } from './strict-strings.ts'
 import { inferCodecs } from './infer-codec.ts'
 import { installFastUnary, type FastMethod } from './fast-unary.ts'
 import { CompressedCalls } from './compressed-calls.ts'
@@ -68,9 +69,10 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   const services = guardedServer(server, gateway, log === silentLogger ? undefined : log) as Server
   const gatewayImpl = gatewayService(gateway)
   const inferenceImpl = inferenceService(gateway)
-  // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader.
-  services.addService(tolerantService(withCodecs(service(GATEWAY_SERVICE), predictCodecs)), gatewayImpl)
-  services.addService(tolerantService(withCodecs(service(INFERENCE_SERVICE), inferCodecs)), inferenceImpl)
+  // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader,
+  // with their string fields then checked for UTF-8 (strict-strings.ts), as the hand codecs read them.
+  services.addService(tolerantService(withCodecs(strictStrings(service(GATEWAY_SERVICE)), predictCodecs)), gatewayImpl)
+  services.addService(tolerantService(withCodecs(strictStrings(service(INFERENCE_SERVICE)), inferCodecs)), inferenceImpl)
   // Their plain unary calls skip grpc-js's per-call machinery (fast-unary.ts): same codecs, same handlers, same guard.
   const fast = (name: string, svc: string, codec: MethodCodec<unknown, never>, impl: UntypedServiceImplementation): [string, FastMethod] => {
     const path = `/${svc}/${name}`

@@ -8,7 +8,7 @@ import protobuf from 'protobufjs'
 import { describe, expect, it } from 'vitest'
 import { decodeModelInferRequest, encodeModelInferResponse, encodeModelStreamInferResponse, type InferReply } from '../../../src/api/grpc/infer-codec.ts'
 import { PROTO_DIR } from '../../../src/proto/index.ts'
-import { DATATYPES, toContents, toRaw } from '../../../src/tensor/index.ts'
+import { DATATYPES, ProtoError, toContents, toRaw } from '../../../src/tensor/index.ts'
 import { anyDatatypeTensor, expectOnlyProtoErrors } from './codec-arbitraries.ts'
 
 const root = new protobuf.Root().loadSync(join(PROTO_DIR, 'inference/grpc_service.proto'), { keepCase: true })
@@ -105,6 +105,36 @@ describe('ModelInferRequest decoder', () => {
       }),
       { numRuns: 300 },
     )
+  })
+
+  it('refuses a model name, version, id, parameter, input or output name or datatype that is not valid UTF-8, naming it', () => {
+    // A byte 0xff (never in UTF-8) in place of the marker's first letter.
+    const poisoned = (obj: object): Uint8Array => {
+      const bytes = Buffer.from(Request.encode(Request.fromObject(obj)).finish())
+      bytes[bytes.indexOf('QQQ')] = 0xff
+      return bytes
+    }
+    const refusal = (obj: object): string => {
+      try {
+        decodeModelInferRequest(poisoned(obj))
+      } catch (err) {
+        expect(err).toBeInstanceOf(ProtoError)
+        return (err as Error).message
+      }
+      throw new Error('decoded')
+    }
+    const input = { name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }
+    expect(refusal({ model_name: 'QQQ', inputs: [input] })).toMatch(/^model_name is not valid UTF-8 \(at byte \d+\): proto3 strings are UTF-8$/)
+    expect(refusal({ model_name: 'm', model_version: 'QQQ' })).toMatch(/^model_version is not/)
+    expect(refusal({ model_name: 'm', id: 'QQQ' })).toMatch(/^id is not/)
+    expect(refusal({ model_name: 'm', parameters: { QQQ: { bool_param: true } } })).toMatch(/^a parameters key is not/)
+    expect(refusal({ model_name: 'm', parameters: { k: { string_param: 'QQQ' } } })).toMatch(/^string_param is not/)
+    expect(refusal({ model_name: 'm', inputs: [{ ...input, name: 'QQQ' }] })).toMatch(/^an input's name is not/)
+    expect(refusal({ model_name: 'm', inputs: [{ ...input, datatype: 'QQQ' }] })).toMatch(/^an input's datatype is not/)
+    expect(refusal({ model_name: 'm', inputs: [{ ...input, parameters: { QQQ: { bool_param: true } } }] })).toMatch(/^a parameters key is not/)
+    expect(refusal({ model_name: 'm', outputs: [{ name: 'QQQ' }] })).toMatch(/^an output's name is not/)
+    // A U+FFFD the client sent (valid UTF-8: ef bf bd) is text like any other.
+    expect(decodeModelInferRequest(Request.encode(Request.fromObject({ model_name: 'm', id: 'a\ufffdb' })).finish()).id).toBe('a\ufffdb')
   })
 
   it('refuses malformed bytes with ProtoError and nothing else', () => {

@@ -142,6 +142,24 @@ describe('PredictRequest decoder', () => {
     expect(decodePredictRequest(request(...Buffer.from('é✓'))).inputs.x!.string_data).toEqual(['é✓'])
   })
 
+  it('refuses an ensemble, id, input name or datatype that is not valid UTF-8, naming it, instead of reading U+FFFD', () => {
+    // A byte 0xff (never in UTF-8) in place of the marker's first letter.
+    const poisoned = (obj: object): Uint8Array => {
+      const bytes = Buffer.from(PredictRequest.encode(PredictRequest.fromObject(obj)).finish())
+      bytes[bytes.indexOf('QQQ')] = 0xff
+      return bytes
+    }
+    const x = { fp32_data: [1] }
+    expect(() => decodePredictRequest(poisoned({ ensemble: 'QQQ', inputs: { x } }))).toThrow(/^ensemble is not valid UTF-8 \(at byte \d+\): proto3 strings are UTF-8$/)
+    expect(() => decodePredictRequest(poisoned({ ensemble: 'e', id: 'QQQ', inputs: { x } }))).toThrow(/^id is not valid UTF-8/)
+    expect(() => decodePredictRequest(poisoned({ ensemble: 'e', inputs: { QQQ: x } }))).toThrow(/^an inputs key \(input name\) is not valid UTF-8/)
+    expect(() => decodePredictRequest(poisoned({ ensemble: 'e', inputs: { x: { datatype: 'QQQ', fp32_data: [1] } } }))).toThrow(/^an input's datatype is not valid UTF-8/)
+    expect(() => decodePredictRequest(poisoned({ ensemble: 'e', inputs: { x: { string_data: ['QQQ'] } } }))).toThrow(/^string_data is not valid UTF-8/)
+    for (const obj of [{ ensemble: 'QQQ' }, { id: 'QQQ' }, { inputs: { QQQ: x } }]) expect(() => decodePredictRequest(poisoned(obj))).toThrow(ProtoError)
+    // A U+FFFD the client sent (valid UTF-8: ef bf bd) is text like any other.
+    expect(decodePredictRequest(PredictRequest.encode(PredictRequest.fromObject({ ensemble: 'e', id: 'a\ufffdb', inputs: {} })).finish()).id).toBe('a\ufffdb')
+  })
+
   it('refuses malformed bytes with ProtoError and nothing else: random bytes, every truncation, wrong wire types', () => {
     expectOnlyProtoErrors(decodePredictRequest, wireRequest, (obj) => VARIANTS[0]!.request.encode(VARIANTS[0]!.request.fromObject(obj)).finish())
     expect(() => decodePredictRequest(Uint8Array.of(0x08, 0x01))).toThrow(ProtoError) // ensemble (1) as a varint
