@@ -53,11 +53,12 @@ export function inferenceService(gateway: Gateway): UntypedServiceImplementation
 
 /** A ModelInfer message's predict and its answer. */
 function buildInfer(gateway: Gateway, req: ModelInferRequestMsg): PredictCall<InferReply> {
+  // In the order every frontend reads a request (as the V2 REST route does): the ensemble, the id, the inputs, the outputs asked for, the budget.
   const ens = v2Model(gateway, req.model_name, req.model_version)
-  const raw = req.raw_input_contents.length > 0
-  const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
   const id = req.id ? checkRequestId(req.id, 'id') : newRequestId()
   const inputs = readInputs(ens, req)
+  const outputs = requestedOutputs(ens, req.outputs.map((o) => o.name))
+  const raw = req.raw_input_contents.length > 0
   return {
     request: { id, ensemble: ens.name, inputs, budgetMs: readBudget(ens, inputs, fromParameters(req.parameters).budget_ms, undefined, V2_BUDGET) },
     respond: (result) => inferResponse(result, outputs, raw),

@@ -105,6 +105,27 @@ describe('inference.GRPCInferenceService (Open Inference Protocol V2)', () => {
     expect((await failure(call('ModelInfer', { model_name: 'nope', inputs: [] }))).code).toBe(grpc.status.NOT_FOUND)
   })
 
+  it('reads a request in the order every frontend does: the id, then the inputs, then the outputs asked for (ModelInfer and ModelStreamInfer)', async () => {
+    const row = cancer.rows[0]!
+    const cases: [object, string, RegExp][] = [
+      [{ id: 'a\nb', inputs: [input(row)], outputs: [{ name: 'logits' }] }, 'BAD_REQUEST', /^id must not contain control characters/],
+      [{ id: 'a\nb', inputs: [input(row, { name: 'features' })] }, 'BAD_REQUEST', /^id must not contain control characters/],
+      [{ inputs: [input(row, { name: 'features' })], outputs: [{ name: 'logits' }] }, 'BAD_INPUT', /^unknown input "features"/],
+    ]
+    const stream = (h.inferenceClient.ModelStreamInfer as () => grpc.ClientDuplexStream<object, { error_message: string }>)()
+    const replies: string[] = []
+    stream.on('data', (r: { error_message: string }) => replies.push(r.error_message))
+    const ended = new Promise((resolve, reject) => stream.on('end', resolve).on('error', reject))
+    for (const [request] of cases) stream.write({ model_name: 'cancer', ...request })
+    stream.end()
+    await ended
+    expect(replies.sort()).toEqual([expect.stringMatching(/^BAD_INPUT: unknown input "features"/), expect.stringMatching(/^BAD_REQUEST: id must not/), expect.stringMatching(/^BAD_REQUEST: id must not/)])
+    for (const [request, code, message] of cases) {
+      const err = await failure(call('ModelInfer', { model_name: 'cancer', ...request }))
+      expect([trailerCode(err), err.details]).toEqual([code, expect.stringMatching(message)])
+    }
+  })
+
   it('maps a failed infer to its status with the annotations in the trailers', async () => {
     const x = { name: 'x', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [0.5, 0.5] } }
     const err = await failure(call('ModelInfer', { model_name: 'late', inputs: [x] }))
