@@ -2,7 +2,8 @@
 // JSON-safe element encoding. The rules, whoever sends the elements:
 // - integers must be integers inside their type's range (INT8 300 is refused, never 44);
 // - 64-bit integers come as numbers up to ±(2^53 - 1) or as decimal strings (exact);
-// - floats are numbers, or the strings "NaN", "Infinity", "-Infinity" (JSON has no literal for them);
+// - floats are numbers, or the strings "NaN", "Infinity", "-Infinity" (JSON has no literal for
+//   them), exactly (api.md); an upstream's answer may also say "inf" and "-inf";
 // - BOOL takes true/false or 0/1 (no other type takes booleans); BYTES takes strings, or bytes
 //   that are valid UTF-8 (a BYTES tensor is held as strings, as ONNX string tensors are: bytes
 //   that are not text would be replaced by U+FFFD, so they are refused, never altered).
@@ -11,7 +12,14 @@ import { isUtf8 } from 'node:buffer'
 import { DATATYPES, type DataType, type TensorData } from './datatypes.ts'
 import { describe, fail, type Failure, type Tensor } from './tensor.ts'
 
-const FLOAT_WORDS: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity, inf: Infinity, '-inf': -Infinity }
+/** The strings a float element may be: in a request, these and no others ("nan", "inf", "1e400" are not elements). */
+const FLOAT_WORDS: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity }
+/**
+ * In an upstream's answer, also "inf" and "-inf", on purpose: we do not choose what a model
+ * server writes, some write Python's str() of a float, and the value is not in doubt
+ * (the remote executors read them so from the start). A client is held to the documented three.
+ */
+const UPSTREAM_FLOAT_WORDS: Readonly<Record<string, number>> = { ...FLOAT_WORDS, inf: Infinity, '-inf': -Infinity }
 const DECIMAL = /^-?\d{1,20}$/
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
@@ -41,10 +49,11 @@ export function decodeElements(values: ArrayLike<unknown>, datatype: DataType, f
     }
     case 'float': {
       const out = new row.array!(n) as Float32Array
+      const words = failure.upstream === true ? UPSTREAM_FLOAT_WORDS : FLOAT_WORDS
       for (let i = 0; i < n; i++) {
         const v = values[i]
         if (typeof v === 'number') out[i] = v
-        else if (typeof v === 'string' && Object.hasOwn(FLOAT_WORDS, v)) out[i] = FLOAT_WORDS[v] as number
+        else if (typeof v === 'string' && Object.hasOwn(words, v)) out[i] = words[v] as number
         else if (typeof v === 'bigint') out[i] = Number(v)
         else bad(i, 'not a number')
       }

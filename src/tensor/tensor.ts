@@ -24,6 +24,8 @@ export interface Failure {
   /** How messages name the tensor: `input` (a request's) or `output` (an upstream's answer). */
   readonly role: string
   error(message: string): Error
+  /** Reading an upstream's answer: float elements may also be the words other servers write for infinities (elements.ts). */
+  readonly upstream?: boolean
 }
 
 /** Most dimensions a tensor may have (numpy's limit): deeper nesting is refused, not recursed into. */

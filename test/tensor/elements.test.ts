@@ -71,6 +71,17 @@ describe('element rules', () => {
     expect(codeOf(() => decodeElements([2], 'BOOL', inputFailure, 'x'))).toBe('BAD_INPUT')
   })
 
+  it('floats in a request: the strings "NaN", "Infinity", "-Infinity" and no others; an upstream\'s answer may also say "inf", "-inf"', () => {
+    for (const datatype of ['FP16', 'FP32', 'FP64'] as const) {
+      for (const v of ['inf', '-inf', 'nan', 'infinity', '+Infinity', 'Inf', '1.5', '']) {
+        expect(() => decodeElements([1, v], datatype, inputFailure, 'x'), `${datatype} ${JSON.stringify(v)}`).toThrow(`input "x": element 1 is ${JSON.stringify(v)}, not a number`)
+      }
+      // Model servers write what they write (Python's str() of a float): read on purpose.
+      expect(Array.from(decodeElements(['inf', '-inf', 'Infinity', 'NaN'], datatype, upstreamFailure, 'y') as Float32Array)).toEqual([Infinity, -Infinity, Infinity, Number.NaN])
+      expect(codeOf(() => decodeElements(['nan'], datatype, upstreamFailure, 'y'))).toBe('UPSTREAM_BAD_RESPONSE')
+    }
+  })
+
   it('BYTES: bytes that are not UTF-8 (a PNG header) are refused, never turned into U+FFFD', () => {
     const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0xff, 0x00, 0xc3)
     const message = 'input "x": BYTES element 1 is not valid UTF-8: BYTES elements must be UTF-8 text here'

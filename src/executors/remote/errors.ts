@@ -21,7 +21,7 @@ export class UpstreamError extends ModelError {
 export const badResponse = (message: string): UpstreamError => new UpstreamError(ModelErrorCode.UPSTREAM_BAD_RESPONSE, message)
 
 /** An upstream's answer that does not decode is the upstream's fault: UPSTREAM_BAD_RESPONSE. */
-export const upstreamFailure: Failure = Object.freeze({ role: 'output', error: badResponse })
+export const upstreamFailure: Failure = Object.freeze({ role: 'output', error: badResponse, upstream: true })
 
 /**
  * A request's input the upstream's protocol cannot carry as given (a 64-bit integer Seldon's
