@@ -131,10 +131,36 @@ function parseBody(request: FastifyRequest): { body: V2InferBody; binary: Buffer
     binary = raw.subarray(n)
   }
   const body = parseJsonBytes(json, 'body is not valid JSON')
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new GatewayError('BAD_REQUEST', 'body must be a JSON object: {"inputs": [...], "outputs"?: [...], "parameters"?: {...}}')
-  }
+  if (!isObject(body)) throw new GatewayError('BAD_REQUEST', 'body must be a JSON object: {"inputs": [...], "outputs"?: [...], "parameters"?: {...}}')
+  checkParameters(body as V2InferBody)
   return { body: body as V2InferBody, binary }
+}
+
+const TENSOR_LISTS = ['inputs', 'outputs'] as const
+
+const isObject = (value: unknown): value is object => value !== null && typeof value === 'object' && !Array.isArray(value)
+
+/**
+ * `parameters`, of the request and of each input and output, is an object when given (null
+ * counts as none): a string or an array would be read as no parameters at all (no
+ * budget_ms, no binary_data_size), so it is the body's shape that is wrong, BAD_REQUEST.
+ */
+function checkParameters(body: V2InferBody): void {
+  notObject(body.parameters, 'parameters')
+  for (const field of TENSOR_LISTS) {
+    const tensors = body[field]
+    if (!Array.isArray(tensors)) continue
+    for (let i = 0; i < tensors.length; i++) {
+      const tensor: unknown = tensors[i]
+      if (isObject(tensor)) notObject((tensor as V2Tensor).parameters, field, i)
+    }
+  }
+}
+
+function notObject(parameters: unknown, field: string, index?: number): void {
+  if (parameters === undefined || parameters === null || isObject(parameters)) return
+  const where = index === undefined ? field : `${field}[${index}].parameters`
+  throw new GatewayError('BAD_REQUEST', `${where} must be a JSON object of parameters, got ${describe(parameters)}`)
 }
 
 function readInputs(ens: EnsembleRuntime, inputs: unknown, binary: Buffer | undefined): TensorMap {

@@ -102,6 +102,25 @@ describe('Open Inference Protocol V2 over REST', () => {
     expect(big.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', error: expect.any(String) })
   })
 
+  it('refuses a "parameters" that is not an object, of the request, an input or an output: BAD_REQUEST, not read as none', async () => {
+    const row = cancer.rows[0]!
+    const cases: [object, RegExp][] = [
+      [{ inputs: [tensor(row)], parameters: 'x' }, /^parameters must be a JSON object of parameters, got "x"$/],
+      [{ inputs: [tensor(row)], parameters: [1] }, /^parameters must be a JSON object of parameters, got \[1\]$/],
+      [{ inputs: [tensor(row)], parameters: 5 }, /^parameters must be a JSON object/],
+      [{ inputs: [{ ...tensor(row), parameters: 'zz' }] }, /^inputs\[0\]\.parameters must be a JSON object of parameters, got "zz"$/],
+      [{ inputs: [tensor(row)], outputs: [{ name: 'label' }, { name: 'probabilities', parameters: [true] }] }, /^outputs\[1\]\.parameters must be/],
+      // The body before the id, as every frontend reads a request.
+      [{ id: 7, inputs: [tensor(row)], parameters: 'x' }, /^parameters must be/],
+    ]
+    for (const [body, message] of cases) {
+      const res = await infer('cancer', body)
+      expect([res.statusCode, res.json()]).toEqual([400, { error: expect.stringMatching(message), code: 'BAD_REQUEST' }])
+    }
+    // null is no parameters, as before; and an object is read.
+    expect((await infer('cancer', { inputs: [{ ...tensor(row), parameters: null }], parameters: null, outputs: [{ name: 'label', parameters: null }] })).statusCode).toBe(200)
+  })
+
   it('answers a failed infer with its status, and the annotations as parameters', async () => {
     const x = { name: 'x', datatype: 'FP32', shape: [1, 2], data: [0.5, 0.5] }
     const late = await infer('late', { inputs: [x] })
