@@ -16,6 +16,7 @@ import { admitRouted, trackRun } from './admission.ts'
 
 /** Header of the binary tensor data extension: length of the JSON part of the body. */
 const HEADER_LENGTH = 'inference-header-content-length'
+const DIGITS = /^\d+$/
 
 interface ModelParams {
   name: string
@@ -123,10 +124,10 @@ function parseBody(request: FastifyRequest): { body: V2InferBody; binary: Buffer
   let binary: Buffer | undefined
   const declared = request.headers[HEADER_LENGTH]
   if (declared !== undefined) {
+    // Decimal digits only (x-budget-ms refuses hex alike): Number() would take `0x13b`, ` 315 `, `315.0`, `31.5e1` and `` (as 0).
+    if (typeof declared !== 'string' || !DIGITS.test(declared)) throw new GatewayError('BAD_REQUEST', `${HEADER_LENGTH} must be a length in decimal digits, got ${describe(declared)}`)
     const n = Number(declared)
-    if (!Number.isSafeInteger(n) || n < 0 || n > raw.length) {
-      throw new GatewayError('BAD_REQUEST', `${HEADER_LENGTH} ${describe(declared)} does not fit a ${raw.length}-byte body`)
-    }
+    if (!Number.isSafeInteger(n) || n > raw.length) throw new GatewayError('BAD_REQUEST', `${HEADER_LENGTH} ${describe(declared)} does not fit a ${raw.length}-byte body`)
     json = raw.subarray(0, n)
     binary = raw.subarray(n)
   }

@@ -78,6 +78,21 @@ describe('Open Inference Protocol V2 over REST', () => {
     expect(all.rawPayload.length - Number(all.headers['inference-header-content-length'])).toBe(8 + 8)
   })
 
+  it('reads inference-header-content-length as decimal digits only: hex, spaces, a fraction, an exponent or nothing is BAD_REQUEST', async () => {
+    const header = Buffer.from(JSON.stringify({ inputs: [tensor(cancer.rows[0]!)] }))
+    const body = Buffer.concat([header, Buffer.from('  ')])
+    const send = (length: string) => infer('cancer', body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': length })
+    const n = header.length
+    for (const length of [`0x${n.toString(16)}`, ` ${n} `, `${n}.0`, `${n / 10}e1`, '', `+${n}`, `-0`]) {
+      const res = await send(length)
+      expect([res.statusCode, res.json()], JSON.stringify(length)).toEqual([400, { error: `inference-header-content-length must be a length in decimal digits, got ${JSON.stringify(length)}`, code: 'BAD_REQUEST' }])
+    }
+    const long = await send(String(body.length + 1))
+    expect([long.statusCode, long.json()]).toEqual([400, { error: `inference-header-content-length "${body.length + 1}" does not fit a ${body.length}-byte body`, code: 'BAD_REQUEST' }])
+    // The digits themselves: the JSON part, then two bytes of binary data no input claims.
+    expect((await send(String(n))).json()).toEqual({ error: '2 bytes of binary data belong to no input', code: 'BAD_INPUT' })
+  })
+
   it('answers errors in the spec shape {"error": ...} with the documented statuses', async () => {
     const row = cancer.rows[0]!
     const cases: [unknown, number, string, RegExp][] = [
