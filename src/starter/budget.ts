@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.ts'
+import { describe } from '../tensor/index.ts'
 import type { PredictRequest } from '../types.ts'
 
 /**
@@ -13,9 +14,10 @@ export function effectiveBudget(req: PredictRequest, cap: { readonly default: nu
   let budget: number | undefined
   if (req.budgetMs !== undefined) {
     const b = req.budgetMs
-    if (typeof b !== 'number' || !Number.isFinite(b) || b <= 0) {
-      throw new GatewayError('BAD_BUDGET', `budget_ms must be a positive number of milliseconds, got ${JSON.stringify(b)}`)
-    }
+    // As parseBudget says it (src/api/native/request.ts): NaN and infinities named as written, not as JSON's null.
+    if (typeof b !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describe(b)}`)
+    if (!Number.isFinite(b)) throw new GatewayError('BAD_BUDGET', `budget_ms must be a finite number, got ${describe(b)}`)
+    if (b <= 0) throw new GatewayError('BAD_BUDGET', `budget_ms must be a positive number of milliseconds, got ${describe(b)}`)
     if (b > cap.max) throw overCap('budget_ms', b, cap.max)
     budget = b
   }

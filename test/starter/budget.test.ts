@@ -16,6 +16,11 @@ describe('effective budget', () => {
       expect(() => effectiveBudget(req({ budgetMs }), cap)).toThrow(expect.objectContaining({ code: 'BAD_BUDGET' }))
     }
   })
+  it('names a non-finite budget as written, finite being what it must be (gRPC budget_ms is a double: NaN and infinities arrive)', () => {
+    expect(() => effectiveBudget(req({ budgetMs: Number.NaN }), cap)).toThrow('budget_ms must be a finite number, got NaN')
+    expect(() => effectiveBudget(req({ budgetMs: Number.NEGATIVE_INFINITY }), cap)).toThrow('budget_ms must be a finite number, got -Infinity')
+    expect(() => effectiveBudget(req({ budgetMs: -5 }), cap)).toThrow('budget_ms must be a positive number of milliseconds, got -5')
+  })
   it('clamps a transport deadline to the cap and takes the min with an explicit budget', () => {
     expect(effectiveBudget(req({ transportBudgetMs: 10_000 }), cap)).toBe(200)
     expect(effectiveBudget(req({ transportBudgetMs: 30 }), cap)).toBe(30)
