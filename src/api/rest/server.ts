@@ -1,6 +1,5 @@
 // buildServer(config) returns a fastify app; listen() is the caller's. Models load in the
 // background (`app.gateway.load()`): /healthz answers at once, /readyz only once warm.
-import { isUtf8 } from 'node:buffer'
 import { createServer, ServerResponse, STATUS_CODES, type IncomingMessage, type RequestListener, type Server } from 'node:http'
 import { createServer as createSecureServer } from 'node:https'
 import type { Socket } from 'node:net'
@@ -13,6 +12,7 @@ import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
 import { loggableRequestId } from '../native/request.ts'
 import { admitting } from './admission.ts'
+import { parseJsonBody } from './json-body.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOpenApi } from './openapi.ts'
 import { registerOipRoutes } from './oip.ts'
@@ -90,13 +90,19 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   app.decorate('tls', tls)
   // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
   const guarded = registerGuard(app, gateway)
-  // JSON is UTF-8 (RFC 8259): a body whose bytes are not is refused, not read with U+FFFD in their place.
-  const parseJson = app.getDefaultJsonParser('error', 'error')
+  // JSON in UTF-8, without keys that could reach a prototype (json-body.ts): fastify's parser named neither.
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    if (isUtf8(body as Buffer)) return parseJson(request, body as unknown as string, done)
-    done(new GatewayError('BAD_REQUEST', 'body is not valid JSON: its bytes are not UTF-8'), undefined)
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    let value: unknown
+    try {
+      value = parseJsonBody(body as Buffer)
+    } catch (err) {
+      return done(err as Error, undefined)
+    }
+    done(null, value)
   })
+  // No route reads text: a text/plain body gets the content-type refusal, as any other type no route reads.
+  app.removeContentTypeParser('text/plain')
   if (owned) app.addHook('onClose', async () => gateway.close())
   // A request on a connection still open once close() began (a kept-alive one mid-request, a
   // pipelined one) gets 503 NOT_READY. The request listener is swapped, not checked per request.

@@ -3,6 +3,7 @@
 // `{error, code}` on the Open Inference Protocol's /v2. Never fastify's own FST_ERR_ codes.
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { UNREAD_CONTENT_TYPE } from '../../../src/api/errors.ts'
 import { buildServer } from '../../../src/api/rest/server.ts'
 import { isErrorCode } from '../../../src/errors.ts'
 import { configFrom } from '../../helpers.ts'
@@ -56,6 +57,20 @@ describe("fastify's own refusals answer in our catalogue", () => {
     ['a body over body_limit_bytes', 413, 'PAYLOAD_TOO_LARGE', { payload: `{"pad":"${'x'.repeat(2000)}"}`, headers: { 'content-type': 'application/json' } }],
   ])('%s → %i %s', async (_what, status, code, request) => {
     expectNative(await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', ...request }), status, code)
+  })
+
+  it('a text/plain body → 400 BAD_REQUEST saying which content-types the routes read, as any other type they do not', async () => {
+    for (const type of ['text/plain', 'text/plain; charset=utf-8', 'text/csv']) {
+      const res = await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: '{"inputs":{}}', headers: { 'content-type': type } })
+      expectNative(res, 400, 'BAD_REQUEST')
+      expect(res.json().message, type).toBe(UNREAD_CONTENT_TYPE)
+    }
+  })
+
+  it('a JSON body holding __proto__ (or constructor.prototype) → 400 BAD_REQUEST naming the key, not "not valid JSON"', async () => {
+    const predict = (payload: string) => app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload, headers: { 'content-type': 'application/json' } })
+    expect((await predict('{"inputs":{"__proto__":{"x":[1]}}}')).json()).toEqual({ code: 'BAD_REQUEST', message: 'body holds the key "__proto__", refused: it could reach an object\'s prototype' })
+    expect((await predict('{"constructor":{"prototype":{}}}')).json()).toEqual({ code: 'BAD_REQUEST', message: 'body holds a key "constructor" holding "prototype", refused: it could reach an object\'s prototype' })
   })
 
   it('a V2 body over body_limit_bytes → 413 PAYLOAD_TOO_LARGE in the V2 shape', async () => {

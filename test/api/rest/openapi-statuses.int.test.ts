@@ -330,7 +330,8 @@ describe('a guarded gateway: /openapi.json against what each route answers', () 
       ...names,
       { route: 'POST /admin/reload', what: 'the file, unchanged', request: { method: 'POST', url: '/admin/reload', headers: as(ALL) }, expected: 200 },
       { route: 'POST /admin/reload', what: 'a body (none is needed) that is not JSON', request: { method: 'POST', url: '/admin/reload', headers: { ...as(ALL), 'content-type': 'application/json' }, payload: 'nope' }, expected: 400 },
-      { route: 'POST /admin/reload', what: 'a body over server.body_limit_bytes', request: { method: 'POST', url: '/admin/reload', headers: { ...as(ALL), 'content-type': 'text/plain' }, payload: 'x'.repeat(5000) }, expected: 413 },
+      { route: 'POST /admin/reload', what: 'a body over server.body_limit_bytes', request: { method: 'POST', url: '/admin/reload', headers: { ...as(ALL), 'content-type': 'application/json' }, payload: 'x'.repeat(5000) }, expected: 413 },
+      { route: 'POST /admin/reload', what: 'a body of a content-type no route reads', request: { method: 'POST', url: '/admin/reload', headers: { ...as(ALL), 'content-type': 'text/plain' }, payload: 'x' }, expected: 400 },
       { route: 'POST /admin/reload', what: 'a key without the scope', request: { method: 'POST', url: '/admin/reload', headers: as(NONE) }, expected: 403 },
     ])
     // While the gateway drains (as at SIGTERM): not ready, and a name not served is NOT_READY rather than unknown.
