@@ -45,8 +45,13 @@ export function fail(failure: Failure, name: string, message: string): never {
 
 /** A client's string in a message: quoted, and cut short so no error echoes unbounded input. */
 export function quote(text: string, max = 64): string {
-  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text)
+  return escapeControls(JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text))
 }
+
+/** DEL and the C1 controls, which JSON.stringify leaves as they are (it escapes only U+0000–U+001F): escaped, so no message carries them raw into a log line or a terminal. */
+const RAW_CONTROLS = /[\u007f-\u009f]/g
+const escapeControl = (c: string): string => `\\u00${c.charCodeAt(0).toString(16)}`
+const escapeControls = (json: string): string => json.replace(RAW_CONTROLS, escapeControl)
 
 /**
  * Refuses elements in a field other than `field`, the one the wire message keeps for
@@ -69,6 +74,7 @@ export function describe(value: unknown, max = 40): string {
     // String() would recurse the same way, so say only what kind of value it is.
     s = Array.isArray(value) ? '[…]' : value !== null && typeof value === 'object' ? '{…}' : String(value)
   }
+  s = escapeControls(s)
   return s.length > max ? `${s.slice(0, max)}…` : s
 }
 
