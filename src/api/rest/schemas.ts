@@ -112,22 +112,39 @@ const ReadyOr400 = { description: 'not ready, or a name or version in the path t
 const failures = { 400: Error, 404: Error, 413: Error, ...refusals(Error), 502: PredictResponse, 503: Error, 504: PredictResponse, 422: PredictResponse } as const
 const v2Failures = { 400: OipError, 404: OipError, 413: OipError, ...refusals(OipError), 502: OipError, 503: OipError, 504: OipError, 422: OipError } as const
 
+/** The predict routes' headers (src/api/native/request.ts parseBudget, readRequestId). */
+const BudgetHeader = { type: 'string', description: 'the latency budget in ms, a decimal number (not 0x10, not Infinity); with budget_ms too, the smaller' } as const
+const RequestIdHeader = { ...RequestId, description: `${RequestId.description}; the body's id, when given, wins` } as const
+
+/** The binary tensor data extension: the JSON request or answer, then the raw tensors (docs/api.md). */
+const BinaryLength = { type: 'string', pattern: '^[0-9]+$', description: 'the length in bytes of the JSON part of the body, in decimal digits, when raw tensor bytes follow it (the binary tensor data extension)' } as const
+const WithBinary = { type: 'string', format: 'binary', description: 'the JSON request (its length in Inference-Header-Content-Length), then the raw bytes of the inputs with binary_data_size, in order' } as const
+const InferBody = {
+  type: 'object',
+  required: ['inputs'],
+  properties: { id: RequestId, parameters: { type: 'object', properties: { budget_ms: { type: 'number', exclusiveMinimum: 0 } } }, inputs: { type: 'array', items: V2Tensor }, outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } },
+} as const
+
 const infer: FastifySchema = {
   summary: 'Open Inference Protocol V2 infer on an ensemble (JSON, or JSON followed by binary tensor data)',
-  body: {
-    type: 'object',
-    required: ['inputs'],
-    properties: { id: RequestId, parameters: { type: 'object', properties: { budget_ms: { type: 'number', exclusiveMinimum: 0 } } }, inputs: { type: 'array', items: V2Tensor }, outputs: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } },
+  headers: { type: 'object', properties: { 'x-budget-ms': BudgetHeader, 'x-request-id': RequestIdHeader, 'inference-header-content-length': BinaryLength } },
+  body: { content: { 'application/json': { schema: InferBody }, 'application/octet-stream': { schema: WithBinary } } },
+  response: {
+    200: {
+      description: 'the inference: JSON, or (an output asked for as binary) the JSON answer followed by the raw bytes of those outputs',
+      headers: { 'inference-header-content-length': { ...BinaryLength, description: 'with application/octet-stream: the length of the JSON part' } },
+      content: { 'application/json': { schema: Any }, 'application/octet-stream': { schema: { ...WithBinary, description: 'the JSON answer, then the raw bytes of the outputs with binary_data_size, in order' } } },
+    },
+    ...v2Failures,
   },
-  response: { 200: Any, ...v2Failures },
 }
 
-/** Documentation of each route, by `METHOD url` as fastify registers it. */
-export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
+/** Each route's own documentation, by `METHOD url` as fastify registers it. */
+const ROUTES: Readonly<Record<string, FastifySchema>> = {
   'POST /v1/ensembles/:name/predict': {
     summary: 'Predict with an ensemble within a latency budget',
     params: NameParam,
-    headers: { type: 'object', properties: { 'x-budget-ms': { type: 'string' }, 'x-request-id': RequestId } },
+    headers: { type: 'object', properties: { 'x-budget-ms': BudgetHeader, 'x-request-id': RequestIdHeader } },
     body: {
       type: 'object',
       required: ['inputs'],
@@ -182,3 +199,17 @@ export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = {
   'GET /v2/models/:name/versions/:version/ready': { summary: 'V2 model readiness', params: VersionParams, response: { 200: Any, 400: ReadyOr400, 404: OipError, ...refusals(OipError) } },
   'POST /v2/models/:name/versions/:version/infer': { ...infer, params: VersionParams },
 }
+
+/**
+ * What any route may answer, whatever it is: the listener's 408 REQUEST_TIMEOUT and 431
+ * HEADERS_TOO_LARGE (always `{code, message}`: they come before any route, src/api/rest/server.ts
+ * clientErrors), 503 NOT_READY once the gateway is stopping (server.ts closing, in the shape of
+ * the API asked), and 500 INTERNAL (a bug: the error handlers). A route's own declaration of
+ * one of these (readiness' 503) wins.
+ */
+const anyRoute = (shape: typeof Error | typeof OipError) => ({ 408: Error, 431: Error, 500: shape, 503: shape }) as const
+
+/** Documentation of each route, by `METHOD url` as fastify registers it: its own, and what any route may answer. */
+export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = Object.fromEntries(
+  Object.entries(ROUTES).map(([route, schema]) => [route, { ...schema, response: { ...anyRoute(route.includes(' /v2') ? OipError : Error), ...(schema.response as object) } }]),
+)

@@ -23,6 +23,12 @@ const TOKEN = 'openapi-statuses-admin'
 const auth = { authorization: `Bearer ${TOKEN}` }
 const model = readFileSync(join(root, 'models', 'cancer_logreg.onnx'))
 const GUARD_ONLY = ['403', '429']
+/**
+ * Declared on every route, answered on every route by the listener or the error handlers, not
+ * driven here: 408 and 431 (test/security/client-errors.int.test.ts), 500 INTERNAL (a bug;
+ * openapi.int.test.ts drives a reload's), 503 NOT_READY once shutdown began (client-errors again).
+ */
+const ANY_ROUTE = ['408', '431', '500', '503']
 
 let dir: string
 let served: Served
@@ -178,7 +184,7 @@ describe('the registry routes answer only statuses /openapi.json declares, and i
     rollbacks.push(['while draining', await rollback('plain'), '503'])
 
     for (const [what, seen, expected] of [...uploads, ...rollbacks]) expect(seen, what).toBe(expected)
-    const seenOf = (cases: string[][]): string[] => [...new Set([...cases.map(([, seen]) => seen!), ...GUARD_ONLY])].sort()
+    const seenOf = (cases: string[][]): string[] => [...new Set([...cases.map(([, seen]) => seen!), ...GUARD_ONLY, ...ANY_ROUTE])].sort()
     expect(await declared('put', '/v1/models/{name}/versions/{version}')).toEqual(seenOf(uploads))
     expect(await declared('post', '/v1/models/{name}/rollback')).toEqual(seenOf(rollbacks))
   })
@@ -252,7 +258,7 @@ describe('a guarded gateway: /openapi.json against what each route answers', () 
     const doc = await documentOf(app, as(ALL))
     expect(registeredRoutes(app)).toEqual(expect.arrayContaining(['GET /openapi.json', 'GET /metrics', 'POST /admin/reload', 'GET /v2', 'GET /v2/', 'GET /v2/health/ready']))
     expect(documentedRoutes(doc)).toEqual(registeredRoutes(app))
-    expect(Object.keys(doc.paths['/openapi.json']!.get!.responses).sort()).toEqual(['200', '401', '403', '429'])
+    expect(Object.keys(doc.paths['/openapi.json']!.get!.responses).sort()).toEqual(['200', '401', '403', '429', ...ANY_ROUTE].sort())
   })
 
   it(`path parameters are at most ${MAX_NAME_IN_PATH} characters, and every route that takes one declares 400`, async () => {
@@ -345,7 +351,7 @@ describe('a guarded gateway: /openapi.json against what each route answers', () 
       { route: 'GET /v2/models/{name}/ready', what: 'a name it serves, while draining', request: { url: '/v2/models/e/ready', headers: as(ALL) }, expected: 400 },
     ], seen)
     for (const url of ['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready']) {
-      expect([...seen.get(`GET ${url}`)!].sort(), url).toEqual(Object.keys(doc.paths[url]!.get!.responses).sort())
+      expect([...new Set([...seen.get(`GET ${url}`)!, ...ANY_ROUTE])].sort(), url).toEqual(Object.keys(doc.paths[url]!.get!.responses).sort())
     }
   })
 })

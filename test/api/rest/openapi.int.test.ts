@@ -22,9 +22,10 @@ interface BodySchema {
 interface Operation {
   summary?: string
   requestBody?: { content: Record<string, { schema: BodySchema }> }
-  parameters?: { name: string; in: string }[]
+  parameters?: { name: string; in: string; schema?: { pattern?: string } }[]
   responses: Record<string, unknown>
 }
+type Response = { headers?: Record<string, unknown>; content: Record<string, { schema: { required?: string[]; type?: string; format?: string } }> }
 
 describe('GET /openapi.json', () => {
   it('is OpenAPI 3.1 and lists the routes, each with its schema', async () => {
@@ -45,7 +46,45 @@ describe('GET /openapi.json', () => {
     const predict = doc.paths['/v1/ensembles/{name}/predict']!.post!
     expect(predict.requestBody!.content['application/json']!.schema.required).toEqual(['inputs'])
     expect(predict.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'name', in: 'path' })]))
-    expect(Object.keys(predict.responses).sort()).toEqual(['200', '400', '401', '403', '404', '413', '422', '429', '502', '503', '504'])
+    expect(Object.keys(predict.responses).sort()).toEqual(['200', '400', '401', '403', '404', '408', '413', '422', '429', '431', '500', '502', '503', '504'])
+  })
+
+  it('describes the V2 infer routes\' headers, and their application/octet-stream bodies both ways (the binary tensor data extension)', async () => {
+    const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, Operation>> }
+    for (const path of ['/v2/models/{name}/infer', '/v2/models/{name}/versions/{version}/infer']) {
+      const infer = doc.paths[path]!.post!
+      const headers = infer.parameters!.filter((p) => p.in === 'header')
+      expect(headers.map((h) => h.name).sort(), path).toEqual(['inference-header-content-length', 'x-budget-ms', 'x-request-id'])
+      expect(headers.find((h) => h.name === 'inference-header-content-length')!.schema).toMatchObject({ type: 'string', pattern: '^[0-9]+$' })
+      expect(Object.keys(infer.requestBody!.content).sort()).toEqual(['application/json', 'application/octet-stream'])
+      expect(infer.requestBody!.content['application/octet-stream']!.schema).toMatchObject({ type: 'string', format: 'binary' })
+      const ok = infer.responses['200'] as Response
+      expect(Object.keys(ok.content).sort()).toEqual(['application/json', 'application/octet-stream'])
+      expect(Object.keys(ok.headers!)).toEqual(['inference-header-content-length'])
+    }
+    // And the route answers octet-stream so, with the header it declares.
+    const binary = await app.inject({ method: 'POST', url: '/v2/models/cancer/infer', payload: { parameters: { binary_data_output: true }, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 30], data: new Array<number>(30).fill(0.5) }] } })
+    expect([binary.statusCode, binary.headers['content-type'], binary.headers['inference-header-content-length']]).toEqual([200, 'application/octet-stream', expect.stringMatching(/^[0-9]+$/)])
+  })
+
+  it('declares on every route what any route may answer: the listener\'s 408 and 431 as {code, message}, 500 INTERNAL and 503 NOT_READY in the API\'s shape', async () => {
+    const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, Operation>> }
+    let operations = 0
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const route = `${method.toUpperCase()} ${path}`
+        const required = (status: string): string[] | undefined => (op.responses[status] as Response | undefined)?.content['application/json']?.schema.required
+        expect(required('408'), route).toEqual(['code', 'message'])
+        expect(required('431'), route).toEqual(['code', 'message'])
+        const shape = path.startsWith('/v2') ? ['error'] : ['code', 'message']
+        expect(required('500'), route).toEqual(shape)
+        // GET /readyz declares its own 503: its readiness body, or the listener's refusal.
+        if (route !== 'GET /readyz') expect(required('503'), route).toEqual(shape)
+        else expect(op.responses['503'], route).toBeDefined()
+        operations++
+      }
+    }
+    expect(operations).toBeGreaterThan(15)
   })
 
   it('documents without validating: a body the schema would refuse still gets the handler\'s own code', async () => {
