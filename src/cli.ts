@@ -69,6 +69,24 @@ const report: (err: unknown) => never = modules.report
  */
 const TELEMETRY_FLUSH_MS = 2000
 
+/** What closing the inference workers is given at a stop when the grace is spent: ample for idle ones. */
+const WORKERS_CLOSE_MS = 1000
+
+/**
+ * Ends the process as `signal`'s default action does: at once, though a worker is inside an
+ * inference. process.exit() would wait for that run to end (for ever, for a run with no end),
+ * then onnxruntime aborts the process (134).
+ */
+function exitBy(signal: string, log: { end(): void; once(event: 'close', listener: () => void): unknown }): void {
+  process.removeAllListeners(signal)
+  const end = (): void => void process.kill(process.pid, signal)
+  // pino writes asynchronously: the lines just logged go out first (ended, the destination
+  // has written them), unless stdout is stuck.
+  setTimeout(end, 500)
+  log.once('close', end)
+  log.end()
+}
+
 async function serve(file: string, stream: boolean, level: string): Promise<void> {
   const config = loadForCommand(file, stream)
   // Only a config that talks to Kafka loads its client library (src/cli-kafka.ts); --stream without output.kafka was refused above.
@@ -81,7 +99,9 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     report(err)
   }
   const gateway = new Gateway(config, { versions: registry })
-  const logger = pino({ level })
+  // Its destination kept: an exit by a signal writes out what is buffered first (exitBy).
+  const logOut = pino.destination({ dest: 1, sync: false })
+  const logger = pino({ level }, logOut)
   const telemetry = startTelemetry(gateway, config.telemetry, { log: logger })
   const app = buildServer(config, { gateway, telemetry, registry, logger })
   registry?.attach(gateway, app.log)
@@ -100,7 +120,7 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) {
       app.log.warn({ signal }, 'second signal: exiting without waiting for the drain')
-      process.exit(1)
+      return exitBy(signal, logOut)
     }
     stopping = true
     app.log.info({ signal, grace_ms: grace }, 'draining')
@@ -130,8 +150,16 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     // A version swap under way (loading a model) ends before its executors close, within the
     // grace: past it the exit cuts it, and the version, still `loading`, is judged at the next start.
     await atMost(Promise.all([registryClosed, registry?.idle()]), Math.max(0, drainedBy - performance.now()))
-    await gateway.close()
+    // An inference a worker is inside cannot be stopped, and the workers close once their runs
+    // end: the grace bounds that wait too (a run with no end would hold the stop for ever).
+    let closed = false
+    await atMost(
+      gateway.close().then(() => (closed = true)),
+      Math.max(WORKERS_CLOSE_MS, drainedBy - performance.now()),
+    )
+    if (!closed) app.log.warn({ grace_ms: grace }, 'grace period over: an inference still runs in a worker; exiting without it')
     await flushTelemetry()
+    if (!closed) return exitBy(signal, logOut)
     app.log.info({ signal }, 'stopped')
     process.exit(0)
   }

@@ -33,6 +33,23 @@ export function writeSlowOnZerosModel(path: string, steps: number): void {
   ], [initializer('scale', FLOAT, [steps])])
 }
 
+/**
+ * A model whose run squares a K × K matrix of ones, K the largest value of column 3: free on
+ * the zeros of a warm-up, seconds at a few thousand (K³ multiply-adds, 4K² bytes), a run no
+ * deadline or signal can stop.
+ */
+export function writeCubicModel(path: string): void {
+  writeClassifier(path, [
+    node('Slice', ['input', 'col3_from', 'col3_to', 'axis'], ['cost']),
+    node('ReduceMax', ['cost'], ['largest'], [attr('keepdims', 0)]),
+    node('Cast', ['largest'], ['k'], [attr('to', INT64)]),
+    node('Reshape', ['k', 'one_dim'], ['k1']),
+    node('Concat', ['k1', 'k1'], ['square'], [attr('axis', 0)]),
+    node('Expand', ['one', 'square'], ['matrix']),
+    node('MatMul', ['matrix', 'matrix'], ['steps']),
+  ], [initializer('one_dim', INT64, [1])])
+}
+
 /** The classifier around `work`, nodes ending in a `steps` tensor whose sum, times 0, is added to the probabilities. */
 function writeClassifier(path: string, work: Buffer[], extra: Buffer[]): void {
   const inits = [
