@@ -10,6 +10,11 @@
 // has a temp root of its own and fails if a `specserve-*` entry is left in it (globalSetup).
 import { defineConfig } from 'vitest/config'
 
+// onnxruntime's usage telemetry off in every test process (they inherit this process's
+// environment), for the tests that open a session without src/executors/onnx/ort-env.ts.
+// test/executors/onnx/telemetry.int.test.ts unsets it to check that the gateway sets it.
+process.env.ORT_DISABLE_TELEMETRY ??= '1'
+
 const setupFiles = ['test/setup/remove-temp-dirs.ts']
 const serial = { setupFiles, fileParallelism: false, pool: 'forks', testTimeout: 30_000, hookTimeout: 300_000 } as const
 

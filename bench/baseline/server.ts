@@ -2,6 +2,8 @@
 // one model, inference on the event loop's own thread. Same request and response
 // shape as specserve's native predict. Env: PORT, MODEL (an .onnx file).
 import Fastify from 'fastify'
+// Telemetry off, as specserve has it (an operator's own setting kept).
+import '../../src/executors/onnx/ort-env.ts'
 import ort from 'onnxruntime-node'
 
 const session = await ort.InferenceSession.create(process.env.MODEL ?? 'models/cancer_logreg.onnx', { intraOpNumThreads: 1 })

@@ -181,6 +181,18 @@ describe('Dockerfile', () => {
   })
 })
 
+describe("onnxruntime's usage telemetry", () => {
+  it('is off in the image, the compose file and the pods (the gateway sets it too: test/executors/onnx/telemetry.int.test.ts)', () => {
+    const env = /^ENV ((?:[^\n]*\\\n)*[^\n]*)$/m.exec(readFileSync(join(deploy, 'Dockerfile'), 'utf8'))![1]!
+    expect(env.split(/\s*\\\n\s*|\s+/)).toContain('ORT_DISABLE_TELEMETRY=1')
+    const compose = parse(readFileSync(join(deploy, 'docker-compose.yml'), 'utf8')) as Doc
+    expect(compose.services.specserve.environment.ORT_DISABLE_TELEMETRY).toBe('1')
+    // The secure overlay patches the same container (merged by name): its env is this one.
+    const [container] = render(kustomize, join(deploy, 'k8s')).find((d) => d.kind === 'Deployment')!.spec.template.spec.containers as Doc[]
+    expect(container!.env).toContainEqual({ name: 'ORT_DISABLE_TELEMETRY', value: '1' })
+  })
+})
+
 describe('docker-compose.yml', () => {
   const compose = parse(readFileSync(join(deploy, 'docker-compose.yml'), 'utf8')) as Doc
   const services = compose.services as Record<string, Doc>

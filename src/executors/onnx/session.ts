@@ -6,6 +6,7 @@
 // in a thread shares that thread's one inference lane. A slow model on the main thread's
 // lane would hold the event loop and every inline model behind it, which is why only models
 // measured to be tiny are placed there.
+import './ort-env.ts'
 import ort from 'onnxruntime-node'
 import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { specsOf, toNativeFeeds, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'

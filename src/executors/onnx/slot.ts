@@ -1,6 +1,7 @@
 // One inference worker as the pool sees it: the units sent to it and not yet answered,
 // the models it loaded and the loads it has to confirm, the outbox of units handed to it in
 // this turn of the event loop (sent together as one message), and its orderly close.
+import './ort-env.ts'
 import { Worker } from 'node:worker_threads'
 import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit, type WorkerAnswer, type WorkerSetup } from './protocol.ts'
