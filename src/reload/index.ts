@@ -10,7 +10,7 @@ import type { Gateway } from '../gateway.ts'
 import { modelWarnings } from '../model-warnings.ts'
 import type { Logger } from '../types.ts'
 import type { ReloadReport } from './plan.ts'
-import { watchConfig, type ConfigWatch } from './watch.ts'
+import { watchFile, type FileWatch } from './watch.ts'
 
 export type { ReloadReport } from './plan.ts'
 
@@ -107,7 +107,7 @@ export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 
     reload()
   }
   process.on('SIGHUP', onHangup)
-  let watcher: ConfigWatch | undefined
+  let watcher: FileWatch | undefined
   let timer: NodeJS.Timeout | undefined
   if (gateway.config.admin.watch_config) {
     const check = (): void => {
@@ -120,7 +120,7 @@ export function startReloadTriggers(gateway: Gateway, log: Logger, debounceMs = 
       clearTimeout(timer)
       timer = setTimeout(check, debounceMs)
     }
-    watcher = watchConfig(file, changed, (err, dir) => log.warn({ err, file, dir }, 'cannot watch the config file, or its watch stopped; SIGHUP still reloads'))
+    watcher = watchFile(file, changed, (err, dir) => log.warn({ err, file, dir }, 'cannot watch the config file, or its watch stopped; SIGHUP still reloads'))
   }
   return {
     stop() {

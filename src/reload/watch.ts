@@ -1,16 +1,17 @@
-// The file watch behind admin.watch_config. Directories are watched, not the file: editors
-// and Kubernetes ConfigMaps replace the file (rename, symlink swap) rather than write it in
-// place, and a watch on the file itself follows the old inode. A config path that is a
-// symlink to a file in another directory (config.yaml -> /srv/shared/gateway.yaml) changes
-// where it points to, so that directory is watched too, and watched again elsewhere when
-// the link is pointed at another file. So is the directory of every link of a chain
-// (config.yaml -> /etc/current.yaml -> /srv/v2.yaml): repointing the link in the middle
-// changes the config as much as editing the file at the end.
+// The file watch behind admin.watch_config, and behind server.tls's certificate, key and
+// client CA (src/security/tls.ts). Directories are watched, not the file: editors, Kubernetes
+// ConfigMaps and Secrets replace the file (rename, symlink swap) rather than write it in
+// place, and a watch on the file itself follows the old inode. A path that is a symlink to a
+// file in another directory (config.yaml -> /srv/shared/gateway.yaml, tls.crt ->
+// /etc/letsencrypt/archive/…) changes where it points to, so that directory is watched too,
+// and watched again elsewhere when the link is pointed at another file. So is the directory of
+// every link of a chain (config.yaml -> /etc/current.yaml -> /srv/v2.yaml): repointing the link
+// in the middle changes the file as much as editing the file at the end.
 import { readlinkSync, watch, type FSWatcher } from 'node:fs'
 import { basename, dirname, relative, resolve } from 'node:path'
 import { isWithin, realPathOr } from '../durable.ts'
 
-export interface ConfigWatch {
+export interface FileWatch {
   close(): void
 }
 
@@ -18,7 +19,7 @@ export interface ConfigWatch {
 const MAX_LINKS = 40
 
 /**
- * The paths the config is read through, as written: the path, each link it points to in turn
+ * The paths the file is read through, as written: the path, each link it points to in turn
  * (a missing file too: the last link still names it), and the real file (directories that are
  * links resolved).
  */
@@ -36,7 +37,7 @@ function pathsOf(file: string): string[] {
     at = resolve(realPathOr(dirname(at), dirname(at)), next)
     paths.push(at)
   }
-  // Where the config's content is: the file the chain ends at (undefined while it is gone).
+  // Where the file's content is: the file the chain ends at (undefined while it is gone).
   const real = realPathOr(file, undefined)
   if (real !== undefined && !paths.includes(real)) paths.push(real)
   return paths
@@ -53,12 +54,12 @@ function shownIn(dir: string, other: string): boolean {
 }
 
 /**
- * Calls `changed` on every event that may concern the config (the caller debounces and
- * compares content); `failed` when a watch stops or cannot start (SIGHUP still reloads).
+ * Calls `changed` on every event that may concern `file` (the caller debounces and compares
+ * content); `failed` when a watch stops or cannot start.
  */
-export function watchConfig(file: string, changed: () => void, failed: (err: unknown, dir: string) => void): ConfigWatch {
+export function watchFile(file: string, changed: () => void, failed: (err: unknown, dir: string) => void): FileWatch {
   const dir = dirname(file)
-  /** Names in the config's own directory that concern it: the path, and what its chain has there. */
+  /** Names in the file's own directory that concern it: the path, and what its chain has there. */
   let names = new Set([basename(file)])
   /** Other directories the chain passes through, each with the names of its paths there. */
   const others = new Map<string, { names: Set<string>; watcher: FSWatcher | undefined; failing: boolean }>()
@@ -77,14 +78,14 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
       return undefined
     }
   }
-  // The config's directory as written and as the kernel reads it (a config reached through a linked directory).
+  // The file's directory as written and as the kernel reads it (a file reached through a linked directory).
   const dirs = [dir, realPathOr(dir, dir)]
   /** Watches the directories the chain passes through now, and only those. */
   const follow = (): void => {
     const byDir = new Map<string, Set<string>>()
     for (const path of pathsOf(file)) {
       const at = dirname(path)
-      // Its changes show in the config's own directory (Kubernetes' ..data swap): watched there.
+      // Its changes show in the file's own directory (Kubernetes' ..data swap): watched there.
       const key = dirs.some((d) => shownIn(d, at)) ? dir : at
       byDir.set(key, (byDir.get(key) ?? new Set()).add(basename(path)))
     }
@@ -106,7 +107,7 @@ export function watchConfig(file: string, changed: () => void, failed: (err: unk
       watched.failing = watched.watcher === undefined
     }
   }
-  // In the config's directory: the path itself, what its chain has beside it, and Kubernetes' "..data" swap.
+  // In the file's directory: the path itself, what its chain has beside it, and Kubernetes' "..data" swap.
   const linkWatch = open(dir, (name) => names.has(name) || name.startsWith('..'))
   follow()
   return {

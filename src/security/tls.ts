@@ -1,16 +1,17 @@
 // TLS for both listeners: the certificate, key and client CA files of `server.tls`, read at
 // start and read again when they change (a renewed certificate, a Kubernetes secret swapped
-// under its symlinks). A set is checked (checkTlsFiles: at config load, at start, at each
-// change) before any listener sees it: a half-written or mismatched pair, or a client CA that
-// is not PEM, is refused (and reported) and the previous one keeps serving. Listeners apply it to new handshakes only (Node's
+// under its symlinks, a file written where a configured symlink points). A set is checked
+// (checkTlsFiles: at config load, at start, at each change) before any listener sees it: a
+// half-written or mismatched pair, or a client CA that is not PEM, is refused (and reported)
+// and the previous one keeps serving. Listeners apply it to new handshakes only (Node's
 // server.setSecureContext; grpc-js's credential watchers do the same on its http2 server), so
 // connections already open are not dropped.
 import { createHash, X509Certificate } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { readFileSync, watch, type FSWatcher } from 'node:fs'
-import { basename, dirname } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import { ServerCredentials } from '@grpc/grpc-js'
+import { watchFile, type FileWatch } from '../reload/watch.ts'
 import type { TlsConfig } from './config.ts'
 
 export type TlsListener = (context: SecureContextOptions) => void
@@ -97,7 +98,7 @@ export class TlsFiles extends EventEmitter<TlsFilesEvents> {
   private current: SecureContextOptions
   private digest: string
   private readonly subscribers = new Set<TlsListener>()
-  private readonly watchers: FSWatcher[] = []
+  private readonly watches: FileWatch[] = []
   private timer: NodeJS.Timeout | undefined
 
   /**
@@ -111,16 +112,19 @@ export class TlsFiles extends EventEmitter<TlsFilesEvents> {
     const read = this.read()
     this.current = read.context
     this.digest = read.digest
-    const names = new Set([config.cert, config.key, config.clientCa].filter((f): f is string => f !== undefined).map((f) => basename(f)))
-    for (const dir of new Set([config.cert, config.key, config.clientCa].filter((f): f is string => f !== undefined).map((f) => dirname(f)))) {
-      const watcher = watch(dir, { persistent: false }, (_event, name) => {
-        // Kubernetes swaps a "..data" symlink; other files in the directory are not ours.
-        if (name !== null && !names.has(name) && !name.startsWith('..')) return
-        clearTimeout(this.timer)
-        this.timer = setTimeout(() => this.reload(), debounceMs)
-      })
-      watcher.on('error', (err) => this.emit('rejected', err))
-      this.watchers.push(watcher)
+    const changed = (): void => {
+      clearTimeout(this.timer)
+      this.timer = setTimeout(() => this.reload(), debounceMs)
+    }
+    // Each file's directory (Kubernetes' "..data" swap included), and, for a file that is a
+    // symlink, the directory of every link of its chain and of its target (reload/watch.ts):
+    // a renewal written where the link points is a change too.
+    const failed = (err: unknown): void => {
+      // Said once the listener has subscribed (a watch that cannot start fails here, in the constructor).
+      process.nextTick(() => this.emit('rejected', err instanceof Error ? err : new Error(String(err))))
+    }
+    for (const file of new Set([config.cert, config.key, config.clientCa].filter((f): f is string => f !== undefined))) {
+      this.watches.push(watchFile(file, changed, failed))
     }
   }
 
@@ -154,7 +158,7 @@ export class TlsFiles extends EventEmitter<TlsFilesEvents> {
 
   close(): void {
     clearTimeout(this.timer)
-    for (const watcher of this.watchers) watcher.close()
+    for (const watch of this.watches) watch.close()
     this.subscribers.clear()
   }
 

@@ -3,7 +3,7 @@
 import { renameSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { watchConfig } from '../../src/reload/watch.ts'
+import { watchFile } from '../../src/reload/watch.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 it('says once that a directory on the chain cannot be watched, however many changes try it again', async () => {
@@ -13,7 +13,7 @@ it('says once that a directory on the chain cannot be watched, however many chan
   symlinkSync(target, link)
   const failures: string[] = []
   let changed: (() => void) | undefined
-  const watch = watchConfig(link, () => changed?.(), (_err, watched) => failures.push(watched))
+  const watch = watchFile(link, () => changed?.(), (_err, watched) => failures.push(watched))
   try {
     expect(failures).toEqual([join(dir, 'missing')])
     for (let i = 0; i < 3; i++) {

@@ -1,14 +1,17 @@
 // TLS on both listeners with certificates made at test time: HTTPS and gRPC over TLS,
 // a certificate replaced on disk while a connection is open (the open connection carries
-// on with the old one, new connections get the new one), a bad replacement refused, and
-// mutual TLS (a client certificate from the right CA, none, or one from a stranger CA).
+// on with the old one, new connections get the new one), a bad replacement refused, a pair
+// whose configured paths are symlinks into another directory renewed there, and mutual TLS
+// (a client certificate from the right CA, none, or one from a stranger CA).
 import * as grpc from '@grpc/grpc-js'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync } from 'node:fs'
 import { Agent, request, type RequestOptions } from 'node:https'
+import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { reflectedDefinition } from '../../src/proto/index.ts'
+import { tempDir } from '../temp-dirs.ts'
 import { makePki, type Pair, type Pki } from './certs.ts'
 import { serve as serveYaml, type Served } from './served.ts'
 import '../starter/scripted.ts'
@@ -124,6 +127,67 @@ describe('TLS on both listeners', () => {
     }
     expect(await get(served.restPort, { ca: readFileSync(pki.ca) })).toMatchObject({ status: 200, serial: before })
   })
+})
+
+describe('a certificate and key that are symlinks into another directory', () => {
+  let served: Served
+  let target: Pair
+  beforeAll(async () => {
+    // The configured paths are links (tls.crt -> <elsewhere>/current.crt), as a certbot live/ directory or a shared mount has them.
+    const elsewhere = tempDir('specserve-tls-target-')
+    const linked = tempDir('specserve-tls-links-')
+    const first = pki.issue('linked-server')
+    target = { cert: join(elsewhere, 'current.crt'), key: join(elsewhere, 'current.key') }
+    copyFileSync(first.cert, target.cert)
+    copyFileSync(first.key, target.key)
+    symlinkSync(target.cert, join(linked, 'tls.crt'))
+    symlinkSync(target.key, join(linked, 'tls.key'))
+    served = await serve(`{ cert: "${join(linked, 'tls.crt')}", key: "${join(linked, 'tls.key')}" }`)
+  })
+  afterAll(async () => served.close())
+
+  it("a new pair written over the links' targets is served to new connections, on both listeners", async () => {
+    const before = (await get(served.restPort, { ca: readFileSync(pki.ca) })).serial
+    const renewed = pki.issue('linked-renewed')
+    const both = Promise.all([once(served.app.tls!, 'reloaded'), once(served.grpc.tls!, 'reloaded')])
+    pki.install(renewed, target)
+    await both
+    expect(before).not.toBe(pki.serial(renewed))
+    expect(await get(served.restPort, { ca: readFileSync(pki.ca) })).toMatchObject({ status: 200, serial: pki.serial(renewed) })
+    const { client, serials } = grpcClient(served.grpcPort, pki.ca)
+    await live(client)
+    expect(serials).toEqual([pki.serial(renewed)])
+    client.close()
+  }, 10_000)
+})
+
+describe('a Kubernetes Secret volume (tls.crt -> ..data/tls.crt, ..data -> ..<timestamp>/)', () => {
+  let served: Served
+  let volume: string
+  /** Writes `pair` into a new timestamped directory and swaps ..data to it, as the kubelet updates a Secret volume. */
+  const project = (pair: Pair, stamp: string): void => {
+    mkdirSync(join(volume, stamp))
+    copyFileSync(pair.cert, join(volume, stamp, 'tls.crt'))
+    copyFileSync(pair.key, join(volume, stamp, 'tls.key'))
+    symlinkSync(stamp, join(volume, '..data_tmp'))
+    renameSync(join(volume, '..data_tmp'), join(volume, '..data'))
+  }
+  beforeAll(async () => {
+    volume = tempDir('specserve-tls-secret-')
+    project(pki.issue('secret-server'), '..2025_01_01_00_00_00.1')
+    symlinkSync('..data/tls.crt', join(volume, 'tls.crt'))
+    symlinkSync('..data/tls.key', join(volume, 'tls.key'))
+    served = await serve(`{ cert: "${join(volume, 'tls.crt')}", key: "${join(volume, 'tls.key')}" }`)
+  })
+  afterAll(async () => served.close())
+
+  it('an update of the Secret is served to new connections', async () => {
+    const renewed = pki.issue('secret-renewed')
+    const both = Promise.all([once(served.app.tls!, 'reloaded'), once(served.grpc.tls!, 'reloaded')])
+    project(renewed, '..2025_01_02_00_00_00.2')
+    await both
+    expect(await get(served.restPort, { ca: readFileSync(pki.ca) })).toMatchObject({ status: 200, serial: pki.serial(renewed) })
+  }, 10_000)
 })
 
 describe('mutual TLS', () => {
