@@ -9,17 +9,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import { sha256 } from './digest.ts'
+import { adminTokenFromEnv } from './exposure.ts'
 import { canonical } from './guard.ts'
 import { refusalsOf } from './refusals.ts'
 
 export type AdminCheck = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-
-/**
- * SPECSERVE_ADMIN_TOKEN without the whitespace around it: a value read from a file (a
- * Kubernetes Secret, `$(cat token)`) often ends in a newline, which no header can carry (and
- * `canonical` trims around the token a client sends), so the token could never match.
- */
-export const adminTokenFromEnv = (): string | undefined => process.env.SPECSERVE_ADMIN_TOKEN?.trim() || undefined
 
 const open: AdminCheck = async () => undefined
 

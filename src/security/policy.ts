@@ -10,7 +10,7 @@
 import type { Gateway } from '../gateway.ts'
 import type { Logger } from '../types.ts'
 import type { AuthConfig } from './config.ts'
-import { adminTokenFromEnv } from './admin-token.ts'
+import { adminTokenFromEnv } from './exposure.ts'
 import { Buckets, Guard } from './guard.ts'
 import { KeySets } from './jwks.ts'
 import { refusalsOf, type Refusals } from './refusals.ts'

@@ -2,7 +2,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { subjectKey } from '../../src/security/config.ts'
 import { isLoopback, openWarning } from '../../src/security/exposure.ts'
 import { configFrom, configIssues } from '../helpers.ts'
@@ -144,5 +144,28 @@ describe('open by default, loudly', () => {
     expect(open('127.0.0.1')).toBeNull()
     expect(open('0.0.0.0')).toMatch(/^listening on 0\.0\.0\.0 without an auth section: every endpoint .* is open to anyone who can reach it, in plaintext/)
     expect(openWarning(configFrom(`server: { host: "0.0.0.0" }\n${base}auth: {}\n`))).toMatch(/in plaintext: bearer credentials cross the network unencrypted/)
+  })
+
+  it('lists the admin routes the gateway serves open: /admin/reload and a repository\'s upload and rollback, unless SPECSERVE_ADMIN_TOKEN guards them', () => {
+    const repository = `repository: { path: "${tempDir('specserve-exposure-repo-')}", watch: false }\n`
+    const warning = (yaml: string, token?: string): string | null => openWarning(configFrom(`server: { host: "0.0.0.0" }\n${base}${yaml}`), token)
+    const says = (open: string, guarded = false): string =>
+      `listening on 0.0.0.0 without an auth section: every endpoint${guarded ? ' but those SPECSERVE_ADMIN_TOKEN guards' : ''} (${open}) is open to anyone who can reach it, in plaintext; see docs/security.md`
+    expect(warning('')).toBe(says('predict, model details, /metrics'))
+    expect(warning('admin: { reload_endpoint: true }\n')).toBe(says('predict, model details, /metrics, /admin/reload'))
+    expect(warning(repository)).toBe(says('predict, model details, /metrics, model upload and rollback'))
+    expect(warning(`admin: { reload_endpoint: true }\n${repository}`)).toBe(says('predict, model details, /metrics, /admin/reload, model upload and rollback'))
+    // With the token, the routes it guards answer 401 without it: not open.
+    expect(warning(`admin: { reload_endpoint: true }\n${repository}`, 'secret')).toBe(says('predict, model details, /metrics', true))
+    expect(warning('', 'secret')).toBe(says('predict, model details, /metrics'))
+    // Read from the environment as the routes read it (trimmed; empty is unset).
+    vi.stubEnv('SPECSERVE_ADMIN_TOKEN', ' secret\n')
+    try {
+      expect(openWarning(configFrom(`server: { host: "0.0.0.0" }\n${base}${repository}`))).toBe(says('predict, model details, /metrics', true))
+      vi.stubEnv('SPECSERVE_ADMIN_TOKEN', '')
+      expect(openWarning(configFrom(`server: { host: "0.0.0.0" }\n${base}${repository}`))).toBe(says('predict, model details, /metrics, model upload and rollback'))
+    } finally {
+      vi.unstubAllEnvs()
+    }
   })
 })
