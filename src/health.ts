@@ -191,11 +191,15 @@ const refusedCertificate = (why: string): string => `the listener refused the pr
 const oneLine = (err: NodeJS.ErrnoException & { reason?: string }): string =>
   err.reason ?? /SSL routines:[^:]*:([^:]+)/.exec(err.message)?.[1] ?? err.message.split('\n')[0]!
 
-/** The subcommand: 0 when the gateway's REST listener answers /healthz with 200, 1 otherwise. */
-export async function healthMain(file: string): Promise<number> {
+/**
+ * The subcommand: 0 when the gateway's REST listener answers /healthz with 200, 1 otherwise.
+ * `anyConfig`: the listener serve announced is asked whatever config it serves, `file` read
+ * only when none is (the image's HEALTHCHECK: the container's gateway, whatever its -c).
+ */
+export async function healthMain(file: string, anyConfig = false): Promise<number> {
   let target: ProbeTarget
   try {
-    target = announcedTarget(file) ?? readTarget(file)
+    target = announcedTarget(anyConfig ? undefined : file) ?? readTarget(file)
   } catch (err) {
     const issues = (err as Error).message
     console.error(`specserve health: cannot tell where the gateway listens: ${issues}`)
@@ -221,12 +225,18 @@ export async function healthMain(file: string): Promise<number> {
   return 1
 }
 
-// The image's HEALTHCHECK runs this file directly (`node src/health.ts <config>`): through
-// src/cli.ts every probe would first load every server module (several times the CPU), at
-// every interval, inside the container the gateway serves from.
+// The image's HEALTHCHECK runs this file directly (`node src/health.ts --announced <config>`):
+// through src/cli.ts every probe would first load every server module (several times the
+// CPU), at every interval, inside the container the gateway serves from. `--announced`: the
+// listener serve announced whatever config it serves (`docker run IMAGE serve -c
+// /conf/x.yaml` is healthy too), `<config>` read only without one; `node src/health.ts
+// <config>` asks about that config only, as `specserve health -c <config>` does.
 // (Not import.meta.main: on a node without it the check would do nothing and pass. The real
 // path: node names the main module by it, while argv[1] may go through a symlink.)
-if (isMain()) process.exit(await healthMain(process.argv[2] ?? 'examples/demo.yaml'))
+if (isMain()) {
+  const anyConfig = process.argv[2] === '--announced'
+  process.exit(await healthMain(process.argv[anyConfig ? 3 : 2] ?? 'examples/demo.yaml', anyConfig))
+}
 
 function isMain(): boolean {
   try {

@@ -9,9 +9,12 @@ import type { ProbeTarget } from './health.ts'
  * probe asks that listener, not the one the config file names now: the file is watched, and an
  * edit since the start (another port, TLS turned on: applied at the next restart) or a typo
  * (a reload refused) does not move the running gateway, so it must not fail its health check.
- * The file names the config and the process: the probe uses it only for the same config and
- * while that process lives (a second serve, or one gone, says nothing about this one). Without
- * it (not set, not written yet, unwritable, another config) the probe reads the config.
+ * The file names the config and the process: the probe uses it only while that process lives
+ * (one gone says nothing), and, when it was asked about a config, only for that config (a
+ * second serve of another config, writing the same file, says nothing about the first). The
+ * image's HEALTHCHECK asks about the container's gateway whatever its config (`docker run
+ * IMAGE serve -c /conf/x.yaml`): it takes any config's (health.ts, `--announced`). Without it
+ * (not set, not written yet, unwritable, another config) the probe reads the config.
  */
 export const LISTENER_FILE_ENV = 'SPECSERVE_LISTENER_FILE'
 
@@ -54,14 +57,14 @@ export function announceListener(target: ProbeTarget, config: string): string | 
   }
 }
 
-/** The listener serve announced for `config`, while that process runs; undefined otherwise. */
-export function announcedTarget(config: string): ProbeTarget | undefined {
+/** The listener serve announced for `config` (undefined: for any config), while that process runs; undefined otherwise. */
+export function announcedTarget(config: string | undefined): ProbeTarget | undefined {
   const file = process.env[LISTENER_FILE_ENV]
   if (!file) return undefined
   // Not there (yet) or unreadable: the config says where.
   const t = readAnnounced(file)
   const valid = typeof t?.host === 'string' && Number.isInteger(t.port) && typeof t.tls === 'boolean' && typeof t.mutualTls === 'boolean'
-  if (!valid || t?.config !== resolve(config) || !running(t.pid)) return undefined
+  if (!valid || (config !== undefined && t?.config !== resolve(config)) || !running(t.pid)) return undefined
   return { host: t.host!, port: t.port!, tls: t.tls!, mutualTls: t.mutualTls! }
 }
 

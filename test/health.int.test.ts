@@ -189,6 +189,29 @@ describe('specserve health', () => {
     }
   })
 
+  it("the image's HEALTHCHECK, as deploy/Dockerfile runs it, asks the gateway the container serves whatever its -c (docker run IMAGE serve -c /conf/x.yaml)", async () => {
+    const dockerfile = readFileSync(join(root, 'deploy', 'Dockerfile'), 'utf8')
+    const [node, ...args] = JSON.parse(/^HEALTHCHECK [^\n]*\\\n\s+CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[]
+    expect(node).toBe('node')
+    const file = configFile('{ host: 127.0.0.1, rest_port: 0, grpc_port: null }') // not the image's default config
+    const env = { ...CLEAN_ENV, SPECSERVE_LISTENER_FILE: join(dirname(file), 'listener.json') }
+    const proc = startProcess(process.execPath, [cli, 'serve', '-c', file], { env })
+    try {
+      await outputContains(proc, '"msg":"ready"')
+      const { port } = JSON.parse(readFileSync(env.SPECSERVE_LISTENER_FILE, 'utf8')) as { port: number }
+      const { code, output } = await health(args, env)
+      expect(output).toBe(`specserve health: ok: http://127.0.0.1:${port}/healthz answered 200\n`)
+      expect(code).toBe(0)
+      // Once that gateway is gone its announcement says nothing: the image's default config is read.
+      await proc.stop()
+      const gone = await health(args, env)
+      expect(gone.output).toMatch(/^specserve health: cannot tell where the gateway listens: cannot read config: .*\/etc\/specserve\/specserve\.yaml/)
+      expect(gone.code).toBe(1)
+    } finally {
+      await proc.stop()
+    }
+  })
+
   it('reads a config that shares one anchor more than 100 times, as serve does (its limit, not the YAML library\'s default)', () => {
     const file = join(tempDir('specserve-health-'), 'specserve.yaml')
     const models = Array.from({ length: 150 }, (_, i) => `  m${i}: { <<: *model }`).join('\n')

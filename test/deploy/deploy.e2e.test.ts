@@ -157,11 +157,12 @@ describe('Dockerfile', () => {
     for (const path of below) expect(ignored, path).toContain(path)
   })
 
-  it('the healthcheck probes the config the image serves (specserve health), not a fixed URL', () => {
+  it('the healthcheck probes the listener serve announced, else the config the image serves by default (specserve health), not a fixed URL', () => {
     const served = JSON.parse(/^CMD (\[.*\])$/m.exec(text)![1]!) as string[]
     expect(served.slice(0, 2)).toEqual(['serve', '-c'])
     const probe = JSON.parse(/^HEALTHCHECK [^\n]*\\\n\s+CMD (\[.*\])$/m.exec(text)![1]!) as string[]
-    expect(probe).toEqual(['node', 'src/health.ts', served[2]])
+    // Run against a gateway served with another -c in test/health.int.test.ts.
+    expect(probe).toEqual(['node', 'src/health.ts', '--announced', served[2]])
     expect(existsSync(join(root, 'src', 'health.ts'))).toBe(true)
   })
 
