@@ -23,6 +23,7 @@ export const GrpcStatus = {
 export const ErrorCatalogue = {
   BAD_REQUEST: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, summary: 'The request is malformed (not JSON, wrong structure).' },
   PAYLOAD_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'The request body is over the configured limit.' },
+  UNSUPPORTED_ENCODING: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, summary: 'REST only: the body was sent with a content-encoding other than identity (gzip, ...).' },
   // The next two are the REST listener's own (answered before any route); gRPC's read limit answers the second too.
   HEADERS_TOO_LARGE: { http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'REST only: the request line and headers are over 16 KiB.' },
   REQUEST_TIMEOUT: { http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, summary: 'The request did not arrive within headers_timeout_ms / request_timeout_ms (gRPC: a one-message call within request_timeout_ms).' },

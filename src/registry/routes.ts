@@ -3,6 +3,7 @@
 // without one, the same SPECSERVE_ADMIN_TOKEN check as POST /admin/reload (src/security/admin-token.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { headerValue } from '../api/native/request.ts'
+import { encodedBody } from '../api/rest/bodies.ts'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import { adminTokenCheck } from '../security/admin-token.ts'
 import type { Registry } from './registry.ts'
@@ -70,7 +71,8 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
 
   // The upload takes raw ONNX bytes, up to repository.max_model_bytes (413 over it).
   void app.register(async (scope) => {
-    scope.addContentTypeParser(['application/octet-stream', 'application/onnx'], { parseAs: 'buffer', bodyLimit: registry.repository.maxModelBytes }, (_request, body, done) => done(null, body))
+    // Read as sent: a compressed model would be stored as its compressed bytes (api/rest/bodies.ts).
+    scope.addContentTypeParser(['application/octet-stream', 'application/onnx'], { parseAs: 'buffer', bodyLimit: registry.repository.maxModelBytes }, (request, body, done) => done(encodedBody(request) ?? null, body))
     scope.put<{ Params: Params; Body: Buffer }>('/v1/models/:name/versions/:version', { onRequest: [admin, hold] }, async (request, reply) => {
       const handled = handling(request)
       try {

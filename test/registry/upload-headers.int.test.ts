@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import { connect } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/types.ts'
@@ -70,6 +71,19 @@ describe('x-model-description as bytes', () => {
     const res = await uploadDescribed(3, Buffer.from('mod\xe8le', 'latin1'))
     expect([res.status, res.body]).toEqual([400, { code: 'BAD_REQUEST', message: 'x-model-description must be UTF-8 text' }])
     expect((await app.inject({ url: '/v1/models/m/versions/3' })).json()).toMatchObject({ code: 'UNKNOWN_VERSION' })
+  })
+})
+
+describe('content-encoding', () => {
+  it('a model sent compressed is 415 UNSUPPORTED_ENCODING, and nothing is stored', async () => {
+    const res = await app.inject({
+      method: 'PUT',
+      url: '/v1/models/m/versions/4',
+      payload: gzipSync(model),
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' },
+    })
+    expect([res.statusCode, res.json()]).toEqual([415, { code: 'UNSUPPORTED_ENCODING', message: 'content-encoding "gzip" is not supported: send the body uncompressed (no content-encoding, or identity)' }])
+    expect((await app.inject({ url: '/v1/models/m/versions/4' })).json()).toMatchObject({ code: 'UNKNOWN_VERSION' })
   })
 })
 

@@ -12,6 +12,7 @@ import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
 import { loggableRequestId } from '../native/request.ts'
 import { admitting } from './admission.ts'
+import { encodedBody } from './bodies.ts'
 import { parseJsonBody } from './json-body.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOpenApi } from './openapi.ts'
@@ -91,8 +92,11 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
   const guarded = registerGuard(app, gateway)
   // JSON in UTF-8, without keys that could reach a prototype (json-body.ts): fastify's parser named neither.
+  // No body is read compressed (bodies.ts).
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const encoded = encodedBody(request)
+    if (encoded) return done(encoded, undefined)
     let value: unknown
     try {
       value = parseJsonBody(body as Buffer)

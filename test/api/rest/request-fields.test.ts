@@ -3,7 +3,9 @@
 // refused, on the native and the V2 bodies alike), the budget (decimal numbers only; the
 // smaller of body and header, each within the cap), input names (one named like an
 // Object.prototype member is an input like any other), the order the fields are read in, and
-// the text itself (a body that is not UTF-8, a BYTES element no UTF-8 can carry).
+// the text itself (a body that is not UTF-8, or sent compressed; a BYTES element no UTF-8 can
+// carry).
+import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readPredict } from '../../../src/api/native/request.ts'
@@ -215,6 +217,19 @@ describe('the text of a request', () => {
     expect([oip.statusCode, oip.json()]).toEqual([400, { code: 'BAD_REQUEST', error: message }])
     const ok = await app.inject({ method: 'POST', url: '/v1/ensembles/words/predict', payload: Buffer.from('{"inputs":{"text":["café"]}}'), headers: { 'content-type': 'application/json' } })
     expect(ok.statusCode).toBe(200)
+  })
+
+  it('a JSON body sent with a content-encoding (gzip, br) is 415 UNSUPPORTED_ENCODING, not read as JSON; identity is read', async () => {
+    const json = (text: string, encoding: string) => ({ payload: gzipSync(text), headers: { 'content-type': 'application/json', 'content-encoding': encoding } })
+    const message = (encoding: string) => `content-encoding "${encoding}" is not supported: send the body uncompressed (no content-encoding, or identity)`
+    for (const encoding of ['gzip', 'br', 'gzip, identity']) {
+      const res = await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', ...json('{"inputs":{"x":[[0.5,0.5]]}}', encoding) })
+      expect([res.statusCode, res.json()]).toEqual([415, { code: 'UNSUPPORTED_ENCODING', message: message(encoding) }])
+    }
+    for (const encoding of ['identity', ' Identity ', '']) {
+      const res = await app.inject({ method: 'POST', url: '/v1/ensembles/e/predict', payload: '{"inputs":{"x":[[0.5,0.5]]}}', headers: { 'content-type': 'application/json', 'content-encoding': encoding } })
+      expect(res.statusCode, encoding).toBe(200)
+    }
   })
 
   it('a BYTES element holding a lone surrogate is 400 BAD_INPUT on both APIs, not sent on as U+FFFD', async () => {
