@@ -84,11 +84,15 @@ interface CallLike {
 
 type AnyHandler = (call: CallLike, callback?: (err: object | null) => void) => void
 
-/** The ensemble a predict names: specserve.v1 `ensemble`, V2 `model_name`. A message that did not decode names none. */
-function ensembleOf(request: unknown): string {
+/**
+ * The ensemble a predict names: specserve.v1 `ensemble`, V2 `model_name`, as decoded (an empty
+ * message names "", which is asked for as any other name). Undefined when there is no message
+ * to read it from: a stream (each message is asked for its own), or one that did not decode.
+ */
+function ensembleOf(request: unknown): string | undefined {
   const r = request as { ensemble?: unknown; model_name?: unknown } | undefined
   const name = r?.ensemble ?? r?.model_name
-  return typeof name === 'string' ? name : ''
+  return typeof name === 'string' ? name : undefined
 }
 
 function wrap(policy: Policy, path: string, handler: AnyHandler): AnyHandler {
@@ -103,16 +107,18 @@ function wrap(policy: Policy, path: string, handler: AnyHandler): AnyHandler {
   return (call, callback) => {
     const values = call.metadata.get('authorization')
     const authorization = values.length > 0 ? String(values[0]) : undefined
-    // A predict whose message did not decode is let through to say so, if its caller holds any credentials.
+    // A predict whose message did not decode is let through to say so, if its caller holds any
+    // credentials. One that decoded is asked for the ensemble it names, "" too (an empty
+    // message): its scope is checked before the name is looked up, as on REST.
     const ensemble = access === 'predict' ? ensembleOf(call.request) : ''
     let verdict: Principal | Promise<Principal>
     try {
       const guard = policy.current
       // A verified client certificate names the caller when no bearer credentials do (auth.client_certs).
       const subject = guard.namesCertificates && (authorization === undefined || authorization === '') ? (certificateSubject(call.getAuthContext?.().sslPeerCertificate) ?? undefined) : undefined
-      verdict = guard.check(authorization, access === 'predict' && ensemble === '' ? 'authenticated' : access, ensemble, subject)
+      verdict = guard.check(authorization, ensemble === undefined ? 'authenticated' : access, ensemble ?? '', subject)
       // A stream names its ensembles message by message: keep what it presented for them.
-      if (access === 'predict' && ensemble === '') (call as Guarded)[CREDENTIALS] = { policy, authorization, subject }
+      if (ensemble === undefined) (call as Guarded)[CREDENTIALS] = { policy, authorization, subject }
     } catch (err) {
       return refuse(call, callback, err)
     }

@@ -78,7 +78,7 @@ function callerOf(payload: JWTPayload): string | null {
 }
 
 const deny = (access: Access, ensemble: string): GatewayError =>
-  new GatewayError('PERMISSION_DENIED', access === 'predict' ? `needs scope predict:${quote(ensemble).slice(1, -1)} or predict:*` : access === 'authenticated' ? 'needs credentials' : `needs scope ${access === 'health' ? 'health (anonymous)' : access}`)
+  new GatewayError('PERMISSION_DENIED', access === 'predict' ? (ensemble === '' ? 'needs scope predict:* (the call names no ensemble)' : `needs scope predict:${quote(ensemble).slice(1, -1)} or predict:*`) : access === 'authenticated' ? 'needs credentials' : `needs scope ${access === 'health' ? 'health (anonymous)' : access}`)
 
 /**
  * Asks a known caller for one more call: its scope for `access` (on `ensemble`) and a token

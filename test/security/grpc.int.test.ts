@@ -77,6 +77,16 @@ describe('gRPC credentials and scopes', () => {
     expect((await raw(KEYS.predictE)).code).toBe(GrpcStatus.INVALID_ARGUMENT)
   })
 
+  it('an empty message (no ensemble named) is asked for its scope first, as REST: PERMISSION_DENIED without predict:*, then the name NOT_FOUND', async () => {
+    for (const [client, method] of [[h.gatewayClient, 'Predict'], [h.inferenceClient, 'ModelInfer']] as const) {
+      expect((await failure(call(client, method, {}))).code, method).toBe(GrpcStatus.UNAUTHENTICATED)
+      const denied = await failure(call(client, method, {}, KEYS.predictE))
+      expect([denied.code, trailerCode(denied), denied.details], method).toEqual([GrpcStatus.PERMISSION_DENIED, 'PERMISSION_DENIED', 'needs scope predict:* (the call names no ensemble)'])
+      const unknown = await failure(call(client, method, {}, KEYS.debugger))
+      expect([unknown.code, trailerCode(unknown)], method).toEqual([GrpcStatus.NOT_FOUND, 'UNKNOWN_ENSEMBLE'])
+    }
+  })
+
   it('health is open (anonymous: [health]); reflection needs read', async () => {
     expect(await call(h.inferenceClient, 'ServerLive', {})).toEqual({ live: true })
     const healthClient = new grpc.Client(h.address, grpc.credentials.createInsecure())
