@@ -6,7 +6,7 @@
 import { context, diag, metrics, propagation, trace, type Span } from '@opentelemetry/api'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
-import { defaultResource, detectResources, envDetector, hostDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources'
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { metrics as sdkMetrics, NodeSDK } from '@opentelemetry/sdk-node'
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { ATTR_URL_PATH } from '@opentelemetry/semantic-conventions'
@@ -19,6 +19,7 @@ import type { Gateway } from '../gateway.ts'
 import { diagLevelFromEnv, DiagToLog, type DiagLog } from './diag.ts'
 import { env, metricExporter, otlpTarget, spanExporter } from './exporters.ts'
 import { GatewayMetrics } from './metrics.ts'
+import { RESOURCE_DETECTORS, sdkResourceDetectors } from './resource.ts'
 import { setTracer, TRACER_NAME } from './tracing.ts'
 
 export { traceHeaders, injectTrace, withTraceMetadata, withIncomingMetadata, activeTraceId, traceIdOf } from './tracing.ts'
@@ -112,7 +113,7 @@ function yamlSampler(settings: TelemetrySettings, warn: (message: string) => voi
  * SDK would have detected (target_info).
  */
 function standaloneMeters(reader: MetricReader, serviceName: string | undefined): sdkMetrics.MeterProvider {
-  let resource = defaultResource().merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }))
+  let resource = defaultResource().merge(detectResources({ detectors: [...RESOURCE_DETECTORS] }))
   if (serviceName !== undefined) resource = resource.merge(resourceFromAttributes({ 'service.name': serviceName }))
   return new sdkMetrics.MeterProvider({ resource, readers: [reader] })
 }
@@ -120,7 +121,8 @@ function standaloneMeters(reader: MetricReader, serviceName: string | undefined)
 const RESOURCE_SETTLE_MS = 2000
 
 /**
- * Waits for the resource attributes that detectors read asynchronously (host.id). The OTLP
+ * Waits for the resource attributes that detectors read asynchronously (host.id, when
+ * OTEL_NODE_RESOURCE_DETECTORS asks for the SDK's host detector: ours withholds it). The OTLP
  * readers wait for them before an export, but the Prometheus exporter reads them at every
  * scrape for target_info, and while they are pending the SDK logs an error each time and
  * leaves them out; nothing else would ever settle them when no OTLP reader runs.
@@ -188,10 +190,13 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   // while ours is in place (OTEL_LOG_LEVEL is read above, for ours).
   const logLevel = diagnostics ? process.env.OTEL_LOG_LEVEL : undefined
   if (logLevel !== undefined) delete process.env.OTEL_LOG_LEVEL
+  const resourceDetectors = sdkResourceDetectors()
   let sdk: NodeSDK
   try {
     sdk = new NodeSDK({
       ...(serviceName !== undefined && { serviceName }),
+      // Without the command line, the user, paths and the machine id (resource.ts): target_info is shown to any caller allowed `metrics`.
+      ...(resourceDetectors && { resourceDetectors }),
       spanProcessors,
       metricReaders: readers,
       logRecordProcessors: [], // pino writes logs; no OTLP log export

@@ -1,6 +1,7 @@
 // The standard OTEL_* variables as a deploy sets them: a metric export interval that is not a
 // number of milliseconds, the SDK disabled, an exporter set to `none` beside a YAML endpoint,
-// the service named in the resource attributes, a sampler beside the YAML ratio.
+// the service named in the resource attributes, what the resource shows (and the detectors
+// an operator names), a sampler beside the YAML ratio.
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
@@ -175,6 +176,28 @@ describe('the service name from the environment', () => {
   it('without it, telemetry.service_name, else specserve', async () => {
     expect(serviceOf(await scrape('{ service_name: gw-yaml }'))).toBe('gw-yaml')
     expect(serviceOf(await scrape('{}'))).toBe('specserve')
+  })
+})
+
+/** The labels of target_info, the resource as /metrics shows it. */
+const targetInfo = (metrics: string): Record<string, string> => {
+  const labels = /^target_info\{([^}]*)\}/m.exec(metrics)?.[1] ?? ''
+  return Object.fromEntries([...labels.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]))
+}
+
+describe('target_info (shown to any caller allowed metrics)', () => {
+  const WITHHELD = ['process_command', 'process_command_args', 'process_command_line', 'process_executable_path', 'process_owner', 'host_id']
+
+  it.each([['running', false], ['disabled', true]])('with the SDK %s: the service, host name and pid, not the command line, the user, paths or the machine id', async (_what, disabled) => {
+    if (disabled) vi.stubEnv('OTEL_SDK_DISABLED', 'true')
+    const info = targetInfo(await scrape('{}'))
+    expect(info).toMatchObject({ service_name: 'specserve', host_name: expect.any(String), host_arch: expect.any(String), process_pid: String(process.pid), process_runtime_name: 'nodejs' })
+    for (const label of WITHHELD) expect(Object.keys(info)).not.toContain(label)
+  })
+
+  it('OTEL_NODE_RESOURCE_DETECTORS is the operator\'s own choice, taken as the SDK takes it', async () => {
+    vi.stubEnv('OTEL_NODE_RESOURCE_DETECTORS', 'env,process')
+    expect(targetInfo(await scrape('{}'))).toHaveProperty('process_command_args')
   })
 })
 
