@@ -13,6 +13,7 @@ import { readBudget, readRequestId } from '../native/request.ts'
 import { ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, V2_BUDGET, v2Model } from '../oip/model.ts'
 import { forCaller } from '../../security/redact.ts'
 import { admitRouted, trackRun } from './admission.ts'
+import { encodedBody } from './bodies.ts'
 
 /** Header of the binary tensor data extension: length of the JSON part of the body. */
 const HEADER_LENGTH = 'inference-header-content-length'
@@ -42,9 +43,10 @@ export function registerOipRoutes(app: FastifyInstance, gateway: Gateway): void 
   // Named: @fastify/otel names each route's handler span after its plugin (an arrow gets its source text).
   void app.register(
     async function oipRoutes(v2) {
-      // Bodies are JSON, or JSON followed by raw tensors: parse them here, whatever the content type says.
+      // Bodies are JSON, or JSON followed by raw tensors: parse them here, whatever the content
+      // type says; never compressed ones (bodies.ts).
       v2.removeAllContentTypeParsers()
-      v2.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+      v2.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => done(encodedBody(request) ?? null, body))
       v2.setErrorHandler((err, request, reply) => {
         const mapped = mapError(err)
         if (mapped.code === 'INTERNAL') request.server.log.error({ err, reqId: request.id }, 'unexpected error')

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../../src/api/rest/server.ts'
@@ -115,6 +116,13 @@ describe('Open Inference Protocol V2 over REST', () => {
     const big = await infer('cancer', { inputs: [tensor(new Array(30 * 300).fill(1.5))] })
     expect(big.statusCode).toBe(413)
     expect(big.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', error: expect.any(String) })
+  })
+
+  it('refuses a body sent with a content-encoding (gzip) as 415 UNSUPPORTED_ENCODING, not reading its compressed bytes; identity is read', async () => {
+    const body = JSON.stringify({ inputs: [tensor(cancer.rows[0]!)] })
+    const gzipped = await infer('cancer', gzipSync(body), { 'content-encoding': 'gzip' })
+    expect([gzipped.statusCode, gzipped.json()]).toEqual([415, { error: expect.stringMatching(/^content-encoding "gzip" is not supported/), code: 'UNSUPPORTED_ENCODING' }])
+    expect((await infer('cancer', body, { 'content-encoding': 'identity' })).statusCode).toBe(200)
   })
 
   it('refuses a "parameters" that is not an object, of the request, an input or an output: BAD_REQUEST, not read as none', async () => {
