@@ -19,10 +19,10 @@ export const onnxSchema = Type.Object(
     /**
      * Run this model in worker threads of its own instead of the shared pool: a slow model
      * then never occupies a worker the other models need (the only sure isolation when the
-     * shared pool has a single worker, as on a 2-core machine).
+     * shared pool has a single worker, as on a 2-core machine). Implies `placement: worker`.
      */
     dedicated_workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
-    /** `auto` (measured), or pinned `inline` (main thread) or `worker`. */
+    /** `auto` (measured), or pinned `inline` (main thread) or `worker`; `worker` (the only one allowed) with `dedicated_workers`. */
     placement: Type.Optional(Type.Union(PLACEMENTS.map((p) => Type.Literal(p)))),
     /** The run time (ms) under which `auto` runs the model inline (warm-up median within half of it, p90 within it); default executors.inline_max_ms. */
     inline_max_ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
@@ -78,7 +78,11 @@ export function parseOnnxEntry(entry: OnnxEntry, ctx: ParseContext): OnnxSpec {
       ctx.problem('path', `cannot read model file ${path}`)
     }
   }
-  if (entry.placement === 'inline' && entry.dedicated_workers) ctx.problem('placement', 'a model pinned inline uses no workers: drop dedicated_workers')
+  // Workers of its own are for a model that must not hold anything up: it runs there, never on the event loop.
+  if (entry.dedicated_workers && entry.placement === 'inline') ctx.problem('placement', 'a model pinned inline uses no workers: drop dedicated_workers')
+  if (entry.dedicated_workers && entry.placement === 'auto') {
+    ctx.problem('placement', 'dedicated_workers runs the model in workers of its own; auto would run it on the event loop whenever its warm-up (on zeros) is quick, its workers idle: leave placement out, or say worker')
+  }
   const inlineBatching = entry.placement === 'inline' && entry.batching !== undefined
   if (inlineBatching && (entry.batching?.max_queue_delay_ms ?? 0) > 0) {
     ctx.problem('batching.max_queue_delay_ms', 'a model pinned inline batches what arrives in one turn of the event loop and never holds a request back: leave max_queue_delay_ms out (or 0), or let the workers batch it (placement auto or worker)')
@@ -88,7 +92,7 @@ export function parseOnnxEntry(entry: OnnxEntry, ctx: ParseContext): OnnxSpec {
     version: String(entry.version ?? '1'),
     maxConcurrency: entry.max_concurrency ?? Infinity,
     dedicatedWorkers: entry.dedicated_workers ?? 0,
-    placement: entry.placement ?? 'auto',
+    placement: entry.placement ?? (entry.dedicated_workers ? 'worker' : 'auto'),
     inlineMaxMs: entry.inline_max_ms,
     batching: entry.batching && { maxBatch: entry.batching.max_batch, maxDelayMs: inlineBatching ? 0 : (entry.batching.max_queue_delay_ms ?? DEFAULT_QUEUE_DELAY_MS) },
     repository,

@@ -139,7 +139,7 @@ class OnnxExecutor implements Executor {
     // Batches form in the workers: a batching model never runs inline.
     const placement = spec.batching
       ? new Placement('worker', maxMs, loaded.warmRunsMs, 'batching: batches form in the workers')
-      : new Placement(spec.placement, maxMs, loaded.warmRunsMs)
+      : new Placement(spec.placement, maxMs, loaded.warmRunsMs, spec.dedicatedWorkers > 0 ? 'dedicated_workers: it runs in workers of its own' : undefined)
     this.placement = placement
     if (placement.wantsInline) {
       // The workers have it loaded: a session that fails on the main thread leaves it there, as after the load.

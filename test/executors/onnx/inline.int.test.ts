@@ -1,6 +1,7 @@
 // Placement with real models: a tiny model runs on the main thread's session, a slow one
-// in the workers; pins are honoured; a big batch of a tiny model goes to the workers; and
-// the inline lane drops less-preferred members of requests already decided.
+// in the workers; pins are honoured, and dedicated_workers pins a model to its workers; a
+// big batch of a tiny model goes to the workers; and the inline lane drops less-preferred
+// members of requests already decided.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Gateway } from '../../../src/gateway.ts'
 import { inputFailure } from '../../../src/errors.ts'
@@ -29,11 +30,13 @@ models:
   tiny-c: { kind: onnx, path: ../models/cancer_logreg.onnx }
   pinned: { kind: onnx, path: ../models/cancer_logreg.onnx, placement: worker }
   pinned-inline: { kind: onnx, path: ../models/cancer_logreg.onnx, placement: inline }
+  own: { kind: onnx, path: ../models/cancer_logreg.onnx, dedicated_workers: 1 }
   slow: { kind: onnx, path: ../models/cancer_slow.onnx }
 ensembles:
   tiny: { strategy: deadline-fallback, models: [tiny], budget_ms: { default: 5000, max: 5000 } }
   pinned: { strategy: deadline-fallback, models: [pinned], budget_ms: { default: 5000, max: 5000 } }
   pinned-inline: { strategy: deadline-fallback, models: [pinned-inline], budget_ms: { default: 5000, max: 5000 } }
+  own: { strategy: deadline-fallback, models: [own], budget_ms: { default: 5000, max: 5000 } }
   straggler: { strategy: deadline-fallback, models: [slow, tiny], budget_ms: { default: 5000, max: 5000 } }
   three: { strategy: deadline-fallback, models: [tiny, tiny-b, tiny-c], budget_ms: { default: 5000, max: 5000 } }
 `),
@@ -84,6 +87,13 @@ describe('placement with real models', () => {
     const pool = gateway.resources.get(SHARED_POOL) as OnnxPool
     expect(pool.laneStats('pinned-inline')).toBeUndefined()
     expect(pool.laneStats('pinned')).toBeDefined()
+  })
+
+  it('runs a model with dedicated_workers in them, never inline, however tiny its warm-up', async () => {
+    // A model given workers of its own is one its operator knows to be slow: a warm-up on zeros must not put it on the event loop.
+    expect(placementOf('own')).toMatchObject({ mode: 'worker', current: 'worker', reason: 'dedicated_workers: it runs in workers of its own', inline_max_rows: null })
+    for (let i = 0; i < 3; i++) expect((await predict('own')).error).toBeNull()
+    expect(runs('own')).toEqual({ inline: 0, worker: 3 })
   })
 
   it('sends a batch bigger than a tiny model may take inline to the workers, with the same answer', async () => {
