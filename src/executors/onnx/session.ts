@@ -12,11 +12,22 @@ import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { specsOf, toNativeFeeds, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
 import { openSync } from './native.ts'
 
+/**
+ * onnxruntime logs nothing below fatal, itself: it writes its lines raw (ANSI-coloured) to
+ * stderr, out of the process's log, and a failed run's error line would be one a client can
+ * repeat at will. What fails is thrown anyway: a load's error fails the load, a run's is the
+ * request's MODEL_FAILED annotation. Set where a session opens, in every thread, before
+ * onnxruntime-node's first session reads it (its environment's level, once per process).
+ */
+const FATAL = 4
+ort.env.logLevel = 'fatal'
+
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = Object.freeze({
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
   executionMode: 'sequential',
   graphOptimizationLevel: 'all',
+  logSeverityLevel: FATAL,
 })
 
 /** Timed warm-up runs: at most this many, and no more once this much time is spent. */
