@@ -80,8 +80,8 @@ async function openPublic(path: string): Promise<Opened> {
   const publicSession = await ort.InferenceSession.create(path, SESSION_OPTIONS)
   const session: ThreadSession = { sync: false, run: (inputs) => publicSession.run(toOrtFeeds(inputs)), release: () => publicSession.release() }
   try {
-    const inputs = specsOf(publicSession.inputMetadata)
-    const outputs = specsOf(publicSession.outputMetadata)
+    const inputs = specsOf(publicSession.inputMetadata, 'input')
+    const outputs = specsOf(publicSession.outputMetadata, 'output')
     const feeds = warmInputs(inputs)
     await session.run(feeds) // the first run allocates: not timed
     return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
@@ -120,8 +120,8 @@ export async function openSession(path: string, native = true): Promise<Opened> 
   const raw = native ? openSync(path, SESSION_OPTIONS) : undefined
   if (!raw) return openPublic(path)
   try {
-    const inputs = specsOf(raw.inputMetadata)
-    const outputs = specsOf(raw.outputMetadata)
+    const inputs = specsOf(raw.inputMetadata, 'input')
+    const outputs = specsOf(raw.outputMetadata, 'output')
     const fetches: Readonly<Record<string, null>> = Object.freeze(Object.fromEntries(outputs.map((o) => [o.name, null])))
     const session: SyncThreadSession = { sync: true, run: (feeds) => raw.run(toNativeFeeds(feeds), fetches), release: () => raw.release() }
     const feeds = warmInputs(inputs)

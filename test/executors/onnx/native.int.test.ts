@@ -20,8 +20,8 @@ describe('the native session', () => {
     if (!nat) return
     const pub = await ort.InferenceSession.create(path, OPTIONS)
     try {
-      expect(specsOf(nat.inputMetadata)).toEqual(specsOf(pub.inputMetadata))
-      expect(specsOf(nat.outputMetadata)).toEqual(specsOf(pub.outputMetadata))
+      expect(specsOf(nat.inputMetadata, 'input')).toEqual(specsOf(pub.inputMetadata, 'input'))
+      expect(specsOf(nat.outputMetadata, 'output')).toEqual(specsOf(pub.outputMetadata, 'output'))
       const { rows } = samples(file.split('_')[0]!)
       const inputs = { [pub.inputNames[0]!]: { datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) } } as const
       const fetches = Object.fromEntries(pub.outputNames.map((n) => [n, null]))
