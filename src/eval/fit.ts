@@ -15,7 +15,8 @@ export function featureInput(name: string, inputs: readonly TensorSpec[], data: 
   }
   const spec = inputs[0]!
   const width = spec.shape[spec.shape.length - 1]
-  if (spec.shape.length !== 2 || (width !== undefined && width >= 0 && width !== data.features.length)) {
+  // A tensor of any rank takes the [1, F] rows as it takes any shape.
+  if (!spec.anyRank && (spec.shape.length !== 2 || (width !== undefined && width >= 0 && width !== data.features.length))) {
     const which = data.selected ? `--columns ${data.features.join(',')}` : `all but "${data.label}"`
     throw new EvalInputError(`${data.file}:1: ${data.features.length} feature columns (${which}), but ensemble "${name}" takes input "${spec.name}" ${spec.datatype} ${formatShape(spec.shape)}`)
   }

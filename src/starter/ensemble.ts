@@ -5,7 +5,7 @@ import type { EnsembleConfig, ModelConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
 import { GatewayError, inputFailure } from '../errors.ts'
 import type { Executor } from '../executors/types.ts'
-import { checkTensor, formatShape, quote, type Tensor, type TensorMap, type TensorSpec } from '../tensor/index.ts'
+import { checkTensor, declaredShape, formatShape, quote, sameRank, specText, type Tensor, type TensorMap, type TensorSpec } from '../tensor/index.ts'
 import { Selection } from './selection.ts'
 import { ShadowCounts, ShadowRunner } from './shadow.ts'
 import { EnsembleStats, type ModelStats } from './stats.ts'
@@ -48,18 +48,18 @@ interface MergedInputs {
   readonly fixedBy: (Member | undefined)[][]
 }
 
-const describeSpecs = (specs: readonly TensorSpec[]): string => specs.map((s) => `${s.name}:${s.datatype}[${s.shape.join(',')}]`).join(' ')
+const describeSpecs = (specs: readonly TensorSpec[]): string => specs.map(specText).join(' ')
 
 /**
  * Whether a model's inputs agree with the ensemble's so far (same names and datatypes as the
- * first member's, same ranks, no dimension fixed at another size): undefined when they do,
- * else the member they differ from (the first, or the one that fixed the size). With `fix`,
- * a size it fixes is fixed in the ensemble's from now on.
+ * first member's, same ranks (any rank only beside any rank), no dimension fixed at another
+ * size): undefined when they do, else the member they differ from (the first, or the one that
+ * fixed the size). With `fix`, a size it fixes is fixed in the ensemble's from now on.
  */
 function mergeInputs(merged: MergedInputs, first: Member, m: Member, fix: boolean): Member | undefined {
   const theirs = m.executor.metadata().inputs
   if (theirs.length !== merged.specs.length) return first
-  const matched = merged.specs.map((spec) => theirs.find((t) => t.name === spec.name && t.datatype === spec.datatype && t.shape.length === spec.shape.length))
+  const matched = merged.specs.map((spec) => theirs.find((t) => t.name === spec.name && t.datatype === spec.datatype && sameRank(t, spec)))
   for (const [i, other] of matched.entries()) {
     if (!other) return first
     const at = other.shape.findIndex((d, k) => d >= 0 && merged.specs[i]!.shape[k]! >= 0 && d !== merged.specs[i]!.shape[k])
@@ -146,15 +146,16 @@ export function buildEnsemble(
 
 /**
  * The outputs every member declares with the same name and datatype and a compatible shape,
- * in the first member's order. Shapes are compatible when of one rank with no dimension fixed
- * at two sizes (2 classes here, 3 there: left out, as a datatype that differs); a dimension
- * fixed in one and -1 in another is -1. Every answer then fits what the ensemble declares.
+ * in the first member's order. Shapes are compatible when of one rank (any rank is one of
+ * its own) with no dimension fixed at two sizes (2 classes here, 3 there: left out, as a
+ * datatype that differs); a dimension fixed in one and -1 in another is -1. Every answer then
+ * fits what the ensemble declares.
  */
 function commonOutputs(declared: readonly (readonly TensorSpec[])[]): TensorSpec[] {
   const common: TensorSpec[] = []
   for (const spec of declared[0]!) {
     const specs = declared.map((theirs) => theirs.find((o) => o.name === spec.name))
-    if (!specs.every((o) => o !== undefined && o.datatype === spec.datatype && o.shape.length === spec.shape.length)) continue
+    if (!specs.every((o) => o !== undefined && o.datatype === spec.datatype && sameRank(o, spec))) continue
     const shape = spec.shape.map((_, i) => {
       const sizes = specs.map((o) => o!.shape[i]!)
       const fixed = sizes.filter((d) => d >= 0)
@@ -216,7 +217,7 @@ export function checkInputs(ens: EnsembleRuntime, inputs: TensorMap): void {
   for (const spec of ens.inputs) {
     // Own properties only: an input named like an Object.prototype member ("constructor") is not given by default.
     const tensor = Object.hasOwn(inputs, spec.name) ? inputs[spec.name] : undefined
-    if (!tensor) throw new GatewayError('BAD_INPUT', `missing input "${spec.name}" (${spec.datatype} ${formatShape(spec.shape)})`)
+    if (!tensor) throw new GatewayError('BAD_INPUT', `missing input "${spec.name}" (${spec.datatype} ${declaredShape(spec)})`)
     checkTensor(tensor, spec, inputFailure)
     if (tensor.data.length === 0) throw new GatewayError('BAD_INPUT', `input "${spec.name}": shape ${formatShape(tensor.shape)} holds no elements; a predict needs at least one`)
     given++

@@ -173,7 +173,8 @@ const FAST_MAX_ELEMENTS = 1 << 20
 function floatsFromNested(value: unknown[], spec: TensorSpec): Tensor | undefined {
   const row = DATATYPES[spec.datatype]
   // Rank 1 and 2 only: a scalar spec (shape []) would otherwise take the rank-2 branch and
-  // accept any rows, where the general path refuses a nested array for it.
+  // accept any rows, where the general path refuses a nested array for it (and takes any
+  // nesting for a spec of any rank, whose shape is [] too).
   if (row.kind !== 'float' || spec.shape.length === 0 || spec.shape.length > 2) return undefined
   if (spec.shape.length === 1) {
     const n = value.length
@@ -207,7 +208,7 @@ function floatsFromNested(value: unknown[], spec: TensorSpec): Tensor | undefine
 
 /** `flat` fills `shape` already (the nesting, or the count check, made them agree). */
 function declared(spec: TensorSpec, shape: number[], flat: ArrayLike<unknown>, failure: Failure): Tensor {
-  if (!fitsShape(shape, spec.shape)) fail(failure, spec.name, `shape ${formatShape(shape)} does not match declared ${formatShape(spec.shape)}`)
+  if (!fitsShape(shape, spec.shape) && !spec.anyRank) fail(failure, spec.name, `shape ${formatShape(shape)} does not match declared ${formatShape(spec.shape)}`)
   const data: TensorData = decodeElements(flat, spec.datatype, failure, spec.name)
   return { datatype: spec.datatype, shape, data }
 }

@@ -20,8 +20,9 @@ export function fromNativeTensor(wire: NativeTensorMsg, spec: TensorSpec, failur
   const field = DATATYPES[spec.datatype].native
   const values = wire[field] ?? []
   onlyField(wire, field, FIELDS, spec.datatype, failure, spec.name)
-  // A declared scalar (shape []) is given without a shape, like any shape fillDynamic can infer.
-  const shape = wire.shape.length ? readShape(wire.shape, failure, spec.name) : spec.shape.length === 0 ? [] : fillDynamic(spec.shape, values.length)
+  // A declared scalar (shape []) is given without a shape, like any shape fillDynamic can infer;
+  // without one, a tensor of any rank is a vector of its elements (its metadata show [-1]).
+  const shape = wire.shape.length ? readShape(wire.shape, failure, spec.name) : spec.anyRank ? [values.length] : spec.shape.length === 0 ? [] : fillDynamic(spec.shape, values.length)
   if (!shape) return fail(failure, spec.name, `give a shape (declared ${formatShape(spec.shape)}, ${values.length} elements given)`)
   // checkTensor: the shape against the declaration, then the element count against the shape.
   return checkTensor({ datatype: spec.datatype, shape, data: decodeElements(values, spec.datatype, failure, spec.name) }, spec, failure)

@@ -17,7 +17,28 @@ export interface TensorSpec {
   readonly name: string
   readonly datatype: DataType
   readonly shape: readonly number[]
+  /**
+   * Set on a tensor its model declares without any shape (an ONNX graph's tensor of unknown
+   * rank; `shape` is then []): a tensor of any shape fits it. Only such a spec has the field.
+   */
+  readonly anyRank?: true
 }
+
+/** A spec's declared shape in a message: `[-1, 30]`, or `any shape`. */
+export const declaredShape = (spec: TensorSpec): string => (spec.anyRank ? 'any shape' : formatShape(spec.shape))
+
+/** A spec in a one-line list of specs: `input:FP32[-1,30]`, or `x:FP32(any shape)`. */
+export const specText = (spec: TensorSpec): string => `${spec.name}:${spec.datatype}${spec.anyRank ? '(any shape)' : `[${spec.shape.join(',')}]`}`
+
+/** Whether two specs declare the same rank (any rank is a rank of its own: it only matches itself). */
+export const sameRank = (a: TensorSpec, b: TensorSpec): boolean => a.anyRank === b.anyRank && a.shape.length === b.shape.length
+
+/**
+ * A spec as the model metadata show it (the native API's and the Open Inference Protocol's):
+ * any rank as [-1], the nearest an OIP shape (a list of sizes, -1 a dynamic one) comes to
+ * saying it; a tensor of any shape is accepted for it.
+ */
+export const shownSpec = (spec: TensorSpec): TensorSpec => ({ name: spec.name, datatype: spec.datatype, shape: spec.anyRank ? [-1] : [...spec.shape] })
 
 /** Who is at fault when a tensor does not decode, and what to throw. */
 export interface Failure {
@@ -145,7 +166,8 @@ export function fillDynamic(declared: readonly number[], count: number): number[
 /** Throws unless the tensor has the spec's datatype and a shape it fits, filled by its data. */
 export function checkTensor(tensor: Tensor, spec: TensorSpec, failure: Failure): Tensor {
   if (tensor.datatype !== spec.datatype) fail(failure, spec.name, `datatype ${tensor.datatype} given, model declares ${spec.datatype}`)
-  if (!fitsShape(tensor.shape, spec.shape)) fail(failure, spec.name, `shape ${formatShape(tensor.shape)} does not match declared ${formatShape(spec.shape)}`)
+  // Any rank is read only once the shape does not fit: the usual spec pays nothing for it.
+  if (!fitsShape(tensor.shape, spec.shape) && !spec.anyRank) fail(failure, spec.name, `shape ${formatShape(tensor.shape)} does not match declared ${formatShape(spec.shape)}`)
   const count = elementCount(tensor.shape)
   if (tensor.data.length !== count) fail(failure, spec.name, `${tensor.data.length} elements do not fill shape ${formatShape(tensor.shape)}`)
   return tensor

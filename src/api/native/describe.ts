@@ -6,6 +6,7 @@ import type { EnsembleRuntime } from '../../starter/ensemble.ts'
 import { memberVersion } from '../../starter/outcomes.ts'
 import type { Principal } from '../../security/guard.ts'
 import { detailsForCaller } from '../../security/redact.ts'
+import { shownSpec } from '../../tensor/index.ts'
 
 export function listEnsembles(gateway: Gateway): Record<string, unknown>[] {
   return [...gateway.ensembles.values()].map((e) => ({ name: e.name, strategy: e.strategyName, models: e.models.map((m) => m.name), budget_ms: e.config.budget }))
@@ -20,8 +21,8 @@ export function describeEnsemble(ens: EnsembleRuntime): Record<string, unknown> 
     budget_ms: ens.config.budget,
     select: describeSelect(ens.config.select),
     ...(ens.config.shadow ? { shadow: ens.config.shadow } : {}),
-    inputs: ens.inputs,
-    outputs: ens.outputs,
+    inputs: ens.inputs.map(shownSpec),
+    outputs: ens.outputs.map(shownSpec),
   }
 }
 
@@ -44,7 +45,7 @@ export function modelDescription(gateway: Gateway, name: string, principal?: Pri
   let metadata: { inputs: unknown; outputs: unknown } = { inputs: null, outputs: null }
   try {
     const m = executor.metadata()
-    metadata = { inputs: m.inputs, outputs: m.outputs }
+    metadata = { inputs: m.inputs.map(shownSpec), outputs: m.outputs.map(shownSpec) }
   } catch {
     // not loaded (yet, or not used by any ensemble): metadata stays null
   }

@@ -4,7 +4,7 @@
 import { GatewayError } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import type { EnsembleRuntime } from '../../starter/ensemble.ts'
-import { quote, type TensorSpec } from '../../tensor/index.ts'
+import { quote, shownSpec, type TensorSpec } from '../../tensor/index.ts'
 import type { PredictResult } from '../../types.ts'
 import { packageVersion } from '../../version.ts'
 
@@ -52,13 +52,11 @@ export function modelMetadata(ens: EnsembleRuntime): V2ModelMetadata {
     name: ens.name,
     versions: [ENSEMBLE_VERSION],
     platform: PLATFORM,
-    inputs: ens.inputs.map(copySpec),
-    outputs: ens.outputs.map(copySpec),
+    inputs: ens.inputs.map(shownSpec),
+    outputs: ens.outputs.map(shownSpec),
     parameters: { strategy: ens.strategyName, models: ens.models.map((m) => m.name).join(',') },
   }
 }
-
-const copySpec = (s: TensorSpec): TensorSpec => ({ name: s.name, datatype: s.datatype, shape: [...s.shape] })
 
 export type ParameterValue = string | number | boolean
 

@@ -15,8 +15,9 @@ export interface BatchSettings {
 
 /** Batching stacks requests along the first dimension and cuts every output back apart along it: each must be dynamic. */
 export function checkBatchDimension(model: { readonly inputs: readonly TensorSpec[]; readonly outputs: readonly TensorSpec[] }): void {
+  // A tensor of any rank (shape []) has no first dimension to stack along either.
   const fixed = [...model.inputs, ...model.outputs].find((t) => t.shape[0] !== -1)
-  if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input and output: "${fixed.name}" has shape [${fixed.shape.join(', ')}]`)
+  if (fixed) throw new Error(`batching needs a dynamic first (batch) dimension on every input and output: "${fixed.name}" has ${fixed.anyRank ? 'no declared shape (any rank)' : `shape [${fixed.shape.join(', ')}]`}`)
 }
 
 /** Rows of a request: the first dimension of its first input (1 for a scalar). */

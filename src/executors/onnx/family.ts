@@ -7,40 +7,24 @@
 // Loop's body) is a side computation, not the model's kind.
 import { readFileSync } from 'node:fs'
 import protobuf from 'protobufjs'
+import { eachFieldOf, MODEL_GRAPH } from './graph.ts'
 
 export const FAMILIES = ['trees', 'linear', 'knn', 'svm', 'neural', 'unknown'] as const
 export type ModelFamily = (typeof FAMILIES)[number]
 
-const MODEL_GRAPH = 7
 const GRAPH_NODE = 1
 const NODE_OP_TYPE = 4
-const LENGTH_DELIMITED = 2
 
 /** The op types of the top-level graph's nodes, in order. */
 export function graphOpTypes(bytes: Uint8Array): string[] {
   const ops: string[] = []
   const reader = protobuf.Reader.create(bytes)
-  eachField(reader, reader.len, MODEL_GRAPH, (graphEnd) =>
-    eachField(reader, graphEnd, GRAPH_NODE, (nodeEnd) =>
-      eachField(reader, nodeEnd, NODE_OP_TYPE, (opEnd) => ops.push(protobuf.util.utf8.read(reader.buf, reader.pos, opEnd))),
+  eachFieldOf(reader, reader.len, MODEL_GRAPH, (graphEnd) =>
+    eachFieldOf(reader, graphEnd, GRAPH_NODE, (nodeEnd) =>
+      eachFieldOf(reader, nodeEnd, NODE_OP_TYPE, (opEnd) => ops.push(protobuf.util.utf8.read(reader.buf, reader.pos, opEnd))),
     ),
   )
   return ops
-}
-
-/** Calls `visit` with the end of each length-delimited field `field` of the message read up to `end`; skips every other field. */
-function eachField(reader: protobuf.Reader, end: number, field: number, visit: (fieldEnd: number) => void): void {
-  while (reader.pos < end) {
-    const tag = reader.uint32()
-    if (tag >>> 3 !== field || (tag & 7) !== LENGTH_DELIMITED) {
-      reader.skipType(tag & 7)
-      continue
-    }
-    const fieldEnd = reader.uint32() + reader.pos
-    if (fieldEnd > end) throw new RangeError('field runs past its message')
-    visit(fieldEnd)
-    reader.pos = fieldEnd
-  }
 }
 
 /**

@@ -7,9 +7,11 @@
 // lane would hold the event loop and every inline model behind it, which is why only models
 // measured to be tiny are placed there.
 import './ort-env.ts'
+import { readFileSync } from 'node:fs'
 import ort from 'onnxruntime-node'
 import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { specsOf, toNativeFeeds, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
+import { unknownRankTensors } from './graph.ts'
 import { openSync } from './native.ts'
 
 /**
@@ -76,12 +78,33 @@ async function warmUp(session: ThreadSession, feeds: TensorMap): Promise<number[
   return warmRunsMs
 }
 
+/**
+ * The session's declared inputs and outputs as specs. onnxruntime reports a tensor of unknown
+ * rank (its graph declares no shape) as a scalar's []: those are read from the file's graph
+ * (only when one is [], and only these few fields: graph.ts), and take any shape.
+ */
+function declaredSpecs(path: string, meta: { readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[]; readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[] }): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+  const inputs = specsOf(meta.inputMetadata, 'input')
+  const outputs = specsOf(meta.outputMetadata, 'output')
+  if (!inputs.some(scalar) && !outputs.some(scalar)) return { inputs, outputs }
+  let unknown: ReadonlySet<string>
+  try {
+    unknown = unknownRankTensors(readFileSync(path))
+  } catch {
+    // Not a protobuf this reader takes (onnxruntime opens its own .ort format too): as onnxruntime says.
+    return { inputs, outputs }
+  }
+  const mark = (spec: TensorSpec): TensorSpec => (scalar(spec) && unknown.has(spec.name) ? { ...spec, anyRank: true } : spec)
+  return { inputs: inputs.map(mark), outputs: outputs.map(mark) }
+}
+
+const scalar = (spec: TensorSpec): boolean => spec.shape.length === 0
+
 async function openPublic(path: string): Promise<Opened> {
   const publicSession = await ort.InferenceSession.create(path, SESSION_OPTIONS)
   const session: ThreadSession = { sync: false, run: (inputs) => publicSession.run(toOrtFeeds(inputs)), release: () => publicSession.release() }
   try {
-    const inputs = specsOf(publicSession.inputMetadata, 'input')
-    const outputs = specsOf(publicSession.outputMetadata, 'output')
+    const { inputs, outputs } = declaredSpecs(path, publicSession)
     const feeds = warmInputs(inputs)
     await session.run(feeds) // the first run allocates: not timed
     return { session, inputs, outputs, warmRunsMs: await warmUp(session, feeds) }
@@ -120,8 +143,7 @@ export async function openSession(path: string, native = true): Promise<Opened> 
   const raw = native ? openSync(path, SESSION_OPTIONS) : undefined
   if (!raw) return openPublic(path)
   try {
-    const inputs = specsOf(raw.inputMetadata, 'input')
-    const outputs = specsOf(raw.outputMetadata, 'output')
+    const { inputs, outputs } = declaredSpecs(path, raw)
     const fetches: Readonly<Record<string, null>> = Object.freeze(Object.fromEntries(outputs.map((o) => [o.name, null])))
     const session: SyncThreadSession = { sync: true, run: (feeds) => raw.run(toNativeFeeds(feeds), fetches), release: () => raw.release() }
     const feeds = warmInputs(inputs)

@@ -1,13 +1,22 @@
 // Dynamic batching's pure parts: stacking requests' inputs along the batch dimension and
 // cutting the outputs back, and when a waiting batch must go (lane.ts), on made-up clocks.
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
-import { BatchTimes, stack, stackable, unstack } from '../../../src/executors/onnx/batch.ts'
+import { BatchTimes, checkBatchDimension, stack, stackable, unstack } from '../../../src/executors/onnx/batch.ts'
 import { PoolLane, type Job } from '../../../src/executors/onnx/lane.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 
 const fp32 = (rows: number[][]): TensorMap => ({ x: { datatype: 'FP32', shape: [rows.length, rows[0]!.length], data: Float32Array.from(rows.flat()) } })
 
 describe('stacking requests', () => {
+  it('needs a dynamic first dimension on every input and output, which a tensor of any rank does not declare', () => {
+    const rows = { name: 'y', datatype: 'FP32', shape: [-1, 2] } as const
+    expect(() => checkBatchDimension({ inputs: [rows], outputs: [rows] })).not.toThrow()
+    expect(() => checkBatchDimension({ inputs: [{ name: 'x', datatype: 'FP32', shape: [], anyRank: true }], outputs: [rows] })).toThrow(
+      'batching needs a dynamic first (batch) dimension on every input and output: "x" has no declared shape (any rank)',
+    )
+    expect(() => checkBatchDimension({ inputs: [rows], outputs: [{ name: 'z', datatype: 'FP32', shape: [3, 2] }] })).toThrow('"z" has shape [3, 2]')
+  })
+
   it('stacks inputs along the first dimension and cuts every batched output back into each request\'s rows', () => {
     const a = fp32([[1, 2]])
     const b = fp32([[3, 4], [5, 6]])

@@ -1,6 +1,7 @@
 // What an ONNX model's graph declares, as the gateway takes it at load, in both placements
 // (the main thread's session and the workers'): tensor names no request or answer can carry
-// are refused, naming the tensor.
+// are refused, naming the tensor; a tensor declared without a shape (unknown rank, which
+// onnxruntime reports as a scalar's []) takes any shape, and a true scalar stays one.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -8,12 +9,13 @@ import { ConfigError } from '../../../src/config/yaml.ts'
 import { Gateway } from '../../../src/gateway.ts'
 import { configFrom } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
+import { servedInBothPlacements } from './identity-model.ts'
 import { modelBytes, node, ONNX_ELEM, valueInfo } from './onnx-proto.ts'
 
-/** y = Identity(x), FP32 [N, 2], with these names; its path. */
-function identity(input: string, output: string): string {
-  const path = join(tempDir('specserve-onnx-names-'), 'identity.onnx')
-  writeFileSync(path, modelBytes({ nodes: [node('Identity', [input], [output])], inputs: [valueInfo(input, ONNX_ELEM.FP32, ['N', 2])], outputs: [valueInfo(output, ONNX_ELEM.FP32, ['N', 2])] }))
+/** y = Identity(x), FP32 of these dimensions (null: no shape), with these names; its path. */
+function identity(input: string, output: string, dims: (string | number)[] | null = ['N', 2]): string {
+  const path = join(tempDir('specserve-onnx-declared-'), 'identity.onnx')
+  writeFileSync(path, modelBytes({ nodes: [node('Identity', [input], [output])], inputs: [valueInfo(input, ONNX_ELEM.FP32, dims)], outputs: [valueInfo(output, ONNX_ELEM.FP32, dims)] }))
   return path
 }
 
@@ -44,5 +46,65 @@ describe('tensor names an ONNX model declares', () => {
       { path: 'models.out-inline', message: refused('output') },
       { path: 'models.out-worker', message: refused('output') },
     ])
+  })
+})
+
+const PLACEMENTS = ['inline', 'worker'] as const
+
+describe('an ONNX tensor of unknown rank (its graph declares no shape)', () => {
+  const app = servedInBothPlacements(identity('x', 'y', null))
+  const shown = (name: string) => [{ name, datatype: 'FP32', shape: [-1] }]
+
+  it('is shown as [-1] in the native and the V2 metadata, in both placements', async () => {
+    for (const placement of PLACEMENTS) {
+      expect((await app().inject(`/v1/models/m-${placement}`)).json()).toMatchObject({ inputs: shown('x'), outputs: shown('y') })
+      expect((await app().inject(`/v1/ensembles/${placement}`)).json()).toMatchObject({ inputs: shown('x'), outputs: shown('y') })
+      expect((await app().inject(`/v2/models/${placement}`)).json()).toMatchObject({ inputs: shown('x'), outputs: shown('y') })
+    }
+  })
+
+  it('takes a tensor of any shape, and answers it, in both placements', async () => {
+    for (const placement of PLACEMENTS) {
+      // A scalar is given as {shape: [], data} (a bare number is no tensor in the native JSON), and answered as its number.
+      for (const [value, answer] of [[[[1, 2], [3, 4]]], [[1, 2, 3]], [[[[1]], [[2]]]], [{ shape: [], data: [5] }, 5]]) {
+        const res = await app().inject({ method: 'POST', url: `/v1/ensembles/${placement}/predict`, payload: { inputs: { x: value } } })
+        expect(res.statusCode, `${placement} ${JSON.stringify(value)}: ${res.body}`).toBe(200)
+        expect(res.json().outputs.y).toEqual(answer ?? value)
+      }
+      const v2 = await app().inject({ method: 'POST', url: `/v2/models/${placement}/infer`, payload: { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 1, 2], data: [1, 2, 3, 4] }] } })
+      expect(v2.statusCode, v2.body).toBe(200)
+      expect(v2.json().outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [2, 1, 2], data: [1, 2, 3, 4] }])
+    }
+  })
+
+  it('is a rank of its own beside another member: an ensemble of it and a model of inputs [N, 2] is refused', async () => {
+    const gateway = new Gateway(
+      configFrom(`models:
+  any: { kind: onnx, path: ${JSON.stringify(identity('x', 'y', null))}, placement: inline }
+  two: { kind: onnx, path: ${JSON.stringify(identity('x', 'y'))}, placement: inline }
+ensembles:
+  e: { strategy: deadline-fallback, models: [any, two] }
+`),
+    )
+    try {
+      await expect(gateway.load()).rejects.toThrow('ensembles.e.models.1: inputs of "two" (x:FP32[-1,2]) differ from "any" (x:FP32(any shape))')
+    } finally {
+      await gateway.close()
+    }
+  })
+})
+
+describe('an ONNX scalar tensor (a shape of no dimensions)', () => {
+  const app = servedInBothPlacements(identity('x', 'y', []))
+
+  it('stays a scalar: shown [], a scalar taken, anything else refused, in both placements', async () => {
+    for (const placement of PLACEMENTS) {
+      expect((await app().inject(`/v1/models/m-${placement}`)).json()).toMatchObject({ inputs: [{ name: 'x', datatype: 'FP32', shape: [] }] })
+      const scalar = await app().inject({ method: 'POST', url: `/v1/ensembles/${placement}/predict`, payload: { inputs: { x: { shape: [], data: [5] } } } })
+      expect(scalar.json().outputs.y).toBe(5)
+      const matrix = await app().inject({ method: 'POST', url: `/v1/ensembles/${placement}/predict`, payload: { inputs: { x: [[1, 2], [3, 4]] } } })
+      expect(matrix.statusCode).toBe(400)
+      expect(matrix.json().message).toBe('input "x": shape [2, 2] does not match declared []')
+    }
   })
 })

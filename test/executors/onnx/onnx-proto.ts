@@ -40,9 +40,12 @@ export const attr = (name: string, value: number): Buffer => Buffer.concat([byte
 export const node = (op: string, inputs: string[], outputs: string[], attrs: Buffer[] = []): Buffer =>
   Buffer.concat([...inputs.map((i) => bytes(1, i)), ...outputs.map((o) => bytes(2, o)), bytes(4, op), ...attrs.map((a) => bytes(5, a))])
 
-/** ValueInfoProto of a tensor whose dimensions are each a symbol ('N') or a size. */
-export const valueInfo = (name: string, type: number, dims: (string | number)[]): Buffer =>
-  Buffer.concat([bytes(1, name), bytes(2, bytes(1, int(1, type), bytes(2, ...dims.map((d) => bytes(1, typeof d === 'number' ? int(1, d) : bytes(2, d))))))])
+/**
+ * ValueInfoProto of a tensor whose dimensions are each a symbol ('N') or a size; `null`: no
+ * shape at all, a tensor of unknown rank (where [] is a scalar: a shape of no dimensions).
+ */
+export const valueInfo = (name: string, type: number, dims: (string | number)[] | null): Buffer =>
+  Buffer.concat([bytes(1, name), bytes(2, bytes(1, int(1, type), ...(dims === null ? [] : [bytes(2, ...dims.map((d) => bytes(1, typeof d === 'number' ? int(1, d) : bytes(2, d))))])))])
 
 /** GraphProto fields and ModelProto around them: ir_version 8, opset 13 of the default domain. */
 export function modelBytes(parts: { nodes: Buffer[]; initializers?: Buffer[]; inputs: Buffer[]; outputs: Buffer[] }): Buffer {
