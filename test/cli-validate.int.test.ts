@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { run, snapshot } from './cli-run.ts'
 import { freePort, root } from './helpers.ts'
 import { tempDir } from './temp-dirs.ts'
+import { modelBytes, node, ONNX_ELEM, valueInfo } from './executors/onnx/onnx-proto.ts'
 
 describe('specserve validate', () => {
   it('validate accepts the demo config', async () => {
@@ -61,6 +62,19 @@ describe('specserve validate', () => {
     expect(code).toBe(0)
     expect(output).toMatch(/warning: .*remote\.yaml:5:\d+ models\.down\.url: its upstream's metadata could not be read at load \(.*ECONNREFUSED.*\): serving it on the inputs and outputs the YAML declares/)
     expect(output).not.toContain('models.lr')
+  })
+
+  it("validate prints onnxruntime's reason a model fails to load, without its C++ source location and signature, on one line", async () => {
+    const dir = tempDir('specserve-validate-')
+    const model = join(dir, 'opset99.onnx')
+    writeFileSync(model, modelBytes({ nodes: [node('Identity', ['x'], ['y'])], inputs: [valueInfo('x', ONNX_ELEM.FP32, ['N', 2])], outputs: [valueInfo('y', ONNX_ELEM.FP32, ['N', 2])], opset: 99 }))
+    const file = join(dir, 'opset.yaml')
+    writeFileSync(file, `models:\n  m: { kind: onnx, path: ${model} }\nensembles:\n  e: { strategy: deadline-fallback, models: [m] }\n`)
+    const { code, output } = await run(['validate', file])
+    expect(code).toBe(1)
+    expect(output).toMatch(/opset\.yaml:2:\d+ models\.m: failed to load: Load model from .*opset99\.onnx failed: ONNX Runtime only \*guarantees\* support for models stamped with official released onnx opset versions\. Opset 99 .*\.\n/)
+    expect(output).not.toMatch(/onnxruntime_src|onnxruntime::|\.h:\d+/)
+    expect(output.split('\n').slice(0, -1)).not.toContain('') // no blank line after it
   })
 
   it('validate prints every error with file, line and YAML path, and exits 1', async () => {

@@ -20,6 +20,7 @@ import type { InlineModel } from './inline.ts'
 import type { SyncThreadSession } from './session.ts'
 import { JobQueue, NOT_NEEDED, type Job } from './inline-queue.ts'
 import { runStacked } from './inline-batch.ts'
+import { ortMessage } from './ort-message.ts'
 
 /** The reason a run of a model being closed (unloaded, replaced by a reload) is refused. */
 export const UNLOADED = new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded', true)
@@ -96,7 +97,7 @@ export class InlineLane {
     try {
       running = session.run(job.inputs)
     } catch (err) {
-      return job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+      return job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, ortMessage(err)))
     }
     this.submitted++
     model.inRuntime++
@@ -110,7 +111,7 @@ export class InlineLane {
       },
       (err: unknown) => {
         this.freeAt = performance.now()
-        job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+        job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, ortMessage(err)))
         this.ended(model)
       },
     )
@@ -133,7 +134,7 @@ export class InlineLane {
     try {
       results = session.run(job.inputs)
     } catch (err) {
-      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, err instanceof Error ? err.message : String(err)))
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, ortMessage(err)))
       this.ended(model)
       return -1
     }
@@ -186,7 +187,7 @@ export class InlineLane {
       job.resolve(outputs)
       answered = true
     } catch (err) {
-      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, (err as Error).message))
+      job.reject(new ModelError(ModelErrorCode.MODEL_FAILED, ortMessage(err)))
     }
     this.ended(job.model)
     return answered

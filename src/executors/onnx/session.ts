@@ -13,6 +13,7 @@ import type { Tensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { specsOf, toNativeFeeds, toOrtFeeds, zerosFor } from '../../tensor/ort.ts'
 import { unknownRankTensors } from './graph.ts'
 import { openSync } from './native.ts'
+import { ortMessage } from './ort-message.ts'
 
 /**
  * onnxruntime logs nothing below fatal, itself: it writes its lines raw (ANSI-coloured) to
@@ -136,9 +137,18 @@ function firstRun(session: SyncThreadSession, feeds: TensorMap): unknown {
 /**
  * Opens a session on the native binding when it can (the inline lane and the workers run
  * it synchronously); on the public API when the binding is not the shape native.ts knows,
- * or its first run does not answer as expected, or `native` is false.
+ * or its first run does not answer as expected, or `native` is false. What it throws carries
+ * onnxruntime's message without its C++ source location (ort-message.ts).
  */
 export async function openSession(path: string, native = true): Promise<Opened> {
+  try {
+    return await open(path, native)
+  } catch (err) {
+    throw new Error(ortMessage(err), { cause: err })
+  }
+}
+
+async function open(path: string, native: boolean): Promise<Opened> {
   await nextTurn() // the load is synchronous: not inside the caller's turn
   const raw = native ? openSync(path, SESSION_OPTIONS) : undefined
   if (!raw) return openPublic(path)

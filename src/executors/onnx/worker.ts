@@ -10,6 +10,7 @@ import { fromOrtTensor } from '../../tensor/ort.ts'
 import { rowsOf, stack, unstack } from './batch.ts'
 import { stampOfSync } from '../../file-stamp.ts'
 import { CANCEL_SLOTS, type FromWorker, type PartAnswer, type ToWorker, type WireTensors, type WireUnit, type WorkerSetup } from './protocol.ts'
+import { ortMessage } from './ort-message.ts'
 import { openSession, type ThreadSession } from './session.ts'
 
 const port = parentPort
@@ -84,7 +85,7 @@ async function run(unit: WireUnit): Promise<void> {
     const outputs: WireTensors[] = rows ? unstack(whole, rows) : [whole]
     reply({ type: 'result', id, outputs, runMs }, transfer)
   } catch (err) {
-    if (parts.length === 1) return reply({ type: 'failed', id, message: (err as Error).message }, [])
+    if (parts.length === 1) return reply({ type: 'failed', id, message: ortMessage(err) }, [])
     // Every request of it left while it ran: none waits for the runs alone.
     if (Atomics.load(cancelled, id % CANCEL_SLOTS) === id) return reply({ type: 'cancelled', id }, [])
     // One request's input can fail a stacked run: each part runs alone, so it fails only its own.
@@ -96,7 +97,7 @@ async function run(unit: WireUnit): Promise<void> {
         const results = await session.run(part)
         answers.push({ outputs: outputsOf(results, transfer), runMs: performance.now() - started })
       } catch (partErr) {
-        answers.push({ message: (partErr as Error).message })
+        answers.push({ message: ortMessage(partErr) })
       }
     }
     reply({ type: 'apart', id, answers }, transfer)

@@ -47,8 +47,8 @@ export const node = (op: string, inputs: string[], outputs: string[], attrs: Buf
 export const valueInfo = (name: string, type: number, dims: (string | number)[] | null): Buffer =>
   Buffer.concat([bytes(1, name), bytes(2, bytes(1, int(1, type), ...(dims === null ? [] : [bytes(2, ...dims.map((d) => bytes(1, typeof d === 'number' ? int(1, d) : bytes(2, d))))])))])
 
-/** GraphProto fields and ModelProto around them: ir_version 8, opset 13 of the default domain. */
-export function modelBytes(parts: { nodes: Buffer[]; initializers?: Buffer[]; inputs: Buffer[]; outputs: Buffer[] }): Buffer {
+/** GraphProto fields and ModelProto around them: ir_version 8, opset 13 of the default domain (or `opset`). */
+export function modelBytes(parts: { nodes: Buffer[]; initializers?: Buffer[]; inputs: Buffer[]; outputs: Buffer[]; opset?: number }): Buffer {
   const graph = Buffer.concat([
     ...parts.nodes.map((n) => bytes(1, n)),
     bytes(2, 'g'),
@@ -56,5 +56,5 @@ export function modelBytes(parts: { nodes: Buffer[]; initializers?: Buffer[]; in
     ...parts.inputs.map((v) => bytes(11, v)),
     ...parts.outputs.map((v) => bytes(12, v)),
   ])
-  return Buffer.concat([int(1, 8), bytes(7, graph), bytes(8, bytes(1, ''), int(2, 13))])
+  return Buffer.concat([int(1, 8), bytes(7, graph), bytes(8, bytes(1, ''), int(2, parts.opset ?? 13))])
 }
