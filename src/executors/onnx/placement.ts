@@ -7,8 +7,8 @@
 // beyond the limit) moves to the workers, and moves back once its worker runs are again well
 // within it (median under half the limit). That holds for a model placed in the workers at
 // load too (a warm-up measured on a busy box): it is given its inline session then. Only
-// `auto` moves anything. A request with more rows than a tiny
-// model's measured time allows within the limit goes to the workers whatever the placement.
+// `auto` moves anything. With `auto`, a request with more rows than a tiny model's measured
+// time allows within the limit goes to the workers; a model pinned inline runs every size there.
 import { roundMs } from '../../starter/stats.ts'
 import { quantileOf, type RunTimes } from './run-times.ts'
 

@@ -74,13 +74,14 @@ describe('placement with real models', () => {
   })
 
   it('honours a pin to the workers', async () => {
-    expect(placementOf('pinned')).toMatchObject({ mode: 'worker', current: 'worker', reason: 'pinned (placement: worker)' })
+    expect(placementOf('pinned')).toMatchObject({ mode: 'worker', current: 'worker', reason: 'pinned (placement: worker)', inline_max_rows: null })
     expect((await predict('pinned')).error).toBeNull()
     expect(runs('pinned')).toEqual({ inline: 0, worker: 1 })
   })
 
   it('honours a pin to the main thread, without loading the model into the workers', async () => {
-    expect(placementOf('pinned-inline')).toMatchObject({ mode: 'inline', current: 'inline', reason: 'pinned (placement: inline)' })
+    // No row cap: a pinned model's requests run where it is pinned, whatever their size (operations.md).
+    expect(placementOf('pinned-inline')).toMatchObject({ mode: 'inline', current: 'inline', reason: 'pinned (placement: inline)', inline_max_rows: null })
     const big = Array.from({ length: 64 }, (_, i) => rows[i % rows.length]!)
     expect((await predict('pinned-inline', big)).error).toBeNull()
     expect(runs('pinned-inline')).toEqual({ inline: 1, worker: 0 })
