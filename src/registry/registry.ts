@@ -178,7 +178,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     if (this.closed) return // stopped while the rescan judged: no stream to start, nothing more to judge
     for (const versions of this.models.values()) for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
     if (this.repository.kafka && this.gateway) {
-      // Loaded only here: @platformatic/kafka costs a start about 0.6 s of CPU to import.
+      // Loaded only here: @platformatic/kafka costs a start about 0.5 s of CPU to import.
       const { ModelStream } = await import('./stream.ts')
       if (this.closed) return // stopped while it loaded
       this.stream = new ModelStream(this, this.repository, this.gateway.config.server.instance, this.log)

@@ -1,5 +1,5 @@
 // Whether a config can serve --stream: apart from index.ts, which loads @platformatic/kafka
-// (about 0.6 s of a start's CPU), so validate and a start without Kafka never load it.
+// (about 0.5 s of a start's CPU), so validate and a start without Kafka never load it.
 import type { GatewayConfig } from '../../config/load.ts'
 import type { ConfigIssue } from '../../config/yaml.ts'
 import { kafkaSettings } from '../../kafka/config.ts'
