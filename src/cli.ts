@@ -57,7 +57,7 @@ flushCompileCache()
 const {
   pino, atMost, routeGrpcLog, buildGrpcServer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
   healthMain, targetOf, announceListener, forgetListener, Registry, startReloadTriggers, openWarning, startTelemetry,
-  modelWarnings, validate,
+  modelWarnings, validate, kafkaSettings,
 } = modules
 /** Annotated: a call ends the flow (TypeScript reads `never` only from a declared type). */
 const report: (err: unknown) => never = modules.report
@@ -77,20 +77,25 @@ const WORKERS_CLOSE_MS = 1000
  * inference. process.exit() would wait for that run to end (for ever, for a run with no end),
  * then onnxruntime aborts the process (134).
  */
-function exitBy(signal: string, log: { end(): void; once(event: 'close', listener: () => void): unknown }): void {
+function exitBy(signal: string, log: { flushSync(): void; once(event: 'drain', listener: () => void): unknown }): void {
   process.removeAllListeners(signal)
   const end = (): void => void process.kill(process.pid, signal)
-  // pino writes asynchronously: the lines just logged go out first (ended, the destination
-  // has written them), unless stdout is stuck.
-  setTimeout(end, 500)
-  log.once('close', end)
-  log.end()
+  // pino writes asynchronously: what is buffered is written now, and a write under way is
+  // given a moment to end (its 'drain'), so the last lines are in the log. The destination
+  // stays open: a line logged meanwhile is no error.
+  try {
+    log.flushSync()
+  } catch {
+    // stdout closed or stuck: exit all the same
+  }
+  log.once('drain', end)
+  setTimeout(end, 100)
 }
 
 async function serve(file: string, stream: boolean, level: string): Promise<void> {
   const config = loadForCommand(file, stream)
   // Only a config that talks to Kafka loads its client library (src/cli-kafka.ts); --stream without output.kafka was refused above.
-  const kafka = config.output.kafka ? await import('./cli-kafka.ts') : undefined
+  const kafka = kafkaSettings(config.output, config.baseDir) ? await import('./cli-kafka.ts') : undefined
   // Models as data: which version of each repository model serves (none without repository:).
   let registry: ReturnType<typeof Registry.open> | undefined
   try {
@@ -117,8 +122,12 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   const triggers = startReloadTriggers(gateway, app.log)
   const grace = config.server.shutdown_grace_ms
   let stopping = false
+  /** Set once the exit by a signal began: its logger is closed, nothing more is logged or done. */
+  let exiting = false
   const shutdown = async (signal: string): Promise<void> => {
+    if (exiting) return
     if (stopping) {
+      exiting = true
       app.log.warn({ signal }, 'second signal: exiting without waiting for the drain')
       return exitBy(signal, logOut)
     }
@@ -154,12 +163,21 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     // end: the grace bounds that wait too (a run with no end would hold the stop for ever).
     let closed = false
     await atMost(
-      gateway.close().then(() => (closed = true)),
+      gateway.close().then(
+        () => (closed = true),
+        (err: unknown) => {
+          closed = true // what failed is said: it is not an inference still running
+          app.log.warn({ err }, 'closing the models failed')
+        },
+      ),
       Math.max(WORKERS_CLOSE_MS, drainedBy - performance.now()),
     )
     if (!closed) app.log.warn({ grace_ms: grace }, 'grace period over: an inference still runs in a worker; exiting without it')
     await flushTelemetry()
-    if (!closed) return exitBy(signal, logOut)
+    if (!closed) {
+      exiting = true
+      return exitBy(signal, logOut)
+    }
     app.log.info({ signal }, 'stopped')
     process.exit(0)
   }
