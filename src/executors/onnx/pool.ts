@@ -58,7 +58,7 @@ export class OnnxPool implements SharedResource {
   /** What the workers' answers, crashes and replacements do here (workers.ts). */
   private readonly hooks: WorkerHooks = {
     message: (slot, msg) => this.onMessage(slot, msg),
-    crashed: (units, err) => this.onCrash(units, err),
+    failed: (units, message) => this.onLost(units, message),
     lanes: () => this.lanes.values(),
     reloaded: (key, held) => this.reloaded(key, held),
   }
@@ -118,17 +118,18 @@ export class OnnxPool implements SharedResource {
     return this.lanes.get(key)
   }
 
-  /** Queue depth, busy workers, and the fewest nice steps a worker reported it runs below the event loop. */
-  stats(): { workers: number; busy: number; queued: number; nice: number } {
+  /** Queue depth, busy workers, the fewest nice steps a worker reported it runs below the event loop, crashes. */
+  stats(): { workers: number; busy: number; queued: number; nice: number; restarts: number } {
     return { workers: this.size, queued: this.queued, ...this.workers.stats() }
   }
 
   collect(out: MetricsSink, pool: MetricAttributes = {}): void {
-    const { workers, busy, queued, nice } = this.stats()
+    const { workers, busy, queued, nice, restarts } = this.stats()
     out.gauge('specserve_onnx_worker_nice', 'Nice steps the inference workers run below the event loop (executors.onnx_worker_nice; 0 if the OS refused).', [[pool, nice]])
     out.gauge('specserve_onnx_workers', 'Inference worker threads (with `model`: that model\'s dedicated_workers).', [[pool, workers]])
     out.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[pool, busy]])
     out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting for a worker (the limit is executors.onnx_queue; 256 for a model\'s dedicated workers).', [[pool, queued]])
+    out.counter('specserve_onnx_worker_restarts', 'Inference workers started again after a crash (the requests one held failed MODEL_FAILED).', [[pool, restarts]])
   }
 
   /** The gateway is stopping: loads the workers have not begun are refused (close() follows, once its models are closed). */
@@ -176,9 +177,9 @@ export class OnnxPool implements SharedResource {
   }
 
   /** A worker crashed holding these units; true: it is to be replaced (workers.ts). */
-  private onCrash(units: readonly Unit[], err: Error): boolean {
-    const crashed = new ModelError(ModelErrorCode.MODEL_FAILED, `inference worker crashed: ${err.message}`)
-    for (const unit of units) unit.lane.failed(unit, crashed)
+  private onLost(units: readonly Unit[], message: string): boolean {
+    const lost = new ModelError(ModelErrorCode.MODEL_FAILED, message)
+    for (const unit of units) unit.lane.failed(unit, lost)
     this.schedule()
     return !this.closed
   }

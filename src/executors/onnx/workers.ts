@@ -2,7 +2,8 @@
 // and a crashed worker's replacement. Every worker loads a model's file as it was when the
 // model was registered (its stamp, src/file-stamp.ts), a replacement included: that one must not
 // answer for a version with a file replaced on disk since, so it loads that file or nothing,
-// and then gets none of that model's units (pool.ts, sendNext).
+// and then gets none of that model's units (pool.ts, sendNext). A crash is logged (warning
+// SPECSERVE_WORKER_CRASH) and counted (specserve_onnx_worker_restarts_total).
 import { stampOf } from '../../file-stamp.ts'
 import type { PoolLane, Unit } from './lane.ts'
 import type { WorkerAnswer } from './protocol.ts'
@@ -13,8 +14,8 @@ export type Slot = WorkerSlot<Unit>
 /** What the pool does about its workers' answers and crashes. */
 export interface WorkerHooks {
   message(slot: Slot, msg: WorkerAnswer): void
-  /** A worker crashed holding these units (never to be answered); false: do not replace it (closing). */
-  crashed(units: Unit[], err: Error): boolean
+  /** A worker crashed holding these units (never to be answered): they fail with `message`; false: do not replace it (closing). */
+  failed(units: Unit[], message: string): boolean
   /** The models a replacement is to load. */
   lanes(): Iterable<PoolLane>
   /** One of a replacement's loads answered: does some worker still have the model (or a load of it to answer)? */
@@ -29,6 +30,8 @@ export class PoolWorkers {
   /** Models being registered (not lanes yet): a replacement started meanwhile loads them too. */
   private readonly registering = new Map<string, { readonly path: string; readonly stamp: string | undefined }>()
   private closing = false
+  /** Workers started again after a crash. */
+  private restarts = 0
 
   constructor(size: number, nice: number, hooks: WorkerHooks) {
     this.nice = nice
@@ -62,15 +65,15 @@ export class PoolWorkers {
     return false
   }
 
-  /** Workers holding a unit, and the fewest nice steps one reported it runs below the event loop. */
-  stats(): { busy: number; nice: number } {
+  /** Workers holding a unit, the fewest nice steps one reported it runs below the event loop, and the crashes. */
+  stats(): { busy: number; nice: number; restarts: number } {
     let busy = 0
     let nice = this.nice
     for (const slot of this.slots) {
       if (slot.units.length) busy++
       if (slot.nice !== undefined) nice = Math.min(nice, slot.nice)
     }
-    return { busy, nice }
+    return { busy, nice, restarts: this.restarts }
   }
 
   /** Loads not begun are refused from now on (a stop during the first load need not wait for them). */
@@ -94,7 +97,11 @@ export class PoolWorkers {
   private onCrash(slot: Slot, err: Error): void {
     const index = this.slots.indexOf(slot)
     if (index < 0) return // already replaced ('error' is followed by 'exit')
-    if (!this.hooks.crashed(slot.drain(err), err)) return
+    const units = slot.drain(err)
+    // Not while the gateway stops: its workers exit then, and this is how their exit is seen.
+    if (!this.hooks.failed(units, `inference worker crashed: ${err.message}`)) return
+    this.restarts++
+    process.emitWarning(`inference worker crashed (${err.message}) and was started again: ${held(units)}`, { code: 'SPECSERVE_WORKER_CRASH' })
     const fresh = this.spawn()
     this.slots[index] = fresh
     // What the others loaded, and the registrations under way (their loads went to the
@@ -113,4 +120,16 @@ export class PoolWorkers {
       },
     )
   }
+}
+
+/** What a worker lost held, for a warning: its runs failed MODEL_FAILED, and of which models. */
+function held(units: readonly Unit[]): string {
+  if (units.length === 0) return 'it held no run'
+  let jobs = 0
+  const models = new Set<string>()
+  for (const unit of units) {
+    jobs += unit.jobs.length
+    models.add(unit.lane.key)
+  }
+  return `the ${jobs} request${jobs === 1 ? '' : 's'} it held (model ${[...models].join(', ')}) failed MODEL_FAILED`
 }

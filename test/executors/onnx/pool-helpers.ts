@@ -1,8 +1,9 @@
 // What the worker-pool tests share: a pool closed after each test, deadlines far away,
-// and sample rows as FP32 inputs.
+// sample rows as FP32 inputs, and a pool's metrics.
 import { afterEach, vi } from 'vitest'
 import { OnnxPool, type PoolOptions } from '../../../src/executors/onnx/pool.ts'
 import type { TensorMap } from '../../../src/tensor/index.ts'
+import type { MetricsSink } from '../../../src/types.ts'
 import { samples } from '../../helpers.ts'
 
 /** Far enough that no test job ever runs out of time. */
@@ -24,4 +25,13 @@ export function usePool(): { open(options: PoolOptions): OnnxPool } {
     pool = undefined
   })
   return { open: (options) => (pool = new OnnxPool(options)) }
+}
+
+/** A pool's metrics as it reports them when scraped, by name (counters without `_total`). */
+export function metricsOf(pool: OnnxPool): Record<string, number> {
+  const got: Record<string, number> = {}
+  const take = (name: string, _help: string, points: readonly (readonly [unknown, number])[]): void => void (got[name] = points[0]![1])
+  const sink: MetricsSink = { gauge: take, counter: take }
+  pool.collect(sink)
+  return got
 }

@@ -11,7 +11,7 @@ import type { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 import { root, samples } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
-import { later, sampleRows, usePool } from './pool-helpers.ts'
+import { later, metricsOf, sampleRows, usePool } from './pool-helpers.ts'
 
 const model = (file: string): string => join(root, 'models', file)
 const labels = (out: TensorMap): number[] => Array.from((out.label as Tensor).data as BigInt64Array, Number)
@@ -92,6 +92,34 @@ describe('ONNX worker pool: closing while loading, and a worker crash', () => {
     const closing = pool.close()
     await expect(pool.register('late', model('cancer_logreg.onnx'))).rejects.toThrow('gateway closing')
     await closing
+  })
+
+  it('a worker that crashes holding a request fails it MODEL_FAILED, says so in a warning, counts a restart, and is started again', async () => {
+    const pool = pools.open({ workers: 1, queueLimit: 16 })
+    await pool.register('fast', model('cancer_logreg.onnx'))
+    const warned = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    const old = workersOf(pool)[0]!
+    const first = pool.run('fast', sampleRows('cancer'), signal, later())
+    await dispatched()
+    expect(pool.stats()).toMatchObject({ busy: 1, queued: 0 })
+    // It goes away after the first run, as after a crash: the request sent to it next never runs.
+    old.postMessage({ type: 'close' })
+    const lost = pool.run('fast', sampleRows('cancer'), signal, later())
+    expect(labels(await first)).toEqual([samples('cancer').expected.cancer_logreg![0]])
+    const crashed = 'inference worker crashed: inference worker exited with code 0'
+    await expect(lost).rejects.toMatchObject({ code: 'MODEL_FAILED', message: crashed })
+    expect(warned).toHaveBeenCalledWith(
+      'inference worker crashed (inference worker exited with code 0) and was started again: the 1 request it held (model fast) failed MODEL_FAILED',
+      { code: 'SPECSERVE_WORKER_CRASH' },
+    )
+    expect(metricsOf(pool).specserve_onnx_worker_restarts).toBe(1)
+    // The worker started in its place serves the next one.
+    expect(workersOf(pool)[0]).not.toBe(old)
+    expect(labels(await pool.run('fast', sampleRows('cancer'), signal, later()))).toEqual([samples('cancer').expected.cancer_logreg![0]])
+    // A stop is no crash: the workers' exit then is neither counted nor told.
+    await pool.close()
+    expect(metricsOf(pool).specserve_onnx_worker_restarts).toBe(1)
+    expect(warned).toHaveBeenCalledTimes(1)
   })
 
   it('a worker replaced while the gateway stops loads nothing: the stop does not wait for its loads', async () => {
