@@ -48,8 +48,14 @@ export interface Unit extends SentUnit {
  */
 const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
-/** Only models whose fastest run is under this may wait inside a worker. */
+/**
+ * Only models whose recent runs are under this, at their PIPELINE_QUANTILE (of the last 128),
+ * may wait inside a worker: not their fastest run, since a model whose cost depends on its
+ * input (0.46 ms at the median, 3 s at the 99th percentile) would hold a job queued behind one
+ * of its slow runs for seconds while another worker idles.
+ */
 const PIPELINE_MAX_MS = 2
+const PIPELINE_QUANTILE = 0.99
 /**
  * Real runs it takes before their fastest alone says what a run needs. Until then the
  * warm-up's fastest counts too: one or two first runs slowed by a busy box would otherwise
@@ -92,7 +98,7 @@ export class PoolLane implements BatchFigures {
   /** performance.now() of the last run answered or probe let through (see PROBE_INTERVAL_MS). */
   private measuredAt = -Infinity
   /** Recent inference times in the workers (a batch's whole run). */
-  readonly times = new RunTimes()
+  readonly times = new RunTimes(PIPELINE_MAX_MS)
   /** Run time by batch size, seeded with the warm-up's single-row median. */
   readonly batchTimes = new BatchTimes()
   /** Units run, batches among them (two requests or more) and the requests those carried. */
@@ -115,9 +121,12 @@ export class PoolLane implements BatchFigures {
     if (warmRunsMs.length) this.batchTimes.seed(1, quantileOf(warmRunsMs, 0.5))
   }
 
-  /** Fast enough that a worker may hold a second unit of it (never a batching model: its batch would form early). */
+  /**
+   * Fast enough that a worker may hold a second unit of it: its recent runs are, nearly all of
+   * them (PIPELINE_QUANTILE; none measured: no). Never a batching model: its batch would form early.
+   */
   get pipelined(): boolean {
-    return !this.batching && this.minRunMs > 0 && this.minRunMs <= PIPELINE_MAX_MS
+    return !this.batching && this.times.quantileWithin(PIPELINE_QUANTILE)
   }
 
   /**

@@ -8,8 +8,10 @@
 // Fast models are pipelined: a worker holds up to four of their units, so it never idles for
 // a message round trip and a request's fast members travel together; a unit waiting inside
 // a worker can still be cancelled through a shared flag the worker reads before it starts
-// it. Slow or untimed models are never pipelined (one unit per worker, one message per
-// unit), so a fast unit never waits behind a slow one in a worker.
+// it, and its job counts as queued (the gauge, the limit) until it starts. A model is fast
+// by its recent runs' 99th percentile (lane.ts), not its fastest: slow, untimed or
+// input-dependent models are never pipelined (one unit per worker, one message per unit), so
+// a fast unit never waits behind a slow one in a worker.
 // A model with batching runs the jobs waiting together as one batch (lane.ts says when).
 // The worker threads, what they load and a crashed one's replacement are workers.ts's.
 import { ModelError, ModelErrorCode } from '../../errors.ts'
@@ -29,7 +31,7 @@ export interface PoolOptions {
   readonly workers: number
   /** Nice steps the workers run below the event loop (executors.onnx_worker_nice); default 0. */
   readonly nice?: number
-  /** Jobs waiting for a worker, all models together; past it a job fails OVERLOADED. */
+  /** Jobs waiting for a worker (on the main thread, or inside a worker behind its run), all models together; past it a job fails OVERLOADED. */
   readonly queueLimit: number
 }
 
@@ -46,6 +48,7 @@ export class OnnxPool implements SharedResource {
   private readonly workers: PoolWorkers
   /** The workers' slots (workers.ts: a crashed one's is replaced in place). */
   private readonly slots: readonly Slot[]
+  /** Jobs waiting: in the lanes' queues, and inside a worker behind the unit it runs (pipelined). */
   private queued = 0
   private nextId = 1
   private dispatching = false
@@ -128,7 +131,7 @@ export class OnnxPool implements SharedResource {
     out.gauge('specserve_onnx_worker_nice', 'Nice steps the inference workers run below the event loop (executors.onnx_worker_nice; 0 if the OS refused).', [[pool, nice]])
     out.gauge('specserve_onnx_workers', 'Inference worker threads (with `model`: that model\'s dedicated_workers).', [[pool, workers]])
     out.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[pool, busy]])
-    out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting for a worker (the limit is executors.onnx_queue; 256 for a model\'s dedicated workers).', [[pool, queued]])
+    out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting to run: for a worker, or inside one behind its run (the limit is executors.onnx_queue; 256 for a model\'s dedicated workers).', [[pool, queued]])
     out.counter('specserve_onnx_worker_restarts', 'Inference workers started again after a crash (the requests one held failed MODEL_FAILED).', [[pool, restarts]])
   }
 
@@ -165,6 +168,9 @@ export class OnnxPool implements SharedResource {
     }
     const unit = slot.answered(msg.id)
     if (!unit) return
+    // A worker answers its units in order: the next one it holds starts now, and waits no more.
+    const next = slot.units[0]
+    if (next) this.queued -= next.jobs.length
     if (msg.type === 'result') {
       if (unit.sentAt >= 0) this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - msg.runMs) * 0.1
       unit.lane.answered(unit, msg.outputs, msg.runMs)
@@ -179,7 +185,11 @@ export class OnnxPool implements SharedResource {
   /** A worker crashed holding these units; true: it is to be replaced (workers.ts). */
   private onLost(units: readonly Unit[], message: string): boolean {
     const lost = new ModelError(ModelErrorCode.MODEL_FAILED, message)
-    for (const unit of units) unit.lane.failed(unit, lost)
+    for (let i = 0; i < units.length; i++) {
+      const unit = units[i]!
+      if (i > 0) this.queued -= unit.jobs.length // it waited behind the first
+      unit.lane.failed(unit, lost)
+    }
     this.schedule()
     return !this.closed
   }
@@ -260,6 +270,8 @@ export class OnnxPool implements SharedResource {
       this.nextId = nextUnitId(this.nextId)
       best.inflight++
       slot.send(unit, best.key, unit.jobs.map((j) => wireInputs(j.inputs)))
+      // Behind another in the worker: it still waits (pipelined).
+      if (slot.units.length > 1) this.queued += unit.jobs.length
       return true
     }
   }

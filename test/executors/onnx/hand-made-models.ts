@@ -1,12 +1,12 @@
 // Tiny classifiers written as ONNX protobuf bytes by hand (no Python, no model file to
 // commit), each with a cost or a failure that depends on its input, as a real model's can:
 // input `input` [N, 4] FP32; outputs `label` [N] INT64 (argmax of columns 0-2) and
-// `probabilities` [N, 3] FP32 (their softmax). Column 3 drives the rest, through
-// onnxruntime's Range, whose work is its length and which refuses a step of 0.
+// `probabilities` [N, 3] FP32 (their softmax). Column 3 drives the rest: the length of a
+// Range (which refuses a step of 0), the size of a matrix product, or a Loop's turns.
 import { writeFileSync } from 'node:fs'
-import { attr, initializer, modelBytes, node, ONNX_ELEM, valueInfo } from './onnx-proto.ts'
+import { attr, graphAttr, graphBytes, initializer, modelBytes, node, ONNX_ELEM, valueInfo } from './onnx-proto.ts'
 
-const { FP32: FLOAT, INT64 } = ONNX_ELEM
+const { FP32: FLOAT, INT64, BOOL } = ONNX_ELEM
 
 /** A model whose run fails when any row has -1 in column 3 (Range's step is its smallest value plus 1), stacked or not. */
 export function writeFailingModel(path: string): void {
@@ -48,6 +48,28 @@ export function writeCubicModel(path: string): void {
     node('Expand', ['one', 'square'], ['matrix']),
     node('MatMul', ['matrix', 'matrix'], ['steps']),
   ], [initializer('one_dim', INT64, [1])])
+}
+
+/**
+ * A model whose run takes `steps` Loop turns times the largest value of column 3 (none for 0
+ * or less): free on the zeros of a warm-up and on most inputs, as long as asked on others,
+ * with no memory to speak of. A Loop turn took 1.5-2.5 µs on the project's 2-core box.
+ */
+export function writeCostlyModel(path: string, steps: number): void {
+  const body = graphBytes({
+    // `one` is the outer graph's: a Loop's body sees it.
+    nodes: [node('Identity', ['cond_in'], ['cond_out']), node('Add', ['acc_in', 'one'], ['acc_out'])],
+    inputs: [valueInfo('i', INT64, []), valueInfo('cond_in', BOOL, []), valueInfo('acc_in', FLOAT, [])],
+    outputs: [valueInfo('cond_out', BOOL, []), valueInfo('acc_out', FLOAT, [])],
+  }, 'turns')
+  writeClassifier(path, [
+    node('Slice', ['input', 'col3_from', 'col3_to', 'axis'], ['cost']),
+    node('ReduceMax', ['cost'], ['largest'], [attr('keepdims', 0)]),
+    node('Mul', ['largest', 'scale'], ['length']),
+    node('Relu', ['length'], ['turns_f']),
+    node('Cast', ['turns_f'], ['turns'], [attr('to', INT64)]),
+    node('Loop', ['turns', '', 'zero'], ['steps'], [graphAttr('body', body)]),
+  ], [initializer('scale', FLOAT, [steps])])
 }
 
 /** The classifier around `work`, nodes ending in a `steps` tensor whose sum, times 0, is added to the probabilities. */

@@ -113,3 +113,44 @@ describe('the order a model runs its jobs in', () => {
     expect(lane.nextUnit(45, 2, true)!.jobs).toEqual([longBudget])
   })
 })
+
+describe('whether a job of the model may wait inside a worker (pipelined)', () => {
+  it('not before a real run, and then while its recent runs are fast', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, [0.05, 0.06])
+    expect(lane.pipelined).toBe(false)
+    for (let i = 0; i < 20; i++) ran(lane, 0.05)
+    expect(lane.pipelined).toBe(true)
+  })
+
+  it('not for a model whose cost depends on its input: fast at the median and by its fastest run, seconds at the 99th percentile', () => {
+    // The audit's model: 0.46 ms at the median, 3 s at the 99th percentile.
+    const lane = new PoolLane('input-dependent', 'm.onnx', Infinity, undefined, [0.4, 0.45])
+    for (let i = 0; i < 126; i++) ran(lane, i % 2 ? 0.46 : 0.4)
+    ran(lane, 3006)
+    ran(lane, 2900)
+    expect(lane.minRunMs).toBeLessThan(0.5)
+    expect(lane.times.quantile(0.5)).toBeLessThan(0.5)
+    expect(lane.times.quantile(0.99)).toBeGreaterThan(2000)
+    expect(lane.pipelined).toBe(false)
+  })
+
+  it('again once its slow runs have left the window of the last 128: one slow run in 128 is under the 99th percentile', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, [0.05])
+    ran(lane, 40)
+    ran(lane, 40)
+    for (let i = 0; i < 126; i++) ran(lane, 0.05)
+    expect(lane.pipelined).toBe(false)
+    ran(lane, 0.05) // the first 40 ms run leaves the window: one left in 128
+    expect(lane.pipelined).toBe(true)
+    ran(lane, 3) // the other 40 ms run leaves as a 3 ms one comes: still one
+    expect(lane.pipelined).toBe(true)
+    ran(lane, 3) // two again: over 2 ms at the 99th percentile
+    expect(lane.pipelined).toBe(false)
+  })
+
+  it('never for a batching model: its batch would form early', () => {
+    const lane = new PoolLane('b', 'b.onnx', Infinity, { maxBatch: 8, maxDelayMs: 2 }, [0.05])
+    for (let i = 0; i < 20; i++) ran(lane, 0.05)
+    expect(lane.pipelined).toBe(false)
+  })
+})

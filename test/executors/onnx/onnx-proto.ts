@@ -3,7 +3,7 @@
 // a cost that depends on the input needs a model that makes it.
 
 /** ONNX TensorProto.DataType numbers. */
-export const ONNX_ELEM = { FP32: 1, INT64: 7, FP16: 10 } as const
+export const ONNX_ELEM = { FP32: 1, INT64: 7, BOOL: 9, FP16: 10 } as const
 
 function varint(value: number): number[] {
   const out: number[] = []
@@ -36,6 +36,9 @@ export function initializer(name: string, type: number, values: number[]): Buffe
 /** AttributeProto of type INT (2). */
 export const attr = (name: string, value: number): Buffer => Buffer.concat([bytes(1, name), int(3, value), int(20, 2)])
 
+/** AttributeProto of type GRAPH (5): a subgraph (graphBytes), such as a Loop's body. */
+export const graphAttr = (name: string, graph: Buffer): Buffer => Buffer.concat([bytes(1, name), bytes(6, graph), int(20, 5)])
+
 /** NodeProto: inputs, outputs, op_type, attributes. */
 export const node = (op: string, inputs: string[], outputs: string[], attrs: Buffer[] = []): Buffer =>
   Buffer.concat([...inputs.map((i) => bytes(1, i)), ...outputs.map((o) => bytes(2, o)), bytes(4, op), ...attrs.map((a) => bytes(5, a))])
@@ -47,14 +50,20 @@ export const node = (op: string, inputs: string[], outputs: string[], attrs: Buf
 export const valueInfo = (name: string, type: number, dims: (string | number)[] | null): Buffer =>
   Buffer.concat([bytes(1, name), bytes(2, bytes(1, int(1, type), ...(dims === null ? [] : [bytes(2, ...dims.map((d) => bytes(1, typeof d === 'number' ? int(1, d) : bytes(2, d))))])))])
 
-/** GraphProto fields and ModelProto around them: ir_version 8, opset 13 of the default domain (or `opset`). */
-export function modelBytes(parts: { nodes: Buffer[]; initializers?: Buffer[]; inputs: Buffer[]; outputs: Buffer[]; opset?: number }): Buffer {
-  const graph = Buffer.concat([
+type GraphParts = { nodes: Buffer[]; initializers?: Buffer[]; inputs: Buffer[]; outputs: Buffer[] }
+
+/** GraphProto fields: a model's graph, or a subgraph for graphAttr. */
+export function graphBytes(parts: GraphParts, name = 'g'): Buffer {
+  return Buffer.concat([
     ...parts.nodes.map((n) => bytes(1, n)),
-    bytes(2, 'g'),
+    bytes(2, name),
     ...(parts.initializers ?? []).map((t) => bytes(5, t)),
     ...parts.inputs.map((v) => bytes(11, v)),
     ...parts.outputs.map((v) => bytes(12, v)),
   ])
-  return Buffer.concat([int(1, 8), bytes(7, graph), bytes(8, bytes(1, ''), int(2, parts.opset ?? 13))])
+}
+
+/** ModelProto around a graph: ir_version 8, opset 13 of the default domain (or `opset`). */
+export function modelBytes(parts: GraphParts & { opset?: number }): Buffer {
+  return Buffer.concat([int(1, 8), bytes(7, graphBytes(parts)), bytes(8, bytes(1, ''), int(2, parts.opset ?? 13))])
 }

@@ -142,7 +142,7 @@ describe('ONNX worker pool', () => {
     const cancelled = new AbortController()
     const second = pool.run('fast', rows('cancer'), cancelled.signal, later())
     await dispatched()
-    expect(pool.stats()).toMatchObject({ busy: 1, queued: 0 }) // both are in the worker already
+    expect(pool.stats()).toMatchObject({ busy: 1, queued: 1 }) // both are in the worker already: the second waits there
     cancelled.abort(new Error('decided'))
     await expect(second).rejects.toThrow('decided') // had it run, it would have resolved with outputs
     expect(labels(await first)).toHaveLength(n)
