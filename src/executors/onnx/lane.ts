@@ -49,10 +49,9 @@ export interface Unit extends SentUnit {
 const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
 /**
- * Only models whose recent runs are under this, at their PIPELINE_QUANTILE (of the last 128),
- * may wait inside a worker: not their fastest run, since a model whose cost depends on its
- * input (0.46 ms at the median, 3 s at the 99th percentile) would hold a job queued behind one
- * of its slow runs for seconds while another worker idles.
+ * Only models whose last 128 runs are under this at their PIPELINE_QUANTILE may wait inside a
+ * worker: judged by its fastest run, a model whose cost depends on its input (0.46 ms at the
+ * median, 3 s at the 99th percentile) held jobs behind its slow runs while other workers idled.
  */
 const PIPELINE_MAX_MS = 2
 const PIPELINE_QUANTILE = 0.99
@@ -121,10 +120,7 @@ export class PoolLane implements BatchFigures {
     if (warmRunsMs.length) this.batchTimes.seed(1, quantileOf(warmRunsMs, 0.5))
   }
 
-  /**
-   * Fast enough that a worker may hold a second unit of it: its recent runs are, nearly all of
-   * them (PIPELINE_QUANTILE; none measured: no). Never a batching model: its batch would form early.
-   */
+  /** Fast enough that a worker may hold a second unit of it (not before a run; never a batching model: its batch would form early). */
   get pipelined(): boolean {
     return !this.batching && this.times.quantileWithin(PIPELINE_QUANTILE)
   }
@@ -212,7 +208,7 @@ export class PoolLane implements BatchFigures {
     }
     if (live === 0) return undefined
     jobs.length = live
-    const unit: Unit = { id, lane: this, jobs, rows, live, sentAt: idleWorker ? now : -1, flags: undefined }
+    const unit: Unit = { id, lane: this, jobs, rows, live, sentAt: idleWorker ? now : -1, flags: undefined, posted: 0 }
     for (const job of jobs) job.unit = unit
     return unit
   }

@@ -6,14 +6,12 @@
 // Dispatch runs once per turn of the event loop (a microtask), so every unit handed to one
 // worker in that turn (the co-located members of an ensemble's request) goes in one message.
 // Fast models are pipelined: a worker holds up to four of their units, so it never idles for
-// a message round trip and a request's fast members travel together; a unit waiting inside
-// a worker can still be cancelled through a shared flag the worker reads before it starts
-// it, and its job counts as queued (the gauge, the limit) until it starts. A model is fast
-// by its recent runs' 99th percentile (lane.ts), not its fastest: slow, untimed or
-// input-dependent models are never pipelined (one unit per worker, one message per unit), so
-// a fast unit never waits behind a slow one in a worker.
+// a message round trip and a request's fast members travel together; a unit waiting inside a
+// worker counts as queued, and can still be cancelled through a shared flag the worker reads
+// before it starts it. Fast is by a model's recent runs (lane.ts): a slow, untimed or
+// input-dependent model's units go one per idle worker, never behind another in a worker.
 // A model with batching runs the jobs waiting together as one batch (lane.ts says when).
-// The worker threads, what they load and a crashed one's replacement are workers.ts's.
+// The worker threads, what they load, a crashed or stuck one's replacement are workers.ts's.
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricAttributes, MetricsSink } from '../../types.ts'
@@ -22,6 +20,8 @@ import { rowsOf, type BatchSettings } from './batch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
 import { wireInputs, type WorkerAnswer } from './protocol.ts'
 import { cancelUnit, nextUnitId, type LoadedModel } from './slot.ts'
+import { collectPool, type PoolStats } from './pool-metrics.ts'
+import { WATCHDOG, type WatchdogSettings } from './watchdog.ts'
 import { PoolWorkers, type Slot, type WorkerHooks } from './workers.ts'
 
 /** Units a worker may hold at once (running + waiting), when they are all fast. */
@@ -33,6 +33,8 @@ export interface PoolOptions {
   readonly nice?: number
   /** Jobs waiting for a worker (on the main thread, or inside a worker behind its run), all models together; past it a job fails OVERLOADED. */
   readonly queueLimit: number
+  /** When a worker is stuck in a run (watchdog.ts; tests shorten it). */
+  readonly watchdog?: WatchdogSettings
 }
 
 export interface RegisterOptions {
@@ -69,7 +71,7 @@ export class OnnxPool implements SharedResource {
   constructor(options: PoolOptions) {
     this.size = Math.max(1, options.workers)
     this.queueLimit = options.queueLimit
-    this.workers = new PoolWorkers(this.size, options.nice ?? 0, this.hooks)
+    this.workers = new PoolWorkers(this.size, options.nice ?? 0, this.hooks, options.watchdog ?? WATCHDOG)
     this.slots = this.workers.slots
   }
 
@@ -121,18 +123,13 @@ export class OnnxPool implements SharedResource {
     return this.lanes.get(key)
   }
 
-  /** Queue depth, busy workers, the fewest nice steps a worker reported it runs below the event loop, crashes. */
-  stats(): { workers: number; busy: number; queued: number; nice: number; restarts: number } {
+  /** Queue depth, busy workers, the fewest nice steps a worker reported it runs below the event loop, crashes, stuck workers. */
+  stats(): PoolStats {
     return { workers: this.size, queued: this.queued, ...this.workers.stats() }
   }
 
   collect(out: MetricsSink, pool: MetricAttributes = {}): void {
-    const { workers, busy, queued, nice, restarts } = this.stats()
-    out.gauge('specserve_onnx_worker_nice', 'Nice steps the inference workers run below the event loop (executors.onnx_worker_nice; 0 if the OS refused).', [[pool, nice]])
-    out.gauge('specserve_onnx_workers', 'Inference worker threads (with `model`: that model\'s dedicated_workers).', [[pool, workers]])
-    out.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[pool, busy]])
-    out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting to run: for a worker, or inside one behind its run (the limit is executors.onnx_queue; 256 for a model\'s dedicated workers).', [[pool, queued]])
-    out.counter('specserve_onnx_worker_restarts', 'Inference workers started again after a crash (the requests one held failed MODEL_FAILED).', [[pool, restarts]])
+    collectPool(out, pool, this.stats())
   }
 
   /** The gateway is stopping: loads the workers have not begun are refused (close() follows, once its models are closed). */
@@ -182,7 +179,7 @@ export class OnnxPool implements SharedResource {
     this.schedule()
   }
 
-  /** A worker crashed holding these units; true: it is to be replaced (workers.ts). */
+  /** A worker crashed or was set aside as stuck holding these units; true: it is to be replaced (workers.ts). */
   private onLost(units: readonly Unit[], message: string): boolean {
     const lost = new ModelError(ModelErrorCode.MODEL_FAILED, message)
     for (let i = 0; i < units.length; i++) {

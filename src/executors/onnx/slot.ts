@@ -1,6 +1,7 @@
 // One inference worker as the pool sees it: the units sent to it and not yet answered,
 // the models it loaded and the loads it has to confirm, the outbox of units handed to it in
-// this turn of the event loop (sent together as one message), and its orderly close.
+// this turn of the event loop (sent together as one message), its orderly close, and its
+// retirement once the watchdog judges it stuck (watchdog.ts).
 import './ort-env.ts'
 import { Worker } from 'node:worker_threads'
 import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
@@ -20,6 +21,8 @@ export interface SentUnit {
   live: number
   /** The cancel flags of the worker it was sent to (set on send). */
   flags: Int32Array | undefined
+  /** The number of the message that took it to its worker, counted per worker (set on send): a load sent before it runs before it. */
+  posted: number
 }
 
 /** Unit ids stay within what the cancel flags (an Int32Array) hold: past it they start again at 1. */
@@ -37,6 +40,8 @@ interface PendingLoad {
   readonly respawn: boolean
   /** Unloaded before it answered: it does not count as loaded. */
   dropped: boolean
+  /** The number of its message (SentUnit.posted). */
+  readonly posted: number
 }
 
 const workerUrl = new URL('./worker.ts', import.meta.url)
@@ -66,6 +71,11 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   nice: number | undefined
   /** Called when the worker has no unit left (close waits for it). */
   onIdle: (() => void) | undefined
+  /** Judged stuck and set aside (retire): it takes nothing more, and closes once the run it is in ends. */
+  retired = false
+  /** The unit the watchdog last saw running here, and since when (watchdog.ts). */
+  watched: U | undefined
+  watchedSince = 0
   private readonly outbox: WireUnit[] = []
   /** Shared with the worker: slot `id % CANCEL_SLOTS` holds `id` once that unit is cancelled. */
   private readonly cancelFlags: Int32Array
@@ -74,6 +84,8 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   private readonly loads = new Map<string, PendingLoad>()
   /** Shared with the worker: set once close() begins, so it opens no load still queued. */
   private readonly closing: Int32Array
+  /** Messages posted to the worker so far. */
+  private posted = 0
 
   constructor(nice: number, onMessage: (slot: WorkerSlot<U>, msg: WorkerAnswer) => void, onCrash: (slot: WorkerSlot<U>, err: Error) => void) {
     this.cancelFlags = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT))
@@ -109,7 +121,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   load(key: string, path: string, stamp: string | undefined, respawn = false): Promise<LoadedModel> {
     if (Atomics.load(this.closing, 0) !== 0) return Promise.reject(new Error('gateway closing'))
     return new Promise((resolve, reject) => {
-      this.loads.set(key, { resolve, reject, respawn, dropped: false })
+      this.loads.set(key, { resolve, reject, respawn, dropped: false, posted: this.posted + 1 })
       if (respawn) this.loading++
       this.worker.ref()
       this.post({ type: 'load', key, path, stamp })
@@ -150,6 +162,8 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     if (unit.id <= this.lastId) for (let i = 0; i < CANCEL_SLOTS; i++) Atomics.store(this.cancelFlags, i, 0)
     this.lastId = unit.id
     unit.flags = this.cancelFlags
+    // This turn's message (flush) is the next one posted.
+    unit.posted = this.posted + 1
     if (this.units.push(unit) === 1) this.worker.ref()
     this.outbox.push({ id: unit.id, key, parts })
   }
@@ -180,6 +194,28 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     return units
   }
 
+  /** Does this unit wait behind a load the worker has not answered? */
+  waitsOnLoad(unit: U): boolean {
+    for (const load of this.loads.values()) if (load.posted < unit.posted) return true
+    return false
+  }
+
+  /**
+   * Judged stuck: it takes nothing more. Its loads fail with `err` and its units are handed
+   * back (the pool fails them: any answer now is ignored), those not begun cancelled; it is
+   * asked to close after the run it is in, so its thread exits once that run ends, never
+   * terminated (inside a run that would abort the process). Unref'd: it holds no exit.
+   */
+  retire(err: Error): U[] {
+    this.retired = true
+    this.beginClose()
+    for (const unit of this.units) cancelUnit(unit)
+    const units = this.drain(err)
+    this.post({ type: 'close' })
+    this.worker.unref()
+    return units
+  }
+
   /** From now on the worker answers the loads it has not begun `gateway closing`, without opening them. */
   beginClose(): void {
     Atomics.store(this.closing, 0, 1)
@@ -192,13 +228,16 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
    * is only the last resort for a worker that has not exited CLOSE_GRACE_MS after it
    * answered everything: while it still answers it is not hung, and a load (a create) can
    * take longer than that. Loads it has not begun it answers `gateway closing` at once, so
-   * only the one it is in is waited for.
+   * only the one it is in is waited for. A worker retired as stuck (now, or while this waited
+   * for its units) was asked to close already: this waits for its run to end and its thread to
+   * exit, which may be never. The caller bounds that wait (serve: by its grace).
    */
   async close(): Promise<void> {
     this.beginClose()
     this.flush()
     if (this.units.length || this.loads.size) await new Promise<void>((resolve) => (this.onIdle = resolve))
     if (this.exited) return
+    if (this.retired) return new Promise((resolve) => this.worker.once('exit', () => resolve()))
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
     this.worker.ref()
     this.post({ type: 'close' })
@@ -208,6 +247,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   }
 
   post(msg: ToWorker): void {
+    this.posted++
     this.worker.postMessage(msg)
   }
 

@@ -1,20 +1,24 @@
 // The pool's worker threads: a WorkerSlot each, the models they load and from which file,
-// and a crashed worker's replacement. Every worker loads a model's file as it was when the
-// model was registered (its stamp, src/file-stamp.ts), a replacement included: that one must not
-// answer for a version with a file replaced on disk since, so it loads that file or nothing,
-// and then gets none of that model's units (pool.ts, sendNext). A crash is logged (warning
-// SPECSERVE_WORKER_CRASH) and counted (specserve_onnx_worker_restarts_total).
+// the replacement of one that crashed or got stuck, and the watchdog that finds those
+// (watchdog.ts). Every worker loads a model's file as it was when the model was registered
+// (its stamp, src/file-stamp.ts), a replacement included: that one must not answer for a
+// version with a file replaced on disk since, so it loads that file or nothing, and then gets
+// none of that model's units (pool.ts, sendNext). A crash is logged (warning
+// SPECSERVE_WORKER_CRASH) and counted (specserve_onnx_worker_restarts_total); so is a worker
+// set aside as stuck (SPECSERVE_WORKER_STUCK, specserve_onnx_workers_stuck_total), whose
+// thread is left to end its run and close, never terminated.
 import { stampOf } from '../../file-stamp.ts'
 import type { PoolLane, Unit } from './lane.ts'
 import type { WorkerAnswer } from './protocol.ts'
 import { WorkerSlot, type LoadedModel } from './slot.ts'
+import { stuckFor, type WatchdogSettings } from './watchdog.ts'
 
 export type Slot = WorkerSlot<Unit>
 
 /** What the pool does about its workers' answers and crashes. */
 export interface WorkerHooks {
   message(slot: Slot, msg: WorkerAnswer): void
-  /** A worker crashed holding these units (never to be answered): they fail with `message`; false: do not replace it (closing). */
+  /** A worker crashed or was set aside holding these units (never to be answered): they fail with `message`; false: do not replace it (closing). */
   failed(units: Unit[], message: string): boolean
   /** The models a replacement is to load. */
   lanes(): Iterable<PoolLane>
@@ -23,20 +27,29 @@ export interface WorkerHooks {
 }
 
 export class PoolWorkers {
-  /** One per worker, in place: a crashed worker's slot is replaced at its index. */
+  /** One per worker, in place: a crashed or stuck worker's slot is replaced at its index. */
   readonly slots: Slot[] = []
   private readonly nice: number
   private readonly hooks: WorkerHooks
+  private readonly watchdog: WatchdogSettings
+  /** Its one timer: every `everyMs`, a look at each worker's running unit. */
+  private readonly sweeper: NodeJS.Timeout
+  /** Workers set aside as stuck whose thread has not exited yet (their run goes on). */
+  private readonly setAside = new Set<Slot>()
+  /** Workers set aside as stuck, ever. */
+  private stuck = 0
   /** Models being registered (not lanes yet): a replacement started meanwhile loads them too. */
   private readonly registering = new Map<string, { readonly path: string; readonly stamp: string | undefined }>()
   private closing = false
   /** Workers started again after a crash. */
   private restarts = 0
 
-  constructor(size: number, nice: number, hooks: WorkerHooks) {
+  constructor(size: number, nice: number, hooks: WorkerHooks, watchdog: WatchdogSettings) {
     this.nice = nice
     this.hooks = hooks
+    this.watchdog = watchdog
     for (let i = 0; i < size; i++) this.slots.push(this.spawn())
+    this.sweeper = setInterval(this.sweep, watchdog.everyMs).unref()
   }
 
   /** Loads a model into every worker from the file as it is now; rejects if one fails (the others then unload it). */
@@ -65,15 +78,15 @@ export class PoolWorkers {
     return false
   }
 
-  /** Workers holding a unit, the fewest nice steps one reported it runs below the event loop, and the crashes. */
-  stats(): { busy: number; nice: number; restarts: number } {
+  /** Workers holding a unit, the fewest nice steps one reported it runs below the event loop, crashes, stuck workers. */
+  stats(): { busy: number; nice: number; restarts: number; stuck: number; setAside: number } {
     let busy = 0
     let nice = this.nice
     for (const slot of this.slots) {
       if (slot.units.length) busy++
       if (slot.nice !== undefined) nice = Math.min(nice, slot.nice)
     }
-    return { busy, nice, restarts: this.restarts }
+    return { busy, nice, restarts: this.restarts, stuck: this.stuck, setAside: this.setAside.size }
   }
 
   /** Loads not begun are refused from now on (a stop during the first load need not wait for them). */
@@ -82,9 +95,18 @@ export class PoolWorkers {
     for (const slot of this.slots) slot.beginClose()
   }
 
+  /**
+   * Closes every worker once its units are done. The watchdog goes on meanwhile: a worker
+   * stuck in a run is set aside, so its requests fail at once rather than when the run ends.
+   * A worker set aside (then or before) is waited for until its run ends and its thread exits:
+   * a thread inside onnxruntime can be neither stopped nor outlived by a clean exit (the
+   * process exit waits for its run, then aborts), so the caller bounds this wait and ends the
+   * process otherwise (serve: its grace, then the signal).
+   */
   async close(): Promise<void> {
     this.beginClose()
-    await Promise.all(this.slots.map((slot) => slot.close()))
+    await Promise.all([...this.slots, ...this.setAside].map((slot) => slot.close()))
+    clearInterval(this.sweeper)
   }
 
   private spawn(): Slot {
@@ -95,6 +117,8 @@ export class PoolWorkers {
   }
 
   private onCrash(slot: Slot, err: Error): void {
+    // A worker set aside as stuck has exited (its run ended, or it crashed): its units failed when it was set aside.
+    if (this.setAside.delete(slot)) return
     const index = this.slots.indexOf(slot)
     if (index < 0) return // already replaced ('error' is followed by 'exit')
     const units = slot.drain(err)
@@ -102,6 +126,38 @@ export class PoolWorkers {
     if (!this.hooks.failed(units, `inference worker crashed: ${err.message}`)) return
     this.restarts++
     process.emitWarning(`inference worker crashed (${err.message}) and was started again: ${held(units)}`, { code: 'SPECSERVE_WORKER_CRASH' })
+    this.replace(index)
+  }
+
+  /** The watchdog's look at each worker (watchdog.ts): one stuck in a run is set aside. */
+  private readonly sweep = (): void => {
+    const now = performance.now()
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots[i]!
+      if (slot.retired) continue
+      const ranMs = stuckFor(slot, now, this.watchdog)
+      if (ranMs !== undefined) this.setAsideStuck(i, ranMs)
+    }
+  }
+
+  /**
+   * A worker stuck in a run: it takes nothing more, what it held fails MODEL_FAILED (its loads
+   * too), and another worker takes its place (not while the gateway stops); its thread closes
+   * once the run ends. Logged once, and counted.
+   */
+  private setAsideStuck(index: number, ranMs: number): void {
+    const slot = this.slots[index]!
+    const stuck = `inference worker stuck: a run of model ${slot.units[0]!.lane.key} has gone on for over ${(ranMs / 1000).toFixed(1)} s, past its deadline`
+    const units = slot.retire(new Error(stuck))
+    this.setAside.add(slot)
+    this.stuck++
+    const replace = this.hooks.failed(units, stuck)
+    process.emitWarning(`${stuck}: set aside (it closes once that run ends)${replace ? ' and replaced' : ''}; ${held(units)}`, { code: 'SPECSERVE_WORKER_STUCK' })
+    if (replace) this.replace(index)
+  }
+
+  /** A new worker at `index`, loading what the pool serves. */
+  private replace(index: number): void {
     const fresh = this.spawn()
     this.slots[index] = fresh
     // What the others loaded, and the registrations under way (their loads went to the
@@ -115,7 +171,7 @@ export class PoolWorkers {
       () => this.hooks.reloaded(key, true),
       (err: Error) => {
         if (this.closing) return // its loads not begun are answered `gateway closing`
-        process.emitWarning(`inference worker started again after a crash did not load model ${key} (${err.message}): it gets none of its runs`, { code: 'SPECSERVE_WORKER_RELOAD' })
+        process.emitWarning(`inference worker started again after a crash or a stuck run did not load model ${key} (${err.message}): it gets none of its runs`, { code: 'SPECSERVE_WORKER_RELOAD' })
         this.hooks.reloaded(key, this.held(key))
       },
     )

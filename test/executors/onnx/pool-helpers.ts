@@ -1,5 +1,6 @@
 // What the worker-pool tests share: a pool closed after each test, deadlines far away,
 // sample rows as FP32 inputs, and a pool's metrics.
+import type { Worker } from 'node:worker_threads'
 import { afterEach, vi } from 'vitest'
 import { OnnxPool, type PoolOptions } from '../../../src/executors/onnx/pool.ts'
 import type { TensorMap } from '../../../src/tensor/index.ts'
@@ -35,3 +36,6 @@ export function metricsOf(pool: OnnxPool): Record<string, number> {
   pool.collect(sink)
   return got
 }
+
+/** The pool's worker threads, in order (private: a test reaches in as a crash would). */
+export const workersOf = (pool: OnnxPool): Worker[] => (pool as unknown as { slots: { worker: Worker }[] }).slots.map((slot) => slot.worker)

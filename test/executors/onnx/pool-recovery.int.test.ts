@@ -11,7 +11,7 @@ import type { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 import { root, samples } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
-import { later, metricsOf, sampleRows, usePool } from './pool-helpers.ts'
+import { later, metricsOf, sampleRows, usePool, workersOf } from './pool-helpers.ts'
 
 const model = (file: string): string => join(root, 'models', file)
 const labels = (out: TensorMap): number[] => Array.from((out.label as Tensor).data as BigInt64Array, Number)
@@ -23,8 +23,6 @@ const dispatched = (): Promise<void> => Promise.resolve()
 const pools = usePool()
 
 type Message = { readonly type: string; readonly key?: string }
-/** The pool's worker threads, in order (private: a test reaches in as a crash would). */
-const workersOf = (pool: OnnxPool): Worker[] => (pool as unknown as { slots: { worker: Worker }[] }).slots.map((slot) => slot.worker)
 const isLoadAnswer = (msg: Message): boolean => msg.type === 'loaded' || msg.type === 'load-failed'
 
 /** Every message posted to a worker from now on, with the worker it went to (`log` is told each one's type). */

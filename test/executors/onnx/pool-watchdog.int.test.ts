@@ -1,0 +1,112 @@
+// A worker stuck in a run far past its deadline (onnxruntime cannot interrupt one, and a
+// thread terminated inside one aborts the process) is set aside: the pool sends it nothing
+// more, a new worker serves in its place, the stuck one is logged and counted, and its thread
+// closes by itself once its run ends. The thresholds are shortened here; each test waits for
+// the stuck thread's exit before it ends, as a process that exits with a thread inside a run aborts.
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { describe, expect, it, vi } from 'vitest'
+import type { OnnxPool } from '../../../src/executors/onnx/pool.ts'
+import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
+import { tempDir } from '../../temp-dirs.ts'
+import { writeCostlyModel, writeSlowOnZerosModel } from './hand-made-models.ts'
+import { later, metricsOf, usePool, workersOf } from './pool-helpers.ts'
+
+const signal = new AbortController().signal
+/** One row for the costly model: `cost` is its column 3 (its Loop turns, in thousands: ~1.5 ms each). */
+const costing = (cost: number): TensorMap => ({ input: { datatype: 'FP32', shape: [1, 4], data: Float32Array.from([1, 2, 3, cost]) } })
+/** Looked at every 20 ms; stuck 200 ms past the deadline. */
+const watchdog = { everyMs: 20, floorMs: 200, runs: 10 }
+/** A run of some 2 s: far longer than the watchdog allows a run with a 50 ms budget. */
+const STUCK = 1500
+
+const pools = usePool()
+
+/** A one-worker pool serving the costly model, timed by a few fast runs; its worker, and whether that has exited. */
+async function costlyPool(): Promise<{ pool: OnnxPool; old: Worker; exited: () => boolean; exit: Promise<unknown> }> {
+  const path = join(tempDir('specserve-watchdog-'), 'costly.onnx')
+  writeCostlyModel(path, 1000)
+  const pool = pools.open({ workers: 1, queueLimit: 8, watchdog })
+  await pool.register('costly', path)
+  for (let i = 0; i < 3; i++) await pool.run('costly', costing(0), signal, later())
+  const old = workersOf(pool)[0]!
+  let gone = false
+  const exit = once(old, 'exit').then(() => (gone = true))
+  return { pool, old, exited: () => gone, exit }
+}
+
+const STUCK_MESSAGE = /^inference worker stuck: a run of model costly has gone on for over \d+\.\d s, past its deadline$/
+
+describe('ONNX worker pool: a worker stuck in a run', () => {
+  it('is set aside and replaced: the next request is served by the new worker, the stuck one is logged once and counted, and closes once its run ends', async () => {
+    const { pool, old, exited, exit } = await costlyPool()
+    const warned = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    const stuck = pool.run('costly', costing(STUCK), signal, later(50))
+    await expect(stuck).rejects.toMatchObject({ code: 'MODEL_FAILED', message: expect.stringMatching(STUCK_MESSAGE) })
+    const fresh = workersOf(pool)[0]!
+    expect(fresh).not.toBe(old)
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    const out = await pool.run('costly', costing(0), signal, later())
+    expect(Array.from((out.label as Tensor).data as BigInt64Array, Number)).toEqual([2])
+    // Its run went to the new worker, while the stuck one still runs.
+    expect(posted.mock.contexts.filter((_, i) => (posted.mock.calls[i]![0] as { type: string }).type === 'run')).toEqual([fresh])
+    expect(exited()).toBe(false)
+    expect(warned).toHaveBeenCalledTimes(1)
+    expect(warned).toHaveBeenCalledWith(
+      expect.stringMatching(/^inference worker stuck: a run of model costly has gone on for over \d+\.\d s, past its deadline: set aside \(it closes once that run ends\) and replaced; the 1 request it held \(model costly\) failed MODEL_FAILED$/),
+      { code: 'SPECSERVE_WORKER_STUCK' },
+    )
+    expect(metricsOf(pool)).toMatchObject({ specserve_onnx_workers_stuck: 1, specserve_onnx_workers_set_aside: 1, specserve_onnx_workers_busy: 0, specserve_onnx_queue_depth: 0 })
+    // Its run over, it closes by itself (asked to, after that run), and is no longer counted as set aside.
+    await exit
+    expect(metricsOf(pool)).toMatchObject({ specserve_onnx_workers_stuck: 1, specserve_onnx_workers_set_aside: 0 })
+    expect(pool.stats().restarts).toBe(0) // an exit it was asked for: no crash
+  })
+
+  it('is set aside during a stop too: its request fails at once, not when the run ends, and the stop ends once its thread has', async () => {
+    const { pool, old, exited, exit } = await costlyPool()
+    const warned = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    const stuck = pool.run('costly', costing(STUCK), signal, later(50))
+    let closed = false
+    // The stop waits for the runs sent to the workers: this one is found stuck meanwhile.
+    const closing = pool.close().then(() => void (closed = true))
+    await expect(stuck).rejects.toMatchObject({ code: 'MODEL_FAILED', message: expect.stringMatching(STUCK_MESSAGE) })
+    expect(exited()).toBe(false)
+    expect(closed).toBe(false)
+    expect(workersOf(pool)[0]).toBe(old) // not replaced while the gateway stops
+    expect(warned).toHaveBeenCalledWith(expect.stringMatching(/: set aside \(it closes once that run ends\); the 1 request/), { code: 'SPECSERVE_WORKER_STUCK' })
+    // A clean exit cannot leave a thread inside a run behind: the stop ends with it (serve bounds this by its grace).
+    await closing
+    expect(exited()).toBe(true)
+    await exit
+  })
+
+  it('does not count the time a run waits in a worker behind the load of another model', async () => {
+    const dir = tempDir('specserve-watchdog-')
+    writeCostlyModel(join(dir, 'costly.onnx'), 1000)
+    // Slow on the zeros of its warm-up: its load takes the warm-up's whole 150 ms.
+    writeSlowOnZerosModel(join(dir, 'slow-load.onnx'), 1e7)
+    const pool = pools.open({ workers: 1, queueLimit: 8, watchdog: { ...watchdog, everyMs: 10, floorMs: 50 } })
+    await pool.register('costly', join(dir, 'costly.onnx'))
+    for (let i = 0; i < 3; i++) await pool.run('costly', costing(0), signal, later())
+    const warned = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    const post = Worker.prototype.postMessage
+    const loadPosted = new Promise<void>((resolve) => {
+      vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+        post.apply(this, args)
+        if ((args[0] as { type: string }).type === 'load') resolve()
+      })
+    })
+    const loading = pool.register('slow-load', join(dir, 'slow-load.onnx'))
+    await loadPosted
+    // Sent after the load: it runs once the load is done, well past its deadline and the 50 ms allowed.
+    const started = performance.now()
+    const behind = pool.run('costly', costing(0), signal, later(10))
+    let ranAt = 0
+    await Promise.all([loading, behind.then(() => void (ranAt = performance.now()))])
+    expect(ranAt - started).toBeGreaterThan(150)
+    expect(warned).not.toHaveBeenCalled()
+    expect(pool.stats()).toMatchObject({ stuck: 0, setAside: 0 })
+  })
+})
