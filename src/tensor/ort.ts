@@ -83,7 +83,8 @@ export function specsOf(meta: readonly ort.InferenceSession.ValueMetadata[], rol
 
 /** Zeros in the declared shape (dynamic dimensions as 1): a warm-up input. */
 export function zerosFor(spec: TensorSpec): Tensor {
-  const shape = spec.shape.map((d) => (d < 0 ? 1 : d))
+  // A tensor of any rank is shown [-1]: warmed up as that, a vector (many graphs refuse a scalar).
+  const shape = spec.anyRank ? [1] : spec.shape.map((d) => (d < 0 ? 1 : d))
   const n = elementCount(shape)
   const array = DATATYPES[spec.datatype].array
   return { datatype: spec.datatype, shape, data: array ? new array(n) : new Array<string>(n).fill('') }

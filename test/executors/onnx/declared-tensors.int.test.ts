@@ -10,7 +10,7 @@ import { Gateway } from '../../../src/gateway.ts'
 import { configFrom } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
 import { servedInBothPlacements } from './identity-model.ts'
-import { modelBytes, node, ONNX_ELEM, valueInfo } from './onnx-proto.ts'
+import { attr, modelBytes, node, ONNX_ELEM, valueInfo } from './onnx-proto.ts'
 
 /** y = Identity(x), FP32 of these dimensions (null: no shape), with these names; its path. */
 function identity(input: string, output: string, dims: (string | number)[] | null = ['N', 2]): string {
@@ -75,6 +75,13 @@ describe('an ONNX tensor of unknown rank (its graph declares no shape)', () => {
       expect(v2.statusCode, v2.body).toBe(200)
       expect(v2.json().outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [2, 1, 2], data: [1, 2, 3, 4] }])
     }
+  })
+
+  it('loads a model that needs a rank of at least 1 from it: the warm-up gives it a vector, not a scalar', async () => {
+    // y = Flatten(x, axis 1), x declared without a shape: onnxruntime refuses a scalar for it.
+    const path = join(tempDir('specserve-onnx-declared-'), 'flatten.onnx')
+    writeFileSync(path, modelBytes({ nodes: [node('Flatten', ['x'], ['y'], [attr('axis', 1)])], inputs: [valueInfo('x', ONNX_ELEM.FP32, null)], outputs: [valueInfo('y', ONNX_ELEM.FP32, null)] }))
+    expect(await loadIssues({ flat: path })).toEqual([])
   })
 
   it('is a rank of its own beside another member: an ensemble of it and a model of inputs [N, 2] is refused', async () => {
