@@ -209,3 +209,6 @@ export function checkHeader(ctx: ParseContext, field: string, name: string, valu
   else if (protocol === 'grpc' && key.startsWith('grpc-')) ctx.problem(field, 'grpc- metadata keys are reserved by gRPC')
   if (!HEADER_VALUE.test(value)) ctx.problem(field, 'a header value is printable ASCII (no line breaks, control or non-ASCII characters)')
 }
+
+/** The upstream as its URL names it: grpc(s)://host:port, or http(s)://host:port and the path prefix. */
+export const upstreamAddress = (s: RemoteSettings): string => (s.protocol === 'grpc' ? `${s.secure ? 'grpcs' : 'grpc'}://${s.authority}` : `${s.origin}${s.basePath}`)

@@ -4,13 +4,13 @@
 // calls safe inside a latency budget (./resilience/): circuit breaker ∘ budget-aware
 // retries ∘ hedging ∘ per-attempt timeout ∘ the protocol call, which gets the remaining
 // budget and is aborted when the request is decided.
-import { delay } from '../../at-most.ts'
+import { delay, limited } from '../../at-most.ts'
 import { ModelErrorCode } from '../../errors.ts'
 import type { NamedTensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { ANSWERED_VERSION, type Executor, type InferContext } from '../types.ts'
-import type { RemoteSettings, TensorDecl } from './config.ts'
-import { UpstreamError, unavailable } from './errors.ts'
+import { upstreamAddress, type RemoteSettings, type TensorDecl } from './config.ts'
+import { UpstreamError } from './errors.ts'
 import { batchOf, fitOutputs, type Binding, type WireOutputs } from './outputs.ts'
 import { ShownVersion } from './shown-version.ts'
 import { CircuitBreaker } from './resilience/breaker.ts'
@@ -110,18 +110,12 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
     let upstream: UpstreamMetadata | null = null
     let failure: string | undefined
     const limitMs = this.settings.metadataTimeoutMs ?? METADATA_TIMEOUT_MS
-    const timedOut = unavailable(`no answer to the metadata call from ${upstreamOf(this.settings)} within ${durationText(limitMs)} (the limit at load)`)
-    const limit = new AbortController()
-    const timer = setTimeout(() => limit.abort(timedOut), limitMs)
-    const started = performance.now()
+    const timedOut = `no answer to the metadata call from ${upstreamAddress(this.settings)} within ${durationText(limitMs)} (the limit at load)`
     try {
-      upstream = await this.adapter.fetchMetadata(limit.signal, limitMs)
+      // A gRPC call's own deadline a hair past the limit: the limit's timer decides, and says so.
+      upstream = await limited(limitMs, timedOut, (signal) => this.adapter.fetchMetadata(signal, limitMs + CLOCK_SLACK_MS))
     } catch (err) {
-      // A gRPC call's deadline is the same limit on the wall clock, and may fire a hair before the timer: the limit either way.
-      const atLimit = err instanceof UpstreamError && err.code === ModelErrorCode.UPSTREAM_UNAVAILABLE && performance.now() - started >= limitMs - CLOCK_SLACK_MS
-      failure = limit.signal.aborted || atLimit ? timedOut.message : (err as Error).message
-    } finally {
-      clearTimeout(timer)
+      failure = (err as Error).message
     }
     this.inputs = bindings('inputs', this.settings.inputs, upstream, failure)
     this.outputs = bindings('outputs', this.settings.outputs, upstream, failure)
@@ -184,9 +178,6 @@ export class RemoteExecutor implements Executor, UpstreamVersioned {
 }
 
 const upstreamName = (d: TensorDecl): string => d.upstream ?? d.name
-
-/** The upstream as its URL names it: grpc(s)://host:port, or http(s)://host:port and the path prefix. */
-const upstreamOf = (s: RemoteSettings): string => (s.protocol === 'grpc' ? `${s.secure ? 'grpcs' : 'grpc'}://${s.authority}` : `${s.origin}${s.basePath}`)
 
 /** `10 s` for whole seconds, else `250 ms`. */
 const durationText = (ms: number): string => (ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`)

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js'
 import { ModelErrorCode } from '../../errors.ts'
 import type { Method } from '../../proto/index.ts'
 import { withTraceMetadata } from '../../telemetry/tracing.ts'
-import type { RemoteSettings } from './config.ts'
+import { upstreamAddress, type RemoteSettings } from './config.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
 import { upstreamKey } from './http.ts'
 import { SharedByKey } from './shared.ts'
@@ -18,7 +18,7 @@ const receiveLimits = new WeakMap<grpc.Client, number>()
 
 /** A client on the shared channel to this upstream; `release` when the executor closes. */
 export function acquireClient(s: RemoteSettings): { client: grpc.Client; release: () => Promise<void> } {
-  const key = `${upstreamKey(s, `${s.secure ? 'grpcs' : 'grpc'}://${s.authority}`)} max=${s.maxResponseBytes}`
+  const key = `${upstreamKey(s, upstreamAddress(s))} max=${s.maxResponseBytes}`
   const { value, release } = channels.acquire(key, () => {
     const credentials = s.secure
       ? grpc.credentials.createSsl(s.tls?.ca ?? null, s.tls?.key ?? null, s.tls?.cert ?? null)
