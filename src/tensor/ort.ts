@@ -3,7 +3,7 @@
 // Imported only where onnxruntime runs, so nothing else loads the native module.
 import ort from 'onnxruntime-node'
 import { DATATYPES, fromOrtType } from './datatypes.ts'
-import { elementCount, MAX_EMPTY_CELLS, tooManyEmptyCells, type Tensor, type TensorMap, type TensorSpec } from './tensor.ts'
+import { elementCount, MAX_EMPTY_CELLS, refuseUnservable, tooManyEmptyCells, type Tensor, type TensorMap, type TensorSpec } from './tensor.ts'
 
 export function toOrtTensor(tensor: Tensor): ort.Tensor {
   const t = new ort.Tensor(DATATYPES[tensor.datatype].ort, tensor.data as ort.Tensor.DataType, tensor.shape as number[])
@@ -61,19 +61,10 @@ export function toNativeFeeds(inputs: TensorMap): Record<string, NativeFeed> {
   return feeds
 }
 
-/**
- * A tensor name no request or answer can carry: tensors are keyed by name in JSON objects (and
- * the maps built from them), where "__proto__" is refused (the native REST API) or sets the
- * object's prototype instead of a key. A model that declares one is refused at load, naming it.
- */
-const UNSERVABLE_NAME = '__proto__'
-
 /** A session's declared inputs or outputs (`role`) as specs (dynamic dimensions as -1). */
 export function specsOf(meta: readonly ort.InferenceSession.ValueMetadata[], role: 'input' | 'output'): TensorSpec[] {
   return meta.map((m) => {
-    if (m.name === UNSERVABLE_NAME) {
-      throw new Error(`${role} "${m.name}": a tensor of that name cannot be served (tensors are keyed by name in JSON objects, where "__proto__" is refused or sets the object's prototype): rename it in the model`)
-    }
+    refuseUnservable(m.name, role)
     if (!m.isTensor) throw new Error(`"${m.name}" is not a tensor (sklearn models need zipmap=False)`)
     const datatype = fromOrtType(m.type)
     if (!datatype) throw new Error(`"${m.name}" has unsupported type ${m.type}`)

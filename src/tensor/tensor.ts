@@ -193,3 +193,15 @@ export function datatypeName(datatype: unknown): string {
   if (typeof datatype !== 'string' || datatype === '') return '(none)'
   return /^[A-Z0-9_]{1,16}$/.test(datatype) ? datatype : quote(datatype, 16)
 }
+
+/**
+ * Throws for a tensor name no request or answer can carry: tensors are keyed by name in JSON
+ * objects (and the maps built from them), where "__proto__" is refused (the native REST API)
+ * or sets the object's prototype instead of a key. A model of any kind that serves one is
+ * refused at load, naming it (`role`: input or output).
+ */
+export function refuseUnservable(name: string, role: 'input' | 'output'): void {
+  if (name === '__proto__') {
+    throw new Error(`${role} "${name}": a tensor of that name cannot be served (tensors are keyed by name in JSON objects, where "__proto__" is refused or sets the object's prototype): rename it`)
+  }
+}

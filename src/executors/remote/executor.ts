@@ -6,7 +6,7 @@
 // budget and is aborted when the request is decided.
 import { delay, limited } from '../../at-most.ts'
 import { ModelErrorCode } from '../../errors.ts'
-import type { NamedTensor, TensorMap, TensorSpec } from '../../tensor/index.ts'
+import { refuseUnservable, type NamedTensor, type TensorMap, type TensorSpec } from '../../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../../types.ts'
 import { ANSWERED_VERSION, type Executor, type InferContext } from '../types.ts'
 import { upstreamAddress, type RemoteSettings, type TensorDecl } from './config.ts'
@@ -184,6 +184,12 @@ const durationText = (ms: number): string => (ms >= 1000 && ms % 1000 === 0 ? `$
 
 /** A model's inputs or outputs: as declared in YAML (checked against the upstream's metadata), else the metadata's. */
 function bindings(which: 'inputs' | 'outputs', decls: readonly TensorDecl[] | undefined, upstream: UpstreamMetadata | null, failure: string | undefined): Binding[] {
+  const served = boundTensors(which, decls, upstream, failure)
+  for (const { spec } of served) refuseUnservable(spec.name, which === 'inputs' ? 'input' : 'output')
+  return served
+}
+
+function boundTensors(which: 'inputs' | 'outputs', decls: readonly TensorDecl[] | undefined, upstream: UpstreamMetadata | null, failure: string | undefined): Binding[] {
   const known = upstream?.[which]
   if (decls) {
     // Declared in YAML: the upstream, when it answers, must have each tensor named.

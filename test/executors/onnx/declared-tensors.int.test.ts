@@ -39,7 +39,7 @@ async function loadIssues(models: Record<string, string>): Promise<{ path: strin
 describe('tensor names an ONNX model declares', () => {
   it('refuses an input or an output named __proto__ at load, naming it, in both placements', async () => {
     const refused = (role: string): string =>
-      `failed to load: ${role} "__proto__": a tensor of that name cannot be served (tensors are keyed by name in JSON objects, where "__proto__" is refused or sets the object's prototype): rename it in the model`
+      `failed to load: ${role} "__proto__": a tensor of that name cannot be served (tensors are keyed by name in JSON objects, where "__proto__" is refused or sets the object's prototype): rename it`
     expect(await loadIssues({ in: identity('__proto__', 'y'), out: identity('x', '__proto__') })).toEqual([
       { path: 'models.in-inline', message: refused('input') },
       { path: 'models.in-worker', message: refused('input') },
