@@ -11,7 +11,7 @@ import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { BatchedOutputs, Executor, InferContext } from '../executors/types.ts'
 import { BATCH_ROWS, inferOffPath, RAN_VERSION, ROUTED_VERSION, type RoutesVersions } from '../executors/types.ts'
 import { onlyOutputs } from '../starter/ensemble.ts'
-import { sameRank, specText, type TensorMap, type TensorSpec } from '../tensor/index.ts'
+import { sameRank, specsText, type TensorMap, type TensorSpec } from '../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../types.ts'
 import type { CanarySettings } from './config.ts'
 
@@ -96,7 +96,7 @@ export class CanaryExecutor implements Executor, RoutesVersions {
     if (describe(theirs) !== describe(ours)) throw new Error(`the canary's inputs ${describe(theirs)} differ from the serving version's ${describe(ours)}`)
     // The canary answers for the model: with what the serving version declares (the ensemble's outputs come from that), no more, no less.
     const missing = ours.outputs.filter((o) => !theirs.outputs.some((c) => c.name === o.name && c.datatype === o.datatype && sameShape(c, o)))
-    if (missing.length) throw new Error(`the canary's outputs ${describeOutputs(theirs.outputs)} lack the serving version's ${describeOutputs(missing)}`)
+    if (missing.length) throw new Error(`the canary's outputs ${specsText(theirs.outputs)} lack the serving version's ${specsText(missing)}`)
     this.cutTo = theirs.outputs.length > ours.outputs.length ? ours.outputs : undefined
     const source = resolveVoteSource(ours.outputs)
     this.source = source.kind === 'invalid' || source.kind === 'regression' ? undefined : source
@@ -213,4 +213,3 @@ function versioned(err: unknown, version: string): object {
 const sameShape = (canary: TensorSpec, serving: TensorSpec): boolean =>
   sameRank(canary, serving) && serving.shape.every((d, i) => d < 0 || canary.shape[i]! < 0 || d === canary.shape[i])
 
-const describeOutputs = (specs: readonly TensorSpec[]): string => specs.map(specText).join(' ')

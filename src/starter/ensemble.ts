@@ -5,7 +5,7 @@ import type { EnsembleConfig, ModelConfig } from '../config/load.ts'
 import type { ConfigIssue } from '../config/yaml.ts'
 import { GatewayError, inputFailure } from '../errors.ts'
 import type { Executor } from '../executors/types.ts'
-import { checkTensor, declaredShape, formatShape, quote, sameRank, specText, type Tensor, type TensorMap, type TensorSpec } from '../tensor/index.ts'
+import { checkTensor, declaredShape, formatShape, quote, sameRank, specsText, type Tensor, type TensorMap, type TensorSpec } from '../tensor/index.ts'
 import { Selection } from './selection.ts'
 import { ShadowCounts, ShadowRunner } from './shadow.ts'
 import { EnsembleStats, type ModelStats } from './stats.ts'
@@ -47,8 +47,6 @@ interface MergedInputs {
   readonly specs: (Omit<TensorSpec, 'shape'> & { shape: number[] })[]
   readonly fixedBy: (Member | undefined)[][]
 }
-
-const describeSpecs = (specs: readonly TensorSpec[]): string => specs.map(specText).join(' ')
 
 /**
  * Whether a model's inputs agree with the ensemble's so far (same names and datatypes as the
@@ -97,7 +95,7 @@ export function buildEnsemble(
   }
   const check = (m: Member, path: string, fix: boolean): void => {
     const against = mergeInputs(merged, first, m, fix)
-    if (against) issues.push({ path, message: `inputs of "${m.model.name}" (${describeSpecs(m.executor.metadata().inputs)}) differ from "${against.model.name}" (${describeSpecs(against.executor.metadata().inputs)})` })
+    if (against) issues.push({ path, message: `inputs of "${m.model.name}" (${specsText(m.executor.metadata().inputs)}) differ from "${against.model.name}" (${specsText(against.executor.metadata().inputs)})` })
   }
   members.slice(1).forEach((m, i) => check(m, `ensembles.${config.name}.models.${i + 1}`, true))
   const inputs: readonly TensorSpec[] = merged.specs

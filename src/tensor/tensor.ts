@@ -30,6 +30,9 @@ export const declaredShape = (spec: TensorSpec): string => (spec.anyRank ? 'any 
 /** A spec in a one-line list of specs: `input:FP32[-1,30]`, or `x:FP32(any shape)`. */
 export const specText = (spec: TensorSpec): string => `${spec.name}:${spec.datatype}${spec.anyRank ? '(any shape)' : `[${spec.shape.join(',')}]`}`
 
+/** Specs as error messages list them: `name:DATATYPE[dims]` each, by spaces. */
+export const specsText = (specs: readonly TensorSpec[]): string => specs.map(specText).join(' ')
+
 /** Whether two specs declare the same rank (any rank is a rank of its own: it only matches itself). */
 export const sameRank = (a: TensorSpec, b: TensorSpec): boolean => a.anyRank === b.anyRank && a.shape.length === b.shape.length
 

@@ -209,14 +209,12 @@ const ROUTES: Readonly<Record<string, FastifySchema>> = {
  */
 const anyRoute = (shape: typeof Error | typeof OipError) => ({ 408: Error, 431: Error, 500: shape, 503: shape }) as const
 
-/** What a route that reads a body (POST, PUT) may also answer: 415 UNSUPPORTED_ENCODING for one sent compressed (bodies.ts). */
-const bodyRoute = (shape: typeof Error | typeof OipError) => ({ 415: shape }) as const
-
 /** Documentation of each route, by `METHOD url` as fastify registers it: its own, and what any route may answer. */
 export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = Object.fromEntries(
   Object.entries(ROUTES).map(([route, schema]) => {
     const shape = route.includes(' /v2') ? OipError : Error
-    const body = route.startsWith('POST ') || route.startsWith('PUT ') ? bodyRoute(shape) : {}
+    // A route that reads a body (POST, PUT) may also answer 415 UNSUPPORTED_ENCODING, for one sent compressed (bodies.ts).
+    const body = route.startsWith('POST ') || route.startsWith('PUT ') ? { 415: shape } : {}
     return [route, { ...schema, response: { ...anyRoute(shape), ...body, ...(schema.response as object) } }]
   }),
 )
