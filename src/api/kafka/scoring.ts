@@ -7,14 +7,17 @@ import type { Gateway } from '../../gateway.ts'
 import { messageBytes } from '../../kafka/client.ts'
 import type { Run } from '../../starter/run.ts'
 import type { PredictResult } from '../../types.ts'
-import { parseJsonBytes } from '../json-bytes.ts'
+import { parseJsonBytes, type JsonWords } from '../json-bytes.ts'
 import { readPredict } from '../native/request.ts'
 import { failureBody, resultBody } from '../native/result.ts'
 import type { Msg } from './intake.ts'
 import { type AnswerSender, keyTooLarge, MAX_KEY_BYTES } from './sender.ts'
 
-/** A message without a value: read as no bytes (not JSON). */
+/** A message without a value: read as no bytes (refused as empty). */
 const EMPTY = Buffer.alloc(0)
+
+/** How a message's refusals name its value: a native predict body, read as REST reads one. */
+const MESSAGE_VALUE: JsonWords = { subject: 'message value', notJson: 'message value is not JSON', empty: 'message value is empty: expected a JSON predict request' }
 
 /** Errors that depend on the gateway's state, not the message: retried, never dead-lettered. */
 const TRANSIENT = new Set(['OVERLOADED', 'NOT_READY'])
@@ -82,8 +85,7 @@ export class MessageScoring {
 
   /** The message's predict, started; request errors throw GatewayError. */
   private startPredict(message: Msg): Run {
-    // As a REST body: JSON is UTF-8, and bytes that are not are refused, not read with U+FFFD.
-    const body = parseJsonBytes(message.value ?? EMPTY, 'message value is not JSON')
+    const body = parseJsonBytes(message.value ?? EMPTY, MESSAGE_VALUE)
     const ensemble = (body as { ensemble?: unknown } | null)?.ensemble
     if (body === null || typeof body !== 'object' || Array.isArray(body) || typeof ensemble !== 'string') {
       throw new GatewayError('BAD_REQUEST', 'message value must be a JSON object: {"ensemble": s, "inputs": {...}, "budget_ms"?: n, "id"?: s}')

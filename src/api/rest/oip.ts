@@ -8,7 +8,7 @@ import type { Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { checkTensor, describe, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { mapError, mapResultError } from '../errors.ts'
-import { parseJsonBytes } from '../json-bytes.ts'
+import { parseJsonBytes, type JsonWords } from '../json-bytes.ts'
 import { readBudget, readRequestId } from '../native/request.ts'
 import { ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultParameters, serverMetadata, V2_BUDGET, v2Model } from '../oip/model.ts'
 import { forCaller } from '../../security/redact.ts'
@@ -18,6 +18,8 @@ import { encodedBody } from './bodies.ts'
 /** Header of the binary tensor data extension: length of the JSON part of the body. */
 const HEADER_LENGTH = 'inference-header-content-length'
 const DIGITS = /^\d+$/
+/** How the infer route's refusals of its JSON name it. */
+const INFER_BODY: JsonWords = { subject: 'body', notJson: 'body is not valid JSON', empty: 'empty body: expected a JSON inference request' }
 
 interface ModelParams {
   name: string
@@ -121,7 +123,7 @@ async function infer(gateway: Gateway, request: FastifyRequest<{ Params: ModelPa
 /** Splits a body into its JSON part and (binary extension) the raw tensor bytes after it. */
 function parseBody(request: FastifyRequest): { body: V2InferBody; binary: Buffer | undefined } {
   const raw = request.body
-  if (!Buffer.isBuffer(raw) || raw.length === 0) throw new GatewayError('BAD_REQUEST', 'empty body: expected a JSON inference request')
+  if (!Buffer.isBuffer(raw)) throw new GatewayError('BAD_REQUEST', INFER_BODY.empty)
   let json = raw
   let binary: Buffer | undefined
   const declared = request.headers[HEADER_LENGTH]
@@ -133,7 +135,7 @@ function parseBody(request: FastifyRequest): { body: V2InferBody; binary: Buffer
     json = raw.subarray(0, n)
     binary = raw.subarray(n)
   }
-  const body = parseJsonBytes(json, 'body is not valid JSON')
+  const body = parseJsonBytes(json, INFER_BODY)
   if (!isObject(body)) throw new GatewayError('BAD_REQUEST', 'body must be a JSON object: {"inputs": [...], "outputs"?: [...], "parameters"?: {...}}')
   checkParameters(body as V2InferBody)
   return { body: body as V2InferBody, binary }

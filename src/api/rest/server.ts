@@ -13,7 +13,7 @@ import { mapError } from '../errors.ts'
 import { loggableRequestId } from '../native/request.ts'
 import { admitting } from './admission.ts'
 import { encodedBody } from './bodies.ts'
-import { parseJsonBody } from './json-body.ts'
+import { parseJsonBytes, type JsonWords } from '../json-bytes.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOpenApi } from './openapi.ts'
 import { registerOipRoutes } from './oip.ts'
@@ -91,7 +91,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   app.decorate('tls', tls)
   // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
   const guarded = registerGuard(app, gateway)
-  // JSON in UTF-8, without keys that could reach a prototype (json-body.ts): fastify's parser named neither.
+  // JSON in UTF-8, without keys that could reach a prototype (json-bytes.ts): fastify's parser named neither.
   // No body is read compressed (bodies.ts).
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
@@ -99,7 +99,7 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     if (encoded) return done(encoded, undefined)
     let value: unknown
     try {
-      value = parseJsonBody(body as Buffer)
+      value = parseJsonBytes(body as Buffer, NATIVE_BODY)
     } catch (err) {
       return done(err as Error, undefined)
     }
@@ -147,6 +147,9 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   })
   return app
 }
+
+/** How the native routes' refusals of a JSON body name it. */
+const NATIVE_BODY: JsonWords = { subject: 'body', notJson: 'body is not valid JSON', empty: 'body is empty: its content-type says JSON' }
 
 /** The Open Inference Protocol's routes (`/v2`, `/v2/…`), which answer errors as `{"error", "code"}`. */
 const isOipUrl = (url: string): boolean => url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?')

@@ -3,6 +3,7 @@
 // with backoff, never answered as a failure nor dead-lettered; at shutdown it is given up,
 // left uncommitted for the next start. A fault of the gateway's own while it starts a
 // message's predict (not a GatewayError) is dead-lettered INTERNAL: the message is not at fault.
+// A value is read as a native REST body is (src/api/json-bytes.ts), and refused in the same terms.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Msg } from '../../../src/api/kafka/intake.ts'
 import { MessageScoring } from '../../../src/api/kafka/scoring.ts'
@@ -60,5 +61,21 @@ describe('a stream message whose value is not UTF-8', () => {
     const value = Buffer.concat([Buffer.from('{"ensemble":"e","inputs":{"text":["caf'), Buffer.from([0xff]), Buffer.from('"]}}')])
     expect(await scoring.score({ key: Buffer.from('k'), value } as Msg)).toBe(true)
     expect(sent).toEqual(['dead letter BAD_REQUEST: message value is not JSON: its bytes are not UTF-8'])
+  })
+})
+
+describe('a stream message\'s value, read as a native REST body is', () => {
+  it('is scored past a byte order mark, and dead-lettered BAD_REQUEST when it holds a key that could reach a prototype, or is empty, saying which', async () => {
+    const { scoring, sent } = await scoringOn('models:\n  m: { kind: scripted }\nensembles:\n  e: { strategy: deadline-fallback, models: [m] }\n')
+    const body = JSON.stringify({ ensemble: 'e', inputs: { x: [[0.5, 0.5]] } })
+    for (const value of [`\ufeff${body}`, '{"ensemble":"e","inputs":{"__proto__":[1],"x":[[0.5,0.5]]}}', '', null]) {
+      expect(await scoring.score({ key: Buffer.from('k'), value: value === null ? null : Buffer.from(value) } as Msg)).toBe(true)
+    }
+    expect(sent).toEqual([
+      expect.stringMatching(/^answer \{/),
+      'dead letter BAD_REQUEST: message value holds the key "__proto__", refused: it could reach an object\'s prototype',
+      'dead letter BAD_REQUEST: message value is empty: expected a JSON predict request',
+      'dead letter BAD_REQUEST: message value is empty: expected a JSON predict request',
+    ])
   })
 })

@@ -118,6 +118,18 @@ describe('Open Inference Protocol V2 over REST', () => {
     expect(big.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', error: expect.any(String) })
   })
 
+  it('reads its JSON as the native API does: a byte order mark skipped, a key that could reach a prototype refused naming it, empty said so', async () => {
+    const body = JSON.stringify({ inputs: [tensor(cancer.rows[0]!)] })
+    expect((await infer('cancer', `\ufeff${body}`)).statusCode).toBe(200)
+    for (const text of [`{"__proto__":{"x":1},${body.slice(1)}`, `{"parameters":{"\\u005f_proto__":{"budget_ms":1}},${body.slice(1)}`]) {
+      const res = await infer('cancer', text)
+      expect([res.statusCode, res.json()], text).toEqual([400, { error: 'body holds the key "__proto__", refused: it could reach an object\'s prototype', code: 'BAD_REQUEST' }])
+    }
+    // The JSON part of a body with binary data after it, alike.
+    const empty = await infer('cancer', Buffer.from([1, 2, 3, 4]), { 'content-type': 'application/octet-stream', 'inference-header-content-length': 0 })
+    expect([empty.statusCode, empty.json()]).toEqual([400, { error: 'empty body: expected a JSON inference request', code: 'BAD_REQUEST' }])
+  })
+
   it('refuses a body sent with a content-encoding (gzip) as 415 UNSUPPORTED_ENCODING, not reading its compressed bytes; identity is read', async () => {
     const body = JSON.stringify({ inputs: [tensor(cancer.rows[0]!)] })
     const gzipped = await infer('cancer', gzipSync(body), { 'content-encoding': 'gzip' })
