@@ -12,8 +12,7 @@ import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
 import { loggableRequestId } from '../native/request.ts'
 import { admitting } from './admission.ts'
-import { encodedBody } from './bodies.ts'
-import { parseJsonBytes, type JsonWords } from '../json-bytes.ts'
+import { registerJsonParser } from './bodies.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOpenApi } from './openapi.ts'
 import { registerOipRoutes } from './oip.ts'
@@ -91,22 +90,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   app.decorate('tls', tls)
   // Credentials, scopes and rate limits (only with an `auth` section); before any route is added.
   const guarded = registerGuard(app, gateway)
-  // JSON in UTF-8, without keys that could reach a prototype (json-bytes.ts): fastify's parser named neither.
-  // No body is read compressed (bodies.ts).
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    const encoded = encodedBody(request)
-    if (encoded) return done(encoded, undefined)
-    let value: unknown
-    try {
-      value = parseJsonBytes(body as Buffer, NATIVE_BODY)
-    } catch (err) {
-      return done(err as Error, undefined)
-    }
-    done(null, value)
-  })
-  // No route reads text: a text/plain body gets the content-type refusal, as any other type no route reads.
-  app.removeContentTypeParser('text/plain')
+  // Bodies are read by our JSON parser, not fastify's (bodies.ts).
+  registerJsonParser(app)
   if (owned) app.addHook('onClose', async () => gateway.close())
   // A request on a connection still open once close() began (a kept-alive one mid-request, a
   // pipelined one) gets 503 NOT_READY. The request listener is swapped, not checked per request.
@@ -147,9 +132,6 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   })
   return app
 }
-
-/** How the native routes' refusals of a JSON body name it. */
-const NATIVE_BODY: JsonWords = { subject: 'body', notJson: 'body is not valid JSON', empty: 'body is empty: its content-type says JSON' }
 
 /** The Open Inference Protocol's routes (`/v2`, `/v2/…`), which answer errors as `{"error", "code"}`. */
 const isOipUrl = (url: string): boolean => url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?')
