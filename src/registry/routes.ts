@@ -32,6 +32,16 @@ function uploaded(reply: FastifyReply, name: string, meta: VersionMeta): unknown
   return reply.status(meta.state === 'serving' ? 201 : meta.state === 'canary' ? 202 : 200).send({ model: name, version: meta })
 }
 
+/**
+ * A model is read as sent: a compressed one would be stored as its compressed bytes
+ * (api/rest/bodies.ts). Refused from its headers, so it takes no upload slot and its body
+ * (up to max_model_bytes) is not read only to be refused.
+ */
+async function uncompressed(request: FastifyRequest): Promise<void> {
+  const encoded = encodedBody(request)
+  if (encoded) throw encoded
+}
+
 export function registerRegistryRoutes(app: FastifyInstance, registry: Registry, guarded = false): void {
   // Checked as the request arrives: an unauthenticated upload is refused before its body is read.
   const admin = adminTokenCheck(app.gateway, guarded)
@@ -71,9 +81,8 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry,
 
   // The upload takes raw ONNX bytes, up to repository.max_model_bytes (413 over it).
   void app.register(async (scope) => {
-    // Read as sent: a compressed model would be stored as its compressed bytes (api/rest/bodies.ts).
-    scope.addContentTypeParser(['application/octet-stream', 'application/onnx'], { parseAs: 'buffer', bodyLimit: registry.repository.maxModelBytes }, (request, body, done) => done(encodedBody(request) ?? null, body))
-    scope.put<{ Params: Params; Body: Buffer }>('/v1/models/:name/versions/:version', { onRequest: [admin, hold] }, async (request, reply) => {
+    scope.addContentTypeParser(['application/octet-stream', 'application/onnx'], { parseAs: 'buffer', bodyLimit: registry.repository.maxModelBytes }, (_request, body, done) => done(null, body))
+    scope.put<{ Params: Params; Body: Buffer }>('/v1/models/:name/versions/:version', { onRequest: [admin, uncompressed, hold] }, async (request, reply) => {
       const handled = handling(request)
       try {
         const { name } = request.params

@@ -2,7 +2,8 @@
 // socket (node reads a header's bytes as Latin-1, one character per byte: inject() cannot show
 // this, it hands the route the string it was given), stored as the UTF-8 text it was sent as,
 // or refused when its bytes are not UTF-8; and SPECSERVE_ADMIN_TOKEN read as the guard reads
-// a credential, refused as the guard refuses (www-authenticate: Bearer).
+// a credential, refused as the guard refuses (www-authenticate: Bearer); a compressed upload
+// refused from its headers, once the token is checked.
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -84,6 +85,19 @@ describe('content-encoding', () => {
     })
     expect([res.statusCode, res.json()]).toEqual([415, { code: 'UNSUPPORTED_ENCODING', message: 'content-encoding "gzip" is not supported: send the body uncompressed (no content-encoding, or identity)' }])
     expect((await app.inject({ url: '/v1/models/m/versions/4' })).json()).toMatchObject({ code: 'UNKNOWN_VERSION' })
+  })
+
+  it('is refused from its headers, before its body is read: one over max_model_bytes is 415, not 413', async () => {
+    const res = await app.inject({
+      method: 'PUT',
+      url: '/v1/models/m/versions/5',
+      payload: Buffer.alloc(1_000_001),
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream', 'content-encoding': 'br' },
+    })
+    expect([res.statusCode, res.json().code]).toEqual([415, 'UNSUPPORTED_ENCODING'])
+    // Unauthenticated, it is the credentials' refusal first.
+    const anonymous = await app.inject({ method: 'PUT', url: '/v1/models/m/versions/5', payload: gzipSync(model), headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' } })
+    expect(anonymous.statusCode).toBe(401)
   })
 })
 
