@@ -11,16 +11,8 @@ import type { PredictRequest } from '../types.ts'
  * message may take.
  */
 export function effectiveBudget(req: PredictRequest, cap: { readonly default: number; readonly max: number }): number {
-  let budget: number | undefined
-  if (req.budgetMs !== undefined) {
-    const b = req.budgetMs
-    // As parseBudget says it (src/api/native/request.ts): NaN and infinities named as written, not as JSON's null.
-    if (typeof b !== 'number') throw new GatewayError('BAD_BUDGET', `budget_ms must be a number, got ${describe(b)}`)
-    if (!Number.isFinite(b)) throw new GatewayError('BAD_BUDGET', `budget_ms must be a finite number, got ${describe(b)}`)
-    if (b <= 0) throw new GatewayError('BAD_BUDGET', `budget_ms must be a positive number of milliseconds, got ${describe(b)}`)
-    if (b > cap.max) throw overCap('budget_ms', b, cap.max)
-    budget = b
-  }
+  // Every frontend checks it as it reads the request (readBudget); checked again for a library caller of gateway.start.
+  let budget = req.budgetMs === undefined ? undefined : checkBudget(req.budgetMs, 'budget_ms', cap.max)
   if (req.transportBudgetMs !== undefined) {
     if (req.transportBudgetMs <= 0) throw pastDeadline()
     budget = Math.min(budget ?? cap.max, req.transportBudgetMs)
@@ -30,6 +22,20 @@ export function effectiveBudget(req: PredictRequest, cap: { readonly default: nu
     budget = Math.min(budget ?? cap.default, req.deadlineCapMs)
   }
   return budget ?? cap.default
+}
+
+/**
+ * An explicit budget (`field`: where it was given, `budget_ms` or the V2 `parameter budget_ms`)
+ * as milliseconds within `maxMs`, the ensemble's cap; BAD_BUDGET naming it otherwise. NaN and
+ * the infinities are named as written (JSON's 1e400 parses as Infinity; gRPC's budget_ms is a
+ * double), not as the null JSON would print for them.
+ */
+export function checkBudget(value: unknown, field: string, maxMs: number): number {
+  if (typeof value !== 'number') throw new GatewayError('BAD_BUDGET', `${field} must be a number, got ${describe(value)}`)
+  if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `${field} must be a finite number, got ${value}`)
+  if (value <= 0) throw new GatewayError('BAD_BUDGET', `${field} must be a positive number of milliseconds, got ${value}`)
+  if (value > maxMs) throw overCap(field, value, maxMs)
+  return value
 }
 
 /** A call whose deadline had passed when it arrived (a unary call's, a stream's): refused, nothing run. */

@@ -9,7 +9,7 @@ import { answer, readInputs, servePredict, type PredictCall } from './call.ts'
 import { encodeStreamReply, type StreamErrorInfo, type StreamReply } from './predict-codec.ts'
 import { echoed, serveStream } from './stream.ts'
 import { mapError, mapResultError } from '../errors.ts'
-import { checkRequestId } from '../native/request.ts'
+import { checkRequestId, readBudget } from '../native/request.ts'
 import { failureBody } from '../native/result.ts'
 import { principalOf } from '../../security/grpc.ts'
 import type { NameRequestMsg, PredictRequestMsg } from './messages.ts'
@@ -59,11 +59,11 @@ export function gatewayService(gateway: Gateway): UntypedServiceImplementation {
 
 /** A Predict message's predict; the result itself is the answer (predict-codec.ts writes it). */
 function buildPredict(gateway: Gateway, req: PredictRequestMsg): PredictCall<PredictResult> {
+  // In the order every frontend reads a request: the ensemble, the id, the inputs, the budget.
   const ens = gateway.ensemble(req.ensemble)
-  return {
-    request: { id: req.id ? checkRequestId(req.id, 'id') : newRequestId(), ensemble: ens.name, inputs: readInputs(ens, req.inputs), budgetMs: req.budget_ms },
-    respond: (result) => result,
-  }
+  const id = req.id ? checkRequestId(req.id, 'id') : newRequestId()
+  const inputs = readInputs(ens, req.inputs)
+  return { request: { id, ensemble: ens.name, inputs, budgetMs: readBudget(ens, inputs, req.budget_ms, undefined) }, respond: (result) => result }
 }
 
 function errorInfo(err: unknown): StreamErrorInfo {

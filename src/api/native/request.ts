@@ -1,7 +1,7 @@
 // The native predict request, whatever carries it (a REST body, a Kafka stream message):
 // `{ "inputs": { "<input>": <nested array> | {shape, datatype, data} }, "budget_ms"?: n, "id"?: s }`.
 // gRPC's specserve.v1 messages reach the same PredictRequest through their own codec.
-import { overCap } from '../../starter/budget.ts'
+import { checkBudget, overCap } from '../../starter/budget.ts'
 import { isUtf8 } from 'node:buffer'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import { newRequestId, type Gateway } from '../../gateway.ts'
@@ -148,16 +148,8 @@ export function readBudget(ens: EnsembleRuntime, inputs: TensorMap, body: unknow
  * over it whatever the deadline.
  */
 export function parseBudget(body: unknown, header: string | string[] | undefined, maxMs: number, field = 'budget_ms'): number | undefined {
-  let budget: number | undefined
-  if (body !== undefined) {
-    if (typeof body !== 'number') throw new GatewayError('BAD_BUDGET', `${field} must be a number, got ${describe(body)}`)
-    // JSON's 1e400 parses as Infinity: say so, rather than the null JSON would print for it.
-    if (!Number.isFinite(body)) throw new GatewayError('BAD_BUDGET', `${field} must be a finite number, got ${body}`)
-    // Here, not in the starter, so that the V2 parameter is named as itself for these mistakes too.
-    if (body <= 0) throw new GatewayError('BAD_BUDGET', `${field} must be a positive number of milliseconds, got ${body}`)
-    if (body > maxMs) throw overCap(field, body, maxMs)
-    budget = body
-  }
+  // Here, not only in the starter, so that the V2 parameter is named as itself.
+  const budget = body === undefined ? undefined : checkBudget(body, field, maxMs)
   if (header === undefined) return budget
   const text = Array.isArray(header) ? header[0] : header
   const value = text !== undefined && DECIMAL_NUMBER.test(text) ? Number(text) : Number.NaN

@@ -99,6 +99,23 @@ describe('specserve.v1.Gateway over gRPC', () => {
     }
   })
 
+  it('reads the inputs before the budget, as every frontend does: bad inputs and a bad budget are the inputs\' BAD_INPUT', async () => {
+    const row = cancer.rows[0]!
+    const cases: [object, number, RegExp][] = [
+      [{}, 5000, /missing input "input"/],
+      [{ input: { fp32_data: row, shape: [1, 30] }, extra: { fp32_data: [1] } }, -5, /unknown input "extra"/],
+      [{ input: { fp32_data: row, shape: [2, 30] } }, Number.NaN, /30 elements do not fill shape \[2, 30\]/],
+    ]
+    for (const [inputs, budget_ms, message] of cases) {
+      const err = await failure(predict({ ensemble: 'cancer', budget_ms, inputs }))
+      expect([err.code, trailerCode(err)], String(budget_ms)).toEqual([grpc.status.INVALID_ARGUMENT, 'BAD_INPUT'])
+      expect(err.details).toMatch(message)
+    }
+    // The budget alone, named as written.
+    const err = await failure(predict({ ensemble: 'cancer', budget_ms: Number.NaN, inputs: { input: { fp32_data: row } } }))
+    expect([trailerCode(err), err.details]).toEqual(['BAD_BUDGET', 'budget_ms must be a finite number, got NaN'])
+  })
+
   it('maps failed predicts to UNAVAILABLE, DEADLINE_EXCEEDED and FAILED_PRECONDITION with annotations in the trailers', async () => {
     const cases = [
       ['broken', grpc.status.UNAVAILABLE, 'ALL_MODELS_FAILED', 'error'],
