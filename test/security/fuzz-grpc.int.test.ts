@@ -8,11 +8,8 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GrpcStatus } from '../../src/errors.ts'
 import { CODE_KEY } from '../../src/api/grpc/status.ts'
-import { withCodecs } from '../../src/api/grpc/call.ts'
-import { inferCodecs } from '../../src/api/grpc/infer-codec.ts'
-import { predictCodecs } from '../../src/api/grpc/predict-codec.ts'
-import { strictStrings } from '../../src/api/grpc/strict-strings.ts'
-import { GATEWAY_SERVICE, INFERENCE_SERVICE, service, type Method } from '../../src/proto/index.ts'
+import { decodedService } from '../../src/api/grpc/services.ts'
+import { GATEWAY_SERVICE, INFERENCE_SERVICE, type Method } from '../../src/proto/index.ts'
 import { startHarness, unary, xInput, type Harness } from '../api/grpc/harness.ts'
 
 let h: Harness
@@ -61,13 +58,12 @@ const VALID: Record<string, object> = {
   ModelInfer: { model_name: 'fallback', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [0.5, 0.5] } }] },
 }
 
-// Each method as the server decodes it (the hot ones by hand, the rest by proto-loader with
-// their string fields then checked for UTF-8): the oracle for "does not decode" is the
+// Each method as the server decodes it (services.ts): the oracle for "does not decode" is the
 // decoder the server runs (the hand-written decoders accept some bytes protobufjs refuses,
 // such as a tag in an overlong varint, as protobuf's C++ parser does). Requests are still
 // written, and stream replies read, by proto-loader.
-const gatewayMethods = withCodecs(strictStrings(service(GATEWAY_SERVICE)), predictCodecs) as unknown as Record<string, Method>
-const inferenceMethods = withCodecs(strictStrings(service(INFERENCE_SERVICE)), inferCodecs) as unknown as Record<string, Method>
+const gatewayMethods = decodedService(GATEWAY_SERVICE) as unknown as Record<string, Method>
+const inferenceMethods = decodedService(INFERENCE_SERVICE) as unknown as Record<string, Method>
 const all: [string, Method][] = [...Object.entries(gatewayMethods), ...Object.entries(inferenceMethods)]
 const methods = all.filter(([, m]) => !m.requestStream)
 const streamMethod = gatewayMethods.PredictStream!

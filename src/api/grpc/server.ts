@@ -5,19 +5,19 @@ import { Server, ServerCredentials, type ServerWritableStream, type ServiceDefin
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { GatewayConfig } from '../../config/load.ts'
 import type { Gateway } from '../../gateway.ts'
-import { tolerantService, withCodecs, type MethodCodec } from './call.ts'
+import type { MethodCodec } from './call.ts'
 import { codeMetadata, shuttingDown } from './status.ts'
 import { openCalls } from './open-calls.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
 import { predictCodecs } from './predict-codec.ts'
-import { strictStrings } from './strict-strings.ts'
+import { servedService } from './services.ts'
 import { inferCodecs } from './infer-codec.ts'
 import { installFastUnary, type FastMethod } from './fast-unary.ts'
 import { CompressedCalls } from './compressed-calls.ts'
 import { readLimit, streamingMethods } from './read-limit.ts'
 import { limitConnections } from './connections.ts'
-import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition, service } from '../../proto/index.ts'
+import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition } from '../../proto/index.ts'
 import { addReflection } from './reflection.ts'
 import { guardedServer, guardHandler } from '../../security/grpc.ts'
 import { TlsFiles, WatchedServerCredentials } from '../../security/tls.ts'
@@ -69,10 +69,9 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   const services = guardedServer(server, gateway, log === silentLogger ? undefined : log) as Server
   const gatewayImpl = gatewayService(gateway)
   const inferenceImpl = inferenceService(gateway)
-  // The hot methods' messages are coded by hand (predict-codec.ts, infer-codec.ts); the rest by proto-loader,
-  // with their string fields then checked for UTF-8 (strict-strings.ts), as the hand codecs read them.
-  services.addService(tolerantService(withCodecs(strictStrings(service(GATEWAY_SERVICE)), predictCodecs)), gatewayImpl)
-  services.addService(tolerantService(withCodecs(strictStrings(service(INFERENCE_SERVICE)), inferCodecs)), inferenceImpl)
+  // The hot methods' messages are coded by hand, the rest by proto-loader (services.ts).
+  services.addService(servedService(GATEWAY_SERVICE), gatewayImpl)
+  services.addService(servedService(INFERENCE_SERVICE), inferenceImpl)
   // Their plain unary calls skip grpc-js's per-call machinery (fast-unary.ts): same codecs, same handlers, same guard.
   const fast = (name: string, svc: string, codec: MethodCodec<unknown, never>, impl: UntypedServiceImplementation): [string, FastMethod] => {
     const path = `/${svc}/${name}`
