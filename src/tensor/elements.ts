@@ -16,8 +16,8 @@ import { describe, fail, type Failure, type Tensor } from './tensor.ts'
 const FLOAT_WORDS: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity }
 /**
  * In an upstream's answer, also "inf" and "-inf", on purpose: we do not choose what a model
- * server writes, some write Python's str() of a float, and the value is not in doubt
- * (the remote executors read them so from the start). A client is held to the documented three.
+ * server writes, some write Python's str() of a float, and the value is not in doubt. A
+ * client is held to the documented three.
  */
 const UPSTREAM_FLOAT_WORDS: Readonly<Record<string, number>> = { ...FLOAT_WORDS, inf: Infinity, '-inf': -Infinity }
 const DECIMAL = /^-?\d{1,20}$/

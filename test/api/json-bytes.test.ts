@@ -1,7 +1,6 @@
 // The one JSON reader of every JSON request (native and V2 REST bodies, stream-mode messages):
 // UTF-8, not empty, JSON, and no key that could reach a prototype, each refusal BAD_REQUEST
-// saying what is wrong in the caller's words (fastify's parser said "Body is not valid JSON"
-// for a forbidden key, though the body is JSON).
+// saying what is wrong in the caller's words (a forbidden key is named: the body is JSON).
 import { describe, expect, it } from 'vitest'
 import { parseJsonBytes, type JsonWords } from '../../src/api/json-bytes.ts'
 

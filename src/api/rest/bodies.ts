@@ -1,9 +1,9 @@
-// How REST bodies are read, in the content-type parsers (so after the guard's onRequest, and
-// only for a request that has a body). A body is read as the bytes it was sent as: one sent
-// with a `content-encoding` other than identity (gzip, br, deflate) is refused 415
-// UNSUPPORTED_ENCODING, where it was read as the bytes of its media type ("body is not valid
-// JSON: its bytes are not UTF-8" for a gzip JSON body). A request without the header pays one
-// property read.
+// How REST bodies are read. A body is read as the bytes it was sent as, never decompressed, so
+// one sent with a `content-encoding` other than identity (gzip, br, deflate) is refused 415
+// UNSUPPORTED_ENCODING: read as its media type, a gzip JSON body would be "not UTF-8" and a
+// gzip model stored compressed. The parsers check it (after the guard's onRequest, only for a
+// request that has a body); the model upload as the request arrives (src/registry/routes.ts).
+// A request without the header pays one property read.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.ts'
 import { quote } from '../../tensor/index.ts'
