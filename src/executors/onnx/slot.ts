@@ -204,7 +204,8 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
    * Judged stuck: it takes nothing more. Its loads fail with `err` and its units are handed
    * back (the pool fails them: any answer now is ignored), those not begun cancelled; it is
    * asked to close after the run it is in, so its thread exits once that run ends, never
-   * terminated (inside a run that would abort the process). Unref'd: it holds no exit.
+   * terminated (inside a run that would abort the process). It stays ref'd: a process whose
+   * loop drained would tear it down inside that run, and abort.
    */
   retire(err: Error): U[] {
     this.retired = true
@@ -212,7 +213,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     for (const unit of this.units) cancelUnit(unit)
     const units = this.drain(err)
     this.post({ type: 'close' })
-    this.worker.unref()
+    this.worker.ref()
     return units
   }
 
@@ -237,9 +238,9 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     this.flush()
     if (this.units.length || this.loads.size) await new Promise<void>((resolve) => (this.onIdle = resolve))
     if (this.exited) return
-    if (this.retired) return new Promise((resolve) => this.worker.once('exit', () => resolve()))
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
     this.worker.ref()
+    if (this.retired) return exited // asked to close when set aside
     this.post({ type: 'close' })
     const timer = setTimeout(() => void this.worker.terminate(), CLOSE_GRACE_MS)
     await exited
@@ -253,7 +254,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
 
   private idleCheck(): void {
     if (this.units.length || this.loads.size) return
-    this.worker.unref()
+    if (!this.retired) this.worker.unref() // a set-aside worker is still in its run (retire)
     this.onIdle?.()
   }
 }

@@ -3,12 +3,15 @@
 // more, a new worker serves in its place, the stuck one is logged and counted, and its thread
 // closes by itself once its run ends. The thresholds are shortened here; each test waits for
 // the stuck thread's exit before it ends, as a process that exits with a thread inside a run aborts.
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
 import type { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
+import { root } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
 import { writeCostlyModel, writeSlowOnZerosModel } from './hand-made-models.ts'
 import { later, metricsOf, usePool, workersOf } from './pool-helpers.ts'
@@ -108,5 +111,36 @@ describe('ONNX worker pool: a worker stuck in a run', () => {
     expect(ranAt - started).toBeGreaterThan(150)
     expect(warned).not.toHaveBeenCalled()
     expect(pool.stats()).toMatchObject({ stuck: 0, setAside: 0 })
+  })
+
+  it('keeps a process whose pool closes with a worker set aside alive until that thread exits: no abort', { timeout: 30_000 }, async () => {
+    // A process of its own: in this one the test runner holds the loop, where a process whose
+    // loop drained would tear the set-aside thread down inside its run (an abort, 134).
+    const dir = tempDir('specserve-watchdog-exit-')
+    const script = join(dir, 'close.ts')
+    writeFileSync(
+      script,
+      `import { OnnxPool } from ${JSON.stringify(join(root, 'src/executors/onnx/pool.ts'))}
+import { writeCostlyModel } from ${JSON.stringify(join(root, 'test/executors/onnx/hand-made-models.ts'))}
+process.emitWarning = () => {}
+const path = ${JSON.stringify(join(dir, 'costly.onnx'))}
+writeCostlyModel(path, 1000)
+const row = (cost) => ({ input: { datatype: 'FP32', shape: [1, 4], data: Float32Array.from([1, 2, 3, cost]) } })
+const signal = new AbortController().signal
+const pool = new OnnxPool({ workers: 1, queueLimit: 8, watchdog: ${JSON.stringify(watchdog)} })
+await pool.register('costly', path)
+for (let i = 0; i < 3; i++) await pool.run('costly', row(0), signal, performance.now() + 60_000)
+await pool.run('costly', row(${STUCK}), signal, performance.now() + 50).catch(() => {})
+await pool.close()
+console.log('closed', JSON.stringify(pool.stats()))
+`,
+    )
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (b: Buffer) => (out += String(b)))
+    child.stderr.on('data', (b: Buffer) => (out += String(b)))
+    const [code, signalCode] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null]
+    expect([code, signalCode], out).toEqual([0, null])
+    expect(out).toMatch(/^closed \{.*"stuck":1,"setAside":0\}$/m)
   })
 })
