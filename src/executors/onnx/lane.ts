@@ -48,13 +48,17 @@ export interface Unit extends SentUnit {
  */
 const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
-/**
- * Only models whose last 128 runs are under this at their PIPELINE_QUANTILE may wait inside a
- * worker: judged by its fastest run, a model whose cost depends on its input (0.46 ms at the
- * median, 3 s at the 99th percentile) held jobs behind its slow runs while other workers idled.
- */
+/** Only models whose fastest run is under this may wait inside a worker (pipelined)... */
 const PIPELINE_MAX_MS = 2
-const PIPELINE_QUANTILE = 0.99
+/**
+ * ...and none of whose last CALM_RUNS runs took longer than this. A job waiting inside a worker
+ * waits for the run ahead of it: a model whose cost depends on its input (0.46 ms at the
+ * median, 3 s on some inputs) would hold it that long while other workers idle. A run that
+ * long is remembered for CALM_RUNS runs, however rare; a busy box's preemption (a few ms) is
+ * not one, so a tiny model stays pipelined when it matters most.
+ */
+const PIPELINE_LONG_RUN_MS = 25
+const CALM_RUNS = 1024
 /**
  * Real runs it takes before their fastest alone says what a run needs. Until then the
  * warm-up's fastest counts too: one or two first runs slowed by a busy box would otherwise
@@ -91,13 +95,15 @@ export class PoolLane implements BatchFigures {
    * are many, and the first real runs are few and can be slow.
    */
   minRunMs = 0
+  /** Runs since the last one over PIPELINE_LONG_RUN_MS: none seen counts as calm. */
+  private runsSinceLong = CALM_RUNS
   /** Fastest warm-up run and fastest real run (Infinity: none). */
   private readonly warmMinMs: number
   private realMinMs = Infinity
   /** performance.now() of the last run answered or probe let through (see PROBE_INTERVAL_MS). */
   private measuredAt = -Infinity
   /** Recent inference times in the workers (a batch's whole run). */
-  readonly times = new RunTimes(PIPELINE_MAX_MS)
+  readonly times = new RunTimes()
   /** Run time by batch size, seeded with the warm-up's single-row median. */
   readonly batchTimes = new BatchTimes()
   /** Units run, batches among them (two requests or more) and the requests those carried. */
@@ -122,7 +128,7 @@ export class PoolLane implements BatchFigures {
 
   /** Fast enough that a worker may hold a second unit of it (not before a run; never a batching model: its batch would form early). */
   get pipelined(): boolean {
-    return !this.batching && this.times.quantileWithin(PIPELINE_QUANTILE)
+    return !this.batching && this.runs > 0 && this.minRunMs <= PIPELINE_MAX_MS && this.runsSinceLong >= CALM_RUNS
   }
 
   /**
@@ -262,6 +268,7 @@ export class PoolLane implements BatchFigures {
     countRun(this, rows, requests, runMs)
     if (runMs < this.realMinMs) this.realMinMs = runMs
     this.minRunMs = this.runs >= TRUSTED_RUNS ? this.realMinMs : Math.min(this.warmMinMs, this.realMinMs)
+    this.runsSinceLong = runMs > PIPELINE_LONG_RUN_MS ? 0 : this.runsSinceLong + 1
     this.times.add(runMs)
   }
 

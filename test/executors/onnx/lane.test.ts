@@ -122,29 +122,27 @@ describe('whether a job of the model may wait inside a worker (pipelined)', () =
     expect(lane.pipelined).toBe(true)
   })
 
-  it('not for a model whose cost depends on its input: fast at the median and by its fastest run, seconds at the 99th percentile', () => {
-    // The audit's model: 0.46 ms at the median, 3 s at the 99th percentile.
+  it('not for a model whose cost depends on its input: fast at the median and by its fastest run, seconds on some inputs', () => {
+    // The audit's model: 0.46 ms at the median, 3 s on a rare input.
     const lane = new PoolLane('input-dependent', 'm.onnx', Infinity, undefined, [0.4, 0.45])
     for (let i = 0; i < 126; i++) ran(lane, i % 2 ? 0.46 : 0.4)
+    expect(lane.pipelined).toBe(true)
     ran(lane, 3006)
-    ran(lane, 2900)
     expect(lane.minRunMs).toBeLessThan(0.5)
     expect(lane.times.quantile(0.5)).toBeLessThan(0.5)
-    expect(lane.times.quantile(0.99)).toBeGreaterThan(2000)
     expect(lane.pipelined).toBe(false)
   })
 
-  it('again once its slow runs have left the window of the last 128: one slow run in 128 is under the 99th percentile', () => {
+  it('again after 1024 runs since its last long one (over 25 ms); runs of a few ms, a busy box preempting a tiny model, are not long', () => {
     const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, [0.05])
     ran(lane, 40)
-    ran(lane, 40)
-    for (let i = 0; i < 126; i++) ran(lane, 0.05)
+    for (let i = 0; i < 1023; i++) ran(lane, i % 50 ? 0.05 : 12) // one in 50 preempted for 12 ms
     expect(lane.pipelined).toBe(false)
-    ran(lane, 0.05) // the first 40 ms run leaves the window: one left in 128
+    ran(lane, 0.05)
     expect(lane.pipelined).toBe(true)
-    ran(lane, 3) // the other 40 ms run leaves as a 3 ms one comes: still one
+    ran(lane, 20)
     expect(lane.pipelined).toBe(true)
-    ran(lane, 3) // two again: over 2 ms at the 99th percentile
+    ran(lane, 26)
     expect(lane.pipelined).toBe(false)
   })
 
