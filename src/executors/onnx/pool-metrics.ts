@@ -22,6 +22,6 @@ export function collectPool(out: MetricsSink, pool: MetricAttributes, stats: Poo
   out.gauge('specserve_onnx_workers_busy', 'Inference workers running a job now.', [[pool, busy]])
   out.gauge('specserve_onnx_queue_depth', 'Inference jobs waiting to run: for a worker, or inside one behind its run (the limit is executors.onnx_queue; 256 for a model\'s dedicated workers).', [[pool, queued]])
   out.counter('specserve_onnx_worker_restarts', 'Inference workers started again after a crash (the requests one held failed MODEL_FAILED).', [[pool, restarts]])
-  out.counter('specserve_onnx_workers_stuck', 'Inference workers set aside as stuck in a run far past its deadline, each replaced (the requests one held failed MODEL_FAILED).', [[pool, stuck]])
+  out.counter('specserve_onnx_workers_stuck', 'Inference workers set aside as stuck in a run far past its deadline, each replaced unless the pool was closing (the requests one held failed MODEL_FAILED).', [[pool, stuck]])
   out.gauge('specserve_onnx_workers_set_aside', 'Inference workers set aside as stuck whose run still goes on (each holds a core until it ends).', [[pool, setAside]])
 }

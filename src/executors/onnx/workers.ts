@@ -38,6 +38,8 @@ export class PoolWorkers {
   private readonly setAside = new Set<Slot>()
   /** Workers set aside as stuck, ever. */
   private stuck = 0
+  /** A stuck worker was left in place, set-aside threads being as many as the workers: said once until one exits. */
+  private capSaid = false
   /** Models being registered (not lanes yet): a replacement started meanwhile loads them too. */
   private readonly registering = new Map<string, { readonly path: string; readonly stamp: string | undefined }>()
   private closing = false
@@ -118,7 +120,10 @@ export class PoolWorkers {
 
   private onCrash(slot: Slot, err: Error): void {
     // A worker set aside as stuck has exited (its run ended, or it crashed): its units failed when it was set aside.
-    if (this.setAside.delete(slot)) return
+    if (this.setAside.delete(slot)) {
+      this.capSaid = false
+      return
+    }
     const index = this.slots.indexOf(slot)
     if (index < 0) return // already replaced ('error' is followed by 'exit')
     const units = slot.drain(err)
@@ -129,14 +134,28 @@ export class PoolWorkers {
     this.replace(index)
   }
 
-  /** The watchdog's look at each worker (watchdog.ts): one stuck in a run is set aside. */
+  /**
+   * The watchdog's look at each worker (watchdog.ts): one stuck in a run is set aside, while
+   * fewer threads than the pool has workers are set aside already. Past that, a stuck worker is
+   * left in place (its jobs wait, and fail at their deadlines): each set-aside thread holds a
+   * core and every model's sessions until its run ends, and inputs that never end, sent one
+   * after another, would otherwise grow threads and memory without bound. Said once a time.
+   */
   private readonly sweep = (): void => {
     const now = performance.now()
     for (let i = 0; i < this.slots.length; i++) {
       const slot = this.slots[i]!
       if (slot.retired) continue
       const ranMs = stuckFor(slot, now, this.watchdog)
-      if (ranMs !== undefined) this.setAsideStuck(i, ranMs)
+      if (ranMs === undefined) continue
+      if (this.setAside.size < this.slots.length) this.setAsideStuck(i, ranMs)
+      else if (!this.capSaid) {
+        this.capSaid = true
+        process.emitWarning(
+          `inference worker stuck in a run of model ${slot.units[0]!.lane.key}, not set aside: ${this.setAside.size} stuck thread${this.setAside.size === 1 ? ' is' : 's are'} still running, as many as the pool has workers; its jobs wait for it until one of those ends`,
+          { code: 'SPECSERVE_WORKER_STUCK' },
+        )
+      }
     }
   }
 

@@ -113,6 +113,31 @@ describe('ONNX worker pool: a worker stuck in a run', () => {
     expect(pool.stats()).toMatchObject({ stuck: 0, setAside: 0 })
   })
 
+  it('sets aside no more threads than the pool has workers: a second stuck worker is left in place, said once', { timeout: 30_000 }, async () => {
+    const { pool, exit } = await costlyPool()
+    let capSaid: () => void
+    const said = new Promise<void>((resolve) => (capSaid = resolve))
+    const warned = vi.spyOn(process, 'emitWarning').mockImplementation((message) => {
+      if (String(message).includes('not set aside')) capSaid()
+    })
+    // Some 6 s: still running while the replacement gets stuck too.
+    await expect(pool.run('costly', costing(4 * STUCK), signal, later(50))).rejects.toMatchObject({ code: 'MODEL_FAILED' })
+    const fresh = workersOf(pool)[0]!
+    await pool.run('costly', costing(0), signal, later())
+    const second = pool.run('costly', costing(STUCK), signal, later(50))
+    await said
+    expect(workersOf(pool)[0]).toBe(fresh) // left in place, not replaced
+    expect(pool.stats()).toMatchObject({ stuck: 1, setAside: 1 })
+    expect(warned).toHaveBeenLastCalledWith(
+      'inference worker stuck in a run of model costly, not set aside: 1 stuck thread is still running, as many as the pool has workers; its jobs wait for it until one of those ends',
+      { code: 'SPECSERVE_WORKER_STUCK' },
+    )
+    await second // its run ends, on the worker left in place
+    await exit
+    expect(warned).toHaveBeenCalledTimes(2)
+    expect(pool.stats()).toMatchObject({ stuck: 1, setAside: 0 })
+  })
+
   it('keeps a process whose pool closes with a worker set aside alive until that thread exits: no abort', { timeout: 30_000 }, async () => {
     // A process of its own: in this one the test runner holds the loop, where a process whose
     // loop drained would tear the set-aside thread down inside its run (an abort, 134).
