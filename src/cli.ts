@@ -77,19 +77,14 @@ const WORKERS_CLOSE_MS = 1000
  * inference. process.exit() would wait for that run to end (for ever, for a run with no end),
  * then onnxruntime aborts the process (134).
  */
-function exitBy(signal: string, log: { flushSync(): void; once(event: 'drain', listener: () => void): unknown }): void {
+function exitBy(signal: string, log: { once(event: 'drain', listener: () => void): unknown }): void {
   process.removeAllListeners(signal)
   const end = (): void => void process.kill(process.pid, signal)
-  // pino writes asynchronously: what is buffered is written now, and a write under way is
-  // given a moment to end (its 'drain'), so the last lines are in the log. The destination
-  // stays open: a line logged meanwhile is no error.
-  try {
-    log.flushSync()
-  } catch {
-    // stdout closed or stuck: exit all the same
-  }
+  // pino writes asynchronously: the lines just logged go out first (the destination's 'drain'),
+  // within half a second, stdout stuck or not. The destination stays open: a line logged
+  // meanwhile is no error.
   log.once('drain', end)
-  setTimeout(end, 100)
+  setTimeout(end, 500)
 }
 
 async function serve(file: string, stream: boolean, level: string): Promise<void> {
@@ -122,7 +117,7 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   const triggers = startReloadTriggers(gateway, app.log)
   const grace = config.server.shutdown_grace_ms
   let stopping = false
-  /** Set once the exit by a signal began: its logger is closed, nothing more is logged or done. */
+  /** Set once the exit by a signal began: a signal then changes nothing (the exit is under way). */
   let exiting = false
   const shutdown = async (signal: string): Promise<void> => {
     if (exiting) return
@@ -162,17 +157,19 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     // An inference a worker is inside cannot be stopped, and the workers close once their runs
     // end: the grace bounds that wait too (a run with no end would hold the stop for ever).
     let closed = false
+    let failed = false
     await atMost(
       gateway.close().then(
         () => (closed = true),
         (err: unknown) => {
-          closed = true // what failed is said: it is not an inference still running
-          app.log.warn({ err }, 'closing the models failed')
+          // A worker may still be inside a run: exit as for one.
+          failed = true
+          app.log.warn({ err }, 'closing the models failed: exiting without waiting for the workers')
         },
       ),
       Math.max(WORKERS_CLOSE_MS, drainedBy - performance.now()),
     )
-    if (!closed) app.log.warn({ grace_ms: grace }, 'grace period over: an inference still runs in a worker; exiting without it')
+    if (!closed && !failed) app.log.warn({ grace_ms: grace }, 'grace period over: an inference still runs in a worker; exiting without it')
     await flushTelemetry()
     if (!closed) {
       exiting = true

@@ -199,7 +199,7 @@ export function datatypeName(datatype: unknown): string {
 
 /**
  * Throws for a tensor name no request or answer can carry: tensors are keyed by name in JSON
- * objects (and the maps built from them), where "__proto__" is refused (the native REST API)
+ * objects (and the maps built from them), where "__proto__" is refused (every JSON reader)
  * or sets the object's prototype instead of a key. A model of any kind that serves one is
  * refused at load, naming it (`role`: input or output).
  */

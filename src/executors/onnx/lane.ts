@@ -48,14 +48,18 @@ export interface Unit extends SentUnit {
  */
 const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
-/** Only models whose fastest run is under this may wait inside a worker (pipelined)... */
+/**
+ * Only models whose recent runs in the workers are mostly under this (PIPELINE_SHARE of the
+ * last 128: a busy box's preemption of a tiny model spares more than that) may wait inside a
+ * worker (pipelined)...
+ */
 const PIPELINE_MAX_MS = 2
+const PIPELINE_SHARE = 0.9
 /**
  * ...and none of whose last CALM_RUNS runs took longer than this. A job waiting inside a worker
  * waits for the run ahead of it: a model whose cost depends on its input (0.46 ms at the
  * median, 3 s on some inputs) would hold it that long while other workers idle. A run that
- * long is remembered for CALM_RUNS runs, however rare; a busy box's preemption (a few ms) is
- * not one, so a tiny model stays pipelined when it matters most.
+ * long is remembered for CALM_RUNS runs, however rare (a run set aside as stuck too).
  */
 const PIPELINE_LONG_RUN_MS = 25
 const CALM_RUNS = 1024
@@ -103,7 +107,7 @@ export class PoolLane implements BatchFigures {
   /** performance.now() of the last run answered or probe let through (see PROBE_INTERVAL_MS). */
   private measuredAt = -Infinity
   /** Recent inference times in the workers (a batch's whole run). */
-  readonly times = new RunTimes()
+  readonly times = new RunTimes(PIPELINE_MAX_MS)
   /** Run time by batch size, seeded with the warm-up's single-row median. */
   readonly batchTimes = new BatchTimes()
   /** Units run, batches among them (two requests or more) and the requests those carried. */
@@ -128,7 +132,12 @@ export class PoolLane implements BatchFigures {
 
   /** Fast enough that a worker may hold a second unit of it (not before a run; never a batching model: its batch would form early). */
   get pipelined(): boolean {
-    return !this.batching && this.runs > 0 && this.minRunMs <= PIPELINE_MAX_MS && this.runsSinceLong >= CALM_RUNS
+    return !this.batching && this.runsSinceLong >= CALM_RUNS && this.times.quantileWithin(PIPELINE_SHARE)
+  }
+
+  /** A run far longer than PIPELINE_LONG_RUN_MS that will never be observed (set aside as stuck). */
+  longRunSeen(): void {
+    this.runsSinceLong = 0
   }
 
   /**

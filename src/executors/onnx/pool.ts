@@ -8,7 +8,8 @@
 // Fast models are pipelined: a worker holds up to four of their units, so it never idles for
 // a message round trip and a request's fast members travel together; a unit waiting inside a
 // worker counts as queued, and can still be cancelled through a shared flag the worker reads
-// before it starts it. Fast is by a model's recent runs (lane.ts): a slow, untimed or
+// before it starts it. Fast is by a model's runs (lane.ts: most of its recent ones tiny, none long
+// of late): a slow, untimed or
 // input-dependent model's units go one per idle worker, never behind another in a worker.
 // A model with batching runs the jobs waiting together as one batch (lane.ts says when).
 // The worker threads, what they load, a crashed or stuck one's replacement are workers.ts's.

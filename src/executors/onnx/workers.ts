@@ -38,8 +38,8 @@ export class PoolWorkers {
   private readonly setAside = new Set<Slot>()
   /** Workers set aside as stuck, ever. */
   private stuck = 0
-  /** A stuck worker was left in place, set-aside threads being as many as the workers: said once until one exits. */
-  private capSaid = false
+  /** The run of the last stuck worker left in place (set-aside threads as many as the workers): said once per run. */
+  private capSaidFor: Unit | undefined
   /** Models being registered (not lanes yet): a replacement started meanwhile loads them too. */
   private readonly registering = new Map<string, { readonly path: string; readonly stamp: string | undefined }>()
   private closing = false
@@ -120,10 +120,7 @@ export class PoolWorkers {
 
   private onCrash(slot: Slot, err: Error): void {
     // A worker set aside as stuck has exited (its run ended, or it crashed): its units failed when it was set aside.
-    if (this.setAside.delete(slot)) {
-      this.capSaid = false
-      return
-    }
+    if (this.setAside.delete(slot)) return
     const index = this.slots.indexOf(slot)
     if (index < 0) return // already replaced ('error' is followed by 'exit')
     const units = slot.drain(err)
@@ -139,7 +136,7 @@ export class PoolWorkers {
    * fewer threads than the pool has workers are set aside already. Past that, a stuck worker is
    * left in place (its jobs wait, and fail at their deadlines): each set-aside thread holds a
    * core and every model's sessions until its run ends, and inputs that never end, sent one
-   * after another, would otherwise grow threads and memory without bound. Said once a time.
+   * after another, would otherwise grow threads and memory without bound. Said once per stuck run.
    */
   private readonly sweep = (): void => {
     const now = performance.now()
@@ -148,9 +145,11 @@ export class PoolWorkers {
       if (slot.retired) continue
       const ranMs = stuckFor(slot, now, this.watchdog)
       if (ranMs === undefined) continue
+      const unit = slot.units[0]!
+      unit.lane.longRunSeen()
       if (this.setAside.size < this.slots.length) this.setAsideStuck(i, ranMs)
-      else if (!this.capSaid) {
-        this.capSaid = true
+      else if (this.capSaidFor !== unit) {
+        this.capSaidFor = unit
         process.emitWarning(
           `inference worker stuck in a run of model ${slot.units[0]!.lane.key}, not set aside: ${this.setAside.size} stuck thread${this.setAside.size === 1 ? ' is' : 's are'} still running, as many as the pool has workers; its jobs wait for it until one of those ends`,
           { code: 'SPECSERVE_WORKER_STUCK' },

@@ -146,6 +146,22 @@ describe('whether a job of the model may wait inside a worker (pipelined)', () =
     expect(lane.pipelined).toBe(false)
   })
 
+  it('not for a model whose runs are mostly slow, however fast one of them was', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, [0.3])
+    ran(lane, 1.5)
+    for (let i = 0; i < 2000; i++) ran(lane, 18 + (i % 7))
+    expect(lane.minRunMs).toBe(1.5)
+    expect(lane.pipelined).toBe(false)
+  })
+
+  it('not after a run set aside as stuck, which is never answered', () => {
+    const lane = new PoolLane('m', 'm.onnx', Infinity, undefined, [0.05])
+    for (let i = 0; i < 20; i++) ran(lane, 0.05)
+    expect(lane.pipelined).toBe(true)
+    lane.longRunSeen()
+    expect(lane.pipelined).toBe(false)
+  })
+
   it('never for a batching model: its batch would form early', () => {
     const lane = new PoolLane('b', 'b.onnx', Infinity, { maxBatch: 8, maxDelayMs: 2 }, [0.05])
     for (let i = 0; i < 20; i++) ran(lane, 0.05)
