@@ -10,9 +10,7 @@ import { codeMetadata, shuttingDown } from './status.ts'
 import { openCalls } from './open-calls.ts'
 import { gatewayService } from './gateway-service.ts'
 import { inferenceService } from './inference-service.ts'
-import { predictCodecs } from './predict-codec.ts'
-import { servedService } from './services.ts'
-import { inferCodecs } from './infer-codec.ts'
+import { codecOf, servedService } from './services.ts'
 import { installFastUnary, type FastMethod } from './fast-unary.ts'
 import { CompressedCalls } from './compressed-calls.ts'
 import { readLimit, streamingMethods } from './read-limit.ts'
@@ -79,7 +77,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   }
   const fastUnary = installFastUnary(
     server,
-    new Map([fast('Predict', GATEWAY_SERVICE, predictCodecs.Predict, gatewayImpl), fast('ModelInfer', INFERENCE_SERVICE, inferCodecs.ModelInfer, inferenceImpl)]),
+    new Map([fast('Predict', GATEWAY_SERVICE, codecOf(GATEWAY_SERVICE, 'Predict'), gatewayImpl), fast('ModelInfer', INFERENCE_SERVICE, codecOf(INFERENCE_SERVICE, 'ModelInfer'), inferenceImpl)]),
     {
       maxReceiveBytes: config.server.grpc_max_receive_bytes,
       maxSendBytes: config.server.grpc_max_send_bytes,

@@ -14,6 +14,9 @@ const CODECS: Readonly<Record<ServedName, Readonly<Record<string, MethodCodec<un
   [INFERENCE_SERVICE]: inferCodecs,
 }
 
+/** A hot method's hand codec (Predict, ModelInfer): what the fast unary path and the service both run. */
+export const codecOf = (name: ServedName, method: string): MethodCodec<unknown, never> => CODECS[name][method]!
+
 /**
  * The service's methods as the server decodes and encodes them: the hot methods by hand
  * (predict-codec.ts, infer-codec.ts), the rest by proto-loader with their string fields then
