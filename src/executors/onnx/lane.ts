@@ -11,6 +11,7 @@ import { BATCH_ROWS } from '../types.ts'
 import { BatchTimes, countRun, stackable, type BatchFigures, type BatchSettings } from './batch.ts'
 import { LaneQueue } from './lane-queue.ts'
 import type { PartAnswer } from './protocol.ts'
+import { LongRuns, PIPELINE_MAX_MS, pipelinedBy } from './pipelining.ts'
 import { quantileOf, RunTimes } from './run-times.ts'
 import type { SentUnit } from './slot.ts'
 import { TIMER_GRAIN_MS, timerStep } from '../../timer-step.ts'
@@ -49,21 +50,6 @@ export interface Unit extends SentUnit {
 const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
 /**
- * Only models whose recent runs in the workers are mostly under this (PIPELINE_SHARE of the
- * last 128: a busy box's preemption of a tiny model spares more than that) may wait inside a
- * worker (pipelined)...
- */
-const PIPELINE_MAX_MS = 2
-const PIPELINE_SHARE = 0.9
-/**
- * ...and none of whose last CALM_RUNS runs took longer than this. A job waiting inside a worker
- * waits for the run ahead of it: a model whose cost depends on its input (0.46 ms at the
- * median, 3 s on some inputs) would hold it that long while other workers idle. A run that
- * long is remembered for CALM_RUNS runs, however rare (a run set aside as stuck too).
- */
-const PIPELINE_LONG_RUN_MS = 25
-const CALM_RUNS = 1024
-/**
  * Real runs it takes before their fastest alone says what a run needs. Until then the
  * warm-up's fastest counts too: one or two first runs slowed by a busy box would otherwise
  * set a floor that refuses every request under it, and a refused request measures nothing.
@@ -99,8 +85,8 @@ export class PoolLane implements BatchFigures {
    * are many, and the first real runs are few and can be slow.
    */
   minRunMs = 0
-  /** Runs since the last one over PIPELINE_LONG_RUN_MS: none seen counts as calm. */
-  private runsSinceLong = CALM_RUNS
+  /** Its runs' memory of long ones (pipelining.ts). */
+  private readonly longRuns = new LongRuns()
   /** Fastest warm-up run and fastest real run (Infinity: none). */
   private readonly warmMinMs: number
   private realMinMs = Infinity
@@ -132,12 +118,12 @@ export class PoolLane implements BatchFigures {
 
   /** Fast enough that a worker may hold a second unit of it (not before a run; never a batching model: its batch would form early). */
   get pipelined(): boolean {
-    return !this.batching && this.runsSinceLong >= CALM_RUNS && this.times.quantileWithin(PIPELINE_SHARE)
+    return !this.batching && pipelinedBy(this.times, this.longRuns)
   }
 
-  /** A run far longer than PIPELINE_LONG_RUN_MS that will never be observed (set aside as stuck). */
+  /** A long run that will never be observed (set aside as stuck). */
   longRunSeen(): void {
-    this.runsSinceLong = 0
+    this.longRuns.seen()
   }
 
   /**
@@ -277,7 +263,7 @@ export class PoolLane implements BatchFigures {
     countRun(this, rows, requests, runMs)
     if (runMs < this.realMinMs) this.realMinMs = runMs
     this.minRunMs = this.runs >= TRUSTED_RUNS ? this.realMinMs : Math.min(this.warmMinMs, this.realMinMs)
-    this.runsSinceLong = runMs > PIPELINE_LONG_RUN_MS ? 0 : this.runsSinceLong + 1
+    this.longRuns.observe(runMs)
     this.times.add(runMs)
   }
 
