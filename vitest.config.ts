@@ -8,12 +8,18 @@
 // starves a neighbour's timers.
 // Every file: temp dirs made with test/temp-dirs.ts are removed after it (setupFiles); the run
 // has a temp root of its own and fails if a `specserve-*` entry is left in it (globalSetup).
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { defineConfig } from 'vitest/config'
 
 // onnxruntime's usage telemetry off in every test process (they inherit this process's
 // environment), for the tests that open a session without src/executors/onnx/ort-env.ts.
 // test/executors/onnx/telemetry.int.test.ts unsets it to check that the gateway sets it.
 process.env.ORT_DISABLE_TELEMETRY ??= '1'
+// Node's compile cache for every test process, where src/cli.ts keeps its own: each integration
+// and e2e file runs in a fresh fork that compiles fastify, grpc-js, OpenTelemetry and the rest
+// again (most of vitest's "import" time), and the gateways the tests spawn inherit it.
+process.env.NODE_COMPILE_CACHE ??= join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'specserve', 'node-compile-cache')
 
 const setupFiles = ['test/setup/remove-temp-dirs.ts']
 const serial = { setupFiles, fileParallelism: false, pool: 'forks', testTimeout: 30_000, hookTimeout: 300_000 } as const
