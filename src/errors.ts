@@ -27,7 +27,9 @@ export const ErrorCatalogue = {
   // The next two are the REST listener's own (answered before any route); gRPC's read limit answers the second too.
   HEADERS_TOO_LARGE: { http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED, summary: 'REST only: the request line and headers are over 16 KiB.' },
   REQUEST_TIMEOUT: { http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, summary: 'The request did not arrive within headers_timeout_ms / request_timeout_ms (gRPC: a one-message call within request_timeout_ms).' },
-  NOT_FOUND: { http: 404, grpc: GrpcStatus.UNIMPLEMENTED, summary: 'No such route or method.' },
+  NOT_FOUND: { http: 404, grpc: GrpcStatus.UNIMPLEMENTED, summary: 'No such route (REST: no route has the path; gRPC: no such method).' },
+  // REST only, as its router answers it (src/api/rest/methods.ts): gRPC has no methods of a path.
+  METHOD_NOT_ALLOWED: { http: 405, grpc: GrpcStatus.UNIMPLEMENTED, summary: 'REST only: the path is served, but not with this method; the Allow header lists those it is.' },
   UNKNOWN_ENSEMBLE: { http: 404, grpc: GrpcStatus.NOT_FOUND, summary: 'No ensemble or model by that name.' },
   BAD_INPUT: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, summary: 'An input is missing, unknown, or not of the declared dtype or shape.' },
   BAD_BUDGET: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, summary: 'The budget is not a positive number, or is over the ensemble cap.' },

@@ -2,7 +2,8 @@
 // scripts/schemathesis-env.sh) from GET /openapi.json, against a guarded gateway serving the
 // demo models: thousands of generated requests (valid, edge-case and negative), of which
 // none may get a 5xx other than the documented 502/503/504, nor a status its operation does
-// not declare, and the process' memory stays bounded.
+// not declare, a method a path does not declare gets 405 with an Allow header that lists the
+// path's methods, and the process' memory stays bounded.
 import { execFile, execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -30,7 +31,7 @@ beforeAll(async () => {
 afterAll(async () => app?.close())
 
 describe('schemathesis against /openapi.json', () => {
-  it('finds no 5xx but the documented 502/503/504, no status the document does not declare, and memory stays bounded', async () => {
+  it('finds no 5xx but the documented 502/503/504, no status the document does not declare, 405 with Allow for undeclared methods, and memory stays bounded', async () => {
     const dir = tempDir('specserve-schemathesis-')
     // Known names (an ensemble's, a model's on /v1/models/{name}), so generated requests reach
     // the predict path and not only 404s; the documented 5xx (a budget too small is a 504) are
@@ -59,7 +60,7 @@ describe('schemathesis against /openapi.json', () => {
     const before = process.memoryUsage().rss
     const { stdout } = await promisify(execFile)(
       schemathesis,
-      ['run', `${url}/openapi.json`, '--checks', 'not_a_server_error,status_code_conformance', '-H', `authorization: Bearer ${KEY}`, '--max-examples', '300', '--seed', '16', '--workers', '2', '--request-timeout', '10'],
+      ['run', `${url}/openapi.json`, '--checks', 'not_a_server_error,status_code_conformance,unsupported_method,allow_header_conformance', '-H', `authorization: Bearer ${KEY}`, '--max-examples', '300', '--seed', '16', '--workers', '2', '--request-timeout', '10'],
       { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } },
     ).catch((err: { stdout?: string; stderr?: string }) => {
       throw new Error(`schemathesis found failures:\n${(err.stdout ?? '').slice(-6000)}\n${err.stderr ?? ''}`)

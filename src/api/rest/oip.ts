@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError, inputFailure } from '../../errors.ts'
 import type { Gateway } from '../../gateway.ts'
 import { inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
-import { checkTensor, describe, fromOipJson, fromRaw, quote, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
+import { checkTensor, describe, fromOipJson, fromRaw, readOipHeader, toOipJson, toRaw, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import { mapError, mapResultError } from '../errors.ts'
 import { parseJsonBytes, type JsonWords } from '../json-bytes.ts'
 import { readBudget, readRequestId } from '../native/request.ts'
@@ -14,6 +14,7 @@ import { ENSEMBLE_VERSION, modelMetadata, modelReady, requestedOutputs, resultPa
 import { forCaller } from '../../security/redact.ts'
 import { admitRouted, trackRun } from './admission.ts'
 import { encodedBody } from './bodies.ts'
+import { registerNotFound } from './methods.ts'
 
 /** Header of the binary tensor data extension: length of the JSON part of the body. */
 const HEADER_LENGTH = 'inference-header-content-length'
@@ -54,9 +55,7 @@ export function registerOipRoutes(app: FastifyInstance, gateway: Gateway): void 
         if (mapped.code === 'INTERNAL') request.server.log.error({ err, reqId: request.id }, 'unexpected error')
         void reply.status(mapped.http).send({ error: mapped.message, code: mapped.code })
       })
-      v2.setNotFoundHandler((request, reply) => {
-        void reply.status(404).send({ error: `no route ${request.method} ${quote(request.url, 200)}`, code: 'NOT_FOUND' })
-      })
+      registerNotFound(v2, 'oip')
 
       v2.get('/', async () => serverMetadata())
       v2.get('/health/live', async () => ({ live: true }))

@@ -9,7 +9,8 @@ import { serverMetadata } from '../oip/model.ts'
 import { Policy } from '../../security/policy.ts'
 import { routeAccess } from '../../security/rest.ts'
 import { allows, type Grants } from '../../security/scopes.ts'
-import { ROUTE_SCHEMAS } from './schemas.ts'
+import { answers405 } from './methods.ts'
+import { ROUTE_SCHEMAS, withMethodNotAllowed } from './schemas.ts'
 
 /** The document's operations, by path and method. */
 type Paths = Readonly<Record<string, Readonly<Record<string, object>>>>
@@ -31,9 +32,12 @@ export function registerOpenApi(app: FastifyInstance, guarded: boolean): void {
     },
     // HEAD twins of the GET routes add nothing to a client or a fuzzer.
     exposeHeadRoutes: false,
+    // Built on the first request for the document, the routes all in: 405 where a route can answer it (methods.ts).
     transform: ({ schema, url, route }) => {
-      const method = Array.isArray(route.method) ? route.method[0] : route.method
-      return { schema: ROUTE_SCHEMAS[`${method} ${route.url}`] ?? schema, url }
+      const method = Array.isArray(route.method) ? route.method[0]! : route.method
+      const key = `${method} ${route.url}`
+      const documented = ROUTE_SCHEMAS[key] ?? schema
+      return { schema: answers405(app, method, route.url) ? withMethodNotAllowed(key, documented) : documented, url }
     },
     transformObject: (document) => {
       if (!('openapiObject' in document)) return document.swaggerObject

@@ -209,12 +209,22 @@ const ROUTES: Readonly<Record<string, FastifySchema>> = {
  */
 const anyRoute = (shape: typeof Error | typeof OipError) => ({ 408: Error, 431: Error, 500: shape, 503: shape }) as const
 
+/** The error shape of a route, `METHOD url`: the V2 one under /v2. */
+const shapeOf = (route: string): typeof Error | typeof OipError => (route.includes(' /v2') ? OipError : Error)
+
 /** Documentation of each route, by `METHOD url` as fastify registers it: its own, and what any route may answer. */
 export const ROUTE_SCHEMAS: Readonly<Record<string, FastifySchema>> = Object.fromEntries(
   Object.entries(ROUTES).map(([route, schema]) => {
-    const shape = route.includes(' /v2') ? OipError : Error
+    const shape = shapeOf(route)
     // A route that reads a body (POST, PUT) may also answer 415 UNSUPPORTED_ENCODING, for one sent compressed (bodies.ts).
     const body = route.startsWith('POST ') || route.startsWith('PUT ') ? { 415: shape } : {}
     return [route, { ...schema, response: { ...anyRoute(shape), ...body, ...(schema.response as object) } }]
   }),
 )
+
+/**
+ * The route's documentation with 405 METHOD_NOT_ALLOWED, for a route whose path parameters,
+ * spelled `.` or `..`, take a request to a path served with other methods only (methods.ts
+ * answers405: openapi.ts asks it of each route).
+ */
+export const withMethodNotAllowed = (route: string, schema: FastifySchema): FastifySchema => ({ ...schema, response: { ...(schema.response as object), 405: shapeOf(route) } })

@@ -7,12 +7,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { KEEP_ALIVE_BUFFER_MS, MAX_NAME_IN_PATH } from '../../config/forms.ts'
 import type { GatewayConfig } from '../../config/load.ts'
 import { Gateway } from '../../gateway.ts'
-import { ErrorCatalogue, GatewayError, type ErrorCode } from '../../errors.ts'
+import { ErrorCatalogue, type ErrorCode } from '../../errors.ts'
 import { quote } from '../../tensor/index.ts'
 import { mapError } from '../errors.ts'
 import { loggableRequestId } from '../native/request.ts'
 import { admitting } from './admission.ts'
 import { registerJsonParser } from './bodies.ts'
+import { registerMethodTable, registerNotFound } from './methods.ts'
 import { registerInfoRoutes } from './info.ts'
 import { registerOpenApi } from './openapi.ts'
 import { registerOipRoutes } from './oip.ts'
@@ -92,6 +93,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
   const guarded = registerGuard(app, gateway)
   // Bodies are read by our JSON parser, not fastify's (bodies.ts).
   registerJsonParser(app)
+  // Which methods each path is served with, for 405s: read from the routes as they are added.
+  registerMethodTable(app)
   if (owned) app.addHook('onClose', async () => gateway.close())
   // A request on a connection still open once close() began (a kept-alive one mid-request, a
   // pipelined one) gets 503 NOT_READY. The request listener is swapped, not checked per request.
@@ -114,10 +117,8 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     if (mapped.code === 'INTERNAL') request.server.log.error({ err, reqId: request.id }, 'unexpected error')
     void reply.status(mapped.http).send({ code: mapped.code, message: mapped.message, ...mapped.details })
   })
-  app.setNotFoundHandler((request, reply) => {
-    const err = new GatewayError('NOT_FOUND', `no route ${request.method} ${quote(request.url, 200)}`)
-    void reply.status(err.statusCode).send({ code: err.code, message: err.message })
-  })
+  // 404, or 405 with Allow for a path served with other methods (methods.ts); /v2 has its own, in its shape.
+  registerNotFound(app, 'native')
 
   if (options.telemetry) traceRequests(app, options.telemetry)
   registerOpenApi(app, guarded)

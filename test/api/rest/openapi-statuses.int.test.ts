@@ -165,6 +165,8 @@ describe('the registry routes answer only statuses /openapi.json declares, and i
       [`a name over ${MAX_NAME_IN_PATH} characters`, await upload(LONG, '8'), '400'],
       [`a version over ${MAX_NAME_IN_PATH} characters`, await upload('plain', '9'.repeat(MAX_NAME_IN_PATH + 1)), '400'],
       ['sent compressed (content-encoding: gzip)', await upload('plain', '8', model, { ...auth, 'content-encoding': 'gzip' }), '415'],
+      // Resolved by the client, as curl and fetch resolve it (inject too): PUT /v1/models/, where GET /v1/models/{name} is.
+      ['a name "." and a version ".."', await upload('.', '..'), '405'],
     ]
     const rollbacks = [
       ['to the previous passing version', await rollback('plain'), '200'],
@@ -177,6 +179,8 @@ describe('the registry routes answer only statuses /openapi.json declares, and i
       ['a body (none is needed) that is not JSON', await rollback('plain', json, 'nope'), '400'],
       ['a body over server.body_limit_bytes', await rollback('plain', json, JSON.stringify('x'.repeat(5000))), '413'],
       ['a body sent compressed (content-encoding: gzip)', await rollback('plain', { ...json, 'content-encoding': 'gzip' }, '{}'), '415'],
+      // Resolved by the client: POST /v1/models/rollback, where GET /v1/models/{name} is.
+      ['a name "."', await rollback('.'), '405'],
     ]
     // Serving 4 now; its previous, 3, no longer loads.
     writeFileSync(join(dir, 'repo', 'plain', '3', 'model.onnx'), 'damaged')
