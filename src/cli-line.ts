@@ -13,6 +13,8 @@ export const usage = `usage:
     --stream                           also that it can serve --stream (it has output.kafka)
   specserve health [-c config.yaml]    GET /healthz of the gateway serving that config (where it announced
                                        it listens, or the config says; http or https); exit 0 on 200, 1 with why
+    --announced                        the gateway serve announced, whatever config it serves (the config
+                                       read only when none is announced), as the image's HEALTHCHECK asks
   specserve --version                  print specserve's version
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
   specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx

@@ -8,6 +8,8 @@ export const OPTIONS = {
   config: { type: 'string', short: 'c' },
   help: { type: 'boolean', short: 'h' },
   stream: { type: 'boolean' },
+  // health
+  announced: { type: 'boolean' },
   // publish-model
   brokers: { type: 'string' },
   topic: { type: 'string' },
@@ -21,7 +23,7 @@ export const OPTIONS = {
 export const COMMAND_FLAGS: Readonly<Record<string, readonly (keyof typeof OPTIONS)[]>> = {
   serve: ['config', 'stream'],
   validate: ['config', 'stream'],
-  health: ['config'],
+  health: ['config', 'announced'],
   'publish-model': ['brokers', 'topic', 'name', 'version', 'description', 'location'],
 }
 

@@ -267,8 +267,8 @@ switch (command) {
     await validate(file ?? 'examples/demo.yaml', values.stream === true)
     break
   case 'health':
-    // The image's HEALTHCHECK runs src/health.ts itself (see there).
-    process.exitCode = await healthMain(file ?? 'examples/demo.yaml')
+    // The image's HEALTHCHECK runs src/health.ts itself (see there), with the same --announced.
+    process.exitCode = await healthMain(file ?? 'examples/demo.yaml', values.announced === true)
     break
   case 'publish-model':
     await publish(file)

@@ -229,8 +229,9 @@ export async function healthMain(file: string, anyConfig = false): Promise<numbe
 // through src/cli.ts every probe would first load every server module (several times the
 // CPU), at every interval, inside the container the gateway serves from. `--announced`: the
 // listener serve announced whatever config it serves (`docker run IMAGE serve -c
-// /conf/x.yaml` is healthy too), `<config>` read only without one; `node src/health.ts
-// <config>` asks about that config only, as `specserve health -c <config>` does.
+// /conf/x.yaml` is healthy too), `<config>` read only without one, as `specserve health
+// --announced -c <config>` does; `node src/health.ts <config>` asks about that config only, as
+// `specserve health -c <config>` does.
 // (Not import.meta.main: on a node without it the check would do nothing and pass. The real
 // path: node names the main module by it, while argv[1] may go through a symlink.)
 if (isMain()) {

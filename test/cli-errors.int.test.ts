@@ -54,6 +54,7 @@ describe('the command line', () => {
       [['validate', '--brokers', 'b:9092', good], '--brokers'],
       [['health', '--stream', '-c', good], '--stream'],
       [['serve', '--name', 'x', '-c', good], '--name'],
+      [['serve', '--announced', '-c', good], '--announced'],
       [['publish-model', '-c', good, '--brokers', 'b:9092', '--name', 'm', 'a.onnx'], '-c'],
     ] as const) {
       const { code, output } = await run([...args])

@@ -180,10 +180,21 @@ describe('specserve health', () => {
       // once the gateway is gone, the probe reads the config (and finds the typo).
       const other = configFile(`{ host: 127.0.0.1, rest_port: ${await freePort()}, grpc_port: null }`)
       expect((await health([imageProbe, other], env)).output).toMatch(/connection refused/)
+      expect((await health([cli, 'health', '-c', other], env)).output).toMatch(/connection refused/)
+      // With --announced, the image entry and the subcommand alike ask the gateway serve announced, whatever config they are given.
+      for (const args of [[imageProbe, '--announced', other], [cli, 'health', '--announced', '-c', other], [cli, 'health', other, '--announced']]) {
+        const anyConfig = await health(args, env)
+        expect(anyConfig.output, args.join(' ')).toBe(`specserve health: ok: http://127.0.0.1:${port}/healthz answered 200\n`)
+        expect(anyConfig.code).toBe(0)
+      }
       await proc.stop()
       const gone = await health([imageProbe, file], env)
       expect(gone.output).toMatch(/^specserve health: cannot tell where the gateway listens: /)
       expect(gone.code).toBe(1)
+      // Nothing announced any more: --announced reads the config it is given.
+      const unannounced = await health([cli, 'health', '--announced', '-c', other], env)
+      expect(unannounced.output).toMatch(/connection refused/)
+      expect(unannounced.code).toBe(1)
     } finally {
       await proc.stop()
     }
