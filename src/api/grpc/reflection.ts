@@ -12,6 +12,7 @@ import type { PackageDefinition } from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
 import descriptor from 'protobufjs/ext/descriptor/index.js'
 import { SERVED_PACKAGE_FILES } from '../../proto/index.ts'
+import { strictService } from './standard-services.ts'
 
 interface FieldDescriptor {
   name: string
@@ -74,7 +75,8 @@ export function addReflection(server: Pick<Server, 'addService'>, definition: ()
     addService: (d, impl) => {
       const path = servicePath(d)
       const methods = Object.keys(impl).map((name) => [name, (...args: unknown[]) => (implOf(path)[name] as (...a: unknown[]) => unknown)(...args)])
-      server.addService(d, Object.fromEntries(methods) as UntypedServiceImplementation)
+      // Its requests' strings checked for UTF-8, as ours are (standard-services.ts).
+      server.addService(...strictService(d, Object.fromEntries(methods) as UntypedServiceImplementation))
     },
   })
 }

@@ -17,6 +17,7 @@ import { readLimit, streamingMethods } from './read-limit.ts'
 import { limitConnections } from './connections.ts'
 import { GATEWAY_SERVICE, INFERENCE_SERVICE, reflectedDefinition } from '../../proto/index.ts'
 import { addReflection } from './reflection.ts'
+import { strictService } from './standard-services.ts'
 import { guardedServer, guardHandler } from '../../security/grpc.ts'
 import { TlsFiles, WatchedServerCredentials } from '../../security/tls.ts'
 import { ListenerDrops } from '../../listener-drops.ts'
@@ -94,9 +95,10 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
   // Watches end at shutdown, once they have said NOT_SERVING (open-calls.ts): open, each held the stop to the grace's end.
+  // Its requests' strings are checked for UTF-8, as ours are (standard-services.ts).
   health.addToServer({
     addService: (definition: ServiceDefinition, impl: UntypedServiceImplementation) =>
-      services.addService(definition, {
+      services.addService(...strictService(definition, {
         ...impl,
         watch: (call: ServerWritableStream<unknown, unknown>) => {
           ;(impl.watch as (call: ServerWritableStream<unknown, unknown>) => void)(call)
@@ -104,7 +106,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
           call.once('close', untrack)
           call.once('cancelled', untrack)
         },
-      }),
+      })),
   } as unknown as Server)
 
   // server.tls: the same files as REST, followed as they change (src/security/tls.ts).

@@ -39,8 +39,12 @@ const { FileDescriptorProto } = descriptor as unknown as { FileDescriptorProto: 
 /** A message's fields to look at, by number: a string (checked) or a message (walked, its fields resolved on first use). */
 type Fields = ReadonlyMap<number, { readonly name: string; readonly message: (() => Fields) | null }>
 
-/** The service with every method's request checked, once proto-loader has decoded it, for string fields that are not UTF-8. */
-export function strictStrings(service: ServiceDefinition): ServiceDefinition {
+/**
+ * The service with every method's request checked, once proto-loader has decoded it, for
+ * string fields that are not UTF-8. A refusal names the field as the descriptor does, through
+ * `fieldName` (for a proto loaded without keepCase, whose descriptors carry camelCase names).
+ */
+export function strictStrings(service: ServiceDefinition, fieldName: (name: string) => string = (name) => name): ServiceDefinition {
   const out: Record<string, ServiceDefinition[string]> = {}
   for (const [name, method] of Object.entries(service)) {
     const decode = method.requestDeserialize
@@ -50,7 +54,7 @@ export function strictStrings(service: ServiceDefinition): ServiceDefinition {
       ...method,
       requestDeserialize: (bytes: Buffer) => {
         const message = decode(bytes)
-        fields ??= requestFields(method.path, (method.requestType as MessageTypeDefinition<object, object>).fileDescriptorProtos)
+        fields ??= requestFields(method.path, (method.requestType as MessageTypeDefinition<object, object>).fileDescriptorProtos, fieldName)
         // After decode: protobufjs has refused what it cannot read, messages nested past 100 levels included.
         walk(new ProtoReader(bytes), fields, '')
         return message
@@ -86,7 +90,7 @@ function decoded(bytes: Buffer): FileDescriptor {
 }
 
 /** The fields of the request type of the method at `path` ("/package.Service/Method"), from the files proto-loader describes it in. */
-function requestFields(path: string, files: readonly Buffer[]): Fields {
+function requestFields(path: string, files: readonly Buffer[], fieldName: (name: string) => string): Fields {
   const [, serviceName = '', methodName = ''] = path.split('/')
   const types = new Map<string, MessageDescriptor>()
   let input: string | undefined
@@ -110,10 +114,10 @@ function requestFields(path: string, files: readonly Buffer[]): Fields {
     const map = new Map<number, { name: string; message: (() => Fields) | null }>()
     resolved.set(fullName, map)
     for (const f of message.field) {
-      if (f.type === TYPE_STRING) map.set(f.number, { name: f.name, message: null })
+      if (f.type === TYPE_STRING) map.set(f.number, { name: fieldName(f.name), message: null })
       else if (f.type === TYPE_MESSAGE) {
         const type = resolve(types, f.typeName, fullName)
-        map.set(f.number, { name: f.name, message: () => fieldsOf(type) })
+        map.set(f.number, { name: fieldName(f.name), message: () => fieldsOf(type) })
       }
     }
     return map
