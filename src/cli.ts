@@ -57,7 +57,7 @@ flushCompileCache()
 const {
   pino, atMost, routeGrpcLog, buildGrpcServer, buildServer, listenError, loadForCommand, formatIssue, shownPath, Gateway,
   healthMain, targetOf, announceListener, forgetListener, Registry, startReloadTriggers, openWarning, startTelemetry,
-  modelWarnings, validate, kafkaSettings,
+  modelWarnings, validate, kafkaSettings, CloseTimeoutError,
 } = modules
 /** Annotated: a call ends the flow (TypeScript reads `never` only from a declared type). */
 const report: (err: unknown) => never = modules.report
@@ -157,19 +157,14 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     // An inference a worker is inside cannot be stopped, and the workers close once their runs
     // end: the grace bounds that wait too (a run with no end would hold the stop for ever).
     let closed = false
-    let failed = false
-    await atMost(
-      gateway.close().then(
-        () => (closed = true),
-        (err: unknown) => {
-          // A worker may still be inside a run: exit as for one.
-          failed = true
-          app.log.warn({ err }, 'closing the models failed: exiting without waiting for the workers')
-        },
-      ),
-      Math.max(WORKERS_CLOSE_MS, drainedBy - performance.now()),
-    )
-    if (!closed && !failed) app.log.warn({ grace_ms: grace }, 'grace period over: an inference still runs in a worker; exiting without it')
+    try {
+      await gateway.close(Math.max(WORKERS_CLOSE_MS, drainedBy - performance.now()))
+      closed = true
+    } catch (err) {
+      // A worker may still be inside a run: exit as for one.
+      if (err instanceof CloseTimeoutError) app.log.warn({ grace_ms: grace, closing: err.pending }, 'grace period over: an inference still runs in a worker; exiting without it')
+      else app.log.warn({ err }, 'closing the models failed: exiting without waiting for the workers')
+    }
     await flushTelemetry()
     if (!closed) {
       exiting = true
@@ -192,7 +187,8 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   const abandon = async (err: unknown, message?: string): Promise<never> => {
     triggers.stop()
     await Promise.all([app.close(), grpc?.close(0), output?.close(0), registry?.close().catch(() => undefined)])
-    await gateway.close()
+    // No bound: no predict has run, and the exit below would abort inside a warm-up a worker is still in.
+    await gateway.close(Infinity)
     await flushTelemetry()
     if (message === undefined) report(err)
     console.error(message)

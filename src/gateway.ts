@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import type { GatewayConfig } from './config/load.ts'
 import { ConfigError, type ConfigIssue } from './config/yaml.ts'
 import { GatewayError } from './errors.ts'
+import { GatewayClose } from './gateway-close.ts'
 import type { SharedResource } from './executors/types.ts'
 import { StateBuilder, type GatewayState } from './gateway-state.ts'
 import { ModelRuntimes, type ModelRuntime } from './model-runtimes.ts'
@@ -45,6 +46,7 @@ export class Gateway {
   /** Makes each model's runtime; owns what their executors share. */
   private readonly runtimes: ModelRuntimes
   private readonly versions: VersionSource | undefined
+  private closing: GatewayClose | undefined
 
   constructor(config: GatewayConfig, options: { readonly versions?: VersionSource } = {}) {
     this.versions = options.versions
@@ -278,13 +280,21 @@ export class Gateway {
     return atMost(Promise.all([serving, this.retirement.idle()]), graceMs)
   }
 
-  async close(): Promise<void> {
-    this.state = 'closed'
-    this.endLoad()
-    // Loads still queued (a stop during the first load) are refused rather than waited for.
-    this.runtimes.beginClose()
-    await Promise.allSettled([...this.models.values(), ...this.retirement.takeAll()].map((m) => m.executor.close()))
-    await this.runtimes.close()
+  /**
+   * Takes no predict from now on and closes the models, then the ONNX worker pool, within
+   * `graceMs` (default `server.shutdown_grace_ms`; Infinity: none): past it, rejects with
+   * CloseTimeoutError while the close goes on (gateway-close.ts). Calls share one close.
+   */
+  close(graceMs = this.current.config.server.shutdown_grace_ms): Promise<void> {
+    this.closing ??= new GatewayClose(async (track) => {
+      this.state = 'closed'
+      this.endLoad()
+      // Loads still queued (a stop during the first load) are refused rather than waited for.
+      this.runtimes.beginClose()
+      await Promise.allSettled([...this.models.values(), ...this.retirement.takeAll()].map((m) => track(`model ${m.model.name}`, m.executor.close())))
+      await track('the inference workers', this.runtimes.close())
+    })
+    return this.closing.within(graceMs)
   }
 }
 

@@ -32,6 +32,18 @@ export interface ScriptedConfig {
   prob_dtype?: 'FP32' | 'FP64'
   /** Also produces `extra` (FP32 [-1]), an output its siblings may not have. */
   extra_output?: boolean
+  /** close() waits until releaseClose(name): as a model whose inference a worker thread is inside. */
+  close_held?: boolean
+}
+
+/** The held closes (close_held) begun, by model name: each resolves its close. */
+const heldCloses = new Map<string, () => void>()
+/** Emits 'close' (model name) as a held close begins. */
+export const closes = new EventEmitter()
+/** Lets the held close of `name` end. */
+export function releaseClose(name: string): void {
+  heldCloses.get(name)?.()
+  heldCloses.delete(name)
 }
 
 /** Every abort signal a scripted model saw, by model name, in call order. */
@@ -77,7 +89,13 @@ function scripted(name: string, config: ScriptedConfig): Executor {
     kind: 'scripted',
     metadata: () => meta,
     load: () => Promise.resolve(),
-    close: () => Promise.resolve(),
+    close: () => {
+      if (!config.close_held) return Promise.resolve()
+      return new Promise<void>((resolve) => {
+        heldCloses.set(name, resolve)
+        closes.emit('close', name)
+      })
+    },
     infer(_inputs, ctx): Promise<TensorMap> {
       const seen = signals.get(name) ?? []
       seen.push(ctx.signal)
@@ -114,6 +132,7 @@ if (!getExecutorKind('scripted')) {
       classes: Type.Optional(Type.Integer({ minimum: -1 })),
       prob_dtype: Type.Optional(Type.Union([Type.Literal('FP32'), Type.Literal('FP64')])),
       extra_output: Type.Optional(Type.Boolean()),
+      close_held: Type.Optional(Type.Boolean()),
     }),
     create: (name, config) => scripted(name, config),
   })
