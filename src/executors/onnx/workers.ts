@@ -41,7 +41,7 @@ export class PoolWorkers {
   /** The run of the last stuck worker left in place (set-aside threads as many as the workers): said once per run. */
   private capSaidFor: Unit | undefined
   /** Models being registered (not lanes yet): a replacement started meanwhile loads them too. */
-  private readonly registering = new Map<string, { readonly path: string; readonly stamp: string | undefined }>()
+  private readonly registering = new Map<string, Registration>()
   private closing = false
   /** Workers started again after a crash. */
   private restarts = 0
@@ -54,12 +54,19 @@ export class PoolWorkers {
     this.sweeper = setInterval(this.sweep, watchdog.everyMs).unref()
   }
 
-  /** Loads a model into every worker from the file as it is now; rejects if one fails (the others then unload it). */
+  /**
+   * Loads a model into every worker from the file as it is now; rejects if one fails (the
+   * others then unload it). A worker lost before it answered (crashed, or set aside as stuck
+   * behind a run) does not fail it: the worker started in its place loads the model too, and
+   * its answer counts instead.
+   */
   async loadAll(key: string, path: string): Promise<{ loaded: LoadedModel; stamp: string | undefined }> {
     const stamp = await stampOf(path)
-    this.registering.set(key, { path, stamp })
+    const loads = new Map<Slot, Promise<LoadedModel>>()
+    for (const slot of this.slots) loads.set(slot, slot.load(key, path, stamp))
+    this.registering.set(key, { path, stamp, loads })
     try {
-      const loaded = await Promise.all(this.slots.map((slot) => slot.load(key, path, stamp)))
+      const loaded = await Promise.all(this.slots.map((_, index) => this.loadedAt(index, loads)))
       return { loaded: loaded[0]!, stamp }
     } catch (err) {
       // The workers that did load it must not keep a session nobody will use.
@@ -180,12 +187,13 @@ export class PoolWorkers {
     this.slots[index] = fresh
     // What the others loaded, and the registrations under way (their loads went to the
     // worker it replaces): it takes no unit until each has answered.
-    for (const lane of this.hooks.lanes()) this.reload(fresh, lane.key, lane.path, lane.stamp)
-    for (const [key, { path, stamp }] of this.registering) this.reload(fresh, key, path, stamp)
+    for (const lane of this.hooks.lanes()) void this.reload(fresh, lane.key, lane.path, lane.stamp)
+    for (const [key, { path, stamp, loads }] of this.registering) loads.set(fresh, this.reload(fresh, key, path, stamp))
   }
 
-  private reload(slot: Slot, key: string, path: string, stamp: string | undefined): void {
-    slot.load(key, path, stamp, true).then(
+  private reload(slot: Slot, key: string, path: string, stamp: string | undefined): Promise<LoadedModel> {
+    const loading = slot.load(key, path, stamp, true)
+    void loading.then(
       () => this.hooks.reloaded(key, true),
       (err: Error) => {
         if (this.closing) return // its loads not begun are answered `gateway closing`
@@ -193,7 +201,29 @@ export class PoolWorkers {
         this.hooks.reloaded(key, this.held(key))
       },
     )
+    return loading
   }
+
+  /** The answer to a load of the worker at `index`, or of the one that took its place if it was lost first. */
+  private async loadedAt(index: number, loads: ReadonlyMap<Slot, Promise<LoadedModel>>): Promise<LoadedModel> {
+    for (;;) {
+      const slot = this.slots[index]!
+      try {
+        return await loads.get(slot)!
+      } catch (err) {
+        // Still in place: its own load failed. Replaced (replace() has posted its loads): its replacement answers.
+        const next = this.slots[index]!
+        if (next === slot || !loads.has(next)) throw err
+      }
+    }
+  }
+}
+
+interface Registration {
+  readonly path: string
+  readonly stamp: string | undefined
+  /** Each worker's load of the model, a replacement's included (loadedAt). */
+  readonly loads: Map<Slot, Promise<LoadedModel>>
 }
 
 /** What a worker lost held, for a warning: its runs failed MODEL_FAILED, and of which models. */

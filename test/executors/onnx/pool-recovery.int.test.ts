@@ -166,6 +166,23 @@ describe('ONNX worker pool: closing while loading, and a worker crash', () => {
     await expect(pool.run('m', sampleRows('cancer'), signal, later())).rejects.toMatchObject(lost)
   })
 
+  it('a register whose load a worker never answered, as it crashed first, is loaded by the worker started in its place', async () => {
+    const pool = pools.open({ workers: 1, queueLimit: 8 })
+    await pool.register('first', model('cancer_logreg.onnx'))
+    vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    const old = workersOf(pool)[0]!
+    // The load never reaches it: it goes away instead, as after a crash.
+    const post = Worker.prototype.postMessage
+    vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+      if (this === old && (args[0] as Message).type === 'load') return post.call(this, { type: 'close' })
+      post.apply(this, args)
+    })
+    await expect(pool.register('second', model('cancer_mlp.onnx'))).resolves.toMatchObject({ inputs: [{ name: 'input' }] })
+    expect(workersOf(pool)[0]).not.toBe(old)
+    expect(labels(await pool.run('second', sampleRows('cancer'), signal, later()))).toEqual([samples('cancer').expected.cancer_mlp![0]])
+    expect(labels(await pool.run('first', sampleRows('cancer'), signal, later()))).toEqual([samples('cancer').expected.cancer_logreg![0]])
+  })
+
   it('a worker that crashes while a model is being registered is replaced by one that loads that model too', async () => {
     const pool = pools.open({ workers: 2, queueLimit: 16 })
     await pool.register('wide', model('digits_wide.onnx'))

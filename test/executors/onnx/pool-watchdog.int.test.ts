@@ -11,10 +11,10 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it, vi } from 'vitest'
 import type { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
-import { root } from '../../helpers.ts'
+import { root, samples } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
 import { writeCostlyModel, writeSlowOnZerosModel } from './hand-made-models.ts'
-import { later, metricsOf, usePool, workersOf } from './pool-helpers.ts'
+import { later, metricsOf, sampleRows, usePool, workersOf } from './pool-helpers.ts'
 
 const signal = new AbortController().signal
 /** One row for the costly model: `cost` is its column 3 (its Loop turns, in thousands: ~1.5 ms each). */
@@ -82,6 +82,20 @@ describe('ONNX worker pool: a worker stuck in a run', () => {
     // A clean exit cannot leave a thread inside a run behind: the stop ends with it (serve bounds this by its grace).
     await closing
     expect(exited()).toBe(true)
+    await exit
+  })
+
+  it('lets a register whose load waits behind a stuck run go on in the worker started in its place, without waiting for that run', async () => {
+    const { pool, exited, exit } = await costlyPool()
+    vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    const stuck = pool.run('costly', costing(STUCK), signal, later(50))
+    // Its load goes to the worker after that run (the register reads the file's stamp first).
+    const registering = pool.register('fast', join(root, 'models', 'cancer_logreg.onnx'))
+    await expect(stuck).rejects.toMatchObject({ code: 'MODEL_FAILED', message: expect.stringMatching(STUCK_MESSAGE) })
+    await expect(registering).resolves.toMatchObject({ inputs: [{ name: 'input' }] })
+    expect(exited()).toBe(false)
+    const out = await pool.run('fast', sampleRows('cancer'), signal, later())
+    expect(Array.from((out.label as Tensor).data as BigInt64Array, Number)).toEqual([samples('cancer').expected.cancer_logreg![0]])
     await exit
   })
 
