@@ -40,6 +40,8 @@ export interface Unit extends SentUnit {
   readonly rows: number
   /** When it was handed to an idle worker (its answer's time minus this and the run is the hop); -1 when it queued there. */
   readonly sentAt: number
+  /** Sent to a worker that has not begun it: counted in the pool's queue depth (queue-depth.ts). */
+  waiting: boolean
 }
 
 /**
@@ -209,7 +211,7 @@ export class PoolLane implements BatchFigures {
     }
     if (live === 0) return undefined
     jobs.length = live
-    const unit: Unit = { id, lane: this, jobs, rows, live, sentAt: idleWorker ? now : -1, flags: undefined, posted: 0 }
+    const unit: Unit = { id, lane: this, jobs, rows, live, sentAt: idleWorker ? now : -1, flags: undefined, posted: 0, waiting: false }
     for (const job of jobs) job.unit = unit
     return unit
   }

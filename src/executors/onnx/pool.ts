@@ -7,8 +7,8 @@
 // worker in that turn (the co-located members of an ensemble's request) goes in one message.
 // Fast models are pipelined: a worker holds up to four of their units, so it never idles for
 // a message round trip and a request's fast members travel together; a unit waiting inside a
-// worker counts as queued, and can still be cancelled through a shared flag the worker reads
-// before it starts it. Fast is by a model's runs (lane.ts: most of its recent ones tiny, none long
+// worker (behind another, or behind a load) counts as queued (queue-depth.ts), and can still
+// be cancelled through a shared flag the worker reads before it starts it. Fast is by a model's runs (lane.ts: most of its recent ones tiny, none long
 // of late): a slow, untimed or
 // input-dependent model's units go one per idle worker, never behind another in a worker.
 // A model with batching runs the jobs waiting together as one batch (lane.ts says when).
@@ -22,6 +22,7 @@ import { PoolLane, type Job, type Unit } from './lane.ts'
 import { wireInputs, type WorkerAnswer } from './protocol.ts'
 import { cancelUnit, nextUnitId, type LoadedModel } from './slot.ts'
 import { collectPool, type PoolStats } from './pool-metrics.ts'
+import { QueueDepth } from './queue-depth.ts'
 import { WATCHDOG, type WatchdogSettings } from './watchdog.ts'
 import { PoolWorkers, type Slot, type WorkerHooks } from './workers.ts'
 
@@ -32,7 +33,7 @@ export interface PoolOptions {
   readonly workers: number
   /** Nice steps the workers run below the event loop (executors.onnx_worker_nice); default 0. */
   readonly nice?: number
-  /** Jobs waiting for a worker (on the main thread, or inside a worker behind its run), all models together; past it a job fails OVERLOADED. */
+  /** Jobs waiting for a worker (on the main thread, or inside a worker behind its run or a load), all models together; past it a job fails OVERLOADED. */
   readonly queueLimit: number
   /** When a worker is stuck in a run (watchdog.ts; tests shorten it). */
   readonly watchdog?: WatchdogSettings
@@ -51,8 +52,7 @@ export class OnnxPool implements SharedResource {
   private readonly workers: PoolWorkers
   /** The workers' slots (workers.ts: a crashed one's is replaced in place). */
   private readonly slots: readonly Slot[]
-  /** Jobs waiting: in the lanes' queues, and inside a worker behind the unit it runs (pipelined). */
-  private queued = 0
+  private readonly depth = new QueueDepth()
   private nextId = 1
   private dispatching = false
   /** How late batch wake-ups have fired, smoothed (ms); starts at a timer's usual granularity. */
@@ -106,14 +106,14 @@ export class OnnxPool implements SharedResource {
     const now = performance.now()
     const left = deadline - now
     if (lane.refuses(left, now)) return Promise.reject(lane.wouldMiss(left))
-    if (this.queued >= this.queueLimit) {
+    if (this.depth.count >= this.queueLimit) {
       return Promise.reject(new ModelError(ModelErrorCode.OVERLOADED, `inference queue full (${this.queueLimit} jobs)`, true))
     }
     return new Promise<TensorMap>((resolve, reject) => {
       const probe = left < lane.minRunMs
       const job: Job = { lane, inputs, rows: rowsOf(inputs), deadline, signal, enqueuedAt: now, resolve, reject, queued: true, unit: null, probe }
       lane.queue.push(job)
-      this.queued++
+      this.depth.count++
       signal.addEventListener('abort', () => this.drop(job), { once: true })
       this.schedule()
     })
@@ -126,7 +126,7 @@ export class OnnxPool implements SharedResource {
 
   /** Queue depth, busy workers, the fewest nice steps a worker reported it runs below the event loop, crashes, stuck workers. */
   stats(): PoolStats {
-    return { workers: this.size, queued: this.queued, ...this.workers.stats() }
+    return { workers: this.size, queued: this.depth.count, ...this.workers.stats() }
   }
 
   collect(out: MetricsSink, pool: MetricAttributes = {}): void {
@@ -161,14 +161,14 @@ export class OnnxPool implements SharedResource {
 
   private onMessage(slot: Slot, msg: WorkerAnswer): void {
     if (msg.type === 'loaded' || msg.type === 'load-failed') {
-      if (slot.loaded(msg)) this.schedule()
+      const ready = slot.loaded(msg)
+      this.depth.moved(slot)
+      if (ready) this.schedule()
       return
     }
     const unit = slot.answered(msg.id)
     if (!unit) return
-    // A worker answers its units in order: the next one it holds starts now, and waits no more.
-    const next = slot.units[0]
-    if (next) this.queued -= next.jobs.length
+    this.depth.moved(slot)
     if (msg.type === 'result') {
       if (unit.sentAt >= 0) this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - msg.runMs) * 0.1
       unit.lane.answered(unit, msg.outputs, msg.runMs)
@@ -183,9 +183,8 @@ export class OnnxPool implements SharedResource {
   /** A worker crashed or was set aside as stuck holding these units; true: it is to be replaced (workers.ts). */
   private onLost(units: readonly Unit[], message: string): boolean {
     const lost = new ModelError(ModelErrorCode.MODEL_FAILED, message)
-    for (let i = 0; i < units.length; i++) {
-      const unit = units[i]!
-      if (i > 0) this.queued -= unit.jobs.length // it waited behind the first
+    for (const unit of units) {
+      this.depth.lost(unit)
       unit.lane.failed(unit, lost)
     }
     this.schedule()
@@ -263,13 +262,12 @@ export class OnnxPool implements SharedResource {
       if (!best) return false
       const taken = best.queue.length
       const unit = best.nextUnit(now, this.nextId, slot.units.length === 0)
-      this.queued -= taken - best.queue.length
+      this.depth.count -= taken - best.queue.length
       if (!unit) continue
       this.nextId = nextUnitId(this.nextId)
       best.inflight++
       slot.send(unit, best.key, unit.jobs.map((j) => wireInputs(j.inputs)))
-      // Behind another in the worker: it still waits (pipelined).
-      if (slot.units.length > 1) this.queued += unit.jobs.length
+      this.depth.sent(slot, unit)
       return true
     }
   }
@@ -300,7 +298,7 @@ export class OnnxPool implements SharedResource {
   }
 
   private settle(job: Job, err: Error): void {
-    if (job.queued) this.queued--
+    if (job.queued) this.depth.count--
     job.queued = false
     job.reject(err)
   }

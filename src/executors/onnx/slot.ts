@@ -196,6 +196,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
 
   /** Does this unit wait behind a load the worker has not answered? */
   waitsOnLoad(unit: U): boolean {
+    if (this.loads.size === 0) return false
     for (const load of this.loads.values()) if (load.posted < unit.posted) return true
     return false
   }

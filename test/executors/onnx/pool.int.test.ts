@@ -6,6 +6,8 @@ import { describe, expect, it, vi } from 'vitest'
 import { OnnxPool } from '../../../src/executors/onnx/pool.ts'
 import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 import { root, samples } from '../../helpers.ts'
+import { tempDir } from '../../temp-dirs.ts'
+import { writeSlowOnZerosModel } from './hand-made-models.ts'
 import { later, sampleRows, usePool } from './pool-helpers.ts'
 
 const model = (file: string): string => join(root, 'models', file)
@@ -218,6 +220,52 @@ describe('ONNX worker pool', () => {
   it('reports a model that fails to load with the runtime message', async () => {
     const pool = pools.open({ workers: 1, queueLimit: 8 })
     await expect(pool.register('bad', join(root, 'package.json'))).rejects.toThrow(/protobuf|parse|load|Load/i)
+  })
+
+  /** Registers a model whose load takes its warm-up's whole 150 ms (slow on zeros); resolves once that load is posted to the worker. */
+  async function slowLoad(pool: OnnxPool): Promise<{ loading: Promise<unknown> }> {
+    const path = join(tempDir('specserve-pool-'), 'slow-load.onnx')
+    writeSlowOnZerosModel(path, 1e7)
+    const post = Worker.prototype.postMessage
+    const posted = new Promise<void>((resolve) => {
+      vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+        post.apply(this, args)
+        if ((args[0] as { type: string }).type === 'load') resolve()
+      })
+    })
+    const loading = pool.register('slow-load', path)
+    await posted
+    return { loading }
+  }
+
+  it('counts a job sent to a worker still answering a load as queued until the worker begins it', async () => {
+    const pool = await fastPool()
+    const { loading } = await slowLoad(pool)
+    const behind = pool.run('fast', rows('cancer'), new AbortController().signal, later())
+    await dispatched()
+    expect(pool.stats()).toMatchObject({ busy: 1, queued: 1 })
+    await loading
+    expect(pool.stats().queued).toBe(0)
+    expect(labels(await behind)).toEqual([samples('cancer').expected.cancer_logreg![0]])
+  })
+
+  it('counts a pipelined job as queued until the worker begins it: behind the run before it, then behind a load sent between them', async () => {
+    const pool = await fastPool()
+    const row = samples('cancer').rows[0]!
+    const n = 40_000
+    const batch: TensorMap = { input: { datatype: 'FP32', shape: [n, 30], data: Float32Array.from({ length: n * 30 }, (_, i) => row[i % 30]!) } }
+    const first = pool.run('fast', batch, new AbortController().signal, later())
+    await dispatched()
+    const { loading } = await slowLoad(pool)
+    const second = pool.run('fast', rows('cancer'), new AbortController().signal, later())
+    await dispatched()
+    expect(pool.stats()).toMatchObject({ busy: 1, queued: 1 })
+    // The run before it answered: the load is next in the worker, and it still waits.
+    expect(labels(await first)).toHaveLength(n)
+    expect(pool.stats()).toMatchObject({ busy: 1, queued: 1 })
+    await loading
+    expect(pool.stats().queued).toBe(0)
+    expect(labels(await second)).toEqual([samples('cancer').expected.cancer_logreg![0]])
   })
 
   it('sends every fast member handed to one worker in one turn as one message', async () => {

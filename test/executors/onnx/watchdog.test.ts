@@ -10,7 +10,7 @@ const settings = { ...WATCHDOG, floorMs: 5000, runs: 10 }
 /** A unit of `lane` whose jobs have these deadlines. */
 function unitOf(lane: PoolLane, ...deadlines: number[]): Unit {
   const jobs = deadlines.map((deadline) => ({ lane, deadline }) as unknown as Job)
-  return { id: 1, lane, jobs, rows: jobs.length, live: jobs.length, sentAt: 0, flags: undefined, posted: 1 }
+  return { id: 1, lane, jobs, rows: jobs.length, live: jobs.length, sentAt: 0, flags: undefined, posted: 1, waiting: false }
 }
 
 /** A worker holding `units`, the first running; `behindLoad`: its first waits behind a load. */
