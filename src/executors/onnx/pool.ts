@@ -141,8 +141,20 @@ export class OnnxPool implements SharedResource {
   /**
    * Drops queued jobs, lets the units sent to workers finish, then asks each worker to
    * release its sessions and exit (WorkerSlot.close: terminate() is only the last resort).
+   * Resolves once every thread has exited, those set aside as stuck included, whose runs may
+   * never end: the caller bounds the wait (workers.ts, stuckExited).
    */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.closeLeavingStuck()
+    await this.workers.stuckExited()
+  }
+
+  /**
+   * close(), but resolves once the workers not set aside as stuck have exited: a run stuck
+   * meanwhile is set aside when the watchdog finds it, so this ends within its deadline plus
+   * the watchdog's margin. stats().setAside counts the stuck threads still running.
+   */
+  closeLeavingStuck(): Promise<void> {
     this.closing ??= this.shutdown()
     return this.closing
   }

@@ -67,6 +67,8 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
   lacks = false
   /** The thread has exited (crashed, or closed). */
   exited = false
+  /** Resolves once the thread has exited. */
+  readonly exit: Promise<void>
   /** Nice steps it runs below the event loop, as it reported (undefined until it has). */
   nice: number | undefined
   /** Called when the worker has no unit left (close waits for it). */
@@ -94,9 +96,12 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
     this.worker = new Worker(workerUrl, { workerData: setup })
     this.worker.on('message', (msg: FromWorker) => (msg.type === 'priority' ? this.prioritized(msg, nice) : onMessage(this, msg)))
     this.worker.on('error', (err) => onCrash(this, err))
+    let exited!: () => void
+    this.exit = new Promise((resolve) => (exited = resolve))
     this.worker.on('exit', (code) => {
       this.exited = true
       onCrash(this, new Error(`inference worker exited with code ${code}`))
+      exited()
     })
     // Only a worker with work in hand keeps the process alive (tests, CLI validate).
     this.worker.unref()
@@ -231,20 +236,18 @@ export class WorkerSlot<U extends SentUnit = SentUnit> {
    * answered everything: while it still answers it is not hung, and a load (a create) can
    * take longer than that. Loads it has not begun it answers `gateway closing` at once, so
    * only the one it is in is waited for. A worker retired as stuck (now, or while this waited
-   * for its units) was asked to close already: this waits for its run to end and its thread to
-   * exit, which may be never. The caller bounds that wait (serve: by its grace).
+   * for its units) was asked to close already, and this returns: its thread exits once its run
+   * ends, which may be never (`exit`; the pool waits for it apart, and the caller bounds that).
    */
   async close(): Promise<void> {
     this.beginClose()
     this.flush()
     if (this.units.length || this.loads.size) await new Promise<void>((resolve) => (this.onIdle = resolve))
-    if (this.exited) return
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
+    if (this.exited || this.retired) return
     this.worker.ref()
-    if (this.retired) return exited // asked to close when set aside
     this.post({ type: 'close' })
     const timer = setTimeout(() => void this.worker.terminate(), CLOSE_GRACE_MS)
-    await exited
+    await this.exit
     clearTimeout(timer)
   }
 

@@ -43,6 +43,8 @@ export class PoolWorkers {
   /** Models being registered (not lanes yet): a replacement started meanwhile loads them too. */
   private readonly registering = new Map<string, Registration>()
   private closing = false
+  /** close() began: nothing replaces a worker now, so a stuck one is set aside past the cap too. */
+  private shut = false
   /** Workers started again after a crash. */
   private restarts = 0
 
@@ -106,16 +108,25 @@ export class PoolWorkers {
 
   /**
    * Closes every worker once its units are done. The watchdog goes on meanwhile: a worker
-   * stuck in a run is set aside, so its requests fail at once rather than when the run ends.
-   * A worker set aside (then or before) is waited for until its run ends and its thread exits:
-   * a thread inside onnxruntime can be neither stopped nor outlived by a clean exit (the
-   * process exit waits for its run, then aborts), so the caller bounds this wait and ends the
-   * process otherwise (serve: its grace, then the signal).
+   * stuck in a run is set aside (however many are already: none is replaced now), so its
+   * requests fail at once rather than when the run ends, and this does not wait for its run.
+   * Resolves once every worker has exited but those set aside (then or before): stuckExited().
    */
   async close(): Promise<void> {
     this.beginClose()
-    await Promise.all([...this.slots, ...this.setAside].map((slot) => slot.close()))
+    this.shut = true
+    await Promise.all(this.slots.map((slot) => slot.close()))
     clearInterval(this.sweeper)
+  }
+
+  /**
+   * Resolves once every thread set aside as stuck has exited, its run over. A thread inside
+   * onnxruntime can be neither stopped nor outlived by a clean exit (the process exit waits
+   * for its run, then aborts), so the caller bounds this wait and ends the process otherwise
+   * (serve: its grace, then the signal). After close(), which sets aside no more.
+   */
+  async stuckExited(): Promise<void> {
+    await Promise.all([...this.setAside].map((slot) => slot.exit))
   }
 
   private spawn(): Slot {
@@ -144,6 +155,8 @@ export class PoolWorkers {
    * left in place (its jobs wait, and fail at their deadlines): each set-aside thread holds a
    * core and every model's sessions until its run ends, and inputs that never end, sent one
    * after another, would otherwise grow threads and memory without bound. Said once per stuck run.
+   * Once close() has begun every stuck worker is set aside: none is replaced then, and a close
+   * must not wait for a run that may never end.
    */
   private readonly sweep = (): void => {
     const now = performance.now()
@@ -154,7 +167,7 @@ export class PoolWorkers {
       if (ranMs === undefined) continue
       const unit = slot.units[0]!
       unit.lane.longRunSeen()
-      if (this.setAside.size < this.slots.length) this.setAsideStuck(i, ranMs)
+      if (this.shut || this.setAside.size < this.slots.length) this.setAsideStuck(i, ranMs)
       else if (this.capSaidFor !== unit) {
         this.capSaidFor = unit
         process.emitWarning(

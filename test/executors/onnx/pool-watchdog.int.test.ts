@@ -152,6 +152,30 @@ describe('ONNX worker pool: a worker stuck in a run', () => {
     expect(pool.stats()).toMatchObject({ stuck: 1, setAside: 0 })
   })
 
+  it('sets aside, once it closes, a stuck worker left in place past that cap (nothing replaces it then): the close of its other workers does not wait for its run', { timeout: 30_000 }, async () => {
+    const { pool, exited, exit } = await costlyPool()
+    let capSaid: () => void
+    const said = new Promise<void>((resolve) => (capSaid = resolve))
+    vi.spyOn(process, 'emitWarning').mockImplementation((message) => {
+      if (String(message).includes('not set aside')) capSaid()
+    })
+    await expect(pool.run('costly', costing(STUCK), signal, later(50))).rejects.toMatchObject({ code: 'MODEL_FAILED' })
+    const fresh = workersOf(pool)[0]!
+    let freshGone = false
+    const freshExit = once(fresh, 'exit').then(() => (freshGone = true))
+    await pool.run('costly', costing(0), signal, later())
+    const second = pool.run('costly', costing(STUCK), signal, later(50))
+    await said
+    await pool.closeLeavingStuck()
+    await expect(second).rejects.toMatchObject({ code: 'MODEL_FAILED', message: expect.stringMatching(STUCK_MESSAGE) })
+    expect(pool.stats()).toMatchObject({ stuck: 2, setAside: 2 })
+    expect([exited(), freshGone]).toEqual([false, false])
+    // close() waits for both threads.
+    await pool.close()
+    await Promise.all([exit, freshExit])
+    expect(pool.stats()).toMatchObject({ stuck: 2, setAside: 0 })
+  })
+
   it('keeps a process whose pool closes with a worker set aside alive until that thread exits: no abort', { timeout: 30_000 }, async () => {
     // A process of its own: in this one the test runner holds the loop, where a process whose
     // loop drained would tear the set-aside thread down inside its run (an abort, 134).
