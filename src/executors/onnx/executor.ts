@@ -13,6 +13,7 @@ import { InlineModel } from './inline.ts'
 import { Placement } from './placement.ts'
 import { wouldMiss, type PoolLane } from './lane.ts'
 import { OnnxPool } from './pool.ts'
+import { RETIRED_POOLS, RetiredPools } from './retired-pools.ts'
 
 /**
  * The largest model file a late move inline opens. onnxruntime creates a session on the
@@ -57,6 +58,8 @@ class OnnxExecutor implements Executor {
   private readonly env: ExecutorEnv
   private readonly key: string
   private readonly dedicated: OnnxPool | undefined
+  /** Where its dedicated workers go when it closes, their stuck threads still running. */
+  private readonly retired: RetiredPools | undefined
   private meta: ModelMetadata | undefined
   private placement: Placement | undefined
   private inline: InlineModel | undefined
@@ -79,6 +82,7 @@ class OnnxExecutor implements Executor {
     this.env = env
     this.key = poolKey(name)
     this.dedicated = spec.dedicatedWorkers > 0 ? new OnnxPool({ workers: spec.dedicatedWorkers, queueLimit: DEDICATED_QUEUE, nice: env.executors.onnx_worker_nice }) : undefined
+    this.retired = this.dedicated && env.shared(RETIRED_POOLS, () => new RetiredPools())
   }
 
   private poolToUse(): OnnxPool {
@@ -252,8 +256,8 @@ class OnnxExecutor implements Executor {
       [{ model: this.name, placement: 'inline' }, this.inline?.ran ?? 0],
       [{ model: this.name, placement: 'worker' }, this.workerRuns],
     ])
-    // Its own workers' gauges, named by the model (the shared pool's carry no label).
-    this.dedicated?.collect(out, { model: this.name })
+    // Its own workers' gauges, named by the model (the shared pool's carry no label); once closed, RetiredPools reports what still runs.
+    if (!this.closed) this.dedicated?.collect(out, { model: this.name })
     const figures = this.batchFigures
     if (figures) {
       out.counter('specserve_model_batches', 'Batched runs of an embedded model (two requests or more in one session.run).', [[{ model: this.name }, figures.batches]])
@@ -268,6 +272,7 @@ class OnnxExecutor implements Executor {
     this.pool?.unregister(this.key)
     await this.opening
     await this.inline?.close()
-    await this.dedicated?.close()
+    // Not for its stuck threads, whose runs may never end: a reload or trial closing it would hold the reload queue.
+    if (this.dedicated) await this.retired!.retire(this.name, this.dedicated)
   }
 }

@@ -1,0 +1,46 @@
+// The dedicated workers of closed ONNX executors (a model version a reload replaced, the fresh
+// runtime of a trial or of a refused reload) whose threads set aside as stuck still run. A
+// run cannot be cut, so an executor's close does not wait for them: a reload or trial closing
+// its fresh runtimes would hold the reload queue for as long as such a run lasts, maybe for
+// ever. They are kept here instead, one keeper per gateway (a shared resource): their threads
+// stay in specserve_onnx_workers_set_aside (with `model` and `retired="true"`) until they exit,
+// and the gateway's close waits for them as for the shared pool's (a clean exit cannot leave
+// a thread inside a run behind).
+import type { MetricAttributes, MetricsSink } from '../../types.ts'
+import type { SharedResource } from '../types.ts'
+import { collectSetAside } from './pool-metrics.ts'
+import type { OnnxPool } from './pool.ts'
+
+/** Its key among the gateway's shared resources. */
+export const RETIRED_POOLS = 'onnx-retired-pools'
+
+export class RetiredPools implements SharedResource {
+  /** Pools being closed, by the model they served, until their last thread has exited. */
+  private readonly pools = new Map<OnnxPool, string>()
+
+  /**
+   * Closes `model`'s dedicated pool: resolves once its workers have exited but for those set
+   * aside as stuck (OnnxPool.closeLeavingStuck), which are kept here until they exit.
+   */
+  async retire(model: string, pool: OnnxPool): Promise<void> {
+    this.pools.set(pool, model)
+    // A failure is closeLeavingStuck's to report (the same close).
+    const forget = (): void => void this.pools.delete(pool)
+    void pool.close().then(forget, forget)
+    await pool.closeLeavingStuck()
+  }
+
+  /** Resolves once every thread kept here has exited (the caller bounds the wait: serve, by its grace). */
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.keys()].map((pool) => pool.close()))
+  }
+
+  collect(out: MetricsSink): void {
+    if (this.pools.size === 0) return
+    const byModel = new Map<string, number>()
+    for (const [pool, model] of this.pools) byModel.set(model, (byModel.get(model) ?? 0) + pool.stats().setAside)
+    const points: [MetricAttributes, number][] = []
+    for (const [model, setAside] of byModel) if (setAside > 0) points.push([{ model, retired: 'true' }, setAside])
+    if (points.length) collectSetAside(out, points)
+  }
+}
