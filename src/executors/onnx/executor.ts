@@ -11,9 +11,10 @@ import { onnxSchema, parseOnnxEntry, type OnnxEntry, type OnnxSpec } from './con
 import { modelFamily, type ModelFamily } from './family.ts'
 import { InlineModel } from './inline.ts'
 import { Placement } from './placement.ts'
-import { wouldMiss, type PoolLane } from './lane.ts'
+import type { PoolLane } from './lane.ts'
 import { OnnxPool } from './pool.ts'
 import { RETIRED_POOLS, RetiredPools } from './retired-pools.ts'
+import { wouldMiss } from './run-floor.ts'
 
 /**
  * The largest model file a late move inline opens. onnxruntime creates a session on the
@@ -207,7 +208,7 @@ class OnnxExecutor implements Executor {
 
   /**
    * An inline session of the very file the workers loaded (its stamp, checked before and after
-   * the open, as a worker checks it: pool.ts), or why there is none: the main thread must not
+   * the open, as a worker checks it: worker.ts), or why there is none: the main thread must not
    * serve another model under the same name and version.
    */
   private async openSameFile(placement: Placement, seedMs?: readonly number[]): Promise<InlineModel | string> {

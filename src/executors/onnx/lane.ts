@@ -1,6 +1,7 @@
 // A model's queue in the pool: its jobs (earliest deadline first; in arrival order with
-// batching, lane-queue.ts), what it may run at once, its measured run times, and (with
-// batching) when the jobs at its head make a batch worth sending. A batch is sent when it is
+// batching, lane-queue.ts), what it may run at once, its measured run times (and from them the
+// floor under which a job is refused, run-floor.ts), and (with batching) when the jobs at its
+// head make a batch worth sending. A batch is sent when it is
 // full, when its oldest job has waited max_queue_delay_ms, or when waiting longer could make
 // a deadline miss, given the time this model has been measured to take for that many rows:
 // its own earliest, or that of a job behind it that cannot join it (which has to wait for it).
@@ -12,6 +13,7 @@ import { BatchTimes, countRun, stackable, type BatchFigures, type BatchSettings 
 import { LaneQueue } from './lane-queue.ts'
 import type { PartAnswer } from './protocol.ts'
 import { LongRuns, PIPELINE_MAX_MS, pipelinedBy } from './pipelining.ts'
+import { RunFloor, wouldMiss } from './run-floor.ts'
 import { quantileOf, RunTimes } from './run-times.ts'
 import type { SentUnit } from './slot.ts'
 import { TIMER_GRAIN_MS, timerStep } from '../../timer-step.ts'
@@ -51,22 +53,6 @@ export interface Unit extends SentUnit {
  */
 const MARGIN_MS = 2
 const MARGIN_SHARE = 0.5
-/**
- * Real runs it takes before their fastest alone says what a run needs. Until then the
- * warm-up's fastest counts too: one or two first runs slowed by a busy box would otherwise
- * set a floor that refuses every request under it, and a refused request measures nothing.
- */
-const TRUSTED_RUNS = 8
-/**
- * A refused job runs anyway once this long has passed without a run of the model, when the
- * warm-up says the floor is too high (PROBE_WHEN_OVER × its fastest run): its time can lower
- * a floor set when the box was slow. By time, not by count: at thousands of requests a
- * second, one probe in N would keep a slow model busy in a worker. And never for a model
- * whose warm-up agrees with its floor (a real straggler): on 2 cores, its 100 ms in a worker
- * once a second starved the event loop for a tenth of the time (the bench's soak).
- */
-const PROBE_INTERVAL_MS = 1000
-const PROBE_WHEN_OVER = 2
 
 export class PoolLane implements BatchFigures {
   readonly key: string
@@ -80,20 +66,10 @@ export class PoolLane implements BatchFigures {
   readonly batching: BatchSettings | undefined
   readonly queue: LaneQueue
   inflight = 0
-  /**
-   * Fastest run seen (0 = no real run yet, nothing refused): a job with less time left than
-   * this cannot finish, so it never starts. Once the model has run, the warm-up's runs on
-   * zeros count too until TRUSTED_RUNS real runs: their cost need not be the data's, but they
-   * are many, and the first real runs are few and can be slow.
-   */
-  minRunMs = 0
+  /** The time under which a job is refused (run-floor.ts). */
+  private readonly floor: RunFloor
   /** Its runs' memory of long ones (pipelining.ts). */
   private readonly longRuns = new LongRuns()
-  /** Fastest warm-up run and fastest real run (Infinity: none). */
-  private readonly warmMinMs: number
-  private realMinMs = Infinity
-  /** performance.now() of the last run answered or probe let through (see PROBE_INTERVAL_MS). */
-  private measuredAt = -Infinity
   /** Recent inference times in the workers (a batch's whole run). */
   readonly times = new RunTimes(PIPELINE_MAX_MS)
   /** Run time by batch size, seeded with the warm-up's single-row median. */
@@ -114,7 +90,7 @@ export class PoolLane implements BatchFigures {
     this.cap = Math.max(1, cap)
     this.batching = batching
     this.queue = new LaneQueue(batching !== undefined)
-    this.warmMinMs = warmRunsMs.length ? Math.min(...warmRunsMs) : Infinity
+    this.floor = new RunFloor(warmRunsMs)
     if (warmRunsMs.length) this.batchTimes.seed(1, quantileOf(warmRunsMs, 0.5))
   }
 
@@ -128,17 +104,14 @@ export class PoolLane implements BatchFigures {
     this.longRuns.seen()
   }
 
-  /**
-   * Is a job with `leftMs` left at `now` refused (less than the model's fastest run)? Once
-   * PROBE_INTERVAL_MS has passed without a run, and the warm-up ran much faster than the
-   * floor, one is let through instead: a floor only runs can lower would otherwise never
-   * move again once set too high.
-   */
+  /** Fastest run seen, as the floor counts it (0: nothing refused yet). */
+  get minRunMs(): number {
+    return this.floor.ms
+  }
+
+  /** Is a job with `leftMs` left at `now` refused (less than the model's fastest run; RunFloor.refuses)? */
   refuses(leftMs: number, now: number): boolean {
-    if (leftMs >= this.minRunMs) return false
-    if (!(this.minRunMs > PROBE_WHEN_OVER * this.warmMinMs) || now - this.measuredAt < PROBE_INTERVAL_MS) return true
-    this.measuredAt = now
-    return false
+    return this.floor.refuses(leftMs, now)
   }
 
   /**
@@ -202,7 +175,7 @@ export class PoolLane implements BatchFigures {
     for (const job of jobs) {
       job.queued = false
       const left = job.deadline - now
-      if (left < this.minRunMs && !job.probe) {
+      if (left < this.floor.ms && !job.probe) {
         job.reject(this.wouldMiss(left))
         continue
       }
@@ -217,7 +190,7 @@ export class PoolLane implements BatchFigures {
   }
 
   wouldMiss(left: number): ModelError {
-    return wouldMiss(this.minRunMs, left)
+    return wouldMiss(this.floor.ms, left)
   }
 
   /** A unit's outputs, one map per job: each job gets its own (with the batch's rows when it ran in one). */
@@ -261,10 +234,8 @@ export class PoolLane implements BatchFigures {
 
   /** A run's answer (`requests` requests, `rows` rows): its time joins the measurements. */
   observe(rows: number, requests: number, runMs: number): void {
-    this.measuredAt = performance.now()
     countRun(this, rows, requests, runMs)
-    if (runMs < this.realMinMs) this.realMinMs = runMs
-    this.minRunMs = this.runs >= TRUSTED_RUNS ? this.realMinMs : Math.min(this.warmMinMs, this.realMinMs)
+    this.floor.observe(runMs, this.runs)
     this.longRuns.observe(runMs)
     this.times.add(runMs)
   }
@@ -301,14 +272,4 @@ export class PoolLane implements BatchFigures {
     this.timer = undefined
     this.wakeAt = Infinity
   }
-}
-
-/** A duration for a message: small ones keep their significant digits (0.05, not 0.0). */
-const ms = (v: number): string => (Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(1))
-
-/** A run that needs ~`needMs` with `leftMs` of budget left is never started. */
-export function wouldMiss(needMs: number, leftMs: number): ModelError {
-  // Nothing measured yet (needMs 0): only a budget already spent is refused, and "needs ~0.000 ms" would read as a bug.
-  const why = needMs > 0 ? `needs ~${ms(needMs)} ms, ${ms(leftMs)} ms left` : `no budget left (${ms(leftMs)} ms)`
-  return new ModelError(ModelErrorCode.WOULD_MISS_DEADLINE, why, true)
 }

@@ -3,7 +3,8 @@
 // warm-up of ~0.4 ms runs, then a first real run slowed to 8.3 ms by the machine, after which
 // every 5 ms request used to be refused ("needs ~8.3 ms, 4.8 ms left") and none ever ran again.
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
-import { PoolLane, wouldMiss, type Job } from '../../../src/executors/onnx/lane.ts'
+import { PoolLane, type Job } from '../../../src/executors/onnx/lane.ts'
+import { wouldMiss } from '../../../src/executors/onnx/run-floor.ts'
 import type { ModelError } from '../../../src/errors.ts'
 
 const WARM_UP = [0.383, 0.39, 0.39, 0.41, 0.43, 0.44, 1.04, 4.07]
