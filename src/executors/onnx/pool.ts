@@ -1,33 +1,24 @@
-// A pool of inference workers shared by every embedded model. Queueing happens here on
-// the main thread, earliest deadline first (across models, and within a model's queue but
-// for a batching model's, lane-queue.ts), so a job whose request was decided or cancelled
-// is dropped before it starts: a running inference cannot be interrupted, a queued one can.
-//
-// Dispatch runs once per turn of the event loop (a microtask), so every unit handed to one
-// worker in that turn (the co-located members of an ensemble's request) goes in one message.
-// Fast models are pipelined: a worker holds up to four of their units, so it never idles for
-// a message round trip and a request's fast members travel together; a unit waiting inside a
-// worker (behind another, or behind a load) counts as queued (queue-depth.ts), and can still
-// be cancelled through a shared flag the worker reads before it starts it. Fast is by a model's runs (lane.ts: most of its recent ones tiny, none long
-// of late): a slow, untimed or
-// input-dependent model's units go one per idle worker, never behind another in a worker.
-// A model with batching runs the jobs waiting together as one batch (lane.ts says when).
-// The worker threads, what they load, a crashed or stuck one's replacement are workers.ts's.
+// A pool of inference workers shared by every embedded model (or a model's dedicated ones).
+// Queueing happens here on the main thread, earliest deadline first (across models, and
+// within a model's queue but for a batching model's, lane-queue.ts), so a job whose request
+// was decided or cancelled is dropped before it starts: a running inference cannot be
+// interrupted, a queued one can. Jobs waiting, here or inside a worker that has not begun
+// them, are held under the queue limit (queue-depth.ts). Which unit goes to which worker, and
+// when, is dispatch.ts's; the worker threads, what they load, a crashed or stuck one's
+// replacement are workers.ts's; this file takes requests and hands answers back.
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { MetricAttributes, MetricsSink } from '../../types.ts'
 import type { SharedResource } from '../types.ts'
 import { rowsOf, type BatchSettings } from './batch.ts'
+import { Dispatcher } from './dispatch.ts'
 import { PoolLane, type Job, type Unit } from './lane.ts'
-import { wireInputs, type WorkerAnswer } from './protocol.ts'
-import { cancelUnit, nextUnitId, type LoadedModel } from './slot.ts'
+import type { WorkerAnswer } from './protocol.ts'
+import { cancelUnit, type LoadedModel } from './slot.ts'
 import { collectPool, type PoolStats } from './pool-metrics.ts'
 import { QueueDepth } from './queue-depth.ts'
 import { WATCHDOG, type WatchdogSettings } from './watchdog.ts'
 import { PoolWorkers, type Slot, type WorkerHooks } from './workers.ts'
-
-/** Units a worker may hold at once (running + waiting), when they are all fast. */
-const PIPELINE_DEPTH = 4
 
 export interface PoolOptions {
   readonly workers: number
@@ -50,15 +41,8 @@ export class OnnxPool implements SharedResource {
   private readonly queueLimit: number
   private readonly lanes = new Map<string, PoolLane>()
   private readonly workers: PoolWorkers
-  /** The workers' slots (workers.ts: a crashed one's is replaced in place). */
-  private readonly slots: readonly Slot[]
   private readonly depth = new QueueDepth()
-  private nextId = 1
-  private dispatching = false
-  /** How late batch wake-ups have fired, smoothed (ms); starts at a timer's usual granularity. */
-  private lateMs = 1
-  /** A unit's time in the pool beyond its run (messages, thread wake-ups), smoothed (ms). */
-  private hopMs = 1
+  private readonly dispatcher: Dispatcher
   private closed = false
   private closing: Promise<void> | undefined
   /** What the workers' answers, crashes and replacements do here (workers.ts). */
@@ -73,7 +57,7 @@ export class OnnxPool implements SharedResource {
     this.size = Math.max(1, options.workers)
     this.queueLimit = options.queueLimit
     this.workers = new PoolWorkers(this.size, options.nice ?? 0, this.hooks, options.watchdog ?? WATCHDOG)
-    this.slots = this.workers.slots
+    this.dispatcher = new Dispatcher(this.lanes, this.workers.slots, this.depth)
   }
 
   /** Loads a model into every worker (all from the same file: workers.ts); resolves with its metadata. */
@@ -115,7 +99,7 @@ export class OnnxPool implements SharedResource {
       lane.queue.push(job)
       this.depth.count++
       signal.addEventListener('abort', () => this.drop(job), { once: true })
-      this.schedule()
+      this.dispatcher.schedule()
     })
   }
 
@@ -161,7 +145,7 @@ export class OnnxPool implements SharedResource {
 
   private async shutdown(): Promise<void> {
     // What this turn handed to the pool is sent first, as if close came a moment later.
-    if (this.dispatching) this.dispatch()
+    this.dispatcher.flush()
     this.closed = true
     const closing = new ModelError(ModelErrorCode.MODEL_FAILED, 'gateway closing')
     for (const lane of this.lanes.values()) {
@@ -175,21 +159,21 @@ export class OnnxPool implements SharedResource {
     if (msg.type === 'loaded' || msg.type === 'load-failed') {
       const ready = slot.loaded(msg)
       this.depth.moved(slot)
-      if (ready) this.schedule()
+      if (ready) this.dispatcher.schedule()
       return
     }
     const unit = slot.answered(msg.id)
     if (!unit) return
     this.depth.moved(slot)
     if (msg.type === 'result') {
-      if (unit.sentAt >= 0) this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - msg.runMs) * 0.1
+      this.dispatcher.answered(unit, msg.runMs)
       unit.lane.answered(unit, msg.outputs, msg.runMs)
     } else if (msg.type === 'apart') {
       unit.lane.answeredApart(unit, msg.answers)
     } else {
       unit.lane.failed(unit, msg.type === 'failed' ? new ModelError(ModelErrorCode.MODEL_FAILED, msg.message) : undefined)
     }
-    this.schedule()
+    this.dispatcher.schedule()
   }
 
   /** A worker crashed or was set aside as stuck holding these units; true: it is to be replaced (workers.ts). */
@@ -199,13 +183,13 @@ export class OnnxPool implements SharedResource {
       this.depth.lost(unit)
       unit.lane.failed(unit, lost)
     }
-    this.schedule()
+    this.dispatcher.schedule()
     return !this.closed
   }
 
   /**
    * A replacement worker's load answered (workers.ts). One that failed leaves that worker
-   * without the model (sendNext passes it by); once no worker has it or is loading it, its
+   * without the model (dispatch.ts passes it by); once no worker has it or is loading it, its
    * jobs fail at once rather than wait for a worker forever.
    */
   private reloaded(key: string, held: boolean): void {
@@ -218,81 +202,6 @@ export class OnnxPool implements SharedResource {
     lane.lost = `model ${lane.key} is in no inference worker: a worker started again after a crash could not load it; a reload loads it again`
     lane.clearTimer()
     for (const job of lane.queue.drain()) this.settle(job, new ModelError(ModelErrorCode.MODEL_FAILED, lane.lost))
-  }
-
-  /** Dispatch once, after everything this turn has queued. */
-  private schedule(): void {
-    if (this.dispatching) return
-    this.dispatching = true
-    queueMicrotask(this.dispatch)
-  }
-
-  /**
-   * Idle workers first, then more units for workers holding only fast ones (up to
-   * PIPELINE_DEPTH, so all of a request's fast members can go to one worker at once); then
-   * one message per worker.
-   */
-  private readonly dispatch = (): void => {
-    this.dispatching = false
-    const now = performance.now()
-    // Nothing to send to a worker that has every model means nothing for the others either;
-    // not so for one that lacks a model (workers.ts): the next may have it.
-    let more = true
-    for (const slot of this.slots) {
-      if (!more) break
-      if (slot.full(1)) continue
-      if (!this.sendNext(slot, false, now)) more = slot.lacks
-    }
-    for (const slot of this.slots) {
-      while (more && !slot.full(PIPELINE_DEPTH) && allPipelined(slot.units)) {
-        if (this.sendNext(slot, true, now)) continue
-        more = slot.lacks
-        break
-      }
-    }
-    for (const slot of this.slots) slot.flush()
-  }
-
-  /**
-   * Sends the next unit to a worker, earliest deadline first over the lanes ready to send
-   * (a batching lane by the earliest in its queue: that job goes only after the head's
-   * batch); false when none is.
-   */
-  private sendNext(slot: Slot, pipelinedOnly: boolean, now: number): boolean {
-    for (;;) {
-      let best: PoolLane | undefined
-      let bestDeadline = Infinity
-      for (const lane of this.lanes.values()) {
-        const first = lane.queue.earliest()
-        if (!first || lane.inflight >= lane.cap || (pipelinedOnly && !lane.pipelined)) continue
-        if (slot.lacks && !slot.models.has(lane.key)) continue
-        if (best && first.deadline >= bestDeadline) continue
-        if (lane.batching && !this.batchReady(lane, now)) continue
-        best = lane
-        bestDeadline = first.deadline
-      }
-      if (!best) return false
-      const taken = best.queue.length
-      const unit = best.nextUnit(now, this.nextId, slot.units.length === 0)
-      this.depth.count -= taken - best.queue.length
-      if (!unit) continue
-      this.nextId = nextUnitId(this.nextId)
-      best.inflight++
-      slot.send(unit, best.key, unit.jobs.map((j) => wireInputs(j.inputs)))
-      this.depth.sent(slot, unit)
-      return true
-    }
-  }
-
-  /** Is a batching lane's head batch to be sent now? If not, the lane arms a wake-up for when it is. */
-  private batchReady(lane: PoolLane, now: number): boolean {
-    return lane.batchDue(now, this.hopMs + this.lateMs, this.onWake)
-  }
-
-  /** A batch wake-up fired `lateMs` after it was due: timers run late on a busy loop, and batches keep that in hand. */
-  private readonly onWake = (lateMs: number): void => {
-    this.lateMs = this.lateMs * 0.8 + lateMs * 0.2
-    this.schedule()
   }
 
   private drop(job: Job): void {
@@ -314,9 +223,4 @@ export class OnnxPool implements SharedResource {
     job.queued = false
     job.reject(err)
   }
-}
-
-function allPipelined(units: readonly Unit[]): boolean {
-  for (const unit of units) if (!unit.lane.pipelined) return false
-  return true
 }

@@ -3,7 +3,7 @@
 // (watchdog.ts). Every worker loads a model's file as it was when the model was registered
 // (its stamp, src/file-stamp.ts), a replacement included: that one must not answer for a
 // version with a file replaced on disk since, so it loads that file or nothing, and then gets
-// none of that model's units (pool.ts, sendNext). A crash is logged (warning
+// none of that model's units (dispatch.ts, sendNext). A crash is logged (warning
 // SPECSERVE_WORKER_CRASH) and counted (specserve_onnx_worker_restarts_total); so is a worker
 // set aside as stuck (SPECSERVE_WORKER_STUCK, specserve_onnx_workers_stuck_total), whose
 // thread is left to end its run and close, never terminated.

@@ -38,4 +38,4 @@ export function metricsOf(pool: OnnxPool): Record<string, number> {
 }
 
 /** The pool's worker threads, in order (private: a test reaches in as a crash would). */
-export const workersOf = (pool: OnnxPool): Worker[] => (pool as unknown as { slots: { worker: Worker }[] }).slots.map((slot) => slot.worker)
+export const workersOf = (pool: OnnxPool): Worker[] => (pool as unknown as { workers: { slots: { worker: Worker }[] } }).workers.slots.map((slot) => slot.worker)

@@ -157,7 +157,7 @@ describe('ONNX worker pool', () => {
   it('still never runs a cancelled pipelined job once unit ids pass 2^31 (about 30 hours at 20k units/s) and start again', async () => {
     const pool = await fastPool()
     // Ids ran up to there: the next two units are numbered 2^31 - 1 and then whatever follows it.
-    ;(pool as unknown as { nextId: number }).nextId = 2 ** 31 - 1
+    ;(pool as unknown as { dispatcher: { nextId: number } }).dispatcher.nextId = 2 ** 31 - 1
     await cancelWhilePipelined(pool)
     await cancelWhilePipelined(pool)
   })
