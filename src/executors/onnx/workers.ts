@@ -60,7 +60,7 @@ export class PoolWorkers {
    * Loads a model into every worker from the file as it is now; rejects if one fails (the
    * others then unload it). A worker lost before it answered (crashed, or set aside as stuck
    * behind a run) does not fail it: the worker started in its place loads the model too, and
-   * its answer counts instead.
+   * its answer counts instead (loadedAt).
    */
   async loadAll(key: string, path: string): Promise<{ loaded: LoadedModel; stamp: string | undefined }> {
     const stamp = await stampOf(path)
@@ -217,17 +217,20 @@ export class PoolWorkers {
     return loading
   }
 
-  /** The answer to a load of the worker at `index`, or of the one that took its place if it was lost first. */
+  /**
+   * The answer to a load of the worker at `index`, or of the one that took its place if it was
+   * lost first. Only once: a load that is itself what ends its worker must not go on from one
+   * replacement to the next, each started again to load it.
+   */
   private async loadedAt(index: number, loads: ReadonlyMap<Slot, Promise<LoadedModel>>): Promise<LoadedModel> {
-    for (;;) {
-      const slot = this.slots[index]!
-      try {
-        return await loads.get(slot)!
-      } catch (err) {
-        // Still in place: its own load failed. Replaced (replace() has posted its loads): its replacement answers.
-        const next = this.slots[index]!
-        if (next === slot || !loads.has(next)) throw err
-      }
+    const slot = this.slots[index]!
+    try {
+      return await loads.get(slot)!
+    } catch (err) {
+      // Still in place: its own load failed. Replaced (replace() has posted its loads): its replacement answers.
+      const next = this.slots[index]!
+      if (next === slot || !loads.has(next)) throw err
+      return loads.get(next)!
     }
   }
 }

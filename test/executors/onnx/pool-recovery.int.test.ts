@@ -183,6 +183,23 @@ describe('ONNX worker pool: closing while loading, and a worker crash', () => {
     expect(labels(await pool.run('first', sampleRows('cancer'), signal, later()))).toEqual([samples('cancer').expected.cancer_logreg![0]])
   })
 
+  it('a register whose load is lost with the worker started in its place too fails, rather than go on from one replacement to the next', async () => {
+    const pool = pools.open({ workers: 1, queueLimit: 8 })
+    await pool.register('first', model('cancer_logreg.onnx'))
+    vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    // Its load ends the first two workers it goes to, as a model whose load crashes its worker would.
+    let ended = 0
+    const post = Worker.prototype.postMessage
+    vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+      const msg = args[0] as Message
+      if (msg.type === 'load' && msg.key === 'second' && ended++ < 2) return post.call(this, { type: 'close' })
+      post.apply(this, args)
+    })
+    await expect(pool.register('second', model('cancer_mlp.onnx'))).rejects.toThrow('inference worker exited with code 0')
+    expect(pool.stats().restarts).toBe(2)
+    expect(labels(await pool.run('first', sampleRows('cancer'), signal, later()))).toEqual([samples('cancer').expected.cancer_logreg![0]])
+  })
+
   it('a worker that crashes while a model is being registered is replaced by one that loads that model too', async () => {
     const pool = pools.open({ workers: 2, queueLimit: 16 })
     await pool.register('wide', model('digits_wide.onnx'))
