@@ -70,6 +70,10 @@ export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
     '-d', JSON.stringify(spec.data),
     '-c', String(spec.concurrency),
     '-z', `${seconds}s`,
+    // One core, as autocannon (one JavaScript thread) takes: Go would spread ghz over every
+    // core of a box the gateway shares, and the gRPC rows would give the gateway less CPU than
+    // the REST rows they are compared with.
+    '--cpus', '1',
     '-O', 'json',
     spec.target,
   ]
@@ -83,7 +87,7 @@ export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
   const errors = Object.values(report.errorDistribution ?? {}).reduce((a, b) => a + b, 0)
   const seconds = report.total / 1e9
   return {
-    tool: `ghz ${spec.version} (${spec.concurrency} workers, 1 connection)`,
+    tool: `ghz ${spec.version} (${spec.concurrency} workers, 1 connection, 1 core)`,
     loop: 'closed',
     connections: 1,
     durationS: spec.durationS,

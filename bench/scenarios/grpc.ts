@@ -108,7 +108,7 @@ export const grpc: Scenario = {
         const unary = await grpcClosedLoop({ ...grpcJs, mode: 'unary' })
         const stream = await grpcClosedLoop({ ...grpcJs, mode: 'stream' })
         rows.add('REST', `POST /v1/ensembles/logreg/predict, autocannon ${ctx.connections} connections`, rest, { ...headline(rest, rest), ...cpu(rest), of_ceiling: rest.throughput / restCeiling.throughput })
-        rows.add('gRPC', `specserve.v1.Gateway/Predict, ghz ${ctx.connections} workers on 1 connection`, g, { ...headline(g, rest), ...cpu(g), of_ceiling: g.throughput / grpcCeiling.throughput })
+        rows.add('gRPC', `specserve.v1.Gateway/Predict, ghz ${ctx.connections} workers on 1 connection, one core (--cpus 1, as autocannon's one thread)`, g, { ...headline(g, rest), ...cpu(g), of_ceiling: g.throughput / grpcCeiling.throughput })
         rows.add('gRPC unary (grpc-js)', `Predict, ${ctx.connections} calls in flight on 1 connection, grpc-js client`, unary, { ...headline(unary, rest), ...cpu(unary) })
         rows.add('gRPC stream (grpc-js)', `one PredictStream, ${ctx.connections} messages in flight, same client`, stream, { ...headline(stream, rest), ...cpu(stream) })
         rows.add('ceiling: autocannon vs a null HTTP server', `bench/peers/null-http.ts: node:http answering at once with the gateway's ${answers.rest.length}-byte body, no work`, restCeiling, { ...headline(restCeiling, rest), ...cpu(restCeiling) })
@@ -133,7 +133,7 @@ export const grpc: Scenario = {
             return v === undefined ? '?' : v.toFixed(0)
           }
           return (
-            `ghz (Go) and the gateway share the 2 cores, and ghz alone needs more CPU per call than autocannon per request: against a ` +
+            `ghz (Go, held to one core as autocannon is) and the gateway share the 2 cores, and ghz needs more CPU per call than autocannon per request: against a ` +
             `server that answers at once with the same response and does nothing it reached ${ceiling === undefined ? '?' : ceiling.toFixed(2)}× this REST row, ` +
             `so that is the most any gRPC server could show here; specserve reached ${ofCeiling === undefined ? '?' : `${Math.round(ofCeiling * 100)}%`} of that ceiling. ` +
             `On the server's side, a gRPC predict cost the gateway ${us('gRPC')} µs of CPU against ${us('REST')} µs for a REST one, and the null servers ` +
