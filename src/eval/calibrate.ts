@@ -178,7 +178,7 @@ export async function calibrate(
         const probs: Float64Array[] = []
         const labels: number[] = []
         let nonFinite = 0
-        for (let i = 0; i < data.rows.length; i++) {
+        for (let i = 0; i < data.rows; i++) {
           // A generous budget: calibration wants every answer, not a race.
           const result = await predictRow(gateway, solo.name, input, data, i, solo.config.budget.max)
           const tensor = result.outputs?.[spec.name]

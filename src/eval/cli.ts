@@ -168,7 +168,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       data: values.data,
       label: values.label,
       columns: columns ?? null,
-      rows: data.rows.length,
+      rows: data.rows,
       latency_profile: profileText ?? null,
       ensembles: reports,
     }

@@ -2,13 +2,15 @@
 // a header, every cell read a number. The label column is the truth; every other column, in
 // order, is a feature, unless --columns names the feature columns (in the order the model
 // takes them; the others are not read).
+// The file is read as a stream (csv.ts): the features go into one growing array of numbers
+// (rows × features), so a large file costs about its numbers, not its text as strings.
 // Bad input is an EvalInputError naming the file, the line and the column, never a crash
 // halfway through.
-import { readFileSync } from 'node:fs'
+import { statSync } from 'node:fs'
+import { CsvReader, fileText, type CsvRecord } from './csv.ts'
+import { EvalInputError } from './errors.ts'
 
-export class EvalInputError extends Error {
-  override readonly name = 'EvalInputError'
-}
+export { EvalInputError } from './errors.ts'
 
 export interface LabeledData {
   readonly file: string
@@ -17,125 +19,164 @@ export interface LabeledData {
   /** True when --columns named the features; otherwise they are every column but the label. */
   readonly selected: boolean
   readonly label: string
-  /** One row of feature values per sample, in file order. */
-  readonly rows: readonly Float64Array[]
+  /** The number of rows (samples). */
+  readonly rows: number
+  /** Every row's feature values, in file order: row i is values[i × F, (i + 1) × F), F = features.length (featureRow). */
+  readonly values: Float64Array
   readonly truth: Float64Array
   /** Line in the file of each row (1-based, the header is line 1). */
   readonly lines: Int32Array
 }
 
-/** A number as a CSV cell may hold it: decimal or exponent notation, no blanks, no hex. */
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
+/** Row i's feature values (a view into data.values, not a copy). */
+export function featureRow(data: LabeledData, i: number): Float64Array {
+  const width = data.features.length
+  return data.values.subarray(i * width, (i + 1) * width)
+}
+
+/** A number as a CSV cell (or a --budgets item) may hold it: decimal or exponent notation, no blanks, no hex. */
+export const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
 /**
- * Reads the CSV. `columns` (--columns) names the feature columns in the order they are fed;
- * cells of columns neither named nor the label are not read (an id or a text column may stay).
+ * Reads the CSV: the file `file` as a stream, or `text` (the whole text, or its chunks in
+ * order). `columns` (--columns) names the feature columns in the order they are fed; cells of
+ * columns neither named nor the label are not read (an id or a text column may stay).
  */
-export function readLabeledCsv(file: string, label: string, text: string = readText(file), columns?: readonly string[]): LabeledData {
-  const records = csvRecords(file, text)
-  while (records.length > 0 && records[records.length - 1]!.blank) records.pop()
-  if (records.length === 0) throw new EvalInputError(`${file}: empty file: expected a header line and rows`)
-  const header = records[0]!.cells.map((h) => h.trim())
-  header.forEach((name, col) => {
-    if (name === '') throw new EvalInputError(`${file}:1: column ${col + 1} has no name`)
-    if (header.indexOf(name) !== col) throw new EvalInputError(`${file}:1: column "${name}" appears twice`)
-  })
-  const labelCol = header.indexOf(label)
-  if (labelCol < 0) throw new EvalInputError(`${file}:1: no column "${label}" for --label (columns: ${header.join(', ')})`)
-  if (header.length < 2) throw new EvalInputError(`${file}:1: only the label column; expected feature columns too`)
-  const featureCols = columns === undefined ? header.map((_, col) => col).filter((col) => col !== labelCol) : columnsOf(file, header, label, columns)
-  // Each feature's place in a row; the cells read, left to right (the first bad one in a line is the one reported).
-  const slot = new Map(featureCols.map((col, f) => [col, f]))
-  const read = [...slot.keys(), labelCol].sort((a, b) => a - b)
-  const rows: Float64Array[] = []
-  const truth: number[] = []
-  const at: number[] = []
-  for (const { cells, line, blank } of records.slice(1)) {
-    if (blank) throw new EvalInputError(`${file}:${line}: empty line inside the data`)
+export function readLabeledCsv(file: string, label: string, text?: string | Iterable<string>, columns?: readonly string[]): LabeledData {
+  // The text's length, when known, sizes the arrays from the first rows' length: one copy, not one per growth.
+  const data = new LabeledRows(file, label, columns, typeof text === 'string' ? text.length : text === undefined ? fileSize(file) : undefined)
+  const reader = new CsvReader(file, (record) => data.add(record))
+  for (const chunk of typeof text === 'string' ? [text] : (text ?? fileText(file))) reader.push(chunk)
+  reader.end()
+  return data.done()
+}
+
+/** A file's size in bytes (its length in characters, for ASCII), or undefined (fileText reports why it cannot be read). */
+function fileSize(file: string): number | undefined {
+  try {
+    return statSync(file).size
+  } catch {
+    return undefined
+  }
+}
+
+/** The header, then each row as its record arrives, into arrays grown as rows come. */
+class LabeledRows {
+  private header: string[] | undefined
+  private labelCol = -1
+  private featureCols: number[] = []
+  /** The cells read (features and the label), left to right: the first bad one in a line is the one reported. */
+  private cellsRead: number[] = []
+  /** Each read column's place in a row of features; -1 for the label. */
+  private slot: number[] = []
+  private rows = 0
+  private values = new Float64Array(0)
+  private truth = new Float64Array(0)
+  private lines = new Int32Array(0)
+  /** The line of the first of the blank lines since the last row: an error if a row follows (trailing blank lines are fine). */
+  private blankAt: number | undefined
+
+  private readonly file: string
+  private readonly label: string
+  private readonly columns: readonly string[] | undefined
+  /** The text's length in characters (about its size in bytes, for a file), when known. */
+  private readonly length: number | undefined
+  /** Characters read through the last row. */
+  private read = 0
+
+  constructor(file: string, label: string, columns: readonly string[] | undefined, length: number | undefined) {
+    this.file = file
+    this.label = label
+    this.columns = columns
+    this.length = length
+  }
+
+  add({ cells, line, blank, end }: CsvRecord): void {
+    if (blank) {
+      this.blankAt ??= line
+      return
+    }
+    if (this.blankAt !== undefined) {
+      // A blank line where the header should be is read as a header of one unnamed column.
+      if (this.header === undefined) throw new EvalInputError(`${this.file}:1: column 1 has no name`)
+      throw new EvalInputError(`${this.file}:${this.blankAt}: empty line inside the data`)
+    }
+    if (this.header === undefined) return this.readHeader(cells)
+    const header = this.header
     if (cells.length !== header.length) {
-      throw new EvalInputError(`${file}:${line}: ${cells.length} cells, the header has ${header.length} columns`)
+      throw new EvalInputError(`${this.file}:${line}: ${cells.length} cells, the header has ${header.length} columns`)
     }
-    const row = new Float64Array(featureCols.length)
-    for (const col of read) {
-      const value = cellValue(file, line, header[col]!, cells[col]!)
-      if (col === labelCol) truth.push(value)
-      else row[slot.get(col)!] = value
+    const width = this.featureCols.length
+    if (this.rows === this.truth.length) this.grow()
+    const at = this.rows * width
+    for (let k = 0; k < this.cellsRead.length; k++) {
+      const col = this.cellsRead[k]!
+      const value = cellValue(this.file, line, header[col]!, cells[col]!)
+      if (col === this.labelCol) this.truth[this.rows] = value
+      else this.values[at + this.slot[k]!] = value
     }
-    rows.push(row)
-    at.push(line)
+    this.lines[this.rows] = line
+    this.rows++
+    this.read = end
   }
-  if (rows.length === 0) throw new EvalInputError(`${file}: a header but no rows`)
-  return {
-    file,
-    features: featureCols.map((col) => header[col]!),
-    selected: columns !== undefined,
-    label,
-    rows,
-    truth: Float64Array.from(truth),
-    lines: Int32Array.from(at),
-  }
-}
 
-interface CsvRecord {
-  readonly cells: string[]
-  /** The line it starts on (1-based). */
-  readonly line: number
-  /** A line with nothing but blanks on it. */
-  readonly blank: boolean
-}
-
-/**
- * The file's records, as RFC 4180 reads them: cells split at commas, records at line breaks
- * (LF or CRLF); a cell in double quotes may hold commas and line breaks, `""` standing for a
- * quote (what spreadsheets and R's write.csv quote: a text column, a header). Blanks around a
- * quoted cell are allowed; anything else after its closing quote is an error at its line.
- */
-function csvRecords(file: string, text: string): CsvRecord[] {
-  const records: CsvRecord[] = []
-  let cells: string[] = []
-  let cell = ''
-  let quotedAny = false
-  let line = 1
-  let start = 1
-  const endCell = (): void => {
-    cells.push(cell)
-    cell = ''
-  }
-  const endRecord = (): void => {
-    endCell()
-    records.push({ cells, line: start, blank: !quotedAny && cells.length === 1 && cells[0]!.trim() === '' })
-    cells = []
-    quotedAny = false
-  }
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!
-    if (ch === '"' && cell.trim() === '') {
-      // A quoted cell: up to the quote not followed by another one.
-      const opened = line
-      cell = ''
-      quotedAny = true
-      for (i++; ; i++) {
-        if (i >= text.length) throw new EvalInputError(`${file}:${opened}: a quoted cell is not closed`)
-        if (text[i] === '"') {
-          if (text[i + 1] !== '"') break
-          i++
-        } else if (text[i] === '\n') line++
-        cell += text[i]
-      }
-      while (i + 1 < text.length && (text[i + 1] === ' ' || text[i + 1] === '\t')) i++
-      const next = text[i + 1]
-      if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') throw new EvalInputError(`${file}:${line}: text after the closing quote of a cell`)
-      continue
+  done(): LabeledData {
+    if (this.header === undefined) throw new EvalInputError(`${this.file}: empty file: expected a header line and rows`)
+    if (this.rows === 0) throw new EvalInputError(`${this.file}: a header but no rows`)
+    const width = this.featureCols.length
+    return {
+      file: this.file,
+      features: this.featureCols.map((col) => this.header![col]!),
+      selected: this.columns !== undefined,
+      label: this.label,
+      rows: this.rows,
+      // The rows read: views while the room grown for more is small, else copies (which free it).
+      values: this.fit(this.values, this.rows * width),
+      truth: this.fit(this.truth, this.rows),
+      lines: this.fit(this.lines, this.rows),
     }
-    if (ch === ',') endCell()
-    else if (ch === '\n' || (ch === '\r' && text[i + 1] === '\n')) {
-      if (ch === '\r') i++
-      endRecord()
-      start = ++line
-    } else cell += ch
   }
-  if (cell !== '' || cells.length > 0 || quotedAny) endRecord()
-  return records
+
+  private readHeader(cells: readonly string[]): void {
+    const { file, label, columns } = this
+    const header = cells.map((h) => h.trim())
+    header.forEach((name, col) => {
+      if (name === '') throw new EvalInputError(`${file}:1: column ${col + 1} has no name`)
+      if (header.indexOf(name) !== col) throw new EvalInputError(`${file}:1: column "${name}" appears twice`)
+    })
+    const labelCol = header.indexOf(label)
+    if (labelCol < 0) throw new EvalInputError(`${file}:1: no column "${label}" for --label (columns: ${header.join(', ')})`)
+    if (header.length < 2) throw new EvalInputError(`${file}:1: only the label column; expected feature columns too`)
+    this.featureCols = columns === undefined ? header.map((_, col) => col).filter((col) => col !== labelCol) : columnsOf(file, header, label, columns)
+    const slot = new Map(this.featureCols.map((col, f) => [col, f]))
+    this.cellsRead = [...slot.keys(), labelCol].sort((a, b) => a - b)
+    this.slot = this.cellsRead.map((col) => slot.get(col) ?? -1)
+    this.labelCol = labelCol
+    this.header = header
+  }
+
+  private fit<T extends Float64Array | Int32Array>(array: T, length: number): T {
+    return (array.length > length * 1.25 ? array.slice(0, length) : array.subarray(0, length)) as T
+  }
+
+  /**
+   * Room for more rows: 1024 at first; then as many as the rows so far make likely for the whole
+   * text, when its length is known (a tenth more), else half as many again. Each growth holds
+   * two arrays while one is copied into the other.
+   */
+  private grow(): void {
+    const estimate = this.length !== undefined && this.read > 0 ? Math.ceil(((this.rows * this.length) / this.read) * 1.1) : 0
+    const rows = Math.max(1024, estimate > this.truth.length ? estimate : Math.ceil(this.truth.length * 1.5))
+    const values = new Float64Array(rows * this.featureCols.length)
+    values.set(this.values)
+    this.values = values
+    const truth = new Float64Array(rows)
+    truth.set(this.truth)
+    this.truth = truth
+    const lines = new Int32Array(rows)
+    lines.set(this.lines)
+    this.lines = lines
+  }
 }
 
 function cellValue(file: string, line: number, column: string, text: string): number {
@@ -158,12 +199,4 @@ function columnsOf(file: string, header: readonly string[], label: string, colum
     if (col < 0) throw new EvalInputError(`${file}:1: no column "${name}" for --columns (columns: ${header.join(', ')})`)
     return col
   })
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (err) {
-    throw new EvalInputError(`${file}: cannot read: ${(err as Error).message}`)
-  }
 }

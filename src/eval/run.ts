@@ -11,7 +11,7 @@ import { RepositoryPreview } from '../registry/preview.ts'
 import { roundMs } from '../starter/stats.ts'
 import { DATATYPES, numberAt, type Tensor, type TensorSpec } from '../tensor/index.ts'
 import type { PredictResult } from '../types.ts'
-import { EvalInputError, type LabeledData } from './data.ts'
+import { EvalInputError, featureRow, type LabeledData } from './data.ts'
 import { featureInput, fittingEnsembles } from './fit.ts'
 import { delayAnswers, type LatencyProfile } from './latency.ts'
 
@@ -185,7 +185,7 @@ async function evalEnsemble(gateway: Gateway, name: string, solos: ReadonlyMap<s
     for (const { ensemble, target, kind } of targets) {
       const runtime = gateway.ensemble(ensemble)
       const read = predictionReader(task, runtime.outputs, voted)
-      for (let i = 0; i < Math.min(warmup, data.rows.length); i++) await predictRow(gateway, ensemble, input, data, i, budget)
+      for (let i = 0; i < Math.min(warmup, data.rows); i++) await predictRow(gateway, ensemble, input, data, i, budget)
       const elapsed: number[] = []
       let hits = 0
       let absError = 0
@@ -193,7 +193,7 @@ async function evalEnsemble(gateway: Gateway, name: string, solos: ReadonlyMap<s
       let misses = 0
       let failed = 0
       let started = 0
-      for (let i = 0; i < data.rows.length; i++) {
+      for (let i = 0; i < data.rows; i++) {
         const result = await predictRow(gateway, ensemble, input, data, i, budget)
         elapsed.push(result.elapsed_ms)
         for (const m of result.models) if (m.status !== 'skipped') started++
@@ -209,13 +209,13 @@ async function evalEnsemble(gateway: Gateway, name: string, solos: ReadonlyMap<s
         target,
         kind,
         budget_ms: budget,
-        score: task === 'classification' ? hits / data.rows.length : answered === 0 ? Number.NaN : absError / answered,
+        score: task === 'classification' ? hits / data.rows : answered === 0 ? Number.NaN : absError / answered,
         answered,
         misses,
         failed,
         p50_ms: roundMs(quantileOf(elapsed, 0.5)),
         p99_ms: roundMs(quantileOf(elapsed, 0.99)),
-        members_started: started / data.rows.length,
+        members_started: started / data.rows,
         members: runtime.models.length,
       })
     }
@@ -249,8 +249,9 @@ export function checkClassIndices(data: LabeledData, classes: number, whose: str
 
 export async function predictRow(gateway: Gateway, ensemble: string, input: TensorSpec, data: LabeledData, i: number, budget: number): Promise<PredictResult> {
   // A float datatype (featureInput checked it): its typed array takes the row as numbers.
-  const values = new (DATATYPES[input.datatype].array!)(data.rows[i]!.length) as Float32Array
-  values.set(data.rows[i]!)
+  const row = featureRow(data, i)
+  const values = new (DATATYPES[input.datatype].array!)(row.length) as Float32Array
+  values.set(row)
   const tensor: Tensor = { datatype: input.datatype, shape: [1, values.length], data: values }
   try {
     return await gateway.predict({ id: `eval-${i}`, ensemble, inputs: { [input.name]: tensor }, budgetMs: budget })

@@ -1,10 +1,12 @@
 // The labeled CSV eval reads: every way it can be wrong gives the file, the line and the column.
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { EvalInputError, readLabeledCsv } from '../../src/eval/data.ts'
+import { EvalInputError, featureRow, readLabeledCsv, type LabeledData } from '../../src/eval/data.ts'
 import { root } from '../helpers.ts'
 
 const read = (text: string, label = 'y') => readLabeledCsv('d.csv', label, text)
+/** The rows of feature values, one array each. */
+const rowsOf = (data: LabeledData): Float64Array[] => Array.from({ length: data.rows }, (_, i) => featureRow(data, i).slice())
 const error = (text: string, label = 'y'): string => {
   try {
     read(text, label)
@@ -19,7 +21,7 @@ describe('readLabeledCsv', () => {
   it('reads features in column order around the label, the truth, and each row\'s line', () => {
     const data = read('a,y,b\n1,0,2.5\n-3e2,1,.5\n\n')
     expect(data.features).toEqual(['a', 'b'])
-    expect(data.rows).toEqual([Float64Array.of(1, 2.5), Float64Array.of(-300, 0.5)])
+    expect(rowsOf(data)).toEqual([Float64Array.of(1, 2.5), Float64Array.of(-300, 0.5)])
     expect(data.truth).toEqual(Float64Array.of(0, 1))
     expect(data.lines).toEqual(Int32Array.of(2, 3))
   })
@@ -36,7 +38,7 @@ describe('readLabeledCsv', () => {
     expect(error('a,b,y\n1,-1E999,0\n')).toBe('d.csv:2: "-1E999" in column "b" is out of range (not a finite number)')
     expect(error('a,b,y\n1,2,1e309\n')).toBe('d.csv:2: "1e309" in column "y" is out of range (not a finite number)')
     // The largest doubles are still numbers.
-    expect(read('a,b,y\n1.7e308,1e-400,0\n').rows[0]).toEqual(Float64Array.of(1.7e308, 0))
+    expect(rowsOf(read('a,b,y\n1.7e308,1e-400,0\n'))[0]).toEqual(Float64Array.of(1.7e308, 0))
   })
 
   it('a label column that does not exist: line 1 and the columns there are', () => {
@@ -58,7 +60,8 @@ describe('readLabeledCsv', () => {
 
   it('reads a demo held-out split whole', () => {
     const data = readLabeledCsv(join(root, 'models', 'digits_holdout.csv'), 'label')
-    expect(data.rows).toHaveLength(450)
+    expect(data.rows).toBe(450)
+    expect(data.values).toHaveLength(450 * 64)
     expect(data.features).toHaveLength(64)
     expect(new Set(data.truth)).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
   })
@@ -67,7 +70,7 @@ describe('readLabeledCsv', () => {
     const data = readLabeledCsv('d.csv', 'y', 'id,b,y,a,c\nrow-1,2,0,1,x\nrow-2,4,1,3,\n', ['a', 'b'])
     expect(data.features).toEqual(['a', 'b'])
     expect(data.selected).toBe(true)
-    expect(data.rows).toEqual([Float64Array.of(1, 2), Float64Array.of(3, 4)])
+    expect(rowsOf(data)).toEqual([Float64Array.of(1, 2), Float64Array.of(3, 4)])
     expect(data.truth).toEqual(Float64Array.of(0, 1))
     expect(read('a,b,y\n1,2,0\n').selected).toBe(false)
     // A named column is read as any feature is.
@@ -77,11 +80,24 @@ describe('readLabeledCsv', () => {
   it('reads quoted cells as RFC 4180 does: commas, quotes and line breaks inside, a quoted header', () => {
     const data = readLabeledCsv('d.csv', 'y', '"id","x","y"\n"Smith, John",1.5,0\n"say ""hi""", "2" ,1\n"two\nlines",3,1\n4th,4,0\n', ['x'])
     expect(data.features).toEqual(['x'])
-    expect(data.rows).toEqual([Float64Array.of(1.5), Float64Array.of(2), Float64Array.of(3), Float64Array.of(4)])
+    expect(rowsOf(data)).toEqual([Float64Array.of(1.5), Float64Array.of(2), Float64Array.of(3), Float64Array.of(4)])
     expect(data.truth).toEqual(Float64Array.of(0, 1, 1, 0))
     // A record is numbered by the line it starts on: the one after a cell of two lines is line 6.
     expect(data.lines).toEqual(Int32Array.of(2, 3, 4, 6))
-    expect(read('x,y\r\n"1",0\r\n"2",1\r\n').rows).toEqual([Float64Array.of(1), Float64Array.of(2)])
+    expect(rowsOf(read('x,y\r\n"1",0\r\n"2",1\r\n'))).toEqual([Float64Array.of(1), Float64Array.of(2)])
+  })
+
+  it('reads the same data from the text in chunks, wherever a chunk ends (a quoted cell, CRLF, a byte-order mark)', () => {
+    const text = '\uFEFF"id",x,"y"\r\n"a,\r\nb",1.5,0\r\n"c ""d""",2,1\r\n\r\n'
+    const whole = readLabeledCsv('d.csv', 'y', text, ['x'])
+    expect(rowsOf(whole)).toEqual([Float64Array.of(1.5), Float64Array.of(2)])
+    expect(whole.lines).toEqual(Int32Array.of(2, 4))
+    for (let at = 0; at <= text.length; at++) expect(readLabeledCsv('d.csv', 'y', [text.slice(0, at), text.slice(at)], ['x'])).toEqual(whole)
+    expect(readLabeledCsv('d.csv', 'y', [...text], ['x'])).toEqual(whole)
+  })
+
+  it('line breaks of a CR alone: refused, not read as one line', () => {
+    expect(error('a,y\r1,0\r2,1\r')).toBe('d.csv:1: line breaks are CR only; use LF or CRLF')
   })
 
   it('a quoted cell not closed, or text after its closing quote: the line', () => {

@@ -63,7 +63,7 @@ describe('eval scoring', () => {
     const [clean] = await runEval(config, readLabeledCsv('clean.csv', 'label', lines.slice(0, 21).join('\n')), { ensembles: ['mlp'], warmup: 0 })
     for (const [i, result] of report!.results.entries()) {
       expect(result.answered, result.target).toBe(20)
-      expect(Math.round(result.score * data.rows.length), result.target).toBe(Math.round(clean!.results[i]!.score * 20))
+      expect(Math.round(result.score * data.rows), result.target).toBe(Math.round(clean!.results[i]!.score * 20))
     }
   })
 })
