@@ -29,7 +29,17 @@ export interface IsotonicFit {
   readonly rows: number
 }
 
-export type ModelCalibration = TemperatureFit | IsotonicFit
+/**
+ * Where and when a model's calibration was fitted: the labeled data set (as eval was given it)
+ * and the time. Each entry has its own: a file gathers fits from several runs on several data
+ * sets. A file written before entries had them has them once, at the top, for every entry.
+ */
+export interface FitOrigin {
+  readonly data?: string
+  readonly fitted_at?: string
+}
+
+export type ModelCalibration = (TemperatureFit | IsotonicFit) & FitOrigin
 
 /** What best-quality applies to a model's maximum probability: a temperature, or an isotonic map. */
 export type Calibration = number | IsotonicMap
@@ -39,10 +49,8 @@ export interface IsotonicMap {
   readonly accuracy: Float64Array
 }
 
-export interface CalibrationFile {
-  /** The labeled data set it was fitted on. */
-  readonly data: string
-  readonly fitted_at: string
+export interface CalibrationFile extends FitOrigin {
+  /** Each model's fit, with its data set and time (FitOrigin); the top-level ones are an older file's, for every entry. */
   readonly models: Readonly<Record<string, ModelCalibration>>
 }
 
@@ -126,8 +134,9 @@ export function readCalibration(configFile: string, report: CalibrationReport): 
 const isMap = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value)
 
 const FILE_KEYS = ['data', 'fitted_at', 'models']
-const TEMPERATURE_KEYS = ['temperature', 'nll_before', 'nll_after', 'rows']
-const ISOTONIC_KEYS = ['isotonic', 'brier_before', 'brier_after', 'rows']
+const ORIGIN_KEYS = ['data', 'fitted_at']
+const TEMPERATURE_KEYS = ['temperature', 'nll_before', 'nll_after', 'rows', ...ORIGIN_KEYS]
+const ISOTONIC_KEYS = ['isotonic', 'brier_before', 'brier_after', 'rows', ...ORIGIN_KEYS]
 
 /** The first key of `map` not in `keys`, as an error naming `where` and what it takes. */
 function unknownKey(map: Record<string, unknown>, keys: readonly string[], where: string): Error | undefined {
@@ -142,6 +151,9 @@ export function calibrationOf(model: string, entry: unknown): Calibration {
   // A misspelt key, or both kinds in one entry, would be ignored: one of them would apply unsaid.
   const unknown = unknownKey(entry, isotonic !== undefined ? ISOTONIC_KEYS : TEMPERATURE_KEYS, `models.${model}`)
   if (unknown) throw unknown
+  for (const key of ORIGIN_KEYS) {
+    if (entry[key] !== undefined && typeof entry[key] !== 'string') throw new Error(`models.${model}.${key} must be a string (${key === 'data' ? 'the data set it was fitted on' : 'when it was fitted'})`)
+  }
   if (isotonic !== undefined) {
     const inner = isMap(isotonic) && unknownKey(isotonic, ['confidence', 'accuracy'], `models.${model}.isotonic`)
     if (inner) throw inner
@@ -160,19 +172,25 @@ export function calibrationOf(model: string, entry: unknown): Calibration {
   return t
 }
 
-/** Writes the file; models fitted before and not refitted now are kept. */
-export function writeCalibration(configFile: string, file: CalibrationFile): string {
+/**
+ * Writes `models` (each with its FitOrigin) into the file; models fitted before and not
+ * refitted now are kept, with their own data set and time (an older file's top-level ones
+ * move into its entries). Returns the file's path.
+ */
+export function writeCalibration(configFile: string, models: Readonly<Record<string, ModelCalibration>>): string {
   const path = calibrationPath(configFile)
   let previous: Record<string, ModelCalibration> = {}
   try {
-    previous = (JSON.parse(readFileSync(path, 'utf8')) as CalibrationFile).models ?? {}
+    const file = JSON.parse(readFileSync(path, 'utf8')) as CalibrationFile
+    const origin: FitOrigin = { data: file.data, fitted_at: file.fitted_at }
+    previous = Object.fromEntries(Object.entries(file.models ?? {}).map(([model, fit]) => [model, { ...fit, data: fit.data ?? origin.data, fitted_at: fit.fitted_at ?? origin.fitted_at }]))
   } catch {
     // none yet, or unreadable: this run's fit replaces it
   }
   // Whole or not at all: the gateway reads this file at start and reload, and refuses a config whose file is cut short.
   try {
     // A link (a deploy's config directory made of links) stays one: its target is what is replaced.
-    writeAtomically(realPathOr(path, path), JSON.stringify({ ...file, models: { ...previous, ...file.models } }, null, 2) + '\n')
+    writeAtomically(realPathOr(path, path), JSON.stringify({ models: { ...previous, ...models } }, null, 2) + '\n')
   } catch (err) {
     if (!(err instanceof WrittenNotSynced)) throw err // in place (what a reader sees), only not synced
   }

@@ -5,7 +5,7 @@
 // maximum probability closest (least squares) to whether the answer was right. Classes are
 // the probabilities' columns: label k is column k.
 import type { GatewayConfig } from '../config/load.ts'
-import { calibrationOf, writeCalibration, type IsotonicFit, type ModelCalibration, type TemperatureFit } from '../config/calibration.ts'
+import { calibrationOf, calibrationPath, writeCalibration, type IsotonicFit, type ModelCalibration, type TemperatureFit } from '../config/calibration.ts'
 import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
 import { numberAt } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
@@ -131,7 +131,13 @@ export function fitIsotonic(probs: readonly Float64Array[], labels: ArrayLike<nu
 }
 
 export interface Calibrated {
+  /** The calibration file (beside the config): written when a model was fitted, else left as it was. */
   readonly path: string
+  readonly written: boolean
+  /** The ensembles whose members it fitted. */
+  readonly ensembles: readonly string[]
+  /** Members with a probabilities output: those it tried to fit. */
+  readonly candidates: readonly string[]
   readonly models: Record<string, ModelCalibration>
   /** Models whose temperature the rows did not pin down (temperatureUnpinned): fitted and written, with a warning. */
   readonly unpinned: readonly string[]
@@ -147,7 +153,8 @@ export interface Calibrated {
 
 /**
  * Fits every member of the chosen ensembles that has a probabilities output; writes
- * `<config>.calibration.json` only when every fit is one the config would accept.
+ * `<config>.calibration.json` only when a model was fitted and every fit is one the config
+ * would accept, each entry with its data set and time.
  */
 export async function calibrate(
   config: GatewayConfig,
@@ -164,6 +171,7 @@ export async function calibrate(
   const skipped: Record<string, number> = {}
   const unanswered: Record<string, number> = {}
   const unpinned: string[] = []
+  const candidates: string[] = []
   try {
     await gateway.load()
     for (const name of names) {
@@ -174,6 +182,7 @@ export async function calibrate(
         const solo = gateway.ensemble(solos.get(member.name)!)
         const spec = findProbabilitiesOutput(solo.outputs)
         if (spec === undefined) continue
+        candidates.push(member.name)
         checkClassIndices(data, spec.shape[spec.shape.length - 1]!, `${member.name}'s probabilities`)
         const probs: Float64Array[] = []
         const labels: number[] = []
@@ -213,11 +222,14 @@ export async function calibrate(
       throw new EvalInputError(`--calibrate: the ${method} fit of ${model} is not usable (${(err as Error).message}); nothing written`)
     }
   }
-  let path: string
+  const path = calibrationPath(config.file)
+  // Nothing fitted: the file (and what it says of earlier fits) stays as it was.
+  if (Object.keys(models).length === 0) return { path, written: false, ensembles: names, candidates, models, unpinned, skipped, unanswered }
+  const origin = { data: data.file, fitted_at: new Date().toISOString() }
   try {
-    path = writeCalibration(config.file, { data: data.file, fitted_at: new Date().toISOString(), models })
+    writeCalibration(config.file, Object.fromEntries(Object.entries(models).map(([model, fit]) => [model, { ...fit, ...origin }])))
   } catch (err) {
     throw new EvalInputError(`--calibrate: cannot write the calibration file beside ${config.file}: ${(err as Error).message}`)
   }
-  return { path, models, unpinned, skipped, unanswered }
+  return { path, written: true, ensembles: names, candidates, models, unpinned, skipped, unanswered }
 }

@@ -158,7 +158,11 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       for (const [model, rows] of Object.entries(fitted.unanswered)) {
         if (!fitted.models[model] && !fitted.skipped[model]) console.log(`not calibrated ${model}: it answered none of the ${rows} rows (each failed or was over the budget)`)
       }
-      console.log(`wrote ${shownPath(fitted.path)}`)
+      if (fitted.written) console.log(`wrote ${shownPath(fitted.path)}`)
+      else {
+        const why = fitted.candidates.length === 0 ? `no member of ${fitted.ensembles.join(', ')} has a probabilities output` : 'no member gave probabilities to fit (above)'
+        console.log(`nothing calibrated: ${why}; ${shownPath(fitted.path)} not written`)
+      }
       // The report that follows scores the calibrated config.
       config = loadConfigFile(configFile)
     }

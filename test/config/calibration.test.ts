@@ -60,8 +60,8 @@ describe('the calibration file', () => {
     ])
     const entries = JSON.stringify({ models: { a: { temperature: 2, temprature: 3 }, b: { isotonic: { confidence: [0.5], accuracy: [0.6], points: 1 }, temperature: 2 } } }, null, 2)
     expect(issuesOf(configBeside(entries)).map((i) => i.message)).toEqual([
-      'c.calibration.json:3:5: models.a: unknown key "temprature" (it takes temperature, nll_before, nll_after, rows)',
-      'c.calibration.json:7:5: models.b: unknown key "temperature" (it takes isotonic, brier_before, brier_after, rows)',
+      'c.calibration.json:3:5: models.a: unknown key "temprature" (it takes temperature, nll_before, nll_after, rows, data, fitted_at)',
+      'c.calibration.json:7:5: models.b: unknown key "temperature" (it takes isotonic, brier_before, brier_after, rows, data, fitted_at)',
     ])
     const isotonic = JSON.stringify({ models: { a: { isotonic: { confidence: [0.5], accuracy: [0.6], points: 1 } } } })
     expect(issuesOf(configBeside(isotonic)).map((i) => i.message)).toEqual([
@@ -69,6 +69,16 @@ describe('the calibration file', () => {
     ])
     expect(issuesOf(configBeside('{"models": {"a": {"temperature": 2}, "a": {"temperature": 3}}}')).map((i) => i.message)).toEqual([
       'c.calibration.json:1:38: models.a: duplicate key "a": give each key once',
+    ])
+  })
+
+  it('reads a file the released version wrote (one data set and time at the top) and one whose entries have their own', () => {
+    const released = { data: 'models/cancer_holdout.csv', fitted_at: '2026-12-01T18:23:38.052Z', models: { a: { temperature: 2, nll_before: 0.5, nll_after: 0.4, rows: 143 } } }
+    expect(parseConfig(yaml, configBeside(JSON.stringify(released, null, 2))).calibration).toEqual(new Map([['a', 2]]))
+    const perEntry = { models: { a: { ...released.models.a, data: 'wine.csv', fitted_at: '2026-12-02T00:00:00.000Z' }, b: { isotonic: { confidence: [0.9], accuracy: [0.8] }, rows: 5, data: 'cancer.csv', fitted_at: '2026-12-03T00:00:00.000Z' } } }
+    expect(parseConfig(yaml, configBeside(JSON.stringify(perEntry, null, 2))).calibration.get('a')).toBe(2)
+    expect(issuesOf(configBeside(JSON.stringify({ models: { a: { temperature: 2, data: 7 } } }, null, 2))).map((i) => i.message)).toEqual([
+      'c.calibration.json:3:5: models.a.data must be a string (the data set it was fitted on)',
     ])
   })
 

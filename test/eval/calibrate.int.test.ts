@@ -1,0 +1,94 @@
+// The calibration file `specserve eval --calibrate` writes: a file gathers fits from several
+// runs, so each entry says which data set it was fitted on and when (one top-level `data`
+// relabelled every earlier fit with the latest run's data set); a run that fits nothing leaves
+// the file as it was, and says why.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { CalibrationFile } from '../../src/config/calibration.ts'
+import { loadConfigFile } from '../../src/config/load.ts'
+import { calibrate } from '../../src/eval/calibrate.ts'
+import { evalMain } from '../../src/eval/cli.ts'
+import { readLabeledCsv } from '../../src/eval/data.ts'
+import { printed } from '../console-output.ts'
+import { tempDir } from '../temp-dirs.ts'
+import '../starter/scripted.ts'
+
+/** Scripted classifiers (two features, two classes): `a` and `b` alone in e1 and e2; `down` fails every request. */
+function config(): { dir: string; file: string } {
+  const dir = tempDir('specserve-eval-calibrate-')
+  const file = join(dir, 'c.yaml')
+  writeFileSync(
+    file,
+    `models:
+  a: { kind: scripted, label: 1 }
+  b: { kind: scripted, label: 0 }
+  c: { kind: scripted, label: 1 }
+  down: { kind: scripted, fail: boom }
+ensembles:
+  e1: { strategy: deadline-fallback, models: [a] }
+  e2: { strategy: deadline-fallback, models: [b] }
+  broken: { strategy: deadline-fallback, models: [down] }
+`,
+  )
+  return { dir, file }
+}
+
+const data = (name: string) => readLabeledCsv(name, 'label', 'x0,x1,label\n1,2,1\n3,4,0\n5,6,1\n')
+const fileOf = (dir: string): CalibrationFile => JSON.parse(readFileSync(join(dir, 'c.calibration.json'), 'utf8')) as CalibrationFile
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe('the calibration file --calibrate writes', () => {
+  it('gives each model the data set and time it was fitted on, across runs on different data sets', async () => {
+    const { dir, file } = config()
+    const first = await calibrate(loadConfigFile(file), data('wine.csv'), ['e1'])
+    expect(first.written).toBe(true)
+    const second = await calibrate(loadConfigFile(file), data('cancer.csv'), ['e2'])
+    expect(second.written).toBe(true)
+    const written = fileOf(dir)
+    expect(Object.keys(written)).toEqual(['models'])
+    expect(written.models['a']).toMatchObject({ data: 'wine.csv', fitted_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown })
+    expect(written.models['b']).toMatchObject({ data: 'cancer.csv' })
+    expect(written.models['a']!.fitted_at! <= written.models['b']!.fitted_at!).toBe(true)
+    // The file written is one the config reads.
+    expect([...loadConfigFile(file).calibration.keys()].sort()).toEqual(['a', 'b'])
+  })
+
+  it("moves an older file's top-level data set and time into the entries fitted then", async () => {
+    const { dir, file } = config()
+    const old = { data: 'models/old.csv', fitted_at: '2026-01-01T00:00:00.000Z', models: { c: { temperature: 2, nll_before: 0.5, nll_after: 0.4, rows: 10 } } }
+    writeFileSync(join(dir, 'c.calibration.json'), JSON.stringify(old))
+    await calibrate(loadConfigFile(file), data('new.csv'), ['e1'])
+    const written = fileOf(dir)
+    expect(written.data).toBeUndefined()
+    expect(written.models['c']).toEqual({ ...old.models.c, data: 'models/old.csv', fitted_at: '2026-01-01T00:00:00.000Z' })
+    expect(written.models['a']).toMatchObject({ data: 'new.csv' })
+  })
+
+  it('writes nothing when nothing was fitted: no file made, an existing one left byte for byte', async () => {
+    const { dir, file } = config()
+    const none = await calibrate(loadConfigFile(file), data('d.csv'), ['broken'])
+    expect(none).toMatchObject({ written: false, candidates: ['down'], models: {}, unanswered: { down: 3 } })
+    expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
+    const before = JSON.stringify({ data: 'models/old.csv', fitted_at: '2026-01-01T00:00:00.000Z', models: { c: { temperature: 2 } } })
+    writeFileSync(join(dir, 'c.calibration.json'), before)
+    await calibrate(loadConfigFile(file), data('d.csv'), ['broken'])
+    expect(readFileSync(join(dir, 'c.calibration.json'), 'utf8')).toBe(before)
+  })
+
+  it('says why in one line when nothing was fitted, and scores the run all the same', async () => {
+    const { dir, file } = config()
+    const csv = join(dir, 'd.csv')
+    writeFileSync(csv, 'x0,x1,label\n1,2,1\n3,4,0\n')
+    const run = await printed(() => evalMain(['-c', file, '--data', csv, '--label', 'label', '--ensembles', 'broken', '--calibrate', '--out', join(dir, 'out')]))
+    expect(run.err).toBe('')
+    expect(run.code).toBe(0)
+    expect(run.out).toContain('not calibrated down: it answered none of the 2 rows (each failed or was over the budget)')
+    expect(run.out).toContain(`nothing calibrated: no member gave probabilities to fit (above); ${join(dir, 'c.calibration.json')} not written`)
+    expect(run.out).not.toMatch(/^wrote .*calibration/m)
+    expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
+  })
+})
