@@ -13,7 +13,9 @@ const END = '<!-- eval:end -->'
 const load = (run: string): EvalReport => JSON.parse(readFileSync(join(root, 'docs', 'eval', run, 'report.json'), 'utf8')) as EvalReport
 const pct = (v: number | null): string => (v === null ? 'n/a' : (v * 100).toFixed(1))
 const score = (e: EnsembleReport, v: number | null): string => (e.metric === 'accuracy' ? pct(v) : v === null ? 'n/a' : v.toFixed(2))
-const find = (e: EnsembleReport, target: string, budget: number): TargetResult => e.results.find((r) => r.target === target && r.budget_ms === budget)!
+/** The ensemble's own result at a budget, or with `member`, that member's alone (a member may have the ensemble's name). */
+const find = (e: EnsembleReport, budget: number, member?: string): TargetResult =>
+  e.results.find((r) => (member === undefined ? r.kind === 'ensemble' : r.kind === 'member' && r.target === member) && r.budget_ms === budget)!
 const ensemble = (report: EvalReport, name: string): EnsembleReport => report.ensembles.find((e) => e.ensemble === name)!
 const budgets = (e: EnsembleReport): number[] => [...new Set(e.results.map((r) => r.budget_ms))]
 
@@ -25,7 +27,7 @@ function table(run: string, report: EvalReport): string[] {
   ]
   for (const e of report.ensembles) {
     for (const b of budgets(e)) {
-      const ens = find(e, e.ensemble, b)
+      const ens = find(e, b)
       const best = bestMember(e, b)!
       lines.push(
         `| ${e.ensemble} (${e.strategy}) | ${b} | ${score(e, ens.score)} | ${best.target} ${score(e, best.score)} | ${ens.members_started.toFixed(2)} / ${ens.members} | ${ens.misses} | ${ens.p50_ms.toFixed(2)} / ${ens.p99_ms.toFixed(2)} |`,
@@ -52,8 +54,8 @@ function section(): string {
   const soft = ensemble(variants, 'digits-soft')
   const adaptive = ensemble(variants, 'digits-soft-adaptive')
   for (const b of budgets(adaptive)) {
-    const a = find(adaptive, adaptive.ensemble, b)
-    const all = find(soft, soft.ensemble, b)
+    const a = find(adaptive, b)
+    const all = find(soft, b)
     out.push(
       `- Adaptive selection at ${b} ms: digits-soft-adaptive starts ${((a.members_started / a.members) * 100).toFixed(0)}% of the members (${a.members_started.toFixed(2)} of ${a.members}) at ${pct(a.score)}% against ${pct(all.score)}% with all of them started (${((all.score - a.score) * 100).toFixed(2)} points below).`,
     )
@@ -61,9 +63,9 @@ function section(): string {
   const straggler = ensemble(reports['cancer-straggler-profile'], 'cancer')
   const tight = Math.min(...budgets(straggler))
   const fallback = straggler.models[1]!
-  const s = find(straggler, 'cancer', tight)
-  const f = find(straggler, fallback, tight)
-  const p = find(straggler, straggler.models[0]!, tight)
+  const s = find(straggler, tight)
+  const f = find(straggler, tight, fallback)
+  const p = find(straggler, tight, straggler.models[0]!)
   out.push(
     `- Straggler (${reports['cancer-straggler-profile'].latency_profile}) at ${tight} ms: cancer ${pct(s.score)}% with ${s.misses} misses, the fallback ${fallback} alone ${pct(f.score)}%, the straggling ${straggler.models[0]} alone ${pct(p.score)}% with ${p.misses} misses.`,
     '',

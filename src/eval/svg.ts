@@ -24,7 +24,8 @@ export function ensembleSvg(report: EnsembleReport): string {
     { title: 'deadline misses', value: (r) => r.misses },
     { title: 'members started / request', value: (r) => r.members_started },
   ]
-  const targets = [...new Set(report.results.map((r) => r.target))]
+  // A target is its kind and name: a member may have its ensemble's name.
+  const targets = [...new Map(report.results.map((r) => [`${r.kind}:${r.target}`, { kind: r.kind, target: r.target }])).values()]
   const budgets = [...new Set(report.results.map((r) => r.budget_ms))].sort((a, b) => a - b)
   const legendHeight = 18 * Math.ceil(targets.length / 3) + 8
   const width = WIDTH * panels.length
@@ -35,18 +36,22 @@ export function ensembleSvg(report: EnsembleReport): string {
     `<text x="8" y="16" font-size="13" font-weight="bold">${esc(`${report.ensemble} (${report.strategy}) vs each member alone, by budget (ms)`)}</text>`,
   ]
   panels.forEach((panel, p) => parts.push(panelSvg(panel, report.results, targets, budgets, p * WIDTH, 24)))
-  targets.forEach((target, t) => {
+  targets.forEach(({ kind, target }, t) => {
     const x = 10 + (t % 3) * 260
     const y = HEIGHT + 40 + Math.floor(t / 3) * 18
-    const thick = t === 0 ? 3 : 1.5
-    parts.push(`<line x1="${x}" y1="${y - 4}" x2="${x + 24}" y2="${y - 4}" stroke="${COLORS[t % COLORS.length]}" stroke-width="${thick}"/>`)
-    parts.push(`<text x="${x + 30}" y="${y}">${esc(t === 0 ? `${target} (ensemble)` : target)}</text>`)
+    parts.push(`<line x1="${x}" y1="${y - 4}" x2="${x + 24}" y2="${y - 4}" stroke="${COLORS[t % COLORS.length]}" stroke-width="${kind === 'ensemble' ? 3 : 1.5}"/>`)
+    parts.push(`<text x="${x + 30}" y="${y}">${esc(kind === 'ensemble' ? `${target} (ensemble)` : target)}</text>`)
   })
   parts.push('</svg>')
   return parts.join('\n') + '\n'
 }
 
-function panelSvg(panel: Panel, results: readonly TargetResult[], targets: readonly string[], budgets: readonly number[], x0: number, y0: number): string {
+interface Target {
+  readonly kind: TargetResult['kind']
+  readonly target: string
+}
+
+function panelSvg(panel: Panel, results: readonly TargetResult[], targets: readonly Target[], budgets: readonly number[], x0: number, y0: number): string {
   const values = results.map(panel.value).filter(Number.isFinite)
   // Accuracy zooms in on its range (differences are a point or two); the rest start at 0.
   const lo = panel.title === 'accuracy' && values.length > 0 ? Math.max(0, Math.min(...values) - 0.01) : 0
@@ -63,17 +68,18 @@ function panelSvg(panel: Panel, results: readonly TargetResult[], targets: reado
     `<text x="${x0 + PAD.left - 4}" y="${y0 + PAD.top + plotH}" text-anchor="end">${fmt(lo)}</text>`,
   ]
   for (const b of budgets) out.push(`<text x="${sx(b)}" y="${y0 + PAD.top + plotH + 14}" text-anchor="middle">${fmt(b)}</text>`)
-  targets.forEach((target, t) => {
+  targets.forEach(({ kind, target }, t) => {
     const color = COLORS[t % COLORS.length]!
+    const thick = kind === 'ensemble'
     const points = budgets.flatMap((b) => {
-      const r = results.find((x) => x.target === target && x.budget_ms === b)
+      const r = results.find((x) => x.kind === kind && x.target === target && x.budget_ms === b)
       const v = r === undefined ? Number.NaN : panel.value(r)
       return Number.isFinite(v) ? [`${sx(b).toFixed(1)},${sy(v).toFixed(1)}`] : []
     })
-    if (points.length > 1) out.push(`<polyline points="${points.join(' ')}" fill="none" stroke="${color}" stroke-width="${t === 0 ? 3 : 1.5}"/>`)
+    if (points.length > 1) out.push(`<polyline points="${points.join(' ')}" fill="none" stroke="${color}" stroke-width="${thick ? 3 : 1.5}"/>`)
     for (const pt of points) {
       const [cx, cy] = pt.split(',')
-      out.push(`<circle cx="${cx}" cy="${cy}" r="${t === 0 ? 3.5 : 2.5}" fill="${color}"/>`)
+      out.push(`<circle cx="${cx}" cy="${cy}" r="${thick ? 3.5 : 2.5}" fill="${color}"/>`)
     }
   })
   return out.join('\n')
