@@ -158,7 +158,8 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       for (const [model, rows] of Object.entries(fitted.unanswered)) {
         if (!fitted.models[model] && !fitted.skipped[model]) console.log(`not calibrated ${model}: it answered none of the ${rows} rows (each failed or was over the budget)`)
       }
-      if (fitted.written) console.log(`wrote ${shownPath(fitted.path)}`)
+      // The file watch (admin.watch_config) sees the config file, not this one.
+      if (fitted.written) console.log(`wrote ${shownPath(fitted.path)} (a running server takes it on reload: SIGHUP or POST /admin/reload)`)
       else {
         const why = fitted.candidates.length === 0 ? `no member of ${fitted.ensembles.join(', ')} has a probabilities output` : 'no member gave probabilities to fit (above)'
         console.log(`nothing calibrated: ${why}; ${shownPath(fitted.path)} not written`)

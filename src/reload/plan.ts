@@ -1,6 +1,7 @@
 // What a reload changes. A model whose entry (and file) is unchanged keeps its executor,
 // its loaded sessions and its stats: re-creating an onnxruntime session leaks memory, and
 // a reload should not reset counters nobody asked to reset. Everything else is new.
+import type { Calibration } from '../config/calibration.ts'
 import type { GatewayConfig, ModelConfig } from '../config/load.ts'
 import { getExecutorKind } from '../executors/registry.ts'
 import { stampOfSync } from '../file-stamp.ts'
@@ -81,6 +82,8 @@ export interface ReloadReport {
    * later reload until a restart, and no longer once the file is back to the running values.
    */
   readonly restartNeeded: string[]
+  /** Models whose calibration (`<config>.calibration.json`, read with the config) this reload added, changed or removed. */
+  readonly calibration: string[]
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
@@ -107,7 +110,14 @@ export function describeReload<R extends Reusable>(started: GatewayConfig, old: 
     else if (!same(was, e) || e.models.some((m) => replaced.has(m))) ensembles.changed.push(name)
   }
   for (const name of old.ensembles.keys()) if (!next.ensembles.has(name)) ensembles.removed.push(name)
-  return { models, ensembles, restartNeeded: restartNeeded(started, next) }
+  return { models, ensembles, restartNeeded: restartNeeded(started, next), calibration: calibrationChanges(old, next) }
+}
+
+/** The models whose calibration differs between two configs, sorted. */
+function calibrationChanges(old: GatewayConfig, next: GatewayConfig): string[] {
+  const key = (c: Calibration | undefined): string => (c === undefined ? '' : typeof c === 'number' ? String(c) : JSON.stringify([Array.from(c.confidence), Array.from(c.accuracy)]))
+  const models = new Set([...old.calibration.keys(), ...next.calibration.keys()])
+  return [...models].filter((m) => key(old.calibration.get(m)) !== key(next.calibration.get(m))).sort()
 }
 
 /** The sections of `next` bound at start that differ from what the gateway started with. */

@@ -79,6 +79,15 @@ describe('the calibration file --calibrate writes', () => {
     expect(readFileSync(join(dir, 'c.calibration.json'), 'utf8')).toBe(before)
   })
 
+  it('says, as it writes the file, that a running server takes it on reload (its file watch sees the config only)', async () => {
+    const { dir, file } = config()
+    const csv = join(dir, 'd.csv')
+    writeFileSync(csv, 'x0,x1,label\n1,2,1\n3,4,0\n')
+    const run = await printed(() => evalMain(['-c', file, '--data', csv, '--label', 'label', '--ensembles', 'e1', '--calibrate', '--out', join(dir, 'out')]))
+    expect(run.code).toBe(0)
+    expect(run.out).toContain(`\nwrote ${join(dir, 'c.calibration.json')} (a running server takes it on reload: SIGHUP or POST /admin/reload)\n`)
+  })
+
   it('says why in one line when nothing was fitted, and scores the run all the same', async () => {
     const { dir, file } = config()
     const csv = join(dir, 'd.csv')

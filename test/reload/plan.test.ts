@@ -67,3 +67,17 @@ describe('reload: models that cannot all be created', () => {
     expect(closed).toEqual(['m'])
   })
 })
+
+describe('reload report: calibration', () => {
+  it('names the models whose calibration (the file beside the config) the reload added, changed or removed', async () => {
+    const yaml = 'models:\n  a: { kind: scripted }\n  b: { kind: scripted }\nensembles:\n  e: { strategy: best-quality, models: [a, b] }\n'
+    const calibrated = (entries: [string, number | { confidence: Float64Array; accuracy: Float64Array }][]) => ({ ...configFrom(yaml), calibration: new Map(entries) })
+    gateway = new Gateway(calibrated([['a', 2], ['b', 1.5]]))
+    await gateway.load()
+    expect((await gateway.reload(calibrated([['a', 2], ['b', 1.5]]))).calibration).toEqual([])
+    const map = { confidence: Float64Array.of(0.5, 0.9), accuracy: Float64Array.of(0.6, 0.8) }
+    expect((await gateway.reload(calibrated([['b', map], ['a', 3]]))).calibration).toEqual(['a', 'b'])
+    expect((await gateway.reload(calibrated([['b', { ...map, accuracy: Float64Array.of(0.6, 0.7) }]]))).calibration).toEqual(['a', 'b'])
+    expect((await gateway.reload(calibrated([['b', { ...map, accuracy: Float64Array.of(0.6, 0.7) }]]))).calibration).toEqual([])
+  })
+})
