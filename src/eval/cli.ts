@@ -177,8 +177,9 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       latency_profile: profileText ?? null,
       ensembles: reports,
     }
-    const files = writeReportTo(out, report)
+    // The verdicts first: a report that cannot be written after a long run still says them.
     for (const ens of reports) for (const line of verdicts(ens)) console.log(line)
+    const files = writeReportTo(out, report)
     console.log(`wrote ${files.join(', ')}`)
     return 0
   } catch (err) {

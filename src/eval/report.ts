@@ -1,7 +1,7 @@
 // The eval report: report.json (every figure), report.md (a table per ensemble and a
 // verdict: does it beat its best member at each budget, and at what cost) and one SVG
 // plot per ensemble.
-import { writeFileSync } from 'node:fs'
+import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { EnsembleReport, TargetResult } from './run.ts'
 import { ensembleSvg } from './svg.ts'
@@ -87,16 +87,36 @@ export function svgNames(ensembles: readonly EnsembleReport[]): string[] {
   })
 }
 
-/** Writes report.json, report.md and the SVG plots into the directory `dir` (eval's CLI made it before the run); returns the files written. */
+/**
+ * Writes report.json, report.md and the SVG plots into the directory `dir` (eval's CLI made it
+ * before the run); returns the files written. All or none, as far as a file system allows:
+ * a name taken by something not a file (a directory) is refused before anything is written;
+ * each file is written under a temporary name, and the set renamed into place once all are
+ * written (a failure removes the temporary files, and leaves an earlier run's files as they were).
+ */
 export function writeReport(dir: string, report: EvalReport): string[] {
-  const files = [join(dir, 'report.json'), join(dir, 'report.md')]
-  writeFileSync(files[0]!, JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n')
-  writeFileSync(files[1]!, markdown(report))
   const plots = svgNames(report.ensembles)
-  report.ensembles.forEach((ens, i) => {
-    const file = join(dir, plots[i]!)
-    writeFileSync(file, ensembleSvg(ens))
-    files.push(file)
-  })
+  const contents: [string, string][] = [
+    ['report.json', JSON.stringify(report, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n'],
+    ['report.md', markdown(report)],
+    ...report.ensembles.map((ens, i): [string, string] => [plots[i]!, ensembleSvg(ens)]),
+  ]
+  const files = contents.map(([name]) => join(dir, name))
+  for (const file of files) {
+    const stat = lstatSync(file, { throwIfNoEntry: false })
+    if (stat && !stat.isFile() && !stat.isSymbolicLink()) throw Object.assign(new Error(`${file} is in the way: not a file`), { code: 'EEXIST' })
+  }
+  const temps: string[] = []
+  try {
+    contents.forEach(([name, text]) => {
+      const temp = join(dir, `.${name}.${process.pid}.tmp`)
+      temps.push(temp)
+      writeFileSync(temp, text)
+    })
+    temps.forEach((temp, i) => renameSync(temp, files[i]!))
+  } catch (err) {
+    for (const temp of temps) rmSync(temp, { force: true })
+    throw err
+  }
   return files
 }

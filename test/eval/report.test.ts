@@ -1,5 +1,6 @@
 // The eval report's verdicts: an ensemble against its best member alone, at each budget.
-import { readdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { bestMember, markdown, verdicts, writeReport } from '../../src/eval/report.ts'
 import type { EnsembleReport, TargetResult } from '../../src/eval/run.ts'
@@ -38,5 +39,24 @@ describe('eval report', () => {
     const md = markdown(report)
     expect(md).toContain('![fraud v2](fraud_v2.svg)')
     expect(md).toContain('![fraud/v2](fraud_v2-2.svg)')
+  })
+
+  it('writes all the files or none: a name taken by a directory is refused before anything is written', () => {
+    const dir = tempDir('specserve-eval-report-')
+    const report = { config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: null, ensembles: [regression] }
+    writeFileSync(join(dir, 'report.json'), 'an earlier run\n')
+    mkdirSync(join(dir, 'reg.svg'))
+    expect(() => writeReport(dir, report)).toThrow(`${join(dir, 'reg.svg')} is in the way: not a file`)
+    expect(readdirSync(dir).sort()).toEqual(['reg.svg', 'report.json'])
+    expect(readFileSync(join(dir, 'report.json'), 'utf8')).toBe('an earlier run\n')
+  })
+
+  it('replaces an earlier run\'s files, leaving no temporary file', () => {
+    const dir = tempDir('specserve-eval-report-')
+    const report = { config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: null, ensembles: [regression] }
+    writeFileSync(join(dir, 'report.md'), 'an earlier run\n')
+    expect(writeReport(dir, report).map((f) => f.slice(dir.length + 1))).toEqual(['report.json', 'report.md', 'reg.svg'])
+    expect(readdirSync(dir).sort()).toEqual(['reg.svg', 'report.json', 'report.md'])
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/^# specserve eval/)
   })
 })

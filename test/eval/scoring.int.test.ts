@@ -2,7 +2,7 @@
 // output numbered otherwise than the probabilities' columns, answers that are not finite, a
 // member that never answers, and flags that would only fail after the run (or after the
 // calibration file is written).
-import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadConfigFile } from '../../src/config/load.ts'
@@ -129,6 +129,17 @@ describe('eval flags checked before anything is written', () => {
     const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--out', join(dir, 'r', 'out')])
     expect(run.code, run.err).toBe(0)
     expect(readdirSync(join(dir, 'r', 'out')).sort()).toEqual(['e.svg', 'report.json', 'report.md'])
+  })
+
+  it('a report that cannot be written after the run: the verdicts are printed all the same, and no report file is left half written', async () => {
+    const { dir, file, csv } = setup('  a: { kind: scripted, label: 1 }', '  e: { strategy: deadline-fallback, models: [a] }')
+    const out = join(dir, 'out')
+    mkdirSync(join(out, 'e.svg'), { recursive: true })
+    const run = await specserveEval(['-c', file, '--data', csv, '--label', 'label', '--out', out])
+    expect(run.code).toBe(2)
+    expect(run.out).toMatch(/^\d+ ms: e 100\.0 matches its best member a \(100\.0\)/)
+    expect(run.err).toBe(`specserve eval: --out ${out}: cannot write the report: ${join(out, 'e.svg')} is in the way: not a file`)
+    expect(readdirSync(out)).toEqual(['e.svg'])
   })
 
   it('a calibration file that cannot be written: exit 2 with the reason, not a stack', async () => {
