@@ -8,7 +8,7 @@ import { loadConfigFile } from '../config/load.ts'
 import { fileInTheWay, makeDirs, removeDirs } from '../config/paths.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { calibrate, CALIBRATION_METHODS, TEMPERATURE_RANGE, type CalibrationMethod } from './calibrate.ts'
-import { EvalInputError, readLabeledCsv } from './data.ts'
+import { EvalInputError, NUMBER, readLabeledCsv } from './data.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
 import { runEval } from './run.ts'
@@ -17,13 +17,15 @@ import { evalUsage } from './usage.ts'
 const list = (text: string | undefined): string[] | undefined =>
   text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter((s) => s !== '')
 
+/** The budgets in ms, each a number as a CSV cell is one (no hex, no blanks inside); an empty item is a typo, not a budget left out. */
 function budgetsOf(text: string | undefined): number[] | undefined {
-  const items = list(text)
-  if (items === undefined) return undefined
-  if (items.length === 0) throw new EvalInputError('--budgets: give at least one budget in ms, e.g. --budgets 5,10,20')
+  if (text === undefined) return undefined
+  if (text.trim() === '') throw new EvalInputError('--budgets: give at least one budget in ms, e.g. --budgets 5,10,20')
+  const items = text.split(',').map((s) => s.trim())
+  if (items.includes('')) throw new EvalInputError(`--budgets: "${text}" has an empty item; give budgets in ms separated by commas, e.g. --budgets 5,10,20`)
   return items.map((item) => {
     const ms = Number(item)
-    if (!(ms > 0) || !Number.isFinite(ms)) throw new EvalInputError(`--budgets: "${item}" is not a positive number of ms`)
+    if (!NUMBER.test(item) || !(ms > 0) || !Number.isFinite(ms)) throw new EvalInputError(`--budgets: "${item}" is not a positive number of ms`)
     return ms
   })
 }
@@ -122,6 +124,11 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
   }
   if (values.data === undefined || values.label === undefined) {
     console.error(`specserve eval: --data and --label are required\nusage:\n${evalUsage}`)
+    return 2
+  }
+  // An empty name would be the working directory, unsaid.
+  if (values.out?.trim() === '') {
+    console.error(`specserve eval: --out: give a directory for the report (the name is empty)\nusage:\n${evalUsage}`)
     return 2
   }
   const configFile = values.config ?? 'examples/demo.yaml'

@@ -1,0 +1,38 @@
+// specserve eval's flags refused before anything is read or run: exit 2 with one line saying
+// what is wrong (and the usage, for a flag that is no value at all).
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { evalMain } from '../../src/eval/cli.ts'
+import { printed } from '../console-output.ts'
+
+/** evalMain's exit code and what it printed, on a data set that is never read (the flags are refused first). */
+const specserveEval = (...flags: string[]) => printed(() => evalMain(['--data', 'never-read.csv', '--label', 'label', ...flags]))
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe('specserve eval flags', () => {
+  it('--out "" is refused with the usage, not read as the working directory', async () => {
+    for (const out of ['', ' ']) {
+      const run = await specserveEval('--out', out)
+      expect(run.code).toBe(2)
+      expect(run.err).toMatch(/^specserve eval: --out: give a directory for the report \(the name is empty\)\nusage:\n {2}specserve eval /)
+      expect(run.out).toBe('')
+    }
+  })
+
+  it('--budgets takes numbers as a CSV cell does: no hex, no empty item', async () => {
+    const refused = async (budgets: string): Promise<string> => {
+      const run = await specserveEval('--budgets', budgets)
+      expect(run.code, budgets).toBe(2)
+      return run.err
+    }
+    expect(await refused('0x10')).toBe('specserve eval: --budgets: "0x10" is not a positive number of ms')
+    expect(await refused('5,1e1,0b11')).toBe('specserve eval: --budgets: "0b11" is not a positive number of ms')
+    expect(await refused('Infinity')).toBe('specserve eval: --budgets: "Infinity" is not a positive number of ms')
+    expect(await refused('5,,10')).toBe('specserve eval: --budgets: "5,,10" has an empty item; give budgets in ms separated by commas, e.g. --budgets 5,10,20')
+    expect(await refused('5,10,')).toBe('specserve eval: --budgets: "5,10," has an empty item; give budgets in ms separated by commas, e.g. --budgets 5,10,20')
+    expect(await refused(' ')).toBe('specserve eval: --budgets: give at least one budget in ms, e.g. --budgets 5,10,20')
+    expect(await refused('0,5')).toBe('specserve eval: --budgets: "0" is not a positive number of ms')
+  })
+})
