@@ -2,7 +2,7 @@
 // leaves in docs/eval/: nothing in the section is typed by hand but its prose.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { bestMember, svgNames, verdicts, type EvalReport } from '../src/eval/report.ts'
+import { bestMember, markdownText, svgNames, verdicts, type EvalReport } from '../src/eval/report.ts'
 import type { EnsembleReport, TargetResult } from '../src/eval/run.ts'
 
 const root = join(import.meta.dirname, '..')
@@ -30,12 +30,12 @@ function table(run: string, report: EvalReport): string[] {
       const ens = find(e, b)
       const best = bestMember(e, b)!
       lines.push(
-        `| ${e.ensemble} (${e.strategy}) | ${b} | ${score(e, ens.score)} | ${best.target} ${score(e, best.score)} | ${ens.members_started.toFixed(2)} / ${ens.members} | ${ens.misses} | ${ens.p50_ms.toFixed(2)} / ${ens.p99_ms.toFixed(2)} |`,
+        `| ${markdownText(e.ensemble)} (${e.strategy}) | ${b} | ${score(e, ens.score)} | ${markdownText(best.target)} ${score(e, best.score)} | ${ens.members_started.toFixed(2)} / ${ens.members} | ${ens.misses} | ${ens.p50_ms.toFixed(2)} / ${ens.p99_ms.toFixed(2)} |`,
       )
     }
   }
   const plots = svgNames(report.ensembles)
-  lines.push('', ...report.ensembles.map((e, i) => `![${e.ensemble}](eval/${run}/${encodeURI(plots[i]!)})`), '')
+  lines.push('', ...report.ensembles.map((e, i) => `![${markdownText(e.ensemble)}](eval/${run}/${encodeURI(plots[i]!)})`), '')
   return lines
 }
 
@@ -48,7 +48,7 @@ function section(): string {
   // Soft votes against the best member, per classification data set (the tightest budget).
   for (const [run, name] of [['cancer-variants', 'cancer-soft'], ['wine-variants', 'wine-soft'], ['digits-variants', 'digits-soft']] as const) {
     const e = ensemble(reports[run], name)
-    for (const v of verdicts(e).slice(0, 1)) out.push(`- Soft vote: ${v}.`)
+    for (const v of verdicts(e, markdownText).slice(0, 1)) out.push(`- Soft vote: ${v}.`)
   }
   const variants = reports['digits-variants']
   const soft = ensemble(variants, 'digits-soft')

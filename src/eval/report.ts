@@ -31,8 +31,22 @@ export function bestMember(report: EnsembleReport, budget: number): TargetResult
   return report.results.filter((r) => r.kind === 'member' && r.budget_ms === budget).sort(better(report))[0]
 }
 
-/** One line per budget: the ensemble against its best member, in points of accuracy (or MAE). */
-export function verdicts(report: EnsembleReport): string[] {
+/**
+ * A name as Markdown text: the characters Markdown or HTML would read as markup (`|` ending
+ * a table cell, `*` and `_` emphasis, `<b>` a tag, `&amp;` an entity, `[` a link) escaped
+ * with a backslash, which CommonMark and GitHub tables read as the character itself.
+ */
+export const markdownText = (text: string): string => text.replace(/[\\`*_[\]<>|&~]/g, '\\$&')
+
+/** A code span holding `text` as it is: fenced by more backticks than any run in it (and padded where it starts or ends with one). */
+export function markdownCode(text: string): string {
+  const fence = '`'.repeat(Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length)) + 1)
+  const pad = text.startsWith('`') || text.endsWith('`') ? ' ' : ''
+  return `${fence}${pad}${text}${pad}${fence}`
+}
+
+/** One line per budget: the ensemble against its best member, in points of accuracy (or MAE); `name` shows a target's name (markdownText in report.md). */
+export function verdicts(report: EnsembleReport, name: (target: string) => string = (target) => target): string[] {
   const budgets = [...new Set(report.results.map((r) => r.budget_ms))]
   return budgets.map((budget) => {
     const ens = report.results.find((r) => r.kind === 'ensemble' && r.budget_ms === budget)!
@@ -42,7 +56,7 @@ export function verdicts(report: EnsembleReport): string[] {
     // Within what the report shows (2 decimals), it is a match.
     const shown = num(Math.abs(diff))
     const word = shown === num(0) ? 'matches' : diff > 0 ? `beats by ${shown} ${unit}` : `trails by ${shown} ${unit}`
-    return `${budget} ms: ${report.ensemble} ${score(report, ens.score)} ${word} its best member ${best.target} (${score(report, best.score)}), starting ${num(ens.members_started)} of ${ens.members} members per request; misses ${ens.misses} vs ${best.misses}`
+    return `${budget} ms: ${name(report.ensemble)} ${score(report, ens.score)} ${word} its best member ${name(best.target)} (${score(report, best.score)}), starting ${num(ens.members_started)} of ${ens.members} members per request; misses ${ens.misses} vs ${best.misses}`
   })
 }
 
@@ -50,23 +64,23 @@ export function markdown(report: EvalReport): string {
   const lines: string[] = [
     `# specserve eval`,
     '',
-    `Config \`${report.config}\`, data \`${report.data}\` (${report.rows} rows, label \`${report.label}\`)` +
-      (report.columns ? `, feature columns \`${report.columns.join(',')}\`` : '') +
-      (report.latency_profile ? `, latency profile \`${report.latency_profile}\`` : '') +
+    `Config ${markdownCode(report.config)}, data ${markdownCode(report.data)} (${report.rows} rows, label ${markdownCode(report.label)})` +
+      (report.columns ? `, feature columns ${markdownCode(report.columns.join(','))}` : '') +
+      (report.latency_profile ? `, latency profile ${markdownCode(report.latency_profile)}` : '') +
       '. Each ensemble and each of its members alone, through the real predict path, one request at a time.',
     '',
   ]
   const plots = svgNames(report.ensembles)
   report.ensembles.forEach((ens, i) => {
     const metric = ens.metric === 'accuracy' ? 'accuracy %' : 'MAE'
-    lines.push(`## ${ens.ensemble} (${ens.strategy}, ${ens.task})`, '')
+    lines.push(`## ${markdownText(ens.ensemble)} (${ens.strategy}, ${ens.task})`, '')
     lines.push(`| budget ms | target | ${metric} | answered | misses | failed | p50 ms | p99 ms | members started |`)
     lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|')
     for (const r of ens.results) {
-      const name = r.kind === 'ensemble' ? `**${r.target}** (ensemble)` : r.target
+      const name = r.kind === 'ensemble' ? `**${markdownText(r.target)}** (ensemble)` : markdownText(r.target)
       lines.push(`| ${r.budget_ms} | ${name} | ${score(ens, r.score)} | ${r.answered} | ${r.misses} | ${r.failed} | ${num(r.p50_ms)} | ${num(r.p99_ms)} | ${num(r.members_started)} / ${r.members} |`)
     }
-    lines.push('', ...verdicts(ens).map((v) => `- ${v}`), '', `![${ens.ensemble}](${encodeURI(plots[i]!)})`, '')
+    lines.push('', ...verdicts(ens, markdownText).map((v) => `- ${v}`), '', `![${markdownText(ens.ensemble)}](${encodeURI(plots[i]!)})`, '')
   })
   return lines.join('\n')
 }

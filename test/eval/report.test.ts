@@ -2,7 +2,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { bestMember, markdown, verdicts, writeReport } from '../../src/eval/report.ts'
+import { bestMember, markdown, markdownCode, verdicts, writeReport } from '../../src/eval/report.ts'
 import type { EnsembleReport, TargetResult } from '../../src/eval/run.ts'
 import { tempDir } from '../temp-dirs.ts'
 
@@ -27,6 +27,27 @@ describe('eval report', () => {
     const md = markdown({ config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: 'a=5', ensembles: [report] })
     expect(md).toContain('latency profile `a=5`')
     expect(md).toContain('| 5 | **e** (ensemble) | 98.0 | 10 | 0 | 0 | 0.10 | 0.20 | 2.00 / 3 |')
+  })
+
+  it('report.md escapes names: a | does not split a table cell, <b> is no tag, * no emphasis', () => {
+    const ens: EnsembleReport = {
+      ensemble: 'x|y *z* `q`', strategy: 'deadline-fallback', task: 'classification', metric: 'accuracy', models: ['wine<lr>&co', 'a_b_'],
+      results: [result('x|y *z* `q`', 'ensemble', 0.9), result('wine<lr>&co', 'member', 0.95), result('a_b_', 'member', 0.8)],
+    }
+    const md = markdown({ config: 'c`d.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: null, ensembles: [ens] })
+    const rows = md.split('\n').filter((line) => line.startsWith('| 5 |'))
+    // Cells are split at a | no backslash escapes: nine in every row.
+    for (const row of rows) expect(row.split(/(?<!\\)\|/).slice(1, -1), row).toHaveLength(9)
+    expect(rows[0]).toContain('| **x\\|y \\*z\\* \\`q\\`** (ensemble) |')
+    expect(rows[1]).toContain('| wine\\<lr\\>\\&co |')
+    expect(rows[2]).toContain('| a\\_b\\_ |')
+    expect(md).toContain('## x\\|y \\*z\\* \\`q\\` (deadline-fallback, classification)')
+    expect(md).toContain('- 5 ms: x\\|y \\*z\\* \\`q\\` 90.0 trails by 5.00 points its best member wine\\<lr\\>\\&co (95.0)')
+    expect(md).toContain('![x\\|y \\*z\\* \\`q\\`](x_y__z___q_.svg)')
+    expect(md).toContain('Config ``c`d.yaml``, data `d.csv`')
+    // On stdout a verdict shows names as they are.
+    expect(verdicts(ens)[0]).toMatch(/^5 ms: x\|y \*z\* `q` 90\.0 trails by 5\.00 points its best member wine<lr>&co \(95\.0\)/)
+    expect(markdownCode('`a`')).toBe('`` `a` ``')
   })
 
   it('one plot file per ensemble, even where their names make the same file name', () => {
