@@ -10,7 +10,8 @@ import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
 import { numberAt } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
 import { featureInput } from './fit.ts'
-import { checkClassIndices, evalGateway, planEval, predictRow, type EvalOptions } from './run.ts'
+import { evalGateway, planEval, predictRow, type EvalOptions } from './run.ts'
+import { checkClassIndices } from './scoring.ts'
 
 /** Probabilities are floored here before the log: a 0 for the true class is a big, finite penalty. */
 const FLOOR = 1e-12

@@ -4,14 +4,15 @@
 import { rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { loadConfigFile } from '../config/load.ts'
+import { calibrationPath } from '../config/calibration.ts'
+import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
 import { fileInTheWay, makeDirs, removeDirs } from '../config/paths.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { calibrate, CALIBRATION_METHODS, TEMPERATURE_RANGE, type CalibrationMethod } from './calibrate.ts'
 import { EvalInputError, NUMBER, readLabeledCsv } from './data.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
-import { runEval } from './run.ts'
+import { runEval, type EnsembleReport } from './run.ts'
 import { evalUsage } from './usage.ts'
 
 const list = (text: string | undefined): string[] | undefined =>
@@ -68,6 +69,13 @@ function writeReportTo(dir: string, report: EvalReport): string[] {
     if (typeof (err as NodeJS.ErrnoException).code !== 'string') throw err
     throw new EvalInputError(`--out ${dir}: cannot write the report: ${(err as Error).message}`)
   }
+}
+
+/** The calibration file the config applied, and which of the evaluated members it calibrates; null when the config has none. */
+function calibrationApplied(config: GatewayConfig, reports: readonly EnsembleReport[]): EvalReport['calibration'] {
+  if (config.calibration.size === 0) return null
+  const members = [...new Set(reports.flatMap((e) => e.models))]
+  return { file: shownPath(calibrationPath(config.file)), models: members.filter((m) => config.calibration.has(m)) }
 }
 
 /**
@@ -182,6 +190,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       columns: columns ?? null,
       rows: data.rows,
       latency_profile: profileText ?? null,
+      calibration: calibrationApplied(config, reports),
       ensembles: reports,
     }
     // The verdicts first: a report that cannot be written after a long run still says them.

@@ -14,6 +14,8 @@ export interface EvalReport {
   readonly columns?: readonly string[] | null
   readonly rows: number
   readonly latency_profile: string | null
+  /** The calibration file the config applied (`<config>.calibration.json`) and the evaluated members it calibrates; null without one. */
+  readonly calibration?: { readonly file: string; readonly models: readonly string[] } | null
   readonly ensembles: readonly EnsembleReport[]
 }
 
@@ -67,6 +69,7 @@ export function markdown(report: EvalReport): string {
     `Config ${markdownCode(report.config)}, data ${markdownCode(report.data)} (${report.rows} rows, label ${markdownCode(report.label)})` +
       (report.columns ? `, feature columns ${markdownCode(report.columns.join(','))}` : '') +
       (report.latency_profile ? `, latency profile ${markdownCode(report.latency_profile)}` : '') +
+      (report.calibration ? `, calibration ${markdownCode(report.calibration.file)} (${report.calibration.models.map(markdownText).join(', ') || 'no member evaluated'})` : '') +
       '. Each ensemble and each of its members alone, through the real predict path, one request at a time.',
     '',
   ]
@@ -74,11 +77,11 @@ export function markdown(report: EvalReport): string {
   report.ensembles.forEach((ens, i) => {
     const metric = ens.metric === 'accuracy' ? 'accuracy %' : 'MAE'
     lines.push(`## ${markdownText(ens.ensemble)} (${ens.strategy}, ${ens.task})`, '')
-    lines.push(`| budget ms | target | ${metric} | answered | misses | failed | p50 ms | p99 ms | members started |`)
-    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|')
+    lines.push(`| budget ms | target | ${metric} | answered | misses | failed | abstained / non-finite | p50 ms | p99 ms | members started |`)
+    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const r of ens.results) {
       const name = r.kind === 'ensemble' ? `**${markdownText(r.target)}** (ensemble)` : markdownText(r.target)
-      lines.push(`| ${r.budget_ms} | ${name} | ${score(ens, r.score)} | ${r.answered} | ${r.misses} | ${r.failed} | ${num(r.p50_ms)} | ${num(r.p99_ms)} | ${num(r.members_started)} / ${r.members} |`)
+      lines.push(`| ${r.budget_ms} | ${name} | ${score(ens, r.score)} | ${r.answered} | ${r.misses} | ${r.failed} | ${r.abstained} / ${r.non_finite} | ${num(r.p50_ms)} | ${num(r.p99_ms)} | ${num(r.members_started)} / ${r.members} |`)
     }
     lines.push('', ...verdicts(ens, markdownText).map((v) => `- ${v}`), '', `![${markdownText(ens.ensemble)}](${encodeURI(plots[i]!)})`, '')
   })

@@ -2,20 +2,21 @@
 // through the real predict path (gateway.start: budget, fan-out, executors, collector,
 // annotations), at each budget, one request at a time so latencies are the path's own.
 import { getStrategy } from '../collectors/registry.ts'
-import { allFinite, findLabelOutput, argmaxRows, findProbabilitiesOutput, resolveVoteSource, type Invalid, type VoteSource } from '../collectors/outputs.ts'
+import { resolveVoteSource } from '../collectors/outputs.ts'
 import type { EnsembleConfig, GatewayConfig } from '../config/load.ts'
 import { quantileOf } from '../executors/onnx/run-times.ts'
 import { ConfigError } from '../config/yaml.ts'
 import { Gateway } from '../gateway.ts'
 import { RepositoryPreview } from '../registry/preview.ts'
 import { roundMs } from '../starter/stats.ts'
-import { DATATYPES, numberAt, type Tensor, type TensorSpec } from '../tensor/index.ts'
+import { DATATYPES, type Tensor, type TensorSpec } from '../tensor/index.ts'
 import type { PredictResult } from '../types.ts'
 import { EvalInputError, featureRow, type LabeledData } from './data.ts'
 import { featureInput, fittingEnsembles } from './fit.ts'
 import { delayAnswers, type LatencyProfile } from './latency.ts'
+import { checkLabels, predictionReader, type Task } from './scoring.ts'
 
-export type Task = 'classification' | 'regression'
+export type { Task } from './scoring.ts'
 
 /** One target (an ensemble or one member alone) at one budget. */
 export interface TargetResult {
@@ -29,6 +30,10 @@ export interface TargetResult {
   readonly misses: number
   /** Rows that failed otherwise (every model failed, no consensus). */
   readonly failed: number
+  /** Rows answered with no answer and no error: the strategy abstained (a vote's `on_no_majority: abstain`). */
+  readonly abstained: number
+  /** Rows whose answer was not a finite number (NaN probabilities, say): no answer, and no error. */
+  readonly non_finite: number
   readonly p50_ms: number
   readonly p99_ms: number
   /** Members started per request (not `skipped`), on average. */
@@ -192,6 +197,8 @@ async function evalEnsemble(gateway: Gateway, name: string, solos: ReadonlyMap<s
       let answered = 0
       let misses = 0
       let failed = 0
+      let abstained = 0
+      let nonFinite = 0
       let started = 0
       for (let i = 0; i < data.rows; i++) {
         const result = await predictRow(gateway, ensemble, input, data, i, budget)
@@ -200,7 +207,14 @@ async function evalEnsemble(gateway: Gateway, name: string, solos: ReadonlyMap<s
         if (result.error?.code === 'DEADLINE_EXCEEDED') misses++
         else if (result.error) failed++
         const predicted = result.outputs === null ? undefined : read(result.outputs)
-        if (predicted === undefined) continue
+        if (predicted === undefined) {
+          // Neither answered nor failed: said, so answered + misses + failed + these = rows.
+          if (result.error === null) {
+            if (result.outputs === null) abstained++
+            else nonFinite++
+          }
+          continue
+        }
         answered++
         if (task === 'classification') hits += predicted === data.truth[i] ? 1 : 0
         else absError += Math.abs(predicted - data.truth[i]!)
@@ -213,6 +227,8 @@ async function evalEnsemble(gateway: Gateway, name: string, solos: ReadonlyMap<s
         answered,
         misses,
         failed,
+        abstained,
+        non_finite: nonFinite,
         p50_ms: roundMs(quantileOf(elapsed, 0.5)),
         p99_ms: roundMs(quantileOf(elapsed, 0.99)),
         members_started: started / data.rows,
@@ -221,30 +237,6 @@ async function evalEnsemble(gateway: Gateway, name: string, solos: ReadonlyMap<s
     }
   }
   return { ensemble: name, strategy: ens.strategyName, task, metric: task === 'classification' ? 'accuracy' : 'mae', models: ens.models.map((m) => m.name), results }
-}
-
-/**
- * A classifier's labels must be class indices: `k` names probability column `k` (the demo
- * models' label output, and the class index the soft vote gives, follow the same rule). With
- * a label output alone the classes are not known (they may be any integers): integers, then.
- */
-function checkLabels(outputs: readonly TensorSpec[], name: string, data: LabeledData, voted: string | undefined): void {
-  const source = resolveVoteSource(outputs, voted)
-  if (source.kind === 'regression') return
-  const probs = scoredProbabilities(outputs, voted, source)
-  if (probs) return checkClassIndices(data, probs.shape[probs.shape.length - 1]!, `ensemble "${name}"'s probabilities`)
-  const at = data.truth.findIndex((truth) => !Number.isInteger(truth))
-  if (at >= 0) throw new EvalInputError(`${data.file}:${data.lines[at]}: label ${data.truth[at]} is not a class (an integer) of ensemble "${name}"`)
-}
-
-/** Every label an integer in 0..classes-1 (classes ≤ 0: a width not fixed, any non-negative integer); else an error at its line. */
-export function checkClassIndices(data: LabeledData, classes: number, whose: string): void {
-  for (let i = 0; i < data.truth.length; i++) {
-    const truth = data.truth[i]!
-    if (!Number.isInteger(truth) || truth < 0 || (classes > 0 && truth >= classes)) {
-      throw new EvalInputError(`${data.file}:${data.lines[i]}: label ${truth} is not a class index ${classes > 0 ? `0..${classes - 1}` : '(0, 1, …)'} of ${whose}`)
-    }
-  }
 }
 
 export async function predictRow(gateway: Gateway, ensemble: string, input: TensorSpec, data: LabeledData, i: number, budget: number): Promise<PredictResult> {
@@ -258,33 +250,4 @@ export async function predictRow(gateway: Gateway, ensemble: string, input: Tens
   } catch (err) {
     throw new EvalInputError(`${data.file}:${data.lines[i]}: ${(err as Error).message}`)
   }
-}
-
-/**
- * Reads a prediction from a result's outputs: the regression value; for a classifier the argmax
- * of its probabilities, the class index its labels were checked against (checkLabels), or its
- * label output when it has no probabilities. A label output may number the classes otherwise
- * (scikit-learn's are the training labels, e.g. 1 and 2). An answer that is not a finite number
- * is no answer.
- */
-function predictionReader(task: Task, outputs: readonly TensorSpec[], voted: string | undefined): (out: Readonly<Record<string, Tensor>>) => number | undefined {
-  const finite = (v: number | undefined): number | undefined => (v !== undefined && Number.isFinite(v) ? v : undefined)
-  const source = resolveVoteSource(outputs, voted)
-  const readValue = (name: string) => (out: Readonly<Record<string, Tensor>>) => (out[name] ? finite(numberAt(out[name]!, 0)) : undefined)
-  if (task === 'regression') return readValue(source.kind === 'invalid' ? '' : source.name)
-  if (voted !== undefined && source.kind === 'label') return readValue(source.name)
-  const probs = scoredProbabilities(outputs, voted, source)
-  // One row is sent; a NaN among its probabilities would read as class 0.
-  if (probs) return (out) => (out[probs.name] && allFinite(out[probs.name]!) ? argmaxRows(out[probs.name]!)[0] : undefined)
-  return readValue(findLabelOutput(outputs)!.name)
-}
-
-/**
- * The probabilities a classifier is scored by (their argmax): the voted output when the vote is
- * on probabilities, none when it is on a label output (its values are compared as they are),
- * else the ensemble's probabilities output.
- */
-function scoredProbabilities(outputs: readonly TensorSpec[], voted: string | undefined, source: VoteSource | Invalid): TensorSpec | undefined {
-  if (voted === undefined) return findProbabilitiesOutput(outputs)
-  return source.kind === 'argmax' ? outputs.find((o) => o.name === voted) : undefined
 }

@@ -10,6 +10,7 @@ import { loadConfigFile } from '../../src/config/load.ts'
 import { calibrate } from '../../src/eval/calibrate.ts'
 import { evalMain } from '../../src/eval/cli.ts'
 import { readLabeledCsv } from '../../src/eval/data.ts'
+import type { EvalReport } from '../../src/eval/report.ts'
 import { printed } from '../console-output.ts'
 import { tempDir } from '../temp-dirs.ts'
 import '../starter/scripted.ts'
@@ -35,6 +36,7 @@ ensembles:
 }
 
 const data = (name: string) => readLabeledCsv(name, 'label', 'x0,x1,label\n1,2,1\n3,4,0\n5,6,1\n')
+const reportOf = (dir: string): EvalReport => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as EvalReport
 const fileOf = (dir: string): CalibrationFile => JSON.parse(readFileSync(join(dir, 'c.calibration.json'), 'utf8')) as CalibrationFile
 
 afterEach(() => {
@@ -86,6 +88,8 @@ describe('the calibration file --calibrate writes', () => {
     const run = await printed(() => evalMain(['-c', file, '--data', csv, '--label', 'label', '--ensembles', 'e1', '--calibrate', '--out', join(dir, 'out')]))
     expect(run.code).toBe(0)
     expect(run.out).toContain(`\nwrote ${join(dir, 'c.calibration.json')} (a running server takes it on reload: SIGHUP or POST /admin/reload)\n`)
+    // The report scores the calibrated config, and says so.
+    expect(reportOf(join(dir, 'out')).calibration).toEqual({ file: join(dir, 'c.calibration.json'), models: ['a'] })
   })
 
   it('says why in one line when nothing was fitted, and scores the run all the same', async () => {
@@ -99,5 +103,6 @@ describe('the calibration file --calibrate writes', () => {
     expect(run.out).toContain(`nothing calibrated: no member gave probabilities to fit (above); ${join(dir, 'c.calibration.json')} not written`)
     expect(run.out).not.toMatch(/^wrote .*calibration/m)
     expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
+    expect(reportOf(join(dir, 'out')).calibration).toBeNull()
   })
 })

@@ -7,7 +7,7 @@ import type { EnsembleReport, TargetResult } from '../../src/eval/run.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const result = (target: string, kind: TargetResult['kind'], score: number, budget = 5): TargetResult => ({
-  target, kind, budget_ms: budget, score, answered: Number.isNaN(score) ? 0 : 10, misses: Number.isNaN(score) ? 10 : 0, failed: 0,
+  target, kind, budget_ms: budget, score, answered: Number.isNaN(score) ? 0 : 10, misses: Number.isNaN(score) ? 10 : 0, failed: 0, abstained: 0, non_finite: 0,
   p50_ms: 0.1, p99_ms: 0.2, members_started: kind === 'ensemble' ? 2 : 1, members: kind === 'ensemble' ? 3 : 1,
 })
 const regression: EnsembleReport = {
@@ -26,7 +26,7 @@ describe('eval report', () => {
     expect(verdicts(report)[0]).toMatch(/^5 ms: e 98\.0 matches its best member a \(98\.0\)/)
     const md = markdown({ config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: 'a=5', ensembles: [report] })
     expect(md).toContain('latency profile `a=5`')
-    expect(md).toContain('| 5 | **e** (ensemble) | 98.0 | 10 | 0 | 0 | 0.10 | 0.20 | 2.00 / 3 |')
+    expect(md).toContain('| 5 | **e** (ensemble) | 98.0 | 10 | 0 | 0 | 0 / 0 | 0.10 | 0.20 | 2.00 / 3 |')
   })
 
   it('report.md escapes names: a | does not split a table cell, <b> is no tag, * no emphasis', () => {
@@ -36,8 +36,8 @@ describe('eval report', () => {
     }
     const md = markdown({ config: 'c`d.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: null, ensembles: [ens] })
     const rows = md.split('\n').filter((line) => line.startsWith('| 5 |'))
-    // Cells are split at a | no backslash escapes: nine in every row.
-    for (const row of rows) expect(row.split(/(?<!\\)\|/).slice(1, -1), row).toHaveLength(9)
+    // Cells are split at a | no backslash escapes: ten in every row.
+    for (const row of rows) expect(row.split(/(?<!\\)\|/).slice(1, -1), row).toHaveLength(10)
     expect(rows[0]).toContain('| **x\\|y \\*z\\* \\`q\\`** (ensemble) |')
     expect(rows[1]).toContain('| wine\\<lr\\>\\&co |')
     expect(rows[2]).toContain('| a\\_b\\_ |')
@@ -48,6 +48,14 @@ describe('eval report', () => {
     // On stdout a verdict shows names as they are.
     expect(verdicts(ens)[0]).toMatch(/^5 ms: x\|y \*z\* `q` 90\.0 trails by 5\.00 points its best member wine<lr>&co \(95\.0\)/)
     expect(markdownCode('`a`')).toBe('`` `a` ``')
+  })
+
+  it('report.md says which rows were neither answered, missed nor failed, and the calibration file applied', () => {
+    const ens: EnsembleReport = { ...regression, results: [{ ...result('reg', 'ensemble', 44.28), answered: 6, misses: 1, abstained: 2, non_finite: 1 }, ...regression.results.slice(1)] }
+    const md = markdown({ config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: null, calibration: { file: 'c.calibration.json', models: ['a', 'b'] }, ensembles: [ens] })
+    expect(md).toContain('| budget ms | target | MAE | answered | misses | failed | abstained / non-finite | p50 ms | p99 ms | members started |')
+    expect(md).toContain('| 5 | **reg** (ensemble) | 44.28 | 6 | 1 | 0 | 2 / 1 | 0.10 | 0.20 | 2.00 / 3 |')
+    expect(md).toContain(', calibration `c.calibration.json` (a, b).')
   })
 
   it('one plot file per ensemble, even where their names make the same file name', () => {

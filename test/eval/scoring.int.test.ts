@@ -63,8 +63,24 @@ describe('eval scoring', () => {
     const [clean] = await runEval(config, readLabeledCsv('clean.csv', 'label', lines.slice(0, 21).join('\n')), { ensembles: ['mlp'], warmup: 0 })
     for (const [i, result] of report!.results.entries()) {
       expect(result.answered, result.target).toBe(20)
+      expect([result.misses, result.failed, result.abstained, result.non_finite], result.target).toEqual([0, 0, 0, 3])
       expect(Math.round(result.score * data.rows), result.target).toBe(Math.round(clean!.results[i]!.score * 20))
     }
+  })
+})
+
+describe('eval rows neither answered, missed nor failed', () => {
+  it('counts a vote that abstains (on_no_majority: abstain) as abstained: answered + misses + failed + abstained + non-finite = rows', async () => {
+    const { file, csv } = setup(
+      '  zero: { kind: scripted, label: 0 }\n  one: { kind: scripted, label: 1 }',
+      '  split: { strategy: { name: majority-vote, quorum: all, on_no_majority: abstain }, models: [zero, one] }',
+    )
+    const [report] = await runEval(loadConfigFile(file), readLabeledCsv(csv, 'label'), { warmup: 0 })
+    expect(report!.results.map((r) => [r.target, r.answered, r.misses, r.failed, r.abstained, r.non_finite])).toEqual([
+      ['split', 0, 0, 0, 2, 0],
+      ['zero', 2, 0, 0, 0, 0],
+      ['one', 2, 0, 0, 0, 0],
+    ])
   })
 })
 

@@ -6,7 +6,7 @@ import type { EnsembleReport, TargetResult } from '../../src/eval/run.ts'
 import { ensembleSvg } from '../../src/eval/svg.ts'
 
 const result = (target: string, kind: TargetResult['kind'], budget: number, score: number): TargetResult => ({
-  target, kind, budget_ms: budget, score, answered: 45, misses: 0, failed: 0, p50_ms: 0.1, p99_ms: 0.5, members_started: kind === 'ensemble' ? 2 : 1, members: kind === 'ensemble' ? 2 : 1,
+  target, kind, budget_ms: budget, score, answered: 45, misses: 0, failed: 0, abstained: 0, non_finite: 0, p50_ms: 0.1, p99_ms: 0.5, members_started: kind === 'ensemble' ? 2 : 1, members: kind === 'ensemble' ? 2 : 1,
 })
 
 /** Ensemble wine-tree, whose members are wine-tree and wine-logreg. */
