@@ -33,6 +33,16 @@ export function bestMember(report: EnsembleReport, budget: number): TargetResult
   return report.results.filter((r) => r.kind === 'member' && r.budget_ms === budget).sort(better(report))[0]
 }
 
+/** Why a target answered no row: all missed or failed, or the counts when some abstained or answered no finite number. */
+function unanswered(r: TargetResult): string {
+  // A report.json written before these counts has none.
+  const abstained = r.abstained ?? 0
+  const nonFinite = r.non_finite ?? 0
+  if (abstained + nonFinite === 0) return 'all missed or failed'
+  const counts: [number, string][] = [[r.misses, 'missed'], [r.failed, 'failed'], [abstained, 'abstained'], [nonFinite, 'not finite']]
+  return counts.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`).join(', ')
+}
+
 /**
  * A name as Markdown text: the characters Markdown or HTML would read as markup (`|` ending
  * a table cell, `*` and `_` emphasis, `<b>` a tag, `&amp;` an entity, `[` a link) escaped
@@ -53,12 +63,19 @@ export function verdicts(report: EnsembleReport, name: (target: string) => strin
   return budgets.map((budget) => {
     const ens = report.results.find((r) => r.kind === 'ensemble' && r.budget_ms === budget)!
     const best = bestMember(report, budget)!
+    const cost = `starting ${num(ens.members_started)} of ${ens.members} members per request; misses ${ens.misses} vs ${best.misses}`
+    // A target that answered no row has no score to compare (an MAE of nothing): said as such.
+    if (ens.answered === 0) {
+      const member = best.answered === 0 ? 'nor any member alone' : `its best member ${name(best.target)} (${score(report, best.score)})`
+      return `${budget} ms: ${name(report.ensemble)} no answers (${unanswered(ens)}), ${member}, ${cost}`
+    }
+    if (best.answered === 0) return `${budget} ms: ${name(report.ensemble)} ${score(report, ens.score)}, no member alone answered (${unanswered(best)}), ${cost}`
     const diff = report.metric === 'accuracy' ? (ens.score - best.score) * 100 : best.score - ens.score
     const unit = report.metric === 'accuracy' ? 'points' : 'MAE'
     // Within what the report shows (2 decimals), it is a match.
     const shown = num(Math.abs(diff))
     const word = shown === num(0) ? 'matches' : diff > 0 ? `beats by ${shown} ${unit}` : `trails by ${shown} ${unit}`
-    return `${budget} ms: ${name(report.ensemble)} ${score(report, ens.score)} ${word} its best member ${name(best.target)} (${score(report, best.score)}), starting ${num(ens.members_started)} of ${ens.members} members per request; misses ${ens.misses} vs ${best.misses}`
+    return `${budget} ms: ${name(report.ensemble)} ${score(report, ens.score)} ${word} its best member ${name(best.target)} (${score(report, best.score)}), ${cost}`
   })
 }
 

@@ -21,6 +21,22 @@ describe('eval report', () => {
     expect(verdicts(regression)).toEqual(['5 ms: reg 44.28 beats by 1.63 MAE its best member a (45.91), starting 2.00 of 3 members per request; misses 0 vs 0'])
   })
 
+  it('a target that answered no row: "no answers" and why, not "n/a trails by n/a"', () => {
+    const none = (target: string, kind: TargetResult['kind']): TargetResult => ({ ...result(target, kind, Number.NaN), misses: 6, failed: 4 })
+    const nothing: EnsembleReport = { ...regression, results: [none('reg', 'ensemble'), none('a', 'member'), none('b', 'member')] }
+    expect(verdicts(nothing)).toEqual(['5 ms: reg no answers (all missed or failed), nor any member alone, starting 2.00 of 3 members per request; misses 6 vs 6'])
+    const ensembleOnly: EnsembleReport = { ...regression, results: [none('reg', 'ensemble'), ...regression.results.slice(1)] }
+    expect(verdicts(ensembleOnly)).toEqual(['5 ms: reg no answers (all missed or failed), its best member a (45.91), starting 2.00 of 3 members per request; misses 6 vs 0'])
+    const membersNone: EnsembleReport = { ...regression, results: [regression.results[0]!, none('a', 'member'), none('b', 'member')] }
+    expect(verdicts(membersNone)).toEqual(['5 ms: reg 44.28, no member alone answered (all missed or failed), starting 2.00 of 3 members per request; misses 0 vs 6'])
+    // A classifier that answered nothing scores 0%, and is said to have answered nothing; abstentions are counted.
+    const abstaining: EnsembleReport = {
+      ...regression, metric: 'accuracy', task: 'classification',
+      results: [{ ...result('vote', 'ensemble', 0), answered: 0, misses: 0, abstained: 10 }, result('a', 'member', 0.9), result('b', 'member', 0.8)],
+    }
+    expect(verdicts(abstaining)[0]).toBe('5 ms: reg no answers (10 abstained), its best member a (90.0), starting 2.00 of 3 members per request; misses 0 vs 0')
+  })
+
   it('accuracy: points, a match within what the report shows', () => {
     const report: EnsembleReport = { ...regression, ensemble: 'e', task: 'classification', metric: 'accuracy', results: [result('e', 'ensemble', 0.98), result('a', 'member', 0.98001), result('b', 'member', 0.9)] }
     expect(verdicts(report)[0]).toMatch(/^5 ms: e 98\.0 matches its best member a \(98\.0\)/)
