@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config/load.ts'
 import { calibrationOf, calibrationPath, writeCalibration, type IsotonicFit, type ModelCalibration, type TemperatureFit } from '../config/calibration.ts'
 import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
 import { numberAt } from '../tensor/index.ts'
+import { shownPath } from '../config/yaml.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
 import { featureInput } from './fit.ts'
 import { evalGateway, planEval, predictRow, type EvalOptions } from './run.ts'
@@ -230,7 +231,7 @@ export async function calibrate(
   try {
     writeCalibration(config.file, Object.fromEntries(Object.entries(models).map(([model, fit]) => [model, { ...fit, ...origin }])))
   } catch (err) {
-    throw new EvalInputError(`--calibrate: cannot write the calibration file beside ${config.file}: ${(err as Error).message}`)
+    throw new EvalInputError(`--calibrate: cannot write the calibration file beside ${shownPath(config.file)}: ${(err as Error).message}`)
   }
   return { path, written: true, ensembles: names, candidates, models, unpinned, skipped, unanswered }
 }

@@ -2,7 +2,7 @@
 // [--ensembles a,b] [--budgets 5,10,20] [--out DIR] [--latency-profile SPEC]`: flags, input checks with
 // clear messages (exit 2), the run, the report files, a verdict per ensemble on stdout.
 import { rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { calibrationPath } from '../config/calibration.ts'
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
@@ -40,7 +40,7 @@ function makeOutDir(dir: string): string[] {
   const path = resolve(dir)
   const file = fileInTheWay(path)
   if (file === path) throw new EvalInputError(`--out ${dir}: not a directory (the report is report.json, report.md and SVG files in it)`)
-  if (file !== undefined) throw new EvalInputError(`--out ${dir}: ${file} is not a directory`)
+  if (file !== undefined) throw new EvalInputError(`--out ${dir}: ${asGiven(dir, file)} is not a directory`)
   let made: string[] = []
   try {
     made = makeDirs(dir)
@@ -52,6 +52,14 @@ function makeOutDir(dir: string): string[] {
     throw new EvalInputError(`--out ${dir}: cannot write the report there: ${(err as Error).message}`)
   }
   return made
+}
+
+/** `path` (an ancestor of `dir`, resolved) as `dir` spells it: `x.csv` for --out x.csv/r, not /home/…/x.csv. */
+function asGiven(dir: string, path: string): string {
+  for (let at = dir; ; at = dirname(at)) {
+    if (resolve(at) === path) return at
+    if (dirname(at) === at) return path
+  }
 }
 
 /** What a fit left out, as the end of its line. */

@@ -111,7 +111,7 @@ class LabeledRows {
     const at = this.rows * width
     for (let k = 0; k < this.cellsRead.length; k++) {
       const col = this.cellsRead[k]!
-      const value = cellValue(this.file, line, header[col]!, cells[col]!)
+      const value = cellValue(this.file, line, header[col]!, cells[col]!, col === this.labelCol)
       if (col === this.labelCol) this.truth[this.rows] = value
       else this.values[at + this.slot[k]!] = value
     }
@@ -179,10 +179,14 @@ class LabeledRows {
   }
 }
 
-function cellValue(file: string, line: number, column: string, text: string): number {
+function cellValue(file: string, line: number, column: string, text: string, isLabel: boolean): number {
   const cell = text.trim()
   if (cell === '') throw new EvalInputError(`${file}:${line}: missing value in column "${column}"`)
-  if (!NUMBER.test(cell)) throw new EvalInputError(`${file}:${line}: "${cell}" in column "${column}" is not a number`)
+  if (!NUMBER.test(cell)) {
+    // A class name (`class_0`, `benign`) where eval needs the probability column it names.
+    const labels = isLabel ? ': labels must be class indices (0, 1, …), or numbers for a regression' : ''
+    throw new EvalInputError(`${file}:${line}: "${cell}" in column "${column}" is not a number${labels}`)
+  }
   const value = Number(cell)
   // 1e400 is a number to the pattern and Infinity to Number(): it would reach the models as such.
   if (!Number.isFinite(value)) throw new EvalInputError(`${file}:${line}: "${cell}" in column "${column}" is out of range (not a finite number)`)

@@ -5,7 +5,7 @@ import { getStrategy } from '../collectors/registry.ts'
 import { resolveVoteSource } from '../collectors/outputs.ts'
 import type { EnsembleConfig, GatewayConfig } from '../config/load.ts'
 import { quantileOf } from '../executors/onnx/run-times.ts'
-import { ConfigError } from '../config/yaml.ts'
+import { ConfigError, shownPath } from '../config/yaml.ts'
 import { Gateway } from '../gateway.ts'
 import { RepositoryPreview } from '../registry/preview.ts'
 import { roundMs } from '../starter/stats.ts'
@@ -135,10 +135,10 @@ export async function planEval(config: GatewayConfig, data: LabeledData, options
   const budgetTwice = twice(options.budgets)
   if (budgetTwice !== undefined) throw new EvalInputError(`--budgets: ${budgetTwice} ms is given twice`)
   for (const name of options.ensembles ?? []) {
-    if (!config.ensembles.has(name)) throw new EvalInputError(`--ensembles: no ensemble "${name}" in ${config.file} (${[...config.ensembles.keys()].join(', ')})`)
+    if (!config.ensembles.has(name)) throw new EvalInputError(`--ensembles: no ensemble "${name}" in ${shownPath(config.file)} (${[...config.ensembles.keys()].join(', ')})`)
   }
   const names = options.ensembles ? [...options.ensembles] : await fittingEnsembles(config, data)
-  if (names.length === 0) throw new EvalInputError(`${data.file}:1: no ensemble of ${config.file} takes ${data.features.length} feature columns`)
+  if (names.length === 0) throw new EvalInputError(`${data.file}:1: no ensemble of ${shownPath(config.file)} takes ${data.features.length} feature columns`)
   const budgets = new Map<string, number[]>()
   for (const name of names) {
     const ens = config.ensembles.get(name)!
@@ -151,7 +151,7 @@ export async function planEval(config: GatewayConfig, data: LabeledData, options
   // A delay for a model no evaluated ensemble runs would change nothing, silently.
   const members = new Set(names.flatMap((name) => config.ensembles.get(name)!.models))
   for (const model of options.profile?.delays.keys() ?? []) {
-    if (!config.models.has(model)) throw new EvalInputError(`--latency-profile: no model "${model}" in ${config.file}`)
+    if (!config.models.has(model)) throw new EvalInputError(`--latency-profile: no model "${model}" in ${shownPath(config.file)}`)
     if (!members.has(model)) throw new EvalInputError(`--latency-profile: "${model}" is a member of no ensemble evaluated (${names.join(', ')})`)
   }
   return { names, budgets }

@@ -1,8 +1,12 @@
 // specserve eval's flags refused before anything is read or run: exit 2 with one line saying
 // what is wrong (and the usage, for a flag that is no value at all).
+import { existsSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { evalMain } from '../../src/eval/cli.ts'
 import { printed } from '../console-output.ts'
+import { root } from '../helpers.ts'
+import { tempDir } from '../temp-dirs.ts'
 
 /** evalMain's exit code and what it printed, on a data set that is never read (the flags are refused first). */
 const specserveEval = (...flags: string[]) => printed(() => evalMain(['--data', 'never-read.csv', '--label', 'label', ...flags]))
@@ -34,5 +38,20 @@ describe('specserve eval flags', () => {
     expect(await refused('5,10,')).toBe('specserve eval: --budgets: "5,10," has an empty item; give budgets in ms separated by commas, e.g. --budgets 5,10,20')
     expect(await refused(' ')).toBe('specserve eval: --budgets: give at least one budget in ms, e.g. --budgets 5,10,20')
     expect(await refused('0,5')).toBe('specserve eval: --budgets: "0" is not a positive number of ms')
+  })
+
+  it('names paths as they were given: a file in the way of --out, the config of an unknown ensemble', async () => {
+    const dir = tempDir('specserve-eval-cli-')
+    writeFileSync(join(dir, 'x.csv'), 'a,label\n1,0\n')
+    const out = relative(process.cwd(), join(dir, 'x.csv', 'r'))
+    const blocked = await specserveEval('--out', out)
+    expect(blocked.err).toBe(`specserve eval: --out ${out}: ${relative(process.cwd(), join(dir, 'x.csv'))} is not a directory`)
+    const config = relative(process.cwd(), join(root, 'examples', 'demo.yaml'))
+    const unknown = await printed(() =>
+      evalMain(['-c', config, '--data', join(root, 'models', 'wine_holdout.csv'), '--label', 'label', '--ensembles', 'nope', '--out', join(dir, 'out')]),
+    )
+    expect(unknown.code).toBe(2)
+    expect(unknown.err).toMatch(new RegExp(`^specserve eval: --ensembles: no ensemble "nope" in ${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(cancer, `))
+    expect(existsSync(join(dir, 'out'))).toBe(false)
   })
 })

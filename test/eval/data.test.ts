@@ -29,7 +29,8 @@ describe('readLabeledCsv', () => {
   it('a missing or non-numeric cell: the line and the column', () => {
     expect(error('a,b,y\n1,2,0\n1,,0\n')).toBe('d.csv:3: missing value in column "b"')
     expect(error('a,b,y\n1,2,0\n1,2,0\n1,x2,1\n')).toBe('d.csv:4: "x2" in column "b" is not a number')
-    expect(error('a,b,y\n1,2,cat\n')).toBe('d.csv:2: "cat" in column "y" is not a number')
+    // A text label (a class name): what labels must be.
+    expect(error('a,b,y\n1,2,cat\n')).toBe('d.csv:2: "cat" in column "y" is not a number: labels must be class indices (0, 1, …), or numbers for a regression')
     expect(error('a,b,y\n1,0x1F,1\n')).toBe('d.csv:2: "0x1F" in column "b" is not a number')
   })
 
