@@ -10,6 +10,7 @@ import { fileInTheWay, makeDirs, removeDirs } from '../config/paths.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { calibrate, CALIBRATION_METHODS, TEMPERATURE_RANGE, type CalibrationMethod } from './calibrate.ts'
 import { EvalInputError, NUMBER, readLabeledCsv } from './data.ts'
+import { count } from './errors.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
 import { runEval, type EnsembleReport } from './run.ts'
@@ -64,7 +65,7 @@ function asGiven(dir: string, path: string): string {
 
 /** What a fit left out, as the end of its line. */
 const leftOut = (nonFinite: number | undefined, unanswered: number | undefined): string =>
-  (nonFinite ? `; ${nonFinite} rows left out: non-finite probabilities` : '') + (unanswered ? `; ${unanswered} rows left out: no answer` : '')
+  (nonFinite ? `; ${count(nonFinite, 'row')} left out: non-finite probabilities` : '') + (unanswered ? `; ${count(unanswered, 'row')} left out: no answer` : '')
 
 /**
  * The report files, or an input error naming --out: an unwritable place (a file system error)
@@ -166,20 +167,20 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       for (const [model, c] of Object.entries(fitted.models)) {
         const left = leftOut(fitted.skipped[model], fitted.unanswered[model])
         if ('temperature' in c) {
-          console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${c.rows} rows${left})`)
+          console.log(`calibrated ${model}: temperature ${c.temperature} (mean NLL ${c.nll_before} → ${c.nll_after} on ${count(c.rows, 'row')}${left})`)
           if (fitted.unpinned.includes(model)) {
             console.error(
               `warning: ${model}'s temperature ${c.temperature} is not pinned down by its rows: an end of the range searched (${TEMPERATURE_RANGE.join(' to ')}) fits them as well ` +
                 '(a model right on every row); a larger data set with rows it gets wrong fits it better',
             )
           }
-        } else console.log(`calibrated ${model}: isotonic, ${c.isotonic.confidence.length} points (Brier ${c.brier_before} → ${c.brier_after} on ${c.rows} rows${left})`)
+        } else console.log(`calibrated ${model}: isotonic, ${count(c.isotonic.confidence.length, 'point')} (Brier ${c.brier_before} → ${c.brier_after} on ${count(c.rows, 'row')}${left})`)
       }
       for (const [model, rows] of Object.entries(fitted.skipped)) {
-        if (!fitted.models[model]) console.log(`not calibrated ${model}: its probabilities were non-finite on all ${rows} rows${leftOut(undefined, fitted.unanswered[model])}`)
+        if (!fitted.models[model]) console.log(`not calibrated ${model}: its probabilities were non-finite on ${rows === 1 ? 'its 1 row' : `all ${rows} rows`}${leftOut(undefined, fitted.unanswered[model])}`)
       }
       for (const [model, rows] of Object.entries(fitted.unanswered)) {
-        if (!fitted.models[model] && !fitted.skipped[model]) console.log(`not calibrated ${model}: it answered none of the ${rows} rows (each failed or was over the budget)`)
+        if (!fitted.models[model] && !fitted.skipped[model]) console.log(`not calibrated ${model}: it answered ${rows === 1 ? 'not its 1 row (it failed or was over the budget)' : `none of the ${rows} rows (each failed or was over the budget)`}`)
       }
       // The file watch (admin.watch_config) sees the config file, not this one.
       if (fitted.written) console.log(`wrote ${shownPath(fitted.path)} (a running server takes it on reload: SIGHUP or POST /admin/reload)`)

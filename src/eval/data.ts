@@ -8,7 +8,7 @@
 // halfway through.
 import { statSync } from 'node:fs'
 import { CsvReader, fileText, type CsvRecord } from './csv.ts'
-import { EvalInputError } from './errors.ts'
+import { count, EvalInputError } from './errors.ts'
 
 export { EvalInputError } from './errors.ts'
 
@@ -104,7 +104,7 @@ class LabeledRows {
     if (this.header === undefined) return this.readHeader(cells)
     const header = this.header
     if (cells.length !== header.length) {
-      throw new EvalInputError(`${this.file}:${line}: ${cells.length} cells, the header has ${header.length} columns`)
+      throw new EvalInputError(`${this.file}:${line}: ${count(cells.length, 'cell')}, the header has ${header.length} columns`)
     }
     const width = this.featureCols.length
     if (this.rows === this.truth.length) this.grow()

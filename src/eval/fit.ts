@@ -7,6 +7,7 @@ import type { GatewayConfig } from '../config/load.ts'
 import { ModelRuntimes } from '../model-runtimes.ts'
 import { DATATYPES, formatShape, type TensorSpec } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
+import { count } from './errors.ts'
 
 /** The ensemble's one input, as wide as the data set's feature columns; an error at the header line otherwise. */
 export function featureInput(name: string, inputs: readonly TensorSpec[], data: LabeledData): TensorSpec {
@@ -18,7 +19,7 @@ export function featureInput(name: string, inputs: readonly TensorSpec[], data: 
   // A tensor of any rank takes the [1, F] rows as it takes any shape.
   if (!spec.anyRank && (spec.shape.length !== 2 || (width !== undefined && width >= 0 && width !== data.features.length))) {
     const which = data.selected ? `--columns ${data.features.join(',')}` : `all but "${data.label}"`
-    throw new EvalInputError(`${data.file}:1: ${data.features.length} feature columns (${which}), but ensemble "${name}" takes input "${spec.name}" ${spec.datatype} ${formatShape(spec.shape)}`)
+    throw new EvalInputError(`${data.file}:1: ${count(data.features.length, 'feature column')} (${which}), but ensemble "${name}" takes input "${spec.name}" ${spec.datatype} ${formatShape(spec.shape)}`)
   }
   if (DATATYPES[spec.datatype].kind !== 'float') throw new EvalInputError(`ensemble "${name}": input "${spec.name}" is ${spec.datatype}; eval feeds float features`)
   return spec

@@ -4,6 +4,7 @@
 import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { EnsembleReport, TargetResult } from './run.ts'
+import { count } from './errors.ts'
 import { ensembleSvg } from './svg.ts'
 
 export interface EvalReport {
@@ -83,7 +84,7 @@ export function markdown(report: EvalReport): string {
   const lines: string[] = [
     `# specserve eval`,
     '',
-    `Config ${markdownCode(report.config)}, data ${markdownCode(report.data)} (${report.rows} rows, label ${markdownCode(report.label)})` +
+    `Config ${markdownCode(report.config)}, data ${markdownCode(report.data)} (${count(report.rows, 'row')}, label ${markdownCode(report.label)})` +
       (report.columns ? `, feature columns ${markdownCode(report.columns.join(','))}` : '') +
       (report.latency_profile ? `, latency profile ${markdownCode(report.latency_profile)}` : '') +
       (report.calibration ? `, calibration ${markdownCode(report.calibration.file)} (${report.calibration.models.map(markdownText).join(', ') || 'no member evaluated'})` : '') +

@@ -12,6 +12,7 @@ import { roundMs } from '../starter/stats.ts'
 import { DATATYPES, type Tensor, type TensorSpec } from '../tensor/index.ts'
 import type { PredictResult } from '../types.ts'
 import { EvalInputError, featureRow, type LabeledData } from './data.ts'
+import { count } from './errors.ts'
 import { featureInput, fittingEnsembles } from './fit.ts'
 import { delayAnswers, type LatencyProfile } from './latency.ts'
 import { checkLabels, predictionReader, type Task } from './scoring.ts'
@@ -138,7 +139,7 @@ export async function planEval(config: GatewayConfig, data: LabeledData, options
     if (!config.ensembles.has(name)) throw new EvalInputError(`--ensembles: no ensemble "${name}" in ${shownPath(config.file)} (${[...config.ensembles.keys()].join(', ')})`)
   }
   const names = options.ensembles ? [...options.ensembles] : await fittingEnsembles(config, data)
-  if (names.length === 0) throw new EvalInputError(`${data.file}:1: no ensemble of ${shownPath(config.file)} takes ${data.features.length} feature columns`)
+  if (names.length === 0) throw new EvalInputError(`${data.file}:1: no ensemble of ${shownPath(config.file)} takes ${count(data.features.length, 'feature column')}`)
   const budgets = new Map<string, number[]>()
   for (const name of names) {
     const ens = config.ensembles.get(name)!

@@ -92,6 +92,18 @@ describe('the calibration file --calibrate writes', () => {
     expect(reportOf(join(dir, 'out')).calibration).toEqual({ file: join(dir, 'c.calibration.json'), models: ['a'] })
   })
 
+  it('counts one row as one row, not "1 rows"', async () => {
+    const { dir, file } = config()
+    const csv = join(dir, 'one.csv')
+    writeFileSync(csv, 'x0,x1,label\n1,2,1\n')
+    const run = await printed(() => evalMain(['-c', file, '--data', csv, '--label', 'label', '--ensembles', 'e1,broken', '--calibrate', '--out', join(dir, 'out')]))
+    expect(run.code).toBe(0)
+    expect(run.out).toMatch(/^calibrated a: temperature [\d.]+ \(mean NLL [\d.]+ → [\d.]+ on 1 row\)$/m)
+    expect(run.out).toContain('not calibrated down: it answered not its 1 row (it failed or was over the budget)')
+    expect(run.out).not.toMatch(/\b1 rows\b/)
+    expect(readFileSync(join(dir, 'out', 'report.md'), 'utf8')).toContain('(1 row, label `label`)')
+  })
+
   it('says why in one line when nothing was fitted, and scores the run all the same', async () => {
     const { dir, file } = config()
     const csv = join(dir, 'd.csv')

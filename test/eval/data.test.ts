@@ -48,6 +48,7 @@ describe('readLabeledCsv', () => {
 
   it('a row as wide as the header, no blank lines inside, a header with names', () => {
     expect(error('a,b,y\n1,2,0\n1,2\n')).toBe('d.csv:3: 2 cells, the header has 3 columns')
+    expect(error('a,b,y\n1\n')).toBe('d.csv:2: 1 cell, the header has 3 columns')
     expect(error('a,b,y\n1,2,0\n\n1,2,0\n')).toBe('d.csv:3: empty line inside the data')
     expect(error('a,,y\n1,2,0\n')).toBe('d.csv:1: column 2 has no name')
     expect(error('a,a,y\n1,2,0\n')).toBe('d.csv:1: column "a" appears twice')
