@@ -34,6 +34,23 @@ export function featureRow(data: LabeledData, i: number): Float64Array {
   return data.values.subarray(i * width, (i + 1) * width)
 }
 
+/** The largest finite FP32 value: a feature beyond it reaches an FP32 input as Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38
+
+/** The features beyond FP32's range: how many, and the first (its line and column); undefined when none is. */
+export function beyondFloat32(data: LabeledData): { count: number; line: number; column: string; value: number } | undefined {
+  let first = -1
+  let count = 0
+  for (let k = 0; k < data.values.length; k++) {
+    if (Math.abs(data.values[k]!) <= FLOAT32_MAX) continue
+    if (first < 0) first = k
+    count++
+  }
+  if (first < 0) return undefined
+  const width = data.features.length
+  return { count, line: data.lines[Math.floor(first / width)]!, column: data.features[first % width]!, value: data.values[first]! }
+}
+
 /** A number as a CSV cell (or a --budgets item) may hold it: decimal or exponent notation, no blanks, no hex. */
 export const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 

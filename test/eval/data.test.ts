@@ -1,7 +1,7 @@
 // The labeled CSV eval reads: every way it can be wrong gives the file, the line and the column.
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { EvalInputError, featureRow, readLabeledCsv, type LabeledData } from '../../src/eval/data.ts'
+import { beyondFloat32, EvalInputError, featureRow, readLabeledCsv, type LabeledData } from '../../src/eval/data.ts'
 import { root } from '../helpers.ts'
 
 const read = (text: string, label = 'y') => readLabeledCsv('d.csv', label, text)
@@ -40,6 +40,11 @@ describe('readLabeledCsv', () => {
     expect(error('a,b,y\n1,2,1e309\n')).toBe('d.csv:2: "1e309" in column "y" is out of range (not a finite number)')
     // The largest doubles are still numbers.
     expect(rowsOf(read('a,b,y\n1.7e308,1e-400,0\n'))[0]).toEqual(Float64Array.of(1.7e308, 0))
+  })
+
+  it('finds features beyond FP32 (a double, but Infinity to an FP32 input): how many, and the first', () => {
+    expect(beyondFloat32(read('a,b,y\n1,3.4e38,0\n'))).toBeUndefined()
+    expect(beyondFloat32(read('a,b,y\n1,2,0\n1,-1e39,1\n1e300,1,0\n'))).toEqual({ count: 2, line: 3, column: 'b', value: -1e39 })
   })
 
   it('a label column that does not exist: line 1 and the columns there are', () => {
