@@ -64,7 +64,7 @@ export function verdicts(report: EnsembleReport, name: (target: string) => strin
   return budgets.map((budget) => {
     const ens = report.results.find((r) => r.kind === 'ensemble' && r.budget_ms === budget)!
     const best = bestMember(report, budget)!
-    const cost = `starting ${num(ens.members_started)} of ${ens.members} members per request; misses ${ens.misses} vs ${best.misses}`
+    const cost = `starting ${num(ens.members_started)} of ${count(ens.members, 'member')} per request; misses ${ens.misses} vs ${best.misses}`
     // A target that answered no row has no score to compare (an MAE of nothing): said as such.
     if (ens.answered === 0) {
       const member = best.answered === 0 ? 'nor any member alone' : `its best member ${name(best.target)} (${score(report, best.score)})`

@@ -37,6 +37,11 @@ describe('eval report', () => {
     expect(verdicts(abstaining)[0]).toBe('5 ms: reg no answers (10 abstained), its best member a (90.0), starting 2.00 of 3 members per request; misses 0 vs 0')
   })
 
+  it('an ensemble of one member: "of 1 member", not "of 1 members"', () => {
+    const one: EnsembleReport = { ...regression, models: ['a'], results: [{ ...result('reg', 'ensemble', 44.28), members_started: 1, members: 1 }, result('a', 'member', 45.91)] }
+    expect(verdicts(one)).toEqual(['5 ms: reg 44.28 beats by 1.63 MAE its best member a (45.91), starting 1.00 of 1 member per request; misses 0 vs 0'])
+  })
+
   it('accuracy: points, a match within what the report shows', () => {
     const report: EnsembleReport = { ...regression, ensemble: 'e', task: 'classification', metric: 'accuracy', results: [result('e', 'ensemble', 0.98), result('a', 'member', 0.98001), result('b', 'member', 0.9)] }
     expect(verdicts(report)[0]).toMatch(/^5 ms: e 98\.0 matches its best member a \(98\.0\)/)
