@@ -1,6 +1,6 @@
 // The records of a CSV file, read as RFC 4180 has them, as its text arrives: the file is read
 // in chunks and each record handed on once it ends, so memory holds one chunk and one record,
-// never the file. A record's cells are split at commas, records at line breaks (LF or CRLF);
+// never the file. A record's cells are split at commas, records at line breaks (LF, CRLF, or CRs then LF);
 // a cell in double quotes may hold commas and line breaks, `""` standing for a quote (what
 // spreadsheets and R's write.csv quote: a text column, a header). Blanks around a quoted cell
 // are allowed; anything else after its closing quote is an error at its line. A chunk may end
@@ -114,12 +114,19 @@ export class CsvReader {
           if (c !== CR) this.state = At.Cell
           break
         }
-        case At.Cr:
-          // CRLF ends a record; a CR alone would leave the whole file one line (classic Mac files).
-          if (chunk.charCodeAt(i) !== LF) throw new EvalInputError(`${this.file}:${this.line}: line breaks are CR only; use LF or CRLF`)
+        case At.Cr: {
+          // CRs then LF end a record: CRLF, and CR CR LF (Python's csv.writer on Windows without
+          // newline=''). A CR before anything else would leave the whole file one line (classic Mac files).
+          const c = chunk.charCodeAt(i)
+          if (c === CR) {
+            i++
+            break
+          }
+          if (c !== LF) throw new EvalInputError(`${this.file}:${this.line}: line breaks are CR only (a CR before ${JSON.stringify(chunk[i])}, not LF); use LF or CRLF`)
           this.endRecord(++i)
           this.state = At.Cell
           break
+        }
       }
     }
   }

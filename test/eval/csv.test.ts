@@ -58,11 +58,28 @@ describe('CsvReader', () => {
       ['x,y\n1,0\n"2,1\n3,0\n', 'd.csv:3: a quoted cell is not closed'],
       ['x,y\n"1"2,0\n', 'd.csv:2: text after the closing quote of a cell'],
       ['x,y\n"a\nb" 2,0\n', 'd.csv:3: text after the closing quote of a cell'],
-      ['x,y\r1,0\r', 'd.csv:1: line breaks are CR only; use LF or CRLF'],
-      ['x,y\n1,0\n2,1\r3,0\n', 'd.csv:3: line breaks are CR only; use LF or CRLF'],
+      ['x,y\r1,0\r', 'd.csv:1: line breaks are CR only (a CR before "1", not LF); use LF or CRLF'],
+      ['x,y\n1,0\n2,1\r3,0\n', 'd.csv:3: line breaks are CR only (a CR before "3", not LF); use LF or CRLF'],
+      ['x,y\r\r\n1,0\r\r2,1\r\r\n', 'd.csv:2: line breaks are CR only (a CR before "2", not LF); use LF or CRLF'],
     ]
     for (const [text, message] of cases) {
       for (const chunks of cuts(text)) expect(error(chunks), JSON.stringify(chunks.slice(0, 2))).toBe(message)
+    }
+  })
+
+  it('CR CR LF (Python csv.writer on Windows without newline=\'\') is one line break, wherever the chunks end', () => {
+    const text = 'x,"y"\r\r\n1,0\r\r\n"2",1\r\r\n'
+    const crlf = records([text.replaceAll('\r\r\n', '\r\n')])
+    expect(records([text]).map((r) => [r.line, r.cells])).toEqual([
+      [1, ['x', 'y']],
+      [2, ['1', '0']],
+      [3, ['2', '1']],
+    ])
+    for (const chunks of cuts(text)) {
+      expect(
+        records(chunks).map((r) => [r.line, r.cells]),
+        JSON.stringify(chunks.slice(0, 2)),
+      ).toEqual(crlf.map((r) => [r.line, r.cells]))
     }
   })
 

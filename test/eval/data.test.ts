@@ -104,7 +104,7 @@ describe('readLabeledCsv', () => {
   })
 
   it('line breaks of a CR alone: refused, not read as one line', () => {
-    expect(error('a,y\r1,0\r2,1\r')).toBe('d.csv:1: line breaks are CR only; use LF or CRLF')
+    expect(error('a,y\r1,0\r2,1\r')).toBe('d.csv:1: line breaks are CR only (a CR before "1", not LF); use LF or CRLF')
   })
 
   it('a quoted cell not closed, or text after its closing quote: the line', () => {
