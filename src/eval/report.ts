@@ -23,9 +23,12 @@ export interface EvalReport {
 const pct = (v: number): string => (Number.isFinite(v) ? (v * 100).toFixed(1) : 'n/a')
 const num = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a')
 const score = (report: EnsembleReport, v: number): string => (report.metric === 'accuracy' ? pct(v) : num(v))
-/** Better score first: higher accuracy, lower MAE; a target that never answered (no MAE) last. */
+/**
+ * Better score first: higher accuracy, lower MAE; a target that answered no row last, for either
+ * metric (its accuracy is 0 of nothing, which would tie with every row answered wrong).
+ */
 const better = (report: EnsembleReport) => {
-  const rank = (r: TargetResult): number => (!Number.isFinite(r.score) ? Infinity : report.metric === 'accuracy' ? -r.score : r.score)
+  const rank = (r: TargetResult): number => (r.answered === 0 || !Number.isFinite(r.score) ? Infinity : report.metric === 'accuracy' ? -r.score : r.score)
   return (a: TargetResult, b: TargetResult): number => rank(a) - rank(b) || 0
 }
 

@@ -37,6 +37,18 @@ describe('eval report', () => {
     expect(verdicts(abstaining)[0]).toBe('5 ms: reg no answers (10 abstained), its best member a (90.0), starting 2.00 of 3 members per request; misses 0 vs 0')
   })
 
+  it('a member that answered no row ranks last, below one that answered every row wrong (accuracy 0 either way)', () => {
+    const report: EnsembleReport = {
+      ...regression, ensemble: 'e', task: 'classification', metric: 'accuracy',
+      results: [result('e', 'ensemble', 0.5), { ...result('a', 'member', 0), answered: 0, misses: 10 }, result('b', 'member', 0)],
+    }
+    expect(bestMember(report, 5)?.target).toBe('b')
+    expect(verdicts(report)[0]).toBe('5 ms: e 50.0 beats by 50.00 points its best member b (0.0), starting 2.00 of 3 members per request; misses 0 vs 0')
+    // An MAE of 0 from no row is no perfect score either.
+    const mae: EnsembleReport = { ...regression, results: [regression.results[0]!, { ...result('a', 'member', 0), answered: 0, misses: 10 }, result('b', 'member', 47.1)] }
+    expect(bestMember(mae, 5)?.target).toBe('b')
+  })
+
   it('an ensemble of one member: "of 1 member", not "of 1 members"', () => {
     const one: EnsembleReport = { ...regression, models: ['a'], results: [{ ...result('reg', 'ensemble', 44.28), members_started: 1, members: 1 }, result('a', 'member', 45.91)] }
     expect(verdicts(one)).toEqual(['5 ms: reg 44.28 beats by 1.63 MAE its best member a (45.91), starting 1.00 of 1 member per request; misses 0 vs 0'])
