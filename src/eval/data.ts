@@ -177,13 +177,20 @@ class LabeledRows {
   }
 
   /**
-   * Room for more rows: 1024 at first; then as many as the rows so far make likely for the whole
-   * text, when its length is known (a tenth more), else half as many again. Each growth holds
-   * two arrays while one is copied into the other.
+   * Room for more rows: at first 1024, or fewer when the text is short or the rows wide (a row of F
+   * features takes at least 2F characters, so no more than length / 2F rows, and at least one;
+   * without a length, no more than ~2^20 doubles); then as many as the rows so far make likely for
+   * the whole text, when its length is known (a tenth more), else half as many again. Each growth
+   * holds two arrays while one is copied into the other.
    */
   private grow(): void {
+    const width = Math.max(1, this.featureCols.length)
+    if (this.truth.length === 0) return this.allocate(Math.max(1, Math.min(1024, Math.ceil((this.length ?? 2 ** 21) / (2 * width)))))
     const estimate = this.length !== undefined && this.read > 0 ? Math.ceil(((this.rows * this.length) / this.read) * 1.1) : 0
-    const rows = Math.max(1024, estimate > this.truth.length ? estimate : Math.ceil(this.truth.length * 1.5))
+    this.allocate(Math.max(this.truth.length + 1, estimate > this.truth.length ? estimate : Math.ceil(this.truth.length * 1.5)))
+  }
+
+  private allocate(rows: number): void {
     const values = new Float64Array(rows * this.featureCols.length)
     values.set(this.values)
     this.values = values

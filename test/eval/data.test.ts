@@ -1,6 +1,6 @@
 // The labeled CSV eval reads: every way it can be wrong gives the file, the line and the column.
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { beyondFloat32, EvalInputError, featureRow, readLabeledCsv, type LabeledData } from '../../src/eval/data.ts'
 import { root } from '../helpers.ts'
 
@@ -111,6 +111,38 @@ describe('readLabeledCsv', () => {
     expect(error('x,y\n1,0\n"2,1\n3,0\n')).toBe('d.csv:3: a quoted cell is not closed')
     expect(error('x,y\n"1"2,0\n')).toBe('d.csv:2: text after the closing quote of a cell')
     expect(error('x,y\n"a b",0\n')).toBe('d.csv:2: "a b" in column "x" is not a number')
+  })
+
+  describe('the arrays grown for the rows', () => {
+    afterEach(() => {
+      vi.unstubAllGlobals()
+    })
+
+    it('a short file of wide rows: the first room sized from its length (1 row of 40,000 features is not 1024 rows of them), then grown geometrically', () => {
+      // Every Float64Array the reader makes, by length.
+      const made: number[] = []
+      class Counted extends Float64Array {
+        constructor(...args: unknown[]) {
+          super(...(args as [number]))
+          if (typeof args[0] === 'number') made.push(args[0])
+        }
+      }
+      vi.stubGlobal('Float64Array', Counted)
+      const width = 40_000
+      const header = Array.from({ length: width }, (_, i) => `f${i}`).join(',') + ',y'
+      const row = (r: number): string => Array.from({ length: width }, (_, i) => String((r + i) % 10)).join(',') + `,${r % 2}`
+      const one = read(`${header}\n${row(0)}\n`)
+      expect(one.rows).toBe(1)
+      expect(one.values[width - 1]).toBe(9)
+      // The text is ~320,000 characters: at most ~4 rows' room, not 1024 × 40,000 doubles (328 MB).
+      expect(Math.max(...made)).toBeLessThanOrEqual(8 * width)
+      // More rows than the first room held: all read, by growths of the room, not one per row.
+      made.length = 0
+      const many = read([header, ...Array.from({ length: 40 }, (_, r) => row(r))].join('\n') + '\n')
+      expect(many.rows).toBe(40)
+      expect(Array.from(featureRow(many, 39).subarray(0, 3))).toEqual([9, 0, 1])
+      expect(made.filter((n) => n >= width).length).toBeLessThan(12)
+    })
   })
 
   it('--columns: a name that is not a column, the label, a name twice, or none at all', () => {
