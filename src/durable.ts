@@ -2,7 +2,7 @@
 // whole (temporary, fsync, rename), and the directories holding a rename or a new directory
 // fsynced, so what was acknowledged survives a power loss. Best effort where a platform refuses to sync a directory.
 import { randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { dirname, isAbsolute, relative, sep } from 'node:path'
 
@@ -72,9 +72,12 @@ export class WrittenNotSynced extends Error {
   }
 }
 
+/** A temporary name beside `file`: the same directory (so the rename stays on one file system), a random suffix. */
+const tempBeside = (file: string): string => `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+
 /** Writes `bytes` to `file` durably: a temporary file in the same directory, fsync, rename, directory fsync (WrittenNotSynced if that fails). */
 export function writeAtomically(file: string, bytes: Uint8Array | string): void {
-  const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+  const temp = tempBeside(file)
   try {
     writeFileSync(temp, bytes, { flush: true })
     renameSync(temp, file)
@@ -86,5 +89,41 @@ export function writeAtomically(file: string, bytes: Uint8Array | string): void 
     syncDirectorySync(dirname(file))
   } catch (err) {
     throw new WrittenNotSynced(file, err)
+  }
+}
+
+/**
+ * Writes several files all or none, as far as a file system allows, each durably: a name that is
+ * (or links to) something not a file, a directory, is refused (EEXIST) before anything is written;
+ * a link is written through (its target replaced, the link kept), the temporary file beside the
+ * target; every file is written and flushed under a temporary name, then the set renamed into
+ * place, then their directories synced. A failure before the renames removes the temporary files
+ * and leaves the files there as they were. Throws WrittenNotSynced when only a directory sync failed.
+ */
+export function writeAllAtomically(files: readonly (readonly [file: string, bytes: Uint8Array | string])[]): void {
+  const targets = files.map(([file]) => {
+    const target = realPathOr(file, file)
+    const stat = statSync(target, { throwIfNoEntry: false })
+    if (stat && !stat.isFile()) throw Object.assign(new Error(`${file} is in the way: not a file`), { code: 'EEXIST' })
+    return target
+  })
+  const temps: string[] = []
+  try {
+    files.forEach(([, bytes], i) => {
+      const temp = tempBeside(targets[i]!)
+      temps.push(temp)
+      writeFileSync(temp, bytes, { flush: true })
+    })
+    temps.forEach((temp, i) => renameSync(temp, targets[i]!))
+  } catch (err) {
+    for (const temp of temps) rmSync(temp, { force: true })
+    throw err
+  }
+  for (const dir of new Set(targets.map((target) => dirname(target)))) {
+    try {
+      syncDirectorySync(dir)
+    } catch (err) {
+      throw new WrittenNotSynced(dir, err)
+    }
   }
 }

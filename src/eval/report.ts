@@ -1,8 +1,8 @@
 // The eval report: report.json (every figure), report.md (a table per ensemble and a
 // verdict: does it beat its best member at each budget, and at what cost) and one SVG
 // plot per ensemble.
-import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeAllAtomically, WrittenNotSynced } from '../durable.ts'
 import type { EnsembleReport, TargetResult } from './run.ts'
 import { count } from './errors.ts'
 import { ensembleSvg } from './svg.ts'
@@ -127,10 +127,10 @@ export function svgNames(ensembles: readonly EnsembleReport[]): string[] {
 
 /**
  * Writes report.json, report.md and the SVG plots into the directory `dir` (eval's CLI made it
- * before the run); returns the files written. All or none, as far as a file system allows:
- * a name taken by something not a file (a directory) is refused before anything is written;
- * each file is written under a temporary name, and the set renamed into place once all are
- * written (a failure removes the temporary files, and leaves an earlier run's files as they were).
+ * before the run); returns the files written. All or none, as far as a file system allows
+ * (writeAllAtomically): a name taken by something not a file (a directory, or a link to one) is
+ * refused before anything is written; a link is written through, and stays a link; a failure
+ * removes the temporary files and leaves an earlier run's files as they were.
  */
 export function writeReport(dir: string, report: EvalReport): string[] {
   const plots = svgNames(report.ensembles)
@@ -139,22 +139,12 @@ export function writeReport(dir: string, report: EvalReport): string[] {
     ['report.md', markdown(report)],
     ...report.ensembles.map((ens, i): [string, string] => [plots[i]!, ensembleSvg(ens)]),
   ]
-  const files = contents.map(([name]) => join(dir, name))
-  for (const file of files) {
-    const stat = lstatSync(file, { throwIfNoEntry: false })
-    if (stat && !stat.isFile() && !stat.isSymbolicLink()) throw Object.assign(new Error(`${file} is in the way: not a file`), { code: 'EEXIST' })
-  }
-  const temps: string[] = []
+  const files = contents.map(([name, text]): [string, string] => [join(dir, name), text])
   try {
-    contents.forEach(([name, text]) => {
-      const temp = join(dir, `.${name}.${process.pid}.tmp`)
-      temps.push(temp)
-      writeFileSync(temp, text)
-    })
-    temps.forEach((temp, i) => renameSync(temp, files[i]!))
+    writeAllAtomically(files)
   } catch (err) {
-    for (const temp of temps) rmSync(temp, { force: true })
-    throw err
+    // Written and in place (what a reader sees), only not synced.
+    if (!(err instanceof WrittenNotSynced)) throw err
   }
-  return files
+  return files.map(([file]) => file)
 }

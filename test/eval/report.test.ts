@@ -1,5 +1,5 @@
 // The eval report's verdicts: an ensemble against its best member alone, at each budget.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { bestMember, markdown, markdownCode, verdicts, writeReport } from '../../src/eval/report.ts'
@@ -120,5 +120,37 @@ describe('eval report', () => {
     expect(writeReport(dir, report).map((f) => f.slice(dir.length + 1))).toEqual(['report.json', 'report.md', 'reg.svg'])
     expect(readdirSync(dir).sort()).toEqual(['reg.svg', 'report.json', 'report.md'])
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/^# specserve eval/)
+  })
+
+  it('writes through a link (it stays a link, its target replaced, no temporary file left beside either); a link to a directory is in the way', () => {
+    const dir = tempDir('specserve-eval-report-')
+    const elsewhere = tempDir('specserve-eval-report-target-')
+    const report = { config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: null, ensembles: [regression] }
+    writeFileSync(join(elsewhere, 'kept.md'), 'an earlier run\n')
+    symlinkSync(join(elsewhere, 'kept.md'), join(dir, 'report.md'))
+    writeReport(dir, report)
+    expect(lstatSync(join(dir, 'report.md')).isSymbolicLink()).toBe(true)
+    expect(readFileSync(join(elsewhere, 'kept.md'), 'utf8')).toMatch(/^# specserve eval/)
+    expect(readdirSync(elsewhere)).toEqual(['kept.md'])
+    expect(readdirSync(dir).sort()).toEqual(['reg.svg', 'report.json', 'report.md'])
+
+    const again = tempDir('specserve-eval-report-')
+    mkdirSync(join(elsewhere, 'plots'))
+    symlinkSync(join(elsewhere, 'plots'), join(again, 'reg.svg'))
+    expect(() => writeReport(again, report)).toThrow(`${join(again, 'reg.svg')} is in the way: not a file`)
+    expect(readdirSync(again)).toEqual(['reg.svg'])
+    expect(readdirSync(join(elsewhere, 'plots'))).toEqual([])
+  })
+
+  it('a write failing once temporary files exist: they are removed, an earlier run\'s files left as they were', () => {
+    const dir = tempDir('specserve-eval-report-')
+    // A plot name of 252 characters is a file name; its temporary name (a suffix more) is too long for one (ENAMETOOLONG), after report.json's and report.md's were written.
+    const report = { config: 'c.yaml', data: 'd.csv', label: 'y', rows: 10, latency_profile: null, ensembles: [{ ...regression, ensemble: 'e'.repeat(248) }] }
+    writeFileSync(join(dir, 'report.json'), 'an earlier run\n')
+    writeFileSync(join(dir, 'report.md'), 'an earlier run\n')
+    expect(() => writeReport(dir, report)).toThrow(/ENAMETOOLONG/)
+    expect(readdirSync(dir).sort()).toEqual(['report.json', 'report.md'])
+    expect(readFileSync(join(dir, 'report.json'), 'utf8')).toBe('an earlier run\n')
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toBe('an earlier run\n')
   })
 })
