@@ -9,7 +9,7 @@ import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
 import { fileInTheWay, makeDirs, removeDirs } from '../config/paths.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { calibrate, CALIBRATION_METHODS, TEMPERATURE_RANGE, type CalibrationMethod } from './calibrate.ts'
-import { beyondFloat32, EvalInputError, NUMBER, readLabeledCsv } from './data.ts'
+import { EvalInputError, NUMBER, readLabeledCsv } from './data.ts'
 import { count } from './errors.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
@@ -160,11 +160,6 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
     const columns = list(values.columns)
     const data = readLabeledCsv(values.data, values.label, undefined, columns)
-    const huge = beyondFloat32(data)
-    if (huge) {
-      const more = huge.count > 1 ? ` (${count(huge.count - 1, 'more cell')} too)` : ''
-      console.error(`warning: ${data.file}:${huge.line}: ${huge.value} in column "${huge.column}" is beyond FP32's range (±3.4e38): a model taking FP32 gets Infinity there${more}`)
-    }
     let config = loadConfigFile(configFile)
     if (method !== undefined) {
       // The calibration file changes what the gateway serves: written only by a run whose every flag holds.
@@ -196,7 +191,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
       // The report that follows scores the calibrated config.
       config = loadConfigFile(configFile)
     }
-    const reports = await runEval(config, data, { ensembles, budgets, profile })
+    const reports = await runEval(config, data, { ensembles, budgets, profile, warn: (message) => console.error(`warning: ${message}`) })
     const report: EvalReport = {
       config: shownPath(config.file),
       data: values.data,

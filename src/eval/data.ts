@@ -34,15 +34,20 @@ export function featureRow(data: LabeledData, i: number): Float64Array {
   return data.values.subarray(i * width, (i + 1) * width)
 }
 
-/** The largest finite FP32 value: a feature beyond it reaches an FP32 input as Infinity. */
-const FLOAT32_MAX = 3.4028234663852886e38
+/** The narrow float inputs a feature may overflow: each one's rounding and its range as said. */
+export const NARROW_FLOATS = { FP32: { round: Math.fround, range: '±3.4e38' }, FP16: { round: Math.f16round, range: '±65504' } } as const
 
-/** The features beyond FP32's range: how many, and the first (its line and column); undefined when none is. */
-export function beyondFloat32(data: LabeledData): { count: number; line: number; column: string; value: number } | undefined {
+/**
+ * The features beyond the range of `datatype` (a double, but Infinity once rounded to it): how
+ * many, and the first (its line and column); undefined when none is. A value that rounds to the
+ * largest finite one is in range.
+ */
+export function beyondRange(data: LabeledData, datatype: keyof typeof NARROW_FLOATS): { count: number; line: number; column: string; value: number } | undefined {
+  const { round } = NARROW_FLOATS[datatype]
   let first = -1
   let count = 0
   for (let k = 0; k < data.values.length; k++) {
-    if (Math.abs(data.values[k]!) <= FLOAT32_MAX) continue
+    if (Number.isFinite(round(data.values[k]!))) continue
     if (first < 0) first = k
     count++
   }

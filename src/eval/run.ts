@@ -11,7 +11,7 @@ import { RepositoryPreview } from '../registry/preview.ts'
 import { roundMs } from '../starter/stats.ts'
 import { DATATYPES, type Tensor, type TensorSpec } from '../tensor/index.ts'
 import type { PredictResult } from '../types.ts'
-import { EvalInputError, featureRow, type LabeledData } from './data.ts'
+import { beyondRange, EvalInputError, featureRow, NARROW_FLOATS, type LabeledData } from './data.ts'
 import { count } from './errors.ts'
 import { featureInput, fittingEnsembles } from './fit.ts'
 import { delayAnswers, type LatencyProfile } from './latency.ts'
@@ -59,6 +59,8 @@ export interface EvalOptions {
   readonly profile?: LatencyProfile | undefined
   /** Rows run before measuring each target (warm-up); default 20. */
   readonly warmup?: number | undefined
+  /** Told of features beyond the range of an ensemble's FP32 (or FP16) input, once the inputs are known. */
+  readonly warn?: ((message: string) => void) | undefined
 }
 
 const SOLO = 'solo:'
@@ -166,10 +168,20 @@ export async function runEval(config: GatewayConfig, data: LabeledData, options:
     for (const [model, delay] of options.profile?.delays ?? []) delayAnswers(gateway.models.get(model)!.executor, delay)
     // Labels that are not the models' classes would score 0% without a word: refused before
     // anything runs (after the width, the mistake at line 1).
+    const narrow = new Map<keyof typeof NARROW_FLOATS, string[]>()
     for (const name of names) {
       const ens = gateway.ensemble(name)
-      featureInput(name, ens.inputs, data)
+      const { datatype } = featureInput(name, ens.inputs, data)
       checkLabels(ens.outputs, name, data, ens.strategy.decidesOn)
+      if (datatype in NARROW_FLOATS) narrow.set(datatype as keyof typeof NARROW_FLOATS, [...(narrow.get(datatype as keyof typeof NARROW_FLOATS) ?? []), name])
+    }
+    // A feature beyond an input's float range reaches its models as Infinity: said, once per datatype.
+    for (const [datatype, ensembles] of narrow) {
+      const huge = beyondRange(data, datatype)
+      if (huge === undefined) continue
+      const more = huge.count > 1 ? ` (${count(huge.count - 1, 'more cell')} too)` : ''
+      const takers = ensembles.length === 1 ? `ensemble ${ensembles[0]} takes ${datatype} and gets` : `ensembles ${ensembles.join(', ')} take ${datatype} and get`
+      options.warn?.(`${data.file}:${huge.line}: ${huge.value} in column "${huge.column}" is beyond ${datatype}'s range (${NARROW_FLOATS[datatype].range}): ${takers} Infinity there${more}`)
     }
     const reports: EnsembleReport[] = []
     for (const name of names) reports.push(await evalEnsemble(gateway, name, solos, data, budgets.get(name)!, options.warmup ?? 20))

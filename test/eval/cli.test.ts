@@ -54,11 +54,4 @@ describe('specserve eval flags', () => {
     expect(unknown.err).toMatch(new RegExp(`^specserve eval: --ensembles: no ensemble "nope" in ${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(cancer, `))
     expect(existsSync(join(dir, 'out'))).toBe(false)
   })
-
-  it('warns of features beyond FP32, which an FP32 input gets as Infinity', async () => {
-    const dir = tempDir('specserve-eval-cli-')
-    writeFileSync(join(dir, 'big.csv'), 'a,b,label\n1,2,0\n1e39,2,1\n-1e40,2,1\n')
-    const run = await printed(() => evalMain(['-c', join(dir, 'none.yaml'), '--data', join(dir, 'big.csv'), '--label', 'label', '--out', join(dir, 'out')]))
-    expect(run.err.split('\n')[0]).toBe(`warning: ${join(dir, 'big.csv')}:3: 1e+39 in column "a" is beyond FP32's range (±3.4e38): a model taking FP32 gets Infinity there (1 more cell too)`)
-  })
 })

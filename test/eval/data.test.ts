@@ -1,7 +1,7 @@
 // The labeled CSV eval reads: every way it can be wrong gives the file, the line and the column.
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { beyondFloat32, EvalInputError, featureRow, readLabeledCsv, type LabeledData } from '../../src/eval/data.ts'
+import { beyondRange, EvalInputError, featureRow, readLabeledCsv, type LabeledData } from '../../src/eval/data.ts'
 import { root } from '../helpers.ts'
 
 const read = (text: string, label = 'y') => readLabeledCsv('d.csv', label, text)
@@ -42,9 +42,12 @@ describe('readLabeledCsv', () => {
     expect(rowsOf(read('a,b,y\n1.7e308,1e-400,0\n'))[0]).toEqual(Float64Array.of(1.7e308, 0))
   })
 
-  it('finds features beyond FP32 (a double, but Infinity to an FP32 input): how many, and the first', () => {
-    expect(beyondFloat32(read('a,b,y\n1,3.4e38,0\n'))).toBeUndefined()
-    expect(beyondFloat32(read('a,b,y\n1,2,0\n1,-1e39,1\n1e300,1,0\n'))).toEqual({ count: 2, line: 3, column: 'b', value: -1e39 })
+  it('finds features beyond FP32 or FP16 (a double, but Infinity to such an input): how many, and the first; a value rounding to the largest is in range', () => {
+    expect(beyondRange(read('a,b,y\n1,3.4e38,0\n'), 'FP32')).toBeUndefined()
+    // Above FP32's largest (3.4028234663852886e38), but rounded to it, not to Infinity.
+    expect(beyondRange(read('a,b,y\n1,3.40282350000000001e38,0\n1,-3.4028235677973e38,1\n'), 'FP32')).toBeUndefined()
+    expect(beyondRange(read('a,b,y\n1,2,0\n1,-1e39,1\n1e300,1,0\n'), 'FP32')).toEqual({ count: 2, line: 3, column: 'b', value: -1e39 })
+    expect(beyondRange(read('a,b,y\n1,65519,0\n1,70000,1\n'), 'FP16')).toEqual({ count: 1, line: 3, column: 'b', value: 70000 })
   })
 
   it('a label column that does not exist: line 1 and the columns there are', () => {

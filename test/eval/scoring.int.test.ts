@@ -58,7 +58,10 @@ describe('eval scoring', () => {
     const overflowing = lines.slice(1, 4).map((line) => line.replace(/^[^,]+/, '1e39').replace(/,[01]$/, ',0'))
     const data = readLabeledCsv('mixed.csv', 'label', [...lines.slice(0, 21), ...overflowing].join('\n'))
     const config = loadConfigFile(file)
-    const [report] = await runEval(config, data, { ensembles: ['mlp'], warmup: 0 })
+    const warnings: string[] = []
+    const [report] = await runEval(config, data, { ensembles: ['mlp'], warmup: 0, warn: (message) => warnings.push(message) })
+    // Said once the input is known to be FP32.
+    expect(warnings).toEqual(['mixed.csv:22: 1e+39 in column "f0" is beyond FP32\'s range (±3.4e38): ensemble mlp takes FP32 and gets Infinity there (2 more cells too)'])
     // The hits are the 20 finite rows' own: the 3 NaN rows, labelled 0, add none.
     const [clean] = await runEval(config, readLabeledCsv('clean.csv', 'label', lines.slice(0, 21).join('\n')), { ensembles: ['mlp'], warmup: 0 })
     for (const [i, result] of report!.results.entries()) {
@@ -66,6 +69,17 @@ describe('eval scoring', () => {
       expect([result.misses, result.failed, result.abstained, result.non_finite], result.target).toEqual([0, 0, 0, 3])
       expect(Math.round(result.score * data.rows), result.target).toBe(Math.round(clean!.results[i]!.score * 20))
     }
+  })
+})
+
+describe('eval warnings of features beyond an input\'s float range', () => {
+  it('none for an FP64 input: 1e39 is a double', async () => {
+    const { file, dir } = setup('  wide: { kind: scripted, label: 1, input: { datatype: FP64, shape: [-1, 2] } }', '  e: { strategy: deadline-fallback, models: [wide] }')
+    const csv = join(dir, 'big.csv')
+    writeFileSync(csv, 'a,b,label\n1,2,1\n1e39,2,1\n')
+    const warnings: string[] = []
+    await runEval(loadConfigFile(file), readLabeledCsv(csv, 'label'), { warmup: 0, warn: (message) => warnings.push(message) })
+    expect(warnings).toEqual([])
   })
 })
 
