@@ -63,6 +63,11 @@ function asGiven(dir: string, path: string): string {
   }
 }
 
+/** A member none of whose answers had finite probabilities: on every row, or on every row it answered when some went unanswered. */
+export const nonFiniteOnly = (model: string, rows: number, unanswered: number | undefined): string =>
+  `not calibrated ${model}: its probabilities were non-finite on ` +
+  (unanswered ? `every row it answered (${count(rows, 'row')})${leftOut(undefined, unanswered)}` : rows === 1 ? 'its 1 row' : `all ${rows} rows`)
+
 /** What a fit left out, as the end of its line. */
 const leftOut = (nonFinite: number | undefined, unanswered: number | undefined): string =>
   (nonFinite ? `; ${count(nonFinite, 'row')} left out: non-finite probabilities` : '') + (unanswered ? `; ${count(unanswered, 'row')} left out: no answer` : '')
@@ -177,7 +182,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
         } else console.log(`calibrated ${model}: isotonic, ${count(c.isotonic.confidence.length, 'point')} (Brier ${c.brier_before} → ${c.brier_after} on ${count(c.rows, 'row')}${left})`)
       }
       for (const [model, rows] of Object.entries(fitted.skipped)) {
-        if (!fitted.models[model]) console.log(`not calibrated ${model}: its probabilities were non-finite on ${rows === 1 ? 'its 1 row' : `all ${rows} rows`}${leftOut(undefined, fitted.unanswered[model])}`)
+        if (!fitted.models[model]) console.log(nonFiniteOnly(model, rows, fitted.unanswered[model]))
       }
       for (const [model, rows] of Object.entries(fitted.unanswered)) {
         if (!fitted.models[model] && !fitted.skipped[model]) console.log(`not calibrated ${model}: it answered ${rows === 1 ? 'not its 1 row (it failed or was over the budget)' : `none of the ${rows} rows (each failed or was over the budget)`}`)

@@ -3,7 +3,7 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { evalMain } from '../../src/eval/cli.ts'
+import { evalMain, nonFiniteOnly } from '../../src/eval/cli.ts'
 import { printed } from '../console-output.ts'
 import { root } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
@@ -53,5 +53,11 @@ describe('specserve eval flags', () => {
     expect(unknown.code).toBe(2)
     expect(unknown.err).toMatch(new RegExp(`^specserve eval: --ensembles: no ensemble "nope" in ${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(cancer, `))
     expect(existsSync(join(dir, 'out'))).toBe(false)
+  })
+
+  it('a member whose answers were all non-finite: "every row it answered" when other rows went unanswered, not "its 1 row" or "all N rows"', () => {
+    expect(nonFiniteOnly('m', 30, undefined)).toBe('not calibrated m: its probabilities were non-finite on all 30 rows')
+    expect(nonFiniteOnly('m', 1, undefined)).toBe('not calibrated m: its probabilities were non-finite on its 1 row')
+    expect(nonFiniteOnly('m', 1, 5)).toBe('not calibrated m: its probabilities were non-finite on every row it answered (1 row); 5 rows left out: no answer')
   })
 })
