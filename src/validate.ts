@@ -7,6 +7,7 @@ import { loadConfigFile, type GatewayConfig } from './config/load.ts'
 import { ConfigError, formatIssue, shownPath } from './config/yaml.ts'
 import { Gateway } from './gateway.ts'
 import { modelWarnings } from './model-warnings.ts'
+import { count } from './plural.ts'
 import { RepositoryPreview } from './registry/preview.ts'
 
 /**
@@ -70,6 +71,5 @@ export async function validate(file: string, stream = false): Promise<void> {
     const message = uncalibratedWarning(ens.config.strategy.options as BestQualityOptions, shape, families)
     if (message) warnAt(`ensembles.${ens.name}.strategy`, message)
   }
-  const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`
   console.log(`${file}: ok (${count(config.models.size, 'model')}, ${count(config.ensembles.size, 'ensemble')})`)
 }

@@ -8,7 +8,8 @@
 // halfway through.
 import { statSync } from 'node:fs'
 import { CsvReader, fileText, type CsvRecord } from './csv.ts'
-import { count, EvalInputError } from './errors.ts'
+import { count } from '../plural.ts'
+import { EvalInputError } from './errors.ts'
 
 export { EvalInputError } from './errors.ts'
 

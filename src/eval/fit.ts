@@ -7,7 +7,7 @@ import type { GatewayConfig } from '../config/load.ts'
 import { ModelRuntimes } from '../model-runtimes.ts'
 import { DATATYPES, formatShape, type TensorSpec } from '../tensor/index.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
-import { count } from './errors.ts'
+import { count } from '../plural.ts'
 
 /** The ensemble's one input, as wide as the data set's feature columns; an error at the header line otherwise. */
 export function featureInput(name: string, inputs: readonly TensorSpec[], data: LabeledData): TensorSpec {

@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import { writeAllAtomically, WrittenNotSynced } from '../durable.ts'
 import type { EnsembleReport, TargetResult } from './run.ts'
-import { count } from './errors.ts'
+import { count } from '../plural.ts'
 import { ensembleSvg } from './svg.ts'
 
 export interface EvalReport {
