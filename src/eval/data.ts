@@ -8,6 +8,7 @@
 // halfway through.
 import { statSync } from 'node:fs'
 import { CsvReader, fileText, type CsvRecord } from './csv.ts'
+import { DECIMAL } from '../decimal.ts'
 import { count } from '../plural.ts'
 import { EvalInputError } from './errors.ts'
 
@@ -57,8 +58,8 @@ export function beyondRange(data: LabeledData, datatype: keyof typeof NARROW_FLO
   return { count, line: data.lines[Math.floor(first / width)]!, column: data.features[first % width]!, value: data.values[first]! }
 }
 
-/** A number as a CSV cell (or a --budgets item) may hold it: decimal or exponent notation, no blanks, no hex. */
-export const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
+/** A number as a CSV cell (or a --budgets item) may hold it: decimal or exponent notation, no blanks, no hex (a header's budget's grammar). */
+export const NUMBER = DECIMAL
 
 /**
  * Reads the CSV: the file `file` as a stream, or `text` (the whole text, or its chunks in

@@ -8,6 +8,7 @@ import { newRequestId, type Gateway } from '../../gateway.ts'
 import { checkInputs, inputSpec, type EnsembleRuntime } from '../../starter/ensemble.ts'
 import { describe, tensorFromJson, type Tensor, type TensorMap } from '../../tensor/index.ts'
 import type { PredictRequest } from '../../types.ts'
+import { DECIMAL } from '../../decimal.ts'
 
 export const BODY_SHAPE = '{"inputs": {...}, "budget_ms"?: n, "id"?: s}'
 
@@ -122,9 +123,6 @@ function inputsOf(ens: EnsembleRuntime, inputs: unknown): TensorMap {
   return out
 }
 
-/** A decimal number as a header carries one (`12`, `0.5`, `2e1`): not hex, not `Infinity`. */
-const DECIMAL_NUMBER = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/
-
 /**
  * parseBudget's budget for a request whose inputs were read: a budget error is thrown only
  * once the inputs are known whole (missing, empty or extra inputs are BAD_INPUT first, as
@@ -152,7 +150,7 @@ export function parseBudget(body: unknown, header: string | string[] | undefined
   const budget = body === undefined ? undefined : checkBudget(body, field, maxMs)
   if (header === undefined) return budget
   const text = Array.isArray(header) ? header[0] : header
-  const value = text !== undefined && DECIMAL_NUMBER.test(text) ? Number(text) : Number.NaN
+  const value = text !== undefined && DECIMAL.test(text.trim()) ? Number(text) : Number.NaN
   if (!Number.isFinite(value)) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a decimal number of milliseconds, got ${describe(text)}`)
   // The header's own mistakes under its own name (the starter would name them budget_ms).
   if (value <= 0) throw new GatewayError('BAD_BUDGET', `x-budget-ms must be a positive number of milliseconds, got ${describe(text)}`)
