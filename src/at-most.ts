@@ -1,9 +1,13 @@
+import { MAX_TIMER_MS } from './timer-step.ts'
+
 /**
  * Waits for `work` at most `ms`: what still runs then is left to the caller (at shutdown, to the
  * exit). A rejection of `work` counts as done: the caller that cares about the error handles it
  * on `work` itself. The timer is cleared as soon as `work` settles, so it never holds the process.
+ * Past MAX_TIMER_MS (Infinity included) there is no bound: such a timer would fire at once.
  */
 export async function atMost(work: Promise<unknown>, ms: number): Promise<void> {
+  if (ms > MAX_TIMER_MS) return work.then(noop, noop)
   let timer: NodeJS.Timeout | undefined
   const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))
   try {
@@ -60,29 +64,37 @@ export function orAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /**
+ * `work`, or a rejection with `late()`'s error once `ms` is over, whichever comes first. The
+ * timer is cleared as soon as `work` settles; past MAX_TIMER_MS (Infinity included) there is
+ * none, and `work` is returned as is.
+ */
+export function orLate<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  if (ms > MAX_TIMER_MS) return work
+  // One promise settled by whichever comes first (no listener on a signal: limited() runs it per shadow and canary comparison).
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(late()), ms)
+    work.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (err: unknown) => (clearTimeout(timer), reject(err as Error)),
+    )
+  })
+}
+
+/**
  * `work(signal)` given at most `ms`: then its signal aborts with an Error saying `reason`, and
- * the caller stops waiting (orAbort), whether or not the work stops (a native run does not).
+ * the caller stops waiting (orLate), whether or not the work stops (a native run does not).
  */
 export function limited<T>(ms: number, reason: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController()
-  // One promise settled by whichever comes first (no listener on the signal: it runs per shadow and canary comparison).
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      const over = new Error(reason)
-      controller.abort(over)
-      reject(over)
-    }, ms)
-    const settle = (): void => clearTimeout(timer)
-    let running: Promise<T>
-    try {
-      running = work(controller.signal)
-    } catch (err) {
-      settle()
-      return reject(err as Error)
-    }
-    running.then(
-      (value) => (settle(), resolve(value)),
-      (err: unknown) => (settle(), reject(err as Error)),
-    )
+  let running: Promise<T>
+  try {
+    running = work(controller.signal)
+  } catch (err) {
+    return Promise.reject(err as Error)
+  }
+  return orLate(running, ms, () => {
+    const over = new Error(reason)
+    controller.abort(over)
+    return over
   })
 }

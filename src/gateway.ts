@@ -281,11 +281,12 @@ export class Gateway {
   }
 
   /**
-   * Takes no predict from now on and closes the models, then the ONNX worker pool, within
-   * `graceMs` (default `server.shutdown_grace_ms`; Infinity: none): past it, rejects with
-   * CloseTimeoutError while the close goes on (gateway-close.ts). Calls share one close.
+   * Takes no predict from now on and closes the models, then the ONNX worker pool. Resolves
+   * once all is closed, which waits for any inference a worker thread is inside (it cannot be
+   * cut: gateway-close.ts). `graceMs` bounds that wait (default: none, Infinity): past it,
+   * rejects with CloseTimeoutError while the close goes on. Calls share one close.
    */
-  close(graceMs = this.current.config.server.shutdown_grace_ms): Promise<void> {
+  close(graceMs = Infinity): Promise<void> {
     this.closing ??= new GatewayClose(async (track) => {
       this.state = 'closed'
       this.endLoad()
@@ -293,7 +294,7 @@ export class Gateway {
       this.runtimes.beginClose()
       await Promise.allSettled([...this.models.values(), ...this.retirement.takeAll()].map((m) => track(`model ${m.model.name}`, m.executor.close())))
       await track('the inference workers', this.runtimes.close())
-    })
+    }, this.runtimes.inRun)
     return this.closing.within(graceMs)
   }
 }

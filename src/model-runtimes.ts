@@ -57,6 +57,12 @@ export class ModelRuntimes {
     for (const resource of this.resources.values()) resource.beginClose?.()
   }
 
+  /** Is a worker thread of a shared resource inside a run (or set aside as stuck in one)? */
+  readonly inRun = (): boolean => {
+    for (const resource of this.resources.values()) if (resource.inRun?.()) return true
+    return false
+  }
+
   /** Closes the shared resources, once every executor using them is closed. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.resources.values()].map((r) => r.close()))

@@ -1,7 +1,9 @@
 // atMost: shutdown steps that may hang (a registry close, a telemetry flush to an endpoint
-// that is down) are waited for up to a bound, never longer, and never past their end.
+// that is down) are waited for up to a bound, never longer, and never past their end. orLate
+// and limited: work given a bound past which the caller stops waiting, with an error. A bound
+// past the longest timer Node.js sets (2^31-1 ms: a longer one fires at once) is none.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { atMost, orAbort } from '../src/at-most.ts'
+import { atMost, limited, orAbort, orLate } from '../src/at-most.ts'
 
 beforeEach(() => {
   vi.useFakeTimers()
@@ -45,6 +47,18 @@ describe('atMost', () => {
     await expect(failing).rejects.toThrow('exporter down')
   })
 
+  it('a bound past the longest timer (2^31-1 ms) or Infinity is none: such a timer would fire at once', async () => {
+    let finish!: () => void
+    const work = new Promise<void>((resolve) => (finish = resolve))
+    const done = [tracked(atMost(work, 2 ** 31)), tracked(atMost(work, Infinity))]
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(done.map((d) => d())).toEqual([false, false])
+    expect(vi.getTimerCount()).toBe(0)
+    finish()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(done.map((d) => d())).toEqual([true, true])
+  })
+
   it('0 ms (no time left in the grace) waits no longer than the next timer turn', async () => {
     const done = tracked(atMost(new Promise(() => undefined), 0))
     await vi.advanceTimersByTimeAsync(0)
@@ -70,5 +84,47 @@ describe('orAbort', () => {
     await expect(orAbort(Promise.reject(new Error('bad')), controller.signal)).rejects.toThrow('bad')
     controller.abort(new Error('gone'))
     await expect(orAbort(new Promise<number>(() => undefined), controller.signal)).rejects.toThrow('gone')
+  })
+})
+
+describe('orLate and limited', () => {
+  it('orLate rejects with its error when the time is up, not before; the work\'s later failure is handled', async () => {
+    let fail!: (err: Error) => void
+    const work = new Promise<number>((_, reject) => (fail = reject))
+    const waited = orLate(work, 100, () => new Error('late'))
+    const outcome = expect(waited).rejects.toThrow('late')
+    await vi.advanceTimersByTimeAsync(99)
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(1)
+    await outcome
+    fail(new Error('the run failed later'))
+    await Promise.resolve()
+  })
+
+  it('orLate settles as the work does, leaving no timer; past the longest timer it sets none', async () => {
+    await expect(orLate(Promise.resolve(7), 100, () => new Error('late'))).resolves.toBe(7)
+    await expect(orLate(Promise.reject(new Error('bad')), 100, () => new Error('late'))).rejects.toThrow('bad')
+    expect(vi.getTimerCount()).toBe(0)
+    const never = orLate(new Promise<number>(() => undefined), 2 ** 31, () => new Error('late'))
+    expect(vi.getTimerCount()).toBe(0)
+    const done = tracked(never.then(() => undefined, () => undefined))
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(done()).toBe(false)
+  })
+
+  it('limited aborts the work\'s signal with its reason when the time is up, and rejects with it', async () => {
+    let seen: AbortSignal | undefined
+    const waited = limited(50, 'no answer within 0.05 s', (signal) => ((seen = signal), new Promise<number>(() => undefined)))
+    const outcome = expect(waited).rejects.toThrow('no answer within 0.05 s')
+    await vi.advanceTimersByTimeAsync(50)
+    await outcome
+    expect(seen!.aborted).toBe(true)
+    expect((seen!.reason as Error).message).toBe('no answer within 0.05 s')
+  })
+
+  it('limited passes on a synchronous throw of the work as a rejection, leaving no timer', async () => {
+    await expect(limited(50, 'late', () => { throw new Error('bad call') })).rejects.toThrow('bad call')
+    await expect(limited(50, 'late', () => Promise.resolve(3))).resolves.toBe(3)
+    expect(vi.getTimerCount()).toBe(0)
   })
 })

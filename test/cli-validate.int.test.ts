@@ -17,6 +17,19 @@ describe('specserve validate', () => {
     expect(code).toBe(0)
   })
 
+  it('validate waits for its workers to close, whatever server.shutdown_grace_ms (0 here): the grace bounds a stop of serve, not this', async () => {
+    const file = join(tempDir('specserve-validate-'), 'grace0.yaml')
+    writeFileSync(
+      file,
+      `server: { shutdown_grace_ms: 0 }\nmodels:\n  lr: { kind: onnx, path: ${join(root, 'models', 'cancer_logreg.onnx')} }\n  slow: { kind: onnx, path: ${join(root, 'models', 'cancer_slow.onnx')}, dedicated_workers: 1 }\n` +
+        'ensembles:\n  e: { strategy: deadline-fallback, models: [lr, slow] }\n',
+    )
+    const { code, output } = await run(['validate', file])
+    expect(output).toContain('grace0.yaml: ok (2 models, 1 ensemble)')
+    expect(output).not.toContain('CloseTimeoutError')
+    expect(code).toBe(0)
+  })
+
   it('validate warns when best-quality compares uncalibrated models of different families, read from their graphs', async () => {
     const dir = tempDir('specserve-validate-')
     const file = join(dir, 'bq.yaml')

@@ -116,6 +116,8 @@ export interface SharedResource {
   beginClose?(): void
   close(): Promise<void>
   collect?(out: MetricsSink): void
+  /** Is a thread of it inside a run that cannot be cut (a close waits for it)? A close past its bound says so. */
+  inRun?(): boolean
 }
 
 /** What a kind's models get from the gateway that creates them. */

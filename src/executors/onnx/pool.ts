@@ -113,6 +113,12 @@ export class OnnxPool implements SharedResource {
     return { workers: this.size, queued: this.depth.count, ...this.workers.stats() }
   }
 
+  /** Is a worker thread inside a run: holding a unit, or set aside as stuck in one (a close waits for it)? */
+  inRun(): boolean {
+    const { busy, setAside } = this.workers.stats()
+    return busy > 0 || setAside > 0
+  }
+
   collect(out: MetricsSink, pool: MetricAttributes = {}): void {
     collectPool(out, pool, this.stats())
   }

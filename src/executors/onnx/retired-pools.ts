@@ -35,6 +35,12 @@ export class RetiredPools implements SharedResource {
     await Promise.all([...this.pools.keys()].map((pool) => pool.close()))
   }
 
+  /** Is a thread of a pool kept here inside a run, or set aside as stuck in one? */
+  inRun(): boolean {
+    for (const pool of this.pools.keys()) if (pool.inRun()) return true
+    return false
+  }
+
   collect(out: MetricsSink): void {
     if (this.pools.size === 0) return
     const byModel = new Map<string, number>()

@@ -32,10 +32,10 @@ const STUCK = 1500
 
 let gateway: Gateway | undefined
 
-/** Closes the gateway: its close waits for the stuck threads to exit. */
+/** Closes the gateway, with no bound: its close waits for the stuck threads to exit. */
 async function close(g: Gateway): Promise<void> {
   gateway = undefined
-  await g.close()
+  await g.close(Infinity)
 }
 
 afterEach(async () => {
