@@ -84,6 +84,7 @@ class OnnxExecutor implements Executor {
     this.key = poolKey(name)
     this.dedicated = spec.dedicatedWorkers > 0 ? new OnnxPool({ workers: spec.dedicatedWorkers, queueLimit: DEDICATED_QUEUE, nice: env.executors.onnx_worker_nice }) : undefined
     this.retired = this.dedicated && env.shared(RETIRED_POOLS, () => new RetiredPools())
+    if (this.dedicated) this.retired!.made(this.dedicated)
   }
 
   private poolToUse(): OnnxPool {
