@@ -119,6 +119,18 @@ describe('tracing', () => {
     }
   })
 
+  it('gives a 404 and a 405 (and a 404 under /v2) a request span under the caller\'s traceparent, as any request', async () => {
+    for (const [method, url, status] of [['GET', '/nope', 404], ['DELETE', '/v1/ensembles/wine/predict', 405], ['GET', '/v2/nope', 404]] as const) {
+      const ended = watcher.nextEnd('request')
+      const res = await app.inject({ method, url, headers: { traceparent } })
+      expect(res.statusCode).toBe(status)
+      const span = await ended
+      expect(span.spanContext().traceId).toBe(TRACE_ID)
+      expect(parentOf(span)).toBe(CALLER_SPAN)
+      expect(span.attributes['http.response.status_code']).toBe(status)
+    }
+  })
+
   it('marks a model cut off by the decision as cancelled, and late once it does answer', async () => {
     const slowEnded = watcher.nextEnd('infer slow')
     const res = await app.inject({ method: 'POST', url: '/v1/ensembles/race/predict', payload: { inputs: { x: [[0.5, 0.5]] } } })

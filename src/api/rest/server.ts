@@ -117,10 +117,10 @@ export function buildServer(config: GatewayConfig, options: BuildOptions = {}): 
     if (mapped.code === 'INTERNAL') request.server.log.error({ err, reqId: request.id }, 'unexpected error')
     void reply.status(mapped.http).send({ code: mapped.code, message: mapped.message, ...mapped.details })
   })
-  // 404, or 405 with Allow for a path served with other methods (methods.ts); /v2 has its own, in its shape.
-  registerNotFound(app, 'native')
-
   if (options.telemetry) traceRequests(app, options.telemetry)
+  // 404, or 405 with Allow for a path served with other methods (methods.ts); /v2 has its own, in its shape.
+  // After the tracing plugin: its context takes the request-span hooks there are when it is made.
+  registerNotFound(app, 'native')
   registerOpenApi(app, guarded)
   // Routes are added once @fastify/swagger is loaded, so GET /openapi.json sees them all.
   app.after(() => {
