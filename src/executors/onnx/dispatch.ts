@@ -47,7 +47,7 @@ export class Dispatcher {
     if (this.scheduled) this.dispatch()
   }
 
-  /** A unit answered with a run of `runMs`: if it went to an idle worker, its round trip measures the hop. */
+  /** A unit answered with a run of `runMs`: if its worker began it at once, its round trip measures the hop. */
   answered(unit: Unit, runMs: number): void {
     if (unit.sentAt >= 0) this.hopMs = this.hopMs * 0.9 + Math.max(0, performance.now() - unit.sentAt - runMs) * 0.1
   }
@@ -98,13 +98,15 @@ export class Dispatcher {
       }
       if (!best) return false
       const taken = best.queue.length
-      const unit = best.nextUnit(now, this.nextId, slot.units.length === 0)
+      const unit = best.nextUnit(now, this.nextId)
       this.depth.count -= taken - best.queue.length
       if (!unit) continue
       this.nextId = nextUnitId(this.nextId)
       best.inflight++
       slot.send(unit, best.key, unit.jobs.map((j) => wireInputs(j.inputs)))
       this.depth.sent(slot, unit)
+      // Behind another unit or a load there: its round trip would count that wait as hop.
+      if (unit.waiting) unit.sentAt = -1
       return true
     }
   }

@@ -40,8 +40,12 @@ export interface Unit extends SentUnit {
   readonly lane: PoolLane
   readonly jobs: readonly Job[]
   readonly rows: number
-  /** When it was handed to an idle worker (its answer's time minus this and the run is the hop); -1 when it queued there. */
-  readonly sentAt: number
+  /**
+   * When it was sent, if the worker begins it at once: its answer's time minus this and the run
+   * is the hop. -1 when it waits there, behind another unit or a load (Dispatcher: QueueDepth.sent
+   * works that out), as that wait is no hop.
+   */
+  sentAt: number
   /** Sent to a worker that has not begun it: counted in the pool's queue depth (queue-depth.ts). */
   waiting: boolean
 }
@@ -165,10 +169,10 @@ export class PoolLane implements BatchFigures {
 
   /**
    * The next unit (take()), without the jobs that have less time left than the model's
-   * fastest run (rejected WOULD_MISS_DEADLINE); undefined if none was left. `idleWorker`:
-   * the worker it goes to holds nothing else, so its round trip measures the pool's hop.
+   * fastest run (rejected WOULD_MISS_DEADLINE); undefined if none was left. Sent at `now`
+   * (sentAt: the dispatcher unsets it if the unit waits in its worker).
    */
-  nextUnit(now: number, id: number, idleWorker: boolean): Unit | undefined {
+  nextUnit(now: number, id: number): Unit | undefined {
     const jobs = this.take()
     let live = 0
     let rows = 0
@@ -184,7 +188,7 @@ export class PoolLane implements BatchFigures {
     }
     if (live === 0) return undefined
     jobs.length = live
-    const unit: Unit = { id, lane: this, jobs, rows, live, sentAt: idleWorker ? now : -1, flags: undefined, posted: 0, waiting: false }
+    const unit: Unit = { id, lane: this, jobs, rows, live, sentAt: now, flags: undefined, posted: 0, waiting: false }
     for (const job of jobs) job.unit = unit
     return unit
   }

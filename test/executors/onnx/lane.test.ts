@@ -34,7 +34,7 @@ const ran = (lane: PoolLane, runMs: number): void => lane.observe(1, 1, runMs)
 function dispatch(lane: PoolLane, leftMs: number): ModelError | undefined {
   const outcome: Outcome = { error: undefined }
   lane.queue.push(job(lane, leftMs, outcome))
-  const unit = lane.nextUnit(0, 1, true)
+  const unit = lane.nextUnit(0, 1)
   return unit ? undefined : outcome.error
 }
 
@@ -73,7 +73,7 @@ describe('refusing a job that cannot finish in time', () => {
     expect(lane.refuses(5, lastRun + 1000.5)).toBe(true)
     // The probe is not refused again when it reaches a worker.
     lane.queue.push(job(lane, 5, undefined, true))
-    expect(lane.nextUnit(0, 1, true)).toBeDefined()
+    expect(lane.nextUnit(0, 1)).toBeDefined()
     ran(lane, 0.45)
     expect(lane.refuses(5, lastRun + 1001)).toBe(false)
     expect(dispatch(lane, 5)).toBeUndefined()
@@ -110,8 +110,8 @@ describe('the order a model runs its jobs in', () => {
     const shortBudget = job(lane, 112)
     lane.queue.push(longBudget)
     lane.queue.push(shortBudget)
-    expect(lane.nextUnit(0, 1, true)!.jobs).toEqual([shortBudget])
-    expect(lane.nextUnit(45, 2, true)!.jobs).toEqual([longBudget])
+    expect(lane.nextUnit(0, 1)!.jobs).toEqual([shortBudget])
+    expect(lane.nextUnit(45, 2)!.jobs).toEqual([longBudget])
   })
 })
 
