@@ -64,19 +64,46 @@ export function checkDecoded(request: object): void {
   if (MALFORMED in request) throw new GatewayError('BAD_REQUEST', `request message does not decode: ${String(request[MALFORMED])}`)
 }
 
+/** The status a request that did not decode is answered with (INVALID_ARGUMENT, BAD_REQUEST), or undefined for one that did. */
+export function refusal(request: unknown): ReturnType<typeof errorStatus> | undefined {
+  if (typeof request !== 'object' || request === null || !(MALFORMED in request)) return undefined
+  try {
+    checkDecoded(request)
+  } catch (err) {
+    return errorStatus(err)
+  }
+  return undefined
+}
+
 /**
  * Answers a unary call with what `produce` returns, or its error as a status; a request
  * that did not decode is INVALID_ARGUMENT even for a method that reads nothing from it.
  */
 export function answer(call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>, produce: () => unknown): void {
+  const refused = refusal(call.request)
+  if (refused) return callback(refused)
   let value: unknown
   try {
-    checkDecoded(call.request as object)
     value = produce()
   } catch (err) {
     return callback(errorStatus(err))
   }
   callback(null, value)
+}
+
+/**
+ * A unary call answered by `handler` through the callback, as grpc-js would call it, if its
+ * request decoded; one that did not is answered with its refusal, as answer() answers it,
+ * `handler` never seeing it (the standard services' handlers: standard-services.ts).
+ */
+export function answerWith(
+  call: ServerUnaryCall<unknown, unknown>,
+  callback: sendUnaryData<unknown>,
+  handler: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void,
+): void {
+  const refused = refusal(call.request)
+  if (refused) callback(refused)
+  else handler(call, callback)
 }
 
 /**

@@ -9,8 +9,7 @@
 // at the message, after the answers to those before it.
 import type { sendUnaryData, ServerDuplexStream, ServerUnaryCall, ServerWritableStream, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js'
 import type { ServiceDefinition as LoadedServiceDefinition } from '@grpc/proto-loader'
-import { checkDecoded, MALFORMED, tolerantService } from './call.ts'
-import { errorStatus } from './status.ts'
+import { answerWith, refusal, tolerantService } from './call.ts'
 import { strictStrings } from './strict-strings.ts'
 
 type Handler = (...args: never[]) => void
@@ -21,17 +20,6 @@ type Handler = (...args: never[]) => void
  * reflection.proto and health.proto is lower snake_case, which that conversion turns back.
  */
 const protoName = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
-
-/** The refusal of a request that did not decode, or undefined for one that did. */
-function refusal(request: unknown): ReturnType<typeof errorStatus> | undefined {
-  if (typeof request !== 'object' || request === null || !(MALFORMED in request)) return undefined
-  try {
-    checkDecoded(request)
-  } catch (err) {
-    return errorStatus(err)
-  }
-  return undefined
-}
 
 /**
  * `definition` and `impl` as the server adds them: the requests decoded strictly, one that does
@@ -51,11 +39,8 @@ export function strictService(definition: ServiceDefinition, impl: UntypedServic
             if (refused) call.emit('error', refused)
             else (handler as (call: ServerWritableStream<unknown, unknown>) => void)(call)
           }
-        : (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-            const refused = refusal(call.request)
-            if (refused) callback(refused)
-            else (handler as (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void)(call, callback)
-          }
+        : (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
+            answerWith(call, callback, handler as (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void)
       continue
     }
     wrapped[key] = (call: ServerDuplexStream<unknown, unknown>) => {
