@@ -4,30 +4,26 @@
 // holds waits behind the unit before it (pipelined) and behind any load sent before it that
 // it has not answered: only its first unit can be running, and only once no such load is left.
 import type { Unit } from './lane.ts'
+import { begun, type Holder } from './slot.ts'
 
-/** What the count reads of a worker. */
-export interface Holder {
-  /** Sent and not answered, in the order the worker runs them. */
-  readonly units: readonly Unit[]
-  /** Does this unit wait behind a load the worker has not answered? */
-  waitsOnLoad(unit: Unit): boolean
-}
+/** What the count reads of a worker (slot.ts, shared with the watchdog). */
+export type { Holder }
 
 export class QueueDepth {
   /** Jobs waiting: in the lanes' queues, and inside a worker that has not begun their unit. */
   count = 0
 
   /** A unit just sent to `slot` (its last): it waits there if another unit or a load is ahead of it. */
-  sent(slot: Holder, unit: Unit): void {
+  sent(slot: Holder<Unit>, unit: Unit): void {
     if (slot.units.length === 1 && !slot.waitsOnLoad(unit)) return
     unit.waiting = true
     this.count += unit.jobs.length
   }
 
   /** A unit or a load `slot` held was answered: its first unit may begin now. */
-  moved(slot: Holder): void {
-    const head = slot.units[0]
-    if (head === undefined || !head.waiting || slot.waitsOnLoad(head)) return
+  moved(slot: Holder<Unit>): void {
+    const head = begun(slot)
+    if (head === undefined || !head.waiting) return
     head.waiting = false
     this.count -= head.jobs.length
   }

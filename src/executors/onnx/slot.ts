@@ -25,6 +25,24 @@ export interface SentUnit {
   posted: number
 }
 
+/**
+ * What the pool reads of a worker's queue (the queue depth, the watchdog). A worker runs what it
+ * is sent in order, units and loads alike: only its first unit can be running, and only once no
+ * load sent before it is left unanswered.
+ */
+export interface Holder<U extends SentUnit = SentUnit> {
+  /** Sent and not answered, in the order the worker runs them. */
+  readonly units: readonly U[]
+  /** Does this unit wait behind a load the worker has not answered? */
+  waitsOnLoad(unit: U): boolean
+}
+
+/** The unit the worker has begun (its first, no unanswered load ahead of it); undefined when none has. */
+export function begun<U extends SentUnit>(slot: Holder<U>): U | undefined {
+  const head = slot.units[0]
+  return head === undefined || slot.waitsOnLoad(head) ? undefined : head
+}
+
 /** Unit ids stay within what the cancel flags (an Int32Array) hold: past it they start again at 1. */
 export const MAX_UNIT_ID = 2 ** 31 - 1
 export const nextUnitId = (id: number): number => (id < MAX_UNIT_ID ? id + 1 : 1)
@@ -51,7 +69,7 @@ const CLOSE_GRACE_MS = 10_000
 
 let priorityWarned = false
 
-export class WorkerSlot<U extends SentUnit = SentUnit> {
+export class WorkerSlot<U extends SentUnit = SentUnit> implements Holder<U> {
   readonly worker: Worker
   /** Sent and not yet answered, in the order the worker runs them. */
   readonly units: U[] = []

@@ -4,6 +4,7 @@
 // it nothing more, another takes its place, and its thread closes once that run ends. One
 // timer per pool looks at each worker's running unit now and then: nothing per request.
 import type { Unit } from './lane.ts'
+import { begun, type Holder } from './slot.ts'
 
 export interface WatchdogSettings {
   /** How often the workers are looked at (ms). */
@@ -17,12 +18,8 @@ export interface WatchdogSettings {
 /** A worker is stuck past deadline + max(5 s, 10 × its model's p99 run); looked at every second. */
 export const WATCHDOG: WatchdogSettings = Object.freeze({ everyMs: 1000, floorMs: 5000, runs: 10 })
 
-/** What the watchdog reads of a worker, and notes on it between looks. */
-export interface Watched {
-  /** Sent and not answered, in the order the worker runs them: the first is running. */
-  readonly units: readonly Unit[]
-  /** Does this unit wait behind a load the worker has not answered (so it has not begun)? */
-  waitsOnLoad(unit: Unit): boolean
+/** What the watchdog reads of a worker (slot.ts), and notes on it between looks. */
+export interface Watched extends Holder<Unit> {
   /** The unit seen running at the last look (undefined: none), and since when. */
   watched: Unit | undefined
   watchedSince: number
@@ -34,9 +31,9 @@ export interface Watched {
  * waited in the worker), by more than the settings allow. Undefined if not.
  */
 export function stuckFor(slot: Watched, now: number, settings: WatchdogSettings): number | undefined {
-  const head = slot.units[0]
   // A unit behind a load begins once the load is answered: its time is counted from then.
-  if (head === undefined || slot.waitsOnLoad(head)) {
+  const head = begun(slot)
+  if (head === undefined) {
     slot.watched = undefined
     return undefined
   }
