@@ -238,6 +238,32 @@ describe('ONNX worker pool', () => {
     return { loading }
   }
 
+  /** Holds the next run's answer from the pool (the worker's `message` event) until release(), which resolves once it is handed on. */
+  function holdFirstAnswer(): { readonly released: boolean; release: () => Promise<void> } {
+    let held: (() => void) | undefined
+    let caught!: () => void
+    const answered = new Promise<void>((resolve) => (caught = resolve))
+    const emit = Worker.prototype.emit
+    const spy = vi.spyOn(Worker.prototype, 'emit').mockImplementation(function (this: Worker, event: string | symbol, ...args: unknown[]) {
+      if (event === 'message' && (args[0] as { type?: string }).type === 'result' && held === undefined) {
+        held = () => void emit.call(this, event, ...args)
+        spy.mockRestore()
+        caught()
+        return true
+      }
+      return emit.call(this, event, ...args)
+    } as Worker['emit'])
+    const state = {
+      released: false,
+      release: async () => {
+        await answered
+        state.released = true
+        held!()
+      },
+    }
+    return state
+  }
+
   it('counts a job sent to a worker still answering a load as queued until the worker begins it', async () => {
     const pool = await fastPool()
     const { loading } = await slowLoad(pool)
@@ -254,13 +280,18 @@ describe('ONNX worker pool', () => {
     const row = samples('cancer').rows[0]!
     const n = 40_000
     const batch: TensorMap = { input: { datatype: 'FP32', shape: [n, 30], data: Float32Array.from({ length: n * 30 }, (_, i) => row[i % 30]!) } }
+    // The first run's answer is held from the pool until released: till then it is running, as the pool sees it.
+    const answer = holdFirstAnswer()
     const first = pool.run('fast', batch, new AbortController().signal, later())
     await dispatched()
     const { loading } = await slowLoad(pool)
     const second = pool.run('fast', rows('cancer'), new AbortController().signal, later())
     await dispatched()
+    // Behind the run (and the load after it).
+    expect(answer.released).toBe(false)
     expect(pool.stats()).toMatchObject({ busy: 1, queued: 1 })
     // The run before it answered: the load is next in the worker, and it still waits.
+    await answer.release()
     expect(labels(await first)).toHaveLength(n)
     expect(pool.stats()).toMatchObject({ busy: 1, queued: 1 })
     await loading
