@@ -21,10 +21,15 @@ interface Table {
   /** Every method some route has (HEAD twins of the GET routes included), sorted. */
   readonly methods: readonly string[]
   /**
-   * The handler fastify's router returns for a route it matched: the same function for every
-   * route. For a URL that is not valid percent-encoding, or whose segment is over
-   * maxParamLength, the router returns a stand-in that answers the framework error instead:
-   * that is no route, and must not count as one.
+   * The handler fastify's router returns for a route it matched. This leans on fastify
+   * internals no API promises (fastify 5's route.js, find-my-way): findRoute() returns the
+   * handler the router stores, and that is one function shared by every route (fastify's
+   * request dispatcher, not the route's own handler); for a URL that is not valid
+   * percent-encoding, or whose segment is over maxParamLength, the router returns a stand-in
+   * that answers the framework error instead, which is no route and must not count as one. A
+   * fastify that changes either breaks 405s: test/api/rest/methods.int.test.ts catches it (its
+   * 405 rows would get 404 if handlers differed per route; its 150-character segment row would
+   * get 405 if the stand-in counted).
    */
   readonly routed: unknown
 }
