@@ -1,6 +1,6 @@
 // What the worker-pool tests share: a pool closed after each test, deadlines far away,
-// sample rows as FP32 inputs, and a pool's metrics.
-import type { Worker } from 'node:worker_threads'
+// sample rows as FP32 inputs, a pool's metrics, and a run's answer held from the pool.
+import { Worker } from 'node:worker_threads'
 import { afterEach, vi } from 'vitest'
 import { OnnxPool, type PoolOptions } from '../../../src/executors/onnx/pool.ts'
 import type { TensorMap } from '../../../src/tensor/index.ts'
@@ -39,3 +39,29 @@ export function metricsOf(pool: OnnxPool): Record<string, number> {
 
 /** The pool's worker threads, in order (private: a test reaches in as a crash would). */
 export const workersOf = (pool: OnnxPool): Worker[] => (pool as unknown as { workers: { slots: { worker: Worker }[] } }).workers.slots.map((slot) => slot.worker)
+
+/** Holds the next run's answer from the pool (the worker's `message` event) until release(), which resolves once it is handed on. */
+export function holdFirstAnswer(): { readonly released: boolean; release: () => Promise<void> } {
+  let held: (() => void) | undefined
+  let caught!: () => void
+  const answered = new Promise<void>((resolve) => (caught = resolve))
+  const emit = Worker.prototype.emit
+  const spy = vi.spyOn(Worker.prototype, 'emit').mockImplementation(function (this: Worker, event: string | symbol, ...args: unknown[]) {
+    if (event === 'message' && (args[0] as { type?: string }).type === 'result' && held === undefined) {
+      held = () => void emit.call(this, event, ...args)
+      spy.mockRestore()
+      caught()
+      return true
+    }
+    return emit.call(this, event, ...args)
+  } as Worker['emit'])
+  const state = {
+    released: false,
+    release: async () => {
+      await answered
+      state.released = true
+      held!()
+    },
+  }
+  return state
+}

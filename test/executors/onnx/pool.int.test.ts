@@ -8,7 +8,7 @@ import type { Tensor, TensorMap } from '../../../src/tensor/index.ts'
 import { root, samples } from '../../helpers.ts'
 import { tempDir } from '../../temp-dirs.ts'
 import { writeSlowOnZerosModel } from './hand-made-models.ts'
-import { later, sampleRows, usePool } from './pool-helpers.ts'
+import { holdFirstAnswer, later, sampleRows, usePool } from './pool-helpers.ts'
 
 const model = (file: string): string => join(root, 'models', file)
 const rows = (task: string, n = 1): TensorMap => sampleRows(task, n)
@@ -236,32 +236,6 @@ describe('ONNX worker pool', () => {
     const loading = pool.register('slow-load', path)
     await posted
     return { loading }
-  }
-
-  /** Holds the next run's answer from the pool (the worker's `message` event) until release(), which resolves once it is handed on. */
-  function holdFirstAnswer(): { readonly released: boolean; release: () => Promise<void> } {
-    let held: (() => void) | undefined
-    let caught!: () => void
-    const answered = new Promise<void>((resolve) => (caught = resolve))
-    const emit = Worker.prototype.emit
-    const spy = vi.spyOn(Worker.prototype, 'emit').mockImplementation(function (this: Worker, event: string | symbol, ...args: unknown[]) {
-      if (event === 'message' && (args[0] as { type?: string }).type === 'result' && held === undefined) {
-        held = () => void emit.call(this, event, ...args)
-        spy.mockRestore()
-        caught()
-        return true
-      }
-      return emit.call(this, event, ...args)
-    } as Worker['emit'])
-    const state = {
-      released: false,
-      release: async () => {
-        await answered
-        state.released = true
-        held!()
-      },
-    }
-    return state
   }
 
   it('counts a job sent to a worker still answering a load as queued until the worker begins it', async () => {
