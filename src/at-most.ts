@@ -69,32 +69,44 @@ export function orAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
  * none, and `work` is returned as is.
  */
 export function orLate<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
-  if (ms > MAX_TIMER_MS) return work
-  // One promise settled by whichever comes first (no listener on a signal: limited() runs it per shadow and canary comparison).
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(late()), ms)
-    work.then(
-      (value) => (clearTimeout(timer), resolve(value)),
-      (err: unknown) => (clearTimeout(timer), reject(err as Error)),
-    )
-  })
+  return lateAfter(ms, late, () => work)
 }
 
 /**
  * `work(signal)` given at most `ms`: then its signal aborts with an Error saying `reason`, and
- * the caller stops waiting (orLate), whether or not the work stops (a native run does not).
+ * the caller stops waiting, whether or not the work stops (a native run does not).
  */
 export function limited<T>(ms: number, reason: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController()
-  let running: Promise<T>
-  try {
-    running = work(controller.signal)
-  } catch (err) {
-    return Promise.reject(err as Error)
-  }
-  return orLate(running, ms, () => {
+  const late = (): Error => {
     const over = new Error(reason)
     controller.abort(over)
     return over
-  })
+  }
+  return lateAfter(ms, late, () => work(controller.signal))
+}
+
+/**
+ * The timer first, then the work: work given the same limit (a gRPC call's deadline, set as it
+ * starts) ends after the timer, whose error is the one the caller sees. One promise settled by
+ * whichever comes first (no listener on a signal: limited() runs per shadow and canary comparison).
+ */
+function lateAfter<T>(ms: number, late: () => Error, start: () => Promise<T>): Promise<T> {
+  const timer = ms > MAX_TIMER_MS ? undefined : setTimeout(() => reject(late()), ms)
+  let resolve!: (value: T) => void
+  let reject!: (err: Error) => void
+  const settled = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)))
+  let work: Promise<T>
+  try {
+    work = start()
+  } catch (err) {
+    clearTimeout(timer)
+    return Promise.reject(err as Error)
+  }
+  if (timer === undefined) return work
+  work.then(
+    (value) => (clearTimeout(timer), resolve(value)),
+    (err: unknown) => (clearTimeout(timer), reject(err as Error)),
+  )
+  return settled
 }

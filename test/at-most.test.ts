@@ -122,6 +122,13 @@ describe('orLate and limited', () => {
     expect((seen!.reason as Error).message).toBe('no answer within 0.05 s')
   })
 
+  it('limited starts its timer before the work: work given the same limit (a gRPC call\'s deadline) ends after it, and the error is limited\'s', async () => {
+    const waited = limited(100, 'no answer within 0.1 s (ours)', () => new Promise<number>((_, reject) => setTimeout(() => reject(new Error('DEADLINE_EXCEEDED (theirs)')), 100)))
+    const outcome = expect(waited).rejects.toThrow('no answer within 0.1 s (ours)')
+    await vi.advanceTimersByTimeAsync(100)
+    await outcome
+  })
+
   it('limited passes on a synchronous throw of the work as a rejection, leaving no timer', async () => {
     await expect(limited(50, 'late', () => { throw new Error('bad call') })).rejects.toThrow('bad call')
     await expect(limited(50, 'late', () => Promise.resolve(3))).resolves.toBe(3)
