@@ -155,9 +155,9 @@ class LabeledRows {
       label: this.label,
       rows: this.rows,
       // The rows read: views while the room grown for more is small, else copies (which free it).
-      values: this.fit(this.values, this.rows * width),
-      truth: this.fit(this.truth, this.rows),
-      lines: this.fit(this.lines, this.rows),
+      values: this.trimmed(this.values, this.rows * width),
+      truth: this.trimmed(this.truth, this.rows),
+      lines: this.trimmed(this.lines, this.rows),
     }
   }
 
@@ -179,7 +179,7 @@ class LabeledRows {
     this.header = header
   }
 
-  private fit<T extends Float64Array | Int32Array>(array: T, length: number): T {
+  private trimmed<T extends Float64Array | Int32Array>(array: T, length: number): T {
     return (array.length > length * 1.25 ? array.slice(0, length) : array.subarray(0, length)) as T
   }
 
