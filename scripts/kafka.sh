@@ -143,6 +143,14 @@ logger.apache.level=INFO
 EOF
 }
 
+# What StorageTool random-uuid prints (16 random bytes, base64url, unpadded, never leading "-"),
+# without the second JVM start it costs (~1 s of every fresh broker's start).
+cluster_id() {
+  local id
+  while id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; [[ "$id" == -* ]]; do :; done
+  echo "$id"
+}
+
 bootstrap() { sed -n 's/^advertised.listeners=PLAINTEXT:\/\///p' "$DIR/server.properties"; }
 
 start() {
@@ -157,8 +165,9 @@ start() {
     while [[ "$controller" == "$PORT" ]]; do controller="$(free_port)"; done
     write_config "$PORT" "$controller"
     local cluster
-    cluster="$("$JAVA" -cp "$cp" -Dlog4j2.configurationFile="$DIR/log4j2.properties" kafka.tools.StorageTool random-uuid)"
-    "$JAVA" -cp "$cp" -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
+    cluster="$(cluster_id)"
+    # C1 only: a one-shot tool, done before the JIT's second tier would pay off.
+    "$JAVA" -XX:TieredStopAtLevel=1 -cp "$cp" -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
       kafka.tools.StorageTool format --standalone -t "$cluster" -c "$DIR/server.properties" >"$DIR/format.log" 2>&1 \
       || { cat "$DIR/format.log" >&2; die "StorageTool format failed"; }
   fi
