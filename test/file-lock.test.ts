@@ -1,0 +1,133 @@
+// The lock beside a file that several processes read, merge into and write (the calibration
+// file): one holder at a time, a wait bounded in time with an error naming the lock and its
+// holder, and a lock left by a process that is gone taken over. Fake timers: the waits are
+// stepped, never slept.
+import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { FileLockBusy, LOCK_WAIT_MS, withFileLock, type LockHolder } from '../src/file-lock.ts'
+import { tempDir } from './temp-dirs.ts'
+
+/** Linux caps pids at 2^22, others lower: no process has this one. */
+const NO_SUCH_PID = 2 ** 30
+
+function fileIn(): { file: string; lock: string } {
+  const file = join(tempDir('specserve-file-lock-'), 'f.json')
+  return { file, lock: `${file}.lock` }
+}
+
+const holding = (lock: string, holder: Partial<LockHolder> = {}): LockHolder => {
+  const full = { pid: process.pid, host: hostname(), since: '2026-01-01T00:00:00.000Z', ...holder }
+  writeFileSync(lock, JSON.stringify(full))
+  return full
+}
+
+/** The promise's outcome, as a value: a rejection caught at once is no unhandled one while timers are stepped. */
+const settled = <T>(p: Promise<T>): Promise<{ value?: T; error?: unknown }> => p.then((value) => ({ value }), (error: unknown) => ({ error }))
+
+beforeEach(() => {
+  vi.useFakeTimers()
+})
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('withFileLock', () => {
+  it('holds <file>.lock, saying who holds it, while the work runs, and removes it after, the work failed or not', async () => {
+    const { file, lock } = fileIn()
+    const seen = await withFileLock(file, () => JSON.parse(readFileSync(lock, 'utf8')) as LockHolder)
+    expect(seen).toMatchObject({ pid: process.pid, host: hostname(), since: new Date().toISOString() })
+    expect(existsSync(lock)).toBe(false)
+    await expect(
+      withFileLock(file, () => {
+        throw new Error('boom')
+      }),
+    ).rejects.toThrow('boom')
+    expect(existsSync(lock)).toBe(false)
+  })
+
+  it('waits for a holder that is running, and runs the work once it lets go', async () => {
+    const { file, lock } = fileIn()
+    holding(lock)
+    const notes: string[] = []
+    const work = vi.fn(() => 'done')
+    const outcome = settled(withFileLock(file, work, { note: (m) => notes.push(m) }))
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(work).not.toHaveBeenCalled()
+    expect(notes).toEqual([`waiting for ${lock}: held by process ${process.pid} on ${hostname()} since 2026-01-01T00:00:00.000Z (up to 10 s)`])
+    rmSync(lock)
+    await vi.advanceTimersByTimeAsync(250) // the longest pause between tries
+    expect(await outcome).toEqual({ value: 'done' })
+    expect(notes).toHaveLength(1) // said once, not at each try
+  })
+
+  it('gives up after the wait with an error naming the lock file and its holder, leaving the lock as it was', async () => {
+    const { file, lock } = fileIn()
+    const holder = holding(lock)
+    const work = vi.fn()
+    const outcome = settled(withFileLock(file, work))
+    await vi.advanceTimersByTimeAsync(LOCK_WAIT_MS - 1)
+    expect(await Promise.race([outcome, Promise.resolve('pending')])).toBe('pending')
+    await vi.advanceTimersByTimeAsync(1)
+    const { error } = await outcome
+    expect(error).toBeInstanceOf(FileLockBusy)
+    expect((error as FileLockBusy).message).toBe(
+      `${lock} is held by process ${process.pid} on ${hostname()} since 2026-01-01T00:00:00.000Z: waited 10 s for it. ` +
+        'Another run is writing this file; try again when it is done, or remove the lock file if no such run is going',
+    )
+    expect((error as FileLockBusy).holder).toEqual(holder)
+    expect(work).not.toHaveBeenCalled()
+    expect(JSON.parse(readFileSync(lock, 'utf8'))).toEqual(holder)
+  })
+
+  it('waits as long as it is told to', async () => {
+    const { file, lock } = fileIn()
+    holding(lock)
+    const outcome = settled(withFileLock(file, () => 'done', { waitMs: 0 }))
+    expect((await outcome).error).toBeInstanceOf(FileLockBusy)
+  })
+
+  it('takes over a lock whose holder on this host is gone, and says so', async () => {
+    const { file, lock } = fileIn()
+    holding(lock, { pid: NO_SUCH_PID })
+    const notes: string[] = []
+    const holder = await withFileLock(file, () => JSON.parse(readFileSync(lock, 'utf8')) as LockHolder, { note: (m) => notes.push(m) })
+    expect(holder.pid).toBe(process.pid)
+    expect(notes).toEqual([
+      `took over ${lock}: it was left by process ${NO_SUCH_PID} on ${hostname()} since 2026-01-01T00:00:00.000Z, which is no longer running (a run that crashed or was killed)`,
+    ])
+    expect(existsSync(lock)).toBe(false)
+  })
+
+  it('never takes over a lock held on another host (its process cannot be asked), nor one that does not say who holds it', async () => {
+    const { file, lock } = fileIn()
+    holding(lock, { pid: NO_SUCH_PID, host: 'elsewhere' })
+    const remote = settled(withFileLock(file, () => 'done'))
+    await vi.advanceTimersByTimeAsync(LOCK_WAIT_MS)
+    expect(String((await remote).error)).toContain(`${lock} is held by process ${NO_SUCH_PID} on elsewhere since`)
+    writeFileSync(lock, '') // a holder stopped between making it and writing to it
+    const unknown = settled(withFileLock(file, () => 'done'))
+    await vi.advanceTimersByTimeAsync(LOCK_WAIT_MS)
+    expect(String((await unknown).error)).toContain(`${lock} is held by an unknown holder (the lock file does not say who)`)
+  })
+
+  it('lets one of two takers in at a time in this process too', async () => {
+    const { file } = fileIn()
+    const order: string[] = []
+    let letGo = (): void => {}
+    const first = withFileLock(file, async () => {
+      order.push('first in')
+      await new Promise<void>((resolve) => (letGo = resolve))
+      order.push('first out')
+    })
+    const second = withFileLock(file, () => void order.push('second in'))
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(order).toEqual(['first in'])
+    letGo()
+    await vi.advanceTimersByTimeAsync(250)
+    await Promise.all([first, second])
+    expect(order).toEqual(['first in', 'first out', 'second in'])
+  })
+})
