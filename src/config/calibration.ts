@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { basename, dirname, extname, join } from 'node:path'
 import { realPathOr, writeAtomically, WrittenNotSynced } from '../durable.ts'
+import { withFileLock, type FileLockOptions } from '../file-lock.ts'
 import { parseYaml, type ConfigIssue } from './yaml.ts'
 
 /** A temperature fit: softmax(log p / T), the T minimizing the mean negative log-likelihood. */
@@ -175,13 +176,23 @@ export function calibrationOf(model: string, entry: unknown): Calibration {
 /**
  * Writes `models` (each with its FitOrigin) into the file; models fitted before and not
  * refitted now are kept, with their own data set and time (an older file's top-level ones
- * move into its entries). Returns the file's path.
+ * move into its entries). The file is read, merged and written holding `<file>.lock` (its
+ * link target's, for a link), so two runs on one config at once each keep the other's entries
+ * (read before the lock, one would write over what the other wrote since). Returns the file's path.
  */
-export function writeCalibration(configFile: string, models: Readonly<Record<string, ModelCalibration>>): string {
+export async function writeCalibration(configFile: string, models: Readonly<Record<string, ModelCalibration>>, lock: FileLockOptions = {}): Promise<string> {
   const path = calibrationPath(configFile)
+  // A link (a deploy's config directory made of links) stays one: its target is what is replaced, and locked.
+  const target = realPathOr(path, join(realPathOr(dirname(path), dirname(path)), basename(path)))
+  await withFileLock(target, () => mergeInto(target, models), lock)
+  return path
+}
+
+/** The read-merge-write, under the lock: what is in the file now, this run's entries over it. */
+function mergeInto(target: string, models: Readonly<Record<string, ModelCalibration>>): void {
   let previous: Record<string, ModelCalibration> = {}
   try {
-    const file = JSON.parse(readFileSync(path, 'utf8')) as CalibrationFile
+    const file = JSON.parse(readFileSync(target, 'utf8')) as CalibrationFile
     const origin: FitOrigin = { data: file.data, fitted_at: file.fitted_at }
     previous = Object.fromEntries(Object.entries(file.models ?? {}).map(([model, fit]) => [model, { ...fit, data: fit.data ?? origin.data, fitted_at: fit.fitted_at ?? origin.fitted_at }]))
   } catch {
@@ -189,10 +200,8 @@ export function writeCalibration(configFile: string, models: Readonly<Record<str
   }
   // Whole or not at all: the gateway reads this file at start and reload, and refuses a config whose file is cut short.
   try {
-    // A link (a deploy's config directory made of links) stays one: its target is what is replaced.
-    writeAtomically(realPathOr(path, path), JSON.stringify({ models: { ...previous, ...models } }, null, 2) + '\n')
+    writeAtomically(target, JSON.stringify({ models: { ...previous, ...models } }, null, 2) + '\n')
   } catch (err) {
     if (!(err instanceof WrittenNotSynced)) throw err // in place (what a reader sees), only not synced
   }
-  return path
 }

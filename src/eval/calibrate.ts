@@ -10,6 +10,7 @@ import { calibrationOf, calibrationPath, writeCalibration, type IsotonicFit, typ
 import { findProbabilitiesOutput, isotonicAt } from '../collectors/outputs.ts'
 import { numberAt } from '../tensor/index.ts'
 import { shownPath } from '../config/yaml.ts'
+import type { FileLockOptions } from '../file-lock.ts'
 import { EvalInputError, type LabeledData } from './data.ts'
 import { featureInput } from './fit.ts'
 import { evalGateway, planEval, predictRow, type EvalOptions } from './run.ts'
@@ -171,11 +172,11 @@ export async function calibrate(
   data: LabeledData,
   ensembles: readonly string[] | undefined,
   method: CalibrationMethod = 'temperature',
-  checks: Pick<EvalOptions, 'budgets' | 'profile'> = {},
+  checks: Pick<EvalOptions, 'budgets' | 'profile'> & { readonly lock?: FileLockOptions } = {},
 ): Promise<Calibrated> {
   // Without --ensembles: those the data set fits, as the run that follows scores. The run's
   // budgets and latency profile are checked here too: a refused command writes no file.
-  const { names } = await planEval(config, data, { ensembles, ...checks })
+  const { names } = await planEval(config, data, { ensembles, budgets: checks.budgets, profile: checks.profile })
   const { gateway, solos } = evalGateway(config, names)
   const models: Record<string, ModelCalibration> = {}
   const skipped: Record<string, number> = {}
@@ -236,7 +237,9 @@ export async function calibrate(
   if (Object.keys(models).length === 0) return { path, written: false, ensembles: names, candidates, models, unpinned, skipped, unanswered }
   const origin = { data: data.file, fitted_at: new Date().toISOString() }
   try {
-    writeCalibration(config.file, Object.fromEntries(Object.entries(models).map(([model, fit]) => [model, { ...fit, ...origin }])))
+    // The fits above take long and need no lock: only the file's read-merge-write holds it, so
+    // a run on the same config at once waits for that, not for this run's fits.
+    await writeCalibration(config.file, Object.fromEntries(Object.entries(models).map(([model, fit]) => [model, { ...fit, ...origin }])), checks.lock)
   } catch (err) {
     throw new EvalInputError(`--calibrate: cannot write the calibration file beside ${shownPath(config.file)}: ${(err as Error).message}`)
   }

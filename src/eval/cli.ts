@@ -168,7 +168,7 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     let config = loadConfigFile(configFile)
     if (method !== undefined) {
       // The calibration file changes what the gateway serves: written only by a run whose every flag holds.
-      const fitted = await calibrate(config, data, ensembles, method, { budgets, profile })
+      const fitted = await calibrate(config, data, ensembles, method, { budgets, profile, lock: { note: (message) => console.error(`warning: ${message}`) } })
       for (const [model, c] of Object.entries(fitted.models)) {
         const left = leftOut(fitted.skipped[model], fitted.unanswered[model])
         if ('temperature' in c) {

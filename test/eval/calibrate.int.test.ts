@@ -2,14 +2,16 @@
 // runs, so each entry says which data set it was fitted on and when (one top-level `data`
 // relabelled every earlier fit with the latest run's data set); a run that fits nothing leaves
 // the file as it was, and says why.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { CalibrationFile } from '../../src/config/calibration.ts'
 import { loadConfigFile } from '../../src/config/load.ts'
 import { calibrate } from '../../src/eval/calibrate.ts'
 import { evalMain } from '../../src/eval/cli.ts'
-import { readLabeledCsv } from '../../src/eval/data.ts'
+import { EvalInputError, readLabeledCsv } from '../../src/eval/data.ts'
 import type { EvalReport } from '../../src/eval/report.ts'
 import { printed } from '../console-output.ts'
 import { tempDir } from '../temp-dirs.ts'
@@ -37,6 +39,10 @@ ensembles:
 
 const data = (name: string) => readLabeledCsv(name, 'label', 'x0,x1,label\n1,2,1\n3,4,0\n5,6,1\n')
 const reportOf = (dir: string): EvalReport => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as EvalReport
+/** The calibration file's lock, beside it as the kernel names it (a temporary directory may be reached through a link). */
+const lockIn = (dir: string): string => join(realpathSync(dir), 'c.calibration.json.lock')
+/** A lock held by a running process (this one): waited for, never taken over. */
+const holdLock = (dir: string): void => writeFileSync(lockIn(dir), JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }))
 const fileOf = (dir: string): CalibrationFile => JSON.parse(readFileSync(join(dir, 'c.calibration.json'), 'utf8')) as CalibrationFile
 
 afterEach(() => {
@@ -116,5 +122,52 @@ describe('the calibration file --calibrate writes', () => {
     expect(run.out).not.toMatch(/^wrote .*calibration/m)
     expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
     expect(reportOf(join(dir, 'out')).calibration).toBeNull()
+  })
+
+  it("keeps every run's entries when runs on one config write at once", async () => {
+    const { dir, file } = config()
+    // A third run holds the lock: the two below fit, then wait for it (each says so).
+    holdLock(dir)
+    const runs = [['e1'], ['e2']].map((ensembles) => {
+      let waiting = (): void => {}
+      const waits = new Promise<void>((resolve) => (waiting = resolve))
+      const run = calibrate(loadConfigFile(file), data(`${ensembles[0]}.csv`), ensembles, 'temperature', { lock: { note: () => waiting() } })
+      return { run, waits }
+    })
+    // Both are at the lock (or, had they not waited for it, done).
+    await Promise.all(runs.map(({ run, waits }) => Promise.race([run, waits])))
+    // The third run writes what it merged from the file as it read it before them: its `c` alone.
+    writeFileSync(join(dir, 'c.calibration.json'), JSON.stringify({ models: { c: { temperature: 2, nll_before: 0.5, nll_after: 0.4, rows: 10 } } }))
+    rmSync(lockIn(dir))
+    await Promise.all(runs.map(({ run }) => run))
+    const written = fileOf(dir)
+    expect(Object.keys(written.models).sort()).toEqual(['a', 'b', 'c'])
+    expect(written.models['a']).toMatchObject({ data: 'e1.csv' })
+    expect(written.models['b']).toMatchObject({ data: 'e2.csv' })
+    expect(existsSync(lockIn(dir))).toBe(false)
+  })
+
+  it('takes over a lock left by a run that is gone, saying so on stderr', async () => {
+    const { dir, file } = config()
+    const gone = spawnSync(process.execPath, ['-e', '']).pid
+    writeFileSync(lockIn(dir), JSON.stringify({ pid: gone, host: hostname(), since: '2026-01-01T00:00:00.000Z' }))
+    const csv = join(dir, 'd.csv')
+    writeFileSync(csv, 'x0,x1,label\n1,2,1\n3,4,0\n')
+    const run = await printed(() => evalMain(['-c', file, '--data', csv, '--label', 'label', '--ensembles', 'e1', '--calibrate', '--out', join(dir, 'out')]))
+    expect(run.code).toBe(0)
+    expect(run.err).toContain(
+      `warning: took over ${lockIn(dir)}: it was left by process ${gone} on ${hostname()} since 2026-01-01T00:00:00.000Z, which is no longer running (a run that crashed or was killed)`,
+    )
+    expect(Object.keys(fileOf(dir).models)).toEqual(['a'])
+    expect(existsSync(lockIn(dir))).toBe(false)
+  })
+
+  it('refuses, naming the lock file and its holder, when the lock stays held for the whole wait; the file is left as it was', async () => {
+    const { dir, file } = config()
+    holdLock(dir)
+    const refused = calibrate(loadConfigFile(file), data('d.csv'), ['e1'], 'temperature', { lock: { waitMs: 0 } })
+    await expect(refused).rejects.toThrow(EvalInputError)
+    await expect(refused).rejects.toThrow(`--calibrate: cannot write the calibration file beside ${file}: ${lockIn(dir)} is held by process ${process.pid} on ${hostname()} since `)
+    expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
   })
 })
