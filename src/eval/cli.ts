@@ -4,28 +4,29 @@
 import { rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { commaList, type ListFlag } from '../comma-list.ts'
 import { calibrationPath } from '../config/calibration.ts'
 import { loadConfigFile, type GatewayConfig } from '../config/load.ts'
 import { fileInTheWay, makeDirs, removeDirs } from '../config/paths.ts'
 import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { calibrate, CALIBRATION_METHODS, TEMPERATURE_RANGE, type CalibrationMethod } from './calibrate.ts'
 import { EvalInputError, NUMBER, readLabeledCsv } from './data.ts'
+import { refuseInput } from './errors.ts'
 import { count } from '../plural.ts'
 import { parseLatencyProfile } from './latency.ts'
 import { verdicts, writeReport, type EvalReport } from './report.ts'
 import { runEval, type EnsembleReport } from './run.ts'
 import { evalUsage } from './usage.ts'
 
-const list = (text: string | undefined): string[] | undefined =>
-  text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter((s) => s !== '')
+const ENSEMBLES: ListFlag = { flag: '--ensembles', one: 'ensemble name', many: 'ensemble names', example: 'a,b' }
+const COLUMNS: ListFlag = { flag: '--columns', one: 'feature column', many: 'feature columns', example: 'f0,f1,f2' }
+const BUDGETS: ListFlag = { flag: '--budgets', one: 'budget in ms', many: 'budgets in ms', example: '5,10,20' }
 
-/** The budgets in ms, each a number as a CSV cell is one (no hex, no blanks inside); an empty item is a typo, not a budget left out. */
+const list = (text: string | undefined, flag: ListFlag): string[] | undefined => (text === undefined ? undefined : commaList(text, flag, refuseInput))
+
+/** The budgets in ms, each a number as a CSV cell is one (no hex, no blanks inside). */
 function budgetsOf(text: string | undefined): number[] | undefined {
-  if (text === undefined) return undefined
-  if (text.trim() === '') throw new EvalInputError('--budgets: give at least one budget in ms, e.g. --budgets 5,10,20')
-  const items = text.split(',').map((s) => s.trim())
-  if (items.includes('')) throw new EvalInputError(`--budgets: "${text}" has an empty item; give budgets in ms separated by commas, e.g. --budgets 5,10,20`)
-  return items.map((item) => {
+  return list(text, BUDGETS)?.map((item) => {
     const ms = Number(item)
     if (!NUMBER.test(item) || !(ms > 0) || !Number.isFinite(ms)) throw new EvalInputError(`--budgets: "${item}" is not a positive number of ms`)
     return ms
@@ -159,11 +160,11 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
   try {
     // Flags first, then the data, then the config and its models: the cheapest mistake is reported first.
     const budgets = budgetsOf(values.budgets)
-    const ensembles = list(values.ensembles)
+    const ensembles = list(values.ensembles, ENSEMBLES)
+    const columns = list(values.columns, COLUMNS)
     made = makeOutDir(out)
     const profileText = values['latency-profile']
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
-    const columns = list(values.columns)
     const data = readLabeledCsv(values.data, values.label, undefined, columns)
     let config = loadConfigFile(configFile)
     if (method !== undefined) {

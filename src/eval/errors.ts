@@ -3,3 +3,8 @@
 export class EvalInputError extends Error {
   override readonly name = 'EvalInputError'
 }
+
+/** Throws `message` as an EvalInputError: how eval refuses a flag (commaList's refuse). */
+export function refuseInput(message: string): never {
+  throw new EvalInputError(message)
+}

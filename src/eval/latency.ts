@@ -4,9 +4,10 @@
 // is held back by the delay, as a slow network would, and dropped if the request is over.
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { commaList, type ListFlag } from '../comma-list.ts'
 import { MAX_TIMER_MS } from '../config/forms.ts'
 import type { Executor } from '../executors/types.ts'
-import { EvalInputError } from './data.ts'
+import { EvalInputError, refuseInput } from './errors.ts'
 
 /** Delay in ms for a model's k-th call (k counts from 0 per model). */
 export type DelaySource = (k: number) => number
@@ -16,6 +17,8 @@ export interface LatencyProfile {
   readonly text: string
   readonly delays: ReadonlyMap<string, DelaySource>
 }
+
+const PROFILE: ListFlag = { flag: '--latency-profile', one: 'delay model=ms[@fraction] (or a .json file)', many: 'delays model=ms[@fraction]', example: 'a=30,b=5@0.5' }
 
 /** Why a delay over MAX_TIMER_MS is refused (the config refuses such timers for the same reason). */
 const TOO_LONG = `a delay must be at most ${MAX_TIMER_MS} ms (about 24.8 days): Node.js fires a longer timer at once; any delay past the budget already means the answer never comes in time`
@@ -31,8 +34,8 @@ const TOO_LONG = `a delay must be at most ${MAX_TIMER_MS} ms (about 24.8 days): 
 export function parseLatencyProfile(text: string): LatencyProfile {
   if (text.endsWith('.json')) return { text, delays: fromFile(text) }
   const delays = new Map<string, DelaySource>()
-  for (const part of text.split(',')) {
-    const match = /^\s*([^=\s]+)\s*=\s*([\d.]+)\s*(?:@\s*([\d.]+))?\s*$/.exec(part)
+  for (const part of commaList(text, PROFILE, refuseInput)) {
+    const match = /^([^=\s]+)\s*=\s*([\d.]+)\s*(?:@\s*([\d.]+))?$/.exec(part)
     if (!match) throw new EvalInputError(`--latency-profile: "${part}" is not model=ms or model=ms@fraction`)
     const [, model, msText, fractionText] = match as unknown as [string, string, string, string | undefined]
     const ms = Number(msText)
@@ -40,7 +43,7 @@ export function parseLatencyProfile(text: string): LatencyProfile {
     if (!Number.isFinite(ms) || !(fraction >= 0 && fraction <= 1)) {
       throw new EvalInputError(`--latency-profile: "${part}": the delay must be a number of ms and the fraction within 0..1`)
     }
-    if (ms > MAX_TIMER_MS) throw new EvalInputError(`--latency-profile: "${part.trim()}": ${TOO_LONG}`)
+    if (ms > MAX_TIMER_MS) throw new EvalInputError(`--latency-profile: "${part}": ${TOO_LONG}`)
     if (delays.has(model)) throw new EvalInputError(`--latency-profile: "${model}" is given twice (one delay per model; a share of calls: ${model}=ms@fraction)`)
     // Call k is delayed when the running count of delayed calls steps up: exactly `fraction` of them, evenly spread.
     delays.set(model, (k) => (Math.floor((k + 1) * fraction) > Math.floor(k * fraction) ? ms : 0))

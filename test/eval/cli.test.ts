@@ -40,6 +40,24 @@ describe('specserve eval flags', () => {
     expect(await refused('0,5')).toBe('specserve eval: --budgets: "0" is not a positive number of ms')
   })
 
+  it('--ensembles and --columns refuse an empty item or none at all, before anything is read or made', async () => {
+    const out = join(tempDir('specserve-eval-cli-'), 'out')
+    const refused = async (flag: string, list: string): Promise<string> => {
+      const run = await specserveEval('--out', out, flag, list)
+      expect(run.code, `${flag} ${list}`).toBe(2)
+      expect(existsSync(out)).toBe(false)
+      return run.err
+    }
+    for (const list of ['a,,b', 'a,', ',a', 'a, ,b']) {
+      expect(await refused('--ensembles', list)).toBe(`specserve eval: --ensembles: "${list}" has an empty item; give ensemble names separated by commas, e.g. --ensembles a,b`)
+      expect(await refused('--columns', list)).toBe(`specserve eval: --columns: "${list}" has an empty item; give feature columns separated by commas, e.g. --columns f0,f1,f2`)
+    }
+    for (const list of ['', ' ']) {
+      expect(await refused('--ensembles', list)).toBe('specserve eval: --ensembles: give at least one ensemble name, e.g. --ensembles a,b')
+      expect(await refused('--columns', list)).toBe('specserve eval: --columns: give at least one feature column, e.g. --columns f0,f1,f2')
+    }
+  })
+
   it('names paths as they were given: a file in the way of --out, the config of an unknown ensemble', async () => {
     const dir = tempDir('specserve-eval-cli-')
     writeFileSync(join(dir, 'x.csv'), 'a,label\n1,0\n')

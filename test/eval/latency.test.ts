@@ -35,6 +35,13 @@ describe('parseLatencyProfile', () => {
     expect(() => parseLatencyProfile('/nope/x.json')).toThrow(/--latency-profile \/nope\/x\.json/)
   })
 
+  it('refuses an empty item, or none at all, as every list flag does', () => {
+    for (const text of ['a=5,,b=3', 'a=5,', ',a=5', 'a=5, ,b=3']) {
+      expect(() => parseLatencyProfile(text), text).toThrow(`--latency-profile: "${text}" has an empty item; give delays model=ms[@fraction] separated by commas, e.g. --latency-profile a=30,b=5@0.5`)
+    }
+    expect(() => parseLatencyProfile(' ')).toThrow('--latency-profile: give at least one delay model=ms[@fraction] (or a .json file), e.g. --latency-profile a=30,b=5@0.5')
+  })
+
   it('refuses a delay longer than a Node.js timer (2^31-1 ms), which would fire after 1 ms and make the member look fast', () => {
     expect(() => parseLatencyProfile('m=3000000000')).toThrow(
       /^--latency-profile: "m=3000000000": a delay must be at most 2147483647 ms \(about 24\.8 days\): Node\.js fires a longer timer at once/,
