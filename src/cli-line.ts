@@ -3,6 +3,7 @@
 // It imports nothing of the program.
 import { parseArgs } from 'node:util'
 import { COMMAND_FLAGS, OPTIONS } from './cli-options.ts'
+import { commaList, type ListFlag } from './comma-list.ts'
 import { evalUsage } from './eval/usage.ts'
 
 export const usage = `usage:
@@ -28,7 +29,14 @@ type Values = ReturnType<typeof parse>['values']
 export type CommandLine =
   | { readonly kind: 'help'; readonly exitCode: 0 | 2 }
   | { readonly kind: 'version' }
-  | { readonly kind: 'command'; readonly command: keyof typeof COMMAND_FLAGS; readonly file: string | undefined; readonly values: Values }
+  | {
+      readonly kind: 'command'
+      readonly command: keyof typeof COMMAND_FLAGS
+      readonly file: string | undefined
+      readonly values: Values
+      /** publish-model's --brokers, as a list. */
+      readonly brokers: readonly string[] | undefined
+    }
 
 const parse = (args: string[]) => parseArgs({ args, allowPositionals: true, tokens: true, options: OPTIONS })
 
@@ -56,17 +64,20 @@ export function readCommandLine(args: string[]): CommandLine {
   if (files.length > 1) usageError(`${command} takes one ${what}, not ${files.length}: ${files.join(' ')}`)
   if (values.config !== undefined && files.length > 0) usageError(`${command} takes one config file: -c ${values.config} and ${files[0]} are two`)
   const file = values.config ?? files[0]
-  if (command === 'publish-model') checkPublish(values, file)
-  return { kind: 'command', command, file, values }
+  const brokers = command === 'publish-model' ? checkPublish(values, file) : undefined
+  return { kind: 'command', command, file, values, brokers }
 }
 
-/** publish-model's flags: what it needs, and a version that is one. */
-function checkPublish(values: Values, file: string | undefined): void {
+const BROKERS: ListFlag = { flag: '--brokers', one: 'broker host:port', many: 'brokers host:port', example: 'kafka1:9092,kafka2:9092' }
+
+/** publish-model's flags: what it needs, and a version that is one; returns its brokers. */
+function checkPublish(values: Values, file: string | undefined): string[] {
   const version = Number(values.version ?? '0')
-  if (!values.brokers || !values.name || (!file && !values.location) || !Number.isSafeInteger(version) || version < 0) {
+  if (values.brokers === undefined || !values.name || (!file && !values.location) || !Number.isSafeInteger(version) || version < 0) {
     console.error(`publish-model needs --brokers, --name and a model file (or --location); --version is an integer from 0 to ${Number.MAX_SAFE_INTEGER}\n${usage}`)
     process.exit(2)
   }
+  return commaList(values.brokers, BROKERS, usageError)
 }
 
 /** pino's level names, most severe first, and `silent` (test/cli-line.test.ts keeps the list pino's). */

@@ -49,7 +49,7 @@ if (line.kind === 'version') {
   process.exit(0)
 }
 if (line.command !== 'serve') held?.restore() // held only for serve: what came meanwhile applies as it would have
-const { command, file, values } = line
+const { command, file, values, brokers } = line
 const level = command === 'serve' ? logLevel() : 'info'
 const modules = await import('./cli-modules.ts')
 // Node writes the cache at exit otherwise, which a killed process (SIGKILL, the end of a stop's grace) never reaches.
@@ -243,11 +243,11 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
 
 async function publish(file: string | undefined): Promise<void> {
   // Present and well-formed: checked with the command line (cli-line.ts).
-  const { brokers = '', topic, name = '', version = '0', description = '', location } = values
+  const { topic, name = '', version = '0', description = '', location } = values
   const version_ = Number(version)
   const { publishModel } = await import('./cli-kafka.ts')
   try {
-    const sent = await publishModel({ brokers: brokers.split(','), topic: topic ?? 'specserve.models', name, version: version_, description, file, location })
+    const sent = await publishModel({ brokers: brokers ?? [], topic: topic ?? 'specserve.models', name, version: version_, description, file, location })
     console.log(`published ${name} version ${version_ || '(next)'} to ${topic ?? 'specserve.models'} (${sent.bytes} bytes${sent.sha256 ? `, sha256 ${sent.sha256}` : ''})`)
   } catch (err) {
     console.error(`publish-model failed: ${(err as Error).message}`)

@@ -63,6 +63,21 @@ describe('the command line', () => {
     }
   })
 
+  it('publish-model --brokers with an empty item, or none, is a usage error (exit 2), never an empty broker given to the client', async () => {
+    const closed = await freePort() // nothing listens there: a list taken whole fails fast
+    const broker = `127.0.0.1:${closed}`
+    for (const brokers of [`${broker},,${broker}`, `${broker},`, `,${broker}`, `${broker}, ,${broker}`]) {
+      const { code, output } = await run(['publish-model', '--brokers', brokers, '--name', 'm', 'm.onnx'])
+      expect(code, brokers).toBe(2)
+      expect(output).toMatch(new RegExp(`^specserve: --brokers: "${escape(brokers)}" has an empty item; give brokers host:port separated by commas, e.g. --brokers kafka1:9092,kafka2:9092\nusage:\n`))
+    }
+    for (const brokers of ['', ' ']) {
+      const { code, output } = await run(['publish-model', '--brokers', brokers, '--name', 'm', 'm.onnx'])
+      expect(code, brokers).toBe(2)
+      expect(output.split('\n')[0]).toBe('specserve: --brokers: give at least one broker host:port, e.g. --brokers kafka1:9092,kafka2:9092')
+    }
+  })
+
   it('--help and a usage error are answered before the program loads: none of fastify, grpc-js or onnxruntime is read', async () => {
     // A preload that says, as the process exits, how many files of those packages were loaded.
     const preload = join(tempDir('specserve-cli-errors-'), 'loaded.cjs')
@@ -112,6 +127,13 @@ describe('a start that cannot go on: one line, no stack', () => {
     const { code, output } = await run(['publish-model', '--brokers', `127.0.0.1:${closed}`, '--name', 'm', join(root, 'models', 'cancer_logreg.onnx')])
     expect(code).toBe(1)
     expect(output).toMatch(new RegExp(`^publish-model failed: .*ECONNREFUSED.* \\(brokers 127\\.0\\.0\\.1:${closed}\\)\n$`))
+  })
+
+  it('publish-model --brokers: the spaces around each broker are not part of its address', async () => {
+    const closed = await freePort()
+    const { code, output } = await run(['publish-model', '--brokers', ` 127.0.0.1:${closed} , 127.0.0.1:${closed}`, '--name', 'm', join(root, 'models', 'cancer_logreg.onnx')])
+    expect(code).toBe(1)
+    expect(output).toMatch(new RegExp(`^publish-model failed: .*ECONNREFUSED.* \\(brokers 127\\.0\\.0\\.1:${closed}, 127\\.0\\.0\\.1:${closed}\\)\n$`))
   })
 
   it('publish-model --version past 2^53 - 1 says where the range ends, exit 2', async () => {
