@@ -69,15 +69,25 @@ export function orAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
  * none, and `work` is returned as is.
  */
 export function orLate<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
-  return lateAfter(ms, late, () => work)
+  return ms > MAX_TIMER_MS ? work : lateAfter(ms, late, () => work)
 }
 
 /**
  * `work(signal)` given at most `ms`: then its signal aborts with an Error saying `reason`, and
- * the caller stops waiting, whether or not the work stops (a native run does not).
+ * the caller stops waiting, whether or not the work stops (a native run does not). Past
+ * MAX_TIMER_MS (Infinity included) there is no limit, and the work's promise is returned as is.
  */
 export function limited<T>(ms: number, reason: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController()
+  if (ms > MAX_TIMER_MS) {
+    // A signal of its own though it never aborts: one shared by every unbounded call would
+    // gather the listeners works add and never remove.
+    try {
+      return work(controller.signal)
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+  }
   const late = (): Error => {
     const over = new Error(reason)
     controller.abort(over)
@@ -90,9 +100,10 @@ export function limited<T>(ms: number, reason: string, work: (signal: AbortSigna
  * The timer first, then the work: work given the same limit (a gRPC call's deadline, set as it
  * starts) ends after the timer, whose error is the one the caller sees. One promise settled by
  * whichever comes first (no listener on a signal: limited() runs per shadow and canary comparison).
+ * `ms` is a limit, at most MAX_TIMER_MS: the callers return the work itself past it.
  */
 function lateAfter<T>(ms: number, late: () => Error, start: () => Promise<T>): Promise<T> {
-  const timer = ms > MAX_TIMER_MS ? undefined : setTimeout(() => reject(late()), ms)
+  const timer = setTimeout(() => reject(late()), ms)
   let resolve!: (value: T) => void
   let reject!: (err: Error) => void
   const settled = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)))
@@ -103,7 +114,6 @@ function lateAfter<T>(ms: number, late: () => Error, start: () => Promise<T>): P
     clearTimeout(timer)
     return Promise.reject(err as Error)
   }
-  if (timer === undefined) return work
   work.then(
     (value) => (clearTimeout(timer), resolve(value)),
     (err: unknown) => (clearTimeout(timer), reject(err as Error)),

@@ -135,3 +135,48 @@ describe('orLate and limited', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 })
+
+describe('orLate and limited with no limit (past the longest timer, Infinity included)', () => {
+  /** How many promises `new Promise` made while `call` ran (the work's own made before it). */
+  function promisesMade<T>(call: () => T): { result: T; made: number } {
+    let made = 0
+    vi.stubGlobal('Promise', new Proxy(Promise, { construct: (target, args) => (made++, Reflect.construct(target, args) as object) }))
+    try {
+      return { result: call(), made }
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  }
+
+  it('return the work\'s own promise, settled as it is, with no promise or timer of theirs', async () => {
+    for (const ms of [Infinity, 2 ** 31]) {
+      const resolved = Promise.resolve(7)
+      const rejected = Promise.reject(new Error('bad'))
+      rejected.catch(() => undefined) // read below, after a turn
+      const calls = [
+        promisesMade(() => orLate(resolved, ms, () => new Error('late'))),
+        promisesMade(() => limited(ms, 'late', () => resolved)),
+        promisesMade(() => orLate(rejected, ms, () => new Error('late'))),
+        promisesMade(() => limited(ms, 'late', () => rejected)),
+      ]
+      expect(calls.map((c) => c.made)).toEqual([0, 0, 0, 0])
+      calls.forEach((c, i) => expect(c.result, `call ${i}`).toBe([resolved, resolved, rejected, rejected][i]))
+      expect(vi.getTimerCount()).toBe(0)
+      await expect(calls[0]!.result).resolves.toBe(7)
+      await expect(calls[3]!.result).rejects.toThrow('bad')
+    }
+  })
+
+  it('limited gives the work a signal that never aborts, and passes on a synchronous throw as a rejection', async () => {
+    let seen: AbortSignal | undefined
+    let finish!: (value: number) => void
+    const work = new Promise<number>((resolve) => (finish = resolve))
+    const waited = limited(Infinity, 'late', (signal) => ((seen = signal), work))
+    expect(waited).toBe(work)
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(seen!.aborted).toBe(false)
+    finish(3)
+    await expect(waited).resolves.toBe(3)
+    await expect(limited(Infinity, 'late', () => { throw new Error('bad call') })).rejects.toThrow('bad call')
+  })
+})
