@@ -27,6 +27,7 @@ import { soak } from './scenarios/soak.ts'
 import { stragglers } from './scenarios/stragglers.ts'
 import { stream } from './scenarios/stream.ts'
 import { swap } from './scenarios/swap.ts'
+import { commaList } from '../src/comma-list.ts'
 
 export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak, swap, security, stream]
 
@@ -122,9 +123,10 @@ class BenchUsageError extends Error {}
 
 /** --only's ids, each a scenario's: a typo would run nothing and still write a report of "not run". */
 function onlyOf(text: string): string[] {
-  const ids = text.split(',').map((s) => s.trim()).filter((s) => s !== '')
   const valid = scenarios.map((s) => s.id)
-  if (ids.length === 0) throw new BenchUsageError(`--only: give at least one scenario: ${valid.join(', ')}`)
+  const ids = commaList(text, { flag: '--only', one: 'scenario', many: 'scenarios', example: `${valid[0]},${valid[1]} (scenarios: ${valid.join(', ')})` }, (message) => {
+    throw new BenchUsageError(message)
+  })
   const unknown = ids.filter((id) => !valid.includes(id))
   if (unknown.length) throw new BenchUsageError(`--only: no scenario ${unknown.map((id) => `"${id}"`).join(', ')} (scenarios: ${valid.join(', ')})`)
   return ids

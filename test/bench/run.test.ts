@@ -21,6 +21,14 @@ describe('specserve bench: usage errors', () => {
     expect(readdirSync(out)).toEqual([])
   })
 
+  it('--only with an empty item (a typo, not a scenario left out): exit 2 naming it, no report written', async () => {
+    const out = tempDir('specserve-bench-only-')
+    const run = await bench(['--only', 'overhead,,grpc', '--quick', '--no-profile', '--out', out])
+    expect(run.code).toBe(2)
+    expect(run.err).toMatch(/^specserve bench: --only: "overhead,,grpc" has an empty item; give scenarios separated by commas, e\.g\. --only overhead,ensembles /)
+    expect(readdirSync(out)).toEqual([])
+  })
+
   it('an unknown flag: exit 2, one line', async () => {
     const run = await bench(['--bogus'])
     expect(run.code).toBe(2)
