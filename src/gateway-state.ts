@@ -6,6 +6,7 @@ import type { GatewayConfig } from './config/load.ts'
 import type { ConfigIssue } from './config/yaml.ts'
 import type { Executor } from './executors/types.ts'
 import type { ModelRuntime } from './model-runtimes.ts'
+import { IncompatibleVersion } from './registry/compatible.ts'
 import type { VersionSource } from './reload/version-source.ts'
 import { buildEnsemble, type EnsembleRuntime } from './starter/ensemble.ts'
 import type { RunScope } from './starter/run-hooks.ts'
@@ -43,7 +44,8 @@ export class StateBuilder {
         .map((m) =>
           m.executor.load().then(
             () => this.loaded.add(m.executor),
-            (err: unknown) => at(`models.${m.model.name}`, `failed to load: ${(err as Error).message}`),
+            // A version that loaded but cannot answer for the serving one (a canary) is refused for that, not said to have failed to load.
+            (err: unknown) => at(`models.${m.model.name}`, err instanceof IncompatibleVersion ? err.message : `failed to load: ${(err as Error).message}`),
           ),
         ),
     )

@@ -11,8 +11,9 @@ import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { BatchedOutputs, Executor, InferContext } from '../executors/types.ts'
 import { BATCH_ROWS, inferOffPath, RAN_VERSION, ROUTED_VERSION, type RoutesVersions } from '../executors/types.ts'
 import { onlyOutputs } from '../starter/ensemble.ts'
-import { sameRank, specsText, type TensorMap, type TensorSpec } from '../tensor/index.ts'
+import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../types.ts'
+import { IncompatibleVersion, outputsRefusal } from './compatible.ts'
 import type { CanarySettings } from './config.ts'
 
 /** What a canary has shown so far. */
@@ -93,10 +94,10 @@ export class CanaryExecutor implements Executor, RoutesVersions {
     const theirs = this.canary.metadata()
     const ours = this.stable.metadata()
     const describe = (m: ModelMetadata): string => JSON.stringify(m.inputs.map((s) => [s.name, s.datatype, s.anyRank ? 'any shape' : s.shape]))
-    if (describe(theirs) !== describe(ours)) throw new Error(`the canary's inputs ${describe(theirs)} differ from the serving version's ${describe(ours)}`)
+    if (describe(theirs) !== describe(ours)) throw new IncompatibleVersion(`the canary's inputs ${describe(theirs)} differ from the serving version's ${describe(ours)}`)
     // The canary answers for the model: with what the serving version declares (the ensemble's outputs come from that), no more, no less.
-    const missing = ours.outputs.filter((o) => !theirs.outputs.some((c) => c.name === o.name && c.datatype === o.datatype && sameShape(c, o)))
-    if (missing.length) throw new Error(`the canary's outputs ${specsText(theirs.outputs)} lack the serving version's ${specsText(missing)}`)
+    const refusal = outputsRefusal('the canary', theirs.outputs, ours.outputs)
+    if (refusal) throw new IncompatibleVersion(refusal)
     this.cutTo = theirs.outputs.length > ours.outputs.length ? ours.outputs : undefined
     const source = resolveVoteSource(ours.outputs)
     this.source = source.kind === 'invalid' || source.kind === 'regression' ? undefined : source
@@ -208,8 +209,3 @@ function versioned(err: unknown, version: string): object {
   const base = err !== null && typeof err === 'object' ? err : new ModelError(ModelErrorCode.MODEL_FAILED, String(err))
   return Object.create(base, { [RAN_VERSION]: { value: version, enumerable: true } }) as object
 }
-
-/** Same rank, and no dimension known to differ (-1 on either side matches anything). */
-const sameShape = (canary: TensorSpec, serving: TensorSpec): boolean =>
-  sameRank(canary, serving) && serving.shape.every((d, i) => d < 0 || canary.shape[i]! < 0 || d === canary.shape[i])
-

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { ModelError } from '../../src/errors.ts'
 import { RAN_VERSION, type BatchedOutputs, type Executor, type InferContext } from '../../src/executors/types.ts'
 import { CanaryExecutor } from '../../src/registry/canary.ts'
+import { IncompatibleVersion } from '../../src/registry/compatible.ts'
 import type { CanarySettings } from '../../src/registry/config.ts'
 import { failure } from '../../src/starter/outcomes.ts'
 import type { TensorMap, TensorSpec } from '../../src/tensor/index.ts'
@@ -49,6 +50,8 @@ describe('canary outputs', () => {
     for (const theirs of [[label], [label, probs('FP64', 2)], [label, probs('FP32', 3)]]) {
       const executor = canaryOf(stub([label, probs('FP32', 2)], () => Promise.resolve(answer)), stub(theirs, () => Promise.resolve(answer)))
       await expect(executor.load()).rejects.toThrow(/^the canary's outputs .* lack the serving version's probabilities:FP32\[-1,2\]$/)
+      // A refusal, not a failure to load (the file loaded): the load's issue says it as it is.
+      await expect(executor.load()).rejects.toBeInstanceOf(IncompatibleVersion)
     }
   })
 })
