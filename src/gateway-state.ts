@@ -59,7 +59,7 @@ export class StateBuilder {
     // Last, once everything else holds: the registry's gate on the models not gated yet (those this build loaded).
     const ungated = [...state.models.values()].filter((m) => used.has(m.model.name) && !this.gated.has(m.executor))
     if (!issues.length && this.versions && ungated.length) {
-      const failed = await this.versions.gate(ungated)
+      const failed = await this.versions.gate(ungated, previous?.models)
       for (const issue of failed) at(issue.path, issue.message)
       if (!failed.length) for (const m of ungated) this.gated.add(m.executor)
     }
