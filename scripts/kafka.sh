@@ -77,7 +77,18 @@ EOF
 }
 
 free_port() {
-  # Ask the kernel: bind port 0 and read back what it gave.
+  # A port below the range outgoing connections take theirs from (as test/helpers.ts freePort):
+  # the JVM binds it a second or more later, and a load generator's connection may hold a port
+  # the kernel handed out from that range meanwhile. Else bind port 0 and read back what it gave.
+  local low port tries
+  low="$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+  for ((tries = 0; low > 11000 && tries < 100; tries++)); do
+    port=$((10000 + (RANDOM * 32768 + RANDOM) % (low - 10000)))
+    if python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.close()' "$port" 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
     || node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
@@ -143,11 +154,13 @@ logger.apache.level=INFO
 EOF
 }
 
-# What StorageTool random-uuid prints (16 random bytes, base64url, unpadded, never leading "-"),
-# without the second JVM start it costs (~1 s of every fresh broker's start).
+# A cluster id in the form StorageTool random-uuid prints (a UUID's 16 bytes, base64url, unpadded,
+# never leading "-"; here all 128 bits random, which Kafka accepts), without the second JVM start
+# it costs (~1.5 s of every fresh broker's start).
 cluster_id() {
   local id
   while id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; [[ "$id" == -* ]]; do :; done
+  (( ${#id} == 22 )) || die "cannot make a cluster id from /dev/urandom"
   echo "$id"
 }
 
