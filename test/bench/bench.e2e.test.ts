@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { BenchResults } from '../../bench/lib/types.ts'
 import { scenarios } from '../../bench/run.ts'
-import { root, startProcess } from '../helpers.ts'
+import { root, startProcess, type Proc } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 // Two halves at once, each a `bench --quick --only` process of its own (its own broker and
@@ -18,26 +18,32 @@ const halves = [
 ] as const
 const outs = halves.map(() => tempDir('specserve-bench-test-'))
 const out = outs[0] as string
-let all: BenchResults[] = []
+let runs: { results: BenchResults; log: string }[] = []
 let results: BenchResults
-let log = ''
 
-async function runHalf(only: readonly string[], dir: string): Promise<{ results: BenchResults; log: string }> {
-  // Through the CLI, as a user runs it; the bench provisions its peers itself (cache reused).
-  const proc = startProcess(process.execPath, [join(root, 'src', 'cli.ts'), 'bench', '--quick', '--only', only.join(','), '--out', dir])
-  const code = await new Promise<number | null>((resolve) => proc.child.once('exit', resolve))
-  expect(code, proc.output()).toBe(0)
-  return { results: JSON.parse(readFileSync(join(dir, 'bench', 'results.json'), 'utf8')) as BenchResults, log: proc.output() }
+/** A half's run through the CLI, as a user runs it; the bench provisions its peers itself (cache reused). */
+function startHalf(only: readonly string[], dir: string): Proc {
+  return startProcess(process.execPath, [join(root, 'src', 'cli.ts'), 'bench', '--quick', '--only', only.join(','), '--out', dir])
 }
 
 beforeAll(async () => {
-  const runs = await Promise.all(halves.map((only, i) => runHalf(only, outs[i] as string)))
-  all = runs.map((r) => r.results)
-  results = all[0] as BenchResults
-  log = runs.map((r) => r.log).join('\n')
+  const procs = halves.map((only, i) => startHalf(only, outs[i] as string))
+  const ends = procs.map((proc) => new Promise<number | null>((resolve) => proc.child.once('exit', resolve)))
+  // A half that fails stops the other at once: left running, it would load the box under the next files.
+  const stopAll = (): Promise<unknown> => Promise.all(procs.map((proc) => proc.stop()))
+  await Promise.all(ends.map((end) => end.then((code) => (code === 0 ? undefined : stopAll()))))
+  // The half that failed is the one to read, not the one stopped for it (no exit code, a signal).
+  const stoppedLast = [0, 1].toSorted((a, b) => Number(procs[a]!.child.signalCode !== null) - Number(procs[b]!.child.signalCode !== null))
+  for (const i of stoppedLast) expect(procs[i]!.child.exitCode, `half ${i + 1} (${halves[i]!.join(', ')}):\n${procs[i]!.output()}`).toBe(0)
+  runs = procs.map((proc, i) => ({ results: JSON.parse(readFileSync(join(outs[i] as string, 'bench', 'results.json'), 'utf8')) as BenchResults, log: proc.output() }))
+  results = runs[0]!.results
 }, 900_000)
 
 describe('bench --quick', () => {
+  it('runs every scenario in exactly one half', () => {
+    expect(halves.flat().toSorted()).toEqual(scenarios.map((s) => s.id).toSorted())
+  })
+
   it('records the machine and the settings of the run', () => {
     expect(results.quick).toBe(true)
     expect(results.machine.cores).toBeGreaterThan(0)
@@ -46,8 +52,10 @@ describe('bench --quick', () => {
   })
 
   it.each(scenarios.map((s) => s.id))('scenario %s ran and measured every variant', (id) => {
-    // Each scenario ran in one half and is "not run (--only)" in the other's report.
-    const scenario = all.flatMap((r) => r.scenarios).find((s) => s.id === id && s.status === 'ok') ?? results.scenarios.find((s) => s.id === id)
+    // Read from the half that ran it (the other's report says "not selected (--only)"), with that half's log.
+    const half = runs[halves.findIndex((only) => (only as readonly string[]).includes(id))]
+    const log = half?.log ?? ''
+    const scenario = half?.results.scenarios.find((s) => s.id === id)
     expect(scenario, `no result for ${id}`).toBeDefined()
     expect(scenario?.status, `${id}: ${scenario?.reason ?? ''}\n${log.slice(-3000)}`).toBe('ok')
     expect(scenario?.variants.length).toBeGreaterThan(1)
