@@ -30,11 +30,11 @@ beforeAll(async () => {
   const procs = halves.map((only, i) => startHalf(only, outs[i] as string))
   const ends = procs.map((proc) => new Promise<number | null>((resolve) => proc.child.once('exit', resolve)))
   // A half that fails stops the other at once: left running, it would load the box under the next files.
+  let failedFirst: number | undefined
   const stopAll = (): Promise<unknown> => Promise.all(procs.map((proc) => proc.stop()))
-  await Promise.all(ends.map((end) => end.then((code) => (code === 0 ? undefined : stopAll()))))
-  // The half that failed is the one to read, not the one stopped for it (no exit code, a signal).
-  const stoppedLast = [0, 1].toSorted((a, b) => Number(procs[a]!.child.signalCode !== null) - Number(procs[b]!.child.signalCode !== null))
-  for (const i of stoppedLast) expect(procs[i]!.child.exitCode, `half ${i + 1} (${halves[i]!.join(', ')}):\n${procs[i]!.output()}`).toBe(0)
+  await Promise.all(ends.map((end, i) => end.then((code) => (code === 0 ? undefined : ((failedFirst ??= i), stopAll())))))
+  // The half that failed is the one to read, not the one stopped for it.
+  for (const i of failedFirst === 1 ? [1, 0] : [0, 1]) expect(procs[i]!.child.exitCode, `half ${i + 1} (${halves[i]!.join(', ')}):\n${procs[i]!.output()}`).toBe(0)
   runs = procs.map((proc, i) => ({ results: JSON.parse(readFileSync(join(outs[i] as string, 'bench', 'results.json'), 'utf8')) as BenchResults, log: proc.output() }))
   results = runs[0]!.results
 }, 900_000)
