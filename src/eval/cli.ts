@@ -162,9 +162,9 @@ export async function evalMain(argv: readonly string[]): Promise<number> {
     const budgets = budgetsOf(values.budgets)
     const ensembles = list(values.ensembles, ENSEMBLES)
     const columns = list(values.columns, COLUMNS)
-    made = makeOutDir(out)
     const profileText = values['latency-profile']
     const profile = profileText === undefined ? undefined : parseLatencyProfile(profileText)
+    made = makeOutDir(out)
     const data = readLabeledCsv(values.data, values.label, undefined, columns)
     let config = loadConfigFile(configFile)
     if (method !== undefined) {

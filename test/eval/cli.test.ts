@@ -58,6 +58,22 @@ describe('specserve eval flags', () => {
     }
   })
 
+  it('checks every list flag before it makes --out: a file in the way of --out is not the error reported', async () => {
+    const dir = tempDir('specserve-eval-cli-')
+    writeFileSync(join(dir, 'afile'), '')
+    const out = join(dir, 'afile', 'x')
+    for (const [flag, list, message] of [
+      ['--ensembles', 'a,,b', '--ensembles: "a,,b" has an empty item'],
+      ['--columns', 'a,', '--columns: "a," has an empty item'],
+      ['--budgets', '5,,10', '--budgets: "5,,10" has an empty item'],
+      ['--latency-profile', 'a=1,,', '--latency-profile: "a=1,," has an empty item'],
+    ] as const) {
+      const run = await specserveEval('--out', out, flag, list)
+      expect(run.code, flag).toBe(2)
+      expect(run.err, flag).toContain(`specserve eval: ${message}`)
+    }
+  })
+
   it('names paths as they were given: a file in the way of --out, the config of an unknown ensemble', async () => {
     const dir = tempDir('specserve-eval-cli-')
     writeFileSync(join(dir, 'x.csv'), 'a,label\n1,0\n')
