@@ -2,6 +2,7 @@
 // when its versions come from the repository (`source: repository`, `version_policy`,
 // `validation`). Parsed once at config load into typed settings; paths resolved.
 import { accessSync, constants } from 'node:fs'
+import { MAX_TIMER_MS } from '../config/forms.ts'
 import { configPath } from '../config/paths.ts'
 import Type, { type Static } from 'typebox'
 import type { OptionContext } from '../types.ts'
@@ -24,6 +25,8 @@ export const RepositorySchema = Type.Object(
           topic: Type.Optional(Type.String({ minLength: 1 })),
           /** Prefix of the consumer group; the instance name is appended, so each instance has its own. */
           group: Type.Optional(Type.String({ minLength: 1 })),
+          /** How long readiness waits, after the load, for the stream to read the topic to its end; 0: not at all. */
+          catch_up_timeout_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS })),
         },
         { additionalProperties: false },
       ),
@@ -38,10 +41,25 @@ export interface RepositoryConfig {
   readonly keepVersions: number
   readonly watch: boolean
   readonly maxModelBytes: number
-  readonly kafka: { readonly brokers: readonly string[]; readonly topic: string; readonly group: string } | undefined
+  readonly kafka: RepositoryKafka | undefined
   /** Where a descriptor's relative `location` resolves (the config file's directory). */
   readonly baseDir: string
 }
+
+export interface RepositoryKafka {
+  readonly brokers: readonly string[]
+  readonly topic: string
+  readonly group: string
+  /** Readiness waits at most this long for the model stream to catch up (0: it does not wait). */
+  readonly catchUpTimeoutMs: number
+}
+
+/**
+ * A new instance reads the whole topic before it serves the latest version (each record is
+ * loaded and gated in turn: about a minute for 20 records was seen); two minutes covers such a
+ * backlog, and a broker that is down holds a pod out of its Service no longer than that.
+ */
+export const DEFAULT_CATCH_UP_TIMEOUT_MS = 120_000
 
 export function parseRepository(raw: Static<typeof RepositorySchema> | undefined, baseDir: string): RepositoryConfig | undefined {
   if (!raw) return undefined
@@ -50,7 +68,12 @@ export function parseRepository(raw: Static<typeof RepositorySchema> | undefined
     keepVersions: raw.keep_versions ?? 3,
     watch: raw.watch ?? true,
     maxModelBytes: raw.max_model_bytes ?? 64 * 1024 * 1024,
-    kafka: raw.kafka && { brokers: [...raw.kafka.brokers], topic: raw.kafka.topic ?? 'specserve.models', group: raw.kafka.group ?? 'specserve-models' },
+    kafka: raw.kafka && {
+      brokers: [...raw.kafka.brokers],
+      topic: raw.kafka.topic ?? 'specserve.models',
+      group: raw.kafka.group ?? 'specserve-models',
+      catchUpTimeoutMs: raw.kafka.catch_up_timeout_ms ?? DEFAULT_CATCH_UP_TIMEOUT_MS,
+    },
     baseDir,
   }
 }

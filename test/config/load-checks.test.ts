@@ -182,3 +182,21 @@ describe('config: directories serve makes', () => {
     ])
   })
 })
+
+describe('config: repository.kafka.catch_up_timeout_ms', () => {
+  const yaml = (extra: string): string => `${ensemble()}repository:\n  path: ${tempDir('specserve-repo-')}\n  kafka: { brokers: ["127.0.0.1:9092"]${extra} }\n`
+
+  it('defaults to two minutes; 0 (readiness does not wait for the model stream) up to the longest timer are taken', () => {
+    expect(configFrom(yaml('')).repository?.kafka?.catchUpTimeoutMs).toBe(120_000)
+    expect(configFrom(yaml(', catch_up_timeout_ms: 0')).repository?.kafka?.catchUpTimeoutMs).toBe(0)
+    expect(configFrom(yaml(', catch_up_timeout_ms: 2147483647')).repository?.kafka?.catchUpTimeoutMs).toBe(2147483647)
+  })
+
+  it('refuses a negative, fractional, textual or too long limit, naming the key at its line', () => {
+    const refusal = (value: string): string[] => issuesOf(yaml(`, catch_up_timeout_ms: ${value}`)).map((i) => `${i.path}:${i.line}: ${i.message}`)
+    expect(refusal('-1')).toEqual(['repository.kafka.catch_up_timeout_ms:8: must be >= 0'])
+    expect(refusal('1.5')).toEqual(['repository.kafka.catch_up_timeout_ms:8: must be integer'])
+    expect(refusal('"2m"')).toEqual(['repository.kafka.catch_up_timeout_ms:8: must be integer'])
+    expect(refusal('2147483648')).toEqual(['repository.kafka.catch_up_timeout_ms:8: must be at most 2147483647 ms (about 24.8 days): Node.js fires a longer timer at once'])
+  })
+})

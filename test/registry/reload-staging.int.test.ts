@@ -201,7 +201,7 @@ describe('a config reload that adds a repository model', () => {
     await start()
     vi.spyOn(Consumer.prototype, 'commit').mockResolvedValue(undefined as never) // no broker: the record's commit
     vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
-    const kafka = { brokers: ['127.0.0.1:1'], topic: 'models', group: 'g' }
+    const kafka = { brokers: ['127.0.0.1:1'], topic: 'models', group: 'g', catchUpTimeoutMs: 0 }
     const stream = new ModelStream(served!.registry, { ...served!.registry.repository, kafka }, 'test', silentLogger)
     const value = Buffer.from(encodeDescriptor({ name: 'cancer-extra', version: 0, description: '', modelType: 'onnx', payload: { kind: 'data', data: logreg }, sha256: '' }))
     const outcome = whileAdding(() => {

@@ -64,7 +64,7 @@ describe('model_stream.recent_rejections', () => {
     vi.spyOn(Consumer.prototype, 'commit').mockResolvedValue(undefined as never)
     vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
     served = await serve()
-    stream = new ModelStream(served.registry, { ...served.registry.repository, kafka: { brokers: ['127.0.0.1:1'], topic: 'models', group: 'g' } }, 'test', silentLogger)
+    stream = new ModelStream(served.registry, { ...served.registry.repository, kafka: { brokers: ['127.0.0.1:1'], topic: 'models', group: 'g', catchUpTimeoutMs: 0 } }, 'test', silentLogger)
     const judged = async (message: Raw): Promise<unknown[]> => {
       const done = once(stream!, 'record')
       stream!.receive(message)

@@ -254,7 +254,7 @@ describe('a backlog on the model stream', () => {
           if (ending) done()
         }),
     } as unknown as Registry
-    const repository = { ...instances[0]!.registry.repository, kafka: { brokers: [broker.bootstrap], topic, group: 'specserve-backlog' } }
+    const repository = { ...instances[0]!.registry.repository, kafka: { brokers: [broker.bootstrap], topic, group: 'specserve-backlog', catchUpTimeoutMs: 0 } }
     const stream = new ModelStream(registry, repository, 'slow', silentLogger)
     // What the consumer handed over, and the most handed over and not judged at any moment.
     let delivered = 0

@@ -66,7 +66,7 @@ beforeEach(() => {
   dir = tempDir('specserve-stream-')
   arrive = vi.fn<Registry['arrive']>().mockResolvedValue(serving)
   registry = { isRepositoryModel: (name) => name === 'm', versionWithSha: () => Promise.resolve(undefined), version: () => serving, arrive, judgeStored: () => Promise.reject(new Error('not expected')) }
-  const repository: RepositoryConfig = { path: join(dir, 'repo'), keepVersions: 3, watch: false, maxModelBytes: LIMIT, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g' }, baseDir: dir }
+  const repository: RepositoryConfig = { path: join(dir, 'repo'), keepVersions: 3, watch: false, maxModelBytes: LIMIT, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g', catchUpTimeoutMs: 0 }, baseDir: dir }
   stream = new ModelStream(registry as unknown as Registry, repository, 'test', log)
 })
 
