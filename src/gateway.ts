@@ -9,6 +9,7 @@ import { GatewayClose } from './gateway-close.ts'
 import type { SharedResource } from './executors/types.ts'
 import { StateBuilder, type GatewayState } from './gateway-state.ts'
 import { ModelRuntimes, type ModelRuntime } from './model-runtimes.ts'
+import { ReadinessHolds } from './readiness.ts'
 import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
 import { Retirement } from './reload/retire.ts'
 import { withoutVersionSource, type VersionPin, type VersionSource } from './reload/version-source.ts'
@@ -29,6 +30,8 @@ export class Gateway {
   readonly admission = new Admission(() => this.current.config.server.max_in_flight)
   /** Attached parts by dotted path (`output.kafka`): /readyz detail and metrics; never affect readiness. */
   readonly components = new Map<string, Component>()
+  /** What readiness waits for once loaded (the model stream catching up): predicts are taken meanwhile. */
+  readonly holds = new ReadinessHolds()
   private loading: Promise<void> | undefined
   /** Settles once the first load has ended (ready, failed) or the gateway closed: see loadEnded(). */
   private endLoad!: () => void
@@ -78,6 +81,11 @@ export class Gateway {
 
   get ready(): boolean {
     return this.state === 'ready'
+  }
+
+  /** Ready, and nothing holds readiness: what /readyz and the health services say, for load balancers. */
+  get readyForTraffic(): boolean {
+    return this.ready && !this.holds.holding
   }
 
   get status(): string {

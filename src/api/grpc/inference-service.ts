@@ -19,7 +19,7 @@ type Unary<Req> = (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<
 
 export function inferenceService(gateway: Gateway): UntypedServiceImplementation {
   const ServerLive: Unary<object> = (call, callback) => answer(call, callback, () => ({ live: true }))
-  const ServerReady: Unary<object> = (call, callback) => answer(call, callback, () => ({ ready: gateway.ready }))
+  const ServerReady: Unary<object> = (call, callback) => answer(call, callback, () => ({ ready: gateway.readyForTraffic }))
   const ServerMetadata: Unary<object> = (call, callback) => answer(call, callback, serverMetadata)
 
   const ModelReady: Unary<NameRequestMsg> = (call, callback) => answer(call, callback, () => ({ ready: modelReady(gateway, call.request.name, call.request.version) }))

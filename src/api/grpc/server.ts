@@ -33,7 +33,7 @@ export interface GrpcFrontend {
   readonly connectionLimit: boolean
   /** Binds and starts serving; resolves with the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<number>
-  /** Health service status for "" and both services: SERVING once the gateway is ready, NOT_SERVING when draining. */
+  /** Health service status for "" and both services: SERVING once the gateway is ready for traffic (as /readyz), NOT_SERVING when draining. */
   setServing(serving: boolean): void
   /** Lets in-flight calls finish for up to `graceMs`, then cuts the rest off. */
   close(graceMs?: number): Promise<void>
@@ -92,7 +92,7 @@ export function buildGrpcServer(gateway: Gateway, config: GatewayConfig, log: Lo
   )
   if (!fastUnary) log.warn({}, 'this grpc-js has not the server internals fast-unary.ts hooks: every call goes through grpc-js, and a request is bounded only by its deadline, not server.request_timeout_ms')
   addReflection(services, reflectedDefinition)
-  const initial: ServingStatus = gateway.ready ? 'SERVING' : 'NOT_SERVING'
+  const initial: ServingStatus = gateway.readyForTraffic ? 'SERVING' : 'NOT_SERVING'
   const health = new HealthImplementation(Object.fromEntries(HEALTH_NAMES.map((name) => [name, initial])))
   // Watches end at shutdown, once they have said NOT_SERVING (open-calls.ts): open, each held the stop to the grace's end.
   // Its requests' strings are checked for UTF-8, as ours are (standard-services.ts).

@@ -6,13 +6,17 @@ import { describeEnsemble, describeModel, listEnsembles, listModels } from '../n
 export function registerInfoRoutes(app: FastifyInstance, gateway: Gateway): void {
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (request, reply) => {
-    const body: Record<string, unknown> = { ready: gateway.ready, status: gateway.status }
+    const ready = gateway.readyForTraffic
+    // Loaded (taking predicts), but a part still holds readiness: the model stream catching up.
+    const waiting = gateway.ready && !ready
+    const body: Record<string, unknown> = { ready, status: waiting ? 'waiting' : gateway.status }
     // The parts' detail (brokers, topics, spool paths, model names, last errors) is for callers
     // who may read the gateway's setup: on a guarded gateway, those with `read`; a probe gets the verdict.
     const detailed = request.principal === undefined || request.principal.grants.read
+    if (detailed && waiting) body.waiting_for = gateway.holds.waiting()
     // Detail only: an output that is down (Kafka spooling to disk) does not make the gateway unready.
     if (detailed) for (const [path, component] of gateway.components) setPath(body, path, component.status())
-    return gateway.ready ? body : reply.status(503).send(body)
+    return ready ? body : reply.status(503).send(body)
   })
   app.get('/v1/ensembles', async () => ({ ensembles: listEnsembles(gateway) }))
   app.get<{ Params: { name: string } }>('/v1/ensembles/:name', async (request) => describeEnsemble(gateway.ensemble(request.params.name)))

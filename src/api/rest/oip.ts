@@ -60,7 +60,7 @@ export function registerOipRoutes(app: FastifyInstance, gateway: Gateway): void 
       v2.get('/', async () => serverMetadata())
       v2.get('/health/live', async () => ({ live: true }))
       // The spec reads health from the status code: 200 is true, 4xx is false.
-      v2.get('/health/ready', async (_request, reply) => reply.status(gateway.ready ? 200 : 400).send({ ready: gateway.ready }))
+      v2.get('/health/ready', async (_request, reply) => reply.status(gateway.readyForTraffic ? 200 : 400).send({ ready: gateway.readyForTraffic }))
 
       for (const base of ['/models/:name', '/models/:name/versions/:version']) {
         v2.get<{ Params: ModelParams }>(base, async (request) => modelMetadata(v2Model(gateway, request.params.name, request.params.version)))
