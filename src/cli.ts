@@ -233,10 +233,17 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
     await abandon(err)
   }
   if (stopping) return // a signal during the load: shutdown carries on
-  grpc?.setServing(true) // ready, as /readyz says: not only once the registry has judged what arrived meanwhile
+  // Ready as /readyz says: once loaded and nothing holds readiness (the model stream catching up,
+  // which lets go by its own limit), not only once the registry has judged what arrived meanwhile.
+  const readyForTraffic = gateway.holds.released().then(() => {
+    if (gateway.readyForTraffic) grpc?.setServing(true) // not once a drain began
+  })
+  const waiting = gateway.holds.waiting()
+  if (Object.keys(waiting).length) app.log.info({ waiting_for: waiting }, 'loaded; readiness waits')
   for (const { model, message } of modelWarnings(gateway)) app.log.warn({ model }, message)
   // New versions that arrived while it was down are judged now; the repository is watched from here on.
   await registry?.start()
+  await readyForTraffic
   if (stopping) return // a signal while the registry started: shutdown carries on
   app.log.info({ ensembles: [...gateway.ensembles.keys()], tracing: telemetry.tracing }, 'ready')
 }

@@ -12,6 +12,7 @@ import type { Gateway } from '../gateway.ts'
 import type { ModelRuntime } from '../model-runtimes.ts'
 import type { VersionPin, VersionSource } from '../reload/version-source.ts'
 import type { CanaryEvidence } from './canary.ts'
+import { CatchUp } from './catch-up.ts'
 import { RegistryCounts } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
 import { unservable } from './preview.ts'
@@ -52,6 +53,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private watcher: RepositoryWatch | undefined
   /** The model stream's consumer, with `repository.kafka`. */
   stream: ModelStream | undefined
+  /** Readiness waits for the model stream to reach the topic's end (`repository.kafka.catch_up_timeout_ms` > 0). */
+  private catchUp: CatchUp | undefined
 
   /** A registry for the config's repository; undefined without a `repository:` section. */
   static open(config: GatewayConfig): Registry | undefined {
@@ -162,6 +165,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     for (const versions of this.models.values()) this.sayGone(versions)
     this.pipeline.attach(gateway, log)
     gateway.attach('registry', this)
+    // Held from before the load: a new instance must not turn ready while the stream replays the topic.
+    if (this.repository.kafka?.catchUpTimeoutMs) gateway.holds.add('model_stream', (this.catchUp = new CatchUp(this.repository.kafka.catchUpTimeoutMs, log)))
   }
 
   /**
@@ -170,6 +175,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    */
   async start(): Promise<void> {
     if (this.closed) return // stopped while the gateway loaded
+    this.catchUp?.start() // the limit counts from the end of the load, the repository's own rescan included
     // The gateway serves already: a failing disk (EACCES, ENOSPC) is logged, never thrown (it would end the process).
     for (const versions of this.models.values()) this.recordServing(versions, 'recording what serves at start failed')
     this.openQueue() // arrivals during the load are judged now, in the order they came
@@ -181,8 +187,9 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       // Loaded only here: @platformatic/kafka costs a start about 0.5 s of CPU to import.
       const { ModelStream } = await import('./stream.ts')
       if (this.closed) return // stopped while it loaded
-      this.stream = new ModelStream(this, this.repository, this.gateway.config.server.instance, this.log)
+      this.stream = new ModelStream(this, this.repository, this.gateway.config.server.instance, this.log, this.catchUp)
       this.gateway.attach('model_stream', this.stream)
+      if (this.catchUp) this.gateway.attach('model_stream.catch_up', this.catchUp) // after the stream: inside its /readyz detail
       // A broker that is down does not stop the gateway: uploads and the repository still work.
       await this.stream.start().catch((err: unknown) => this.log.error({ err, brokers: this.repository.kafka?.brokers }, 'model stream not started'))
     }
@@ -302,6 +309,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   async close(): Promise<void> {
     this.closed = true
     this.openQueue()
+    this.catchUp?.close()
     this.watcher?.close()
     await this.stream?.close()
   }

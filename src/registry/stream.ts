@@ -21,6 +21,8 @@ import type { Registry } from './registry.ts'
 import { sha256HexYielding, type VersionMeta } from './store.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { delay } from '../at-most.ts'
+import { followGroup } from './stream-group.ts'
+import type { CatchUp } from './catch-up.ts'
 
 export type Raw = Message<string, Buffer, string, string>
 
@@ -74,9 +76,12 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   /** Aborted by close(): a record waiting for its retry stops waiting, uncommitted. */
   private readonly closing = new AbortController()
   readonly groupId: string
+  /** Told of each record handled: readiness waits for it to reach the topic's end (the registry owns it). */
+  private readonly catchUp: CatchUp | undefined
 
-  constructor(registry: Registry, repository: RepositoryConfig, instance: string, log: Logger) {
+  constructor(registry: Registry, repository: RepositoryConfig, instance: string, log: Logger, catchUp?: CatchUp) {
     super()
+    this.catchUp = catchUp
     this.registry = registry
     this.repository = repository
     this.settings = repository.kafka!
@@ -103,6 +108,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       opened: (stream) => stream.on('data', (message: Raw) => this.receive(message)),
       backoffMs: retryDelay,
     })
+    followGroup(this.consumer, topic, log, catchUp)
   }
 
   async start(): Promise<void> {
@@ -174,6 +180,8 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       this.recent.push({ model, version, reason: reason ?? 'rejected', at: new Date().toISOString() })
       if (this.recent.length > RECENT) this.recent.shift()
     }
+    // Judged: its version serves (or was refused) now; readiness need not wait for the commit.
+    this.catchUp?.judged(message.partition, message.offset)
     await this.commitPast(message)
     this.emit('record', result, model, reason)
   }

@@ -2,6 +2,8 @@
 // while the models load is a stop (exit 0, the load's error still in the log), not a failed
 // start (exit 1); and the gRPC health service says SERVING as soon as /readyz says ready, not
 // only once the registry has started (a model stream whose broker never answers holds that).
+// Readiness waits for the model stream to catch up, but a broker down holds it no longer than
+// repository.kafka.catch_up_timeout_ms (/readyz, /v2/health/ready and gRPC health alike).
 // A signal before serve has installed its own handlers (its modules loading, its config being
 // read) is held, not Node's default (the process ended: exit 129 at SIGHUP, 143 at SIGTERM).
 // Each step waits for an event: the upstream's request, a log line, the broker's connection,
@@ -15,7 +17,7 @@ import { createServer as createHttpServer, type ServerResponse } from 'node:http
 import { createServer as createTcpServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { freePort, outputContains, root, startProcess, type Proc } from '../helpers.ts'
+import { freePort, outputContains, root, samples, startProcess, type Proc } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const raw = (b: Buffer): Buffer => b
@@ -147,37 +149,77 @@ describe('a signal as the process starts, before serve has its own handlers', ()
   })
 })
 
-describe('gRPC health at start', () => {
-  it('says SERVING once /readyz says ready, while the registry is still starting its model stream', async () => {
-    // A broker that takes connections and never answers: the model stream's start waits on it.
-    let connected!: () => void
-    const streamStarting = new Promise<void>((resolve) => (connected = resolve))
-    const sockets = new Set<Socket>()
-    const broker = createTcpServer((socket) => {
-      sockets.add(socket)
-      connected()
-    })
-    broker.listen(0, '127.0.0.1')
-    await once(broker, 'listening')
-    cleanups.push(() => {
-      for (const socket of sockets) socket.destroy()
-      broker.close()
-    })
-    const { restPort, grpcPort } = await serve(`
+/** A broker that takes connections and never answers; `connected` resolves at the first connection (the model stream starting). */
+async function silentBroker(): Promise<{ port: number; connected: Promise<void> }> {
+  let connected!: () => void
+  const first = new Promise<void>((resolve) => (connected = resolve))
+  const sockets = new Set<Socket>()
+  const broker = createTcpServer((socket) => {
+    sockets.add(socket)
+    connected()
+  })
+  broker.listen(0, '127.0.0.1')
+  await once(broker, 'listening')
+  cleanups.push(() => {
+    for (const socket of sockets) socket.destroy()
+    broker.close()
+  })
+  return { port: (broker.address() as { port: number }).port, connected: first }
+}
+
+/** One repository model whose versions come from a model stream on `broker`; `kafka` adds repository.kafka keys. */
+const streamed = (broker: number, kafka = ''): string => `
 server: { host: 127.0.0.1 }
 executors: { onnx_workers: 1 }
-repository: { path: ./repo, kafka: { brokers: ["127.0.0.1:${(broker.address() as { port: number }).port}"], topic: specserve.models } }
+repository: { path: ./repo, kafka: { brokers: ["127.0.0.1:${broker}"], topic: specserve.models${kafka} } }
 models:
   lr: { kind: onnx, source: repository, path: ${join(root, 'models', 'cancer_logreg.onnx')} }
 ensembles: { e: { strategy: deadline-fallback, models: [lr] } }
-`)
-    await streamStarting // the registry starts once the gateway has loaded; its start is held here
+`
+
+async function healthCheck(grpcPort: number): Promise<string> {
+  const checked = await new Promise<Buffer>((resolve, reject) =>
+    healthClient(grpcPort).makeUnaryRequest('/grpc.health.v1.Health/Check', raw, raw, Buffer.alloc(0), (err, message) => (err ? reject(err) : resolve(message!))),
+  )
+  return healthOf(checked)
+}
+
+describe('gRPC health at start', () => {
+  it('says SERVING once /readyz says ready, while the registry is still starting its model stream (readiness not waiting for it)', async () => {
+    const broker = await silentBroker()
+    // catch_up_timeout_ms: 0: readiness does not wait for the model stream to catch up.
+    const { restPort, grpcPort } = await serve(streamed(broker.port, ', catch_up_timeout_ms: 0'))
+    await broker.connected // the registry starts once the gateway has loaded; its start is held here
 
     const ready = await fetch(`http://127.0.0.1:${restPort}/readyz`)
     expect(ready.status).toBe(200)
-    const checked = await new Promise<Buffer>((resolve, reject) =>
-      healthClient(grpcPort).makeUnaryRequest('/grpc.health.v1.Health/Check', raw, raw, Buffer.alloc(0), (err, message) => (err ? reject(err) : resolve(message!))),
-    )
-    expect(healthOf(checked)).toBe('SERVING')
+    expect(await healthCheck(grpcPort)).toBe('SERVING')
+  })
+})
+
+describe('readiness while the model stream cannot catch up (its broker down)', () => {
+  it('holds /readyz, /v2/health/ready and gRPC health not ready, saying why, until catch_up_timeout_ms; then ready, with a warning', async () => {
+    const broker = await silentBroker()
+    const { proc, restPort, grpcPort } = await serve(streamed(broker.port, ', catch_up_timeout_ms: 3000'))
+    await broker.connected // loaded: the model stream starts, and cannot read the topic's end
+    const rest = `http://127.0.0.1:${restPort}`
+
+    const waiting = await fetch(`${rest}/readyz`)
+    expect(waiting.status).toBe(503)
+    const body = (await waiting.json()) as { ready: boolean; status: string; waiting_for: { model_stream: string } }
+    expect(body).toMatchObject({ ready: false, status: 'waiting' })
+    expect(body.waiting_for.model_stream).toMatch(/^catching up: the topic's end offsets are not read yet \(.+\); ready once caught up, or in [0-3] s at the latest \(repository\.kafka\.catch_up_timeout_ms\)$/)
+    expect((await fetch(`${rest}/v2/health/ready`)).status).toBe(400)
+    expect(await healthCheck(grpcPort)).toBe('NOT_SERVING')
+    // Predicts are taken meanwhile (the seed serves): readiness is for load balancers, not a refusal.
+    const predict = await fetch(`${rest}/v1/ensembles/e/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: { input: [samples('cancer').rows[0]] } }) })
+    expect(predict.status).toBe(200)
+
+    await outputContains(proc, '"msg":"model stream still catching up after catch_up_timeout_ms: ready anyway; versions the topic has replaced may serve until it reaches the end"')
+    expect((await fetch(`${rest}/readyz`)).status).toBe(200)
+    expect((await fetch(`${rest}/v2/health/ready`)).status).toBe(200)
+    expect(await healthCheck(grpcPort)).toBe('SERVING')
+    await outputContains(proc, '"msg":"ready"')
+    expect(proc.output()).toMatch(/"waiting_for":\{"model_stream":"catching up: .*"msg":"loaded; readiness waits"/)
   })
 })

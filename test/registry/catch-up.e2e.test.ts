@@ -1,0 +1,194 @@
+// Readiness while a new gateway instance catches up on the model stream, against a real Kafka
+// broker. Versions published before the gateway starts: a new instance name (a new consumer
+// group, an empty repository) replays them one by one, and /readyz says 503 `waiting`, with
+// the reason, at every version it serves on the way; it turns 200 only once the latest serves.
+// Started again under the same name, its group's commits are at the end: ready without a
+// record handled. Two gateways under one instance name share a group and split a two-partition
+// topic: each logs that another consumer reads the rest. Each step awaits an event (a version
+// judged, readiness let go, a log line), never a clock.
+import { EventEmitter, once } from 'node:events'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Producer, stringSerializers } from '@platformatic/kafka'
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../src/api/rest/server.ts'
+import { parseConfig } from '../../src/config/load.ts'
+import { Gateway } from '../../src/gateway.ts'
+import { encodeDescriptor } from '../../src/registry/descriptor.ts'
+import { Registry } from '../../src/registry/registry.ts'
+import { sha256Hex, type VersionMeta } from '../../src/registry/store.ts'
+import type { Logger } from '../../src/types.ts'
+import { root, samples } from '../helpers.ts'
+import { createTopic, startBroker, type Broker } from '../output/broker.ts'
+import { tempDir } from '../temp-dirs.ts'
+
+const models = join(root, 'models')
+const TOPIC = 'specserve.models.catch-up'
+/** Versions 2 to LATEST are on the topic before the gateway starts (the seed is version 1). */
+const LATEST = 7
+
+interface Instance {
+  readonly registry: Registry
+  readonly gateway: Gateway
+  readonly app: FastifyInstance
+  /** Every log line's message is emitted here, with its fields. */
+  readonly logged: EventEmitter
+  close(): Promise<void>
+}
+
+let broker: Broker
+const open: Instance[] = []
+
+/** A gateway as `serve` wires its registry, in process: its REST app answers /readyz. The load is left to the test. */
+function instance(dir: string, name: string, topic: string): Instance {
+  const file = join(dir, 'gateway.yaml')
+  const yaml = `
+server: { instance: ${name} }
+executors: { onnx_workers: 1 }
+repository: { path: ./repo, kafka: { brokers: ["${broker.bootstrap}"], topic: ${topic}, group: specserve-models, catch_up_timeout_ms: 100000 } }
+models:
+  cancer-main: { kind: onnx, source: repository, path: ${models}/cancer_logreg.onnx }
+ensembles:
+  cancer: { strategy: deadline-fallback, models: [cancer-main], budget_ms: { default: 5000, max: 10000 } }
+`
+  writeFileSync(file, yaml)
+  const config = parseConfig(yaml, file)
+  const registry = Registry.open(config)!
+  const gateway = new Gateway(config, { versions: registry })
+  const app = buildServer(config, { gateway, registry })
+  const logged = new EventEmitter()
+  const log: Logger = { info: (obj, msg) => logged.emit(msg, obj), warn: (obj, msg) => logged.emit(msg, obj), error: (obj, msg) => logged.emit(msg, obj) }
+  registry.attach(gateway, log)
+  const made: Instance = {
+    registry,
+    gateway,
+    app,
+    logged,
+    async close() {
+      open.splice(open.indexOf(made), 1)
+      await registry.close()
+      await app.close()
+      await gateway.close()
+    },
+  }
+  open.push(made)
+  return made
+}
+
+interface Readyz {
+  readonly status: number
+  readonly body: { ready: boolean; status: string; waiting_for?: { model_stream?: string }; model_stream?: { catch_up?: { state: string; handled: number; left: number | null } } }
+}
+const readyz = async (app: FastifyInstance): Promise<Readyz> => {
+  const res = await app.inject('/readyz')
+  return { status: res.statusCode, body: res.json() }
+}
+
+/** Resolves once `registry` has judged `version` of cancer-main. */
+const settled = (registry: Registry, version: number): Promise<VersionMeta> =>
+  new Promise((resolve) => {
+    const on = (model: string, meta: VersionMeta): void => {
+      if (model !== 'cancer-main' || meta.version !== version) return
+      registry.off('settled', on)
+      resolve(meta)
+    }
+    registry.on('settled', on)
+  })
+
+beforeAll(async () => {
+  broker = await startBroker()
+  await createTopic(broker.bootstrap, TOPIC)
+  // Versions 2..LATEST, the two cancer models in turn: each a different file from the one before.
+  const files = ['cancer_mlp.onnx', 'cancer_logreg.onnx'].map((f) => readFileSync(join(models, f)))
+  const producer = new Producer({ clientId: 'specserve-test-catch-up', bootstrapBrokers: [broker.bootstrap], serializers: { ...stringSerializers, value: (value?: Buffer) => value } })
+  try {
+    const messages = Array.from({ length: LATEST - 1 }, (_, i) => {
+      const data = files[i % 2]!
+      const value = Buffer.from(encodeDescriptor({ name: 'cancer-main', version: i + 2, description: '', modelType: 'onnx', payload: { kind: 'data', data }, sha256: sha256Hex(data) }))
+      return { topic: TOPIC, key: 'cancer-main', value }
+    })
+    await producer.send({ messages })
+  } finally {
+    await producer.close()
+  }
+})
+
+afterAll(async () => {
+  for (const i of [...open]) await i.close()
+  await broker?.destroy()
+})
+
+describe('a new instance on a topic that holds versions already', () => {
+  const dir = tempDir('specserve-catch-up-')
+
+  it('is not ready while it replays them (predicts are served meanwhile), and ready once the latest serves', { timeout: 120_000 }, async () => {
+    const gw = instance(dir, 'gw-new', TOPIC)
+    // What /readyz said as each version before the latest was judged: the replay's way through.
+    const along: Promise<Readyz & { version: number }>[] = []
+    gw.registry.on('settled', (model, meta) => {
+      if (model === 'cancer-main' && meta.version >= 2 && meta.version < LATEST) along.push(readyz(gw.app).then((r) => ({ ...r, version: meta.version })))
+    })
+    const latest = settled(gw.registry, LATEST)
+    await gw.gateway.load()
+    // Loaded, the seed serving: a load balancer must not send traffic yet.
+    const loaded = await readyz(gw.app)
+    expect(loaded.status).toBe(503)
+    expect(loaded.body).toMatchObject({ ready: false, status: 'waiting', waiting_for: { model_stream: expect.stringMatching(/^catching up: /) } })
+    expect(gw.registry.serving('cancer-main')).toBe(1)
+    // Readiness is for load balancers: a predict sent all the same is answered (by the seed).
+    const predict = await gw.app.inject({ method: 'POST', url: '/v1/ensembles/cancer/predict', payload: { inputs: { input: [samples('cancer').rows[0]] } } })
+    expect(predict.statusCode).toBe(200)
+
+    await gw.registry.start()
+    expect((await latest).state).toBe('serving')
+    await gw.gateway.holds.released()
+
+    const seen = await Promise.all(along)
+    expect(seen.map((s) => s.version)).toEqual([2, 3, 4, 5, 6])
+    for (const s of seen) {
+      expect(s.status, `version ${s.version}`).toBe(503)
+      expect(s.body.status).toBe('waiting')
+      expect(s.body.waiting_for?.model_stream).toMatch(/^catching up: (\d+ records? handled, \d+ left to the topic's end as first read|the topic's end offsets are not read yet)/)
+    }
+    // One reason, as the stream went: records handled and left add up to the topic's end.
+    const counted = seen.map((s) => /(\d+) records? handled, (\d+) left/.exec(s.body.waiting_for!.model_stream!)).filter((m) => m !== null)
+    for (const m of counted) expect(Number(m[1]) + Number(m[2])).toBe(LATEST - 1)
+
+    const ready = await readyz(gw.app)
+    expect(ready.status).toBe(200)
+    expect(ready.body).toMatchObject({ ready: true, status: 'ready', model_stream: { catch_up: { state: 'caught_up', handled: LATEST - 1, left: 0 } } })
+    expect(gw.registry.serving('cancer-main')).toBe(LATEST)
+    await gw.close()
+  })
+
+  it('started again under the same name (its commits at the end), is ready without handling a record', { timeout: 60_000 }, async () => {
+    const gw = instance(dir, 'gw-new', TOPIC)
+    const caughtUp = once(gw.logged, 'model stream caught up: readiness no longer waits for it')
+    await gw.gateway.load()
+    expect(gw.registry.serving('cancer-main')).toBe(LATEST) // from its repository
+    await gw.registry.start()
+    const [fields] = (await caughtUp) as [{ handled: number }]
+    expect(fields.handled).toBe(0)
+    const ready = await readyz(gw.app)
+    expect(ready.status).toBe(200)
+    expect(ready.body.model_stream?.catch_up).toMatchObject({ state: 'caught_up', handled: 0, left: 0 })
+    await gw.close()
+  })
+})
+
+describe('two gateways under one instance name', () => {
+  it('share a consumer group and split the topic: each says another consumer reads the rest', { timeout: 120_000 }, async () => {
+    const topic = 'specserve.models.shared'
+    await createTopic(broker.bootstrap, topic, 2)
+    const shared = 'model stream: this gateway was given 1 of the models topic\'s 2 partitions: another consumer in its group reads the rest, so neither sees every version. Is another gateway running with the same instance name (SPECSERVE_INSTANCE)? Give each its own'
+    const twins = [instance(tempDir('specserve-twin-'), 'twin', topic), instance(tempDir('specserve-twin-'), 'twin', topic)]
+    const warned = twins.map((gw) => once(gw.logged, shared) as Promise<[{ group: string; partitions: number[]; topic_partitions: number }]>)
+    for (const gw of twins) await gw.gateway.load()
+    await Promise.all(twins.map((gw) => gw.registry.start()))
+    const fields = (await Promise.all(warned)).map(([f]) => f)
+    expect(fields.map((f) => f.group)).toEqual(['specserve-models-twin', 'specserve-models-twin'])
+    expect(fields.flatMap((f) => f.partitions).sort()).toEqual([0, 1])
+    for (const gw of twins) await gw.close()
+  })
+})
