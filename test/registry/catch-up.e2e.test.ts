@@ -46,7 +46,7 @@ function instance(dir: string, name: string, topic: string): Instance {
   const yaml = `
 server: { instance: ${name} }
 executors: { onnx_workers: 1 }
-repository: { path: ./repo, kafka: { brokers: ["${broker.bootstrap}"], topic: ${topic}, group: specserve-models, catch_up_timeout_ms: 100000 } }
+repository: { path: ./repo, kafka: { brokers: ["${broker.bootstrap}"], topic: ${topic}, group: specserve-models } }
 models:
   cancer-main: { kind: onnx, source: repository, path: ${models}/cancer_logreg.onnx }
 ensembles:
