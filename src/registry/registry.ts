@@ -26,7 +26,7 @@ import { VersionPipeline } from './pipeline.ts'
 import { sha256HexYielding, VersionExistsError, type VersionMeta } from './store.ts'
 import type { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
-import type { ModelVersions, Arrival } from './versions.ts'
+import { versionExists, type ModelVersions, type Arrival } from './versions.ts'
 import { RepositoryModels } from './model-set.ts'
 
 /** What a registry emits: `settled` once a version is judged (serving, rejected or kept aside). */
@@ -243,6 +243,12 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     return this.models.get(name)?.list().find((m) => m.sha256 === sha256 && (version === 0 || m.version === version))?.version
   }
 
+  /** A version of a model, if it is stored; for a model a reload is adding, known as versionWithSha knows it. */
+  async storedVersion(name: string, version: number): Promise<VersionMeta | undefined> {
+    await this.set.addedSettled(name)
+    return this.models.get(name)?.get(version)
+  }
+
   /** The version serving a repository model, or undefined for a model from the config. */
   serving(name: string): number | undefined {
     return this.models.get(name)?.serving
@@ -265,7 +271,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
       // a stop, a config the swap no longer matched): the retry it was told to make judges it.
       const stored = versions.get(arrival.version)
       if (stored?.state === 'loading' && stored.sha256 === (await sha256HexYielding(bytes))) return this.judge(versions, arrival.version)
-      throw new GatewayError('VERSION_EXISTS', `model ${quote(name)} has a version ${arrival.version} already: versions are immutable, publish a new one`)
+      throw versionExists(name, arrival.version)
     }
     this.log.info({ model: name, version: meta.version, source: arrival.source, sha256: meta.sha256 }, 'model version stored')
     return this.judge(versions, meta.version)

@@ -6,7 +6,8 @@
 // backlog of large models waits in Kafka, not in memory. A record that cannot become a
 // version is committed as rejected; one that failed for another reason (a full disk) is not:
 // it is tried again, with backoff, before any record after it. A record replayed (a new group
-// reads from the start) is recognised by its sha256 and skipped, once that version is judged.
+// reads from the start) is recognised by its sha256 and skipped, once that version is judged:
+// by the sha256 the record carries, before its model is read, when it carries one.
 import { EventEmitter } from 'node:events'
 import { resolve } from 'node:path'
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
@@ -18,6 +19,7 @@ import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
 import { fetchAtMost, readAtMost, Refused, Unreachable } from './location.ts'
 import type { Registry } from './registry.ts'
+import { versionExists } from './versions.ts'
 import { sha256HexYielding, type VersionMeta } from './store.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { delay } from '../at-most.ts'
@@ -222,19 +224,39 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     const name = d.name || message.key || ''
     if (!this.registry.isRepositoryModel(name)) throw new Refused(`unknown model "${name.slice(0, 64)}": no source: repository model by that name`)
     if (d.modelType !== '' && d.modelType !== 'onnx') throw new Refused(`model_type "${d.modelType.slice(0, 32)}" is not onnx`)
+    if (d.sha256) {
+      // A record replayed (a new consumer group reads the topic from the start, as every restart
+      // under a new instance name does) is known by the sha256 it carries, before its model is
+      // read: a location whose server is gone since, or that answers 404 now, must neither stop
+      // the stream (retried for ever) nor count a version judged long ago as a new rejection.
+      const replay = await this.replay(name, d.sha256, d.version)
+      if (replay) return replay
+      // Its version taken by other bytes: refused as arrive() refuses it, without reading a model it could not store.
+      if (d.version > 0 && (await this.registry.storedVersion(name, d.version))) throw versionExists(name, d.version)
+    }
     const bytes = await this.payload(d)
     const sha = await sha256HexYielding(bytes)
     if (d.sha256 && d.sha256 !== sha) throw new Refused(`sha256 mismatch: the descriptor says ${d.sha256}, the model's bytes are ${sha}`)
-    const known = await this.registry.versionWithSha(name, sha, d.version)
-    if (known !== undefined) {
-      // Stored but never judged (this record's own try failed on a system error after storing
-      // it, or its judging is still queued): not a replay yet. Judged now, in turn; a system
-      // error again is retried like any other.
-      if (this.registry.version(name, known).state === 'loading') return outcome(this.registry.judgeStored(name, known))
-      this.log.info({ model: name, version: known, sha256: sha }, 'model stream: a version already stored (replayed record), skipped')
-      return ['duplicate', null, known]
-    }
+    // Without a sha256 in the record, a replay is known only now; with one, this finds the version stored while the model was read.
+    const replay = await this.replay(name, sha, d.version)
+    if (replay) return replay
     return outcome(this.registry.arrive(name, bytes, { version: d.version, source: 'kafka', description: d.description || undefined }))
+  }
+
+  /**
+   * The result of a record whose bytes (`sha`) a version of the model has already (`version`
+   * itself, unless 0), whatever its state: a rejected one too, whose meta.json the repository
+   * keeps when its model file is pruned. Undefined for bytes not stored.
+   */
+  private async replay(name: string, sha: string, version: number): Promise<Judged | undefined> {
+    const known = await this.registry.versionWithSha(name, sha, version)
+    if (known === undefined) return undefined
+    // Stored but never judged (this record's own try failed on a system error after storing
+    // it, or its judging is still queued): not a replay yet. Judged now, in turn; a system
+    // error again is retried like any other.
+    if (this.registry.version(name, known).state === 'loading') return outcome(this.registry.judgeStored(name, known))
+    this.log.info({ model: name, version: known, sha256: sha }, 'model stream: a version already stored (replayed record), skipped')
+    return ['duplicate', null, known]
   }
 
   /** The model's bytes: inline, or read from a file or an http(s) URL, at most max_model_bytes. */

@@ -2,14 +2,16 @@
 // it could not become a version (a bad descriptor) or became one the pipeline rejected (a
 // truncated model, one whose inputs differ from its ensemble sibling's, a failed gate, one that
 // lacks an output of the serving version), each with its reason. A real registry judges the
-// versions; the records are handed to the stream as its consumer would (no broker: commits are mocked).
+// versions; the records are handed to the stream as its consumer would (no broker: commits are
+// mocked). A record of a version rejected before, read again by a new consumer group once its
+// location is gone, is a replay: not a new rejection.
 import { once } from 'node:events'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Consumer } from '@platformatic/kafka'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { encodeDescriptor } from '../../src/registry/descriptor.ts'
-import { ModelDirectory } from '../../src/registry/store.ts'
+import { ModelDirectory, sha256Hex } from '../../src/registry/store.ts'
 import { ModelStream, type Raw } from '../../src/registry/stream.ts'
 import { newMeta } from '../../src/registry/version-rules.ts'
 import { silentLogger } from '../../src/types.ts'
@@ -59,17 +61,24 @@ function record(data: Buffer): Raw {
   return { key: 'cancer-main', value, topic: 'models', partition: 0, offset: offset++, leaderEpoch: 0 } as unknown as Raw
 }
 
+/** A stream over the served registry, as an instance's consumer group would read the topic (its commits mocked). */
+function streamOf(s: Served, instance = 'test'): ModelStream {
+  return new ModelStream(s.registry, { ...s.registry.repository, kafka: { brokers: ['127.0.0.1:1'], topic: 'models', group: 'g', catchUpTimeoutMs: 0 } }, instance, silentLogger)
+}
+
+async function judgedBy(by: ModelStream, message: Raw): Promise<unknown[]> {
+  const done = once(by, 'record')
+  by.receive(message)
+  return done
+}
+
 describe('model_stream.recent_rejections', () => {
   it('lists the versions the pipeline rejected, with its reasons, beside the records that could not become one', async () => {
     vi.spyOn(Consumer.prototype, 'commit').mockResolvedValue(undefined as never)
     vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
     served = await serve()
-    stream = new ModelStream(served.registry, { ...served.registry.repository, kafka: { brokers: ['127.0.0.1:1'], topic: 'models', group: 'g', catchUpTimeoutMs: 0 } }, 'test', silentLogger)
-    const judged = async (message: Raw): Promise<unknown[]> => {
-      const done = once(stream!, 'record')
-      stream!.receive(message)
-      return done
-    }
+    stream = streamOf(served)
+    const judged = (message: Raw): Promise<unknown[]> => judgedBy(stream!, message)
     expect(await judged(record(logreg.subarray(0, 200)))).toEqual(['rejected', 'cancer-main', expect.stringMatching(/failed to load/)])
     expect(await judged(record(readFileSync(join(models, 'wine_logreg.onnx'))))).toEqual(['rejected', 'cancer-main', expect.stringMatching(/inputs of "cancer-logreg" .* differ from "cancer-main"/)])
     expect(await judged(record(readFileSync(join(models, 'cancer_mlp.onnx'))))).toEqual(['rejected', 'cancer-main', expect.stringMatching(/validation gate failed: example 3/)])
@@ -84,5 +93,24 @@ describe('model_stream.recent_rejections', () => {
       { model: 'cancer-main', version: 5, reason: expect.stringMatching(/lack the serving version's probabilities/), at: expect.any(String) },
       { model: 'cancer-main', version: null, reason: expect.stringMatching(/not a specserve.v1.ModelDescriptor/), at: expect.any(String) },
     ])
+  })
+
+  it('does not list again a version rejected before, when its record is read again (a new group) and its location is gone', async () => {
+    vi.spyOn(Consumer.prototype, 'commit').mockResolvedValue(undefined as never)
+    vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
+    served = await serve()
+    const mlp = readFileSync(join(models, 'cancer_mlp.onnx'))
+    const location = join(tempDir('specserve-stream-location-'), 'mlp.onnx')
+    writeFileSync(location, mlp)
+    const value = Buffer.from(encodeDescriptor({ name: 'cancer-main', version: 5, description: '', modelType: 'onnx', payload: { kind: 'location', location }, sha256: sha256Hex(mlp) }))
+    const message = { key: 'cancer-main', value, topic: 'models', partition: 0, offset: 0n, leaderEpoch: 0 } as unknown as Raw
+    stream = streamOf(served)
+    expect(await judgedBy(stream, message)).toEqual(['rejected', 'cancer-main', expect.stringMatching(/validation gate failed: example 3/)])
+    await stream.close()
+    rmSync(location) // read again, it would be refused as not there
+    stream = streamOf(served, 'restarted')
+    expect(await judgedBy(stream, { ...message })).toEqual(['duplicate', 'cancer-main', null])
+    expect(stream.status()).toMatchObject({ rejected: 0, duplicate: 1, recent_rejections: [] })
+    expect(served.registry.version('cancer-main', 5)).toMatchObject({ state: 'rejected' })
   })
 })
