@@ -1,11 +1,14 @@
-// A model stream record's `location`: an http(s) URL or a file, read at most max_model_bytes.
+// A model stream record's model: inline, or at its `location`, an http(s) URL or a file, read at most max_model_bytes.
 // What the record names is refused (committed as rejected): a host no resolver knows, an error
 // status, a file that is not there. What the network, the server or the box does for now (a
 // connection refused or reset, a resolver not answering, the timeout, 408/429/5xx but 501 and
 // 505, EIO, EACCES) is thrown so the stream tries the record again instead of losing it.
 import { readFile, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { bodyAtMost } from '../body-limit.ts'
 import { errorCodeOf, isConnectionFailure } from '../network-errors.ts'
+import type { RepositoryConfig } from './config.ts'
+import type { ModelDescriptor } from './descriptor.ts'
 
 /** A record that cannot become a version; its reason is logged and kept. */
 export class Refused extends Error {}
@@ -69,4 +72,16 @@ export async function readAtMost(path: string, limit: number): Promise<Uint8Arra
   }
   if (bytes.byteLength > limit) throw overLimit(path, limit) // it grew since stat
   return bytes
+}
+
+/** A record's model: inline, or read from a file (relative to the config's directory) or an http(s) URL, at most max_model_bytes. */
+export async function modelOf(d: ModelDescriptor, repository: Pick<RepositoryConfig, 'maxModelBytes' | 'baseDir'>): Promise<Uint8Array> {
+  if (!d.payload) throw new Refused('the descriptor has neither data nor location')
+  const limit = repository.maxModelBytes
+  // Inline data is held already, but no version is larger than an upload or a location may be.
+  if (d.payload.kind === 'data' && d.payload.data.byteLength > limit) throw new Refused(`data: ${d.payload.data.byteLength} bytes, over max_model_bytes (${limit})`)
+  if (d.payload.kind === 'data') return d.payload.data
+  const { location } = d.payload
+  if (/^https?:\/\//i.test(location)) return fetchAtMost(location, limit)
+  return readAtMost(resolve(repository.baseDir, location.replace(/^file:\/\//, '')), limit)
 }

@@ -26,7 +26,8 @@ import { VersionPipeline } from './pipeline.ts'
 import { sha256HexYielding, VersionExistsError, type VersionMeta } from './store.ts'
 import type { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
-import { versionExists, type ModelVersions, type Arrival } from './versions.ts'
+import { versionExists } from './version-rules.ts'
+import type { ModelVersions, Arrival } from './versions.ts'
 import { RepositoryModels } from './model-set.ts'
 
 /** What a registry emits: `settled` once a version is judged (serving, rejected or kept aside). */
@@ -241,12 +242,6 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   async versionWithSha(name: string, sha256: string, version = 0): Promise<number | undefined> {
     await this.set.addedSettled(name)
     return this.models.get(name)?.list().find((m) => m.sha256 === sha256 && (version === 0 || m.version === version))?.version
-  }
-
-  /** A version of a model, if it is stored; for a model a reload is adding, known as versionWithSha knows it. */
-  async storedVersion(name: string, version: number): Promise<VersionMeta | undefined> {
-    await this.set.addedSettled(name)
-    return this.models.get(name)?.get(version)
   }
 
   /** The version serving a repository model, or undefined for a model from the config. */

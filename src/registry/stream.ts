@@ -9,7 +9,6 @@
 // reads from the start) is recognised by its sha256 and skipped, once that version is judged:
 // by the sha256 the record carries, before its model is read, when it carries one.
 import { EventEmitter } from 'node:events'
-import { resolve } from 'node:path'
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
 import { GatewayError } from '../errors.ts'
 import { connectionOptions, errorMessage } from '../kafka/client.ts'
@@ -17,9 +16,9 @@ import { KeptStream } from '../kafka/kept-stream.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
-import { fetchAtMost, readAtMost, Refused, Unreachable } from './location.ts'
+import { modelOf, Refused, Unreachable } from './location.ts'
 import type { Registry } from './registry.ts'
-import { versionExists } from './versions.ts'
+import { versionExists } from './version-rules.ts'
 import { sha256HexYielding, type VersionMeta } from './store.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { delay } from '../at-most.ts'
@@ -231,10 +230,11 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       // the stream (retried for ever) nor count a version judged long ago as a new rejection.
       const replay = await this.replay(name, d.sha256, d.version)
       if (replay) return replay
-      // Its version taken by other bytes: refused as arrive() refuses it, without reading a model it could not store.
-      if (d.version > 0 && (await this.registry.storedVersion(name, d.version))) throw versionExists(name, d.version)
+      // Its version taken by other bytes: refused as arrive() refuses it, without reading a model
+      // it could not store. (The model is known by now: versionWithSha waited for a reload adding it.)
+      if (d.version > 0 && this.registry.list(name).some((m) => m.version === d.version)) throw versionExists(name, d.version)
     }
-    const bytes = await this.payload(d)
+    const bytes = await modelOf(d, this.repository)
     const sha = await sha256HexYielding(bytes)
     if (d.sha256 && d.sha256 !== sha) throw new Refused(`sha256 mismatch: the descriptor says ${d.sha256}, the model's bytes are ${sha}`)
     // Without a sha256 in the record, a replay is known only now; with one, this finds the version stored while the model was read.
@@ -257,18 +257,6 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     if (this.registry.version(name, known).state === 'loading') return outcome(this.registry.judgeStored(name, known))
     this.log.info({ model: name, version: known, sha256: sha }, 'model stream: a version already stored (replayed record), skipped')
     return ['duplicate', null, known]
-  }
-
-  /** The model's bytes: inline, or read from a file or an http(s) URL, at most max_model_bytes. */
-  private async payload(d: ModelDescriptor): Promise<Uint8Array> {
-    if (!d.payload) throw new Refused('the descriptor has neither data nor location')
-    const limit = this.repository.maxModelBytes
-    // Inline data is held already, but no version is larger than an upload or a location may be.
-    if (d.payload.kind === 'data' && d.payload.data.byteLength > limit) throw new Refused(`data: ${d.payload.data.byteLength} bytes, over max_model_bytes (${limit})`)
-    if (d.payload.kind === 'data') return d.payload.data
-    const { location } = d.payload
-    if (/^https?:\/\//i.test(location)) return fetchAtMost(location, limit)
-    return readAtMost(resolve(this.repository.baseDir, location.replace(/^file:\/\//, '')), limit)
   }
 
   /**

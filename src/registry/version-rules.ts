@@ -1,8 +1,14 @@
 // The rules that read a model's versions (their meta.json): which versions a version_policy
 // allows, which one serves at start, what a version that failed at a start carries, and a new
 // version's first meta. Pure: `specserve validate` asks them without opening anything.
+import { GatewayError } from '../errors.ts'
+import { quote } from '../tensor/index.ts'
 import type { VersionPolicy } from './config.ts'
 import { sha256Hex, type VersionMeta, type VersionSource } from './store.ts'
+
+/** An arrival naming a version the model has already (other bytes, or judged): refused, versions are immutable. */
+export const versionExists = (name: string, version: number): GatewayError =>
+  new GatewayError('VERSION_EXISTS', `model ${quote(name)} has a version ${version} already: versions are immutable, publish a new one`)
 
 export const allowedBy = (policy: VersionPolicy, version: number): boolean => policy.kind === 'latest' || policy.versions.includes(version)
 

@@ -4,13 +4,8 @@
 import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
 import { WrittenNotSynced } from '../durable.ts'
-import { quote } from '../tensor/index.ts'
 import { GONE, MAX_VERSION, ModelDirectory, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
 import { allowedBy, FAILED_AT_START, failedAtStart, fallbackChoice, goneAtStart, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
-
-/** An arrival naming a version the model has already (other bytes, or judged): refused, versions are immutable. */
-export const versionExists = (name: string, version: number): GatewayError =>
-  new GatewayError('VERSION_EXISTS', `model ${quote(name)} has a version ${version} already: versions are immutable, publish a new one`)
 
 export interface Arrival {
   /** 0: the next after the highest known. */

@@ -57,10 +57,10 @@ beforeEach(() => {
   vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
   fetched = vi.spyOn(globalThis, 'fetch').mockImplementation(refused)
   arrive = vi.fn<Registry['arrive']>().mockImplementation((_name, _bytes, arrival) => Promise.resolve(meta(arrival.version, 'serving')))
-  const registry: Pick<Registry, 'isRepositoryModel' | 'versionWithSha' | 'storedVersion' | 'version' | 'arrive' | 'judgeStored'> = {
+  const registry: Pick<Registry, 'isRepositoryModel' | 'versionWithSha' | 'list' | 'version' | 'arrive' | 'judgeStored'> = {
     isRepositoryModel: (name) => name === 'cancer-main',
     versionWithSha: (_name, sha256, version = 0) => Promise.resolve(stored.find((m) => m.sha256 === sha256 && (version === 0 || m.version === version))?.version),
-    storedVersion: (_name, version) => Promise.resolve(stored.find((m) => m.version === version)),
+    list: () => stored,
     version: (_name, version) => stored.find((m) => m.version === version)!,
     arrive,
     judgeStored: () => Promise.reject(new Error('not expected')),
