@@ -26,6 +26,7 @@ import { VersionPipeline } from './pipeline.ts'
 import { sha256HexYielding, VersionExistsError, type VersionMeta } from './store.ts'
 import type { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
+import { SETTLE_MS } from './copy-in.ts'
 import { versionExists } from './version-rules.ts'
 import type { ModelVersions, Arrival } from './versions.ts'
 import { RepositoryModels } from './model-set.ts'
@@ -52,6 +53,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private readonly queue = new SerialQueue(new Promise<void>((resolve) => (this.openQueue = resolve)))
   private closed = false
   private watcher: RepositoryWatch | undefined
+  /** The rescan due for a model file a scan saw still being copied in. */
+  private settling: NodeJS.Timeout | undefined
   /** The model stream's consumer, with `repository.kafka`. */
   stream: ModelStream | undefined
   /** Readiness waits for the model stream to reach the topic's end (`repository.kafka.catch_up_timeout_ms` > 0). */
@@ -209,7 +212,20 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   /** One model's version directories copied in: recorded, then judged in turn. Resolves once judged. */
   private async arrivals(versions: ModelVersions): Promise<void> {
     const failed = (version: number, err: unknown): void => this.log.error({ err, model: versions.name, version }, 'repository version not recorded; tried again at the next scan')
-    await Promise.all((await versions.scanArrivals(failed)).map((version) => this.judge(versions, version).catch(() => undefined)))
+    const fresh = await versions.scanArrivals(failed)
+    // A model file still being copied in: looked at again once it may have settled, as the last
+    // write of a copy may have come before the watch's last scan (and with no watch, none comes).
+    if (versions.copyingIn()) this.rescanLater()
+    await Promise.all(fresh.map((version) => this.judge(versions, version).catch(() => undefined)))
+  }
+
+  /** One rescan SETTLE_MS from now, unless one is due already or the registry is closed. */
+  private rescanLater(): void {
+    if (this.closed || this.settling) return
+    this.settling = setTimeout(() => {
+      this.settling = undefined
+      void this.rescanLogged()
+    }, SETTLE_MS)
   }
 
   private versionsOf(name: string): ModelVersions {
@@ -312,6 +328,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.openQueue()
     this.catchUp?.close()
     this.watcher?.close()
+    clearTimeout(this.settling)
     await this.stream?.close()
   }
 }

@@ -6,7 +6,7 @@
 // rename is synced too, so a store that was acknowledged survives a power loss.
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { errorCode, isWithin, syncDirectory, syncDirectorySync, syncParents, writeAtomically } from '../durable.ts'
@@ -195,6 +195,16 @@ export class ModelDirectory {
   readModel(version: number): Buffer | undefined {
     try {
       return this.modelBytes(version)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The model file's size and mtime (ms), or undefined when it cannot be read (absent, or any stat error). */
+  async modelStat(version: number): Promise<{ size: number; mtimeMs: number } | undefined> {
+    try {
+      const { size, mtimeMs } = await stat(this.modelFile(version))
+      return { size, mtimeMs }
     } catch {
       return undefined
     }

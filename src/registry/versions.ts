@@ -4,6 +4,7 @@
 import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
 import { WrittenNotSynced } from '../durable.ts'
+import { CopiesIn } from './copy-in.ts'
 import { GONE, MAX_VERSION, ModelDirectory, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
 import { allowedBy, FAILED_AT_START, failedAtStart, fallbackChoice, goneAtStart, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
 
@@ -30,6 +31,8 @@ export class ModelVersions {
   private readonly reserved = new Set<number>()
   /** Versions that failed at this start (failAtStart): left out of pending() until the next start tries them. */
   private readonly failedThisStart = new Set<number>()
+  /** Model files copied in that a scan left for a later one (still being written). */
+  private readonly copies = new CopiesIn()
   /** Versions rejected as open() chose what serves, their model file gone: the registry says so once it can log, and empties this. */
   readonly gone: number[] = []
   /** What open() added to the repository (the directory, the seed as version 1): discard() takes it away again. */
@@ -125,15 +128,17 @@ export class ModelVersions {
    * source `directory`) and returned. A meta.json that came with one (copied from another
    * repository, say) is not this gateway's: its state, gate and sha256 are found here again,
    * only its description is kept. Read and hashed off the event loop; a directory whose model
-   * file is not there yet, or that could not be recorded (`failed`: EACCES, ENOSPC), is seen by a later scan.
+   * file is not there yet, or still being written (CopiesIn; copyingIn() says so), or that
+   * could not be recorded (`failed`: EACCES, ENOSPC), is seen by a later scan.
    */
   async scanArrivals(failed: (version: number, err: unknown) => void): Promise<number[]> {
     const fresh: number[] = []
-    for (const version of this.directory.versions()) {
+    const versions = this.directory.versions()
+    for (const version of versions) {
       if (this.metas.has(version) || this.reserved.has(version)) continue
       this.reserved.add(version) // an upload of this number waits for no scan: it is refused as existing
       try {
-        const bytes = await this.directory.readModelAsync(version)
+        const bytes = await this.copies.read(version, this.directory)
         if (!bytes) continue
         const description = this.directory.readMeta(version)?.description
         this.write(versionMeta(version, await sha256HexYielding(bytes), bytes.byteLength, 'directory', typeof description === 'string' ? description : null))
@@ -144,7 +149,13 @@ export class ModelVersions {
         this.reserved.delete(version)
       }
     }
+    this.copies.retain((version) => !this.metas.has(version) && versions.includes(version))
     return fresh
+  }
+
+  /** Whether a scan left a model file being copied in for a later one: the registry scans again after SETTLE_MS, whatever the watch sees. */
+  copyingIn(): boolean {
+    return this.copies.any
   }
 
   /**

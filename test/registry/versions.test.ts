@@ -2,11 +2,12 @@
 // rollback's target, keep_versions, what a crash in the middle of a store leaves, and what a
 // version that failed at start becomes (a candidate still, unless its file is damaged).
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { RepositoryModelSettings } from '../../src/registry/config.ts'
 import { MAX_VERSION, ModelDirectory } from '../../src/registry/store.ts'
+import { SETTLE_MS } from '../../src/registry/copy-in.ts'
 import { ModelVersions } from '../../src/registry/versions.ts'
 import { tempDir } from '../temp-dirs.ts'
 
@@ -16,6 +17,13 @@ const bytes = (n: number): Buffer => Buffer.from(`model ${n}`)
 /** A scan's failure to record a version, where none is expected: the test fails with it. */
 const unexpected = (_version: number, err: unknown): never => {
   throw err
+}
+
+/** A model file whose copy ended a while ago (SETTLE_MS): a scan takes it at once (copy-in.test.ts: one still being written). */
+function copiedIn(file: string, data: string | Buffer): void {
+  writeFileSync(file, data)
+  const ended = (Date.now() - SETTLE_MS) / 1000
+  utimesSync(file, ended, ended)
 }
 
 function opened(settings = latest): ModelVersions {
@@ -106,7 +114,7 @@ describe('ModelVersions', () => {
     expect(readdirSync(dir).sort()).toEqual(['8'])
     expect(versions.list()).toEqual([])
     expect(versions.serving).toBeUndefined()
-    writeFileSync(join(dir, '8', 'model.onnx'), 'copied in')
+    copiedIn(join(dir, '8', 'model.onnx'), 'copied in')
     expect(await versions.scanArrivals(unexpected)).toEqual([8])
     expect(versions.get(8)).toMatchObject({ state: 'loading', source: 'directory', size_bytes: 9 })
   })
@@ -116,7 +124,7 @@ describe('ModelVersions', () => {
     await versions.add(bytes(1), { version: 1, source: 'upload' })
     const copied = join(repo, 'm', '5')
     mkdirSync(copied)
-    writeFileSync(join(copied, 'model.onnx'), bytes(5))
+    copiedIn(join(copied, 'model.onnx'), bytes(5))
     const foreign = { version: 5, state: 'serving', source: 'upload', sha256: '0'.repeat(64), size_bytes: 1, description: 'from staging', created_at: '2020-01-01T00:00:00.000Z', serving_since: '2020-01-01T00:00:00.000Z', reason: null, gate: { passed: true, reason: null, examples: null, dataset: null } }
     writeFileSync(join(copied, 'meta.json'), JSON.stringify(foreign))
     expect(await versions.scanArrivals(unexpected)).toEqual([5])
@@ -129,7 +137,7 @@ describe('ModelVersions', () => {
     const versions = opened()
     for (const v of [3, 4]) {
       mkdirSync(join(repo, 'm', String(v)))
-      writeFileSync(join(repo, 'm', String(v), 'model.onnx'), bytes(v))
+      copiedIn(join(repo, 'm', String(v), 'model.onnx'), bytes(v))
     }
     vi.spyOn(ModelDirectory.prototype, 'writeMeta').mockImplementationOnce(() => {
       throw Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' })
