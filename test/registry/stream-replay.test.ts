@@ -65,7 +65,7 @@ beforeEach(() => {
     arrive,
     judgeStored: () => Promise.reject(new Error('not expected')),
   }
-  const repository: RepositoryConfig = { path: '/nonexistent/repo', keepVersions: 3, watch: false, maxModelBytes: 1000, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g' }, baseDir: '/nonexistent' }
+  const repository: RepositoryConfig = { path: '/nonexistent/repo', keepVersions: 3, watch: false, maxModelBytes: 1000, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g', catchUpTimeoutMs: 0 }, baseDir: '/nonexistent' }
   stream = new ModelStream(registry as unknown as Registry, repository, 'test', log)
 })
 
