@@ -6,7 +6,7 @@ import type { GatewayConfig } from './config/load.ts'
 import type { ConfigIssue } from './config/yaml.ts'
 import type { Executor } from './executors/types.ts'
 import type { ModelRuntime } from './model-runtimes.ts'
-import { IncompatibleVersion } from './registry/compatible.ts'
+import { IncompatibleVersion, keptOutputsRefusals, lostOutputs } from './registry/compatible.ts'
 import type { VersionSource } from './reload/version-source.ts'
 import { buildEnsemble, type EnsembleRuntime } from './starter/ensemble.ts'
 import type { RunScope } from './starter/run-hooks.ts'
@@ -28,8 +28,13 @@ export class StateBuilder {
     this.versions = versions
   }
 
-  /** Loads the state's used models not loaded yet, then builds its ensembles. Returns every issue. */
-  async build(state: GatewayState, previous?: GatewayState): Promise<ConfigIssue[]> {
+  /**
+   * Loads the state's used models not loaded yet, then builds its ensembles. Returns every
+   * issue. `arriving`: models whose new versions came through the registry (a registry swap):
+   * an ensemble using one must keep the outputs it declares in `previous`, or the swap is
+   * refused, unless the model's `outputs_may_drop` lets them go (compatible.ts).
+   */
+  async build(state: GatewayState, previous?: GatewayState, arriving?: ReadonlySet<string>): Promise<ConfigIssue[]> {
     const { config } = state
     const issues: ConfigIssue[] = []
     const at = (path: string, message: string): void => {
@@ -56,10 +61,15 @@ export class StateBuilder {
       for (const issue of built.issues) at(issue.path, issue.message)
       if (built.ensemble) state.ensembles.set(ens.name, built.ensemble)
     }
+    // Before the gate: a version that takes an output from its ensembles is refused whatever its gate would say.
+    if (!issues.length && previous && arriving?.size) {
+      const lost = lostOutputs(previous.ensembles, state.ensembles)
+      for (const refusal of keptOutputsRefusals(lost, arriving, config.models, (name) => state.models.get(name)!.executor.metadata().outputs)) at(refusal.path, refusal.message)
+    }
     // Last, once everything else holds: the registry's gate on the models not gated yet (those this build loaded).
     const ungated = [...state.models.values()].filter((m) => used.has(m.model.name) && !this.gated.has(m.executor))
     if (!issues.length && this.versions && ungated.length) {
-      const failed = await this.versions.gate(ungated, previous?.models)
+      const failed = await this.versions.gate(ungated)
       for (const issue of failed) at(issue.path, issue.message)
       if (!failed.length) for (const m of ungated) this.gated.add(m.executor)
     }

@@ -10,6 +10,7 @@ import type { SharedResource } from './executors/types.ts'
 import { StateBuilder, type GatewayState } from './gateway-state.ts'
 import { ModelRuntimes, type ModelRuntime } from './model-runtimes.ts'
 import { ReadinessHolds } from './readiness.ts'
+import { lostOutputs, type LostOutputs } from './registry/compatible.ts'
 import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
 import { Retirement } from './reload/retire.ts'
 import { withoutVersionSource, type VersionPin, type VersionSource } from './reload/version-source.ts'
@@ -21,6 +22,9 @@ import { Run } from './starter/run.ts'
 import { SerialQueue } from './serial-queue.ts'
 import { quote } from './tensor/index.ts'
 import type { Component, PredictRequest, PredictResult } from './types.ts'
+
+/** What a reload or swap changed, and the outputs it took from ensembles (its caller warns, or a registry swap let them go). */
+export type SwapReport = ReloadReport & { readonly outputsLost: readonly LostOutputs[] }
 
 export class Gateway {
   readonly hooks: RunHooks = {}
@@ -133,7 +137,7 @@ export class Gateway {
    * config. Rejects with ConfigError, and the old config keeps serving, if anything fails.
    * Repository models serve the versions the registry records when the reload's turn comes.
    */
-  reload(config: GatewayConfig): Promise<ReloadReport> {
+  reload(config: GatewayConfig): Promise<SwapReport> {
     return this.reloading.run(() => this.doReload(config))
   }
 
@@ -141,20 +145,22 @@ export class Gateway {
    * A registry swap: a reload of the config serving when its turn comes (not when it was
    * asked for: a config reload queued before it is kept), with repository models pinned to
    * `pin`. `swapped` runs in the same step as the swap, so the registry's record of what
-   * serves is current before any later reload resolves versions from it.
+   * serves is current before any later reload resolves versions from it. `arriving`: the
+   * pinned versions came through the registry and must keep their ensembles' outputs (StateBuilder.build).
    */
-  swapVersions(pin: ReadonlyMap<string, VersionPin>, swapped: () => void): Promise<ReloadReport> {
-    return this.reloading.run(() => this.doReload(this.current.config, pin, swapped))
+  swapVersions(pin: ReadonlyMap<string, VersionPin>, swapped: () => void, arriving = false): Promise<SwapReport> {
+    return this.reloading.run(() => this.doReload(this.current.config, pin, swapped, arriving))
   }
 
   /**
    * What a swap to `pin` would find, without swapping anything in: the changed models are
    * loaded off the hot path, checked and gated, then closed. Rejects with ConfigError like
-   * reload. The registry judges a version it will not serve now this way.
+   * reload. The registry judges a version it will not serve now this way. Resolves with the
+   * outputs such a swap would take from ensembles.
    */
-  trial(pin: ReadonlyMap<string, VersionPin>): Promise<void> {
+  trial(pin: ReadonlyMap<string, VersionPin>): Promise<LostOutputs[]> {
     return this.reloading.run(async () => {
-      const { config, plan, issues } = await this.prepare(this.current.config, pin).catch((err: unknown) => {
+      const { config, old, next, plan, issues } = await this.prepare(this.current.config, pin).catch((err: unknown) => {
         throw this.preparationFailed(err)
       })
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
@@ -162,6 +168,7 @@ export class Gateway {
       // A drain that began meanwhile says nothing about the models, as in doReload.
       if (this.state !== 'ready') throw this.cannotReload()
       if (issues.length) throw new ConfigError(config.file, issues)
+      return lostOutputs(old.ensembles, next.ensembles)
     })
   }
 
@@ -190,21 +197,21 @@ export class Gateway {
    * A reload's new state, loaded, built and gated beside the serving one; not swapped in. The
    * versions are resolved once the gateway is known ready: a drain is NOT_READY whatever the config.
    */
-  private async prepare(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): Promise<{ config: GatewayConfig; old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
+  private async prepare(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, arriving = false): Promise<{ config: GatewayConfig; old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
     if (this.state !== 'ready') throw this.cannotReload()
     const config = this.resolved(requested, pin)
     const old = this.current
     const plan = planModels(old.models, config, this.runtimes.create, this.runtimes.discard, pin && new Set(pin.keys()))
     const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
-    const issues = await this.builder.build(next, old).catch(async (err: unknown) => {
+    const issues = await this.builder.build(next, old, arriving ? new Set(pin?.keys()) : undefined).catch(async (err: unknown) => {
       await Promise.allSettled(plan.fresh.map((m) => m.executor.close())) // they hold workers or connections
       throw err
     })
     return { config, old, next, plan, issues }
   }
 
-  private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void): Promise<ReloadReport> {
-    const { config, old, next, plan, issues } = await this.prepare(requested, pin).catch((err: unknown) => {
+  private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void, arriving = false): Promise<SwapReport> {
+    const { config, old, next, plan, issues } = await this.prepare(requested, pin, arriving).catch((err: unknown) => {
       const refused = this.preparationFailed(err)
       // Refused by the version source (a version_policy that allows no version that passed) or
       // failed unexpectedly (a system error in the build): a rejected reload too, unless NOT_READY.
@@ -223,7 +230,7 @@ export class Gateway {
     this.versions?.committed?.(config)
     this.reloads.applied++
     this.retirement.retire(old, plan.retired)
-    return describeReload(this.startedWith, old.config, config, old.models, plan)
+    return { ...describeReload(this.startedWith, old.config, config, old.models, plan), outputsLost: lostOutputs(old.ensembles, next.ensembles) }
   }
 
   ensemble(name: string): EnsembleRuntime {

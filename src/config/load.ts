@@ -29,6 +29,8 @@ export interface ModelConfig {
   readonly kind: string
   readonly version: string
   readonly quality: number | undefined
+  /** Outputs (by name) a new version arriving through the registry may take from the ensembles using the model. */
+  readonly outputsMayDrop: readonly string[]
   /** The entry as written (validated against its kind's schema). */
   readonly entry: CommonModelConfig
   /** The entry as its kind parsed it: typed settings, defaults applied, files read. */
@@ -170,7 +172,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
       // Its name is its directory in the repository: one that is not would name the repository, its parent, or a directory elsewhere.
       if (name === '.' || name === '..' || /[/\\\0]/.test(name)) at(['models', name, 'source'], `a source: repository model's name is its directory in the repository: ${JSON.stringify(name)} cannot be one (no ".", "..", "/", "\\" or NUL)`)
     }
-    models.set(name, { name, kind: entry.kind, version: String(common.version ?? '1'), quality: common.quality, entry: common, spec })
+    models.set(name, { name, kind: entry.kind, version: String(common.version ?? '1'), quality: common.quality, outputsMayDrop: common.outputs_may_drop ?? [], entry: common, spec })
   }
 
   const ensembles = parseEnsembles(raw, { source, problems, at, context })

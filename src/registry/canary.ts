@@ -10,10 +10,10 @@ import { labelKey, resolveVoteSource, type VoteSource } from '../collectors/outp
 import { ModelError, ModelErrorCode } from '../errors.ts'
 import type { BatchedOutputs, Executor, InferContext } from '../executors/types.ts'
 import { BATCH_ROWS, inferOffPath, RAN_VERSION, ROUTED_VERSION, type RoutesVersions } from '../executors/types.ts'
-import { onlyOutputs } from '../starter/ensemble.ts'
+import { commonOutputs, onlyOutputs } from '../starter/ensemble.ts'
 import type { TensorMap, TensorSpec } from '../tensor/index.ts'
 import type { MetricsSink, ModelMetadata } from '../types.ts'
-import { IncompatibleVersion, outputsRefusal } from './compatible.ts'
+import { IncompatibleVersion } from './compatible.ts'
 import type { CanarySettings } from './config.ts'
 
 /** What a canary has shown so far. */
@@ -63,8 +63,11 @@ export class CanaryExecutor implements Executor, RoutesVersions {
   private decided = false
   /** Comparison runs still going: the decision waits for them. */
   private comparing = 0
-  /** The serving version's outputs, when the canary produces more: its answers are cut to these. */
-  private cutTo: readonly TensorSpec[] | undefined
+  /** The outputs both versions give (the serving version's order): what the pair declares and answers with. */
+  private outputs: readonly TensorSpec[] | undefined
+  /** Each version's answers are cut to `outputs` when it gives more. */
+  private cutStable = false
+  private cutCanary = false
   /**
    * The requests (their contexts: a model is in an ensemble once) whose run went to the
    * canary: a run cut before it answered is the canary's. Kept after the run settles (its
@@ -82,7 +85,8 @@ export class CanaryExecutor implements Executor, RoutesVersions {
   }
 
   metadata(): ModelMetadata {
-    return this.stable.metadata()
+    const stable = this.stable.metadata()
+    return this.outputs ? { ...stable, outputs: this.outputs } : stable
   }
 
   async load(): Promise<void> {
@@ -95,16 +99,19 @@ export class CanaryExecutor implements Executor, RoutesVersions {
     const ours = this.stable.metadata()
     const describe = (m: ModelMetadata): string => JSON.stringify(m.inputs.map((s) => [s.name, s.datatype, s.anyRank ? 'any shape' : s.shape]))
     if (describe(theirs) !== describe(ours)) throw new IncompatibleVersion(`the canary's inputs ${describe(theirs)} differ from the serving version's ${describe(ours)}`)
-    // The canary answers for the model: with what the serving version declares (the ensemble's outputs come from that), no more, no less.
-    const refusal = outputsRefusal('the canary', theirs.outputs, ours.outputs)
-    if (refusal) throw new IncompatibleVersion(refusal)
-    this.cutTo = theirs.outputs.length > ours.outputs.length ? ours.outputs : undefined
-    const source = resolveVoteSource(ours.outputs)
+    // Either version may answer a run, so the pair gives what both give. An output only one of
+    // them gives is no output of the pair: whether the ensembles may lose it is decided where
+    // they are compared before and after the swap (compatible.ts), not here.
+    const outputs = commonOutputs([ours.outputs, theirs.outputs])
+    this.outputs = outputs
+    this.cutStable = ours.outputs.length > outputs.length
+    this.cutCanary = theirs.outputs.length > outputs.length
+    const source = resolveVoteSource(outputs)
     this.source = source.kind === 'invalid' || source.kind === 'regression' ? undefined : source
   }
 
   infer(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
-    if (this.decided || Math.random() >= this.plan.settings.weight) return this.stable.infer(inputs, ctx)
+    if (this.decided || Math.random() >= this.plan.settings.weight) return this.cutStable ? this.stable.infer(inputs, ctx).then((outputs) => this.cut(outputs)) : this.stable.infer(inputs, ctx)
     const version = this.plan.version
     this.onCanary.add(ctx)
     let running: Promise<TensorMap>
@@ -118,8 +125,7 @@ export class CanaryExecutor implements Executor, RoutesVersions {
         // The comparison starts first (comparing++ at once), so the decision this run may trigger waits for it.
         void this.compare(inputs, outputs)
         this.count(false)
-        if (this.cutTo) return { ...onlyOutputs(outputs, this.cutTo), [BATCH_ROWS]: (outputs as BatchedOutputs)[BATCH_ROWS], [RAN_VERSION]: version }
-        return { ...outputs, [RAN_VERSION]: version }
+        return { ...(this.cutCanary ? this.cut(outputs) : outputs), [RAN_VERSION]: version }
       },
       (err: unknown) => {
         // Too late to matter: the request no longer reads this failure (and the error may be its shared abort reason).
@@ -129,6 +135,11 @@ export class CanaryExecutor implements Executor, RoutesVersions {
         throw versioned(err, version)
       },
     )
+  }
+
+  /** `outputs` with only the pair's outputs (a batch's rows kept). */
+  private cut(outputs: TensorMap): TensorMap {
+    return { ...onlyOutputs(outputs, this.outputs!), [BATCH_ROWS]: (outputs as BatchedOutputs)[BATCH_ROWS] }
   }
 
   /** The canary's version for a request whose run went to it (asked for a run still out as the request is decided). */

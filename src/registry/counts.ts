@@ -18,7 +18,7 @@ export class RegistryCounts {
     out.gauge('specserve_model_serving_version', 'Version of a repository model that serves.', serving.map(([model, version]) => [{ model }, version ?? 0]))
     out.counter(
       'specserve_model_version_events',
-      'Repository model versions served (swapped in), rejected (load, siblings, gate or canary failed), rolled back to, and canary rollouts started, promoted and rolled back.',
+      'Repository model versions served (swapped in), rejected (load, siblings, outputs the ensembles declare, gate or canary failed), rolled back to, and canary rollouts started, promoted and rolled back.',
       serving.flatMap(([model]) => EVENTS.map((event) => [{ model, event }, this.counts.get(model)?.[event] ?? 0] as const)),
     )
   }

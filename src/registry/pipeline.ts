@@ -10,12 +10,17 @@ import { quote } from '../tensor/index.ts'
 import { silentLogger, type Logger } from '../types.ts'
 import { CanaryExecutor, type CanaryEvidence } from './canary.ts'
 import type { RepositoryConfig } from './config.ts'
+import type { LostOutputs } from './compatible.ts'
 import type { RegistryCounts, RegistryEvent } from './counts.ts'
+import { recordLost, sayLost } from './outputs-lost.ts'
 import { canaryVerdict, evidenceRecord } from './rollout.ts'
 import { SwapOutdated } from './resolve.ts'
 import { GONE, type VersionMeta } from './store.ts'
 import { goneReady } from './version-rules.ts'
 import type { ModelVersions } from './versions.ts'
+
+/** What a swap of a version the registry received says it is: it must keep its ensembles' outputs, but those `outputs_may_drop` lets go. */
+const ARRIVAL = 'outputs_may_drop lets them go'
 
 export class VersionPipeline {
   private readonly repository: RepositoryConfig
@@ -57,7 +62,7 @@ export class VersionPipeline {
     }
     if (versions.settings.canary && versions.serving !== undefined) return this.startCanary(versions, version)
     const previous = versions.serving
-    const failure = await this.swap(versions, version)
+    const failure = await this.swap(versions, version, ARRIVAL)
     if (failure === null) return this.served(versions, version, 'served', previous)
     return this.reject(versions, version, failure)
   }
@@ -68,12 +73,15 @@ export class VersionPipeline {
    * is rejected. It could never serve under `latest` otherwise; a rollback then lands on a judged file.
    */
   private async judgeOlder(versions: ModelVersions, version: number): Promise<VersionMeta> {
-    const failure = await this.attempt((gateway) => gateway.trial(new Map([[versions.name, version]])))
+    let lost: readonly LostOutputs[] = []
+    const failure = await this.attempt(async (gateway) => void (lost = await gateway.trial(new Map([[versions.name, version]]))))
     if (failure !== null) return this.reject(versions, version, failure)
+    // Not refused: an operator rolls back to it on purpose. Recorded, so the upload's answer says it, and the rollback warns.
+    recordLost(versions, version, lost)
     // previous() looks below the serving version only: one between it and the canary is a rollback target once the canary is promoted.
     const below = version < (versions.serving ?? 0)
     const kept = below ? 'older model version passed its gate: kept as a rollback target' : 'model version not newer than the canary passed its gate: kept, a rollback target once the canary is promoted'
-    this.log.info({ model: versions.name, version, serving: versions.serving ?? null, canary: versions.canary ?? null }, kept)
+    this.log.info({ model: versions.name, version, serving: versions.serving ?? null, canary: versions.canary ?? null, outputs_lost: versions.get(version)?.outputs_lost ?? null }, kept)
     versions.update(version, { state: 'ready', reason: null })
     versions.prune(this.repository.keepVersions)
     return this.settle(versions, versions.get(version)!)
@@ -83,7 +91,7 @@ export class VersionPipeline {
   private async startCanary(versions: ModelVersions, version: number): Promise<VersionMeta> {
     const stable = versions.serving!
     const before = versions.canary
-    const failure = await this.swap(versions, { stable, canary: version })
+    const failure = await this.swap(versions, { stable, canary: version }, ARRIVAL)
     if (failure !== null) return this.reject(versions, version, failure)
     if (before !== undefined) versions.update(before, { state: 'retired', reason: `superseded by version ${version} as the canary` })
     // A config reload without `rollout.canary` committed first: the swap served no canary, so it is judged as that config says.
@@ -113,14 +121,14 @@ export class VersionPipeline {
     versions.canary = undefined
     this.log.info({ model: versions.name, version, serving: stable, evidence: rollout.evidence, decision: rollout.decision }, `canary ${verdict.promote ? 'promoted' : 'rolled back'}`)
     if (verdict.promote) {
-      const failure = await this.swap(versions, version)
+      const failure = await this.swap(versions, version, ARRIVAL)
       versions.update(version, { rollout })
       if (failure !== null) return void this.reject(versions, version, `promotion failed: ${failure}`)
       this.count(versions.name, 'canary_promoted')
       this.served(versions, version, 'served', stable)
       return
     }
-    const failure = await this.swap(versions, stable)
+    const failure = await this.swap(versions, stable, 'the canary rolled back')
     if (failure !== null) this.log.error({ model: versions.name, version: stable, reason: failure }, 'canary rollback: reloading the serving version alone failed; the canary takes no more traffic')
     versions.update(version, { rollout })
     this.count(versions.name, 'canary_rolled_back')
@@ -131,13 +139,19 @@ export class VersionPipeline {
    * Serves `version` through a reload pinned to it; the failure's reason, or null once it
    * serves. What serves (and the canary) is recorded in the reload's own step: a config
    * reload queued behind it resolves versions from the new record, never the old one.
+   * `why`: what lets the swap take outputs from the ensembles (warned about, and recorded on
+   * the version); ARRIVAL, a version the registry received, is refused for those its model's
+   * `outputs_may_drop` does not list.
    */
-  private swap(versions: ModelVersions, version: VersionPin): Promise<string | null> {
+  private async swap(versions: ModelVersions, version: VersionPin, why: string): Promise<string | null> {
     const record = (): void => {
       versions.serving = typeof version === 'number' ? version : version.stable
       versions.canary = typeof version === 'number' ? undefined : version.canary
     }
-    return this.attempt((gateway) => gateway.swapVersions(new Map([[versions.name, version]]), record))
+    let lost: readonly LostOutputs[] = []
+    const failure = await this.attempt(async (gateway) => void (lost = (await gateway.swapVersions(new Map([[versions.name, version]]), record, why === ARRIVAL)).outputsLost))
+    if (failure === null) sayLost(this.log, versions, typeof version === 'number' ? version : version.canary, lost, why)
+    return failure
   }
 
   /**
@@ -221,7 +235,7 @@ export class VersionPipeline {
     for (const version of goneReady(versions.list(), (v) => versions.directory.hasModel(v))) this.reject(versions, version, `at a rollback: ${GONE}`)
     const target = versions.previous()
     if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(versions.name)} has no passing version before ${from ?? 'none'} that its version_policy allows to roll back to`)
-    const failure = await this.swap(versions, target)
+    const failure = await this.swap(versions, target, 'a rollback')
     if (failure !== null) {
       this.reject(versions, target, failure)
       throw new GatewayError('MODEL_REJECTED', `rollback to version ${target} failed: ${failure}`)
@@ -238,7 +252,7 @@ export class VersionPipeline {
     const stable = versions.serving!
     const executor = this.gateway?.models.get(versions.name)?.executor
     const evidence = executor instanceof CanaryExecutor ? evidenceRecord(executor.evidence()) : undefined
-    const failure = await this.swap(versions, stable)
+    const failure = await this.swap(versions, stable, 'a rollback of the canary')
     if (failure !== null) throw new GatewayError('MODEL_REJECTED', `rollback of the canary (version ${canary}) failed, the canary runs on: reloading version ${stable} alone failed: ${failure}`)
     this.count(versions.name, 'canary_rolled_back')
     this.log.info({ model: versions.name, version: canary, serving: stable, evidence: evidence ?? null }, 'canary rolled back by a rollback')

@@ -91,10 +91,10 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     )
   }
 
-  gate(loaded: readonly ModelRuntime[], serving?: ReadonlyMap<string, ModelRuntime>): Promise<ConfigIssue[]> {
+  gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
     // A reload's reports wait for its outcome (staged); a first load's are written at once.
     const staging = this.set.staging
-    return gateLoaded(loaded, (name) => this.set.known(name), (versions, version, report) => (staging ? staging.gated(versions, version, report) : versions.update(version, { gate: report })), serving)
+    return gateLoaded(loaded, (name) => this.set.known(name), (versions, version, report) => (staging ? staging.gated(versions, version, report) : versions.update(version, { gate: report })))
   }
 
   /**

@@ -42,6 +42,12 @@ export interface VersionMeta {
   readonly gate: GateReport | null
   /** A canary rollout's outcome: promoted or rolled back, on what evidence. */
   readonly rollout?: { readonly decision: 'promoted' | 'rolled_back'; readonly at: string; readonly evidence: Readonly<Record<string, number | null>> } | null
+  /**
+   * Outputs the ensembles declared that this version takes from them (ensemble → output names),
+   * as last found: judged as a rollback target, or swapped in by a rollback, a config reload or
+   * with `outputs_may_drop`. Null (or absent) when it took none.
+   */
+  readonly outputs_lost?: Readonly<Record<string, readonly string[]>> | null
 }
 
 export const MODEL_FILE = 'model.onnx'

@@ -8,6 +8,7 @@ import { ConfigError, formatIssue, shownPath } from '../config/yaml.ts'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import type { Gateway } from '../gateway.ts'
 import { modelWarnings } from '../model-warnings.ts'
+import { lostRecord, lostText } from '../registry/compatible.ts'
 import type { Logger } from '../types.ts'
 import type { ReloadReport } from './plan.ts'
 import { watchFile, type FileWatch } from './watch.ts'
@@ -29,12 +30,19 @@ export async function reloadFromFile(gateway: Gateway, log: Logger): Promise<Rel
     return rejected(err, file, log)
   }
   try {
-    const report = await gateway.reload(config)
+    const { outputsLost, ...report } = await gateway.reload(config)
     log.info({ file, ...report }, 'config reloaded')
     if (report.restartNeeded.length) log.warn({ sections: report.restartNeeded }, 'config sections changed that apply only after a restart')
     const shown = shownPath(file)
     const warnings = config.warnings.map((issue) => formatIssue(shown, issue))
     for (const warning of warnings) log.warn({ file }, warning)
+    // An operator's reload is not refused for the outputs it takes from ensembles (a version it
+    // pins, a model file it changes, an ensemble's members), but it is not silent either.
+    if (outputsLost.length) {
+      const message = `the reload takes outputs from ensembles: ${lostText(outputsLost)}`
+      log.warn({ file, outputs_lost: lostRecord(outputsLost) }, message)
+      warnings.push(message)
+    }
     // The models this reload loaded get the word serve gives at start (an upstream that did not answer, say).
     for (const { model, path, message } of modelWarnings(gateway, [...report.models.added, ...report.models.changed])) {
       log.warn({ model }, message)

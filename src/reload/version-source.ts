@@ -24,12 +24,8 @@ export interface VersionSource {
    * `discarded`, one of which follows.
    */
   resolve(config: GatewayConfig, reload?: { readonly pin?: ReadonlyMap<string, VersionPin> | undefined }): GatewayConfig
-  /**
-   * The validation gate for models loaded by a load or reload: any issue refuses the config.
-   * `serving`: the models of the state serving while a reload, swap or trial is prepared (none
-   * at the first load), which a version swapped in for one of them is compared with.
-   */
-  gate(loaded: readonly ModelRuntime[], serving?: ReadonlyMap<string, ModelRuntime>): Promise<ConfigIssue[]>
+  /** The validation gate for models loaded by a load or reload: any issue refuses the config. */
+  gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]>
   /**
    * A reload (a config reload, or a swap the source asked for) was swapped in and `config`
    * (as `resolve` answered it) serves now: the source's settings and record follow it. Not

@@ -149,7 +149,7 @@ export function buildEnsemble(
  * datatype that differs); a dimension fixed in one and -1 in another is -1. Every answer then
  * fits what the ensemble declares.
  */
-function commonOutputs(declared: readonly (readonly TensorSpec[])[]): TensorSpec[] {
+export function commonOutputs(declared: readonly (readonly TensorSpec[])[]): TensorSpec[] {
   const common: TensorSpec[] = []
   for (const spec of declared[0]!) {
     const specs = declared.map((theirs) => theirs.find((o) => o.name === spec.name))

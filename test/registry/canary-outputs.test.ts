@@ -1,6 +1,8 @@
-// What a canary answers and fails with, for the model it stands in for: the serving
-// version's outputs (a canary that cannot give them is refused at load), and its failures
-// named with its version without touching error objects other models' failures share.
+// What a canary answers and fails with, for the model it stands in for: the outputs both
+// versions give, whichever answers (whether its ensembles may lose one the canary lacks is
+// decided where they are compared: outputs-kept.int.test.ts), a canary whose inputs differ is
+// refused at load, and its failures are named with its version without touching error objects
+// other models' failures share.
 import { describe, expect, it } from 'vitest'
 import { ModelError } from '../../src/errors.ts'
 import { RAN_VERSION, type BatchedOutputs, type Executor, type InferContext } from '../../src/executors/types.ts'
@@ -46,13 +48,32 @@ describe('canary outputs', () => {
     expect(outputs[RAN_VERSION]).toBe('2')
   })
 
-  it('refuses at load a canary without an output of the serving version, of its datatype and shape', async () => {
+  it('declares, and answers with, only what both give when the canary lacks an output of the serving version (of its datatype and shape)', async () => {
     for (const theirs of [[label], [label, probs('FP64', 2)], [label, probs('FP32', 3)]]) {
-      const executor = canaryOf(stub([label, probs('FP32', 2)], () => Promise.resolve(answer)), stub(theirs, () => Promise.resolve(answer)))
-      await expect(executor.load()).rejects.toThrow(/^the canary's outputs .* lack the serving version's probabilities:FP32\[-1,2\]$/)
-      // A refusal, not a failure to load (the file loaded): the load's issue says it as it is.
-      await expect(executor.load()).rejects.toBeInstanceOf(IncompatibleVersion)
+      // Each answers with what it declares (a wrong probabilities answers with none here: it is cut either way).
+      const gives = (names: string[]): TensorMap => Object.fromEntries(Object.entries(answer).filter(([name]) => names.includes(name)))
+      const executor = canaryOf(stub([label, probs('FP32', 2), extra], () => Promise.resolve(answer)), stub([...theirs, extra], () => Promise.resolve(gives(['label', 'extra']))))
+      await executor.load()
+      expect(executor.metadata().outputs).toEqual([label, extra])
+      // Both versions' answers are cut to those: the serving version's too (it runs the runs the canary does not).
+      expect(Object.keys(await executor.infer({}, ctx))).toEqual(['label', 'extra'])
+      expect(Object.keys(await executor.stable.infer({}, ctx))).toEqual(['label', 'probabilities', 'extra'])
     }
+  })
+
+  it('answers with the serving version cut to what both give on the runs it takes', async () => {
+    const executor = new CanaryExecutor(stub([label, probs('FP32', 2)], () => Promise.resolve(answer)), stub([label], () => Promise.resolve(answer)), { version: '2', spec: {}, settings: { ...settings, weight: 0 }, decide: () => undefined })
+    await executor.load()
+    const outputs = (await executor.infer({}, ctx)) as BatchedOutputs
+    expect(Object.keys(outputs)).toEqual(['label'])
+    expect(outputs[RAN_VERSION]).toBeUndefined()
+  })
+
+  it('refuses at load a canary whose inputs differ, as a refusal (the file loaded)', async () => {
+    const other = stub([label], () => Promise.resolve(answer))
+    const executor = canaryOf(stub([label], () => Promise.resolve(answer)), { ...other, metadata: () => ({ ...other.metadata(), inputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }] }) })
+    await expect(executor.load()).rejects.toThrow(/^the canary's inputs .* differ from the serving version's/)
+    await expect(executor.load()).rejects.toBeInstanceOf(IncompatibleVersion)
   })
 })
 

@@ -1,7 +1,11 @@
-// The one comparison a canary and a newer version swapped in are both held to: every output
-// of the serving version, of its name and datatype, with a shape no request could tell apart.
+// The one comparison of outputs: before a swap and after it, each ensemble must declare every
+// output it declared, of its name and datatype, with a shape no request could tell apart; a
+// version the registry received is refused for what it takes, unless its model's
+// `outputs_may_drop` lets that go.
 import { describe, expect, it } from 'vitest'
-import { lackedOutputs, outputsRefusal } from '../../src/registry/compatible.ts'
+import type { ModelConfig } from '../../src/config/load.ts'
+import { keptOutputsRefusals, lackedOutputs, lostOutputs, lostText } from '../../src/registry/compatible.ts'
+import type { EnsembleRuntime } from '../../src/starter/ensemble.ts'
 import type { TensorSpec } from '../../src/tensor/index.ts'
 
 const label: TensorSpec = { name: 'label', datatype: 'INT64', shape: [-1] }
@@ -27,10 +31,31 @@ describe('lackedOutputs', () => {
   })
 })
 
-describe('outputsRefusal', () => {
-  it('says who lacks what, or nothing when nothing is lacked', () => {
-    expect(outputsRefusal('version 2', [label], [label, probs])).toBe("version 2's outputs label:INT64[-1] lack the serving version's probabilities:FP32[-1,2]")
-    expect(outputsRefusal('version 2', [], [label])).toBe("version 2's outputs (none) lack the serving version's label:INT64[-1]")
-    expect(outputsRefusal('the canary', [label, probs], [label])).toBeUndefined()
+const ensembles = (outputs: Record<string, TensorSpec[]>, models = ['main', 'sibling']): Map<string, EnsembleRuntime> =>
+  new Map(Object.entries(outputs).map(([name, declared]) => [name, { name, outputs: declared, config: { models } } as unknown as EnsembleRuntime]))
+
+describe('lostOutputs', () => {
+  it("names, per ensemble in both, the outputs it declared before and not after; an ensemble added or removed loses nothing", () => {
+    const before = ensembles({ cancer: [label, probs], gone: [label], kept: [label] })
+    const after = ensembles({ cancer: [label], kept: [label, probs], added: [] })
+    expect(lostOutputs(before, after)).toEqual([{ ensemble: 'cancer', models: ['main', 'sibling'], outputs: [probs] }])
+    expect(lostText(lostOutputs(before, after))).toBe('ensemble "cancer" loses probabilities:FP32[-1,2]')
+  })
+})
+
+describe('keptOutputsRefusals', () => {
+  const model = (outputsMayDrop: string[]): ModelConfig => ({ name: 'main', version: '2', outputsMayDrop }) as unknown as ModelConfig
+  const lost = lostOutputs(ensembles({ cancer: [label, probs] }), ensembles({ cancer: [] }))
+
+  it('refuses an arriving model for the outputs its ensembles lose that outputs_may_drop does not list', () => {
+    expect(keptOutputsRefusals(lost, new Set(['main']), new Map([['main', model([])]]), () => [label])).toEqual([
+      { path: 'models.main', message: `version 2 would take away ensemble "cancer"'s label:INT64[-1] probabilities:FP32[-1,2] (the model's outputs would be label:INT64[-1]); list an output in models.main.outputs_may_drop to let it go` },
+    ])
+    expect(keptOutputsRefusals(lost, new Set(['main']), new Map([['main', model(['probabilities'])]]), () => [])[0]!.message).toMatch(/^version 2 would take away ensemble "cancer"'s label:INT64\[-1\] \(the model's outputs would be \(none\)\)/)
+  })
+
+  it('lets go what outputs_may_drop lists, and refuses nothing for a model not arriving or an ensemble not using it', () => {
+    expect(keptOutputsRefusals(lost, new Set(['main']), new Map([['main', model(['label', 'probabilities'])]]), () => [])).toEqual([])
+    expect(keptOutputsRefusals(lost, new Set(['other']), new Map([['other', model([])]]), () => [])).toEqual([])
   })
 })

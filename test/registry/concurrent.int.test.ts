@@ -47,9 +47,9 @@ async function answeringVersion(app: FastifyInstance): Promise<string | undefine
 /** Runs `then` when the registry's gate starts judging `version` of cancer-main (the swap is under way). */
 function whenGating(registry: Registry, version: number, then: () => void): void {
   const gate = registry.gate.bind(registry)
-  registry.gate = (loaded: readonly ModelRuntime[], serving?: ReadonlyMap<string, ModelRuntime>) => {
+  registry.gate = (loaded: readonly ModelRuntime[]) => {
     if (loaded.some((m) => m.model.name === 'cancer-main' && (m.model.version === String(version) || m.model.canary?.version === String(version)))) then()
-    return gate(loaded, serving)
+    return gate(loaded)
   }
 }
 

@@ -12,6 +12,7 @@ import type { VersionMeta } from '../../src/registry/store.ts'
 import type { Logger, MetricAttributes } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'
+import { reloadFromFile } from '../../src/reload/index.ts'
 import { renamed, withExtraOutput } from './output-variants.ts'
 import { serveWithRegistry, type Served } from './serve.ts'
 
@@ -21,29 +22,54 @@ const cancer = samples('cancer')
 // Passes the data set gate below (accuracy 0.965 ≥ 0.95), renamed or not: the gate reads `label`.
 const mlp = readFileSync(join(models, 'cancer_mlp.onnx'))
 const noProbabilities = renamed(mlp, 'probabilities', 'probabilitiez')
-const lacking = "outputs label:INT64[-1] probabilitiez:FP32[-1,2] lack the serving version's probabilities:FP32[-1,2]"
 
-/** A gateway serving cancer-main (version 1: logreg) from a repository beside its sibling, with or without a canary rollout. */
-async function serve(rollout: boolean, log: Logger): Promise<Served> {
+interface Setup {
+  /** cancer-main's file at start (version 1). */
+  readonly seed?: string
+  readonly rollout?: boolean
+  readonly outputsMayDrop?: readonly string[]
+}
+
+/** A gateway serving cancer-main (version 1: logreg, or `seed`) from a repository beside its sibling, in ensemble "cancer". */
+async function serve(log: Logger, setup: Setup = {}): Promise<Served & { readonly config: (sibling?: string) => void }> {
   const dir = tempDir('specserve-outputs-kept-')
-  writeFileSync(
-    join(dir, 'gateway.yaml'),
-    `
+  const config = (sibling = `${models}/cancer_logreg.onnx`): void =>
+    writeFileSync(
+      join(dir, 'gateway.yaml'),
+      `
 executors: { onnx_workers: 1 }
 repository: { path: ./repo, watch: false, keep_versions: 10 }
 models:
   cancer-main:
     kind: onnx
     source: repository
-    path: ${models}/cancer_logreg.onnx
+    path: ${setup.seed ?? `${models}/cancer_logreg.onnx`}
     validation: { dataset: { path: ${examples}/cancer_holdout.csv, label: target, min_accuracy: 0.95 } }
-${rollout ? '    rollout: { canary: { weight: 0.5, promote_after: 100000 } }\n' : ''}  cancer-logreg: { kind: onnx, path: ${models}/cancer_logreg.onnx }
+${setup.rollout ? '    rollout: { canary: { weight: 0.5, promote_after: 100000 } }\n' : ''}${setup.outputsMayDrop ? `    outputs_may_drop: ${JSON.stringify(setup.outputsMayDrop)}\n` : ''}  cancer-logreg: { kind: onnx, path: ${sibling} }
 ensembles:
   cancer: { strategy: deadline-fallback, models: [cancer-main, cancer-logreg], budget_ms: { default: 5000, max: 10000 } }
 `,
-  )
-  return serveWithRegistry(join(dir, 'gateway.yaml'), log)
+    )
+  config()
+  return { ...(await serveWithRegistry(join(dir, 'gateway.yaml'), log)), config }
 }
+
+/** A model file in a directory of its own. */
+function modelFile(bytes: Buffer): string {
+  const file = join(tempDir('specserve-outputs-file-'), 'model.onnx')
+  writeFileSync(file, bytes)
+  return file
+}
+
+/** A logger keeping its warn and error lines. */
+function lineLog(): { log: Logger; warned: Line[]; errors: Line[] } {
+  const warned: Line[] = []
+  const errors: Line[] = []
+  const log: Logger = { info: () => undefined, warn: (obj, msg) => warned.push({ msg, obj: obj as Record<string, unknown> }), error: (obj, msg) => errors.push({ msg, obj: obj as Record<string, unknown> }) }
+  return { log, warned, errors }
+}
+
+type Line = { msg: string; obj: Record<string, unknown> }
 
 const upload = (served: Served, version: number, body: Buffer) =>
   served.app.inject({ method: 'PUT', url: `/v1/models/cancer-main/versions/${version}`, headers: { 'content-type': 'application/octet-stream' }, payload: body })
@@ -72,29 +98,28 @@ function rejectedCount(served: Served): number {
   return rejected
 }
 
+const taken = (who: string, outputs: string): string =>
+  `models.cancer-main: ${who} would take away ensemble "cancer"'s probabilities:FP32[-1,2] (the model's outputs would be ${outputs}); list an output in models.cancer-main.outputs_may_drop to let it go`
+const renamedOutputs = 'label:INT64[-1] probabilitiez:FP32[-1,2]'
+
 describe('without a rollout', () => {
-  const lines: { msg: string; obj: Record<string, unknown> }[] = []
-  const log: Logger = {
-    info: () => undefined,
-    warn: () => undefined,
-    error: (obj, msg) => lines.push({ msg, obj: obj as Record<string, unknown> }),
-  }
+  const { log, warned, errors } = lineLog()
   let served: Served
 
   beforeAll(async () => {
-    served = await serve(false, log)
+    served = await serve(log)
   })
 
   afterAll(async () => {
     await served.stop()
   })
 
-  it('rejects an upload that renames an output: 422, the reason kept, logged and counted; the serving version answers with it still', async () => {
+  it('rejects an upload that renames an output the ensemble declares: 422, the reason kept, logged and counted; the serving version answers with it still', async () => {
     const res = await upload(served, 2, noProbabilities)
     expect(res.statusCode).toBe(422)
-    expect(res.json()).toMatchObject({ code: 'MODEL_REJECTED', message: `version 2 of "cancer-main" rejected: models.cancer-main: version 2's ${lacking}` })
-    expect(version(served, 2)).toMatchObject({ state: 'rejected', reason: `models.cancer-main: version 2's ${lacking}`, gate: null })
-    expect(lines.at(-1)).toMatchObject({ msg: 'model version rejected; version 1 keeps serving', obj: { model: 'cancer-main', version: 2, reason: expect.stringContaining(lacking) } })
+    expect(res.json()).toMatchObject({ code: 'MODEL_REJECTED', message: `version 2 of "cancer-main" rejected: ${taken('version 2', renamedOutputs)}` })
+    expect(version(served, 2)).toMatchObject({ state: 'rejected', reason: taken('version 2', renamedOutputs), gate: null })
+    expect(errors.at(-1)).toMatchObject({ msg: 'model version rejected; version 1 keeps serving', obj: { model: 'cancer-main', version: 2, reason: expect.stringContaining('probabilities:FP32[-1,2]') } })
     expect(rejectedCount(served)).toBe(1)
     expect(await answers(served)).toEqual({ declared: ['label', 'probabilities'], outputs: ['label', 'probabilities'], version: '1' })
   })
@@ -105,23 +130,104 @@ describe('without a rollout', () => {
     writeFileSync(join(staged, 'model.onnx'), noProbabilities)
     renameSync(staged, join(served.registry.repository.path, 'cancer-main', '3'))
     await served.registry.rescan() // resolves once what it found is judged
-    expect(version(served, 3)).toMatchObject({ state: 'rejected', source: 'directory', reason: `models.cancer-main: version 3's ${lacking}` })
+    expect(version(served, 3)).toMatchObject({ state: 'rejected', source: 'directory', reason: taken('version 3', renamedOutputs) })
     expect(rejectedCount(served)).toBe(2)
     expect(await answers(served)).toEqual({ declared: ['label', 'probabilities'], outputs: ['label', 'probabilities'], version: '1' })
   })
 
   it('swaps in a version with one more output; the ensemble answers as before (its sibling gives no such output)', async () => {
-    const res = await upload(served, 4, withExtraOutput(mlp, 'extra'))
+    const res = await upload(served, 5, withExtraOutput(mlp, 'extra'))
     expect(res.statusCode).toBe(201)
-    expect(res.json().version).toMatchObject({ version: 4, state: 'serving' })
-    expect(await answers(served)).toEqual({ declared: ['label', 'probabilities'], outputs: ['label', 'probabilities'], version: '4' })
+    expect(res.json().version).toMatchObject({ version: 5, state: 'serving' })
+    expect(await answers(served)).toEqual({ declared: ['label', 'probabilities'], outputs: ['label', 'probabilities'], version: '5' })
   })
 
-  it('compares with the version serving now: one without the extra output it gives is rejected too', async () => {
-    const res = await upload(served, 5, mlp)
+  it('swaps in a later version without that extra output: no ensemble declares it, so no client loses it', async () => {
+    const res = await upload(served, 6, mlp)
+    expect(res.statusCode).toBe(201)
+    expect(res.json().version).toMatchObject({ version: 6, state: 'serving' })
+    expect(res.json().version.outputs_lost).toBeUndefined()
+    expect(await answers(served)).toEqual({ declared: ['label', 'probabilities'], outputs: ['label', 'probabilities'], version: '6' })
+    expect(warned).toEqual([])
+  })
+
+  it('keeps a late upload that lacks an output as a rollback target, saying what it would take; a rollback to it is not refused but warns, and its answer says it', async () => {
+    const res = await upload(served, 4, noProbabilities)
+    expect(res.statusCode).toBe(200)
+    expect(res.json().version).toMatchObject({ version: 4, state: 'ready', outputs_lost: { cancer: ['probabilities'] } })
+    // The first rollback goes to version 5 (one more output): the ensemble loses nothing.
+    const first = await served.app.inject({ method: 'POST', url: '/v1/models/cancer-main/rollback' })
+    expect(first.json()).toMatchObject({ serving: 5, version: { version: 5 } })
+    expect(first.json().version.outputs_lost).toBeUndefined()
+    expect(warned).toEqual([])
+    const second = await served.app.inject({ method: 'POST', url: '/v1/models/cancer-main/rollback' })
+    expect(second.statusCode).toBe(200)
+    expect(second.json()).toMatchObject({ serving: 4, version: { version: 4, state: 'serving', outputs_lost: { cancer: ['probabilities'] } } })
+    expect(warned).toEqual([
+      { msg: 'version 4 of "cancer-main" swapped in (a rollback): ensemble "cancer" loses probabilities:FP32[-1,2]', obj: { model: 'cancer-main', version: 4, outputs_lost: { cancer: ['probabilities'] } } },
+    ])
+    expect(await answers(served)).toEqual({ declared: ['label'], outputs: ['label'], version: '4' })
+  })
+})
+
+describe('with outputs_may_drop', () => {
+  const { log, warned } = lineLog()
+  let served: Served
+
+  beforeAll(async () => {
+    served = await serve(log, { outputsMayDrop: ['probabilities'] })
+  })
+
+  afterAll(async () => {
+    await served.stop()
+  })
+
+  it('refuses a version that drops an output it does not list', async () => {
+    const res = await upload(served, 2, renamed(mlp, 'label', 'lapel'))
     expect(res.statusCode).toBe(422)
-    expect(res.json().message).toBe(`version 5 of "cancer-main" rejected: models.cancer-main: version 5's outputs label:INT64[-1] probabilities:FP32[-1,2] lack the serving version's extra:FP32[-1,2]`)
-    expect((await answers(served)).version).toBe('4')
+    expect(res.json().message).toBe(`version 2 of "cancer-main" rejected: models.cancer-main: version 2 would take away ensemble "cancer"'s label:INT64[-1] (the model's outputs would be lapel:INT64[-1] probabilities:FP32[-1,2]); list an output in models.cancer-main.outputs_may_drop to let it go`)
+    expect((await answers(served)).declared).toEqual(['label', 'probabilities'])
+  })
+
+  it('swaps in a version that drops a listed output, with a warning naming the ensemble and the output, and the version saying it', async () => {
+    const res = await upload(served, 3, noProbabilities)
+    expect(res.statusCode).toBe(201)
+    expect(res.json().version).toMatchObject({ version: 3, state: 'serving', outputs_lost: { cancer: ['probabilities'] } })
+    expect(warned).toEqual([
+      { msg: 'version 3 of "cancer-main" swapped in (outputs_may_drop lets them go): ensemble "cancer" loses probabilities:FP32[-1,2]', obj: { model: 'cancer-main', version: 3, outputs_lost: { cancer: ['probabilities'] } } },
+    ])
+    expect(await answers(served)).toEqual({ declared: ['label'], outputs: ['label'], version: '3' })
+  })
+})
+
+describe('a deployment serving a misnamed output', () => {
+  const { log, warned } = lineLog()
+  let served: Served & { readonly config: (sibling?: string) => void }
+
+  beforeAll(async () => {
+    // What the old bug left serving: probabilitiez, which the ensemble does not declare (its sibling gives probabilities).
+    served = await serve(log, { seed: modelFile(noProbabilities) })
+  })
+
+  afterAll(async () => {
+    await served.stop()
+  })
+
+  it('swaps in the corrected model: the ensemble gains probabilities back, and loses nothing it declared', async () => {
+    expect((await answers(served)).declared).toEqual(['label'])
+    const res = await upload(served, 2, mlp)
+    expect(res.statusCode).toBe(201)
+    expect(await answers(served)).toEqual({ declared: ['label', 'probabilities'], outputs: ['label', 'probabilities'], version: '2' })
+    expect(warned).toEqual([])
+  })
+
+  it('applies a config reload that takes an output from the ensemble (a sibling\'s file changed), warning in its log and its warnings', async () => {
+    served.config(modelFile(noProbabilities))
+    const outcome = await reloadFromFile(served.gateway, log)
+    expect(outcome).toMatchObject({ ok: true, warnings: ['the reload takes outputs from ensembles: ensemble "cancer" loses probabilities:FP32[-1,2]'] })
+    expect(outcome.ok && 'outputsLost' in outcome.report).toBe(false) // POST /admin/reload answers with the report: no undocumented field
+    expect(warned).toEqual([{ msg: 'the reload takes outputs from ensembles: ensemble "cancer" loses probabilities:FP32[-1,2]', obj: { file: expect.any(String), outputs_lost: { cancer: ['probabilities'] } } }])
+    expect((await answers(served)).declared).toEqual(['label'])
   })
 })
 
@@ -129,25 +235,34 @@ describe('with a canary rollout', () => {
   let served: Served
 
   beforeAll(async () => {
-    served = await serve(true, { info: () => undefined, warn: () => undefined, error: () => undefined })
+    // Serving a version with an output no ensemble declares (its sibling lacks it).
+    served = await serve(lineLog().log, { rollout: true, seed: modelFile(withExtraOutput(mlp, 'extra')) })
   })
 
   afterAll(async () => {
     await served.stop()
   })
 
-  it('refuses a canary that renames an output as before, said as a refusal (the file loaded)', async () => {
+  it('refuses a canary that renames an output the ensemble declares, said as a refusal (the file loaded)', async () => {
     const res = await upload(served, 2, noProbabilities)
     expect(res.statusCode).toBe(422)
-    expect(res.json()).toMatchObject({ code: 'MODEL_REJECTED', message: `version 2 of "cancer-main" rejected: models.cancer-main: the canary's ${lacking}` })
-    expect(version(served, 2)).toMatchObject({ state: 'rejected', reason: `models.cancer-main: the canary's ${lacking}` })
+    // The pair answers with what both versions give: label alone.
+    expect(res.json()).toMatchObject({ code: 'MODEL_REJECTED', message: `version 2 of "cancer-main" rejected: ${taken('the canary (version 2)', 'label:INT64[-1]')}` })
+    expect(version(served, 2)).toMatchObject({ state: 'rejected', reason: taken('the canary (version 2)', 'label:INT64[-1]') })
     expect(await answers(served)).toEqual({ declared: ['label', 'probabilities'], outputs: ['label', 'probabilities'], version: '1' })
   })
 
-  it('starts a canary with one more output (202)', async () => {
-    const res = await upload(served, 3, withExtraOutput(mlp, 'extra'))
+  it('starts a canary without the extra output the serving version gives (no ensemble declares it) (202)', async () => {
+    const res = await upload(served, 3, mlp)
     expect(res.statusCode).toBe(202)
     expect(res.json().version).toMatchObject({ version: 3, state: 'canary' })
+    expect((await answers(served)).declared).toEqual(['label', 'probabilities'])
+  })
+
+  it('starts a canary with one more output (202)', async () => {
+    const res = await upload(served, 4, withExtraOutput(mlp, 'more'))
+    expect(res.statusCode).toBe(202)
+    expect(res.json().version).toMatchObject({ version: 4, state: 'canary' })
     expect((await answers(served)).declared).toEqual(['label', 'probabilities'])
   })
 })

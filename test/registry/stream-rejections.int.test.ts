@@ -1,7 +1,7 @@
 // What /readyz's model_stream.recent_rejections lists: every record counted `rejected`, whether
 // it could not become a version (a bad descriptor) or became one the pipeline rejected (a
 // truncated model, one whose inputs differ from its ensemble sibling's, a failed gate, one that
-// lacks an output of the serving version), each with its reason. A real registry judges the
+// would take an output from its ensemble), each with its reason. A real registry judges the
 // versions; the records are handed to the stream as its consumer would (no broker: commits are
 // mocked). A record of a version rejected before, read again by a new consumer group once its
 // location is gone, is a replay: not a new rejection.
@@ -82,7 +82,7 @@ describe('model_stream.recent_rejections', () => {
     expect(await judged(record(logreg.subarray(0, 200)))).toEqual(['rejected', 'cancer-main', expect.stringMatching(/failed to load/)])
     expect(await judged(record(readFileSync(join(models, 'wine_logreg.onnx'))))).toEqual(['rejected', 'cancer-main', expect.stringMatching(/inputs of "cancer-logreg" .* differ from "cancer-main"/)])
     expect(await judged(record(readFileSync(join(models, 'cancer_mlp.onnx'))))).toEqual(['rejected', 'cancer-main', expect.stringMatching(/validation gate failed: example 3/)])
-    expect(await judged(record(renamed(logreg, 'probabilities', 'probabilitiez')))).toEqual(['rejected', 'cancer-main', expect.stringMatching(/version 5's outputs .* lack the serving version's probabilities:FP32\[-1,2\]$/)])
+    expect(await judged(record(renamed(logreg, 'probabilities', 'probabilitiez')))).toEqual(['rejected', 'cancer-main', expect.stringMatching(/version 5 would take away ensemble "cancer"'s probabilities:FP32\[-1,2\] /)])
     expect(await judged({ ...record(logreg), value: Buffer.from([0xff, 0xff, 0xff]) })).toEqual(['rejected', 'cancer-main', expect.stringMatching(/not a specserve.v1.ModelDescriptor/)])
     const status = stream.status() as { rejected: number; recent_rejections: { model: string; version: number | null; reason: string }[] }
     expect(status.rejected).toBe(5)
@@ -90,7 +90,7 @@ describe('model_stream.recent_rejections', () => {
       { model: 'cancer-main', version: 2, reason: expect.stringMatching(/failed to load/), at: expect.any(String) },
       { model: 'cancer-main', version: 3, reason: expect.stringMatching(/differ from "cancer-main"/), at: expect.any(String) },
       { model: 'cancer-main', version: 4, reason: expect.stringMatching(/validation gate failed: example 3/), at: expect.any(String) },
-      { model: 'cancer-main', version: 5, reason: expect.stringMatching(/lack the serving version's probabilities/), at: expect.any(String) },
+      { model: 'cancer-main', version: 5, reason: expect.stringMatching(/would take away ensemble "cancer"'s probabilities/), at: expect.any(String) },
       { model: 'cancer-main', version: null, reason: expect.stringMatching(/not a specserve.v1.ModelDescriptor/), at: expect.any(String) },
     ])
   })
