@@ -47,7 +47,7 @@ export const ErrorCatalogue = {
   UNKNOWN_VERSION: { http: 404, grpc: GrpcStatus.NOT_FOUND, summary: 'The model has no such version in its repository.' },
   NO_PREVIOUS_VERSION: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'Rollback asked, but no passing version older than the serving one is kept.' },
   VERSION_EXISTS: { http: 409, grpc: GrpcStatus.ALREADY_EXISTS, summary: 'An upload names a version the model has already: versions are immutable.' },
-  MODEL_REJECTED: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'A model version failed to load, to match its ensemble siblings, to give every output of the serving version, or its validation gate; the serving version is unchanged.' },
+  MODEL_REJECTED: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'A model version failed to load, to match its ensemble siblings, to keep every output its ensembles declare, or its validation gate; the serving version is unchanged.' },
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, summary: 'A bug: the gateway failed in a way it did not expect.' },
 } as const
 
