@@ -200,3 +200,18 @@ describe('config: repository.kafka.catch_up_timeout_ms', () => {
     expect(refusal('2147483648')).toEqual(['repository.kafka.catch_up_timeout_ms:8: must be at most 2147483647 ms (about 24.8 days): Node.js fires a longer timer at once'])
   })
 })
+
+describe('config: outputs_may_drop', () => {
+  const withDrop = (value: string): string => ensemble().replace('a: { kind: onnx, path: ../models/cancer_logreg.onnx }', `a: { kind: onnx, path: ../models/cancer_logreg.onnx, outputs_may_drop: ${value} }`)
+
+  it('takes a list of output names, on any model (none by default)', () => {
+    const config = configFrom(withDrop('[probabilities, label]'))
+    expect(config.models.get('a')!.outputsMayDrop).toEqual(['probabilities', 'label'])
+    expect(config.models.get('b')!.outputsMayDrop).toEqual([])
+  })
+
+  it('refuses a name that is empty, and a value that is not a list, at its path', () => {
+    expect(issuesOf(withDrop('[probabilities, ""]'))).toEqual([expect.objectContaining({ path: 'models.a.outputs_may_drop.1' })])
+    expect(issuesOf(withDrop('probabilities'))).toEqual([expect.objectContaining({ path: 'models.a.outputs_may_drop' })])
+  })
+})
