@@ -5,7 +5,7 @@
 // ensemble (it answers with what all its members give), with no error anywhere. A version
 // with one more output swaps in. Real models, real workers, no broker (the model stream's
 // records take the same pipeline: stream-rejections.int.test.ts).
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { VersionMeta } from '../../src/registry/store.ts'
@@ -128,6 +128,9 @@ describe('without a rollout', () => {
     const staged = join(tempDir('specserve-outputs-staged-'), '3')
     mkdirSync(staged)
     writeFileSync(join(staged, 'model.onnx'), noProbabilities)
+    // Built a while ago, then moved in: a file written just now is taken only once it has settled (copy-in.ts).
+    const past = Date.now() / 1000 - 600
+    utimesSync(join(staged, 'model.onnx'), past, past)
     renameSync(staged, join(served.registry.repository.path, 'cancer-main', '3'))
     await served.registry.rescan() // resolves once what it found is judged
     expect(version(served, 3)).toMatchObject({ state: 'rejected', source: 'directory', reason: taken('version 3', renamedOutputs) })
