@@ -1,11 +1,12 @@
 // An exclusive lock for a short read-modify-write of a file that several processes update (two
 // `specserve eval --calibrate` runs on one config each merge their entries into the calibration
-// file): `<file>.lock` beside it, made with O_EXCL and saying who holds it (pid, host, since).
+// file): `<file>.lock` beside it, made with O_EXCL and saying who holds it (pid, host, since)
+// and a random token, one per taking, that tells this lock from any other made at its name.
 // A second taker waits for it, with backoff, for a bounded time; a lock whose holder is gone (a
 // run that crashed or was killed) is taken over, and said so. Only what must not interleave is
 // held: a long computation happens before the lock is taken.
 import { randomBytes } from 'node:crypto'
-import { closeSync, fstatSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { errorCode } from './durable.ts'
 
@@ -14,13 +15,14 @@ export const LOCK_WAIT_MS = 10_000
 /** The first pause between tries, doubled after each up to the last. */
 const FIRST_PAUSE_MS = 20
 const LAST_PAUSE_MS = 250
-
 /** Who holds a lock, as its file says. */
 export interface LockHolder {
   readonly pid: number
   readonly host: string
   /** When it was taken (ISO time). */
   readonly since: string
+  /** Random, one per taking (absent in a lock of an older version): a lock made again at the name, perhaps in the inode just freed, says another. */
+  readonly token?: string
 }
 
 export interface FileLockOptions {
@@ -49,46 +51,57 @@ export class FileLockBusy extends Error {
 /** Runs `work` holding `<file>.lock`, which is always released after it (if still this run's). */
 export async function withFileLock<T>(file: string, work: () => T | Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const lockFile = `${file}.lock`
-  const ours = await take(lockFile, options)
+  const token = await take(lockFile, options)
   try {
     return await work()
   } finally {
-    release(lockFile, ours)
+    release(lockFile, token)
   }
 }
 
-/** A file's identity: a lock renamed away or replaced is another file, whatever it says. */
-interface Identity {
+/**
+ * A lock file as read. Its text (with its token) tells it from a lock made since at its name;
+ * the file's identity and mtime too, for a lock of an older version or one that says nothing
+ * (a lock made since in the inode just freed has another mtime).
+ */
+interface Seen {
+  readonly text: string
+  readonly holder: LockHolder | undefined
   readonly dev: bigint
   readonly ino: bigint
+  readonly mtimeNs: bigint
 }
 
-const same = (a: Identity, b: Identity): boolean => a.dev === b.dev && a.ino === b.ino
+const same = (a: Seen, b: Seen): boolean => a.text === b.text && a.dev === b.dev && a.ino === b.ino && a.mtimeNs === b.mtimeNs
 
-async function take(lockFile: string, { waitMs = LOCK_WAIT_MS, note }: FileLockOptions): Promise<Identity> {
+async function take(lockFile: string, { waitMs = LOCK_WAIT_MS, note }: FileLockOptions): Promise<string> {
   const deadline = Date.now() + waitMs
   let pause = FIRST_PAUSE_MS
   let told = false
   for (;;) {
-    const made = create(lockFile)
-    if (made) return made
+    const token = create(lockFile)
+    if (token !== undefined) return token
     const seen = look(lockFile)
     if (seen === undefined) continue // released between the try and the look: try again at once
-    if (seen.holder !== undefined && gone(seen.holder)) {
-      if (takeOver(lockFile, seen.id)) note?.(`took over ${lockFile}: it was left by ${holderText(seen.holder)}, which is no longer running (a run that crashed or was killed)`)
-      continue
+    const stale = staleWhy(seen)
+    if (stale !== undefined) {
+      const outcome = takeOver(lockFile, seen)
+      if (outcome === 'removed') note?.(`took over ${lockFile}: ${stale}`)
+      if (outcome !== 'busy') continue // try again at once: it is gone, or another's now
     }
     const left = deadline - Date.now()
     if (left <= 0) throw new FileLockBusy(lockFile, seen.holder, waitMs)
-    if (!told) note?.(`waiting for ${lockFile}: held by ${holderText(seen.holder)} (up to ${waitMs / 1000} s)`)
-    told = true
+    if (!told && stale === undefined) {
+      note?.(`waiting for ${lockFile}: held by ${holderText(seen.holder)} (up to ${waitMs / 1000} s)`)
+      told = true
+    }
     await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)))
     pause = Math.min(pause * 2, LAST_PAUSE_MS)
   }
 }
 
-/** Makes the lock file, saying who holds it; undefined when there is one already. */
-function create(lockFile: string): Identity | undefined {
+/** Makes the lock file, saying who holds it; its token, or undefined when there is one already. */
+function create(lockFile: string): string | undefined {
   let fd: number
   try {
     fd = openSync(lockFile, 'wx')
@@ -97,9 +110,9 @@ function create(lockFile: string): Identity | undefined {
     throw err
   }
   try {
-    const holder: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() }
+    const holder: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomBytes(16).toString('hex') }
     writeSync(fd, `${JSON.stringify(holder)}\n`)
-    return fstatSync(fd, { bigint: true })
+    return holder.token
   } catch (err) {
     rmSync(lockFile, { force: true }) // a lock that says nobody would hold every other run up
     throw err
@@ -108,18 +121,20 @@ function create(lockFile: string): Identity | undefined {
   }
 }
 
-/** The lock file there now, and who it says holds it (undefined: not a holder's text, or not yet written); undefined when there is none. */
-function look(lockFile: string): { id: Identity; holder: LockHolder | undefined } | undefined {
+/** The lock file at `path` now (undefined: none), and who it says holds it (undefined: not a holder's text, or not yet written). */
+function look(path: string): Seen | undefined {
   let fd: number
   try {
-    fd = openSync(lockFile, 'r')
+    fd = openSync(path, 'r')
   } catch (err) {
     if (errorCode(err) === 'ENOENT') return undefined
     throw err
   }
   // One open file: its identity and its text are the same lock's.
   try {
-    return { id: fstatSync(fd, { bigint: true }), holder: holderOf(readFileSync(fd, 'utf8')) }
+    const { dev, ino, mtimeNs } = fstatSync(fd, { bigint: true })
+    const text = readFileSync(fd, 'utf8')
+    return { text, holder: holderOf(text), dev, ino, mtimeNs }
   } finally {
     closeSync(fd)
   }
@@ -127,8 +142,9 @@ function look(lockFile: string): { id: Identity; holder: LockHolder | undefined 
 
 function holderOf(text: string): LockHolder | undefined {
   try {
-    const { pid, host, since } = JSON.parse(text) as Partial<LockHolder>
-    return Number.isSafeInteger(pid) && pid! > 0 && typeof host === 'string' && typeof since === 'string' ? { pid: pid!, host, since } : undefined
+    const { pid, host, since, token } = JSON.parse(text) as Partial<LockHolder>
+    if (!Number.isSafeInteger(pid) || pid! <= 0 || typeof host !== 'string' || typeof since !== 'string') return undefined
+    return typeof token === 'string' ? { pid: pid!, host, since, token } : { pid: pid!, host, since }
   } catch {
     return undefined
   }
@@ -138,51 +154,63 @@ function holderText(holder: LockHolder | undefined): string {
   return holder === undefined ? 'an unknown holder (the lock file does not say who)' : `process ${holder.pid} on ${holder.host} since ${holder.since}`
 }
 
-/** A holder on this host whose process is not running. One on another host cannot be asked: it is waited for. */
-function gone(holder: LockHolder): boolean {
-  if (holder.host !== hostname()) return false
+/** Why a lock is left by a holder that is gone (to be taken over), or undefined: its holder runs, says nothing, or cannot be asked (on another host: it is waited for). */
+function staleWhy({ holder }: Seen): string | undefined {
+  if (holder === undefined || holder.host !== hostname() || running(holder.pid)) return undefined
+  return `it was left by ${holderText(holder)}, which is no longer running (a run that crashed or was killed)`
+}
+
+function running(pid: number): boolean {
   try {
-    process.kill(holder.pid, 0)
-    return false
+    process.kill(pid, 0)
+    return true
   } catch (err) {
-    return errorCode(err) !== 'EPERM' // EPERM: running, as another user
+    return errorCode(err) === 'EPERM' // running, as another user
   }
 }
 
 /**
  * Removes a lock left by a process that is gone, if it is still the one `seen`: two takers that
  * both saw it stale must not both take it (the later one removing the lock the first made
- * since). The lock is renamed aside (one rename wins) and its identity checked: not the one seen,
- * it is a live lock made since, put back by a link (which never replaces a lock made meanwhile).
- * Returns whether this taker removed it.
+ * since, perhaps in the inode just freed). So the look again and the removal are made holding
+ * `<lock>.takeover`, a guard taken as the lock is (O_EXCL, saying who), for the microseconds
+ * they last: a lock changes at its name only when removed, and only its holder, or a taker
+ * holding the guard, removes one. (Moving the lock aside to check it, and back when it was a
+ * live one, left a moment with no lock at the name, in which a third taker made one.)
+ * 'changed': it is gone, or another's now; 'busy': another taker holds the guard.
  */
-function takeOver(lockFile: string, seen: Identity): boolean {
-  const aside = `${lockFile}.stale-${process.pid}-${randomBytes(4).toString('hex')}`
-  try {
-    renameSync(lockFile, aside)
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') return false // another taker moved it first
-    throw err
+function takeOver(lockFile: string, seen: Seen): 'removed' | 'changed' | 'busy' {
+  const guard = `${lockFile}.takeover`
+  const token = create(guard)
+  if (token === undefined) {
+    const other = look(guard)
+    if (other === undefined) return 'changed'
+    if (staleWhy(other) === undefined) return 'busy'
+    // Its taker was killed in those microseconds: it is removed as a stale lock would be,
+    // with no guard of its own (two takers doing so at once, the later one removing the guard
+    // the first made since, both would hold it: a window of microseconds after a rare crash).
+    removeIfSame(guard, other)
+    return 'changed'
   }
   try {
-    if (same(statSync(aside, { bigint: true }), seen)) return true
-    try {
-      linkSync(aside, lockFile)
-    } catch (err) {
-      // EEXIST: a third taker made one in the moment it was aside; its holder and the one moved both write. Vanishingly rare: three runs, two of them seeing one stale lock at once.
-      if (errorCode(err) !== 'EEXIST') throw err
-    }
-    return false
+    return removeIfSame(lockFile, seen) ? 'removed' : 'changed'
   } finally {
-    rmSync(aside, { force: true })
+    release(guard, token)
   }
 }
 
-/** Removes the lock if it is still this run's. Best effort: a lock left behind is taken over by the next run (its holder gone by then). */
-function release(lockFile: string, ours: Identity): void {
+/** Removes the lock at `path` if it is the one `seen`. */
+function removeIfSame(path: string, seen: Seen): boolean {
+  const now = look(path)
+  if (now === undefined || !same(now, seen)) return false
+  rmSync(path, { force: true })
+  return true
+}
+
+/** Removes the lock if it is still this run's (its token). Best effort: a lock left behind is taken over by the next run (its holder gone by then). */
+function release(lockFile: string, token: string): void {
   try {
-    const now = statSync(lockFile, { bigint: true, throwIfNoEntry: false })
-    if (now !== undefined && same(now, ours)) rmSync(lockFile, { force: true })
+    if (look(lockFile)?.holder?.token === token) rmSync(lockFile, { force: true })
   } catch {
     // the work's own outcome (its error, or its result) is what the caller needs
   }
