@@ -3,25 +3,35 @@
 // file): `<file>.lock` beside it, made with O_EXCL and saying who holds it (pid, host, since)
 // and a random token, one per taking, that tells this lock from any other made at its name.
 // A second taker waits for it, with backoff, for a bounded time; a lock whose holder is gone (a
-// run that crashed or was killed) is taken over, and said so. Only what must not interleave is
-// held: a long computation happens before the lock is taken.
+// run that crashed or was killed, or one whose pid now names a process started after it) is
+// taken over, and said so. Only what must not interleave is held: a long computation happens
+// before the lock is taken.
 import { randomBytes } from 'node:crypto'
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { errorCode } from './durable.ts'
+import { processStart } from './process-start.ts'
 
 /** How long a taker waits, by default, for a lock whose holder is running. */
 export const LOCK_WAIT_MS = 10_000
 /** The first pause between tries, doubled after each up to the last. */
 const FIRST_PAUSE_MS = 20
 const LAST_PAUSE_MS = 250
+/**
+ * A lock taken less than this before its pid's process started is still taken for that
+ * process's: /proc's boot time is whole seconds, and the wall clock may be stepped a little.
+ * The cost: a lock left that close to a restart of its pid is waited for (that run gives up;
+ * the next sees it older).
+ */
+const START_SLACK_MS = 2_000
+
 /** Who holds a lock, as its file says. */
 export interface LockHolder {
   readonly pid: number
   readonly host: string
   /** When it was taken (ISO time). */
   readonly since: string
-  /** Random, one per taking (absent in a lock of an older version): a lock made again at the name, perhaps in the inode just freed, says another. */
+  /** Random, one per taking (absent in a lock of an older version): a lock made again at the name, perhaps in the inode just freed, or another caller's in this process, says another. */
   readonly token?: string
 }
 
@@ -47,6 +57,9 @@ export class FileLockBusy extends Error {
     this.holder = holder
   }
 }
+
+/** The tokens of the locks held through this module now: a lock naming this process and one of them is live, whatever the clock says. */
+const held = new Set<string>()
 
 /** Runs `work` holding `<file>.lock`, which is always released after it (if still this run's). */
 export async function withFileLock<T>(file: string, work: () => T | Promise<T>, options: FileLockOptions = {}): Promise<T> {
@@ -112,6 +125,7 @@ function create(lockFile: string): string | undefined {
   try {
     const holder: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomBytes(16).toString('hex') }
     writeSync(fd, `${JSON.stringify(holder)}\n`)
+    held.add(holder.token!)
     return holder.token
   } catch (err) {
     rmSync(lockFile, { force: true }) // a lock that says nobody would hold every other run up
@@ -155,9 +169,21 @@ function holderText(holder: LockHolder | undefined): string {
 }
 
 /** Why a lock is left by a holder that is gone (to be taken over), or undefined: its holder runs, says nothing, or cannot be asked (on another host: it is waited for). */
-function staleWhy({ holder }: Seen): string | undefined {
-  if (holder === undefined || holder.host !== hostname() || running(holder.pid)) return undefined
-  return `it was left by ${holderText(holder)}, which is no longer running (a run that crashed or was killed)`
+function staleWhy(seen: Seen): string | undefined {
+  const { holder } = seen
+  if (holder === undefined || holder.host !== hostname()) return undefined
+  const left = `it was left by ${holderText(holder)}, which is no longer running`
+  if (holder.pid === process.pid) {
+    if (holder.token !== undefined && held.has(holder.token)) return undefined // another caller's, in this process
+  } else if (!running(holder.pid)) {
+    return `${left} (a run that crashed or was killed)`
+  }
+  // Its pid runs: the holder, unless that process started after the lock was taken (this very
+  // process, or another, now has a pid the holder had before a restart or a reboot).
+  const started = processStart(holder.pid)
+  const since = Date.parse(holder.since)
+  const takenMs = Number.isNaN(since) ? Number(seen.mtimeNs / 1_000_000n) : since
+  return started !== undefined && started - takenMs > START_SLACK_MS ? `${left} (pid ${holder.pid} is now a process started after the lock was taken)` : undefined
 }
 
 function running(pid: number): boolean {
@@ -209,6 +235,7 @@ function removeIfSame(path: string, seen: Seen): boolean {
 
 /** Removes the lock if it is still this run's (its token). Best effort: a lock left behind is taken over by the next run (its holder gone by then). */
 function release(lockFile: string, token: string): void {
+  held.delete(token)
   try {
     if (look(lockFile)?.holder?.token === token) rmSync(lockFile, { force: true })
   } catch {

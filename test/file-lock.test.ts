@@ -1,15 +1,17 @@
 // The lock beside a file that several processes read, merge into and write (the calibration
 // file): one holder at a time, a wait bounded in time with an error naming the lock and its
-// holder, and a lock left by a process that is gone taken over. Fake timers: the waits are
+// holder, and a lock left by a process that is gone taken over. A running holder is played by a
+// pid no process has, which process.kill (a spy) says runs. Fake timers: the waits are
 // stepped, never slept.
-import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { FileLockBusy, LOCK_WAIT_MS, withFileLock, type LockHolder } from '../src/file-lock.ts'
 import { tempDir } from './temp-dirs.ts'
 
-/** Linux caps pids at 2^22, others lower: no process has this one. */
+/** Linux caps pids at 2^22, others lower: no process has these. The first plays a running one. */
+const LIVE_PID = 2 ** 30 - 1
 const NO_SUCH_PID = 2 ** 30
 
 function fileIn(): { file: string; lock: string } {
@@ -18,7 +20,7 @@ function fileIn(): { file: string; lock: string } {
 }
 
 const holding = (lock: string, holder: Partial<LockHolder> = {}): LockHolder => {
-  const full = { pid: process.pid, host: hostname(), since: '2026-01-01T00:00:00.000Z', ...holder }
+  const full = { pid: LIVE_PID, host: hostname(), since: '2026-01-01T00:00:00.000Z', ...holder }
   writeFileSync(lock, JSON.stringify(full))
   return full
 }
@@ -28,10 +30,13 @@ const settled = <T>(p: Promise<T>): Promise<{ value?: T; error?: unknown }> => p
 
 beforeEach(() => {
   vi.useFakeTimers()
+  const kill = process.kill.bind(process)
+  vi.spyOn(process, 'kill').mockImplementation((pid, signal) => (pid === LIVE_PID ? true : kill(pid, signal)))
 })
 
 afterEach(() => {
   vi.useRealTimers()
+  vi.restoreAllMocks()
 })
 
 describe('withFileLock', () => {
@@ -56,7 +61,7 @@ describe('withFileLock', () => {
     const outcome = settled(withFileLock(file, work, { note: (m) => notes.push(m) }))
     await vi.advanceTimersByTimeAsync(1000)
     expect(work).not.toHaveBeenCalled()
-    expect(notes).toEqual([`waiting for ${lock}: held by process ${process.pid} on ${hostname()} since 2026-01-01T00:00:00.000Z (up to 10 s)`])
+    expect(notes).toEqual([`waiting for ${lock}: held by process ${LIVE_PID} on ${hostname()} since 2026-01-01T00:00:00.000Z (up to 10 s)`])
     rmSync(lock)
     await vi.advanceTimersByTimeAsync(250) // the longest pause between tries
     expect(await outcome).toEqual({ value: 'done' })
@@ -74,7 +79,7 @@ describe('withFileLock', () => {
     const { error } = await outcome
     expect(error).toBeInstanceOf(FileLockBusy)
     expect((error as FileLockBusy).message).toBe(
-      `${lock} is held by process ${process.pid} on ${hostname()} since 2026-01-01T00:00:00.000Z: waited 10 s for it. ` +
+      `${lock} is held by process ${LIVE_PID} on ${hostname()} since 2026-01-01T00:00:00.000Z: waited 10 s for it. ` +
         'Another run is writing this file; try again when it is done, or remove the lock file if no such run is going',
     )
     expect((error as FileLockBusy).holder).toEqual(holder)
@@ -129,5 +134,36 @@ describe('withFileLock', () => {
     await vi.advanceTimersByTimeAsync(250)
     await Promise.all([first, second])
     expect(order).toEqual(['first in', 'first out', 'second in'])
+  })
+})
+
+describe('withFileLock, for a lock whose pid now names a process started after it was taken (the pid reused)', () => {
+  /** This process's start, by Node's count (the fake clock starts at the real time). */
+  const started = (): number => Date.now() - process.uptime() * 1000
+
+  it("takes over one naming this very process, taken before it started (a container's pid 1 restarted, keeping its hostname)", async () => {
+    const { file, lock } = fileIn()
+    const since = new Date(started() - 60_000).toISOString()
+    holding(lock, { pid: process.pid, since })
+    const notes: string[] = []
+    expect(await settled(withFileLock(file, () => 'done', { waitMs: 0, note: (m) => notes.push(m) }))).toEqual({ value: 'done' })
+    expect(notes).toEqual([
+      `took over ${lock}: it was left by process ${process.pid} on ${hostname()} since ${since}, which is no longer running (pid ${process.pid} is now a process started after the lock was taken)`,
+    ])
+  })
+
+  it('waits for one naming this process, taken since it started, by a caller it does not know (another worker thread)', async () => {
+    const { file, lock } = fileIn()
+    holding(lock, { pid: process.pid, since: new Date().toISOString(), token: 'another thread' })
+    expect((await settled(withFileLock(file, () => 'done', { waitMs: 0 }))).error).toBeInstanceOf(FileLockBusy)
+  })
+
+  it('takes over one naming another running process, started after it was taken, where /proc says when (Linux); waits for one taken since', async () => {
+    const { file, lock } = fileIn()
+    // This process's parent runs, and started after 2020.
+    holding(lock, { pid: process.ppid, since: '2020-01-01T00:00:00.000Z' })
+    expect((await settled(withFileLock(file, () => 'done', { waitMs: 0 }))).value === 'done').toBe(existsSync('/proc/self/stat')) // elsewhere: running is live
+    holding(lock, { pid: process.ppid, since: new Date().toISOString() })
+    expect((await settled(withFileLock(file, () => 'done', { waitMs: 0 }))).error).toBeInstanceOf(FileLockBusy)
   })
 })

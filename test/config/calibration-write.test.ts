@@ -22,15 +22,20 @@ function configFile(): { file: string; calibration: string; lock: string } {
 
 const modelsIn = (calibration: string): CalibrationFile['models'] => (JSON.parse(readFileSync(calibration, 'utf8')) as CalibrationFile).models
 
-/** Another run's lock: this process's pid (running), so it is waited for, never taken over. */
-const holdLock = (lock: string): void => writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }))
+/** Linux caps pids at 2^22, others lower: no process has this one, which process.kill (a spy) says runs. */
+const OTHER_RUN = 2 ** 30 - 1
+/** Another run's lock: a running process's, so it is waited for, never taken over. */
+const holdLock = (lock: string): void => writeFileSync(lock, JSON.stringify({ pid: OTHER_RUN, host: hostname(), since: new Date().toISOString() }))
 
 beforeEach(() => {
   vi.useFakeTimers()
+  const kill = process.kill.bind(process)
+  vi.spyOn(process, 'kill').mockImplementation((pid, signal) => (pid === OTHER_RUN ? true : kill(pid, signal)))
 })
 
 afterEach(() => {
   vi.useRealTimers()
+  vi.restoreAllMocks()
 })
 
 describe('writeCalibration', () => {
@@ -79,7 +84,7 @@ describe('writeCalibration', () => {
     await vi.advanceTimersByTimeAsync(LOCK_WAIT_MS)
     const error = await outcome
     expect(error).toBeInstanceOf(FileLockBusy)
-    expect(String(error)).toContain(`${lock} is held by process ${process.pid} on ${hostname()} since `)
+    expect(String(error)).toContain(`${lock} is held by process ${OTHER_RUN} on ${hostname()} since `)
     expect(readFileSync(calibration, 'utf8')).toBe(before)
   })
 })

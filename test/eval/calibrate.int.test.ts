@@ -2,7 +2,7 @@
 // runs, so each entry says which data set it was fitted on and when (one top-level `data`
 // relabelled every earlier fit with the latest run's data set); a run that fits nothing leaves
 // the file as it was, and says why.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
@@ -41,12 +41,20 @@ const data = (name: string) => readLabeledCsv(name, 'label', 'x0,x1,label\n1,2,1
 const reportOf = (dir: string): EvalReport => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as EvalReport
 /** The calibration file's lock, beside it as the kernel names it (a temporary directory may be reached through a link). */
 const lockIn = (dir: string): string => join(realpathSync(dir), 'c.calibration.json.lock')
-/** A lock held by a running process (this one): waited for, never taken over. */
-const holdLock = (dir: string): void => writeFileSync(lockIn(dir), JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }))
+/** Other runs: processes that run until the test is done. */
+const others: ChildProcess[] = []
+/** A lock held by another run, running (a child that waits for ever): waited for, never taken over. Its pid. */
+function holdLock(dir: string): number {
+  const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' })
+  others.push(other)
+  writeFileSync(lockIn(dir), JSON.stringify({ pid: other.pid, host: hostname(), since: new Date().toISOString() }))
+  return other.pid!
+}
 const fileOf = (dir: string): CalibrationFile => JSON.parse(readFileSync(join(dir, 'c.calibration.json'), 'utf8')) as CalibrationFile
 
 afterEach(() => {
   vi.restoreAllMocks()
+  for (const other of others.splice(0)) other.kill()
 })
 
 describe('the calibration file --calibrate writes', () => {
@@ -162,12 +170,25 @@ describe('the calibration file --calibrate writes', () => {
     expect(existsSync(lockIn(dir))).toBe(false)
   })
 
+  it("takes over a lock naming this very process from before it started (a container's pid 1 restarted, keeping its hostname)", async () => {
+    const { dir, file } = config()
+    const since = new Date(Date.now() - process.uptime() * 1000 - 60_000).toISOString()
+    writeFileSync(lockIn(dir), JSON.stringify({ pid: process.pid, host: hostname(), since }))
+    const csv = join(dir, 'd.csv')
+    writeFileSync(csv, 'x0,x1,label\n1,2,1\n3,4,0\n')
+    const run = await printed(() => evalMain(['-c', file, '--data', csv, '--label', 'label', '--ensembles', 'e1', '--calibrate', '--out', join(dir, 'out')]))
+    expect(run.code).toBe(0)
+    expect(run.err).toContain(`warning: took over ${lockIn(dir)}: it was left by process ${process.pid} on ${hostname()} since ${since}, which is no longer running (pid ${process.pid} is now a process started after the lock was taken)`)
+    expect(Object.keys(fileOf(dir).models)).toEqual(['a'])
+    expect(existsSync(lockIn(dir))).toBe(false)
+  })
+
   it('refuses, naming the lock file and its holder, when the lock stays held for the whole wait; the file is left as it was', async () => {
     const { dir, file } = config()
-    holdLock(dir)
+    const holder = holdLock(dir)
     const refused = calibrate(loadConfigFile(file), data('d.csv'), ['e1'], 'temperature', { lock: { waitMs: 0 } })
     await expect(refused).rejects.toThrow(EvalInputError)
-    await expect(refused).rejects.toThrow(`--calibrate: cannot write the calibration file beside ${file}: ${lockIn(dir)} is held by process ${process.pid} on ${hostname()} since `)
+    await expect(refused).rejects.toThrow(`--calibrate: cannot write the calibration file beside ${file}: ${lockIn(dir)} is held by process ${holder} on ${hostname()} since `)
     expect(existsSync(join(dir, 'c.calibration.json'))).toBe(false)
   })
 })
