@@ -168,10 +168,19 @@ function holderText(holder: LockHolder | undefined): string {
   return holder === undefined ? 'an unknown holder (the lock file does not say who)' : `process ${holder.pid} on ${holder.host} since ${holder.since}`
 }
 
-/** Why a lock is left by a holder that is gone (to be taken over), or undefined: its holder runs, says nothing, or cannot be asked (on another host: it is waited for). */
+/**
+ * Why a lock is left by a holder that is gone (to be taken over), or undefined: its holder runs,
+ * or cannot be asked (on another host: it is waited for). One that does not say who holds it
+ * (a run killed between making it and writing to it) is gone once it is older than the wait.
+ */
 function staleWhy(seen: Seen): string | undefined {
   const { holder } = seen
-  if (holder === undefined || holder.host !== hostname()) return undefined
+  const writtenMs = Number(seen.mtimeNs / 1_000_000n)
+  if (holder === undefined) {
+    const age = Date.now() - writtenMs
+    return age > LOCK_WAIT_MS ? `it does not say who holds it and is ${Math.round(age / 1000)} s old (a run killed as it took the lock)` : undefined
+  }
+  if (holder.host !== hostname()) return undefined
   const left = `it was left by ${holderText(holder)}, which is no longer running`
   if (holder.pid === process.pid) {
     if (holder.token !== undefined && held.has(holder.token)) return undefined // another caller's, in this process
@@ -182,7 +191,7 @@ function staleWhy(seen: Seen): string | undefined {
   // process, or another, now has a pid the holder had before a restart or a reboot).
   const started = processStart(holder.pid)
   const since = Date.parse(holder.since)
-  const takenMs = Number.isNaN(since) ? Number(seen.mtimeNs / 1_000_000n) : since
+  const takenMs = Number.isNaN(since) ? writtenMs : since
   return started !== undefined && started - takenMs > START_SLACK_MS ? `${left} (pid ${holder.pid} is now a process started after the lock was taken)` : undefined
 }
 
