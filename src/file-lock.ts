@@ -20,10 +20,15 @@ const LAST_PAUSE_MS = 250
 /**
  * A lock taken less than this before its pid's process started is still taken for that
  * process's: /proc's boot time is whole seconds, and the wall clock may be stepped a little.
- * The cost: a lock left that close to a restart of its pid is waited for (that run gives up;
- * the next sees it older).
+ * Such a lock, left that close to a restart of its pid, is waited for until HELD_AT_MOST_MS.
  */
 const START_SLACK_MS = 2_000
+/**
+ * A lock is held across one read-merge-write of a small file (milliseconds): one on this host
+ * older than this is left, whatever process its pid names now (a pid reused within
+ * START_SLACK_MS of the lock, where the start time cannot tell).
+ */
+export const HELD_AT_MOST_MS = 60_000
 
 /** Who holds a lock, as its file says. */
 export interface LockHolder {
@@ -187,6 +192,8 @@ function staleWhy(seen: Seen): string | undefined {
   } else if (!running(holder.pid)) {
     return `${left} (a run that crashed or was killed)`
   }
+  const age = Date.now() - writtenMs
+  if (age > HELD_AT_MOST_MS) return `it was left by ${holderText(holder)}: it is ${Math.round(age / 1000)} s old, and a lock is held only for one write of the file`
   // Its pid runs: the holder, unless that process started after the lock was taken (this very
   // process, or another, now has a pid the holder had before a restart or a reboot).
   const started = processStart(holder.pid)

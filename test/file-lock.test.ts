@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'nod
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { FileLockBusy, LOCK_WAIT_MS, withFileLock, type LockHolder } from '../src/file-lock.ts'
+import { FileLockBusy, HELD_AT_MOST_MS, LOCK_WAIT_MS, withFileLock, type LockHolder } from '../src/file-lock.ts'
 import { tempDir } from './temp-dirs.ts'
 
 /** Linux caps pids at 2^22, others lower: no process has these. The first plays a running one. */
@@ -160,6 +160,19 @@ describe('withFileLock, for a lock whose pid now names a process started after i
     expect(notes).toEqual([
       `took over ${lock}: it was left by process ${process.pid} on ${hostname()} since ${since}, which is no longer running (pid ${process.pid} is now a process started after the lock was taken)`,
     ])
+  })
+
+  it('takes over one whose pid runs once it is older than a lock is ever held (a pid reused within the start-time slack)', async () => {
+    const { file, lock } = fileIn()
+    // Taken 1 s before this process started: within the slack, so the start time cannot tell.
+    const since = new Date(started() - 1000).toISOString()
+    holding(lock, { pid: process.pid, since })
+    expect((await settled(withFileLock(file, () => 'done', { waitMs: 0 }))).error).toBeInstanceOf(FileLockBusy)
+    const written = (Date.now() - HELD_AT_MOST_MS - 15_000) / 1000
+    utimesSync(lock, written, written)
+    const notes: string[] = []
+    expect(await settled(withFileLock(file, () => 'done', { waitMs: 0, note: (m) => notes.push(m) }))).toEqual({ value: 'done' })
+    expect(notes).toEqual([`took over ${lock}: it was left by process ${process.pid} on ${hostname()} since ${since}: it is 75 s old, and a lock is held only for one write of the file`])
   })
 
   it('waits for one naming this process, taken since it started, by a caller it does not know (another worker thread)', async () => {
