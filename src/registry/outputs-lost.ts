@@ -13,8 +13,12 @@ export function recordLost(versions: ModelVersions, version: number, lost: reado
   else if (versions.get(version)?.outputs_lost) versions.update(version, { outputs_lost: null })
 }
 
-/** Records and warns of the outputs a swap to `version` took, if any; `why` says what let it (a rollback, `outputs_may_drop`). */
-export function sayLost(log: Logger, versions: ModelVersions, version: number, lost: readonly LostOutputs[], why: string): void {
-  recordLost(versions, version, lost)
+/**
+ * Records and warns of the outputs a swap to `version` took, if any; `why` says what let it (a
+ * rollback, `outputs_may_drop`). `fresh`: none taken clears an old record (not so for a canary's
+ * promotion or end, which keep what its start recorded).
+ */
+export function sayLost(log: Logger, versions: ModelVersions, version: number, lost: readonly LostOutputs[], why: string, fresh: boolean): void {
+  if (fresh || lost.length) recordLost(versions, version, lost)
   if (lost.length) log.warn({ model: versions.name, version, outputs_lost: lostRecord(lost) }, `version ${version} of "${versions.name}" swapped in (${why}): ${lostText(lost)}`)
 }

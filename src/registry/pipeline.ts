@@ -19,8 +19,23 @@ import { GONE, type VersionMeta } from './store.ts'
 import { goneReady } from './version-rules.ts'
 import type { ModelVersions } from './versions.ts'
 
-/** What a swap of a version the registry received says it is: it must keep its ensembles' outputs, but those `outputs_may_drop` lets go. */
-const ARRIVAL = 'outputs_may_drop lets them go'
+/**
+ * Why a swap may take outputs from the ensembles (the warning says it). `arriving`: a version the
+ * registry received, refused for outputs its model's `outputs_may_drop` does not list. `fresh`:
+ * the version swapped in is new to the ensembles, so what it takes is its record (none clears an
+ * old one); a canary's promotion or end swaps from the pair, whose outputs were already the
+ * fewer, and keeps what the canary's start recorded.
+ */
+interface SwapWhy {
+  readonly text: string
+  readonly arriving: boolean
+  readonly fresh: boolean
+}
+const ARRIVAL: SwapWhy = { text: 'outputs_may_drop lets them go', arriving: true, fresh: true }
+const PROMOTION: SwapWhy = { ...ARRIVAL, fresh: false }
+const ROLLBACK: SwapWhy = { text: 'a rollback', arriving: false, fresh: true }
+const CANARY_ENDED: SwapWhy = { text: 'the canary rolled back', arriving: false, fresh: false }
+const CANARY_ROLLED_BACK: SwapWhy = { text: 'a rollback of the canary', arriving: false, fresh: false }
 
 export class VersionPipeline {
   private readonly repository: RepositoryConfig
@@ -121,14 +136,14 @@ export class VersionPipeline {
     versions.canary = undefined
     this.log.info({ model: versions.name, version, serving: stable, evidence: rollout.evidence, decision: rollout.decision }, `canary ${verdict.promote ? 'promoted' : 'rolled back'}`)
     if (verdict.promote) {
-      const failure = await this.swap(versions, version, ARRIVAL)
+      const failure = await this.swap(versions, version, PROMOTION)
       versions.update(version, { rollout })
       if (failure !== null) return void this.reject(versions, version, `promotion failed: ${failure}`)
       this.count(versions.name, 'canary_promoted')
       this.served(versions, version, 'served', stable)
       return
     }
-    const failure = await this.swap(versions, stable, 'the canary rolled back')
+    const failure = await this.swap(versions, stable, CANARY_ENDED)
     if (failure !== null) this.log.error({ model: versions.name, version: stable, reason: failure }, 'canary rollback: reloading the serving version alone failed; the canary takes no more traffic')
     versions.update(version, { rollout })
     this.count(versions.name, 'canary_rolled_back')
@@ -140,17 +155,16 @@ export class VersionPipeline {
    * serves. What serves (and the canary) is recorded in the reload's own step: a config
    * reload queued behind it resolves versions from the new record, never the old one.
    * `why`: what lets the swap take outputs from the ensembles (warned about, and recorded on
-   * the version); ARRIVAL, a version the registry received, is refused for those its model's
-   * `outputs_may_drop` does not list.
+   * the version; see SwapWhy).
    */
-  private async swap(versions: ModelVersions, version: VersionPin, why: string): Promise<string | null> {
+  private async swap(versions: ModelVersions, version: VersionPin, why: SwapWhy): Promise<string | null> {
     const record = (): void => {
       versions.serving = typeof version === 'number' ? version : version.stable
       versions.canary = typeof version === 'number' ? undefined : version.canary
     }
     let lost: readonly LostOutputs[] = []
-    const failure = await this.attempt(async (gateway) => void (lost = (await gateway.swapVersions(new Map([[versions.name, version]]), record, why === ARRIVAL)).outputsLost))
-    if (failure === null) sayLost(this.log, versions, typeof version === 'number' ? version : version.canary, lost, why)
+    const failure = await this.attempt(async (gateway) => void (lost = (await gateway.swapVersions(new Map([[versions.name, version]]), record, why.arriving)).outputsLost))
+    if (failure === null) sayLost(this.log, versions, typeof version === 'number' ? version : version.canary, lost, why.text, why.fresh)
     return failure
   }
 
@@ -235,7 +249,7 @@ export class VersionPipeline {
     for (const version of goneReady(versions.list(), (v) => versions.directory.hasModel(v))) this.reject(versions, version, `at a rollback: ${GONE}`)
     const target = versions.previous()
     if (target === undefined) throw new GatewayError('NO_PREVIOUS_VERSION', `model ${quote(versions.name)} has no passing version before ${from ?? 'none'} that its version_policy allows to roll back to`)
-    const failure = await this.swap(versions, target, 'a rollback')
+    const failure = await this.swap(versions, target, ROLLBACK)
     if (failure !== null) {
       this.reject(versions, target, failure)
       throw new GatewayError('MODEL_REJECTED', `rollback to version ${target} failed: ${failure}`)
@@ -252,7 +266,7 @@ export class VersionPipeline {
     const stable = versions.serving!
     const executor = this.gateway?.models.get(versions.name)?.executor
     const evidence = executor instanceof CanaryExecutor ? evidenceRecord(executor.evidence()) : undefined
-    const failure = await this.swap(versions, stable, 'a rollback of the canary')
+    const failure = await this.swap(versions, stable, CANARY_ROLLED_BACK)
     if (failure !== null) throw new GatewayError('MODEL_REJECTED', `rollback of the canary (version ${canary}) failed, the canary runs on: reloading version ${stable} alone failed: ${failure}`)
     this.count(versions.name, 'canary_rolled_back')
     this.log.info({ model: versions.name, version: canary, serving: stable, evidence: evidence ?? null }, 'canary rolled back by a rollback')

@@ -27,6 +27,8 @@ interface Setup {
   /** cancer-main's file at start (version 1). */
   readonly seed?: string
   readonly rollout?: boolean
+  /** The canary's runs before it is promoted (rollout only). */
+  readonly promoteAfter?: number
   readonly outputsMayDrop?: readonly string[]
 }
 
@@ -45,7 +47,7 @@ models:
     source: repository
     path: ${setup.seed ?? `${models}/cancer_logreg.onnx`}
     validation: { dataset: { path: ${examples}/cancer_holdout.csv, label: target, min_accuracy: 0.95 } }
-${setup.rollout ? '    rollout: { canary: { weight: 0.5, promote_after: 100000 } }\n' : ''}${setup.outputsMayDrop ? `    outputs_may_drop: ${JSON.stringify(setup.outputsMayDrop)}\n` : ''}  cancer-logreg: { kind: onnx, path: ${sibling} }
+${setup.rollout ? `    rollout: { canary: { weight: 0.5, promote_after: ${setup.promoteAfter ?? 100000} } }\n` : ''}${setup.outputsMayDrop ? `    outputs_may_drop: ${JSON.stringify(setup.outputsMayDrop)}\n` : ''}  cancer-logreg: { kind: onnx, path: ${sibling} }
 ensembles:
   cancer: { strategy: deadline-fallback, models: [cancer-main, cancer-logreg], budget_ms: { default: 5000, max: 10000 } }
 `,
@@ -267,5 +269,29 @@ describe('with a canary rollout', () => {
     expect(res.statusCode).toBe(202)
     expect(res.json().version).toMatchObject({ version: 4, state: 'canary' })
     expect((await answers(served)).declared).toEqual(['label', 'probabilities'])
+  })
+})
+
+describe('with a canary rollout and outputs_may_drop', () => {
+  const { log, warned } = lineLog()
+  let served: Served
+
+  beforeAll(async () => {
+    served = await serve(log, { rollout: true, promoteAfter: 3, outputsMayDrop: ['probabilities'] })
+  })
+
+  afterAll(async () => {
+    await served.stop()
+  })
+
+  it('keeps what the canary took in its record once it is promoted (the promotion swaps from the pair, which already lacked it)', async () => {
+    const res = await upload(served, 2, noProbabilities)
+    expect(res.statusCode).toBe(202)
+    expect(version(served, 2)).toMatchObject({ state: 'canary', outputs_lost: { cancer: ['probabilities'] } })
+    // Each predict is a run of the pair; the canary takes half of them, and is promoted after its third.
+    for (let predicts = 0; version(served, 2).state === 'canary' && predicts < 500; predicts++) await answers(served)
+    await served.registry.idle()
+    expect(version(served, 2)).toMatchObject({ state: 'serving', outputs_lost: { cancer: ['probabilities'] } })
+    expect(warned.map((line) => line.msg)).toEqual(['version 2 of "cancer-main" swapped in (outputs_may_drop lets them go): ensemble "cancer" loses probabilities:FP32[-1,2]'])
   })
 })
