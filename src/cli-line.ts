@@ -20,7 +20,9 @@ export const usage = `usage:
   specserve bench [--quick]            run the benchmarks (bench/run.ts); write docs/BENCHMARKS.md
   specserve publish-model --brokers B --topic T --name N [--version V] [--description D] model.onnx
                                        publish a model version on the models topic (docs/models.md);
-                                       --location L sends a file path or http(s) URL instead of the bytes
+                                       --location L sends a file path or http(s) URL instead of the bytes,
+                                       with the model file's sha256 (the file is hashed, not sent), or
+    --sha256 HEX                       with this one instead of a model file (64 hex digits)
 ${evalUsage}`
 
 type Values = ReturnType<typeof parse>['values']
@@ -76,6 +78,15 @@ function checkPublish(values: Values, file: string | undefined): string[] {
   if (values.brokers === undefined || !values.name || (!file && !values.location) || !Number.isSafeInteger(version) || version < 0) {
     console.error(`publish-model needs --brokers, --name and a model file (or --location); --version is an integer from 0 to ${Number.MAX_SAFE_INTEGER}\n${usage}`)
     process.exit(2)
+  }
+  // A location record with no sha256 cannot be known for a replay before its location is read:
+  // one whose server is gone since would hold the stream, tried again for ever.
+  if (values.sha256 !== undefined) {
+    if (!/^[0-9a-f]{64}$/i.test(values.sha256)) usageError(`--sha256 "${values.sha256.slice(0, 80)}" is not a sha256: 64 hex digits`)
+    if (!values.location) usageError('--sha256 goes with --location: a model file sent inline is hashed as it is sent')
+    if (file) usageError(`--sha256 and a model file are two sha256s: give one (the file ${file} is hashed)`)
+  } else if (values.location && !file) {
+    usageError('publish-model --location needs the model file (hashed, not sent) or --sha256 HEX: a record with no sha256 cannot be known for a replay unread, and one whose location is gone would be tried again for ever')
   }
   return commaList(values.brokers, BROKERS, usageError)
 }

@@ -17,6 +17,7 @@ export const OPTIONS = {
   version: { type: 'string' },
   description: { type: 'string' },
   location: { type: 'string' },
+  sha256: { type: 'string' },
 } as const
 
 /** Each command's flags (--help aside): another command's is a usage error, not ignored. */
@@ -24,7 +25,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, readonly (keyof typeof OPTIO
   serve: ['config', 'stream'],
   validate: ['config', 'stream'],
   health: ['config', 'announced'],
-  'publish-model': ['brokers', 'topic', 'name', 'version', 'description', 'location'],
+  'publish-model': ['brokers', 'topic', 'name', 'version', 'description', 'location', 'sha256'],
 }
 
 /** The command a specserve command line names (its first argument that is neither an option nor an option's value), before the line is checked. */

@@ -250,11 +250,11 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
 
 async function publish(file: string | undefined): Promise<void> {
   // Present and well-formed: checked with the command line (cli-line.ts).
-  const { topic, name = '', version = '0', description = '', location } = values
+  const { topic, name = '', version = '0', description = '', location, sha256 } = values
   const version_ = Number(version)
   const { publishModel } = await import('./cli-kafka.ts')
   try {
-    const sent = await publishModel({ brokers: brokers ?? [], topic: topic ?? 'specserve.models', name, version: version_, description, file, location })
+    const sent = await publishModel({ brokers: brokers ?? [], topic: topic ?? 'specserve.models', name, version: version_, description, file, location, sha256: sha256?.toLowerCase() })
     console.log(`published ${name} version ${version_ || '(next)'} to ${topic ?? 'specserve.models'} (${sent.bytes} bytes${sent.sha256 ? `, sha256 ${sent.sha256}` : ''})`)
   } catch (err) {
     console.error(`publish-model failed: ${(err as Error).message}`)

@@ -142,6 +142,25 @@ describe('a start that cannot go on: one line, no stack', () => {
     expect(output).toMatch(/^publish-model needs .*--version is an integer from 0 to 9007199254740991\n/)
   })
 
+  it('publish-model --location with neither the model file nor --sha256 is a usage error (exit 2): its record could not be known for a replay unread', async () => {
+    const location = ['publish-model', '--brokers', 'b:9092', '--name', 'm', '--location', 'http://models.example/m.onnx']
+    const sha = 'AB'.repeat(32)
+    const refused: [string[], RegExp][] = [
+      [location, /^specserve: publish-model --location needs the model file \(hashed, not sent\) or --sha256 HEX: /],
+      [[...location, '--sha256', 'ab12'], /^specserve: --sha256 "ab12" is not a sha256: 64 hex digits\n/],
+      [[...location.slice(0, 5), '--sha256', sha, 'm.onnx'], /^specserve: --sha256 goes with --location: /],
+      [[...location, '--sha256', sha, 'm.onnx'], /^specserve: --sha256 and a model file are two sha256s: give one \(the file m\.onnx is hashed\)\n/],
+    ]
+    for (const [args, message] of refused) {
+      const { code, output } = await run(args)
+      expect([code, output]).toEqual([2, expect.stringMatching(message)])
+    }
+    // With a sha256 it is taken (and sent: the brokers here do not answer).
+    const closed = await freePort()
+    const { code, output } = await run(['publish-model', '--brokers', `127.0.0.1:${closed}`, '--name', 'm', '--location', 'http://models.example/m.onnx', '--sha256', sha])
+    expect([code, output]).toEqual([1, expect.stringMatching(/^publish-model failed: .*ECONNREFUSED/)])
+  })
+
   it('the spool another gateway holds: `specserve: <why>`, exit 1', async () => {
     const file = config('spool.yaml', 'output: { kafka: { brokers: ["127.0.0.1:9"], spool_dir: ./spool } }\n')
     const spool = join(file, '..', 'spool')

@@ -13,16 +13,18 @@ export interface PublishOptions {
   /** 0: the next after the highest the gateway knows. */
   readonly version: number
   readonly description: string
-  /** The model file: sent inline, unless `location` is given (then only hashed, when readable). */
+  /** The model file: sent inline, unless `location` is given (then only hashed). */
   readonly file: string | undefined
   readonly location: string | undefined
+  /** With a location and no file: the sha256 (lowercase hex) the record carries, so a replay is known before its location is read. */
+  readonly sha256?: string | undefined
 }
 
 const bytesOf = (data?: Buffer | Uint8Array | string): Buffer | undefined => (data === undefined ? undefined : Buffer.from(data as Uint8Array))
 
 export async function publishModel(options: PublishOptions): Promise<{ sha256: string; bytes: number }> {
   const data = options.file === undefined ? undefined : await readFile(options.file)
-  const sha256 = data ? sha256Hex(data) : ''
+  const sha256 = data ? sha256Hex(data) : (options.sha256 ?? '')
   const value = encodeDescriptor({
     name: options.name,
     version: options.version,

@@ -25,8 +25,8 @@ afterAll(async () => {
   await broker?.destroy()
 })
 
-async function publish(model: string): Promise<{ code: number | null; output: string }> {
-  const args = ['publish-model', '--brokers', broker.bootstrap, '--topic', TOPIC, '--name', 'cancer-main', '--version', '2', join(root, 'models', model)]
+async function publish(...model: string[]): Promise<{ code: number | null; output: string }> {
+  const args = ['publish-model', '--brokers', broker.bootstrap, '--topic', TOPIC, '--name', 'cancer-main', '--version', '2', ...model]
   const proc = startProcess(process.execPath, [join(root, 'src', 'cli.ts'), ...args])
   const [code] = (await once(proc.child, 'exit')) as [number | null]
   return { code, output: proc.output() }
@@ -34,7 +34,7 @@ async function publish(model: string): Promise<{ code: number | null; output: st
 
 describe('publish-model to a topic whose max.message.bytes the model is over', () => {
   it('publishes a model under the limit', async () => {
-    const { code, output } = await publish('cancer_logreg.onnx')
+    const { code, output } = await publish(join(root, 'models', 'cancer_logreg.onnx'))
     expect(output).toMatch(/^published cancer-main version 2 to specserve\.models\.small \(\d+ bytes, sha256 [0-9a-f]{64}\)\n$/)
     expect(code).toBe(0)
   })
@@ -42,7 +42,7 @@ describe('publish-model to a topic whose max.message.bytes the model is over', (
   it('refuses one over it naming the limits to raise, or --location, exit 1', async () => {
     const data = readFileSync(join(root, 'models', 'cancer_mlp.onnx'))
     const bytes = encodeDescriptor({ name: 'cancer-main', version: 2, description: '', modelType: 'onnx', payload: { kind: 'data', data }, sha256: sha256Hex(data) }).byteLength
-    const { code, output } = await publish('cancer_mlp.onnx')
+    const { code, output } = await publish(join(root, 'models', 'cancer_mlp.onnx'))
     expect(output).toMatch(
       new RegExp(
         `^publish-model failed: the broker refused the model's ${bytes} bytes as too large \\(.*MESSAGE_TOO_LARGE.*\\): ` +
@@ -50,5 +50,11 @@ describe('publish-model to a topic whose max.message.bytes the model is over', (
       ),
     )
     expect(code).toBe(1)
+  })
+
+  it('with --location and --sha256: the record carries that sha256 (lowercase, as the gateway compares it), so a replay is known before its location is read', async () => {
+    const { code, output } = await publish('--location', 'http://models.example/cancer.onnx', '--sha256', 'AB'.repeat(32))
+    expect(output).toMatch(new RegExp(`^published cancer-main version 2 to specserve\\.models\\.small \\(\\d+ bytes, sha256 ${'ab'.repeat(32)}\\)\n$`))
+    expect(code).toBe(0)
   })
 })
