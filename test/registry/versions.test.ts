@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { RepositoryModelSettings } from '../../src/registry/config.ts'
 import { MAX_VERSION, ModelDirectory } from '../../src/registry/store.ts'
-import { SETTLE_MS } from '../../src/registry/copy-in.ts'
+import { MOVED_IN_MS } from '../../src/registry/copy-in.ts'
 import { ModelVersions } from '../../src/registry/versions.ts'
 import { tempDir } from '../temp-dirs.ts'
 
@@ -19,10 +19,10 @@ const unexpected = (_version: number, err: unknown): never => {
   throw err
 }
 
-/** A model file whose copy ended a while ago (SETTLE_MS): a scan takes it at once (copy-in.test.ts: one still being written). */
+/** A model file whose copy ended a while ago (MOVED_IN_MS): a scan takes it at once (copy-in.test.ts: one still being written). */
 function copiedIn(file: string, data: string | Buffer): void {
   writeFileSync(file, data)
-  const ended = (Date.now() - SETTLE_MS) / 1000
+  const ended = (Date.now() - MOVED_IN_MS) / 1000
   utimesSync(file, ended, ended)
 }
 
