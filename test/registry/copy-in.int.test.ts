@@ -37,8 +37,16 @@ afterAll(async () => {
   await served.stop()
 })
 
+/** The version once judged; its listener removed then, not left on the registry for every later judgement. */
 const judged = (version: number): Promise<VersionMeta> =>
-  new Promise((resolve) => served.registry.on('settled', (model, meta) => model === 'cancer-main' && meta.version === version && resolve(meta)))
+  new Promise((resolve) => {
+    const settled = (model: string, meta: VersionMeta): void => {
+      if (model !== 'cancer-main' || meta.version !== version) return
+      served.registry.off('settled', settled)
+      resolve(meta)
+    }
+    served.registry.on('settled', settled)
+  })
 
 describe('a model file copied into the repository in parts', () => {
   it('is not taken half written; once complete it is taken and serves, though no fs event wakes a scan', async () => {
