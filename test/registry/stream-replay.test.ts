@@ -22,6 +22,7 @@ const SHA = sha256Hex(model)
 /** What the repository holds: the stand-in registry answers from it as the real one does. */
 let stored: VersionMeta[]
 let arrive: ReturnType<typeof vi.fn<Registry['arrive']>>
+let judgeStored: ReturnType<typeof vi.fn<Registry['judgeStored']>>
 let fetched: MockInstance<typeof fetch>
 let commitCalls: MockInstance<(options: { offsets: readonly { offset: bigint }[] }) => Promise<void>>
 let stream: ModelStream
@@ -57,13 +58,14 @@ beforeEach(() => {
   vi.spyOn(Consumer.prototype, 'isActive').mockReturnValue(true)
   fetched = vi.spyOn(globalThis, 'fetch').mockImplementation(refused)
   arrive = vi.fn<Registry['arrive']>().mockImplementation((_name, _bytes, arrival) => Promise.resolve(meta(arrival.version, 'serving')))
+  judgeStored = vi.fn<Registry['judgeStored']>().mockRejectedValue(new Error('not expected'))
   const registry: Pick<Registry, 'isRepositoryModel' | 'versionWithSha' | 'list' | 'version' | 'arrive' | 'judgeStored'> = {
     isRepositoryModel: (name) => name === 'cancer-main',
     versionWithSha: (_name, sha256, version = 0) => Promise.resolve(stored.find((m) => m.sha256 === sha256 && (version === 0 || m.version === version))?.version),
     list: () => stored,
     version: (_name, version) => stored.find((m) => m.version === version)!,
     arrive,
-    judgeStored: () => Promise.reject(new Error('not expected')),
+    judgeStored,
   }
   const repository: RepositoryConfig = { path: '/nonexistent/repo', keepVersions: 3, watch: false, maxModelBytes: 1000, kafka: { brokers: ['127.0.0.1:1'], topic: 't', group: 'g', catchUpTimeoutMs: 0 }, baseDir: '/nonexistent' }
   stream = new ModelStream(registry as unknown as Registry, repository, 'test', log)
@@ -101,6 +103,22 @@ describe('a replayed location record (its sha256 is a version stored already)', 
     stored.push(meta(3, 'ready'))
     expect(await firstOutcome(locationRecord(0))).toEqual(['duplicate', 'cancer-main', null])
     expect(fetched).not.toHaveBeenCalled()
+  })
+
+  it('whose version is stored but still loading (never judged): that version is judged in turn, without a fetch', async () => {
+    stored.push(meta(8, 'loading'))
+    judgeStored.mockResolvedValue(meta(8, 'serving'))
+    const replay = locationRecord(8)
+    expect(await firstOutcome(replay)).toEqual(['accepted', 'cancer-main', null])
+    expect([judgeStored.mock.calls, fetched.mock.calls.length, arrive.mock.calls.length, commits(replay)]).toEqual([[['cancer-main', 8]], 0, 0, 1])
+  })
+
+  it('with version 0 and a sha256 not its bytes\' but a stored version\'s: skipped as duplicate, its bytes never checked (a record is known by its sha256)', async () => {
+    stored.push(meta(3, 'ready'))
+    const forged = record(0, { kind: 'data', data: Buffer.from('other bytes') }, SHA)
+    expect(await firstOutcome(forged)).toEqual(['duplicate', 'cancer-main', null])
+    expect([arrive.mock.calls.length, commits(forged)]).toEqual([0, 1])
+    expect(stream.status()).toMatchObject({ duplicate: 1, rejected: 0 })
   })
 
   it('naming a version other bytes have: refused as existing, without a fetch', async () => {
