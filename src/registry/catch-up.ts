@@ -3,13 +3,19 @@
 // reaches the end it serves versions the topic has long replaced (a minute for 20 records was
 // seen). So readiness waits until the stream has handled every record up to the topic's end
 // offsets as first read (per partition this instance reads), at most
-// repository.kafka.catch_up_timeout_ms from the end of the load: a broker that is down, or a
-// record tried again for ever, must not keep a pod out of its Service. The versions in the
-// local repository serve meanwhile, predicts included. Loaded with the registry, before any
-// Kafka module: it imports none (the stream hands it the offsets, src/registry/stream-group.ts).
+// repository.kafka.catch_up_timeout_ms from the end of the load: a record tried again for ever
+// must not keep a pod out of its Service. That long a wait is worth it only once records are
+// known to be left. While nothing is known (the brokers down, the group not joined, the offsets
+// unreadable) waiting gains nothing and costs every restart its capacity during an outage, a
+// fleet's restart all of it: readiness then waits GRACE_MS at most (the join of a restarted
+// member whose old session has still to expire fits in it), and lets go naming the brokers'
+// error. A topic that does not exist has nothing to catch up to. The versions in the local
+// repository serve meanwhile, predicts included. Loaded with the registry, before any Kafka
+// module: it imports none (the stream hands it the offsets, src/registry/stream-group.ts).
 import { count } from '../plural.ts'
 import type { ReadinessHold } from '../readiness.ts'
 import type { Logger, MetricsSink } from '../types.ts'
+import { doubling } from '../backoff.ts'
 
 /**
  * The topic's offsets when the stream first joined its group, by partition: `ends`, the end of
@@ -21,21 +27,36 @@ export interface StartOffsets {
 }
 export type ReadOffsets = () => Promise<StartOffsets>
 
+/** What the catch-up asks the model stream, for what it says: why the brokers are out of reach, and a record tried again. */
+export interface StreamView {
+  /** The brokers' error while the stream cannot consume (model_stream.last_error); null while it consumes. */
+  error(): string | null
+  /** The record being tried again after an unexpected failure (model_stream.retrying); null when none is. */
+  retrying(): unknown
+}
+
 /** `waiting`: readiness waits for it; `caught_up`: it reached the end; `timed_out`: readiness stopped waiting first. */
 export type CatchUpState = 'waiting' | 'caught_up' | 'timed_out' | 'closed'
 
 /** Offsets that could not be read are read again after 1 s, 2 s, 4 s … at most 10 s apart, while readiness waits. */
-export const readAgainMs = (attempt: number): number => Math.min(1000 * 2 ** (attempt - 1), 10_000)
+export const readAgainMs = doubling(1000, 10_000)
+
+/** How long readiness waits while nothing is known of the topic's end (catch_up_timeout_ms, when less). */
+export const GRACE_MS = 15_000
 
 export class CatchUp implements ReadinessHold {
   readonly released: Promise<void>
   private release!: () => void
   private state: CatchUpState = 'waiting'
   private readonly limitMs: number
+  /** The wait while nothing is known of the topic's end: GRACE_MS, or the limit when shorter. */
+  private readonly graceMs: number
   private readonly log: Logger
+  private stream: StreamView | undefined
   /** When the limit's clock started (the load had ended); undefined before. */
   private startedAt: number | undefined
   private limit: NodeJS.Timeout | undefined
+  private grace: NodeJS.Timeout | undefined
   private retry: NodeJS.Timeout | undefined
   private read: ReadOffsets | undefined
   private reading = false
@@ -52,6 +73,7 @@ export class CatchUp implements ReadinessHold {
 
   constructor(limitMs: number, log: Logger) {
     this.limitMs = limitMs
+    this.graceMs = Math.min(limitMs, GRACE_MS)
     this.log = log
     this.released = new Promise((resolve) => (this.release = resolve))
   }
@@ -62,6 +84,24 @@ export class CatchUp implements ReadinessHold {
     this.startedAt = performance.now()
     // Unref'd: a registry never closed (a test) is no reason to keep the process alive.
     this.limit = setTimeout(() => this.timedOut(), this.limitMs).unref()
+    if (this.graceMs < this.limitMs) this.grace = setTimeout(() => this.graceOver(), this.graceMs).unref()
+  }
+
+  /** The model stream, asked what it knows when readiness waits or lets go. */
+  follow(stream: StreamView): void {
+    this.stream = stream
+  }
+
+  /**
+   * The models topic does not exist (the brokers create none: auto.create.topics.enable=false):
+   * nothing to catch up to, as an empty topic. A topic created later is read as it comes.
+   */
+  topicMissing(): void {
+    if (this.ends !== undefined || this.state === 'closed') return
+    this.log.info({}, 'model stream: the models topic does not exist: nothing to catch up to')
+    this.ends = []
+    this.assigned ??= []
+    this.check()
   }
 
   /** The stream's consumer joined its group (again), reading `partitions`; `read` reads the offsets, once. */
@@ -79,17 +119,31 @@ export class CatchUp implements ReadinessHold {
     this.check()
   }
 
+  /**
+   * The stream's consumer fetches `partition` from `offset` next, with every record before it
+   * handled. Past the last record it can be further than judged() says: a transaction's commit
+   * marker, or an aborted transaction, takes offsets no record is delivered at, and the topic's
+   * end counts them.
+   */
+  fetched(partition: number, offset: bigint): void {
+    this.advance(partition, offset)
+    this.check()
+  }
+
   waiting(): string | null {
     if (this.state !== 'waiting') return null
     if (this.startedAt === undefined) return 'catching up: the model stream is not started yet'
-    const by = `ready once caught up, or in ${Math.max(0, Math.ceil((this.startedAt + this.limitMs - performance.now()) / 1000))} s at the latest (repository.kafka.catch_up_timeout_ms)`
+    const inS = (ms: number): number => Math.max(0, Math.ceil((this.startedAt! + ms - performance.now()) / 1000))
     const left = this.left()
-    if (left === null) return `catching up: the topic's end offsets are not read yet (${this.lastError ?? 'waiting for the consumer to join its group'}); ${by}`
-    return `catching up: ${count(this.handled, 'record')} handled, ${left} left to the topic's end as first read; ${by}`
+    if (left === null) {
+      const then = this.graceMs < this.limitMs ? `; read by then, ready once caught up, or in ${inS(this.limitMs)} s at the latest (repository.kafka.catch_up_timeout_ms)` : ' (repository.kafka.catch_up_timeout_ms)'
+      return `catching up: the topic's end offsets are not read yet (${this.brokerError() ?? 'waiting for the consumer to join its group'}); ready in ${inS(this.graceMs)} s unless they are read by then${then}`
+    }
+    return `catching up: ${count(this.handled, 'record')} handled, ${left} left to the topic's end as first read; ready once caught up, or in ${inS(this.limitMs)} s at the latest (repository.kafka.catch_up_timeout_ms)`
   }
 
   status(): unknown {
-    return { state: this.state, handled: this.handled, left: this.left(), timeout_ms: this.limitMs, last_error: this.lastError }
+    return { state: this.state, handled: this.handled, left: this.left(), timeout_ms: this.limitMs, grace_ms: this.graceMs, last_error: this.lastError }
   }
 
   collect(out: MetricsSink): void {
@@ -135,7 +189,7 @@ export class CatchUp implements ReadinessHold {
       // Once readiness no longer waits, the next join reads them (for the `caught up` line, /readyz, metrics).
       if (this.state !== 'waiting') return
       const delay = readAgainMs(++this.readAttempts)
-      this.log.warn({ error: this.lastError, retry_in_ms: delay }, 'model stream: cannot read the models topic\'s end offsets; readiness waits for them, at most until catch_up_timeout_ms')
+      this.log.warn({ error: this.lastError, retry_in_ms: delay }, 'model stream: cannot read the models topic\'s end offsets; readiness waits for them, at most the catch-up grace')
       this.retry = setTimeout(() => {
         this.retry = undefined
         if (this.ends === undefined && !this.reading) void this.readOffsets()
@@ -154,25 +208,49 @@ export class CatchUp implements ReadinessHold {
     this.stopTimers()
     const waited_ms = this.startedAt === undefined ? 0 : Math.round(performance.now() - this.startedAt)
     if (after === 'waiting') this.log.info({ handled: this.handled, waited_ms }, 'model stream caught up: readiness no longer waits for it')
-    else this.log.info({ handled: this.handled, waited_ms }, 'model stream caught up (readiness had stopped waiting for it at catch_up_timeout_ms)')
+    else this.log.info({ handled: this.handled, waited_ms }, 'model stream caught up (readiness had stopped waiting for it)')
     this.release()
+  }
+
+  /** The brokers' error: the stream's (it cannot consume), else the offsets' read's. */
+  private brokerError(): string | null {
+    return this.stream?.error() ?? this.lastError
+  }
+
+  /** GRACE_MS has passed with nothing known of the topic's end: waiting longer gains nothing. */
+  private graceOver(): void {
+    this.grace = undefined
+    if (this.state === 'waiting' && this.left() === null) this.letGo()
   }
 
   private timedOut(): void {
     this.limit = undefined
-    if (this.state !== 'waiting') return
+    if (this.state === 'waiting') this.letGo()
+  }
+
+  private letGo(): void {
     this.state = 'timed_out'
     this.stopTimers()
-    this.log.warn(
-      { handled: this.handled, left: this.left(), catch_up_timeout_ms: this.limitMs, last_error: this.lastError },
-      'model stream still catching up after catch_up_timeout_ms: ready anyway; versions the topic has replaced may serve until it reaches the end',
-    )
+    const left = this.left()
+    if (left === null) {
+      this.log.warn(
+        { error: this.brokerError(), waited_ms: this.graceMs, catch_up_timeout_ms: this.limitMs },
+        'model stream: the models topic\'s end offsets are not read (the brokers\' error is `error`): ready anyway, on the versions in the local repository; the stream catches up once the brokers answer',
+      )
+    } else {
+      // A record tried again (a location out of reach, a full disk) holds every record after it: say which.
+      this.log.warn(
+        { handled: this.handled, left, catch_up_timeout_ms: this.limitMs, retrying: this.stream?.retrying() ?? null, last_error: this.brokerError() },
+        'model stream still catching up after catch_up_timeout_ms: ready anyway; versions the topic has replaced may serve until it reaches the end',
+      )
+    }
     this.release()
   }
 
   private stopTimers(): void {
     clearTimeout(this.limit)
+    clearTimeout(this.grace)
     clearTimeout(this.retry)
-    this.limit = this.retry = undefined
+    this.limit = this.grace = this.retry = undefined
   }
 }

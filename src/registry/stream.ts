@@ -9,7 +9,7 @@
 // reads from the start) is recognised by its sha256 and skipped, once that version is judged:
 // by the sha256 the record carries, before its model is read, when it carries one.
 import { EventEmitter } from 'node:events'
-import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
+import { Consumer, UserError, type Message, type MessagesStream } from '@platformatic/kafka'
 import { GatewayError } from '../errors.ts'
 import { connectionOptions, errorMessage } from '../kafka/client.ts'
 import { KeptStream } from '../kafka/kept-stream.ts'
@@ -24,6 +24,7 @@ import { SerialQueue } from '../serial-queue.ts'
 import { delay } from '../at-most.ts'
 import { followGroup } from './stream-group.ts'
 import type { CatchUp } from './catch-up.ts'
+import { doubling } from '../backoff.ts'
 
 export type Raw = Message<string, Buffer, string, string>
 
@@ -31,7 +32,7 @@ const passthrough = (data?: Buffer): Buffer | undefined => data
 /** A record that failed unexpectedly is tried again after 1 s, 2 s, 4 s … at most a minute. */
 const RETRY_FIRST_MS = 1000
 const RETRY_MAX_MS = 60_000
-export const retryDelay = (attempt: number): number => Math.min(RETRY_FIRST_MS * 2 ** (attempt - 1), RETRY_MAX_MS)
+export const retryDelay = doubling(RETRY_FIRST_MS, RETRY_MAX_MS)
 /** A judged record's offset commit is sent this many times at most (1 s, then 2 s apart). */
 export const COMMIT_ATTEMPTS = 3
 /** Rejections kept for /readyz. */
@@ -105,11 +106,32 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       topic,
       name: 'model stream',
       // The topic is created as publish-model creates it (where the brokers allow that): a gateway started before the first publish consumes at once, not after a backoff.
-      consume: () => this.consumer.metadata({ topics: [topic], autocreateTopics: true }).then(() => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })),
-      opened: (stream) => stream.on('data', (message: Raw) => this.receive(message)),
+      consume: () => this.consumer.metadata({ topics: [topic], autocreateTopics: true }).then(() => this.consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false }), (err: unknown) => {
+        // Brokers that create no topic (auto.create.topics.enable=false) and none by this name yet:
+        // nothing to catch up to. The client turns the brokers' UNKNOWN_TOPIC_OR_PARTITION into this UserError, nothing else.
+        if (err instanceof UserError && err.message === `Unknown topic ${topic}.`) catchUp?.topicMissing()
+        throw err
+      }),
+      opened: (stream) => {
+        stream.on('data', (message: Raw) => this.receive(message))
+        // The records of a fetch are pushed after its 'fetch' event, and delivered by the next ticks.
+        stream.on('fetch', () => setImmediate(() => this.fetchedTo(stream)))
+      },
       backoffMs: retryDelay,
     })
     followGroup(this.consumer, topic, log, catchUp)
+    catchUp?.follow({ error: () => this.messages.lastError, retrying: () => this.retrying })
+  }
+
+  /**
+   * Tells the catch-up where the consumer fetches next, once every record fetched before it is
+   * handled (none held, none waiting in the stream): past a transaction's marker, which takes
+   * an offset (counted in the topic's end) but is never delivered as a record.
+   */
+  private fetchedTo(stream: MessagesStream<string, Buffer, string, string> | null): void {
+    if (!this.catchUp || stream === null || stream !== this.messages.stream || this.held > 0 || stream.readableLength > 0) return
+    const prefix = `${this.settings.topic}:`
+    for (const [key, offset] of stream.offsetsToFetch) if (key.startsWith(prefix)) this.catchUp.fetched(Number(key.slice(prefix.length)), offset)
   }
 
   async start(): Promise<void> {
@@ -134,6 +156,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     } finally {
       this.held--
       this.flow()
+      this.fetchedTo(this.messages.stream)
     }
   }
 

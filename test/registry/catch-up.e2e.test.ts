@@ -4,10 +4,13 @@
 // the reason, at every version it serves on the way; it turns 200 only once the latest serves.
 // Started again under the same name, its group's commits are at the end: ready without a
 // record handled. Two gateways under one instance name share a group and split a two-partition
-// topic: each logs that another consumer reads the rest. Each step awaits an event (a version
-// judged, readiness let go, a log line), never a clock.
+// topic: each logs that another consumer reads the rest. A topic written in transactions ends
+// with a commit (or abort) marker no record is delivered at: caught up all the same. On brokers
+// that create no topic, a models topic not created yet has nothing to catch up to: ready at
+// once. Each step awaits an event (a version judged, readiness let go, a log line), never a clock.
 import { EventEmitter, once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import type { FastifyInstance } from 'fastify'
@@ -83,6 +86,12 @@ interface Readyz {
 const readyz = async (app: FastifyInstance): Promise<Readyz> => {
   const res = await app.inject('/readyz')
   return { status: res.statusCode, body: res.json() }
+}
+
+/** cancer-main's descriptor for `version`, carrying `file`'s model. */
+function descriptor(version: number, file: string): Buffer {
+  const data = readFileSync(join(models, file))
+  return Buffer.from(encodeDescriptor({ name: 'cancer-main', version, description: '', modelType: 'onnx', payload: { kind: 'data', data }, sha256: sha256Hex(data) }))
 }
 
 /** Resolves once `registry` has judged `version` of cancer-main. */
@@ -190,5 +199,56 @@ describe('two gateways under one instance name', () => {
     expect(fields.map((f) => f.group)).toEqual(['specserve-models-twin', 'specserve-models-twin'])
     expect(fields.flatMap((f) => f.partitions).sort()).toEqual([0, 1])
     for (const gw of twins) await gw.close()
+  })
+})
+
+describe('a models topic written in transactions', () => {
+  it('is caught up past the commit marker and an aborted transaction at its end (no record is delivered there)', { timeout: 60_000 }, async () => {
+    const topic = 'specserve.models.transactional'
+    await createTopic(broker.bootstrap, topic)
+    const producer = new Producer({ clientId: 'specserve-test-txn', bootstrapBrokers: [broker.bootstrap], serializers: { ...stringSerializers, value: (value?: Buffer) => value }, idempotent: true, transactionalId: 'specserve-test-txn' })
+    try {
+      const committed = await producer.beginTransaction()
+      await committed.send({ messages: [{ topic, key: 'cancer-main', value: descriptor(2, 'cancer_mlp.onnx') }] })
+      await committed.commit()
+      const aborted = await producer.beginTransaction()
+      await aborted.send({ messages: [{ topic, key: 'cancer-main', value: descriptor(3, 'cancer_logreg.onnx') }] })
+      await aborted.abort()
+    } finally {
+      await producer.close()
+    }
+    // Offsets: 0 the record, 1 its commit marker, 2 the aborted record, 3 the abort marker; the end is 4.
+    const gw = instance(tempDir('specserve-catch-up-txn-'), 'gw-txn', topic)
+    const caughtUp = once(gw.logged, 'model stream caught up: readiness no longer waits for it')
+    await gw.gateway.load()
+    await gw.registry.start()
+    const [fields] = (await caughtUp) as [{ handled: number }]
+    expect(fields.handled).toBe(1)
+    expect(gw.registry.serving('cancer-main')).toBe(2)
+    const ready = await readyz(gw.app)
+    expect(ready.status).toBe(200)
+    expect(ready.body.model_stream?.catch_up).toMatchObject({ state: 'caught_up', handled: 1, left: 0 })
+    await gw.close()
+  })
+})
+
+describe('brokers that create no topic (auto.create.topics.enable=false)', () => {
+  it('a models topic not created yet: ready at once, nothing to catch up to', { timeout: 60_000 }, async () => {
+    // Not a dynamic broker setting: the broker restarts with it (the tests above are done with it).
+    await broker.stop()
+    const properties = join(broker.dir, 'server.properties')
+    writeFileSync(properties, (await readFile(properties, 'utf8')).replace('auto.create.topics.enable=true', 'auto.create.topics.enable=false'))
+    await broker.start()
+    const gw = instance(tempDir('specserve-catch-up-none-'), 'gw-none', 'specserve.models.not-created')
+    const missing = once(gw.logged, 'model stream: the models topic does not exist: nothing to catch up to')
+    const caughtUp = once(gw.logged, 'model stream caught up: readiness no longer waits for it')
+    await gw.gateway.load()
+    await gw.registry.start()
+    await missing
+    await caughtUp
+    const ready = await readyz(gw.app)
+    expect(ready.status).toBe(200)
+    expect(ready.body.model_stream?.catch_up).toMatchObject({ state: 'caught_up', handled: 0, left: 0 })
+    await gw.close()
   })
 })

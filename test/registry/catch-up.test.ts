@@ -1,9 +1,11 @@
 // Readiness while the model stream catches up, without a broker: held until every record up to
 // the end offsets first read is handled (in the partitions this instance reads, from where its
 // group reads them), or until the limit, whichever comes first; offsets that cannot be read are
-// read again, and never hold readiness past the limit. Fake timers: the limit is a timer.
+// read again. While nothing is known of the topic's end (brokers down, offsets unreadable) it
+// holds GRACE_MS at most, and lets go naming the brokers' error; a missing topic holds nothing.
+// Fake timers: the limit and the grace are timers.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { CatchUp, readAgainMs, type StartOffsets } from '../../src/registry/catch-up.ts'
+import { CatchUp, GRACE_MS, readAgainMs, type StartOffsets } from '../../src/registry/catch-up.ts'
 import { ReadinessHolds } from '../../src/readiness.ts'
 import type { Logger } from '../../src/types.ts'
 
@@ -78,7 +80,7 @@ describe('catching up', () => {
 
   it('an empty topic holds nothing once its offsets are read', async () => {
     catchUp.start()
-    expect(catchUp.waiting()).toBe('catching up: the topic\'s end offsets are not read yet (waiting for the consumer to join its group); ready once caught up, or in 10 s at the latest (repository.kafka.catch_up_timeout_ms)')
+    expect(catchUp.waiting()).toBe('catching up: the topic\'s end offsets are not read yet (waiting for the consumer to join its group); ready in 10 s unless they are read by then (repository.kafka.catch_up_timeout_ms)')
     catchUp.joined([0], offsets({ ends: [0n], from: [0n] }))
     expect(await isReleased()).toBe(true)
   })
@@ -118,13 +120,13 @@ describe('the limit', () => {
       {
         level: 'warn',
         msg: 'model stream still catching up after catch_up_timeout_ms: ready anyway; versions the topic has replaced may serve until it reaches the end',
-        obj: { handled: 1, left: 19, catch_up_timeout_ms: LIMIT, last_error: null },
+        obj: { handled: 1, left: 19, catch_up_timeout_ms: LIMIT, retrying: null, last_error: null },
       },
     ])
     // It reads on: reaching the end is still said (and shown), readiness never held again.
     for (let offset = 1n; offset < 20n; offset++) catchUp.judged(0, offset)
     expect(catchUp.status()).toMatchObject({ state: 'caught_up', left: 0 })
-    expect(lines.at(-1)).toMatchObject({ level: 'info', msg: 'model stream caught up (readiness had stopped waiting for it at catch_up_timeout_ms)' })
+    expect(lines.at(-1)).toMatchObject({ level: 'info', msg: 'model stream caught up (readiness had stopped waiting for it)' })
   })
 
   it('counts from start(), not from construction: the load takes its own time', async () => {
@@ -148,7 +150,7 @@ describe('the limit', () => {
     expect(reads).toBe(2)
     await vi.advanceTimersByTimeAsync(LIMIT)
     expect(await isReleased()).toBe(true)
-    expect(lines.at(-1)).toMatchObject({ level: 'warn', obj: { left: null, last_error: 'connect ECONNREFUSED 127.0.0.1:9092' } })
+    expect(lines.at(-1)).toMatchObject({ level: 'warn', obj: { error: 'connect ECONNREFUSED 127.0.0.1:9092' } })
     // Not read again on a timer once readiness no longer waits.
     const after = reads
     await vi.advanceTimersByTimeAsync(LIMIT * 10)
@@ -164,6 +166,88 @@ describe('the limit', () => {
     catchUp.judged(0, 1n)
     answer({ ends: [2n], from: [1n] }) // the commit of offset 0 was in when they were read
     expect(await isReleased()).toBe(true)
+  })
+})
+
+describe('with nothing known of the topic\'s end', () => {
+  const LONG = 120_000 // the default catch_up_timeout_ms
+  const refused = 'connect ECONNREFUSED 127.0.0.1:9092'
+  const unknown = "model stream: the models topic's end offsets are not read (the brokers' error is `error`): ready anyway, on the versions in the local repository; the stream catches up once the brokers answer"
+  beforeEach(() => {
+    catchUp = new CatchUp(LONG, log)
+  })
+
+  it('brokers down (the group never joined): ready after GRACE_MS, not catch_up_timeout_ms, naming the brokers\' error', async () => {
+    let brokers: string | null = null
+    catchUp.follow({ error: () => brokers, retrying: () => null })
+    catchUp.start()
+    brokers = refused // the stream's first consume() failed
+    expect(catchUp.waiting()).toBe(`catching up: the topic's end offsets are not read yet (${refused}); ready in 15 s unless they are read by then; read by then, ready once caught up, or in 120 s at the latest (repository.kafka.catch_up_timeout_ms)`)
+    await vi.advanceTimersByTimeAsync(GRACE_MS - 1)
+    expect(await isReleased()).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(await isReleased()).toBe(true)
+    expect(catchUp.waiting()).toBeNull()
+    expect(lines).toEqual([{ level: 'warn', msg: unknown, obj: { error: refused, waited_ms: GRACE_MS, catch_up_timeout_ms: LONG } }])
+    // The brokers back: it catches up, readiness never held again.
+    catchUp.joined([0], offsets({ ends: [2n], from: [0n] }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(catchUp.waiting()).toBeNull()
+    catchUp.judged(0, 1n)
+    expect(catchUp.status()).toMatchObject({ state: 'caught_up', left: 0 })
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('offsets that cannot be read hold GRACE_MS at most, and the warning names their error', async () => {
+    catchUp.start()
+    catchUp.joined([0], () => Promise.reject(new Error(refused)))
+    await vi.advanceTimersByTimeAsync(GRACE_MS)
+    expect(await isReleased()).toBe(true)
+    expect(lines.at(-1)).toEqual({ level: 'warn', msg: unknown, obj: { error: refused, waited_ms: GRACE_MS, catch_up_timeout_ms: LONG } })
+  })
+
+  it('records known to be left hold past GRACE_MS, up to catch_up_timeout_ms', async () => {
+    catchUp.start()
+    catchUp.joined([0], offsets({ ends: [5n], from: [0n] }))
+    await vi.advanceTimersByTimeAsync(GRACE_MS * 2)
+    expect(await isReleased()).toBe(false)
+    expect(catchUp.waiting()).toMatch(/^catching up: 0 records handled, 5 left to the topic's end as first read; ready once caught up, or in 90 s at the latest/)
+    await vi.advanceTimersByTimeAsync(LONG - GRACE_MS * 2)
+    expect(await isReleased()).toBe(true)
+    expect(lines.at(-1)).toMatchObject({ level: 'warn', obj: { left: 5 } })
+  })
+
+  it('a models topic that does not exist (no auto-create) holds nothing: an empty topic', async () => {
+    catchUp.start()
+    catchUp.topicMissing()
+    expect(await isReleased()).toBe(true)
+    expect(catchUp.status()).toMatchObject({ state: 'caught_up', handled: 0, left: 0 })
+    expect(lines.map((l) => l.msg)).toEqual(['model stream: the models topic does not exist: nothing to catch up to', 'model stream caught up: readiness no longer waits for it'])
+  })
+})
+
+describe('the consumer\'s fetch position', () => {
+  it('counts past offsets no record is delivered at (a transaction\'s commit marker, an aborted transaction)', async () => {
+    catchUp.start()
+    // A transactional record at 0, its commit marker at 1: the end is 2.
+    catchUp.joined([0], offsets({ ends: [2n], from: [0n] }))
+    catchUp.judged(0, 0n)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(catchUp.status()).toMatchObject({ state: 'waiting', left: 1 })
+    catchUp.fetched(0, 2n)
+    expect(await isReleased()).toBe(true)
+    expect(catchUp.status()).toMatchObject({ state: 'caught_up', handled: 1, left: 0 })
+  })
+})
+
+describe('the limit\'s warning', () => {
+  it('names the record tried again that holds the stream', async () => {
+    const retrying = { model: 'lr', offset: '3', attempts: 4, error: 'connect ECONNREFUSED 127.0.0.1:8000' }
+    catchUp.follow({ error: () => null, retrying: () => retrying })
+    catchUp.start()
+    catchUp.joined([0], offsets({ ends: [5n], from: [3n] }))
+    await vi.advanceTimersByTimeAsync(LIMIT)
+    expect(lines.at(-1)).toMatchObject({ level: 'warn', msg: 'model stream still catching up after catch_up_timeout_ms: ready anyway; versions the topic has replaced may serve until it reaches the end', obj: { left: 2, retrying } })
   })
 })
 

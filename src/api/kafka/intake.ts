@@ -7,6 +7,7 @@ import { CommitFlight } from '../../kafka/commit-flight.ts'
 import { KeptStream, type KeptStreamState } from '../../kafka/kept-stream.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
+import { doubling } from '../../backoff.ts'
 import { Tenure, type FetchAnswer, type FetchRequest } from './tenure.ts'
 
 /**
@@ -86,7 +87,7 @@ export class InputConsumer {
         stream.on('fetch', () => this.tenure.seen(this.consumer.memberId, this.consumer.generationId))
       },
       lost: () => handlers.streamChanged(),
-      backoffMs: (attempt) => Math.min(MAX_REOPEN_BACKOFF_MS, settings.retryBackoffMs * 2 ** (attempt - 1)),
+      backoffMs: doubling(settings.retryBackoffMs, MAX_REOPEN_BACKOFF_MS),
     })
     this.judgeFetchesBySend()
     this.consumer.on('consumer:group:join', () => {
