@@ -16,23 +16,19 @@ import { KeptStream } from '../kafka/kept-stream.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
 import { decodeDescriptor, type ModelDescriptor } from './descriptor.ts'
-import { modelOf, Refused, Unreachable } from './location.ts'
+import { modelOf, Refused } from './location.ts'
 import type { Registry } from './registry.ts'
 import { versionExists } from './version-rules.ts'
-import { sha256HexYielding, type VersionMeta } from './store.ts'
+import { sha256HexYielding } from './store.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { delay } from '../at-most.ts'
 import { followGroup } from './stream-group.ts'
 import type { CatchUp } from './catch-up.ts'
-import { doubling } from '../backoff.ts'
+import { outcome, RESULTS, retryDelay, triedAgain, type Judged, type Result } from './stream-judge.ts'
 
 export type Raw = Message<string, Buffer, string, string>
 
 const passthrough = (data?: Buffer): Buffer | undefined => data
-/** A record that failed unexpectedly is tried again after 1 s, 2 s, 4 s … at most a minute. */
-const RETRY_FIRST_MS = 1000
-const RETRY_MAX_MS = 60_000
-export const retryDelay = doubling(RETRY_FIRST_MS, RETRY_MAX_MS)
 /** A judged record's offset commit is sent this many times at most (1 s, then 2 s apart). */
 export const COMMIT_ATTEMPTS = 3
 /** Rejections kept for /readyz. */
@@ -41,12 +37,6 @@ const RECENT = 10
 export const MAX_HELD = 2
 /** What one fetch asks for (one under way at a pause still lands in the client); a larger record still comes whole. */
 const FETCH_MAX_BYTES = 1024 * 1024
-
-export const RESULTS = ['accepted', 'duplicate', 'rejected'] as const
-type Result = (typeof RESULTS)[number]
-
-/** A record's result, the reason when rejected, and the version it became (null: none, or not known). */
-type Judged = [result: Result, reason: string | null, version: number | null]
 
 /** `record` once a record is judged: its result, the model it names, and the reason when rejected. */
 export interface ModelStreamEvents {
@@ -320,24 +310,3 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     await this.consumer.close(true).catch(() => undefined)
   }
 }
-
-/**
- * A stored version's judging as the record's result. NOT_READY (the gateway drains for a stop)
- * says nothing about the record: the version stays `loading`, judged at the next start, so the
- * record is taken as accepted, whether it was just stored or replayed while still `loading`.
- */
-async function outcome(judging: Promise<VersionMeta>): Promise<Judged> {
-  try {
-    const meta = await judging
-    return meta.state === 'rejected' ? ['rejected', meta.reason, meta.version] : ['accepted', null, meta.version]
-  } catch (err) {
-    if (err instanceof GatewayError && err.code === 'NOT_READY') return ['accepted', null, null]
-    throw err
-  }
-}
-
-/** An error from the system (fs, the network stack): it carries an errno-style code such as ENOSPC or EIO. */
-const isSystemError = (err: unknown): boolean => err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code!)
-
-/** Whether a record that failed with `err` is tried again, uncommitted: a system error or an unreachable location, not a record refused, a GatewayError or a bug. */
-export const triedAgain = (err: unknown): boolean => !(err instanceof Refused || err instanceof GatewayError) && (err instanceof Unreachable || isSystemError(err))

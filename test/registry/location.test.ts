@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { fetchAtMost, readAtMost, Refused } from '../../src/registry/location.ts'
-import { triedAgain } from '../../src/registry/stream.ts'
+import { triedAgain } from '../../src/registry/stream-judge.ts'
 import { tempDir } from '../temp-dirs.ts'
 
 const LIMIT = 1000
