@@ -84,12 +84,23 @@ export class CatchUp implements ReadinessHold {
     this.startedAt = performance.now()
     // Unref'd: a registry never closed (a test) is no reason to keep the process alive.
     this.limit = setTimeout(() => this.timedOut(), this.limitMs).unref()
-    if (this.graceMs < this.limitMs) this.grace = setTimeout(() => this.graceOver(), this.graceMs).unref()
+    this.startGrace()
   }
 
   /** The model stream, asked what it knows when readiness waits or lets go. */
   follow(stream: StreamView): void {
     this.stream = stream
+    this.startGrace()
+  }
+
+  /**
+   * The grace counts from the later of the load's end and the stream's start: what the registry
+   * does between them (judging directories that arrived during the load, importing the Kafka
+   * client) must not use up the time the group's join has.
+   */
+  private startGrace(): void {
+    if (this.startedAt === undefined || this.stream === undefined || this.grace !== undefined || this.state !== 'waiting') return
+    if (this.graceMs < this.limitMs) this.grace = setTimeout(() => this.graceOver(), this.graceMs).unref()
   }
 
   /**

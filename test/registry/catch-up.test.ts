@@ -199,11 +199,23 @@ describe('with nothing known of the topic\'s end', () => {
   })
 
   it('offsets that cannot be read hold GRACE_MS at most, and the warning names their error', async () => {
+    catchUp.follow({ error: () => null, retrying: () => null })
     catchUp.start()
     catchUp.joined([0], () => Promise.reject(new Error(refused)))
     await vi.advanceTimersByTimeAsync(GRACE_MS)
     expect(await isReleased()).toBe(true)
     expect(lines.at(-1)).toEqual({ level: 'warn', msg: unknown, obj: { error: refused, waited_ms: GRACE_MS, catch_up_timeout_ms: LONG } })
+  })
+
+  it('counts GRACE_MS from the stream\'s start, not the load\'s end: what the registry does between them is not the join\'s time', async () => {
+    catchUp.start()
+    // The registry judges directories that arrived during the load, then imports the Kafka client.
+    await vi.advanceTimersByTimeAsync(GRACE_MS - 1000)
+    catchUp.follow({ error: () => null, retrying: () => null })
+    await vi.advanceTimersByTimeAsync(GRACE_MS - 1)
+    expect(await isReleased()).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(await isReleased()).toBe(true)
   })
 
   it('records known to be left hold past GRACE_MS, up to catch_up_timeout_ms', async () => {
