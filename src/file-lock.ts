@@ -192,13 +192,15 @@ function staleWhy(seen: Seen): string | undefined {
   } else if (!running(holder.pid)) {
     return `${left} (a run that crashed or was killed)`
   }
-  const age = Date.now() - writtenMs
+  const since = Date.parse(holder.since)
+  const takenMs = Number.isNaN(since) ? writtenMs : since
+  // Aged by the younger of its two clocks: `since` is this host's, the mtime a file server's
+  // (one whose clock is behind would make every live lock look old).
+  const age = Date.now() - Math.max(takenMs, writtenMs)
   if (age > HELD_AT_MOST_MS) return `it was left by ${holderText(holder)}: it is ${Math.round(age / 1000)} s old, and a lock is held only for one write of the file`
   // Its pid runs: the holder, unless that process started after the lock was taken (this very
   // process, or another, now has a pid the holder had before a restart or a reboot).
   const started = processStart(holder.pid)
-  const since = Date.parse(holder.since)
-  const takenMs = Number.isNaN(since) ? writtenMs : since
   return started !== undefined && started - takenMs > START_SLACK_MS ? `${left} (pid ${holder.pid} is now a process started after the lock was taken)` : undefined
 }
 

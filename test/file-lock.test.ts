@@ -168,11 +168,18 @@ describe('withFileLock, for a lock whose pid now names a process started after i
     const since = new Date(started() - 1000).toISOString()
     holding(lock, { pid: process.pid, since })
     expect((await settled(withFileLock(file, () => 'done', { waitMs: 0 }))).error).toBeInstanceOf(FileLockBusy)
-    const written = (Date.now() - HELD_AT_MOST_MS - 15_000) / 1000
-    utimesSync(lock, written, written)
+    vi.setSystemTime(Date.now() + HELD_AT_MOST_MS + 15_000)
     const notes: string[] = []
     expect(await settled(withFileLock(file, () => 'done', { waitMs: 0, note: (m) => notes.push(m) }))).toEqual({ value: 'done' })
     expect(notes).toEqual([`took over ${lock}: it was left by process ${process.pid} on ${hostname()} since ${since}: it is 75 s old, and a lock is held only for one write of the file`])
+  })
+
+  it('ages a lock by the younger of its two clocks: a file server whose clock is behind does not make a live lock look old', async () => {
+    const { file, lock } = fileIn()
+    holding(lock, { since: new Date().toISOString() })
+    const written = (Date.now() - 10 * HELD_AT_MOST_MS) / 1000
+    utimesSync(lock, written, written)
+    expect((await settled(withFileLock(file, () => 'done', { waitMs: 0 }))).error).toBeInstanceOf(FileLockBusy)
   })
 
   it('waits for one naming this process, taken since it started, by a caller it does not know (another worker thread)', async () => {
