@@ -131,6 +131,16 @@ export class CatchUp implements ReadinessHold {
   }
 
   /**
+   * Whether the record at `offset` of `partition` was in the topic when the stream first
+   * joined (below the end offsets read then): a replay from history. False while those are
+   * not known (not read yet, or the topic missing), and for a partition added since.
+   */
+  historical(partition: number, offset: bigint): boolean {
+    const end = this.ends?.[partition]
+    return end !== undefined && offset < end
+  }
+
+  /**
    * The stream's consumer fetches `partition` from `offset` next, with every record before it
    * handled. Past the last record it can be further than judged() says: a transaction's commit
    * marker, or an aborted transaction, takes offsets no record is delivered at, and the topic's

@@ -3,8 +3,12 @@
 // the backoff between tries. Moved from stream.ts as it was.
 import { doubling } from '../backoff.ts'
 import { GatewayError } from '../errors.ts'
+import { errorMessage } from '../kafka/client.ts'
+import type { Logger } from '../types.ts'
+import type { CatchUp } from './catch-up.ts'
 import { Refused, Unreachable } from './location.ts'
 import type { VersionMeta } from './store.ts'
+import { givenUp, type Held } from './stream-history.ts'
 
 /** A record that failed unexpectedly is tried again after 1 s, 2 s, 4 s … at most a minute. */
 const RETRY_FIRST_MS = 1000
@@ -37,3 +41,17 @@ const isSystemError = (err: unknown): boolean => err instanceof Error && typeof 
 
 /** Whether a record that failed with `err` is tried again, uncommitted: a system error or an unreachable location, not a record refused, a GatewayError or a bug. */
 export const triedAgain = (err: unknown): boolean => !(err instanceof Refused || err instanceof GatewayError) && (err instanceof Unreachable || isSystemError(err))
+
+/**
+ * A failed record's rejection ([result, reason]), logged: one refused (not triedAgain), or a
+ * replayed one whose location stayed unreachable (givenUp); null while it is tried again.
+ */
+export function refusal(err: unknown, attempt: number, record: Held, catchUp: CatchUp | undefined, log: Logger, topic: string): [Result, string] | null {
+  if (triedAgain(err)) {
+    const reason = givenUp(err, attempt, record, catchUp, log)
+    return reason === null ? null : ['rejected', reason]
+  }
+  const reason = err instanceof Refused || err instanceof GatewayError ? err.message : `unexpected: ${errorMessage(err)}`
+  log.error({ model: record.key ?? '', reason, topic }, 'model descriptor rejected')
+  return ['rejected', reason]
+}

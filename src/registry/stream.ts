@@ -5,12 +5,11 @@
 // MAX_HELD records are held (queued or being judged): the consumer pauses meanwhile, so a
 // backlog of large models waits in Kafka, not in memory. A record that cannot become a
 // version is committed as rejected; one that failed for another reason (a full disk) is not:
-// it is tried again, with backoff, before any record after it. A record replayed (a new group
-// reads from the start) is recognised by its sha256 and skipped, once that version is judged:
-// by the sha256 the record carries, before its model is read, when it carries one.
+// it is tried again, with backoff, before any record after it (a replayed one's unreachable location
+// a few times only: stream-history.ts). A record replayed (a new group reads from the start) is
+// recognised by its sha256 and skipped once that version is judged: by the sha256 it carries, unread.
 import { EventEmitter } from 'node:events'
 import { Consumer, UserError, type Message, type MessagesStream } from '@platformatic/kafka'
-import { GatewayError } from '../errors.ts'
 import { connectionOptions, errorMessage } from '../kafka/client.ts'
 import { KeptStream } from '../kafka/kept-stream.ts'
 import type { Component, Logger, MetricsSink } from '../types.ts'
@@ -24,7 +23,8 @@ import { SerialQueue } from '../serial-queue.ts'
 import { delay } from '../at-most.ts'
 import { followGroup } from './stream-group.ts'
 import type { CatchUp } from './catch-up.ts'
-import { outcome, RESULTS, retryDelay, triedAgain, type Judged, type Result } from './stream-judge.ts'
+import { outcome, refusal, RESULTS, retryDelay, type Judged, type Result } from './stream-judge.ts'
+import { loggedReplay } from './stream-history.ts'
 
 export type Raw = Message<string, Buffer, string, string>
 
@@ -175,15 +175,15 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
         ;[result, reason, version] = await this.handle(message)
         break
       } catch (err) {
-        if (!triedAgain(err)) {
-          reason = err instanceof Refused || err instanceof GatewayError ? err.message : `unexpected: ${errorMessage(err)}`
-          this.log.error({ model, reason, topic: this.settings.topic }, 'model descriptor rejected')
-          result = 'rejected'
+        // Refused (its fault, or a bug failing alike for ever), or replayed and its location's server gone (stream-history.ts).
+        const refused = refusal(err, attempt, message, this.catchUp, this.log, this.settings.topic)
+        if (refused !== null) {
+          ;[result, reason] = refused
           break
         }
         // A system error (a full disk, a failing repository) or a location out of reach for now is
         // not the record's fault: committing would lose it. Later records wait, as committing one of
-        // them would commit this one too. Anything else (a bug) would fail the same way for ever: refused above.
+        // them would commit this one too.
         if (!(await this.retryLater(message, attempt, errorMessage(err)))) return // closing: read again at the next start
       }
     }
@@ -241,7 +241,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
       // under a new instance name does) is known by the sha256 it carries, before its model is
       // read: a location whose server is gone since, or that answers 404 now, must neither stop
       // the stream (retried for ever) nor count a version judged long ago as a new rejection.
-      const replay = await this.replay(name, d.sha256, d.version)
+      const replay = await this.replay(name, d.sha256, d.version, message.offset, true)
       if (replay) return replay
       // Its version taken by other bytes: refused as arrive() refuses it, without reading a model
       // it could not store. (The model is known by now: versionWithSha waited for a reload adding it.)
@@ -251,7 +251,7 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
     const sha = await sha256HexYielding(bytes)
     if (d.sha256 && d.sha256 !== sha) throw new Refused(`sha256 mismatch: the descriptor says ${d.sha256}, the model's bytes are ${sha}`)
     // Without a sha256 in the record, a replay is known only now; with one, this finds the version stored while the model was read.
-    const replay = await this.replay(name, sha, d.version)
+    const replay = await this.replay(name, sha, d.version, message.offset, false)
     if (replay) return replay
     return outcome(this.registry.arrive(name, bytes, { version: d.version, source: 'kafka', description: d.description || undefined }))
   }
@@ -259,16 +259,16 @@ export class ModelStream extends EventEmitter<ModelStreamEvents> implements Comp
   /**
    * The result of a record whose bytes (`sha`) a version of the model has already (`version`
    * itself, unless 0), whatever its state: a rejected one too, whose meta.json the repository
-   * keeps when its model file is pruned. Undefined for bytes not stored.
+   * keeps when its model file is pruned. Undefined for bytes not stored. `unread`: by its claimed sha256.
    */
-  private async replay(name: string, sha: string, version: number): Promise<Judged | undefined> {
+  private async replay(name: string, sha: string, version: number, offset: bigint, unread: boolean): Promise<Judged | undefined> {
     const known = await this.registry.versionWithSha(name, sha, version)
     if (known === undefined) return undefined
     // Stored but never judged (this record's own try failed on a system error after storing
     // it, or its judging is still queued): not a replay yet. Judged now, in turn; a system
     // error again is retried like any other.
     if (this.registry.version(name, known).state === 'loading') return outcome(this.registry.judgeStored(name, known))
-    this.log.info({ model: name, version: known, sha256: sha }, 'model stream: a version already stored (replayed record), skipped')
+    loggedReplay(this.log, name, known, sha, version, offset, unread)
     return ['duplicate', null, known]
   }
 
