@@ -17,7 +17,8 @@ import { Unreachable } from './location.ts'
  * Tries of a replayed record whose location is unreachable: 3, so 1 s then 2 s apart (the
  * stream's backoff). Every such record costs the catch-up this much (plus up to 60 s per
  * fetch timing out), and a topic may hold many from servers long gone; 3 still rides out a
- * dropped connection or a server answering 503 while it restarts.
+ * dropped connection. A server down for longer loses that record here: it was published long
+ * ago (history), and is published again or uploaded, where a live record would be lost unseen.
  */
 export const HISTORY_ATTEMPTS = 3
 
