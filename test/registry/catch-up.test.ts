@@ -39,6 +39,19 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
+describe('historical (a record the stream replays: below the end offsets first read)', () => {
+  it('is false before the offsets are read, below the end true, at or past it and in a partition added since false', async () => {
+    expect(catchUp.historical(0, 0n)).toBe(false)
+    catchUp.joined([0, 1], offsets({ ends: [3n, 0n], from: [0n, 0n] }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect([catchUp.historical(0, 2n), catchUp.historical(0, 3n), catchUp.historical(1, 0n), catchUp.historical(2, 0n)]).toEqual([true, false, false, false])
+    // A rejoin reads no new ends: a record published since stays live.
+    catchUp.joined([0], offsets({ ends: [9n], from: [3n] }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(catchUp.historical(0, 5n)).toBe(false)
+  })
+})
+
 describe('catching up', () => {
   it('holds readiness until every record to the end first read is handled, then lets go for good', async () => {
     catchUp.start()
