@@ -76,7 +76,7 @@ const BROKERS: ListFlag = { flag: '--brokers', one: 'broker host:port', many: 'b
 function checkPublish(values: Values, file: string | undefined): string[] {
   const version = Number(values.version ?? '0')
   if (values.brokers === undefined || !values.name || (!file && !values.location) || !Number.isSafeInteger(version) || version < 0) {
-    console.error(`publish-model needs --brokers, --name and a model file (or --location); --version is an integer from 0 to ${Number.MAX_SAFE_INTEGER}\n${usage}`)
+    console.error(`publish-model needs --brokers, --name and a model file (or --location with the file or --sha256); --version is an integer from 0 to ${Number.MAX_SAFE_INTEGER}\n${usage}`)
     process.exit(2)
   }
   // A location record with no sha256 cannot be known for a replay before its location is read:

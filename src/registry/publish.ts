@@ -24,7 +24,9 @@ const bytesOf = (data?: Buffer | Uint8Array | string): Buffer | undefined => (da
 
 export async function publishModel(options: PublishOptions): Promise<{ sha256: string; bytes: number }> {
   const data = options.file === undefined ? undefined : await readFile(options.file)
-  const sha256 = data ? sha256Hex(data) : (options.sha256 ?? '')
+  const sha256 = data ? sha256Hex(data) : options.sha256
+  // A record with no sha256 cannot be known for a replay unread (its location may be gone by then).
+  if (!sha256) throw new Error('a model record needs a sha256: give the model file (hashed) or, with a location, its sha256')
   const value = encodeDescriptor({
     name: options.name,
     version: options.version,
