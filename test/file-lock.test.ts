@@ -168,6 +168,8 @@ describe('withFileLock, for a lock whose pid now names a process started after i
     const since = new Date(started() - 1000).toISOString()
     holding(lock, { pid: process.pid, since })
     expect((await settled(withFileLock(file, () => 'done', { waitMs: 0 }))).error).toBeInstanceOf(FileLockBusy)
+    // Written at the fake clock's now (the real time the file got may be a moment later), then 75 s pass.
+    utimesSync(lock, Date.now() / 1000, Date.now() / 1000)
     vi.setSystemTime(Date.now() + HELD_AT_MOST_MS + 15_000)
     const notes: string[] = []
     expect(await settled(withFileLock(file, () => 'done', { waitMs: 0, note: (m) => notes.push(m) }))).toEqual({ value: 'done' })

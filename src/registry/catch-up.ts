@@ -24,6 +24,8 @@ import { doubling } from '../backoff.ts'
 export interface StartOffsets {
   readonly ends: readonly bigint[]
   readonly from: readonly bigint[]
+  /** By partition: nothing committed, the group reads it from the log's start (a new group replaying it). */
+  readonly replaying?: readonly boolean[]
 }
 export type ReadOffsets = () => Promise<StartOffsets>
 
@@ -64,6 +66,13 @@ export class CatchUp implements ReadinessHold {
   private lastError: string | null = null
   /** Per partition, the topic's end when first read; undefined until then. */
   private ends: readonly bigint[] | undefined
+  /**
+   * History, for historical(): the end offsets and the partitions a new group replays, from a
+   * read done while readiness waited. A read after it let go (at a later join, the first read
+   * having failed) gives later ends, below which new records sit: not history.
+   */
+  private history: { readonly ends: readonly bigint[]; readonly replaying: readonly boolean[] } | undefined
+  private graceStartedAt: number | undefined
   /** Per partition, the offset after the last record handled (or where the group reads from). */
   private readonly positions = new Map<number, bigint>()
   /** The partitions this instance reads (another member of its group reads the rest); undefined before the first join. */
@@ -100,7 +109,9 @@ export class CatchUp implements ReadinessHold {
    */
   private startGrace(): void {
     if (this.startedAt === undefined || this.stream === undefined || this.grace !== undefined || this.state !== 'waiting') return
-    if (this.graceMs < this.limitMs) this.grace = setTimeout(() => this.graceOver(), this.graceMs).unref()
+    if (this.graceMs >= this.limitMs) return
+    this.graceStartedAt = performance.now()
+    this.grace = setTimeout(() => this.graceOver(), this.graceMs).unref()
   }
 
   /**
@@ -131,13 +142,16 @@ export class CatchUp implements ReadinessHold {
   }
 
   /**
-   * Whether the record at `offset` of `partition` was in the topic when the stream first
-   * joined (below the end offsets read then): a replay from history. False while those are
-   * not known (not read yet, or the topic missing), and for a partition added since.
+   * Whether the record at `offset` of `partition` is a replay from history: the group had
+   * committed nothing there (a new group: a new instance name, a fresh disk) and the record
+   * was in the topic as the catch-up first read it. Not a restarted member's backlog (records
+   * published while it was down are new to it, and the rest of the fleet serves them), nor
+   * any record while those offsets are not known (not read while readiness waited, the topic
+   * missing, a partition added since).
    */
   historical(partition: number, offset: bigint): boolean {
-    const end = this.ends?.[partition]
-    return end !== undefined && offset < end
+    const end = this.history?.ends[partition]
+    return end !== undefined && this.history?.replaying[partition] === true && offset < end
   }
 
   /**
@@ -158,7 +172,14 @@ export class CatchUp implements ReadinessHold {
     const left = this.left()
     if (left === null) {
       const then = this.graceMs < this.limitMs ? `; read by then, ready once caught up, or in ${inS(this.limitMs)} s at the latest (repository.kafka.catch_up_timeout_ms)` : ' (repository.kafka.catch_up_timeout_ms)'
-      return `catching up: the topic's end offsets are not read yet (${this.brokerError() ?? 'waiting for the consumer to join its group'}); ready in ${inS(this.graceMs)} s unless they are read by then${then}`
+      // The grace counts from the stream's start (startGrace), the limit from the load's end.
+      const grace =
+        this.graceMs >= this.limitMs
+          ? `in ${inS(this.limitMs)} s`
+          : this.graceStartedAt === undefined
+            ? `${Math.ceil(this.graceMs / 1000)} s after the model stream starts`
+            : `in ${Math.max(0, Math.ceil((this.graceStartedAt + this.graceMs - performance.now()) / 1000))} s`
+      return `catching up: the topic's end offsets are not read yet (${this.brokerError() ?? 'waiting for the consumer to join its group'}); ready ${grace} unless they are read by then${then}`
     }
     return `catching up: ${count(this.handled, 'record')} handled, ${left} left to the topic's end as first read; ready once caught up, or in ${inS(this.limitMs)} s at the latest (repository.kafka.catch_up_timeout_ms)`
   }
@@ -200,9 +221,10 @@ export class CatchUp implements ReadinessHold {
   private async readOffsets(): Promise<void> {
     this.reading = true
     try {
-      const { ends, from } = await this.read!()
+      const { ends, from, replaying } = await this.read!()
       if (this.state === 'closed') return
       this.ends = ends
+      if (this.state === 'waiting') this.history ??= { ends, replaying: replaying ?? [] }
       from.forEach((offset, partition) => this.advance(partition, offset))
       this.lastError = null
     } catch (err) {
@@ -255,7 +277,7 @@ export class CatchUp implements ReadinessHold {
     const left = this.left()
     if (left === null) {
       this.log.warn(
-        { error: this.brokerError(), waited_ms: this.graceMs, catch_up_timeout_ms: this.limitMs },
+        { error: this.brokerError(), waited_ms: Math.round(performance.now() - (this.graceStartedAt ?? this.startedAt ?? performance.now())), catch_up_timeout_ms: this.limitMs },
         'model stream: the models topic\'s end offsets are not read (the brokers\' error is `error`): ready anyway, on the versions in the local repository; the stream catches up once the brokers answer',
       )
     } else {

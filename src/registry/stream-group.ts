@@ -34,7 +34,7 @@ async function startOffsets(consumer: AnyConsumer, topic: string): Promise<Start
     const starts = earliest.get(topic) ?? []
     const committed = (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: ends.map((_, i) => i) }] })).get(topic) ?? []
     // -1: nothing committed, read from the start; a commit before the start (records deleted since) reads from the start too.
-    return { ends, from: ends.map((_, i) => ((committed[i] ?? -1n) > (starts[i] ?? 0n) ? committed[i]! : (starts[i] ?? 0n))) }
+    return { ends, from: ends.map((_, i) => ((committed[i] ?? -1n) > (starts[i] ?? 0n) ? committed[i]! : (starts[i] ?? 0n))), replaying: ends.map((_, i) => (committed[i] ?? -1n) < 0n) }
   } catch (err) {
     throw new Error(errorMessage(err), { cause: err })
   }

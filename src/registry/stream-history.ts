@@ -54,13 +54,12 @@ export function givenUp(err: unknown, attempt: number, record: Held, catchUp: Ca
 }
 
 /**
- * Logs a record skipped as a replay of the stored `version`. Recognised by the sha256 it
- * claims, its bytes unread (`unread`), a record of version 0 or naming another version may
- * be a wrong sha256 that happens to name stored bytes (its own never checked): warn, with its
- * offset, so it can be found. The same version's sha256 (a genuine replay) stays at info: a
- * replay of the whole topic must not be noisy.
+ * Logs a record skipped as a replay of the stored `version`, at info: a replay of the whole
+ * topic must not be noisy, and version 0 (publish-model's default, "the next") is the usual
+ * record, so one recognised by the sha256 it claims, its bytes unread (`unread`), cannot be
+ * told from a wrong sha256 naming stored bytes. The line has its offset and claimed version,
+ * so such a record can be found.
  */
 export function loggedReplay(log: Logger, model: string, version: number, sha256: string, claimed: number, offset: bigint, unread: boolean): void {
-  if (unread && (claimed === 0 || claimed !== version)) log.warn({ model, version, claimed_version: claimed, offset: String(offset), sha256 }, 'model stream: a record skipped as a replay of a stored version by the sha256 it claims, its own bytes not read')
-  else log.info({ model, version, sha256 }, 'model stream: a version already stored (replayed record), skipped')
+  log.info({ model, version, claimed_version: claimed, offset: String(offset), sha256, unread }, 'model stream: a version already stored (replayed record), skipped')
 }

@@ -42,13 +42,35 @@ afterEach(() => {
 describe('historical (a record the stream replays: below the end offsets first read)', () => {
   it('is false before the offsets are read, below the end true, at or past it and in a partition added since false', async () => {
     expect(catchUp.historical(0, 0n)).toBe(false)
-    catchUp.joined([0, 1], offsets({ ends: [3n, 0n], from: [0n, 0n] }))
+    catchUp.joined([0, 1], offsets({ ends: [3n, 0n], from: [0n, 0n], replaying: [true, true] }))
     await vi.advanceTimersByTimeAsync(0)
     expect([catchUp.historical(0, 2n), catchUp.historical(0, 3n), catchUp.historical(1, 0n), catchUp.historical(2, 0n)]).toEqual([true, false, false, false])
     // A rejoin reads no new ends: a record published since stays live.
-    catchUp.joined([0], offsets({ ends: [9n], from: [3n] }))
+    catchUp.joined([0], offsets({ ends: [9n], from: [3n], replaying: [true] }))
     await vi.advanceTimersByTimeAsync(0)
     expect(catchUp.historical(0, 5n)).toBe(false)
+  })
+
+  it("is false for a restarted member's backlog: records published while it was down, after its commit, are new to it", async () => {
+    catchUp.joined([0, 1], offsets({ ends: [8n, 4n], from: [5n, 0n], replaying: [false, true] }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect([catchUp.historical(0, 6n), catchUp.historical(1, 2n)]).toEqual([false, true])
+  })
+
+  it('is false for good when the first read failed until readiness let go: the ends a later join reads have new records below them', async () => {
+    // The consumer's one read: it fails until the brokers are back, after readiness let go.
+    let brokersBack = false
+    const read = (): Promise<StartOffsets> => (brokersBack ? Promise.resolve({ ends: [40n], from: [0n], replaying: [true] }) : Promise.reject(new Error('leader not available')))
+    catchUp.follow({ error: () => null, retrying: () => null })
+    catchUp.start()
+    catchUp.joined([0], read)
+    await vi.advanceTimersByTimeAsync(GRACE_MS)
+    expect(await isReleased()).toBe(true)
+    brokersBack = true
+    catchUp.joined([0], read)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(catchUp.status()).toMatchObject({ left: 40 }) // read, for /readyz and the metrics
+    expect(catchUp.historical(0, 39n)).toBe(false)
   })
 })
 
@@ -232,6 +254,7 @@ describe('with nothing known of the topic\'s end', () => {
   })
 
   it('records known to be left hold past GRACE_MS, up to catch_up_timeout_ms', async () => {
+    catchUp.follow({ error: () => null, retrying: () => null })
     catchUp.start()
     catchUp.joined([0], offsets({ ends: [5n], from: [0n] }))
     await vi.advanceTimersByTimeAsync(GRACE_MS * 2)
