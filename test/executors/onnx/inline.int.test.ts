@@ -133,14 +133,19 @@ describe('placement with real models', () => {
       setImmediate(burst)
     }
     burst()
-    const result = await gateway.predict({ id: 's', ensemble: 'straggler', inputs, budgetMs })
-    answered = true
-    const behind = outstanding
-    expect(result.decision).toMatchObject({ chosen: 'tiny', reason: 'fallback-at-deadline' })
-    expect(result.models.map((m) => m.status)).toEqual(['timeout', 'ok'])
-    // The test's premise: when the fallback answered, more burst runs were waiting than the lane holds.
-    expect(behind).toBeGreaterThan(64)
-    await Promise.all(sent)
+    try {
+      const result = await gateway.predict({ id: 's', ensemble: 'straggler', inputs, budgetMs })
+      answered = true
+      const behind = outstanding
+      expect(result.decision).toMatchObject({ chosen: 'tiny', reason: 'fallback-at-deadline' })
+      expect(result.models.map((m) => m.status)).toEqual(['timeout', 'ok'])
+      // The test's premise: when the fallback answered, more burst runs were waiting than the lane holds.
+      expect(behind).toBeGreaterThan(64)
+    } finally {
+      // Pass or fail, the burst's runs end here: the next test counts runs.
+      answered = true
+      await Promise.all(sent)
+    }
   })
 
   it('drops less-preferred inline members of requests decided before their turn on the lane', async () => {
