@@ -255,7 +255,7 @@ async function publish(file: string | undefined): Promise<void> {
   const { publishModel } = await import('./cli-kafka.ts')
   try {
     const sent = await publishModel({ brokers: brokers ?? [], topic: topic ?? 'specserve.models', name, version: version_, description, file, location, sha256: sha256?.toLowerCase() })
-    console.log(`published ${name} version ${version_ || '(next)'} to ${topic ?? 'specserve.models'} (${sent.bytes} bytes${sent.sha256 ? `, sha256 ${sent.sha256}` : ''})`)
+    console.log(`published ${name} version ${version_ || '(next)'} to ${topic ?? 'specserve.models'} (${sent.bytes} bytes, sha256 ${sent.sha256})`)
   } catch (err) {
     console.error(`publish-model failed: ${(err as Error).message}`)
     process.exit(1)
