@@ -7,7 +7,7 @@
 // before it costs anything. Serving members in order also runs one session many times in a
 // row, which keeps its memory in cache (measured: an ensemble's members interleaved run ~15%
 // slower). Each run handed over is its own setImmediate callback (as in onnxruntime-node's
-// public run), with microtasks in between; with the native session (native.ts) the request
+// public run), with microtasks in between, but for an urgent fallback, run at once; with the native session (native.ts) the request
 // is checked again just before the run, so one decided meanwhile drops it even then. A
 // model with `batching` gathers its runs of one turn into one setImmediate callback and
 // runs them stacked (inline-batch.ts): nothing waits for a batch on the event loop, it is
@@ -215,8 +215,24 @@ export class InlineLane {
       const job = queue.shift()!
       this.queued--
       if (job.ctx.over) job.reject(NOT_NEEDED)
+      else if (job.spareable && job.urgentAt <= now) this.startUrgent(job)
       else this.start(job)
     }
+  }
+
+  /**
+   * An urgent spareable member (a fallback that has waited half its request's time) runs
+   * now, in this refill, where a native session allows: handed over as its own setImmediate
+   * callback it would run only on the event loop's next turn, and under a burst a turn
+   * takes several milliseconds, enough to carry it past the deadline it is there to meet.
+   */
+  private startUrgent(job: Job): void {
+    const model = job.model
+    const session = model.session
+    if (model.closed || !session.sync || model.batches !== undefined) return this.start(job)
+    this.submitted++
+    model.inRuntime++
+    this.runNow(job, session)
   }
 
   /**

@@ -2,7 +2,7 @@
 // in the workers; pins are honoured, and dedicated_workers pins a model to its workers; a
 // big batch of a tiny model goes to the workers; and the inline lane drops less-preferred
 // members of requests already decided.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Gateway } from '../../../src/gateway.ts'
 import { inputFailure } from '../../../src/errors.ts'
 import { tensorFromJson } from '../../../src/tensor/index.ts'
@@ -219,6 +219,28 @@ describe('the inline lane on the native session', () => {
       expect(Number((await first).label!.data[0])).toBe(samples('cancer').expected.cancer_logreg![0])
       expect(model.ran - ranBefore).toBe(1)
     } finally {
+      await model.close()
+    }
+  })
+
+  it('runs a queued fallback that has become urgent as soon as a run ends, not a turn of the event loop later', async () => {
+    // The clock alone is faked (setImmediate stays real): the fallback has waited past half
+    // its time, and more than AGED_MS, when the lane's first run ends.
+    vi.useFakeTimers({ toFake: ['performance'] })
+    const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+    try {
+      const input = { input: tensorFromJson(rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
+      const needed = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
+      const order: string[] = []
+      // 32 runs fill the lane (one turn's worth), 32 more wait behind them in first position.
+      const firsts = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+      const fallback = model.run(input, { ...needed(), member: 1, spareable: true, deadline: performance.now() + 4 }).then(() => void order.push('fallback'))
+      vi.advanceTimersByTime(3)
+      await Promise.all([...firsts, fallback])
+      // It ran right after the run whose end made room, in the same turn: before the other 31 runs handed over with it.
+      expect(order.indexOf('fallback')).toBe(1)
+    } finally {
+      vi.useRealTimers()
       await model.close()
     }
   })
