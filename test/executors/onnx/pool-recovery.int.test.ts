@@ -74,12 +74,16 @@ describe('ONNX worker pool: closing while loading, and a worker crash', () => {
     recordPosts(log)
     const registers = Array.from({ length: 6 }, (_, i) => pool.register(`m${i}`, model('cancer_slow.onnx')).then(() => 'loaded', (err: Error) => err.message))
     await registers[0]
-    // The worker opens m1 now; m2..m5 wait behind it in its queue. Each takes a few hundred
-    // ms: with enough of them, the old close's 10 s terminate() landed inside one (SIGABRT).
+    // The worker opens m1 now (on a busy box, m2 may be begun too before this thread gets
+    // here); the rest wait behind it in its queue. Each takes a few hundred ms: with enough
+    // of them, the old close's 10 s terminate() landed inside one (SIGABRT).
     await pool.close()
     const outcomes = await Promise.all(registers)
-    expect(outcomes[0]).toBe('loaded')
-    expect(outcomes.slice(2)).toEqual(['gateway closing', 'gateway closing', 'gateway closing', 'gateway closing'])
+    // The loads begun before the close end loaded; every one after them is refused, never opened.
+    const begun = outcomes.indexOf('gateway closing')
+    expect(begun).toBeGreaterThanOrEqual(1)
+    expect(begun).toBeLessThanOrEqual(3)
+    expect(outcomes).toEqual([...Array<string>(begun).fill('loaded'), ...Array<string>(6 - begun).fill('gateway closing')])
     // 'close' (and with it the terminate() timer) went out only after every load was answered.
     expect(log.filter((e) => e === 'answer')).toHaveLength(6)
     expect(log.indexOf('close')).toBeGreaterThan(log.lastIndexOf('answer'))
