@@ -2,7 +2,7 @@
 // returns a frozen GatewayConfig. Checks that need loaded models (inputs that disagree
 // between siblings) run in the gateway's load step and report through ConfigError too.
 import { readFileSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import '../collectors/index.ts'
 import '../executors/index.ts'
@@ -269,13 +269,19 @@ export function parseConfig(text: string, file: string): GatewayConfig {
 
 /**
  * This gateway's name in serving records and its model stream's consumer group: the
- * environment's (Kubernetes sets SPECSERVE_INSTANCE to the pod name: every container's pid
- * is 1; empty is unset), the file's, or specserve-<pid>. A blank one would name no one.
+ * environment's (empty is unset), the file's, or specserve-<host>-<pid>. The host tells
+ * containers apart, whose pids are all the same (1, or whatever their init gives node); the
+ * pid, gateways on one host. A blank one would name no one.
  */
 function instanceName(written: string | undefined, envProblem: (message: string) => void, fileProblem: (message: string) => void): string {
   const env = process.env.SPECSERVE_INSTANCE
   const blank = (name: string): boolean => name.trim() === ''
   if (env && blank(env)) envProblem(`SPECSERVE_INSTANCE=${JSON.stringify(env)} is blank: give a name, or leave it unset`)
-  if (written !== undefined && blank(written)) fileProblem('instance cannot be empty or blank: give a name, or leave it out for specserve-<pid>')
-  return [env, written].find((name) => name !== undefined && !blank(name)) ?? `specserve-${process.pid}`
+  if (written !== undefined && blank(written)) fileProblem('instance cannot be empty or blank: give a name, or leave it out for specserve-<host>-<pid>')
+  return [env, written].find((name) => name !== undefined && !blank(name)) ?? defaultInstance()
+}
+
+const defaultInstance = (): string => {
+  const host = hostname().trim()
+  return host === '' ? `specserve-${process.pid}` : `specserve-${host}-${process.pid}`
 }

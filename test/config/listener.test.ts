@@ -2,6 +2,7 @@
 // environment: an empty or garbled value (a template that rendered nothing, a port pasted
 // into host) is refused, not read as "every interface" or as no name. An environment
 // variable set to the empty string is unset, as documented.
+import { hostname } from 'node:os'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { configFrom, issuesOf } from '../helpers.ts'
 
@@ -39,7 +40,7 @@ describe('server.host and SPECSERVE_HOST', () => {
 describe('server.instance and SPECSERVE_INSTANCE', () => {
   it('refuses a blank instance name from the file or the environment; an empty variable is unset', () => {
     expect(issuesOf(withServer('instance: ""'))).toEqual([
-      expect.objectContaining({ path: 'server.instance', line: 6, message: 'instance cannot be empty or blank: give a name, or leave it out for specserve-<pid>' }),
+      expect.objectContaining({ path: 'server.instance', line: 6, message: 'instance cannot be empty or blank: give a name, or leave it out for specserve-<host>-<pid>' }),
     ])
     vi.stubEnv('SPECSERVE_INSTANCE', '')
     expect(configFrom(withServer('instance: gw-1')).server.instance).toBe('gw-1')
@@ -47,5 +48,10 @@ describe('server.instance and SPECSERVE_INSTANCE', () => {
     expect(issuesOf(withServer('instance: gw-1'))).toEqual([{ path: '', message: 'SPECSERVE_INSTANCE="  " is blank: give a name, or leave it unset' }])
     vi.stubEnv('SPECSERVE_INSTANCE', 'pod-7')
     expect(configFrom(withServer('instance: gw-1')).server.instance).toBe('pod-7')
+  })
+
+  it('names a gateway given no name by its host and its pid: containers, whose pids are all 1, get names of their own', () => {
+    vi.stubEnv('SPECSERVE_INSTANCE', '')
+    expect(configFrom(ensemble).server.instance).toBe(`specserve-${hostname()}-${process.pid}`)
   })
 })
