@@ -6,7 +6,7 @@ import { argmaxRows, resolveVoteSource } from '../collectors/outputs.ts'
 import { inferOffPath, type Executor } from '../executors/types.ts'
 import { elementCount, flattenNested, isFloat, numberAt, tensorFromJson, type Failure, type Tensor, type TensorMap } from '../tensor/index.ts'
 import type { ValidationSettings } from './config.ts'
-import type { GateReport } from './store.ts'
+import type { GateReport } from './version-meta.ts'
 
 /** Floats match within rtol 1e-4 (plus 1e-6 absolute, for values at zero); labels exactly. */
 const RTOL = 1e-4

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { Producer } from '@platformatic/kafka'
 import { connectionOptions, errorMessage, isTooLarge } from '../kafka/client.ts'
 import { encodeDescriptor } from './descriptor.ts'
-import { sha256Hex } from './store.ts'
+import { sha256Hex } from './sha256.ts'
 
 export interface PublishOptions {
   readonly brokers: readonly string[]

@@ -5,7 +5,7 @@ import type { ModelRuntime } from '../model-runtimes.ts'
 import { CanaryExecutor } from './canary.ts'
 import { runGate } from './gate.ts'
 import { repositorySettings } from './resolve.ts'
-import type { GateReport } from './store.ts'
+import type { GateReport } from './version-meta.ts'
 import type { ModelVersions } from './versions.ts'
 
 /**

@@ -7,7 +7,7 @@ import { encodedBody } from '../api/rest/bodies.ts'
 import { ErrorCatalogue, GatewayError } from '../errors.ts'
 import { adminTokenCheck } from '../security/admin-token.ts'
 import type { Registry } from './registry.ts'
-import { MAX_VERSION, parseVersion, type VersionMeta } from './store.ts'
+import { MAX_VERSION, parseVersion, type VersionMeta } from './version-meta.ts'
 
 type Params = { name: string; version: string }
 

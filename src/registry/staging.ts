@@ -4,7 +4,7 @@
 // the repository. Only a version a swap or trial judges (pinned, and not the one serving)
 // keeps its gate report whatever the outcome: that report is the registry's verdict on it.
 import type { VersionPin } from '../reload/version-source.ts'
-import type { GateReport } from './store.ts'
+import type { GateReport } from './version-meta.ts'
 import type { ModelVersions } from './versions.ts'
 
 export class ReloadStaging {

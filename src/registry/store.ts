@@ -4,51 +4,14 @@
 // leaves the old content or the new, never half of it: a version directory appears only
 // once its model file is complete, and meta.json is always whole. The directory holding a
 // rename is synced too, so a store that was acknowledged survives a power loss.
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { setImmediate as nextTurn } from 'node:timers/promises'
 import { errorCode, isWithin, syncDirectory, syncDirectorySync, syncParents, writeAtomically } from '../durable.ts'
 import { mkdirKeyed } from '../config/paths.ts'
-
-export const VERSION_STATES = ['loading', 'serving', 'canary', 'ready', 'rejected', 'retired'] as const
-export type VersionState = (typeof VERSION_STATES)[number]
-
-export const VERSION_SOURCES = ['seed', 'directory', 'upload', 'kafka'] as const
-export type VersionSource = (typeof VERSION_SOURCES)[number]
-
-export interface GateReport {
-  readonly passed: boolean
-  /** Why it failed; null when it passed. */
-  readonly reason: string | null
-  readonly examples: { readonly passed: number; readonly total: number } | null
-  readonly dataset: { readonly accuracy: number; readonly min_accuracy: number; readonly rows: number } | null
-}
-
-/** meta.json of one version, as GET /v1/models/{name}/versions shows it. */
-export interface VersionMeta {
-  readonly version: number
-  readonly state: VersionState
-  readonly source: VersionSource
-  readonly sha256: string
-  readonly size_bytes: number
-  readonly description: string | null
-  readonly created_at: string
-  /** When it last started serving; null if it never did. */
-  readonly serving_since: string | null
-  /** Why it is rejected or retired. */
-  readonly reason: string | null
-  readonly gate: GateReport | null
-  /** A canary rollout's outcome: promoted or rolled back, on what evidence. */
-  readonly rollout?: { readonly decision: 'promoted' | 'rolled_back'; readonly at: string; readonly evidence: Readonly<Record<string, number | null>> } | null
-  /**
-   * Outputs the ensembles declared that this version takes from them (ensemble → output names),
-   * as last found: judged as a rollback target, or swapped in by a rollback, a config reload or
-   * with `outputs_may_drop`. Null (or absent) when it took none.
-   */
-  readonly outputs_lost?: Readonly<Record<string, readonly string[]>> | null
-}
+import { sha256Hex } from './sha256.ts'
+import { parseVersion, type VersionMeta } from './version-meta.ts'
 
 export const MODEL_FILE = 'model.onnx'
 const META_FILE = 'meta.json'
@@ -56,33 +19,6 @@ const META_FILE = 'meta.json'
 const INCOMING = '.incoming-'
 /** writeAtomically's temporary files (`<file>.tmp-<pid>-<hex>`); left over by a crash, removed at open. */
 const TEMPORARY = /\.tmp-\d+-[0-9a-f]+$/
-
-/**
- * The highest version: beyond 2^53 - 1 a JavaScript number no longer names one integer
- * (9999999999999999 reads as 10000000000000000), so an upload, the scan and `meta.json`
- * would disagree on which version it is.
- */
-export const MAX_VERSION = Number.MAX_SAFE_INTEGER
-
-/** A version's text (a URL segment, a directory name) as its number; undefined unless it is 1..MAX_VERSION, written plainly. */
-export function parseVersion(text: string): number | undefined {
-  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined
-  const version = Number(text)
-  return version <= MAX_VERSION ? version : undefined
-}
-
-export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
-
-const HASH_SLICE = 1 << 20
-/** sha256 a slice at a time with a turn of the event loop between slices: hashing a large model never holds requests up for long. */
-export async function sha256HexYielding(bytes: Uint8Array): Promise<string> {
-  const hash = createHash('sha256')
-  for (let at = 0; at < bytes.byteLength; at += HASH_SLICE) {
-    if (at > 0) await nextTurn()
-    hash.update(bytes.subarray(at, at + HASH_SLICE))
-  }
-  return hash.digest('hex')
-}
 
 const metaText = (meta: VersionMeta): string => `${JSON.stringify(meta, null, 2)}\n`
 
@@ -92,10 +28,10 @@ const NEW_SYNCED = { flag: 'wx', flush: true } as const
 /** rename(2) refuses to replace a non-empty directory: two stores of one version cannot both win. */
 const existsError = (err: unknown, version: number): unknown => (errorCode(err) === 'ENOTEMPTY' || errorCode(err) === 'EEXIST' ? new VersionExistsError(version) : err)
 
-/** One model's directory in the repository. */
 /** Why a version whose model file was deleted is rejected. */
 export const GONE = 'its model file is gone'
 
+/** One model's directory in the repository. */
 export class ModelDirectory {
   readonly dir: string
   /** The first directory open() created (the repository itself, on a first run), if it created any. */

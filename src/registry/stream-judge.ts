@@ -7,7 +7,7 @@ import { errorMessage } from '../kafka/client.ts'
 import type { Logger } from '../types.ts'
 import type { CatchUp } from './catch-up.ts'
 import { Refused, Unreachable } from './location.ts'
-import type { VersionMeta } from './store.ts'
+import type { VersionMeta } from './version-meta.ts'
 import { givenUp, type Held } from './stream-history.ts'
 
 /** A record that failed unexpectedly is tried again after 1 s, 2 s, 4 s … at most a minute. */

@@ -4,7 +4,8 @@
 import { GatewayError } from '../errors.ts'
 import { quote } from '../tensor/index.ts'
 import type { VersionPolicy } from './config.ts'
-import { sha256Hex, type VersionMeta, type VersionSource } from './store.ts'
+import { sha256Hex } from './sha256.ts'
+import type { VersionMeta, VersionSource } from './version-meta.ts'
 
 /** An arrival naming a version the model has already (other bytes, or judged): refused, versions are immutable. */
 export const versionExists = (name: string, version: number): GatewayError =>

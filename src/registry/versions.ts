@@ -5,7 +5,9 @@ import { GatewayError } from '../errors.ts'
 import type { RepositoryModelSettings, VersionPolicy } from './config.ts'
 import { WrittenNotSynced } from '../durable.ts'
 import { CopiesIn } from './copy-in.ts'
-import { GONE, MAX_VERSION, ModelDirectory, sha256HexYielding, VersionExistsError, type VersionMeta, type VersionSource } from './store.ts'
+import { GONE, ModelDirectory, VersionExistsError } from './store.ts'
+import { MAX_VERSION, type VersionMeta, type VersionSource } from './version-meta.ts'
+import { sha256HexYielding } from './sha256.ts'
 import { allowedBy, FAILED_AT_START, failedAtStart, fallbackChoice, goneAtStart, lastServed, newMeta, servingChoice, versionMeta } from './version-rules.ts'
 
 export interface Arrival {

@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { VersionMeta } from '../../src/registry/store.ts'
+import type { VersionMeta } from '../../src/registry/version-meta.ts'
 import type { Logger, MetricAttributes } from '../../src/types.ts'
 import { root, samples } from '../helpers.ts'
 import { tempDir } from '../temp-dirs.ts'

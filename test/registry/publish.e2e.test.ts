@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeDescriptor } from '../../src/registry/descriptor.ts'
-import { sha256Hex } from '../../src/registry/store.ts'
+import { sha256Hex } from '../../src/registry/sha256.ts'
 import { root, startProcess } from '../helpers.ts'
 import { createTopic, startBroker, type Broker } from '../output/broker.ts'
 
