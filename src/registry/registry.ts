@@ -30,7 +30,8 @@ import type { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { SETTLE_MS } from './copy-in.ts'
 import { versionExists } from './version-rules.ts'
-import type { ModelVersions, Arrival } from './versions.ts'
+import type { Arrival } from './stored-versions.ts'
+import type { ModelVersions } from './versions.ts'
 import { RepositoryModels } from './model-set.ts'
 
 /** What a registry emits: `settled` once a version is judged (serving, rejected or kept aside). */
