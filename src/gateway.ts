@@ -3,28 +3,25 @@
 import { atMost } from './at-most.ts'
 import { randomUUID } from 'node:crypto'
 import type { GatewayConfig } from './config/load.ts'
-import { ConfigError, type ConfigIssue } from './config/yaml.ts'
+import { ConfigError } from './config/yaml.ts'
 import { GatewayError } from './errors.ts'
 import { GatewayClose } from './gateway-close.ts'
+import { GatewayReloads, type SwapReport } from './gateway-reload.ts'
 import type { SharedResource } from './executors/types.ts'
 import { StateBuilder, type GatewayState } from './gateway-state.ts'
 import { ModelRuntimes, type ModelRuntime } from './model-runtimes.ts'
 import { ReadinessHolds } from './readiness.ts'
-import { lostOutputs, type LostOutputs } from './registry/compatible.ts'
-import { describeReload, planModels, type ModelPlan, type ReloadReport } from './reload/plan.ts'
+import type { LostOutputs } from './registry/compatible.ts'
+import { planModels } from './reload/plan.ts'
 import { Retirement } from './reload/retire.ts'
-import { withoutVersionSource, type VersionPin, type VersionSource } from './reload/version-source.ts'
+import type { VersionPin, VersionSource } from './reload/version-source.ts'
 import { Admission } from './starter/admission.ts'
 import { effectiveBudget } from './starter/budget.ts'
 import { checkInputs, type EnsembleRuntime } from './starter/ensemble.ts'
 import type { RunHooks } from './starter/run-hooks.ts'
 import { Run } from './starter/run.ts'
-import { SerialQueue } from './serial-queue.ts'
 import { quote } from './tensor/index.ts'
 import type { Component, PredictRequest, PredictResult } from './types.ts'
-
-/** What a reload or swap changed, and the outputs it took from ensembles (its caller warns, or a registry swap let them go). */
-export type SwapReport = ReloadReport & { readonly outputsLost: readonly LostOutputs[] }
 
 export class Gateway {
   readonly hooks: RunHooks = {}
@@ -49,7 +46,7 @@ export class Gateway {
   /** Executors of replaced configs, closed once no config still running predicts holds them. */
   private readonly retirement = new Retirement<ModelRuntime>()
   /** One reload, swap or trial at a time, each reading the config and versions when it runs. */
-  private readonly reloading = new SerialQueue()
+  private readonly reloading: GatewayReloads
   /** Makes each model's runtime; owns what their executors share. */
   private readonly runtimes: ModelRuntimes
   private readonly versions: VersionSource | undefined
@@ -63,6 +60,7 @@ export class Gateway {
     const { models } = planModels(new Map<string, ModelRuntime>(), config, this.runtimes.create, this.runtimes.discard)
     this.current = { config, models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
     this.startedWith = config
+    this.reloading = new GatewayReloads({ status: () => this.state, serving: () => this.current, swapIn: (next) => (this.current = next), startedWith: config, reloads: this.reloads, builder: this.builder, runtimes: this.runtimes, versions: this.versions, retirement: this.retirement })
   }
 
   /** The config being served (after a reload, the new one). */
@@ -138,7 +136,7 @@ export class Gateway {
    * Repository models serve the versions the registry records when the reload's turn comes.
    */
   reload(config: GatewayConfig): Promise<SwapReport> {
-    return this.reloading.run(() => this.doReload(config))
+    return this.reloading.reload(config)
   }
 
   /**
@@ -149,7 +147,7 @@ export class Gateway {
    * pinned versions came through the registry and must keep their ensembles' outputs (StateBuilder.build).
    */
   swapVersions(pin: ReadonlyMap<string, VersionPin>, swapped: () => void, arriving = false): Promise<SwapReport> {
-    return this.reloading.run(() => this.doReload(this.current.config, pin, swapped, arriving))
+    return this.reloading.swapVersions(pin, swapped, arriving)
   }
 
   /**
@@ -159,78 +157,7 @@ export class Gateway {
    * outputs such a swap would take from ensembles.
    */
   trial(pin: ReadonlyMap<string, VersionPin>): Promise<LostOutputs[]> {
-    return this.reloading.run(async () => {
-      const { config, old, next, plan, issues } = await this.prepare(this.current.config, pin).catch((err: unknown) => {
-        throw this.preparationFailed(err)
-      })
-      await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
-      this.discarded()
-      // A drain that began meanwhile says nothing about the models, as in doReload.
-      if (this.state !== 'ready') throw this.cannotReload()
-      if (issues.length) throw new ConfigError(config.file, issues)
-      return lostOutputs(old.ensembles, next.ensembles)
-    })
-  }
-
-  /** A prepared reload or trial that is not swapped in: the version source drops what it set aside for it. */
-  private readonly discarded = (): void => this.versions?.discarded?.()
-
-  /** After a failed prepare, the version source drops what it set aside. Returns the error to answer: NOT_READY once a drain began, whatever failed. */
-  private preparationFailed(err: unknown): unknown {
-    this.discarded()
-    if (this.state === 'ready') return err
-    return err instanceof GatewayError && err.code === 'NOT_READY' ? err : this.cannotReload()
-  }
-
-  /** A reload or trial refused because the gateway is not ready (loading, draining): says nothing about the config. */
-  private readonly cannotReload = (): GatewayError => new GatewayError('NOT_READY', `cannot reload: gateway is ${this.state}`)
-
-  private resolved(config: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>): GatewayConfig {
-    if (this.versions) return this.versions.resolve(config, { pin })
-    // No registry picks and gates its versions: its seed would serve ungated, as a version no restart would pass.
-    const issues = withoutVersionSource(config)
-    if (issues.length) throw new ConfigError(config.file, issues)
-    return config
-  }
-
-  /**
-   * A reload's new state, loaded, built and gated beside the serving one; not swapped in. The
-   * versions are resolved once the gateway is known ready: a drain is NOT_READY whatever the config.
-   */
-  private async prepare(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, arriving = false): Promise<{ config: GatewayConfig; old: GatewayState; next: GatewayState; plan: ModelPlan<ModelRuntime>; issues: ConfigIssue[] }> {
-    if (this.state !== 'ready') throw this.cannotReload()
-    const config = this.resolved(requested, pin)
-    const old = this.current
-    const plan = planModels(old.models, config, this.runtimes.create, this.runtimes.discard, pin && new Set(pin.keys()))
-    const next: GatewayState = { config, models: plan.models, ensembles: new Map(), inFlight: 0, onIdle: undefined }
-    const issues = await this.builder.build(next, old, arriving ? new Set(pin?.keys()) : undefined).catch(async (err: unknown) => {
-      await Promise.allSettled(plan.fresh.map((m) => m.executor.close())) // they hold workers or connections
-      throw err
-    })
-    return { config, old, next, plan, issues }
-  }
-
-  private async doReload(requested: GatewayConfig, pin?: ReadonlyMap<string, VersionPin>, swapped?: () => void, arriving = false): Promise<SwapReport> {
-    const { config, old, next, plan, issues } = await this.prepare(requested, pin, arriving).catch((err: unknown) => {
-      const refused = this.preparationFailed(err)
-      // Refused by the version source (a version_policy that allows no version that passed) or
-      // failed unexpectedly (a system error in the build): a rejected reload too, unless NOT_READY.
-      if (this.state === 'ready') this.reloads.rejected++
-      throw refused
-    })
-    if (issues.length || this.state !== 'ready') {
-      if (this.state === 'ready') this.reloads.rejected++
-      await Promise.allSettled(plan.fresh.map((m) => m.executor.close()))
-      this.discarded() // after the close: what it removes is no longer open
-      // A drain that began meanwhile says nothing about the models: NOT_READY, not their issues.
-      throw this.state !== 'ready' ? this.cannotReload() : new ConfigError(config.file, issues)
-    }
-    this.current = next
-    swapped?.()
-    this.versions?.committed?.(config)
-    this.reloads.applied++
-    this.retirement.retire(old, plan.retired)
-    return { ...describeReload(this.startedWith, old.config, config, old.models, plan), outputsLost: lostOutputs(old.ensembles, next.ensembles) }
+    return this.reloading.trial(pin)
   }
 
   ensemble(name: string): EnsembleRuntime {
