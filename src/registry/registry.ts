@@ -17,19 +17,15 @@ import { RegistryCounts } from './counts.ts'
 import { fallBackAtStart } from './fallback.ts'
 import { unservable } from './preview.ts'
 import { repositorySettings, resolveVersions } from './resolve.ts'
-import { watchRepository, type RepositoryWatch } from './watch.ts'
+import { RepositoryArrivals } from './arrivals.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
 import { gateLoaded } from './reload-gate.ts'
 import { VersionPipeline } from './pipeline.ts'
-import { sha256HexYielding } from './sha256.ts'
-import { VersionExistsError } from './store.ts'
 import type { VersionMeta } from './version-meta.ts'
 import type { ModelStream } from './stream.ts'
 import { SerialQueue } from '../serial-queue.ts'
-import { SETTLE_MS } from './copy-in.ts'
-import { versionExists } from './version-rules.ts'
 import type { Arrival } from './stored-versions.ts'
 import type { ModelVersions } from './versions.ts'
 import { RepositoryModels } from './model-set.ts'
@@ -55,9 +51,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   /** One registry operation at a time (an arrival, a rollback): each is a reload of one model. */
   private readonly queue = new SerialQueue(new Promise<void>((resolve) => (this.openQueue = resolve)))
   private closed = false
-  private watcher: RepositoryWatch | undefined
-  /** The rescan due for a model file a scan saw still being copied in. */
-  private settling: NodeJS.Timeout | undefined
+  /** Directories copied into the repository, and uploads: stored, then judged in turn. */
+  private readonly arrivals: RepositoryArrivals
   /** The model stream's consumer, with `repository.kafka`. */
   stream: ModelStream | undefined
   /** Readiness waits for the model stream to reach the topic's end (`repository.kafka.catch_up_timeout_ms` > 0). */
@@ -78,6 +73,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.set = new RepositoryModels(repository.path)
     this.models = this.set.current
     this.pipeline = new VersionPipeline(repository, this.counts, (model, meta) => this.emit('settled', model, meta))
+    this.arrivals = new RepositoryArrivals(this.models, (versions, version) => this.judge(versions, version))
   }
 
   /**
@@ -141,7 +137,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.recordServing(versions, 'recording what a reload serves failed') // it serves already (swapped in): the reload still completes
     for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
     // Copied in while the reload ran: the watch's rescan did not see the model yet.
-    void this.arrivals(versions).catch((err: unknown) => this.log.error({ err, model: versions.name }, 'repository rescan failed'))
+    void this.arrivals.scan(versions).catch((err: unknown) => this.log.error({ err, model: versions.name }, 'repository rescan failed'))
   }
 
   /** Records the version serving; a failing disk is logged: the version serves all the same. */
@@ -169,6 +165,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   attach(gateway: Gateway, log: Logger): void {
     this.gateway = gateway
     this.log = log
+    this.arrivals.log = log
     for (const versions of this.models.values()) this.sayGone(versions)
     this.pipeline.attach(gateway, log)
     gateway.attach('registry', this)
@@ -186,8 +183,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     // The gateway serves already: a failing disk (EACCES, ENOSPC) is logged, never thrown (it would end the process).
     for (const versions of this.models.values()) this.recordServing(versions, 'recording what serves at start failed')
     this.openQueue() // arrivals during the load are judged now, in the order they came
-    if (this.repository.watch) this.watcher = watchRepository(this.repository.path, () => void this.rescanLogged(), this.log)
-    await this.rescanLogged()
+    if (this.repository.watch) this.arrivals.watch(this.repository.path)
+    await this.arrivals.rescanLogged()
     if (this.closed) return // stopped while the rescan judged: no stream to start, nothing more to judge
     for (const versions of this.models.values()) for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
     if (this.repository.kafka && this.gateway) {
@@ -203,32 +200,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   }
 
   /** Version directories not seen yet, and versions stored but never judged, go through the pipeline. */
-  async rescan(): Promise<void> {
-    await Promise.all([...this.models.values()].map((versions) => this.arrivals(versions)))
-  }
-
-  /** A rescan reads and writes the repository: a failing disk is logged, never thrown (from the watcher's timer, at start). */
-  private rescanLogged(): Promise<void> {
-    return this.rescan().catch((err: unknown) => this.log.error({ err }, 'repository rescan failed'))
-  }
-
-  /** One model's version directories copied in: recorded, then judged in turn. Resolves once judged. */
-  private async arrivals(versions: ModelVersions): Promise<void> {
-    const failed = (version: number, err: unknown): void => this.log.error({ err, model: versions.name, version }, 'repository version not recorded; tried again at the next scan')
-    const fresh = await versions.scanArrivals(failed)
-    // A model file still being copied in: looked at again once it may have settled, as the last
-    // write of a copy may have come before the watch's last scan (and with no watch, none comes).
-    if (versions.copyingIn()) this.rescanLater()
-    await Promise.all(fresh.map((version) => this.judge(versions, version).catch(() => undefined)))
-  }
-
-  /** One rescan SETTLE_MS from now, unless one is due already or the registry is closed. */
-  private rescanLater(): void {
-    if (this.closed || this.settling) return
-    this.settling = setTimeout(() => {
-      this.settling = undefined
-      void this.rescanLogged()
-    }, SETTLE_MS)
+  rescan(): Promise<void> {
+    return this.arrivals.rescan()
   }
 
   private versionsOf(name: string): ModelVersions {
@@ -274,21 +247,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
    */
   async arrive(name: string, bytes: Uint8Array, arrival: Arrival): Promise<VersionMeta> {
     await this.set.addedSettled(name)
-    const versions = this.versionsOf(name)
-    // Stored at once (a 409 for an existing version is the caller's answer), judged in turn.
-    let meta: VersionMeta
-    try {
-      meta = await versions.add(bytes, arrival, (version, err) => this.log.error({ err, model: name, version }, 'model version stored, but its directory sync failed: it may not survive a power loss'))
-    } catch (err) {
-      if (!(err instanceof VersionExistsError)) throw err
-      // The same bytes again for a version stored but never judged (its try was told NOT_READY:
-      // a stop, a config the swap no longer matched): the retry it was told to make judges it.
-      const stored = versions.get(arrival.version)
-      if (stored?.state === 'loading' && stored.sha256 === (await sha256HexYielding(bytes))) return this.judge(versions, arrival.version)
-      throw versionExists(name, arrival.version)
-    }
-    this.log.info({ model: name, version: meta.version, source: arrival.source, sha256: meta.sha256 }, 'model version stored')
-    return this.judge(versions, meta.version)
+    return this.arrivals.store(this.versionsOf(name), bytes, arrival)
   }
 
   /** A stored version still `loading` (its judging failed on a system error, or is queued): judged in turn. Resolves with its final state. */
@@ -330,8 +289,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.closed = true
     this.openQueue()
     this.catchUp?.close()
-    this.watcher?.close()
-    clearTimeout(this.settling)
+    this.arrivals.close()
     await this.stream?.close()
   }
 }
