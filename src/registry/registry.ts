@@ -14,14 +14,12 @@ import type { VersionPin, VersionSource } from '../reload/version-source.ts'
 import type { CanaryEvidence } from './canary.ts'
 import { CatchUp } from './catch-up.ts'
 import { RegistryCounts } from './counts.ts'
-import { fallBackAtStart } from './fallback.ts'
 import { unservable } from './preview.ts'
-import { repositorySettings, resolveVersions } from './resolve.ts'
 import { RepositoryArrivals } from './arrivals.ts'
+import { RegistryReloads } from './reloads.ts'
 import { quote } from '../tensor/index.ts'
 import { silentLogger, type Component, type Logger, type MetricsSink } from '../types.ts'
 import type { RepositoryConfig } from './config.ts'
-import { gateLoaded } from './reload-gate.ts'
 import { VersionPipeline } from './pipeline.ts'
 import type { VersionMeta } from './version-meta.ts'
 import type { ModelStream } from './stream.ts'
@@ -53,6 +51,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
   private closed = false
   /** Directories copied into the repository, and uploads: stored, then judged in turn. */
   private readonly arrivals: RepositoryArrivals
+  /** The registry's side of the gateway's loads and reloads: what it resolves, stages, gates and records. */
+  private readonly reloads: RegistryReloads
   /** The model stream's consumer, with `repository.kafka`. */
   stream: ModelStream | undefined
   /** Readiness waits for the model stream to reach the topic's end (`repository.kafka.catch_up_timeout_ms` > 0). */
@@ -73,92 +73,30 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.set = new RepositoryModels(repository.path)
     this.models = this.set.current
     this.pipeline = new VersionPipeline(repository, this.counts, (model, meta) => this.emit('settled', model, meta))
-    this.arrivals = new RepositoryArrivals(this.models, (versions, version) => this.judge(versions, version))
+    const judge = (versions: ModelVersions, version: number): Promise<VersionMeta> => this.judge(versions, version)
+    this.arrivals = new RepositoryArrivals(this.models, judge)
+    this.reloads = new RegistryReloads(this.set, this.pipeline, this.counts, this.arrivals, { judge, decideCanary: (versions, version, evidence) => this.decideCanary(versions, version, evidence) })
   }
 
-  /**
-   * For a reload, a swap or a trial (`reload`), what this adds to the registry is set aside
-   * until the gateway commits or discards it. At the first load (and a start's fallback) there
-   * is nothing to go back to: it applies at once.
-   */
+  // The gateway's loads and reloads (VersionSource), answered by RegistryReloads.
   resolve(config: GatewayConfig, reload?: { readonly pin?: ReadonlyMap<string, VersionPin> | undefined }): GatewayConfig {
-    this.discarded() // the gateway reports each outcome; one it did not is dropped, never kept
-    if (reload) this.set.stage(reload.pin)
-    return resolveVersions(config, reload?.pin, (model) => this.set.track(model), (versions, version, evidence) =>
-      // A canary's end writes files: a failure there is logged, never an unhandled rejection.
-      void this.decideCanary(versions, version, evidence).catch((err: unknown) => this.log.error({ err, model: versions.name, version }, 'canary decision failed')),
-    )
+    return this.reloads.resolve(config, reload)
   }
 
   gate(loaded: readonly ModelRuntime[]): Promise<ConfigIssue[]> {
-    // A reload's reports wait for its outcome (staged); a first load's are written at once.
-    const staging = this.set.staging
-    return gateLoaded(loaded, (name) => this.set.known(name), (versions, version, report) => (staging ? staging.gated(versions, version, report) : versions.update(version, { gate: report })))
+    return this.reloads.gate(loaded)
   }
 
-  /**
-   * A reload (of the config, or one of the registry's swaps) is swapped in: its registry
-   * settings apply from now on, and the record follows what it serves. A version_policy that
-   * excluded the serving version has another one serving; a canary the config no longer runs
-   * (rollout removed, or not allowed) is judged again under the new settings, as a restart would.
-   */
   committed(config: GatewayConfig): void {
-    const staged = this.set.unstage()
-    staged?.commit((err, model) => this.log.error({ err, model }, 'recording a reload\'s gate report failed'))
-    const added = [...(staged?.added.values() ?? [])]
-    this.set.committed(config, added)
-    for (const versions of added) this.opened(versions)
-    for (const model of config.models.values()) {
-      const versions = this.models.get(model.name)
-      const settings = repositorySettings(model)
-      if (!versions || !settings) continue
-      versions.settings = settings
-      try {
-        this.pipeline.followReload(versions, model, (canary) =>
-          void this.judge(versions, canary).catch((err: unknown) => this.log.error({ err, model: versions.name, version: canary }, 'judging a version again failed')),
-        )
-      } catch (err) {
-        this.log.error({ err, model: model.name }, 'recording what a reload serves failed')
-      }
-    }
+    this.reloads.committed(config)
   }
 
-  /** A reload or trial was not swapped in: what it set aside is dropped, and what it wrote for models it added is removed. */
   discarded(): void {
-    this.set.unstage()?.discard((err, model) => this.log.error({ err, model }, 'removing what a refused reload added to the repository failed'))
-  }
-
-  /**
-   * A model a reload added, now swapped in: recorded as start() records each model (its version
-   * `serving`), and the versions its directory held that were never judged are judged in turn.
-   */
-  private opened(versions: ModelVersions): void {
-    this.sayGone(versions)
-    this.recordServing(versions, 'recording what a reload serves failed') // it serves already (swapped in): the reload still completes
-    for (const version of versions.pending()) void this.judge(versions, version).catch(() => undefined)
-    // Copied in while the reload ran: the watch's rescan did not see the model yet.
-    void this.arrivals.scan(versions).catch((err: unknown) => this.log.error({ err, model: versions.name }, 'repository rescan failed'))
-  }
-
-  /** Records the version serving; a failing disk is logged: the version serves all the same. */
-  private recordServing(versions: ModelVersions, failed: string): void {
-    try {
-      this.pipeline.recordServing(versions)
-    } catch (err) {
-      this.log.error({ err, model: versions.name }, failed)
-    }
-  }
-
-  /** Versions open() rejected, their model file gone (deleted while stopped): said once, and counted as rejections. */
-  private sayGone(versions: ModelVersions): void {
-    for (const version of versions.gone.splice(0)) {
-      this.log.error({ model: versions.name, version, serving: versions.serving ?? null }, `model version ${version} rejected at start: its model file is gone`)
-      this.counts.count(versions.name, 'rejected')
-    }
+    this.reloads.discarded()
   }
 
   fallback(issues: readonly ConfigIssue[]): boolean {
-    return fallBackAtStart(this.models, issues, this.log, (model) => this.counts.count(model, 'rejected'))
+    return this.reloads.fallback(issues)
   }
 
   /** Logs where the server logs; the gateway to swap versions in. Before the gateway loads. */
@@ -166,7 +104,8 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     this.gateway = gateway
     this.log = log
     this.arrivals.log = log
-    for (const versions of this.models.values()) this.sayGone(versions)
+    this.reloads.log = log
+    for (const versions of this.models.values()) this.reloads.sayGone(versions)
     this.pipeline.attach(gateway, log)
     gateway.attach('registry', this)
     // Held from before the load: a new instance must not turn ready while the stream replays the topic.
@@ -181,7 +120,7 @@ export class Registry extends EventEmitter<RegistryEvents> implements VersionSou
     if (this.closed) return // stopped while the gateway loaded
     this.catchUp?.start() // the limit counts from the end of the load, the repository's own rescan included
     // The gateway serves already: a failing disk (EACCES, ENOSPC) is logged, never thrown (it would end the process).
-    for (const versions of this.models.values()) this.recordServing(versions, 'recording what serves at start failed')
+    for (const versions of this.models.values()) this.reloads.recordServing(versions, 'recording what serves at start failed')
     this.openQueue() // arrivals during the load are judged now, in the order they came
     if (this.repository.watch) this.arrivals.watch(this.repository.path)
     await this.arrivals.rescanLogged()
