@@ -32,43 +32,54 @@ afterAll(async () => app?.close())
 
 describe('schemathesis against /openapi.json', () => {
   it('finds no 5xx but the documented 502/503/504, no status the document does not declare, 405 with Allow for undeclared methods, and memory stays bounded', async () => {
-    const dir = tempDir('specserve-schemathesis-')
     // Known names (an ensemble's, a model's on /v1/models/{name}), so generated requests reach
     // the predict path and not only 404s; the documented 5xx (a budget too small is a 504) are
     // answers, not server errors. The stateful phase (chains of calls along the document's
     // links) gets 60 examples, not 300: at 300 it took half the run (65 s) for a read-only API
     // whose chains are a list then an item.
-    writeFileSync(
-      join(dir, 'schemathesis.toml'),
-      [
-        '[parameters]',
-        '"path.name" = "cancer"',
-        '"path.version" = "1"',
-        '',
-        '[[operations]]',
-        'include-path = "/v1/models/{name}"',
-        'parameters = { "path.name" = "cancer-logreg" }',
-        '',
-        '[phases.stateful.generation]',
-        'max-examples = 60',
-        '',
-        '[checks.not_a_server_error]',
-        'expected-statuses = ["2xx", "3xx", "4xx", "502", "503", "504"]',
-        '',
-      ].join('\n'),
-    )
+    const config = [
+      '[parameters]',
+      '"path.name" = "cancer"',
+      '"path.version" = "1"',
+      '',
+      '[[operations]]',
+      'include-path = "/v1/models/{name}"',
+      'parameters = { "path.name" = "cancer-logreg" }',
+      '',
+      '[phases.stateful.generation]',
+      'max-examples = 60',
+      '',
+      '[checks.not_a_server_error]',
+      'expected-statuses = ["2xx", "3xx", "4xx", "502", "503", "504"]',
+      '',
+    ].join('\n')
+    // Generating the examples is the run's cost (schemathesis' CPU, ~20x the gateway's), on
+    // one core per process (its --workers are threads; two of them also raced in its coverage
+    // phase: "AST constructor recursion depth mismatch"). So two processes split the
+    // operations: the versioned infer, whose examples take about as long as all the others'
+    // together, and the rest, which keeps the links the stateful phase follows.
+    const versioned = '^/v2/models/\\{name\\}/versions/\\{version\\}/infer$'
+    const fuzz = async (filter: string): Promise<string> => {
+      const dir = tempDir('specserve-schemathesis-')
+      writeFileSync(join(dir, 'schemathesis.toml'), config)
+      const { stdout } = await promisify(execFile)(
+        schemathesis,
+        ['run', `${url}/openapi.json`, '--checks', 'not_a_server_error,status_code_conformance,unsupported_method,allow_header_conformance', '-H', `authorization: Bearer ${KEY}`, '--max-examples', '300', '--seed', '16', '--workers', '1', '--request-timeout', '10', filter, versioned],
+        { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } },
+      ).catch((err: { stdout?: string; stderr?: string }) => {
+        throw new Error(`schemathesis found failures:\n${(err.stdout ?? '').slice(-6000)}\n${err.stderr ?? ''}`)
+      })
+      return stdout
+    }
     const before = process.memoryUsage().rss
-    const { stdout } = await promisify(execFile)(
-      schemathesis,
-      ['run', `${url}/openapi.json`, '--checks', 'not_a_server_error,status_code_conformance,unsupported_method,allow_header_conformance', '-H', `authorization: Bearer ${KEY}`, '--max-examples', '300', '--seed', '16', '--workers', '2', '--request-timeout', '10'],
-      { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } },
-    ).catch((err: { stdout?: string; stderr?: string }) => {
-      throw new Error(`schemathesis found failures:\n${(err.stdout ?? '').slice(-6000)}\n${err.stderr ?? ''}`)
-    })
-    const generated = Number(/(\d+) generated/.exec(stdout)?.[1] ?? 0)
-    console.info(`schemathesis: ${/\d+ generated[^\n]*/.exec(stdout)?.[0] ?? stdout.slice(-500)}`)
+    const outputs = await Promise.all([fuzz('--include-path-regex'), fuzz('--exclude-path-regex')])
+    let generated = 0
+    for (const stdout of outputs) {
+      generated += Number(/(\d+) generated/.exec(stdout)?.[1] ?? 0)
+      console.info(`schemathesis: ${/\d+ generated[^\n]*/.exec(stdout)?.[0] ?? stdout.slice(-500)}`)
+      expect(stdout).not.toMatch(/\d+ (failed|errors?)\b/)
+    }
     expect(generated).toBeGreaterThan(1500)
-    expect(stdout).not.toMatch(/\d+ failed/)
     expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024)
     // Still serving.
     expect((await app.inject({ url: '/v1/ensembles', headers: { authorization: `Bearer ${KEY}` } })).statusCode).toBe(200)
