@@ -18,6 +18,8 @@ export interface InferContext {
   readonly spareable: boolean
   /** Absolute deadline on the `performance.now()` clock. Remote calls get `deadline - now`. */
   readonly deadline: number
+  /** A run off any request's path (offPathContext): no client waits on it. */
+  readonly offPath?: boolean
 }
 
 /**
@@ -34,6 +36,7 @@ export function offPathContext(signal: AbortSignal, deadline: number, spareable:
     member: 1,
     spareable,
     deadline,
+    offPath: true,
   }
 }
 

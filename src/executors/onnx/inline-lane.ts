@@ -7,8 +7,9 @@
 // before it costs anything. Serving members in order also runs one session many times in a
 // row, which keeps its memory in cache (measured: an ensemble's members interleaved run ~15%
 // slower). Each run handed over is its own setImmediate callback (as in onnxruntime-node's
-// public run), with microtasks in between, but for an urgent fallback, run at once; with the native session (native.ts) the request
-// is checked again just before the run, so one decided meanwhile drops it even then. A
+// public run), with microtasks in between (a fallback late enough runs in the refill
+// itself: see mayRunNow); with the native session (native.ts) the request is checked again
+// just before the run, so one decided meanwhile drops it even then. A
 // model with `batching` gathers its runs of one turn into one setImmediate callback and
 // runs them stacked (inline-batch.ts): nothing waits for a batch on the event loop, it is
 // whatever arrived together.
@@ -51,6 +52,9 @@ const SWEEP_AT = 4 * DEPTH
  * under a burst of first-position runs it would otherwise wait past the deadline.
  */
 const URGENT_SHARE = 0.5
+
+/** Urgent members run in refills (not on a callback of their own) per turn of the event loop: see InlineLane.mayRunNow. */
+const URGENT_PER_TURN = SPAREABLE_DEPTH
 
 /** A needed member (urgentAt 0), or a spareable one that has waited long enough (urgentAt passed). */
 const needed = (job: Job, now: number): boolean => now >= job.urgentAt
@@ -214,26 +218,42 @@ export class InlineLane {
       if (!queue) return
       const job = queue.shift()!
       this.queued--
-      if (job.ctx.over) job.reject(NOT_NEEDED)
-      else if (job.spareable && job.urgentAt <= now) this.startUrgent(job)
-      else this.start(job)
+      if (job.ctx.over) {
+        job.reject(NOT_NEEDED)
+        continue
+      }
+      if (!job.spareable || job.urgentAt > now || !this.mayRunNow(job)) {
+        this.start(job)
+        continue
+      }
+      this.submitted++
+      job.model.inRuntime++
+      this.runNow(job, job.model.session as SyncThreadSession)
+      // Its answer may decide its request, known only once the reaction it queued has run:
+      // the next pick waits for the refill its end queued behind that reaction.
+      return
     }
   }
 
   /**
-   * An urgent spareable member (a fallback that has waited half its request's time) runs
-   * now, in this refill, where a native session allows: handed over as its own setImmediate
-   * callback it would run only on the event loop's next turn, and under a burst a turn
-   * takes several milliseconds, enough to carry it past the deadline it is there to meet.
+   * Whether an urgent member (a request's fallback that has waited half its time) may run now,
+   * in this refill: handed over as its own setImmediate callback it would run only on the
+   * event loop's next turn, and under a burst a turn takes several milliseconds, enough to
+   * carry it past the deadline it is there to meet. A native session without batching only;
+   * not a run off any request's path (a shadow, a canary's comparison: no client waits on
+   * it); at most URGENT_PER_TURN per turn, so a crowd of them cannot hold the event loop
+   * (worker answers and deadline timers wait while it runs).
    */
-  private startUrgent(job: Job): void {
+  private mayRunNow(job: Job): boolean {
     const model = job.model
-    const session = model.session
-    if (model.closed || !session.sync || model.batches !== undefined) return this.start(job)
-    this.submitted++
-    model.inRuntime++
-    this.runNow(job, session)
+    if (model.closed || !model.session.sync || model.batches !== undefined || job.ctx.offPath === true) return false
+    if (this.urgentThisTurn === URGENT_PER_TURN) return false
+    if (this.urgentThisTurn++ === 0) setImmediate(newTurn, this)
+    return true
   }
+
+  /** Urgent runs taken in refills since the event loop's last turn (mayRunNow). */
+  urgentThisTurn = 0
 
   /**
    * The queue to take from: the first by position whose head may start (or is decided, to be
@@ -265,6 +285,11 @@ export class InlineLane {
 /** setImmediate's callback for a native run: one module function given its arguments, not a closure made per run. */
 function runSync(on: InlineLane, job: Job, session: SyncThreadSession): void {
   on.runNow(job, session)
+}
+
+/** The event loop's next turn: urgent members may run in refills again. */
+function newTurn(on: InlineLane): void {
+  on.urgentThisTurn = 0
 }
 
 /** The same for a batching model's gathered runs. */

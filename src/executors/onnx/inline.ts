@@ -23,7 +23,7 @@ export class InlineModel {
   closed = false
   /** Set by close() while runs are still inside onnxruntime. */
   drained: (() => void) | undefined
-  /** Native (run synchronously on the lane's setImmediate callbacks) or, failing that, the public API's. */
+  /** Native (run synchronously on the lane's setImmediate callbacks, or in its refill: inline-lane.ts) or, failing that, the public API's. */
   readonly session: ThreadSession
   /** Called after each run with its time recorded (the placement's live check). */
   readonly observe: () => void

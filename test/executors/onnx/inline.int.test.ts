@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { SHARED_POOL } from '../../../src/executors/onnx/executor.ts'
 import { InlineModel } from '../../../src/executors/onnx/inline.ts'
 import type { OnnxPool } from '../../../src/executors/onnx/pool.ts'
-import type { InferContext } from '../../../src/executors/types.ts'
+import { offPathContext, type InferContext } from '../../../src/executors/types.ts'
 import type { TensorMap } from '../../../src/tensor/index.ts'
 import { configFrom, root, samples } from '../../helpers.ts'
 
@@ -223,25 +223,47 @@ describe('the inline lane on the native session', () => {
     }
   })
 
-  it('runs a queued fallback that has become urgent as soon as a run ends, not a turn of the event loop later', async () => {
-    // The clock alone is faked (setImmediate stays real): the fallback has waited past half
-    // its time, and more than AGED_MS, when the lane's first run ends.
-    vi.useFakeTimers({ toFake: ['performance'] })
-    const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
-    try {
-      const input = { input: tensorFromJson(rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
-      const needed = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
-      const order: string[] = []
-      // 32 runs fill the lane (one turn's worth), 32 more wait behind them in first position.
-      const firsts = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
-      const fallback = model.run(input, { ...needed(), member: 1, spareable: true, deadline: performance.now() + 4 }).then(() => void order.push('fallback'))
-      vi.advanceTimersByTime(3)
-      await Promise.all([...firsts, fallback])
-      // It ran right after the run whose end made room, in the same turn: before the other 31 runs handed over with it.
-      expect(order.indexOf('fallback')).toBe(1)
-    } finally {
-      vi.useRealTimers()
-      await model.close()
+  // The clock alone is faked (setImmediate stays real): a fallback queued with 4 ms left has
+  // waited past half its time, and more than AGED_MS, once the clock moves 3 ms.
+  describe('a fallback queued behind a full lane of first-position runs', () => {
+    const input = { input: tensorFromJson(rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
+    const needed = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
+    const fallback = (ms: number): InferContext => ({ ...needed(), member: 1, spareable: true, deadline: performance.now() + ms })
+
+    /** The order runs answered in: 64 first-position runs (32 fill the lane, 32 wait), then `late()`'s queued behind them (made on the faked clock); the clock then moves 3 ms. */
+    async function answerOrder(late: () => readonly InferContext[]): Promise<string[]> {
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      try {
+        const order: string[] = []
+        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        for (const ctx of late()) runs.push(model.run(input, ctx).then(() => void order.push('fallback')))
+        vi.advanceTimersByTime(3)
+        await Promise.all(runs)
+        return order
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
     }
+
+    it('runs once it is urgent as soon as a run ends, in the same turn: before the other 31 runs handed over with that one', async () => {
+      expect((await answerOrder(() => [fallback(4)])).indexOf('fallback')).toBe(1)
+    })
+
+    it('waits behind every first-position run while it is not urgent', async () => {
+      expect((await answerOrder(() => [fallback(60_000)])).indexOf('fallback')).toBe(64)
+    })
+
+    it('runs at most 8 urgent fallbacks per turn that way; the rest wait for the next turn, as before', async () => {
+      const order = await answerOrder(() => Array.from({ length: 20 }, () => fallback(4)))
+      expect(order.slice(0, 10)).toEqual(['first', ...Array<string>(8).fill('fallback'), 'first'])
+      expect(order.lastIndexOf('fallback')).toBeGreaterThan(32)
+    })
+
+    it('takes no shortcut for a run off any request\'s path (a shadow): it waits for the next turn', async () => {
+      const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 4, true)])
+      expect(order.indexOf('fallback')).toBe(32)
+    })
   })
 })
