@@ -294,4 +294,18 @@ describe('with a canary rollout and outputs_may_drop', () => {
     expect(version(served, 2)).toMatchObject({ state: 'serving', outputs_lost: { cancer: ['probabilities'] } })
     expect(warned.map((line) => line.msg)).toEqual(['version 2 of "cancer-main" swapped in (outputs_may_drop lets them go): ensemble "cancer" loses probabilities:FP32[-1,2]'])
   })
+
+  it('keeps what the serving version took when a canary after it is rolled back (the swap back from the pair takes nothing more)', async () => {
+    // Version 2, promoted above, serves without probabilities; version 3 lacks it too.
+    expect((await upload(served, 3, noProbabilities)).statusCode).toBe(202)
+    // The pair takes nothing more from the ensemble: the canary records nothing.
+    expect(version(served, 3).state).toBe('canary')
+    expect(version(served, 3).outputs_lost ?? null).toBeNull()
+    const res = await served.app.inject({ method: 'POST', url: '/v1/models/cancer-main/rollback' })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toMatchObject({ serving: 2 })
+    expect(version(served, 3).state).toBe('retired')
+    expect(version(served, 2)).toMatchObject({ state: 'serving', outputs_lost: { cancer: ['probabilities'] } })
+    expect((await answers(served)).declared).toEqual(['label'])
+  })
 })
