@@ -186,7 +186,7 @@ const ROUTES: Readonly<Record<string, FastifySchema>> = {
   'GET /openapi.json': { summary: 'This document', response: { 200: Any, ...refusals(Error) } },
   // 400/413: a body (none is needed) that does not parse, or is over server.body_limit_bytes.
   // 500: INTERNAL, a reload that failed for a reason of the machine (src/reload/index.ts rejected).
-  // 503: NOT_READY while the first load runs or the gateway drains (src/gateway.ts reload).
+  // 503: NOT_READY while the first load runs or the gateway drains (src/gateway-reload.ts).
   'POST /admin/reload': { summary: 'Reload the config file', response: { 200: Any, 400: Error, 413: Error, 422: Error, 500: Error, 503: Error, ...refusals(Error) } },
   'GET /v2/': { summary: 'V2 server metadata', response: { 200: Any, ...refusals(OipError) } },
   'GET /v2/health/live': { summary: 'V2 liveness', response: { 200: Any, ...healthRefusals(OipError) } },

@@ -261,9 +261,29 @@ describe('the inline lane on the native session', () => {
       expect(order.lastIndexOf('fallback')).toBeGreaterThan(32)
     })
 
-    it('takes no shortcut for a run off any request\'s path (a shadow): it waits for the next turn', async () => {
+    it('never makes a run off any request\'s path (a shadow) urgent: it waits behind every live run', async () => {
       const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 4, true)])
-      expect(order.indexOf('fallback')).toBe(32)
+      expect(order.indexOf('fallback')).toBe(64)
+    })
+
+    it('drops an urgent fallback whose request the one answered just before it decided: the next pick waits for that answer\'s reaction', async () => {
+      let over = false
+      const member = (position: number): InferContext => ({ signal: new AbortController().signal, get over() { return over }, member: position, spareable: true, deadline: performance.now() + 4 })
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      try {
+        const firsts = Array.from({ length: 64 }, () => model.run(input, needed()))
+        // Two less-preferred members of one request: the first to answer decides it (as a Run's reaction does).
+        const decider = model.run(input, member(1)).then(() => void (over = true))
+        const second = model.run(input, member(2))
+        vi.advanceTimersByTime(3)
+        await decider
+        await expect(second).rejects.toThrow('the request was decided before this run started')
+        await Promise.all(firsts)
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
     })
   })
 })
