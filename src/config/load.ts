@@ -203,6 +203,11 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const badHost = server.host === undefined ? null : hostProblem(server.host)
   if (badHost) at(['server', 'host'], `host ${JSON.stringify(server.host)} ${badHost}`)
   const instance = instanceName(server.instance, envProblem, (message) => at(['server', 'instance'], message))
+  if (raw.repository?.kafka !== undefined && /\s/.test(instance)) {
+    const message = `instance ${JSON.stringify(instance)} holds whitespace: with repository.kafka it names the model stream's consumer group, where Kafka refuses whitespace`
+    if (process.env.SPECSERVE_INSTANCE?.trim()) envProblem(`SPECSERVE_INSTANCE: ${message}`)
+    else at(['server', 'instance'], message)
+  }
   if (restPort !== 0 && restPort === grpcPort) {
     const fromEnv = ['SPECSERVE_REST_PORT', 'SPECSERVE_GRPC_PORT'].filter((name) => process.env[name])
     const via = fromEnv.length ? ` (after ${fromEnv.join(' and ')} from the environment)` : ''
@@ -281,7 +286,8 @@ function instanceName(written: string | undefined, envProblem: (message: string)
   return [env, written].find((name) => name !== undefined && !blank(name)) ?? defaultInstance()
 }
 
+/** Only letters, digits, '.', '_' and '-' from the hostname: Kafka refuses a group or client id with whitespace. */
 const defaultInstance = (): string => {
-  const host = hostname().trim()
+  const host = hostname().replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '')
   return host === '' ? `specserve-${process.pid}` : `specserve-${host}-${process.pid}`
 }

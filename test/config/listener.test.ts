@@ -54,4 +54,18 @@ describe('server.instance and SPECSERVE_INSTANCE', () => {
     vi.stubEnv('SPECSERVE_INSTANCE', '')
     expect(configFrom(ensemble).server.instance).toBe(`specserve-${hostname()}-${process.pid}`)
   })
+
+  it('refuses a name with whitespace when it names a model stream\'s consumer group (Kafka would refuse it at start)', () => {
+    const streamed = `repository: { path: ./repo, kafka: { brokers: ["127.0.0.1:9092"] } }\n`
+    vi.stubEnv('SPECSERVE_INSTANCE', '')
+    expect(issuesOf(withServer('instance: gw 1') + streamed)).toEqual([
+      expect.objectContaining({ path: 'server.instance', message: 'instance "gw 1" holds whitespace: with repository.kafka it names the model stream\'s consumer group, where Kafka refuses whitespace' }),
+    ])
+    vi.stubEnv('SPECSERVE_INSTANCE', 'pod 7')
+    expect(issuesOf(withServer('instance: gw-1') + streamed)).toEqual([
+      { path: '', message: 'SPECSERVE_INSTANCE: instance "pod 7" holds whitespace: with repository.kafka it names the model stream\'s consumer group, where Kafka refuses whitespace' },
+    ])
+    // Without a model stream the name is only a record's field: kept as written.
+    expect(configFrom(withServer('instance: gw-1')).server.instance).toBe('pod 7')
+  })
 })
