@@ -78,9 +78,7 @@ export class InlineLane {
     const queue = this.queues[priority]!
     const now = performance.now()
     job.queuedAt = now
-    // A run off any request's path (a shadow, a canary's comparison) never becomes urgent: it
-    // waits behind live runs, and is dropped if its own time limit ends first.
-    if (job.spareable && job.ctx.offPath !== true) job.urgentAt = now + (job.ctx.deadline - now) * URGENT_SHARE
+    if (job.spareable) job.urgentAt = now + (job.ctx.deadline - now) * URGENT_SHARE
     queue.push(job)
     this.queued++
     // Less-preferred members wait while more-preferred ones keep coming: their decided requests are swept out.
@@ -242,13 +240,14 @@ export class InlineLane {
    * in this refill: handed over as its own setImmediate callback it would run only on the
    * event loop's next turn, and under a burst a turn takes several milliseconds, enough to
    * carry it past the deadline it is there to meet. A native session without batching only;
-   * URGENT_PER_TURN at a time, counted again from the next setImmediate callback (so a turn
+   * not a run off any request's path (a shadow, a canary's comparison: no client waits on it;
+   * urgent, it still goes first, on a callback of its own); URGENT_PER_TURN at a time, counted again from the next setImmediate callback (so a turn
    * may hold the end of one count and the next: at most twice as many), so a crowd of them
    * cannot hold the event loop (worker answers and deadline timers wait while it runs).
    */
   private mayRunNow(job: Job): boolean {
     const model = job.model
-    if (model.closed || !model.session.sync || model.batches !== undefined) return false
+    if (model.closed || !model.session.sync || model.batches !== undefined || job.ctx.offPath === true) return false
     if (this.urgentThisTurn === URGENT_PER_TURN) return false
     if (this.urgentThisTurn++ === 0) setImmediate(newTurn, this)
     return true

@@ -261,9 +261,12 @@ describe('the inline lane on the native session', () => {
       expect(order.lastIndexOf('fallback')).toBeGreaterThan(32)
     })
 
-    it('never makes a run off any request\'s path (a shadow) urgent: it waits behind every live run', async () => {
-      const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 4, true)])
-      expect(order.indexOf('fallback')).toBe(64)
+    it('takes no shortcut for a run off any request\'s path (a shadow): urgent, it runs on the next turn, and blocks no fallback queued behind it', async () => {
+      const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 4, true), fallback(4)])
+      // The first run's end hands the shadow to the next turn; the second's runs the request's
+      // fallback queued behind it at once; the shadow runs first on the next turn.
+      expect(order.indexOf('fallback')).toBe(2)
+      expect(order.lastIndexOf('fallback')).toBe(33)
     })
 
     it('drops an urgent fallback whose request the one answered just before it decided: the next pick waits for that answer\'s reaction', async () => {
