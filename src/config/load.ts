@@ -203,10 +203,15 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const badHost = server.host === undefined ? null : hostProblem(server.host)
   if (badHost) at(['server', 'host'], `host ${JSON.stringify(server.host)} ${badHost}`)
   const instance = instanceName(server.instance, envProblem, (message) => at(['server', 'instance'], message))
-  if (raw.repository?.kafka !== undefined && /\s/.test(instance)) {
-    const message = `instance ${JSON.stringify(instance)} holds whitespace: with repository.kafka it names the model stream's consumer group, where Kafka refuses whitespace`
-    if (process.env.SPECSERVE_INSTANCE?.trim()) envProblem(`SPECSERVE_INSTANCE: ${message}`)
-    else at(['server', 'instance'], message)
+  // The model stream's consumer group is `<group>-<instance>`, its client id names the instance too.
+  const streamKafka = raw.repository?.kafka
+  if (streamKafka !== undefined && /\s/.test(instance)) {
+    const why = 'holds whitespace: with repository.kafka it names the model stream\'s consumer group, and the Kafka client refuses whitespace there'
+    if (process.env.SPECSERVE_INSTANCE?.trim()) envProblem(`SPECSERVE_INSTANCE=${JSON.stringify(instance)} ${why}`)
+    else at(['server', 'instance'], `instance ${JSON.stringify(instance)} ${why}`)
+  }
+  if (streamKafka?.group !== undefined && /\s/.test(streamKafka.group)) {
+    at(['repository', 'kafka', 'group'], `group ${JSON.stringify(streamKafka.group)} holds whitespace: the Kafka client refuses it in a consumer group`)
   }
   if (restPort !== 0 && restPort === grpcPort) {
     const fromEnv = ['SPECSERVE_REST_PORT', 'SPECSERVE_GRPC_PORT'].filter((name) => process.env[name])
