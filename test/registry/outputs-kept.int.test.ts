@@ -296,7 +296,8 @@ describe('with a canary rollout and outputs_may_drop', () => {
   })
 
   it('keeps what the serving version took when a canary after it is rolled back (the swap back from the pair takes nothing more)', async () => {
-    // Version 2, promoted above, serves without probabilities; version 3 lacks it too.
+    // Version 2, promoted by the test above, serves without probabilities; version 3 lacks it too.
+    expect(version(served, 2)).toMatchObject({ state: 'serving', outputs_lost: { cancer: ['probabilities'] } })
     expect((await upload(served, 3, noProbabilities)).statusCode).toBe(202)
     // The pair takes nothing more from the ensemble: the canary records nothing.
     expect(version(served, 3).state).toBe('canary')
@@ -306,6 +307,8 @@ describe('with a canary rollout and outputs_may_drop', () => {
     expect(res.json()).toMatchObject({ serving: 2 })
     expect(version(served, 3).state).toBe('retired')
     expect(version(served, 2)).toMatchObject({ state: 'serving', outputs_lost: { cancer: ['probabilities'] } })
-    expect((await answers(served)).declared).toEqual(['label'])
+    expect(await answers(served)).toEqual({ declared: ['label'], outputs: ['label'], version: '2' })
+    // Nothing more was taken: no warning beyond version 2's own.
+    expect(warned).toHaveLength(1)
   })
 })

@@ -68,9 +68,11 @@ describe('schemathesis against /openapi.json', () => {
         schemathesis,
         ['run', `${url}/openapi.json`, '--checks', 'not_a_server_error,status_code_conformance,unsupported_method,allow_header_conformance', '-H', `authorization: Bearer ${KEY}`, '--max-examples', '300', '--seed', '16', '--workers', '1', '--request-timeout', '10', filter, versioned],
         { cwd: dir, maxBuffer: 64 << 20, signal: stop.signal, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } },
-      ).catch((err: { stdout?: string; stderr?: string }) => {
+      ).catch((err: Error & { stdout?: string }) => {
+        if (err.name === 'AbortError') throw new Error(`schemathesis ${filter} ${versioned}: stopped, the other process failed`)
         stop.abort()
-        throw new Error(`schemathesis ${filter} ${versioned}:\n${(err.stdout ?? '').slice(-6000)}\n${err.stderr ?? ''}`)
+        // execFile's message is the command line and its stderr; the findings are on stdout.
+        throw new Error(`schemathesis ${filter} ${versioned}: ${err.message}\n${(err.stdout ?? '').slice(-6000)}`)
       })
       return stdout
     }
