@@ -66,6 +66,8 @@ const depthFor = (job: Job, now: number): number => (needed(job, now) ? DEPTH : 
 export class InlineLane {
   private readonly queues: JobQueue[] = Array.from({ length: PRIORITIES }, () => new JobQueue())
   private queued = 0
+  /** Urgent runs taken in refills since the event loop's last turn (mayRunNow). */
+  urgentThisTurn = 0
   private submitted = 0
   private refilling = false
   /** When the lane last finished a run: a run's own time excludes its wait behind the one before. */
@@ -237,13 +239,12 @@ export class InlineLane {
 
   /**
    * Whether an urgent member (a request's fallback that has waited half its time) may run now,
-   * in this refill: handed over as its own setImmediate callback it would run only on the
-   * event loop's next turn, and under a burst a turn takes several milliseconds, enough to
-   * carry it past the deadline it is there to meet. A native session without batching only;
-   * not a run off any request's path (a shadow, a canary's comparison: no client waits on it;
-   * urgent, it still goes first, on a callback of its own); URGENT_PER_TURN at a time, counted again from the next setImmediate callback (so a turn
-   * may hold the end of one count and the next: at most twice as many), so a crowd of them
-   * cannot hold the event loop (worker answers and deadline timers wait while it runs).
+   * in this refill: on a setImmediate callback of its own it would run a turn of the event
+   * loop later, and under a burst a turn takes several ms, enough to miss its deadline. A
+   * native session without batching only; not a run off any request's path (no client waits
+   * on it: urgent, it goes first, on its own callback); URGENT_PER_TURN at a time, counted
+   * again from the next setImmediate (a turn may hold the end of one count and the next), so
+   * a crowd of them cannot hold the event loop (worker answers and deadline timers wait).
    */
   private mayRunNow(job: Job): boolean {
     const model = job.model
@@ -252,9 +253,6 @@ export class InlineLane {
     if (this.urgentThisTurn++ === 0) setImmediate(newTurn, this)
     return true
   }
-
-  /** Urgent runs taken in refills since the event loop's last turn (mayRunNow). */
-  urgentThisTurn = 0
 
   /**
    * The queue to take from: the first by position whose head may start (or is decided, to be
