@@ -48,6 +48,18 @@ const inline = (offset: bigint, version: number): Raw => record(offset, version,
 const commits = (message: Raw): number => commitCalls.mock.calls.filter(([options]) => options.offsets.some((o) => o.offset === message.offset + 1n)).length
 const nextOutcome = (): Promise<unknown[]> => Promise.race([once(stream, 'record'), once(logged, RETRYING).then(() => ['tried again'])])
 
+/** Receives `message` and lets its retries come (fake timers): each of its `tries` attempts is tried again. */
+async function triedAgainEachTime(message: Raw, tries: number): Promise<void> {
+  let outcome = nextOutcome()
+  stream.receive(message)
+  for (let attempt = 1; attempt < tries; attempt++) {
+    expect(await outcome).toEqual(['tried again'])
+    outcome = nextOutcome()
+    await vi.advanceTimersByTimeAsync(retryDelay(attempt))
+  }
+  expect(await outcome).toEqual(['tried again'])
+}
+
 /** A stream whose catch-up read the topic's end as `end` at its first join (none: not read). */
 async function streamWith(end: bigint | null): Promise<void> {
   catchUp = new CatchUp(120_000, log)
@@ -112,14 +124,7 @@ describe('a record whose location is unreachable', () => {
     await streamWith(7n)
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const live = locationRecord(7n, 8)
-    let outcome = nextOutcome()
-    stream.receive(live)
-    for (let attempt = 1; attempt <= 6; attempt++) {
-      expect(await outcome).toEqual(['tried again'])
-      outcome = nextOutcome()
-      await vi.advanceTimersByTimeAsync(retryDelay(attempt))
-    }
-    expect(await outcome).toEqual(['tried again'])
+    await triedAgainEachTime(live, 7)
     expect([fetched.mock.calls.length, commits(live)]).toEqual([7, 0])
     expect(stream.status()).toMatchObject({ rejected: 0, retrying: { offset: '7', attempts: 7 } })
   })
@@ -128,14 +133,7 @@ describe('a record whose location is unreachable', () => {
     await streamWith(null)
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const record = locationRecord(0n, 8)
-    let outcome = nextOutcome()
-    stream.receive(record)
-    for (let attempt = 1; attempt <= 4; attempt++) {
-      expect(await outcome).toEqual(['tried again'])
-      outcome = nextOutcome()
-      await vi.advanceTimersByTimeAsync(retryDelay(attempt))
-    }
-    expect(await outcome).toEqual(['tried again'])
+    await triedAgainEachTime(record, 5)
     expect([fetched.mock.calls.length, commits(record)]).toEqual([5, 0])
   })
 })
