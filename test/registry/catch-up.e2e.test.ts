@@ -174,18 +174,23 @@ describe('a new instance on a topic that holds versions already', () => {
 
   it('started again under the same name (its commits at the end), is ready without handling a record', { timeout: 60_000 }, async () => {
     const gw = instance(dir, 'gw-new', TOPIC)
-    const caughtUp = once(gw.logged, 'model stream caught up: readiness no longer waits for it')
     await gw.gateway.load()
     expect(gw.registry.serving('cancer-main')).toBe(LATEST) // from its repository
-    await gw.registry.start()
-    const [fields] = (await caughtUp) as [{ handled: number }]
-    expect(fields.handled).toBe(0)
-    const ready = await readyz(gw.app)
-    expect(ready.status).toBe(200)
-    expect(ready.body.model_stream?.catch_up).toMatchObject({ state: 'caught_up', handled: 0, left: 0 })
+    await startsCaughtUp(gw, 0)
     await gw.close()
   })
 })
+
+/** Starts `gw`'s model stream: it says it caught up having handled `handled` records, and /readyz is 200 saying so. */
+async function startsCaughtUp(gw: Instance, handled: number): Promise<void> {
+  const caughtUp = once(gw.logged, 'model stream caught up: readiness no longer waits for it')
+  await gw.registry.start()
+  const [fields] = (await caughtUp) as [{ handled: number }]
+  expect(fields.handled).toBe(handled)
+  const ready = await readyz(gw.app)
+  expect(ready.status).toBe(200)
+  expect(ready.body.model_stream?.catch_up).toMatchObject({ state: 'caught_up', handled, left: 0 })
+}
 
 describe('two gateways under one instance name', () => {
   it('share a consumer group and split the topic: each says another consumer reads the rest', { timeout: 120_000 }, async () => {
@@ -220,15 +225,9 @@ describe('a models topic written in transactions', () => {
     }
     // Offsets: 0 the record, 1 its commit marker, 2 the aborted record, 3 the abort marker; the end is 4.
     const gw = instance(tempDir('specserve-catch-up-txn-'), 'gw-txn', topic)
-    const caughtUp = once(gw.logged, 'model stream caught up: readiness no longer waits for it')
     await gw.gateway.load()
-    await gw.registry.start()
-    const [fields] = (await caughtUp) as [{ handled: number }]
-    expect(fields.handled).toBe(1)
+    await startsCaughtUp(gw, 1)
     expect(gw.registry.serving('cancer-main')).toBe(2)
-    const ready = await readyz(gw.app)
-    expect(ready.status).toBe(200)
-    expect(ready.body.model_stream?.catch_up).toMatchObject({ state: 'caught_up', handled: 1, left: 0 })
     await gw.close()
   })
 })
