@@ -7,15 +7,14 @@
 // before it costs anything. Serving members in order also runs one session many times in a
 // row, which keeps its memory in cache (measured: an ensemble's members interleaved run ~15%
 // slower). Each run handed over is its own setImmediate callback (as in onnxruntime-node's
-// public run), with microtasks in between (a fallback late enough runs in the refill
-// itself: see mayRunNow); with the native session (native.ts) the request is checked again
-// just before the run, so one decided meanwhile drops it even then. A
-// model with `batching` gathers its runs of one turn into one setImmediate callback and
-// runs them stacked (inline-batch.ts): nothing waits for a batch on the event loop, it is
-// whatever arrived together.
+// public run; a fallback late enough runs in the refill itself, see mayRunNow); on the native
+// session (native.ts) the request is checked again just before the run. A model with
+// `batching` gathers its runs of one turn into one callback and runs them stacked
+// (inline-batch.ts): nothing waits for a batch on the event loop.
 import type ort from 'onnxruntime-node'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { Tensor } from '../../tensor/index.ts'
+import type { InferContext } from '../types.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import type { InlineModel } from './inline.ts'
 import type { SyncThreadSession } from './session.ts'
@@ -38,8 +37,16 @@ const AGED_MS = 1
 const DEPTH = 32
 const SPAREABLE_DEPTH = DEPTH / 4
 
-/** Queues by member position: 0 (most preferred), 1, and everything after. */
-const PRIORITIES = 3
+/**
+ * Queues in the order they are served: member positions 0 (most preferred) and 1, runs off
+ * any request's path (shadows, gate runs, canary comparisons), then every later position.
+ * Off-path runs take turns with position 1 in arrival order (see pick), in a queue of their
+ * own so that one that may not start yet (spareable, not urgent before seconds) holds no live
+ * fallback behind it.
+ */
+const OFF_PATH = 2
+const LATER = 3
+const queueFor = (ctx: InferContext): number => (ctx.offPath === true ? OFF_PATH : ctx.member === 0 || ctx.member === 1 ? ctx.member : LATER)
 
 /** A queue this long is swept of requests already decided (amortized: at most once per as many pushes). */
 const SWEEP_AT = 4 * DEPTH
@@ -62,9 +69,9 @@ const needed = (job: Job, now: number): boolean => now >= job.urgentAt
 /** Runs that may be in onnxruntime when this job starts. */
 const depthFor = (job: Job, now: number): number => (needed(job, now) ? DEPTH : SPAREABLE_DEPTH)
 
-/** The main thread's lane: up to DEPTH runs submitted (fewer for spareable members), the rest waiting by position, then in order. */
+/** The main thread's lane: up to DEPTH runs submitted (fewer for spareable members), the rest waiting by queue (queueFor), then in order. */
 export class InlineLane {
-  private readonly queues: JobQueue[] = Array.from({ length: PRIORITIES }, () => new JobQueue())
+  private readonly queues: JobQueue[] = Array.from({ length: LATER + 1 }, () => new JobQueue())
   private queued = 0
   /** Urgent runs taken in refills since the event loop's last turn (mayRunNow). */
   urgentThisTurn = 0
@@ -73,8 +80,8 @@ export class InlineLane {
   /** When the lane last finished a run: a run's own time excludes its wait behind the one before. */
   private freeAt = 0
 
-  submit(job: Job, member: number): void {
-    const priority = member < PRIORITIES ? member : PRIORITIES - 1
+  submit(job: Job): void {
+    const priority = queueFor(job.ctx)
     // Not queued yet, its urgentAt is 0 (needed) or Infinity (spareable): no clock read on this path.
     if (this.submitted < depthFor(job, 0) && !this.waitingUpTo(priority)) return this.start(job)
     const queue = this.queues[priority]!
@@ -255,20 +262,23 @@ export class InlineLane {
   }
 
   /**
-   * The queue to take from: the first by position whose head may start (or is decided, to be
-   * dropped), unless a later position holds a needed (or urgent) member that has waited past
-   * AGED_MS: under sustained load the first position never empties, and requests that need
-   * their later members must not wait for it to.
+   * The queue to take from: the first whose head may start (or is decided, to be dropped),
+   * unless a later one's head is decided (dropping it costs nothing) or is a needed (or urgent)
+   * member that has waited past AGED_MS: under sustained load the first position never
+   * empties, and requests that need their later members must not wait for it to.
    */
   private pick(now: number): JobQueue | undefined {
     let first: JobQueue | undefined
-    for (const queue of this.queues) {
+    for (let i = 0; i < this.queues.length; i++) {
+      const queue = this.queues[i]!
       const head = queue.peek()
       if (!head) continue
       const ready = head.ctx.over || this.submitted < depthFor(head, now)
       if (!ready) continue
       if (!first) first = queue
-      else if (needed(head, now) && now - head.queuedAt > AGED_MS) return queue
+      else if (head.ctx.over || (needed(head, now) && now - head.queuedAt > AGED_MS)) return queue
+      // Both may start: the older goes, or live spares, always ready again, would starve them.
+      else if (i === OFF_PATH && first === this.queues[1] && head.queuedAt < first.peek()!.queuedAt) first = queue
     }
     return first
   }

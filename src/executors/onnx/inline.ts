@@ -57,9 +57,8 @@ export class InlineModel {
 
   run(inputs: TensorMap, ctx: InferContext): Promise<TensorMap> {
     if (this.closed) return Promise.reject(UNLOADED)
-    const priority = ctx.member
     const spareable = ctx.spareable
-    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, spareable, queuedAt: 0, urgentAt: spareable ? Infinity : 0, resolve, reject }, priority))
+    return new Promise<TensorMap>((resolve, reject) => lane.submit({ model: this, inputs, ctx, spareable, queuedAt: 0, urgentAt: spareable ? Infinity : 0, resolve, reject }))
   }
 
   /**

@@ -261,12 +261,56 @@ describe('the inline lane on the native session', () => {
       expect(order.lastIndexOf('fallback')).toBeGreaterThan(32)
     })
 
-    it('takes no shortcut for a run off any request\'s path (a shadow): urgent, it runs on the next turn, and blocks no fallback queued behind it', async () => {
+    it('takes no shortcut for a run off any request\'s path (a shadow): urgent, it runs on the next turn, after a fallback queued after it', async () => {
       const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 4, true), fallback(4)])
-      // The first run's end hands the shadow to the next turn; the second's runs the request's
-      // fallback queued behind it at once; the shadow runs first on the next turn.
-      expect(order.indexOf('fallback')).toBe(2)
+      // The first run's end runs the request's fallback at once (live position 1 is served
+      // before runs off any path); the second's hands the shadow to the next turn, where it runs first.
+      expect(order.indexOf('fallback')).toBe(1)
       expect(order.indexOf('shadow')).toBe(33)
+    })
+
+    it('holds no fallback behind a run off any request\'s path that is not urgent yet: the shadow waits in a queue of its own', async () => {
+      const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 60_000, true), fallback(4)])
+      expect(order.indexOf('fallback')).toBe(1)
+      expect(order.indexOf('shadow')).toBe(65)
+    })
+
+    it('takes runs off any request\'s path in turn with spare position-1 members, in arrival order, when both may start', async () => {
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      try {
+        const order: string[] = []
+        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        for (const late of ['fallback', 'shadow', 'fallback', 'shadow']) {
+          vi.advanceTimersByTime(0.01) // queued one after another
+          const ctx = late === 'shadow' ? offPathContext(new AbortController().signal, performance.now() + 60_000, true) : fallback(60_000)
+          runs.push(model.run(input, ctx).then(() => void order.push(late)))
+        }
+        await Promise.all(runs)
+        // Spares, never urgent here: they start once the lane has room, after every first-position run.
+        expect(order.slice(64)).toEqual(['fallback', 'shadow', 'fallback', 'shadow'])
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
+    })
+
+    it('drops a decided run at the head of a later position\'s queue at the next pick, without waiting for the first position to empty', async () => {
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      try {
+        const order: string[] = []
+        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        const third = { ...needed(), member: 2, spareable: true }
+        runs.push(model.run(input, third).then(() => void order.push('ran'), (err: Error) => void order.push(err.message)))
+        third.over = true // its request is decided (an earlier member answered) while it waits
+        await Promise.all(runs)
+        expect(order.indexOf('the request was decided before this run started')).toBe(1)
+        expect(order).not.toContain('ran')
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
     })
 
     it('drops an urgent fallback whose request the one answered just before it decided: the next pick waits for that answer\'s reaction', async () => {
