@@ -10,7 +10,7 @@ import { executorKinds, getExecutorKind } from '../executors/registry.ts'
 import type { CommonModelConfig } from '../executors/common.ts'
 import type { ParseContext } from '../executors/types.ts'
 import { DEFAULT_SPOOL_DIR, outputIssues } from '../kafka/config.ts'
-import { addressIssues } from '../kafka/names.ts'
+import { addressIssues, kafkaIdProblem } from '../kafka/names.ts'
 import type { CanaryPlan } from '../registry/canary.ts'
 import { parseRepository, type RepositoryConfig } from '../registry/config.ts'
 import { parseAuth, parseTls, type AuthConfig, type TlsConfig } from '../security/config.ts'
@@ -205,14 +205,14 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const instance = instanceName(server.instance, envProblem, (message) => at(['server', 'instance'], message))
   // The model stream's consumer group is `<group>-<instance>`, its client id names the instance too.
   const streamKafka = raw.repository?.kafka
-  if (streamKafka !== undefined && /\s/.test(instance)) {
-    const why = 'holds whitespace: with repository.kafka it names the model stream\'s consumer group, and the Kafka client refuses whitespace there'
+  const badInstance = streamKafka === undefined ? null : kafkaIdProblem(instance, 'consumer group')
+  if (badInstance) {
+    const why = `${badInstance} (with repository.kafka it names the model stream's consumer group)`
     if (process.env.SPECSERVE_INSTANCE?.trim()) envProblem(`SPECSERVE_INSTANCE=${JSON.stringify(instance)} ${why}`)
     else at(['server', 'instance'], `instance ${JSON.stringify(instance)} ${why}`)
   }
-  if (streamKafka?.group !== undefined && /\s/.test(streamKafka.group)) {
-    at(['repository', 'kafka', 'group'], `group ${JSON.stringify(streamKafka.group)} holds whitespace: the Kafka client refuses it in a consumer group`)
-  }
+  const badGroup = streamKafka?.group === undefined ? null : kafkaIdProblem(streamKafka.group, 'consumer group')
+  if (badGroup) at(['repository', 'kafka', 'group'], `group ${JSON.stringify(streamKafka!.group)} ${badGroup}`)
   if (restPort !== 0 && restPort === grpcPort) {
     const fromEnv = ['SPECSERVE_REST_PORT', 'SPECSERVE_GRPC_PORT'].filter((name) => process.env[name])
     const via = fromEnv.length ? ` (after ${fromEnv.join(' and ')} from the environment)` : ''

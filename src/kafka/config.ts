@@ -6,7 +6,7 @@ import { configPath } from '../config/paths.ts'
 import Type, { type Static } from 'typebox'
 import { MAX_TIMER_MS } from '../config/forms.ts'
 import { schemaIssues, type ConfigIssue, type SourceMap } from '../config/yaml.ts'
-import { addressIssues, topicNameProblem } from './names.ts'
+import { addressIssues, kafkaIdProblem, topicNameProblem } from './names.ts'
 
 const Rate = Type.Number({ minimum: 0, maximum: 1 })
 const Positive = Type.Integer({ minimum: 1 })
@@ -153,9 +153,10 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
     ['stream.output_topic', stream?.output_topic],
     ['stream.dead_letter_topic', stream?.dead_letter_topic],
   ])
-  // The Kafka client refuses whitespace in these at start: refused here, with the path.
-  if (kafka.client_id !== undefined && /\s/.test(kafka.client_id)) at(['output', 'kafka', 'client_id'], `client_id ${JSON.stringify(kafka.client_id)} holds whitespace: the Kafka client refuses it`)
-  if (stream?.group_id !== undefined && /\s/.test(stream.group_id)) at(['output', 'kafka', 'stream', 'group_id'], `group_id ${JSON.stringify(stream.group_id)} holds whitespace: the Kafka client refuses it in a consumer group`)
+  const badClient = kafka.client_id === undefined ? null : kafkaIdProblem(kafka.client_id, 'client')
+  if (badClient) at(['output', 'kafka', 'client_id'], `client_id ${JSON.stringify(kafka.client_id)} ${badClient}`)
+  const badGroup = stream?.group_id === undefined ? null : kafkaIdProblem(stream.group_id, 'consumer group')
+  if (badGroup) at(['output', 'kafka', 'stream', 'group_id'], `group_id ${JSON.stringify(stream!.group_id)} ${badGroup}`)
   if (stream?.enabled && !stream.input_topic) at(['output', 'kafka', 'stream'], 'stream mode needs input_topic')
   // Stream mode would read its own answers, dead letters or records back as requests: one
   // poison message then dead-letters itself for ever. Compared as resolved (defaults included).

@@ -1,6 +1,7 @@
 // What a broker or the client would refuse at run time, said at load with the field's line:
 // a topic name Kafka does not allow (the broker answers INVALID_TOPIC_EXCEPTION to every
-// produce, which looked like an outage), and a broker address the client cannot dial.
+// produce, which looked like an outage), a broker address the client cannot dial, and a client
+// or group id it would not start with.
 
 /** Kafka's own rule for topic names: letters, digits, ".", "_" and "-", at most 249 of them, not "." or "..". */
 export function topicNameProblem(name: string): string | null {
@@ -8,6 +9,11 @@ export function topicNameProblem(name: string): string | null {
   if (name.length > 249) return `a Kafka topic name has at most 249 characters (this one has ${name.length})`
   if (!/^[A-Za-z0-9._-]+$/.test(name)) return `${JSON.stringify(name)} is not a Kafka topic name: letters, digits, ".", "_" and "-" only`
   return null
+}
+
+/** Why the Kafka client would refuse `id` in a client id or a consumer group id (it fails its start on whitespace), or null. */
+export function kafkaIdProblem(id: string, role: 'client' | 'consumer group'): string | null {
+  return /\s/.test(id) ? `holds whitespace: the Kafka client refuses it in a ${role} id` : null
 }
 
 /** `host:port`, or `[IPv6]:port`, with a port from 1 to 65535. */
