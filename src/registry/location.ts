@@ -14,7 +14,17 @@ import type { ModelDescriptor } from './descriptor.ts'
 export class Refused extends Error {}
 
 /** The network or the server failed for now (unreachable, a reset, no answer in time, 503): tried again. */
-export class Unreachable extends Error {}
+export class Unreachable extends Error {
+  readonly location: string
+  /** What failed, without the location. */
+  readonly why: string
+
+  constructor(location: string, why: string) {
+    super(`location ${location}: ${why}`)
+    this.location = location
+    this.why = why
+  }
+}
 
 const FETCH_TIMEOUT_MS = 60_000
 
@@ -35,10 +45,10 @@ const overLimit = (location: string, limit: number): Refused => new Refused(`loc
 function fetchFailure(location: string, err: unknown): Error {
   if (err instanceof Refused || err instanceof Unreachable) return err
   const error = err as Error
-  if (error.name === 'TimeoutError') return new Unreachable(`location ${location}: not read within ${FETCH_TIMEOUT_MS} ms`)
+  if (error.name === 'TimeoutError') return new Unreachable(location, `not read within ${FETCH_TIMEOUT_MS} ms`)
   const cause = error.cause as Error | undefined
-  const reason = `location ${location}: ${error.message}${cause?.message ? ` (${cause.message})` : ''}`
-  return failedForNow(errorCodeOf(err)) ? new Unreachable(reason) : new Refused(reason)
+  const why = `${error.message}${cause?.message ? ` (${cause.message})` : ''}`
+  return failedForNow(errorCodeOf(err)) ? new Unreachable(location, why) : new Refused(`location ${location}: ${why}`)
 }
 
 /** An http(s) location's body, read as it streams in: the download is aborted once past `limit`, whatever content-length said. */
@@ -46,7 +56,7 @@ export async function fetchAtMost(location: string, limit: number): Promise<Uint
   const stop = new AbortController()
   try {
     const res = await fetch(location, { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) })
-    if (!res.ok) throw new (TRANSIENT_STATUSES.has(res.status) ? Unreachable : Refused)(`location ${location}: HTTP ${res.status}`)
+    if (!res.ok) throw TRANSIENT_STATUSES.has(res.status) ? new Unreachable(location, `HTTP ${res.status}`) : new Refused(`location ${location}: HTTP ${res.status}`)
     if (Number(res.headers.get('content-length') ?? 0) > limit) throw overLimit(location, limit)
     const body = await bodyAtMost(res, limit)
     if (body === null) throw overLimit(location, limit)

@@ -39,15 +39,13 @@ export function givenUp(err: unknown, attempt: number, record: Held, catchUp: Ca
   if (!(err instanceof Unreachable) || attempt < HISTORY_ATTEMPTS || catchUp?.historical(record.partition, record.offset) !== true) return null
   let model = record.key ?? ''
   let version: number | null = null
-  let location = ''
   try {
     const d = decodeDescriptor(record.value ?? Buffer.alloc(0))
-    ;[model, version, location] = [d.name || model, d.version, d.payload?.kind === 'location' ? d.payload.location : '']
+    ;[model, version] = [d.name || model, d.version]
   } catch {
-    // Decoded already once to reach the fetch: not expected; the reason names the error alone.
+    // Decoded already once to reach the fetch: not expected; the line names the record's key.
   }
-  // Unreachable's message names the location first: not twice.
-  const error = err.message.startsWith(`location ${location}: `) ? err.message.slice(`location ${location}: `.length) : err.message
+  const { location, why: error } = err
   const offset = String(record.offset)
   log.warn({ model, version, offset, location, attempts: attempt, error }, 'model stream: a replayed record\'s location is unreachable; committed as rejected, the records after it go on')
   return `location ${location} unreachable while replaying history (offset ${offset}, ${attempt} attempts): ${error}`
