@@ -82,11 +82,7 @@ export function limited<T>(ms: number, reason: string, work: (signal: AbortSigna
   if (ms > MAX_TIMER_MS) {
     // A signal of its own though it never aborts: one shared by every unbounded call would
     // gather the listeners works add and never remove.
-    try {
-      return work(controller.signal)
-    } catch (err) {
-      return Promise.reject(err as Error)
-    }
+    return started(() => work(controller.signal))
   }
   const late = (): Error => {
     const over = new Error(reason)
@@ -107,16 +103,18 @@ function lateAfter<T>(ms: number, late: () => Error, start: () => Promise<T>): P
   let resolve!: (value: T) => void
   let reject!: (err: Error) => void
   const settled = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)))
-  let work: Promise<T>
-  try {
-    work = start()
-  } catch (err) {
-    clearTimeout(timer)
-    return Promise.reject(err as Error)
-  }
-  work.then(
+  started(start).then(
     (value) => (clearTimeout(timer), resolve(value)),
     (err: unknown) => (clearTimeout(timer), reject(err as Error)),
   )
   return settled
+}
+
+/** `start()`'s promise, or what it threw as a rejection: a caller handles one way of failing. */
+function started<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start()
+  } catch (err) {
+    return Promise.reject(err as Error)
+  }
 }
