@@ -24,8 +24,9 @@ export interface InferContext {
 
 /**
  * The context of a run off any request's path (a shadow, a gate's run, a canary's comparison):
- * behind live traffic on the main thread's lane (inline-lane.ts), over once `signal` aborts (its
- * time limit), so a lane drops it if it has not started yet.
+ * a second member's place on a lane (the main thread's keeps spare ones in a queue of their
+ * own: inline-queue.ts), over once `signal` aborts (its time limit), so a lane drops it if it
+ * has not started yet.
  */
 export function offPathContext(signal: AbortSignal, deadline: number, spareable: boolean): InferContext {
   return {

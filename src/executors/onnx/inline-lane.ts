@@ -14,11 +14,10 @@
 import type ort from 'onnxruntime-node'
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { Tensor } from '../../tensor/index.ts'
-import type { InferContext } from '../types.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import type { InlineModel } from './inline.ts'
 import type { SyncThreadSession } from './session.ts'
-import { JobQueue, NOT_NEEDED, type Job } from './inline-queue.ts'
+import { JobQueue, NOT_NEEDED, OFF_PATH, QUEUES, queueFor, type Job } from './inline-queue.ts'
 import { runStacked } from './inline-batch.ts'
 import { ortMessage } from './ort-message.ts'
 
@@ -37,16 +36,6 @@ const AGED_MS = 1
 const DEPTH = 32
 const SPAREABLE_DEPTH = DEPTH / 4
 
-/**
- * Queues in the order they are served: member positions 0 (most preferred) and 1, runs off
- * any request's path (shadows, gate runs, canary comparisons), then every later position.
- * Off-path runs take turns with position 1 in arrival order (see pick), in a queue of their
- * own so that one that may not start yet (spareable, not urgent before seconds) holds no live
- * fallback behind it.
- */
-const OFF_PATH = 2
-const LATER = 3
-const queueFor = (ctx: InferContext): number => (ctx.offPath === true ? OFF_PATH : ctx.member === 0 || ctx.member === 1 ? ctx.member : LATER)
 
 /** A queue this long is swept of requests already decided (amortized: at most once per as many pushes). */
 const SWEEP_AT = 4 * DEPTH
@@ -71,7 +60,7 @@ const depthFor = (job: Job, now: number): number => (needed(job, now) ? DEPTH : 
 
 /** The main thread's lane: up to DEPTH runs submitted (fewer for spareable members), the rest waiting by queue (queueFor), then in order. */
 export class InlineLane {
-  private readonly queues: JobQueue[] = Array.from({ length: LATER + 1 }, () => new JobQueue())
+  private readonly queues: JobQueue[] = Array.from({ length: QUEUES }, () => new JobQueue())
   private queued = 0
   /** Urgent runs taken in refills since the event loop's last turn (mayRunNow). */
   urgentThisTurn = 0
@@ -265,7 +254,8 @@ export class InlineLane {
    * The queue to take from: the first whose head may start (or is decided, to be dropped),
    * unless a later one's head is decided (dropping it costs nothing) or is a needed (or urgent)
    * member that has waited past AGED_MS: under sustained load the first position never
-   * empties, and requests that need their later members must not wait for it to.
+   * empties, and requests that need their later members must not wait for it to. Spare runs
+   * off any request's path take turns with position 1's spare members (queueFor).
    */
   private pick(now: number): JobQueue | undefined {
     let first: JobQueue | undefined
@@ -277,8 +267,8 @@ export class InlineLane {
       if (!ready) continue
       if (!first) first = queue
       else if (head.ctx.over || (needed(head, now) && now - head.queuedAt > AGED_MS)) return queue
-      // Both may start: the older goes, or live spares, always ready again, would starve them.
-      else if (i === OFF_PATH && first === this.queues[1] && head.queuedAt < first.peek()!.queuedAt) first = queue
+      // Both spare and may start: the older goes, or live spares, always ready again, would starve them.
+      else if (i === OFF_PATH && first === this.queues[1] && head.queuedAt < first.peek()!.queuedAt && !needed(first.peek()!, now)) first = queue
     }
     return first
   }

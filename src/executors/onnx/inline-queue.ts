@@ -1,9 +1,22 @@
-// The inline lane's waiting runs: a job per run asked for, and the FIFO the ones that cannot
-// start yet wait in (by member position, see inline-lane.ts).
+// The inline lane's waiting runs: a job per run asked for, and the FIFOs the ones that cannot
+// start yet wait in (queueFor; served as inline-lane.ts picks).
 import { ModelError, ModelErrorCode } from '../../errors.ts'
 import type { TensorMap } from '../../tensor/index.ts'
 import type { InferContext } from '../types.ts'
 import type { InlineModel } from './inline.ts'
+
+/**
+ * The queues, in the order they are served: member positions 0 (most preferred) and 1, spare
+ * runs off any request's path (shadows, canary comparisons), then every later position. Those
+ * take turns with position 1's spare members in arrival order (InlineLane.pick), in a queue of
+ * their own so that one that may not start yet (spare, not urgent before seconds) holds no
+ * live fallback behind it. A gate's runs (off any path, but needed) wait with position 1.
+ */
+export const OFF_PATH = 2
+const LATER = 3
+export const QUEUES = LATER + 1
+export const queueFor = (ctx: InferContext): number =>
+  ctx.offPath === true && ctx.spareable ? OFF_PATH : ctx.member === 0 || ctx.member === 1 ? ctx.member : LATER
 
 export interface Job {
   readonly model: InlineModel

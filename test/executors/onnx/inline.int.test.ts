@@ -230,14 +230,14 @@ describe('the inline lane on the native session', () => {
     const needed = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
     const fallback = (ms: number): InferContext => ({ ...needed(), member: 1, spareable: true, deadline: performance.now() + ms })
 
-    /** The order runs answered in: 64 first-position runs (32 fill the lane, 32 wait), then `late()`'s queued behind them (made on the faked clock); the clock then moves 3 ms. */
+    /** The order runs answered in: 64 first-position runs (32 fill the lane, 32 wait), then `late()`'s queued behind them (made on the faked clock); the clock then moves 3 ms. A run off any request's path is a shadow if spare, else a gate's. */
     async function answerOrder(late: () => readonly InferContext[]): Promise<string[]> {
       vi.useFakeTimers({ toFake: ['performance'] })
       const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
       try {
         const order: string[] = []
         const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        for (const ctx of late()) runs.push(model.run(input, ctx).then(() => void order.push(ctx.offPath === true ? 'shadow' : 'fallback')))
+        for (const ctx of late()) runs.push(model.run(input, ctx).then(() => void order.push(ctx.offPath !== true ? 'fallback' : ctx.spareable ? 'shadow' : 'gate')))
         vi.advanceTimersByTime(3)
         await Promise.all(runs)
         return order
@@ -263,8 +263,8 @@ describe('the inline lane on the native session', () => {
 
     it('takes no shortcut for a run off any request\'s path (a shadow): urgent, it runs on the next turn, after a fallback queued after it', async () => {
       const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 4, true), fallback(4)])
-      // The first run's end runs the request's fallback at once (live position 1 is served
-      // before runs off any path); the second's hands the shadow to the next turn, where it runs first.
+      // The first run's end runs the request's fallback at once (urgent, it takes the shortcut);
+      // the second's hands the shadow to the next turn, where it runs first.
       expect(order.indexOf('fallback')).toBe(1)
       expect(order.indexOf('shadow')).toBe(33)
     })
@@ -273,6 +273,32 @@ describe('the inline lane on the native session', () => {
       const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 60_000, true), fallback(4)])
       expect(order.indexOf('fallback')).toBe(1)
       expect(order.indexOf('shadow')).toBe(65)
+    })
+
+    it('holds no gate run (off any request\'s path, but needed) behind a shadow that is not urgent yet', async () => {
+      const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 60_000, true), offPathContext(new AbortController().signal, performance.now() + 60_000, false)])
+      // Needed and aged, it is handed over at the first run's end, after the 31 runs handed over with that one.
+      expect(order.indexOf('gate')).toBe(32)
+      expect(order.indexOf('shadow')).toBe(65)
+    })
+
+    it('lets no older shadow go before an urgent fallback when both may start (public API session: no shortcut)', async () => {
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, { native: false })
+      try {
+        const order: string[] = []
+        // 8 runs out: spare ones queue. The shadow is queued first, the fallback just after.
+        const runs = Array.from({ length: 8 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + 60_000, true)).then(() => void order.push('shadow')))
+        vi.advanceTimersByTime(0.01)
+        runs.push(model.run(input, fallback(4)).then(() => void order.push('fallback')))
+        vi.advanceTimersByTime(3)
+        await Promise.all(runs)
+        expect(order.indexOf('fallback')).toBeLessThan(order.indexOf('shadow'))
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
     })
 
     it('takes runs off any request\'s path in turn with spare position-1 members, in arrival order, when both may start', async () => {
