@@ -207,12 +207,13 @@ export function parseConfig(text: string, file: string): GatewayConfig {
   const streamKafka = raw.repository?.kafka
   const badInstance = streamKafka === undefined ? null : kafkaIdProblem(instance, 'consumer group')
   if (badInstance) {
-    const why = `${badInstance} (with repository.kafka it names the model stream's consumer group)`
+    const why = `${badInstance} (with repository.kafka, the model stream's is <group>-<instance>)`
     if (process.env.SPECSERVE_INSTANCE?.trim()) envProblem(`SPECSERVE_INSTANCE=${JSON.stringify(instance)} ${why}`)
     else at(['server', 'instance'], `instance ${JSON.stringify(instance)} ${why}`)
   }
-  const badGroup = streamKafka?.group === undefined ? null : kafkaIdProblem(streamKafka.group, 'consumer group')
-  if (badGroup) at(['repository', 'kafka', 'group'], `group ${JSON.stringify(streamKafka!.group)} ${badGroup}`)
+  const group = streamKafka?.group
+  const badGroup = group === undefined ? null : kafkaIdProblem(group, 'consumer group')
+  if (badGroup) at(['repository', 'kafka', 'group'], `group ${JSON.stringify(group)} ${badGroup}`)
   if (restPort !== 0 && restPort === grpcPort) {
     const fromEnv = ['SPECSERVE_REST_PORT', 'SPECSERVE_GRPC_PORT'].filter((name) => process.env[name])
     const via = fromEnv.length ? ` (after ${fromEnv.join(' and ')} from the environment)` : ''

@@ -155,8 +155,9 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
   ])
   const badClient = kafka.client_id === undefined ? null : kafkaIdProblem(kafka.client_id, 'client')
   if (badClient) at(['output', 'kafka', 'client_id'], `client_id ${JSON.stringify(kafka.client_id)} ${badClient}`)
-  const badGroup = stream?.group_id === undefined ? null : kafkaIdProblem(stream.group_id, 'consumer group')
-  if (badGroup) at(['output', 'kafka', 'stream', 'group_id'], `group_id ${JSON.stringify(stream!.group_id)} ${badGroup}`)
+  const groupId = stream?.group_id
+  const badGroup = groupId === undefined ? null : kafkaIdProblem(groupId, 'consumer group')
+  if (badGroup) at(['output', 'kafka', 'stream', 'group_id'], `group_id ${JSON.stringify(groupId)} ${badGroup}`)
   if (stream?.enabled && !stream.input_topic) at(['output', 'kafka', 'stream'], 'stream mode needs input_topic')
   // Stream mode would read its own answers, dead letters or records back as requests: one
   // poison message then dead-letters itself for ever. Compared as resolved (defaults included).

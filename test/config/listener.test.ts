@@ -59,15 +59,15 @@ describe('server.instance and SPECSERVE_INSTANCE', () => {
     const streamed = `repository: { path: ./repo, kafka: { brokers: ["127.0.0.1:9092"] } }\n`
     vi.stubEnv('SPECSERVE_INSTANCE', '')
     expect(issuesOf(withServer('instance: gw 1') + streamed)).toEqual([
-      expect.objectContaining({ path: 'server.instance', message: 'instance "gw 1" holds whitespace: the Kafka client refuses it in a consumer group id (with repository.kafka it names the model stream\'s consumer group)' }),
+      expect.objectContaining({ path: 'server.instance', message: 'instance "gw 1" holds whitespace: the Kafka client refuses whitespace in a consumer group id (with repository.kafka, the model stream\'s is <group>-<instance>)' }),
     ])
     vi.stubEnv('SPECSERVE_INSTANCE', 'pod 7')
     expect(issuesOf(withServer('instance: gw-1') + streamed)).toEqual([
-      { path: '', message: 'SPECSERVE_INSTANCE="pod 7" holds whitespace: the Kafka client refuses it in a consumer group id (with repository.kafka it names the model stream\'s consumer group)' },
+      { path: '', message: 'SPECSERVE_INSTANCE="pod 7" holds whitespace: the Kafka client refuses whitespace in a consumer group id (with repository.kafka, the model stream\'s is <group>-<instance>)' },
     ])
     vi.stubEnv('SPECSERVE_INSTANCE', '')
     expect(issuesOf(withServer('instance: gw-1') + streamed.replace('brokers', 'group: "my models", brokers'))).toEqual([
-      expect.objectContaining({ path: 'repository.kafka.group', message: 'group "my models" holds whitespace: the Kafka client refuses it in a consumer group id' }),
+      expect.objectContaining({ path: 'repository.kafka.group', message: 'group "my models" holds whitespace: the Kafka client refuses whitespace in a consumer group id' }),
     ])
     vi.stubEnv('SPECSERVE_INSTANCE', 'pod 7')
     // Without a model stream the name is only a record's field: kept as written.

@@ -48,8 +48,8 @@ describe('output.kafka config', () => {
 
   it('refuses a client id or a stream group id with whitespace (the Kafka client would refuse it at start)', () => {
     expect(issues('output:\n  kafka: { brokers: ["127.0.0.1:9092"], client_id: "my gateway", stream: { input_topic: in, group_id: "my group" } }\n')).toEqual([
-      { path: 'output.kafka.client_id', line: 6, message: 'client_id "my gateway" holds whitespace: the Kafka client refuses it in a client id' },
-      { path: 'output.kafka.stream.group_id', line: 6, message: 'group_id "my group" holds whitespace: the Kafka client refuses it in a consumer group id' },
+      { path: 'output.kafka.client_id', line: 6, message: 'client_id "my gateway" holds whitespace: the Kafka client refuses whitespace in a client id' },
+      { path: 'output.kafka.stream.group_id', line: 6, message: 'group_id "my group" holds whitespace: the Kafka client refuses whitespace in a consumer group id' },
     ])
   })
 
