@@ -36,7 +36,6 @@ const AGED_MS = 1
 const DEPTH = 32
 const SPAREABLE_DEPTH = DEPTH / 4
 
-
 /** A queue this long is swept of requests already decided (amortized: at most once per as many pushes). */
 const SWEEP_AT = 4 * DEPTH
 
@@ -255,7 +254,8 @@ export class InlineLane {
    * unless a later one's head is decided (dropping it costs nothing) or is a needed (or urgent)
    * member that has waited past AGED_MS: under sustained load the first position never
    * empties, and requests that need their later members must not wait for it to. Spare runs
-   * off any request's path take turns with position 1's spare members (queueFor).
+   * off any request's path take turns with position 1's spare members in arrival order, and
+   * never go before its needed (or urgent) head.
    */
   private pick(now: number): JobQueue | undefined {
     let first: JobQueue | undefined
@@ -266,9 +266,10 @@ export class InlineLane {
       const ready = head.ctx.over || this.submitted < depthFor(head, now)
       if (!ready) continue
       if (!first) first = queue
+      else if (i === OFF_PATH && first === this.queues[1] && needed(first.peek()!, now)) continue
       else if (head.ctx.over || (needed(head, now) && now - head.queuedAt > AGED_MS)) return queue
       // Both spare and may start: the older goes, or live spares, always ready again, would starve them.
-      else if (i === OFF_PATH && first === this.queues[1] && head.queuedAt < first.peek()!.queuedAt && !needed(first.peek()!, now)) first = queue
+      else if (i === OFF_PATH && first === this.queues[1] && head.queuedAt < first.peek()!.queuedAt) first = queue
     }
     return first
   }

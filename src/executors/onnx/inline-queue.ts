@@ -7,10 +7,11 @@ import type { InlineModel } from './inline.ts'
 
 /**
  * The queues, in the order they are served: member positions 0 (most preferred) and 1, spare
- * runs off any request's path (shadows, canary comparisons), then every later position. Those
- * take turns with position 1's spare members in arrival order (InlineLane.pick), in a queue of
- * their own so that one that may not start yet (spare, not urgent before seconds) holds no
- * live fallback behind it. A gate's runs (off any path, but needed) wait with position 1.
+ * runs off any request's path (shadows, canary comparisons), then every later position. The
+ * spare off-path runs take turns with position 1's spare members in arrival order
+ * (InlineLane.pick), in a queue of their own so that one that may not start yet (not urgent
+ * before seconds) holds no live fallback behind it. A gate's runs (off any path, but needed)
+ * wait with position 1.
  */
 export const OFF_PATH = 2
 const LATER = 3

@@ -263,8 +263,8 @@ describe('the inline lane on the native session', () => {
 
     it('takes no shortcut for a run off any request\'s path (a shadow): urgent, it runs on the next turn, after a fallback queued after it', async () => {
       const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 4, true), fallback(4)])
-      // The first run's end runs the request's fallback at once (urgent, it takes the shortcut);
-      // the second's hands the shadow to the next turn, where it runs first.
+      // The first run's end picks position 1's urgent fallback (checked before the shadow's queue)
+      // and runs it at once (the shortcut); the second's hands the shadow to the next turn, where it runs first.
       expect(order.indexOf('fallback')).toBe(1)
       expect(order.indexOf('shadow')).toBe(33)
     })
@@ -282,14 +282,17 @@ describe('the inline lane on the native session', () => {
       expect(order.indexOf('shadow')).toBe(65)
     })
 
-    it('lets no older shadow go before an urgent fallback when both may start (public API session: no shortcut)', async () => {
+    it.each([
+      ['not urgent yet', 60_000],
+      ['urgent too', 4],
+    ])('lets no older shadow, %s, go before an urgent fallback when both may start (public API session: no shortcut)', async (_, shadowMs) => {
       vi.useFakeTimers({ toFake: ['performance'] })
       const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, { native: false })
       try {
         const order: string[] = []
         // 8 runs out: spare ones queue. The shadow is queued first, the fallback just after.
         const runs = Array.from({ length: 8 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + 60_000, true)).then(() => void order.push('shadow')))
+        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + shadowMs, true)).then(() => void order.push('shadow')))
         vi.advanceTimersByTime(0.01)
         runs.push(model.run(input, fallback(4)).then(() => void order.push('fallback')))
         vi.advanceTimersByTime(3)
