@@ -130,7 +130,8 @@ describe('orLate and limited', () => {
   })
 
   it('limited passes on a synchronous throw of the work as a rejection, leaving no timer', async () => {
-    await expect(limited(50, 'late', () => { throw new Error('bad call') })).rejects.toThrow('bad call')
+    const thrown = new Error('bad call')
+    await expect(limited(50, 'late', () => { throw thrown })).rejects.toBe(thrown)
     await expect(limited(50, 'late', () => Promise.resolve(3))).resolves.toBe(3)
     expect(vi.getTimerCount()).toBe(0)
   })
