@@ -17,7 +17,7 @@ import type { Tensor } from '../../tensor/index.ts'
 import { fromOrtTensor } from '../../tensor/ort.ts'
 import type { InlineModel } from './inline.ts'
 import type { SyncThreadSession } from './session.ts'
-import { JobQueue, NOT_NEEDED, OFF_PATH, QUEUES, queueFor, type Job } from './inline-queue.ts'
+import { DEPTH, depthFor, JobQueue, needed, NOT_NEEDED, OFF_PATH, QUEUES, queueFor, secondTier, SPAREABLE_DEPTH, type Job } from './inline-queue.ts'
 import { runStacked } from './inline-batch.ts'
 import { ortMessage } from './ort-message.ts'
 
@@ -27,35 +27,18 @@ export const UNLOADED = new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloa
 /** A needed member queued behind later positions for this long goes first (see InlineLane.pick). */
 const AGED_MS = 1
 
-/**
- * Runs handed to onnxruntime at once: the more, the more completions the event loop
- * collects per turn (measured: 32 serves ~12% more predicts per second than 8). Members
- * a decision may come without get a quarter of it: while the lane is busy they wait
- * here, where a request decided meanwhile drops them before they cost a run.
- */
-const DEPTH = 32
-const SPAREABLE_DEPTH = DEPTH / 4
-
 /** A queue this long is swept of requests already decided (amortized: at most once per as many pushes). */
 const SWEEP_AT = 4 * DEPTH
 
 /**
- * A spareable member queued for this share of the time its request had left is needed
- * after all: it goes first and may fill the lane. Its request has not been decided without
- * it so far, and may not be: a deadline-fallback's fallback whose preferred model runs in a
- * worker (or remotely) is spareable, but is what answers when that model is late, and
- * under a burst of first-position runs it would otherwise wait past the deadline.
+ * A spareable member queued for this share of the time its request had left is needed after
+ * all (urgent): it goes first and may fill the lane. A deadline-fallback's fallback is spareable,
+ * but is what answers when its preferred model is late: under a burst it would miss the deadline.
  */
 const URGENT_SHARE = 0.5
 
 /** Urgent members run in refills (not on a callback of their own) per turn of the event loop: see InlineLane.mayRunNow. */
 const URGENT_PER_TURN = SPAREABLE_DEPTH
-
-/** A needed member (urgentAt 0), or a spareable one that has waited long enough (urgentAt passed). */
-const needed = (job: Job, now: number): boolean => now >= job.urgentAt
-
-/** Runs that may be in onnxruntime when this job starts. */
-const depthFor = (job: Job, now: number): number => (needed(job, now) ? DEPTH : SPAREABLE_DEPTH)
 
 /** The main thread's lane: up to DEPTH runs submitted (fewer for spareable members), the rest waiting by queue (queueFor), then in order. */
 export class InlineLane {
@@ -119,9 +102,8 @@ export class InlineLane {
   }
 
   /**
-   * A native run's turn: run it now, unless its request no longer needs it. A run handed
-   * over before its model was closed still runs (close waits for it), as in onnxruntime.
-   * Returns the run's time, or -1 when it did not answer.
+   * A native run's turn: run it now, unless its request no longer needs it (one handed over
+   * before its model was closed still runs: close waits for it). Its time, or -1 if no answer.
    */
   runNow(job: Job, session: SyncThreadSession): number {
     const model = job.model
@@ -250,28 +232,26 @@ export class InlineLane {
   }
 
   /**
-   * The queue to take from: the first whose head may start (or is decided, to be dropped),
-   * unless a later one's head is decided (dropping it costs nothing) or is a needed (or urgent)
-   * member that has waited past AGED_MS: under sustained load the first position never
-   * empties, and requests that need their later members must not wait for it to. Spare runs
-   * off any request's path take turns with position 1's spare members in arrival order, and
-   * never go before its needed (or urgent) head.
+   * The queue to take from: the first whose head may start, unless a later one's head is
+   * needed (or urgent) and has waited past AGED_MS (under sustained load the first position
+   * never empties, and requests that need their later members must not wait for it to). A
+   * decided head is dropped at once, whatever queue it heads. Position 1 and the spare runs off
+   * any request's path share a place in that order (secondTier).
    */
   private pick(now: number): JobQueue | undefined {
+    const tier = secondTier(this.queues[1]!, this.queues[OFF_PATH]!, this.submitted, now)
     let first: JobQueue | undefined
+    let aged: JobQueue | undefined
     for (let i = 0; i < this.queues.length; i++) {
       const queue = this.queues[i]!
       const head = queue.peek()
       if (!head) continue
-      const ready = head.ctx.over || this.submitted < depthFor(head, now)
-      if (!ready) continue
+      if (head.ctx.over) return queue // dropping it costs nothing
+      if (this.submitted >= depthFor(head, now) || ((i === 1 || i === OFF_PATH) && queue !== tier)) continue
       if (!first) first = queue
-      else if (i === OFF_PATH && first === this.queues[1] && needed(first.peek()!, now)) continue
-      else if (head.ctx.over || (needed(head, now) && now - head.queuedAt > AGED_MS)) return queue
-      // Both spare and may start: the older goes, or live spares, always ready again, would starve them.
-      else if (i === OFF_PATH && first === this.queues[1] && head.queuedAt < first.peek()!.queuedAt) first = queue
+      else if (!aged && needed(head, now) && now - head.queuedAt > AGED_MS) aged = queue
     }
-    return first
+    return aged ?? first
   }
 
   /** Jobs of this priority or a more preferred one waiting (they go first). */

@@ -304,6 +304,62 @@ describe('the inline lane on the native session', () => {
       }
     })
 
+    it('runs an urgent shadow in its turn among needed position-1 runs queued after it, not after all of them (it would starve under load)', async () => {
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      try {
+        const order: string[] = []
+        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + 4, true)).then(() => void order.push('shadow')))
+        vi.advanceTimersByTime(3) // the shadow is urgent
+        // Votes a request needs (majority-vote's second member), queued after it.
+        for (let i = 0; i < 40; i++) runs.push(model.run(input, { ...needed(), member: 1 }).then(() => void order.push('second')))
+        vi.advanceTimersByTime(2) // they have aged too
+        await Promise.all(runs)
+        expect(order.indexOf('shadow')).toBeLessThan(order.indexOf('second'))
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
+    })
+
+    it('drops a decided shadow at the next pick while aged position-1 runs keep the lane full', async () => {
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      try {
+        const order: string[] = []
+        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        for (let i = 0; i < 40; i++) runs.push(model.run(input, { ...needed(), member: 1 }).then(() => void order.push('second')))
+        const limit = new AbortController()
+        runs.push(model.run(input, offPathContext(limit.signal, performance.now() + 60_000, true)).then(() => void order.push('shadow'), () => void order.push('dropped')))
+        limit.abort() // its time is over
+        vi.advanceTimersByTime(3) // the second members have aged: each refill would take one of them first
+        await Promise.all(runs)
+        expect(order.indexOf('dropped')).toBe(1)
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
+    })
+
+    it('drops a decided shadow at the next pick, even while a needed position-1 run heads its queue', async () => {
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      try {
+        const order: string[] = []
+        // 32 first-position runs fill the lane; a needed second member and a shadow queue behind them.
+        const runs = Array.from({ length: 32 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        runs.push(model.run(input, { ...needed(), member: 1 }).then(() => void order.push('second')))
+        const limit = new AbortController()
+        runs.push(model.run(input, offPathContext(limit.signal, performance.now() + 60_000, true)).then(() => void order.push('shadow'), () => void order.push('dropped')))
+        limit.abort() // its time is over before any run ends
+        await Promise.all(runs)
+        expect(order.indexOf('dropped')).toBe(1)
+        expect(order).not.toContain('shadow')
+      } finally {
+        await model.close()
+      }
+    })
+
     it('takes runs off any request\'s path in turn with spare position-1 members, in arrival order, when both may start', async () => {
       vi.useFakeTimers({ toFake: ['performance'] })
       const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
