@@ -19,7 +19,10 @@ export const render = (kustomize: string, dir: string): Doc[] => renderText(kust
 
 export const renderText = (kustomize: string, dir: string): string => execFileSync(kustomize, ['build', dir], { encoding: 'utf8' })
 
-/** A gateway config from deploy/, its image paths (/app/...) mapped onto this checkout. */
+/** A gateway config from deploy/, its image paths (/app/models/..., /app/examples/...) mapped onto this checkout. */
 export function imageConfig(text: string): GatewayConfig {
-  return parseConfig(text.replaceAll('/app/models/', `${join(root, 'models')}/`), join(deploy, 'specserve.yaml'))
+  return parseConfig(imageText(text), join(deploy, 'specserve.yaml'))
 }
+
+/** A config's text with the image's paths mapped onto this checkout. */
+export const imageText = (text: string): string => text.replaceAll('/app/models/', `${join(root, 'models')}/`).replaceAll('/app/examples/', `${join(root, 'examples')}/`)
