@@ -236,7 +236,8 @@ export class InlineLane {
    * needed (or urgent) and has waited past AGED_MS (under sustained load the first position
    * never empties, and requests that need their later members must not wait for it to). A
    * decided head is dropped at once, whatever queue it heads. Position 1 and the spare runs off
-   * any request's path share a place in that order (secondTier).
+   * any request's path share a place in that order (secondTier); a later live head that has
+   * waited goes before such a run too if it is urgent spare (a fallback) or the older.
    */
   private pick(now: number): JobQueue | undefined {
     const tier = secondTier(this.queues[1]!, this.queues[OFF_PATH]!, this.submitted, now)
@@ -249,7 +250,8 @@ export class InlineLane {
       if (head.ctx.over) return queue // dropping it costs nothing
       if (this.submitted >= depthFor(head, now) || ((i === 1 || i === OFF_PATH) && queue !== tier)) continue
       if (!first) first = queue
-      else if (!aged && needed(head, now) && now - head.queuedAt > AGED_MS) aged = queue
+      // The first such queue; but a live head goes before a run off any path if urgent spare (a fallback) or older.
+      else if (needed(head, now) && now - head.queuedAt > AGED_MS && (!aged || (aged === this.queues[OFF_PATH] && (head.spareable || head.queuedAt < aged.peek()!.queuedAt)))) aged = queue
     }
     return aged ?? first
   }

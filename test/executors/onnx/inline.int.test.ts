@@ -323,6 +323,41 @@ describe('the inline lane on the native session', () => {
       }
     })
 
+    it('runs a third member that is an urgent fallback before an urgent shadow (public API session: no shortcut)', async () => {
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, { native: false })
+      try {
+        const order: string[] = []
+        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + 4, true)).then(() => void order.push('shadow')))
+        runs.push(model.run(input, { ...fallback(4), member: 2 }).then(() => void order.push('fallback')))
+        vi.advanceTimersByTime(3) // both urgent, and waited over 1 ms
+        await Promise.all(runs)
+        expect(order.indexOf('fallback')).toBeLessThan(order.indexOf('shadow'))
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
+    })
+
+    it('runs a needed third member before an urgent shadow queued after it (arrival order, as with second members)', async () => {
+      vi.useFakeTimers({ toFake: ['performance'] })
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      try {
+        const order: string[] = []
+        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+        runs.push(model.run(input, { ...needed(), member: 2 }).then(() => void order.push('third')))
+        vi.advanceTimersByTime(0.5)
+        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + 4, true)).then(() => void order.push('shadow')))
+        vi.advanceTimersByTime(3) // both have waited over 1 ms; the shadow is urgent
+        await Promise.all(runs)
+        expect(order.indexOf('third')).toBeLessThan(order.indexOf('shadow'))
+      } finally {
+        vi.useRealTimers()
+        await model.close()
+      }
+    })
+
     it('drops a decided shadow at the next pick while aged position-1 runs keep the lane full', async () => {
       vi.useFakeTimers({ toFake: ['performance'] })
       const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
