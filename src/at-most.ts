@@ -82,7 +82,7 @@ export function limited<T>(ms: number, reason: string, work: (signal: AbortSigna
   if (ms > MAX_TIMER_MS) {
     // A signal of its own though it never aborts: one shared by every unbounded call would
     // gather the listeners works add and never remove.
-    return started(() => work(controller.signal))
+    return started(work, controller.signal)
   }
   const late = (): Error => {
     const over = new Error(reason)
@@ -103,17 +103,17 @@ function lateAfter<T>(ms: number, late: () => Error, start: () => Promise<T>): P
   let resolve!: (value: T) => void
   let reject!: (err: Error) => void
   const settled = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)))
-  started(start).then(
+  started(start, undefined).then(
     (value) => (clearTimeout(timer), resolve(value)),
     (err: unknown) => (clearTimeout(timer), reject(err as Error)),
   )
   return settled
 }
 
-/** `start()`'s promise, or what it threw as a rejection: a caller handles one way of failing. */
-function started<T>(start: () => Promise<T>): Promise<T> {
+/** `start(arg)`'s promise, or what it threw as a rejection: a caller handles one way of failing (limited's unbounded path makes no closure for it). */
+function started<A, T>(start: (arg: A) => Promise<T>, arg: A): Promise<T> {
   try {
-    return start()
+    return start(arg)
   } catch (err) {
     return Promise.reject(err as Error)
   }
