@@ -3,7 +3,7 @@
 // pods checked against the base Deployment's (the same but for the repository volume), its
 // volume against the config's repository, and the config served from a fresh volume as a new
 // pod would (its model stream left out: test/registry's stream tests run one on a real broker).
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +14,7 @@ import { tensorFromJson } from '../../src/tensor/index.ts'
 import { silentLogger } from '../../src/types.ts'
 import { samples } from '../helpers.ts'
 import { serveWithRegistry } from '../registry/serve.ts'
-import { deploy, imageConfig, imageText, render, renderText, tool, type Doc } from './tools.ts'
+import { deploy, imageConfig, imageText, render, tool, validateRendered, type Doc } from './tools.ts'
 
 const overlay = join(deploy, 'k8s', 'models-as-data')
 let work: string
@@ -37,9 +37,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }))
 
 describe('deploy/k8s/models-as-data', () => {
   it('renders to manifests valid against the Kubernetes 1.37 schemas, strictly: a StatefulSet in the Deployment\'s place', () => {
-    writeFileSync(join(work, 'models-as-data.yaml'), renderText(kustomize, overlay))
-    const run = spawnSync(tool('kubernetes-validate'), ['--kubernetes-version', '1.37.0', '--strict', 'models-as-data.yaml'], { cwd: work, encoding: 'utf8' })
-    expect(run.stdout + run.stderr).not.toMatch(/ERROR|WARN/)
+    const run = validateRendered(kustomize, overlay, work, 'models-as-data.yaml')
+    expect(run.output).not.toMatch(/ERROR|WARN/)
     expect(run.status).toBe(0)
     expect(docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual([
       'ConfigMap/specserve-config',

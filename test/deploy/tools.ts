@@ -1,6 +1,7 @@
 // What the deploy tests share: the provisioned checkers (scripts/deploy-tools.sh), kustomize
 // rendering, and loading a gateway config written for the image (paths under /app).
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { parseConfig, type GatewayConfig } from '../../src/config/load.ts'
@@ -18,6 +19,13 @@ export const tool = (name: string): string =>
 export const render = (kustomize: string, dir: string): Doc[] => renderText(kustomize, dir).split(/^---$/m).map((text) => parse(text) as Doc).filter(Boolean)
 
 export const renderText = (kustomize: string, dir: string): string => execFileSync(kustomize, ['build', dir], { encoding: 'utf8' })
+
+/** What `kubectl apply -k dir` would apply, written to `work/<file>` and validated there strictly against the Kubernetes 1.37 schemas: the validator's exit status and output. */
+export function validateRendered(kustomize: string, dir: string, work: string, file: string): { status: number | null; output: string } {
+  writeFileSync(join(work, file), renderText(kustomize, dir))
+  const run = spawnSync(tool('kubernetes-validate'), ['--kubernetes-version', '1.37.0', '--strict', file], { cwd: work, encoding: 'utf8' })
+  return { status: run.status, output: run.stdout + run.stderr }
+}
 
 /** A gateway config from deploy/, its image paths (/app/models/..., /app/examples/...) mapped onto this checkout. */
 export function imageConfig(text: string): GatewayConfig {

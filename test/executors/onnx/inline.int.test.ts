@@ -230,15 +230,23 @@ describe('the inline lane on the native session', () => {
     const needed = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
     const fallback = (ms: number): InferContext => ({ ...needed(), member: 1, spareable: true, deadline: performance.now() + ms })
 
-    /** The order runs answered in: 64 first-position runs (32 fill the lane, 32 wait), then `late()`'s queued behind them (made on the faked clock); the clock then moves 3 ms. A run off any request's path is a shadow if spare, else a gate's. */
-    async function answerOrder(late: () => readonly InferContext[]): Promise<string[]> {
+    const shadow = (ms: number, signal = new AbortController().signal): InferContext => offPathContext(signal, performance.now() + ms, true)
+    const gate = (ms: number): InferContext => offPathContext(new AbortController().signal, performance.now() + ms, false)
+
+    /**
+     * The order runs answered in ('dropped' for one dropped unrun): `firsts` first-position runs
+     * (32 fill the lane, the rest wait), then what `queue` asks for behind them, on the faked
+     * clock it may move (`advance`). `native: false`: the public API session (no shortcut).
+     */
+    async function orderOf(queue: (run: (label: string, ctx: InferContext) => void, advance: (ms: number) => void) => void, { firsts = 64, native = true } = {}): Promise<string[]> {
       vi.useFakeTimers({ toFake: ['performance'] })
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
+      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, { native })
       try {
         const order: string[] = []
-        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        for (const ctx of late()) runs.push(model.run(input, ctx).then(() => void order.push(ctx.offPath !== true ? 'fallback' : ctx.spareable ? 'shadow' : 'gate')))
-        vi.advanceTimersByTime(3)
+        const runs = Array.from({ length: firsts }, () => model.run(input, needed()).then(() => void order.push('first')))
+        const run = (label: string, ctx: InferContext): void =>
+          void runs.push(model.run(input, ctx).then(() => void order.push(label), (err: Error) => void order.push(err.message === 'the request was decided before this run started' ? 'dropped' : err.message)))
+        queue(run, (ms) => vi.advanceTimersByTime(ms))
         await Promise.all(runs)
         return order
       } finally {
@@ -247,22 +255,29 @@ describe('the inline lane on the native session', () => {
       }
     }
 
+    /** orderOf 64 first-position runs, then `late` (label, context) queued behind them; the clock then moves 3 ms. */
+    const answerOrder = (late: () => readonly [string, InferContext][]): Promise<string[]> =>
+      orderOf((run, advance) => {
+        for (const [label, ctx] of late()) run(label, ctx)
+        advance(3)
+      })
+
     it('runs once it is urgent as soon as a run ends, in the same turn: before the other 31 runs handed over with that one', async () => {
-      expect((await answerOrder(() => [fallback(4)])).indexOf('fallback')).toBe(1)
+      expect((await answerOrder(() => [['fallback', fallback(4)]])).indexOf('fallback')).toBe(1)
     })
 
     it('waits behind every first-position run while it is not urgent', async () => {
-      expect((await answerOrder(() => [fallback(60_000)])).indexOf('fallback')).toBe(64)
+      expect((await answerOrder(() => [['fallback', fallback(60_000)]])).indexOf('fallback')).toBe(64)
     })
 
     it('runs at most 8 urgent fallbacks per turn that way; the rest wait for the next turn, as before', async () => {
-      const order = await answerOrder(() => Array.from({ length: 20 }, () => fallback(4)))
+      const order = await answerOrder(() => Array.from({ length: 20 }, () => ['fallback', fallback(4)] as const))
       expect(order.slice(0, 10)).toEqual(['first', ...Array<string>(8).fill('fallback'), 'first'])
       expect(order.lastIndexOf('fallback')).toBeGreaterThan(32)
     })
 
     it('takes no shortcut for a run off any request\'s path (a shadow): urgent, it runs on the next turn, after a fallback queued after it', async () => {
-      const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 4, true), fallback(4)])
+      const order = await answerOrder(() => [['shadow', shadow(4)], ['fallback', fallback(4)]])
       // The first run's end picks position 1's urgent fallback (checked before the shadow's queue)
       // and runs it at once (the shortcut); the second's hands the shadow to the next turn, where it runs first.
       expect(order.indexOf('fallback')).toBe(1)
@@ -270,13 +285,13 @@ describe('the inline lane on the native session', () => {
     })
 
     it('holds no fallback behind a run off any request\'s path that is not urgent yet: the shadow waits in a queue of its own', async () => {
-      const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 60_000, true), fallback(4)])
+      const order = await answerOrder(() => [['shadow', shadow(60_000)], ['fallback', fallback(4)]])
       expect(order.indexOf('fallback')).toBe(1)
       expect(order.indexOf('shadow')).toBe(65)
     })
 
     it('holds no gate run (off any request\'s path, but needed) behind a shadow that is not urgent yet', async () => {
-      const order = await answerOrder(() => [offPathContext(new AbortController().signal, performance.now() + 60_000, true), offPathContext(new AbortController().signal, performance.now() + 60_000, false)])
+      const order = await answerOrder(() => [['shadow', shadow(60_000)], ['gate', gate(60_000)]])
       // Needed and aged, it is handed over at the first run's end, after the 31 runs handed over with that one.
       expect(order.indexOf('gate')).toBe(32)
       expect(order.indexOf('shadow')).toBe(65)
@@ -286,151 +301,88 @@ describe('the inline lane on the native session', () => {
       ['not urgent yet', 60_000],
       ['urgent too', 4],
     ])('lets no older shadow, %s, go before an urgent fallback when both may start (public API session: no shortcut)', async (_, shadowMs) => {
-      vi.useFakeTimers({ toFake: ['performance'] })
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, { native: false })
-      try {
-        const order: string[] = []
-        // 8 runs out: spare ones queue. The shadow is queued first, the fallback just after.
-        const runs = Array.from({ length: 8 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + shadowMs, true)).then(() => void order.push('shadow')))
-        vi.advanceTimersByTime(0.01)
-        runs.push(model.run(input, fallback(4)).then(() => void order.push('fallback')))
-        vi.advanceTimersByTime(3)
-        await Promise.all(runs)
-        expect(order.indexOf('fallback')).toBeLessThan(order.indexOf('shadow'))
-      } finally {
-        vi.useRealTimers()
-        await model.close()
-      }
+      // 8 runs out: spare ones queue. The shadow is queued first, the fallback just after.
+      const order = await orderOf((run, advance) => {
+        run('shadow', shadow(shadowMs))
+        advance(0.01)
+        run('fallback', fallback(4))
+        advance(3)
+      }, { firsts: 8, native: false })
+      expect(order.indexOf('fallback')).toBeLessThan(order.indexOf('shadow'))
     })
 
     it('runs an urgent shadow in its turn among needed position-1 runs queued after it, not after all of them (it would starve under load)', async () => {
-      vi.useFakeTimers({ toFake: ['performance'] })
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
-      try {
-        const order: string[] = []
-        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + 4, true)).then(() => void order.push('shadow')))
-        vi.advanceTimersByTime(3) // the shadow is urgent
+      const order = await orderOf((run, advance) => {
+        run('shadow', shadow(4))
+        advance(3) // the shadow is urgent
         // Votes a request needs (majority-vote's second member), queued after it.
-        for (let i = 0; i < 40; i++) runs.push(model.run(input, { ...needed(), member: 1 }).then(() => void order.push('second')))
-        vi.advanceTimersByTime(2) // they have aged too
-        await Promise.all(runs)
-        expect(order.indexOf('shadow')).toBeLessThan(order.indexOf('second'))
-      } finally {
-        vi.useRealTimers()
-        await model.close()
-      }
+        for (let i = 0; i < 40; i++) run('second', { ...needed(), member: 1 })
+        advance(2) // they have aged too
+      })
+      expect(order.indexOf('shadow')).toBeLessThan(order.indexOf('second'))
     })
 
     it('runs a third member that is an urgent fallback before an urgent shadow (public API session: no shortcut)', async () => {
-      vi.useFakeTimers({ toFake: ['performance'] })
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined, { native: false })
-      try {
-        const order: string[] = []
-        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + 4, true)).then(() => void order.push('shadow')))
-        runs.push(model.run(input, { ...fallback(4), member: 2 }).then(() => void order.push('fallback')))
-        vi.advanceTimersByTime(3) // both urgent, and waited over 1 ms
-        await Promise.all(runs)
-        expect(order.indexOf('fallback')).toBeLessThan(order.indexOf('shadow'))
-      } finally {
-        vi.useRealTimers()
-        await model.close()
-      }
+      const order = await orderOf((run, advance) => {
+        run('shadow', shadow(4))
+        run('fallback', { ...fallback(4), member: 2 })
+        advance(3) // both urgent, and waited over 1 ms
+      }, { native: false })
+      expect(order.indexOf('fallback')).toBeLessThan(order.indexOf('shadow'))
     })
 
     it('runs a needed third member before an urgent shadow queued after it (arrival order, as with second members)', async () => {
-      vi.useFakeTimers({ toFake: ['performance'] })
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
-      try {
-        const order: string[] = []
-        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        runs.push(model.run(input, { ...needed(), member: 2 }).then(() => void order.push('third')))
-        vi.advanceTimersByTime(0.5)
-        runs.push(model.run(input, offPathContext(new AbortController().signal, performance.now() + 4, true)).then(() => void order.push('shadow')))
-        vi.advanceTimersByTime(3) // both have waited over 1 ms; the shadow is urgent
-        await Promise.all(runs)
-        expect(order.indexOf('third')).toBeLessThan(order.indexOf('shadow'))
-      } finally {
-        vi.useRealTimers()
-        await model.close()
-      }
+      const order = await orderOf((run, advance) => {
+        run('third', { ...needed(), member: 2 })
+        advance(0.5)
+        run('shadow', shadow(4))
+        advance(3) // both have waited over 1 ms; the shadow is urgent
+      })
+      expect(order.indexOf('third')).toBeLessThan(order.indexOf('shadow'))
     })
 
     it('drops a decided shadow at the next pick while aged position-1 runs keep the lane full', async () => {
-      vi.useFakeTimers({ toFake: ['performance'] })
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
-      try {
-        const order: string[] = []
-        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        for (let i = 0; i < 40; i++) runs.push(model.run(input, { ...needed(), member: 1 }).then(() => void order.push('second')))
+      const order = await orderOf((run, advance) => {
+        for (let i = 0; i < 40; i++) run('second', { ...needed(), member: 1 })
         const limit = new AbortController()
-        runs.push(model.run(input, offPathContext(limit.signal, performance.now() + 60_000, true)).then(() => void order.push('shadow'), () => void order.push('dropped')))
+        run('shadow', shadow(60_000, limit.signal))
         limit.abort() // its time is over
-        vi.advanceTimersByTime(3) // the second members have aged: each refill would take one of them first
-        await Promise.all(runs)
-        expect(order.indexOf('dropped')).toBe(1)
-      } finally {
-        vi.useRealTimers()
-        await model.close()
-      }
+        advance(3) // the second members have aged: each refill would take one of them first
+      })
+      expect(order.indexOf('dropped')).toBe(1)
     })
 
     it('drops a decided shadow at the next pick, even while a needed position-1 run heads its queue', async () => {
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
-      try {
-        const order: string[] = []
-        // 32 first-position runs fill the lane; a needed second member and a shadow queue behind them.
-        const runs = Array.from({ length: 32 }, () => model.run(input, needed()).then(() => void order.push('first')))
-        runs.push(model.run(input, { ...needed(), member: 1 }).then(() => void order.push('second')))
+      // 32 first-position runs fill the lane; a needed second member and a shadow queue behind them.
+      const order = await orderOf((run) => {
+        run('second', { ...needed(), member: 1 })
         const limit = new AbortController()
-        runs.push(model.run(input, offPathContext(limit.signal, performance.now() + 60_000, true)).then(() => void order.push('shadow'), () => void order.push('dropped')))
+        run('shadow', shadow(60_000, limit.signal))
         limit.abort() // its time is over before any run ends
-        await Promise.all(runs)
-        expect(order.indexOf('dropped')).toBe(1)
-        expect(order).not.toContain('shadow')
-      } finally {
-        await model.close()
-      }
+      }, { firsts: 32 })
+      expect(order.indexOf('dropped')).toBe(1)
+      expect(order).not.toContain('shadow')
     })
 
     it('takes runs off any request\'s path in turn with spare position-1 members, in arrival order, when both may start', async () => {
-      vi.useFakeTimers({ toFake: ['performance'] })
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
-      try {
-        const order: string[] = []
-        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+      const order = await orderOf((run, advance) => {
         for (const late of ['fallback', 'shadow', 'fallback', 'shadow']) {
-          vi.advanceTimersByTime(0.01) // queued one after another
-          const ctx = late === 'shadow' ? offPathContext(new AbortController().signal, performance.now() + 60_000, true) : fallback(60_000)
-          runs.push(model.run(input, ctx).then(() => void order.push(late)))
+          advance(0.01) // queued one after another
+          run(late, late === 'shadow' ? shadow(60_000) : fallback(60_000))
         }
-        await Promise.all(runs)
-        // Spares, never urgent here: they start once the lane has room, after every first-position run.
-        expect(order.slice(64)).toEqual(['fallback', 'shadow', 'fallback', 'shadow'])
-      } finally {
-        vi.useRealTimers()
-        await model.close()
-      }
+      })
+      // Spares, never urgent here: they start once the lane has room, after every first-position run.
+      expect(order.slice(64)).toEqual(['fallback', 'shadow', 'fallback', 'shadow'])
     })
 
     it('drops a decided run at the head of a later position\'s queue at the next pick, without waiting for the first position to empty', async () => {
-      vi.useFakeTimers({ toFake: ['performance'] })
-      const model = await InlineModel.open(join(root, 'models', 'cancer_logreg.onnx'), () => undefined)
-      try {
-        const order: string[] = []
-        const runs = Array.from({ length: 64 }, () => model.run(input, needed()).then(() => void order.push('first')))
+      const order = await orderOf((run) => {
         const third = { ...needed(), member: 2, spareable: true }
-        runs.push(model.run(input, third).then(() => void order.push('ran'), (err: Error) => void order.push(err.message)))
+        run('ran', third)
         third.over = true // its request is decided (an earlier member answered) while it waits
-        await Promise.all(runs)
-        expect(order.indexOf('the request was decided before this run started')).toBe(1)
-        expect(order).not.toContain('ran')
-      } finally {
-        vi.useRealTimers()
-        await model.close()
-      }
+      })
+      expect(order.indexOf('dropped')).toBe(1)
+      expect(order).not.toContain('ran')
     })
 
     it('drops an urgent fallback whose request the one answered just before it decided: the next pick waits for that answer\'s reaction', async () => {
