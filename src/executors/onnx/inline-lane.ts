@@ -249,9 +249,13 @@ export class InlineLane {
       if (!head) continue
       if (head.ctx.over) return queue // dropping it costs nothing
       if (this.submitted >= depthFor(head, now) || ((i === 1 || i === OFF_PATH) && queue !== tier)) continue
-      if (!first) first = queue
+      const waited = needed(head, now) && now - head.queuedAt > AGED_MS
+      if (!first) {
+        first = queue
+        if (waited && i === OFF_PATH) aged = queue // a later live head goes before it only as below
+      }
       // The first such queue; but a live head goes before a run off any path if urgent spare (a fallback) or older.
-      else if (needed(head, now) && now - head.queuedAt > AGED_MS && (!aged || (aged === this.queues[OFF_PATH] && (head.spareable || head.queuedAt < aged.peek()!.queuedAt)))) aged = queue
+      else if (waited && (!aged || (aged === this.queues[OFF_PATH] && (head.spareable || head.queuedAt < aged.peek()!.queuedAt)))) aged = queue
     }
     return aged ?? first
   }

@@ -255,6 +255,13 @@ describe('the inline lane on the native session', () => {
       }
     }
 
+    /** Asserts `a` and `b` both answered, `a` first. */
+    const answeredBefore = (order: readonly string[], a: string, b: string): void => {
+      expect(order).toContain(a)
+      expect(order).toContain(b)
+      expect(order.indexOf(a)).toBeLessThan(order.indexOf(b))
+    }
+
     /** orderOf 64 first-position runs, then `late` (label, context) queued behind them; the clock then moves 3 ms. */
     const answerOrder = (late: () => readonly [string, InferContext][]): Promise<string[]> =>
       orderOf((run, advance) => {
@@ -308,7 +315,7 @@ describe('the inline lane on the native session', () => {
         run('fallback', fallback(4))
         advance(3)
       }, { firsts: 8, native: false })
-      expect(order.indexOf('fallback')).toBeLessThan(order.indexOf('shadow'))
+      answeredBefore(order, 'fallback', 'shadow')
     })
 
     it('runs an urgent shadow in its turn among needed position-1 runs queued after it, not after all of them (it would starve under load)', async () => {
@@ -319,7 +326,7 @@ describe('the inline lane on the native session', () => {
         for (let i = 0; i < 40; i++) run('second', { ...needed(), member: 1 })
         advance(2) // they have aged too
       })
-      expect(order.indexOf('shadow')).toBeLessThan(order.indexOf('second'))
+      answeredBefore(order, 'shadow', 'second')
     })
 
     it('runs a third member that is an urgent fallback before an urgent shadow (public API session: no shortcut)', async () => {
@@ -328,7 +335,7 @@ describe('the inline lane on the native session', () => {
         run('fallback', { ...fallback(4), member: 2 })
         advance(3) // both urgent, and waited over 1 ms
       }, { native: false })
-      expect(order.indexOf('fallback')).toBeLessThan(order.indexOf('shadow'))
+      answeredBefore(order, 'fallback', 'shadow')
     })
 
     it('runs a needed third member before an urgent shadow queued after it (arrival order, as with second members)', async () => {
@@ -338,7 +345,17 @@ describe('the inline lane on the native session', () => {
         run('shadow', shadow(4))
         advance(3) // both have waited over 1 ms; the shadow is urgent
       })
-      expect(order.indexOf('third')).toBeLessThan(order.indexOf('shadow'))
+      answeredBefore(order, 'third', 'shadow')
+    })
+
+    it('runs an urgent shadow before a needed third member queued after it, with no first-position run waiting', async () => {
+      const order = await orderOf((run, advance) => {
+        run('shadow', shadow(4))
+        advance(0.5)
+        run('third', { ...needed(), member: 2 })
+        advance(3) // both have waited over 1 ms; the shadow is urgent
+      }, { firsts: 32 })
+      answeredBefore(order, 'shadow', 'third')
     })
 
     it('drops a decided shadow at the next pick while aged position-1 runs keep the lane full', async () => {
