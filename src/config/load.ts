@@ -212,7 +212,7 @@ export function parseConfig(text: string, file: string): GatewayConfig {
     else at(['server', 'instance'], `instance ${JSON.stringify(instance)} ${why}`)
   }
   const group = streamKafka?.group
-  const badGroup = group === undefined ? null : kafkaIdProblem(group, 'consumer group')
+  const badGroup = kafkaIdProblem(group, 'consumer group')
   if (badGroup) at(['repository', 'kafka', 'group'], `group ${JSON.stringify(group)} ${badGroup}`)
   if (restPort !== 0 && restPort === grpcPort) {
     const fromEnv = ['SPECSERVE_REST_PORT', 'SPECSERVE_GRPC_PORT'].filter((name) => process.env[name])

@@ -153,11 +153,10 @@ export function outputIssues(output: Readonly<Record<string, unknown>> | undefin
     ['stream.output_topic', stream?.output_topic],
     ['stream.dead_letter_topic', stream?.dead_letter_topic],
   ])
-  const badClient = kafka.client_id === undefined ? null : kafkaIdProblem(kafka.client_id, 'client')
+  const badClient = kafkaIdProblem(kafka.client_id, 'client')
   if (badClient) at(['output', 'kafka', 'client_id'], `client_id ${JSON.stringify(kafka.client_id)} ${badClient}`)
-  const groupId = stream?.group_id
-  const badGroup = groupId === undefined ? null : kafkaIdProblem(groupId, 'consumer group')
-  if (badGroup) at(['output', 'kafka', 'stream', 'group_id'], `group_id ${JSON.stringify(groupId)} ${badGroup}`)
+  const badGroup = kafkaIdProblem(stream?.group_id, 'consumer group')
+  if (badGroup) at(['output', 'kafka', 'stream', 'group_id'], `group_id ${JSON.stringify(stream?.group_id)} ${badGroup}`)
   if (stream?.enabled && !stream.input_topic) at(['output', 'kafka', 'stream'], 'stream mode needs input_topic')
   // Stream mode would read its own answers, dead letters or records back as requests: one
   // poison message then dead-letters itself for ever. Compared as resolved (defaults included).

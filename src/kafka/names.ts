@@ -11,9 +11,9 @@ export function topicNameProblem(name: string): string | null {
   return null
 }
 
-/** Why the Kafka client would refuse `id` in a client id or a consumer group id (it fails its start on whitespace), or null. */
-export function kafkaIdProblem(id: string, role: 'client' | 'consumer group'): string | null {
-  return /\s/.test(id) ? `holds whitespace: the Kafka client refuses whitespace in a ${role} id` : null
+/** Why the Kafka client would refuse `id` in a client id or a consumer group id (it fails its start on whitespace), or null (none given: nothing to refuse). */
+export function kafkaIdProblem(id: string | undefined, role: 'client' | 'consumer group'): string | null {
+  return id !== undefined && /\s/.test(id) ? `holds whitespace: the Kafka client refuses whitespace in a ${role} id` : null
 }
 
 /** `host:port`, or `[IPv6]:port`, with a port from 1 to 65535. */
