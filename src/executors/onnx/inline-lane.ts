@@ -40,6 +40,14 @@ const URGENT_SHARE = 0.5
 /** Urgent members run in refills (not on a callback of their own) per turn of the event loop: see InlineLane.mayRunNow. */
 const URGENT_PER_TURN = SPAREABLE_DEPTH
 
+/**
+ * Whether a needed `head` that has waited past AGED_MS goes before the queue chosen so far for
+ * that (`aged`): the first such queue stays, but a run off any request's path (`off`) gives way
+ * to a live head that is a request's urgent spare member (a fallback) or the older.
+ */
+const overtakes = (head: Job, aged: JobQueue | undefined, off: JobQueue): boolean =>
+  aged === undefined || (aged === off && (head.spareable || head.queuedAt < aged.peek()!.queuedAt))
+
 /** The main thread's lane: up to DEPTH runs submitted (fewer for spareable members), the rest waiting by queue (queueFor), then in order. */
 export class InlineLane {
   private readonly queues: JobQueue[] = Array.from({ length: QUEUES }, () => new JobQueue())
@@ -254,8 +262,7 @@ export class InlineLane {
         first = queue
         if (waited && i === OFF_PATH) aged = queue // a later live head goes before it only as below
       }
-      // The first such queue; but a live head goes before a run off any path if urgent spare (a fallback) or older.
-      else if (waited && (!aged || (aged === this.queues[OFF_PATH] && (head.spareable || head.queuedAt < aged.peek()!.queuedAt)))) aged = queue
+      else if (waited && overtakes(head, aged, this.queues[OFF_PATH]!)) aged = queue
     }
     return aged ?? first
   }
