@@ -5,9 +5,9 @@ import { cpuPerRequest, cpuSample } from './cpu.ts'
 import { percentiles } from './stats.ts'
 import { root, run } from './processes.ts'
 import type { GrpcLoadSpec } from '../load/grpc-stream.ts'
-import type { InterleavedRun, InterleavedSpec, LoadResult, LoadSpec, PairedSpec } from './types.ts'
+import type { InterleavedRun, InterleavedSpec, LoadResult, LoadSpec, OpenInterleavedSpec, PairedSpec } from './types.ts'
 
-async function child<T = LoadResult>(script: string, spec: LoadSpec | PairedSpec | InterleavedSpec | GrpcLoadSpec): Promise<T> {
+async function child<T = LoadResult>(script: string, spec: LoadSpec | PairedSpec | InterleavedSpec | OpenInterleavedSpec | GrpcLoadSpec): Promise<T> {
   const stdout = await run(process.execPath, [join(root, 'bench', 'load', script), JSON.stringify(spec)])
   const last = stdout.trim().split('\n').pop() ?? ''
   return JSON.parse(last) as T
@@ -27,6 +27,12 @@ export const pairedSequential = async (spec: PairedSpec): Promise<readonly LoadR
 
 /** Fixed rate whatever the server does; latency from the scheduled start. */
 export const openLoop = (spec: LoadSpec & { rate: number }): Promise<LoadResult> => child('open-loop.ts', spec)
+
+/**
+ * Open loops at one rate on several targets taking turns in slices over the same stretch of
+ * time: one result per target, in order, each with its slices' p99s (sliceP99).
+ */
+export const interleavedOpenLoop = async (spec: OpenInterleavedSpec): Promise<readonly LoadResult[]> => (await child<{ runs: LoadResult[] }>('open-loop.ts', spec)).runs
 
 /** gRPC closed loop with a grpc-js client: unary Predict calls, or messages on one PredictStream (bench/load/grpc-stream.ts). */
 export const grpcClosedLoop = (spec: GrpcLoadSpec): Promise<LoadResult> => child('grpc-stream.ts', spec)

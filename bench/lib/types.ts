@@ -45,6 +45,19 @@ export interface InterleavedSpec {
   readonly sliceS: number
 }
 
+/**
+ * Open loops on several targets taking turns at one rate (bench/load/open-loop.ts): each
+ * target `durationS` in all, in slices of `sliceS`, on `connections` of its own.
+ */
+export interface OpenInterleavedSpec {
+  readonly targets: readonly Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers'>[]
+  readonly rate: number
+  readonly connections: number
+  readonly durationS: number
+  readonly warmupS: number
+  readonly sliceS: number
+}
+
 /** What a closed loop sends: each request, and how many connections send them. */
 export type LoadTarget = Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers' | 'connections'>
 
@@ -127,6 +140,8 @@ export interface LoadResult {
   readonly cpu?: CpuPerRequest
   /** readBodies: how many 2xx answers each model gave (decision.chosen). */
   readonly chosen?: Readonly<Record<string, number>>
+  /** Interleaved open loop: the 2xx p99 of each of its slices, in round order (NaN: no 2xx in it). */
+  readonly sliceP99?: readonly number[]
 }
 
 export interface Machine {

@@ -3,35 +3,58 @@
 // *scheduled* start, so a stalled server cannot hide its stall by slowing the sender
 // (no coordinated omission). autocannon's --overallRate is not this: each connection
 // sends back to back until its per-second quota is used up, then idles, so "50% load"
-// is really bursts at full load. Usage: node open-loop.ts '<LoadSpec JSON>'; prints a LoadResult.
+// is really bursts at full load.
+//
+// One target (a LoadSpec with `url`): prints its LoadResult. Several (an
+// OpenInterleavedSpec with `targets`): each is warmed up, then they take turns in slices
+// at the same rate, the order reversed every other round as in interleaved.ts, so a
+// slower stretch of a shared box lands on all of them alike; prints { runs: LoadResult[] },
+// each with its slices' own p99s (sliceP99, in round order: slice k of every target ran
+// in the same round). Usage: node open-loop.ts '<spec JSON>'.
 import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { OpenTally, openLoopResult } from '../lib/open-tally.ts'
-import type { LoadSpec } from '../lib/types.ts'
+import { Samples } from '../lib/stats.ts'
+import type { LoadResult, LoadSpec, OpenInterleavedSpec } from '../lib/types.ts'
 
-const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec
-if (!spec.rate || spec.rate <= 0) throw new Error('open-loop needs a rate')
-const url = new URL(spec.url)
-const pool = new Pool(url.origin, { connections: spec.connections, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 })
-const headers = { 'content-type': 'application/json', ...spec.headers }
+interface Sender {
+  readonly pool: Pool
+  readonly path: string
+  readonly method: 'POST' | 'GET'
+  readonly headers: Record<string, string>
+  readonly body: string | undefined
+  readonly readBodies: boolean
+}
 
-async function fire(tally: OpenTally, scheduled: number): Promise<void> {
+function sender(target: Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers'>, connections: number, readBodies = false): Sender {
+  const url = new URL(target.url)
+  return {
+    pool: new Pool(url.origin, { connections, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 }),
+    path: url.pathname,
+    method: target.method ?? 'POST',
+    headers: { 'content-type': 'application/json', ...target.headers },
+    body: target.body,
+    readBodies,
+  }
+}
+
+async function fire(to: Sender, tally: OpenTally, scheduled: number, slice?: Samples): Promise<void> {
   const sentAt = performance.now()
   try {
-    const res = await pool.request({ path: url.pathname, method: spec.method ?? 'POST', headers, body: spec.body })
+    const res = await to.pool.request({ path: to.path, method: to.method, headers: to.headers, body: to.body })
     const ok = res.statusCode >= 200 && res.statusCode < 300
-    const text = ok && spec.readBodies ? await res.body.text() : undefined
+    const text = ok && to.readBodies ? await res.body.text() : undefined
     if (text === undefined) await res.body.dump()
     const end = performance.now()
     tally.answered(res.statusCode, end - scheduled, end - sentAt, text)
+    if (ok) slice?.push(end - scheduled)
   } catch {
     tally.failed()
   }
 }
 
 /** Starts `rate` requests per second for `seconds`; resolves once every one has an outcome. */
-async function phase(seconds: number, tally: OpenTally): Promise<{ sent: number; elapsedS: number }> {
-  const rate = spec.rate as number
+async function phase(to: Sender, rate: number, seconds: number, tally: OpenTally, slice?: Samples): Promise<{ sent: number; elapsedS: number }> {
   const total = Math.round(rate * seconds)
   const interval = 1000 / rate
   const start = performance.now()
@@ -40,7 +63,7 @@ async function phase(seconds: number, tally: OpenTally): Promise<{ sent: number;
   while (sent < total) {
     const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
     while (sent < due) {
-      const p = fire(tally, start + sent * interval)
+      const p = fire(to, tally, start + sent * interval, slice)
       inFlight.add(p)
       void p.finally(() => inFlight.delete(p))
       sent++
@@ -53,8 +76,43 @@ async function phase(seconds: number, tally: OpenTally): Promise<{ sent: number;
   return { sent, elapsedS }
 }
 
-if (spec.warmupS > 0) await phase(spec.warmupS, new OpenTally(spec.missAfterMs))
-const tally = new OpenTally(spec.missAfterMs)
-const { sent, elapsedS } = await phase(spec.durationS, tally)
-await pool.close()
-process.stdout.write(`${JSON.stringify(openLoopResult(spec, tally, sent, elapsedS))}\n`)
+async function single(spec: LoadSpec & { rate: number }): Promise<LoadResult> {
+  const to = sender(spec, spec.connections, spec.readBodies)
+  if (spec.warmupS > 0) await phase(to, spec.rate, spec.warmupS, new OpenTally(spec.missAfterMs))
+  const tally = new OpenTally(spec.missAfterMs)
+  const { sent, elapsedS } = await phase(to, spec.rate, spec.durationS, tally)
+  await to.pool.close()
+  return openLoopResult(spec, tally, sent, elapsedS)
+}
+
+async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
+  if (!(spec.sliceS > 0)) throw new Error(`sliceS must be positive, got ${spec.sliceS}`)
+  const rounds = Math.max(1, Math.round(spec.durationS / spec.sliceS))
+  const senders = spec.targets.map((t) => sender(t, spec.connections))
+  const state = spec.targets.map(() => ({ tally: new OpenTally(undefined), sent: 0, elapsedS: 0, sliceP99: [] as number[] }))
+  if (spec.warmupS > 0) for (const to of senders) await phase(to, spec.rate, spec.warmupS, new OpenTally(undefined))
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < senders.length; k++) {
+      const i = round % 2 === 0 ? k : senders.length - 1 - k
+      const st = state[i]!
+      const slice = new Samples()
+      const { sent, elapsedS } = await phase(senders[i]!, spec.rate, spec.sliceS, st.tally, slice)
+      st.sent += sent
+      st.elapsedS += elapsedS
+      st.sliceP99.push(slice.percentiles()?.p99 ?? NaN)
+    }
+  }
+  await Promise.all(senders.map((to) => to.pool.close()))
+  return spec.targets.map((t, i) => {
+    const st = state[i]!
+    const asRun = { ...t, connections: spec.connections, rate: spec.rate, durationS: rounds * spec.sliceS, warmupS: spec.warmupS }
+    const others = spec.targets.length - 1
+    const tool = `bench/load/open-loop.ts (undici ${spec.connections} connections; taking turns with ${others} other target${others === 1 ? '' : 's'}, ${rounds} slices of ${spec.sliceS} s)`
+    return { ...openLoopResult(asRun, st.tally, st.sent, st.elapsedS), tool, sliceP99: st.sliceP99 }
+  })
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as (LoadSpec & { rate: number }) | OpenInterleavedSpec
+if (!spec.rate || spec.rate <= 0) throw new Error('open-loop needs a rate')
+const out = 'targets' in spec ? { runs: await interleaved(spec) } : await single(spec)
+process.stdout.write(`${JSON.stringify(out)}\n`)

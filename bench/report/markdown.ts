@@ -13,7 +13,7 @@ const measured = (t: Target, none = '–'): string =>
 function header(r: BenchResults): string[] {
   const m = r.machine
   const s = r.settings
-  // The scenarios whose closed loops took turns: bench/load/interleaved.ts says so in each run's tool.
+  // The scenarios whose loads took turns: bench/load/interleaved.ts and open-loop.ts say so in each run's tool.
   const interleaved = r.scenarios.filter((sc) => sc.status === 'ok' && sc.variants.some((v) => v.runs.some((run) => run.tool.includes('; taking turns with')))).map((sc) => sc.title.replace(/\..*/, ''))
   const lines = [
     '# Benchmarks',
@@ -34,8 +34,8 @@ function header(r: BenchResults): string[] {
       ` cells show the median${s.repetitions > 1 ? ' and the (min–max) over repetitions' : ''}.` +
       ' Ratios are computed within each repetition against the baseline measured right next to it, then summarized.' +
       (interleaved.length
-        ? ` In scenario${interleaved.length > 1 ? 's' : ''} ${interleaved.join(', ')}, the closed loops compared take turns in ${s.sliceS ?? '?'}-s slices` +
-          ' over the same stretch of time (bench/load/interleaved.ts), so a slower minute on the shared box lands on the baseline and the' +
+        ? ` In scenario${interleaved.length > 1 ? 's' : ''} ${interleaved.join(', ')}, the loads compared take turns in ${s.sliceS ?? '?'}-s slices` +
+          ' over the same stretch of time (closed loops: bench/load/interleaved.ts; open loops: bench/load/open-loop.ts), so a slower minute on the shared box lands on the baseline and the' +
           ' variant alike; the other scenarios run theirs one after another.'
         : ''),
     '',

@@ -1,6 +1,7 @@
 // The bench's open-loop load client (bench/load/open-loop.ts, as the bench runs it: a child
-// process) against a gateway that answers every request with a fast 500: every request
-// is a deadline miss, by the client's clock and by the gateway's.
+// process): against a gateway that answers every request with a fast 500, every request
+// is a deadline miss, by the client's clock and by the gateway's; on two servers at once,
+// they take turns, slice by slice.
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
@@ -13,6 +14,17 @@ import { root } from '../helpers.ts'
 
 let server: Server
 let url: string
+/** The two turn-taking servers, and which of them each request reached, in arrival order. */
+const pair: Server[] = []
+const arrivals: string[] = []
+
+async function listening(handler: Parameters<typeof createServer>[1]): Promise<Server> {
+  const s = createServer(handler)
+  s.listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  return s
+}
+const urlOf = (s: Server, path: string): string => `http://127.0.0.1:${(s.address() as AddressInfo).port}${path}`
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -28,7 +40,19 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/ensembles/slow-onnx/predict`
 })
 
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+beforeAll(async () => {
+  for (const name of ['a', 'b'])
+    pair.push(
+      await listening((req, res) => {
+        arrivals.push(name)
+        req.resume()
+        req.on('end', () => res.end('{}'))
+      }),
+    )
+})
+
+const closed = (s: Server): Promise<void> => new Promise<void>((resolve) => s.close(() => resolve()))
+afterAll(() => Promise.all([server, ...pair].map(closed)))
 
 describe('bench/load/open-loop.ts', () => {
   it('counts a fast 500 as a deadline miss, by both clocks', async () => {
@@ -38,5 +62,21 @@ describe('bench/load/open-loop.ts', () => {
     expect(result.statuses).toEqual({ 500: 100 })
     expect(result.missRate).toBe(1)
     expect(result.serverMissRate).toBe(1)
+  })
+
+  it('takes turns between targets in slices, the order reversed every other round, each slice with its own p99', async () => {
+    const spec = { targets: [{ url: urlOf(pair[0]!, '/a'), body: '{}' }, { url: urlOf(pair[1]!, '/b'), body: '{}' }], rate: 40, connections: 2, durationS: 2, warmupS: 0, sliceS: 1 }
+    const { stdout } = await promisify(execFile)(process.execPath, [join(root, 'bench', 'load', 'open-loop.ts'), JSON.stringify(spec)])
+    const { runs } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { runs: LoadResult[] }
+    // Round 0: a then b; round 1: b then a. Each slice's requests are answered before the next slice starts.
+    const turns = arrivals.filter((name, i) => name !== arrivals[i - 1])
+    expect(turns).toEqual(['a', 'b', 'a'])
+    expect(arrivals.filter((n) => n === 'a')).toHaveLength(80)
+    expect(runs.map((r) => r.statuses)).toEqual([{ 200: 80 }, { 200: 80 }])
+    for (const r of runs) {
+      expect(r.sliceP99).toHaveLength(2)
+      expect(r.sliceP99!.every((p) => p > 0 && p <= r.latency!.max)).toBe(true)
+      expect(r.tool).toContain('taking turns with 1 other target, 2 slices of 1 s')
+    }
   })
 })
