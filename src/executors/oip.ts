@@ -2,7 +2,6 @@
 // KServe, Triton), over REST (/v2/models/{m}/infer) or gRPC (inference.GRPCInferenceService,
 // the same proto the gateway's own V2 frontend serves). Tensors go out as JSON (REST) or
 // typed contents (gRPC) through src/tensor/oip.ts; answers may come back raw.
-import type { Client } from '@grpc/grpc-js'
 import Type, { type Static } from 'typebox'
 import { INFERENCE_SERVICE, serviceMethods } from '../proto/index.ts'
 import { datatypeName, fail, fromRaw, isDataType, readShape, toContents, toRaw, toOipJson, wireFromContents, type NamedTensor, type OipContents, type WireTensor } from '../tensor/index.ts'
@@ -96,7 +95,7 @@ function oipGrpc(spec: OipSpec): ProtocolAdapter {
   const version = spec.version ?? ''
   return {
     async fetchMetadata(signal, timeoutMs) {
-      const res = await unary(client as Client, methods.ModelMetadata!, { name: spec.model, version }, metadata, timeoutMs, signal)
+      const res = await unary(client, methods.ModelMetadata!, { name: spec.model, version }, metadata, timeoutMs, signal)
       return v2Metadata(res, `metadata of ${spec.model}`)
     },
     async infer(inputs, outputs, signal, timeoutMs) {

@@ -3,99 +3,83 @@
 // load), and a unary call that carries the remaining budget as its deadline and is
 // cancelled when the caller's signal fires. The protos come from src/proto, with the same
 // options as the gateway's own gRPC frontends.
-import * as grpc from '@grpc/grpc-js'
 import { ModelErrorCode } from '../../errors.ts'
 import type { Method } from '../../proto/index.ts'
 import { withTraceMetadata } from '../../telemetry/tracing.ts'
 import { upstreamAddress, type RemoteSettings } from './config.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
+import { codeName, GrpcCallError, GrpcChannel, GrpcCode } from './grpc-channel.ts'
 import { upstreamKey } from './http.ts'
 import { SharedByKey } from './shared.ts'
 
-const channels = new SharedByKey<grpc.Client>((client) => client.close())
-/** Each shared client's max_response_bytes: its receive limit, to tell our limit's refusal from the upstream's. */
-const receiveLimits = new WeakMap<grpc.Client, number>()
+const channels = new SharedByKey<GrpcChannel>((channel) => channel.close())
 
-/** A client on the shared channel to this upstream; `release` when the executor closes. */
-export function acquireClient(s: RemoteSettings): { client: grpc.Client; release: () => Promise<void> } {
+/** The shared channel to this upstream; `release` when the executor closes. */
+export function acquireClient(s: RemoteSettings): { client: GrpcChannel; release: () => Promise<void> } {
   const key = `${upstreamKey(s, upstreamAddress(s))} max=${s.maxResponseBytes}`
   const { value, release } = channels.acquire(key, () => {
-    const credentials = s.secure
-      ? grpc.credentials.createSsl(s.tls?.ca ?? null, s.tls?.key ?? null, s.tls?.cert ?? null)
-      : grpc.credentials.createInsecure()
-    const client = new grpc.Client(s.authority, credentials, {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.max_receive_message_length': s.maxResponseBytes,
-    })
-    receiveLimits.set(client, s.maxResponseBytes)
-    return client
+    const tls = s.tls && { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key }
+    return new GrpcChannel({ origin: `${s.secure ? 'https' : 'http'}://${s.authority}`, maxResponseBytes: s.maxResponseBytes, ...(tls ? { tls } : {}) })
   })
   return { client: value, release }
 }
 
-export function metadataFrom(headers: Readonly<Record<string, string>>): grpc.Metadata {
-  const md = new grpc.Metadata()
-  for (const [k, v] of Object.entries(headers)) md.set(k.toLowerCase(), v)
+/** A call's metadata: HTTP/2 header fields, lower case; copied only when the trace context is added. */
+export class CallMetadata {
+  readonly fields: Record<string, string>
+  constructor(fields: Record<string, string> = {}) {
+    this.fields = fields
+  }
+  clone(): CallMetadata {
+    return new CallMetadata({ ...this.fields })
+  }
+  set(key: string, value: string): void {
+    this.fields[key.toLowerCase()] = value
+  }
+}
+
+export function metadataFrom(headers: Readonly<Record<string, string>>): CallMetadata {
+  const md = new CallMetadata()
+  for (const [k, v] of Object.entries(headers)) md.set(k, v)
   return md
 }
 
 /**
- * One unary call. `timeoutMs` becomes the gRPC deadline the server sees; the call is
- * cancelled when `signal` fires, and the promise then rejects with the signal's reason.
+ * One unary call. `timeoutMs` becomes the gRPC deadline the server sees, and the call's own;
+ * the call is cancelled when `signal` fires, and the promise then rejects with the signal's reason.
  */
-export function unary(client: grpc.Client, method: Method, request: object, metadata: grpc.Metadata, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error)
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => call.cancel()
-    // Response headers came: the upstream took the request and began its answer (a refusal of
-    // the request comes alone, trailers-only). Tells our receive limit's error from its own.
-    let answering = false
-    const call = client.makeUnaryRequest(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      request,
-      withTraceMetadata(metadata), // W3C trace context of this model's span
-      { deadline: Date.now() + Math.max(1, Math.floor(timeoutMs)) },
-      (err, response) => {
-        signal.removeEventListener('abort', onAbort)
-        if (signal.aborted) reject(signal.reason as Error)
-        else if (err) reject(grpcError(err, method.path, answering ? receiveLimits.get(client) : undefined))
-        else resolve(response)
-      },
-    )
-    call.once('metadata', () => (answering = true))
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
+export async function unary(client: GrpcChannel, method: Method, request: object, metadata: CallMetadata, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+  let message: Buffer
+  try {
+    message = await client.call(method.path, method.requestSerialize(request), withTraceMetadata(metadata).fields, timeoutMs, signal)
+  } catch (err) {
+    throw err instanceof GrpcCallError ? grpcError(err, method.path) : err
+  }
+  try {
+    return method.responseDeserialize(message)
+  } catch (err) {
+    throw badResponse(`undecodable answer from ${method.path}: Response message parsing error: ${(err as Error).message}`)
+  }
 }
 
 /** Statuses that refuse the request's content (TF Serving, MLServer and Triton answer a bad input so). */
-const INPUT_REFUSED_STATUS = new Set<number>([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE])
+const INPUT_REFUSED_STATUS = new Set<number>([GrpcCode.INVALID_ARGUMENT, GrpcCode.FAILED_PRECONDITION, GrpcCode.OUT_OF_RANGE])
 
-/** `receiveLimit`: our receive limit, when the upstream had begun to answer (none: it answered nothing but a status). */
-function grpcError(err: grpc.ServiceError, path: string, receiveLimit: number | undefined): UpstreamError {
-  const status = grpc.status[err.code] ?? String(err.code)
+function grpcError(err: GrpcCallError, path: string): UpstreamError {
   const details = excerpt(err.details || err.message)
   switch (err.code) {
-    case grpc.status.UNAVAILABLE:
+    case GrpcCode.UNAVAILABLE:
       return unavailable(`gRPC UNAVAILABLE from ${path}: ${details}`)
-    case grpc.status.DEADLINE_EXCEEDED:
+    case GrpcCode.DEADLINE_EXCEEDED:
       // Ours (the call's deadline) or the upstream's own: its details say which.
       return new UpstreamError(ModelErrorCode.UPSTREAM_UNAVAILABLE, `no answer from ${path} within the time allowed (gRPC DEADLINE_EXCEEDED: ${details})`)
-    case grpc.status.INTERNAL:
-      // grpc-js's own words for an answer it cannot decode (a server's INTERNAL is an error).
-      if (details.startsWith('Response message parsing error')) return badResponse(`undecodable answer from ${path}: ${details}`)
-      break
-    case grpc.status.RESOURCE_EXHAUSTED:
-      // The same words for our receive limit (the answer) and the upstream's (our request): ours
-      // names max_response_bytes, and comes once the answer began (the limits may be equal).
-      if (details.startsWith('Received message larger than max')) {
-        if (receiveLimit !== undefined && details.endsWith(` vs ${receiveLimit})`)) return badResponse(`answer from ${path} is larger than max_response_bytes: ${details}`)
-        return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `${path} refused the request as too large: ${details}`, false, true)
-      }
+    case GrpcCode.RESOURCE_EXHAUSTED:
+      // Our receive limit (the answer), or the upstream's (our request) in the same words.
+      if (err.local) return badResponse(`answer from ${path} is larger than max_response_bytes: ${details}`)
+      if (details.startsWith('Received message larger than max')) return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `${path} refused the request as too large: ${details}`, false, true)
       break
     default:
       break
   }
-  return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `gRPC ${status} from ${path}: ${details}`, false, INPUT_REFUSED_STATUS.has(err.code))
+  return new UpstreamError(ModelErrorCode.UPSTREAM_ERROR, `gRPC ${codeName(err.code)} from ${path}: ${details}`, false, INPUT_REFUSED_STATUS.has(err.code))
 }

@@ -1,0 +1,186 @@
+// The remote members' gRPC client (src/executors/remote/grpc-channel.ts) against a node:http2
+// server playing the upstream: what it sends, each way a call can end, and a connection
+// that goes away (restart, GOAWAY) replaced at the next call.
+import { once } from 'node:events'
+import { createServer, constants, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { GrpcCallError, GrpcChannel, GrpcCode } from '../../../src/executors/remote/grpc-channel.ts'
+
+type Handler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, body: Buffer) => void
+
+const framed = (message: Buffer): Buffer => {
+  const prefix = Buffer.alloc(5)
+  prefix.writeUInt32BE(message.length, 1)
+  return Buffer.concat([prefix, message])
+}
+
+/** Answers `message` with status OK, as a gRPC server does. */
+const answer =
+  (message: Buffer): Handler =>
+  (stream) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+    stream.end(framed(message))
+  }
+
+const servers: Http2Server[] = []
+const channels: GrpcChannel[] = []
+
+/** A server on `port` (0: any) calling `handler` with each call's full request; its sessions, to end them. */
+async function upstream(handler: Handler, port = 0): Promise<{ server: Http2Server; port: number; sessions: Set<Http2Session> }> {
+  const server = createServer()
+  const sessions = new Set<Http2Session>()
+  server.on('session', (s) => {
+    sessions.add(s)
+    s.once('close', () => sessions.delete(s))
+  })
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined)
+    const chunks: Buffer[] = []
+    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.once('end', () => handler(stream, headers, Buffer.concat(chunks)))
+  })
+  server.listen(port, '127.0.0.1')
+  await once(server, 'listening')
+  servers.push(server)
+  return { server, port: (server.address() as AddressInfo).port, sessions }
+}
+
+function channelTo(port: number, maxResponseBytes = 1024): GrpcChannel {
+  const channel = new GrpcChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes })
+  channels.push(channel)
+  return channel
+}
+
+const call = (channel: GrpcChannel, timeoutMs = 5_000, signal = new AbortController().signal, headers: Record<string, string> = {}) =>
+  channel.call('/test.Service/Call', Buffer.from('ping'), headers, timeoutMs, signal)
+
+async function failure(pending: Promise<unknown>): Promise<GrpcCallError> {
+  const err = await pending.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(GrpcCallError)
+  return err as GrpcCallError
+}
+
+afterEach(async () => {
+  for (const c of channels.splice(0)) c.close()
+  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))))
+})
+
+describe('GrpcChannel', () => {
+  it('sends one framed message with the gRPC headers and the metadata, and returns the answer message', async () => {
+    let seen: { headers: IncomingHttpHeaders; body: Buffer } | undefined
+    const { port } = await upstream((stream, headers, body) => {
+      seen = { headers, body }
+      answer(Buffer.from('pong'))(stream, headers, body)
+    })
+    const message = await call(channelTo(port), 250, undefined, { 'x-api-key': 'k1' })
+    expect(message.toString()).toBe('pong')
+    expect(seen!.body).toEqual(framed(Buffer.from('ping')))
+    expect(seen!.headers).toMatchObject({ ':method': 'POST', ':path': '/test.Service/Call', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '250m', 'x-api-key': 'k1' })
+  })
+
+  it("takes an upstream's status from a trailers-only answer, its message percent-decoded", async () => {
+    const { port } = await upstream((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(GrpcCode.INVALID_ARGUMENT), 'grpc-message': 'bad%20input%3A%20x' }, { endStream: true })
+    })
+    const err = await failure(call(channelTo(port)))
+    expect(err).toMatchObject({ code: GrpcCode.INVALID_ARGUMENT, details: 'bad input: x', local: false })
+  })
+
+  it('maps an HTTP status without a gRPC status as the spec does (503: UNAVAILABLE)', async () => {
+    const { port } = await upstream((stream) => stream.respond({ ':status': 503 }, { endStream: true }))
+    expect(await failure(call(channelTo(port)))).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
+  })
+
+  it('refuses an answer over its receive limit from its length, and cancels the stream', async () => {
+    let cancelled: Promise<unknown> | undefined
+    const { port } = await upstream((stream, headers, body) => {
+      cancelled = once(stream, 'close')
+      answer(Buffer.alloc(2048))(stream, headers, body)
+    })
+    const err = await failure(call(channelTo(port, 1024)))
+    expect(err).toMatchObject({ code: GrpcCode.RESOURCE_EXHAUSTED, details: 'Received message larger than max (2048 vs 1024)', local: true })
+    await cancelled
+  })
+
+  it('ends a call at its own deadline when the upstream never answers, and cancels the stream', async () => {
+    let reset: Promise<unknown> | undefined
+    const { port } = await upstream((stream) => {
+      reset = once(stream, 'aborted')
+    })
+    const err = await failure(call(channelTo(port), 50))
+    expect(err).toMatchObject({ code: GrpcCode.DEADLINE_EXCEEDED, local: true })
+    await reset
+  })
+
+  it("rejects with the signal's reason when it fires, and the upstream sees the call go away", async () => {
+    let reached!: () => void
+    const arrived = new Promise<void>((resolve) => (reached = resolve))
+    let reset: Promise<unknown> | undefined
+    const { port } = await upstream((stream) => {
+      reset = once(stream, 'aborted')
+      reached()
+    })
+    const ac = new AbortController()
+    const pending = call(channelTo(port), 5_000, ac.signal)
+    await arrived
+    const reason = new Error('decided')
+    ac.abort(reason)
+    await expect(pending).rejects.toBe(reason)
+    await reset
+  })
+
+  it('says UNAVAILABLE when nothing listens', async () => {
+    const { server, port } = await upstream(answer(Buffer.from('x')))
+    await new Promise((resolve) => server.close(resolve))
+    expect(await failure(call(channelTo(port)))).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
+  })
+
+  it('connects again at the next call after the upstream restarts', async () => {
+    const first = await upstream(answer(Buffer.from('one')))
+    const channel = channelTo(first.port)
+    expect((await call(channel)).toString()).toBe('one')
+    const closed = new Promise((resolve) => first.server.close(resolve))
+    for (const s of first.sessions) s.destroy()
+    await closed
+    await upstream(answer(Buffer.from('two')), first.port)
+    // The first call may still meet the old connection, unless its close was seen already: then it is UNAVAILABLE, and the next is answered.
+    const again = await call(channel).catch(async (err: unknown) => {
+      expect(err).toMatchObject({ code: GrpcCode.UNAVAILABLE })
+      return call(channel)
+    })
+    expect(again.toString()).toBe('two')
+  })
+
+  it('opens a new connection for the calls after a GOAWAY, and the call it let finish is answered', async () => {
+    let held: ServerHttp2Stream | undefined
+    let heldOn: Http2Session | undefined
+    let nextOn: Http2Session | undefined
+    let reached!: () => void
+    const arrived = new Promise<void>((resolve) => (reached = resolve))
+    const { port } = await upstream((stream, headers, body) => {
+      if (held !== undefined) {
+        nextOn = stream.session
+        return answer(Buffer.from('new'))(stream, headers, body)
+      }
+      held = stream
+      heldOn = stream.session
+      reached()
+    })
+    const channel = channelTo(port)
+    const first = call(channel)
+    await arrived
+    // The first call's stream is the last this connection takes; its answer comes after the GOAWAY, so the client has read the GOAWAY by then.
+    heldOn!.goaway(constants.NGHTTP2_NO_ERROR, held!.id!)
+    answer(Buffer.from('held'))(held!, {}, Buffer.alloc(0))
+    expect((await first).toString()).toBe('held')
+    const next = call(channel)
+    expect((await next).toString()).toBe('new')
+    expect(nextOn).toBeDefined()
+    expect(nextOn).not.toBe(heldOn)
+  })
+})
