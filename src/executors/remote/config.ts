@@ -191,14 +191,14 @@ export function parseRemote(config: RemoteModelConfig, ctx: ParseContext): Remot
  */
 const TRANSPORT_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect', 'te', 'content-length', 'http2-settings'])
 const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-/** gRPC metadata keys (grpc-js refuses others); names are lowercased before they are sent. */
+/** gRPC metadata keys (the spec's, and what gRPC servers take); names are lowercased before they are sent. */
 const GRPC_KEY = /^[0-9a-z_.-]+$/
 /** Printable ASCII: what both undici and gRPC metadata take as a text value (no CR/LF). */
 const HEADER_VALUE = /^[\x20-\x7e]*$/
 
 /**
  * A problem at `field` unless `name: value` can go out on every call of this protocol: the
- * transports refuse the rest, at load (grpc-js) or on each call (undici).
+ * transports refuse the rest on each call (undici, node:http2), so they are refused at load.
  */
 export function checkHeader(ctx: ParseContext, field: string, name: string, value: string, protocol: 'rest' | 'grpc'): void {
   const key = name.toLowerCase()

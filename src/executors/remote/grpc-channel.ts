@@ -10,94 +10,20 @@
 // headers of a trailers-only answer), an HTTP status without one mapped to a gRPC code, and
 // RST_STREAM codes mapped as the spec maps them. No compression is offered, so none comes back.
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type SecureClientSessionOptions } from 'node:http2'
+import { packageVersion } from '../../version.ts'
+import { codeOfHttpStatus, codeOfReset, GrpcCallError, GrpcCode, statusMessage } from './grpc-status.ts'
 
-/** gRPC status codes, by their numbers in the gRPC spec. */
-export const GrpcCode = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const
-
-const CODE_NAMES: readonly string[] = Object.keys(GrpcCode)
-
-/** A status code's name in the spec, or its number when it has none. */
-export const codeName = (code: number): string => CODE_NAMES[code] ?? String(code)
-
-/**
- * A call that ended without an answer: the gRPC status and its details; `local` when this
- * client ended it itself (its deadline, or an answer over its receive limit), not the upstream.
- */
-export class GrpcCallError extends Error {
-  readonly code: number
-  readonly details: string
-  readonly local: boolean
-  constructor(code: number, details: string, local = false) {
-    super(`${codeName(code)}: ${details}`)
-    this.code = code
-    this.details = details
-    this.local = local
-  }
-}
-
-/** Pings an idle-looking connection this often; no acknowledgement by the next ping closes it (a dead peer). */
+/** While calls are out, a ping this often; one unanswered this long closes the connection (a dead peer). Idle connections are not pinged: servers count those against the client. */
 const KEEPALIVE_MS = 30_000
+const KEEPALIVE_TIMEOUT_MS = 20_000
+/** A connection not established by then is given up (its calls fail UNAVAILABLE, the next call tries again). */
+const CONNECT_TIMEOUT_MS = 20_000
+/** Client stream ids are odd and below 2^31: a connection is replaced before it runs out of them. */
+const STREAMS_PER_CONNECTION = 2 ** 30 - 1
 /** The spec's limit: at most 8 digits. */
 const MAX_TIMEOUT_MS = 99_999_999
 const HEADER_BYTES = 5
-
-/** HTTP statuses without a grpc-status, as the gRPC spec maps them. */
-function codeOfHttpStatus(status: number): number {
-  switch (status) {
-    case 400:
-      return GrpcCode.INTERNAL
-    case 401:
-      return GrpcCode.UNAUTHENTICATED
-    case 403:
-      return GrpcCode.PERMISSION_DENIED
-    case 404:
-      return GrpcCode.UNIMPLEMENTED
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return GrpcCode.UNAVAILABLE
-    default:
-      return GrpcCode.UNKNOWN
-  }
-}
-
-/** RST_STREAM error codes, as the gRPC spec maps them. */
-function codeOfReset(rst: number): number {
-  if (rst === constants.NGHTTP2_REFUSED_STREAM) return GrpcCode.UNAVAILABLE
-  if (rst === constants.NGHTTP2_CANCEL) return GrpcCode.CANCELLED
-  if (rst === constants.NGHTTP2_ENHANCE_YOUR_CALM) return GrpcCode.RESOURCE_EXHAUSTED
-  if (rst === constants.NGHTTP2_INADEQUATE_SECURITY) return GrpcCode.PERMISSION_DENIED
-  return GrpcCode.INTERNAL
-}
-
-/** grpc-message is percent-encoded; a malformed one is shown as sent. */
-function statusMessage(value: string | string[] | undefined): string {
-  const text = Array.isArray(value) ? value.join(',') : (value ?? '')
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
-}
+const USER_AGENT = `specserve/${packageVersion}`
 
 export interface ChannelOptions {
   /** `http://host:port` or `https://host:port`. */
@@ -105,16 +31,29 @@ export interface ChannelOptions {
   readonly tls?: Pick<SecureClientSessionOptions, 'ca' | 'cert' | 'key'>
   /** The largest answer message taken; a larger one fails the call (RESOURCE_EXHAUSTED). */
   readonly maxResponseBytes: number
+  /** Calls on one connection before the next call opens another (tests set it low). */
+  readonly streamsPerConnection?: number
 }
 
-/** One upstream's connection: reconnects on the next call after it closes or the server sends GOAWAY. */
+/** A connection and what the channel counts on it. */
+interface Connection {
+  readonly session: ClientHttp2Session
+  /** Calls started on it. */
+  streams: number
+  /** Calls on it not closed yet. */
+  active: number
+}
+
+/** One upstream's connection: replaced at the next call once it closes, is closing (GOAWAY) or has run its streams. */
 export class GrpcChannel {
-  private session: ClientHttp2Session | undefined
+  private conn: Connection | undefined
   private closed = false
   private readonly options: ChannelOptions
+  private readonly streamsPerConnection: number
 
   constructor(options: ChannelOptions) {
     this.options = options
+    this.streamsPerConnection = options.streamsPerConnection ?? STREAMS_PER_CONNECTION
   }
 
   /**
@@ -125,50 +64,62 @@ export class GrpcChannel {
     if (signal.aborted) return Promise.reject(signal.reason as Error)
     if (this.closed) return Promise.reject(new GrpcCallError(GrpcCode.UNAVAILABLE, 'channel closed'))
     const ms = Math.min(MAX_TIMEOUT_MS, Math.max(1, Math.floor(timeoutMs)))
+    const conn = this.live()
     let stream: ClientHttp2Stream
     try {
-      stream = this.live().request({ ...headers, ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${ms}m` })
+      stream = conn.session.request({ 'user-agent': USER_AGENT, ...headers, ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${ms}m` })
     } catch (err) {
       return Promise.reject(new GrpcCallError(GrpcCode.UNAVAILABLE, (err as Error).message))
     }
+    conn.streams++
     const framed = Buffer.allocUnsafe(HEADER_BYTES + message.byteLength)
     framed[0] = 0
     framed.writeUInt32BE(message.byteLength, 1)
     framed.set(message, HEADER_BYTES)
     stream.end(framed)
-    return new UnaryCall(stream, this.options.maxResponseBytes, ms, signal).answer
+    return new UnaryCall(conn, stream, this.options.maxResponseBytes, ms, signal).answer
   }
 
-  /** Ends the connection; calls still out fail, and later calls are refused. */
+  /** Refuses later calls and closes the connection once the calls still out on it end. */
   close(): void {
     this.closed = true
-    this.session?.close()
-    this.session = undefined
+    this.conn?.session.close()
+    this.conn = undefined
   }
 
-  private live(): ClientHttp2Session {
-    const current = this.session
-    if (current !== undefined && !current.closed && !current.destroyed) return current
+  private live(): Connection {
+    const current = this.conn
+    if (current !== undefined && !current.session.closed && !current.session.destroyed && current.streams < this.streamsPerConnection) return current
+    current?.session.close() // out of streams: its calls finish on it
     const session = connect(this.options.origin, { ...this.options.tls, settings: { enablePush: false } })
+    const conn: Connection = { session, streams: 0, active: 0 }
     // Its errors reach the calls on it as stream errors; a session that ends is replaced at the next call.
     session.on('error', () => undefined)
-    const forget = (): void => {
-      if (this.session === session) this.session = undefined
-    }
-    session.once('close', forget)
-    let pinging = false
-    const keepalive = setInterval(() => {
-      if (session.closed || session.destroyed) return
-      if (pinging) return void session.destroy()
-      pinging = session.ping((err) => {
-        pinging = false
-        if (err) session.destroy()
-      })
-    }, KEEPALIVE_MS).unref()
-    session.once('close', () => clearInterval(keepalive))
-    this.session = session
-    return session
+    // Not a reason to keep the process alive: calls out keep it alive by their deadline timers.
+    session.unref()
+    const connecting = setTimeout(() => session.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS).unref()
+    session.once('connect', () => clearTimeout(connecting))
+    const keepalive = setInterval(() => ping(conn), KEEPALIVE_MS).unref()
+    session.once('close', () => {
+      clearTimeout(connecting)
+      clearInterval(keepalive)
+      if (this.conn === conn) this.conn = undefined
+    })
+    this.conn = conn
+    return conn
   }
+}
+
+/** A keepalive ping while calls are out: no acknowledgement in time ends the connection, and the calls on it fail UNAVAILABLE. */
+function ping(conn: Connection): void {
+  const { session } = conn
+  if (conn.active === 0 || session.closed || session.destroyed) return
+  const unanswered = setTimeout(() => session.destroy(new Error(`keepalive ping unanswered for ${KEEPALIVE_TIMEOUT_MS} ms`)), KEEPALIVE_TIMEOUT_MS).unref()
+  const sent = session.ping((err) => {
+    clearTimeout(unanswered)
+    if (err && !session.destroyed) session.destroy(err)
+  })
+  if (!sent) clearTimeout(unanswered)
 }
 
 /** A call's answer in the making: headers, the one message, the trailers; settled once, when the stream closes or fails. */
@@ -176,6 +127,7 @@ class UnaryCall {
   readonly answer: Promise<Buffer>
   private resolve!: (message: Buffer) => void
   private reject!: (err: Error) => void
+  private readonly conn: Connection
   private readonly stream: ClientHttp2Stream
   private readonly limit: number
   private readonly signal: AbortSignal
@@ -185,15 +137,18 @@ class UnaryCall {
   private grpcMessage = ''
   private readonly chunks: Buffer[] = []
   private received = 0
-  private lengthChecked = false
+  /** The answer message's length once its prefix came, else -1. */
+  private length = -1
   private error: Error | undefined
   private readonly timer: NodeJS.Timeout
   private readonly onAbort: () => void
 
-  constructor(stream: ClientHttp2Stream, limit: number, timeoutMs: number, signal: AbortSignal) {
+  constructor(conn: Connection, stream: ClientHttp2Stream, limit: number, timeoutMs: number, signal: AbortSignal) {
+    this.conn = conn
     this.stream = stream
     this.limit = limit
     this.signal = signal
+    conn.active++
     this.answer = new Promise((resolve, reject) => {
       this.resolve = resolve
       this.reject = reject
@@ -211,7 +166,9 @@ class UnaryCall {
   private headers(h: IncomingHttpHeaders): void {
     this.httpStatus = Number(h[':status'])
     // A trailers-only answer (a refusal, say) has its status in its headers.
-    if (h['grpc-status'] !== undefined) this.status(h)
+    if (h['grpc-status'] !== undefined) return this.status(h)
+    const type = h['content-type'] ?? ''
+    if (this.httpStatus === 200 && !type.startsWith('application/grpc')) this.fail(new GrpcCallError(GrpcCode.UNKNOWN, `not a gRPC answer (content-type ${JSON.stringify(type)})`))
   }
 
   private status(h: IncomingHttpHeaders): void {
@@ -220,36 +177,43 @@ class UnaryCall {
   }
 
   private data(chunk: Buffer): void {
+    if (this.settled) return
     this.chunks.push(chunk)
     this.received += chunk.length
-    if (this.lengthChecked || this.received < HEADER_BYTES) return
-    // The message's length, known from its first 5 bytes: refused before the rest arrives.
-    this.lengthChecked = true
-    const length = (this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks)).readUInt32BE(1)
-    if (length > this.limit) this.fail(new GrpcCallError(GrpcCode.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs ${this.limit})`, true))
+    if (this.length < 0) {
+      if (this.received < HEADER_BYTES) return
+      // The message's length, known from its first 5 bytes: refused before the rest arrives.
+      this.length = (this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks)).readUInt32BE(1)
+      if (this.length > this.limit) return this.fail(new GrpcCallError(GrpcCode.RESOURCE_EXHAUSTED, `Received message larger than max (${this.length} vs ${this.limit})`, true))
+    }
+    if (this.received > HEADER_BYTES + this.length) this.fail(new GrpcCallError(GrpcCode.UNIMPLEMENTED, 'more than one message in a unary answer'))
   }
 
   private closed(): void {
+    this.conn.active--
     if (this.settled) return
     if (this.grpcStatus === undefined) return this.fail(this.noStatus())
     if (this.grpcStatus !== GrpcCode.OK) return this.fail(new GrpcCallError(Number.isInteger(this.grpcStatus) ? this.grpcStatus : GrpcCode.UNKNOWN, this.grpcMessage))
+    if (this.received < HEADER_BYTES) return this.fail(new GrpcCallError(GrpcCode.UNIMPLEMENTED, 'no message in an OK answer'))
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks)
-    if (body.length < HEADER_BYTES) return this.fail(new GrpcCallError(GrpcCode.UNIMPLEMENTED, 'no message in an OK answer'))
     if (body[0] !== 0) return this.fail(new GrpcCallError(GrpcCode.INTERNAL, 'compressed message, but no compression was offered'))
-    const length = body.readUInt32BE(1)
-    if (body.length !== HEADER_BYTES + length) return this.fail(new GrpcCallError(GrpcCode.UNIMPLEMENTED, body.length < HEADER_BYTES + length ? 'truncated message' : 'more than one message in a unary answer'))
+    if (body.length < HEADER_BYTES + this.length) return this.fail(new GrpcCallError(GrpcCode.INTERNAL, 'truncated message'))
     this.done()
     this.resolve(body.subarray(HEADER_BYTES))
   }
 
-  /** The stream ended without a gRPC status: an HTTP status says why, else the reset, else the connection went away. */
+  /**
+   * The stream ended without a gRPC status: an HTTP status says why; else the connection
+   * failed or closed under it (node then resets its streams with CANCEL, or with a GOAWAY's
+   * error code): unavailable; else the upstream reset the stream, or ended it without a status.
+   */
   private noStatus(): GrpcCallError {
     if (this.httpStatus !== 0 && this.httpStatus !== 200) return new GrpcCallError(codeOfHttpStatus(this.httpStatus), `HTTP status ${this.httpStatus} without a gRPC status`)
-    const rst = this.stream.rstCode
     const reason = this.error ? `: ${this.error.message}` : ''
-    // No reset of this stream's own: the connection failed or closed (refused, dropped, TLS), so the upstream is unavailable.
-    if (rst === undefined || rst === constants.NGHTTP2_NO_ERROR || rst === constants.NGHTTP2_INTERNAL_ERROR) return new GrpcCallError(GrpcCode.UNAVAILABLE, `connection closed before the answer's status${reason}`)
-    return new GrpcCallError(codeOfReset(rst), `stream reset (HTTP/2 code ${rst}) before the answer's status${reason}`)
+    if (this.conn.session.destroyed) return new GrpcCallError(GrpcCode.UNAVAILABLE, `connection closed before the answer's status${reason}`)
+    const rst = this.stream.rstCode ?? constants.NGHTTP2_NO_ERROR
+    if (rst === constants.NGHTTP2_NO_ERROR) return new GrpcCallError(GrpcCode.INTERNAL, 'stream ended without a gRPC status')
+    return new GrpcCallError(codeOfReset(rst), `stream reset by the upstream (HTTP/2 error code ${rst})`)
   }
 
   private fail(err: Error): void {

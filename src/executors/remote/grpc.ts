@@ -8,7 +8,8 @@ import type { Method } from '../../proto/index.ts'
 import { withTraceMetadata } from '../../telemetry/tracing.ts'
 import { upstreamAddress, type RemoteSettings } from './config.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
-import { codeName, GrpcCallError, GrpcChannel, GrpcCode } from './grpc-channel.ts'
+import { GrpcChannel } from './grpc-channel.ts'
+import { codeName, GrpcCallError, GrpcCode } from './grpc-status.ts'
 import { upstreamKey } from './http.ts'
 import { SharedByKey } from './shared.ts'
 
@@ -49,6 +50,7 @@ export function metadataFrom(headers: Readonly<Record<string, string>>): CallMet
  * the call is cancelled when `signal` fires, and the promise then rejects with the signal's reason.
  */
 export async function unary(client: GrpcChannel, method: Method, request: object, metadata: CallMetadata, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+  if (signal.aborted) throw signal.reason as Error
   let message: Buffer
   try {
     message = await client.call(method.path, method.requestSerialize(request), withTraceMetadata(metadata).fields, timeoutMs, signal)

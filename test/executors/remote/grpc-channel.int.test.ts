@@ -1,11 +1,14 @@
 // The remote members' gRPC client (src/executors/remote/grpc-channel.ts) against a node:http2
 // server playing the upstream: what it sends, each way a call can end, and a connection
-// that goes away (restart, GOAWAY) replaced at the next call.
+// that goes away (restart, GOAWAY) or has carried its streams replaced at the next call.
+// Not here: the keepalive ping (a node:http2 server answers every ping itself) and TLS
+// (test/executors/remote/tls.int.test.ts calls a TLS upstream over gRPC).
 import { once } from 'node:events'
 import { createServer, constants, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { GrpcCallError, GrpcChannel, GrpcCode } from '../../../src/executors/remote/grpc-channel.ts'
+import { GrpcChannel } from '../../../src/executors/remote/grpc-channel.ts'
+import { GrpcCallError, GrpcCode } from '../../../src/executors/remote/grpc-status.ts'
 
 type Handler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, body: Buffer) => void
 
@@ -53,7 +56,7 @@ function channelTo(port: number, maxResponseBytes = 1024): GrpcChannel {
   return channel
 }
 
-const call = (channel: GrpcChannel, timeoutMs = 5_000, signal = new AbortController().signal, headers: Record<string, string> = {}) =>
+const call = (channel: GrpcChannel, timeoutMs = 5_000, signal: AbortSignal = new AbortController().signal, headers: Record<string, string> = {}) =>
   channel.call('/test.Service/Call', Buffer.from('ping'), headers, timeoutMs, signal)
 
 async function failure(pending: Promise<unknown>): Promise<GrpcCallError> {
@@ -96,15 +99,83 @@ describe('GrpcChannel', () => {
     expect(await failure(call(channelTo(port)))).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
   })
 
-  it('refuses an answer over its receive limit from its length, and cancels the stream', async () => {
+  it('refuses an answer over its receive limit from its length prefix alone, and cancels the stream', async () => {
     let cancelled: Promise<unknown> | undefined
-    const { port } = await upstream((stream, headers, body) => {
-      cancelled = once(stream, 'close')
-      answer(Buffer.alloc(2048))(stream, headers, body)
+    const { port } = await upstream((stream) => {
+      cancelled = once(stream, 'aborted')
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+      const prefix = Buffer.alloc(5)
+      prefix.writeUInt32BE(2048, 1)
+      stream.write(prefix) // and nothing more: the client must not wait for the rest
     })
     const err = await failure(call(channelTo(port, 1024)))
     expect(err).toMatchObject({ code: GrpcCode.RESOURCE_EXHAUSTED, details: 'Received message larger than max (2048 vs 1024)', local: true })
     await cancelled
+  })
+
+  it('refuses a second message in a unary answer as it comes, without buffering what follows', async () => {
+    const { port } = await upstream((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+      stream.write(Buffer.concat([framed(Buffer.from('one')), framed(Buffer.from('two'))])) // and the stream stays open
+    })
+    expect(await failure(call(channelTo(port)))).toMatchObject({ code: GrpcCode.UNIMPLEMENTED, details: 'more than one message in a unary answer' })
+  })
+
+  it('takes an answer split over many DATA frames, and an empty message', async () => {
+    const big = Buffer.alloc(100_000, 7)
+    const { port } = await upstream((stream, headers, body) => answer(headers[':path'] === '/test.Service/Empty' ? Buffer.alloc(0) : big)(stream, headers, body))
+    const channel = channelTo(port, 200_000)
+    expect((await call(channel)).equals(big)).toBe(true)
+    expect((await channel.call('/test.Service/Empty', Buffer.from('ping'), {}, 5_000, new AbortController().signal)).length).toBe(0)
+  })
+
+  it('tells a stream the upstream reset from a connection that went away', async () => {
+    const { port } = await upstream((stream, headers) => {
+      const how = headers['x-how']
+      if (how === 'internal') return stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+      if (how === 'refused') return stream.close(constants.NGHTTP2_REFUSED_STREAM)
+      if (how === 'no-status') {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+        return stream.end(framed(Buffer.from('x')))
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+      if (how === 'dropped') stream.session!.destroy()
+      else stream.session!.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    })
+    const how = (value: string) => failure(call(channelTo(port), 5_000, undefined, { 'x-how': value }))
+    expect(await how('internal')).toMatchObject({ code: GrpcCode.INTERNAL, local: false })
+    expect(await how('refused')).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
+    expect(await how('no-status')).toMatchObject({ code: GrpcCode.INTERNAL, details: 'stream ended without a gRPC status' })
+    expect(await how('dropped')).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
+    expect(await how('calm')).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
+  })
+
+  it('refuses an answer that is not gRPC (a 200 with another content-type)', async () => {
+    const { port } = await upstream((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'text/html' })
+      stream.end('<html></html>')
+    })
+    expect(await failure(call(channelTo(port)))).toMatchObject({ code: GrpcCode.UNKNOWN, details: 'not a gRPC answer (content-type "text/html")' })
+  })
+
+  it('refuses calls once closed', async () => {
+    const { port } = await upstream(answer(Buffer.from('x')))
+    const channel = channelTo(port)
+    await call(channel)
+    channel.close()
+    expect(await failure(call(channel))).toMatchObject({ code: GrpcCode.UNAVAILABLE, details: 'channel closed' })
+  })
+
+  it('moves to a new connection once one has carried its streams', async () => {
+    const seen: Http2Session[] = []
+    const { port } = await upstream((stream, headers, body) => {
+      seen.push(stream.session!)
+      answer(Buffer.from('x'))(stream, headers, body)
+    })
+    const channel = new GrpcChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes: 1024, streamsPerConnection: 2 })
+    channels.push(channel)
+    for (let i = 0; i < 3; i++) await call(channel)
+    expect([seen[1] === seen[0], seen[2] === seen[0]]).toEqual([true, false])
   })
 
   it('ends a call at its own deadline when the upstream never answers, and cancels the stream', async () => {
