@@ -140,8 +140,8 @@ export interface LoadResult {
   readonly cpu?: CpuPerRequest
   /** readBodies: how many 2xx answers each model gave (decision.chosen). */
   readonly chosen?: Readonly<Record<string, number>>
-  /** Interleaved open loop: the 2xx p99 of each of its slices, in round order (NaN: no 2xx in it). */
-  readonly sliceP99?: readonly number[]
+  /** Interleaved open loop: the 2xx p99 of each of its slices, in round order (null: no 2xx in it). */
+  readonly sliceP99?: readonly (number | null)[]
 }
 
 export interface Machine {

@@ -7,10 +7,11 @@
 //
 // One target (a LoadSpec with `url`): prints its LoadResult. Several (an
 // OpenInterleavedSpec with `targets`): each is warmed up, then they take turns in slices
-// at the same rate, the order reversed every other round as in interleaved.ts, so a
-// slower stretch of a shared box lands on all of them alike; prints { runs: LoadResult[] },
-// each with its slices' own p99s (sliceP99, in round order: slice k of every target ran
-// in the same round). Usage: node open-loop.ts '<spec JSON>'.
+// at the same rate, the order rotated by one every round (a b c, b c a, c a b), so a slower
+// stretch of a shared box lands on all of them alike and no target always comes first after
+// another's slice; prints { runs: LoadResult[] }, each with its slices' own p99s (sliceP99,
+// in round order: slice k of every target ran in the same round; null for a slice without a
+// 2xx). Usage: node open-loop.ts '<spec JSON>'.
 import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { OpenTally, openLoopResult } from '../lib/open-tally.ts'
@@ -89,17 +90,17 @@ async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
   if (!(spec.sliceS > 0)) throw new Error(`sliceS must be positive, got ${spec.sliceS}`)
   const rounds = Math.max(1, Math.round(spec.durationS / spec.sliceS))
   const senders = spec.targets.map((t) => sender(t, spec.connections))
-  const state = spec.targets.map(() => ({ tally: new OpenTally(undefined), sent: 0, elapsedS: 0, sliceP99: [] as number[] }))
+  const state = spec.targets.map(() => ({ tally: new OpenTally(undefined), sent: 0, elapsedS: 0, sliceP99: [] as (number | null)[] }))
   if (spec.warmupS > 0) for (const to of senders) await phase(to, spec.rate, spec.warmupS, new OpenTally(undefined))
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < senders.length; k++) {
-      const i = round % 2 === 0 ? k : senders.length - 1 - k
+      const i = (round + k) % senders.length
       const st = state[i]!
       const slice = new Samples()
       const { sent, elapsedS } = await phase(senders[i]!, spec.rate, spec.sliceS, st.tally, slice)
       st.sent += sent
       st.elapsedS += elapsedS
-      st.sliceP99.push(slice.percentiles()?.p99 ?? NaN)
+      st.sliceP99.push(slice.percentiles()?.p99 ?? null)
     }
   }
   await Promise.all(senders.map((to) => to.pool.close()))

@@ -14,7 +14,12 @@ function header(r: BenchResults): string[] {
   const m = r.machine
   const s = r.settings
   // The scenarios whose loads took turns: bench/load/interleaved.ts and open-loop.ts say so in each run's tool.
-  const interleaved = r.scenarios.filter((sc) => sc.status === 'ok' && sc.variants.some((v) => v.runs.some((run) => run.tool.includes('; taking turns with')))).map((sc) => sc.title.replace(/\..*/, ''))
+  const turnTaking = r.scenarios.flatMap((sc) => (sc.status === 'ok' ? sc.variants.flatMap((v) => v.runs.filter((run) => run.tool.includes('; taking turns with')).map((run) => ({ sc, open: run.loop === 'open' }))) : []))
+  const interleaved = [...new Set(turnTaking.map(({ sc }) => sc.title.replace(/\..*/, '')))]
+  const tools = [
+    ...(turnTaking.some((t) => !t.open) ? ['closed loops: bench/load/interleaved.ts'] : []),
+    ...(turnTaking.some((t) => t.open) ? ['open loops: bench/load/open-loop.ts'] : []),
+  ].join('; ')
   const lines = [
     '# Benchmarks',
     '',
@@ -35,7 +40,7 @@ function header(r: BenchResults): string[] {
       ' Ratios are computed within each repetition against the baseline measured right next to it, then summarized.' +
       (interleaved.length
         ? ` In scenario${interleaved.length > 1 ? 's' : ''} ${interleaved.join(', ')}, the loads compared take turns in ${s.sliceS ?? '?'}-s slices` +
-          ' over the same stretch of time (closed loops: bench/load/interleaved.ts; open loops: bench/load/open-loop.ts), so a slower minute on the shared box lands on the baseline and the' +
+          ` over the same stretch of time (${tools}), so a slower minute on the shared box lands on the baseline and the` +
           ' variant alike; the other scenarios run theirs one after another.'
         : ''),
     '',
