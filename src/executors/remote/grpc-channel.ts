@@ -13,7 +13,11 @@ import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, ty
 import { packageVersion } from '../../version.ts'
 import { codeOfHttpStatus, codeOfReset, GrpcCallError, GrpcCode, statusMessage } from './grpc-status.ts'
 
-/** While calls are out, a ping this often; one unanswered this long closes the connection (a dead peer). Idle connections are not pinged: servers count those against the client. */
+/**
+ * While calls are out, a ping this often (grpc-js's `grpc.keepalive_time_ms` as this gateway
+ * set it before); one unanswered this long closes the connection (a dead peer). Idle
+ * connections are not pinged: servers count those against the client.
+ */
 const KEEPALIVE_MS = 30_000
 const KEEPALIVE_TIMEOUT_MS = 20_000
 /** A connection not established by then is given up (its calls fail UNAVAILABLE, the next call tries again). */
@@ -33,6 +37,8 @@ export interface ChannelOptions {
   readonly maxResponseBytes: number
   /** Calls on one connection before the next call opens another (tests set it low). */
   readonly streamsPerConnection?: number
+  /** Keepalive interval and ping acknowledgement timeout, ms (tests set them low). */
+  readonly keepalive?: { readonly everyMs: number; readonly timeoutMs: number }
 }
 
 /** A connection and what the channel counts on it. */
@@ -50,10 +56,12 @@ export class GrpcChannel {
   private closed = false
   private readonly options: ChannelOptions
   private readonly streamsPerConnection: number
+  private readonly keepalive: { readonly everyMs: number; readonly timeoutMs: number }
 
   constructor(options: ChannelOptions) {
     this.options = options
     this.streamsPerConnection = options.streamsPerConnection ?? STREAMS_PER_CONNECTION
+    this.keepalive = options.keepalive ?? { everyMs: KEEPALIVE_MS, timeoutMs: KEEPALIVE_TIMEOUT_MS }
   }
 
   /**
@@ -83,14 +91,14 @@ export class GrpcChannel {
   /** Refuses later calls and closes the connection once the calls still out on it end. */
   close(): void {
     this.closed = true
-    this.conn?.session.close()
+    if (this.conn) retire(this.conn.session)
     this.conn = undefined
   }
 
   private live(): Connection {
     const current = this.conn
     if (current !== undefined && !current.session.closed && !current.session.destroyed && current.streams < this.streamsPerConnection) return current
-    current?.session.close() // out of streams: its calls finish on it
+    if (current) retire(current.session) // out of streams: its calls finish on it
     const session = connect(this.options.origin, { ...this.options.tls, settings: { enablePush: false } })
     const conn: Connection = { session, streams: 0, active: 0 }
     // Its errors reach the calls on it as stream errors; a session that ends is replaced at the next call.
@@ -99,7 +107,8 @@ export class GrpcChannel {
     session.unref()
     const connecting = setTimeout(() => session.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS).unref()
     session.once('connect', () => clearTimeout(connecting))
-    const keepalive = setInterval(() => ping(conn), KEEPALIVE_MS).unref()
+    const { everyMs, timeoutMs } = this.keepalive
+    const keepalive = setInterval(() => ping(conn, timeoutMs), everyMs).unref()
     session.once('close', () => {
       clearTimeout(connecting)
       clearInterval(keepalive)
@@ -110,16 +119,28 @@ export class GrpcChannel {
   }
 }
 
-/** A keepalive ping while calls are out: no acknowledgement in time ends the connection, and the calls on it fail UNAVAILABLE. */
-function ping(conn: Connection): void {
+/**
+ * Closes a session once the calls on it end. One still connecting is closed once connected:
+ * closed before, node would fail the calls queued on it as if the upstream had refused them.
+ */
+function retire(session: ClientHttp2Session): void {
+  if (session.connecting) session.once('connect', () => session.close())
+  else session.close()
+}
+
+/**
+ * A keepalive ping while calls are out (as grpc-js pinged with `grpc.keepalive_time_ms`): no
+ * acknowledgement in time ends the connection, and the calls on it fail UNAVAILABLE.
+ */
+function ping(conn: Connection, timeoutMs: number): void {
   const { session } = conn
-  if (conn.active === 0 || session.closed || session.destroyed) return
-  const unanswered = setTimeout(() => session.destroy(new Error(`keepalive ping unanswered for ${KEEPALIVE_TIMEOUT_MS} ms`)), KEEPALIVE_TIMEOUT_MS).unref()
-  const sent = session.ping((err) => {
+  if (conn.active === 0 || session.connecting || session.closed || session.destroyed) return
+  const unanswered = setTimeout(() => session.destroy(new Error(`keepalive ping unanswered for ${timeoutMs} ms`)), timeoutMs).unref()
+  session.ping((err) => {
     clearTimeout(unanswered)
-    if (err && !session.destroyed) session.destroy(err)
+    // Cancelled: the session is closing or has too many pings out, neither a dead peer.
+    if (err && (err as NodeJS.ErrnoException).code !== 'ERR_HTTP2_PING_CANCEL' && !session.destroyed) session.destroy(err)
   })
-  if (!sent) clearTimeout(unanswered)
 }
 
 /** A call's answer in the making: headers, the one message, the trailers; settled once, when the stream closes or fails. */
@@ -205,12 +226,14 @@ class UnaryCall {
   /**
    * The stream ended without a gRPC status: an HTTP status says why; else the connection
    * failed or closed under it (node then resets its streams with CANCEL, or with a GOAWAY's
-   * error code): unavailable; else the upstream reset the stream, or ended it without a status.
+   * error code) or node refused the stream itself (a closing session, stream ids run out):
+   * unavailable; else the upstream reset the stream, or ended it without a status.
    */
   private noStatus(): GrpcCallError {
     if (this.httpStatus !== 0 && this.httpStatus !== 200) return new GrpcCallError(codeOfHttpStatus(this.httpStatus), `HTTP status ${this.httpStatus} without a gRPC status`)
     const reason = this.error ? `: ${this.error.message}` : ''
-    if (this.conn.session.destroyed) return new GrpcCallError(GrpcCode.UNAVAILABLE, `connection closed before the answer's status${reason}`)
+    const local = this.error !== undefined && (this.error as NodeJS.ErrnoException).code !== 'ERR_HTTP2_STREAM_ERROR'
+    if (this.conn.session.destroyed || local) return new GrpcCallError(GrpcCode.UNAVAILABLE, `connection closed before the answer's status${reason}`)
     const rst = this.stream.rstCode ?? constants.NGHTTP2_NO_ERROR
     if (rst === constants.NGHTTP2_NO_ERROR) return new GrpcCallError(GrpcCode.INTERNAL, 'stream ended without a gRPC status')
     return new GrpcCallError(codeOfReset(rst), `stream reset by the upstream (HTTP/2 error code ${rst})`)

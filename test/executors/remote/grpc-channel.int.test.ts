@@ -1,11 +1,11 @@
 // The remote members' gRPC client (src/executors/remote/grpc-channel.ts) against a node:http2
 // server playing the upstream: what it sends, each way a call can end, and a connection
 // that goes away (restart, GOAWAY) or has carried its streams replaced at the next call.
-// Not here: the keepalive ping (a node:http2 server answers every ping itself) and TLS
+// Not here: the connect timeout (it would need an address that never answers) and TLS
 // (test/executors/remote/tls.int.test.ts calls a TLS upstream over gRPC).
 import { once } from 'node:events'
 import { createServer, constants, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GrpcChannel } from '../../../src/executors/remote/grpc-channel.ts'
 import { GrpcCallError, GrpcCode } from '../../../src/executors/remote/grpc-status.ts'
@@ -28,6 +28,8 @@ const answer =
   }
 
 const servers: Http2Server[] = []
+const netServers: NetServer[] = []
+const sockets: Socket[] = []
 const channels: GrpcChannel[] = []
 
 /** A server on `port` (0: any) calling `handler` with each call's full request; its sessions, to end them. */
@@ -70,7 +72,8 @@ async function failure(pending: Promise<unknown>): Promise<GrpcCallError> {
 
 afterEach(async () => {
   for (const c of channels.splice(0)) c.close()
-  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))))
+  for (const socket of sockets.splice(0)) socket.destroy()
+  await Promise.all([...servers.splice(0), ...netServers.splice(0)].map((s) => new Promise((resolve) => s.close(resolve))))
 })
 
 describe('GrpcChannel', () => {
@@ -84,6 +87,7 @@ describe('GrpcChannel', () => {
     expect(message.toString()).toBe('pong')
     expect(seen!.body).toEqual(framed(Buffer.from('ping')))
     expect(seen!.headers).toMatchObject({ ':method': 'POST', ':path': '/test.Service/Call', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '250m', 'x-api-key': 'k1' })
+    expect(seen!.headers['user-agent']).toMatch(/^specserve\/\d+\.\d+\.\d+/)
   })
 
   it("takes an upstream's status from a trailers-only answer, its message percent-decoded", async () => {
@@ -139,7 +143,8 @@ describe('GrpcChannel', () => {
         return stream.end(framed(Buffer.from('x')))
       }
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
-      if (how === 'dropped') stream.session!.destroy()
+      // The connection itself, not the session: a session's destroy() would reset the stream first.
+      if (how === 'dropped') stream.session!.socket.destroy()
       else stream.session!.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
     })
     const how = (value: string) => failure(call(channelTo(port), 5_000, undefined, { 'x-how': value }))
@@ -176,6 +181,45 @@ describe('GrpcChannel', () => {
     channels.push(channel)
     for (let i = 0; i < 3; i++) await call(channel)
     expect([seen[1] === seen[0], seen[2] === seen[0]]).toEqual([true, false])
+  })
+
+  it('ends a connection whose peer stops answering pings while a call is out: the call fails UNAVAILABLE', async () => {
+    // TCP accepted, then silence: no SETTINGS, no answer, no ping acknowledgement.
+    const silent = createNetServer((socket) => sockets.push(socket))
+    silent.listen(0, '127.0.0.1')
+    await once(silent, 'listening')
+    netServers.push(silent)
+    const channel = new GrpcChannel({ origin: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, maxResponseBytes: 1024, keepalive: { everyMs: 20, timeoutMs: 30 } })
+    channels.push(channel)
+    const err = await failure(call(channel, 10_000))
+    expect(err).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
+    expect(err.details).toContain('keepalive ping unanswered for 30 ms')
+  })
+
+  it('lets calls out on a connection finish after it is rotated out or the channel is closed', async () => {
+    const held: ServerHttp2Stream[] = []
+    const heldOn: Http2Session[] = []
+    let reached!: () => void
+    let arrived = new Promise<void>((resolve) => (reached = resolve))
+    const { port } = await upstream((stream, headers, body) => {
+      if (headers['x-hold'] === undefined) return answer(Buffer.from('now'))(stream, headers, body)
+      held.push(stream)
+      heldOn.push(stream.session!)
+      reached()
+    })
+    const channel = new GrpcChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes: 1024, streamsPerConnection: 1 })
+    channels.push(channel)
+    const first = call(channel, 5_000, undefined, { 'x-hold': '1' })
+    await arrived
+    arrived = new Promise<void>((resolve) => (reached = resolve))
+    // The next call opens a new connection (one stream each); the first is still answered on the old one.
+    expect((await call(channel)).toString()).toBe('now')
+    const second = call(channel, 5_000, undefined, { 'x-hold': '1' })
+    await arrived
+    channel.close()
+    for (const [i, stream] of held.entries()) answer(Buffer.from(`held ${i}`))(stream, {}, Buffer.alloc(0))
+    expect([(await first).toString(), (await second).toString()]).toEqual(['held 0', 'held 1'])
+    expect(heldOn[0] === heldOn[1]).toBe(false)
   })
 
   it('ends a call at its own deadline when the upstream never answers, and cancels the stream', async () => {
