@@ -7,11 +7,13 @@
 //
 // One target (a LoadSpec with `url`): prints its LoadResult. Several (an
 // OpenInterleavedSpec with `targets`): each is warmed up, then they take turns in slices
-// at the same rate, the order rotated by one every round (a b c, b c a, c a b), so a slower
-// stretch of a shared box lands on all of them alike and no target always comes first after
-// another's slice; prints { runs: LoadResult[] }, each with its slices' own p99s (sliceP99,
-// in round order: slice k of every target ran in the same round; null for a slice without a
-// 2xx). Usage: node open-loop.ts '<spec JSON>'.
+// at the same rate, the order reversed every other round as in interleaved.ts (a b c, c b a),
+// so a slower stretch of a shared box lands on all of them alike and the middle target's
+// slices are next to both others'. Each slice opens with LEAD_IN_S of load not measured: a
+// target idle while the others ran is not judged on its first requests back. Prints
+// { runs: LoadResult[] }, each with its slices' own p99s (sliceP99, in round order: slice k of
+// every target ran in the same round; null for a slice without a 2xx).
+// Usage: node open-loop.ts '<spec JSON>'.
 import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { OpenTally, openLoopResult } from '../lib/open-tally.ts'
@@ -86,6 +88,9 @@ async function single(spec: LoadSpec & { rate: number }): Promise<LoadResult> {
   return openLoopResult(spec, tally, sent, elapsedS)
 }
 
+/** Load at the start of each slice, not measured. */
+const LEAD_IN_S = 0.5
+
 async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
   if (!(spec.sliceS > 0)) throw new Error(`sliceS must be positive, got ${spec.sliceS}`)
   const rounds = Math.max(1, Math.round(spec.durationS / spec.sliceS))
@@ -94,9 +99,10 @@ async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
   if (spec.warmupS > 0) for (const to of senders) await phase(to, spec.rate, spec.warmupS, new OpenTally(undefined))
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < senders.length; k++) {
-      const i = (round + k) % senders.length
+      const i = round % 2 === 0 ? k : senders.length - 1 - k
       const st = state[i]!
       const slice = new Samples()
+      await phase(senders[i]!, spec.rate, LEAD_IN_S, new OpenTally(undefined))
       const { sent, elapsedS } = await phase(senders[i]!, spec.rate, spec.sliceS, st.tally, slice)
       st.sent += sent
       st.elapsedS += elapsedS
@@ -108,7 +114,7 @@ async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
     const st = state[i]!
     const asRun = { ...t, connections: spec.connections, rate: spec.rate, durationS: rounds * spec.sliceS, warmupS: spec.warmupS }
     const others = spec.targets.length - 1
-    const tool = `bench/load/open-loop.ts (undici ${spec.connections} connections; taking turns with ${others} other target${others === 1 ? '' : 's'}, ${rounds} slices of ${spec.sliceS} s)`
+    const tool = `bench/load/open-loop.ts (undici ${spec.connections} connections; taking turns with ${others} other target${others === 1 ? '' : 's'}, ${rounds} slices of ${spec.sliceS} s, each after ${LEAD_IN_S} s not measured)`
     return { ...openLoopResult(asRun, st.tally, st.sent, st.elapsedS), tool, sliceP99: st.sliceP99 }
   })
 }

@@ -23,6 +23,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   p99_added: { label: 'p99 added ms', format: signedMs },
   slice_p99_added: { label: 'p99 added, median slice ms', format: signedMs },
   worst_slice_p99: { label: 'worst slice p99 ms', format: ms },
+  empty_slices: { label: 'slices without a 2xx', format: int },
   p50_over_hop: { label: 'p50 added over a bare hop ms', format: signedMs },
   miss: { label: 'deadline misses (client)', format: pct },
   miss_server: { label: 'misses (elapsed_ms)', format: pct },

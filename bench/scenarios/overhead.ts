@@ -26,8 +26,11 @@ export const batchedInline = (file: string): Record<string, unknown> => ({ kind:
 /** A run's slice p99s, a slice without a 2xx as NaN (JSON brings it as null). */
 const slices = (r: LoadResult): number[] => (r.sliceP99 ?? []).map((p) => (typeof p === 'number' ? p : NaN))
 
-/** The highest p99 among a run's slices: how far its worst stretch went. */
+/** The highest p99 among a run's slices: how far its worst stretch went (a slice without a 2xx is counted apart: emptySlices). */
 const worstSlice = (r: LoadResult): number | undefined => summarize(slices(r))?.max
+
+/** How many of a run's slices had no 2xx at all: left out of its slice figures, and worse than any of them. */
+const emptySlices = (r: LoadResult): number | undefined => (r.sliceP99 ? r.sliceP99.filter((p) => typeof p !== 'number').length : undefined)
 
 /**
  * The median over rounds of a slice's p99 minus the baseline's in the same round (the
@@ -59,21 +62,29 @@ export function p99AddedWhy(rows: Rows, ctx: { durationS: number; sliceS: number
   const [worstOurs, worstBase] = [worst('specserve @ 50%'), worst('baseline @ 50%')]
   const measuredS = Math.max(1, Math.round(ctx.durationS / ctx.sliceS)) * ctx.sliceS
   const ownMax = ratio === undefined ? 'a share of its own max this run did not measure' : `${Math.round(50 / Math.max(0.01, ratio))}% of its own max`
-  const stalls =
-    worstOurs !== undefined && worstBase !== undefined && worstOurs > 2 * worstBase
-      ? ` The worst slices were specserve's (${f(worstOurs)} ms against ${f(worstBase)} ms): from here a stall of the box cannot be told from a pause of its own (a GC, a long turn of its event loop).`
-      : ` The worst slices were as bad on the baseline's side (${f(worstOurs)} ms against ${f(worstBase)} ms): stalls of the box, which hit either.`
+  const empty = rows.summary('specserve @ 50%', 'empty_slices')?.max ?? 0
+  const comparison = `${f(worstOurs)} ms against the baseline's ${f(worstBase)} ms`
+  const ours = worstOurs !== undefined && worstBase !== undefined && worstOurs > 2 * worstBase
+  const stalls = ours
+    ? ` The worst slices were specserve's (${comparison}): from here a stall of the box cannot be told from a pause of the gateway's own (a GC, a long turn of its event loop).`
+    : worstOurs !== undefined && worstBase !== undefined && worstBase > 2 * worstOurs
+      ? ` The worst slices were the baseline's (${comparison}): stalls of the box, which hit either.`
+      : ` The worst slices were alike on both sides (${comparison}): stalls of the box, which hit either.`
+  const remedy = ours
+    ? 'What would close it: telling the box from the gateway in those slices (an event-loop delay and GC trace of the gateway through the run), then a quieter box or the gateway pause removed.'
+    : 'What would close it: a quieter box, or runs long enough that rare stalls stay under 1% of them.'
+  const emptyNote = empty > 0 ? ` In ${empty} of specserve's slices (the most in a repetition) no request was answered 2xx: those are left out of its slice figures, and are worse than any of them.` : ''
   const found =
     slice === undefined
       ? 'No round had a 2xx p99 on both sides, so the slices say nothing here.'
       : slice <= P99_ADDED_MS
-        ? `So in a typical stretch the gateway adds no more than the target; the whole run's p99 comes from a few slices.${stalls} What would close it: a quieter box, or runs long enough that rare stalls stay under 1% of them.`
+        ? `So in a typical stretch the gateway adds no more than the target; the whole run's p99 comes from a few slices.${stalls} ${remedy}`
         : `So the gateway adds it in a typical stretch too: at half the baseline's max it runs at ${ownMax}, and queueing on the event loop grows the tail first. What would close it: less event-loop CPU per request.`
   return (
     `The p99 of a whole run is its worst 1% of answers, so a single stall longer than about 1% of the measured time ` +
     `(${Math.round(measuredS * 10)} ms of ${measuredS} s) sets it, whichever server it hits; the three open loops take turns in ${ctx.sliceS}-s slices at the same rate. ` +
     `Slice by slice, specserve's p99 was ${f(slice, true)} ms over the baseline's in the same round (the median slice, median of repetitions), ` +
-    `and the worst slice's p99 (median of repetitions) was ${f(worstOurs)} ms, the baseline's ${f(worstBase)} ms. ${found}`
+    `and the worst slice's p99 (median of repetitions) was ${f(worstOurs)} ms, the baseline's ${f(worstBase)} ms. ${found}${emptyNote}`
   )
 }
 
@@ -134,6 +145,7 @@ export const overhead: Scenario = {
             p99: r.latency?.p99,
             p999: r.latency?.p999,
             worst_slice_p99: worstSlice(r),
+            empty_slices: emptySlices(r),
           })
           const added = (r: LoadResult) => ({ p99_added: (r.latency?.p99 ?? NaN) - (bo.latency?.p99 ?? NaN), slice_p99_added: medianSliceAdded(r, bo) })
           const pct = `${Math.round(fraction * 100)}%`
@@ -180,7 +192,7 @@ export const overhead: Scenario = {
         ),
       ],
       notes: [
-        `Closed loop: ${ctx.connections} connections. Open loop: ${OPEN_LOOP_CONNECTIONS} connections per server, latency measured from each request's scheduled start; at each rate the three take turns in ${ctx.sliceS}-s slices. "p99 added, median slice": each slice's p99 minus the baseline's slice in the same round (the order rotates every round), the median over the rounds; "worst slice p99": the highest p99 of a run's slices.`,
+        `Closed loop: ${ctx.connections} connections. Open loop: ${OPEN_LOOP_CONNECTIONS} connections per server, latency measured from each request's scheduled start; at each rate the three take turns in ${ctx.sliceS}-s slices. "p99 added, median slice": each slice's p99 minus the baseline's slice in the same round (the order reverses every other round, specserve's slices always next to the baseline's; each slice after 0.5 s of load not measured), the median over the rounds; "worst slice p99": the highest p99 of a run's slices.`,
         `/healthz under max load: the closed loop on the predict route answered ${formatSummary('rps', summarize(predictUnderHealthz))} req/s (2xx) meanwhile.`,
         `specserve runs with onnx_workers: auto (cores − 1 inference threads) and placement: auto; cancer-logreg at the end of the runs: ${placement.current} (${placement.reason}).`,
         'The baseline calls onnxruntime-node as its users would, through the public InferenceSession.run; specserve calls the native session under it (docs/operations.md, "Placement and batching"): ~6 µs less per run, measured alone.',

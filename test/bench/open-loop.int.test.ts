@@ -14,7 +14,7 @@ import { root } from '../helpers.ts'
 
 let server: Server
 let url: string
-/** The two turn-taking servers, and which of them each request reached, in arrival order. */
+/** The turn-taking servers, and which of them each request reached, in arrival order. */
 const pair: Server[] = []
 const arrivals: string[] = []
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
 })
 
 beforeAll(async () => {
-  for (const name of ['a', 'b'])
+  for (const name of ['a', 'b', 'c'])
     pair.push(
       await listening((req, res) => {
         arrivals.push(name)
@@ -64,19 +64,21 @@ describe('bench/load/open-loop.ts', () => {
     expect(result.serverMissRate).toBe(1)
   })
 
-  it('takes turns between targets in slices, the order rotated every round, each slice with its own p99', async () => {
-    const spec = { targets: [{ url: urlOf(pair[0]!, '/a'), body: '{}' }, { url: urlOf(pair[1]!, '/b'), body: '{}' }], rate: 40, connections: 2, durationS: 2, warmupS: 0, sliceS: 1 }
+  it('takes turns between targets in slices, the order reversed every other round, each slice with its own p99', async () => {
+    const targets = ['a', 'b', 'c'].map((name, i) => ({ url: urlOf(pair[i]!, `/${name}`), body: '{}' }))
+    const spec = { targets, rate: 40, connections: 2, durationS: 2, warmupS: 0, sliceS: 1 }
     const { stdout } = await promisify(execFile)(process.execPath, [join(root, 'bench', 'load', 'open-loop.ts'), JSON.stringify(spec)])
     const { runs } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { runs: LoadResult[] }
-    // Round 0: a then b; round 1: b then a (rotated). Each slice's requests are answered before the next slice starts.
+    // Round 0: a b c; round 1: c b a. Each slice's requests are answered before the next slice starts.
     const turns = arrivals.filter((name, i) => name !== arrivals[i - 1])
-    expect(turns).toEqual(['a', 'b', 'a'])
-    expect(arrivals.filter((n) => n === 'a')).toHaveLength(80)
-    expect(runs.map((r) => r.statuses)).toEqual([{ 200: 80 }, { 200: 80 }])
+    expect(turns).toEqual(['a', 'b', 'c', 'b', 'a'])
+    // Per slice, 0.5 s of lead-in (20 requests, not measured) and 1 s measured (40).
+    expect(arrivals.filter((n) => n === 'a')).toHaveLength(120)
+    expect(runs.map((r) => r.statuses)).toEqual([{ 200: 80 }, { 200: 80 }, { 200: 80 }])
     for (const r of runs) {
       expect(r.sliceP99).toHaveLength(2)
       expect(r.sliceP99!.every((p) => p !== null && p > 0 && p <= r.latency!.max)).toBe(true)
-      expect(r.tool).toContain('taking turns with 1 other target, 2 slices of 1 s')
+      expect(r.tool).toContain('taking turns with 2 other targets, 2 slices of 1 s, each after 0.5 s not measured')
     }
   })
 })

@@ -25,23 +25,31 @@ describe('medianSliceAdded', () => {
 })
 
 describe("the p99-added target's why", () => {
-  const why = (sliceAdded: number | undefined, worstOurs = 180, worstBase = 12) => {
+  const why = (sliceAdded: number | undefined, worstOurs = 180, worstBase = 12, empty = 0, ratio: number | null = 1) => {
     const rows = new Rows()
-    rows.add('baseline @ 50%', '', closedRun(100), { worst_slice_p99: worstBase })
-    rows.add('specserve @ 50%', '', closedRun(100), { slice_p99_added: sliceAdded, worst_slice_p99: worstOurs })
-    return p99AddedWhy(rows, { durationS: 10, sliceS: 2 }, 1)
+    rows.add('baseline @ 50%', '', closedRun(100), { worst_slice_p99: worstBase, empty_slices: 0 })
+    rows.add('specserve @ 50%', '', closedRun(100), { slice_p99_added: sliceAdded, worst_slice_p99: worstOurs, empty_slices: empty })
+    return p99AddedWhy(rows, { durationS: 10, sliceS: 2 }, ratio ?? undefined)
   }
 
   it('puts a miss on a few slices when the median slice is within the target, and says whose slices they were', () => {
     const ours = why(0.4)
     expect(ours).toContain("specserve's p99 was +0.4 ms over the baseline's")
-    expect(ours).toContain('was 180.0 ms, the baseline\'s 12.0 ms')
+    expect(ours).toContain("was 180.0 ms, the baseline's 12.0 ms")
     expect(ours).toContain('100 ms of 10 s')
     expect(ours).toContain('in a typical stretch the gateway adds no more than the target')
-    expect(ours).toContain('cannot be told from a pause of its own')
-    const both = why(0.4, 40, 35)
-    expect(both).toContain('as bad on the baseline')
-    expect(both).not.toContain('a pause of its own')
+    expect(ours).toContain("cannot be told from a pause of the gateway's own")
+    expect(ours).toContain('telling the box from the gateway')
+    const alike = why(0.4, 40, 35)
+    expect(alike).toContain('alike on both sides')
+    expect(alike).toContain('a quieter box')
+    expect(alike).not.toContain("the gateway's own")
+    expect(why(0.4, 20, 90)).toContain("The worst slices were the baseline's")
+  })
+
+  it('says how many of its slices had no 2xx, which the slice figures leave out', () => {
+    expect(why(0.4, 40, 35, 2)).toContain("In 2 of specserve's slices")
+    expect(why(0.4, 40, 35, 0)).not.toContain('no request was answered 2xx')
   })
 
   it('puts it on the gateway when the median slice misses too', () => {
@@ -49,6 +57,7 @@ describe("the p99-added target's why", () => {
     expect(text).toContain('+3.2 ms')
     expect(text).toContain('the gateway adds it in a typical stretch too')
     expect(text).toContain('50% of its own max')
+    expect(why(3.2, 180, 12, 0, null)).toContain('a share of its own max this run did not measure')
   })
 
   it('says so when no round could be compared', () => {
