@@ -48,6 +48,8 @@ interface Connection {
   streams: number
   /** Calls on it not closed yet. */
   active: number
+  /** No new calls go to it; it closes when `active` comes to 0. */
+  retired: boolean
 }
 
 /** One upstream's connection: replaced at the next call once it closes, is closing (GOAWAY) or has run its streams. */
@@ -91,16 +93,16 @@ export class GrpcChannel {
   /** Refuses later calls and closes the connection once the calls still out on it end. */
   close(): void {
     this.closed = true
-    if (this.conn) retire(this.conn.session)
+    if (this.conn) retire(this.conn)
     this.conn = undefined
   }
 
   private live(): Connection {
     const current = this.conn
     if (current !== undefined && !current.session.closed && !current.session.destroyed && current.streams < this.streamsPerConnection) return current
-    if (current) retire(current.session) // out of streams: its calls finish on it
+    if (current) retire(current) // out of streams: its calls finish on it
     const session = connect(this.options.origin, { ...this.options.tls, settings: { enablePush: false } })
-    const conn: Connection = { session, streams: 0, active: 0 }
+    const conn: Connection = { session, streams: 0, active: 0, retired: false }
     // Its errors reach the calls on it as stream errors; a session that ends is replaced at the next call.
     session.on('error', () => undefined)
     // Not a reason to keep the process alive: calls out keep it alive by their deadline timers.
@@ -120,12 +122,13 @@ export class GrpcChannel {
 }
 
 /**
- * Closes a session once the calls on it end. One still connecting is closed once connected:
- * closed before, node would fail the calls queued on it as if the upstream had refused them.
+ * Closes a connection once the calls on it end: now if none is out, else when the last one
+ * closes. Closing a session sooner sends its GOAWAY ahead of calls not yet written to it (one
+ * still connecting), and node then refuses those calls as if the upstream had.
  */
-function retire(session: ClientHttp2Session): void {
-  if (session.connecting) session.once('connect', () => session.close())
-  else session.close()
+function retire(conn: Connection): void {
+  conn.retired = true
+  if (conn.active === 0 && !conn.session.closed && !conn.session.destroyed) conn.session.close()
 }
 
 /**
@@ -136,11 +139,8 @@ function ping(conn: Connection, timeoutMs: number): void {
   const { session } = conn
   if (conn.active === 0 || session.connecting || session.closed || session.destroyed) return
   const unanswered = setTimeout(() => session.destroy(new Error(`keepalive ping unanswered for ${timeoutMs} ms`)), timeoutMs).unref()
-  session.ping((err) => {
-    clearTimeout(unanswered)
-    // Cancelled: the session is closing or has too many pings out, neither a dead peer.
-    if (err && (err as NodeJS.ErrnoException).code !== 'ERR_HTTP2_PING_CANCEL' && !session.destroyed) session.destroy(err)
-  })
+  // Answered, or cancelled (the session closing): either way not a dead peer.
+  session.ping(() => clearTimeout(unanswered))
 }
 
 /** A call's answer in the making: headers, the one message, the trailers; settled once, when the stream closes or fails. */
@@ -211,7 +211,7 @@ class UnaryCall {
   }
 
   private closed(): void {
-    this.conn.active--
+    if (--this.conn.active === 0 && this.conn.retired && !this.conn.session.closed) this.conn.session.close()
     if (this.settled) return
     if (this.grpcStatus === undefined) return this.fail(this.noStatus())
     if (this.grpcStatus !== GrpcCode.OK) return this.fail(new GrpcCallError(Number.isInteger(this.grpcStatus) ? this.grpcStatus : GrpcCode.UNKNOWN, this.grpcMessage))
@@ -233,7 +233,9 @@ class UnaryCall {
     if (this.httpStatus !== 0 && this.httpStatus !== 200) return new GrpcCallError(codeOfHttpStatus(this.httpStatus), `HTTP status ${this.httpStatus} without a gRPC status`)
     const reason = this.error ? `: ${this.error.message}` : ''
     const local = this.error !== undefined && (this.error as NodeJS.ErrnoException).code !== 'ERR_HTTP2_STREAM_ERROR'
-    if (this.conn.session.destroyed || local) return new GrpcCallError(GrpcCode.UNAVAILABLE, `connection closed before the answer's status${reason}`)
+    // A connection that closes resets its streams with CANCEL before node destroys the session: closed says so by then.
+    const gone = this.conn.session.destroyed || (this.conn.session.closed && (this.stream.rstCode === constants.NGHTTP2_CANCEL || !this.stream.rstCode))
+    if (gone || local) return new GrpcCallError(GrpcCode.UNAVAILABLE, `connection closed before the answer's status${reason}`)
     const rst = this.stream.rstCode ?? constants.NGHTTP2_NO_ERROR
     if (rst === constants.NGHTTP2_NO_ERROR) return new GrpcCallError(GrpcCode.INTERNAL, 'stream ended without a gRPC status')
     return new GrpcCallError(codeOfReset(rst), `stream reset by the upstream (HTTP/2 error code ${rst})`)

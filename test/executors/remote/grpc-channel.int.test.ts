@@ -183,6 +183,14 @@ describe('GrpcChannel', () => {
     expect([seen[1] === seen[0], seen[2] === seen[0]]).toEqual([true, false])
   })
 
+  it('lets a call made while the connection is still being opened finish when the channel is closed at once', async () => {
+    const { port } = await upstream(answer(Buffer.from('first')))
+    const channel = channelTo(port)
+    const pending = call(channel) // the connection opens asynchronously: it is still connecting here
+    channel.close()
+    expect((await pending).toString()).toBe('first')
+  })
+
   it('ends a connection whose peer stops answering pings while a call is out: the call fails UNAVAILABLE', async () => {
     // TCP accepted, then silence: no SETTINGS, no answer, no ping acknowledgement.
     const silent = createNetServer((socket) => sockets.push(socket))
