@@ -5,6 +5,13 @@
 import { Samples } from './stats.ts'
 import type { LoadResult, LoadSpec } from './types.ts'
 
+/**
+ * Interleaved open loops: the load at the start of each slice that is not measured (its
+ * requests finish before the measured part starts), so a target idle while the others ran
+ * is not judged on its first requests back.
+ */
+export const LEAD_IN_S = 0.5
+
 export class OpenTally {
   readonly latency = new Samples()
   readonly sendLatency = new Samples()

@@ -47,7 +47,8 @@ export interface InterleavedSpec {
 
 /**
  * Open loops on several targets taking turns at one rate (bench/load/open-loop.ts): each
- * target `durationS` in all, in slices of `sliceS`, on `connections` of its own.
+ * target `durationS` measured in all, in slices of `sliceS` each after LEAD_IN_S not measured
+ * (open-tally.ts), on `connections` of its own.
  */
 export interface OpenInterleavedSpec {
   readonly targets: readonly Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers'>[]

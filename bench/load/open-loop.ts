@@ -16,7 +16,7 @@
 // Usage: node open-loop.ts '<spec JSON>'.
 import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
-import { OpenTally, openLoopResult } from '../lib/open-tally.ts'
+import { LEAD_IN_S, OpenTally, openLoopResult } from '../lib/open-tally.ts'
 import { Samples } from '../lib/stats.ts'
 import type { LoadResult, LoadSpec, OpenInterleavedSpec } from '../lib/types.ts'
 
@@ -87,9 +87,6 @@ async function single(spec: LoadSpec & { rate: number }): Promise<LoadResult> {
   await to.pool.close()
   return openLoopResult(spec, tally, sent, elapsedS)
 }
-
-/** Load at the start of each slice, not measured. */
-const LEAD_IN_S = 0.5
 
 async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
   if (!(spec.sliceS > 0)) throw new Error(`sliceS must be positive, got ${spec.sliceS}`)

@@ -6,6 +6,7 @@ import { nativeBody } from '../lib/payloads.ts'
 import { Rows, headline, repeat, target, type Scenario } from '../lib/scenario.ts'
 import { model, placementOf, specserveConfig, startAll, startBaseline, startSpecserve, type Server } from '../lib/servers.ts'
 import { summarize } from '../lib/stats.ts'
+import { LEAD_IN_S } from '../lib/open-tally.ts'
 import type { LoadResult } from '../lib/types.ts'
 import { formatSummary } from '../report/metrics.ts'
 
@@ -192,7 +193,7 @@ export const overhead: Scenario = {
         ),
       ],
       notes: [
-        `Closed loop: ${ctx.connections} connections. Open loop: ${OPEN_LOOP_CONNECTIONS} connections per server, latency measured from each request's scheduled start; at each rate the three take turns in ${ctx.sliceS}-s slices. "p99 added, median slice": each slice's p99 minus the baseline's slice in the same round (the order reverses every other round, specserve's slices always next to the baseline's; each slice after 0.5 s of load not measured), the median over the rounds; "worst slice p99": the highest p99 of a run's slices.`,
+        `Closed loop: ${ctx.connections} connections. Open loop: ${OPEN_LOOP_CONNECTIONS} connections per server, latency measured from each request's scheduled start; at each rate the three take turns in ${ctx.sliceS}-s slices. "p99 added, median slice": each slice's p99 minus the baseline's slice in the same round (the order reverses every other round: specserve's slices are always next to the baseline's, the batching row's every other round; each slice after ${LEAD_IN_S} s of load not measured), the median over the rounds; "worst slice p99": the highest p99 of a run's slices.`,
         `/healthz under max load: the closed loop on the predict route answered ${formatSummary('rps', summarize(predictUnderHealthz))} req/s (2xx) meanwhile.`,
         `specserve runs with onnx_workers: auto (cores − 1 inference threads) and placement: auto; cancer-logreg at the end of the runs: ${placement.current} (${placement.reason}).`,
         'The baseline calls onnxruntime-node as its users would, through the public InferenceSession.run; specserve calls the native session under it (docs/operations.md, "Placement and batching"): ~6 µs less per run, measured alone.',
