@@ -1,33 +1,14 @@
-// gRPC statuses as the remote members' client (grpc-channel.ts) reports them: the codes by
-// their numbers in the gRPC spec, the error a call ends with, and the spec's mappings of
-// what an HTTP/2 answer without a status says (its HTTP status, a stream reset).
+// gRPC statuses as the remote members' client (grpc-channel.ts) reports them: the error a
+// call ends with, and the spec's mappings of what an HTTP/2 answer without a status says (its
+// HTTP status, a stream reset).
 import { constants } from 'node:http2'
+import { status as GrpcCode } from '@grpc/grpc-js'
 
-/** gRPC status codes, by their numbers in the gRPC spec. */
-export const GrpcCode = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const
-
-const CODE_NAMES: readonly string[] = Object.keys(GrpcCode)
+/** gRPC status codes: grpc-js's enum, as the gateway's own gRPC frontends use it. */
+export { GrpcCode }
 
 /** A status code's name in the spec, or its number when it has none. */
-export const codeName = (code: number): string => CODE_NAMES[code] ?? String(code)
+export const codeName = (code: number): string => GrpcCode[code] ?? String(code)
 
 /**
  * A call that ended without an answer: the gRPC status and its details; `local` when this
