@@ -20,6 +20,19 @@ import { codeOfHttpStatus, codeOfReset, GrpcCallError, GrpcCode, statusMessage }
  */
 const KEEPALIVE_MS = 30_000
 const KEEPALIVE_TIMEOUT_MS = 20_000
+/**
+ * gRPC-core and grpc-go servers take a ping less than 5 minutes after the previous one as a
+ * strike unless they sent headers, data or trailers in between (the first ping after those
+ * is free), and close the connection with ENHANCE_YOUR_CALM past 2 strikes: a call silent for
+ * minutes, pinged every 30 s, would lose its connection. So after MAX_PINGS_WITHOUT_DATA pings
+ * with nothing received from the upstream since, pings go out at most every QUIET_PING_MS:
+ * at most 2 strikes (the second of those pings, and a third if the first crossed the
+ * upstream's answer in flight), and quiet pings are never strikes. QUIET_PING_MS exceeds 5
+ * minutes by more than the ack timeout: a ping delayed longer closes the connection first.
+ * A dead peer under silent calls is then found within QUIET_PING_MS + KEEPALIVE_TIMEOUT_MS.
+ */
+const MAX_PINGS_WITHOUT_DATA = 2
+const QUIET_PING_MS = 330_000
 /** A connection not established by then is given up (its calls fail UNAVAILABLE, the next call tries again). */
 const CONNECT_TIMEOUT_MS = 20_000
 /** Client stream ids are odd and below 2^31: a connection is replaced before it runs out of them. */
@@ -37,8 +50,17 @@ export interface ChannelOptions {
   readonly maxResponseBytes: number
   /** Calls on one connection before the next call opens another (tests set it low). */
   readonly streamsPerConnection?: number
-  /** Keepalive interval and ping acknowledgement timeout, ms (tests set them low). */
-  readonly keepalive?: { readonly everyMs: number; readonly timeoutMs: number }
+  /** Keepalive interval, ping acknowledgement timeout and the interval once the upstream is quiet, ms (tests set them low). */
+  readonly keepalive?: Keepalive
+  /** How long a connection may take to open, ms (tests set it low). */
+  readonly connectTimeoutMs?: number
+}
+
+interface Keepalive {
+  readonly everyMs: number
+  readonly timeoutMs: number
+  /** Between pings once MAX_PINGS_WITHOUT_DATA went out with nothing from the upstream since. */
+  readonly quietMs?: number
 }
 
 /** A connection and what the channel counts on it. */
@@ -50,6 +72,10 @@ interface Connection {
   active: number
   /** No new calls go to it; it closes when `active` comes to 0. */
   retired: boolean
+  /** Keepalive pings sent since headers, data or trailers last came from the upstream (MAX_PINGS_WITHOUT_DATA). */
+  pingsWithoutData: number
+  /** Keepalive ticks since the last ping (QUIET_PING_MS). */
+  ticksSincePing: number
 }
 
 /** One upstream's connection: replaced at the next call once it closes, is closing (GOAWAY) or has run its streams. */
@@ -58,7 +84,7 @@ export class GrpcChannel {
   private closed = false
   private readonly options: ChannelOptions
   private readonly streamsPerConnection: number
-  private readonly keepalive: { readonly everyMs: number; readonly timeoutMs: number }
+  private readonly keepalive: Keepalive
 
   constructor(options: ChannelOptions) {
     this.options = options
@@ -102,15 +128,18 @@ export class GrpcChannel {
     if (current !== undefined && !current.session.closed && !current.session.destroyed && current.streams < this.streamsPerConnection) return current
     if (current) retire(current) // out of streams: its calls finish on it
     const session = connect(this.options.origin, { ...this.options.tls, settings: { enablePush: false } })
-    const conn: Connection = { session, streams: 0, active: 0, retired: false }
+    const conn: Connection = { session, streams: 0, active: 0, retired: false, pingsWithoutData: 0, ticksSincePing: 0 }
     // Its errors reach the calls on it as stream errors; a session that ends is replaced at the next call.
     session.on('error', () => undefined)
     // Not a reason to keep the process alive: calls out keep it alive by their deadline timers.
     session.unref()
-    const connecting = setTimeout(() => session.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS).unref()
+    const connectMs = this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
+    const connecting = setTimeout(() => session.destroy(new Error(`no connection within ${connectMs} ms`)), connectMs).unref()
     session.once('connect', () => clearTimeout(connecting))
-    const { everyMs, timeoutMs } = this.keepalive
-    const keepalive = setInterval(() => ping(conn, timeoutMs), everyMs).unref()
+    const { everyMs, timeoutMs, quietMs = QUIET_PING_MS } = this.keepalive
+    // A tick is never early, so this many ticks after a ping are at least quietMs after it.
+    const quietTicks = Math.ceil(quietMs / Math.max(1, everyMs))
+    const keepalive = setInterval(() => ping(conn, timeoutMs, quietTicks), everyMs).unref()
     session.once('close', () => {
       clearTimeout(connecting)
       clearInterval(keepalive)
@@ -132,12 +161,16 @@ function retire(conn: Connection): void {
 }
 
 /**
- * A keepalive ping while calls are out (as grpc-js pinged with `grpc.keepalive_time_ms`): no
- * acknowledgement in time ends the connection, and the calls on it fail UNAVAILABLE.
+ * A keepalive ping while calls are out (as grpc-js pinged with `grpc.keepalive_time_ms`), every
+ * `quietTicks` ticks once MAX_PINGS_WITHOUT_DATA went out with nothing from the upstream since:
+ * no acknowledgement in time ends the connection, and the calls on it fail UNAVAILABLE.
  */
-function ping(conn: Connection, timeoutMs: number): void {
+function ping(conn: Connection, timeoutMs: number, quietTicks: number): void {
   const { session } = conn
   if (conn.active === 0 || session.connecting || session.closed || session.destroyed) return
+  if (++conn.ticksSincePing < quietTicks && conn.pingsWithoutData >= MAX_PINGS_WITHOUT_DATA) return
+  conn.ticksSincePing = 0
+  conn.pingsWithoutData++
   const unanswered = setTimeout(() => session.destroy(new Error(`keepalive ping unanswered for ${timeoutMs} ms`)), timeoutMs).unref()
   // Answered, or cancelled (the session closing): either way not a dead peer.
   session.ping(() => clearTimeout(unanswered))
@@ -185,6 +218,7 @@ class UnaryCall {
   }
 
   private headers(h: IncomingHttpHeaders): void {
+    this.conn.pingsWithoutData = 0
     this.httpStatus = Number(h[':status'])
     // A trailers-only answer (a refusal, say) has its status in its headers.
     if (h['grpc-status'] !== undefined) return this.status(h)
@@ -193,11 +227,13 @@ class UnaryCall {
   }
 
   private status(h: IncomingHttpHeaders): void {
+    this.conn.pingsWithoutData = 0
     this.grpcStatus = Number(h['grpc-status'])
     this.grpcMessage = statusMessage(h['grpc-message'])
   }
 
   private data(chunk: Buffer): void {
+    this.conn.pingsWithoutData = 0
     if (this.settled) return
     this.chunks.push(chunk)
     this.received += chunk.length

@@ -1,12 +1,12 @@
 // The remote members' gRPC client (src/executors/remote/grpc-channel.ts) against a node:http2
 // server playing the upstream: what it sends, each way a call can end, and a connection
 // that goes away (restart, GOAWAY) or has carried its streams replaced at the next call.
-// Not here: the connect timeout (it would need an address that never answers) and TLS
-// (test/executors/remote/tls.int.test.ts calls a TLS upstream over gRPC).
+// Its TLS is tested in test/executors/remote/tls.int.test.ts (a TLS upstream over gRPC); here,
+// only a TLS connection that never completes (the connect timeout).
 import { once } from 'node:events'
 import { createServer, constants, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { GrpcChannel } from '../../../src/executors/remote/grpc-channel.ts'
 import { GrpcCallError, GrpcCode } from '../../../src/executors/remote/grpc-status.ts'
 
@@ -71,6 +71,7 @@ async function failure(pending: Promise<unknown>): Promise<GrpcCallError> {
 }
 
 afterEach(async () => {
+  vi.useRealTimers()
   for (const c of channels.splice(0)) c.close()
   for (const socket of sockets.splice(0)) socket.destroy()
   await Promise.all([...servers.splice(0), ...netServers.splice(0)].map((s) => new Promise((resolve) => s.close(resolve))))
@@ -202,6 +203,52 @@ describe('GrpcChannel', () => {
     const err = await failure(call(channel, 10_000))
     expect(err).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
     expect(err.details).toContain('keepalive ping unanswered for 30 ms')
+  })
+
+  it('gives up a connection not established within its connect timeout: the call fails UNAVAILABLE', async () => {
+    // TCP accepted, then silence: a TLS handshake that never completes.
+    const silent = createNetServer((socket) => sockets.push(socket))
+    silent.listen(0, '127.0.0.1')
+    await once(silent, 'listening')
+    netServers.push(silent)
+    const channel = new GrpcChannel({ origin: `https://127.0.0.1:${(silent.address() as AddressInfo).port}`, maxResponseBytes: 1024, connectTimeoutMs: 50 })
+    channels.push(channel)
+    const err = await failure(call(channel, 10_000))
+    expect(err).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
+    expect(err.details).toContain('no connection within 50 ms')
+  })
+
+  it('stops pinging a call the upstream is silent on after two pings, then pings at the quiet interval, and again as usual once it sends', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    let pings = 0
+    let heldStream: ServerHttp2Stream | undefined
+    let reached!: () => void
+    const arrived = new Promise<void>((resolve) => (reached = resolve))
+    const { server, port } = await upstream((stream, headers, body) => {
+      if (headers['x-hold'] === undefined) return answer(Buffer.from('now'))(stream, headers, body)
+      heldStream = stream
+      reached()
+    })
+    server.on('session', (s: Http2Session) => s.on('ping', () => pings++))
+    const channel = new GrpcChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes: 1024, keepalive: { everyMs: 1_000, timeoutMs: 60_000, quietMs: 4_000 } })
+    channels.push(channel)
+    const held = call(channel, 60_000, undefined, { 'x-hold': '1' })
+    await arrived
+    // A call answered at once: every ping sent before it has reached the upstream by its answer (a ping goes out ahead of the frames queued after it).
+    const pingsSoFar = async (): Promise<number> => {
+      expect((await call(channel)).toString()).toBe('now')
+      return pings
+    }
+    try {
+      vi.advanceTimersByTime(9_000) // ticks 1 and 2 ping; then one ping every 4 ticks (tick 6)
+      expect(await pingsSoFar()).toBe(3)
+      // That answer was data from the upstream: two pings again at the usual interval.
+      vi.advanceTimersByTime(2_000)
+      expect(await pingsSoFar()).toBe(5)
+    } finally {
+      answer(Buffer.from('held'))(heldStream!, {}, Buffer.alloc(0))
+    }
+    expect((await held).toString()).toBe('held')
   })
 
   it('lets calls out on a connection finish after it is rotated out or the channel is closed', async () => {
