@@ -33,7 +33,11 @@ const KEEPALIVE_TIMEOUT_MS = 20_000
  */
 const MAX_PINGS_WITHOUT_DATA = 2
 const QUIET_PING_MS = 330_000
-/** A connection not established by then is given up (its calls fail UNAVAILABLE, the next call tries again). */
+/**
+ * A connection whose upstream has not sent its HTTP/2 SETTINGS by then is given up (its calls
+ * fail UNAVAILABLE, the next call tries again). Counted to the SETTINGS, not to the TCP or TLS
+ * connect: a process that is stopped or hung still has its connections accepted by the kernel.
+ */
 const CONNECT_TIMEOUT_MS = 20_000
 /** Client stream ids are odd and below 2^31: a connection is replaced before it runs out of them. */
 const STREAMS_PER_CONNECTION = 2 ** 30 - 1
@@ -134,8 +138,8 @@ export class GrpcChannel {
     // Not a reason to keep the process alive: calls out keep it alive by their deadline timers.
     session.unref()
     const connectMs = this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
-    const connecting = setTimeout(() => session.destroy(new Error(`no connection within ${connectMs} ms`)), connectMs).unref()
-    session.once('connect', () => clearTimeout(connecting))
+    const connecting = setTimeout(() => session.destroy(new Error(`no HTTP/2 connection within ${connectMs} ms`)), connectMs).unref()
+    session.once('remoteSettings', () => clearTimeout(connecting))
     const { everyMs, timeoutMs, quietMs = QUIET_PING_MS } = this.keepalive
     // A tick is never early, so this many ticks after a ping are at least quietMs after it.
     const quietTicks = Math.ceil(quietMs / Math.max(1, everyMs))

@@ -205,17 +205,18 @@ describe('GrpcChannel', () => {
     expect(err.details).toContain('keepalive ping unanswered for 30 ms')
   })
 
-  it('gives up a connection not established within its connect timeout: the call fails UNAVAILABLE', async () => {
-    // TCP accepted, then silence: a TLS handshake that never completes.
+  // TCP accepted, then silence (a stopped process's kernel still accepts): over TLS a handshake
+  // that never completes; in cleartext a connection without the upstream's HTTP/2 SETTINGS.
+  it.each(['https', 'http'])('gives up a connection (%s) whose upstream sends no HTTP/2 SETTINGS within its connect timeout: the call fails UNAVAILABLE', async (scheme) => {
     const silent = createNetServer((socket) => sockets.push(socket))
     silent.listen(0, '127.0.0.1')
     await once(silent, 'listening')
     netServers.push(silent)
-    const channel = new GrpcChannel({ origin: `https://127.0.0.1:${(silent.address() as AddressInfo).port}`, maxResponseBytes: 1024, connectTimeoutMs: 50 })
+    const channel = new GrpcChannel({ origin: `${scheme}://127.0.0.1:${(silent.address() as AddressInfo).port}`, maxResponseBytes: 1024, connectTimeoutMs: 50 })
     channels.push(channel)
     const err = await failure(call(channel, 10_000))
     expect(err).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
-    expect(err.details).toContain('no connection within 50 ms')
+    expect(err.details).toContain('no HTTP/2 connection within 50 ms')
   })
 
   it('stops pinging a call the upstream is silent on after two pings, then pings at the quiet interval, and again as usual once it sends', async () => {
