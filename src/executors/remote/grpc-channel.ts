@@ -26,9 +26,10 @@ const KEEPALIVE_TIMEOUT_MS = 20_000
  * is free), and close the connection with ENHANCE_YOUR_CALM past 2 strikes: a call silent for
  * minutes, pinged every 30 s, would lose its connection. So after MAX_PINGS_WITHOUT_DATA pings
  * with nothing received from the upstream since, pings go out at most every QUIET_PING_MS:
- * at most 2 strikes (the second of those pings, and a third if the first crossed the
- * upstream's answer in flight), and quiet pings are never strikes. QUIET_PING_MS exceeds 5
- * minutes by more than the ack timeout: a ping delayed longer closes the connection first.
+ * at most 2 strikes (the second of those pings, and the first too when the ping before them
+ * crossed the upstream's last answer and took the free one), and quiet pings are never
+ * strikes. QUIET_PING_MS exceeds 5 minutes by more than the ack timeout (a ping delayed
+ * longer closes the connection first) and by far more than a timer's few ms of earliness.
  * A dead peer under silent calls is then found within QUIET_PING_MS + KEEPALIVE_TIMEOUT_MS.
  */
 const MAX_PINGS_WITHOUT_DATA = 2
@@ -80,6 +81,8 @@ interface Connection {
   pingsWithoutData: number
   /** Keepalive ticks since the last ping (QUIET_PING_MS). */
   ticksSincePing: number
+  /** The upstream's SETTINGS came: the connection is open (pinged from then on). */
+  open: boolean
 }
 
 /** One upstream's connection: replaced at the next call once it closes, is closing (GOAWAY) or has run its streams. */
@@ -132,21 +135,24 @@ export class GrpcChannel {
     if (current !== undefined && !current.session.closed && !current.session.destroyed && current.streams < this.streamsPerConnection) return current
     if (current) retire(current) // out of streams: its calls finish on it
     const session = connect(this.options.origin, { ...this.options.tls, settings: { enablePush: false } })
-    const conn: Connection = { session, streams: 0, active: 0, retired: false, pingsWithoutData: 0, ticksSincePing: 0 }
+    const conn: Connection = { session, streams: 0, active: 0, retired: false, pingsWithoutData: 0, ticksSincePing: 0, open: false }
     // Its errors reach the calls on it as stream errors; a session that ends is replaced at the next call.
     session.on('error', () => undefined)
     // Not a reason to keep the process alive: calls out keep it alive by their deadline timers.
     session.unref()
     const connectMs = this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
-    const connecting = setTimeout(() => session.destroy(new Error(`no HTTP/2 connection within ${connectMs} ms`)), connectMs).unref()
-    session.once('remoteSettings', () => clearTimeout(connecting))
+    const settingsTimer = setTimeout(() => session.destroy(new Error(`no HTTP/2 connection within ${connectMs} ms`)), connectMs).unref()
+    session.once('remoteSettings', () => {
+      conn.open = true
+      clearTimeout(settingsTimer)
+    })
     const { everyMs, timeoutMs, quietMs = QUIET_PING_MS } = this.keepalive
-    // A tick is never early, so this many ticks after a ping are at least quietMs after it.
+    // A tick is not early by more than a few ms, so this many ticks after a ping are quietMs after it, or nearly.
     const quietTicks = Math.ceil(quietMs / Math.max(1, everyMs))
-    const keepalive = setInterval(() => ping(conn, timeoutMs, quietTicks), everyMs).unref()
+    const pinger = setInterval(() => ping(conn, timeoutMs, quietTicks), everyMs).unref()
     session.once('close', () => {
-      clearTimeout(connecting)
-      clearInterval(keepalive)
+      clearTimeout(settingsTimer)
+      clearInterval(pinger)
       if (this.conn === conn) this.conn = undefined
     })
     this.conn = conn
@@ -165,13 +171,14 @@ function retire(conn: Connection): void {
 }
 
 /**
- * A keepalive ping while calls are out (as grpc-js pinged with `grpc.keepalive_time_ms`), every
- * `quietTicks` ticks once MAX_PINGS_WITHOUT_DATA went out with nothing from the upstream since:
- * no acknowledgement in time ends the connection, and the calls on it fail UNAVAILABLE.
+ * A keepalive ping while calls are out on an open connection (as grpc-js pinged with
+ * `grpc.keepalive_time_ms`; one still opening is the connect timeout's), every `quietTicks`
+ * ticks once MAX_PINGS_WITHOUT_DATA went out with nothing from the upstream since: no
+ * acknowledgement in time ends the connection, and the calls on it fail UNAVAILABLE.
  */
 function ping(conn: Connection, timeoutMs: number, quietTicks: number): void {
   const { session } = conn
-  if (conn.active === 0 || session.connecting || session.closed || session.destroyed) return
+  if (conn.active === 0 || !conn.open || session.closed || session.destroyed) return
   if (++conn.ticksSincePing < quietTicks && conn.pingsWithoutData >= MAX_PINGS_WITHOUT_DATA) return
   conn.ticksSincePing = 0
   conn.pingsWithoutData++

@@ -1,81 +1,15 @@
 // The remote members' gRPC client (src/executors/remote/grpc-channel.ts) against a node:http2
 // server playing the upstream: what it sends, each way a call can end, and a connection
 // that goes away (restart, GOAWAY) or has carried its streams replaced at the next call.
-// Its TLS is tested in test/executors/remote/tls.int.test.ts (a TLS upstream over gRPC); here,
-// only a TLS connection that never completes (the connect timeout).
+// Its TLS is tested in tls.int.test.ts (a TLS upstream over gRPC); the connect timeout and
+// keepalive in grpc-channel-liveness.int.test.ts.
 import { once } from 'node:events'
-import { createServer, constants, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { GrpcChannel } from '../../../src/executors/remote/grpc-channel.ts'
-import { GrpcCallError, GrpcCode } from '../../../src/executors/remote/grpc-status.ts'
+import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
+import { afterEach, describe, expect, it } from 'vitest'
+import { GrpcCode } from '../../../src/executors/remote/grpc-status.ts'
+import { answer, call, channelTo, closeAll, failure, framed, openChannel, upstream } from './h2-upstream.ts'
 
-type Handler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, body: Buffer) => void
-
-const framed = (message: Buffer): Buffer => {
-  const prefix = Buffer.alloc(5)
-  prefix.writeUInt32BE(message.length, 1)
-  return Buffer.concat([prefix, message])
-}
-
-/** Answers `message` with status OK, as a gRPC server does. */
-const answer =
-  (message: Buffer): Handler =>
-  (stream) => {
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
-    stream.end(framed(message))
-  }
-
-const servers: Http2Server[] = []
-const netServers: NetServer[] = []
-const sockets: Socket[] = []
-const channels: GrpcChannel[] = []
-
-/** A server on `port` (0: any) calling `handler` with each call's full request; its sessions, to end them. */
-async function upstream(handler: Handler, port = 0): Promise<{ server: Http2Server; port: number; sessions: Set<Http2Session> }> {
-  const server = createServer()
-  const sessions = new Set<Http2Session>()
-  server.on('session', (s) => {
-    sessions.add(s)
-    s.once('close', () => sessions.delete(s))
-  })
-  server.on('stream', (stream, headers) => {
-    stream.on('error', () => undefined)
-    const chunks: Buffer[] = []
-    stream.on('data', (c: Buffer) => chunks.push(c))
-    stream.once('end', () => handler(stream, headers, Buffer.concat(chunks)))
-  })
-  server.listen(port, '127.0.0.1')
-  await once(server, 'listening')
-  servers.push(server)
-  return { server, port: (server.address() as AddressInfo).port, sessions }
-}
-
-function channelTo(port: number, maxResponseBytes = 1024): GrpcChannel {
-  const channel = new GrpcChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes })
-  channels.push(channel)
-  return channel
-}
-
-const call = (channel: GrpcChannel, timeoutMs = 5_000, signal: AbortSignal = new AbortController().signal, headers: Record<string, string> = {}) =>
-  channel.call('/test.Service/Call', Buffer.from('ping'), headers, timeoutMs, signal)
-
-async function failure(pending: Promise<unknown>): Promise<GrpcCallError> {
-  const err = await pending.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(GrpcCallError)
-  return err as GrpcCallError
-}
-
-afterEach(async () => {
-  vi.useRealTimers()
-  for (const c of channels.splice(0)) c.close()
-  for (const socket of sockets.splice(0)) socket.destroy()
-  await Promise.all([...servers.splice(0), ...netServers.splice(0)].map((s) => new Promise((resolve) => s.close(resolve))))
-})
+afterEach(closeAll)
 
 describe('GrpcChannel', () => {
   it('sends one framed message with the gRPC headers and the metadata, and returns the answer message', async () => {
@@ -178,8 +112,7 @@ describe('GrpcChannel', () => {
       seen.push(stream.session!)
       answer(Buffer.from('x'))(stream, headers, body)
     })
-    const channel = new GrpcChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes: 1024, streamsPerConnection: 2 })
-    channels.push(channel)
+    const channel = openChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes: 1024, streamsPerConnection: 2 })
     for (let i = 0; i < 3; i++) await call(channel)
     expect([seen[1] === seen[0], seen[2] === seen[0]]).toEqual([true, false])
   })
@@ -190,66 +123,6 @@ describe('GrpcChannel', () => {
     const pending = call(channel) // the connection opens asynchronously: it is still connecting here
     channel.close()
     expect((await pending).toString()).toBe('first')
-  })
-
-  it('ends a connection whose peer stops answering pings while a call is out: the call fails UNAVAILABLE', async () => {
-    // TCP accepted, then silence: no SETTINGS, no answer, no ping acknowledgement.
-    const silent = createNetServer((socket) => sockets.push(socket))
-    silent.listen(0, '127.0.0.1')
-    await once(silent, 'listening')
-    netServers.push(silent)
-    const channel = new GrpcChannel({ origin: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, maxResponseBytes: 1024, keepalive: { everyMs: 20, timeoutMs: 30 } })
-    channels.push(channel)
-    const err = await failure(call(channel, 10_000))
-    expect(err).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
-    expect(err.details).toContain('keepalive ping unanswered for 30 ms')
-  })
-
-  // TCP accepted, then silence (a stopped process's kernel still accepts): over TLS a handshake
-  // that never completes; in cleartext a connection without the upstream's HTTP/2 SETTINGS.
-  it.each(['https', 'http'])('gives up a connection (%s) whose upstream sends no HTTP/2 SETTINGS within its connect timeout: the call fails UNAVAILABLE', async (scheme) => {
-    const silent = createNetServer((socket) => sockets.push(socket))
-    silent.listen(0, '127.0.0.1')
-    await once(silent, 'listening')
-    netServers.push(silent)
-    const channel = new GrpcChannel({ origin: `${scheme}://127.0.0.1:${(silent.address() as AddressInfo).port}`, maxResponseBytes: 1024, connectTimeoutMs: 50 })
-    channels.push(channel)
-    const err = await failure(call(channel, 10_000))
-    expect(err).toMatchObject({ code: GrpcCode.UNAVAILABLE, local: false })
-    expect(err.details).toContain('no HTTP/2 connection within 50 ms')
-  })
-
-  it('stops pinging a call the upstream is silent on after two pings, then pings at the quiet interval, and again as usual once it sends', async () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
-    let pings = 0
-    let heldStream: ServerHttp2Stream | undefined
-    let reached!: () => void
-    const arrived = new Promise<void>((resolve) => (reached = resolve))
-    const { server, port } = await upstream((stream, headers, body) => {
-      if (headers['x-hold'] === undefined) return answer(Buffer.from('now'))(stream, headers, body)
-      heldStream = stream
-      reached()
-    })
-    server.on('session', (s: Http2Session) => s.on('ping', () => pings++))
-    const channel = new GrpcChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes: 1024, keepalive: { everyMs: 1_000, timeoutMs: 60_000, quietMs: 4_000 } })
-    channels.push(channel)
-    const held = call(channel, 60_000, undefined, { 'x-hold': '1' })
-    await arrived
-    // A call answered at once: every ping sent before it has reached the upstream by its answer (a ping goes out ahead of the frames queued after it).
-    const pingsSoFar = async (): Promise<number> => {
-      expect((await call(channel)).toString()).toBe('now')
-      return pings
-    }
-    try {
-      vi.advanceTimersByTime(9_000) // ticks 1 and 2 ping; then one ping every 4 ticks (tick 6)
-      expect(await pingsSoFar()).toBe(3)
-      // That answer was data from the upstream: two pings again at the usual interval.
-      vi.advanceTimersByTime(2_000)
-      expect(await pingsSoFar()).toBe(5)
-    } finally {
-      answer(Buffer.from('held'))(heldStream!, {}, Buffer.alloc(0))
-    }
-    expect((await held).toString()).toBe('held')
   })
 
   it('lets calls out on a connection finish after it is rotated out or the channel is closed', async () => {
@@ -263,8 +136,7 @@ describe('GrpcChannel', () => {
       heldOn.push(stream.session!)
       reached()
     })
-    const channel = new GrpcChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes: 1024, streamsPerConnection: 1 })
-    channels.push(channel)
+    const channel = openChannel({ origin: `http://127.0.0.1:${port}`, maxResponseBytes: 1024, streamsPerConnection: 1 })
     const first = call(channel, 5_000, undefined, { 'x-hold': '1' })
     await arrived
     arrived = new Promise<void>((resolve) => (reached = resolve))
