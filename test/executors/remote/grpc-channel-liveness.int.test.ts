@@ -60,6 +60,8 @@ describe('GrpcChannel liveness', () => {
       return pings
     }
     try {
+      // An answer on the connection comes after the upstream's SETTINGS: the connection is open (pinged) from here.
+      expect(await pingsSoFar()).toBe(0)
       vi.advanceTimersByTime(9_000) // ticks 1 and 2 ping; then one ping every 4 ticks (tick 6)
       expect(await pingsSoFar()).toBe(3)
       // That answer was data from the upstream: two pings again at the usual interval.
