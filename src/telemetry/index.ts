@@ -22,7 +22,7 @@ import { GatewayMetrics } from './metrics.ts'
 import { RESOURCE_DETECTORS, sdkResourceDetectors } from './resource.ts'
 import { setTracer, TRACER_NAME } from './tracing.ts'
 
-export { traceHeaders, injectTrace, withTraceMetadata, withIncomingMetadata, activeTraceId, traceIdOf } from './tracing.ts'
+export { traceHeaders, withIncomingMetadata, activeTraceId, traceIdOf } from './tracing.ts'
 
 type MetricReader = sdkMetrics.MetricReader
 

@@ -17,8 +17,9 @@ export function setTracer(tracer: Tracer | null): void {
 
 /**
  * W3C trace context (`traceparent`, `tracestate`, baggage) of the active span, for a
- * remote executor's outgoing HTTP request. Empty when tracing is off. Executors call it
- * inside `infer()`: the starter runs each infer in the context of that model's span.
+ * remote executor's outgoing HTTP request or gRPC call. Empty when tracing is off.
+ * Executors call it inside `infer()`: the starter runs each infer in the context of that
+ * model's span.
  */
 export function traceHeaders(): Readonly<Record<string, string>> {
   if (!state.tracer) return NO_HEADERS
@@ -28,25 +29,6 @@ export function traceHeaders(): Readonly<Record<string, string>> {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
-
-/**
- * gRPC Metadata for one outgoing call: the executor's shared metadata itself when tracing
- * is off, else a copy with the trace context added.
- */
-export function withTraceMetadata<M extends { clone(): M; set(key: string, value: string): void }>(metadata: M): M {
-  if (!state.tracer) return metadata
-  const md = metadata.clone()
-  injectTrace((key, value) => md.set(key, value))
-  return md
-}
-
-/** Sets the same headers on an outgoing carrier (e.g. gRPC Metadata via `(k, v) => md.set(k, v)`). */
-export function injectTrace(set: (key: string, value: string) => void): void {
-  if (!state.tracer) return
-  const headers: Record<string, string> = {}
-  propagation.inject(context.active(), headers)
-  for (const key in headers) set(key, headers[key] as string)
-}
 
 /** Something with gRPC Metadata's `get(key)` (values are strings or Buffers). */
 export interface MetadataLike {

@@ -27,7 +27,7 @@ async function listening(handler: Parameters<typeof createServer>[1]): Promise<S
 const urlOf = (s: Server, path: string): string => `http://127.0.0.1:${(s.address() as AddressInfo).port}${path}`
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  server = await listening((req, res) => {
     req.resume()
     req.on('end', () => {
       res.statusCode = 500
@@ -35,9 +35,7 @@ beforeAll(async () => {
       res.end('{"error":{"code":"INTERNAL","message":"broken"}}')
     })
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/ensembles/slow-onnx/predict`
+  url = urlOf(server, '/v1/ensembles/slow-onnx/predict')
 })
 
 beforeAll(async () => {

@@ -46,6 +46,7 @@ const STREAMS_PER_CONNECTION = 2 ** 30 - 1
 const MAX_TIMEOUT_MS = 99_999_999
 const HEADER_BYTES = 5
 const USER_AGENT = `specserve/${packageVersion}`
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 
 export interface ChannelOptions {
   /** `http://host:port` or `https://host:port`. */
@@ -100,17 +101,18 @@ export class GrpcChannel {
   }
 
   /**
-   * One unary call: `message` (serialized) to `path`, its answer's message bytes back. Fails
-   * with a GrpcCallError, or with `signal`'s reason once it fires (the stream is cancelled).
+   * One unary call: `message` (serialized) to `path`, its answer's message bytes back, with
+   * `headers` (lower-case metadata) and then `trace` (the call's trace context). Fails with a
+   * GrpcCallError, or with `signal`'s reason once it fires (the stream is cancelled).
    */
-  call(path: string, message: Uint8Array, headers: Readonly<Record<string, string>>, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
+  call(path: string, message: Uint8Array, headers: Readonly<Record<string, string>>, timeoutMs: number, signal: AbortSignal, trace = NO_HEADERS): Promise<Buffer> {
     if (signal.aborted) return Promise.reject(signal.reason as Error)
     if (this.closed) return Promise.reject(new GrpcCallError(GrpcCode.UNAVAILABLE, 'channel closed'))
     const ms = Math.min(MAX_TIMEOUT_MS, Math.max(1, Math.floor(timeoutMs)))
     const conn = this.live()
     let stream: ClientHttp2Stream
     try {
-      stream = conn.session.request({ 'user-agent': USER_AGENT, ...headers, ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${ms}m` })
+      stream = conn.session.request({ 'user-agent': USER_AGENT, ...headers, ...trace, ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${ms}m` })
     } catch (err) {
       return Promise.reject(new GrpcCallError(GrpcCode.UNAVAILABLE, (err as Error).message))
     }

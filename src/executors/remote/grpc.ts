@@ -5,7 +5,7 @@
 // options as the gateway's own gRPC frontends.
 import { ModelErrorCode } from '../../errors.ts'
 import type { Method } from '../../proto/index.ts'
-import { withTraceMetadata } from '../../telemetry/tracing.ts'
+import { traceHeaders } from '../../telemetry/tracing.ts'
 import { upstreamAddress, type RemoteSettings } from './config.ts'
 import { UpstreamError, badResponse, excerpt, unavailable } from './errors.ts'
 import { GrpcChannel } from './grpc-channel.ts'
@@ -19,41 +19,27 @@ const channels = new SharedByKey<GrpcChannel>((channel) => channel.close())
 export function acquireClient(s: RemoteSettings): { client: GrpcChannel; release: () => Promise<void> } {
   const key = `${upstreamKey(s, upstreamAddress(s))} max=${s.maxResponseBytes}`
   const { value, release } = channels.acquire(key, () => {
-    const tls = s.tls && { ca: s.tls.ca, cert: s.tls.cert, key: s.tls.key }
-    return new GrpcChannel({ origin: `${s.secure ? 'https' : 'http'}://${s.authority}`, maxResponseBytes: s.maxResponseBytes, ...(tls ? { tls } : {}) })
+    return new GrpcChannel({ origin: `${s.secure ? 'https' : 'http'}://${s.authority}`, maxResponseBytes: s.maxResponseBytes, ...(s.tls ? { tls: s.tls } : {}) })
   })
   return { client: value, release }
 }
 
-/** A call's metadata: HTTP/2 header fields, lower case; copied only when the trace context is added. */
-export class CallMetadata {
-  readonly fields: Record<string, string>
-  constructor(fields: Record<string, string> = {}) {
-    this.fields = fields
-  }
-  clone(): CallMetadata {
-    return new CallMetadata({ ...this.fields })
-  }
-  set(key: string, value: string): void {
-    this.fields[key.toLowerCase()] = value
-  }
-}
-
-export function metadataFrom(headers: Readonly<Record<string, string>>): CallMetadata {
-  const md = new CallMetadata()
-  for (const [k, v] of Object.entries(headers)) md.set(k, v)
-  return md
+/** A model's configured gRPC metadata as HTTP/2 header fields (names in lower case), built once per executor. */
+export function metadataFrom(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  const fields: Record<string, string> = {}
+  for (const [k, v] of Object.entries(headers)) fields[k.toLowerCase()] = v
+  return fields
 }
 
 /**
  * One unary call. `timeoutMs` becomes the gRPC deadline the server sees, and the call's own;
  * the call is cancelled when `signal` fires, and the promise then rejects with the signal's reason.
  */
-export async function unary(client: GrpcChannel, method: Method, request: object, metadata: CallMetadata, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+export async function unary(client: GrpcChannel, method: Method, request: object, metadata: Readonly<Record<string, string>>, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
   if (signal.aborted) throw signal.reason as Error
   let message: Buffer
   try {
-    message = await client.call(method.path, method.requestSerialize(request), withTraceMetadata(metadata).fields, timeoutMs, signal)
+    message = await client.call(method.path, method.requestSerialize(request), metadata, timeoutMs, signal, traceHeaders()) // W3C trace context of this model's span
   } catch (err) {
     throw err instanceof GrpcCallError ? grpcError(err, method.path) : err
   }

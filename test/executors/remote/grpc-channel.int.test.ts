@@ -7,7 +7,8 @@ import { once } from 'node:events'
 import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GrpcCode } from '../../../src/executors/remote/grpc-status.ts'
-import { answer, call, channelTo, closeAll, failure, framed, openChannel, upstream } from './h2-upstream.ts'
+import { frame } from '../../api/grpc/raw-call.ts'
+import { answer, call, channelTo, closeAll, failure, openChannel, upstream } from './h2-upstream.ts'
 
 afterEach(closeAll)
 
@@ -20,7 +21,7 @@ describe('GrpcChannel', () => {
     })
     const message = await call(channelTo(port), 250, undefined, { 'x-api-key': 'k1' })
     expect(message.toString()).toBe('pong')
-    expect(seen!.body).toEqual(framed(Buffer.from('ping')))
+    expect(seen!.body).toEqual(frame(Buffer.from('ping')))
     expect(seen!.headers).toMatchObject({ ':method': 'POST', ':path': '/test.Service/Call', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '250m', 'x-api-key': 'k1' })
     expect(seen!.headers['user-agent']).toMatch(/^specserve\/\d+\.\d+\.\d+/)
   })
@@ -55,7 +56,7 @@ describe('GrpcChannel', () => {
   it('refuses a second message in a unary answer as it comes, without buffering what follows', async () => {
     const { port } = await upstream((stream) => {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
-      stream.write(Buffer.concat([framed(Buffer.from('one')), framed(Buffer.from('two'))])) // and the stream stays open
+      stream.write(Buffer.concat([frame(Buffer.from('one')), frame(Buffer.from('two'))])) // and the stream stays open
     })
     expect(await failure(call(channelTo(port)))).toMatchObject({ code: GrpcCode.UNIMPLEMENTED, details: 'more than one message in a unary answer' })
   })
@@ -75,7 +76,7 @@ describe('GrpcChannel', () => {
       if (how === 'refused') return stream.close(constants.NGHTTP2_REFUSED_STREAM)
       if (how === 'no-status') {
         stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
-        return stream.end(framed(Buffer.from('x')))
+        return stream.end(frame(Buffer.from('x')))
       }
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
       // The connection itself, not the session: a session's destroy() would reset the stream first.

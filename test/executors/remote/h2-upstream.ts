@@ -6,14 +6,9 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { expect } from 'vitest'
 import { GrpcChannel, type ChannelOptions } from '../../../src/executors/remote/grpc-channel.ts'
 import { GrpcCallError } from '../../../src/executors/remote/grpc-status.ts'
+import { frame } from '../../api/grpc/raw-call.ts'
 
 export type Handler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, body: Buffer) => void
-
-export const framed = (message: Buffer): Buffer => {
-  const prefix = Buffer.alloc(5)
-  prefix.writeUInt32BE(message.length, 1)
-  return Buffer.concat([prefix, message])
-}
 
 /** Answers `message` with status OK, as a gRPC server does. */
 export const answer =
@@ -21,7 +16,7 @@ export const answer =
   (stream) => {
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
-    stream.end(framed(message))
+    stream.end(frame(message))
   }
 
 const servers: Http2Server[] = []
