@@ -6,6 +6,7 @@ import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
 import type { CompressedCalls } from './compressed-calls.ts'
 import { reading, type StreamingMethods } from './read-limit.ts'
+import { unsentAnswers } from '../../unsent-answers.ts'
 import type { MessageLimits } from './stream-messages.ts'
 import { closeAnswered, prefixRefusal, resetUntaken, respondStatus, type GrpcError, type PrefixRefusal } from './status.ts'
 
@@ -189,6 +190,7 @@ export class FastCall {
       stream.respond(OK_HEADERS, RESPOND_OPTIONS)
       stream.once('wantTrailers', sendOkTrailers)
       stream.end(framed)
+      unsentAnswers.waiting = true
       this.sent = true
       this.due = Date.now() + this.limits.read.timeoutMs
       reading.add(this)
