@@ -19,17 +19,30 @@ export function cpuMicros(pid: number | null | undefined, mainThread = false): n
   }
 }
 
-/** A process's CPU so far, all threads and its main thread, to subtract from a later one. */
+/** The whole box's CPU ticks so far, all cores: idle (idle and iowait) and in all; null when /proc cannot say. */
+export function boxTicks(): { readonly idle: number; readonly total: number } | null {
+  try {
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
+    return { idle: (ticks[3] ?? 0) + (ticks[4] ?? 0), total: ticks.reduce((a, b) => a + b, 0) }
+  } catch {
+    return null
+  }
+}
+
+/** A process's CPU so far, all threads and its main thread, and the box's, to subtract from a later one. */
 export interface CpuSample {
   readonly all: number | null
   readonly main: number | null
+  readonly box?: ReturnType<typeof boxTicks>
 }
 
-export const cpuSample = (pid: number | null | undefined): CpuSample => ({ all: cpuMicros(pid), main: cpuMicros(pid, true) })
+export const cpuSample = (pid: number | null | undefined): CpuSample => ({ all: cpuMicros(pid), main: cpuMicros(pid, true), box: boxTicks() })
 
 /** CPU µs per request between two samples of one process; undefined where /proc could not say or nothing was sent. */
 export function cpuPerRequest(before: CpuSample, after: CpuSample, requests: number): CpuPerRequest | undefined {
   if (!(requests > 0) || before.all === null) return undefined
   const per = (a: number | null, b: number | null): number | undefined => (a === null || b === null ? undefined : (b - a) / requests)
-  return { all: per(before.all, after.all), main: per(before.main, after.main) }
+  const [b, a] = [before.box, after.box]
+  const boxIdle = b && a && a.total > b.total ? (a.idle - b.idle) / (a.total - b.total) : undefined
+  return { all: per(before.all, after.all), main: per(before.main, after.main), ...(boxIdle === undefined ? {} : { boxIdle }) }
 }

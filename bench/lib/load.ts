@@ -80,6 +80,10 @@ export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
     // core of a box the gateway shares, and the gRPC rows would give the gateway less CPU than
     // the REST rows they are compared with.
     '--cpus', '1',
+    // The call data is sent as given: ghz otherwise renders it as a Go template for every call,
+    // which halved its rate against a server answering at once (bench/peers/null-grpc.ts).
+    '--disable-template-functions',
+    '--disable-template-data',
     '-O', 'json',
     spec.target,
   ]

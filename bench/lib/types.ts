@@ -105,6 +105,8 @@ export interface CpuPerRequest {
   readonly all: number | undefined
   /** Its main thread: the event loop. */
   readonly main: number | undefined
+  /** The share of the whole box's CPU time (every core) left idle over the run: what neither side of the load used. */
+  readonly boxIdle?: number
 }
 
 /** One load run, as recorded in docs/bench/results.json. Latencies in ms. */

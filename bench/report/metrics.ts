@@ -40,6 +40,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   broker_cpu_us: { label: 'broker CPU µs per request', format: (v) => v.toFixed(1) },
   broker_record_us: { label: 'broker CPU µs per record over idle', format: (v) => v.toFixed(1) },
   of_ceiling: { label: "req/s / the load generator's ceiling", format: ratio },
+  box_idle: { label: 'box idle', format: pct },
   rps_vs_seldon: { label: 'req/s vs seldon-core', format: ratio },
   vs_grpc_open: { label: 'req/s vs gRPC plaintext open', format: ratio },
   p99_ratio: { label: 'p99 ratio', format: ratio },

@@ -97,7 +97,7 @@ export const grpc: Scenario = {
     const rows = new Rows()
     const ghzLoad = (address: string, on: Server) => ghzPredict(ctx, { ghz, version }, address, { pid: on.proc.child.pid })
     // The gateway's CPU per request, apart from the load generator's: what each frontend costs the server.
-    const cpu = (r: LoadResult) => ({ cpu_us: r.cpu?.all, loop_cpu_us: r.cpu?.main })
+    const cpu = (r: LoadResult) => ({ cpu_us: r.cpu?.all, loop_cpu_us: r.cpu?.main, box_idle: r.cpu?.boxIdle })
     try {
       await repeat(ctx, 'grpc', async () => {
         const rest = await closedLoop({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, durationS: ctx.durationS, warmupS: ctx.warmupS, pid: server.proc.child.pid })
@@ -132,14 +132,19 @@ export const grpc: Scenario = {
             const v = rows.summary(row, 'cpu_us')?.median
             return v === undefined ? '?' : v.toFixed(0)
           }
+          const idle = (row: string): string => {
+            const v = rows.summary(row, 'box_idle')?.median
+            return v === undefined ? '?' : `${Math.round(v * 100)}%`
+          }
           return (
-            `ghz (Go, held to one core as autocannon is) and the gateway share the 2 cores, and ghz needs more CPU per call than autocannon per request: against a ` +
-            `server that answers at once with the same response and does nothing it reached ${ceiling === undefined ? '?' : ceiling.toFixed(2)}× this REST row, ` +
-            `so that is the most any gRPC server could show here; specserve reached ${ofCeiling === undefined ? '?' : `${Math.round(ofCeiling * 100)}%`} of that ceiling. ` +
-            `On the server's side, a gRPC predict cost the gateway ${us('gRPC')} µs of CPU against ${us('REST')} µs for a REST one, and the null servers ` +
-            `${us('ceiling: ghz vs a null gRPC server')} µs per gRPC call against ${us('ceiling: autocannon vs a null HTTP server')} µs per HTTP request: ` +
-            'the difference is mostly node:http2 per call (a stream object, headers and trailers), which the null server pays too. ' +
-            'A plain Predict no longer goes through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
+            `ghz (Go, held to one core as autocannon is, its call data sent as given rather than rendered as a template for every call) against a server ` +
+            `that answers at once with the same response and does nothing reached ${ceiling === undefined ? '?' : ceiling.toFixed(2)}× this REST row; ` +
+            `specserve reached ${ofCeiling === undefined ? '?' : `${Math.round(ofCeiling * 100)}%`} of that ceiling. ` +
+            `A gRPC predict cost the gateway ${us('gRPC')} µs of CPU against ${us('REST')} µs for a REST one, and the box (both cores) was ${idle('gRPC')} idle ` +
+            `under the gRPC load against ${idle('REST')} under REST: ghz's ${ctx.connections} calls share one HTTP/2 connection, and node:http2 sends what a turn of the ` +
+            `event loop wrote only when the loop turns, so the gateway and ghz take turns on bursts of calls more than they overlap. ` +
+            'The inline lane lets the loop turn every 8 runs while a gRPC answer waits (src/unsent-answers.ts); fewer per turn cost both sides more CPU ' +
+            'per call than the overlap gains back. A plain Predict does not go through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
           )
         }),
         target('gRPC streaming throughput ≥ REST', 'rps_ratio', rows.summary('gRPC stream (grpc-js)', 'rps_ratio'), '>=', 1.0, () =>
