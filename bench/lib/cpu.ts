@@ -22,7 +22,8 @@ export function cpuMicros(pid: number | null | undefined, mainThread = false): n
 /** The whole box's CPU ticks so far, all cores: idle (idle and iowait) and in all; null when /proc cannot say. */
 export function boxTicks(): { readonly idle: number; readonly total: number } | null {
   try {
-    const ticks = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal: guest time is counted in user and nice already.
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number)
     return { idle: (ticks[3] ?? 0) + (ticks[4] ?? 0), total: ticks.reduce((a, b) => a + b, 0) }
   } catch {
     return null

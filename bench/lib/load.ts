@@ -89,8 +89,9 @@ export async function ghzClosedLoop(spec: GhzSpec): Promise<LoadResult> {
   ]
   if (spec.warmupS > 0) await run(spec.ghz, args(spec.warmupS))
   const before = cpuSample(spec.pid)
-  const report = JSON.parse(await run(spec.ghz, args(spec.durationS))) as GhzReport
+  const output = await run(spec.ghz, args(spec.durationS))
   const after = cpuSample(spec.pid)
+  const report = JSON.parse(output) as GhzReport
   const ok: number[] = []
   for (const d of report.details ?? []) if (d.status === 'OK') ok.push(d.latency / 1e6)
   const statuses = report.statusCodeDistribution ?? {}

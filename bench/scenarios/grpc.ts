@@ -128,23 +128,24 @@ export const grpc: Scenario = {
         target('gRPC throughput ≥ 80% of REST', 'rps_ratio', rows.summary('gRPC', 'rps_ratio'), '>=', 0.8, () => {
           const ceiling = rows.summary('ceiling: ghz vs a null gRPC server', 'rps_ratio')?.median
           const ofCeiling = rows.summary('gRPC', 'of_ceiling')?.median
-          const us = (row: string): string => {
-            const v = rows.summary(row, 'cpu_us')?.median
-            return v === undefined ? '?' : v.toFixed(0)
-          }
-          const idle = (row: string): string => {
-            const v = rows.summary(row, 'box_idle')?.median
-            return v === undefined ? '?' : `${Math.round(v * 100)}%`
-          }
+          const cpu = (row: string): number | undefined => rows.summary(row, 'cpu_us')?.median
+          const idle = (row: string): number | undefined => rows.summary(row, 'box_idle')?.median
+          const f = (v: number | undefined, as: (v: number) => string): string => (v === undefined ? '?' : as(v))
+          const [grpcIdle, restIdle, grpcUs, restUs] = [idle('gRPC'), idle('REST'), cpu('gRPC'), cpu('REST')]
+          const reading =
+            grpcIdle !== undefined && restIdle !== undefined && grpcIdle > restIdle + 0.03
+              ? `: the room neither side used is the turn-taking of one HTTP/2 connection (ghz's ${ctx.connections} calls share it, and node:http2 sends what a turn of the ` +
+                'event loop wrote only when the loop turns, so the two sides work on bursts of calls in turn more than at once; the inline lane runs 8 per turn while a gRPC answer waits, src/executors/onnx/inline-turns.ts)'
+              : grpcUs !== undefined && restUs !== undefined && grpcUs > restUs * 1.05
+                ? ': the box was no idler than under REST, and a gRPC predict cost the gateway more CPU'
+                : ': the box was no idler than under REST at no more gateway CPU per call, so the rest of the CPU went to ghz, which costs more per call than autocannon per request (the ceilings\' rows)'
           return (
             `ghz (Go, held to one core as autocannon is, its call data sent as given rather than rendered as a template for every call) against a server ` +
-            `that answers at once with the same response and does nothing reached ${ceiling === undefined ? '?' : ceiling.toFixed(2)}× this REST row; ` +
-            `specserve reached ${ofCeiling === undefined ? '?' : `${Math.round(ofCeiling * 100)}%`} of that ceiling. ` +
-            `A gRPC predict cost the gateway ${us('gRPC')} µs of CPU against ${us('REST')} µs for a REST one, and the box (both cores) was ${idle('gRPC')} idle ` +
-            `under the gRPC load against ${idle('REST')} under REST: ghz's ${ctx.connections} calls share one HTTP/2 connection, and node:http2 sends what a turn of the ` +
-            `event loop wrote only when the loop turns, so the gateway and ghz take turns on bursts of calls more than they overlap. ` +
-            'The inline lane lets the loop turn every 8 runs while a gRPC answer waits (src/unsent-answers.ts); fewer per turn cost both sides more CPU ' +
-            'per call than the overlap gains back. A plain Predict does not go through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
+            `that answers at once with the same response and does nothing reached ${f(ceiling, (v) => v.toFixed(2))}× this REST row; ` +
+            `specserve reached ${f(ofCeiling, (v) => `${Math.round(v * 100)}%`)} of that ceiling. ` +
+            `A gRPC predict cost the gateway ${f(grpcUs, (v) => v.toFixed(0))} µs of CPU against ${f(restUs, (v) => v.toFixed(0))} µs for a REST one, and the box (both cores) was ` +
+            `${f(grpcIdle, (v) => `${Math.round(v * 100)}%`)} idle under the gRPC load against ${f(restIdle, (v) => `${Math.round(v * 100)}%`)} under REST${reading}. ` +
+            'A plain Predict does not go through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
           )
         }),
         target('gRPC streaming throughput ≥ REST', 'rps_ratio', rows.summary('gRPC stream (grpc-js)', 'rps_ratio'), '>=', 1.0, () =>
@@ -152,7 +153,10 @@ export const grpc: Scenario = {
             'compare the stream row with the unary row of the same client for the server-side gain.',
         ),
       ],
-      notes: ['Same ensemble, same gateway process; the two loads run one after the other.'],
+      notes: [
+        'Same ensemble, same gateway process; the two loads run one after the other.',
+        "Box idle: the share of both cores' time idle over each load's run (/proc/stat); ghz's run includes its start-up and its report (a few tenths of a second of a 10-s run, when the box idles).",
+      ],
     }
   },
 }

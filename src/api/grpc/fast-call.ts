@@ -6,7 +6,7 @@ import { TLSSocket, type PeerCertificate } from 'node:tls'
 import { MALFORMED, type MethodCodec } from './call.ts'
 import type { CompressedCalls } from './compressed-calls.ts'
 import { reading, type StreamingMethods } from './read-limit.ts'
-import { unsentAnswers } from '../../unsent-answers.ts'
+import { answerWritten } from '../../unsent-answers.ts'
 import type { MessageLimits } from './stream-messages.ts'
 import { closeAnswered, prefixRefusal, resetUntaken, respondStatus, type GrpcError, type PrefixRefusal } from './status.ts'
 
@@ -190,7 +190,7 @@ export class FastCall {
       stream.respond(OK_HEADERS, RESPOND_OPTIONS)
       stream.once('wantTrailers', sendOkTrailers)
       stream.end(framed)
-      unsentAnswers.waiting = true
+      answerWritten()
       this.sent = true
       this.due = Date.now() + this.limits.read.timeoutMs
       reading.add(this)
@@ -206,6 +206,7 @@ export class FastCall {
     this.answered = true
     this.release()
     respondStatus(this.stream, code, details, metadata)
+    answerWritten()
   }
 
   /** A request message refused by its prefix (prefixRefusal). */

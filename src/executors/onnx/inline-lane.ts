@@ -7,7 +7,8 @@
 // before it costs anything. Serving members in order also runs one session many times in a
 // row, which keeps its memory in cache (measured: an ensemble's members interleaved run ~15%
 // slower). Each run handed over is its own setImmediate callback (as in onnxruntime-node's
-// public run; a fallback late enough runs in the refill itself, see mayRunNow); on the native
+// public run; a fallback late enough runs in the refill itself, see mayRunNow; while a gRPC
+// answer waits to be sent, 8 per turn, the rest at the next: inline-turns.ts); on the native
 // session (native.ts) the request is checked again just before the run. A model with
 // `batching` gathers its runs of one turn into one callback and runs them stacked
 // (inline-batch.ts): nothing waits for a batch on the event loop.
@@ -20,7 +21,7 @@ import type { SyncThreadSession } from './session.ts'
 import { DEPTH, depthFor, JobQueue, needed, NOT_NEEDED, OFF_PATH, QUEUES, queueFor, secondTier, SPAREABLE_DEPTH, type Job } from './inline-queue.ts'
 import { runStacked } from './inline-batch.ts'
 import { ortMessage } from './ort-message.ts'
-import { unsentAnswers } from '../../unsent-answers.ts'
+import { Turns } from './inline-turns.ts'
 
 /** The reason a run of a model being closed (unloaded, replaced by a reload) is refused. */
 export const UNLOADED = new ModelError(ModelErrorCode.MODEL_FAILED, 'model unloaded', true)
@@ -41,9 +42,6 @@ const URGENT_SHARE = 0.5
 /** Urgent members run in refills (not on a callback of their own) per turn of the event loop: see InlineLane.mayRunNow. */
 const URGENT_PER_TURN = SPAREABLE_DEPTH
 
-/** Runs per turn while an HTTP/2 answer waits (runSync); 4 cost more CPU per call than the overlap gained (docs/operations.md). */
-export const RUNS_PER_TURN = 8
-
 /**
  * Whether a needed `head` that has waited past AGED_MS goes before the queue chosen so far for
  * that (`aged`): the first such queue stays, but a run off any request's path (`off`) gives way
@@ -58,8 +56,8 @@ export class InlineLane {
   private queued = 0
   /** Urgent runs taken in refills since the event loop's last turn (mayRunNow). */
   urgentThisTurn = 0
-  /** Runs handed over that ran since the event loop's last turn (runSync). */
-  runsThisTurn = 0
+  /** Runs handed over, each run at its callback or, while a gRPC answer waits to be sent, at a later turn (inline-turns.ts). */
+  readonly turns = new Turns((job) => this.runNow(job, job.model.session as SyncThreadSession))
   private submitted = 0
   private refilling = false
   /** When the lane last finished a run: a run's own time excludes its wait behind the one before. */
@@ -87,7 +85,7 @@ export class InlineLane {
       this.submitted++
       model.inRuntime++
       const batches = model.batches
-      if (batches === undefined) setImmediate(runSync, this, job, session)
+      if (batches === undefined) setImmediate(runSync, this, job)
       else if (batches.gather(job) === 1) setImmediate(runGathered, this, model, session)
       return
     }
@@ -281,21 +279,9 @@ export class InlineLane {
   }
 }
 
-/**
- * setImmediate's callback for a native run: one module function given its arguments, not a
- * closure made per run. Past RUNS_PER_TURN in a turn while an HTTP/2 answer waits to be sent
- * (src/unsent-answers.ts), a run takes the next turn: the answers leave as the rest run.
- */
-function runSync(on: InlineLane, job: Job, session: SyncThreadSession): void {
-  if (on.runsThisTurn >= RUNS_PER_TURN && unsentAnswers.waiting) return void setImmediate(runSync, on, job, session)
-  if (on.runsThisTurn++ === 0) setImmediate(newRunTurn, on)
-  on.runNow(job, session)
-}
-
-/** A turn of runs begins: the answers of the last one have been sent (a session flushes ahead of the turn's callbacks). */
-function newRunTurn(on: InlineLane): void {
-  on.runsThisTurn = 0
-  unsentAnswers.waiting = false
+/** setImmediate's callback for a native run: one module function given its arguments, not a closure made per run. */
+function runSync(on: InlineLane, job: Job): void {
+  on.turns.handed(job)
 }
 
 /** The event loop's next turn: urgent members may run in refills again. */

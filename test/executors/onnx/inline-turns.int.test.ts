@@ -1,18 +1,19 @@
 // The inline lane runs a burst handed over in one turn all in that turn, unless an HTTP/2
-// answer waits for the turn to end (src/unsent-answers.ts): then it lets the event loop turn
-// every RUNS_PER_TURN runs, so the answers made so far are sent while it runs the rest.
+// answer waits to be sent (src/unsent-answers.ts): then RUNS_PER_TURN run per turn, the rest
+// at the next turns, in the order they were handed over (src/executors/onnx/inline-turns.ts).
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inputFailure } from '../../../src/errors.ts'
-import { RUNS_PER_TURN } from '../../../src/executors/onnx/inline-lane.ts'
+import { RUNS_PER_TURN } from '../../../src/executors/onnx/inline-turns.ts'
 import { InlineModel } from '../../../src/executors/onnx/inline.ts'
 import type { InferContext } from '../../../src/executors/types.ts'
 import { tensorFromJson } from '../../../src/tensor/index.ts'
-import { unsentAnswers } from '../../../src/unsent-answers.ts'
+import { answerWritten, unsentAnswers } from '../../../src/unsent-answers.ts'
 import { root, samples } from '../../helpers.ts'
 
 const input = { input: tensorFromJson(samples('cancer').rows.slice(0, 1), { name: 'input', datatype: 'FP32', shape: [-1, 30] }, inputFailure) }
 const needed = (): InferContext => ({ signal: new AbortController().signal, over: false, member: 0, spareable: false, deadline: performance.now() + 60_000 })
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 describe('the inline lane\'s turns', () => {
   let model: InlineModel
@@ -22,35 +23,57 @@ describe('the inline lane\'s turns', () => {
   afterAll(async () => model?.close())
 
   /**
-   * Hands 32 runs over at once (a burst read in one turn), each answer written as `answer`
-   * says, then queues a callback for the loop's next check phase: how many runs had answered
-   * when it ran, and the order of everything.
+   * Hands `n` runs over at once (a burst read in one turn), each answer written as `answer`
+   * says: the order they answered in (by hand-over index), and how many had answered when a
+   * callback queued behind them ran (the loop's next check phase).
    */
-  async function burst(answer: () => void): Promise<{ answeredBeforeNextTurn: number; answered: number }> {
-    let answered = 0
-    const runs = Array.from({ length: 32 }, () =>
+  async function burst(n: number, answer: () => void): Promise<{ order: number[]; beforeNextTurn: number }> {
+    const order: number[] = []
+    const runs = Array.from({ length: n }, (_, i) =>
       model.run(input, needed()).then(() => {
-        answered++
+        order.push(i)
         answer()
       }),
     )
-    const answeredBeforeNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(answered)))
+    const beforeNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(order.length)))
     await Promise.all(runs)
-    return { answeredBeforeNextTurn, answered }
+    await nextTurn()
+    return { order, beforeNextTurn }
   }
+  const handOverOrder = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
   it('runs a burst in one turn while no answer waits to be sent (HTTP/1 writes at once)', async () => {
-    const { answeredBeforeNextTurn, answered } = await burst(() => undefined)
-    expect(answered).toBe(32)
-    expect(answeredBeforeNextTurn).toBe(32)
+    const { order, beforeNextTurn } = await burst(32, () => undefined)
+    expect(order).toEqual(handOverOrder(32))
+    expect(beforeNextTurn).toBe(32)
   })
 
-  it('lets the loop turn after RUNS_PER_TURN runs while an HTTP/2 answer waits, and still runs the whole burst', async () => {
-    const { answeredBeforeNextTurn, answered } = await burst(() => (unsentAnswers.waiting = true))
-    expect(answered).toBe(32)
-    expect(answeredBeforeNextTurn).toBe(RUNS_PER_TURN)
-    // The lane's next turn found the answers sent: nothing waits once the burst is over and no answer came since.
-    await new Promise((resolve) => setImmediate(resolve))
+  it('lets the loop turn after RUNS_PER_TURN runs while an HTTP/2 answer waits, and still runs the whole burst in order', async () => {
+    const { order, beforeNextTurn } = await burst(32, answerWritten)
+    expect(beforeNextTurn).toBe(RUNS_PER_TURN)
+    expect(order).toEqual(handOverOrder(32))
+    // Nothing waits once the loop has turned with no answer written since.
     expect(unsentAnswers.waiting).toBe(false)
+  })
+
+  it('keeps the hand-over order past the lane\'s depth: runs started as others end queue behind those waiting for a turn', async () => {
+    const { order } = await burst(96, answerWritten)
+    expect(order).toEqual(handOverOrder(96))
+  })
+
+  it('drops a waiting run whose request was decided meanwhile, without running it or counting it', async () => {
+    const ranBefore = model.ran
+    answerWritten()
+    const contexts = Array.from({ length: RUNS_PER_TURN + 2 }, () => ({ ...needed(), over: false }))
+    const runs = contexts.map((ctx) => model.run(input, ctx).then(answerWritten))
+    const waiting = runs.at(-2)!
+    const after = runs.at(-1)!
+    // Decided before the lane's next turn, when the first RUNS_PER_TURN have run and these two wait.
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    contexts.at(-2)!.over = true
+    await expect(waiting).rejects.toThrow('the request was decided before this run started')
+    await after
+    await Promise.all(runs.slice(0, RUNS_PER_TURN))
+    expect(model.ran - ranBefore).toBe(RUNS_PER_TURN + 1)
   })
 })

@@ -1,0 +1,74 @@
+// The inline lane's runs per turn of the event loop. Each run handed over has a setImmediate
+// callback of its own, so a burst handed over in one turn runs in one pass; while a unary gRPC
+// answer waits to be sent (src/unsent-answers.ts) that would hold every answer of the burst
+// until its end. So then RUNS_PER_TURN run per turn and the rest wait here, in the order they
+// were handed over: at the next turn they go first, each after the reactions to the one before
+// (a request an answer decided drops its other members, as between callbacks), and runs
+// handed over meanwhile queue behind them. A run whose request is decided costs nothing: it
+// is dropped at once, uncounted. Measured with ghz (32 calls on one connection, a 10 µs
+// model, 2 cores): 8 per turn left the box ~20% idle instead of ~32% and answered 10-20% more
+// calls for the same CPU per call; 4 cost both sides more CPU per call than the overlap gained.
+import { unsentAnswers } from '../../unsent-answers.ts'
+import { JobQueue, type Job } from './inline-queue.ts'
+
+export const RUNS_PER_TURN = 8
+
+export class Turns {
+  private readonly waiting = new JobQueue()
+  /** Runs since the last turn began. */
+  private ran = 0
+  private turnScheduled = false
+  private readonly run: (job: Job) => void
+
+  /** `run`: runs the job (or drops it, its request decided). */
+  constructor(run: (job: Job) => void) {
+    this.run = run
+  }
+
+  /** A run handed over has its callback: it runs now, or waits for the next turn behind those already waiting. */
+  handed(job: Job): void {
+    if (job.ctx.over) return this.run(job)
+    if (this.waiting.length > 0 || this.full()) {
+      this.waiting.push(job)
+      return this.scheduleTurn()
+    }
+    this.counted(job)
+  }
+
+  /** The loop turned: the count starts again, and the runs that waited go first. */
+  turn(): void {
+    this.turnScheduled = false
+    this.ran = 0
+    this.next()
+  }
+
+  /** One waiting run, then (after its answer's reactions, and the refill they queue) the next. */
+  private readonly next = (): void => {
+    const job = this.waiting.peek()
+    if (job === undefined) return
+    if (!job.ctx.over && this.full()) return this.scheduleTurn()
+    this.waiting.shift()
+    if (job.ctx.over) this.run(job)
+    else this.counted(job)
+    queueMicrotask(this.next)
+  }
+
+  private full(): boolean {
+    return this.ran >= RUNS_PER_TURN && unsentAnswers.waiting
+  }
+
+  private counted(job: Job): void {
+    if (this.ran++ === 0) this.scheduleTurn()
+    this.run(job)
+  }
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled) return
+    this.turnScheduled = true
+    setImmediate(newTurn, this)
+  }
+}
+
+function newTurn(turns: Turns): void {
+  turns.turn()
+}
