@@ -10,7 +10,10 @@
 // measured with 32 messages in flight on one stream, turning the loop for them cost more CPU
 // per message than it gained (10-15k messages/s without, 8-11k with).
 export const unsentAnswers = {
-  /** An HTTP/2 answer was written in this turn of the event loop: it leaves when the loop turns. */
+  /**
+   * An HTTP/2 answer was written since this flag was last cleared (at the loop's next turn):
+   * approximate, since a turn's callbacks may run before or after the clear.
+   */
   waiting: false,
 }
 
@@ -21,7 +24,7 @@ export function answerWritten(): void {
   setImmediate(answersSent)
 }
 
-/** The loop turned: a session flushes ahead of the turn's JavaScript callbacks, so what waited has left. */
+/** The loop turned: a session flushes ahead of the turn's JavaScript callbacks, so what was written before it has left. */
 function answersSent(): void {
   unsentAnswers.waiting = false
 }

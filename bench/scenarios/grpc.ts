@@ -132,19 +132,23 @@ export const grpc: Scenario = {
           const idle = (row: string): number | undefined => rows.summary(row, 'box_idle')?.median
           const f = (v: number | undefined, as: (v: number) => string): string => (v === undefined ? '?' : as(v))
           const [grpcIdle, restIdle, grpcUs, restUs] = [idle('gRPC'), idle('REST'), cpu('gRPC'), cpu('REST')]
-          const reading =
-            grpcIdle !== undefined && restIdle !== undefined && grpcIdle > restIdle + 0.03
-              ? `: the room neither side used is the turn-taking of one HTTP/2 connection (ghz's ${ctx.connections} calls share it, and node:http2 sends what a turn of the ` +
-                'event loop wrote only when the loop turns, so the two sides work on bursts of calls in turn more than at once; the inline lane runs 8 per turn while a gRPC answer waits, src/executors/onnx/inline-turns.ts)'
-              : grpcUs !== undefined && restUs !== undefined && grpcUs > restUs * 1.05
-                ? ': the box was no idler than under REST, and a gRPC predict cost the gateway more CPU'
-                : ': the box was no idler than under REST at no more gateway CPU per call, so the rest of the CPU went to ghz, which costs more per call than autocannon per request (the ceilings\' rows)'
+          const reading = (): string => {
+            if (grpcIdle === undefined || restIdle === undefined) return ''
+            if (grpcIdle > restIdle + 0.03) {
+              return (
+                `: idler than under REST. ghz's ${ctx.connections} calls share one HTTP/2 connection, and node:http2 sends what a turn of the event loop wrote ` +
+                'only when the loop turns, so the two sides can work on bursts of calls in turn rather than at once (the inline lane runs about 8 per turn while a gRPC answer waits: src/executors/onnx/inline-turns.ts)'
+              )
+            }
+            if (grpcUs !== undefined && restUs !== undefined && grpcUs > restUs * 1.05) return ': the box was no idler than under REST, and a gRPC predict cost the gateway more CPU'
+            return ": the box was no idler than under REST at no more gateway CPU per call, so the rest of the box's CPU went to ghz"
+          }
           return (
             `ghz (Go, held to one core as autocannon is, its call data sent as given rather than rendered as a template for every call) against a server ` +
             `that answers at once with the same response and does nothing reached ${f(ceiling, (v) => v.toFixed(2))}× this REST row; ` +
             `specserve reached ${f(ofCeiling, (v) => `${Math.round(v * 100)}%`)} of that ceiling. ` +
             `A gRPC predict cost the gateway ${f(grpcUs, (v) => v.toFixed(0))} µs of CPU against ${f(restUs, (v) => v.toFixed(0))} µs for a REST one, and the box (both cores) was ` +
-            `${f(grpcIdle, (v) => `${Math.round(v * 100)}%`)} idle under the gRPC load against ${f(restIdle, (v) => `${Math.round(v * 100)}%`)} under REST${reading}. ` +
+            `${f(grpcIdle, (v) => `${Math.round(v * 100)}%`)} idle under the gRPC load against ${f(restIdle, (v) => `${Math.round(v * 100)}%`)} under REST${reading()}. ` +
             'A plain Predict does not go through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
           )
         }),
@@ -155,7 +159,7 @@ export const grpc: Scenario = {
       ],
       notes: [
         'Same ensemble, same gateway process; the two loads run one after the other.',
-        "Box idle: the share of both cores' time idle over each load's run (/proc/stat); ghz's run includes its start-up and its report (a few tenths of a second of a 10-s run, when the box idles).",
+        `Box idle: the share of both cores' time idle over each load's run (/proc/stat); ghz's run includes its start-up and its report (a few tenths of a second of a ${ctx.durationS}-s run, while the gateway idles).`,
       ],
     }
   },

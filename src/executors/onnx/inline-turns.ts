@@ -3,11 +3,14 @@
 // answer waits to be sent (src/unsent-answers.ts) that would hold every answer of the burst
 // until its end. So then RUNS_PER_TURN run per turn and the rest wait here, in the order they
 // were handed over: at the next turn they go first, each after the reactions to the one before
-// (a request an answer decided drops its other members, as between callbacks), and runs
-// handed over meanwhile queue behind them. A run whose request is decided costs nothing: it
-// is dropped at once, uncounted. Measured with ghz (32 calls on one connection, a 10 µs
-// model, 2 cores): 8 per turn left the box ~20% idle instead of ~32% and answered 10-20% more
-// calls for the same CPU per call; 4 cost both sides more CPU per call than the overlap gained.
+// (a request its answer decided drops its other members, as between callbacks; not one an
+// urgent fallback run in a refill between two of them decides), and runs handed over meanwhile
+// queue behind them. A run whose request is decided is dropped, uncounted, when it comes up.
+// The count runs from one of the lane's turns to the next and the flag is approximate (a turn
+// may run one more). Measured with ghz (32 calls on one connection, cancer_logreg, 2 cores) on
+// the first form of this (each run waiting on a setImmediate of its own): 8 per turn left the
+// box ~20% idle instead of ~32% and answered 10-20% more calls for the same CPU per call; 4
+// cost both sides more CPU per call than the overlap gained.
 import { unsentAnswers } from '../../unsent-answers.ts'
 import { JobQueue, type Job } from './inline-queue.ts'
 
