@@ -1,5 +1,6 @@
 // CPU time a process has used (user + system, all its threads), read from /proc: how the
-// bench says what each request cost the gateway, and a record the broker, on shared cores.
+// bench says what each request cost the gateway, and a record the broker, on shared cores;
+// and the share of the whole box left idle over a run (/proc/stat).
 // Linux only; null elsewhere (the columns then read "–").
 import { readFileSync } from 'node:fs'
 import type { CpuPerRequest } from './types.ts'

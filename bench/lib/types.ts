@@ -99,7 +99,7 @@ export interface InterleavedRun {
   readonly actions?: SliceActionResults
 }
 
-/** CPU time per request of one process (µs, the measured runs only); undefined where /proc cannot say. */
+/** CPU time per request of one process (µs, the measured runs only), and the box's idle share over them; undefined where /proc cannot say. */
 export interface CpuPerRequest {
   /** The process, all threads (answered or refused requests). */
   readonly all: number | undefined

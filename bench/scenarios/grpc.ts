@@ -96,7 +96,7 @@ export const grpc: Scenario = {
     }
     const rows = new Rows()
     const ghzLoad = (address: string, on: Server) => ghzPredict(ctx, { ghz, version }, address, { pid: on.proc.child.pid })
-    // The gateway's CPU per request, apart from the load generator's: what each frontend costs the server.
+    // The gateway's CPU per request, apart from the load generator's (what each frontend costs the server), and the whole box's idle share.
     const cpu = (r: LoadResult) => ({ cpu_us: r.cpu?.all, loop_cpu_us: r.cpu?.main, box_idle: r.cpu?.boxIdle })
     try {
       await repeat(ctx, 'grpc', async () => {
@@ -128,10 +128,10 @@ export const grpc: Scenario = {
         target('gRPC throughput ≥ 80% of REST', 'rps_ratio', rows.summary('gRPC', 'rps_ratio'), '>=', 0.8, () => {
           const ceiling = rows.summary('ceiling: ghz vs a null gRPC server', 'rps_ratio')?.median
           const ofCeiling = rows.summary('gRPC', 'of_ceiling')?.median
-          const cpu = (row: string): number | undefined => rows.summary(row, 'cpu_us')?.median
+          const cpuOf = (row: string): number | undefined => rows.summary(row, 'cpu_us')?.median
           const idle = (row: string): number | undefined => rows.summary(row, 'box_idle')?.median
           const f = (v: number | undefined, as: (v: number) => string): string => (v === undefined ? '?' : as(v))
-          const [grpcIdle, restIdle, grpcUs, restUs] = [idle('gRPC'), idle('REST'), cpu('gRPC'), cpu('REST')]
+          const [grpcIdle, restIdle, grpcUs, restUs] = [idle('gRPC'), idle('REST'), cpuOf('gRPC'), cpuOf('REST')]
           const reading = (): string => {
             if (grpcIdle === undefined || restIdle === undefined) return ''
             if (grpcIdle > restIdle + 0.03) {
@@ -141,7 +141,7 @@ export const grpc: Scenario = {
               )
             }
             if (grpcUs !== undefined && restUs !== undefined && grpcUs > restUs * 1.05) return ': the box was no idler than under REST, and a gRPC predict cost the gateway more CPU'
-            return ": the box was no idler than under REST at no more gateway CPU per call, so the rest of the box's CPU went to ghz"
+            return ': the box was no idler than under REST, at no more gateway CPU per call'
           }
           return (
             `ghz (Go, held to one core as autocannon is, its call data sent as given rather than rendered as a template for every call) against a server ` +

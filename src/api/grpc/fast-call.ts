@@ -205,8 +205,7 @@ export class FastCall {
     if (this.answered) return
     this.answered = true
     this.release()
-    respondStatus(this.stream, code, details, metadata)
-    answerWritten()
+    if (respondStatus(this.stream, code, details, metadata)) answerWritten()
   }
 
   /** A request message refused by its prefix (prefixRefusal). */

@@ -116,16 +116,18 @@ const END_STREAM = { endStream: true }
 /**
  * Answers a call on its HTTP/2 stream with a status alone (a trailers-only response: the
  * status in the response headers, and the stream's side ends), unless the stream is gone or
- * already answered. For the calls answered without grpc-js (fast-unary.ts, read-limit.ts).
+ * already answered (false then). For the calls answered without grpc-js (fast-unary.ts, read-limit.ts).
  */
-export function respondStatus(stream: ServerHttp2Stream, code: number, details: string, metadata?: Metadata | null): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return
+export function respondStatus(stream: ServerHttp2Stream, code: number, details: string, metadata?: Metadata | null): boolean {
+  if (stream.destroyed || stream.closed || stream.headersSent) return false
   // toWellFormed: encodeURI throws on a lone surrogate.
   const headers = { 'grpc-status': String(code), 'grpc-message': encodeURI(details.toWellFormed()), ':status': 200, 'content-type': 'application/grpc+proto', ...metadata?.toHttp2Headers() }
   try {
     stream.respond(headers, END_STREAM)
+    return true
   } catch {
     stream.destroy() // its session went away under it: the client sees the call cut
+    return false
   }
 }
 

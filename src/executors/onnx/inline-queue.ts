@@ -85,7 +85,11 @@ export class JobQueue {
   shift(): Job | undefined {
     if (this.head === this.items.length) return undefined
     const job = this.items[this.head++]
-    if (this.head > 64 && this.head * 2 > this.items.length) {
+    // Emptied: the jobs it held are let go now, not at the next compaction.
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head > 64 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)
       this.head = 0
     }
