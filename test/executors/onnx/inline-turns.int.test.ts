@@ -71,7 +71,8 @@ describe('the inline lane\'s turns', () => {
         answerWritten()
       }),
     )
-    const decided = runs[RUNS_PER_TURN]!
+    // Its refusal is awaited from the start: it comes during the turns below.
+    const refused = expect(runs[RUNS_PER_TURN]!).rejects.toThrow('the request was decided before this run started')
     // After the first turn RUNS_PER_TURN have answered and the rest wait; the first of those is decided then.
     const [afterFirst, afterSecond] = await new Promise<[number, number]>((resolve) =>
       setImmediate(() => {
@@ -83,7 +84,7 @@ describe('the inline lane\'s turns', () => {
     expect(afterFirst).toBe(RUNS_PER_TURN)
     // The second turn dropped it and ran the other RUNS_PER_TURN: counted, it would have left the last for a third turn.
     expect(afterSecond).toBe(n - 1)
-    await expect(decided).rejects.toThrow('the request was decided before this run started')
-    await Promise.all(runs.filter((run) => run !== decided))
+    await refused
+    await Promise.all(runs.filter((_, i) => i !== RUNS_PER_TURN))
   })
 })
