@@ -19,6 +19,7 @@ import type { Gateway } from '../gateway.ts'
 import { diagLevelFromEnv, DiagToLog, type DiagLog } from './diag.ts'
 import { env, metricExporter, otlpTarget, spanExporter } from './exporters.ts'
 import { GatewayMetrics } from './metrics.ts'
+import { NodeRuntime } from './node-runtime.ts'
 import { RESOURCE_DETECTORS, sdkResourceDetectors } from './resource.ts'
 import { setTracer, TRACER_NAME } from './tracing.ts'
 
@@ -150,9 +151,12 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   const diagnostics = options.log ? new DiagToLog(options.log) : null
   const diagLevel = diagnostics ? diagLevelFromEnv(env('OTEL_LOG_LEVEL'), warn) : undefined
   if (diagnostics) diag.setLogger(diagnostics, { logLevel: diagLevel, suppressOverrideMessage: true })
-  const producer = new GatewayMetrics(gateway)
   const serviceName = yamlServiceName(settings)
   const traces = otlpTarget(settings, 'traces', warn)
+  const otlpMetrics = otlpTarget(settings, 'metrics', warn)
+  const exportsMetrics = otlpMetrics.enabled && !disabled
+  // The event loop's delay and the GC's pauses are sampled only when some reader will read them.
+  const producer = new GatewayMetrics(gateway, settings.prometheus || exportsMetrics ? new NodeRuntime() : null)
   const spanProcessors = options.spanProcessors ?? (traces.enabled && !disabled ? [new BatchSpanProcessor(spanExporter(traces))] : [])
   const tracing = spanProcessors.length > 0
 
@@ -161,8 +165,7 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   // declarations to the type checker, hence the casts.
   const prometheus = settings.prometheus ? new PrometheusExporter({ preventServerStart: true, metricProducers: [producer], withoutScopeInfo: true }) : null
   if (prometheus) readers.push(prometheus as unknown as MetricReader)
-  const otlpMetrics = otlpTarget(settings, 'metrics', warn)
-  if (otlpMetrics.enabled && !disabled) {
+  if (exportsMetrics) {
     // Read here, not by the SDK: a value Number() cannot read (`60s`) would export every 1 ms.
     const interval = millisFromEnv('OTEL_METRIC_EXPORT_INTERVAL', 60_000, warn)
     readers.push(
@@ -218,6 +221,7 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
     fastifyPlugin: () => fastify?.plugin() ?? null,
     async shutdown() {
       setTracer(null)
+      producer.close()
       try {
         await Promise.all([sdk.shutdown(), ownMeters?.shutdown()])
       } finally {

@@ -19,6 +19,7 @@ import { refusalsOf } from '../security/refusals.ts'
 import { memberVersion } from '../starter/outcomes.ts'
 import { BUDGET_FRACTION_BOUNDS, LATENCY_BOUNDS_MS, type LatencyHistogram, type ModelStats } from '../starter/stats.ts'
 import type { MetricAttributes, MetricsSink, ModelStatus } from '../types.ts'
+import type { NodeRuntime } from './node-runtime.ts'
 import { TRACER_NAME } from './tracing.ts'
 
 const millisToHrTime = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)]
@@ -117,10 +118,17 @@ const outcomesOf = (ens: EnsembleRuntime): readonly string[] => {
 /** Reads the gateway's current state (after a reload, the new one) at every collection. */
 export class GatewayMetrics implements MetricProducer {
   private readonly gateway: Gateway
+  private readonly runtime: NodeRuntime | null
   private readonly started = millisToHrTime(Date.now())
 
-  constructor(gateway: Gateway) {
+  constructor(gateway: Gateway, runtime: NodeRuntime | null = null) {
     this.gateway = gateway
+    this.runtime = runtime
+  }
+
+  /** Stops the runtime's sampling (at telemetry shutdown). */
+  close(): void {
+    this.runtime?.close()
   }
 
   collect(): Promise<CollectionResult> {
@@ -233,5 +241,6 @@ export class GatewayMetrics implements MetricProducer {
     // What the executor kinds share (the ONNX pool) and what is attached (the Kafka sink, stream mode).
     for (const resource of g.resources.values()) resource.collect?.(b)
     for (const component of g.components.values()) component.collect?.(b)
+    this.runtime?.collect(b)
   }
 }

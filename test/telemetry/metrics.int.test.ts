@@ -2,6 +2,8 @@
 // counters that match the predicts made, histograms that add up, runtime gauges; p99 in
 // the model stats over REST and gRPC; Retry-After on overload.
 import { getPriority } from 'node:os'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../src/api/rest/server.ts'
 import { Gateway } from '../../src/gateway.ts'
@@ -9,6 +11,9 @@ import { startHarness, unary, type Harness } from '../api/grpc/harness.ts' // al
 import { configFrom, freePort, samples } from '../helpers.ts'
 import { parseExposition, promparse, sample, type Family } from './prometheus-text.ts'
 import { serveLoaded, type ServedApp } from '../served-app.ts'
+
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
 
 let gateway: Gateway
 let app: ServedApp['app']
@@ -107,6 +112,36 @@ describe('GET /metrics', () => {
     const budget = sample(m, 'specserve_predict_budget_used_ratio', { ensemble: 'cancer' })
     expect(budget.buckets!.find((b) => b.le === '+Inf')?.count).toBe(3)
     expect(budget.buckets!.find((b) => b.le === '0.1')?.count).toBe(3) // a few ms of a 2000 ms budget
+  })
+
+  it("exports the event loop's delay and utilization and the collector's pauses, as OpenTelemetry's Node.js runtime conventions name them", async () => {
+    await scrape() // a new interval for the delay
+    const until = performance.now() + 120
+    while (performance.now() < until); // a turn of 120 ms: what a stuck loop looks like from outside
+    // A timer due after the sample due in that turn: the sample has run.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    const m = await scrape()
+    expect(m.get('nodejs_eventloop_delay_max')?.type).toBe('GAUGE')
+    expect(sample(m, 'nodejs_eventloop_delay_max').value).toBeGreaterThanOrEqual(0.11)
+    for (const stat of ['min', 'mean', 'stddev', 'p50', 'p90', 'p99']) expect(sample(m, `nodejs_eventloop_delay_${stat}`).value).toBeGreaterThanOrEqual(0)
+    const utilization = sample(m, 'nodejs_eventloop_utilization').value!
+    expect(utilization).toBeGreaterThan(0)
+    expect(utilization).toBeLessThanOrEqual(1)
+    expect(m.get('nodejs_eventloop_time_total')?.type).toBe('COUNTER')
+    expect(sample(m, 'nodejs_eventloop_time_total', { nodejs_eventloop_state: 'active' }).value).toBeGreaterThanOrEqual(0.12)
+    expect(sample(m, 'nodejs_eventloop_time_total', { nodejs_eventloop_state: 'idle' }).value).toBeGreaterThan(0)
+
+    gc()
+    let after = m
+    // The collector's entries reach their observer on a later turn of the loop (an inject alone may never turn it).
+    for (let i = 0; i < 100 && !after.get('v8js_gc_duration')?.samples.some((s) => s.labels.v8js_gc_type === 'major'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0))
+      after = await scrape()
+    }
+    expect(after.get('v8js_gc_duration')?.type).toBe('HISTOGRAM')
+    const major = sample(after, 'v8js_gc_duration', { v8js_gc_type: 'major' })
+    expect(major.count).toBeGreaterThanOrEqual(1)
+    expect(major.buckets!.at(-1)).toEqual({ le: '+Inf', count: major.count })
   })
 
   it('exports runtime gauges: in flight, workers, queue, readiness, circuit breakers, Kafka output', async () => {

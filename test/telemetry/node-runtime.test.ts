@@ -1,0 +1,88 @@
+// The runtime metrics as the gateway's metrics batch receives them: the event loop's delay
+// after a stall, its busy and idle time, the collector's pauses by type, and nothing counted
+// once closed.
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import type { Attributes } from '@opentelemetry/api'
+import type { Histogram } from '@opentelemetry/sdk-metrics'
+import { afterEach, describe, expect, it } from 'vitest'
+import { GC_BOUNDS_S, NodeRuntime, type RuntimeSink } from '../../src/telemetry/node-runtime.ts'
+
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+
+interface Collected {
+  readonly gauges: Map<string, number>
+  readonly counters: Map<string, readonly (readonly [Attributes, number])[]>
+  readonly histograms: Map<string, [Attributes, Histogram][]>
+}
+
+function collect(runtime: NodeRuntime): Collected {
+  const c: Collected = { gauges: new Map(), counters: new Map(), histograms: new Map() }
+  const sink: RuntimeSink = {
+    gauge: (name, _d, points) => c.gauges.set(name, points[0]![1]),
+    counter: (name, _d, points) => c.counters.set(name, points),
+    histogram: (name, _d, _u, points) => c.histograms.set(name, points),
+  }
+  runtime.collect(sink)
+  return c
+}
+
+/** Lets the loop turn until `done` holds (the collector's entries and the delay's sample arrive on later turns). */
+async function turnsUntil(done: () => boolean, turns = 200): Promise<void> {
+  for (let i = 0; i < turns && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 0))
+}
+
+const majorPauses = (c: Collected): Histogram | undefined => c.histograms.get('v8js.gc.duration')?.find(([a]) => a['v8js.gc.type'] === 'major')?.[1]
+
+let runtime: NodeRuntime | undefined
+afterEach(() => runtime?.close())
+
+describe('NodeRuntime', () => {
+  it('reports a stall of the event loop as its delay, even one that begins right after a collection', async () => {
+    runtime = new NodeRuntime()
+    collect(runtime) // a new interval
+    const until = performance.now() + 150
+    while (performance.now() < until); // a synchronous turn of 150 ms
+    let c: Collected | undefined
+    await turnsUntil(() => (c = collect(runtime!)).gauges.has('nodejs.eventloop.delay.max'))
+    // The sample due 10 ms into the stall ran after it: 140 ms late or more.
+    expect(c!.gauges.get('nodejs.eventloop.delay.max')).toBeGreaterThanOrEqual(0.14)
+    for (const stat of ['min', 'mean', 'stddev', 'p50', 'p90', 'p99']) expect(c!.gauges.get(`nodejs.eventloop.delay.${stat}`)).toBeGreaterThanOrEqual(0)
+  })
+
+  it('counts the loop busy and idle since it started, and its utilization since the last collection', () => {
+    runtime = new NodeRuntime()
+    const until = performance.now() + 30
+    while (performance.now() < until);
+    const c = collect(runtime)
+    const time = new Map(c.counters.get('nodejs.eventloop.time')!.map(([a, v]) => [a['nodejs.eventloop.state'], v]))
+    expect(time.get('active')).toBeGreaterThanOrEqual(0.03)
+    expect(time.get('idle')).toBeGreaterThanOrEqual(0)
+    const utilization = c.gauges.get('nodejs.eventloop.utilization')!
+    expect(utilization).toBeGreaterThan(0)
+    expect(utilization).toBeLessThanOrEqual(1)
+  })
+
+  it('counts a full collection as a major pause, in its bucket, and nothing after close', async () => {
+    runtime = new NodeRuntime()
+    gc()
+    let pauses: Histogram | undefined
+    await turnsUntil(() => (pauses = majorPauses(collect(runtime!))) !== undefined)
+    expect(pauses!.count).toBeGreaterThanOrEqual(1)
+    expect(pauses!.buckets.boundaries).toEqual(GC_BOUNDS_S)
+    expect(pauses!.buckets.counts.reduce((a, b) => a + b, 0)).toBe(pauses!.count)
+    expect(pauses!.sum).toBeGreaterThan(0)
+    expect(pauses!.max).toBeGreaterThanOrEqual(pauses!.min!)
+    // The bucket counted is the first boundary at or above the longest pause.
+    const seen = pauses!.buckets.counts.findLastIndex((n) => n > 0)
+    expect(pauses!.max).toBeLessThanOrEqual(GC_BOUNDS_S[seen] ?? Infinity)
+    expect(pauses!.max).toBeGreaterThan(GC_BOUNDS_S[seen - 1] ?? 0)
+
+    const before = pauses!.count
+    runtime.close()
+    gc()
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(majorPauses(collect(runtime))!.count).toBe(before)
+  })
+})
