@@ -20,12 +20,15 @@ export function cpuMicros(pid: number | null | undefined, mainThread = false): n
   }
 }
 
-/** The whole box's CPU ticks so far, all cores: idle (idle and iowait) and in all; null when /proc cannot say. */
-export function boxTicks(): { readonly idle: number; readonly total: number } | null {
+/**
+ * The whole box's CPU ticks so far, all cores: idle (idle and iowait), steal (time the
+ * hypervisor ran something else on this machine's cores) and in all; null when /proc cannot say.
+ */
+export function boxTicks(): { readonly idle: number; readonly steal: number; readonly total: number } | null {
   try {
     // user nice system idle iowait irq softirq steal: guest time is counted in user and nice already.
     const ticks = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number)
-    return { idle: (ticks[3] ?? 0) + (ticks[4] ?? 0), total: ticks.reduce((a, b) => a + b, 0) }
+    return { idle: (ticks[3] ?? 0) + (ticks[4] ?? 0), steal: ticks[7] ?? 0, total: ticks.reduce((a, b) => a + b, 0) }
   } catch {
     return null
   }
@@ -37,6 +40,10 @@ export interface CpuSample {
   readonly main: number | null
   readonly box?: ReturnType<typeof boxTicks>
 }
+
+/** Milliseconds the hypervisor took from the box's cores between two readings of boxTicks (all cores). */
+export const stealMs = (before: ReturnType<typeof boxTicks>, after: ReturnType<typeof boxTicks>): number | null =>
+  before && after ? ((after.steal - before.steal) * TICK_US) / 1000 : null
 
 export const cpuSample = (pid: number | null | undefined): CpuSample => ({ all: cpuMicros(pid), main: cpuMicros(pid, true), box: boxTicks() })
 

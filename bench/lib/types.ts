@@ -1,4 +1,5 @@
 // Shapes shared by the bench orchestrator, its load-generator child processes and the report.
+import type { SliceRuntime } from './gateway-runtime.ts'
 import type { Percentiles, Summary } from './stats.ts'
 
 /** What a load-generator child is asked to do (passed as JSON in argv). */
@@ -51,7 +52,8 @@ export interface InterleavedSpec {
  * (open-tally.ts), on `connections` of its own.
  */
 export interface OpenInterleavedSpec {
-  readonly targets: readonly Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers'>[]
+  /** `metricsUrl`: a specserve gateway's /metrics, scraped at each slice's start and end (its event loop and GC in the slice). */
+  readonly targets: readonly (Pick<LoadSpec, 'url' | 'method' | 'body' | 'headers'> & { readonly metricsUrl?: string })[]
   readonly rate: number
   readonly connections: number
   readonly durationS: number
@@ -145,6 +147,18 @@ export interface LoadResult {
   readonly chosen?: Readonly<Record<string, number>>
   /** Interleaved open loop: the 2xx p99 of each of its slices, in round order (null: no 2xx in it). */
   readonly sliceP99?: readonly (number | null)[]
+  /** Interleaved open loop: what the box and the server did in each slice, in the same order. */
+  readonly slices?: readonly SliceReading[]
+}
+
+/** One slice of an interleaved open loop, besides its latencies. */
+export interface SliceReading {
+  /** The longest an idle thread of the load generator waited past its timer, ms: the box's own stalls (bench/load/stall-probe.ts). */
+  readonly probeMs: number | null
+  /** CPU time the hypervisor took from the box's cores, ms (all cores; null off Linux). */
+  readonly stealMs: number | null
+  /** A target with a metricsUrl (a specserve gateway): its event loop and GC in the slice (null: its /metrics did not say). */
+  readonly runtime?: SliceRuntime | null
 }
 
 export interface Machine {

@@ -12,13 +12,18 @@
 // slices are next to both others'. Each slice opens with LEAD_IN_S of load not measured: a
 // target idle while the others ran is not judged on its first requests back. Prints
 // { runs: LoadResult[] }, each with its slices' own p99s (sliceP99, in round order: slice k of
-// every target ran in the same round; null for a slice without a 2xx).
+// every target ran in the same round; null for a slice without a 2xx) and what the box and
+// the server did in each (slices: an idle thread's longest wait for a core, the hypervisor's
+// steal, and for a target with a metricsUrl its event loop's longest delay and GC pauses).
 // Usage: node open-loop.ts '<spec JSON>'.
 import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
+import { boxTicks, stealMs } from '../lib/cpu.ts'
+import { scrapeRuntime, sliceRuntime } from '../lib/gateway-runtime.ts'
 import { LEAD_IN_S, OpenTally, openLoopResult } from '../lib/open-tally.ts'
 import { Samples } from '../lib/stats.ts'
-import type { LoadResult, LoadSpec, OpenInterleavedSpec } from '../lib/types.ts'
+import type { LoadResult, LoadSpec, OpenInterleavedSpec, SliceReading } from '../lib/types.ts'
+import { StallProbe } from './stall-probe.ts'
 
 interface Sender {
   readonly pool: Pool
@@ -92,27 +97,35 @@ async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
   if (!(spec.sliceS > 0)) throw new Error(`sliceS must be positive, got ${spec.sliceS}`)
   const rounds = Math.max(1, Math.round(spec.durationS / spec.sliceS))
   const senders = spec.targets.map((t) => sender(t, spec.connections))
-  const state = spec.targets.map(() => ({ tally: new OpenTally(undefined), sent: 0, elapsedS: 0, sliceP99: [] as (number | null)[] }))
+  const state = spec.targets.map(() => ({ tally: new OpenTally(undefined), sent: 0, elapsedS: 0, sliceP99: [] as (number | null)[], slices: [] as SliceReading[] }))
+  const probe = new StallProbe()
+  const scrape = (metricsUrl: string | undefined) => (metricsUrl === undefined ? Promise.resolve(null) : scrapeRuntime(metricsUrl))
   if (spec.warmupS > 0) for (const to of senders) await phase(to, spec.rate, spec.warmupS, new OpenTally(undefined))
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < senders.length; k++) {
       const i = round % 2 === 0 ? k : senders.length - 1 - k
       const st = state[i]!
+      const { metricsUrl } = spec.targets[i]!
       const slice = new Samples()
       await phase(senders[i]!, spec.rate, LEAD_IN_S, new OpenTally(undefined))
+      // Each reading starts the slice's interval: the gateway's loop delay, the probe's longest wait.
+      const [before] = await Promise.all([scrape(metricsUrl), probe.take()])
+      const box = boxTicks()
       const { sent, elapsedS } = await phase(senders[i]!, spec.rate, spec.sliceS, st.tally, slice)
+      const [probeMs, after] = await Promise.all([probe.take(), scrape(metricsUrl)])
       st.sent += sent
       st.elapsedS += elapsedS
       st.sliceP99.push(slice.percentiles()?.p99 ?? null)
+      st.slices.push({ probeMs, stealMs: stealMs(box, boxTicks()), ...(metricsUrl === undefined ? {} : { runtime: sliceRuntime(before, after) }) })
     }
   }
-  await Promise.all(senders.map((to) => to.pool.close()))
-  return spec.targets.map((t, i) => {
+  await Promise.all([...senders.map((to) => to.pool.close()), probe.close()])
+  return spec.targets.map(({ metricsUrl: _, ...t }, i) => {
     const st = state[i]!
     const asRun = { ...t, connections: spec.connections, rate: spec.rate, durationS: rounds * spec.sliceS, warmupS: spec.warmupS }
     const others = spec.targets.length - 1
     const tool = `bench/load/open-loop.ts (undici ${spec.connections} connections; taking turns with ${others} other target${others === 1 ? '' : 's'}, ${rounds} slices of ${spec.sliceS} s, each after ${LEAD_IN_S} s not measured)`
-    return { ...openLoopResult(asRun, st.tally, st.sent, st.elapsedS), tool, sliceP99: st.sliceP99 }
+    return { ...openLoopResult(asRun, st.tally, st.sent, st.elapsedS), tool, sliceP99: st.sliceP99, slices: st.slices }
   })
 }
 

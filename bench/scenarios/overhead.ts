@@ -51,6 +51,65 @@ export function healthzMetrics(health: LoadResult): Record<string, number | unde
 /** The p99-added target, ms. */
 const P99_ADDED_MS = 1
 
+/** The slice with a run's highest p99 (its index); undefined when no slice had a 2xx. */
+function worstIndex(r: LoadResult): number | undefined {
+  const p = slices(r)
+  let at: number | undefined
+  p.forEach((v, k) => {
+    if (Number.isFinite(v) && (at === undefined || v > p[at]!)) at = k
+  })
+  return at
+}
+
+/** What the box and the server did in a run's worst slice (bench/load/open-loop.ts reads them). */
+export function worstSliceReadings(r: LoadResult): Record<string, number | undefined> {
+  const k = worstIndex(r)
+  const s = k === undefined ? undefined : r.slices?.[k]
+  const some = (v: number | null | undefined) => v ?? undefined
+  return {
+    worst_slice_probe: some(s?.probeMs),
+    worst_slice_steal: some(s?.stealMs),
+    worst_slice_loop_delay: some(s?.runtime?.loopDelayMs),
+    worst_slice_gc: s?.runtime?.gcMs,
+    worst_slice_gc_long: s?.runtime?.gcOver10ms,
+  }
+}
+
+/**
+ * Who held specserve's worst slices, from what they measured: the box (an idle thread of the
+ * load generator waited for a core about as long as the gateway's event loop was delayed),
+ * the gateway's garbage collector (a pause over 10 ms), or the gateway's own event loop.
+ */
+function worstSliceCause(rows: Rows, f: (v: number | undefined) => string): { found: string; remedy: string } {
+  const m = (metric: string) => rows.summary('specserve @ 50%', metric)?.median
+  const [loop, gc, long, probe, steal] = [m('worst_slice_loop_delay'), m('worst_slice_gc'), m('worst_slice_gc_long'), m('worst_slice_probe'), m('worst_slice_steal')]
+  if (loop === undefined || probe === undefined) {
+    return {
+      found: "this run has no reading of the gateway's event loop in them, so a stall of the box cannot be told from a pause of the gateway's own (a GC, a long turn of its event loop).",
+      remedy: "What would close it: the gateway's event-loop delay and GC pauses in those slices (its /metrics), then a quieter box or the gateway pause removed.",
+    }
+  }
+  const seen =
+    `in those slices (medians of repetitions) the gateway's event loop ran up to ${f(loop)} ms late, its garbage collector paused ${f(gc)} ms in all ` +
+    `(${long === undefined ? '?' : Number.isInteger(long) ? long : long.toFixed(1)} over 10 ms), and an idle thread of the load generator waited up to ${f(probe)} ms for a core (the hypervisor took ${f(steal)} ms of the box's CPU)`
+  if (probe >= loop / 2) {
+    return {
+      found: `${seen}: stalls of the box, not of the gateway (an idle thread waited about as long, so the event loop was waiting for a core, not working).`,
+      remedy: 'What would close it: a quieter box (cores the load generator does not share), or runs long enough that rare stalls stay under 1% of them.',
+    }
+  }
+  if ((long ?? 0) >= 1) {
+    return {
+      found: `${seen}: the gateway's own garbage collector, while the box let an idle thread run.`,
+      remedy: 'What would close it: fewer long pauses of the collector (less garbage per request, or a larger young generation).',
+    }
+  }
+  return {
+    found: `${seen}: the gateway's own event loop (a long turn), while the box let an idle thread run and the collector did not pause long.`,
+    remedy: 'What would close it: a CPU profile of those slices, to find the long turn and cut it.',
+  }
+}
+
 /**
  * Why the p99 added at 50% missed, from the run's slices: one stall of the shared box
  * sets a whole run's p99, so the median slice says whether the gateway adds it in a
@@ -66,14 +125,13 @@ export function p99AddedWhy(rows: Rows, ctx: { durationS: number; sliceS: number
   const empty = rows.summary('specserve @ 50%', 'empty_slices')?.max ?? 0
   const comparison = `${f(worstOurs)} ms against the baseline's ${f(worstBase)} ms`
   const ours = worstOurs !== undefined && worstBase !== undefined && worstOurs > 2 * worstBase
-  const stalls = ours
-    ? ` The worst slices were specserve's (${comparison}): from here a stall of the box cannot be told from a pause of the gateway's own (a GC, a long turn of its event loop).`
+  const cause = ours ? worstSliceCause(rows, f) : undefined
+  const stalls = cause
+    ? ` The worst slices were specserve's (${comparison}): ${cause.found}`
     : worstOurs !== undefined && worstBase !== undefined && worstBase > 2 * worstOurs
       ? ` The worst slices were the baseline's (${comparison}): stalls of the box, which hit either.`
       : ` The worst slices were alike on both sides (${comparison}): stalls of the box, which hit either.`
-  const remedy = ours
-    ? 'What would close it: telling the box from the gateway in those slices (an event-loop delay and GC trace of the gateway through the run), then a quieter box or the gateway pause removed.'
-    : 'What would close it: a quieter box, or runs long enough that rare stalls stay under 1% of them.'
+  const remedy = cause?.remedy ?? 'What would close it: a quieter box, or runs long enough that rare stalls stay under 1% of them.'
   const emptyNote = empty > 0 ? ` In ${empty} of specserve's slices (the most in a repetition) no request was answered 2xx: those are left out of its slice figures, and are worse than any of them.` : ''
   const found =
     slice === undefined
@@ -132,7 +190,12 @@ export const overhead: Scenario = {
           const rate = Math.max(1, Math.round(b.throughput * fraction))
           // Taking turns in slices at the same rate: a stall of the shared box lands on whichever target is running, but a slower minute on all three.
           const [bo, so, po] = (await interleavedOpenLoop({
-            targets: [urls.baseline, urls.specserve, `${batched.url}/v1/ensembles/logreg/predict`].map((url) => ({ url, body: load.body })),
+            // specserve's /metrics read at each slice's start and end: its event loop's delay and GC pauses in the slice.
+            targets: [
+              { url: urls.baseline, body: load.body },
+              { url: urls.specserve, body: load.body, metricsUrl: `${specserve.url}/metrics` },
+              { url: `${batched.url}/v1/ensembles/logreg/predict`, body: load.body, metricsUrl: `${batched.url}/metrics` },
+            ],
             rate,
             connections: OPEN_LOOP_CONNECTIONS,
             durationS: ctx.durationS,
@@ -147,6 +210,7 @@ export const overhead: Scenario = {
             p999: r.latency?.p999,
             worst_slice_p99: worstSlice(r),
             empty_slices: emptySlices(r),
+            ...worstSliceReadings(r),
           })
           const added = (r: LoadResult) => ({ p99_added: (r.latency?.p99 ?? NaN) - (bo.latency?.p99 ?? NaN), slice_p99_added: medianSliceAdded(r, bo) })
           const pct = `${Math.round(fraction * 100)}%`
