@@ -155,15 +155,17 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   const traces = otlpTarget(settings, 'traces', warn)
   const otlpMetrics = otlpTarget(settings, 'metrics', warn)
   const exportsMetrics = otlpMetrics.enabled && !disabled
-  // The event loop's delay and the GC's pauses are sampled only when some reader will read them.
-  const producer = new GatewayMetrics(gateway, settings.prometheus || exportsMetrics ? new NodeRuntime() : null)
+  // The event loop's delay and the GC's pauses are sampled only when some reader will read them;
+  // each reader has its own producer, whose view of them runs from its own previous collection.
+  const runtime = settings.prometheus || exportsMetrics ? new NodeRuntime() : null
+  const producer = () => new GatewayMetrics(gateway, runtime?.view() ?? null)
   const spanProcessors = options.spanProcessors ?? (traces.enabled && !disabled ? [new BatchSpanProcessor(spanExporter(traces))] : [])
   const tracing = spanProcessors.length > 0
 
   const readers: MetricReader[] = []
   // The exporters pin their own copy of sdk-metrics: the same classes at run time, distinct
   // declarations to the type checker, hence the casts.
-  const prometheus = settings.prometheus ? new PrometheusExporter({ preventServerStart: true, metricProducers: [producer], withoutScopeInfo: true }) : null
+  const prometheus = settings.prometheus ? new PrometheusExporter({ preventServerStart: true, metricProducers: [producer()], withoutScopeInfo: true }) : null
   if (prometheus) readers.push(prometheus as unknown as MetricReader)
   if (exportsMetrics) {
     // Read here, not by the SDK: a value Number() cannot read (`60s`) would export every 1 ms.
@@ -174,7 +176,7 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
         exportIntervalMillis: interval,
         // An export may not outlast the interval (the SDK refuses a longer one).
         exportTimeoutMillis: Math.min(millisFromEnv('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, warn), interval),
-        metricProducers: [producer],
+        metricProducers: [producer()],
       }),
     )
   }
@@ -206,6 +208,9 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
       instrumentations: fastify ? [fastify] : [],
       ...(sampler && { sampler }),
     })
+  } catch (err) {
+    runtime?.close()
+    throw err
   } finally {
     if (logLevel !== undefined) process.env.OTEL_LOG_LEVEL = logLevel
   }
@@ -221,7 +226,7 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
     fastifyPlugin: () => fastify?.plugin() ?? null,
     async shutdown() {
       setTracer(null)
-      producer.close()
+      runtime?.close()
       try {
         await Promise.all([sdk.shutdown(), ownMeters?.shutdown()])
       } finally {

@@ -19,7 +19,7 @@ import { refusalsOf } from '../security/refusals.ts'
 import { memberVersion } from '../starter/outcomes.ts'
 import { BUDGET_FRACTION_BOUNDS, LATENCY_BOUNDS_MS, type LatencyHistogram, type ModelStats } from '../starter/stats.ts'
 import type { MetricAttributes, MetricsSink, ModelStatus } from '../types.ts'
-import type { NodeRuntime } from './node-runtime.ts'
+import type { RuntimeView } from './node-runtime.ts'
 import { TRACER_NAME } from './tracing.ts'
 
 const millisToHrTime = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)]
@@ -51,10 +51,11 @@ class Batch implements MetricsSink {
     return { startTime: start, endTime: this.now, attributes, value }
   }
 
-  counter(name: string, description: string, points: readonly (readonly [Attributes | MetricAttributes, number, HrTime?])[]): void {
+  /** Whole counts; with a `unit` (seconds, say), fractional values: a double over OTLP, whose int would cut them. */
+  counter(name: string, description: string, points: readonly (readonly [Attributes | MetricAttributes, number, HrTime?])[], unit = ''): void {
     if (this.join(name, points)) return
     this.add({
-      descriptor: { name, description, unit: '', valueType: ValueType.INT },
+      descriptor: { name, description, unit, valueType: unit ? ValueType.DOUBLE : ValueType.INT },
       aggregationTemporality: AggregationTemporality.CUMULATIVE,
       dataPointType: DataPointType.SUM,
       isMonotonic: true,
@@ -118,17 +119,13 @@ const outcomesOf = (ens: EnsembleRuntime): readonly string[] => {
 /** Reads the gateway's current state (after a reload, the new one) at every collection. */
 export class GatewayMetrics implements MetricProducer {
   private readonly gateway: Gateway
-  private readonly runtime: NodeRuntime | null
+  private readonly runtime: RuntimeView | null
   private readonly started = millisToHrTime(Date.now())
 
-  constructor(gateway: Gateway, runtime: NodeRuntime | null = null) {
+  /** `runtime`: this reader's view of the event loop and the collector (node-runtime.ts). */
+  constructor(gateway: Gateway, runtime: RuntimeView | null = null) {
     this.gateway = gateway
     this.runtime = runtime
-  }
-
-  /** Stops the runtime's sampling (at telemetry shutdown). */
-  close(): void {
-    this.runtime?.close()
   }
 
   collect(): Promise<CollectionResult> {

@@ -3,8 +3,10 @@
 // was busy, and the garbage collector's pauses. An answer that comes late waited either on
 // the gateway's own event loop (a long turn, a pause of the collector) or on the machine
 // (no core free); the delay says that the loop was late, the pauses say when the collector
-// was the reason. Nothing here runs per request: the delay is sampled by one timer every
-// 10 ms, the pauses are counted as the collector reports them (a few times a second under load).
+// was the reason, and the share of a late interval the thread spent running says whether
+// the loop was working (a long turn) or waiting for a core. Nothing here runs per request: the
+// delay is sampled by one timer every 10 ms (with the thread's CPU clock), the pauses are
+// counted as the collector reports them (a few times a second under load).
 //
 // The delay is sampled here rather than by perf_hooks' monitorEventLoopDelay: that one's
 // reset (needed for a figure per interval) makes its next sample only restart the count, so
@@ -17,7 +19,8 @@ import { constants, createHistogram, performance, PerformanceObserver, type Even
 /** What the runtime metrics are written into (the gateway's metrics batch). */
 export interface RuntimeSink {
   gauge(name: string, description: string, points: readonly (readonly [Attributes, number])[], unit?: string): void
-  counter(name: string, description: string, points: readonly (readonly [Attributes, number])[]): void
+  /** With a unit, the values are fractional (a double over OTLP). */
+  counter(name: string, description: string, points: readonly (readonly [Attributes, number])[], unit?: string): void
   histogram(name: string, description: string, unit: string, points: [Attributes, Histogram][]): void
 }
 
@@ -54,27 +57,64 @@ interface Pauses {
 
 const NS_PER_S = 1e9
 
-/** The event loop's delay and utilization and the collector's pauses, from construction to close(). */
+/** What one reader (the Prometheus route, the OTLP export) collects: its intervals run from its own previous collection. */
+export interface RuntimeView {
+  collect(out: RuntimeSink): void
+}
+
+/** A view's interval: the delays in ns (at least 1: the histogram takes no 0), and the longest with the share of it the thread ran. */
+interface Interval {
+  readonly delays: RecordableHistogram
+  longestNs: number
+  longestOnCpu: number
+}
+
+/** The main thread's CPU time so far, ms (user and system). */
+const threadCpuMs = (): number => {
+  const { user, system } = process.threadCpuUsage()
+  return (user + system) / 1000
+}
+
+/**
+ * The event loop's delay and utilization and the collector's pauses, from construction to
+ * close(). One sampler and one observer serve every reader; each reader gets a view of its
+ * own, so a scrape does not take from an OTLP export's interval the stalls it has not seen.
+ */
 export class NodeRuntime {
-  /** How late each sample came, in ns (at least 1: the histogram takes no 0), since the previous collection. */
-  private readonly delay: RecordableHistogram = createHistogram()
+  /** Each view's interval since its previous collection. */
+  private readonly intervals: Interval[] = []
   private sampledAt = performance.now()
+  private cpuAt = threadCpuMs()
   private readonly sampler = setInterval(() => this.sample(), DELAY_RESOLUTION_MS).unref()
   private readonly pauses = new Map<string, Pauses>()
   private readonly observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) this.paused((entry as GcEntry).detail, entry.duration / 1000)
   })
   private readonly since: EventLoopUtilization = performance.eventLoopUtilization()
-  private last: EventLoopUtilization = this.since
 
   constructor() {
     this.observer.observe({ entryTypes: ['gc'] })
   }
 
+  /**
+   * How late this sample ran, and how much of the time since the last one the thread spent
+   * running: a late sample on a thread that ran throughout is the gateway's own long turn;
+   * one on a thread that mostly did not was waiting for a core (or blocked).
+   */
   private sample(): void {
     const now = performance.now()
-    this.delay.record(Math.max(1, Math.round((now - this.sampledAt - DELAY_RESOLUTION_MS) * 1e6)))
+    const cpu = threadCpuMs()
+    const lateNs = Math.max(1, Math.round((now - this.sampledAt - DELAY_RESOLUTION_MS) * 1e6))
+    const onCpu = now > this.sampledAt ? Math.min(1, (cpu - this.cpuAt) / (now - this.sampledAt)) : 1
     this.sampledAt = now
+    this.cpuAt = cpu
+    for (const interval of this.intervals) {
+      interval.delays.record(lateNs)
+      if (lateNs > interval.longestNs) {
+        interval.longestNs = lateNs
+        interval.longestOnCpu = onCpu
+      }
+    }
   }
 
   private paused(detail: GcEntry['detail'], seconds: number): void {
@@ -91,31 +131,58 @@ export class NodeRuntime {
   }
 
   /**
-   * Writes the metrics. The delay and the utilization gauges cover the time since the previous
-   * collection (by any reader: a scrape and an OTLP export each start a new interval); the
-   * loop's time and the pauses count from the start.
+   * A reader's view. Its delay and utilization gauges cover the time since its own previous
+   * collection (the first: since the view was made); the loop's time and the pauses count
+   * from the runtime's start, the same for every view.
    */
-  collect(out: RuntimeSink): void {
-    const d = this.delay
-    // No sample since the last collection (two collections within one resolution): nothing to say.
-    if (d.count > 0) {
-      const gauge = (stat: string, ns: number, what: string) =>
-        out.gauge(`nodejs.eventloop.delay.${stat}`, `Event loop ${what} delay since the previous collection: how late a timer due every ${DELAY_RESOLUTION_MS} ms ran.`, [[{}, ns / NS_PER_S]], 's')
-      gauge('min', d.min, 'minimum')
-      gauge('max', d.max, 'maximum')
-      gauge('mean', d.mean, 'mean')
-      gauge('stddev', d.stddev, 'standard deviation of the')
-      for (const [stat, q] of DELAY_QUANTILES) gauge(stat, d.percentile(q), `${q}th percentile`)
-      d.reset()
+  view(): RuntimeView {
+    const interval: Interval = { delays: createHistogram(), longestNs: 0, longestOnCpu: 1 }
+    this.intervals.push(interval)
+    let last = performance.eventLoopUtilization()
+    return {
+      collect: (out) => {
+        this.collectDelay(interval, out)
+        const now = performance.eventLoopUtilization()
+        out.gauge('nodejs.eventloop.utilization', "Share of the time since this reader's previous collection the event loop was busy (0 to 1).", [[{}, performance.eventLoopUtilization(now, last).utilization]], '1')
+        last = now
+        this.collectTotals(now, out)
+      },
     }
-    const now = performance.eventLoopUtilization()
-    out.gauge('nodejs.eventloop.utilization', 'Share of the time since the previous collection the event loop was busy (0 to 1).', [[{}, performance.eventLoopUtilization(now, this.last).utilization]], '1')
-    this.last = now
+  }
+
+  private collectDelay(interval: Interval, out: RuntimeSink): void {
+    const d = interval.delays
+    // No sample since the last collection (two collections within one resolution): nothing to say.
+    if (d.count === 0) return
+    const gauge = (stat: string, ns: number, what: string) =>
+      out.gauge(`nodejs.eventloop.delay.${stat}`, `Event loop ${what} delay since this reader's previous collection: how late a timer due every ${DELAY_RESOLUTION_MS} ms ran.`, [[{}, ns / NS_PER_S]], 's')
+    gauge('min', d.min, 'minimum')
+    gauge('max', d.max, 'maximum')
+    gauge('mean', d.mean, 'mean')
+    gauge('stddev', d.stddev, 'standard deviation of the')
+    for (const [stat, q] of DELAY_QUANTILES) gauge(stat, d.percentile(q), `${q}th percentile`)
+    out.gauge(
+      'specserve_eventloop_delay_max_cpu_ratio',
+      "Of the time up to the event loop's longest delay since this reader's previous collection, the share its thread ran (near 1: the gateway's own long turn; near 0: it waited for a core, or blocked).",
+      [[{}, interval.longestOnCpu]],
+      '1',
+    )
+    d.reset()
+    interval.longestNs = 0
+    interval.longestOnCpu = 1
+  }
+
+  private collectTotals(now: EventLoopUtilization, out: RuntimeSink): void {
     const total = performance.eventLoopUtilization(now, this.since)
-    out.counter('nodejs.eventloop.time', 'Time the event loop spent busy (active) and waiting for events (idle), in seconds since the gateway started.', [
-      [{ 'nodejs.eventloop.state': 'active' }, total.active / 1000],
-      [{ 'nodejs.eventloop.state': 'idle' }, total.idle / 1000],
-    ])
+    out.counter(
+      'nodejs.eventloop.time',
+      "Time the event loop spent busy (active) and waiting for events (idle), in seconds since the gateway's metrics started.",
+      [
+        [{ 'nodejs.eventloop.state': 'active' }, total.active / 1000],
+        [{ 'nodejs.eventloop.state': 'idle' }, total.idle / 1000],
+      ],
+      's',
+    )
     const points: [Attributes, Histogram][] = []
     for (const [type, p] of this.pauses) {
       points.push([{ 'v8js.gc.type': type }, { buckets: { boundaries: [...GC_BOUNDS_S], counts: [...p.counts] }, count: p.count, sum: p.sum, min: p.min, max: p.max }])

@@ -1,12 +1,12 @@
 // The runtime metrics as the gateway's metrics batch receives them: the event loop's delay
-// after a stall, its busy and idle time, the collector's pauses by type, and nothing counted
-// once closed.
+// after a stall, its busy and idle time, the collector's pauses by type, each reader's own
+// interval, and nothing counted once closed.
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { Attributes } from '@opentelemetry/api'
 import type { Histogram } from '@opentelemetry/sdk-metrics'
 import { afterEach, describe, expect, it } from 'vitest'
-import { GC_BOUNDS_S, NodeRuntime, type RuntimeSink } from '../../src/telemetry/node-runtime.ts'
+import { GC_BOUNDS_S, NodeRuntime, type RuntimeSink, type RuntimeView } from '../../src/telemetry/node-runtime.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -17,14 +17,14 @@ interface Collected {
   readonly histograms: Map<string, [Attributes, Histogram][]>
 }
 
-function collect(runtime: NodeRuntime): Collected {
+function collect(view: RuntimeView): Collected {
   const c: Collected = { gauges: new Map(), counters: new Map(), histograms: new Map() }
   const sink: RuntimeSink = {
     gauge: (name, _d, points) => c.gauges.set(name, points[0]![1]),
     counter: (name, _d, points) => c.counters.set(name, points),
     histogram: (name, _d, _u, points) => c.histograms.set(name, points),
   }
-  runtime.collect(sink)
+  view.collect(sink)
   return c
 }
 
@@ -36,26 +36,64 @@ async function turnsUntil(done: () => boolean, turns = 200): Promise<void> {
 const majorPauses = (c: Collected): Histogram | undefined => c.histograms.get('v8js.gc.duration')?.find(([a]) => a['v8js.gc.type'] === 'major')?.[1]
 
 let runtime: NodeRuntime | undefined
-afterEach(() => runtime?.close())
+let witness: NodeRuntime | undefined
+afterEach(() => {
+  runtime?.close()
+  witness?.close()
+})
+
+/** A turn of the loop held for `ms`: what a stuck loop looks like from outside. */
+function hold(ms: number): void {
+  const until = performance.now() + ms
+  while (performance.now() < until);
+}
 
 describe('NodeRuntime', () => {
   it('reports a stall of the event loop as its delay, even one that begins right after a collection', async () => {
     runtime = new NodeRuntime()
-    collect(runtime) // a new interval
-    const until = performance.now() + 150
-    while (performance.now() < until); // a synchronous turn of 150 ms
+    const view = runtime.view()
+    collect(view) // a new interval
+    hold(150)
     let c: Collected | undefined
-    await turnsUntil(() => (c = collect(runtime!)).gauges.has('nodejs.eventloop.delay.max'))
+    await turnsUntil(() => (c = collect(view)).gauges.has('nodejs.eventloop.delay.max'))
     // The sample due 10 ms into the stall ran after it: 140 ms late or more.
     expect(c!.gauges.get('nodejs.eventloop.delay.max')).toBeGreaterThanOrEqual(0.14)
     for (const stat of ['min', 'mean', 'stddev', 'p50', 'p90', 'p99']) expect(c!.gauges.get(`nodejs.eventloop.delay.${stat}`)).toBeGreaterThanOrEqual(0)
   })
 
+  it('says whether the thread ran through its longest delay: a long turn of its own, or a wait off the CPU', async () => {
+    runtime = new NodeRuntime()
+    const view = runtime.view()
+    const longest = async (): Promise<Collected> => {
+      let c: Collected | undefined
+      await turnsUntil(() => (c = collect(view)).gauges.has('nodejs.eventloop.delay.max'))
+      expect(c!.gauges.get('nodejs.eventloop.delay.max')).toBeGreaterThanOrEqual(0.14)
+      return c!
+    }
+    collect(view)
+    hold(150) // busy: on the CPU whenever the box gives it a core
+    expect((await longest()).gauges.get('specserve_eventloop_delay_max_cpu_ratio')).toBeGreaterThan(0.3)
+    collect(view)
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 150) // blocked: off the CPU throughout
+    expect((await longest()).gauges.get('specserve_eventloop_delay_max_cpu_ratio')).toBeLessThan(0.3)
+  })
+
+  it("gives each reader its own interval: one reader's collection leaves another's stall in place", async () => {
+    runtime = new NodeRuntime()
+    const [scrapes, exports] = [runtime.view(), runtime.view()]
+    hold(150)
+    let first: Collected | undefined
+    await turnsUntil(() => (first = collect(scrapes)).gauges.has('nodejs.eventloop.delay.max'))
+    expect(first!.gauges.get('nodejs.eventloop.delay.max')).toBeGreaterThanOrEqual(0.14)
+    // The other reader collects after the first one did, and still sees the stall in its own interval.
+    expect(collect(exports).gauges.get('nodejs.eventloop.delay.max')).toBeGreaterThanOrEqual(0.14)
+  })
+
   it('counts the loop busy and idle since it started, and its utilization since the last collection', () => {
     runtime = new NodeRuntime()
-    const until = performance.now() + 30
-    while (performance.now() < until);
-    const c = collect(runtime)
+    const view = runtime.view()
+    hold(30)
+    const c = collect(view)
     const time = new Map(c.counters.get('nodejs.eventloop.time')!.map(([a, v]) => [a['nodejs.eventloop.state'], v]))
     expect(time.get('active')).toBeGreaterThanOrEqual(0.03)
     expect(time.get('idle')).toBeGreaterThanOrEqual(0)
@@ -66,9 +104,10 @@ describe('NodeRuntime', () => {
 
   it('counts a full collection as a major pause, in its bucket, and nothing after close', async () => {
     runtime = new NodeRuntime()
+    const view = runtime.view()
     gc()
     let pauses: Histogram | undefined
-    await turnsUntil(() => (pauses = majorPauses(collect(runtime!))) !== undefined)
+    await turnsUntil(() => (pauses = majorPauses(collect(view))) !== undefined)
     expect(pauses!.count).toBeGreaterThanOrEqual(1)
     expect(pauses!.buckets.boundaries).toEqual(GC_BOUNDS_S)
     expect(pauses!.buckets.counts.reduce((a, b) => a + b, 0)).toBe(pauses!.count)
@@ -81,8 +120,12 @@ describe('NodeRuntime', () => {
 
     const before = pauses!.count
     runtime.close()
+    // A runtime still open sees the next full collection; the closed one must not count it.
+    witness = new NodeRuntime()
+    const watching = witness.view()
     gc()
-    await new Promise((resolve) => setTimeout(resolve, 0))
-    expect(majorPauses(collect(runtime))!.count).toBe(before)
+    await turnsUntil(() => majorPauses(collect(watching)) !== undefined)
+    expect(majorPauses(collect(watching))!.count).toBeGreaterThanOrEqual(1)
+    expect(majorPauses(collect(view))!.count).toBe(before)
   })
 })

@@ -15,7 +15,9 @@ const root = protobuf.Root.fromJSON({
     ScopeSpans: { fields: { spans: repeated('Span', 2) } },
     ResourceSpans: { fields: { resource: { type: 'Resource', id: 1 }, scopeSpans: repeated('ScopeSpans', 2) } },
     ExportTraceServiceRequest: { fields: { resourceSpans: repeated('ResourceSpans', 1) } },
-    Metric: { fields: { name: { type: 'string', id: 1 } } },
+    NumberDataPoint: { fields: { asDouble: { type: 'double', id: 4 }, asInt: { type: 'sfixed64', id: 6 } } },
+    Sum: { fields: { dataPoints: repeated('NumberDataPoint', 1) } },
+    Metric: { fields: { name: { type: 'string', id: 1 }, unit: { type: 'string', id: 3 }, sum: { type: 'Sum', id: 7 } } },
     ScopeMetrics: { fields: { metrics: repeated('Metric', 2) } },
     ResourceMetrics: { fields: { resource: { type: 'Resource', id: 1 }, scopeMetrics: repeated('ScopeMetrics', 2) } },
     ExportMetricsServiceRequest: { fields: { resourceMetrics: repeated('ResourceMetrics', 1) } },
@@ -26,10 +28,16 @@ interface Attribute {
   key: string
   value?: { stringValue?: string }
 }
+/** A metric as far as read here: a sum's points say whether each value went out as a double or an int. */
+export interface Metric {
+  name: string
+  unit?: string
+  sum?: { dataPoints?: { asDouble?: number; asInt?: unknown }[] }
+}
 interface Scoped {
   resource?: { attributes?: Attribute[] }
   scopeSpans?: { spans?: { name: string }[] }[]
-  scopeMetrics?: { metrics?: { name: string }[] }[]
+  scopeMetrics?: { metrics?: Metric[] }[]
 }
 interface Request {
   resourceSpans?: Scoped[]
@@ -40,6 +48,8 @@ export interface Payload {
   readonly services: string[]
   /** Span names (traces) or metric names (metrics). */
   readonly names: string[]
+  /** The metrics (none for traces). */
+  readonly metrics: Metric[]
 }
 
 /** Decodes an export request of the signal, JSON or binary as its content type says. */
@@ -51,5 +61,6 @@ export function readPayload(signal: 'traces' | 'metrics', contentType: string, b
   const names = resources.flatMap((r) =>
     signal === 'traces' ? (r.scopeSpans ?? []).flatMap((s) => (s.spans ?? []).map((span) => span.name)) : (r.scopeMetrics ?? []).flatMap((s) => (s.metrics ?? []).map((m) => m.name)),
   )
-  return { services, names }
+  const metrics = signal === 'metrics' ? resources.flatMap((r) => (r.scopeMetrics ?? []).flatMap((s) => s.metrics ?? [])) : []
+  return { services, names, metrics }
 }

@@ -103,7 +103,28 @@ async function predictOnce(telemetry: string, options: TelemetryOptions = {}): P
 function arrived(signal: 'traces' | 'metrics', path = `/v1/${signal}`) {
   const requests = received.filter((r) => r.path === path)
   const payloads = requests.map((r) => readPayload(signal, r.contentType, r.body))
-  return { contentTypes: [...new Set(requests.map((r) => r.contentType))], services: [...new Set(payloads.flatMap((p) => p.services))], names: payloads.flatMap((p) => p.names) }
+  return {
+    contentTypes: [...new Set(requests.map((r) => r.contentType))],
+    services: [...new Set(payloads.flatMap((p) => p.services))],
+    names: payloads.flatMap((p) => p.names),
+    metrics: payloads.flatMap((p) => p.metrics),
+  }
+}
+
+/** The event loop's time counter: seconds, fractional, so each point must go out as a double (an int would cut the fraction). */
+function loopTimeAsDoubles(metrics: ReturnType<typeof arrived>['metrics']): void {
+  const time = metrics.filter((m) => m.name === 'nodejs.eventloop.time')
+  expect(time.length).toBeGreaterThan(0)
+  for (const m of time) {
+    expect(m.unit).toBe('s')
+    expect(m.sum?.dataPoints).toHaveLength(2)
+    for (const point of m.sum!.dataPoints!) {
+      expect(point.asDouble).toBeGreaterThanOrEqual(0)
+      expect(point.asInt).toBeUndefined()
+    }
+    // The loop has been busy (the idle time of a short test process may be 0).
+    expect(Math.max(...m.sum!.dataPoints!.map((p) => p.asDouble ?? 0))).toBeGreaterThan(0)
+  }
 }
 
 describe('OTLP export', () => {
@@ -117,6 +138,7 @@ describe('OTLP export', () => {
     expect(metrics.contentTypes).toEqual(['application/x-protobuf'])
     expect(metrics.names).toEqual(expect.arrayContaining(['specserve_predict_requests', 'specserve_model_duration_seconds']))
     expect(metrics.services).toEqual(['otlp-test'])
+    loopTimeAsDoubles(metrics.metrics)
   })
 
   it('OTEL_EXPORTER_OTLP_PROTOCOL=http/json: both signals as JSON', async () => {
@@ -126,6 +148,7 @@ describe('OTLP export', () => {
     expect(arrived('traces').names).toContain('predict e')
     expect(arrived('metrics').contentTypes).toEqual(['application/json'])
     expect(arrived('metrics').names).toContain('specserve_predict_requests')
+    loopTimeAsDoubles(arrived('metrics').metrics)
   })
 
   it('a signal\'s own variable wins over the general one, with the endpoint from OTEL_EXPORTER_OTLP_ENDPOINT', async () => {
