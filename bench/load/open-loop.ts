@@ -19,7 +19,7 @@
 import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { boxTicks, stealMs } from '../lib/cpu.ts'
-import { scrapeRuntime, sliceRuntime } from '../lib/gateway-runtime.ts'
+import { scrapeRuntime, sliceRuntime, type RuntimeScrape } from '../lib/gateway-runtime.ts'
 import { LEAD_IN_S, OpenTally, openLoopResult } from '../lib/open-tally.ts'
 import { Samples } from '../lib/stats.ts'
 import type { LoadResult, LoadSpec, OpenInterleavedSpec, SliceReading } from '../lib/types.ts'
@@ -93,14 +93,17 @@ async function single(spec: LoadSpec & { rate: number }): Promise<LoadResult> {
   return openLoopResult(spec, tally, sent, elapsedS)
 }
 
-async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
-  if (!(spec.sliceS > 0)) throw new Error(`sliceS must be positive, got ${spec.sliceS}`)
-  const rounds = Math.max(1, Math.round(spec.durationS / spec.sliceS))
-  const senders = spec.targets.map((t) => sender(t, spec.connections))
-  const state = spec.targets.map(() => ({ tally: new OpenTally(undefined), sent: 0, elapsedS: 0, sliceP99: [] as (number | null)[], slices: [] as SliceReading[] }))
-  const probe = new StallProbe()
-  const scrape = (metricsUrl: string | undefined) => (metricsUrl === undefined ? Promise.resolve(null) : scrapeRuntime(metricsUrl))
-  if (spec.warmupS > 0) for (const to of senders) await phase(to, spec.rate, spec.warmupS, new OpenTally(undefined))
+type SliceState = { tally: OpenTally; sent: number; elapsedS: number; sliceP99: (number | null)[]; slices: SliceReading[] }
+
+/** The measured rounds: each target's slice in turn, the order reversed every other round, with each slice's readings. */
+async function slicesOf(
+  spec: OpenInterleavedSpec,
+  rounds: number,
+  senders: Sender[],
+  state: SliceState[],
+  probe: StallProbe,
+): Promise<void> {
+  const scrape = (metricsUrl: string | undefined): Promise<RuntimeScrape | null> => (metricsUrl === undefined ? Promise.resolve(null) : scrapeRuntime(metricsUrl))
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < senders.length; k++) {
       const i = round % 2 === 0 ? k : senders.length - 1 - k
@@ -119,7 +122,20 @@ async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
       st.slices.push({ probeMs, stealMs: stealMs(box, boxTicks()), ...(metricsUrl === undefined ? {} : { runtime: sliceRuntime(before, after) }) })
     }
   }
-  await Promise.all([...senders.map((to) => to.pool.close()), probe.close()])
+}
+
+async function interleaved(spec: OpenInterleavedSpec): Promise<LoadResult[]> {
+  if (!(spec.sliceS > 0)) throw new Error(`sliceS must be positive, got ${spec.sliceS}`)
+  const rounds = Math.max(1, Math.round(spec.durationS / spec.sliceS))
+  const senders = spec.targets.map((t) => sender(t, spec.connections))
+  const state: SliceState[] = spec.targets.map(() => ({ tally: new OpenTally(undefined), sent: 0, elapsedS: 0, sliceP99: [], slices: [] }))
+  const probe = new StallProbe()
+  try {
+    if (spec.warmupS > 0) for (const to of senders) await phase(to, spec.rate, spec.warmupS, new OpenTally(undefined))
+    await slicesOf(spec, rounds, senders, state, probe)
+  } finally {
+    await Promise.all([...senders.map((to) => to.pool.close()), probe.close()])
+  }
   return spec.targets.map(({ metricsUrl: _, ...t }, i) => {
     const st = state[i]!
     const asRun = { ...t, connections: spec.connections, rate: spec.rate, durationS: rounds * spec.sliceS, warmupS: spec.warmupS }

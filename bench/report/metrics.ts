@@ -25,6 +25,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   worst_slice_p99: { label: 'worst slice p99 ms', format: ms },
   empty_slices: { label: 'slices without a 2xx', format: int },
   worst_slice_loop_delay: { label: 'worst slice: event loop delay ms', format: ms },
+  worst_slice_loop_cpu: { label: 'worst slice: loop on CPU in its delay', format: pct },
   worst_slice_gc: { label: 'worst slice: GC ms', format: ms },
   worst_slice_gc_long: { label: 'worst slice: GC pauses over 10 ms', format: int },
   worst_slice_probe: { label: 'worst slice: idle thread waited ms', format: ms },

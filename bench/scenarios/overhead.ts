@@ -9,6 +9,7 @@ import { summarize } from '../lib/stats.ts'
 import { LEAD_IN_S } from '../lib/open-tally.ts'
 import type { LoadResult } from '../lib/types.ts'
 import { formatSummary } from '../report/metrics.ts'
+import { sliceCause, sliceP99s, worstSliceReadings, worstSlicesWhy, type SliceCause } from '../lib/worst-slices.ts'
 
 export const OPEN_LOOP_CONNECTIONS = 64
 const HEALTHZ_RATE = 50
@@ -24,8 +25,7 @@ export const singleModelConfig = (server: Record<string, unknown> = {}, budget =
 /** An ONNX model entry pinned inline with batching: the requests of one event-loop turn run as one stacked session.run. */
 export const batchedInline = (file: string): Record<string, unknown> => ({ kind: 'onnx', path: model(file), placement: 'inline', batching: { max_batch: 32 } })
 
-/** A run's slice p99s, a slice without a 2xx as NaN (JSON brings it as null). */
-const slices = (r: LoadResult): number[] => (r.sliceP99 ?? []).map((p) => (typeof p === 'number' ? p : NaN))
+const slices = sliceP99s
 
 /** The highest p99 among a run's slices: how far its worst stretch went (a slice without a 2xx is counted apart: emptySlices). */
 const worstSlice = (r: LoadResult): number | undefined => summarize(slices(r))?.max
@@ -51,71 +51,12 @@ export function healthzMetrics(health: LoadResult): Record<string, number | unde
 /** The p99-added target, ms. */
 const P99_ADDED_MS = 1
 
-/** The slice with a run's highest p99 (its index); undefined when no slice had a 2xx. */
-function worstIndex(r: LoadResult): number | undefined {
-  const p = slices(r)
-  let at: number | undefined
-  p.forEach((v, k) => {
-    if (Number.isFinite(v) && (at === undefined || v > p[at]!)) at = k
-  })
-  return at
-}
-
-/** What the box and the server did in a run's worst slice (bench/load/open-loop.ts reads them). */
-export function worstSliceReadings(r: LoadResult): Record<string, number | undefined> {
-  const k = worstIndex(r)
-  const s = k === undefined ? undefined : r.slices?.[k]
-  const some = (v: number | null | undefined) => v ?? undefined
-  return {
-    worst_slice_probe: some(s?.probeMs),
-    worst_slice_steal: some(s?.stealMs),
-    worst_slice_loop_delay: some(s?.runtime?.loopDelayMs),
-    worst_slice_gc: s?.runtime?.gcMs,
-    worst_slice_gc_long: s?.runtime?.gcOver10ms,
-  }
-}
-
-/**
- * Who held specserve's worst slices, from what they measured: the box (an idle thread of the
- * load generator waited for a core about as long as the gateway's event loop was delayed),
- * the gateway's garbage collector (a pause over 10 ms), or the gateway's own event loop.
- */
-function worstSliceCause(rows: Rows, f: (v: number | undefined) => string): { found: string; remedy: string } {
-  const m = (metric: string) => rows.summary('specserve @ 50%', metric)?.median
-  const [loop, gc, long, probe, steal] = [m('worst_slice_loop_delay'), m('worst_slice_gc'), m('worst_slice_gc_long'), m('worst_slice_probe'), m('worst_slice_steal')]
-  if (loop === undefined || probe === undefined) {
-    return {
-      found: "this run has no reading of the gateway's event loop in them, so a stall of the box cannot be told from a pause of the gateway's own (a GC, a long turn of its event loop).",
-      remedy: "What would close it: the gateway's event-loop delay and GC pauses in those slices (its /metrics), then a quieter box or the gateway pause removed.",
-    }
-  }
-  const seen =
-    `in those slices (medians of repetitions) the gateway's event loop ran up to ${f(loop)} ms late, its garbage collector paused ${f(gc)} ms in all ` +
-    `(${long === undefined ? '?' : Number.isInteger(long) ? long : long.toFixed(1)} over 10 ms), and an idle thread of the load generator waited up to ${f(probe)} ms for a core (the hypervisor took ${f(steal)} ms of the box's CPU)`
-  if (probe >= loop / 2) {
-    return {
-      found: `${seen}: stalls of the box, not of the gateway (an idle thread waited about as long, so the event loop was waiting for a core, not working).`,
-      remedy: 'What would close it: a quieter box (cores the load generator does not share), or runs long enough that rare stalls stay under 1% of them.',
-    }
-  }
-  if ((long ?? 0) >= 1) {
-    return {
-      found: `${seen}: the gateway's own garbage collector, while the box let an idle thread run.`,
-      remedy: 'What would close it: fewer long pauses of the collector (less garbage per request, or a larger young generation).',
-    }
-  }
-  return {
-    found: `${seen}: the gateway's own event loop (a long turn), while the box let an idle thread run and the collector did not pause long.`,
-    remedy: 'What would close it: a CPU profile of those slices, to find the long turn and cut it.',
-  }
-}
-
 /**
  * Why the p99 added at 50% missed, from the run's slices: one stall of the shared box
  * sets a whole run's p99, so the median slice says whether the gateway adds it in a
  * typical stretch too, and the worst slices whose stretches the stalls hit.
  */
-export function p99AddedWhy(rows: Rows, ctx: { durationS: number; sliceS: number }, ratio: number | undefined): string {
+export function p99AddedWhy(rows: Rows, ctx: { durationS: number; sliceS: number }, ratio: number | undefined, causes: readonly SliceCause[] = []): string {
   const f = (v: number | undefined, signed = false) => (v === undefined ? '?' : `${signed && v >= 0 ? '+' : ''}${v.toFixed(1)}`)
   const slice = rows.summary('specserve @ 50%', 'slice_p99_added')?.median
   const worst = (row: string) => rows.summary(row, 'worst_slice_p99')?.median
@@ -125,7 +66,7 @@ export function p99AddedWhy(rows: Rows, ctx: { durationS: number; sliceS: number
   const empty = rows.summary('specserve @ 50%', 'empty_slices')?.max ?? 0
   const comparison = `${f(worstOurs)} ms against the baseline's ${f(worstBase)} ms`
   const ours = worstOurs !== undefined && worstBase !== undefined && worstOurs > 2 * worstBase
-  const cause = ours ? worstSliceCause(rows, f) : undefined
+  const cause = ours ? worstSlicesWhy((metric) => rows.summary('specserve @ 50%', metric)?.median, causes) : undefined
   const stalls = cause
     ? ` The worst slices were specserve's (${comparison}): ${cause.found}`
     : worstOurs !== undefined && worstBase !== undefined && worstBase > 2 * worstOurs
@@ -160,6 +101,8 @@ export const overhead: Scenario = {
     const rows = new Rows()
     /** The predict route's 2xx/s while /healthz was probed, per repetition (a note: the row's req/s would be /healthz's). */
     const predictUnderHealthz: number[] = []
+    /** What held specserve's worst slice at 50%, per repetition that could say. */
+    const causes: SliceCause[] = []
     let placement = { current: 'unknown', reason: 'not read' }
     const load = { body: nativeBody(), durationS: ctx.durationS, warmupS: ctx.warmupS }
     const urls = { baseline: `${baseline.url}/predict`, specserve: `${specserve.url}/v1/ensembles/logreg/predict`, healthz: `${specserve.url}/healthz` }
@@ -216,6 +159,8 @@ export const overhead: Scenario = {
           const pct = `${Math.round(fraction * 100)}%`
           rows.add(`baseline @ ${pct}`, `open loop at ${pct} of the baseline's max`, bo, fixed(bo))
           rows.add(`specserve @ ${pct}`, `open loop at ${pct} of the baseline's max`, so, { ...fixed(so), ...added(so) })
+          const cause = fraction === 0.5 ? sliceCause(so) : undefined
+          if (cause) causes.push(cause)
           rows.add(`specserve, batching @ ${pct}`, `the same, batching on the event loop`, po, { ...fixed(po), ...added(po) })
         }
       })
@@ -251,13 +196,13 @@ export const overhead: Scenario = {
             `(SO_REUSEPORT processes) where there are cores to spare.`
           )
         }),
-        target(`p99 added ≤ ${P99_ADDED_MS} ms at 50% of the baseline max (open loop)`, 'p99_added', added, '<=', P99_ADDED_MS, () => p99AddedWhy(rows, ctx, ratio?.median)),
+        target(`p99 added ≤ ${P99_ADDED_MS} ms at 50% of the baseline max (open loop)`, 'p99_added', added, '<=', P99_ADDED_MS, () => p99AddedWhy(rows, ctx, ratio?.median, causes)),
         target(`/healthz p99 < ${HEALTHZ_P99_MS} ms under max load`, 'healthz_p99', rows.summary('/healthz under max load', 'healthz_p99'), '<=', HEALTHZ_P99_MS, () =>
           'the event loop was held longer than that: a model running inline that is not tiny (its placement would move it), or a long GC pause.',
         ),
       ],
       notes: [
-        `Closed loop: ${ctx.connections} connections. Open loop: ${OPEN_LOOP_CONNECTIONS} connections per server, latency measured from each request's scheduled start; at each rate the three take turns in ${ctx.sliceS}-s slices. "p99 added, median slice": each slice's p99 minus the baseline's slice in the same round (the order reverses every other round: specserve's slices are always next to the baseline's, the batching row's every other round; each slice after ${LEAD_IN_S} s of load not measured), the median over the rounds; "worst slice p99": the highest p99 of a run's slices.`,
+        `Closed loop: ${ctx.connections} connections. Open loop: ${OPEN_LOOP_CONNECTIONS} connections per server, latency measured from each request's scheduled start; at each rate the three take turns in ${ctx.sliceS}-s slices. "p99 added, median slice": each slice's p99 minus the baseline's slice in the same round (the order reverses every other round: specserve's slices are always next to the baseline's, the batching row's every other round; each slice after ${LEAD_IN_S} s of load not measured), the median over the rounds; "worst slice p99": the highest p99 of a run's slices. The other "worst slice" columns are that slice's readings: the gateway's event loop's longest delay, the share of it the loop's thread spent running (near 0: it waited for a core), and its GC pauses (from its /metrics, read at the slice's start and end; none for the baseline), how long an idle thread of the load generator waited for a core past its 5-ms timer, and the CPU time the hypervisor took from the box (steal).`,
         `/healthz under max load: the closed loop on the predict route answered ${formatSummary('rps', summarize(predictUnderHealthz))} req/s (2xx) meanwhile.`,
         `specserve runs with onnx_workers: auto (cores − 1 inference threads) and placement: auto; cancer-logreg at the end of the runs: ${placement.current} (${placement.reason}).`,
         'The baseline calls onnxruntime-node as its users would, through the public InferenceSession.run; specserve calls the native session under it (docs/operations.md, "Placement and batching"): ~6 µs less per run, measured alone.',

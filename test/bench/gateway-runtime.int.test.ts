@@ -40,6 +40,8 @@ describe('scrapeRuntime and sliceRuntime', () => {
     let after = await scrapeRuntime(metrics)
     const slice = sliceRuntime(before, after)!
     expect(slice.loopDelayMs).toBeGreaterThanOrEqual(70) // the 10-ms sample due in that turn ran after it
+    expect(slice.loopDelayCpu).toBeGreaterThan(0) // the loop's thread ran (a busy turn)
+    expect(slice.loopDelayCpu).toBeLessThanOrEqual(1)
     // The full collection is counted once its entry reaches the gateway's observer.
     for (let i = 0; i < 100 && !(after!.gcPauses > before!.gcPauses); i++) {
       await turn()

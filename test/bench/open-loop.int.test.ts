@@ -111,6 +111,7 @@ ensembles:
       expect(runs[0]!.slices!.every((slice) => !('runtime' in slice))).toBe(true)
       for (const slice of runs[1]!.slices!) {
         expect(slice.runtime?.loopDelayMs).toBeGreaterThanOrEqual(0)
+        expect(slice.runtime?.loopDelayCpu).toBeGreaterThanOrEqual(0)
         expect(slice.runtime?.gcMs).toBeGreaterThanOrEqual(0)
         expect(slice.runtime?.gcOver10ms).toBeGreaterThanOrEqual(0)
       }

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest'
 import { Rows } from '../../bench/lib/scenario.ts'
 import type { LoadResult } from '../../bench/lib/types.ts'
-import { medianSliceAdded, p99AddedWhy, worstSliceReadings } from '../../bench/scenarios/overhead.ts'
+import type { SliceCause } from '../../bench/lib/worst-slices.ts'
+import { medianSliceAdded, p99AddedWhy } from '../../bench/scenarios/overhead.ts'
 import { closedRun } from './runs.ts'
 
 /** A run with these slice p99s, through JSON as the load child hands it over (NaN: a slice without a 2xx, which JSON writes as null). */
@@ -25,11 +26,11 @@ describe('medianSliceAdded', () => {
 })
 
 describe("the p99-added target's why", () => {
-  const why = (sliceAdded: number | undefined, worstOurs = 180, worstBase = 12, empty = 0, ratio: number | null = 1, readings: Record<string, number> = {}) => {
+  const why = (sliceAdded: number | undefined, worstOurs = 180, worstBase = 12, empty = 0, ratio: number | null = 1, readings: Record<string, number> = {}, causes: SliceCause[] = []) => {
     const rows = new Rows()
     rows.add('baseline @ 50%', '', closedRun(100), { worst_slice_p99: worstBase, empty_slices: 0 })
     rows.add('specserve @ 50%', '', closedRun(100), { slice_p99_added: sliceAdded, worst_slice_p99: worstOurs, empty_slices: empty, ...readings })
-    return p99AddedWhy(rows, { durationS: 10, sliceS: 2 }, ratio ?? undefined)
+    return p99AddedWhy(rows, { durationS: 10, sliceS: 2 }, ratio ?? undefined, causes)
   }
 
   it('puts a miss on a few slices when the median slice is within the target, and says whose slices they were', () => {
@@ -47,21 +48,19 @@ describe("the p99-added target's why", () => {
     expect(why(0.4, 20, 90)).toContain("The worst slices were the baseline's")
   })
 
-  it("tells the box from the gateway in specserve's worst slices, by what they measured", () => {
-    const readings = (loop: number, probe: number, long: number) => ({ worst_slice_loop_delay: loop, worst_slice_gc: 12, worst_slice_gc_long: long, worst_slice_probe: probe, worst_slice_steal: 40 })
-    const box = why(0.4, 180, 12, 0, 1, readings(60, 45, 0))
-    expect(box).toContain("the gateway's event loop ran up to 60.0 ms late, its garbage collector paused 12.0 ms in all (0 over 10 ms)")
+  it("says what held specserve's worst slices, repetition by repetition, with their readings", () => {
+    const readings = { worst_slice_loop_delay: 60, worst_slice_loop_cpu: 0.25, worst_slice_gc: 12, worst_slice_gc_long: 0, worst_slice_probe: 45, worst_slice_steal: 40 }
+    const box = why(0.4, 180, 12, 0, 1, readings, ['box', 'box', 'turn'])
+    expect(box).toContain("the gateway's event loop ran up to 60.0 ms late, its thread running 25% of that time, its garbage collector paused 12.0 ms in all (0 over 10 ms)")
     expect(box).toContain('an idle thread of the load generator waited up to 45.0 ms for a core (the hypervisor took 40.0 ms')
-    expect(box).toContain('stalls of the box, not of the gateway')
-    expect(box).toContain('a quieter box')
-    const collector = why(0.4, 180, 12, 0, 1, readings(60, 3, 1))
-    expect(collector).toContain("the gateway's own garbage collector")
-    expect(collector).toContain('larger young generation')
-    const turn = why(0.4, 180, 12, 0, 1, readings(60, 3, 0))
-    expect(turn).toContain("the gateway's own event loop (a long turn)")
-    expect(turn).toContain('a CPU profile of those slices')
-    // Readings of slices that were not specserve's worst say nothing of whose they were.
-    expect(why(0.4, 40, 35, 0, 1, readings(60, 3, 0))).toContain('alike on both sides')
+    expect(box).toContain('2 of 3, stalls of the box')
+    expect(box).toContain("1 of 3, a long turn of the gateway's own event loop")
+    expect(box).toContain('a quieter box') // the most frequent cause's remedy
+    expect(why(0.4, 180, 12, 0, 1, readings, ['gc'])).toContain('larger young generation')
+    expect(why(0.4, 180, 12, 0, 1, readings, ['turn', 'neither', 'turn'])).toContain('a CPU profile of those slices')
+    expect(why(0.4, 180, 12, 0, 1, readings, ['neither'])).toContain("the load generator's own delay")
+    // Slices that were not specserve's worst say nothing of what held them.
+    expect(why(0.4, 40, 35, 0, 1, readings, ['turn'])).toContain('alike on both sides')
   })
 
   it('says how many of its slices had no 2xx, which the slice figures leave out', () => {
@@ -79,23 +78,5 @@ describe("the p99-added target's why", () => {
 
   it('says so when no round could be compared', () => {
     expect(why(undefined)).toContain('No round had a 2xx p99 on both sides')
-  })
-})
-
-describe('worstSliceReadings', () => {
-  it("reads the slice with the run's highest p99, skipping slices without a 2xx", () => {
-    const run = {
-      ...sliced([NaN, 30, 12]),
-      slices: [
-        { probeMs: 90, stealMs: 50, runtime: { loopDelayMs: 95, gcMs: 1, gcOver10ms: 0 } },
-        { probeMs: 4, stealMs: 0, runtime: { loopDelayMs: 28, gcMs: 21, gcOver10ms: 1 } },
-        { probeMs: 2, stealMs: 10, runtime: null },
-      ],
-    }
-    expect(worstSliceReadings(run)).toEqual({ worst_slice_probe: 4, worst_slice_steal: 0, worst_slice_loop_delay: 28, worst_slice_gc: 21, worst_slice_gc_long: 1 })
-    // A server without a runtime reading (the baseline), and a run without slices.
-    const plain = { ...sliced([5, 9]), slices: [{ probeMs: 1, stealMs: null }, { probeMs: 7, stealMs: null }] }
-    expect(worstSliceReadings(plain)).toEqual({ worst_slice_probe: 7, worst_slice_steal: undefined, worst_slice_loop_delay: undefined, worst_slice_gc: undefined, worst_slice_gc_long: undefined })
-    expect(worstSliceReadings(closedRun(100))).toEqual({ worst_slice_probe: undefined, worst_slice_steal: undefined, worst_slice_loop_delay: undefined, worst_slice_gc: undefined, worst_slice_gc_long: undefined })
   })
 })
