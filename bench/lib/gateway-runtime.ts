@@ -8,6 +8,8 @@ export interface RuntimeScrape {
   readonly loopDelayMaxMs: number | null
   /** The share of the time up to that delay the loop's thread ran (near 0: it waited for a core). */
   readonly loopDelayCpu: number | null
+  /** The share of the time since the previous scrape the loop was busy. */
+  readonly loopBusy: number
   readonly gcPauses: number
   readonly gcMs: number
   /** Pauses longer than 10 ms so far (over the 0.01-s bucket). */
@@ -19,6 +21,8 @@ export interface SliceRuntime {
   /** Its event loop's longest delay in the slice, ms (null: no sample in it), and the share of it its thread ran. */
   readonly loopDelayMs: number | null
   readonly loopDelayCpu: number | null
+  /** The share of the slice its event loop was busy: near 1, it ran at capacity and requests queued. */
+  readonly loopBusy: number
   /** Its main thread's GC pauses in the slice: all together, ms, and how many were over 10 ms. */
   readonly gcMs: number
   readonly gcOver10ms: number
@@ -35,22 +39,22 @@ export function runtimeScrape(text: string): RuntimeScrape | null {
   let gcPauses = 0
   let gcS = 0
   let within10ms = 0
-  let seen = false
+  let loopBusy: number | null = null
   for (const line of text.split('\n')) {
     if (of(line, 'nodejs_eventloop_delay_max')) loopDelayMaxMs = value(line) * 1000
     else if (of(line, 'specserve_eventloop_delay_max_cpu_ratio')) loopDelayCpu = value(line)
     else if (of(line, 'v8js_gc_duration_count')) gcPauses += value(line)
     else if (of(line, 'v8js_gc_duration_sum')) gcS += value(line)
     else if (of(line, 'v8js_gc_duration_bucket') && line.includes('le="0.01"')) within10ms += value(line)
-    else if (of(line, 'nodejs_eventloop_utilization')) seen = true
+    else if (of(line, 'nodejs_eventloop_utilization')) loopBusy = value(line)
   }
-  return seen ? { loopDelayMaxMs, loopDelayCpu, gcPauses, gcMs: gcS * 1000, gcOver10ms: gcPauses - within10ms } : null
+  return loopBusy !== null ? { loopDelayMaxMs, loopDelayCpu, loopBusy, gcPauses, gcMs: gcS * 1000, gcOver10ms: gcPauses - within10ms } : null
 }
 
 /** The slice between two scrapes (the second one's delay is the slice's own: each scrape starts a new interval). */
 export function sliceRuntime(before: RuntimeScrape | null, after: RuntimeScrape | null): SliceRuntime | null {
   if (!before || !after) return null
-  return { loopDelayMs: after.loopDelayMaxMs, loopDelayCpu: after.loopDelayCpu, gcMs: after.gcMs - before.gcMs, gcOver10ms: after.gcOver10ms - before.gcOver10ms }
+  return { loopDelayMs: after.loopDelayMaxMs, loopDelayCpu: after.loopDelayCpu, loopBusy: after.loopBusy, gcMs: after.gcMs - before.gcMs, gcOver10ms: after.gcOver10ms - before.gcOver10ms }
 }
 
 /** Scrapes `url` (a gateway's /metrics); null when it does not answer 200 within 2 s or has no runtime figures. */

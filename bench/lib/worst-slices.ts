@@ -1,11 +1,15 @@
 // What held a run's worst slice of an interleaved open loop, from what the slice measured
 // (bench/load/open-loop.ts): the box (the gateway's event loop ran late while its thread was
 // off the CPU, or an idle thread of the load generator waited about as long for a core), the
-// gateway's garbage collector, a long turn of the gateway's own event loop, or none of them.
+// gateway's garbage collector, a long turn of the gateway's own event loop, the gateway at
+// capacity (its loop busy throughout, requests queueing without a stall), or none of them.
 import { summarize } from './stats.ts'
 import type { LoadResult, SliceReading } from './types.ts'
 
-export type SliceCause = 'box' | 'gc' | 'turn' | 'neither'
+/** A loop busy this share of a slice or more ran at capacity. */
+const CAPACITY = 0.9
+
+export type SliceCause = 'box' | 'gc' | 'turn' | 'capacity' | 'neither'
 
 /** A run's slice p99s, a slice without a 2xx as NaN (JSON brings it as null). */
 export const sliceP99s = (r: LoadResult): number[] => (r.sliceP99 ?? []).map((p) => (typeof p === 'number' ? p : NaN))
@@ -30,6 +34,7 @@ export function worstSliceReadings(r: LoadResult): Record<string, number | undef
   const s = worstOf(r)
   const some = (v: number | null | undefined) => v ?? undefined
   return {
+    worst_slice_loop_busy: s?.runtime?.loopBusy,
     worst_slice_loop_delay: some(s?.runtime?.loopDelayMs),
     worst_slice_loop_cpu: some(s?.runtime?.loopDelayCpu),
     worst_slice_gc: s?.runtime?.gcMs,
@@ -50,7 +55,8 @@ export function sliceCause(r: LoadResult): SliceCause | undefined {
   if (!s || loop == null || s.probeMs === null) return undefined
   const p = sliceP99s(r)
   const excess = Math.max(...p.filter(Number.isFinite)) - (summarize(p)?.median ?? 0)
-  if (Math.max(loop, s.probeMs) < excess / 2) return 'neither'
+  // No wait long enough: the loop busy nearly throughout means requests queued behind its work.
+  if (Math.max(loop, s.probeMs) < excess / 2) return s.runtime!.loopBusy >= CAPACITY ? 'capacity' : 'neither'
   // Off the CPU for most of the delay, or an idle thread held about as long: the loop waited for a core.
   if (s.probeMs >= loop / 2 || (s.runtime!.loopDelayCpu ?? 1) < 0.5) return 'box'
   if (s.runtime!.gcOver10ms >= 1 && s.runtime!.gcMs >= loop / 2) return 'gc'
@@ -70,8 +76,12 @@ const CAUSES: Readonly<Record<SliceCause, { found: string; remedy: string }>> = 
     found: "a long turn of the gateway's own event loop: its thread ran through most of the delay, an idle thread did not wait as long, and the collector did not pause long",
     remedy: 'What would close it: a CPU profile of those slices, to find the long turn and cut it.',
   },
+  capacity: {
+    found: "the gateway at capacity: its event loop was busy nearly throughout the slice and never stalled long, so requests queued behind its work (for a free connection, in the sockets) for the CPU it got",
+    remedy: 'What would close it: less event-loop CPU per request, or more CPU for the gateway than this box leaves it beside the load generator.',
+  },
   neither: {
-    found: "neither: the gateway's event loop and an idle thread were late by less than half of how far the slice's p99 stood above the run's median slice, so the tail came from elsewhere (the load generator's own thread, the network stack)",
+    found: "neither: the gateway's event loop and an idle thread were late by less than half of how far the slice's p99 stood above the run's median slice, and the loop was not busy throughout, so the tail came from elsewhere (the load generator's own thread, the network stack)",
     remedy: "What would close it: a reading of the load generator's own delay in those slices.",
   },
 }
@@ -91,10 +101,10 @@ export function worstSlicesWhy(summaryOf: (metric: string) => number | undefined
   const pct = (v: number | undefined) => (v === undefined ? '?' : `${Math.round(v * 100)}%`)
   const long = summaryOf('worst_slice_gc_long')
   const seen =
-    `in those slices (medians of repetitions) the gateway's event loop ran up to ${f(summaryOf('worst_slice_loop_delay'))} ms late, its thread running ${pct(summaryOf('worst_slice_loop_cpu'))} of that time, its garbage collector paused ` +
+    `in those slices (medians of repetitions) the gateway's event loop was busy ${pct(summaryOf('worst_slice_loop_busy'))} of the time and ran up to ${f(summaryOf('worst_slice_loop_delay'))} ms late, its thread running ${pct(summaryOf('worst_slice_loop_cpu'))} of that time, its garbage collector paused ` +
     `${f(summaryOf('worst_slice_gc'))} ms in all (${long === undefined ? '?' : Number.isInteger(long) ? long : long.toFixed(1)} over 10 ms), and an idle thread of the ` +
     `load generator waited up to ${f(summaryOf('worst_slice_probe'))} ms for a core (the hypervisor took ${f(summaryOf('worst_slice_steal'))} ms of the box's CPU)`
-  const order: SliceCause[] = ['box', 'gc', 'turn', 'neither']
+  const order: SliceCause[] = ['box', 'gc', 'turn', 'capacity', 'neither']
   const counts = order.map((c) => [c, causes.filter((x) => x === c).length] as const).filter(([, n]) => n > 0)
   const top = counts.reduce((a, b) => (b[1] > a[1] ? b : a))[0]
   const each = counts.map(([c, n]) => `${n} of ${causes.length}, ${CAUSES[c].found}`).join('; ')

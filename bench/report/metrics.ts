@@ -24,6 +24,7 @@ export const METRICS: Readonly<Record<string, { label: string; format: Format }>
   slice_p99_added: { label: 'p99 added, median slice ms', format: signedMs },
   worst_slice_p99: { label: 'worst slice p99 ms', format: ms },
   empty_slices: { label: 'slices without a 2xx', format: int },
+  worst_slice_loop_busy: { label: 'worst slice: event loop busy', format: pct },
   worst_slice_loop_delay: { label: 'worst slice: event loop delay ms', format: ms },
   worst_slice_loop_cpu: { label: 'worst slice: loop on CPU in its delay', format: pct },
   worst_slice_gc: { label: 'worst slice: GC ms', format: ms },

@@ -42,6 +42,8 @@ describe('scrapeRuntime and sliceRuntime', () => {
     expect(slice.loopDelayMs).toBeGreaterThanOrEqual(70) // the 10-ms sample due in that turn ran after it
     expect(slice.loopDelayCpu).toBeGreaterThan(0) // the loop's thread ran (a busy turn)
     expect(slice.loopDelayCpu).toBeLessThanOrEqual(1)
+    expect(slice.loopBusy).toBeGreaterThan(0) // busy for 80 ms of the slice at least
+    expect(slice.loopBusy).toBeLessThanOrEqual(1)
     // The full collection is counted once its entry reaches the gateway's observer.
     for (let i = 0; i < 100 && !(after!.gcPauses > before!.gcPauses); i++) {
       await turn()

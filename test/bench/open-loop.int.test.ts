@@ -112,6 +112,7 @@ ensembles:
       for (const slice of runs[1]!.slices!) {
         expect(slice.runtime?.loopDelayMs).toBeGreaterThanOrEqual(0)
         expect(slice.runtime?.loopDelayCpu).toBeGreaterThanOrEqual(0)
+        expect(slice.runtime?.loopBusy).toBeGreaterThan(0)
         expect(slice.runtime?.gcMs).toBeGreaterThanOrEqual(0)
         expect(slice.runtime?.gcOver10ms).toBeGreaterThanOrEqual(0)
       }

@@ -49,9 +49,9 @@ describe("the p99-added target's why", () => {
   })
 
   it("says what held specserve's worst slices, repetition by repetition, with their readings", () => {
-    const readings = { worst_slice_loop_delay: 60, worst_slice_loop_cpu: 0.25, worst_slice_gc: 12, worst_slice_gc_long: 0, worst_slice_probe: 45, worst_slice_steal: 40 }
+    const readings = { worst_slice_loop_busy: 0.5, worst_slice_loop_delay: 60, worst_slice_loop_cpu: 0.25, worst_slice_gc: 12, worst_slice_gc_long: 0, worst_slice_probe: 45, worst_slice_steal: 40 }
     const box = why(0.4, 180, 12, 0, 1, readings, ['box', 'box', 'turn'])
-    expect(box).toContain("the gateway's event loop ran up to 60.0 ms late, its thread running 25% of that time, its garbage collector paused 12.0 ms in all (0 over 10 ms)")
+    expect(box).toContain("the gateway's event loop was busy 50% of the time and ran up to 60.0 ms late, its thread running 25% of that time, its garbage collector paused 12.0 ms in all (0 over 10 ms)")
     expect(box).toContain('an idle thread of the load generator waited up to 45.0 ms for a core (the hypervisor took 40.0 ms')
     expect(box).toContain('2 of 3, stalls of the box')
     expect(box).toContain("1 of 3, a long turn of the gateway's own event loop")
@@ -68,7 +68,13 @@ describe("the p99-added target's why", () => {
     expect(why(0.4, 40, 35, 0)).not.toContain('no request was answered 2xx')
   })
 
-  it('puts it on the gateway when the median slice misses too', () => {
+  it('puts it on the gateway when the median slice misses too, with what held its worst slices', () => {
+    const held = why(3.2, 180, 12, 0, 1, { worst_slice_loop_busy: 0.95, worst_slice_loop_delay: 11 }, ['capacity'])
+    expect(held).toContain('the gateway adds it in a typical stretch too')
+    expect(held).toContain("Its worst slices set the whole run's p99 (180.0 ms against the baseline's 12.0 ms)")
+    expect(held).toContain("the gateway's event loop was busy 95% of the time and ran up to 11.0 ms late")
+    expect(held).toContain('1 of 1, the gateway at capacity')
+    expect(why(3.2)).toContain("no reading of the gateway's event loop")
     const text = why(3.2)
     expect(text).toContain('+3.2 ms')
     expect(text).toContain('the gateway adds it in a typical stretch too')
