@@ -155,8 +155,9 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
   const traces = otlpTarget(settings, 'traces', warn)
   const otlpMetrics = otlpTarget(settings, 'metrics', warn)
   const exportsMetrics = otlpMetrics.enabled && !disabled
-  // The event loop's delay and the GC's pauses are sampled only when some reader will read them;
-  // each reader has its own producer, whose view of them runs from its own previous collection.
+  // The event loop's delay and the GC's pauses are sampled only when some reader will read them
+  // (from once the SDK is built: a failed build leaves nothing running); each reader has its
+  // own producer, whose view of them runs from its own previous collection.
   const runtime = settings.prometheus || exportsMetrics ? new NodeRuntime() : null
   const producer = () => new GatewayMetrics(gateway, runtime?.view() ?? null)
   const spanProcessors = options.spanProcessors ?? (traces.enabled && !disabled ? [new BatchSpanProcessor(spanExporter(traces))] : [])
@@ -208,13 +209,11 @@ export function startTelemetry(gateway: Gateway, settings: TelemetrySettings, op
       instrumentations: fastify ? [fastify] : [],
       ...(sampler && { sampler }),
     })
-  } catch (err) {
-    runtime?.close()
-    throw err
   } finally {
     if (logLevel !== undefined) process.env.OTEL_LOG_LEVEL = logLevel
   }
   if (tracing || readers.length) sdk.start()
+  runtime?.start()
   if (tracing) setTracer(trace.getTracer(TRACER_NAME))
   // A detector that hangs (an `exec` on some platforms) must not hang every scrape: 2 s at most, then scrapes go on (and the SDK says what is missing).
   const settled = prometheus ? atMost(settleResource(prometheus), RESOURCE_SETTLE_MS) : Promise.resolve()

@@ -76,36 +76,45 @@ const threadCpuMs = (): number => {
 }
 
 /**
- * The event loop's delay and utilization and the collector's pauses, from construction to
- * close(). One sampler and one observer serve every reader; each reader gets a view of its
- * own, so a scrape does not take from an OTLP export's interval the stalls it has not seen.
+ * The event loop's delay and utilization and the collector's pauses, from start() to close().
+ * One sampler and one observer serve every reader; each reader gets a view of its own, so a
+ * scrape does not take from an OTLP export's interval the stalls it has not seen. Views are
+ * made before start(): nothing runs until the readers that own them exist.
  */
 export class NodeRuntime {
   /** Each view's interval since its previous collection. */
   private readonly intervals: Interval[] = []
-  private sampledAt = performance.now()
-  private cpuAt = threadCpuMs()
-  private readonly sampler = setInterval(() => this.sample(), DELAY_RESOLUTION_MS).unref()
+  private sampledAt = 0
+  private cpuAt = 0
+  private sampler: NodeJS.Timeout | undefined
   private readonly pauses = new Map<string, Pauses>()
   private readonly observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) this.paused((entry as GcEntry).detail, entry.duration / 1000)
   })
-  private readonly since: EventLoopUtilization = performance.eventLoopUtilization()
+  private since: EventLoopUtilization = performance.eventLoopUtilization()
 
-  constructor() {
+  /** Starts sampling the delay and counting the pauses (once). */
+  start(): void {
+    if (this.sampler) return
+    this.sampledAt = performance.now()
+    this.cpuAt = threadCpuMs()
+    this.since = performance.eventLoopUtilization()
+    this.sampler = setInterval(() => this.sample(), DELAY_RESOLUTION_MS).unref()
     this.observer.observe({ entryTypes: ['gc'] })
   }
 
   /**
-   * How late this sample ran, and how much of the time since the last one the thread spent
-   * running: a late sample on a thread that ran throughout is the gateway's own long turn;
-   * one on a thread that mostly did not was waiting for a core (or blocked).
+   * How late this sample ran, and how much of that delay the thread spent running (its CPU
+   * time since the last sample over the delay, at most 1): near 1, the gateway's own long
+   * turn; near 0, a wait for a core (or a blocking call). The period before the delay is left
+   * out of the share: an idle loop is off the CPU then by design.
    */
   private sample(): void {
     const now = performance.now()
     const cpu = threadCpuMs()
-    const lateNs = Math.max(1, Math.round((now - this.sampledAt - DELAY_RESOLUTION_MS) * 1e6))
-    const onCpu = now > this.sampledAt ? Math.min(1, (cpu - this.cpuAt) / (now - this.sampledAt)) : 1
+    const lateMs = now - this.sampledAt - DELAY_RESOLUTION_MS
+    const lateNs = Math.max(1, Math.round(lateMs * 1e6))
+    const onCpu = lateMs > 0 ? Math.min(1, (cpu - this.cpuAt) / lateMs) : 1
     this.sampledAt = now
     this.cpuAt = cpu
     for (const interval of this.intervals) {
@@ -163,7 +172,7 @@ export class NodeRuntime {
     for (const [stat, q] of DELAY_QUANTILES) gauge(stat, d.percentile(q), `${q}th percentile`)
     out.gauge(
       'specserve_eventloop_delay_max_cpu_ratio',
-      "Of the time up to the event loop's longest delay since this reader's previous collection, the share its thread ran (near 1: the gateway's own long turn; near 0: it waited for a core, or blocked).",
+      "Of the event loop's longest delay since this reader's previous collection, the share its thread ran (near 1: the gateway's own long turn; near 0: it waited for a core, or blocked).",
       [[{}, interval.longestOnCpu]],
       '1',
     )
