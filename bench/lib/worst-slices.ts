@@ -57,19 +57,21 @@ export function sliceCause(r: LoadResult): SliceCause | undefined {
   const excess = Math.max(...p.filter(Number.isFinite)) - (summarize(p)?.median ?? 0)
   // No wait long enough: the loop busy nearly throughout means requests queued behind its work.
   if (Math.max(loop, s.probeMs) < excess / 2) return s.runtime!.loopBusy >= CAPACITY ? 'capacity' : 'neither'
-  // Off the CPU for most of the delay, or an idle thread held about as long: the loop waited for a core.
-  if (s.probeMs >= loop / 2 || (s.runtime!.loopDelayCpu ?? 1) < 0.5) return 'box'
+  // Only the idle thread waited long enough: a core was taken from the load generator's side.
+  if (loop < excess / 2) return 'box'
+  // The loop was late enough: off the CPU for most of it, or an idle thread held at least as long, it waited for a core.
+  if ((s.runtime!.loopDelayCpu ?? 1) < 0.5 || s.probeMs >= loop) return 'box'
   if (s.runtime!.gcOver10ms >= 1 && s.runtime!.gcMs >= loop / 2) return 'gc'
   return 'turn'
 }
 
 const CAUSES: Readonly<Record<SliceCause, { found: string; remedy: string }>> = {
   box: {
-    found: "stalls of the box: the gateway's event loop ran late while its thread was mostly off the CPU, or an idle thread waited about as long for a core, so the loop was waiting for a core (taken by other processes, or by the gateway's own other threads), not running its own work",
+    found: "stalls of the box: the gateway's event loop ran late while its thread was mostly off the CPU, or an idle thread of the load generator waited at least as long for a core: a core was taken (by other processes, or by the gateway's own other threads), from the gateway or from the load generator measuring it",
     remedy: 'What would close it: a quieter box (cores the load generator does not share), or runs long enough that rare stalls stay under 1% of them.',
   },
   gc: {
-    found: "the gateway's own garbage collector: a pause over 10 ms, the collector's time covering half the loop's delay or more, while an idle thread did not wait as long",
+    found: "the gateway's own garbage collector: its pauses in the slice added up to half the loop's delay or more, one of them over 10 ms, while its thread ran and an idle thread did not wait as long",
     remedy: 'What would close it: fewer long pauses of the collector (less garbage per request, or a larger young generation).',
   },
   turn: {
@@ -90,7 +92,7 @@ const CAUSES: Readonly<Record<SliceCause, { found: string; remedy: string }>> = 
  * What the worst slices of the repetitions measured (medians) and what held each (`causes`,
  * one per repetition that could say); the remedy is the most frequent cause's.
  */
-export function worstSlicesWhy(summaryOf: (metric: string) => number | undefined, causes: readonly SliceCause[]): { found: string; remedy: string } {
+export function worstSlicesWhy(summaryOf: (metric: string) => number | undefined, causes: readonly SliceCause[]): { found: string; remedy: string; top?: SliceCause } {
   if (!causes.length) {
     return {
       found: "this run has no reading of the gateway's event loop and of an idle thread in them, so a stall of the box cannot be told from a pause of the gateway's own (a GC, a long turn of its event loop).",
@@ -108,5 +110,5 @@ export function worstSlicesWhy(summaryOf: (metric: string) => number | undefined
   const counts = order.map((c) => [c, causes.filter((x) => x === c).length] as const).filter(([, n]) => n > 0)
   const top = counts.reduce((a, b) => (b[1] > a[1] ? b : a))[0]
   const each = counts.map(([c, n]) => `${n} of ${causes.length}, ${CAUSES[c].found}`).join('; ')
-  return { found: `${seen}. What held the worst slice of each repetition: ${each}.`, remedy: CAUSES[top].remedy }
+  return { found: `${seen}. What held the worst slice of each repetition: ${each}.`, remedy: CAUSES[top].remedy, top }
 }

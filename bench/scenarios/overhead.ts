@@ -79,8 +79,10 @@ export function p99AddedWhy(rows: Rows, ctx: { durationS: number; sliceS: number
       ? 'No round had a 2xx p99 on both sides, so the slices say nothing here.'
       : slice <= P99_ADDED_MS
         ? `So in a typical stretch the gateway adds no more than the target; the whole run's p99 comes from a few slices.${stalls} ${remedy}`
-        : `So the gateway adds it in a typical stretch too: at half the baseline's max it runs at ${ownMax}, and queueing on the event loop grows the tail first. What would close it: less event-loop CPU per request.` +
-          (cause ? ` Its worst slices set the whole run's p99 (${comparison}): ${cause.found}` : '')
+        : `So the gateway adds it in a typical stretch too: at half the baseline's max it runs at ${ownMax}, and queueing on the event loop grows the tail first.` +
+          (cause ? ` Its worst slices were well above the baseline's (${comparison}): ${cause.found}` : '') +
+          ' What would close it: less event-loop CPU per request.' +
+          (cause?.top && cause.top !== 'capacity' ? ` For the worst slices: ${cause.remedy.replace(/^What would close it: /, '')}` : '')
   return (
     `The p99 of a whole run is its worst 1% of answers, so a single stall longer than about 1% of the measured time ` +
     `(${Math.round(measuredS * 10)} ms of ${measuredS} s) sets it, whichever server it hits; the three open loops take turns in ${ctx.sliceS}-s slices at the same rate. ` +

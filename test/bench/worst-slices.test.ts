@@ -26,10 +26,13 @@ describe('sliceCause', () => {
   // Median slice 10 ms, worst 70 ms: an excess of 60 ms, of which a wait must explain half.
   const worst = (reading: SliceReading) => run([10, 70, 9, 11], [plain, reading, plain, plain])
 
-  it("blames the box when the loop's thread was off the CPU for most of its delay, or an idle thread waited about as long", () => {
+  it("blames the box when the loop's thread was off the CPU for most of its delay, or an idle thread waited at least as long", () => {
     expect(sliceCause(worst({ probeMs: 3, stealMs: 0, runtime: loop(60, 0.2) }))).toBe('box')
-    expect(sliceCause(worst({ probeMs: 40, stealMs: 0, runtime: loop(60, 0.9) }))).toBe('box')
+    expect(sliceCause(worst({ probeMs: 65, stealMs: 0, runtime: loop(60, 0.9) }))).toBe('box')
+    // Only the idle thread waited long: the load generator's side lost its core.
     expect(sliceCause(worst({ probeMs: 45, stealMs: 0, runtime: loop(2, 1) }))).toBe('box')
+    // The loop ran through a delay longer than the idle thread's wait: its own turn.
+    expect(sliceCause(worst({ probeMs: 40, stealMs: 0, runtime: loop(60, 0.9) }))).toBe('turn')
   })
 
   it('blames the collector only for a long pause that covers half the delay or more, the thread running', () => {
