@@ -29,6 +29,8 @@ const DELAY_RESOLUTION_MS = 10
 
 /** The conventions' boundaries (0.01, 0.1, 1, 10 s) with finer ones below: a scavenge takes about a millisecond. */
 export const GC_BOUNDS_S: readonly number[] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 10]
+/** The delay's buckets, from a millisecond (a busy loop's usual lateness) to seconds (a stuck one). */
+export const DELAY_BOUNDS_S: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
 /** `v8js.gc.type` by the kind a GC entry reports. */
 const GC_TYPES: Readonly<Record<number, string>> = Object.freeze({
@@ -47,12 +49,33 @@ const DELAY_QUANTILES = [
 /** A `gc` performance entry: its detail says which kind of collection paused. */
 type GcEntry = PerformanceEntry & { readonly detail?: { readonly kind?: number } }
 
-interface Pauses {
-  readonly counts: number[]
-  count: number
-  sum: number
-  min: number
-  max: number
+/** Values in seconds counted into buckets: bucket i holds those at or below bounds[i] (and above the one before), the last those above them all. */
+class Tally {
+  private readonly bounds: readonly number[]
+  private readonly counts: number[]
+  count = 0
+  private sum = 0
+  private min = Infinity
+  private max = 0
+
+  constructor(bounds: readonly number[]) {
+    this.bounds = bounds
+    this.counts = new Array<number>(bounds.length + 1).fill(0)
+  }
+
+  add(seconds: number): void {
+    let i = 0
+    while (i < this.bounds.length && seconds > this.bounds[i]!) i++
+    this.counts[i]!++
+    this.count++
+    this.sum += seconds
+    if (seconds < this.min) this.min = seconds
+    if (seconds > this.max) this.max = seconds
+  }
+
+  histogram(): Histogram {
+    return { buckets: { boundaries: [...this.bounds], counts: [...this.counts] }, count: this.count, sum: this.sum, min: this.min, max: this.max }
+  }
 }
 
 const NS_PER_S = 1e9
@@ -87,7 +110,9 @@ export class NodeRuntime {
   private sampledAt = 0
   private cpuAt = 0
   private sampler: NodeJS.Timeout | undefined
-  private readonly pauses = new Map<string, Pauses>()
+  private readonly pauses = new Map<string, Tally>()
+  /** Every sample's lateness since start, for a histogram whose rate() any reader can take over any range. */
+  private readonly lateness = new Tally(DELAY_BOUNDS_S)
   private readonly observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) this.paused((entry as GcEntry).detail, entry.duration / 1000)
   })
@@ -117,6 +142,7 @@ export class NodeRuntime {
     const onCpu = lateMs > 0 ? Math.min(1, (cpu - this.cpuAt) / lateMs) : 1
     this.sampledAt = now
     this.cpuAt = cpu
+    this.lateness.add(Math.max(0, lateMs) / 1000)
     for (const interval of this.intervals) {
       interval.delays.record(lateNs)
       if (lateNs > interval.longestNs) {
@@ -129,14 +155,8 @@ export class NodeRuntime {
   private paused(detail: GcEntry['detail'], seconds: number): void {
     const type = GC_TYPES[detail?.kind ?? -1] ?? 'unknown'
     let p = this.pauses.get(type)
-    if (!p) this.pauses.set(type, (p = { counts: new Array<number>(GC_BOUNDS_S.length + 1).fill(0), count: 0, sum: 0, min: Infinity, max: 0 }))
-    let i = 0
-    while (i < GC_BOUNDS_S.length && seconds > GC_BOUNDS_S[i]!) i++
-    p.counts[i]!++
-    p.count++
-    p.sum += seconds
-    if (seconds < p.min) p.min = seconds
-    if (seconds > p.max) p.max = seconds
+    if (!p) this.pauses.set(type, (p = new Tally(GC_BOUNDS_S)))
+    p.add(seconds)
   }
 
   /**
@@ -193,10 +213,16 @@ export class NodeRuntime {
       's',
     )
     const points: [Attributes, Histogram][] = []
-    for (const [type, p] of this.pauses) {
-      points.push([{ 'v8js.gc.type': type }, { buckets: { boundaries: [...GC_BOUNDS_S], counts: [...p.counts] }, count: p.count, sum: p.sum, min: p.min, max: p.max }])
-    }
+    for (const [type, p] of this.pauses) points.push([{ 'v8js.gc.type': type }, p.histogram()])
     out.histogram('v8js.gc.duration', 'Garbage collection pauses of the main thread, by type.', 's', points)
+    if (this.lateness.count > 0) {
+      out.histogram(
+        'specserve_eventloop_delay_seconds',
+        `How late each sample of the event loop (due every ${DELAY_RESOLUTION_MS} ms) ran, since the gateway's metrics started: the same for every reader, over any range.`,
+        's',
+        [[{}, this.lateness.histogram()]],
+      )
+    }
   }
 
   close(): void {

@@ -123,6 +123,11 @@ describe('GET /metrics', () => {
     const m = await scrape()
     expect(m.get('nodejs_eventloop_delay_max')?.type).toBe('GAUGE')
     expect(sample(m, 'nodejs_eventloop_delay_max').value).toBeGreaterThanOrEqual(0.11)
+    // The cumulative histogram counted that sample above 100 ms.
+    expect(m.get('specserve_eventloop_delay_seconds')?.type).toBe('HISTOGRAM')
+    const delays = sample(m, 'specserve_eventloop_delay_seconds')
+    expect(delays.buckets!.find((b) => b.le === '0.1')!.count).toBeLessThan(delays.count!)
+    expect(delays.buckets!.at(-1)).toEqual({ le: '+Inf', count: delays.count })
     for (const stat of ['min', 'mean', 'stddev', 'p50', 'p90', 'p99']) expect(sample(m, `nodejs_eventloop_delay_${stat}`).value).toBeGreaterThanOrEqual(0)
     const utilization = sample(m, 'nodejs_eventloop_utilization').value!
     expect(utilization).toBeGreaterThan(0)

@@ -6,7 +6,7 @@ import { runInNewContext } from 'node:vm'
 import type { Attributes } from '@opentelemetry/api'
 import type { Histogram } from '@opentelemetry/sdk-metrics'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { GC_BOUNDS_S, NodeRuntime, type RuntimeSink, type RuntimeView } from '../../src/telemetry/node-runtime.ts'
+import { DELAY_BOUNDS_S, GC_BOUNDS_S, NodeRuntime, type RuntimeSink, type RuntimeView } from '../../src/telemetry/node-runtime.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -106,6 +106,14 @@ describe('NodeRuntime', () => {
     // 30 ms late, of which it ran 10: a third.
     g = lateSample(40, 10)
     expect(g.get('specserve_eventloop_delay_max_cpu_ratio')).toBeCloseTo(1 / 3)
+    // Both samples in the cumulative histogram, in the bucket above 25 ms up to 50 ms; a sample on time in the first.
+    lateSample(10, 0)
+    const delays = collect(view).histograms.get('specserve_eventloop_delay_seconds')![0]![1]
+    expect(delays.buckets.boundaries).toEqual(DELAY_BOUNDS_S)
+    expect(delays.count).toBe(3)
+    expect(delays.buckets.counts[DELAY_BOUNDS_S.indexOf(0.05)]).toBe(2)
+    expect(delays.buckets.counts[0]).toBe(1)
+    expect(delays.sum).toBeCloseTo(0.06)
   })
 
   it('samples nothing before start: views are made first, while the readers that own them are built', async () => {
@@ -135,7 +143,13 @@ describe('NodeRuntime', () => {
     await turnsUntil(() => (first = collect(scrapes)).gauges.has('nodejs.eventloop.delay.max'))
     expect(first!.gauges.get('nodejs.eventloop.delay.max')).toBeGreaterThanOrEqual(0.14)
     // The other reader collects after the first one did, and still sees the stall in its own interval.
-    expect(collect(exports).gauges.get('nodejs.eventloop.delay.max')).toBeGreaterThanOrEqual(0.14)
+    const second = collect(exports)
+    expect(second.gauges.get('nodejs.eventloop.delay.max')).toBeGreaterThanOrEqual(0.14)
+    // The cumulative histogram is the same for both: the stall's sample above 100 ms, whoever collected first.
+    for (const c of [first!, second]) {
+      const delays = c.histograms.get('specserve_eventloop_delay_seconds')![0]![1]
+      expect(delays.buckets.counts.slice(DELAY_BOUNDS_S.indexOf(0.1) + 1).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1)
+    }
   })
 
   it('counts the loop busy and idle since it started, and its utilization since the last collection', () => {

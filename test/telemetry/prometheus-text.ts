@@ -32,9 +32,22 @@ export function promparse(): string {
   return binary
 }
 
+/**
+ * Whether the text has a histogram without labels: parse-prometheus-text-format crashes on one
+ * whose _count and _sum lines come before its buckets, as the OTel exporter writes them (its
+ * flattenMetrics starts the family without a buckets map, then sets a bucket in it: a TypeError).
+ */
+const unlabelledHistogram = (text: string): boolean =>
+  [...text.matchAll(/^# TYPE (\S+) histogram$/gm)].some(([, name]) => new RegExp(`^${name}_count \\S+$`, 'm').test(text))
+
 /** Throws with the parser's message when the text is not valid exposition format. */
 export function parseExposition(text: string): Map<string, Family> {
-  pythonGrammar(text)
+  try {
+    pythonGrammar(text)
+  } catch (err) {
+    // That parser's own crash, not the text's fault: the Go parser below (Prometheus's own) still checks it.
+    if (!(err instanceof TypeError && unlabelledHistogram(text))) throw err
+  }
   const json = execFileSync(promparse(), { input: text, encoding: 'utf8' })
   return new Map((JSON.parse(json) as Family[]).map((f) => [f.name, f]))
 }
