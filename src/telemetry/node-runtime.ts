@@ -74,7 +74,7 @@ class Tally {
   }
 
   histogram(): Histogram {
-    return { buckets: { boundaries: [...this.bounds], counts: [...this.counts] }, count: this.count, sum: this.sum, min: this.min, max: this.max }
+    return { buckets: { boundaries: [...this.bounds], counts: [...this.counts] }, count: this.count, sum: this.sum, ...(this.count ? { min: this.min, max: this.max } : {}) }
   }
 }
 

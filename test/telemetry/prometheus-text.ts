@@ -33,21 +33,17 @@ export function promparse(): string {
 }
 
 /**
- * Whether the text has a histogram without labels: parse-prometheus-text-format crashes on one
- * whose _count and _sum lines come before its buckets, as the OTel exporter writes them (its
- * flattenMetrics starts the family without a buckets map, then sets a bucket in it: a TypeError).
+ * The text with each unlabelled histogram's _count and _sum lines moved after its buckets, for
+ * parse-prometheus-text-format: it crashes on one written the OTel exporter's way, _count and
+ * _sum first (its flattenMetrics starts the family without a buckets map, then sets a bucket in
+ * it). Labelled histograms it reads either way; the Go parser gets the text as written.
  */
-const unlabelledHistogram = (text: string): boolean =>
-  [...text.matchAll(/^# TYPE (\S+) histogram$/gm)].some(([, name]) => new RegExp(`^${name}_count \\S+$`, 'm').test(text))
+const bucketsFirst = (text: string): string =>
+  text.replace(/^([a-zA-Z_:][\w:]*)_count (\S+)\n\1_sum (\S+)\n((?:\1_bucket\{[^\n]*\n)+)/gm, '$4$1_count $2\n$1_sum $3\n')
 
 /** Throws with the parser's message when the text is not valid exposition format. */
 export function parseExposition(text: string): Map<string, Family> {
-  try {
-    pythonGrammar(text)
-  } catch (err) {
-    // That parser's own crash, not the text's fault: the Go parser below (Prometheus's own) still checks it.
-    if (!(err instanceof TypeError && unlabelledHistogram(text))) throw err
-  }
+  pythonGrammar(bucketsFirst(text))
   const json = execFileSync(promparse(), { input: text, encoding: 'utf8' })
   return new Map((JSON.parse(json) as Family[]).map((f) => [f.name, f]))
 }
