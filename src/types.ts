@@ -122,7 +122,8 @@ export type MetricAttributes = Readonly<Record<string, string>>
  */
 export interface MetricsSink {
   gauge(name: string, help: string, points: readonly (readonly [MetricAttributes, number])[], unit?: string): void
-  counter(name: string, help: string, points: readonly (readonly [MetricAttributes, number])[]): void
+  /** Whole counts; with a `unit` (seconds, say), fractional values (a double over OTLP). */
+  counter(name: string, help: string, points: readonly (readonly [MetricAttributes, number])[], unit?: string): void
 }
 
 /** A part attached to the gateway (an output sink, stream mode): detail for /readyz, metrics for /metrics. */

@@ -53,8 +53,8 @@ export function sliceCause(r: LoadResult): SliceCause | undefined {
   const s = worstOf(r)
   const loop = s?.runtime?.loopDelayMs
   if (!s || loop == null || s.probeMs === null) return undefined
-  const p = sliceP99s(r)
-  const excess = Math.max(...p.filter(Number.isFinite)) - (summarize(p)?.median ?? 0)
+  const p99s = summarize(sliceP99s(r))
+  const excess = (p99s?.max ?? 0) - (p99s?.median ?? 0)
   // No wait long enough: the loop busy nearly throughout means requests queued behind its work.
   if (Math.max(loop, s.probeMs) < excess / 2) return s.runtime!.loopBusy >= CAPACITY ? 'capacity' : 'neither'
   // Only the idle thread waited long enough: a core was taken from the load generator's side.

@@ -131,6 +131,7 @@ export const grpc: Scenario = {
           const cpuOf = (row: string): number | undefined => rows.summary(row, 'cpu_us')?.median
           const idle = (row: string): number | undefined => rows.summary(row, 'box_idle')?.median
           const f = (v: number | undefined, as: (v: number) => string): string => (v === undefined ? '?' : as(v))
+          const pct = (v: number | undefined): string => f(v, (x) => `${Math.round(x * 100)}%`)
           const [grpcIdle, restIdle, grpcUs, restUs] = [idle('gRPC'), idle('REST'), cpuOf('gRPC'), cpuOf('REST')]
           const reading = (): string => {
             if (grpcIdle === undefined || restIdle === undefined) return ''
@@ -146,9 +147,9 @@ export const grpc: Scenario = {
           return (
             `ghz (Go, held to one core as autocannon is, its call data sent as given rather than rendered as a template for every call) against a server ` +
             `that answers at once with the same response and does nothing reached ${f(ceiling, (v) => v.toFixed(2))}× this REST row; ` +
-            `specserve reached ${f(ofCeiling, (v) => `${Math.round(v * 100)}%`)} of that ceiling. ` +
+            `specserve reached ${pct(ofCeiling)} of that ceiling. ` +
             `A gRPC predict cost the gateway ${f(grpcUs, (v) => v.toFixed(0))} µs of CPU against ${f(restUs, (v) => v.toFixed(0))} µs for a REST one, and the box (both cores) was ` +
-            `${f(grpcIdle, (v) => `${Math.round(v * 100)}%`)} idle under the gRPC load against ${f(restIdle, (v) => `${Math.round(v * 100)}%`)} under REST${reading()}. ` +
+            `${pct(grpcIdle)} idle under the gRPC load against ${pct(restIdle)} under REST${reading()}. ` +
             'A plain Predict does not go through @grpc/grpc-js per-call machinery (src/api/grpc/fast-unary.ts), and its messages are coded by hand.'
           )
         }),

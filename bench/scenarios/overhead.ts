@@ -25,10 +25,8 @@ export const singleModelConfig = (server: Record<string, unknown> = {}, budget =
 /** An ONNX model entry pinned inline with batching: the requests of one event-loop turn run as one stacked session.run. */
 export const batchedInline = (file: string): Record<string, unknown> => ({ kind: 'onnx', path: model(file), placement: 'inline', batching: { max_batch: 32 } })
 
-const slices = sliceP99s
-
 /** The highest p99 among a run's slices: how far its worst stretch went (a slice without a 2xx is counted apart: emptySlices). */
-const worstSlice = (r: LoadResult): number | undefined => summarize(slices(r))?.max
+const worstSlice = (r: LoadResult): number | undefined => summarize(sliceP99s(r))?.max
 
 /** How many of a run's slices had no 2xx at all: left out of its slice figures, and worse than any of them. */
 const emptySlices = (r: LoadResult): number | undefined => (r.sliceP99 ? r.sliceP99.filter((p) => typeof p !== 'number').length : undefined)
@@ -39,8 +37,8 @@ const emptySlices = (r: LoadResult): number | undefined => (r.sliceP99 ? r.slice
  * run. A round where either has no 2xx is left out.
  */
 export const medianSliceAdded = (r: LoadResult, base: LoadResult): number | undefined => {
-  const b = slices(base)
-  return summarize(slices(r).map((p, k) => p - (b[k] ?? NaN)))?.median
+  const b = sliceP99s(base)
+  return summarize(sliceP99s(r).map((p, k) => p - (b[k] ?? NaN)))?.median
 }
 
 /** The /healthz probe's row: its own latency only (its req/s would be the probe's fixed rate, not the predict load it ran under). */

@@ -86,7 +86,7 @@ class Batch implements MetricsSink {
   since(start: HrTime): MetricsSink {
     return {
       gauge: (name, description, points, unit) => this.gauge(name, description, points, unit),
-      counter: (name, description, points) => this.counter(name, description, points.map(([a, v]) => [a, v, start] as const)),
+      counter: (name, description, points, unit) => this.counter(name, description, points.map(([a, v]) => [a, v, start] as const), unit),
     }
   }
 

@@ -14,13 +14,11 @@
 // of a blocked loop right after a reset left no trace).
 import type { Attributes } from '@opentelemetry/api'
 import type { Histogram } from '@opentelemetry/sdk-metrics'
+import type { MetricsSink } from '../types.ts'
 import { constants, createHistogram, performance, PerformanceObserver, type EventLoopUtilization, type PerformanceEntry, type RecordableHistogram } from 'node:perf_hooks'
 
-/** What the runtime metrics are written into (the gateway's metrics batch). */
-export interface RuntimeSink {
-  gauge(name: string, description: string, points: readonly (readonly [Attributes, number])[], unit?: string): void
-  /** With a unit, the values are fractional (a double over OTLP). */
-  counter(name: string, description: string, points: readonly (readonly [Attributes, number])[], unit?: string): void
+/** What the runtime metrics are written into (the gateway's metrics batch): a components' sink that also takes histograms. */
+export interface RuntimeSink extends MetricsSink {
   histogram(name: string, description: string, unit: string, points: [Attributes, Histogram][]): void
 }
 

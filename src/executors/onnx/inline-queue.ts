@@ -87,7 +87,7 @@ export class JobQueue {
     const job = this.items[this.head++]
     // Emptied: the jobs it held are let go now, not at the next compaction.
     if (this.head === this.items.length) {
-      this.items = []
+      this.items.length = 0
       this.head = 0
     } else if (this.head > 64 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)

@@ -18,9 +18,8 @@ export const RUNS_PER_TURN = 8
 
 export class Turns {
   private readonly waiting = new JobQueue()
-  /** Runs since the last turn began. */
+  /** Runs since the last turn began; the next turn is scheduled while it is above 0 (at the first). */
   private ran = 0
-  private turnScheduled = false
   private readonly run: (job: Job) => void
 
   /** `run`: runs the job (or drops it, its request decided). */
@@ -31,16 +30,13 @@ export class Turns {
   /** A run handed over has its callback: it runs now, or waits for the next turn behind those already waiting. */
   handed(job: Job): void {
     if (job.ctx.over) return this.run(job)
-    if (this.waiting.length > 0 || this.full()) {
-      this.waiting.push(job)
-      return this.scheduleTurn()
-    }
-    this.counted(job)
+    // Runs wait only after a full count, so a turn is scheduled already.
+    if (this.waiting.length > 0 || this.full()) this.waiting.push(job)
+    else this.counted(job)
   }
 
   /** The loop turned: the count starts again, and the runs that waited go first. */
   turn(): void {
-    this.turnScheduled = false
     this.ran = 0
     this.next()
   }
@@ -49,7 +45,7 @@ export class Turns {
   private readonly next = (): void => {
     const job = this.waiting.peek()
     if (job === undefined) return
-    if (!job.ctx.over && this.full()) return this.scheduleTurn()
+    if (!job.ctx.over && this.full()) return // full: the next turn is scheduled, and goes on from here
     this.waiting.shift()
     if (job.ctx.over) this.run(job)
     else this.counted(job)
@@ -61,14 +57,8 @@ export class Turns {
   }
 
   private counted(job: Job): void {
-    if (this.ran++ === 0) this.scheduleTurn()
+    if (this.ran++ === 0) setImmediate(newTurn, this)
     this.run(job)
-  }
-
-  private scheduleTurn(): void {
-    if (this.turnScheduled) return
-    this.turnScheduled = true
-    setImmediate(newTurn, this)
   }
 }
 
