@@ -28,6 +28,7 @@ import { stragglers } from './scenarios/stragglers.ts'
 import { stream } from './scenarios/stream.ts'
 import { swap } from './scenarios/swap.ts'
 import { commaList } from '../src/comma-list.ts'
+import { keepAllocationsYoung } from '../src/v8-flags.ts'
 
 export const scenarios: readonly Scenario[] = [overhead, ensembles, stragglers, overload, peers, kafka, grpc, remote, batching, soak, swap, security, stream]
 
@@ -156,6 +157,8 @@ export async function benchMain(argv: readonly string[]): Promise<number> {
 }
 
 async function bench(argv: readonly string[]): Promise<number> {
+  // As `specserve bench` runs it (src/cli.ts), whether started from there or by `npm run bench`.
+  keepAllocationsYoung()
   const { values } = parseArgs({
     args: [...argv],
     options: {

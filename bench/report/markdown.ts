@@ -50,7 +50,9 @@ function header(r: BenchResults): string[] {
     'answer (max throughput). Open loop = requests start at a fixed rate whatever the server does, latency counted from',
     "each request's scheduled start (bench/load/open-loop.ts; autocannon's rate limit sends per-second bursts, so it is",
     'used for closed loops only). Paired = one request at a time, several targets taking turns in short blocks over the',
-    'same stretch of time (bench/load/paired.ts), for latency added by a hop. Raw results, including every run\'s tool, connections, duration and offered rate:',
+    'same stretch of time (bench/load/paired.ts), for latency added by a hop. Every Node process here (specserve, the',
+    'baseline, the peers, the load generators) runs with V8\'s allocation-site pretenuring off, as specserve\'s CLI starts',
+    '(docs/operations.md, Tuning). Raw results, including every run\'s tool, connections, duration and offered rate:',
     '[bench/results.json](bench/results.json).',
     '',
   )
