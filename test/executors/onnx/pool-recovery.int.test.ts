@@ -70,27 +70,31 @@ describe('ONNX worker pool: closing while loading, and a worker crash', () => {
     const pool = pools.open({ workers: 1, queueLimit: 8 })
     // What went to the worker and what it answered, in order.
     const log: string[] = []
-    // The worker's own answers, in the order it took the loads (one at a time, as sent).
-    const answers: string[] = []
-    workersOf(pool)[0]!.on('message', (msg: Message & { message?: string }) => {
+    // The worker's own answers, in the order it took the loads (one at a time, as sent; a
+    // register stats its file first, so two sent together may go out in either order).
+    const answers: { key: string; outcome: string }[] = []
+    workersOf(pool)[0]!.on('message', (msg: Message & { key?: string; message?: string }) => {
       if (!isLoadAnswer(msg)) return
       log.push('answer')
-      answers.push(msg.type === 'loaded' ? 'loaded' : msg.message!)
+      answers.push({ key: msg.key!, outcome: msg.type === 'loaded' ? 'loaded' : msg.message! })
     })
     recordPosts(log)
-    const registers = Array.from({ length: 6 }, (_, i) => pool.register(`m${i}`, model('cancer_slow.onnx')).then(() => 'loaded', (err: Error) => err.message))
+    const keys = Array.from({ length: 6 }, (_, i) => `m${i}`)
+    const registers = keys.map((key) => pool.register(key, model('cancer_slow.onnx')).then(() => 'loaded', (err: Error) => err.message))
     await registers[0]
-    // The worker opens m1 now (on a busy box, m2 may be begun too before this thread gets
-    // here); the rest wait behind it in its queue. Each takes a few hundred ms: with enough
-    // of them, the old close's 10 s terminate() landed inside one (SIGABRT).
+    // The worker opens the next load now (on a busy box, a second may be begun too before this
+    // thread gets here); the rest wait behind it in its queue. Each takes a few hundred ms: with
+    // enough of them, the old close's 10 s terminate() landed inside one (SIGABRT).
     await pool.close()
     const outcomes = await Promise.all(registers)
-    // Each register ends as the worker answered it: a load it had begun, loaded (the close
+    // Each register ends as the worker answered its load: one it had begun, loaded (the close
     // cuts none); every one after those, refused by the worker itself, never opened.
-    expect(outcomes).toEqual(answers)
-    const begun = outcomes.indexOf('gateway closing')
+    expect(answers.map((a) => a.key).sort()).toEqual(keys)
+    expect(outcomes).toEqual(keys.map((key) => answers.find((a) => a.key === key)!.outcome))
+    const inOrder = answers.map((a) => a.outcome)
+    const begun = inOrder.indexOf('gateway closing')
     expect(begun).toBeGreaterThanOrEqual(1)
-    expect(outcomes).toEqual([...Array<string>(begun).fill('loaded'), ...Array<string>(6 - begun).fill('gateway closing')])
+    expect(inOrder).toEqual([...Array<string>(begun).fill('loaded'), ...Array<string>(6 - begun).fill('gateway closing')])
     // 'close' (and with it the terminate() timer) went out only after every load was answered.
     expect(log.filter((e) => e === 'answer')).toHaveLength(6)
     expect(log.indexOf('close')).toBeGreaterThan(log.lastIndexOf('answer'))
