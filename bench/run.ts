@@ -157,8 +157,6 @@ export async function benchMain(argv: readonly string[]): Promise<number> {
 }
 
 async function bench(argv: readonly string[]): Promise<number> {
-  // As `specserve bench` runs it (src/cli.ts), whether started from there or by `npm run bench`.
-  keepAllocationsYoung()
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -199,4 +197,8 @@ async function bench(argv: readonly string[]): Promise<number> {
   return 0
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exit(await benchMain(process.argv.slice(2)))
+// Run directly (`npm run bench`): the V8 settings `specserve bench` gets from src/cli.ts.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  keepAllocationsYoung()
+  process.exit(await benchMain(process.argv.slice(2)))
+}

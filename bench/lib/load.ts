@@ -3,15 +3,12 @@
 import { join } from 'node:path'
 import { cpuPerRequest, cpuSample } from './cpu.ts'
 import { percentiles } from './stats.ts'
-import { root, run } from './processes.ts'
+import { nodeScript, root, run } from './processes.ts'
 import type { GrpcLoadSpec } from '../load/grpc-stream.ts'
-import { NO_PRETENURING } from '../../src/v8-flags.ts'
 import type { InterleavedRun, InterleavedSpec, LoadResult, LoadSpec, OpenInterleavedSpec, PairedSpec } from './types.ts'
 
 async function child<T = LoadResult>(script: string, spec: LoadSpec | PairedSpec | InterleavedSpec | OpenInterleavedSpec | GrpcLoadSpec): Promise<T> {
-  // The load generator's own requests die young too, as the gateway's do (src/v8-flags.ts): its
-  // collector's pauses would otherwise show as the targets' latency, in some runs and not others.
-  const stdout = await run(process.execPath, [NO_PRETENURING, join(root, 'bench', 'load', script), JSON.stringify(spec)])
+  const stdout = await run(process.execPath, nodeScript(join(root, 'bench', 'load', script), JSON.stringify(spec)))
   const last = stdout.trim().split('\n').pop() ?? ''
   return JSON.parse(last) as T
 }

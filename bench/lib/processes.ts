@@ -7,6 +7,7 @@ import { connect } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request, type Dispatcher } from 'undici'
+import { NO_PRETENURING } from '../../src/v8-flags.ts'
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -40,6 +41,14 @@ export function track(child: ChildProcess): void {
 export function onExit(fn: () => void): void {
   atExit.push(fn)
 }
+
+/**
+ * Node's arguments for one of the bench's own scripts (the baseline, a peer, a load generator):
+ * the V8 settings specserve's CLI starts with (src/v8-flags.ts), so the ratios compare the code,
+ * not which process the collector happened to tenure, and a load generator's own pauses do not
+ * show as a target's latency.
+ */
+export const nodeScript = (script: string, ...args: string[]): string[] => [NO_PRETENURING, script, ...args]
 
 export function start(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })

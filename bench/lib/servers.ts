@@ -4,8 +4,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { stringify } from 'yaml'
-import { freePort, root, start, waitForHttp, waitForPort, type Proc } from './processes.ts'
-import { NO_PRETENURING } from '../../src/v8-flags.ts'
+import { freePort, nodeScript, root, start, waitForHttp, waitForPort, type Proc } from './processes.ts'
 
 export interface Server {
   readonly name: string
@@ -75,8 +74,7 @@ export async function placementOf(url: string, model: string): Promise<Placement
 /** bench/baseline/server.ts: bare fastify + onnxruntime-node on one model. */
 export async function startBaseline(file: string): Promise<Server> {
   const port = await freePort()
-  // The same V8 settings as the gateway's own (src/v8-flags.ts): the ratios compare the code, not a collector's luck at start.
-  const proc = start(process.execPath, [NO_PRETENURING, join(root, 'bench', 'baseline', 'server.ts')], { PORT: String(port), MODEL: model(file) })
+  const proc = start(process.execPath, nodeScript(join(root, 'bench', 'baseline', 'server.ts')), { PORT: String(port), MODEL: model(file) })
   const url = `http://127.0.0.1:${port}`
   // It listens only once its session is created; any answer (404 on /) means ready.
   await waitForHttp(`${url}/`, proc, (status) => status > 0)
@@ -100,7 +98,7 @@ export const startBareProxy = (upstream: string): Promise<Server> => startPeerSc
 
 async function startPeerScript(name: string, script: string, env: NodeJS.ProcessEnv = {}): Promise<Server> {
   const port = await freePort()
-  const proc = start(process.execPath, [NO_PRETENURING, join(root, 'bench', 'peers', script)], { ...env, PORT: String(port) })
+  const proc = start(process.execPath, nodeScript(join(root, 'bench', 'peers', script)), { ...env, PORT: String(port) })
   await waitForPort(port, proc)
   return { name, url: `http://127.0.0.1:${port}`, proc, stop: () => proc.stop() }
 }
