@@ -32,16 +32,19 @@ export function connectionOptions(settings: Pick<KafkaSettings, 'brokers' | 'tls
  * it came with, so its answer goes out under the same key (a key need not be text).
  */
 export type MessageKey = string | Buffer
-/** The producers of a gateway: keys as text or bytes, values and headers as text. */
-export type GatewayProducer = Producer<MessageKey, string, string, string>
+/** A message value: text, or its UTF-8 bytes already (the producer thread's, which arrive encoded). */
+export type MessageValue = string | Buffer
+/** The producers of a gateway: keys as text or bytes, values as text or bytes, headers as text. */
+export type GatewayProducer = Producer<MessageKey, MessageValue, string, string>
 
 const keyBytes = (key?: MessageKey): Buffer | undefined => (typeof key === 'string' ? Buffer.from(key, 'utf8') : key)
+const valueBytes = (value?: MessageValue): Buffer | undefined => (typeof value === 'string' ? Buffer.from(value, 'utf8') : value)
 
 /** A producer of `clientId`; an 'error' event of the client (none is documented) is logged, never thrown at the process. */
 export function createProducer(settings: KafkaSettings, clientId: string, log: Logger = silentLogger): GatewayProducer {
   const producer = new Producer({
     ...connectionOptions(settings, clientId),
-    serializers: { ...stringSerializers, key: keyBytes },
+    serializers: { ...stringSerializers, key: keyBytes, value: valueBytes },
     acks: settings.acks,
     compression: settings.compression,
     idempotent: settings.idempotent,

@@ -65,6 +65,7 @@ export const KafkaSchema = Type.Object(
     sample_rates: Type.Optional(Type.Record(Type.String(), Rate)),
     include_inputs: Type.Optional(Type.Boolean()),
     publish_late: Type.Optional(Type.Boolean()),
+    producer_thread: Type.Optional(Type.Boolean()),
     buffer_records: Type.Optional(Positive),
     spool_dir: Type.Optional(Type.String({ minLength: 1 })),
     spool_max_bytes: Type.Optional(Positive),
@@ -108,6 +109,8 @@ export interface KafkaSettings {
   readonly sampleRates: Readonly<Record<string, number>>
   readonly includeInputs: boolean
   readonly publishLate: boolean
+  /** The client runs on a thread of its own (thread-producer.ts), not on the event loop. */
+  readonly producerThread: boolean
   readonly bufferRecords: number
   readonly spoolDir: string
   readonly spoolMaxBytes: number
@@ -229,6 +232,7 @@ export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir
     sampleRates: raw.sample_rates ?? {},
     includeInputs: raw.include_inputs ?? false,
     publishLate: raw.publish_late ?? false,
+    producerThread: raw.producer_thread ?? true,
     bufferRecords: raw.buffer_records ?? 10_000,
     spoolDir: configPath(baseDir, spoolDir),
     spoolMaxBytes: raw.spool_max_bytes ?? 1024 * 1024 * 1024,

@@ -7,7 +7,8 @@
 // record, it is counted and logged as dropped, never silently lost. Produce requests, and
 // the broker's refusals, are publisher.ts's; appending to, replaying and compacting the
 // spool, spooler.ts's.
-import { createProducer, errorMessage } from '../kafka/client.ts'
+import { errorMessage } from '../kafka/client.ts'
+import { recordProducer } from '../kafka/thread-producer.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
 import { takeEntries } from './entries.ts'
 import type { PendingRecord } from './record.ts'
@@ -51,8 +52,8 @@ export class KafkaSink implements RecordSink, Component {
     this.flush()
   }
 
-  /** `producer`: the client's own unless given (a test's broker that fails on cue). */
-  constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer = createProducer(settings, `${settings.clientId}-records`, log)) {
+  /** `producer`: the client's, on a thread of its own by default, unless given (a test's broker that fails on cue). */
+  constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer = recordProducer(settings, log)) {
     this.settings = settings
     this.log = log
     this.broker = new Publisher(settings, log, producer, this.drop, () => this.abandoned, this.stalled)

@@ -2,15 +2,15 @@
 // sent again in halves; a single record still refused is dropped, so it never holds up the
 // records behind it), what the broker acknowledged, whether it is reachable, and the last
 // error it gave. The sink (kafka.ts) decides what to send, when, and what goes to the spool.
-import { errorMessage, messageBytes, sendInHalves, type GatewayProducer } from '../kafka/client.ts'
+import { errorMessage, messageBytes, sendInHalves } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
 import type { Logger } from '../types.ts'
 import type { SpoolEntry } from './spool.ts'
+import type { RecordProducer } from '../kafka/thread-producer.ts'
 
 export const DROP_LOG_INTERVAL_MS = 10_000
 
-/** What the sink uses of a producer. */
-export type RecordProducer = Pick<GatewayProducer, 'send' | 'metadata' | 'close'>
+export type { RecordProducer }
 
 export class Publisher {
   /** `spooling`: the last send failed; records wait on disk until one succeeds. */
