@@ -228,7 +228,7 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   try {
     output = kafka?.startOutput(gateway, app.log)
     // Known before it starts consuming: a signal meanwhile drains and closes it like a started one.
-    streaming = kafka?.streamScorer(gateway, app.log, stream) ?? null
+    streaming = (await kafka?.streamScorer(gateway, app.log, stream)) ?? null
     await streaming?.start()
     await gateway.load()
   } catch (err) {
@@ -256,7 +256,7 @@ async function publish(file: string | undefined): Promise<void> {
   // Present and well-formed: checked with the command line (cli-line.ts).
   const { topic, name = '', version = '0', description = '', location, sha256 } = values
   const version_ = Number(version)
-  const { publishModel } = await import('./cli-kafka.ts')
+  const { publishModel } = await import('./registry/publish.ts')
   try {
     const sent = await publishModel({ brokers: brokers ?? [], topic: topic ?? 'specserve.models', name, version: version_, description, file, location, sha256: sha256?.toLowerCase() })
     console.log(`published ${name} version ${version_ || '(next)'} to ${topic ?? 'specserve.models'} (${sent.bytes} bytes, sha256 ${sent.sha256})`)

@@ -8,7 +8,8 @@
 // records' are: a request over the broker's message.max.bytes is refused whole, and the
 // same messages, retried together, would be refused again. A request the broker refuses as
 // too large all the same (a topic's limit under max_record_bytes) is sent again in halves.
-import { BATCH_HEADER_BYTES, framedBytes, sendInHalves, type GatewayProducer, type MessageKey } from './client.ts'
+import { BATCH_HEADER_BYTES, framedBytes, sendInHalves, type MessageKey } from './client.ts'
+import type { RecordProducer } from './thread-producer.ts'
 
 /**
  * A batch's rejection when the broker refused some of its messages alone as too large, and
@@ -30,7 +31,7 @@ export interface OutgoingMessage {
 }
 
 export class ProduceBatcher {
-  private readonly producer: GatewayProducer
+  private readonly producer: RecordProducer
   private readonly maxMessages: number
   private readonly maxBytes: number
   private pending: OutgoingMessage[] = []
@@ -42,7 +43,7 @@ export class ProduceBatcher {
   /** Produce requests sent so far. */
   requests = 0
 
-  constructor(producer: GatewayProducer, maxMessages: number, maxBytes: number) {
+  constructor(producer: RecordProducer, maxMessages: number, maxBytes: number) {
     this.producer = producer
     this.maxMessages = maxMessages
     this.maxBytes = maxBytes

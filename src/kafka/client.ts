@@ -1,8 +1,10 @@
-// Our small interface over @platformatic/kafka: client options from our settings, shared by
-// the record sink (output/) and stream mode (api/kafka/).
+// Our small interface over @platformatic/kafka: client options from our settings, the
+// partitioner, what its errors say, shared by the record sink (output/), stream mode
+// (api/kafka/) and the model stream (registry/). The library itself is loaded only where a
+// client is made (producer.ts, stream mode, the model stream): a gateway whose producer runs
+// on a thread of its own does not load it on the event loop.
 import type { ConnectionOptions } from 'node:tls'
-import { Producer, stringSerializers, type ProducerOptions } from '@platformatic/kafka'
-import { silentLogger, type Logger } from '../types.ts'
+import type { Producer, ProducerOptions } from '@platformatic/kafka'
 import type { KafkaSettings } from './config.ts'
 
 /**
@@ -36,26 +38,6 @@ export type MessageKey = string | Buffer
 export type MessageValue = string | Buffer
 /** The producers of a gateway: keys as text or bytes, values as text or bytes, headers as text. */
 export type GatewayProducer = Producer<MessageKey, MessageValue, string, string>
-
-const keyBytes = (key?: MessageKey): Buffer | undefined => (typeof key === 'string' ? Buffer.from(key, 'utf8') : key)
-const valueBytes = (value?: MessageValue): Buffer | undefined => (typeof value === 'string' ? Buffer.from(value, 'utf8') : value)
-
-/** A producer of `clientId`; an 'error' event of the client (none is documented) is logged, never thrown at the process. */
-export function createProducer(settings: KafkaSettings, clientId: string, log: Logger = silentLogger): GatewayProducer {
-  const producer = new Producer({
-    ...connectionOptions(settings, clientId),
-    serializers: { ...stringSerializers, key: keyBytes, value: valueBytes },
-    acks: settings.acks,
-    compression: settings.compression,
-    idempotent: settings.idempotent,
-    autocreateTopics: true,
-    // Fail fast into the spool rather than hold a batch through long retry loops.
-    retries: 2,
-    partitioner: javaCompatiblePartitioner(),
-  })
-  producer.on('error', (err: unknown) => log.warn({ client: clientId, error: errorMessage(err) }, 'kafka producer error'))
-  return producer
-}
 
 /**
  * Kafka's default partitioner for keyed messages, as the Java client has it

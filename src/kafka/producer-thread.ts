@@ -3,7 +3,7 @@
 // are off the event loop, which serves predicts. It answers each request of
 // thread-producer.ts in order of completion, by id.
 import { parentPort, workerData } from 'node:worker_threads'
-import { createProducer } from './client.ts'
+import { createProducer } from './producer.ts'
 import { errorTree, unpackMessages, type FromThread, type ThreadSetup, type ToThread } from './thread-protocol.ts'
 import type { Logger } from '../types.ts'
 
@@ -29,3 +29,4 @@ port.on('message', (msg: ToThread) => {
     failed(err)
   }
 })
+post({ type: 'ready' })

@@ -1,18 +1,18 @@
-// The record sink's producer, run on a thread of its own (producer-thread.ts). The event
-// loop packs a produce request's values into one buffer and moves it there: one message per
-// request, not per record. What the client costs per record (measured on the 2-core CI box:
-// about as much CPU as encoding the record itself) is then paid beside the event loop, not on
-// it. Requests are answered by id; an answer's error is the client's, rebuilt (errorMessage()
-// and isTooLarge() read it as they read the client's own). A thread that dies fails what it
-// had in hand (the sink spools it, as for a broker that failed) and the next request starts a
-// new one.
+// A gateway's producers (the record sink's, stream mode's), each on a thread of its own
+// (producer-thread.ts). The event loop packs a produce request's values into one buffer and
+// moves it there: one message per request, not per record. What the client costs per record
+// (serializing, partitioning, the record batch's framing and checksum, the socket writes) is
+// then paid beside the event loop, not on it. Requests are answered by id; an answer's error
+// is the client's, rebuilt (errorMessage() and isTooLarge() read it as they read the client's
+// own). A thread that dies fails what it had in hand (the sink spools it, as for a broker that
+// failed) and the next request starts a new one.
 import { Worker } from 'node:worker_threads'
-import { createProducer, errorMessage } from './client.ts'
+import { errorMessage, type GatewayProducer } from './client.ts'
 import type { KafkaSettings } from './config.ts'
 import { errorFromTree, packMessages, type FromThread, type OutgoingRecord, type ThreadSetup, type ToThread } from './thread-protocol.ts'
 import type { Logger } from '../types.ts'
 
-/** What the record sink asks of a producer (the client's own, or one on a thread). */
+/** What the record sink and stream mode ask of a producer (the client's own, or one on a thread). */
 export interface RecordProducer {
   send(options: { messages: OutgoingRecord[] }): Promise<unknown>
   metadata(options: { topics: string[]; autocreateTopics?: boolean }): Promise<unknown>
@@ -30,6 +30,9 @@ export class ThreadProducer implements RecordProducer {
   private readonly setup: ThreadSetup
   private readonly log: Logger
   private worker: Worker | null = null
+  /** Resolves once the thread has loaded the client (or is gone): see ready(). */
+  private started: Promise<void> | null = null
+  private startedNow: (() => void) | null = null
   private readonly asked = new Map<number, Asked>()
   private lastId = 0
   private closed = false
@@ -46,6 +49,17 @@ export class ThreadProducer implements RecordProducer {
 
   metadata(options: { topics: string[]; autocreateTopics?: boolean }): Promise<void> {
     return this.ask({ type: 'metadata', id: ++this.lastId, topics: options.topics, autocreateTopics: options.autocreateTopics ?? false })
+  }
+
+  /**
+   * Starts the thread if it is not running, and resolves once it has loaded the client (about
+   * half a second of CPU), or has stopped. A first request waits for that; a stream's first
+   * answers must not, when a shutdown gives them little time.
+   */
+  ready(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    if (!this.worker) this.start()
+    return this.started!
   }
 
   /** Closes the client (`force`: what it has on the wire fails now), then the thread. */
@@ -74,9 +88,17 @@ export class ThreadProducer implements RecordProducer {
   }
 
   private start(): Worker {
+    // Kept alive while it loads (a start awaiting ready()), then only while it has something in hand.
     const worker = new Worker(threadUrl, { workerData: this.setup })
-    worker.unref()
-    worker.on('message', (msg: FromThread) => (msg.type === 'log' ? this.log[msg.level](msg.fields, msg.msg) : this.answered(worker, msg)))
+    this.started = new Promise((resolve) => (this.startedNow = resolve))
+    worker.on('message', (msg: FromThread) => {
+      if (msg.type === 'log') this.log[msg.level](msg.fields, msg.msg)
+      else if (msg.type === 'done') this.answered(worker, msg)
+      else {
+        if (this.asked.size === 0) worker.unref()
+        this.startedNow?.()
+      }
+    })
     worker.on('error', (err) => this.lost(worker, err))
     worker.on('exit', (code) => this.lost(worker, new Error(`the kafka producer thread exited with code ${code}`)))
     this.worker = worker
@@ -96,6 +118,7 @@ export class ThreadProducer implements RecordProducer {
   private lost(worker: Worker, err: Error): void {
     if (this.worker !== worker) return
     this.worker = null
+    this.startedNow?.()
     if (!this.closed) this.log.error({ error: errorMessage(err), in_hand: this.asked.size }, 'the kafka producer thread stopped: its requests failed (their records are spooled); the next one starts a new thread')
     for (const asked of this.asked.values()) asked.reject(err)
     this.asked.clear()
@@ -103,17 +126,56 @@ export class ThreadProducer implements RecordProducer {
 }
 
 /**
- * The record sink's producer: on its own thread unless `producerThread` is off or the settings
- * cannot be passed to one (an embedder's tls options holding functions): then the client's own.
+ * The client on the event loop (producer_thread: false), loaded and made at its first request:
+ * a gateway whose producers run on threads never loads the library on the event loop.
  */
-export function recordProducer(settings: KafkaSettings, log: Logger): RecordProducer {
-  const clientId = `${settings.clientId}-records`
-  if (!settings.producerThread) return createProducer(settings, clientId, log)
+export class LoopProducer implements RecordProducer {
+  private readonly settings: KafkaSettings
+  private readonly clientId: string
+  private readonly log: Logger
+  private client: Promise<GatewayProducer> | null = null
+
+  constructor(settings: KafkaSettings, clientId: string, log: Logger) {
+    this.settings = settings
+    this.clientId = clientId
+    this.log = log
+  }
+
+  async send(options: { messages: OutgoingRecord[] }): Promise<void> {
+    await (await this.made()).send(options)
+  }
+
+  async metadata(options: { topics: string[]; autocreateTopics?: boolean }): Promise<void> {
+    await (await this.made()).metadata(options)
+  }
+
+  async close(force = false): Promise<void> {
+    if (this.client) await (await this.client).close(force)
+  }
+
+  private made(): Promise<GatewayProducer> {
+    return (this.client ??= import('./producer.ts').then(({ createProducer }) => createProducer(this.settings, this.clientId, this.log)))
+  }
+}
+
+/**
+ * A producer of `clientId` on its own thread, unless `producerThread` is off or the settings
+ * cannot be passed to one (an embedder's tls options holding functions): then the client on
+ * the event loop.
+ */
+export function threadedProducer(settings: KafkaSettings, clientId: string, log: Logger): RecordProducer {
+  if (!settings.producerThread) return new LoopProducer(settings, clientId, log)
   try {
     const setup = structuredClone({ settings, clientId })
     return new ThreadProducer(setup, log)
   } catch (err) {
     log.warn({ error: errorMessage(err) }, 'output.kafka settings cannot be passed to a thread: the kafka producer runs on the event loop')
-    return createProducer(settings, clientId, log)
+    return new LoopProducer(settings, clientId, log)
   }
 }
+
+/** Resolves once `producer` can send at once: a thread of its own has loaded the client. */
+export const producerReady = (producer: RecordProducer): Promise<void> => (producer instanceof ThreadProducer ? producer.ready() : Promise.resolve())
+
+/** The record sink's producer (`<client_id>-records`). */
+export const recordProducer = (settings: KafkaSettings, log: Logger): RecordProducer => threadedProducer(settings, `${settings.clientId}-records`, log)

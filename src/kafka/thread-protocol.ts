@@ -32,6 +32,7 @@ export type ToThread =
   | { readonly type: 'close'; readonly id: number; readonly force: boolean }
 
 export type FromThread =
+  | { readonly type: 'ready' }
   | { readonly type: 'done'; readonly id: number; readonly error: ErrorTree | null }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly fields: object; readonly msg: string }
 

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto'
 import { compatibilityPartitioner, murmur2 as libraryMurmur2 } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
-import { createProducer, javaCompatiblePartitioner, murmur2 } from '../../src/kafka/client.ts'
+import { javaCompatiblePartitioner, murmur2 } from '../../src/kafka/client.ts'
+import { createProducer } from '../../src/kafka/producer.ts'
 import { kafkaSettings } from '../../src/kafka/config.ts'
 
 /** org.apache.kafka.common.utils.UtilsTest#testMurmur2: the Java client's own expectations. */

@@ -4,11 +4,10 @@
 // too large), a thread that dies fails what it had in hand and the next request starts a new
 // one, and close() leaves no thread behind.
 import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel'
-import { Producer } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorMessage, isTooLarge } from '../../src/kafka/client.ts'
 import { kafkaSettings, type KafkaSettings } from '../../src/kafka/config.ts'
-import { recordProducer, ThreadProducer } from '../../src/kafka/thread-producer.ts'
+import { LoopProducer, recordProducer, ThreadProducer } from '../../src/kafka/thread-producer.ts'
 import { KafkaSink } from '../../src/output/kafka.ts'
 import type { Logger } from '../../src/types.ts'
 import { consumeUntil, createTopic, startBroker, type Broker } from '../output/broker.ts'
@@ -68,7 +67,7 @@ describe('the producer thread', () => {
   it('is the client on the event loop when producer_thread is off (the check above can see a send)', async () => {
     const topic = 'specserve.thread.off'
     const producer = recordProducer(settingsFor([broker.bootstrap], { producer_thread: false }), capturingLogger())
-    expect(producer).toBeInstanceOf(Producer)
+    expect(producer).toBeInstanceOf(LoopProducer)
     const sends = sendsOnThisThread()
     try {
       await producer.send({ messages: [{ topic, value: 'on the loop' }] })
@@ -122,6 +121,20 @@ describe('the producer thread', () => {
     expect(got.map((m) => m.value)).toEqual(['one', 'two'])
   })
 
+  it('starts its thread on ready(), which resolves once the thread has loaded the client', async () => {
+    const producer = new ThreadProducer({ settings: settingsFor([broker.bootstrap]), clientId: 'specserve-test' }, capturingLogger())
+    const thread = () => (producer as unknown as { worker: object | null }).worker
+    expect(thread()).toBeNull()
+    const ready = producer.ready()
+    expect(thread()).not.toBeNull()
+    expect(producer.ready()).toBe(ready)
+    await ready
+    await producer.send({ messages: [{ topic: 'specserve.thread.ready', value: 'x' }] })
+    await producer.close()
+    await producer.ready() // closed: resolves, starts nothing
+    expect(thread()).toBeNull() // the closed one is gone, and no new one started
+  })
+
   it('leaves no thread after close(), and refuses requests then', async () => {
     const producer = new ThreadProducer({ settings: settingsFor([broker.bootstrap]), clientId: 'specserve-test' }, capturingLogger())
     await producer.send({ messages: [{ topic: 'specserve.thread.close', value: 'x' }] })
@@ -137,7 +150,7 @@ describe('the producer thread', () => {
     const log = capturingLogger()
     const settings = { ...settingsFor([broker.bootstrap]), tls: { checkServerIdentity: () => undefined } }
     const producer = recordProducer(settings, log)
-    expect(producer).toBeInstanceOf(Producer)
+    expect(producer).toBeInstanceOf(LoopProducer)
     expect(log.lines).toEqual(['output.kafka settings cannot be passed to a thread: the kafka producer runs on the event loop'])
     await producer.close()
   })

@@ -8,7 +8,8 @@
 // this gateway can do would get it anywhere, and its partition must go on.
 import { isUtf8 } from 'node:buffer'
 import { ProduceBatcher, RefusedMessagesError, type OutgoingMessage } from '../../kafka/batcher.ts'
-import { errorMessage, isDenied, messageBytes, type GatewayProducer } from '../../kafka/client.ts'
+import { errorMessage, isDenied, messageBytes } from '../../kafka/client.ts'
+import type { RecordProducer } from '../../kafka/thread-producer.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Logger } from '../../types.ts'
 import type { Msg } from './intake.ts'
@@ -53,7 +54,7 @@ export class AnswerSender {
   lastError: string | null = null
   /** performance.now() when the produces retried now began to fail (NaN while none is). */
   failingSince = Number.NaN
-  private readonly producer: GatewayProducer
+  private readonly producer: RecordProducer
   private readonly settings: KafkaSettings
   private readonly log: Logger
   /** Aborted when shutdown's grace is over: a produce still failing then is given up (its message is scored again later). */
@@ -61,7 +62,7 @@ export class AnswerSender {
   /** Answers and dead letters decided in the same turn go in one produce request. */
   readonly outgoing: ProduceBatcher
 
-  constructor(producer: GatewayProducer, settings: KafkaSettings, log: Logger, windDown: AbortSignal) {
+  constructor(producer: RecordProducer, settings: KafkaSettings, log: Logger, windDown: AbortSignal) {
     this.producer = producer
     this.settings = settings
     this.log = log

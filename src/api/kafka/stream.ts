@@ -11,7 +11,7 @@
 // committed (a short attempt past the grace).
 import { atMost } from '../../at-most.ts'
 import type { Gateway } from '../../gateway.ts'
-import { createProducer, type GatewayProducer } from '../../kafka/client.ts'
+import { producerReady, threadedProducer, type RecordProducer } from '../../kafka/thread-producer.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Component, Logger, MetricsSink } from '../../types.ts'
 import { PendingCommits } from './commits.ts'
@@ -38,7 +38,7 @@ export class StreamScorer implements Component {
   private readonly gateway: Gateway
   private readonly settings: KafkaSettings
   private readonly log: Logger
-  private readonly producer: GatewayProducer
+  private readonly producer: RecordProducer
   private readonly sender: AnswerSender
   private readonly intake: InputConsumer
   private readonly partitions = new Map<string, PartitionState>()
@@ -64,7 +64,7 @@ export class StreamScorer implements Component {
     this.gateway = gateway
     this.settings = settings
     this.log = log
-    this.producer = createProducer(settings, `${settings.clientId}-stream`, log)
+    this.producer = threadedProducer(settings, `${settings.clientId}-stream`, log)
     this.sender = new AnswerSender(this.producer, settings, log, this.windDown.signal)
     this.scoring = new MessageScoring(gateway, this.sender, settings.maxRecordBytes, () => this.closing)
     this.intake = new InputConsumer(settings, log, {
@@ -77,6 +77,9 @@ export class StreamScorer implements Component {
 
   async start(): Promise<void> {
     const { stream } = this.settings
+    // The producer's thread has loaded the client before the first message is taken: no answer
+    // waits for that, when a shutdown gives answers little time.
+    await producerReady(this.producer)
     await this.intake.start()
     if (this.intake.state === 'consuming') this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
   }
