@@ -18,6 +18,8 @@ const TOPIC = 'specserve.bench'
 interface Measured {
   readonly result: LoadResult
   readonly gatewayUs: number | undefined
+  /** The gateway's event loop alone (what saturates first): the producer thread's work is in gatewayUs only. */
+  readonly loopUs: number | undefined
   readonly brokerUs: number | undefined
 }
 
@@ -99,25 +101,27 @@ export const kafka: Scenario = {
     let counters: string
     try {
       const output = (extra: Record<string, unknown> = {}) => ({ kafka: { brokers: [address], topic: TOPIC, spool_dir: join(ctx.dir, `spool-${Object.keys(extra).join('') || 'default'}`), ...extra } })
-      const [off, on, lz4] = await startAll(
+      const [off, on, lz4, loop] = await startAll(
         startSpecserve('kafka-off', singleModelConfig(), { dir: ctx.dir }),
         startSpecserve('kafka-on', { ...singleModelConfig(), output: output() }, { dir: ctx.dir }),
         startSpecserve('kafka-lz4', { ...singleModelConfig(), output: output({ compression: 'lz4' }) }, { dir: ctx.dir }),
+        startSpecserve('kafka-loop', { ...singleModelConfig(), output: output({ producer_thread: false }) }, { dir: ctx.dir }),
       )
-      servers.push(off, on, lz4)
+      servers.push(off, on, lz4, loop)
       const pid = brokerPid(ctx)
       await repeat(ctx, 'kafka', async () => {
-        // Off, on and lz4 interleaved, so they share the box's same minutes; CPU per request of the gateway and the broker.
+        // Off, on, lz4 and the client on the event loop interleaved, so they share the box's same minutes; CPU per request of the gateway and the broker.
         const loadOn = (server: Server) => ({ url: `${server.url}/v1/ensembles/logreg/predict`, body: nativeBody(), connections: ctx.connections, pids: [server.proc.child.pid, pid] })
-        const runs = await interleavedClosedLoop({ targets: [loadOn(off), loadOn(on), loadOn(lz4)], durationS: ctx.durationS, warmupS: ctx.warmupS, sliceS: ctx.sliceS })
-        const [a, b, c] = runs.map(({ result, cpu }) => ({ result, gatewayUs: cpu[0]?.all, brokerUs: cpu[1]?.all })) as [Measured, Measured, Measured]
+        const runs = await interleavedClosedLoop({ targets: [loadOn(off), loadOn(on), loadOn(lz4), loadOn(loop)], durationS: ctx.durationS, warmupS: ctx.warmupS, sliceS: ctx.sliceS })
+        const [a, b, c, d] = runs.map(({ result, cpu }) => ({ result, gatewayUs: cpu[0]?.all, loopUs: cpu[0]?.main, brokerUs: cpu[1]?.all })) as [Measured, Measured, Measured, Measured]
         // The broker's own background (its CPU per second of the off slices, where nothing is published) is not the records' cost.
         const idlePerS = a.brokerUs === undefined ? undefined : (a.brokerUs * a.result.requests) / a.result.durationS
         const perRecord = (m: Measured) => (m.brokerUs === undefined || idlePerS === undefined ? undefined : m.brokerUs - (idlePerS * m.result.durationS) / m.result.requests)
-        const cpu = (m: Measured) => ({ gateway_cpu_us: m.gatewayUs, broker_cpu_us: m.brokerUs })
+        const cpu = (m: Measured) => ({ gateway_cpu_us: m.gatewayUs, loop_cpu_us: m.loopUs, broker_cpu_us: m.brokerUs })
         rows.add('publishing off', 'no output section', a.result, { ...headline(a.result, a.result), ...cpu(a) })
         rows.add('publishing on', `output.kafka to ${TOPIC} (acks: all, defaults)`, b.result, { ...headline(b.result, a.result), ...cpu(b), broker_record_us: perRecord(b) })
         rows.add('publishing on, lz4', 'the same with compression: lz4', c.result, { ...headline(c.result, a.result), ...cpu(c), broker_record_us: perRecord(c) })
+        rows.add('publishing on, client on the event loop', 'the same with producer_thread: false (the Kafka client on the event loop, as before it had a thread)', d.result, { ...headline(d.result, a.result), ...cpu(d), broker_record_us: perRecord(d) })
       })
       counters = `${await publisherCounters(on.url)}; lz4: ${(await publisherCounters(lz4.url)).replace(/^publisher counters after the runs: /, '')}`
     } finally {
@@ -136,17 +140,20 @@ export const kafka: Scenario = {
         target('throughput with publishing ≥ 95% of without', 'rps_ratio', rows.summary('publishing on', 'rps_ratio'), '>=', 0.95, () => {
           const us = (row: string, metric: string) => rows.summary(row, metric)?.median
           const [off, on] = [us('publishing off', 'gateway_cpu_us'), us('publishing on', 'gateway_cpu_us')]
+          const [loopOff, loopOn] = [us('publishing off', 'loop_cpu_us'), us('publishing on', 'loop_cpu_us')]
           const broker = us('publishing on', 'broker_record_us')
+          const [loopRatio, loopLoop] = [us('publishing on, client on the event loop', 'rps_ratio'), us('publishing on, client on the event loop', 'loop_cpu_us')]
           const f = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(1))
           return (
             `on these 2 cores the gateway, the load generator and the broker (a JVM, acks: all) share the CPU. Per request, measured from /proc: ` +
-            `the gateway used ${f(off)} µs without publishing and ${f(on)} µs with it (the record's JSON, its digest, and the client's batch encoding), ` +
+            `the gateway's event loop used ${f(loopOff)} µs without publishing and ${f(loopOn)} µs with it (the record's JSON and its digest, and handing each batch to the producer thread), ` +
+            `all its threads ${f(off)} and ${f(on)} µs (the Kafka client's batch encoding and socket writes, on the producer thread, included), ` +
             `and the broker ${f(broker)} µs per record over its idle background, CPU the load generator and the gateway no longer get. A broker on its own host takes the broker's share away, ` +
-            `not the gateway's own publishing work.`
+            `not the gateway's own publishing work. With the Kafka client on the event loop (producer_thread: false) the ratio was ${loopRatio === undefined ? '?' : `${loopRatio.toFixed(2)}×`}, the event loop ${f(loopLoop)} µs per request.`
           )
         }),
       ],
-      notes: [`Broker: scripts/kafka.sh (single-node KRaft) at ${address}. Closed loop, ${ctx.connections} connections. CPU columns: µs per request over each row's own slices and the 300 ms that settle after each, from /proc (all threads); the broker's with publishing off is its idle background, and "broker CPU µs per record over idle" is the broker's CPU in a row's slices less that background over as many seconds, per request.`, `${counters}.`],
+      notes: [`Broker: scripts/kafka.sh (single-node KRaft) at ${address}. Closed loop, ${ctx.connections} connections. CPU columns: µs per request over each row's own slices and the 300 ms that settle after each, from /proc (all threads; the event loop's column, its thread alone: the record sink's Kafka client runs on a thread of its own, docs/output.md); the broker's with publishing off is its idle background, and "broker CPU µs per record over idle" is the broker's CPU in a row's slices less that background over as many seconds, per request.`, `${counters}.`],
     }
   },
 }
