@@ -93,8 +93,10 @@ function exitBy(signal: string, log: { once(event: 'drain', listener: () => void
 
 async function serve(file: string, stream: boolean, level: string): Promise<void> {
   const config = loadForCommand(file, stream)
-  // Only a config that talks to Kafka loads its client library (src/cli-kafka.ts); --stream without output.kafka was refused above.
-  const kafka = kafkaSettings(config.output, config.baseDir) ? await import('./cli-kafka.ts') : undefined
+  // Only a config that talks to Kafka loads Kafka's parts (src/cli-kafka.ts), and stream mode's only when it is on; --stream without output.kafka was refused above.
+  const settings = kafkaSettings(config.output, config.baseDir)
+  const kafka = settings ? await import('./cli-kafka.ts') : undefined
+  const streamMode = settings && (stream || settings.stream.enabled) ? await import('./api/kafka/index.ts') : undefined
   // Models as data: which version of each repository model serves (none without repository:).
   let registry: ReturnType<typeof Registry.open> | undefined
   try {
@@ -228,7 +230,7 @@ async function serve(file: string, stream: boolean, level: string): Promise<void
   try {
     output = kafka?.startOutput(gateway, app.log)
     // Known before it starts consuming: a signal meanwhile drains and closes it like a started one.
-    streaming = (await kafka?.streamScorer(gateway, app.log, stream)) ?? null
+    streaming = streamMode?.streamScorer(gateway, app.log, stream) ?? null
     await streaming?.start()
     await gateway.load()
   } catch (err) {

@@ -123,7 +123,8 @@ export const kafka: Scenario = {
         rows.add('publishing on, lz4', 'the same with compression: lz4', c.result, { ...headline(c.result, a.result), ...cpu(c), broker_record_us: perRecord(c) })
         rows.add('publishing on, client on the event loop', 'the same with producer_thread: false (the Kafka client on the event loop, as before it had a thread)', d.result, { ...headline(d.result, a.result), ...cpu(d), broker_record_us: perRecord(d) })
       })
-      counters = `${await publisherCounters(on.url)}; lz4: ${(await publisherCounters(lz4.url)).replace(/^publisher counters after the runs: /, '')}`
+      const more = async (name: string, server: Server) => `${name}: ${(await publisherCounters(server.url)).replace(/^publisher counters after the runs: /, '')}`
+      counters = `${await publisherCounters(on.url)}; ${await more('lz4', lz4)}; ${await more('client on the event loop', loop)}`
     } finally {
       await Promise.all(servers.map((s) => s.stop()))
       // A full run stops it, so an idle JVM does not share the cores with the scenarios between;
@@ -149,7 +150,7 @@ export const kafka: Scenario = {
             `the gateway's event loop used ${f(loopOff)} µs without publishing and ${f(loopOn)} µs with it (the record's JSON and its digest, and handing each batch to the producer thread), ` +
             `all its threads ${f(off)} and ${f(on)} µs (the Kafka client's batch encoding and socket writes, on the producer thread, included), ` +
             `and the broker ${f(broker)} µs per record over its idle background, CPU the load generator and the gateway no longer get. A broker on its own host takes the broker's share away, ` +
-            `not the gateway's own publishing work. With the Kafka client on the event loop (producer_thread: false) the ratio was ${loopRatio === undefined ? '?' : `${loopRatio.toFixed(2)}×`}, the event loop ${f(loopLoop)} µs per request.`
+            `not the gateway's own publishing work. With the Kafka client on the event loop (producer_thread: false) the throughput ratio was ${loopRatio === undefined ? '?' : `${loopRatio.toFixed(2)}×`}, the event loop ${f(loopLoop)} µs per request.`
           )
         }),
       ],

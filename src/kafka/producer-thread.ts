@@ -1,9 +1,10 @@
-// The record sink's Kafka client, on a thread of its own: the client's per-message work
+// A gateway's Kafka producer on a thread of its own: the client's per-message work
 // (serializing, partitioning, the record batch's framing and checksum) and the socket writes
 // are off the event loop, which serves predicts. It answers each request of
-// thread-producer.ts in order of completion, by id.
+// thread-producer.ts by id, as each completes. A client that cannot be made (the library
+// refusing its options) is said once, and every request is refused with that reason.
 import { parentPort, workerData } from 'node:worker_threads'
-import { createProducer } from './producer.ts'
+import type { GatewayProducer } from './client.ts'
 import { errorTree, unpackMessages, type FromThread, type ThreadSetup, type ToThread } from './thread-protocol.ts'
 import type { Logger } from '../types.ts'
 
@@ -15,7 +16,15 @@ const log: Logger = {
   warn: (fields, msg) => post({ type: 'log', level: 'warn', fields, msg }),
   error: (fields, msg) => post({ type: 'log', level: 'error', fields, msg }),
 }
-const producer = createProducer(settings, clientId, log)
+
+let producer: GatewayProducer
+try {
+  const { createProducer } = await import('./producer.ts')
+  producer = createProducer(settings, clientId, log)
+  post({ type: 'ready' })
+} catch (err) {
+  post({ type: 'failed', error: errorTree(err) })
+}
 
 const answer = (id: number) => [() => post({ type: 'done', id, error: null }), (err: unknown) => post({ type: 'done', id, error: errorTree(err) })] as const
 
@@ -29,4 +38,3 @@ port.on('message', (msg: ToThread) => {
     failed(err)
   }
 })
-post({ type: 'ready' })

@@ -30,12 +30,13 @@ export class ThreadProducer implements RecordProducer {
   private readonly setup: ThreadSetup
   private readonly log: Logger
   private worker: Worker | null = null
-  /** Resolves once the thread has loaded the client (or is gone): see ready(). */
-  private started: Promise<void> | null = null
-  private startedNow: (() => void) | null = null
+  /** The running thread's: resolves once it has loaded the client, or has stopped (ready()). */
+  private loaded: Promise<void> = Promise.resolve()
   private readonly asked = new Map<number, Asked>()
   private lastId = 0
   private closed = false
+  /** The client could not be made (the library refused its options): every request is refused with this, no thread started again. */
+  private failure: Error | null = null
 
   constructor(setup: ThreadSetup, log: Logger) {
     this.setup = setup
@@ -44,7 +45,7 @@ export class ThreadProducer implements RecordProducer {
 
   send(options: { messages: OutgoingRecord[] }): Promise<void> {
     const messages = packMessages(options.messages)
-    return this.ask({ type: 'send', id: ++this.lastId, messages }, [messages.bytes, messages.ends.buffer as ArrayBuffer])
+    return this.ask({ type: 'send', id: ++this.lastId, messages }, [messages.bytes, messages.ends.buffer as ArrayBuffer, messages.keyed.buffer as ArrayBuffer])
   }
 
   metadata(options: { topics: string[]; autocreateTopics?: boolean }): Promise<void> {
@@ -53,20 +54,19 @@ export class ThreadProducer implements RecordProducer {
 
   /**
    * Starts the thread if it is not running, and resolves once it has loaded the client (about
-   * half a second of CPU), or has stopped. A first request waits for that; a stream's first
-   * answers must not, when a shutdown gives them little time.
+   * half a second of CPU), or has stopped. A request's own timers (request_timeout_ms) start
+   * after this, and a stream takes its first message only then.
    */
   ready(): Promise<void> {
-    if (this.closed) return Promise.resolve()
-    if (!this.worker) this.start()
-    return this.started!
+    if (!this.closed && this.failure === null && this.worker === null) this.start()
+    return this.loaded
   }
 
   /** Closes the client (`force`: what it has on the wire fails now), then the thread. */
   async close(force = false): Promise<void> {
     if (this.closed) return
     const worker = this.worker
-    const closing = worker ? this.ask({ type: 'close', id: ++this.lastId, force }) : null
+    const closing = worker && this.failure === null ? this.ask({ type: 'close', id: ++this.lastId, force }) : null
     this.closed = true
     if (!worker) return
     try {
@@ -78,29 +78,37 @@ export class ThreadProducer implements RecordProducer {
 
   private ask(msg: ToThread, transfer: ArrayBuffer[] = []): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the kafka producer is closed'))
+    if (this.failure) return Promise.reject(this.failure)
     const worker = this.worker ?? this.start()
     return new Promise<void>((resolve, reject) => {
+      worker.postMessage(msg, transfer) // first: one that throws leaves nothing in hand
       // The thread keeps the process alive only while it has something in hand (a shutdown's last send).
       if (this.asked.size === 0) worker.ref()
       this.asked.set(msg.id, { resolve, reject })
-      worker.postMessage(msg, transfer)
     })
   }
 
   private start(): Worker {
     // Kept alive while it loads (a start awaiting ready()), then only while it has something in hand.
     const worker = new Worker(threadUrl, { workerData: this.setup })
-    this.started = new Promise((resolve) => (this.startedNow = resolve))
+    let loaded!: () => void
+    this.loaded = new Promise((resolve) => (loaded = resolve))
     worker.on('message', (msg: FromThread) => {
       if (msg.type === 'log') this.log[msg.level](msg.fields, msg.msg)
       else if (msg.type === 'done') this.answered(worker, msg)
-      else {
+      else if (msg.type === 'ready') {
         if (this.asked.size === 0) worker.unref()
-        this.startedNow?.()
+        loaded()
+      } else {
+        this.failed(worker, errorFromTree(msg.error))
+        loaded()
       }
     })
     worker.on('error', (err) => this.lost(worker, err))
-    worker.on('exit', (code) => this.lost(worker, new Error(`the kafka producer thread exited with code ${code}`)))
+    worker.on('exit', (code) => {
+      loaded()
+      this.lost(worker, new Error(`the kafka producer thread exited with code ${code}`))
+    })
     this.worker = worker
     return worker
   }
@@ -114,12 +122,19 @@ export class ThreadProducer implements RecordProducer {
     else asked.reject(errorFromTree(msg.error))
   }
 
-  /** Everything the thread had in hand fails; the next request starts a new thread. */
+  /** The thread could not make the client: said once, and the thread is let go. */
+  private failed(worker: Worker, err: Error): void {
+    this.failure = err
+    this.log.error({ error: errorMessage(err) }, 'the kafka producer could not be made: nothing is sent (records are spooled, stream answers retried) until the gateway is restarted with settings the client takes')
+    this.lost(worker, err)
+    void worker.terminate()
+  }
+
+  /** Everything the thread had in hand fails; the next request starts a new thread (unless the client could not be made). */
   private lost(worker: Worker, err: Error): void {
     if (this.worker !== worker) return
     this.worker = null
-    this.startedNow?.()
-    if (!this.closed) this.log.error({ error: errorMessage(err), in_hand: this.asked.size }, 'the kafka producer thread stopped: its requests failed (their records are spooled); the next one starts a new thread')
+    if (!this.closed && this.failure === null) this.log.error({ error: errorMessage(err), in_hand: this.asked.size }, 'the kafka producer thread stopped: its requests failed (their senders spool or retry them); the next request starts a new thread')
     for (const asked of this.asked.values()) asked.reject(err)
     this.asked.clear()
   }
@@ -134,6 +149,7 @@ export class LoopProducer implements RecordProducer {
   private readonly clientId: string
   private readonly log: Logger
   private client: Promise<GatewayProducer> | null = null
+  private closed = false
 
   constructor(settings: KafkaSettings, clientId: string, log: Logger) {
     this.settings = settings
@@ -150,11 +166,23 @@ export class LoopProducer implements RecordProducer {
   }
 
   async close(force = false): Promise<void> {
-    if (this.client) await (await this.client).close(force)
+    if (this.closed) return
+    this.closed = true
+    const client = await this.client?.catch(() => null)
+    await client?.close(force)
   }
 
   private made(): Promise<GatewayProducer> {
-    return (this.client ??= import('./producer.ts').then(({ createProducer }) => createProducer(this.settings, this.clientId, this.log)))
+    if (this.closed) return Promise.reject(new Error('the kafka producer is closed'))
+    if (this.client === null) {
+      const client = import('./producer.ts').then(({ createProducer }) => createProducer(this.settings, this.clientId, this.log))
+      // A client that could not be made is tried again at the next request (cheap here: the library stays loaded).
+      client.catch(() => {
+        if (this.client === client) this.client = null
+      })
+      this.client = client
+    }
+    return this.client
   }
 }
 

@@ -1,6 +1,6 @@
 // What the event loop and the producer thread (producer-thread.ts) say to each other. A
-// produce request's values travel as one buffer of UTF-8 bytes, moved to the thread, not
-// copied: the thread hands the client slices of it, so neither side encodes a value again.
+// produce request's keys and values travel as one buffer of bytes, moved to the thread, not
+// copied: the thread hands the client views into it, so neither side encodes them again.
 // The client's errors come back as plain trees, with what errorMessage() and isTooLarge()
 // read (message, the broker's error id, nested errors and causes).
 import type { MessageKey } from './client.ts'
@@ -18,12 +18,17 @@ export interface ThreadSetup {
   readonly clientId: string
 }
 
-/** Values packed one after another; `ends[i]` is where message i's value ends in `bytes`. */
+/**
+ * Keys and values packed one after another as bytes: message i's key ends at `ends[2i]` and its
+ * value at `ends[2i + 1]`; `keyed[i]` is 0 for a message without a key. Only `topics` is
+ * cloned (a key given as bytes may be a view into a large buffer: its bytes are copied in, not
+ * its buffer).
+ */
 export interface PackedMessages {
   readonly topics: readonly string[]
-  readonly keys: readonly (MessageKey | null)[]
   readonly bytes: ArrayBuffer
   readonly ends: Uint32Array
+  readonly keyed: Uint8Array
 }
 
 export type ToThread =
@@ -33,6 +38,8 @@ export type ToThread =
 
 export type FromThread =
   | { readonly type: 'ready' }
+  /** The client could not be made: no request will be answered otherwise. */
+  | { readonly type: 'failed'; readonly error: ErrorTree }
   | { readonly type: 'done'; readonly id: number; readonly error: ErrorTree | null }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly fields: object; readonly msg: string }
 
@@ -44,35 +51,41 @@ export interface ErrorTree {
   readonly cause?: ErrorTree
 }
 
-/** The values in one buffer that can be moved to the thread (its own memory, not the pool's). */
+/** Keys and values in one buffer of their exact size, its own memory (not the pool's): it can be moved to the thread. */
 export function packMessages(messages: readonly OutgoingRecord[]): PackedMessages {
-  let bound = 0
-  for (const m of messages) bound += m.value.length * 3 // UTF-16 units to UTF-8 bytes, at most
-  const buffer = Buffer.allocUnsafeSlow(bound)
-  const ends = new Uint32Array(messages.length)
+  let size = 0
+  for (const m of messages) size += Buffer.byteLength(m.value) + (m.key === undefined ? 0 : typeof m.key === 'string' ? Buffer.byteLength(m.key) : m.key.length)
+  const buffer = Buffer.allocUnsafeSlow(size)
+  const ends = new Uint32Array(2 * messages.length)
+  const keyed = new Uint8Array(messages.length)
   const topics: string[] = new Array(messages.length)
-  const keys: (MessageKey | null)[] = new Array(messages.length)
   let at = 0
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!
+    const key = m.key
+    if (key !== undefined) {
+      keyed[i] = 1
+      if (typeof key === 'string') at += buffer.write(key, at)
+      else at += key.copy(buffer, at)
+    }
+    ends[2 * i] = at
     at += buffer.write(m.value, at)
-    ends[i] = at
+    ends[2 * i + 1] = at
     topics[i] = m.topic
-    keys[i] = m.key ?? null
   }
-  return { topics, keys, bytes: buffer.buffer as ArrayBuffer, ends }
+  return { topics, bytes: buffer.buffer as ArrayBuffer, ends, keyed }
 }
 
-/** The messages again, each value a view into the moved buffer. */
-export function unpackMessages(packed: PackedMessages): { topic: string; key?: MessageKey; value: Buffer }[] {
+/** The messages again, each key and value a view into the moved buffer. */
+export function unpackMessages(packed: PackedMessages): { topic: string; key?: Buffer; value: Buffer }[] {
   const all = Buffer.from(packed.bytes)
-  const out: { topic: string; key?: MessageKey; value: Buffer }[] = new Array(packed.ends.length)
+  const out: { topic: string; key?: Buffer; value: Buffer }[] = new Array(packed.keyed.length)
   let start = 0
-  for (let i = 0; i < packed.ends.length; i++) {
-    const end = packed.ends[i]!
-    const key = packed.keys[i]
-    const value = all.subarray(start, end)
-    out[i] = key === null || key === undefined ? { topic: packed.topics[i]!, value } : { topic: packed.topics[i]!, key: typeof key === 'string' ? key : Buffer.from(key), value }
+  for (let i = 0; i < packed.keyed.length; i++) {
+    const keyEnd = packed.ends[2 * i]!
+    const end = packed.ends[2 * i + 1]!
+    const value = all.subarray(keyEnd, end)
+    out[i] = packed.keyed[i] ? { topic: packed.topics[i]!, key: all.subarray(start, keyEnd), value } : { topic: packed.topics[i]!, value }
     start = end
   }
   return out

@@ -3,7 +3,10 @@
 // broker's refusals come back as the client's (so the sink still splits a batch refused as
 // too large), a thread that dies fails what it had in hand and the next request starts a new
 // one, and close() leaves no thread behind.
+import { execFile } from 'node:child_process'
 import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorMessage, isTooLarge } from '../../src/kafka/client.ts'
 import { kafkaSettings, type KafkaSettings } from '../../src/kafka/config.ts'
@@ -101,7 +104,7 @@ describe('the producer thread', () => {
       const thread = (producer as unknown as { worker: { terminate(): Promise<number> } }).worker
       await thread.terminate()
       expect((await hanging)?.message).toMatch(/^the kafka producer thread exited with code \d+$/)
-      expect(log.lines).toEqual(['the kafka producer thread stopped: its requests failed (their records are spooled); the next one starts a new thread'])
+      expect(log.lines).toEqual(['the kafka producer thread stopped: its requests failed (their senders spool or retry them); the next request starts a new thread'])
     } finally {
       await producer.close()
       await silent.close()
@@ -119,6 +122,23 @@ describe('the producer thread', () => {
     }
     const got = await consumeUntil(broker.bootstrap, 'specserve.thread.again', (m) => m.length >= 2)
     expect(got.map((m) => m.value)).toEqual(['one', 'two'])
+  })
+
+  it('refuses every request, saying why once, when its thread cannot make the client, and starts no other thread', async () => {
+    const log = capturingLogger()
+    // Settings no client can be made from (a list of brokers that is not one): the client throws as it is made.
+    const producer = new ThreadProducer({ settings: { ...settingsFor([broker.bootstrap]), brokers: 5 as never }, clientId: 'specserve-test' }, log)
+    const thread = () => (producer as unknown as { worker: object | null }).worker
+    try {
+      await expect(producer.send({ messages: [{ topic: 'specserve.thread.broken', value: 'x' }] })).rejects.toThrow(/not iterable/)
+      await producer.ready()
+      expect(thread()).toBeNull()
+      await expect(producer.metadata({ topics: ['specserve.thread.broken'] })).rejects.toThrow(/not iterable/)
+      expect(thread()).toBeNull()
+      expect(log.lines).toEqual(['the kafka producer could not be made: nothing is sent (records are spooled, stream answers retried) until the gateway is restarted with settings the client takes'])
+    } finally {
+      await producer.close()
+    }
   })
 
   it('starts its thread on ready(), which resolves once the thread has loaded the client', async () => {
@@ -153,6 +173,27 @@ describe('the producer thread', () => {
     expect(producer).toBeInstanceOf(LoopProducer)
     expect(log.lines).toEqual(['output.kafka settings cannot be passed to a thread: the kafka producer runs on the event loop'])
     await producer.close()
+  })
+})
+
+describe('the process', () => {
+  /** Runs a script in a fresh Node that makes a ThreadProducer against the broker; what it printed, once it has exited by itself. */
+  const exitsBy = (body: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const script = `import { ThreadProducer } from ${JSON.stringify(new URL('../../src/kafka/thread-producer.ts', import.meta.url).href)}
+import { kafkaSettings } from ${JSON.stringify(new URL('../../src/kafka/config.ts', import.meta.url).href)}
+const producer = new ThreadProducer({ settings: kafkaSettings({ kafka: { brokers: [${JSON.stringify(broker.bootstrap)}] } }, '/tmp'), clientId: 'specserve-test' }, { info() {}, warn() {}, error() {} })
+${body}`
+      // A file, not --eval: a worker started from an --input-type process would inherit that flag and refuse it.
+      const file = join(tempDir('specserve-thread-alive-'), 'alive.mjs')
+      writeFileSync(file, script)
+      execFile(process.execPath, [file], { timeout: 30_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout.trim())))
+    })
+
+  it('is kept alive by a thread with a request in hand or still loading, not by an idle one', async () => {
+    // Nothing else keeps these processes alive: each line is printed only if the thread kept it so, and each exits by itself once the thread is idle.
+    expect(await exitsBy(`producer.send({ messages: [{ topic: 'specserve.thread.alive', value: 'x' }] }).then(() => console.log('sent'))`)).toBe('sent')
+    expect(await exitsBy(`producer.ready().then(() => console.log('loaded'))`)).toBe('loaded')
   })
 })
 

@@ -13,17 +13,26 @@ describe('packed messages', () => {
     { topic: 'a', key: '', value: '\u00e9' },
   ]
 
-  it('reads back each value as its UTF-8 bytes, with its topic and key', () => {
+  it('reads back each key and value as their bytes, with their topic', () => {
     const packed = packMessages(messages)
-    // Moved to another thread as the producer does: the sender's buffer is given up, not copied.
-    const moved = structuredClone(packed, { transfer: [packed.bytes, packed.ends.buffer as ArrayBuffer] })
+    // Moved to another thread as the producer does: the sender's buffers are given up, not copied.
+    const moved = structuredClone(packed, { transfer: [packed.bytes, packed.ends.buffer as ArrayBuffer, packed.keyed.buffer as ArrayBuffer] })
     expect(packed.bytes.byteLength).toBe(0)
     const out = unpackMessages(moved)
     expect(out.map((m) => m.value.toString('utf8'))).toEqual(messages.map((m) => m.value))
     expect(out.map((m) => m.value.length)).toEqual(messages.map((m) => Buffer.byteLength(m.value)))
     expect(out.map((m) => m.topic)).toEqual(['a', 'a', 'b', 'a'])
-    expect(out.map((m) => m.key)).toEqual(['cancer', undefined, Buffer.from([0, 255, 7]), ''])
+    expect(out.map((m) => m.key)).toEqual([Buffer.from('cancer'), undefined, Buffer.from([0, 255, 7]), Buffer.alloc(0)])
     expect(out.map((m) => 'key' in m)).toEqual([true, false, true, true])
+  })
+
+  it('copies a key that is a view into a larger buffer, not that buffer', () => {
+    const received = Buffer.alloc(1 << 20, 0x61) // a fetch's whole answer, say
+    const key = received.subarray(1000, 1004)
+    key.set([1, 2, 3, 4])
+    const packed = packMessages([{ topic: 't', key, value: 'v' }])
+    expect(packed.bytes.byteLength).toBe(5)
+    expect(unpackMessages(packed)[0]!.key).toEqual(Buffer.from([1, 2, 3, 4]))
   })
 
   it('packs an empty request', () => {

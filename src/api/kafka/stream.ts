@@ -80,6 +80,7 @@ export class StreamScorer implements Component {
     // The producer's thread has loaded the client before the first message is taken: no answer
     // waits for that, when a shutdown gives answers little time.
     await producerReady(this.producer)
+    if (this.closing) return // drained or closed meanwhile (a signal during the start): no consumer joins
     await this.intake.start()
     if (this.intake.state === 'consuming') this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
   }
