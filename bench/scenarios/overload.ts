@@ -87,8 +87,9 @@ function targets(c: Case, rows: Rows): Target[] {
         `request waits in the socket backlog, admitted or not. Nothing in the process refuses faster than the kernel hands it the ` +
         `request; what would close it is shedding before the process (a connection limit at the load balancer) or more cores.`
       : 'the inference worker takes one core at saturation and the load generator most of the other, so the event loop waits for ' +
-        'a core in bursts: measured in-process under this load in an earlier session (not in this run), its delay was ~3 ms at p99 ' +
-        'but up to 15–20 ms at worst (not GC: pauses stayed under 5 ms), and every request that arrives during such a stall, ' +
+        'a core in bursts: measured in-process under this load in an earlier session (not in this run, and before allocation-site ' +
+        'pretenuring was turned off, docs/operations.md: its garbage collector may have been part of it), its delay was ~3 ms at p99 ' +
+        'but up to 15–20 ms at worst, and every request that arrives during such a stall, ' +
         'refused or admitted, waits it out. The ' +
         '"from send" column leaves out the load generator’s own lag. What would close it: a core the inference does not share ' +
         '(onnx_workers below cores − 1 on a box that also runs other work), or shedding before the process.'
