@@ -1,7 +1,8 @@
 // What a start loads. @platformatic/kafka compiles its options' schemas when imported (about
 // 0.6 s of CPU, a quarter of a start, and ~50 MB): the CLI loads it only for a config that talks
 // to Kafka, and on the event loop only for what runs there (stream mode's consumer, the model
-// stream, publish-model); the record sink's producer loads it on a thread of its own.
+// stream, publish-model); the record sink's producer loads it when it is made (on a thread of
+// its own with output.kafka.producer_thread).
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -25,7 +26,7 @@ describe('the CLI loads Kafka only when a config talks to Kafka', () => {
     expect(loaded).not.toContain('@platformatic/kafka')
   })
 
-  it("the record sink's parts leave it out: its producer thread loads it", () => {
+  it("the record sink's parts leave it out: its producer loads it when it is made", () => {
     expect(packagesLoadedBy('cli-kafka.ts')).not.toContain('@platformatic/kafka')
     expect(packagesLoadedBy('kafka/producer.ts')).toContain('@platformatic/kafka')
   })

@@ -109,7 +109,7 @@ export interface KafkaSettings {
   readonly sampleRates: Readonly<Record<string, number>>
   readonly includeInputs: boolean
   readonly publishLate: boolean
-  /** The client runs on a thread of its own (thread-producer.ts), not on the event loop. */
+  /** The producers run on threads of their own (thread-producer.ts), not on the event loop. */
   readonly producerThread: boolean
   readonly bufferRecords: number
   readonly spoolDir: string
@@ -232,7 +232,8 @@ export function kafkaSettings(output: Readonly<Record<string, unknown>>, baseDir
     sampleRates: raw.sample_rates ?? {},
     includeInputs: raw.include_inputs ?? false,
     publishLate: raw.publish_late ?? false,
-    producerThread: raw.producer_thread ?? true,
+    // Off by default: on the 2-core bench box it bought no throughput (docs/output.md, The producer thread).
+    producerThread: raw.producer_thread ?? false,
     bufferRecords: raw.buffer_records ?? 10_000,
     spoolDir: configPath(baseDir, spoolDir),
     spoolMaxBytes: raw.spool_max_bytes ?? 1024 * 1024 * 1024,

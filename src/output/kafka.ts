@@ -52,7 +52,7 @@ export class KafkaSink implements RecordSink, Component {
     this.flush()
   }
 
-  /** `producer`: the client's, on a thread of its own by default, unless given (a test's broker that fails on cue). */
+  /** `producer`: the client's (on a thread of its own with producer_thread), unless given (a test's broker that fails on cue). */
   constructor(settings: KafkaSettings, log: Logger, producer: RecordProducer = recordProducer(settings, log)) {
     this.settings = settings
     this.log = log

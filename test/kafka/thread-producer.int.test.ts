@@ -27,7 +27,7 @@ afterAll(async () => {
   await broker?.destroy()
 })
 
-const settingsFor = (brokers: string[], kafka: Record<string, unknown> = {}): KafkaSettings => kafkaSettings({ kafka: { brokers, request_timeout_ms: 2000, ...kafka } }, '/tmp')!
+const settingsFor = (brokers: string[], kafka: Record<string, unknown> = {}): KafkaSettings => kafkaSettings({ kafka: { brokers, request_timeout_ms: 2000, producer_thread: true, ...kafka } }, '/tmp')!
 
 function capturingLogger(): Logger & { lines: string[] } {
   const lines: string[] = []
@@ -67,9 +67,9 @@ describe('the producer thread', () => {
     expect(got.slice(150).every((m) => m.key === 'ensemble')).toBe(true)
   })
 
-  it('is the client on the event loop when producer_thread is off (the check above can see a send)', async () => {
+  it('is the client on the event loop by default (the check above can see a send)', async () => {
     const topic = 'specserve.thread.off'
-    const producer = recordProducer(settingsFor([broker.bootstrap], { producer_thread: false }), capturingLogger())
+    const producer = recordProducer(kafkaSettings({ kafka: { brokers: [broker.bootstrap] } }, '/tmp')!, capturingLogger())
     expect(producer).toBeInstanceOf(LoopProducer)
     const sends = sendsOnThisThread()
     try {
@@ -198,9 +198,9 @@ ${body}`
 })
 
 describe('the record sink', () => {
-  it('publishes through its own thread by default: the event loop starts no produce request', async () => {
+  it('publishes through its own thread with producer_thread: the event loop starts no produce request', async () => {
     const topic = 'specserve.thread.sink'
-    const sink = new KafkaSink(kafkaSettings({ kafka: { brokers: [broker.bootstrap], topic, linger_ms: 5, spool_dir: tempDir('specserve-thread-sink-') } }, '/tmp')!, capturingLogger())
+    const sink = new KafkaSink(kafkaSettings({ kafka: { brokers: [broker.bootstrap], topic, linger_ms: 5, spool_dir: tempDir('specserve-thread-sink-'), producer_thread: true } }, '/tmp')!, capturingLogger())
     const sends = sendsOnThisThread()
     sink.start()
     try {

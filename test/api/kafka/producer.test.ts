@@ -1,6 +1,5 @@
-// Stream mode's answers and dead letters go through a producer on its own thread, as the
-// record sink's do (output.kafka.producer_thread, on by default), or through the client on the
-// event loop when it is off. What the thread does with them: test/kafka/thread-producer.int.test.ts;
+// Stream mode's answers and dead letters go through the client on the event loop by default, or
+// through a producer on its own thread with output.kafka.producer_thread, as the record sink's do. What the thread does with them: test/kafka/thread-producer.int.test.ts;
 // answers reaching the broker through it: stream.e2e.test.ts.
 import { expect, it } from 'vitest'
 import { StreamScorer } from '../../../src/api/kafka/stream.ts'
@@ -15,8 +14,8 @@ const scorerWith = (kafka: Record<string, unknown>) => {
 }
 
 it.each([
-  ['its own thread by default', {}, ThreadProducer],
-  ['the client on the event loop with producer_thread: false', { producer_thread: false }, LoopProducer],
+  ['the client on the event loop by default', {}, LoopProducer],
+  ['its own thread with producer_thread: true', { producer_thread: true }, ThreadProducer],
 ])('answers through %s', async (_name, kafka, kind) => {
   const scorer = scorerWith(kafka)
   try {
