@@ -150,8 +150,8 @@ export const kafka: Scenario = {
             `the gateway's event loop used ${f(loopOff)} µs without publishing and ${f(loopOn)} µs with it (the record's JSON and its digest, and the Kafka client's batch encoding and socket writes), ` +
             `all its threads ${f(off)} and ${f(on)} µs, ` +
             `and the broker ${f(broker)} µs per record over its idle background, CPU the load generator and the gateway no longer get. A broker on its own host takes the broker's share away, ` +
-            `not the gateway's own publishing work. With the Kafka client on a thread of its own (producer_thread: true) the throughput ratio was ${threadRatio === undefined ? '?' : `${threadRatio.toFixed(2)}×`} and the event loop ${f(threadLoop)} µs per request: ` +
-            `its work leaves the event loop for the other core, which the load generator and the broker need here.`
+            `not the gateway's own publishing work. With the Kafka client on a thread of its own (producer_thread: true) the throughput ratio was ${threadRatio === undefined ? '?' : `${threadRatio.toFixed(2)}×`} and the event loop ${f(threadLoop)} µs per request (${f(loopOn)} without the thread): ` +
+            `the thread's core is the load generator's and the broker's on this box (docs/output.md, "The producer thread").`
           )
         }),
       ],
