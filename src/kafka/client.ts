@@ -86,6 +86,9 @@ export function murmur2(data: Uint8Array): number {
   return h | 0
 }
 
+/** How deep errorMessage() and the broker-error checks follow the client's nested errors (the producer thread keeps this much of them). */
+export const ERROR_DEPTH = 6
+
 /**
  * The client's errors nest (retries in an AggregateError of per-attempt AggregateErrors of the
  * broker's ProtocolError): the distinct messages down the last branch (the last attempt's: a
@@ -95,7 +98,7 @@ export function murmur2(data: Uint8Array): number {
 export const errorMessage = (err: unknown): string => {
   const parts: string[] = []
   let e = err as KafkaError | undefined
-  for (let depth = 0; e && depth < 6; depth++) {
+  for (let depth = 0; e && depth < ERROR_DEPTH; depth++) {
     const text = (e.apiId ? `${e.message} (${e.apiId})` : (e.message ?? String(e))).replace(/\.$/, '')
     if (text && !parts.includes(text)) parts.push(text)
     e = e.errors?.at(-1) ?? (e.cause as KafkaError | undefined)
@@ -106,7 +109,7 @@ export const errorMessage = (err: unknown): string => {
 /** Whether the broker's error id is one of `ids` anywhere in the client's nested errors (retries, per-attempt causes). */
 function hasBrokerError(err: unknown, ids: readonly string[], depth = 0): boolean {
   const e = err as KafkaError | undefined
-  if (!e || typeof e !== 'object' || depth > 6) return false
+  if (!e || typeof e !== 'object' || depth > ERROR_DEPTH) return false
   if (e.apiId !== undefined && ids.includes(e.apiId)) return true
   return (e.errors ?? []).some((inner) => hasBrokerError(inner, ids, depth + 1)) || hasBrokerError(e.cause, ids, depth + 1)
 }

@@ -1,5 +1,6 @@
-// A gateway's producers (the record sink's, stream mode's), each on a thread of its own
-// (producer-thread.ts). The event loop packs a produce request's values into one buffer and
+// A gateway's producers (the record sink's, stream mode's): the client on the event loop, or,
+// with output.kafka.producer_thread, each on a thread of its own (producer-thread.ts). The
+// event loop then packs a produce request's values into one buffer and
 // moves it there: one message per request, not per record. What the client costs per record
 // (serializing, partitioning, the record batch's framing and checksum, the socket writes) is
 // then paid beside the event loop, not on it. Requests are answered by id; an answer's error
@@ -17,6 +18,8 @@ export interface RecordProducer {
   send(options: { messages: OutgoingRecord[] }): Promise<unknown>
   metadata(options: { topics: string[]; autocreateTopics?: boolean }): Promise<unknown>
   close(force?: boolean): Promise<void>
+  /** Resolves once a request can go at once (a thread of its own has loaded the client); absent: always. */
+  ready?(): Promise<void>
 }
 
 const threadUrl = new URL('./producer-thread.ts', import.meta.url)
@@ -201,9 +204,6 @@ export function threadedProducer(settings: KafkaSettings, clientId: string, log:
     return new LoopProducer(settings, clientId, log)
   }
 }
-
-/** Resolves once `producer` can send at once: a thread of its own has loaded the client. */
-export const producerReady = (producer: RecordProducer): Promise<void> => (producer instanceof ThreadProducer ? producer.ready() : Promise.resolve())
 
 /** The record sink's producer (`<client_id>-records`). */
 export const recordProducer = (settings: KafkaSettings, log: Logger): RecordProducer => threadedProducer(settings, `${settings.clientId}-records`, log)

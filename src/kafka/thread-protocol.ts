@@ -3,7 +3,7 @@
 // copied: the thread hands the client views into it, so neither side encodes them again.
 // The client's errors come back as plain trees, with what errorMessage() and isTooLarge()
 // read (message, the broker's error id, nested errors and causes).
-import type { MessageKey } from './client.ts'
+import { ERROR_DEPTH, type MessageKey } from './client.ts'
 import type { KafkaSettings } from './config.ts'
 
 /** A message as the record sink sends it: keys and values as text (or a key as bytes). */
@@ -96,7 +96,7 @@ export function errorTree(err: unknown, depth = 0): ErrorTree {
   const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as { name?: unknown; message?: unknown; apiId?: unknown; errors?: unknown; cause?: unknown }
   const tree: { -readonly [K in keyof ErrorTree]: ErrorTree[K] } = { name: typeof e.name === 'string' ? e.name : 'Error', message: typeof e.message === 'string' ? e.message : String(err) }
   if (typeof e.apiId === 'string') tree.apiId = e.apiId
-  if (depth < 6) {
+  if (depth < ERROR_DEPTH) {
     if (Array.isArray(e.errors)) tree.errors = e.errors.map((inner) => errorTree(inner, depth + 1))
     if (e.cause !== undefined && e.cause !== null) tree.cause = errorTree(e.cause, depth + 1)
   }

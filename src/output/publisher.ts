@@ -6,7 +6,7 @@ import { errorMessage, messageBytes, sendInHalves } from '../kafka/client.ts'
 import { spoolFile, type KafkaSettings } from '../kafka/config.ts'
 import type { Logger } from '../types.ts'
 import type { SpoolEntry } from './spool.ts'
-import { producerReady, type RecordProducer } from '../kafka/thread-producer.ts'
+import type { RecordProducer } from '../kafka/thread-producer.ts'
 
 export const DROP_LOG_INTERVAL_MS = 10_000
 
@@ -44,7 +44,7 @@ export class Publisher {
   /** Asks the brokers for the topic (creating it when the broker lets clients do that). */
   async probe(): Promise<void> {
     // A thread loading the client (half a second of CPU) is not a broker that does not answer.
-    await producerReady(this.producer)
+    await this.producer.ready?.()
     // Nothing else asks at start, when no record comes: its own timer says so if the brokers do not answer.
     const stall = setTimeout(this.probeStalled, this.settings.requestTimeoutMs).unref()
     try {
@@ -101,7 +101,7 @@ export class Publisher {
   /** One produce request; rejects with the client's error. */
   private readonly send = async (entries: readonly SpoolEntry[]): Promise<void> => {
     const topic = this.settings.topic
-    await producerReady(this.producer) // at once unless a new thread loads the client
+    await this.producer.ready?.() // at once unless a new thread loads the client
     // One timer per produce request (a batch of records), not per record.
     const stall = setTimeout(this.sendStalled, this.settings.requestTimeoutMs).unref()
     try {

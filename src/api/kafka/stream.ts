@@ -11,7 +11,7 @@
 // committed (a short attempt past the grace).
 import { atMost } from '../../at-most.ts'
 import type { Gateway } from '../../gateway.ts'
-import { producerReady, threadedProducer, type RecordProducer } from '../../kafka/thread-producer.ts'
+import { threadedProducer, type RecordProducer } from '../../kafka/thread-producer.ts'
 import type { KafkaSettings } from '../../kafka/config.ts'
 import type { Component, Logger, MetricsSink } from '../../types.ts'
 import { PendingCommits } from './commits.ts'
@@ -79,7 +79,7 @@ export class StreamScorer implements Component {
     const { stream } = this.settings
     // The producer's thread has loaded the client before the first message is taken: no answer
     // waits for that, when a shutdown gives answers little time.
-    await producerReady(this.producer)
+    await this.producer.ready?.()
     if (this.closing) return // drained or closed meanwhile (a signal during the start): no consumer joins
     await this.intake.start()
     if (this.intake.state === 'consuming') this.log.info({ input: stream.inputTopic, output: stream.outputTopic, dead_letter: stream.deadLetterTopic, group: stream.groupId }, 'stream mode: consuming predict requests')
