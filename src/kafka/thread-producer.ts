@@ -6,8 +6,10 @@
 // then paid beside the event loop, not on it. Requests are answered by id; an answer's error
 // is the client's, rebuilt (errorMessage() and isTooLarge() read it as they read the client's
 // own). A thread that dies fails what it had in hand (the sink spools it, as for a broker that
-// failed) and the next request starts a new one.
+// failed) and the next request starts a new one; one that dies before it has loaded the client
+// would die again at once, so the next waits a backoff, and requests are refused meanwhile.
 import { Worker } from 'node:worker_threads'
+import { doubling } from '../backoff.ts'
 import { errorMessage, type GatewayProducer } from './client.ts'
 import type { KafkaSettings } from './config.ts'
 import { errorFromTree, packMessages, type FromThread, type OutgoingRecord, type ThreadSetup, type ToThread } from './thread-protocol.ts'
@@ -23,6 +25,15 @@ export interface RecordProducer {
 }
 
 const threadUrl = new URL('./producer-thread.ts', import.meta.url)
+
+/** The longest wait before starting a thread again after threads that died while loading. */
+export const THREAD_RESTART_MAX_MS = 60_000
+
+/** Threads that died before they had loaded the client: when the next may start, and what requests are refused with until then. */
+interface Paused {
+  readonly until: number
+  readonly error: Error
+}
 
 interface Asked {
   resolve(): void
@@ -40,10 +51,18 @@ export class ThreadProducer implements RecordProducer {
   private closed = false
   /** The client could not be made (the library refused its options): every request is refused with this, no thread started again. */
   private failure: Error | null = null
+  /** Threads in a row that died before they had loaded the client (each start costs about half a second of CPU). */
+  private diedLoading = 0
+  private paused: Paused | null = null
+  private readonly restartWait: (attempt: number) => number
+  private readonly entry: URL
 
-  constructor(setup: ThreadSetup, log: Logger) {
+  /** `entry`: the thread's module (a test's that dies while loading). */
+  constructor(setup: ThreadSetup, log: Logger, entry: URL = threadUrl) {
     this.setup = setup
     this.log = log
+    this.entry = entry
+    this.restartWait = doubling(setup.settings.retryBackoffMs, Math.max(setup.settings.retryBackoffMs, THREAD_RESTART_MAX_MS))
   }
 
   send(options: { messages: OutgoingRecord[] }): Promise<void> {
@@ -61,7 +80,7 @@ export class ThreadProducer implements RecordProducer {
    * after this, and a stream takes its first message only then.
    */
   ready(): Promise<void> {
-    if (!this.closed && this.failure === null && this.worker === null) this.start()
+    if (!this.closed && this.failure === null && this.worker === null && this.pausedFor() === null) this.start()
     return this.loaded
   }
 
@@ -82,6 +101,8 @@ export class ThreadProducer implements RecordProducer {
   private ask(msg: ToThread, transfer: ArrayBuffer[] = []): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the kafka producer is closed'))
     if (this.failure) return Promise.reject(this.failure)
+    const paused = this.worker === null ? this.pausedFor() : null
+    if (paused) return Promise.reject(paused)
     const worker = this.worker ?? this.start()
     return new Promise<void>((resolve, reject) => {
       worker.postMessage(msg, transfer) // first: one that throws leaves nothing in hand
@@ -91,15 +112,26 @@ export class ThreadProducer implements RecordProducer {
     })
   }
 
+  /** While threads that died loading are waited out: the error requests are refused with; null once the next may start. */
+  private pausedFor(): Error | null {
+    if (this.paused === null) return null
+    if (performance.now() < this.paused.until) return this.paused.error
+    this.paused = null
+    return null
+  }
+
   private start(): Worker {
     // Kept alive while it loads (a start awaiting ready()), then only while it has something in hand.
-    const worker = new Worker(threadUrl, { workerData: this.setup })
+    const worker = new Worker(this.entry, { workerData: this.setup })
+    let hasLoaded = false
     let loaded!: () => void
     this.loaded = new Promise((resolve) => (loaded = resolve))
     worker.on('message', (msg: FromThread) => {
       if (msg.type === 'log') this.log[msg.level](msg.fields, msg.msg)
       else if (msg.type === 'done') this.answered(worker, msg)
       else if (msg.type === 'ready') {
+        hasLoaded = true
+        this.diedLoading = 0
         if (this.asked.size === 0) worker.unref()
         loaded()
       } else {
@@ -107,10 +139,10 @@ export class ThreadProducer implements RecordProducer {
         loaded()
       }
     })
-    worker.on('error', (err) => this.lost(worker, err))
+    worker.on('error', (err) => this.lost(worker, err, hasLoaded))
     worker.on('exit', (code) => {
       loaded()
-      this.lost(worker, new Error(`the kafka producer thread exited with code ${code}`))
+      this.lost(worker, new Error(`the kafka producer thread exited with code ${code}`), hasLoaded)
     })
     this.worker = worker
     return worker
@@ -129,15 +161,27 @@ export class ThreadProducer implements RecordProducer {
   private failed(worker: Worker, err: Error): void {
     this.failure = err
     this.log.error({ error: errorMessage(err) }, 'the kafka producer could not be made: nothing is sent (records are spooled, stream answers retried) until the gateway is restarted with settings the client takes')
-    this.lost(worker, err)
+    this.lost(worker, err, false)
     void worker.terminate()
   }
 
-  /** Everything the thread had in hand fails; the next request starts a new thread (unless the client could not be made). */
-  private lost(worker: Worker, err: Error): void {
+  /**
+   * Everything the thread had in hand fails; the next request starts a new thread (unless the
+   * client could not be made). A thread that died before it had loaded the client is not
+   * started again at once: each wait doubles, from retry_backoff_ms up to THREAD_RESTART_MAX_MS.
+   */
+  private lost(worker: Worker, err: Error, hasLoaded: boolean): void {
     if (this.worker !== worker) return
     this.worker = null
-    if (!this.closed && this.failure === null) this.log.error({ error: errorMessage(err), in_hand: this.asked.size }, 'the kafka producer thread stopped: its requests failed (their senders spool or retry them); the next request starts a new thread')
+    if (!this.closed && this.failure === null) {
+      if (hasLoaded) this.log.error({ error: errorMessage(err), in_hand: this.asked.size }, 'the kafka producer thread stopped: its requests failed (their senders spool or retry them); the next request starts a new thread')
+      else {
+        const waitMs = this.restartWait(++this.diedLoading)
+        const why = `the kafka producer thread stopped while loading the client (${errorMessage(err)}): the next starts after ${waitMs} ms`
+        this.paused = { until: performance.now() + waitMs, error: new Error(why) }
+        this.log.error({ error: errorMessage(err), in_hand: this.asked.size, restart_after_ms: waitMs }, 'the kafka producer thread stopped while loading the client: its requests failed (their senders spool or retry them), and so do those until a new thread starts, after a backoff')
+      }
+    }
     for (const asked of this.asked.values()) asked.reject(err)
     this.asked.clear()
   }

@@ -100,6 +100,7 @@ describe('the producer thread', () => {
     const log = capturingLogger()
     const producer = new ThreadProducer({ settings: settingsFor([`127.0.0.1:${silent.port}`], { request_timeout_ms: 60_000 }), clientId: 'specserve-test' }, log)
     try {
+      await producer.ready() // a thread that has loaded the client (one that dies loading: thread-restart.test.ts)
       const hanging = producer.send({ messages: [{ topic: 'never', value: 'waits' }] }).then(() => null, (e: unknown) => e as Error)
       const thread = (producer as unknown as { worker: { terminate(): Promise<number> } }).worker
       await thread.terminate()

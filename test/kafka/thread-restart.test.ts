@@ -1,0 +1,75 @@
+// A producer thread that dies before it has loaded the client would die again at once, and
+// each start costs about half a second of CPU: the next one starts only after a backoff that
+// doubles from retry_backoff_ms, and requests are refused at once meanwhile, saying why.
+// Real threads (one that throws as it loads); performance.now() faked to step through the waits.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { kafkaSettings } from '../../src/kafka/config.ts'
+import { THREAD_RESTART_MAX_MS, ThreadProducer } from '../../src/kafka/thread-producer.ts'
+import type { Logger } from '../../src/types.ts'
+
+const diesLoading = new URL('./threads/dies-loading.ts', import.meta.url)
+const request = { messages: [{ topic: 'specserve.thread.restart', value: 'x' }] }
+
+function capturingLogger(): Logger & { lines: { msg: string; restartAfterMs: unknown }[] } {
+  const lines: { msg: string; restartAfterMs: unknown }[] = []
+  const keep = (fields: object, msg: string): void => void lines.push({ msg, restartAfterMs: (fields as { restart_after_ms?: unknown }).restart_after_ms })
+  return { lines, info: keep, warn: keep, error: keep }
+}
+
+const producerFor = (log: Logger): ThreadProducer =>
+  new ThreadProducer({ settings: kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], producer_thread: true, retry_backoff_ms: 1000 } }, '/tmp')!, clientId: 'specserve-test' }, log, diesLoading)
+
+const threadOf = (producer: ThreadProducer): object | null => (producer as unknown as { worker: object | null }).worker
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('a producer thread that dies while loading', () => {
+  it('fails the request in hand, then refuses requests at once until the backoff has passed, starting no thread', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] })
+    const log = capturingLogger()
+    const producer = producerFor(log)
+    try {
+      await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
+      expect(log.lines).toEqual([{ msg: expect.stringMatching(/^the kafka producer thread stopped while loading the client/), restartAfterMs: 1000 }])
+      await expect(producer.send(request)).rejects.toThrow(/^the kafka producer thread stopped while loading the client \(this thread dies while loading\): the next starts after 1000 ms$/)
+      await expect(producer.metadata({ topics: ['specserve.thread.restart'] })).rejects.toThrow(/next starts after 1000 ms/)
+      await producer.ready() // resolves (the thread has stopped) and starts none
+      expect(threadOf(producer)).toBeNull()
+      vi.advanceTimersByTime(999)
+      await expect(producer.send(request)).rejects.toThrow(/next starts after 1000 ms/)
+      expect(threadOf(producer)).toBeNull()
+      expect(log.lines).toHaveLength(1)
+    } finally {
+      await producer.close()
+    }
+  })
+
+  it('starts a new thread once the backoff has passed, and waits twice as long after that one dies too, up to a cap', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] })
+    const log = capturingLogger()
+    const producer = producerFor(log)
+    try {
+      await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
+      for (const waited of [1000, 2000, 4000]) {
+        vi.advanceTimersByTime(waited)
+        await expect(producer.send(request)).rejects.toThrow('this thread dies while loading') // a new thread, which died too
+      }
+      expect(log.lines.map((l) => l.restartAfterMs)).toEqual([1000, 2000, 4000, 8000])
+      vi.advanceTimersByTime(7999)
+      await expect(producer.send(request)).rejects.toThrow(/next starts after 8000 ms/)
+      // ready() starts the next one too, once its time has come.
+      vi.advanceTimersByTime(1)
+      await producer.ready()
+      expect(log.lines).toHaveLength(5)
+      for (let i = 0; i < 4; i++) {
+        vi.advanceTimersByTime(THREAD_RESTART_MAX_MS)
+        await producer.ready()
+      }
+      expect(log.lines.map((l) => l.restartAfterMs).slice(-3)).toEqual([THREAD_RESTART_MAX_MS, THREAD_RESTART_MAX_MS, THREAD_RESTART_MAX_MS])
+    } finally {
+      await producer.close()
+    }
+  })
+})
