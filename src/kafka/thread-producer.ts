@@ -8,7 +8,8 @@
 // own). A thread that dies fails what it had in hand (the sink spools it, as for a broker that
 // failed) and the next request starts a new one; one that dies before it has loaded the client
 // would die again at once, so the next waits a backoff, and requests are refused meanwhile.
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startThread } from '../thread-entry.ts'
 import { doubling } from '../backoff.ts'
 import { errorMessage, type GatewayProducer } from './client.ts'
 import type { KafkaSettings } from './config.ts'
@@ -122,7 +123,7 @@ export class ThreadProducer implements RecordProducer {
 
   private start(): Worker {
     // Kept alive while it loads (a start awaiting ready()), then only while it has something in hand.
-    const worker = new Worker(this.entry, { workerData: this.setup })
+    const worker = startThread(this.entry, { workerData: this.setup })
     let hasLoaded = false
     let loaded!: () => void
     this.loaded = new Promise((resolve) => (loaded = resolve))

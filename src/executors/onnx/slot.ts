@@ -3,7 +3,8 @@
 // this turn of the event loop (sent together as one message), its orderly close, and its
 // retirement once the watchdog judges it stuck (watchdog.ts).
 import './ort-env.ts'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startThread } from '../../thread-entry.ts'
 import type { TensorMap, TensorSpec } from '../../tensor/index.ts'
 import { CANCEL_SLOTS, type FromWorker, type ToWorker, type WireUnit, type WorkerAnswer, type WorkerSetup } from './protocol.ts'
 
@@ -111,7 +112,7 @@ export class WorkerSlot<U extends SentUnit = SentUnit> implements Holder<U> {
     this.cancelFlags = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT))
     this.closing = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT))
     const setup: WorkerSetup = { cancel: this.cancelFlags, closing: this.closing, nice }
-    this.worker = new Worker(workerUrl, { workerData: setup })
+    this.worker = startThread(workerUrl, { workerData: setup })
     this.worker.on('message', (msg: FromWorker) => (msg.type === 'priority' ? this.prioritized(msg, nice) : onMessage(this, msg)))
     this.worker.on('error', (err) => onCrash(this, err))
     let exited!: () => void
