@@ -50,6 +50,48 @@ describe('Publisher, a probe with no answer', () => {
   })
 })
 
+describe('Publisher, a producer still loading its client (a thread of its own)', () => {
+  const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:1'], topic: 't', request_timeout_ms: 300 } }, '/tmp')!
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined }
+
+  /** A producer whose ready() resolves when the test says, and whose requests answer at once. */
+  function loadingProducer(): { producer: RecordProducer; loaded: () => void; asked: string[] } {
+    const load = Promise.withResolvers<void>()
+    const asked: string[] = []
+    const producer: RecordProducer = {
+      ready: () => load.promise,
+      metadata: async () => void asked.push('metadata'),
+      send: async () => void asked.push('send'),
+      close: async () => undefined,
+    }
+    return { producer, loaded: load.resolve, asked }
+  }
+
+  it("does not count the load against the probe's request_timeout_ms", async () => {
+    vi.useFakeTimers()
+    const { producer, loaded, asked } = loadingProducer()
+    const publisher = new Publisher(settings, quiet, producer, () => undefined, () => false)
+    const probing = publisher.probe()
+    await vi.advanceTimersByTimeAsync(5000) // ten request timeouts while the client loads
+    expect([publisher.state, asked]).toEqual(['connecting', []])
+    loaded()
+    await probing
+    expect([publisher.state, asked]).toEqual(['connected', ['metadata']])
+  })
+
+  it("does not count the load against a send's request_timeout_ms", async () => {
+    vi.useFakeTimers()
+    const { producer, loaded, asked } = loadingProducer()
+    const publisher = new Publisher(settings, quiet, producer, () => undefined, () => false)
+    const publishing = publisher.publish([{ key: null, value: '{}' }])
+    await vi.advanceTimersByTimeAsync(5000)
+    expect([publisher.state, asked]).toEqual(['connecting', []])
+    loaded()
+    expect(await publishing).toBe(1)
+    expect([publisher.state, publisher.published, asked]).toEqual(['connected', 1, ['send']])
+  })
+})
+
 describe('KafkaSink, a send with no answer', () => {
   it.each([
     ['the batch on the wire alone', 10],
