@@ -8,20 +8,22 @@
 // and per-process options there, such as --max-old-space-size).
 import { Worker, type WorkerOptions } from 'node:worker_threads'
 
-/** Whether `execArgv` has `--input-type` (either spelling): a thread's entry must then be text. */
-export const hasInputType = (execArgv: readonly string[]): boolean => execArgv.some((arg) => arg === '--input-type' || arg.startsWith('--input-type='))
+const INPUT_TYPE = /^--input[-_]type(=|$)/
 
-const entryAsText = hasInputType(process.execArgv)
+/** Whether the options have `--input-type` (`=` or a separate value, dashes or underscores), from the command line or NODE_OPTIONS. */
+export const hasInputType = (execArgv: readonly string[], nodeOptions = ''): boolean => [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => INPUT_TYPE.test(arg))
 
 /** What a thread of `file` is started from: the file, or a line that imports it (with `eval`) in a process started with --input-type. */
-export function threadEntry(file: URL, execArgv: readonly string[] = process.execArgv): { readonly entry: string | URL; readonly eval: boolean } {
-  // An import() in the text works read as a module or as a script, whichever --input-type says.
-  return hasInputType(execArgv) ? { entry: `import(${JSON.stringify(file.href)})`, eval: true } : { entry: file, eval: false }
+export function threadEntry(file: URL, execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS): { readonly entry: string | URL; readonly eval: boolean } {
+  if (!hasInputType(execArgv, nodeOptions)) return { entry: file, eval: false }
+  // An import() works in the text read as a module or as a script, whichever --input-type says.
+  // Its failure is thrown again as an uncaught exception, as a file entry's would be, so the
+  // thread's 'error' event carries it whatever --unhandled-rejections says.
+  return { entry: `import(${JSON.stringify(file.href)}).catch((err) => process.nextTick(() => { throw err }))`, eval: true }
 }
 
 /** A thread running the module `file`, in any process (see above). */
 export function startThread(file: URL, options: Omit<WorkerOptions, 'eval'>): Worker {
-  if (!entryAsText) return new Worker(file, options)
-  const { entry } = threadEntry(file)
-  return new Worker(entry, { ...options, eval: true })
+  const { entry, eval: asText } = threadEntry(file)
+  return new Worker(entry, { ...options, eval: asText })
 }

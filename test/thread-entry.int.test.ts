@@ -31,7 +31,7 @@ const script = (inputType: string): string => {
 
 function runWith(inputType: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [`--input-type=${inputType}`, '-e', script(inputType)], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [`--input-type=${inputType}`, '-e', script(inputType)], { cwd: root, timeout: 20_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr}`))
       else resolve(JSON.parse(stdout.trim().split('\n').pop()!))
     })

@@ -30,10 +30,10 @@ const threadUrl = new URL('./producer-thread.ts', import.meta.url)
 /** The longest wait before starting a thread again after threads that died while loading. */
 export const THREAD_RESTART_MAX_MS = 60_000
 
-/** Threads that died before they had loaded the client: when the next may start, and what requests are refused with until then. */
+/** Threads that died before they had loaded the client: when the next may start (performance.now()), and why the last one died. */
 interface Paused {
   readonly until: number
-  readonly error: Error
+  readonly cause: string
 }
 
 interface Asked {
@@ -116,7 +116,8 @@ export class ThreadProducer implements RecordProducer {
   /** While threads that died loading are waited out: the error requests are refused with; null once the next may start. */
   private pausedFor(): Error | null {
     if (this.paused === null) return null
-    if (performance.now() < this.paused.until) return this.paused.error
+    const left = Math.ceil(this.paused.until - performance.now())
+    if (left > 0) return new Error(`the kafka producer thread stopped while loading the client (${this.paused.cause}): a new one starts at the first request after ${left} ms more`)
     this.paused = null
     return null
   }
@@ -169,7 +170,8 @@ export class ThreadProducer implements RecordProducer {
   /**
    * Everything the thread had in hand fails; the next request starts a new thread (unless the
    * client could not be made). A thread that died before it had loaded the client is not
-   * started again at once: each wait doubles, from retry_backoff_ms up to THREAD_RESTART_MAX_MS.
+   * started again at once: each wait doubles, from retry_backoff_ms up to THREAD_RESTART_MAX_MS
+   * (or retry_backoff_ms, if that is longer).
    */
   private lost(worker: Worker, err: Error, hasLoaded: boolean): void {
     if (this.worker !== worker) return
@@ -178,8 +180,7 @@ export class ThreadProducer implements RecordProducer {
       if (hasLoaded) this.log.error({ error: errorMessage(err), in_hand: this.asked.size }, 'the kafka producer thread stopped: its requests failed (their senders spool or retry them); the next request starts a new thread')
       else {
         const waitMs = this.restartWait(++this.diedLoading)
-        const why = `the kafka producer thread stopped while loading the client (${errorMessage(err)}): the next starts after ${waitMs} ms`
-        this.paused = { until: performance.now() + waitMs, error: new Error(why) }
+        this.paused = { until: performance.now() + waitMs, cause: errorMessage(err) }
         this.log.error({ error: errorMessage(err), in_hand: this.asked.size, restart_after_ms: waitMs }, 'the kafka producer thread stopped while loading the client: its requests failed (their senders spool or retry them), and so do those until a new thread starts, after a backoff')
       }
     }

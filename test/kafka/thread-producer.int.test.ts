@@ -100,7 +100,7 @@ describe('the producer thread', () => {
     const log = capturingLogger()
     const producer = new ThreadProducer({ settings: settingsFor([`127.0.0.1:${silent.port}`], { request_timeout_ms: 60_000 }), clientId: 'specserve-test' }, log)
     try {
-      await producer.ready() // a thread that has loaded the client (one that dies loading: thread-restart.test.ts)
+      await producer.ready() // a thread that has loaded the client (one that dies loading: thread-restart.int.test.ts)
       const hanging = producer.send({ messages: [{ topic: 'never', value: 'waits' }] }).then(() => null, (e: unknown) => e as Error)
       const thread = (producer as unknown as { worker: { terminate(): Promise<number> } }).worker
       await thread.terminate()
@@ -185,7 +185,6 @@ describe('the process', () => {
 import { kafkaSettings } from ${JSON.stringify(new URL('../../src/kafka/config.ts', import.meta.url).href)}
 const producer = new ThreadProducer({ settings: kafkaSettings({ kafka: { brokers: [${JSON.stringify(broker.bootstrap)}] } }, '/tmp'), clientId: 'specserve-test' }, { info() {}, warn() {}, error() {} })
 ${body}`
-      // A file, not --eval: a worker started from an --input-type process would inherit that flag and refuse it.
       const file = join(tempDir('specserve-thread-alive-'), 'alive.mjs')
       writeFileSync(file, script)
       execFile(process.execPath, [file], { timeout: 30_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout.trim())))

@@ -52,7 +52,6 @@ describe('Publisher, a probe with no answer', () => {
 
 describe('Publisher, a producer still loading its client (a thread of its own)', () => {
   const settings = kafkaSettings({ kafka: { brokers: ['127.0.0.1:1'], topic: 't', request_timeout_ms: 300 } }, '/tmp')!
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined }
 
   /** A producer whose ready() resolves when the test says, and whose requests answer at once. */
   function loadingProducer(): { producer: RecordProducer; loaded: () => void; asked: string[] } {
@@ -70,7 +69,7 @@ describe('Publisher, a producer still loading its client (a thread of its own)',
   it("does not count the load against the probe's request_timeout_ms", async () => {
     vi.useFakeTimers()
     const { producer, loaded, asked } = loadingProducer()
-    const publisher = new Publisher(settings, quiet, producer, () => undefined, () => false)
+    const publisher = new Publisher(settings, silentLogger, producer, () => undefined, () => false)
     const probing = publisher.probe()
     await vi.advanceTimersByTimeAsync(5000) // ten request timeouts while the client loads
     expect([publisher.state, asked]).toEqual(['connecting', []])
@@ -82,7 +81,7 @@ describe('Publisher, a producer still loading its client (a thread of its own)',
   it("does not count the load against a send's request_timeout_ms", async () => {
     vi.useFakeTimers()
     const { producer, loaded, asked } = loadingProducer()
-    const publisher = new Publisher(settings, quiet, producer, () => undefined, () => false)
+    const publisher = new Publisher(settings, silentLogger, producer, () => undefined, () => false)
     const publishing = publisher.publish([{ key: null, value: '{}' }])
     await vi.advanceTimersByTimeAsync(5000)
     expect([publisher.state, asked]).toEqual(['connecting', []])

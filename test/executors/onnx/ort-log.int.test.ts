@@ -35,7 +35,6 @@ ensembles:
       for (const ensemble of ['inline', 'worker']) models.push((await gateway.predict({ id: ensemble, ensemble, inputs: { input } })).models[0])
       await gateway.close()
       console.log(JSON.stringify(models.map((m) => [m.status, m.error?.code, m.error?.message])))`
-    // A file, not --eval: the workers would inherit --input-type, which Node refuses there.
     const file = join(dir, 'fail-twice.mjs')
     writeFileSync(file, script)
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [file], { cwd: root, encoding: 'utf8' })

@@ -1,13 +1,16 @@
-// A producer thread that dies before it has loaded the client would die again at once, and
+// A producer thread that dies before it has loaded the client would likely die again, and
 // each start costs about half a second of CPU: the next one starts only after a backoff that
-// doubles from retry_backoff_ms, and requests are refused at once meanwhile, saying why.
-// Real threads (one that throws as it loads); performance.now() faked to step through the waits.
+// doubles from retry_backoff_ms (reset once a thread loads), and requests are refused at once
+// meanwhile, saying why. Real threads (one that throws as it loads, or after it has loaded);
+// performance.now() faked to step through the waits.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { kafkaSettings } from '../../src/kafka/config.ts'
 import { THREAD_RESTART_MAX_MS, ThreadProducer } from '../../src/kafka/thread-producer.ts'
 import type { Logger } from '../../src/types.ts'
 
-const diesLoading = new URL('./threads/dies-loading.ts', import.meta.url)
+const shortLived = new URL('./threads/short-lived.ts', import.meta.url)
+/** What the next thread started does (its environment is a copy of this one's at its start). */
+const BEHAVIOUR = 'SPECSERVE_TEST_THREAD'
 const request = { messages: [{ topic: 'specserve.thread.restart', value: 'x' }] }
 
 function capturingLogger(): Logger & { lines: { msg: string; restartAfterMs: unknown }[] } {
@@ -17,12 +20,15 @@ function capturingLogger(): Logger & { lines: { msg: string; restartAfterMs: unk
 }
 
 const producerFor = (log: Logger): ThreadProducer =>
-  new ThreadProducer({ settings: kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], producer_thread: true, retry_backoff_ms: 1000 } }, '/tmp')!, clientId: 'specserve-test' }, log, diesLoading)
+  new ThreadProducer({ settings: kafkaSettings({ kafka: { brokers: ['127.0.0.1:9'], producer_thread: true, retry_backoff_ms: 1000 } }, '/tmp')!, clientId: 'specserve-test' }, log, shortLived)
 
 const threadOf = (producer: ThreadProducer): object | null => (producer as unknown as { worker: object | null }).worker
 
+const refusedFor = (ms: number): RegExp => new RegExp(`^the kafka producer thread stopped while loading the client \\(this thread dies while loading\\): a new one starts at the first request after ${ms} ms more$`)
+
 afterEach(() => {
   vi.useRealTimers()
+  delete process.env[BEHAVIOUR]
 })
 
 describe('a producer thread that dies while loading', () => {
@@ -33,12 +39,12 @@ describe('a producer thread that dies while loading', () => {
     try {
       await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
       expect(log.lines).toEqual([{ msg: expect.stringMatching(/^the kafka producer thread stopped while loading the client/), restartAfterMs: 1000 }])
-      await expect(producer.send(request)).rejects.toThrow(/^the kafka producer thread stopped while loading the client \(this thread dies while loading\): the next starts after 1000 ms$/)
-      await expect(producer.metadata({ topics: ['specserve.thread.restart'] })).rejects.toThrow(/next starts after 1000 ms/)
+      await expect(producer.send(request)).rejects.toThrow(refusedFor(1000))
+      await expect(producer.metadata({ topics: ['specserve.thread.restart'] })).rejects.toThrow(refusedFor(1000))
       await producer.ready() // resolves (the thread has stopped) and starts none
       expect(threadOf(producer)).toBeNull()
       vi.advanceTimersByTime(999)
-      await expect(producer.send(request)).rejects.toThrow(/next starts after 1000 ms/)
+      await expect(producer.send(request)).rejects.toThrow(refusedFor(1))
       expect(threadOf(producer)).toBeNull()
       expect(log.lines).toHaveLength(1)
     } finally {
@@ -58,7 +64,7 @@ describe('a producer thread that dies while loading', () => {
       }
       expect(log.lines.map((l) => l.restartAfterMs)).toEqual([1000, 2000, 4000, 8000])
       vi.advanceTimersByTime(7999)
-      await expect(producer.send(request)).rejects.toThrow(/next starts after 8000 ms/)
+      await expect(producer.send(request)).rejects.toThrow(refusedFor(1))
       // ready() starts the next one too, once its time has come.
       vi.advanceTimersByTime(1)
       await producer.ready()
@@ -71,5 +77,39 @@ describe('a producer thread that dies while loading', () => {
     } finally {
       await producer.close()
     }
+  })
+
+  it('waits retry_backoff_ms again, not twice the last wait, once a thread has loaded in between', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] })
+    const log = capturingLogger()
+    const producer = producerFor(log)
+    try {
+      await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
+      vi.advanceTimersByTime(1000)
+      await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
+      vi.advanceTimersByTime(2000)
+      process.env[BEHAVIOUR] = 'loads'
+      await producer.ready()
+      expect(threadOf(producer)).not.toBeNull() // loaded
+      await expect(producer.send(request)).rejects.toThrow('this thread dies after loading')
+      delete process.env[BEHAVIOUR]
+      // A thread that had loaded is replaced at the next request; this one dies loading, and the wait starts over.
+      await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
+      expect(log.lines.map((l) => l.restartAfterMs)).toEqual([1000, 2000, undefined, 1000])
+      expect(log.lines[2]!.msg).toMatch(/^the kafka producer thread stopped: its requests failed/)
+    } finally {
+      await producer.close()
+    }
+  })
+
+  it('starts nothing once closed during a backoff', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] })
+    const producer = producerFor(capturingLogger())
+    await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
+    await producer.close()
+    vi.advanceTimersByTime(1000)
+    await expect(producer.send(request)).rejects.toThrow('the kafka producer is closed')
+    await producer.ready()
+    expect(threadOf(producer)).toBeNull()
   })
 })
