@@ -7,7 +7,7 @@
 // is the client's, rebuilt (errorMessage() and isTooLarge() read it as they read the client's
 // own). A thread that dies fails what it had in hand (the sink spools it, as for a broker that
 // failed) and the next request starts a new one; one that dies before it has loaded the client
-// would die again at once, so the next waits a backoff, and requests are refused meanwhile.
+// is likely to die again, so the next waits a backoff, and requests are refused meanwhile.
 import type { Worker } from 'node:worker_threads'
 import { startThread } from '../thread-entry.ts'
 import { doubling } from '../backoff.ts'
@@ -102,7 +102,8 @@ export class ThreadProducer implements RecordProducer {
   private ask(msg: ToThread, transfer: ArrayBuffer[] = []): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the kafka producer is closed'))
     if (this.failure) return Promise.reject(this.failure)
-    const paused = this.worker === null ? this.pausedFor() : null
+    // Paused only while no thread runs (one starts only once the pause is over).
+    const paused = this.pausedFor()
     if (paused) return Promise.reject(paused)
     const worker = this.worker ?? this.start()
     return new Promise<void>((resolve, reject) => {

@@ -24,6 +24,18 @@ const producerFor = (log: Logger): ThreadProducer =>
 
 const threadOf = (producer: ThreadProducer): object | null => (producer as unknown as { worker: object | null }).worker
 
+/** Runs `steps` against a producer of the short-lived thread with performance.now() faked, and closes it. */
+async function withProducer(steps: (producer: ThreadProducer, log: ReturnType<typeof capturingLogger>) => Promise<void>): Promise<void> {
+  vi.useFakeTimers({ toFake: ['performance'] })
+  const log = capturingLogger()
+  const producer = producerFor(log)
+  try {
+    await steps(producer, log)
+  } finally {
+    await producer.close()
+  }
+}
+
 const refusedFor = (ms: number): RegExp => new RegExp(`^the kafka producer thread stopped while loading the client \\(this thread dies while loading\\): a new one starts at the first request after ${ms} ms more$`)
 
 afterEach(() => {
@@ -32,11 +44,8 @@ afterEach(() => {
 })
 
 describe('a producer thread that dies while loading', () => {
-  it('fails the request in hand, then refuses requests at once until the backoff has passed, starting no thread', async () => {
-    vi.useFakeTimers({ toFake: ['performance'] })
-    const log = capturingLogger()
-    const producer = producerFor(log)
-    try {
+  it('fails the request in hand, then refuses requests at once until the backoff has passed, starting no thread', () =>
+    withProducer(async (producer, log) => {
       await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
       expect(log.lines).toEqual([{ msg: expect.stringMatching(/^the kafka producer thread stopped while loading the client/), restartAfterMs: 1000 }])
       await expect(producer.send(request)).rejects.toThrow(refusedFor(1000))
@@ -47,16 +56,10 @@ describe('a producer thread that dies while loading', () => {
       await expect(producer.send(request)).rejects.toThrow(refusedFor(1))
       expect(threadOf(producer)).toBeNull()
       expect(log.lines).toHaveLength(1)
-    } finally {
-      await producer.close()
-    }
-  })
+    }))
 
-  it('starts a new thread once the backoff has passed, and waits twice as long after that one dies too, up to a cap', async () => {
-    vi.useFakeTimers({ toFake: ['performance'] })
-    const log = capturingLogger()
-    const producer = producerFor(log)
-    try {
+  it('starts a new thread once the backoff has passed, and waits twice as long after that one dies too, up to a cap', () =>
+    withProducer(async (producer, log) => {
       await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
       for (const waited of [1000, 2000, 4000]) {
         vi.advanceTimersByTime(waited)
@@ -74,16 +77,10 @@ describe('a producer thread that dies while loading', () => {
         await producer.ready()
       }
       expect(log.lines.map((l) => l.restartAfterMs).slice(-3)).toEqual([THREAD_RESTART_MAX_MS, THREAD_RESTART_MAX_MS, THREAD_RESTART_MAX_MS])
-    } finally {
-      await producer.close()
-    }
-  })
+    }))
 
-  it('waits retry_backoff_ms again, not twice the last wait, once a thread has loaded in between', async () => {
-    vi.useFakeTimers({ toFake: ['performance'] })
-    const log = capturingLogger()
-    const producer = producerFor(log)
-    try {
+  it('waits retry_backoff_ms again, not twice the last wait, once a thread has loaded in between', () =>
+    withProducer(async (producer, log) => {
       await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
       vi.advanceTimersByTime(1000)
       await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
@@ -97,10 +94,7 @@ describe('a producer thread that dies while loading', () => {
       await expect(producer.send(request)).rejects.toThrow('this thread dies while loading')
       expect(log.lines.map((l) => l.restartAfterMs)).toEqual([1000, 2000, undefined, 1000])
       expect(log.lines[2]!.msg).toMatch(/^the kafka producer thread stopped: its requests failed/)
-    } finally {
-      await producer.close()
-    }
-  })
+    }))
 
   it('starts nothing once closed during a backoff', async () => {
     vi.useFakeTimers({ toFake: ['performance'] })
